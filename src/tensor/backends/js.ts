@@ -1,0 +1,26 @@
+import type { Backend } from '../backend.js';
+import { conv2d, conv2dBackward } from './js/conv.js';
+import { affine, axpy, binary, fill, powScalar, sumSquares, unary, unaryBackward } from './js/elementwise.js';
+import { embedding, embeddingBackward } from './js/embedding.js';
+import { gemm } from './js/gemm.js';
+import { stridedCopy } from './js/layout.js';
+import { batchNorm, batchNormBackward, layerNorm, layerNormBackward } from './js/norm.js';
+import { adamStep, sgdStep } from './js/optim.js';
+import { avgPool2d, avgPool2dBackward, maxPool2d, maxPool2dBackward } from './js/pool.js';
+import { reduceMax, reduceSum } from './js/reduce.js';
+import {
+  logSoftmax, logSoftmaxBackward, softmax, softmaxBackward, softmaxCrossEntropy, softmaxCrossEntropyBackward,
+} from './js/softmax.js';
+
+/** The pure-TypeScript backend: single-threaded, float32 or float64. */
+export const jsBackend: Backend = {
+  name: 'js',
+  description: 'pure TypeScript',
+  setThreads: () => {},
+  getThreads: () => 1,
+  gemm, unary, unaryBackward, binary, affine, powScalar, axpy, fill, sumSquares, stridedCopy,
+  reduceSum, reduceMax, softmax, softmaxBackward, logSoftmax, logSoftmaxBackward,
+  softmaxCrossEntropy, softmaxCrossEntropyBackward, conv2d, conv2dBackward, maxPool2d,
+  maxPool2dBackward, avgPool2d, avgPool2dBackward, batchNorm, batchNormBackward, layerNorm,
+  layerNormBackward, embedding, embeddingBackward, sgdStep, adamStep,
+};

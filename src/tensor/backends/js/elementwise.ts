@@ -1,0 +1,126 @@
+import type { BinaryOp, Buf, UnaryOp } from '../../backend.js';
+
+const GELU_C = Math.sqrt(2 / Math.PI);
+const GELU_A = 0.044715;
+
+export function unary(op: UnaryOp, x: Buf, out: Buf): void {
+  const n = out.length;
+  switch (op) {
+    case 'neg': for (let i = 0; i < n; i++) out[i] = -x[i]; return;
+    case 'exp': for (let i = 0; i < n; i++) out[i] = Math.exp(x[i]); return;
+    case 'log': for (let i = 0; i < n; i++) out[i] = Math.log(x[i]); return;
+    case 'sqrt': for (let i = 0; i < n; i++) out[i] = Math.sqrt(x[i]); return;
+    case 'relu': for (let i = 0; i < n; i++) out[i] = x[i] > 0 ? x[i] : 0; return;
+    case 'tanh': for (let i = 0; i < n; i++) out[i] = Math.tanh(x[i]); return;
+    case 'sigmoid': for (let i = 0; i < n; i++) out[i] = 1 / (1 + Math.exp(-x[i])); return;
+    case 'abs': for (let i = 0; i < n; i++) out[i] = Math.abs(x[i]); return;
+    case 'gelu':
+      for (let i = 0; i < n; i++) {
+        const v = x[i];
+        out[i] = 0.5 * v * (1 + Math.tanh(GELU_C * (v + GELU_A * v * v * v)));
+      }
+      return;
+  }
+}
+
+export function unaryBackward(op: UnaryOp, x: Buf, y: Buf, gy: Buf, gx: Buf): void {
+  const n = gx.length;
+  switch (op) {
+    case 'neg': for (let i = 0; i < n; i++) gx[i] -= gy[i]; return;
+    case 'exp': for (let i = 0; i < n; i++) gx[i] += gy[i] * y[i]; return;
+    case 'log': for (let i = 0; i < n; i++) gx[i] += gy[i] / x[i]; return;
+    case 'sqrt': for (let i = 0; i < n; i++) gx[i] += gy[i] * 0.5 / y[i]; return;
+    case 'relu': for (let i = 0; i < n; i++) if (x[i] > 0) gx[i] += gy[i]; return;
+    case 'tanh': for (let i = 0; i < n; i++) gx[i] += gy[i] * (1 - y[i] * y[i]); return;
+    case 'sigmoid': for (let i = 0; i < n; i++) gx[i] += gy[i] * y[i] * (1 - y[i]); return;
+    case 'abs': for (let i = 0; i < n; i++) gx[i] += x[i] > 0 ? gy[i] : x[i] < 0 ? -gy[i] : 0; return;
+    case 'gelu':
+      for (let i = 0; i < n; i++) {
+        const v = x[i];
+        const t = Math.tanh(GELU_C * (v + GELU_A * v * v * v));
+        const dt = (1 - t * t) * GELU_C * (1 + 3 * GELU_A * v * v);
+        gx[i] += gy[i] * (0.5 * (1 + t) + 0.5 * v * dt);
+      }
+      return;
+  }
+}
+
+function apply(op: BinaryOp, a: number, b: number): number {
+  switch (op) {
+    case 'add': return a + b;
+    case 'sub': return a - b;
+    case 'mul': return a * b;
+    case 'div': return a / b;
+    case 'pow': return Math.pow(a, b);
+    case 'max': return a > b ? a : b;
+    case 'min': return a < b ? a : b;
+  }
+}
+
+/** Innermost contiguous loop for one op; kept per-op so V8 inlines the arithmetic. */
+function row(op: BinaryOp, a: Buf, ai: number, sa: number, b: Buf, bi: number, sb: number, out: Buf, oi: number, n: number): void {
+  switch (op) {
+    case 'add': for (let j = 0; j < n; j++) out[oi + j] = a[ai + j * sa] + b[bi + j * sb]; return;
+    case 'sub': for (let j = 0; j < n; j++) out[oi + j] = a[ai + j * sa] - b[bi + j * sb]; return;
+    case 'mul': for (let j = 0; j < n; j++) out[oi + j] = a[ai + j * sa] * b[bi + j * sb]; return;
+    case 'div': for (let j = 0; j < n; j++) out[oi + j] = a[ai + j * sa] / b[bi + j * sb]; return;
+    default: for (let j = 0; j < n; j++) out[oi + j] = apply(op, a[ai + j * sa], b[bi + j * sb]);
+  }
+}
+
+/**
+ * Broadcasting binary op. The output is contiguous over `shape`; the last dimension is the inner
+ * loop and the outer dimensions are walked with an odometer.
+ */
+export function binary(op: BinaryOp, a: Buf, aStrides: number[], b: Buf, bStrides: number[], out: Buf, shape: number[]): void {
+  const nd = shape.length;
+  if (nd === 0) {
+    out[0] = apply(op, a[0], b[0]);
+    return;
+  }
+  const inner = shape[nd - 1];
+  const sa = aStrides[nd - 1];
+  const sb = bStrides[nd - 1];
+  const rows = out.length / Math.max(inner, 1);
+  const idx = new Array<number>(nd - 1).fill(0);
+  let ai = 0;
+  let bi = 0;
+  for (let r = 0; r < rows; r++) {
+    row(op, a, ai, sa, b, bi, sb, out, r * inner, inner);
+    for (let d = nd - 2; d >= 0; d--) {
+      idx[d]++;
+      ai += aStrides[d];
+      bi += bStrides[d];
+      if (idx[d] < shape[d]) break;
+      ai -= aStrides[d] * shape[d];
+      bi -= bStrides[d] * shape[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+export function affine(x: Buf, scale: number, shift: number, out: Buf): void {
+  const n = out.length;
+  for (let i = 0; i < n; i++) out[i] = x[i] * scale + shift;
+}
+
+export function powScalar(x: Buf, p: number, out: Buf): void {
+  const n = out.length;
+  if (p === 2) for (let i = 0; i < n; i++) out[i] = x[i] * x[i];
+  else for (let i = 0; i < n; i++) out[i] = Math.pow(x[i], p);
+}
+
+export function axpy(alpha: number, x: Buf, y: Buf): void {
+  const n = y.length;
+  for (let i = 0; i < n; i++) y[i] += alpha * x[i];
+}
+
+export function fill(x: Buf, value: number): void {
+  x.fill(value);
+}
+
+export function sumSquares(x: Buf): number {
+  let s = 0;
+  for (let i = 0; i < x.length; i++) s += x[i] * x[i];
+  return s;
+}

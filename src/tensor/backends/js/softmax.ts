@@ -1,0 +1,90 @@
+import type { Buf } from '../../backend.js';
+
+/** Row maximum, the shift that keeps exp() from overflowing. */
+function rowMax(x: Buf, off: number, cols: number): number {
+  let m = -Infinity;
+  for (let j = 0; j < cols; j++) if (x[off + j] > m) m = x[off + j];
+  return m;
+}
+
+export function softmax(x: Buf, rows: number, cols: number, out: Buf): void {
+  for (let r = 0; r < rows; r++) {
+    const off = r * cols;
+    const m = rowMax(x, off, cols);
+    let s = 0;
+    for (let j = 0; j < cols; j++) {
+      const e = Math.exp(x[off + j] - m);
+      out[off + j] = e;
+      s += e;
+    }
+    const inv = 1 / s;
+    for (let j = 0; j < cols; j++) out[off + j] *= inv;
+  }
+}
+
+export function softmaxBackward(y: Buf, gy: Buf, rows: number, cols: number, gx: Buf): void {
+  for (let r = 0; r < rows; r++) {
+    const off = r * cols;
+    let dot = 0;
+    for (let j = 0; j < cols; j++) dot += gy[off + j] * y[off + j];
+    for (let j = 0; j < cols; j++) gx[off + j] += y[off + j] * (gy[off + j] - dot);
+  }
+}
+
+export function logSoftmax(x: Buf, rows: number, cols: number, out: Buf): void {
+  for (let r = 0; r < rows; r++) {
+    const off = r * cols;
+    const m = rowMax(x, off, cols);
+    let s = 0;
+    for (let j = 0; j < cols; j++) s += Math.exp(x[off + j] - m);
+    const lse = m + Math.log(s);
+    for (let j = 0; j < cols; j++) out[off + j] = x[off + j] - lse;
+  }
+}
+
+export function logSoftmaxBackward(y: Buf, gy: Buf, rows: number, cols: number, gx: Buf): void {
+  for (let r = 0; r < rows; r++) {
+    const off = r * cols;
+    let s = 0;
+    for (let j = 0; j < cols; j++) s += gy[off + j];
+    for (let j = 0; j < cols; j++) gx[off + j] += gy[off + j] - Math.exp(y[off + j]) * s;
+  }
+}
+
+/**
+ * Mean cross-entropy over rows whose label is not -1; leaves softmax probabilities in `probs`.
+ * The loss uses log-sum-exp rather than log(prob) so a tiny probability keeps its precision.
+ */
+export function softmaxCrossEntropy(logits: Buf, labels: Int32Array, rows: number, cols: number, probs: Buf): number {
+  let loss = 0;
+  let counted = 0;
+  for (let r = 0; r < rows; r++) {
+    const off = r * cols;
+    const m = rowMax(logits, off, cols);
+    let s = 0;
+    for (let j = 0; j < cols; j++) {
+      const e = Math.exp(logits[off + j] - m);
+      probs[off + j] = e;
+      s += e;
+    }
+    const inv = 1 / s;
+    for (let j = 0; j < cols; j++) probs[off + j] *= inv;
+    const label = labels[r];
+    if (label < 0) continue;
+    loss += m + Math.log(s) - logits[off + label];
+    counted++;
+  }
+  return counted === 0 ? 0 : loss / counted;
+}
+
+export function softmaxCrossEntropyBackward(
+  probs: Buf, labels: Int32Array, rows: number, cols: number, scale: number, gLogits: Buf,
+): void {
+  for (let r = 0; r < rows; r++) {
+    const label = labels[r];
+    if (label < 0) continue;
+    const off = r * cols;
+    for (let j = 0; j < cols; j++) gLogits[off + j] += scale * probs[off + j];
+    gLogits[off + label] -= scale;
+  }
+}
