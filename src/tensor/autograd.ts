@@ -1,0 +1,89 @@
+import type { Buf } from './backend.js';
+import { fmtShape } from './shape.js';
+import { Tensor, allocBuf } from './tensor.js';
+
+/**
+ * Reverse-mode automatic differentiation. Ops call `record` to attach a GradFn to their output;
+ * `backward` walks the graph in reverse topological order and lets each GradFn accumulate into
+ * its inputs' gradients. Leaf gradients (parameters) accumulate across calls until zeroed;
+ * intermediate gradients are released as soon as they have been propagated.
+ */
+
+let gradEnabled = true;
+
+export function isGradEnabled(): boolean {
+  return gradEnabled;
+}
+
+/** Runs fn without building a graph (evaluation, optimizer updates). */
+export function noGrad<T>(fn: () => T): T {
+  const prev = gradEnabled;
+  gradEnabled = false;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = prev;
+  }
+}
+
+/** True when an op over these inputs must record a gradient. */
+export function needsGrad(...inputs: Tensor[]): boolean {
+  if (!gradEnabled) return false;
+  for (const t of inputs) if (t.requiresGrad) return true;
+  return false;
+}
+
+/** Attaches a GradFn to `out` when any input needs a gradient. Returns `out`. */
+export function record(out: Tensor, op: string, inputs: Tensor[], backward: (gy: Buf) => void): Tensor {
+  if (needsGrad(...inputs)) {
+    out.requiresGrad = true;
+    out.gradFn = { op, inputs, backward };
+  }
+  return out;
+}
+
+/** Topological order of the graph below `root` (inputs before outputs), iteratively. */
+function topoOrder(root: Tensor): Tensor[] {
+  const order: Tensor[] = [];
+  const seen = new Set<Tensor>();
+  const stack: [Tensor, number][] = [[root, 0]];
+  seen.add(root);
+  while (stack.length) {
+    const top = stack[stack.length - 1];
+    const inputs = top[0].gradFn?.inputs ?? [];
+    if (top[1] < inputs.length) {
+      const next = inputs[top[1]++];
+      if (next.requiresGrad && !seen.has(next)) {
+        seen.add(next);
+        stack.push([next, 0]);
+      }
+    } else {
+      order.push(top[0]);
+      stack.pop();
+    }
+  }
+  return order;
+}
+
+/**
+ * Back-propagates from `root`. Without `gradient`, root must hold one element (a loss) and is
+ * seeded with 1.
+ */
+export function backward(root: Tensor, gradient?: Buf): void {
+  if (!root.requiresGrad) throw new Error('backward: tensor does not require grad (no parameter reached it)');
+  if (!gradient && root.size !== 1) {
+    throw new Error(`backward: a gradient is required for a non-scalar tensor of shape ${fmtShape(root.shape)}`);
+  }
+  const seed = gradient ?? allocBuf(root.dtype, 1).fill(1);
+  const g = root.ensureGrad();
+  for (let i = 0; i < g.length; i++) g[i] += seed[i];
+  const order = topoOrder(root);
+  for (let i = order.length - 1; i >= 0; i--) {
+    const t = order[i];
+    if (!t.gradFn || !t.grad) continue;
+    t.gradFn.backward(t.grad);
+    // Intermediate results are not kept: free the gradient and the graph edge.
+    t.grad = null;
+    t.gradFn = null;
+  }
+}

@@ -1,0 +1,16 @@
+/** The tensor engine's public surface: Tensor, autograd, ops, backends. */
+export type { Backend, Buf } from './backend.js';
+export { Tensor, allocBuf, type DType, type GradFn } from './tensor.js';
+export { backward, noGrad, isGradEnabled } from './autograd.js';
+export { backend, setBackend, kernelsFor, nativeAvailable, type BackendName } from './dispatch.js';
+export { ShapeError, sizeOf, stridesOf } from './shape.js';
+export * from './ops/elementwise.js';
+export * from './ops/matmul.js';
+export * from './ops/reduce.js';
+export * from './ops/layout.js';
+export * from './ops/softmax.js';
+export * from './ops/loss.js';
+export * from './ops/conv.js';
+export * from './ops/norm.js';
+export * from './ops/embedding.js';
+export * from './ops/dropout.js';

@@ -1,0 +1,88 @@
+import type { Conv2dGeometry, Pool2dGeometry } from '../backend.js';
+import { record } from '../autograd.js';
+import { kernelsFor } from '../dispatch.js';
+import { ShapeError } from '../shape.js';
+import { Tensor } from '../tensor.js';
+
+export interface Conv2dOptions {
+  stride?: number | [number, number];
+  padding?: number | [number, number];
+}
+
+function pair(v: number | [number, number] | undefined, dflt: number): [number, number] {
+  if (v === undefined) return [dflt, dflt];
+  return typeof v === 'number' ? [v, v] : v;
+}
+
+function outSize(op: string, inSize: number, k: number, stride: number, pad: number, shapes: (readonly number[])[]): number {
+  const o = Math.floor((inSize + 2 * pad - k) / stride) + 1;
+  if (o < 1) throw new ShapeError(op, `kernel ${k} with padding ${pad} does not fit input size ${inSize}`, shapes);
+  return o;
+}
+
+/** 2-D convolution, NCHW input, weight [outC, inC, kH, kW], optional bias [outC]. */
+export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, opts: Conv2dOptions = {}): Tensor {
+  const shapes = [x.shape, weight.shape];
+  if (x.ndim !== 4 || weight.ndim !== 4 || weight.shape[1] !== x.shape[1]) {
+    throw new ShapeError('conv2d', 'expected x [N, C, H, W] and weight [outC, C, kH, kW]', shapes);
+  }
+  if (bias && bias.size !== weight.shape[0]) throw new ShapeError('conv2d', 'bias must be [outC]', [...shapes, bias.shape]);
+  const [strideH, strideW] = pair(opts.stride, 1);
+  const [padH, padW] = pair(opts.padding, 0);
+  const [batch, inC, inH, inW] = x.shape;
+  const [outC, , kH, kW] = weight.shape;
+  const g: Conv2dGeometry = {
+    batch, inC, inH, inW, outC, kH, kW, strideH, strideW, padH, padW,
+    outH: outSize('conv2d', inH, kH, strideH, padH, shapes),
+    outW: outSize('conv2d', inW, kW, strideW, padW, shapes),
+  };
+  const out = Tensor.zeros([batch, outC, g.outH, g.outW], x.dtype);
+  const k = kernelsFor(x.data);
+  k.conv2d(g, x.data, weight.data, bias ? bias.data : null, out.data);
+  const inputs = bias ? [x, weight, bias] : [x, weight];
+  return record(out, 'conv2d', inputs, (gy) => {
+    k.conv2dBackward(
+      g, x.data, weight.data, gy, x.requiresGrad ? x.ensureGrad() : null, weight.ensureGrad(),
+      bias ? bias.ensureGrad() : null,
+    );
+  });
+}
+
+export interface Pool2dOptions {
+  kernel: number | [number, number];
+  stride?: number | [number, number];
+  padding?: number | [number, number];
+}
+
+function poolGeometry(op: string, x: Tensor, opts: Pool2dOptions): Pool2dGeometry {
+  if (x.ndim !== 4) throw new ShapeError(op, 'expected x [N, C, H, W]', [x.shape]);
+  const [kH, kW] = pair(opts.kernel, 1);
+  const [strideH, strideW] = pair(opts.stride ?? opts.kernel, 1);
+  const [padH, padW] = pair(opts.padding, 0);
+  if (padH * 2 > kH || padW * 2 > kW) throw new ShapeError(op, 'padding must be at most half the kernel', [x.shape]);
+  const [batch, channels, inH, inW] = x.shape;
+  return {
+    batch, channels, inH, inW, kH, kW, strideH, strideW, padH, padW,
+    outH: outSize(op, inH, kH, strideH, padH, [x.shape]),
+    outW: outSize(op, inW, kW, strideW, padW, [x.shape]),
+  };
+}
+
+/** Max pooling (stride defaults to the kernel size, as in torch). */
+export function maxPool2d(x: Tensor, opts: Pool2dOptions): Tensor {
+  const g = poolGeometry('maxPool2d', x, opts);
+  const out = Tensor.zeros([g.batch, g.channels, g.outH, g.outW], x.dtype);
+  const argmax = new Int32Array(out.size);
+  const k = kernelsFor(x.data);
+  k.maxPool2d(g, x.data, out.data, argmax);
+  return record(out, 'maxPool2d', [x], (gy) => k.maxPool2dBackward(g, gy, argmax, x.ensureGrad()));
+}
+
+/** Average pooling; padding counts in the divisor (torch's count_include_pad=True). */
+export function avgPool2d(x: Tensor, opts: Pool2dOptions): Tensor {
+  const g = poolGeometry('avgPool2d', x, opts);
+  const out = Tensor.zeros([g.batch, g.channels, g.outH, g.outW], x.dtype);
+  const k = kernelsFor(x.data);
+  k.avgPool2d(g, x.data, out.data);
+  return record(out, 'avgPool2d', [x], (gy) => k.avgPool2dBackward(g, gy, x.ensureGrad()));
+}

@@ -1,0 +1,24 @@
+import { record } from '../autograd.js';
+import { kernelsFor } from '../dispatch.js';
+import { Tensor, allocBuf } from '../tensor.js';
+import type { Rng } from '../../util/rng.js';
+
+/**
+ * Inverted dropout: zeroes each element with probability p and scales survivors by 1/(1-p). The
+ * mask comes from the caller's seeded Rng, so both backends (and every rerun) drop the same units.
+ */
+export function dropout(x: Tensor, p: number, rng: Rng, training = true): Tensor {
+  if (p < 0 || p >= 1) throw new Error(`dropout: p must be in [0, 1), got ${p}`);
+  if (!training || p === 0) return x;
+  const mask = allocBuf(x.dtype, x.size);
+  const keep = 1 / (1 - p);
+  for (let i = 0; i < mask.length; i++) mask[i] = rng.uniform() < p ? 0 : keep;
+  const out = Tensor.zeros(x.shape, x.dtype);
+  const k = kernelsFor(x.data);
+  k.binary('mul', x.data, [1], mask, [1], out.data, [x.size]);
+  return record(out, 'dropout', [x], (gy) => {
+    const g = allocBuf(x.dtype, x.size);
+    k.binary('mul', gy, [1], mask, [1], g, [x.size]);
+    k.axpy(1, g, x.ensureGrad());
+  });
+}

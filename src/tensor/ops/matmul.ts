@@ -1,0 +1,100 @@
+import { record } from '../autograd.js';
+import { kernelsFor } from '../dispatch.js';
+import { ShapeError, sameShape, sizeOf } from '../shape.js';
+import { Tensor, allocBuf } from '../tensor.js';
+
+/**
+ * Matrix product over the last two dimensions. Supported forms:
+ *  - [..., M, K] @ [K, N]: the leading dimensions fold into M (one GEMM).
+ *  - [M, K] @ [..., K, N]: A is shared across B's batch.
+ *  - [..., M, K] @ [..., K, N] with equal batch dimensions.
+ * Gradients are accumulated by the GEMM itself (beta = 1) straight into the inputs' grad buffers.
+ */
+export function matmul(a: Tensor, b: Tensor): Tensor {
+  if (a.ndim < 2 || b.ndim < 2) throw new ShapeError('matmul', 'operands must be at least 2-d', [a.shape, b.shape]);
+  const K = a.shape[a.ndim - 1];
+  if (b.shape[b.ndim - 2] !== K) throw new ShapeError('matmul', 'inner dimensions differ', [a.shape, b.shape]);
+  if (b.ndim === 2) return matmulFolded(a, b);
+  if (a.ndim === 2) return matmulSharedA(a, b);
+  if (!sameShape(a.shape.slice(0, -2), b.shape.slice(0, -2))) {
+    throw new ShapeError('matmul', 'batch dimensions differ', [a.shape, b.shape]);
+  }
+  return matmulBatched(a, b);
+}
+
+function matmulFolded(a: Tensor, b: Tensor): Tensor {
+  const K = a.shape[a.ndim - 1];
+  const N = b.shape[1];
+  const M = a.size / K;
+  const out = Tensor.zeros([...a.shape.slice(0, -1), N], a.dtype);
+  const k = kernelsFor(a.data);
+  k.gemm(false, false, M, N, K, 1, a.data, 0, b.data, 0, 0, out.data, 0, 1);
+  return record(out, 'matmul', [a, b], (gy) => {
+    if (a.requiresGrad) k.gemm(false, true, M, K, N, 1, gy, 0, b.data, 0, 1, a.ensureGrad(), 0, 1);
+    if (b.requiresGrad) k.gemm(true, false, K, N, M, 1, a.data, 0, gy, 0, 1, b.ensureGrad(), 0, 1);
+  });
+}
+
+function matmulSharedA(a: Tensor, b: Tensor): Tensor {
+  const [M, K] = a.shape;
+  const N = b.shape[b.ndim - 1];
+  const batch = sizeOf(b.shape.slice(0, -2));
+  const out = Tensor.zeros([...b.shape.slice(0, -2), M, N], a.dtype);
+  const k = kernelsFor(a.data);
+  k.gemm(false, false, M, N, K, 1, a.data, 0, b.data, K * N, 0, out.data, M * N, batch);
+  return record(out, 'matmul', [a, b], (gy) => {
+    if (a.requiresGrad) {
+      const ga = a.ensureGrad();
+      // One GEMM per batch entry: every entry adds into the same shared gradient.
+      for (let i = 0; i < batch; i++) {
+        k.gemm(false, true, M, K, N, 1, gy.subarray(i * M * N), 0, b.data.subarray(i * K * N), 0, 1, ga, 0, 1);
+      }
+    }
+    if (b.requiresGrad) k.gemm(true, false, K, N, M, 1, a.data, 0, gy, M * N, 1, b.ensureGrad(), K * N, batch);
+  });
+}
+
+function matmulBatched(a: Tensor, b: Tensor): Tensor {
+  const M = a.shape[a.ndim - 2];
+  const K = a.shape[a.ndim - 1];
+  const N = b.shape[b.ndim - 1];
+  const batch = sizeOf(a.shape.slice(0, -2));
+  const out = Tensor.zeros([...a.shape.slice(0, -1), N], a.dtype);
+  const k = kernelsFor(a.data);
+  k.gemm(false, false, M, N, K, 1, a.data, M * K, b.data, K * N, 0, out.data, M * N, batch);
+  return record(out, 'matmul', [a, b], (gy) => {
+    if (a.requiresGrad) k.gemm(false, true, M, K, N, 1, gy, M * N, b.data, K * N, 1, a.ensureGrad(), M * K, batch);
+    if (b.requiresGrad) k.gemm(true, false, K, N, M, 1, a.data, M * K, gy, M * N, 1, b.ensureGrad(), K * N, batch);
+  });
+}
+
+/**
+ * Fully connected layer, fused: y = x @ Wᵀ + b with W stored [out, in] (torch's layout), so no
+ * transpose is ever materialised. x is [..., in].
+ */
+export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
+  const inF = x.shape[x.ndim - 1];
+  const outF = weight.shape[0];
+  if (weight.ndim !== 2 || weight.shape[1] !== inF || (bias && (bias.ndim !== 1 || bias.size !== outF))) {
+    throw new ShapeError('linear', 'expected x [..., in], weight [out, in], bias [out]', [x.shape, weight.shape, bias?.shape ?? []]);
+  }
+  const M = x.size / inF;
+  const out = Tensor.zeros([...x.shape.slice(0, -1), outF], x.dtype);
+  const k = kernelsFor(x.data);
+  let beta = 0;
+  if (bias) {
+    k.stridedCopy(bias.data, 0, [0, 1], out.data, 0, [outF, 1], [M, outF], false);
+    beta = 1;
+  }
+  k.gemm(false, true, M, outF, inF, 1, x.data, 0, weight.data, 0, beta, out.data, 0, 1);
+  const inputs = bias ? [x, weight, bias] : [x, weight];
+  return record(out, 'linear', inputs, (gy) => {
+    if (x.requiresGrad) k.gemm(false, false, M, inF, outF, 1, gy, 0, weight.data, 0, 1, x.ensureGrad(), 0, 1);
+    if (weight.requiresGrad) k.gemm(true, false, outF, inF, M, 1, gy, 0, x.data, 0, 1, weight.ensureGrad(), 0, 1);
+    if (bias?.requiresGrad) {
+      const gb = allocBuf(x.dtype, outF);
+      k.reduceSum(gy, 1, M, outF, gb);
+      k.axpy(1, gb, bias.ensureGrad());
+    }
+  });
+}

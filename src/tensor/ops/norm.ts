@@ -1,0 +1,77 @@
+import type { Buf } from '../backend.js';
+import { record } from '../autograd.js';
+import { kernelsFor } from '../dispatch.js';
+import { ShapeError, sizeOf } from '../shape.js';
+import { Tensor, allocBuf } from '../tensor.js';
+
+export interface BatchNormState {
+  runningMean: Buf;
+  runningVar: Buf;
+  momentum: number;
+  eps: number;
+  training: boolean;
+}
+
+/**
+ * Batch normalisation over channel axis 1 of [N, C, ...] (BatchNorm1d/2d). In training mode the
+ * batch statistics are used and the running statistics updated; in eval mode the running ones.
+ */
+export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, state: BatchNormState): Tensor {
+  const C = x.shape[1];
+  if (x.ndim < 2 || gamma.size !== C || beta.size !== C) {
+    throw new ShapeError('batchNorm', 'expected x [N, C, ...] with gamma and beta [C]', [x.shape, gamma.shape, beta.shape]);
+  }
+  const outer = x.shape[0];
+  const inner = sizeOf(x.shape.slice(2));
+  const out = Tensor.zeros(x.shape, x.dtype);
+  const mean = allocBuf(x.dtype, C);
+  const invStd = allocBuf(x.dtype, C);
+  const k = kernelsFor(x.data);
+  k.batchNorm(
+    x.data, outer, C, inner, gamma.data, beta.data, state.runningMean, state.runningVar,
+    state.training, state.momentum, state.eps, out.data, mean, invStd,
+  );
+  if (!state.training) return evalAffine(out, x, gamma, beta, mean, invStd, outer, C, inner);
+  return record(out, 'batchNorm', [x, gamma, beta], (gy) => {
+    const gx = x.requiresGrad ? x.ensureGrad() : allocBuf(x.dtype, x.size);
+    k.batchNormBackward(x.data, outer, C, inner, gamma.data, mean, invStd, gy, gx, gamma.ensureGrad(), beta.ensureGrad());
+  });
+}
+
+/** Eval-mode batch-norm is an affine map per channel with fixed statistics. */
+function evalAffine(out: Tensor, x: Tensor, gamma: Tensor, beta: Tensor, mean: Buf, invStd: Buf, outer: number, C: number, inner: number): Tensor {
+  return record(out, 'batchNormEval', [x, gamma, beta], (gy) => {
+    const gx = x.requiresGrad ? x.ensureGrad() : null;
+    const gg = gamma.ensureGrad();
+    const gb = beta.ensureGrad();
+    for (let o = 0; o < outer; o++) {
+      for (let c = 0; c < C; c++) {
+        const base = (o * C + c) * inner;
+        for (let i = 0; i < inner; i++) {
+          const g = gy[base + i];
+          if (gx) gx[base + i] += g * gamma.data[c] * invStd[c];
+          gg[c] += g * (x.data[base + i] - mean[c]) * invStd[c];
+          gb[c] += g;
+        }
+      }
+    }
+  });
+}
+
+/** Layer normalisation over the last axis, with per-feature gamma and beta. */
+export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): Tensor {
+  const cols = x.shape[x.ndim - 1];
+  if (gamma.size !== cols || beta.size !== cols) {
+    throw new ShapeError('layerNorm', 'gamma and beta must match the last axis', [x.shape, gamma.shape, beta.shape]);
+  }
+  const rows = x.size / cols;
+  const out = Tensor.zeros(x.shape, x.dtype);
+  const mean = allocBuf(x.dtype, rows);
+  const invStd = allocBuf(x.dtype, rows);
+  const k = kernelsFor(x.data);
+  k.layerNorm(x.data, rows, cols, gamma.data, beta.data, eps, out.data, mean, invStd);
+  return record(out, 'layerNorm', [x, gamma, beta], (gy) => {
+    const gx = x.requiresGrad ? x.ensureGrad() : allocBuf(x.dtype, x.size);
+    k.layerNormBackward(x.data, rows, cols, gamma.data, mean, invStd, gy, gx, gamma.ensureGrad(), beta.ensureGrad());
+  });
+}

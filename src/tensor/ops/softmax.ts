@@ -1,0 +1,27 @@
+import { record } from '../autograd.js';
+import { kernelsFor } from '../dispatch.js';
+import { ShapeError } from '../shape.js';
+import { Tensor } from '../tensor.js';
+
+function lastAxis(op: string, x: Tensor, axis: number): number {
+  if (axis !== -1 && axis !== x.ndim - 1) throw new ShapeError(op, 'only the last axis is supported (permute first)', [x.shape]);
+  return x.shape[x.ndim - 1];
+}
+
+export function softmax(x: Tensor, axis = -1): Tensor {
+  const cols = lastAxis('softmax', x, axis);
+  const rows = x.size / cols;
+  const out = Tensor.zeros(x.shape, x.dtype);
+  const k = kernelsFor(x.data);
+  k.softmax(x.data, rows, cols, out.data);
+  return record(out, 'softmax', [x], (gy) => k.softmaxBackward(out.data, gy, rows, cols, x.ensureGrad()));
+}
+
+export function logSoftmax(x: Tensor, axis = -1): Tensor {
+  const cols = lastAxis('logSoftmax', x, axis);
+  const rows = x.size / cols;
+  const out = Tensor.zeros(x.shape, x.dtype);
+  const k = kernelsFor(x.data);
+  k.logSoftmax(x.data, rows, cols, out.data);
+  return record(out, 'logSoftmax', [x], (gy) => k.logSoftmaxBackward(out.data, gy, rows, cols, x.ensureGrad()));
+}
