@@ -1,0 +1,58 @@
+import type { Tensor } from '../tensor/tensor.js';
+
+export interface ArenaEntry {
+  name: string;
+  shape: readonly number[];
+  offset: number;
+  size: number;
+}
+
+/**
+ * All parameters of a model in one contiguous Float32Array, and all gradients in another of the
+ * same layout. Each parameter tensor's `data` and `grad` are rebound to views into them, so
+ * optimizers, all-reduce, checkpoints and the wire work on two flat buffers (or ranges of them)
+ * with no copies, whatever the model.
+ */
+export class ParamArena {
+  private constructor(
+    readonly data: Float32Array,
+    readonly grad: Float32Array,
+    readonly entries: readonly ArenaEntry[],
+  ) {}
+
+  static pack(named: [string, Tensor][]): ParamArena {
+    const entries: ArenaEntry[] = [];
+    let total = 0;
+    for (const [name, p] of named) {
+      if (!(p.data instanceof Float32Array)) throw new Error(`parameter ${name}: arenas hold float32 parameters only`);
+      entries.push({ name, shape: p.shape, offset: total, size: p.size });
+      total += p.size;
+    }
+    const data = new Float32Array(total);
+    const grad = new Float32Array(total);
+    named.forEach(([, p], i) => {
+      const { offset, size } = entries[i];
+      data.set(p.data, offset);
+      p.data = data.subarray(offset, offset + size);
+      p.grad = grad.subarray(offset, offset + size);
+    });
+    return new ParamArena(data, grad, entries);
+  }
+
+  get size(): number {
+    return this.data.length;
+  }
+
+  /** FNV-1a over the parameter bytes: cheap to compare across ranks, sensitive to any bit. */
+  checksum(): string {
+    const bytes = new Uint8Array(this.data.buffer, this.data.byteOffset, this.data.byteLength);
+    let h = 0x811c9dc5;
+    for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i], 0x01000193);
+    return (h >>> 0).toString(16).padStart(8, '0');
+  }
+
+  /** A signature of the layout (names and shapes): two processes with equal signatures hold the same model. */
+  signature(): string {
+    return this.entries.map((e) => `${e.name}:${e.shape.join('x')}`).join(',');
+  }
+}

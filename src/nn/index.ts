@@ -1,0 +1,13 @@
+/** Neural-network building blocks over the tensor engine. */
+export { Module } from './module.js';
+export { ParamArena, type ArenaEntry } from './arena.js';
+export * from './init.js';
+export { Linear, type LinearOptions } from './layers/linear.js';
+export { Conv2d, MaxPool2d, AvgPool2d, type Conv2dOptions } from './layers/conv.js';
+export { BatchNorm, LayerNorm } from './layers/norm.js';
+export { Embedding } from './layers/embedding.js';
+export { ReLU, GELU, Tanh, Sigmoid, Flatten, Dropout } from './layers/activation.js';
+export { Sequential } from './layers/sequential.js';
+export * from './optim/index.js';
+export * from './models/index.js';
+export * from './checkpoint.js';

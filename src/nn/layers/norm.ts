@@ -1,0 +1,45 @@
+import { batchNorm, layerNorm } from '../../tensor/ops/norm.js';
+import { Tensor } from '../../tensor/tensor.js';
+import { Module } from '../module.js';
+
+/** Batch normalisation over axis 1 (BatchNorm1d on [N, C], BatchNorm2d on [N, C, H, W]). */
+export class BatchNorm extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor;
+  readonly runningMean: Float32Array;
+  readonly runningVar: Float32Array;
+
+  constructor(readonly channels: number, readonly momentum = 0.1, readonly eps = 1e-5) {
+    super();
+    this.weight = this.registerParameter('weight', Tensor.full([channels], 1));
+    this.bias = this.registerParameter('bias', Tensor.zeros([channels]));
+    this.runningMean = this.registerBuffer('running_mean', new Float32Array(channels));
+    this.runningVar = this.registerBuffer('running_var', new Float32Array(channels).fill(1));
+  }
+
+  forward(x: Tensor): Tensor {
+    return batchNorm(x, this.weight, this.bias, {
+      runningMean: this.runningMean,
+      runningVar: this.runningVar,
+      momentum: this.momentum,
+      eps: this.eps,
+      training: this.training,
+    });
+  }
+}
+
+/** Layer normalisation over the last axis. */
+export class LayerNorm extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor;
+
+  constructor(readonly features: number, readonly eps = 1e-5) {
+    super();
+    this.weight = this.registerParameter('weight', Tensor.full([features], 1));
+    this.bias = this.registerParameter('bias', Tensor.zeros([features]));
+  }
+
+  forward(x: Tensor): Tensor {
+    return layerNorm(x, this.weight, this.bias, this.eps);
+  }
+}

@@ -1,0 +1,80 @@
+import { Tensor } from '../tensor/tensor.js';
+import { ParamArena } from './arena.js';
+
+/**
+ * Base of every layer and model. A module registers its parameters, buffers (non-trained state
+ * such as batch-norm running statistics) and child modules by name; the root model then packs all
+ * parameters into one flat arena (see arena.ts), after which every parameter's data and grad are
+ * views into two contiguous Float32Arrays.
+ */
+export abstract class Module {
+  training = true;
+  private readonly params = new Map<string, Tensor>();
+  private readonly buffers = new Map<string, Float32Array>();
+  private readonly children = new Map<string, Module>();
+  private arenaCache: ParamArena | null = null;
+
+  abstract forward(x: Tensor): Tensor;
+
+  protected registerParameter(name: string, t: Tensor): Tensor {
+    t.requiresGrad = true;
+    t.name = name;
+    this.params.set(name, t);
+    return t;
+  }
+
+  protected registerBuffer(name: string, b: Float32Array): Float32Array {
+    this.buffers.set(name, b);
+    return b;
+  }
+
+  protected registerModule<M extends Module>(name: string, m: M): M {
+    this.children.set(name, m);
+    return m;
+  }
+
+  /** Parameters with dotted names, depth-first in registration order (stable across runs). */
+  namedParameters(prefix = ''): [string, Tensor][] {
+    const out: [string, Tensor][] = [];
+    for (const [n, p] of this.params) out.push([prefix + n, p]);
+    for (const [n, c] of this.children) out.push(...c.namedParameters(`${prefix}${n}.`));
+    return out;
+  }
+
+  namedBuffers(prefix = ''): [string, Float32Array][] {
+    const out: [string, Float32Array][] = [];
+    for (const [n, b] of this.buffers) out.push([prefix + n, b]);
+    for (const [n, c] of this.children) out.push(...c.namedBuffers(`${prefix}${n}.`));
+    return out;
+  }
+
+  parameters(): Tensor[] {
+    return this.namedParameters().map(([, p]) => p);
+  }
+
+  /** The flat parameter/gradient arena, built on first use (parameters become views into it). */
+  arena(): ParamArena {
+    if (!this.arenaCache) this.arenaCache = ParamArena.pack(this.namedParameters());
+    return this.arenaCache;
+  }
+
+  /** Number of trainable scalars. */
+  numParameters(): number {
+    return this.parameters().reduce((n, p) => n + p.size, 0);
+  }
+
+  train(on = true): this {
+    this.training = on;
+    for (const c of this.children.values()) c.train(on);
+    return this;
+  }
+
+  eval(): this {
+    return this.train(false);
+  }
+
+  /** Zeroes every parameter gradient (one fill over the gradient arena). */
+  zeroGrad(): void {
+    this.arena().grad.fill(0);
+  }
+}
