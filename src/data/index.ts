@@ -1,0 +1,20 @@
+/** Public API of the data layer: datasets, the sharded sampler and the batch loader. */
+export { DataError } from './errors.js';
+export type { Dataset, DatasetBase, ClassificationDataset, RegressionDataset } from './dataset.js';
+export { shapeSize, sampleSize, targetSize } from './dataset.js';
+export { readIdxFile, parseIdx, type IdxArray, type IdxKind } from './idx.js';
+export { loadMnist, defaultMnistDir, MNIST_MEAN, MNIST_STD, type Mnist, type MnistOptions } from './mnist.js';
+export { DistributedSampler, type DistributedSamplerOptions, type IndexSource } from './sampler.js';
+export {
+  BatchLoader,
+  type BatchLoaderOptions,
+  type BatchOf,
+  type ClassificationBatch,
+  type RegressionBatch,
+} from './loader.js';
+export {
+  syntheticRegression,
+  syntheticClassification,
+  type SyntheticRegressionOptions,
+  type SyntheticClassificationOptions,
+} from './synthetic.js';

@@ -1,0 +1,144 @@
+/**
+ * Batches of samples gathered into contiguous buffers, in the order an index source gives.
+ *
+ * Two preallocated buffer sets are used in turn (double buffering), so iterating allocates nothing
+ * per sample and a consumer may keep working on one batch while the next is gathered. A yielded
+ * batch is valid until the next-but-one batch is produced: batch k's arrays are overwritten when
+ * batch k+2 is gathered. Copy what must live longer.
+ *
+ * Batch b holds positions [b·batchSize, (b+1)·batchSize) of the epoch's indices; see sampler.ts for
+ * how this makes N ranks' batches add up to the single-process global batch.
+ */
+import { sampleSize, targetSize, type ClassificationDataset, type Dataset, type RegressionDataset } from './dataset.js';
+import type { IndexSource } from './sampler.js';
+
+interface BatchBase {
+  /** Number of samples in this batch (≤ batchSize; smaller only for the last batch). */
+  readonly size: number;
+  /** The dataset indices of the samples, in batch order. */
+  readonly indices: Int32Array;
+  /** size × sampleSize values, sample-major. */
+  readonly inputs: Float32Array;
+}
+
+export interface ClassificationBatch extends BatchBase {
+  readonly labels: Int32Array;
+}
+
+export interface RegressionBatch extends BatchBase {
+  /** size × targetSize values, sample-major. */
+  readonly targets: Float32Array;
+}
+
+export type BatchOf<D extends Dataset> = D extends RegressionDataset ? RegressionBatch : ClassificationBatch;
+
+export interface BatchLoaderOptions {
+  /** Skip the last batch when it is smaller than batchSize. */
+  dropLast?: boolean;
+}
+
+interface Buffers {
+  indices: Int32Array;
+  inputs: Float32Array;
+  labels: Int32Array;
+  targets: Float32Array;
+}
+
+export class BatchLoader<D extends Dataset = Dataset> {
+  readonly batchSize: number;
+  readonly dropLast: boolean;
+  /** Batches per epoch. */
+  readonly numBatches: number;
+  private readonly source: IndexSource;
+  private readonly sampleSize: number;
+  private readonly targetSize: number;
+  private readonly buffers: [Buffers, Buffers];
+
+  constructor(
+    readonly dataset: D,
+    source: IndexSource | Int32Array,
+    batchSize: number,
+    options: BatchLoaderOptions = {},
+  ) {
+    if (!Number.isSafeInteger(batchSize) || batchSize < 1) {
+      throw new RangeError(`BatchLoader: batchSize must be a positive integer, got ${batchSize}`);
+    }
+    this.source = source instanceof Int32Array ? fixedSource(source) : source;
+    this.batchSize = batchSize;
+    this.dropLast = options.dropLast ?? false;
+    const n = this.source.length;
+    this.numBatches = this.dropLast ? Math.floor(n / batchSize) : Math.ceil(n / batchSize);
+    this.sampleSize = sampleSize(dataset);
+    this.targetSize = targetSize(dataset);
+    this.buffers = [this.allocate(), this.allocate()];
+  }
+
+  /** Batches of `epoch`, starting at batch `from` (to resume mid-epoch). */
+  *batches(epoch = 0, from = 0): Generator<BatchOf<D>, void, undefined> {
+    const order = this.source.indices(epoch);
+    if (order.length !== this.source.length) {
+      throw new RangeError(`BatchLoader: index source gave ${order.length} indices for epoch ${epoch}, declared ${this.source.length}`);
+    }
+    checkIndices(order, this.dataset);
+    for (let b = from; b < this.numBatches; b++) {
+      const start = b * this.batchSize;
+      const end = Math.min(start + this.batchSize, order.length);
+      yield this.gather(order.subarray(start, end), this.buffers[b & 1]);
+    }
+  }
+
+  [Symbol.iterator](): Generator<BatchOf<D>, void, undefined> {
+    return this.batches(0);
+  }
+
+  private allocate(): Buffers {
+    const b = this.batchSize;
+    const regression = this.dataset.task === 'regression';
+    return {
+      indices: new Int32Array(b),
+      inputs: new Float32Array(b * this.sampleSize),
+      labels: new Int32Array(regression ? 0 : b),
+      targets: new Float32Array(regression ? b * this.targetSize : 0),
+    };
+  }
+
+  private gather(picked: Int32Array, buf: Buffers): BatchOf<D> {
+    const n = picked.length;
+    const indices = buf.indices.subarray(0, n);
+    indices.set(picked);
+    const inputs = gatherRows(this.dataset.inputs, this.sampleSize, picked, buf.inputs);
+    if (this.dataset.task === 'regression') {
+      const targets = gatherRows(this.dataset.targets, this.targetSize, picked, buf.targets);
+      return { size: n, indices, inputs, targets } as RegressionBatch as BatchOf<D>;
+    }
+    const labels = gatherLabels((this.dataset as ClassificationDataset).labels, picked, buf.labels);
+    return { size: n, indices, inputs, labels } as ClassificationBatch as BatchOf<D>;
+  }
+}
+
+/** Copies rows `picked` of a row-major matrix with `width` columns into the front of `out`. */
+function gatherRows(src: Float32Array, width: number, picked: Int32Array, out: Float32Array): Float32Array {
+  for (let j = 0; j < picked.length; j++) {
+    const from = picked[j] * width;
+    out.set(src.subarray(from, from + width), j * width);
+  }
+  return out.subarray(0, picked.length * width);
+}
+
+function gatherLabels(src: Int32Array, picked: Int32Array, out: Int32Array): Int32Array {
+  for (let j = 0; j < picked.length; j++) out[j] = src[picked[j]];
+  return out.subarray(0, picked.length);
+}
+
+function fixedSource(indices: Int32Array): IndexSource {
+  return { length: indices.length, indices: () => indices };
+}
+
+/** An out-of-range index would silently read zeros or another sample's tail; refuse it up front. */
+function checkIndices(order: Int32Array, dataset: Dataset): void {
+  for (let i = 0; i < order.length; i++) {
+    if (order[i] < 0 || order[i] >= dataset.size) {
+      throw new RangeError(`BatchLoader: index ${order[i]} at position ${i} is outside dataset ${dataset.name} (size ${dataset.size})`);
+    }
+  }
+}
