@@ -3,7 +3,7 @@ export { Module } from './module.js';
 export { ParamArena, type ArenaEntry } from './arena.js';
 export * from './init.js';
 export { Linear, type LinearOptions } from './layers/linear.js';
-export { Conv2d, MaxPool2d, AvgPool2d, type Conv2dOptions } from './layers/conv.js';
+export { Conv2d, MaxPool2d, AvgPool2d, type Conv2dLayerOptions } from './layers/conv.js';
 export { BatchNorm, LayerNorm } from './layers/norm.js';
 export { Embedding } from './layers/embedding.js';
 export { ReLU, GELU, Tanh, Sigmoid, Flatten, Dropout } from './layers/activation.js';

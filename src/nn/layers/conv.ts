@@ -4,7 +4,7 @@ import type { Rng } from '../../util/rng.js';
 import { type InitName, fans, initializers } from '../init.js';
 import { Module } from '../module.js';
 
-export interface Conv2dOptions {
+export interface Conv2dLayerOptions {
   stride?: number;
   padding?: number;
   bias?: boolean;
@@ -16,7 +16,7 @@ export class Conv2d extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
 
-  constructor(inChannels: number, outChannels: number, kernel: number, rng: Rng, private readonly opts: Conv2dOptions = {}) {
+  constructor(inChannels: number, outChannels: number, kernel: number, rng: Rng, private readonly opts: Conv2dLayerOptions = {}) {
     super();
     const shape = [outChannels, inChannels, kernel, kernel];
     this.weight = this.registerParameter('weight', initializers[opts.init ?? 'torch'](shape, rng));

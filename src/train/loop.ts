@@ -1,0 +1,158 @@
+import { performance } from 'node:perf_hooks';
+import type { ClassificationDataset } from '../data/dataset.js';
+import { BatchLoader } from '../data/loader.js';
+import { DistributedSampler } from '../data/sampler.js';
+import type { Module } from '../nn/module.js';
+import { type ModelSpec, createModel, defaultSpec } from '../nn/models/index.js';
+import { clipGradNorm } from '../nn/optim/clip.js';
+import { makeOptimizer } from '../nn/optim/index.js';
+import { type LrSchedule, makeSchedule } from '../nn/optim/schedule.js';
+import { backward } from '../tensor/autograd.js';
+import { crossEntropy } from '../tensor/ops/loss.js';
+import { Tensor } from '../tensor/tensor.js';
+import type { TrainConfig } from './config.js';
+import { type EvalResult, evaluate } from './evaluate.js';
+import type { Strategy, StrategyContext } from './strategy.js';
+
+/** One optimizer step as seen by one rank; times measured around the work itself. */
+export interface StepRecord {
+  step: number;
+  epoch: number;
+  rank: number;
+  /** Global-batch mean loss (equal on every rank). */
+  loss: number;
+  /** Samples this rank processed in the step. */
+  samples: number;
+  lr: number;
+  computeMs: number;
+  commMs: number;
+  waitMs: number;
+  gradNorm?: number;
+  /** Wall-clock time (ms since the epoch) when the step ended. */
+  time: number;
+}
+
+export interface EvalRecord extends EvalResult {
+  step: number;
+  epoch: number;
+}
+
+/** Receives the run's progress; every method is optional. */
+export interface TrainObserver {
+  onStart?(info: { totalSteps: number; model: ModelSpec; parameters: number }): void;
+  onStep?(r: StepRecord): void;
+  onEval?(r: EvalRecord): void;
+  onEnd?(): void;
+}
+
+export interface TrainData {
+  train: ClassificationDataset;
+  test: ClassificationDataset;
+}
+
+export interface TrainOutcome {
+  model: Module;
+  spec: ModelSpec;
+  steps: number;
+  finalLoss: number;
+  finalEval: EvalResult | null;
+  /** Samples this rank trained on / time spent in training steps only (evaluation excluded). */
+  trainSamples: number;
+  trainSeconds: number;
+  totals: { computeMs: number; commMs: number; waitMs: number };
+}
+
+/** The model spec a config describes, for a dataset's input shape. */
+export function specFor(config: TrainConfig, data: ClassificationDataset): ModelSpec {
+  const spec = defaultSpec(config.model, data.inputShape, data.numClasses);
+  return spec.type === 'mlp' ? { ...spec, hidden: config.hidden.length === 1 ? config.hidden[0] : config.hidden } : spec;
+}
+
+/**
+ * The one training loop: every strategy runs through it. Each rank iterates its shard of every
+ * global batch, computes the loss and gradients of its share, lets the strategy combine them, and
+ * takes the optimizer step.
+ */
+export async function train(config: TrainConfig, data: TrainData, strategy: Strategy, observer: TrainObserver = {}): Promise<TrainOutcome> {
+  const spec = specFor(config, data.train);
+  const model = createModel(spec, config.seed);
+  const optimizer = makeOptimizer(model.arena(), {
+    name: config.optimizer, lr: config.lr, momentum: config.momentum, weightDecay: config.weightDecay,
+  });
+  const ctx: StrategyContext = { model, optimizer };
+  await strategy.setup(ctx);
+
+  const sampler = new DistributedSampler({
+    size: data.train.size, worldSize: strategy.worldSize, rank: strategy.rank, seed: config.seed, shuffle: true,
+  });
+  const loader = new BatchLoader(data.train, sampler, config.batchSize);
+  const totalSteps = config.maxSteps > 0 ? Math.min(config.maxSteps, loader.numBatches * config.epochs) : loader.numBatches * config.epochs;
+  const schedule = makeSchedule({ name: config.schedule, lr: config.lr, totalSteps, warmupSteps: config.warmupSteps });
+  observer.onStart?.({ totalSteps, model: spec, parameters: model.numParameters() });
+
+  const outcome: TrainOutcome = {
+    model, spec, steps: 0, finalLoss: NaN, finalEval: null, trainSamples: 0, trainSeconds: 0,
+    totals: { computeMs: 0, commMs: 0, waitMs: 0 },
+  };
+  let step = 0;
+  for (let epoch = 0; epoch < config.epochs && step < totalSteps; epoch++) {
+    for (const batch of loader.batches(epoch)) {
+      if (step >= totalSteps) break;
+      const r = await trainStep(ctx, strategy, schedule, config, batch, data.train.inputShape, step, epoch);
+      accumulate(outcome, r);
+      observer.onStep?.(r);
+      step++;
+      if (config.evalEvery > 0 && step % config.evalEvery === 0 && step < totalSteps) {
+        observer.onEval?.({ step, epoch, ...evaluate(model, data.test, config.evalBatchSize) });
+      }
+    }
+  }
+  outcome.finalEval = evaluate(model, data.test, config.evalBatchSize);
+  observer.onEval?.({ step, epoch: config.epochs - 1, ...outcome.finalEval });
+  observer.onEnd?.();
+  return outcome;
+}
+
+interface Batch {
+  size: number;
+  inputs: Float32Array;
+  labels: Int32Array;
+}
+
+async function trainStep(
+  ctx: StrategyContext, strategy: Strategy, schedule: LrSchedule, config: TrainConfig, batch: Batch,
+  inputShape: readonly number[], step: number, epoch: number,
+): Promise<StepRecord> {
+  const { model, optimizer } = ctx;
+  const t0 = performance.now();
+  model.zeroGrad();
+  const logits = model.forward(new Tensor(batch.inputs, [batch.size, ...inputShape]));
+  const loss = crossEntropy(logits, batch.labels);
+  backward(loss);
+  const t1 = performance.now();
+  const reduced = await strategy.reduceGradients(ctx, loss.item(), step);
+  const t2 = performance.now();
+  const gradNorm = config.clipGradNorm > 0 ? clipGradNorm(model.arena().grad, config.clipGradNorm) : undefined;
+  optimizer.lr = schedule.lrAt(step);
+  optimizer.step();
+  await strategy.afterStep(ctx, step);
+  const t3 = performance.now();
+  const commAndWait = reduced.commMs + reduced.waitMs;
+  return {
+    step, epoch, rank: strategy.rank, loss: reduced.loss, samples: batch.size, lr: optimizer.lr,
+    // Compute is everything in the step that was not communication or waiting.
+    computeMs: t1 - t0 + (t2 - t1 - commAndWait) + (t3 - t2),
+    commMs: reduced.commMs, waitMs: reduced.waitMs, gradNorm, time: Date.now(),
+  };
+}
+
+function accumulate(o: TrainOutcome, r: StepRecord): void {
+  o.steps++;
+  o.finalLoss = r.loss;
+  o.trainSamples += r.samples;
+  o.trainSeconds += (r.computeMs + r.commMs + r.waitMs) / 1000;
+  o.totals.computeMs += r.computeMs;
+  o.totals.commMs += r.commMs;
+  o.totals.waitMs += r.waitMs;
+}
+

@@ -1,0 +1,18 @@
+import type { CommTiming, Strategy } from '../strategy.js';
+
+/** One process, nothing to combine. */
+export class LocalStrategy implements Strategy {
+  readonly name = 'local';
+  readonly rank = 0;
+  readonly worldSize = 1;
+
+  async setup(): Promise<void> {}
+
+  async reduceGradients(_ctx: unknown, localLoss: number): Promise<CommTiming & { loss: number }> {
+    return { loss: localLoss, commMs: 0, waitMs: 0 };
+  }
+
+  async afterStep(): Promise<void> {}
+
+  async close(): Promise<void> {}
+}
