@@ -65,6 +65,9 @@ function topoOrder(root: Tensor): Tensor[] {
   return order;
 }
 
+/** Intermediates whose graph edge a backward pass released, with the op that made them. */
+const released = new WeakMap<Tensor, string>();
+
 /**
  * Back-propagates from `root`. Without `gradient`, root must hold one element (a loss) and is
  * seeded with 1.
@@ -74,15 +77,30 @@ export function backward(root: Tensor, gradient?: Buf): void {
   if (!gradient && root.size !== 1) {
     throw new Error(`backward: a gradient is required for a non-scalar tensor of shape ${fmtShape(root.shape)}`);
   }
+  if (gradient && gradient.length !== root.size) {
+    throw new Error(`backward: gradient has ${gradient.length} elements, tensor of shape ${fmtShape(root.shape)} has ${root.size}`);
+  }
+  const order = topoOrder(root);
+  // A graph edge released by an earlier backward would silently swallow the gradient (as if the
+  // intermediate were a leaf): refuse before anything is accumulated.
+  for (const t of order) {
+    const op = released.get(t);
+    if (op !== undefined) {
+      throw new Error(
+        `backward: the graph through '${op}' (shape ${fmtShape(t.shape)}) was already released by an earlier backward; ` +
+          'add the losses and call backward once',
+      );
+    }
+  }
   const seed = gradient ?? allocBuf(root.dtype, 1).fill(1);
   const g = root.ensureGrad();
   for (let i = 0; i < g.length; i++) g[i] += seed[i];
-  const order = topoOrder(root);
   for (let i = order.length - 1; i >= 0; i--) {
     const t = order[i];
     if (!t.gradFn || !t.grad) continue;
     t.gradFn.backward(t.grad);
     // Intermediate results are not kept: free the gradient and the graph edge.
+    released.set(t, t.gradFn.op);
     t.grad = null;
     t.gradFn = null;
   }

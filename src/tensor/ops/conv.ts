@@ -2,7 +2,7 @@ import type { Conv2dGeometry, Pool2dGeometry } from '../backend.js';
 import { record } from '../autograd.js';
 import { kernelsFor } from '../dispatch.js';
 import { ShapeError } from '../shape.js';
-import { Tensor } from '../tensor.js';
+import { Tensor, allocBuf } from '../tensor.js';
 
 export interface Conv2dOptions {
   stride?: number | [number, number];
@@ -41,9 +41,11 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, opts: Con
   k.conv2d(g, x.data, weight.data, bias ? bias.data : null, out.data);
   const inputs = bias ? [x, weight, bias] : [x, weight];
   return record(out, 'conv2d', inputs, (gy) => {
+    // Only tensors that require grad receive one (a frozen weight gets a throw-away buffer).
     k.conv2dBackward(
-      g, x.data, weight.data, gy, x.requiresGrad ? x.ensureGrad() : null, weight.ensureGrad(),
-      bias ? bias.ensureGrad() : null,
+      g, x.data, weight.data, gy, x.requiresGrad ? x.ensureGrad() : null,
+      weight.requiresGrad ? weight.ensureGrad() : allocBuf(weight.dtype, weight.size),
+      bias?.requiresGrad ? bias.ensureGrad() : null,
     );
   });
 }

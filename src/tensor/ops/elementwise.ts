@@ -123,7 +123,8 @@ export function pow(x: Tensor, y: Operand): Tensor {
     const bFull = expandTo(y, out.shape);
     if (x.requiresGrad) {
       const ga = allocBuf(out.dtype, gy.length);
-      for (let i = 0; i < ga.length; i++) ga[i] = gy[i] * bFull[i] * Math.pow(aFull[i], bFull[i] - 1);
+      // An exponent of 0 has a zero derivative even at a = 0 (where a^(b-1) is infinite), as in torch.
+      for (let i = 0; i < ga.length; i++) ga[i] = bFull[i] === 0 ? 0 : gy[i] * bFull[i] * Math.pow(aFull[i], bFull[i] - 1);
       accumulateBroadcastGrad(ga, out.shape, x);
     }
     if (y.requiresGrad) {
@@ -139,6 +140,11 @@ export function powScalar(x: Tensor, p: number): Tensor {
   const k = kernelsFor(x.data);
   k.powScalar(x.data, p, out.data);
   return record(out, 'powScalar', [x], (gy) => {
+    // d(x^0)/dx = 0 everywhere; x^(p-1) would be infinite at x = 0 (0 * inf = NaN).
+    if (p === 0) {
+      x.ensureGrad();
+      return;
+    }
     const d = allocBuf(x.dtype, x.size);
     k.powScalar(x.data, p - 1, d);
     k.binary('mul', d, [1], gy, [1], d, [d.length]);

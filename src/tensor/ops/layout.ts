@@ -19,7 +19,9 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
 
 /** Flattens all dimensions from `startDim` on (torch.flatten). */
 export function flatten(x: Tensor, startDim = 1): Tensor {
-  return reshape(x, [...x.shape.slice(0, startDim), sizeOf(x.shape.slice(startDim))]);
+  if (x.ndim === 0) return reshape(x, [1]);
+  const d = normAxis('flatten', startDim, x.ndim, x.shape);
+  return reshape(x, [...x.shape.slice(0, d), sizeOf(x.shape.slice(d))]);
 }
 
 /** Reorders dimensions; out.shape[i] = x.shape[perm[i]]. Copies into a contiguous tensor. */

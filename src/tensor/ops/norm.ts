@@ -12,6 +12,11 @@ export interface BatchNormState {
   training: boolean;
 }
 
+/** The tensor's gradient buffer, or a throw-away one when it does not require grad (frozen). */
+function gradOrScratch(t: Tensor): Buf {
+  return t.requiresGrad ? t.ensureGrad() : allocBuf(t.dtype, t.size);
+}
+
 /**
  * Batch normalisation over channel axis 1 of [N, C, ...] (BatchNorm1d/2d). In training mode the
  * batch statistics are used and the running statistics updated; in eval mode the running ones.
@@ -34,7 +39,7 @@ export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, state: BatchNo
   if (!state.training) return evalAffine(out, x, gamma, beta, mean, invStd, outer, C, inner);
   return record(out, 'batchNorm', [x, gamma, beta], (gy) => {
     const gx = x.requiresGrad ? x.ensureGrad() : allocBuf(x.dtype, x.size);
-    k.batchNormBackward(x.data, outer, C, inner, gamma.data, mean, invStd, gy, gx, gamma.ensureGrad(), beta.ensureGrad());
+    k.batchNormBackward(x.data, outer, C, inner, gamma.data, mean, invStd, gy, gx, gradOrScratch(gamma), gradOrScratch(beta));
   });
 }
 
@@ -42,8 +47,8 @@ export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, state: BatchNo
 function evalAffine(out: Tensor, x: Tensor, gamma: Tensor, beta: Tensor, mean: Buf, invStd: Buf, outer: number, C: number, inner: number): Tensor {
   return record(out, 'batchNormEval', [x, gamma, beta], (gy) => {
     const gx = x.requiresGrad ? x.ensureGrad() : null;
-    const gg = gamma.ensureGrad();
-    const gb = beta.ensureGrad();
+    const gg = gradOrScratch(gamma);
+    const gb = gradOrScratch(beta);
     for (let o = 0; o < outer; o++) {
       for (let c = 0; c < C; c++) {
         const base = (o * C + c) * inner;
@@ -72,6 +77,6 @@ export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): T
   k.layerNorm(x.data, rows, cols, gamma.data, beta.data, eps, out.data, mean, invStd);
   return record(out, 'layerNorm', [x, gamma, beta], (gy) => {
     const gx = x.requiresGrad ? x.ensureGrad() : allocBuf(x.dtype, x.size);
-    k.layerNormBackward(x.data, rows, cols, gamma.data, mean, invStd, gy, gx, gamma.ensureGrad(), beta.ensureGrad());
+    k.layerNormBackward(x.data, rows, cols, gamma.data, mean, invStd, gy, gx, gradOrScratch(gamma), gradOrScratch(beta));
   });
 }

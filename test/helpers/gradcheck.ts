@@ -1,0 +1,135 @@
+/**
+ * Finite-difference gradient check in float64 — a helper for the op tests, not a test file.
+ *
+ * (Why here: `node --test dist/test/tensor/` runs only files named *.test.js, *-test.js, *_test.js,
+ * test-*.js or test.js plus every .js file below a directory named `test` *inside* the argument;
+ * this file lives outside dist/test/tensor and matches none of the name patterns. A bare
+ * `node --test` or `node --test dist/test/` treats every .js below dist/test as a test file — this
+ * module then only loads, defines no tests and passes trivially.)
+ *
+ * The op under test, f(inputs), is reduced to a scalar with a fixed random projection
+ * L = sum(f(inputs) * R). Analytic gradients come from `backward(out, R)` (the gradient of L with
+ * respect to `out` is exactly R, so no other op enters the check); numeric ones from central
+ * differences of L for every element of every checked input.
+ */
+import assert from 'node:assert/strict';
+import { backward, noGrad } from '../../src/tensor/autograd.js';
+import type { Buf } from '../../src/tensor/backend.js';
+import { fmtShape, stridesOf } from '../../src/tensor/shape.js';
+import type { Tensor } from '../../src/tensor/tensor.js';
+import { Rng } from '../../src/util/rng.js';
+
+export interface GradcheckOptions {
+  /** Central-difference step (default 1e-6). */
+  eps?: number;
+  /** Relative tolerance (default 1e-6). */
+  rtol?: number;
+  /** Absolute tolerance (default 1e-8). */
+  atol?: number;
+  /** Seed of the projection R (default 1234). */
+  seed?: number;
+  /** Indices of the inputs to differentiate (default: all). The others get requiresGrad = false. */
+  wrt?: readonly number[];
+  /** Label for failure messages. */
+  name?: string;
+}
+
+export interface GradcheckResult {
+  /** Number of input elements compared. */
+  checked: number;
+  /** Largest |analytic - numeric| / tolerance seen (< 1 when passing). */
+  worstRatio: number;
+}
+
+function multiIndex(flat: number, shape: readonly number[]): number[] {
+  const s = stridesOf(shape);
+  return s.map((st, d) => Math.floor(flat / st) % shape[d]);
+}
+
+function dot(a: Buf, b: Float64Array): number {
+  let s = 0;
+  for (let i = 0; i < b.length; i++) s += a[i] * b[i];
+  return s;
+}
+
+/**
+ * Checks the analytic gradients of `fn` against central differences. Every input must be float64.
+ * `fn` must be deterministic (build any Rng it needs inside, from a fixed seed) and must not keep
+ * state between calls that changes its output. Throws an AssertionError naming the worst element.
+ */
+export function gradcheck(fn: (...inputs: Tensor[]) => Tensor, inputs: Tensor[], opts: GradcheckOptions = {}): GradcheckResult {
+  const eps = opts.eps ?? 1e-6;
+  const rtol = opts.rtol ?? 1e-6;
+  const atol = opts.atol ?? 1e-8;
+  const label = opts.name ? `gradcheck(${opts.name})` : 'gradcheck';
+  const wrt = opts.wrt ?? inputs.map((_, i) => i);
+
+  inputs.forEach((t, i) => {
+    assert.equal(t.dtype, 'float64', `${label}: input ${i} must be float64, is ${t.dtype}`);
+    t.requiresGrad = wrt.includes(i);
+    t.grad = null;
+    t.gradFn = null;
+  });
+  const before = inputs.map((t) => Float64Array.from(t.data));
+
+  // ---- analytic ----
+  const out = fn(...inputs);
+  assert.equal(out.dtype, 'float64', `${label}: output must be float64, is ${out.dtype}`);
+  inputs.forEach((t, i) => {
+    for (let j = 0; j < t.size; j++) {
+      if (!Object.is(t.data[j], before[i][j])) assert.fail(`${label}: the forward pass modified input ${i} at element ${j}`);
+    }
+  });
+  const rng = new Rng(opts.seed ?? 1234);
+  const R = new Float64Array(out.size);
+  for (let i = 0; i < R.length; i++) R[i] = rng.normal();
+  assert.ok(out.requiresGrad, `${label}: output does not require grad`);
+  backward(out, R);
+  const analytic = inputs.map((t, i) => {
+    if (!wrt.includes(i)) {
+      assert.equal(t.grad, null, `${label}: input ${i} ${fmtShape(t.shape)} does not require grad but received a gradient`);
+      return null;
+    }
+    return t.grad ? Float64Array.from(t.grad) : new Float64Array(t.size);
+  });
+
+  // ---- numeric ----
+  const evalL = (): number => noGrad(() => dot(fn(...inputs).data, R));
+  let checked = 0;
+  let bad = 0;
+  let worstRatio = 0;
+  let worst = { input: -1, index: -1, analytic: 0, numeric: 0, tol: 0 };
+  for (const i of wrt) {
+    const x = inputs[i].data;
+    const ga = analytic[i]!;
+    for (let j = 0; j < x.length; j++) {
+      const v = x[j];
+      x[j] = v + eps;
+      const lp = evalL();
+      x[j] = v - eps;
+      const lm = evalL();
+      x[j] = v;
+      const num = (lp - lm) / (2 * eps);
+      const an = ga[j];
+      const tol = atol + rtol * Math.max(Math.abs(an), Math.abs(num));
+      const diff = Math.abs(an - num);
+      const ratio = Number.isNaN(diff) ? Infinity : diff / tol;
+      checked++;
+      if (!(diff <= tol)) bad++;
+      if (ratio > worstRatio || (ratio === Infinity && worst.input < 0)) {
+        worstRatio = ratio;
+        worst = { input: i, index: j, analytic: an, numeric: num, tol };
+      }
+    }
+  }
+  if (bad > 0) {
+    const t = inputs[worst.input];
+    assert.fail(
+      `${label}: ${bad} of ${checked} gradient elements out of tolerance; worst: input ${worst.input} ` +
+        `${fmtShape(t.shape)} element ${worst.index} at [${multiIndex(worst.index, t.shape).join(', ')}]: ` +
+        `analytic ${worst.analytic}, numeric ${worst.numeric}, |diff| ${Math.abs(worst.analytic - worst.numeric).toExponential(3)} ` +
+        `> tol ${worst.tol.toExponential(3)} (rtol ${rtol}, atol ${atol}, eps ${eps})`,
+    );
+  }
+  return { checked, worstRatio };
+}

@@ -1,0 +1,44 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Tensor, backward, dropout } from '../../../src/tensor/index.js';
+import { gradcheck } from '../../helpers/gradcheck.js';
+import { Rng, leaf, randn } from '../../helpers/tensors.js';
+
+describe('dropout', () => {
+  it('gradcheck with a fixed mask seed', () => {
+    // The mask is drawn from the Rng on every call; a fresh Rng(seed) per call keeps it fixed.
+    for (const p of [0.3, 0.5, 0]) {
+      gradcheck((x) => dropout(x, p, new Rng(99)), [randn([4, 5], new Rng(1))], { name: `dropout p=${p}` });
+    }
+    gradcheck((x) => dropout(x, 0.5, new Rng(99), false), [randn([3, 2], new Rng(2))], { name: 'dropout eval' });
+  });
+  it('forward: survivors are scaled by 1/(1-p), the rest are 0; the same seed gives the same mask', () => {
+    const x = Tensor.full([4000], 2, 'float64');
+    const y = dropout(x, 0.25, new Rng(5)).toArray();
+    const kept = y.filter((v) => v !== 0);
+    for (const v of kept) assert.equal(v, 2 / 0.75);
+    const frac = 1 - kept.length / y.length;
+    assert.ok(Math.abs(frac - 0.25) < 0.03, `dropped fraction ${frac}`);
+    assert.deepEqual(dropout(x, 0.25, new Rng(5)).toArray(), y);
+    assert.notDeepEqual(dropout(x, 0.25, new Rng(6)).toArray(), y);
+    // float32 and float64 draw the same mask from the same seed
+    const y32 = dropout(Tensor.full([4000], 2), 0.25, new Rng(5)).toArray();
+    assert.deepEqual(y32.map((v) => v !== 0), y.map((v) => v !== 0));
+  });
+  it('the gradient is the mask', () => {
+    const x = leaf(Tensor.full([50], 1, 'float64'));
+    const y = dropout(x, 0.5, new Rng(7));
+    backward(y, new Float64Array(50).fill(1));
+    assert.deepEqual(Array.from(x.grad!), y.toArray());
+  });
+  it('identity in eval mode and for p = 0 (no randomness consumed)', () => {
+    const x = randn([3, 3], new Rng(1));
+    assert.equal(dropout(x, 0.5, new Rng(1), false), x);
+    assert.equal(dropout(x, 0, new Rng(1)), x);
+  });
+  it('p outside [0, 1) is refused, naming the op', () => {
+    const x = Tensor.zeros([2]);
+    assert.throws(() => dropout(x, 1, new Rng(1)), /^Error: dropout: p must be in \[0, 1\), got 1/);
+    assert.throws(() => dropout(x, -0.1, new Rng(1)), /dropout: p must be in \[0, 1\), got -0.1/);
+  });
+});

@@ -1,0 +1,225 @@
+/**
+ * Op-level parity between the native and the pure-TypeScript backends: every op runs on the same
+ * float32 inputs under setBackend('js') and setBackend('native'); outputs, input gradients (and
+ * batch-norm's running statistics) must agree within float32 tolerance.
+ *
+ * Without the native addon the suite is skipped with the reason — except on CI (CI=true), where a
+ * missing addon is a failure.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  Tensor, abs, add, affine, avgPool2d, backward, batchNorm, concat, conv2d, crossEntropy, div, dropout, embedding,
+  exp, flatten, gelu, layerNorm, linear, log, logSoftmax, matmul, max, maxPool2d, mean, mseLoss, mul, nativeAvailable,
+  neg, permute, pow, powScalar, relu, reshape, setBackend, sigmoid, slice, softmax, sqrt, sub, sum, tanh, transpose,
+  type BackendName, type Buf,
+} from '../../src/tensor/index.js';
+import { Rng, assertClose, awayFromZero, distinct, labels, randn, uniform } from '../helpers/tensors.js';
+
+const RTOL = 1e-4;
+const ATOL = 1e-5;
+
+interface Case {
+  name: string;
+  /** float32 inputs (all get requiresGrad unless listed in `frozen`). */
+  inputs: (r: Rng) => Tensor[];
+  /** The op; `extras` are buffers to compare besides output and gradients (e.g. running stats). */
+  run: (...xs: Tensor[]) => { out: Tensor; extras?: Buf[] };
+  frozen?: number[];
+}
+
+const f32 = 'float32' as const;
+const rn = (s: number[], scale = 1) => (r: Rng): Tensor => randn(s, r, f32, scale);
+const op1 = (fn: (x: Tensor) => Tensor) => (x: Tensor) => ({ out: fn(x) });
+const op2 = (fn: (a: Tensor, b: Tensor) => Tensor) => (a: Tensor, b: Tensor) => ({ out: fn(a, b) });
+
+function bnState(C: number, training: boolean) {
+  const runningMean = new Float32Array(C).map((_, i) => 0.1 * i);
+  const runningVar = new Float32Array(C).map((_, i) => 1 + 0.2 * i);
+  return { runningMean, runningVar, momentum: 0.1, eps: 1e-5, training };
+}
+
+const CASES: Case[] = [
+  // ---- elementwise ----
+  { name: 'neg', inputs: (r) => [rn([7, 9])(r)], run: op1(neg) },
+  { name: 'exp', inputs: (r) => [rn([7, 9])(r)], run: op1(exp) },
+  { name: 'log', inputs: (r) => [uniform([7, 9], r, 0.2, 3, f32)], run: op1(log) },
+  { name: 'sqrt', inputs: (r) => [uniform([7, 9], r, 0.2, 3, f32)], run: op1(sqrt) },
+  { name: 'relu', inputs: (r) => [awayFromZero([7, 9], r, 0.05, 2, f32)], run: op1(relu) },
+  { name: 'gelu', inputs: (r) => [rn([7, 9], 2)(r)], run: op1(gelu) },
+  { name: 'tanh', inputs: (r) => [rn([7, 9], 2)(r)], run: op1(tanh) },
+  { name: 'sigmoid', inputs: (r) => [rn([7, 9], 2)(r)], run: op1(sigmoid) },
+  { name: 'abs', inputs: (r) => [awayFromZero([7, 9], r, 0.05, 2, f32)], run: op1(abs) },
+  { name: 'powScalar 2', inputs: (r) => [rn([7, 9])(r)], run: op1((x) => powScalar(x, 2)) },
+  { name: 'powScalar 3', inputs: (r) => [rn([7, 9])(r)], run: op1((x) => powScalar(x, 3)) },
+  { name: 'powScalar 0.5', inputs: (r) => [uniform([7, 9], r, 0.2, 3, f32)], run: op1((x) => powScalar(x, 0.5)) },
+  { name: 'affine', inputs: (r) => [rn([7, 9])(r)], run: op1((x) => affine(x, -1.3, 0.7)) },
+  ...(['add', 'sub', 'mul', 'div', 'pow'] as const).flatMap((name): Case[] => {
+    const fn = { add, sub, mul, div, pow: (a: Tensor, b: Tensor | number) => pow(a, b) }[name] as (a: Tensor, b: Tensor | number) => Tensor;
+    const lhs = (s: number[]) => (r: Rng): Tensor => (name === 'pow' ? uniform(s, r, 0.5, 2, f32) : randn(s, r, f32));
+    const rhs = (s: number[]) => (r: Rng): Tensor =>
+      name === 'div' ? awayFromZero(s, r, 0.5, 2, f32) : name === 'pow' ? uniform(s, r, -1.5, 1.5, f32) : randn(s, r, f32);
+    return [
+      { name: `${name} same shape`, inputs: (r) => [lhs([5, 6])(r), rhs([5, 6])(r)], run: op2(fn) },
+      { name: `${name} row broadcast`, inputs: (r) => [lhs([5, 6])(r), rhs([6])(r)], run: op2(fn) },
+      { name: `${name} both sides broadcast`, inputs: (r) => [lhs([3, 1, 6])(r), rhs([4, 1])(r)], run: op2(fn) },
+      { name: `${name} 0-d operand`, inputs: (r) => [lhs([])(r), rhs([4, 3])(r)], run: op2(fn) },
+      { name: `${name} number operand`, inputs: (r) => [lhs([4, 3])(r)], run: op1((a) => fn(a, 1.25)) },
+    ];
+  }),
+  // ---- matmul / linear ----
+  { name: 'matmul 2-d (odd sizes)', inputs: (r) => [rn([33, 47])(r), rn([47, 29])(r)], run: op2(matmul) },
+  { name: 'matmul folded [..., M, K] @ [K, N]', inputs: (r) => [rn([3, 5, 17])(r), rn([17, 6])(r)], run: op2(matmul) },
+  { name: 'matmul shared A [M, K] @ [..., K, N]', inputs: (r) => [rn([5, 17])(r), rn([3, 17, 6])(r)], run: op2(matmul) },
+  { name: 'matmul batched', inputs: (r) => [rn([2, 3, 5, 17])(r), rn([2, 3, 17, 6])(r)], run: op2(matmul) },
+  { name: 'matmul larger (64 x 128 x 96)', inputs: (r) => [rn([64, 128])(r), rn([128, 96])(r)], run: op2(matmul) },
+  { name: 'linear with bias', inputs: (r) => [rn([9, 13])(r), rn([7, 13])(r), rn([7])(r)], run: (x, w, b) => ({ out: linear(x, w, b) }) },
+  { name: 'linear without bias, 3-d input', inputs: (r) => [rn([2, 5, 13])(r), rn([7, 13])(r)], run: (x, w) => ({ out: linear(x, w, null) }) },
+  { name: 'linear, frozen input', inputs: (r) => [rn([9, 13])(r), rn([7, 13])(r), rn([7])(r)], run: (x, w, b) => ({ out: linear(x, w, b) }), frozen: [0] },
+  // ---- reductions ----
+  { name: 'sum all', inputs: (r) => [rn([4, 5, 6])(r)], run: op1((x) => sum(x)) },
+  { name: 'sum axis 1 keepDims', inputs: (r) => [rn([4, 5, 6])(r)], run: op1((x) => sum(x, 1, true)) },
+  { name: 'sum axes [0, 2]', inputs: (r) => [rn([4, 5, 6])(r)], run: op1((x) => sum(x, [0, 2])) },
+  { name: 'mean axis -1', inputs: (r) => [rn([4, 5, 6])(r)], run: op1((x) => mean(x, -1)) },
+  { name: 'mean all keepDims', inputs: (r) => [rn([4, 5, 6])(r)], run: op1((x) => mean(x, undefined, true)) },
+  { name: 'max axis 1', inputs: (r) => [distinct([4, 5, 6], r, f32)], run: op1((x) => max(x, 1)) },
+  { name: 'max axis -1 keepDims', inputs: (r) => [distinct([4, 5, 6], r, f32)], run: op1((x) => max(x, -1, true)) },
+  // ---- layout ----
+  { name: 'reshape', inputs: (r) => [rn([4, 6])(r)], run: op1((x) => reshape(x, [3, -1])) },
+  { name: 'flatten', inputs: (r) => [rn([2, 3, 4])(r)], run: op1((x) => flatten(x)) },
+  { name: 'permute', inputs: (r) => [rn([2, 3, 4, 5])(r)], run: op1((x) => permute(x, [3, 1, 0, 2])) },
+  { name: 'transpose', inputs: (r) => [rn([3, 4, 5])(r)], run: op1((x) => transpose(x)) },
+  { name: 'slice negative', inputs: (r) => [rn([6, 5])(r)], run: op1((x) => slice(x, 1, -4, -1)) },
+  { name: 'slice axis 0', inputs: (r) => [rn([6, 5])(r)], run: op1((x) => slice(x, 0, 1, 4)) },
+  { name: 'concat axis 0', inputs: (r) => [rn([2, 3])(r), rn([4, 3])(r)], run: op2((a, b) => concat([a, b], 0)) },
+  { name: 'concat axis 1', inputs: (r) => [rn([2, 1, 3])(r), rn([2, 4, 3])(r)], run: op2((a, b) => concat([a, b], 1)) },
+  { name: 'concat last axis', inputs: (r) => [rn([2, 3, 2])(r), rn([2, 3, 5])(r)], run: op2((a, b) => concat([a, b], -1)) },
+  // ---- softmax family and losses ----
+  { name: 'softmax', inputs: (r) => [rn([6, 11], 3)(r)], run: op1((x) => softmax(x)) },
+  { name: 'logSoftmax', inputs: (r) => [rn([6, 11], 3)(r)], run: op1((x) => logSoftmax(x)) },
+  { name: 'crossEntropy with ignored rows', inputs: (r) => [rn([6, 10], 3)(r)], run: op1((x) => crossEntropy(x, labels([3, -1, 0, 9, 9, -1]))) },
+  { name: 'mseLoss', inputs: (r) => [rn([5, 7])(r), rn([5, 7])(r)], run: op2(mseLoss) },
+  // ---- convolution and pooling ----
+  {
+    name: 'conv2d stride 1 pad 0 bias', inputs: (r) => [rn([2, 3, 8, 8])(r), rn([4, 3, 3, 3], 0.3)(r), rn([4])(r)],
+    run: (x, w, b) => ({ out: conv2d(x, w, b) }),
+  },
+  {
+    name: 'conv2d stride 2 pad 1 no bias', inputs: (r) => [rn([2, 3, 9, 9])(r), rn([5, 3, 3, 3], 0.3)(r)],
+    run: (x, w) => ({ out: conv2d(x, w, null, { stride: 2, padding: 1 }) }),
+  },
+  {
+    name: 'conv2d non-square, stride [2, 1], pad [1, 0]', inputs: (r) => [rn([2, 2, 7, 6])(r), rn([3, 2, 3, 2], 0.3)(r), rn([3])(r)],
+    run: (x, w, b) => ({ out: conv2d(x, w, b, { stride: [2, 1], padding: [1, 0] }) }),
+  },
+  {
+    name: 'conv2d frozen input', inputs: (r) => [rn([1, 2, 6, 6])(r), rn([3, 2, 3, 3], 0.3)(r), rn([3])(r)],
+    run: (x, w, b) => ({ out: conv2d(x, w, b, { padding: 1 }) }), frozen: [0],
+  },
+  { name: 'maxPool2d k2', inputs: (r) => [distinct([2, 3, 6, 6], r, f32)], run: op1((x) => maxPool2d(x, { kernel: 2 })) },
+  { name: 'maxPool2d k3 s2 p1', inputs: (r) => [distinct([2, 3, 7, 7], r, f32)], run: op1((x) => maxPool2d(x, { kernel: 3, stride: 2, padding: 1 })) },
+  { name: 'maxPool2d non-square', inputs: (r) => [distinct([1, 2, 5, 6], r, f32)], run: op1((x) => maxPool2d(x, { kernel: [2, 3], stride: [1, 2], padding: [1, 1] })) },
+  { name: 'avgPool2d k2', inputs: (r) => [rn([2, 3, 6, 6])(r)], run: op1((x) => avgPool2d(x, { kernel: 2 })) },
+  { name: 'avgPool2d k3 s2 p1', inputs: (r) => [rn([2, 3, 7, 7])(r)], run: op1((x) => avgPool2d(x, { kernel: 3, stride: 2, padding: 1 })) },
+  { name: 'avgPool2d non-square', inputs: (r) => [rn([1, 2, 5, 6])(r)], run: op1((x) => avgPool2d(x, { kernel: [2, 3], stride: [1, 2], padding: [1, 1] })) },
+  // ---- normalisation ----
+  {
+    name: 'batchNorm training [N, C, H, W]', inputs: (r) => [rn([4, 3, 5, 5], 2)(r), uniform([3], r, 0.5, 1.5, f32), rn([3])(r)],
+    run: (x, g, b) => {
+      const st = bnState(3, true);
+      return { out: batchNorm(x, g, b, st), extras: [st.runningMean, st.runningVar] };
+    },
+  },
+  {
+    name: 'batchNorm training [N, C]', inputs: (r) => [rn([8, 5], 2)(r), uniform([5], r, 0.5, 1.5, f32), rn([5])(r)],
+    run: (x, g, b) => {
+      const st = bnState(5, true);
+      return { out: batchNorm(x, g, b, st), extras: [st.runningMean, st.runningVar] };
+    },
+  },
+  {
+    name: 'batchNorm eval', inputs: (r) => [rn([4, 3, 2, 2])(r), uniform([3], r, 0.5, 1.5, f32), rn([3])(r)],
+    run: (x, g, b) => {
+      const st = bnState(3, false);
+      return { out: batchNorm(x, g, b, st), extras: [st.runningMean, st.runningVar] };
+    },
+  },
+  { name: 'layerNorm', inputs: (r) => [rn([6, 16], 2)(r), uniform([16], r, 0.5, 1.5, f32), rn([16])(r)], run: (x, g, b) => ({ out: layerNorm(x, g, b) }) },
+  // ---- embedding, dropout ----
+  { name: 'embedding repeated ids', inputs: (r) => [rn([10, 8])(r)], run: op1((t) => embedding(t, labels([3, 1, 3, 9, 0, 3, 1]), [7])) },
+  { name: 'dropout fixed seed', inputs: (r) => [rn([9, 11])(r)], run: op1((x) => dropout(x, 0.4, new Rng(77))) },
+];
+
+interface Result {
+  out: Float32Array;
+  grads: (Float32Array | null)[];
+  extras: Float32Array[];
+}
+
+function runOn(name: BackendName, c: Case): Result {
+  assert.equal(setBackend(name).name, name);
+  const inputs = c.inputs(new Rng(2024));
+  inputs.forEach((t, i) => {
+    assert.equal(t.dtype, 'float32');
+    t.requiresGrad = !(c.frozen ?? []).includes(i);
+  });
+  const { out, extras = [] } = c.run(...inputs);
+  const result: Result = { out: Float32Array.from(out.data), grads: [], extras: extras.map((e) => Float32Array.from(e)) };
+  const rng = new Rng(99);
+  const R = new Float32Array(out.size);
+  for (let i = 0; i < R.length; i++) R[i] = rng.normal();
+  backward(out, R);
+  result.grads = inputs.map((t) => (t.grad ? Float32Array.from(t.grad) : null));
+  return result;
+}
+
+function tolerances(ref: Float32Array): { rtol: number; atol: number } {
+  let m = 1;
+  for (const v of ref) m = Math.max(m, Math.abs(v));
+  return { rtol: RTOL, atol: ATOL * m };
+}
+
+function nativeStatus(): { ok: boolean; reason: string } {
+  try {
+    if (nativeAvailable()) return { ok: true, reason: '' };
+    setBackend('native'); // throws with the loader's reason
+    return { ok: false, reason: 'native backend unavailable' };
+  } catch (e) {
+    return { ok: false, reason: e instanceof Error ? e.message : String(e) };
+  } finally {
+    setBackend('js');
+  }
+}
+
+const status = nativeStatus();
+
+describe('native vs js parity (float32, forward and gradients)', () => {
+  if (!status.ok) {
+    if (process.env.CI === 'true') {
+      it('native backend must be available on CI', () => assert.fail(`CI=true but ${status.reason}`));
+    } else {
+      it('skipped: native backend unavailable', { skip: status.reason }, () => {});
+    }
+    return;
+  }
+  for (const c of CASES) {
+    it(c.name, () => {
+      try {
+        const js = runOn('js', c);
+        const nat = runOn('native', c);
+        assertClose(nat.out, js.out, { ...tolerances(js.out), msg: `${c.name}: forward` });
+        js.grads.forEach((g, i) => {
+          const n = nat.grads[i];
+          if (g === null || n === null) {
+            assert.equal(n === null, g === null, `${c.name}: input ${i} has a gradient on one backend only`);
+            return;
+          }
+          assertClose(n, g, { ...tolerances(g), msg: `${c.name}: gradient of input ${i}` });
+        });
+        js.extras.forEach((e, i) => assertClose(nat.extras[i], e, { ...tolerances(e), msg: `${c.name}: extra buffer ${i}` }));
+      } finally {
+        setBackend('js');
+      }
+    });
+  }
+});
