@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { reportError } from './report.js';
 import { trainCommand } from './train.js';
+import { workerCommand } from './worker.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -11,7 +12,8 @@ const program = new Command('smolcluster')
   .version(pkg.version)
   .option('--verbose', 'print stack traces with errors')
   .showHelpAfterError()
-  .addCommand(trainCommand());
+  .addCommand(trainCommand())
+  .addCommand(workerCommand());
 
 program.hook('preAction', (cmd) => {
   if (cmd.opts().verbose) process.env.SMOLCLUSTER_VERBOSE = '1';

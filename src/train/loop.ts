@@ -130,19 +130,21 @@ async function trainStep(
   const loss = crossEntropy(logits, batch.labels);
   backward(loss);
   const t1 = performance.now();
-  const reduced = await strategy.reduceGradients(ctx, loss.item(), step);
+  const reduced = await strategy.reduceGradients(ctx, loss.item(), batch.size, step);
   const t2 = performance.now();
   const gradNorm = config.clipGradNorm > 0 ? clipGradNorm(model.arena().grad, config.clipGradNorm) : undefined;
   optimizer.lr = schedule.lrAt(step);
   optimizer.step();
-  await strategy.afterStep(ctx, step);
   const t3 = performance.now();
-  const commAndWait = reduced.commMs + reduced.waitMs;
+  await strategy.afterStep(ctx, step);
+  const t4 = performance.now();
+  // Compute is everything in the step that was not communication or waiting for peers.
+  const strategyOverhead = t2 - t1 - reduced.commMs - reduced.waitMs;
   return {
     step, epoch, rank: strategy.rank, loss: reduced.loss, samples: batch.size, lr: optimizer.lr,
-    // Compute is everything in the step that was not communication or waiting.
-    computeMs: t1 - t0 + (t2 - t1 - commAndWait) + (t3 - t2),
-    commMs: reduced.commMs, waitMs: reduced.waitMs, gradNorm, time: Date.now(),
+    computeMs: t1 - t0 + strategyOverhead + (t3 - t2),
+    commMs: reduced.commMs + (t4 - t3),
+    waitMs: reduced.waitMs, gradNorm, time: Date.now(),
   };
 }
 

@@ -19,6 +19,11 @@ export interface TrainResult {
   wall_seconds: number;
   train_seconds: number;
   totals_ms: { compute: number; comm: number; wait: number };
+  /** Processes that trained (1 for a single process). */
+  workers: number;
+  strategy: string;
+  /** Per-rank totals, measured by each rank in its own steps. */
+  per_rank: RankTotals[];
   backend: string;
   threads: number;
   started_at: string;
@@ -27,9 +32,44 @@ export interface TrainResult {
   config: TrainConfig;
 }
 
-export function buildResult(
-  config: TrainConfig, outcome: TrainOutcome, info: { backend: string; threads: number; startedAt: Date; endedAt: Date },
-): TrainResult {
+export interface RankTotals {
+  rank: number;
+  samples: number;
+  train_seconds: number;
+  compute_ms: number;
+  comm_ms: number;
+  wait_ms: number;
+}
+
+/** The totals one rank contributes, as a fixed-order vector for an all-gather. */
+export function totalsVector(o: TrainOutcome): Float32Array {
+  return Float32Array.of(o.trainSamples, o.trainSeconds, o.totals.computeMs, o.totals.commMs, o.totals.waitMs);
+}
+
+export function unpackTotals(all: Float32Array): RankTotals[] {
+  const width = 5;
+  return Array.from({ length: all.length / width }, (_, rank) => {
+    const [samples, trainSeconds, compute, comm, wait] = all.subarray(rank * width, rank * width + width);
+    return { rank, samples, train_seconds: trainSeconds, compute_ms: compute, comm_ms: comm, wait_ms: wait };
+  });
+}
+
+export interface ResultInfo {
+  backend: string;
+  threads: number;
+  startedAt: Date;
+  endedAt: Date;
+  strategy: string;
+  perRank: RankTotals[];
+}
+
+/**
+ * The run summary. Throughput is the cluster's: all ranks' samples over the longest rank's
+ * training time (ranks step together, so that is the cluster's training time).
+ */
+export function buildResult(config: TrainConfig, outcome: TrainOutcome, info: ResultInfo): TrainResult {
+  const samples = info.perRank.reduce((n, r) => n + r.samples, 0);
+  const seconds = Math.max(...info.perRank.map((r) => r.train_seconds));
   return {
     schema: 'smolcluster-train-result',
     schema_version: 1,
@@ -38,11 +78,14 @@ export function buildResult(
     final_loss: outcome.finalLoss,
     test_loss: outcome.finalEval?.loss ?? null,
     test_accuracy: outcome.finalEval?.accuracy ?? null,
-    samples_per_sec: outcome.trainSeconds > 0 ? outcome.trainSamples / outcome.trainSeconds : 0,
+    samples_per_sec: seconds > 0 ? samples / seconds : 0,
     steps: outcome.steps,
     wall_seconds: (info.endedAt.getTime() - info.startedAt.getTime()) / 1000,
     train_seconds: outcome.trainSeconds,
     totals_ms: { compute: outcome.totals.computeMs, comm: outcome.totals.commMs, wait: outcome.totals.waitMs },
+    workers: info.perRank.length,
+    strategy: info.strategy,
+    per_rank: info.perRank,
     backend: info.backend,
     threads: info.threads,
     started_at: info.startedAt.toISOString(),

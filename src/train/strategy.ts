@@ -25,10 +25,13 @@ export interface Strategy {
   setup(ctx: StrategyContext): Promise<void>;
   /**
    * After backward, before the optimizer step: combine the gradients in the arena and the local
-   * loss. Returns the loss every rank agrees on (the global-batch mean) and the time it took.
+   * loss (the mean over this rank's `samples`). Returns the loss every rank agrees on (the
+   * global-batch mean) and the time it took.
    */
-  reduceGradients(ctx: StrategyContext, localLoss: number, step: number): Promise<CommTiming & { loss: number }>;
+  reduceGradients(ctx: StrategyContext, localLoss: number, samples: number, step: number): Promise<CommTiming & { loss: number }>;
   /** After the optimizer step (e.g. compare parameter checksums every K steps). */
   afterStep(ctx: StrategyContext, step: number): Promise<void>;
+  /** Gathers one equal-length vector from every rank (rank-major); used for per-rank totals. */
+  gather(local: Float32Array): Promise<Float32Array>;
   close(): Promise<void>;
 }

@@ -14,5 +14,9 @@ export class LocalStrategy implements Strategy {
 
   async afterStep(): Promise<void> {}
 
+  async gather(local: Float32Array): Promise<Float32Array> {
+    return local;
+  }
+
   async close(): Promise<void> {}
 }

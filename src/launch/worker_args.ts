@@ -1,0 +1,29 @@
+import type { TrainFlags } from '../cli/train_flags.js';
+
+/** The `worker` command line equivalent to parsed train flags (every worker runs the same config). */
+export function flagsToArgs(f: TrainFlags): string[] {
+  const a: string[] = ['--model', f.model, '--seed', String(f.seed), '--eval-every', String(f.evalEvery), '--max-steps', String(f.maxSteps)];
+  const opt = (flag: string, v: string | number | number[] | undefined): void => {
+    if (v !== undefined) a.push(flag, Array.isArray(v) ? v.join(',') : String(v));
+  };
+  opt('--hidden', f.hidden);
+  opt('--epochs', f.epochs);
+  opt('--batch-size', f.batchSize);
+  opt('--lr', f.lr);
+  opt('--optimizer', f.optimizer);
+  opt('--momentum', f.momentum);
+  opt('--weight-decay', f.weightDecay);
+  opt('--schedule', f.schedule);
+  opt('--warmup-steps', f.warmupSteps);
+  opt('--clip-grad-norm', f.clipGradNorm);
+  opt('--data-dir', f.dataDir);
+  opt('--name', f.name);
+  opt('--experiments-dir', f.experimentsDir);
+  opt('--output', f.output);
+  opt('--save', f.save);
+  opt('--threads', f.threads);
+  opt('--backend', f.backend);
+  opt('--checksum-every', f.checksumEvery);
+  opt('--timeout', f.timeout);
+  return a;
+}

@@ -1,0 +1,11 @@
+import type { TrainObserver } from '../train/loop.js';
+
+/** One observer that forwards every event to several. */
+export function fanOut(...observers: TrainObserver[]): TrainObserver {
+  return {
+    onStart: (info) => observers.forEach((o) => o.onStart?.(info)),
+    onStep: (r) => observers.forEach((o) => o.onStep?.(r)),
+    onEval: (r) => observers.forEach((o) => o.onEval?.(r)),
+    onEnd: () => observers.forEach((o) => o.onEnd?.()),
+  };
+}

@@ -1,0 +1,42 @@
+import type { EvalRecord, StepRecord, TrainObserver } from '../train/loop.js';
+import { Progress } from './progress.js';
+
+/**
+ * The training progress bar: smoothed loss and the cluster's measured throughput (this rank's
+ * samples × world size over this rank's step times — ranks step together).
+ */
+export class ProgressObserver implements TrainObserver {
+  private progress: Progress | null = null;
+  private smoothLoss = NaN;
+  private windowSamples = 0;
+  private windowMs = 0;
+  private rate = 0;
+
+  constructor(private readonly worldSize = 1) {}
+
+  onStart(info: { totalSteps: number }): void {
+    this.progress = new Progress({ label: 'train', total: info.totalSteps });
+  }
+
+  onStep(r: StepRecord): void {
+    this.smoothLoss = Number.isNaN(this.smoothLoss) ? r.loss : 0.98 * this.smoothLoss + 0.02 * r.loss;
+    this.windowSamples += r.samples * this.worldSize;
+    this.windowMs += r.computeMs + r.commMs + r.waitMs;
+    if (this.windowMs > 500) {
+      this.rate = (this.windowSamples / this.windowMs) * 1000;
+      this.windowSamples = 0;
+      this.windowMs = 0;
+    }
+    // Until a first full window, show the rate measured so far rather than 0.
+    const rate = this.rate > 0 || this.windowMs === 0 ? this.rate : (this.windowSamples / this.windowMs) * 1000;
+    this.progress?.update(r.step + 1, { loss: this.smoothLoss.toFixed(4), 'samples/s': String(Math.round(rate)) });
+  }
+
+  onEval(r: EvalRecord): void {
+    this.progress?.log(`step ${r.step}: test loss ${r.loss.toFixed(4)}, accuracy ${(r.accuracy * 100).toFixed(2)}%`);
+  }
+
+  onEnd(): void {
+    this.progress?.stop();
+  }
+}

@@ -1,0 +1,38 @@
+import type { EvalRecord, StepRecord, TrainObserver } from '../train/loop.js';
+import { JsonlWriter } from './jsonl.js';
+
+/** Schema of one metrics.jsonl line (docs/METRICS.md). */
+export const METRICS_SCHEMA_VERSION = 1;
+
+/**
+ * Writes every step of this rank to metrics.jsonl (kind "step"), and evaluations (kind "eval",
+ * rank 0 only), with the times measured in the training loop.
+ */
+export class StepMetricsObserver implements TrainObserver {
+  private readonly out: JsonlWriter;
+
+  constructor(file: string, private readonly rank: number) {
+    this.out = new JsonlWriter(file);
+  }
+
+  onStep(r: StepRecord): void {
+    this.out.write({
+      v: METRICS_SCHEMA_VERSION, kind: 'step', step: r.step, epoch: r.epoch, rank: r.rank, loss: r.loss,
+      samples: r.samples, lr: r.lr, compute_ms: round3(r.computeMs), comm_ms: round3(r.commMs),
+      wait_ms: round3(r.waitMs), ...(r.gradNorm !== undefined ? { grad_norm: r.gradNorm } : {}), time: r.time,
+    });
+  }
+
+  onEval(r: EvalRecord): void {
+    if (this.rank !== 0) return;
+    this.out.write({ v: METRICS_SCHEMA_VERSION, kind: 'eval', step: r.step, epoch: r.epoch, rank: 0, test_loss: r.loss, test_accuracy: r.accuracy, time: Date.now() });
+  }
+
+  onEnd(): void {
+    this.out.close();
+  }
+}
+
+function round3(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}

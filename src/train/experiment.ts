@@ -1,0 +1,32 @@
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/**
+ * experiments/<name>/: the resolved config, metrics.jsonl (every rank, every step) and result.json.
+ * The name comes from --name or is generated from the model and the start time.
+ */
+export interface ExperimentPaths {
+  dir: string;
+  config: string;
+  metrics: string;
+  result: string;
+}
+
+export function experimentName(model: string, at: Date = new Date()): string {
+  const stamp = at.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z').replace('T', '-');
+  return `${model}-${stamp}`;
+}
+
+export function experimentPaths(root: string, name: string): ExperimentPaths {
+  if (!/^[\w.@+-]+$/.test(name)) throw new Error(`experiment name "${name}" may only contain letters, digits and . _ - + @`);
+  const dir = join(root, name);
+  return { dir, config: join(dir, 'config.json'), metrics: join(dir, 'metrics.jsonl'), result: join(dir, 'result.json') };
+}
+
+/** Creates (or resets, for a rerun under the same name) the folder: config written, metrics emptied. */
+export function createExperiment(paths: ExperimentPaths, config: object): void {
+  mkdirSync(paths.dir, { recursive: true });
+  writeFileSync(paths.config, `${JSON.stringify(config, null, 2)}\n`);
+  writeFileSync(paths.metrics, '');
+  rmSync(paths.result, { force: true });
+}

@@ -1,0 +1,13 @@
+import { createHash } from 'node:crypto';
+import type { TrainConfig } from './config.js';
+
+/**
+ * What every process of a run must agree on, as one string for the handshake: the model and every
+ * setting that shapes the steps. Per-host settings (threads, data directory) are left out. Peers
+ * with different signatures are refused at connect, naming the mismatch.
+ */
+export function runSignature(config: TrainConfig): string {
+  const { threads: _threads, dataDir: _dataDir, ...shared } = config;
+  const digest = createHash('sha256').update(JSON.stringify(shared)).digest('hex').slice(0, 16);
+  return `${config.model}[${config.model === 'mlp' ? config.hidden.join('-') : 'default'}] config ${digest}`;
+}
