@@ -21,6 +21,7 @@ export class Progress {
   private readonly everyMs: number;
   private lastPlain = 0;
   private value = 0;
+  private printedValue = -1;
   private fields: Record<string, string> = {};
 
   constructor(private readonly opts: ProgressOptions) {
@@ -53,8 +54,13 @@ export class Progress {
     const now = Date.now();
     if (now - this.lastPlain >= this.everyMs || value === this.opts.total) {
       this.lastPlain = now;
-      this.stream.write(`${this.opts.label} ${value}/${this.opts.total} (${Math.floor((100 * value) / Math.max(this.opts.total, 1))}%) ${text}\n`);
+      this.plainLine(text);
     }
+  }
+
+  private plainLine(text: string): void {
+    this.printedValue = this.value;
+    this.stream.write(`${this.opts.label} ${this.value}/${this.opts.total} (${Math.floor((100 * this.value) / Math.max(this.opts.total, 1))}%) ${text}\n`);
   }
 
   /** Prints a line above the bar without breaking it. */
@@ -69,7 +75,8 @@ export class Progress {
 
   stop(): void {
     if (this.tty) this.bar.stop();
-    else if (this.value !== this.opts.total) this.update(this.value, this.fields);
+    // The last state, unless it is already the last line printed (update() throttles, so it may not be).
+    else if (this.printedValue !== this.value) this.plainLine(this.fieldText());
   }
 
   private fieldText(): string {

@@ -33,6 +33,8 @@ export class ParamArena {
     named.forEach(([, p], i) => {
       const { offset, size } = entries[i];
       data.set(p.data, offset);
+      // Keep a gradient computed before the arena was built (e.g. backward before arena()).
+      if (p.grad) grad.set(p.grad, offset);
       p.data = data.subarray(offset, offset + size);
       p.grad = grad.subarray(offset, offset + size);
     });

@@ -1,4 +1,4 @@
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import type { Module } from './module.js';
 
 /**
@@ -61,8 +61,13 @@ export function saveModel(file: string, model: Module, architecture: unknown, me
   const parts = [MAGIC, len, json, floatBytes(model.arena().data)];
   for (const [, b] of model.namedBuffers()) parts.push(floatBytes(b));
   const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, Buffer.concat(parts));
-  renameSync(tmp, file);
+  try {
+    writeFileSync(tmp, Buffer.concat(parts));
+    renameSync(tmp, file);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw new CheckpointError(file, `cannot write: ${(e as Error).message}`);
+  }
 }
 
 function floatBytes(a: Float32Array): Buffer {
@@ -91,6 +96,7 @@ export function readModelHeader(file: string): { header: ModelFileHeader; data: 
   } catch {
     throw new CheckpointError(file, 'header is not valid JSON');
   }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new CheckpointError(file, 'header is not a JSON object');
   if (header.format !== 'smolcluster-model') throw new CheckpointError(file, `unknown format "${String(header.format)}"`);
   if (header.version !== MODEL_FORMAT_VERSION) {
     throw new CheckpointError(file, `format version ${header.version} is not supported (this build reads version ${MODEL_FORMAT_VERSION})`);

@@ -95,9 +95,11 @@ export async function train(config: TrainConfig, data: TrainData, strategy: Stra
     totals: { computeMs: 0, commMs: 0, waitMs: 0 },
   };
   let step = 0;
+  let lastEpoch = 0;
   for (let epoch = 0; epoch < config.epochs && step < totalSteps; epoch++) {
     for (const batch of loader.batches(epoch)) {
       if (step >= totalSteps) break;
+      lastEpoch = epoch;
       const r = await trainStep(ctx, strategy, schedule, config, batch, data.train.inputShape, step, epoch);
       accumulate(outcome, r);
       observer.onStep?.(r);
@@ -108,7 +110,8 @@ export async function train(config: TrainConfig, data: TrainData, strategy: Stra
     }
   }
   outcome.finalEval = evaluate(model, data.test, config.evalBatchSize);
-  observer.onEval?.({ step, epoch: config.epochs - 1, ...outcome.finalEval });
+  // The epoch of the last step taken (maxSteps may end the run before the last epoch).
+  observer.onEval?.({ step, epoch: lastEpoch, ...outcome.finalEval });
   observer.onEnd?.();
   return outcome;
 }
