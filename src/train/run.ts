@@ -30,9 +30,10 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
   const { config, strategy } = o;
   const rank = strategy.rank;
   const startedAt = new Date();
-  // Rank 0 creates (and truncates) the folder before strategy setup, which no rank passes without it.
-  if (rank === 0) createExperiment(o.experiment, { ...config, workers: strategy.worldSize, strategy: strategy.name });
+  // Data first, so a bad --data-dir leaves no folder behind. Rank 0 then creates (and resets) the
+  // folder before strategy setup, which no rank passes without rank 0.
   const data = loadMnist({ dataDir: config.dataDir });
+  if (rank === 0) createExperiment(o.experiment, { ...config, workers: strategy.worldSize, strategy: strategy.name });
   const metrics = new StepMetricsObserver(o.experiment.metrics, rank);
   const observers = rank === 0 && o.observer ? fanOut(metrics, o.observer) : metrics;
   try {

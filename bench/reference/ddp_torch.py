@@ -1,0 +1,58 @@
+"""PyTorch DDP (Gloo) reference for bench/ddp.ts: the same 2-process MNIST MLP training step.
+
+Launched by the bench once per rank with RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT set. Each rank
+trains MLP 784-128-10 with SGD (lr 0.02, momentum 0.9) on its interleaved shard of a seeded
+permutation, one thread per process, and records the wall-clock end time of every step. Rank 0
+prints {"step_end_times_ms": [...], ...} as its last stdout line; the bench windows those times
+exactly as it windows ours.
+"""
+import argparse, json, os, sys, time
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+
+def load_idx(path, offset):
+    return np.fromfile(path, dtype=np.uint8, offset=offset)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data-dir", required=True)
+    ap.add_argument("--batch-size", type=int, required=True)
+    ap.add_argument("--steps", type=int, required=True)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo")
+    rank, world = dist.get_rank(), dist.get_world_size()
+    images = load_idx(os.path.join(args.data_dir, "train-images-idx3-ubyte"), 16).reshape(-1, 784)
+    labels = load_idx(os.path.join(args.data_dir, "train-labels-idx1-ubyte"), 8).astype(np.int64)
+    x_all = torch.from_numpy((images.astype(np.float32) / 255.0 - 0.1307) / 0.3081)
+    y_all = torch.from_numpy(labels)
+    torch.manual_seed(0)
+    model = DDP(torch.nn.Sequential(torch.nn.Linear(784, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10)))
+    opt = torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.9)
+    g = torch.Generator().manual_seed(0)
+    shard = torch.randperm(len(y_all), generator=g)[rank::world]
+    per_epoch = len(shard) // args.batch_size
+    ends = []
+    for step in range(args.steps):
+        b = step % per_epoch
+        idx = shard[b * args.batch_size:(b + 1) * args.batch_size]
+        x, y = x_all[idx], y_all[idx]
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        ends.append(time.time() * 1000.0)
+    dist.barrier()
+    if rank == 0:
+        print(json.dumps({"step_end_times_ms": ends, "torch": torch.__version__, "world": world}))
+    dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
