@@ -1,0 +1,138 @@
+/**
+ * Micro-benchmarks behind the native backend's engine choices: GEMM GFLOP/s per engine on the
+ * MLP/CNN shapes, and convolution / pooling times on the CNN shapes, through the same TS entry
+ * points the engine uses (so N-API overhead is included).
+ *
+ *   npx tsc -p tsconfig.json && node dist/bench/native-gemm.js [--threads N]
+ */
+import type { Backend, Conv2dGeometry, Pool2dGeometry } from '../src/tensor/backend.js';
+import { loadNativeBackend, nativeInternals } from '../src/tensor/backends/native.js';
+import { Rng } from '../src/util/rng.js';
+
+function randn(rng: Rng, n: number): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = rng.normal();
+  return a;
+}
+
+/** Best seconds per call over ~0.4 s of repeated runs (after a warm-up): the minimum is the
+ * figure least disturbed by other processes on a shared machine. */
+function time(fn: () => void): number {
+  for (let i = 0; i < 3; i++) fn();
+  const samples: number[] = [];
+  const deadline = performance.now() + 400;
+  while (performance.now() < deadline || samples.length < 5) {
+    const t0 = performance.now();
+    let reps = 0;
+    do {
+      fn();
+      reps++;
+    } while (performance.now() - t0 < 5);
+    samples.push((performance.now() - t0) / reps / 1e3);
+  }
+  samples.sort((a, b) => a - b);
+  return samples[0];
+}
+
+const GEMMS: Array<[string, boolean, boolean, number, number, number]> = [
+  ['MLP fwd  x·W1ᵀ  b32', false, true, 32, 128, 784],
+  ['MLP fwd  x·W1ᵀ  b256', false, true, 256, 128, 784],
+  ['MLP gW1  gyᵀ·x  b32', true, false, 128, 784, 32],
+  ['MLP gW1  gyᵀ·x  b256', true, false, 128, 784, 256],
+  ['MLP gx   gy·W1  b32', false, false, 32, 784, 128],
+  ['MLP gx   gy·W1  b256', false, false, 256, 784, 128],
+  ['MLP fwd  h·W2ᵀ  b32', false, true, 32, 10, 128],
+  ['MLP gW2  gyᵀ·h  b32', true, false, 10, 128, 32],
+];
+
+function benchGemm(native: Backend, engines: string[]): void {
+  const internals = nativeInternals()!;
+  const rng = new Rng(1);
+  console.log(`\nGEMM GFLOP/s (${native.getThreads()} thread(s)); columns: ${engines.join(', ')}`);
+  for (const [label, ta, tb, M, N, K] of GEMMS) {
+    const A = randn(rng, M * K);
+    const B = randn(rng, K * N);
+    const C = new Float32Array(M * N);
+    const cells = engines.map((e) => {
+      internals.setGemmEngine(e);
+      const s = time(() => native.gemm(ta, tb, M, N, K, 1, A, 0, B, 0, 0, C, 0, 1));
+      return ((2 * M * N * K) / s / 1e9).toFixed(1).padStart(8);
+    });
+    console.log(`  ${label.padEnd(22)} ${`${M}x${N}x${K}`.padEnd(12)} ${cells.join(' ')}`);
+  }
+  internals.setGemmEngine('auto');
+}
+
+function conv(batch: number, inC: number, hw: number, outC: number): Conv2dGeometry {
+  return { batch, inC, inH: hw, inW: hw, outC, kH: 3, kW: 3, strideH: 1, strideW: 1, padH: 1, padW: 1, outH: hw, outW: hw };
+}
+
+function benchConv(native: Backend, engines: string[]): void {
+  const internals = nativeInternals()!;
+  const rng = new Rng(2);
+  console.log(`\nconv 3x3 pad 1, ms per call (${native.getThreads()} thread(s))`);
+  for (const g of [conv(64, 1, 28, 32), conv(64, 32, 14, 64)]) {
+    const x = randn(rng, g.batch * g.inC * g.inH * g.inW);
+    const w = randn(rng, g.outC * g.inC * 9);
+    const b = randn(rng, g.outC);
+    const y = new Float32Array(g.batch * g.outC * g.outH * g.outW);
+    const gx = new Float32Array(x.length);
+    const gw = new Float32Array(w.length);
+    const gb = new Float32Array(g.outC);
+    for (const e of engines) {
+      internals.setConvEngine(e);
+      const f = time(() => native.conv2d(g, x, w, b, y)) * 1e3;
+      const bw = time(() => native.conv2dBackward(g, x, w, y, null, gw, gb)) * 1e3;
+      const bwx = time(() => native.conv2dBackward(g, x, w, y, gx, gw, gb)) * 1e3;
+      console.log(`  [${g.batch},${g.inC},${g.inH},${g.inW}]→${g.outC} ${e.padEnd(13)} fwd ${f.toFixed(3)}  bwd(w,b) ${bw.toFixed(3)}  bwd(x,w,b) ${bwx.toFixed(3)}`);
+    }
+  }
+  internals.setConvEngine('auto');
+}
+
+function benchPool(native: Backend): void {
+  const rng = new Rng(3);
+  const g: Pool2dGeometry = { batch: 64, channels: 32, inH: 28, inW: 28, kH: 2, kW: 2, strideH: 2, strideW: 2, padH: 0, padW: 0, outH: 14, outW: 14 };
+  const x = randn(rng, 64 * 32 * 28 * 28);
+  const y = new Float32Array(64 * 32 * 14 * 14);
+  const arg = new Int32Array(y.length);
+  const gx = new Float32Array(x.length);
+  console.log('\npool 2x2/2 on [64,32,28,28], ms per call');
+  console.log(`  max fwd ${(time(() => native.maxPool2d(g, x, y, arg)) * 1e3).toFixed(3)}  max bwd ${(time(() => native.maxPool2dBackward(g, y, arg, gx)) * 1e3).toFixed(3)}`);
+  console.log(`  avg fwd ${(time(() => native.avgPool2d(g, x, y)) * 1e3).toFixed(3)}  avg bwd ${(time(() => native.avgPool2dBackward(g, y, gx)) * 1e3).toFixed(3)}`);
+}
+
+function main(): void {
+  const { backend: native, reason } = loadNativeBackend();
+  if (!native) {
+    console.error(`native addon unavailable: ${reason}`);
+    process.exit(1);
+  }
+  const i = process.argv.indexOf('--threads');
+  native.setThreads(i > 0 ? Number(process.argv[i + 1]) : 1);
+  const internals = nativeInternals()!;
+  console.log(`${native.description}`);
+  const gemmEngines = ['auto', 'dnnl', 'dnnl_sgemm', 'cblas', 'own'].filter((e) => {
+    try {
+      internals.setGemmEngine(e);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  const convEngines = ['auto', 'dnnl-blocked', 'dnnl-plain', 'im2col'].filter((e) => {
+    try {
+      internals.setConvEngine(e);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  internals.setGemmEngine('auto');
+  internals.setConvEngine('auto');
+  benchGemm(native, gemmEngines);
+  benchConv(native, convEngines);
+  benchPool(native);
+}
+
+main();

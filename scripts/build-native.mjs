@@ -1,0 +1,109 @@
+#!/usr/bin/env node
+/**
+ * Builds the native addon (npm's install step). It must never fail the install: when the build
+ * or the smoke-load fails, one line says why and the pure-TypeScript backend is used instead.
+ *
+ *   SMOLCLUSTER_SKIP_NATIVE=1   skip the build
+ *   SMOLCLUSTER_NATIVE_LIBS=... restrict the kernel libraries (see scripts/detect-native-libs.mjs)
+ *   SMOLCLUSTER_NATIVE_VERBOSE=1 show the compiler output
+ *
+ * node-gyp comes from npm (npm_config_node_gyp) or this package's node_modules. Node's headers
+ * are taken from npm's `nodedir` when npm passes it, else from the running node's own install
+ * prefix (distribution packages and official tarballs ship include/node), so no download is
+ * needed on an offline machine.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = dirname(dirname(fileURLToPath(import.meta.url)));
+const require = createRequire(import.meta.url);
+const verbose = process.env.SMOLCLUSTER_NATIVE_VERBOSE === '1';
+
+function notBuilt(reason) {
+  console.log(`smolcluster: native addon not built (${reason}); using the pure-TypeScript backend`);
+  process.exit(0);
+}
+
+function findNodeGyp() {
+  const fromNpm = process.env.npm_config_node_gyp;
+  if (fromNpm && existsSync(fromNpm)) return fromNpm;
+  try {
+    return require.resolve('node-gyp/bin/node-gyp.js');
+  } catch {
+    return null;
+  }
+}
+
+/** A directory whose include/node holds node_api.h, so node-gyp needs no header download. */
+function findNodeDir() {
+  const configured = process.env.npm_config_nodedir;
+  if (configured) return configured;
+  const prefix = dirname(dirname(process.execPath));
+  return existsSync(join(prefix, 'include', 'node', 'node_api.h')) ? prefix : null;
+}
+
+/** The most telling line of a failed build: a compiler error, else node-gyp's own reason. */
+function firstError(output) {
+  const lines = output.split('\n').map((l) => l.trim()).filter(Boolean);
+  const patterns = [
+    /\b(fatal )?error: .*/, // compiler or linker
+    /You need to install .*/, // node-gyp: missing Python / toolchain
+    /gyp ERR! stack Error: (.*)/,
+    /make: \*\*\* .*/,
+  ];
+  for (const re of patterns) {
+    for (const l of lines) {
+      const m = re.exec(l);
+      if (m) return (m[1] ?? m[0]).slice(0, 200);
+    }
+  }
+  return (lines.at(-1) ?? 'no output').slice(0, 200);
+}
+
+function build() {
+  if (process.env.SMOLCLUSTER_SKIP_NATIVE === '1') notBuilt('SMOLCLUSTER_SKIP_NATIVE=1');
+  const nodeGyp = findNodeGyp();
+  if (!nodeGyp) notBuilt('node-gyp not found');
+  const args = [nodeGyp, 'rebuild', '--jobs', 'max'];
+  const nodedir = findNodeDir();
+  if (nodedir) args.push(`--nodedir=${nodedir}`);
+  const started = Date.now();
+  const r = spawnSync(process.execPath, args, {
+    cwd: root,
+    encoding: 'utf8',
+    stdio: verbose ? 'inherit' : 'pipe',
+    maxBuffer: 64 * 1024 * 1024,
+    timeout: 15 * 60 * 1000,
+  });
+  const output = `${r.stdout ?? ''}\n${r.stderr ?? ''}`;
+  if (!verbose) saveLog(output);
+  if (r.error) notBuilt(`node-gyp could not run: ${r.error.message}`);
+  if (r.status !== 0) notBuilt(`node-gyp failed: ${firstError(output)}; see build/native-build.log`);
+  const addon = join(root, 'build', 'Release', 'smolcluster.node');
+  let description;
+  try {
+    description = require(addon).description;
+  } catch (e) {
+    notBuilt(`the built addon does not load: ${String(e.message).split('\n')[0]}`);
+  }
+  const secs = ((Date.now() - started) / 1000).toFixed(0);
+  console.log(`smolcluster: native addon built in ${secs} s: ${description}`);
+}
+
+function saveLog(output) {
+  try {
+    mkdirSync(join(root, 'build'), { recursive: true });
+    writeFileSync(join(root, 'build', 'native-build.log'), output);
+  } catch {
+    // the log is a convenience; never let it fail the install
+  }
+}
+
+try {
+  build();
+} catch (e) {
+  notBuilt(`unexpected error: ${e instanceof Error ? e.message : String(e)}`);
+}

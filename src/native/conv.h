@@ -1,0 +1,22 @@
+// Convolution engines behind the conv2d / conv2dBackward kernels (conv.cc).
+#pragma once
+
+#include "geometry.h"
+
+namespace sc {
+
+/** im2col + sgemm, one image at a time: the portable path (conv_im2col.cc). */
+void convForwardIm2col(const ConvGeom& g, const float* x, const float* w, const float* bias, float* y);
+void convBackwardIm2col(const ConvGeom& g, const float* x, const float* w, const float* gy, float* gx,
+                        float* gw, float* gb);
+
+#ifdef SC_HAVE_DNNL
+/** oneDNN convolution primitives, cached per geometry (conv_dnnl.cc). */
+void convForwardDnnl(const ConvGeom& g, const float* x, const float* w, const float* bias, float* y);
+void convBackwardDnnl(const ConvGeom& g, const float* x, const float* w, const float* gy, float* gx,
+                      float* gw, float* gb);
+/** Layout policy: 0 = automatic, 1 = always plain NCHW, 2 = always oneDNN's blocked layouts. */
+void setConvLayoutPolicy(int policy);
+#endif
+
+}  // namespace sc

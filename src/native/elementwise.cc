@@ -1,0 +1,247 @@
+// Elementwise kernels: plain loops the compiler vectorises, split across threads when large.
+// Float math is single precision like torch's CPU kernels; reductions accumulate in double.
+#include <cmath>
+#include <string>
+
+#include "napi_args.h"
+#include "registry.h"
+#include "simd.h"
+#include "strided.h"
+#include "threads.h"
+
+namespace sc {
+namespace {
+
+// Operation codes: the TS layer maps UnaryOp / BinaryOp names to these indices.
+enum Unary { NEG, EXP, LOG, SQRT, RELU, GELU, TANH, SIGMOID, ABS, UNARY_COUNT };
+enum Binary { ADD, SUB, MUL, DIV, POW, MAX, MIN, BINARY_COUNT };
+
+constexpr float kGeluC = 0.7978845608028654f;  // sqrt(2/pi)
+constexpr float kGeluA = 0.044715f;
+constexpr int64_t kGrain = 32768;
+
+/** Math.pow's edge cases, which differ from C's powf: pow(x, NaN) and pow(±1, ±inf) are NaN. */
+inline float jsPow(float a, float b) {
+  if (std::isnan(b) || (std::fabs(a) == 1.0f && std::isinf(b))) return NAN;
+  return std::pow(a, b);
+}
+
+SC_MULTIVERSION
+void unaryRange(int op, const float* SC_RESTRICT x, float* out, int64_t lo, int64_t hi) {
+  switch (op) {
+    case NEG: for (int64_t i = lo; i < hi; i++) out[i] = -x[i]; break;
+    case EXP: for (int64_t i = lo; i < hi; i++) out[i] = std::exp(x[i]); break;
+    case LOG: for (int64_t i = lo; i < hi; i++) out[i] = std::log(x[i]); break;
+    case SQRT: for (int64_t i = lo; i < hi; i++) out[i] = std::sqrt(x[i]); break;
+    case RELU: for (int64_t i = lo; i < hi; i++) out[i] = x[i] > 0 ? x[i] : 0.0f; break;
+    case TANH: for (int64_t i = lo; i < hi; i++) out[i] = std::tanh(x[i]); break;
+    case SIGMOID: for (int64_t i = lo; i < hi; i++) out[i] = 1.0f / (1.0f + std::exp(-x[i])); break;
+    case ABS: for (int64_t i = lo; i < hi; i++) out[i] = std::fabs(x[i]); break;
+    case GELU:
+      for (int64_t i = lo; i < hi; i++) {
+        const float v = x[i];
+        out[i] = 0.5f * v * (1.0f + std::tanh(kGeluC * (v + kGeluA * v * v * v)));
+      }
+      break;
+  }
+}
+
+SC_MULTIVERSION
+void unaryBackwardRange(int op, const float* x, const float* y, const float* gy, float* gx, int64_t lo, int64_t hi) {
+  switch (op) {
+    case NEG: for (int64_t i = lo; i < hi; i++) gx[i] -= gy[i]; break;
+    case EXP: for (int64_t i = lo; i < hi; i++) gx[i] += gy[i] * y[i]; break;
+    case LOG: for (int64_t i = lo; i < hi; i++) gx[i] += gy[i] / x[i]; break;
+    case SQRT: for (int64_t i = lo; i < hi; i++) gx[i] += gy[i] * 0.5f / y[i]; break;
+    case RELU: for (int64_t i = lo; i < hi; i++) gx[i] += x[i] > 0 ? gy[i] : 0.0f; break;
+    case TANH: for (int64_t i = lo; i < hi; i++) gx[i] += gy[i] * (1.0f - y[i] * y[i]); break;
+    case SIGMOID: for (int64_t i = lo; i < hi; i++) gx[i] += gy[i] * y[i] * (1.0f - y[i]); break;
+    case ABS:
+      for (int64_t i = lo; i < hi; i++) gx[i] += x[i] > 0 ? gy[i] : x[i] < 0 ? -gy[i] : 0.0f;
+      break;
+    case GELU:
+      for (int64_t i = lo; i < hi; i++) {
+        const float v = x[i];
+        const float t = std::tanh(kGeluC * (v + kGeluA * v * v * v));
+        const float dt = (1.0f - t * t) * kGeluC * (1.0f + 3.0f * kGeluA * v * v);
+        gx[i] += gy[i] * (0.5f * (1.0f + t) + 0.5f * v * dt);
+      }
+      break;
+  }
+}
+
+/** One row of a broadcasting binary op; the common stride patterns get their own loops. */
+template <class F>
+inline void binaryRow(F f, const float* a, int64_t sa, const float* b, int64_t sb, float* o, int64_t n) {
+  if (sa == 1 && sb == 1) for (int64_t j = 0; j < n; j++) o[j] = f(a[j], b[j]);
+  else if (sa == 1 && sb == 0) { const float bv = *b; for (int64_t j = 0; j < n; j++) o[j] = f(a[j], bv); }
+  else if (sa == 0 && sb == 1) { const float av = *a; for (int64_t j = 0; j < n; j++) o[j] = f(av, b[j]); }
+  else for (int64_t j = 0; j < n; j++) o[j] = f(a[j * sa], b[j * sb]);
+}
+
+template <class F>
+void binaryRows(F f, const StridedView& v, const float* a, const float* b, float* o, int64_t lo, int64_t hi) {
+  const int last = v.nd - 1;
+  forEachRow(v, lo, hi, [&](const int64_t* off, int64_t n) {
+    binaryRow(f, a + off[0], v.stride[0][last], b + off[1], v.stride[1][last], o + off[2], n);
+  });
+}
+
+SC_MULTIVERSION
+void binaryRange(int op, const StridedView& v, const float* a, const float* b, float* o, int64_t lo, int64_t hi) {
+  switch (op) {
+    case ADD: binaryRows([](float x, float y) { return x + y; }, v, a, b, o, lo, hi); break;
+    case SUB: binaryRows([](float x, float y) { return x - y; }, v, a, b, o, lo, hi); break;
+    case MUL: binaryRows([](float x, float y) { return x * y; }, v, a, b, o, lo, hi); break;
+    case DIV: binaryRows([](float x, float y) { return x / y; }, v, a, b, o, lo, hi); break;
+    case POW: binaryRows([](float x, float y) { return jsPow(x, y); }, v, a, b, o, lo, hi); break;
+    case MAX: binaryRows([](float x, float y) { return x > y ? x : y; }, v, a, b, o, lo, hi); break;
+    case MIN: binaryRows([](float x, float y) { return x < y ? x : y; }, v, a, b, o, lo, hi); break;
+  }
+}
+
+int opCode(const Args& a, size_t i, int count) {
+  return static_cast<int>(a.integer(i, "op", 0, count - 1));
+}
+
+// unary(op, x, out)
+napi_value UnaryKernel(Args& a) {
+  const int op = opCode(a, 0, UNARY_COUNT);
+  const F32 x = a.f32(1, "x"), out = a.f32(2, "out");
+  a.need(x, out.n, "x");
+  parallelRange(out.n, kGrain, [&](int64_t lo, int64_t hi) { unaryRange(op, x.p, out.p, lo, hi); });
+  return undefinedValue(a.env());
+}
+
+// unaryBackward(op, x, y, gy, gx)
+napi_value UnaryBackwardKernel(Args& a) {
+  const int op = opCode(a, 0, UNARY_COUNT);
+  const F32 x = a.f32(1, "x"), y = a.f32(2, "y"), gy = a.f32(3, "gy"), gx = a.f32(4, "gx");
+  a.need(x, gx.n, "x");
+  a.need(y, gx.n, "y");
+  a.need(gy, gx.n, "gy");
+  parallelRange(gx.n, kGrain, [&](int64_t lo, int64_t hi) { unaryBackwardRange(op, x.p, y.p, gy.p, gx.p, lo, hi); });
+  return undefinedValue(a.env());
+}
+
+// binary(op, a, b, out, dims) with dims = [nd, shape..., aStrides..., bStrides...]
+napi_value BinaryKernel(Args& a) {
+  const int op = opCode(a, 0, BINARY_COUNT);
+  const F32 x = a.f32(1, "a"), y = a.f32(2, "b"), out = a.f32(3, "out");
+  const double* d = a.ints(4, "dims", 1);
+  const int nd = static_cast<int>(d[0]);
+  if (nd < 0 || nd > kMaxDims) throwRange("binary: at most 16 dimensions");
+  d = a.ints(4, "dims", 1 + 3 * nd);
+  StridedView v;
+  v.nd = nd;
+  v.ops = 3;
+  int64_t contiguous = 1;
+  for (int k = nd - 1; k >= 0; k--) {
+    v.shape[k] = static_cast<int64_t>(d[1 + k]);
+    if (v.shape[k] < 0) throwRange("binary: negative dimension");
+    v.stride[0][k] = static_cast<int64_t>(d[1 + nd + k]);
+    v.stride[1][k] = static_cast<int64_t>(d[1 + 2 * nd + k]);
+    v.stride[2][k] = contiguous;
+    contiguous *= v.shape[k];
+  }
+  const int64_t total = v.total();
+  if (total == 0) return undefinedValue(a.env());
+  a.need(out, total, "out");
+  coalesce(v);
+  checkExtent(a, v, 0, 0, x.n, "a");
+  checkExtent(a, v, 1, 0, y.n, "b");
+  if (v.nd == 1 && v.shape[0] > 1) {
+    // One long row (the contiguous or plain-broadcast case): split the row itself across threads.
+    const int64_t sa = v.stride[0][0], sb = v.stride[1][0];
+    parallelRange(total, kGrain, [&](int64_t lo, int64_t hi) {
+      StridedView part = v;
+      part.shape[0] = hi - lo;
+      binaryRange(op, part, x.p + lo * sa, y.p + lo * sb, out.p + lo, 0, 1);
+    });
+    return undefinedValue(a.env());
+  }
+  const int64_t rows = total / v.shape[v.nd - 1];
+  const int64_t grain = std::max<int64_t>(1, kGrain / v.shape[v.nd - 1]);
+  parallelRange(rows, grain, [&](int64_t lo, int64_t hi) { binaryRange(op, v, x.p, y.p, out.p, lo, hi); });
+  return undefinedValue(a.env());
+}
+
+// affine(x, scale, shift, out)
+napi_value AffineKernel(Args& a) {
+  const F32 x = a.f32(0, "x"), out = a.f32(3, "out");
+  const float scale = static_cast<float>(a.num(1, "scale")), shift = static_cast<float>(a.num(2, "shift"));
+  a.need(x, out.n, "x");
+  parallelRange(out.n, kGrain, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; i++) out.p[i] = x.p[i] * scale + shift;
+  });
+  return undefinedValue(a.env());
+}
+
+// powScalar(x, p, out)
+napi_value PowScalarKernel(Args& a) {
+  const F32 x = a.f32(0, "x"), out = a.f32(2, "out");
+  const float p = static_cast<float>(a.num(1, "p"));
+  a.need(x, out.n, "x");
+  parallelRange(out.n, kGrain, [&](int64_t lo, int64_t hi) {
+    if (p == 2) for (int64_t i = lo; i < hi; i++) out.p[i] = x.p[i] * x.p[i];
+    else for (int64_t i = lo; i < hi; i++) out.p[i] = jsPow(x.p[i], p);
+  });
+  return undefinedValue(a.env());
+}
+
+// axpy(alpha, x, y): y += alpha x
+napi_value AxpyKernel(Args& a) {
+  const float alpha = static_cast<float>(a.num(0, "alpha"));
+  const F32 x = a.f32(1, "x"), y = a.f32(2, "y");
+  a.need(x, y.n, "x");
+  parallelRange(y.n, kGrain, [&](int64_t lo, int64_t hi) {
+    float* SC_RESTRICT yp = y.p;
+    const float* SC_RESTRICT xp = x.p;
+    for (int64_t i = lo; i < hi; i++) yp[i] += alpha * xp[i];
+  });
+  return undefinedValue(a.env());
+}
+
+// fill(x, value)
+napi_value FillKernel(Args& a) {
+  const F32 x = a.f32(0, "x");
+  const float v = static_cast<float>(a.num(1, "value"));
+  parallelRange(x.n, 4 * kGrain, [&](int64_t lo, int64_t hi) { std::fill(x.p + lo, x.p + hi, v); });
+  return undefinedValue(a.env());
+}
+
+double sumSquaresRange(const float* x, int64_t lo, int64_t hi) {
+  double s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int64_t i = lo; i < hi; i++) s += static_cast<double>(x[i]) * x[i];
+  return s;
+}
+
+// sumSquares(x) → number
+napi_value SumSquaresKernel(Args& a) {
+  const F32 x = a.f32(0, "x");
+  double parts[64] = {0};
+  const int64_t chunks = std::min<int64_t>(64, std::max<int64_t>(1, x.n / (4 * kGrain)));
+  // Fixed chunking (independent of the thread count) keeps the result bit-identical across runs.
+  parallelRange(chunks, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t c = lo; c < hi; c++) parts[c] = sumSquaresRange(x.p, x.n * c / chunks, x.n * (c + 1) / chunks);
+  });
+  double s = 0;
+  for (int64_t c = 0; c < chunks; c++) s += parts[c];
+  return numberValue(a.env(), s);
+}
+
+}  // namespace
+
+void registerElementwise(napi_env env, napi_value exports) {
+  defineFunction(env, exports, "unary", entry<UnaryKernel>);
+  defineFunction(env, exports, "unaryBackward", entry<UnaryBackwardKernel>);
+  defineFunction(env, exports, "binary", entry<BinaryKernel>);
+  defineFunction(env, exports, "affine", entry<AffineKernel>);
+  defineFunction(env, exports, "powScalar", entry<PowScalarKernel>);
+  defineFunction(env, exports, "axpy", entry<AxpyKernel>);
+  defineFunction(env, exports, "fill", entry<FillKernel>);
+  defineFunction(env, exports, "sumSquares", entry<SumSquaresKernel>);
+}
+
+}  // namespace sc

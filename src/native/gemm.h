@@ -1,0 +1,39 @@
+// Row-major single-precision GEMM used by the `gemm` kernel and internally (im2col convolution).
+#pragma once
+
+#include <cstdint>
+
+namespace sc {
+
+struct Gemm {
+  bool transA = false, transB = false;
+  int64_t M = 0, N = 0, K = 0;
+  float alpha = 1, beta = 0;
+  const float* A = nullptr;
+  int64_t lda = 0, strideA = 0;
+  const float* B = nullptr;
+  int64_t ldb = 0, strideB = 0;
+  float* C = nullptr;
+  int64_t ldc = 0, strideC = 0;
+  int64_t batch = 1;
+};
+
+/** C_b = alpha op(A_b) op(B_b) + beta C_b for every b, with the fastest engine available. */
+void sgemm(const Gemm& g);
+
+/** Which engine `sgemm` prefers: "dnnl" (matmul primitive), "dnnl_sgemm", "cblas" or "own". */
+const char* gemmEngine();
+/** Overrides the engine (benchmarks and tests); returns false if it is not compiled in. */
+bool setGemmEngine(const char* name);
+
+// Engines. Each handles one batch entry (dnnl_matmul also whole batches) and beta = 0 exactly.
+void gemmOwn(const Gemm& g);  // cache-blocked C++ (gemm_blocked.cc)
+#ifdef SC_HAVE_DNNL
+bool gemmDnnlMatmul(const Gemm& g);  // false when oneDNN cannot express it (gemm_dnnl.cc)
+void gemmDnnlSgemm(const Gemm& g);
+#endif
+#ifdef SC_HAVE_CBLAS
+void gemmCblas(const Gemm& g);
+#endif
+
+}  // namespace sc

@@ -1,0 +1,94 @@
+// Module initialisation: registers every kernel family and describes what this build uses.
+#include <mutex>
+#include <string>
+
+#include "napi_args.h"
+#include "registry.h"
+#include "threads.h"
+
+#ifdef SC_HAVE_DNNL
+#include <oneapi/dnnl/dnnl.h>
+#endif
+#if defined(SC_HAVE_CBLAS) && defined(SC_BLAS_OPENBLAS)
+extern "C" char* openblas_get_corename(void);
+#endif
+
+namespace sc {
+namespace {
+
+std::string description() {
+  std::string d;
+#ifdef SC_HAVE_DNNL
+  const dnnl_version_t* v = dnnl_version();
+  d = "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch) +
+      " (gemm, conv, avg pool)";
+#elif defined(SC_HAVE_CBLAS) && defined(SC_BLAS_ACCELERATE)
+  d = "Accelerate BLAS (gemm, im2col conv)";
+#elif defined(SC_HAVE_CBLAS)
+  d = std::string("OpenBLAS/") + openblas_get_corename() + " (gemm, im2col conv)";
+#else
+  d = "blocked C++ gemm (no kernel library found at build time)";
+#endif
+  d += " + C++ kernels";
+#ifdef SC_HAVE_OPENMP
+  d += " (OpenMP)";
+#endif
+  return d;
+}
+
+napi_value boolValue(napi_env env, bool b) {
+  napi_value v;
+  napi_get_boolean(env, b, &v);
+  return v;
+}
+
+void describe(napi_env env, napi_value exports) {
+  napi_set_named_property(env, exports, "description", stringValue(env, description()));
+  napi_value libs;
+  napi_create_object(env, &libs);
+#ifdef SC_HAVE_DNNL
+  const bool dnnl = true;
+#else
+  const bool dnnl = false;
+#endif
+#ifdef SC_HAVE_CBLAS
+  const bool cblas = true;
+#else
+  const bool cblas = false;
+#endif
+#ifdef SC_HAVE_OPENMP
+  const bool omp = true;
+#else
+  const bool omp = false;
+#endif
+  napi_set_named_property(env, libs, "dnnl", boolValue(env, dnnl));
+  napi_set_named_property(env, libs, "cblas", boolValue(env, cblas));
+  napi_set_named_property(env, libs, "openmp", boolValue(env, omp));
+  napi_set_named_property(env, exports, "libraries", libs);
+}
+
+}  // namespace
+}  // namespace sc
+
+NAPI_MODULE_INIT() {
+  try {
+    static std::once_flag pools;  // process-wide pools: size them once, on the first load
+    std::call_once(pools, sc::initThreads);
+    sc::registerThreads(env, exports);
+    sc::registerGemm(env, exports);
+    sc::registerElementwise(env, exports);
+    sc::registerLayout(env, exports);
+    sc::registerReduce(env, exports);
+    sc::registerSoftmax(env, exports);
+    sc::registerConv(env, exports);
+    sc::registerPool(env, exports);
+    sc::registerNorm(env, exports);
+    sc::registerEmbedding(env, exports);
+    sc::registerOptim(env, exports);
+    sc::describe(env, exports);
+  } catch (...) {
+    sc::reportException(env, "smolcluster native init");
+    return nullptr;
+  }
+  return exports;
+}

@@ -1,0 +1,95 @@
+// Thin, allocation-free argument unpacking over the raw N-API C interface.
+//
+// The kernels are called many times per training step, so each entry point reads its arguments
+// straight from napi_get_cb_info into a fixed array (node-addon-api's CallbackInfo heap-allocates
+// past six arguments). Validation errors are C++ exceptions (ArgError) turned into JS TypeError /
+// RangeError by `entry` below, so kernels never see a malformed buffer.
+#pragma once
+
+#include <node_api.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace sc {
+
+struct F32 {
+  float* p = nullptr;
+  int64_t n = 0;
+};
+
+struct I32 {
+  int32_t* p = nullptr;
+  int64_t n = 0;
+};
+
+struct ArgError {
+  enum Kind { Type, Range, Plain } kind;
+  std::string message;
+};
+
+[[noreturn]] void throwType(const std::string& msg);
+[[noreturn]] void throwRange(const std::string& msg);
+
+class Args {
+ public:
+  static constexpr size_t kMax = 16;
+
+  Args(napi_env env, napi_callback_info info);
+
+  napi_env env() const { return env_; }
+  const char* fn() const { return fn_; }
+
+  /** A Float32Array (a Float64Array is refused: the native kernels are float32-only). */
+  F32 f32(size_t i, const char* name) const;
+  /** Like f32, but null/undefined gives an empty F32 with p == nullptr. */
+  F32 f32OrNull(size_t i, const char* name) const;
+  I32 i32(size_t i, const char* name) const;
+  double num(size_t i, const char* name) const;
+  /** An integer-valued number in [lo, hi]. */
+  int64_t integer(size_t i, const char* name, int64_t lo = 0, int64_t hi = INT64_C(1) << 53) const;
+  bool flag(size_t i) const;
+  std::string str(size_t i, const char* name) const;
+  /** A Float64Array of small integers (shapes, strides, geometry), packed by the TS layer. */
+  const double* ints(size_t i, const char* name, int64_t minLen) const;
+
+  /** Buffer b must hold at least `count` elements. */
+  void need(const F32& b, int64_t count, const char* name) const;
+  void need(const I32& b, int64_t count, const char* name) const;
+
+ private:
+  napi_value arg(size_t i) const;
+  napi_env env_;
+  const char* fn_ = "?";
+  napi_value argv_[kMax];
+  size_t argc_ = kMax;
+};
+
+napi_value undefinedValue(napi_env env);
+napi_value numberValue(napi_env env, double v);
+napi_value stringValue(napi_env env, const std::string& s);
+
+/** Wraps a kernel so that ArgError and library exceptions become JS exceptions. */
+template <napi_value (*Impl)(Args&)>
+napi_value entry(napi_env env, napi_callback_info info);
+
+void reportException(napi_env env, const char* fn);
+
+template <napi_value (*Impl)(Args&)>
+napi_value entry(napi_env env, napi_callback_info info) {
+  const char* fn = "native";
+  try {
+    Args a(env, info);
+    fn = a.fn();
+    return Impl(a);
+  } catch (...) {
+    reportException(env, fn);
+    return nullptr;
+  }
+}
+
+/** Adds `name` as a function property of `exports`; `name` must be a string literal. */
+void defineFunction(napi_env env, napi_value exports, const char* name, napi_callback cb);
+
+}  // namespace sc

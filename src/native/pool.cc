@@ -1,0 +1,307 @@
+// Max and average pooling (NCHW), planes split across threads.
+//
+// Max pooling is ours: the contract's argmax is a flat index into the input plane, which oneDNN's
+// workspace does not provide (it stores a window offset), and oneDNN skips NaN and gives -FLT_MAX
+// for an all -inf window where the contract (like torch) propagates them. Average pooling uses
+// oneDNN when built with it (pool_dnnl.cc), these loops otherwise.
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "geometry.h"
+#include "napi_args.h"
+#include "pool.h"
+#include "registry.h"
+#include "simd.h"
+#include "threads.h"
+
+namespace sc {
+namespace {
+
+int g_avgEngine = 0;  // 0: oneDNN when built with it, 1: our loops (test hook)
+
+/**
+ * Output columns [lo, hi) whose window column kx lands inside the image: 0 <= ox·s − pad + kx < inW.
+ * Looping over window taps outermost and output columns innermost makes every tap a SIMD-friendly
+ * sweep along a row, with the padding handled by these bounds rather than per-element tests.
+ */
+inline void validColumns(const PoolGeom& g, int64_t kx, int64_t* lo, int64_t* hi) {
+  const int64_t off = kx - g.padW;  // input column of output column 0
+  *lo = off >= 0 ? 0 : (-off + g.strideW - 1) / g.strideW;
+  *hi = g.inW - off <= 0 ? 0 : std::min(g.outW, (g.inW - off + g.strideW - 1) / g.strideW);
+}
+
+/** Planes (batch × channels) split across threads. */
+template <class Fn>
+void perPlane(const PoolGeom& g, Fn&& fn) {
+  const int64_t planes = g.batch * g.channels;
+  const int64_t per = std::max<int64_t>(1, g.inH * g.inW);
+  parallelRange(planes, std::max<int64_t>(1, 32768 / per), [&](int64_t lo, int64_t hi) {
+    for (int64_t p = lo; p < hi; p++) fn(p);
+  });
+}
+
+/** count_include_pad divisor, separable: the window's extent inside the padded image per axis. */
+inline int64_t extentInPadded(int64_t o, int64_t stride, int64_t pad, int64_t k, int64_t in) {
+  const int64_t s = o * stride - pad;
+  return std::min(s + k, in + pad) - s;
+}
+
+SC_MULTIVERSION
+void maxPlane(const PoolGeom& g, const float* SC_RESTRICT xp, float* SC_RESTRICT yp, int32_t* SC_RESTRICT ap) {
+  const int64_t sw = g.strideW;
+  for (int64_t oy = 0; oy < g.outH; oy++) {
+    float* best = yp + oy * g.outW;
+    int32_t* at = ap + oy * g.outW;
+    for (int64_t ox = 0; ox < g.outW; ox++) {
+      best[ox] = -INFINITY;  // padding is -inf: only in-image cells compete
+      at[ox] = -1;
+    }
+    for (int64_t ky = 0; ky < g.kH; ky++) {
+      const int64_t iy = oy * g.strideH - g.padH + ky;
+      if (iy < 0 || iy >= g.inH) continue;
+      const float* row = xp + iy * g.inW;
+      for (int64_t kx = 0; kx < g.kW; kx++) {
+        int64_t lo, hi;
+        validColumns(g, kx, &lo, &hi);
+        const int64_t off = kx - g.padW;
+        const int32_t base = static_cast<int32_t>(iy * g.inW + off);
+        // The first in-image cell is taken even if NaN, then strictly greater ones replace it
+        // (ties keep the earliest in scan order), as selects: random data defeats branches.
+        for (int64_t ox = lo; ox < hi; ox++) {
+          const float v = row[ox * sw + off];
+          const bool take = v > best[ox] || at[ox] < 0;
+          best[ox] = take ? v : best[ox];
+          at[ox] = take ? base + static_cast<int32_t>(ox * sw) : at[ox];
+        }
+      }
+    }
+  }
+}
+
+/** One 2×2 window (cells a b / c d, a at flat index ia): first maximum in scan order wins. */
+inline void max2x2(float a, float b, float c, float d, int32_t ia, int32_t W, float* best, int32_t* at) {
+  float m = a;
+  int32_t k = ia;
+  k = b > m ? ia + 1 : k;
+  m = b > m ? b : m;
+  k = c > m ? ia + W : k;
+  m = c > m ? c : m;
+  k = d > m ? ia + W + 1 : k;
+  m = d > m ? d : m;
+  *best = m;
+  *at = k;
+}
+
+#if defined(__GNUC__) || defined(__clang__)
+typedef float f8 __attribute__((vector_size(32)));
+typedef int32_t i8 __attribute__((vector_size(32)));
+
+/** Eight windows at once: even/odd columns of both rows deinterleaved with shuffles. */
+inline void max2x2x8(const float* r0, const float* r1, int32_t ia, int32_t W, float* best, int32_t* at) {
+  f8 p0, p1, q0, q1;
+  std::memcpy(&p0, r0, 32);
+  std::memcpy(&p1, r0 + 8, 32);
+  std::memcpy(&q0, r1, 32);
+  std::memcpy(&q1, r1 + 8, 32);
+  const i8 even = {0, 2, 4, 6, 8, 10, 12, 14}, odd = even + 1;
+  const f8 a = __builtin_shuffle(p0, p1, even), b = __builtin_shuffle(p0, p1, odd);
+  const f8 c = __builtin_shuffle(q0, q1, even), d = __builtin_shuffle(q0, q1, odd);
+  const i8 k0 = ia + even;
+  f8 m = a;
+  i8 k = k0;
+  i8 gt = b > m;
+  k = gt ? k0 + 1 : k;
+  m = gt ? b : m;
+  gt = c > m;
+  k = gt ? k0 + W : k;
+  m = gt ? c : m;
+  gt = d > m;
+  k = gt ? k0 + W + 1 : k;
+  m = gt ? d : m;
+  std::memcpy(best, &m, 32);
+  std::memcpy(at, &k, 32);
+}
+#endif
+
+/**
+ * The common CNN case (2×2 window, stride 2, no padding), eight outputs per step; a row whose
+ * width is not a multiple of 8 finishes with one overlapping block (recomputing a few outputs
+ * identically) rather than a scalar tail, since CNN rows are short (14 outputs at 28×28).
+ */
+SC_MULTIVERSION
+void maxPlane2x2(const PoolGeom& g, const float* SC_RESTRICT xp, float* SC_RESTRICT yp, int32_t* SC_RESTRICT ap) {
+  const int32_t W = static_cast<int32_t>(g.inW);
+  const int64_t ow = g.outW;
+  for (int64_t oy = 0; oy < g.outH; oy++) {
+    const float* r0 = xp + 2 * oy * W;
+    const float* r1 = r0 + W;
+    const int32_t i0 = static_cast<int32_t>(2 * oy * W);
+    float* best = yp + oy * ow;
+    int32_t* at = ap + oy * ow;
+#if defined(__GNUC__) || defined(__clang__)
+    if (ow >= 8) {
+      for (int64_t ox = 0;; ox += 8) {
+        const int64_t o = std::min(ox, ow - 8);
+        max2x2x8(r0 + 2 * o, r1 + 2 * o, i0 + static_cast<int32_t>(2 * o), W, best + o, at + o);
+        if (o == ow - 8) break;
+      }
+      continue;
+    }
+#endif
+    for (int64_t ox = 0; ox < ow; ox++)
+      max2x2(r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1], i0 + static_cast<int32_t>(2 * ox), W,
+             best + ox, at + ox);
+  }
+}
+
+SC_MULTIVERSION
+void avgPlane(const PoolGeom& g, const float* SC_RESTRICT xp, float* SC_RESTRICT yp, const float* SC_RESTRICT invW) {
+  const int64_t sw = g.strideW;
+  for (int64_t oy = 0; oy < g.outH; oy++) {
+    float* out = yp + oy * g.outW;
+    for (int64_t ox = 0; ox < g.outW; ox++) out[ox] = 0;
+    for (int64_t ky = 0; ky < g.kH; ky++) {
+      const int64_t iy = oy * g.strideH - g.padH + ky;
+      if (iy < 0 || iy >= g.inH) continue;
+      const float* row = xp + iy * g.inW;
+      for (int64_t kx = 0; kx < g.kW; kx++) {
+        int64_t lo, hi;
+        validColumns(g, kx, &lo, &hi);
+        const int64_t off = kx - g.padW;
+        for (int64_t ox = lo; ox < hi; ox++) out[ox] += row[ox * sw + off];
+      }
+    }
+    const float invH = 1.0f / static_cast<float>(extentInPadded(oy, g.strideH, g.padH, g.kH, g.inH));
+    for (int64_t ox = 0; ox < g.outW; ox++) out[ox] *= invH * invW[ox];
+  }
+}
+
+SC_MULTIVERSION
+void avgBackwardPlane(const PoolGeom& g, const float* SC_RESTRICT gp, float* SC_RESTRICT out,
+                      const float* SC_RESTRICT invW, float* SC_RESTRICT share) {
+  const int64_t sw = g.strideW;
+  for (int64_t oy = 0; oy < g.outH; oy++) {
+    const float invH = 1.0f / static_cast<float>(extentInPadded(oy, g.strideH, g.padH, g.kH, g.inH));
+    for (int64_t ox = 0; ox < g.outW; ox++) share[ox] = gp[oy * g.outW + ox] * invH * invW[ox];
+    for (int64_t ky = 0; ky < g.kH; ky++) {
+      const int64_t iy = oy * g.strideH - g.padH + ky;
+      if (iy < 0 || iy >= g.inH) continue;
+      float* row = out + iy * g.inW;
+      for (int64_t kx = 0; kx < g.kW; kx++) {
+        int64_t lo, hi;
+        validColumns(g, kx, &lo, &hi);
+        const int64_t off = kx - g.padW;
+        for (int64_t ox = lo; ox < hi; ox++) row[ox * sw + off] += share[ox];
+      }
+    }
+  }
+}
+
+/** 1 / (window width inside the padded image) per output column. */
+std::vector<float> inverseWidths(const PoolGeom& g) {
+  std::vector<float> inv(static_cast<size_t>(g.outW));
+  for (int64_t ox = 0; ox < g.outW; ox++)
+    inv[ox] = 1.0f / static_cast<float>(extentInPadded(ox, g.strideW, g.padW, g.kW, g.inW));
+  return inv;
+}
+
+// maxPool2d(geometry, x, y, argmax)
+napi_value MaxPoolKernel(Args& a) {
+  const PoolGeom g = poolGeom(a, 0);
+  const F32 x = a.f32(1, "x"), y = a.f32(2, "y");
+  const I32 arg = a.i32(3, "argmax");
+  a.need(x, g.xSize(), "x");
+  a.need(y, g.ySize(), "y");
+  a.need(arg, g.ySize(), "argmax");
+  const int64_t ihw = g.inH * g.inW, ohw = g.outH * g.outW;
+  const bool twoByTwo = g.kH == 2 && g.kW == 2 && g.strideH == 2 && g.strideW == 2 && g.padH == 0 && g.padW == 0;
+  perPlane(g, [&](int64_t p) {
+    if (twoByTwo) maxPlane2x2(g, x.p + p * ihw, y.p + p * ohw, arg.p + p * ohw);
+    else maxPlane(g, x.p + p * ihw, y.p + p * ohw, arg.p + p * ohw);
+  });
+  return undefinedValue(a.env());
+}
+
+// maxPool2dBackward(geometry, gy, argmax, gx)
+napi_value MaxPoolBackwardKernel(Args& a) {
+  const PoolGeom g = poolGeom(a, 0);
+  const F32 gy = a.f32(1, "gy"), gx = a.f32(3, "gx");
+  const I32 arg = a.i32(2, "argmax");
+  a.need(gy, g.ySize(), "gy");
+  a.need(arg, g.ySize(), "argmax");
+  a.need(gx, g.xSize(), "gx");
+  const int64_t ihw = g.inH * g.inW, ohw = g.outH * g.outW;
+  std::atomic<bool> bad{false};
+  perPlane(g, [&](int64_t p) {
+    const float* gp = gy.p + p * ohw;
+    const int32_t* ap = arg.p + p * ohw;
+    float* out = gx.p + p * ihw;
+    for (int64_t i = 0; i < ohw; i++) {
+      const int32_t at = ap[i];
+      if (at >= 0 && at < ihw) out[at] += gp[i];
+      else if (at >= ihw) bad.store(true, std::memory_order_relaxed);
+    }
+  });
+  if (bad) throwRange("maxPool2dBackward: argmax holds an index outside the input plane");
+  return undefinedValue(a.env());
+}
+
+// avgPool2d(geometry, x, y)
+napi_value AvgPoolKernel(Args& a) {
+  const PoolGeom g = poolGeom(a, 0);
+  const F32 x = a.f32(1, "x"), y = a.f32(2, "y");
+  a.need(x, g.xSize(), "x");
+  a.need(y, g.ySize(), "y");
+  if (g.ySize() == 0) return undefinedValue(a.env());
+#ifdef SC_HAVE_DNNL
+  if (g_avgEngine == 0 && avgPoolDnnl(g, x.p, y.p)) return undefinedValue(a.env());
+#endif
+  const int64_t ihw = g.inH * g.inW, ohw = g.outH * g.outW;
+  const std::vector<float> invW = inverseWidths(g);
+  perPlane(g, [&](int64_t p) { avgPlane(g, x.p + p * ihw, y.p + p * ohw, invW.data()); });
+  return undefinedValue(a.env());
+}
+
+// avgPool2dBackward(geometry, gy, gx)
+napi_value AvgPoolBackwardKernel(Args& a) {
+  const PoolGeom g = poolGeom(a, 0);
+  const F32 gy = a.f32(1, "gy"), gx = a.f32(2, "gx");
+  a.need(gy, g.ySize(), "gy");
+  a.need(gx, g.xSize(), "gx");
+  if (g.ySize() == 0) return undefinedValue(a.env());
+#ifdef SC_HAVE_DNNL
+  if (g_avgEngine == 0 && avgPoolBackwardDnnl(g, gy.p, gx.p)) return undefinedValue(a.env());
+#endif
+  const int64_t ihw = g.inH * g.inW, ohw = g.outH * g.outW;
+  const std::vector<float> invW = inverseWidths(g);
+  perPlane(g, [&](int64_t p) {
+    static thread_local std::vector<float> share;
+    share.resize(static_cast<size_t>(g.outW));
+    avgBackwardPlane(g, gy.p + p * ohw, gx.p + p * ihw, invW.data(), share.data());
+  });
+  return undefinedValue(a.env());
+}
+
+/** Test/benchmark hook: setPoolEngine("auto" | "own"). */
+napi_value SetPoolEngine(Args& a) {
+  const std::string name = a.str(0, "engine");
+  if (name != "auto" && name != "own") throwRange("setPoolEngine: engine '" + name + "' is unknown");
+  g_avgEngine = name == "own" ? 1 : 0;
+  return undefinedValue(a.env());
+}
+
+}  // namespace
+
+void registerPool(napi_env env, napi_value exports) {
+  defineFunction(env, exports, "maxPool2d", entry<MaxPoolKernel>);
+  defineFunction(env, exports, "maxPool2dBackward", entry<MaxPoolBackwardKernel>);
+  defineFunction(env, exports, "avgPool2d", entry<AvgPoolKernel>);
+  defineFunction(env, exports, "avgPool2dBackward", entry<AvgPoolBackwardKernel>);
+  defineFunction(env, exports, "setPoolEngine", entry<SetPoolEngine>);
+}
+
+}  // namespace sc

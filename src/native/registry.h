@@ -1,0 +1,20 @@
+// Each kernel family registers its N-API entry points on the module's exports (module.cc).
+#pragma once
+
+#include <node_api.h>
+
+namespace sc {
+
+void registerThreads(napi_env env, napi_value exports);
+void registerGemm(napi_env env, napi_value exports);
+void registerElementwise(napi_env env, napi_value exports);
+void registerLayout(napi_env env, napi_value exports);
+void registerReduce(napi_env env, napi_value exports);
+void registerSoftmax(napi_env env, napi_value exports);
+void registerConv(napi_env env, napi_value exports);
+void registerPool(napi_env env, napi_value exports);
+void registerNorm(napi_env env, napi_value exports);
+void registerEmbedding(napi_env env, napi_value exports);
+void registerOptim(napi_env env, napi_value exports);
+
+}  // namespace sc

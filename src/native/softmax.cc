@@ -1,0 +1,189 @@
+// Softmax family over the last axis of a [rows, cols] view, rows split across threads.
+#include <cmath>
+#include <string>
+
+#include "napi_args.h"
+#include "registry.h"
+#include "threads.h"
+
+namespace sc {
+namespace {
+
+constexpr int64_t kGrain = 16384;  // elements per thread before a row loop forks
+
+/** Row maximum, the shift that keeps exp() from overflowing (NaN entries are skipped). */
+inline float rowMax(const float* x, int64_t cols) {
+  float m = -INFINITY;
+  for (int64_t j = 0; j < cols; j++) m = x[j] > m ? x[j] : m;
+  return m;
+}
+
+/** out = exp(x - max); returns max and the sum of the exponentials. */
+inline double expShifted(const float* x, int64_t cols, float* out, float* maxOut) {
+  const float m = rowMax(x, cols);
+  double s = 0;
+  for (int64_t j = 0; j < cols; j++) {
+    const float e = std::exp(x[j] - m);
+    out[j] = e;
+    s += e;
+  }
+  *maxOut = m;
+  return s;
+}
+
+template <class Row>
+void rowsParallel(int64_t rows, int64_t cols, Row&& row) {
+  parallelRange(rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(cols, 1)), [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; r++) row(r);
+  });
+}
+
+void rowsCols(Args& a, size_t i, int64_t* rows, int64_t* cols) {
+  *rows = a.integer(i, "rows");
+  *cols = a.integer(i + 1, "cols");
+}
+
+// softmax(x, rows, cols, out)
+napi_value SoftmaxKernel(Args& a) {
+  const F32 x = a.f32(0, "x"), out = a.f32(3, "out");
+  int64_t rows, cols;
+  rowsCols(a, 1, &rows, &cols);
+  a.need(x, rows * cols, "x");
+  a.need(out, rows * cols, "out");
+  rowsParallel(rows, cols, [&](int64_t r) {
+    float m;
+    float* o = out.p + r * cols;
+    const float inv = static_cast<float>(1.0 / expShifted(x.p + r * cols, cols, o, &m));
+    for (int64_t j = 0; j < cols; j++) o[j] *= inv;
+  });
+  return undefinedValue(a.env());
+}
+
+// softmaxBackward(y, gy, rows, cols, gx): gx += y (gy - sum(gy y))
+napi_value SoftmaxBackwardKernel(Args& a) {
+  const F32 y = a.f32(0, "y"), gy = a.f32(1, "gy"), gx = a.f32(4, "gx");
+  int64_t rows, cols;
+  rowsCols(a, 2, &rows, &cols);
+  a.need(y, rows * cols, "y");
+  a.need(gy, rows * cols, "gy");
+  a.need(gx, rows * cols, "gx");
+  rowsParallel(rows, cols, [&](int64_t r) {
+    const float *yr = y.p + r * cols, *g = gy.p + r * cols;
+    float* o = gx.p + r * cols;
+    double dot = 0;
+    for (int64_t j = 0; j < cols; j++) dot += static_cast<double>(g[j]) * yr[j];
+    const float d = static_cast<float>(dot);
+    for (int64_t j = 0; j < cols; j++) o[j] += yr[j] * (g[j] - d);
+  });
+  return undefinedValue(a.env());
+}
+
+// logSoftmax(x, rows, cols, out)
+napi_value LogSoftmaxKernel(Args& a) {
+  const F32 x = a.f32(0, "x"), out = a.f32(3, "out");
+  int64_t rows, cols;
+  rowsCols(a, 1, &rows, &cols);
+  a.need(x, rows * cols, "x");
+  a.need(out, rows * cols, "out");
+  rowsParallel(rows, cols, [&](int64_t r) {
+    const float* xr = x.p + r * cols;
+    float* o = out.p + r * cols;
+    const float m = rowMax(xr, cols);
+    double s = 0;
+    for (int64_t j = 0; j < cols; j++) s += std::exp(xr[j] - m);
+    const float lse = m + static_cast<float>(std::log(s));
+    for (int64_t j = 0; j < cols; j++) o[j] = xr[j] - lse;
+  });
+  return undefinedValue(a.env());
+}
+
+// logSoftmaxBackward(y, gy, rows, cols, gx): gx += gy - exp(y) sum(gy)
+napi_value LogSoftmaxBackwardKernel(Args& a) {
+  const F32 y = a.f32(0, "y"), gy = a.f32(1, "gy"), gx = a.f32(4, "gx");
+  int64_t rows, cols;
+  rowsCols(a, 2, &rows, &cols);
+  a.need(y, rows * cols, "y");
+  a.need(gy, rows * cols, "gy");
+  a.need(gx, rows * cols, "gx");
+  rowsParallel(rows, cols, [&](int64_t r) {
+    const float *yr = y.p + r * cols, *g = gy.p + r * cols;
+    float* o = gx.p + r * cols;
+    double s = 0;
+    for (int64_t j = 0; j < cols; j++) s += g[j];
+    const float sf = static_cast<float>(s);
+    for (int64_t j = 0; j < cols; j++) o[j] += g[j] - std::exp(yr[j]) * sf;
+  });
+  return undefinedValue(a.env());
+}
+
+void checkLabels(const I32& labels, int64_t rows, int64_t cols, const char* fn) {
+  for (int64_t r = 0; r < rows; r++) {
+    const int32_t l = labels.p[r];
+    if (l < -1 || l >= cols)
+      throwRange(std::string(fn) + ": label " + std::to_string(l) + " at row " + std::to_string(r) +
+                 " is outside [0, " + std::to_string(cols) + ") (use -1 to ignore a row)");
+  }
+}
+
+// softmaxCrossEntropy(logits, labels, rows, cols, probs) → mean loss over rows with label >= 0
+napi_value SoftmaxCrossEntropyKernel(Args& a) {
+  const F32 logits = a.f32(0, "logits"), probs = a.f32(4, "probs");
+  const I32 labels = a.i32(1, "labels");
+  int64_t rows, cols;
+  rowsCols(a, 2, &rows, &cols);
+  a.need(logits, rows * cols, "logits");
+  a.need(probs, rows * cols, "probs");
+  a.need(labels, rows, "labels");
+  checkLabels(labels, rows, cols, a.fn());
+  double loss = 0;
+  int64_t counted = 0;
+  for (int64_t r = 0; r < rows; r++) {
+    const float* xr = logits.p + r * cols;
+    float* p = probs.p + r * cols;
+    float m;
+    const double s = expShifted(xr, cols, p, &m);
+    const float inv = static_cast<float>(1.0 / s);
+    for (int64_t j = 0; j < cols; j++) p[j] *= inv;
+    const int32_t label = labels.p[r];
+    if (label < 0) continue;
+    // log-sum-exp rather than log(prob): a tiny probability keeps its precision.
+    loss += m + std::log(s) - xr[label];
+    counted++;
+  }
+  return numberValue(a.env(), counted == 0 ? 0.0 : loss / static_cast<double>(counted));
+}
+
+// softmaxCrossEntropyBackward(probs, labels, rows, cols, scale, gLogits)
+napi_value SoftmaxCrossEntropyBackwardKernel(Args& a) {
+  const F32 probs = a.f32(0, "probs"), g = a.f32(5, "gLogits");
+  const I32 labels = a.i32(1, "labels");
+  int64_t rows, cols;
+  rowsCols(a, 2, &rows, &cols);
+  const float scale = static_cast<float>(a.num(4, "scale"));
+  a.need(probs, rows * cols, "probs");
+  a.need(g, rows * cols, "gLogits");
+  a.need(labels, rows, "labels");
+  checkLabels(labels, rows, cols, a.fn());
+  for (int64_t r = 0; r < rows; r++) {
+    const int32_t label = labels.p[r];
+    if (label < 0) continue;
+    const float* p = probs.p + r * cols;
+    float* o = g.p + r * cols;
+    for (int64_t j = 0; j < cols; j++) o[j] += scale * p[j];
+    o[label] -= scale;
+  }
+  return undefinedValue(a.env());
+}
+
+}  // namespace
+
+void registerSoftmax(napi_env env, napi_value exports) {
+  defineFunction(env, exports, "softmax", entry<SoftmaxKernel>);
+  defineFunction(env, exports, "softmaxBackward", entry<SoftmaxBackwardKernel>);
+  defineFunction(env, exports, "logSoftmax", entry<LogSoftmaxKernel>);
+  defineFunction(env, exports, "logSoftmaxBackward", entry<LogSoftmaxBackwardKernel>);
+  defineFunction(env, exports, "softmaxCrossEntropy", entry<SoftmaxCrossEntropyKernel>);
+  defineFunction(env, exports, "softmaxCrossEntropyBackward", entry<SoftmaxCrossEntropyBackwardKernel>);
+}
+
+}  // namespace sc

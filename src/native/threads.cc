@@ -1,0 +1,73 @@
+// Thread-pool control (see threads.h).
+#include "threads.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <thread>
+
+#include "napi_args.h"
+
+#ifdef SC_HAVE_OPENMP
+#include <omp.h>
+#endif
+
+#if defined(SC_HAVE_CBLAS) && defined(SC_BLAS_OPENBLAS)
+extern "C" void openblas_set_num_threads(int);
+#endif
+
+namespace sc {
+
+static std::atomic<int> g_threads{1};
+
+int threads() { return g_threads.load(std::memory_order_relaxed); }
+
+void setThreads(int n) {
+  n = std::max(1, n);
+  g_threads.store(n, std::memory_order_relaxed);
+#ifdef SC_HAVE_OPENMP
+  omp_set_num_threads(n);
+#endif
+#if defined(SC_HAVE_CBLAS) && defined(SC_BLAS_OPENBLAS)
+  openblas_set_num_threads(n);
+#endif
+}
+
+void initThreads() {
+  int n = static_cast<int>(std::thread::hardware_concurrency());
+  if (const char* env = std::getenv("OMP_NUM_THREADS")) {
+    const int v = std::atoi(env);
+    if (v > 0) n = v;
+  }
+  setThreads(n > 0 ? n : 1);
+}
+
+int threadsFor(double work, double grain) {
+  const int t = threads();
+  if (t <= 1 || work < 2 * grain) return 1;
+  return std::max(1, std::min(t, static_cast<int>(work / grain)));
+}
+
+void useOmpThreads(int n) {
+#ifdef SC_HAVE_OPENMP
+  // omp_set_num_threads only writes the calling thread's ICV: cheap enough to do per call, and
+  // it keeps worker_threads (which start with the process default) on the configured count.
+  omp_set_num_threads(n);
+#else
+  (void)n;
+#endif
+}
+
+static napi_value SetThreads(Args& a) {
+  setThreads(static_cast<int>(a.integer(0, "n", 1, 4096)));
+  return undefinedValue(a.env());
+}
+
+static napi_value GetThreads(Args& a) { return numberValue(a.env(), threads()); }
+
+void registerThreads(napi_env env, napi_value exports) {
+  defineFunction(env, exports, "setThreads", entry<SetThreads>);
+  defineFunction(env, exports, "getThreads", entry<GetThreads>);
+}
+
+}  // namespace sc

@@ -1,0 +1,58 @@
+// One thread count for every pool the addon touches: the OpenMP team used by oneDNN and by our own
+// loops, and OpenBLAS's pthread pool. Pools sized independently oversubscribe the cores and fight.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#ifdef SC_HAVE_OPENMP
+#include <omp.h>
+#endif
+
+namespace sc {
+
+/** The configured thread count (>= 1). */
+int threads();
+
+/** Sets every pool to n threads (OpenMP, OpenBLAS, our loops). */
+void setThreads(int n);
+
+/** Applies the initial count: OMP_NUM_THREADS if set, else the number of cores. */
+void initThreads();
+
+/**
+ * Threads worth using for `work` units when one thread should get at least `grain` of them:
+ * small kernels run single-threaded because waking a team costs more than it saves.
+ */
+int threadsFor(double work, double grain);
+
+/** Whether a loop over `work` units should fork (>1 thread configured, enough work). */
+inline bool parallel(int64_t work, int64_t grain = 32768) { return work >= 2 * grain && threads() > 1; }
+
+/** Sets the calling thread's OpenMP team size for the next library call (no-op without OpenMP). */
+void useOmpThreads(int n);
+
+/**
+ * Runs fn(lo, hi) over [0, n) split into equal contiguous chunks, one per thread when the work
+ * is large enough, else once on the calling thread. The chunk function is where SIMD code lives
+ * (an OpenMP-outlined loop body would lose a multi-versioned function's target attributes).
+ */
+template <class Fn>
+void parallelRange(int64_t n, int64_t grain, Fn&& fn) {
+#ifdef SC_HAVE_OPENMP
+  if (parallel(n, grain)) {
+    const int nt = static_cast<int>(std::min<int64_t>(threads(), n / grain));
+#pragma omp parallel num_threads(nt)
+    {
+      const int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
+      const int64_t lo = n * t / T, hi = n * (t + 1) / T;
+      if (lo < hi) fn(lo, hi);
+    }
+    return;
+  }
+#endif
+  (void)grain;
+  if (n > 0) fn(int64_t{0}, n);
+}
+
+}  // namespace sc

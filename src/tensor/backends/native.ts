@@ -1,0 +1,247 @@
+/**
+ * The native backend: the N-API addon in src/native/ (oneDNN / BLAS kernels), float32 only.
+ *
+ * The addon lives at build/Release/smolcluster.node under the package root; this file only loads
+ * it and adapts the Backend contract to its flat argument lists: shapes, strides and geometry are
+ * packed into a reused Float64Array, op names become small integer codes, hyper-parameter objects
+ * are spread into numbers. Buffers pass through untouched (the addon refuses a Float64Array with a
+ * TypeError). SMOLCLUSTER_NATIVE_ADDON=/path/to/file.node loads another build (tests, benchmarks).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type {
+  AdamHyper, Backend, BinaryOp, Buf, Conv2dGeometry, Pool2dGeometry, SgdHyper, UnaryOp,
+} from '../backend.js';
+
+/** The addon's raw exports (src/native/*.cc); argument order mirrors the Backend methods. */
+interface Addon {
+  description: string;
+  libraries: { dnnl: boolean; cblas: boolean; openmp: boolean };
+  setThreads(n: number): void;
+  getThreads(): number;
+  setGemmEngine(name: string): void;
+  getGemmEngine(): string;
+  setConvEngine(name: string): void;
+  setPoolEngine(name: string): void;
+  gemm(ta: boolean, tb: boolean, M: number, N: number, K: number, alpha: number, A: Buf, sA: number,
+    B: Buf, sB: number, beta: number, C: Buf, sC: number, batch: number): void;
+  unary(op: number, x: Buf, out: Buf): void;
+  unaryBackward(op: number, x: Buf, y: Buf, gy: Buf, gx: Buf): void;
+  binary(op: number, a: Buf, b: Buf, out: Buf, dims: Float64Array): void;
+  affine(x: Buf, scale: number, shift: number, out: Buf): void;
+  powScalar(x: Buf, p: number, out: Buf): void;
+  axpy(alpha: number, x: Buf, y: Buf): void;
+  fill(x: Buf, value: number): void;
+  sumSquares(x: Buf): number;
+  stridedCopy(src: Buf, srcOffset: number, dst: Buf, dstOffset: number, dims: Float64Array, acc: boolean): void;
+  reduceSum(x: Buf, outer: number, n: number, inner: number, out: Buf): void;
+  reduceMax(x: Buf, outer: number, n: number, inner: number, out: Buf, argmax: Int32Array): void;
+  softmax(x: Buf, rows: number, cols: number, out: Buf): void;
+  softmaxBackward(y: Buf, gy: Buf, rows: number, cols: number, gx: Buf): void;
+  logSoftmax(x: Buf, rows: number, cols: number, out: Buf): void;
+  logSoftmaxBackward(y: Buf, gy: Buf, rows: number, cols: number, gx: Buf): void;
+  softmaxCrossEntropy(logits: Buf, labels: Int32Array, rows: number, cols: number, probs: Buf): number;
+  softmaxCrossEntropyBackward(probs: Buf, labels: Int32Array, rows: number, cols: number, scale: number, g: Buf): void;
+  conv2d(geom: Float64Array, x: Buf, w: Buf, bias: Buf | null, y: Buf): void;
+  conv2dBackward(geom: Float64Array, x: Buf, w: Buf, gy: Buf, gx: Buf | null, gw: Buf, gb: Buf | null): void;
+  maxPool2d(geom: Float64Array, x: Buf, y: Buf, argmax: Int32Array): void;
+  maxPool2dBackward(geom: Float64Array, gy: Buf, argmax: Int32Array, gx: Buf): void;
+  avgPool2d(geom: Float64Array, x: Buf, y: Buf): void;
+  avgPool2dBackward(geom: Float64Array, gy: Buf, gx: Buf): void;
+  batchNorm(x: Buf, outer: number, C: number, inner: number, gamma: Buf, beta: Buf, rm: Buf, rv: Buf,
+    training: boolean, momentum: number, eps: number, y: Buf, mean: Buf, invStd: Buf): void;
+  batchNormBackward(x: Buf, outer: number, C: number, inner: number, gamma: Buf, mean: Buf, invStd: Buf,
+    gy: Buf, gx: Buf, gGamma: Buf, gBeta: Buf): void;
+  layerNorm(x: Buf, rows: number, cols: number, gamma: Buf, beta: Buf, eps: number, y: Buf, mean: Buf, invStd: Buf): void;
+  layerNormBackward(x: Buf, rows: number, cols: number, gamma: Buf, mean: Buf, invStd: Buf, gy: Buf,
+    gx: Buf, gGamma: Buf, gBeta: Buf): void;
+  embedding(table: Buf, ids: Int32Array, dim: number, out: Buf): void;
+  embeddingBackward(gy: Buf, ids: Int32Array, dim: number, gTable: Buf): void;
+  sgdStep(p: Buf, g: Buf, buf: Buf | null, lr: number, momentum: number, dampening: number,
+    weightDecay: number, nesterov: boolean, firstStep: boolean): void;
+  adamStep(p: Buf, g: Buf, m: Buf, v: Buf, lr: number, beta1: number, beta2: number, eps: number,
+    weightDecay: number, decoupled: boolean, step: number): void;
+}
+
+export interface NativeLoadResult {
+  backend: Backend | null;
+  /** Why the addon is unavailable (null when it loaded). */
+  reason: string | null;
+}
+
+/** Test and benchmark controls of the loaded addon (not part of the Backend contract). */
+export interface NativeInternals {
+  libraries: { dnnl: boolean; cblas: boolean; openmp: boolean };
+  /** "auto" | "dnnl" | "dnnl_sgemm" | "cblas" | "own" (throws if not compiled in). */
+  setGemmEngine(name: string): void;
+  getGemmEngine(): string;
+  /** "auto" | "im2col" | "dnnl-plain" | "dnnl-blocked". */
+  setConvEngine(name: string): void;
+  /** "auto" (oneDNN average pooling when built with it) | "own". */
+  setPoolEngine(name: string): void;
+  path: string;
+}
+
+// Operation codes shared with src/native/elementwise.cc.
+const UNARY: Record<UnaryOp, number> = { neg: 0, exp: 1, log: 2, sqrt: 3, relu: 4, gelu: 5, tanh: 6, sigmoid: 7, abs: 8 };
+const BINARY: Record<BinaryOp, number> = { add: 0, sub: 1, mul: 2, div: 3, pow: 4, max: 5, min: 6 };
+
+const MAX_DIMS = 16;
+// Reused argument packs: kernel calls are synchronous, so one of each suffices.
+const dimsPack = new Float64Array(1 + 3 * MAX_DIMS);
+const convPack = new Float64Array(13);
+const poolPack = new Float64Array(12);
+
+function packDims(shape: number[], s0: number[], s1: number[]): Float64Array {
+  const nd = shape.length;
+  if (nd > MAX_DIMS) throw new RangeError(`native backend: at most ${MAX_DIMS} dimensions, got ${nd}`);
+  if (s0.length < nd || s1.length < nd) throw new RangeError('native backend: a strides array is shorter than the shape');
+  dimsPack[0] = nd;
+  for (let i = 0; i < nd; i++) {
+    dimsPack[1 + i] = shape[i];
+    dimsPack[1 + nd + i] = s0[i];
+    dimsPack[1 + 2 * nd + i] = s1[i];
+  }
+  return dimsPack;
+}
+
+function packConv(g: Conv2dGeometry): Float64Array {
+  const p = convPack;
+  p[0] = g.batch; p[1] = g.inC; p[2] = g.inH; p[3] = g.inW; p[4] = g.outC; p[5] = g.kH; p[6] = g.kW;
+  p[7] = g.strideH; p[8] = g.strideW; p[9] = g.padH; p[10] = g.padW; p[11] = g.outH; p[12] = g.outW;
+  return p;
+}
+
+function packPool(g: Pool2dGeometry): Float64Array {
+  const p = poolPack;
+  p[0] = g.batch; p[1] = g.channels; p[2] = g.inH; p[3] = g.inW; p[4] = g.kH; p[5] = g.kW;
+  p[6] = g.strideH; p[7] = g.strideW; p[8] = g.padH; p[9] = g.padW; p[10] = g.outH; p[11] = g.outW;
+  return p;
+}
+
+function opCode<T extends string>(table: Record<T, number>, op: T, kind: string): number {
+  const code = table[op];
+  if (code === undefined) throw new TypeError(`native backend: unknown ${kind} op "${op}"`);
+  return code;
+}
+
+function makeBackend(n: Addon): Backend {
+  return {
+    name: 'native',
+    description: n.description,
+    setThreads(threads: number): void {
+      if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`setThreads: expected an integer >= 1, got ${threads}`);
+      n.setThreads(threads);
+    },
+    getThreads: () => n.getThreads(),
+    gemm: (ta, tb, M, N, K, alpha, A, sA, B, sB, beta, C, sC, batch) =>
+      n.gemm(ta, tb, M, N, K, alpha, A, sA, B, sB, beta, C, sC, batch),
+    unary: (op, x, out) => n.unary(opCode(UNARY, op, 'unary'), x, out),
+    unaryBackward: (op, x, y, gy, gx) => n.unaryBackward(opCode(UNARY, op, 'unary'), x, y, gy, gx),
+    binary: (op, a, aStrides, b, bStrides, out, shape) =>
+      n.binary(opCode(BINARY, op, 'binary'), a, b, out, packDims(shape, aStrides, bStrides)),
+    affine: (x, scale, shift, out) => n.affine(x, scale, shift, out),
+    powScalar: (x, p, out) => n.powScalar(x, p, out),
+    axpy: (alpha, x, y) => n.axpy(alpha, x, y),
+    fill: (x, value) => n.fill(x, value),
+    sumSquares: (x) => n.sumSquares(x),
+    stridedCopy: (src, srcOffset, srcStrides, dst, dstOffset, dstStrides, shape, accumulate) =>
+      n.stridedCopy(src, srcOffset, dst, dstOffset, packDims(shape, srcStrides, dstStrides), accumulate),
+    reduceSum: (x, outer, len, inner, out) => n.reduceSum(x, outer, len, inner, out),
+    reduceMax: (x, outer, len, inner, out, argmax) => n.reduceMax(x, outer, len, inner, out, argmax),
+    softmax: (x, rows, cols, out) => n.softmax(x, rows, cols, out),
+    softmaxBackward: (y, gy, rows, cols, gx) => n.softmaxBackward(y, gy, rows, cols, gx),
+    logSoftmax: (x, rows, cols, out) => n.logSoftmax(x, rows, cols, out),
+    logSoftmaxBackward: (y, gy, rows, cols, gx) => n.logSoftmaxBackward(y, gy, rows, cols, gx),
+    softmaxCrossEntropy: (logits, labels, rows, cols, probs) => n.softmaxCrossEntropy(logits, labels, rows, cols, probs),
+    softmaxCrossEntropyBackward: (probs, labels, rows, cols, scale, g) =>
+      n.softmaxCrossEntropyBackward(probs, labels, rows, cols, scale, g),
+    conv2d: (g, x, w, bias, y) => n.conv2d(packConv(g), x, w, bias, y),
+    conv2dBackward: (g, x, w, gy, gx, gw, gb) => n.conv2dBackward(packConv(g), x, w, gy, gx, gw, gb),
+    maxPool2d: (g, x, y, argmax) => n.maxPool2d(packPool(g), x, y, argmax),
+    maxPool2dBackward: (g, gy, argmax, gx) => n.maxPool2dBackward(packPool(g), gy, argmax, gx),
+    avgPool2d: (g, x, y) => n.avgPool2d(packPool(g), x, y),
+    avgPool2dBackward: (g, gy, gx) => n.avgPool2dBackward(packPool(g), gy, gx),
+    batchNorm: (x, outer, C, inner, gamma, beta, rm, rv, training, momentum, eps, y, mean, invStd) =>
+      n.batchNorm(x, outer, C, inner, gamma, beta, rm, rv, training, momentum, eps, y, mean, invStd),
+    batchNormBackward: (x, outer, C, inner, gamma, mean, invStd, gy, gx, gGamma, gBeta) =>
+      n.batchNormBackward(x, outer, C, inner, gamma, mean, invStd, gy, gx, gGamma, gBeta),
+    layerNorm: (x, rows, cols, gamma, beta, eps, y, mean, invStd) =>
+      n.layerNorm(x, rows, cols, gamma, beta, eps, y, mean, invStd),
+    layerNormBackward: (x, rows, cols, gamma, mean, invStd, gy, gx, gGamma, gBeta) =>
+      n.layerNormBackward(x, rows, cols, gamma, mean, invStd, gy, gx, gGamma, gBeta),
+    embedding: (table, ids, dim, out) => n.embedding(table, ids, dim, out),
+    embeddingBackward: (gy, ids, dim, gTable) => n.embeddingBackward(gy, ids, dim, gTable),
+    sgdStep: (p, g, buf, h: SgdHyper) =>
+      n.sgdStep(p, g, buf, h.lr, h.momentum, h.dampening, h.weightDecay, h.nesterov, h.firstStep),
+    adamStep: (p, g, m, v, h: AdamHyper) =>
+      n.adamStep(p, g, m, v, h.lr, h.beta1, h.beta2, h.eps, h.weightDecay, h.decoupled, h.step),
+  };
+}
+
+/** The directory holding smolcluster's package.json, searched upwards from this file. */
+function packageRoot(): string | null {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const manifest = join(dir, 'package.json');
+    if (existsSync(manifest)) {
+      try {
+        if ((JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === 'smolcluster') return dir;
+      } catch {
+        // an unreadable manifest is not ours; keep walking up
+      }
+    }
+    const parent = dirname(dir);
+    if (parent === dir) return null;
+    dir = parent;
+  }
+}
+
+function addonPath(): string | null {
+  const override = process.env.SMOLCLUSTER_NATIVE_ADDON;
+  if (override) return resolve(override);
+  const root = packageRoot();
+  return root === null ? null : join(root, 'build', 'Release', 'smolcluster.node');
+}
+
+let loaded: { result: NativeLoadResult; addon: Addon | null; path: string } | null = null;
+
+function load(): NonNullable<typeof loaded> {
+  if (loaded) return loaded;
+  const path = addonPath();
+  if (path === null) {
+    loaded = { result: { backend: null, reason: 'package root (smolcluster package.json) not found' }, addon: null, path: '' };
+  } else if (!existsSync(path)) {
+    loaded = { result: { backend: null, reason: `addon not built (${path} is missing; run npm install or node scripts/build-native.mjs)` }, addon: null, path };
+  } else {
+    try {
+      const addon = createRequire(import.meta.url)(path) as Addon;
+      loaded = { result: { backend: makeBackend(addon), reason: null }, addon, path };
+    } catch (e) {
+      const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
+      loaded = { result: { backend: null, reason: `addon failed to load: ${msg}` }, addon: null, path };
+    }
+  }
+  return loaded;
+}
+
+/** The native backend, or null and the reason it is unavailable. Loaded once, then cached. */
+export function loadNativeBackend(): NativeLoadResult {
+  return load().result;
+}
+
+/** Engine selection hooks for tests and benchmarks; null when the addon is unavailable. */
+export function nativeInternals(): NativeInternals | null {
+  const { addon, path } = load();
+  if (!addon) return null;
+  return {
+    libraries: addon.libraries,
+    setGemmEngine: (name) => addon.setGemmEngine(name),
+    getGemmEngine: () => addon.getGemmEngine(),
+    setConvEngine: (name) => addon.setConvEngine(name),
+    setPoolEngine: (name) => addon.setPoolEngine(name),
+    path,
+  };
+}
