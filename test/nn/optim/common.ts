@@ -24,9 +24,5 @@ export function arenaOf(values: number[] = P0): ParamArena {
 /** Float32 results against float64 expectations: a few float32 ulps. */
 export const F32 = { rtol: 2e-6, atol: 1e-7 };
 
-/**
- * Adam in float32 against float64 / torch: wider, because a kernel may form its constants in
- * float32 — 1 − 0.999f = 0.000999987 is 1.3e-5 away from 0.001 relative, which moves √v̂ and so
- * every step by ≈ 6.5e-6 relative (torch forms 1 − β in double). 1e-5 still fails any formula error.
- */
-export const ADAM_F32 = { rtol: 1e-5, atol: 1e-7 };
+/** Adam in float32 against torch: both backends form 1 − β in double, as torch does. */
+export const ADAM_F32 = F32;
