@@ -33,7 +33,8 @@ export class ProgressObserver implements TrainObserver {
   }
 
   onEval(r: EvalRecord): void {
-    this.progress?.log(`step ${r.step}: test loss ${r.loss.toFixed(4)}, accuracy ${(r.accuracy * 100).toFixed(2)}%`);
+    const acc = r.accuracy === null ? '' : `, accuracy ${(r.accuracy * 100).toFixed(2)}%`;
+    this.progress?.log(`step ${r.step}: test loss ${r.loss.toFixed(4)}${acc}`);
   }
 
   onEnd(): void {

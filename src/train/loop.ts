@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import type { ClassificationDataset } from '../data/dataset.js';
+import type { Dataset } from '../data/dataset.js';
 import { BatchLoader } from '../data/loader.js';
 import { DistributedSampler } from '../data/sampler.js';
 import type { Module } from '../nn/module.js';
@@ -8,9 +8,8 @@ import { clipGradNorm } from '../nn/optim/clip.js';
 import { makeOptimizer } from '../nn/optim/index.js';
 import { type LrSchedule, makeSchedule } from '../nn/optim/schedule.js';
 import { backward } from '../tensor/autograd.js';
-import { crossEntropy } from '../tensor/ops/loss.js';
-import { Tensor } from '../tensor/tensor.js';
 import type { TrainConfig } from './config.js';
+import { type AnyBatch, batchInput, batchLoss, outputWidth } from './objective.js';
 import { type EvalResult, evaluate } from './evaluate.js';
 import type { Strategy, StrategyContext } from './strategy.js';
 
@@ -46,8 +45,8 @@ export interface TrainObserver {
 }
 
 export interface TrainData {
-  train: ClassificationDataset;
-  test: ClassificationDataset;
+  train: Dataset;
+  test: Dataset;
 }
 
 export interface TrainOutcome {
@@ -63,8 +62,8 @@ export interface TrainOutcome {
 }
 
 /** The model spec a config describes, for a dataset's input shape. */
-export function specFor(config: TrainConfig, data: ClassificationDataset): ModelSpec {
-  const spec = defaultSpec(config.model, data.inputShape, data.numClasses);
+export function specFor(config: TrainConfig, data: Dataset): ModelSpec {
+  const spec = defaultSpec(config.model, data.inputShape, outputWidth(data));
   return spec.type === 'mlp' ? { ...spec, hidden: config.hidden.length === 1 ? config.hidden[0] : config.hidden } : spec;
 }
 
@@ -100,7 +99,7 @@ export async function train(config: TrainConfig, data: TrainData, strategy: Stra
     for (const batch of loader.batches(epoch)) {
       if (step >= totalSteps) break;
       lastEpoch = epoch;
-      const r = await trainStep(ctx, strategy, schedule, config, batch, data.train.inputShape, step, epoch);
+      const r = await trainStep(ctx, strategy, schedule, config, data.train, batch, step, epoch);
       accumulate(outcome, r);
       observer.onStep?.(r);
       step++;
@@ -116,21 +115,14 @@ export async function train(config: TrainConfig, data: TrainData, strategy: Stra
   return outcome;
 }
 
-interface Batch {
-  size: number;
-  inputs: Float32Array;
-  labels: Int32Array;
-}
-
 async function trainStep(
-  ctx: StrategyContext, strategy: Strategy, schedule: LrSchedule, config: TrainConfig, batch: Batch,
-  inputShape: readonly number[], step: number, epoch: number,
+  ctx: StrategyContext, strategy: Strategy, schedule: LrSchedule, config: TrainConfig, data: Dataset, batch: AnyBatch,
+  step: number, epoch: number,
 ): Promise<StepRecord> {
   const { model, optimizer } = ctx;
   const t0 = performance.now();
   model.zeroGrad();
-  const logits = model.forward(new Tensor(batch.inputs, [batch.size, ...inputShape]));
-  const loss = crossEntropy(logits, batch.labels);
+  const loss = batchLoss(data, model.forward(batchInput(data, batch)), batch);
   backward(loss);
   const t1 = performance.now();
   const reduced = await strategy.reduceGradients(ctx, loss.item(), batch.size, step);

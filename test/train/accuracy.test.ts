@@ -64,7 +64,7 @@ if (blocked?.missing && CI) {
 
     it('MLP 784-128-10: ≥ 97.5 % test accuracy in 2 epochs', async (t) => {
       const { outcome, seconds } = await run('mlp');
-      const acc = outcome.finalEval!.accuracy;
+      const acc = outcome.finalEval!.accuracy!;
       const rate = outcome.trainSamples / outcome.trainSeconds;
       t.diagnostic(`mlp: ${(acc * 100).toFixed(2)} % after ${outcome.steps} steps, ${seconds.toFixed(1)} s, ` +
         `${Math.round(rate)} samples/s (${backend().description}, threads ${backend().getThreads()})`);
@@ -75,7 +75,7 @@ if (blocked?.missing && CI) {
 
     it('CNN: ≥ 98.5 % test accuracy in 1 epoch', async (t) => {
       const { outcome, seconds } = await run('cnn');
-      const acc = outcome.finalEval!.accuracy;
+      const acc = outcome.finalEval!.accuracy!;
       const rate = outcome.trainSamples / outcome.trainSeconds;
       t.diagnostic(`cnn: ${(acc * 100).toFixed(2)} % after ${outcome.steps} steps, ${seconds.toFixed(1)} s, ` +
         `${Math.round(rate)} samples/s (${backend().description}, threads ${backend().getThreads()})`);

@@ -75,7 +75,7 @@ describe('training loop', () => {
     assert.deepEqual(r.evals.map((e) => e.step), [10, 20, 30, 35]);
     for (const e of r.evals) {
       assert.equal(e.samples, DATA.test.size);
-      assert.ok(e.accuracy >= 0 && e.accuracy <= 1);
+      assert.ok(e.accuracy !== null && e.accuracy >= 0 && e.accuracy <= 1);
       assert.ok(Number.isFinite(e.loss));
     }
     // 1000 samples at batch 32 = 32 steps per epoch: step 35 is in epoch 1.
@@ -135,7 +135,7 @@ describe('training loop', () => {
     const first = mean(losses.slice(0, 5));
     const last = mean(losses.slice(-5));
     assert.ok(last < 0.5 * first, `loss ${first.toFixed(3)} → ${last.toFixed(3)}`);
-    assert.ok(r.outcome.finalEval!.accuracy > 0.75, `test accuracy ${r.outcome.finalEval!.accuracy}`);
+    assert.ok(r.outcome.finalEval!.accuracy! > 0.75, `test accuracy ${r.outcome.finalEval!.accuracy}`);
     assert.equal(r.outcome.finalLoss, losses[losses.length - 1]);
   });
 
