@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { rendezvous } from '../comm/rendezvous.js';
 import { ProgressObserver } from '../metrics/progress_observer.js';
+import { SmolError } from '../util/errors.js';
 import { backend, setBackend } from '../tensor/dispatch.js';
 import { resolvePlacement } from '../launch/env.js';
 import { experimentName, experimentPaths } from '../train/experiment.js';
@@ -42,6 +43,12 @@ async function runWorker(flags: WorkerFlags): Promise<void> {
     hostStore: place.rank === 0 && process.env[LAUNCHER_STORE_ENV] !== '1',
     signature: runSignature(config), timeoutMs, group: { timeoutMs },
   });
+  // A crashed peer is the root cause of whatever fails next. A rank that was waiting on a third
+  // rank (which leaves as soon as it notices the crash) would otherwise blame that third rank.
+  let lost: Error | null = null;
+  cluster.transport.on('peerLost', (_peer: number, err: Error) => {
+    lost ??= err;
+  });
   try {
     const experiment = experimentPaths(flags.experimentsDir, flags.name ?? experimentName(config.model));
     const strategy = new AllReduceStrategy(cluster.group, { checksumEvery: flags.checksumEvery });
@@ -49,7 +56,16 @@ async function runWorker(flags: WorkerFlags): Promise<void> {
       config, strategy, experiment, observer: new ProgressObserver(place.worldSize), output: flags.output, save: flags.save,
     });
     if (result) printSummary(result, experiment.dir);
+  } catch (err) {
+    if (!isCommFailure(err)) throw err;
+    // The crash and the third rank's goodbye may be read in either order: give the first a moment.
+    if (!lost) await new Promise((resolve) => setTimeout(resolve, 100));
+    throw lost ?? err;
   } finally {
     await cluster.close();
   }
+}
+
+function isCommFailure(err: unknown): boolean {
+  return err instanceof SmolError && (err.code === 'PEER' || err.code === 'TIMEOUT' || err.code === 'CLOSED');
 }

@@ -21,9 +21,10 @@ export interface PlacementFlags {
 export function resolvePlacement(flags: PlacementFlags, env: NodeJS.ProcessEnv = process.env): Placement {
   const rank = flags.rank ?? intFromEnv(env, 'RANK');
   const worldSize = flags.worldSize ?? intFromEnv(env, 'WORLD_SIZE');
-  let masterHost = env.MASTER_ADDR;
-  let masterPort = env.MASTER_PORT !== undefined ? intFromEnv(env, 'MASTER_PORT') : undefined;
-  if (flags.master) ({ host: masterHost, port: masterPort } = parseHostPort(flags.master));
+  // --master replaces both variables, so they are only read (and checked) without it.
+  const { host: masterHost, port: masterPort } = flags.master
+    ? parseHostPort(flags.master)
+    : { host: env.MASTER_ADDR, port: portFromEnv(env, 'MASTER_PORT') };
   if (rank === undefined) throw new ConfigError('command line', '--rank', 'no rank: pass --rank or set RANK');
   if (worldSize === undefined) throw new ConfigError('command line', '--world-size', 'no world size: pass --world-size or set WORLD_SIZE');
   if (!masterHost || masterPort === undefined) {
@@ -38,6 +39,12 @@ export function parseHostPort(s: string): { host: string; port: number } {
   const port = m ? Number(m[2]) : NaN;
   if (!m || port < 1 || port > 65535) throw new ConfigError('command line', '--master', `"${s}" is not host:port`);
   return { host: m[1], port };
+}
+
+function portFromEnv(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const port = intFromEnv(env, name);
+  if (port !== undefined && (port < 1 || port > 65535)) throw new ConfigError('environment', name, `expected a port in 1..65535, got "${env[name]}"`);
+  return port;
 }
 
 function intFromEnv(env: NodeJS.ProcessEnv, name: string): number | undefined {

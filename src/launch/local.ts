@@ -13,10 +13,15 @@ import { flagsToArgs } from './worker_args.js';
 
 const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
+/** How long the last worker still running after a failure gets before it is killed. */
+const LAST_WORKER_GRACE_MS = 2000;
+
 interface Exit {
   rank: number;
   code: number | null;
   signal: NodeJS.Signals | null;
+  /** Still running at the end of the grace period, so the launcher killed it. */
+  killedByLauncher?: boolean;
 }
 
 /**
@@ -62,13 +67,20 @@ function spawnWorker(args: string[], env: NodeJS.ProcessEnv, rank: number): Chil
 function supervise(children: ChildProcess[], graceMs: number): Promise<Exit[]> {
   return new Promise((resolve) => {
     const exits: Exit[] = [];
+    const killed = new Set<number>();
     let killer: NodeJS.Timeout | null = null;
     children.forEach((child, rank) => {
       child.on('exit', (code, signal) => {
-        exits.push({ rank, code, signal });
+        exits.push({ rank, code, signal, killedByLauncher: killed.has(rank) });
         const failed = code !== 0;
-        if (failed && !killer) {
-          killer = setTimeout(() => children.forEach((c) => c.exitCode === null && c.signalCode === null && c.kill('SIGKILL')), graceMs);
+        const killLeft = (): void => children.forEach((c, r) => {
+          if (c.exitCode === null && c.signalCode === null && c.kill('SIGKILL')) killed.add(r);
+        });
+        if (failed && !killer) killer = setTimeout(killLeft, graceMs);
+        // Everyone else has stopped after a failure: whoever is left is hung; no need to wait long.
+        if (killer && exits.length === children.length - 1) {
+          clearTimeout(killer);
+          killer = setTimeout(killLeft, LAST_WORKER_GRACE_MS);
         }
         if (exits.length === children.length) {
           if (killer) clearTimeout(killer);
@@ -79,14 +91,23 @@ function supervise(children: ChildProcess[], graceMs: number): Promise<Exit[]> {
   });
 }
 
-/** 0 when every worker succeeded; otherwise one line naming the first worker that failed. */
+/**
+ * 0 when every worker succeeded; otherwise one line naming the first worker that failed, the ones
+ * that stopped after it, and apart from those any the launcher had to kill after the grace period
+ * (a hung worker: usually the cause, though it exits last).
+ */
 function report(exits: Exit[]): number {
   const first = exits.find((e) => e.code !== 0);
   if (!first) return 0;
   const how = first.signal ? `was killed by ${first.signal}` : `exited with code ${first.code}`;
-  const others = exits.filter((e) => e !== first && e.code !== 0).map((e) => e.rank);
+  const rest = exits.filter((e) => e !== first && e.code !== 0);
+  const ranks = (es: Exit[]): string => `rank${es.length > 1 ? 's' : ''} ${es.map((e) => e.rank).join(', ')}`;
+  const stopped = rest.filter((e) => !e.killedByLauncher);
+  const hung = rest.filter((e) => e.killedByLauncher);
   process.stderr.write(
-    `smolcluster: error: worker rank ${first.rank} ${how}${others.length ? `; ranks ${others.join(', ')} stopped after it` : ''}\n`,
+    `smolcluster: error: worker rank ${first.rank} ${how}` +
+      `${stopped.length ? `; ${ranks(stopped)} stopped after it` : ''}` +
+      `${hung.length ? `; ${ranks(hung)} did not stop and ${hung.length > 1 ? 'were' : 'was'} killed` : ''}\n`,
   );
   return 1;
 }

@@ -1,0 +1,132 @@
+import assert from 'node:assert/strict';
+import { readFileSync, rmSync } from 'node:fs';
+import { type Server, createServer } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { type Exited, TEST_TOKEN, errorLines, freePort, runAll, runCliProcess, sleep, startCli, stepRecords, tempDir } from '../helpers/cluster.js';
+
+let dir = '';
+before(() => {
+  dir = tempDir('worker');
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** `worker` flags shared by every test: tiny runs, one thread, results in the temp dir. */
+function workerArgs(name: string, ...extra: string[]): string[] {
+  return ['worker', '--threads', '1', '--max-steps', '5', '--experiments-dir', dir, '--name', name, ...extra];
+}
+
+const withToken = { SMOLCLUSTER_TOKEN: TEST_TOKEN };
+
+/** Exactly one `smolcluster: error:` line, no stack trace, non-zero exit; returns the line. */
+function oneErrorLine(r: Exited, what: string): string {
+  assert.notEqual(r.code, 0, `${what}: exit code ${r.code}`);
+  assert.equal(r.timedOut, false, `${what}: hung`);
+  assert.doesNotMatch(r.stderr, /^\s+at /m, `${what}: stack trace printed:\n${r.stderr}`);
+  const lines = errorLines(r.stderr);
+  assert.equal(lines.length, 1, `${what}: expected one error line, got:\n${r.stderr}`);
+  return lines[0];
+}
+
+describe('smolcluster worker (child processes on 127.0.0.1)', { concurrency: true, timeout: 60_000 }, () => {
+  it('master port in use: one line naming the address', async () => {
+    const server: Server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    try {
+      const r = await runCliProcess(workerArgs('busy', '--rank', '0', '--world-size', '2', '--master', `127.0.0.1:${port}`, '--timeout', '5'), {
+        env: withToken, timeoutMs: 20_000,
+      });
+      const line = oneErrorLine(r, 'port in use');
+      assert.ok(line.includes(`127.0.0.1:${port}`), line);
+      assert.match(line, /in use/);
+      assert.ok(r.ms < 5000, `took ${r.ms} ms`);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('unreachable master: exits within the timeout with one line naming the master address', async () => {
+    const port = await freePort();
+    const r = await runCliProcess(workerArgs('unreachable', '--rank', '1', '--world-size', '2', '--master', `127.0.0.1:${port}`, '--timeout', '2'), {
+      env: withToken, timeoutMs: 20_000,
+    });
+    const line = oneErrorLine(r, 'unreachable master');
+    assert.ok(line.includes(`127.0.0.1:${port}`), line);
+    assert.match(line, /master/);
+    assert.ok(r.ms < 6000, `took ${Math.round(r.ms)} ms with --timeout 2`);
+  });
+
+  it('rendezvous deadline: rank 0 of 3 with only rank 1 started names rank 2', async () => {
+    const port = await freePort();
+    const common = ['--world-size', '3', '--master', `127.0.0.1:${port}`, '--timeout', '3'];
+    const r0 = startCli(workerArgs('deadline', '--rank', '0', ...common), { env: withToken, timeoutMs: 20_000 });
+    await sleep(300); // let rank 0 bind the store first
+    const r1 = startCli(workerArgs('deadline', '--rank', '1', ...common), { env: withToken, timeoutMs: 20_000 });
+    const [e0, e1] = await Promise.all([r0.done, r1.done]);
+    for (const [rank, e] of [[0, e0], [1, e1]] as const) {
+      const line = oneErrorLine(e, `rank ${rank}`);
+      assert.match(line, /rendezvous timed out after \d+ ms waiting for rank 2\b/, line);
+      assert.match(line, /never registered/, line);
+      assert.ok(e.ms < 8000, `rank ${rank} took ${Math.round(e.ms)} ms with --timeout 3`);
+    }
+  });
+
+  it('torchrun-style environment (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT) instead of flags', async () => {
+    const port = await freePort();
+    const env = (rank: number): Record<string, string> => ({
+      ...withToken, RANK: String(rank), WORLD_SIZE: '2', MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port),
+    });
+    const [e0, e1] = await runAll([
+      { args: workerArgs('torchrun', '--timeout', '20'), env: env(0) },
+      { args: workerArgs('torchrun', '--timeout', '20'), env: env(1) },
+    ], 40_000);
+    assert.equal(e0.code, 0, e0.stderr);
+    assert.equal(e1.code, 0, e1.stderr);
+    assert.match(e0.stdout, /with 2 workers \(allreduce\): 5 steps/);
+    assert.equal(e1.stdout, '', 'only rank 0 prints the summary');
+    const steps = stepRecords(join(dir, 'torchrun', 'metrics.jsonl'));
+    assert.deepEqual(steps.map((s) => `${s.step}/${s.rank}`), [0, 1, 2, 3, 4].flatMap((s) => [`${s}/0`, `${s}/1`]));
+    assert.equal(JSON.parse(readFileSync(join(dir, 'torchrun', 'result.json'), 'utf8')).workers, 2);
+  });
+
+  it('config mismatch (different --lr): refused at connect, the signature mismatch reported on both sides', async () => {
+    const port = await freePort();
+    const common = ['--world-size', '2', '--master', `127.0.0.1:${port}`];
+    // (--timeout is not part of the run signature; --lr is.)
+    const r0 = startCli(workerArgs('mismatch', '--rank', '0', '--lr', '0.1', '--timeout', '3', ...common), { env: withToken, timeoutMs: 20_000 });
+    await sleep(300);
+    const r1 = startCli(workerArgs('mismatch', '--rank', '1', '--lr', '0.2', '--timeout', '15', ...common), { env: withToken, timeoutMs: 30_000 });
+    const [e0, e1] = await Promise.all([r0.done, r1.done]);
+    // The refused rank fails at once (long before its 15 s deadline), saying why.
+    const line1 = oneErrorLine(e1, 'rank 1');
+    assert.match(line1, /signature mismatch/, line1);
+    assert.ok(e1.ms < 6000, `rank 1 took ${Math.round(e1.ms)} ms to be refused`);
+    // The store's side logs the refusal (naming rank 1), then gives up at its deadline.
+    assert.notEqual(e0.code, 0);
+    assert.match(e0.stderr, /refused .*rank 1.*signature mismatch/);
+    const line0 = oneErrorLine(e0, 'rank 0');
+    assert.match(line0, /waiting for rank 1\b/, line0);
+    // Neither trained a step.
+    assert.deepEqual(stepRecords(join(dir, 'mismatch', 'metrics.jsonl')), []);
+  });
+
+  it('missing cluster token: one line naming SMOLCLUSTER_TOKEN', async () => {
+    const port = await freePort();
+    const r = await runCliProcess(workerArgs('notoken', '--rank', '1', '--world-size', '2', '--master', `127.0.0.1:${port}`, '--timeout', '2'), {
+      env: { SMOLCLUSTER_TOKEN: undefined }, timeoutMs: 20_000,
+    });
+    const line = oneErrorLine(r, 'missing token');
+    assert.match(line, /SMOLCLUSTER_TOKEN/);
+    assert.equal(r.stdout, '');
+  });
+
+  it('missing placement: one line naming the flag and the variable', async () => {
+    const r = await runCliProcess(workerArgs('noplace', '--world-size', '2', '--master', '127.0.0.1:1'), {
+      env: { ...withToken, RANK: undefined }, timeoutMs: 20_000,
+    });
+    const line = oneErrorLine(r, 'missing rank');
+    assert.match(line, /--rank/);
+    assert.match(line, /\bRANK\b/);
+  });
+});

@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Command } from 'commander';
+import { type TrainFlags, addTrainFlags, configFrom } from '../../src/cli/train_flags.js';
+import { workerCommand } from '../../src/cli/worker.js';
+import { parseHostPort, resolvePlacement } from '../../src/launch/env.js';
+import { flagsToArgs } from '../../src/launch/worker_args.js';
+import { runSignature } from '../../src/train/signature.js';
+import { ConfigError } from '../../src/util/errors.js';
+
+const TORCHRUN = { RANK: '1', WORLD_SIZE: '4', MASTER_ADDR: '10.0.0.5', MASTER_PORT: '29500' };
+
+/** Asserts a ConfigError whose message names every string in `names`. */
+function throwsNaming(fn: () => unknown, ...names: string[]): void {
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(err instanceof ConfigError, `not a ConfigError: ${err}`);
+    for (const n of names) assert.ok(err.message.includes(n), `"${err.message}" does not name ${n}`);
+    return true;
+  });
+}
+
+describe('resolvePlacement', () => {
+  it('takes everything from the flags', () => {
+    assert.deepEqual(resolvePlacement({ rank: 2, worldSize: 3, master: 'example.org:1234' }, {}), {
+      rank: 2, worldSize: 3, masterHost: 'example.org', masterPort: 1234,
+    });
+  });
+
+  it('falls back to torchrun\'s environment', () => {
+    assert.deepEqual(resolvePlacement({}, TORCHRUN), { rank: 1, worldSize: 4, masterHost: '10.0.0.5', masterPort: 29500 });
+  });
+
+  it('flags win over the environment, each on its own', () => {
+    assert.deepEqual(resolvePlacement({ rank: 3 }, TORCHRUN), { rank: 3, worldSize: 4, masterHost: '10.0.0.5', masterPort: 29500 });
+    assert.deepEqual(resolvePlacement({ rank: 0, worldSize: 2 }, TORCHRUN), { rank: 0, worldSize: 2, masterHost: '10.0.0.5', masterPort: 29500 });
+    assert.deepEqual(resolvePlacement({ master: '127.0.0.1:7000' }, TORCHRUN), { rank: 1, worldSize: 4, masterHost: '127.0.0.1', masterPort: 7000 });
+    // --master replaces both variables: a bad MASTER_PORT it overrides does not matter.
+    assert.equal(resolvePlacement({ master: '127.0.0.1:7000' }, { ...TORCHRUN, MASTER_PORT: 'x' }).masterPort, 7000);
+    // Rank 0 is a value, not "unset".
+    assert.equal(resolvePlacement({ rank: 0 }, TORCHRUN).rank, 0);
+  });
+
+  it('a missing value is an error naming the flag and the variable', () => {
+    throwsNaming(() => resolvePlacement({}, { ...TORCHRUN, RANK: undefined }), '--rank', 'RANK');
+    throwsNaming(() => resolvePlacement({}, { ...TORCHRUN, RANK: '' }), '--rank', 'RANK');
+    throwsNaming(() => resolvePlacement({}, { ...TORCHRUN, WORLD_SIZE: undefined }), '--world-size', 'WORLD_SIZE');
+    throwsNaming(() => resolvePlacement({}, { ...TORCHRUN, MASTER_ADDR: undefined }), '--master', 'MASTER_ADDR');
+    throwsNaming(() => resolvePlacement({}, { ...TORCHRUN, MASTER_PORT: undefined }), '--master', 'MASTER_PORT');
+  });
+
+  it('a malformed variable is an error naming it and its value', () => {
+    throwsNaming(() => resolvePlacement({}, { ...TORCHRUN, RANK: 'one' }), 'RANK', '"one"');
+    throwsNaming(() => resolvePlacement({}, { ...TORCHRUN, WORLD_SIZE: '-2' }), 'WORLD_SIZE', '"-2"');
+    throwsNaming(() => resolvePlacement({}, { ...TORCHRUN, RANK: '1.5' }), 'RANK');
+    throwsNaming(() => resolvePlacement({}, { ...TORCHRUN, MASTER_PORT: 'http' }), 'MASTER_PORT', '"http"');
+    throwsNaming(() => resolvePlacement({}, { ...TORCHRUN, MASTER_PORT: '70000' }), 'MASTER_PORT', '70000');
+    throwsNaming(() => resolvePlacement({}, { ...TORCHRUN, MASTER_PORT: '0' }), 'MASTER_PORT');
+  });
+
+  it('rank out of range', () => {
+    throwsNaming(() => resolvePlacement({ rank: 4 }, TORCHRUN), '--rank', 'rank 4', '[0, 4)');
+    throwsNaming(() => resolvePlacement({}, { ...TORCHRUN, RANK: '9' }), 'rank 9');
+    throwsNaming(() => resolvePlacement({ rank: 1, worldSize: 1, master: 'h:1' }, {}), 'rank 1', '[0, 1)');
+    assert.equal(resolvePlacement({ rank: 3 }, TORCHRUN).rank, 3);
+  });
+
+  it('host:port parsing, including bracketed IPv6', () => {
+    assert.deepEqual(parseHostPort('127.0.0.1:29500'), { host: '127.0.0.1', port: 29500 });
+    assert.deepEqual(parseHostPort('node-1.lan:1'), { host: 'node-1.lan', port: 1 });
+    assert.deepEqual(parseHostPort('[::1]:8080'), { host: '::1', port: 8080 });
+    assert.deepEqual(parseHostPort('[fe80::1%eth0]:65535'), { host: 'fe80::1%eth0', port: 65535 });
+    assert.deepEqual(resolvePlacement({ rank: 0, worldSize: 1, master: '[::1]:29500' }, {}).masterHost, '::1');
+    for (const bad of ['127.0.0.1', '127.0.0.1:', ':29500', 'host:0', 'host:65536', 'host:12ab', '[::1]', 'host:-1', '']) {
+      throwsNaming(() => parseHostPort(bad), '--master', `"${bad}"`);
+    }
+  });
+});
+
+/** The worker command's own flag set, with its action disarmed: parse only. */
+function parseWorker(args: string[]): TrainFlags & { rank?: number; worldSize?: number; master?: string } {
+  const cmd = workerCommand().exitOverride().action(() => {});
+  cmd.parse(args, { from: 'user' });
+  return cmd.opts();
+}
+
+/** What `train` would have parsed (the flags the launcher turns into worker arguments). */
+function parseTrain(args: string[]): TrainFlags {
+  const cmd = addTrainFlags(new Command('train')).exitOverride().action(() => {});
+  cmd.parse(args, { from: 'user' });
+  return cmd.opts();
+}
+
+const EVERY_FLAG = [
+  '--model', 'mlp', '--hidden', '256,64', '--epochs', '3', '--batch-size', '48', '--lr', '0.0125', '--optimizer', 'adamw',
+  '--momentum', '0.85', '--weight-decay', '0.0001', '--schedule', 'step', '--warmup-steps', '7', '--clip-grad-norm', '2.5',
+  '--seed', '42', '--eval-every', '11', '--max-steps', '123', '--data-dir', '/data/mnist dir', '--name', 'run-1',
+  '--experiments-dir', '/tmp/exp', '--output', '/tmp/out.json', '--save', '/tmp/model.bin', '--threads', '3', '--backend', 'js',
+  '--checksum-every', '13', '--timeout', '7.5',
+];
+
+describe('flagsToArgs', () => {
+  it('the test sets every train flag (so a new flag must be added here and to flagsToArgs)', () => {
+    const longs = addTrainFlags(new Command('x')).options.map((o) => o.long!);
+    const given = EVERY_FLAG.filter((a) => a.startsWith('--'));
+    assert.deepEqual([...given].sort(), [...longs].sort());
+  });
+
+  it('round-trips every flag through the worker command', () => {
+    const flags = parseTrain(EVERY_FLAG);
+    const args = flagsToArgs(flags);
+    for (const long of addTrainFlags(new Command('x')).options.map((o) => o.long!)) assert.ok(args.includes(long), `${long} is not passed to workers`);
+    const back = parseWorker(args);
+    assert.deepEqual(back, flags);
+    assert.equal(runSignature(configFrom(back, 3)), runSignature(configFrom(flags, 3)));
+  });
+
+  it('round-trips the defaults (nothing given) and the CNN model', () => {
+    for (const argv of [[], ['--model', 'cnn', '--lr', '1e-7', '--hidden', '8']]) {
+      const flags = parseTrain(argv);
+      assert.deepEqual(parseWorker(flagsToArgs(flags)), flags);
+      assert.deepEqual(configFrom(parseWorker(flagsToArgs(flags)), 1), configFrom(flags, 1));
+    }
+  });
+
+  it('the launcher\'s resolved name and thread count reach the workers', () => {
+    const flags = { ...parseTrain([]), name: 'x', threads: 2 };
+    const back = parseWorker(flagsToArgs(flags));
+    assert.equal(back.name, 'x');
+    assert.equal(back.threads, 2);
+  });
+});
