@@ -61,8 +61,9 @@ async function ours(o: Options, batch: number): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'smolcluster-bench-ddp-'));
   try {
     const cli = join(ROOT, 'dist/src/cli/main.js');
+    // Epochs high enough that --max-steps, not the dataset size, ends the run (as in the torch script).
     const args = [cli, 'train', '--workers', String(o.workers), '--batch-size', String(batch), '--max-steps', String(stepsFor(batch, o.quick)),
-      '--threads', '1', '--name', 'ddp', '--experiments-dir', dir];
+      '--epochs', '1000', '--threads', '1', '--name', 'ddp', '--experiments-dir', dir];
     const r = await run(process.execPath, args, threadEnv(1));
     if (r.code !== 0) throw new Error(`smolcluster train failed: ${r.stderr.trim().split('\n').pop()}`);
     const ends = readFileSync(join(dir, 'ddp', 'metrics.jsonl'), 'utf8').trim().split('\n')
