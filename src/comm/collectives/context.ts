@@ -1,0 +1,44 @@
+/**
+ * What every collective algorithm gets: the transport, its place in the group, the operation's
+ * sequence number (so concurrent operations never confuse each other's messages), a deadline and a
+ * scratch pool. Algorithms are plain async functions over this context, one file each.
+ */
+import type { RecvOptions, Transport } from '../transport.js';
+import type { ScratchPool } from './scratch.js';
+
+export interface OpContext {
+  readonly transport: Transport;
+  readonly rank: number;
+  readonly size: number;
+  /** The operation's sequence number: the high word of every tag it uses. */
+  readonly seq: number;
+  /** Name for errors ("allreduce"). */
+  readonly op: string;
+  readonly timeoutMs: number;
+  readonly scratch: ScratchPool;
+}
+
+const TAG_HI = 0x1_0000_0000;
+
+/** The tag of message `index` within this operation. */
+export function tagOf(ctx: OpContext, index: number): number {
+  return ctx.seq * TAG_HI + index;
+}
+
+export function recvOptions(ctx: OpContext, into?: Uint8Array): RecvOptions {
+  return { timeoutMs: ctx.timeoutMs, op: ctx.op, into };
+}
+
+/**
+ * Marks a promise as handled now (it is awaited later): a message posted early that fails before we
+ * get to it must not crash the process as an unhandled rejection.
+ */
+export function later<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => {});
+  return p;
+}
+
+/** Rank arithmetic on the ring. */
+export function mod(i: number, n: number): number {
+  return ((i % n) + n) % n;
+}

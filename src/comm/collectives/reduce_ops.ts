@@ -1,0 +1,31 @@
+/**
+ * Element-wise reductions used by the all-reduce algorithms. Each result element is computed in
+ * double and stored as float32, which gives exactly the IEEE float32 sum/max (double rounding is
+ * harmless for a single addition), the same bits a C implementation would produce.
+ */
+export type ReduceOp = 'sum' | 'avg' | 'max';
+
+export const REDUCE_OPS: readonly ReduceOp[] = ['sum', 'avg', 'max'];
+
+/** dst[i] = dst[i] (op) src[i]; avg reduces as sum (the average is a final scale). */
+export function reduceInto(dst: Float32Array, src: Float32Array, op: ReduceOp): void {
+  const n = dst.length;
+  if (op === 'max') {
+    for (let i = 0; i < n; i++) {
+      const s = src[i];
+      if (s > dst[i] || s !== s) dst[i] = s;
+    }
+    return;
+  }
+  for (let i = 0; i < n; i++) dst[i] += src[i];
+}
+
+/** data[i] /= divisor: the "avg" epilogue (division, not multiplication by 1/n, for exact halves). */
+export function divideInPlace(data: Float32Array, divisor: number): void {
+  const n = data.length;
+  for (let i = 0; i < n; i++) data[i] /= divisor;
+}
+
+export function checkOp(op: string): asserts op is ReduceOp {
+  if (!(REDUCE_OPS as readonly string[]).includes(op)) throw new RangeError(`unknown reduce op '${op}' (expected ${REDUCE_OPS.join(', ')})`);
+}

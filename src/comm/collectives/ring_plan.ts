@@ -1,0 +1,29 @@
+/**
+ * How a buffer is cut for the ring algorithms: n segments (one per rank, as even as possible, so odd
+ * lengths and lengths below n work), each cut into the same number of lanes. A lane is an
+ * independent ring over one piece of every segment; running all lanes at once pipelines the ring
+ * (while one piece is being reduced the next is on the wire), as in Gloo's chunked ring.
+ * The plan depends only on (length, n, chunk size), so every rank computes the same one.
+ */
+export interface RingPlan {
+  /** segStart[i]..segStart[i+1] is segment i; length n + 1. */
+  readonly segStart: number[];
+  readonly lanes: number;
+  /** Largest piece length, for sizing scratch. */
+  readonly maxPiece: number;
+}
+
+export function planRing(length: number, n: number, chunkFloats: number): RingPlan {
+  const segStart: number[] = [];
+  for (let i = 0; i <= n; i++) segStart.push(Math.floor((i * length) / n));
+  const maxSeg = Math.ceil(length / n);
+  const lanes = Math.max(1, Math.ceil(maxSeg / Math.max(1, chunkFloats)));
+  return { segStart, lanes, maxPiece: Math.ceil(maxSeg / lanes) };
+}
+
+/** [start, end) of lane `lane` of segment `seg`. */
+export function pieceRange(plan: RingPlan, seg: number, lane: number): [number, number] {
+  const a = plan.segStart[seg];
+  const len = plan.segStart[seg + 1] - a;
+  return [a + Math.floor((lane * len) / plan.lanes), a + Math.floor(((lane + 1) * len) / plan.lanes)];
+}

@@ -1,0 +1,40 @@
+/**
+ * Point-to-point send/recv between two ranks of a group. Only the two ranks take part, so these
+ * messages cannot use the group-wide operation sequence; instead each (ordered pair, user tag) keeps
+ * its own counter — the n-th send from a to b with tag t matches the n-th recv on b from a with tag
+ * t, as in MPI — in a tag range that collectives never use.
+ */
+import type { RecvOptions, Transport } from '../transport.js';
+
+const TAG_HI = 0x1_0000_0000;
+/** Collective sequence numbers stay below this; p2p tags use the range above it. */
+export const P2P_SEQ_BASE = 1 << 19;
+
+export class PairCounters {
+  private readonly sent = new Map<number, number>();
+  private readonly received = new Map<number, number>();
+
+  nextSendTag(peer: number, userTag: number): number {
+    return next(this.sent, peer, userTag);
+  }
+
+  nextRecvTag(peer: number, userTag: number): number {
+    return next(this.received, peer, userTag);
+  }
+}
+
+function next(counters: Map<number, number>, peer: number, userTag: number): number {
+  if (!Number.isInteger(userTag) || userTag < 0 || userTag > 0xffffffff) throw new RangeError(`invalid p2p tag ${userTag}`);
+  const key = peer * TAG_HI + userTag;
+  const count = counters.get(key) ?? 0;
+  counters.set(key, (count + 1) % P2P_SEQ_BASE);
+  return (P2P_SEQ_BASE + count) * TAG_HI + userTag;
+}
+
+export function p2pSend(t: Transport, peer: number, tag: number, data: Uint8Array): Promise<void> {
+  return t.send(peer, tag, data);
+}
+
+export async function p2pRecv(t: Transport, peer: number, tag: number, into: Uint8Array, opts: RecvOptions): Promise<void> {
+  await t.recv(peer, tag, { ...opts, into });
+}

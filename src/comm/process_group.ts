@@ -1,0 +1,147 @@
+/**
+ * ProcessGroup: the collectives a training strategy calls, over any Transport.
+ *
+ * Every rank must issue the same collectives in the same order (each call takes the next sequence
+ * number synchronously, so calls may overlap: e.g. one all-reduce per gradient bucket, awaited
+ * later). All operations work in place on the caller's buffers, including subarray views of a larger
+ * arena. A group of size 1 makes every collective a no-op, so user code needs no "if distributed".
+ */
+import { SmolError } from '../util/errors.js';
+import { directAllReduce } from './collectives/allreduce_direct.js';
+import { ringAllReduce } from './collectives/allreduce_ring.js';
+import { ringAllGather } from './collectives/allgather.js';
+import { disseminationBarrier } from './collectives/barrier.js';
+import { chainBroadcast } from './collectives/broadcast.js';
+import type { OpContext } from './collectives/context.js';
+import { checkOp, type ReduceOp } from './collectives/reduce_ops.js';
+import { ScratchPool } from './collectives/scratch.js';
+import { P2P_SEQ_BASE, PairCounters, p2pRecv, p2pSend } from './collectives/sendrecv.js';
+import { bytesOf, checkPeer, DEFAULT_TIMEOUT_MS, type Transport } from './transport.js';
+
+export interface ProcessGroupOptions {
+  /** Default deadline of every operation (ms). */
+  timeoutMs?: number;
+  /** Lane (chunk) size of the pipelined ring algorithms, in bytes. */
+  chunkBytes?: number;
+  /**
+   * The one-round direct all-reduce is used while it sends at most this many bytes per rank, i.e.
+   * (size - 1) * buffer bytes <= directMaxBytes; the ring otherwise.
+   */
+  directMaxBytes?: number;
+}
+
+export interface CollectiveOptions {
+  timeoutMs?: number;
+}
+
+export type AllReduceAlgorithm = 'auto' | 'ring' | 'direct';
+
+export interface AllReduceOptions extends CollectiveOptions {
+  op?: ReduceOp;
+  algorithm?: AllReduceAlgorithm;
+}
+
+export interface P2POptions extends CollectiveOptions {
+  /** Tag to tell apart streams between the same two ranks (0..2^32-1). */
+  tag?: number;
+}
+
+export const DEFAULT_CHUNK_BYTES = 1 << 20;
+export const DEFAULT_DIRECT_MAX_BYTES = 64 << 10;
+
+export class ProcessGroup {
+  readonly rank: number;
+  readonly size: number;
+  private seq = 0;
+  private readonly scratch = new ScratchPool();
+  private readonly pairs: PairCounters;
+  private readonly timeoutMs: number;
+  private readonly chunkBytes: number;
+  private readonly directMaxBytes: number;
+
+  constructor(
+    readonly transport: Transport,
+    opts: ProcessGroupOptions = {},
+  ) {
+    this.rank = transport.rank;
+    this.size = transport.size;
+    this.pairs = new PairCounters();
+    this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.chunkBytes = opts.chunkBytes ?? DEFAULT_CHUNK_BYTES;
+    this.directMaxBytes = opts.directMaxBytes ?? DEFAULT_DIRECT_MAX_BYTES;
+  }
+
+  /** In-place all-reduce; every rank ends with the same bits. Returns `data`. */
+  async allReduce(data: Float32Array, opts: AllReduceOptions = {}): Promise<Float32Array> {
+    const op = opts.op ?? 'sum';
+    checkOp(op);
+    const ctx = this.context('allreduce', opts);
+    if (this.size === 1 || data.length === 0) return data;
+    if (this.chooseAllReduce(data, opts.algorithm ?? 'auto') === 'direct') await directAllReduce(ctx, data, op);
+    else await ringAllReduce(ctx, data, op, this.chunkBytes);
+    return data;
+  }
+
+  /** Copies root's `data` into every rank's `data` (same length everywhere). Returns `data`. */
+  async broadcast<T extends ArrayBufferView>(data: T, root: number, opts: CollectiveOptions = {}): Promise<T> {
+    this.checkRoot(root);
+    const ctx = this.context('broadcast', opts);
+    if (this.size > 1 && data.byteLength > 0) await chainBroadcast(ctx, bytesOf(data), root, this.chunkBytes);
+    return data;
+  }
+
+  /** Gathers equal-length inputs: output[i*len ...] = rank i's input. Returns the output. */
+  async allGather(input: Float32Array, output?: Float32Array, opts: CollectiveOptions = {}): Promise<Float32Array> {
+    const out = output ?? new Float32Array(input.length * this.size);
+    if (out.length !== input.length * this.size) {
+      throw new RangeError(`allGather output has ${out.length} elements, expected ${input.length} x ${this.size}`);
+    }
+    const ctx = this.context('allgather', opts);
+    if (this.size === 1) out.set(input);
+    else await ringAllGather(ctx, bytesOf(input), bytesOf(out), this.chunkBytes);
+    return out;
+  }
+
+  /** Resolves once every rank has entered the barrier. */
+  async barrier(opts: CollectiveOptions = {}): Promise<void> {
+    const ctx = this.context('barrier', opts);
+    if (this.size > 1) await disseminationBarrier(ctx);
+  }
+
+  /** Sends `data` to rank `dst`; resolves once handed to the OS (then `data` may be reused). */
+  send(data: ArrayBufferView, dst: number, opts: P2POptions = {}): Promise<void> {
+    checkPeer(this, dst);
+    return p2pSend(this.transport, dst, this.pairs.nextSendTag(dst, opts.tag ?? 0), bytesOf(data));
+  }
+
+  /** Receives the matching message from rank `src` into `data` (exact length). Returns `data`. */
+  async recv<T extends ArrayBufferView>(data: T, src: number, opts: P2POptions = {}): Promise<T> {
+    checkPeer(this, src);
+    const tag = this.pairs.nextRecvTag(src, opts.tag ?? 0);
+    await p2pRecv(this.transport, src, tag, bytesOf(data), { timeoutMs: opts.timeoutMs ?? this.timeoutMs, op: 'recv' });
+    return data;
+  }
+
+  close(): Promise<void> {
+    return this.transport.close();
+  }
+
+  private chooseAllReduce(data: Float32Array, algorithm: AllReduceAlgorithm): 'ring' | 'direct' {
+    if (algorithm === 'ring' || algorithm === 'direct') return algorithm;
+    if (algorithm !== 'auto') throw new RangeError(`unknown all-reduce algorithm '${String(algorithm)}'`);
+    return (this.size - 1) * data.byteLength <= this.directMaxBytes ? 'direct' : 'ring';
+  }
+
+  /** Takes the next sequence number now (synchronously), so concurrent calls stay ordered. */
+  private context(op: string, opts: CollectiveOptions): OpContext {
+    const seq = this.seq;
+    this.seq = (this.seq + 1) % P2P_SEQ_BASE;
+    return { transport: this.transport, rank: this.rank, size: this.size, seq, op, timeoutMs: opts.timeoutMs ?? this.timeoutMs, scratch: this.scratch };
+  }
+
+  private checkRoot(root: number): void {
+    if (!Number.isInteger(root) || root < 0 || root >= this.size) {
+      throw new SmolError('BAD_ROOT', `broadcast root ${root} is not a rank of this group (size ${this.size})`);
+    }
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * The rendezvous store (like torch's TCPStore): a key-value map of byte values held by rank 0 or by
+ * the launcher, reached over the same frames and the same authenticated handshake as the data plane.
+ *
+ * It also keeps the roll of ranks: each client claims a rank (or asks for one, rank -1) in its
+ * HELLO; a rank already held is refused. A client that disconnects gives its rank back.
+ * Ops: set, get (waits for the key), wait (for all keys), add (counter), compareSet, delete.
+ * A misbehaving client is dropped (and logged); the others are served on.
+ */
+import type net from 'node:net';
+import { ProtocolError } from '../../util/errors.js';
+import { commLog } from '../log.js';
+import { Connection, type ConnectionOptions } from '../tcp/connection.js';
+import { acceptHandshake, logRefused } from '../tcp/handshake.js';
+import { boundPort, listen } from '../tcp/net.js';
+import type { Refusal } from '../wire/control.js';
+import { MessageType, type FrameHeader } from '../wire/frame.js';
+import { decodeRequest, encodeMessage, type StoreRequest, type StoreResponse } from './protocol.js';
+
+export interface StoreServerConfig {
+  host: string;
+  /** 0 = any free port. */
+  port: number;
+  token: string;
+  worldSize: number;
+  signature: string;
+  /** Handshake deadline (ms). */
+  timeoutMs?: number;
+  connection?: ConnectionOptions;
+}
+
+interface Waiter {
+  keys: string[];
+  done: (missing: string[] | null) => void;
+}
+
+export class StoreServer {
+  private readonly data = new Map<string, Uint8Array>();
+  private readonly waiters = new Set<Waiter>();
+  private readonly holders = new Map<number, Connection>();
+  private readonly clients = new Set<Connection>();
+
+  private constructor(
+    private readonly cfg: StoreServerConfig,
+    private server: net.Server | null = null,
+  ) {}
+
+  static async start(cfg: StoreServerConfig): Promise<StoreServer> {
+    const s = new StoreServer(cfg);
+    s.server = await listen(cfg.host, cfg.port, (socket) => s.onSocket(socket));
+    return s;
+  }
+
+  get port(): number {
+    return boundPort(this.server!);
+  }
+
+  /** Ranks currently held by connected clients. */
+  get ranks(): number[] {
+    return [...this.holders.keys()].sort((a, b) => a - b);
+  }
+
+  async close(): Promise<void> {
+    for (const w of this.waiters) w.done(w.keys.filter((k) => !this.data.has(k)));
+    this.waiters.clear();
+    for (const c of this.clients) c.bye(-1);
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  private onSocket(socket: net.Socket): void {
+    const conn = Connection.accept(socket, this.cfg.connection);
+    const { token, worldSize, signature } = this.cfg;
+    const hs = { token, worldSize, signature, purpose: 'store' as const, rank: -1, timeoutMs: this.cfg.timeoutMs ?? 30_000 };
+    acceptHandshake(conn, hs, (hello) => this.admit(hello.rank, conn))
+      .then(({ rank }) => this.serve(conn, rank))
+      .catch((err: Error) => {
+        this.release(conn);
+        logRefused('store refused a client', err);
+      });
+  }
+
+  /** Checks or assigns the client's rank; the rank is held from now on (so duplicates are refused). */
+  private admit(rank: number, conn: Connection): number | Refusal {
+    const n = this.cfg.worldSize;
+    if (rank >= n) return { code: 'BAD_RANK', message: `rank ${rank} is out of range for world size ${n}` };
+    if (rank < 0) {
+      for (let r = 0; r < n; r++) if (!this.holders.has(r)) return this.hold(r, conn);
+      return { code: 'WORLD_FULL', message: `all ${n} ranks are taken` };
+    }
+    const holder = this.holders.get(rank);
+    if (holder) return { code: 'DUPLICATE_RANK', message: `rank ${rank} is already taken by ${holder.remote}` };
+    return this.hold(rank, conn);
+  }
+
+  private hold(rank: number, conn: Connection): number {
+    this.holders.set(rank, conn);
+    conn.peerRank = rank;
+    return rank;
+  }
+
+  private release(conn: Connection): void {
+    this.clients.delete(conn);
+    if (conn.peerRank >= 0 && this.holders.get(conn.peerRank) === conn) this.holders.delete(conn.peerRank);
+  }
+
+  private serve(conn: Connection, rank: number): void {
+    this.clients.add(conn);
+    conn.on('closed', (err: Error | null) => {
+      this.release(conn);
+      if (err) commLog('debug', `store client rank ${rank} (${conn.remote}) dropped: ${err.message}`);
+    });
+    if (!conn.isOpen) this.release(conn);
+    conn.setSink({
+      target: (h: FrameHeader) => new Uint8Array(h.length),
+      frame: (h: FrameHeader, payload: Uint8Array) => {
+        if (h.type === MessageType.Bye) return;
+        if (h.type !== MessageType.StoreRequest) throw new ProtocolError(`unexpected ${MessageType[h.type]} frame on a store connection`);
+        const { req, value } = decodeRequest(payload);
+        this.handle(req, value, (res, out) => {
+          if (conn.isOpen) conn.send(MessageType.StoreResponse, -1, h.seq, h.tag, encodeMessage(res, out)).catch(() => {});
+        });
+      },
+    });
+  }
+
+  private handle(req: StoreRequest, value: Uint8Array, reply: (res: StoreResponse, value?: Uint8Array) => void): void {
+    const key = req.keys[0];
+    switch (req.op) {
+      case 'set':
+        this.put(key, value.slice());
+        return reply({ ok: true });
+      case 'delete':
+        this.data.delete(key);
+        return reply({ ok: true });
+      case 'add': {
+        const next = Number(this.text(key) ?? '0') + (req.delta ?? 1);
+        this.put(key, Buffer.from(String(next)));
+        return reply({ ok: true, num: next });
+      }
+      case 'compareSet':
+        return reply({ ok: true }, this.compareSet(key, value, req.expectedLength ?? -1));
+      case 'get':
+      case 'wait':
+        return this.whenPresent(req.keys, req.timeoutMs ?? 30_000, (missing) => {
+          if (missing) reply({ ok: false, code: 'TIMEOUT', message: `keys never set: ${missing.join(', ')}`, missing });
+          else reply({ ok: true }, req.op === 'get' ? this.data.get(key) : undefined);
+        });
+    }
+  }
+
+  /** Sets key to desired if its current value equals expected (-1: absent); returns the value after. */
+  private compareSet(key: string, value: Uint8Array, expectedLength: number): Uint8Array {
+    const current = this.data.get(key);
+    const expected = expectedLength < 0 ? undefined : value.subarray(0, expectedLength);
+    const desired = value.subarray(Math.max(0, expectedLength));
+    const matches = expected === undefined ? current === undefined : current !== undefined && Buffer.compare(current, expected) === 0;
+    if (matches) this.put(key, desired.slice());
+    return this.data.get(key) ?? new Uint8Array(0);
+  }
+
+  private put(key: string, value: Uint8Array): void {
+    this.data.set(key, value);
+    for (const w of [...this.waiters]) if (w.keys.every((k) => this.data.has(k))) w.done(null);
+  }
+
+  private text(key: string): string | undefined {
+    const v = this.data.get(key);
+    return v === undefined ? undefined : Buffer.from(v).toString('utf8');
+  }
+
+  private whenPresent(keys: string[], timeoutMs: number, done: (missing: string[] | null) => void): void {
+    if (keys.every((k) => this.data.has(k))) return done(null);
+    const w: Waiter = {
+      keys,
+      done: (missing) => {
+        clearTimeout(timer);
+        this.waiters.delete(w);
+        done(missing);
+      },
+    };
+    const timer = setTimeout(() => w.done(keys.filter((k) => !this.data.has(k))), timeoutMs);
+    this.waiters.add(w);
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * The TCP transport over an established mesh. Each pair of ranks has two connections, one per
+ * direction: we receive from a peer on the connection WE dialed (read in onread mode, payloads land
+ * in place) and send to it on the one it dialed. Messages are matched by (peer, tag) in a Mailbox.
+ *
+ * A connection that drops fails the peer at once: pending and later ops on it reject with a
+ * PeerError naming its rank and host, and 'peerLost' is emitted; a peer that said goodbye (BYE) fails
+ * later ops too, but quietly.
+ */
+import { EventEmitter } from 'node:events';
+import { PeerError, ProtocolError, SmolError } from '../../util/errors.js';
+import { commLog } from '../log.js';
+import { Mailbox, type Landing } from '../mailbox.js';
+import { checkPeer, checkTag, DEFAULT_TIMEOUT_MS, type RecvOptions, type Transport } from '../transport.js';
+import { joinTag, MessageType, splitTag, type FrameHeader } from '../wire/frame.js';
+import type { FrameSink } from '../wire/reader.js';
+import type { Connection } from './connection.js';
+
+export interface PeerLink {
+  /** Dialed by us; the peer sends on it. */
+  inbound: Connection;
+  /** Dialed by the peer; we send on it. */
+  outbound: Connection;
+  /** "host:port" of the peer's listener. */
+  host: string;
+}
+
+export class TcpTransport extends EventEmitter implements Transport {
+  private readonly mailbox: Mailbox;
+  private readonly failed = new Set<number>();
+  private closed = false;
+
+  constructor(
+    readonly rank: number,
+    readonly size: number,
+    private readonly links: Array<PeerLink | null>,
+    timeoutMs = DEFAULT_TIMEOUT_MS,
+  ) {
+    super();
+    this.mailbox = new Mailbox(size, timeoutMs);
+    links.forEach((link, peer) => link && this.attach(peer, link));
+  }
+
+  peerHost(peer: number): string {
+    return this.links[peer]?.host ?? '?';
+  }
+
+  send(peer: number, tag: number, payload: Uint8Array): Promise<void> {
+    checkPeer(this, peer);
+    checkTag(tag);
+    const failure = this.mailbox.peerFailure(peer);
+    if (failure) return Promise.reject(failure);
+    const t = splitTag(tag);
+    return this.links[peer]!.outbound.send(MessageType.Data, this.rank, t.seq, t.tag, payload).catch((err: Error) => {
+      throw this.mailbox.peerFailure(peer) ?? new PeerError(peer, this.peerHost(peer), `send failed: ${err.message}`, { cause: err });
+    });
+  }
+
+  recv(peer: number, tag: number, opts?: RecvOptions): Promise<Uint8Array> {
+    checkPeer(this, peer);
+    checkTag(tag);
+    return this.mailbox.recv(peer, tag, opts);
+  }
+
+  /** Orderly close: BYE to every peer, then wait (briefly) for the sockets to close. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.mailbox.close(new SmolError('CLOSED', `rank ${this.rank}: transport closed`));
+    const waits: Promise<void>[] = [];
+    for (const link of this.links) {
+      if (!link) continue;
+      for (const conn of [link.outbound, link.inbound]) {
+        waits.push(waitClosed(conn, 2000));
+        conn.bye(this.rank);
+      }
+    }
+    await Promise.all(waits);
+  }
+
+  /** Crash simulation for tests: drop every socket without a goodbye. */
+  abort(): void {
+    this.closed = true;
+    this.mailbox.close(new SmolError('CLOSED', `rank ${this.rank}: transport aborted`));
+    for (const link of this.links) {
+      link?.inbound.socket.destroy();
+      link?.outbound.socket.destroy();
+    }
+  }
+
+  private attach(peer: number, link: PeerLink): void {
+    link.inbound.setSink(new InboundSink(peer, this.mailbox));
+    link.outbound.setSink(outboundSink(peer));
+    for (const conn of [link.inbound, link.outbound]) {
+      conn.on('closed', (err: Error | null) => this.lost(peer, err));
+      if (!conn.isOpen) this.lost(peer, new SmolError('CLOSED', `connection to ${link.host} closed during setup`));
+    }
+  }
+
+  private lost(peer: number, err: Error | null): void {
+    if (this.closed || this.failed.has(peer)) return;
+    this.failed.add(peer);
+    const link = this.links[peer]!;
+    if (err === null) {
+      this.mailbox.failPeer(peer, new PeerError(peer, link.host, 'left the group (closed its transport)'));
+      for (const conn of [link.inbound, link.outbound]) if (conn.isOpen && !conn.isLeaving) conn.bye(this.rank);
+      return;
+    }
+    const perr = new PeerError(peer, link.host, `connection lost (${err.message})`, { cause: err });
+    commLog('warn', perr.message);
+    this.mailbox.failPeer(peer, perr);
+    link.inbound.destroy(perr);
+    link.outbound.destroy(perr);
+    this.emit('peerLost', peer, perr);
+  }
+}
+
+/** Receives a peer's data frames into the mailbox (in place when a recv was posted first). */
+class InboundSink implements FrameSink {
+  private landing: Landing | null = null;
+
+  constructor(
+    private readonly peer: number,
+    private readonly mailbox: Mailbox,
+  ) {}
+
+  target(h: FrameHeader): Uint8Array {
+    this.check(h);
+    this.landing = this.mailbox.land(this.peer, joinTag(h.seq, h.tag), h.length);
+    return this.landing.buf;
+  }
+
+  frame(h: FrameHeader, payload: Uint8Array): void {
+    if (h.type === MessageType.Bye) return;
+    this.check(h);
+    const key = joinTag(h.seq, h.tag);
+    const landing = this.landing;
+    this.landing = null;
+    if (landing) this.mailbox.arrived(this.peer, key, landing);
+    else this.mailbox.deliver(this.peer, key, payload); // empty, or arrived before the sink was set
+  }
+
+  private check(h: FrameHeader): void {
+    if (h.type !== MessageType.Data) throw new ProtocolError(`unexpected ${MessageType[h.type]} frame on a data connection`);
+    if (h.rank !== this.peer) throw new ProtocolError(`frame claims sender rank ${h.rank} on rank ${this.peer}'s connection`);
+  }
+}
+
+/** The connection we send on carries nothing back but a goodbye. */
+function outboundSink(peer: number): FrameSink {
+  return {
+    target: (h) => {
+      throw new ProtocolError(`unexpected ${MessageType[h.type]} frame from rank ${peer} on a send-only connection`);
+    },
+    frame: (h) => {
+      if (h.type !== MessageType.Bye) throw new ProtocolError(`unexpected ${MessageType[h.type]} frame from rank ${peer} on a send-only connection`);
+    },
+  };
+}
+
+function waitClosed(conn: Connection, maxMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    if (conn.socket.destroyed) return resolve();
+    const timer = setTimeout(() => {
+      conn.socket.destroy();
+      resolve();
+    }, maxMs);
+    timer.unref();
+    conn.socket.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
