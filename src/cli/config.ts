@@ -1,0 +1,66 @@
+import { Command } from 'commander';
+import { loadClusterConfig, loadConfigFile, loadNnConfig } from '../config/load.js';
+import { clusterOptionValues, clusterPlan, nnOptionValues, rankFromHostLists } from '../config/settings.js';
+import { rankFromEnvironment, worldSizeFromEnvironment } from '../launch/env.js';
+
+/** --cluster and --nn, applied (by the preAction hook below) before the command's action runs. */
+export function addConfigFlags(cmd: Command): Command {
+  return cmd
+    .option('--cluster <file>', 'SmolCluster cluster_config.yaml (flags override its values; docs/CONFIG.md)')
+    .option('--nn <file>', 'SmolCluster nn_config.yaml (flags override its values)')
+    .hook('preAction', (c) => applyConfigFiles(c));
+}
+
+/**
+ * Applies --cluster and --nn files to a command's options before its action runs. A value typed on
+ * the command line always wins; a file's value replaces only a default (or an absent option).
+ */
+export function applyConfigFiles(cmd: Command): void {
+  const opts = cmd.opts<{ cluster?: string; nn?: string }>();
+  const has = (key: string): boolean => cmd.options.some((o) => o.attributeName() === key);
+  const set = (values: Record<string, unknown>): void => {
+    for (const [key, value] of Object.entries(values)) {
+      if (!has(key) || cmd.getOptionValueSource(key) === 'cli') continue;
+      cmd.setOptionValueWithSource(key, value, 'config');
+    }
+  };
+  if (opts.cluster) {
+    const c = loadClusterConfig(opts.cluster);
+    const values = clusterOptionValues(c);
+    // `train` runs the cluster locally: num_workers worker processes.
+    if (has('workers')) values.workers = c.num_workers;
+    if (has('rank') && rankFromEnvironment() === undefined) {
+      const rank = rankFromHostLists(opts.cluster, c);
+      if (rank !== undefined) values.rank = rank;
+    }
+    // The server binds host_ip (e.g. 0.0.0.0) and dials itself on loopback.
+    const plan = clusterPlan(c);
+    if (has('bindHost') && plan.bindHost) values.bindHost = plan.bindHost;
+    // The launcher's environment (torchrun, Slurm, OpenMPI) places the process before the file does.
+    if (worldSizeFromEnvironment() !== undefined) delete values.worldSize;
+    if (process.env.MASTER_ADDR) delete values.master;
+    set(values);
+  }
+  if (opts.nn) set(nnOptionValues(loadNnConfig(opts.nn)));
+}
+
+export function configCommand(): Command {
+  const cmd = new Command('config').description('SmolCluster configuration files (cluster_config.yaml, nn_config.yaml)');
+  cmd.command('check')
+    .description('validate configuration files; each error names the file, the key and what was expected')
+    .argument('<files...>', 'YAML files (the kind is recognised from the keys)')
+    .action((files: string[]) => {
+      for (const file of files) {
+        const loaded = loadConfigFile(file);
+        if (loaded.kind === 'cluster') {
+          const plan = clusterPlan(loaded.config);
+          const where = plan.masterHost ? ` at ${plan.masterHost}:${plan.port ?? '?'}` : '';
+          process.stdout.write(`${file}: ok (cluster config: ${plan.strategy}, ${loaded.config.num_workers} worker${loaded.config.num_workers > 1 ? 's' : ''}${where})\n`);
+        } else {
+          const n = loaded.config;
+          process.stdout.write(`${file}: ok (nn config: ${n.model.type} on ${n.dataset.name}, batch ${n.batch_size}, lr ${n.learning_rate}, ${n.num_epochs} epoch${n.num_epochs > 1 ? 's' : ''})\n`);
+        }
+      }
+    });
+  return cmd;
+}

@@ -1,0 +1,73 @@
+/**
+ * Schemas of SmolCluster's two configuration files, with the keys as SmolCluster documents them
+ * (docs/CONFIG.md):
+ *
+ *   cluster_config.yaml — where the server is and how many workers join: `host_ip` (the server's
+ *     bind address, or a map hostname → IP), `worker_connect_ip`, `port`, `num_workers`, `timeout`
+ *     (the straggler deadline in seconds), `server` / `workers` (host names), plus the keys of
+ *     SmolCluster's other cluster files (`worker_update_interval`, `use_quantization`,
+ *     `staleness_bound`, `seed`, ...).
+ *   nn_config.yaml — what to train: `batch_size`, `learning_rate`, `num_epochs`, `eval_steps`,
+ *     `track_gradients`, `model {type, input_dim, hidden, out}`, `dataset {name}`, and the optional
+ *     `gradient_clipping {enabled, max_norm}` and `polyak_alpha`.
+ *
+ * Unknown keys are refused (a typo must not silently fall back to a default).
+ */
+import { z } from 'zod';
+
+const hostName = z.string().min(1, 'expected a non-empty host name');
+const address = z.string().min(1, 'expected an IP address or host name');
+const port = z.number().int().min(1).max(65535);
+
+export const clusterConfigSchema = z.object({
+  host_ip: z.union([address, z.record(hostName, address)]).optional(),
+  worker_connect_ip: address.optional(),
+  port: z.union([port, z.object({ default: port }).catchall(port)]).optional(),
+  num_workers: z.number().int().min(1),
+  timeout: z.number().positive().optional(),
+  server: hostName.optional(),
+  workers: z.array(hostName).optional(),
+  seed: z.number().int().min(0).optional(),
+  // async-ps (SmolCluster's EDP / SyncPS files)
+  worker_update_interval: z.number().int().min(1).optional(),
+  use_quantization: z.boolean().optional(),
+  staleness_bound: z.number().int().min(0).optional(),
+  // smolcluster's own additions
+  strategy: z.enum(['ps', 'async-ps', 'allreduce']).optional(),
+  server_trains: z.boolean().optional(),
+  ps_reply: z.enum(['weights', 'gradients']).optional(),
+  // accepted for compatibility with SmolCluster's files, not used here
+  buffer_size: z.record(z.string(), z.number()).optional(),
+  track_network_metrics: z.boolean().optional(),
+  metrics_log_interval: z.number().int().optional(),
+}).strict();
+
+export type ClusterConfig = z.infer<typeof clusterConfigSchema>;
+
+export const nnConfigSchema = z.object({
+  batch_size: z.number().int().min(1),
+  learning_rate: z.number().positive(),
+  num_epochs: z.number().int().min(1),
+  eval_steps: z.number().int().min(0).optional(),
+  track_gradients: z.boolean().optional(),
+  polyak_alpha: z.number().min(0).max(1).optional(),
+  gradient_clipping: z.object({ enabled: z.boolean(), max_norm: z.number().positive().optional() }).strict().optional(),
+  model: z.object({
+    type: z.string().refine((t) => /^(simplenn|mlp|cnn)$/i.test(t), 'expected SimpleNN (or mlp, cnn)'),
+    input_dim: z.number().int().min(1).optional(),
+    hidden: z.union([z.number().int().min(1), z.array(z.number().int().min(1)).min(1)]).optional(),
+    out: z.number().int().min(1).optional(),
+  }).strict(),
+  dataset: z.object({
+    name: z.string().refine((n) => /^mnist$/i.test(n), 'expected MNIST (the only dataset SmolCluster documents)'),
+  }).strict(),
+  // smolcluster's own additions
+  optimizer: z.enum(['sgd', 'adam', 'adamw']).optional(),
+  momentum: z.number().min(0).optional(),
+  seed: z.number().int().min(0).optional(),
+  max_steps: z.number().int().min(0).optional(),
+}).strict();
+
+export type NnConfig = z.infer<typeof nnConfigSchema>;
+
+export type ConfigKind = 'cluster' | 'nn';

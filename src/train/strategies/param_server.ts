@@ -1,0 +1,425 @@
+/**
+ * Synchronous parameter server (`--strategy ps`), as SmolCluster's server/worker pair.
+ *
+ * Rank 0 holds the model (and trains a shard itself with `serverTrains`). Every step it collects
+ * the workers' gradients, each tagged with the model version it was computed on, until all live
+ * workers have sent theirs or the straggler deadline — `stragglerMs` after the step's first
+ * gradient — passes. It averages what arrived (weighted by samples), takes the optimizer step and
+ * answers every contributor with the new weights (or, with `reply: 'gradients'`, with the averaged
+ * gradient, which each worker applies with its own optimizer).
+ *
+ * Every gradient gets exactly one answer and a worker sends its next gradient only after its
+ * answer, so at most one message per worker is ever in flight: memory stays bounded however slow a
+ * worker is. A gradient that arrives after the deadline, or for an older version, is counted and
+ * dropped; its worker is answered with the current weights (in gradients mode: weights and
+ * optimizer state) so it rejoins at the next step. Each step's record names the contributors and
+ * the late workers. Every `checksumEvery` versions a worker sends the checksum of the weights it
+ * computed on and the server compares it with its own.
+ */
+import { performance } from 'node:perf_hooks';
+import type { ProcessGroup } from '../../comm/process_group.js';
+import { SmolError, TimeoutError } from '../../util/errors.js';
+import type { CommTiming, DataShard, StepInfo, Strategy, StrategyContext, UpdateResult } from '../strategy.js';
+import { DivergenceError } from './allreduce.js';
+import { HEAD_SLOTS, SERVER_RANK, TAG, broadcastModel, checksumOf, psShard, setOptimizerSteps, sleep } from './ps_common.js';
+
+export type PsReply = 'weights' | 'gradients';
+
+export interface ParamServerOptions {
+  /** Straggler deadline: how long after the step's first gradient the server waits for the rest (ms). */
+  stragglerMs?: number;
+  /** What the server answers with (default weights). */
+  reply?: PsReply;
+  /** The server trains a shard too (default false: it only aggregates). */
+  serverTrains?: boolean;
+  /** Compare worker and server parameter checksums every K versions (0: never). */
+  checksumEvery?: number;
+  /** A worker silent this long is given up (server), or a server silent this long fails the worker (ms). */
+  peerTimeoutMs?: number;
+  /** Debug knob: this worker sleeps this long before sending each gradient (a straggler). */
+  slowMs?: number;
+}
+
+/** Reply kinds. */
+const KIND_WEIGHTS = 0;
+const KIND_GRADIENTS = 1;
+const KIND_RESYNC = 2;
+/** Reply flags. */
+const FLAG_DONE = 1;
+const FLAG_LATE = 2;
+
+function resolved(o: ParamServerOptions): Required<ParamServerOptions> {
+  return {
+    stragglerMs: o.stragglerMs ?? 60_000,
+    reply: o.reply ?? 'weights',
+    serverTrains: o.serverTrains ?? false,
+    checksumEvery: o.checksumEvery ?? 100,
+    peerTimeoutMs: o.peerTimeoutMs ?? 60_000,
+    slowMs: o.slowMs ?? 0,
+  };
+}
+
+/** The server on rank 0, a worker elsewhere. */
+export function createParamServerStrategy(group: ProcessGroup, opts: ParamServerOptions = {}): Strategy {
+  return group.rank === SERVER_RANK ? new ParamServer(group, opts) : new ParamServerWorker(group, opts);
+}
+
+/** Why a worker stopped taking part. */
+type Gone = 'done' | 'lost';
+
+export class ParamServer implements Strategy {
+  readonly name = 'ps';
+  readonly rank = SERVER_RANK;
+  readonly worldSize: number;
+  readonly dataShard: DataShard;
+  private readonly o: Required<ParamServerOptions>;
+  private ctx: StrategyContext | null = null;
+  /** Model version: updates applied so far; gradients for this version are accepted while `open`. */
+  private version = 0;
+  private open = true;
+  private finished = false;
+  private acc = new Float32Array(0);
+  private accSamples = 0;
+  private accLoss = 0;
+  private firstAt = 0;
+  private readonly contributed = new Set<number>();
+  private readonly lateThisStep = new Set<number>();
+  private staleThisStep = 0;
+  /** Workers that sent a gradient and wait for their answer. */
+  private readonly owed = new Map<number, { late: boolean }>();
+  private readonly gone = new Map<number, Gone>();
+  private readonly sends = new Set<Promise<void>>();
+  private versionChecksum = -1;
+  private failure: Error | null = null;
+  private wake: (() => void) | null = null;
+  private lastLoss = NaN;
+  private lastContributors = 0;
+  private gradCopy = new Float32Array(0);
+  /** Totals over the run, for result summaries and tests. */
+  readonly totals = { stale: 0, late: 0, lost: 0 };
+
+  constructor(private readonly group: ProcessGroup, opts: ParamServerOptions = {}) {
+    this.worldSize = group.size;
+    this.o = resolved(opts);
+    this.dataShard = psShard(SERVER_RANK, group.size, this.o.serverTrains);
+  }
+
+  private get workers(): number[] {
+    return Array.from({ length: this.worldSize - 1 }, (_, i) => i + 1);
+  }
+
+  private get live(): number[] {
+    return this.workers.filter((w) => !this.gone.has(w));
+  }
+
+  async setup(ctx: StrategyContext): Promise<void> {
+    this.ctx = ctx;
+    const n = ctx.model.arena().size;
+    this.acc = new Float32Array(n);
+    this.gradCopy = new Float32Array(this.o.reply === 'gradients' ? n : 0);
+    await broadcastModel(this.group, ctx);
+    if (this.o.checksumEvery > 0) this.versionChecksum = checksumOf(ctx);
+    for (const w of this.workers) void this.receiveLoop(w, n);
+  }
+
+  /** One pending receive per worker, for the whole run: each gradient is handled as it lands. */
+  private async receiveLoop(w: number, n: number): Promise<void> {
+    const head = new Float64Array(HEAD_SLOTS);
+    const body = new Float32Array(n);
+    while (!this.gone.has(w)) {
+      try {
+        await this.group.recv(head, w, { tag: TAG.pushHead, timeoutMs: this.o.peerTimeoutMs });
+        await this.group.recv(body, w, { tag: TAG.pushBody, timeoutMs: this.o.peerTimeoutMs });
+      } catch (err) {
+        if (!this.gone.has(w)) this.lose(w, err as Error);
+        return;
+      }
+      try {
+        this.onGradient(w, head, body);
+      } catch (err) {
+        this.fail(err as Error);
+        return;
+      }
+    }
+  }
+
+  private lose(w: number, err: Error): void {
+    if (this.gone.has(w)) return;
+    this.gone.set(w, 'lost');
+    this.owed.delete(w);
+    this.totals.lost++;
+    process.stderr.write(`smolcluster: ps server: worker rank ${w} dropped out (${err.message}); continuing with ${this.live.length}\n`);
+    this.poke();
+  }
+
+  private fail(err: Error): void {
+    this.failure ??= err;
+    this.poke();
+  }
+
+  private poke(): void {
+    const wake = this.wake;
+    this.wake = null;
+    wake?.();
+  }
+
+  private onGradient(w: number, head: Float64Array, body: Float32Array): void {
+    const [version, samples, lossSum, checksum] = head;
+    if (this.finished) {
+      this.reply(w, { late: true });
+      return;
+    }
+    if (version === this.version && this.open) {
+      if (checksum >= 0 && this.versionChecksum >= 0 && checksum !== this.versionChecksum) {
+        throw new DivergenceError([w], version, `checksum ${checksum.toString(16)} vs the server's ${this.versionChecksum.toString(16)}`);
+      }
+      this.accumulate(body, samples, lossSum);
+      this.contributed.add(w);
+      this.owed.set(w, { late: false });
+      // Wakes the collector: everyone is in, or the first gradient started the deadline.
+      this.poke();
+      return;
+    }
+    // Too late for this step (the deadline passed) or computed on an older version: dropped.
+    if (version === this.version) this.totals.late++;
+    else {
+      this.totals.stale++;
+      this.staleThisStep++;
+    }
+    this.lateThisStep.add(w);
+    if (this.open) this.reply(w, { late: true });
+    else this.owed.set(w, { late: true });
+  }
+
+  private accumulate(grad: Float32Array, samples: number, lossSum: number): void {
+    if (this.accSamples === 0 && this.contributed.size === 0) this.firstAt = performance.now();
+    const acc = this.acc;
+    for (let i = 0; i < acc.length; i++) acc[i] += grad[i] * samples;
+    this.accSamples += samples;
+    this.accLoss += lossSum;
+  }
+
+  private allIn(): boolean {
+    return this.live.every((w) => this.contributed.has(w));
+  }
+
+  async reduceGradients(ctx: StrategyContext, localLoss: number, samples: number): Promise<CommTiming & { loss: number; info: StepInfo }> {
+    if (samples > 0) {
+      this.accumulate(ctx.model.arena().grad, samples, localLoss * samples);
+      this.contributed.add(SERVER_RANK);
+    }
+    const t0 = performance.now();
+    await this.collect();
+    const t1 = performance.now();
+    this.open = false;
+    const grad = ctx.model.arena().grad;
+    const scale = this.accSamples > 0 ? 1 / this.accSamples : 0;
+    for (let i = 0; i < grad.length; i++) grad[i] = this.acc[i] * scale;
+    const loss = this.accSamples > 0 ? this.accLoss * scale : NaN;
+    this.lastLoss = loss;
+    this.lastContributors = this.contributed.size;
+    const late = this.live.filter((w) => !this.contributed.has(w));
+    for (const w of this.lateThisStep) if (!late.includes(w) && !this.contributed.has(w)) late.push(w);
+    const info: StepInfo = {
+      version: this.version,
+      contributors: this.contributed.size,
+      contributed_ranks: [...this.contributed].sort((a, b) => a - b),
+      late_ranks: late.sort((a, b) => a - b),
+      stale_dropped: this.staleThisStep,
+    };
+    return { loss, waitMs: t1 - t0, commMs: 0, info };
+  }
+
+  /** Until every live worker's gradient for this version is in, or the deadline after the first. */
+  private async collect(): Promise<void> {
+    const start = performance.now();
+    for (;;) {
+      if (this.failure) throw this.failure;
+      if (this.allIn() && this.contributed.size > 0) return;
+      const now = performance.now();
+      if (this.contributed.size > 0 && now - this.firstAt >= this.o.stragglerMs) return;
+      if (this.contributed.size === 0 && now - start >= this.o.peerTimeoutMs) {
+        throw new TimeoutError('ps gradient collection', this.live, now - start, 'no worker sent a gradient');
+      }
+      if (this.contributed.size === 0 && this.live.length === 0) {
+        throw new SmolError('PEER', 'ps server: every worker has dropped out');
+      }
+      const until = this.contributed.size > 0 ? this.firstAt + this.o.stragglerMs : start + this.o.peerTimeoutMs;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          this.wake = null;
+          resolve();
+        }, Math.max(0, until - now));
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  }
+
+  async applyUpdate(ctx: StrategyContext, step: number): Promise<UpdateResult> {
+    if (this.failure) throw this.failure;
+    await Promise.all(this.sends);
+    const t0 = performance.now();
+    const stepped = this.accSamples > 0;
+    if (this.o.reply === 'gradients') this.gradCopy.set(ctx.model.arena().grad);
+    if (stepped) ctx.optimizer.step();
+    this.version++;
+    this.finished = ctx.totalSteps !== undefined && step + 1 >= ctx.totalSteps;
+    if (this.o.checksumEvery > 0 && this.version % this.o.checksumEvery === 0) this.versionChecksum = checksumOf(ctx);
+    // The next version's window opens before any answer goes out: a fast worker's next gradient
+    // may arrive while the answers are still being sent.
+    const owed = [...this.owed];
+    this.owed.clear();
+    this.acc.fill(0);
+    this.accSamples = 0;
+    this.accLoss = 0;
+    this.contributed.clear();
+    this.lateThisStep.clear();
+    this.staleThisStep = 0;
+    this.open = true;
+    for (const [w, { late }] of owed) this.reply(w, { late });
+    await Promise.all(this.sends);
+    if (this.finished) await this.drain();
+    return { commMs: performance.now() - t0, waitMs: 0, stop: this.finished };
+  }
+
+  /** After the last update: answer every worker still computing (a late one) with DONE. */
+  private async drain(): Promise<void> {
+    const start = performance.now();
+    while (this.live.length > 0) {
+      if (this.failure) throw this.failure;
+      if (performance.now() - start > this.o.peerTimeoutMs) {
+        throw new TimeoutError('ps shutdown', this.live, performance.now() - start, 'waiting for their last gradient');
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 20);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      await Promise.all(this.sends);
+    }
+    await Promise.all(this.sends);
+  }
+
+  /** Answers one gradient: new weights (or gradients, or a resync), DONE after the last update. */
+  private reply(w: number, { late }: { late: boolean }): void {
+    const ctx = this.ctx!;
+    const kind = this.o.reply === 'weights' ? KIND_WEIGHTS : late ? KIND_RESYNC : KIND_GRADIENTS;
+    const flags = (this.finished ? FLAG_DONE : 0) | (late ? FLAG_LATE : 0);
+    const head = Float64Array.of(this.version, kind, flags, this.lastContributors, this.lastLoss, ctx.optimizer.lr, ctx.optimizer.steps, 0);
+    const parts: ArrayBufferView[] = kind === KIND_GRADIENTS ? [this.gradCopy] : [ctx.model.arena().data];
+    if (kind === KIND_RESYNC) parts.push(...ctx.optimizer.stateBuffers());
+    if (this.finished) this.gone.set(w, 'done');
+    const send = (async () => {
+      await this.group.send(head, w, { tag: TAG.replyHead });
+      for (const p of parts) await this.group.send(p, w, { tag: TAG.replyBody });
+    })().catch((err: Error) => this.lose(w, err));
+    this.sends.add(send);
+    void send.finally(() => {
+      this.sends.delete(send);
+      if (this.finished) this.poke();
+    });
+  }
+
+  afterStep(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  gather(local: Float32Array): Promise<Float32Array> {
+    return this.group.allGather(local);
+  }
+
+  async close(): Promise<void> {
+    this.finished = true;
+    for (const w of this.workers) if (!this.gone.has(w)) this.gone.set(w, 'done');
+  }
+}
+
+export class ParamServerWorker implements Strategy {
+  readonly name = 'ps';
+  readonly rank: number;
+  readonly worldSize: number;
+  readonly dataShard: DataShard;
+  private readonly o: Required<ParamServerOptions>;
+  private version = 0;
+  private readonly head = new Float64Array(HEAD_SLOTS);
+  private readonly replyHead = new Float64Array(HEAD_SLOTS);
+  private staged = new Float32Array(0);
+  private pendingKind = KIND_WEIGHTS;
+  private done = false;
+
+  constructor(private readonly group: ProcessGroup, opts: ParamServerOptions = {}) {
+    this.rank = group.rank;
+    this.worldSize = group.size;
+    this.o = resolved(opts);
+    this.dataShard = psShard(group.rank, group.size, this.o.serverTrains);
+  }
+
+  async setup(ctx: StrategyContext): Promise<void> {
+    if (this.o.reply === 'gradients') this.staged = new Float32Array(ctx.model.arena().size);
+    await broadcastModel(this.group, ctx);
+  }
+
+  async reduceGradients(ctx: StrategyContext, localLoss: number, samples: number): Promise<CommTiming & { loss: number; info: StepInfo }> {
+    if (this.o.slowMs > 0) await sleep(this.o.slowMs);
+    const arena = ctx.model.arena();
+    const check = this.o.checksumEvery > 0 && this.version % this.o.checksumEvery === 0 ? checksumOf(ctx) : -1;
+    this.head.set([this.version, samples, localLoss * samples, check]);
+    const t0 = performance.now();
+    await Promise.all([
+      this.group.send(this.head, SERVER_RANK, { tag: TAG.pushHead }),
+      this.group.send(arena.grad, SERVER_RANK, { tag: TAG.pushBody }),
+    ]);
+    const t1 = performance.now();
+    const timeoutMs = this.o.peerTimeoutMs + this.o.stragglerMs;
+    await this.group.recv(this.replyHead, SERVER_RANK, { tag: TAG.replyHead, timeoutMs });
+    const t2 = performance.now();
+    const [version, kind, flags, contributors, loss, lr, optimizerSteps] = this.replyHead;
+    if (kind === KIND_GRADIENTS) {
+      await this.group.recv(this.staged, SERVER_RANK, { tag: TAG.replyBody, timeoutMs });
+    } else {
+      // Weights land straight in the parameter arena (they are not read again until the next forward).
+      await this.group.recv(arena.data, SERVER_RANK, { tag: TAG.replyBody, timeoutMs });
+      if (kind === KIND_RESYNC) {
+        for (const buf of ctx.optimizer.stateBuffers()) await this.group.recv(buf, SERVER_RANK, { tag: TAG.replyBody, timeoutMs });
+        setOptimizerSteps(ctx.optimizer, optimizerSteps);
+      }
+    }
+    const t3 = performance.now();
+    this.pendingKind = kind;
+    this.stagedLr = lr;
+    this.version = version;
+    this.done = (flags & FLAG_DONE) !== 0;
+    const late = (flags & FLAG_LATE) !== 0;
+    return {
+      loss, commMs: t1 - t0 + (t3 - t2), waitMs: t2 - t1,
+      info: { version, contributors, late },
+    };
+  }
+
+  private stagedLr = 0;
+
+  /** Weights (and resyncs) are already in place; averaged gradients are applied here. */
+  async applyUpdate(ctx: StrategyContext): Promise<UpdateResult> {
+    if (this.pendingKind === KIND_GRADIENTS) {
+      ctx.model.arena().grad.set(this.staged);
+      ctx.optimizer.lr = this.stagedLr;
+      ctx.optimizer.step();
+    }
+    return { commMs: 0, waitMs: 0, stop: this.done };
+  }
+
+  afterStep(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  gather(local: Float32Array): Promise<Float32Array> {
+    return this.group.allGather(local);
+  }
+
+  async close(): Promise<void> {}
+}
