@@ -1,0 +1,32 @@
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { EVENTS_FILE } from '../metrics/events.js';
+import { TRACE_FILE, TRACE_STAGING_FILE } from '../metrics/trace.js';
+import { type Dashboard, startDashboard } from './server.js';
+import { startDashboardThread } from './thread.js';
+
+export interface LiveDashboardOptions {
+  /** The run's experiment folder (it may not exist yet). */
+  dir: string;
+  name: string;
+  port?: number;
+  host?: string;
+  /**
+   * Serve from a worker thread: for a process that also trains (its steps hold the main thread).
+   * The launcher, which only waits on its workers, serves from its own thread.
+   */
+  thread: boolean;
+}
+
+/**
+ * The dashboard of the run this process is about to start: the previous run's files under the
+ * same name are removed first (the run resets them anyway, a moment later), so the page never
+ * shows them; the URL goes to stderr.
+ */
+export async function openLiveDashboard(o: LiveDashboardOptions): Promise<Pick<Dashboard, 'url' | 'close'>> {
+  for (const f of ['metrics.jsonl', EVENTS_FILE, 'result.json', TRACE_FILE, TRACE_STAGING_FILE]) rmSync(join(o.dir, f), { force: true });
+  const opts = { runs: [{ dir: o.dir, name: o.name, live: true as const }], port: o.port ?? 3000, host: o.host ?? '127.0.0.1' };
+  const dashboard = o.thread ? await startDashboardThread(opts) : await startDashboard(opts);
+  process.stderr.write(`smolcluster: dashboard at ${dashboard.url}\n`);
+  return dashboard;
+}

@@ -1,0 +1,283 @@
+// The smolcluster dashboard page: one column per run, fed by the server's event stream
+// (/api/runs/<id>/stream: "init" with everything so far, "update" with what is new, "end").
+// Plain browser JavaScript; charts by uPlot (served from node_modules). Text goes in via
+// textContent only.
+'use strict';
+
+const RANK_COLORS = ['#2563eb', '#dc2626', '#16a34a', '#9333ea', '#ea580c', '#0891b2', '#be185d', '#4d7c0f'];
+const rankColor = (r) => RANK_COLORS[r % RANK_COLORS.length];
+
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === 'class') e.className = v;
+    else if (k === 'style') e.style.cssText = v;
+    else e.setAttribute(k, v);
+  }
+  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return e;
+}
+
+const fmt = {
+  ms: (x) => (x == null ? '–' : x < 10 ? x.toFixed(2) : x.toFixed(1)),
+  num: (x, d = 4) => (x == null || !Number.isFinite(x) ? '–' : x.toFixed(d)),
+  pct: (x) => (x == null ? '–' : `${(x * 100).toFixed(2)}%`),
+  int: (x) => (x == null ? '–' : Math.round(x).toLocaleString('en')),
+  clock: (t) => new Date(t).toLocaleTimeString('en-GB', { hour12: false }),
+  secs: (s) => (s < 90 ? `${s.toFixed(1)} s` : s < 5400 ? `${(s / 60).toFixed(1)} min` : `${(s / 3600).toFixed(2)} h`),
+};
+
+class RunView {
+  constructor(root, info) {
+    this.id = info.id;
+    this.node = document.getElementById('run-template').content.firstElementChild.cloneNode(true);
+    this.node.dataset.run = String(info.id);
+    this.node.querySelector('.name').textContent = info.label;
+    root.append(this.node);
+    this.charts = {};
+    this.status = null;
+    this.data = null;
+    this.live = true;
+    this.connect();
+  }
+
+  connect() {
+    const es = new EventSource(`/api/runs/${this.id}/stream`);
+    es.addEventListener('init', (e) => this.init(JSON.parse(e.data)));
+    es.addEventListener('update', (e) => this.update(JSON.parse(e.data)));
+    es.addEventListener('end', () => {
+      es.close();
+      this.live = false;
+      this.render();
+    });
+    es.onerror = () => {
+      if (es.readyState === EventSource.CLOSED) {
+        this.live = false;
+        this.render();
+      }
+    };
+  }
+
+  init(s) {
+    this.data = { buckets: s.buckets, evals: s.evals, events: s.events };
+    this.status = s;
+    this.render();
+  }
+
+  update(d) {
+    if (!this.data) return;
+    const b = this.data.buckets;
+    const n = b.x.length;
+    for (const k of ['x', 'loss', 'samplesPerSec', 'gradNorm']) b[k].push(...d.buckets[k]);
+    for (const k of ['compute', 'comm', 'wait']) {
+      for (const [rank, values] of Object.entries(d.buckets[k])) {
+        // A rank first seen now: no points before.
+        if (!b[k][rank]) b[k][rank] = new Array(n).fill(null);
+        b[k][rank].push(...values);
+      }
+    }
+    const e = this.data.evals;
+    for (const k of ['x', 'loss', 'accuracy']) e[k].splice(d.evals.from, e[k].length - d.evals.from, ...d.evals[k]);
+    this.data.events.push(...d.events);
+    this.status = d;
+    this.render();
+  }
+
+  render() {
+    if (!this.status) return;
+    this.renderHead();
+    this.renderStraggler();
+    this.renderWorkers();
+    this.renderEvents();
+    this.renderCharts();
+  }
+
+  runState() {
+    const s = this.status;
+    if (s.result) return 'finished';
+    const bad = s.members.some((m) => m.status === 'failed' || m.status === 'lost');
+    if (bad && (s.ended || !this.live)) return 'failed';
+    if (s.ended) return 'ended';
+    return this.live ? 'running' : 'stopped';
+  }
+
+  renderHead() {
+    const s = this.status;
+    const state = this.runState();
+    const badge = this.node.querySelector('[data-badge]');
+    badge.textContent = state;
+    badge.className = `badge ${state}`;
+    this.node.dataset.state = state;
+    const trace = this.node.querySelector('.trace');
+    trace.hidden = !s.trace;
+    trace.href = `/api/runs/${this.id}/trace.json`;
+
+    const c = s.config || {};
+    const r = s.result;
+    const b = this.data.buckets;
+    const e = this.data.evals;
+    const steps = Math.max(0, ...s.members.map((m) => m.steps));
+    const lastTime = Math.max(0, ...s.members.map((m) => m.lastTime || 0));
+    const elapsed = r ? r.wall_seconds : s.startedAt ? ((this.live && !s.ended ? Date.now() : lastTime) - s.startedAt) / 1000 : null;
+    const items = [
+      ['model', r ? r.model : c.model ? `${c.model}${c.hidden ? ` ${[].concat(c.hidden).join('-')}` : ''}` : '–'],
+      ['workers', c.workers ?? s.members.length],
+      ['strategy', c.strategy ?? '–'],
+      ['steps', fmt.int(r ? r.steps : steps)],
+      ['loss', fmt.num(r ? r.final_loss : lastOf(b.loss))],
+      ['test accuracy', fmt.pct(r ? r.test_accuracy : lastOf(e.accuracy))],
+      ['samples/s', fmt.int(r ? r.samples_per_sec : lastOf(b.samplesPerSec))],
+      ['elapsed', elapsed == null ? '–' : fmt.secs(Math.max(0, elapsed))],
+    ];
+    const dl = this.node.querySelector('.summary');
+    dl.replaceChildren(...items.map(([k, v]) => el('div', {}, el('dt', {}, k), el('dd', {}, v))));
+
+    const errors = this.node.querySelector('.errors');
+    errors.hidden = s.errors.length === 0;
+    errors.textContent = s.errors.join('\n');
+  }
+
+  renderStraggler() {
+    const box = this.node.querySelector('.straggler');
+    const st = this.status.straggler;
+    box.hidden = !st;
+    if (!st) return;
+    const balanced = !isStraggler(st);
+    box.classList.toggle('balanced', balanced);
+    box.dataset.rank = String(st.rank);
+    box.textContent = balanced
+      ? `Balanced: rank ${st.rank} is the slowest, computing ${fmt.ms(st.computeMs)} ms per step; the others ${fmt.ms(st.othersComputeMs)} ms.`
+      : `Straggler: rank ${st.rank} computes ${fmt.ms(st.computeMs)} ms per step, ${st.ratio.toFixed(2)}× the others (${fmt.ms(st.othersComputeMs)} ms); they wait ${fmt.ms(st.othersWaitMs)} ms per step.`;
+  }
+
+  renderWorkers() {
+    const s = this.status;
+    const split = new Map(s.recent.map((x) => [x.rank, x]));
+    const widest = Math.max(1e-9, ...s.recent.map((x) => x.computeMs + x.commMs + x.waitMs));
+    const stragglerRank = s.straggler && isStraggler(s.straggler) ? s.straggler.rank : -1;
+    const rows = s.members.map((m) => {
+      const x = split.get(m.rank);
+      const bar = x
+        ? el('div', { class: 'split-cell' },
+          el('div', { class: 'split', title: `compute ${fmt.ms(x.computeMs)} ms, communication ${fmt.ms(x.commMs)} ms, wait ${fmt.ms(x.waitMs)} ms (mean of ${x.steps} steps)` },
+            el('span', { class: 'c', style: `width:${(100 * x.computeMs) / widest}%` }),
+            el('span', { class: 'm', style: `width:${(100 * x.commMs) / widest}%` }),
+            el('span', { class: 'w', style: `width:${(100 * x.waitMs) / widest}%` })),
+          el('small', {}, `${fmt.ms(x.computeMs)} / ${fmt.ms(x.commMs)} / ${fmt.ms(x.waitMs)} ms`))
+        : '–';
+      const status = el('span', { class: `status ${m.status}` }, m.status);
+      if (m.error && m.status !== 'finished') status.append(el('span', { class: 'why' }, m.error));
+      const row = el('tr', { 'data-rank': String(m.rank), 'data-status': m.status, class: m.rank === stragglerRank ? 'straggler-row' : '' },
+        el('td', {}, m.rank), el('td', {}, m.host ?? '–'), el('td', { class: 'backend', title: m.backend ?? '' }, m.backend ?? '–'), el('td', {}, m.pid ?? '–'),
+        el('td', {}, status), el('td', {}, fmt.int(m.steps)), el('td', {}, bar));
+      return row;
+    });
+    this.node.querySelector('table.workers tbody').replaceChildren(...rows);
+  }
+
+  renderEvents() {
+    const list = this.node.querySelector('ol.events');
+    const events = this.data.events.slice(-300).reverse();
+    list.replaceChildren(...events.map((e) => el('li', { class: e.level, 'data-kind': e.kind }, el('time', {}, fmt.clock(e.time)), el('span', {}, e.text))));
+  }
+
+  renderCharts() {
+    const b = this.data.buckets;
+    const e = this.data.evals;
+    const ranks = Object.keys(b.compute).map(Number).sort((x, y) => x - y);
+
+    const lossData = uPlot.join([[b.x, b.loss], [e.x, e.loss]]);
+    this.chart('loss', lossData, [
+      { label: 'train', stroke: '#2563eb', width: 1.5 },
+      { label: 'test', stroke: '#dc2626', width: 1.5, spanGaps: true, points: { show: true, size: 5 } },
+    ], b.x.length + e.x.length);
+    this.chart('accuracy', [e.x, e.accuracy.map((a) => (a == null ? null : a * 100))], [
+      { label: 'test accuracy %', stroke: '#16a34a', width: 1.5, points: { show: true, size: 5 } },
+    ], e.x.length);
+    this.chart('throughput', [b.x, b.samplesPerSec], [{ label: 'samples/s', stroke: '#0891b2', width: 1.5 }], b.x.length);
+    const stepSeries = [];
+    const stepData = [b.x];
+    for (const r of ranks) {
+      stepSeries.push({ label: `rank ${r} compute`, stroke: rankColor(r), width: 1.5 });
+      stepData.push(b.compute[r]);
+      stepSeries.push({ label: `rank ${r} wait`, stroke: rankColor(r), width: 1, dash: [5, 4] });
+      stepData.push(b.wait[r]);
+    }
+    this.chart('steptime', stepData, stepSeries, b.x.length, ranks.join(','));
+    const hasGrad = b.gradNorm.some((g) => g != null);
+    this.node.querySelector('[data-chart="gradnorm"]').hidden = !hasGrad;
+    if (hasGrad) this.chart('gradnorm', [b.x, b.gradNorm], [{ label: 'grad norm', stroke: '#9333ea', width: 1.5 }], b.x.length);
+  }
+
+  /** Creates or updates one chart; `shape` changes (new ranks) rebuild it. */
+  chart(name, data, series, points, shape = '') {
+    const fig = this.node.querySelector(`[data-chart="${name}"]`);
+    fig.dataset.points = String(points);
+    const host = fig.querySelector('.plot');
+    const existing = this.charts[name];
+    if (existing && existing.shape === shape) {
+      existing.plot.setData(data);
+      return;
+    }
+    if (existing) existing.plot.destroy();
+    const width = Math.max(240, host.clientWidth || fig.clientWidth - 16);
+    const opts = {
+      width,
+      height: 190,
+      scales: { x: { time: false } },
+      series: [{ label: 'step' }, ...series],
+      axes: [{}, { size: 52, values: (u, vals) => vals.map(compact) }],
+      legend: { live: true },
+      cursor: { drag: { x: true, y: false } },
+    };
+    this.charts[name] = { plot: new uPlot(opts, data, host), shape };
+  }
+
+  resize() {
+    for (const [name, c] of Object.entries(this.charts)) {
+      const host = this.node.querySelector(`[data-chart="${name}"] .plot`);
+      c.plot.setSize({ width: Math.max(240, host.clientWidth), height: 190 });
+    }
+  }
+}
+
+/** Axis numbers: 1.5k, 20k, 1.2M. */
+function compact(v) {
+  if (v == null) return '';
+  const a = Math.abs(v);
+  if (a >= 1e6) return `${+(v / 1e6).toFixed(1)}M`;
+  if (a >= 1e4) return `${+(v / 1e3).toFixed(0)}k`;
+  if (a >= 1e3) return `${+(v / 1e3).toFixed(1)}k`;
+  return String(+v.toPrecision(4));
+}
+
+function lastOf(a) {
+  for (let i = a.length - 1; i >= 0; i--) if (a[i] != null) return a[i];
+  return null;
+}
+
+async function main() {
+  const runs = await (await fetch('/api/runs')).json();
+  const root = document.getElementById('runs');
+  root.style.setProperty('--columns', String(Math.min(runs.length, 3)));
+  const views = runs.map((info) => new RunView(root, info));
+  let pending = 0;
+  window.addEventListener('resize', () => {
+    clearTimeout(pending);
+    pending = setTimeout(() => views.forEach((v) => v.resize()), 100);
+  });
+  // The elapsed time of a live run moves on between updates.
+  setInterval(() => views.forEach((v) => v.live && v.status && !v.status.ended && v.renderHead()), 1000);
+}
+
+main().catch((e) => {
+  document.getElementById('runs').append(el('div', { class: 'alert' }, `dashboard: ${e.message}`));
+});
+
+/**
+ * A rank is called a straggler only when it is clearly slower: 1.5x the others' compute time and
+ * at least 1 ms more per step. Smaller gaps are scheduling noise on a shared machine.
+ */
+function isStraggler(st) {
+  return st.ratio >= 1.5 && st.computeMs - st.othersComputeMs >= 1;
+}

@@ -1,0 +1,98 @@
+import type { EvalRecord, StepRecord, TrainObserver } from '../train/loop.js';
+
+/**
+ * --wandb: logs rank 0's measurements to Weights & Biases through its JavaScript SDK, when the
+ * `@wandb/sdk` package is installed (it is not a dependency: it is imported only if present) and
+ * an API key is set (WANDB_API_KEY, or WANDB_MODE=offline). Otherwise one clear message, and
+ * training goes on without it.
+ */
+
+/** The part of the SDK used here (`import wandb from '@wandb/sdk'`). */
+export interface WandbApi {
+  init(opts: { project?: string; name?: string; config?: object }): Promise<unknown>;
+  log(data: Record<string, number>): void;
+  finish(): Promise<void>;
+}
+
+export interface WandbOptions {
+  project?: string;
+  name: string;
+  config: object;
+  /** This process's world size: throughput is the cluster's (ranks step together). */
+  worldSize?: number;
+  env?: NodeJS.ProcessEnv;
+  /** Where the one message goes (stderr by default). */
+  warn?: (line: string) => void;
+  /** Loads the SDK (a test replaces it). */
+  load?: () => Promise<unknown>;
+}
+
+const SDK = '@wandb/sdk';
+
+/** The W&B sink, or null (after one message saying why) when it cannot run. */
+export async function openWandb(o: WandbOptions): Promise<WandbObserver | null> {
+  const env = o.env ?? process.env;
+  const warn = o.warn ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const keyed = Boolean(env.WANDB_API_KEY) || env.WANDB_MODE === 'offline';
+  let api: WandbApi | null = null;
+  let missing = false;
+  try {
+    api = sdkOf(await (o.load ?? (() => import(SDK)))());
+  } catch (e) {
+    missing = isModuleNotFound(e);
+    if (!missing) {
+      warn(`smolcluster: --wandb: could not load ${SDK} (${(e as Error).message}); training continues without W&B`);
+      return null;
+    }
+  }
+  if (missing || !api || !keyed) {
+    const why = [missing || !api ? `the ${SDK} package is not installed (npm install ${SDK})` : '', keyed ? '' : 'no WANDB_API_KEY is set (or WANDB_MODE=offline)']
+      .filter(Boolean).join(' and ');
+    warn(`smolcluster: --wandb: ${why}; training continues without W&B`);
+    return null;
+  }
+  try {
+    await api.init({ project: o.project ?? 'smolcluster', name: o.name, config: o.config });
+  } catch (e) {
+    warn(`smolcluster: --wandb: W&B init failed (${(e as Error).message}); training continues without W&B`);
+    return null;
+  }
+  return new WandbObserver(api, o.worldSize ?? 1);
+}
+
+/** Logs every step and evaluation; `finish()` must be awaited at the end (the SDK flushes then). */
+export class WandbObserver implements TrainObserver {
+  constructor(private readonly api: WandbApi, private readonly worldSize: number) {}
+
+  onStep(r: StepRecord): void {
+    const ms = r.computeMs + r.commMs + r.waitMs;
+    const data: Record<string, number> = {
+      step: r.step, epoch: r.epoch, loss: r.loss, lr: r.lr, compute_ms: r.computeMs, comm_ms: r.commMs, wait_ms: r.waitMs,
+      samples_per_sec: ms > 0 ? (r.samples * this.worldSize * 1000) / ms : 0,
+    };
+    if (r.gradNorm !== undefined) data.grad_norm = r.gradNorm;
+    this.api.log(data);
+  }
+
+  onEval(r: EvalRecord): void {
+    this.api.log({ step: r.step, test_loss: r.loss, ...(r.accuracy !== null ? { test_accuracy: r.accuracy } : {}) });
+  }
+
+  async finish(): Promise<void> {
+    await this.api.finish();
+  }
+}
+
+function sdkOf(mod: unknown): WandbApi {
+  const m = mod as { default?: unknown };
+  const api = (m.default ?? mod) as Partial<WandbApi>;
+  if (typeof api.init !== 'function' || typeof api.log !== 'function' || typeof api.finish !== 'function') {
+    throw new Error(`${SDK} has no init/log/finish`);
+  }
+  return api as WandbApi;
+}
+
+function isModuleNotFound(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException | null)?.code;
+  return code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND';
+}

@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Page } from 'playwright-core';
+import { findWorker, runCliProcess, startCli, tempDir, waitFor, workersByRank } from '../helpers/cluster.js';
+import { type Browser, browserMissing, launchBrowser } from './browser.js';
+
+/** Screenshots stay here after the test (the run folders do not). */
+const SHOTS = join(tmpdir(), 'smolcluster-dashboard-e2e');
+
+let dir = '';
+let browser: Browser | null = null;
+before(() => {
+  dir = tempDir('dashboard-e2e');
+  mkdirSync(SHOTS, { recursive: true });
+});
+after(async () => {
+  await browser?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const points = (page: Page, chart: string): Promise<number> =>
+  page.$eval(`section.run [data-chart="${chart}"]`, (f) => Number((f as HTMLElement).dataset.points ?? 0));
+
+describe('dashboard in a real browser', { timeout: 120_000 }, () => {
+  it('a live 2-worker run: curves grow, every rank is listed, a SIGKILLed worker shows as lost', async (t) => {
+    const missing = browserMissing();
+    if (missing) return t.skip(missing);
+    const name = 'live';
+    const launcher = startCli([
+      'train', '--workers', '2', '--max-steps', '100000', '--eval-every', '30', '--batch-size', '16', '--threads', '1', '--timeout', '5',
+      '--name', name, '--experiments-dir', dir, '--dashboard', '--port', '0', '--trace',
+    ], { timeoutMs: 100_000 });
+    try {
+      const url = await waitFor(() => /dashboard at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(launcher.stderr)?.[1], 'the dashboard URL on stderr', 30_000);
+      browser = await launchBrowser();
+      const page = await browser.context.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(url);
+
+      // Every rank is listed, running, with its host and backend.
+      await page.waitForFunction(() => document.querySelectorAll('table.workers tbody tr[data-status="running"]').length === 2, null, { timeout: 40_000 });
+      const rows = await page.$$eval('table.workers tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
+      assert.deepEqual(rows.map((r) => r[0]), ['0', '1']);
+      for (const r of rows) {
+        assert.notEqual(r[1], '–', `host of rank ${r[0]}`);
+        assert.notEqual(r[2], '–', `backend of rank ${r[0]}`);
+      }
+      // The curves receive points, live: loss, throughput, step time by worker, then accuracy.
+      await page.waitForFunction(() => {
+        const n = (c: string): number => Number(document.querySelector<HTMLElement>(`[data-chart="${c}"]`)?.dataset.points ?? 0);
+        return n('loss') >= 3 && n('throughput') >= 3 && n('steptime') >= 3 && n('accuracy') >= 1;
+      }, null, { timeout: 40_000 });
+      const before = await points(page, 'throughput');
+      await page.waitForFunction((b) => Number(document.querySelector<HTMLElement>('[data-chart="throughput"]')?.dataset.points ?? 0) > b, before, { timeout: 20_000 });
+      // The split of a step per worker is drawn for both ranks, and a straggler (or balance) is named.
+      assert.equal(await page.$$eval('table.workers .split', (s) => s.length), 2);
+      assert.ok(await page.$eval('.straggler', (s) => !(s as HTMLElement).hidden && /rank \d/.test(s.textContent ?? '')));
+      await page.screenshot({ path: join(SHOTS, 'live.png'), fullPage: true });
+
+      const victim = await findWorker(launcher.pid, 1, 2);
+      process.kill(victim, 'SIGKILL');
+      await page.waitForSelector('table.workers tr[data-rank="1"][data-status="lost"]', { timeout: 30_000 });
+      const exit = await launcher.done;
+      assert.notEqual(exit.code, 0);
+      // After the launcher's end the page keeps the last state and says the run failed.
+      await page.waitForSelector('section.run[data-state="failed"]', { timeout: 10_000 });
+      assert.match(await page.$eval('tr[data-rank="1"] .status', (s) => s.textContent ?? ''), /lost.*killed by SIGKILL/);
+      const log = await page.$$eval('ol.events li', (lis) => lis.map((li) => li.textContent ?? ''));
+      assert.ok(log.some((l) => /rank 1 joined/.test(l)), log.join('\n'));
+      assert.ok(log.some((l) => /rank 1 lost: killed by SIGKILL/.test(l)), log.join('\n'));
+      await page.screenshot({ path: join(SHOTS, 'killed.png'), fullPage: true });
+      assert.deepEqual(errors, [], 'errors on the page');
+
+      // The files behind it: events of the launcher and the ranks, and both ranks' timeline.
+      const events = readFileSync(join(dir, name, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      const kinds = events.map((e) => `${e.kind}${e.rank !== undefined ? ` ${e.rank}` : ''}`);
+      for (const k of ['run_start', 'worker_started 0', 'worker_started 1', 'worker_joined 0', 'worker_joined 1', 'eval 0', 'worker_lost 1', 'run_end']) {
+        assert.ok(kinds.includes(k), `${k} missing from events.jsonl: ${kinds.join(', ')}`);
+      }
+      const trace = JSON.parse(readFileSync(join(dir, name, 'trace.json'), 'utf8')) as { traceEvents: Array<{ ph: string; pid: number }> };
+      assert.deepEqual([...new Set(trace.traceEvents.filter((e) => e.ph === 'X').map((e) => e.pid))].sort(), [0, 1]);
+      process.stdout.write(`# screenshots: ${join(SHOTS, 'live.png')}, ${join(SHOTS, 'killed.png')}\n`);
+    } catch (e) {
+      // What the launcher said and what the page shows, to tell a slow machine from a bug.
+      const page = browser?.context.pages()[0];
+      const shown = page ? await page.$eval('section.run', (r) => r.textContent?.replace(/\s+/g, ' ').slice(0, 1500)).catch(() => '') : '';
+      if (page) await page.screenshot({ path: join(SHOTS, 'failed.png'), fullPage: true }).catch(() => undefined);
+      throw new Error(`${(e as Error).message}\n--- launcher stderr:\n${launcher.stderr.slice(-3000)}\n--- page: ${shown}`, { cause: e });
+    } finally {
+      if (launcher.child.exitCode === null) launcher.child.kill('SIGKILL');
+      for (const pid of (() => { try { return [...workersByRank(launcher.pid).values()]; } catch { return []; } })()) {
+        try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+      }
+    }
+  });
+
+  it('`smolcluster dashboard A B` puts two finished runs side by side', async (t) => {
+    const missing = browserMissing();
+    if (missing) return t.skip(missing);
+    const finished = await runCliProcess(
+      ['train', '--max-steps', '60', '--eval-every', '20', '--clip-grad-norm', '5', '--name', 'done', '--experiments-dir', dir, '--threads', '1'],
+      { timeoutMs: 60_000 },
+    );
+    assert.equal(finished.code, 0, finished.stderr);
+    const other = join(dir, 'live');
+    const serve = startCli(['dashboard', join(dir, 'done'), join(other, 'events.jsonl'), '--port', '0'], { timeoutMs: 60_000 });
+    try {
+      const url = await waitFor(() => /dashboard at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(serve.stderr)?.[1], 'the dashboard URL', 20_000);
+      browser ??= await launchBrowser();
+      const page = await browser.context.newPage();
+      await page.goto(url);
+      await page.waitForFunction(() => document.querySelectorAll('section.run[data-state]').length === 2, null, { timeout: 20_000 });
+      const heads = await page.$$eval('section.run', (runs) => runs.map((r) => [r.querySelector('.name')?.textContent, (r as HTMLElement).dataset.state]));
+      assert.deepEqual(heads.map((h) => h[0]), ['done', 'live']);
+      assert.equal(heads[0][1], 'finished');
+      const perRun = await page.$$eval('section.run [data-chart="loss"]', (fs) => fs.map((f) => Number((f as HTMLElement).dataset.points)));
+      assert.ok(perRun.every((n) => n > 0), `loss points per run: ${perRun}`);
+      // Gradient norms were tracked (--clip-grad-norm) in the first run only.
+      const grad = await page.$$eval('section.run [data-chart="gradnorm"]', (fs) => fs.map((f) => !(f as HTMLElement).hidden));
+      assert.deepEqual(grad, [true, false]);
+      await page.screenshot({ path: join(SHOTS, 'side-by-side.png'), fullPage: true });
+    } finally {
+      serve.child.kill('SIGTERM');
+      await serve.done;
+    }
+  });
+});

@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { BUCKET_STEPS, RunState } from '../../src/dashboard/state.js';
+import type { StepLine } from '../../src/metrics/reader.js';
+
+const line = (rank: number, step: number, over: Partial<StepLine> = {}): { kind: 'step'; rec: StepLine } => ({
+  kind: 'step',
+  rec: { v: 1, kind: 'step', step, epoch: 0, rank, loss: 1 + step, samples: 10, lr: 0.1, compute_ms: rank === 1 ? 6 : 2, comm_ms: 1, wait_ms: rank === 1 ? 0 : 4, time: 1000 + step, ...over },
+});
+const event = (kind: string, fields: object): { v: number; kind: string; time: number } => ({ v: 1, kind, time: 5, ...fields });
+
+describe('RunState', () => {
+  it('draws a bucket only once every running rank reported its last step, in step order', () => {
+    const s = new RunState('r', null);
+    s.setConfig({ workers: 2 });
+    for (let i = 0; i < 2 * BUCKET_STEPS; i++) s.addMetric(line(0, i));
+    s.settle();
+    assert.equal(s.snapshot().buckets.x.length, 0, 'rank 1 has not reported yet');
+    for (let i = 0; i < BUCKET_STEPS; i++) s.addMetric(line(1, i));
+    s.settle();
+    const b = s.snapshot().buckets;
+    assert.deepEqual(b.x, [BUCKET_STEPS]);
+    // 2 ranks × 10 steps × 10 samples, over the slowest rank's 10 × 7 ms.
+    assert.equal(b.samplesPerSec[0], (200 * 1000) / 70);
+    assert.equal(b.loss[0], 1 + (BUCKET_STEPS - 1) / 2);
+    assert.deepEqual([b.compute[0][0], b.compute[1][0], b.wait[0][0], b.wait[1][0]], [2, 6, 4, 0]);
+  });
+
+  it('names the straggler, lists members from events, marks a killed rank lost and a rank that reported its error failed', () => {
+    const s = new RunState('r', null);
+    s.addEvent(event('run_start', { workers: 3 }));
+    for (const rank of [0, 1, 2]) s.addEvent(event('worker_joined', { rank, host: `h${rank}`, backend: 'js', threads: 1, pid: 100 + rank }));
+    for (let i = 0; i < 5; i++) for (const rank of [0, 1, 2]) s.addMetric(line(rank, i));
+    s.settle();
+    let st = s.status();
+    assert.deepEqual(st.members.map((m) => [m.rank, m.host, m.status, m.steps]), [[0, 'h0', 'running', 5], [1, 'h1', 'running', 5], [2, 'h2', 'running', 5]]);
+    assert.equal(st.straggler?.rank, 1);
+    assert.equal(st.straggler?.ratio, 3);
+    assert.equal(st.straggler?.othersWaitMs, 4);
+
+    s.addEvent(event('detection', { observer: 0, rule: 'peer-lost', severity: 'fatal', ranks: [2], step: 5, detail: 'rank 2: connection lost' }));
+    s.addEvent(event('worker_lost', { rank: 2, error: 'killed by SIGKILL', code: null, signal: 'SIGKILL' }));
+    s.addEvent(event('worker_lost', { rank: 0, error: 'exited with code 1', code: 1, signal: null }));
+    s.addEvent(event('worker_finished', { rank: 1, steps: 5 }));
+    s.addEvent(event('run_end', { status: 'failed', error: 'worker rank 2 killed by SIGKILL' }));
+    s.settle();
+    st = s.status();
+    assert.deepEqual(st.members.map((m) => m.status), ['failed', 'finished', 'lost']);
+    assert.equal(st.members[2].error, 'killed by SIGKILL');
+    assert.equal(st.ended, true);
+    assert.deepEqual(s.snapshot().buckets.x, [5], 'the last, partial bucket is drawn at the end');
+    const texts = s.snapshot().events.map((e) => e.text);
+    assert.ok(texts.includes('rank 2 lost: killed by SIGKILL'), texts.join('\n'));
+    assert.ok(texts.includes('rank 0: peer-lost: rank 2: connection lost'), texts.join('\n'));
+  });
+
+  it('delta() carries only what is new since the last one', () => {
+    const s = new RunState('r', null);
+    s.setConfig({ workers: 1 });
+    for (let i = 0; i < BUCKET_STEPS; i++) s.addMetric(line(0, i));
+    s.addMetric({ kind: 'eval', rec: { v: 1, kind: 'eval', step: 10, epoch: 0, rank: 0, test_loss: 1, test_accuracy: 0.5, time: 2 } });
+    s.settle();
+    const first = s.delta();
+    assert.deepEqual([first.buckets.x, first.evals.x, first.evals.from], [[10], [10], 0]);
+    const second = s.delta();
+    assert.deepEqual([second.buckets.x, second.evals.x, second.events], [[], [], []]);
+  });
+});
