@@ -1,9 +1,17 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
+import { baselineCommand } from './baseline.js';
+import { faultTestCommand } from './fault_test.js';
 import { reportError } from './report.js';
+import { runCommand } from './run.js';
 import { trainCommand } from './train.js';
+import { validateCommand } from './validate.js';
 import { workerCommand } from './worker.js';
+import { serverCommand } from './server.js';
+import { configCommand } from './config.js';
+import { launchCommand } from './launch.js';
+import { dashboardCommand } from './dashboard.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -13,7 +21,15 @@ const program = new Command('smolcluster')
   .option('--verbose', 'print stack traces with errors')
   .showHelpAfterError()
   .addCommand(trainCommand())
-  .addCommand(workerCommand());
+  .addCommand(workerCommand())
+  .addCommand(runCommand())
+  .addCommand(validateCommand())
+  .addCommand(baselineCommand())
+  .addCommand(faultTestCommand())
+  .addCommand(serverCommand())
+  .addCommand(configCommand())
+  .addCommand(launchCommand())
+  .addCommand(dashboardCommand());
 
 program.hook('preAction', (cmd) => {
   if (cmd.opts().verbose) process.env.SMOLCLUSTER_VERBOSE = '1';

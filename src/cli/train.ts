@@ -1,13 +1,17 @@
 import { Command } from 'commander';
+import { fanOut } from '../metrics/fanout.js';
 import { ProgressObserver } from '../metrics/progress_observer.js';
+import { openWandb } from '../metrics/wandb.js';
 import { backend, setBackend } from '../tensor/dispatch.js';
 import { experimentName, experimentPaths } from '../train/experiment.js';
 import type { TrainResult } from '../train/result.js';
+import { parseFaults } from '../train/faults.js';
 import { runTraining } from '../train/run.js';
 import { LocalStrategy } from '../train/strategies/local.js';
 import { resolveThreads } from '../train/threads.js';
+import { addConfigFlags } from './config.js';
 import { positiveInt } from './options.js';
-import { type TrainFlags, addTrainFlags, configFrom } from './train_flags.js';
+import { type TrainFlags, addDashboardFlags, addSinkFlags, addTrainFlags, configFrom } from './train_flags.js';
 
 interface TrainCommandFlags extends TrainFlags {
   workers: number;
@@ -15,34 +19,55 @@ interface TrainCommandFlags extends TrainFlags {
 
 export function trainCommand(): Command {
   const cmd = new Command('train').description('train a model on MNIST: in this process, or as a local cluster of --workers processes');
-  return addTrainFlags(cmd)
+  return addConfigFlags(addDashboardFlags(addSinkFlags(addTrainFlags(cmd))))
     .option('--workers <n>', 'worker processes on this machine (all-reduce data parallel); 1 trains in this process', positiveInt, 1)
     .action(async (flags: TrainCommandFlags) => runTrain(flags));
 }
 
 async function runTrain(flags: TrainCommandFlags): Promise<void> {
-  if (flags.workers > 1) {
+  // ps / async-ps: a server process besides the --workers workers.
+  if (flags.workers > 1 || (flags.strategy !== undefined && flags.strategy !== 'allreduce')) {
     const { launchLocalCluster } = await import('../launch/local.js');
     process.exitCode = await launchLocalCluster(flags);
     return;
   }
+  await trainInProcess(flags);
+}
+
+/** A run in this process (strategy `local`), summary printed; `run` uses it too. */
+export async function trainInProcess(flags: TrainFlags): Promise<{ result: TrainResult | null; dir: string }> {
   if (flags.backend) setBackend(flags.backend);
   const threads = resolveThreads(flags.threads);
   backend().setThreads(threads);
   const config = configFrom(flags, threads);
-  const experiment = experimentPaths(flags.experimentsDir, flags.name ?? experimentName(config.model));
-  const result = await runTraining({
-    config, strategy: new LocalStrategy(), experiment, observer: new ProgressObserver(), output: flags.output, save: flags.save,
-  });
-  if (result) printSummary(result, experiment.dir);
+  const faults = parseFaults(flags.fault);
+  const name = flags.name ?? experimentName(config.model);
+  const experiment = experimentPaths(flags.experimentsDir, name);
+  const dashboard = flags.dashboard
+    ? await (await import('../dashboard/live.js')).openLiveDashboard({ dir: experiment.dir, name, port: flags.port, host: flags.dashboardHost, thread: true })
+    : null;
+  const wandb = flags.wandb ? await openWandb({ project: flags.wandbProject, name, config }) : null;
+  try {
+    const progress = new ProgressObserver();
+    const result = await runTraining({
+      config, strategy: new LocalStrategy(), experiment, observer: wandb ? fanOut(progress, wandb) : progress,
+      output: flags.output, save: flags.save, faults, trace: flags.trace,
+    });
+    if (result) printSummary(result, experiment.dir);
+    return { result, dir: experiment.dir };
+  } finally {
+    await wandb?.finish();
+    await dashboard?.close();
+  }
 }
 
 /** The one-line summary every training run ends with. */
 export function printSummary(r: TrainResult, dir: string): void {
   const threads = `${r.threads} thread${r.threads > 1 ? 's' : ''}${r.workers > 1 ? ' per worker' : ''}`;
   process.stdout.write(
-    `${r.model} on mnist${r.workers > 1 ? ` with ${r.workers} workers (${r.strategy})` : ''}: ${r.steps} steps, ` +
-      `final loss ${r.final_loss.toFixed(4)}, test accuracy ${((r.test_accuracy ?? 0) * 100).toFixed(2)}%, ` +
+    `${r.model} on ${r.config.dataset}${r.workers > 1 ? ` with ${r.workers} workers (${r.strategy})` : ''}: ${r.steps} steps, ` +
+      `final loss ${r.final_loss.toFixed(4)}, ` +
+      `${r.test_accuracy === null ? `test loss ${(r.test_loss ?? NaN).toFixed(4)}` : `test accuracy ${(r.test_accuracy * 100).toFixed(2)}%`}, ` +
       `${Math.round(r.samples_per_sec)} samples/s (${r.backend}, ${threads}), ${r.wall_seconds.toFixed(1)} s; results in ${dir}\n`,
   );
 }

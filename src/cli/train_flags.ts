@@ -1,11 +1,14 @@
 import { type Command, Option } from 'commander';
-import { type TrainConfig, defaultConfig } from '../train/config.js';
+import { DATASETS, type DatasetName, type TrainConfig, defaultConfig } from '../train/config.js';
 import { intList, nonNegativeInt, nonNegativeNumber, oneOf, positiveInt, positiveNumber } from './options.js';
 
 /** The flags every training command shares (train, worker). */
 export interface TrainFlags {
   model: 'mlp' | 'cnn';
   hidden?: number[];
+  dataset?: DatasetName;
+  /** Fault specs to inject (src/train/faults.ts; a debug knob). */
+  fault?: string[];
   epochs?: number;
   batchSize?: number;
   lr?: number;
@@ -27,12 +30,39 @@ export interface TrainFlags {
   backend?: 'js' | 'native';
   checksumEvery: number;
   timeout: number;
+  /** Live dashboard (`train` only: addDashboardFlags): served by the launcher, or by the training process. */
+  dashboard?: boolean;
+  port?: number;
+  dashboardHost?: string;
+  /** Chrome trace of every rank's step phases: experiments/<name>/trace.json. */
+  trace?: boolean;
+  /** Log to Weights & Biases when @wandb/sdk and an API key are present. */
+  wandb?: boolean;
+  wandbProject?: string;
+  /** How processes combine their work (docs/CONFIG.md); default allreduce (`server`: ps). */
+  strategy?: 'allreduce' | 'ps' | 'async-ps';
+  /** SmolCluster's cluster_config.yaml and nn_config.yaml (flags override their values). */
+  cluster?: string;
+  nn?: string;
+  /** ps: straggler deadline in seconds (cluster_config `timeout`). */
+  stragglerTimeout?: number;
+  psReply?: 'weights' | 'gradients';
+  serverTrains?: boolean;
+  /** async-ps: push every K local steps, staleness bound S, int8 pushes. */
+  pushEvery?: number;
+  stalenessBound?: number;
+  quantize?: 'none' | 'int8';
+  trackGradients?: boolean;
+  /** Network interface (or address) for the data connections (env SMOLCLUSTER_IFNAME). */
+  iface?: string;
 }
 
 export function addTrainFlags(cmd: Command): Command {
   return cmd
     .addOption(new Option('--model <type>', 'model: mlp (784-128-10) or cnn').choices(['mlp', 'cnn']).default('mlp'))
     .option('--hidden <widths>', 'MLP hidden widths, comma-separated (default 128)', intList)
+    .addOption(new Option('--dataset <name>', 'training data: mnist, or the seeded synthetic regression set (default mnist)').choices(DATASETS))
+    .option('--fault <spec>', 'inject a fault, e.g. slow:rank=1:ms=50 (repeatable; docs/VALIDATION.md; env SMOLCLUSTER_FAULT)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--epochs <n>', 'passes over the training set (default: mlp 2, cnn 1)', positiveInt)
     .option('--batch-size <n>', 'samples per step per worker (default 32)', positiveInt)
     .option('--lr <rate>', 'learning rate (default 0.02)', positiveNumber)
@@ -53,7 +83,32 @@ export function addTrainFlags(cmd: Command): Command {
     .option('--threads <n>', 'compute threads per process (default: SMOLCLUSTER_THREADS, else the cores divided among local workers)', positiveInt)
     .addOption(new Option('--backend <name>', 'tensor backend (default: native if built; env SMOLCLUSTER_BACKEND)').choices(['native', 'js']))
     .option('--checksum-every <steps>', 'compare parameter checksums across workers every N steps (0: never)', nonNegativeInt, 100)
-    .option('--timeout <seconds>', 'deadline of every wait on a peer', positiveNumber, 60);
+    .option('--timeout <seconds>', 'deadline of every wait on a peer', positiveNumber, 60)
+    .addOption(new Option('--strategy <name>', 'allreduce, ps (synchronous parameter server) or async-ps (default allreduce)').choices(['allreduce', 'ps', 'async-ps']))
+    .option('--straggler-timeout <seconds>', 'ps: how long after the first gradient of a step the server waits for the rest (default: --timeout)', positiveNumber)
+    .addOption(new Option('--ps-reply <what>', 'ps: the server answers with new weights or the averaged gradients (default weights)').choices(['weights', 'gradients']))
+    .option('--server-trains', 'ps: the server trains a data shard too')
+    .option('--push-every <k>', 'async-ps: push updates every K local steps (cluster_config worker_update_interval; default 1)', positiveInt)
+    .option('--staleness-bound <s>', 'async-ps: a worker more than S versions behind pulls before continuing (default 4)', nonNegativeInt)
+    .addOption(new Option('--quantize <how>', 'async-ps: int8 pushes with error feedback, or none (default none)').choices(['none', 'int8']))
+    .option('--track-gradients', 'record per-layer and global gradient norms every step (metrics.jsonl)')
+    .option('--iface <name>', 'network interface or address for data connections (env SMOLCLUSTER_IFNAME; default: auto, wired before Wi-Fi)');
+}
+
+/** Where a run's records also go (train and worker; the launcher passes them on to its workers). */
+export function addSinkFlags(cmd: Command): Command {
+  return cmd
+    .option('--trace', 'write a timeline of every rank\'s compute, communication and wait (trace.json, Chrome trace format)')
+    .option('--wandb', 'also log metrics to Weights & Biases (needs the @wandb/sdk package and WANDB_API_KEY)')
+    .option('--wandb-project <name>', 'W&B project (default smolcluster)');
+}
+
+/** `train --dashboard [--port N] [--dashboard-host H]` (not on every command: `server` has its own --port). */
+export function addDashboardFlags(cmd: Command): Command {
+  return cmd
+    .option('--dashboard', 'serve a live dashboard of the run (the URL is printed on stderr)')
+    .option('--port <n>', 'dashboard port (0: any free port)', nonNegativeInt, 3000)
+    .option('--dashboard-host <host>', 'address the dashboard listens on', '127.0.0.1');
 }
 
 export function configFrom(flags: TrainFlags, threads: number): TrainConfig {
@@ -62,6 +117,7 @@ export function configFrom(flags: TrainFlags, threads: number): TrainConfig {
     if (v !== undefined) c[k] = v;
   };
   pick('hidden', flags.hidden);
+  pick('dataset', flags.dataset);
   pick('epochs', flags.epochs);
   pick('batchSize', flags.batchSize);
   pick('lr', flags.lr);
@@ -72,6 +128,7 @@ export function configFrom(flags: TrainFlags, threads: number): TrainConfig {
   pick('warmupSteps', flags.warmupSteps);
   pick('clipGradNorm', flags.clipGradNorm);
   pick('dataDir', flags.dataDir);
+  pick('trackGradients', flags.trackGradients);
   c.seed = flags.seed;
   c.evalEvery = flags.evalEvery;
   c.maxSteps = flags.maxSteps;

@@ -1,47 +1,88 @@
 import { Command } from 'commander';
 import { rendezvous } from '../comm/rendezvous.js';
+import { basename } from 'node:path';
+import { fanOut } from '../metrics/fanout.js';
 import { ProgressObserver } from '../metrics/progress_observer.js';
+import { openWandb } from '../metrics/wandb.js';
 import { SmolError } from '../util/errors.js';
 import { backend, setBackend } from '../tensor/dispatch.js';
 import { resolvePlacement } from '../launch/env.js';
 import { experimentName, experimentPaths } from '../train/experiment.js';
+import { parseFaults } from '../train/faults.js';
+import { eventsFile } from '../metrics/events.js';
+import { MonitorLog } from '../train/monitors.js';
 import { runTraining } from '../train/run.js';
 import { runSignature } from '../train/signature.js';
-import { AllReduceStrategy } from '../train/strategies/allreduce.js';
+import { type ClusterStrategyOptions, createClusterStrategy, strategySignature } from '../train/strategies/ps_factory.js';
+import { StoreServer } from '../comm/store/server.js';
+import { resolveToken } from '../comm/token.js';
+import { chooseInterface, isLoopbackHost } from '../launch/iface.js';
+import { addConfigFlags } from './config.js';
 import { resolveThreads } from '../train/threads.js';
 import { nonNegativeInt, positiveInt } from './options.js';
 import { printSummary } from './train.js';
-import { type TrainFlags, addTrainFlags, configFrom } from './train_flags.js';
+import { type TrainFlags, addSinkFlags, addTrainFlags, configFrom } from './train_flags.js';
+import type { TrainConfig } from '../train/config.js';
 
-interface WorkerFlags extends TrainFlags {
+export interface WorkerFlags extends TrainFlags {
   rank?: number;
   worldSize?: number;
   master?: string;
+  /** The server binds the rendezvous store and its data listener here (cluster_config host_ip, e.g. 0.0.0.0). */
+  bindHost?: string;
 }
 
 /** Set by the local launcher, which hosts the rendezvous store itself. */
 export const LAUNCHER_STORE_ENV = 'SMOLCLUSTER_LAUNCHER_STORE';
 
 export function workerCommand(): Command {
-  const cmd = new Command('worker').description('one process of a cluster (all-reduce data parallel); rank 0 hosts the rendezvous store');
-  return addTrainFlags(cmd)
-    .option('--rank <n>', 'this process\'s rank (env RANK)', nonNegativeInt)
-    .option('--world-size <n>', 'number of processes (env WORLD_SIZE)', positiveInt)
+  const cmd = new Command('worker').description('one process of a cluster (--strategy allreduce, ps or async-ps); rank 0 hosts the rendezvous store');
+  return addConfigFlags(addSinkFlags(addTrainFlags(cmd)))
+    .option('--rank <n>', 'this process\'s rank (env RANK, SLURM_PROCID, OMPI_COMM_WORLD_RANK; or this host\'s place in the cluster config\'s host lists)', nonNegativeInt)
+    .option('--world-size <n>', 'number of processes (env WORLD_SIZE, SLURM_NTASKS, OMPI_COMM_WORLD_SIZE)', positiveInt)
     .option('--master <host:port>', 'rendezvous address (env MASTER_ADDR, MASTER_PORT)')
     .action(async (flags: WorkerFlags) => runWorker(flags));
 }
 
-async function runWorker(flags: WorkerFlags): Promise<void> {
+/** What every process of a cluster must agree on: the run and the strategy. */
+export function clusterSignature(config: TrainConfig, flags: TrainFlags): string {
+  return `${runSignature(config)} ${strategySignature(flags.strategy ?? 'allreduce', strategyOptions(flags))}`;
+}
+
+/** The strategy options the flags describe. */
+export function strategyOptions(flags: TrainFlags): ClusterStrategyOptions {
+  return {
+    checksumEvery: flags.checksumEvery, peerTimeoutMs: flags.timeout * 1000,
+    stragglerMs: flags.stragglerTimeout !== undefined ? flags.stragglerTimeout * 1000 : undefined,
+    psReply: flags.psReply, serverTrains: flags.serverTrains,
+    pushEvery: flags.pushEvery, stalenessBound: flags.stalenessBound, quantize: flags.quantize,
+  };
+}
+
+export async function runWorker(flags: WorkerFlags): Promise<void> {
   const place = resolvePlacement(flags);
+  const strategyName = flags.strategy ?? 'allreduce';
+  const sOpts = strategyOptions(flags);
   if (flags.backend) setBackend(flags.backend);
   const threads = resolveThreads(flags.threads);
   backend().setThreads(threads);
   const config = configFrom(flags, threads);
+  const faults = parseFaults(flags.fault);
   const timeoutMs = flags.timeout * 1000;
+  const signature = clusterSignature(config, flags);
+  // A server binding host_ip (e.g. 0.0.0.0) hosts the store itself there and dials it on loopback.
+  const bind = place.rank === 0 && flags.bindHost && process.env[LAUNCHER_STORE_ENV] !== '1' ? flags.bindHost : undefined;
+  const store = bind ? await StoreServer.start({ host: bind, port: place.masterPort, token: resolveToken({}), worldSize: place.worldSize, signature, timeoutMs }) : null;
+  const iface = chooseInterface({ requested: flags.iface, masterHost: place.masterHost });
+  const advertise = iface?.address ?? (bind && !isLoopbackHost(place.masterHost) ? place.masterHost : undefined);
   const cluster = await rendezvous({
-    rank: place.rank, worldSize: place.worldSize, masterHost: place.masterHost, masterPort: place.masterPort,
-    hostStore: place.rank === 0 && process.env[LAUNCHER_STORE_ENV] !== '1',
-    signature: runSignature(config), timeoutMs, group: { timeoutMs },
+    rank: place.rank, worldSize: place.worldSize, masterHost: bind ? loopbackFor(bind) : place.masterHost, masterPort: place.masterPort,
+    hostStore: !bind && place.rank === 0 && process.env[LAUNCHER_STORE_ENV] !== '1',
+    listenHost: iface?.address ?? bind, advertiseHost: advertise,
+    signature, timeoutMs, group: { timeoutMs },
+  }).catch(async (err: unknown) => {
+    await store?.close();
+    throw err;
   });
   // A crashed peer is the root cause of whatever fails next. A rank that was waiting on a third
   // rank (which leaves as soon as it notices the crash) would otherwise blame that third rank.
@@ -49,21 +90,46 @@ async function runWorker(flags: WorkerFlags): Promise<void> {
   cluster.transport.on('peerLost', (_peer: number, err: Error) => {
     lost ??= err;
   });
+  const experiment = experimentPaths(flags.experimentsDir, flags.name ?? experimentName(config.model));
+  // The run's monitors report here; so does this catch, for the failures they cannot see (monitors.ts).
+  const events = new MonitorLog(eventsFile(experiment.dir), place.rank);
   try {
-    const experiment = experimentPaths(flags.experimentsDir, flags.name ?? experimentName(config.model));
-    const strategy = new AllReduceStrategy(cluster.group, { checksumEvery: flags.checksumEvery });
-    const result = await runTraining({
-      config, strategy, experiment, observer: new ProgressObserver(place.worldSize), output: flags.output, save: flags.save,
-    });
-    if (result) printSummary(result, experiment.dir);
+    const strategy = createClusterStrategy(strategyName, cluster.group, sOpts);
+    // W&B logs rank 0's measurements; it must be open before training starts.
+    const wandb = flags.wandb && place.rank === 0
+      ? await openWandb({ project: flags.wandbProject, name: basename(experiment.dir), config, worldSize: place.worldSize })
+      : null;
+    const progress = new ProgressObserver(place.worldSize);
+    try {
+      const result = await runTraining({
+        config, strategy, experiment, observer: wandb ? fanOut(progress, wandb) : progress, output: flags.output, save: flags.save, events, faults,
+        trace: flags.trace,
+      });
+      if (result) printSummary(result, experiment.dir);
+    } finally {
+      await wandb?.finish();
+    }
   } catch (err) {
-    if (!isCommFailure(err)) throw err;
+    if (!isCommFailure(err)) {
+      events.failure(err);
+      throw err;
+    }
     // The crash and the third rank's goodbye may be read in either order: give the first a moment.
     if (!lost) await new Promise((resolve) => setTimeout(resolve, 100));
+    events.failure(lost ?? err);
     throw lost ?? err;
   } finally {
+    events.close();
     await cluster.close();
+    await store?.close();
   }
+}
+
+/** Where a process reaches a store it binds on `bind` itself. */
+function loopbackFor(bind: string): string {
+  if (bind === '0.0.0.0') return '127.0.0.1';
+  if (bind === '::') return '::1';
+  return bind;
 }
 
 function isCommFailure(err: unknown): boolean {

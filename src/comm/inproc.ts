@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import { PeerError, SmolError } from '../util/errors.js';
 import { Mailbox } from './mailbox.js';
-import { checkPeer, checkTag, DEFAULT_TIMEOUT_MS, type RecvOptions, type Transport } from './transport.js';
+import { checkPeer, checkTag, DEFAULT_TIMEOUT_MS, type RecvOptions, type SendOptions, type Transport } from './transport.js';
 
 interface Hub {
   members: InProcessTransport[];
@@ -35,7 +35,7 @@ export class InProcessTransport extends EventEmitter implements Transport {
     return `in-process #${peer}`;
   }
 
-  send(peer: number, tag: number, payload: Uint8Array): Promise<void> {
+  send(peer: number, tag: number, payload: Uint8Array, _opts?: SendOptions): Promise<void> {
     checkPeer(this, peer);
     checkTag(tag);
     const failure = this.failureFor(peer);

@@ -111,7 +111,7 @@ export class ProcessGroup {
   /** Sends `data` to rank `dst`; resolves once handed to the OS (then `data` may be reused). */
   send(data: ArrayBufferView, dst: number, opts: P2POptions = {}): Promise<void> {
     checkPeer(this, dst);
-    return p2pSend(this.transport, dst, this.pairs.nextSendTag(dst, opts.tag ?? 0), bytesOf(data));
+    return p2pSend(this.transport, dst, this.pairs.nextSendTag(dst, opts.tag ?? 0), bytesOf(data), { timeoutMs: opts.timeoutMs ?? this.timeoutMs, op: 'send' });
   }
 
   /** Receives the matching message from rank `src` into `data` (exact length). Returns `data`. */

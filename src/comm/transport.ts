@@ -2,8 +2,9 @@
  * The transport contract every collective is written against (after MLX's and Gloo's: point-to-point
  * byte messages between ranks, nothing else).
  *
- * - `send(peer, tag, payload)` queues the bytes for `peer` and resolves once they have been handed to
- *   the operating system. The payload is NOT copied: do not modify it until the promise resolves.
+ * - `send(peer, tag, payload, opts)` queues the bytes for `peer` and resolves once they have been
+ *   handed to the operating system. The payload is NOT copied: do not modify it until the promise
+ *   resolves. A peer that stops reading makes it fail with a TimeoutError after `opts.timeoutMs`.
  * - `recv(peer, tag, opts)` resolves with the next message from `peer` carrying `tag`. Messages with
  *   different tags may arrive in any order; the same (peer, tag) pair is FIFO. With `opts.into`, the
  *   payload is written there (its length must match) and `into` is returned — a TCP transport reads
@@ -14,6 +15,13 @@
  * - 'peerLost' (rank, error) is emitted once when a peer drops unexpectedly.
  */
 import type { PeerError } from '../util/errors.js';
+
+export interface SendOptions {
+  /** Deadline for handing the bytes to the OS (a peer that stops reading fills its buffers). */
+  timeoutMs?: number;
+  /** Operation name used in the TimeoutError. */
+  op?: string;
+}
 
 export interface RecvOptions {
   /** Deadline for this message; default: the transport's default. */
@@ -27,7 +35,7 @@ export interface RecvOptions {
 export interface Transport {
   readonly rank: number;
   readonly size: number;
-  send(peer: number, tag: number, payload: Uint8Array): Promise<void>;
+  send(peer: number, tag: number, payload: Uint8Array, opts?: SendOptions): Promise<void>;
   recv(peer: number, tag: number, opts?: RecvOptions): Promise<Uint8Array>;
   /** Human-readable address of a peer, for error messages ("127.0.0.1:40123"). */
   peerHost(peer: number): string;

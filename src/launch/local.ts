@@ -4,9 +4,11 @@ import { fileURLToPath } from 'node:url';
 import { StoreServer } from '../comm/store/server.js';
 import { TOKEN_ENV, generateToken } from '../comm/token.js';
 import type { TrainFlags } from '../cli/train_flags.js';
-import { LAUNCHER_STORE_ENV } from '../cli/worker.js';
+import { LAUNCHER_STORE_ENV, clusterSignature } from '../cli/worker.js';
 import { configFrom } from '../cli/train_flags.js';
-import { experimentName } from '../train/experiment.js';
+import { LauncherEvents, RUN_OWNER_ENV } from '../metrics/events.js';
+import { finalizeTrace } from '../metrics/trace.js';
+import { experimentName, experimentPaths } from '../train/experiment.js';
 import { runSignature } from '../train/signature.js';
 import { resolveThreads } from '../train/threads.js';
 import { flagsToArgs } from './worker_args.js';
@@ -32,15 +34,34 @@ interface Exit {
  * exit by themselves; the launcher then stops any left and exits non-zero naming the first failure.
  */
 export async function launchLocalCluster(flags: TrainFlags & { workers: number }): Promise<number> {
-  const n = flags.workers;
+  // ps / async-ps: rank 0 is the server, besides the workers.
+  const n = flags.workers + (flags.strategy === 'ps' || flags.strategy === 'async-ps' ? 1 : 0);
   const threads = resolveThreads(flags.threads, n);
   const token = generateToken();
   const config = configFrom(flags, threads);
-  const store = await StoreServer.start({ host: '127.0.0.1', port: 0, token, worldSize: n, signature: runSignature(config) });
+  const store = await StoreServer.start({ host: '127.0.0.1', port: 0, token, worldSize: n, signature: clusterSignature(config, flags) });
   const name = flags.name ?? experimentName(config.model);
-  const args = [CLI, 'worker', ...flagsToArgs({ ...flags, name, threads })];
-  const env = { ...process.env, [TOKEN_ENV]: token, [LAUNCHER_STORE_ENV]: '1', MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(store.port), WORLD_SIZE: String(n) };
+  const args = [CLI, 'worker', ...flagsToArgs({ ...flags, name, threads }), ...sinkArgs(flags)];
+  const env = {
+    ...process.env, [TOKEN_ENV]: token, [LAUNCHER_STORE_ENV]: '1', [RUN_OWNER_ENV]: 'launcher',
+    MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(store.port), WORLD_SIZE: String(n),
+  };
+  // The launcher owns the run's events and, with --dashboard, serves the page: it sees every worker.
+  const { dir } = experimentPaths(flags.experimentsDir, name);
+  const dashboard = flags.dashboard
+    ? await import('../dashboard/live.js')
+      .then((m) => m.openLiveDashboard({ dir, name, port: flags.port, host: flags.dashboardHost, thread: false }))
+      .catch(async (e: unknown) => {
+        await store.close();
+        throw e;
+      })
+    : null;
+  const events = new LauncherEvents(dir, n);
   const children = Array.from({ length: n }, (_, rank) => spawnWorker(args, { ...env, RANK: String(rank), LOCAL_RANK: String(rank) }, rank));
+  children.forEach((child, rank) => {
+    events.workerStarted(rank, child.pid);
+    child.on('exit', (code, signal) => events.workerExited(rank, code, signal));
+  });
   const stopAll = (): void => children.forEach((c) => c.exitCode === null && c.kill('SIGTERM'));
   process.once('SIGINT', stopAll);
   process.once('SIGTERM', stopAll);
@@ -50,8 +71,21 @@ export async function launchLocalCluster(flags: TrainFlags & { workers: number }
   } finally {
     process.off('SIGINT', stopAll);
     process.off('SIGTERM', stopAll);
+    // Rank 0 writes trace.json at a successful end; after a failure, what the ranks recorded.
+    if (flags.trace) finalizeTrace(dir);
+    events.end();
+    await dashboard?.close();
     await store.close();
   }
+}
+
+/** Worker flags of the run's sinks (flagsToArgs covers the training flags). */
+function sinkArgs(flags: TrainFlags): string[] {
+  return [
+    ...(flags.trace ? ['--trace'] : []),
+    ...(flags.wandb ? ['--wandb'] : []),
+    ...(flags.wandbProject ? ['--wandb-project', flags.wandbProject] : []),
+  ];
 }
 
 function spawnWorker(args: string[], env: NodeJS.ProcessEnv, rank: number): ChildProcess {

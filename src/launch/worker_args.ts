@@ -7,6 +7,8 @@ export function flagsToArgs(f: TrainFlags): string[] {
     if (v !== undefined) a.push(flag, Array.isArray(v) ? v.join(',') : String(v));
   };
   opt('--hidden', f.hidden);
+  opt('--dataset', f.dataset);
+  for (const spec of f.fault ?? []) a.push('--fault', spec);
   opt('--epochs', f.epochs);
   opt('--batch-size', f.batchSize);
   opt('--lr', f.lr);
@@ -25,5 +27,14 @@ export function flagsToArgs(f: TrainFlags): string[] {
   opt('--backend', f.backend);
   opt('--checksum-every', f.checksumEvery);
   opt('--timeout', f.timeout);
+  opt('--strategy', f.strategy);
+  opt('--straggler-timeout', f.stragglerTimeout);
+  opt('--ps-reply', f.psReply);
+  opt('--push-every', f.pushEvery);
+  opt('--staleness-bound', f.stalenessBound);
+  opt('--quantize', f.quantize);
+  opt('--iface', f.iface);
+  if (f.serverTrains) a.push('--server-trains');
+  if (f.trackGradients) a.push('--track-gradients');
   return a;
 }

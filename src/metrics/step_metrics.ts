@@ -19,7 +19,8 @@ export class StepMetricsObserver implements TrainObserver {
     this.out.write({
       v: METRICS_SCHEMA_VERSION, kind: 'step', step: r.step, epoch: r.epoch, rank: r.rank, loss: r.loss,
       samples: r.samples, lr: r.lr, compute_ms: round3(r.computeMs), comm_ms: round3(r.commMs),
-      wait_ms: round3(r.waitMs), ...(r.gradNorm !== undefined ? { grad_norm: r.gradNorm } : {}), time: r.time,
+      wait_ms: round3(r.waitMs), ...(r.gradNorm !== undefined ? { grad_norm: r.gradNorm } : {}),
+      ...(r.layerGradNorms ? { layer_grad_norms: r.layerGradNorms } : {}), ...r.info, time: r.time,
     });
   }
 

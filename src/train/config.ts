@@ -2,12 +2,16 @@ import type { ModelType } from '../nn/models/index.js';
 import type { OptimizerName } from '../nn/optim/index.js';
 import type { ScheduleName } from '../nn/optim/schedule.js';
 
+export const DATASETS = ['mnist', 'synthetic-regression'] as const;
+export type DatasetName = (typeof DATASETS)[number];
+
 /** Everything that determines a training run. Written into result.json as `config`. */
 export interface TrainConfig {
   model: ModelType;
   /** MLP hidden widths (SmolCluster's `hidden`). */
   hidden: number[];
-  dataset: 'mnist';
+  /** MNIST, or the seeded synthetic regression set (run.ts `loadTrainData`; the seed reaches the data). */
+  dataset: DatasetName;
   dataDir?: string;
   epochs: number;
   /** Per process (per worker), as in torch DDP. */
@@ -24,6 +28,8 @@ export interface TrainConfig {
   /** Evaluate on the test set every N steps (0: only at the end). */
   evalEvery: number;
   evalBatchSize: number;
+  /** Record per-layer and global gradient norms every step (SmolCluster's `track_gradients`). */
+  trackGradients: boolean;
   /** Stop after this many steps (0: run all epochs). */
   maxSteps: number;
   threads: number;
@@ -52,6 +58,7 @@ export function defaultConfig(model: ModelType): TrainConfig {
     seed: 0,
     evalEvery: 0,
     evalBatchSize: 1000,
+    trackGradients: false,
     maxSteps: 0,
     threads: 0,
     ...DEFAULTS[model],

@@ -11,7 +11,9 @@ import { backward } from '../tensor/autograd.js';
 import type { TrainConfig } from './config.js';
 import { type AnyBatch, batchInput, batchLoss, outputWidth } from './objective.js';
 import { type EvalResult, evaluate } from './evaluate.js';
-import type { Strategy, StrategyContext } from './strategy.js';
+import type { StepInfo, Strategy, StrategyContext, UpdateResult } from './strategy.js';
+import type { FaultInjector } from './faults.js';
+import { RunMonitors } from './monitors.js';
 
 /** One optimizer step as seen by one rank; times measured around the work itself. */
 export interface StepRecord {
@@ -27,8 +29,31 @@ export interface StepRecord {
   commMs: number;
   waitMs: number;
   gradNorm?: number;
+  /** Per-parameter gradient L2 norms (arena entry name → norm), with `trackGradients`. */
+  layerGradNorms?: Record<string, number>;
+  /** What the strategy reported about the step (e.g. contributing and late workers). */
+  info?: StepInfo;
   /** Wall-clock time (ms since the epoch) when the step ended. */
   time: number;
+  /** When each phase of the step began, measured in the loop (the timeline of --trace). */
+  marks?: StepMarks;
+}
+
+/**
+ * Phase boundaries of one step, in ms since the epoch (performance.timeOrigin + performance.now(),
+ * sub-millisecond), taken in the loop: forward and backward from `start`, the strategy's gradient
+ * exchange from `reduce`, clipping and the optimizer (or the strategy's update) from `optimizer`,
+ * the strategy's after-step work (e.g. checksums) from `afterStep`, until `end`. `exchange` and
+ * `update` are the wait and communication times the strategy measured inside those phases.
+ */
+export interface StepMarks {
+  start: number;
+  reduce: number;
+  optimizer: number;
+  afterStep: number;
+  end: number;
+  exchange: { waitMs: number; commMs: number };
+  update?: { waitMs: number; commMs: number };
 }
 
 export interface EvalRecord extends EvalResult {
@@ -67,25 +92,36 @@ export function specFor(config: TrainConfig, data: Dataset): ModelSpec {
   return spec.type === 'mlp' ? { ...spec, hidden: config.hidden.length === 1 ? config.hidden[0] : config.hidden } : spec;
 }
 
+/** What guards a run (monitors.ts) and what breaks it on purpose (faults.ts). */
+export interface TrainGuards {
+  /** Default: monitors that only throw (no event log). */
+  monitors?: RunMonitors;
+  faults?: FaultInjector;
+}
+
 /**
  * The one training loop: every strategy runs through it. Each rank iterates its shard of every
  * global batch, computes the loss and gradients of its share, lets the strategy combine them, and
  * takes the optimizer step.
  */
-export async function train(config: TrainConfig, data: TrainData, strategy: Strategy, observer: TrainObserver = {}): Promise<TrainOutcome> {
+export async function train(
+  config: TrainConfig, data: TrainData, strategy: Strategy, observer: TrainObserver = {}, guards: TrainGuards = {},
+): Promise<TrainOutcome> {
   const spec = specFor(config, data.train);
   const model = createModel(spec, config.seed);
   const optimizer = makeOptimizer(model.arena(), {
     name: config.optimizer, lr: config.lr, momentum: config.momentum, weightDecay: config.weightDecay,
   });
-  const ctx: StrategyContext = { model, optimizer };
-  await strategy.setup(ctx);
-
+  const shard = strategy.dataShard ?? { index: strategy.rank, count: strategy.worldSize, compute: true };
   const sampler = new DistributedSampler({
-    size: data.train.size, worldSize: strategy.worldSize, rank: strategy.rank, seed: config.seed, shuffle: true,
+    size: data.train.size, worldSize: shard.count, rank: shard.index, seed: config.seed, shuffle: true,
   });
   const loader = new BatchLoader(data.train, sampler, config.batchSize);
-  const totalSteps = config.maxSteps > 0 ? Math.min(config.maxSteps, loader.numBatches * config.epochs) : loader.numBatches * config.epochs;
+  const shardSteps = config.maxSteps > 0 ? Math.min(config.maxSteps, loader.numBatches * config.epochs) : loader.numBatches * config.epochs;
+  const totalSteps = strategy.stepsFor ? strategy.stepsFor(shardSteps) : shardSteps;
+  const monitors = guards.monitors ?? new RunMonitors(strategy.rank, strategy.worldSize, null, strategy.sharesHealth === true);
+  const ctx: StrategyContext = { model, optimizer, totalSteps, monitors };
+  await strategy.setup(ctx);
   const schedule = makeSchedule({ name: config.schedule, lr: config.lr, totalSteps, warmupSteps: config.warmupSteps });
   observer.onStart?.({ totalSteps, model: spec, parameters: model.numParameters() });
 
@@ -95,17 +131,15 @@ export async function train(config: TrainConfig, data: TrainData, strategy: Stra
   };
   let step = 0;
   let lastEpoch = 0;
-  for (let epoch = 0; epoch < config.epochs && step < totalSteps; epoch++) {
-    for (const batch of loader.batches(epoch)) {
-      if (step >= totalSteps) break;
-      lastEpoch = epoch;
-      const r = await trainStep(ctx, strategy, schedule, config, data.train, batch, step, epoch);
-      accumulate(outcome, r);
-      observer.onStep?.(r);
-      step++;
-      if (config.evalEvery > 0 && step % config.evalEvery === 0 && step < totalSteps) {
-        observer.onEval?.({ step, epoch, ...evaluate(model, data.test, config.evalBatchSize) });
-      }
+  for (const [epoch, batch] of stepPlan(loader, config.epochs, totalSteps, shard.compute)) {
+    lastEpoch = epoch;
+    const { record: r, stop } = await trainStep(ctx, strategy, schedule, config, data.train, batch, step, epoch, guards.faults);
+    accumulate(outcome, r);
+    observer.onStep?.(r);
+    step++;
+    if (stop) break;
+    if (config.evalEvery > 0 && step % config.evalEvery === 0 && step < totalSteps) {
+      observer.onEval?.({ step, epoch, ...evaluate(model, data.test, config.evalBatchSize) });
     }
   }
   outcome.finalEval = evaluate(model, data.test, config.evalBatchSize);
@@ -115,32 +149,90 @@ export async function train(config: TrainConfig, data: TrainData, strategy: Stra
   return outcome;
 }
 
+/**
+ * (epoch, batch) for every step this process takes: its shard's batches, or — for a process that
+ * computes nothing (a parameter server) — `totalSteps` empty steps spread over the epochs.
+ */
+function* stepPlan(loader: BatchLoader, epochs: number, totalSteps: number, compute: boolean): Generator<[number, AnyBatch | null]> {
+  if (!compute) {
+    for (let s = 0; s < totalSteps; s++) yield [Math.min(epochs - 1, Math.floor((s * epochs) / totalSteps)), null];
+    return;
+  }
+  let step = 0;
+  for (let epoch = 0; epoch < epochs; epoch++) {
+    for (const batch of loader.batches(epoch)) {
+      if (step++ >= totalSteps) return;
+      yield [epoch, batch];
+    }
+  }
+}
+
 async function trainStep(
-  ctx: StrategyContext, strategy: Strategy, schedule: LrSchedule, config: TrainConfig, data: Dataset, batch: AnyBatch,
-  step: number, epoch: number,
-): Promise<StepRecord> {
+  ctx: StrategyContext, strategy: Strategy, schedule: LrSchedule, config: TrainConfig, data: Dataset, batch: AnyBatch | null,
+  step: number, epoch: number, faults?: FaultInjector,
+): Promise<{ record: StepRecord; stop: boolean }> {
   const { model, optimizer } = ctx;
   const t0 = performance.now();
   model.zeroGrad();
-  const loss = batchLoss(data, model.forward(batchInput(data, batch)), batch);
-  backward(loss);
+  let localLoss = NaN;
+  if (batch) {
+    const loss = batchLoss(data, model.forward(batchInput(data, batch)), batch);
+    backward(loss);
+    localLoss = loss.item();
+  }
+  const samples = batch?.size ?? 0;
+  faults?.beforeCommunication(step, model.arena().grad);
   const t1 = performance.now();
-  const reduced = await strategy.reduceGradients(ctx, loss.item(), batch.size, step);
+  // Before any gradient leaves the process: a NaN is caught here, naming the rank (monitors.ts).
+  ctx.monitors?.beforeCommunication(step, t1 - t0, model.arena().grad);
+  const reduced = await strategy.reduceGradients(ctx, localLoss, samples, step);
+  faults?.afterCommunication(step, model.arena().grad);
   const t2 = performance.now();
-  const gradNorm = config.clipGradNorm > 0 ? clipGradNorm(model.arena().grad, config.clipGradNorm) : undefined;
+  const layerGradNorms = config.trackGradients ? perLayerNorms(model) : undefined;
+  const gradNorm = config.clipGradNorm > 0
+    ? clipGradNorm(model.arena().grad, config.clipGradNorm)
+    : layerGradNorms && Math.hypot(...Object.values(layerGradNorms));
   optimizer.lr = schedule.lrAt(step);
-  optimizer.step();
+  let update: UpdateResult | null = null;
+  if (strategy.applyUpdate) update = await strategy.applyUpdate(ctx, step);
+  else optimizer.step();
   const t3 = performance.now();
   await strategy.afterStep(ctx, step);
   const t4 = performance.now();
   // Compute is everything in the step that was not communication or waiting for peers.
   const strategyOverhead = t2 - t1 - reduced.commMs - reduced.waitMs;
-  return {
-    step, epoch, rank: strategy.rank, loss: reduced.loss, samples: batch.size, lr: optimizer.lr,
-    computeMs: t1 - t0 + strategyOverhead + (t3 - t2),
-    commMs: reduced.commMs + (t4 - t3),
-    waitMs: reduced.waitMs, gradNorm, time: Date.now(),
+  const updateComm = update ? update.commMs + update.waitMs : 0;
+  const info = reduced.info || update?.info ? { ...reduced.info, ...update?.info } : undefined;
+  const record: StepRecord = {
+    step, epoch, rank: strategy.rank, loss: reduced.loss, samples, lr: optimizer.lr,
+    computeMs: t1 - t0 + strategyOverhead + (t3 - t2 - updateComm),
+    commMs: reduced.commMs + (update?.commMs ?? 0) + (t4 - t3),
+    waitMs: reduced.waitMs + (update?.waitMs ?? 0), gradNorm, layerGradNorms, info, time: Date.now(),
+    marks: {
+      start: wall(t0), reduce: wall(t1), optimizer: wall(t2), afterStep: wall(t3), end: wall(t4),
+      exchange: { waitMs: reduced.waitMs, commMs: reduced.commMs },
+      ...(update ? { update: { waitMs: update.waitMs, commMs: update.commMs } } : {}),
+    },
   };
+  if (batch) ctx.monitors?.afterStep(step, reduced.loss);
+  return { record, stop: update?.stop === true };
+}
+
+/** L2 norm of each parameter's gradient, by arena entry (e.g. "fc1.weight"). */
+function perLayerNorms(model: Module): Record<string, number> {
+  const arena = model.arena();
+  const out: Record<string, number> = {};
+  for (const e of arena.entries) {
+    let s = 0;
+    for (let i = e.offset; i < e.offset + e.size; i++) s += arena.grad[i] * arena.grad[i];
+    out[e.name] = Math.sqrt(s);
+  }
+  return out;
+}
+
+/** A performance.now() reading as ms since the epoch. */
+function wall(t: number): number {
+  return performance.timeOrigin + t;
 }
 
 function accumulate(o: TrainOutcome, r: StepRecord): void {

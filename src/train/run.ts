@@ -1,11 +1,19 @@
+import { writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import type { RegressionDataset } from '../data/dataset.js';
 import { loadMnist } from '../data/mnist.js';
+import { syntheticRegression } from '../data/synthetic.js';
+import { RunEvents, eventsFile, launcherOwnsRun } from '../metrics/events.js';
 import { fanOut } from '../metrics/fanout.js';
 import { StepMetricsObserver } from '../metrics/step_metrics.js';
+import { TraceObserver, finalizeTrace, resetTrace } from '../metrics/trace.js';
 import { saveModel } from '../nn/checkpoint.js';
 import { backend } from '../tensor/dispatch.js';
 import type { TrainConfig } from './config.js';
 import { type ExperimentPaths, createExperiment } from './experiment.js';
-import { type TrainObserver, train } from './loop.js';
+import { type FaultSpec, FaultInjector } from './faults.js';
+import { type TrainData, type TrainObserver, train } from './loop.js';
+import { MonitorLog, RunMonitors } from './monitors.js';
 import { type TrainResult, buildResult, totalsVector, unpackTotals, writeResult } from './result.js';
 import type { Strategy } from './strategy.js';
 
@@ -19,6 +27,32 @@ export interface RunOptions {
   output?: string;
   /** Model file to save at the end (rank 0). */
   save?: string;
+  /** Record every rank's step phases into the experiment's trace.json (--trace). */
+  trace?: boolean;
+  /** Where monitors and faults report (default: the experiment's events.jsonl, closed at the end). */
+  events?: MonitorLog;
+  /** Faults to inject (faults.ts); each acts only on its rank. */
+  faults?: FaultSpec[];
+}
+
+/** The synthetic regression set: train and test parts of one seeded draw (same teacher). */
+export const SYNTHETIC_REGRESSION = { train: 7680, test: 1024, inputDim: 16, outputDim: 4, noise: 0.1 } as const;
+
+/**
+ * The training and test sets a config names — the one place data is loaded. The synthetic set's
+ * train size (7680) divides by 1–6, 8, 10, 12, 15 and 16, so N workers at batch B see exactly the
+ * global batches of one process at batch N·B.
+ */
+export function loadTrainData(config: Pick<TrainConfig, 'dataset' | 'dataDir' | 'seed'>): TrainData {
+  if (config.dataset === 'mnist') return loadMnist({ dataDir: config.dataDir });
+  const s = SYNTHETIC_REGRESSION;
+  const all = syntheticRegression({ seed: config.seed, samples: s.train + s.test, inputDim: s.inputDim, outputDim: s.outputDim, noise: s.noise });
+  const part = (from: number, to: number, name: string): RegressionDataset => ({
+    ...all, name: `${all.name}-${name}`, size: to - from,
+    inputs: all.inputs.subarray(from * s.inputDim, to * s.inputDim),
+    targets: all.targets.subarray(from * s.outputDim, to * s.outputDim),
+  });
+  return { train: part(0, s.train, 'train'), test: part(s.train, s.train + s.test, 'test') };
 }
 
 /**
@@ -32,24 +66,51 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
   const startedAt = new Date();
   // Data first, so a bad --data-dir leaves no folder behind. Rank 0 then creates (and resets) the
   // folder before strategy setup, which no rank passes without rank 0.
-  const data = loadMnist({ dataDir: config.dataDir });
-  if (rank === 0) createExperiment(o.experiment, { ...config, workers: strategy.worldSize, strategy: strategy.name });
+  const data = loadTrainData(config);
+  const events = o.events ?? new MonitorLog(eventsFile(o.experiment.dir), rank);
+  if (rank === 0) {
+    createExperiment(o.experiment, { ...config, workers: strategy.worldSize, strategy: strategy.name });
+    // Truncated, not removed: ranks append to the same file. The local launcher resets it itself.
+    if (!launcherOwnsRun()) writeFileSync(eventsFile(o.experiment.dir), '');
+    resetTrace(o.experiment.dir, o.trace === true);
+  }
+  const kernels = backend();
+  const runEvents = new RunEvents(o.experiment.dir, rank, {
+    workers: strategy.worldSize, backend: kernels.description, threads: kernels.getThreads(), owner: rank === 0 && !launcherOwnsRun(),
+  });
+  const monitors = new RunMonitors(rank, strategy.worldSize, events, strategy.sharesHealth === true);
+  const faults = new FaultInjector(o.faults ?? [], rank, strategy.worldSize, events);
   const metrics = new StepMetricsObserver(o.experiment.metrics, rank);
-  const observers = rank === 0 && o.observer ? fanOut(metrics, o.observer) : metrics;
+  const observers = fanOut(
+    metrics, runEvents,
+    ...(o.trace ? [new TraceObserver(o.experiment.dir, rank, hostname())] : []),
+    ...(rank === 0 && o.observer ? [o.observer] : []),
+  );
   try {
-    const outcome = await train(config, data, strategy, observers);
+    const outcome = await train(config, data, strategy, observers, { monitors, faults: faults.enabled ? faults : undefined });
     const perRank = unpackTotals(await strategy.gather(totalsVector(outcome)));
+    runEvents.finished(outcome.steps);
     if (rank !== 0) return null;
-    const kernels = backend();
     const result = buildResult(config, outcome, {
       backend: kernels.description, threads: kernels.getThreads(), startedAt, endedAt: new Date(), strategy: strategy.name, perRank,
     });
     writeResult(o.experiment.result, result);
     if (o.output) writeResult(o.output, result);
-    if (o.save) saveModel(o.save, outcome.model, outcome.spec, { steps: outcome.steps, seed: config.seed });
+    if (o.save) {
+      saveModel(o.save, outcome.model, outcome.spec, { steps: outcome.steps, seed: config.seed });
+      runEvents.modelSaved(o.save, outcome.steps);
+    }
+    // Every rank closed its part of the trace before the gather above.
+    if (o.trace) finalizeTrace(o.experiment.dir);
+    runEvents.end();
     return result;
+  } catch (err) {
+    runEvents.end(err);
+    throw err;
   } finally {
+    runEvents.close();
     metrics.onEnd();
+    if (!o.events) events.close();
     await strategy.close();
   }
 }

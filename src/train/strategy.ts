@@ -1,10 +1,31 @@
 import type { Module } from '../nn/module.js';
 import type { Optimizer } from '../nn/optim/optimizer.js';
+import type { RunMonitors } from './monitors.js';
 
 /** What a strategy sees of the run. */
 export interface StrategyContext {
   model: Module;
   optimizer: Optimizer;
+  /** Steps this process will take (set by the loop before setup; a strategy may end the run sooner). */
+  totalSteps?: number;
+  /** The run's monitors (set by the loop): a strategy that `sharesHealth` feeds them every rank's health. */
+  monitors?: RunMonitors;
+}
+
+/** Extra per-step facts a strategy reports (e.g. which workers were late); written to metrics.jsonl. */
+export type StepInfo = Record<string, number | string | boolean | number[]>;
+
+/** The data a process trains on: shard `index` of `count`; `compute: false` takes the shard's steps without computing (a server that only aggregates). */
+export interface DataShard {
+  index: number;
+  count: number;
+  compute: boolean;
+}
+
+/** What `applyUpdate` did: its communication time, and whether the run ends here for this process. */
+export interface UpdateResult extends CommTiming {
+  stop?: boolean;
+  info?: StepInfo;
 }
 
 /** Time a strategy spent communicating and waiting for others in one step, measured where it happens. */
@@ -21,6 +42,12 @@ export interface Strategy {
   readonly name: string;
   readonly rank: number;
   readonly worldSize: number;
+  /**
+   * True when reduceGradients shares every rank's health (monitors.ts) in its first exchange and
+   * calls `ctx.monitors.checkHealth` before the gradients move, so a NaN on any rank stops every
+   * rank at once, naming it. Otherwise each rank's monitors check only its own gradients.
+   */
+  readonly sharesHealth?: boolean;
   /** Once, before the first step (e.g. make every rank start from rank 0's parameters). */
   setup(ctx: StrategyContext): Promise<void>;
   /**
@@ -28,7 +55,17 @@ export interface Strategy {
    * loss (the mean over this rank's `samples`). Returns the loss every rank agrees on (the
    * global-batch mean) and the time it took.
    */
-  reduceGradients(ctx: StrategyContext, localLoss: number, samples: number, step: number): Promise<CommTiming & { loss: number }>;
+  reduceGradients(ctx: StrategyContext, localLoss: number, samples: number, step: number): Promise<CommTiming & { loss: number; info?: StepInfo }>;
+  /**
+   * Who applies the update. Absent (allreduce, local): the loop calls optimizer.step() itself.
+   * Present: the loop calls this instead, after setting the LR and clipping (e.g. a parameter
+   * server steps and sends the new weights; its workers load them).
+   */
+  applyUpdate?(ctx: StrategyContext, step: number): Promise<UpdateResult>;
+  /** The data this process trains on (default: shard `rank` of `worldSize`, computing). */
+  readonly dataShard?: DataShard;
+  /** Steps this process takes given the steps of its shard (default: the same; an async server takes one per push). */
+  stepsFor?(shardSteps: number): number;
   /** After the optimizer step (e.g. compare parameter checksums every K steps). */
   afterStep(ctx: StrategyContext, step: number): Promise<void>;
   /** Gathers one equal-length vector from every rank (rank-major); used for per-rank totals. */

@@ -45,7 +45,7 @@ test('a launcher hosts the store and assigns ranks to workers that ask for one',
 
 test('start-up names the ranks that never arrived', async () => {
   const port = await freePort();
-  const results = await Promise.allSettled([0, 1].map((r) => rendezvous({ ...base(port, r, 4), timeoutMs: 400 })));
+  const results = await Promise.allSettled([0, 1].map((r) => rendezvous({ ...base(port, r, 4), timeoutMs: 1000 })));
   for (const r of results) {
     assert.equal(r.status, 'rejected');
     const err = (r as PromiseRejectedResult).reason;

@@ -96,6 +96,9 @@ const EVERY_FLAG = [
   '--seed', '42', '--eval-every', '11', '--max-steps', '123', '--data-dir', '/data/mnist dir', '--name', 'run-1',
   '--experiments-dir', '/tmp/exp', '--output', '/tmp/out.json', '--save', '/tmp/model.bin', '--threads', '3', '--backend', 'js',
   '--checksum-every', '13', '--timeout', '7.5',
+  '--dataset', 'synthetic-regression', '--fault', 'slow:rank=1:ms=5',
+  '--strategy', 'ps', '--straggler-timeout', '0.25', '--ps-reply', 'gradients', '--server-trains', '--push-every', '3',
+  '--staleness-bound', '2', '--quantize', 'int8', '--track-gradients', '--iface', 'eth0',
 ];
 
 describe('flagsToArgs', () => {

@@ -4,7 +4,7 @@
  * the output, then forward it. Blocks are cut into lanes that run concurrently (pipelining), like
  * the all-gather half of the ring all-reduce. Bytes sent per rank: (n-1) * len.
  */
-import { later, mod, recvOptions, tagOf, type OpContext } from './context.js';
+import { later, mod, recvOptions, sendOptions, tagOf, type OpContext } from './context.js';
 
 export async function ringAllGather(ctx: OpContext, input: Uint8Array, output: Uint8Array, chunkBytes: number): Promise<void> {
   const { rank: r, size: n } = ctx;
@@ -28,10 +28,10 @@ async function gatherLane(ctx: OpContext, view: (block: number) => Uint8Array, l
   const tag = (step: number): number => tagOf(ctx, step * lanes + lane);
   const incoming: Promise<Uint8Array>[] = [];
   for (let s = 0; s < n - 1; s++) incoming.push(later(t.recv(left, tag(s), recvOptions(ctx, view(r - s - 1)))));
-  const sends: Promise<void>[] = [later(t.send(right, tag(0), view(r)))];
+  const sends: Promise<void>[] = [later(t.send(right, tag(0), view(r), sendOptions(ctx)))];
   for (let s = 0; s < n - 1; s++) {
     await incoming[s];
-    if (s + 1 < n - 1) sends.push(later(t.send(right, tag(s + 1), view(r - s - 1))));
+    if (s + 1 < n - 1) sends.push(later(t.send(right, tag(s + 1), view(r - s - 1), sendOptions(ctx))));
   }
   await Promise.all(sends);
 }

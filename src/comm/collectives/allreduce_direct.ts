@@ -6,7 +6,7 @@
  * Determinism: every rank adds the same n inputs in the same order, so all get identical bits.
  */
 import { bytesOf } from '../transport.js';
-import { later, recvOptions, tagOf, type OpContext } from './context.js';
+import { later, recvOptions, sendOptions, tagOf, type OpContext } from './context.js';
 import { divideInPlace, reduceInto, type ReduceOp } from './reduce_ops.js';
 
 export async function directAllReduce(ctx: OpContext, data: Float32Array, op: ReduceOp): Promise<void> {
@@ -20,7 +20,7 @@ export async function directAllReduce(ctx: OpContext, data: Float32Array, op: Re
     inputs.push(later(t.recv(p, tagOf(ctx, 0), recvOptions(ctx, bytesOf(slot)))));
   }
   const sends: Promise<void>[] = [];
-  for (let p = 0; p < n; p++) if (p !== r) sends.push(later(t.send(p, tagOf(ctx, 0), bytesOf(data))));
+  for (let p = 0; p < n; p++) if (p !== r) sends.push(later(t.send(p, tagOf(ctx, 0), bytesOf(data), sendOptions(ctx))));
   await Promise.all(inputs);
   await Promise.all(sends); // data is ours to overwrite only once it has left
   // Our own contribution goes in its rank slot so the order of additions is the same everywhere.

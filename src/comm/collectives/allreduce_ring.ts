@@ -12,7 +12,7 @@
  * Bytes sent per rank: 2 (n-1)/n * size; 2 (n-1) messages per lane.
  */
 import { bytesOf, floatsOf } from '../transport.js';
-import { later, mod, recvOptions, tagOf, type OpContext } from './context.js';
+import { later, mod, recvOptions, sendOptions, tagOf, type OpContext } from './context.js';
 import { divideInPlace, reduceInto, type ReduceOp } from './reduce_ops.js';
 import { pieceRange, planRing, type RingPlan } from './ring_plan.js';
 
@@ -52,7 +52,7 @@ async function runLane(
   const tag = (phase: number, step: number): number => tagOf(ctx, (phase * steps + step) * plan.lanes + lane);
   const sends: Promise<void>[] = [];
   const send = (phase: number, step: number, v: Float32Array): void => {
-    sends.push(later(t.send(right, tag(phase, step), bytesOf(v))));
+    sends.push(later(t.send(right, tag(phase, step), bytesOf(v), sendOptions(ctx))));
   };
 
   // Post every receive we can before sending anything, so payloads land in place.

@@ -4,7 +4,7 @@
  * forwards each one as soon as it has it. Bytes sent per rank: size (the last rank sends nothing);
  * time ~ size / bandwidth + (n-2) * chunk / bandwidth.
  */
-import { later, mod, recvOptions, tagOf, type OpContext } from './context.js';
+import { later, mod, recvOptions, sendOptions, tagOf, type OpContext } from './context.js';
 
 export async function chainBroadcast(ctx: OpContext, data: Uint8Array, root: number, chunkBytes: number): Promise<void> {
   const { transport: t, rank: r, size: n } = ctx;
@@ -15,7 +15,7 @@ export async function chainBroadcast(ctx: OpContext, data: Uint8Array, root: num
   const chunk = (c: number): Uint8Array => data.subarray(Math.floor((c * data.length) / chunks), Math.floor(((c + 1) * data.length) / chunks));
   const sends: Promise<void>[] = [];
   if (pos === 0) {
-    for (let c = 0; c < chunks; c++) sends.push(later(t.send(next, tagOf(ctx, c), chunk(c))));
+    for (let c = 0; c < chunks; c++) sends.push(later(t.send(next, tagOf(ctx, c), chunk(c), sendOptions(ctx))));
     await Promise.all(sends);
     return;
   }
@@ -23,7 +23,7 @@ export async function chainBroadcast(ctx: OpContext, data: Uint8Array, root: num
   for (let c = 0; c < chunks; c++) incoming.push(later(t.recv(prev, tagOf(ctx, c), recvOptions(ctx, chunk(c)))));
   for (let c = 0; c < chunks; c++) {
     await incoming[c];
-    if (next >= 0) sends.push(later(t.send(next, tagOf(ctx, c), chunk(c))));
+    if (next >= 0) sends.push(later(t.send(next, tagOf(ctx, c), chunk(c), sendOptions(ctx))));
   }
   await Promise.all(sends);
 }

@@ -3,7 +3,7 @@
  * sequence number (so concurrent operations never confuse each other's messages), a deadline and a
  * scratch pool. Algorithms are plain async functions over this context, one file each.
  */
-import type { RecvOptions, Transport } from '../transport.js';
+import type { RecvOptions, SendOptions, Transport } from '../transport.js';
 import type { ScratchPool } from './scratch.js';
 
 export interface OpContext {
@@ -27,6 +27,10 @@ export function tagOf(ctx: OpContext, index: number): number {
 
 export function recvOptions(ctx: OpContext, into?: Uint8Array): RecvOptions {
   return { timeoutMs: ctx.timeoutMs, op: ctx.op, into };
+}
+
+export function sendOptions(ctx: OpContext): SendOptions {
+  return { timeoutMs: ctx.timeoutMs, op: ctx.op };
 }
 
 /**

@@ -4,7 +4,7 @@
  * its own counter — the n-th send from a to b with tag t matches the n-th recv on b from a with tag
  * t, as in MPI — in a tag range that collectives never use.
  */
-import type { RecvOptions, Transport } from '../transport.js';
+import type { RecvOptions, SendOptions, Transport } from '../transport.js';
 
 const TAG_HI = 0x1_0000_0000;
 /** Collective sequence numbers stay below this; p2p tags use the range above it. */
@@ -31,8 +31,8 @@ function next(counters: Map<number, number>, peer: number, userTag: number): num
   return (P2P_SEQ_BASE + count) * TAG_HI + userTag;
 }
 
-export function p2pSend(t: Transport, peer: number, tag: number, data: Uint8Array): Promise<void> {
-  return t.send(peer, tag, data);
+export function p2pSend(t: Transport, peer: number, tag: number, data: Uint8Array, opts: SendOptions): Promise<void> {
+  return t.send(peer, tag, data, opts);
 }
 
 export async function p2pRecv(t: Transport, peer: number, tag: number, into: Uint8Array, opts: RecvOptions): Promise<void> {

@@ -8,10 +8,10 @@
  * later ops too, but quietly.
  */
 import { EventEmitter } from 'node:events';
-import { PeerError, ProtocolError, SmolError } from '../../util/errors.js';
+import { PeerError, ProtocolError, SmolError, TimeoutError } from '../../util/errors.js';
 import { commLog } from '../log.js';
 import { Mailbox, type Landing } from '../mailbox.js';
-import { checkPeer, checkTag, DEFAULT_TIMEOUT_MS, type RecvOptions, type Transport } from '../transport.js';
+import { checkPeer, checkTag, DEFAULT_TIMEOUT_MS, type RecvOptions, type SendOptions, type Transport } from '../transport.js';
 import { joinTag, MessageType, splitTag, type FrameHeader } from '../wire/frame.js';
 import type { FrameSink } from '../wire/reader.js';
 import type { Connection } from './connection.js';
@@ -34,7 +34,7 @@ export class TcpTransport extends EventEmitter implements Transport {
     readonly rank: number,
     readonly size: number,
     private readonly links: Array<PeerLink | null>,
-    timeoutMs = DEFAULT_TIMEOUT_MS,
+    private readonly timeoutMs = DEFAULT_TIMEOUT_MS,
   ) {
     super();
     this.mailbox = new Mailbox(size, timeoutMs);
@@ -45,14 +45,25 @@ export class TcpTransport extends EventEmitter implements Transport {
     return this.links[peer]?.host ?? '?';
   }
 
-  send(peer: number, tag: number, payload: Uint8Array): Promise<void> {
+  send(peer: number, tag: number, payload: Uint8Array, opts: SendOptions = {}): Promise<void> {
     checkPeer(this, peer);
     checkTag(tag);
     const failure = this.mailbox.peerFailure(peer);
     if (failure) return Promise.reject(failure);
     const t = splitTag(tag);
-    return this.links[peer]!.outbound.send(MessageType.Data, this.rank, t.seq, t.tag, payload).catch((err: Error) => {
-      throw this.mailbox.peerFailure(peer) ?? new PeerError(peer, this.peerHost(peer), `send failed: ${err.message}`, { cause: err });
+    const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new TimeoutError(opts.op ?? 'send', [peer], timeoutMs, 'it is not reading')), timeoutMs);
+      this.links[peer]!.outbound.send(MessageType.Data, this.rank, t.seq, t.tag, payload).then(
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        (err: Error) => {
+          clearTimeout(timer);
+          reject(this.mailbox.peerFailure(peer) ?? new PeerError(peer, this.peerHost(peer), `send failed: ${err.message}`, { cause: err }));
+        },
+      );
     });
   }
 

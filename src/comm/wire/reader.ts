@@ -30,6 +30,12 @@ const EMPTY = new Uint8Array(0);
 const DIRECT_MIN = 16 << 10;
 /** Staging room below which we move the (tiny) unparsed tail back to the front. */
 const MIN_ROOM = 16 << 10;
+/**
+ * Largest read into staging. Bytes of a big payload that arrive in the same read as its header are
+ * copied once more (staging -> destination); capping the read bounds that extra copy per message,
+ * while still gathering many small frames per read.
+ */
+const MAX_STAGED_READ = 64 << 10;
 
 export class FrameReader {
   private readonly staging: Uint8Array;
@@ -67,7 +73,7 @@ export class FrameReader {
     this.direct = false;
     if (this.rpos === this.wpos) this.rpos = this.wpos = 0;
     else if (this.staging.length - this.wpos < MIN_ROOM) this.compact();
-    return this.staging.subarray(this.wpos);
+    return this.staging.subarray(this.wpos, this.wpos + MAX_STAGED_READ);
   }
 
   /** `n` bytes were written at the start of the last nextBuffer(). Throws ProtocolError on a bad frame. */

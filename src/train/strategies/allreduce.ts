@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { ProcessGroup } from '../../comm/process_group.js';
 import { kernelsFor } from '../../tensor/dispatch.js';
 import { SmolError } from '../../util/errors.js';
+import { HEALTH_WIDTH } from '../monitors.js';
 import type { CommTiming, Strategy, StrategyContext } from '../strategy.js';
 
 export interface AllReduceStrategyOptions {
@@ -25,19 +26,24 @@ export class DivergenceError extends SmolError {
  *
  * Each step first all-reduces [loss·samples, samples] — a few bytes that complete only once every
  * rank has finished its backward — so the time spent there is the wait for the slowest rank, and
- * the gradient all-reduce that follows is pure communication.
+ * the gradient all-reduce that follows is pure communication. The same exchange carries every
+ * rank's health (monitors.ts: step time, non-finite gradient count, gradient norm), so the monitors
+ * of every rank judge the whole cluster before any gradient moves.
  */
 export class AllReduceStrategy implements Strategy {
   readonly name = 'allreduce';
   readonly rank: number;
   readonly worldSize: number;
-  private readonly stats = new Float32Array(2);
+  readonly sharesHealth = true;
+  /** [loss·samples, samples, then HEALTH_WIDTH floats per rank (zero but for this rank's row)]. */
+  private readonly stats: Float32Array;
   private readonly bucketFloats: number;
   private readonly checksumEvery: number;
 
   constructor(private readonly group: ProcessGroup, opts: AllReduceStrategyOptions = {}) {
     this.rank = group.rank;
     this.worldSize = group.size;
+    this.stats = new Float32Array(2 + HEALTH_WIDTH * group.size);
     this.bucketFloats = opts.bucketFloats ?? (25 << 20) / 4;
     this.checksumEvery = opts.checksumEvery ?? 100;
   }
@@ -48,12 +54,16 @@ export class AllReduceStrategy implements Strategy {
     await this.verifyChecksums(ctx, 0);
   }
 
-  async reduceGradients(ctx: StrategyContext, localLoss: number, samples: number): Promise<CommTiming & { loss: number }> {
+  async reduceGradients(ctx: StrategyContext, localLoss: number, samples: number, step = 0): Promise<CommTiming & { loss: number }> {
     const t0 = performance.now();
+    this.stats.fill(0);
     this.stats[0] = localLoss * samples;
     this.stats[1] = samples;
+    const health = this.stats.subarray(2);
+    ctx.monitors?.fillHealth(health);
     await this.group.allReduce(this.stats, { op: 'sum' });
     const t1 = performance.now();
+    ctx.monitors?.checkHealth(step, health);
     const totalSamples = this.stats[1];
     const grad = ctx.model.arena().grad;
     // Weighted mean: rank r contributes (its mean gradient) × samples_r / total.

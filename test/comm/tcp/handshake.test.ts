@@ -69,7 +69,7 @@ test('a silent peer makes the handshake time out', async () => {
   server.close();
 });
 
-test('data sent right behind READY, in the same TCP segment, is kept for the receiver', async () => {
+test('data sent right behind READY, in the same TCP segment, is kept for the receiver', { timeout: 5000 }, async () => {
   // A hand-written acceptor (from docs/PROTOCOL.md): it answers the dialer's AUTH with AUTH, READY
   // and a DATA frame in a single write, before the dialer's code can install its receive path.
   const { createHmac, randomBytes } = await import('node:crypto');

@@ -59,6 +59,18 @@ test('a peer that hangs makes ops time out naming it', async () => {
   }
 });
 
+test('a send to a peer that stops reading times out naming it', async () => {
+  const [a, b] = await mesh(2);
+  try {
+    // Rank 1 stops reading the connection rank 0 sends on; 64 MB cannot fit in the socket buffers.
+    (b as unknown as { links: Array<{ inbound: { socket: net.Socket } }> }).links[0].inbound.socket.pause();
+    await assert.rejects(a.send(1, 1, new Uint8Array(64 << 20), { timeoutMs: 300, op: 'allreduce' }), /^TimeoutError: allreduce timed out after 300 ms waiting for rank 1 \(it is not reading\)$/);
+  } finally {
+    a.abort();
+    b.abort();
+  }
+});
+
 test('a clean close is quiet: later ops fail with "left the group", no peerLost', async () => {
   const [a, b] = await mesh(2);
   let lost = 0;
@@ -105,7 +117,7 @@ test('a stranger or garbage at the data listener is dropped and the mesh still f
 });
 
 test('mesh building times out naming the rank that never dialed', async () => {
-  const cfg = (rank: number) => ({ rank, size: 3, token: TOKEN, signature: 's', timeoutMs: 400 });
+  const cfg = (rank: number) => ({ rank, size: 3, token: TOKEN, signature: 's', timeoutMs: 1500 });
   const ls = await Promise.all([0, 1, 2].map((r) => MeshListener.open(cfg(r), '127.0.0.1')));
   const addresses = ls.map((l) => `127.0.0.1:${l.port}`);
   const results = await Promise.allSettled([ls[0].connect(addresses), ls[1].connect(addresses)]);

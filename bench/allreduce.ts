@@ -1,0 +1,258 @@
+/**
+ * All-reduce benchmark on 127.0.0.1, against raw Node TCP and torch.distributed (Gloo).
+ *
+ *   npm run bench:allreduce -- --workers 2,4 --sizes 4K,64K,1M,16M,64M [--iters 20] [--warmup 5] [--no-gloo]
+ *                              [--repeat R] [--algorithm auto|ring|direct] [--chunk 1M] [--direct-max 64K]
+ *
+ * For each world size N it forks N copies of this file (--role worker), which meet through a store
+ * hosted here (the launcher) and all-reduce float32 buffers of each size. Each iteration is timed on
+ * every rank; we take the per-iteration maximum over ranks and report the median. As in nccl-tests:
+ * algbw = bytes / time, busbw = algbw * 2 (N-1) / N. With --repeat R (for a busy machine), ours and
+ * Gloo run alternately R times and each keeps its best median per size. The last line of output is
+ * one JSON object.
+ */
+import { fork, spawnSync } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DEFAULT_CHUNK_BYTES, type AllReduceAlgorithm } from '../src/comm/process_group.js';
+import { rendezvous } from '../src/comm/rendezvous.js';
+import { StoreServer } from '../src/comm/store/server.js';
+import { generateToken, TOKEN_ENV } from '../src/comm/token.js';
+
+const SELF = fileURLToPath(import.meta.url);
+const GLOO_SCRIPT = path.resolve(path.dirname(SELF), '../../bench/reference/allreduce_gloo.py');
+
+interface Args {
+  role: string;
+  workers: number[];
+  sizes: number[];
+  iters: number;
+  warmup: number;
+  gloo: boolean;
+  repeat: number;
+  rank: number;
+  port: number;
+  algorithm: AllReduceAlgorithm;
+  chunkBytes: number;
+  directMaxBytes: number | undefined;
+}
+
+interface Row {
+  bytes: number;
+  medianUs: number;
+}
+
+function parseArgs(argv: string[]): Args {
+  const get = (name: string, dflt: string): string => {
+    const i = argv.indexOf(`--${name}`);
+    return i >= 0 && i + 1 < argv.length ? argv[i + 1] : dflt;
+  };
+  return {
+    role: get('role', 'main'),
+    workers: get('workers', '2').split(',').map(Number),
+    sizes: get('sizes', '4K,64K,1M,16M,64M').split(',').map(parseSize),
+    iters: Number(get('iters', '20')),
+    warmup: Number(get('warmup', '5')),
+    gloo: !argv.includes('--no-gloo'),
+    repeat: Math.max(1, Number(get('repeat', '1'))),
+    rank: Number(get('rank', '0')),
+    port: Number(get('port', '0')),
+    algorithm: get('algorithm', 'auto') as AllReduceAlgorithm,
+    chunkBytes: parseSize(get('chunk', String(DEFAULT_CHUNK_BYTES))),
+    directMaxBytes: argv.includes('--direct-max') ? parseSize(get('direct-max', '0')) : undefined,
+  };
+}
+
+function parseSize(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)([KMG]?)B?$/i.exec(s.trim());
+  if (!m) throw new Error(`bad size '${s}' (examples: 4K, 1M, 64M)`);
+  const mult = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[m[2].toUpperCase() as '' | 'K' | 'M' | 'G'];
+  return Math.round(Number(m[1]) * mult);
+}
+
+function label(bytes: number): string {
+  for (const [unit, v] of [['G', 1024 ** 3], ['M', 1024 ** 2], ['K', 1024]] as const) if (bytes >= v && bytes % v === 0) return `${bytes / v}${unit}`;
+  return `${bytes}`;
+}
+
+/** Minimum warm-up time per size, here and in the Gloo reference. */
+const WARMUP_MS = 200;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+// ---- worker: one rank -----------------------------------------------------------------------
+
+async function worker(a: Args, world: number): Promise<void> {
+  const group = { chunkBytes: a.chunkBytes, directMaxBytes: a.directMaxBytes };
+  const c = await rendezvous({ rank: a.rank, worldSize: world, masterHost: '127.0.0.1', masterPort: a.port, hostStore: false, timeoutMs: 30_000, group });
+  const rows: Row[] = [];
+  const opts = { algorithm: a.algorithm };
+  for (const bytes of a.sizes) {
+    const buf = new Float32Array(Math.max(1, bytes >> 2)).fill(1);
+    // Warm-up: the iteration count, and at least WARMUP_MS (the JIT needs a few hundred calls);
+    // rank 0's clock decides, so every rank runs the same number of iterations.
+    const start = performance.now();
+    const more = new Float32Array(1);
+    for (let i = 0; ; ) {
+      for (let k = 0; k < 10; k++, i++) await c.group.allReduce(buf, opts);
+      more[0] = i < a.warmup || performance.now() - start < WARMUP_MS ? 1 : 0;
+      if (!(await c.group.broadcast(more, 0))[0]) break;
+    }
+    const times = new Float32Array(a.iters);
+    for (let i = 0; i < a.iters; i++) {
+      const t0 = performance.now();
+      await c.group.allReduce(buf, opts);
+      times[i] = (performance.now() - t0) * 1000;
+    }
+    await c.group.allReduce(times, { op: 'max' });
+    if (process.env.BENCH_DEBUG && c.rank === 0) process.stderr.write(`${bytes}: ${[...times].map((t) => (t / 1000).toFixed(1)).join(' ')}\n`);
+    rows.push({ bytes, medianUs: median([...times]) });
+  }
+  if (c.rank === 0) process.send!({ rows });
+  await c.group.barrier();
+  await c.close();
+}
+
+async function runOurs(a: Args, world: number): Promise<Row[]> {
+  const token = generateToken();
+  const store = await StoreServer.start({ host: '127.0.0.1', port: 0, token, worldSize: world, signature: '' });
+  const tuning = ['--algorithm', a.algorithm, '--chunk', String(a.chunkBytes), ...(a.directMaxBytes !== undefined ? ['--direct-max', String(a.directMaxBytes)] : [])];
+  const args = [...tuning, '--role', 'worker', '--workers', String(world), '--sizes', a.sizes.join(','), '--iters', String(a.iters), '--warmup', String(a.warmup), '--port', String(store.port)];
+  const kids = Array.from({ length: world }, (_, r) => fork(SELF, [...args, '--rank', String(r)], { env: { ...process.env, [TOKEN_ENV]: token } }));
+  try {
+    const rows = await new Promise<Row[]>((resolve, reject) => {
+      kids[0].on('message', (m: { rows: Row[] }) => resolve(m.rows));
+      for (const k of kids) k.on('exit', (code) => code && reject(new Error(`a worker exited with code ${code}`)));
+    });
+    await Promise.all(kids.map((k) => new Promise((r) => (k.exitCode !== null ? r(null) : k.on('exit', r)))));
+    return rows;
+  } finally {
+    for (const k of kids) if (k.exitCode === null) k.kill();
+    await store.close();
+  }
+}
+
+// ---- raw TCP loopback reference ------------------------------------------------------------
+
+const RAW_BYTES = 1 << 30;
+
+/** Child side: dials the parent and reads RAW_BYTES into one reused buffer, then reports. */
+function tcpSink(port: number): void {
+  const buf = Buffer.allocUnsafe(4 << 20);
+  let got = 0;
+  net.connect({
+    port,
+    host: '127.0.0.1',
+    onread: {
+      buffer: buf,
+      callback: (n: number) => {
+        got += n;
+        if (got === RAW_BYTES) process.send!({ done: true }, () => process.exit(0));
+        return true;
+      },
+    },
+  });
+}
+
+/** Parent side: writes RAW_BYTES in 4 MB writes to a child process; one-way GB/s. */
+async function rawTcpGBps(): Promise<number> {
+  let t0 = 0;
+  const server = net.createServer((s) => {
+    const chunk = Buffer.alloc(4 << 20, 1);
+    let sent = 0;
+    t0 = performance.now();
+    const pump = (): void => {
+      while (sent < RAW_BYTES) {
+        sent += chunk.length;
+        if (!s.write(chunk)) return void s.once('drain', pump);
+      }
+    };
+    pump();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const kid = fork(SELF, ['--role', 'tcp-sink', '--port', String((server.address() as net.AddressInfo).port)]);
+  try {
+    await new Promise((r) => kid.once('message', r));
+    return RAW_BYTES / ((performance.now() - t0) / 1000) / 1e9;
+  } finally {
+    kid.kill();
+    server.close();
+  }
+}
+
+// ---- Gloo reference --------------------------------------------------------------------------
+
+function runGloo(a: Args, world: number): Row[] | null {
+  const probe = spawnSync('/usr/bin/python3', ['-c', 'import torch.distributed as d; assert d.is_gloo_available()'], { encoding: 'utf8' });
+  if (probe.status !== 0) return null;
+  const res = spawnSync('/usr/bin/python3', [GLOO_SCRIPT, '--workers', String(world), '--sizes', a.sizes.join(','), '--iters', String(a.iters), '--warmup', String(a.warmup)], {
+    encoding: 'utf8',
+    timeout: 600_000,
+  });
+  if (res.status !== 0) {
+    process.stderr.write(`gloo reference failed: ${res.stderr.trim().split('\n').slice(-1)[0]}\n`);
+    return null;
+  }
+  const out = JSON.parse(res.stdout.trim().split('\n').slice(-1)[0]) as { results: Array<{ bytes: number; median_us: number }> };
+  return out.results.map((r) => ({ bytes: r.bytes, medianUs: r.median_us }));
+}
+
+/** Per size, the better of two runs' medians (an empty run counts as missing). */
+function best(a: Row[], b: Row[]): Row[] {
+  if (a.length === 0) return b;
+  if (b.length === 0) return a;
+  return a.map((r, i) => (b[i].medianUs < r.medianUs ? b[i] : r));
+}
+
+// ---- report ----------------------------------------------------------------------------------
+
+function bw(bytes: number, us: number, n: number): { algbw: number; busbw: number } {
+  const algbw = bytes / (us * 1e-6) / 1e9;
+  return { algbw, busbw: (algbw * 2 * (n - 1)) / n };
+}
+
+const f = (x: number, d = 2): string => x.toFixed(d);
+
+function report(n: number, ours: Row[], gloo: Row[] | null): Record<string, unknown> {
+  console.log(`\nall-reduce float32, ${n} ranks on 127.0.0.1 (median of per-iteration max over ranks)`);
+  console.log(`${'size'.padStart(6)} ${'time(us)'.padStart(10)} ${'algbw'.padStart(7)} ${'busbw'.padStart(7)}  |${'gloo(us)'.padStart(10)} ${'busbw'.padStart(7)}  | ours/gloo busbw`);
+  const rows = ours.map((r, i) => {
+    const o = bw(r.bytes, r.medianUs, n);
+    const g = gloo ? gloo[i] : null;
+    const gb = g ? bw(g.bytes, g.medianUs, n) : null;
+    const ratio = gb ? o.busbw / gb.busbw : null;
+    const gcols = g && gb ? `${f(g.medianUs, 1).padStart(10)} ${f(gb.busbw).padStart(7)}  | ${f(ratio!)}x` : `${'-'.padStart(10)} ${'-'.padStart(7)}  | -`;
+    console.log(`${label(r.bytes).padStart(6)} ${f(r.medianUs, 1).padStart(10)} ${f(o.algbw).padStart(7)} ${f(o.busbw).padStart(7)}  |${gcols}`);
+    return { bytes: r.bytes, us: r.medianUs, algbw: o.algbw, busbw: o.busbw, glooUs: g?.medianUs ?? null, glooBusbw: gb?.busbw ?? null, busbwRatio: ratio };
+  });
+  const small = rows[0];
+  const latencyRatio = small.glooUs ? small.us / small.glooUs : null;
+  if (latencyRatio !== null) console.log(`${label(small.bytes)} latency ours/gloo: ${f(latencyRatio)} (lower is better)`);
+  return { workers: n, rows, smallLatencyRatio: latencyRatio };
+}
+
+async function main(a: Args): Promise<void> {
+  const raw = await rawTcpGBps();
+  console.log(`raw Node TCP loopback, one way: ${f(raw)} GB/s`);
+  const results: Array<Record<string, unknown>> = [];
+  for (const n of a.workers) {
+    let ours: Row[] = [];
+    let gloo: Row[] | null = null;
+    for (let i = 0; i < a.repeat; i++) {
+      ours = best(ours, await runOurs(a, n));
+      if (a.gloo) gloo = best(gloo ?? [], runGloo(a, n) ?? []);
+    }
+    results.push(report(n, ours, gloo && gloo.length ? gloo : null));
+  }
+  console.log(JSON.stringify({ bench: 'allreduce', node: process.version, rawTcpGBps: raw, iters: a.iters, warmup: a.warmup, repeat: a.repeat, results }));
+}
+
+const args = parseArgs(process.argv.slice(2));
+if (args.role === 'worker') await worker(args, args.workers[0]);
+else if (args.role === 'tcp-sink') tcpSink(args.port);
+else await main(args);
