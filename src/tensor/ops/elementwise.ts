@@ -3,6 +3,7 @@ import { needsGrad, record } from '../autograd.js';
 import { kernelsFor } from '../dispatch.js';
 import { broadcastShapes, broadcastStrides, sameShape, sizeOf, stridesOf } from '../shape.js';
 import { Tensor, allocBuf } from '../tensor.js';
+import { sumAxesInto } from './reduce.js';
 
 /** A number operand is promoted to a one-element tensor of the other operand's dtype. */
 type Operand = Tensor | number;
@@ -23,18 +24,8 @@ export function accumulateBroadcastGrad(g: Buf, outShape: readonly number[], tar
     return;
   }
   const padded = [...new Array<number>(outShape.length - target.shape.length).fill(1), ...target.shape];
-  let cur = g;
-  const curShape = [...outShape];
-  for (let d = 0; d < curShape.length; d++) {
-    if (padded[d] !== 1 || curShape[d] === 1) continue;
-    const outer = sizeOf(curShape.slice(0, d));
-    const inner = sizeOf(curShape.slice(d + 1));
-    const next = allocBuf(target.dtype, outer * inner);
-    k.reduceSum(cur, outer, curShape[d], inner, next);
-    cur = next;
-    curShape[d] = 1;
-  }
-  k.axpy(1, cur, tg);
+  const broadcastAxes = outShape.map((_, d) => d).filter((d) => padded[d] === 1);
+  k.axpy(1, sumAxesInto(g, [...outShape], broadcastAxes), tg);
 }
 
 function binaryForward(op: BinaryOp, a: Tensor, b: Tensor): Tensor {

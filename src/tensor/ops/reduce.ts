@@ -1,7 +1,8 @@
 import { record } from '../autograd.js';
 import { kernelsFor } from '../dispatch.js';
 import { normAxis, sizeOf, stridesOf } from '../shape.js';
-import { Tensor, allocBuf } from '../tensor.js';
+import type { Buf } from '../backend.js';
+import { Tensor, allocBuf, dtypeOf } from '../tensor.js';
 
 /** Axes normalised, deduplicated and sorted; all axes when none are given. */
 function resolveAxes(op: string, x: Tensor, axes: number | number[] | undefined): number[] {
@@ -19,20 +20,31 @@ function reducedShape(shape: readonly number[], axes: number[], keepDims: boolea
   return out;
 }
 
+/**
+ * Sums `buf` (shaped `shape`) over `axes`, one kernel call per axis, and sets those entries of
+ * `shape` to 1 in place. Returns `buf` itself when there is nothing to reduce.
+ */
+export function sumAxesInto(buf: Buf, shape: number[], axes: readonly number[]): Buf {
+  const k = kernelsFor(buf);
+  let cur = buf;
+  for (const a of axes) {
+    if (shape[a] === 1) continue;
+    const outer = sizeOf(shape.slice(0, a));
+    const inner = sizeOf(shape.slice(a + 1));
+    const next = allocBuf(dtypeOf(buf), outer * inner);
+    k.reduceSum(cur, outer, shape[a], inner, next);
+    cur = next;
+    shape[a] = 1;
+  }
+  return cur;
+}
+
 /** Sum over the given axes (all by default). */
 export function sum(x: Tensor, axes?: number | number[], keepDims = false): Tensor {
   const ax = resolveAxes('sum', x, axes);
   const k = kernelsFor(x.data);
-  let cur = x.data;
   const curShape = [...x.shape];
-  for (const a of ax) {
-    const outer = sizeOf(curShape.slice(0, a));
-    const inner = sizeOf(curShape.slice(a + 1));
-    const next = allocBuf(x.dtype, outer * inner);
-    k.reduceSum(cur, outer, curShape[a], inner, next);
-    cur = next;
-    curShape[a] = 1;
-  }
+  let cur = sumAxesInto(x.data, curShape, ax);
   if (cur === x.data) cur = cur.slice();
   const out = new Tensor(cur, reducedShape(x.shape, ax, keepDims));
   return record(out, 'sum', [x], (gy) => {
