@@ -21,7 +21,7 @@ import { bytesOf, checkPeer, DEFAULT_TIMEOUT_MS, type Transport } from './transp
 export interface ProcessGroupOptions {
   /** Default deadline of every operation (ms). */
   timeoutMs?: number;
-  /** Lane (chunk) size of the pipelined ring algorithms, in bytes. */
+  /** Smallest piece of the pipelined algorithms, in bytes (ring lanes: at most 4 per segment; broadcast chunks). */
   chunkBytes?: number;
   /**
    * The one-round direct all-reduce is used while it sends at most this many bytes per rank, i.e.

@@ -4,13 +4,14 @@
  * the output, then forward it. Blocks are cut into lanes that run concurrently (pipelining), like
  * the all-gather half of the ring all-reduce. Bytes sent per rank: (n-1) * len.
  */
+import { MAX_LANES } from './ring_plan.js';
 import { later, mod, recvOptions, sendOptions, tagOf, type OpContext } from './context.js';
 
 export async function ringAllGather(ctx: OpContext, input: Uint8Array, output: Uint8Array, chunkBytes: number): Promise<void> {
   const { rank: r, size: n } = ctx;
   const len = input.length;
   output.set(input, r * len);
-  const lanes = Math.max(1, Math.ceil(len / Math.max(1, chunkBytes)));
+  const lanes = Math.max(1, Math.min(MAX_LANES, Math.floor(len / Math.max(1, chunkBytes))));
   const jobs: Promise<void>[] = [];
   for (let c = 0; c < lanes; c++) {
     const a = Math.floor((c * len) / lanes);

@@ -2,7 +2,9 @@
  * How a buffer is cut for the ring algorithms: n segments (one per rank, as even as possible, so odd
  * lengths and lengths below n work), each cut into the same number of lanes. A lane is an
  * independent ring over one piece of every segment; running all lanes at once pipelines the ring
- * (while one piece is being reduced the next is on the wire), as in Gloo's chunked ring.
+ * (while one piece is being reduced the next is on the wire), as in Gloo's chunked ring. Pieces are
+ * at least `chunkFloats` long and there are at most `maxLanes` lanes: a few large messages in flight
+ * beat many small ones once the pipeline is full (fewer syscalls and wake-ups).
  * The plan depends only on (length, n, chunk size), so every rank computes the same one.
  */
 export interface RingPlan {
@@ -13,11 +15,14 @@ export interface RingPlan {
   readonly maxPiece: number;
 }
 
-export function planRing(length: number, n: number, chunkFloats: number): RingPlan {
+/** Most lanes (concurrent pieces) per ring; see above. */
+export const MAX_LANES = 4;
+
+export function planRing(length: number, n: number, chunkFloats: number, maxLanes = MAX_LANES): RingPlan {
   const segStart: number[] = [];
   for (let i = 0; i <= n; i++) segStart.push(Math.floor((i * length) / n));
   const maxSeg = Math.ceil(length / n);
-  const lanes = Math.max(1, Math.ceil(maxSeg / Math.max(1, chunkFloats)));
+  const lanes = Math.max(1, Math.min(maxLanes, Math.floor(maxSeg / Math.max(1, chunkFloats))));
   return { segStart, lanes, maxPiece: Math.ceil(maxSeg / lanes) };
 }
 

@@ -124,6 +124,8 @@ test('mesh building times out naming the rank that never dialed', async () => {
   ls[2].close();
   for (const r of results) {
     assert.equal(r.status, 'rejected');
-    assert.match((r as PromiseRejectedResult).reason.message, /connect timed out after \d+ ms waiting for rank 2/);
+    // Both ranks share one deadline: the one that gives up first closes its sockets, so the other
+    // may name it too by then. Rank 2, which never dialed, must be named either way.
+    assert.match((r as PromiseRejectedResult).reason.message, /connect timed out after \d+ ms waiting for ranks? (?:[01], )*2\b/);
   }
 });
