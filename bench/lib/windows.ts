@@ -59,84 +59,101 @@ function cpuMs(): number {
   return (u.user + u.system) / 1000;
 }
 
+/**
+ * What the two loops below share: the warm-up record and each window's rate, length and CPU share.
+ * The loops themselves stay separate so a synchronous step is never timed through an await.
+ */
+class WindowLog {
+  private readonly rates: number[] = [];
+  private readonly steps: number[] = [];
+  private readonly seconds: number[] = [];
+  private readonly cpuShare: number[] = [];
+  private warmup: WindowResult['warmup'] = { steps: 0, seconds: 0 };
+
+  constructor(private readonly unitsPerStep: number) {}
+
+  warmedUp(steps: number, t0: number, t: number): void {
+    this.warmup = { steps, seconds: (t - t0) / 1000 };
+  }
+
+  window(steps: number, t0: number, t: number, cpu0: number): void {
+    const s = (t - t0) / 1000;
+    this.cpuShare.push((cpuMs() - cpu0) / (t - t0));
+    this.rates.push((steps * this.unitsPerStep) / s);
+    this.steps.push(steps);
+    this.seconds.push(s);
+  }
+
+  result(): WindowResult {
+    const summary = summarize(this.rates);
+    const { rates, steps, seconds, cpuShare, warmup } = this;
+    return { rates, steps, seconds, cpuShare, warmup, median: summary.median, summary };
+  }
+}
+
 /** Runs a synchronous step function under the plan. */
 export function runWindows(step: () => void, unitsPerStep: number, plan: WindowPlan): WindowResult {
-  const now = (): number => performance.now();
-  let t0 = now();
+  const log = new WindowLog(unitsPerStep);
+  let t0 = performance.now();
   let n = 0;
   let t = t0;
   while (n < plan.warmupSteps || t - t0 < plan.warmupMs) {
     step();
     n++;
-    t = now();
+    t = performance.now();
   }
-  const warmup = { steps: n, seconds: (t - t0) / 1000 };
-  const rates: number[] = [];
-  const steps: number[] = [];
-  const seconds: number[] = [];
-  const cpuShare: number[] = [];
+  log.warmedUp(n, t0, t);
   for (let w = 0; w < plan.windows; w++) {
     const c0 = cpuMs();
-    t0 = now();
+    t0 = performance.now();
     n = 0;
     do {
       step();
       n++;
-      t = now();
+      t = performance.now();
     } while (t - t0 < plan.windowMs);
-    const s = (t - t0) / 1000;
-    cpuShare.push((cpuMs() - c0) / (t - t0));
-    rates.push((n * unitsPerStep) / s);
-    steps.push(n);
-    seconds.push(s);
+    log.window(n, t0, t, c0);
   }
-  return finish(rates, steps, seconds, cpuShare, warmup);
+  return log.result();
 }
 
 /** The same method for asynchronous steps (communication benchmarks). */
 export async function runWindowsAsync(step: () => Promise<void>, unitsPerStep: number, plan: WindowPlan): Promise<WindowResult> {
-  const now = (): number => performance.now();
-  let t0 = now();
+  const log = new WindowLog(unitsPerStep);
+  let t0 = performance.now();
   let n = 0;
   let t = t0;
   while (n < plan.warmupSteps || t - t0 < plan.warmupMs) {
     await step();
     n++;
-    t = now();
+    t = performance.now();
   }
-  const warmup = { steps: n, seconds: (t - t0) / 1000 };
-  const rates: number[] = [];
-  const steps: number[] = [];
-  const seconds: number[] = [];
-  const cpuShare: number[] = [];
+  log.warmedUp(n, t0, t);
   for (let w = 0; w < plan.windows; w++) {
     const c0 = cpuMs();
-    t0 = now();
+    t0 = performance.now();
     n = 0;
     do {
       await step();
       n++;
-      t = now();
+      t = performance.now();
     } while (t - t0 < plan.windowMs);
-    const s = (t - t0) / 1000;
-    cpuShare.push((cpuMs() - c0) / (t - t0));
-    rates.push((n * unitsPerStep) / s);
-    steps.push(n);
-    seconds.push(s);
+    log.window(n, t0, t, c0);
   }
-  return finish(rates, steps, seconds, cpuShare, warmup);
-}
-
-function finish(rates: number[], steps: number[], seconds: number[], cpuShare: number[], warmup: WindowResult['warmup']): WindowResult {
-  const summary = summarize(rates);
-  return { rates, steps, seconds, cpuShare, warmup, median: summary.median, summary };
+  return log.result();
 }
 
 /** Pools two results of the same measurement (e.g. rounds run in separate processes). */
 export function mergeWindows(a: WindowResult, b: WindowResult): WindowResult {
-  return finish(
-    [...a.rates, ...b.rates], [...a.steps, ...b.steps], [...a.seconds, ...b.seconds],
-    [...(a.cpuShare ?? []), ...(b.cpuShare ?? [])],
-    { steps: a.warmup.steps + b.warmup.steps, seconds: a.warmup.seconds + b.warmup.seconds },
-  );
+  const rates = [...a.rates, ...b.rates];
+  const summary = summarize(rates);
+  return {
+    rates,
+    steps: [...a.steps, ...b.steps],
+    seconds: [...a.seconds, ...b.seconds],
+    cpuShare: [...(a.cpuShare ?? []), ...(b.cpuShare ?? [])],
+    warmup: { steps: a.warmup.steps + b.warmup.steps, seconds: a.warmup.seconds + b.warmup.seconds },
+    median: summary.median,
+    summary,
+  };
 }
