@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { CLI } from './cli.js';
+import type { StepLine } from '../../src/metrics/reader.js';
 
 export { CLI };
 
@@ -149,21 +150,6 @@ export function waitForLines(file: string, n: number, timeoutMs = 20_000): Promi
     const lines = fileLines(file);
     return lines.length >= n ? lines : null;
   }, `${n} lines in ${file}`, timeoutMs);
-}
-
-export interface StepLine {
-  v: number;
-  kind: 'step';
-  step: number;
-  epoch: number;
-  rank: number;
-  loss: number;
-  samples: number;
-  lr: number;
-  compute_ms: number;
-  comm_ms: number;
-  wait_ms: number;
-  time: number;
 }
 
 /** The parsed lines of a metrics.jsonl (throws, naming the line, on one that does not parse). */

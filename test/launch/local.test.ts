@@ -131,7 +131,7 @@ describe('local launcher (train --workers N)', { timeout: 90_000 }, () => {
         assert.equal(typeof r[k], 'number', `${k} of ${JSON.stringify(r)}`);
         assert.ok(Number.isFinite(r[k]) && r[k] >= 0, `${k} of ${JSON.stringify(r)}`);
       }
-      assert.ok(Number.isFinite(r.loss) && r.loss > 0);
+      assert.ok(r.loss !== null && Number.isFinite(r.loss) && r.loss > 0, `loss of ${JSON.stringify(r)}`);
     }
     // Communication really happened on every rank.
     for (const rank of [0, 1]) assert.ok(steps.filter((r) => r.rank === rank).reduce((s, r) => s + r.comm_ms, 0) > 0);

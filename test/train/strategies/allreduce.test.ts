@@ -155,7 +155,11 @@ describe('ring all-reduce data parallelism equals single-process training (CLI, 
       for (const r of atStep) assert.equal(r.loss, atStep[0].loss, `${name}: rank ${r.rank} loss at step ${s}`);
       for (const r of atStep) assert.equal(r.samples, batch);
     }
-    const losses = stepRecords(metrics, 0).map((r) => r.loss);
+    // Every allreduce rank trains on a batch, so every step has a loss.
+    const losses = stepRecords(metrics, 0).map((r) => {
+      assert.ok(r.loss !== null, `${name}: step ${r.step} has no loss`);
+      return r.loss;
+    });
     runs.set(name, { exit, losses, params: readSavedParams(join(dir, `${name}.bin`)).params });
   }
 
