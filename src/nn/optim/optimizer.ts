@@ -27,6 +27,15 @@ export abstract class Optimizer {
 
   protected abstract update(k: Backend): void;
 
+  /**
+   * Sets the step counter with state restored into stateBuffers() (a checkpoint, or a ps worker
+   * adopting the server's state): momentum initialisation and Adam's bias correction depend on it.
+   */
+  restoreSteps(steps: number): void {
+    if (!Number.isInteger(steps) || steps < 0) throw new Error(`optimizer: step count must be a non-negative integer, got ${steps}`);
+    this.stepCount = steps;
+  }
+
   /** Flat state buffers, in a fixed order, for checkpoints. */
   abstract stateBuffers(): Float32Array[];
 }

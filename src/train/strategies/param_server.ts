@@ -21,7 +21,7 @@ import type { ProcessGroup } from '../../comm/process_group.js';
 import { SmolError, TimeoutError } from '../../util/errors.js';
 import type { CommTiming, DataShard, StepInfo, Strategy, StrategyContext, UpdateResult } from '../strategy.js';
 import { DivergenceError } from './allreduce.js';
-import { HEAD_SLOTS, SERVER_RANK, TAG, broadcastModel, checksumOf, psShard, setOptimizerSteps, sleep } from './ps_common.js';
+import { HEAD_SLOTS, SERVER_RANK, TAG, broadcastModel, checksumOf, psShard, sleep } from './ps_common.js';
 
 export type PsReply = 'weights' | 'gradients';
 
@@ -386,7 +386,7 @@ export class ParamServerWorker implements Strategy {
       await this.group.recv(arena.data, SERVER_RANK, { tag: TAG.replyBody, timeoutMs });
       if (kind === KIND_RESYNC) {
         for (const buf of ctx.optimizer.stateBuffers()) await this.group.recv(buf, SERVER_RANK, { tag: TAG.replyBody, timeoutMs });
-        setOptimizerSteps(ctx.optimizer, optimizerSteps);
+        ctx.optimizer.restoreSteps(optimizerSteps);
       }
     }
     const t3 = performance.now();

@@ -3,7 +3,6 @@
  * fixed-size message headers, and copying the model to every rank at the start.
  */
 import type { ProcessGroup } from '../../comm/process_group.js';
-import type { Optimizer } from '../../nn/optim/optimizer.js';
 import type { DataShard, StrategyContext } from '../strategy.js';
 
 /** Rank 0 is the server; ranks 1..N-1 are workers. */
@@ -41,15 +40,6 @@ export async function broadcastModel(group: ProcessGroup, ctx: StrategyContext):
 /** The parameter checksum as a number (FNV-1a, see ParamArena.checksum). */
 export function checksumOf(ctx: StrategyContext): number {
   return parseInt(ctx.model.arena().checksum(), 16);
-}
-
-/**
- * An optimizer's step counter, for a worker that adopts the server's optimizer state (its momentum
- * initialisation and Adam's bias correction depend on it). Optimizer keeps the counter protected;
- * this is the one place that reaches it.
- */
-export function setOptimizerSteps(optimizer: Optimizer, steps: number): void {
-  (optimizer as unknown as { stepCount: number }).stepCount = steps;
 }
 
 export function sleep(ms: number): Promise<void> {
