@@ -35,6 +35,7 @@
         'src/native/norm.cc',
         'src/native/embedding.cc',
         'src/native/optim.cc',
+        'src/native/attention.cc',
       ],
       'defines': ['NAPI_VERSION=8'],
       # C++ exceptions are on throughout: oneDNN's C++ API reports errors by throwing, and our

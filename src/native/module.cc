@@ -85,6 +85,7 @@ NAPI_MODULE_INIT() {
     sc::registerNorm(env, exports);
     sc::registerEmbedding(env, exports);
     sc::registerOptim(env, exports);
+    sc::registerAttention(env, exports);
     sc::describe(env, exports);
   } catch (...) {
     sc::reportException(env, "smolcluster native init");

@@ -16,5 +16,6 @@ void registerPool(napi_env env, napi_value exports);
 void registerNorm(napi_env env, napi_value exports);
 void registerEmbedding(napi_env env, napi_value exports);
 void registerOptim(napi_env env, napi_value exports);
+void registerAttention(napi_env env, napi_value exports);
 
 }  // namespace sc

@@ -66,6 +66,22 @@ export interface Pool2dGeometry {
   outW: number;
 }
 
+/**
+ * Sizes of a scaled dot-product attention over `bh` independent (batch × head) slices:
+ * q [bh, tq, d], k [bh, tk, d], v [bh, tk, dv], out [bh, tq, dv], probs [bh, tq, tk].
+ */
+export interface AttentionGeometry {
+  bh: number;
+  tq: number;
+  tk: number;
+  d: number;
+  dv: number;
+  /** Multiplies q·kᵀ before the softmax (usually 1/sqrt(d)). */
+  scale: number;
+  /** Query i sees keys j <= i only (torch's is_causal: a top-left aligned lower triangle). */
+  causal: boolean;
+}
+
 export interface AdamHyper {
   lr: number;
   beta1: number;
@@ -207,6 +223,22 @@ export interface Backend {
   embedding(table: Buf, ids: Int32Array, dim: number, out: Buf): void;
   /** gTable[ids[i], :] += gy[i, :] */
   embeddingBackward(gy: Buf, ids: Int32Array, dim: number, gTable: Buf): void;
+
+  // ---- attention ----------------------------------------------------------------------------
+  /**
+   * Fused scaled dot-product attention: probs = softmax(scale · q kᵀ) per row (entries a causal
+   * mask hides are exactly 0), out = (probs ∘ dropMask) v. `dropMask` (same shape as probs,
+   * values 0 or 1/(1-p)) is attention dropout; null means none. Writes out and probs.
+   */
+  attention(g: AttentionGeometry, q: Buf, k: Buf, v: Buf, dropMask: Buf | null, out: Buf, probs: Buf): void;
+  /**
+   * Backward of `attention` from the saved probs. Accumulates into gq, gk, gv; a null gradient
+   * buffer is skipped (that input is frozen).
+   */
+  attentionBackward(
+    g: AttentionGeometry, q: Buf, k: Buf, v: Buf, probs: Buf, dropMask: Buf | null, gy: Buf,
+    gq: Buf | null, gk: Buf | null, gv: Buf | null,
+  ): void;
 
   // ---- optimizers over flat arenas (or ranges of them) ----------------------------------------
   /** torch.optim.SGD semantics. `momentumBuf` may be null when momentum = 0. */

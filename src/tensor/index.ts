@@ -14,3 +14,4 @@ export * from './ops/conv.js';
 export * from './ops/norm.js';
 export * from './ops/embedding.js';
 export * from './ops/dropout.js';
+export * from './ops/attention.js';

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   Tensor, abs, add, affine, avgPool2d, backward, batchNorm, concat, conv2d, crossEntropy, div, dropout, embedding,
-  exp, flatten, gelu, layerNorm, linear, log, logSoftmax, matmul, max, maxPool2d, mean, mseLoss, mul, nativeAvailable,
+  exp, flatten, gelu, globalAvgPool2d, scaledDotProductAttention, layerNorm, linear, log, logSoftmax, matmul, max, maxPool2d, mean, mseLoss, mul, nativeAvailable,
   neg, permute, pow, powScalar, relu, reshape, setBackend, sigmoid, slice, softmax, sqrt, sub, sum, tanh, transpose,
   type BackendName, type Buf,
 } from '../../src/tensor/index.js';
@@ -122,6 +122,29 @@ const CASES: Case[] = [
   { name: 'avgPool2d k2', inputs: (r) => [rn([2, 3, 6, 6])(r)], run: op1((x) => avgPool2d(x, { kernel: 2 })) },
   { name: 'avgPool2d k3 s2 p1', inputs: (r) => [rn([2, 3, 7, 7])(r)], run: op1((x) => avgPool2d(x, { kernel: 3, stride: 2, padding: 1 })) },
   { name: 'avgPool2d non-square', inputs: (r) => [rn([1, 2, 5, 6])(r)], run: op1((x) => avgPool2d(x, { kernel: [2, 3], stride: [1, 2], padding: [1, 1] })) },
+  { name: 'globalAvgPool2d', inputs: (r) => [rn([2, 3, 5, 4])(r)], run: op1(globalAvgPool2d) },
+  // ---- attention ----
+  {
+    name: 'attention causal [2, 3, 17, 8]', inputs: (r) => [rn([2, 3, 17, 8])(r), rn([2, 3, 17, 8])(r), rn([2, 3, 17, 8])(r)],
+    run: (q, k, v) => ({ out: scaledDotProductAttention(q, k, v, { causal: true }) }),
+  },
+  {
+    name: 'attention full, Tq != Tk, Dv != D', inputs: (r) => [rn([3, 5, 6])(r), rn([3, 9, 6])(r), rn([3, 9, 4])(r)],
+    run: (q, k, v) => ({ out: scaledDotProductAttention(q, k, v) }),
+  },
+  {
+    name: 'attention causal with dropout', inputs: (r) => [rn([2, 12, 8])(r), rn([2, 12, 8])(r), rn([2, 12, 8])(r)],
+    run: (q, k, v) => ({ out: scaledDotProductAttention(q, k, v, { causal: true, dropout: { p: 0.25, rng: new Rng(5) } }) }),
+  },
+  {
+    name: 'attention, frozen query', inputs: (r) => [rn([2, 7, 4])(r), rn([2, 7, 4])(r), rn([2, 7, 4])(r)],
+    run: (q, k, v) => ({ out: scaledDotProductAttention(q, k, v, { causal: true }) }), frozen: [0],
+  },
+  {
+    name: 'attention gpt2-like [2, 4, 64, 16] (multi-threaded gemm shapes)',
+    inputs: (r) => [rn([2, 4, 64, 16])(r), rn([2, 4, 64, 16])(r), rn([2, 4, 64, 16])(r)],
+    run: (q, k, v) => ({ out: scaledDotProductAttention(q, k, v, { causal: true }) }),
+  },
   // ---- normalisation ----
   {
     name: 'batchNorm training [N, C, H, W]', inputs: (r) => [rn([4, 3, 5, 5], 2)(r), uniform([3], r, 0.5, 1.5, f32), rn([3])(r)],

@@ -1,4 +1,5 @@
 import type { Backend } from '../backend.js';
+import { attention, attentionBackward } from './js/attention.js';
 import { conv2d, conv2dBackward } from './js/conv.js';
 import { affine, axpy, binary, fill, powScalar, sumSquares, unary, unaryBackward } from './js/elementwise.js';
 import { embedding, embeddingBackward } from './js/embedding.js';
@@ -22,5 +23,5 @@ export const jsBackend: Backend = {
   reduceSum, reduceMax, softmax, softmaxBackward, logSoftmax, logSoftmaxBackward,
   softmaxCrossEntropy, softmaxCrossEntropyBackward, conv2d, conv2dBackward, maxPool2d,
   maxPool2dBackward, avgPool2d, avgPool2dBackward, batchNorm, batchNormBackward, layerNorm,
-  layerNormBackward, embedding, embeddingBackward, sgdStep, adamStep,
+  layerNormBackward, embedding, embeddingBackward, attention, attentionBackward, sgdStep, adamStep,
 };

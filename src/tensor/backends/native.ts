@@ -12,7 +12,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type {
-  AdamHyper, Backend, BinaryOp, Buf, Conv2dGeometry, Pool2dGeometry, SgdHyper, UnaryOp,
+  AdamHyper, AttentionGeometry, Backend, BinaryOp, Buf, Conv2dGeometry, Pool2dGeometry, SgdHyper, UnaryOp,
 } from '../backend.js';
 
 /** The addon's raw exports (src/native/*.cc); argument order mirrors the Backend methods. */
@@ -59,6 +59,9 @@ interface Addon {
     gx: Buf, gGamma: Buf, gBeta: Buf): void;
   embedding(table: Buf, ids: Int32Array, dim: number, out: Buf): void;
   embeddingBackward(gy: Buf, ids: Int32Array, dim: number, gTable: Buf): void;
+  attention(sizes: Float64Array, scale: number, causal: boolean, q: Buf, k: Buf, v: Buf, dropMask: Buf | null, out: Buf, probs: Buf): void;
+  attentionBackward(sizes: Float64Array, scale: number, causal: boolean, q: Buf, k: Buf, v: Buf, probs: Buf, dropMask: Buf | null, gy: Buf,
+    gq: Buf | null, gk: Buf | null, gv: Buf | null): void;
   sgdStep(p: Buf, g: Buf, buf: Buf | null, lr: number, momentum: number, dampening: number,
     weightDecay: number, nesterov: boolean, firstStep: boolean): void;
   adamStep(p: Buf, g: Buf, m: Buf, v: Buf, lr: number, beta1: number, beta2: number, eps: number,
@@ -93,6 +96,7 @@ const MAX_DIMS = 16;
 const dimsPack = new Float64Array(1 + 3 * MAX_DIMS);
 const convPack = new Float64Array(13);
 const poolPack = new Float64Array(12);
+const attentionPack = new Float64Array(5);
 
 function packDims(shape: number[], s0: number[], s1: number[]): Float64Array {
   const nd = shape.length;
@@ -118,6 +122,12 @@ function packPool(g: Pool2dGeometry): Float64Array {
   const p = poolPack;
   p[0] = g.batch; p[1] = g.channels; p[2] = g.inH; p[3] = g.inW; p[4] = g.kH; p[5] = g.kW;
   p[6] = g.strideH; p[7] = g.strideW; p[8] = g.padH; p[9] = g.padW; p[10] = g.outH; p[11] = g.outW;
+  return p;
+}
+
+function packAttention(g: AttentionGeometry): Float64Array {
+  const p = attentionPack;
+  p[0] = g.bh; p[1] = g.tq; p[2] = g.tk; p[3] = g.d; p[4] = g.dv;
   return p;
 }
 
@@ -174,6 +184,9 @@ function makeBackend(n: Addon): Backend {
       n.layerNormBackward(x, rows, cols, gamma, mean, invStd, gy, gx, gGamma, gBeta),
     embedding: (table, ids, dim, out) => n.embedding(table, ids, dim, out),
     embeddingBackward: (gy, ids, dim, gTable) => n.embeddingBackward(gy, ids, dim, gTable),
+    attention: (g, q, k, v, mask, out, probs) => n.attention(packAttention(g), g.scale, g.causal, q, k, v, mask, out, probs),
+    attentionBackward: (g, q, k, v, probs, mask, gy, gq, gk, gv) =>
+      n.attentionBackward(packAttention(g), g.scale, g.causal, q, k, v, probs, mask, gy, gq, gk, gv),
     sgdStep: (p, g, buf, h: SgdHyper) =>
       n.sgdStep(p, g, buf, h.lr, h.momentum, h.dampening, h.weightDecay, h.nesterov, h.firstStep),
     adamStep: (p, g, m, v, h: AdamHyper) =>

@@ -88,3 +88,25 @@ export function avgPool2d(x: Tensor, opts: Pool2dOptions): Tensor {
   k.avgPool2d(g, x.data, out.data);
   return record(out, 'avgPool2d', [x], (gy) => k.avgPool2dBackward(g, gy, x.ensureGrad()));
 }
+
+/**
+ * Global average pooling: [N, C, H, W] → [N, C], the mean of each channel plane (torch's
+ * AdaptiveAvgPool2d(1) followed by flatten, as ResNet's head uses it).
+ */
+export function globalAvgPool2d(x: Tensor): Tensor {
+  if (x.ndim !== 4) throw new ShapeError('globalAvgPool2d', 'expected x [N, C, H, W]', [x.shape]);
+  const [n, c, h, w] = x.shape;
+  const planes = n * c;
+  const area = h * w;
+  if (area === 0) throw new ShapeError('globalAvgPool2d', 'empty spatial plane', [x.shape]);
+  const out = Tensor.zeros([n, c], x.dtype);
+  const k = kernelsFor(x.data);
+  k.reduceSum(x.data, planes, area, 1, out.data);
+  k.affine(out.data, 1 / area, 0, out.data);
+  return record(out, 'globalAvgPool2d', [x], (gy) => {
+    const scaled = allocBuf(x.dtype, planes);
+    k.affine(gy, 1 / area, 0, scaled);
+    // Every element of a plane receives that plane's gradient / (H·W): a broadcasting copy.
+    k.stridedCopy(scaled, 0, [1, 0], x.ensureGrad(), 0, [area, 1], [planes, area], true);
+  });
+}

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Tensor, avgPool2d, backward, conv2d, maxPool2d, type Conv2dOptions, type Pool2dOptions } from '../../../src/tensor/index.js';
+import { Tensor, avgPool2d, backward, conv2d, globalAvgPool2d, maxPool2d, type Conv2dOptions, type Pool2dOptions } from '../../../src/tensor/index.js';
 import { gradcheck } from '../../helpers/gradcheck.js';
 import { Rng, assertClose, assertShape, distinct, leaf, randn } from '../../helpers/tensors.js';
 
@@ -170,5 +170,20 @@ describe('maxPool2d / avgPool2d', () => {
       assert.throws(() => fn(Tensor.zeros([1, 1, 4, 4]), { kernel: 2, padding: 2 }), new RegExp(`^ShapeError: ${name}: padding must be at most half the kernel \\(shapes \\[1, 1, 4, 4\\]\\)`));
       assert.throws(() => fn(Tensor.zeros([1, 1, 2, 2]), { kernel: 3 }), new RegExp(`^ShapeError: ${name}: kernel 3 with padding 0 does not fit input size 2 \\(shapes \\[1, 1, 2, 2\\]\\)`));
     }
+  });
+});
+
+describe('globalAvgPool2d', () => {
+  it('is the mean of every channel plane, shaped [N, C]', () => {
+    const x = Tensor.from([1, 2, 3, 4, 10, 20, 30, 40, 0, 0, 0, 8, -1, -1, -1, -1], [2, 2, 2, 2], 'float64');
+    const y = globalAvgPool2d(x);
+    assert.deepEqual([...y.shape], [2, 2]);
+    assert.deepEqual(y.toArray(), [2.5, 25, 2, -1]);
+  });
+  it('gradcheck', () => {
+    gradcheck((x) => globalAvgPool2d(x), [randn([2, 3, 3, 4], new Rng(6))], { name: 'globalAvgPool2d' });
+  });
+  it('refuses a non-4-d input', () => {
+    assert.throws(() => globalAvgPool2d(randn([2, 3, 4], new Rng(1))), /globalAvgPool2d/);
   });
 });

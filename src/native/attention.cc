@@ -1,0 +1,178 @@
+// Fused scaled dot-product attention (forward and backward) over [bh, t, d] slices: the two
+// products of each direction run as batched GEMMs through `sgemm` (oneDNN where built), and the
+// causal mask, softmax, dropout and softmax-backward run in one pass over each row in between.
+// Only the probabilities are kept between forward and backward; no score or mask tensor exists.
+#include <cmath>
+#include <vector>
+
+#include "gemm.h"
+#include "napi_args.h"
+#include "registry.h"
+#include "simd.h"
+#include "threads.h"
+
+namespace sc {
+namespace {
+
+struct Geometry {
+  int64_t bh, tq, tk, d, dv;
+  float scale;
+  bool causal;
+  /** Keys row i may see. */
+  int64_t visible(int64_t i) const { return causal ? std::min(i + 1, tk) : tk; }
+};
+
+constexpr int64_t kGrain = 16384;  // probability entries per thread before the row loops fork
+
+/** Arguments 0..2: sizes [bh, tq, tk, d, dv] (a Float64Array), scale, causal. */
+Geometry geometry(const Args& a) {
+  const double* p = a.ints(0, "geometry", 5);
+  for (int j = 0; j < 5; j++)
+    if (p[j] < 0) throwRange("attention: sizes must be non-negative");
+  return {static_cast<int64_t>(p[0]), static_cast<int64_t>(p[1]), static_cast<int64_t>(p[2]),
+          static_cast<int64_t>(p[3]), static_cast<int64_t>(p[4]), static_cast<float>(a.num(1, "scale")), a.flag(2)};
+}
+
+template <class Row>
+void forRows(const Geometry& g, Row&& row) {
+  const int64_t rows = g.bh * g.tq;
+  parallelRange(rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(g.tk, 1)), [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; r++) row(r, g.visible(r % g.tq));
+  });
+}
+
+/** Row r of scores (already scaled) → probabilities in place; hidden entries become 0. */
+SC_MULTIVERSION
+void softmaxRow(float* SC_RESTRICT s, int64_t lim, int64_t tk) {
+  float m = -INFINITY;
+  for (int64_t j = 0; j < lim; j++) m = s[j] > m ? s[j] : m;
+  double sum = 0;
+  for (int64_t j = 0; j < lim; j++) {
+    const float e = std::exp(s[j] - m);
+    s[j] = e;
+    sum += e;
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  for (int64_t j = 0; j < lim; j++) s[j] *= inv;
+  for (int64_t j = lim; j < tk; j++) s[j] = 0.0f;
+}
+
+/** dS = scale · (P ∘ (M ∘ dPd) − P · Σ dPd ∘ Pd) for one row, in place over dPd. */
+SC_MULTIVERSION
+void softmaxBackwardRow(const float* SC_RESTRICT p, const float* SC_RESTRICT mask, float* SC_RESTRICT dp,
+                        int64_t lim, int64_t tk, float scale) {
+  double dot = 0;
+  if (mask) {
+    for (int64_t j = 0; j < lim; j++) dot += static_cast<double>(dp[j]) * p[j] * mask[j];
+    const float r = static_cast<float>(dot);
+    for (int64_t j = 0; j < lim; j++) dp[j] = scale * p[j] * (mask[j] * dp[j] - r);
+  } else {
+    for (int64_t j = 0; j < lim; j++) dot += static_cast<double>(dp[j]) * p[j];
+    const float r = static_cast<float>(dot);
+    for (int64_t j = 0; j < lim; j++) dp[j] = scale * p[j] * (dp[j] - r);
+  }
+  for (int64_t j = lim; j < tk; j++) dp[j] = 0.0f;
+}
+
+/** A batched product over the bh slices: C_b = alpha op(A_b) op(B_b) + beta C_b. */
+void batched(const Geometry& g, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+             int64_t sA, const float* B, int64_t sB, float beta, float* C, int64_t sC) {
+  Gemm m;
+  m.transA = ta;
+  m.transB = tb;
+  m.M = M;
+  m.N = N;
+  m.K = K;
+  m.alpha = alpha;
+  m.beta = beta;
+  m.A = A;
+  m.lda = ta ? M : K;
+  m.strideA = sA;
+  m.B = B;
+  m.ldb = tb ? K : N;
+  m.strideB = sB;
+  m.C = C;
+  m.ldc = N;
+  m.strideC = sC;
+  m.batch = g.bh;
+  sgemm(m);
+}
+
+// attention(sizes[bh, tq, tk, d, dv], scale, causal, q, k, v, dropMask|null, out, probs)
+napi_value AttentionKernel(Args& a) {
+  const Geometry g = geometry(a);
+  const F32 q = a.f32(3, "q"), k = a.f32(4, "k"), v = a.f32(5, "v"), mask = a.f32OrNull(6, "dropMask");
+  const F32 out = a.f32(7, "out"), probs = a.f32(8, "probs");
+  const int64_t pn = g.bh * g.tq * g.tk;
+  a.need(q, g.bh * g.tq * g.d, "q");
+  a.need(k, g.bh * g.tk * g.d, "k");
+  a.need(v, g.bh * g.tk * g.dv, "v");
+  a.need(out, g.bh * g.tq * g.dv, "out");
+  a.need(probs, pn, "probs");
+  if (mask.p) a.need(mask, pn, "dropMask");
+  if (g.bh * g.tq == 0 || g.dv == 0) return undefinedValue(a.env());
+  batched(g, false, true, g.tq, g.tk, g.d, g.scale, q.p, g.tq * g.d, k.p, g.tk * g.d, 0.0f, probs.p, g.tq * g.tk);
+  forRows(g, [&](int64_t r, int64_t lim) { softmaxRow(probs.p + r * g.tk, lim, g.tk); });
+  const float* pd = probs.p;
+  std::vector<float> dropped;
+  if (mask.p) {
+    dropped.resize(pn);
+    parallelRange(pn, kGrain, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; i++) dropped[i] = probs.p[i] * mask.p[i];
+    });
+    pd = dropped.data();
+  }
+  batched(g, false, false, g.tq, g.dv, g.tk, 1.0f, pd, g.tq * g.tk, v.p, g.tk * g.dv, 0.0f, out.p, g.tq * g.dv);
+  return undefinedValue(a.env());
+}
+
+// attentionBackward(sizes, scale, causal, q, k, v, probs, dropMask|null, gy, gq|null, gk|null, gv|null)
+napi_value AttentionBackwardKernel(Args& a) {
+  const Geometry g = geometry(a);
+  const F32 q = a.f32(3, "q"), k = a.f32(4, "k"), v = a.f32(5, "v"), probs = a.f32(6, "probs");
+  const F32 mask = a.f32OrNull(7, "dropMask"), gy = a.f32(8, "gy");
+  const F32 gq = a.f32OrNull(9, "gq"), gk = a.f32OrNull(10, "gk"), gv = a.f32OrNull(11, "gv");
+  const int64_t pn = g.bh * g.tq * g.tk;
+  a.need(q, g.bh * g.tq * g.d, "q");
+  a.need(k, g.bh * g.tk * g.d, "k");
+  a.need(v, g.bh * g.tk * g.dv, "v");
+  a.need(probs, pn, "probs");
+  a.need(gy, g.bh * g.tq * g.dv, "gy");
+  if (mask.p) a.need(mask, pn, "dropMask");
+  if (gq.p) a.need(gq, g.bh * g.tq * g.d, "gq");
+  if (gk.p) a.need(gk, g.bh * g.tk * g.d, "gk");
+  if (gv.p) a.need(gv, g.bh * g.tk * g.dv, "gv");
+  if (pn == 0) return undefinedValue(a.env());
+  std::vector<float> scratch(pn);
+  if (gv.p) {
+    const float* pd = probs.p;
+    if (mask.p) {
+      parallelRange(pn, kGrain, [&](int64_t lo, int64_t hi) {
+        for (int64_t i = lo; i < hi; i++) scratch[i] = probs.p[i] * mask.p[i];
+      });
+      pd = scratch.data();
+    }
+    // gv += Pdᵀ gy
+    batched(g, true, false, g.tk, g.dv, g.tq, 1.0f, pd, g.tq * g.tk, gy.p, g.tq * g.dv, 1.0f, gv.p, g.tk * g.dv);
+  }
+  if (!gq.p && !gk.p) return undefinedValue(a.env());
+  // dPd = gy vᵀ, then the softmax backward turns it into the (scaled) score gradient in place.
+  batched(g, false, true, g.tq, g.tk, g.dv, 1.0f, gy.p, g.tq * g.dv, v.p, g.tk * g.dv, 0.0f, scratch.data(), g.tq * g.tk);
+  forRows(g, [&](int64_t r, int64_t lim) {
+    softmaxBackwardRow(probs.p + r * g.tk, mask.p ? mask.p + r * g.tk : nullptr, scratch.data() + r * g.tk, lim, g.tk, g.scale);
+  });
+  if (gq.p)  // gq += dS k
+    batched(g, false, false, g.tq, g.d, g.tk, 1.0f, scratch.data(), g.tq * g.tk, k.p, g.tk * g.d, 1.0f, gq.p, g.tq * g.d);
+  if (gk.p)  // gk += dSᵀ q
+    batched(g, true, false, g.tk, g.d, g.tq, 1.0f, scratch.data(), g.tq * g.tk, q.p, g.tq * g.d, 1.0f, gk.p, g.tk * g.d);
+  return undefinedValue(a.env());
+}
+
+}  // namespace
+
+void registerAttention(napi_env env, napi_value exports) {
+  defineFunction(env, exports, "attention", entry<AttentionKernel>);
+  defineFunction(env, exports, "attentionBackward", entry<AttentionBackwardKernel>);
+}
+
+}  // namespace sc

@@ -1,0 +1,63 @@
+import type { AttentionGeometry, Buf } from '../backend.js';
+import { record } from '../autograd.js';
+import { kernelsFor } from '../dispatch.js';
+import { ShapeError, sameShape, sizeOf } from '../shape.js';
+import { Tensor, allocBuf } from '../tensor.js';
+import type { Rng } from '../../util/rng.js';
+
+export interface AttentionOptions {
+  /** Query i attends to keys j <= i only (torch's is_causal=True: top-left aligned). */
+  causal?: boolean;
+  /** Multiplier of q·kᵀ; default 1/sqrt(d), as torch. */
+  scale?: number;
+  /**
+   * Attention dropout on the probabilities (inverted, like `dropout`), drawn from the caller's
+   * seeded Rng so both backends and every rerun drop the same entries. Omit it in evaluation.
+   */
+  dropout?: { p: number; rng: Rng };
+}
+
+/**
+ * torch.nn.functional.scaled_dot_product_attention as one fused kernel: q [..., Tq, D],
+ * k [..., Tk, D], v [..., Tk, Dv] with equal leading (batch, head) dimensions; returns
+ * softmax(scale · q kᵀ + mask) v of shape [..., Tq, Dv]. Only the probabilities [..., Tq, Tk] are
+ * kept for the backward pass (no separate score, mask or softmax tensors).
+ */
+export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {
+  const shapes = [q.shape, k.shape, v.shape];
+  if (q.ndim < 2 || k.ndim !== q.ndim || v.ndim !== q.ndim) {
+    throw new ShapeError('scaledDotProductAttention', 'q, k, v must have the same rank (>= 2), e.g. [B, H, T, D]', shapes);
+  }
+  const lead = q.shape.slice(0, -2);
+  if (!sameShape(lead, k.shape.slice(0, -2)) || !sameShape(lead, v.shape.slice(0, -2))) {
+    throw new ShapeError('scaledDotProductAttention', 'leading (batch, head) dimensions differ', shapes);
+  }
+  const [tq, d] = q.shape.slice(-2);
+  const [tk, dk] = k.shape.slice(-2);
+  const [tv, dv] = v.shape.slice(-2);
+  if (dk !== d || tv !== tk) throw new ShapeError('scaledDotProductAttention', 'need k [..., Tk, D] matching q [..., Tq, D] and v [..., Tk, Dv]', shapes);
+  if (q.dtype !== k.dtype || q.dtype !== v.dtype) throw new Error(`scaledDotProductAttention: dtypes differ (${q.dtype}, ${k.dtype}, ${v.dtype})`);
+  const g: AttentionGeometry = {
+    bh: sizeOf(lead), tq, tk, d, dv, scale: opts.scale ?? 1 / Math.sqrt(d), causal: opts.causal ?? false,
+  };
+  const dropMask = opts.dropout ? attentionDropMask(opts.dropout.p, opts.dropout.rng, q.dtype === 'float64', g) : null;
+  const out = Tensor.zeros([...lead, tq, dv], q.dtype);
+  const probs = allocBuf(q.dtype, g.bh * tq * tk);
+  const kern = kernelsFor(q.data);
+  kern.attention(g, q.data, k.data, v.data, dropMask, out.data, probs);
+  return record(out, 'scaledDotProductAttention', [q, k, v], (gy) => {
+    kern.attentionBackward(
+      g, q.data, k.data, v.data, probs, dropMask, gy,
+      q.requiresGrad ? q.ensureGrad() : null, k.requiresGrad ? k.ensureGrad() : null, v.requiresGrad ? v.ensureGrad() : null,
+    );
+  });
+}
+
+function attentionDropMask(p: number, rng: Rng, f64: boolean, g: AttentionGeometry): Buf | null {
+  if (!(p >= 0 && p < 1)) throw new Error(`scaledDotProductAttention: dropout p must be in [0, 1), got ${p}`);
+  if (p === 0) return null;
+  const mask = allocBuf(f64 ? 'float64' : 'float32', g.bh * g.tq * g.tk);
+  const keep = 1 / (1 - p);
+  for (let i = 0; i < mask.length; i++) mask[i] = rng.uniform() < p ? 0 : keep;
+  return mask;
+}

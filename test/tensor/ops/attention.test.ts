@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  Tensor, add, affine, backward, matmul, mul, scaledDotProductAttention, softmax, transpose, type AttentionOptions,
+} from '../../../src/tensor/index.js';
+import { gradcheck } from '../../helpers/gradcheck.js';
+import { Rng, assertClose, cloneAs, randn } from '../../helpers/tensors.js';
+
+/** The unfused definition from existing ops: softmax(scale q kᵀ + mask) v, mask as -1e9 additive. */
+function reference(q: Tensor, k: Tensor, v: Tensor, causal: boolean, scale: number): Tensor {
+  const tq = q.shape[q.ndim - 2], tk = k.shape[k.ndim - 2];
+  let s = affine(matmul(q, transpose(k)), scale);
+  if (causal) {
+    const m = Tensor.zeros([tq, tk], q.dtype);
+    for (let i = 0; i < tq; i++) for (let j = i + 1; j < tk; j++) m.data[i * tk + j] = -1e9;
+    s = add(s, m);
+  }
+  return matmul(softmax(s), v);
+}
+
+const CASES: { name: string; q: number[]; k: number[]; v: number[]; opts: AttentionOptions }[] = [
+  { name: 'causal [2, 2, 5, 3]', q: [2, 2, 5, 3], k: [2, 2, 5, 3], v: [2, 2, 5, 3], opts: { causal: true } },
+  { name: 'full attention, Tq != Tk, Dv != D', q: [1, 2, 3, 4], k: [1, 2, 6, 4], v: [1, 2, 6, 2], opts: {} },
+  { name: 'causal, Tq < Tk, custom scale, 3-d', q: [3, 2, 4], k: [3, 5, 4], v: [3, 5, 3], opts: { causal: true, scale: 0.7 } },
+];
+
+describe('scaledDotProductAttention', () => {
+  for (const c of CASES) {
+    it(`matches the unfused definition: ${c.name}`, () => {
+      const r = new Rng(c.q.length + c.k[c.k.length - 2]);
+      const ins = [randn(c.q, r), randn(c.k, r), randn(c.v, r)];
+      const fused = ins.map((t) => cloneAs(t, 'float64', true));
+      const plain = ins.map((t) => cloneAs(t, 'float64', true));
+      const y = scaledDotProductAttention(fused[0], fused[1], fused[2], c.opts);
+      const scale = c.opts.scale ?? 1 / Math.sqrt(c.q[c.q.length - 1]);
+      const yr = reference(plain[0], plain[1], plain[2], c.opts.causal ?? false, scale);
+      assert.deepEqual([...y.shape], [...yr.shape]);
+      assertClose(y.data, yr.data, { rtol: 1e-12, atol: 1e-12, msg: 'forward' });
+      const R = randn(y.shape, new Rng(5));
+      backward(y, R.data);
+      backward(yr, R.data);
+      for (let i = 0; i < 3; i++) assertClose(fused[i].grad!, plain[i].grad!, { rtol: 1e-10, atol: 1e-12, msg: `gradient of input ${i}` });
+    });
+    it(`gradcheck ${c.name}`, () => {
+      const r = new Rng(7);
+      gradcheck((q, k, v) => scaledDotProductAttention(q, k, v, c.opts), [randn(c.q, r), randn(c.k, r), randn(c.v, r)], { name: c.name });
+    });
+  }
+
+  it('gradcheck with attention dropout (a fixed seed drops the same entries every call)', () => {
+    const r = new Rng(11);
+    const opts = (): AttentionOptions => ({ causal: true, dropout: { p: 0.3, rng: new Rng(42) } });
+    gradcheck((q, k, v) => scaledDotProductAttention(q, k, v, opts()), [randn([2, 4, 3], r), randn([2, 4, 3], r), randn([2, 4, 3], r)], { name: 'dropout' });
+  });
+
+  it('dropout scales the kept probabilities by 1/(1-p): p = 0 equals no dropout', () => {
+    const r = new Rng(3);
+    const [q, k, v] = [randn([1, 4, 2], r), randn([1, 4, 2], r), randn([1, 4, 2], r)];
+    const a = scaledDotProductAttention(q, k, v, { causal: true });
+    const b = scaledDotProductAttention(q, k, v, { causal: true, dropout: { p: 0, rng: new Rng(1) } });
+    assert.deepEqual(a.toArray(), b.toArray());
+    assert.throws(() => scaledDotProductAttention(q, k, v, { dropout: { p: 1, rng: new Rng(1) } }), /dropout p must be in \[0, 1\)/);
+  });
+
+  it('a causal first query attends only to the first key: its output is v[0]', () => {
+    const r = new Rng(9);
+    const v = randn([1, 1, 3, 2], r);
+    const y = scaledDotProductAttention(randn([1, 1, 3, 2], r), randn([1, 1, 3, 2], r), v, { causal: true });
+    assertClose(y.data.subarray(0, 2), v.data.subarray(0, 2));
+  });
+
+  it('frozen inputs receive no gradient', () => {
+    const r = new Rng(4);
+    const q = randn([1, 3, 2], r), k = randn([1, 3, 2], r), v = randn([1, 3, 2], r);
+    v.requiresGrad = true;
+    backward(mul(scaledDotProductAttention(q, k, v), 1), new Float64Array(6).fill(1));
+    assert.equal(q.grad, null);
+    assert.equal(k.grad, null);
+    assert.ok(v.grad);
+  });
+
+  it('shape errors name the op and the shapes', () => {
+    const r = new Rng(1);
+    assert.throws(() => scaledDotProductAttention(randn([2, 3, 4], r), randn([2, 3, 5], r), randn([2, 3, 4], r)), /scaledDotProductAttention.*\[2, 3, 5\]/);
+    assert.throws(() => scaledDotProductAttention(randn([2, 3, 4], r), randn([1, 3, 4], r), randn([1, 3, 4], r)), /leading/);
+    assert.throws(() => scaledDotProductAttention(randn([2, 3, 4], r), randn([2, 3, 4], r), randn([2, 4, 4], r)), /scaledDotProductAttention/);
+  });
+});
