@@ -68,6 +68,7 @@ export function printSummary(r: TrainResult, dir: string): void {
     `${r.model} on ${r.config.dataset}${r.workers > 1 ? ` with ${r.workers} workers (${r.strategy})` : ''}: ${r.steps} steps, ` +
       `final loss ${r.final_loss.toFixed(4)}, ` +
       `${r.test_accuracy === null ? `test loss ${(r.test_loss ?? NaN).toFixed(4)}` : `test accuracy ${(r.test_accuracy * 100).toFixed(2)}%`}, ` +
+      `${r.test_perplexity !== undefined ? `test perplexity ${r.test_perplexity.toFixed(2)}, ` : ''}` +
       `${Math.round(r.samples_per_sec)} samples/s (${r.backend}, ${threads}), ${r.wall_seconds.toFixed(1)} s; results in ${dir}\n`,
   );
 }

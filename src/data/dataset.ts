@@ -3,8 +3,9 @@
  * [i·S, (i+1)·S) with S = product(inputShape)), so batch gathering is a handful of memcpy-like
  * `set` calls and the whole set can be handed to a backend or shared between threads as-is.
  *
- * The task decides the target type: class indices (Int32Array) or real-valued targets
- * (Float32Array, laid out like the inputs). `task` discriminates the two.
+ * The task decides the target type: class indices (Int32Array), real-valued targets (Float32Array,
+ * laid out like the inputs), or one target token per input position for the token tasks.
+ * `task` discriminates them.
  */
 export interface DatasetBase {
   readonly name: string;
@@ -31,7 +32,35 @@ export interface RegressionDataset extends DatasetBase {
   readonly targets: Float32Array;
 }
 
-export type Dataset = ClassificationDataset | RegressionDataset;
+/** Label of a position that takes no part in the loss or the accuracy (PyTorch's ignore_index). */
+export const IGNORE_INDEX = -100;
+
+export type TokenTask = 'language-model' | 'masked-lm';
+
+/**
+ * Sequences of token ids. `inputShape` is [contextLength]; `inputs` holds the ids as float32 (exact
+ * below 2^24), so the loader and the wire treat them like any other input. `labels` has one target
+ * id per position (size × contextLength), IGNORE_INDEX where a position is not scored:
+ *   - language-model: the label at position t is the input token at t + 1 (the next token);
+ *   - masked-lm: the original token at the masked positions, IGNORE_INDEX elsewhere; the masked
+ *     positions' inputs hold `maskToken` (or a random/the same token, BERT's 80/10/10 rule).
+ * A model for a token task returns logits [N, contextLength, vocabSize].
+ */
+export interface TokenDataset extends DatasetBase {
+  readonly task: TokenTask;
+  readonly vocabSize: number;
+  readonly inputShape: readonly [number];
+  readonly labels: Int32Array;
+  /** masked-lm: the id that replaces masked tokens (below vocabSize). */
+  readonly maskToken?: number;
+}
+
+export type Dataset = ClassificationDataset | RegressionDataset | TokenDataset;
+
+/** True for the token tasks (language-model, masked-lm). */
+export function isTokenTask(dataset: Dataset): dataset is TokenDataset {
+  return dataset.task === 'language-model' || dataset.task === 'masked-lm';
+}
 
 /** Number of elements in a tensor of this shape. */
 export function shapeSize(shape: readonly number[]): number {
@@ -45,7 +74,9 @@ export function sampleSize(dataset: DatasetBase): number {
   return shapeSize(dataset.inputShape);
 }
 
-/** Number of target values per sample: 1 for a class label. */
+/** Number of target values per sample: 1 for a class label, contextLength for a token task. */
 export function targetSize(dataset: Dataset): number {
-  return dataset.task === 'classification' ? 1 : shapeSize(dataset.targetShape);
+  if (dataset.task === 'classification') return 1;
+  if (dataset.task === 'regression') return shapeSize(dataset.targetShape);
+  return dataset.inputShape[0];
 }

@@ -9,7 +9,7 @@
  * Batch b holds positions [b·batchSize, (b+1)·batchSize) of the epoch's indices; see sampler.ts for
  * how this makes N ranks' batches add up to the single-process global batch.
  */
-import { sampleSize, targetSize, type ClassificationDataset, type Dataset, type RegressionDataset } from './dataset.js';
+import { sampleSize, targetSize, type Dataset, type RegressionDataset, type TokenDataset } from './dataset.js';
 import type { IndexSource } from './sampler.js';
 
 interface BatchBase {
@@ -30,7 +30,13 @@ export interface RegressionBatch extends BatchBase {
   readonly targets: Float32Array;
 }
 
-export type BatchOf<D extends Dataset> = D extends RegressionDataset ? RegressionBatch : ClassificationBatch;
+/** A token task's batch: `labels` holds size × contextLength target ids (IGNORE_INDEX: not scored). */
+export interface TokenBatch extends BatchBase {
+  readonly labels: Int32Array;
+}
+
+export type BatchOf<D extends Dataset> = D extends RegressionDataset ? RegressionBatch
+  : D extends TokenDataset ? TokenBatch : ClassificationBatch;
 
 export interface BatchLoaderOptions {
   /** Skip the last batch when it is smaller than batchSize. */
@@ -97,7 +103,7 @@ export class BatchLoader<D extends Dataset = Dataset> {
     return {
       indices: new Int32Array(b),
       inputs: new Float32Array(b * this.sampleSize),
-      labels: new Int32Array(regression ? 0 : b),
+      labels: new Int32Array(regression ? 0 : b * this.targetSize),
       targets: new Float32Array(regression ? b * this.targetSize : 0),
     };
   }
@@ -111,23 +117,22 @@ export class BatchLoader<D extends Dataset = Dataset> {
       const targets = gatherRows(this.dataset.targets, this.targetSize, picked, buf.targets);
       return { size: n, indices, inputs, targets } as RegressionBatch as BatchOf<D>;
     }
-    const labels = gatherLabels((this.dataset as ClassificationDataset).labels, picked, buf.labels);
+    const labels = gatherRows(this.dataset.labels, this.targetSize, picked, buf.labels);
     return { size: n, indices, inputs, labels } as ClassificationBatch as BatchOf<D>;
   }
 }
 
 /** Copies rows `picked` of a row-major matrix with `width` columns into the front of `out`. */
-function gatherRows(src: Float32Array, width: number, picked: Int32Array, out: Float32Array): Float32Array {
+function gatherRows<A extends Float32Array | Int32Array>(src: A, width: number, picked: Int32Array, out: A): A {
+  if (width === 1) {
+    for (let j = 0; j < picked.length; j++) out[j] = src[picked[j]];
+    return out.subarray(0, picked.length) as A;
+  }
   for (let j = 0; j < picked.length; j++) {
     const from = picked[j] * width;
     out.set(src.subarray(from, from + width), j * width);
   }
-  return out.subarray(0, picked.length * width);
-}
-
-function gatherLabels(src: Int32Array, picked: Int32Array, out: Int32Array): Int32Array {
-  for (let j = 0; j < picked.length; j++) out[j] = src[picked[j]];
-  return out.subarray(0, picked.length);
+  return out.subarray(0, picked.length * width) as A;
 }
 
 function fixedSource(indices: Int32Array): IndexSource {

@@ -34,7 +34,8 @@ export class ProgressObserver implements TrainObserver {
 
   onEval(r: EvalRecord): void {
     const acc = r.accuracy === null ? '' : `, accuracy ${(r.accuracy * 100).toFixed(2)}%`;
-    this.progress?.log(`step ${r.step}: test loss ${r.loss.toFixed(4)}${acc}`);
+    const ppl = r.perplexity != null ? `, perplexity ${r.perplexity.toFixed(2)}` : '';
+    this.progress?.log(`step ${r.step}: test loss ${r.loss.toFixed(4)}${acc}${ppl}`);
   }
 
   onEnd(): void {

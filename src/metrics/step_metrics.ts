@@ -26,7 +26,7 @@ export class StepMetricsObserver implements TrainObserver {
 
   onEval(r: EvalRecord): void {
     if (this.rank !== 0) return;
-    this.out.write({ v: METRICS_SCHEMA_VERSION, kind: 'eval', step: r.step, epoch: r.epoch, rank: 0, test_loss: r.loss, test_accuracy: r.accuracy, time: Date.now() });
+    this.out.write({ v: METRICS_SCHEMA_VERSION, kind: 'eval', step: r.step, epoch: r.epoch, rank: 0, test_loss: r.loss, test_accuracy: r.accuracy, ...(r.perplexity != null ? { test_perplexity: r.perplexity } : {}), time: Date.now() });
   }
 
   onEnd(): void {

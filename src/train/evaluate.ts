@@ -1,38 +1,48 @@
-import type { Dataset } from '../data/dataset.js';
+import { type Dataset, isTokenTask } from '../data/dataset.js';
 import { BatchLoader } from '../data/loader.js';
 import type { Module } from '../nn/module.js';
 import { noGrad } from '../tensor/autograd.js';
-import { argmax } from '../tensor/ops/reduce.js';
-import { type AnyBatch, batchInput, batchLoss } from './objective.js';
+import { type AnyBatch, batchInput, batchLoss, countCorrect, lossWeight } from './objective.js';
 
 export interface EvalResult {
+  /** Mean loss per sample, or per scored token for the token tasks. */
   loss: number;
-  /** Fraction of correct predictions; null for regression. */
+  /** Fraction of correct predictions (per scored token for the token tasks); null for regression. */
   accuracy: number | null;
+  /** exp(loss) for the token tasks; null otherwise. */
+  perplexity?: number | null;
   samples: number;
 }
 
-/** Mean loss (and accuracy, for classification) over a whole dataset, in eval mode, without a graph. */
+/**
+ * Mean loss (and accuracy, for classification and token tasks) over a whole dataset, in eval mode,
+ * without a graph. Batch losses are weighted by what they average over (objective.ts `lossWeight`),
+ * so a token task's loss is the mean over all scored tokens of the set, whatever the batch size.
+ */
 export function evaluate(model: Module, data: Dataset, batchSize = 1000): EvalResult {
   const wasTraining = model.training;
   model.eval();
   const order = Int32Array.from({ length: data.size }, (_, i) => i);
   const loader = new BatchLoader<Dataset>(data, order, batchSize);
   let lossSum = 0;
+  let weight = 0;
   let correct = 0;
   noGrad(() => {
     for (const batch of loader.batches() as Iterable<AnyBatch>) {
       const output = model.forward(batchInput(data, batch));
-      lossSum += batchLoss(data, output, batch).item() * batch.size;
-      if ('labels' in batch) correct += countCorrect(argmax(output), batch.labels);
+      const w = lossWeight(data, batch);
+      if (w > 0) lossSum += batchLoss(data, output, batch).item() * w;
+      weight += w;
+      correct += countCorrect(data, output, batch) ?? 0;
     }
   });
   model.train(wasTraining);
-  return { loss: lossSum / data.size, accuracy: data.task === 'classification' ? correct / data.size : null, samples: data.size };
-}
-
-function countCorrect(pred: Int32Array, labels: Int32Array): number {
-  let n = 0;
-  for (let i = 0; i < labels.length; i++) if (pred[i] === labels[i]) n++;
-  return n;
+  const loss = weight > 0 ? lossSum / weight : NaN;
+  const token = isTokenTask(data);
+  return {
+    loss,
+    accuracy: data.task === 'regression' ? null : weight > 0 ? correct / weight : NaN,
+    ...(token ? { perplexity: Math.exp(loss) } : {}),
+    samples: data.size,
+  };
 }

@@ -9,7 +9,7 @@ import { makeOptimizer } from '../nn/optim/index.js';
 import { type LrSchedule, makeSchedule } from '../nn/optim/schedule.js';
 import { backward } from '../tensor/autograd.js';
 import type { TrainConfig } from './config.js';
-import { type AnyBatch, batchInput, batchLoss, outputWidth } from './objective.js';
+import { type AnyBatch, batchInput, batchLoss, lossWeight, outputWidth } from './objective.js';
 import { type EvalResult, evaluate } from './evaluate.js';
 import type { StepInfo, Strategy, StrategyContext, UpdateResult } from './strategy.js';
 import type { FaultInjector } from './faults.js';
@@ -181,11 +181,13 @@ async function trainStep(
     localLoss = loss.item();
   }
   const samples = batch?.size ?? 0;
+  // What the local loss is a mean over (samples, or scored tokens): the strategies weight by it.
+  const weight = batch ? lossWeight(data, batch) : 0;
   faults?.beforeCommunication(step, model.arena().grad);
   const t1 = performance.now();
   // Before any gradient leaves the process: a NaN is caught here, naming the rank (monitors.ts).
   ctx.monitors?.beforeCommunication(step, t1 - t0, model.arena().grad);
-  const reduced = await strategy.reduceGradients(ctx, localLoss, samples, step);
+  const reduced = await strategy.reduceGradients(ctx, localLoss, weight, step);
   faults?.afterCommunication(step, model.arena().grad);
   const t2 = performance.now();
   const layerGradNorms = config.trackGradients ? perLayerNorms(model) : undefined;

@@ -13,6 +13,8 @@ export interface TrainResult {
   final_loss: number;
   test_loss: number | null;
   test_accuracy: number | null;
+  /** exp(test_loss) for the token tasks (language-model, masked-lm); absent otherwise. */
+  test_perplexity?: number;
   /** Training samples per second across the whole run, training steps only (evaluation excluded). */
   samples_per_sec: number;
   steps: number;
@@ -78,6 +80,7 @@ export function buildResult(config: TrainConfig, outcome: TrainOutcome, info: Re
     final_loss: outcome.finalLoss,
     test_loss: outcome.finalEval?.loss ?? null,
     test_accuracy: outcome.finalEval?.accuracy ?? null,
+    ...(outcome.finalEval?.perplexity != null ? { test_perplexity: outcome.finalEval.perplexity } : {}),
     samples_per_sec: seconds > 0 ? samples / seconds : 0,
     steps: outcome.steps,
     wall_seconds: (info.endedAt.getTime() - info.startedAt.getTime()) / 1000,

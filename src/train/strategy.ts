@@ -52,7 +52,9 @@ export interface Strategy {
   setup(ctx: StrategyContext): Promise<void>;
   /**
    * After backward, before the optimizer step: combine the gradients in the arena and the local
-   * loss (the mean over this rank's `samples`). Returns the loss every rank agrees on (the
+   * loss (the mean over this rank's `samples`). `samples` is the weight of that mean: the batch's
+   * samples, or for a token task its scored tokens (objective.ts `lossWeight`), so weighting by it
+   * stays exact when positions are ignored. Returns the loss every rank agrees on (the
    * global-batch mean) and the time it took.
    */
   reduceGradients(ctx: StrategyContext, localLoss: number, samples: number, step: number): Promise<CommTiming & { loss: number; info?: StepInfo }>;
