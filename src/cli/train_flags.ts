@@ -55,6 +55,10 @@ export interface TrainFlags {
   trackGradients?: boolean;
   /** Network interface (or address) for the data connections (env SMOLCLUSTER_IFNAME). */
   iface?: string;
+  /** Load balancing (src/balance/): per-rank shares of the global batch follow measured speed. */
+  enableLoadBalancing?: boolean;
+  loadBalancePolicy?: 'proportional' | 'dynamic' | 'hybrid';
+  rebalanceInterval?: number;
 }
 
 export function addTrainFlags(cmd: Command): Command {
@@ -92,7 +96,10 @@ export function addTrainFlags(cmd: Command): Command {
     .option('--staleness-bound <s>', 'async-ps: a worker more than S versions behind pulls before continuing (default 4)', nonNegativeInt)
     .addOption(new Option('--quantize <how>', 'async-ps: int8 pushes with error feedback, or none (default none)').choices(['none', 'int8']))
     .option('--track-gradients', 'record per-layer and global gradient norms every step (metrics.jsonl)')
-    .option('--iface <name>', 'network interface or address for data connections (env SMOLCLUSTER_IFNAME; default: auto, wired before Wi-Fi)');
+    .option('--iface <name>', 'network interface or address for data connections (env SMOLCLUSTER_IFNAME; default: auto, wired before Wi-Fi)')
+    .option('--enable-load-balancing', 'allreduce/ps: split each global batch (batch size × workers) by measured speed (docs/BALANCE.md)')
+    .addOption(new Option('--load-balance-policy <name>', 'proportional (calibrate once), dynamic (moving average every K steps) or hybrid (default dynamic)').choices(['proportional', 'dynamic', 'hybrid']))
+    .option('--rebalance-interval <k>', 'dynamic/hybrid: re-decide the shares every K steps (default 10)', positiveInt);
 }
 
 /** Where a run's records also go (train and worker; the launcher passes them on to its workers). */

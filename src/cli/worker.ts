@@ -9,7 +9,8 @@ import { backend, setBackend } from '../tensor/dispatch.js';
 import { resolvePlacement } from '../launch/env.js';
 import { experimentName, experimentPaths } from '../train/experiment.js';
 import { parseFaults } from '../train/faults.js';
-import { eventsFile } from '../metrics/events.js';
+import { appendEvent, eventsFile } from '../metrics/events.js';
+import { balanceSignature, balancerFromFlags } from '../balance/index.js';
 import { MonitorLog } from '../train/monitors.js';
 import { runTraining } from '../train/run.js';
 import { runSignature } from '../train/signature.js';
@@ -46,7 +47,7 @@ export function workerCommand(): Command {
 
 /** What every process of a cluster must agree on: the run and the strategy. */
 export function clusterSignature(config: TrainConfig, flags: TrainFlags): string {
-  return `${runSignature(config)} ${strategySignature(flags.strategy ?? 'allreduce', strategyOptions(flags))}`;
+  return `${runSignature(config)} ${strategySignature(flags.strategy ?? 'allreduce', strategyOptions(flags))} ${balanceSignature(flags)}`;
 }
 
 /** The strategy options the flags describe. */
@@ -95,6 +96,10 @@ export async function runWorker(flags: WorkerFlags): Promise<void> {
   const events = new MonitorLog(eventsFile(experiment.dir), place.rank);
   try {
     const strategy = createClusterStrategy(strategyName, cluster.group, sOpts);
+    const balance = balancerFromFlags(flags, strategyName, cluster.group, strategy.dataShard ?? { index: place.rank, count: place.worldSize, compute: true }, (e) => {
+      appendEvent(experiment.dir, 'rebalance', e);
+      process.stderr.write(`smolcluster: step ${e.step}: shares ${e.old_shares.map(pct).join('/')} → ${e.shares.map(pct).join('/')} (${e.reason})\n`);
+    });
     // W&B logs rank 0's measurements; it must be open before training starts.
     const wandb = flags.wandb && place.rank === 0
       ? await openWandb({ project: flags.wandbProject, name: basename(experiment.dir), config, worldSize: place.worldSize })
@@ -103,7 +108,7 @@ export async function runWorker(flags: WorkerFlags): Promise<void> {
     try {
       const result = await runTraining({
         config, strategy, experiment, observer: wandb ? fanOut(progress, wandb) : progress, output: flags.output, save: flags.save, events, faults,
-        trace: flags.trace,
+        trace: flags.trace, balance: balance ?? undefined,
       });
       if (result) printSummary(result, experiment.dir);
     } finally {
@@ -123,6 +128,10 @@ export async function runWorker(flags: WorkerFlags): Promise<void> {
     await cluster.close();
     await store?.close();
   }
+}
+
+function pct(share: number): string {
+  return `${(share * 100).toFixed(1)}%`;
 }
 
 /** Where a process reaches a store it binds on `bind` itself. */

@@ -409,8 +409,10 @@ export function describeEvent(e: EventRecord): EventView {
       return view(`model saved to ${f('file')} (step ${f('step')})`);
     case 'checkpoint':
       return view(`checkpoint at step ${f('step')}: ${f('file')}`);
-    case 'rebalance':
-      return view(`rebalanced (${f('reason')}): shares ${Array.isArray(e.shares) ? e.shares.join(', ') : '?'}`);
+    case 'rebalance': {
+      const pct = (v: unknown): string => (Array.isArray(v) ? v.map((x) => `${(Number(x) * 100).toFixed(1)}%`).join(' / ') : '?');
+      return view(`step ${f('step')}: ${f('policy')} rebalanced shares ${pct(e.old_shares)} → ${pct(e.shares)} (${f('reason')})`);
+    }
     default: {
       const { v: _v, time: _t, kind: _k, rank: _r, ...rest } = e;
       return view(`${e.kind} ${JSON.stringify(rest)}`);

@@ -5,6 +5,7 @@ export { IGNORE_INDEX, isTokenTask, shapeSize, sampleSize, targetSize } from './
 export { readIdxFile, parseIdx, type IdxArray, type IdxKind } from './idx.js';
 export { loadMnist, defaultMnistDir, MNIST_MEAN, MNIST_STD, type Mnist, type MnistOptions } from './mnist.js';
 export { DistributedSampler, type DistributedSamplerOptions, type IndexSource } from './sampler.js';
+export { ShareSampler, type ShareSamplerOptions, splitCounts } from './share_sampler.js';
 export {
   BatchLoader,
   type BatchLoaderOptions,

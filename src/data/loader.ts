@@ -59,6 +59,7 @@ export class BatchLoader<D extends Dataset = Dataset> {
   private readonly sampleSize: number;
   private readonly targetSize: number;
   private readonly buffers: [Buffers, Buffers];
+  private turn = 0;
 
   constructor(
     readonly dataset: D,
@@ -91,6 +92,16 @@ export class BatchLoader<D extends Dataset = Dataset> {
       const end = Math.min(start + this.batchSize, order.length);
       yield this.gather(order.subarray(start, end), this.buffers[b & 1]);
     }
+  }
+
+  /**
+   * A batch of exactly these dataset indices (at most batchSize; e.g. a share of a global batch),
+   * gathered into the buffer set after the one used last, like batches().
+   */
+  batchOf(indices: Int32Array): BatchOf<D> {
+    if (indices.length > this.batchSize) throw new RangeError(`BatchLoader: ${indices.length} indices exceed batchSize ${this.batchSize}`);
+    checkIndices(indices, this.dataset);
+    return this.gather(indices, this.buffers[this.turn++ & 1]);
   }
 
   [Symbol.iterator](): Generator<BatchOf<D>, void, undefined> {

@@ -36,5 +36,8 @@ export function flagsToArgs(f: TrainFlags): string[] {
   opt('--iface', f.iface);
   if (f.serverTrains) a.push('--server-trains');
   if (f.trackGradients) a.push('--track-gradients');
+  if (f.enableLoadBalancing) a.push('--enable-load-balancing');
+  opt('--load-balance-policy', f.loadBalancePolicy);
+  opt('--rebalance-interval', f.rebalanceInterval);
   return a;
 }

@@ -38,8 +38,8 @@ export interface EventFields {
   eval: { rank: number; step: number; test_loss: number; test_accuracy: number | null };
   model_saved: { rank: number; file: string; step: number };
   checkpoint: { rank: number; file: string; step: number };
-  /** A change of work shares between workers (e.g. batch shares by rank). */
-  rebalance: { reason: string; shares: number[] };
+  /** Load balancing changed the shares of the global batch (by data shard; src/balance/). */
+  rebalance: { step: number; policy: string; reason: string; old_shares: number[]; shares: number[]; ms_per_sample: number[] };
 }
 
 export type EventKind = keyof EventFields;

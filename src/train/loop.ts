@@ -14,6 +14,7 @@ import { type EvalResult, evaluate } from './evaluate.js';
 import type { StepInfo, Strategy, StrategyContext, UpdateResult } from './strategy.js';
 import type { FaultInjector } from './faults.js';
 import { RunMonitors } from './monitors.js';
+import { type BatchShares, SharedBatches } from './shares.js';
 
 /** One optimizer step as seen by one rank; times measured around the work itself. */
 export interface StepRecord {
@@ -97,6 +98,8 @@ export interface TrainGuards {
   /** Default: monitors that only throw (no event log). */
   monitors?: RunMonitors;
   faults?: FaultInjector;
+  /** Unequal, measured shares of the global batch (load balancing, src/balance/); default equal shards. */
+  balance?: BatchShares;
 }
 
 /**
@@ -117,7 +120,9 @@ export async function train(
     size: data.train.size, worldSize: shard.count, rank: shard.index, seed: config.seed, shuffle: true,
   });
   const loader = new BatchLoader(data.train, sampler, config.batchSize);
-  const shardSteps = config.maxSteps > 0 ? Math.min(config.maxSteps, loader.numBatches * config.epochs) : loader.numBatches * config.epochs;
+  const shared = guards.balance ? new SharedBatches(data.train, config.batchSize, shard.count, config.seed, shard) : null;
+  const stepsPerEpoch = shared ? shared.stepsPerEpoch : loader.numBatches;
+  const shardSteps = config.maxSteps > 0 ? Math.min(config.maxSteps, stepsPerEpoch * config.epochs) : stepsPerEpoch * config.epochs;
   const totalSteps = strategy.stepsFor ? strategy.stepsFor(shardSteps) : shardSteps;
   const monitors = guards.monitors ?? new RunMonitors(strategy.rank, strategy.worldSize, null, strategy.sharesHealth === true);
   const ctx: StrategyContext = { model, optimizer, totalSteps, monitors };
@@ -131,9 +136,11 @@ export async function train(
   };
   let step = 0;
   let lastEpoch = 0;
-  for (const [epoch, batch] of stepPlan(loader, config.epochs, totalSteps, shard.compute)) {
+  const plan = shared && guards.balance ? shared.plan(guards.balance, totalSteps) : stepPlan(loader, config.epochs, totalSteps, shard.compute);
+  for await (const [epoch, batch] of plan) {
     lastEpoch = epoch;
     const { record: r, stop } = await trainStep(ctx, strategy, schedule, config, data.train, batch, step, epoch, guards.faults);
+    if (r.samples > 0 && r.marks) guards.balance?.observe(step, r.samples, r.marks.reduce - r.marks.start);
     accumulate(outcome, r);
     observer.onStep?.(r);
     step++;

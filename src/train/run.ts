@@ -15,6 +15,7 @@ import { type FaultSpec, FaultInjector } from './faults.js';
 import { type TrainData, type TrainObserver, train } from './loop.js';
 import { MonitorLog, RunMonitors } from './monitors.js';
 import { type TrainResult, buildResult, totalsVector, unpackTotals, writeResult } from './result.js';
+import type { BatchShares } from './shares.js';
 import type { Strategy } from './strategy.js';
 
 export interface RunOptions {
@@ -33,6 +34,8 @@ export interface RunOptions {
   events?: MonitorLog;
   /** Faults to inject (faults.ts); each acts only on its rank. */
   faults?: FaultSpec[];
+  /** Measured, unequal batch shares (load balancing, src/balance/). */
+  balance?: BatchShares;
 }
 
 /** The synthetic regression set: train and test parts of one seeded draw (same teacher). */
@@ -87,7 +90,7 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
     ...(rank === 0 && o.observer ? [o.observer] : []),
   );
   try {
-    const outcome = await train(config, data, strategy, observers, { monitors, faults: faults.enabled ? faults : undefined });
+    const outcome = await train(config, data, strategy, observers, { monitors, faults: faults.enabled ? faults : undefined, balance: o.balance });
     const perRank = unpackTotals(await strategy.gather(totalsVector(outcome)));
     runEvents.finished(outcome.steps);
     if (rank !== 0) return null;

@@ -21,7 +21,7 @@ describe('EventLog', () => {
     const first = new EventLog(file, { reset: true });
     first.emit('worker_started', { rank: 0, pid: 10 });
     const second = new EventLog(file);
-    second.emit('rebalance', { reason: 'rank 1 is slow', shares: [0.6, 0.4] });
+    second.emit('rebalance', { step: 10, policy: 'dynamic', reason: 'rank 1 is slow', old_shares: [0.5, 0.5], shares: [0.6, 0.4], ms_per_sample: [1, 1.5] });
     first.emit('something_new', { detail: 'kinds this version does not know are allowed' });
     // Written at once: readable before close.
     const got = lines(file);

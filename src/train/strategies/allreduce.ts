@@ -57,7 +57,7 @@ export class AllReduceStrategy implements Strategy {
   async reduceGradients(ctx: StrategyContext, localLoss: number, samples: number, step = 0): Promise<CommTiming & { loss: number }> {
     const t0 = performance.now();
     this.stats.fill(0);
-    this.stats[0] = localLoss * samples;
+    this.stats[0] = samples > 0 ? localLoss * samples : 0; // an empty share (load balancing) adds nothing
     this.stats[1] = samples;
     const health = this.stats.subarray(2);
     ctx.monitors?.fillHealth(health);

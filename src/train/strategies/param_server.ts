@@ -368,7 +368,7 @@ export class ParamServerWorker implements Strategy {
     if (this.o.slowMs > 0) await sleep(this.o.slowMs);
     const arena = ctx.model.arena();
     const check = this.o.checksumEvery > 0 && this.version % this.o.checksumEvery === 0 ? checksumOf(ctx) : -1;
-    this.head.set([this.version, samples, localLoss * samples, check]);
+    this.head.set([this.version, samples, samples > 0 ? localLoss * samples : 0, check]);
     const t0 = performance.now();
     await Promise.all([
       this.group.send(this.head, SERVER_RANK, { tag: TAG.pushHead }),

@@ -1,0 +1,102 @@
+/**
+ * Applies a policy across a cluster (the loop's BatchShares). At a decision step every rank sends
+ * what it measured to all (one small all-gather), the deciding rank — rank 0: the allreduce
+ * leader or the parameter server — runs the policy and broadcasts the shares, and every rank uses
+ * them from that step on. Shares travel as float32 and every rank, the decider included, uses the
+ * received values, so all ranks split every global batch identically. Between decisions nothing
+ * is sent.
+ */
+import type { ProcessGroup } from '../comm/process_group.js';
+import type { BatchShares } from '../train/shares.js';
+import type { BalancePolicy, Measured } from './policy.js';
+import { equalShares } from './shares.js';
+import { SpeedMeter } from './speed.js';
+
+export const DECIDER = 0;
+
+/** A change of shares, as events.jsonl records it (`rebalance`). */
+export interface RebalanceEvent {
+  step: number;
+  policy: string;
+  reason: string;
+  /** By data shard (for ps: worker rank − 1). */
+  old_shares: number[];
+  shares: number[];
+  /** ms per sample by shard, as the decision saw them. */
+  ms_per_sample: number[];
+}
+
+/** What a rank trains on: shard `index` of `count`, or nothing (a parameter server). */
+export interface ShardOf {
+  index: number;
+  count: number;
+  compute: boolean;
+}
+
+export class Balancer implements BatchShares {
+  private current: number[];
+  private readonly meter = new SpeedMeter();
+  /** Per rank: [shard index or −1, window mean, ema]. */
+  private readonly mine = new Float32Array(3);
+  private readonly decided: Float32Array;
+
+  constructor(
+    private readonly group: ProcessGroup,
+    private readonly policy: BalancePolicy,
+    private readonly shard: ShardOf,
+    private readonly onRebalance: (e: RebalanceEvent) => void = () => {},
+  ) {
+    this.current = equalShares(shard.count);
+    this.decided = new Float32Array(1 + shard.count);
+  }
+
+  /** The shares in use (by shard). */
+  get shares(): readonly number[] {
+    return this.current;
+  }
+
+  observe(step: number, samples: number, computeMs: number): void {
+    this.meter.observe(step, samples, computeMs);
+  }
+
+  async sharesAt(step: number): Promise<readonly number[]> {
+    if (this.group.size > 1 && this.policy.decidesAt(step)) await this.rebalance(step);
+    return this.current;
+  }
+
+  private async rebalance(step: number): Promise<void> {
+    this.mine.set([this.shard.compute ? this.shard.index : -1, this.meter.windowMean, this.meter.ema]);
+    const all = await this.group.allGather(this.mine);
+    this.meter.resetWindow();
+    const measured = byShard(all, this.shard.count);
+    this.decided.fill(0);
+    let reason = '';
+    if (this.group.rank === DECIDER) {
+      const d = this.policy.decide(step, this.current, measured);
+      if (d) {
+        this.decided[0] = 1;
+        this.decided.set(d.shares, 1);
+        reason = d.reason;
+      }
+    }
+    await this.group.broadcast(this.decided, DECIDER);
+    if (this.decided[0] !== 1) return;
+    const old = this.current;
+    this.current = Array.from(this.decided.subarray(1));
+    if (this.group.rank === DECIDER) {
+      this.onRebalance({ step, policy: this.policy.name, reason, old_shares: old, shares: this.current, ms_per_sample: measured.ema });
+    }
+  }
+}
+
+/** The gathered [shard, window mean, ema] rows as per-shard arrays (NaN where a shard reported nothing). */
+function byShard(all: Float32Array, shards: number): Measured {
+  const m: Measured = { windowMean: Array(shards).fill(NaN), ema: Array(shards).fill(NaN) };
+  for (let i = 0; i + 2 < all.length; i += 3) {
+    const s = all[i];
+    if (s < 0 || s >= shards) continue;
+    m.windowMean[s] = all[i + 1];
+    m.ema[s] = all[i + 2];
+  }
+  return m;
+}

@@ -1,0 +1,52 @@
+/**
+ * A load-balancing policy turns measured compute times into shares of the global batch. It only
+ * computes: the balancer (balancer.ts) gathers the times, asks the policy on one rank and
+ * broadcasts what it decided. Decision steps depend on the step number alone, so every rank
+ * knows when to take part.
+ */
+
+/** What every computing shard measured, in ms of forward + backward per sample. */
+export interface Measured {
+  /** Mean over the steps since the last decision (the first step of the run excluded: warm-up). */
+  windowMean: number[];
+  /** Exponential moving average over the run. */
+  ema: number[];
+}
+
+export interface Decision {
+  shares: number[];
+  reason: string;
+}
+
+export interface BalancePolicy {
+  readonly name: PolicyName;
+  /** True when shares are decided before `step`. */
+  decidesAt(step: number): boolean;
+  /** New shares, or null to keep the current ones. */
+  decide(step: number, current: readonly number[], measured: Measured): Decision | null;
+}
+
+export const POLICIES = ['proportional', 'dynamic', 'hybrid'] as const;
+export type PolicyName = (typeof POLICIES)[number];
+
+export interface PolicyOptions {
+  /** dynamic, hybrid: decide every K steps. */
+  rebalanceInterval: number;
+  /** proportional, hybrid: timed steps before the first decision (default 5; the first is warm-up). */
+  calibrationSteps?: number;
+  /** hybrid: the largest change of any share per rebalance after calibration (default 0.1). */
+  maxChange?: number;
+  /** No share goes below this fraction of an equal share (default 0.1). */
+  floorFraction?: number;
+  /** Changes smaller than this (in every share) are not made (default 0.01). */
+  deadband?: number;
+}
+
+/** ms per sample as readable text, e.g. "rank times 0.42, 1.31 ms/sample". */
+export function describeTimes(label: string, times: readonly number[]): string {
+  return `${label} ${times.map((t) => (Number.isFinite(t) ? t.toPrecision(3) : '?')).join(', ')} ms/sample`;
+}
+
+export function withDefaults(o: PolicyOptions): Required<PolicyOptions> {
+  return { calibrationSteps: 5, maxChange: 0.1, floorFraction: 0.1, deadband: 0.01, ...o };
+}

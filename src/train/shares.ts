@@ -1,0 +1,48 @@
+/**
+ * Unequal shares of the global batch (load balancing). The loop asks for every step's shares and
+ * reports what it measured; src/balance/ decides them. The loop knows nothing of policies.
+ */
+import type { Dataset } from '../data/dataset.js';
+import { BatchLoader } from '../data/loader.js';
+import { ShareSampler } from '../data/share_sampler.js';
+import type { AnyBatch } from './objective.js';
+
+export interface BatchShares {
+  /**
+   * Every rank calls this before each of its steps, in order: the shares of the global batch by
+   * data shard (summing to 1), the same on every rank. May communicate (at decision steps).
+   */
+  sharesAt(step: number): Promise<ArrayLike<number>>;
+  /** This rank's forward and backward time over its `samples` in `step` (not called for 0 samples). */
+  observe(step: number, samples: number, computeMs: number): void;
+}
+
+/** A rank's steps when the global batch (`perShardBatch` × shards) is split by shares. */
+export class SharedBatches {
+  readonly sampler: ShareSampler;
+  private readonly loader: BatchLoader;
+
+  constructor(data: Dataset, perShardBatch: number, shards: number, seed: number, private readonly shard: { index: number; compute: boolean }) {
+    const globalBatch = perShardBatch * shards;
+    this.sampler = new ShareSampler({ size: data.size, globalBatch, seed, shuffle: true });
+    this.loader = new BatchLoader(data, new Int32Array(0), globalBatch);
+  }
+
+  get stepsPerEpoch(): number {
+    return this.sampler.stepsPerEpoch;
+  }
+
+  /** (epoch, batch) for each of `totalSteps` steps; null for a process that computes nothing, or an empty share. */
+  async *plan(shares: BatchShares, totalSteps: number): AsyncGenerator<[number, AnyBatch | null]> {
+    for (let step = 0; step < totalSteps; step++) {
+      const now = await shares.sharesAt(step);
+      const epoch = Math.floor(step / this.stepsPerEpoch);
+      if (!this.shard.compute) {
+        yield [epoch, null];
+        continue;
+      }
+      const picked = this.sampler.indices(epoch, step % this.stepsPerEpoch, now, this.shard.index);
+      yield [epoch, picked.length > 0 ? this.loader.batchOf(picked) : null];
+    }
+  }
+}

@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { makePolicy } from '../../src/balance/index.js';
+import { boundedStep, speedShares } from '../../src/balance/shares.js';
+
+const close = (a: readonly number[], b: readonly number[], tol = 1e-9): void =>
+  assert.ok(a.every((x, i) => Math.abs(x - b[i]) <= tol), `${a.join(', ')} vs ${b.join(', ')}`);
+
+describe('share arithmetic', () => {
+  it('shares follow speed: a rank 3× slower per sample gets a quarter', () => {
+    close(speedShares([1, 3], 0), [0.75, 0.25]);
+    close(speedShares([2, 2, 4], 0), [0.4, 0.4, 0.2]);
+  });
+
+  it('no share falls below the floor, and they still sum to 1', () => {
+    const s = speedShares([1, 100], 0.05);
+    close(s, [0.95, 0.05]);
+  });
+
+  it('an unmeasured shard is treated as typical, not as infinitely fast', () => {
+    close(speedShares([NaN, 2], 0), [0.5, 0.5]);
+  });
+
+  it('a bounded step moves no share by more than the bound and keeps the sum', () => {
+    const s = boundedStep([0.5, 0.3, 0.2], [0.8, 0.1, 0.1], 0.1);
+    assert.ok(Math.abs(s[0] - 0.6) < 1e-12);
+    assert.ok(Math.abs(s.reduce((a, b) => a + b, 0) - 1) < 1e-12);
+    close(boundedStep([0.5, 0.5], [0.55, 0.45], 0.1), [0.55, 0.45]);
+  });
+});
+
+describe('policies', () => {
+  const measured = { windowMean: [1, 3], ema: [1, 3] };
+
+  it('proportional decides once, after calibration', () => {
+    const p = makePolicy('proportional', { rebalanceInterval: 10 });
+    const steps = [...Array(100).keys()].filter((s) => p.decidesAt(s));
+    assert.deepEqual(steps, [5]);
+    const d = p.decide(5, [0.5, 0.5], measured)!;
+    close(d.shares, [0.75, 0.25]);
+    assert.match(d.reason, /calibration over 4 timed steps: times 1.00, 3.00 ms\/sample/);
+  });
+
+  it('dynamic decides every K steps from the moving average', () => {
+    const p = makePolicy('dynamic', { rebalanceInterval: 10 });
+    assert.deepEqual([...Array(35).keys()].filter((s) => p.decidesAt(s)), [10, 20, 30]);
+    close(p.decide(10, [0.5, 0.5], { windowMean: [9, 9], ema: [1, 3] })!.shares, [0.75, 0.25]);
+    assert.equal(p.decide(20, [0.75, 0.25], measured), null, 'no change: no decision');
+  });
+
+  it('hybrid calibrates, then moves by at most maxChange per rebalance', () => {
+    const p = makePolicy('hybrid', { rebalanceInterval: 10, maxChange: 0.1 });
+    assert.deepEqual([...Array(35).keys()].filter((s) => p.decidesAt(s)), [5, 10, 20, 30]);
+    close(p.decide(5, [0.5, 0.5], measured)!.shares, [0.75, 0.25]);
+    // The slow rank got 3× faster than the other: the target is 0.25/0.75, reached 0.1 at a time.
+    const d = p.decide(10, [0.75, 0.25], { windowMean: [3, 1], ema: [3, 1] })!;
+    close(d.shares, [0.65, 0.35]);
+    assert.match(d.reason, /bounded/);
+  });
+});
