@@ -13,11 +13,13 @@ namespace sc {
 namespace {
 
 // Operation codes: the TS layer maps UnaryOp / BinaryOp names to these indices.
-enum Unary { NEG, EXP, LOG, SQRT, RELU, GELU, TANH, SIGMOID, ABS, UNARY_COUNT };
+enum Unary { NEG, EXP, LOG, SQRT, RELU, GELU, TANH, SIGMOID, ABS, GELU_ERF, UNARY_COUNT };
 enum Binary { ADD, SUB, MUL, DIV, POW, MAX, MIN, BINARY_COUNT };
 
 constexpr float kGeluC = 0.7978845608028654f;  // sqrt(2/pi)
 constexpr float kGeluA = 0.044715f;
+constexpr float kSqrt1_2 = 0.7071067811865476f;
+constexpr float kInvSqrt2Pi = 0.3989422804014327f;
 constexpr int64_t kGrain = 32768;
 
 /** Math.pow's edge cases, which differ from C's powf: pow(x, NaN) and pow(±1, ±inf) are NaN. */
@@ -43,6 +45,9 @@ void unaryRange(int op, const float* SC_RESTRICT x, float* out, int64_t lo, int6
         out[i] = 0.5f * v * (1.0f + std::tanh(kGeluC * (v + kGeluA * v * v * v)));
       }
       break;
+    case GELU_ERF:
+      for (int64_t i = lo; i < hi; i++) out[i] = 0.5f * x[i] * std::erfc(-x[i] * kSqrt1_2);  // erfc: no cancellation in the lower tail
+      break;
   }
 }
 
@@ -65,6 +70,12 @@ void unaryBackwardRange(int op, const float* x, const float* y, const float* gy,
         const float t = std::tanh(kGeluC * (v + kGeluA * v * v * v));
         const float dt = (1.0f - t * t) * kGeluC * (1.0f + 3.0f * kGeluA * v * v);
         gx[i] += gy[i] * (0.5f * (1.0f + t) + 0.5f * v * dt);
+      }
+      break;
+    case GELU_ERF:
+      for (int64_t i = lo; i < hi; i++) {
+        const float v = x[i];
+        gx[i] += gy[i] * (0.5f * std::erfc(-v * kSqrt1_2) + v * kInvSqrt2Pi * std::exp(-0.5f * v * v));
       }
       break;
   }

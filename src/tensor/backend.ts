@@ -28,6 +28,7 @@ export type UnaryOp =
   | 'sqrt'
   | 'relu'
   | 'gelu' // tanh approximation, as GPT-2 / torch's approximate='tanh'
+  | 'geluErf' // exact x·Φ(x), as BERT / torch's default nn.GELU()
   | 'tanh'
   | 'sigmoid'
   | 'abs';

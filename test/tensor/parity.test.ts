@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   Tensor, abs, add, affine, avgPool2d, backward, batchNorm, concat, conv2d, crossEntropy, div, dropout, embedding,
-  exp, flatten, gelu, globalAvgPool2d, scaledDotProductAttention, layerNorm, linear, log, logSoftmax, matmul, max, maxPool2d, mean, mseLoss, mul, nativeAvailable,
+  exp, flatten, gelu, geluErf, globalAvgPool2d, scaledDotProductAttention, layerNorm, linear, log, logSoftmax, matmul, max, maxPool2d, mean, mseLoss, mul, nativeAvailable,
   neg, permute, pow, powScalar, relu, reshape, setBackend, sigmoid, slice, softmax, sqrt, sub, sum, tanh, transpose,
   type BackendName, type Buf,
 } from '../../src/tensor/index.js';
@@ -47,6 +47,7 @@ const CASES: Case[] = [
   { name: 'sqrt', inputs: (r) => [uniform([7, 9], r, 0.2, 3, f32)], run: op1(sqrt) },
   { name: 'relu', inputs: (r) => [awayFromZero([7, 9], r, 0.05, 2, f32)], run: op1(relu) },
   { name: 'gelu', inputs: (r) => [rn([7, 9], 2)(r)], run: op1(gelu) },
+  { name: 'geluErf', inputs: (r) => [rn([7, 9], 3)(r)], run: op1(geluErf) },
   { name: 'tanh', inputs: (r) => [rn([7, 9], 2)(r)], run: op1(tanh) },
   { name: 'sigmoid', inputs: (r) => [rn([7, 9], 2)(r)], run: op1(sigmoid) },
   { name: 'abs', inputs: (r) => [awayFromZero([7, 9], r, 0.05, 2, f32)], run: op1(abs) },

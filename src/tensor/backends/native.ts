@@ -88,7 +88,7 @@ export interface NativeInternals {
 }
 
 // Operation codes shared with src/native/elementwise.cc.
-const UNARY: Record<UnaryOp, number> = { neg: 0, exp: 1, log: 2, sqrt: 3, relu: 4, gelu: 5, tanh: 6, sigmoid: 7, abs: 8 };
+const UNARY: Record<UnaryOp, number> = { neg: 0, exp: 1, log: 2, sqrt: 3, relu: 4, gelu: 5, tanh: 6, sigmoid: 7, abs: 8, geluErf: 9 };
 const BINARY: Record<BinaryOp, number> = { add: 0, sub: 1, mul: 2, div: 3, pow: 4, max: 5, min: 6 };
 
 const MAX_DIMS = 16;

@@ -163,7 +163,10 @@ export const exp = (x: Tensor): Tensor => unaryOp('exp', x);
 export const log = (x: Tensor): Tensor => unaryOp('log', x);
 export const sqrt = (x: Tensor): Tensor => unaryOp('sqrt', x);
 export const relu = (x: Tensor): Tensor => unaryOp('relu', x);
+/** GELU, tanh approximation (GPT-2's gelu_new, torch's approximate='tanh'). */
 export const gelu = (x: Tensor): Tensor => unaryOp('gelu', x);
+/** Exact GELU x·Φ(x) (BERT's "gelu", torch's default nn.GELU()). */
+export const geluErf = (x: Tensor): Tensor => unaryOp('geluErf', x);
 export const tanh = (x: Tensor): Tensor => unaryOp('tanh', x);
 export const sigmoid = (x: Tensor): Tensor => unaryOp('sigmoid', x);
 export const abs = (x: Tensor): Tensor => unaryOp('abs', x);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  Tensor, abs, add, affine, backward, div, exp, gelu, log, mul, neg, pow, powScalar, relu, sigmoid, sqrt, sub,
+  Tensor, abs, add, affine, backward, div, exp, gelu, geluErf, log, mul, neg, pow, powScalar, relu, sigmoid, sqrt, sub,
   tanh,
 } from '../../../src/tensor/index.js';
 import { gradcheck } from '../../helpers/gradcheck.js';
@@ -130,6 +130,7 @@ const UNARY: { name: string; fn: (x: Tensor) => Tensor; input: (r: Rng) => Tenso
   { name: 'sqrt', fn: sqrt, input: (r) => uniform([3, 4], r, 0.3, 3) },
   { name: 'relu', fn: relu, input: (r) => awayFromZero([3, 4], r, 0.1, 2) },
   { name: 'gelu', fn: gelu, input: (r) => randn([3, 4], r, 'float64', 2) },
+  { name: 'geluErf', fn: geluErf, input: (r) => randn([4, 5], r, 'float64', 3) },
   { name: 'tanh', fn: tanh, input: (r) => randn([3, 4], r, 'float64', 1.5) },
   { name: 'sigmoid', fn: sigmoid, input: (r) => randn([3, 4], r, 'float64', 2) },
   { name: 'abs', fn: abs, input: (r) => awayFromZero([3, 4], r, 0.1, 2) },
@@ -174,6 +175,13 @@ describe('unary ops: forward values', () => {
   it('gelu is the tanh approximation (torch approximate="tanh")', () => {
     // torch.nn.functional.gelu(torch.tensor([1., -1., 0.5, 2.], dtype=torch.float64), approximate='tanh')
     assertClose(gelu(t([1, -1, 0.5, 2, 0])).toArray(), [0.8411919906082768, -0.15880800939172324, 0.34571400982514394, 1.954597694087775, 0], { rtol: 1e-14 });
+  });
+  it('geluErf is the exact x·Φ(x) (torch\'s default gelu), in the lower tail and across the erf/erfc seam at |x| = 2√2', () => {
+    // torch.nn.functional.gelu(torch.tensor([1., -0.5, 2., -3., 0., 6., -6.5, -2.82, -2.83, 2.84], dtype=torch.float64)),
+    // except at -6.5, where torch's 0.5·x·(1 + erf) cancels (-2.610399119e-10); mpmath's erfc at 30 digits gives:
+    const want = [0.841344746068543, -0.15426876936299344, 1.9544997361036416, -0.00404969409489031, 0, 5.999999994080474,
+      -2.6104003795084266e-10, -0.0067713345772136705, -0.006586542585050303, 2.83359387819602];
+    assertClose(geluErf(t([1, -0.5, 2, -3, 0, 6, -6.5, -2.82, -2.83, 2.84])).toArray(), want, { rtol: 1e-13, atol: 1e-20 });
   });
   it('sigmoid saturates without NaN', () => {
     const y = sigmoid(t([-800, 800])).toArray();

@@ -1,7 +1,9 @@
 import type { BinaryOp, Buf, UnaryOp } from '../../backend.js';
+import { normalCdf } from './erf.js';
 
 const GELU_C = Math.sqrt(2 / Math.PI);
 const GELU_A = 0.044715;
+const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
 
 export function unary(op: UnaryOp, x: Buf, out: Buf): void {
   const n = out.length;
@@ -20,6 +22,7 @@ export function unary(op: UnaryOp, x: Buf, out: Buf): void {
         out[i] = 0.5 * v * (1 + Math.tanh(GELU_C * (v + GELU_A * v * v * v)));
       }
       return;
+    case 'geluErf': for (let i = 0; i < n; i++) out[i] = x[i] * normalCdf(x[i]); return;
   }
 }
 
@@ -40,6 +43,13 @@ export function unaryBackward(op: UnaryOp, x: Buf, y: Buf, gy: Buf, gx: Buf): vo
         const t = Math.tanh(GELU_C * (v + GELU_A * v * v * v));
         const dt = (1 - t * t) * GELU_C * (1 + 3 * GELU_A * v * v);
         gx[i] += gy[i] * (0.5 * (1 + t) + 0.5 * v * dt);
+      }
+      return;
+    case 'geluErf':
+      // d/dx x·Φ(x) = Φ(x) + x·φ(x)
+      for (let i = 0; i < n; i++) {
+        const v = x[i];
+        gx[i] += gy[i] * (normalCdf(v) + v * INV_SQRT_2PI * Math.exp(-0.5 * v * v));
       }
       return;
   }
