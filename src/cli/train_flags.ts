@@ -65,7 +65,7 @@ export function addTrainFlags(cmd: Command): Command {
   return cmd
     .addOption(new Option('--model <type>', 'model: mlp (784-128-10) or cnn').choices(['mlp', 'cnn']).default('mlp'))
     .option('--hidden <widths>', 'MLP hidden widths, comma-separated (default 128)', intList)
-    .addOption(new Option('--dataset <name>', 'training data: mnist, or the seeded synthetic regression set (default mnist)').choices(DATASETS))
+    .addOption(new Option('--dataset <name>', 'training data: mnist, synthetic-regression, synthetic_image, synthetic_text (docs/DATA.md; default mnist)').choices(DATASETS))
     .option('--fault <spec>', 'inject a fault, e.g. slow:rank=1:ms=50 (repeatable; docs/VALIDATION.md; env SMOLCLUSTER_FAULT)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--epochs <n>', 'passes over the training set (default: mlp 2, cnn 1)', positiveInt)
     .option('--batch-size <n>', 'samples per step per worker (default 32)', positiveInt)

@@ -15,6 +15,9 @@
  */
 import { z } from 'zod';
 
+/** nn_config `dataset.name` values (case-insensitive), as the CLI's --dataset spells them. */
+export const NN_DATASETS: readonly string[] = ['mnist', 'synthetic_image', 'synthetic_text'];
+
 const hostName = z.string().min(1, 'expected a non-empty host name');
 const address = z.string().min(1, 'expected an IP address or host name');
 const port = z.number().int().min(1).max(65535);
@@ -59,7 +62,9 @@ export const nnConfigSchema = z.object({
     out: z.number().int().min(1).optional(),
   }).strict(),
   dataset: z.object({
-    name: z.string().refine((n) => /^mnist$/i.test(n), 'expected MNIST (the only dataset SmolCluster documents)'),
+    name: z.string().refine((n) => NN_DATASETS.includes(n.toLowerCase()), `expected MNIST (SmolCluster's), or one of ${NN_DATASETS.slice(1).join(', ')}`),
+    // smolcluster's own additions (docs/DATA.md)
+    data_dir: z.string().min(1).optional(),
   }).strict(),
   // smolcluster's own additions
   optimizer: z.enum(['sgd', 'adam', 'adamw']).optional(),

@@ -16,8 +16,9 @@ export function nnOptionValues(n: NnConfig): Record<string, unknown> {
     lr: n.learning_rate,
     epochs: n.num_epochs,
     model: /^cnn$/i.test(n.model.type) ? 'cnn' : 'mlp',
-    dataset: 'mnist',
+    dataset: n.dataset.name.toLowerCase(),
   };
+  if (n.dataset.data_dir !== undefined) v.dataDir = n.dataset.data_dir;
   if (n.eval_steps !== undefined) v.evalEvery = n.eval_steps;
   if (n.track_gradients !== undefined) v.trackGradients = n.track_gradients;
   if (n.model.hidden !== undefined) v.hidden = Array.isArray(n.model.hidden) ? n.model.hidden : [n.model.hidden];

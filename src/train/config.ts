@@ -2,7 +2,7 @@ import type { ModelType } from '../nn/models/index.js';
 import type { OptimizerName } from '../nn/optim/index.js';
 import type { ScheduleName } from '../nn/optim/schedule.js';
 
-export const DATASETS = ['mnist', 'synthetic-regression'] as const;
+export const DATASETS = ['mnist', 'synthetic-regression', 'synthetic_image', 'synthetic_text'] as const;
 export type DatasetName = (typeof DATASETS)[number];
 
 /** Everything that determines a training run. Written into result.json as `config`. */
@@ -10,9 +10,11 @@ export interface TrainConfig {
   model: ModelType;
   /** MLP hidden widths (SmolCluster's `hidden`). */
   hidden: number[];
-  /** MNIST, or the seeded synthetic regression set (run.ts `loadTrainData`; the seed reaches the data). */
+  /** MNIST, the seeded synthetic sets, CIFAR-10 or a text file (run.ts `loadTrainData`; docs/DATA.md). */
   dataset: DatasetName;
   dataDir?: string;
+  /** Tokens per sequence of a token dataset (the model's context; default: the dataset's). */
+  context?: number;
   epochs: number;
   /** Per process (per worker), as in torch DDP. */
   batchSize: number;

@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import type { RegressionDataset } from '../data/dataset.js';
+import type { RegressionDataset, TokenTask } from '../data/dataset.js';
+import { GUIDE_DATASETS, type GuideDatasetName, loadDataset } from '../data/load.js';
 import { loadMnist } from '../data/mnist.js';
 import { syntheticRegression } from '../data/synthetic.js';
 import { RunEvents, eventsFile, launcherOwnsRun } from '../metrics/events.js';
@@ -46,8 +47,13 @@ export const SYNTHETIC_REGRESSION = { train: 7680, test: 1024, inputDim: 16, out
  * train size (7680) divides by 1–6, 8, 10, 12, 15 and 16, so N workers at batch B see exactly the
  * global batches of one process at batch N·B.
  */
-export function loadTrainData(config: Pick<TrainConfig, 'dataset' | 'dataDir' | 'seed'>): TrainData {
+export function loadTrainData(config: Pick<TrainConfig, 'dataset' | 'dataDir' | 'seed' | 'context'> & { model?: string }): TrainData {
   if (config.dataset === 'mnist') return loadMnist({ dataDir: config.dataDir });
+  if ((GUIDE_DATASETS as readonly string[]).includes(config.dataset)) {
+    return loadDataset({
+      name: config.dataset as GuideDatasetName, seed: config.seed, tokenTask: tokenTaskFor(config.model), contextLength: config.context,
+    });
+  }
   const s = SYNTHETIC_REGRESSION;
   const all = syntheticRegression({ seed: config.seed, samples: s.train + s.test, inputDim: s.inputDim, outputDim: s.outputDim, noise: s.noise });
   const part = (from: number, to: number, name: string): RegressionDataset => ({
@@ -56,6 +62,11 @@ export function loadTrainData(config: Pick<TrainConfig, 'dataset' | 'dataDir' | 
     targets: all.targets.subarray(from * s.outputDim, to * s.outputDim),
   });
   return { train: part(0, s.train, 'train'), test: part(s.train, s.train + s.test, 'test') };
+}
+
+/** BERT models learn masked tokens; every other model of a token dataset predicts the next token. */
+export function tokenTaskFor(model: string | undefined): TokenTask {
+  return model?.startsWith('bert') ? 'masked-lm' : 'language-model';
 }
 
 /**

@@ -1,0 +1,46 @@
+/**
+ * The guide's datasets by name (`--dataset synthetic_image|synthetic_text|cifar10|text`): the
+ * training and test sets for a run. MNIST and the synthetic regression set are loaded beside this
+ * (train/run.ts), as before.
+ */
+import type { Dataset, TokenTask } from './dataset.js';
+import { syntheticImage } from './synthetic_image.js';
+import { syntheticText } from './synthetic_text.js';
+
+export const GUIDE_DATASETS = ['synthetic_image', 'synthetic_text'] as const;
+export type GuideDatasetName = (typeof GUIDE_DATASETS)[number];
+
+/**
+ * Split sizes. 3840 divides by 1–6, 8, 10, 12, 15 and 16, so N workers at batch B see exactly the
+ * global batches of one process at batch N·B for those N.
+ */
+export const DATASET_SIZES = {
+  synthetic_image: { train: 3840, test: 768 },
+  synthetic_text: { train: 3840, test: 384 },
+} as const;
+
+export interface DatasetRequest {
+  name: GuideDatasetName;
+  seed: number;
+  /** What a token dataset is for: next-token prediction (GPT-2) or masked tokens (BERT). */
+  tokenTask: TokenTask;
+  /** Tokens per sequence of a token dataset (default: the dataset's own). */
+  contextLength?: number;
+}
+
+export function loadDataset(req: DatasetRequest): { train: Dataset; test: Dataset } {
+  switch (req.name) {
+    case 'synthetic_image': {
+      const n = DATASET_SIZES.synthetic_image;
+      return {
+        train: syntheticImage({ seed: req.seed, samples: n.train, split: 'train' }),
+        test: syntheticImage({ seed: req.seed, samples: n.test, split: 'test' }),
+      };
+    }
+    case 'synthetic_text': {
+      const n = DATASET_SIZES.synthetic_text;
+      const common = { seed: req.seed, task: req.tokenTask, contextLength: req.contextLength };
+      return { train: syntheticText({ ...common, samples: n.train, split: 'train' }), test: syntheticText({ ...common, samples: n.test, split: 'test' }) };
+    }
+  }
+}

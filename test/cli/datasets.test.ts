@@ -1,0 +1,39 @@
+import assert from 'node:assert/strict';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { TrainResult } from '../../src/train/result.js';
+import { runCli } from '../helpers/cli.js';
+import { tempDir } from '../helpers/cluster.js';
+
+let dir = '';
+before(() => {
+  dir = tempDir('datasets-cli');
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const common = (name: string): string[] => ['--threads', '1', '--experiments-dir', dir, '--name', name];
+const result = (name: string): TrainResult => JSON.parse(readFileSync(join(dir, name, 'result.json'), 'utf8')) as TrainResult;
+
+describe('the guide\'s datasets through train', { timeout: 120_000 }, () => {
+  it('nn_config.yaml dataset.name synthetic_image trains an image model; result.json names the set', async () => {
+    const nn = join(dir, 'nn.yaml');
+    writeFileSync(nn, 'batch_size: 16\nlearning_rate: 0.02\nnum_epochs: 1\nmax_steps: 4\nmodel: {type: mlp, hidden: 16}\ndataset: {name: synthetic_image}\n');
+    const r = await runCli(['train', '--nn', nn, ...common('img')]);
+    assert.equal(r.code, 0, r.stderr);
+    const res = result('img');
+    assert.equal(res.config.dataset, 'synthetic_image');
+    assert.equal(res.steps, 4);
+    assert.match(res.model, /^mlp 3072-16-10$/);
+    assert.ok(res.test_accuracy !== null && res.test_accuracy >= 0 && res.test_accuracy <= 1);
+    assert.equal(res.test_perplexity, undefined);
+  });
+
+  it('an unknown dataset name in nn_config.yaml is refused, naming the key and the accepted names', async () => {
+    const nn = join(dir, 'bad.yaml');
+    writeFileSync(nn, 'batch_size: 16\nlearning_rate: 0.02\nnum_epochs: 1\nmodel: {type: mlp}\ndataset: {name: imagenet}\n');
+    const r = await runCli(['train', '--nn', nn, ...common('bad')]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /dataset\.name.*synthetic_image/s);
+  });
+});
