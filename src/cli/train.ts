@@ -11,7 +11,7 @@ import { LocalStrategy } from '../train/strategies/local.js';
 import { resolveThreads } from '../train/threads.js';
 import { addConfigFlags } from './config.js';
 import { positiveInt } from './options.js';
-import { type TrainFlags, addDashboardFlags, addSinkFlags, addTrainFlags, configFrom } from './train_flags.js';
+import { type TrainFlags, addDashboardFlags, addSinkFlags, addTrainFlags, checkpointOptions, configFrom } from './train_flags.js';
 
 interface TrainCommandFlags extends TrainFlags {
   workers: number;
@@ -51,7 +51,7 @@ export async function trainInProcess(flags: TrainFlags): Promise<{ result: Train
     const progress = new ProgressObserver();
     const result = await runTraining({
       config, strategy: new LocalStrategy(), experiment, observer: wandb ? fanOut(progress, wandb) : progress,
-      output: flags.output, save: flags.save, faults, trace: flags.trace,
+      output: flags.output, save: flags.save, faults, trace: flags.trace, checkpoints: checkpointOptions(flags, experiment.dir),
     });
     if (result) printSummary(result, experiment.dir);
     return { result, dir: experiment.dir };

@@ -1,4 +1,7 @@
 import { type Command, Option } from 'commander';
+import { join } from 'node:path';
+import type { CheckpointOptions } from '../train/checkpoints.js';
+import { ConfigError } from '../util/errors.js';
 import { DATASETS, type DatasetName, type TrainConfig, defaultConfig } from '../train/config.js';
 import { intList, nonNegativeInt, nonNegativeNumber, oneOf, positiveInt, positiveNumber } from './options.js';
 
@@ -59,6 +62,11 @@ export interface TrainFlags {
   enableLoadBalancing?: boolean;
   loadBalancePolicy?: 'proportional' | 'dynamic' | 'hybrid';
   rebalanceInterval?: number;
+  /** Checkpoints every N steps into checkpointDir (default <experiment>/checkpoints), keeping the newest K; resume from DIR or 'auto'. */
+  checkpointEvery?: number;
+  checkpointDir?: string;
+  keepCheckpoints?: number;
+  resume?: string;
 }
 
 export function addTrainFlags(cmd: Command): Command {
@@ -99,7 +107,11 @@ export function addTrainFlags(cmd: Command): Command {
     .option('--iface <name>', 'network interface or address for data connections (env SMOLCLUSTER_IFNAME; default: auto, wired before Wi-Fi)')
     .option('--enable-load-balancing', 'allreduce/ps: split each global batch (batch size × workers) by measured speed (docs/BALANCE.md)')
     .addOption(new Option('--load-balance-policy <name>', 'proportional (calibrate once), dynamic (moving average every K steps) or hybrid (default dynamic)').choices(['proportional', 'dynamic', 'hybrid']))
-    .option('--rebalance-interval <k>', 'dynamic/hybrid: re-decide the shares every K steps (default 10)', positiveInt);
+    .option('--rebalance-interval <k>', 'dynamic/hybrid: re-decide the shares every K steps (default 10)', positiveInt)
+    .option('--checkpoint-every <steps>', 'save a training checkpoint every N steps (0: never; docs/CHECKPOINT.md)', nonNegativeInt)
+    .option('--checkpoint-dir <dir>', 'where checkpoints go (default: <experiment>/checkpoints)')
+    .option('--keep-checkpoints <k>', 'keep the newest K checkpoints (default 3)', positiveInt)
+    .option('--resume <dir|auto>', 'continue from the newest good checkpoint in DIR (auto: in --checkpoint-dir, if any)');
 }
 
 /** Where a run's records also go (train and worker; the launcher passes them on to its workers). */
@@ -141,4 +153,14 @@ export function configFrom(flags: TrainFlags, threads: number): TrainConfig {
   c.maxSteps = flags.maxSteps;
   c.threads = threads;
   return c;
+}
+
+/** The checkpoint settings the flags describe (undefined: neither saving nor resuming). */
+export function checkpointOptions(flags: TrainFlags, experimentDir: string): CheckpointOptions | undefined {
+  const every = flags.checkpointEvery ?? 0;
+  if (every === 0 && flags.resume === undefined) return undefined;
+  if (flags.resume !== undefined && flags.strategy === 'async-ps') {
+    throw new ConfigError('command line', '--resume', 'async-ps runs cannot resume yet (use allreduce or ps)');
+  }
+  return { dir: flags.checkpointDir ?? join(experimentDir, 'checkpoints'), every, keep: flags.keepCheckpoints ?? 3, resume: flags.resume };
 }

@@ -22,7 +22,7 @@ import { addConfigFlags } from './config.js';
 import { resolveThreads } from '../train/threads.js';
 import { nonNegativeInt, positiveInt } from './options.js';
 import { printSummary } from './train.js';
-import { type TrainFlags, addSinkFlags, addTrainFlags, configFrom } from './train_flags.js';
+import { type TrainFlags, addSinkFlags, addTrainFlags, checkpointOptions, configFrom } from './train_flags.js';
 import type { TrainConfig } from '../train/config.js';
 
 export interface WorkerFlags extends TrainFlags {
@@ -108,7 +108,7 @@ export async function runWorker(flags: WorkerFlags): Promise<void> {
     try {
       const result = await runTraining({
         config, strategy, experiment, observer: wandb ? fanOut(progress, wandb) : progress, output: flags.output, save: flags.save, events, faults,
-        trace: flags.trace, balance: balance ?? undefined,
+        trace: flags.trace, balance: balance ?? undefined, checkpoints: checkpointOptions(flags, experiment.dir),
       });
       if (result) printSummary(result, experiment.dir);
     } finally {

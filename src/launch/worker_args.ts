@@ -34,6 +34,10 @@ export function flagsToArgs(f: TrainFlags): string[] {
   opt('--staleness-bound', f.stalenessBound);
   opt('--quantize', f.quantize);
   opt('--iface', f.iface);
+  opt('--checkpoint-every', f.checkpointEvery);
+  opt('--checkpoint-dir', f.checkpointDir);
+  opt('--keep-checkpoints', f.keepCheckpoints);
+  opt('--resume', f.resume);
   if (f.serverTrains) a.push('--server-trains');
   if (f.trackGradients) a.push('--track-gradients');
   if (f.enableLoadBalancing) a.push('--enable-load-balancing');

@@ -38,6 +38,10 @@ export interface EventFields {
   eval: { rank: number; step: number; test_loss: number; test_accuracy: number | null };
   model_saved: { rank: number; file: string; step: number };
   checkpoint: { rank: number; file: string; step: number };
+  /** The run continued from a checkpoint after `step` steps. */
+  resumed: { rank: number; file: string; step: number };
+  /** A checkpoint that could not be used (truncated, corrupt, or another run's); the one before it is tried. */
+  checkpoint_refused: { rank: number; file: string; error: string };
   /** Load balancing changed the shares of the global batch (by data shard; src/balance/). */
   rebalance: { step: number; policy: string; reason: string; old_shares: number[]; shares: number[]; ms_per_sample: number[] };
 }
@@ -136,6 +140,18 @@ export class RunEvents implements TrainObserver {
 
   modelSaved(file: string, step: number): void {
     this.log.emit('model_saved', { rank: this.rank, file, step });
+  }
+
+  checkpointSaved(file: string, step: number): void {
+    this.log.emit('checkpoint', { rank: this.rank, file, step });
+  }
+
+  checkpointRefused(file: string, error: string): void {
+    this.log.emit('checkpoint_refused', { rank: this.rank, file, error });
+  }
+
+  onResume(step: number, file: string): void {
+    if (this.rank === 0) this.log.emit('resumed', { rank: 0, file, step });
   }
 
   /** The end of the run, by its owner. */

@@ -1,3 +1,4 @@
+import { readFileSync, writeFileSync } from 'node:fs';
 import type { EvalRecord, StepRecord, TrainObserver } from '../train/loop.js';
 import { JsonlWriter } from './jsonl.js';
 
@@ -13,6 +14,27 @@ export class StepMetricsObserver implements TrainObserver {
 
   constructor(file: string, private readonly rank: number) {
     this.out = new JsonlWriter(file);
+  }
+
+  /**
+   * A resumed run retakes the steps after its checkpoint: rank 0 drops the interrupted run's records
+   * of them (before any rank's first step, so no other rank is writing), and metrics.jsonl reads as
+   * one uninterrupted run.
+   */
+  onResume(step: number): void {
+    if (this.rank !== 0) return;
+    this.out.flush();
+    const kept = readFileSync(this.out.file, 'utf8').split('\n').filter((line) => {
+      if (line.trim() === '') return false;
+      try {
+        const r = JSON.parse(line) as { kind?: string; step?: number };
+        return typeof r.step !== 'number' || r.step < step || (r.kind === 'eval' && r.step <= step);
+      } catch {
+        return false; // a line cut short by the interruption
+      }
+    });
+    // In place (same inode): other ranks' append descriptors stay valid.
+    writeFileSync(this.out.file, kept.length ? `${kept.join('\n')}\n` : '');
   }
 
   onStep(r: StepRecord): void {

@@ -1,5 +1,8 @@
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../util/atomic_file.js';
+import type { RngState } from '../util/rng.js';
 import type { Module } from './module.js';
+import type { Optimizer } from './optim/optimizer.js';
 
 /**
  * Model files (documented in docs/CHECKPOINT.md):
@@ -13,6 +16,8 @@ import type { Module } from './module.js';
  * shape and offset, so a file is refused with a clear message when it belongs to another model.
  */
 export const MODEL_FORMAT_VERSION = 1;
+/** Training checkpoints: the same layout, format "smolcluster-checkpoint" (docs/CHECKPOINT.md). */
+export const CHECKPOINT_FORMAT_VERSION = 1;
 const MAGIC = Buffer.from('SMOLMDL\0', 'latin1');
 
 export interface TensorRecord {
@@ -22,13 +27,24 @@ export interface TensorRecord {
 }
 
 export interface ModelFileHeader {
-  format: 'smolcluster-model';
+  format: 'smolcluster-model' | 'smolcluster-checkpoint';
   version: number;
   dtype: 'float32';
   architecture: unknown;
   params: TensorRecord[];
   buffers: TensorRecord[];
   meta?: Record<string, unknown>;
+}
+
+/** A checkpoint's header: a model header plus the optimizer, the random streams and the caller's state. */
+export interface CheckpointFileHeader extends ModelFileHeader {
+  format: 'smolcluster-checkpoint';
+  /** The optimizer's class, step count and flat state buffers (stored after the model's buffers). */
+  optimizer: { kind: string; steps: number; state: TensorRecord[] };
+  /** Module.namedRngs() states, by name. */
+  rngs: Record<string, RngState>;
+  /** What the training loop needs to continue (position, schedule, run identity): opaque here. */
+  state: Record<string, unknown>;
 }
 
 export class CheckpointError extends Error {
@@ -50,22 +66,43 @@ function headerFor(model: Module, architecture: unknown, meta?: Record<string, u
   return { format: 'smolcluster-model', version: MODEL_FORMAT_VERSION, dtype: 'float32', architecture, params, buffers, meta };
 }
 
-/** Writes the model atomically (temp file + rename), so a crash never leaves half a file. */
+/** Writes the model atomically (temp file, fsync, rename, fsync of the folder), so a crash never leaves half a file. */
 export function saveModel(file: string, model: Module, architecture: unknown, meta?: Record<string, unknown>): void {
-  const header = headerFor(model, architecture, meta);
+  const parts = [model.arena().data, ...model.namedBuffers().map(([, b]) => b)];
+  writeTensorFile(file, headerFor(model, architecture, meta), parts);
+}
+
+/**
+ * A training checkpoint: the model file's layout with format "smolcluster-checkpoint", the
+ * optimizer's state buffers after the model's buffers, and the optimizer step count, the modules'
+ * random-stream states and `state` (the loop's position) in the header. Written atomically.
+ */
+export function saveCheckpoint(file: string, model: Module, architecture: unknown, optimizer: Optimizer, state: Record<string, unknown>): void {
+  const base = headerFor(model, architecture);
+  let offset = model.arena().size + model.namedBuffers().reduce((n, [, b]) => n + b.length, 0);
+  const buffers = optimizer.stateBuffers();
+  const records = buffers.map((b, i) => {
+    const rec = { name: `state.${i}`, shape: [b.length], offset };
+    offset += b.length;
+    return rec;
+  });
+  const rngs = Object.fromEntries(model.namedRngs().map(([name, r]) => [name, r.getState()]));
+  const header: CheckpointFileHeader = {
+    ...base, format: 'smolcluster-checkpoint', version: CHECKPOINT_FORMAT_VERSION,
+    optimizer: { kind: optimizer.constructor.name, steps: optimizer.steps, state: records }, rngs, state,
+  };
+  writeTensorFile(file, header, [model.arena().data, ...model.namedBuffers().map(([, b]) => b), ...buffers]);
+}
+
+function writeTensorFile(file: string, header: object, parts: Float32Array[]): void {
   let json = Buffer.from(JSON.stringify(header), 'utf8');
   const pad = (4 - ((MAGIC.length + 4 + json.length) % 4)) % 4;
   json = Buffer.concat([json, Buffer.alloc(pad, 0x20)]);
   const len = Buffer.alloc(4);
   len.writeUInt32LE(json.length);
-  const parts = [MAGIC, len, json, floatBytes(model.arena().data)];
-  for (const [, b] of model.namedBuffers()) parts.push(floatBytes(b));
-  const tmp = `${file}.tmp-${process.pid}`;
   try {
-    writeFileSync(tmp, Buffer.concat(parts));
-    renameSync(tmp, file);
+    writeFileAtomic(file, Buffer.concat([MAGIC, len, json, ...parts.map(floatBytes)]));
   } catch (e) {
-    rmSync(tmp, { force: true });
     throw new CheckpointError(file, `cannot write: ${(e as Error).message}`);
   }
 }
@@ -97,16 +134,69 @@ export function readModelHeader(file: string): { header: ModelFileHeader; data: 
     throw new CheckpointError(file, 'header is not valid JSON');
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new CheckpointError(file, 'header is not a JSON object');
-  if (header.format !== 'smolcluster-model') throw new CheckpointError(file, `unknown format "${String(header.format)}"`);
-  if (header.version !== MODEL_FORMAT_VERSION) {
-    throw new CheckpointError(file, `format version ${header.version} is not supported (this build reads version ${MODEL_FORMAT_VERSION})`);
+  const versions: Record<string, number> = { 'smolcluster-model': MODEL_FORMAT_VERSION, 'smolcluster-checkpoint': CHECKPOINT_FORMAT_VERSION };
+  const known = versions[String(header.format)];
+  if (known === undefined) throw new CheckpointError(file, `unknown format "${String(header.format)}"`);
+  if (header.version !== known) {
+    throw new CheckpointError(file, `format version ${header.version} is not supported (this build reads version ${known})`);
   }
   return { header, data, dataStart: 12 + hlen };
 }
 
-/** Loads parameters and buffers into `model`, refusing a file of another architecture. */
+/** Loads parameters and buffers into `model` (from a model file or a checkpoint), refusing a file of another architecture. */
 export function loadModel(file: string, model: Module, architecture: unknown): ModelFileHeader {
   const { header, data, dataStart } = readModelHeader(file);
+  const extra = header.format === 'smolcluster-checkpoint' ? checkpointExtraFloats(file, header as CheckpointFileHeader) : 0;
+  const all = checkedModelData(file, header, data, dataStart, model, architecture, extra);
+  copyModel(all, model);
+  return header;
+}
+
+/**
+ * Restores a checkpoint into `model` and `optimizer` and returns its header (the caller's `state`
+ * included). Everything is checked before anything is written, so a refused file changes nothing.
+ */
+export function loadCheckpoint(file: string, model: Module, architecture: unknown, optimizer: Optimizer): CheckpointFileHeader {
+  const { header: h, data, dataStart } = readModelHeader(file);
+  if (h.format !== 'smolcluster-checkpoint') throw new CheckpointError(file, 'is a model file, not a training checkpoint (no optimizer state)');
+  const header = h as CheckpointFileHeader;
+  const extra = checkpointExtraFloats(file, header);
+  if (header.optimizer.kind !== optimizer.constructor.name) {
+    throw new CheckpointError(file, `holds ${header.optimizer.kind} state, but the optimizer is ${optimizer.constructor.name}`);
+  }
+  const buffers = optimizer.stateBuffers();
+  const lengths = (a: number[]): string => JSON.stringify(a);
+  if (lengths(header.optimizer.state.map((r) => r.shape[0])) !== lengths(buffers.map((b) => b.length))) {
+    throw new CheckpointError(file, 'optimizer state sizes differ from the optimizer');
+  }
+  const rngs = model.namedRngs();
+  const names = (a: string[]): string => JSON.stringify([...a].sort());
+  if (names(Object.keys(header.rngs ?? {})) !== names(rngs.map(([n]) => n))) throw new CheckpointError(file, 'random streams differ from the model');
+  if (typeof header.state !== 'object' || header.state === null) throw new CheckpointError(file, 'header has no state object');
+  const all = checkedModelData(file, header, data, dataStart, model, architecture, extra);
+  copyModel(all, model);
+  for (const [i, b] of buffers.entries()) {
+    const off = header.optimizer.state[i].offset;
+    b.set(all.subarray(off, off + b.length));
+  }
+  optimizer.restoreSteps(header.optimizer.steps);
+  for (const [name, r] of rngs) r.setState(header.rngs[name]);
+  return header;
+}
+
+/** Floats a checkpoint stores after the model (the optimizer state), after checking its header. */
+function checkpointExtraFloats(file: string, h: CheckpointFileHeader): number {
+  const o = h.optimizer;
+  if (typeof o !== 'object' || o === null || typeof o.kind !== 'string' || !Number.isInteger(o.steps) || o.steps < 0 || !Array.isArray(o.state)) {
+    throw new CheckpointError(file, 'header has no valid optimizer record');
+  }
+  return o.state.reduce((n, r) => n + (Array.isArray(r?.shape) && Number.isInteger(r.shape[0]) ? r.shape[0] : NaN), 0);
+}
+
+/** The data section as floats, after checking architecture, layout and size (`extra` floats after the model). */
+function checkedModelData(
+  file: string, header: ModelFileHeader, data: Buffer, dataStart: number, model: Module, architecture: unknown, extra: number,
+): Float32Array {
   const expected = headerFor(model, architecture);
   if (JSON.stringify(header.architecture) !== JSON.stringify(architecture)) {
     throw new CheckpointError(file, `holds architecture ${JSON.stringify(header.architecture)}, but the model is ${JSON.stringify(architecture)}`);
@@ -114,16 +204,19 @@ export function loadModel(file: string, model: Module, architecture: unknown): M
   const layout = (h: ModelFileHeader): string => JSON.stringify([h.params, h.buffers]);
   if (layout(header) !== layout(expected)) throw new CheckpointError(file, 'parameter names or shapes differ from the model');
   const floats = expected.params.reduce((n, p) => n + p.shape.reduce((a, d) => a * d, 1), 0) +
-    expected.buffers.reduce((n, b) => n + b.shape[0], 0);
+    expected.buffers.reduce((n, b) => n + b.shape[0], 0) + extra;
   if (data.length - dataStart !== floats * 4) {
     throw new CheckpointError(file, `truncated or oversized: expected ${floats * 4} data bytes, found ${data.length - dataStart}`);
   }
-  const all = new Float32Array(data.buffer.slice(data.byteOffset + dataStart, data.byteOffset + data.length));
+  return new Float32Array(data.buffer.slice(data.byteOffset + dataStart, data.byteOffset + data.length));
+}
+
+function copyModel(all: Float32Array, model: Module): void {
   const arena = model.arena();
   arena.data.set(all.subarray(0, arena.size));
-  for (const [i, [, b]] of model.namedBuffers().entries()) {
-    const off = expected.buffers[i].offset;
+  let off = arena.size;
+  for (const [, b] of model.namedBuffers()) {
     b.set(all.subarray(off, off + b.length));
+    off += b.length;
   }
-  return header;
 }

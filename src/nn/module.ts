@@ -1,4 +1,5 @@
 import { Tensor } from '../tensor/tensor.js';
+import type { Rng } from '../util/rng.js';
 import { ParamArena } from './arena.js';
 
 /**
@@ -12,6 +13,7 @@ export abstract class Module {
   private readonly params = new Map<string, Tensor>();
   private readonly buffers = new Map<string, Float32Array>();
   private readonly children = new Map<string, Module>();
+  private readonly rngs = new Map<string, Rng>();
   private arenaCache: ParamArena | null = null;
 
   abstract forward(x: Tensor): Tensor;
@@ -26,6 +28,12 @@ export abstract class Module {
   protected registerBuffer(name: string, b: Float32Array): Float32Array {
     this.buffers.set(name, b);
     return b;
+  }
+
+  /** A random stream the module draws from while training (e.g. dropout masks): checkpoints save its state. */
+  protected registerRng(name: string, rng: Rng): Rng {
+    this.rngs.set(name, rng);
+    return rng;
   }
 
   protected registerModule<M extends Module>(name: string, m: M): M {
@@ -45,6 +53,13 @@ export abstract class Module {
     const out: [string, Float32Array][] = [];
     for (const [n, b] of this.buffers) out.push([prefix + n, b]);
     for (const [n, c] of this.children) out.push(...c.namedBuffers(`${prefix}${n}.`));
+    return out;
+  }
+
+  namedRngs(prefix = ''): [string, Rng][] {
+    const out: [string, Rng][] = [];
+    for (const [n, r] of this.rngs) out.push([prefix + n, r]);
+    for (const [n, c] of this.children) out.push(...c.namedRngs(`${prefix}${n}.`));
     return out;
   }
 

@@ -23,10 +23,13 @@ export function experimentPaths(root: string, name: string): ExperimentPaths {
   return { dir, config: join(dir, 'config.json'), metrics: join(dir, 'metrics.jsonl'), result: join(dir, 'result.json') };
 }
 
-/** Creates (or resets, for a rerun under the same name) the folder: config written, metrics emptied. */
-export function createExperiment(paths: ExperimentPaths, config: object): void {
+/**
+ * Creates (or resets, for a rerun under the same name) the folder: config written, metrics emptied —
+ * unless the run resumes, which keeps the records of the steps before its checkpoint.
+ */
+export function createExperiment(paths: ExperimentPaths, config: object, opts: { resuming?: boolean } = {}): void {
   mkdirSync(paths.dir, { recursive: true });
   writeFileSync(paths.config, `${JSON.stringify(config, null, 2)}\n`);
-  writeFileSync(paths.metrics, '');
+  if (!opts.resuming) writeFileSync(paths.metrics, '');
   rmSync(paths.result, { force: true });
 }

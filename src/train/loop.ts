@@ -15,6 +15,7 @@ import type { StepInfo, Strategy, StrategyContext, UpdateResult } from './strate
 import type { FaultInjector } from './faults.js';
 import { RunMonitors } from './monitors.js';
 import { type BatchShares, SharedBatches } from './shares.js';
+import type { Checkpointer, LoopPosition } from './checkpoints.js';
 
 /** One optimizer step as seen by one rank; times measured around the work itself. */
 export interface StepRecord {
@@ -64,6 +65,8 @@ export interface EvalRecord extends EvalResult {
 
 /** Receives the run's progress; every method is optional. */
 export interface TrainObserver {
+  /** The run continues from a checkpoint after `step` steps (before any rank's first step). */
+  onResume?(step: number, file: string): void;
   onStart?(info: { totalSteps: number; model: ModelSpec; parameters: number }): void;
   onStep?(r: StepRecord): void;
   onEval?(r: EvalRecord): void;
@@ -100,6 +103,8 @@ export interface TrainGuards {
   faults?: FaultInjector;
   /** Unequal, measured shares of the global batch (load balancing, src/balance/); default equal shards. */
   balance?: BatchShares;
+  /** Periodic checkpoints, and the one to resume from (checkpoints.ts). */
+  checkpoints?: Checkpointer;
 }
 
 /**
@@ -125,7 +130,14 @@ export async function train(
   const shardSteps = config.maxSteps > 0 ? Math.min(config.maxSteps, stepsPerEpoch * config.epochs) : stepsPerEpoch * config.epochs;
   const totalSteps = strategy.stepsFor ? strategy.stepsFor(shardSteps) : shardSteps;
   const monitors = guards.monitors ?? new RunMonitors(strategy.rank, strategy.worldSize, null, strategy.sharesHealth === true);
-  const ctx: StrategyContext = { model, optimizer, totalSteps, monitors };
+  const plan = { numBatches: stepsPerEpoch, epochs: config.epochs, totalSteps, compute: shard.compute };
+  const resumed = guards.checkpoints?.restore(model, spec, optimizer, totalSteps) ?? null;
+  if (resumed) {
+    // Rank 0 wrote the position; other ranks (e.g. ps workers, with other shards) derive theirs from the step.
+    if (strategy.rank === 0) checkPosition(resumed.position, positionAt(plan, resumed.position.step), resumed.file);
+    observer.onResume?.(resumed.position.step, resumed.file);
+  }
+  const ctx: StrategyContext = { model, optimizer, totalSteps, monitors, startStep: resumed?.position.step ?? 0 };
   await strategy.setup(ctx);
   const schedule = makeSchedule({ name: config.schedule, lr: config.lr, totalSteps, warmupSteps: config.warmupSteps });
   observer.onStart?.({ totalSteps, model: spec, parameters: model.numParameters() });
@@ -134,16 +146,17 @@ export async function train(
     model, spec, steps: 0, finalLoss: NaN, finalEval: null, trainSamples: 0, trainSeconds: 0,
     totals: { computeMs: 0, commMs: 0, waitMs: 0 },
   };
-  let step = 0;
+  let step = ctx.startStep ?? 0;
   let lastEpoch = 0;
-  const plan = shared && guards.balance ? shared.plan(guards.balance, totalSteps) : stepPlan(loader, config.epochs, totalSteps, shard.compute);
-  for await (const [epoch, batch] of plan) {
+  const steps = shared && guards.balance ? shared.plan(guards.balance, totalSteps, step) : stepPlan(loader, plan, step);
+  for await (const [epoch, batch] of steps) {
     lastEpoch = epoch;
     const { record: r, stop } = await trainStep(ctx, strategy, schedule, config, data.train, batch, step, epoch, guards.faults);
     if (r.samples > 0 && r.marks) guards.balance?.observe(step, r.samples, r.marks.reduce - r.marks.start);
     accumulate(outcome, r);
     observer.onStep?.(r);
     step++;
+    guards.checkpoints?.afterStep(model, spec, optimizer, positionAt(plan, step), totalSteps);
     if (stop) break;
     if (config.evalEvery > 0 && step % config.evalEvery === 0 && step < totalSteps) {
       observer.onEval?.({ step, epoch, ...evaluate(model, data.test, config.evalBatchSize) });
@@ -156,19 +169,40 @@ export async function train(
   return outcome;
 }
 
+/** What decides which step comes when: batches per epoch, epochs, steps, and whether this process computes. */
+interface StepPlan {
+  numBatches: number;
+  epochs: number;
+  totalSteps: number;
+  compute: boolean;
+}
+
+/** Where the plan stands after `step` steps. A process that computes nothing spreads its steps over the epochs. */
+function positionAt(p: StepPlan, step: number): LoopPosition {
+  if (!p.compute) return { step, epoch: Math.min(p.epochs - 1, Math.floor((step * p.epochs) / p.totalSteps)), batch: 0 };
+  return { step, epoch: Math.floor(step / p.numBatches), batch: step % p.numBatches };
+}
+
+function checkPosition(saved: LoopPosition, expected: LoopPosition, file: string): void {
+  if (saved.epoch !== expected.epoch || saved.batch !== expected.batch) {
+    throw new Error(`${file}: position epoch ${saved.epoch} batch ${saved.batch} does not fit this run (step ${saved.step} is epoch ${expected.epoch} batch ${expected.batch})`);
+  }
+}
+
 /**
- * (epoch, batch) for every step this process takes: its shard's batches, or — for a process that
- * computes nothing (a parameter server) — `totalSteps` empty steps spread over the epochs.
+ * (epoch, batch) for every step this process takes from step `start` on: its shard's batches, or —
+ * for a process that computes nothing (a parameter server) — empty steps spread over the epochs.
  */
-function* stepPlan(loader: BatchLoader, epochs: number, totalSteps: number, compute: boolean): Generator<[number, AnyBatch | null]> {
-  if (!compute) {
-    for (let s = 0; s < totalSteps; s++) yield [Math.min(epochs - 1, Math.floor((s * epochs) / totalSteps)), null];
+function* stepPlan(loader: BatchLoader, p: StepPlan, start: number): Generator<[number, AnyBatch | null]> {
+  if (!p.compute) {
+    for (let s = start; s < p.totalSteps; s++) yield [positionAt(p, s).epoch, null];
     return;
   }
-  let step = 0;
-  for (let epoch = 0; epoch < epochs; epoch++) {
-    for (const batch of loader.batches(epoch)) {
-      if (step++ >= totalSteps) return;
+  let step = start;
+  const from = positionAt(p, start);
+  for (let epoch = from.epoch; epoch < p.epochs; epoch++) {
+    for (const batch of loader.batches(epoch, epoch === from.epoch ? from.batch : 0)) {
+      if (step++ >= p.totalSteps) return;
       yield [epoch, batch];
     }
   }

@@ -18,6 +18,8 @@ import { MonitorLog, RunMonitors } from './monitors.js';
 import { type TrainResult, buildResult, totalsVector, unpackTotals, writeResult } from './result.js';
 import type { BatchShares } from './shares.js';
 import type { Strategy } from './strategy.js';
+import { type CheckpointOptions, Checkpointer } from './checkpoints.js';
+import { runSignature } from './signature.js';
 
 export interface RunOptions {
   config: TrainConfig;
@@ -37,6 +39,8 @@ export interface RunOptions {
   faults?: FaultSpec[];
   /** Measured, unequal batch shares (load balancing, src/balance/). */
   balance?: BatchShares;
+  /** Periodic checkpoints and --resume (checkpoints.ts). */
+  checkpoints?: CheckpointOptions;
 }
 
 /** The synthetic regression set: train and test parts of one seeded draw (same teacher). */
@@ -83,7 +87,7 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
   const data = loadTrainData(config);
   const events = o.events ?? new MonitorLog(eventsFile(o.experiment.dir), rank);
   if (rank === 0) {
-    createExperiment(o.experiment, { ...config, workers: strategy.worldSize, strategy: strategy.name });
+    createExperiment(o.experiment, { ...config, workers: strategy.worldSize, strategy: strategy.name }, { resuming: o.checkpoints?.resume !== undefined });
     // Truncated, not removed: ranks append to the same file. The local launcher resets it itself.
     if (!launcherOwnsRun()) writeFileSync(eventsFile(o.experiment.dir), '');
     resetTrace(o.experiment.dir, o.trace === true);
@@ -95,13 +99,22 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
   const monitors = new RunMonitors(rank, strategy.worldSize, events, strategy.sharesHealth === true);
   const faults = new FaultInjector(o.faults ?? [], rank, strategy.worldSize, events);
   const metrics = new StepMetricsObserver(o.experiment.metrics, rank);
+  const checkpoints = o.checkpoints && new Checkpointer(o.checkpoints, `${runSignature(config)} ${strategy.name} x${strategy.worldSize}`, rank === 0, {
+    saved: (file, step) => runEvents.checkpointSaved(file, step),
+    refused: (file, why) => {
+      process.stderr.write(`smolcluster: rank ${rank}: checkpoint refused: ${why}; trying the one before it\n`);
+      runEvents.checkpointRefused(file, why);
+    },
+  });
   const observers = fanOut(
     metrics, runEvents,
     ...(o.trace ? [new TraceObserver(o.experiment.dir, rank, hostname())] : []),
     ...(rank === 0 && o.observer ? [o.observer] : []),
   );
   try {
-    const outcome = await train(config, data, strategy, observers, { monitors, faults: faults.enabled ? faults : undefined, balance: o.balance });
+    const outcome = await train(config, data, strategy, observers, {
+      monitors, faults: faults.enabled ? faults : undefined, balance: o.balance, checkpoints,
+    });
     const perRank = unpackTotals(await strategy.gather(totalsVector(outcome)));
     runEvents.finished(outcome.steps);
     if (rank !== 0) return null;

@@ -32,9 +32,9 @@ export class SharedBatches {
     return this.sampler.stepsPerEpoch;
   }
 
-  /** (epoch, batch) for each of `totalSteps` steps; null for a process that computes nothing, or an empty share. */
-  async *plan(shares: BatchShares, totalSteps: number): AsyncGenerator<[number, AnyBatch | null]> {
-    for (let step = 0; step < totalSteps; step++) {
+  /** (epoch, batch) for each step from `from` (a resumed run) to `totalSteps`; null for a process that computes nothing, or an empty share. */
+  async *plan(shares: BatchShares, totalSteps: number, from = 0): AsyncGenerator<[number, AnyBatch | null]> {
+    for (let step = from; step < totalSteps; step++) {
       const now = await shares.sharesAt(step);
       const epoch = Math.floor(step / this.stepsPerEpoch);
       if (!this.shard.compute) {

@@ -10,6 +10,8 @@ export interface StrategyContext {
   totalSteps?: number;
   /** The run's monitors (set by the loop): a strategy that `sharesHealth` feeds them every rank's health. */
   monitors?: RunMonitors;
+  /** Steps already taken when this process starts (a run resumed from a checkpoint; default 0). */
+  startStep?: number;
 }
 
 /** Extra per-step facts a strategy reports (e.g. which workers were late); written to metrics.jsonl. */

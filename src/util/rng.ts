@@ -5,6 +5,12 @@
  * The generator is xoshiro128** (32-bit state words, fast in JS integer arithmetic), seeded through
  * splitmix32 so that nearby seeds give unrelated streams.
  */
+/** What getState() returns: JSON-safe. */
+export interface RngState {
+  words: number[];
+  spareNormal: number | null;
+}
+
 export class Rng {
   private s0 = 0;
   private s1 = 0;
@@ -25,6 +31,22 @@ export class Rng {
     this.s1 = next();
     this.s2 = next();
     this.s3 = next();
+  }
+
+  /** The generator's whole state (for checkpoints): four 32-bit words and the cached normal. */
+  getState(): RngState {
+    return { words: [this.s0, this.s1, this.s2, this.s3], spareNormal: this.spareNormal };
+  }
+
+  /** Continues exactly where the generator that gave `state` stood. */
+  setState(state: RngState): void {
+    const w = state.words;
+    if (!Array.isArray(w) || w.length !== 4 || !w.every((x) => Number.isInteger(x) && x >= -(2 ** 31) && x < 2 ** 32)) {
+      throw new RangeError('Rng.setState: expected four 32-bit words');
+    }
+    if (state.spareNormal !== null && typeof state.spareNormal !== 'number') throw new RangeError('Rng.setState: spareNormal must be a number or null');
+    [this.s0, this.s1, this.s2, this.s3] = w.map((x) => x | 0);
+    this.spareNormal = state.spareNormal;
   }
 
   /** A uniformly distributed unsigned 32-bit integer. */

@@ -50,6 +50,7 @@ export class Flatten extends Fn {
 export class Dropout extends Module {
   constructor(readonly p: number, private readonly rng: Rng) {
     super();
+    this.registerRng('mask', rng);
   }
 
   forward(x: Tensor): Tensor {

@@ -114,6 +114,7 @@ export class ParamServer implements Strategy {
 
   async setup(ctx: StrategyContext): Promise<void> {
     this.ctx = ctx;
+    this.version = ctx.startStep ?? 0;
     const n = ctx.model.arena().size;
     this.acc = new Float32Array(n);
     this.gradCopy = new Float32Array(this.o.reply === 'gradients' ? n : 0);
@@ -361,6 +362,7 @@ export class ParamServerWorker implements Strategy {
 
   async setup(ctx: StrategyContext): Promise<void> {
     if (this.o.reply === 'gradients') this.staged = new Float32Array(ctx.model.arena().size);
+    this.version = ctx.startStep ?? 0;
     await broadcastModel(this.group, ctx);
   }
 

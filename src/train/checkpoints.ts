@@ -1,0 +1,132 @@
+/**
+ * Periodic training checkpoints and resuming from them (docs/CHECKPOINT.md, "Training checkpoints").
+ *
+ * Every `every` steps the writing rank saves model, optimizer state (with its step count), the
+ * modules' random streams and the loop's position — the next step, its epoch and the batch index
+ * inside the epoch, which is also the LR schedule's position — to `ckpt-<step>.smolckpt` in `dir`,
+ * atomically, and keeps the newest `keep` files. Resuming loads the newest file that is whole and
+ * belongs to this run; a truncated, corrupt or foreign file is refused by name and the one before
+ * it is tried. Since shuffling is a pure function of (seed, epoch), the position is all the data
+ * order needs: a resumed run takes exactly the steps the uninterrupted run would have taken.
+ */
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { CheckpointError, loadCheckpoint, saveCheckpoint } from '../nn/checkpoint.js';
+import type { Module } from '../nn/module.js';
+import type { Optimizer } from '../nn/optim/optimizer.js';
+import { fsyncDir } from '../util/atomic_file.js';
+import { SmolError } from '../util/errors.js';
+
+export interface CheckpointOptions {
+  /** Folder of the checkpoint files. */
+  dir: string;
+  /** Save after every N steps (0: never). */
+  every: number;
+  /** Newest files kept (older ones are deleted after a save). */
+  keep: number;
+  /** Continue from the newest good checkpoint in this folder; 'auto': in `dir`, if it has one. */
+  resume?: string;
+}
+
+/** Where the loop stands: `step` steps are done; the next one is batch `batch` of epoch `epoch`. */
+export interface LoopPosition {
+  step: number;
+  epoch: number;
+  batch: number;
+}
+
+/** The loop's part of a checkpoint header (`state`). */
+export interface LoopState {
+  /** What the run is (config signature, strategy, processes): a file of another run is foreign. */
+  run: string;
+  position: LoopPosition;
+  /** The LR schedule is a function of the step: its position is position.step of totalSteps. */
+  schedule: { totalSteps: number };
+}
+
+const PATTERN = /^ckpt-(\d{8,})\.smolckpt$/;
+
+export function checkpointFile(dir: string, step: number): string {
+  return join(dir, `ckpt-${String(step).padStart(8, '0')}.smolckpt`);
+}
+
+/** The checkpoint files in `dir`, newest (highest step) first; [] when the folder does not exist. */
+export function listCheckpoints(dir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names.filter((n) => PATTERN.test(n)).sort().reverse().map((n) => join(dir, n));
+}
+
+/** Refused: no checkpoint of this run could be loaded from the folder --resume names. */
+export class ResumeError extends SmolError {
+  constructor(readonly dir: string, detail: string) {
+    super('RESUME', `--resume ${dir}: ${detail}`);
+  }
+}
+
+export class Checkpointer {
+  constructor(
+    readonly opts: CheckpointOptions,
+    /** The run's identity (LoopState.run). */
+    private readonly run: string,
+    /** Only one rank writes (every rank may read). */
+    private readonly writer: boolean,
+    /** Told about every file written, and every file refused while resuming. */
+    private readonly report: { saved?(file: string, step: number): void; refused?(file: string, why: string): void } = {},
+  ) {
+    if (writer && opts.every > 0) mkdirSync(opts.dir, { recursive: true });
+  }
+
+  /** After a step: saves when `position.step` is a multiple of `every`. */
+  afterStep(model: Module, architecture: unknown, optimizer: Optimizer, position: LoopPosition, totalSteps: number): void {
+    if (!this.writer || this.opts.every <= 0 || position.step % this.opts.every !== 0) return;
+    const file = checkpointFile(this.opts.dir, position.step);
+    const state: LoopState = { run: this.run, position, schedule: { totalSteps } };
+    saveCheckpoint(file, model, architecture, optimizer, state as unknown as Record<string, unknown>);
+    this.prune();
+    this.report.saved?.(file, position.step);
+  }
+
+  /**
+   * Loads the newest good checkpoint into model and optimizer and returns its position and file, or
+   * null when there is nothing to resume ('auto' and no file yet). `expected(position)` says whether
+   * a position fits this run's plan (null) or why not.
+   */
+  restore(model: Module, architecture: unknown, optimizer: Optimizer, totalSteps: number): { position: LoopPosition; file: string } | null {
+    const resume = this.opts.resume;
+    if (resume === undefined) return null;
+    const dir = resume === 'auto' ? this.opts.dir : resume;
+    const files = listCheckpoints(dir);
+    if (files.length === 0) {
+      if (resume === 'auto') return null;
+      throw new ResumeError(dir, 'no checkpoint files (ckpt-<step>.smolckpt) in this folder');
+    }
+    const refused: string[] = [];
+    for (const file of files) {
+      try {
+        const header = loadCheckpoint(file, model, architecture, optimizer);
+        const state = header.state as unknown as LoopState;
+        if (state.run !== this.run) throw new CheckpointError(file, `belongs to another run (${String(state.run)}), not this one (${this.run})`);
+        if (state.schedule?.totalSteps !== totalSteps) {
+          throw new CheckpointError(file, `was written for a run of ${String(state.schedule?.totalSteps)} steps, this one has ${totalSteps}`);
+        }
+        return { position: state.position, file };
+      } catch (err) {
+        if (!(err instanceof CheckpointError)) throw err;
+        refused.push(err.message);
+        this.report.refused?.(file, err.message);
+      }
+    }
+    throw new ResumeError(dir, `every checkpoint was refused: ${refused.join('; ')}`);
+  }
+
+  private prune(): void {
+    const files = listCheckpoints(this.opts.dir);
+    for (const old of files.slice(Math.max(1, this.opts.keep))) rmSync(old, { force: true });
+    if (files.length > this.opts.keep) fsyncDir(this.opts.dir);
+  }
+}
