@@ -11,7 +11,7 @@ import type net from 'node:net';
 import { ProtocolError } from '../../util/errors.js';
 import { commLog } from '../log.js';
 import { Connection, type ConnectionOptions } from '../tcp/connection.js';
-import { acceptHandshake, logRefused } from '../tcp/handshake.js';
+import { acceptHandshake, logRefused, PendingHandshakes } from '../tcp/handshake.js';
 import { boundPort, listen } from '../tcp/net.js';
 import type { Refusal } from '../wire/control.js';
 import { MessageType, type FrameHeader } from '../wire/frame.js';
@@ -39,6 +39,7 @@ export class StoreServer {
   private readonly waiters = new Set<Waiter>();
   private readonly holders = new Map<number, Connection>();
   private readonly clients = new Set<Connection>();
+  private readonly pending = new PendingHandshakes();
 
   private constructor(
     private readonly cfg: StoreServerConfig,
@@ -71,7 +72,7 @@ export class StoreServer {
     const conn = Connection.accept(socket, this.cfg.connection);
     const { token, worldSize, signature } = this.cfg;
     const hs = { token, worldSize, signature, purpose: 'store' as const, rank: -1, timeoutMs: this.cfg.timeoutMs ?? 30_000 };
-    acceptHandshake(conn, hs, (hello) => this.admit(hello.rank, conn))
+    acceptHandshake(conn, hs, (hello) => this.admit(hello.rank, conn), this.pending)
       .then(({ rank }) => this.serve(conn, rank))
       .catch((err: Error) => {
         this.release(conn);

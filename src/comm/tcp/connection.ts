@@ -40,6 +40,10 @@ export class Connection extends EventEmitter implements FrameSink {
   private byeSeen = false;
   private leaving = false;
   private readySeen = false;
+  /** Set by the handshake once the peer proved the token; until then only handshake frames pass. */
+  private authenticated = false;
+  private readonly controlLimit: number;
+  private role: 'dialer' | 'acceptor' = 'acceptor';
   private closedError: Error | null = null;
   private readonly controlQueue: Array<{ h: FrameHeader; payload: Uint8Array }> = [];
   private controlWaiter: ((f: { h: FrameHeader; payload: Uint8Array } | Error) => void) | null = null;
@@ -48,6 +52,7 @@ export class Connection extends EventEmitter implements FrameSink {
     super();
     this.version = opts.version ?? PROTOCOL_VERSION;
     this.reader = new FrameReader(this, { version: this.version, limits: opts.limits ?? DEFAULT_LIMITS });
+    this.controlLimit = (opts.limits ?? DEFAULT_LIMITS).maxControl;
     this.remote = remote;
   }
 
@@ -56,6 +61,7 @@ export class Connection extends EventEmitter implements FrameSink {
     return new Promise((resolve, reject) => {
       // The reader must exist before net.connect: Node asks for the first read buffer right away.
       const conn = new Connection(`${host}:${port}`, opts);
+      conn.role = 'dialer';
       const socket = net.connect({
         host,
         port,
@@ -80,6 +86,11 @@ export class Connection extends EventEmitter implements FrameSink {
     socket.on('data', (chunk: Buffer) => conn.onChunk(chunk));
     conn.attach();
     return conn;
+  }
+
+  /** The peer proved it holds the cluster token (handshake.ts): frames of every type may follow. */
+  markAuthenticated(): void {
+    this.authenticated = true;
   }
 
   /** Routes all later frames to `sink` (after the handshake). Queued control frames go first. */
@@ -153,14 +164,15 @@ export class Connection extends EventEmitter implements FrameSink {
 
   // FrameSink: the reader hands us frames; data frames go to the installed sink.
   target(h: FrameHeader): Uint8Array {
+    if (!this.authenticated) this.checkUnauthenticated(h);
     if (this.sink) return this.sink.target(h);
     // The acceptor may send data right behind its READY, before our code has installed a sink:
-    // keep such frames (in their own buffers) for the sink. Data before READY is a violation.
-    if (h.type === MessageType.Data && !this.readySeen) throw new ProtocolError('data frame before the handshake completed');
+    // keep such frames (in their own buffers) for the sink.
     return new Uint8Array(h.length);
   }
 
   frame(h: FrameHeader, payload: Uint8Array): void {
+    if (!this.authenticated && h.length === 0) this.checkUnauthenticated(h);
     if (h.type === MessageType.Bye) this.byeSeen = true;
     if (h.type === MessageType.Ready) this.readySeen = true;
     if (this.sink) return this.sink.frame(h, payload);
@@ -168,6 +180,21 @@ export class Connection extends EventEmitter implements FrameSink {
     this.controlWaiter = null;
     if (waiter) waiter({ h, payload });
     else this.controlQueue.push({ h, payload });
+  }
+
+  /**
+   * Before the peer has proved the token, only handshake frames pass, each at most a control
+   * frame's size — checked on the header, before a payload buffer is allocated. The acceptor never
+   * takes READY (the acceptor sends it); a dialer may take data right behind the acceptor's READY
+   * (queued, delivered only once the handshake has verified the acceptor).
+   */
+  private checkUnauthenticated(h: FrameHeader): void {
+    const handshake = h.type === MessageType.Hello || h.type === MessageType.Auth || h.type === MessageType.Error || h.type === MessageType.Bye;
+    const dialerMay = this.role === 'dialer' && (h.type === MessageType.Ready || (h.type === MessageType.Data && this.readySeen));
+    if (!handshake && !dialerMay) throw new ProtocolError(`${MessageType[h.type]} frame before the peer authenticated`);
+    if (h.type !== MessageType.Data && h.length > this.controlLimit) {
+      throw new ProtocolError(`oversize ${MessageType[h.type]} frame before authentication: ${h.length} bytes > ${this.controlLimit}`);
+    }
   }
 
   private attach(): void {

@@ -5,9 +5,16 @@
  *   dialer                          acceptor
  *   HELLO {version, purpose, world, rank, signature, nonce}  <-->  HELLO {...}
  *   (each checks the other's HELLO; on mismatch: ERROR "why", close)
- *   AUTH HMAC(token, "dialer" | both HELLOs)  <-->  AUTH HMAC(token, "acceptor" | both HELLOs)
- *   (each verifies; wrong token: ERROR, close)
+ *   AUTH HMAC(token, "dialer" | both HELLOs)  -->
+ *                                  (verifies; wrong token: ERROR, close)
+ *                                  <--  AUTH HMAC(token, "acceptor" | both HELLOs)
+ *   (verifies; wrong token: ERROR, close)
  *                                  <--  READY {rank}  (or ERROR: e.g. duplicate rank)
+ *
+ * The dialer proves its key first, so a client without the token never sees a MAC it could attack
+ * offline. Until a side has verified the other's AUTH, its connection takes only handshake frames of
+ * control size (connection.ts), and an acceptor keeps only `maxPending` handshakes open at a time
+ * (PendingHandshakes below: the oldest is dropped), so unauthenticated sockets cannot pin memory.
  *
  * Both HELLOs (with fresh nonces) are under the MAC, so a proof cannot be replayed or reflected and
  * the checked fields cannot be altered in transit. Every refusal is reported on both sides: the
@@ -47,7 +54,44 @@ export function dialHandshake(conn: Connection, cfg: HandshakeConfig): Promise<H
   });
 }
 
-export function acceptHandshake(conn: Connection, cfg: HandshakeConfig, admit: Admit): Promise<HandshakeResult> {
+/**
+ * An acceptor's open handshakes, at most `max` at a time: a new socket beyond that drops the
+ * oldest (an idle or slow unauthenticated socket), so a flood cannot hold the door shut for
+ * long and real peers — whose handshake takes milliseconds — get through between.
+ */
+export class PendingHandshakes {
+  private readonly open = new Set<Connection>();
+
+  constructor(readonly max = 64) {}
+
+  get size(): number {
+    return this.open.size;
+  }
+
+  add(conn: Connection): void {
+    if (this.open.size >= this.max) {
+      const oldest = this.open.values().next().value as Connection;
+      this.open.delete(oldest);
+      commLog('debug', `dropping ${oldest.remote}: more than ${this.max} handshakes pending`);
+      oldest.destroy(new ProtocolError(`handshake dropped: more than ${this.max} pending`));
+    }
+    this.open.add(conn);
+    conn.once('closed', () => this.open.delete(conn));
+  }
+
+  delete(conn: Connection): void {
+    this.open.delete(conn);
+  }
+}
+
+export function acceptHandshake(conn: Connection, cfg: HandshakeConfig, admit: Admit, pending?: PendingHandshakes): Promise<HandshakeResult> {
+  if (pending) pending.add(conn);
+  const result = acceptWithin(conn, cfg, admit);
+  if (pending) void result.then(() => pending.delete(conn), () => pending.delete(conn));
+  return result;
+}
+
+function acceptWithin(conn: Connection, cfg: HandshakeConfig, admit: Admit): Promise<HandshakeResult> {
   return withDeadline(conn, cfg, async () => {
     const peer = await exchange(conn, cfg, 'acceptor');
     const decision = admit(peer, conn);
@@ -81,14 +125,17 @@ async function exchange(conn: Connection, cfg: HandshakeConfig, role: 'dialer' |
     throw new PeerError(peer.rank, conn.remote, mismatch.message);
   }
   const transcript = role === 'dialer' ? [mineBytes, f.payload] : [f.payload, mineBytes];
-  conn.send(MessageType.Auth, cfg.rank, 0, 0, proof(cfg.token, role, transcript)).catch(() => {});
+  const sendProof = (): void => void conn.send(MessageType.Auth, cfg.rank, 0, 0, proof(cfg.token, role, transcript)).catch(() => {});
+  if (role === 'dialer') sendProof();
   const auth = await expectFrame(conn, MessageType.Auth);
-  const expected = proof(cfg.token, role === 'dialer' ? 'acceptor' : 'dialer', transcript);
+  const expected = proof(cfg.token, other(role), transcript);
   if (auth.payload.length !== expected.length || !timingSafeEqual(auth.payload, expected)) {
     const message = `authentication failed: ${name(mine, role)} and ${name(peer, other(role))} have different cluster tokens (check SMOLCLUSTER_TOKEN)`;
     conn.refuse(cfg.rank, 'AUTH', message);
     throw new PeerError(peer.rank, conn.remote, message);
   }
+  conn.markAuthenticated();
+  if (role === 'acceptor') sendProof();
   return peer;
 }
 

@@ -9,7 +9,7 @@ import type net from 'node:net';
 import { PeerError, TimeoutError } from '../../util/errors.js';
 import type { Refusal } from '../wire/control.js';
 import { Connection, type ConnectionOptions } from './connection.js';
-import { acceptHandshake, dialHandshake, logRefused, type HandshakeConfig } from './handshake.js';
+import { acceptHandshake, dialHandshake, logRefused, PendingHandshakes, type HandshakeConfig } from './handshake.js';
 import { boundPort, dialWithRetry, listen } from './net.js';
 import { TcpTransport, type PeerLink } from './transport.js';
 
@@ -28,6 +28,7 @@ export interface MeshConfig {
 export class MeshListener {
   private readonly accepted = new Map<number, Connection>();
   private arrival: (() => void) | null = null;
+  private readonly pending = new PendingHandshakes();
 
   private constructor(
     private readonly cfg: MeshConfig,
@@ -114,7 +115,7 @@ export class MeshListener {
 
   private onSocket(socket: net.Socket): void {
     const conn = Connection.accept(socket, this.cfg.connection);
-    acceptHandshake(conn, this.handshake(this.cfg.timeoutMs), (hello) => this.admit(hello.rank, conn))
+    acceptHandshake(conn, this.handshake(this.cfg.timeoutMs), (hello) => this.admit(hello.rank, conn), this.pending)
       .then(() => this.arrival?.())
       .catch((err: Error) => logRefused('refused a data connection', err));
   }
