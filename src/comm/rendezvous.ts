@@ -11,6 +11,7 @@
 import { SmolError, TimeoutError } from '../util/errors.js';
 import { ProcessGroup, type ProcessGroupOptions } from './process_group.js';
 import { StoreClient } from './store/client.js';
+import { ADDRESS_PREFIX } from './store/keys.js';
 import { StoreTimeoutError } from './store/protocol.js';
 import { StoreServer } from './store/server.js';
 import type { ConnectionOptions } from './tcp/connection.js';
@@ -52,7 +53,7 @@ export interface Cluster {
   close(): Promise<void>;
 }
 
-export const ADDRESS_KEY = 'smolcluster/addr/';
+export const ADDRESS_KEY = ADDRESS_PREFIX;
 
 export async function rendezvous(opts: RendezvousOptions): Promise<Cluster> {
   const start = Date.now();

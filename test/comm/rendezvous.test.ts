@@ -25,7 +25,7 @@ test('rank 0 hosts the store; three ranks meet and all-reduce', async () => {
     assert.ok(clusters[0].storeServer && !clusters[1].storeServer);
     const out = await Promise.all(clusters.map((c) => c.group.allReduce(rankData(c.rank, 5000), { op: 'avg' })));
     assert.deepEqual(out[1], out[0]);
-    assert.equal(await clusters[2].store.add('after', 1), 1);
+    assert.equal(await clusters[2].store.add('smolcluster/shared/after', 1), 1);
   } finally {
     await Promise.all(clusters.map((c) => c.close()));
   }

@@ -6,6 +6,11 @@
  * HELLO; a rank already held is refused. A client that disconnects gives its rank back.
  * Ops: set, get (waits for the key), wait (for all keys), add (counter), compareSet, delete.
  * A misbehaving client is dropped (and logged); the others are served on.
+ *
+ * Bounds, so one client cannot take the master down: a rank writes only its own keys and the
+ * shared ones (keys.ts); the store holds at most `maxKeys` keys and `maxBytes` of keys and values
+ * (a write past either is refused, STORE_FULL); a get/wait is held at most `maxWaitMs` and each
+ * client at most `maxWaiters` of them at once; a client's waits end with its connection.
  */
 import type net from 'node:net';
 import { ProtocolError } from '../../util/errors.js';
@@ -15,7 +20,10 @@ import { acceptHandshake, logRefused, PendingHandshakes } from '../tcp/handshake
 import { boundPort, listen } from '../tcp/net.js';
 import type { Refusal } from '../wire/control.js';
 import { MessageType, type FrameHeader } from '../wire/frame.js';
-import { decodeRequest, encodeMessage, type StoreRequest, type StoreResponse } from './protocol.js';
+import { writeRefusal } from './keys.js';
+import { decodeRequest, encodeMessage, type StoreOp, type StoreRequest, type StoreResponse } from './protocol.js';
+
+const WRITES: ReadonlySet<StoreOp> = new Set(['set', 'delete', 'add', 'compareSet']);
 
 export interface StoreServerConfig {
   host: string;
@@ -27,15 +35,31 @@ export interface StoreServerConfig {
   /** Handshake deadline (ms). */
   timeoutMs?: number;
   connection?: ConnectionOptions;
+  limits?: Partial<StoreLimits>;
 }
+
+export interface StoreLimits {
+  maxKeys: number;
+  /** Bytes of keys (UTF-16 length) and values together. */
+  maxBytes: number;
+  maxWaitMs: number;
+  maxWaiters: number;
+}
+
+export const STORE_LIMITS: StoreLimits = { maxKeys: 10_000, maxBytes: 64 << 20, maxWaitMs: 10 * 60_000, maxWaiters: 1024 };
 
 interface Waiter {
   keys: string[];
+  owner: Connection;
   done: (missing: string[] | null) => void;
+  /** Drops the waiter without answering (its client is gone). */
+  cancel: () => void;
 }
 
 export class StoreServer {
   private readonly data = new Map<string, Uint8Array>();
+  private bytes = 0;
+  private readonly limits: StoreLimits;
   private readonly waiters = new Set<Waiter>();
   private readonly holders = new Map<number, Connection>();
   private readonly clients = new Set<Connection>();
@@ -44,7 +68,14 @@ export class StoreServer {
   private constructor(
     private readonly cfg: StoreServerConfig,
     private server: net.Server | null = null,
-  ) {}
+  ) {
+    this.limits = { ...STORE_LIMITS, ...cfg.limits };
+  }
+
+  /** Keys held and their bytes (keys and values). */
+  get usage(): { keys: number; bytes: number; waiters: number } {
+    return { keys: this.data.size, bytes: this.bytes, waiters: this.waiters.size };
+  }
 
   static async start(cfg: StoreServerConfig): Promise<StoreServer> {
     const s = new StoreServer(cfg);
@@ -108,6 +139,7 @@ export class StoreServer {
     this.clients.add(conn);
     conn.on('closed', (err: Error | null) => {
       this.release(conn);
+      for (const w of [...this.waiters]) if (w.owner === conn) w.cancel();
       if (err) commLog('debug', `store client rank ${rank} (${conn.remote}) dropped: ${err.message}`);
     });
     if (!conn.isOpen) this.release(conn);
@@ -117,51 +149,75 @@ export class StoreServer {
         if (h.type === MessageType.Bye) return;
         if (h.type !== MessageType.StoreRequest) throw new ProtocolError(`unexpected ${MessageType[h.type]} frame on a store connection`);
         const { req, value } = decodeRequest(payload);
-        this.handle(req, value, (res, out) => {
+        this.handle(req, value, conn, (res, out) => {
           if (conn.isOpen) conn.send(MessageType.StoreResponse, -1, h.seq, h.tag, encodeMessage(res, out)).catch(() => {});
         });
       },
     });
   }
 
-  private handle(req: StoreRequest, value: Uint8Array, reply: (res: StoreResponse, value?: Uint8Array) => void): void {
+  private handle(req: StoreRequest, value: Uint8Array, conn: Connection, reply: (res: StoreResponse, value?: Uint8Array) => void): void {
     const key = req.keys[0];
+    if (WRITES.has(req.op)) {
+      const refusal = writeRefusal(key, conn.peerRank);
+      if (refusal) return reply({ ok: false, code: 'NOT_OWNER', message: refusal });
+    }
     switch (req.op) {
       case 'set':
-        this.put(key, value.slice());
-        return reply({ ok: true });
+        return this.put(key, value.slice(), reply);
       case 'delete':
-        this.data.delete(key);
+        this.remove(key);
         return reply({ ok: true });
       case 'add': {
         const next = Number(this.text(key) ?? '0') + (req.delta ?? 1);
-        this.put(key, Buffer.from(String(next)));
-        return reply({ ok: true, num: next });
+        return this.put(key, Buffer.from(String(next)), (res) => reply(res.ok ? { ok: true, num: next } : res));
       }
       case 'compareSet':
-        return reply({ ok: true }, this.compareSet(key, value, req.expectedLength ?? -1));
+        return this.compareSet(key, value, req.expectedLength ?? -1, reply);
       case 'get':
-      case 'wait':
-        return this.whenPresent(req.keys, req.timeoutMs ?? 30_000, (missing) => {
+      case 'wait': {
+        const mine = [...this.waiters].filter((w) => w.owner === conn).length;
+        if (mine >= this.limits.maxWaiters) return reply({ ok: false, code: 'STORE_BUSY', message: `more than ${this.limits.maxWaiters} waits pending from one client` });
+        const timeoutMs = Math.min(this.limits.maxWaitMs, Math.max(0, req.timeoutMs ?? 30_000));
+        return this.whenPresent(req.keys, timeoutMs, conn, (missing) => {
           if (missing) reply({ ok: false, code: 'TIMEOUT', message: `keys never set: ${missing.join(', ')}`, missing });
           else reply({ ok: true }, req.op === 'get' ? this.data.get(key) : undefined);
         });
+      }
     }
   }
 
-  /** Sets key to desired if its current value equals expected (-1: absent); returns the value after. */
-  private compareSet(key: string, value: Uint8Array, expectedLength: number): Uint8Array {
+  /** Sets key to desired if its current value equals expected (-1: absent); replies with the value after. */
+  private compareSet(key: string, value: Uint8Array, expectedLength: number, reply: (res: StoreResponse, value?: Uint8Array) => void): void {
     const current = this.data.get(key);
     const expected = expectedLength < 0 ? undefined : value.subarray(0, expectedLength);
     const desired = value.subarray(Math.max(0, expectedLength));
     const matches = expected === undefined ? current === undefined : current !== undefined && Buffer.compare(current, expected) === 0;
-    if (matches) this.put(key, desired.slice());
-    return this.data.get(key) ?? new Uint8Array(0);
+    if (!matches) return reply({ ok: true }, current ?? new Uint8Array(0));
+    this.put(key, desired.slice(), (res) => reply(res, res.ok ? this.data.get(key) : undefined));
   }
 
-  private put(key: string, value: Uint8Array): void {
+  /** Stores a value unless the store would grow past its limits. */
+  private put(key: string, value: Uint8Array, reply: (res: StoreResponse) => void): void {
+    const old = this.data.get(key);
+    const bytes = this.bytes - (old ? old.length + key.length : 0) + value.length + key.length;
+    if (!old && this.data.size >= this.limits.maxKeys) {
+      return reply({ ok: false, code: 'STORE_FULL', message: `the store holds its limit of ${this.limits.maxKeys} keys; "${key}" was not set` });
+    }
+    if (bytes > this.limits.maxBytes) {
+      return reply({ ok: false, code: 'STORE_FULL', message: `setting "${key}" would take the store past its limit of ${this.limits.maxBytes} bytes` });
+    }
     this.data.set(key, value);
+    this.bytes = bytes;
     for (const w of [...this.waiters]) if (w.keys.every((k) => this.data.has(k))) w.done(null);
+    reply({ ok: true });
+  }
+
+  private remove(key: string): void {
+    const old = this.data.get(key);
+    if (!old) return;
+    this.data.delete(key);
+    this.bytes -= old.length + key.length;
   }
 
   private text(key: string): string | undefined {
@@ -169,14 +225,18 @@ export class StoreServer {
     return v === undefined ? undefined : Buffer.from(v).toString('utf8');
   }
 
-  private whenPresent(keys: string[], timeoutMs: number, done: (missing: string[] | null) => void): void {
+  private whenPresent(keys: string[], timeoutMs: number, owner: Connection, done: (missing: string[] | null) => void): void {
     if (keys.every((k) => this.data.has(k))) return done(null);
     const w: Waiter = {
       keys,
+      owner,
       done: (missing) => {
+        w.cancel();
+        done(missing);
+      },
+      cancel: () => {
         clearTimeout(timer);
         this.waiters.delete(w);
-        done(missing);
       },
     };
     const timer = setTimeout(() => w.done(keys.filter((k) => !this.data.has(k))), timeoutMs);
