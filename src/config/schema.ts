@@ -16,7 +16,7 @@
 import { z } from 'zod';
 
 /** nn_config `dataset.name` values (case-insensitive), as the CLI's --dataset spells them. */
-export const NN_DATASETS: readonly string[] = ['mnist', 'synthetic_image', 'synthetic_text'];
+export const NN_DATASETS: readonly string[] = ['mnist', 'synthetic_image', 'synthetic_text', 'cifar10'];
 
 const hostName = z.string().min(1, 'expected a non-empty host name');
 const address = z.string().min(1, 'expected an IP address or host name');
@@ -65,6 +65,7 @@ export const nnConfigSchema = z.object({
     name: z.string().refine((n) => NN_DATASETS.includes(n.toLowerCase()), `expected MNIST (SmolCluster's), or one of ${NN_DATASETS.slice(1).join(', ')}`),
     // smolcluster's own additions (docs/DATA.md)
     data_dir: z.string().min(1).optional(),
+    augment: z.boolean().optional(),
   }).strict(),
   // smolcluster's own additions
   optimizer: z.enum(['sgd', 'adam', 'adamw']).optional(),

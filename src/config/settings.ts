@@ -19,6 +19,7 @@ export function nnOptionValues(n: NnConfig): Record<string, unknown> {
     dataset: n.dataset.name.toLowerCase(),
   };
   if (n.dataset.data_dir !== undefined) v.dataDir = n.dataset.data_dir;
+  if (n.dataset.augment !== undefined) v.augment = n.dataset.augment;
   if (n.eval_steps !== undefined) v.evalEvery = n.eval_steps;
   if (n.track_gradients !== undefined) v.trackGradients = n.track_gradients;
   if (n.model.hidden !== undefined) v.hidden = Array.isArray(n.model.hidden) ? n.model.hidden : [n.model.hidden];

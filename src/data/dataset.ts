@@ -15,7 +15,12 @@ export interface DatasetBase {
   readonly inputShape: readonly number[];
   /** size × product(inputShape) values, sample-major. */
   readonly inputs: Float32Array;
+  /** Training-time augmentation the loader applies to each gathered sample (augment.ts). */
+  readonly augment?: SampleTransform;
 }
+
+/** Changes one gathered sample's input in place; must depend only on (index, epoch) and its seed. */
+export type SampleTransform = (input: Float32Array, index: number, epoch: number) => void;
 
 export interface ClassificationDataset extends DatasetBase {
   readonly task: 'classification';

@@ -3,11 +3,12 @@
  * training and test sets for a run. MNIST and the synthetic regression set are loaded beside this
  * (train/run.ts), as before.
  */
+import { loadCifar10 } from './cifar10.js';
 import type { Dataset, TokenTask } from './dataset.js';
 import { syntheticImage } from './synthetic_image.js';
 import { syntheticText } from './synthetic_text.js';
 
-export const GUIDE_DATASETS = ['synthetic_image', 'synthetic_text'] as const;
+export const GUIDE_DATASETS = ['synthetic_image', 'synthetic_text', 'cifar10'] as const;
 export type GuideDatasetName = (typeof GUIDE_DATASETS)[number];
 
 /**
@@ -26,10 +27,16 @@ export interface DatasetRequest {
   tokenTask: TokenTask;
   /** Tokens per sequence of a token dataset (default: the dataset's own). */
   contextLength?: number;
+  /** cifar10: the directory with the binary batches. */
+  dataDir?: string;
+  /** Image sets: random crop (pad 4) + horizontal flip of training samples (cifar10). */
+  augment?: boolean;
 }
 
 export function loadDataset(req: DatasetRequest): { train: Dataset; test: Dataset } {
   switch (req.name) {
+    case 'cifar10':
+      return loadCifar10({ dataDir: req.dataDir, augment: req.augment, seed: req.seed });
     case 'synthetic_image': {
       const n = DATASET_SIZES.synthetic_image;
       return {

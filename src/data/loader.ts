@@ -90,7 +90,7 @@ export class BatchLoader<D extends Dataset = Dataset> {
     for (let b = from; b < this.numBatches; b++) {
       const start = b * this.batchSize;
       const end = Math.min(start + this.batchSize, order.length);
-      yield this.gather(order.subarray(start, end), this.buffers[b & 1]);
+      yield this.gather(order.subarray(start, end), this.buffers[b & 1], epoch);
     }
   }
 
@@ -98,10 +98,10 @@ export class BatchLoader<D extends Dataset = Dataset> {
    * A batch of exactly these dataset indices (at most batchSize; e.g. a share of a global batch),
    * gathered into the buffer set after the one used last, like batches().
    */
-  batchOf(indices: Int32Array): BatchOf<D> {
+  batchOf(indices: Int32Array, epoch = 0): BatchOf<D> {
     if (indices.length > this.batchSize) throw new RangeError(`BatchLoader: ${indices.length} indices exceed batchSize ${this.batchSize}`);
     checkIndices(indices, this.dataset);
-    return this.gather(indices, this.buffers[this.turn++ & 1]);
+    return this.gather(indices, this.buffers[this.turn++ & 1], epoch);
   }
 
   [Symbol.iterator](): Generator<BatchOf<D>, void, undefined> {
@@ -119,11 +119,13 @@ export class BatchLoader<D extends Dataset = Dataset> {
     };
   }
 
-  private gather(picked: Int32Array, buf: Buffers): BatchOf<D> {
+  private gather(picked: Int32Array, buf: Buffers, epoch: number): BatchOf<D> {
     const n = picked.length;
     const indices = buf.indices.subarray(0, n);
     indices.set(picked);
     const inputs = gatherRows(this.dataset.inputs, this.sampleSize, picked, buf.inputs);
+    const augment = this.dataset.augment;
+    if (augment) for (let j = 0; j < n; j++) augment(inputs.subarray(j * this.sampleSize, (j + 1) * this.sampleSize), picked[j], epoch);
     if (this.dataset.task === 'regression') {
       const targets = gatherRows(this.dataset.targets, this.targetSize, picked, buf.targets);
       return { size: n, indices, inputs, targets } as RegressionBatch as BatchOf<D>;

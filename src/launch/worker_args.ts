@@ -40,6 +40,7 @@ export function flagsToArgs(f: TrainFlags): string[] {
   opt('--resume', f.resume);
   if (f.serverTrains) a.push('--server-trains');
   if (f.trackGradients) a.push('--track-gradients');
+  if (f.augment) a.push('--augment');
   if (f.enableLoadBalancing) a.push('--enable-load-balancing');
   opt('--load-balance-policy', f.loadBalancePolicy);
   opt('--rebalance-interval', f.rebalanceInterval);

@@ -2,7 +2,7 @@ import type { ModelType } from '../nn/models/index.js';
 import type { OptimizerName } from '../nn/optim/index.js';
 import type { ScheduleName } from '../nn/optim/schedule.js';
 
-export const DATASETS = ['mnist', 'synthetic-regression', 'synthetic_image', 'synthetic_text'] as const;
+export const DATASETS = ['mnist', 'synthetic-regression', 'synthetic_image', 'synthetic_text', 'cifar10'] as const;
 export type DatasetName = (typeof DATASETS)[number];
 
 /** Everything that determines a training run. Written into result.json as `config`. */
@@ -13,6 +13,8 @@ export interface TrainConfig {
   /** MNIST, the seeded synthetic sets, CIFAR-10 or a text file (run.ts `loadTrainData`; docs/DATA.md). */
   dataset: DatasetName;
   dataDir?: string;
+  /** cifar10: random crop (pad 4) + horizontal flip of the training images, drawn from the seed. */
+  augment?: boolean;
   /** Tokens per sequence of a token dataset (the model's context; default: the dataset's). */
   context?: number;
   epochs: number;

@@ -42,7 +42,7 @@ export class SharedBatches {
         continue;
       }
       const picked = this.sampler.indices(epoch, step % this.stepsPerEpoch, now, this.shard.index);
-      yield [epoch, picked.length > 0 ? this.loader.batchOf(picked) : null];
+      yield [epoch, picked.length > 0 ? this.loader.batchOf(picked, epoch) : null];
     }
   }
 }

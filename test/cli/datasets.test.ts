@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import type { TrainResult } from '../../src/train/result.js';
 import { runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/cluster.js';
+import { writeCifarDir } from '../data/cifar10-fixtures.js';
 
 let dir = '';
 before(() => {
@@ -27,6 +28,17 @@ describe('the guide\'s datasets through train', { timeout: 120_000 }, () => {
     assert.match(res.model, /^mlp 3072-16-10$/);
     assert.ok(res.test_accuracy !== null && res.test_accuracy >= 0 && res.test_accuracy <= 1);
     assert.equal(res.test_perplexity, undefined);
+  });
+
+  it('cifar10 from --data-dir with --augment trains; a missing directory says where to get the files', async () => {
+    const data = writeCifarDir(join(dir, 'cifar'), 8, 4);
+    const r = await runCli(['train', '--dataset', 'cifar10', '--data-dir', data, '--augment', '--model', 'mlp', '--hidden', '8', '--batch-size', '8', '--max-steps', '3', ...common('cifar')]);
+    assert.equal(r.code, 0, r.stderr);
+    const res = result('cifar');
+    assert.deepEqual([res.config.dataset, res.config.augment, res.steps, res.model], ['cifar10', true, 3, 'mlp 3072-8-10']);
+    const missing = await runCli(['train', '--dataset', 'cifar10', '--data-dir', join(dir, 'no-cifar'), ...common('nocifar')]);
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr, /no-cifar: does not exist: --data-dir must hold data_batch_1\.bin.*test_batch\.bin.*cifar-10-binary\.tar\.gz/);
   });
 
   it('an unknown dataset name in nn_config.yaml is refused, naming the key and the accepted names', async () => {
