@@ -7,7 +7,8 @@
  * late steps counted. Only addresses inside the namespaces this test creates are used.
  *
  * Where namespaces cannot be made (not root, no `ip netns`), the same run happens on 127.0.0.1
- * with the slow worker made slow by `--fault slow` instead, and the test says so.
+ * with the slow worker made slow by `--fault slow` instead, and the test says so — except under
+ * CI=true (.ci/run sets it), where a missing namespace or `tc` fails the test: CI must run it real.
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
@@ -95,6 +96,8 @@ function removeNetwork(): void {
 }
 
 const avail = netnsAvailable();
+const CI = process.env.CI === 'true';
+if (CI && !avail.ok) throw new Error(`netns test: network namespaces unavailable under CI=true (${avail.why}); CI must run as root with iproute2 (.ci/run)`);
 const mode = avail.ok ? 'network namespaces' : 'loopback';
 
 describe(`multi-host ps: server and two workers as separate hosts (${mode})`, () => {
@@ -117,7 +120,8 @@ describe(`multi-host ps: server and two workers as separate hosts (${mode})`, ()
     try {
       sh('ip', ['netns', 'exec', NS[2], 'tc', 'qdisc', 'add', 'dev', nsVeth(2), 'root', 'tbf', 'rate', '16mbit', 'burst', '32kbit', 'latency', '2s']);
       shaped = true;
-    } catch {
+    } catch (err) {
+      if (CI) throw new Error(`netns test: tc tbf failed under CI=true: ${((err as { stderr?: Buffer }).stderr ?? '').toString().trim() || (err as Error).message}`);
       process.stderr.write('netns test: tc tbf unavailable; slowing worker 2 with --fault slow instead\n');
     }
   });

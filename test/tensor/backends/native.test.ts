@@ -35,6 +35,12 @@ function ntest(name: string, fn: (native: Backend) => void): void {
 if (!loadedNative && process.env.CI === 'true') {
   test('the native addon is built (required under CI=true)', () => assert.fail(`native addon missing: ${reason}`));
 }
+// CI installs libdnnl-dev (.ci/run): an addon that fell back to BLAS-only kernels is a failed build there.
+if (loadedNative && process.env.CI === 'true') {
+  test('the native addon uses oneDNN (required under CI=true)', () => {
+    assert.match(loadedNative!.description, /oneDNN/, `addon built without oneDNN: ${loadedNative!.description}`);
+  });
+}
 
 // ---- data helpers ------------------------------------------------------------------------------
 
