@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { loadClusterConfig, loadConfigFile, loadNnConfig } from '../config/load.js';
-import { clusterOptionValues, clusterPlan, nnOptionValues, rankFromHostLists } from '../config/settings.js';
+import { addressKeys, clusterOptionValues, clusterPlan, nnOptionValues, rankFromHostLists } from '../config/settings.js';
 import { rankFromEnvironment, worldSizeFromEnvironment } from '../launch/env.js';
 
 /** --cluster and --nn, applied (by the preAction hook below) before the command's action runs. */
@@ -27,8 +27,14 @@ export function applyConfigFiles(cmd: Command): void {
   if (opts.cluster) {
     const c = loadClusterConfig(opts.cluster);
     const values = clusterOptionValues(c);
-    // `train` runs the cluster locally: num_workers worker processes.
-    if (has('workers')) values.workers = c.num_workers;
+    // `train` runs the cluster locally: num_workers worker processes, addresses unused (said once).
+    if (has('workers')) {
+      values.workers = c.num_workers;
+      const unused = addressKeys(c);
+      if (unused.length > 0) {
+        process.stderr.write(`smolcluster: note: ${opts.cluster}: ${unused.join(', ')} not used: train runs all ${c.num_workers} workers on this machine (use server/worker or launch to place them)\n`);
+      }
+    }
     if (has('rank') && rankFromEnvironment() === undefined) {
       const rank = rankFromHostLists(opts.cluster, c);
       if (rank !== undefined) values.rank = rank;
@@ -41,7 +47,13 @@ export function applyConfigFiles(cmd: Command): void {
     if (process.env.MASTER_ADDR) delete values.master;
     set(values);
   }
-  if (opts.nn) set(nnOptionValues(loadNnConfig(opts.nn)));
+  if (opts.nn) {
+    const values = nnOptionValues(loadNnConfig(opts.nn));
+    // SmolCluster's server averages the gradients and sends the average back, and every node steps
+    // its own model — unless cluster_config.yaml chose (ps_reply) or a flag did.
+    if (has('psReply') && cmd.getOptionValueSource('psReply') !== 'config') values.psReply = 'gradients';
+    set(values);
+  }
 }
 
 export function configCommand(): Command {

@@ -9,7 +9,8 @@
  *     `staleness_bound`, `seed`, ...).
  *   nn_config.yaml — what to train: `batch_size`, `learning_rate`, `num_epochs`, `eval_steps`,
  *     `track_gradients`, `model {type, input_dim, hidden, out}`, `dataset {name}`, and the optional
- *     `gradient_clipping {enabled, max_norm}` and `polyak_alpha`.
+ *     `gradient_clipping {enabled, max_norm}` and `polyak_alpha`. Training follows SmolCluster's own
+ *     (Adam at a constant learning rate) unless `optimizer`/`schedule` (our additions) say otherwise.
  *
  * Unknown keys are refused (a typo must not silently fall back to a default).
  */
@@ -54,7 +55,9 @@ export const nnConfigSchema = z.object({
   eval_steps: z.number().int().min(0).optional(),
   track_gradients: z.boolean().optional(),
   polyak_alpha: z.number().min(0).max(1).optional(),
-  gradient_clipping: z.object({ enabled: z.boolean(), max_norm: z.number().positive().optional() }).strict().optional(),
+  gradient_clipping: z.object({ enabled: z.boolean(), max_norm: z.number().positive().optional() }).strict()
+    .refine((g) => !g.enabled || g.max_norm !== undefined, { message: 'missing: enabled is true, so max_norm (the global L2 norm to clip to) is required', path: ['max_norm'] })
+    .optional(),
   model: z.object({
     type: z.string().refine((t) => /^(simplenn|mlp|cnn)$/i.test(t), 'expected SimpleNN (or mlp, cnn)'),
     input_dim: z.number().int().min(1).optional(),
@@ -68,8 +71,11 @@ export const nnConfigSchema = z.object({
     augment: z.boolean().optional(),
   }).strict(),
   // smolcluster's own additions
+  // (without them the file means SmolCluster's own training: Adam at a constant learning rate)
   optimizer: z.enum(['sgd', 'adam', 'adamw']).optional(),
+  schedule: z.enum(['constant', 'step', 'cosine']).optional(),
   momentum: z.number().min(0).optional(),
+  weight_decay: z.number().min(0).optional(),
   seed: z.number().int().min(0).optional(),
   max_steps: z.number().int().min(0).optional(),
 }).strict();

@@ -9,7 +9,10 @@ import type { ClusterConfig, NnConfig } from './schema.js';
 
 export type StrategyName = 'allreduce' | 'ps' | 'async-ps';
 
-/** Option values from nn_config.yaml. */
+/**
+ * Option values from nn_config.yaml. The file means SmolCluster's training unless it says otherwise:
+ * Adam at a constant learning rate (its `learning_rate` was chosen for that), not our SGD + cosine.
+ */
 export function nnOptionValues(n: NnConfig): Record<string, unknown> {
   const v: Record<string, unknown> = {
     batchSize: n.batch_size,
@@ -24,11 +27,18 @@ export function nnOptionValues(n: NnConfig): Record<string, unknown> {
   if (n.track_gradients !== undefined) v.trackGradients = n.track_gradients;
   if (n.model.hidden !== undefined) v.hidden = Array.isArray(n.model.hidden) ? n.model.hidden : [n.model.hidden];
   if (n.gradient_clipping?.enabled) v.clipGradNorm = n.gradient_clipping.max_norm;
-  if (n.optimizer !== undefined) v.optimizer = n.optimizer;
+  v.optimizer = n.optimizer ?? 'adam';
+  v.schedule = n.schedule ?? 'constant';
   if (n.momentum !== undefined) v.momentum = n.momentum;
+  if (n.weight_decay !== undefined) v.weightDecay = n.weight_decay;
   if (n.seed !== undefined) v.seed = n.seed;
   if (n.max_steps !== undefined) v.maxSteps = n.max_steps;
   return v;
+}
+
+/** cluster_config.yaml keys that say where the processes are: unused when `train` runs them all here. */
+export function addressKeys(c: ClusterConfig): string[] {
+  return (['host_ip', 'worker_connect_ip', 'port', 'server', 'workers'] as const).filter((k) => c[k] !== undefined);
 }
 
 /** The cluster's shape and addresses, from cluster_config.yaml. */
@@ -65,6 +75,8 @@ export function clusterOptionValues(c: ClusterConfig): Record<string, unknown> {
   const plan = clusterPlan(c);
   const v: Record<string, unknown> = { strategy: plan.strategy, worldSize: plan.worldSize };
   if (c.timeout !== undefined) v.stragglerTimeout = c.timeout;
+  // Under allreduce there is no straggler to leave behind: `timeout` bounds every peer wait.
+  if (c.timeout !== undefined && plan.strategy === 'allreduce') v.timeout = c.timeout;
   if (c.seed !== undefined) v.seed = c.seed;
   if (c.worker_update_interval !== undefined) v.pushEvery = c.worker_update_interval;
   if (c.use_quantization !== undefined) v.quantize = c.use_quantization ? 'int8' : 'none';

@@ -65,6 +65,8 @@ describe('SmolCluster config files', () => {
     f = file('num_workers: 2\n  x: : 3\n');
     rejects(() => loadClusterConfig(f), f, 'line 1, column 14', /not valid YAML/);
     rejects(() => loadClusterConfig(join(dir, 'missing.yaml')), join(dir, 'missing.yaml'), '', /cannot read the file \(ENOENT\)/);
+    f = file(`${base}gradient_clipping: {enabled: true}\n`);
+    rejects(() => loadNnConfig(f), f, 'gradient_clipping.max_norm', /enabled is true, so max_norm .* is required/);
   });
 
   it('host lists give each host its rank (server 0, workers 1..N; allreduce 0..N-1)', () => {
@@ -91,7 +93,7 @@ describe('SmolCluster config files', () => {
       return seen;
     };
     const fromFile = await parse(['--nn', nn, '--cluster', join(EXAMPLES, 'cluster_config.yaml')]);
-    assert.equal(fromFile.lr, 0.02);
+    assert.equal(fromFile.lr, 0.001);
     assert.equal(fromFile.evalEvery, 200);
     assert.equal(fromFile.trackGradients, true);
     assert.deepEqual(fromFile.hidden, [128]);
@@ -102,6 +104,32 @@ describe('SmolCluster config files', () => {
     assert.equal(overridden.evalEvery, 7);
     assert.equal(overridden.batchSize, 8);
     assert.equal(overridden.epochs, 2);
+  });
+
+  it('an nn_config.yaml means SmolCluster\'s training (Adam, constant LR, averaged gradients sent back) unless it says otherwise', async () => {
+    const parse = async (args: string[]): Promise<Record<string, unknown>> => {
+      let seen: Record<string, unknown> = {};
+      await addConfigFlags(addTrainFlags(new Command('t'))).action((f: Record<string, unknown>) => {
+        seen = f;
+      }).parseAsync(args, { from: 'user' });
+      return seen;
+    };
+    const base = 'batch_size: 32\nlearning_rate: 0.001\nnum_epochs: 2\nmodel: {type: SimpleNN}\ndataset: {name: MNIST}\n';
+    const smol = await parse(['--nn', file(base)]);
+    assert.deepEqual([smol.optimizer, smol.schedule, smol.psReply, smol.lr], ['adam', 'constant', 'gradients', 0.001]);
+    const ours = await parse(['--nn', file(`${base}optimizer: sgd\nschedule: cosine\nmomentum: 0.9\nweight_decay: 0.0001\n`)]);
+    assert.deepEqual([ours.optimizer, ours.schedule, ours.momentum, ours.weightDecay], ['sgd', 'cosine', 0.9, 0.0001]);
+    const flagged = await parse(['--nn', file(base), '--optimizer', 'sgd', '--ps-reply', 'weights']);
+    assert.deepEqual([flagged.optimizer, flagged.psReply], ['sgd', 'weights']);
+    const cluster = file('num_workers: 2\nps_reply: weights\n');
+    assert.equal((await parse(['--cluster', cluster, '--nn', file(base)])).psReply, 'weights');
+    const plain = await parse([]);
+    assert.deepEqual([plain.optimizer, plain.schedule, plain.psReply], [undefined, undefined, undefined], 'without a file: our defaults');
+  });
+
+  it('under allreduce, cluster_config timeout bounds every peer wait', () => {
+    assert.equal(clusterOptionValues(loadClusterConfig(file('num_workers: 2\nstrategy: allreduce\ntimeout: 7\n'))).timeout, 7);
+    assert.equal(clusterOptionValues(loadClusterConfig(file('num_workers: 2\ntimeout: 0.5\n'))).timeout, undefined, 'ps: the straggler deadline only');
   });
 
   it('`config check` prints ok per file, and one error line naming the file and key', async () => {
