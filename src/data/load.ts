@@ -5,10 +5,13 @@
  */
 import { loadCifar10 } from './cifar10.js';
 import type { Dataset, TokenTask } from './dataset.js';
+import { DataError } from './errors.js';
 import { syntheticImage } from './synthetic_image.js';
 import { syntheticText } from './synthetic_text.js';
+import { loadText } from './text.js';
+import type { TokenizerName } from './tokenizer.js';
 
-export const GUIDE_DATASETS = ['synthetic_image', 'synthetic_text', 'cifar10'] as const;
+export const GUIDE_DATASETS = ['synthetic_image', 'synthetic_text', 'cifar10', 'text'] as const;
 export type GuideDatasetName = (typeof GUIDE_DATASETS)[number];
 
 /**
@@ -31,10 +34,17 @@ export interface DatasetRequest {
   dataDir?: string;
   /** Image sets: random crop (pad 4) + horizontal flip of training samples (cifar10). */
   augment?: boolean;
+  /** text: the file to train on, and how to tokenise it (default gpt2). */
+  dataFile?: string;
+  tokenizer?: TokenizerName;
 }
 
 export function loadDataset(req: DatasetRequest): { train: Dataset; test: Dataset } {
   switch (req.name) {
+    case 'text': {
+      if (!req.dataFile) throw new DataError('--data-file', '--dataset text needs --data-file FILE (a UTF-8 text file)');
+      return loadText({ file: req.dataFile, tokenizer: req.tokenizer ?? 'gpt2', task: req.tokenTask, seed: req.seed, contextLength: req.contextLength });
+    }
     case 'cifar10':
       return loadCifar10({ dataDir: req.dataDir, augment: req.augment, seed: req.seed });
     case 'synthetic_image': {

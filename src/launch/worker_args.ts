@@ -19,6 +19,8 @@ export function flagsToArgs(f: TrainFlags): string[] {
   opt('--warmup-steps', f.warmupSteps);
   opt('--clip-grad-norm', f.clipGradNorm);
   opt('--data-dir', f.dataDir);
+  opt('--data-file', f.dataFile);
+  opt('--tokenizer', f.tokenizer);
   opt('--name', f.name);
   opt('--experiments-dir', f.experimentsDir);
   opt('--output', f.output);

@@ -2,7 +2,7 @@ import type { ModelType } from '../nn/models/index.js';
 import type { OptimizerName } from '../nn/optim/index.js';
 import type { ScheduleName } from '../nn/optim/schedule.js';
 
-export const DATASETS = ['mnist', 'synthetic-regression', 'synthetic_image', 'synthetic_text', 'cifar10'] as const;
+export const DATASETS = ['mnist', 'synthetic-regression', 'synthetic_image', 'synthetic_text', 'cifar10', 'text'] as const;
 export type DatasetName = (typeof DATASETS)[number];
 
 /** Everything that determines a training run. Written into result.json as `config`. */
@@ -15,6 +15,9 @@ export interface TrainConfig {
   dataDir?: string;
   /** cifar10: random crop (pad 4) + horizontal flip of the training images, drawn from the seed. */
   augment?: boolean;
+  /** text: the file to train on and its tokenizer (default gpt2). */
+  dataFile?: string;
+  tokenizer?: 'gpt2' | 'bytes';
   /** Tokens per sequence of a token dataset (the model's context; default: the dataset's). */
   context?: number;
   epochs: number;

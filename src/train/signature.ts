@@ -7,7 +7,7 @@ import type { TrainConfig } from './config.js';
  * with different signatures are refused at connect, naming the mismatch.
  */
 export function runSignature(config: TrainConfig): string {
-  const { threads: _threads, dataDir: _dataDir, ...shared } = config;
+  const { threads: _threads, dataDir: _dataDir, dataFile: _dataFile, ...shared } = config;
   const digest = createHash('sha256').update(JSON.stringify(shared)).digest('hex').slice(0, 16);
   return `${config.model}[${config.model === 'mlp' ? config.hidden.join('-') : 'default'}] config ${digest}`;
 }

@@ -41,6 +41,15 @@ describe('the guide\'s datasets through train', { timeout: 120_000 }, () => {
     assert.match(missing.stderr, /no-cifar: does not exist: --data-dir must hold data_batch_1\.bin.*test_batch\.bin.*cifar-10-binary\.tar\.gz/);
   });
 
+  it('--dataset text without --data-file, or with a missing file, says what is needed', async () => {
+    const none = await runCli(['train', '--dataset', 'text', ...common('nofile')]);
+    assert.notEqual(none.code, 0);
+    assert.match(none.stderr, /--dataset text needs --data-file FILE/);
+    const missing = await runCli(['train', '--dataset', 'text', '--data-file', join(dir, 'none.txt'), '--tokenizer', 'bytes', ...common('missing')]);
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr, /none\.txt: text file not found/);
+  });
+
   it('an unknown dataset name in nn_config.yaml is refused, naming the key and the accepted names', async () => {
     const nn = join(dir, 'bad.yaml');
     writeFileSync(nn, 'batch_size: 16\nlearning_rate: 0.02\nnum_epochs: 1\nmodel: {type: mlp}\ndataset: {name: imagenet}\n');
