@@ -152,7 +152,7 @@ export async function train(
   for await (const [epoch, batch] of steps) {
     lastEpoch = epoch;
     const { record: r, stop } = await trainStep(ctx, strategy, schedule, config, data.train, batch, step, epoch, guards.faults);
-    if (r.samples > 0 && r.marks) guards.balance?.observe(step, r.samples, r.marks.reduce - r.marks.start);
+    if (r.samples > 0) guards.balance?.observe(step, r.samples, r.computeMs);
     accumulate(outcome, r);
     observer.onStep?.(r);
     step++;

@@ -13,7 +13,7 @@ export interface BatchShares {
    * data shard (summing to 1), the same on every rank. May communicate (at decision steps).
    */
   sharesAt(step: number): Promise<ArrayLike<number>>;
-  /** This rank's forward and backward time over its `samples` in `step` (not called for 0 samples). */
+  /** This rank's busy time in `step` (compute: all but communication and waiting) over its `samples` (not called for 0). */
   observe(step: number, samples: number, computeMs: number): void;
 }
 

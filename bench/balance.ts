@@ -1,0 +1,114 @@
+/**
+ * npm run bench:balance -- [--steps 240] [--batch 64] [--fraction 0.3333] [--interval 10]
+ *                          [--model mlp] [--hidden 128] [--target 0.9] [--eval-every 20] [--only none,dynamic,...] [--no-mid]
+ *
+ * Load balancing on a really slow node: two workers (allreduce, one thread each) on this machine,
+ * rank 1's CPU time limited to `fraction` of one CPU by a cgroup quota (bench/lib/slow_cluster.ts;
+ * the `slow` fault where no cgroup is writable, and the report says so). The same run with no
+ * balancing and with each policy: cluster samples/s (and the ratio to no balancing), training time
+ * to a target test accuracy, each rank's wait fraction, the slowed rank's share after the first and
+ * second rebalance. A last run slows rank 1 only from a third of the way in (dynamic): its share
+ * before and after. Figures over steps [2K, end). Last line: one JSON object with every figure.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type BalanceRun, readBalanceRun } from './lib/balance_report.js';
+import { fmtNum, machineInfo, parseOnly, renderTable } from './lib/index.js';
+import { runSlowCluster } from './lib/slow_cluster.js';
+
+const POLICIES = ['none', 'proportional', 'dynamic', 'hybrid'] as const;
+type Row = (typeof POLICIES)[number] | 'dynamic, slowed mid-run';
+
+interface Options {
+  steps: number;
+  batch: number;
+  fraction: number;
+  interval: number;
+  model: string;
+  hidden: string;
+  target: number;
+  evalEvery: number;
+  only: (typeof POLICIES)[number][];
+  mid: boolean;
+}
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = { steps: 240, batch: 64, fraction: 1 / 3, interval: 10, model: 'mlp', hidden: '128', target: 0.9, evalEvery: 20, only: [...POLICIES], mid: true };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = (): string => argv[++i];
+    if (a === '--steps') o.steps = Number(next());
+    else if (a === '--batch') o.batch = Number(next());
+    else if (a === '--fraction') o.fraction = Number(next());
+    else if (a === '--interval') o.interval = Number(next());
+    else if (a === '--model') o.model = next();
+    else if (a === '--hidden') o.hidden = next();
+    else if (a === '--target') o.target = Number(next());
+    else if (a === '--eval-every') o.evalEvery = Number(next());
+    else if (a === '--only') o.only = parseOnly(next(), POLICIES);
+    else if (a === '--no-mid') o.mid = false;
+    else throw new Error(`bench:balance: unknown argument ${a}`);
+  }
+  if (!(o.fraction > 0 && o.fraction < 1)) throw new Error('bench:balance: --fraction must be in (0, 1)');
+  if (!(o.steps > 4 * o.interval)) throw new Error('bench:balance: --steps must exceed 4 × --interval');
+  return o;
+}
+
+async function runOne(o: Options, dir: string, name: string, policy: string, fromStep: number): Promise<{ run: BalanceRun; slowedBy: string }> {
+  const args = [
+    '--model', o.model, ...(o.model === 'mlp' ? ['--hidden', o.hidden] : []), '--batch-size', String(o.batch), '--max-steps', String(o.steps),
+    '--epochs', '20', '--threads', '1', '--eval-every', String(o.evalEvery), '--checksum-every', '0', '--timeout', '60',
+    '--name', name, '--experiments-dir', dir,
+    ...(policy === 'none' ? [] : ['--enable-load-balancing', '--load-balance-policy', policy, '--rebalance-interval', String(o.interval)]),
+  ];
+  const r = await runSlowCluster({ args, workers: 2, slowRank: 1, fraction: o.fraction, fromStep, metricsFile: join(dir, name, 'metrics.jsonl') });
+  if (r.codes.some((c) => c !== 0)) throw new Error(`bench:balance: ${name} failed:\n${r.stderr.join('\n')}`);
+  return { run: readBalanceRun(join(dir, name), { from: 2 * o.interval, target: o.target }), slowedBy: r.slowedBy };
+}
+
+const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  const machine = machineInfo();
+  const dir = mkdtempSync(join(tmpdir(), 'smolcluster-bench-balance-'));
+  const runs = new Map<Row, BalanceRun>();
+  let slowedBy = '';
+  try {
+    for (const policy of o.only) {
+      process.stderr.write(`bench:balance: ${policy} …\n`);
+      const r = await runOne(o, dir, policy, policy, 0);
+      runs.set(policy, r.run);
+      slowedBy = r.slowedBy;
+    }
+    const midStep = Math.round(o.steps / 3);
+    if (o.mid) {
+      process.stderr.write(`bench:balance: dynamic, slowed from step ${midStep} …\n`);
+      runs.set('dynamic, slowed mid-run', (await runOne(o, dir, 'mid', 'dynamic', midStep)).run);
+    }
+    const none = runs.get('none');
+    const share = (r: BalanceRun, i: number): string => (r.rebalances[i] ? `${pct(r.rebalances[i].shares[1])} @${r.rebalances[i].step}` : '—');
+    const rows = [...runs].map(([name, r]) => [
+      name, fmtNum(r.samplesPerSec, 0), none ? `${(r.samplesPerSec / none.samplesPerSec).toFixed(2)}×` : '—',
+      r.timeToTarget === null ? 'not reached' : `${r.timeToTarget.toFixed(1)} s`,
+      pct(r.waitFraction[0]), pct(r.waitFraction[1]), `${(r.msPerSample[1] / r.msPerSample[0]).toFixed(2)}×`,
+      share(r, 0), share(r, 1), pct(r.finalShare[1]),
+    ]);
+    process.stdout.write(`bench:balance — 2 workers (allreduce, 1 thread each), ${o.model}${o.model === 'mlp' ? ` ${o.hidden}` : ''}, batch ${o.batch} per worker (global ${2 * o.batch}), ${o.steps} steps, K=${o.interval}\n`);
+    process.stdout.write(`rank 1 slowed by ${slowedBy} to ${pct(o.fraction)} of a CPU; figures over steps ${2 * o.interval}–${o.steps}; load average ${machine.loadAvg1} at start\n\n`);
+    process.stdout.write(renderTable([
+      { header: 'balancing' }, { header: 'samples/s' }, { header: 'vs none' }, { header: `time to ${pct(o.target)}` },
+      { header: 'wait r0' }, { header: 'wait r1' }, { header: 'r1 ms/sample ÷ r0' }, { header: 'r1 share, 1st' }, { header: '2nd' }, { header: 'final' },
+    ], rows) + '\n');
+    if (o.mid) process.stdout.write(`\n(mid-run: rank 1 slowed from step ${midStep})\n`);
+    process.stdout.write(JSON.stringify({ bench: 'balance', options: o, slowedBy, machine, runs: Object.fromEntries(runs) }) + '\n');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,51 @@
+/**
+ * What a load-balancing run did, read from its experiment folder: cluster throughput, each rank's
+ * wait fraction, the shares it settled on and the time to a target accuracy. Times are the steps'
+ * own (compute + communication + wait, measured in the loop), so evaluations are not counted.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { type StepLine, readEvents, readMetrics } from '../../src/metrics/reader.js';
+
+export interface BalanceRun {
+  steps: number;
+  /** All ranks' samples / rank 0's step time, over steps [from, end). */
+  samplesPerSec: number;
+  /** Per rank: wait / (compute + comm + wait), over steps [from, end). */
+  waitFraction: number[];
+  /** Per rank: mean compute ms per sample over steps [from, end). */
+  msPerSample: number[];
+  /** The slowed rank's share of the global batch at the last step. */
+  finalShare: number[];
+  rebalances: { step: number; shares: number[] }[];
+  /** Training seconds (rank 0's step times) until the first evaluation at or above the target; null if never. */
+  timeToTarget: number | null;
+  finalAccuracy: number | null;
+}
+
+export function readBalanceRun(dir: string, o: { from: number; target: number }): BalanceRun {
+  const metrics = readMetrics(join(dir, 'metrics.jsonl'));
+  const steps = metrics.steps;
+  const ranks = [...new Set(steps.map((s) => s.rank))].sort((a, b) => a - b);
+  const byRank = ranks.map((r) => steps.filter((s) => s.rank === r).sort((a, b) => a.step - b.step));
+  const window = byRank.map((rs) => rs.filter((s) => s.step >= o.from));
+  const dur = (s: StepLine): number => s.compute_ms + s.comm_ms + s.wait_ms;
+  const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
+  const samples = sum(window.flatMap((rs) => rs.map((s) => s.samples)));
+  const seconds = sum(window[0].map(dur)) / 1000;
+  const last = byRank.map((rs) => rs[rs.length - 1]);
+  const total = sum(last.map((s) => s.samples));
+  const events = existsSync(join(dir, 'events.jsonl')) ? readEvents(join(dir, 'events.jsonl')) : [];
+  const evals = metrics.evals.filter((e) => e.rank === 0 && e.test_accuracy !== null).sort((a, b) => a.step - b.step);
+  const hit = evals.find((e) => e.test_accuracy! >= o.target);
+  return {
+    steps: byRank[0].length,
+    samplesPerSec: samples / seconds,
+    waitFraction: window.map((rs) => sum(rs.map((s) => s.wait_ms)) / sum(rs.map(dur))),
+    msPerSample: window.map((rs) => sum(rs.map((s) => s.compute_ms)) / Math.max(1, sum(rs.map((s) => s.samples)))),
+    finalShare: last.map((s) => s.samples / total),
+    rebalances: events.filter((e) => e.kind === 'rebalance').map((e) => ({ step: e.step as number, shares: e.shares as number[] })),
+    timeToTarget: hit ? sum(byRank[0].filter((s) => s.step < hit.step).map(dur)) / 1000 : null,
+    finalAccuracy: evals.length > 0 ? evals[evals.length - 1].test_accuracy : null,
+  };
+}
