@@ -5,6 +5,15 @@ export interface ArenaEntry {
   shape: readonly number[];
   offset: number;
   size: number;
+  /** Whether weight decay applies (false for biases and normalisation parameters; see decay.ts). */
+  decay: boolean;
+}
+
+/** A contiguous stretch of the arena whose parameters all decay, or all do not. */
+export interface DecayRun {
+  offset: number;
+  size: number;
+  decay: boolean;
 }
 
 /**
@@ -20,12 +29,13 @@ export class ParamArena {
     readonly entries: readonly ArenaEntry[],
   ) {}
 
-  static pack(named: [string, Tensor][]): ParamArena {
+  /** `noDecay` names the parameters weight decay skips (default: none, torch's plain behaviour). */
+  static pack(named: [string, Tensor][], noDecay: ReadonlySet<string> = new Set()): ParamArena {
     const entries: ArenaEntry[] = [];
     let total = 0;
     for (const [name, p] of named) {
       if (!(p.data instanceof Float32Array)) throw new Error(`parameter ${name}: arenas hold float32 parameters only`);
-      entries.push({ name, shape: p.shape, offset: total, size: p.size });
+      entries.push({ name, shape: p.shape, offset: total, size: p.size, decay: !noDecay.has(name) });
       total += p.size;
     }
     const data = new Float32Array(total);
@@ -39,6 +49,17 @@ export class ParamArena {
       p.grad = grad.subarray(offset, offset + size);
     });
     return new ParamArena(data, grad, entries);
+  }
+
+  /** The arena split into maximal runs of equal decay flag, in order (one run when all agree). */
+  decayRuns(): DecayRun[] {
+    const runs: DecayRun[] = [];
+    for (const e of this.entries) {
+      const last = runs[runs.length - 1];
+      if (last && last.decay === e.decay && last.offset + last.size === e.offset) last.size += e.size;
+      else runs.push({ offset: e.offset, size: e.size, decay: e.decay });
+    }
+    return runs;
   }
 
   get size(): number {

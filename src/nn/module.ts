@@ -1,6 +1,7 @@
 import { Tensor } from '../tensor/tensor.js';
 import type { Rng } from '../util/rng.js';
 import { ParamArena } from './arena.js';
+import { decays } from './decay.js';
 
 /**
  * Base of every layer and model. A module registers its parameters, buffers (non-trained state
@@ -11,6 +12,7 @@ import { ParamArena } from './arena.js';
 export abstract class Module {
   training = true;
   private readonly params = new Map<string, Tensor>();
+  private readonly noDecay = new Set<string>();
   private readonly buffers = new Map<string, Float32Array>();
   private readonly children = new Map<string, Module>();
   private readonly rngs = new Map<string, Rng>();
@@ -18,10 +20,15 @@ export abstract class Module {
 
   abstract forward(x: Tensor): Tensor;
 
-  protected registerParameter(name: string, t: Tensor): Tensor {
+  /**
+   * `decay` overrides the weight-decay rule of decay.ts (by default biases, norm parameters and
+   * other 1-d parameters are not decayed).
+   */
+  protected registerParameter(name: string, t: Tensor, opts: { decay?: boolean } = {}): Tensor {
     t.requiresGrad = true;
     t.name = name;
     this.params.set(name, t);
+    if (!decays(t, opts.decay)) this.noDecay.add(name);
     return t;
   }
 
@@ -63,13 +70,21 @@ export abstract class Module {
     return out;
   }
 
+  /** Dotted names of the parameters weight decay skips. */
+  noDecayNames(prefix = ''): Set<string> {
+    const out = new Set<string>();
+    for (const n of this.noDecay) out.add(prefix + n);
+    for (const [n, c] of this.children) for (const name of c.noDecayNames(`${prefix}${n}.`)) out.add(name);
+    return out;
+  }
+
   parameters(): Tensor[] {
     return this.namedParameters().map(([, p]) => p);
   }
 
   /** The flat parameter/gradient arena, built on first use (parameters become views into it). */
   arena(): ParamArena {
-    if (!this.arenaCache) this.arenaCache = ParamArena.pack(this.namedParameters());
+    if (!this.arenaCache) this.arenaCache = ParamArena.pack(this.namedParameters(), this.noDecayNames());
     return this.arenaCache;
   }
 

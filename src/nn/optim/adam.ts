@@ -1,8 +1,8 @@
 import type { Backend } from '../../tensor/backend.js';
 import type { ParamArena } from '../arena.js';
-import { Optimizer } from './optimizer.js';
+import { type DecayOptions, Optimizer } from './optimizer.js';
 
-export interface AdamOptions {
+export interface AdamOptions extends DecayOptions {
   lr: number;
   beta1?: number;
   beta2?: number;
@@ -14,23 +14,33 @@ export interface AdamOptions {
 export class Adam extends Optimizer {
   private readonly m: Float32Array;
   private readonly v: Float32Array;
+  /** Per decay segment: parameter, gradient, m and v views. */
+  private readonly parts: { p: Float32Array; g: Float32Array; m: Float32Array; v: Float32Array; decay: boolean }[];
+  /** The whole arena in one part: one kernel call when there is no decay to skip. */
+  private readonly whole: Adam['parts'];
 
   constructor(arena: ParamArena, private readonly opts: AdamOptions, private readonly decoupled = false) {
-    super(arena, opts.lr);
+    super(arena, opts.lr, opts);
     this.m = new Float32Array(arena.size);
     this.v = new Float32Array(arena.size);
+    const [p, g, m, v] = [arena.data, arena.grad, this.m, this.v].map((b) => this.cut(b));
+    this.parts = this.segments.map((s, i) => ({ p: p[i], g: g[i], m: m[i], v: v[i], decay: s.decay }));
+    this.whole = [{ p: arena.data, g: arena.grad, m: this.m, v: this.v, decay: true }];
   }
 
   protected update(k: Backend): void {
-    k.adamStep(this.arena.data, this.arena.grad, this.m, this.v, {
-      lr: this.lr,
-      beta1: this.opts.beta1 ?? 0.9,
-      beta2: this.opts.beta2 ?? 0.999,
-      eps: this.opts.eps ?? 1e-8,
-      weightDecay: this.opts.weightDecay ?? (this.decoupled ? 0.01 : 0),
-      decoupled: this.decoupled,
-      step: this.stepCount,
-    });
+    const weightDecay = this.opts.weightDecay ?? (this.decoupled ? 0.01 : 0);
+    for (const s of weightDecay === 0 ? this.whole : this.parts) {
+      k.adamStep(s.p, s.g, s.m, s.v, {
+        lr: this.lr,
+        beta1: this.opts.beta1 ?? 0.9,
+        beta2: this.opts.beta2 ?? 0.999,
+        eps: this.opts.eps ?? 1e-8,
+        weightDecay: s.decay ? weightDecay : 0,
+        decoupled: this.decoupled,
+        step: this.stepCount,
+      });
+    }
   }
 
   stateBuffers(): Float32Array[] {

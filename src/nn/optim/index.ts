@@ -1,4 +1,4 @@
-export { Optimizer } from './optimizer.js';
+export { Optimizer, type DecayOptions } from './optimizer.js';
 export { SGD, type SgdOptions } from './sgd.js';
 export { Adam, AdamW, type AdamOptions } from './adam.js';
 export * from './schedule.js';
@@ -17,12 +17,14 @@ export interface OptimizerConfig {
   momentum?: number;
   nesterov?: boolean;
   weightDecay?: number;
+  /** Decay biases and norm parameters too (torch's plain behaviour); default: they are skipped. */
+  decayAll?: boolean;
 }
 
 export function makeOptimizer(arena: ParamArena, c: OptimizerConfig): Optimizer {
   switch (c.name) {
-    case 'sgd': return new SGD(arena, { lr: c.lr, momentum: c.momentum, nesterov: c.nesterov, weightDecay: c.weightDecay });
-    case 'adam': return new Adam(arena, { lr: c.lr, weightDecay: c.weightDecay });
-    case 'adamw': return new AdamW(arena, { lr: c.lr, weightDecay: c.weightDecay });
+    case 'sgd': return new SGD(arena, { lr: c.lr, momentum: c.momentum, nesterov: c.nesterov, weightDecay: c.weightDecay, decayAll: c.decayAll });
+    case 'adam': return new Adam(arena, { lr: c.lr, weightDecay: c.weightDecay, decayAll: c.decayAll });
+    case 'adamw': return new AdamW(arena, { lr: c.lr, weightDecay: c.weightDecay, decayAll: c.decayAll });
   }
 }

@@ -1,6 +1,14 @@
 import type { Backend } from '../../tensor/backend.js';
 import { kernelsFor } from '../../tensor/dispatch.js';
-import type { ParamArena } from '../arena.js';
+import type { DecayRun, ParamArena } from '../arena.js';
+
+export interface DecayOptions {
+  /**
+   * Decay every parameter, biases and norms included (torch.optim's plain behaviour). By default
+   * weight decay skips the parameters the arena marks (see src/nn/decay.ts).
+   */
+  decayAll?: boolean;
+}
 
 /**
  * An optimizer updates a model's whole parameter arena from its gradient arena in one kernel call
@@ -10,10 +18,19 @@ export abstract class Optimizer {
   /** The learning rate used by the next step; LR schedules set it. */
   lr: number;
   protected stepCount = 0;
+  /** The arena in runs of equal decay flag: one run unless some parameters skip weight decay. */
+  protected readonly segments: readonly DecayRun[];
 
-  constructor(protected readonly arena: ParamArena, lr: number) {
+  constructor(protected readonly arena: ParamArena, lr: number, decay: DecayOptions = {}) {
     if (!(lr > 0)) throw new Error(`optimizer: learning rate must be positive, got ${lr}`);
     this.lr = lr;
+    const runs = arena.decayRuns();
+    this.segments = decay.decayAll || runs.every((r) => r.decay) ? [{ offset: 0, size: arena.size, decay: true }] : runs;
+  }
+
+  /** Views of a flat buffer (parameters, gradients or state) cut like `segments`. */
+  protected cut(buf: Float32Array): Float32Array[] {
+    return this.segments.map((s) => (s.offset === 0 && s.size === buf.length ? buf : buf.subarray(s.offset, s.offset + s.size)));
   }
 
   get steps(): number {

@@ -1,8 +1,8 @@
 import type { Backend } from '../../tensor/backend.js';
 import type { ParamArena } from '../arena.js';
-import { Optimizer } from './optimizer.js';
+import { type DecayOptions, Optimizer } from './optimizer.js';
 
-export interface SgdOptions {
+export interface SgdOptions extends DecayOptions {
   lr: number;
   momentum?: number;
   dampening?: number;
@@ -13,24 +13,35 @@ export interface SgdOptions {
 /** torch.optim.SGD: momentum, dampening, Nesterov, L2 weight decay. */
 export class SGD extends Optimizer {
   private readonly momentumBuf: Float32Array | null;
+  /** Per decay segment: parameter, gradient and momentum views. */
+  private readonly parts: { p: Float32Array; g: Float32Array; buf: Float32Array | null; decay: boolean }[];
+  /** The whole arena in one part: one kernel call when there is no decay to skip. */
+  private readonly whole: SGD['parts'];
 
   constructor(arena: ParamArena, private readonly opts: SgdOptions) {
-    super(arena, opts.lr);
+    super(arena, opts.lr, opts);
     if (opts.nesterov && !((opts.momentum ?? 0) > 0 && (opts.dampening ?? 0) === 0)) {
       throw new Error('SGD: Nesterov momentum requires momentum > 0 and dampening = 0');
     }
     this.momentumBuf = (opts.momentum ?? 0) > 0 ? new Float32Array(arena.size) : null;
+    const [p, g] = [arena.data, arena.grad].map((b) => this.cut(b));
+    const bufs = this.momentumBuf ? this.cut(this.momentumBuf) : null;
+    this.parts = this.segments.map((s, i) => ({ p: p[i], g: g[i], buf: bufs ? bufs[i] : null, decay: s.decay }));
+    this.whole = [{ p: arena.data, g: arena.grad, buf: this.momentumBuf, decay: true }];
   }
 
   protected update(k: Backend): void {
-    k.sgdStep(this.arena.data, this.arena.grad, this.momentumBuf, {
-      lr: this.lr,
-      momentum: this.opts.momentum ?? 0,
-      dampening: this.opts.dampening ?? 0,
-      weightDecay: this.opts.weightDecay ?? 0,
-      nesterov: this.opts.nesterov ?? false,
-      firstStep: this.stepCount === 1,
-    });
+    const weightDecay = this.opts.weightDecay ?? 0;
+    for (const s of weightDecay === 0 ? this.whole : this.parts) {
+      k.sgdStep(s.p, s.g, s.buf, {
+        lr: this.lr,
+        momentum: this.opts.momentum ?? 0,
+        dampening: this.opts.dampening ?? 0,
+        weightDecay: s.decay ? weightDecay : 0,
+        nesterov: this.opts.nesterov ?? false,
+        firstStep: this.stepCount === 1,
+      });
+    }
   }
 
   stateBuffers(): Float32Array[] {
