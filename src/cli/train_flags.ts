@@ -25,6 +25,8 @@ export interface TrainFlags {
   evalEvery: number;
   maxSteps: number;
   dataDir?: string;
+  /** Micro-batches per optimizer step. */
+  gradAccum?: number;
   /** cifar10: random crop + flip of training images. */
   augment?: boolean;
   /** text: the file and its tokenizer. */
@@ -82,6 +84,7 @@ export function addTrainFlags(cmd: Command): Command {
     .option('--fault <spec>', 'inject a fault, e.g. slow:rank=1:ms=50 (repeatable; docs/VALIDATION.md; env SMOLCLUSTER_FAULT)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--epochs <n>', 'passes over the training set (default: mlp 2, cnn 1)', positiveInt)
     .option('--batch-size <n>', 'samples per step per worker (default 32)', positiveInt)
+    .option('--grad-accum <k>', 'accumulate gradients over K micro-batches of --batch-size per optimizer step (default 1)', positiveInt)
     .option('--lr <rate>', 'learning rate (default 0.02)', positiveNumber)
     .addOption(new Option('--optimizer <name>', 'optimizer (default sgd)').choices(['sgd', 'adam', 'adamw']).argParser(oneOf(['sgd', 'adam', 'adamw'] as const)))
     .option('--momentum <m>', 'SGD momentum (default 0.9)', nonNegativeNumber)
@@ -147,6 +150,7 @@ export function configFrom(flags: TrainFlags, threads: number): TrainConfig {
   pick('dataset', flags.dataset);
   pick('epochs', flags.epochs);
   pick('batchSize', flags.batchSize);
+  if (flags.gradAccum !== undefined && flags.gradAccum > 1) c.gradAccum = flags.gradAccum;
   pick('lr', flags.lr);
   pick('optimizer', flags.optimizer);
   pick('momentum', flags.momentum);

@@ -80,6 +80,8 @@ export const nnConfigSchema = z.object({
   weight_decay: z.number().min(0).optional(),
   seed: z.number().int().min(0).optional(),
   max_steps: z.number().int().min(0).optional(),
+  /** Micro-batches of batch_size per optimizer step (--grad-accum). */
+  grad_accum: z.number().int().min(1).optional(),
 }).strict();
 
 export type NnConfig = z.infer<typeof nnConfigSchema>;

@@ -35,6 +35,7 @@ export function nnOptionValues(n: NnConfig): Record<string, unknown> {
   if (n.weight_decay !== undefined) v.weightDecay = n.weight_decay;
   if (n.seed !== undefined) v.seed = n.seed;
   if (n.max_steps !== undefined) v.maxSteps = n.max_steps;
+  if (n.grad_accum !== undefined) v.gradAccum = n.grad_accum;
   return v;
 }
 

@@ -11,6 +11,7 @@ export function flagsToArgs(f: TrainFlags): string[] {
   for (const spec of f.fault ?? []) a.push('--fault', spec);
   opt('--epochs', f.epochs);
   opt('--batch-size', f.batchSize);
+  opt('--grad-accum', f.gradAccum);
   opt('--lr', f.lr);
   opt('--optimizer', f.optimizer);
   opt('--momentum', f.momentum);

@@ -21,8 +21,10 @@ export interface TrainConfig {
   /** Tokens per sequence of a token dataset (the model's context; default: the dataset's). */
   context?: number;
   epochs: number;
-  /** Per process (per worker), as in torch DDP. */
+  /** Per process (per worker), as in torch DDP; with gradAccum K, the size of each micro-batch. */
   batchSize: number;
+  /** Micro-batches per optimizer step (--grad-accum; default 1): a step sees batchSize × gradAccum samples per process. */
+  gradAccum?: number;
   lr: number;
   optimizer: OptimizerName;
   momentum: number;

@@ -7,9 +7,9 @@ import { type ModelSpec, createModel, defaultSpec } from '../nn/models/index.js'
 import { clipGradNorm } from '../nn/optim/clip.js';
 import { makeOptimizer } from '../nn/optim/index.js';
 import { type LrSchedule, makeSchedule } from '../nn/optim/schedule.js';
-import { backward } from '../tensor/autograd.js';
 import type { TrainConfig } from './config.js';
-import { type AnyBatch, batchInput, batchLoss, lossWeight, outputWidth } from './objective.js';
+import { type AnyBatch, outputWidth } from './objective.js';
+import { forwardBackward } from './micro_batches.js';
 import { type EvalResult, evaluate } from './evaluate.js';
 import type { StepInfo, Strategy, StrategyContext, UpdateResult } from './strategy.js';
 import type { FaultInjector } from './faults.js';
@@ -124,8 +124,10 @@ export async function train(
   const sampler = new DistributedSampler({
     size: data.train.size, worldSize: shard.count, rank: shard.index, seed: config.seed, shuffle: true,
   });
-  const loader = new BatchLoader(data.train, sampler, config.batchSize);
-  const shared = guards.balance ? new SharedBatches(data.train, config.batchSize, shard.count, config.seed, shard) : null;
+  // With --grad-accum K a step's batch is K micro-batches of batchSize (micro_batches.ts).
+  const stepBatch = config.batchSize * (config.gradAccum ?? 1);
+  const loader = new BatchLoader(data.train, sampler, stepBatch);
+  const shared = guards.balance ? new SharedBatches(data.train, stepBatch, shard.count, config.seed, shard) : null;
   const stepsPerEpoch = shared ? shared.stepsPerEpoch : loader.numBatches;
   const shardSteps = config.maxSteps > 0 ? Math.min(config.maxSteps, stepsPerEpoch * config.epochs) : stepsPerEpoch * config.epochs;
   const totalSteps = strategy.stepsFor ? strategy.stepsFor(shardSteps) : shardSteps;
@@ -215,15 +217,8 @@ async function trainStep(
   const { model, optimizer } = ctx;
   const t0 = performance.now();
   model.zeroGrad();
-  let localLoss = NaN;
-  if (batch) {
-    const loss = batchLoss(data, model.forward(batchInput(data, batch)), batch);
-    backward(loss);
-    localLoss = loss.item();
-  }
-  const samples = batch?.size ?? 0;
-  // What the local loss is a mean over (samples, or scored tokens): the strategies weight by it.
-  const weight = batch ? lossWeight(data, batch) : 0;
+  // The strategies weight the local loss by what it is a mean over (samples, or scored tokens).
+  const { loss: localLoss, samples, weight } = batch ? forwardBackward(model, data, batch, (config.gradAccum ?? 1) > 1 ? config.batchSize : batch.size) : { loss: NaN, samples: 0, weight: 0 };
   faults?.beforeCommunication(step, model.arena().grad);
   const t1 = performance.now();
   // Before any gradient leaves the process: a NaN is caught here, naming the rank (monitors.ts).

@@ -100,7 +100,7 @@ const EVERY_FLAG = [
   '--strategy', 'ps', '--straggler-timeout', '0.25', '--ps-reply', 'gradients', '--server-trains', '--push-every', '3',
   '--staleness-bound', '2', '--quantize', 'int8', '--track-gradients', '--iface', 'eth0',
   '--enable-load-balancing', '--load-balance-policy', 'hybrid', '--rebalance-interval', '6',
-  '--augment', '--data-file', '/data/book.txt', '--tokenizer', 'bytes',
+  '--grad-accum', '4', '--augment', '--data-file', '/data/book.txt', '--tokenizer', 'bytes',
   '--checkpoint-every', '5', '--checkpoint-dir', '/tmp/ck', '--keep-checkpoints', '2', '--resume', 'auto',
 ];
 

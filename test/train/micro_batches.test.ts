@@ -1,0 +1,89 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { createInProcessTransports } from '../../src/comm/inproc.js';
+import { ProcessGroup } from '../../src/comm/process_group.js';
+import { IGNORE_INDEX, type TokenDataset } from '../../src/data/dataset.js';
+import { BatchLoader, type TokenBatch } from '../../src/data/loader.js';
+import { syntheticClassification } from '../../src/data/synthetic.js';
+import { Embedding } from '../../src/nn/layers/embedding.js';
+import { type TrainConfig, defaultConfig } from '../../src/train/config.js';
+import { type TrainData, type TrainOutcome, train } from '../../src/train/loop.js';
+import { forwardBackward, microBatches } from '../../src/train/micro_batches.js';
+import { AllReduceStrategy } from '../../src/train/strategies/allreduce.js';
+import { LocalStrategy } from '../../src/train/strategies/local.js';
+import type { Strategy } from '../../src/train/strategy.js';
+import { Rng } from '../../src/util/rng.js';
+import { maxRelDiff } from '../helpers/cluster.js';
+
+const all = syntheticClassification({ seed: 2, samples: 640 + 64, inputShape: [20], numClasses: 4, noise: 2 });
+const DATA: TrainData = {
+  train: { ...all, size: 640, inputs: all.inputs.subarray(0, 640 * 20), labels: all.labels.subarray(0, 640) },
+  test: { ...all, size: 64, inputs: all.inputs.subarray(640 * 20), labels: all.labels.subarray(640) },
+};
+
+function config(over: Partial<TrainConfig>): TrainConfig {
+  return { ...defaultConfig('mlp'), hidden: [16], maxSteps: 12, evalBatchSize: 64, ...over };
+}
+
+/** Counts reduceGradients calls: how often the strategy communicates. */
+function counting(s: Strategy): { strategy: Strategy; calls: () => number } {
+  let n = 0;
+  const reduce = s.reduceGradients.bind(s);
+  s.reduceGradients = (...args) => {
+    n++;
+    return reduce(...args);
+  };
+  return { strategy: s, calls: () => n };
+}
+
+describe('gradient accumulation (--grad-accum)', () => {
+  it('K micro-batches per step equal one step at K× the batch: same losses and parameters (sgd with momentum, adam)', async () => {
+    for (const optimizer of ['sgd', 'adam'] as const) {
+      const big = await train(config({ batchSize: 32, optimizer }), DATA, new LocalStrategy());
+      const steps: number[] = [];
+      const samples: number[] = [];
+      const accum = await train(config({ batchSize: 8, gradAccum: 4, optimizer }), DATA, new LocalStrategy(), {
+        onStep: (r) => { steps.push(r.loss); samples.push(r.samples); },
+      });
+      assert.equal(accum.steps, 12);
+      assert.deepEqual(samples, new Array(12).fill(32));
+      assert.ok(maxRelDiff(accum.model.arena().data, big.model.arena().data) < 1e-5, `${optimizer}: parameters differ by ${maxRelDiff(accum.model.arena().data, big.model.arena().data)}`);
+      assert.ok(Math.abs(accum.finalLoss - big.finalLoss) < 1e-5 * Math.abs(big.finalLoss));
+      // Not the same as taking K small steps: without accumulation batch 8 takes other steps.
+      const small = await train(config({ batchSize: 8, optimizer }), DATA, new LocalStrategy());
+      assert.ok(maxRelDiff(small.model.arena().data, big.model.arena().data) > 1e-3);
+    }
+  });
+
+  it('2 allreduce ranks × K=2 micro-batches of B equal one process at 4B, communicating once per optimizer step', async () => {
+    const single = await train(config({ batchSize: 16 }), DATA, new LocalStrategy());
+    const transports = createInProcessTransports(2, { timeoutMs: 10_000 });
+    const ranks = transports.map((t) => counting(new AllReduceStrategy(new ProcessGroup(t, { timeoutMs: 10_000 }))));
+    const outcomes: TrainOutcome[] = await Promise.all(ranks.map((r) => train(config({ batchSize: 4, gradAccum: 2 }), DATA, r.strategy)));
+    for (const [i, o] of outcomes.entries()) {
+      assert.equal(o.steps, 12);
+      assert.equal(ranks[i].calls(), 12, 'one gradient exchange per optimizer step');
+      assert.ok(maxRelDiff(o.model.arena().data, single.model.arena().data) < 1e-5, `rank ${i}: ${maxRelDiff(o.model.arena().data, single.model.arena().data)}`);
+    }
+  });
+
+  it('masked-lm micro-batches that score different numbers of tokens still give the whole batch\'s mean gradient', () => {
+    const V = 6;
+    const T = 4;
+    const size = 10;
+    const rng = new Rng(1);
+    const inputs = Float32Array.from({ length: size * T }, () => rng.int(V));
+    // Sequence i scores i % 4 positions: micro-batches of 3 weigh 3, 6, 5 and 0 tokens.
+    const labels = Int32Array.from({ length: size * T }, (_, k) => (k % T < Math.floor(k / T) % 4 ? rng.int(V) : IGNORE_INDEX));
+    const data: TokenDataset = { task: 'masked-lm', name: 'm', size, inputShape: [T], inputs, labels, vocabSize: V };
+    const batch = new BatchLoader(data, Int32Array.from({ length: size }, (_, i) => i), size).batches().next().value as TokenBatch;
+    assert.deepEqual([...microBatches(data, batch, 3)].map((m) => m.size), [3, 3, 3, 1]);
+    const whole = new Embedding(V, V, new Rng(4));
+    const a = forwardBackward(whole, data, batch, size);
+    const parts = new Embedding(V, V, new Rng(4));
+    const b = forwardBackward(parts, data, batch, 3);
+    assert.equal(a.weight, b.weight);
+    assert.ok(Math.abs(a.loss - b.loss) < 1e-6);
+    assert.ok(maxRelDiff(parts.arena().grad, whole.arena().grad) < 1e-6);
+  });
+});
