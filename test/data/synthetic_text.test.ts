@@ -31,6 +31,13 @@ describe('synthetic_text', () => {
     assert.deepEqual(more.inputs.subarray(0, a.inputs.length), a.inputs);
   });
 
+  it('the default set (seed 0, context 64): floor 1.446 nats per token (perplexity 4.25) against log 64 = 4.159', () => {
+    const d = syntheticText({ seed: 0, samples: 1, split: 'train', task: 'language-model' });
+    assert.ok(Math.abs((d.bestLoss ?? NaN) - 1.446) < 0.0005, `bestLoss ${d.bestLoss}`);
+    assert.ok(Math.abs(Math.exp(d.bestLoss ?? NaN) - 4.25) < 0.005);
+    assert.ok(Math.abs(d.entropyRate - 1.407) < 0.0005, `entropy rate ${d.entropyRate}`);
+  });
+
   it('masked-lm scores ~15 % of positions (original token as label), mostly replaced by the mask token', () => {
     const d = syntheticText({ seed: 1, samples: 200, split: 'train', task: 'masked-lm', contextLength: 32 });
     assert.equal(d.vocabSize, SYNTHETIC_TEXT_DEFAULTS.vocab + 1);
