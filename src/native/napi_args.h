@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <string>
 
+#include "denormals.h"
+
 namespace sc {
 
 struct F32 {
@@ -79,6 +81,7 @@ void reportException(napi_env env, const char* fn);
 template <napi_value (*Impl)(Args&)>
 napi_value entry(napi_env env, napi_callback_info info) {
   const char* fn = "native";
+  DenormalScope denormals;
   try {
     Args a(env, info);
     fn = a.fn();

@@ -16,19 +16,44 @@ struct Sgd {
   bool nesterov, first;
 };
 
+// The loops below read their hyper-parameters into locals and branch outside the loop, so each is
+// one straight vectorisable body (a store through p[] could otherwise alias a field of the struct,
+// and a mode test inside keeps GCC from vectorising); with -fno-math-errno, sqrt is vsqrtps.
+
 SC_MULTIVERSION
 void sgdRange(const Sgd& h, float* SC_RESTRICT p, const float* SC_RESTRICT g, float* SC_RESTRICT buf,
               int64_t lo, int64_t hi) {
+  const float lr = h.lr, wd = h.wd, mu = h.momentum, keep = 1.0f - h.dampening;
   if (!buf) {
-    for (int64_t i = lo; i < hi; i++) p[i] -= h.lr * (g[i] + h.wd * p[i]);
-    return;
-  }
-  const float keep = 1.0f - h.dampening;
-  for (int64_t i = lo; i < hi; i++) {
-    const float d = g[i] + h.wd * p[i];
-    const float b = h.first ? d : h.momentum * buf[i] + keep * d;
-    buf[i] = b;
-    p[i] -= h.lr * (h.nesterov ? d + h.momentum * b : b);
+    for (int64_t i = lo; i < hi; i++) p[i] -= lr * (g[i] + wd * p[i]);
+  } else if (h.first) {  // torch: the buffer starts as the first (decayed) gradient
+    if (h.nesterov) {
+      for (int64_t i = lo; i < hi; i++) {
+        const float d = g[i] + wd * p[i];
+        buf[i] = d;
+        p[i] -= lr * (d + mu * d);
+      }
+    } else {
+      for (int64_t i = lo; i < hi; i++) {
+        const float d = g[i] + wd * p[i];
+        buf[i] = d;
+        p[i] -= lr * d;
+      }
+    }
+  } else if (h.nesterov) {
+    for (int64_t i = lo; i < hi; i++) {
+      const float d = g[i] + wd * p[i];
+      const float b = mu * buf[i] + keep * d;
+      buf[i] = b;
+      p[i] -= lr * (d + mu * b);
+    }
+  } else {
+    for (int64_t i = lo; i < hi; i++) {
+      const float d = g[i] + wd * p[i];
+      const float b = mu * buf[i] + keep * d;
+      buf[i] = b;
+      p[i] -= lr * b;
+    }
   }
 }
 
@@ -57,14 +82,15 @@ struct Adam {
 SC_MULTIVERSION
 void adamRange(const Adam& h, float* SC_RESTRICT p, const float* SC_RESTRICT g, float* SC_RESTRICT m,
                float* SC_RESTRICT v, int64_t lo, int64_t hi) {
-  const float c1 = h.oneMinusBeta1, c2 = h.oneMinusBeta2;
+  const float b1 = h.beta1, b2 = h.beta2, c1 = h.oneMinusBeta1, c2 = h.oneMinusBeta2, eps = h.eps, l2 = h.l2,
+              decay = h.decay, stepSize = h.stepSize, invSqrtBc2 = h.invSqrtBc2;
   for (int64_t i = lo; i < hi; i++) {
-    const float gi = g[i] + h.l2 * p[i];
-    const float mi = h.beta1 * m[i] + c1 * gi;
-    const float vi = h.beta2 * v[i] + c2 * gi * gi;
+    const float gi = g[i] + l2 * p[i];
+    const float mi = b1 * m[i] + c1 * gi;
+    const float vi = b2 * v[i] + c2 * gi * gi;
     m[i] = mi;
     v[i] = vi;
-    p[i] = p[i] * h.decay - h.stepSize * mi / (std::sqrt(vi) * h.invSqrtBc2 + h.eps);
+    p[i] = p[i] * decay - stepSize * mi / (std::sqrt(vi) * invSqrtBc2 + eps);
   }
 }
 

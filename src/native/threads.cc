@@ -20,6 +20,15 @@ namespace sc {
 
 static std::atomic<int> g_threads{1};
 
+static bool initialFlush() {
+  const char* env = std::getenv("SMOLCLUSTER_FLUSH_DENORMALS");
+  return !(env && (env[0] == '0' || env[0] == 'f' || env[0] == 'n'));  // "0", "false", "no" turn it off
+}
+static std::atomic<bool> g_flush{initialFlush()};
+
+bool flushDenormals() { return g_flush.load(std::memory_order_relaxed); }
+void setFlushDenormals(bool on) { g_flush.store(on, std::memory_order_relaxed); }
+
 int threads() { return g_threads.load(std::memory_order_relaxed); }
 
 void setThreads(int n) {
@@ -65,9 +74,22 @@ static napi_value SetThreads(Args& a) {
 
 static napi_value GetThreads(Args& a) { return numberValue(a.env(), threads()); }
 
+static napi_value SetFlushDenormals(Args& a) {
+  setFlushDenormals(a.flag(0));
+  return undefinedValue(a.env());
+}
+
+static napi_value GetFlushDenormals(Args& a) {
+  napi_value v;
+  napi_get_boolean(a.env(), flushDenormals(), &v);
+  return v;
+}
+
 void registerThreads(napi_env env, napi_value exports) {
   defineFunction(env, exports, "setThreads", entry<SetThreads>);
   defineFunction(env, exports, "getThreads", entry<GetThreads>);
+  defineFunction(env, exports, "setFlushDenormals", entry<SetFlushDenormals>);
+  defineFunction(env, exports, "getFlushDenormals", entry<GetFlushDenormals>);
 }
 
 }  // namespace sc

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "denormals.h"
+
 #ifdef SC_HAVE_OPENMP
 #include <omp.h>
 #endif
@@ -44,6 +46,7 @@ void parallelRange(int64_t n, int64_t grain, Fn&& fn) {
     const int nt = static_cast<int>(std::min<int64_t>(threads(), n / grain));
 #pragma omp parallel num_threads(nt)
     {
+      applyDenormalMode();
       const int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
       const int64_t lo = n * t / T, hi = n * (t + 1) / T;
       if (lo < hi) fn(lo, hi);

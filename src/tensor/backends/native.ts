@@ -25,6 +25,8 @@ interface Addon {
   getGemmEngine(): string;
   setConvEngine(name: string): void;
   setPoolEngine(name: string): void;
+  setFlushDenormals(on: boolean): void;
+  getFlushDenormals(): boolean;
   gemm(ta: boolean, tb: boolean, M: number, N: number, K: number, alpha: number, A: Buf, sA: number,
     B: Buf, sB: number, beta: number, C: Buf, sC: number, batch: number): void;
   unary(op: number, x: Buf, out: Buf): void;
@@ -84,6 +86,12 @@ export interface NativeInternals {
   setConvEngine(name: string): void;
   /** "auto" (oneDNN average pooling when built with it) | "own". */
   setPoolEngine(name: string): void;
+  /**
+   * Flush-to-zero / denormals-are-zero inside native kernels (x86; src/native/denormals.h). On by
+   * default; SMOLCLUSTER_FLUSH_DENORMALS=0 starts a process with it off.
+   */
+  setFlushDenormals(on: boolean): void;
+  getFlushDenormals(): boolean;
   path: string;
 }
 
@@ -255,6 +263,8 @@ export function nativeInternals(): NativeInternals | null {
     getGemmEngine: () => addon.getGemmEngine(),
     setConvEngine: (name) => addon.setConvEngine(name),
     setPoolEngine: (name) => addon.setPoolEngine(name),
+    setFlushDenormals: (on) => addon.setFlushDenormals(on),
+    getFlushDenormals: () => addon.getFlushDenormals(),
     path,
   };
 }
