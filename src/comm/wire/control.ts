@@ -4,8 +4,8 @@
  */
 import { ProtocolError } from '../../util/errors.js';
 
-/** What a connection is for: a data-plane link between ranks, or a client of the rendezvous store. */
-export type Purpose = 'data' | 'store';
+/** What a connection is for: a data-plane link between ranks, a client of the rendezvous store, or a cluster job link (coordinator, compute node, client). */
+export type Purpose = 'data' | 'store' | 'cluster';
 
 export interface Hello {
   protocol: number;
@@ -60,7 +60,7 @@ function str(o: Record<string, unknown>, key: string, what: string, maxLen: numb
 export function decodeHello(payload: Uint8Array): Hello {
   const o = parseObject(payload, 'hello');
   const purpose = o.purpose;
-  if (purpose !== 'data' && purpose !== 'store') throw new ProtocolError('malformed hello: bad purpose');
+  if (purpose !== 'data' && purpose !== 'store' && purpose !== 'cluster') throw new ProtocolError('malformed hello: bad purpose');
   const nonce = str(o, 'nonce', 'hello', 128);
   if (!/^[0-9a-f]{32,128}$/.test(nonce)) throw new ProtocolError('malformed hello: bad nonce');
   return {

@@ -29,6 +29,18 @@ export enum MessageType {
   Bye = 6,
   StoreRequest = 7,
   StoreResponse = 8,
+  /** Cluster jobs (src/cluster): a compute node announces itself and its listening port. */
+  Register = 9,
+  /** Compute node → coordinator, periodically: "still alive", with its tasks in flight. */
+  Heartbeat = 10,
+  /** Coordinator → compute node: one task (global weights and a data shard). */
+  Task = 11,
+  /** Compute node → coordinator: a task's weight delta, or its rejection. */
+  TaskResult = 12,
+  /** Client → coordinator: a job (hyper-parameters and its data). */
+  JobSubmit = 13,
+  /** Coordinator → client: the job's progress (queued, each round) and its end. */
+  JobUpdate = 14,
 }
 
 export interface FrameHeader {
@@ -47,13 +59,19 @@ export interface FrameLimits {
   maxStore: number;
   /** Largest handshake/control payload (bytes). */
   maxControl: number;
+  /** Largest cluster-job payload: tasks, results, submitted jobs (bytes). */
+  maxJob?: number;
 }
 
 export const DEFAULT_LIMITS: FrameLimits = {
   maxData: 1 << 30,
   maxStore: 16 << 20,
   maxControl: 64 << 10,
+  maxJob: 32 << 20,
 };
+
+/** Message types that carry cluster-job messages (src/cluster/messages.ts). */
+export const JOB_TYPES: ReadonlySet<MessageType> = new Set([MessageType.Register, MessageType.Heartbeat, MessageType.Task, MessageType.TaskResult, MessageType.JobSubmit, MessageType.JobUpdate]);
 
 /** The peer's frames carry another protocol version: the handshake reports it by name. */
 export class VersionMismatchError extends ProtocolError {
@@ -97,6 +115,7 @@ export function readHeader(buf: Uint8Array, offset: number, ourVersion: number, 
 function limitFor(type: MessageType, limits: FrameLimits): number {
   if (type === MessageType.Data) return limits.maxData;
   if (type === MessageType.StoreRequest || type === MessageType.StoreResponse) return limits.maxStore;
+  if (JOB_TYPES.has(type)) return limits.maxJob ?? DEFAULT_LIMITS.maxJob!;
   return limits.maxControl;
 }
 

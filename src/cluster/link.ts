@@ -1,0 +1,45 @@
+/**
+ * Connections between coordinator, compute nodes and clients: the comm layer's frames and HMAC
+ * handshake (purpose "cluster"), with a deadline on every dial and handshake. After the handshake
+ * each side installs a handler for whole frames; a handler that throws (a malformed message) drops
+ * that one connection, never the process.
+ */
+import type net from 'node:net';
+import { Connection } from '../comm/tcp/connection.js';
+import { acceptHandshake, dialHandshake, type HandshakeConfig } from '../comm/tcp/handshake.js';
+import { dialWithRetry } from '../comm/tcp/net.js';
+import type { FrameHeader, MessageType } from '../comm/wire/frame.js';
+
+/** Peers of a cluster job must agree on this (it is in both HELLOs). */
+export const CLUSTER_SIGNATURE = 'smolcluster-jobs-v1';
+
+export function clusterHandshake(token: string, timeoutMs: number): HandshakeConfig {
+  return { token, worldSize: 0, signature: CLUSTER_SIGNATURE, purpose: 'cluster', rank: -1, timeoutMs };
+}
+
+export type FrameHandler = (type: MessageType, payload: Uint8Array, h: FrameHeader) => void;
+
+export function onFrames(conn: Connection, handler: FrameHandler): void {
+  conn.setSink({ target: (h) => new Uint8Array(h.length), frame: (h, payload) => handler(h.type, payload, h) });
+}
+
+/** Dials host:port (retrying until `deadlineMs` while it is not up yet) and authenticates. */
+export async function dialCluster(host: string, port: number, what: string, token: string, deadlineMs: number): Promise<Connection> {
+  const conn = await dialWithRetry({ host, port, rank: -1, what }, deadlineMs);
+  await dialHandshake(conn, clusterHandshake(token, deadlineMs));
+  return conn;
+}
+
+let nextPeerId = 0;
+
+/** Accepts a socket and authenticates it; rejects (the connection already closed) on any failure. */
+export async function acceptCluster(socket: net.Socket, token: string, timeoutMs: number): Promise<Connection> {
+  const conn = Connection.accept(socket);
+  await acceptHandshake(conn, clusterHandshake(token, timeoutMs), () => nextPeerId++ % 0x7fffffff);
+  return conn;
+}
+
+/** Sends one cluster frame; a closed connection is not an error here (its 'closed' handler deals with it). */
+export function sendFrame(conn: Connection, type: MessageType, payload: Uint8Array): void {
+  if (conn.isOpen) conn.send(type, -1, 0, 0, payload).catch(() => {});
+}
