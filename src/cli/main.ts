@@ -12,6 +12,10 @@ import { serverCommand } from './server.js';
 import { configCommand } from './config.js';
 import { launchCommand } from './launch.js';
 import { dashboardCommand } from './dashboard.js';
+import { coordinatorCommand } from './coordinator.js';
+import { computeNodeCommand } from './compute_node.js';
+import { submitCommand } from './submit.js';
+import { federatedCommand } from './federated.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -29,7 +33,11 @@ const program = new Command('smolcluster')
   .addCommand(serverCommand())
   .addCommand(configCommand())
   .addCommand(launchCommand())
-  .addCommand(dashboardCommand());
+  .addCommand(dashboardCommand())
+  .addCommand(coordinatorCommand())
+  .addCommand(computeNodeCommand())
+  .addCommand(submitCommand())
+  .addCommand(federatedCommand());
 
 program.hook('preAction', (cmd) => {
   if (cmd.opts().verbose) process.env.SMOLCLUSTER_VERBOSE = '1';

@@ -109,6 +109,10 @@ export class Coordinator {
     return boundPort(this.server!);
   }
 
+  get liveNodes(): number {
+    return this.registry.liveCount;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     if (this.ticker) clearInterval(this.ticker);

@@ -1,0 +1,63 @@
+import { Command } from 'commander';
+import { ComputeNode } from '../cluster/compute_node.js';
+import { backend } from '../tensor/dispatch.js';
+import { clusterToken, either, parseHostPort, parsePort, parseProbability } from './cluster_flags.js';
+import { nonNegativeInt, positiveInt } from './options.js';
+
+interface ComputeNodeFlags {
+  port?: number;
+  loadProbability?: number;
+  coordinator?: string;
+  host: string;
+  busyDelayMs: number;
+  heartbeatMs: number;
+  seed?: number;
+  threads: number;
+}
+
+/**
+ * `smolcluster compute-node --port P --coordinator HOST:PORT [--load-probability p]`, or the
+ * original's `compute-node 9091 0.2` (then the coordinator finds it through its nodes file).
+ */
+export function computeNodeCommand(): Command {
+  return new Command('compute-node')
+    .description('a compute node of cluster jobs: trains the tasks the coordinator sends and returns weight deltas')
+    .argument('[port]', "the original's positional port")
+    .argument('[load_probability]', "the original's positional load probability")
+    .option('--port <n>', 'port to listen on for tasks (0: any free port)', (s) => parsePort(s))
+    .option('--load-probability <p>', 'probability that the node is busy for a task (it delays or rejects it)', (s) => parseProbability(s))
+    .option('--coordinator <host:port>', 'register with this coordinator (and again after losing it)')
+    .option('--host <addr>', 'address to listen on', '0.0.0.0')
+    .option('--busy-delay-ms <ms>', 'how long a busy node delays a task it does not reject (the original: 3000)', nonNegativeInt, 3000)
+    .option('--heartbeat-ms <ms>', 'heartbeat interval', positiveInt, 500)
+    .option('--seed <n>', 'seed of the busy draws (default: from the port)', nonNegativeInt)
+    .option('--threads <n>', 'compute threads (1 keeps every node bit-identical)', positiveInt, 1)
+    .action(async (portArg: string | undefined, loadArg: string | undefined, f: ComputeNodeFlags) => {
+      const port = either(f.port, portArg, '--port', parsePort);
+      const loadProbability = either(f.loadProbability, loadArg, '--load-probability', parseProbability, 0);
+      backend().setThreads(f.threads);
+      const node = await ComputeNode.start({
+        host: f.host,
+        port,
+        token: clusterToken(),
+        coordinator: f.coordinator ? parseHostPort(f.coordinator, '--coordinator') : undefined,
+        loadProbability,
+        busyDelayMs: f.busyDelayMs,
+        heartbeatMs: f.heartbeatMs,
+        seed: f.seed ?? port,
+        handshakeTimeoutMs: 5000,
+        onLog: (line) => process.stderr.write(`[compute-node :${node.port}] ${line}\n`),
+      });
+      process.stderr.write(`smolcluster: compute node on ${f.host}:${node.port} (load probability ${loadProbability})\n`);
+      await new Promise<void>((resolve) => {
+        const stop = (): void => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          resolve();
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+      await node.close();
+    });
+}
