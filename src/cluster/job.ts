@@ -27,6 +27,8 @@ export interface JobResult {
   /** Per round: validation and mean training error, and each task's node, duration and attempts. */
   history: RoundReport[];
   validationError: number;
+  /** FNV-1a of the final global weights' bytes: equal checksums, bit-identical models. */
+  weightsChecksum: string;
   /** Job wall time on the coordinator (ms), from its start to the last round's evaluation. */
   ms: number;
 }
@@ -91,6 +93,7 @@ export async function runJob(spec: JobSpec, ctx: JobContext): Promise<JobResult>
     validationRows: spec.validation.rows,
     history,
     validationError: history[history.length - 1].validationError,
+    weightsChecksum: model.arena().checksum(), // evaluateShard left the global weights in the arena
     ms: performance.now() - t0,
   };
 }

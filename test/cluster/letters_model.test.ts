@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { buildLettersModel, evaluateShard, fitShard, lettersParamCount } from '../../src/cluster/letters_model.js';
+import { parseLetters } from '../../src/data/letters.js';
+import { Tensor } from '../../src/tensor/tensor.js';
+import { crossEntropy } from '../../src/tensor/ops/loss.js';
+import { noGrad } from '../../src/tensor/autograd.js';
+import { Rng } from '../../src/util/rng.js';
+
+function shard(rows: number, seed: number) {
+  const rng = new Rng(seed);
+  const lines = Array.from({ length: rows }, () => [...Array.from({ length: 16 }, () => rng.int(16)), rng.int(26)].join(','));
+  return parseLetters(lines.join('\n'), 'synthetic');
+}
+
+/** The summed cross-entropy of the model at `w`, in float64 from float32 logits. */
+function summedLoss(hidden: number, w: Float32Array, s: ReturnType<typeof shard>): number {
+  const m = buildLettersModel(hidden, 0);
+  m.arena().data.set(w);
+  return noGrad(() => crossEntropy(m.forward(new Tensor(s.features, [s.rows, 16])), s.labels).data[0] * s.rows);
+}
+
+test('one epoch is one step of plain gradient descent on the summed loss (eta means what it meant in the original)', () => {
+  const s = shard(12, 1);
+  const hidden = 5;
+  const model = buildLettersModel(hidden, 3);
+  const w0 = model.arena().data.slice();
+  assert.equal(w0.length, lettersParamCount(hidden));
+  const lr = 1e-3;
+  const { delta, epochs } = fitShard(model, w0, s, 1, lr);
+  assert.equal(epochs, 1);
+  // Finite differences of the summed loss on a few coordinates: delta = -lr · dL/dw.
+  for (const i of [0, 7, 80, w0.length - 1]) {
+    const h = 1e-2;
+    const up = w0.slice();
+    const down = w0.slice();
+    up[i] += h;
+    down[i] -= h;
+    const grad = (summedLoss(hidden, up, s) - summedLoss(hidden, down, s)) / (2 * h);
+    assert.ok(Math.abs(-delta[i] / lr - grad) <= 0.02 * Math.abs(grad) + 0.02, `coordinate ${i}: ${-delta[i] / lr} vs ${grad}`);
+  }
+});
+
+test('training stops early once the summed loss moves by 0.2 or less', () => {
+  const s = shard(30, 2);
+  const model = buildLettersModel(8, 4);
+  const w0 = model.arena().data.slice();
+  // A learning rate so small that the loss cannot move by 0.2: one update, then the stop.
+  assert.equal(fitShard(model, w0, s, 50, 1e-9).epochs, 1);
+  const moving = fitShard(model, w0, s, 5, 1e-3);
+  assert.equal(moving.epochs, 5);
+  assert.ok(moving.trainError >= 0 && moving.trainError <= 1);
+});
+
+test('the same start and shard give the same bits, whatever the model object did before', () => {
+  const s = shard(40, 3);
+  const a = buildLettersModel(6, 1);
+  const w0 = a.arena().data.slice();
+  const first = fitShard(a, w0, s, 4, 1e-3).delta;
+  const b = buildLettersModel(6, 99);
+  fitShard(b, b.arena().data.slice(), s, 3, 1e-2); // leave b in some other state
+  assert.deepEqual(fitShard(b, w0, s, 4, 1e-3).delta, first);
+  const err = evaluateShard(a, w0, s);
+  assert.ok(err > 0.5, 'an untrained model misclassifies most rows');
+});
