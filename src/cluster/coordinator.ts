@@ -150,7 +150,7 @@ export class Coordinator {
       const node = this.registry.ensureListed(a.host, a.port);
       if (node.state !== 'dead' || node.dialing || this.closed) continue;
       node.dialing = true;
-      dialCluster(a.host, a.port, `compute node ${node.id}`, this.opts.token, this.opts.handshakeTimeoutMs)
+      dialCluster(a.host, a.port, `compute node ${node.id}`, this.opts.token, 0, this.opts.handshakeTimeoutMs) // the next rescan dials again
         .then((conn) => this.adoptNode(conn, node.host, node.port, 'dialed (listed in the nodes file)', 'file'))
         .catch((err: Error) => {
           if (node.note !== err.message) this.log('node_unreachable', { node: node.id, error: err.message });

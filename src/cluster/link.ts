@@ -23,10 +23,13 @@ export function onFrames(conn: Connection, handler: FrameHandler): void {
   conn.setSink({ target: (h) => new Uint8Array(h.length), frame: (h, payload) => handler(h.type, payload, h) });
 }
 
-/** Dials host:port (retrying until `deadlineMs` while it is not up yet) and authenticates. */
-export async function dialCluster(host: string, port: number, what: string, token: string, deadlineMs: number): Promise<Connection> {
-  const conn = await dialWithRetry({ host, port, rank: -1, what }, deadlineMs);
-  await dialHandshake(conn, clusterHandshake(token, deadlineMs));
+/**
+ * Dials host:port (retrying for `dialMs` while it is not up yet; 0 = one attempt) and authenticates
+ * within `handshakeMs`.
+ */
+export async function dialCluster(host: string, port: number, what: string, token: string, dialMs: number, handshakeMs = dialMs): Promise<Connection> {
+  const conn = await dialWithRetry({ host, port, rank: -1, what }, dialMs);
+  await dialHandshake(conn, clusterHandshake(token, handshakeMs));
   return conn;
 }
 
