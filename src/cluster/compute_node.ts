@@ -10,7 +10,7 @@
  */
 import type net from 'node:net';
 import type { Connection } from '../comm/tcp/connection.js';
-import { logRefused } from '../comm/tcp/handshake.js';
+import { logRefused, PendingHandshakes } from '../comm/tcp/handshake.js';
 import { boundPort, listen } from '../comm/tcp/net.js';
 import { MessageType } from '../comm/wire/frame.js';
 import type { Module } from '../nn/module.js';
@@ -39,6 +39,7 @@ export interface ComputeNodeOptions {
 
 export class ComputeNode {
   private server: net.Server | null = null;
+  private readonly pending = new PendingHandshakes();
   private readonly links = new Set<Connection>();
   private readonly models = new Map<number, Module>();
   private readonly rng: Rng;
@@ -71,7 +72,7 @@ export class ComputeNode {
   }
 
   private onSocket(socket: net.Socket): void {
-    acceptCluster(socket, this.opts.token, this.opts.handshakeTimeoutMs)
+    acceptCluster(socket, this.opts.token, this.opts.handshakeTimeoutMs, this.pending)
       .then((conn) => this.serve(conn))
       .catch((err: Error) => logRefused('compute node refused a connection', err));
   }

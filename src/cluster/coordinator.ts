@@ -10,7 +10,7 @@ import type net from 'node:net';
 import { join } from 'node:path';
 import { commLog } from '../comm/log.js';
 import type { Connection } from '../comm/tcp/connection.js';
-import { logRefused } from '../comm/tcp/handshake.js';
+import { logRefused, PendingHandshakes } from '../comm/tcp/handshake.js';
 import { boundPort, listen } from '../comm/tcp/net.js';
 import { MessageType } from '../comm/wire/frame.js';
 import { EventLog, eventsFile } from '../metrics/events.js';
@@ -67,6 +67,7 @@ interface QueuedJob {
 
 export class Coordinator {
   private server: net.Server | null = null;
+  private readonly pending = new PendingHandshakes();
   private readonly events: EventLog;
   private readonly registry: NodeRegistry;
   private readonly policy: SchedulingPolicy;
@@ -162,7 +163,7 @@ export class Coordinator {
 
   private onSocket(socket: net.Socket): void {
     if (this.closed) return void socket.destroy();
-    acceptCluster(socket, this.opts.token, this.opts.handshakeTimeoutMs)
+    acceptCluster(socket, this.opts.token, this.opts.handshakeTimeoutMs, this.pending)
       .then((conn) => this.serve(conn))
       .catch((err: Error) => {
         logRefused('coordinator refused a connection', err);

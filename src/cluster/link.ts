@@ -6,7 +6,7 @@
  */
 import type net from 'node:net';
 import { Connection } from '../comm/tcp/connection.js';
-import { acceptHandshake, dialHandshake, type HandshakeConfig } from '../comm/tcp/handshake.js';
+import { acceptHandshake, dialHandshake, type HandshakeConfig, type PendingHandshakes } from '../comm/tcp/handshake.js';
 import { dialWithRetry } from '../comm/tcp/net.js';
 import type { FrameHeader, MessageType } from '../comm/wire/frame.js';
 
@@ -35,10 +35,13 @@ export async function dialCluster(host: string, port: number, what: string, toke
 
 let nextPeerId = 0;
 
-/** Accepts a socket and authenticates it; rejects (the connection already closed) on any failure. */
-export async function acceptCluster(socket: net.Socket, token: string, timeoutMs: number): Promise<Connection> {
+/**
+ * Accepts a socket and authenticates it; rejects (the connection already closed) on any failure.
+ * `pending` caps the acceptor's unauthenticated sockets.
+ */
+export async function acceptCluster(socket: net.Socket, token: string, timeoutMs: number, pending: PendingHandshakes): Promise<Connection> {
   const conn = Connection.accept(socket);
-  await acceptHandshake(conn, clusterHandshake(token, timeoutMs), () => nextPeerId++ % 0x7fffffff);
+  await acceptHandshake(conn, clusterHandshake(token, timeoutMs), () => nextPeerId++ % 0x7fffffff, pending);
   return conn;
 }
 

@@ -12,7 +12,7 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { ProtocolError, SmolError } from '../../util/errors.js';
 import { commLog } from '../log.js';
-import { DEFAULT_LIMITS, encodeFrame, HEADER_BYTES, MessageType, PROTOCOL_VERSION, VersionMismatchError, writeHeader, type FrameHeader, type FrameLimits } from '../wire/frame.js';
+import { DEFAULT_LIMITS, JOB_TYPES, encodeFrame, HEADER_BYTES, MessageType, PROTOCOL_VERSION, VersionMismatchError, writeHeader, type FrameHeader, type FrameLimits } from '../wire/frame.js';
 import { FrameReader, type FrameSink } from '../wire/reader.js';
 import { encodeJson } from '../wire/control.js';
 
@@ -190,9 +190,11 @@ export class Connection extends EventEmitter implements FrameSink {
    */
   private checkUnauthenticated(h: FrameHeader): void {
     const handshake = h.type === MessageType.Hello || h.type === MessageType.Auth || h.type === MessageType.Error || h.type === MessageType.Bye;
-    const dialerMay = this.role === 'dialer' && (h.type === MessageType.Ready || (h.type === MessageType.Data && this.readySeen));
+    // Cluster-job frames (a compute node's first heartbeat) may follow READY in the same read, like data.
+    const afterReady = h.type === MessageType.Data || JOB_TYPES.has(h.type);
+    const dialerMay = this.role === 'dialer' && (h.type === MessageType.Ready || (afterReady && this.readySeen));
     if (!handshake && !dialerMay) throw new ProtocolError(`${MessageType[h.type]} frame before the peer authenticated`);
-    if (h.type !== MessageType.Data && h.length > this.controlLimit) {
+    if (!afterReady && h.length > this.controlLimit) {
       throw new ProtocolError(`oversize ${MessageType[h.type]} frame before authentication: ${h.length} bytes > ${this.controlLimit}`);
     }
   }
