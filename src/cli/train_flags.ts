@@ -3,11 +3,17 @@ import { join } from 'node:path';
 import type { CheckpointOptions } from '../train/checkpoints.js';
 import { ConfigError } from '../util/errors.js';
 import { DATASETS, type DatasetName, type TrainConfig, defaultConfig } from '../train/config.js';
+import { MODEL_NAMES, type ModelType } from '../nn/models/index.js';
 import { intList, nonNegativeInt, nonNegativeNumber, oneOf, positiveInt, positiveNumber } from './options.js';
 
 /** The flags every training command shares (train, worker). */
 export interface TrainFlags {
-  model: 'mlp' | 'cnn';
+  model: ModelType;
+  /** Size overrides of a named model (src/nn/models/presets.ts). */
+  layers?: number;
+  width?: number;
+  heads?: number;
+  context?: number;
   hidden?: number[];
   dataset?: DatasetName;
   /** Fault specs to inject (src/train/faults.ts; a debug knob). */
@@ -78,20 +84,24 @@ export interface TrainFlags {
 
 export function addTrainFlags(cmd: Command): Command {
   return cmd
-    .addOption(new Option('--model <type>', 'model: mlp (784-128-10) or cnn').choices(['mlp', 'cnn']).default('mlp'))
+    .addOption(new Option('--model <type>', 'model: mlp (784-128-10), simple_cnn (alias cnn), resnet18|34|50, gpt2[-medium|-mini|-tiny], bert[-base|-mini|-tiny]').choices(MODEL_NAMES).default('mlp'))
+    .option('--layers <n>', 'transformer layers, or the ResNet depth (default: the preset\'s)', positiveInt)
+    .option('--width <n>', 'transformer hidden size, or the ResNet\'s first-stage channels (default: the preset\'s)', positiveInt)
+    .option('--heads <n>', 'attention heads (default: the preset\'s)', positiveInt)
+    .option('--context <n>', 'transformer positions / sequence length (default: the preset\'s, at least the dataset\'s)', positiveInt)
     .option('--hidden <widths>', 'MLP hidden widths, comma-separated (default 128)', intList)
     .addOption(new Option('--dataset <name>', 'training data: mnist, synthetic-regression, synthetic_image, synthetic_text, cifar10, text (docs/DATA.md; default mnist)').choices(DATASETS))
     .option('--fault <spec>', 'inject a fault, e.g. slow:rank=1:ms=50 (repeatable; docs/VALIDATION.md; env SMOLCLUSTER_FAULT)', (v: string, prev: string[] = []) => [...prev, v])
-    .option('--epochs <n>', 'passes over the training set (default: mlp 2, cnn 1)', positiveInt)
-    .option('--batch-size <n>', 'samples per step per worker (default 32)', positiveInt)
+    .option('--epochs <n>', 'passes over the training set (default: mlp 2, cnn 1, others 1)', positiveInt)
+    .option('--batch-size <n>', 'samples per step per worker (default 32; transformers 16)', positiveInt)
     .option('--grad-accum <k>', 'accumulate gradients over K micro-batches of --batch-size per optimizer step (default 1)', positiveInt)
-    .option('--lr <rate>', 'learning rate (default 0.02)', positiveNumber)
-    .addOption(new Option('--optimizer <name>', 'optimizer (default sgd)').choices(['sgd', 'adam', 'adamw']).argParser(oneOf(['sgd', 'adam', 'adamw'] as const)))
+    .option('--lr <rate>', 'learning rate (default 0.02; resnet 0.05, transformers 0.001)', positiveNumber)
+    .addOption(new Option('--optimizer <name>', 'optimizer (default sgd; transformers adamw)').choices(['sgd', 'adam', 'adamw']).argParser(oneOf(['sgd', 'adam', 'adamw'] as const)))
     .option('--momentum <m>', 'SGD momentum (default 0.9)', nonNegativeNumber)
     .option('--weight-decay <wd>', 'weight decay (L2 for sgd/adam, decoupled for adamw; default 0)', nonNegativeNumber)
     .addOption(new Option('--schedule <name>', 'LR schedule (default cosine)').choices(['constant', 'step', 'cosine']).argParser(oneOf(['constant', 'step', 'cosine'] as const)))
     .option('--warmup-steps <n>', 'linear LR warm-up steps for the cosine schedule (default 0)', nonNegativeInt)
-    .option('--clip-grad-norm <max>', 'clip gradients to this global L2 norm (default off)', positiveNumber)
+    .option('--clip-grad-norm <max>', 'clip gradients to this global L2 norm (default off; transformers 1)', positiveNumber)
     .option('--seed <n>', 'seed for initialisation, shuffling and sharding', nonNegativeInt, 0)
     .option('--eval-every <steps>', 'evaluate on the test set every N steps (0: at the end only)', nonNegativeInt, 0)
     .option('--max-steps <n>', 'stop after N steps (0: all epochs)', nonNegativeInt, 0)
@@ -147,6 +157,10 @@ export function configFrom(flags: TrainFlags, threads: number): TrainConfig {
     if (v !== undefined) c[k] = v;
   };
   pick('hidden', flags.hidden);
+  pick('layers', flags.layers);
+  pick('width', flags.width);
+  pick('heads', flags.heads);
+  pick('context', flags.context);
   pick('dataset', flags.dataset);
   pick('epochs', flags.epochs);
   pick('batchSize', flags.batchSize);

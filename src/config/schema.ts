@@ -15,6 +15,7 @@
  * Unknown keys are refused (a typo must not silently fall back to a default).
  */
 import { z } from 'zod';
+import { MODEL_NAMES } from '../nn/models/names.js';
 
 /** nn_config `dataset.name` values (case-insensitive), as the CLI's --dataset spells them. */
 export const NN_DATASETS: readonly string[] = ['mnist', 'synthetic_image', 'synthetic_text', 'cifar10', 'text'];
@@ -59,7 +60,11 @@ export const nnConfigSchema = z.object({
     .refine((g) => !g.enabled || g.max_norm !== undefined, { message: 'missing: enabled is true, so max_norm (the global L2 norm to clip to) is required', path: ['max_norm'] })
     .optional(),
   model: z.object({
-    type: z.string().refine((t) => /^(simplenn|mlp|cnn)$/i.test(t), 'expected SimpleNN (or mlp, cnn)'),
+    type: z.string().refine((t) => /^simplenn$/i.test(t) || (MODEL_NAMES as readonly string[]).includes(t.toLowerCase()), `expected SimpleNN or one of ${MODEL_NAMES.join(', ')}`),
+    layers: z.number().int().min(1).optional(),
+    width: z.number().int().min(1).optional(),
+    heads: z.number().int().min(1).optional(),
+    context: z.number().int().min(1).optional(),
     input_dim: z.number().int().min(1).optional(),
     hidden: z.union([z.number().int().min(1), z.array(z.number().int().min(1)).min(1)]).optional(),
     out: z.number().int().min(1).optional(),

@@ -18,7 +18,7 @@ export function nnOptionValues(n: NnConfig): Record<string, unknown> {
     batchSize: n.batch_size,
     lr: n.learning_rate,
     epochs: n.num_epochs,
-    model: /^cnn$/i.test(n.model.type) ? 'cnn' : 'mlp',
+    model: /^simplenn$/i.test(n.model.type) ? 'mlp' : n.model.type.toLowerCase(),
     dataset: n.dataset.name.toLowerCase(),
   };
   if (n.dataset.data_dir !== undefined) v.dataDir = n.dataset.data_dir;
@@ -27,6 +27,7 @@ export function nnOptionValues(n: NnConfig): Record<string, unknown> {
   if (n.dataset.tokenizer !== undefined) v.tokenizer = n.dataset.tokenizer;
   if (n.eval_steps !== undefined) v.evalEvery = n.eval_steps;
   if (n.track_gradients !== undefined) v.trackGradients = n.track_gradients;
+  for (const k of ['layers', 'width', 'heads', 'context'] as const) if (n.model[k] !== undefined) v[k] = n.model[k];
   if (n.model.hidden !== undefined) v.hidden = Array.isArray(n.model.hidden) ? n.model.hidden : [n.model.hidden];
   if (n.gradient_clipping?.enabled) v.clipGradNorm = n.gradient_clipping.max_norm;
   v.optimizer = n.optimizer ?? 'adam';

@@ -7,6 +7,10 @@ export function flagsToArgs(f: TrainFlags): string[] {
     if (v !== undefined) a.push(flag, Array.isArray(v) ? v.join(',') : String(v));
   };
   opt('--hidden', f.hidden);
+  opt('--layers', f.layers);
+  opt('--width', f.width);
+  opt('--heads', f.heads);
+  opt('--context', f.context);
   opt('--dataset', f.dataset);
   for (const spec of f.fault ?? []) a.push('--fault', spec);
   opt('--epochs', f.epochs);

@@ -1,4 +1,4 @@
-import type { ModelType } from '../nn/models/index.js';
+import { type ModelType, isTokenModel } from '../nn/models/index.js';
 import type { OptimizerName } from '../nn/optim/index.js';
 import type { ScheduleName } from '../nn/optim/schedule.js';
 
@@ -8,6 +8,11 @@ export type DatasetName = (typeof DATASETS)[number];
 /** Everything that determines a training run. Written into result.json as `config`. */
 export interface TrainConfig {
   model: ModelType;
+  /** Size overrides of a named model (--layers --width --heads --context; src/nn/models/presets.ts). */
+  layers?: number;
+  width?: number;
+  heads?: number;
+  context?: number;
   /** MLP hidden widths (SmolCluster's `hidden`). */
   hidden: number[];
   /** MNIST, the seeded synthetic sets, CIFAR-10 or a text file (run.ts `loadTrainData`; docs/DATA.md). */
@@ -45,10 +50,18 @@ export interface TrainConfig {
 }
 
 /** Defaults chosen so the quick start reaches the documented accuracy (README). */
-export const DEFAULTS: Record<ModelType, Partial<TrainConfig>> = {
+export const DEFAULTS: Partial<Record<ModelType, Partial<TrainConfig>>> = {
   mlp: { epochs: 2, batchSize: 32, lr: 0.02, optimizer: 'sgd', momentum: 0.9, schedule: 'cosine' },
   cnn: { epochs: 1, batchSize: 32, lr: 0.02, optimizer: 'sgd', momentum: 0.9, schedule: 'cosine' },
+  simple_cnn: { epochs: 1, batchSize: 32, lr: 0.02, optimizer: 'sgd', momentum: 0.9, schedule: 'cosine' },
 };
+
+/** ResNets train with SGD + momentum, transformers with AdamW (their published recipes, shorter). */
+function familyDefaults(model: ModelType): Partial<TrainConfig> {
+  if (model.startsWith('resnet')) return { epochs: 1, batchSize: 32, lr: 0.05, optimizer: 'sgd', momentum: 0.9, schedule: 'cosine' };
+  if (isTokenModel(model)) return { epochs: 1, batchSize: 16, lr: 1e-3, optimizer: 'adamw', schedule: 'cosine', clipGradNorm: 1 };
+  return {};
+}
 
 export function defaultConfig(model: ModelType): TrainConfig {
   return {
@@ -70,6 +83,7 @@ export function defaultConfig(model: ModelType): TrainConfig {
     trackGradients: false,
     maxSteps: 0,
     threads: 0,
+    ...familyDefaults(model),
     ...DEFAULTS[model],
   };
 }

@@ -1,0 +1,254 @@
+import { add, gelu } from '../../tensor/ops/elementwise.js';
+import { linear } from '../../tensor/ops/matmul.js';
+import { Tensor } from '../../tensor/tensor.js';
+import { Rng } from '../../util/rng.js';
+import { Dropout } from '../layers/activation.js';
+import { mergeHeads, scaledDotProductAttention, splitHeads } from '../layers/attention.js';
+import { Embedding } from '../layers/embedding.js';
+import { fillConst, fillNormal } from '../layers/init_fill.js';
+import { Linear } from '../layers/linear.js';
+import { LayerNorm } from '../layers/norm.js';
+import { Sequential } from '../layers/sequential.js';
+import { Module } from '../module.js';
+
+/**
+ * BERT (Devlin et al. 2018) with a masked-LM head: post-LayerNorm encoder layers, learned positions,
+ * token-type embeddings (all inputs are segment 0), bidirectional attention, and a prediction head
+ * whose decoder is tied to the word embeddings. Module names follow Hugging Face's BertForMaskedLM
+ * (bert.embeddings.word_embeddings, bert.encoder.layer.0.attention.self.query, cls.predictions...).
+ * The activation is GELU's tanh form (HF hidden_act "gelu_new"); HF's default "gelu" is the erf
+ * form, which differs by < 1e-3 per activation.
+ */
+export interface BertSpec {
+  type: 'bert';
+  vocabSize: number;
+  /** max_position_embeddings: the longest sequence the model accepts. */
+  context: number;
+  layers: number;
+  width: number;
+  heads: number;
+  /** Feed-forward width (intermediate_size), 4 × width in the published models. */
+  intermediate: number;
+  dropout: number;
+}
+
+const LN_EPS = 1e-12;
+
+class BertEmbeddings extends Module {
+  readonly word_embeddings: Embedding;
+  private readonly position_embeddings: Embedding;
+  private readonly token_type_embeddings: Embedding;
+  private readonly LayerNorm: LayerNorm;
+
+  constructor(private readonly spec: BertSpec, rng: Rng, private readonly drop: Dropout) {
+    super();
+    this.word_embeddings = this.registerModule('word_embeddings', new Embedding(spec.vocabSize, spec.width, rng));
+    this.position_embeddings = this.registerModule('position_embeddings', new Embedding(spec.context, spec.width, rng));
+    this.token_type_embeddings = this.registerModule('token_type_embeddings', new Embedding(2, spec.width, rng));
+    this.LayerNorm = this.registerModule('LayerNorm', new LayerNorm(spec.width, LN_EPS));
+  }
+
+  forward(ids: Tensor): Tensor {
+    if (ids.ndim !== 2) throw new Error(`bert: expected token ids [N, T], got [${ids.shape.join(', ')}]`);
+    const [N, T] = ids.shape;
+    if (T > this.spec.context) throw new Error(`bert: sequence length ${T} exceeds the model's context ${this.spec.context} (--context)`);
+    const words = this.word_embeddings.lookup(Int32Array.from(ids.data), [N, T]);
+    const positions = this.position_embeddings.lookup(Int32Array.from({ length: T }, (_, i) => i), [T]);
+    const segment = this.token_type_embeddings.lookup(new Int32Array(1), [1]);
+    return this.drop.forward(this.LayerNorm.forward(add(add(words, positions), segment)));
+  }
+}
+
+/** Self-attention (query/key/value) then output.dense + residual + LayerNorm, as HF splits it. */
+class BertSelfAttention extends Module {
+  private readonly query: Linear;
+  private readonly key: Linear;
+  private readonly value: Linear;
+
+  constructor(private readonly spec: BertSpec, rng: Rng) {
+    super();
+    this.query = this.registerModule('query', new Linear(spec.width, spec.width, rng));
+    this.key = this.registerModule('key', new Linear(spec.width, spec.width, rng));
+    this.value = this.registerModule('value', new Linear(spec.width, spec.width, rng));
+  }
+
+  forward(x: Tensor): Tensor {
+    const h = this.spec.heads;
+    const q = splitHeads(this.query.forward(x), h);
+    const k = splitHeads(this.key.forward(x), h);
+    const v = splitHeads(this.value.forward(x), h);
+    return mergeHeads(scaledDotProductAttention(q, k, v, false));
+  }
+}
+
+/** dense → dropout → LayerNorm(· + residual): HF's BertSelfOutput and BertOutput. */
+class BertResidualOutput extends Module {
+  private readonly dense: Linear;
+  private readonly LayerNorm: LayerNorm;
+
+  constructor(inF: number, width: number, rng: Rng, private readonly drop: Dropout) {
+    super();
+    this.dense = this.registerModule('dense', new Linear(inF, width, rng));
+    this.LayerNorm = this.registerModule('LayerNorm', new LayerNorm(width, LN_EPS));
+  }
+
+  forward(x: Tensor): Tensor {
+    throw new Error(`BertResidualOutput needs the residual: call apply() (got ${x.toString()})`);
+  }
+
+  apply(x: Tensor, residual: Tensor): Tensor {
+    return this.LayerNorm.forward(add(this.drop.forward(this.dense.forward(x)), residual));
+  }
+}
+
+class BertAttention extends Module {
+  private readonly self: BertSelfAttention;
+  private readonly output: BertResidualOutput;
+
+  constructor(spec: BertSpec, rng: Rng, drop: Dropout) {
+    super();
+    this.self = this.registerModule('self', new BertSelfAttention(spec, rng));
+    this.output = this.registerModule('output', new BertResidualOutput(spec.width, spec.width, rng, drop));
+  }
+
+  forward(x: Tensor): Tensor {
+    return this.output.apply(this.self.forward(x), x);
+  }
+}
+
+class BertIntermediate extends Module {
+  private readonly dense: Linear;
+
+  constructor(spec: BertSpec, rng: Rng) {
+    super();
+    this.dense = this.registerModule('dense', new Linear(spec.width, spec.intermediate, rng));
+  }
+
+  forward(x: Tensor): Tensor {
+    return gelu(this.dense.forward(x));
+  }
+}
+
+class BertLayer extends Module {
+  private readonly attention: BertAttention;
+  private readonly intermediate: BertIntermediate;
+  private readonly output: BertResidualOutput;
+
+  constructor(spec: BertSpec, rng: Rng, drop: Dropout) {
+    super();
+    this.attention = this.registerModule('attention', new BertAttention(spec, rng, drop));
+    this.intermediate = this.registerModule('intermediate', new BertIntermediate(spec, rng));
+    this.output = this.registerModule('output', new BertResidualOutput(spec.intermediate, spec.width, rng, drop));
+  }
+
+  forward(x: Tensor): Tensor {
+    const a = this.attention.forward(x);
+    return this.output.apply(this.intermediate.forward(a), a);
+  }
+}
+
+class BertModel extends Module {
+  readonly embeddings: BertEmbeddings;
+  private readonly encoder: Module;
+
+  constructor(spec: BertSpec, rng: Rng, drop: Dropout) {
+    super();
+    this.embeddings = this.registerModule('embeddings', new BertEmbeddings(spec, rng, drop));
+    this.encoder = this.registerModule('encoder', new BertEncoder(spec, rng, drop));
+  }
+
+  forward(ids: Tensor): Tensor {
+    return this.encoder.forward(this.embeddings.forward(ids));
+  }
+}
+
+class BertEncoder extends Module {
+  private readonly layer: Sequential;
+
+  constructor(spec: BertSpec, rng: Rng, drop: Dropout) {
+    super();
+    this.layer = this.registerModule('layer', new Sequential(...Array.from({ length: spec.layers }, () => new BertLayer(spec, rng, drop))));
+  }
+
+  forward(x: Tensor): Tensor {
+    return this.layer.forward(x);
+  }
+}
+
+/** cls.predictions.transform: dense → GELU → LayerNorm. */
+class BertPredictionTransform extends Module {
+  private readonly dense: Linear;
+  private readonly LayerNorm: LayerNorm;
+
+  constructor(spec: BertSpec, rng: Rng) {
+    super();
+    this.dense = this.registerModule('dense', new Linear(spec.width, spec.width, rng));
+    this.LayerNorm = this.registerModule('LayerNorm', new LayerNorm(spec.width, LN_EPS));
+  }
+
+  forward(x: Tensor): Tensor {
+    return this.LayerNorm.forward(gelu(this.dense.forward(x)));
+  }
+}
+
+/** cls.predictions: transform, then the decoder tied to the word embeddings plus its own bias. */
+class BertLMPredictionHead extends Module {
+  private readonly transform: BertPredictionTransform;
+  private readonly bias: Tensor;
+
+  constructor(spec: BertSpec, rng: Rng, private readonly embeddings: Embedding) {
+    super();
+    this.bias = this.registerParameter('bias', Tensor.zeros([spec.vocabSize]));
+    this.transform = this.registerModule('transform', new BertPredictionTransform(spec, rng));
+  }
+
+  forward(x: Tensor): Tensor {
+    return linear(this.transform.forward(x), this.embeddings.weight, this.bias);
+  }
+}
+
+class BertOnlyMLMHead extends Module {
+  private readonly predictions: BertLMPredictionHead;
+
+  constructor(spec: BertSpec, rng: Rng, embeddings: Embedding) {
+    super();
+    this.predictions = this.registerModule('predictions', new BertLMPredictionHead(spec, rng, embeddings));
+  }
+
+  forward(x: Tensor): Tensor {
+    return this.predictions.forward(x);
+  }
+}
+
+/** BertForMaskedLM: token ids [N, T] → logits [N, T, vocab] at every position. */
+export class BertForMaskedLM extends Module {
+  private readonly bert: BertModel;
+  private readonly cls: BertOnlyMLMHead;
+
+  constructor(readonly spec: BertSpec, seed: number) {
+    super();
+    if (spec.width % spec.heads !== 0) throw new Error(`bert: width ${spec.width} is not divisible by ${spec.heads} heads`);
+    const rng = Rng.derive(seed, 0x42455254);
+    const drop = this.registerModule('drop', new Dropout(spec.dropout, Rng.derive(seed, 0x42455254, 1)));
+    this.bert = this.registerModule('bert', new BertModel(spec, rng, drop));
+    this.cls = this.registerModule('cls', new BertOnlyMLMHead(spec, rng, this.bert.embeddings.word_embeddings));
+    initBert(this, rng);
+  }
+
+  forward(ids: Tensor): Tensor {
+    return this.cls.forward(this.bert.forward(ids));
+  }
+}
+
+/** HF's _init_weights: N(0, 0.02) for linear and embedding weights, zero biases, LayerNorm (1, 0). */
+function initBert(model: Module, rng: Rng): void {
+  for (const [name, p] of model.namedParameters()) {
+    if (name.includes('LayerNorm')) continue;
+    if (name.endsWith('bias')) fillConst(p, 0);
+    else fillNormal(p, rng, 0.02);
+  }
+}
+
+export function buildBert(spec: BertSpec, seed: number): BertForMaskedLM {
+  return new BertForMaskedLM(spec, seed);
+}

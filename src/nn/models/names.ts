@@ -1,0 +1,14 @@
+/**
+ * Every model name the CLI and the YAML configs accept (no imports: the config schema reads this).
+ * `cnn` is the old name of `simple_cnn`; the guide's `resnet50`, `bert` and `gpt2` are presets.
+ */
+export const IMAGE_MODELS = ['resnet18', 'resnet34', 'resnet50'] as const;
+export const GPT2_MODELS = ['gpt2', 'gpt2-medium', 'gpt2-mini', 'gpt2-tiny'] as const;
+export const BERT_MODELS = ['bert', 'bert-base', 'bert-mini', 'bert-tiny'] as const;
+export type ResNetName = (typeof IMAGE_MODELS)[number];
+export type Gpt2Name = (typeof GPT2_MODELS)[number];
+export type BertName = (typeof BERT_MODELS)[number];
+
+export const MODEL_NAMES = ['mlp', 'cnn', 'simple_cnn', ...IMAGE_MODELS, ...GPT2_MODELS, ...BERT_MODELS] as const;
+export type ModelType = (typeof MODEL_NAMES)[number];
+

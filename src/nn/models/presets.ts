@@ -1,0 +1,83 @@
+import type { BertSpec } from './bert.js';
+import type { Gpt2Spec } from './gpt2.js';
+import type { BertName, Gpt2Name, ResNetName } from './names.js';
+import { RESNET_DEPTHS, type ResNetSpec } from './resnet.js';
+
+/**
+ * Named model sizes. A name picks a family and its published (or CPU-sized) shape; `SizeOverrides`
+ * (the --layers --width --heads --context flags) change any of it. The guide's names `resnet50`,
+ * `bert` and `gpt2` are presets like the others (`bert` = bert-base).
+ */
+export interface SizeOverrides {
+  layers?: number;
+  width?: number;
+  heads?: number;
+  context?: number;
+}
+
+type TransformerSize = { layers: number; width: number; heads: number; context: number; dropout: number };
+
+/** Published sizes (gpt2 = 124M, gpt2-medium = 355M) and minGPT-like small ones for CPU work. */
+export const GPT2_SIZES: Record<Gpt2Name, TransformerSize> = {
+  gpt2: { layers: 12, width: 768, heads: 12, context: 1024, dropout: 0.1 },
+  'gpt2-medium': { layers: 24, width: 1024, heads: 16, context: 1024, dropout: 0.1 },
+  'gpt2-mini': { layers: 6, width: 192, heads: 6, context: 256, dropout: 0 },
+  'gpt2-tiny': { layers: 2, width: 128, heads: 4, context: 128, dropout: 0 },
+};
+
+/** BERT-base and Google's compact BERTs (Turc et al. 2019: mini = L4/H256, tiny = L2/H128). */
+export const BERT_SIZES: Record<BertName, TransformerSize> = {
+  bert: { layers: 12, width: 768, heads: 12, context: 512, dropout: 0.1 },
+  'bert-base': { layers: 12, width: 768, heads: 12, context: 512, dropout: 0.1 },
+  'bert-mini': { layers: 4, width: 256, heads: 4, context: 512, dropout: 0 },
+  'bert-tiny': { layers: 2, width: 128, heads: 2, context: 512, dropout: 0 },
+};
+
+function positive(name: string, field: string, v: number | undefined): void {
+  if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw new Error(`${name}: --${field} must be a positive integer, got ${v}`);
+}
+
+function sized(name: string, base: TransformerSize, o: SizeOverrides, sequence: number): TransformerSize {
+  for (const f of ['layers', 'width', 'heads', 'context'] as const) positive(name, f, o[f]);
+  const s = { ...base, ...definedOnly(o) };
+  // A dataset longer than the preset's positions gets as many positions as it needs.
+  if (o.context === undefined) s.context = Math.max(s.context, sequence);
+  if (sequence > s.context) throw new Error(`${name}: sequences of ${sequence} tokens exceed --context ${s.context}`);
+  if (s.width % s.heads !== 0) throw new Error(`${name}: width ${s.width} is not divisible by ${s.heads} heads`);
+  return s;
+}
+
+function definedOnly(o: SizeOverrides): SizeOverrides {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+}
+
+export function gpt2Spec(name: Gpt2Name, vocabSize: number, sequence: number, o: SizeOverrides = {}): Gpt2Spec {
+  const s = sized(name, GPT2_SIZES[name], o, sequence);
+  return { type: 'gpt2', vocabSize, context: s.context, layers: s.layers, width: s.width, heads: s.heads, dropout: s.dropout };
+}
+
+export function bertSpec(name: BertName, vocabSize: number, sequence: number, o: SizeOverrides = {}): BertSpec {
+  const s = sized(name, BERT_SIZES[name], o, sequence);
+  return {
+    type: 'bert', vocabSize, context: s.context, layers: s.layers, width: s.width, heads: s.heads,
+    intermediate: 4 * s.width, dropout: s.dropout,
+  };
+}
+
+/**
+ * resnet18/34/50 for an input [C, H, W]: the CIFAR stem up to 64×64 inputs, the ImageNet stem above.
+ * --layers picks another published depth (18, 34, 50, 101, 152); --width the first stage's channels.
+ */
+export function resnetSpec(name: ResNetName, inputShape: readonly number[], classes: number, o: SizeOverrides = {}): ResNetSpec {
+  positive(name, 'width', o.width);
+  const depth = o.layers ?? Number(name.slice('resnet'.length));
+  const shape = RESNET_DEPTHS[depth];
+  if (!shape) throw new Error(`${name}: --layers ${depth} is not a ResNet depth (18, 34, 50, 101 or 152)`);
+  if (inputShape.length !== 3 || inputShape[1] !== inputShape[2]) {
+    throw new Error(`${name}: needs square image inputs [C, H, W], got [${inputShape.join(', ')}]`);
+  }
+  return {
+    type: 'resnet', block: shape.block, blocks: shape.blocks, width: o.width ?? 64,
+    stem: inputShape[1] <= 64 ? 'cifar' : 'imagenet', inChannels: inputShape[0], inputSize: inputShape[1], out: classes,
+  };
+}
