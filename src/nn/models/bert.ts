@@ -1,4 +1,4 @@
-import { add, gelu } from '../../tensor/ops/elementwise.js';
+import { add, geluErf } from '../../tensor/ops/elementwise.js';
 import { linear } from '../../tensor/ops/matmul.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { Rng } from '../../util/rng.js';
@@ -16,8 +16,7 @@ import { Module } from '../module.js';
  * token-type embeddings (all inputs are segment 0), bidirectional attention, and a prediction head
  * whose decoder is tied to the word embeddings. Module names follow Hugging Face's BertForMaskedLM
  * (bert.embeddings.word_embeddings, bert.encoder.layer.0.attention.self.query, cls.predictions...).
- * The activation is GELU's tanh form (HF hidden_act "gelu_new"); HF's default "gelu" is the erf
- * form, which differs by < 1e-3 per activation.
+ * The activation is the exact (erf) GELU, HF's hidden_act "gelu".
  */
 export interface BertSpec {
   type: 'bert';
@@ -125,7 +124,7 @@ class BertIntermediate extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return gelu(this.dense.forward(x));
+    return geluErf(this.dense.forward(x));
   }
 }
 
@@ -187,7 +186,7 @@ class BertPredictionTransform extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return this.LayerNorm.forward(gelu(this.dense.forward(x)));
+    return this.LayerNorm.forward(geluErf(this.dense.forward(x)));
   }
 }
 
