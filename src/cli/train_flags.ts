@@ -88,7 +88,7 @@ export function addTrainFlags(cmd: Command): Command {
     .option('--layers <n>', 'transformer layers, or the ResNet depth (default: the preset\'s)', positiveInt)
     .option('--width <n>', 'transformer hidden size, or the ResNet\'s first-stage channels (default: the preset\'s)', positiveInt)
     .option('--heads <n>', 'attention heads (default: the preset\'s)', positiveInt)
-    .option('--context <n>', 'transformer positions / sequence length (default: the preset\'s, at least the dataset\'s)', positiveInt)
+    .option('--context <n>', 'tokens per sequence: the token dataset\'s length and the transformer\'s positions (default: the dataset\'s, positions the preset\'s)', positiveInt)
     .option('--hidden <widths>', 'MLP hidden widths, comma-separated (default 128)', intList)
     .addOption(new Option('--dataset <name>', 'training data: mnist, synthetic-regression, synthetic_image, synthetic_text, cifar10, text (docs/DATA.md; default mnist)').choices(DATASETS))
     .option('--fault <spec>', 'inject a fault, e.g. slow:rank=1:ms=50 (repeatable; docs/VALIDATION.md; env SMOLCLUSTER_FAULT)', (v: string, prev: string[] = []) => [...prev, v])

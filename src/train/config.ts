@@ -8,11 +8,10 @@ export type DatasetName = (typeof DATASETS)[number];
 /** Everything that determines a training run. Written into result.json as `config`. */
 export interface TrainConfig {
   model: ModelType;
-  /** Size overrides of a named model (--layers --width --heads --context; src/nn/models/presets.ts). */
+  /** Size overrides of a named model (--layers --width --heads, and --context below; src/nn/models/presets.ts). */
   layers?: number;
   width?: number;
   heads?: number;
-  context?: number;
   /** MLP hidden widths (SmolCluster's `hidden`). */
   hidden: number[];
   /** MNIST, the seeded synthetic sets, CIFAR-10 or a text file (run.ts `loadTrainData`; docs/DATA.md). */
