@@ -23,7 +23,7 @@ export function evaluate(model: Module, data: Dataset, batchSize = 1000): EvalRe
   const wasTraining = model.training;
   model.eval();
   const order = Int32Array.from({ length: data.size }, (_, i) => i);
-  const loader = new BatchLoader<Dataset>(data, order, batchSize);
+  const loader = new BatchLoader<Dataset>(data, order, evalBatchSize(data, batchSize));
   let lossSum = 0;
   let weight = 0;
   let correct = 0;
@@ -45,4 +45,13 @@ export function evaluate(model: Module, data: Dataset, batchSize = 1000): EvalRe
     ...(token ? { perplexity: Math.exp(loss) } : {}),
     samples: data.size,
   };
+}
+
+/** A token task's logits are batch × T × vocab floats: at GPT-2's vocabulary 1000 sequences would be tens of GB. */
+const MAX_EVAL_LOGITS = 1 << 24;
+
+/** The requested evaluation batch, capped for token tasks so the logits stay near 64 MB. */
+export function evalBatchSize(data: Dataset, requested: number): number {
+  if (!isTokenTask(data)) return requested;
+  return Math.max(1, Math.min(requested, Math.floor(MAX_EVAL_LOGITS / (data.inputShape[0] * data.vocabSize))));
 }

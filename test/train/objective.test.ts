@@ -7,7 +7,7 @@ import { BatchLoader, type TokenBatch } from '../../src/data/loader.js';
 import { Embedding } from '../../src/nn/layers/embedding.js';
 import { makeOptimizer } from '../../src/nn/optim/index.js';
 import { backward } from '../../src/tensor/autograd.js';
-import { evaluate } from '../../src/train/evaluate.js';
+import { evalBatchSize, evaluate } from '../../src/train/evaluate.js';
 import { batchInput, batchLoss, lossWeight, outputWidth } from '../../src/train/objective.js';
 import { AllReduceStrategy } from '../../src/train/strategies/allreduce.js';
 import { Rng } from '../../src/util/rng.js';
@@ -118,5 +118,8 @@ describe('token-task objective', () => {
     }
     const perfect: TokenDataset = { ...data, task: 'language-model', labels: pred };
     assert.equal(evaluate(model, perfect, 4).accuracy, 1);
+    // GPT-2's vocabulary at context 128: 2 sequences' logits are 51 MB, 1000 would be 26 GB.
+    assert.equal(evalBatchSize({ ...data, inputShape: [128], vocabSize: 50257 }, 1000), 2);
+    assert.equal(evalBatchSize(data, 1000), 1000);
   });
 });

@@ -121,11 +121,14 @@ class RunView {
     const elapsed = r ? r.wall_seconds : s.startedAt ? ((this.live && !s.ended ? Date.now() : lastTime) - s.startedAt) / 1000 : null;
     const items = [
       ['model', r ? r.model : c.model ? `${c.model}${c.hidden ? ` ${[].concat(c.hidden).join('-')}` : ''}` : '–'],
+      ['dataset', c.dataset ?? '–'],
       ['workers', c.workers ?? s.members.length],
       ['strategy', c.strategy ?? '–'],
       ['steps', fmt.int(r ? r.steps : steps)],
       ['loss', fmt.num(r ? r.final_loss : lastOf(b.loss))],
       ['test accuracy', fmt.pct(r ? r.test_accuracy : lastOf(e.accuracy))],
+      // Token tasks (language-model, masked-lm): exp(test loss).
+      ...(r && r.test_perplexity != null ? [['test perplexity', fmt.num(r.test_perplexity)]] : []),
       ['samples/s', fmt.int(r ? r.samples_per_sec : lastOf(b.samplesPerSec))],
       ['elapsed', elapsed == null ? '–' : fmt.secs(Math.max(0, elapsed))],
     ];
