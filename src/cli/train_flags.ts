@@ -80,6 +80,10 @@ export interface TrainFlags {
   checkpointDir?: string;
   keepCheckpoints?: number;
   resume?: string;
+  /** Elastic all-reduce: members may leave and join; below minWorkers the run stops. The local launcher restarts a failed worker up to maxRestarts times. */
+  elastic?: boolean;
+  minWorkers?: number;
+  maxRestarts?: number;
 }
 
 export function addTrainFlags(cmd: Command): Command {
@@ -132,7 +136,10 @@ export function addTrainFlags(cmd: Command): Command {
     .option('--checkpoint-every <steps>', 'save a training checkpoint every N steps (0: never; docs/CHECKPOINT.md)', nonNegativeInt)
     .option('--checkpoint-dir <dir>', 'where checkpoints go (default: <experiment>/checkpoints)')
     .option('--keep-checkpoints <k>', 'keep the newest K checkpoints (default 3)', positiveInt)
-    .option('--resume <dir|auto>', 'continue from the newest good checkpoint in DIR (auto: in --checkpoint-dir, if any)');
+    .option('--resume <dir|auto>', 'continue from the newest good checkpoint in DIR (auto: in --checkpoint-dir, if any)')
+    .option('--elastic', 'allreduce: survive lost workers and let new ones join (docs/ELASTIC.md)')
+    .option('--min-workers <m>', 'elastic: stop when fewer than M workers remain (default 1)', positiveInt)
+    .option('--max-restarts <r>', 'elastic, local launcher: restart a failed worker up to R times in all (default 0)', nonNegativeInt);
 }
 
 /** Where a run's records also go (train and worker; the launcher passes them on to its workers). */

@@ -22,6 +22,7 @@ import { addConfigFlags } from './config.js';
 import { resolveThreads } from '../train/threads.js';
 import { nonNegativeInt, positiveInt } from './options.js';
 import { printSummary } from './train.js';
+import { runElasticWorker } from './elastic_worker.js';
 import { type TrainFlags, addSinkFlags, addTrainFlags, checkpointOptions, configFrom } from './train_flags.js';
 import type { TrainConfig } from '../train/config.js';
 
@@ -71,6 +72,7 @@ export async function runWorker(flags: WorkerFlags): Promise<void> {
   const faults = parseFaults(flags.fault);
   const timeoutMs = flags.timeout * 1000;
   const signature = clusterSignature(config, flags);
+  if (flags.elastic) return runElasticWorker(flags, place, config, signature, faults);
   // A server binding host_ip (e.g. 0.0.0.0) hosts the store itself there and dials it on loopback.
   const bind = place.rank === 0 && flags.bindHost && process.env[LAUNCHER_STORE_ENV] !== '1' ? flags.bindHost : undefined;
   const store = bind ? await StoreServer.start({ host: bind, port: place.masterPort, token: resolveToken({}), worldSize: place.worldSize, signature, timeoutMs }) : null;

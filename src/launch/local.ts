@@ -12,6 +12,7 @@ import { experimentName, experimentPaths } from '../train/experiment.js';
 import { runSignature } from '../train/signature.js';
 import { resolveThreads } from '../train/threads.js';
 import { flagsToArgs } from './worker_args.js';
+import { RESTARTS_ENV, superviseElastic } from './elastic_supervisor.js';
 
 const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
@@ -57,23 +58,37 @@ export async function launchLocalCluster(flags: TrainFlags & { workers: number }
       })
     : null;
   const events = new LauncherEvents(dir, n);
-  const children = Array.from({ length: n }, (_, rank) => spawnWorker(args, { ...env, RANK: String(rank), LOCAL_RANK: String(rank) }, rank));
-  children.forEach((child, rank) => {
-    events.workerStarted(rank, child.pid);
-    child.on('exit', (code, signal) => events.workerExited(rank, code, signal));
-  });
+  const spawnRank = (rank: number, restarts = 0): ChildProcess =>
+    spawnWorker(args, { ...env, RANK: String(rank), LOCAL_RANK: String(rank), ...(restarts > 0 ? { [RESTARTS_ENV]: String(restarts) } : {}) }, rank);
+  const graceMs = (flags.timeout + 10) * 1000;
+  const children: ChildProcess[] = [];
+  let elasticCode = -1;
   const stopAll = (): void => children.forEach((c) => c.exitCode === null && c.kill('SIGTERM'));
   process.once('SIGINT', stopAll);
   process.once('SIGTERM', stopAll);
   try {
-    const exits = await supervise(children, (flags.timeout + 10) * 1000);
+    if (flags.elastic) {
+      const spawn = (rank: number, restarts: number): ChildProcess => {
+        const child = spawnRank(rank, restarts);
+        children.push(child);
+        return child;
+      };
+      elasticCode = await superviseElastic({ workers: n, maxRestarts: flags.maxRestarts ?? 0, spawn, events, graceMs });
+      return elasticCode;
+    }
+    for (let rank = 0; rank < n; rank++) children.push(spawnRank(rank));
+    children.forEach((child, rank) => {
+      events.workerStarted(rank, child.pid);
+      child.on('exit', (code, signal) => events.workerExited(rank, code, signal));
+    });
+    const exits = await supervise(children, graceMs);
     return report(exits);
   } finally {
     process.off('SIGINT', stopAll);
     process.off('SIGTERM', stopAll);
     // Rank 0 writes trace.json at a successful end; after a failure, what the ranks recorded.
     if (flags.trace) finalizeTrace(dir);
-    events.end();
+    events.end(elasticCode === 0);
     await dashboard?.close();
     await store.close();
   }

@@ -45,6 +45,8 @@ export function flagsToArgs(f: TrainFlags): string[] {
   opt('--checkpoint-dir', f.checkpointDir);
   opt('--keep-checkpoints', f.keepCheckpoints);
   opt('--resume', f.resume);
+  opt('--min-workers', f.minWorkers);
+  if (f.elastic) a.push('--elastic');
   if (f.serverTrains) a.push('--server-trains');
   if (f.trackGradients) a.push('--track-gradients');
   if (f.augment) a.push('--augment');

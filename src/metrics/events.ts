@@ -38,6 +38,10 @@ export interface EventFields {
   eval: { rank: number; step: number; test_loss: number; test_accuracy: number | null };
   model_saved: { rank: number; file: string; step: number };
   checkpoint: { rank: number; file: string; step: number };
+  /** An elastic run's members changed (a new membership epoch); written by the new group's rank 0. */
+  membership: { rank: number; epoch: number; members: number[]; joined: number[]; left: number[]; reason: string; step: number; steps_lost: number };
+  /** The local launcher restarted a worker that ended without success (--max-restarts). */
+  worker_restarted: { rank: number; pid: number; restarts: number };
   /** The run continued from a checkpoint after `step` steps. */
   resumed: { rank: number; file: string; step: number };
   /** A checkpoint that could not be used (truncated, corrupt, or another run's); the one before it is tried. */
@@ -183,6 +187,10 @@ export class LauncherEvents {
     this.log.emit('worker_started', { rank, pid: pid ?? -1 });
   }
 
+  workerRestarted(rank: number, pid: number | undefined, restarts: number): void {
+    this.log.emit('worker_restarted', { rank, pid: pid ?? -1, restarts });
+  }
+
   workerExited(rank: number, code: number | null, signal: string | null): void {
     if (code === 0) return;
     const error = signal ? `killed by ${signal}` : `exited with code ${code}`;
@@ -190,8 +198,9 @@ export class LauncherEvents {
     this.log.emit('worker_lost', { rank, error, code, signal });
   }
 
-  end(): void {
-    this.log.emit('run_end', this.firstFailure ? { status: 'failed', error: this.firstFailure } : { status: 'ok' });
+  /** `survived`: an elastic run that finished although workers were lost on the way. */
+  end(survived = false): void {
+    this.log.emit('run_end', this.firstFailure && !survived ? { status: 'failed', error: this.firstFailure } : { status: 'ok' });
     this.log.close();
   }
 }

@@ -11,7 +11,7 @@ import type { TrainConfig } from './config.js';
 import { type AnyBatch, outputWidth } from './objective.js';
 import { forwardBackward } from './micro_batches.js';
 import { type EvalResult, evaluate } from './evaluate.js';
-import type { StepInfo, Strategy, StrategyContext, UpdateResult } from './strategy.js';
+import type { PlannedStep, StepInfo, Strategy, StrategyContext, UpdateResult } from './strategy.js';
 import type { FaultInjector } from './faults.js';
 import { RunMonitors } from './monitors.js';
 import { type BatchShares, SharedBatches } from './shares.js';
@@ -151,10 +151,14 @@ export async function train(
   };
   let step = ctx.startStep ?? 0;
   let lastEpoch = 0;
-  const steps = shared && guards.balance ? shared.plan(guards.balance, totalSteps, step) : stepPlan(loader, plan, step);
-  for await (const [epoch, batch] of steps) {
+  const steps: AsyncIterable<PlannedStep> | Iterable<PlannedStep> = strategy.steps
+    ? strategy.steps(ctx, data.train, config.batchSize, config.epochs, config.seed)
+    : shared && guards.balance ? shared.plan(guards.balance, totalSteps, step) : stepPlan(loader, plan, step);
+  for await (const [epoch, batch, at, lrStep] of steps) {
+    if (at !== undefined) step = at;
     lastEpoch = epoch;
-    const { record: r, stop } = await trainStep(ctx, strategy, schedule, config, data.train, batch, step, epoch, guards.faults);
+    const { record: r, stop } = await trainStep(ctx, strategy, schedule, config, data.train, batch, step, epoch, guards.faults, lrStep ?? step);
+    if (!r) continue; // abandoned: the group changed (the strategy plans the next step)
     if (r.samples > 0) guards.balance?.observe(step, r.samples, r.computeMs);
     accumulate(outcome, r);
     observer.onStep?.(r);
@@ -213,8 +217,8 @@ function* stepPlan(loader: BatchLoader, p: StepPlan, start: number): Generator<[
 
 async function trainStep(
   ctx: StrategyContext, strategy: Strategy, schedule: LrSchedule, config: TrainConfig, data: Dataset, batch: AnyBatch | null,
-  step: number, epoch: number, faults?: FaultInjector,
-): Promise<{ record: StepRecord; stop: boolean }> {
+  step: number, epoch: number, faults?: FaultInjector, lrStep = step,
+): Promise<{ record: StepRecord | null; stop: boolean }> {
   const { model, optimizer } = ctx;
   const t0 = performance.now();
   model.zeroGrad();
@@ -225,13 +229,14 @@ async function trainStep(
   // Before any gradient leaves the process: a NaN is caught here, naming the rank (monitors.ts).
   ctx.monitors?.beforeCommunication(step, t1 - t0, model.arena().grad);
   const reduced = await strategy.reduceGradients(ctx, localLoss, weight, step);
+  if (reduced.regrouped) return { record: null, stop: false };
   faults?.afterCommunication(step, model.arena().grad);
   const t2 = performance.now();
   const layerGradNorms = config.trackGradients ? perLayerNorms(model) : undefined;
   const gradNorm = config.clipGradNorm > 0
     ? clipGradNorm(model.arena().grad, config.clipGradNorm)
     : layerGradNorms && Math.hypot(...Object.values(layerGradNorms));
-  optimizer.lr = schedule.lrAt(step);
+  optimizer.lr = schedule.lrAt(lrStep);
   let update: UpdateResult | null = null;
   if (strategy.applyUpdate) update = await strategy.applyUpdate(ctx, step);
   else optimizer.step();

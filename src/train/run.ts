@@ -41,6 +41,8 @@ export interface RunOptions {
   balance?: BatchShares;
   /** Periodic checkpoints and --resume (checkpoints.ts). */
   checkpoints?: CheckpointOptions;
+  /** A restarted worker rejoining a running run: the run's folder is not reset (even by rank 0). */
+  rejoin?: boolean;
 }
 
 /** The synthetic regression set: train and test parts of one seeded draw (same teacher). */
@@ -87,7 +89,7 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
   // folder before strategy setup, which no rank passes without rank 0.
   const data = loadTrainData(config);
   const events = o.events ?? new MonitorLog(eventsFile(o.experiment.dir), rank);
-  if (rank === 0) {
+  if (rank === 0 && !o.rejoin) {
     createExperiment(o.experiment, { ...config, workers: strategy.worldSize, strategy: strategy.name }, { resuming: o.checkpoints?.resume !== undefined });
     // Truncated, not removed: ranks append to the same file. The local launcher resets it itself.
     if (!launcherOwnsRun()) writeFileSync(eventsFile(o.experiment.dir), '');
@@ -118,7 +120,7 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
     });
     const perRank = unpackTotals(await strategy.gather(totalsVector(outcome)));
     runEvents.finished(outcome.steps);
-    if (rank !== 0) return null;
+    if (!(strategy.isLeader ? strategy.isLeader() : rank === 0)) return null;
     const result = buildResult(config, outcome, {
       backend: kernels.description, threads: kernels.getThreads(), startedAt, endedAt: new Date(), strategy: strategy.name, perRank,
     });

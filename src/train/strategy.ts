@@ -1,6 +1,11 @@
 import type { Module } from '../nn/module.js';
 import type { Optimizer } from '../nn/optim/optimizer.js';
+import type { Dataset } from '../data/dataset.js';
 import type { RunMonitors } from './monitors.js';
+import type { AnyBatch } from './objective.js';
+
+/** One step a strategy plans: its epoch and batch (null: nothing to compute), and — when the strategy numbers the steps — its step and LR-schedule step. */
+export type PlannedStep = [epoch: number, batch: AnyBatch | null, step?: number, lrStep?: number];
 
 /** What a strategy sees of the run. */
 export interface StrategyContext {
@@ -59,7 +64,15 @@ export interface Strategy {
    * stays exact when positions are ignored. Returns the loss every rank agrees on (the
    * global-batch mean) and the time it took.
    */
-  reduceGradients(ctx: StrategyContext, localLoss: number, samples: number, step: number): Promise<CommTiming & { loss: number; info?: StepInfo }>;
+  reduceGradients(ctx: StrategyContext, localLoss: number, samples: number, step: number): Promise<CommTiming & { loss: number; info?: StepInfo; regrouped?: boolean }>;
+  /**
+   * The steps this process takes, when the strategy decides them (elastic: the data follows the
+   * membership, and a rollback numbers steps again). A step whose reduceGradients answers
+   * `regrouped` is abandoned: no update, no record; the next planned step follows.
+   */
+  steps?(ctx: StrategyContext, data: Dataset, batchSize: number, epochs: number, seed: number): AsyncIterable<PlannedStep>;
+  /** Whether this process writes the run's result (default: rank 0). */
+  isLeader?(): boolean;
   /**
    * Who applies the update. Absent (allreduce, local): the loop calls optimizer.step() itself.
    * Present: the loop calls this instead, after setting the LR and clipping (e.g. a parameter

@@ -29,17 +29,32 @@ export class MeshListener {
   private readonly accepted = new Map<number, Connection>();
   private arrival: (() => void) | null = null;
   private readonly pending = new PendingHandshakes();
+  /** Sockets that arrived before configure() (an elastic member listens before it knows its rank). */
+  private held: net.Socket[] = [];
+  private cfgOrNull: MeshConfig | null;
 
-  private constructor(
-    private readonly cfg: MeshConfig,
-    private server: net.Server | null = null,
-  ) {}
+  private constructor(cfg: MeshConfig | null, private server: net.Server | null = null) {
+    this.cfgOrNull = cfg;
+  }
 
-  /** Starts accepting authenticated data connections on host:port (0 = any free port). */
-  static async open(cfg: MeshConfig, host: string, port = 0): Promise<MeshListener> {
+  /** Starts accepting authenticated data connections on host:port (0 = any free port); with cfg null, once configured. */
+  static async open(cfg: MeshConfig | null, host: string, port = 0): Promise<MeshListener> {
     const m = new MeshListener(cfg);
     m.server = await listen(host, port, (socket) => m.onSocket(socket));
     return m;
+  }
+
+  /** Sets rank, world and signature of a listener opened without them, and admits the connections held meanwhile. */
+  configure(cfg: MeshConfig): void {
+    this.cfgOrNull = cfg;
+    const held = this.held;
+    this.held = [];
+    for (const socket of held) if (!socket.destroyed) this.onSocket(socket);
+  }
+
+  private get cfg(): MeshConfig {
+    if (!this.cfgOrNull) throw new Error('MeshListener used before configure()');
+    return this.cfgOrNull;
   }
 
   get port(): number {
@@ -74,6 +89,8 @@ export class MeshListener {
 
   close(): void {
     this.server?.close();
+    for (const socket of this.held) socket.destroy();
+    this.held = [];
   }
 
   private async dial(peer: number, address: string, start: number): Promise<Connection> {
@@ -114,6 +131,10 @@ export class MeshListener {
   }
 
   private onSocket(socket: net.Socket): void {
+    if (!this.cfgOrNull) {
+      this.held.push(socket);
+      return;
+    }
     const conn = Connection.accept(socket, this.cfg.connection);
     acceptHandshake(conn, this.handshake(this.cfg.timeoutMs), (hello) => this.admit(hello.rank, conn), this.pending)
       .then(() => this.arrival?.())

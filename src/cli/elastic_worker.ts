@@ -1,0 +1,72 @@
+/**
+ * `worker --elastic`: a worker of an elastic all-reduce run (train/strategies/elastic_allreduce.ts).
+ * It reaches the rendezvous store under its stable id (its rank), takes part in the membership
+ * epochs (comm/elastic.ts) and trains through the one loop; every change of members is an event.
+ */
+import { ElasticGroup, RunOverError } from '../comm/elastic.js';
+import { StoreClient } from '../comm/store/client.js';
+import { resolveToken } from '../comm/token.js';
+import { chooseInterface, isLoopbackHost } from '../launch/iface.js';
+import type { Placement } from '../launch/env.js';
+import { RESTARTS_ENV } from '../launch/elastic_supervisor.js';
+import { appendEvent, eventsFile } from '../metrics/events.js';
+import { ProgressObserver } from '../metrics/progress_observer.js';
+import type { TrainConfig } from '../train/config.js';
+import { experimentName, experimentPaths } from '../train/experiment.js';
+import type { FaultSpec } from '../train/faults.js';
+import { MonitorLog } from '../train/monitors.js';
+import { runTraining } from '../train/run.js';
+import { ElasticAllReduceStrategy } from '../train/strategies/elastic_allreduce.js';
+import { ConfigError } from '../util/errors.js';
+import { printSummary } from './train.js';
+import type { TrainFlags } from './train_flags.js';
+
+
+/** How long candidates of a new membership epoch wait for the previous members to announce. */
+const SETTLE_MS = 2000;
+
+export async function runElasticWorker(
+  flags: TrainFlags, place: Placement, config: TrainConfig, signature: string, faults: FaultSpec[],
+): Promise<void> {
+  if ((flags.strategy ?? 'allreduce') !== 'allreduce') throw new ConfigError('command line', '--elastic', `works with --strategy allreduce, not ${flags.strategy}`);
+  if (flags.checkpointEvery || flags.resume) throw new ConfigError('command line', '--elastic', 'keeps its commits in memory; --checkpoint-every and --resume are not supported with it yet');
+  const minWorkers = flags.minWorkers ?? 1;
+  if (minWorkers > place.worldSize) throw new ConfigError('command line', '--min-workers', `${minWorkers} is more than the ${place.worldSize} workers of the run`);
+  const timeoutMs = flags.timeout * 1000;
+  const token = resolveToken({});
+  const store = await StoreClient.connect({
+    host: place.masterHost, port: place.masterPort, token, worldSize: place.worldSize, signature, rank: place.rank, timeoutMs,
+  });
+  const iface = chooseInterface({ requested: flags.iface, masterHost: place.masterHost });
+  const listenHost = iface?.address ?? (isLoopbackHost(place.masterHost) ? place.masterHost : '0.0.0.0');
+  const elastic = new ElasticGroup(store, {
+    id: place.rank, maxWorkers: place.worldSize, minWorkers, token, signature, listenHost,
+    advertiseHost: listenHost === '0.0.0.0' ? store.localAddress : undefined,
+    settleMs: Math.min(SETTLE_MS, timeoutMs), timeoutMs, group: { timeoutMs },
+  });
+  const experiment = experimentPaths(flags.experimentsDir, flags.name ?? experimentName(config.model));
+  const events = new MonitorLog(eventsFile(experiment.dir), place.rank);
+  const strategy = new ElasticAllReduceStrategy(elastic, place.rank, place.worldSize, {
+    onChange: (c) => appendEvent(experiment.dir, 'membership', {
+      rank: place.rank, epoch: c.epoch, members: c.members, joined: c.joined, left: c.left, reason: c.reason, step: c.step, steps_lost: c.stepsLost,
+    }),
+  });
+  try {
+    const result = await runTraining({
+      config, strategy, experiment, observer: new ProgressObserver(place.worldSize), output: flags.output, save: flags.save, events, faults,
+      trace: flags.trace, rejoin: Number(process.env[RESTARTS_ENV] ?? 0) > 0,
+    });
+    if (result) printSummary(result, experiment.dir);
+  } catch (err) {
+    if (err instanceof RunOverError) {
+      process.stderr.write(`smolcluster: worker ${place.rank}: ${err.message}\n`);
+      return;
+    }
+    events.failure(err);
+    throw err;
+  } finally {
+    events.close();
+    await elastic.close();
+    store.close();
+  }
+}
