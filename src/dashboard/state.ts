@@ -240,6 +240,14 @@ export class RunState {
       case 'worker_lost':
         if (rank !== null) this.setStatus(rank, 'lost', str('error'), false);
         break;
+      case 'worker_restarted':
+        if (rank !== null) Object.assign(this.member(rank), { pid: num('pid'), status: 'starting', error: null });
+        break;
+      case 'membership':
+        // An elastic run: whoever is in the new epoch runs, whoever left is lost.
+        for (const id of Array.isArray(e.members) ? (e.members as unknown[]) : []) if (typeof id === 'number') Object.assign(this.member(id), { status: 'running', error: null });
+        for (const id of Array.isArray(e.left) ? (e.left as unknown[]) : []) if (typeof id === 'number') this.setStatus(id, 'lost', `left membership epoch ${String(e.epoch)}`, false);
+        break;
       case 'detection': {
         // The run monitors' verdicts (src/train/monitors.ts): a fatal one stops the rank that saw it;
         // a lost peer is lost.
@@ -409,6 +417,19 @@ export function describeEvent(e: EventRecord): EventView {
       return view(`model saved to ${f('file')} (step ${f('step')})`);
     case 'checkpoint':
       return view(`checkpoint at step ${f('step')}: ${f('file')}`);
+    case 'resumed':
+      return view(`resumed from ${f('file')} after step ${f('step')}`);
+    case 'checkpoint_refused':
+      return view(`checkpoint refused: ${f('error')}`, 'warn');
+    case 'membership': {
+      const ids = (k: string): string => (Array.isArray(e[k]) ? (e[k] as unknown[]).join(', ') : '?');
+      const change = [(e.left as unknown[] | undefined)?.length ? `left: ${ids('left')}` : '', (e.joined as unknown[] | undefined)?.length ? `joined: ${ids('joined')}` : '']
+        .filter(Boolean).join('; ');
+      const lost = Number(e.steps_lost) > 0 ? `, ${f('steps_lost')} step(s) rolled back` : '';
+      return view(`membership epoch ${f('epoch')}: workers ${ids('members')}${change ? ` (${change})` : ''}, from step ${f('step')}${lost} — ${f('reason')}`, change ? 'warn' : 'info');
+    }
+    case 'worker_restarted':
+      return view(`rank ${rank} restarted (pid ${f('pid')}, restart ${f('restarts')})`, 'warn');
     case 'rebalance': {
       const pct = (v: unknown): string => (Array.isArray(v) ? v.map((x) => `${(Number(x) * 100).toFixed(1)}%`).join(' / ') : '?');
       return view(`step ${f('step')}: ${f('policy')} rebalanced shares ${pct(e.old_shares)} → ${pct(e.shares)} (${f('reason')})`);

@@ -12,8 +12,9 @@ export const METRICS_SCHEMA_VERSION = 1;
 export class StepMetricsObserver implements TrainObserver {
   private readonly out: JsonlWriter;
 
-  constructor(file: string, private readonly rank: number) {
-    this.out = new JsonlWriter(file);
+  /** `flushEvery` 1: every step reaches the file at once (an elastic run's records must survive a SIGKILL). */
+  constructor(file: string, private readonly rank: number, flushEvery = 64) {
+    this.out = new JsonlWriter(file, flushEvery);
   }
 
   /**

@@ -101,7 +101,7 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
   });
   const monitors = new RunMonitors(rank, strategy.worldSize, events, strategy.sharesHealth === true);
   const faults = new FaultInjector(o.faults ?? [], rank, strategy.worldSize, events);
-  const metrics = new StepMetricsObserver(o.experiment.metrics, rank);
+  const metrics = new StepMetricsObserver(o.experiment.metrics, rank, strategy.steps ? 1 : 64);
   const checkpoints = o.checkpoints && new Checkpointer(o.checkpoints, `${runSignature(config)} ${strategy.name} x${strategy.worldSize}`, rank === 0, {
     saved: (file, step) => runEvents.checkpointSaved(file, step),
     refused: (file, why) => {

@@ -65,4 +65,17 @@ describe('RunState', () => {
     const second = s.delta();
     assert.deepEqual([second.buckets.x, second.evals.x, second.events], [[], [], []]);
   });
+
+  it('shows an elastic run\'s membership changes: the member that left is lost, a restarted one runs again', () => {
+    const s = new RunState('r', null);
+    s.addEvent(event('run_start', { workers: 3 }));
+    s.addEvent(event('membership', { rank: 0, epoch: 2, members: [0, 1], joined: [], left: [2], reason: 'rank 2 lost', step: 40, steps_lost: 1 }));
+    assert.deepEqual(s.status().members.map((m) => m.status), ['running', 'running', 'lost']);
+    s.addEvent(event('worker_restarted', { rank: 2, pid: 7, restarts: 1 }));
+    s.addEvent(event('membership', { rank: 0, epoch: 3, members: [0, 1, 2], joined: [2], left: [], reason: 'a worker asked to join', step: 52, steps_lost: 0 }));
+    assert.deepEqual(s.status().members.map((m) => m.status), ['running', 'running', 'running']);
+    const texts = s.snapshot().events.map((e) => e.text);
+    assert.ok(texts.includes('membership epoch 2: workers 0, 1 (left: 2), from step 40, 1 step(s) rolled back — rank 2 lost'), texts.join('\n'));
+    assert.ok(texts.includes('rank 2 restarted (pid 7, restart 1)'));
+  });
 });

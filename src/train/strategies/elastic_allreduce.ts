@@ -128,7 +128,7 @@ export class ElasticAllReduceStrategy implements Strategy {
       return {
         loss: this.stats[0] / total, waitMs: t1 - t0, commMs: t2 - t1,
         info: {
-          member_epoch: this.m.epoch, members: this.m.members.length, data_epoch: taken.epoch, data_offset: taken.offset,
+          member_epoch: this.m.epoch, members: this.m.members.length, member_rank: g.rank, data_epoch: taken.epoch, data_offset: taken.offset,
           data_global: taken.global, index_sum: taken.indexSum,
         },
       };

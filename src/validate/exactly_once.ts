@@ -1,0 +1,92 @@
+/**
+ * Did an elastic run train on every sample exactly once per epoch? Checked from metrics.jsonl alone
+ * (the per-step records of the elastic all-reduce strategy): for every step number the records of
+ * the newest membership epoch count (older ones were rolled back and retaken); each member's record
+ * must hold the sum of exactly the dataset indices at its positions of that step's global batch in
+ * the seeded order (elastic_cursor.ts), every member of the step must have recorded, and the global
+ * batches of each data epoch must tile the epoch: start at 0, follow each other, end at its size.
+ */
+import { readFileSync } from 'node:fs';
+import { Rng } from '../util/rng.js';
+
+interface ElasticStep {
+  step: number;
+  rank: number;
+  samples: number;
+  member_epoch: number;
+  members: number;
+  member_rank: number;
+  data_epoch: number;
+  data_offset: number;
+  data_global: number;
+  index_sum: number;
+}
+
+export interface ExactlyOnceReport {
+  /** Data epochs whose every sample was trained on exactly once. */
+  epochsExact: number;
+  /** Data epochs seen (the last one may be incomplete when the run stopped early). */
+  epochsSeen: number;
+  /** Steps kept (the newest record set of each step number). */
+  steps: number;
+  /** Records superseded by a retaken step (rolled back). */
+  supersededRecords: number;
+  problems: string[];
+}
+
+export function checkExactlyOnce(metricsFile: string, datasetSize: number, seed: number): ExactlyOnceReport {
+  const records = readFileSync(metricsFile, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as ElasticStep & { kind: string })
+    .filter((r) => r.kind === 'step' && typeof r.member_epoch === 'number');
+  const byStep = new Map<number, ElasticStep[]>();
+  for (const r of records) byStep.set(r.step, [...(byStep.get(r.step) ?? []), r]);
+  const problems: string[] = [];
+  let superseded = 0;
+  const finals: ElasticStep[][] = [];
+  for (const [step, rs] of [...byStep].sort((a, b) => a[0] - b[0])) {
+    const newest = Math.max(...rs.map((r) => r.member_epoch));
+    const kept = rs.filter((r) => r.member_epoch === newest);
+    superseded += rs.length - kept.length;
+    const ranks = new Set(kept.map((r) => r.member_rank));
+    if (ranks.size !== kept[0].members || kept.length !== kept[0].members) {
+      problems.push(`step ${step}: ${kept.length} record(s) from ${kept[0].members} members of epoch ${newest}`);
+    }
+    finals.push(kept);
+  }
+  const orders = new Map<number, Int32Array>();
+  const order = (e: number): Int32Array => {
+    if (!orders.has(e)) orders.set(e, Rng.derive(seed, e).permutation(datasetSize));
+    return orders.get(e)!;
+  };
+  const tiles = new Map<number, Array<[number, number]>>();
+  for (const kept of finals) {
+    const { data_epoch: e, data_offset: off, data_global: g, members: n } = kept[0];
+    tiles.set(e, [...(tiles.get(e) ?? []), [off, g]]);
+    for (const r of kept) {
+      let sum = 0;
+      let count = 0;
+      for (let p = off + r.member_rank; p < off + g; p += n) {
+        sum += order(e)[p];
+        count++;
+      }
+      if (sum !== r.index_sum || count !== r.samples) {
+        problems.push(`step ${r.step} rank ${r.rank}: trained on ${r.samples} samples (index sum ${r.index_sum}), its share is ${count} (sum ${sum})`);
+      }
+    }
+  }
+  let exact = 0;
+  for (const [e, list] of [...tiles].sort((a, b) => a[0] - b[0])) {
+    list.sort((a, b) => a[0] - b[0]);
+    let at = 0;
+    let ok = true;
+    for (const [off, g] of list) {
+      if (off !== at) {
+        problems.push(`data epoch ${e}: a global batch starts at ${off}, expected ${at} (${off > at ? 'samples skipped' : 'samples seen twice'})`);
+        ok = false;
+      }
+      at = off + g;
+    }
+    if (at === datasetSize && ok) exact++;
+    else if (ok && e < Math.max(...tiles.keys())) problems.push(`data epoch ${e}: ends at ${at} of ${datasetSize}`);
+  }
+  return { epochsExact: exact, epochsSeen: tiles.size, steps: finals.length, supersededRecords: superseded, problems };
+}
