@@ -4,24 +4,25 @@
  * member dies or hangs past the deadline, or a worker asks to join, the epoch ends and the next is
  * agreed through the rendezvous store:
  *
- *   1. every candidate opens a fresh data listener and announces `el/alive/<e>/<id>` =
+ *   1. every candidate opens a fresh data listener and announces `smolcluster/rank/<id>/el/alive/<e>` =
  *      {address, committed step} (a worker's id is the rank it holds in the store: stable);
  *   2. it waits for every member of the previous epoch and every registered joiner to announce,
  *      at most `settleMs` — a dead or stopped worker never does;
- *   3. the first compareSet of `el/members/<e>` decides: the announced ids, survivors first in
+ *   3. the first compareSet of `smolcluster/shared/el/members/<e>` decides: the announced ids, survivors first in
  *      their old order, then joiners. Whoever is not in the decision (it announced too late) joins
  *      the following epoch instead;
  *   4. the members build a full mesh among themselves (rank = place in the decision) whose
  *      handshake signature carries the epoch, so no connection of another epoch is accepted.
  *
  * A worker that wants in (new, restarted, or excluded after a stall) registers under
- * `el/joins/<e>` for the epoch after the current one; the current members notice (pendingJoins)
+ * `smolcluster/shared/el/joins/<e>` for the epoch after the current one; the current members notice (pendingJoins)
  * and end their epoch at the next step boundary. This file knows sockets and the store; the
  * training strategy above it sees only "here is the new group".
  */
 import { SmolError, TimeoutError } from '../util/errors.js';
 import { ProcessGroup, type ProcessGroupOptions } from './process_group.js';
 import type { StoreClient } from './store/client.js';
+import { rankKey, sharedKey } from './store/keys.js';
 import { StoreTimeoutError } from './store/protocol.js';
 import type { ConnectionOptions } from './tcp/connection.js';
 import { MeshListener } from './tcp/mesh.js';
@@ -83,13 +84,14 @@ interface Announcement {
   step: number;
 }
 
+/** Store keys: a worker's announcement is its own; the rest is shared (store/keys.ts). */
 const K = {
-  latest: 'el/latest',
-  done: 'el/done',
-  members: (e: number) => `el/members/${e}`,
-  alive: (e: number, id: number) => `el/alive/${e}/${id}`,
-  joins: (e: number) => `el/joins/${e}`,
-  joiner: (e: number, k: number) => `el/joiner/${e}/${k}`,
+  latest: sharedKey('el/latest'),
+  done: sharedKey('el/done'),
+  members: (e: number) => sharedKey(`el/members/${e}`),
+  alive: (e: number, id: number) => rankKey(id, `el/alive/${e}`),
+  joins: (e: number) => sharedKey(`el/joins/${e}`),
+  joiner: (e: number, k: number) => sharedKey(`el/joiner/${e}/${k}`),
 };
 
 export class ElasticGroup {
