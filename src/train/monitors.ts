@@ -14,8 +14,10 @@
  *                                 ranks and ≥ `stragglerMinExcessMs` slower, for
  *                                 `stragglerPatience` consecutive steps (one slow step under load
  *                                 is not a straggler);
- *   gradient-outlier (warning)    a rank's local gradient norm is > `outlierRatio` × the median of
- *                                 the other ranks' (scaled or noisy gradients);
+ *   gradient-outlier (warning)    a rank's local gradient norm is far above both its own recent
+ *                                 norms and the other ranks' — for one step by a wide margin, or
+ *                                 for several steps by a smaller one (grad_outlier.ts: scaled or
+ *                                 noisy gradients, not a hard batch);
  * and after the step, on the loss every rank agrees on:
  *   non-finite-loss (fatal)       the loss is NaN or ±Inf;
  *   loss-divergence (warning)     the loss, smoothed over ~10 steps (an EMA, so one easy batch
@@ -32,6 +34,7 @@
  */
 import { EventLog } from '../metrics/events.js';
 import { kernelsFor } from '../tensor/dispatch.js';
+import { GradientOutlierRule, type OutlierOptions, median } from './grad_outlier.js';
 import { PeerError, SmolError, TimeoutError } from '../util/errors.js';
 
 export type Rule =
@@ -76,11 +79,16 @@ export class MonitorError extends SmolError {
  * the run's other events): one `detection` line per rule that fired, one `fault_injected` line per
  * injected fault, each written at once.
  */
+/** How many times the same warning (rule and ranks) is printed before the rest are only counted. */
+export const MAX_PRINTED = 3;
+
 export class MonitorLog {
   /** The step the run was last known to be at (the monitors note it), for failures found outside the loop. */
   lastStep: number | null = null;
   private out: EventLog | null = null;
   private readonly recorded = new WeakSet<object>();
+  /** Warnings printed and held back, by rule and ranks (the rest are summarised at close). */
+  private readonly printed = new Map<string, { rule: Rule; ranks: number[]; count: number; held: number; first: number | null; last: number | null }>();
 
   /** `file` null: nothing written (warnings still printed unless `quiet`). */
   constructor(
@@ -91,7 +99,33 @@ export class MonitorLog {
 
   detection(d: Detection): void {
     this.write({ kind: 'detection', observer: this.rank, ...d });
-    if (d.severity === 'warning' && !this.quiet) process.stderr.write(`smolcluster: warning: ${d.detail}\n`);
+    if (d.severity === 'warning' && !this.quiet) this.warn(d);
+  }
+
+  /** Prints a warning unless the same rule has named the same ranks MAX_PRINTED times already. */
+  private warn(d: Detection): void {
+    const key = `${d.rule}:${d.ranks.join(',')}`;
+    const seen = this.printed.get(key) ?? { rule: d.rule, ranks: d.ranks, count: 0, held: 0, first: null, last: null };
+    this.printed.set(key, seen);
+    seen.count++;
+    if (seen.count <= MAX_PRINTED) {
+      process.stderr.write(`smolcluster: warning: ${d.detail}\n`);
+      return;
+    }
+    seen.held++;
+    seen.first ??= d.step;
+    seen.last = d.step;
+  }
+
+  /** One line per warning that was held back: how many more times it fired, and over which steps. */
+  private summarise(): void {
+    for (const s of this.printed.values()) {
+      if (s.held === 0) continue;
+      const who = s.ranks.length ? ` naming rank${s.ranks.length > 1 ? 's' : ''} ${s.ranks.join(', ')}` : '';
+      const steps = s.first === null ? '' : ` (steps ${s.first}–${s.last})`;
+      process.stderr.write(`smolcluster: warning: ${s.rule}${who} fired ${s.held} more time${s.held > 1 ? 's' : ''}${steps}; all are in events.jsonl\n`);
+      s.held = 0;
+    }
   }
 
   injected(i: Injection): void {
@@ -114,6 +148,7 @@ export class MonitorLog {
   }
 
   close(): void {
+    this.summarise();
     this.out?.close();
     this.out = null;
   }
@@ -144,7 +179,7 @@ export interface MonitorOptions {
   stragglerRatio: number;
   stragglerMinExcessMs: number;
   stragglerPatience: number;
-  outlierRatio: number;
+  outlier: Partial<OutlierOptions>;
   divergenceFactor: number;
   divergencePatience: number;
   /** Steps before the loss-divergence rule starts (the first losses are noisy). */
@@ -155,7 +190,7 @@ export const MONITOR_DEFAULTS: MonitorOptions = {
   stragglerRatio: 3,
   stragglerMinExcessMs: 20,
   stragglerPatience: 5,
-  outlierRatio: 50,
+  outlier: {},
   divergenceFactor: 10,
   divergencePatience: 3,
   divergenceWarmup: 5,
@@ -169,7 +204,7 @@ export class RunMonitors {
   private readonly own = new Float32Array(HEALTH_WIDTH);
   private readonly streak: number[];
   private readonly flagged: boolean[];
-  private readonly outlying: boolean[];
+  private readonly outliers: GradientOutlierRule;
   private smoothLoss = NaN;
   private bestLoss = Infinity;
   private highLosses = 0;
@@ -189,7 +224,7 @@ export class RunMonitors {
     this.options = { ...MONITOR_DEFAULTS, ...options };
     this.streak = new Array<number>(worldSize).fill(0);
     this.flagged = new Array<boolean>(worldSize).fill(false);
-    this.outlying = new Array<boolean>(worldSize).fill(false);
+    this.outliers = new GradientOutlierRule(worldSize, this.options.outlier);
   }
 
   /** After backward (and any injected fault), before communication: this rank's health. */
@@ -243,17 +278,18 @@ export class RunMonitors {
             `${typical.toFixed(1)} ms on the other ranks, ${o.stragglerPatience} steps running (rule: > ${o.stragglerRatio}× and ≥ ${o.stragglerMinExcessMs} ms slower)`,
         });
       }
-      const norm = row(i, 2);
-      const normal = others(2);
-      const outlier = normal > 0 && norm > o.outlierRatio * normal;
-      if (outlier && !this.outlying[i]) {
-        this.record({
-          rule: 'gradient-outlier', severity: 'warning', ranks: [ranks[i]], step,
-          detail: `rank ${ranks[i]}'s gradient norm ${norm.toPrecision(3)} at step ${step} is ${(norm / normal).toFixed(0)}× the median ` +
-            `${normal.toPrecision(3)} of the other ranks (rule: > ${o.outlierRatio}×)`,
-        });
-      }
-      this.outlying[i] = outlier;
+    }
+    this.checkOutliers(step, ranks.map((_, i) => row(i, 2)), ranks);
+  }
+
+  private checkOutliers(step: number, norms: number[], ranks: number[]): void {
+    for (const v of this.outliers.check(norms, ranks)) {
+      const how = v.kind === 'spike' ? 'at' : `for ${this.outliers.options.patience} steps to`;
+      this.record({
+        rule: 'gradient-outlier', severity: 'warning', ranks: [v.rank], step,
+        detail: `rank ${v.rank}'s gradient norm ${v.norm.toPrecision(3)} ${how} step ${step} is ${v.ratio.toFixed(0)}× its recent ` +
+          `level ${v.baseline.toPrecision(3)} (its own and the other ranks' recent norms; rule: > ${v.bar.toFixed(0)}×)`,
+      });
     }
   }
 
@@ -284,11 +320,4 @@ export class RunMonitors {
   private record(d: Detection): void {
     if (!this.shared || this.rank === 0) this.events?.detection(d);
   }
-}
-
-function median(values: number[]): number {
-  if (values.length === 0) return NaN;
-  const s = [...values].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }

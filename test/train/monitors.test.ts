@@ -132,6 +132,27 @@ describe('RunMonitors: cluster rules on shared health', () => {
 });
 
 describe('MonitorLog', () => {
+  it('prints the same warning at most 3 times and summarises the rest at close; events.jsonl keeps every one', () => {
+    const file = join(dir, 'repeats.jsonl');
+    const log = new MonitorLog(file, 0);
+    const printed: string[] = [];
+    const write = process.stderr.write;
+    process.stderr.write = ((chunk: string) => printed.push(chunk) > 0) as typeof process.stderr.write;
+    try {
+      for (let s = 0; s < 10; s++) log.detection({ rule: 'straggler', severity: 'warning', ranks: [1], step: s, detail: `slow at ${s}` });
+      log.detection({ rule: 'straggler', severity: 'warning', ranks: [2], step: 10, detail: 'rank 2 slow' });
+      log.close();
+    } finally {
+      process.stderr.write = write;
+    }
+    assert.deepEqual(printed, [
+      'smolcluster: warning: slow at 0\n', 'smolcluster: warning: slow at 1\n', 'smolcluster: warning: slow at 2\n',
+      'smolcluster: warning: rank 2 slow\n',
+      'smolcluster: warning: straggler naming rank 1 fired 7 more times (steps 3–9); all are in events.jsonl\n',
+    ]);
+    assert.equal(events(file).length, 11);
+  });
+
   it('classifies run-ending errors into rules naming the ranks, once per error', () => {
     assert.deepEqual(classify(new TimeoutError('allreduce', [1], 3000)).ranks, [1]);
     assert.equal(classify(new TimeoutError('allreduce', [1], 3000)).rule, 'peer-timeout');
