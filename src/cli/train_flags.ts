@@ -4,10 +4,11 @@ import type { CheckpointOptions } from '../train/checkpoints.js';
 import { ConfigError } from '../util/errors.js';
 import { DATASETS, type DatasetName, type TrainConfig, defaultConfig } from '../train/config.js';
 import { MODEL_NAMES, type ModelType } from '../nn/models/index.js';
+import { type CommFlags, addCommFlags } from './comm_flags.js';
 import { intList, nonNegativeInt, nonNegativeNumber, oneOf, positiveInt, positiveNumber } from './options.js';
 
 /** The flags every training command shares (train, worker). */
-export interface TrainFlags {
+export interface TrainFlags extends CommFlags {
   model: ModelType;
   /** Size overrides of a named model (src/nn/models/presets.ts). */
   layers?: number;
@@ -87,7 +88,7 @@ export interface TrainFlags {
 }
 
 export function addTrainFlags(cmd: Command): Command {
-  return cmd
+  return addCommFlags(cmd)
     .addOption(new Option('--model <type>', 'model: mlp (784-128-10), simple_cnn (alias cnn), resnet18|34|50, gpt2[-medium|-mini|-tiny], bert[-base|-mini|-tiny]').choices(MODEL_NAMES).default('mlp'))
     .option('--layers <n>', 'transformer layers, or the ResNet depth (default: the preset\'s)', positiveInt)
     .option('--width <n>', 'transformer hidden size, or the ResNet\'s first-stage channels (default: the preset\'s)', positiveInt)

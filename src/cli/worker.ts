@@ -19,6 +19,7 @@ import { StoreServer } from '../comm/store/server.js';
 import { resolveToken } from '../comm/token.js';
 import { chooseInterface, isLoopbackHost } from '../launch/iface.js';
 import { addConfigFlags } from './config.js';
+import { bucketSizesFrom } from './comm_flags.js';
 import { resolveThreads } from '../train/threads.js';
 import { nonNegativeInt, positiveInt } from './options.js';
 import { printSummary } from './train.js';
@@ -58,6 +59,7 @@ export function strategyOptions(flags: TrainFlags): ClusterStrategyOptions {
     stragglerMs: flags.stragglerTimeout !== undefined ? flags.stragglerTimeout * 1000 : undefined,
     psReply: flags.psReply, serverTrains: flags.serverTrains,
     pushEvery: flags.pushEvery, stalenessBound: flags.stalenessBound, quantize: flags.quantize,
+    buckets: bucketSizesFrom(flags), overlap: flags.overlap,
   };
 }
 

@@ -1,3 +1,4 @@
+import { commFlagsToArgs } from '../cli/comm_flags.js';
 import type { TrainFlags } from '../cli/train_flags.js';
 
 /** The `worker` command line equivalent to parsed train flags (every worker runs the same config). */
@@ -53,5 +54,6 @@ export function flagsToArgs(f: TrainFlags): string[] {
   if (f.enableLoadBalancing) a.push('--enable-load-balancing');
   opt('--load-balance-policy', f.loadBalancePolicy);
   opt('--rebalance-interval', f.rebalanceInterval);
+  a.push(...commFlagsToArgs(f));
   return a;
 }

@@ -6,8 +6,8 @@ import { JsonlWriter } from './jsonl.js';
 
 /**
  * --trace: a timeline of every rank's steps in Chrome's Trace Event Format (chrome://tracing,
- * Perfetto), like Horovod's timeline. One process per rank (pid = rank) with three named tracks —
- * compute, communication, wait — and a span for each phase of each step, placed at the boundaries
+ * Perfetto), like Horovod's timeline. One process per rank (pid = rank) with named tracks —
+ * compute, communication, wait, gradient buckets — and a span for each phase of each step, placed at the boundaries
  * the training loop measured (StepRecord.marks).
  *
  * While the run goes, every rank appends its events to the shared `trace.jsonl` (one event per
@@ -18,8 +18,8 @@ export const TRACE_FILE = 'trace.json';
 export const TRACE_STAGING_FILE = 'trace.jsonl';
 
 /** Track (thread) ids inside a rank's process. */
-export const TRACKS = { compute: 1, comm: 2, wait: 3 } as const;
-const TRACK_NAMES: Record<number, string> = { 1: 'compute', 2: 'communication', 3: 'wait' };
+export const TRACKS = { compute: 1, comm: 2, wait: 3, buckets: 4 } as const;
+const TRACK_NAMES: Record<number, string> = { 1: 'compute', 2: 'communication', 3: 'wait', 4: 'gradient buckets' };
 
 /** One Trace Event (the subset used here: complete spans, instants, metadata). */
 export interface TraceEvent {
@@ -62,6 +62,8 @@ export function stepSpans(r: StepRecord): TraceEvent[] {
     span('optimizer', TRACKS.compute, m.optimizer, m.afterStep);
   }
   span('after step', TRACKS.comm, m.afterStep, m.end);
+  // Each bucket's all-reduce on its own track: with --overlap they start inside forward+backward.
+  m.buckets?.forEach((b, k) => span(`bucket ${k} (${b.floats} floats)`, TRACKS.buckets, b.start, b.end));
   return out;
 }
 

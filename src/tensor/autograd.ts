@@ -68,11 +68,36 @@ function topoOrder(root: Tensor): Tensor[] {
 /** Intermediates whose graph edge a backward pass released, with the op that made them. */
 const released = new WeakMap<Tensor, string>();
 
+/** Hooks into a backward pass (the gradient buckets of overlap.ts use them). */
+export interface BackwardHooks {
+  /**
+   * Called once per leaf that requires a gradient (a parameter), as soon as its gradient is final:
+   * right after the last op that feeds it has propagated. Return true to have `backwardAsync`
+   * yield to the event loop before the next op (e.g. a bucket just went on the wire).
+   */
+  onLeafReady?(leaf: Tensor): boolean | void;
+  /** backwardAsync: also yield after every op while this returns true (communication in flight). */
+  keepYielding?(): boolean;
+}
+
 /**
  * Back-propagates from `root`. Without `gradient`, root must hold one element (a loss) and is
  * seeded with 1.
  */
-export function backward(root: Tensor, gradient?: Buf): void {
+export function backward(root: Tensor, gradient?: Buf, hooks: BackwardHooks = {}): void {
+  for (const _ of backwardSteps(root, gradient, hooks)) void _;
+}
+
+/**
+ * backward(), giving the event loop a turn whenever a hook asks for it, so messages posted from
+ * `onLeafReady` make progress while the rest of the graph is differentiated. Same results, bit for bit.
+ */
+export async function backwardAsync(root: Tensor, gradient?: Buf, hooks: BackwardHooks = {}): Promise<void> {
+  for (const _ of backwardSteps(root, gradient, hooks)) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+/** The backward pass, yielding where the hooks want the event loop to run. */
+function* backwardSteps(root: Tensor, gradient: Buf | undefined, hooks: BackwardHooks): Generator<void> {
   if (!root.requiresGrad) throw new Error('backward: tensor does not require grad (no parameter reached it)');
   if (!gradient && root.size !== 1) {
     throw new Error(`backward: a gradient is required for a non-scalar tensor of shape ${fmtShape(root.shape)}`);
@@ -92,16 +117,37 @@ export function backward(root: Tensor, gradient?: Buf): void {
       );
     }
   }
+  const readyAfter = hooks.onLeafReady ? leavesReadyAfter(order) : null;
   const seed = gradient ?? allocBuf(root.dtype, 1).fill(1);
   const g = root.ensureGrad();
   for (let i = 0; i < g.length; i++) g[i] += seed[i];
   for (let i = order.length - 1; i >= 0; i--) {
     const t = order[i];
-    if (!t.gradFn || !t.grad) continue;
-    t.gradFn.backward(t.grad);
-    // Intermediate results are not kept: free the gradient and the graph edge.
-    released.set(t, t.gradFn.op);
-    t.grad = null;
-    t.gradFn = null;
+    if (t.gradFn && t.grad) {
+      t.gradFn.backward(t.grad);
+      // Intermediate results are not kept: free the gradient and the graph edge.
+      released.set(t, t.gradFn.op);
+      t.grad = null;
+      t.gradFn = null;
+    }
+    let yieldNow = false;
+    for (const leaf of readyAfter?.get(i) ?? []) if (hooks.onLeafReady!(leaf) === true) yieldNow = true;
+    if (yieldNow || hooks.keepYielding?.()) yield;
   }
+}
+
+/** For each op index, the leaves whose last consumer (in backward order) it is. */
+function leavesReadyAfter(order: Tensor[]): Map<number, Tensor[]> {
+  const last = new Map<Tensor, number>();
+  // Backward runs from the highest index down, so a leaf's last consumer has the lowest index.
+  for (let i = order.length - 1; i >= 0; i--) {
+    for (const input of order[i].gradFn?.inputs ?? []) if (input.requiresGrad && !input.gradFn) last.set(input, i);
+  }
+  const out = new Map<number, Tensor[]>();
+  for (const [leaf, i] of last) {
+    const list = out.get(i);
+    if (list) list.push(leaf);
+    else out.set(i, [leaf]);
+  }
+  return out;
 }

@@ -9,13 +9,14 @@ import { makeOptimizer } from '../nn/optim/index.js';
 import { type LrSchedule, makeSchedule } from '../nn/optim/schedule.js';
 import type { TrainConfig } from './config.js';
 import { type AnyBatch, outputWidth } from './objective.js';
-import { forwardBackward } from './micro_batches.js';
+import { forwardBackward, forwardThen } from './micro_batches.js';
 import { type EvalResult, evaluate } from './evaluate.js';
 import type { PlannedStep, StepInfo, Strategy, StrategyContext, UpdateResult } from './strategy.js';
 import type { FaultInjector } from './faults.js';
 import { RunMonitors } from './monitors.js';
 import { type BatchShares, SharedBatches } from './shares.js';
 import type { Checkpointer, LoopPosition } from './checkpoints.js';
+import type { BucketSpan } from './exchange/bucketed.js';
 
 /** One optimizer step as seen by one rank; times measured around the work itself. */
 export interface StepRecord {
@@ -56,6 +57,8 @@ export interface StepMarks {
   end: number;
   exchange: { waitMs: number; commMs: number };
   update?: { waitMs: number; commMs: number };
+  /** Each gradient bucket's exchange (allreduce): with --overlap they begin during forward+backward. */
+  buckets?: BucketSpan[];
 }
 
 export interface EvalRecord extends EvalResult {
@@ -223,7 +226,12 @@ async function trainStep(
   const t0 = performance.now();
   model.zeroGrad();
   // The strategies weight the local loss by what it is a mean over (samples, or scored tokens).
-  const { loss: localLoss, samples, weight } = batch ? forwardBackward(model, data, batch, (config.gradAccum ?? 1) > 1 ? config.batchSize : batch.size) : { loss: NaN, samples: 0, weight: 0 };
+  const microSize = (config.gradAccum ?? 1) > 1 ? config.batchSize : batch?.size ?? 0;
+  // A strategy that runs backward itself (allreduce --overlap) does so for a whole batch, never under injected faults.
+  const own = batch && strategy.backward && !faults && batch.size <= microSize ? strategy.backward : undefined;
+  const { loss: localLoss, samples, weight } = !batch ? { loss: NaN, samples: 0, weight: 0 }
+    : own ? await forwardThen(model, data, batch, (loss, w) => own(ctx, loss, w, step))
+    : forwardBackward(model, data, batch, microSize);
   faults?.beforeCommunication(step, model.arena().grad);
   const t1 = performance.now();
   // Before any gradient leaves the process: a NaN is caught here, naming the rank (monitors.ts).
@@ -255,6 +263,7 @@ async function trainStep(
     marks: {
       start: wall(t0), reduce: wall(t1), optimizer: wall(t2), afterStep: wall(t3), end: wall(t4),
       exchange: { waitMs: reduced.waitMs, commMs: reduced.commMs },
+      ...(reduced.buckets ? { buckets: reduced.buckets } : {}),
       ...(update ? { update: { waitMs: update.waitMs, commMs: update.commMs } } : {}),
     },
   };

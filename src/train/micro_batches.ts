@@ -18,6 +18,7 @@ import { sampleSize, targetSize } from '../data/dataset.js';
 import type { Module } from '../nn/module.js';
 import { backward } from '../tensor/autograd.js';
 import { kernelsFor } from '../tensor/dispatch.js';
+import type { Tensor } from '../tensor/tensor.js';
 import { type AnyBatch, batchInput, batchLoss, lossWeight } from './objective.js';
 
 export interface LocalGradient {
@@ -48,6 +49,14 @@ export function forwardBackward(model: Module, data: Dataset, batch: AnyBatch, m
   const grad = model.arena().grad;
   if (weight > 0) kernelsFor(grad).affine(grad, 1 / weight, 0, grad);
   return { loss: weight > 0 ? lossSum / weight : NaN, samples: batch.size, weight };
+}
+
+/** One batch's forward, then `runBackward` — a strategy's own backward (e.g. overlapped with sending gradients). */
+export async function forwardThen(model: Module, data: Dataset, batch: AnyBatch, runBackward: (loss: Tensor, weight: number) => Promise<void>): Promise<LocalGradient> {
+  const loss = batchLoss(data, model.forward(batchInput(data, batch)), batch);
+  const weight = lossWeight(data, batch);
+  await runBackward(loss, weight);
+  return { loss: loss.item(), samples: batch.size, weight };
 }
 
 /** Consecutive views of `batch`, `size` samples each (the last may be smaller); nothing is copied. */

@@ -1,6 +1,8 @@
 import type { Module } from '../nn/module.js';
 import type { Optimizer } from '../nn/optim/optimizer.js';
 import type { Dataset } from '../data/dataset.js';
+import type { Tensor } from '../tensor/tensor.js';
+import type { BucketSpan } from './exchange/bucketed.js';
 import type { RunMonitors } from './monitors.js';
 import type { AnyBatch } from './objective.js';
 
@@ -64,7 +66,7 @@ export interface Strategy {
    * stays exact when positions are ignored. Returns the loss every rank agrees on (the
    * global-batch mean) and the time it took.
    */
-  reduceGradients(ctx: StrategyContext, localLoss: number, samples: number, step: number): Promise<CommTiming & { loss: number; info?: StepInfo; regrouped?: boolean }>;
+  reduceGradients(ctx: StrategyContext, localLoss: number, samples: number, step: number): Promise<CommTiming & { loss: number; info?: StepInfo; regrouped?: boolean; buckets?: BucketSpan[] }>;
   /**
    * The steps this process takes, when the strategy decides them (elastic: the data follows the
    * membership, and a rollback numbers steps again). A step whose reduceGradients answers
@@ -73,6 +75,12 @@ export interface Strategy {
   steps?(ctx: StrategyContext, data: Dataset, batchSize: number, epochs: number, seed: number): AsyncIterable<PlannedStep>;
   /** Whether this process writes the run's result (default: rank 0). */
   isLeader?(): boolean;
+  /**
+   * Runs backward itself (absent: the loop calls backward()), e.g. to send gradient buckets while
+   * backward goes on (allreduce --overlap); reduceGradients then finishes the exchange. The loop
+   * does not use it while faults are injected (they change the gradient before it leaves).
+   */
+  readonly backward?: (ctx: StrategyContext, loss: Tensor, samples: number, step: number) => Promise<void>;
   /**
    * Who applies the update. Absent (allreduce, local): the loop calls optimizer.step() itself.
    * Present: the loop calls this instead, after setting the LR and clipping (e.g. a parameter

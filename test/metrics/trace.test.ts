@@ -41,6 +41,11 @@ describe('trace', () => {
     assert.equal(by['exchange gradients'].tid, TRACKS.comm);
     assert.equal(by.optimizer.tid, TRACKS.compute);
     assert.deepEqual(stepSpans({ ...step(0, 0, 0), marks: undefined }), []);
+    // Overlapped gradient buckets: each on the buckets track, inside forward+backward if it began there.
+    const withBuckets = step(1, 1000, 7);
+    withBuckets.marks!.buckets = [{ start: 1001, end: 1002.5, floats: 10 }, { start: 1001.5, end: 1004, floats: 20 }];
+    const buckets = (stepSpans(withBuckets) as Span[]).filter((s) => s.tid === TRACKS.buckets);
+    assert.deepEqual(buckets.map((s) => [s.name, s.ts / 1000, (s.ts + s.dur) / 1000]), [['bucket 0 (10 floats)', 1001, 1002.5], ['bucket 1 (20 floats)', 1001.5, 1004]]);
   });
 
   it('observers of two ranks make one trace.json: named processes and tracks, times from the first event, a cut line skipped', () => {
@@ -60,7 +65,7 @@ describe('trace', () => {
     const trace = JSON.parse(readFileSync(file, 'utf8')) as { traceEvents: Span[]; displayTimeUnit: string };
     const meta = trace.traceEvents.filter((e) => e.ph === 'M');
     assert.ok(meta.some((e) => e.name === 'process_name' && e.pid === 1 && e.args?.name === 'rank 1 (host1)'));
-    assert.deepEqual(meta.filter((e) => e.name === 'thread_name' && e.pid === 0).map((e) => e.args?.name), ['compute', 'communication', 'wait']);
+    assert.deepEqual(meta.filter((e) => e.name === 'thread_name' && e.pid === 0).map((e) => e.args?.name), ['compute', 'communication', 'wait', 'gradient buckets']);
     const spans = trace.traceEvents.filter((e) => e.ph === 'X');
     assert.equal(spans.length, 2 * 3 * 6);
     assert.equal(Math.min(...spans.map((s) => s.ts)), 0);

@@ -1,13 +1,21 @@
 import { performance } from 'node:perf_hooks';
 import type { ProcessGroup } from '../../comm/process_group.js';
 import { kernelsFor } from '../../tensor/dispatch.js';
+import { backwardAsync } from '../../tensor/autograd.js';
+import type { Tensor } from '../../tensor/tensor.js';
 import { SmolError } from '../../util/errors.js';
 import { HEALTH_WIDTH } from '../monitors.js';
-import type { CommTiming, Strategy, StrategyContext } from '../strategy.js';
+import type { CommTiming, StepInfo, Strategy, StrategyContext } from '../strategy.js';
+import { BucketedExchange, type BucketSpan, coveredMs } from '../exchange/bucketed.js';
+import { type BucketSizes, DDP_BUCKETS, planBuckets } from '../exchange/buckets.js';
 
 export interface AllReduceStrategyOptions {
-  /** Gradient bucket size in floats; buckets are all-reduced concurrently (torch DDP: 25 MB). */
+  /** Gradient bucket caps (buckets.ts; default torch DDP's 25 MB with a 1 MB first bucket). */
+  buckets?: BucketSizes;
+  /** One cap for every bucket, first included (tests). */
   bucketFloats?: number;
+  /** Send each bucket as soon as backward has produced it (exchange/bucketed.ts); default off. */
+  overlap?: boolean;
   /** Compare parameter checksums across ranks every K steps (0: never). */
   checksumEvery?: number;
 }
@@ -37,44 +45,90 @@ export class AllReduceStrategy implements Strategy {
   readonly sharesHealth = true;
   /** [loss·samples, samples, then HEALTH_WIDTH floats per rank (zero but for this rank's row)]. */
   private readonly stats: Float32Array;
-  private readonly bucketFloats: number;
+  private readonly bucketSizes: BucketSizes;
   private readonly checksumEvery: number;
+  readonly overlap: boolean;
+  private exchange: BucketedExchange | null = null;
+  /** The step's buckets are already on their way (sent during backward). */
+  private launched = false;
+  private backwardSpan: [number, number] = [0, 0];
 
   constructor(private readonly group: ProcessGroup, opts: AllReduceStrategyOptions = {}) {
     this.rank = group.rank;
     this.worldSize = group.size;
     this.stats = new Float32Array(2 + HEALTH_WIDTH * group.size);
-    this.bucketFloats = opts.bucketFloats ?? (25 << 20) / 4;
+    this.bucketSizes = opts.bucketFloats !== undefined ? { capFloats: opts.bucketFloats, firstCapFloats: opts.bucketFloats } : opts.buckets ?? DDP_BUCKETS;
     this.checksumEvery = opts.checksumEvery ?? 100;
+    this.overlap = opts.overlap === true && group.size > 1;
   }
 
   async setup(ctx: StrategyContext): Promise<void> {
     await this.group.broadcast(ctx.model.arena().data, 0);
     for (const [, buf] of ctx.model.namedBuffers()) await this.group.broadcast(buf, 0);
     await this.verifyChecksums(ctx, 0);
+    this.exchange = new BucketedExchange(ctx.model, planBuckets(ctx.model.arena().entries, this.bucketSizes));
   }
 
-  async reduceGradients(ctx: StrategyContext, localLoss: number, samples: number, step = 0): Promise<CommTiming & { loss: number }> {
+  /** With overlap: backward itself, sending every bucket as soon as its gradients are final. */
+  get backward(): ((ctx: StrategyContext, loss: Tensor, samples: number, step: number) => Promise<void>) | undefined {
+    return this.overlap ? (ctx, loss, samples) => this.backwardOverlapped(ctx, loss, samples) : undefined;
+  }
+
+  private async backwardOverlapped(ctx: StrategyContext, loss: Tensor, samples: number): Promise<void> {
+    const exchange = this.bucketExchange();
+    exchange.begin(this.bucketLauncher(samples));
+    this.launched = true;
+    const t0 = performance.now();
+    await backwardAsync(loss, undefined, exchange.hooks());
+    this.backwardSpan = [performance.timeOrigin + t0, performance.timeOrigin + performance.now()];
+  }
+
+  /**
+   * Each rank sends the sum of its samples' gradients (mean x samples); after the sum over ranks
+   * the arena is divided by the total: the sample-weighted mean, without knowing the total first.
+   */
+  private bucketLauncher(samples: number): (view: Float32Array) => Promise<void> {
+    return async (view) => {
+      if (this.worldSize === 1) return;
+      if (samples !== 1) kernelsFor(view).affine(view, samples, 0, view);
+      await this.group.allReduce(view, { op: 'sum' });
+    };
+  }
+
+  private bucketExchange(): BucketedExchange {
+    if (!this.exchange) throw new SmolError('NOT_SET_UP', 'allreduce: setup() must run before the first step');
+    return this.exchange;
+  }
+
+  async reduceGradients(ctx: StrategyContext, localLoss: number, samples: number, step = 0): Promise<CommTiming & { loss: number; info?: StepInfo; buckets?: BucketSpan[] }> {
+    const exchange = this.bucketExchange();
+    if (!this.launched) exchange.begin(this.bucketLauncher(samples));
+    const overlapped = this.launched;
+    this.launched = false;
     const t0 = performance.now();
     this.stats.fill(0);
     this.stats[0] = samples > 0 ? localLoss * samples : 0; // an empty share (load balancing) adds nothing
     this.stats[1] = samples;
     const health = this.stats.subarray(2);
     ctx.monitors?.fillHealth(health);
+    // Without overlap nothing has left yet: this completes once the slowest rank is done (the wait).
+    // With overlap it queues behind the buckets still on the wire.
     await this.group.allReduce(this.stats, { op: 'sum' });
     const t1 = performance.now();
     ctx.monitors?.checkHealth(step, health);
     const totalSamples = this.stats[1];
+    const buckets = await exchange.finish();
     const grad = ctx.model.arena().grad;
-    // Weighted mean: rank r contributes (its mean gradient) × samples_r / total.
-    if (samples !== totalSamples) kernelsFor(grad).affine(grad, samples / totalSamples, 0, grad);
-    const pending: Promise<Float32Array>[] = [];
-    for (let start = 0; start < grad.length; start += this.bucketFloats) {
-      pending.push(this.group.allReduce(grad.subarray(start, Math.min(start + this.bucketFloats, grad.length)), { op: 'sum' }));
-    }
-    await Promise.all(pending);
+    if (this.worldSize > 1 && totalSamples !== 1) kernelsFor(grad).affine(grad, 1 / totalSamples, 0, grad);
     const t2 = performance.now();
-    return { loss: this.stats[0] / totalSamples, waitMs: t1 - t0, commMs: t2 - t1 };
+    return { loss: this.stats[0] / totalSamples, waitMs: t1 - t0, commMs: t2 - t1, buckets, info: overlapped ? this.overlapInfo(buckets) : undefined };
+  }
+
+  /** How much of the buckets' exchange ran while backward was still going. */
+  private overlapInfo(buckets: BucketSpan[]): StepInfo {
+    const [from, to] = this.backwardSpan;
+    const total = coveredMs(buckets, -Infinity, Infinity);
+    return { buckets: buckets.length, bucket_comm_ms: round3(total), overlap_ms: round3(coveredMs(buckets, from, to)) };
   }
 
   async afterStep(ctx: StrategyContext, step: number): Promise<void> {
@@ -96,4 +150,8 @@ export class AllReduceStrategy implements Strategy {
 
   /** The group belongs to whoever formed it (the worker closes its cluster). */
   async close(): Promise<void> {}
+}
+
+function round3(x: number): number {
+  return Math.round(x * 1000) / 1000;
 }
