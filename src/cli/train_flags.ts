@@ -5,6 +5,7 @@ import { ConfigError } from '../util/errors.js';
 import { DATASETS, type DatasetName, type TrainConfig, defaultConfig } from '../train/config.js';
 import { MODEL_NAMES, type ModelType } from '../nn/models/index.js';
 import { type CommFlags, addCommFlags } from './comm_flags.js';
+import { CLUSTER_STRATEGIES, type ClusterStrategyName } from '../train/strategies/ps_factory.js';
 import { intList, nonNegativeInt, nonNegativeNumber, oneOf, positiveInt, positiveNumber } from './options.js';
 
 /** The flags every training command shares (train, worker). */
@@ -57,7 +58,7 @@ export interface TrainFlags extends CommFlags {
   wandb?: boolean;
   wandbProject?: string;
   /** How processes combine their work (docs/CONFIG.md); default allreduce (`server`: ps). */
-  strategy?: 'allreduce' | 'ps' | 'async-ps';
+  strategy?: ClusterStrategyName;
   /** SmolCluster's cluster_config.yaml and nn_config.yaml (flags override their values). */
   cluster?: string;
   nn?: string;
@@ -122,7 +123,7 @@ export function addTrainFlags(cmd: Command): Command {
     .addOption(new Option('--backend <name>', 'tensor backend (default: native if built; env SMOLCLUSTER_BACKEND)').choices(['native', 'js']))
     .option('--checksum-every <steps>', 'compare parameter checksums across workers every N steps (0: never)', nonNegativeInt, 100)
     .option('--timeout <seconds>', 'deadline of every wait on a peer', positiveNumber, 60)
-    .addOption(new Option('--strategy <name>', 'allreduce, ps (synchronous parameter server) or async-ps (default allreduce)').choices(['allreduce', 'ps', 'async-ps']))
+    .addOption(new Option('--strategy <name>', 'allreduce, ps (synchronous parameter server), async-ps, diloco or local-sgd (default allreduce)').choices(CLUSTER_STRATEGIES))
     .option('--straggler-timeout <seconds>', 'ps: how long after the first gradient of a step the server waits for the rest (default: --timeout)', positiveNumber)
     .addOption(new Option('--ps-reply <what>', 'ps: the server answers with new weights or the averaged gradients (default weights)').choices(['weights', 'gradients']))
     .option('--server-trains', 'ps: the server trains a data shard too')
@@ -174,7 +175,8 @@ export function configFrom(flags: TrainFlags, threads: number): TrainConfig {
   pick('batchSize', flags.batchSize);
   if (flags.gradAccum !== undefined && flags.gradAccum > 1) c.gradAccum = flags.gradAccum;
   pick('lr', flags.lr);
-  pick('optimizer', flags.optimizer);
+  // DiLoCo's inner optimizer is AdamW unless another is asked for.
+  pick('optimizer', flags.optimizer ?? (flags.strategy === 'diloco' ? 'adamw' : undefined));
   pick('momentum', flags.momentum);
   pick('weightDecay', flags.weightDecay);
   pick('schedule', flags.schedule);

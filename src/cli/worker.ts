@@ -59,7 +59,8 @@ export function strategyOptions(flags: TrainFlags): ClusterStrategyOptions {
     stragglerMs: flags.stragglerTimeout !== undefined ? flags.stragglerTimeout * 1000 : undefined,
     psReply: flags.psReply, serverTrains: flags.serverTrains,
     pushEvery: flags.pushEvery, stalenessBound: flags.stalenessBound, quantize: flags.quantize,
-    buckets: bucketSizesFrom(flags), overlap: flags.overlap,
+    buckets: bucketSizesFrom(flags), overlap: flags.overlap, compression: flags.compress, powerSgdRank: flags.powersgdRank,
+    innerSteps: flags.innerSteps, outerLr: flags.outerLr, outerMomentum: flags.outerMomentum,
   };
 }
 

@@ -18,6 +18,8 @@ export interface InProcessOptions {
 }
 
 export class InProcessTransport extends EventEmitter implements Transport {
+  /** Payload bytes sent (no framing here). */
+  bytesSent = 0;
   readonly mailbox: Mailbox;
   private alive = true;
 
@@ -41,6 +43,7 @@ export class InProcessTransport extends EventEmitter implements Transport {
     const failure = this.failureFor(peer);
     if (failure) return Promise.reject(failure);
     const copy = payload.slice();
+    this.bytesSent += payload.length;
     const target = this.hub.members[peer];
     setImmediate(() => {
       if (this.alive && target.alive) target.mailbox.deliver(this.rank, tag, copy);

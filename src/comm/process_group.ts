@@ -7,7 +7,9 @@
  * arena. A group of size 1 makes every collective a no-op, so user code needs no "if distributed".
  */
 import { SmolError } from '../util/errors.js';
+import { compressedAllReduce } from './collectives/allreduce_compressed.js';
 import { directAllReduce } from './collectives/allreduce_direct.js';
+import type { Codec } from './codecs/codec.js';
 import { ringAllReduce } from './collectives/allreduce_ring.js';
 import { ringAllGather } from './collectives/allgather.js';
 import { disseminationBarrier } from './collectives/barrier.js';
@@ -80,6 +82,26 @@ export class ProcessGroup {
     if (this.chooseAllReduce(data, opts.algorithm ?? 'auto') === 'direct') await directAllReduce(ctx, data, op);
     else await ringAllReduce(ctx, data, op, this.chunkBytes);
     return data;
+  }
+
+  /**
+   * In-place all-reduce through a lossy codec (collectives/allreduce_compressed.ts); every rank ends
+   * with the same bits. With `residual`, what this rank's encoding lost is written there (error feedback).
+   */
+  async allReduceCompressed(data: Float32Array, codec: Codec, opts: CollectiveOptions & { op?: 'sum' | 'avg'; residual?: Float32Array } = {}): Promise<Float32Array> {
+    const ctx = this.context('allreduce', opts);
+    if (opts.residual && opts.residual.length !== data.length) throw new RangeError(`residual has ${opts.residual.length} elements, data ${data.length}`);
+    if (this.size === 1 || data.length === 0) {
+      opts.residual?.fill(0);
+      return data;
+    }
+    await compressedAllReduce(ctx, data, codec, opts.op ?? 'sum', opts.residual);
+    return data;
+  }
+
+  /** Bytes this rank has sent so far (0 if the transport does not count). */
+  get bytesSent(): number {
+    return this.transport.bytesSent ?? 0;
   }
 
   /** Copies root's `data` into every rank's `data` (same length everywhere). Returns `data`. */

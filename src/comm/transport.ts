@@ -37,6 +37,8 @@ export interface Transport {
   readonly size: number;
   send(peer: number, tag: number, payload: Uint8Array, opts?: SendOptions): Promise<void>;
   recv(peer: number, tag: number, opts?: RecvOptions): Promise<Uint8Array>;
+  /** Bytes this rank has handed to the wire so far (what a step sent is the difference), if the transport counts. */
+  readonly bytesSent?: number;
   /** Human-readable address of a peer, for error messages ("127.0.0.1:40123"). */
   peerHost(peer: number): string;
   on(event: 'peerLost', listener: (rank: number, error: PeerError) => void): this;

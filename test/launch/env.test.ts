@@ -102,6 +102,8 @@ const EVERY_FLAG = [
   '--enable-load-balancing', '--load-balance-policy', 'hybrid', '--rebalance-interval', '6',
   '--grad-accum', '4', '--augment', '--data-file', '/data/book.txt', '--tokenizer', 'bytes',
   '--checkpoint-every', '5', '--checkpoint-dir', '/tmp/ck', '--keep-checkpoints', '2', '--resume', 'auto',
+  '--bucket-mb', '2', '--first-bucket-mb', '0.5', '--overlap', '--compress', 'int8', '--powersgd-rank', '2',
+  '--inner-steps', '10', '--outer-lr', '0.5', '--outer-momentum', '0.8',
 ];
 
 describe('flagsToArgs', () => {

@@ -12,7 +12,7 @@ import { PeerError, ProtocolError, SmolError, TimeoutError } from '../../util/er
 import { commLog } from '../log.js';
 import { Mailbox, type Landing } from '../mailbox.js';
 import { checkPeer, checkTag, DEFAULT_TIMEOUT_MS, type RecvOptions, type SendOptions, type Transport } from '../transport.js';
-import { joinTag, MessageType, splitTag, type FrameHeader } from '../wire/frame.js';
+import { HEADER_BYTES, joinTag, MessageType, splitTag, type FrameHeader } from '../wire/frame.js';
 import type { FrameSink } from '../wire/reader.js';
 import type { Connection } from './connection.js';
 
@@ -29,6 +29,8 @@ export class TcpTransport extends EventEmitter implements Transport {
   private readonly mailbox: Mailbox;
   private readonly failed = new Set<number>();
   private closed = false;
+  /** Bytes of data frames handed to the sockets (headers included), counted where they are written. */
+  bytesSent = 0;
 
   constructor(
     readonly rank: number,
@@ -52,6 +54,7 @@ export class TcpTransport extends EventEmitter implements Transport {
     if (failure) return Promise.reject(failure);
     const t = splitTag(tag);
     const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
+    this.bytesSent += HEADER_BYTES + payload.length;
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new TimeoutError(opts.op ?? 'send', [peer], timeoutMs, 'it is not reading')), timeoutMs);
       this.links[peer]!.outbound.send(MessageType.Data, this.rank, t.seq, t.tag, payload).then(

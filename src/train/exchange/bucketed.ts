@@ -39,6 +39,11 @@ export class BucketedExchange {
     plan.forEach((b, k) => b.entries.forEach((e) => (this.bucketOf[e] = k)));
   }
 
+  /** The whole gradient arena (bucket ranges index into it). */
+  get gradients(): Float32Array {
+    return this.model.arena().grad;
+  }
+
   /** Starts a step: no bucket sent yet; `launch` sends one. */
   begin(launch: LaunchBucket): void {
     this.launch = launch;

@@ -7,7 +7,9 @@ import { SmolError } from '../../util/errors.js';
 import { HEALTH_WIDTH } from '../monitors.js';
 import type { CommTiming, StepInfo, Strategy, StrategyContext } from '../strategy.js';
 import { BucketedExchange, type BucketSpan, coveredMs } from '../exchange/bucketed.js';
-import { type BucketSizes, DDP_BUCKETS, planBuckets } from '../exchange/buckets.js';
+import { type Bucket, type BucketSizes, DDP_BUCKETS, planBuckets } from '../exchange/buckets.js';
+import { PowerSgd } from '../exchange/powersgd.js';
+import { type Codec, type CodecName, codecByName } from '../../comm/codecs/codec.js';
 
 export interface AllReduceStrategyOptions {
   /** Gradient bucket caps (buckets.ts; default torch DDP's 25 MB with a 1 MB first bucket). */
@@ -16,9 +18,16 @@ export interface AllReduceStrategyOptions {
   bucketFloats?: number;
   /** Send each bucket as soon as backward has produced it (exchange/bucketed.ts); default off. */
   overlap?: boolean;
+  /** Gradient compression on the wire: a codec (int8 with error feedback) or PowerSGD. */
+  compression?: Compression;
+  /** PowerSGD's rank (default 4). */
+  powerSgdRank?: number;
   /** Compare parameter checksums across ranks every K steps (0: never). */
   checksumEvery?: number;
 }
+
+export const COMPRESSIONS = ['none', 'fp16', 'bf16', 'int8', 'powersgd'] as const;
+export type Compression = (typeof COMPRESSIONS)[number];
 
 /** Raised when ranks that should hold identical parameters do not. */
 export class DivergenceError extends SmolError {
@@ -52,6 +61,15 @@ export class AllReduceStrategy implements Strategy {
   /** The step's buckets are already on their way (sent during backward). */
   private launched = false;
   private backwardSpan: [number, number] = [0, 0];
+  private readonly compression: Compression;
+  private readonly powerSgdRank: number;
+  private codec: Codec | null = null;
+  /** int8's error feedback: what each rank's encoding lost last step, arena layout. */
+  private residual: Float32Array | null = null;
+  private powerSgd: PowerSgd | null = null;
+  /** PowerSGD's buckets run one after another, so every rank issues their collectives in one order. */
+  private chain: Promise<void> = Promise.resolve();
+  private bytesMark = 0;
 
   constructor(private readonly group: ProcessGroup, opts: AllReduceStrategyOptions = {}) {
     this.rank = group.rank;
@@ -60,13 +78,23 @@ export class AllReduceStrategy implements Strategy {
     this.bucketSizes = opts.bucketFloats !== undefined ? { capFloats: opts.bucketFloats, firstCapFloats: opts.bucketFloats } : opts.buckets ?? DDP_BUCKETS;
     this.checksumEvery = opts.checksumEvery ?? 100;
     this.overlap = opts.overlap === true && group.size > 1;
+    this.compression = opts.compression ?? 'none';
+    this.powerSgdRank = opts.powerSgdRank ?? 4;
+    if (this.compression === 'powersgd' && this.overlap) {
+      throw new SmolError('BAD_FLAGS', '--compress powersgd cannot be combined with --overlap: PowerSGD takes two dependent exchanges per bucket');
+    }
   }
 
   async setup(ctx: StrategyContext): Promise<void> {
     await this.group.broadcast(ctx.model.arena().data, 0);
     for (const [, buf] of ctx.model.namedBuffers()) await this.group.broadcast(buf, 0);
     await this.verifyChecksums(ctx, 0);
-    this.exchange = new BucketedExchange(ctx.model, planBuckets(ctx.model.arena().entries, this.bucketSizes));
+    const arena = ctx.model.arena();
+    this.exchange = new BucketedExchange(ctx.model, planBuckets(arena.entries, this.bucketSizes));
+    if (this.compression === 'powersgd') this.powerSgd = new PowerSgd(arena.entries, this.powerSgdRank, arena.size);
+    else if (this.compression !== 'none') this.codec = codecByName(this.compression as CodecName);
+    if (this.compression === 'int8') this.residual = new Float32Array(arena.size);
+    this.bytesMark = this.group.bytesSent;
   }
 
   /** With overlap: backward itself, sending every bucket as soon as its gradients are final. */
@@ -87,11 +115,23 @@ export class AllReduceStrategy implements Strategy {
    * Each rank sends the sum of its samples' gradients (mean x samples); after the sum over ranks
    * the arena is divided by the total: the sample-weighted mean, without knowing the total first.
    */
-  private bucketLauncher(samples: number): (view: Float32Array) => Promise<void> {
-    return async (view) => {
+  private bucketLauncher(samples: number): (view: Float32Array, bucket: Bucket) => Promise<void> {
+    return async (view, bucket) => {
       if (this.worldSize === 1) return;
       if (samples !== 1) kernelsFor(view).affine(view, samples, 0, view);
-      await this.group.allReduce(view, { op: 'sum' });
+      if (this.powerSgd) {
+        const psgd = this.powerSgd;
+        const grad = this.bucketExchange().gradients;
+        this.chain = this.chain.catch(() => {}).then(() => psgd.allReduce(this.group, grad, bucket));
+        await this.chain;
+      } else if (this.codec) {
+        const residual = this.residual?.subarray(bucket.start, bucket.end);
+        // Error feedback: last step's loss goes out with this step's gradient.
+        if (residual) for (let i = 0; i < view.length; i++) view[i] += residual[i];
+        await this.group.allReduceCompressed(view, this.codec, { op: 'sum', residual });
+      } else {
+        await this.group.allReduce(view, { op: 'sum' });
+      }
     };
   }
 
@@ -121,7 +161,11 @@ export class AllReduceStrategy implements Strategy {
     const grad = ctx.model.arena().grad;
     if (this.worldSize > 1 && totalSamples !== 1) kernelsFor(grad).affine(grad, 1 / totalSamples, 0, grad);
     const t2 = performance.now();
-    return { loss: this.stats[0] / totalSamples, waitMs: t1 - t0, commMs: t2 - t1, buckets, info: overlapped ? this.overlapInfo(buckets) : undefined };
+    // Everything this rank wrote to the wire since the last step's exchange ended (checksums included).
+    const bytes = this.group.bytesSent - this.bytesMark;
+    this.bytesMark += bytes;
+    const info: StepInfo = { bytes_sent: bytes, ...(overlapped ? this.overlapInfo(buckets) : {}) };
+    return { loss: this.stats[0] / totalSamples, waitMs: t1 - t0, commMs: t2 - t1, buckets, info };
   }
 
   /** How much of the buckets' exchange ran while backward was still going. */

@@ -1,15 +1,19 @@
 /**
  * The strategy a cluster process runs, by name: `allreduce` (every process a worker), `ps`
- * (synchronous parameter server on rank 0) or `async-ps` (asynchronous parameter server).
+ * (synchronous parameter server on rank 0), `async-ps` (asynchronous parameter server), `diloco`
+ * or `local-sgd` (H local steps between syncs).
  */
 import type { ProcessGroup } from '../../comm/process_group.js';
 import type { Strategy } from '../strategy.js';
 import type { BucketSizes } from '../exchange/buckets.js';
-import { AllReduceStrategy } from './allreduce.js';
+import { AllReduceStrategy, type Compression } from './allreduce.js';
+import { DiLoCoStrategy } from './diloco.js';
+import { createLocalSgdStrategy } from './local_sgd.js';
 import { createAsyncPsStrategy } from './async_ps.js';
 import { createParamServerStrategy } from './param_server.js';
 
-export type ClusterStrategyName = 'allreduce' | 'ps' | 'async-ps';
+export const CLUSTER_STRATEGIES = ['allreduce', 'ps', 'async-ps', 'diloco', 'local-sgd'] as const;
+export type ClusterStrategyName = (typeof CLUSTER_STRATEGIES)[number];
 
 export interface ClusterStrategyOptions {
   checksumEvery: number;
@@ -26,12 +30,26 @@ export interface ClusterStrategyOptions {
   /** allreduce: gradient bucket caps and overlap with backward. */
   buckets?: BucketSizes;
   overlap?: boolean;
+  compression?: Compression;
+  powerSgdRank?: number;
+  /** diloco, local-sgd */
+  innerSteps?: number;
+  outerLr?: number;
+  outerMomentum?: number;
 }
+
+export const DEFAULT_INNER_STEPS = 50;
 
 export function createClusterStrategy(name: ClusterStrategyName, group: ProcessGroup, o: ClusterStrategyOptions): Strategy {
   switch (name) {
     case 'allreduce':
-      return new AllReduceStrategy(group, { checksumEvery: o.checksumEvery, buckets: o.buckets, overlap: o.overlap });
+      return new AllReduceStrategy(group, {
+        checksumEvery: o.checksumEvery, buckets: o.buckets, overlap: o.overlap, compression: o.compression, powerSgdRank: o.powerSgdRank,
+      });
+    case 'diloco':
+      return new DiLoCoStrategy(group, { innerSteps: o.innerSteps ?? DEFAULT_INNER_STEPS, outerLr: o.outerLr, outerMomentum: o.outerMomentum });
+    case 'local-sgd':
+      return createLocalSgdStrategy(group, o.innerSteps ?? DEFAULT_INNER_STEPS);
     case 'ps':
       return createParamServerStrategy(group, {
         stragglerMs: o.stragglerMs ?? o.peerTimeoutMs, reply: o.psReply, serverTrains: o.serverTrains,
@@ -47,10 +65,16 @@ export function createClusterStrategy(name: ClusterStrategyName, group: ProcessG
 /** What every process must agree on about the strategy (joins the run signature). */
 export function strategySignature(name: ClusterStrategyName, o: ClusterStrategyOptions): string {
   if (name === 'allreduce') {
-    // Bucket cuts change the collectives' order and ranges: every rank must cut the same way.
-    const b = o.buckets ? `,buckets=${o.buckets.firstCapFloats}/${o.buckets.capFloats}` : '';
-    return o.overlap || b ? `allreduce(${o.overlap ? 'overlap' : 'after-backward'}${b})` : name;
+    // Bucket cuts and codecs change the collectives' order, ranges and bytes: every rank must agree.
+    const parts = [
+      ...(o.overlap ? ['overlap'] : []),
+      ...(o.buckets ? [`buckets=${o.buckets.firstCapFloats}/${o.buckets.capFloats}`] : []),
+      ...(o.compression && o.compression !== 'none' ? [o.compression === 'powersgd' ? `powersgd=${o.powerSgdRank ?? 4}` : o.compression] : []),
+    ];
+    return parts.length ? `allreduce(${parts.join(',')})` : name;
   }
+  if (name === 'diloco') return `diloco(h=${o.innerSteps ?? DEFAULT_INNER_STEPS},lr=${o.outerLr ?? 0.7},m=${o.outerMomentum ?? 0.9})`;
+  if (name === 'local-sgd') return `local-sgd(h=${o.innerSteps ?? DEFAULT_INNER_STEPS})`;
   if (name === 'ps') return `ps(${o.psReply ?? 'weights'}${o.serverTrains ? ',server-trains' : ''})`;
   return `async-ps(k=${o.pushEvery ?? 1},s=${o.stalenessBound ?? 4}${o.quantize === 'int8' ? ',int8' : ''})`;
 }
