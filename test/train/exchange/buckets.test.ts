@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { planBuckets } from '../../../src/train/exchange/buckets.js';
 
-const entries = [10, 20, 5, 100, 3].map((size, i, all) => ({ name: `p${i}`, shape: [size], size, offset: all.slice(0, i).reduce((a, b) => a + b, 0) }));
+const entries = [10, 20, 5, 100, 3].map((size, i, all) => ({ name: `p${i}`, shape: [size], size, decay: false, offset: all.slice(0, i).reduce((a, b) => a + b, 0) }));
 
 describe('planBuckets', () => {
   it('fills buckets from the arena end, a small first one, never splitting a parameter', () => {

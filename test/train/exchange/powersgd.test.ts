@@ -6,8 +6,8 @@ import type { ArenaEntry } from '../../../src/nn/arena.js';
 import { orthonormalize, PowerSgd } from '../../../src/train/exchange/powersgd.js';
 
 const entries: ArenaEntry[] = [
-  { name: 'w', shape: [20, 30], offset: 0, size: 600 },
-  { name: 'b', shape: [20], offset: 600, size: 20 },
+  { name: 'w', shape: [20, 30], offset: 0, size: 600, decay: true },
+  { name: 'b', shape: [20], offset: 600, size: 20, decay: false },
 ];
 const bucket = { start: 0, end: 620, entries: [0, 1] };
 
