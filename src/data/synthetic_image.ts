@@ -9,6 +9,7 @@
  * Sample i of a split comes from its own Rng stream, so it does not depend on how many samples are
  * drawn, and the test split is independent of the training split but shares the templates.
  */
+import { withDefaults } from '../util/defaults.js';
 import { Rng } from '../util/rng.js';
 import type { ClassificationDataset } from './dataset.js';
 
@@ -30,7 +31,7 @@ export const SYNTHETIC_IMAGE_DEFAULTS = { channels: 3, size: 32, numClasses: 10,
 const STREAM = { templates: 11, train: 12, test: 13 } as const;
 
 export function syntheticImage(options: SyntheticImageOptions): ClassificationDataset {
-  const o = { ...SYNTHETIC_IMAGE_DEFAULTS, ...options };
+  const o = withDefaults(SYNTHETIC_IMAGE_DEFAULTS, options);
   for (const [name, v] of Object.entries({ samples: o.samples, channels: o.channels, size: o.size, numClasses: o.numClasses })) {
     if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`synthetic_image: ${name} must be a positive integer, got ${v}`);
   }

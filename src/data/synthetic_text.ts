@@ -10,6 +10,7 @@
  *
  * Sequence i of a split comes from its own Rng stream; train and test share the chain.
  */
+import { withDefaults } from '../util/defaults.js';
 import { Rng } from '../util/rng.js';
 import { IGNORE_INDEX, type TokenDataset, type TokenTask } from './dataset.js';
 import { MarkovChain } from './markov.js';
@@ -39,7 +40,7 @@ export interface SyntheticText extends TokenDataset {
 const STREAM = { train: 22, test: 23 } as const;
 
 export function syntheticText(options: SyntheticTextOptions): SyntheticText {
-  const o = { ...SYNTHETIC_TEXT_DEFAULTS, ...options };
+  const o = withDefaults(SYNTHETIC_TEXT_DEFAULTS, options);
   if (!Number.isSafeInteger(o.samples) || o.samples < 1) throw new RangeError(`synthetic_text: samples must be a positive integer, got ${o.samples}`);
   if (!Number.isSafeInteger(o.contextLength) || o.contextLength < 2) throw new RangeError(`synthetic_text: contextLength must be an integer ≥ 2, got ${o.contextLength}`);
   const chain = new MarkovChain({ seed: o.seed, vocab: o.vocab, order: o.order, successors: o.successors, epsilon: o.epsilon });

@@ -32,7 +32,9 @@ describe('synthetic_text', () => {
   });
 
   it('the default set (seed 0, context 64): floor 1.446 nats per token (perplexity 4.25) against log 64 = 4.159', () => {
-    const d = syntheticText({ seed: 0, samples: 1, split: 'train', task: 'language-model' });
+    // An option given as undefined (a config without --context) keeps the default.
+    const d = syntheticText({ seed: 0, samples: 1, split: 'train', task: 'language-model', contextLength: undefined });
+    assert.deepEqual(d.inputShape, [64]);
     assert.ok(Math.abs((d.bestLoss ?? NaN) - 1.446) < 0.0005, `bestLoss ${d.bestLoss}`);
     assert.ok(Math.abs(Math.exp(d.bestLoss ?? NaN) - 4.25) < 0.005);
     assert.ok(Math.abs(d.entropyRate - 1.407) < 0.0005, `entropy rate ${d.entropyRate}`);
