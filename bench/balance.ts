@@ -8,7 +8,9 @@
  * balancing and with each policy: cluster samples/s (and the ratio to no balancing), training time
  * to a target test accuracy, each rank's wait fraction, the slowed rank's share after the first and
  * second rebalance. A last run slows rank 1 only from a third of the way in (dynamic): its share
- * before and after. Figures over steps [2K, end). Last line: one JSON object with every figure.
+ * before and after. Figures over steps [2K, end), leaving out the step after each evaluation (every
+ * rank evaluates, the slowed one slower: bench/lib/balance_report.ts). Time to target is those
+ * steps' time until the evaluation that reached it. Last line: one JSON object with every figure.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -64,7 +66,7 @@ async function runOne(o: Options, dir: string, name: string, policy: string, fro
   ];
   const r = await runSlowCluster({ args, workers: 2, slowRank: 1, fraction: o.fraction, fromStep, metricsFile: join(dir, name, 'metrics.jsonl') });
   if (r.codes.some((c) => c !== 0)) throw new Error(`bench:balance: ${name} failed:\n${r.stderr.join('\n')}`);
-  return { run: readBalanceRun(join(dir, name), { from: 2 * o.interval, target: o.target }), slowedBy: r.slowedBy };
+  return { run: readBalanceRun(join(dir, name), { from: 2 * o.interval, target: o.target, evalEvery: o.evalEvery }), slowedBy: r.slowedBy };
 }
 
 const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
@@ -96,7 +98,7 @@ async function main(): Promise<void> {
       share(r, 0), share(r, 1), pct(r.finalShare[1]),
     ]);
     process.stdout.write(`bench:balance — 2 workers (allreduce, 1 thread each), ${o.model}${o.model === 'mlp' ? ` ${o.hidden}` : ''}, batch ${o.batch} per worker (global ${2 * o.batch}), ${o.steps} steps, K=${o.interval}\n`);
-    process.stdout.write(`rank 1 slowed by ${slowedBy} to ${pct(o.fraction)} of a CPU; figures over steps ${2 * o.interval}–${o.steps}; load average ${machine.loadAvg1} at start\n\n`);
+    process.stdout.write(`rank 1 slowed by ${slowedBy} to ${pct(o.fraction)} of a CPU; figures over steps ${2 * o.interval}–${o.steps} but the first after each evaluation; load average ${machine.loadAvg1} at start\n\n`);
     process.stdout.write(renderTable([
       { header: 'balancing' }, { header: 'samples/s' }, { header: 'vs none' }, { header: `time to ${pct(o.target)}` },
       { header: 'wait r0' }, { header: 'wait r1' }, { header: 'r1 ms/sample ÷ r0' }, { header: 'r1 share, 1st' }, { header: '2nd' }, { header: 'final' },

@@ -23,12 +23,18 @@ export interface BalanceRun {
   finalAccuracy: number | null;
 }
 
-export function readBalanceRun(dir: string, o: { from: number; target: number }): BalanceRun {
+/**
+ * `evalEvery`: every rank evaluates after each such step, the slowed one three times slower, so
+ * the step after an evaluation starts with the fast rank waiting for the slow one's evaluation —
+ * a cost of evaluating everywhere, not of the split. Those steps are left out of every figure.
+ */
+export function readBalanceRun(dir: string, o: { from: number; target: number; evalEvery?: number }): BalanceRun {
   const metrics = readMetrics(join(dir, 'metrics.jsonl'));
   const steps = metrics.steps;
   const ranks = [...new Set(steps.map((s) => s.rank))].sort((a, b) => a - b);
   const byRank = ranks.map((r) => steps.filter((s) => s.rank === r).sort((a, b) => a.step - b.step));
-  const window = byRank.map((rs) => rs.filter((s) => s.step >= o.from));
+  const afterEval = (s: StepLine): boolean => o.evalEvery !== undefined && o.evalEvery > 0 && s.step > 0 && s.step % o.evalEvery === 0;
+  const window = byRank.map((rs) => rs.filter((s) => s.step >= o.from && !afterEval(s)));
   const dur = (s: StepLine): number => s.compute_ms + s.comm_ms + s.wait_ms;
   const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
   const samples = sum(window.flatMap((rs) => rs.map((s) => s.samples)));
@@ -45,7 +51,7 @@ export function readBalanceRun(dir: string, o: { from: number; target: number })
     msPerSample: window.map((rs) => sum(rs.map((s) => s.compute_ms)) / Math.max(1, sum(rs.map((s) => s.samples)))),
     finalShare: last.map((s) => s.samples / total),
     rebalances: events.filter((e) => e.kind === 'rebalance').map((e) => ({ step: e.step as number, shares: e.shares as number[] })),
-    timeToTarget: hit ? sum(byRank[0].filter((s) => s.step < hit.step).map(dur)) / 1000 : null,
+    timeToTarget: hit ? sum(byRank[0].filter((s) => s.step < hit.step && !afterEval(s)).map(dur)) / 1000 : null,
     finalAccuracy: evals.length > 0 ? evals[evals.length - 1].test_accuracy : null,
   };
 }

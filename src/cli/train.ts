@@ -11,7 +11,7 @@ import { LocalStrategy } from '../train/strategies/local.js';
 import { resolveThreads } from '../train/threads.js';
 import { addConfigFlags } from './config.js';
 import { positiveInt } from './options.js';
-import { type TrainFlags, addDashboardFlags, addSinkFlags, addTrainFlags, checkpointOptions, configFrom } from './train_flags.js';
+import { type TrainFlags, addDashboardFlags, addSinkFlags, addTrainFlags, checkpointOptions, configFrom, tensorBackend } from './train_flags.js';
 
 interface TrainCommandFlags extends TrainFlags {
   workers: number;
@@ -36,7 +36,8 @@ async function runTrain(flags: TrainCommandFlags): Promise<void> {
 
 /** A run in this process (strategy `local`), summary printed; `run` uses it too. */
 export async function trainInProcess(flags: TrainFlags): Promise<{ result: TrainResult | null; dir: string }> {
-  if (flags.backend) setBackend(flags.backend);
+  const tensor = tensorBackend(flags.backend);
+  if (tensor) setBackend(tensor);
   const threads = resolveThreads(flags.threads);
   backend().setThreads(threads);
   const config = configFrom(flags, threads);

@@ -1,4 +1,4 @@
-import { type Command, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { join } from 'node:path';
 import type { CheckpointOptions } from '../train/checkpoints.js';
 import { ConfigError } from '../util/errors.js';
@@ -45,7 +45,8 @@ export interface TrainFlags extends CommFlags {
   output?: string;
   save?: string;
   threads?: number;
-  backend?: 'js' | 'native';
+  /** Tensor backend (native, js), or `gloo`: the guide's spelling of the communication backend (ours; see tensorBackend). */
+  backend?: 'js' | 'native' | 'gloo';
   checksumEvery: number;
   timeout: number;
   /** Live dashboard (`train` only: addDashboardFlags): served by the launcher, or by the training process. */
@@ -120,7 +121,7 @@ export function addTrainFlags(cmd: Command): Command {
     .option('--output <file>', 'also write the run summary (result.json) here')
     .option('--save <file>', 'save the trained model here (see docs/CHECKPOINT.md)')
     .option('--threads <n>', 'compute threads per process (default: SMOLCLUSTER_THREADS, else the cores divided among local workers)', positiveInt)
-    .addOption(new Option('--backend <name>', 'tensor backend (default: native if built; env SMOLCLUSTER_BACKEND)').choices(['native', 'js']))
+    .addOption(new Option('--backend <name>', 'tensor backend native or js (default: native if built; env SMOLCLUSTER_BACKEND); gloo (torch.distributed\'s spelling) is accepted and means our TCP transport, nccl is refused (docs/LAUNCH.md)').argParser(backendFlag))
     .option('--checksum-every <steps>', 'compare parameter checksums across workers every N steps (0: never)', nonNegativeInt, 100)
     .option('--timeout <seconds>', 'deadline of every wait on a peer', positiveNumber, 60)
     .addOption(new Option('--strategy <name>', 'allreduce, ps (synchronous parameter server), async-ps, diloco or local-sgd (default allreduce)').choices(CLUSTER_STRATEGIES))
@@ -158,6 +159,24 @@ export function addDashboardFlags(cmd: Command): Command {
     .option('--dashboard', 'serve a live dashboard of the run (the URL is printed on stderr)')
     .option('--port <n>', 'dashboard port (0: any free port)', nonNegativeInt, 3000)
     .option('--dashboard-host <host>', 'address the dashboard listens on', '127.0.0.1');
+}
+
+/**
+ * `--backend`: our tensor backends, plus torch.distributed's communication backends as a guide
+ * writes them. `gloo` (CPU collectives over TCP) is what our transport is, so it is accepted and
+ * changes nothing; `nccl` needs NVIDIA GPUs, which smolcluster does not train on, and `mpi` a
+ * library we do not link: both refused with the reason.
+ */
+export function backendFlag(value: string): 'js' | 'native' | 'gloo' {
+  if (value === 'native' || value === 'js' || value === 'gloo') return value;
+  if (value === 'nccl') throw new InvalidArgumentError('nccl needs NVIDIA GPUs and CUDA; smolcluster trains on CPUs over TCP, which is what gloo means here: use --backend gloo (or leave it out).');
+  if (value === 'mpi') throw new InvalidArgumentError('mpi collectives are not linked; smolcluster uses its own TCP transport (gloo): use --backend gloo, and mpirun only to start the processes (docs/LAUNCH.md).');
+  throw new InvalidArgumentError('expected native or js (tensor backend), or gloo (communication backend).');
+}
+
+/** The tensor backend a --backend value selects (gloo names the communication backend: none). */
+export function tensorBackend(flag: TrainFlags['backend']): 'js' | 'native' | undefined {
+  return flag === 'gloo' ? undefined : flag;
 }
 
 export function configFrom(flags: TrainFlags, threads: number): TrainConfig {

@@ -6,7 +6,8 @@ import { ProgressObserver } from '../metrics/progress_observer.js';
 import { openWandb } from '../metrics/wandb.js';
 import { SmolError } from '../util/errors.js';
 import { backend, setBackend } from '../tensor/dispatch.js';
-import { resolvePlacement } from '../launch/env.js';
+import os from 'node:os';
+import { describePlacement, localRankFromEnvironment, resolvePlacementWithSources, schedulerThreads } from '../launch/env.js';
 import { experimentName, experimentPaths } from '../train/experiment.js';
 import { parseFaults } from '../train/faults.js';
 import { appendEvent, eventsFile } from '../metrics/events.js';
@@ -24,7 +25,7 @@ import { resolveThreads } from '../train/threads.js';
 import { nonNegativeInt, positiveInt } from './options.js';
 import { printSummary } from './train.js';
 import { runElasticWorker } from './elastic_worker.js';
-import { type TrainFlags, addSinkFlags, addTrainFlags, checkpointOptions, configFrom } from './train_flags.js';
+import { type TrainFlags, addSinkFlags, addTrainFlags, checkpointOptions, configFrom, tensorBackend } from './train_flags.js';
 import type { TrainConfig } from '../train/config.js';
 
 export interface WorkerFlags extends TrainFlags {
@@ -65,11 +66,15 @@ export function strategyOptions(flags: TrainFlags): ClusterStrategyOptions {
 }
 
 export async function runWorker(flags: WorkerFlags): Promise<void> {
-  const place = resolvePlacement(flags);
+  const { placement: place, sources } = resolvePlacementWithSources(flags);
   const strategyName = flags.strategy ?? 'allreduce';
   const sOpts = strategyOptions(flags);
-  if (flags.backend) setBackend(flags.backend);
-  const threads = resolveThreads(flags.threads);
+  const tensor = tensorBackend(flags.backend);
+  if (tensor) setBackend(tensor);
+  const scheduled = flags.threads === undefined && !process.env.SMOLCLUSTER_THREADS ? schedulerThreads(os.availableParallelism()) : undefined;
+  const threads = resolveThreads(flags.threads ?? scheduled?.threads);
+  const local = localRankFromEnvironment();
+  process.stderr.write(`smolcluster: ${describePlacement(place, sources)}${local !== undefined ? `, local rank ${local}` : ''}, ${threads} thread${threads === 1 ? '' : 's'}${scheduled ? ` (${scheduled.source})` : ''}\n`);
   backend().setThreads(threads);
   const config = configFrom(flags, threads);
   const faults = parseFaults(flags.fault);
@@ -81,11 +86,13 @@ export async function runWorker(flags: WorkerFlags): Promise<void> {
   const store = bind ? await StoreServer.start({ host: bind, port: place.masterPort, token: resolveToken({}), worldSize: place.worldSize, signature, timeoutMs }) : null;
   const iface = chooseInterface({ requested: flags.iface, masterHost: place.masterHost });
   const advertise = iface?.address ?? (bind && !isLoopbackHost(place.masterHost) ? place.masterHost : undefined);
+  if (place.rank === 0) process.stderr.write(`smolcluster: ${masterAnnouncement(bind ?? place.masterHost, place.masterPort, place.worldSize)}\n`);
   const cluster = await rendezvous({
     rank: place.rank, worldSize: place.worldSize, masterHost: bind ? loopbackFor(bind) : place.masterHost, masterPort: place.masterPort,
     hostStore: !bind && place.rank === 0 && process.env[LAUNCHER_STORE_ENV] !== '1',
     listenHost: iface?.address ?? bind, advertiseHost: advertise,
     signature, timeoutMs, group: { timeoutMs },
+    onJoin: place.rank === 0 ? (r, address, joined, total) => process.stderr.write(`smolcluster: rank ${r} joined from ${address} (${joined}/${total})\n`) : undefined,
   }).catch(async (err: unknown) => {
     await store?.close();
     throw err;
@@ -133,6 +140,15 @@ export async function runWorker(flags: WorkerFlags): Promise<void> {
     await cluster.close();
     await store?.close();
   }
+}
+
+/** What rank 0 tells the user: the address workers should use, and that it waits for them. */
+export function masterAnnouncement(host: string, port: number, worldSize: number, interfaces = os.networkInterfaces()): string {
+  const wildcard = host === '0.0.0.0' || host === '::';
+  const own = Object.values(interfaces).flatMap((infos) => (infos ?? []).filter((i) => i.family === 'IPv4' && !i.internal).map((i) => i.address));
+  const hosts = wildcard ? (own.length > 0 ? own : ['127.0.0.1']) : [host];
+  const use = hosts.map((h) => `${h}:${port}`).join(' or ');
+  return `rank 0: rendezvous on ${host}:${port}; workers use --master ${use} (or MASTER_ADDR=${hosts[0]} MASTER_PORT=${port}); waiting for ${worldSize - 1} worker${worldSize === 2 ? '' : 's'}`;
 }
 
 function pct(share: number): string {

@@ -40,6 +40,8 @@ export interface RendezvousOptions {
   /** Options of the resulting group (including its per-operation deadline). */
   group?: ProcessGroupOptions;
   connection?: ConnectionOptions;
+  /** Told as each rank registers its address (rank 0 prints the joins): the rank, its address, how many have. */
+  onJoin?: (rank: number, address: string, joined: number, total: number) => void;
 }
 
 export interface Cluster {
@@ -78,6 +80,7 @@ export async function rendezvous(opts: RendezvousOptions): Promise<Cluster> {
     listener = await MeshListener.open(mesh, listenHost, 0);
     const advertise = opts.advertiseHost ?? (isWildcard(listenHost) ? store.localAddress : listenHost);
     await store.set(`${ADDRESS_KEY}${rank}`, `${advertise}:${listener.port}`);
+    if (opts.onJoin) watchJoins(store, n, left(), opts.onJoin);
     const addresses = await collectAddresses(store, n, left(), Date.now() - start);
     const transport = await listener.connect(addresses);
     const group = new ProcessGroup(transport, opts.group);
@@ -102,6 +105,17 @@ async function collectAddresses(store: StoreClient, n: number, timeoutMs: number
   }
   const values = await Promise.all(keys.map((k) => store.get(k, timeoutMs)));
   return values.map((v) => Buffer.from(v).toString('utf8'));
+}
+
+/** One wait per rank's address key, so each join is reported as it happens (failures are collectAddresses' to report). */
+function watchJoins(store: StoreClient, n: number, timeoutMs: number, onJoin: NonNullable<RendezvousOptions['onJoin']>): void {
+  let joined = 0;
+  for (let r = 0; r < n; r++) {
+    store.get(`${ADDRESS_KEY}${r}`, timeoutMs).then(
+      (v) => onJoin(r, Buffer.from(v).toString('utf8'), ++joined, n),
+      () => {},
+    );
+  }
 }
 
 async function closeAll(c: Cluster): Promise<void> {

@@ -162,6 +162,7 @@ export async function train(
     lastEpoch = epoch;
     const { record: r, stop } = await trainStep(ctx, strategy, schedule, config, data.train, batch, step, epoch, guards.faults, lrStep ?? step);
     if (!r) continue; // abandoned: the group changed (the strategy plans the next step)
+    if (shared) r.waitMs += shared.takeExchangeMs();
     if (r.samples > 0) guards.balance?.observe(step, r.samples, r.computeMs);
     accumulate(outcome, r);
     observer.onStep?.(r);

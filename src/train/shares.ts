@@ -2,6 +2,7 @@
  * Unequal shares of the global batch (load balancing). The loop asks for every step's shares and
  * reports what it measured; src/balance/ decides them. The loop knows nothing of policies.
  */
+import { performance } from 'node:perf_hooks';
 import type { Dataset } from '../data/dataset.js';
 import { BatchLoader } from '../data/loader.js';
 import { ShareSampler } from '../data/share_sampler.js';
@@ -21,11 +22,22 @@ export interface BatchShares {
 export class SharedBatches {
   readonly sampler: ShareSampler;
   private readonly loader: BatchLoader;
+  private exchangeMs = 0;
 
   constructor(data: Dataset, perShardBatch: number, shards: number, seed: number, private readonly shard: { index: number; compute: boolean }) {
     const globalBatch = perShardBatch * shards;
     this.sampler = new ShareSampler({ size: data.size, globalBatch, seed, shuffle: true });
     this.loader = new BatchLoader(data, new Int32Array(0), globalBatch);
+  }
+
+  /**
+   * Time spent deciding shares since the last call: an exchange that waits for the slowest rank,
+   * which the loop adds to the step's wait.
+   */
+  takeExchangeMs(): number {
+    const ms = this.exchangeMs;
+    this.exchangeMs = 0;
+    return ms;
   }
 
   get stepsPerEpoch(): number {
@@ -35,7 +47,9 @@ export class SharedBatches {
   /** (epoch, batch) for each step from `from` (a resumed run) to `totalSteps`; null for a process that computes nothing, or an empty share. */
   async *plan(shares: BatchShares, totalSteps: number, from = 0): AsyncGenerator<[number, AnyBatch | null]> {
     for (let step = from; step < totalSteps; step++) {
+      const t0 = performance.now();
       const now = await shares.sharesAt(step);
+      this.exchangeMs += performance.now() - t0;
       const epoch = Math.floor(step / this.stepsPerEpoch);
       if (!this.shard.compute) {
         yield [epoch, null];

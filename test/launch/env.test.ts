@@ -45,7 +45,8 @@ describe('resolvePlacement', () => {
     throwsNaming(() => resolvePlacement({}, { ...TORCHRUN, RANK: '' }), '--rank', 'RANK');
     throwsNaming(() => resolvePlacement({}, { ...TORCHRUN, WORLD_SIZE: undefined }), '--world-size', 'WORLD_SIZE');
     throwsNaming(() => resolvePlacement({}, { ...TORCHRUN, MASTER_ADDR: undefined }), '--master', 'MASTER_ADDR');
-    throwsNaming(() => resolvePlacement({}, { ...TORCHRUN, MASTER_PORT: undefined }), '--master', 'MASTER_PORT');
+    // MASTER_PORT alone may be left out: 29500, as torch.distributed.
+    assert.equal(resolvePlacement({}, { ...TORCHRUN, MASTER_PORT: undefined }).masterPort, 29500);
   });
 
   it('a malformed variable is an error naming it and its value', () => {

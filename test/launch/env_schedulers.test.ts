@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { localRankFromEnvironment, rankFromEnvironment, resolvePlacement } from '../../src/launch/env.js';
+import {
+  SLURM_PORT_BASE, SLURM_PORT_SPAN, describePlacement, expandTasksPerNode, firstHostOf, localRankFromEnvironment, rankFromEnvironment,
+  resolvePlacement, resolvePlacementWithSources, schedulerThreads,
+} from '../../src/launch/env.js';
+import { parseHardwarePorts, kindOfPort } from '../../src/launch/hardware_ports.js';
 import { chooseInterface, classifyInterface, sameSubnet } from '../../src/launch/iface.js';
 import { ConfigError } from '../../src/util/errors.js';
 
@@ -19,11 +23,46 @@ describe('placement from Slurm and OpenMPI', () => {
     assert.equal(localRankFromEnvironment(env), 0);
   });
 
-  it('torchrun first, then Slurm, then OpenMPI; flags before all', () => {
+  it('torchrun first, then Slurm, then OpenMPI when they agree; disagreeing launchers are refused naming both; flags before all', () => {
     const env = { ...MASTER, RANK: '0', WORLD_SIZE: '2', SLURM_PROCID: '1', SLURM_NTASKS: '3', OMPI_COMM_WORLD_RANK: '2' };
     assert.equal(rankFromEnvironment(env), 0);
-    assert.equal(rankFromEnvironment({ SLURM_PROCID: '1', OMPI_COMM_WORLD_RANK: '2' }), 1);
-    assert.deepEqual(resolvePlacement({ rank: 1 }, env), { rank: 1, worldSize: 2, masterHost: '127.0.0.1', masterPort: 29500 });
+    assert.throws(() => resolvePlacement({}, env), (e: unknown) => e instanceof ConfigError && /RANK=0 but SLURM_PROCID=1/.test(e.message) && e.path === 'RANK');
+    assert.throws(() => resolvePlacement({ rank: 1 }, env), /WORLD_SIZE=2 but SLURM_NTASKS=3/);
+    assert.deepEqual(resolvePlacement({ rank: 1, worldSize: 2 }, env), { rank: 1, worldSize: 2, masterHost: '127.0.0.1', masterPort: 29500 });
+    const agreeing = { ...MASTER, RANK: '1', SLURM_PROCID: '1', WORLD_SIZE: '2', SLURM_NTASKS: '2' };
+    const { placement, sources } = resolvePlacementWithSources({}, agreeing);
+    assert.equal(describePlacement(placement, sources), 'rank 1 of 2 (RANK, WORLD_SIZE), master 127.0.0.1:29500 (MASTER_ADDR, MASTER_PORT)');
+  });
+
+  it('Slurm without MASTER_*: the first host of the node list, a port from the job id (two jobs differ)', () => {
+    const job = (id: string, extra: Record<string, string> = {}) => resolvePlacementWithSources({}, { SLURM_PROCID: '0', SLURM_NTASKS: '2', SLURM_JOB_ID: id, SLURM_JOB_NODELIST: 'node[07-09,12],gpu1', ...extra });
+    const a = job('123456');
+    assert.deepEqual(a.placement, { rank: 0, worldSize: 2, masterHost: 'node07', masterPort: SLURM_PORT_BASE + (123456 % SLURM_PORT_SPAN) });
+    assert.deepEqual(a.sources, { rank: 'SLURM_PROCID', worldSize: 'SLURM_NTASKS', masterHost: 'SLURM_JOB_NODELIST', masterPort: 'SLURM_JOB_ID' });
+    assert.notEqual(job('123457').placement.masterPort, a.placement.masterPort);
+    assert.equal(job('1', { SLURM_STEP_NODELIST: 'n3' }).placement.masterHost, 'n3', 'the step\'s list first');
+    const launchOnly = resolvePlacement({}, { SLURM_PROCID: '0', SLURM_NTASKS: '1', SLURM_JOB_ID: '9', SLURM_LAUNCH_NODE_IPADDR: '10.1.2.3' });
+    assert.equal(launchOnly.masterHost, '10.1.2.3');
+    assert.equal(resolvePlacement({}, { SLURM_PROCID: '0', SLURM_NTASKS: '2', SLURM_JOB_ID: '9', SLURM_JOB_NODELIST: 'a', MASTER_PORT: '4000' }).masterPort, 4000);
+  });
+
+  it('host lists and tasks per node in Slurm\'s notation', () => {
+    assert.equal(firstHostOf('node[07-09,12],gpu1'), 'node07');
+    assert.equal(firstHostOf('a,b'), 'a');
+    assert.equal(firstHostOf('rack1-n[003-004]'), 'rack1-n003');
+    assert.equal(firstHostOf('localhost'), 'localhost');
+    assert.deepEqual(expandTasksPerNode('2(x3),1'), [2, 2, 2, 1]);
+    assert.equal(expandTasksPerNode('2(x'), undefined);
+  });
+
+  it('threads from the scheduler: SLURM_CPUS_PER_TASK, else the cores divided by this node\'s tasks', () => {
+    assert.deepEqual(schedulerThreads(8, { SLURM_CPUS_PER_TASK: '3', SLURM_NTASKS_PER_NODE: '4' }), { threads: 3, source: 'SLURM_CPUS_PER_TASK' });
+    assert.equal(schedulerThreads(8, { SLURM_NTASKS_PER_NODE: '4' })?.threads, 2);
+    assert.equal(schedulerThreads(8, { SLURM_TASKS_PER_NODE: '4(x2),1', SLURM_NODEID: '2' })?.threads, 8);
+    assert.equal(schedulerThreads(2, { SLURM_STEP_TASKS_PER_NODE: '2' })?.threads, 1);
+    assert.equal(schedulerThreads(8, { OMPI_COMM_WORLD_LOCAL_SIZE: '3' })?.threads, 2);
+    assert.equal(schedulerThreads(8, { LOCAL_WORLD_SIZE: '16' })?.threads, 1, 'at least one');
+    assert.equal(schedulerThreads(8, {}), undefined);
   });
 
   it('a missing rank names every source; a bad value names its variable', () => {
@@ -70,4 +109,63 @@ describe('network interface choice', () => {
     assert.throws(() => chooseInterface({ requested: 'tb9', masterHost: '10.10.0.1', interfaces: IFACES, env: {} }),
       (e: unknown) => e instanceof ConfigError && /no interface "tb9"/.test(e.message) && /enp3s0/.test(e.message) && e.path === '--iface');
   });
+
+  it('GLOO_SOCKET_IFNAME and NCCL_SOCKET_IFNAME are honoured like SMOLCLUSTER_IFNAME (lists, =exact, prefixes; ^exclusions stay automatic)', () => {
+    const pick = (env: NodeJS.ProcessEnv): string | undefined => chooseInterface({ masterHost: '10.10.0.1', interfaces: IFACES, platform: 'linux', env })?.name;
+    assert.equal(pick({ GLOO_SOCKET_IFNAME: 'eth1' }), 'eth1');
+    assert.equal(pick({ GLOO_SOCKET_IFNAME: 'ib0,eth1' }), 'eth1', 'the first this host has');
+    assert.equal(pick({ NCCL_SOCKET_IFNAME: 'wlp' }), 'wlp2s0', 'NCCL prefix');
+    assert.throws(() => pick({ NCCL_SOCKET_IFNAME: '=wlp' }), (e: unknown) => e instanceof ConfigError && e.path === 'NCCL_SOCKET_IFNAME');
+    assert.equal(pick({ NCCL_SOCKET_IFNAME: '^docker,lo' }), 'enp3s0', 'an exclusion list leaves the automatic choice');
+    assert.equal(pick({ SMOLCLUSTER_IFNAME: 'eth1', GLOO_SOCKET_IFNAME: 'wlp2s0' }), 'eth1', 'ours first');
+    assert.throws(() => pick({ GLOO_SOCKET_IFNAME: 'tb9' }), (e: unknown) => e instanceof ConfigError && e.path === 'GLOO_SOCKET_IFNAME' && /enp3s0/.test(e.message));
+  });
 });
+
+// Captured from a MacBook (en0 is Wi-Fi) and a Mac mini (en0 is Ethernet).
+const MACBOOK_PORTS = `
+Hardware Port: Wi-Fi
+Device: en0
+Ethernet Address: a4:83:e7:00:00:01
+
+Hardware Port: Thunderbolt Bridge
+Device: bridge0
+Ethernet Address: 82:0a:aa:00:00:02
+
+Hardware Port: Thunderbolt 1
+Device: en1
+Ethernet Address: 82:0a:aa:00:00:03
+
+Hardware Port: USB 10/100/1000 LAN
+Device: en7
+Ethernet Address: 00:e0:4c:00:00:04
+
+VLAN Configurations
+===================
+`;
+const MACMINI_PORTS = `
+Hardware Port: Ethernet
+Device: en0
+Ethernet Address: 1c:1d:d3:00:00:05
+
+Hardware Port: Wi-Fi
+Device: en1
+Ethernet Address: 1c:1d:d3:00:00:06
+`;
+
+describe('macOS hardware ports (networksetup -listallhardwareports)', () => {
+  it('parses device → port and classifies by the port, not the name', () => {
+    const book = parseHardwarePorts(MACBOOK_PORTS);
+    assert.deepEqual([...book], [['en0', 'Wi-Fi'], ['bridge0', 'Thunderbolt Bridge'], ['en1', 'Thunderbolt 1'], ['en7', 'USB 10/100/1000 LAN']]);
+    assert.equal(classifyInterface('en0', 'darwin', book), 'wifi');
+    assert.equal(classifyInterface('en1', 'darwin', book), 'thunderbolt');
+    assert.equal(classifyInterface('bridge0', 'darwin', book), 'thunderbolt');
+    assert.equal(classifyInterface('en7', 'darwin', book), 'wired');
+    const mini = parseHardwarePorts(MACMINI_PORTS);
+    assert.equal(classifyInterface('en0', 'darwin', mini), 'wired');
+    assert.equal(classifyInterface('en1', 'darwin', mini), 'wifi');
+    assert.equal(kindOfPort('AirPort'), 'wifi');
+    assert.equal(classifyInterface('utun3', 'darwin', mini), 'other', 'not a hardware port: by name');
+  });
+});
+
