@@ -56,7 +56,8 @@ export function loadDataset(req: DatasetRequest): { train: Dataset; test: Datase
     }
     case 'synthetic_text': {
       const n = DATASET_SIZES.synthetic_text;
-      const common = { seed: req.seed, task: req.tokenTask, contextLength: req.contextLength };
+      // An absent --context keeps the generator's default length (an explicit undefined would replace it).
+      const common = { seed: req.seed, task: req.tokenTask, ...(req.contextLength === undefined ? {} : { contextLength: req.contextLength }) };
       return { train: syntheticText({ ...common, samples: n.train, split: 'train' }), test: syntheticText({ ...common, samples: n.test, split: 'test' }) };
     }
   }
