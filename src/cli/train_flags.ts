@@ -15,6 +15,7 @@ export interface TrainFlags extends CommFlags {
   layers?: number;
   width?: number;
   heads?: number;
+  init?: string;
   context?: number;
   hidden?: number[];
   dataset?: DatasetName;
@@ -96,6 +97,7 @@ export function addTrainFlags(cmd: Command): Command {
     .option('--width <n>', 'transformer hidden size, or the ResNet\'s first-stage channels (default: the preset\'s)', positiveInt)
     .option('--heads <n>', 'attention heads (default: the preset\'s)', positiveInt)
     .option('--context <n>', 'tokens per sequence: the token dataset\'s length and the transformer\'s positions (default: the dataset\'s, positions the preset\'s)', positiveInt)
+    .option('--init <file>', 'start from these weights: a .safetensors file (Hugging Face / torchvision names, e.g. a published GPT-2) or a smolcluster model file')
     .option('--hidden <widths>', 'MLP hidden widths, comma-separated (default 128)', intList)
     .addOption(new Option('--dataset <name>', 'training data: mnist, synthetic-regression, synthetic_image, synthetic_text, cifar10, text (docs/DATA.md; default mnist)').choices(DATASETS))
     .option('--fault <spec>', 'inject a fault, e.g. slow:rank=1:ms=50 (repeatable; docs/VALIDATION.md; env SMOLCLUSTER_FAULT)', (v: string, prev: string[] = []) => [...prev, v])
@@ -119,7 +121,7 @@ export function addTrainFlags(cmd: Command): Command {
     .option('--name <name>', 'experiment name: results go to <experiments-dir>/<name>/ (default: generated)')
     .option('--experiments-dir <dir>', 'where experiment folders are written', 'experiments')
     .option('--output <file>', 'also write the run summary (result.json) here')
-    .option('--save <file>', 'save the trained model here (see docs/CHECKPOINT.md)')
+    .option('--save <file>', 'save the trained model here (see docs/CHECKPOINT.md; a name ending in .safetensors writes safetensors under PyTorch / Hugging Face names)')
     .option('--threads <n>', 'compute threads per process (default: SMOLCLUSTER_THREADS, else the cores divided among local workers)', positiveInt)
     .addOption(new Option('--backend <name>', 'tensor backend native or js (default: native if built; env SMOLCLUSTER_BACKEND); gloo (torch.distributed\'s spelling) is accepted and means our TCP transport, nccl is refused (docs/LAUNCH.md)').argParser(backendFlag))
     .option('--checksum-every <steps>', 'compare parameter checksums across workers every N steps (0: never)', nonNegativeInt, 100)
@@ -188,6 +190,7 @@ export function configFrom(flags: TrainFlags, threads: number): TrainConfig {
   pick('layers', flags.layers);
   pick('width', flags.width);
   pick('heads', flags.heads);
+  pick('init', flags.init);
   pick('context', flags.context);
   pick('dataset', flags.dataset);
   pick('epochs', flags.epochs);

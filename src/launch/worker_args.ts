@@ -11,6 +11,7 @@ export function flagsToArgs(f: TrainFlags): string[] {
   opt('--layers', f.layers);
   opt('--width', f.width);
   opt('--heads', f.heads);
+  opt('--init', f.init);
   opt('--context', f.context);
   opt('--dataset', f.dataset);
   for (const spec of f.fault ?? []) a.push('--fault', spec);

@@ -12,6 +12,8 @@ export interface TrainConfig {
   layers?: number;
   width?: number;
   heads?: number;
+  /** Start from these weights (safetensors under PyTorch / HF names, or our model file) instead of the seed's. */
+  init?: string;
   /** MLP hidden widths (SmolCluster's `hidden`). */
   hidden: number[];
   /** MNIST, the seeded synthetic sets, CIFAR-10 or a text file (run.ts `loadTrainData`; docs/DATA.md). */

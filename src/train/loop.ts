@@ -3,6 +3,7 @@ import type { Dataset } from '../data/dataset.js';
 import { BatchLoader } from '../data/loader.js';
 import { DistributedSampler } from '../data/sampler.js';
 import type { Module } from '../nn/module.js';
+import { initFromFile } from '../nn/interchange/model_io.js';
 import { type ModelSpec, createModel, defaultSpec } from '../nn/models/index.js';
 import { clipGradNorm } from '../nn/optim/clip.js';
 import { makeOptimizer } from '../nn/optim/index.js';
@@ -121,6 +122,7 @@ export async function train(
 ): Promise<TrainOutcome> {
   const spec = specFor(config, data.train);
   const model = createModel(spec, config.seed);
+  if (config.init) initFromFile(config.init, model, spec);
   const optimizer = makeOptimizer(model.arena(), {
     name: config.optimizer, lr: config.lr, momentum: config.momentum, weightDecay: config.weightDecay,
   });

@@ -9,6 +9,7 @@ import { fanOut } from '../metrics/fanout.js';
 import { StepMetricsObserver } from '../metrics/step_metrics.js';
 import { TraceObserver, finalizeTrace, resetTrace } from '../metrics/trace.js';
 import { saveModel } from '../nn/checkpoint.js';
+import { isSafetensorsPath, saveSafetensors } from '../nn/interchange/model_io.js';
 import { backend } from '../tensor/dispatch.js';
 import type { TrainConfig } from './config.js';
 import { type ExperimentPaths, createExperiment } from './experiment.js';
@@ -127,7 +128,8 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
     writeResult(o.experiment.result, result);
     if (o.output) writeResult(o.output, result);
     if (o.save) {
-      saveModel(o.save, outcome.model, outcome.spec, { steps: outcome.steps, seed: config.seed });
+      const saveAs = isSafetensorsPath(o.save) ? saveSafetensors : saveModel;
+      saveAs(o.save, outcome.model, outcome.spec, { steps: outcome.steps, seed: config.seed });
       runEvents.modelSaved(o.save, outcome.steps);
     }
     // Every rank closed its part of the trace before the gather above.

@@ -8,6 +8,8 @@ export class BatchNorm extends Module {
   readonly bias: Tensor;
   readonly runningMean: Float32Array;
   readonly runningVar: Float32Array;
+  /** Training-mode forwards since construction (torch's num_batches_tracked; safetensors export). */
+  batchesTracked = 0;
 
   constructor(readonly channels: number, readonly momentum = 0.1, readonly eps = 1e-5) {
     super();
@@ -18,6 +20,7 @@ export class BatchNorm extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    if (this.training) this.batchesTracked++;
     return batchNorm(x, this.weight, this.bias, {
       runningMean: this.runningMean,
       runningVar: this.runningVar,

@@ -1,0 +1,87 @@
+import { CheckpointError, loadModel } from '../checkpoint.js';
+import { BatchNorm } from '../layers/norm.js';
+import type { ModelSpec } from '../models/index.js';
+import type { Module } from '../module.js';
+import { nameMapFor } from './hf_names.js';
+import { type WriteTensor, isSafetensorsPath, readSafetensors, toFloat32, writeSafetensors } from './safetensors.js';
+
+/** [rows, cols] → [cols, rows], copied. */
+function transpose2d(a: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(a.length);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j * rows + i] = a[i * cols + j];
+  return out;
+}
+
+/**
+ * Writes the model as safetensors under PyTorch / Hugging Face names (hf_names.ts), with tied
+ * copies and BatchNorm's num_batches_tracked so torch's strict load_state_dict accepts it. The spec
+ * goes into __metadata__.architecture.
+ */
+export function saveSafetensors(file: string, model: Module, spec: ModelSpec, meta: Record<string, unknown> = {}): void {
+  const names = nameMapFor(spec);
+  const out: [string, WriteTensor][] = [];
+  const byName = new Map(model.namedParameters());
+  for (const [name, p] of byName) {
+    const data = p.data as Float32Array;
+    out.push(names.transposed(name)
+      ? [names.external(name), { shape: [p.shape[1], p.shape[0]], data: transpose2d(data, p.shape[0], p.shape[1]) }]
+      : [names.external(name), { shape: p.shape, data }]);
+  }
+  for (const [name, b] of model.namedBuffers()) out.push([names.external(name), { shape: [b.length], data: b }]);
+  for (const [name, m] of model.namedModules()) {
+    if (m instanceof BatchNorm) out.push([`${name}.num_batches_tracked`, { shape: [], int64: [BigInt(m.batchesTracked)] }]);
+  }
+  for (const [ext, ours] of names.tiedCopies) {
+    const p = byName.get(ours);
+    if (p) out.push([ext, { shape: p.shape, data: p.data as Float32Array }]);
+  }
+  const metadata: Record<string, string> = { format: 'pt', architecture: JSON.stringify(spec) };
+  for (const [k, v] of Object.entries(meta)) metadata[k] = typeof v === 'string' ? v : JSON.stringify(v);
+  writeSafetensors(file, out, metadata);
+}
+
+/**
+ * Loads a safetensors file (ours, or a PyTorch / Hugging Face one) into the model. Every parameter
+ * and buffer must be present with its shape; tensors the model does not use are refused by name
+ * unless they are known tied copies or unused buffers.
+ */
+export function loadSafetensors(file: string, model: Module, spec: ModelSpec): void {
+  const { tensors } = readSafetensors(file);
+  const names = nameMapFor(spec);
+  const used = new Set<string>();
+  const missing: string[] = [];
+  const assign = (name: string, shape: readonly number[], target: Float32Array): void => {
+    const ext = names.candidates(name).find((c) => tensors.has(c));
+    if (!ext) {
+      missing.push(names.external(name));
+      return;
+    }
+    used.add(ext);
+    const t = tensors.get(ext)!;
+    const flip = names.transposed(name);
+    const want = flip ? [shape[1], shape[0]] : [...shape];
+    if (t.shape.join('x') !== want.join('x')) {
+      throw new CheckpointError(file, `tensor "${ext}" has shape [${t.shape.join(', ')}], the model needs [${want.join(', ')}] (${spec.type}: check --layers/--width/--heads/--context and the vocabulary)`);
+    }
+    const values = toFloat32(file, ext, t);
+    target.set(flip ? transpose2d(values, want[0], want[1]) : values);
+  };
+  for (const [name, p] of model.namedParameters()) assign(name, p.shape, p.data as Float32Array);
+  for (const [name, b] of model.namedBuffers()) assign(name, [b.length], b);
+  if (missing.length) throw new CheckpointError(file, `missing ${missing.length} tensor(s) the model needs: ${preview(missing)}`);
+  const unexpected = [...tensors.keys()].filter((k) => !used.has(k) && !names.skippable(k));
+  if (unexpected.length) throw new CheckpointError(file, `${unexpected.length} tensor(s) this ${spec.type} model does not have: ${preview(unexpected)}`);
+}
+
+function preview(list: string[]): string {
+  return list.slice(0, 5).join(', ') + (list.length > 5 ? `, … (${list.length - 5} more)` : '');
+}
+
+/** --init: start from a file's weights, safetensors (by extension) or our own model format. */
+export function initFromFile(file: string, model: Module, spec: ModelSpec): void {
+  if (isSafetensorsPath(file)) loadSafetensors(file, model, spec);
+  else loadModel(file, model, spec);
+}
+
+/** --save: safetensors when the name ends in .safetensors, else our own format. */
+export { isSafetensorsPath };

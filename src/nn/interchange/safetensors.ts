@@ -1,0 +1,144 @@
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { CheckpointError } from '../checkpoint.js';
+
+/**
+ * Hugging Face's safetensors format (https://huggingface.co/docs/safetensors):
+ *
+ *   bytes 0..7   uint64 LE: length N of the header
+ *   bytes 8..    N bytes of UTF-8 JSON: { name: { dtype, shape, data_offsets: [begin, end] }, ...,
+ *                "__metadata__": { string: string } }, space-padded (we pad to 8-byte alignment)
+ *   then         the raw little-endian tensor bytes; offsets are relative to the end of the header
+ *
+ * We write F32 only and read F32, F64, F16 and BF16 (converted to float32) plus the integer types
+ * (I64, I32, ...: BatchNorm's num_batches_tracked, position_ids), which callers may skip.
+ */
+export type SafeDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
+const BYTES: Record<SafeDtype, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
+
+export interface SafeTensor {
+  dtype: SafeDtype;
+  shape: number[];
+  /** The raw bytes (a view into the file's buffer). */
+  bytes: Buffer;
+}
+
+export interface SafetensorsFile {
+  tensors: Map<string, SafeTensor>;
+  metadata: Record<string, string>;
+}
+
+/** Tensors to write: float32 data, or an integer scalar (written as I64). */
+export type WriteTensor = { shape: readonly number[]; data: Float32Array } | { shape: readonly number[]; int64: bigint[] };
+
+export function writeSafetensors(file: string, tensors: [string, WriteTensor][], metadata: Record<string, string> = {}): void {
+  const header: Record<string, unknown> = { __metadata__: metadata };
+  const chunks: Buffer[] = [];
+  let offset = 0;
+  for (const [name, t] of tensors) {
+    const bytes = 'data' in t
+      ? Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength)
+      : Buffer.from(new BigInt64Array(t.int64).buffer);
+    header[name] = { dtype: 'data' in t ? 'F32' : 'I64', shape: [...t.shape], data_offsets: [offset, offset + bytes.length] };
+    chunks.push(bytes);
+    offset += bytes.length;
+  }
+  let json = Buffer.from(JSON.stringify(header), 'utf8');
+  json = Buffer.concat([json, Buffer.alloc((8 - (json.length % 8)) % 8, 0x20)]);
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  const tmp = `${file}.tmp-${process.pid}`;
+  try {
+    writeFileSync(tmp, Buffer.concat([len, json, ...chunks]));
+    renameSync(tmp, file);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw new CheckpointError(file, `cannot write: ${(e as Error).message}`);
+  }
+}
+
+/** Parses and validates a safetensors file; every problem names the file (and the tensor). */
+export function readSafetensors(file: string): SafetensorsFile {
+  let data: Buffer;
+  try {
+    data = readFileSync(file);
+  } catch (e) {
+    throw new CheckpointError(file, `cannot read: ${(e as Error).message}`);
+  }
+  if (data.length < 8) throw new CheckpointError(file, `not a safetensors file: ${data.length} bytes, shorter than the 8-byte header length`);
+  const n = data.readBigUInt64LE(0);
+  if (n > BigInt(data.length - 8)) throw new CheckpointError(file, `not a safetensors file or truncated: header length ${n} exceeds the ${data.length - 8} bytes that follow`);
+  let header: unknown;
+  try {
+    header = JSON.parse(data.subarray(8, 8 + Number(n)).toString('utf8'));
+  } catch {
+    throw new CheckpointError(file, 'safetensors header is not valid JSON');
+  }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new CheckpointError(file, 'safetensors header is not a JSON object');
+  const body = data.subarray(8 + Number(n));
+  const tensors = new Map<string, SafeTensor>();
+  let metadata: Record<string, string> = {};
+  for (const [name, entry] of Object.entries(header as Record<string, unknown>)) {
+    if (name === '__metadata__') {
+      metadata = (entry ?? {}) as Record<string, string>;
+      continue;
+    }
+    tensors.set(name, parseEntry(file, name, entry, body));
+  }
+  return { tensors, metadata };
+}
+
+function parseEntry(file: string, name: string, entry: unknown, body: Buffer): SafeTensor {
+  const bad = (what: string): CheckpointError => new CheckpointError(file, `tensor "${name}": ${what}`);
+  const e = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+  if (typeof e !== 'object' || e === null) throw bad('entry is not an object');
+  if (typeof e.dtype !== 'string' || !(e.dtype in BYTES)) throw bad(`unsupported dtype ${JSON.stringify(e.dtype)}`);
+  const dtype = e.dtype as SafeDtype;
+  if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw bad(`shape ${JSON.stringify(e.shape)} is not a list of sizes`);
+  const offs = e.data_offsets;
+  if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o) => Number.isSafeInteger(o) && o >= 0) || offs[0] > offs[1]) {
+    throw bad(`data_offsets ${JSON.stringify(offs)} is not [begin, end]`);
+  }
+  const shape = e.shape as number[];
+  const [begin, end] = offs as number[];
+  const expected = shape.reduce((a, d) => a * d, 1) * BYTES[dtype];
+  if (end - begin !== expected) throw bad(`data_offsets span ${end - begin} bytes, but ${dtype} [${shape.join(', ')}] needs ${expected}`);
+  if (end > body.length) throw bad(`data ends at byte ${end}, past the ${body.length} data bytes in the file (truncated?)`);
+  return { dtype, shape, bytes: body.subarray(begin, end) };
+}
+
+/** A floating-point tensor's values as float32 (copied). */
+export function toFloat32(file: string, name: string, t: SafeTensor): Float32Array {
+  const n = t.bytes.length / BYTES[t.dtype];
+  const out = new Float32Array(n);
+  const b = t.bytes;
+  switch (t.dtype) {
+    case 'F32': out.set(new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length))); break;
+    case 'F64': for (let i = 0; i < n; i++) out[i] = b.readDoubleLE(8 * i); break;
+    case 'F16': for (let i = 0; i < n; i++) out[i] = halfToFloat(b.readUInt16LE(2 * i)); break;
+    case 'BF16': {
+      const u = new Uint32Array(1);
+      const f = new Float32Array(u.buffer);
+      for (let i = 0; i < n; i++) {
+        u[0] = b.readUInt16LE(2 * i) << 16;
+        out[i] = f[0];
+      }
+      break;
+    }
+    default: throw new CheckpointError(file, `tensor "${name}": dtype ${t.dtype} is not a floating-point type`);
+  }
+  return out;
+}
+
+function halfToFloat(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const frac = h & 0x3ff;
+  if (exp === 0) return sign * 2 ** -14 * (frac / 1024);
+  if (exp === 31) return frac ? NaN : sign * Infinity;
+  return sign * 2 ** (exp - 15) * (1 + frac / 1024);
+}
+
+/** Files named *.safetensors are written and read in this format; anything else is our own. */
+export function isSafetensorsPath(file: string): boolean {
+  return file.toLowerCase().endsWith('.safetensors');
+}
