@@ -43,14 +43,16 @@
       'cflags!': ['-fno-exceptions'],
       'cflags_cc!': ['-fno-exceptions', '-fno-rtti'],
       # -fno-math-errno: sqrt/exp never set errno here, and without it GCC cannot vectorise sqrt (it
-      # keeps a scalar call through the PLT for the errno path).
-      'cflags_cc': ['-std=c++17', '-O3', '-fexceptions', '-fno-math-errno', '-Wall', '-Wno-unknown-pragmas'],
+      # keeps a scalar call through the PLT for the errno path). -fno-trapping-math: no FP exception
+      # is ever unmasked, so selects on float compares may be if-converted (vexp in vmath.h needs it
+      # to vectorise). Neither changes a computed value.
+      'cflags_cc': ['-std=c++17', '-O3', '-fexceptions', '-fno-math-errno', '-fno-trapping-math', '-Wall', '-Wno-unknown-pragmas'],
       'xcode_settings': {
         'GCC_ENABLE_CPP_EXCEPTIONS': 'YES',
         'GCC_ENABLE_CPP_RTTI': 'YES',
         'CLANG_CXX_LANGUAGE_STANDARD': 'c++17',
         'MACOSX_DEPLOYMENT_TARGET': '11.0',
-        'OTHER_CPLUSPLUSFLAGS': ['-O3', '-fexceptions', '-fno-math-errno', '-Wno-unknown-pragmas'],
+        'OTHER_CPLUSPLUSFLAGS': ['-O3', '-fexceptions', '-fno-math-errno', '-fno-trapping-math', '-Wno-unknown-pragmas'],
       },
       'msvs_settings': {
         'VCCLCompilerTool': { 'ExceptionHandling': 1, 'AdditionalOptions': ['/O2', '/std:c++17'] },

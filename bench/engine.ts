@@ -20,6 +20,7 @@ import {
   machineInfo, median, mergeWindows, packageRoot, parseOnly, ratio, renderTable, runJsonChild, runWindows, scalePlan, threadEnv,
 } from './lib/index.js';
 import { type ModelSpec, createModel, describeSpec, makeOptimizer } from '../src/nn/index.js';
+import { renderKernelSection, runKernelSection } from './engine_kernels.js';
 import { Tensor, backend, backward, crossEntropy, setBackend } from '../src/tensor/index.js';
 import { Rng } from '../src/util/rng.js';
 
@@ -183,6 +184,8 @@ interface Options {
   profile: boolean;
   /** Each engine runs this many times, interleaved (js, native, torch, js, ...); windows are pooled. */
   rounds: number;
+  /** Also measure the elementwise/optimizer kernels' GB/s against copy bandwidth (engine_kernels.ts). */
+  kernels: boolean;
 }
 
 async function runOurs(engine: OurEngine, o: Options, root: string): Promise<WorkerReport> {
@@ -338,6 +341,8 @@ async function parent(o: Options): Promise<void> {
   }
   const targets = evaluateTargets(o, reports);
   process.stdout.write(`\n${renderReport(o, reports, targets)}\n`);
+  const kernels = o.kernels ? await runKernelSection(o.quick) : null;
+  if (kernels) process.stdout.write(`\n${renderKernelSection(kernels)}\n`);
 
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
   const results = Object.fromEntries(o.ids.map((id) => {
@@ -369,6 +374,7 @@ async function parent(o: Options): Promise<void> {
     engines,
     results,
     targets: targets.map(({ id, engine, kind, min, text, value, met }) => ({ id, engine, kind, min, text, value, met })),
+    kernels,
   };
   process.stdout.write(`${JSON.stringify(summary)}\n`);
 }
@@ -380,7 +386,8 @@ const USAGE = `usage: node dist/bench/engine.js [--quick] [--no-torch] [--only $
   --no-torch   skip the PyTorch reference (no ratios)
   --only LIST  run only these workloads
   --rounds N   run every engine N times, interleaved, and pool the windows (steadier on a busy machine)
-  --profile    run our engines under --cpu-prof (profiles in .bench/profiles/)`;
+  --profile    run our engines under --cpu-prof (profiles in .bench/profiles/)
+  --no-kernels skip the kernel-bandwidth table (GB/s of each elementwise/optimizer kernel vs copy)`;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -390,6 +397,7 @@ async function main(): Promise<void> {
       only: { type: 'string' },
       profile: { type: 'boolean', default: false },
       rounds: { type: 'string', default: '1' },
+      'no-kernels': { type: 'boolean', default: false },
       worker: { type: 'string' },
       plans: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -408,7 +416,7 @@ async function main(): Promise<void> {
   }
   const rounds = Number(values.rounds);
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 10) throw new Error(`--rounds must be an integer in 1..10, got ${values.rounds}`);
-  await parent({ quick: values.quick, torch: !values['no-torch'], ids, profile: values.profile, rounds });
+  await parent({ quick: values.quick, torch: !values['no-torch'], ids, profile: values.profile, rounds, kernels: !values['no-kernels'] });
 }
 
 main().catch((e: unknown) => {

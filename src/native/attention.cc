@@ -10,6 +10,7 @@
 #include "registry.h"
 #include "simd.h"
 #include "threads.h"
+#include "vmath.h"
 
 namespace sc {
 namespace {
@@ -48,7 +49,7 @@ void softmaxRow(float* SC_RESTRICT s, int64_t lim, int64_t tk) {
   for (int64_t j = 0; j < lim; j++) m = s[j] > m ? s[j] : m;
   double sum = 0;
   for (int64_t j = 0; j < lim; j++) {
-    const float e = std::exp(s[j] - m);
+    const float e = vexp(s[j] - m);
     s[j] = e;
     sum += e;
   }

@@ -8,6 +8,7 @@
 #include "simd.h"
 #include "strided.h"
 #include "threads.h"
+#include "vmath.h"
 
 namespace sc {
 namespace {
@@ -32,17 +33,18 @@ SC_MULTIVERSION
 void unaryRange(int op, const float* SC_RESTRICT x, float* out, int64_t lo, int64_t hi) {
   switch (op) {
     case NEG: for (int64_t i = lo; i < hi; i++) out[i] = -x[i]; break;
-    case EXP: for (int64_t i = lo; i < hi; i++) out[i] = std::exp(x[i]); break;
+    case EXP: for (int64_t i = lo; i < hi; i++) out[i] = vexp(x[i]); break;
     case LOG: for (int64_t i = lo; i < hi; i++) out[i] = std::log(x[i]); break;
     case SQRT: for (int64_t i = lo; i < hi; i++) out[i] = std::sqrt(x[i]); break;
     case RELU: for (int64_t i = lo; i < hi; i++) out[i] = x[i] > 0 ? x[i] : 0.0f; break;
     case TANH: for (int64_t i = lo; i < hi; i++) out[i] = std::tanh(x[i]); break;
-    case SIGMOID: for (int64_t i = lo; i < hi; i++) out[i] = 1.0f / (1.0f + std::exp(-x[i])); break;
+    case SIGMOID: for (int64_t i = lo; i < hi; i++) out[i] = 1.0f / (1.0f + vexp(-x[i])); break;
     case ABS: for (int64_t i = lo; i < hi; i++) out[i] = std::fabs(x[i]); break;
     case GELU:
+      // 0.5·v·(1 + tanh(u)) = v·sigmoid(2u): one vectorised exp, no cancellation for u << 0.
       for (int64_t i = lo; i < hi; i++) {
         const float v = x[i];
-        out[i] = 0.5f * v * (1.0f + std::tanh(kGeluC * (v + kGeluA * v * v * v)));
+        out[i] = v / (1.0f + vexp(-2.0f * kGeluC * (v + kGeluA * v * v * v)));
       }
       break;
     case GELU_ERF:
@@ -65,11 +67,15 @@ void unaryBackwardRange(int op, const float* x, const float* y, const float* gy,
       for (int64_t i = lo; i < hi; i++) gx[i] += x[i] > 0 ? gy[i] : x[i] < 0 ? -gy[i] : 0.0f;
       break;
     case GELU:
+      // With e = exp(−2u), s = sigmoid(2u) = 1/(1 + e) = (1 + tanh u)/2: d/dv = s + 2·v·s·(1 − s)·u'(v),
+      // and s·(1 − s) = (e·s)·s (1 − s would cancel where s is near 1). The exponent is capped at 80
+      // so e·s stays finite (e = inf would give inf·0) where s underflows anyway.
       for (int64_t i = lo; i < hi; i++) {
         const float v = x[i];
-        const float t = std::tanh(kGeluC * (v + kGeluA * v * v * v));
-        const float dt = (1.0f - t * t) * kGeluC * (1.0f + 3.0f * kGeluA * v * v);
-        gx[i] += gy[i] * (0.5f * (1.0f + t) + 0.5f * v * dt);
+        const float arg = -2.0f * kGeluC * (v + kGeluA * v * v * v);
+        const float e = vexp(arg < 80.0f ? arg : 80.0f);
+        const float s = 1.0f / (1.0f + e);
+        gx[i] += gy[i] * (s + 2.0f * v * (e * s) * s * kGeluC * (1.0f + 3.0f * kGeluA * v * v));
       }
       break;
     case GELU_ERF:
