@@ -1,6 +1,7 @@
 import type { EventRecord } from '../metrics/events.js';
 import type { EvalLine, RunConfig, StepLine, parseMetricsLine } from '../metrics/reader.js';
 import type { TrainResult } from '../train/result.js';
+import { ClusterView, type ClusterStatus } from './cluster_view.js';
 
 /**
  * What the dashboard shows of one run, built from the lines of its metrics.jsonl and events.jsonl
@@ -89,6 +90,8 @@ export interface Status {
   startedAt: number | null;
   /** The run folder holds a trace.json (--trace). */
   trace: boolean;
+  /** A coordinator's folder: its nodes and rounds (null for a training run). */
+  cluster: ClusterStatus | null;
 }
 
 export interface Snapshot extends Status {
@@ -126,6 +129,7 @@ export class RunState {
   private readonly evals: Evals = { x: [], loss: [], accuracy: [] };
   private readonly events: EventView[] = [];
   private readonly errors: string[] = [];
+  private readonly cluster = new ClusterView();
   private startedAt: number | null = null;
   /** How much of each list the last delta() covered. */
   private sent = { buckets: 0, evals: 0, events: 0 };
@@ -211,6 +215,7 @@ export class RunState {
   addEvent(e: EventRecord): void {
     const rank = typeof e.rank === 'number' ? e.rank : null;
     this.events.push(describeEvent(e));
+    this.cluster.add(e);
     const str = (k: string): string | null => (typeof e[k] === 'string' ? (e[k] as string) : null);
     const num = (k: string): number | null => (typeof e[k] === 'number' ? (e[k] as number) : null);
     switch (e.kind) {
@@ -297,6 +302,7 @@ export class RunState {
     return {
       label: this.label, dir: this.dir, config: this.config, result: this.result, ended: this.ended, members, recent,
       straggler: straggler(recent), errors: [...this.errors], startedAt: this.startedAt, trace: this.trace,
+      cluster: this.cluster.status(),
     };
   }
 

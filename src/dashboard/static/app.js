@@ -88,6 +88,7 @@ class RunView {
     this.renderHead();
     this.renderStraggler();
     this.renderWorkers();
+    this.renderCluster();
     this.renderEvents();
     this.renderCharts();
   }
@@ -176,6 +177,20 @@ class RunView {
       return row;
     });
     this.node.querySelector('table.workers tbody').replaceChildren(...rows);
+  }
+
+  /** A coordinator's folder: node states and the rounds of its jobs. */
+  renderCluster() {
+    const c = this.status.cluster;
+    const box = this.node.querySelector('.cluster');
+    box.hidden = !c;
+    for (const sel of ['.charts', '.workers-title', '.workers-wrap']) this.node.querySelector(sel).hidden = !!c;
+    if (!c) return;
+    box.querySelector('table.nodes tbody').replaceChildren(...c.nodes.map((n) =>
+      el('tr', { 'data-node': n.id, 'data-state': n.state }, el('td', {}, n.id), el('td', {}, el('span', { class: `status ${n.state}` }, n.state)),
+        el('td', {}, fmt.int(n.tasksDone)), el('td', {}, n.note ?? ''))));
+    box.querySelector('table.rounds tbody').replaceChildren(...c.rounds.slice().reverse().map((r) =>
+      el('tr', {}, el('td', {}, r.job), el('td', {}, r.round), el('td', {}, fmt.num(r.validationError)), el('td', {}, fmt.num(r.trainError)), el('td', {}, fmt.ms(r.ms)))));
   }
 
   renderEvents() {
