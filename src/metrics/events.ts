@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import type { EvalRecord, TrainObserver } from '../train/loop.js';
+import type { EvalRecord, TrainObserver } from './records.js';
 import { JsonlWriter } from './jsonl.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { TrainObserver } from '../train/loop.js';
+import type { TrainObserver } from './records.js';
 
 /** One observer that forwards every event to several. */
 export function fanOut(...observers: TrainObserver[]): TrainObserver {

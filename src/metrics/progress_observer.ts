@@ -1,4 +1,4 @@
-import type { EvalRecord, StepRecord, TrainObserver } from '../train/loop.js';
+import type { EvalRecord, StepRecord, TrainObserver } from './records.js';
 import { Progress } from './progress.js';
 
 /**

@@ -1,5 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import type { EvalRecord, StepRecord, TrainObserver } from '../train/loop.js';
+import type { EvalRecord, StepRecord, TrainObserver } from './records.js';
 import { JsonlWriter } from './jsonl.js';
 
 /** Schema of one metrics.jsonl line (docs/METRICS.md). */

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { EvalRecord, StepRecord, TrainObserver } from '../train/loop.js';
+import type { EvalRecord, StepRecord, TrainObserver } from './records.js';
 import { JsonlWriter } from './jsonl.js';
 
 /**

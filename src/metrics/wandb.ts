@@ -1,4 +1,4 @@
-import type { EvalRecord, StepRecord, TrainObserver } from '../train/loop.js';
+import type { EvalRecord, StepRecord, TrainObserver } from './records.js';
 
 /**
  * --wandb: logs rank 0's measurements to Weights & Biases through its JavaScript SDK, when the

@@ -3,16 +3,9 @@ import { BatchLoader } from '../data/loader.js';
 import type { Module } from '../nn/module.js';
 import { noGrad } from '../tensor/autograd.js';
 import { type AnyBatch, batchInput, batchLoss, countCorrect, lossWeight } from './objective.js';
+import type { EvalResult } from '../metrics/records.js';
 
-export interface EvalResult {
-  /** Mean loss per sample, or per scored token for the token tasks. */
-  loss: number;
-  /** Fraction of correct predictions (per scored token for the token tasks); null for regression. */
-  accuracy: number | null;
-  /** exp(loss) for the token tasks; null otherwise. */
-  perplexity?: number | null;
-  samples: number;
-}
+export type { EvalResult };
 
 /**
  * Mean loss (and accuracy, for classification and token tasks) over a whole dataset, in eval mode,

@@ -12,70 +12,16 @@ import type { TrainConfig } from './config.js';
 import { type AnyBatch, outputWidth } from './objective.js';
 import { forwardBackward, forwardThen } from './micro_batches.js';
 import { type EvalResult, evaluate } from './evaluate.js';
-import type { PlannedStep, StepInfo, Strategy, StrategyContext, UpdateResult } from './strategy.js';
+import type { EvalRecord, StepMarks, StepRecord, TrainObserver } from '../metrics/records.js';
+import type { PlannedStep, Strategy, StrategyContext, UpdateResult } from './strategy.js';
 import type { FaultInjector } from './faults.js';
 import { RunMonitors } from './monitors.js';
 import { type BatchShares, SharedBatches } from './shares.js';
 import type { Checkpointer, LoopPosition } from './checkpoints.js';
-import type { BucketSpan } from './exchange/bucketed.js';
 
-/** One optimizer step as seen by one rank; times measured around the work itself. */
-export interface StepRecord {
-  step: number;
-  epoch: number;
-  rank: number;
-  /** Global-batch mean loss (equal on every rank). */
-  loss: number;
-  /** Samples this rank processed in the step. */
-  samples: number;
-  lr: number;
-  computeMs: number;
-  commMs: number;
-  waitMs: number;
-  gradNorm?: number;
-  /** Per-parameter gradient L2 norms (arena entry name → norm), with `trackGradients`. */
-  layerGradNorms?: Record<string, number>;
-  /** What the strategy reported about the step (e.g. contributing and late workers). */
-  info?: StepInfo;
-  /** Wall-clock time (ms since the epoch) when the step ended. */
-  time: number;
-  /** When each phase of the step began, measured in the loop (the timeline of --trace). */
-  marks?: StepMarks;
-}
-
-/**
- * Phase boundaries of one step, in ms since the epoch (performance.timeOrigin + performance.now(),
- * sub-millisecond), taken in the loop: forward and backward from `start`, the strategy's gradient
- * exchange from `reduce`, clipping and the optimizer (or the strategy's update) from `optimizer`,
- * the strategy's after-step work (e.g. checksums) from `afterStep`, until `end`. `exchange` and
- * `update` are the wait and communication times the strategy measured inside those phases.
- */
-export interface StepMarks {
-  start: number;
-  reduce: number;
-  optimizer: number;
-  afterStep: number;
-  end: number;
-  exchange: { waitMs: number; commMs: number };
-  update?: { waitMs: number; commMs: number };
-  /** Each gradient bucket's exchange (allreduce): with --overlap they begin during forward+backward. */
-  buckets?: BucketSpan[];
-}
-
-export interface EvalRecord extends EvalResult {
-  step: number;
-  epoch: number;
-}
-
-/** Receives the run's progress; every method is optional. */
-export interface TrainObserver {
-  /** The run continues from a checkpoint after `step` steps (before any rank's first step). */
-  onResume?(step: number, file: string): void;
-  onStart?(info: { totalSteps: number; model: ModelSpec; parameters: number }): void;
-  onStep?(r: StepRecord): void;
-  onEval?(r: EvalRecord): void;
-  onEnd?(): void;
-}
+// The record types the metrics sinks read live in metrics/records.ts (train imports metrics, never
+// the other way); re-exported here for the loop's callers.
+export type { EvalRecord, StepMarks, StepRecord, TrainObserver } from '../metrics/records.js';
 
 export interface TrainData {
   train: Dataset;

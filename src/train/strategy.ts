@@ -5,6 +5,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import type { BucketSpan } from './exchange/bucketed.js';
 import type { RunMonitors } from './monitors.js';
 import type { AnyBatch } from './objective.js';
+import type { StepInfo } from '../metrics/records.js';
 
 /** One step a strategy plans: its epoch and batch (null: nothing to compute), and — when the strategy numbers the steps — its step and LR-schedule step. */
 export type PlannedStep = [epoch: number, batch: AnyBatch | null, step?: number, lrStep?: number];
@@ -21,8 +22,7 @@ export interface StrategyContext {
   startStep?: number;
 }
 
-/** Extra per-step facts a strategy reports (e.g. which workers were late); written to metrics.jsonl. */
-export type StepInfo = Record<string, number | string | boolean | number[]>;
+export type { StepInfo };
 
 /** The data a process trains on: shard `index` of `count`; `compute: false` takes the shard's steps without computing (a server that only aggregates). */
 export interface DataShard {

@@ -14,13 +14,10 @@ import type { Module } from '../../nn/module.js';
 import type { BackwardHooks } from '../../tensor/autograd.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import type { Bucket } from './buckets.js';
+import type { BucketSpan } from '../../metrics/records.js';
 
-/** One bucket's exchange, in ms since the epoch (performance.timeOrigin + now). */
-export interface BucketSpan {
-  start: number;
-  end: number;
-  floats: number;
-}
+/** One bucket's exchange (a step record's field, so its type lives with the records). */
+export type { BucketSpan };
 
 export type LaunchBucket = (view: Float32Array, bucket: Bucket) => Promise<void>;
 

@@ -1,0 +1,85 @@
+/**
+ * The house's layers (DESIGN.md): a folder of src/ never imports a folder above it. Reads every
+ * source file's relative imports (type-only and dynamic ones too) and fails naming the file, the
+ * import and both layers. A new folder must be given its layer here.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import { dirname, join, normalize, relative } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
+
+/** Lower numbers are lower layers; a folder may import only folders with a smaller number. */
+const LAYER: Record<string, number> = {
+  util: 0,
+  tensor: 1,
+  native: 1,
+  nn: 2,
+  data: 3,
+  comm: 4,
+  config: 4,
+  metrics: 5,
+  train: 6,
+  dashboard: 7,
+  validate: 7,
+  balance: 7,
+  cluster: 7,
+  launch: 8,
+  cli: 9,
+  '(root)': 10,
+};
+
+/**
+ * Imports that still go up, each with its reason: the list may only shrink.
+ *   - launch → cli: the launcher takes the worker's flag schema and signature from the commands
+ *     (DESIGN.md's first bend); they belong below both.
+ *   - metrics/reader.ts → train/result.ts: the experiment reader types result.json by its writer's
+ *     interface (a type import; the reader serves dashboard and validate, which sit above train).
+ */
+const KNOWN_BENDS = new Set([
+  'launch/local.ts -> cli/train_flags.ts',
+  'launch/local.ts -> cli/worker.ts',
+  'launch/worker_args.ts -> cli/comm_flags.ts',
+  'launch/worker_args.ts -> cli/train_flags.ts',
+  'metrics/reader.ts -> train/result.ts',
+]);
+
+function sources(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) return sources(p);
+    return e.name.endsWith('.ts') ? [p] : [];
+  });
+}
+
+const folderOf = (rel: string): string => (rel.includes('/') ? rel.split('/')[0] : '(root)');
+
+test('no folder of src/ imports a folder above it (DESIGN.md layers)', () => {
+  const violations: string[] = [];
+  const bendsSeen = new Set<string>();
+  for (const file of sources(SRC)) {
+    const from = relative(SRC, file).split('\\').join('/');
+    const text = readFileSync(file, 'utf8');
+    for (const m of text.matchAll(/(?:from\s+|import\s*\(\s*)'(\.{1,2}\/[^']+)'/g)) {
+      const to = normalize(join(dirname(from), m[1])).split('\\').join('/').replace(/\.js$/, '.ts');
+      const [a, b] = [folderOf(from), folderOf(to)];
+      if (a === b) continue;
+      assert.ok(a in LAYER && b in LAYER, `${from} imports ${to}: give folder "${a in LAYER ? b : a}" a layer in test/layering.test.ts`);
+      if (LAYER[b] < LAYER[a]) continue;
+      const edge = `${from} -> ${to}`;
+      if (KNOWN_BENDS.has(edge)) bendsSeen.add(edge);
+      else violations.push(`${edge} (${a}, layer ${LAYER[a]}, imports ${b}, layer ${LAYER[b]})`);
+    }
+  }
+  assert.deepEqual(violations, [], `lower layers import higher ones:\n${violations.join('\n')}`);
+  const gone = [...KNOWN_BENDS].filter((e) => !bendsSeen.has(e));
+  assert.deepEqual(gone, [], 'straightened bends must leave KNOWN_BENDS');
+});
+
+test('the metrics sinks take their record types from metrics/records.ts, not from the training loop', () => {
+  for (const file of sources(join(SRC, 'metrics'))) {
+    assert.doesNotMatch(readFileSync(file, 'utf8'), /from '\.\.\/train\/loop\.js'/, relative(SRC, file));
+  }
+});
