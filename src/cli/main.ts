@@ -16,6 +16,7 @@ import { coordinatorCommand } from './coordinator.js';
 import { computeNodeCommand } from './compute_node.js';
 import { submitCommand } from './submit.js';
 import { federatedCommand } from './federated.js';
+import { infoCommand } from './info.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -37,7 +38,8 @@ const program = new Command('smolcluster')
   .addCommand(coordinatorCommand())
   .addCommand(computeNodeCommand())
   .addCommand(submitCommand())
-  .addCommand(federatedCommand());
+  .addCommand(federatedCommand())
+  .addCommand(infoCommand());
 
 program.hook('preAction', (cmd) => {
   if (cmd.opts().verbose) process.env.SMOLCLUSTER_VERBOSE = '1';

@@ -7,6 +7,7 @@ import { openWandb } from '../metrics/wandb.js';
 import { SmolError } from '../util/errors.js';
 import { backend, setBackend } from '../tensor/dispatch.js';
 import os from 'node:os';
+import { joinSummary, nodeInfo } from '../launch/node_info.js';
 import { describePlacement, localRankFromEnvironment, resolvePlacementWithSources, schedulerThreads } from '../launch/env.js';
 import { experimentName, experimentPaths } from '../train/experiment.js';
 import { parseFaults } from '../train/faults.js';
@@ -120,7 +121,7 @@ export async function runWorker(flags: WorkerFlags): Promise<void> {
     try {
       const result = await runTraining({
         config, strategy, experiment, observer: wandb ? fanOut(progress, wandb) : progress, output: flags.output, save: flags.save, events, faults,
-        trace: flags.trace, balance: balance ?? undefined, checkpoints: checkpointOptions(flags, experiment.dir),
+        trace: flags.trace, balance: balance ?? undefined, node: joinSummary(nodeInfo(backend().description)), checkpoints: checkpointOptions(flags, experiment.dir),
       });
       if (result) printSummary(result, experiment.dir);
     } finally {

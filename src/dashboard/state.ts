@@ -23,6 +23,9 @@ export interface Member {
   backend: string | null;
   pid: number | null;
   threads: number | null;
+  /** What its node brings, from worker_joined.node: "2 cores · 23.5 GiB · no GPU", and the interfaces. */
+  node: string | null;
+  nodeDetail: string | null;
   status: MemberStatus;
   error: string | null;
   /** Steps this rank has reported. */
@@ -235,7 +238,7 @@ export class RunState {
       case 'worker_joined':
         if (rank !== null) {
           const m = this.member(rank);
-          Object.assign(m, { host: str('host'), backend: str('backend'), pid: num('pid'), threads: num('threads') });
+          Object.assign(m, { host: str('host'), backend: str('backend'), pid: num('pid'), threads: num('threads'), ...nodeOf(e.node) });
           if (m.status === 'starting') m.status = 'running';
         }
         break;
@@ -309,7 +312,7 @@ export class RunState {
   private member(rank: number): Member {
     let m = this.members.get(rank);
     if (!m) {
-      m = { rank, host: null, backend: null, pid: null, threads: null, status: 'starting', error: null, steps: 0, lastTime: null };
+      m = { rank, host: null, backend: null, pid: null, threads: null, node: null, nodeDetail: null, status: 'starting', error: null, steps: 0, lastTime: null };
       this.members.set(rank, m);
     }
     return m;
@@ -445,4 +448,14 @@ export function describeEvent(e: EventRecord): EventView {
       return view(`${e.kind} ${JSON.stringify(rest)}`);
     }
   }
+}
+
+/** The member table's node cell from a worker_joined `node` object (absent or malformed: nothing). */
+function nodeOf(v: unknown): { node: string | null; nodeDetail: string | null } {
+  if (typeof v !== 'object' || v === null) return { node: null, nodeDetail: null };
+  const n = v as Record<string, unknown>;
+  const gpus = Array.isArray(n.gpus) ? n.gpus.map(String) : [];
+  const node = `${Number(n.cores)} cores · ${Number(n.memory_gib)} GiB · ${gpus.length > 0 ? gpus.join(', ') : 'no GPU'}`;
+  const ifaces = Array.isArray(n.interfaces) ? n.interfaces.map(String) : [];
+  return { node, nodeDetail: [String(n.cpu ?? ''), ...ifaces].filter(Boolean).join('\n') };
 }

@@ -104,7 +104,7 @@ export function schedulerThreads(cores: number, env: NodeJS.ProcessEnv = process
   const perTask = intFromEnv(env, 'SLURM_CPUS_PER_TASK');
   if (perTask !== undefined && perTask > 0) return { threads: perTask, source: 'SLURM_CPUS_PER_TASK' };
   const local = localTasks(env);
-  return local ? { threads: Math.max(1, Math.floor(cores / local.tasks)), source: `${cores} cores ÷ ${local.tasks} local tasks (${local.source})` } : undefined;
+  return local ? { threads: Math.max(1, Math.floor(cores / local.tasks)), source: `${cores} core${cores === 1 ? '' : 's'} ÷ ${local.tasks} local tasks (${local.source})` } : undefined;
 }
 
 function localTasks(env: NodeJS.ProcessEnv): { tasks: number; source: string } | undefined {

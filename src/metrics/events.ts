@@ -31,7 +31,7 @@ export interface EventFields {
   /** The launcher spawned a worker process. */
   worker_started: { rank: number; pid: number };
   /** A worker is part of the cluster and about to take its first step. */
-  worker_joined: { rank: number; host: string; backend: string; threads: number; pid: number };
+  worker_joined: { rank: number; host: string; backend: string; threads: number; pid: number; node?: NodeSummary };
   worker_finished: { rank: number; steps: number };
   /** A worker process ended without finishing (killed, crashed, or stopped on an error), seen from outside it. */
   worker_lost: { rank: number; error: string; code: number | null; signal: string | null };
@@ -51,6 +51,16 @@ export interface EventFields {
 }
 
 export type EventKind = keyof EventFields;
+
+/** What a worker's node brings (src/launch/node_info.ts joinSummary), reported at join. */
+export interface NodeSummary {
+  cores: number;
+  memory_gib: number;
+  cpu: string;
+  gpus: string[];
+  /** "name (kind) addresses" for each non-loopback interface. */
+  interfaces: string[];
+}
 
 /** One line of events.jsonl. */
 export interface EventRecord {
@@ -124,14 +134,17 @@ export class RunEvents implements TrainObserver {
   constructor(
     readonly dir: string,
     private readonly rank: number,
-    private readonly info: { workers: number; backend: string; threads: number; owner: boolean },
+    private readonly info: { workers: number; backend: string; threads: number; owner: boolean; node?: NodeSummary },
   ) {
     this.log = new EventLog(eventsFile(dir));
     if (info.owner) this.log.emit('run_start', { name: basename(dir), workers: info.workers, pid: process.pid, host: hostname() });
   }
 
   onStart(): void {
-    this.log.emit('worker_joined', { rank: this.rank, host: hostname(), backend: this.info.backend, threads: this.info.threads, pid: process.pid });
+    this.log.emit('worker_joined', {
+      rank: this.rank, host: hostname(), backend: this.info.backend, threads: this.info.threads, pid: process.pid,
+      ...(this.info.node ? { node: this.info.node } : {}),
+    });
   }
 
   onEval(r: EvalRecord): void {

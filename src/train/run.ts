@@ -4,7 +4,7 @@ import type { RegressionDataset, TokenTask } from '../data/dataset.js';
 import { GUIDE_DATASETS, type GuideDatasetName, loadDataset } from '../data/load.js';
 import { loadMnist } from '../data/mnist.js';
 import { syntheticRegression } from '../data/synthetic.js';
-import { RunEvents, eventsFile, launcherOwnsRun } from '../metrics/events.js';
+import { type NodeSummary, RunEvents, eventsFile, launcherOwnsRun } from '../metrics/events.js';
 import { fanOut } from '../metrics/fanout.js';
 import { StepMetricsObserver } from '../metrics/step_metrics.js';
 import { TraceObserver, finalizeTrace, resetTrace } from '../metrics/trace.js';
@@ -40,6 +40,8 @@ export interface RunOptions {
   faults?: FaultSpec[];
   /** Measured, unequal batch shares (load balancing, src/balance/). */
   balance?: BatchShares;
+  /** What this process's node brings (`smolcluster info`), reported in its worker_joined event. */
+  node?: NodeSummary;
   /** Periodic checkpoints and --resume (checkpoints.ts). */
   checkpoints?: CheckpointOptions;
   /** A restarted worker rejoining a running run: the run's folder is not reset (even by rank 0). */
@@ -98,7 +100,7 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
   }
   const kernels = backend();
   const runEvents = new RunEvents(o.experiment.dir, rank, {
-    workers: strategy.worldSize, backend: kernels.description, threads: kernels.getThreads(), owner: rank === 0 && !launcherOwnsRun(),
+    workers: strategy.worldSize, backend: kernels.description, threads: kernels.getThreads(), owner: rank === 0 && !launcherOwnsRun(), node: o.node,
   });
   const monitors = new RunMonitors(rank, strategy.worldSize, events, strategy.sharesHealth === true);
   const faults = new FaultInjector(o.faults ?? [], rank, strategy.worldSize, events);

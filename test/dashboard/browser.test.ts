@@ -41,13 +41,14 @@ describe('dashboard in a real browser', { timeout: 120_000 }, () => {
       page.on('pageerror', (e) => errors.push(e.message));
       await page.goto(url);
 
-      // Every rank is listed, running, with its host and backend.
+      // Every rank is listed, running, with its host, what its node brings and its backend.
       await page.waitForFunction(() => document.querySelectorAll('table.workers tbody tr[data-status="running"]').length === 2, null, { timeout: 40_000 });
       const rows = await page.$$eval('table.workers tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
       assert.deepEqual(rows.map((r) => r[0]), ['0', '1']);
       for (const r of rows) {
         assert.notEqual(r[1], '–', `host of rank ${r[0]}`);
-        assert.notEqual(r[2], '–', `backend of rank ${r[0]}`);
+        assert.match(r[2], /^\d+ cores · [\d.]+ GiB · /, `node of rank ${r[0]}`);
+        assert.notEqual(r[3], '–', `backend of rank ${r[0]}`);
       }
       // The curves receive points, live: loss, throughput, step time by worker, then accuracy.
       await page.waitForFunction(() => {

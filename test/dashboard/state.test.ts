@@ -30,10 +30,13 @@ describe('RunState', () => {
     const s = new RunState('r', null);
     s.addEvent(event('run_start', { workers: 3 }));
     for (const rank of [0, 1, 2]) s.addEvent(event('worker_joined', { rank, host: `h${rank}`, backend: 'js', threads: 1, pid: 100 + rank }));
+    s.addEvent(event('worker_joined', { rank: 2, host: 'h2', backend: 'js', threads: 1, pid: 102, node: { cores: 8, memory_gib: 16, cpu: 'M2', gpus: ['Apple M2'], interfaces: ['en0 (wifi) 10.0.0.2'] } }));
     for (let i = 0; i < 5; i++) for (const rank of [0, 1, 2]) s.addMetric(line(rank, i));
     s.settle();
     let st = s.status();
     assert.deepEqual(st.members.map((m) => [m.rank, m.host, m.status, m.steps]), [[0, 'h0', 'running', 5], [1, 'h1', 'running', 5], [2, 'h2', 'running', 5]]);
+    assert.deepEqual(st.members.map((m) => m.node), [null, null, '8 cores · 16 GiB · Apple M2'], 'worker_joined.node fills the member table\'s node cell');
+    assert.equal(st.members[2].nodeDetail, 'M2\nen0 (wifi) 10.0.0.2');
     assert.equal(st.straggler?.rank, 1);
     assert.equal(st.straggler?.ratio, 3);
     assert.equal(st.straggler?.othersWaitMs, 4);

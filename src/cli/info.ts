@@ -1,0 +1,14 @@
+import { Command } from 'commander';
+import { formatNodeInfo, nodeInfo } from '../launch/node_info.js';
+import { backend } from '../tensor/dispatch.js';
+
+/** `smolcluster info [--json]`: what this node brings to a cluster. */
+export function infoCommand(): Command {
+  return new Command('info')
+    .description('what this node brings: cores, memory, kernel libraries, network interfaces (kind, addresses), GPUs seen')
+    .option('--json', 'one JSON object instead of text')
+    .action((flags: { json?: boolean }) => {
+      const info = nodeInfo(backend().description);
+      process.stdout.write(flags.json ? `${JSON.stringify(info, null, 2)}\n` : `${formatNodeInfo(info)}\n`);
+    });
+}
