@@ -25,12 +25,25 @@ export interface PeerLink {
   host: string;
 }
 
+/**
+ * Test-only knob (bench:links): every data message leaves this many ms late, emulating one-way link
+ * latency where the kernel has no netem. Timer resolution is 1 ms; messages stay in order (equal
+ * timeouts fire in the order they were set). Never set it in production.
+ */
+export const LINK_DELAY_ENV = 'SMOLCLUSTER_TEST_LINK_DELAY_MS';
+
+function linkDelayMs(): number {
+  const v = Number(process.env[LINK_DELAY_ENV] ?? 0);
+  return Number.isFinite(v) && v > 0 ? v : 0;
+}
+
 export class TcpTransport extends EventEmitter implements Transport {
   private readonly mailbox: Mailbox;
   private readonly failed = new Set<number>();
   private closed = false;
   /** Bytes of data frames handed to the sockets (headers included), counted where they are written. */
   bytesSent = 0;
+  private readonly delayMs = linkDelayMs();
 
   constructor(
     readonly rank: number,
@@ -57,7 +70,9 @@ export class TcpTransport extends EventEmitter implements Transport {
     this.bytesSent += HEADER_BYTES + payload.length;
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new TimeoutError(opts.op ?? 'send', [peer], timeoutMs, 'it is not reading')), timeoutMs);
-      this.links[peer]!.outbound.send(MessageType.Data, this.rank, t.seq, t.tag, payload).then(
+      const write = (): Promise<void> => this.links[peer]!.outbound.send(MessageType.Data, this.rank, t.seq, t.tag, payload);
+      const sent = this.delayMs > 0 ? new Promise<void>((res, rej) => setTimeout(() => write().then(res, rej), this.delayMs)) : write();
+      sent.then(
         () => {
           clearTimeout(timer);
           resolve();

@@ -1,0 +1,217 @@
+/**
+ * npm run bench:links -- [--preset wifi|ethernet|thunderbolt|all] [--models mlp,cnn,resnet18] [--no-torch] [--no-accuracy] [--quick]
+ *
+ * Two workers in two network namespaces joined by a veth pair shaped with `tc tbf` (bench/lib/netns.ts),
+ * as two hosts on an emulated link. Presets: wifi 200 Mbit/s 5 ms, ethernet 1 Gbit/s 0.2 ms,
+ * thunderbolt 10 Gbit/s 0.05 ms. This kernel has no netem: latency is added by smolcluster's
+ * test-only transport knob (SMOLCLUSTER_TEST_LINK_DELAY_MS, 1 ms resolution, so 0.2 and 0.05 ms round
+ * to none) and CANNOT be added to PyTorch's Gloo, whose runs see the bandwidth limit only.
+ *
+ * 1. Throughput: per preset and model, cluster samples/s of `worker --strategy allreduce` (ours) and of
+ *    PyTorch DDP over Gloo (bench/reference/links_torch.py, MLP and CNN only: our ResNet's MNIST stem
+ *    has no torchvision twin), each with its scaling efficiency = 2-worker rate / (2 × its own
+ *    1-process rate measured in the same run). Median of 7 windows of per-step end times.
+ * 2. Time to accuracy (first preset, MLP, batch 32 per worker): allreduce for one epoch sets the
+ *    target (its final test accuracy) and time; int8 with error feedback (same steps: accuracy and
+ *    throughput); DiLoCo (H = 20, AdamW lr 1e-3) and local SGD (H = 20) evaluated every 50 steps
+ *    until they reach the target — their time is the end of the step before that evaluation.
+ * Last line: one JSON object with every figure.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { defaultMnistDir } from '../src/data/mnist.js';
+import { findPythonWith, fmtNum, fmtRatio, machineInfo, packageRoot, renderTable, threadEnv } from './lib/index.js';
+import { LINK_PRESETS, type Link, type LinkPreset, createLink, netnsAvailable } from './lib/netns.js';
+import { windowsFromStepTimes } from './lib/step_windows.js';
+
+const ROOT = packageRoot(import.meta.url);
+const CLI = join(ROOT, 'dist/src/cli/main.js');
+const TOKEN = 'bench-links-token-0123456789abcdef';
+const PORT = 29611;
+
+interface Options { presets: LinkPreset[]; models: string[]; torch: boolean; accuracy: boolean; quick: boolean }
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = { presets: [LINK_PRESETS.wifi], models: ['mlp', 'cnn', 'resnet18'], torch: true, accuracy: true, quick: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--preset') {
+      const v = argv[++i];
+      o.presets = v === 'all' ? Object.values(LINK_PRESETS) : v.split(',').map((p) => LINK_PRESETS[p] ?? fail(`unknown preset '${p}' (wifi, ethernet, thunderbolt, all)`));
+    } else if (a === '--models') o.models = argv[++i].split(',');
+    else if (a === '--no-torch') o.torch = false;
+    else if (a === '--no-accuracy') o.accuracy = false;
+    else if (a === '--quick') o.quick = true;
+    else fail(`unknown argument ${a}`);
+  }
+  return o;
+}
+
+function fail(message: string): never {
+  throw new Error(`bench:links: ${message}`);
+}
+
+interface Exit { code: number | null; stdout: string; stderr: string }
+
+function run(argv: string[], env: NodeJS.ProcessEnv, timeoutMs = 600_000): Promise<Exit> {
+  return new Promise((resolve) => {
+    const child = spawn(argv[0], argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Per-rank batch and steps of the throughput runs: enough for a warm-up and 7 windows. */
+function plan(model: string, quick: boolean): { batch: number; steps: number } {
+  const p = model === 'mlp' ? { batch: 32, steps: 300 } : model === 'cnn' ? { batch: 32, steps: 60 } : { batch: 8, steps: 16 };
+  return quick ? { batch: p.batch, steps: Math.max(12, Math.round(p.steps / 2)) } : p;
+}
+
+interface OurRun { ends: number[]; stepMs: number[]; evals: Array<{ step: number; accuracy: number }>; stepEnd: Map<number, number>; start: number; accuracy: number }
+
+/** smolcluster workers, one per namespace (or one local process with `link` null). */
+async function ours(link: Link | null, preset: LinkPreset | null, model: string, batch: number, steps: number, extra: string[]): Promise<OurRun> {
+  const dir = mkdtempSync(join(tmpdir(), 'smolcluster-bench-links-'));
+  try {
+    const common = ['--model', model, '--batch-size', String(batch), '--max-steps', String(steps), '--epochs', '1000', '--threads', '1',
+      '--checksum-every', '0', '--timeout', '120', '--name', 'l', '--experiments-dir', dir, ...extra];
+    const delay = preset && preset.latencyMs >= 1 ? { SMOLCLUSTER_TEST_LINK_DELAY_MS: String(preset.latencyMs) } : {};
+    const env = threadEnv(1, { SMOLCLUSTER_TOKEN: TOKEN, ...delay });
+    for (const k of ['RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT']) delete env[k];
+    const exits = link
+      ? await Promise.all([0, 1].map((r) => run(['ip', 'netns', 'exec', link.ns[r], process.execPath, CLI, 'worker', '--rank', String(r), '--world-size', '2',
+        '--master', `${link.addr[0]}:${PORT}`, ...common], env)))
+      : [await run([process.execPath, CLI, 'train', ...common], env)];
+    for (const e of exits) if (e.code !== 0) fail(`smolcluster ${model} ${extra.join(' ')} failed: ${e.stderr.trim().split('\n').slice(-2).join(' | ')}`);
+    const lines = readFileSync(join(dir, 'l', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number | string>);
+    const steps0 = lines.filter((r) => r.kind === 'step' && r.rank === 0).sort((a, b) => (a.step as number) - (b.step as number));
+    const first = steps0[0];
+    const start = (first.time as number) - (first.compute_ms as number) - (first.comm_ms as number) - (first.wait_ms as number);
+    const evals = lines.filter((r) => r.kind === 'eval').map((r) => ({ step: r.step as number, accuracy: r.test_accuracy as number }));
+    return {
+      ends: steps0.map((r) => r.time as number), stepMs: steps0.map((r) => (r.compute_ms as number) + (r.comm_ms as number) + (r.wait_ms as number)), evals, start, accuracy: evals[evals.length - 1]?.accuracy ?? NaN,
+      stepEnd: new Map(steps0.map((r) => [r.step as number, r.time as number])),
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function torchRun(python: string, link: Link | null, model: string, batch: number, steps: number): Promise<number> {
+  const args = [python, join(ROOT, 'bench/reference/links_torch.py'), '--data-dir', defaultMnistDir(), '--model', model, '--batch-size', String(batch), '--steps', String(steps)];
+  const world = link ? 2 : 1;
+  const master = link ? link.addr[0] : '127.0.0.1';
+  const exits = await Promise.all(Array.from({ length: world }, (_, r) => run(link ? ['ip', 'netns', 'exec', link.ns[r], ...args] : args,
+    threadEnv(1, { RANK: String(r), WORLD_SIZE: String(world), MASTER_ADDR: master, MASTER_PORT: String(PORT + 1), ...(link ? { GLOO_SOCKET_IFNAME: link.dev[r] } : {}) }))));
+  for (const e of exits) if (e.code !== 0) fail(`torch ${model} failed: ${e.stderr.trim().split('\n').slice(-2).join(' | ')}`);
+  const out = JSON.parse(exits[0].stdout.trim().split('\n').pop() ?? '{}') as { step_end_times_ms: number[] };
+  return windowsFromStepTimes(out.step_end_times_ms, batch * world).median;
+}
+
+const rate = (r: OurRun, perStep: number): number => windowsFromStepTimes(r.ends, perStep, 7, 0.2, 500).median;
+
+/** One process's rate from its measured step times (steps of a fast model end within one Date.now() ms). */
+const singleRate = (r: OurRun, perStep: number): number => {
+  const timed = r.stepMs.slice(Math.floor(r.stepMs.length * 0.2));
+  return (timed.length * perStep) / (timed.reduce((a, b) => a + b, 0) / 1000);
+};
+
+interface ThroughputRow { preset: string; model: string; batch: number; ours: number; oursEff: number; torch: number | null; torchEff: number | null }
+
+async function throughput(o: Options, python: string | null): Promise<ThroughputRow[]> {
+  const rows: ThroughputRow[] = [];
+  const single = new Map<string, { ours: number; torch: number | null }>();
+  for (const model of o.models) {
+    const { batch, steps } = plan(model, o.quick);
+    process.stderr.write(`bench:links: ${model} in one process ...\n`);
+    const torchable = python && model !== 'resnet18';
+    single.set(model, { ours: singleRate(await ours(null, null, model, batch, steps, []), batch), torch: torchable ? await torchRun(python, null, model, batch, steps) : null });
+  }
+  for (const preset of o.presets) {
+    const link = createLink(preset);
+    try {
+      for (const model of o.models) {
+        const { batch, steps } = plan(model, o.quick);
+        process.stderr.write(`bench:links: ${preset.name}, ${model}, 2 workers ...\n`);
+        const mine = rate(await ours(link, preset, model, batch, steps, []), 2 * batch);
+        const torchable = python && model !== 'resnet18';
+        const ref = torchable ? await torchRun(python, link, model, batch, steps) : null;
+        const s = single.get(model)!;
+        rows.push({ preset: preset.name, model, batch, ours: mine, oursEff: mine / (2 * s.ours), torch: ref, torchEff: ref !== null && s.torch ? ref / (2 * s.torch) : null });
+      }
+    } finally {
+      link.close();
+    }
+  }
+  return rows;
+}
+
+interface AccuracyRow { run: string; accuracy: number; seconds: number | null; samplesPerSec: number; note: string }
+
+async function timeToAccuracy(preset: LinkPreset, quick: boolean): Promise<AccuracyRow[]> {
+  const batch = 32;
+  const epochSteps = Math.floor(60000 / 2 / batch);
+  const steps = quick ? Math.round(epochSteps / 2) : epochSteps;
+  const link = createLink(preset);
+  try {
+    const rows: AccuracyRow[] = [];
+    process.stderr.write(`bench:links: ${preset.name}, time to accuracy: allreduce ...\n`);
+    const ar = await ours(link, preset, 'mlp', batch, steps, []);
+    const target = ar.accuracy;
+    rows.push({ run: 'allreduce', accuracy: target, seconds: (ar.ends[ar.ends.length - 1] - ar.start) / 1000, samplesPerSec: rate(ar, 2 * batch), note: 'sets the target' });
+    process.stderr.write(`bench:links: ${preset.name}, int8 ...\n`);
+    const q = await ours(link, preset, 'mlp', batch, steps, ['--compress', 'int8']);
+    rows.push({ run: 'allreduce --compress int8', accuracy: q.accuracy, seconds: (q.ends[q.ends.length - 1] - q.start) / 1000, samplesPerSec: rate(q, 2 * batch), note: 'same steps' });
+    for (const [name, extra] of [
+      ['diloco H=20 (AdamW lr 1e-3)', ['--strategy', 'diloco', '--inner-steps', '20', '--optimizer', 'adamw', '--lr', '0.001']],
+      ['local-sgd H=20', ['--strategy', 'local-sgd', '--inner-steps', '20']],
+    ] as const) {
+      process.stderr.write(`bench:links: ${preset.name}, ${name} ...\n`);
+      const r = await ours(link, preset, 'mlp', batch, 3 * steps, [...extra, '--eval-every', '50']);
+      const hit = r.evals.find((e) => e.accuracy >= target);
+      const seconds = hit ? ((r.stepEnd.get(hit.step - 1) ?? NaN) - r.start) / 1000 : null;
+      rows.push({ run: name, accuracy: hit?.accuracy ?? Math.max(...r.evals.map((e) => e.accuracy)), seconds, samplesPerSec: rate(r, 2 * batch), note: hit ? `reached at step ${hit.step}` : `not reached in ${3 * steps} steps` });
+    }
+    return rows;
+  } finally {
+    link.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  const why = netnsAvailable();
+  if (why) fail(`needs network namespaces (${why}); run as root on Linux`);
+  const probe = o.torch ? findPythonWith('torch') : { found: null, reason: 'disabled by --no-torch' };
+  if (!probe.found) process.stderr.write(`bench:links: PyTorch reference skipped (${probe.reason})\n`);
+  const rows = await throughput(o, probe.found?.python ?? null);
+  process.stdout.write('Two workers on an emulated link (veth + tc tbf; latency via our transport knob only, never Gloo), 1 thread each; cluster samples/s, median of 7 windows\n');
+  process.stdout.write(`${renderTable(
+    [{ header: 'link' }, { header: 'model' }, { header: 'batch/rank' }, { header: 'smolcluster', align: 'right' }, { header: 'scaling', align: 'right' }, { header: 'torch DDP', align: 'right' }, { header: 'scaling', align: 'right' }, { header: 'ours/torch', align: 'right' }],
+    rows.map((r) => [r.preset, r.model, String(r.batch), fmtNum(r.ours, 0), `${(100 * r.oursEff).toFixed(0)}%`, fmtNum(r.torch, 0), r.torchEff === null ? '—' : `${(100 * r.torchEff).toFixed(0)}%`, fmtRatio(r.torch ? r.ours / r.torch : null)]),
+  )}\n`);
+  const acc = o.accuracy ? await timeToAccuracy(o.presets[0], o.quick) : [];
+  if (acc.length) {
+    const base = acc[0];
+    process.stdout.write(`\nTime to allreduce's test accuracy, MNIST MLP, 2 workers, batch 32 each, ${o.presets[0].name}\n`);
+    process.stdout.write(`${renderTable(
+      [{ header: 'run' }, { header: 'test acc %', align: 'right' }, { header: 'seconds', align: 'right' }, { header: 'time vs allreduce', align: 'right' }, { header: 'samples/s', align: 'right' }, { header: 'throughput vs allreduce', align: 'right' }, { header: 'note' }],
+      acc.map((r) => [r.run, (100 * r.accuracy).toFixed(2), r.seconds === null ? '—' : r.seconds.toFixed(1), r.seconds === null ? '—' : fmtRatio(r.seconds / base.seconds!), fmtNum(r.samplesPerSec, 0), fmtRatio(r.samplesPerSec / base.samplesPerSec), r.note]),
+    )}\n`);
+  }
+  process.stdout.write(`${JSON.stringify({ bench: 'links', throughput: rows, timeToAccuracy: acc, torch: probe.found, machine: machineInfo() })}\n`);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`${(e as Error).message}\n`);
+  process.exitCode = 1;
+});
