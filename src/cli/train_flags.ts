@@ -144,7 +144,7 @@ export function addTrainFlags(cmd: Command): Command {
     .option('--resume <dir|auto>', 'continue from the newest good checkpoint in DIR (auto: in --checkpoint-dir, if any)')
     .option('--elastic', 'allreduce: survive lost workers and let new ones join (docs/ELASTIC.md)')
     .option('--min-workers <m>', 'elastic: stop when fewer than M workers remain (default 1)', positiveInt)
-    .option('--max-restarts <r>', 'elastic, local launcher: restart a failed worker up to R times in all (default 0)', nonNegativeInt);
+    .option('--max-restarts <r>', 'local launcher: restart a failed worker (--elastic), or else the whole cluster from its last checkpoint, up to R times (default 0)', nonNegativeInt);
 }
 
 /** Where a run's records also go (train and worker; the launcher passes them on to its workers). */

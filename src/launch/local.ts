@@ -13,6 +13,7 @@ import { runSignature } from '../train/signature.js';
 import { resolveThreads } from '../train/threads.js';
 import { flagsToArgs } from './worker_args.js';
 import { RESTARTS_ENV, superviseElastic } from './elastic_supervisor.js';
+import { FAULT_ENV } from '../train/faults.js';
 
 const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
@@ -40,7 +41,8 @@ export async function launchLocalCluster(flags: TrainFlags & { workers: number }
   const threads = resolveThreads(flags.threads, n);
   const token = generateToken();
   const config = configFrom(flags, threads);
-  const store = await StoreServer.start({ host: '127.0.0.1', port: 0, token, worldSize: n, signature: clusterSignature(config, flags) });
+  const startStore = (): Promise<StoreServer> => StoreServer.start({ host: '127.0.0.1', port: 0, token, worldSize: n, signature: clusterSignature(config, flags) });
+  let store = await startStore();
   const name = flags.name ?? experimentName(config.model);
   const args = [CLI, 'worker', ...flagsToArgs({ ...flags, name, threads }), ...sinkArgs(flags)];
   const env = {
@@ -58,10 +60,11 @@ export async function launchLocalCluster(flags: TrainFlags & { workers: number }
       })
     : null;
   const events = new LauncherEvents(dir, n);
-  const spawnRank = (rank: number, restarts = 0): ChildProcess =>
-    spawnWorker(args, { ...env, RANK: String(rank), LOCAL_RANK: String(rank), ...(restarts > 0 ? { [RESTARTS_ENV]: String(restarts) } : {}) }, rank);
+  const spawnRank = (rank: number, restarts = 0, argv = args, vars: NodeJS.ProcessEnv = env): ChildProcess =>
+    spawnWorker(argv, { ...vars, RANK: String(rank), LOCAL_RANK: String(rank), ...(restarts > 0 ? { [RESTARTS_ENV]: String(restarts) } : {}) }, rank);
   const graceMs = (flags.timeout + 10) * 1000;
   const children: ChildProcess[] = [];
+  /** 0 when the run succeeded although processes were lost on the way (elastic, or restarted). */
   let elasticCode = -1;
   const stopAll = (): void => children.forEach((c) => c.exitCode === null && c.kill('SIGTERM'));
   process.once('SIGINT', stopAll);
@@ -76,13 +79,30 @@ export async function launchLocalCluster(flags: TrainFlags & { workers: number }
       elasticCode = await superviseElastic({ workers: n, maxRestarts: flags.maxRestarts ?? 0, spawn, events, graceMs });
       return elasticCode;
     }
-    for (let rank = 0; rank < n; rank++) children.push(spawnRank(rank));
-    children.forEach((child, rank) => {
-      events.workerStarted(rank, child.pid);
-      child.on('exit', (code, signal) => events.workerExited(rank, code, signal));
-    });
-    const exits = await supervise(children, graceMs);
-    return report(exits);
+    // Without --elastic, --max-restarts restarts the whole cluster from its last checkpoint (as
+    // torchrun does). The restarted cluster runs without the --fault knobs: they were the crash.
+    const resumeArgs = [CLI, 'worker', ...flagsToArgs({ ...flags, name, threads, resume: 'auto', fault: undefined }), ...sinkArgs(flags)];
+    const resumeEnv: NodeJS.ProcessEnv = { ...env };
+    delete resumeEnv[FAULT_ENV];
+    for (let attempt = 0; ; attempt++) {
+      const cluster = Array.from({ length: n }, (_, rank) => (attempt === 0 ? spawnRank(rank) : spawnRank(rank, attempt, resumeArgs, resumeEnv)));
+      children.push(...cluster);
+      cluster.forEach((child, rank) => {
+        if (attempt === 0) events.workerStarted(rank, child.pid);
+        else events.workerRestarted(rank, child.pid, attempt);
+        child.on('exit', (code, signal) => events.workerExited(rank, code, signal));
+      });
+      const code = report(await supervise(cluster, graceMs));
+      if (code === 0 || attempt >= (flags.maxRestarts ?? 0) || !flags.checkpointEvery) {
+        elasticCode = attempt > 0 ? code : -1;
+        return code;
+      }
+      process.stderr.write(`smolcluster: restarting the cluster from its last checkpoint (restart ${attempt + 1} of ${flags.maxRestarts})\n`);
+      // A fresh store: the old one holds the crashed cluster's data addresses.
+      await store.close();
+      store = await startStore();
+      resumeEnv.MASTER_PORT = String(store.port);
+    }
   } finally {
     process.off('SIGINT', stopAll);
     process.off('SIGTERM', stopAll);

@@ -26,19 +26,25 @@ function losses(name: string): Map<string, number> {
   return out;
 }
 
-async function resumeMatches(strategy: string, killRank: number, relTol: number): Promise<void> {
-  const common = ['train', '--workers', '2', '--strategy', strategy, '--dataset', 'synthetic-regression', '--batch-size', '32',
+const common = (strategy: string): string[] => ['train', '--workers', '2', '--strategy', strategy, '--dataset', 'synthetic-regression', '--batch-size', '32',
     '--epochs', '1', '--max-steps', '40', '--checkpoint-every', '10', '--experiments-dir', dir, '--timeout', '10', '--threads', '1'];
-  const full = await runCli([...common, '--name', `${strategy}-full`]);
+
+async function resumeMatches(strategy: string, killRank: number, relTol: number): Promise<void> {
+  const full = await runCli([...common(strategy), '--name', `${strategy}-full`]);
   assert.equal(full.code, 0, full.stderr);
-  const cut = await runCli([...common, '--name', `${strategy}-cut`, '--fault', `kill:rank=${killRank}:step=25`]);
+  const cut = await runCli([...common(strategy), '--name', `${strategy}-cut`, '--fault', `kill:rank=${killRank}:step=25`]);
   assert.notEqual(cut.code, 0, 'the fault should end the first run');
-  const resumed = await runCli([...common, '--name', `${strategy}-cut`, '--resume', 'auto']);
+  const resumed = await runCli([...common(strategy), '--name', `${strategy}-cut`, '--resume', 'auto']);
   assert.equal(resumed.code, 0, resumed.stderr);
   const events = readFileSync(join(dir, `${strategy}-cut`, 'events.jsonl'), 'utf8');
   assert.match(events, /"kind":"resumed","rank":0,"file":"[^"]*ckpt-00000020\.smolckpt","step":20/);
-  const a = losses(`${strategy}-full`);
-  const b = losses(`${strategy}-cut`);
+  sameSteps(`${strategy}-full`, `${strategy}-cut`, relTol);
+}
+
+/** Every step of `cut` equals `full`'s (within relTol), and `cut` retook every step from 20 on. */
+function sameSteps(fullName: string, cutName: string, relTol: number): void {
+  const a = losses(fullName);
+  const b = losses(cutName);
   let compared = 0;
   for (const [key, loss] of b) {
     const want = a.get(key);
@@ -59,5 +65,15 @@ describe('--checkpoint-every + --resume auto (local clusters, real processes)', 
   it('ps: the server killed at step 25 and the cluster resumed from step 20 takes the same steps', async () => {
     // The server sums the workers' gradients in arrival order: equal up to float rounding.
     await resumeMatches('ps', 0, 1e-4);
+  });
+
+  it('--max-restarts: the launcher restarts a ps cluster whose server crashed, from its last checkpoint', async () => {
+    const r = await runCli([...common('ps'), '--name', 'ps-restarted', '--max-restarts', '1', '--fault', 'kill:rank=0:step=25']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /restarting the cluster from its last checkpoint \(restart 1 of 1\)/);
+    const events = readFileSync(join(dir, 'ps-restarted', 'events.jsonl'), 'utf8');
+    assert.match(events, /"kind":"worker_restarted","rank":0/);
+    assert.match(events, /"kind":"run_end","status":"ok"/);
+    sameSteps('ps-full', 'ps-restarted', 1e-4);
   });
 });
