@@ -9,7 +9,8 @@
  *
  * Reported: faults injected and survived (steps recorded after the fault, and the run ended ok),
  * membership changes, steps lost to rollback (events.jsonl), whether every sample of every epoch was
- * trained on exactly once (checked from metrics.jsonl by src/validate/exactly_once.ts), hangs (no
+ * trained on exactly once (checked from metrics.jsonl by src/validate/exactly_once.ts; "unrecorded
+ * shares" are shares of workers killed between finishing a step and writing its record), hangs (no
  * step recorded for 3 × --timeout + 15 s: the run is killed and counted), and the final test
  * accuracy of both runs.
  *
@@ -197,12 +198,13 @@ async function main(): Promise<void> {
     return [
       r.name, String(r.faults.length), `${by('kill')}/${by('stop')}/${by('term')}`, String(r.faults.filter((f) => f.survived).length), String(r.changes),
       String(r.stepsLost), r.exactly ? `${r.exactly.epochsExact}/${r.exactly.epochsSeen}${r.exactly.problems.length ? ` (${r.exactly.problems.length} problems)` : ''}` : '—',
+      String(r.exactly?.unrecordedShares ?? '—'),
       String(r.hangs), pct(r.accuracy), r.seconds.toFixed(0), r.status,
     ];
   };
   process.stdout.write(`${renderTable(
     [{ header: 'run' }, { header: 'faults' }, { header: 'kill/stop/term' }, { header: 'survived' }, { header: 'membership changes' }, { header: 'steps rolled back' },
-      { header: 'epochs exactly once' }, { header: 'hangs' }, { header: 'test accuracy' }, { header: 's' }, { header: 'status' }],
+      { header: 'epochs exactly once' }, { header: 'unrecorded shares' }, { header: 'hangs' }, { header: 'test accuracy' }, { header: 's' }, { header: 'status' }],
     [row(clean), row(chaos)],
   )}\n`);
   for (const p of chaos.exactly?.problems.slice(0, 5) ?? []) process.stdout.write(`  exactly-once problem: ${p}\n`);

@@ -3,7 +3,8 @@
  * (the per-step records of the elastic all-reduce strategy): for every step number the records of
  * the newest membership epoch count (older ones were rolled back and retaken); each member's record
  * must hold the sum of exactly the dataset indices at its positions of that step's global batch in
- * the seeded order (elastic_cursor.ts), every member of the step must have recorded, and the global
+ * the seeded order (elastic_cursor.ts) — a member killed right after finishing a step may lack its
+ * record (counted as unrecorded) — and the global
  * batches of each data epoch must tile the epoch: start at 0, follow each other, end at its size.
  */
 import { readFileSync } from 'node:fs';
@@ -31,6 +32,12 @@ export interface ExactlyOnceReport {
   steps: number;
   /** Records superseded by a retaken step (rolled back). */
   supersededRecords: number;
+  /**
+   * Member shares of kept steps with no record: the member finished the step's all-reduce (which
+   * cannot complete without its gradient) and was killed before writing the record. The tiling and
+   * the other members' sums still account for every position; these shares are inferred, not read.
+   */
+  unrecordedShares: number;
   problems: string[];
 }
 
@@ -41,15 +48,17 @@ export function checkExactlyOnce(metricsFile: string, datasetSize: number, seed:
   for (const r of records) byStep.set(r.step, [...(byStep.get(r.step) ?? []), r]);
   const problems: string[] = [];
   let superseded = 0;
+  let unrecorded = 0;
   const finals: ElasticStep[][] = [];
   for (const [step, rs] of [...byStep].sort((a, b) => a[0] - b[0])) {
     const newest = Math.max(...rs.map((r) => r.member_epoch));
     const kept = rs.filter((r) => r.member_epoch === newest);
     superseded += rs.length - kept.length;
     const ranks = new Set(kept.map((r) => r.member_rank));
-    if (ranks.size !== kept[0].members || kept.length !== kept[0].members) {
-      problems.push(`step ${step}: ${kept.length} record(s) from ${kept[0].members} members of epoch ${newest}`);
+    if (ranks.size !== kept.length || kept.some((r) => r.members !== kept[0].members || r.member_rank >= r.members)) {
+      problems.push(`step ${step}: inconsistent records of membership epoch ${newest}`);
     }
+    unrecorded += kept[0].members - ranks.size;
     finals.push(kept);
   }
   const orders = new Map<number, Int32Array>();
@@ -88,5 +97,5 @@ export function checkExactlyOnce(metricsFile: string, datasetSize: number, seed:
     if (at === datasetSize && ok) exact++;
     else if (ok && e < Math.max(...tiles.keys())) problems.push(`data epoch ${e}: ends at ${at} of ${datasetSize}`);
   }
-  return { epochsExact: exact, epochsSeen: tiles.size, steps: finals.length, supersededRecords: superseded, problems };
+  return { epochsExact: exact, epochsSeen: tiles.size, steps: finals.length, supersededRecords: superseded, unrecordedShares: unrecorded, problems };
 }
