@@ -1,5 +1,5 @@
 /**
- * npm run bench:links -- [--preset wifi|ethernet|thunderbolt|all] [--models mlp,cnn,resnet18] [--no-torch] [--no-accuracy] [--quick]
+ * npm run bench:links -- [--preset wifi|ethernet|thunderbolt|all] [--models mlp,cnn,resnet18] [--no-torch] [--no-accuracy] [--no-overlap] [--quick]
  *
  * Two workers in two network namespaces joined by a veth pair shaped with `tc tbf` (bench/lib/netns.ts),
  * as two hosts on an emulated link. Presets: wifi 200 Mbit/s 5 ms, ethernet 1 Gbit/s 0.2 ms,
@@ -15,6 +15,8 @@
  *    target (its final test accuracy) and time; int8 with error feedback (same steps: accuracy and
  *    throughput); DiLoCo (H = 20, AdamW lr 1e-3) and local SGD (H = 20) evaluated every 50 steps
  *    until they reach the target — their time is the end of the step before that evaluation.
+ * 3. Overlap (first preset, CNN): the default buckets, 0.5 MB buckets after backward, and the same
+ *    buckets with --overlap; samples/s and the per-step bucket exchange time and its part during backward.
  * Last line: one JSON object with every figure.
  */
 import { spawn } from 'node:child_process';
@@ -31,10 +33,10 @@ const CLI = join(ROOT, 'dist/src/cli/main.js');
 const TOKEN = 'bench-links-token-0123456789abcdef';
 const PORT = 29611;
 
-interface Options { presets: LinkPreset[]; models: string[]; torch: boolean; accuracy: boolean; quick: boolean }
+interface Options { presets: LinkPreset[]; models: string[]; torch: boolean; accuracy: boolean; overlap: boolean; quick: boolean }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { presets: [LINK_PRESETS.wifi], models: ['mlp', 'cnn', 'resnet18'], torch: true, accuracy: true, quick: false };
+  const o: Options = { presets: [LINK_PRESETS.wifi], models: ['mlp', 'cnn', 'resnet18'], torch: true, accuracy: true, overlap: true, quick: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--preset') {
@@ -43,6 +45,7 @@ function parseArgs(argv: string[]): Options {
     } else if (a === '--models') o.models = argv[++i].split(',');
     else if (a === '--no-torch') o.torch = false;
     else if (a === '--no-accuracy') o.accuracy = false;
+    else if (a === '--no-overlap') o.overlap = false;
     else if (a === '--quick') o.quick = true;
     else fail(`unknown argument ${a}`);
   }
@@ -76,7 +79,7 @@ function plan(model: string, quick: boolean): { batch: number; steps: number } {
   return quick ? { batch: p.batch, steps: Math.max(12, Math.round(p.steps / 2)) } : p;
 }
 
-interface OurRun { ends: number[]; stepMs: number[]; evals: Array<{ step: number; accuracy: number }>; stepEnd: Map<number, number>; start: number; accuracy: number }
+interface OurRun { ends: number[]; stepMs: number[]; overlapMs: number; bucketMs: number; evals: Array<{ step: number; accuracy: number }>; stepEnd: Map<number, number>; start: number; accuracy: number }
 
 /** smolcluster workers, one per namespace (or one local process with `link` null). */
 async function ours(link: Link | null, preset: LinkPreset | null, model: string, batch: number, steps: number, extra: string[]): Promise<OurRun> {
@@ -98,12 +101,18 @@ async function ours(link: Link | null, preset: LinkPreset | null, model: string,
     const start = (first.time as number) - (first.compute_ms as number) - (first.comm_ms as number) - (first.wait_ms as number);
     const evals = lines.filter((r) => r.kind === 'eval').map((r) => ({ step: r.step as number, accuracy: r.test_accuracy as number }));
     return {
+      overlapMs: meanOf(steps0, 'overlap_ms'), bucketMs: meanOf(steps0, 'bucket_comm_ms'),
       ends: steps0.map((r) => r.time as number), stepMs: steps0.map((r) => (r.compute_ms as number) + (r.comm_ms as number) + (r.wait_ms as number)), evals, start, accuracy: evals[evals.length - 1]?.accuracy ?? NaN,
       stepEnd: new Map(steps0.map((r) => [r.step as number, r.time as number])),
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+function meanOf(rows: Array<Record<string, number | string>>, key: string): number {
+  const v = rows.slice(Math.floor(rows.length * 0.2)).map((r) => r[key]).filter((x): x is number => typeof x === 'number');
+  return v.length ? v.reduce((a, b) => a + b, 0) / v.length : NaN;
 }
 
 async function torchRun(python: string, link: Link | null, model: string, batch: number, steps: number): Promise<number> {
@@ -187,6 +196,26 @@ async function timeToAccuracy(preset: LinkPreset, quick: boolean): Promise<Accur
   }
 }
 
+interface OverlapRow { run: string; samplesPerSec: number; bucketMs: number; overlapMs: number }
+
+/** CNN on the link: buckets after backward vs overlapped with it (same 0.5 MB buckets), beside the default one-bucket exchange. */
+async function overlapRows(preset: LinkPreset, quick: boolean): Promise<OverlapRow[]> {
+  const { batch, steps } = plan('cnn', quick);
+  const buckets = ['--bucket-mb', '0.5', '--first-bucket-mb', '0.125'];
+  const link = createLink(preset);
+  try {
+    const rows: OverlapRow[] = [];
+    for (const [name, extra] of [['default buckets (25 MB, 1 MB first)', []], ['0.5 MB buckets after backward', buckets], ['0.5 MB buckets, --overlap', [...buckets, '--overlap']]] as const) {
+      process.stderr.write(`bench:links: ${preset.name}, cnn, ${name} ...\n`);
+      const r = await ours(link, preset, 'cnn', batch, steps, [...extra]);
+      rows.push({ run: name, samplesPerSec: rate(r, 2 * batch), bucketMs: r.bucketMs, overlapMs: r.overlapMs });
+    }
+    return rows;
+  } finally {
+    link.close();
+  }
+}
+
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   const why = netnsAvailable();
@@ -208,7 +237,15 @@ async function main(): Promise<void> {
       acc.map((r) => [r.run, (100 * r.accuracy).toFixed(2), r.seconds === null ? '—' : r.seconds.toFixed(1), r.seconds === null ? '—' : fmtRatio(r.seconds / base.seconds!), fmtNum(r.samplesPerSec, 0), fmtRatio(r.samplesPerSec / base.samplesPerSec), r.note]),
     )}\n`);
   }
-  process.stdout.write(`${JSON.stringify({ bench: 'links', throughput: rows, timeToAccuracy: acc, torch: probe.found, machine: machineInfo() })}\n`);
+  const overlap = o.overlap ? await overlapRows(o.presets[0], o.quick) : [];
+  if (overlap.length) {
+    process.stdout.write(`\nGradient buckets overlapped with backward, CNN, 2 workers, batch ${plan('cnn', o.quick).batch} each, ${o.presets[0].name} (per-step means of rank 0)\n`);
+    process.stdout.write(`${renderTable(
+      [{ header: 'run' }, { header: 'samples/s', align: 'right' }, { header: 'vs default', align: 'right' }, { header: 'bucket comm ms', align: 'right' }, { header: 'of it during backward', align: 'right' }],
+      overlap.map((r) => [r.run, fmtNum(r.samplesPerSec, 0), fmtRatio(r.samplesPerSec / overlap[0].samplesPerSec), Number.isNaN(r.bucketMs) ? '—' : r.bucketMs.toFixed(1), Number.isNaN(r.overlapMs) ? '—' : r.overlapMs.toFixed(1)]),
+    )}\n`);
+  }
+  process.stdout.write(`${JSON.stringify({ bench: 'links', throughput: rows, timeToAccuracy: acc, overlap, torch: probe.found, machine: machineInfo() })}\n`);
 }
 
 main().catch((e: unknown) => {
