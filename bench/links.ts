@@ -8,7 +8,7 @@
  * to none) and CANNOT be added to PyTorch's Gloo, whose runs see the bandwidth limit only.
  *
  * 1. Throughput: per preset and model, cluster samples/s of `worker --strategy allreduce` (ours) and of
- *    PyTorch DDP over Gloo (bench/reference/links_torch.py, MLP and CNN only: our ResNet's MNIST stem
+ *    PyTorch DDP over Gloo (bench/reference/ddp_torch.py, MLP and CNN only: our ResNet's MNIST stem
  *    has no torchvision twin), each with its scaling efficiency = 2-worker rate / (2 × its own
  *    1-process rate measured in the same run). Median of 7 windows of per-step end times.
  * 2. Time to accuracy (first preset, MLP, batch 32 per worker): allreduce for one epoch sets the
@@ -116,7 +116,7 @@ function meanOf(rows: Array<Record<string, number | string>>, key: string): numb
 }
 
 async function torchRun(python: string, link: Link | null, model: string, batch: number, steps: number): Promise<number> {
-  const args = [python, join(ROOT, 'bench/reference/links_torch.py'), '--data-dir', defaultMnistDir(), '--model', model, '--batch-size', String(batch), '--steps', String(steps)];
+  const args = [python, join(ROOT, 'bench/reference/ddp_torch.py'), '--data-dir', defaultMnistDir(), '--model', model, '--batch-size', String(batch), '--steps', String(steps)];
   const world = link ? 2 : 1;
   const master = link ? link.addr[0] : '127.0.0.1';
   const exits = await Promise.all(Array.from({ length: world }, (_, r) => run(link ? ['ip', 'netns', 'exec', link.ns[r], ...args] : args,

@@ -1,10 +1,10 @@
-"""PyTorch DDP (Gloo) reference for bench/ddp.ts: the same 2-process MNIST MLP training step.
+"""PyTorch DDP (Gloo) reference for bench/ddp.ts and bench/links.ts: the same MNIST training step.
 
 Launched by the bench once per rank with RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT set. Each rank
-trains MLP 784-128-10 with SGD (lr 0.02, momentum 0.9) on its interleaved shard of a seeded
-permutation, one thread per process, and records the wall-clock end time of every step. Rank 0
-prints {"step_end_times_ms": [...], ...} as its last stdout line; the bench windows those times
-exactly as it windows ours.
+trains MLP 784-128-10 (or, with --model cnn, smolcluster's CNN: engine_torch.make_model) with SGD
+(lr 0.02, momentum 0.9) on its interleaved shard of a seeded permutation, one thread per process,
+and records the wall-clock end time of every step. Rank 0 prints {"step_end_times_ms": [...], ...}
+as its last stdout line; the bench windows those times exactly as it windows ours.
 """
 import argparse, json, os, sys, time
 
@@ -13,6 +13,8 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
+
+from engine_torch import make_model
 
 
 def load_idx(path, offset):
@@ -24,6 +26,7 @@ def main():
     ap.add_argument("--data-dir", required=True)
     ap.add_argument("--batch-size", type=int, required=True)
     ap.add_argument("--steps", type=int, required=True)
+    ap.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
     args = ap.parse_args()
     torch.set_num_threads(1)
     dist.init_process_group("gloo")
@@ -33,7 +36,9 @@ def main():
     x_all = torch.from_numpy((images.astype(np.float32) / 255.0 - 0.1307) / 0.3081)
     y_all = torch.from_numpy(labels)
     torch.manual_seed(0)
-    model = DDP(torch.nn.Sequential(torch.nn.Linear(784, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10)))
+    if args.model == "cnn":
+        x_all = x_all.reshape(-1, 1, 28, 28)
+    model = DDP(make_model(args.model))
     opt = torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.9)
     g = torch.Generator().manual_seed(0)
     shard = torch.randperm(len(y_all), generator=g)[rank::world]
