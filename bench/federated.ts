@@ -21,7 +21,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { buildLettersModel, evaluateShard, fitShard } from '../src/cluster/letters_model.js';
+import { fedavgInProcess } from '../src/cluster/reference.js';
 import { defaultLettersDir, loadLetters, type LettersData } from '../src/data/letters.js';
 import { backend } from '../src/tensor/dispatch.js';
 import { fmtNum, fmtRatio, machineInfo, median, packageRoot, renderTable, threadEnv } from './lib/index.js';
@@ -67,20 +67,8 @@ function runFederated(rounds: number): Promise<ClusterRun> {
 /** The reference: the same rounds in one loop, in this process (no wire, no nodes, no scheduler). */
 function inProcess(data: LettersData, rounds: number, seed: number): { s: number; errors: number[]; checksum: string } {
   const t0 = performance.now();
-  const model = buildLettersModel(JOB.hidden, seed);
-  const global = model.arena().data.slice();
-  const worker = buildLettersModel(JOB.hidden, 0);
-  const errors: number[] = [];
-  for (let r = 0; r < rounds; r++) {
-    const sum = new Float64Array(global.length);
-    for (const shard of data.train) {
-      const { delta } = fitShard(worker, global, shard, JOB.epochs, JOB.lr);
-      for (let i = 0; i < sum.length; i++) sum[i] += (1 / data.train.length) * delta[i];
-    }
-    for (let i = 0; i < global.length; i++) global[i] += sum[i];
-    errors.push(evaluateShard(model, global, data.validation));
-  }
-  return { s: (performance.now() - t0) / 1000, errors, checksum: model.arena().checksum() };
+  const r = fedavgInProcess(data, { ...JOB, rounds, seed });
+  return { s: (performance.now() - t0) / 1000, errors: r.validationErrors, checksum: r.weightsChecksum };
 }
 
 function flag(argv: string[], name: string, fallback: number): number {

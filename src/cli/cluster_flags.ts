@@ -64,3 +64,16 @@ export function describeUpdate(u: JobUpdate): string {
       return `job ${u.job} failed: ${u.message}`;
   }
 }
+
+/** Resolves at the first SIGINT or SIGTERM (a long-running command's end). */
+export function untilSignal(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { ComputeNode } from '../cluster/compute_node.js';
 import { backend } from '../tensor/dispatch.js';
-import { clusterToken, either, parseHostPort, parsePort, parseProbability } from './cluster_flags.js';
+import { clusterToken, either, untilSignal, parseHostPort, parsePort, parseProbability } from './cluster_flags.js';
 import { nonNegativeInt, positiveInt } from './options.js';
 
 interface ComputeNodeFlags {
@@ -49,15 +49,7 @@ export function computeNodeCommand(): Command {
         onLog: (line) => process.stderr.write(`[compute-node :${node.port}] ${line}\n`),
       });
       process.stderr.write(`smolcluster: compute node on ${f.host}:${node.port} (load probability ${loadProbability})\n`);
-      await new Promise<void>((resolve) => {
-        const stop = (): void => {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-          resolve();
-        };
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
-      });
+      await untilSignal();
       await node.close();
     });
 }

@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { Coordinator, COORDINATOR_DEFAULTS } from '../cluster/coordinator.js';
 import { parsePolicy, POLICY_NAMES, type PolicyName } from '../cluster/policies/index.js';
 import { backend } from '../tensor/dispatch.js';
-import { clusterToken, either, parsePort } from './cluster_flags.js';
+import { clusterToken, either, untilSignal, parsePort } from './cluster_flags.js';
 import { startClusterDashboard } from './cluster_dashboard.js';
 import { nonNegativeInt, positiveInt } from './options.js';
 
@@ -71,15 +71,7 @@ export function coordinatorCommand(): Command {
       });
       process.stderr.write(`smolcluster: coordinator on ${f.host}:${coordinator.port} (policy ${policy}${f.nodes ? `, nodes from ${f.nodes}` : ''}); events in ${f.out}/events.jsonl\n`);
       const dashboard = f.dashboard ? await startClusterDashboard(f.out, f.dashboardPort) : null;
-      await new Promise<void>((resolve) => {
-        const stop = (): void => {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-          resolve();
-        };
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
-      });
+      await untilSignal();
       await dashboard?.close();
       await coordinator.close();
     });

@@ -6,7 +6,7 @@ import { Coordinator, COORDINATOR_DEFAULTS } from '../cluster/coordinator.js';
 import { POLICY_NAMES, type PolicyName } from '../cluster/policies/index.js';
 import { generateToken, TOKEN_ENV } from '../comm/token.js';
 import { backend } from '../tensor/dispatch.js';
-import { TimeoutError } from '../util/errors.js';
+import { SmolError, TimeoutError } from '../util/errors.js';
 import { parseProbability } from './cluster_flags.js';
 import { startClusterDashboard } from './cluster_dashboard.js';
 import { addJobFlags, jobFrom, printUpdate, writeResult, type JobFlags } from './submit.js';
@@ -48,29 +48,51 @@ async function runFederated(f: FederatedFlags): Promise<void> {
   backend().setThreads(1);
   const coordinator = await Coordinator.start({ ...COORDINATOR_DEFAULTS, host: '127.0.0.1', port: 0, token, policy: f.policy, seed: f.seed, outDir: f.out });
   const dashboard = f.dashboard ? await startClusterDashboard(f.out, f.dashboardPort) : null;
-  const nodes: ChildProcess[] = [];
+  const nodes: LocalNode[] = [];
   try {
     for (let i = 0; i < f.nodes; i++) nodes.push(startNode(coordinator.port, i, f, token));
-    await waitForNodes(coordinator, f.nodes, 30_000);
+    await waitForNodes(coordinator, nodes, 30_000);
     const result = await submitJob({ host: '127.0.0.1', port: coordinator.port, token, spec, connectTimeoutMs: 10_000, timeoutMs: 3_600_000, onUpdate: printUpdate });
     writeResult(f.output, result);
+  } catch (err) {
+    // The nodes' own lines (quiet when all goes well) help explain a failure.
+    for (const n of nodes) if (n.log.trim()) process.stderr.write(n.log.trim().split('\n').slice(-5).map((l) => `${l}\n`).join(''));
+    throw err;
   } finally {
-    for (const n of nodes) n.kill('SIGTERM');
+    await Promise.all(nodes.map((n) => n.stop()));
     await dashboard?.close();
     await coordinator.close();
   }
 }
 
-function startNode(port: number, i: number, f: FederatedFlags, token: string): ChildProcess {
-  const args = [CLI, 'compute-node', '--host', '127.0.0.1', '--port', '0', '--coordinator', `127.0.0.1:${port}`];
-  args.push('--load-probability', String(f.loadProbability), '--busy-delay-ms', String(f.busyDelayMs), '--seed', String(i));
-  return spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, [TOKEN_ENV]: token } });
+interface LocalNode {
+  exit: { code: number | null; signal: string | null } | null;
+  log: string;
+  stop(): Promise<void>;
 }
 
-async function waitForNodes(c: Coordinator, n: number, timeoutMs: number): Promise<void> {
+function startNode(port: number, i: number, f: FederatedFlags, token: string): LocalNode {
+  const args = [CLI, 'compute-node', '--host', '127.0.0.1', '--port', '0', '--coordinator', `127.0.0.1:${port}`];
+  args.push('--load-probability', String(f.loadProbability), '--busy-delay-ms', String(f.busyDelayMs), '--seed', String(i));
+  const child: ChildProcess = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, [TOKEN_ENV]: token } });
+  const node: LocalNode = { exit: null, log: '', stop: () => Promise.resolve() };
+  child.stderr!.setEncoding('utf8').on('data', (s: string) => (node.log = (node.log + s).slice(-4096)));
+  const exited = new Promise<void>((resolve) => child.once('exit', (code, signal) => ((node.exit = { code, signal }), resolve())));
+  node.stop = async () => {
+    if (!node.exit) child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  };
+  return node;
+}
+
+async function waitForNodes(c: Coordinator, nodes: LocalNode[], timeoutMs: number): Promise<void> {
   const t0 = Date.now();
-  while (c.liveNodes < n) {
-    if (Date.now() - t0 > timeoutMs) throw new TimeoutError('waiting for compute nodes', [], timeoutMs, `${c.liveNodes} of ${n} registered`);
+  while (c.liveNodes < nodes.length) {
+    const dead = nodes.findIndex((n) => n.exit);
+    if (dead >= 0) throw new SmolError('NODE_EXITED', `compute node ${dead} exited before the job (code ${nodes[dead].exit!.code}, signal ${nodes[dead].exit!.signal})`);
+    if (Date.now() - t0 > timeoutMs) throw new TimeoutError('waiting for compute nodes', [], timeoutMs, `${c.liveNodes} of ${nodes.length} registered`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }

@@ -13,7 +13,7 @@ import { encodeFrame, MessageType, PROTOCOL_VERSION } from '../../src/comm/wire/
 import { backend } from '../../src/tensor/dispatch.js';
 import { freePort, isRunning, readJsonl, runCliProcess, startCli, TEST_TOKEN, tempDir, waitFor, type Running } from '../helpers/cluster.js';
 import { ENV, JOB, letters, nodesFile, outcome, stopAll } from '../helpers/cluster_jobs.js';
-import { fedavgInProcess } from '../helpers/fedavg.js';
+import { fedavgInProcess } from '../../src/cluster/reference.js';
 
 const procs: Running[] = [];
 after(() => stopAll(procs));

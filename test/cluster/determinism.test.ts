@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { POLICY_NAMES } from '../../src/cluster/policies/index.js';
 import { backend } from '../../src/tensor/dispatch.js';
-import { fedavgInProcess } from '../helpers/fedavg.js';
+import { fedavgInProcess } from '../../src/cluster/reference.js';
 import { waitFor } from '../helpers/cluster.js';
 import { JOB, letters, nodesFile, outcome, startCoordinator, startNode, stopAll, submit, type NodeProcess } from '../helpers/cluster_jobs.js';
 

@@ -9,7 +9,7 @@ import { appendFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { backend } from '../../src/tensor/dispatch.js';
 import { freePort } from '../helpers/cluster.js';
-import { fedavgInProcess } from '../helpers/fedavg.js';
+import { fedavgInProcess } from '../../src/cluster/reference.js';
 import { JOB, letters, nodesFile, outcome, startCoordinator, startNode, stopAll, submit, type NodeProcess } from '../helpers/cluster_jobs.js';
 import { waitFor } from '../helpers/cluster.js';
 

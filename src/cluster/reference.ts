@@ -1,16 +1,27 @@
 /**
- * The reference for the cluster tests: federated averaging in one process, a plain loop over the
- * shards with no scheduler, wire or nodes (not a test file). The cluster must give the same bits.
+ * Federated averaging in one plain loop — no wire, no nodes, no scheduler: the reference a cluster
+ * job must equal bit for bit (the tests compare with it; bench:federated times it beside the
+ * cluster). Deltas are combined in task order with equal weights, as `aggregate.ts` does.
  */
-import { buildLettersModel, evaluateShard, fitShard } from '../../src/cluster/letters_model.js';
-import type { LettersData } from '../../src/data/letters.js';
+import { buildLettersModel, evaluateShard, fitShard } from './letters_model.js';
+import type { LettersData } from '../data/letters.js';
 
-export interface Reference {
+export interface ReferenceJob {
+  rounds: number;
+  epochs: number;
+  hidden: number;
+  lr: number;
+  seed: number;
+}
+
+export interface ReferenceRun {
+  /** Validation error after each round. */
   validationErrors: number[];
+  /** FNV-1a of the final weights (as JobResult.weightsChecksum). */
   weightsChecksum: string;
 }
 
-export function fedavgInProcess(data: LettersData, job: { rounds: number; epochs: number; hidden: number; lr: number; seed: number }): Reference {
+export function fedavgInProcess(data: LettersData, job: ReferenceJob): ReferenceRun {
   const model = buildLettersModel(job.hidden, job.seed);
   const global = model.arena().data.slice();
   const worker = buildLettersModel(job.hidden, 0);
