@@ -75,7 +75,6 @@ export class Coordinator {
   private readonly queue: QueuedJob[] = [];
   private readonly peers = new Set<Connection>();
   private running: QueuedJob | null = null;
-  private hidden = 0;
   private jobs = 0;
   private ticker: NodeJS.Timeout | null = null;
   private lastRescan = 0;
@@ -196,7 +195,7 @@ export class Coordinator {
         this.registry.heartbeat(node);
       } else if (type === MessageType.TaskResult) {
         this.registry.heartbeat(node);
-        this.scheduler.onResult(node, decodeTaskResult(payload, lettersParamCount(this.hidden)));
+        this.scheduler.onResult(node, decodeTaskResult(payload, (job) => (this.running?.id === job ? lettersParamCount(this.running.spec.hidden) : null)));
       } else if (type !== MessageType.Bye && type !== MessageType.Register) {
         throw new ProtocolError(`unexpected ${MessageType[type] ?? type} frame from compute node ${node.id}`);
       }
@@ -237,7 +236,6 @@ export class Coordinator {
 
   private async runOne(job: QueuedJob): Promise<void> {
     if (!job.client.isOpen) return void this.log('job_cancelled', { job: job.id, reason: 'the client disconnected while queued' });
-    this.hidden = job.spec.hidden;
     this.log('job_started', { job: job.id, policy: this.policy.name });
     this.update(job, { state: 'started', job: job.id });
     try {

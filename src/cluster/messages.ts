@@ -251,11 +251,17 @@ export function encodeTaskResult(r: TaskResult): Uint8Array {
   return encode(head, delta);
 }
 
-export function decodeTaskResult(payload: Uint8Array, expectedParams: number): TaskResult {
-  const { o, floats } = split(payload, 'task result');
+/**
+ * `paramsFor(job)` is the weight count of that job's model, or null for a job that is no longer
+ * running (its late result is kept as a head only, for the scheduler to ignore).
+ */
+export function decodeTaskResult(payload: Uint8Array, paramsFor: (job: number) => number | null): TaskResult {
+  const { o, floats: all } = split(payload, 'task result');
   const f = new Fields(o, 'task result');
   const status = f.oneOf('status', ['done', 'rejected'] as const);
-  expectFloats(floats, status === 'done' ? expectedParams : 0, 'task result');
+  const params = paramsFor(f.int('job'));
+  const floats = params === null ? new Float32Array(0) : all;
+  if (params !== null) expectFloats(floats, status === 'done' ? params : 0, 'task result');
   for (let i = 0; i < floats.length; i++) if (!Number.isFinite(floats[i])) throw new ProtocolError(`malformed task result: non-finite delta at ${i}`);
   return {
     job: f.int('job'),
