@@ -8,11 +8,13 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { submitJob } from '../../src/cluster/client.js';
 import { dialCluster } from '../../src/cluster/link.js';
+import type { JobUpdate } from '../../src/cluster/messages.js';
 import { encodeFrame, MessageType, PROTOCOL_VERSION } from '../../src/comm/wire/frame.js';
 import { backend } from '../../src/tensor/dispatch.js';
 import { freePort, isRunning, readJsonl, runCliProcess, startCli, TEST_TOKEN, tempDir, waitFor, type Running } from '../helpers/cluster.js';
-import { ENV, JOB, letters, nodesFile, outcome, stopAll } from '../helpers/cluster_jobs.js';
+import { ENV, JOB, jobSpec, letters, nodesFile, outcome, stopAll } from '../helpers/cluster_jobs.js';
 import { fedavgInProcess } from '../../src/cluster/reference.js';
 
 const procs: Running[] = [];
@@ -48,8 +50,9 @@ test('positional forms, bad peers and two concurrent clients against a coordinat
   const [port, n1, n2] = await Promise.all([freePort(), freePort(), freePort()]);
   const opts = { env: ENV, timeoutMs: 120_000 };
   // The original's forms: `compute-node 9091 0.2`, `coordinator 9095 2` (here 3: round-robin).
-  const nodes = [n1, n2].map((p) => startCli(['compute-node', String(p), '0.5', '--host', '127.0.0.1', '--busy-delay-ms', '5'], opts));
-  const coord = startCli(['coordinator', String(port), '3', '--host', '127.0.0.1', '--nodes', nodesFile([n1, n2], dir), '--out', join(dir, 'c')], opts);
+  // Busy half the time for 300 ms (delays overlap: --slots 11), so a job lasts long enough for a second to queue behind it.
+  const nodes = [n1, n2].map((p) => startCli(['compute-node', String(p), '0.5', '--host', '127.0.0.1', '--busy-delay-ms', '300'], opts));
+  const coord = startCli(['coordinator', String(port), '3', '--host', '127.0.0.1', '--slots', '11', '--nodes', nodesFile([n1, n2], dir), '--out', join(dir, 'c')], opts);
   procs.push(...nodes, coord);
   await waitFor(() => readJsonl(join(dir, 'c', 'events.jsonl')).filter((e) => e.kind === 'node_joined').length === 2, `two nodes joined (coordinator stderr: ${coord.stderr})`, 30_000);
 
@@ -64,17 +67,20 @@ test('positional forms, bad peers and two concurrent clients against a coordinat
   await rude.send(MessageType.JobSubmit, -1, 0, 0, Buffer.from('\x04\x00\x00\x00{}  garbage!'));
   await dropped;
 
-  // Two clients at once, the original's positional form and the flags.
+  // Two clients at once: a `submit` process in the original's positional form, and — as soon as
+  // its job runs — a second client (in this process, so that it surely arrives while the first runs).
+  const eventsFile = join(dir, 'c', 'events.jsonl');
   const a = startCli(['submit', '127.0.0.1', String(port), 'letters', '2', '5', '8', '0.0001', '--seed', '3', '--output', join(dir, 'a.json')], opts);
-  const b = startCli(['submit', '--coordinator', `127.0.0.1:${port}`, '--rounds', '2', '--epochs', '5', '--hidden', '8', '--lr', '1e-4', '--seed', '4', '--output', join(dir, 'b.json')], opts);
-  const [ra, rb] = await Promise.all([a.done, b.done]);
+  await waitFor(() => readJsonl(eventsFile).some((e) => e.kind === 'job_started'), 'the first job to start', 30_000, 5);
+  const updates: JobUpdate[] = [];
+  const b = await submitJob({ host: '127.0.0.1', port, token: TEST_TOKEN, spec: jobSpec({ seed: 4 }), connectTimeoutMs: 10_000, timeoutMs: 90_000, onUpdate: (u) => updates.push(u) });
+  const ra = await a.done;
   assert.equal(ra.code, 0, ra.stderr);
-  assert.equal(rb.code, 0, rb.stderr);
   assert.equal(await silent, 'open', 'a silent peer waits for its own handshake deadline; the jobs ran meanwhile');
   assert.deepEqual(outcome(read(join(dir, 'a.json'))), reference(JOB));
-  assert.deepEqual(outcome(read(join(dir, 'b.json'))), reference({ ...JOB, seed: 4 }));
+  assert.deepEqual(outcome(b), reference({ ...JOB, seed: 4 }));
+  assert.deepEqual(updates[0], { state: 'queued', job: 2, ahead: 1 }, 'the second job waited behind the first');
   assert.match(ra.stdout, /round 1: validation error 0\.\d{4}, training error 0\.\d{4}/);
-  assert.match(ra.stdout + rb.stdout, /queued \(1 ahead\)/);
   assert.match(ra.stdout, new RegExp(`final validation error: ${reference(JOB).errors[1].toFixed(4)}`));
 
   assert.ok(isRunning(coord.pid), 'the coordinator is still serving');
