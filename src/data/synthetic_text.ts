@@ -29,7 +29,11 @@ export interface SyntheticTextOptions {
   maskProbability?: number;
 }
 
-export const SYNTHETIC_TEXT_DEFAULTS = { contextLength: 64, vocab: 64, order: 2, successors: 4, epsilon: 0.05, maskProbability: 0.15 } as const;
+/**
+ * Order 1 by default, so a short run can make visible progress: at order 2 (vocab² = 4096 states to
+ * learn) gpt2-tiny's test loss was 4.143 after 100 steps and 4.099 after 240 (docs/DATA.md).
+ */
+export const SYNTHETIC_TEXT_DEFAULTS = { contextLength: 64, vocab: 64, order: 1, successors: 4, epsilon: 0.05, maskProbability: 0.15 } as const;
 
 export interface SyntheticText extends TokenDataset {
   /** language-model: the least achievable mean loss per position (nats); perplexity floor exp(bestLoss). */
