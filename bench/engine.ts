@@ -21,6 +21,7 @@ import {
 } from './lib/index.js';
 import { type ModelSpec, createModel, describeSpec, makeOptimizer } from '../src/nn/index.js';
 import { renderKernelSection, runKernelSection } from './engine_kernels.js';
+import { renderWholeRuns, runWholeRuns } from './engine_runs.js';
 import { Tensor, backend, backward, crossEntropy, setBackend } from '../src/tensor/index.js';
 import { Rng } from '../src/util/rng.js';
 
@@ -186,6 +187,8 @@ interface Options {
   rounds: number;
   /** Also measure the elementwise/optimizer kernels' GB/s against copy bandwidth (engine_kernels.ts). */
   kernels: boolean;
+  /** Also time whole `train` runs (Adam, SGD) beside PyTorch's (engine_runs.ts). */
+  runs: boolean;
 }
 
 async function runOurs(engine: OurEngine, o: Options, root: string): Promise<WorkerReport> {
@@ -343,6 +346,8 @@ async function parent(o: Options): Promise<void> {
   process.stdout.write(`\n${renderReport(o, reports, targets)}\n`);
   const kernels = o.kernels ? await runKernelSection(o.quick) : null;
   if (kernels) process.stdout.write(`\n${renderKernelSection(kernels)}\n`);
+  const runs = o.runs ? await runWholeRuns(o.quick ? 1 : 3) : null;
+  if (runs) process.stdout.write(`\n${renderWholeRuns(runs)}\n`);
 
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
   const results = Object.fromEntries(o.ids.map((id) => {
@@ -375,6 +380,7 @@ async function parent(o: Options): Promise<void> {
     results,
     targets: targets.map(({ id, engine, kind, min, text, value, met }) => ({ id, engine, kind, min, text, value, met })),
     kernels,
+    runs,
   };
   process.stdout.write(`${JSON.stringify(summary)}\n`);
 }
@@ -387,7 +393,8 @@ const USAGE = `usage: node dist/bench/engine.js [--quick] [--no-torch] [--only $
   --only LIST  run only these workloads
   --rounds N   run every engine N times, interleaved, and pool the windows (steadier on a busy machine)
   --profile    run our engines under --cpu-prof (profiles in .bench/profiles/)
-  --no-kernels skip the kernel-bandwidth table (GB/s of each elementwise/optimizer kernel vs copy)`;
+  --no-kernels skip the kernel-bandwidth table (GB/s of each elementwise/optimizer kernel vs copy)
+  --no-runs    skip the whole-run rows (train MLP 1 epoch with Adam and SGD, ours vs PyTorch, start to exit)`;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -398,6 +405,7 @@ async function main(): Promise<void> {
       profile: { type: 'boolean', default: false },
       rounds: { type: 'string', default: '1' },
       'no-kernels': { type: 'boolean', default: false },
+      'no-runs': { type: 'boolean', default: false },
       worker: { type: 'string' },
       plans: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -416,7 +424,7 @@ async function main(): Promise<void> {
   }
   const rounds = Number(values.rounds);
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 10) throw new Error(`--rounds must be an integer in 1..10, got ${values.rounds}`);
-  await parent({ quick: values.quick, torch: !values['no-torch'], ids, profile: values.profile, rounds, kernels: !values['no-kernels'] });
+  await parent({ quick: values.quick, torch: !values['no-torch'], ids, profile: values.profile, rounds, kernels: !values['no-kernels'], runs: !values['no-runs'] });
 }
 
 main().catch((e: unknown) => {
