@@ -1,33 +1,14 @@
-import { add } from '../../tensor/ops/elementwise.js';
-import { matmul } from '../../tensor/ops/matmul.js';
+import { scaledDotProductAttention as fusedAttention } from '../../tensor/ops/attention.js';
 import { permute, reshape, slice } from '../../tensor/ops/layout.js';
-import { softmax } from '../../tensor/ops/softmax.js';
-import { affine } from '../../tensor/ops/elementwise.js';
-import { Tensor } from '../../tensor/tensor.js';
-
-const causalMasks = new Map<number, Tensor>();
-
-/** [T, T] additive mask: 0 on and below the diagonal, -∞ above (a position sees only its past). */
-function causalMask(T: number): Tensor {
-  let m = causalMasks.get(T);
-  if (!m) {
-    m = Tensor.zeros([T, T]);
-    for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) m.data[i * T + j] = -Infinity;
-    causalMasks.set(T, m);
-  }
-  return m;
-}
+import type { Tensor } from '../../tensor/tensor.js';
 
 /**
  * Scaled dot-product attention over heads: q, k, v are [N, H, T, D]; the result is [N, H, T, D].
- * softmax(q kᵀ / √D (+ causal mask)) v, composed from batched matmul and softmax.
+ * softmax(q kᵀ / √D (+ causal mask)) v as the engine's one fused kernel, which keeps only the
+ * probabilities for the backward pass (no score, mask or scaled copies).
  */
 export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, causal: boolean): Tensor {
-  const T = q.shape[2];
-  const D = q.shape[3];
-  let scores = affine(matmul(q, permute(k, [0, 1, 3, 2])), 1 / Math.sqrt(D));
-  if (causal) scores = add(scores, causalMask(T));
-  return matmul(softmax(scores), v);
+  return fusedAttention(q, k, v, { causal });
 }
 
 /** [N, T, H·D] → [N, H, T, D]. */
