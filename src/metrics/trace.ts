@@ -1,4 +1,5 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileAtomic } from '../util/atomic_file.js';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { EvalRecord, StepRecord, TrainObserver } from './records.js';
@@ -153,7 +154,7 @@ export function finalizeTrace(dir: string): string | null {
   const file = join(dir, TRACE_FILE);
   const body = events.map((e) => JSON.stringify(e)).join(',\n');
   const otherData = { producer: 'smolcluster', origin_epoch_us: origin };
-  writeFileSync(file, `{"displayTimeUnit":"ms","otherData":${JSON.stringify(otherData)},"traceEvents":[\n${body}\n]}\n`);
+  writeFileAtomic(file, `{"displayTimeUnit":"ms","otherData":${JSON.stringify(otherData)},"traceEvents":[\n${body}\n]}\n`);
   rmSync(staging, { force: true });
   return file;
 }

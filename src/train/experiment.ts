@@ -1,5 +1,7 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../util/atomic_file.js';
+import { ConfigError } from '../util/errors.js';
 
 /**
  * experiments/<name>/: the resolved config, metrics.jsonl (every rank, every step) and result.json.
@@ -18,7 +20,10 @@ export function experimentName(model: string, at: Date = new Date()): string {
 }
 
 export function experimentPaths(root: string, name: string): ExperimentPaths {
-  if (!/^[\w.@+-]+$/.test(name)) throw new Error(`experiment name "${name}" may only contain letters, digits and . _ - + @`);
+  // No separators and no "." or "..": a run's folder is always inside the experiments folder.
+  if (!/^[\w.@+-]+$/.test(name) || /^\.+$/.test(name)) {
+    throw new ConfigError('command line', '--name', `experiment name "${name}" may only contain letters, digits and . _ - + @, and may not be . or ..`);
+  }
   const dir = join(root, name);
   return { dir, config: join(dir, 'config.json'), metrics: join(dir, 'metrics.jsonl'), result: join(dir, 'result.json') };
 }
@@ -29,7 +34,7 @@ export function experimentPaths(root: string, name: string): ExperimentPaths {
  */
 export function createExperiment(paths: ExperimentPaths, config: object, opts: { resuming?: boolean } = {}): void {
   mkdirSync(paths.dir, { recursive: true });
-  writeFileSync(paths.config, `${JSON.stringify(config, null, 2)}\n`);
+  writeFileAtomic(paths.config, `${JSON.stringify(config, null, 2)}\n`);
   if (!opts.resuming) writeFileSync(paths.metrics, '');
   rmSync(paths.result, { force: true });
 }

@@ -1,4 +1,6 @@
-import { writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { writeFileAtomic } from '../util/atomic_file.js';
 import os from 'node:os';
 import { describeSpec } from '../nn/models/index.js';
 import type { TrainConfig } from './config.js';
@@ -98,6 +100,8 @@ export function buildResult(config: TrainConfig, outcome: TrainOutcome, info: Re
   };
 }
 
+/** Atomically (a reader such as the dashboard never sees half a file), creating missing folders. */
 export function writeResult(file: string, result: unknown): void {
-  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileAtomic(file, `${JSON.stringify(result, null, 2)}\n`);
 }

@@ -1,4 +1,5 @@
 import { writeFileSync } from 'node:fs';
+import { ensureWritable } from '../util/writable.js';
 import { hostname } from 'node:os';
 import type { RegressionDataset, TokenTask } from '../data/dataset.js';
 import { GUIDE_DATASETS, type GuideDatasetName, loadDataset } from '../data/load.js';
@@ -90,6 +91,9 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
   const startedAt = new Date();
   // Data first, so a bad --data-dir leaves no folder behind. Rank 0 then creates (and resets) the
   // folder before strategy setup, which no rank passes without rank 0.
+  // Before any training: a result or model that cannot be written is refused now, not at the end.
+  if (rank === 0 && o.output) ensureWritable(o.output, '--output');
+  if (rank === 0 && o.save) ensureWritable(o.save, '--save');
   const data = loadTrainData(config);
   const events = o.events ?? new MonitorLog(eventsFile(o.experiment.dir), rank);
   if (rank === 0 && !o.rejoin) {

@@ -2,7 +2,9 @@
  * Reading the JSON files the validation commands take, with errors that name the file: a missing,
  * unreadable or malformed input is `InputError` (the commands exit 2 on it), never a crash.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { writeFileAtomic } from '../util/atomic_file.js';
 import { SmolError } from '../util/errors.js';
 
 /** An input file that cannot be used: missing, unreadable, not JSON, or not the expected schema. */
@@ -46,6 +48,8 @@ export function numberField(file: string, obj: Record<string, unknown>, key: str
   return v;
 }
 
+/** Writes a report atomically, creating missing parent folders (`--output reports/x.json`). */
 export function writeJson(file: string, value: unknown): void {
-  writeFileSync(file, `${JSON.stringify(value, null, 2)}\n`);
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileAtomic(file, `${JSON.stringify(value, null, 2)}\n`);
 }
