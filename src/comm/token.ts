@@ -13,7 +13,7 @@ export function generateToken(): string {
 }
 
 export interface TokenSource {
-  /** From the config file (cluster.token). */
+  /** Given by the caller (e.g. a launcher that already holds the token). */
   configured?: string;
   /** Generate one when nothing is configured (local runs). */
   generate?: boolean;
@@ -22,8 +22,11 @@ export interface TokenSource {
 
 export function resolveToken(src: TokenSource = {}): string {
   const env = src.env ?? process.env;
-  const token = src.configured || env[TOKEN_ENV] || (src.generate ? generateToken() : '');
-  if (!token) throw new ConfigError('environment', TOKEN_ENV, `no cluster token: set ${TOKEN_ENV} (the same on every node) or cluster.token in the config`);
+  const set = src.configured ?? env[TOKEN_ENV];
+  const token = set ?? (src.generate ? generateToken() : '');
+  if (!token) {
+    throw new ConfigError('environment', TOKEN_ENV, `${set === undefined ? 'no' : 'an empty'} cluster token: set ${TOKEN_ENV} to the same secret on every node (e.g. export ${TOKEN_ENV}=$(openssl rand -hex 32))`);
+  }
   if (token.length < 16) throw new ConfigError('environment', TOKEN_ENV, 'the cluster token is too short (at least 16 characters)');
   return token;
 }

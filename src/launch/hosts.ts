@@ -20,7 +20,7 @@ import { readYaml } from '../config/load.js';
 
 const hostSchema = z.object({
   name: z.string().regex(/^[\w.-]+$/, 'expected a host name of letters, digits, . _ -'),
-  ssh: z.string().min(1),
+  ssh: z.string().min(1).refine((d) => !d.startsWith('-'), 'an ssh destination may not start with "-"'),
   role: z.enum(['server', 'worker']).default('worker'),
   address: z.string().min(1).optional(),
   ssh_options: z.array(z.string()).optional(),
@@ -37,7 +37,8 @@ export const hostsFileSchema = z.object({
   args: z.array(z.string()).default([]),
   ssh_options: z.array(z.string()).default([]),
   node: z.string().default('node'),
-  session_prefix: z.string().regex(/^[\w-]+$/).default('smolcluster'),
+  // "" gives SmolCluster's own session names: server, worker1, ...
+  session_prefix: z.string().regex(/^[\w-]*$/).default('smolcluster'),
   tmux_socket: z.string().regex(/^[\w-]+$/).optional(),
   log_dir: z.string().default('~/.smolcluster/logs'),
   hosts: z.array(hostSchema).min(1),
@@ -90,7 +91,8 @@ export function planLaunch(file: string, spec: HostsFile): LaunchPlan {
   const first = ordered[0];
   const processes = ordered.map((host, rank): Placement => {
     const role = ps && rank === 0 ? 'server' : 'worker';
-    const session = `${spec.session_prefix}-${role === 'server' ? 'server' : `worker${rank}`}`;
+    const base = role === 'server' ? 'server' : `worker${rank}`;
+    const session = spec.session_prefix ? `${spec.session_prefix}-${base}` : base;
     return { host, rank, role, session, log: `${spec.log_dir.replace(/\/$/, '')}/${session}.log` };
   });
   return { file, spec, worldSize: ordered.length, masterHost: first.address ?? sshHostPart(first.ssh), masterPort: spec.master_port, processes };

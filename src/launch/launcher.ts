@@ -10,7 +10,7 @@
  *
  * `status`, `logs <host>` and `stop` find the sessions again from the same hosts file.
  */
-import { generateToken, TOKEN_ENV } from '../comm/token.js';
+import { resolveToken, TOKEN_ENV } from '../comm/token.js';
 import { SmolError } from '../util/errors.js';
 import type { HostEntry, LaunchPlan, Placement } from './hosts.js';
 import { type SshResult, type SshTarget, runRemote, shq } from './ssh.js';
@@ -94,30 +94,29 @@ export function runScript(plan: LaunchPlan, p: Placement): string {
     '#!/bin/sh',
     `mkdir -p "$(dirname ${shq(p.log)})"`,
     `exec >> ${shq(p.log)} 2>&1`,
-    `echo "[smolcluster launch] $(date) ${p.session} (rank ${p.rank}) starting"`,
+    `printf '[smolcluster launch] %s %s (rank %s) starting\\n' "$(date)" ${shq(p.session)} ${p.rank}`,
     `cd ${shq(dir)} || exit 1`,
     `${TOKEN_ENV}=$(cat ${shq(tokenFile(p))}) || exit 1`,
     `export ${TOKEN_ENV}`,
     `${shq(node)} dist/src/cli/main.js ${processArgs(plan, p).map(shq).join(' ')}`,
     'code=$?',
-    `echo "[smolcluster launch] $(date) ${p.session} exited with code $code"`,
+    `printf '[smolcluster launch] %s %s exited with code %s\\n' "$(date)" ${shq(p.session)} "$code"`,
     'exit $code',
   ].join('\n');
 }
 
-/** Writes the token (from stdin — this script is itself stdin) and the run script, then starts tmux. */
+/**
+ * Writes the token (this script is itself ssh's stdin, and printf is a shell builtin, so the token
+ * is on no command line) and the run script, then starts tmux. Both are single-quoted words, not
+ * heredocs: no content can end them early.
+ */
 export function startScript(plan: LaunchPlan, p: Placement, token: string): string {
-  const delimiter = `SMOLCLUSTER_EOF_${p.session.replace(/-/g, '_')}`;
   return [
     'umask 077',
     `mkdir -p ${shq(RUN_DIR)}`,
-    `cat > ${shq(tokenFile(p))} <<'${delimiter}'`,
-    token,
-    delimiter,
+    `printf '%s\\n' ${shq(token)} > ${shq(tokenFile(p))}`,
     `chmod 600 ${shq(tokenFile(p))}`,
-    `cat > ${shq(runFile(p))} <<'${delimiter}'`,
-    runScript(plan, p),
-    delimiter,
+    `printf '%s\\n' ${shq(runScript(plan, p))} > ${shq(runFile(p))}`,
     tmuxStart(p.session, runFile(p), plan.spec.tmux_socket),
     'echo started',
   ].join('\n');
@@ -142,12 +141,13 @@ export async function launch(plan: LaunchPlan, o: LaunchOptions = {}): Promise<P
     }
     return plan.processes;
   }
+  // Before anything runs anywhere: an empty or short token is refused (resolveToken's rule).
+  const token = resolveToken({ configured: o.token, generate: true });
   const runner = o.runner ?? sshRunner;
   const checks = await preflight(plan, runner);
   for (const c of checks) out(`preflight ${c.host}: ${c.ok ? `ok (node ${c.node})` : c.problems.join('; ')}`);
   const bad = checks.filter((c) => !c.ok);
   if (bad.length > 0) throw new SmolError('PREFLIGHT', `preflight failed on ${bad.map((c) => `${c.host} (${c.problems.join('; ')})`).join(', ')}`);
-  const token = o.token ?? process.env[TOKEN_ENV] ?? generateToken();
   for (const p of plan.processes) {
     const r = await runner.run(targetOf(plan, p.host), startScript(plan, p, token));
     if (r.code !== 0 || !r.stdout.includes('started')) {
@@ -179,7 +179,7 @@ export async function status(plan: LaunchPlan, runner: Runner = sshRunner): Prom
 export async function logs(plan: LaunchPlan, host: string, lines = 50, runner: Runner = sshRunner): Promise<string> {
   const mine = plan.processes.filter((p) => p.host.name === host);
   if (mine.length === 0) throw new SmolError('LAUNCH', `no host "${host}" in ${plan.file} (hosts: ${plan.spec.hosts.map((h) => h.name).join(', ')})`);
-  const script = mine.map((p) => `echo "==> ${p.log} <=="; tail -n ${lines} ${shq(p.log)} 2>&1 || true`).join('\n');
+  const script = mine.map((p) => `printf '==> %s <==\\n' ${shq(p.log)}; tail -n ${lines} ${shq(p.log)} 2>&1 || true`).join('\n');
   const r = await runner.run(targetOf(plan, mine[0].host), script);
   if (r.code !== 0) throw new SmolError('LAUNCH', `${host}: ${r.stderr.trim().split('\n').pop() ?? `exit code ${r.code}`}`);
   return r.stdout;

@@ -4,6 +4,7 @@
  * command line (ours, ssh's on this host, or the shell's on the remote host).
  */
 import { spawn } from 'node:child_process';
+import { SmolError } from '../util/errors.js';
 
 export interface SshTarget {
   /** What ssh dials: host, user@host, or an ~/.ssh/config alias. */
@@ -20,15 +21,25 @@ export interface SshResult {
 
 export const SSH_CONNECT_TIMEOUT_S = 10;
 
-/** ssh's arguments: never prompts (BatchMode), gives up connecting after a while. */
+/**
+ * ssh's arguments: never prompts (BatchMode), gives up connecting after a while. The destination
+ * comes after `--` and may not start with "-", so a hosts file cannot smuggle in an ssh option.
+ */
 export function sshArgs(t: SshTarget): string[] {
-  return ['-o', 'BatchMode=yes', '-o', `ConnectTimeout=${SSH_CONNECT_TIMEOUT_S}`, ...(t.options ?? []), t.dest, 'sh -s'];
+  if (t.dest === '' || t.dest.startsWith('-')) throw new SmolError('LAUNCH', `ssh destination "${t.dest}" may not be empty or start with "-"`);
+  return ['-o', 'BatchMode=yes', '-o', `ConnectTimeout=${SSH_CONNECT_TIMEOUT_S}`, ...(t.options ?? []), '--', t.dest, 'sh -s'];
 }
 
 /** Runs `script` with `sh` on the target; resolves with its exit code and output (never rejects). */
 export function runRemote(t: SshTarget, script: string, timeoutMs = 60_000): Promise<SshResult> {
+  let args: string[];
+  try {
+    args = sshArgs(t);
+  } catch (e) {
+    return Promise.resolve({ code: 255, stdout: '', stderr: (e as Error).message });
+  }
   return new Promise((resolve) => {
-    const child = spawn('ssh', sshArgs(t), { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn('ssh', args, { stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));

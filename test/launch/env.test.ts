@@ -145,3 +145,36 @@ describe('flagsToArgs', () => {
     assert.equal(back.threads, 2);
   });
 });
+
+describe('launcher hardening (scripts and ssh arguments)', () => {
+  it('ssh destinations come after -- and may not start with -', async () => {
+    const { sshArgs } = await import('../../src/launch/ssh.js');
+    const args = sshArgs({ dest: 'me@host', options: ['-p', '22'] });
+    assert.deepEqual(args.slice(-3), ['--', 'me@host', 'sh -s']);
+    assert.throws(() => sshArgs({ dest: '-oProxyCommand=touch /tmp/x' }), /may not be empty or start with "-"/);
+  });
+
+  it('the start script has no heredoc, quotes the token, and a token holding shell syntax stays one word', async () => {
+    const { startScript, runScript } = await import('../../src/launch/launcher.js');
+    const { loadHostsFile } = await import('../../src/launch/hosts.js');
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { execFileSync } = await import('node:child_process');
+    const dir = mkdtempSync(join(tmpdir(), 'sc-launch-'));
+    const hosts = join(dir, 'hosts.yaml');
+    writeFileSync(hosts, `project_dir: ${dir}\nlog_dir: "${dir}/$(touch ${dir}/pwned)"\nhosts:\n  - { name: a, ssh: me@a, role: server, address: 127.0.0.1 }\n  - { name: b, ssh: me@b, role: worker }\n`);
+    const plan = loadHostsFile(hosts);
+    const token = `x'$(touch ${dir}/pwned)\nSMOLCLUSTER_EOF_sc_server\n0123456789abcdef`;
+    const script = startScript(plan, plan.processes[0], token);
+    assert.doesNotMatch(script, /<</, 'no heredoc');
+    // Run only the part that writes the token file, in a sandbox HOME: the file holds the token exactly.
+    const writes = script.split('\n').filter((l, i, all) => i < all.findIndex((x) => x.startsWith('chmod')));
+    execFileSync('sh', ['-c', writes.join('\n')], { env: { ...process.env, HOME: dir } });
+    const { readdirSync, readFileSync, existsSync } = await import('node:fs');
+    const runDir = join(dir, '.smolcluster', 'run');
+    assert.equal(readFileSync(join(runDir, readdirSync(runDir)[0]), 'utf8'), `${token}\n`);
+    assert.ok(!existsSync(join(dir, 'pwned')), 'nothing in the token was executed');
+    assert.match(runScript(plan, plan.processes[0]), /exec >> '.*\$\(touch .*\)\/smolcluster-server\.log'/, 'log_dir stays quoted');
+  });
+});

@@ -23,7 +23,8 @@ test('ensureWritable creates missing parent folders and refuses a folder or an u
     chmodSync(join(dir, 'ro'), 0o500);
     assert.throws(() => ensureWritable(join(dir, 'ro', 'x.json'), '--output'), /is not writable/);
   }
-  assert.throws(() => ensureWritable('/proc/self/nope/x.json', '--output'), (e: unknown) => e instanceof ConfigError && /cannot create its folder/.test(e.message));
+  writeJson(join(dir, 'plain.json'), {});
+  assert.throws(() => ensureWritable(join(dir, 'plain.json', 'sub', 'x.json'), '--output'), (e: unknown) => e instanceof ConfigError && /cannot create its folder/.test(e.message));
 });
 
 test('run names cannot escape the experiments folder', () => {
