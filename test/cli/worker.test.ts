@@ -54,7 +54,11 @@ describe('smolcluster worker (child processes on 127.0.0.1)', { concurrency: tru
     const line = oneErrorLine(r, 'unreachable master');
     assert.ok(line.includes(`127.0.0.1:${port}`), line);
     assert.match(line, /master/);
-    assert.ok(r.ms < 6000, `took ${Math.round(r.ms)} ms with --timeout 2`);
+    // The deadline is the worker's own: the wait it reports is bounded by --timeout. The wall time
+    // adds process start-up, which a loaded 2-core machine stretches; it only has to stay bounded.
+    const waited = Number(/after (\d+) ms/.exec(line)?.[1]);
+    assert.ok(waited <= 2000 + 500, `waited ${waited} ms with --timeout 2: ${line}`);
+    assert.ok(r.ms < 12_000, `took ${Math.round(r.ms)} ms with --timeout 2`);
   });
 
   it('rendezvous deadline: rank 0 of 3 with only rank 1 started names rank 2', async () => {
