@@ -152,6 +152,7 @@ export class Connection extends EventEmitter implements FrameSink {
   refuse(rank: number, code: string, message: string): void {
     if (this.socket.destroyed) return;
     this.leaving = true;
+    this.reader.release(); // nothing the peer sends now is read: only our ERROR frame matters
     this.sendJson(MessageType.Error, rank, { code, message }).catch(() => {});
     this.socket.end();
     setTimeout(() => this.socket.destroy(), 1000).unref();
@@ -247,6 +248,7 @@ export class Connection extends EventEmitter implements FrameSink {
     if (this.ended) return;
     this.ended = true;
     this.closedError = err;
+    this.reader.release();
     const waiter = this.controlWaiter;
     this.controlWaiter = null;
     if (waiter) waiter(err ?? new SmolError('CLOSED', `connection to ${this.remote} closed`));

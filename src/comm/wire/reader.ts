@@ -36,9 +36,13 @@ const MIN_ROOM = 16 << 10;
  * while still gathering many small frames per read.
  */
 const MAX_STAGED_READ = 64 << 10;
+/** Where reads land once the reader is released: bytes after the end are dropped unread. */
+const DISCARD = new Uint8Array(MAX_STAGED_READ);
 
 export class FrameReader {
-  private readonly staging: Uint8Array;
+  /** Allocated at the first read and dropped at release(), so idle or closed connections hold none. */
+  private staging: Uint8Array = EMPTY;
+  private released = false;
   private rpos = 0;
   private wpos = 0;
   private header: FrameHeader | null = null;
@@ -49,8 +53,23 @@ export class FrameReader {
   constructor(
     private readonly sink: FrameSink,
     private readonly opts: ReaderOptions,
-  ) {
-    this.staging = new Uint8Array(opts.stagingBytes ?? 256 << 10);
+  ) {}
+
+  /**
+   * The connection has ended (or refused its peer): drop the staging buffer and any unfinished
+   * payload now rather than when the socket object is collected, and ignore whatever still arrives.
+   */
+  release(): void {
+    this.released = true;
+    this.staging = EMPTY;
+    this.header = null;
+    this.payload = EMPTY;
+    this.rpos = this.wpos = this.filled = 0;
+  }
+
+  /** Bytes this reader holds for unfinished work: its staging buffer and a partly read payload. */
+  get heldBytes(): number {
+    return this.staging.length + this.payload.length;
   }
 
   /** True when some bytes of an unfinished frame have been read (a close now means truncation). */
@@ -65,6 +84,8 @@ export class FrameReader {
 
   /** The buffer the next read should fill (any prefix of it). */
   nextBuffer(): Uint8Array {
+    if (this.released) return DISCARD;
+    if (this.staging.length === 0) this.staging = new Uint8Array(this.opts.stagingBytes ?? 256 << 10);
     const h = this.header;
     if (h && h.length - this.filled >= DIRECT_MIN) {
       this.direct = true;
@@ -78,6 +99,7 @@ export class FrameReader {
 
   /** `n` bytes were written at the start of the last nextBuffer(). Throws ProtocolError on a bad frame. */
   commit(n: number): void {
+    if (this.released) return;
     if (this.direct) {
       this.filled += n;
       if (this.filled === this.header!.length) this.finish();
@@ -90,7 +112,7 @@ export class FrameReader {
   /** Feeds a chunk we do not own (stream 'data' mode): copied through the same path. */
   push(chunk: Uint8Array): void {
     let off = 0;
-    while (off < chunk.length) {
+    while (off < chunk.length && !this.released) {
       const dst = this.nextBuffer();
       const k = Math.min(dst.length, chunk.length - off);
       dst.set(chunk.subarray(off, off + k));

@@ -87,3 +87,20 @@ test('garbage drops with a ProtocolError; a partial frame is reported as truncat
   assert.equal(r2.midFrame, true);
   assert.match(r2.describeTruncation(), /got 36 of 100 payload bytes/);
 });
+
+test('a reader holds no buffer before its first read, and none once released (later bytes are dropped unread)', () => {
+  const { sink, got } = collector();
+  const reader = new FrameReader(sink, { version: PROTOCOL_VERSION, limits: DEFAULT_LIMITS });
+  assert.equal(reader.heldBytes, 0);
+  const big = encodeFrame({ version: PROTOCOL_VERSION, type: MessageType.Data, rank: 1, seq: 0, tag: 0 }, new Uint8Array(100_000));
+  reader.push(big.subarray(0, 50_000));
+  assert.ok(reader.heldBytes >= 100_000, `${reader.heldBytes} bytes held mid-frame`);
+  reader.release();
+  assert.equal(reader.heldBytes, 0);
+  reader.push(big.subarray(50_000));
+  reader.commit(reader.nextBuffer().length);
+  reader.push(encodeFrame({ version: PROTOCOL_VERSION, type: MessageType.Data, rank: 1, seq: 1, tag: 0 }, new Uint8Array(3)));
+  assert.equal(got.length, 0);
+  assert.equal(reader.heldBytes, 0);
+  assert.equal(reader.midFrame, false);
+});
