@@ -4,7 +4,7 @@ import { basename } from 'node:path';
 import { fanOut } from '../metrics/fanout.js';
 import { ProgressObserver } from '../metrics/progress_observer.js';
 import { openWandb } from '../metrics/wandb.js';
-import { SmolError } from '../util/errors.js';
+import { isCommFailure } from '../util/errors.js';
 import { backend, setBackend } from '../tensor/dispatch.js';
 import os from 'node:os';
 import { joinSummary, nodeInfo } from '../launch/node_info.js';
@@ -161,8 +161,4 @@ function loopbackFor(bind: string): string {
   if (bind === '0.0.0.0') return '127.0.0.1';
   if (bind === '::') return '::1';
   return bind;
-}
-
-function isCommFailure(err: unknown): boolean {
-  return err instanceof SmolError && (err.code === 'PEER' || err.code === 'TIMEOUT' || err.code === 'CLOSED');
 }

@@ -61,3 +61,8 @@ function describePeer(rank: number, host: string): string {
   if (rank < 0) return host || 'peer';
   return host ? `rank ${rank} (${host})` : `rank ${rank}`;
 }
+
+/** A peer vanished, timed out or closed: what a survivor (elastic ranks, restartable workers) may recover from. */
+export function isCommFailure(err: unknown): boolean {
+  return err instanceof SmolError && (err.code === 'PEER' || err.code === 'TIMEOUT' || err.code === 'CLOSED');
+}

@@ -18,6 +18,17 @@ function workerArgs(name: string, ...extra: string[]): string[] {
 
 const withToken = { SMOLCLUSTER_TOKEN: TEST_TOKEN };
 
+/**
+ * Wall time of a worker that fails on its flags, run beside the process under test: what start-up
+ * and exit cost on this machine right now (a loaded 2-core machine stretches them to seconds), so
+ * wall-time bounds measure the wait itself.
+ */
+async function startupMs(): Promise<number> {
+  const r = await runCliProcess(workerArgs('startup', '--rank', '9', '--world-size', '2', '--master', '127.0.0.1:1'), { env: withToken, timeoutMs: 20_000 });
+  assert.match(r.stderr, /rank 9 is outside/);
+  return r.ms;
+}
+
 /** Exactly one `smolcluster: error:` line, no stack trace, non-zero exit; returns the line. */
 function oneErrorLine(r: Exited, what: string): string {
   assert.notEqual(r.code, 0, `${what}: exit code ${r.code}`);
@@ -34,13 +45,15 @@ describe('smolcluster worker (child processes on 127.0.0.1)', { concurrency: tru
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as { port: number };
     try {
-      const r = await runCliProcess(workerArgs('busy', '--rank', '0', '--world-size', '2', '--master', `127.0.0.1:${port}`, '--timeout', '5'), {
-        env: withToken, timeoutMs: 20_000,
-      });
+      const [r, startup] = await Promise.all([
+        runCliProcess(workerArgs('busy', '--rank', '0', '--world-size', '2', '--master', `127.0.0.1:${port}`, '--timeout', '5'), { env: withToken, timeoutMs: 20_000 }),
+        startupMs(),
+      ]);
       const line = oneErrorLine(r, 'port in use');
       assert.ok(line.includes(`127.0.0.1:${port}`), line);
       assert.match(line, /in use/);
-      assert.ok(r.ms < 5000, `took ${r.ms} ms`);
+      // It fails at once, not after the 5 s timeout.
+      assert.ok(r.ms < startup + 3000, `took ${Math.round(r.ms)} ms (start-up alone ${Math.round(startup)} ms)`);
     } finally {
       server.close();
     }
@@ -67,12 +80,13 @@ describe('smolcluster worker (child processes on 127.0.0.1)', { concurrency: tru
     const r0 = startCli(workerArgs('deadline', '--rank', '0', ...common), { env: withToken, timeoutMs: 20_000 });
     await sleep(300); // let rank 0 bind the store first
     const r1 = startCli(workerArgs('deadline', '--rank', '1', ...common), { env: withToken, timeoutMs: 20_000 });
-    const [e0, e1] = await Promise.all([r0.done, r1.done]);
+    const [e0, e1, startup] = await Promise.all([r0.done, r1.done, startupMs()]);
     for (const [rank, e] of [[0, e0], [1, e1]] as const) {
       const line = oneErrorLine(e, `rank ${rank}`);
-      assert.match(line, /rendezvous timed out after \d+ ms waiting for rank 2\b/, line);
+      const waited = Number(/rendezvous timed out after (\d+) ms waiting for rank 2\b/.exec(line)?.[1]);
+      assert.ok(waited >= 2500 && waited <= 3500, `waited ${waited} ms with --timeout 3: ${line}`);
       assert.match(line, /never registered/, line);
-      assert.ok(e.ms < 8000, `rank ${rank} took ${Math.round(e.ms)} ms with --timeout 3`);
+      assert.ok(e.ms < startup + 3000 + 3000, `rank ${rank} took ${Math.round(e.ms)} ms with --timeout 3 (start-up alone ${Math.round(startup)} ms)`);
     }
   });
 
@@ -101,11 +115,11 @@ describe('smolcluster worker (child processes on 127.0.0.1)', { concurrency: tru
     const r0 = startCli(workerArgs('mismatch', '--rank', '0', '--lr', '0.1', '--timeout', '3', ...common), { env: withToken, timeoutMs: 20_000 });
     await sleep(300);
     const r1 = startCli(workerArgs('mismatch', '--rank', '1', '--lr', '0.2', '--timeout', '15', ...common), { env: withToken, timeoutMs: 30_000 });
-    const [e0, e1] = await Promise.all([r0.done, r1.done]);
+    const [e0, e1, startup] = await Promise.all([r0.done, r1.done, startupMs()]);
     // The refused rank fails at once (long before its 15 s deadline), saying why.
     const line1 = oneErrorLine(e1, 'rank 1');
     assert.match(line1, /signature mismatch/, line1);
-    assert.ok(e1.ms < 6000, `rank 1 took ${Math.round(e1.ms)} ms to be refused`);
+    assert.ok(e1.ms < startup + 5000, `rank 1 took ${Math.round(e1.ms)} ms to be refused (start-up alone ${Math.round(startup)} ms)`);
     // The store's side logs the refusal (naming rank 1), then gives up at its deadline.
     assert.notEqual(e0.code, 0);
     assert.match(e0.stderr, /refused .*rank 1.*signature mismatch/);

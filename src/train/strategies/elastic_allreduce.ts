@@ -22,7 +22,7 @@ import { type CursorPosition, ElasticCursor } from '../../data/elastic_cursor.js
 import { BatchLoader } from '../../data/loader.js';
 import type { Dataset } from '../../data/dataset.js';
 import { kernelsFor } from '../../tensor/dispatch.js';
-import { SmolError } from '../../util/errors.js';
+import { isCommFailure, SmolError } from '../../util/errors.js';
 import { ElasticState } from '../elastic_state.js';
 import type { AnyBatch } from '../objective.js';
 import type { CommTiming, PlannedStep, StepInfo, Strategy, StrategyContext } from '../strategy.js';
@@ -208,8 +208,4 @@ export class ElasticAllReduceStrategy implements Strategy {
   async close(): Promise<void> {
     await this.elastic.finish();
   }
-}
-
-function isCommFailure(err: unknown): boolean {
-  return err instanceof SmolError && (err.code === 'PEER' || err.code === 'TIMEOUT' || err.code === 'CLOSED');
 }
