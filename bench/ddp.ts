@@ -1,12 +1,21 @@
 /**
- * npm run bench:ddp -- [--workers 2] [--batches 32,256] [--quick] [--no-torch]
+ * npm run bench:ddp -- [--workers 2] [--batches 32,256] [--quick] [--no-torch] [--no-throughput] [--no-tta]
+ *                      [--target 0.98] [--eval-every 100] [--tta-steps 937]
  *
- * Data-parallel MNIST MLP (784-128-10, SGD momentum 0.9) training throughput of a local cluster,
- * one thread per worker, at each per-rank batch size: ours through the real CLI
- * (`train --workers N`), and PyTorch DDP over Gloo (bench/reference/ddp_torch.py) when
- * /usr/bin/python3 can import torch. Both record the wall-clock end of every step; both are
- * windowed the same way (bench/lib/step_windows.ts) and reported as cluster samples/s (all ranks)
- * with the ratio ours/torch. Last line: one JSON object with every figure.
+ * 1. Throughput: data-parallel MNIST MLP (784-128-10, SGD momentum 0.9) training of a local cluster,
+ *    one thread per worker, at each per-rank batch size: ours through the real CLI
+ *    (`train --workers N`), and PyTorch DDP over Gloo (bench/reference/ddp_torch.py) when a Python
+ *    can import torch. Both record the wall-clock end of every step; both are windowed the same way
+ *    (bench/lib/step_windows.ts) and reported as cluster samples/s (all ranks) with the ratio ours/torch.
+ * 2. Time to accuracy (the headline of issue 13 §7): the CNN (src/nn/models/cnn.ts) on N workers,
+ *    batch 32 each, SGD lr 0.02 momentum 0.9 at a constant rate, every rank evaluating the whole
+ *    MNIST test set every 100 steps; ours (`train --model cnn --schedule constant --eval-every 100`)
+ *    and PyTorch DDP (ddp_torch.py --model cnn --eval-every 100) alike. The figure is the training
+ *    time until the first evaluation at ≥ 98%, evaluation pauses excluded (bench/lib/time_to_accuracy.ts),
+ *    as the ratio ours/torch (target ≤ 0.5×); beside it the wall time from launching the processes
+ *    to that evaluation's result, start-up and evaluations included. One seed each: the step at
+ *    which 98% is first seen differs between the two (different initial weights and data order).
+ * Last line: one JSON object with every figure.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -16,25 +25,43 @@ import { join } from 'node:path';
 import { defaultMnistDir } from '../src/data/mnist.js';
 import { findPythonWith, fmtNum, fmtRatio, machineInfo, packageRoot, ratio, renderTable, threadEnv } from './lib/index.js';
 import { windowsFromStepTimes } from './lib/step_windows.js';
+import { type TimeToAccuracy, timeToAccuracy } from './lib/time_to_accuracy.js';
 
 interface Options {
   workers: number;
   batches: number[];
   quick: boolean;
   torch: boolean;
+  throughput: boolean;
+  tta: boolean;
+  target: number;
+  evalEvery: number;
+  /** Most steps per rank a time-to-accuracy run takes (default: one epoch of its shard). */
+  ttaSteps: number;
 }
 
+const TTA_BATCH = 32;
+
 function parseArgs(argv: string[]): Options {
-  const o: Options = { workers: 2, batches: [32, 256], quick: false, torch: true };
+  const o: Options = { workers: 2, batches: [32, 256], quick: false, torch: true, throughput: true, tta: true, target: 0.98, evalEvery: 100, ttaSteps: 0 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--workers') o.workers = Number(argv[++i]);
     else if (a === '--batches') o.batches = argv[++i].split(',').map(Number);
     else if (a === '--quick') o.quick = true;
     else if (a === '--no-torch') o.torch = false;
+    else if (a === '--no-throughput') o.throughput = false;
+    else if (a === '--no-tta') o.tta = false;
+    else if (a === '--target') o.target = Number(argv[++i]);
+    else if (a === '--eval-every') o.evalEvery = Number(argv[++i]);
+    else if (a === '--tta-steps') o.ttaSteps = Number(argv[++i]);
     else throw new Error(`bench:ddp: unknown argument ${a}`);
   }
   if (!(o.workers >= 2) || o.batches.some((b) => !(b >= 1))) throw new Error('bench:ddp: --workers must be ≥ 2 and batches positive');
+  if (!(o.target > 0 && o.target < 1)) throw new Error('bench:ddp: --target must be an accuracy in (0, 1)');
+  if (!(Number.isInteger(o.evalEvery) && o.evalEvery >= 1)) throw new Error('bench:ddp: --eval-every must be a positive integer');
+  if (!(Number.isInteger(o.ttaSteps) && o.ttaSteps >= 0)) throw new Error('bench:ddp: --tta-steps must be a non-negative integer');
+  if (o.ttaSteps === 0) o.ttaSteps = Math.floor(60000 / o.workers / TTA_BATCH);
   return o;
 }
 
@@ -99,12 +126,68 @@ async function torchDdp(o: Options, python: string, batch: number): Promise<numb
   return windowsFromStepTimes(out.step_end_times_ms, batch * o.workers).median;
 }
 
+interface TtaRun extends TimeToAccuracy {
+  /** Wall seconds from launching the processes to the result of the evaluation that reached the target. */
+  launchSeconds: number | null;
+  stepsRun: number;
+}
+
+interface MetricLine { kind: string; rank: number; step: number; time: number; compute_ms: number; comm_ms: number; wait_ms: number; test_accuracy?: number }
+
+async function oursToAccuracy(o: Options): Promise<TtaRun> {
+  const dir = mkdtempSync(join(tmpdir(), 'smolcluster-bench-ddp-'));
+  try {
+    const cli = join(ROOT, 'dist/src/cli/main.js');
+    const args = [cli, 'train', '--workers', String(o.workers), '--model', 'cnn', '--batch-size', String(TTA_BATCH), '--max-steps', String(o.ttaSteps),
+      '--epochs', '1000', '--lr', '0.02', '--momentum', '0.9', '--schedule', 'constant', '--eval-every', String(o.evalEvery),
+      '--threads', '1', '--name', 'tta', '--experiments-dir', dir];
+    const launched = Date.now();
+    const r = await run(process.execPath, args, threadEnv(1));
+    if (r.code !== 0) throw new Error(`smolcluster train (cnn) failed: ${r.stderr.trim().split('\n').pop()}`);
+    const lines = readFileSync(join(dir, 'tta', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as MetricLine);
+    const steps = lines.filter((l) => l.kind === 'step' && l.rank === 0).sort((a, b) => a.step - b.step);
+    const start = steps[0].time - (steps[0].compute_ms + steps[0].comm_ms + steps[0].wait_ms);
+    const evals = lines.filter((l) => l.kind === 'eval').map((l) => ({ step: l.step, accuracy: l.test_accuracy ?? 0, time: l.time }));
+    const hit = timeToAccuracy(start, new Map(steps.map((l) => [l.step, l.time])), evals, o.target);
+    return { ...hit, launchSeconds: hit.reachedAt === null ? null : (hit.reachedAt - launched) / 1000, stepsRun: steps.length };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function torchToAccuracy(o: Options, python: string): Promise<TtaRun> {
+  const port = await freePort();
+  const script = join(ROOT, 'bench/reference/ddp_torch.py');
+  const args = [script, '--data-dir', defaultMnistDir(), '--model', 'cnn', '--batch-size', String(TTA_BATCH), '--steps', String(o.ttaSteps),
+    '--eval-every', String(o.evalEvery), '--target', String(o.target)];
+  const launched = Date.now();
+  const ranks = Array.from({ length: o.workers }, (_, rank) =>
+    run(python, args, threadEnv(1, { RANK: String(rank), WORLD_SIZE: String(o.workers), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port) })));
+  const exits = await Promise.all(ranks);
+  for (const r of exits) if (r.code !== 0) throw new Error(`torch DDP (cnn) failed: ${r.stderr.trim().split('\n').pop()}`);
+  const out = JSON.parse(exits[0].stdout.trim().split('\n').pop() ?? '{}') as { step_end_times_ms: number[]; start_ms: number; evals: Array<{ step: number; accuracy: number; time_ms: number }> };
+  const hit = timeToAccuracy(out.start_ms, new Map(out.step_end_times_ms.map((t, i) => [i, t])), out.evals.map((e) => ({ step: e.step, accuracy: e.accuracy, time: e.time_ms })), o.target);
+  return { ...hit, launchSeconds: hit.reachedAt === null ? null : (hit.reachedAt - launched) / 1000, stepsRun: out.step_end_times_ms.length };
+}
+
+function ttaTable(o: Options, mine: TtaRun, ref: TtaRun | null): string {
+  const row = (name: string, r: TtaRun): string[] => [name, r.seconds === null ? `not reached in ${r.stepsRun} steps` : `${r.seconds.toFixed(1)} s`,
+    r.steps === null ? '—' : String(r.steps), r.evalSeconds.toFixed(1), r.launchSeconds === null ? '—' : `${r.launchSeconds.toFixed(1)} s`, `${(100 * r.best).toFixed(2)}%`];
+  const table = renderTable(
+    [{ header: 'run' }, { header: `train time to ${(100 * o.target).toFixed(0)}%`, align: 'right' }, { header: 'steps/rank', align: 'right' },
+      { header: 'eval s (excluded)', align: 'right' }, { header: 'wall from launch', align: 'right' }, { header: 'best acc', align: 'right' }],
+    [row('smolcluster', mine), ...(ref ? [row('torch DDP (gloo)', ref)] : [])],
+  );
+  const r = ref && mine.seconds !== null && ref.seconds !== null ? mine.seconds / ref.seconds : null;
+  return `${table}\nours/torch train time: ${fmtRatio(r)} (target ≤ 0.50×)\n`;
+}
+
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   const probe = o.torch ? findPythonWith('torch') : { found: null, reason: 'disabled by --no-torch' };
   if (!probe.found) process.stderr.write(`bench:ddp: PyTorch reference skipped (${probe.reason})\n`);
   const rows: { batch: number; ours: number; torch: number | null; ratio: number | null }[] = [];
-  for (const batch of o.batches) {
+  for (const batch of o.throughput ? o.batches : []) {
     process.stderr.write(`bench:ddp: ${o.workers} workers, batch ${batch} per rank ...\n`);
     const mine = await ours(o, batch);
     const ref = probe.found ? await torchDdp(o, probe.found.python, batch) : null;
@@ -114,8 +197,18 @@ async function main(): Promise<void> {
     [{ header: 'batch/rank' }, { header: 'smolcluster samples/s', align: 'right' }, { header: 'torch DDP (gloo)', align: 'right' }, { header: 'ratio', align: 'right' }, { header: 'target' }],
     rows.map((r) => [String(r.batch), fmtNum(r.ours, 0), fmtNum(r.torch, 0), fmtRatio(r.ratio), '≥ 1.00×']),
   );
-  process.stdout.write(`MNIST MLP data-parallel training, ${o.workers} workers on 127.0.0.1, 1 thread each (cluster samples/s, median of 7 windows)\n${table}\n`);
-  process.stdout.write(`${JSON.stringify({ bench: 'ddp', workers: o.workers, results: rows, torch: probe.found, machine: machineInfo() })}\n`);
+  if (rows.length) process.stdout.write(`MNIST MLP data-parallel training, ${o.workers} workers on 127.0.0.1, 1 thread each (cluster samples/s, median of 7 windows)\n${table}\n`);
+  let tta: { ours: TtaRun; torch: TtaRun | null } | null = null;
+  if (o.tta) {
+    process.stderr.write(`bench:ddp: time to ${o.target} test accuracy, CNN, ${o.workers} workers: smolcluster ...\n`);
+    const mine = await oursToAccuracy(o);
+    if (probe.found) process.stderr.write('bench:ddp: time to accuracy: torch DDP ...\n');
+    const ref = probe.found ? await torchToAccuracy(o, probe.found.python) : null;
+    tta = { ours: mine, torch: ref };
+    process.stdout.write(`\nTime to ${(100 * o.target).toFixed(0)}% MNIST test accuracy, CNN, ${o.workers} workers on 127.0.0.1, batch ${TTA_BATCH} each, SGD lr 0.02 momentum 0.9, 1 thread each, evaluation every ${o.evalEvery} steps\n${ttaTable(o, mine, ref)}`);
+  }
+  const ttaRatio = tta && tta.torch && tta.ours.seconds !== null && tta.torch.seconds !== null ? tta.ours.seconds / tta.torch.seconds : null;
+  process.stdout.write(`${JSON.stringify({ bench: 'ddp', workers: o.workers, results: rows, timeToAccuracy: tta && { target: o.target, evalEvery: o.evalEvery, batch: TTA_BATCH, ...tta, ratio: ttaRatio }, torch: probe.found, machine: machineInfo() })}\n`);
 }
 
 main().catch((e: unknown) => {

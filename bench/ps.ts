@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fmtNum, fmtRatio, machineInfo, packageRoot, parseOnly, renderTable, threadEnv } from './lib/index.js';
 import { windowsFromStepTimes } from './lib/step_windows.js';
+import { timeToAccuracy } from './lib/time_to_accuracy.js';
 
 const STRATEGIES = ['ps', 'async-ps', 'allreduce'] as const;
 type Name = (typeof STRATEGIES)[number];
@@ -89,23 +90,9 @@ async function timeTo97(name: Name, quick: boolean): Promise<Accuracy> {
   const steps = lines.filter((l) => l.kind === 'step' && l.rank === 0).sort((a, b) => a.step - b.step);
   const evals = lines.filter((l) => l.kind === 'eval').sort((a, b) => a.step - b.step);
   const start = steps[0].time - (steps[0].compute_ms + steps[0].comm_ms + steps[0].wait_ms);
-  const stepTime = new Map(steps.map((s) => [s.step, s.time]));
-  let paused = 0;
-  let hit: Line | null = null;
-  for (const e of evals) {
-    const before = stepTime.get(e.step - 1) ?? e.time;
-    if ((e.test_accuracy ?? 0) >= 0.97) {
-      hit = e;
-      break;
-    }
-    // The evaluation itself ran between the end of step e.step-1 and the eval record.
-    paused += Math.max(0, e.time - before);
-  }
-  const best = Math.max(...evals.map((e) => e.test_accuracy ?? 0));
+  const hit = timeToAccuracy(start, new Map(steps.map((s) => [s.step, s.time])), evals.map((e) => ({ step: e.step, accuracy: e.test_accuracy ?? 0, time: e.time })), 0.97);
   const final = evals.at(-1)?.test_accuracy ?? 0;
-  if (!hit) return { seconds: null, samples: null, best, final };
-  const reached = stepTime.get(hit.step - 1) ?? hit.time;
-  return { seconds: (reached - start - paused) / 1000, samples: hit.step * samplesPerStep(name), best, final };
+  return { seconds: hit.seconds, samples: hit.steps === null ? null : hit.steps * samplesPerStep(name), best: hit.best, final };
 }
 
 async function main(): Promise<void> {
