@@ -20,12 +20,24 @@ interface CompareFlags extends SaveFlags {
   output?: string;
 }
 
-export function baselineCommand(): Command {
+/** What differs between `smolcluster baseline` and `minicluster baseline` (MiniCluster's own defaults). */
+export interface BaselineDefaults {
+  baselineDir: string;
+  /** The command users are told to run to save a missing baseline. */
+  program: string;
+  /** Loss metrics checked against the latency threshold unless --loss-threshold says otherwise (MiniCluster checks them). */
+  lossFollowsLatency: boolean;
+}
+
+/** MiniCluster's thresholds when none is given: 5% (its cli.py). */
+export const DEFAULT_THRESHOLD_PCT = 5;
+
+export function baselineCommand(d: BaselineDefaults = { baselineDir: DEFAULT_BASELINE_DIR, program: 'smolcluster', lossFollowsLatency: false }): Command {
   const save = new Command('save')
     .description('save a run\'s latency, throughput and loss as the baseline NAME')
     .requiredOption('--metrics <file>', 'run.json of the run (smolcluster run --output)')
     .requiredOption('--name <name>', 'baseline name')
-    .option('--baseline-dir <dir>', 'where baselines are kept', DEFAULT_BASELINE_DIR);
+    .option('--baseline-dir <dir>', 'where baselines are kept', d.baselineDir);
   withInputExit(save, async (flags: SaveFlags) => {
     const run = readRunFile(flags.metrics);
     const file = saveBaseline(flags.baselineDir, makeBaseline(flags.name, flags.metrics, run));
@@ -40,15 +52,17 @@ export function baselineCommand(): Command {
     .description('compare a run with the baseline NAME; exit 0 no regression, 1 regression, 2 error (missing baseline, unreadable file)')
     .requiredOption('--metrics <file>', 'run.json of the run to check')
     .requiredOption('--name <name>', 'baseline name')
-    .requiredOption('--latency-threshold <percent>', 'regression when the mean step time is this many percent higher', nonNegativeNumber)
-    .requiredOption('--throughput-threshold <percent>', 'regression when throughput is this many percent lower', nonNegativeNumber)
-    .option('--loss-threshold <percent>', 'regression when the final loss is this many percent higher (default: not checked)', nonNegativeNumber)
-    .option('--baseline-dir <dir>', 'where baselines are kept', DEFAULT_BASELINE_DIR)
+    .option('--latency-threshold <percent>', 'regression when the mean step time or total all-reduce time is this many percent higher', nonNegativeNumber, DEFAULT_THRESHOLD_PCT)
+    .option('--throughput-threshold <percent>', 'regression when throughput is this many percent lower', nonNegativeNumber, DEFAULT_THRESHOLD_PCT)
+    .option('--loss-threshold <percent>', `regression when the final or average loss is this many percent higher (default: ${d.lossFollowsLatency ? 'the latency threshold' : 'not checked'})`, nonNegativeNumber)
+    .option('--baseline-dir <dir>', 'where baselines are kept', d.baselineDir)
     .option('--output <file>', 'write the comparison as JSON (docs/VALIDATION.md) here');
   withInputExit(compare, async (flags: CompareFlags) => {
-    const base = loadBaseline(flags.baselineDir, flags.name);
+    const base = loadBaseline(flags.baselineDir, flags.name, d.program);
     const run = { file: flags.metrics, run: readRunFile(flags.metrics) };
-    const c = compareToBaseline(base, run, { latency: flags.latencyThreshold, throughput: flags.throughputThreshold, loss: flags.lossThreshold });
+    const c = compareToBaseline(base, run, {
+      latency: flags.latencyThreshold, throughput: flags.throughputThreshold, loss: flags.lossThreshold ?? (d.lossFollowsLatency ? flags.latencyThreshold : undefined),
+    });
     process.stdout.write(formatComparison(c));
     if (flags.output) writeJson(flags.output, c);
     return c.verdict === 'pass' ? EXIT.pass : EXIT.fail;

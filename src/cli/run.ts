@@ -12,7 +12,8 @@ import { type TrainFlags, addTrainFlags } from './train_flags.js';
 /** Strategies `run` can use: `local` trains in this process; the others launch worker processes. */
 export const RUN_STRATEGIES = ['auto', 'local', 'allreduce', 'ps', 'async-ps'] as const;
 
-interface RunFlags {
+/** What a run takes; `minicluster run` fills it from MiniCluster's flags (minicluster_run.ts). */
+export interface RunFlags {
   workers: number;
   steps: number;
   batchSize: number;
@@ -55,7 +56,7 @@ export function runCommand(): Command {
     .option('--checksum-every <steps>', 'compare parameter checksums across workers every N steps (0: never)', nonNegativeInt, 100)
     .option('--fault <spec>', 'inject a fault (docs/VALIDATION.md), e.g. skip-allreduce', (v: string, prev: string[] = []) => [...prev, v])
     .action(async (flags: RunFlags) => {
-      process.exitCode = await run(flags);
+      process.exitCode = await runAndWrite(flags);
     });
 }
 
@@ -66,7 +67,8 @@ function trainFlags(args: string[]): TrainFlags {
   return cmd.opts<TrainFlags>();
 }
 
-async function run(f: RunFlags): Promise<number> {
+/** Trains, writes run.json (the experiment's and --output's), prints one line; returns the exit code. */
+export async function runAndWrite(f: RunFlags): Promise<number> {
   const strategy = f.strategy === 'auto' ? (f.workers > 1 ? 'allreduce' : 'local') : f.strategy;
   if (strategy === 'local' && f.workers > 1) {
     throw new ConfigError('command line', '--strategy', `local trains in one process; use allreduce (or auto) for --workers ${f.workers}`);

@@ -33,6 +33,7 @@ interface ValidateFlags {
   tolerance: number;
   absTolerance: number;
   output?: string;
+  verbose?: boolean;
 }
 
 export function validateCommand(): Command {
@@ -42,12 +43,13 @@ export function validateCommand(): Command {
     .argument('<candidate>', 'run.json of the run to check (e.g. multi-worker)')
     .option('--tolerance <rel>', 'largest relative loss difference per step', nonNegativeNumber, 0.01)
     .option('--abs-tolerance <abs>', 'a step within this absolute difference passes regardless', nonNegativeNumber, 1e-6)
-    .option('--output <file>', 'write the JSON report (docs/VALIDATION.md) here');
+    .option('--output <file>', 'write the JSON report (docs/VALIDATION.md) here')
+    .option('--verbose', 'list every step, not only the failing ones or a sample');
   return withInputExit(cmd, async (refFile: string, candFile: string, flags: ValidateFlags) => {
     const reference = { file: refFile, run: readRunFile(refFile) };
     const candidate = { file: candFile, run: readRunFile(candFile) };
     const report = compareRuns(reference, candidate, { tolerance: flags.tolerance, absTolerance: flags.absTolerance });
-    process.stdout.write(formatValidation(report));
+    process.stdout.write(formatValidation(report, flags.verbose ? Infinity : undefined));
     if (flags.output) writeJson(flags.output, report);
     return report.summary.verdict === 'pass' ? EXIT.pass : EXIT.fail;
   });

@@ -19,7 +19,7 @@ export type Direction = 'lower' | 'higher';
 export type ThresholdName = 'latency' | 'throughput' | 'loss';
 
 export interface MetricDef {
-  key: 'average_step_time_ms' | 'average_throughput_samples_per_sec' | 'final_loss';
+  key: 'average_step_time_ms' | 'average_throughput_samples_per_sec' | 'final_loss' | 'average_loss' | 'total_allreduce_time_ms';
   label: string;
   unit: string;
   /** Which way is better. */
@@ -31,7 +31,13 @@ export const METRICS: readonly MetricDef[] = [
   { key: 'average_step_time_ms', label: 'step latency (mean)', unit: 'ms', better: 'lower', threshold: 'latency' },
   { key: 'average_throughput_samples_per_sec', label: 'throughput', unit: 'samples/s', better: 'higher', threshold: 'throughput' },
   { key: 'final_loss', label: 'final loss', unit: '', better: 'lower', threshold: 'loss' },
+  // MiniCluster's two (its baseline compare checks them too); baselines saved before them lack them.
+  { key: 'average_loss', label: 'average loss', unit: '', better: 'lower', threshold: 'loss' },
+  { key: 'total_allreduce_time_ms', label: 'all-reduce time (total)', unit: 'ms', better: 'lower', threshold: 'latency' },
 ];
+
+/** The metrics every baseline file has; the others are compared when the baseline has them. */
+const REQUIRED: ReadonlySet<MetricDef['key']> = new Set(['average_step_time_ms', 'average_throughput_samples_per_sec', 'final_loss']);
 
 export interface Baseline {
   schema: typeof BASELINE_SCHEMA;
@@ -98,12 +104,12 @@ export function saveBaseline(dir: string, baseline: Baseline): string {
   return file;
 }
 
-export function loadBaseline(dir: string, name: string): { file: string; baseline: Baseline } {
+export function loadBaseline(dir: string, name: string, program = 'smolcluster'): { file: string; baseline: Baseline } {
   const file = baselineFile(dir, name);
-  if (!existsSync(file)) throw new InputError(file, `no baseline named "${name}" (save one with: smolcluster baseline save --metrics run.json --name ${name})`);
+  if (!existsSync(file)) throw new InputError(file, `no baseline named "${name}" (save one with: ${program} baseline save --metrics run.json --name ${name})`);
   const o = readSchema(file, BASELINE_SCHEMA, BASELINE_SCHEMA_VERSION);
   if (typeof o.metrics !== 'object' || o.metrics === null) throw new InputError(file, 'metrics must be an object');
-  for (const m of METRICS) numberField(file, o.metrics as Record<string, unknown>, m.key, 'metrics.');
+  for (const m of METRICS) if (REQUIRED.has(m.key)) numberField(file, o.metrics as Record<string, unknown>, m.key, 'metrics.');
   return { file, baseline: o as unknown as Baseline };
 }
 
@@ -113,7 +119,8 @@ export type Thresholds = Partial<Record<ThresholdName, number>>;
 export function compareToBaseline(
   base: { file: string; baseline: Baseline }, run: { file: string; run: RunFile }, thresholds: Thresholds,
 ): BaselineComparison {
-  const metrics = METRICS.map((m): MetricComparison => {
+  const missing = METRICS.filter((m) => typeof base.baseline.metrics[m.key] !== 'number' || typeof run.run[m.key] !== 'number');
+  const metrics = METRICS.filter((m) => !missing.includes(m)).map((m): MetricComparison => {
     const b = base.baseline.metrics[m.key];
     const c = run.run[m.key];
     const change = b === 0 ? (c === 0 ? 0 : Infinity * Math.sign(c)) : ((c - b) / Math.abs(b)) * 100;
@@ -129,7 +136,8 @@ export function compareToBaseline(
   const now = context(run.run);
   const notes = Object.entries(base.baseline.context ?? {})
     .filter(([k, v]) => now[k] !== undefined && now[k] !== v)
-    .map(([k, v]) => `${k} differs from the baseline's (${String(v)} → ${String(now[k])}): the numbers may not be comparable`);
+    .map(([k, v]) => `${k} differs from the baseline's (${String(v)} → ${String(now[k])}): the numbers may not be comparable`)
+    .concat(missing.map((m) => `${m.key} not compared: the baseline or the run does not record it`));
   const regressions = metrics.filter((m) => m.status === 'regression').length;
   return {
     schema: COMPARISON_SCHEMA, schema_version: BASELINE_SCHEMA_VERSION, name: base.baseline.name, baseline_file: base.file, run_file: run.file,

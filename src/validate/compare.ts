@@ -94,7 +94,7 @@ export function compareRuns(
     reasons.push(`${failed.length} of ${steps.length} steps differ by more than the tolerance (first: step ${failed[0].step})`);
   }
   if (reference.run.global_batch_size !== candidate.run.global_batch_size) {
-    notes.push(`global batch sizes differ (${reference.run.global_batch_size} vs ${candidate.run.global_batch_size}): the runs do not see the same batches`);
+    notes.push(globalBatchNote(reference.run, candidate.run));
   }
   for (const k of ['dataset', 'model', 'seed'] as const) {
     if (reference.run[k] !== candidate.run[k]) notes.push(`${k} differs (${String(reference.run[k])} vs ${String(candidate.run[k])})`);
@@ -124,6 +124,13 @@ export function compareRuns(
       notes,
     },
   };
+}
+
+/** One line on why two runs' global batches differ and how to make them equal. */
+function globalBatchNote(a: RunFile, b: RunFile): string {
+  const split = (r: RunFile): string => `${r.num_workers} × ${r.batch_size_per_worker}`;
+  return `global batch sizes differ (${a.global_batch_size} = ${split(a)} vs ${b.global_batch_size} = ${split(b)}), so the runs do not see the same batches: ` +
+    'smolcluster run\'s --batch-size is per worker, minicluster run\'s is the global batch; give both runs the same global batch';
 }
 
 /** The report as text: the runs, a table of the steps (all failing ones, a sample of the rest), the verdict. */

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { FAULT_ENV } from '../train/faults.js';
 import { eventsFile } from '../metrics/events.js';
 import type { Rule } from '../train/monitors.js';
+import { readStepLines } from './run_file.js';
 import { table } from './text.js';
 
 export const FAULT_TEST_SCHEMA = 'smolcluster-fault-test';
@@ -66,6 +67,11 @@ export interface FaultTestOptions {
   slowMs: number;
   batchSize: number;
   experimentsDir: string;
+  /**
+   * With a tolerance (MiniCluster's `fault-test --tolerance`), a fault-free run of the same seed
+   * runs first and each scenario's loss curve is compared with it step by step (loss_divergence).
+   */
+  lossTolerance?: number;
   /** Called with a line as each scenario starts and ends. */
   progress?: (line: string) => void;
 }
@@ -109,6 +115,17 @@ export interface ScenarioResult {
   wall_ms: number;
   experiment_dir: string;
   log: string;
+  /** With lossTolerance: the loss against the fault-free run's (a reading beside the monitors, not a detection). */
+  loss_divergence?: LossDivergence;
+}
+
+export interface LossDivergence {
+  tolerance: number;
+  steps_compared: number;
+  max_rel_delta: number | null;
+  /** The first step whose loss differs from the fault-free run's by more than the tolerance. */
+  first_step_beyond: number | null;
+  beyond_tolerance: boolean;
 }
 
 export interface FaultTestReport {
@@ -117,8 +134,17 @@ export interface FaultTestReport {
   settings: Omit<FaultTestOptions, 'progress' | 'scenarios'> & { fault_step: number };
   scenarios: ScenarioResult[];
   summary: { total: number; detected: number; missed: number; verdict: 'pass' | 'fail' };
+  /** MiniCluster's names for the summary, so its `jq '.num_detected / .num_faults'` works. */
+  num_faults: number;
+  num_detected: number;
+  num_missed: number;
+  detection_rate: number;
   started_at: string;
   ended_at: string;
+  start_timestamp: string;
+  end_timestamp: string;
+  /** The fault-free run the loss curves were compared with (with lossTolerance). */
+  reference_run?: { experiment_dir: string; exit_code: number | null; steps: number };
   host: { hostname: string; cpus: number; node: string };
 }
 
@@ -131,38 +157,54 @@ export async function runFaultTest(o: FaultTestOptions): Promise<FaultTestReport
   const step = o.faultStep ?? faultStepFor(o.steps);
   mkdirSync(o.experimentsDir, { recursive: true });
   const results: ScenarioResult[] = [];
+  let reference: { dir: string; losses: Map<number, number>; exitCode: number | null } | null = null;
+  if (o.lossTolerance !== undefined) {
+    o.progress?.('fault-test: fault-free reference run (for --tolerance) ...');
+    const run = await launchRun('fault-test-reference', null, { ...o, step });
+    reference = { dir: run.dir, losses: lossByStep(run.dir), exitCode: run.exitCode };
+  }
   for (const name of o.scenarios) {
     const s = SCENARIOS.find((x) => x.name === name);
     if (!s) throw new Error(`unknown scenario "${name}" (expected ${SCENARIOS.map((x) => x.name).join(', ')})`);
     o.progress?.(`fault-test: ${s.name}: ${s.what} on rank ${o.rank} from step ${step} ...`);
     const r = await runScenario(s, { ...o, step });
+    if (reference) r.loss_divergence = lossDivergence(reference.losses, lossByStep(r.experiment_dir), o.lossTolerance!);
     o.progress?.(`fault-test: ${s.name}: ${r.detected ? `detected by ${r.rule} naming rank ${r.named_ranks.join(', ')} after ${r.time_to_detection_ms} ms` : 'MISSED'}`);
     results.push(r);
   }
   const detected = results.filter((r) => r.detected).length;
   const { progress: _p, scenarios: _s, ...settings } = o;
+  const [started, ended] = [startedAt.toISOString(), new Date().toISOString()];
   return {
     schema: FAULT_TEST_SCHEMA,
     schema_version: FAULT_TEST_SCHEMA_VERSION,
     settings: { ...settings, fault_step: step },
     scenarios: results,
     summary: { total: results.length, detected, missed: results.length - detected, verdict: detected === results.length ? 'pass' : 'fail' },
-    started_at: startedAt.toISOString(),
-    ended_at: new Date().toISOString(),
+    num_faults: results.length,
+    num_detected: detected,
+    num_missed: results.length - detected,
+    detection_rate: results.length > 0 ? detected / results.length : 0,
+    started_at: started,
+    ended_at: ended,
+    start_timestamp: started,
+    end_timestamp: ended,
+    ...(reference ? { reference_run: { experiment_dir: reference.dir, exit_code: reference.exitCode, steps: reference.losses.size } } : {}),
     host: { hostname: os.hostname(), cpus: os.cpus().length, node: process.version },
   };
 }
 
-async function runScenario(s: Scenario, o: FaultTestOptions & { step: number }): Promise<ScenarioResult> {
-  const name = `fault-test-${s.name}`;
+/** One local cluster run of the fault-test workload, with `fault` injected (null: none). */
+async function launchRun(
+  name: string, fault: string | null, o: FaultTestOptions & { step: number },
+): Promise<{ dir: string; log: string; exitCode: number | null; wallMs: number }> {
   const dir = join(o.experimentsDir, name);
   const log = join(o.experimentsDir, `${name}.log`);
-  const fault = s.spec({ rank: o.rank, step: o.step, slowMs: o.slowMs });
   const args = [
     CLI, 'train', '--workers', String(o.workers), '--dataset', 'synthetic-regression', '--model', 'mlp', '--hidden', '32',
     '--optimizer', 'adam', '--lr', '0.01', '--schedule', 'constant', '--batch-size', String(o.batchSize),
     '--epochs', String(o.steps), '--max-steps', String(o.steps), '--threads', '1', '--timeout', String(o.timeoutSec),
-    '--checksum-every', '0', '--name', name, '--experiments-dir', o.experimentsDir, '--fault', fault,
+    '--checksum-every', '0', '--name', name, '--experiments-dir', o.experimentsDir, ...(fault ? ['--fault', fault] : []),
   ];
   const { [FAULT_ENV]: _ignored, ...env } = process.env;
   const t0 = Date.now();
@@ -180,7 +222,12 @@ async function runScenario(s: Scenario, o: FaultTestOptions & { step: number }):
     });
   });
   killGroup(child.pid); // a hung worker outliving its launcher
-  const wallMs = Date.now() - t0;
+  return { dir, log, exitCode, wallMs: Date.now() - t0 };
+}
+
+async function runScenario(s: Scenario, o: FaultTestOptions & { step: number }): Promise<ScenarioResult> {
+  const fault = s.spec({ rank: o.rank, step: o.step, slowMs: o.slowMs });
+  const { dir, log, exitCode, wallMs } = await launchRun(`fault-test-${s.name}`, fault, o);
   const events = readEvents(eventsFile(dir));
   const injected = events.find((e) => e.kind === 'fault_injected' && e.spec === fault) ?? null;
   const detections = events.filter((e) => e.kind === 'detection');
@@ -212,6 +259,33 @@ async function runScenario(s: Scenario, o: FaultTestOptions & { step: number }):
     experiment_dir: dir,
     log,
   };
+}
+
+/** Rank 0's loss at each step of a run (the global-batch loss every rank agrees on); none if the run left no records. */
+function lossByStep(dir: string): Map<number, number> {
+  const losses = new Map<number, number>();
+  try {
+    for (const l of readStepLines(join(dir, 'metrics.jsonl'))) if (l.rank === 0) losses.set(l.step, l.loss);
+  } catch {
+    // a run that died before its first step: nothing to compare
+  }
+  return losses;
+}
+
+/** Step by step, how far a run's loss is from the fault-free run's, relative to the latter. */
+export function lossDivergence(reference: Map<number, number>, run: Map<number, number>, tolerance: number): LossDivergence {
+  let max: number | null = null;
+  let first: number | null = null;
+  let compared = 0;
+  for (const [step, loss] of [...run].sort((a, b) => a[0] - b[0])) {
+    const ref = reference.get(step);
+    if (ref === undefined) continue;
+    compared++;
+    const rel = !Number.isFinite(loss) ? Infinity : ref === 0 ? (loss === 0 ? 0 : Infinity) : Math.abs(loss - ref) / Math.abs(ref);
+    max = Math.max(max ?? 0, rel);
+    if (rel > tolerance && first === null) first = step;
+  }
+  return { tolerance, steps_compared: compared, max_rel_delta: max, first_step_beyond: first, beyond_tolerance: first !== null };
 }
 
 function killGroup(pid: number | undefined): void {
@@ -250,8 +324,15 @@ export function formatFaultTest(r: FaultTestReport): string {
     '',
     ...r.scenarios.map((s) => `${s.scenario}: ${s.fault} — ${s.detail ?? (s.injected ? 'no monitor named the faulty rank' : 'the fault never fired')}` +
       (s.other_detections.length ? ` (also: ${s.other_detections.map((d) => `${d.rule} rank ${d.ranks.join(', ')}`).join('; ')})` : '')),
+    ...r.scenarios.flatMap((s) => (s.loss_divergence ? [lossLine(s.scenario, s.loss_divergence)] : [])),
     '',
     `${r.summary.detected}/${r.summary.total} faults detected${r.summary.missed ? `; MISSED: ${r.scenarios.filter((s) => !s.detected).map((s) => s.scenario).join(', ')}` : ''}`,
   ];
   return `${lines.join('\n')}\n`;
+}
+
+function lossLine(scenario: string, d: LossDivergence): string {
+  const max = d.max_rel_delta === null ? 'n/a' : d.max_rel_delta.toPrecision(3);
+  return `${scenario}: loss vs the fault-free run over ${d.steps_compared} steps: max relative delta ${max}` +
+    (d.beyond_tolerance ? `, beyond the tolerance ${d.tolerance} from step ${d.first_step_beyond}` : `, within the tolerance ${d.tolerance}`);
 }

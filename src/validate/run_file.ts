@@ -75,6 +75,9 @@ export interface RunFile {
   test_accuracy: number | null;
   started_at: string;
   ended_at: string;
+  /** MiniCluster's names for started_at / ended_at. */
+  start_timestamp: string;
+  end_timestamp: string;
   steps: RunStep[];
   per_rank: RankTotalsRun[];
   environment: {
@@ -204,6 +207,8 @@ export function buildRunFile(experimentDir: string): RunFile {
     test_accuracy: result.test_accuracy,
     started_at: result.started_at,
     ended_at: result.ended_at,
+    start_timestamp: result.started_at,
+    end_timestamp: result.ended_at,
     steps,
     per_rank: [...perRank.values()].sort((a, b) => a.rank - b.rank).map((t) => ({
       ...t, train_time_sec: round3(t.train_time_sec), compute_time_ms: round3(t.compute_time_ms),

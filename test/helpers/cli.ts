@@ -7,6 +7,8 @@ import { fileURLToPath } from 'node:url';
 
 /** Absolute path of the compiled CLI entry point. */
 export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+/** The `minicluster` binary's entry point. */
+export const MINICLUSTER_CLI = fileURLToPath(new URL('../../src/cli/minicluster.js', import.meta.url));
 
 export interface CliResult {
   /** Exit code (null when killed by a signal). */
@@ -22,6 +24,8 @@ export interface CliOptions {
   cwd?: string;
   /** Kill the child after this many milliseconds (default 60 s). */
   timeoutMs?: number;
+  /** The entry point to run (default: smolcluster's, CLI). */
+  entry?: string;
 }
 
 /** Runs `node dist/src/cli/main.js ...args` and resolves with its exit status and output. */
@@ -29,7 +33,7 @@ export function runCli(args: readonly string[], opts: CliOptions = {}): Promise<
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      [CLI, ...args],
+      [opts.entry ?? CLI, ...args],
       {
         env: { ...process.env, ...opts.env },
         cwd: opts.cwd,

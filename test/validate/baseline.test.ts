@@ -13,13 +13,17 @@ describe('baseline comparison', () => {
   it('every metric knows its direction', () => {
     assert.deepEqual(METRICS.map((m) => [m.key, m.better]), [
       ['average_step_time_ms', 'lower'], ['average_throughput_samples_per_sec', 'higher'], ['final_loss', 'lower'],
+      ['average_loss', 'lower'], ['total_allreduce_time_ms', 'lower'],
     ]);
   });
 
   it('slower steps are a latency and a throughput regression beyond the thresholds', () => {
     const c = compareToBaseline(base(2), now(2.5), { latency: 10, throughput: 10 });
-    assert.deepEqual(status(c), { average_step_time_ms: 'regression', average_throughput_samples_per_sec: 'regression', final_loss: 'not-checked' });
-    assert.equal(c.regressions, 2);
+    assert.deepEqual(status(c), {
+      average_step_time_ms: 'regression', average_throughput_samples_per_sec: 'regression', final_loss: 'not-checked',
+      average_loss: 'not-checked', total_allreduce_time_ms: 'regression',
+    });
+    assert.equal(c.regressions, 3);
     assert.equal(c.verdict, 'regression');
     const lat = c.metrics[0];
     assert.ok(Math.abs(lat.change_pct - 25) < 1e-9 && Math.abs(lat.worse_pct - 25) < 1e-9);
@@ -29,15 +33,27 @@ describe('baseline comparison', () => {
 
   it('an improvement in any direction is never flagged, however large', () => {
     const c = compareToBaseline(base(2, 0.5), now(1, 0.05), { latency: 0, throughput: 0, loss: 0 });
-    assert.deepEqual(status(c), { average_step_time_ms: 'improved', average_throughput_samples_per_sec: 'improved', final_loss: 'improved' });
+    assert.deepEqual(status(c), {
+      average_step_time_ms: 'improved', average_throughput_samples_per_sec: 'improved', final_loss: 'improved', average_loss: 'improved', total_allreduce_time_ms: 'improved',
+    });
     assert.equal(c.verdict, 'pass');
   });
 
   it('within the threshold is ok; loss is checked only with a threshold', () => {
     const c = compareToBaseline(base(2, 0.1), now(2.1, 0.2), { latency: 10, throughput: 10 });
-    assert.deepEqual(status(c), { average_step_time_ms: 'ok', average_throughput_samples_per_sec: 'ok', final_loss: 'not-checked' });
+    assert.deepEqual(status(c), {
+      average_step_time_ms: 'ok', average_throughput_samples_per_sec: 'ok', final_loss: 'not-checked', average_loss: 'not-checked', total_allreduce_time_ms: 'ok',
+    });
     const withLoss = compareToBaseline(base(2, 0.1), now(2.1, 0.2), { latency: 10, throughput: 10, loss: 50 });
     assert.equal(status(withLoss).final_loss, 'regression');
+  });
+
+  it('a baseline saved before average_loss and total_allreduce_time_ms compares the rest and says so', () => {
+    const old = base(2);
+    const { average_loss: _a, total_allreduce_time_ms: _t, ...metrics } = old.baseline.metrics;
+    const c = compareToBaseline({ ...old, baseline: { ...old.baseline, metrics: metrics as Baseline['metrics'] } }, now(2.5), { latency: 10, throughput: 10 });
+    assert.deepEqual(c.metrics.map((m) => m.metric), ['average_step_time_ms', 'average_throughput_samples_per_sec', 'final_loss']);
+    assert.match(c.notes.join('\n'), /total_allreduce_time_ms not compared: the baseline or the run does not record it/);
   });
 
   it('notes a different context (workers, model, ...)', () => {
@@ -50,6 +66,6 @@ describe('baseline comparison', () => {
     assert.match(text, /^step latency \(mean\) \(ms\)\s+2\.000\s+2\.500\s+\+25\.0%\s+lower is better\s+10%\s+REGRESSION$/m);
     assert.match(text, /^throughput \(samples\/s\)\s+32000\.0\s+25600\.0\s+-20\.0%\s+higher is better\s+30%\s+ok$/m);
     assert.match(text, /^final loss .* not-checked$/m);
-    assert.match(text, /\nFAIL: 1 regression\n$/);
+    assert.match(text, /\nFAIL: 2 regressions\n$/);
   });
 });

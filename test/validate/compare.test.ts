@@ -61,7 +61,9 @@ describe('compareRuns', () => {
   it('notes a global batch mismatch without failing on it', () => {
     const r = compareRuns(ref(curve(4)), cand(curve(4), { globalBatch: 32 }), opts);
     assert.equal(r.summary.verdict, 'pass');
-    assert.match(r.summary.notes.join(), /global batch sizes differ \(64 vs 32\)/);
+    assert.equal(r.summary.notes.length, 1);
+    assert.match(r.summary.notes[0], /^global batch sizes differ \(64 = 1 × 64 vs 32 = 2 × 16\), .*--batch-size is per worker, minicluster run's is the global batch/);
+    assert.doesNotMatch(r.summary.notes[0], /\n/, 'one line');
   });
 
   it('the text report: both runs, a step table, the verdict line', () => {

@@ -31,7 +31,8 @@ export function fakeRun(o: FakeRun): RunFile {
     total_allreduce_time_ms: ms * 0.15 * n, total_wait_time_ms: ms * 0.05 * n, average_step_time_ms: ms,
     average_loss: o.losses.reduce((a, b) => a + b, 0) / Math.max(1, n), final_loss: o.losses[n - 1] ?? NaN,
     average_throughput_samples_per_sec: (g / ms) * 1000, test_loss: null, test_accuracy: null,
-    started_at: '2026-01-01T00:00:00.000Z', ended_at: '2026-01-01T00:00:01.000Z', steps, per_rank: [],
+    started_at: '2026-01-01T00:00:00.000Z', ended_at: '2026-01-01T00:00:01.000Z', start_timestamp: '2026-01-01T00:00:00.000Z',
+    end_timestamp: '2026-01-01T00:00:01.000Z', steps, per_rank: [],
     environment: {
       smolcluster_version: '0.1.0', node: process.version, backend: 'js', threads_per_worker: 1,
       host: { hostname: 'test', platform: 'linux', arch: 'x64', cpus: 2, node: process.version },
