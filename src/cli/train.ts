@@ -62,11 +62,18 @@ export async function trainInProcess(flags: TrainFlags): Promise<{ result: Train
   }
 }
 
+/** " with 2 workers and a server (ps)": who trained, and the server that only aggregated. */
+function clusterOf(r: TrainResult): string {
+  const servers = (r.world_size ?? r.workers) - r.workers;
+  if (r.workers <= 1 && servers === 0) return '';
+  return ` with ${r.workers} worker${r.workers > 1 ? 's' : ''}${servers > 0 ? ` and a server` : ''} (${r.strategy})`;
+}
+
 /** The one-line summary every training run ends with. */
 export function printSummary(r: TrainResult, dir: string): void {
   const threads = `${r.threads} thread${r.threads > 1 ? 's' : ''}${r.workers > 1 ? ' per worker' : ''}`;
   process.stdout.write(
-    `${r.model} on ${r.config.dataset}${r.workers > 1 ? ` with ${r.workers} workers (${r.strategy})` : ''}: ${r.steps} steps, ` +
+    `${r.model} on ${r.config.dataset}${clusterOf(r)}: ${r.steps} steps, ` +
       `final loss ${r.final_loss.toFixed(4)}, ` +
       `${r.test_accuracy === null ? `test loss ${(r.test_loss ?? NaN).toFixed(4)}` : `test accuracy ${(r.test_accuracy * 100).toFixed(2)}%`}, ` +
       `${r.test_perplexity !== undefined ? `test perplexity ${r.test_perplexity.toFixed(2)}, ` : ''}` +

@@ -113,11 +113,13 @@ export async function runWorker(flags: WorkerFlags): Promise<void> {
       appendEvent(experiment.dir, 'rebalance', e);
       process.stderr.write(`smolcluster: step ${e.step}: shares ${e.old_shares.map(pct).join('/')} → ${e.shares.map(pct).join('/')} (${e.reason})\n`);
     });
+    // The ranks that train: a parameter server that only aggregates is not one of them.
+    const trainers = strategy.dataShard?.count ?? place.worldSize;
     // W&B logs rank 0's measurements; it must be open before training starts.
     const wandb = flags.wandb && place.rank === 0
-      ? await openWandb({ project: flags.wandbProject, name: basename(experiment.dir), config, worldSize: place.worldSize })
+      ? await openWandb({ project: flags.wandbProject, name: basename(experiment.dir), config, worldSize: trainers })
       : null;
-    const progress = new ProgressObserver(place.worldSize);
+    const progress = new ProgressObserver(trainers, strategy.dataShard?.compute === false ? 'server' : 'train');
     try {
       const result = await runTraining({
         config, strategy, experiment, observer: wandb ? fanOut(progress, wandb) : progress, output: flags.output, save: flags.save, events, faults,

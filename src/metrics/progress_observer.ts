@@ -1,9 +1,11 @@
 import type { EvalRecord, StepRecord, TrainObserver } from './records.js';
 import { Progress } from './progress.js';
+import { clusterSamples } from './throughput.js';
 
 /**
- * The training progress bar: smoothed loss and the cluster's measured throughput (this rank's
- * samples × world size over this rank's step times — ranks step together).
+ * The training progress bar: smoothed loss and the cluster's measured throughput (throughput.ts:
+ * this rank's samples × the training ranks, or a server's workers' samples, over this rank's step
+ * times). A parameter server's bar is labelled `server`.
  */
 export class ProgressObserver implements TrainObserver {
   private progress: Progress | null = null;
@@ -12,15 +14,15 @@ export class ProgressObserver implements TrainObserver {
   private windowMs = 0;
   private rate = 0;
 
-  constructor(private readonly worldSize = 1) {}
+  constructor(private readonly trainers = 1, private readonly label = 'train') {}
 
   onStart(info: { totalSteps: number }): void {
-    this.progress = new Progress({ label: 'train', total: info.totalSteps });
+    this.progress = new Progress({ label: this.label, total: info.totalSteps });
   }
 
   onStep(r: StepRecord): void {
     this.smoothLoss = Number.isNaN(this.smoothLoss) ? r.loss : 0.98 * this.smoothLoss + 0.02 * r.loss;
-    this.windowSamples += r.samples * this.worldSize;
+    this.windowSamples += clusterSamples(r, this.trainers);
     this.windowMs += r.computeMs + r.commMs + r.waitMs;
     if (this.windowMs > 500) {
       this.rate = (this.windowSamples / this.windowMs) * 1000;

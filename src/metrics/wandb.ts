@@ -1,4 +1,5 @@
 import type { EvalRecord, StepRecord, TrainObserver } from './records.js';
+import { clusterSamples } from './throughput.js';
 
 /**
  * --wandb: logs rank 0's measurements to Weights & Biases through its JavaScript SDK, when the
@@ -18,7 +19,7 @@ export interface WandbOptions {
   project?: string;
   name: string;
   config: object;
-  /** This process's world size: throughput is the cluster's (ranks step together). */
+  /** Ranks that train (a parameter server excluded): throughput is the cluster's (throughput.ts). */
   worldSize?: number;
   env?: NodeJS.ProcessEnv;
   /** Where the one message goes (stderr by default). */
@@ -68,7 +69,7 @@ export class WandbObserver implements TrainObserver {
     const ms = r.computeMs + r.commMs + r.waitMs;
     const data: Record<string, number> = {
       step: r.step, epoch: r.epoch, loss: r.loss, lr: r.lr, compute_ms: r.computeMs, comm_ms: r.commMs, wait_ms: r.waitMs,
-      samples_per_sec: ms > 0 ? (r.samples * this.worldSize * 1000) / ms : 0,
+      samples_per_sec: ms > 0 ? (clusterSamples(r, this.worldSize) * 1000) / ms : 0,
     };
     if (r.gradNorm !== undefined) data.grad_norm = r.gradNorm;
     this.api.log(data);

@@ -23,8 +23,10 @@ export interface TrainResult {
   wall_seconds: number;
   train_seconds: number;
   totals_ms: { compute: number; comm: number; wait: number };
-  /** Processes that trained (1 for a single process). */
+  /** Processes that trained (1 for a single process; a parameter server that only aggregates is not one). */
   workers: number;
+  /** All processes of the run, a parameter server included (absent in files written before it). */
+  world_size?: number;
   strategy: string;
   /** Per-rank totals, measured by each rank in its own steps. */
   per_rank: RankTotals[];
@@ -65,6 +67,8 @@ export interface ResultInfo {
   endedAt: Date;
   strategy: string;
   perRank: RankTotals[];
+  /** Ranks that train (default: every rank); under ps the server only aggregates. */
+  trainers?: number;
 }
 
 /**
@@ -88,7 +92,8 @@ export function buildResult(config: TrainConfig, outcome: TrainOutcome, info: Re
     wall_seconds: (info.endedAt.getTime() - info.startedAt.getTime()) / 1000,
     train_seconds: outcome.trainSeconds,
     totals_ms: { compute: outcome.totals.computeMs, comm: outcome.totals.commMs, wait: outcome.totals.waitMs },
-    workers: info.perRank.length,
+    workers: info.trainers ?? info.perRank.length,
+    world_size: info.perRank.length,
     strategy: info.strategy,
     per_rank: info.perRank,
     backend: info.backend,

@@ -129,7 +129,7 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
     runEvents.finished(outcome.steps);
     if (!(strategy.isLeader ? strategy.isLeader() : rank === 0)) return null;
     const result = buildResult(config, outcome, {
-      backend: kernels.description, threads: kernels.getThreads(), startedAt, endedAt: new Date(), strategy: strategy.name, perRank,
+      backend: kernels.description, threads: kernels.getThreads(), startedAt, endedAt: new Date(), strategy: strategy.name, perRank, trainers: strategy.dataShard?.count,
     });
     writeResult(o.experiment.result, result);
     if (o.output) writeResult(o.output, result);

@@ -136,7 +136,8 @@ export function buildRunFile(experimentDir: string): RunFile {
   const result = readSchema(resultFile, 'smolcluster-train-result', 1) as unknown as TrainResult;
   const metricsFile = join(experimentDir, 'metrics.jsonl');
   const lines = readStepLines(metricsFile);
-  const workers = result.workers;
+  // Files written before world_size: every rank trained, so workers counted them all.
+  const ranks = result.world_size ?? result.workers;
   const byStep = new Map<number, StepLine[]>();
   for (const l of lines) {
     const list = byStep.get(l.step) ?? [];
@@ -150,7 +151,7 @@ export function buildRunFile(experimentDir: string): RunFile {
   const perRank = new Map<number, RankTotalsRun>();
   const steps: RunStep[] = stepNumbers.map((step) => {
     const recs = byStep.get(step)!.sort((a, b) => a.rank - b.rank);
-    if (recs.length !== workers) throw new InputError(metricsFile, `step ${step} has records of ${recs.length} ranks, expected ${workers}`);
+    if (recs.length !== ranks) throw new InputError(metricsFile, `step ${step} has records of ${recs.length} ranks, expected ${ranks}`);
     const samples = recs.reduce((n, r) => n + r.samples, 0);
     const stepMs = Math.max(...recs.map((r) => r.compute_ms + r.comm_ms + r.wait_ms));
     const mean = (k: 'compute_ms' | 'comm_ms' | 'wait_ms'): number => recs.reduce((s, r) => s + r[k], 0) / recs.length;
@@ -189,7 +190,7 @@ export function buildRunFile(experimentDir: string): RunFile {
     model: result.model,
     dataset: result.config.dataset,
     seed: result.config.seed,
-    num_workers: workers,
+    num_workers: result.workers,
     num_steps: n,
     batch_size_per_worker: result.config.batchSize,
     global_batch_size: n > 0 ? steps[0].samples : 0,

@@ -21,6 +21,8 @@ const TOLERANCE = '1e-4';
 
 let dir = '';
 let reference = '';
+/** Each run's printed output, by tag. */
+const printed = new Map<string, { stdout: string; stderr: string }>();
 before(async () => {
   dir = tempDir('cross');
   reference = await run('local', 1, WORKERS * BATCH);
@@ -34,6 +36,7 @@ async function run(strategy: string, workers: number, batch: number, env: Record
     '--hidden', '32', '--threads', '1', '--timeout', '20', '--experiments-dir', dir, '--name', tag, '--output', out,
   ], { env, timeoutMs: 90_000 });
   assert.equal(exit.code, 0, `${tag}: ${exit.stderr}`);
+  printed.set(tag, { stdout: exit.stdout, stderr: exit.stderr });
   return out;
 }
 
@@ -48,6 +51,11 @@ describe('cross-strategy validation (real processes)', { timeout: 120_000 }, () 
       assert.equal(j.summary.steps_compared, STEPS);
       assert.equal(j.candidate.strategy, strategy);
       assert.equal(j.reference.global_batch_size, j.candidate.global_batch_size);
+      // The workers are counted as workers (a ps server is not one); the server's bar shows their throughput.
+      assert.equal(j.candidate.num_workers, WORKERS);
+      const { stdout, stderr } = printed.get(strategy)!;
+      assert.match(stdout, new RegExp(`with ${WORKERS} workers${strategy === 'ps' ? ' and a server' : ''} \\(${strategy}\\)`));
+      if (strategy === 'ps') assert.match(stderr, new RegExp(`^server ${STEPS}/${STEPS} .*samples/s [1-9]\\d*$`, 'm'));
     });
   }
 

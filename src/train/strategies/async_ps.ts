@@ -221,7 +221,7 @@ export class AsyncPsServer implements Strategy {
       for (let i = 0; i < grad.length; i++) grad[i] = delta[i] * weight;
     }
     this.stalenessCounts.set(staleness, (this.stalenessCounts.get(staleness) ?? 0) + 1);
-    const info: StepInfo = { push_from: push.worker, staleness, weight, version: this.version, queued: this.queue.length };
+    const info: StepInfo = { push_from: push.worker, staleness, weight, version: this.version, queued: this.queue.length, trained_samples: push.samples };
     return { loss: push.samples > 0 ? push.lossSum / push.samples : NaN, waitMs: t1 - t0, commMs: 0, info };
   }
 

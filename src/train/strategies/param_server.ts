@@ -227,6 +227,8 @@ export class ParamServer implements Strategy {
       contributed_ranks: [...this.contributed].sort((a, b) => a - b),
       late_ranks: late.sort((a, b) => a - b),
       stale_dropped: this.staleThisStep,
+      // What the workers trained on in this step: the server's throughput is theirs.
+      trained_samples: this.accSamples,
     };
     return { loss, waitMs: t1 - t0, commMs: 0, info };
   }
