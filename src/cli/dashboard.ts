@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { startDashboard } from '../dashboard/server.js';
+import { exposureWarning } from '../dashboard/exposure.js';
 import { nonNegativeInt } from './options.js';
 
 interface DashboardFlags {
@@ -17,6 +18,8 @@ export function dashboardCommand(): Command {
     .action(async (runs: string[], flags: DashboardFlags) => {
       const dashboard = await startDashboard({ runs, port: flags.port, host: flags.host });
       process.stderr.write(`smolcluster: dashboard at ${dashboard.url} (Ctrl-C to stop)\n`);
+      const warning = exposureWarning(flags.host, dashboard.port);
+      if (warning) process.stderr.write(`smolcluster: ${warning}\n`);
       await new Promise<void>((resolve) => {
         const stop = (): void => {
           process.off('SIGINT', stop);

@@ -28,8 +28,10 @@ import { printSummary } from './train.js';
 import { runElasticWorker } from './elastic_worker.js';
 import { type TrainFlags, addSinkFlags, addTrainFlags, checkpointOptions, configFrom, tensorBackend } from './train_flags.js';
 import type { TrainConfig } from '../train/config.js';
+import { startMetricStream } from '../metrics/remote/stream.js';
+import { type WorkerDashboardFlags, addWorkerDashboardFlags, openWorkerDashboard } from './worker_dashboard.js';
 
-export interface WorkerFlags extends TrainFlags {
+export interface WorkerFlags extends TrainFlags, WorkerDashboardFlags {
   rank?: number;
   worldSize?: number;
   master?: string;
@@ -42,7 +44,7 @@ export const LAUNCHER_STORE_ENV = 'SMOLCLUSTER_LAUNCHER_STORE';
 
 export function workerCommand(): Command {
   const cmd = new Command('worker').description('one process of a cluster (--strategy allreduce, ps or async-ps); rank 0 hosts the rendezvous store');
-  return addConfigFlags(addSinkFlags(addTrainFlags(cmd)))
+  return addWorkerDashboardFlags(addConfigFlags(addSinkFlags(addTrainFlags(cmd))))
     .option('--rank <n>', 'this process\'s rank (env RANK, SLURM_PROCID, OMPI_COMM_WORLD_RANK; or this host\'s place in the cluster config\'s host lists)', nonNegativeInt)
     .option('--world-size <n>', 'number of processes (env WORLD_SIZE, SLURM_NTASKS, OMPI_COMM_WORLD_SIZE)', positiveInt)
     .option('--master <host:port>', 'rendezvous address (env MASTER_ADDR, MASTER_PORT)')
@@ -107,7 +109,12 @@ export async function runWorker(flags: WorkerFlags): Promise<void> {
   const experiment = experimentPaths(flags.experimentsDir, flags.name ?? experimentName(config.model));
   // The run's monitors report here; so does this catch, for the failures they cannot see (monitors.ts).
   const events = new MonitorLog(eventsFile(experiment.dir), place.rank);
+  // Every rank's lines reach rank 0's folder, where its dashboard reads them (src/metrics/remote).
+  const stream = startMetricStream({ transport: cluster.transport, rank: place.rank, dir: experiment.dir, timeoutMs: Math.min(timeoutMs, 10_000) });
+  let failed = false;
+  let dashboard: { close(): Promise<void> } | null = null;
   try {
+    dashboard = await openWorkerDashboard(flags, place.rank, experiment.dir, basename(experiment.dir));
     const strategy = createClusterStrategy(strategyName, cluster.group, sOpts);
     const balance = balancerFromFlags(flags, strategyName, cluster.group, strategy.dataShard ?? { index: place.rank, count: place.worldSize, compute: true }, (e) => {
       appendEvent(experiment.dir, 'rebalance', e);
@@ -122,14 +129,16 @@ export async function runWorker(flags: WorkerFlags): Promise<void> {
     const progress = new ProgressObserver(trainers, strategy.dataShard?.compute === false ? 'server' : 'train');
     try {
       const result = await runTraining({
-        config, strategy, experiment, observer: wandb ? fanOut(progress, wandb) : progress, output: flags.output, save: flags.save, events, faults,
+        config, strategy, experiment, observer: fanOut(progress, ...(wandb ? [wandb] : []), ...(stream.observer ? [stream.observer] : [])), output: flags.output, save: flags.save, events, faults,
         trace: flags.trace, balance: balance ?? undefined, node: joinSummary(nodeInfo(backend().description)), checkpoints: checkpointOptions(flags, experiment.dir),
+        beforeEnd: () => stream.settle(),
       });
       if (result) printSummary(result, experiment.dir);
     } finally {
       await wandb?.finish();
     }
   } catch (err) {
+    failed = true;
     if (!isCommFailure(err)) {
       events.failure(err);
       throw err;
@@ -140,6 +149,8 @@ export async function runWorker(flags: WorkerFlags): Promise<void> {
     throw lost ?? err;
   } finally {
     events.close();
+    await stream.close(failed);
+    await dashboard?.close();
     await cluster.close();
     await store?.close();
   }

@@ -4,6 +4,7 @@ import { EVENTS_FILE } from '../metrics/events.js';
 import { TRACE_FILE, TRACE_STAGING_FILE } from '../metrics/trace.js';
 import { type Dashboard, startDashboard } from './server.js';
 import { startDashboardThread } from './thread.js';
+import { exposureWarning } from './exposure.js';
 
 export interface LiveDashboardOptions {
   /** The run's experiment folder (it may not exist yet). */
@@ -28,5 +29,7 @@ export async function openLiveDashboard(o: LiveDashboardOptions): Promise<Pick<D
   const opts = { runs: [{ dir: o.dir, name: o.name, live: true as const }], port: o.port ?? 3000, host: o.host ?? '127.0.0.1' };
   const dashboard = o.thread ? await startDashboardThread(opts) : await startDashboard(opts);
   process.stderr.write(`smolcluster: dashboard at ${dashboard.url}\n`);
+  const warning = exposureWarning(opts.host, Number(new URL(dashboard.url).port));
+  if (warning) process.stderr.write(`smolcluster: ${warning}\n`);
   return dashboard;
 }

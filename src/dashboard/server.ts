@@ -8,6 +8,7 @@ import { TRACE_FILE } from '../metrics/trace.js';
 import { SmolError } from '../util/errors.js';
 import { type RunSource, followFolder, openSource } from './follow.js';
 import { RunState } from './state.js';
+import { isLoopbackHost } from './exposure.js';
 
 /**
  * The dashboard's HTTP server: a small static page (src/dashboard/static, charts by uPlot from
@@ -97,7 +98,7 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
     const hostHeader = (req.headers.host ?? '').replace(/:\d+$/, '');
-    if (isLoopback(host) && !allowedHosts.has(hostHeader)) return reply(res, 403, 'text/plain', 'forbidden host\n');
+    if (isLoopbackHost(host) && !allowedHosts.has(hostHeader)) return reply(res, 403, 'text/plain', 'forbidden host\n');
     if (req.method !== 'GET' && req.method !== 'HEAD') return reply(res, 405, 'text/plain', 'GET only\n');
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     const file = files.get(path);
@@ -173,10 +174,6 @@ function reply(res: ServerResponse, code: number, type: string, body: string | B
 
 function send(res: ServerResponse, event: string, data: string): void {
   res.write(`event: ${event}\ndata: ${data}\n\n`);
-}
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
 function closeServer(server: Server): Promise<void> {

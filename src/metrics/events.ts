@@ -48,6 +48,8 @@ export interface EventFields {
   checkpoint_refused: { rank: number; file: string; error: string };
   /** Load balancing changed the shares of the global batch (by data shard; src/balance/). */
   rebalance: { step: number; policy: string; reason: string; old_shares: number[]; shares: number[]; ms_per_sample: number[] };
+  /** Rank 0's account of what another rank streamed to it (metrics/remote), at the end of the run. */
+  metric_stream: { rank: number; records: number; dropped: number; refused: number; state: 'ended' | 'streaming' | 'lost' };
 }
 
 export type EventKind = keyof EventFields;

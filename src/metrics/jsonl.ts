@@ -1,5 +1,6 @@
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
+import { tapOf } from './tap.js';
 
 /**
  * Appends JSON lines to a file that several processes may share (every rank of a local cluster
@@ -17,16 +18,20 @@ export class JsonlWriter {
   /** Date.now() when the oldest pending line was written. */
   private oldestAt = 0;
   private timer: NodeJS.Timeout | null = null;
+  private readonly resolved: string;
 
   constructor(readonly file: string, private readonly flushEvery = 64, private readonly flushAfterMs = 500) {
     mkdirSync(dirname(file), { recursive: true });
     this.fd = openSync(file, 'a');
+    this.resolved = resolve(file);
   }
 
   write(record: object): void {
     const now = Date.now();
     if (this.pending.length === 0) this.oldestAt = now;
-    this.pending.push(JSON.stringify(record));
+    const line = JSON.stringify(record);
+    this.pending.push(line);
+    tapOf(this.resolved)?.(line);
     if (this.pending.length >= this.flushEvery || now - this.oldestAt >= this.flushAfterMs) this.flush();
     else if (this.timer === null) {
       this.timer = setTimeout(() => {

@@ -47,6 +47,8 @@ export interface RunOptions {
   checkpoints?: CheckpointOptions;
   /** A restarted worker rejoining a running run: the run's folder is not reset (even by rank 0). */
   rejoin?: boolean;
+  /** The leader, after every rank finished and before result.json and run_end (e.g. collect the streamed lines). */
+  beforeEnd?: () => Promise<void>;
 }
 
 /** The synthetic regression set: train and test parts of one seeded draw (same teacher). */
@@ -128,6 +130,7 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
     const perRank = unpackTotals(await strategy.gather(totalsVector(outcome)));
     runEvents.finished(outcome.steps);
     if (!(strategy.isLeader ? strategy.isLeader() : rank === 0)) return null;
+    await o.beforeEnd?.();
     const result = buildResult(config, outcome, {
       backend: kernels.description, threads: kernels.getThreads(), startedAt, endedAt: new Date(), strategy: strategy.name, perRank, trainers: strategy.dataShard?.count,
     });
