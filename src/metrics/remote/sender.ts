@@ -41,6 +41,9 @@ export class MetricSender {
   private readonly maxBytes: number;
   /** Why the stream stopped early (a failed send), for the final report. */
   failure: Error | null = null;
+  /** Resolves once rank 0's sink message said where the lines go (or the stream stopped). */
+  private decide: () => void = () => {};
+  private readonly decided = new Promise<void>((resolve) => (this.decide = resolve));
 
   constructor(private readonly o: SenderOptions) {
     this.maxRecords = o.maxRecords ?? 4096;
@@ -77,13 +80,13 @@ export class MetricSender {
     for (const u of this.untap) u();
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    if (this.state !== 'streaming') {
-      this.state = this.state === 'local' ? 'local' : 'stopped';
-      return;
-    }
-    const deadline = new Promise<void>((resolve) => setTimeout(resolve, this.o.timeoutMs).unref());
-    await Promise.race([this.drain(), deadline]);
-    this.state = 'stopped';
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.o.timeoutMs)));
+    // A short run may end before rank 0's sink message has arrived: wait for it (bounded).
+    if (this.state === 'waiting') await Promise.race([this.decided, deadline]);
+    if (this.state === 'streaming') await Promise.race([this.drain(), deadline]);
+    clearTimeout(timer);
+    if (this.state !== 'local') this.stop(new Error('closed'));
   }
 
   private async drain(): Promise<void> {
@@ -112,10 +115,12 @@ export class MetricSender {
       this.queue = [];
       this.queuedBytes = 0;
       for (const u of this.untap) u();
+      this.decide();
       this.o.transport.send(0, STREAM_TAG, encodeLocal(), { timeoutMs: this.o.timeoutMs, op: 'metric stream' }).catch(() => {});
       return;
     }
     this.state = 'streaming';
+    this.decide();
     this.schedule();
   }
 
@@ -155,7 +160,8 @@ export class MetricSender {
 
   private stop(err: Error): void {
     if (this.state === 'stopped' || this.state === 'local') return;
-    this.failure = err;
+    if (this.state === 'streaming' || this.state === 'waiting') this.failure ??= err.message === 'closed' ? null : err;
+    this.decide();
     this.state = 'stopped';
     this.dropped += this.queue.length;
     this.queue = [];
