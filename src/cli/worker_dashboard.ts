@@ -12,7 +12,7 @@ export function addWorkerDashboardFlags(cmd: Command): Command {
   return cmd
     .option('--dashboard', 'rank 0 serves a live dashboard of every rank, on any host (the URL is printed on stderr; other ranks ignore it)')
     .option('--dashboard-port <n>', 'dashboard port (0: any free port)', nonNegativeInt, 3000)
-    .option('--dashboard-host <host>', 'address the dashboard listens on (0.0.0.0: every interface, without a login; see docs/DASHBOARD.md)', '127.0.0.1');
+    .option('--dashboard-host <host>', 'address the dashboard listens on (0.0.0.0: every interface, without a login; see docs/EXPERIMENTS.md)', '127.0.0.1');
 }
 
 /**
