@@ -2,7 +2,7 @@
  * bench:models — training throughput and peak memory of the issue-10 model families on one thread,
  * against the same models in PyTorch run in the same invocation (bench/reference/models_torch.py).
  *
- *   npm run bench:models [-- --only resnet18,gpt2-tiny,gpt2,bert-mini] [-- --steps N]
+ *   npm run bench:models [-- --only resnet18,gpt2-tiny,gpt2,bert-mini] [--steps N] [--repeats R]
  *
  * Each engine and workload runs in a child process of its own (so each peak RSS is that workload's
  * alone): a warm-up step, then N timed training steps (zero grad, forward, loss, backward, optimizer
@@ -77,37 +77,63 @@ function runChild(cmd: string, args: string[]): Report | string {
   }
 }
 
-function parent(ids: string[], steps: number): void {
+/** Throughput of a report in its natural unit (tokens/s for token models, else samples/s). */
+function throughput(r: Report): number {
+  return r.tokensPerSec ?? r.samplesPerSec;
+}
+
+/**
+ * Runs every workload `repeats` times, ours and PyTorch's back to back, alternating which goes
+ * first, so both sides see the same machine; each side's figure is the median over the repeats,
+ * with the range of the per-repeat ratios shown (windows that disagree are visible, not averaged away).
+ */
+function parent(ids: string[], steps: number, repeats: number): void {
   const root = packageRoot(import.meta.url);
   const self = fileURLToPath(import.meta.url);
   const torch = findPythonWith('torch').found;
-  const rows: Record<string, { ours: Report | string; torch: Report | string }> = {};
-  for (const id of ids) {
-    const ours = runChild(process.execPath, ['--max-old-space-size=8192', self, '--worker', id, '--steps', String(steps)]);
-    const ref = torch
-      ? runChild(torch.python, [join(root, 'bench', 'reference', 'models_torch.py'), '--workload', JSON.stringify(WORKLOADS[id]), '--id', id, '--steps', String(steps), '--seed', String(SEED)])
-      : 'no python with torch';
-    rows[id] = { ours, torch: ref };
+  const runOurs = (id: string): Report | string => runChild(process.execPath, ['--max-old-space-size=8192', self, '--worker', id, '--steps', String(steps)]);
+  const runTorch = (id: string): Report | string => torch
+    ? runChild(torch.python, [join(root, 'bench', 'reference', 'models_torch.py'), '--workload', JSON.stringify(WORKLOADS[id]), '--id', id, '--steps', String(steps), '--seed', String(SEED)])
+    : 'no python with torch';
+  const rows: Record<string, { ours: Array<Report | string>; torch: Array<Report | string> }> = {};
+  for (let r = 0; r < repeats; r++) {
+    for (const id of ids) {
+      const row = (rows[id] ??= { ours: [], torch: [] });
+      if (r % 2 === 0) {
+        row.ours.push(runOurs(id));
+        row.torch.push(runTorch(id));
+      } else {
+        row.torch.push(runTorch(id));
+        row.ours.push(runOurs(id));
+      }
+    }
   }
   const fmt = (v: number): string => (v >= 100 ? v.toFixed(0) : v.toFixed(2));
-  console.log(`bench:models — one thread, ${steps} timed steps after one warm-up (median step); torch ${torch?.version ?? 'absent'}`);
-  console.log('| workload | smolcluster | PyTorch | throughput ratio | peak RSS smolcluster / PyTorch | memory ratio |');
+  console.log(`bench:models — one thread, ${steps} timed steps after one warm-up (median step), ${repeats} alternating repeat(s); torch ${torch?.version ?? 'absent'}`);
+  console.log('| workload | smolcluster | PyTorch | throughput ratio (per-repeat range) | peak RSS smolcluster / PyTorch | memory ratio |');
   console.log('|---|---|---|---|---|---|');
   for (const id of ids) {
     const { ours, torch: t } = rows[id];
-    if (typeof ours === 'string' || typeof t === 'string') {
-      console.log(`| ${WORKLOADS[id].label} | ${typeof ours === 'string' ? ours : fmt(ours.samplesPerSec)} | ${typeof t === 'string' ? t : fmt(t.samplesPerSec)} | – | – | – |`);
+    const failed = [...ours, ...t].find((x): x is string => typeof x === 'string');
+    if (failed !== undefined) {
+      console.log(`| ${WORKLOADS[id].label} | ${ours.map((x) => (typeof x === 'string' ? x : fmt(throughput(x)))).join(', ')} | ${t.map((x) => (typeof x === 'string' ? x : fmt(throughput(x)))).join(', ')} | – | – | – |`);
       continue;
     }
-    const unit = ours.tokensPerSec !== null ? 'tokens/s' : 'samples/s';
-    const a = ours.tokensPerSec ?? ours.samplesPerSec;
-    const b = t.tokensPerSec ?? t.samplesPerSec;
-    console.log(`| ${WORKLOADS[id].label} | ${fmt(a)} ${unit} | ${fmt(b)} ${unit} | ${(a / b).toFixed(2)}× | ${ours.peakRssMB.toFixed(0)} / ${t.peakRssMB.toFixed(0)} MB | ${(ours.peakRssMB / t.peakRssMB).toFixed(2)}× |`);
+    const o = ours as Report[];
+    const p = t as Report[];
+    const unit = o[0].tokensPerSec !== null ? 'tokens/s' : 'samples/s';
+    const a = median(o.map(throughput));
+    const b = median(p.map(throughput));
+    const ratios = o.map((x, i) => throughput(x) / throughput(p[i]));
+    const range = repeats > 1 ? ` (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})` : '';
+    const rssA = Math.max(...o.map((x) => x.peakRssMB));
+    const rssB = Math.max(...p.map((x) => x.peakRssMB));
+    console.log(`| ${WORKLOADS[id].label} | ${fmt(a)} ${unit} | ${fmt(b)} ${unit} | ${(a / b).toFixed(2)}×${range} | ${rssA.toFixed(0)} / ${rssB.toFixed(0)} MB | ${(rssA / rssB).toFixed(2)}× |`);
   }
-  console.log(JSON.stringify({ bench: 'models', steps, rows }));
+  console.log(JSON.stringify({ bench: 'models', steps, repeats, rows }));
 }
 
-const { values } = parseArgs({ options: { worker: { type: 'string' }, only: { type: 'string' }, steps: { type: 'string' } } });
+const { values } = parseArgs({ options: { worker: { type: 'string' }, only: { type: 'string' }, steps: { type: 'string' }, repeats: { type: 'string' } } });
 const steps = Number(values.steps ?? 3);
 if (values.worker) worker(values.worker, steps);
-else parent(values.only ? values.only.split(',') : Object.keys(WORKLOADS), steps);
+else parent(values.only ? values.only.split(',') : Object.keys(WORKLOADS), steps, Number(values.repeats ?? 1));

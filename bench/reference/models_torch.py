@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "test", "nn", "interchange"))
-from torch_models import BertForMaskedLM, GPT2LMHead, ResNet  # noqa: E402
+from torch_models import BertForMaskedLM, GPT2LMHead, ResNet, init_like_hf  # noqa: E402
 
 SIZES = {
     "gpt2": dict(layers=12, width=768, heads=12, context=1024),
@@ -36,7 +36,9 @@ def main():
     else:
         c = dict(SIZES[w["model"]], vocabSize=w["classes"])
         c["intermediate"] = 4 * c["width"]
-        model = (GPT2LMHead if w["model"].startswith("gpt2") else BertForMaskedLM)(c)
+        gpt2 = w["model"].startswith("gpt2")
+        model = (GPT2LMHead if gpt2 else BertForMaskedLM)(c)
+        init_like_hf(model, c["layers"] if gpt2 else None)  # torch's defaults (N(0, 1) embeddings) give 8x the loss and denormal-slow steps
         x = torch.randint(0, w["classes"], (w["batch"], w["input"][0]))
         y = torch.randint(0, w["classes"], (w["batch"] * w["input"][0],))
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4)

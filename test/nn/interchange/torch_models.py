@@ -54,6 +54,36 @@ class Conv1D(nn.Module):  # HF's GPT-2 projection: y = x W + b with W [in, out]
         return torch.addmm(self.bias, x.reshape(-1, x.shape[-1]), self.weight).reshape(*x.shape[:-1], -1)
 
 
+def attention(q, k, v, causal):
+    """Scaled dot-product attention: torch's fused kernel where it has one (2.0+), as Hugging Face uses."""
+    if hasattr(F, "scaled_dot_product_attention"):
+        return F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+    att = (q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1])
+    if causal:
+        T = q.shape[-2]
+        att = att.masked_fill(torch.triu(torch.ones(T, T, dtype=torch.bool), 1), float("-inf"))
+    return att.softmax(-1) @ v
+
+
+def init_like_hf(model, layers=None):
+    """Hugging Face's initialisation (what smolcluster's presets use): normal(0, 0.02) weights and
+    embeddings, zero biases, unit LayerNorms; GPT-2's residual projections scaled by 1/sqrt(2 layers)."""
+    with torch.no_grad():
+        for name, m in model.named_modules():
+            if isinstance(m, (nn.Linear, nn.Embedding, Conv1D)):
+                m.weight.normal_(0.0, 0.02)
+                if getattr(m, "bias", None) is not None:
+                    m.bias.zero_()
+            elif isinstance(m, nn.LayerNorm):
+                m.weight.fill_(1.0)
+                m.bias.zero_()
+            if layers and name.endswith("c_proj"):
+                m.weight.normal_(0.0, 0.02 / math.sqrt(2 * layers))
+        for name, p in model.named_parameters():
+            if name == "cls.predictions.bias":
+                p.zero_()
+
+
 def gelu_tanh(x):
     return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
 
@@ -73,9 +103,7 @@ class GPT2Block(nn.Module):
         q, k, v = self.attn.c_attn(self.ln_1(x)).split(C, dim=2)
         heads = lambda t: t.view(N, T, self.heads, C // self.heads).transpose(1, 2)
         q, k, v = heads(q), heads(k), heads(v)
-        att = (q @ k.transpose(-2, -1)) / math.sqrt(C // self.heads)
-        att = att.masked_fill(torch.triu(torch.ones(T, T, dtype=torch.bool), 1), float("-inf")).softmax(-1)
-        x = x + self.attn.c_proj((att @ v).transpose(1, 2).reshape(N, T, C))
+        x = x + self.attn.c_proj(attention(q, k, v, True).transpose(1, 2).reshape(N, T, C))
         return x + self.mlp.c_proj(gelu_tanh(self.mlp.c_fc(self.ln_2(x))))
 
 
@@ -118,8 +146,7 @@ class BertLayer(nn.Module):
         s = self.attention.self
         heads = lambda t: t.view(N, T, self.heads, C // self.heads).transpose(1, 2)
         q, k, v = heads(s.query(x)), heads(s.key(x)), heads(s.value(x))
-        att = ((q @ k.transpose(-2, -1)) / math.sqrt(C // self.heads)).softmax(-1)
-        a = self.attention.output.LayerNorm(self.attention.output.dense((att @ v).transpose(1, 2).reshape(N, T, C)) + x)
+        a = self.attention.output.LayerNorm(self.attention.output.dense(attention(q, k, v, False).transpose(1, 2).reshape(N, T, C)) + x)
         return self.output.LayerNorm(self.output.dense(F.gelu(self.intermediate.dense(a))) + a)
 
 
