@@ -123,6 +123,10 @@ describe('dashboard in a real browser', { timeout: 120_000 }, () => {
       // Gradient norms were tracked (--clip-grad-norm) in the first run only.
       const grad = await page.$$eval('section.run [data-chart="gradnorm"]', (fs) => fs.map((f) => !(f as HTMLElement).hidden));
       assert.deepEqual(grad, [true, false]);
+      // Accuracy is a percentage (0–100) and every x-axis spans the run's 60 steps, not more.
+      const ranges = await page.$eval('section.run [data-chart="accuracy"]', (f) => [(f as HTMLElement).dataset.xRange, (f as HTMLElement).dataset.yRange]);
+      assert.deepEqual(ranges, ['0,60', '0,100']);
+      assert.equal(await page.$eval('section.run [data-chart="loss"]', (f) => (f as HTMLElement).dataset.xRange), '0,60');
       await page.screenshot({ path: join(SHOTS, 'side-by-side.png'), fullPage: true });
     } finally {
       serve.child.kill('SIGTERM');

@@ -211,7 +211,7 @@ class RunView {
     ], b.x.length + e.x.length);
     this.chart('accuracy', [e.x, e.accuracy.map((a) => (a == null ? null : a * 100))], [
       { label: 'test accuracy %', stroke: '#16a34a', width: 1.5, points: { show: true, size: 5 } },
-    ], e.x.length);
+    ], e.x.length, '', [0, 100]);
     this.chart('throughput', [b.x, b.samplesPerSec], [{ label: 'samples/s', stroke: '#0891b2', width: 1.5 }], b.x.length);
     const stepSeries = [];
     const stepData = [b.x];
@@ -227,8 +227,14 @@ class RunView {
     if (hasGrad) this.chart('gradnorm', [b.x, b.gradNorm], [{ label: 'grad norm', stroke: '#9333ea', width: 1.5 }], b.x.length);
   }
 
-  /** Creates or updates one chart; `shape` changes (new ranks) rebuild it. */
-  chart(name, data, series, points, shape = '') {
+  /** The run's last step so far: every chart's x-axis spans 0 to it (one point would otherwise pad it). */
+  lastStep() {
+    const last = (xs) => (xs.length ? xs[xs.length - 1] : 0);
+    return Math.max(1, last(this.data.buckets.x), last(this.data.evals.x));
+  }
+
+  /** Creates or updates one chart; `shape` changes (new ranks) rebuild it; `yRange` fixes the y-axis. */
+  chart(name, data, series, points, shape = '', yRange = null) {
     const fig = this.node.querySelector(`[data-chart="${name}"]`);
     fig.dataset.points = String(points);
     const host = fig.querySelector('.plot');
@@ -242,7 +248,9 @@ class RunView {
     const opts = {
       width,
       height: 190,
-      scales: { x: { time: false } },
+      scales: { x: { time: false, range: () => [0, this.lastStep()] }, ...(yRange ? { y: { range: () => yRange } } : {}) },
+      // The axes' spans, readable by tests and tools (uPlot draws them on a canvas).
+      hooks: { setScale: [(u, key) => { fig.dataset[`${key}Range`] = `${u.scales[key].min},${u.scales[key].max}`; }] },
       series: [{ label: 'step' }, ...series],
       axes: [{}, { size: 52, values: (u, vals) => vals.map(compact) }],
       legend: { live: true },
