@@ -37,13 +37,13 @@ export class InProcessTransport extends EventEmitter implements Transport {
     return `in-process #${peer}`;
   }
 
-  send(peer: number, tag: number, payload: Uint8Array, _opts?: SendOptions): Promise<void> {
+  send(peer: number, tag: number, payload: Uint8Array, opts?: SendOptions): Promise<void> {
     checkPeer(this, peer);
     checkTag(tag);
     const failure = this.failureFor(peer);
     if (failure) return Promise.reject(failure);
     const copy = payload.slice();
-    this.bytesSent += payload.length;
+    if (!opts?.uncounted) this.bytesSent += payload.length;
     const target = this.hub.members[peer];
     setImmediate(() => {
       if (this.alive && target.alive) target.mailbox.deliver(this.rank, tag, copy);

@@ -21,6 +21,8 @@ export interface SendOptions {
   timeoutMs?: number;
   /** Operation name used in the TimeoutError. */
   op?: string;
+  /** Left out of bytesSent: side traffic (the metric stream to rank 0), not the training's exchange. */
+  uncounted?: boolean;
 }
 
 export interface RecvOptions {

@@ -67,7 +67,7 @@ export class TcpTransport extends EventEmitter implements Transport {
     if (failure) return Promise.reject(failure);
     const t = splitTag(tag);
     const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
-    this.bytesSent += HEADER_BYTES + payload.length;
+    if (!opts.uncounted) this.bytesSent += HEADER_BYTES + payload.length;
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new TimeoutError(opts.op ?? 'send', [peer], timeoutMs, 'it is not reading')), timeoutMs);
       const write = (): Promise<void> => this.links[peer]!.outbound.send(MessageType.Data, this.rank, t.seq, t.tag, payload);

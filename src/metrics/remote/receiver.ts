@@ -56,7 +56,7 @@ export class MetricReceiver implements TrainObserver {
     const nonce = randomBytes(16).toString('hex');
     writeFileSync(join(this.o.dir, SINK_FILE), `${nonce}\n`);
     for (const peer of this.peers) {
-      this.o.transport.send(peer.rank, STREAM_TAG, encodeSink(nonce), { timeoutMs: this.o.endWaitMs, op: 'metric stream' }).catch(() => {});
+      this.o.transport.send(peer.rank, STREAM_TAG, encodeSink(nonce), { timeoutMs: this.o.endWaitMs, op: 'metric stream', uncounted: true }).catch(() => {});
       this.finished.push(this.follow(peer));
     }
   }

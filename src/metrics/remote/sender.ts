@@ -116,7 +116,7 @@ export class MetricSender {
       this.queuedBytes = 0;
       for (const u of this.untap) u();
       this.decide();
-      this.o.transport.send(0, STREAM_TAG, encodeLocal(), { timeoutMs: this.o.timeoutMs, op: 'metric stream' }).catch(() => {});
+      this.o.transport.send(0, STREAM_TAG, encodeLocal(), { timeoutMs: this.o.timeoutMs, op: 'metric stream', uncounted: true }).catch(() => {});
       return;
     }
     this.state = 'streaming';
@@ -155,7 +155,7 @@ export class MetricSender {
     const lines = this.queue.splice(0, n);
     this.queuedBytes = Math.max(0, this.queuedBytes - bytes - n);
     const end = final && this.queue.length === 0;
-    return this.o.transport.send(0, STREAM_TAG, encodeBatch(lines, this.dropped, end), { timeoutMs: this.o.timeoutMs, op: 'metric stream' });
+    return this.o.transport.send(0, STREAM_TAG, encodeBatch(lines, this.dropped, end), { timeoutMs: this.o.timeoutMs, op: 'metric stream', uncounted: true });
   }
 
   private stop(err: Error): void {
