@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { rendezvous } from '../comm/rendezvous.js';
+import { RunOverError } from '../comm/elastic.js';
 import { basename } from 'node:path';
 import { fanOut } from '../metrics/fanout.js';
 import { ProgressObserver } from '../metrics/progress_observer.js';
@@ -25,7 +26,10 @@ import { bucketSizesFrom } from './comm_flags.js';
 import { resolveThreads } from '../train/threads.js';
 import { nonNegativeInt, positiveInt } from './options.js';
 import { printSummary } from './train.js';
+import { loopbackFor } from './ps_recovery.js';
 import { runElasticWorker } from './elastic_worker.js';
+import { type PsPlace, joinRunningPs, psRecovery, restartedProcess } from './ps_recovery.js';
+import { psRecoverable } from '../train/strategies/ps_common.js';
 import { type TrainFlags, addSinkFlags, addTrainFlags, checkpointOptions, configFrom, tensorBackend } from './train_flags.js';
 import type { TrainConfig } from '../train/config.js';
 import { startMetricStream } from '../metrics/remote/stream.js';
@@ -90,21 +94,36 @@ export async function runWorker(flags: WorkerFlags): Promise<void> {
   const iface = chooseInterface({ requested: flags.iface, masterHost: place.masterHost });
   const advertise = iface?.address ?? (bind && !isLoopbackHost(place.masterHost) ? place.masterHost : undefined);
   if (place.rank === 0) process.stderr.write(`smolcluster: ${masterAnnouncement(bind ?? place.masterHost, place.masterPort, place.worldSize)}\n`);
-  const cluster = await rendezvous({
+  // ps: the server re-admits workers that come back, workers re-dial a restarted server (ps_recovery.ts).
+  const recoverable = psRecoverable(strategyName, { ...flags, gradAccum: config.gradAccum });
+  const restarted = recoverable && restartedProcess();
+  const psPlace: PsPlace = {
+    rank: place.rank, worldSize: place.worldSize, masterHost: place.masterHost, masterPort: place.masterPort, token: resolveToken({}), signature, timeoutMs,
+    listenHost: iface?.address ?? bind ?? (isLoopbackHost(place.masterHost) ? place.masterHost : '0.0.0.0'), advertiseHost: iface?.address ?? place.masterHost,
+    hostStore: !bind && place.rank === 0 && process.env[LAUNCHER_STORE_ENV] !== '1', storeBind: bind,
+  };
+  const cluster = await (restarted ? joinRunningPs(psPlace) : rendezvous({
     rank: place.rank, worldSize: place.worldSize, masterHost: bind ? loopbackFor(bind) : place.masterHost, masterPort: place.masterPort,
     hostStore: !bind && place.rank === 0 && process.env[LAUNCHER_STORE_ENV] !== '1',
     listenHost: iface?.address ?? bind, advertiseHost: advertise,
     signature, timeoutMs, group: { timeoutMs },
     onJoin: place.rank === 0 ? (r, address, joined, total) => process.stderr.write(`smolcluster: rank ${r} joined from ${address} (${joined}/${total})\n`) : undefined,
-  }).catch(async (err: unknown) => {
+  })).catch(async (err: unknown) => {
     await store?.close();
     throw err;
   });
+  const ps = recoverable ? await psRecovery(cluster, psPlace, restarted).catch(async (err: unknown) => {
+    await cluster.close();
+    await store?.close();
+    if (err instanceof RunOverError) return 'over' as const;
+    throw err;
+  }) : null;
+  if (ps === 'over') return void process.stderr.write(`smolcluster: worker ${place.rank}: the run is over; nothing to rejoin\n`);
   // A crashed peer is the root cause of whatever fails next. A rank that was waiting on a third
   // rank (which leaves as soon as it notices the crash) would otherwise blame that third rank.
   let lost: Error | null = null;
   cluster.transport.on('peerLost', (_peer: number, err: Error) => {
-    lost ??= err;
+    if (!ps) lost ??= err; // with ps recovery a lost peer may come back: not a root cause yet
   });
   const experiment = experimentPaths(flags.experimentsDir, flags.name ?? experimentName(config.model));
   // The run's monitors report here; so does this catch, for the failures they cannot see (monitors.ts).
@@ -115,7 +134,7 @@ export async function runWorker(flags: WorkerFlags): Promise<void> {
   let dashboard: { close(): Promise<void> } | null = null;
   try {
     dashboard = await openWorkerDashboard(flags, place.rank, experiment.dir, basename(experiment.dir));
-    const strategy = createClusterStrategy(strategyName, cluster.group, sOpts);
+    const strategy = createClusterStrategy(strategyName, cluster.group, { ...sOpts, recovery: ps?.recovery });
     const balance = balancerFromFlags(flags, strategyName, cluster.group, strategy.dataShard ?? { index: place.rank, count: place.worldSize, compute: true }, (e) => {
       appendEvent(experiment.dir, 'rebalance', e);
       process.stderr.write(`smolcluster: step ${e.step}: shares ${e.old_shares.map(pct).join('/')} → ${e.shares.map(pct).join('/')} (${e.reason})\n`);
@@ -138,6 +157,7 @@ export async function runWorker(flags: WorkerFlags): Promise<void> {
       await wandb?.finish();
     }
   } catch (err) {
+    if (err instanceof RunOverError) return void process.stderr.write(`smolcluster: worker ${place.rank}: ${err.message}\n`);
     failed = true;
     if (!isCommFailure(err)) {
       events.failure(err);
@@ -151,6 +171,7 @@ export async function runWorker(flags: WorkerFlags): Promise<void> {
     events.close();
     await stream.close(failed);
     await dashboard?.close();
+    ps?.close();
     await cluster.close();
     await store?.close();
   }
@@ -167,11 +188,4 @@ export function masterAnnouncement(host: string, port: number, worldSize: number
 
 function pct(share: number): string {
   return `${(share * 100).toFixed(1)}%`;
-}
-
-/** Where a process reaches a store it binds on `bind` itself. */
-function loopbackFor(bind: string): string {
-  if (bind === '0.0.0.0') return '127.0.0.1';
-  if (bind === '::') return '::1';
-  return bind;
 }

@@ -110,6 +110,15 @@ export class Mailbox {
     box.inFlight.clear();
   }
 
+  /**
+   * The peer came back on a new connection (a re-admitted worker, a restarted server): what waited
+   * on the old one fails with `err`, and the peer starts over with an empty box.
+   */
+  resetPeer(peer: number, err: Error): void {
+    this.failPeer(peer, err);
+    this.boxes[peer] = { waiting: new Map(), arrived: new Map(), inFlight: new Set(), failure: null };
+  }
+
   peerFailure(peer: number): Error | null {
     return this.closedWith ?? this.boxes[peer].failure;
   }

@@ -144,6 +144,16 @@ export class ProcessGroup {
     return data;
   }
 
+  /**
+   * The peer reconnected (its transport link was replaced, comm/hub.ts): point-to-point messages
+   * with it are numbered from zero again, as the new process numbers them. Collectives are not
+   * reset: a group with a replaced peer talks to it point to point only.
+   */
+  resetPeer(peer: number): void {
+    checkPeer(this, peer);
+    this.pairs.forget(peer);
+  }
+
   close(): Promise<void> {
     return this.transport.close();
   }

@@ -20,6 +20,8 @@ export interface ElasticSupervision {
   events: LauncherEvents;
   /** How long workers may run on after the first finished (ms). */
   graceMs: number;
+  /** Whether a failed rank may be restarted (default: every rank). */
+  restartable?(rank: number): boolean;
 }
 
 export function superviseElastic(s: ElasticSupervision): Promise<number> {
@@ -45,7 +47,7 @@ export function superviseElastic(s: ElasticSupervision): Promise<number> {
           killer = setTimeout(() => children.forEach((c) => c.exitCode === null && c.signalCode === null && c.kill('SIGKILL')), s.graceMs);
           killer.unref();
         }
-        if (code !== 0 && finished === 0 && restarts < s.maxRestarts) {
+        if (code !== 0 && finished === 0 && restarts < s.maxRestarts && (s.restartable?.(rank) ?? true)) {
           restarts++;
           start(rank);
           return;
@@ -53,7 +55,7 @@ export function superviseElastic(s: ElasticSupervision): Promise<number> {
         if (live === 0) {
           if (killer) clearTimeout(killer);
           if (finished > 0 && failures.length === 0) return resolve(0);
-          process.stderr.write(`smolcluster: error: elastic run failed: ${failures.length ? failures.join('; ') : 'no worker finished'}\n`);
+          process.stderr.write(`smolcluster: error: run failed: ${failures.length ? failures.join('; ') : 'no worker finished'}\n`);
           resolve(1);
         }
       });

@@ -14,6 +14,7 @@ import { resolveThreads } from '../train/threads.js';
 import { flagsToArgs } from './worker_args.js';
 import { RESTARTS_ENV, superviseElastic } from './elastic_supervisor.js';
 import { FAULT_ENV } from '../train/faults.js';
+import { psRecoverable } from '../train/strategies/ps_common.js';
 
 const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
@@ -69,21 +70,26 @@ export async function launchLocalCluster(flags: TrainFlags & { workers: number }
   const stopAll = (): void => children.forEach((c) => c.exitCode === null && c.kill('SIGTERM'));
   process.once('SIGINT', stopAll);
   process.once('SIGTERM', stopAll);
+  // Restarted processes run without the --fault knobs: they were the crash.
+  const resumeArgs = [CLI, 'worker', ...flagsToArgs({ ...flags, name, threads, resume: 'auto', fault: undefined }), ...sinkArgs(flags)];
+  const resumeEnv: NodeJS.ProcessEnv = { ...env };
+  delete resumeEnv[FAULT_ENV];
+  // ps: the server re-admits a restarted worker and workers re-dial a restarted server, so only the
+  // process that failed is restarted (the server from its last checkpoint, when there are any).
+  const psAlone = !flags.elastic && (flags.maxRestarts ?? 0) > 0 && psRecoverable(flags.strategy, { ...flags, gradAccum: config.gradAccum });
   try {
-    if (flags.elastic) {
+    if (flags.elastic || psAlone) {
+      const rejoinArgs = [CLI, 'worker', ...flagsToArgs({ ...flags, name, threads, fault: undefined }), ...sinkArgs(flags)];
       const spawn = (rank: number, restarts: number): ChildProcess => {
-        const child = spawnRank(rank, restarts);
+        const child = flags.elastic || restarts === 0 ? spawnRank(rank, restarts) : spawnRank(rank, restarts, rank === 0 ? resumeArgs : rejoinArgs, resumeEnv);
         children.push(child);
         return child;
       };
-      elasticCode = await superviseElastic({ workers: n, maxRestarts: flags.maxRestarts ?? 0, spawn, events, graceMs });
+      const restartable = psAlone ? (rank: number): boolean => rank !== 0 || Boolean(flags.checkpointEvery) : undefined;
+      elasticCode = await superviseElastic({ workers: n, maxRestarts: flags.maxRestarts ?? 0, spawn, events, graceMs, restartable });
       return elasticCode;
     }
-    // Without --elastic, --max-restarts restarts the whole cluster from its last checkpoint (as
-    // torchrun does). The restarted cluster runs without the --fault knobs: they were the crash.
-    const resumeArgs = [CLI, 'worker', ...flagsToArgs({ ...flags, name, threads, resume: 'auto', fault: undefined }), ...sinkArgs(flags)];
-    const resumeEnv: NodeJS.ProcessEnv = { ...env };
-    delete resumeEnv[FAULT_ENV];
+    // Otherwise --max-restarts restarts the whole cluster from its last checkpoint (as torchrun does).
     for (let attempt = 0; ; attempt++) {
       const cluster = Array.from({ length: n }, (_, rank) => (attempt === 0 ? spawnRank(rank) : spawnRank(rank, attempt, resumeArgs, resumeEnv)));
       children.push(...cluster);

@@ -21,6 +21,13 @@ export class PairCounters {
   nextRecvTag(peer: number, userTag: number): number {
     return next(this.received, peer, userTag);
   }
+
+  /** The peer reconnected as a new process: both directions count from zero again. */
+  forget(peer: number): void {
+    for (const counters of [this.sent, this.received]) {
+      for (const key of [...counters.keys()]) if (Math.floor(key / TAG_HI) === peer) counters.delete(key);
+    }
+  }
 }
 
 function next(counters: Map<number, number>, peer: number, userTag: number): number {

@@ -60,6 +60,11 @@ export class StoreClient {
     return new StoreClient(conn, res.rank, timeoutMs);
   }
 
+  /** True once the connection to the store ended (the store went down, or close()). */
+  get failed(): boolean {
+    return this.failure !== null;
+  }
+
   /** Our address on the route to the store: what peers can most likely dial. */
   get localAddress(): string {
     return this.conn.socket.localAddress ?? '127.0.0.1';

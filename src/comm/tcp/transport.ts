@@ -6,6 +6,10 @@
  * A connection that drops fails the peer at once: pending and later ops on it reject with a
  * PeerError naming its rank and host, and 'peerLost' is emitted; a peer that said goodbye (BYE) fails
  * later ops too, but quietly.
+ *
+ * A link may also be one duplex connection (the peer dialed us and we send back on it: a star of
+ * re-admitted peers, comm/hub.ts), and `replacePeer` swaps a peer's link for a new connection
+ * when the peer comes back as a new process.
  */
 import { EventEmitter } from 'node:events';
 import { PeerError, ProtocolError, SmolError, TimeoutError } from '../../util/errors.js';
@@ -65,12 +69,14 @@ export class TcpTransport extends EventEmitter implements Transport {
     checkTag(tag);
     const failure = this.mailbox.peerFailure(peer);
     if (failure) return Promise.reject(failure);
+    const link = this.links[peer];
+    if (!link) return Promise.reject(new PeerError(peer, '?', 'not connected'));
     const t = splitTag(tag);
     const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
     if (!opts.uncounted) this.bytesSent += HEADER_BYTES + payload.length;
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new TimeoutError(opts.op ?? 'send', [peer], timeoutMs, 'it is not reading')), timeoutMs);
-      const write = (): Promise<void> => this.links[peer]!.outbound.send(MessageType.Data, this.rank, t.seq, t.tag, payload);
+      const write = (): Promise<void> => link.outbound.send(MessageType.Data, this.rank, t.seq, t.tag, payload);
       const sent = this.delayMs > 0 ? new Promise<void>((res, rej) => setTimeout(() => write().then(res, rej), this.delayMs)) : write();
       sent.then(
         () => {
@@ -97,12 +103,9 @@ export class TcpTransport extends EventEmitter implements Transport {
     this.closed = true;
     this.mailbox.close(new SmolError('CLOSED', `rank ${this.rank}: transport closed`));
     const waits: Promise<void>[] = [];
-    for (const link of this.links) {
-      if (!link) continue;
-      for (const conn of [link.outbound, link.inbound]) {
-        waits.push(waitClosed(conn, 2000));
-        conn.bye(this.rank);
-      }
+    for (const conn of this.connections()) {
+      waits.push(waitClosed(conn, 2000));
+      conn.bye(this.rank);
     }
     await Promise.all(waits);
   }
@@ -111,25 +114,55 @@ export class TcpTransport extends EventEmitter implements Transport {
   abort(): void {
     this.closed = true;
     this.mailbox.close(new SmolError('CLOSED', `rank ${this.rank}: transport aborted`));
-    for (const link of this.links) {
-      link?.inbound.socket.destroy();
-      link?.outbound.socket.destroy();
+    for (const conn of this.connections()) conn.socket.destroy();
+  }
+
+  /**
+   * The peer came back as a new process on `conn`, one duplex connection (comm/hub.ts): the old
+   * link is dropped, what waited on it fails, and messages from and to the peer use `conn` now.
+   */
+  replacePeer(peer: number, conn: Connection, host: string): void {
+    checkPeer(this, peer);
+    if (this.closed) {
+      conn.destroy();
+      return;
     }
+    const old = this.links[peer];
+    const link: PeerLink = { inbound: conn, outbound: conn, host };
+    // First, so the old connections' 'closed' events no longer count (lost() checks the link).
+    this.links[peer] = link;
+    const err = new PeerError(peer, old?.host ?? host, 'reconnected: its earlier connection was dropped');
+    if (old) for (const c of new Set([old.inbound, old.outbound])) c.destroy(err);
+    this.failed.delete(peer);
+    this.mailbox.resetPeer(peer, err);
+    this.attach(peer, link);
+  }
+
+  /** Whether the peer has a link that has not failed. */
+  isConnected(peer: number): boolean {
+    return this.links[peer] !== null && this.links[peer] !== undefined && !this.failed.has(peer) && !this.mailbox.peerFailure(peer);
+  }
+
+  private connections(): Set<Connection> {
+    const out = new Set<Connection>();
+    for (const link of this.links) if (link) for (const c of [link.inbound, link.outbound]) out.add(c);
+    return out;
   }
 
   private attach(peer: number, link: PeerLink): void {
+    const duplex = link.inbound === link.outbound;
     link.inbound.setSink(new InboundSink(peer, this.mailbox));
-    link.outbound.setSink(outboundSink(peer));
-    for (const conn of [link.inbound, link.outbound]) {
-      conn.on('closed', (err: Error | null) => this.lost(peer, err));
-      if (!conn.isOpen) this.lost(peer, new SmolError('CLOSED', `connection to ${link.host} closed during setup`));
+    if (!duplex) link.outbound.setSink(outboundSink(peer));
+    for (const conn of duplex ? [link.inbound] : [link.inbound, link.outbound]) {
+      conn.on('closed', (err: Error | null) => this.lost(peer, err, link));
+      if (!conn.isOpen) this.lost(peer, new SmolError('CLOSED', `connection to ${link.host} closed during setup`), link);
     }
   }
 
-  private lost(peer: number, err: Error | null): void {
-    if (this.closed || this.failed.has(peer)) return;
+  private lost(peer: number, err: Error | null, link: PeerLink): void {
+    // A replaced link's connections end after the peer came back: not a loss.
+    if (this.closed || this.failed.has(peer) || this.links[peer] !== link) return;
     this.failed.add(peer);
-    const link = this.links[peer]!;
     if (err === null) {
       this.mailbox.failPeer(peer, new PeerError(peer, link.host, 'left the group (closed its transport)'));
       for (const conn of [link.inbound, link.outbound]) if (conn.isOpen && !conn.isLeaving) conn.bye(this.rank);

@@ -15,13 +15,25 @@
  * optimizer state) so it rejoins at the next step. Each step's record names the contributors and
  * the late workers. Every `checksumEvery` versions a worker sends the checksum of the weights it
  * computed on and the server compares it with its own.
+ *
+ * With `recovery` (comm/hub.ts underneath), peers may come back. A worker that reconnects — a
+ * restarted process, or one whose connection dropped — is re-admitted at once: the server sends
+ * it the current model state (weights, buffers, optimizer state, version) and waits for its
+ * gradients again from the next one it sends. A worker whose server went away re-dials it with
+ * capped exponential backoff until its deadline; a server restarted from its checkpoint welcomes
+ * every worker the same way, and each worker continues from the server's version (steps()), so
+ * the steps between the checkpoint and the crash are taken again.
  */
 import { performance } from 'node:perf_hooks';
 import type { ProcessGroup } from '../../comm/process_group.js';
-import { SmolError, TimeoutError } from '../../util/errors.js';
-import type { CommTiming, DataShard, StepInfo, Strategy, StrategyContext, UpdateResult } from '../strategy.js';
+import { BatchLoader } from '../../data/loader.js';
+import type { Dataset } from '../../data/dataset.js';
+import { DistributedSampler } from '../../data/sampler.js';
+import { PeerError, SmolError, TimeoutError } from '../../util/errors.js';
+import type { AnyBatch } from '../objective.js';
+import type { CommTiming, DataShard, PlannedStep, StepInfo, Strategy, StrategyContext, UpdateResult } from '../strategy.js';
 import { DivergenceError } from './allreduce.js';
-import { HEAD_SLOTS, SERVER_RANK, TAG, broadcastModel, checksumOf, psShard, sleep } from './ps_common.js';
+import { HEAD_SLOTS, type PsRecovery, SERVER_RANK, TAG, broadcastModel, checksumOf, gatherAtServer, psShard, sleep } from './ps_common.js';
 
 export type PsReply = 'weights' | 'gradients';
 
@@ -38,6 +50,8 @@ export interface ParamServerOptions {
   peerTimeoutMs?: number;
   /** Debug knob: this worker sleeps this long before sending each gradient (a straggler). */
   slowMs?: number;
+  /** Re-admission of workers and reconnection to a restarted server (absent: a lost peer stays lost). */
+  recovery?: PsRecovery;
 }
 
 /** Reply kinds. */
@@ -48,8 +62,9 @@ const KIND_RESYNC = 2;
 const FLAG_DONE = 1;
 const FLAG_LATE = 2;
 
-function resolved(o: ParamServerOptions): Required<ParamServerOptions> {
+function resolved(o: ParamServerOptions): Required<Omit<ParamServerOptions, 'recovery'>> & { recovery?: PsRecovery } {
   return {
+    recovery: o.recovery,
     stragglerMs: o.stragglerMs ?? 60_000,
     reply: o.reply ?? 'weights',
     serverTrains: o.serverTrains ?? false,
@@ -72,7 +87,7 @@ export class ParamServer implements Strategy {
   readonly rank = SERVER_RANK;
   readonly worldSize: number;
   readonly dataShard: DataShard;
-  private readonly o: Required<ParamServerOptions>;
+  private readonly o: ReturnType<typeof resolved>;
   private ctx: StrategyContext | null = null;
   /** Model version: updates applied so far; gradients for this version are accepted while `open`. */
   private version = 0;
@@ -95,8 +110,10 @@ export class ParamServer implements Strategy {
   private lastLoss = NaN;
   private lastContributors = 0;
   private gradCopy = new Float32Array(0);
+  /** Connection generation of each worker: a re-admission starts a new one, and the old one's failures no longer count. */
+  private readonly generation = new Map<number, number>();
   /** Totals over the run, for result summaries and tests. */
-  readonly totals = { stale: 0, late: 0, lost: 0 };
+  readonly totals = { stale: 0, late: 0, lost: 0, rejoined: 0 };
 
   constructor(private readonly group: ProcessGroup, opts: ParamServerOptions = {}) {
     this.worldSize = group.size;
@@ -118,23 +135,101 @@ export class ParamServer implements Strategy {
     const n = ctx.model.arena().size;
     this.acc = new Float32Array(n);
     this.gradCopy = new Float32Array(this.o.reply === 'gradients' ? n : 0);
-    await broadcastModel(this.group, ctx);
     if (this.o.checksumEvery > 0) this.versionChecksum = checksumOf(ctx);
+    const recovery = this.o.recovery;
+    if (recovery?.restarted) {
+      // Restarted from a checkpoint: the workers come back one by one, each welcomed with the state.
+      for (const w of this.workers) this.gone.set(w, 'lost');
+      recovery.onRejoin?.((w) => this.readmit(w));
+      await this.awaitWorkers();
+      return;
+    }
+    await broadcastModel(this.group, ctx);
     for (const w of this.workers) void this.receiveLoop(w, n);
+    recovery?.onRejoin?.((w) => this.readmit(w));
   }
 
-  /** One pending receive per worker, for the whole run: each gradient is handled as it lands. */
+  /** A restarted server: until every worker is back, or the deadline (then on with those that are). */
+  private async awaitWorkers(): Promise<void> {
+    const start = performance.now();
+    while (this.live.length < this.workers.length) {
+      const waited = performance.now() - start;
+      if (waited >= this.o.peerTimeoutMs) {
+        const missing = this.workers.filter((w) => this.gone.has(w));
+        if (this.live.length === 0) throw new TimeoutError('ps server restart', missing, waited, 'no worker reconnected');
+        process.stderr.write(`smolcluster: ps server: continuing without worker rank ${missing.join(', ')} (not back after ${Math.round(waited)} ms; ${missing.length === 1 ? 'it' : 'they'} may still rejoin)\n`);
+        return;
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.max(1, this.o.peerTimeoutMs - waited));
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  }
+
+  /**
+   * A worker (re)connected: it starts over at the current version with the whole model state, and
+   * its gradients count again from the next one it sends.
+   */
+  private readmit(w: number): void {
+    const gen = this.connection(w) + 1;
+    this.generation.set(w, gen);
+    this.gone.delete(w);
+    this.owed.delete(w);
+    this.totals.rejoined++;
+    process.stderr.write(`smolcluster: ps server: worker rank ${w} (re)joined at version ${this.version}\n`);
+    this.welcome(w, gen);
+    void this.receiveLoop(w, this.ctx!.model.arena().size);
+    this.poke();
+  }
+
+  /** The whole state a joining worker needs: version, weights, buffers, optimizer state (and DONE after the last update). */
+  private welcome(w: number, gen: number): void {
+    const ctx = this.ctx!;
+    const head = Float64Array.of(this.version, this.finished ? FLAG_DONE : 0, ctx.optimizer.lr, ctx.optimizer.steps, 0, 0, 0, 0);
+    const parts: ArrayBufferView[] = [ctx.model.arena().data, ...ctx.model.namedBuffers().map(([, b]) => b), ...ctx.optimizer.stateBuffers()];
+    if (this.finished) this.gone.set(w, 'done');
+    this.track((async () => {
+      await this.group.send(head, w, { tag: TAG.welcomeHead });
+      for (const p of parts) await this.group.send(p, w, { tag: TAG.welcomeBody });
+    })(), w, gen);
+  }
+
+  /** Worker w's connection generation (0: the one of the start-up mesh). */
+  private connection(w: number): number {
+    return this.generation.get(w) ?? 0;
+  }
+
+  /** A send to worker w over its connection `gen`: awaited before the model changes; its failure loses w (if still that connection). */
+  private track(send: Promise<void>, w: number, gen: number): void {
+    const tracked = send.catch((err: Error) => {
+      if (this.connection(w) === gen) this.lose(w, err);
+    });
+    this.sends.add(tracked);
+    void tracked.finally(() => {
+      this.sends.delete(tracked);
+      if (this.finished) this.poke();
+    });
+  }
+
+  /** One pending receive per worker connection, for the whole run: each gradient is handled as it lands. */
   private async receiveLoop(w: number, n: number): Promise<void> {
+    const gen = this.connection(w);
+    const current = (): boolean => this.connection(w) === gen && !this.gone.has(w);
     const head = new Float64Array(HEAD_SLOTS);
     const body = new Float32Array(n);
-    while (!this.gone.has(w)) {
+    while (current()) {
       try {
         await this.group.recv(head, w, { tag: TAG.pushHead, timeoutMs: this.o.peerTimeoutMs });
         await this.group.recv(body, w, { tag: TAG.pushBody, timeoutMs: this.o.peerTimeoutMs });
       } catch (err) {
-        if (!this.gone.has(w)) this.lose(w, err as Error);
+        if (current()) this.lose(w, err as Error);
         return;
       }
+      if (!current()) return;
       try {
         this.onGradient(w, head, body);
       } catch (err) {
@@ -170,7 +265,8 @@ export class ParamServer implements Strategy {
       this.reply(w, { late: true });
       return;
     }
-    if (version === this.version && this.open) {
+    // A re-admitted worker may send again for a version it already contributed to: counted once.
+    if (version === this.version && this.open && !this.contributed.has(w)) {
       if (checksum >= 0 && this.versionChecksum >= 0 && checksum !== this.versionChecksum) {
         throw new DivergenceError([w], version, `checksum ${checksum.toString(16)} vs the server's ${this.versionChecksum.toString(16)}`);
       }
@@ -244,7 +340,8 @@ export class ParamServer implements Strategy {
       if (this.contributed.size === 0 && now - start >= this.o.peerTimeoutMs) {
         throw new TimeoutError('ps gradient collection', this.live, now - start, 'no worker sent a gradient');
       }
-      if (this.contributed.size === 0 && this.live.length === 0) {
+      // With recovery, workers may come back: wait for them until the deadline above.
+      if (this.contributed.size === 0 && this.live.length === 0 && !this.o.recovery?.onRejoin) {
         throw new SmolError('PEER', 'ps server: every worker has dropped out');
       }
       const until = this.contributed.size > 0 ? this.firstAt + this.o.stragglerMs : start + this.o.peerTimeoutMs;
@@ -284,7 +381,10 @@ export class ParamServer implements Strategy {
     this.open = true;
     for (const [w, { late }] of owed) this.reply(w, { late });
     await Promise.all(this.sends);
-    if (this.finished) await this.drain();
+    if (this.finished) {
+      await this.drain();
+      await this.o.recovery?.over?.();
+    }
     return { commMs: performance.now() - t0, waitMs: 0, stop: this.finished };
   }
 
@@ -317,15 +417,10 @@ export class ParamServer implements Strategy {
     const parts: ArrayBufferView[] = kind === KIND_GRADIENTS ? [this.gradCopy] : [ctx.model.arena().data];
     if (kind === KIND_RESYNC) parts.push(...ctx.optimizer.stateBuffers());
     if (this.finished) this.gone.set(w, 'done');
-    const send = (async () => {
+    this.track((async () => {
       await this.group.send(head, w, { tag: TAG.replyHead });
       for (const p of parts) await this.group.send(p, w, { tag: TAG.replyBody });
-    })().catch((err: Error) => this.lose(w, err));
-    this.sends.add(send);
-    void send.finally(() => {
-      this.sends.delete(send);
-      if (this.finished) this.poke();
-    });
+    })(), w, this.connection(w));
   }
 
   afterStep(): Promise<void> {
@@ -333,7 +428,8 @@ export class ParamServer implements Strategy {
   }
 
   gather(local: Float32Array): Promise<Float32Array> {
-    return this.group.allGather(local);
+    const reachable = this.workers.filter((w) => this.gone.get(w) !== 'lost');
+    return gatherAtServer(this.group, local, reachable, this.o.peerTimeoutMs);
   }
 
   async close(): Promise<void> {
@@ -347,33 +443,100 @@ export class ParamServerWorker implements Strategy {
   readonly rank: number;
   readonly worldSize: number;
   readonly dataShard: DataShard;
-  private readonly o: Required<ParamServerOptions>;
+  private readonly o: ReturnType<typeof resolved>;
   private version = 0;
   private readonly head = new Float64Array(HEAD_SLOTS);
   private readonly replyHead = new Float64Array(HEAD_SLOTS);
   private staged = new Float32Array(0);
   private pendingKind = KIND_WEIGHTS;
   private done = false;
+  /** Times this worker re-dialed a server it had lost. */
+  reconnects = 0;
+  /** With recovery, the worker's steps follow the server's version (it may jump after a welcome). */
+  readonly steps?: (ctx: StrategyContext, data: Dataset, batchSize: number, epochs: number, seed: number) => AsyncIterable<PlannedStep>;
 
   constructor(private readonly group: ProcessGroup, opts: ParamServerOptions = {}) {
     this.rank = group.rank;
     this.worldSize = group.size;
     this.o = resolved(opts);
     this.dataShard = psShard(group.rank, group.size, this.o.serverTrains);
+    if (this.o.recovery) this.steps = (ctx, data, batchSize, epochs, seed) => this.followServer(ctx, data, batchSize, epochs, seed);
   }
 
   async setup(ctx: StrategyContext): Promise<void> {
     if (this.o.reply === 'gradients') this.staged = new Float32Array(ctx.model.arena().size);
     this.version = ctx.startStep ?? 0;
-    await broadcastModel(this.group, ctx);
+    if (this.o.recovery?.restarted) await this.receiveWelcome(ctx);
+    else await broadcastModel(this.group, ctx);
   }
 
-  async reduceGradients(ctx: StrategyContext, localLoss: number, samples: number): Promise<CommTiming & { loss: number; info: StepInfo }> {
+  /** The server's welcome (after a (re)connect): the whole model state and the version to go on from. */
+  private async receiveWelcome(ctx: StrategyContext): Promise<void> {
+    const timeoutMs = this.o.peerTimeoutMs + this.o.stragglerMs;
+    const head = new Float64Array(HEAD_SLOTS);
+    await this.group.recv(head, SERVER_RANK, { tag: TAG.welcomeHead, timeoutMs });
+    const parts = [ctx.model.arena().data, ...ctx.model.namedBuffers().map(([, b]) => b), ...ctx.optimizer.stateBuffers()];
+    for (const p of parts) await this.group.recv(p, SERVER_RANK, { tag: TAG.welcomeBody, timeoutMs });
+    const [version, flags, , optimizerSteps] = head;
+    ctx.optimizer.restoreSteps(optimizerSteps);
+    this.version = version;
+    this.done = (flags & FLAG_DONE) !== 0;
+  }
+
+  /**
+   * This worker's batches from the server's version on: step v trains batch v of the shard, so a
+   * worker that rejoins late skips the steps taken without it, and one whose server restarted
+   * from an older checkpoint takes those steps again.
+   */
+  private async *followServer(ctx: StrategyContext, data: Dataset, batchSize: number, epochs: number, seed: number): AsyncGenerator<PlannedStep> {
+    const shard = this.dataShard;
+    const loader = new BatchLoader(data, new DistributedSampler({ size: data.size, worldSize: shard.count, rank: shard.index, seed, shuffle: true }), batchSize);
+    const total = ctx.totalSteps ?? loader.numBatches * epochs;
+    let batches: Iterator<AnyBatch> | null = null;
+    let expected = -1;
+    while (!this.done && this.version < total) {
+      const step = this.version;
+      const epoch = Math.floor(step / loader.numBatches);
+      if (epoch >= epochs) return;
+      if (step !== expected || batches === null) batches = loader.batches(epoch, step % loader.numBatches) as Iterator<AnyBatch>;
+      const next = batches.next();
+      expected = step + 1;
+      if (next.done) {
+        batches = null; // the epoch's last batch was taken: the next step starts the next epoch
+        expected = -1;
+        continue;
+      }
+      yield [epoch, next.value, step];
+    }
+  }
+
+  /** The connection to the server dropped: re-dial it (the deadline names it) and take its welcome. */
+  private async rejoin(ctx: StrategyContext, err: Error): Promise<void> {
+    process.stderr.write(`smolcluster: ps worker ${this.rank}: lost the server (${err.message}); reconnecting\n`);
+    await this.o.recovery!.reconnect!();
+    await this.receiveWelcome(ctx);
+    this.reconnects++;
+    process.stderr.write(`smolcluster: ps worker ${this.rank}: reconnected; going on from version ${this.version}\n`);
+  }
+
+  async reduceGradients(ctx: StrategyContext, localLoss: number, samples: number): Promise<CommTiming & { loss: number; info: StepInfo; regrouped?: boolean }> {
     if (this.o.slowMs > 0) await sleep(this.o.slowMs);
-    const arena = ctx.model.arena();
     const check = this.o.checksumEvery > 0 && this.version % this.o.checksumEvery === 0 ? checksumOf(ctx) : -1;
     this.head.set([this.version, samples, samples > 0 ? localLoss * samples : 0, check]);
     const t0 = performance.now();
+    try {
+      return await this.exchange(ctx, t0);
+    } catch (err) {
+      if (!(err instanceof PeerError && err.rank === SERVER_RANK && this.o.recovery?.reconnect)) throw err;
+      // The step is abandoned (no update, no record); steps() goes on from the server's version.
+      await this.rejoin(ctx, err);
+      return { loss: NaN, commMs: 0, waitMs: performance.now() - t0, info: {}, regrouped: true };
+    }
+  }
+
+  /** Sends this step's gradient (head set) and takes the server's answer. */
+  private async exchange(ctx: StrategyContext, t0: number): Promise<CommTiming & { loss: number; info: StepInfo }> {
+    const arena = ctx.model.arena();
     await Promise.all([
       this.group.send(this.head, SERVER_RANK, { tag: TAG.pushHead }),
       this.group.send(arena.grad, SERVER_RANK, { tag: TAG.pushBody }),
@@ -422,7 +585,7 @@ export class ParamServerWorker implements Strategy {
   }
 
   gather(local: Float32Array): Promise<Float32Array> {
-    return this.group.allGather(local);
+    return gatherAtServer(this.group, local, [], this.o.peerTimeoutMs);
   }
 
   async close(): Promise<void> {}

@@ -16,10 +16,39 @@ export const TAG = {
   /** server → worker: a header, then the payload. */
   replyHead: 0x5053_0003,
   replyBody: 0x5053_0004,
+  /** server → a (re)joining worker: a header, then the model state. */
+  welcomeHead: 0x5053_0005,
+  welcomeBody: 0x5053_0006,
+  /** worker → server: its run totals at the end (gatherAtServer). */
+  gather: 0x5053_0007,
 } as const;
+
+/**
+ * How a parameter-server process survives the loss of its peers (comm/hub.ts does the sockets):
+ * the server re-admits a worker that comes back; a worker re-dials a server that restarted.
+ */
+export interface PsRecovery {
+  /** This process replaces one that died: no start-up broadcast; the server welcomes each worker. */
+  restarted: boolean;
+  /** Server: called with each worker's rank when it (re)connects, from now on (and for those that came already). */
+  onRejoin?(listener: (rank: number) => void): void;
+  /** Worker: re-dials the server after the connection to it was lost (backoff, deadline naming the server). */
+  reconnect?(): Promise<void>;
+  /** Server: the last update is out; a worker that comes back now has nothing to rejoin. */
+  over?(): Promise<void>;
+}
 
 /** Header slots are float64 (integers up to 2^53 are exact). */
 export const HEAD_SLOTS = 8;
+
+/**
+ * Whether a ps run can re-admit workers and survive a server restart: its workers' steps must
+ * follow the server's version (ParamServerWorker.steps), which plain shards with one batch per
+ * step allow (not measured batch shares, not accumulated micro-batches).
+ */
+export function psRecoverable(strategy: string | undefined, o: { enableLoadBalancing?: boolean; gradAccum?: number }): boolean {
+  return strategy === 'ps' && !o.enableLoadBalancing && (o.gradAccum ?? 1) <= 1;
+}
 
 /**
  * The data shard of a rank. With `serverTrains`, every rank trains shard `rank` of N; otherwise
@@ -35,6 +64,28 @@ export function psShard(rank: number, worldSize: number, serverTrains: boolean):
 export async function broadcastModel(group: ProcessGroup, ctx: StrategyContext): Promise<void> {
   await group.broadcast(ctx.model.arena().data, SERVER_RANK);
   for (const [, buf] of ctx.model.namedBuffers()) await group.broadcast(buf, SERVER_RANK);
+}
+
+/**
+ * The end-of-run all-gather over the star (no worker-to-worker link, which a re-admitted worker
+ * does not have): workers send their vector to the server; the server fills the rows of the
+ * workers it reaches within the deadline (zeros for the others). Only the server's result is whole.
+ */
+export async function gatherAtServer(group: ProcessGroup, local: Float32Array, from: number[], timeoutMs: number): Promise<Float32Array> {
+  const out = new Float32Array(local.length * group.size);
+  out.set(local, group.rank * local.length);
+  if (group.rank !== SERVER_RANK) {
+    await group.send(local, SERVER_RANK, { tag: TAG.gather });
+    return out;
+  }
+  await Promise.all(from.map(async (w) => {
+    try {
+      await group.recv(out.subarray(w * local.length, (w + 1) * local.length), w, { tag: TAG.gather, timeoutMs });
+    } catch (err) {
+      process.stderr.write(`smolcluster: ps server: no totals from worker rank ${w} (${(err as Error).message})\n`);
+    }
+  }));
+  return out;
 }
 
 /** The parameter checksum as a number (FNV-1a, see ParamArena.checksum). */

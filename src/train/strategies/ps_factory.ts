@@ -11,6 +11,7 @@ import { DiLoCoStrategy } from './diloco.js';
 import { createLocalSgdStrategy } from './local_sgd.js';
 import { createAsyncPsStrategy } from './async_ps.js';
 import { createParamServerStrategy } from './param_server.js';
+import type { PsRecovery } from './ps_common.js';
 
 export const CLUSTER_STRATEGIES = ['allreduce', 'ps', 'async-ps', 'diloco', 'local-sgd'] as const;
 export type ClusterStrategyName = (typeof CLUSTER_STRATEGIES)[number];
@@ -22,6 +23,8 @@ export interface ClusterStrategyOptions {
   /** ps: straggler deadline (ms). */
   stragglerMs?: number;
   psReply?: 'weights' | 'gradients';
+  /** ps: re-admission of workers and reconnection to a restarted server (comm/hub.ts). */
+  recovery?: PsRecovery;
   serverTrains?: boolean;
   /** async-ps */
   pushEvery?: number;
@@ -53,7 +56,7 @@ export function createClusterStrategy(name: ClusterStrategyName, group: ProcessG
     case 'ps':
       return createParamServerStrategy(group, {
         stragglerMs: o.stragglerMs ?? o.peerTimeoutMs, reply: o.psReply, serverTrains: o.serverTrains,
-        checksumEvery: o.checksumEvery, peerTimeoutMs: o.peerTimeoutMs,
+        checksumEvery: o.checksumEvery, peerTimeoutMs: o.peerTimeoutMs, recovery: o.recovery,
       });
     case 'async-ps':
       return createAsyncPsStrategy(group, {
