@@ -9,13 +9,14 @@
  * it is tried. Since shuffling is a pure function of (seed, epoch), the position is all the data
  * order needs: a resumed run takes exactly the steps the uninterrupted run would have taken.
  */
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CheckpointError, loadCheckpoint, saveCheckpoint } from '../nn/checkpoint.js';
 import type { Module } from '../nn/module.js';
 import type { Optimizer } from '../nn/optim/optimizer.js';
 import { fsyncDir } from '../util/atomic_file.js';
 import { SmolError } from '../util/errors.js';
+import { ensureWritableFolder } from '../util/writable.js';
 
 export interface CheckpointOptions {
   /** Folder of the checkpoint files. */
@@ -78,7 +79,8 @@ export class Checkpointer {
     /** Told about every file written, and every file refused while resuming. */
     private readonly report: { saved?(file: string, step: number): void; refused?(file: string, why: string): void } = {},
   ) {
-    if (writer && opts.every > 0) mkdirSync(opts.dir, { recursive: true });
+    // At start, not at the first save: an unwritable folder is refused before any training.
+    if (writer && opts.every > 0) ensureWritableFolder(opts.dir, '--checkpoint-dir');
   }
 
   /** After a step: saves when `position.step` is a multiple of `every`. */

@@ -33,3 +33,24 @@ export function ensureWritable(file: string, flag: string): void {
     throw refuse('the file exists and is not writable');
   }
 }
+
+/**
+ * Checks, before a run spends any time, that files can be written into `dir` (created with its
+ * parents): a path through a file, a file in its place or a read-only folder is refused naming
+ * the flag, instead of failing at the first save.
+ */
+export function ensureWritableFolder(dir: string, flag: string): void {
+  const refuse = (why: string): ConfigError => new ConfigError('command line', flag, `cannot write into "${dir}": ${why}`);
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw refuse(code === 'EEXIST' || code === 'ENOTDIR' ? 'it, or a folder on its path, is a file' : `cannot create it (${code ?? String(e)})`);
+  }
+  if (!statSync(dir).isDirectory()) throw refuse('it is a file');
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch {
+    throw refuse('it is not writable');
+  }
+}

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { experimentPaths } from '../../src/train/experiment.js';
 import { ConfigError } from '../../src/util/errors.js';
-import { ensureWritable } from '../../src/util/writable.js';
+import { ensureWritable, ensureWritableFolder } from '../../src/util/writable.js';
 import { writeJson } from '../../src/validate/files.js';
 import { tempDir } from '../helpers/cluster.js';
 
@@ -25,6 +25,20 @@ test('ensureWritable creates missing parent folders and refuses a folder or an u
   }
   writeJson(join(dir, 'plain.json'), {});
   assert.throws(() => ensureWritable(join(dir, 'plain.json', 'sub', 'x.json'), '--output'), (e: unknown) => e instanceof ConfigError && /cannot create its folder/.test(e.message));
+});
+
+test('ensureWritableFolder creates the folder and refuses a file on its path or in its place, naming the flag', () => {
+  ensureWritableFolder(join(dir, 'ckpt', 'deep'), '--checkpoint-dir');
+  assert.ok(existsSync(join(dir, 'ckpt', 'deep')));
+  writeJson(join(dir, 'afile'), {});
+  for (const bad of [join(dir, 'afile'), join(dir, 'afile', 'sub')]) {
+    assert.throws(() => ensureWritableFolder(bad, '--checkpoint-dir'), (e: unknown) => e instanceof ConfigError && e.message.includes('--checkpoint-dir') && e.message.includes(bad) && /is a file/.test(e.message));
+  }
+  if (process.getuid?.() !== 0) {
+    mkdirSync(join(dir, 'ro-ckpt'));
+    chmodSync(join(dir, 'ro-ckpt'), 0o500);
+    assert.throws(() => ensureWritableFolder(join(dir, 'ro-ckpt'), '--checkpoint-dir'), /is not writable/);
+  }
 });
 
 test('run names cannot escape the experiments folder', () => {
