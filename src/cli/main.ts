@@ -1,50 +1,53 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { baselineCommand } from './baseline.js';
-import { faultTestCommand } from './fault_test.js';
 import { reportError } from './report.js';
-import { runCommand } from './run.js';
-import { trainCommand } from './train.js';
-import { validateCommand } from './validate.js';
-import { workerCommand } from './worker.js';
-import { serverCommand } from './server.js';
-import { configCommand } from './config.js';
-import { launchCommand } from './launch.js';
-import { dashboardCommand } from './dashboard.js';
-import { coordinatorCommand } from './coordinator.js';
-import { computeNodeCommand } from './compute_node.js';
-import { submitCommand } from './submit.js';
-import { federatedCommand } from './federated.js';
-import { infoCommand } from './info.js';
 
-const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+/**
+ * Every command, in help order, with the module that defines it. A command's module is imported only
+ * when that command runs (or for help): a compute node need not load the dashboard, the datasets and
+ * every model to start (four nodes starting at once on two cores spent seconds on that).
+ */
+const COMMANDS: ReadonlyArray<readonly [string, () => Promise<Command>]> = [
+  ['train', async () => (await import('./train.js')).trainCommand()],
+  ['worker', async () => (await import('./worker.js')).workerCommand()],
+  ['run', async () => (await import('./run.js')).runCommand()],
+  ['validate', async () => (await import('./validate.js')).validateCommand()],
+  ['baseline', async () => (await import('./baseline.js')).baselineCommand()],
+  ['fault-test', async () => (await import('./fault_test.js')).faultTestCommand()],
+  ['server', async () => (await import('./server.js')).serverCommand()],
+  ['config', async () => (await import('./config.js')).configCommand()],
+  ['launch', async () => (await import('./launch.js')).launchCommand()],
+  ['dashboard', async () => (await import('./dashboard.js')).dashboardCommand()],
+  ['coordinator', async () => (await import('./coordinator.js')).coordinatorCommand()],
+  ['compute-node', async () => (await import('./compute_node.js')).computeNodeCommand()],
+  ['submit', async () => (await import('./submit.js')).submitCommand()],
+  ['federated', async () => (await import('./federated.js')).federatedCommand()],
+  ['info', async () => (await import('./info.js')).infoCommand()],
+];
 
-const program = new Command('smolcluster')
-  .description('Distributed neural-network training for the machines you own.')
-  .version(pkg.version)
-  .option('--verbose', 'print stack traces with errors')
-  .showHelpAfterError()
-  .addCommand(trainCommand())
-  .addCommand(workerCommand())
-  .addCommand(runCommand())
-  .addCommand(validateCommand())
-  .addCommand(baselineCommand())
-  .addCommand(faultTestCommand())
-  .addCommand(serverCommand())
-  .addCommand(configCommand())
-  .addCommand(launchCommand())
-  .addCommand(dashboardCommand())
-  .addCommand(coordinatorCommand())
-  .addCommand(computeNodeCommand())
-  .addCommand(submitCommand())
-  .addCommand(federatedCommand())
-  .addCommand(infoCommand());
+/** The command named on the command line (the first word that is not a global flag), if it is one of ours. */
+function requestedCommand(argv: readonly string[]): string | undefined {
+  const word = argv.slice(2).find((a) => !a.startsWith('-'));
+  return COMMANDS.some(([name]) => name === word) ? word : undefined;
+}
 
-program.hook('preAction', (cmd) => {
-  if (cmd.opts().verbose) process.env.SMOLCLUSTER_VERBOSE = '1';
-});
+async function main(): Promise<void> {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const program = new Command('smolcluster')
+    .description('Distributed neural-network training for the machines you own.')
+    .version(pkg.version)
+    .option('--verbose', 'print stack traces with errors')
+    .showHelpAfterError();
+  // One command: load only it. Anything else (help, a typo, no command): all of them, for the listing.
+  const wanted = requestedCommand(process.argv);
+  for (const [name, load] of COMMANDS) if (!wanted || name === wanted) program.addCommand(await load());
+  program.hook('preAction', (cmd) => {
+    if (cmd.opts().verbose) process.env.SMOLCLUSTER_VERBOSE = '1';
+  });
+  await program.parseAsync(process.argv);
+}
 
-program.parseAsync(process.argv).catch((e: unknown) => {
+main().catch((e: unknown) => {
   process.exitCode = reportError(e);
 });

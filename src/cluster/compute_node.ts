@@ -1,8 +1,9 @@
 /**
  * A compute node: listens for the coordinator (which dials nodes listed in its nodes file) and, when
  * given the coordinator's address, registers there itself — and again after every lost connection,
- * so a restarted node rejoins at once. On every coordinator connection it sends heartbeats. Tasks are
- * trained one at a time, through the same model code on every node (the same bits for the same task).
+ * so a restarted node rejoins at once. On every coordinator connection it sends heartbeats, also while
+ * it trains (training yields between epochs). Tasks are trained one at a time, through the same model
+ * code on every node (the same bits for the same task).
  *
  * With load probability p the node is "busy" for a task with probability p: it rejects the task when
  * the task allows it (the least-loaded policy), else it delays it by `busyDelayMs` (the original slept
@@ -16,9 +17,16 @@ import { MessageType } from '../comm/wire/frame.js';
 import type { Module } from '../nn/module.js';
 import { ProtocolError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
-import { buildLettersModel, fitShard, lettersParamCount } from './letters_model.js';
+import { buildLettersModel, fitShardInSlices, lettersParamCount, type LocalFit } from './letters_model.js';
 import { acceptCluster, dialCluster, onFrames, sendFrame } from './link.js';
 import { decodeTask, encode, encodeTaskResult, type Task, type TaskResult } from './messages.js';
+
+/**
+ * Training hands the event loop a turn this often, so heartbeats (and new tasks, and the coordinator
+ * closing) are not held up by a long task: well under any heartbeat interval, and long enough that
+ * the turns cost nothing measurable.
+ */
+const TRAIN_SLICE_MS = 50;
 
 export interface ComputeNodeOptions {
   host: string;
@@ -123,22 +131,23 @@ export class ComputeNode {
     this.inFlight++;
     const delay = busy ? this.opts.busyDelayMs : 0;
     const before = this.work;
-    const train = (): void => {
+    const train = async (): Promise<void> => {
       if (!conn.isOpen) return; // the coordinator gave up on us meanwhile
-      const fit = fitShard(this.model(task.hidden), task.weights, { name: task.shard, rows: task.rows, features: task.features, labels: task.labels }, task.epochs, task.lr);
+      const shard = { name: task.shard, rows: task.rows, features: task.features, labels: task.labels };
+      const fit = await fitShardInSlices(this.model(task.hidden), task.weights, shard, task.epochs, task.lr, TRAIN_SLICE_MS);
       this.reply(conn, task, t0, busy, fit);
     };
     // A busy node waits (the delays of several tasks overlap), then trains one task at a time.
     this.work = (async () => {
       if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
       await before;
-      train();
+      await train();
     })()
       .catch((err: Error) => this.opts.onLog?.(`task ${task.task} of round ${task.round} failed: ${err.message}`))
       .finally(() => this.inFlight--);
   }
 
-  private reply(conn: Connection, task: Task, t0: number, busy: boolean, fit: ReturnType<typeof fitShard> | null): void {
+  private reply(conn: Connection, task: Task, t0: number, busy: boolean, fit: LocalFit | null): void {
     const result: TaskResult = {
       job: task.job,
       round: task.round,

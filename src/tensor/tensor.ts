@@ -1,6 +1,7 @@
 import type { Buf } from './backend.js';
 import { fmtShape, sizeOf } from './shape.js';
 import type { Rng } from '../util/rng.js';
+import { activeRecycler } from './recycler.js';
 
 export type DType = 'float32' | 'float64';
 
@@ -12,7 +13,14 @@ export interface GradFn {
   backward(gy: Buf): void;
 }
 
+/** A zeroed buffer: fresh, or a reused one inside a `BufferRecycler.run` (recycler.ts). */
 export function allocBuf(dtype: DType, n: number): Buf {
+  const recycler = activeRecycler();
+  if (recycler) return recycler.take(dtype === 'float64', n);
+  return freshBuf(dtype, n);
+}
+
+function freshBuf(dtype: DType, n: number): Buf {
   return dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
 }
 
@@ -66,7 +74,8 @@ export class Tensor {
 
   /** The gradient buffer, allocated (zeroed) on first use. */
   ensureGrad(): Buf {
-    if (!this.grad) this.grad = allocBuf(this.dtype, this.data.length);
+    // A leaf's gradient accumulates across passes: never a buffer a recycler would take back.
+    if (!this.grad) this.grad = this.gradFn ? allocBuf(this.dtype, this.data.length) : freshBuf(this.dtype, this.data.length);
     return this.grad;
   }
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { buildLettersModel, evaluateShard, fitShard, lettersParamCount } from '../../src/cluster/letters_model.js';
+import { buildLettersModel, evaluateShard, fitShard, fitShardInSlices, lettersParamCount } from '../../src/cluster/letters_model.js';
 import { parseLetters } from '../../src/data/letters.js';
 import { Tensor } from '../../src/tensor/tensor.js';
 import { crossEntropy } from '../../src/tensor/ops/loss.js';
@@ -62,4 +62,21 @@ test('the same start and shard give the same bits, whatever the model object did
   assert.deepEqual(fitShard(b, w0, s, 4, 1e-3).delta, first);
   const err = evaluateShard(a, w0, s);
   assert.ok(err > 0.5, 'an untrained model misclassifies most rows');
+});
+
+test('training in slices gives the same bits as in one go, and the event loop runs between slices', async () => {
+  const s = shard(600, 5);
+  const model = buildLettersModel(24, 2);
+  const w0 = model.arena().data.slice();
+  const whole = fitShard(model, w0, s, 40, 1e-4);
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 1);
+  const t0 = performance.now();
+  const sliced = await fitShardInSlices(buildLettersModel(24, 7), w0, s, 40, 1e-4, 0); // a turn after every epoch
+  const ms = performance.now() - t0;
+  clearInterval(timer);
+  assert.deepEqual(sliced.delta, whole.delta);
+  assert.deepEqual([sliced.epochs, sliced.trainError, sliced.trainLoss], [whole.epochs, whole.trainError, whole.trainLoss]);
+  // A 1 ms timer fires during the training (fitShard alone would hold it back to the end).
+  assert.ok(sliced.epochs > 2 && ticks >= 1, `${ticks} timer ticks in ${ms.toFixed(0)} ms of ${sliced.epochs} epochs`);
 });

@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { backward } from '../../src/tensor/autograd.js';
+import { linear } from '../../src/tensor/ops/matmul.js';
+import { crossEntropy } from '../../src/tensor/ops/loss.js';
+import { relu } from '../../src/tensor/ops/elementwise.js';
+import { BufferRecycler } from '../../src/tensor/recycler.js';
+import { allocBuf, Tensor } from '../../src/tensor/tensor.js';
+import { Rng } from '../../src/util/rng.js';
+
+test('inside a run, allocations reuse the previous run’s buffers, zeroed; outside, they are fresh', () => {
+  const r = new BufferRecycler();
+  const first = r.run(() => {
+    const a = allocBuf('float32', 8).fill(3);
+    const b = allocBuf('float64', 8).fill(4);
+    return [a, b];
+  });
+  const second = r.run(() => [allocBuf('float64', 8), allocBuf('float32', 8), allocBuf('float32', 8)]);
+  assert.equal(second[0], first[1]);
+  assert.equal(second[1], first[0]);
+  assert.notEqual(second[2], first[0], 'a buffer is lent once per run');
+  assert.deepEqual(Array.from(second[0]), new Array(8).fill(0));
+  assert.deepEqual(Array.from(second[1]), new Array(8).fill(0));
+  assert.ok(second[2] instanceof Float32Array && second[0] instanceof Float64Array);
+  assert.notEqual(allocBuf('float32', 8), second[1], 'no recycling outside run');
+  // What the last run did not use again is dropped: a third run gets none of the first run's spares.
+  const third = r.run(() => [allocBuf('float32', 8), allocBuf('float32', 8), allocBuf('float32', 8)]);
+  assert.deepEqual(new Set(third.slice(0, 2)), new Set([second[1], second[2]]));
+  assert.ok(!third.includes(second[0]));
+});
+
+test('training steps inside runs give the same bits as with fresh buffers', () => {
+  const rng = new Rng(1);
+  const x = Tensor.randn([50, 6], rng);
+  const labels = Int32Array.from({ length: 50 }, (_, i) => i % 4);
+  const make = () => {
+    const init = new Rng(2);
+    return [Tensor.randn([8, 6], init), Tensor.randn([8], init), Tensor.randn([4, 8], init), Tensor.randn([4], init)].map((t) => ((t.requiresGrad = true), t));
+  };
+  const step = (params: Tensor[]) => {
+    for (const p of params) p.grad?.fill(0);
+    const loss = crossEntropy(linear(relu(linear(x, params[0], params[1])), params[2], params[3]), labels);
+    backward(loss);
+    for (const p of params) for (let i = 0; i < p.size; i++) p.data[i] -= 0.1 * p.grad![i];
+    return loss.data[0];
+  };
+  const fresh = make();
+  const reused = make();
+  const r = new BufferRecycler();
+  for (let e = 0; e < 4; e++) assert.equal(r.run(() => step(reused)), step(fresh));
+  for (let i = 0; i < 4; i++) assert.deepEqual(reused[i].data, fresh[i].data);
+});
