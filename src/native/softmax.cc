@@ -1,10 +1,13 @@
 // Softmax family over the last axis of a [rows, cols] view, rows split across threads.
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "napi_args.h"
 #include "registry.h"
+#include "simd.h"
 #include "threads.h"
+#include "vmath.h"
 
 namespace sc {
 namespace {
@@ -12,23 +15,52 @@ namespace {
 constexpr int64_t kGrain = 16384;  // elements per thread before a row loop forks
 
 /** Row maximum, the shift that keeps exp() from overflowing (NaN entries are skipped). */
-inline float rowMax(const float* x, int64_t cols) {
+SC_MULTIVERSION
+float rowMax(const float* SC_RESTRICT x, int64_t cols) {
   float m = -INFINITY;
+#pragma omp simd reduction(max : m)
   for (int64_t j = 0; j < cols; j++) m = x[j] > m ? x[j] : m;
   return m;
+}
+
+/** Σ exp(x − m), writing each term to out (vectorised exp; the sum in double lanes). */
+SC_MULTIVERSION
+double expShiftedSum(const float* SC_RESTRICT x, int64_t cols, float m, float* SC_RESTRICT out) {
+  double s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int64_t j = 0; j < cols; j++) {
+    const float e = vexp(x[j] - m);
+    out[j] = e;
+    s += e;
+  }
+  return s;
+}
+
+/** Σ exp(x − m) without storing the terms. */
+SC_MULTIVERSION
+double expSum(const float* SC_RESTRICT x, int64_t cols, float m) {
+  double s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int64_t j = 0; j < cols; j++) s += vexp(x[j] - m);
+  return s;
+}
+
+SC_MULTIVERSION
+void scaleRow(float* SC_RESTRICT o, int64_t cols, float k) {
+  for (int64_t j = 0; j < cols; j++) o[j] *= k;
+}
+
+/** o += k · p */
+SC_MULTIVERSION
+void addScaled(float* SC_RESTRICT o, const float* SC_RESTRICT p, int64_t cols, float k) {
+  for (int64_t j = 0; j < cols; j++) o[j] += k * p[j];
 }
 
 /** out = exp(x - max); returns max and the sum of the exponentials. */
 inline double expShifted(const float* x, int64_t cols, float* out, float* maxOut) {
   const float m = rowMax(x, cols);
-  double s = 0;
-  for (int64_t j = 0; j < cols; j++) {
-    const float e = std::exp(x[j] - m);
-    out[j] = e;
-    s += e;
-  }
   *maxOut = m;
-  return s;
+  return expShiftedSum(x, cols, m, out);
 }
 
 template <class Row>
@@ -53,8 +85,7 @@ napi_value SoftmaxKernel(Args& a) {
   rowsParallel(rows, cols, [&](int64_t r) {
     float m;
     float* o = out.p + r * cols;
-    const float inv = static_cast<float>(1.0 / expShifted(x.p + r * cols, cols, o, &m));
-    for (int64_t j = 0; j < cols; j++) o[j] *= inv;
+    scaleRow(o, cols, static_cast<float>(1.0 / expShifted(x.p + r * cols, cols, o, &m)));
   });
   return undefinedValue(a.env());
 }
@@ -89,9 +120,7 @@ napi_value LogSoftmaxKernel(Args& a) {
     const float* xr = x.p + r * cols;
     float* o = out.p + r * cols;
     const float m = rowMax(xr, cols);
-    double s = 0;
-    for (int64_t j = 0; j < cols; j++) s += std::exp(xr[j] - m);
-    const float lse = m + static_cast<float>(std::log(s));
+    const float lse = m + static_cast<float>(std::log(expSum(xr, cols, m)));
     for (int64_t j = 0; j < cols; j++) o[j] = xr[j] - lse;
   });
   return undefinedValue(a.env());
@@ -111,7 +140,7 @@ napi_value LogSoftmaxBackwardKernel(Args& a) {
     double s = 0;
     for (int64_t j = 0; j < cols; j++) s += g[j];
     const float sf = static_cast<float>(s);
-    for (int64_t j = 0; j < cols; j++) o[j] += g[j] - std::exp(yr[j]) * sf;
+    for (int64_t j = 0; j < cols; j++) o[j] += g[j] - vexp(yr[j]) * sf;
   });
   return undefinedValue(a.env());
 }
@@ -135,19 +164,22 @@ napi_value SoftmaxCrossEntropyKernel(Args& a) {
   a.need(probs, rows * cols, "probs");
   a.need(labels, rows, "labels");
   checkLabels(labels, rows, cols, a.fn());
-  double loss = 0;
-  int64_t counted = 0;
-  for (int64_t r = 0; r < rows; r++) {
+  // Each row's loss in its own slot, summed in row order afterwards: the same bits on any thread count.
+  std::vector<double> rowLoss(static_cast<size_t>(rows), 0.0);
+  rowsParallel(rows, cols, [&](int64_t r) {
     const float* xr = logits.p + r * cols;
     float* p = probs.p + r * cols;
     float m;
     const double s = expShifted(xr, cols, p, &m);
-    const float inv = static_cast<float>(1.0 / s);
-    for (int64_t j = 0; j < cols; j++) p[j] *= inv;
-    const int32_t label = labels.p[r];
-    if (label < 0) continue;
+    scaleRow(p, cols, static_cast<float>(1.0 / s));
     // log-sum-exp rather than log(prob): a tiny probability keeps its precision.
-    loss += m + std::log(s) - xr[label];
+    if (labels.p[r] >= 0) rowLoss[r] = m + std::log(s) - xr[labels.p[r]];
+  });
+  double loss = 0;
+  int64_t counted = 0;
+  for (int64_t r = 0; r < rows; r++) {
+    if (labels.p[r] < 0) continue;
+    loss += rowLoss[r];
     counted++;
   }
   return numberValue(a.env(), counted == 0 ? 0.0 : loss / static_cast<double>(counted));
@@ -164,14 +196,12 @@ napi_value SoftmaxCrossEntropyBackwardKernel(Args& a) {
   a.need(g, rows * cols, "gLogits");
   a.need(labels, rows, "labels");
   checkLabels(labels, rows, cols, a.fn());
-  for (int64_t r = 0; r < rows; r++) {
+  rowsParallel(rows, cols, [&](int64_t r) {
     const int32_t label = labels.p[r];
-    if (label < 0) continue;
-    const float* p = probs.p + r * cols;
-    float* o = g.p + r * cols;
-    for (int64_t j = 0; j < cols; j++) o[j] += scale * p[j];
-    o[label] -= scale;
-  }
+    if (label < 0) return;
+    addScaled(g.p + r * cols, probs.p + r * cols, cols, scale);
+    g.p[r * cols + label] -= scale;
+  });
   return undefinedValue(a.env());
 }
 
