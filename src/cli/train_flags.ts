@@ -2,93 +2,15 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { join } from 'node:path';
 import type { CheckpointOptions } from '../train/checkpoints.js';
 import { ConfigError } from '../util/errors.js';
-import { DATASETS, type DatasetName, type TrainConfig, defaultConfig } from '../train/config.js';
-import { MODEL_NAMES, type ModelType } from '../nn/models/index.js';
-import { type CommFlags, addCommFlags } from './comm_flags.js';
-import { CLUSTER_STRATEGIES, type ClusterStrategyName } from '../train/strategies/ps_factory.js';
+import { DATASETS } from '../train/config.js';
+import { MODEL_NAMES } from '../nn/models/index.js';
+import { addCommFlags } from './comm_flags.js';
+import type { TrainFlags } from '../launch/worker_flags.js';
+import { CLUSTER_STRATEGIES } from '../train/strategies/ps_factory.js';
 import { intList, nonNegativeInt, nonNegativeNumber, oneOf, positiveInt, positiveNumber } from './options.js';
 
-/** The flags every training command shares (train, worker). */
-export interface TrainFlags extends CommFlags {
-  model: ModelType;
-  /** Size overrides of a named model (src/nn/models/presets.ts). */
-  layers?: number;
-  width?: number;
-  heads?: number;
-  init?: string;
-  context?: number;
-  hidden?: number[];
-  dataset?: DatasetName;
-  /** Fault specs to inject (src/train/faults.ts; a debug knob). */
-  fault?: string[];
-  epochs?: number;
-  batchSize?: number;
-  lr?: number;
-  optimizer?: 'sgd' | 'adam' | 'adamw';
-  momentum?: number;
-  weightDecay?: number;
-  schedule?: 'constant' | 'step' | 'cosine';
-  warmupSteps?: number;
-  clipGradNorm?: number;
-  seed: number;
-  evalEvery: number;
-  maxSteps: number;
-  dataDir?: string;
-  /** Micro-batches per optimizer step. */
-  gradAccum?: number;
-  /** cifar10: random crop + flip of training images. */
-  augment?: boolean;
-  /** text: the file and its tokenizer. */
-  dataFile?: string;
-  tokenizer?: 'gpt2' | 'bytes';
-  name?: string;
-  experimentsDir: string;
-  output?: string;
-  save?: string;
-  threads?: number;
-  /** Tensor backend (native, js), or `gloo`: the guide's spelling of the communication backend (ours; see tensorBackend). */
-  backend?: 'js' | 'native' | 'gloo';
-  checksumEvery: number;
-  timeout: number;
-  /** Live dashboard (`train` only: addDashboardFlags): served by the launcher, or by the training process. */
-  dashboard?: boolean;
-  port?: number;
-  dashboardHost?: string;
-  /** Chrome trace of every rank's step phases: experiments/<name>/trace.json. */
-  trace?: boolean;
-  /** Log to Weights & Biases when @wandb/sdk and an API key are present. */
-  wandb?: boolean;
-  wandbProject?: string;
-  /** How processes combine their work (docs/CONFIG.md); default allreduce (`server`: ps). */
-  strategy?: ClusterStrategyName;
-  /** SmolCluster's cluster_config.yaml and nn_config.yaml (flags override their values). */
-  cluster?: string;
-  nn?: string;
-  /** ps: straggler deadline in seconds (cluster_config `timeout`). */
-  stragglerTimeout?: number;
-  psReply?: 'weights' | 'gradients';
-  serverTrains?: boolean;
-  /** async-ps: push every K local steps, staleness bound S, int8 pushes. */
-  pushEvery?: number;
-  stalenessBound?: number;
-  quantize?: 'none' | 'int8';
-  trackGradients?: boolean;
-  /** Network interface (or address) for the data connections (env SMOLCLUSTER_IFNAME). */
-  iface?: string;
-  /** Load balancing (src/balance/): per-rank shares of the global batch follow measured speed. */
-  enableLoadBalancing?: boolean;
-  loadBalancePolicy?: 'proportional' | 'dynamic' | 'hybrid';
-  rebalanceInterval?: number;
-  /** Checkpoints every N steps into checkpointDir (default <experiment>/checkpoints), keeping the newest K; resume from DIR or 'auto'. */
-  checkpointEvery?: number;
-  checkpointDir?: string;
-  keepCheckpoints?: number;
-  resume?: string;
-  /** Elastic all-reduce: members may leave and join; below minWorkers the run stops. The local launcher restarts a failed worker up to maxRestarts times. */
-  elastic?: boolean;
-  minWorkers?: number;
-  maxRestarts?: number;
-}
+// The flag values' shape and what follows from them live below the commands, where the launcher reads them too.
+export { type TrainFlags, configFrom } from '../launch/worker_flags.js';
 
 export function addTrainFlags(cmd: Command): Command {
   return addCommFlags(cmd)
@@ -179,41 +101,6 @@ export function backendFlag(value: string): 'js' | 'native' | 'gloo' {
 /** The tensor backend a --backend value selects (gloo names the communication backend: none). */
 export function tensorBackend(flag: TrainFlags['backend']): 'js' | 'native' | undefined {
   return flag === 'gloo' ? undefined : flag;
-}
-
-export function configFrom(flags: TrainFlags, threads: number): TrainConfig {
-  const c = defaultConfig(flags.model);
-  const pick = <K extends keyof TrainConfig>(k: K, v: TrainConfig[K] | undefined): void => {
-    if (v !== undefined) c[k] = v;
-  };
-  pick('hidden', flags.hidden);
-  pick('layers', flags.layers);
-  pick('width', flags.width);
-  pick('heads', flags.heads);
-  pick('init', flags.init);
-  pick('context', flags.context);
-  pick('dataset', flags.dataset);
-  pick('epochs', flags.epochs);
-  pick('batchSize', flags.batchSize);
-  if (flags.gradAccum !== undefined && flags.gradAccum > 1) c.gradAccum = flags.gradAccum;
-  pick('lr', flags.lr);
-  // DiLoCo's inner optimizer is AdamW unless another is asked for.
-  pick('optimizer', flags.optimizer ?? (flags.strategy === 'diloco' ? 'adamw' : undefined));
-  pick('momentum', flags.momentum);
-  pick('weightDecay', flags.weightDecay);
-  pick('schedule', flags.schedule);
-  pick('warmupSteps', flags.warmupSteps);
-  pick('clipGradNorm', flags.clipGradNorm);
-  pick('dataDir', flags.dataDir);
-  if (flags.augment) c.augment = true;
-  pick('dataFile', flags.dataFile);
-  pick('tokenizer', flags.tokenizer);
-  pick('trackGradients', flags.trackGradients);
-  c.seed = flags.seed;
-  c.evalEvery = flags.evalEvery;
-  c.maxSteps = flags.maxSteps;
-  c.threads = threads;
-  return c;
 }
 
 /** The checkpoint settings the flags describe (undefined: neither saving nor resuming). */

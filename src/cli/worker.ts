@@ -13,16 +13,15 @@ import { describePlacement, localRankFromEnvironment, resolvePlacementWithSource
 import { experimentName, experimentPaths } from '../train/experiment.js';
 import { parseFaults } from '../train/faults.js';
 import { appendEvent, eventsFile } from '../metrics/events.js';
-import { balanceSignature, balancerFromFlags } from '../balance/index.js';
+import { balancerFromFlags } from '../balance/index.js';
 import { MonitorLog } from '../train/monitors.js';
 import { runTraining } from '../train/run.js';
-import { runSignature } from '../train/signature.js';
-import { type ClusterStrategyOptions, createClusterStrategy, strategySignature } from '../train/strategies/ps_factory.js';
+import { createClusterStrategy } from '../train/strategies/ps_factory.js';
+import { LAUNCHER_STORE_ENV, clusterSignature, strategyOptions } from '../launch/worker_flags.js';
 import { StoreServer } from '../comm/store/server.js';
 import { resolveToken } from '../comm/token.js';
 import { chooseInterface, isLoopbackHost } from '../launch/iface.js';
 import { addConfigFlags } from './config.js';
-import { bucketSizesFrom } from './comm_flags.js';
 import { resolveThreads } from '../train/threads.js';
 import { nonNegativeInt, positiveInt } from './options.js';
 import { printSummary } from './train.js';
@@ -31,7 +30,6 @@ import { runElasticWorker } from './elastic_worker.js';
 import { type PsPlace, joinRunningPs, psRecovery, restartedProcess } from './ps_recovery.js';
 import { psRecoverable } from '../train/strategies/ps_common.js';
 import { type TrainFlags, addSinkFlags, addTrainFlags, checkpointOptions, configFrom, tensorBackend } from './train_flags.js';
-import type { TrainConfig } from '../train/config.js';
 import { startMetricStream } from '../metrics/remote/stream.js';
 import { type WorkerDashboardFlags, addWorkerDashboardFlags, openWorkerDashboard } from './worker_dashboard.js';
 
@@ -43,9 +41,6 @@ export interface WorkerFlags extends TrainFlags, WorkerDashboardFlags {
   bindHost?: string;
 }
 
-/** Set by the local launcher, which hosts the rendezvous store itself. */
-export const LAUNCHER_STORE_ENV = 'SMOLCLUSTER_LAUNCHER_STORE';
-
 export function workerCommand(): Command {
   const cmd = new Command('worker').description('one process of a cluster (--strategy allreduce, ps or async-ps); rank 0 hosts the rendezvous store');
   return addWorkerDashboardFlags(addConfigFlags(addSinkFlags(addTrainFlags(cmd))))
@@ -53,23 +48,6 @@ export function workerCommand(): Command {
     .option('--world-size <n>', 'number of processes (env WORLD_SIZE, SLURM_NTASKS, OMPI_COMM_WORLD_SIZE)', positiveInt)
     .option('--master <host:port>', 'rendezvous address (env MASTER_ADDR, MASTER_PORT)')
     .action(async (flags: WorkerFlags) => runWorker(flags));
-}
-
-/** What every process of a cluster must agree on: the run and the strategy. */
-export function clusterSignature(config: TrainConfig, flags: TrainFlags): string {
-  return `${runSignature(config)} ${strategySignature(flags.strategy ?? 'allreduce', strategyOptions(flags))} ${balanceSignature(flags)}`;
-}
-
-/** The strategy options the flags describe. */
-export function strategyOptions(flags: TrainFlags): ClusterStrategyOptions {
-  return {
-    checksumEvery: flags.checksumEvery, peerTimeoutMs: flags.timeout * 1000,
-    stragglerMs: flags.stragglerTimeout !== undefined ? flags.stragglerTimeout * 1000 : undefined,
-    psReply: flags.psReply, serverTrains: flags.serverTrains,
-    pushEvery: flags.pushEvery, stalenessBound: flags.stalenessBound, quantize: flags.quantize,
-    buckets: bucketSizesFrom(flags), overlap: flags.overlap, compression: flags.compress, powerSgdRank: flags.powersgdRank,
-    innerSteps: flags.innerSteps, outerLr: flags.outerLr, outerMomentum: flags.outerMomentum,
-  };
 }
 
 export async function runWorker(flags: WorkerFlags): Promise<void> {

@@ -1,5 +1,4 @@
-import { commFlagsToArgs } from '../cli/comm_flags.js';
-import type { TrainFlags } from '../cli/train_flags.js';
+import { type TrainFlags, commFlagsToArgs } from './worker_flags.js';
 
 /** The `worker` command line equivalent to parsed train flags (every worker runs the same config). */
 export function flagsToArgs(f: TrainFlags): string[] {
