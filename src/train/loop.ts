@@ -117,15 +117,24 @@ export async function train(
     step++;
     guards.checkpoints?.afterStep(model, spec, optimizer, positionAt(plan, step), totalSteps);
     if (stop) break;
-    if (config.evalEvery > 0 && step % config.evalEvery === 0 && step < totalSteps) {
+    if (config.evalEvery > 0 && step % config.evalEvery === 0 && step < totalSteps && evaluates(strategy)) {
       observer.onEval?.({ step, epoch, ...evaluate(model, data.test, config.evalBatchSize) });
     }
   }
-  outcome.finalEval = evaluate(model, data.test, config.evalBatchSize);
+  outcome.finalEval = evaluates(strategy) ? evaluate(model, data.test, config.evalBatchSize) : null;
   // The epoch of the last step taken (maxSteps may end the run before the last epoch).
-  observer.onEval?.({ step, epoch: lastEpoch, ...outcome.finalEval });
+  if (outcome.finalEval) observer.onEval?.({ step, epoch: lastEpoch, ...outcome.finalEval });
   observer.onEnd?.();
   return outcome;
+}
+
+/**
+ * Only the leader (rank 0, or the strategy's leader) evaluates, on the whole test set — the same
+ * evaluation as a single process — and reports it; the others go on to their next step instead of
+ * repeating it (under load balancing a slow rank's evaluation would hold everyone up).
+ */
+function evaluates(strategy: Strategy): boolean {
+  return strategy.isLeader ? strategy.isLeader() : strategy.rank === 0;
 }
 
 /** What decides which step comes when: batches per epoch, epochs, steps, and whether this process computes. */

@@ -1,0 +1,33 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { createInProcessTransports } from '../../src/comm/inproc.js';
+import { ProcessGroup } from '../../src/comm/process_group.js';
+import type { ClassificationDataset } from '../../src/data/dataset.js';
+import { syntheticClassification } from '../../src/data/synthetic.js';
+import { defaultConfig } from '../../src/train/config.js';
+import { evaluate } from '../../src/train/evaluate.js';
+import { type EvalRecord, type TrainData, train } from '../../src/train/loop.js';
+import { AllReduceStrategy } from '../../src/train/strategies/allreduce.js';
+
+function data(): TrainData {
+  const d = syntheticClassification({ seed: 3, samples: 700, inputShape: [1, 28, 28], numClasses: 10, noise: 6 });
+  const dim = d.inputs.length / d.size;
+  const part = (from: number, to: number, name: string): ClassificationDataset => ({
+    ...d, name, size: to - from, inputs: d.inputs.slice(from * dim, to * dim), labels: d.labels.slice(from, to),
+  });
+  return { train: part(0, 512, 'train'), test: part(512, 700, 'test') };
+}
+
+test('only the leader evaluates, on the whole test set; the other ranks go on without evaluating', async () => {
+  const d = data();
+  const config = { ...defaultConfig('mlp'), hidden: [16], batchSize: 16, maxSteps: 12, evalEvery: 5, evalBatchSize: 50 };
+  const evals: EvalRecord[][] = [[], []];
+  const outcomes = await Promise.all(createInProcessTransports(2, { timeoutMs: 10_000 }).map((t, rank) =>
+    train(config, d, new AllReduceStrategy(new ProcessGroup(t, { timeoutMs: 10_000 })), { onEval: (e) => evals[rank].push(e) })));
+  assert.deepEqual(evals[1], [], 'rank 1 evaluated');
+  assert.equal(outcomes[1].finalEval, null);
+  assert.deepEqual(evals[0].map((e) => e.step), [5, 10, 12]);
+  // The leader's final figure is the single-process evaluation of its model over all 188 test samples.
+  assert.deepEqual(outcomes[0].finalEval, evaluate(outcomes[0].model, d.test, config.evalBatchSize));
+  assert.equal(outcomes[0].finalEval!.samples, 188);
+});
