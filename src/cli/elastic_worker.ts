@@ -29,7 +29,7 @@ export async function runElasticWorker(
   flags: TrainFlags, place: Placement, config: TrainConfig, signature: string, faults: FaultSpec[],
 ): Promise<void> {
   if ((flags.strategy ?? 'allreduce') !== 'allreduce') throw new ConfigError('command line', '--elastic', `works with --strategy allreduce, not ${flags.strategy}`);
-  if (flags.checkpointEvery || flags.resume) throw new ConfigError('command line', '--elastic', 'keeps its commits in memory; --checkpoint-every and --resume are not supported with it yet');
+  if (flags.checkpointEvery || flags.resume) throw new ConfigError('command line', '--elastic', 'keeps every committed step in the survivors\' memory (the run goes on through any loss while --min-workers remain); writing its membership epochs to disk and resuming them is not implemented, so --checkpoint-every and --resume cannot be combined with it');
   const minWorkers = flags.minWorkers ?? 1;
   if (minWorkers > place.worldSize) throw new ConfigError('command line', '--min-workers', `${minWorkers} is more than the ${place.worldSize} workers of the run`);
   const timeoutMs = flags.timeout * 1000;

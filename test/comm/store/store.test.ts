@@ -142,3 +142,16 @@ test('a client\'s waits end with its connection; wait deadlines are capped', asy
     await server.close();
   }
 });
+
+test('a store that goes away (its host process ended) fails every request with an error naming its address', async () => {
+  const server = await StoreServer.start({ ...common, host: '127.0.0.1', port: 0 });
+  const client = await StoreClient.connect({ ...common, host: '127.0.0.1', port: server.port, rank: 1, timeoutMs: 2000 });
+  const port = server.port;
+  await server.close();
+  const named = (e: Error): boolean => e instanceof PeerError && e.message.includes(`127.0.0.1:${port}`) && /rendezvous store went away/.test(e.message);
+  await new Promise((resolve) => setTimeout(resolve, 50)); // the goodbye reaches the client
+  await assert.rejects(client.get(S('never'), 5000), named);
+  await assert.rejects(client.set(S('x'), 'y'), named);
+  assert.equal(client.failed, true);
+  client.close();
+});
