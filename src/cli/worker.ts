@@ -27,6 +27,7 @@ import { nonNegativeInt, positiveInt } from './options.js';
 import { printSummary } from './train.js';
 import { loopbackFor } from './ps_recovery.js';
 import { runElasticWorker } from './elastic_worker.js';
+import { withAskedRank } from './ask_rank.js';
 import { type PsPlace, joinRunningPs, psRecovery, restartedProcess } from './ps_recovery.js';
 import { psRecoverable } from '../train/strategies/ps_common.js';
 import { type TrainFlags, addSinkFlags, addTrainFlags, checkpointOptions, configFrom, tensorBackend } from './train_flags.js';
@@ -51,7 +52,7 @@ export function workerCommand(): Command {
 }
 
 export async function runWorker(flags: WorkerFlags): Promise<void> {
-  const { placement: place, sources } = resolvePlacementWithSources(flags);
+  const { placement: place, sources } = resolvePlacementWithSources(await withAskedRank(flags));
   const strategyName = flags.strategy ?? 'allreduce';
   const sOpts = strategyOptions(flags);
   const tensor = tensorBackend(flags.backend);
