@@ -7,15 +7,18 @@
  * (`arrived`); the in-process transport does both at once (`deliver`).
  */
 import { ProtocolError, TimeoutError } from '../util/errors.js';
+import type { Deadline, Waiter } from './deadline.js';
 import { DEFAULT_TIMEOUT_MS, type RecvOptions } from './transport.js';
 
-interface PendingRecv {
+interface PendingRecv extends Waiter {
   peer: number;
   key: number;
   into: Uint8Array | undefined;
   resolve: (bytes: Uint8Array) => void;
   reject: (err: Error) => void;
+  /** Its own timer, or the collective's deadline (one of the two). */
   timer: NodeJS.Timeout | undefined;
+  deadline: Deadline | undefined;
   settled: boolean;
 }
 
@@ -56,9 +59,15 @@ export class Mailbox {
     const failure = this.closedWith ?? box.failure;
     if (failure) return Promise.reject(failure);
     return new Promise<Uint8Array>((resolve, reject) => {
-      const r: PendingRecv = { peer, key, into: opts.into, resolve, reject, timer: undefined, settled: false };
-      const timeoutMs = opts.timeoutMs ?? this.defaultTimeoutMs;
-      r.timer = setTimeout(() => this.expire(r, opts.op ?? 'recv', timeoutMs), timeoutMs);
+      const r: PendingRecv = {
+        peer, key, into: opts.into, resolve, reject, timer: undefined, deadline: opts.deadline, settled: false,
+        expire: (err) => this.expire(r, err),
+      };
+      if (opts.deadline) opts.deadline.track(r);
+      else {
+        const timeoutMs = opts.timeoutMs ?? this.defaultTimeoutMs;
+        r.timer = setTimeout(() => this.expire(r, new TimeoutError(opts.op ?? 'recv', [peer], timeoutMs)), timeoutMs);
+      }
       push(box.waiting, key, r);
     });
   }
@@ -128,7 +137,7 @@ export class Mailbox {
     for (let p = 0; p < this.boxes.length; p++) this.failPeer(p, err);
   }
 
-  private expire(r: PendingRecv, op: string, timeoutMs: number): void {
+  private expire(r: PendingRecv, err: TimeoutError): void {
     const box = this.boxes[r.peer];
     const list = box.waiting.get(r.key);
     if (list) {
@@ -137,7 +146,7 @@ export class Mailbox {
       if (list.length === 0) box.waiting.delete(r.key);
     }
     box.inFlight.delete(r);
-    this.settle(r, new TimeoutError(op, [r.peer], timeoutMs));
+    this.settle(r, err);
   }
 
   /** Completes a recv posted after its message had started arriving (copied into `into` if given). */
@@ -152,6 +161,7 @@ export class Mailbox {
     if (r.settled) return;
     r.settled = true;
     if (r.timer) clearTimeout(r.timer);
+    r.deadline?.untrack(r);
     if (err) r.reject(err);
     else r.resolve(bytes!);
   }

@@ -17,6 +17,7 @@ import { chainBroadcast } from './collectives/broadcast.js';
 import type { OpContext } from './collectives/context.js';
 import { checkOp, type ReduceOp } from './collectives/reduce_ops.js';
 import { ScratchPool } from './collectives/scratch.js';
+import { Deadline } from './deadline.js';
 import { P2P_SEQ_BASE, PairCounters, p2pRecv, p2pSend } from './collectives/sendrecv.js';
 import { bytesOf, checkPeer, DEFAULT_TIMEOUT_MS, type Transport } from './transport.js';
 
@@ -79,8 +80,8 @@ export class ProcessGroup {
     checkOp(op);
     const ctx = this.context('allreduce', opts);
     if (this.size === 1 || data.length === 0) return data;
-    if (this.chooseAllReduce(data, opts.algorithm ?? 'auto') === 'direct') await directAllReduce(ctx, data, op);
-    else await ringAllReduce(ctx, data, op, this.chunkBytes);
+    if (this.chooseAllReduce(data, opts.algorithm ?? 'auto') === 'direct') await this.within(ctx, directAllReduce(ctx, data, op));
+    else await this.within(ctx, ringAllReduce(ctx, data, op, this.chunkBytes));
     return data;
   }
 
@@ -95,7 +96,7 @@ export class ProcessGroup {
       opts.residual?.fill(0);
       return data;
     }
-    await compressedAllReduce(ctx, data, codec, opts.op ?? 'sum', opts.residual);
+    await this.within(ctx, compressedAllReduce(ctx, data, codec, opts.op ?? 'sum', opts.residual));
     return data;
   }
 
@@ -108,7 +109,7 @@ export class ProcessGroup {
   async broadcast<T extends ArrayBufferView>(data: T, root: number, opts: CollectiveOptions = {}): Promise<T> {
     this.checkRoot(root);
     const ctx = this.context('broadcast', opts);
-    if (this.size > 1 && data.byteLength > 0) await chainBroadcast(ctx, bytesOf(data), root, this.chunkBytes);
+    if (this.size > 1 && data.byteLength > 0) await this.within(ctx, chainBroadcast(ctx, bytesOf(data), root, this.chunkBytes));
     return data;
   }
 
@@ -120,14 +121,14 @@ export class ProcessGroup {
     }
     const ctx = this.context('allgather', opts);
     if (this.size === 1) out.set(input);
-    else await ringAllGather(ctx, bytesOf(input), bytesOf(out), this.chunkBytes);
+    else await this.within(ctx, ringAllGather(ctx, bytesOf(input), bytesOf(out), this.chunkBytes));
     return out;
   }
 
   /** Resolves once every rank has entered the barrier. */
   async barrier(opts: CollectiveOptions = {}): Promise<void> {
     const ctx = this.context('barrier', opts);
-    if (this.size > 1) await disseminationBarrier(ctx);
+    if (this.size > 1) await this.within(ctx, disseminationBarrier(ctx));
   }
 
   /** Sends `data` to rank `dst`; resolves once handed to the OS (then `data` may be reused). */
@@ -168,7 +169,17 @@ export class ProcessGroup {
   private context(op: string, opts: CollectiveOptions): OpContext {
     const seq = this.seq;
     this.seq = (this.seq + 1) % P2P_SEQ_BASE;
-    return { transport: this.transport, rank: this.rank, size: this.size, seq, op, timeoutMs: opts.timeoutMs ?? this.timeoutMs, scratch: this.scratch };
+    const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
+    return { transport: this.transport, rank: this.rank, size: this.size, seq, op, timeoutMs, deadline: new Deadline(op, timeoutMs), scratch: this.scratch };
+  }
+
+  /** Awaits an algorithm; its deadline's timer goes once it is over. */
+  private async within(ctx: OpContext, work: Promise<void>): Promise<void> {
+    try {
+      await work;
+    } finally {
+      ctx.deadline.finish();
+    }
   }
 
   private checkRoot(root: number): void {

@@ -15,6 +15,7 @@
  * - 'peerLost' (rank, error) is emitted once when a peer drops unexpectedly.
  */
 import type { PeerError } from '../util/errors.js';
+import type { Deadline } from './deadline.js';
 
 export interface SendOptions {
   /** Deadline for handing the bytes to the OS (a peer that stops reading fills its buffers). */
@@ -23,6 +24,8 @@ export interface SendOptions {
   op?: string;
   /** Left out of bytesSent: side traffic (the metric stream to rank 0), not the training's exchange. */
   uncounted?: boolean;
+  /** The collective's one deadline (deadline.ts), instead of a timer of this message's own; overrides timeoutMs. */
+  deadline?: Deadline;
 }
 
 export interface RecvOptions {
@@ -32,6 +35,8 @@ export interface RecvOptions {
   into?: Uint8Array;
   /** Operation name used in the TimeoutError (e.g. 'allreduce'). */
   op?: string;
+  /** The collective's one deadline (deadline.ts), instead of a timer of this message's own; overrides timeoutMs. */
+  deadline?: Deadline;
 }
 
 export interface Transport {

@@ -1,8 +1,9 @@
 /**
  * What every collective algorithm gets: the transport, its place in the group, the operation's
- * sequence number (so concurrent operations never confuse each other's messages), a deadline and a
- * scratch pool. Algorithms are plain async functions over this context, one file each.
+ * sequence number (so concurrent operations never confuse each other's messages), one deadline for
+ * all its messages (deadline.ts) and a scratch pool. Algorithms are plain async functions over this context, one file each.
  */
+import type { Deadline } from '../deadline.js';
 import type { RecvOptions, SendOptions, Transport } from '../transport.js';
 import type { ScratchPool } from './scratch.js';
 
@@ -15,6 +16,8 @@ export interface OpContext {
   /** Name for errors ("allreduce"). */
   readonly op: string;
   readonly timeoutMs: number;
+  /** Shared by every send and receive of the operation: one timer, not one per message. */
+  readonly deadline: Deadline;
   readonly scratch: ScratchPool;
 }
 
@@ -26,11 +29,11 @@ export function tagOf(ctx: OpContext, index: number): number {
 }
 
 export function recvOptions(ctx: OpContext, into?: Uint8Array): RecvOptions {
-  return { timeoutMs: ctx.timeoutMs, op: ctx.op, into };
+  return { timeoutMs: ctx.timeoutMs, op: ctx.op, into, deadline: ctx.deadline };
 }
 
 export function sendOptions(ctx: OpContext): SendOptions {
-  return { timeoutMs: ctx.timeoutMs, op: ctx.op };
+  return { timeoutMs: ctx.timeoutMs, op: ctx.op, deadline: ctx.deadline };
 }
 
 /**

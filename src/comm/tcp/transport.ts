@@ -13,6 +13,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { PeerError, ProtocolError, SmolError, TimeoutError } from '../../util/errors.js';
+import type { Waiter } from '../deadline.js';
 import { commLog } from '../log.js';
 import { Mailbox, type Landing } from '../mailbox.js';
 import { checkPeer, checkTag, DEFAULT_TIMEOUT_MS, type RecvOptions, type SendOptions, type Transport } from '../transport.js';
@@ -73,20 +74,27 @@ export class TcpTransport extends EventEmitter implements Transport {
     if (!link) return Promise.reject(new PeerError(peer, '?', 'not connected'));
     const t = splitTag(tag);
     const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
+    const deadline = opts.deadline;
     if (!opts.uncounted) this.bytesSent += HEADER_BYTES + payload.length;
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new TimeoutError(opts.op ?? 'send', [peer], timeoutMs, 'it is not reading')), timeoutMs);
+      let settled = false;
+      const finish = (err: Error | null): void => {
+        if (settled) return;
+        settled = true;
+        if (timer) clearTimeout(timer);
+        else deadline?.untrack(waiter);
+        if (err) reject(err);
+        else resolve();
+      };
+      // The collective's deadline if it has one, else a timer of this send's own.
+      const waiter: Waiter = { peer, expire: finish };
+      const timer = deadline ? null : setTimeout(() => finish(new TimeoutError(opts.op ?? 'send', [peer], timeoutMs, 'it is not reading')), timeoutMs);
+      deadline?.track(waiter);
       const write = (): Promise<void> => link.outbound.send(MessageType.Data, this.rank, t.seq, t.tag, payload);
       const sent = this.delayMs > 0 ? new Promise<void>((res, rej) => setTimeout(() => write().then(res, rej), this.delayMs)) : write();
       sent.then(
-        () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        (err: Error) => {
-          clearTimeout(timer);
-          reject(this.mailbox.peerFailure(peer) ?? new PeerError(peer, this.peerHost(peer), `send failed: ${err.message}`, { cause: err }));
-        },
+        () => finish(null),
+        (err: Error) => finish(this.mailbox.peerFailure(peer) ?? new PeerError(peer, this.peerHost(peer), `send failed: ${err.message}`, { cause: err })),
       );
     });
   }
