@@ -19,9 +19,10 @@ import { pieceRange, planRing, type RingPlan } from './ring_plan.js';
 export async function ringAllReduce(ctx: OpContext, data: Float32Array, op: ReduceOp, chunkBytes: number): Promise<void> {
   const n = ctx.size;
   const plan = planRing(data.length, n, chunkBytes >>> 2);
-  // Two receive slots per lane (double buffering). A message that comes earlier than its slot is
-  // free lands in a fresh buffer instead: slower, never wrong.
-  const slots = Math.min(2, n - 1);
+  // One receive slot per reduce-scatter step, all posted before anything is sent, so every message
+  // lands in place: with fewer slots a neighbour running ahead made its message land in a freshly
+  // allocated buffer, every step. Costs (n-1)/n of the buffer in pooled scratch, reused across steps.
+  const slots = n - 1;
   const laneScratch = plan.maxPiece * slots;
   const scratch = ctx.scratch.acquire(laneScratch * plan.lanes);
   const lanes: Promise<void>[] = [];
