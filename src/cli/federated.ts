@@ -43,14 +43,16 @@ export function federatedCommand(): Command {
 }
 
 async function runFederated(f: FederatedFlags): Promise<void> {
-  const spec = jobFrom(f);
   const token = generateToken();
   backend().setThreads(1);
   const coordinator = await Coordinator.start({ ...COORDINATOR_DEFAULTS, host: '127.0.0.1', port: 0, token, policy: f.policy, seed: f.seed, outDir: f.out });
-  const dashboard = f.dashboard ? await startClusterDashboard(f.out, f.dashboardPort) : null;
+  // The node processes start first: the data loads and the dashboard starts while they boot.
   const nodes: LocalNode[] = [];
+  let dashboard: Awaited<ReturnType<typeof startClusterDashboard>> | null = null;
   try {
     for (let i = 0; i < f.nodes; i++) nodes.push(startNode(coordinator.port, i, f, token));
+    const spec = jobFrom(f);
+    if (f.dashboard) dashboard = await startClusterDashboard(f.out, f.dashboardPort);
     await waitForNodes(coordinator, nodes, 30_000);
     const result = await submitJob({ host: '127.0.0.1', port: coordinator.port, token, spec, connectTimeoutMs: 10_000, timeoutMs: 3_600_000, onUpdate: printUpdate });
     writeResult(f.output, result);

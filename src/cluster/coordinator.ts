@@ -22,7 +22,7 @@ import { acceptCluster, dialCluster, onFrames, sendFrame } from './link.js';
 import { decodeHeartbeat, decodeJob, decodeRegister, decodeTaskResult, encode, type JobSpec, type JobUpdate } from './messages.js';
 import { readNodesFile } from './nodes_file.js';
 import { makePolicy, type PolicyName, type SchedulingPolicy } from './policies/index.js';
-import { type NodeEntry, NodeRegistry } from './registry.js';
+import { canonicalHost, type NodeEntry, NodeRegistry } from './registry.js';
 import { Scheduler } from './scheduler.js';
 
 export interface CoordinatorOptions {
@@ -176,7 +176,7 @@ export class Coordinator {
     onFrames(conn, (type, payload) => {
       if (type === MessageType.Register) {
         const r = decodeRegister(payload);
-        const host = (conn.socket.remoteAddress ?? '127.0.0.1').replace(/^::ffff:/, '');
+        const host = canonicalHost(conn.socket.remoteAddress ?? '127.0.0.1');
         this.adoptNode(conn, host, r.port, 'registered', 'registered');
       } else if (type === MessageType.JobSubmit) {
         this.submit(conn, decodeJob(payload));

@@ -1,6 +1,7 @@
 /**
  * The coordinator's roll of compute nodes. A node is known by "host:port" (its task port), whether it
- * registered itself or was listed in the nodes file, so a restarted node is the same node again. It is
+ * registered itself or was listed in the nodes file, so a restarted node is the same node again; the
+ * names of this machine's loopback (localhost, ::1, ::ffff:127.0.0.1) count as 127.0.0.1. It is
  * live while it has an open connection and its heartbeats are fresh; it turns dead when its last
  * connection closes or its heartbeats stop for `deadAfterMs`, and every change is reported (to the
  * scheduler, which re-queues the dead node's tasks, and to events.jsonl).
@@ -155,7 +156,7 @@ export class NodeRegistry {
   }
 
   private entry(host: string, port: number, source: NodeEntry['source']): NodeEntry {
-    const id = `${host}:${port}`;
+    const id = `${canonicalHost(host)}:${port}`;
     let node = this.nodes.get(id);
     if (!node) {
       node = { id, host, port, source, conns: new Set(), state: 'dead', inFlight: new Set(), lastHeartbeat: 0, recent: [], note: 'not connected yet', dialing: false };
@@ -163,4 +164,14 @@ export class NodeRegistry {
     }
     return node;
   }
+}
+
+/**
+ * One spelling per address, so a node listed as localhost that registers from 127.0.0.1 is one node:
+ * localhost and ::1 are 127.0.0.1, IPv4-mapped IPv6 addresses are their IPv4 address, case and
+ * brackets do not count. (Other names are not resolved: list nodes by the address they connect from.)
+ */
+export function canonicalHost(host: string): string {
+  const h = host.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1').replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/, '$1');
+  return h === 'localhost' || h === '::1' ? '127.0.0.1' : h;
 }
