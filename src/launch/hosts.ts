@@ -3,7 +3,9 @@
  *
  *   project_dir: ~/smolcluster     # the project, built, on every host
  *   strategy: ps                   # ps | async-ps | allreduce
- *   master_port: 29500             # rendezvous port on the server (rank 0)
+ *   master_port: 29500             # rendezvous port on the server (rank 0; default: cluster's port, else 29500)
+ *   num_workers: 2                 # optional: start the first N worker hosts (default: cluster's, else all)
+ *   cluster: cluster_config.yaml   # optional, a path inside project_dir on the hosts (read here too)
  *   nn: examples/nn_config.yaml    # optional, a path inside project_dir on the hosts
  *   args: ["--max-steps", "500"]   # optional, more flags for every process
  *   ssh_options: ["-p", "22"]      # optional, for every host
@@ -16,7 +18,9 @@
  */
 import { z } from 'zod';
 import { ConfigError } from '../util/errors.js';
-import { readYaml } from '../config/load.js';
+import { existsSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { loadClusterConfig, readYaml } from '../config/load.js';
 
 const hostSchema = z.object({
   name: z.string().regex(/^[\w.-]+$/, 'expected a host name of letters, digits, . _ -'),
@@ -31,7 +35,8 @@ const hostSchema = z.object({
 export const hostsFileSchema = z.object({
   project_dir: z.string().min(1),
   strategy: z.enum(['ps', 'async-ps', 'allreduce']).default('ps'),
-  master_port: z.number().int().min(1).max(65535).default(29500),
+  master_port: z.number().int().min(1).max(65535).optional(),
+  num_workers: z.number().int().min(1).optional(),
   nn: z.string().optional(),
   cluster: z.string().optional(),
   args: z.array(z.string()).default([]),
@@ -63,6 +68,18 @@ export interface LaunchPlan {
   masterHost: string;
   masterPort: number;
   processes: Placement[];
+  /** Where the port and the worker count came from (hosts.yaml, the cluster config, the default). */
+  sources: { masterPort: string; workers: string };
+}
+
+/** The rendezvous port when neither hosts.yaml nor the cluster config gives one (torchrun's). */
+export const DEFAULT_MASTER_PORT = 29500;
+
+/** What the launcher takes from SmolCluster's cluster_config.yaml when hosts.yaml does not say. */
+export interface ClusterDefaults {
+  file: string;
+  port?: number;
+  numWorkers: number;
 }
 
 export function loadHostsFile(file: string): LaunchPlan {
@@ -72,21 +89,42 @@ export function loadHostsFile(file: string): LaunchPlan {
     const path = [...issue.path.map(String), ...(issue.code === 'unrecognized_keys' ? [issue.keys[0]] : [])].join('.');
     throw new ConfigError(file, path, issue.code === 'unrecognized_keys' ? 'unknown key' : issue.message.replace(/^Expected/, 'expected').replace(/^Required$/, 'missing'));
   }
-  return planLaunch(file, r.data);
+  return planLaunch(file, r.data, r.data.cluster ? clusterDefaults(file, r.data.cluster) : undefined);
 }
 
-export function planLaunch(file: string, spec: HostsFile): LaunchPlan {
+/**
+ * The cluster config hosts.yaml names, read on this machine: next to hosts.yaml, else from the
+ * current folder (the hosts read the same path inside project_dir).
+ */
+function clusterDefaults(hostsFile: string, path: string): ClusterDefaults {
+  const candidates = isAbsolute(path) ? [path] : [join(dirname(hostsFile), path), resolve(path)];
+  const file = candidates.find((f) => existsSync(f));
+  if (!file) {
+    throw new ConfigError(hostsFile, 'cluster', `${path} is not found next to ${hostsFile} nor in the current folder (the launcher reads num_workers and port from it)`);
+  }
+  const c = loadClusterConfig(file);
+  const port = c.port === undefined ? undefined : typeof c.port === 'number' ? c.port : c.port.default;
+  return { file, port, numWorkers: c.num_workers };
+}
+
+export function planLaunch(file: string, spec: HostsFile, cluster?: ClusterDefaults): LaunchPlan {
   const names = new Set<string>();
   spec.hosts.forEach((h, i) => {
     if (names.has(h.name)) throw new ConfigError(file, `hosts.${i}.name`, `"${h.name}" is listed twice`);
     names.add(h.name);
   });
   const servers = spec.hosts.filter((h) => h.role === 'server');
-  const workers = spec.hosts.filter((h) => h.role === 'worker');
+  const listed = spec.hosts.filter((h) => h.role === 'worker');
   const ps = spec.strategy !== 'allreduce';
   if (ps && servers.length !== 1) throw new ConfigError(file, 'hosts', `${spec.strategy} needs exactly one host with role: server, found ${servers.length}`);
   if (!ps && servers.length > 0) throw new ConfigError(file, 'hosts', 'allreduce has no server: give every host role: worker');
-  if (workers.length === 0) throw new ConfigError(file, 'hosts', 'no host with role: worker');
+  if (listed.length === 0) throw new ConfigError(file, 'hosts', 'no host with role: worker');
+  const wanted = spec.num_workers ?? cluster?.numWorkers ?? listed.length;
+  const workersFrom = spec.num_workers !== undefined ? `${file} num_workers` : cluster ? `${cluster.file} num_workers` : `${file} hosts`;
+  if (wanted > listed.length) {
+    throw new ConfigError(file, 'hosts', `num_workers is ${wanted} (${workersFrom}) but only ${listed.length} host(s) have role: worker`);
+  }
+  const workers = listed.slice(0, wanted);
   const ordered = ps ? [servers[0], ...workers] : workers;
   const first = ordered[0];
   const processes = ordered.map((host, rank): Placement => {
@@ -95,7 +133,12 @@ export function planLaunch(file: string, spec: HostsFile): LaunchPlan {
     const session = spec.session_prefix ? `${spec.session_prefix}-${base}` : base;
     return { host, rank, role, session, log: `${spec.log_dir.replace(/\/$/, '')}/${session}.log` };
   });
-  return { file, spec, worldSize: ordered.length, masterHost: first.address ?? sshHostPart(first.ssh), masterPort: spec.master_port, processes };
+  const masterPort = spec.master_port ?? cluster?.port ?? DEFAULT_MASTER_PORT;
+  const portFrom = spec.master_port !== undefined ? `${file} master_port` : cluster?.port !== undefined ? `${cluster.file} port` : 'default';
+  return {
+    file, spec, worldSize: ordered.length, masterHost: first.address ?? sshHostPart(first.ssh), masterPort, processes,
+    sources: { masterPort: portFrom, workers: workersFrom },
+  };
 }
 
 /** The host part of an ssh destination (user@host → host). */

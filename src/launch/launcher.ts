@@ -134,6 +134,7 @@ export async function launch(plan: LaunchPlan, o: LaunchOptions = {}): Promise<P
   const out = o.out ?? ((l: string) => process.stdout.write(`${l}\n`));
   if (o.dryRun) {
     out(`dry run: ${plan.processes.length} processes, ${plan.spec.strategy}, master ${plan.masterHost}:${plan.masterPort}`);
+    out(`  port from ${plan.sources.masterPort}; ${plan.processes.filter((p) => p.role === 'worker').length} workers from ${plan.sources.workers}`);
     for (const h of plan.spec.hosts) out(`  preflight ${h.name}: ssh ${targetOf(plan, h).options?.join(' ') ?? ''} ${h.ssh} (node, ${plan.spec.project_dir}, tmux)`.replace(/ {2,}/g, ' '));
     for (const p of plan.processes) {
       out(`  ${p.host.name}: tmux session ${p.session}, log ${p.log}`);

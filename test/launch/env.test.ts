@@ -81,7 +81,9 @@ describe('resolvePlacement', () => {
 function parseWorker(args: string[]): TrainFlags & { rank?: number; worldSize?: number; master?: string } {
   const cmd = workerCommand().exitOverride().action(() => {});
   cmd.parse(args, { from: 'user' });
-  return cmd.opts();
+  // The worker's own dashboard flags (rank 0 serves the cluster's) have defaults no train flag maps to.
+  const { dashboardHost: _host, dashboardPort: _port, ...opts } = cmd.opts();
+  return opts as TrainFlags;
 }
 
 /** What `train` would have parsed (the flags the launcher turns into worker arguments). */
