@@ -21,12 +21,14 @@ export interface BalanceRun {
   /** Training seconds (rank 0's step times) until the first evaluation at or above the target; null if never. */
   timeToTarget: number | null;
   finalAccuracy: number | null;
+  /** Per rank: mean wait (ms) in the steps right after an evaluation, over steps [from, end) — what evaluating costs the others. */
+  afterEvalWaitMs: number[];
 }
 
 /**
- * `evalEvery`: every rank evaluates after each such step, the slowed one three times slower, so
- * the step after an evaluation starts with the fast rank waiting for the slow one's evaluation —
- * a cost of evaluating everywhere, not of the split. Those steps are left out of every figure.
+ * `evalEvery`: rank 0 evaluates after each such step (the others go on), so the step after an
+ * evaluation starts with the others waiting for it — a cost of evaluating, not of the split. Those
+ * steps are left out of every figure but `afterEvalWaitMs`.
  */
 export function readBalanceRun(dir: string, o: { from: number; target: number; evalEvery?: number }): BalanceRun {
   const metrics = readMetrics(join(dir, 'metrics.jsonl'));
@@ -53,5 +55,9 @@ export function readBalanceRun(dir: string, o: { from: number; target: number; e
     rebalances: events.filter((e) => e.kind === 'rebalance').map((e) => ({ step: e.step as number, shares: e.shares as number[] })),
     timeToTarget: hit ? sum(byRank[0].filter((s) => s.step < hit.step && !afterEval(s)).map(dur)) / 1000 : null,
     finalAccuracy: evals.length > 0 ? evals[evals.length - 1].test_accuracy : null,
+    afterEvalWaitMs: byRank.map((rs) => {
+      const after = rs.filter((s) => s.step >= o.from && afterEval(s));
+      return after.length > 0 ? sum(after.map((s) => s.wait_ms)) / after.length : NaN;
+    }),
   };
 }
