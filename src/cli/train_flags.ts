@@ -4,6 +4,7 @@ import type { CheckpointOptions } from '../train/checkpoints.js';
 import { ConfigError } from '../util/errors.js';
 import { DATASETS } from '../train/config.js';
 import { MODEL_NAMES } from '../nn/models/index.js';
+import { acceptedDatasets, acceptedModels, canonicalDataset, canonicalModel } from '../config/spellings.js';
 import { addCommFlags } from './comm_flags.js';
 import type { TrainFlags } from '../launch/worker_flags.js';
 import { CLUSTER_STRATEGIES } from '../train/strategies/ps_factory.js';
@@ -14,14 +15,14 @@ export { type TrainFlags, configFrom } from '../launch/worker_flags.js';
 
 export function addTrainFlags(cmd: Command): Command {
   return addCommFlags(cmd)
-    .addOption(new Option('--model <type>', 'model: mlp (784-128-10), simple_cnn (alias cnn), resnet18|34|50, gpt2[-medium|-mini|-tiny], bert[-base|-mini|-tiny]').choices(MODEL_NAMES).default('mlp'))
+    .addOption(new Option('--model <type>', 'model: mlp (784-128-10), simple_cnn (alias cnn), resnet18|34|50, gpt2[-medium|-mini|-tiny], bert[-base|-mini|-tiny]').choices(MODEL_NAMES).argParser(modelFlag).default('mlp'))
     .option('--layers <n>', 'transformer layers, or the ResNet depth (default: the preset\'s)', positiveInt)
     .option('--width <n>', 'transformer hidden size, or the ResNet\'s first-stage channels (default: the preset\'s)', positiveInt)
     .option('--heads <n>', 'attention heads (default: the preset\'s)', positiveInt)
     .option('--context <n>', 'tokens per sequence: the token dataset\'s length and the transformer\'s positions (default: the dataset\'s, positions the preset\'s)', positiveInt)
     .option('--init <file>', 'start from these weights: a .safetensors file (Hugging Face / torchvision names, e.g. a published GPT-2) or a smolcluster model file')
     .option('--hidden <widths>', 'MLP hidden widths, comma-separated (default 128)', intList)
-    .addOption(new Option('--dataset <name>', 'training data: mnist, synthetic-regression, synthetic_image, synthetic_text, cifar10, text (docs/DATA.md; default mnist)').choices(DATASETS))
+    .addOption(new Option('--dataset <name>', 'training data: mnist, synthetic-regression, synthetic_image, synthetic_text, cifar10, text (docs/DATA.md; default mnist)').choices(DATASETS).argParser(datasetFlag))
     .option('--fault <spec>', 'inject a fault, e.g. slow:rank=1:ms=50 (repeatable; docs/VALIDATION.md; env SMOLCLUSTER_FAULT)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--epochs <n>', 'passes over the training set (default: mlp 2, cnn 1, others 1)', positiveInt)
     .option('--batch-size <n>', 'samples per step per worker (default 32; transformers 16)', positiveInt)
@@ -75,6 +76,20 @@ export function addSinkFlags(cmd: Command): Command {
     .option('--trace', 'write a timeline of every rank\'s compute, communication and wait (trace.json, Chrome trace format)')
     .option('--wandb', 'also log metrics to Weights & Biases (needs the @wandb/sdk package and WANDB_API_KEY)')
     .option('--wandb-project <name>', 'W&B project (default smolcluster)');
+}
+
+/** `--model`: the guide's and other spellings (ResNet50, SimpleNN, GPT-2) as their canonical name (config/spellings.ts). */
+export function modelFlag(value: string): string {
+  const name = canonicalModel(value);
+  if (name === null) throw new InvalidArgumentError(`unknown model "${value}"; accepted: ${acceptedModels()}.`);
+  return name;
+}
+
+/** `--dataset`: MNIST, CIFAR-10, synthetic-image and the like as their canonical name. */
+export function datasetFlag(value: string): string {
+  const name = canonicalDataset(value);
+  if (name === null) throw new InvalidArgumentError(`unknown dataset "${value}"; accepted: ${acceptedDatasets()}.`);
+  return name;
 }
 
 /** `train --dashboard [--port N] [--dashboard-host H]` (not on every command: `server` has its own --port). */

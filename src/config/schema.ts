@@ -16,6 +16,7 @@
  */
 import { z } from 'zod';
 import { MODEL_NAMES } from '../nn/models/names.js';
+import { canonicalDataset, canonicalModel } from './spellings.js';
 
 /** nn_config `dataset.name` values (case-insensitive), as the CLI's --dataset spells them. */
 export const NN_DATASETS: readonly string[] = ['mnist', 'synthetic_image', 'synthetic_text', 'cifar10', 'text'];
@@ -60,7 +61,7 @@ export const nnConfigSchema = z.object({
     .refine((g) => !g.enabled || g.max_norm !== undefined, { message: 'missing: enabled is true, so max_norm (the global L2 norm to clip to) is required', path: ['max_norm'] })
     .optional(),
   model: z.object({
-    type: z.string().refine((t) => /^simplenn$/i.test(t) || (MODEL_NAMES as readonly string[]).includes(t.toLowerCase()), `expected SimpleNN or one of ${MODEL_NAMES.join(', ')}`),
+    type: z.string().refine((t) => canonicalModel(t) !== null, `expected SimpleNN or one of ${MODEL_NAMES.join(', ')} (case, - and _ do not matter)`),
     layers: z.number().int().min(1).optional(),
     width: z.number().int().min(1).optional(),
     heads: z.number().int().min(1).optional(),
@@ -70,7 +71,7 @@ export const nnConfigSchema = z.object({
     out: z.number().int().min(1).optional(),
   }).strict(),
   dataset: z.object({
-    name: z.string().refine((n) => NN_DATASETS.includes(n.toLowerCase()), `expected MNIST (SmolCluster's), or one of ${NN_DATASETS.slice(1).join(', ')}`),
+    name: z.string().refine((n) => NN_DATASETS.includes(canonicalDataset(n) ?? ''), `expected MNIST (SmolCluster's), or one of ${NN_DATASETS.slice(1).join(', ')} (case, - and _ do not matter)`),
     // smolcluster's own additions (docs/DATA.md)
     data_dir: z.string().min(1).optional(),
     augment: z.boolean().optional(),

@@ -5,6 +5,7 @@
  */
 import { hostname } from 'node:os';
 import { ConfigError } from '../util/errors.js';
+import { canonicalDataset, canonicalModel } from './spellings.js';
 import type { ClusterConfig, NnConfig } from './schema.js';
 
 export type StrategyName = 'allreduce' | 'ps' | 'async-ps';
@@ -18,8 +19,8 @@ export function nnOptionValues(n: NnConfig): Record<string, unknown> {
     batchSize: n.batch_size,
     lr: n.learning_rate,
     epochs: n.num_epochs,
-    model: /^simplenn$/i.test(n.model.type) ? 'mlp' : n.model.type.toLowerCase(),
-    dataset: n.dataset.name.toLowerCase(),
+    model: canonicalModel(n.model.type) ?? n.model.type.toLowerCase(),
+    dataset: canonicalDataset(n.dataset.name) ?? n.dataset.name.toLowerCase(),
   };
   if (n.dataset.data_dir !== undefined) v.dataDir = n.dataset.data_dir;
   if (n.dataset.augment !== undefined) v.augment = n.dataset.augment;

@@ -1,8 +1,9 @@
 import { type ModelType, isTokenModel } from '../nn/models/index.js';
 import type { OptimizerName } from '../nn/optim/index.js';
 import type { ScheduleName } from '../nn/optim/schedule.js';
+import { DATASET_NAMES } from '../config/spellings.js';
 
-export const DATASETS = ['mnist', 'synthetic-regression', 'synthetic_image', 'synthetic_text', 'cifar10', 'text'] as const;
+export const DATASETS = DATASET_NAMES;
 export type DatasetName = (typeof DATASETS)[number];
 
 /** Everything that determines a training run. Written into result.json as `config`. */
