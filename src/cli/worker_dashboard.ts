@@ -11,8 +11,8 @@ export interface WorkerDashboardFlags {
 export function addWorkerDashboardFlags(cmd: Command): Command {
   return cmd
     .option('--dashboard', 'rank 0 serves a live dashboard of every rank, on any host (the URL is printed on stderr; other ranks ignore it)')
-    .option('--dashboard-port <n>', 'dashboard port (0: any free port)', nonNegativeInt, 3000)
-    .option('--dashboard-host <host>', 'address the dashboard listens on (0.0.0.0: every interface, without a login; see docs/EXPERIMENTS.md)', '127.0.0.1');
+    .option('--dashboard-port <n>', 'dashboard port (0: any free port; default 3000)', nonNegativeInt)
+    .option('--dashboard-host <host>', 'address the dashboard listens on (default 127.0.0.1; 0.0.0.0: every interface, without a login, see docs/EXPERIMENTS.md)');
 }
 
 /**
@@ -26,5 +26,6 @@ export async function openWorkerDashboard(flags: WorkerDashboardFlags, rank: num
     return null;
   }
   const { openLiveDashboard } = await import('../dashboard/live.js');
-  return openLiveDashboard({ dir, name, port: flags.dashboardPort, host: flags.dashboardHost, thread: true });
+  // No flag defaults (the launcher's round trip of a worker's flags stays exact): applied here.
+  return openLiveDashboard({ dir, name, port: flags.dashboardPort ?? 3000, host: flags.dashboardHost ?? '127.0.0.1', thread: true });
 }
