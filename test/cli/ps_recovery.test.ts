@@ -1,7 +1,7 @@
 /**
  * Parameter-server recovery with real processes on 127.0.0.1 (the server restarted from its
- * checkpoint is in resume.test.ts): a SIGKILLed worker restarted by the launcher is re-admitted
- * and trains on from the server's version; workers whose server is gone for good stop at their
+ * checkpoint is in resume.test.ts): a SIGKILLed worker restarted by the launcher, and a stalled
+ * worker the server gave up on, are re-admitted and train on from the server's version; workers whose server is gone for good stop at their
  * deadline with an error naming it, instead of waiting forever.
  */
 import assert from 'node:assert/strict';
@@ -28,20 +28,25 @@ function stepsOf(name: string, rank: number): number[] {
 }
 
 describe('ps recovery (real processes)', () => {
-  it('a SIGKILLed worker, restarted, is re-admitted with the current weights and trains on from the server\'s version', async () => {
-    // Rank 2 is slowed so the run outlasts the restart of rank 1 (a node start-up) by seconds.
-    const r = await runCli([...common, '--max-steps', '60', '--timeout', '20', '--name', 'readmit', '--max-restarts', '1',
-      '--fault', 'kill:rank=1:step=5', '--fault', 'slow:rank=2:ms=100'], { timeoutMs: 90_000 });
+  it('a SIGKILLed worker (restarted) and a stalled one (dropped at its deadline) are re-admitted and train on from the server\'s version', async () => {
+    // The server is slowed (80 ms a step) so the run outlasts rank 1's restart (a node start-up)
+    // and rank 2's 5 s stall; rank 2 misses its 4 s deadline (--timeout 2 plus the straggler wait).
+    const r = await runCli([...common, '--max-steps', '60', '--timeout', '2', '--name', 'readmit', '--max-restarts', '1',
+      '--fault', 'kill:rank=1:step=5', '--fault', 'slow:rank=2:step=15:steps=1:ms=5000', '--fault', 'slow:rank=0:ms=80'], { timeoutMs: 90_000 });
     assert.equal(r.code, 0, r.stderr);
-    const joined = /worker rank 1 \(re\)joined at version (\d+)/.exec(r.stderr);
-    assert.ok(joined, r.stderr);
-    const version = Number(joined[1]);
-    assert.ok(version > 5 && version < 60, `rejoined at version ${version}`);
-    const steps = stepsOf('readmit', 1);
-    // Steps 0-4 by the first process, then the server's version on by the restarted one: none in between, none twice.
-    assert.deepEqual(steps, [...[0, 1, 2, 3, 4], ...Array.from({ length: 60 - version }, (_, i) => version + i)]);
+    assert.match(r.stderr, /worker rank 2 dropped out \(recv timed out after \d+ ms waiting for rank 2\)/);
+    for (const [rank, before] of [[1, 5], [2, 15]]) {
+      const joined = new RegExp(`worker rank ${rank} \\(re\\)joined at version (\\d+)`).exec(r.stderr);
+      assert.ok(joined, r.stderr);
+      const version = Number(joined[1]);
+      assert.ok(version >= before && version < 60, `rank ${rank} rejoined at version ${version}`);
+      // Its steps before the fault, then every step from the server's version on: nothing in between, nothing twice.
+      assert.deepEqual(stepsOf('readmit', rank), [...Array.from({ length: before }, (_, i) => i), ...Array.from({ length: 60 - version }, (_, i) => version + i)]);
+    }
+    assert.match(r.stderr, /ps worker 2: reconnected; going on from version \d+/);
     const events = readFileSync(join(dir, 'readmit', 'events.jsonl'), 'utf8');
     assert.match(events, /"kind":"worker_restarted","rank":1/);
+    assert.doesNotMatch(events, /"kind":"worker_restarted","rank":2/, 'the stalled worker reconnects by itself');
     assert.match(events, /"kind":"run_end","status":"ok"/);
   });
 

@@ -146,6 +146,16 @@ export class TcpTransport extends EventEmitter implements Transport {
     this.attach(peer, link);
   }
 
+  /**
+   * Gives up on the peer now (e.g. it missed its deadline): its connections are closed, so a peer
+   * that was only stalled sees the loss when it wakes, and can reconnect (comm/hub.ts).
+   */
+  disconnect(peer: number, reason: Error): void {
+    checkPeer(this, peer);
+    const link = this.links[peer];
+    if (link) this.lost(peer, reason, link);
+  }
+
   /** Whether the peer has a link that has not failed. */
   isConnected(peer: number): boolean {
     return this.links[peer] !== null && this.links[peer] !== undefined && !this.failed.has(peer) && !this.mailbox.peerFailure(peer);

@@ -223,7 +223,8 @@ export class ParamServer implements Strategy {
     const body = new Float32Array(n);
     while (current()) {
       try {
-        await this.group.recv(head, w, { tag: TAG.pushHead, timeoutMs: this.o.peerTimeoutMs });
+        // The worker's next gradient follows our answer, which may wait out the straggler deadline.
+        await this.group.recv(head, w, { tag: TAG.pushHead, timeoutMs: this.o.peerTimeoutMs + this.o.stragglerMs });
         await this.group.recv(body, w, { tag: TAG.pushBody, timeoutMs: this.o.peerTimeoutMs });
       } catch (err) {
         if (current()) this.lose(w, err as Error);
@@ -243,6 +244,9 @@ export class ParamServer implements Strategy {
     if (this.gone.has(w)) return;
     this.gone.set(w, 'lost');
     this.owed.delete(w);
+    // A stalled worker (past its deadline, not dead) finds its connection closed when it wakes,
+    // and reconnects through the door instead of waiting on a server that no longer listens to it.
+    if (this.o.recovery) (this.group.transport as { disconnect?(peer: number, reason: Error): void }).disconnect?.(w, err);
     this.totals.lost++;
     process.stderr.write(`smolcluster: ps server: worker rank ${w} dropped out (${err.message}); continuing with ${this.live.length}\n`);
     this.poke();
