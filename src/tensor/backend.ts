@@ -144,6 +144,11 @@ export interface Backend {
   powScalar(x: Buf, p: number, out: Buf): void;
   /** y[i] += alpha * x[i] */
   axpy(alpha: number, x: Buf, y: Buf): void;
+  /**
+   * y[i] += x[i] on the calling thread only, never forking a team: the all-reduce sums received
+   * gradients with it beside the event loop's other work (src/comm/collectives/reduce_ops.ts).
+   */
+  addInto(y: Buf, x: Buf): void;
   fill(x: Buf, value: number): void;
   /** sum of x[i]^2 (in float64). */
   sumSquares(x: Buf): number;

@@ -35,6 +35,7 @@ interface Addon {
   affine(x: Buf, scale: number, shift: number, out: Buf): void;
   powScalar(x: Buf, p: number, out: Buf): void;
   axpy(alpha: number, x: Buf, y: Buf): void;
+  addInto(y: Buf, x: Buf): void;
   fill(x: Buf, value: number): void;
   sumSquares(x: Buf): number;
   stridedCopy(src: Buf, srcOffset: number, dst: Buf, dstOffset: number, dims: Float64Array, acc: boolean): void;
@@ -163,6 +164,7 @@ function makeBackend(n: Addon): Backend {
     affine: (x, scale, shift, out) => n.affine(x, scale, shift, out),
     powScalar: (x, p, out) => n.powScalar(x, p, out),
     axpy: (alpha, x, y) => n.axpy(alpha, x, y),
+    addInto: (y, x) => n.addInto(y, x),
     fill: (x, value) => n.fill(x, value),
     sumSquares: (x) => n.sumSquares(x),
     stridedCopy: (src, srcOffset, srcStrides, dst, dstOffset, dstStrides, shape, accumulate) =>

@@ -284,7 +284,7 @@ describe('native elementwise', () => {
     }
   });
 
-  ntest('affine, powScalar, axpy, fill, sumSquares match js', (native) => {
+  ntest('affine, powScalar, axpy, addInto, fill, sumSquares match js', (native) => {
     const rng = new Rng(5);
     for (const n of [1, 5, 4097, 70_001]) {
       const x = randn(rng, n);
@@ -309,6 +309,11 @@ describe('native elementwise', () => {
       js.axpy(-0.75, x, yw);
       native.axpy(-0.75, x, yg);
       close(yg, yw, `axpy n=${n}`);
+      const aw = copy(y0);
+      const ag = copy(y0);
+      js.addInto(aw, x);
+      native.addInto(ag, x);
+      assert.deepEqual(ag, aw, `addInto n=${n}: the same float32 sums, bit for bit`);
       native.fill(yg, 3.25);
       assert.ok(yg.every((v) => v === 3.25), 'fill');
       closeNum(native.sumSquares(x), js.sumSquares(x), `sumSquares n=${n}`, 1e-9);
