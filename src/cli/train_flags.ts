@@ -74,7 +74,7 @@ export function addTrainFlags(cmd: Command): Command {
 export function addSinkFlags(cmd: Command): Command {
   return cmd
     .option('--trace', 'write a timeline of every rank\'s compute, communication and wait (trace.json, Chrome trace format)')
-    .option('--wandb', 'also log metrics to Weights & Biases (needs the @wandb/sdk package and WANDB_API_KEY)')
+    .option('--wandb', 'also log metrics to Weights & Biases (needs the @wandb/sdk package and WANDB_API_KEY or wandb login\'s ~/.netrc)')
     .option('--wandb-project <name>', 'W&B project (default smolcluster)');
 }
 

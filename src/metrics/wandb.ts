@@ -1,11 +1,13 @@
 import type { EvalRecord, StepRecord, TrainObserver } from './records.js';
 import { clusterSamples } from './throughput.js';
+import { hasWandbKey } from './wandb_key.js';
 
 /**
  * --wandb: logs rank 0's measurements to Weights & Biases through its JavaScript SDK, when the
- * `@wandb/sdk` package is installed (it is not a dependency: it is imported only if present) and
- * an API key is set (WANDB_API_KEY, or WANDB_MODE=offline). Otherwise one clear message, and
- * training goes on without it.
+ * `@wandb/sdk` package is installed (an optional dependency: imported only if present) and a key
+ * is there (WANDB_API_KEY, or the one `wandb login` stored in ~/.netrc; or WANDB_MODE=offline).
+ * Otherwise one clear message, and training goes on without it. Per-layer gradient norms are
+ * logged when tracked (--track-gradients), as grad_norm/<parameter>.
  */
 
 /** The part of the SDK used here (`import wandb from '@wandb/sdk'`). */
@@ -24,6 +26,8 @@ export interface WandbOptions {
   env?: NodeJS.ProcessEnv;
   /** Where the one message goes (stderr by default). */
   warn?: (line: string) => void;
+  /** Where ~/.netrc is looked for (a test replaces it). */
+  home?: string;
   /** Loads the SDK (a test replaces it). */
   load?: () => Promise<unknown>;
 }
@@ -34,7 +38,7 @@ const SDK = '@wandb/sdk';
 export async function openWandb(o: WandbOptions): Promise<WandbObserver | null> {
   const env = o.env ?? process.env;
   const warn = o.warn ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const keyed = Boolean(env.WANDB_API_KEY) || env.WANDB_MODE === 'offline';
+  const keyed = hasWandbKey(env, o.home) || env.WANDB_MODE === 'offline';
   let api: WandbApi | null = null;
   let missing = false;
   try {
@@ -47,7 +51,7 @@ export async function openWandb(o: WandbOptions): Promise<WandbObserver | null> 
     }
   }
   if (missing || !api || !keyed) {
-    const why = [missing || !api ? `the ${SDK} package is not installed (npm install ${SDK})` : '', keyed ? '' : 'no WANDB_API_KEY is set (or WANDB_MODE=offline)']
+    const why = [missing || !api ? `the ${SDK} package is not installed (npm install ${SDK})` : '', keyed ? '' : 'no W&B key (WANDB_API_KEY, `wandb login`\'s ~/.netrc) nor WANDB_MODE=offline']
       .filter(Boolean).join(' and ');
     warn(`smolcluster: --wandb: ${why}; training continues without W&B`);
     return null;
@@ -72,6 +76,7 @@ export class WandbObserver implements TrainObserver {
       samples_per_sec: ms > 0 ? (clusterSamples(r, this.worldSize) * 1000) / ms : 0,
     };
     if (r.gradNorm !== undefined) data.grad_norm = r.gradNorm;
+    for (const [name, norm] of Object.entries(r.layerGradNorms ?? {})) data[`grad_norm/${name}`] = norm;
     this.api.log(data);
   }
 
