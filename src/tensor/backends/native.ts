@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import type {
   AdamHyper, AttentionGeometry, Backend, BinaryOp, Buf, Conv2dGeometry, Pool2dGeometry, SgdHyper, UnaryOp,
 } from '../backend.js';
+import { addInto as jsAddInto } from './js/elementwise.js';
 
 /** The addon's raw exports (src/native/*.cc); argument order mirrors the Backend methods. */
 interface Addon {
@@ -164,7 +165,8 @@ function makeBackend(n: Addon): Backend {
     affine: (x, scale, shift, out) => n.affine(x, scale, shift, out),
     powScalar: (x, p, out) => n.powScalar(x, p, out),
     axpy: (alpha, x, y) => n.axpy(alpha, x, y),
-    addInto: (y, x) => n.addInto(y, x),
+    // An addon built before addInto existed (not yet rebuilt) sums in JavaScript rather than failing.
+    addInto: typeof n.addInto === 'function' ? (y, x) => n.addInto(y, x) : jsAddInto,
     fill: (x, value) => n.fill(x, value),
     sumSquares: (x) => n.sumSquares(x),
     stridedCopy: (src, srcOffset, srcStrides, dst, dstOffset, dstStrides, shape, accumulate) =>
