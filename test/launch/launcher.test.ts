@@ -153,7 +153,7 @@ describe('smolcluster launch (real sshd and tmux on 127.0.0.1)', { skip }, () =>
     assert.match(status, /alpha\s+sc-\S+-server\s+rank 0/);
     const log = await runCliProcess(['launch', 'logs', 'alpha', '--hosts', hostsFile, '-n', '20']);
     assert.equal(log.code, 0, log.stderr);
-    assert.match(log.stdout, /mlp 784-128-10 on mnist with 2 workers \(ps\): 40 steps/);
+    assert.match(log.stdout, /mlp 784-128-10 on mnist with 1 worker and a server \(ps\): 40 steps/);
     const none = await runCliProcess(['launch', 'logs', 'gamma', '--hosts', hostsFile]);
     assert.match(none.stderr, /no host "gamma" .* \(hosts: alpha, beta\)/);
 

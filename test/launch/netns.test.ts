@@ -149,7 +149,7 @@ describe(`multi-host ps: server and two workers as separate hosts (${mode})`, ()
     ];
     const exits = await Promise.all(runs.map((r) => run(r.args, 140_000)));
     exits.forEach((e, i) => assert.equal(e.code, 0, `process ${i} (${mode}): ${e.stderr.slice(-2000)}`));
-    assert.match(exits[0].stdout, /on mnist with 3 workers \(ps\): 30 steps/);
+    assert.match(exits[0].stdout, /on mnist with 2 workers and a server \(ps\): 30 steps/);
 
     const server = stepRecords(join(dir, 'mh', 'metrics.jsonl'), 0) as unknown as Array<{ step: number; late_ranks: number[]; contributed_ranks: number[] }>;
     assert.equal(server.length, 30);
