@@ -11,6 +11,7 @@ import type { BatchShares } from '../train/shares.js';
 import type { BalancePolicy, Measured } from './policy.js';
 import { equalShares } from './shares.js';
 import { SpeedMeter } from './speed.js';
+import { SmolError } from '../util/errors.js';
 
 export const DECIDER = 0;
 
@@ -35,7 +36,7 @@ export interface ShardOf {
 
 export class Balancer implements BatchShares {
   private current: number[];
-  private readonly meter = new SpeedMeter();
+  private meter = new SpeedMeter();
   /** Per rank: [shard index or −1, window mean, ema]. */
   private readonly mine = new Float32Array(3);
   private readonly decided: Float32Array;
@@ -55,6 +56,15 @@ export class Balancer implements BatchShares {
     return this.current;
   }
 
+  /** A resumed run: the checkpoint's shares until the next decision, made on measurements taken after `step` (its first step is warm-up again). */
+  restore(shares: readonly number[], step: number): void {
+    if (shares.length !== this.shard.count) {
+      throw new SmolError('RESUME', `the checkpoint's batch shares are for ${shares.length} data shards, this run has ${this.shard.count}`);
+    }
+    this.current = [...shares];
+    this.meter = new SpeedMeter(undefined, step);
+  }
+
   observe(step: number, samples: number, computeMs: number): void {
     this.meter.observe(step, samples, computeMs);
   }
@@ -71,7 +81,8 @@ export class Balancer implements BatchShares {
     const measured = byShard(all, this.shard.count);
     this.decided.fill(0);
     let reason = '';
-    if (this.group.rank === DECIDER) {
+    // Every shard must have been measured (after a resume the meters start empty): until then the shares stay.
+    if (this.group.rank === DECIDER && !measured.ema.some(Number.isNaN)) {
       const d = this.policy.decide(step, this.current, measured);
       if (d) {
         this.decided[0] = 1;

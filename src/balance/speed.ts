@@ -7,10 +7,11 @@ export class SpeedMeter {
   private windowSum = 0;
   private windowSamples = 0;
 
-  constructor(private readonly alpha = 0.3) {}
+  /** `warmupStep`: the first step this process takes (a resumed run's is not 0); it is not measured. */
+  constructor(private readonly alpha = 0.3, private readonly warmupStep = 0) {}
 
   observe(step: number, samples: number, computeMs: number): void {
-    if (step === 0 || samples <= 0 || !(computeMs >= 0)) return;
+    if (step === this.warmupStep || samples <= 0 || !(computeMs >= 0)) return;
     const perSample = computeMs / samples;
     this.emaValue = Number.isNaN(this.emaValue) ? perSample : this.alpha * perSample + (1 - this.alpha) * this.emaValue;
     this.windowSum += computeMs;

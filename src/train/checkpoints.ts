@@ -43,6 +43,8 @@ export interface LoopState {
   position: LoopPosition;
   /** The LR schedule is a function of the step: its position is position.step of totalSteps. */
   schedule: { totalSteps: number };
+  /** Load balancing: the shares of the global batch (by data shard) of the last step taken. */
+  shares?: number[];
 }
 
 const PATTERN = /^ckpt-(\d{8,})\.smolckpt$/;
@@ -78,6 +80,8 @@ export class Checkpointer {
     private readonly writer: boolean,
     /** Told about every file written, and every file refused while resuming. */
     private readonly report: { saved?(file: string, step: number): void; refused?(file: string, why: string): void } = {},
+    /** Load balancing's shares in use, saved with every checkpoint. */
+    private readonly shares?: () => readonly number[],
   ) {
     // At start, not at the first save: an unwritable folder is refused before any training.
     if (writer && opts.every > 0) ensureWritableFolder(opts.dir, '--checkpoint-dir');
@@ -87,7 +91,7 @@ export class Checkpointer {
   afterStep(model: Module, architecture: unknown, optimizer: Optimizer, position: LoopPosition, totalSteps: number): void {
     if (!this.writer || this.opts.every <= 0 || position.step % this.opts.every !== 0) return;
     const file = checkpointFile(this.opts.dir, position.step);
-    const state: LoopState = { run: this.run, position, schedule: { totalSteps } };
+    const state: LoopState = { run: this.run, position, schedule: { totalSteps }, ...(this.shares ? { shares: [...this.shares()] } : {}) };
     saveCheckpoint(file, model, architecture, optimizer, state as unknown as Record<string, unknown>);
     this.prune();
     this.report.saved?.(file, position.step);
@@ -98,7 +102,7 @@ export class Checkpointer {
    * null when there is nothing to resume ('auto' and no file yet). `expected(position)` says whether
    * a position fits this run's plan (null) or why not.
    */
-  restore(model: Module, architecture: unknown, optimizer: Optimizer, totalSteps: number): { position: LoopPosition; file: string } | null {
+  restore(model: Module, architecture: unknown, optimizer: Optimizer, totalSteps: number): { position: LoopPosition; file: string; shares?: number[] } | null {
     const resume = this.opts.resume;
     if (resume === undefined) return null;
     const dir = resume === 'auto' ? this.opts.dir : resume;
@@ -116,7 +120,8 @@ export class Checkpointer {
         if (state.schedule?.totalSteps !== totalSteps) {
           throw new CheckpointError(file, `was written for a run of ${String(state.schedule?.totalSteps)} steps, this one has ${totalSteps}`);
         }
-        return { position: state.position, file };
+        if (state.shares !== undefined && !validShares(state.shares)) throw new CheckpointError(file, `its batch shares ${JSON.stringify(state.shares).slice(0, 80)} are not fractions summing to 1`);
+        return { position: state.position, file, ...(state.shares ? { shares: state.shares } : {}) };
       } catch (err) {
         if (!(err instanceof CheckpointError)) throw err;
         refused.push(err.message);
@@ -131,4 +136,9 @@ export class Checkpointer {
     for (const old of files.slice(Math.max(1, this.opts.keep))) rmSync(old, { force: true });
     if (files.length > this.opts.keep) fsyncDir(this.opts.dir);
   }
+}
+
+function validShares(s: unknown): s is number[] {
+  if (!Array.isArray(s) || s.length === 0 || !s.every((x) => typeof x === 'number' && x >= 0 && x <= 1)) return false;
+  return Math.abs(s.reduce((a: number, b: number) => a + b, 0) - 1) < 1e-4;
 }

@@ -90,6 +90,7 @@ export async function train(
     // Rank 0 wrote the position; other ranks (e.g. ps workers, with other shards) derive theirs from the step.
     if (strategy.rank === 0) checkPosition(resumed.position, positionAt(plan, resumed.position.step), resumed.file);
     observer.onResume?.(resumed.position.step, resumed.file);
+    if (resumed.shares) guards.balance?.restore?.(resumed.shares, resumed.position.step);
   }
   const ctx: StrategyContext = { model, optimizer, totalSteps, monitors, startStep: resumed?.position.step ?? 0 };
   await strategy.setup(ctx);

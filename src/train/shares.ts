@@ -16,6 +16,10 @@ export interface BatchShares {
   sharesAt(step: number): Promise<ArrayLike<number>>;
   /** This rank's busy time in `step` (compute: all but communication and waiting) over its `samples` (not called for 0). */
   observe(step: number, samples: number, computeMs: number): void;
+  /** The shares in use (saved in checkpoints). */
+  readonly shares?: readonly number[];
+  /** A resumed run continues at `step` with the shares its checkpoint saved (every rank reads the same file). */
+  restore?(shares: readonly number[], step: number): void;
 }
 
 /** A rank's steps when the global batch (`perShardBatch` × shards) is split by shares. */
