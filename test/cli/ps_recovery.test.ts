@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runCli } from '../helpers/cli.js';
+import { TEST_TOKEN, freePort, runCliProcess, startCli } from '../helpers/cluster.js';
 
 let dir = '';
 before(() => {
@@ -56,5 +57,25 @@ describe('ps recovery (real processes)', () => {
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /reconnect timed out after \d+ ms waiting for rank 0 \(the parameter server \(rank 0\) at 127\.0\.0\.1:\d+ did not come back after \d+ tries; last: connection refused/);
     assert.ok(Date.now() - start < 45_000, 'the workers did not wait forever');
+  });
+
+  it('without a launcher the store dies with the server; restarted from its checkpoint on the same address, its workers find the new store and reconnect', async () => {
+    const port = await freePort();
+    const args = (rank: number, ...extra: string[]): string[] => ['worker', '--strategy', 'ps', '--rank', String(rank), '--world-size', '3',
+      '--master', `127.0.0.1:${port}`, '--dataset', 'synthetic-regression', '--batch-size', '32', '--epochs', '1', '--max-steps', '60',
+      '--checkpoint-every', '10', '--experiments-dir', dir, '--name', 'own-store', '--timeout', '10', '--threads', '1', ...extra];
+    const env = { SMOLCLUSTER_TOKEN: TEST_TOKEN };
+    const workers = [1, 2].map((rank) => startCli(args(rank), { env, timeoutMs: 60_000 }));
+    const first = await runCliProcess(args(0, '--fault', 'kill:rank=0:step=25', '--fault', 'slow:rank=0:ms=30'), { env, timeoutMs: 60_000 });
+    assert.equal(first.signal, 'SIGKILL', first.stderr);
+    // The restarted server (as a launcher would start it) resumes from step 20 and hosts a new store.
+    const second = await runCliProcess(args(0, '--resume', 'auto'), { env: { ...env, SMOLCLUSTER_RESTARTS: '1' }, timeoutMs: 60_000 });
+    assert.equal(second.code, 0, second.stderr);
+    for (const w of [1, 2]) assert.match(second.stderr, new RegExp(`worker rank ${w} \\(re\\)joined at version 20`));
+    for (const w of workers) {
+      const e = await w.done;
+      assert.equal(e.code, 0, e.stderr);
+      assert.match(e.stderr, /reconnected; going on from version 20/);
+    }
   });
 });
