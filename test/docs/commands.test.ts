@@ -2,10 +2,11 @@
  * Documented commands cannot rot: every command in a `sh`/`bash`/`shell`/`console` code block of
  * README.md and docs/*.md is parsed and checked — its subcommands and flags exist (read from the
  * real CLI's --help), the repository files it names exist, its `npm run` script exists — and the
- * cheap ones run for real (shortened by flags: --steps at most 5) in a scratch folder, block after
- * block, expecting exit 0 or the `# exit N` their comment states. In a `console` block only `$ `
- * lines are commands; the lines after a command that runs are its expected output.
- * A block preceded by `<!-- doc-test: skip (reason) -->` is left alone.
+ * cheap ones run for real (shortened by flags: --steps at most 5, train --max-steps at most 3) in a
+ * scratch folder, block after block, expecting exit 0 or the `# exit N` their comment states. In a
+ * `console` block only `$ ` lines are commands; the lines after a command that runs are its
+ * expected output. A block preceded by `<!-- doc-test: skip (reason) -->` is left alone; by
+ * `<!-- doc-test: no-run (reason) -->`, checked but not run.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -22,7 +23,7 @@ const SHELL = new Set(['sh', 'bash', 'shell', 'console']);
 /** Programs a documented command may start with besides ours; only their repository paths are checked. */
 const OTHERS = new Set(['npm', 'export', 'cat', 'jq', 'kubectl', 'srun', 'mpirun', 'openssl', 'flock', 'node', 'git', 'curl', 'ssh', 'tmux', 'python3']);
 /** Subcommands cheap enough to run for real (after shortening). */
-const RUNNABLE = new Set(['run', 'validate', 'baseline save', 'baseline compare', 'config check']);
+const RUNNABLE = new Set(['run', 'validate', 'baseline save', 'baseline compare', 'config check', 'train']);
 const REPO_DIRS = ['examples/', 'docs/', 'bench/', 'scripts/', 'data/', 'src/', 'test/', 'dist/'];
 
 interface DocCommand {
@@ -38,6 +39,8 @@ interface DocCommand {
 interface Block {
   where: string;
   commands: DocCommand[];
+  /** Checked only (`doc-test: no-run`). */
+  noRun: boolean;
 }
 
 /** Splits a command line into words, honouring quotes; $(...) stays one word. */
@@ -71,10 +74,12 @@ function blocks(file: string): Block[] {
     if (!fence) continue;
     const end = lines.findIndex((l, j) => j > i && l.startsWith('```'));
     const body = lines.slice(i + 1, end);
-    const skip = /^<!-- doc-test: skip(?: \((.*)\))? -->$/.exec(lines[i - 1]?.trim() ?? '');
-    if (skip) assert.ok(skip[1]?.trim(), `${file}:${i}: a doc-test skip needs a reason in parentheses`);
+    const marker = /^<!-- doc-test: (skip|no-run)(?: \((.*)\))? -->$/.exec(lines[i - 1]?.trim() ?? '');
+    if (marker) assert.ok(marker[2]?.trim(), `${file}:${i}: a doc-test ${marker[1]} needs a reason in parentheses`);
     const lang = fence[1];
-    if (SHELL.has(lang) && !skip) out.push({ where: `${file}:${i + 2}`, commands: commandsOf(file, i + 2, body, lang === 'console') });
+    if (SHELL.has(lang) && marker?.[1] !== 'skip') {
+      out.push({ where: `${file}:${i + 2}`, commands: commandsOf(file, i + 2, body, lang === 'console'), noRun: marker?.[1] === 'no-run' });
+    }
     i = end;
   }
   return out;
@@ -178,10 +183,12 @@ function missingRepoPaths(c: DocCommand): string[] {
   });
 }
 
-/** Shortened arguments: at most 5 steps; globs expanded against the repository. */
+/** Shortened arguments: at most 5 steps (train: 3); globs expanded against the repository. */
 function shortened(args: string[]): string[] {
-  return args.flatMap((w, i) => {
+  const train = args[0] === 'train';
+  const out = args.flatMap((w, i) => {
     if (args[i - 1] === '--steps') return [String(Math.min(5, Number(w)))];
+    if (args[i - 1] === '--max-steps' && train) return [String(Math.min(3, Number(w) || 3))];
     if (w.includes('*') && REPO_DIRS.some((d) => w.startsWith(d))) {
       const dir = w.slice(0, w.lastIndexOf('/'));
       const re = new RegExp(`^${w.slice(w.lastIndexOf('/') + 1).replace(/\./g, '\\.').replace(/\*/g, '.*')}$`);
@@ -189,6 +196,7 @@ function shortened(args: string[]): string[] {
     }
     return [w];
   });
+  return train && !args.includes('--max-steps') ? [...out, '--max-steps', '3'] : out;
 }
 
 const scratch = mkdtempSync(join(tmpdir(), 'smolcluster-doc-commands-'));
@@ -220,7 +228,8 @@ describe('documented commands (README.md, docs/*.md)', { timeout: 180_000, concu
           }
           const { path, problems: p } = await check(c, spec);
           problems.push(...p.map((x) => `${at}: ${x}`));
-          const runnable = p.length === 0 && RUNNABLE.has(path.join(' ')) && !c.text.includes('[');
+          // A dashboard keeps serving after its run: checked, not run.
+          const runnable = p.length === 0 && !block.noRun && RUNNABLE.has(path.join(' ')) && !c.text.includes('[') && !spec.args.includes('--dashboard');
           if (!runnable) continue;
           const args = shortened(spec.args);
           const r = await exec(spec.entry, args, cwd, c.env);
