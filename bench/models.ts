@@ -27,7 +27,7 @@ const WORKLOADS: Record<string, Workload> = {
 };
 const SEED = 1234;
 
-interface Report { engine: string; workload: string; stepMs: number[]; samplesPerSec: number; tokensPerSec: number | null; peakRssMB: number; loss: number; detail?: string }
+interface Report { engine: string; workload: string; stepMs: number[]; cpuMs: number[]; samplesPerSec: number; tokensPerSec: number | null; peakRssMB: number; loss: number; detail?: string }
 
 function median(a: number[]): number {
   const s = [...a].sort((x, y) => x - y);
@@ -48,19 +48,25 @@ function worker(id: string, steps: number): void {
   for (let i = 0; i < x.length; i++) x[i] = tokens ? rng.int(w.classes) : rng.normal();
   const labels = Int32Array.from({ length: tokens ? w.batch * per : w.batch }, () => rng.int(w.classes));
   const times: number[] = [];
+  const cpu: number[] = [];
   let loss = NaN;
   for (let s = 0; s <= steps; s++) {
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     model.zeroGrad();
     const l = crossEntropy(model.forward(new Tensor(x, [w.batch, ...w.input])), labels);
     backward(l);
     opt.step();
     loss = l.item();
-    if (s > 0) times.push(performance.now() - t0);
+    const c = process.cpuUsage(c0);
+    if (s > 0) {
+      times.push(performance.now() - t0);
+      cpu.push((c.user + c.system) / 1000);
+    }
   }
   const ms = median(times);
   const r: Report = {
-    engine: 'smolcluster', workload: id, stepMs: times, samplesPerSec: (1000 * w.batch) / ms,
+    engine: 'smolcluster', workload: id, stepMs: times, cpuMs: cpu, samplesPerSec: (1000 * w.batch) / ms,
     tokensPerSec: tokens ? (1000 * w.batch * w.input[0]) / ms : null, peakRssMB: process.resourceUsage().maxRSS / 1024, loss,
     detail: describeSpec(spec),
   };
@@ -110,13 +116,13 @@ function parent(ids: string[], steps: number, repeats: number): void {
   }
   const fmt = (v: number): string => (v >= 100 ? v.toFixed(0) : v.toFixed(2));
   console.log(`bench:models — one thread, ${steps} timed steps after one warm-up (median step), ${repeats} alternating repeat(s); torch ${torch?.version ?? 'absent'}`);
-  console.log('| workload | smolcluster | PyTorch | throughput ratio (per-repeat range) | peak RSS smolcluster / PyTorch | memory ratio |');
-  console.log('|---|---|---|---|---|---|');
+  console.log('| workload | smolcluster | PyTorch | throughput ratio (per-repeat range) | CPU time per step, PyTorch / smolcluster | peak RSS smolcluster / PyTorch | memory ratio |');
+  console.log('|---|---|---|---|---|---|---|');
   for (const id of ids) {
     const { ours, torch: t } = rows[id];
     const failed = [...ours, ...t].find((x): x is string => typeof x === 'string');
     if (failed !== undefined) {
-      console.log(`| ${WORKLOADS[id].label} | ${ours.map((x) => (typeof x === 'string' ? x : fmt(throughput(x)))).join(', ')} | ${t.map((x) => (typeof x === 'string' ? x : fmt(throughput(x)))).join(', ')} | – | – | – |`);
+      console.log(`| ${WORKLOADS[id].label} | ${ours.map((x) => (typeof x === 'string' ? x : fmt(throughput(x)))).join(', ')} | ${t.map((x) => (typeof x === 'string' ? x : fmt(throughput(x)))).join(', ')} | – | – | – | – |`);
       continue;
     }
     const o = ours as Report[];
@@ -126,9 +132,12 @@ function parent(ids: string[], steps: number, repeats: number): void {
     const b = median(p.map(throughput));
     const ratios = o.map((x, i) => throughput(x) / throughput(p[i]));
     const range = repeats > 1 ? ` (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})` : '';
+    // CPU time per step (one thread): what other load on the machine inflates least.
+    const cpuA = median(o.flatMap((x) => x.cpuMs));
+    const cpuB = median(p.flatMap((x) => x.cpuMs));
     const rssA = Math.max(...o.map((x) => x.peakRssMB));
     const rssB = Math.max(...p.map((x) => x.peakRssMB));
-    console.log(`| ${WORKLOADS[id].label} | ${fmt(a)} ${unit} | ${fmt(b)} ${unit} | ${(a / b).toFixed(2)}×${range} | ${rssA.toFixed(0)} / ${rssB.toFixed(0)} MB | ${(rssA / rssB).toFixed(2)}× |`);
+    console.log(`| ${WORKLOADS[id].label} | ${fmt(a)} ${unit} | ${fmt(b)} ${unit} | ${(a / b).toFixed(2)}×${range} | ${cpuB.toFixed(0)} / ${cpuA.toFixed(0)} ms = ${(cpuB / cpuA).toFixed(2)}× | ${rssA.toFixed(0)} / ${rssB.toFixed(0)} MB | ${(rssA / rssB).toFixed(2)}× |`);
   }
   console.log(JSON.stringify({ bench: 'models', steps, repeats, rows }));
 }

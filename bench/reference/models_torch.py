@@ -43,9 +43,10 @@ def main():
         y = torch.randint(0, w["classes"], (w["batch"] * w["input"][0],))
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     model.train()
-    times, loss = [], float("nan")
+    times, cpu, loss = [], [], float("nan")
     for s in range(a.steps + 1):
         t0 = time.perf_counter()
+        c0 = time.process_time()
         opt.zero_grad(set_to_none=False)
         out = model(x)
         l = F.cross_entropy(out.reshape(-1, out.shape[-1]), y)
@@ -54,9 +55,10 @@ def main():
         loss = l.item()
         if s > 0:
             times.append((time.perf_counter() - t0) * 1000)
+            cpu.append((time.process_time() - c0) * 1000)
     ms = sorted(times)[len(times) // 2] if len(times) % 2 else sum(sorted(times)[len(times) // 2 - 1:len(times) // 2 + 1]) / 2
     print(json.dumps({
-        "engine": "torch", "workload": a.id, "stepMs": times, "samplesPerSec": 1000 * w["batch"] / ms,
+        "engine": "torch", "workload": a.id, "stepMs": times, "cpuMs": cpu, "samplesPerSec": 1000 * w["batch"] / ms,
         "tokensPerSec": 1000 * w["batch"] * w["input"][0] / ms if tokens else None,
         "peakRssMB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "loss": loss, "detail": torch.__version__,
     }))
