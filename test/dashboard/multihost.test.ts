@@ -12,7 +12,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { CLI, TEST_TOKEN, stepRecords, tempDir } from '../helpers/cluster.js';
+import { CLI, TEST_TOKEN, freePort, stepRecords, tempDir } from '../helpers/cluster.js';
 
 const ID = (process.pid % 1296).toString(36).padStart(2, '0');
 const NS = [`scdh${ID}a`, `scdh${ID}b`];
@@ -109,8 +109,9 @@ describe('dashboard of a two-host cluster (worker --dashboard on rank 0)', () =>
   it('shows rank 1 (its own folder, another host) live, with every step and no drops', { timeout: 120_000 }, async () => {
     const netns = why === null;
     const host = (i: number): string => (netns ? ADDR[i] : '127.0.0.1');
-    const port = 20_000 + (process.pid % 20_000);
-    const dashPort = port + 1;
+    // Inside fresh namespaces every port is free; on loopback ask the system for two.
+    const port = netns ? 29_500 : await freePort();
+    const dashPort = netns ? 3000 : await freePort();
     const poller = join(dir, 'poll.mjs');
     writeFileSync(poller, POLLER);
     const inNs = (i: number, argv: string[]): string[] => (netns ? ['ip', 'netns', 'exec', NS[i], ...argv] : argv);
