@@ -118,12 +118,29 @@ export function tensorBackend(flag: TrainFlags['backend']): 'js' | 'native' | un
   return flag === 'gloo' ? undefined : flag;
 }
 
+/**
+ * Training state a checkpoint does not hold (only rank 0's model and optimizer are saved): DiLoCo's
+ * and local SGD's per-rank parameters between syncs and outer state, the error-feedback residuals of
+ * int8 and PowerSGD compression. Null when checkpoints cover the run.
+ */
+function stateCheckpointsLack(flags: TrainFlags): string | null {
+  if (flags.strategy === 'diloco') return "DiLoCo's state (each rank's parameters between syncs, the snapshot and the outer momentum)";
+  if (flags.strategy === 'local-sgd') return "local SGD's state (each rank's parameters between syncs)";
+  if (flags.compress === 'int8' || flags.compress === 'powersgd') return `--compress ${flags.compress}'s error-feedback residuals`;
+  return null;
+}
+
 /** The checkpoint settings the flags describe (undefined: neither saving nor resuming). */
 export function checkpointOptions(flags: TrainFlags, experimentDir: string): CheckpointOptions | undefined {
   const every = flags.checkpointEvery ?? 0;
   if (every === 0 && flags.resume === undefined) return undefined;
   if (flags.resume !== undefined && flags.strategy === 'async-ps') {
     throw new ConfigError('command line', '--resume', 'async-ps runs cannot resume yet (use allreduce or ps)');
+  }
+  const unsaved = stateCheckpointsLack(flags);
+  if (unsaved) {
+    throw new ConfigError('command line', every > 0 ? '--checkpoint-every' : '--resume',
+      `${unsaved} is not in checkpoints yet, so a resumed run would not continue this one; train without checkpoints, or use allreduce without --compress int8/powersgd`);
   }
   return { dir: flags.checkpointDir ?? join(experimentDir, 'checkpoints'), every, keep: flags.keepCheckpoints ?? 3, resume: flags.resume };
 }
