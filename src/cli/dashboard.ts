@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { startDashboard } from '../dashboard/server.js';
-import { exposureWarning } from '../dashboard/exposure.js';
+import { exposureWarning, wildcardUrls } from '../dashboard/exposure.js';
 import { nonNegativeInt } from './options.js';
 
 interface DashboardFlags {
@@ -20,6 +20,7 @@ export function dashboardCommand(): Command {
       process.stderr.write(`smolcluster: dashboard at ${dashboard.url} (Ctrl-C to stop)\n`);
       const warning = exposureWarning(flags.host, dashboard.port);
       if (warning) process.stderr.write(`smolcluster: ${warning}\n`);
+      for (const url of wildcardUrls(flags.host, dashboard.port)) process.stderr.write(`smolcluster: dashboard reachable at ${url}\n`);
       await new Promise<void>((resolve) => {
         const stop = (): void => {
           process.off('SIGINT', stop);

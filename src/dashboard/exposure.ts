@@ -1,3 +1,5 @@
+import { networkInterfaces } from 'node:os';
+
 /**
  * What a dashboard bound beyond loopback exposes. The page and its API have no login: whoever can
  * reach the address reads the run's config (model, data paths, hyper-parameters), every rank's
@@ -7,6 +9,14 @@
  */
 export function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || host === '[::1]' || host.startsWith('127.');
+}
+
+/** Where other machines reach a dashboard bound to every interface (0.0.0.0 / ::): this machine's own addresses. */
+export function wildcardUrls(host: string, port: number, interfaces = networkInterfaces()): string[] {
+  if (host !== '0.0.0.0' && host !== '::') return [];
+  return Object.values(interfaces)
+    .flatMap((infos) => (infos ?? []).filter((i) => !i.internal && (i.family === 'IPv4' || host === '::')))
+    .map((i) => `http://${i.family === 'IPv6' ? `[${i.address}]` : i.address}:${port}/`);
 }
 
 /** The warning to print when `host` is not loopback (null when it is). */

@@ -4,7 +4,7 @@ import { EVENTS_FILE } from '../metrics/events.js';
 import { TRACE_FILE, TRACE_STAGING_FILE } from '../metrics/trace.js';
 import { type Dashboard, startDashboard } from './server.js';
 import { startDashboardThread } from './thread.js';
-import { exposureWarning } from './exposure.js';
+import { exposureWarning, wildcardUrls } from './exposure.js';
 
 export interface LiveDashboardOptions {
   /** The run's experiment folder (it may not exist yet). */
@@ -31,5 +31,6 @@ export async function openLiveDashboard(o: LiveDashboardOptions): Promise<Pick<D
   process.stderr.write(`smolcluster: dashboard at ${dashboard.url}\n`);
   const warning = exposureWarning(opts.host, Number(new URL(dashboard.url).port));
   if (warning) process.stderr.write(`smolcluster: ${warning}\n`);
+  for (const url of wildcardUrls(opts.host, Number(new URL(dashboard.url).port))) process.stderr.write(`smolcluster: dashboard reachable at ${url}\n`);
   return dashboard;
 }
