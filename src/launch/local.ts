@@ -7,7 +7,6 @@ import { LAUNCHER_STORE_ENV, type TrainFlags, clusterSignature, configFrom } fro
 import { LauncherEvents, RUN_OWNER_ENV } from '../metrics/events.js';
 import { finalizeTrace } from '../metrics/trace.js';
 import { experimentName, experimentPaths } from '../train/experiment.js';
-import { runSignature } from '../train/signature.js';
 import { resolveThreads } from '../train/threads.js';
 import { flagsToArgs } from './worker_args.js';
 import { RESTARTS_ENV, superviseElastic } from './elastic_supervisor.js';
