@@ -26,6 +26,16 @@ static bool initialFlush() {
 }
 static std::atomic<bool> g_flush{initialFlush()};
 
+static double initialGrainScale() {
+  const char* env = std::getenv("SMOLCLUSTER_GRAIN_SCALE");
+  if (!env) return 1.0;
+  const double v = std::atof(env);
+  return v >= 0 ? v : 1.0;
+}
+static const double g_grainScale = initialGrainScale();
+
+double grainScale() { return g_grainScale; }
+
 bool flushDenormals() { return g_flush.load(std::memory_order_relaxed); }
 void setFlushDenormals(bool on) { g_flush.store(on, std::memory_order_relaxed); }
 
@@ -53,8 +63,9 @@ void initThreads() {
 
 int threadsFor(double work, double grain) {
   const int t = threads();
-  if (t <= 1 || work < 2 * grain) return 1;
-  return std::max(1, std::min(t, static_cast<int>(work / grain)));
+  const double g = static_cast<double>(scaledGrain(grain));
+  if (t <= 1 || work < 2 * g) return 1;
+  return std::max(1, std::min(t, static_cast<int>(work / g)));
 }
 
 void useOmpThreads(int n) {

@@ -23,13 +23,22 @@ void setThreads(int n);
 void initThreads();
 
 /**
+ * Every grain below is multiplied by this (1 unless SMOLCLUSTER_GRAIN_SCALE is set at load). A bench
+ * knob: bench/threads.ts sets 0 to fork at every size and so measure where 2 threads start to win.
+ */
+double grainScale();
+
+/** `grain` after grainScale(), at least 1. */
+inline int64_t scaledGrain(double grain) { return std::max<int64_t>(1, static_cast<int64_t>(grain * grainScale())); }
+
+/**
  * Threads worth using for `work` units when one thread should get at least `grain` of them:
  * small kernels run single-threaded because waking a team costs more than it saves.
  */
 int threadsFor(double work, double grain);
 
 /** Whether a loop over `work` units should fork (>1 thread configured, enough work). */
-inline bool parallel(int64_t work, int64_t grain = 32768) { return work >= 2 * grain && threads() > 1; }
+inline bool parallel(int64_t work, int64_t grain = 32768) { return threads() > 1 && work >= 2 * scaledGrain(grain); }
 
 /** Sets the calling thread's OpenMP team size for the next library call (no-op without OpenMP). */
 void useOmpThreads(int n);
@@ -43,7 +52,7 @@ template <class Fn>
 void parallelRange(int64_t n, int64_t grain, Fn&& fn) {
 #ifdef SC_HAVE_OPENMP
   if (parallel(n, grain)) {
-    const int nt = static_cast<int>(std::min<int64_t>(threads(), n / grain));
+    const int nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads(), n / scaledGrain(grain))));
 #pragma omp parallel num_threads(nt)
     {
       applyDenormalMode();
