@@ -59,12 +59,14 @@ export async function joinRunningPs(p: PsPlace): Promise<Cluster> {
 }
 
 /** The recovery hooks of this process's ps strategy; `close` shuts the server's door. */
-export async function psRecovery(cluster: Cluster, p: PsPlace, restarted: boolean): Promise<{ recovery: PsRecovery; close(): void }> {
+export async function psRecovery(
+  cluster: Cluster, p: PsPlace, restarted: boolean, rejoined?: (rank: number, version: number) => void,
+): Promise<{ recovery: PsRecovery; close(): void }> {
   const peers: HubPeers = { token: p.token, worldSize: p.worldSize, signature: p.signature, handshakeMs: Math.min(p.timeoutMs, 10_000) };
   if (cluster.rank === 0) {
     const door = await HubDoor.open(peers, cluster.group, cluster.store, p.listenHost, p.advertiseHost);
     const over = (): Promise<void> => markRunOver(cluster.store);
-    return { recovery: { restarted, onRejoin: (listener) => door.onArrival(listener), over }, close: () => door.close() };
+    return { recovery: { restarted, onRejoin: (listener) => door.onArrival(listener), over, rejoined }, close: () => door.close() };
   }
   const launcherStore = !p.hostStore && process.env.SMOLCLUSTER_LAUNCHER_STORE === '1';
   const storeName = `the rendezvous store at ${p.masterHost}:${p.masterPort}${launcherStore ? '' : " (it runs in rank 0's process, so it is gone until rank 0 restarts)"}`;

@@ -91,7 +91,9 @@ export async function runWorker(flags: WorkerFlags): Promise<void> {
     await store?.close();
     throw err;
   });
-  const ps = recoverable ? await psRecovery(cluster, psPlace, restarted).catch(async (err: unknown) => {
+  const experiment = experimentPaths(flags.experimentsDir, flags.name ?? experimentName(config.model));
+  const rejoined = (rank: number, version: number): void => appendEvent(experiment.dir, 'worker_rejoined', { rank, version });
+  const ps = recoverable ? await psRecovery(cluster, psPlace, restarted, rejoined).catch(async (err: unknown) => {
     await cluster.close();
     await store?.close();
     if (err instanceof RunOverError) return 'over' as const;
@@ -104,7 +106,6 @@ export async function runWorker(flags: WorkerFlags): Promise<void> {
   cluster.transport.on('peerLost', (_peer: number, err: Error) => {
     if (!ps) lost ??= err; // with ps recovery a lost peer may come back: not a root cause yet
   });
-  const experiment = experimentPaths(flags.experimentsDir, flags.name ?? experimentName(config.model));
   // The run's monitors report here; so does this catch, for the failures they cannot see (monitors.ts).
   const events = new MonitorLog(eventsFile(experiment.dir), place.rank);
   // Every rank's lines reach rank 0's folder, where its dashboard reads them (src/metrics/remote).

@@ -42,6 +42,8 @@ export interface EventFields {
   membership: { rank: number; epoch: number; members: number[]; joined: number[]; left: number[]; reason: string; step: number; steps_lost: number };
   /** The local launcher restarted a worker that ended without success (--max-restarts). */
   worker_restarted: { rank: number; pid: number; restarts: number };
+  /** A ps worker (re)connected to the server and was sent the model state of `version` (written by the server). */
+  worker_rejoined: { rank: number; version: number };
   /** The run continued from a checkpoint after `step` steps. */
   resumed: { rank: number; file: string; step: number };
   /** A checkpoint that could not be used (truncated, corrupt, or another run's); the one before it is tried. */

@@ -48,6 +48,7 @@ describe('ps recovery (real processes)', () => {
     const events = readFileSync(join(dir, 'readmit', 'events.jsonl'), 'utf8');
     assert.match(events, /"kind":"worker_restarted","rank":1/);
     assert.doesNotMatch(events, /"kind":"worker_restarted","rank":2/, 'the stalled worker reconnects by itself');
+    for (const rank of [1, 2]) assert.match(events, new RegExp(`"kind":"worker_rejoined","rank":${rank},"version":\\d+`));
     assert.match(events, /"kind":"run_end","status":"ok"/);
   });
 

@@ -181,6 +181,7 @@ export class ParamServer implements Strategy {
     this.owed.delete(w);
     this.totals.rejoined++;
     process.stderr.write(`smolcluster: ps server: worker rank ${w} (re)joined at version ${this.version}\n`);
+    this.o.recovery?.rejoined?.(w, this.version);
     this.welcome(w, gen);
     void this.receiveLoop(w, this.ctx!.model.arena().size);
     this.poke();

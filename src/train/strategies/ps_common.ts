@@ -34,6 +34,8 @@ export interface PsRecovery {
   onRejoin?(listener: (rank: number) => void): void;
   /** Worker: re-dials the server after the connection to it was lost (backoff, deadline naming the server). */
   reconnect?(): Promise<void>;
+  /** Server: worker `rank` was re-admitted at `version` (for the run's events). */
+  rejoined?(rank: number, version: number): void;
   /** Server: the last update is out; a worker that comes back now has nothing to rejoin. */
   over?(): Promise<void>;
 }
