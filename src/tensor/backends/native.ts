@@ -233,6 +233,23 @@ function addonPath(): string | null {
 
 let loaded: { result: NativeLoadResult; addon: Addon | null; path: string } | null = null;
 
+/**
+ * Loads the addon with OpenMP's threads sleeping, not spinning, between parallel regions
+ * (OMP_WAIT_POLICY=passive, read once by libgomp when the addon loads) unless the user set a policy.
+ * Spinning took the core from the main thread on the shared 2-core machine: bench:threads measured
+ * 2 threads at 0.06–0.35× of 1 on the MLP and CNN with spinning, 0.46–1.22× passive (docs/BENCHMARKS.md).
+ * The variable is removed again, so processes we start later (PyTorch references) keep their default.
+ */
+function withPassiveOpenMp<T>(load: () => T): T {
+  if (process.env.OMP_WAIT_POLICY !== undefined) return load();
+  process.env.OMP_WAIT_POLICY = 'passive';
+  try {
+    return load();
+  } finally {
+    delete process.env.OMP_WAIT_POLICY;
+  }
+}
+
 function load(): NonNullable<typeof loaded> {
   if (loaded) return loaded;
   const path = addonPath();
@@ -242,7 +259,7 @@ function load(): NonNullable<typeof loaded> {
     loaded = { result: { backend: null, reason: `addon not built (${path} is missing; run npm install or node scripts/build-native.mjs)` }, addon: null, path };
   } else {
     try {
-      const addon = createRequire(import.meta.url)(path) as Addon;
+      const addon = withPassiveOpenMp(() => createRequire(import.meta.url)(path) as Addon);
       loaded = { result: { backend: makeBackend(addon), reason: null }, addon, path };
     } catch (e) {
       const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
