@@ -12,7 +12,7 @@ import type { TrainConfig } from './config.js';
 import { type AnyBatch, outputWidth } from './objective.js';
 import { forwardBackward, forwardThen } from './micro_batches.js';
 import { type EvalResult, evaluate } from './evaluate.js';
-import type { EvalRecord, StepMarks, StepRecord, TrainObserver } from '../metrics/records.js';
+import type { StepRecord, TrainObserver } from '../metrics/records.js';
 import type { PlannedStep, Strategy, StrategyContext, UpdateResult } from './strategy.js';
 import type { FaultInjector } from './faults.js';
 import { RunMonitors } from './monitors.js';

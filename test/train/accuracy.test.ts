@@ -8,7 +8,6 @@
  * silently unchecked there (an explicit SMOLCLUSTER_BACKEND=js still skips).
  */
 import assert from 'node:assert/strict';
-import { performance } from 'node:perf_hooks';
 import { describe, it } from 'node:test';
 import { type Mnist, loadMnist } from '../../src/data/mnist.js';
 import { loadNativeBackend } from '../../src/tensor/backends/native.js';

@@ -63,7 +63,7 @@ export class MeshListener {
 
   /** Dials every other rank and waits for every other rank to dial us. `addresses[r]` is "host:port". */
   async connect(addresses: string[]): Promise<TcpTransport> {
-    const { rank, size, timeoutMs } = this.cfg;
+    const { rank, size } = this.cfg;
     const start = Date.now();
     const inbound = new Map<number, Connection>();
     const dials: Promise<void>[] = [];

@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type {
-  Backend, BinaryOp, Buf, Conv2dGeometry, Pool2dGeometry, UnaryOp,
+  Backend, BinaryOp, Conv2dGeometry, Pool2dGeometry, UnaryOp,
 } from '../../../src/tensor/backend.js';
 import { jsBackend } from '../../../src/tensor/backends/js.js';
 import { loadNativeBackend, nativeInternals } from '../../../src/tensor/backends/native.js';
