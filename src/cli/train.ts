@@ -45,7 +45,7 @@ export async function trainInProcess(flags: TrainFlags): Promise<{ result: Train
   const name = flags.name ?? experimentName(config.model);
   const experiment = experimentPaths(flags.experimentsDir, name);
   const dashboard = flags.dashboard
-    ? await (await import('../dashboard/live.js')).openLiveDashboard({ dir: experiment.dir, name, port: flags.port, host: flags.dashboardHost, thread: true })
+    ? await (await import('../dashboard/live.js')).openLiveDashboard({ dir: experiment.dir, name, port: flags.port, host: flags.dashboardHost, thread: true, resuming: flags.resume !== undefined })
     : null;
   const wandb = flags.wandb ? await openWandb({ project: flags.wandbProject, name, config }) : null;
   try {

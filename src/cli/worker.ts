@@ -113,7 +113,7 @@ export async function runWorker(flags: WorkerFlags): Promise<void> {
   let failed = false;
   let dashboard: { close(): Promise<void> } | null = null;
   try {
-    dashboard = await openWorkerDashboard(flags, place.rank, experiment.dir, basename(experiment.dir));
+    dashboard = await openWorkerDashboard(flags, place.rank, experiment.dir, basename(experiment.dir), flags.resume !== undefined);
     const strategy = createClusterStrategy(strategyName, cluster.group, { ...sOpts, recovery: ps?.recovery });
     const balance = balancerFromFlags(flags, strategyName, cluster.group, strategy.dataShard ?? { index: place.rank, count: place.worldSize, compute: true }, (e) => {
       appendEvent(experiment.dir, 'rebalance', e);

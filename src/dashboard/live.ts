@@ -17,15 +17,17 @@ export interface LiveDashboardOptions {
    * The launcher, which only waits on its workers, serves from its own thread.
    */
   thread: boolean;
+  /** The run resumes from a checkpoint (--resume): it keeps its metrics.jsonl, and so does the page. */
+  resuming?: boolean;
 }
 
 /**
  * The dashboard of the run this process is about to start: the previous run's files under the
- * same name are removed first (the run resets them anyway, a moment later), so the page never
+ * same name are removed first (but a resumed run's metrics.jsonl, which it continues) (the run resets them anyway, a moment later), so the page never
  * shows them; the URL goes to stderr.
  */
 export async function openLiveDashboard(o: LiveDashboardOptions): Promise<Pick<Dashboard, 'url' | 'close'>> {
-  for (const f of ['metrics.jsonl', EVENTS_FILE, 'result.json', TRACE_FILE, TRACE_STAGING_FILE]) rmSync(join(o.dir, f), { force: true });
+  for (const f of [...(o.resuming ? [] : ['metrics.jsonl']), EVENTS_FILE, 'result.json', TRACE_FILE, TRACE_STAGING_FILE]) rmSync(join(o.dir, f), { force: true });
   const opts = { runs: [{ dir: o.dir, name: o.name, live: true as const }], port: o.port ?? 3000, host: o.host ?? '127.0.0.1' };
   const dashboard = o.thread ? await startDashboardThread(opts) : await startDashboard(opts);
   process.stderr.write(`smolcluster: dashboard at ${dashboard.url}\n`);

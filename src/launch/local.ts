@@ -51,7 +51,7 @@ export async function launchLocalCluster(flags: TrainFlags & { workers: number }
   const { dir } = experimentPaths(flags.experimentsDir, name);
   const dashboard = flags.dashboard
     ? await import('../dashboard/live.js')
-      .then((m) => m.openLiveDashboard({ dir, name, port: flags.port, host: flags.dashboardHost, thread: false }))
+      .then((m) => m.openLiveDashboard({ dir, name, port: flags.port, host: flags.dashboardHost, thread: false, resuming: flags.resume !== undefined }))
       .catch(async (e: unknown) => {
         await store.close();
         throw e;
