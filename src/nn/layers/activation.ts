@@ -56,4 +56,9 @@ export class Dropout extends Module {
   forward(x: Tensor): Tensor {
     return dropout(x, this.p, this.rng, this.training);
   }
+
+  /** The same dropout for attention probabilities (the fused kernel applies it): none in eval mode or at p = 0. */
+  forAttention(): { p: number; rng: Rng } | undefined {
+    return this.training && this.p > 0 ? { p: this.p, rng: this.rng } : undefined;
+  }
 }

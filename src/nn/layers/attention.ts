@@ -1,14 +1,16 @@
 import { scaledDotProductAttention as fusedAttention } from '../../tensor/ops/attention.js';
 import { permute, reshape, slice } from '../../tensor/ops/layout.js';
 import type { Tensor } from '../../tensor/tensor.js';
+import type { Rng } from '../../util/rng.js';
 
 /**
  * Scaled dot-product attention over heads: q, k, v are [N, H, T, D]; the result is [N, H, T, D].
  * softmax(q kᵀ / √D (+ causal mask)) v as the engine's one fused kernel, which keeps only the
- * probabilities for the backward pass (no score, mask or scaled copies).
+ * probabilities for the backward pass (no score, mask or scaled copies). `dropout` drops attention
+ * probabilities (Hugging Face's attn_pdrop / attention_probs_dropout_prob) while training.
  */
-export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, causal: boolean): Tensor {
-  return fusedAttention(q, k, v, { causal });
+export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, causal: boolean, dropout?: { p: number; rng: Rng }): Tensor {
+  return fusedAttention(q, k, v, { causal, dropout });
 }
 
 /** [N, T, H·D] → [N, H, T, D]. */

@@ -58,13 +58,13 @@ class BertEmbeddings extends Module {
   }
 }
 
-/** Self-attention (query/key/value) then output.dense + residual + LayerNorm, as HF splits it. */
+/** Self-attention (query/key/value), dropout on its probabilities while training (HF's attention_probs_dropout_prob). */
 class BertSelfAttention extends Module {
   private readonly query: Linear;
   private readonly key: Linear;
   private readonly value: Linear;
 
-  constructor(private readonly spec: BertSpec, rng: Rng) {
+  constructor(private readonly spec: BertSpec, rng: Rng, private readonly drop: Dropout) {
     super();
     this.query = this.registerModule('query', new Linear(spec.width, spec.width, rng));
     this.key = this.registerModule('key', new Linear(spec.width, spec.width, rng));
@@ -76,7 +76,7 @@ class BertSelfAttention extends Module {
     const q = splitHeads(this.query.forward(x), h);
     const k = splitHeads(this.key.forward(x), h);
     const v = splitHeads(this.value.forward(x), h);
-    return mergeHeads(scaledDotProductAttention(q, k, v, false));
+    return mergeHeads(scaledDotProductAttention(q, k, v, false, this.drop.forAttention()));
   }
 }
 
@@ -106,7 +106,7 @@ class BertAttention extends Module {
 
   constructor(spec: BertSpec, rng: Rng, drop: Dropout) {
     super();
-    this.self = this.registerModule('self', new BertSelfAttention(spec, rng));
+    this.self = this.registerModule('self', new BertSelfAttention(spec, rng, drop));
     this.output = this.registerModule('output', new BertResidualOutput(spec.width, spec.width, rng, drop));
   }
 

@@ -17,8 +17,8 @@ import { Module } from '../module.js';
  * Module names follow Hugging Face's GPT2LMHeadModel (transformer.wte, transformer.h.0.attn.c_attn,
  * ...). HF stores its Conv1D weights [in, out]; ours are Linear [out, in] (one fused GEMM with the
  * bias), and interchange/hf_names.ts transposes them on the way in and out. Dropout (resid_pdrop =
- * embd_pdrop) applies after the embeddings and each residual branch; attention-probability dropout is
- * not applied (the small presets train with dropout 0).
+ * embd_pdrop = attn_pdrop) applies after the embeddings, to the attention probabilities and to each
+ * residual branch, in training only.
  */
 export interface Gpt2Spec {
   type: 'gpt2';
@@ -43,7 +43,7 @@ class Gpt2Attention extends Module {
 
   forward(x: Tensor): Tensor {
     const [q, k, v] = splitQkv(this.c_attn.forward(x), this.spec.heads);
-    return this.drop.forward(this.c_proj.forward(mergeHeads(scaledDotProductAttention(q, k, v, true))));
+    return this.drop.forward(this.c_proj.forward(mergeHeads(scaledDotProductAttention(q, k, v, true, this.drop.forAttention()))));
   }
 }
 
