@@ -1,6 +1,6 @@
 /**
  * A dashboard for a cluster of two hosts: rank 0 and rank 1 each in a network namespace of its own
- * (one veth pair, created here with unique names and removed in `after`), each writing its own
+ * (on one bridge: test/helpers/netns.ts, unique names, removed in `after`), each writing its own
  * experiments folder — so rank 1's files are not the ones rank 0's dashboard reads. Rank 0 runs
  * `worker --dashboard`; while the run is going, a client inside rank 0's namespace must see rank 1's
  * steps and host on the page's API, brought by the metric stream over the cluster's own connection.
@@ -8,70 +8,13 @@
  * run happens on 127.0.0.1 and the test says so, except under CI=true, where that fails.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { CLI, TEST_TOKEN, freePort, stepRecords, tempDir } from '../helpers/cluster.js';
+import { CLI, freePort, stepRecords, tempDir } from '../helpers/cluster.js';
+import { BridgedHosts, runToEnd as run } from '../helpers/netns.js';
 
-const ID = (process.pid % 1296).toString(36).padStart(2, '0');
-const NS = [`scdh${ID}a`, `scdh${ID}b`];
-const VETH = [`scdh${ID}va`, `scdh${ID}vb`];
-const ADDR = [`10.232.${process.pid % 250}.1`, `10.232.${process.pid % 250}.2`];
-
-function sh(args: string[]): void {
-  execFileSync(args[0], args.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
-}
-
-function removeNetwork(): void {
-  for (const ns of NS) {
-    try {
-      sh(['ip', 'netns', 'del', ns]);
-    } catch {
-      // not made or already gone
-    }
-  }
-}
-
-function createNetwork(): string | null {
-  if (process.getuid?.() !== 0) return 'not root';
-  try {
-    for (const ns of NS) sh(['ip', 'netns', 'add', ns]);
-    sh(['ip', 'link', 'add', VETH[0], 'netns', NS[0], 'type', 'veth', 'peer', 'name', VETH[1], 'netns', NS[1]]);
-    for (let i = 0; i < 2; i++) {
-      sh(['ip', '-n', NS[i], 'addr', 'add', `${ADDR[i]}/24`, 'dev', VETH[i]]);
-      sh(['ip', '-n', NS[i], 'link', 'set', VETH[i], 'up']);
-      sh(['ip', '-n', NS[i], 'link', 'set', 'lo', 'up']);
-    }
-    return null;
-  } catch (err) {
-    removeNetwork();
-    return `ip netns failed: ${((err as { stderr?: Buffer }).stderr ?? '').toString().trim() || (err as Error).message}`;
-  }
-}
-
-interface Exit {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(argv: string[], timeoutMs: number): Promise<Exit> {
-  const env: NodeJS.ProcessEnv = { ...process.env, SMOLCLUSTER_TOKEN: TEST_TOKEN };
-  for (const k of ['RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT', 'SLURM_PROCID', 'OMPI_COMM_WORLD_RANK', 'SMOLCLUSTER_RUN_OWNER']) delete env[k];
-  return new Promise((resolve) => {
-    const child = spawn(argv[0], argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (t: string) => (stdout += t));
-    child.stderr.setEncoding('utf8').on('data', (t: string) => (stderr += t));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const hosts = new BridgedHosts('scdh', 2, 232);
 
 /** Polls the dashboard's snapshot until rank 1 has reported `steps` steps; prints its member row. */
 const POLLER = `
@@ -96,25 +39,25 @@ describe('dashboard of a two-host cluster (worker --dashboard on rank 0)', () =>
 
   before(() => {
     dir = tempDir('dashhosts');
-    removeNetwork();
-    why = createNetwork();
+    why = BridgedHosts.unavailable();
+    if (!why) hosts.create();
     if (why && CI) throw new Error(`multi-host dashboard test: network namespaces unavailable under CI=true (${why})`);
     if (why) process.stderr.write(`multi-host dashboard test: network namespaces unavailable (${why}); running on 127.0.0.1 instead\n`);
   });
 
   after(() => {
-    if (!why) removeNetwork();
+    if (!why) hosts.remove();
   });
 
   it('shows rank 1 (its own folder, another host) live, with every step and no drops', { timeout: 120_000 }, async () => {
     const netns = why === null;
-    const host = (i: number): string => (netns ? ADDR[i] : '127.0.0.1');
+    const host = (i: number): string => (netns ? hosts.addr[i] : '127.0.0.1');
     // Inside fresh namespaces every port is free; on loopback ask the system for two.
     const port = netns ? 29_500 : await freePort();
     const dashPort = netns ? 3000 : await freePort();
     const poller = join(dir, 'poll.mjs');
     writeFileSync(poller, POLLER);
-    const inNs = (i: number, argv: string[]): string[] => (netns ? ['ip', 'netns', 'exec', NS[i], ...argv] : argv);
+    const inNs = (i: number, argv: string[]): string[] => (netns ? hosts.exec(i, argv) : argv);
     const steps = 80;
     const common = ['--world-size', '2', '--master', `${host(0)}:${port}`, '--max-steps', String(steps), '--threads', '1', '--timeout', '30', '--name', 'mh', '--batch-size', '32'];
     const rank0 = run(inNs(0, [process.execPath, CLI, 'worker', '--rank', '0', ...common, '--experiments-dir', join(dir, 'host0'), '--dashboard', '--dashboard-port', String(dashPort)]), 100_000);

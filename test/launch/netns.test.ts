@@ -11,91 +11,18 @@
  * CI=true (.ci/run sets it), where a missing namespace or `tc` fails the test: CI must run it real.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { CLI, TEST_TOKEN, freePort, stepRecords, tempDir } from '../helpers/cluster.js';
+import { CLI, freePort, stepRecords, tempDir } from '../helpers/cluster.js';
+import { BridgedHosts, runToEnd as run, sh, stderrOf } from '../helpers/netns.js';
 
-const ID = (process.pid % 46656).toString(36).padStart(3, '0');
-const NS = ['server', 'w1', 'w2'].map((r) => `sc${ID}-${r}`);
-const BRIDGE = `scbr${ID}`;
-const SUBNET = `10.231.${process.pid % 250}`;
-const ADDR = [`${SUBNET}.1`, `${SUBNET}.2`, `${SUBNET}.3`];
-const hostVeth = (i: number): string => `sc${ID}h${i}`;
-const nsVeth = (i: number): string => `sc${ID}n${i}`;
+const hosts = new BridgedHosts('scps', 3, 231);
+const NS = hosts.ns;
+const ADDR = hosts.addr;
 
-interface Exit {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs argv to the end (SIGKILL at the deadline), with the cluster token and no launcher variables. */
-function run(argv: string[], timeoutMs: number): Promise<Exit> {
-  const env: NodeJS.ProcessEnv = { ...process.env, SMOLCLUSTER_TOKEN: TEST_TOKEN };
-  for (const k of ['RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT', 'SLURM_PROCID', 'OMPI_COMM_WORLD_RANK']) delete env[k];
-  return new Promise((resolve) => {
-    const child = spawn(argv[0], argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (t: string) => (stdout += t));
-    child.stderr.setEncoding('utf8').on('data', (t: string) => (stderr += t));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-function sh(cmd: string, args: string[]): void {
-  execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-}
-
-function quiet(cmd: string, args: string[]): void {
-  try {
-    sh(cmd, args);
-  } catch {
-    // already gone
-  }
-}
-
-/** Whether this machine lets us make namespaces (root, iproute2 with netns). */
-function netnsAvailable(): { ok: boolean; why: string } {
-  if (process.getuid?.() !== 0) return { ok: false, why: 'not root' };
-  const probe = `sc${ID}-probe`;
-  try {
-    sh('ip', ['netns', 'add', probe]);
-    sh('ip', ['netns', 'del', probe]);
-    return { ok: true, why: '' };
-  } catch (err) {
-    return { ok: false, why: `ip netns failed: ${((err as { stderr?: Buffer }).stderr ?? '').toString().trim() || (err as Error).message}` };
-  }
-}
-
-function createNetwork(): void {
-  sh('ip', ['link', 'add', BRIDGE, 'type', 'bridge']);
-  sh('ip', ['link', 'set', BRIDGE, 'up']);
-  NS.forEach((ns, i) => {
-    sh('ip', ['netns', 'add', ns]);
-    sh('ip', ['link', 'add', hostVeth(i), 'type', 'veth', 'peer', 'name', nsVeth(i)]);
-    sh('ip', ['link', 'set', nsVeth(i), 'netns', ns]);
-    sh('ip', ['link', 'set', hostVeth(i), 'master', BRIDGE]);
-    sh('ip', ['link', 'set', hostVeth(i), 'up']);
-    sh('ip', ['-n', ns, 'addr', 'add', `${ADDR[i]}/24`, 'dev', nsVeth(i)]);
-    sh('ip', ['-n', ns, 'link', 'set', nsVeth(i), 'up']);
-    sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-  });
-}
-
-function removeNetwork(): void {
-  for (const ns of NS) quiet('ip', ['netns', 'del', ns]);
-  for (let i = 0; i < NS.length; i++) quiet('ip', ['link', 'del', hostVeth(i)]);
-  quiet('ip', ['link', 'del', BRIDGE]);
-}
-
-const avail = netnsAvailable();
+const unavailable = BridgedHosts.unavailable();
+const avail = { ok: unavailable === null, why: unavailable ?? '' };
 const CI = process.env.CI === 'true';
 if (CI && !avail.ok) throw new Error(`netns test: network namespaces unavailable under CI=true (${avail.why}); CI must run as root with iproute2 (.ci/run)`);
 const mode = avail.ok ? 'network namespaces' : 'loopback';
@@ -110,24 +37,19 @@ describe(`multi-host ps: server and two workers as separate hosts (${mode})`, ()
       process.stderr.write(`netns test: network namespaces unavailable (${avail.why}); running on 127.0.0.1 instead\n`);
       return;
     }
-    try {
-      createNetwork();
-    } catch (err) {
-      removeNetwork();
-      throw err;
-    }
+    hosts.create();
     // Worker 2's uplink: 16 Mbit/s, so its 400 KB gradient takes ~0.2 s — past the deadline.
     try {
-      sh('ip', ['netns', 'exec', NS[2], 'tc', 'qdisc', 'add', 'dev', nsVeth(2), 'root', 'tbf', 'rate', '16mbit', 'burst', '32kbit', 'latency', '2s']);
+      sh('ip', ['netns', 'exec', NS[2], 'tc', 'qdisc', 'add', 'dev', hosts.nsVeth(2), 'root', 'tbf', 'rate', '16mbit', 'burst', '32kbit', 'latency', '2s']);
       shaped = true;
     } catch (err) {
-      if (CI) throw new Error(`netns test: tc tbf failed under CI=true: ${((err as { stderr?: Buffer }).stderr ?? '').toString().trim() || (err as Error).message}`);
+      if (CI) throw new Error(`netns test: tc tbf failed under CI=true: ${stderrOf(err)}`);
       process.stderr.write('netns test: tc tbf unavailable; slowing worker 2 with --fault slow instead\n');
     }
   });
 
   after(() => {
-    if (avail.ok) removeNetwork();
+    if (avail.ok) hosts.remove();
   });
 
   it('finishes, with the straggler\'s late steps counted and the fast worker in every step', { timeout: 150_000 }, async () => {
