@@ -5,7 +5,7 @@ import { TRACE_FILE } from '../metrics/trace.js';
 import {
   ExperimentFileError, type Run, type RunConfig, loadRun, parseEventLine, parseMetricsLine, readConfig, readResult,
 } from '../metrics/reader.js';
-import type { TrainResult } from '../train/result.js';
+import type { ResultFile } from '../metrics/result_file.js';
 import { RunState } from './state.js';
 
 /**
@@ -90,7 +90,7 @@ class FolderSource implements RunSource {
   private configMtime = -1;
   private resultMtime = -1;
 
-  constructor(readonly dir: string, name: string, private readonly fixedResult?: TrainResult) {
+  constructor(readonly dir: string, name: string, private readonly fixedResult?: ResultFile) {
     this.label = name;
     this.metrics = new LineFollower(join(dir, 'metrics.jsonl'));
     this.events = new LineFollower(join(dir, EVENTS_FILE));

@@ -1,6 +1,6 @@
 import type { EventRecord } from '../metrics/events.js';
 import type { EvalLine, RunConfig, StepLine, parseMetricsLine } from '../metrics/reader.js';
-import type { TrainResult } from '../train/result.js';
+import type { ResultFile } from '../metrics/result_file.js';
 import { ClusterView, type ClusterStatus } from './cluster_view.js';
 
 /**
@@ -84,7 +84,7 @@ export interface Status {
   label: string;
   dir: string | null;
   config: RunConfig | null;
-  result: TrainResult | null;
+  result: ResultFile | null;
   ended: boolean;
   members: Member[];
   recent: Split[];
@@ -121,7 +121,7 @@ type Metric = ReturnType<typeof parseMetricsLine> | { kind: 'step'; rec: StepLin
 
 export class RunState {
   config: RunConfig | null = null;
-  result: TrainResult | null = null;
+  result: ResultFile | null = null;
   ended = false;
   trace = false;
   private readonly members = new Map<number, Member>();
@@ -145,7 +145,7 @@ export class RunState {
     for (let r = 0; r < workers; r++) this.member(r);
   }
 
-  setResult(r: TrainResult): void {
+  setResult(r: ResultFile): void {
     this.result = r;
     for (const m of this.members.values()) if (m.status === 'running' || m.status === 'starting') m.status = 'finished';
     this.finish();

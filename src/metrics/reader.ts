@@ -1,8 +1,8 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import type { TrainResult } from '../train/result.js';
 import { SmolError } from '../util/errors.js';
 import { EVENTS_FILE, EVENTS_SCHEMA_VERSION, type EventRecord } from './events.js';
+import type { ResultFile } from './result_file.js';
 import { METRICS_SCHEMA_VERSION } from './step_metrics.js';
 
 /**
@@ -78,7 +78,7 @@ export interface Run {
   config: RunConfig | null;
   metrics: MetricsData;
   events: EventRecord[];
-  result: TrainResult | null;
+  result: ResultFile | null;
 }
 
 /** Validates one metrics.jsonl line; `where` names it in errors. */
@@ -118,10 +118,10 @@ export function readConfig(file: string): RunConfig {
   return c as RunConfig;
 }
 
-export function readResult(file: string): TrainResult {
+export function readResult(file: string): ResultFile {
   const r = readJson(file);
   checkSchema(r, 'schema', 'schema_version', RESULT_SCHEMA, RESULT_SCHEMA_VERSION, file);
-  return r as unknown as TrainResult;
+  return r as unknown as ResultFile;
 }
 
 /**

@@ -5,47 +5,11 @@ import os from 'node:os';
 import { describeSpec } from '../nn/models/index.js';
 import type { TrainConfig } from './config.js';
 import type { TrainOutcome } from './loop.js';
+import type { RankTotals, ResultFile } from '../metrics/result_file.js';
 
-/** result.json, version 1 (docs/RESULT.md). Snake_case keys, as the rest of the ecosystem writes them. */
-export interface TrainResult {
-  schema: 'smolcluster-train-result';
-  schema_version: 1;
-  model: string;
-  parameters: number;
-  final_loss: number;
-  test_loss: number | null;
-  test_accuracy: number | null;
-  /** exp(test_loss) for the token tasks (language-model, masked-lm); absent otherwise. */
-  test_perplexity?: number;
-  /** Training samples per second across the whole run, training steps only (evaluation excluded). */
-  samples_per_sec: number;
-  steps: number;
-  wall_seconds: number;
-  train_seconds: number;
-  totals_ms: { compute: number; comm: number; wait: number };
-  /** Processes that trained (1 for a single process; a parameter server that only aggregates is not one). */
-  workers: number;
-  /** All processes of the run, a parameter server included (absent in files written before it). */
-  world_size?: number;
-  strategy: string;
-  /** Per-rank totals, measured by each rank in its own steps. */
-  per_rank: RankTotals[];
-  backend: string;
-  threads: number;
-  started_at: string;
-  ended_at: string;
-  host: { hostname: string; platform: string; arch: string; cpus: number; node: string };
-  config: TrainConfig;
-}
-
-export interface RankTotals {
-  rank: number;
-  samples: number;
-  train_seconds: number;
-  compute_ms: number;
-  comm_ms: number;
-  wait_ms: number;
-}
+/** result.json, version 1 (docs/RESULT.md), as this package writes it: the run's TrainConfig inside. */
+export type TrainResult = ResultFile<TrainConfig>;
+export type { RankTotals };
 
 /** The totals one rank contributes, as a fixed-order vector for an all-gather. */
 export function totalsVector(o: TrainOutcome): Float32Array {

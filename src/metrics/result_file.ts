@@ -1,0 +1,46 @@
+/**
+ * result.json, version 1 (docs/RESULT.md). Snake_case keys, as the rest of the ecosystem writes them.
+ * Defined here, below the training loop, so that readers (the dashboard, validate) and the writer
+ * (train/result.ts) share one shape without the metrics layer importing train/.
+ */
+export interface ResultFile<C = Record<string, unknown>> {
+  schema: 'smolcluster-train-result';
+  schema_version: 1;
+  model: string;
+  parameters: number;
+  final_loss: number;
+  test_loss: number | null;
+  test_accuracy: number | null;
+  /** exp(test_loss) for the token tasks (language-model, masked-lm); absent otherwise. */
+  test_perplexity?: number;
+  /** Training samples per second across the whole run, training steps only (evaluation excluded). */
+  samples_per_sec: number;
+  steps: number;
+  wall_seconds: number;
+  train_seconds: number;
+  totals_ms: { compute: number; comm: number; wait: number };
+  /** Processes that trained (1 for a single process; a parameter server that only aggregates is not one). */
+  workers: number;
+  /** All processes of the run, a parameter server included (absent in files written before it). */
+  world_size?: number;
+  strategy: string;
+  /** Per-rank totals, measured by each rank in its own steps. */
+  per_rank: RankTotals[];
+  backend: string;
+  threads: number;
+  started_at: string;
+  ended_at: string;
+  host: { hostname: string; platform: string; arch: string; cpus: number; node: string };
+  /** The run's configuration (train/config.ts's TrainConfig when this package wrote it). */
+  config: C;
+}
+
+export interface RankTotals {
+  rank: number;
+  samples: number;
+  train_seconds: number;
+  compute_ms: number;
+  comm_ms: number;
+  wait_ms: number;
+}
+
