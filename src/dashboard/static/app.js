@@ -184,7 +184,7 @@ class RunView {
     const c = this.status.cluster;
     const box = this.node.querySelector('.cluster');
     box.hidden = !c;
-    for (const sel of ['.charts', '.workers-title', '.workers-wrap']) this.node.querySelector(sel).hidden = !!c;
+    for (const sel of ['.summary', '.charts', '.workers-title', '.workers-wrap']) this.node.querySelector(sel).hidden = !!c;
     if (!c) return;
     box.querySelector('table.nodes tbody').replaceChildren(...c.nodes.map((n) =>
       el('tr', { 'data-node': n.id, 'data-state': n.state }, el('td', {}, n.id), el('td', {}, el('span', { class: `status ${n.state}` }, n.state)),
