@@ -4,7 +4,7 @@
  * real training loop, the norms the monitors see) into a little-endian float32 file, rank-major per
  * step, for test/train/grad_outlier.test.ts to replay the gradient-outlier rule over.
  *
- *   node scripts/record-grad-norms.mjs OUT.f32 --model mlp --dataset mnist --workers 2 --batch-size 16 [--max-steps N] [--epochs E]
+ *   node scripts/record-grad-norms.mjs OUT.f32 --model mlp --dataset mnist --workers 2 --batch-size 16 [--max-steps N] [--epochs E] [--width W] [--context T]
  *
  * Without --max-steps the run is the config's full length (the README quick start: 2 epochs).
  */
@@ -23,11 +23,14 @@ const { values: a, positionals } = parseArgs({
   options: {
     model: { type: 'string', default: 'mlp' }, dataset: { type: 'string', default: 'mnist' }, workers: { type: 'string', default: '2' },
     'batch-size': { type: 'string', default: '16' }, 'max-steps': { type: 'string', default: '0' }, epochs: { type: 'string' },
+    width: { type: 'string' }, context: { type: 'string' },
   },
 });
 const world = Number(a.workers);
 const base = defaultConfig(a.model);
 const config = { ...base, dataset: a.dataset, batchSize: Number(a['batch-size']), maxSteps: Number(a['max-steps']), epochs: Number(a.epochs ?? base.epochs) };
+if (a.width) config.width = Number(a.width);
+if (a.context) config.context = Number(a.context);
 const data = loadTrainData(config);
 const rows = [];
 await Promise.all(createInProcessTransports(world, { timeoutMs: 600_000 }).map((t, rank) => {
