@@ -37,23 +37,23 @@ const buffers = (n: number, count: number): Float32Array[] =>
   Array.from({ length: count }, (_, j) => Float32Array.from({ length: n }, (_, i) => 0.5 + 0.25 * Math.sin(i * 0.001 + j)));
 
 const SWEEP: SweepKernel[] = [
-  { name: 'add (elementwise)', unit: 'floats', sizes: FLOATS, forksAt: '65,536 floats', prepare: (k, n) => {
+  { name: 'add (elementwise)', unit: 'floats', sizes: FLOATS, forksAt: '1,048,576 floats', prepare: (k, n) => {
     const [a, b, c] = buffers(n, 3);
     return () => k.binary('add', a, [1], b, [1], c, [n]);
   } },
-  { name: 'relu (elementwise)', unit: 'floats', sizes: FLOATS, forksAt: '65,536 floats', prepare: (k, n) => {
+  { name: 'relu (elementwise)', unit: 'floats', sizes: FLOATS, forksAt: '1,048,576 floats', prepare: (k, n) => {
     const [a, b] = buffers(n, 2);
     return () => k.unary('relu', a, b);
   } },
-  { name: 'sgdStep (momentum)', unit: 'params', sizes: FLOATS, forksAt: '65,536 params', prepare: (k, n) => {
+  { name: 'sgdStep (momentum)', unit: 'params', sizes: FLOATS, forksAt: '1,048,576 params', prepare: (k, n) => {
     const [p, g, m] = buffers(n, 3);
     return () => k.sgdStep(p, g, m, SGD);
   } },
-  { name: 'adamStep (AdamW)', unit: 'params', sizes: FLOATS, forksAt: '65,536 params', prepare: (k, n) => {
+  { name: 'adamStep (AdamW)', unit: 'params', sizes: FLOATS, forksAt: '1,048,576 params', prepare: (k, n) => {
     const [p, g, m, v] = buffers(n, 4);
     return () => k.adamStep(p, g, m, v, ADAM);
   } },
-  { name: 'gemm [M,784]@[784,128]', unit: 'rows M', sizes: [2, 8, 32, 128, 512], forksAt: 'M ≥ 10 (2 MFLOP)', prepare: (k, M) => {
+  { name: 'gemm [M,784]@[784,128]', unit: 'rows M', sizes: [2, 8, 32, 128, 512], forksAt: 'M ≥ 320 (64 MFLOP)', prepare: (k, M) => {
     const [A, B, C] = [buffers(M * 784, 1)[0], buffers(784 * 128, 1)[0], new Float32Array(M * 128)];
     return () => k.gemm(false, false, M, 128, 784, 1, A, 0, B, 0, 0, C, 0, 1);
   } },

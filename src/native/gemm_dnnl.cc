@@ -61,13 +61,19 @@ std::unique_ptr<MatmulEntry> createMatmul(const Gemm& g, int64_t bA, int64_t bB)
   return e;
 }
 
+/**
+ * FLOPs per thread before a GEMM forks (from 2 × this): bench:threads on the quiet 2-core machine
+ * measured a second thread losing on [M,784]@[784,128] up to M = 128 (26 MFLOP: 0.75×) and winning
+ * at M = 512 (103 MFLOP: 1.22×).
+ */
+constexpr double kGemmGrainFlops = 3.2e7;
 }  // namespace
 
 bool gemmDnnlMatmul(const Gemm& g) {
   if (g.batch > 1 && g.strideC == 0) return false;  // every batch into one C: not a matmul
   const int64_t bA = g.batch > 1 && g.strideA != 0 ? g.batch : 1;
   const int64_t bB = g.batch > 1 && g.strideB != 0 ? g.batch : 1;
-  const int nthr = threadsFor(2.0 * g.M * g.N * g.K * g.batch, 1e6);
+  const int nthr = threadsFor(2.0 * g.M * g.N * g.K * g.batch, kGemmGrainFlops);
   Key key;
   key.add(int64_t{g.transA}).add(int64_t{g.transB}).add(g.M).add(g.N).add(g.K).add(g.batch);
   key.add(bA).add(bB).add(g.strideA).add(g.strideB).add(g.strideC).add(g.lda).add(g.ldb).add(g.ldc);
@@ -87,7 +93,7 @@ bool gemmDnnlMatmul(const Gemm& g) {
 }
 
 void gemmDnnlSgemm(const Gemm& g) {
-  useOmpThreads(threadsFor(2.0 * g.M * g.N * g.K, 1e6));
+  useOmpThreads(threadsFor(2.0 * g.M * g.N * g.K, kGemmGrainFlops));
   for (int64_t b = 0; b < g.batch; b++) {
     const dnnl_status_t st =
         dnnl_sgemm(g.transA ? 'T' : 'N', g.transB ? 'T' : 'N', g.M, g.N, g.K, g.alpha,
