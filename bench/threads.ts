@@ -14,7 +14,7 @@
  * Last line: one JSON object with every figure.
  */
 import { fileURLToPath } from 'node:url';
-import { type WindowPlan, fmtNum, fmtRatio, machineInfo, median, mergeWindows, renderTable, runJsonChild, runWindows, scalePlan, threadEnv } from './lib/index.js';
+import { type WindowPlan, fmtNum, fmtRatio, machineInfo, mergeWindows, renderTable, runJsonChild, runWindows, scalePlan, threadEnv } from './lib/index.js';
 import { IDS, type Measured, type WorkloadId, WORKLOADS, measure, unitOf } from './engine_workloads.js';
 import type { Backend } from '../src/tensor/backend.js';
 import { setBackend } from '../src/tensor/index.js';

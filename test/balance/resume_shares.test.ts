@@ -7,12 +7,12 @@ import { Balancer } from '../../src/balance/balancer.js';
 import type { BalancePolicy, Decision } from '../../src/balance/policy.js';
 import { createInProcessTransports } from '../../src/comm/inproc.js';
 import { ProcessGroup } from '../../src/comm/process_group.js';
-import type { ClassificationDataset } from '../../src/data/dataset.js';
 import { syntheticClassification } from '../../src/data/synthetic.js';
 import { Checkpointer, checkpointFile } from '../../src/train/checkpoints.js';
 import { defaultConfig } from '../../src/train/config.js';
 import { type StepRecord, type TrainData, train } from '../../src/train/loop.js';
 import { AllReduceStrategy } from '../../src/train/strategies/allreduce.js';
+import { splitTrainTest } from '../helpers/split.js';
 
 /** Decides 3:1 at step 3 and nothing else, whatever was measured: the test needs known shares. */
 class FixedPolicy implements BalancePolicy {
@@ -26,12 +26,7 @@ class FixedPolicy implements BalancePolicy {
 }
 
 function data(): TrainData {
-  const d = syntheticClassification({ seed: 5, samples: 600, inputShape: [1, 8, 8], numClasses: 4, noise: 2 });
-  const dim = d.inputs.length / d.size;
-  const part = (from: number, to: number, name: string): ClassificationDataset => ({
-    ...d, name, size: to - from, inputs: d.inputs.slice(from * dim, to * dim), labels: d.labels.slice(from, to),
-  });
-  return { train: part(0, 512, 'train'), test: part(512, 600, 'test') };
+  return splitTrainTest(syntheticClassification({ seed: 5, samples: 600, inputShape: [1, 8, 8], numClasses: 4, noise: 2 }), 512);
 }
 
 /** Two ranks over in-process transports; rank 0 writes checkpoints every 4 steps into `dir`. */

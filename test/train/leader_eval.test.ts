@@ -2,20 +2,15 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createInProcessTransports } from '../../src/comm/inproc.js';
 import { ProcessGroup } from '../../src/comm/process_group.js';
-import type { ClassificationDataset } from '../../src/data/dataset.js';
 import { syntheticClassification } from '../../src/data/synthetic.js';
 import { defaultConfig } from '../../src/train/config.js';
 import { evaluate } from '../../src/train/evaluate.js';
 import { type EvalRecord, type TrainData, train } from '../../src/train/loop.js';
 import { AllReduceStrategy } from '../../src/train/strategies/allreduce.js';
+import { splitTrainTest } from '../helpers/split.js';
 
 function data(): TrainData {
-  const d = syntheticClassification({ seed: 3, samples: 700, inputShape: [1, 28, 28], numClasses: 10, noise: 6 });
-  const dim = d.inputs.length / d.size;
-  const part = (from: number, to: number, name: string): ClassificationDataset => ({
-    ...d, name, size: to - from, inputs: d.inputs.slice(from * dim, to * dim), labels: d.labels.slice(from, to),
-  });
-  return { train: part(0, 512, 'train'), test: part(512, 700, 'test') };
+  return splitTrainTest(syntheticClassification({ seed: 3, samples: 700, inputShape: [1, 28, 28], numClasses: 10, noise: 6 }), 512);
 }
 
 test('only the leader evaluates, on the whole test set; the other ranks go on without evaluating', async () => {

@@ -1,28 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { ClassificationDataset } from '../../src/data/dataset.js';
 import { syntheticClassification } from '../../src/data/synthetic.js';
 import { type TrainConfig, defaultConfig } from '../../src/train/config.js';
 import { type EvalRecord, type StepRecord, type TrainData, specFor, train } from '../../src/train/loop.js';
 import { buildResult, totalsVector, unpackTotals } from '../../src/train/result.js';
 import { LocalStrategy } from '../../src/train/strategies/local.js';
-
-/** Splits one synthetic set (the class means depend on its seed) into train and test parts. */
-function split(d: ClassificationDataset, trainSize: number): TrainData {
-  const dim = d.inputs.length / d.size;
-  const part = (from: number, to: number, name: string): ClassificationDataset => ({
-    ...d,
-    name,
-    size: to - from,
-    inputs: d.inputs.slice(from * dim, to * dim),
-    labels: d.labels.slice(from, to),
-  });
-  return { train: part(0, trainSize, 'train'), test: part(trainSize, d.size, 'test') };
-}
+import { splitTrainTest } from '../helpers/split.js';
 
 /** MNIST-shaped Gaussian clouds, noisy enough that learning takes some steps. */
 function mnistLike(seed = 0, samples = 1200, trainSize = 1000): TrainData {
-  return split(syntheticClassification({ seed, samples, inputShape: [1, 28, 28], numClasses: 10, noise: 6 }), trainSize);
+  return splitTrainTest(syntheticClassification({ seed, samples, inputShape: [1, 28, 28], numClasses: 10, noise: 6 }), trainSize);
 }
 
 const DATA = mnistLike();
@@ -155,7 +142,7 @@ describe('training loop', () => {
     const adam = await run(config({ maxSteps: 10, optimizer: 'adam', lr: 0.001 }));
     assert.equal(adam.steps.length, 10);
     assert.ok(adam.steps.every((s) => Number.isFinite(s.loss)));
-    const small = split(syntheticClassification({ seed: 5, samples: 40, inputShape: [1, 8, 8], numClasses: 10 }), 32);
+    const small = splitTrainTest(syntheticClassification({ seed: 5, samples: 40, inputShape: [1, 8, 8], numClasses: 10 }), 32);
     const cnn = await run({ ...defaultConfig('cnn'), maxSteps: 3, batchSize: 8, evalBatchSize: 8 }, small);
     assert.equal(cnn.steps.length, 3);
     assert.deepEqual(specFor(defaultConfig('cnn'), small.train), { type: 'cnn', inChannels: 1, inputSize: 8, out: 10 });

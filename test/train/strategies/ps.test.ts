@@ -2,22 +2,14 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createInProcessTransports } from '../../../src/comm/inproc.js';
 import { ProcessGroup } from '../../../src/comm/process_group.js';
-import type { ClassificationDataset } from '../../../src/data/dataset.js';
 import { syntheticClassification } from '../../../src/data/synthetic.js';
 import { type TrainConfig, defaultConfig } from '../../../src/train/config.js';
-import { type StepRecord, type TrainData, type TrainOutcome, train } from '../../../src/train/loop.js';
+import { type StepRecord, type TrainOutcome, train } from '../../../src/train/loop.js';
 import { type ParamServerOptions, createParamServerStrategy } from '../../../src/train/strategies/param_server.js';
 import { LocalStrategy } from '../../../src/train/strategies/local.js';
+import { splitTrainTest } from '../../helpers/split.js';
 
-function split(d: ClassificationDataset, trainSize: number): TrainData {
-  const dim = d.inputs.length / d.size;
-  const part = (from: number, to: number, name: string): ClassificationDataset => ({
-    ...d, name, size: to - from, inputs: d.inputs.slice(from * dim, to * dim), labels: d.labels.slice(from, to),
-  });
-  return { train: part(0, trainSize, 'train'), test: part(trainSize, d.size, 'test') };
-}
-
-const DATA = split(syntheticClassification({ seed: 4, samples: 700, inputShape: [1, 8, 8], numClasses: 4, noise: 3 }), 640);
+const DATA = splitTrainTest(syntheticClassification({ seed: 4, samples: 700, inputShape: [1, 8, 8], numClasses: 4, noise: 3 }), 640);
 
 function config(over: Partial<TrainConfig> = {}): TrainConfig {
   return { ...defaultConfig('mlp'), hidden: [16], batchSize: 16, maxSteps: 24, evalBatchSize: 60, lr: 0.05, ...over };
