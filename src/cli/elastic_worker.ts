@@ -17,7 +17,7 @@ import type { FaultSpec } from '../train/faults.js';
 import { MonitorLog } from '../train/monitors.js';
 import { runTraining } from '../train/run.js';
 import { ElasticAllReduceStrategy } from '../train/strategies/elastic_allreduce.js';
-import { ConfigError } from '../util/errors.js';
+import { ConfigError, SmolError } from '../util/errors.js';
 import { printSummary } from './train.js';
 import type { TrainFlags } from './train_flags.js';
 
@@ -34,8 +34,11 @@ export async function runElasticWorker(
   if (minWorkers > place.worldSize) throw new ConfigError('command line', '--min-workers', `${minWorkers} is more than the ${place.worldSize} workers of the run`);
   const timeoutMs = flags.timeout * 1000;
   const token = resolveToken({});
+  // The store is never in a worker (it would die with it): the launcher or `smolcluster store` hosts it.
   const store = await StoreClient.connect({
     host: place.masterHost, port: place.masterPort, token, worldSize: place.worldSize, signature, rank: place.rank, timeoutMs,
+  }).catch((err: unknown) => {
+    throw new SmolError('NO_STORE', `${(err as Error).message}; an --elastic run's rendezvous store runs in a process of its own: \`train --workers N\` hosts it in the launcher, on several hosts start \`smolcluster store\` first (docs/ELASTIC.md)`, { cause: err });
   });
   const iface = chooseInterface({ requested: flags.iface, masterHost: place.masterHost });
   const listenHost = iface?.address ?? (isLoopbackHost(place.masterHost) ? place.masterHost : '0.0.0.0');

@@ -16,6 +16,7 @@ const COMMANDS: ReadonlyArray<readonly [string, () => Promise<Command>]> = [
   ['baseline', async () => (await import('./baseline.js')).baselineCommand()],
   ['fault-test', async () => (await import('./fault_test.js')).faultTestCommand()],
   ['server', async () => (await import('./server.js')).serverCommand()],
+  ['store', async () => (await import('./store.js')).storeCommand()],
   ['config', async () => (await import('./config.js')).configCommand()],
   ['launch', async () => (await import('./launch.js')).launchCommand()],
   ['dashboard', async () => (await import('./dashboard.js')).dashboardCommand()],

@@ -84,10 +84,13 @@ interface Announcement {
   step: number;
 }
 
+/** Set when an elastic run has finished (a standalone store then ends once its clients have left). */
+export const RUN_DONE_KEY = sharedKey('el/done');
+
 /** Store keys: a worker's announcement is its own; the rest is shared (store/keys.ts). */
 const K = {
   latest: sharedKey('el/latest'),
-  done: sharedKey('el/done'),
+  done: RUN_DONE_KEY,
   members: (e: number) => sharedKey(`el/members/${e}`),
   alive: (e: number, id: number) => rankKey(id, `el/alive/${e}`),
   joins: (e: number) => sharedKey(`el/joins/${e}`),

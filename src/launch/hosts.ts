@@ -56,7 +56,8 @@ export type HostEntry = z.infer<typeof hostSchema>;
 export interface Placement {
   host: HostEntry;
   rank: number;
-  role: 'server' | 'worker';
+  /** store: an elastic run's rendezvous store in a process of its own (rank -1), started first. */
+  role: 'server' | 'worker' | 'store';
   session: string;
   log: string;
 }
@@ -127,12 +128,13 @@ export function planLaunch(file: string, spec: HostsFile, cluster?: ClusterDefau
   const workers = listed.slice(0, wanted);
   const ordered = ps ? [servers[0], ...workers] : workers;
   const first = ordered[0];
-  const processes = ordered.map((host, rank): Placement => {
-    const role = ps && rank === 0 ? 'server' : 'worker';
-    const base = role === 'server' ? 'server' : `worker${rank}`;
+  const place = (host: HostEntry, rank: number, role: Placement['role'], base: string): Placement => {
     const session = spec.session_prefix ? `${spec.session_prefix}-${base}` : base;
     return { host, rank, role, session, log: `${spec.log_dir.replace(/\/$/, '')}/${session}.log` };
-  });
+  };
+  const processes = ordered.map((host, rank): Placement => (ps && rank === 0 ? place(host, rank, 'server', 'server') : place(host, rank, 'worker', `worker${rank}`)));
+  // --elastic: the store must outlive any worker, rank 0 included, so it runs beside them on the first host.
+  if (!ps && spec.args.includes('--elastic')) processes.unshift(place(first, -1, 'store', 'store'));
   const masterPort = spec.master_port ?? cluster?.port ?? DEFAULT_MASTER_PORT;
   const portFrom = spec.master_port !== undefined ? `${file} master_port` : cluster?.port !== undefined ? `${cluster.file} port` : 'default';
   return {

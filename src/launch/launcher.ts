@@ -5,8 +5,9 @@
  *   1. preflight every host: ssh reachable, node ≥ 20, the project built in project_dir, tmux;
  *   2. send each host the cluster token on ssh's stdin into a file of mode 0600, and a run script
  *      that reads it — the token never appears on a command line;
- *   3. start the server (rank 0) first, then the workers, in tmux sessions `<prefix>-server`,
- *      `<prefix>-worker<N>`, output appended to `<log_dir>/<session>.log`.
+ *   3. start the server (rank 0) — with --elastic, the rendezvous store (`<prefix>-store`) — first,
+ *      then the workers, in tmux sessions `<prefix>-server`, `<prefix>-worker<N>`, output appended
+ *      to `<log_dir>/<session>.log`.
  *
  * `status`, `logs <host>` and `stop` find the sessions again from the same hosts file.
  */
@@ -71,6 +72,7 @@ export function processArgs(plan: LaunchPlan, p: Placement): string[] {
   const s = plan.spec;
   const common = ['--strategy', s.strategy, ...(s.cluster ? ['--cluster', s.cluster] : []), ...(s.nn ? ['--nn', s.nn] : []), ...(p.host.iface ? ['--iface', p.host.iface] : []), ...s.args];
   const master = `${plan.masterHost.includes(':') ? `[${plan.masterHost}]` : plan.masterHost}:${plan.masterPort}`;
+  if (p.role === 'store') return ['store', '--world-size', String(plan.worldSize), '--master', master, '--bind-host', '0.0.0.0', ...common];
   if (p.role === 'server') {
     return ['server', '--world-size', String(plan.worldSize), '--master', master, '--bind-host', '0.0.0.0', ...common];
   }
@@ -154,7 +156,7 @@ export async function launch(plan: LaunchPlan, o: LaunchOptions = {}): Promise<P
     if (r.code !== 0 || !r.stdout.includes('started')) {
       throw new SmolError('LAUNCH', `${p.host.name}: could not start ${p.session}: ${r.stderr.trim().split('\n').pop() || `exit code ${r.code}`}`);
     }
-    out(`started ${p.session} on ${p.host.name} (rank ${p.rank}); log ${p.log}`);
+    out(`started ${p.session} on ${p.host.name} (${p.role === 'store' ? 'rendezvous store' : `rank ${p.rank}`}); log ${p.log}`);
   }
   return plan.processes;
 }

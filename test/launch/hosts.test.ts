@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { loadHostsFile } from '../../src/launch/hosts.js';
+import { processArgs } from '../../src/launch/launcher.js';
 import { runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/cluster.js';
 
@@ -45,6 +46,16 @@ describe('launch plan: hosts.yaml over cluster_config.yaml', () => {
   it('more workers than worker hosts, or a cluster file that is not there: an error naming the key', () => {
     assert.throws(() => loadHostsFile(files(['num_workers: 3'])), /hosts\.yaml \(hosts\).*num_workers is 3 .* only 2 host\(s\) have role: worker/);
     assert.throws(() => loadHostsFile(files(['cluster: nowhere.yaml'])), /hosts\.yaml \(cluster\).*nowhere\.yaml is not found/);
+  });
+
+  it('--elastic all-reduce: the rendezvous store gets a session of its own on the first host, started before the workers', () => {
+    const file = join(tempDir('hosts'), 'hosts.yaml');
+    writeFileSync(file, ['project_dir: ~/smolcluster', 'strategy: allreduce', 'args: ["--elastic"]', 'hosts:',
+      '  - { name: a, ssh: me@a, address: 10.0.0.1 }', '  - { name: b, ssh: me@b }', ''].join('\n'));
+    const plan = loadHostsFile(file);
+    assert.deepEqual(plan.processes.map((p) => [p.host.name, p.rank, p.role, p.session]),
+      [['a', -1, 'store', 'smolcluster-store'], ['a', 0, 'worker', 'smolcluster-worker0'], ['b', 1, 'worker', 'smolcluster-worker1']]);
+    assert.deepEqual(processArgs(plan, plan.processes[0]).slice(0, 7), ['store', '--world-size', '2', '--master', '10.0.0.1:29500', '--bind-host', '0.0.0.0']);
   });
 
   it('launch --dry-run says where the port and the worker count came from', async () => {

@@ -44,9 +44,9 @@ export class StoreClient {
     private readonly timeoutMs: number,
   ) {
     conn.setSink({ target: (h: FrameHeader) => new Uint8Array(h.length), frame: (h, payload) => this.onFrame(h, payload) });
-    // The store lives in the process that hosts it (rank 0, or the local launcher) and ends with it.
+    // The store lives in the process that hosts it (rank 0, the launcher, or `smolcluster store`) and ends with it.
     conn.on('closed', (err: Error | null) => this.fail(new PeerError(-1, conn.remote,
-      `the rendezvous store went away (${err ? err.message : 'it closed'}); it runs in the process that hosts it (rank 0, or the local launcher) and ended with it`, { cause: err })));
+      `the rendezvous store went away (${err ? err.message : 'it closed'}); it runs in the process that hosts it (rank 0, the local launcher, or "smolcluster store") and ended with it`, { cause: err })));
   }
 
   static async connect(cfg: StoreClientConfig): Promise<StoreClient> {

@@ -87,6 +87,16 @@ export class StoreServer {
     return boundPort(this.server!);
   }
 
+  /** Authenticated clients connected now. */
+  get connected(): number {
+    return this.clients.size;
+  }
+
+  /** Whether a key is set (a process hosting the store reads it without being a client). */
+  has(key: string): boolean {
+    return this.data.has(key);
+  }
+
   /** Ranks currently held by connected clients. */
   get ranks(): number[] {
     return [...this.holders.keys()].sort((a, b) => a - b);
