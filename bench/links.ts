@@ -1,11 +1,11 @@
 /**
  * npm run bench:links -- [--preset wifi|ethernet|thunderbolt|all] [--models mlp,cnn,resnet18] [--no-torch] [--no-accuracy] [--no-overlap] [--quick]
  *
- * Two workers in two network namespaces joined by a veth pair shaped with `tc tbf` (bench/lib/netns.ts),
- * as two hosts on an emulated link. Presets: wifi 200 Mbit/s 5 ms, ethernet 1 Gbit/s 0.2 ms,
- * thunderbolt 10 Gbit/s 0.05 ms. This kernel has no netem: latency is added by smolcluster's
- * test-only transport knob (SMOLCLUSTER_TEST_LINK_DELAY_MS, 1 ms resolution, so 0.2 and 0.05 ms round
- * to none) and CANNOT be added to PyTorch's Gloo, whose runs see the bandwidth limit only.
+ * Two workers in two network namespaces, as two hosts on an emulated link (bench/lib/netns.ts): each
+ * egress shaped with `tc tbf`, and (latency ≥ 0.1 ms) every frame held for the one-way latency by a
+ * relay in a middle namespace (bench/lib/link_relay.py), so PyTorch's Gloo and smolcluster cross the
+ * same link. Presets: wifi 200 Mbit/s 5 ms, ethernet 1 Gbit/s 0.2 ms, thunderbolt 10 Gbit/s 0.05 ms
+ * (a direct veth pair: under the relay's own cost). Each link's measured TCP round trip is printed.
  *
  * 1. Throughput: per preset and model, cluster samples/s of `worker --strategy allreduce` (ours) and of
  *    PyTorch DDP over Gloo (bench/reference/ddp_torch.py, MLP and CNN only: our ResNet's MNIST stem
@@ -25,7 +25,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultMnistDir } from '../src/data/mnist.js';
 import { findPythonWith, fmtNum, fmtRatio, machineInfo, packageRoot, renderTable, threadEnv } from './lib/index.js';
-import { LINK_PRESETS, type Link, type LinkPreset, createLink, netnsAvailable } from './lib/netns.js';
+import { LINK_PRESETS, type Link, type LinkPreset, createLink, measureRttMs, netnsAvailable } from './lib/netns.js';
 import { windowsFromStepTimes } from './lib/step_windows.js';
 
 const ROOT = packageRoot(import.meta.url);
@@ -82,13 +82,12 @@ function plan(model: string, quick: boolean): { batch: number; steps: number } {
 interface OurRun { ends: number[]; stepMs: number[]; overlapMs: number; bucketMs: number; evals: Array<{ step: number; accuracy: number }>; stepEnd: Map<number, number>; start: number; accuracy: number }
 
 /** smolcluster workers, one per namespace (or one local process with `link` null). */
-async function ours(link: Link | null, preset: LinkPreset | null, model: string, batch: number, steps: number, extra: string[]): Promise<OurRun> {
+async function ours(link: Link | null, model: string, batch: number, steps: number, extra: string[]): Promise<OurRun> {
   const dir = mkdtempSync(join(tmpdir(), 'smolcluster-bench-links-'));
   try {
     const common = ['--model', model, '--batch-size', String(batch), '--max-steps', String(steps), '--epochs', '1000', '--threads', '1',
       '--checksum-every', '0', '--timeout', '120', '--name', 'l', '--experiments-dir', dir, ...extra];
-    const delay = preset && preset.latencyMs >= 1 ? { SMOLCLUSTER_TEST_LINK_DELAY_MS: String(preset.latencyMs) } : {};
-    const env = threadEnv(1, { SMOLCLUSTER_TOKEN: TOKEN, ...delay });
+    const env = threadEnv(1, { SMOLCLUSTER_TOKEN: TOKEN });
     for (const k of ['RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT']) delete env[k];
     const exits = link
       ? await Promise.all([0, 1].map((r) => run(['ip', 'netns', 'exec', link.ns[r], process.execPath, CLI, 'worker', '--rank', String(r), '--world-size', '2',
@@ -134,7 +133,7 @@ const singleRate = (r: OurRun, perStep: number): number => {
   return (timed.length * perStep) / (timed.reduce((a, b) => a + b, 0) / 1000);
 };
 
-interface ThroughputRow { preset: string; model: string; batch: number; ours: number; oursEff: number; torch: number | null; torchEff: number | null }
+interface ThroughputRow { preset: string; rttMs: number; model: string; batch: number; ours: number; oursEff: number; torch: number | null; torchEff: number | null }
 
 async function throughput(o: Options, python: string | null): Promise<ThroughputRow[]> {
   const rows: ThroughputRow[] = [];
@@ -143,19 +142,21 @@ async function throughput(o: Options, python: string | null): Promise<Throughput
     const { batch, steps } = plan(model, o.quick);
     process.stderr.write(`bench:links: ${model} in one process ...\n`);
     const torchable = python && model !== 'resnet18';
-    single.set(model, { ours: singleRate(await ours(null, null, model, batch, steps, []), batch), torch: torchable ? await torchRun(python, null, model, batch, steps) : null });
+    single.set(model, { ours: singleRate(await ours(null, model, batch, steps, []), batch), torch: torchable ? await torchRun(python, null, model, batch, steps) : null });
   }
   for (const preset of o.presets) {
-    const link = createLink(preset);
+    const link = await createLink(preset);
     try {
+      const rttMs = await measureRttMs(link);
+      process.stderr.write(`bench:links: ${preset.name}: TCP round trip ${rttMs.toFixed(2)} ms (median of 30)\n`);
       for (const model of o.models) {
         const { batch, steps } = plan(model, o.quick);
         process.stderr.write(`bench:links: ${preset.name}, ${model}, 2 workers ...\n`);
-        const mine = rate(await ours(link, preset, model, batch, steps, []), 2 * batch);
+        const mine = rate(await ours(link, model, batch, steps, []), 2 * batch);
         const torchable = python && model !== 'resnet18';
         const ref = torchable ? await torchRun(python, link, model, batch, steps) : null;
         const s = single.get(model)!;
-        rows.push({ preset: preset.name, model, batch, ours: mine, oursEff: mine / (2 * s.ours), torch: ref, torchEff: ref !== null && s.torch ? ref / (2 * s.torch) : null });
+        rows.push({ preset: preset.name, rttMs, model, batch, ours: mine, oursEff: mine / (2 * s.ours), torch: ref, torchEff: ref !== null && s.torch ? ref / (2 * s.torch) : null });
       }
     } finally {
       link.close();
@@ -170,22 +171,22 @@ async function timeToAccuracy(preset: LinkPreset, quick: boolean): Promise<Accur
   const batch = 32;
   const epochSteps = Math.floor(60000 / 2 / batch);
   const steps = quick ? Math.round(epochSteps / 2) : epochSteps;
-  const link = createLink(preset);
+  const link = await createLink(preset);
   try {
     const rows: AccuracyRow[] = [];
     process.stderr.write(`bench:links: ${preset.name}, time to accuracy: allreduce ...\n`);
-    const ar = await ours(link, preset, 'mlp', batch, steps, []);
+    const ar = await ours(link, 'mlp', batch, steps, []);
     const target = ar.accuracy;
     rows.push({ run: 'allreduce', accuracy: target, seconds: (ar.ends[ar.ends.length - 1] - ar.start) / 1000, samplesPerSec: rate(ar, 2 * batch), note: 'sets the target' });
     process.stderr.write(`bench:links: ${preset.name}, int8 ...\n`);
-    const q = await ours(link, preset, 'mlp', batch, steps, ['--compress', 'int8']);
+    const q = await ours(link, 'mlp', batch, steps, ['--compress', 'int8']);
     rows.push({ run: 'allreduce --compress int8', accuracy: q.accuracy, seconds: (q.ends[q.ends.length - 1] - q.start) / 1000, samplesPerSec: rate(q, 2 * batch), note: 'same steps' });
     for (const [name, extra] of [
       ['diloco H=20 (AdamW lr 1e-3)', ['--strategy', 'diloco', '--inner-steps', '20', '--optimizer', 'adamw', '--lr', '0.001']],
       ['local-sgd H=20', ['--strategy', 'local-sgd', '--inner-steps', '20']],
     ] as const) {
       process.stderr.write(`bench:links: ${preset.name}, ${name} ...\n`);
-      const r = await ours(link, preset, 'mlp', batch, 3 * steps, [...extra, '--eval-every', '50']);
+      const r = await ours(link, 'mlp', batch, 3 * steps, [...extra, '--eval-every', '50']);
       const hit = r.evals.find((e) => e.accuracy >= target);
       const seconds = hit ? ((r.stepEnd.get(hit.step - 1) ?? NaN) - r.start) / 1000 : null;
       rows.push({ run: name, accuracy: hit?.accuracy ?? Math.max(...r.evals.map((e) => e.accuracy)), seconds, samplesPerSec: rate(r, 2 * batch), note: hit ? `reached at step ${hit.step}` : `not reached in ${3 * steps} steps` });
@@ -202,12 +203,12 @@ interface OverlapRow { run: string; samplesPerSec: number; bucketMs: number; ove
 async function overlapRows(preset: LinkPreset, quick: boolean): Promise<OverlapRow[]> {
   const { batch, steps } = plan('cnn', quick);
   const buckets = ['--bucket-mb', '0.5', '--first-bucket-mb', '0.125'];
-  const link = createLink(preset);
+  const link = await createLink(preset);
   try {
     const rows: OverlapRow[] = [];
     for (const [name, extra] of [['default buckets (25 MB, 1 MB first)', []], ['0.5 MB buckets after backward', buckets], ['0.5 MB buckets, --overlap', [...buckets, '--overlap']]] as const) {
       process.stderr.write(`bench:links: ${preset.name}, cnn, ${name} ...\n`);
-      const r = await ours(link, preset, 'cnn', batch, steps, [...extra]);
+      const r = await ours(link, 'cnn', batch, steps, [...extra]);
       rows.push({ run: name, samplesPerSec: rate(r, 2 * batch), bucketMs: r.bucketMs, overlapMs: r.overlapMs });
     }
     return rows;
@@ -223,10 +224,10 @@ async function main(): Promise<void> {
   const probe = o.torch ? findPythonWith('torch') : { found: null, reason: 'disabled by --no-torch' };
   if (!probe.found) process.stderr.write(`bench:links: PyTorch reference skipped (${probe.reason})\n`);
   const rows = await throughput(o, probe.found?.python ?? null);
-  process.stdout.write('Two workers on an emulated link (veth + tc tbf; latency via our transport knob only, never Gloo), 1 thread each; cluster samples/s, median of 7 windows\n');
+  process.stdout.write('Two workers on an emulated link (veth + tc tbf + delaying relay, the same for both), 1 thread each; cluster samples/s, median of 7 windows\n');
   process.stdout.write(`${renderTable(
-    [{ header: 'link' }, { header: 'model' }, { header: 'batch/rank' }, { header: 'smolcluster', align: 'right' }, { header: 'scaling', align: 'right' }, { header: 'torch DDP', align: 'right' }, { header: 'scaling', align: 'right' }, { header: 'ours/torch', align: 'right' }],
-    rows.map((r) => [r.preset, r.model, String(r.batch), fmtNum(r.ours, 0), `${(100 * r.oursEff).toFixed(0)}%`, fmtNum(r.torch, 0), r.torchEff === null ? '—' : `${(100 * r.torchEff).toFixed(0)}%`, fmtRatio(r.torch ? r.ours / r.torch : null)]),
+    [{ header: 'link' }, { header: 'RTT ms', align: 'right' }, { header: 'model' }, { header: 'batch/rank' }, { header: 'smolcluster', align: 'right' }, { header: 'scaling', align: 'right' }, { header: 'torch DDP', align: 'right' }, { header: 'scaling', align: 'right' }, { header: 'ours/torch', align: 'right' }],
+    rows.map((r) => [r.preset, r.rttMs.toFixed(2), r.model, String(r.batch), fmtNum(r.ours, 0), `${(100 * r.oursEff).toFixed(0)}%`, fmtNum(r.torch, 0), r.torchEff === null ? '—' : `${(100 * r.torchEff).toFixed(0)}%`, fmtRatio(r.torch ? r.ours / r.torch : null)]),
   )}\n`);
   const acc = o.accuracy ? await timeToAccuracy(o.presets[0], o.quick) : [];
   if (acc.length) {

@@ -30,25 +30,12 @@ export interface PeerLink {
   host: string;
 }
 
-/**
- * Test-only knob (bench:links): every data message leaves this many ms late, emulating one-way link
- * latency where the kernel has no netem. Timer resolution is 1 ms; messages stay in order (equal
- * timeouts fire in the order they were set). Never set it in production.
- */
-export const LINK_DELAY_ENV = 'SMOLCLUSTER_TEST_LINK_DELAY_MS';
-
-function linkDelayMs(): number {
-  const v = Number(process.env[LINK_DELAY_ENV] ?? 0);
-  return Number.isFinite(v) && v > 0 ? v : 0;
-}
-
 export class TcpTransport extends EventEmitter implements Transport {
   private readonly mailbox: Mailbox;
   private readonly failed = new Set<number>();
   private closed = false;
   /** Bytes of data frames handed to the sockets (headers included), counted where they are written. */
   bytesSent = 0;
-  private readonly delayMs = linkDelayMs();
 
   constructor(
     readonly rank: number,
@@ -90,9 +77,7 @@ export class TcpTransport extends EventEmitter implements Transport {
       const waiter: Waiter = { peer, expire: finish };
       const timer = deadline ? null : setTimeout(() => finish(new TimeoutError(opts.op ?? 'send', [peer], timeoutMs, 'it is not reading')), timeoutMs);
       deadline?.track(waiter);
-      const write = (): Promise<void> => link.outbound.send(MessageType.Data, this.rank, t.seq, t.tag, payload);
-      const sent = this.delayMs > 0 ? new Promise<void>((res, rej) => setTimeout(() => write().then(res, rej), this.delayMs)) : write();
-      sent.then(
+      link.outbound.send(MessageType.Data, this.rank, t.seq, t.tag, payload).then(
         () => finish(null),
         (err: Error) => finish(this.mailbox.peerFailure(peer) ?? new PeerError(peer, this.peerHost(peer), `send failed: ${err.message}`, { cause: err })),
       );
