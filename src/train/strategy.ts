@@ -18,7 +18,10 @@ export interface StrategyContext {
   totalSteps?: number;
   /** The run's monitors (set by the loop): a strategy that `sharesHealth` feeds them every rank's health. */
   monitors?: RunMonitors;
-  /** Steps already taken when this process starts (a run resumed from a checkpoint; default 0). */
+  /**
+   * Steps already taken when this process starts (a run resumed from a checkpoint; default 0). A
+   * strategy's setup may set it: a restarted async-ps worker learns its position from the server.
+   */
   startStep?: number;
 }
 

@@ -18,6 +18,13 @@ test('checkpoints are refused, naming the flag and the state they would lose, wh
   }
 });
 
+test('async-ps resumes only a server restarted into its running run', () => {
+  const f = flags({ strategy: 'async-ps', resume: 'auto', checkpointEvery: 10 });
+  assert.throws(() => checkpointOptions(f, '/tmp/run', false), (e: unknown) => e instanceof ConfigError && /--resume.*resumes only its server/.test(e.message));
+  assert.equal(checkpointOptions(f, '/tmp/run', true)?.resume, 'auto');
+  assert.equal(checkpointOptions(flags({ strategy: 'async-ps', checkpointEvery: 10 }), '/tmp/run', false)?.every, 10);
+});
+
 test('allreduce without lossy state, and fp16 compression, keep their checkpoints', () => {
   assert.equal(checkpointOptions(flags({ strategy: 'allreduce', compress: 'fp16', checkpointEvery: 5 }), '/tmp/run')?.every, 5);
   assert.equal(checkpointOptions(flags({ strategy: 'diloco' }), '/tmp/run'), undefined);

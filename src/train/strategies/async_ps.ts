@@ -16,12 +16,24 @@
  * part of an update is lost for good.
  *
  * The server takes one loop step per push: (N-1) × ceil(T / K) steps for T steps per worker.
+ *
+ * With `recovery` (ps_rejoin.ts, comm/hub.ts underneath), peers may come back. A worker that
+ * reconnects — a restarted process, or one the server gave up on past its deadline — is welcomed
+ * with the current weights and version; a restarted one also learns where it stands (the steps it
+ * had taken at its last applied push) and goes on from there, so only the steps after that push are
+ * taken again. A worker whose server went away, or did not answer past the deadline, re-dials it
+ * with capped backoff and adopts the weights of its welcome: its update since the last push is
+ * dropped. A server restarted from its checkpoint (model and version) welcomes every worker the
+ * same way; the pushes applied after that checkpoint are lost. The server then runs until every
+ * worker has sent its last push, or none is left to wait for past the deadline.
  */
 import { performance } from 'node:perf_hooks';
 import type { ProcessGroup } from '../../comm/process_group.js';
+import type { Dataset } from '../../data/dataset.js';
 import { SmolError, TimeoutError } from '../../util/errors.js';
-import type { CommTiming, DataShard, StepInfo, Strategy, StrategyContext, UpdateResult } from '../strategy.js';
-import { HEAD_SLOTS, SERVER_RANK, TAG, broadcastModel, psShard } from './ps_common.js';
+import type { CommTiming, DataShard, PlannedStep, StepInfo, Strategy, StrategyContext, UpdateResult } from '../strategy.js';
+import { HEAD_SLOTS, type PsRecovery, SERVER_RANK, TAG, broadcastModel, gatherAtServer, psShard } from './ps_common.js';
+import { Generations, Waker, awaitWorkers, dropLink, receiveWelcome, rejoinServer, sendWelcome, serverLost } from './ps_rejoin.js';
 
 export interface AsyncPsOptions {
   /** Push every K local steps (SmolCluster's worker_update_interval; default 1). */
@@ -32,16 +44,22 @@ export interface AsyncPsOptions {
   quantize?: boolean;
   /** Deadline of every wait on a peer (ms). */
   peerTimeoutMs?: number;
+  /** Re-admission of workers and reconnection to a restarted server (absent: a lost peer stays lost). */
+  recovery?: PsRecovery;
 }
 
 const FLAG_LAST = 1;
 const FLAG_INT8 = 2;
 const FLAG_PULL = 4;
+/** Welcome flag: the server has applied every worker's last push. */
+const FLAG_DONE = 8;
 /** Values per int8 scale. */
 export const QUANT_CHUNK = 256;
 
-function resolved(o: AsyncPsOptions): Required<AsyncPsOptions> {
-  return { pushEvery: o.pushEvery ?? 1, stalenessBound: o.stalenessBound ?? 4, quantize: o.quantize ?? false, peerTimeoutMs: o.peerTimeoutMs ?? 60_000 };
+type Resolved = Required<Omit<AsyncPsOptions, 'recovery'>> & { recovery?: PsRecovery };
+
+function resolved(o: AsyncPsOptions): Resolved {
+  return { pushEvery: o.pushEvery ?? 1, stalenessBound: o.stalenessBound ?? 4, quantize: o.quantize ?? false, peerTimeoutMs: o.peerTimeoutMs ?? 60_000, recovery: o.recovery };
 }
 
 export function createAsyncPsStrategy(group: ProcessGroup, opts: AsyncPsOptions = {}): Strategy {
@@ -97,6 +115,10 @@ export function addDequantized(bytes: Uint8Array, n: number, weight: number, out
 
 interface Push {
   worker: number;
+  /** The worker's connection generation it came on (a re-admission starts a new one). */
+  gen: number;
+  /** Steps the worker had taken when it pushed. */
+  trained: number;
   samples: number;
   lossSum: number;
   flags: number;
@@ -111,6 +133,8 @@ interface WorkerState {
   ownSincePull: number;
   done: boolean;
   lost: boolean;
+  /** Steps the worker had taken at its last applied push (where a restarted worker goes on from); -1: unknown. */
+  trained: number;
 }
 
 export class AsyncPsServer implements Strategy {
@@ -118,72 +142,129 @@ export class AsyncPsServer implements Strategy {
   readonly rank = SERVER_RANK;
   readonly worldSize: number;
   readonly dataShard: DataShard;
-  private readonly o: Required<AsyncPsOptions>;
+  private readonly o: Resolved;
+  private ctx: StrategyContext | null = null;
   private version = 0;
   private readonly queue: Push[] = [];
   private readonly state = new Map<number, WorkerState>();
+  private readonly generation = new Generations();
   private current: Push | null = null;
-  private wake: (() => void) | null = null;
+  private readonly waker = new Waker();
   private failure: Error | null = null;
+  private finished = false;
   /** Pushes applied, by staleness (for tests and summaries). */
   readonly stalenessCounts = new Map<number, number>();
   /** Longest the queue ever got (≤ workers). */
   maxQueue = 0;
+  /** Totals over the run, for tests. */
+  readonly totals = { lost: 0, rejoined: 0 };
+  /** With recovery, the server runs until every worker is done (a worker taken again adds pushes). */
+  readonly steps?: (ctx: StrategyContext, data: Dataset, batchSize: number, epochs: number) => AsyncIterable<PlannedStep>;
 
   constructor(private readonly group: ProcessGroup, opts: AsyncPsOptions = {}) {
     this.worldSize = group.size;
     this.o = resolved(opts);
     this.dataShard = psShard(SERVER_RANK, group.size, false);
+    if (this.o.recovery) this.steps = (ctx, _data, _batch, epochs) => untilStopped(ctx, epochs);
   }
 
   stepsFor(shardSteps: number): number {
     return (this.worldSize - 1) * Math.ceil(shardSteps / this.o.pushEvery);
   }
 
-  async setup(ctx: StrategyContext): Promise<void> {
-    await broadcastModel(this.group, ctx);
-    const n = ctx.model.arena().size;
-    for (let w = 1; w < this.worldSize; w++) {
-      this.state.set(w, { pulled: 0, ownSincePull: 0, done: false, lost: false });
-      void this.receiveLoop(w, n);
-    }
+  private get workers(): number[] {
+    return Array.from({ length: this.worldSize - 1 }, (_, i) => i + 1);
   }
 
-  private async receiveLoop(w: number, n: number): Promise<void> {
+  async setup(ctx: StrategyContext): Promise<void> {
+    this.ctx = ctx;
+    this.version = ctx.startStep ?? 0;
+    const recovery = this.o.recovery;
+    const restarted = recovery?.restarted === true;
+    // A restarted server does not know how far its workers got until they push (or rejoin).
+    for (const w of this.workers) this.state.set(w, { pulled: this.version, ownSincePull: 0, done: false, lost: restarted, trained: restarted ? -1 : 0 });
+    if (restarted) {
+      // Restarted from a checkpoint: the workers come back one by one, each welcomed with the weights.
+      recovery.onRejoin?.((w) => this.readmit(w));
+      const lost = (): number[] => this.workers.filter((w) => this.state.get(w)!.lost);
+      await awaitWorkers('async-ps server', lost, this.workers.length, this.o.peerTimeoutMs, (ms) => this.waker.nap(ms));
+      return;
+    }
+    await broadcastModel(this.group, ctx);
+    for (const w of this.workers) void this.receiveLoop(w, 0);
+    recovery?.onRejoin?.((w) => this.readmit(w));
+  }
+
+  /** A worker (re)connected: it starts over from the current weights; its old connection's pushes are dropped. */
+  private readmit(w: number): void {
+    const gen = this.generation.next(w);
+    const st = this.state.get(w)!;
+    for (let i = this.queue.length - 1; i >= 0; i--) {
+      if (this.queue[i].worker !== w) continue;
+      const [dropped] = this.queue.splice(i, 1);
+      dropped.applied();
+    }
+    Object.assign(st, { pulled: this.version, ownSincePull: 0, lost: false, done: this.finished });
+    this.totals.rejoined++;
+    process.stderr.write(`smolcluster: async-ps server: worker rank ${w} (re)joined at version ${this.version}\n`);
+    this.o.recovery?.rejoined?.(w, this.version);
+    const { model } = this.ctx!;
+    const head = Float64Array.of(this.version, this.finished ? FLAG_DONE : 0, st.trained, 0, 0, 0, 0, 0);
+    sendWelcome(this.group, w, head, [model.arena().data, ...model.namedBuffers().map(([, b]) => b)])
+      .catch((err: Error) => this.generation.of(w) === gen && this.lose(w, err));
+    if (!this.finished) void this.receiveLoop(w, gen);
+    this.poke();
+  }
+
+  /** Worker w's pushes over its connection `gen`, one at a time (the next is read once this one is applied). */
+  private async receiveLoop(w: number, gen: number): Promise<void> {
+    const n = this.ctx!.model.arena().size;
     const head = new Float64Array(HEAD_SLOTS);
     const body = new Uint8Array(this.o.quantize ? int8Bytes(n) : n * 4);
     const st = this.state.get(w)!;
-    while (!st.done) {
+    const current = (): boolean => this.generation.of(w) === gen;
+    while (current() && !st.done && !st.lost) {
       try {
         await this.group.recv(head, w, { tag: TAG.pushHead, timeoutMs: this.o.peerTimeoutMs });
         await this.group.recv(body, w, { tag: TAG.pushBody, timeoutMs: this.o.peerTimeoutMs });
       } catch (err) {
-        if (!st.done) {
-          st.lost = true;
-          process.stderr.write(`smolcluster: async-ps server: worker rank ${w} dropped out (${(err as Error).message})\n`);
-          this.poke();
-        }
+        if (current()) this.lose(w, err as Error);
         return;
       }
-      const [samples, lossSum, flags] = head;
+      if (!current()) return;
+      const [samples, lossSum, flags, , trained] = head;
       if (flags & FLAG_LAST) st.done = true;
       // The body buffer is reused only after this push is applied (the worker waits for its answer anyway).
       await new Promise<void>((applied) => {
-        this.queue.push({ worker: w, samples, lossSum, flags, body, applied });
+        this.queue.push({ worker: w, gen, trained, samples, lossSum, flags, body, applied });
         this.maxQueue = Math.max(this.maxQueue, this.queue.length);
         this.poke();
       });
     }
   }
 
+  private lose(w: number, err: Error): void {
+    const st = this.state.get(w)!;
+    if (st.lost || st.done) return;
+    st.lost = true;
+    this.totals.lost++;
+    // A stalled worker finds its connection closed when it wakes, and reconnects through the door.
+    if (this.o.recovery) dropLink(this.group, w, err);
+    process.stderr.write(`smolcluster: async-ps server: worker rank ${w} dropped out (${err.message})${this.o.recovery ? '; it may rejoin' : ''}\n`);
+    this.poke();
+  }
+
   private poke(): void {
-    const wake = this.wake;
-    this.wake = null;
-    wake?.();
+    this.waker.poke();
   }
 
   private get active(): number[] {
     return [...this.state].filter(([, s]) => !s.done && !s.lost).map(([w]) => w);
+  }
+
+  /** The workers the server still waits for: with recovery, a lost one may come back. */
+  private get awaited(): number[] {
+    return [...this.state].filter(([, s]) => !s.done && (this.o.recovery !== undefined || !s.lost)).map(([w]) => w);
   }
 
   /** Takes the next push (waiting for one) and stages its weighted update in the gradient arena. */
@@ -191,20 +272,16 @@ export class AsyncPsServer implements Strategy {
     const t0 = performance.now();
     while (this.queue.length === 0) {
       if (this.failure) throw this.failure;
-      if (this.active.length === 0) {
+      const waited = performance.now() - t0;
+      const lostOnly = this.active.length === 0 && waited > this.o.peerTimeoutMs;
+      if (this.awaited.length === 0 || lostOnly) {
+        if (lostOnly) process.stderr.write(`smolcluster: async-ps server: worker rank ${this.awaited.join(', ')} not back after ${Math.round(waited)} ms; ending the run without them\n`);
         this.current = null;
         ctx.model.arena().grad.fill(0);
         return { loss: NaN, waitMs: performance.now() - t0, commMs: 0, info: { push_from: -1 } };
       }
-      const waited = performance.now() - t0;
       if (waited > this.o.peerTimeoutMs) throw new TimeoutError('async-ps push', this.active, waited, 'no push arrived');
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, Math.max(1, this.o.peerTimeoutMs - waited + 1));
-        this.wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
+      await this.waker.nap(Math.max(1, this.o.peerTimeoutMs - waited + 1));
     }
     const t1 = performance.now();
     const push = this.queue.shift()!;
@@ -228,30 +305,43 @@ export class AsyncPsServer implements Strategy {
   /** Applies the staged update, answers the pusher (with the weights when it must pull). */
   async applyUpdate(ctx: StrategyContext): Promise<UpdateResult> {
     const push = this.current;
-    if (!push) return { commMs: 0, waitMs: 0, stop: true };
+    if (!push) return this.end({ commMs: 0, waitMs: 0, stop: true });
     const { data, grad } = ctx.model.arena();
     for (let i = 0; i < data.length; i++) data[i] += grad[i];
     this.version++;
     const st = this.state.get(push.worker)!;
-    st.ownSincePull++;
-    const behind = this.version - st.pulled - st.ownSincePull;
-    const pull = behind > this.o.stalenessBound || (push.flags & FLAG_LAST) !== 0;
-    if (pull) {
-      st.pulled = this.version;
-      st.ownSincePull = 0;
-    }
     const t0 = performance.now();
-    try {
-      await this.group.send(Float64Array.of(this.version, pull ? FLAG_PULL : 0, 0, 0, 0, 0, 0, 0), push.worker, { tag: TAG.replyHead });
-      if (pull) await this.group.send(data, push.worker, { tag: TAG.replyBody });
-    } catch (err) {
-      st.lost = true;
-      process.stderr.write(`smolcluster: async-ps server: worker rank ${push.worker} dropped out (${(err as Error).message})\n`);
+    let pull = false;
+    // A push of a connection given up since (the worker was re-admitted) is applied, but not answered.
+    if (push.gen === this.generation.of(push.worker)) {
+      st.trained = push.trained;
+      st.ownSincePull++;
+      const behind = this.version - st.pulled - st.ownSincePull;
+      pull = behind > this.o.stalenessBound || (push.flags & FLAG_LAST) !== 0;
+      if (pull) {
+        st.pulled = this.version;
+        st.ownSincePull = 0;
+      }
+      try {
+        await this.group.send(Float64Array.of(this.version, pull ? FLAG_PULL : 0, 0, 0, 0, 0, 0, 0), push.worker, { tag: TAG.replyHead });
+        if (pull) await this.group.send(data, push.worker, { tag: TAG.replyBody });
+      } catch (err) {
+        if (push.gen === this.generation.of(push.worker)) this.lose(push.worker, err as Error);
+      }
     }
     this.current = null;
     push.applied();
-    const stop = this.active.length === 0 && this.queue.length === 0;
-    return { commMs: performance.now() - t0, waitMs: 0, stop, info: { pulled: pull } };
+    const stop = this.awaited.length === 0 && this.queue.length === 0;
+    return this.end({ commMs: performance.now() - t0, waitMs: 0, stop, info: { pulled: pull } });
+  }
+
+  /** After the last update: a worker that comes back later learns that the run is over. */
+  private async end(r: UpdateResult): Promise<UpdateResult> {
+    if (r.stop && !this.finished) {
+      this.finished = true;
+      await this.o.recovery?.over?.();
+    }
+    return r;
   }
 
   afterStep(): Promise<void> {
@@ -259,7 +349,8 @@ export class AsyncPsServer implements Strategy {
   }
 
   gather(local: Float32Array): Promise<Float32Array> {
-    return this.group.allGather(local);
+    const reachable = this.workers.filter((w) => !this.state.get(w)!.lost);
+    return gatherAtServer(this.group, local, reachable, this.o.peerTimeoutMs);
   }
 
   async close(): Promise<void> {
@@ -268,12 +359,18 @@ export class AsyncPsServer implements Strategy {
   }
 }
 
+/** A server's steps with recovery: one per push, numbered on from the checkpoint's, until it stops. */
+async function* untilStopped(ctx: StrategyContext, epochs: number): AsyncGenerator<PlannedStep> {
+  const total = ctx.totalSteps ?? Infinity;
+  for (let step = ctx.startStep ?? 0; ; step++) yield [Math.min(epochs - 1, Math.floor((step * epochs) / total)), null, step];
+}
+
 export class AsyncPsWorker implements Strategy {
   readonly name = 'async-ps';
   readonly rank: number;
   readonly worldSize: number;
   readonly dataShard: DataShard;
-  private readonly o: Required<AsyncPsOptions>;
+  private readonly o: Resolved;
   private base = new Float32Array(0);
   private delta = new Float32Array(0);
   private residual = new Float32Array(0);
@@ -286,6 +383,8 @@ export class AsyncPsWorker implements Strategy {
   private totalSteps = Infinity;
   version = 0;
   pulls = 0;
+  /** Times this worker re-dialed a server it had lost. */
+  reconnects = 0;
 
   constructor(private readonly group: ProcessGroup, opts: AsyncPsOptions = {}) {
     this.rank = group.rank;
@@ -295,15 +394,35 @@ export class AsyncPsWorker implements Strategy {
   }
 
   async setup(ctx: StrategyContext): Promise<void> {
-    await broadcastModel(this.group, ctx);
     const n = ctx.model.arena().size;
-    this.base = ctx.model.arena().data.slice();
+    this.base = new Float32Array(n);
     this.delta = new Float32Array(n);
     if (this.o.quantize) {
       this.residual = new Float32Array(n);
       this.encoded = new Uint8Array(int8Bytes(n));
     }
     this.totalSteps = ctx.totalSteps ?? Infinity;
+    if (this.o.recovery?.restarted) await this.welcome(ctx, true);
+    else await broadcastModel(this.group, ctx);
+    this.base.set(ctx.model.arena().data);
+  }
+
+  /**
+   * The server's welcome (after a (re)connect): its weights and version. A restarted process also
+   * goes on from the steps it had taken at its last push the server applied (the loop starts there).
+   */
+  private async welcome(ctx: StrategyContext, restarted: boolean): Promise<void> {
+    const { model } = ctx;
+    const data = model.arena().data;
+    const [version, flags, trained] = await receiveWelcome(this.group, new Float64Array(HEAD_SLOTS), [data, ...model.namedBuffers().map(([, b]) => b)], this.o.peerTimeoutMs);
+    this.version = version;
+    this.base.set(data);
+    this.sincePush = 0;
+    this.sinceSamples = 0;
+    this.sinceLoss = 0;
+    if (!restarted) return;
+    ctx.startStep = flags & FLAG_DONE ? this.totalSteps : Math.max(0, trained);
+    process.stderr.write(`smolcluster: async-ps worker ${this.rank}: joined the running run at version ${version}; going on from step ${ctx.startStep}${trained < 0 ? ' (the server did not know where this worker stood)' : ''}\n`);
   }
 
   /** Local training: nothing to combine; the loop's optimizer steps on this worker's own gradient. */
@@ -319,6 +438,24 @@ export class AsyncPsWorker implements Strategy {
     const last = step + 1 >= this.totalSteps;
     if (this.sincePush < this.o.pushEvery && !last) return;
     this.sincePush = 0;
+    for (;;) {
+      try {
+        await this.push(ctx, step, last);
+        return;
+      } catch (err) {
+        if (!serverLost(err, this.o.recovery)) throw err;
+        await rejoinServer('async-ps worker', this.group, this.o.recovery!, err, () => this.welcome(ctx, false));
+        this.reconnects++;
+        process.stderr.write(`smolcluster: async-ps worker ${this.rank}: reconnected; going on from version ${this.version} at step ${step + 1}\n`);
+        // Its update since the last push is dropped (it trains on from the welcome's weights); the
+        // last push ends this worker's part, so it goes again, with nothing to add.
+        if (!last) return;
+      }
+    }
+  }
+
+  /** Sends the update since the last push (with the steps taken so far) and takes the answer. */
+  private async push(ctx: StrategyContext, step: number, last: boolean): Promise<void> {
     const data = ctx.model.arena().data;
     for (let i = 0; i < data.length; i++) this.delta[i] = data[i] - this.base[i];
     let flags = last ? FLAG_LAST : 0;
@@ -328,7 +465,7 @@ export class AsyncPsWorker implements Strategy {
       body = this.encoded;
       flags |= FLAG_INT8;
     } else body = new Uint8Array(this.delta.buffer, this.delta.byteOffset, this.delta.byteLength);
-    this.head.set([this.sinceSamples, this.sinceLoss, flags, this.version]);
+    this.head.set([this.sinceSamples, this.sinceLoss, flags, this.version, step + 1]);
     this.sinceSamples = 0;
     this.sinceLoss = 0;
     await this.group.send(this.head, SERVER_RANK, { tag: TAG.pushHead });
@@ -344,7 +481,7 @@ export class AsyncPsWorker implements Strategy {
   }
 
   gather(local: Float32Array): Promise<Float32Array> {
-    return this.group.allGather(local);
+    return gatherAtServer(this.group, local, [], this.o.peerTimeoutMs);
   }
 
   async close(): Promise<void> {}

@@ -29,11 +29,12 @@ import type { ProcessGroup } from '../../comm/process_group.js';
 import { BatchLoader } from '../../data/loader.js';
 import type { Dataset } from '../../data/dataset.js';
 import { DistributedSampler } from '../../data/sampler.js';
-import { PeerError, SmolError, TimeoutError } from '../../util/errors.js';
+import { SmolError, TimeoutError } from '../../util/errors.js';
 import type { AnyBatch } from '../objective.js';
 import type { CommTiming, DataShard, PlannedStep, StepInfo, Strategy, StrategyContext, UpdateResult } from '../strategy.js';
 import { DivergenceError } from './allreduce.js';
 import { HEAD_SLOTS, type PsRecovery, SERVER_RANK, TAG, broadcastModel, checksumOf, gatherAtServer, psShard, sleep } from './ps_common.js';
+import { Generations, Waker, awaitWorkers, dropLink, receiveWelcome, rejoinServer, sendWelcome, serverLost } from './ps_rejoin.js';
 
 export type PsReply = 'weights' | 'gradients';
 
@@ -106,12 +107,12 @@ export class ParamServer implements Strategy {
   private readonly sends = new Set<Promise<void>>();
   private versionChecksum = -1;
   private failure: Error | null = null;
-  private wake: (() => void) | null = null;
+  private readonly waker = new Waker();
   private lastLoss = NaN;
   private lastContributors = 0;
   private gradCopy = new Float32Array(0);
   /** Connection generation of each worker: a re-admission starts a new one, and the old one's failures no longer count. */
-  private readonly generation = new Map<number, number>();
+  private readonly generation = new Generations();
   /** Totals over the run, for result summaries and tests. */
   readonly totals = { stale: 0, late: 0, lost: 0, rejoined: 0 };
 
@@ -141,7 +142,7 @@ export class ParamServer implements Strategy {
       // Restarted from a checkpoint: the workers come back one by one, each welcomed with the state.
       for (const w of this.workers) this.gone.set(w, 'lost');
       recovery.onRejoin?.((w) => this.readmit(w));
-      await this.awaitWorkers();
+      await awaitWorkers('ps server', () => this.workers.filter((w) => this.gone.has(w)), this.workers.length, this.o.peerTimeoutMs, (ms) => this.waker.nap(ms));
       return;
     }
     await broadcastModel(this.group, ctx);
@@ -149,34 +150,12 @@ export class ParamServer implements Strategy {
     recovery?.onRejoin?.((w) => this.readmit(w));
   }
 
-  /** A restarted server: until every worker is back, or the deadline (then on with those that are). */
-  private async awaitWorkers(): Promise<void> {
-    const start = performance.now();
-    while (this.live.length < this.workers.length) {
-      const waited = performance.now() - start;
-      if (waited >= this.o.peerTimeoutMs) {
-        const missing = this.workers.filter((w) => this.gone.has(w));
-        if (this.live.length === 0) throw new TimeoutError('ps server restart', missing, waited, 'no worker reconnected');
-        process.stderr.write(`smolcluster: ps server: continuing without worker rank ${missing.join(', ')} (not back after ${Math.round(waited)} ms; ${missing.length === 1 ? 'it' : 'they'} may still rejoin)\n`);
-        return;
-      }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, Math.max(1, this.o.peerTimeoutMs - waited));
-        this.wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
-  }
-
   /**
    * A worker (re)connected: it starts over at the current version with the whole model state, and
    * its gradients count again from the next one it sends.
    */
   private readmit(w: number): void {
-    const gen = this.connection(w) + 1;
-    this.generation.set(w, gen);
+    const gen = this.generation.next(w);
     this.gone.delete(w);
     this.owed.delete(w);
     this.totals.rejoined++;
@@ -193,15 +172,12 @@ export class ParamServer implements Strategy {
     const head = Float64Array.of(this.version, this.finished ? FLAG_DONE : 0, ctx.optimizer.lr, ctx.optimizer.steps, 0, 0, 0, 0);
     const parts: ArrayBufferView[] = [ctx.model.arena().data, ...ctx.model.namedBuffers().map(([, b]) => b), ...ctx.optimizer.stateBuffers()];
     if (this.finished) this.gone.set(w, 'done');
-    this.track((async () => {
-      await this.group.send(head, w, { tag: TAG.welcomeHead });
-      for (const p of parts) await this.group.send(p, w, { tag: TAG.welcomeBody });
-    })(), w, gen);
+    this.track(sendWelcome(this.group, w, head, parts), w, gen);
   }
 
   /** Worker w's connection generation (0: the one of the start-up mesh). */
   private connection(w: number): number {
-    return this.generation.get(w) ?? 0;
+    return this.generation.of(w);
   }
 
   /** A send to worker w over its connection `gen`: awaited before the model changes; its failure loses w (if still that connection). */
@@ -247,7 +223,7 @@ export class ParamServer implements Strategy {
     this.owed.delete(w);
     // A stalled worker (past its deadline, not dead) finds its connection closed when it wakes,
     // and reconnects through the door instead of waiting on a server that no longer listens to it.
-    if (this.o.recovery) (this.group.transport as { disconnect?(peer: number, reason: Error): void }).disconnect?.(w, err);
+    if (this.o.recovery) dropLink(this.group, w, err);
     this.totals.lost++;
     process.stderr.write(`smolcluster: ps server: worker rank ${w} dropped out (${err.message}); continuing with ${this.live.length}\n`);
     this.poke();
@@ -259,9 +235,7 @@ export class ParamServer implements Strategy {
   }
 
   private poke(): void {
-    const wake = this.wake;
-    this.wake = null;
-    wake?.();
+    this.waker.poke();
   }
 
   private onGradient(w: number, head: Float64Array, body: Float32Array): void {
@@ -350,16 +324,7 @@ export class ParamServer implements Strategy {
         throw new SmolError('PEER', 'ps server: every worker has dropped out');
       }
       const until = this.contributed.size > 0 ? this.firstAt + this.o.stragglerMs : start + this.o.peerTimeoutMs;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          this.wake = null;
-          resolve();
-        }, Math.max(0, until - now));
-        this.wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
+      await this.waker.nap(Math.max(0, until - now));
     }
   }
 
@@ -401,13 +366,7 @@ export class ParamServer implements Strategy {
       if (performance.now() - start > this.o.peerTimeoutMs) {
         throw new TimeoutError('ps shutdown', this.live, performance.now() - start, 'waiting for their last gradient');
       }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, 20);
-        this.wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
+      await this.waker.nap(20);
       await Promise.all(this.sends);
     }
     await Promise.all(this.sends);
@@ -477,12 +436,8 @@ export class ParamServerWorker implements Strategy {
 
   /** The server's welcome (after a (re)connect): the whole model state and the version to go on from. */
   private async receiveWelcome(ctx: StrategyContext): Promise<void> {
-    const timeoutMs = this.o.peerTimeoutMs + this.o.stragglerMs;
-    const head = new Float64Array(HEAD_SLOTS);
-    await this.group.recv(head, SERVER_RANK, { tag: TAG.welcomeHead, timeoutMs });
     const parts = [ctx.model.arena().data, ...ctx.model.namedBuffers().map(([, b]) => b), ...ctx.optimizer.stateBuffers()];
-    for (const p of parts) await this.group.recv(p, SERVER_RANK, { tag: TAG.welcomeBody, timeoutMs });
-    const [version, flags, , optimizerSteps] = head;
+    const [version, flags, , optimizerSteps] = await receiveWelcome(this.group, new Float64Array(HEAD_SLOTS), parts, this.o.peerTimeoutMs + this.o.stragglerMs);
     ctx.optimizer.restoreSteps(optimizerSteps);
     this.version = version;
     this.done = (flags & FLAG_DONE) !== 0;
@@ -515,11 +470,9 @@ export class ParamServerWorker implements Strategy {
     }
   }
 
-  /** The connection to the server dropped: re-dial it (the deadline names it) and take its welcome. */
+  /** The server is lost or silent past the deadline: re-dial it (the deadline names it) and take its welcome. */
   private async rejoin(ctx: StrategyContext, err: Error): Promise<void> {
-    process.stderr.write(`smolcluster: ps worker ${this.rank}: lost the server (${err.message}); reconnecting\n`);
-    await this.o.recovery!.reconnect!();
-    await this.receiveWelcome(ctx);
+    await rejoinServer('ps worker', this.group, this.o.recovery!, err, () => this.receiveWelcome(ctx));
     this.reconnects++;
     process.stderr.write(`smolcluster: ps worker ${this.rank}: reconnected; going on from version ${this.version}\n`);
   }
@@ -532,7 +485,7 @@ export class ParamServerWorker implements Strategy {
     try {
       return await this.exchange(ctx, t0);
     } catch (err) {
-      if (!(err instanceof PeerError && err.rank === SERVER_RANK && this.o.recovery?.reconnect)) throw err;
+      if (!serverLost(err, this.o.recovery)) throw err;
       // The step is abandoned (no update, no record); steps() goes on from the server's version.
       await this.rejoin(ctx, err);
       return { loss: NaN, commMs: 0, waitMs: performance.now() - t0, info: {}, regrouped: true };

@@ -44,11 +44,14 @@ export interface PsRecovery {
 export const HEAD_SLOTS = 8;
 
 /**
- * Whether a ps run can re-admit workers and survive a server restart: its workers' steps must
- * follow the server's version (ParamServerWorker.steps), which plain shards with one batch per
- * step allow (not measured batch shares, not accumulated micro-batches).
+ * Whether a parameter-server run can re-admit workers and survive a server restart. ps: its
+ * workers' steps must follow the server's version (ParamServerWorker.steps), which plain shards
+ * with one batch per step allow (not measured batch shares, not accumulated micro-batches).
+ * async-ps: a restarted worker goes on from its own position (the loop's plan from startStep),
+ * which needs plain shards.
  */
 export function psRecoverable(strategy: string | undefined, o: { enableLoadBalancing?: boolean; gradAccum?: number }): boolean {
+  if (strategy === 'async-ps') return !o.enableLoadBalancing;
   return strategy === 'ps' && !o.enableLoadBalancing && (o.gradAccum ?? 1) <= 1;
 }
 

@@ -23,7 +23,7 @@ export interface ClusterStrategyOptions {
   /** ps: straggler deadline (ms). */
   stragglerMs?: number;
   psReply?: 'weights' | 'gradients';
-  /** ps: re-admission of workers and reconnection to a restarted server (comm/hub.ts). */
+  /** ps, async-ps: re-admission of workers and reconnection to a restarted server (comm/hub.ts). */
   recovery?: PsRecovery;
   serverTrains?: boolean;
   /** async-ps */
@@ -60,7 +60,7 @@ export function createClusterStrategy(name: ClusterStrategyName, group: ProcessG
       });
     case 'async-ps':
       return createAsyncPsStrategy(group, {
-        pushEvery: o.pushEvery, stalenessBound: o.stalenessBound, quantize: o.quantize === 'int8', peerTimeoutMs: o.peerTimeoutMs,
+        pushEvery: o.pushEvery, stalenessBound: o.stalenessBound, quantize: o.quantize === 'int8', peerTimeoutMs: o.peerTimeoutMs, recovery: o.recovery,
       });
   }
 }

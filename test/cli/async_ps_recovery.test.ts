@@ -1,0 +1,86 @@
+/**
+ * async-ps recovery with real processes on 127.0.0.1, under the local launcher: a SIGKILLed worker
+ * restarted by the launcher goes on from its last applied push with the server's current weights;
+ * a stalled worker the server gave up on reconnects by itself when it wakes; a SIGKILLed server is
+ * restarted from its last checkpoint and its workers re-dial it.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { runCli } from '../helpers/cli.js';
+
+let dir = '';
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'smolcluster-async-ps-recovery-'));
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const common = ['train', '--workers', '2', '--strategy', 'async-ps', '--dataset', 'synthetic-regression', '--batch-size', '32', '--epochs', '1',
+  '--experiments-dir', dir, '--threads', '1', '--timeout', '2', '--max-restarts', '1'];
+
+interface Line {
+  kind: string;
+  rank: number;
+  step: number;
+}
+
+function lines(name: string, file: string): Line[] {
+  return readFileSync(join(dir, name, file), 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as Line);
+}
+
+/** The steps rank `rank` recorded, in order. */
+function stepsOf(name: string, rank: number): number[] {
+  return lines(name, 'metrics.jsonl').filter((r) => r.kind === 'step' && r.rank === rank).map((r) => r.step);
+}
+
+const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
+
+describe('async-ps recovery (real processes)', () => {
+  it('a SIGKILLed worker (restarted) goes on from its last applied push; a stalled one the server dropped reconnects when it wakes', async () => {
+    // The server is slowed (50 ms a push) so the run outlasts rank 1's restart (a node start-up) and
+    // rank 2's 3.5 s block at step 10, past the server's 2 s deadline.
+    const r = await runCli([...common, '--max-steps', '60', '--name', 'readmit',
+      '--fault', 'kill:rank=1:step=5', '--fault', 'slow:rank=2:step=10:steps=1:ms=3500', '--fault', 'slow:rank=0:ms=50'], { timeoutMs: 60_000 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /async-ps server: worker rank 2 dropped out \(recv timed out after \d+ ms waiting for rank 2\); it may rejoin/);
+    assert.match(r.stderr, /async-ps worker 2: lost the server .*; reconnecting/);
+    assert.match(r.stderr, /async-ps worker 2: reconnected; going on from version \d+ at step 11/);
+    for (const rank of [1, 2]) assert.match(r.stderr, new RegExp(`async-ps server: worker rank ${rank} \\(re\\)joined at version \\d+`));
+    // Rank 1 pushed after each of steps 0-4 and died at step 5: the restarted process takes steps
+    // 5-59 (the killed process's last records may be lost with it: it wrote them in batches).
+    assert.match(r.stderr, /async-ps worker 1: joined the running run at version \d+; going on from step 5\n/);
+    const one = stepsOf('readmit', 1);
+    assert.deepEqual(one.slice(one.indexOf(5)), range(5, 60));
+    assert.deepEqual(one.slice(0, one.indexOf(5)), range(0, one.indexOf(5)));
+    // Rank 2 kept its place (its step-10 update was dropped). Every step once, none skipped.
+    assert.deepEqual(stepsOf('readmit', 2), range(0, 60));
+    const events = readFileSync(join(dir, 'readmit', 'events.jsonl'), 'utf8');
+    assert.match(events, /"kind":"worker_restarted","rank":1/);
+    assert.doesNotMatch(events, /"kind":"worker_restarted","rank":2/, 'the stalled worker reconnects by itself');
+    for (const rank of [1, 2]) assert.match(events, new RegExp(`"kind":"worker_rejoined","rank":${rank},"version":\\d+`));
+    assert.match(events, /"kind":"run_end","status":"ok"/);
+  });
+
+  it('a SIGKILLed server is restarted from its last checkpoint and its workers re-dial it', async () => {
+    const r = await runCli([...common, '--max-steps', '40', '--name', 'server', '--checkpoint-every', '10',
+      '--fault', 'kill:rank=0:step=25', '--fault', 'slow:rank=0:ms=20'], { timeoutMs: 60_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const from = [1, 2].map((w) => {
+      assert.match(r.stderr, new RegExp(`async-ps server: worker rank ${w} \\(re\\)joined at version 20`));
+      const going = new RegExp(`async-ps worker ${w}: reconnected; going on from version 20 at step (\\d+)`).exec(r.stderr);
+      assert.ok(going, r.stderr);
+      return Number(going[1]);
+    });
+    const events = readFileSync(join(dir, 'server', 'events.jsonl'), 'utf8');
+    assert.match(events, /"kind":"worker_restarted","rank":0/);
+    assert.match(events, /"kind":"run_end","status":"ok"/);
+    assert.match(events, /"kind":"resumed","rank":0,"file":"[^"]*ckpt-00000020\.smolckpt","step":20/);
+    // The server's steps (the resumed process replaced the records after its checkpoint): on from
+    // 20, one per push, until both workers' last: the pushes applied after step 20 are lost.
+    assert.deepEqual(stepsOf('server', 0), range(0, 20 + (40 - from[0]) + (40 - from[1])));
+    // The workers kept their places: every step once.
+    for (const w of [1, 2]) assert.deepEqual(stepsOf('server', w), range(0, 40));
+  });
+});
