@@ -2,7 +2,7 @@
  * All-reduce benchmark on 127.0.0.1, against raw Node TCP and torch.distributed (Gloo).
  *
  *   npm run bench:allreduce -- --workers 2,4 --sizes 4K,64K,1M,16M,64M [--iters 20] [--warmup 5] [--no-gloo]
- *                              [--repeat R] [--algorithm auto|ring|direct] [--chunk 1M] [--direct-max 64K]
+ *                              [--repeat R] [--algorithm auto|ring|direct|doubling] [--chunk 1M] [--direct-max 64K] [--doubling-max 64K]
  *
  * For each world size N it forks N copies of this file (--role worker), which meet through a store
  * hosted here (the launcher) and all-reduce float32 buffers of each size. Each iteration is timed on
@@ -36,6 +36,7 @@ interface Args {
   algorithm: AllReduceAlgorithm;
   chunkBytes: number;
   directMaxBytes: number | undefined;
+  doublingMaxBytes: number | undefined;
 }
 
 interface Row {
@@ -61,6 +62,7 @@ function parseArgs(argv: string[]): Args {
     algorithm: get('algorithm', 'auto') as AllReduceAlgorithm,
     chunkBytes: parseSize(get('chunk', String(DEFAULT_CHUNK_BYTES))),
     directMaxBytes: argv.includes('--direct-max') ? parseSize(get('direct-max', '0')) : undefined,
+    doublingMaxBytes: argv.includes('--doubling-max') ? parseSize(get('doubling-max', '0')) : undefined,
   };
 }
 
@@ -88,7 +90,7 @@ function median(xs: number[]): number {
 // ---- worker: one rank -----------------------------------------------------------------------
 
 async function worker(a: Args, world: number): Promise<void> {
-  const group = { chunkBytes: a.chunkBytes, directMaxBytes: a.directMaxBytes };
+  const group = { chunkBytes: a.chunkBytes, directMaxBytes: a.directMaxBytes, doublingMaxBytes: a.doublingMaxBytes };
   const c = await rendezvous({ rank: a.rank, worldSize: world, masterHost: '127.0.0.1', masterPort: a.port, hostStore: false, timeoutMs: 30_000, group });
   const rows: Row[] = [];
   const opts = { algorithm: a.algorithm };
@@ -121,7 +123,9 @@ async function worker(a: Args, world: number): Promise<void> {
 async function runOurs(a: Args, world: number): Promise<Row[]> {
   const token = generateToken();
   const store = await StoreServer.start({ host: '127.0.0.1', port: 0, token, worldSize: world, signature: '' });
-  const tuning = ['--algorithm', a.algorithm, '--chunk', String(a.chunkBytes), ...(a.directMaxBytes !== undefined ? ['--direct-max', String(a.directMaxBytes)] : [])];
+  const tuning = ['--algorithm', a.algorithm, '--chunk', String(a.chunkBytes), ...(a.directMaxBytes !== undefined ? ['--direct-max', String(a.directMaxBytes)] : []),
+    ...(a.doublingMaxBytes !== undefined ? ['--doubling-max', String(a.doublingMaxBytes)] : []),
+  ];
   const args = [...tuning, '--role', 'worker', '--workers', String(world), '--sizes', a.sizes.join(','), '--iters', String(a.iters), '--warmup', String(a.warmup), '--port', String(store.port)];
   const kids = Array.from({ length: world }, (_, r) => fork(SELF, [...args, '--rank', String(r)], { env: { ...process.env, [TOKEN_ENV]: token } }));
   try {

@@ -9,6 +9,7 @@
 import { SmolError } from '../util/errors.js';
 import { compressedAllReduce } from './collectives/allreduce_compressed.js';
 import { directAllReduce } from './collectives/allreduce_direct.js';
+import { doublingAllReduce } from './collectives/allreduce_doubling.js';
 import type { Codec } from './codecs/codec.js';
 import { ringAllReduce } from './collectives/allreduce_ring.js';
 import { ringAllGather } from './collectives/allgather.js';
@@ -31,13 +32,15 @@ export interface ProcessGroupOptions {
    * (size - 1) * buffer bytes <= directMaxBytes; the ring otherwise.
    */
   directMaxBytes?: number;
+  /** With more than two ranks, recursive doubling is used for buffers up to this many bytes (after direct). */
+  doublingMaxBytes?: number;
 }
 
 export interface CollectiveOptions {
   timeoutMs?: number;
 }
 
-export type AllReduceAlgorithm = 'auto' | 'ring' | 'direct';
+export type AllReduceAlgorithm = 'auto' | 'ring' | 'direct' | 'doubling';
 
 export interface AllReduceOptions extends CollectiveOptions {
   op?: ReduceOp;
@@ -51,6 +54,7 @@ export interface P2POptions extends CollectiveOptions {
 
 export const DEFAULT_CHUNK_BYTES = 1 << 20;
 export const DEFAULT_DIRECT_MAX_BYTES = 64 << 10;
+export const DEFAULT_DOUBLING_MAX_BYTES = 64 << 10;
 
 export class ProcessGroup {
   readonly rank: number;
@@ -61,6 +65,7 @@ export class ProcessGroup {
   private readonly timeoutMs: number;
   private readonly chunkBytes: number;
   private readonly directMaxBytes: number;
+  private readonly doublingMaxBytes: number;
 
   constructor(
     readonly transport: Transport,
@@ -72,6 +77,7 @@ export class ProcessGroup {
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.chunkBytes = opts.chunkBytes ?? DEFAULT_CHUNK_BYTES;
     this.directMaxBytes = opts.directMaxBytes ?? DEFAULT_DIRECT_MAX_BYTES;
+    this.doublingMaxBytes = opts.doublingMaxBytes ?? DEFAULT_DOUBLING_MAX_BYTES;
   }
 
   /** In-place all-reduce; every rank ends with the same bits. Returns `data`. */
@@ -80,7 +86,9 @@ export class ProcessGroup {
     checkOp(op);
     const ctx = this.context('allreduce', opts);
     if (this.size === 1 || data.length === 0) return data;
-    if (this.chooseAllReduce(data, opts.algorithm ?? 'auto') === 'direct') await this.within(ctx, directAllReduce(ctx, data, op));
+    const algorithm = this.chooseAllReduce(data, opts.algorithm ?? 'auto');
+    if (algorithm === 'direct') await this.within(ctx, directAllReduce(ctx, data, op));
+    else if (algorithm === 'doubling') await this.within(ctx, doublingAllReduce(ctx, data, op));
     else await this.within(ctx, ringAllReduce(ctx, data, op, this.chunkBytes));
     return data;
   }
@@ -159,10 +167,17 @@ export class ProcessGroup {
     return this.transport.close();
   }
 
-  private chooseAllReduce(data: Float32Array, algorithm: AllReduceAlgorithm): 'ring' | 'direct' {
-    if (algorithm === 'ring' || algorithm === 'direct') return algorithm;
+  /**
+   * By size and rank count (docs/ALGORITHMS.md has the measured crossovers): direct while it sends at
+   * most directMaxBytes per rank (one round), recursive doubling (log2 n rounds) up to
+   * doublingMaxBytes when there are more than two ranks, the ring beyond. Every rank makes the same choice.
+   */
+  private chooseAllReduce(data: Float32Array, algorithm: AllReduceAlgorithm): Exclude<AllReduceAlgorithm, 'auto'> {
+    if (algorithm === 'ring' || algorithm === 'direct' || algorithm === 'doubling') return algorithm;
     if (algorithm !== 'auto') throw new RangeError(`unknown all-reduce algorithm '${String(algorithm)}'`);
-    return (this.size - 1) * data.byteLength <= this.directMaxBytes ? 'direct' : 'ring';
+    if ((this.size - 1) * data.byteLength <= this.directMaxBytes) return 'direct';
+    if (this.size > 2 && data.byteLength <= this.doublingMaxBytes) return 'doubling';
+    return 'ring';
   }
 
   /** Takes the next sequence number now (synchronously), so concurrent calls stay ordered. */

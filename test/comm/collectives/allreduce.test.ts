@@ -43,6 +43,11 @@ for (const backend of BACKENDS) {
           for (const len of sizes) await check(backend, n, len, 'sum', algorithm, 64);
         });
       }
+      test(`doubling, world ${n}, odd and tiny lengths, sum, avg and max`, async () => {
+        for (const len of sizes) await check(backend, n, len, 'sum', 'doubling');
+        await check(backend, n, 33, 'avg', 'doubling');
+        await check(backend, n, 33, 'max', 'doubling');
+      });
       test(`world ${n}: avg and max`, async () => {
         await check(backend, n, 333, 'avg', 'ring', 128);
         await check(backend, n, 333, 'max', 'ring', 128);
@@ -72,6 +77,40 @@ test('16 MB all-reduce over TCP, world 2 (and bit-identical floats)', async () =
     const a = rankData(0, len, 'float');
     const b = rankData(1, len, 'float');
     for (let i = 0; i < len; i += 4099) assert.equal(bufs[0][i], Math.fround(a[i] + b[i]));
+  } finally {
+    await world.close();
+  }
+});
+
+test('doubling at 4 ranks: the fixed tree (x0+x1)+(x2+x3), bit for bit, and within float tolerance of the ring', async () => {
+  const n = 4;
+  const len = 5000;
+  const world = await makeWorld('inproc', n);
+  try {
+    const viaDoubling = await onAll(world, (pg, r) => pg.allReduce(rankData(r, len, 'float'), { algorithm: 'doubling' }));
+    const viaRing = await onAll(world, (pg, r) => pg.allReduce(rankData(r, len, 'float'), { algorithm: 'ring' }));
+    const x = Array.from({ length: n }, (_, r) => rankData(r, len, 'float'));
+    for (let i = 0; i < len; i++) {
+      const tree = Math.fround(Math.fround(x[0][i] + x[1][i]) + Math.fround(x[2][i] + x[3][i]));
+      assert.ok(Object.is(viaDoubling[0][i], tree), `[${i}] ${viaDoubling[0][i]} != ${tree}`);
+      const scale = Math.abs(x[0][i]) + Math.abs(x[1][i]) + Math.abs(x[2][i]) + Math.abs(x[3][i]);
+      assert.ok(Math.abs(viaDoubling[0][i] - viaRing[0][i]) <= 2 * 2 ** -23 * scale, `[${i}] doubling ${viaDoubling[0][i]} vs ring ${viaRing[0][i]}`);
+    }
+    for (let r = 1; r < n; r++) assert.ok(bitsEqual(viaDoubling[r], viaDoubling[0]), `rank ${r} differs`);
+  } finally {
+    await world.close();
+  }
+});
+
+test('auto picks doubling for 32 KB at 4 ranks and the ring for 1 MB (the bits tell)', async () => {
+  const world = await makeWorld('inproc', 4);
+  try {
+    for (const [len, want, other] of [[8192, 'doubling', 'ring'], [1 << 18, 'ring', 'doubling']] as const) {
+      const run = (algorithm: AllReduceAlgorithm): Promise<Float32Array[]> => onAll(world, (pg, r) => pg.allReduce(rankData(r, len, 'float'), { algorithm }));
+      const [auto, chosen, notChosen] = [await run('auto'), await run(want), await run(other)];
+      assert.ok(!bitsEqual(chosen[0], notChosen[0]), 'the data must tell the algorithms apart');
+      assert.ok(bitsEqual(auto[0], chosen[0]), `${len * 4} bytes: auto is not ${want}`);
+    }
   } finally {
     await world.close();
   }
