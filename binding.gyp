@@ -36,6 +36,7 @@
         'src/native/embedding.cc',
         'src/native/optim.cc',
         'src/native/attention.cc',
+        'src/native/shm.cc',
       ],
       'defines': ['NAPI_VERSION=8'],
       # C++ exceptions are on throughout: oneDNN's C++ API reports errors by throwing, and our
@@ -63,6 +64,8 @@
           'cflags_cc': ['-fopenmp-simd'],
           'xcode_settings': { 'OTHER_CPLUSPLUSFLAGS': ['-fopenmp-simd'] },
         }],
+        # shm_open lives in librt before glibc 2.34 (src/native/shm.cc).
+        ['OS=="linux"', { 'libraries': ['-lrt'] }],
         ['sc_dnnl==1', {
           'defines': ['SC_HAVE_DNNL'],
           'libraries': ['-ldnnl'],

@@ -2,21 +2,27 @@
  * All-reduce benchmark on 127.0.0.1, against raw Node TCP and torch.distributed (Gloo).
  *
  *   npm run bench:allreduce -- --workers 2,4 --sizes 4K,64K,1M,16M,64M [--iters 20] [--warmup 5] [--no-gloo]
- *                              [--repeat R] [--algorithm auto|ring|direct|doubling] [--chunk 1M] [--direct-max 64K] [--doubling-max 64K]
+ *                              [--repeat R] [--algorithm auto|ring|direct|doubling] [--chunk 1M] [--direct-max 64K] [--doubling-max 64K] [--shm on|off|both]
  *
  * For each world size N it forks N copies of this file (--role worker), which meet through a store
  * hosted here (the launcher) and all-reduce float32 buffers of each size. Each iteration is timed on
  * every rank; we take the per-iteration maximum over ranks and report the median. As in nccl-tests:
  * algbw = bytes / time, busbw = algbw * 2 (N-1) / N. With --repeat R (for a busy machine), ours and
- * Gloo run alternately R times and each keeps its best median per size. The last line of output is
- * one JSON object.
+ * Gloo run alternately R times and each keeps its best median per size. With --shm on (default) ranks
+ * exchange data through shared memory (comm/shm/), --shm off over TCP, --shm both runs both. Raw
+ * references in the same run: one-way Node TCP over loopback and one shared-memory ring between two
+ * processes. The last line of output is one JSON object.
  */
 import { fork, spawnSync } from 'node:child_process';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_CHUNK_BYTES, type AllReduceAlgorithm } from '../src/comm/process_group.js';
 import { rendezvous } from '../src/comm/rendezvous.js';
+import { DEFAULT_RING_BYTES } from '../src/comm/shm/negotiate.js';
+import { shmNative } from '../src/comm/shm/native.js';
+import { Inbox, inboxBytes } from '../src/comm/shm/ring.js';
 import { StoreServer } from '../src/comm/store/server.js';
 import { generateToken, TOKEN_ENV } from '../src/comm/token.js';
 
@@ -37,6 +43,7 @@ interface Args {
   chunkBytes: number;
   directMaxBytes: number | undefined;
   doublingMaxBytes: number | undefined;
+  shm: 'on' | 'off' | 'both';
 }
 
 interface Row {
@@ -63,6 +70,7 @@ function parseArgs(argv: string[]): Args {
     chunkBytes: parseSize(get('chunk', String(DEFAULT_CHUNK_BYTES))),
     directMaxBytes: argv.includes('--direct-max') ? parseSize(get('direct-max', '0')) : undefined,
     doublingMaxBytes: argv.includes('--doubling-max') ? parseSize(get('doubling-max', '0')) : undefined,
+    shm: get('shm', 'on') as Args['shm'],
   };
 }
 
@@ -91,7 +99,9 @@ function median(xs: number[]): number {
 
 async function worker(a: Args, world: number): Promise<void> {
   const group = { chunkBytes: a.chunkBytes, directMaxBytes: a.directMaxBytes, doublingMaxBytes: a.doublingMaxBytes };
-  const c = await rendezvous({ rank: a.rank, worldSize: world, masterHost: '127.0.0.1', masterPort: a.port, hostStore: false, timeoutMs: 30_000, group });
+  const sharedMemory = a.shm === 'on';
+  const c = await rendezvous({ rank: a.rank, worldSize: world, masterHost: '127.0.0.1', masterPort: a.port, hostStore: false, timeoutMs: 30_000, group, sharedMemory });
+  if (c.rank === 0 && sharedMemory && c.group.transport === c.transport) process.stderr.write('allreduce bench: shared memory unavailable, ranks talk TCP\n');
   const rows: Row[] = [];
   const opts = { algorithm: a.algorithm };
   for (const bytes of a.sizes) {
@@ -120,10 +130,10 @@ async function worker(a: Args, world: number): Promise<void> {
   await c.close();
 }
 
-async function runOurs(a: Args, world: number): Promise<Row[]> {
+async function runOurs(a: Args, world: number, shm: 'on' | 'off'): Promise<Row[]> {
   const token = generateToken();
   const store = await StoreServer.start({ host: '127.0.0.1', port: 0, token, worldSize: world, signature: '' });
-  const tuning = ['--algorithm', a.algorithm, '--chunk', String(a.chunkBytes), ...(a.directMaxBytes !== undefined ? ['--direct-max', String(a.directMaxBytes)] : []),
+  const tuning = ['--shm', shm, '--algorithm', a.algorithm, '--chunk', String(a.chunkBytes), ...(a.directMaxBytes !== undefined ? ['--direct-max', String(a.directMaxBytes)] : []),
     ...(a.doublingMaxBytes !== undefined ? ['--doubling-max', String(a.doublingMaxBytes)] : []),
   ];
   const args = [...tuning, '--role', 'worker', '--workers', String(world), '--sizes', a.sizes.join(','), '--iters', String(a.iters), '--warmup', String(a.warmup), '--port', String(store.port)];
@@ -189,6 +199,70 @@ async function rawTcpGBps(): Promise<number> {
   }
 }
 
+// ---- raw shared-memory reference -----------------------------------------------------------
+
+const SHM_PIECE = 1 << 20;
+
+/**
+ * One-way bytes per second through one shared-memory ring between two processes (the wire the
+ * shared-memory transport writes to): the parent writes RAW_BYTES in pieces of up to 1 MiB into the
+ * ring as space allows, the child copies them out into one reused buffer; each rings the other's
+ * doorbell word (futex) when it moved bytes and sleeps on its own when it cannot. Null without the addon.
+ */
+async function rawShmGBps(): Promise<number | null> {
+  const native = shmNative();
+  if (!native) return null;
+  const name = `/smolcluster-${process.pid}-bench`;
+  const inbox = new Inbox(native.shmCreate(name, inboxBytes(2, DEFAULT_RING_BYTES)), 2, DEFAULT_RING_BYTES);
+  const kid = fork(SELF, ['--role', 'shm-sink', '--segment', name]);
+  try {
+    await new Promise((r) => kid.once('message', r)); // mapped
+    native.shmUnlink(name);
+    const ring = inbox.ringFrom(0);
+    const src = new Uint8Array(SHM_PIECE).fill(1);
+    const done = new Promise((r) => kid.once('message', r));
+    const t0 = performance.now();
+    for (let sent = 0; sent < RAW_BYTES; ) {
+      const bell = Atomics.load(inbox.flags, 1);
+      const count = Math.min(SHM_PIECE, RAW_BYTES - sent, ring.writable());
+      if (count === 0) {
+        await native.futexWait(inbox.flags, 1, bell, 1000);
+        continue;
+      }
+      ring.writePiece(src, 0, count);
+      sent += count;
+      Atomics.add(inbox.flags, 0, 1);
+      native.futexWake(inbox.flags, 0);
+    }
+    await done;
+    return RAW_BYTES / ((performance.now() - t0) / 1000) / 1e9;
+  } finally {
+    native.shmUnlink(name);
+    kid.kill();
+  }
+}
+
+async function shmSink(name: string): Promise<void> {
+  const native = shmNative()!;
+  const inbox = new Inbox(native.shmOpen(name, inboxBytes(2, DEFAULT_RING_BYTES)), 2, DEFAULT_RING_BYTES);
+  const ring = inbox.ringFrom(0);
+  const dst = new Uint8Array(SHM_PIECE);
+  process.send!({ mapped: true });
+  for (let got = 0; got < RAW_BYTES; ) {
+    const bell = Atomics.load(inbox.flags, 0);
+    const count = Math.min(SHM_PIECE, ring.readable());
+    if (count === 0) {
+      await native.futexWait(inbox.flags, 0, bell, 1000);
+      continue;
+    }
+    ring.readPiece(dst, 0, count);
+    got += count;
+    Atomics.add(inbox.flags, 1, 1);
+    native.futexWake(inbox.flags, 1);
+  }
+  process.send!({ done: true }, () => process.exit(0));
+}
+
 // ---- Gloo reference --------------------------------------------------------------------------
 
 function runGloo(a: Args, world: number): Row[] | null {
@@ -222,8 +296,8 @@ function bw(bytes: number, us: number, n: number): { algbw: number; busbw: numbe
 
 const f = (x: number, d = 2): string => x.toFixed(d);
 
-function report(n: number, ours: Row[], gloo: Row[] | null): Record<string, unknown> {
-  console.log(`\nall-reduce float32, ${n} ranks on 127.0.0.1 (median of per-iteration max over ranks)`);
+function report(n: number, transport: string, ours: Row[], gloo: Row[] | null): Record<string, unknown> {
+  console.log(`\nall-reduce float32, ${n} ranks on one host, ours over ${transport} (median of per-iteration max over ranks)`);
   console.log(`${'size'.padStart(6)} ${'time(us)'.padStart(10)} ${'algbw'.padStart(7)} ${'busbw'.padStart(7)}  |${'gloo(us)'.padStart(10)} ${'busbw'.padStart(7)}  | ours/gloo busbw`);
   const rows = ours.map((r, i) => {
     const o = bw(r.bytes, r.medianUs, n);
@@ -237,26 +311,33 @@ function report(n: number, ours: Row[], gloo: Row[] | null): Record<string, unkn
   const small = rows[0];
   const latencyRatio = small.glooUs ? small.us / small.glooUs : null;
   if (latencyRatio !== null) console.log(`${label(small.bytes)} latency ours/gloo: ${f(latencyRatio)} (lower is better)`);
-  return { workers: n, rows, smallLatencyRatio: latencyRatio };
+  return { workers: n, transport, rows, smallLatencyRatio: latencyRatio };
 }
 
 async function main(a: Args): Promise<void> {
+  const loadBefore = os.loadavg()[0];
   const raw = await rawTcpGBps();
   console.log(`raw Node TCP loopback, one way: ${f(raw)} GB/s`);
+  const rawShm = await rawShmGBps();
+  console.log(`raw shared-memory ring between two processes, one way: ${rawShm === null ? 'n/a (no addon)' : `${f(rawShm)} GB/s`}`);
+  const modes: Array<'on' | 'off'> = a.shm === 'both' ? ['on', 'off'] : [a.shm === 'off' ? 'off' : 'on'];
   const results: Array<Record<string, unknown>> = [];
   for (const n of a.workers) {
-    let ours: Row[] = [];
+    const ours = new Map<'on' | 'off', Row[]>(modes.map((m) => [m, []]));
     let gloo: Row[] | null = null;
     for (let i = 0; i < a.repeat; i++) {
-      ours = best(ours, await runOurs(a, n));
+      for (const m of modes) ours.set(m, best(ours.get(m)!, await runOurs(a, n, m)));
       if (a.gloo) gloo = best(gloo ?? [], runGloo(a, n) ?? []);
     }
-    results.push(report(n, ours, gloo && gloo.length ? gloo : null));
+    for (const m of modes) results.push(report(n, m === 'on' ? 'shared memory' : 'TCP', ours.get(m)!, gloo && gloo.length ? gloo : null));
   }
-  console.log(JSON.stringify({ bench: 'allreduce', node: process.version, rawTcpGBps: raw, iters: a.iters, warmup: a.warmup, repeat: a.repeat, results }));
+  const load = [loadBefore, os.loadavg()[0]];
+  console.log(`\nload average (1 min) at start and end: ${load.map((l) => f(l)).join(', ')} on ${os.availableParallelism()} cores`);
+  console.log(JSON.stringify({ bench: 'allreduce', node: process.version, rawTcpGBps: raw, rawShmGBps: rawShm, load, iters: a.iters, warmup: a.warmup, repeat: a.repeat, results }));
 }
 
 const args = parseArgs(process.argv.slice(2));
 if (args.role === 'worker') await worker(args, args.workers[0]);
 else if (args.role === 'tcp-sink') tcpSink(args.port);
+else if (args.role === 'shm-sink') await shmSink(process.argv[process.argv.indexOf('--segment') + 1]);
 else await main(args);

@@ -86,6 +86,7 @@ export async function runWorker(flags: WorkerFlags): Promise<void> {
     hostStore: !bind && place.rank === 0 && process.env[LAUNCHER_STORE_ENV] !== '1',
     listenHost: iface?.address ?? bind, advertiseHost: advertise,
     signature, timeoutMs, group: { timeoutMs },
+    sharedMemory: !recoverable, // ranks on this host exchange through shared memory (comm/shm/); ps recovery swaps TCP links
     onJoin: place.rank === 0 ? (r, address, joined, total) => process.stderr.write(`smolcluster: rank ${r} joined from ${address} (${joined}/${total})\n`) : undefined,
   })).catch(async (err: unknown) => {
     await store?.close();

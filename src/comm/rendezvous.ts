@@ -15,6 +15,7 @@ import { ADDRESS_PREFIX } from './store/keys.js';
 import { StoreTimeoutError } from './store/protocol.js';
 import { StoreServer } from './store/server.js';
 import type { ConnectionOptions } from './tcp/connection.js';
+import { shareMemory } from './shm/negotiate.js';
 import { MeshListener } from './tcp/mesh.js';
 import type { TcpTransport } from './tcp/transport.js';
 import { resolveToken } from './token.js';
@@ -40,6 +41,12 @@ export interface RendezvousOptions {
   /** Options of the resulting group (including its per-operation deadline). */
   group?: ProcessGroupOptions;
   connection?: ConnectionOptions;
+  /**
+   * Exchange data with ranks on the same host through shared memory (comm/shm/), the rest over TCP.
+   * The group then runs on the shared-memory transport; `Cluster.transport` stays the TCP one (control
+   * plane, metric stream). Off by default: recovery paths that swap TCP links (comm/hub.ts) need TCP.
+   */
+  sharedMemory?: boolean;
   /** Told as each rank registers its address (rank 0 prints the joins): the rank, its address, how many have. */
   onJoin?: (rank: number, address: string, joined: number, total: number) => void;
 }
@@ -83,7 +90,8 @@ export async function rendezvous(opts: RendezvousOptions): Promise<Cluster> {
     if (opts.onJoin) watchJoins(store, n, left(), opts.onJoin);
     const addresses = await collectAddresses(store, n, left(), Date.now() - start);
     const transport = await listener.connect(addresses);
-    const group = new ProcessGroup(transport, opts.group);
+    const data = opts.sharedMemory ? await shareMemory(transport, { timeoutMs: left() }) : transport;
+    const group = new ProcessGroup(data, opts.group);
     const cluster: Cluster = { rank, size: n, group, transport, store, storeServer, close: () => closeAll(cluster) };
     return cluster;
   } catch (err) {
@@ -119,6 +127,7 @@ function watchJoins(store: StoreClient, n: number, timeoutMs: number, onJoin: No
 }
 
 async function closeAll(c: Cluster): Promise<void> {
+  await c.group.close(); // the shared-memory transport, if any, closes the TCP one under it
   await c.transport.close();
   c.store.close();
   await c.storeServer?.close();

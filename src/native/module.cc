@@ -86,6 +86,7 @@ NAPI_MODULE_INIT() {
     sc::registerEmbedding(env, exports);
     sc::registerOptim(env, exports);
     sc::registerAttention(env, exports);
+    sc::registerShm(env, exports);
     sc::describe(env, exports);
   } catch (...) {
     sc::reportException(env, "smolcluster native init");

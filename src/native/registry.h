@@ -17,5 +17,6 @@ void registerNorm(napi_env env, napi_value exports);
 void registerEmbedding(napi_env env, napi_value exports);
 void registerOptim(napi_env env, napi_value exports);
 void registerAttention(napi_env env, napi_value exports);
+void registerShm(napi_env env, napi_value exports);
 
 }  // namespace sc

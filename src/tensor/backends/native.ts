@@ -289,3 +289,8 @@ export function nativeInternals(): NativeInternals | null {
     path,
   };
 }
+
+/** The addon's exports as loaded (null when unavailable), for the few non-tensor users (src/comm/shm/native.ts). */
+export function nativeAddonExports(): Readonly<Record<string, unknown>> | null {
+  return load().addon as Readonly<Record<string, unknown>> | null;
+}

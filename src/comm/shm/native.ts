@@ -1,0 +1,27 @@
+/**
+ * The shared-memory half of the native addon (src/native/shm.cc): POSIX shm segments as
+ * ArrayBuffers and a futex on an int32 word of them. Null when the addon is missing or was built
+ * without it (not Linux): the transport then stays on TCP.
+ */
+import { nativeAddonExports } from '../../tensor/backends/native.js';
+
+export interface ShmNative {
+  /** A new zero-filled segment; fails if the name exists. Names are "/" + up to 200 characters without "/". */
+  shmCreate(name: string, bytes: number): ArrayBuffer;
+  /** Maps an existing segment of at least `bytes`. */
+  shmOpen(name: string, bytes: number): ArrayBuffer;
+  /** Removes the name (mappings stay valid); true if it existed. */
+  shmUnlink(name: string): boolean;
+  /** Wakes every process waiting on flags[index]. */
+  futexWake(flags: Int32Array, index: number): void;
+  /** Waits off the event loop until flags[index] !== expected (true) or timeoutMs passed (false). */
+  futexWait(flags: Int32Array, index: number, expected: number, timeoutMs: number): Promise<boolean>;
+}
+
+const NAMES = ['shmCreate', 'shmOpen', 'shmUnlink', 'futexWake', 'futexWait'] as const;
+
+export function shmNative(): ShmNative | null {
+  const addon = nativeAddonExports();
+  if (!addon || !NAMES.every((n) => typeof addon[n] === 'function')) return null;
+  return addon as unknown as ShmNative;
+}

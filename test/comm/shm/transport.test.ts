@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict';
+import { fork } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { ProcessGroup } from '../../../src/comm/process_group.js';
+import { shmNative } from '../../../src/comm/shm/native.js';
+import { shareMemory, SHM_ENV } from '../../../src/comm/shm/negotiate.js';
+import { ShmTransport } from '../../../src/comm/shm/transport.js';
+import { StoreServer } from '../../../src/comm/store/server.js';
+import type { TcpTransport } from '../../../src/comm/tcp/transport.js';
+import { TimeoutError } from '../../../src/util/errors.js';
+import { bitsEqual, makeTcpTransports, rankData, TOKEN } from '../fixture.js';
+
+const skip = shmNative() || process.env.CI === 'true' ? false : 'the native addon has no shared memory here (not Linux, or not built)';
+const WORKER = fileURLToPath(new URL('./allreduce_worker.js', import.meta.url));
+
+function ourSegments(): string[] {
+  return readdirSync('/dev/shm').filter((f) => f.startsWith('smolcluster-'));
+}
+
+async function sharedWorld(n: number, timeoutMs = 10_000): Promise<{ groups: ProcessGroup[]; close(): Promise<void> }> {
+  const tcp = (await makeTcpTransports(n, { timeoutMs })) as TcpTransport[];
+  const transports = await Promise.all(tcp.map((t) => shareMemory(t, { timeoutMs, ringBytes: 1 << 16 })));
+  return { groups: transports.map((t) => new ProcessGroup(t, { timeoutMs })), close: async () => void (await Promise.all(transports.map((t) => t.close()))) };
+}
+
+test('ranks on one host negotiate shared memory, all-reduce through it (messages larger than a ring too), and leave nothing in /dev/shm', { skip }, async () => {
+  const before = ourSegments();
+  const world = await sharedWorld(3);
+  try {
+    assert.deepEqual(ourSegments(), before, 'segments are unlinked once mapped');
+    for (const [r, pg] of world.groups.entries()) {
+      assert.ok(pg.transport instanceof ShmTransport);
+      assert.deepEqual(pg.transport.sharedPeers, [0, 1, 2].filter((p) => p !== r));
+    }
+    for (const length of [1, 1001, 100_000]) {
+      for (const algorithm of ['ring', 'direct', 'doubling'] as const) {
+        const inputs = [0, 1, 2].map((r) => rankData(r, length));
+        const out = await Promise.all(world.groups.map((pg, r) => pg.allReduce(inputs[r].slice(), { algorithm })));
+        for (let i = 0; i < length; i += 97) assert.equal(out[0][i], inputs[0][i] + inputs[1][i] + inputs[2][i]);
+        for (const o of out) assert.ok(bitsEqual(o, out[0]));
+      }
+    }
+    const sent = world.groups[0].bytesSent;
+    assert.ok(sent > 100_000 * 4, `bytes through shared memory are counted (${sent})`);
+  } finally {
+    await world.close();
+  }
+});
+
+test('a recv from a rank that never writes times out naming that rank', { skip }, async () => {
+  const world = await sharedWorld(2, 300);
+  try {
+    const late = world.groups[0].recv(new Float32Array(4), 1, { timeoutMs: 300 });
+    await assert.rejects(late, (err: unknown) => err instanceof TimeoutError && err.ranks.length === 1 && err.ranks[0] === 1 && /waiting for rank 1/.test(err.message));
+    // The link still works afterwards.
+    const [got] = await Promise.all([world.groups[1].recv(new Float32Array(2), 0), world.groups[0].send(new Float32Array([1, 2]), 1)]);
+    assert.deepEqual([...got], [1, 2]);
+  } finally {
+    await world.close();
+  }
+});
+
+test(`${SHM_ENV}=0 keeps every rank on TCP`, { skip }, async () => {
+  process.env[SHM_ENV] = '0';
+  try {
+    const tcp = (await makeTcpTransports(2)) as TcpTransport[];
+    const transports = await Promise.all(tcp.map((t) => shareMemory(t, { timeoutMs: 5000 })));
+    assert.ok(transports.every((t, r) => t === tcp[r]));
+    await Promise.all(tcp.map((t) => t.close()));
+  } finally {
+    delete process.env[SHM_ENV];
+  }
+});
+
+interface Report {
+  hashes: string[];
+  shared: number[];
+}
+
+async function runWorld(n: number, shm: 'on' | 'off'): Promise<Report[]> {
+  const store = await StoreServer.start({ host: '127.0.0.1', port: 0, token: TOKEN, worldSize: n, signature: '' });
+  const kids = Array.from({ length: n }, (_, r) => fork(WORKER, [String(store.port), String(r), String(n), shm], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+  try {
+    const reports = await Promise.all(kids.map((k, r) => new Promise<Report>((resolve, reject) => {
+      k.once('message', (m) => resolve(m as Report));
+      k.once('exit', (code) => reject(new Error(`rank ${r} exited with code ${code} before reporting`)));
+    })));
+    await Promise.all(kids.map((k) => new Promise((r) => (k.exitCode !== null ? r(null) : k.once('exit', r)))));
+    return reports;
+  } finally {
+    for (const k of kids) if (k.exitCode === null) k.kill();
+    await store.close();
+  }
+}
+
+test('real processes: all-reduce over shared memory gives the same bits as over TCP, every algorithm', { skip, timeout: 60_000 }, async () => {
+  const before = ourSegments();
+  const viaShm = await runWorld(3, 'on');
+  const viaTcp = await runWorld(3, 'off');
+  assert.deepEqual(viaShm.map((r) => r.shared), [[1, 2], [0, 2], [0, 1]], 'every pair used shared memory');
+  assert.deepEqual(viaTcp.map((r) => r.shared), [[], [], []]);
+  for (let r = 0; r < 3; r++) {
+    assert.deepEqual(viaShm[r].hashes, viaShm[0].hashes, `rank ${r} ends with rank 0's bits`);
+    assert.deepEqual(viaShm[r].hashes, viaTcp[r].hashes, `rank ${r}: shared memory and TCP agree bit for bit`);
+  }
+  assert.deepEqual(ourSegments(), before, 'nothing left in /dev/shm');
+});
