@@ -1,7 +1,9 @@
 /**
  * Upgrades a built TCP mesh to shared memory between ranks on the same host. Over the (authenticated)
- * TCP links every rank tells every other its boot id, host name and the name of the inbox segment it
- * created; a peer with the same boot id and host name maps that segment and says whether it could.
+ * TCP links every rank tells every other its boot id, host name, network namespace and the name of
+ * the inbox segment it created; a peer with the same three maps that segment and says whether it
+ * could. (Ranks in different network namespaces of one machine stay on TCP: bench:links shapes the
+ * links between namespaces, and shared memory would bypass them.)
  * A pair uses shared memory only when both sides mapped each other's inbox; everyone else stays on
  * TCP (other hosts, no addon, a /dev/shm that is not shared, SMOLCLUSTER_SHM=0). Every rank takes
  * part even when it cannot share, so the exchange never waits for a silent rank.
@@ -11,7 +13,7 @@
  * segment behind; its name carries the pid (/smolcluster-<pid>-<random>).
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import os from 'node:os';
 import { P2P_SEQ_BASE } from '../collectives/sendrecv.js';
 import { commLog } from '../log.js';
@@ -31,6 +33,7 @@ const OPENED_TAG = HELLO_TAG + 1;
 interface Hello {
   boot: string;
   host: string;
+  netns: string;
   /** Our inbox segment, '' when we offer no shared memory. */
   name: string;
   ring: number;
@@ -39,6 +42,15 @@ interface Hello {
 export interface ShareOptions {
   timeoutMs: number;
   ringBytes?: number;
+}
+
+/** "net:[inode]" of this process's network namespace ('' where there is no /proc). */
+export function netNamespace(): string {
+  try {
+    return readlinkSync('/proc/self/ns/net');
+  } catch {
+    return '';
+  }
 }
 
 export function bootId(): string {
@@ -64,7 +76,7 @@ export async function shareMemory(tcp: TcpTransport, opts: ShareOptions): Promis
     }
   }
   try {
-    const mine: Hello = { boot: bootId(), host: os.hostname(), name: own ? name : '', ring };
+    const mine: Hello = { boot: bootId(), host: os.hostname(), netns: netNamespace(), name: own ? name : '', ring };
     const hellos = await exchange(tcp, HELLO_TAG, () => mine, opts.timeoutMs);
     const mapped: Array<Inbox | null> = hellos.map((h, p) => (p === rank || !own || !native ? null : openPeer(native, h as Hello, mine, size)));
     const opened = await exchange(tcp, OPENED_TAG, (p) => mapped[p] !== null, opts.timeoutMs);
@@ -78,7 +90,7 @@ export async function shareMemory(tcp: TcpTransport, opts: ShareOptions): Promis
 
 function openPeer(native: ShmNative, h: Hello, mine: Hello, size: number): Inbox | null {
   const valid = typeof h === 'object' && h !== null && typeof h.name === 'string' && /^\/smolcluster-[0-9a-f-]+$/.test(h.name);
-  if (!valid || !mine.boot || h.boot !== mine.boot || h.host !== mine.host || h.ring !== mine.ring) return null;
+  if (!valid || !mine.boot || h.boot !== mine.boot || h.host !== mine.host || h.netns !== mine.netns || h.ring !== mine.ring) return null;
   try {
     return new Inbox(native.shmOpen(h.name, inboxBytes(size, h.ring)), size, h.ring);
   } catch (err) {
