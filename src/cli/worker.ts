@@ -28,6 +28,7 @@ import { printSummary } from './train.js';
 import { loopbackFor } from './ps_recovery.js';
 import { runElasticWorker } from './elastic_worker.js';
 import { withAskedRank } from './ask_rank.js';
+import { answerLivenessProbes } from '../launch/liveness.js';
 import { type PsPlace, joinRunningPs, psRecovery, restartedProcess } from './ps_recovery.js';
 import { psRecoverable } from '../train/strategies/ps_common.js';
 import { type TrainFlags, addSinkFlags, addTrainFlags, checkpointOptions, configFrom, tensorBackend } from './train_flags.js';
@@ -52,6 +53,7 @@ export function workerCommand(): Command {
 }
 
 export async function runWorker(flags: WorkerFlags): Promise<void> {
+  answerLivenessProbes(); // a launcher that restarts this process pings it (launch/liveness.ts)
   const { placement: place, sources } = resolvePlacementWithSources(await withAskedRank(flags));
   const strategyName = flags.strategy ?? 'allreduce';
   const sOpts = strategyOptions(flags);

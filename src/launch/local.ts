@@ -12,6 +12,7 @@ import { flagsToArgs } from './worker_args.js';
 import { RESTARTS_ENV, superviseElastic } from './elastic_supervisor.js';
 import { FAULT_ENV } from '../train/faults.js';
 import { psRecoverable } from '../train/strategies/ps_common.js';
+import { probeLiveness } from './liveness.js';
 
 const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
@@ -58,8 +59,8 @@ export async function launchLocalCluster(flags: TrainFlags & { workers: number }
       })
     : null;
   const events = new LauncherEvents(dir, n);
-  const spawnRank = (rank: number, restarts = 0, argv = args, vars: NodeJS.ProcessEnv = env): ChildProcess =>
-    spawnWorker(argv, { ...vars, RANK: String(rank), LOCAL_RANK: String(rank), ...(restarts > 0 ? { [RESTARTS_ENV]: String(restarts) } : {}) }, rank);
+  const spawnRank = (rank: number, restarts = 0, argv = args, vars: NodeJS.ProcessEnv = env, ipc = false): ChildProcess =>
+    spawnWorker(argv, { ...vars, RANK: String(rank), LOCAL_RANK: String(rank), ...(restarts > 0 ? { [RESTARTS_ENV]: String(restarts) } : {}) }, rank, ipc);
   const graceMs = (flags.timeout + 10) * 1000;
   const children: ChildProcess[] = [];
   /** 0 when the run succeeded although processes were lost on the way (elastic, or restarted). */
@@ -77,12 +78,17 @@ export async function launchLocalCluster(flags: TrainFlags & { workers: number }
   try {
     if (flags.elastic || psAlone) {
       const rejoinArgs = [CLI, 'worker', ...flagsToArgs({ ...flags, name, threads, fault: undefined }), ...sinkArgs(flags)];
+      const restartable = psAlone ? (rank: number): boolean => rank !== 0 || Boolean(flags.checkpointEvery) : undefined;
+      // A parameter server that hangs (alive, not answering) is killed and restarted like a crashed one.
+      const probed = (rank: number): boolean => psAlone && rank === 0 && restartable!(0);
       const spawn = (rank: number, restarts: number): ChildProcess => {
-        const child = flags.elastic || restarts === 0 ? spawnRank(rank, restarts) : spawnRank(rank, restarts, rank === 0 ? resumeArgs : rejoinArgs, resumeEnv);
+        const child = flags.elastic || restarts === 0
+          ? spawnRank(rank, restarts, args, env, probed(rank))
+          : spawnRank(rank, restarts, rank === 0 ? resumeArgs : rejoinArgs, resumeEnv, probed(rank));
+        if (probed(rank)) probeLiveness(child, { everyMs: 250, deadlineMs: flags.timeout * 1000, onHung: (ms) => killHung(child, rank, ms, events) });
         children.push(child);
         return child;
       };
-      const restartable = psAlone ? (rank: number): boolean => rank !== 0 || Boolean(flags.checkpointEvery) : undefined;
       elasticCode = await superviseElastic({ workers: n, maxRestarts: flags.maxRestarts ?? 0, spawn, events, graceMs, restartable });
       return elasticCode;
     }
@@ -126,13 +132,21 @@ function sinkArgs(flags: TrainFlags): string[] {
   ];
 }
 
-function spawnWorker(args: string[], env: NodeJS.ProcessEnv, rank: number): ChildProcess {
-  if (rank === 0) return spawn(process.execPath, args, { env, stdio: 'inherit' });
-  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+/** A rank's process; `ipc` opens the channel the liveness probe pings over (liveness.ts). */
+function spawnWorker(args: string[], env: NodeJS.ProcessEnv, rank: number, ipc = false): ChildProcess {
+  if (rank === 0) return spawn(process.execPath, args, { env, stdio: ['inherit', 'inherit', 'inherit', ...(ipc ? ['ipc' as const] : [])] });
+  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe', ...(ipc ? ['ipc' as const] : [])] });
   for (const stream of [child.stdout, child.stderr]) {
     if (stream) createInterface({ input: stream }).on('line', (line) => process.stderr.write(`[rank ${rank}] ${line}\n`));
   }
   return child;
+}
+
+/** A process that stopped answering the liveness probe: killed, so the supervisor restarts it. */
+function killHung(child: ChildProcess, rank: number, silentMs: number, events: LauncherEvents): void {
+  process.stderr.write(`smolcluster: rank ${rank} (pid ${child.pid}) has not answered the launcher for ${(silentMs / 1000).toFixed(1)} s (hung or stopped): killing it to restart it\n`);
+  events.workerHung(rank, child.pid, silentMs);
+  child.kill('SIGKILL');
 }
 
 /** Waits for every child; after the first failure, the rest get `graceMs` before being killed. */

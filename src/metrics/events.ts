@@ -40,6 +40,8 @@ export interface EventFields {
   checkpoint: { rank: number; file: string; step: number };
   /** An elastic run's members changed (a new membership epoch); written by the new group's rank 0. */
   membership: { rank: number; epoch: number; members: number[]; joined: number[]; left: number[]; reason: string; step: number; steps_lost: number };
+  /** The local launcher found a process alive but not answering its liveness probe, and killed it to restart it. */
+  worker_hung: { rank: number; pid: number; silent_ms: number };
   /** The local launcher restarted a worker that ended without success (--max-restarts). */
   worker_restarted: { rank: number; pid: number; restarts: number };
   /** A ps worker (re)connected to the server and was sent the model state of `version` (written by the server). */
@@ -206,6 +208,10 @@ export class LauncherEvents {
 
   workerRestarted(rank: number, pid: number | undefined, restarts: number): void {
     this.log.emit('worker_restarted', { rank, pid: pid ?? -1, restarts });
+  }
+
+  workerHung(rank: number, pid: number | undefined, silentMs: number): void {
+    this.log.emit('worker_hung', { rank, pid: pid ?? -1, silent_ms: Math.round(silentMs) });
   }
 
   workerExited(rank: number, code: number | null, signal: string | null): void {
