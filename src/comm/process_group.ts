@@ -32,7 +32,7 @@ export interface ProcessGroupOptions {
    * (size - 1) * buffer bytes <= directMaxBytes; the ring otherwise.
    */
   directMaxBytes?: number;
-  /** With more than two ranks, recursive doubling is used for buffers up to this many bytes (after direct). */
+  /** With more than two ranks, recursive doubling is used for buffers up to this many bytes (0: never by itself). */
   doublingMaxBytes?: number;
 }
 
@@ -168,15 +168,17 @@ export class ProcessGroup {
   }
 
   /**
-   * By size and rank count (docs/ALGORITHMS.md has the measured crossovers): direct while it sends at
-   * most directMaxBytes per rank (one round), recursive doubling (log2 n rounds) up to
-   * doublingMaxBytes when there are more than two ranks, the ring beyond. Every rank makes the same choice.
+   * By size and rank count (docs/ALGORITHMS.md has the measured crossovers): with more than two ranks,
+   * recursive doubling (log2 n rounds) up to doublingMaxBytes — on the 2-core machine it beat both the
+   * direct exchange and the ring from 4 KiB to 64 KiB at 4 ranks; then direct while it sends at most
+   * directMaxBytes per rank (one round: at two ranks the same exchange as doubling); the ring beyond.
+   * Every rank makes the same choice.
    */
   private chooseAllReduce(data: Float32Array, algorithm: AllReduceAlgorithm): Exclude<AllReduceAlgorithm, 'auto'> {
     if (algorithm === 'ring' || algorithm === 'direct' || algorithm === 'doubling') return algorithm;
     if (algorithm !== 'auto') throw new RangeError(`unknown all-reduce algorithm '${String(algorithm)}'`);
-    if ((this.size - 1) * data.byteLength <= this.directMaxBytes) return 'direct';
     if (this.size > 2 && data.byteLength <= this.doublingMaxBytes) return 'doubling';
+    if ((this.size - 1) * data.byteLength <= this.directMaxBytes) return 'direct';
     return 'ring';
   }
 

@@ -102,10 +102,10 @@ test('doubling at 4 ranks: the fixed tree (x0+x1)+(x2+x3), bit for bit, and with
   }
 });
 
-test('auto picks doubling for 32 KB at 4 ranks and the ring for 1 MB (the bits tell)', async () => {
+test('auto at 4 ranks picks doubling for 4 KB and 32 KB and the ring for 1 MB (the bits tell)', async () => {
   const world = await makeWorld('inproc', 4);
   try {
-    for (const [len, want, other] of [[8192, 'doubling', 'ring'], [1 << 18, 'ring', 'doubling']] as const) {
+    for (const [len, want, other] of [[1024, 'doubling', 'direct'], [8192, 'doubling', 'ring'], [1 << 18, 'ring', 'doubling']] as const) {
       const run = (algorithm: AllReduceAlgorithm): Promise<Float32Array[]> => onAll(world, (pg, r) => pg.allReduce(rankData(r, len, 'float'), { algorithm }));
       const [auto, chosen, notChosen] = [await run('auto'), await run(want), await run(other)];
       assert.ok(!bitsEqual(chosen[0], notChosen[0]), 'the data must tell the algorithms apart');
