@@ -6,6 +6,8 @@
  * worker: --max-restarts), SIGSTOP then SIGCONT after --timeout + 1.5 s (the group excludes the
  * stalled worker, which rejoins when continued), SIGTERM (an orderly death; restarted). A fault is
  * injected only while more than --min-workers are members and the previous fault has been handled.
+ * Any member may be hit, rank 0 included (the store lives in the launcher); the report counts the
+ * faults on id 0 and on the current group rank 0 (the member the others take state from).
  *
  * Reported: faults injected and survived (steps recorded after the fault, and the run ended ok),
  * membership changes, steps lost to rollback (events.jsonl), whether every sample of every epoch was
@@ -50,6 +52,8 @@ type FaultKind = 'kill' | 'stop' | 'term';
 interface Fault {
   kind: FaultKind;
   rank: number;
+  /** The target was the current epoch's group rank 0 (the member the others take state from). */
+  leader: boolean;
   atStep: number;
   time: number;
   survived?: boolean;
@@ -161,7 +165,7 @@ async function run(name: string, chaos: boolean): Promise<RunReport> {
     const pid = view.pids.get(rank);
     if (pid === undefined) continue;
     const kind = (['kill', 'stop', 'term'] as const)[rng.int(3)];
-    const fault: Fault = { kind, rank, atStep: now.step, time: Date.now() };
+    const fault: Fault = { kind, rank, leader: rank === view.members[0], atStep: now.step, time: Date.now() };
     try {
       process.kill(pid, kind === 'kill' ? 'SIGKILL' : kind === 'stop' ? 'SIGSTOP' : 'SIGTERM');
     } catch {
@@ -196,14 +200,15 @@ async function main(): Promise<void> {
   const row = (r: RunReport): string[] => {
     const by = (k: FaultKind): number => r.faults.filter((f) => f.kind === k).length;
     return [
-      r.name, String(r.faults.length), `${by('kill')}/${by('stop')}/${by('term')}`, String(r.faults.filter((f) => f.survived).length), String(r.changes),
+      r.name, String(r.faults.length), `${by('kill')}/${by('stop')}/${by('term')}`,
+      `${r.faults.filter((f) => f.rank === 0).length}/${r.faults.filter((f) => f.leader).length}`, String(r.faults.filter((f) => f.survived).length), String(r.changes),
       String(r.stepsLost), r.exactly ? `${r.exactly.epochsExact}/${r.exactly.epochsSeen}${r.exactly.problems.length ? ` (${r.exactly.problems.length} problems)` : ''}` : '—',
       String(r.exactly?.unrecordedShares ?? '—'),
       String(r.hangs), pct(r.accuracy), r.seconds.toFixed(0), r.status,
     ];
   };
   process.stdout.write(`${renderTable(
-    [{ header: 'run' }, { header: 'faults' }, { header: 'kill/stop/term' }, { header: 'survived' }, { header: 'membership changes' }, { header: 'steps rolled back' },
+    [{ header: 'run' }, { header: 'faults' }, { header: 'kill/stop/term' }, { header: 'on id 0 / group rank 0' }, { header: 'survived' }, { header: 'membership changes' }, { header: 'steps rolled back' },
       { header: 'epochs exactly once' }, { header: 'unrecorded shares' }, { header: 'hangs' }, { header: 'test accuracy' }, { header: 's' }, { header: 'status' }],
     [row(clean), row(chaos)],
   )}\n`);
