@@ -38,26 +38,29 @@ async function serverAtStep(name: string, step: number, deadlineMs: number): Pro
 }
 
 describe('a hung parameter server (real processes)', () => {
-  it('SIGSTOPped, it is killed by the launcher\'s liveness probe and restarted from its checkpoint; its workers re-dial it', async () => {
-    // The server is slowed (60 ms a step) so the test can stop it after its step-20 checkpoint.
-    const run = runCli([...common, '--strategy', 'ps', '--max-steps', '60', '--max-restarts', '1', '--checkpoint-every', '10',
-      '--name', 'stopped', '--fault', 'slow:rank=0:ms=60'], { timeoutMs: 60_000 });
-    const pid = await serverAtStep('stopped', 22, 30_000);
-    assert.ok(pid, 'the server never reached step 22');
-    process.kill(pid, 'SIGSTOP');
-    const r = await run;
-    assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stderr, new RegExp(`rank 0 \\(pid ${pid}\\) has not answered the launcher for \\d+\\.\\d s \\(hung or stopped\\): killing it to restart it`));
-    const events = readFileSync(join(dir, 'stopped', 'events.jsonl'), 'utf8');
-    assert.match(events, new RegExp(`"kind":"worker_hung","rank":0,"pid":${pid},"silent_ms":\\d+`));
-    assert.match(events, /"kind":"worker_restarted","rank":0/);
-    const resumed = /"kind":"resumed","rank":0,"file":"[^"]*","step":(\d+)/.exec(events);
-    assert.ok(resumed, events);
-    const from = Number(resumed[1]);
-    assert.ok(from >= 20 && from % 10 === 0, `resumed from step ${from}`);
-    for (const w of [1, 2]) assert.match(r.stderr, new RegExp(`ps server: worker rank ${w} \\(re\\)joined at version ${from}`));
-    assert.match(events, /"kind":"run_end","status":"ok"/);
-  });
+  for (const strategy of ['ps', 'async-ps']) {
+    it(`${strategy}: SIGSTOPped, it is killed by the launcher's liveness probe and restarted from its checkpoint; its workers re-dial it`, async () => {
+      // The server is slowed (60 ms a step) so the test can stop it after its step-20 checkpoint.
+      const name = `stopped-${strategy}`;
+      const run = runCli([...common, '--strategy', strategy, '--max-steps', '60', '--max-restarts', '1', '--checkpoint-every', '10',
+        '--name', name, '--fault', 'slow:rank=0:ms=60'], { timeoutMs: 60_000 });
+      const pid = await serverAtStep(name, 22, 30_000);
+      assert.ok(pid, 'the server never reached step 22');
+      process.kill(pid, 'SIGSTOP');
+      const r = await run;
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, new RegExp(`rank 0 \\(pid ${pid}\\) has not answered the launcher for \\d+\\.\\d s \\(hung or stopped\\): killing it to restart it`));
+      const events = readFileSync(join(dir, name, 'events.jsonl'), 'utf8');
+      assert.match(events, new RegExp(`"kind":"worker_hung","rank":0,"pid":${pid},"silent_ms":\\d+`));
+      assert.match(events, /"kind":"worker_restarted","rank":0/);
+      const resumed = /"kind":"resumed","rank":0,"file":"[^"]*","step":(\d+)/.exec(events);
+      assert.ok(resumed, events);
+      const from = Number(resumed[1]);
+      assert.ok(from >= 20 && from % 10 === 0, `resumed from step ${from}`);
+      for (const w of [1, 2]) assert.match(r.stderr, new RegExp(`${strategy} server: worker rank ${w} \\(re\\)joined at version ${from}`));
+      assert.match(events, /"kind":"run_end","status":"ok"/);
+    });
+  }
 
   it('without a restart, its workers stop at their deadline, naming the server', async () => {
     const start = Date.now();
