@@ -95,13 +95,15 @@ async function main(): Promise<void> {
       name, fmtNum(r.samplesPerSec, 0), none ? `${(r.samplesPerSec / none.samplesPerSec).toFixed(2)}×` : '—',
       r.timeToTarget === null ? 'not reached' : `${r.timeToTarget.toFixed(1)} s`,
       pct(r.waitFraction[0]), pct(r.waitFraction[1]), `${(r.msPerSample[1] / r.msPerSample[0]).toFixed(2)}×`,
-      share(r, 0), share(r, 1), pct(r.finalShare[1]), `${fmtNum(r.afterEvalWaitMs[0], 1)} / ${fmtNum(r.afterEvalWaitMs[1], 1)}`,
+      share(r, 0), share(r, 1), pct(r.finalShare[1]), `${r.lateMs.mean.toFixed(1)} ± ${r.lateMs.std.toFixed(1)}`,
+      `${r.busyMs[0].toFixed(1)} / ${r.busyMs[1].toFixed(1)}`, `${fmtNum(r.afterEvalWaitMs[0], 1)} / ${fmtNum(r.afterEvalWaitMs[1], 1)}`,
     ]);
     process.stdout.write(`bench:balance — 2 workers (allreduce, 1 thread each), ${o.model}${o.model === 'mlp' ? ` ${o.hidden}` : ''}, batch ${o.batch} per worker (global ${2 * o.batch}), ${o.steps} steps, K=${o.interval}\n`);
     process.stdout.write(`rank 1 slowed by ${slowedBy} to ${pct(o.fraction)} of a CPU; figures over steps ${2 * o.interval}–${o.steps} but the first after each evaluation; load average ${machine.loadAvg1} at start\n\n`);
     process.stdout.write(renderTable([
       { header: 'balancing' }, { header: 'samples/s' }, { header: 'vs none' }, { header: `time to ${pct(o.target)}` },
-      { header: 'wait r0' }, { header: 'wait r1' }, { header: 'r1 ms/sample ÷ r0' }, { header: 'r1 share, 1st' }, { header: '2nd' }, { header: 'final' }, { header: 'wait after eval r0 / r1 (ms)' },
+      { header: 'wait r0' }, { header: 'wait r1' }, { header: 'r1 ms/sample ÷ r0' }, { header: 'r1 share, 1st' }, { header: '2nd' }, { header: 'final' },
+      { header: 'r1 late (ms, mean ± sd)' }, { header: 'busy r0 / r1 (ms/step)' }, { header: 'wait after eval r0 / r1 (ms)' },
     ], rows) + '\n');
     if (o.mid) process.stdout.write(`\n(mid-run: rank 1 slowed from step ${midStep})\n`);
     process.stdout.write(JSON.stringify({ bench: 'balance', options: o, slowedBy, machine, runs: Object.fromEntries(runs) }) + '\n');

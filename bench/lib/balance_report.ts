@@ -23,6 +23,14 @@ export interface BalanceRun {
   finalAccuracy: number | null;
   /** Per rank: mean wait (ms) in the steps right after an evaluation, over steps [from, end) — what evaluating costs the others. */
   afterEvalWaitMs: number[];
+  /**
+   * How late the last rank reached each step's barrier after rank 0, per step (rank 0's wait minus
+   * its wait, ms: positive when rank 0 waited for it): mean and standard deviation over steps [from, end).
+   * A mean near 0 with a large spread is jitter, which no split removes; a large mean is a split that is off.
+   */
+  lateMs: { mean: number; std: number };
+  /** Per rank: its mean busy time per step (compute + communication, ms), over steps [from, end). */
+  busyMs: number[];
 }
 
 /**
@@ -55,9 +63,20 @@ export function readBalanceRun(dir: string, o: { from: number; target: number; e
     rebalances: events.filter((e) => e.kind === 'rebalance').map((e) => ({ step: e.step as number, shares: e.shares as number[] })),
     timeToTarget: hit ? sum(byRank[0].filter((s) => s.step < hit.step && !afterEval(s)).map(dur)) / 1000 : null,
     finalAccuracy: evals.length > 0 ? evals[evals.length - 1].test_accuracy : null,
+    lateMs: lateness(window[0], window[window.length - 1]),
+    busyMs: window.map((rs) => sum(rs.map((s) => s.compute_ms + s.comm_ms)) / Math.max(1, rs.length)),
     afterEvalWaitMs: byRank.map((rs) => {
       const after = rs.filter((s) => s.step >= o.from && afterEval(s));
       return after.length > 0 ? sum(after.map((s) => s.wait_ms)) / after.length : NaN;
     }),
   };
+}
+
+/** Per step both ranks took: rank 0's wait − the other's (how late the other reached the barrier). */
+function lateness(first: StepLine[], last: StepLine[]): { mean: number; std: number } {
+  const other = new Map(last.map((s) => [s.step, s]));
+  const d = first.filter((s) => other.has(s.step)).map((s) => s.wait_ms - other.get(s.step)!.wait_ms);
+  if (d.length < 2) return { mean: NaN, std: NaN };
+  const mean = d.reduce((a, b) => a + b, 0) / d.length;
+  return { mean, std: Math.sqrt(d.reduce((a, b) => a + (b - mean) ** 2, 0) / (d.length - 1)) };
 }

@@ -1,6 +1,6 @@
 /**
  * Applies a policy across a cluster (the loop's BatchShares). At a decision step every rank sends
- * what it measured to all (one small all-gather), the deciding rank — rank 0: the allreduce
+ * what it measured (speed.ts: per-sample and fixed times, samples per step) to all (one small all-gather), the deciding rank — rank 0: the allreduce
  * leader or the parameter server — runs the policy and broadcasts the shares, and every rank uses
  * them from that step on. Shares travel as float32 and every rank, the decider included, uses the
  * received values, so all ranks split every global batch identically. Between decisions nothing
@@ -23,8 +23,12 @@ export interface RebalanceEvent {
   /** By data shard (for ps: worker rank − 1). */
   old_shares: number[];
   shares: number[];
-  /** ms per sample by shard, as the decision saw them. */
+  /** ms per sample by shard, as the decision saw them (moving averages). */
   ms_per_sample: number[];
+  /** ms per step that does not scale with the share, by shard (moving averages). */
+  fixed_ms: number[];
+  /** Standard deviation of each shard's busy time per step since the last decision (ms). */
+  jitter_ms: number[];
 }
 
 /** What a rank trains on: shard `index` of `count`, or nothing (a parameter server). */
@@ -37,8 +41,8 @@ export interface ShardOf {
 export class Balancer implements BatchShares {
   private current: number[];
   private meter = new SpeedMeter();
-  /** Per rank: [shard index or −1, window mean, ema]. */
-  private readonly mine = new Float32Array(3);
+  /** Per rank: [shard index or −1, then the meter's figures] (ROW floats). */
+  private readonly mine = new Float32Array(ROW);
   private readonly decided: Float32Array;
 
   constructor(
@@ -65,8 +69,8 @@ export class Balancer implements BatchShares {
     this.meter = new SpeedMeter(undefined, step);
   }
 
-  observe(step: number, samples: number, computeMs: number): void {
-    this.meter.observe(step, samples, computeMs);
+  observe(step: number, samples: number, scaledMs: number, fixedMs?: number): void {
+    this.meter.observe(step, samples, scaledMs, fixedMs);
   }
 
   async sharesAt(step: number): Promise<readonly number[]> {
@@ -75,7 +79,8 @@ export class Balancer implements BatchShares {
   }
 
   private async rebalance(step: number): Promise<void> {
-    this.mine.set([this.shard.compute ? this.shard.index : -1, this.meter.windowMean, this.meter.ema]);
+    const m = this.meter;
+    this.mine.set([this.shard.compute ? this.shard.index : -1, m.windowMean, m.ema, m.fixedWindowMean, m.fixedEma, m.samplesPerStep, m.jitterMs]);
     const all = await this.group.allGather(this.mine);
     this.meter.resetWindow();
     const measured = byShard(all, this.shard.count);
@@ -95,19 +100,27 @@ export class Balancer implements BatchShares {
     const old = this.current;
     this.current = Array.from(this.decided.subarray(1));
     if (this.group.rank === DECIDER) {
-      this.onRebalance({ step, policy: this.policy.name, reason, old_shares: old, shares: this.current, ms_per_sample: measured.ema });
+      this.onRebalance({ step, policy: this.policy.name, reason, old_shares: old, shares: this.current, ms_per_sample: measured.ema, fixed_ms: measured.fixedEma ?? [], jitter_ms: measured.jitterMs ?? [] });
     }
   }
 }
 
-/** The gathered [shard, window mean, ema] rows as per-shard arrays (NaN where a shard reported nothing). */
+const ROW = 7;
+
+/** The gathered rows as per-shard arrays (NaN where a shard reported nothing); the global batch is the shards' samples per step. */
 function byShard(all: Float32Array, shards: number): Measured {
-  const m: Measured = { windowMean: Array(shards).fill(NaN), ema: Array(shards).fill(NaN) };
-  for (let i = 0; i + 2 < all.length; i += 3) {
+  const nan = (): number[] => Array<number>(shards).fill(NaN);
+  const m = { windowMean: nan(), ema: nan(), fixedWindowMean: nan(), fixedEma: nan(), jitterMs: nan(), globalBatch: 0 };
+  for (let i = 0; i + ROW - 1 < all.length; i += ROW) {
     const s = all[i];
     if (s < 0 || s >= shards) continue;
     m.windowMean[s] = all[i + 1];
     m.ema[s] = all[i + 2];
+    m.fixedWindowMean[s] = all[i + 3];
+    m.fixedEma[s] = all[i + 4];
+    m.globalBatch += all[i + 5];
+    m.jitterMs[s] = all[i + 6];
   }
+  if (!(m.globalBatch > 0)) m.globalBatch = 1;
   return m;
 }

@@ -1,5 +1,5 @@
-import { type BalancePolicy, type Decision, type Measured, type PolicyOptions, describeTimes, withDefaults } from './policy.js';
-import { largestChange, speedShares } from './shares.js';
+import { type BalancePolicy, type Decision, type Measured, type PolicyOptions, describeMeasured, sharesFrom, withDefaults } from './policy.js';
+import { largestChange } from './shares.js';
 
 /** Re-estimated every `rebalanceInterval` steps from the moving average of each shard's time per sample. */
 export class DynamicPolicy implements BalancePolicy {
@@ -15,8 +15,8 @@ export class DynamicPolicy implements BalancePolicy {
   }
 
   decide(step: number, current: readonly number[], m: Measured): Decision | null {
-    const shares = speedShares(m.ema, this.o.floorFraction / current.length);
+    const shares = sharesFrom(m, 'ema', this.o.floorFraction / current.length);
     if (largestChange(shares, current) < this.o.deadband) return null;
-    return { shares, reason: `moving average at step ${step}: ${describeTimes('times', m.ema)}` };
+    return { shares, reason: `moving average at step ${step}: ${describeMeasured(m, 'ema')}` };
   }
 }

@@ -1,5 +1,5 @@
-import { type BalancePolicy, type Decision, type Measured, type PolicyOptions, describeTimes, withDefaults } from './policy.js';
-import { boundedStep, largestChange, speedShares } from './shares.js';
+import { type BalancePolicy, type Decision, type Measured, type PolicyOptions, describeMeasured, sharesFrom, withDefaults } from './policy.js';
+import { boundedStep, largestChange } from './shares.js';
 
 /**
  * Calibration first (as proportional), then dynamic re-estimation every `rebalanceInterval` steps
@@ -20,14 +20,14 @@ export class HybridPolicy implements BalancePolicy {
   decide(step: number, current: readonly number[], m: Measured): Decision | null {
     const floor = this.o.floorFraction / current.length;
     if (step === this.o.calibrationSteps) {
-      const shares = speedShares(m.windowMean, floor);
+      const shares = sharesFrom(m, 'window', floor);
       if (largestChange(shares, current) < this.o.deadband) return null;
-      return { shares, reason: `calibration over ${this.o.calibrationSteps - 1} timed steps: ${describeTimes('times', m.windowMean)}` };
+      return { shares, reason: `calibration over ${this.o.calibrationSteps - 1} timed steps: ${describeMeasured(m, 'window')}` };
     }
-    const target = speedShares(m.ema, floor);
+    const target = sharesFrom(m, 'ema', floor);
     const shares = boundedStep(current, target, this.o.maxChange);
     if (largestChange(shares, current) < this.o.deadband) return null;
     const bounded = largestChange(target, current) > this.o.maxChange ? ` (bounded to ±${this.o.maxChange})` : '';
-    return { shares, reason: `moving average at step ${step}: ${describeTimes('times', m.ema)}${bounded}` };
+    return { shares, reason: `moving average at step ${step}: ${describeMeasured(m, 'ema')}${bounded}` };
   }
 }

@@ -1,3 +1,5 @@
+import { arrivalShares } from './shares.js';
+
 /**
  * A load-balancing policy turns measured compute times into shares of the global batch. It only
  * computes: the balancer (balancer.ts) gathers the times, asks the policy on one rank and
@@ -5,12 +7,39 @@
  * knows when to take part.
  */
 
-/** What every computing shard measured, in ms of forward + backward per sample. */
+/**
+ * What every computing shard measured: ms of forward + backward per sample, and ms per step of
+ * the busy time that does not scale with its share (speed.ts). Without the fixed times (tests,
+ * or nothing measured) the shares are plain speed shares.
+ */
 export interface Measured {
   /** Mean over the steps since the last decision (the first step of the run excluded: warm-up). */
   windowMean: number[];
   /** Exponential moving average over the run. */
   ema: number[];
+  /** Fixed ms per step: the mean since the last decision and the moving average. */
+  fixedWindowMean?: number[];
+  fixedEma?: number[];
+  /** Samples per step over all shards (the global batch). */
+  globalBatch?: number;
+  /** Standard deviation of each shard's busy time per step since the last decision (ms). */
+  jitterMs?: number[];
+}
+
+/** The shares at which every shard reaches the barrier together, by the window or the moving-average times. */
+export function sharesFrom(m: Measured, which: 'window' | 'ema', floor: number): number[] {
+  const perSample = which === 'window' ? m.windowMean : m.ema;
+  const fixed = (which === 'window' ? m.fixedWindowMean : m.fixedEma) ?? perSample.map(() => 0);
+  return arrivalShares(perSample, fixed, m.globalBatch ?? 1, floor, m.jitterMs);
+}
+
+/** The times a decision saw, for its reason. */
+export function describeMeasured(m: Measured, which: 'window' | 'ema'): string {
+  const fixed = which === 'window' ? m.fixedWindowMean : m.fixedEma;
+  const times = describeTimes('times', which === 'window' ? m.windowMean : m.ema);
+  const ms = (xs: readonly number[]): string => xs.map((t) => (Number.isFinite(t) ? t.toPrecision(3) : '?')).join(', ');
+  const jitter = m.jitterMs ? `, jitter ${ms(m.jitterMs)} ms` : '';
+  return fixed ? `${times} + ${ms(fixed)} ms per step${jitter}` : times;
 }
 
 export interface Decision {

@@ -1,5 +1,5 @@
-import { type BalancePolicy, type Decision, type Measured, type PolicyOptions, describeTimes, withDefaults } from './policy.js';
-import { largestChange, speedShares } from './shares.js';
+import { type BalancePolicy, type Decision, type Measured, type PolicyOptions, describeMeasured, sharesFrom, withDefaults } from './policy.js';
+import { largestChange } from './shares.js';
 
 /** Shares from a short calibration of real timed steps at the start, then fixed for the run. */
 export class ProportionalPolicy implements BalancePolicy {
@@ -15,8 +15,8 @@ export class ProportionalPolicy implements BalancePolicy {
   }
 
   decide(_step: number, current: readonly number[], m: Measured): Decision | null {
-    const shares = speedShares(m.windowMean, this.o.floorFraction / current.length);
+    const shares = sharesFrom(m, 'window', this.o.floorFraction / current.length);
     if (largestChange(shares, current) < this.o.deadband) return null;
-    return { shares, reason: `calibration over ${this.o.calibrationSteps - 1} timed steps: ${describeTimes('times', m.windowMean)}` };
+    return { shares, reason: `calibration over ${this.o.calibrationSteps - 1} timed steps: ${describeMeasured(m, 'window')}` };
   }
 }

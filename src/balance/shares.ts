@@ -9,10 +9,54 @@ export function equalShares(n: number): number[] {
  * its speed must stay measurable). A shard whose time is unknown keeps an equal share's speed.
  */
 export function speedShares(msPerSample: readonly number[], floor: number): number[] {
-  const known = msPerSample.filter((t) => t > 0 && Number.isFinite(t));
+  return arrivalShares(msPerSample, msPerSample.map(() => 0), 1, floor);
+}
+
+/**
+ * Shares with which every shard arrives at the step's barrier at the same time. A shard's time
+ * between barriers is `fixedMs` (what it does whatever its share: the previous step's gradient
+ * exchange, optimizer, between-step work) plus `msPerSample` × its samples; with `globalBatch`
+ * samples per step, shard i gets x_i so that fixed_i + msPerSample_i · globalBatch · x_i is the
+ * same T for all. With no fixed time this is `speedShares`. A shard whose solution falls below
+ * `floor` is held there and the others solved again; unknown times count as typical ones.
+ *
+ * `jitterMs` (each shard's step-to-step standard deviation) aims at the shortest expected step
+ * rather than equal mean arrivals: the step lasts until the last shard arrives, and moving a sample
+ * to shard i costs msPerSample_i, so at the optimum shard i is the last one with probability
+ * ∝ 1 / msPerSample_i (two shards: P(slow one last) = fast / (fast + slow) time per sample). With
+ * normal arrivals that puts each shard's mean arrival at jitter_i · probit(p_i), p_i its share of
+ * Σ msPerSample (exact for two shards with one steady; an approximation otherwise): a slow,
+ * jittery shard is planned to arrive early, so the fast ones rarely wait for its bad steps.
+ */
+export function arrivalShares(msPerSample: readonly number[], fixedMs: readonly number[], globalBatch: number, floor: number, jitterMs?: readonly number[]): number[] {
+  const n = msPerSample.length;
+  const ok = (t: number): boolean => t > 0 && Number.isFinite(t);
+  const known = msPerSample.filter(ok);
   const typical = known.length > 0 ? known.reduce((a, b) => a + b, 0) / known.length : 1;
-  const speed = msPerSample.map((t) => 1 / (t > 0 && Number.isFinite(t) ? t : typical));
-  return withFloor(normalise(speed), floor);
+  const perShare = msPerSample.map((t) => (ok(t) ? t : typical) * globalBatch);
+  const cost = perShare.reduce((a, b) => a + b, 0);
+  const margin = (i: number): number => {
+    const j = jitterMs?.[i];
+    return j !== undefined && j > 0 && Number.isFinite(j) ? j * probit(perShare[i] / cost) : 0;
+  };
+  const fixed = fixedMs.map((f, i) => (f >= 0 && Number.isFinite(f) ? f : 0) + margin(i));
+  const held = new Array<boolean>(n).fill(false);
+  for (;;) {
+    const free = 1 - floor * held.filter(Boolean).length;
+    let inv = 0;
+    let lead = 0;
+    for (let i = 0; i < n; i++) {
+      if (held[i]) continue;
+      inv += 1 / perShare[i];
+      lead += fixed[i] / perShare[i];
+    }
+    const t = (free + lead) / inv;
+    // Margins may be negative: fixed times are relative, only their differences move the shares.
+    const x = perShare.map((a, i) => (held[i] ? floor : (t - fixed[i]) / a));
+    const low = x.map((s, i) => !held[i] && s < floor);
+    if (!low.some(Boolean)) return x;
+    low.forEach((l, i) => (held[i] ||= l));
+  }
 }
 
 /** Moves from `from` towards `to` by at most `maxDelta` in any share; the sum stays 1. */
@@ -27,16 +71,11 @@ export function largestChange(a: readonly number[], b: readonly number[]): numbe
   return Math.max(...a.map((x, i) => Math.abs(x - b[i])));
 }
 
-export function normalise(v: readonly number[]): number[] {
-  const sum = v.reduce((a, b) => a + b, 0);
-  return v.map((x) => x / sum);
-}
-
-/** Raises shares below `floor` to it, taking the difference from the others in proportion. */
-function withFloor(shares: number[], floor: number): number[] {
-  const low = shares.map((s) => s < floor);
-  if (!low.some(Boolean)) return shares;
-  const free = 1 - floor * low.filter(Boolean).length;
-  const restSum = shares.reduce((a, s, i) => (low[i] ? a : a + s), 0);
-  return shares.map((s, i) => (low[i] ? floor : (s / restSum) * free));
+/** The standard normal quantile (Abramowitz & Stegun 26.2.23, error < 4.5e-4), p in (0, 1). */
+export function probit(p: number): number {
+  if (!(p > 0 && p < 1)) return p <= 0 ? -Infinity : Infinity;
+  const q = p < 0.5 ? p : 1 - p;
+  const t = Math.sqrt(-2 * Math.log(q));
+  const z = t - (2.515517 + 0.802853 * t + 0.010328 * t * t) / (1 + 1.432788 * t + 0.189269 * t * t + 0.001308 * t * t * t);
+  return p < 0.5 ? -z : z;
 }

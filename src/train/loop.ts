@@ -16,7 +16,7 @@ import type { StepRecord, TrainObserver } from '../metrics/records.js';
 import type { PlannedStep, Strategy, StrategyContext, UpdateResult } from './strategy.js';
 import type { FaultInjector } from './faults.js';
 import { RunMonitors } from './monitors.js';
-import { type BatchShares, SharedBatches } from './shares.js';
+import { ArrivalClock, type BatchShares, SharedBatches } from './shares.js';
 import type { Checkpointer, LoopPosition } from './checkpoints.js';
 
 // The record types the metrics sinks read live in metrics/records.ts (train imports metrics, never
@@ -103,6 +103,7 @@ export async function train(
   };
   let step = ctx.startStep ?? 0;
   let lastEpoch = 0;
+  const arrivals = new ArrivalClock();
   const steps: AsyncIterable<PlannedStep> | Iterable<PlannedStep> = strategy.steps
     ? strategy.steps(ctx, data.train, config.batchSize, config.epochs, config.seed)
     : shared && guards.balance ? shared.plan(guards.balance, totalSteps, step) : stepPlan(loader, plan, step);
@@ -112,14 +113,17 @@ export async function train(
     const { record: r, stop } = await trainStep(ctx, strategy, schedule, config, data.train, batch, step, epoch, guards.faults, lrStep ?? step);
     if (!r) continue; // abandoned: the group changed (the strategy plans the next step)
     if (shared) r.waitMs += shared.takeExchangeMs();
-    if (r.samples > 0) guards.balance?.observe(step, r.samples, r.computeMs);
+    const [scaledMs, fixedMs] = arrivals.split(r);
+    if (r.samples > 0) guards.balance?.observe(step, r.samples, scaledMs, fixedMs);
     accumulate(outcome, r);
     observer.onStep?.(r);
     step++;
     guards.checkpoints?.afterStep(model, spec, optimizer, positionAt(plan, step), totalSteps);
     if (stop) break;
     if (config.evalEvery > 0 && step % config.evalEvery === 0 && step < totalSteps && evaluates(strategy)) {
+      const e0 = performance.now();
       observer.onEval?.({ step, epoch, ...evaluate(model, data.test, config.evalBatchSize) });
+      arrivals.exclude(performance.now() - e0);
     }
   }
   outcome.finalEval = evaluates(strategy) ? evaluate(model, data.test, config.evalBatchSize) : null;

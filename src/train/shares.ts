@@ -7,6 +7,7 @@ import type { Dataset } from '../data/dataset.js';
 import { BatchLoader } from '../data/loader.js';
 import { ShareSampler } from '../data/share_sampler.js';
 import type { AnyBatch } from './objective.js';
+import type { StepRecord } from '../metrics/records.js';
 
 export interface BatchShares {
   /**
@@ -14,8 +15,13 @@ export interface BatchShares {
    * data shard (summing to 1), the same on every rank. May communicate (at decision steps).
    */
   sharesAt(step: number): Promise<ArrayLike<number>>;
-  /** This rank's busy time in `step` (compute: all but communication and waiting) over its `samples` (not called for 0). */
-  observe(step: number, samples: number, computeMs: number): void;
+  /**
+   * What this rank measured in `step` over its `samples` (not called for 0): `scaledMs`, the work
+   * that grows with its share (forward + backward), and `fixedMs`, the rest of its busy time since
+   * the previous step ended (gradient exchange, optimizer, the work between steps; never waiting
+   * for peers, nor an evaluation) — together, when this rank reached the step's barrier.
+   */
+  observe(step: number, samples: number, scaledMs: number, fixedMs?: number): void;
   /** The shares in use (saved in checkpoints). */
   readonly shares?: readonly number[];
   /** A resumed run continues at `step` with the shares its checkpoint saved (every rank reads the same file). */
@@ -62,5 +68,33 @@ export class SharedBatches {
       const picked = this.sampler.indices(epoch, step % this.stepsPerEpoch, now, this.shard.index);
       yield [epoch, picked.length > 0 ? this.loader.batchOf(picked, epoch) : null];
     }
+  }
+}
+
+/**
+ * When a rank reaches each step's barrier, split for the balancer: the forward + backward of its
+ * share (scales with it) and the rest of its busy time since its previous step ended (does not:
+ * that step's gradient exchange and optimizer, metrics, the next batch). Time blocked waiting for
+ * peers is no one's work, and the leader's evaluations are not the split's doing: both left out.
+ */
+export class ArrivalClock {
+  private lastEnd = NaN;
+  private excludedMs = 0;
+
+  /** Time between steps that is not training (an evaluation). */
+  exclude(ms: number): void {
+    this.excludedMs += ms;
+  }
+
+  /** [scaled, fixed] ms of a step just taken; every step must pass through here, in order. */
+  split(r: StepRecord): [number, number] {
+    const m = r.marks;
+    if (!m) return [r.computeMs, 0];
+    const scaled = m.reduce - m.start;
+    const since = Number.isNaN(this.lastEnd) ? m.start : this.lastEnd;
+    const busy = m.end - since - r.waitMs - this.excludedMs;
+    this.lastEnd = m.end;
+    this.excludedMs = 0;
+    return [scaled, Math.max(0, busy - scaled)];
   }
 }

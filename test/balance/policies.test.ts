@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { makePolicy } from '../../src/balance/index.js';
-import { boundedStep, speedShares } from '../../src/balance/shares.js';
+import { arrivalShares, boundedStep, probit, speedShares } from '../../src/balance/shares.js';
 
 const close = (a: readonly number[], b: readonly number[], tol = 1e-9): void =>
   assert.ok(a.every((x, i) => Math.abs(x - b[i]) <= tol), `${a.join(', ')} vs ${b.join(', ')}`);
@@ -19,6 +19,27 @@ describe('share arithmetic', () => {
 
   it('an unmeasured shard is treated as typical, not as infinitely fast', () => {
     close(speedShares([NaN, 2], 0), [0.5, 0.5]);
+  });
+
+  it('fixed per-step time: shares at which every shard reaches the barrier together', () => {
+    // 256 samples; shard 0: 10 ms + 0.05 ms/sample, shard 1: 16 ms + 0.15 ms/sample.
+    const x = arrivalShares([0.05, 0.15], [10, 16], 256, 0);
+    const arrive = (i: number): number => [10, 16][i] + [0.05, 0.15][i] * 256 * x[i];
+    assert.ok(Math.abs(arrive(0) - arrive(1)) < 1e-9, `arrivals ${arrive(0)} vs ${arrive(1)}`);
+    assert.ok(x[1] < 0.25, `the slow shard's fixed time costs it samples: ${x}`);
+    assert.ok(Math.abs(x[0] + x[1] - 1) < 1e-12);
+    // Its fixed time alone exceeds the other's whole step: held at the floor.
+    close(arrivalShares([0.05, 0.15], [10, 40], 256, 0.05), [0.95, 0.05]);
+  });
+
+  it('jitter: a slow shard that varies from step to step is planned to arrive early', () => {
+    const steady = arrivalShares([1, 3], [0, 0], 256, 0, [0, 0]);
+    close(steady, [0.75, 0.25]);
+    const jittery = arrivalShares([1, 3], [0, 0], 256, 0, [0, 40]);
+    // Its mean arrival is planned jitter × probit(3/4) ≈ 0.674 × 40 ms before the steady one's.
+    const arrive = (x: number[], i: number): number => [1, 3][i] * 256 * x[i];
+    assert.ok(Math.abs(arrive(jittery, 0) - arrive(jittery, 1) - 40 * probit(0.75)) < 1e-6);
+    assert.ok(Math.abs(probit(0.75) - 0.6745) < 1e-3 && Math.abs(probit(0.025) + 1.96) < 1e-3);
   });
 
   it('a bounded step moves no share by more than the bound and keeps the sum', () => {
