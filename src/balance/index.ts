@@ -38,7 +38,11 @@ export function balancerFromFlags(
 ): Balancer | null {
   if (!f.enableLoadBalancing) return null;
   if (strategyName === 'async-ps') {
-    throw new ConfigError('command line', '--enable-load-balancing', 'async-ps is not balanced (its workers already push at their own pace); use allreduce or ps');
+    // async-ps balances inside the strategy: workers claim batches by push cadence (train/strategies/async_ps_leases.ts).
+    if (f.loadBalancePolicy && f.loadBalancePolicy !== 'dynamic') {
+      throw new ConfigError('command line', '--load-balance-policy', `async-ps balances by push cadence (each worker claims its next --push-every batches when it pushes), not by ${f.loadBalancePolicy} shares; leave the policy at dynamic`);
+    }
+    return null;
   }
   const policy = makePolicy(f.loadBalancePolicy ?? 'dynamic', { rebalanceInterval: f.rebalanceInterval ?? 10 });
   return new Balancer(group, policy, shard, onRebalance);

@@ -183,7 +183,7 @@ export function strategyOptions(flags: TrainFlags): ClusterStrategyOptions {
     checksumEvery: flags.checksumEvery, peerTimeoutMs: flags.timeout * 1000,
     stragglerMs: flags.stragglerTimeout !== undefined ? flags.stragglerTimeout * 1000 : undefined,
     psReply: flags.psReply, serverTrains: flags.serverTrains,
-    pushEvery: flags.pushEvery, stalenessBound: flags.stalenessBound, quantize: flags.quantize,
+    pushEvery: flags.pushEvery, stalenessBound: flags.stalenessBound, quantize: flags.quantize, balanced: flags.enableLoadBalancing === true,
     buckets: bucketSizesFrom(flags), overlap: flags.overlap, compression: flags.compress, powerSgdRank: flags.powersgdRank,
     innerSteps: flags.innerSteps, outerLr: flags.outerLr, outerMomentum: flags.outerMomentum,
   };

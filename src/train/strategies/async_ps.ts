@@ -26,13 +26,18 @@
  * dropped. A server restarted from its checkpoint (model and version) welcomes every worker the
  * same way; the pushes applied after that checkpoint are lost. The server then runs until every
  * worker has sent its last push, or none is left to wait for past the deadline.
+ *
+ * With `balanced` (async_ps_leases.ts) workers claim batches by push cadence: each push is answered
+ * with the worker's next lease of K batches, so a faster worker trains more of the run's batches.
  */
 import { performance } from 'node:perf_hooks';
 import type { ProcessGroup } from '../../comm/process_group.js';
 import type { Dataset } from '../../data/dataset.js';
+import { BatchLoader } from '../../data/loader.js';
 import { SmolError, TimeoutError } from '../../util/errors.js';
 import type { CommTiming, DataShard, PlannedStep, StepInfo, Strategy, StrategyContext, UpdateResult } from '../strategy.js';
 import { HEAD_SLOTS, type PsRecovery, SERVER_RANK, TAG, broadcastModel, gatherAtServer, psShard } from './ps_common.js';
+import { BatchPool, type Lease, LeaseDesk, firstLease } from './async_ps_leases.js';
 import { Generations, Waker, awaitWorkers, dropLink, receiveWelcome, rejoinServer, sendWelcome, serverLost } from './ps_rejoin.js';
 
 export interface AsyncPsOptions {
@@ -46,6 +51,8 @@ export interface AsyncPsOptions {
   peerTimeoutMs?: number;
   /** Re-admission of workers and reconnection to a restarted server (absent: a lost peer stays lost). */
   recovery?: PsRecovery;
+  /** Workers claim batches by push cadence (async_ps_leases.ts) instead of owning fixed shards. */
+  balanced?: boolean;
 }
 
 const FLAG_LAST = 1;
@@ -59,7 +66,7 @@ export const QUANT_CHUNK = 256;
 type Resolved = Required<Omit<AsyncPsOptions, 'recovery'>> & { recovery?: PsRecovery };
 
 function resolved(o: AsyncPsOptions): Resolved {
-  return { pushEvery: o.pushEvery ?? 1, stalenessBound: o.stalenessBound ?? 4, quantize: o.quantize ?? false, peerTimeoutMs: o.peerTimeoutMs ?? 60_000, recovery: o.recovery };
+  return { pushEvery: o.pushEvery ?? 1, stalenessBound: o.stalenessBound ?? 4, quantize: o.quantize ?? false, peerTimeoutMs: o.peerTimeoutMs ?? 60_000, recovery: o.recovery, balanced: o.balanced ?? false };
 }
 
 export function createAsyncPsStrategy(group: ProcessGroup, opts: AsyncPsOptions = {}): Strategy {
@@ -158,17 +165,31 @@ export class AsyncPsServer implements Strategy {
   maxQueue = 0;
   /** Totals over the run, for tests. */
   readonly totals = { lost: 0, rejoined: 0 };
-  /** With recovery, the server runs until every worker is done (a worker taken again adds pushes). */
-  readonly steps?: (ctx: StrategyContext, data: Dataset, batchSize: number, epochs: number) => AsyncIterable<PlannedStep>;
+  /** With recovery, the server runs until every worker is done (a worker taken again adds pushes); balanced, likewise. */
+  readonly steps?: (ctx: StrategyContext, data: Dataset, batchSize: number, epochs: number, seed: number) => AsyncIterable<PlannedStep>;
+  /** Balanced: the batches still to hand out, and who took how many. */
+  desk: LeaseDesk | null = null;
+  private shardSteps = 0;
 
   constructor(private readonly group: ProcessGroup, opts: AsyncPsOptions = {}) {
     this.worldSize = group.size;
     this.o = resolved(opts);
     this.dataShard = psShard(SERVER_RANK, group.size, false);
+    if (this.o.recovery && this.o.balanced) throw new SmolError('BAD_FLAGS', 'async-ps: balanced pushes (--enable-load-balancing) cannot be combined with worker recovery');
     if (this.o.recovery) this.steps = (ctx, _data, _batch, epochs) => untilStopped(ctx, epochs);
+    if (this.o.balanced) {
+      this.steps = (ctx, data, batchSize, epochs, seed) => {
+        const pool = new BatchPool({ dataSize: data.size, batchSize, seed, epochs, workers: this.worldSize - 1, stepsPerWorker: this.shardSteps });
+        this.desk = new LeaseDesk(pool.size, this.o.pushEvery, this.worldSize - 1);
+        // A worker whose first lease is empty (a pool smaller than one lease each) never pushes.
+        for (const w of this.workers) if (firstLease(w, this.o.pushEvery, pool.size).count === 0) this.state.get(w)!.done = true;
+        return untilStopped(ctx, epochs);
+      };
+    }
   }
 
   stepsFor(shardSteps: number): number {
+    this.shardSteps = shardSteps;
     return (this.worldSize - 1) * Math.ceil(shardSteps / this.o.pushEvery);
   }
 
@@ -317,13 +338,16 @@ export class AsyncPsServer implements Strategy {
       st.trained = push.trained;
       st.ownSincePull++;
       const behind = this.version - st.pulled - st.ownSincePull;
-      pull = behind > this.o.stalenessBound || (push.flags & FLAG_LAST) !== 0;
+      // Balanced: the answer carries the worker's next lease; an empty one ends its part.
+      const lease = this.desk?.grant(push.worker);
+      if (lease && lease.count === 0) st.done = true;
+      pull = behind > this.o.stalenessBound || (push.flags & FLAG_LAST) !== 0 || lease?.count === 0;
       if (pull) {
         st.pulled = this.version;
         st.ownSincePull = 0;
       }
       try {
-        await this.group.send(Float64Array.of(this.version, pull ? FLAG_PULL : 0, 0, 0, 0, 0, 0, 0), push.worker, { tag: TAG.replyHead });
+        await this.group.send(Float64Array.of(this.version, pull ? FLAG_PULL : 0, lease?.start ?? 0, lease?.count ?? 0, 0, 0, 0, 0), push.worker, { tag: TAG.replyHead });
         if (pull) await this.group.send(data, push.worker, { tag: TAG.replyBody });
       } catch (err) {
         if (push.gen === this.generation.of(push.worker)) this.lose(push.worker, err as Error);
@@ -385,12 +409,34 @@ export class AsyncPsWorker implements Strategy {
   pulls = 0;
   /** Times this worker re-dialed a server it had lost. */
   reconnects = 0;
+  /** Balanced: the batches this worker trains on until its next push (null: a fixed shard). */
+  private lease: Lease | null = null;
+  /** Balanced: this worker's steps come from its leases. */
+  readonly steps?: (ctx: StrategyContext, data: Dataset, batchSize: number, epochs: number, seed: number) => AsyncIterable<PlannedStep>;
 
   constructor(private readonly group: ProcessGroup, opts: AsyncPsOptions = {}) {
     this.rank = group.rank;
     this.worldSize = group.size;
     this.o = resolved(opts);
     this.dataShard = psShard(group.rank, group.size, false);
+    if (this.o.balanced) this.steps = (ctx, data, batchSize, epochs, seed) => this.leasedSteps(ctx, data, batchSize, epochs, seed);
+  }
+
+  /** Balanced: the batches of each lease in turn, until the server answers a push with an empty one. */
+  private async *leasedSteps(ctx: StrategyContext, data: Dataset, batchSize: number, epochs: number, seed: number): AsyncGenerator<PlannedStep> {
+    const workers = this.worldSize - 1;
+    const pool = new BatchPool({ dataSize: data.size, batchSize, seed, epochs, workers, stepsPerWorker: ctx.totalSteps ?? 0 });
+    const loader = new BatchLoader(data, new Int32Array(0), batchSize);
+    this.lease = firstLease(this.rank, this.o.pushEvery, pool.size);
+    let step = 0;
+    while (this.lease.count > 0) {
+      const { start, count } = this.lease;
+      for (let g = start; g < start + count; g++) {
+        const { epoch, indices } = pool.batch(g);
+        // The learning rate follows the run's progress (batches of all workers), as on fixed shards.
+        yield [epoch, loader.batchOf(indices, epoch), step++, Math.floor(g / workers)];
+      }
+    }
   }
 
   async setup(ctx: StrategyContext): Promise<void> {
@@ -435,8 +481,9 @@ export class AsyncPsWorker implements Strategy {
   /** Every K steps (and after the last): push the update, then adopt the weights if told to pull. */
   async afterStep(ctx: StrategyContext, step: number): Promise<void> {
     this.sincePush++;
-    const last = step + 1 >= this.totalSteps;
-    if (this.sincePush < this.o.pushEvery && !last) return;
+    // Balanced: a lease ends with a push, whose answer says what comes next (the server knows when it is the last).
+    const last = !this.lease && step + 1 >= this.totalSteps;
+    if (this.sincePush < (this.lease ? this.lease.count : this.o.pushEvery) && !last) return;
     this.sincePush = 0;
     for (;;) {
       try {
@@ -471,7 +518,8 @@ export class AsyncPsWorker implements Strategy {
     await this.group.send(this.head, SERVER_RANK, { tag: TAG.pushHead });
     await this.group.send(body, SERVER_RANK, { tag: TAG.pushBody });
     await this.group.recv(this.replyHead, SERVER_RANK, { tag: TAG.replyHead, timeoutMs: this.o.peerTimeoutMs });
-    const [version, replyFlags] = this.replyHead;
+    const [version, replyFlags, leaseStart, leaseCount] = this.replyHead;
+    if (this.lease) this.lease = { start: leaseStart, count: leaseCount };
     if (replyFlags & FLAG_PULL) {
       await this.group.recv(data, SERVER_RANK, { tag: TAG.replyBody, timeoutMs: this.o.peerTimeoutMs });
       this.version = version;

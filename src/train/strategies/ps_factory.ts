@@ -30,6 +30,8 @@ export interface ClusterStrategyOptions {
   pushEvery?: number;
   stalenessBound?: number;
   quantize?: 'none' | 'int8';
+  /** async-ps: workers claim batches by push cadence (--enable-load-balancing). */
+  balanced?: boolean;
   /** allreduce: gradient bucket caps and overlap with backward. */
   buckets?: BucketSizes;
   overlap?: boolean;
@@ -60,7 +62,7 @@ export function createClusterStrategy(name: ClusterStrategyName, group: ProcessG
       });
     case 'async-ps':
       return createAsyncPsStrategy(group, {
-        pushEvery: o.pushEvery, stalenessBound: o.stalenessBound, quantize: o.quantize === 'int8', peerTimeoutMs: o.peerTimeoutMs, recovery: o.recovery,
+        pushEvery: o.pushEvery, stalenessBound: o.stalenessBound, quantize: o.quantize === 'int8', peerTimeoutMs: o.peerTimeoutMs, recovery: o.recovery, balanced: o.balanced,
       });
   }
 }
