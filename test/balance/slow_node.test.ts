@@ -11,7 +11,9 @@ import { stepRecords, tempDir } from '../helpers/cluster.js';
 // dynamic policy must follow: rank 1's share drops well below half, and every step still covers
 // the global batch. Throughput figures are bench:balance's (a loaded machine makes them noisy).
 
-const STEPS = 80;
+// The watcher sees step SLOW_FROM only after a metrics flush (every 0.5 s), by which time a fast
+// transport has run 50-60 more steps: STEPS leaves room for the slowdown and decisions after it.
+const STEPS = 200;
 const SLOW_FROM = 10;
 
 describe('load balancing follows a node slowed mid-run (cgroup CPU quota, 127.0.0.1)', { timeout: 120_000 }, () => {
