@@ -10,7 +10,8 @@
  * through it piece by piece.
  *
  * Inbox layout (one segment per receiving process): 64 bytes of flags (word 0: the doorbell, bumped by
- * whoever wants this process to look again: a writer that published, a reader that freed space), then
+ * whoever wants this process to look again: a writer that published, a reader that freed space; word 1:
+ * set while the owner sleeps on the doorbell), then
  * per sender rank s a 64-byte ring header (head, tail) and `capacity` bytes of ring.
  */
 export const HEADER_BYTES = 16;
@@ -139,7 +140,18 @@ export class Inbox {
     return Atomics.load(this.flags, 0);
   }
 
-  ring(): void {
+  /** Bumps the doorbell; true if the owner is asleep on it (then it needs a futex wake). */
+  ring(): boolean {
     Atomics.add(this.flags, 0, 1);
+    return Atomics.load(this.flags, 1) !== 0;
+  }
+
+  /**
+   * The owner is about to sleep on the doorbell (true) or is awake (false). Ringers skip the wake
+   * system call while it is awake: with sequentially consistent atomics, either the ringer sees the
+   * flag set and wakes, or the sleeper sees the moved doorbell before it waits.
+   */
+  setAsleep(asleep: boolean): void {
+    Atomics.store(this.flags, 1, asleep ? 1 : 0);
   }
 }

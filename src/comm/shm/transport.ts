@@ -230,8 +230,7 @@ export class ShmTransport extends EventEmitter implements Transport {
   }
 
   private ringPeer(link: ShmPeer): void {
-    link.inbox.ring();
-    this.native.futexWake(link.inbox.flags, 0);
+    if (link.inbox.ring()) this.native.futexWake(link.inbox.flags, 0);
   }
 
   private async pump(): Promise<void> {
@@ -251,7 +250,9 @@ export class ShmTransport extends EventEmitter implements Transport {
         }
       }
       if (progressed) continue;
-      await this.native.futexWait(this.own.flags, 0, bell, IDLE_WAIT_MS);
+      this.own.setAsleep(true);
+      if (this.own.bell() === bell) await this.native.futexWait(this.own.flags, 0, bell, IDLE_WAIT_MS);
+      this.own.setAsleep(false);
     }
   }
 
