@@ -82,6 +82,8 @@ export async function shareMemory(tcp: TcpTransport, opts: ShareOptions): Promis
     const opened = await exchange(tcp, OPENED_TAG, (p) => mapped[p] !== null, opts.timeoutMs);
     const peers = mapped.map((inbox, p) => (inbox && opened[p] === true ? inbox : null));
     if (!own || !native || peers.every((p) => p === null)) return tcp;
+    const shared = peers.flatMap((p, r) => (p ? [r] : []));
+    commLog('debug', `rank ${rank}: data to rank${shared.length > 1 ? 's' : ''} ${shared.join(', ')} through shared memory, the rest over TCP`);
     return new ShmTransport(tcp, native, own, peers, opts.timeoutMs);
   } finally {
     if (own) native!.shmUnlink(name);
