@@ -96,6 +96,7 @@ export class ShmTransport extends EventEmitter implements Transport {
     if (!link) return this.tcp.send(peer, tag, payload, opts);
     checkPeer(this, peer);
     checkTag(tag);
+    if (payload.length > 0xffff_ffff) return Promise.reject(new RangeError(`message of ${payload.length} bytes to rank ${peer} exceeds the 4 GiB limit`));
     const failure = this.mailbox.peerFailure(peer);
     if (failure) return Promise.reject(failure);
     if (!opts.uncounted) this.shmBytesSent += HEADER_BYTES + payload.length;
