@@ -97,14 +97,15 @@ export class ProcessGroup {
    * In-place all-reduce through a lossy codec (collectives/allreduce_compressed.ts); every rank ends
    * with the same bits. With `residual`, what this rank's encoding lost is written there (error feedback).
    */
-  async allReduceCompressed(data: Float32Array, codec: Codec, opts: CollectiveOptions & { op?: 'sum' | 'avg'; residual?: Float32Array } = {}): Promise<Float32Array> {
+  /** `exact`: a few float32s summed exactly in the same message (allreduce_compressed.ts). */
+  async allReduceCompressed(data: Float32Array, codec: Codec, opts: CollectiveOptions & { op?: 'sum' | 'avg'; residual?: Float32Array; exact?: Float32Array } = {}): Promise<Float32Array> {
     const ctx = this.context('allreduce', opts);
     if (opts.residual && opts.residual.length !== data.length) throw new RangeError(`residual has ${opts.residual.length} elements, data ${data.length}`);
     if (this.size === 1 || data.length === 0) {
       opts.residual?.fill(0);
       return data;
     }
-    await this.within(ctx, compressedAllReduce(ctx, data, codec, opts.op ?? 'sum', opts.residual));
+    await this.within(ctx, compressedAllReduce(ctx, data, codec, opts.op ?? 'sum', opts.residual, opts.exact));
     return data;
   }
 

@@ -249,14 +249,14 @@ export class RunMonitors {
    * Checks the health rows of `ranks` (rank-major, HEALTH_WIDTH floats each; every rank by
    * default). Throws MonitorError on a non-finite gradient, naming the rank(s).
    */
-  checkHealth(step: number, health: Float32Array, ranks: number[] = [...Array(this.worldSize).keys()]): void {
+  checkHealth(step: number, health: Float32Array, ranks: number[] = [...Array(this.worldSize).keys()], sentWithGradients = false): void {
     const row = (i: number, k: number): number => health[i * HEALTH_WIDTH + k];
     const bad = ranks.filter((_, i) => row(i, 1) > 0);
     if (bad.length > 0) {
       const counts = ranks.map((r, i) => (row(i, 1) > 0 ? `rank ${r}: ${row(i, 1)}` : '')).filter(Boolean).join(', ');
       const who = `rank${bad.length > 1 ? 's' : ''} ${bad.join(', ')}`;
       const err = new MonitorError('non-finite-gradient', bad, step,
-        `non-finite gradient on ${who} at step ${step} (NaN/Inf values: ${counts}); stopped before it was communicated`);
+        `non-finite gradient on ${who} at step ${step} (NaN/Inf values: ${counts}); ${sentWithGradients ? 'stopped before it was applied (it travelled with the compressed gradients)' : 'stopped before it was communicated'}`);
       this.record({ rule: 'non-finite-gradient', severity: 'fatal', ranks: bad, step, detail: err.message });
       this.events?.markRecorded(err);
       throw err;

@@ -11,7 +11,13 @@ export interface Codec {
   readonly name: CodecName;
   /** Bytes `encode` writes for `floats` values. */
   encodedBytes(floats: number): number;
-  encode(src: Float32Array, out: Uint8Array): void;
+  /**
+   * `error`, when given and the codec supports it (`encodesError`), receives src − decode(encode(src))
+   * in the same pass (error feedback without decoding one's own bytes again).
+   */
+  encode(src: Float32Array, out: Uint8Array, error?: Float32Array): void;
+  /** Whether `encode` fills `error`. */
+  readonly encodesError?: boolean;
   /** Writes the decoded values into `out` (length: the number of floats encoded). */
   decode(src: Uint8Array, out: Float32Array): void;
 }

@@ -40,6 +40,27 @@ for (const backend of BACKENDS) {
   });
 }
 
+describe('compressed all-reduce with an exact tail', () => {
+  it('sums the tail exactly in the same message (one frame per peer), the gradient as before', async () => {
+    const world = await makeWorld('tcp', 2, { timeoutMs: 5000 });
+    try {
+      const codec = codecByName('int8');
+      const len = 301; // 301 + 8 bytes of scales: not a multiple of 4, so the tail sits after 3 bytes of padding
+      const inputs = [0, 1].map((r) => rankData(r, len, 'float'));
+      const tails = [Float32Array.of(0.1, 3, 1e-7), Float32Array.of(0.2, 5, 1e7)];
+      const before = world.groups.map((g) => g.bytesSent);
+      const plain = await onAll(world, (pg, r) => pg.allReduceCompressed(inputs[r].slice(), codec));
+      const mid = world.groups.map((g) => g.bytesSent);
+      const withTail = await onAll(world, (pg, r) => pg.allReduceCompressed(inputs[r].slice(), codec, { exact: tails[r] }));
+      for (const o of withTail) assert.ok(bitsEqual(o, plain[0]));
+      for (const t of tails) assert.deepEqual([...t], [Math.fround(0.1) + Math.fround(0.2), 8, Math.fround(Math.fround(1e-7) + Math.fround(1e7))].map(Math.fround));
+      world.groups.forEach((g, r) => assert.equal(g.bytesSent - mid[r], mid[r] - before[r] + 3 + 12, `rank ${r}: padding and the tail in the same frame`));
+    } finally {
+      await world.close();
+    }
+  });
+});
+
 describe('int8 error feedback', () => {
   it('keeps a component far below the quantization step: the sum over steps stays within one step of the truth', async () => {
     const world = await makeWorld('inproc', 2, { timeoutMs: 5000 });
