@@ -174,7 +174,8 @@ export class AllReduceStrategy implements Strategy {
     const bytes = this.group.bytesSent - this.bytesMark;
     this.bytesMark += bytes;
     const info: StepInfo = { bytes_sent: bytes, ...(overlapped ? this.overlapInfo(buckets) : {}) };
-    return { loss: this.stats[0] / totalSamples, waitMs: t1 - t0, commMs: t2 - t1, buckets, info };
+    // Fused: the wait for the slowest rank cannot be told apart from the exchange; all of it is comm.
+    return { loss: this.stats[0] / totalSamples, waitMs: fused ? 0 : t1 - t0, commMs: t2 - (fused ? t0 : t1), buckets, info };
   }
 
   /** How much of the buckets' exchange ran while backward was still going. */

@@ -7,8 +7,9 @@ import { ProcessGroup, type ProcessGroupOptions } from '../../../src/comm/proces
 import type { Module } from '../../../src/nn/module.js';
 import { createModel } from '../../../src/nn/models/index.js';
 import { makeOptimizer } from '../../../src/nn/optim/index.js';
-import { AllReduceStrategy, DivergenceError } from '../../../src/train/strategies/allreduce.js';
+import { AllReduceStrategy, type Compression, DivergenceError } from '../../../src/train/strategies/allreduce.js';
 import type { StrategyContext } from '../../../src/train/strategy.js';
+import { HEALTH_WIDTH } from '../../../src/train/monitors.js';
 import { type Exited, maxRelDiff, readSavedParams, runCliProcess, stepRecords, tempDir } from '../../helpers/cluster.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -24,13 +25,13 @@ interface Rank {
 }
 
 /** n ranks whose models start from different seeds (setup must make them equal). */
-function world(n: number, opts: { checksumEvery?: number; bucketFloats?: number; group?: ProcessGroupOptions } = {}): Rank[] {
+function world(n: number, opts: { checksumEvery?: number; bucketFloats?: number; group?: ProcessGroupOptions; compression?: Compression } = {}): Rank[] {
   const transports = createInProcessTransports(n, { timeoutMs: 5000 });
   return transports.map((t, r) => {
     const model = tinyModel(100 + r);
     const optimizer = makeOptimizer(model.arena(), { name: 'sgd', lr: 0.1 });
     const strategy = new AllReduceStrategy(new ProcessGroup(t, { timeoutMs: 5000, ...opts.group }), {
-      checksumEvery: opts.checksumEvery, bucketFloats: opts.bucketFloats,
+      checksumEvery: opts.checksumEvery, bucketFloats: opts.bucketFloats, compression: opts.compression,
     });
     return { strategy, ctx: { model, optimizer } };
   });
@@ -116,6 +117,27 @@ describe('AllReduceStrategy (in-process transports)', () => {
       assert.ok(maxRelDiff(grads(w[0]), plain) > 1e-2);
     });
   }
+
+  it('int8: the statistics ride in the gradient message (one message per step), loss exact, gradient within the codec', async () => {
+    const w = world(2, { compression: 'int8', bucketFloats: 20 });
+    await Promise.all(w.map((r) => r.strategy.setup(r.ctx)));
+    const len = grads(w[0]).length;
+    const local = w.map((_, r) => Float32Array.from({ length: len }, (_, i) => Math.cos(i * 0.41 + r) * (r + 1)));
+    w.forEach((r, i) => grads(r).set(local[i]));
+    const expected = Float64Array.from({ length: len }, (_, i) => (local[0][i] * 8 + local[1][i] * 24) / 32);
+    const out = await Promise.all(w.map((r, i) => r.strategy.reduceGradients(r.ctx, i + 1, i === 0 ? 8 : 24)));
+    for (const o of out) {
+      assert.equal(o.loss, (1 * 8 + 2 * 24) / 32);
+      assert.equal(o.waitMs, 0);
+      // Buckets [b1 w2 b2] (19 floats) and [w1] (20): int8 is 4 + 19 (padded to 24) and 4 + 20 bytes;
+      // the statistics (loss·samples, samples, a health row per rank) ride after the first. Nothing else is sent.
+      assert.equal(len, 39);
+      assert.equal(o.info?.bytes_sent, 24 + 4 * (2 + 2 * HEALTH_WIDTH) + 24);
+    }
+    const scale = Math.max(...local[1].map(Math.abs));
+    for (const r of w) for (let i = 0; i < len; i++) assert.ok(Math.abs(grads(r)[i] - expected[i]) <= scale / 127, `[${i}] ${grads(r)[i]} vs ${expected[i]}`);
+    assert.deepEqual(grads(w[1]), grads(w[0]));
+  });
 
   it('equal samples: the gradient is exactly the plain mean', async () => {
     const w = world(2);
