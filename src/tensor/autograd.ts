@@ -1,6 +1,7 @@
 import type { Buf } from './backend.js';
 import { fmtShape } from './shape.js';
 import { Tensor, allocBuf } from './tensor.js';
+import { giveBack, startPass } from './buffer_pool.js';
 
 /**
  * Reverse-mode automatic differentiation. Ops call `record` to attach a GradFn to their output;
@@ -118,6 +119,7 @@ function* backwardSteps(root: Tensor, gradient: Buf | undefined, hooks: Backward
     }
   }
   const readyAfter = hooks.onLeafReady ? leavesReadyAfter(order) : null;
+  startPass();
   const seed = gradient ?? allocBuf(root.dtype, 1).fill(1);
   const g = root.ensureGrad();
   for (let i = 0; i < g.length; i++) g[i] += seed[i];
@@ -125,8 +127,10 @@ function* backwardSteps(root: Tensor, gradient: Buf | undefined, hooks: Backward
     const t = order[i];
     if (t.gradFn && t.grad) {
       t.gradFn.backward(t.grad);
-      // Intermediate results are not kept: free the gradient and the graph edge.
+      // Intermediate results are not kept: free the gradient (to the pool: nothing else holds an
+      // intermediate's gradient, and every GradFn reads gy only while it runs) and the graph edge.
       released.set(t, t.gradFn.op);
+      giveBack(t.grad);
       t.grad = null;
       t.gradFn = null;
     }

@@ -2,6 +2,7 @@ import type { Buf } from './backend.js';
 import { fmtShape, sizeOf } from './shape.js';
 import type { Rng } from '../util/rng.js';
 import { activeRecycler } from './recycler.js';
+import { markPoolable, takePooled } from './buffer_pool.js';
 
 export type DType = 'float32' | 'float64';
 
@@ -13,11 +14,32 @@ export interface GradFn {
   backward(gy: Buf): void;
 }
 
-/** A zeroed buffer: fresh, or a reused one inside a `BufferRecycler.run` (recycler.ts). */
+/**
+ * A zeroed buffer: fresh, a reused one inside a `BufferRecycler.run` (recycler.ts), or a large
+ * one that autograd gave back to the pool (buffer_pool.ts).
+ */
 export function allocBuf(dtype: DType, n: number): Buf {
   const recycler = activeRecycler();
   if (recycler) return recycler.take(dtype === 'float64', n);
-  return freshBuf(dtype, n);
+  const pooled = takePooled(dtype === 'float64', n);
+  return pooled ? pooled.fill(0) : poolableBuf(dtype, n);
+}
+
+/**
+ * allocBuf for a caller that overwrites every element before reading any (a GEMM with beta 0, a
+ * softmax): a reused buffer keeps its old values, which spares a pass over it.
+ */
+export function allocUninit(dtype: DType, n: number): Buf {
+  const recycler = activeRecycler();
+  if (recycler) return recycler.take(dtype === 'float64', n);
+  return takePooled(dtype === 'float64', n) ?? poolableBuf(dtype, n);
+}
+
+/** A fresh buffer that autograd may give back to the pool once it is dead. */
+function poolableBuf(dtype: DType, n: number): Buf {
+  const buf = freshBuf(dtype, n);
+  markPoolable(buf);
+  return buf;
 }
 
 function freshBuf(dtype: DType, n: number): Buf {

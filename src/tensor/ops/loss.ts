@@ -1,7 +1,9 @@
+import type { Backend, Buf } from '../backend.js';
 import { record } from '../autograd.js';
 import { kernelsFor } from '../dispatch.js';
 import { ShapeError, sameShape } from '../shape.js';
-import { Tensor, allocBuf } from '../tensor.js';
+import { Tensor, allocBuf, allocUninit } from '../tensor.js';
+import { giveBack } from '../buffer_pool.js';
 
 /**
  * Fused softmax + cross-entropy, mean over rows (label -1 rows are ignored). logits are
@@ -17,14 +19,36 @@ export function crossEntropy(logits: Tensor, labels: Int32Array): Tensor {
     if (labels[i] >= cols || labels[i] < -1) throw new Error(`crossEntropy: label ${labels[i]} at row ${i} is outside [0, ${cols})`);
   }
   const k = kernelsFor(logits.data);
-  const probs = allocBuf(logits.dtype, logits.size);
+  // The softmax overwrites every element.
+  const probs = allocUninit(logits.dtype, logits.size);
   const loss = k.softmaxCrossEntropy(logits.data, labels, rows, cols, probs);
   const out = Tensor.full([], loss, logits.dtype);
   let counted = 0;
   for (let i = 0; i < rows; i++) if (labels[i] >= 0) counted++;
   return record(out, 'crossEntropy', [logits], (gy) => {
-    if (counted > 0) k.softmaxCrossEntropyBackward(probs, labels, rows, cols, gy[0] / counted, logits.ensureGrad());
+    if (counted === 0) return giveBack(probs);
+    const scale = gy[0] / counted;
+    // An intermediate's first gradient: turn probs into it in place (no logits-sized buffer to
+    // allocate, zero and add into). Leaves and already-started gradients accumulate as usual.
+    if (logits.gradFn && !logits.grad) {
+      gradientInPlace(k, probs, labels, rows, cols, scale);
+      logits.grad = probs;
+      return;
+    }
+    k.softmaxCrossEntropyBackward(probs, labels, rows, cols, scale, logits.ensureGrad());
+    giveBack(probs);
   });
+}
+
+/** probs := scale · (probs − onehot(labels)), rows labelled −1 zeroed: the same bits as accumulating into zeros. */
+function gradientInPlace(k: Backend, probs: Buf, labels: Int32Array, rows: number, cols: number, scale: number): void {
+  k.affine(probs, scale, 0, probs);
+  // The native kernels take scale as a float32; the js ones keep the double.
+  const s = k.name === 'native' ? Math.fround(scale) : scale;
+  for (let r = 0; r < rows; r++) {
+    if (labels[r] >= 0) probs[r * cols + labels[r]] -= s;
+    else probs.fill(0, r * cols, (r + 1) * cols);
+  }
 }
 
 /** Mean squared error over all elements. */

@@ -1,7 +1,7 @@
 import { record } from '../autograd.js';
 import { kernelsFor } from '../dispatch.js';
 import { ShapeError, sameShape, sizeOf } from '../shape.js';
-import { Tensor, allocBuf } from '../tensor.js';
+import { Tensor, allocBuf, allocUninit } from '../tensor.js';
 
 /**
  * Matrix product over the last two dimensions. Supported forms:
@@ -22,11 +22,16 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   return matmulBatched(a, b);
 }
 
+/** An output every path below overwrites whole (GEMM with beta 0, or the bias copy before beta 1). */
+function outputOf(shape: number[], dtype: Tensor['dtype']): Tensor {
+  return new Tensor(allocUninit(dtype, sizeOf(shape)), shape);
+}
+
 function matmulFolded(a: Tensor, b: Tensor): Tensor {
   const K = a.shape[a.ndim - 1];
   const N = b.shape[1];
   const M = a.size / K;
-  const out = Tensor.zeros([...a.shape.slice(0, -1), N], a.dtype);
+  const out = outputOf([...a.shape.slice(0, -1), N], a.dtype);
   const k = kernelsFor(a.data);
   k.gemm(false, false, M, N, K, 1, a.data, 0, b.data, 0, 0, out.data, 0, 1);
   return record(out, 'matmul', [a, b], (gy) => {
@@ -39,7 +44,7 @@ function matmulSharedA(a: Tensor, b: Tensor): Tensor {
   const [M, K] = a.shape;
   const N = b.shape[b.ndim - 1];
   const batch = sizeOf(b.shape.slice(0, -2));
-  const out = Tensor.zeros([...b.shape.slice(0, -2), M, N], a.dtype);
+  const out = outputOf([...b.shape.slice(0, -2), M, N], a.dtype);
   const k = kernelsFor(a.data);
   k.gemm(false, false, M, N, K, 1, a.data, 0, b.data, K * N, 0, out.data, M * N, batch);
   return record(out, 'matmul', [a, b], (gy) => {
@@ -59,7 +64,7 @@ function matmulBatched(a: Tensor, b: Tensor): Tensor {
   const K = a.shape[a.ndim - 1];
   const N = b.shape[b.ndim - 1];
   const batch = sizeOf(a.shape.slice(0, -2));
-  const out = Tensor.zeros([...a.shape.slice(0, -1), N], a.dtype);
+  const out = outputOf([...a.shape.slice(0, -1), N], a.dtype);
   const k = kernelsFor(a.data);
   k.gemm(false, false, M, N, K, 1, a.data, M * K, b.data, K * N, 0, out.data, M * N, batch);
   return record(out, 'matmul', [a, b], (gy) => {
@@ -79,7 +84,7 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
     throw new ShapeError('linear', 'expected x [..., in], weight [out, in], bias [out]', [x.shape, weight.shape, bias?.shape ?? []]);
   }
   const M = x.size / inF;
-  const out = Tensor.zeros([...x.shape.slice(0, -1), outF], x.dtype);
+  const out = outputOf([...x.shape.slice(0, -1), outF], x.dtype);
   const k = kernelsFor(x.data);
   let beta = 0;
   if (bias) {

@@ -1,0 +1,78 @@
+import type { Buf } from './backend.js';
+
+/**
+ * Reuse of large buffers the engine knows are dead: intermediate gradients once autograd has
+ * propagated them, and the cross-entropy's probabilities once its backward has run. A training
+ * step allocates the same large buffers every time (a language model's logits-sized gradient is
+ * 100–200 MB); glibc serves allocations above 32 MB with a fresh mmap, so each of them costs page
+ * faults on first touch and an munmap later — measured at ~4× the cost of writing into a reused
+ * buffer. PyTorch keeps a caching allocator for the same reason.
+ *
+ * Only buffers handed out by `allocBuf` while no BufferRecycler was active are accepted back
+ * (`isPoolable`), so nothing a recycler, an arena or a caller owns can enter the pool. What was
+ * given back two backward passes ago and not taken since is dropped, so a change of shapes does
+ * not keep old buffers alive.
+ */
+
+/** Buffers below this many elements are left to the system allocator (its heap reuses them cheaply). */
+export const POOL_MIN_ELEMENTS = 1 << 20;
+
+/** Large buffers allocBuf made that may come back (weakly held: a forgotten one is just collected). */
+const poolable = new WeakSet<Buf>();
+/** Given back since the last backward pass started. */
+let current = new Map<string, Buf[]>();
+/** Given back during the pass before; dropped when the next pass starts. */
+let previous = new Map<string, Buf[]>();
+
+function keyOf(float64: boolean, n: number): string {
+  return `${float64 ? 'd' : 'f'}${n}`;
+}
+
+let enabled = true;
+
+/** Switches reuse off (or back on): the pool's tests compare both. Off empties the pool. */
+export function setPoolEnabled(on: boolean): void {
+  enabled = on;
+  if (!on) {
+    current = new Map();
+    previous = new Map();
+  }
+}
+
+/** A dead buffer of this kind, if the pool has one (not zeroed: the caller decides). */
+export function takePooled(float64: boolean, n: number): Buf | null {
+  if (!enabled || n < POOL_MIN_ELEMENTS) return null;
+  const key = keyOf(float64, n);
+  return current.get(key)?.pop() ?? previous.get(key)?.pop() ?? null;
+}
+
+/** Marks a large buffer made by allocBuf as one that may be given back. */
+export function markPoolable(buf: Buf): void {
+  if (buf.length >= POOL_MIN_ELEMENTS) poolable.add(buf);
+}
+
+/**
+ * Gives back a buffer nothing will read or write again. Ignored unless allocBuf made it outside a
+ * recycler (and it is large), so a caller cannot hand over memory it does not own.
+ */
+export function giveBack(buf: Buf): void {
+  if (!enabled || !poolable.has(buf)) return;
+  const key = keyOf(buf instanceof Float64Array, buf.length);
+  if (current.get(key)?.includes(buf) || previous.get(key)?.includes(buf)) return;
+  const list = current.get(key);
+  if (list) list.push(buf);
+  else current.set(key, [buf]);
+}
+
+/** A backward pass starts: what the pass before last gave back and nobody took is released. */
+export function startPass(): void {
+  previous = current;
+  current = new Map();
+}
+
+/** Bytes the pool holds (tests and diagnostics). */
+export function pooledBytes(): number {
+  let total = 0;
+  for (const m of [current, previous]) for (const list of m.values()) for (const b of list) total += b.byteLength;
+  return total;
+}
