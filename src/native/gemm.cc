@@ -31,11 +31,15 @@ Engine g_engine = Engine::Auto;
 constexpr int64_t kTinyGemm = 2048;  // M·N·K at or below which library call overhead dominates
 constexpr int64_t kThin = 4;         // M or N at most this: a matrix-vector-like product
 
-#ifdef SC_HAVE_DNNL
-void runMatmulOrSgemm(const Gemm& g) {
-  if (!gemmDnnlMatmul(g)) gemmDnnlSgemm(g);
+/** C = bias broadcast over rows, for the engines without a fused bias: then C += op(A)·op(B). */
+Gemm withBiasCopied(const Gemm& g) {
+  Gemm out = g;
+  for (int64_t b = 0; b < g.batch; b++)
+    for (int64_t i = 0; i < g.M; i++) std::memcpy(g.C + b * g.strideC + i * g.ldc, g.bias, sizeof(float) * g.N);
+  out.bias = nullptr;
+  out.beta = 1;
+  return out;
 }
-#endif
 
 }  // namespace
 
@@ -50,8 +54,9 @@ void gemmCblas(const Gemm& g) {
 }
 #endif
 
-void sgemm(const Gemm& g) {
-  if (g.M == 0 || g.N == 0 || g.batch == 0) return;
+void sgemm(const Gemm& given) {
+  if (given.M == 0 || given.N == 0 || given.batch == 0) return;
+  Gemm g = given;
   Engine e = g_engine;
   if (g.K == 0 || g.alpha == 0) e = Engine::Own;  // C = beta·C only; libraries differ on K = 0
   if (e == Engine::Auto) {
@@ -65,9 +70,15 @@ void sgemm(const Gemm& g) {
     e = Engine::Own;
 #endif
   }
+#ifdef SC_HAVE_DNNL
+  if (e == Engine::Matmul) {
+    if (gemmDnnlMatmul(g)) return;
+    e = Engine::DnnlSgemm;
+  }
+#endif
+  if (g.bias) g = withBiasCopied(g);
   switch (e) {
 #ifdef SC_HAVE_DNNL
-    case Engine::Matmul: runMatmulOrSgemm(g); return;
     case Engine::DnnlSgemm: gemmDnnlSgemm(g); return;
 #endif
 #ifdef SC_HAVE_CBLAS
@@ -109,7 +120,7 @@ int64_t span(int64_t batch, int64_t stride, int64_t matrix) {
   return matrix == 0 ? 0 : (batch - 1) * stride + matrix;
 }
 
-// gemm(transA, transB, M, N, K, alpha, A, strideA, B, strideB, beta, C, strideC, batch)
+// gemm(transA, transB, M, N, K, alpha, A, strideA, B, strideB, beta, C, strideC, batch[, bias|null])
 napi_value GemmKernel(Args& a) {
   Gemm g;
   g.transA = a.flag(0);
@@ -126,7 +137,14 @@ napi_value GemmKernel(Args& a) {
   const F32 C = a.f32(11, "C");
   g.strideC = a.integer(12, "strideC");
   g.batch = a.integer(13, "batch");
+  const F32 bias = a.argCount() > 14 ? a.f32OrNull(14, "bias") : F32{};
   if (g.batch == 0 || g.M == 0 || g.N == 0) return undefinedValue(a.env());
+  if (bias.p) {
+    a.need(bias, g.N, "bias");
+    if (g.beta != 0) throwRange("gemm: a bias needs beta = 0");
+    if (g.strideC == 0 && g.batch > 1) throwRange("gemm: a bias needs a C per batch entry (strideC > 0)");
+    g.bias = bias.p;
+  }
   a.need(A, span(g.batch, g.strideA, g.M * g.K), "A");
   a.need(B, span(g.batch, g.strideB, g.K * g.N), "B");
   a.need(C, span(g.batch, g.strideC, g.M * g.N), "C");

@@ -16,6 +16,8 @@ struct Gemm {
   float* C = nullptr;
   int64_t ldc = 0, strideC = 0;
   int64_t batch = 1;
+  /** Optional [N] row added to every row of C (beta must be 0): a linear layer's bias, fused. */
+  const float* bias = nullptr;
 };
 
 /** C_b = alpha op(A_b) op(B_b) + beta C_b for every b, with the fastest engine available. */
@@ -27,6 +29,7 @@ const char* gemmEngine();
 bool setGemmEngine(const char* name);
 
 // Engines. Each handles one batch entry (dnnl_matmul also whole batches) and beta = 0 exactly.
+// Only dnnl_matmul takes a bias (and may refuse it); sgemm copies it into C for the others.
 void gemmOwn(const Gemm& g);  // cache-blocked C++ (gemm_blocked.cc)
 #ifdef SC_HAVE_DNNL
 bool gemmDnnlMatmul(const Gemm& g);  // false when oneDNN cannot express it (gemm_dnnl.cc)

@@ -15,7 +15,7 @@ namespace {
 struct MatmulEntry {
   bool ok = false;  // false: oneDNN offered only its reference kernel or refused the shape
   dnnl::matmul prim;
-  dnnl::memory a, b, c;
+  dnnl::memory a, b, c, bias;
   std::unordered_map<int, dnnl::memory> args;
 };
 
@@ -38,6 +38,8 @@ std::unique_ptr<MatmulEntry> createMatmul(const Gemm& g, int64_t bA, int64_t bB)
     bd = stridedDesc({bB, g.K, g.N}, {bB == 1 ? g.K * g.N : g.strideB, sb[0], sb[1]});
     cd = stridedDesc({g.batch, g.M, g.N}, {g.strideC, g.ldc, 1});
   }
+  // The bias is a [1, N] row oneDNN broadcasts over M (batch 1 only: see gemmDnnlMatmul).
+  const dnnl::memory::desc biasd = g.bias ? stridedDesc({1, g.N}, {g.N, 1}) : dnnl::memory::desc();
   dnnl::primitive_attr attr;
   if (g.alpha != 1) attr.set_output_scales(0, {g.alpha});
   if (g.beta != 0) {
@@ -46,7 +48,8 @@ std::unique_ptr<MatmulEntry> createMatmul(const Gemm& g, int64_t bA, int64_t bB)
     attr.set_post_ops(po);
   }
   try {
-    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(ad, bd, cd), attr, dnnlEngine());
+    const dnnl::matmul::desc d = g.bias ? dnnl::matmul::desc(ad, bd, biasd, cd) : dnnl::matmul::desc(ad, bd, cd);
+    dnnl::matmul::primitive_desc pd(d, attr, dnnlEngine());
     if (std::string(pd.impl_info_str()).rfind("ref", 0) == 0) return e;
     e->prim = dnnl::matmul(pd);
   } catch (const dnnl::error&) {
@@ -57,6 +60,10 @@ std::unique_ptr<MatmulEntry> createMatmul(const Gemm& g, int64_t bA, int64_t bB)
   e->b = dnnl::memory(bd, eng, DNNL_MEMORY_NONE);
   e->c = dnnl::memory(cd, eng, DNNL_MEMORY_NONE);
   e->args = {{DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}};
+  if (g.bias) {
+    e->bias = dnnl::memory(biasd, eng, DNNL_MEMORY_NONE);
+    e->args[DNNL_ARG_BIAS] = e->bias;
+  }
   e->ok = true;
   return e;
 }
@@ -71,13 +78,15 @@ constexpr double kGemmGrainFlops = 3.2e7;
 
 bool gemmDnnlMatmul(const Gemm& g) {
   if (g.batch > 1 && g.strideC == 0) return false;  // every batch into one C: not a matmul
+  // A bias is fused for the linear layer's shape only (one matrix, output scale 1).
+  if (g.bias && (g.batch != 1 || g.alpha != 1 || g.beta != 0)) return false;
   const int64_t bA = g.batch > 1 && g.strideA != 0 ? g.batch : 1;
   const int64_t bB = g.batch > 1 && g.strideB != 0 ? g.batch : 1;
   const int nthr = threadsFor(2.0 * g.M * g.N * g.K * g.batch, kGemmGrainFlops);
   Key key;
   key.add(int64_t{g.transA}).add(int64_t{g.transB}).add(g.M).add(g.N).add(g.K).add(g.batch);
   key.add(bA).add(bB).add(g.strideA).add(g.strideB).add(g.strideC).add(g.lda).add(g.ldb).add(g.ldc);
-  key.add(g.alpha).add(g.beta).add(int64_t{nthr});
+  key.add(g.alpha).add(g.beta).add(int64_t{nthr}).add(int64_t{g.bias != nullptr});
   static thread_local PrimitiveCache<MatmulEntry> cache(512);
   // The primitive partitions work for the OpenMP team size current at creation; keep them equal.
   useOmpThreads(nthr);
@@ -87,6 +96,7 @@ bool gemmDnnlMatmul(const Gemm& g) {
   bind(e->a, g.A);
   bind(e->b, g.B);
   bind(e->c, g.C);
+  if (g.bias) bind(e->bias, g.bias);
   e->prim.execute(dnnlStream(), e->args);
   dnnlStream().wait();
   return true;

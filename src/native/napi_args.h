@@ -42,6 +42,8 @@ class Args {
 
   napi_env env() const { return env_; }
   const char* fn() const { return fn_; }
+  /** How many arguments the call passed (for optional trailing ones). */
+  size_t argCount() const { return argc_; }
 
   /** A Float32Array (a Float64Array is refused: the native kernels are float32-only). */
   F32 f32(size_t i, const char* name) const;

@@ -117,12 +117,14 @@ export interface Backend {
    * Batched GEMM: for b in [0, batch): C_b = alpha * op(A_b) @ op(B_b) + beta * C_b, with
    * op(X) = X^T when trans is set. op(A_b) is M×K, op(B_b) is K×N, C_b is M×N, all contiguous.
    * A_b starts at b*strideA (strideA = 0 broadcasts A over the batch), likewise B and C.
-   * beta = 0 must ignore C's previous contents (even NaN).
+   * beta = 0 must ignore C's previous contents (even NaN). An optional `bias` [N] is added to
+   * every row of every C_b (beta must then be 0; C needs strideC > 0 when batch > 1): a linear
+   * layer's bias, which oneDNN fuses into the product instead of a broadcast copy first.
    */
   gemm(
     transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
     A: Buf, strideA: number, B: Buf, strideB: number, beta: number, C: Buf, strideC: number,
-    batch: number,
+    batch: number, bias?: Buf | null,
   ): void;
 
   // ---- elementwise ---------------------------------------------------------------------------

@@ -29,7 +29,7 @@ interface Addon {
   setFlushDenormals(on: boolean): void;
   getFlushDenormals(): boolean;
   gemm(ta: boolean, tb: boolean, M: number, N: number, K: number, alpha: number, A: Buf, sA: number,
-    B: Buf, sB: number, beta: number, C: Buf, sC: number, batch: number): void;
+    B: Buf, sB: number, beta: number, C: Buf, sC: number, batch: number, bias: Buf | null): void;
   unary(op: number, x: Buf, out: Buf): void;
   unaryBackward(op: number, x: Buf, y: Buf, gy: Buf, gx: Buf): void;
   binary(op: number, a: Buf, b: Buf, out: Buf, dims: Float64Array): void;
@@ -156,8 +156,8 @@ function makeBackend(n: Addon): Backend {
       n.setThreads(threads);
     },
     getThreads: () => n.getThreads(),
-    gemm: (ta, tb, M, N, K, alpha, A, sA, B, sB, beta, C, sC, batch) =>
-      n.gemm(ta, tb, M, N, K, alpha, A, sA, B, sB, beta, C, sC, batch),
+    gemm: (ta, tb, M, N, K, alpha, A, sA, B, sB, beta, C, sC, batch, bias) =>
+      n.gemm(ta, tb, M, N, K, alpha, A, sA, B, sB, beta, C, sC, batch, bias ?? null),
     unary: (op, x, out) => n.unary(opCode(UNARY, op, 'unary'), x, out),
     unaryBackward: (op, x, y, gy, gx) => n.unaryBackward(opCode(UNARY, op, 'unary'), x, y, gy, gx),
     binary: (op, a, aStrides, b, bStrides, out, shape) =>

@@ -22,7 +22,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   return matmulBatched(a, b);
 }
 
-/** An output every path below overwrites whole (GEMM with beta 0, or the bias copy before beta 1). */
+/** An output every path below overwrites whole (GEMM with beta 0). */
 function outputOf(shape: number[], dtype: Tensor['dtype']): Tensor {
   return new Tensor(allocUninit(dtype, sizeOf(shape)), shape);
 }
@@ -86,12 +86,7 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
   const M = x.size / inF;
   const out = outputOf([...x.shape.slice(0, -1), outF], x.dtype);
   const k = kernelsFor(x.data);
-  let beta = 0;
-  if (bias) {
-    k.stridedCopy(bias.data, 0, [0, 1], out.data, 0, [outF, 1], [M, outF], false);
-    beta = 1;
-  }
-  k.gemm(false, true, M, outF, inF, 1, x.data, 0, weight.data, 0, beta, out.data, 0, 1);
+  k.gemm(false, true, M, outF, inF, 1, x.data, 0, weight.data, 0, 0, out.data, 0, 1, bias?.data ?? null);
   const inputs = bias ? [x, weight, bias] : [x, weight];
   return record(out, 'linear', inputs, (gy) => {
     if (x.requiresGrad) k.gemm(false, false, M, inF, outF, 1, gy, 0, weight.data, 0, 1, x.ensureGrad(), 0, 1);

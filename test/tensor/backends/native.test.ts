@@ -199,6 +199,42 @@ describe('native gemm', () => {
     }
   });
 
+  ntest('a bias row is added to every row of C on every engine (fused by the oneDNN matmul), as js does', () => {
+    const n = loadedNative!;
+    const rng = new Rng(11);
+    const rand = (len: number) => Float32Array.from({ length: len }, () => rng.normal());
+    // [M, N, K, batch]: the matmul primitive's shape, a tiny one (own loops), a thin one (dnnl_sgemm), a batch.
+    const cases: [number, number, number, number][] = [[37, 29, 23, 1], [2, 3, 4, 1], [3, 40, 17, 1], [5, 6, 7, 3]];
+    try {
+      for (const engine of ['auto', 'own', 'dnnl']) {
+        try {
+          internals!.setGemmEngine(engine);
+        } catch {
+          continue;
+        }
+        for (const [M, N, K, batch] of cases) {
+          const A = rand(batch * M * K);
+          const B = rand(N * K);
+          const bias = rand(N);
+          const want = new Float32Array(batch * M * N);
+          js.gemm(false, true, M, N, K, 1, A, M * K, B, 0, 0, want, M * N, batch, bias);
+          const got = new Float32Array(batch * M * N).fill(NaN);
+          n.gemm(false, true, M, N, K, 1, A, M * K, B, 0, 0, got, M * N, batch, bias);
+          close(got, want, `${engine} gemm+bias ${M}x${N}x${K} b${batch}`, { rtol: 1e-4, atol: 1e-4 });
+          // js against the definition: the bias lands once per row.
+          const plain = new Float32Array(batch * M * N);
+          js.gemm(false, true, M, N, K, 1, A, M * K, B, 0, 0, plain, M * N, batch);
+          close(want, plain.map((v, i) => v + bias[i % N]), `js gemm+bias ${M}x${N}x${K}`, { rtol: 1e-5, atol: 1e-5 });
+        }
+      }
+    } finally {
+      internals!.setGemmEngine('auto');
+    }
+    const f = new Float32Array(4);
+    assert.throws(() => n.gemm(false, false, 2, 2, 1, 1, f, 0, f, 0, 1, f, 0, 1, f), { name: 'RangeError', message: /bias needs beta = 0/ });
+    assert.throws(() => n.gemm(false, false, 2, 2, 1, 1, f, 0, f, 0, 0, f, 0, 1, new Float32Array(1)), { name: 'RangeError', message: /'bias' has 1 elements, needs 2/ });
+  });
+
   ntest('beta = 0 ignores NaN in C; C is left alone when M or N is 0', (native) => {
     const C = new Float32Array(6).fill(NaN);
     native.gemm(false, false, 2, 3, 4, 1, new Float32Array(8).fill(1), 0, new Float32Array(12).fill(1), 0, 0, C, 0, 1);

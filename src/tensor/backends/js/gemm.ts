@@ -7,13 +7,16 @@ import type { Buf } from '../../backend.js';
 export function gemm(
   transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
   A: Buf, strideA: number, B: Buf, strideB: number, beta: number, C: Buf, strideC: number,
-  batch: number,
+  batch: number, bias: Buf | null = null,
 ): void {
+  if (bias && beta !== 0) throw new RangeError('gemm: a bias needs beta = 0');
+  if (bias && batch > 1 && strideC === 0) throw new RangeError('gemm: a bias needs a C per batch entry (strideC > 0)');
   for (let b = 0; b < batch; b++) {
     const a0 = b * strideA;
     const b0 = b * strideB;
     const c0 = b * strideC;
-    scaleC(C, c0, M * N, beta);
+    if (bias) for (let i = 0; i < M; i++) C.set(bias.subarray(0, N), c0 + i * N);
+    else scaleC(C, c0, M * N, beta);
     if (alpha === 0 || K === 0) continue;
     if (!transA && !transB) gemmNN(M, N, K, alpha, A, a0, B, b0, C, c0);
     else if (!transA && transB) gemmNT(M, N, K, alpha, A, a0, B, b0, C, c0);
