@@ -37,6 +37,7 @@
         'src/native/optim.cc',
         'src/native/attention.cc',
         'src/native/shm.cc',
+        'src/native/memory.cc',
       ],
       'defines': ['NAPI_VERSION=8'],
       # C++ exceptions are on throughout: oneDNN's C++ API reports errors by throwing, and our

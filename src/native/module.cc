@@ -87,6 +87,7 @@ NAPI_MODULE_INIT() {
     sc::registerOptim(env, exports);
     sc::registerAttention(env, exports);
     sc::registerShm(env, exports);
+    sc::registerMemory(env, exports);
     sc::describe(env, exports);
   } catch (...) {
     sc::reportException(env, "smolcluster native init");

@@ -18,5 +18,6 @@ void registerEmbedding(napi_env env, napi_value exports);
 void registerOptim(napi_env env, napi_value exports);
 void registerAttention(napi_env env, napi_value exports);
 void registerShm(napi_env env, napi_value exports);
+void registerMemory(napi_env env, napi_value exports);
 
 }  // namespace sc

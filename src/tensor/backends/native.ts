@@ -28,6 +28,7 @@ interface Addon {
   setPoolEngine(name: string): void;
   setFlushDenormals(on: boolean): void;
   getFlushDenormals(): boolean;
+  keepLargeAllocations(): boolean;
   gemm(ta: boolean, tb: boolean, M: number, N: number, K: number, alpha: number, A: Buf, sA: number,
     B: Buf, sB: number, beta: number, C: Buf, sC: number, batch: number, bias: Buf | null): void;
   unary(op: number, x: Buf, out: Buf): void;
@@ -261,6 +262,8 @@ function load(): NonNullable<typeof loaded> {
     try {
       const addon = withPassiveOpenMp(() => createRequire(import.meta.url)(path) as Addon);
       loaded = { result: { backend: makeBackend(addon), reason: null }, addon, path };
+      // Large tensors stay in the heap between steps instead of fresh mmaps (src/native/memory.cc).
+      if (process.env.SMOLCLUSTER_KEEP_LARGE_ALLOCATIONS !== '0') addon.keepLargeAllocations();
     } catch (e) {
       const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
       loaded = { result: { backend: null, reason: `addon failed to load: ${msg}` }, addon: null, path };
