@@ -7,7 +7,7 @@
  * is sent.
  */
 import type { ProcessGroup } from '../comm/process_group.js';
-import type { BatchShares } from '../train/shares.js';
+import type { MemberShares } from '../train/shares.js';
 import type { BalancePolicy, Measured } from './policy.js';
 import { equalShares } from './shares.js';
 import { SpeedMeter } from './speed.js';
@@ -38,17 +38,20 @@ export interface ShardOf {
   compute: boolean;
 }
 
-export class Balancer implements BatchShares {
+export class Balancer implements MemberShares {
   private current: number[];
+  /** Elastic runs: the global batch of the current membership (otherwise the shards' measured samples per step). */
+  private globalBatch: number | null = null;
   private meter = new SpeedMeter();
   /** Per rank: [shard index or −1, then the meter's figures] (ROW floats). */
   private readonly mine = new Float32Array(ROW);
-  private readonly decided: Float32Array;
+  private decided: Float32Array;
 
   constructor(
-    private readonly group: ProcessGroup,
+    /** null: an elastic run's, until its first group forms (regroup). */
+    private group: ProcessGroup | null,
     private readonly policy: BalancePolicy,
-    private readonly shard: ShardOf,
+    private shard: ShardOf,
     private readonly onRebalance: (e: RebalanceEvent) => void = () => {},
   ) {
     this.current = equalShares(shard.count);
@@ -74,32 +77,51 @@ export class Balancer implements BatchShares {
   }
 
   async sharesAt(step: number): Promise<readonly number[]> {
-    if (this.group.size > 1 && this.policy.decidesAt(step)) await this.rebalance(step);
+    if (this.group && this.group.size > 1 && this.policy.decidesAt(step)) await this.rebalance(step);
     return this.current;
   }
 
-  private async rebalance(step: number): Promise<void> {
+  /**
+   * Elastic runs: the members changed. From now on the shares are over `group` (this process is
+   * its rank `index`) and the global batch is `globalBatch`; they are decided at once from what the
+   * members measured so far (a newcomer's unknown times count as typical). Every member calls it,
+   * with the same `decide` (false when the first group forms: nothing is measured yet).
+   */
+  async regroup(group: ProcessGroup, index: number, step: number, reason: string, globalBatch: number, decide = true): Promise<void> {
+    const before = this.current;
+    this.group = group;
+    this.shard = { index, count: group.size, compute: true };
+    this.globalBatch = globalBatch;
+    this.current = equalShares(group.size);
+    this.decided = new Float32Array(1 + group.size);
+    if (decide && group.size > 1) await this.rebalance(step, { reason: `members changed (${reason})`, before });
+  }
+
+  /** `change`: a change of members — decide even with unknown times, from equal shares, and record the previous membership's shares as the old ones. */
+  private async rebalance(step: number, change?: { reason: string; before: number[] }): Promise<void> {
     const m = this.meter;
     this.mine.set([this.shard.compute ? this.shard.index : -1, m.windowMean, m.ema, m.fixedWindowMean, m.fixedEma, m.samplesPerStep, m.jitterMs]);
-    const all = await this.group.allGather(this.mine);
+    const group = this.group!;
+    const all = await group.allGather(this.mine);
     this.meter.resetWindow();
     const measured = byShard(all, this.shard.count);
+    if (this.globalBatch !== null) measured.globalBatch = this.globalBatch;
     this.decided.fill(0);
     let reason = '';
     // Every shard must have been measured (after a resume the meters start empty): until then the shares stay.
-    if (this.group.rank === DECIDER && !measured.ema.some(Number.isNaN)) {
+    if (group.rank === DECIDER && (change || !measured.ema.some(Number.isNaN))) {
       const d = this.policy.decide(step, this.current, measured);
-      if (d) {
+      if (d || change) {
         this.decided[0] = 1;
-        this.decided.set(d.shares, 1);
-        reason = d.reason;
+        this.decided.set(d ? d.shares : this.current, 1);
+        reason = change ? `${change.reason}: ${d ? d.reason : 'equal shares'}` : d!.reason;
       }
     }
-    await this.group.broadcast(this.decided, DECIDER);
+    await group.broadcast(this.decided, DECIDER);
     if (this.decided[0] !== 1) return;
-    const old = this.current;
+    const old = change?.before ?? this.current;
     this.current = Array.from(this.decided.subarray(1));
-    if (this.group.rank === DECIDER) {
+    if (group.rank === DECIDER) {
       this.onRebalance({ step, policy: this.policy.name, reason, old_shares: old, shares: this.current, ms_per_sample: measured.ema, fixed_ms: measured.fixedEma ?? [], jitter_ms: measured.jitterMs ?? [] });
     }
   }

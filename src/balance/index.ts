@@ -47,3 +47,16 @@ export function balancerFromFlags(
   const policy = makePolicy(f.loadBalancePolicy ?? 'dynamic', { rebalanceInterval: f.rebalanceInterval ?? 10 });
   return new Balancer(group, policy, shard, onRebalance);
 }
+
+/** An elastic run's balancer (flags as above): its group is each membership's, given as members change (Balancer.regroup). */
+export function elasticBalancerFromFlags(f: BalanceFlags, onRebalance: (e: RebalanceEvent) => void): Balancer | null {
+  if (!f.enableLoadBalancing) return null;
+  const policy = makePolicy(f.loadBalancePolicy ?? 'dynamic', { rebalanceInterval: f.rebalanceInterval ?? 10 });
+  return new Balancer(null, policy, { index: 0, count: 1, compute: true }, onRebalance);
+}
+
+/** A decision as one line for stderr: "step 20: shares 50.0%/50.0% → 75.0%/25.0% (reason)". */
+export function rebalanceLine(e: RebalanceEvent): string {
+  const pct = (share: number): string => `${(share * 100).toFixed(1)}%`;
+  return `step ${e.step}: shares ${e.old_shares.map(pct).join('/')} → ${e.shares.map(pct).join('/')} (${e.reason})`;
+}

@@ -3,6 +3,7 @@
  * It reaches the rendezvous store under its stable id (its rank), takes part in the membership
  * epochs (comm/elastic.ts) and trains through the one loop; every change of members is an event.
  */
+import { elasticBalancerFromFlags, rebalanceLine } from '../balance/index.js';
 import { ElasticGroup, RunOverError } from '../comm/elastic.js';
 import { StoreClient } from '../comm/store/client.js';
 import { resolveToken } from '../comm/token.js';
@@ -49,7 +50,12 @@ export async function runElasticWorker(
   });
   const experiment = experimentPaths(flags.experimentsDir, flags.name ?? experimentName(config.model));
   const events = new MonitorLog(eventsFile(experiment.dir), place.rank);
+  const balance = elasticBalancerFromFlags(flags, (e) => {
+    appendEvent(experiment.dir, 'rebalance', e);
+    process.stderr.write(`smolcluster: ${rebalanceLine(e)}\n`);
+  });
   const strategy = new ElasticAllReduceStrategy(elastic, place.rank, place.worldSize, {
+    balance: balance ? { shares: balance, batchSize: config.batchSize } : undefined,
     onChange: (c) => appendEvent(experiment.dir, 'membership', {
       rank: place.rank, epoch: c.epoch, members: c.members, joined: c.joined, left: c.left, reason: c.reason, step: c.step, steps_lost: c.stepsLost,
     }),
@@ -57,7 +63,7 @@ export async function runElasticWorker(
   try {
     const result = await runTraining({
       config, strategy, experiment, observer: new ProgressObserver(place.worldSize), output: flags.output, save: flags.save, events, faults,
-      trace: flags.trace, rejoin: Number(process.env[RESTARTS_ENV] ?? 0) > 0,
+      trace: flags.trace, rejoin: Number(process.env[RESTARTS_ENV] ?? 0) > 0, balance: balance ?? undefined,
     });
     if (result) printSummary(result, experiment.dir);
   } catch (err) {

@@ -13,7 +13,7 @@ import { describePlacement, localRankFromEnvironment, resolvePlacementWithSource
 import { experimentName, experimentPaths } from '../train/experiment.js';
 import { parseFaults } from '../train/faults.js';
 import { appendEvent, eventsFile } from '../metrics/events.js';
-import { balancerFromFlags } from '../balance/index.js';
+import { balancerFromFlags, rebalanceLine } from '../balance/index.js';
 import { MonitorLog } from '../train/monitors.js';
 import { runTraining } from '../train/run.js';
 import { createClusterStrategy } from '../train/strategies/ps_factory.js';
@@ -120,7 +120,7 @@ export async function runWorker(flags: WorkerFlags): Promise<void> {
     const strategy = createClusterStrategy(strategyName, cluster.group, { ...sOpts, recovery: ps?.recovery });
     const balance = balancerFromFlags(flags, strategyName, cluster.group, strategy.dataShard ?? { index: place.rank, count: place.worldSize, compute: true }, (e) => {
       appendEvent(experiment.dir, 'rebalance', e);
-      process.stderr.write(`smolcluster: step ${e.step}: shares ${e.old_shares.map(pct).join('/')} → ${e.shares.map(pct).join('/')} (${e.reason})\n`);
+      process.stderr.write(`smolcluster: ${rebalanceLine(e)}\n`);
     });
     // The ranks that train: a parameter server that only aggregates is not one of them.
     const trainers = strategy.dataShard?.count ?? place.worldSize;
@@ -169,6 +169,3 @@ export function masterAnnouncement(host: string, port: number, worldSize: number
   return `rank 0: rendezvous on ${host}:${port}; workers use --master ${use} (or MASTER_ADDR=${hosts[0]} MASTER_PORT=${port}); waiting for ${worldSize - 1} worker${worldSize === 2 ? '' : 's'}`;
 }
 
-function pct(share: number): string {
-  return `${(share * 100).toFixed(1)}%`;
-}

@@ -6,8 +6,11 @@
  * interleaving, so with a constant world it reads the same samples). Because the split is made
  * per step from the current member count, a change of members re-shards the rest of the epoch
  * with no sample lost or taken twice; restoring a committed cursor replays exactly the steps after it.
+ * With batch shares (load balancing) member r takes instead the r-th contiguous slice of the global
+ * batch, cut by the shares (share_sampler.ts splitCounts): the global batch is the same.
  */
 import { Rng } from '../util/rng.js';
+import { splitCounts } from './share_sampler.js';
 
 export interface CursorPosition {
   epoch: number;
@@ -29,12 +32,19 @@ export class ElasticCursor {
    * This member's indices of the next global batch and that batch's place, then moves past it.
    * `rank` of `members`, `batchSize` samples per member.
    */
-  take(rank: number, members: number, batchSize: number): { epoch: number; offset: number; global: number; indices: Int32Array } {
+  take(rank: number, members: number, batchSize: number, shares?: ArrayLike<number>): { epoch: number; offset: number; global: number; indices: Int32Array } {
     const { epoch, offset } = this.position;
     const global = Math.min(members * batchSize, this.size - offset);
     const order = this.orderOf(epoch);
     const mine: number[] = [];
-    for (let p = offset + rank; p < offset + global; p += members) mine.push(order[p]);
+    if (shares && shares.length === members) {
+      const counts = splitCounts(global, shares);
+      let from = offset;
+      for (let r = 0; r < rank; r++) from += counts[r];
+      for (let p = from; p < from + counts[rank]; p++) mine.push(order[p]);
+    } else {
+      for (let p = offset + rank; p < offset + global; p += members) mine.push(order[p]);
+    }
     const next = offset + global;
     this.position = next >= this.size ? { epoch: epoch + 1, offset: 0 } : { epoch, offset: next };
     return { epoch, offset, global, indices: Int32Array.from(mine) };

@@ -8,6 +8,7 @@ import { BatchLoader } from '../data/loader.js';
 import { ShareSampler } from '../data/share_sampler.js';
 import type { AnyBatch } from './objective.js';
 import type { StepRecord } from '../metrics/records.js';
+import type { ProcessGroup } from '../comm/process_group.js';
 
 export interface BatchShares {
   /**
@@ -26,6 +27,13 @@ export interface BatchShares {
   readonly shares?: readonly number[];
   /** A resumed run continues at `step` with the shares its checkpoint saved (every rank reads the same file). */
   restore?(shares: readonly number[], step: number): void;
+}
+
+/** Batch shares over a membership that changes (elastic all-reduce): the strategy moves them to each new group. */
+export interface MemberShares extends BatchShares {
+  readonly shares: readonly number[];
+  /** The members changed: shares over `group` (this process its rank `index`) from now on, decided at once; every member calls it. */
+  regroup(group: ProcessGroup, index: number, step: number, reason: string, globalBatch: number, decide?: boolean): Promise<void>;
 }
 
 /** A rank's steps when the global batch (`perShardBatch` × shards) is split by shares. */

@@ -70,17 +70,22 @@ export function checkExactlyOnce(metricsFile: string, datasetSize: number, seed:
   for (const kept of finals) {
     const { data_epoch: e, data_offset: off, data_global: g, members: n } = kept[0];
     tiles.set(e, [...(tiles.get(e) ?? []), [off, g]]);
-    for (const r of kept) {
-      let sum = 0;
-      let count = 0;
-      for (let p = off + r.member_rank; p < off + g; p += n) {
-        sum += order(e)[p];
-        count++;
-      }
-      if (sum !== r.index_sum || count !== r.samples) {
-        problems.push(`step ${r.step} rank ${r.rank}: trained on ${r.samples} samples (index sum ${r.index_sum}), its share is ${count} (sum ${sum})`);
-      }
-    }
+    // Equal shares interleave the global batch (DistributedSampler's order); balanced shares cut it
+    // into contiguous slices in member order (elastic_cursor.ts): either must account for every rank.
+    const interleaved = kept.map((r) => slice(order(e), off + r.member_rank, off + g, n));
+    const byRank = [...kept].sort((a, b) => a.member_rank - b.member_rank);
+    let from = off;
+    const contiguous = new Map(byRank.map((r) => {
+      const at = from;
+      from += r.samples;
+      return [r, slice(order(e), at, Math.min(at + r.samples, off + g), 1)];
+    }));
+    const fits = (r: ElasticStep, t: { sum: number; count: number }): boolean => t.sum === r.index_sum && t.count === r.samples;
+    const useContiguous = !kept.every((r, i) => fits(r, interleaved[i])) && from === off + g;
+    kept.forEach((r, i) => {
+      const t = useContiguous ? contiguous.get(r)! : interleaved[i];
+      if (!fits(r, t)) problems.push(`step ${r.step} rank ${r.rank}: trained on ${r.samples} samples (index sum ${r.index_sum}), its share is ${t.count} (sum ${t.sum})`);
+    });
   }
   let exact = 0;
   for (const [e, list] of [...tiles].sort((a, b) => a[0] - b[0])) {
@@ -98,4 +103,15 @@ export function checkExactlyOnce(metricsFile: string, datasetSize: number, seed:
     else if (ok && e < Math.max(...tiles.keys())) problems.push(`data epoch ${e}: ends at ${at} of ${datasetSize}`);
   }
   return { epochsExact: exact, epochsSeen: tiles.size, steps: finals.length, supersededRecords: superseded, unrecordedShares: unrecorded, problems };
+}
+
+/** Sum and count of order[p] for p = from, from + stride, … below `to`. */
+function slice(order: Int32Array, from: number, to: number, stride: number): { sum: number; count: number } {
+  let sum = 0;
+  let count = 0;
+  for (let p = from; p < to; p += stride) {
+    sum += order[p];
+    count++;
+  }
+  return { sum, count };
 }

@@ -15,6 +15,11 @@
  * The loop asks this strategy for its steps (`steps`): the data follows the membership, and step
  * numbers go back after a rollback. The LR schedule follows the samples consumed, so a smaller group
  * (more, smaller steps) walks the same LR curve as the full one.
+ *
+ * With load balancing (`balance`, src/balance/) each step's global batch is cut by the members'
+ * shares instead of equally; every change of members decides the shares again over the new group
+ * (the survivors' measurements; a newcomer counts as typical), and the periodic decisions ride in
+ * the step's protected part, so a member lost during one is a change of members like any other.
  */
 import { performance } from 'node:perf_hooks';
 import { type ElasticGroup, type Membership } from '../../comm/elastic.js';
@@ -26,6 +31,7 @@ import { isCommFailure, SmolError } from '../../util/errors.js';
 import { ElasticState } from '../elastic_state.js';
 import type { AnyBatch } from '../objective.js';
 import type { CommTiming, PlannedStep, StepInfo, Strategy, StrategyContext } from '../strategy.js';
+import type { MemberShares } from '../shares.js';
 import { DivergenceError } from './allreduce.js';
 
 /** A change of members, as reported to the run's event log. */
@@ -46,6 +52,8 @@ export interface ElasticAllReduceOptions {
   bucketFloats?: number;
   /** Called on the new group's rank 0 after every change of members. */
   onChange?: (c: MembershipChange) => void;
+  /** Load balancing: the members' shares of each global batch (batchSize per member on average). */
+  balance?: { shares: MemberShares; batchSize: number };
 }
 
 export class ElasticAllReduceStrategy implements Strategy {
@@ -88,15 +96,16 @@ export class ElasticAllReduceStrategy implements Strategy {
   /** The steps of the run: the next global batch split among the current members, until the data is used up. */
   async *steps(ctx: StrategyContext, data: Dataset, batchSize: number, epochs: number, seed: number): AsyncGenerator<PlannedStep> {
     this.cursor = new ElasticCursor(data.size, seed, this.position);
-    const loader = new BatchLoader(data, new Int32Array(0), batchSize);
     const total = epochs * data.size;
     const fullGlobal = this.worldSize * batchSize;
+    // Balanced shares may give one member more than batchSize samples (never more than a global batch).
+    const loader = new BatchLoader(data, new Int32Array(0), this.opts.balance ? fullGlobal : batchSize);
     const lastStep = ctx.totalSteps ?? Infinity;
     for (;;) {
       const consumed = this.cursor.consumed;
       const lrStep = Math.floor(consumed / fullGlobal);
       if (consumed >= total || lrStep >= lastStep) return;
-      const t = this.cursor.take(this.m.group.rank, this.m.members.length, batchSize);
+      const t = this.cursor.take(this.m.group.rank, this.m.members.length, batchSize, this.opts.balance?.shares.shares);
       let indexSum = 0;
       for (const i of t.indices) indexSum += i;
       this.taken = { epoch: t.epoch, offset: t.offset, global: t.global, indexSum };
@@ -123,6 +132,8 @@ export class ElasticAllReduceStrategy implements Strategy {
         pending.push(g.allReduce(grad.subarray(start, Math.min(start + this.bucketFloats, grad.length)), { op: 'sum' }));
       }
       await Promise.all(pending);
+      // A decision for the next step's batch, inside the protected part (a lost member regroups).
+      if (this.opts.balance) await this.opts.balance.shares.sharesAt(this.nextStep + 1);
       const t2 = performance.now();
       const taken = this.taken!;
       return {
@@ -187,6 +198,8 @@ export class ElasticAllReduceStrategy implements Strategy {
     this.nextStep = step;
     state.commit(step, { epoch, offset });
     await this.verify(ctx, m);
+    const balance = this.opts.balance;
+    if (balance) await balance.shares.regroup(m.group, m.group.rank, step, `${m.members.length} members: ${reason}`, m.members.length * balance.batchSize, reason !== 'formed');
     this.totals.changes++;
     this.totals.stepsLost += lost;
     if (m.group.rank === m.source) this.opts.onChange?.({ epoch: m.epoch, members: m.members, joined: m.joined, left: m.left, reason, step, stepsLost: lost });
