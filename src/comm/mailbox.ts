@@ -8,12 +8,13 @@
  */
 import { ProtocolError, TimeoutError } from '../util/errors.js';
 import type { Deadline, Waiter } from './deadline.js';
-import { DEFAULT_TIMEOUT_MS, type RecvOptions } from './transport.js';
+import { DEFAULT_TIMEOUT_MS, type PieceConsumer, type RecvOptions } from './transport.js';
 
 interface PendingRecv extends Waiter {
   peer: number;
   key: number;
   into: Uint8Array | undefined;
+  consume: PieceConsumer | undefined;
   resolve: (bytes: Uint8Array) => void;
   reject: (err: Error) => void;
   /** Its own timer, or the collective's deadline (one of the two). */
@@ -25,6 +26,8 @@ interface PendingRecv extends Waiter {
 /** Where an incoming payload lands, and who gets it when complete. */
 export interface Landing {
   buf: Uint8Array;
+  /** The recv takes the payload in pieces (RecvOptions.consume): `buf` is empty, hand pieces here. */
+  consume?: PieceConsumer;
   recv: PendingRecv | null;
   discard: boolean;
 }
@@ -55,12 +58,12 @@ export class Mailbox {
   recv(peer: number, key: number, opts: RecvOptions = {}): Promise<Uint8Array> {
     const box = this.boxes[peer];
     const queued = shift(box.arrived, key);
-    if (queued) return settleQueued(queued, opts.into, peer, key);
+    if (queued) return settleQueued(queued, opts.into, opts.consume, peer, key);
     const failure = this.closedWith ?? box.failure;
     if (failure) return Promise.reject(failure);
     return new Promise<Uint8Array>((resolve, reject) => {
       const r: PendingRecv = {
-        peer, key, into: opts.into, resolve, reject, timer: undefined, deadline: opts.deadline, settled: false,
+        peer, key, into: opts.into, consume: opts.consume, resolve, reject, timer: undefined, deadline: opts.deadline, settled: false,
         expire: (err) => this.expire(r, err),
       };
       if (opts.deadline) opts.deadline.track(r);
@@ -77,11 +80,13 @@ export class Mailbox {
     const box = this.boxes[peer];
     const r = shift(box.waiting, key);
     if (!r) return { buf: allocPayload(length), recv: null, discard: false };
-    if (r.into && r.into.length !== length) {
-      this.settle(r, new ProtocolError(`message size mismatch from rank ${peer}: expected ${r.into.length} bytes, got ${length}`));
+    const expected = r.into?.length ?? r.consume?.bytes;
+    if (expected !== undefined && expected !== length) {
+      this.settle(r, new ProtocolError(`message size mismatch from rank ${peer}: expected ${expected} bytes, got ${length}`));
       return { buf: allocPayload(length), recv: null, discard: true };
     }
     box.inFlight.add(r);
+    if (r.consume) return { buf: EMPTY, consume: r.consume, recv: r, discard: false };
     return { buf: r.into ?? allocPayload(length), recv: r, discard: false };
   }
 
@@ -151,7 +156,7 @@ export class Mailbox {
 
   /** Completes a recv posted after its message had started arriving (copied into `into` if given). */
   private settleLate(r: PendingRecv, bytes: Uint8Array, peer: number, key: number): void {
-    settleQueued(bytes, r.into, peer, key).then(
+    settleQueued(bytes, r.into, r.consume, peer, key).then(
       (b) => this.settle(r, null, b),
       (err: Error) => this.settle(r, err),
     );
@@ -167,13 +172,20 @@ export class Mailbox {
   }
 }
 
-function settleQueued(bytes: Uint8Array, into: Uint8Array | undefined, peer: number, key: number): Promise<Uint8Array> {
-  if (!into) return Promise.resolve(bytes);
-  if (into.length !== bytes.length) {
-    return Promise.reject(new ProtocolError(`message size mismatch from rank ${peer} (tag ${key}): expected ${into.length} bytes, got ${bytes.length}`));
+const EMPTY = new Uint8Array(0);
+
+function settleQueued(bytes: Uint8Array, into: Uint8Array | undefined, consume: PieceConsumer | undefined, peer: number, key: number): Promise<Uint8Array> {
+  const expected = into?.length ?? consume?.bytes;
+  if (expected === undefined) return Promise.resolve(bytes);
+  if (expected !== bytes.length) {
+    return Promise.reject(new ProtocolError(`message size mismatch from rank ${peer} (tag ${key}): expected ${expected} bytes, got ${bytes.length}`));
   }
-  into.set(bytes);
-  return Promise.resolve(into);
+  if (consume) {
+    consume.piece(bytes, 0);
+    return Promise.resolve(EMPTY);
+  }
+  into!.set(bytes);
+  return Promise.resolve(into!);
 }
 
 function push<T>(m: Map<number, T[]>, key: number, value: T): void {

@@ -37,6 +37,17 @@ export interface RecvOptions {
   op?: string;
   /** The collective's one deadline (deadline.ts), instead of a timer of this message's own; overrides timeoutMs. */
   deadline?: Deadline;
+  /**
+   * Hand the payload over in pieces instead of storing it (best where `consumesPiecesFrom(peer)`): `piece` is
+   * called in order with each piece and its byte offset; its bytes are valid only during the call.
+   * The recv resolves with an empty array. `bytes` is the expected length, checked like `into`'s.
+   */
+  consume?: PieceConsumer;
+}
+
+export interface PieceConsumer {
+  bytes: number;
+  piece(bytes: Uint8Array, offset: number): void;
 }
 
 export interface Transport {
@@ -44,6 +55,8 @@ export interface Transport {
   readonly size: number;
   send(peer: number, tag: number, payload: Uint8Array, opts?: SendOptions): Promise<void>;
   recv(peer: number, tag: number, opts?: RecvOptions): Promise<Uint8Array>;
+  /** Whether a recv from `peer` takes `consume` without landing the payload first (shared memory: a sum straight out of the ring, one copy fewer). */
+  consumesPiecesFrom?(peer: number): boolean;
   /** Bytes this rank has handed to the wire so far (what a step sent is the difference), if the transport counts. */
   readonly bytesSent?: number;
   /** Human-readable address of a peer, for error messages ("127.0.0.1:40123"). */

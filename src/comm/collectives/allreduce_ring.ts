@@ -56,11 +56,18 @@ async function runLane(
     sends.push(later(t.send(right, tag(phase, step), bytesOf(v), sendOptions(ctx))));
   };
 
-  // Post every receive we can before sending anything, so payloads land in place.
+  // Post every receive we can before sending anything, so payloads land in place. Where the transport
+  // can (shared memory), incoming pieces are summed straight out of its buffer instead: reduced[s].
+  const consumes = t.consumesPiecesFrom?.(left) ?? false;
   const reduceRecv: Promise<Uint8Array>[] = [];
   const postReduce = (s: number): void => {
-    const len = view(r - s - 1).length;
-    const slot = scratch.subarray((s % slots) * plan.maxPiece, (s % slots) * plan.maxPiece + len);
+    const mine = view(r - s - 1);
+    if (consumes) {
+      const piece = (bytes: Uint8Array, offset: number): void => reduceInto(mine.subarray(offset >> 2, (offset + bytes.length) >> 2), floatsOf(bytes), op);
+      reduceRecv[s] = later(t.recv(left, tag(0, s), { ...recvOptions(ctx), consume: { bytes: mine.byteLength, piece } }));
+      return;
+    }
+    const slot = scratch.subarray((s % slots) * plan.maxPiece, (s % slots) * plan.maxPiece + mine.length);
     reduceRecv[s] = later(t.recv(left, tag(0, s), recvOptions(ctx, bytesOf(slot))));
   };
   for (let s = 0; s < slots; s++) postReduce(s);
@@ -72,7 +79,7 @@ async function runLane(
   for (let s = 0; s < steps; s++) {
     const incoming = floatsOf(await reduceRecv[s]);
     const mine = view(r - s - 1);
-    reduceInto(mine, incoming, op);
+    if (!consumes) reduceInto(mine, incoming, op);
     if (s + slots < steps) postReduce(s + slots);
     if (s + 1 < steps) send(0, s + 1, mine);
   }

@@ -99,6 +99,19 @@ export class Ring {
     Atomics.store(this.ctl, 1, (tail + count) | 0);
   }
 
+  /** Reader: like readPiece, but hands the bytes (views into the ring, split at the wrap) to `consume` instead of copying. */
+  consumePiece(length: number, from: number, count: number, consume: (bytes: Uint8Array, offset: number) => void): void {
+    const tail = Atomics.load(this.ctl, 1) >>> 0;
+    const end = Math.min(from + count, length);
+    if (end > from) {
+      const at = tail & this.mask;
+      const first = Math.min(end - from, this.capacity - at);
+      consume(this.data.subarray(at, at + first), from);
+      if (first < end - from) consume(this.data.subarray(0, end - from - first), from + first);
+    }
+    Atomics.store(this.ctl, 1, (tail + count) | 0);
+  }
+
   private copyIn(counter: number, src: Uint8Array, a: number, b: number): void {
     if (b <= a) return;
     const at = counter & this.mask;

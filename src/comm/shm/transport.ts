@@ -16,7 +16,7 @@ import { PeerError, ProtocolError, SmolError, TimeoutError } from '../../util/er
 import type { Waiter } from '../deadline.js';
 import { Mailbox, type Landing } from '../mailbox.js';
 import type { TcpTransport } from '../tcp/transport.js';
-import { checkPeer, checkTag, DEFAULT_TIMEOUT_MS, type RecvOptions, type SendOptions, type Transport } from '../transport.js';
+import { checkPeer, checkTag, DEFAULT_TIMEOUT_MS, type PieceConsumer, type RecvOptions, type SendOptions, type Transport } from '../transport.js';
 import type { ShmNative } from './native.js';
 import { HEADER_BYTES, MAGIC, pad16, type Inbox, type Ring } from './ring.js';
 
@@ -78,6 +78,11 @@ export class ShmTransport extends EventEmitter implements Transport {
     this.pumping = this.pump();
   }
 
+  /** Receives from shared-memory peers hand RecvOptions.consume views into the ring; TCP peers' messages land whole first. */
+  consumesPiecesFrom(peer: number): boolean {
+    return this.peers[peer] !== null && this.peers[peer] !== undefined;
+  }
+
   /** Ranks reached through shared memory. */
   get sharedPeers(): number[] {
     return this.peers.flatMap((p, r) => (p ? [r] : []));
@@ -132,7 +137,7 @@ export class ShmTransport extends EventEmitter implements Transport {
   }
 
   recv(peer: number, tag: number, opts?: RecvOptions): Promise<Uint8Array> {
-    if (!this.peers[peer]) return this.tcp.recv(peer, tag, opts);
+    if (!this.peers[peer]) return opts?.consume ? recvWhole(this.tcp, peer, tag, opts, opts.consume) : this.tcp.recv(peer, tag, opts);
     checkPeer(this, peer);
     checkTag(tag);
     return this.mailbox.recv(peer, tag, opts);
@@ -218,7 +223,9 @@ export class ShmTransport extends EventEmitter implements Transport {
       const total = pad16(m.length);
       const count = Math.min(total - m.done, link.in.readable());
       if (count > 0) {
-        link.in.readPiece(m.landing.buf, m.done, count);
+        const consume = m.landing.consume;
+        if (consume) link.in.consumePiece(m.length, m.done, count, (bytes, offset) => consume.piece(bytes, offset));
+        else link.in.readPiece(m.landing.buf, m.done, count);
         m.done += count;
         read = true;
       }
@@ -269,4 +276,12 @@ export class ShmTransport extends EventEmitter implements Transport {
     this.failPeer(peer, err);
     this.peers[peer] = null;
   }
+}
+
+/** A TCP peer of a transport that consumes pieces: land the message whole, then hand it over as one piece. */
+async function recvWhole(tcp: TcpTransport, peer: number, tag: number, opts: RecvOptions, consume: PieceConsumer): Promise<Uint8Array> {
+  const bytes = await tcp.recv(peer, tag, { ...opts, consume: undefined });
+  if (bytes.length !== consume.bytes) throw new ProtocolError(`message size mismatch from rank ${peer}: expected ${consume.bytes} bytes, got ${bytes.length}`);
+  consume.piece(bytes, 0);
+  return new Uint8Array(0);
 }

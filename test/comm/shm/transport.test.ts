@@ -107,3 +107,31 @@ test('real processes: all-reduce over shared memory gives the same bits as over 
   }
   assert.deepEqual(ourSegments(), before, 'nothing left in /dev/shm');
 });
+
+test('a recv can take the payload in pieces straight from the ring (posted first, or after the message was queued)', { skip }, async () => {
+  const world = await sharedWorld(2);
+  try {
+    const [a, b] = world.groups.map((pg) => pg.transport);
+    assert.equal(b.consumesPiecesFrom?.(0), true);
+    const payload = new Uint8Array(200_000).map((_, i) => (i * 7) & 255); // three ring lengths (64 KiB)
+    const collect = (): { consume: { bytes: number; piece(bytes: Uint8Array, offset: number): void }; got: Uint8Array; pieces: number[] } => {
+      const got = new Uint8Array(payload.length);
+      const pieces: number[] = [];
+      return { got, pieces, consume: { bytes: payload.length, piece: (bytes, offset) => void (got.set(bytes, offset), pieces.push(offset)) } };
+    };
+    const first = collect();
+    const posted = b.recv(0, 5, { consume: first.consume });
+    await a.send(1, 5, payload);
+    assert.equal((await posted).length, 0);
+    assert.deepEqual(first.got, payload);
+    assert.ok(first.pieces.length >= 3, `streamed in ${first.pieces.length} pieces`);
+    const late = collect();
+    await a.send(1, 6, payload);
+    await new Promise((r) => setTimeout(r, 50)); // it lands in a buffer of its own meanwhile
+    await b.recv(0, 6, { consume: late.consume });
+    assert.deepEqual(late.got, payload);
+    await assert.rejects(Promise.all([b.recv(0, 7, { consume: { bytes: 8, piece: () => {} } }), a.send(1, 7, new Uint8Array(4))]), /size mismatch/);
+  } finally {
+    await world.close();
+  }
+});
