@@ -152,6 +152,12 @@ export interface Backend {
    */
   addInto(y: Buf, x: Buf): void;
   fill(x: Buf, value: number): void;
+  /**
+   * A dropout mask: out[i] = 0 with probability p (u < p for u uniform in [0, 1)), else `keep`,
+   * drawing u from the xoshiro128** stream whose four state words `state` holds (src/util/rng.ts's
+   * generator, as Rng.uniform() draws them; the words are advanced in place).
+   */
+  dropoutMask(state: Int32Array, p: number, keep: number, out: Buf): void;
   /** sum of x[i]^2 (in float64). */
   sumSquares(x: Buf): number;
 

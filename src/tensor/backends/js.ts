@@ -1,7 +1,7 @@
 import type { Backend } from '../backend.js';
 import { attention, attentionBackward } from './js/attention.js';
 import { conv2d, conv2dBackward } from './js/conv.js';
-import { addInto, affine, axpy, binary, fill, powScalar, sumSquares, unary, unaryBackward } from './js/elementwise.js';
+import { addInto, affine, axpy, binary, dropoutMask, fill, powScalar, sumSquares, unary, unaryBackward } from './js/elementwise.js';
 import { embedding, embeddingBackward } from './js/embedding.js';
 import { gemm } from './js/gemm.js';
 import { stridedCopy } from './js/layout.js';
@@ -19,7 +19,7 @@ export const jsBackend: Backend = {
   description: 'pure TypeScript',
   setThreads: () => {},
   getThreads: () => 1,
-  gemm, unary, unaryBackward, binary, affine, powScalar, axpy, addInto, fill, sumSquares, stridedCopy,
+  gemm, unary, unaryBackward, binary, affine, powScalar, axpy, addInto, fill, dropoutMask, sumSquares, stridedCopy,
   reduceSum, reduceMax, softmax, softmaxBackward, logSoftmax, logSoftmaxBackward,
   softmaxCrossEntropy, softmaxCrossEntropyBackward, conv2d, conv2dBackward, maxPool2d,
   maxPool2dBackward, avgPool2d, avgPool2dBackward, batchNorm, batchNormBackward, layerNorm,

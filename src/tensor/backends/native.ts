@@ -29,6 +29,7 @@ interface Addon {
   setFlushDenormals(on: boolean): void;
   getFlushDenormals(): boolean;
   keepLargeAllocations(): boolean;
+  dropoutMask(state: Int32Array, p: number, keep: number, out: Buf): void;
   gemm(ta: boolean, tb: boolean, M: number, N: number, K: number, alpha: number, A: Buf, sA: number,
     B: Buf, sB: number, beta: number, C: Buf, sC: number, batch: number, bias: Buf | null): void;
   unary(op: number, x: Buf, out: Buf): void;
@@ -169,6 +170,7 @@ function makeBackend(n: Addon): Backend {
     // An addon built before addInto existed (not yet rebuilt) sums in JavaScript rather than failing.
     addInto: typeof n.addInto === 'function' ? (y, x) => n.addInto(y, x) : jsAddInto,
     fill: (x, value) => n.fill(x, value),
+    dropoutMask: (state, p, keep, out) => n.dropoutMask(state, p, keep, out),
     sumSquares: (x) => n.sumSquares(x),
     stridedCopy: (src, srcOffset, srcStrides, dst, dstOffset, dstStrides, shape, accumulate) =>
       n.stridedCopy(src, srcOffset, dst, dstOffset, packDims(shape, srcStrides, dstStrides), accumulate),

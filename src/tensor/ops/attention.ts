@@ -3,6 +3,7 @@ import { record } from '../autograd.js';
 import { kernelsFor } from '../dispatch.js';
 import { ShapeError, sameShape, sizeOf } from '../shape.js';
 import { Tensor, allocBuf } from '../tensor.js';
+import { dropMask } from './dropout.js';
 import type { Rng } from '../../util/rng.js';
 
 export interface AttentionOptions {
@@ -56,8 +57,5 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts:
 function attentionDropMask(p: number, rng: Rng, f64: boolean, g: AttentionGeometry): Buf | null {
   if (!(p >= 0 && p < 1)) throw new Error(`scaledDotProductAttention: dropout p must be in [0, 1), got ${p}`);
   if (p === 0) return null;
-  const mask = allocBuf(f64 ? 'float64' : 'float32', g.bh * g.tq * g.tk);
-  const keep = 1 / (1 - p);
-  for (let i = 0; i < mask.length; i++) mask[i] = rng.uniform() < p ? 0 : keep;
-  return mask;
+  return dropMask(rng, p, allocBuf(f64 ? 'float64' : 'float32', g.bh * g.tq * g.tk));
 }

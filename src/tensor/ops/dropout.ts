@@ -1,5 +1,6 @@
 import { record } from '../autograd.js';
 import { kernelsFor } from '../dispatch.js';
+import type { Buf } from '../backend.js';
 import { Tensor, allocBuf } from '../tensor.js';
 import type { Rng } from '../../util/rng.js';
 
@@ -10,9 +11,7 @@ import type { Rng } from '../../util/rng.js';
 export function dropout(x: Tensor, p: number, rng: Rng, training = true): Tensor {
   if (p < 0 || p >= 1) throw new Error(`dropout: p must be in [0, 1), got ${p}`);
   if (!training || p === 0) return x;
-  const mask = allocBuf(x.dtype, x.size);
-  const keep = 1 / (1 - p);
-  for (let i = 0; i < mask.length; i++) mask[i] = rng.uniform() < p ? 0 : keep;
+  const mask = dropMask(rng, p, allocBuf(x.dtype, x.size));
   const out = Tensor.zeros(x.shape, x.dtype);
   const k = kernelsFor(x.data);
   k.binary('mul', x.data, [1], mask, [1], out.data, [x.size]);
@@ -21,4 +20,16 @@ export function dropout(x: Tensor, p: number, rng: Rng, training = true): Tensor
     k.binary('mul', gy, [1], mask, [1], g, [x.size]);
     k.axpy(1, g, x.ensureGrad());
   });
+}
+
+/**
+ * Fills `mask` with 0 (probability p) or 1/(1-p) from the caller's Rng, advancing it: the kernel
+ * draws the very numbers `rng.uniform()` would, in order, so masks keep their bits on either backend.
+ */
+export function dropMask(rng: Rng, p: number, mask: Buf): Buf {
+  const { words, spareNormal } = rng.getState();
+  const state = Int32Array.from(words, (w) => w | 0);
+  kernelsFor(mask).dropoutMask(state, p, 1 / (1 - p), mask);
+  rng.setState({ words: Array.from(state), spareNormal });
+  return mask;
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Tensor, backward, dropout } from '../../../src/tensor/index.js';
+import { Tensor, backend, backward, dropout, nativeAvailable, setBackend } from '../../../src/tensor/index.js';
+import { dropMask } from '../../../src/tensor/ops/dropout.js';
 import { gradcheck } from '../../helpers/gradcheck.js';
 import { Rng, leaf, randn } from '../../helpers/tensors.js';
 
@@ -25,6 +26,24 @@ describe('dropout', () => {
     const y32 = dropout(Tensor.full([4000], 2), 0.25, new Rng(5)).toArray();
     assert.deepEqual(y32.map((v) => v !== 0), y.map((v) => v !== 0));
   });
+  it('the mask kernel (js and native) draws exactly what Rng.uniform() would, and leaves the Rng where that loop would', () => {
+    const names = nativeAvailable() ? (['js', 'native'] as const) : (['js'] as const);
+    const before = backend().name;
+    for (const name of names) {
+      const k = setBackend(name);
+      const a = new Rng(42);
+      const b = new Rng(42);
+      a.normal();
+      b.normal(); // a cached spare normal survives the mask
+      const p = 0.1;
+      const got = dropMask(a, p, new Float32Array(10_001));
+      const want = Float32Array.from({ length: 10_001 }, () => (b.uniform() < p ? 0 : 1 / (1 - p)));
+      assert.deepEqual(got, want, k.name);
+      assert.equal(a.normal(), b.normal(), `${k.name}: spare normal kept`);
+      assert.equal(a.uniform(), b.uniform(), `${k.name}: stream continues in step`);
+    }
+    setBackend(before);
+  });
   it('the gradient is the mask', () => {
     const x = leaf(Tensor.full([50], 1, 'float64'));
     const y = dropout(x, 0.5, new Rng(7));
@@ -42,3 +61,4 @@ describe('dropout', () => {
     assert.throws(() => dropout(x, -0.1, new Rng(1)), /dropout: p must be in \[0, 1\), got -0.1/);
   });
 });
+

@@ -1,4 +1,5 @@
 import type { BinaryOp, Buf, UnaryOp } from '../../backend.js';
+import { Rng } from '../../../util/rng.js';
 import { normalCdf } from './erf.js';
 
 const GELU_C = Math.sqrt(2 / Math.PI);
@@ -136,6 +137,14 @@ export function addInto(y: Buf, x: Buf): void {
     y[i + 3] += x[i + 3];
   }
   for (; i < n; i++) y[i] += x[i];
+}
+
+/** Backend.dropoutMask: Rng.uniform()'s stream from the given state words, advanced in place. */
+export function dropoutMask(state: Int32Array, p: number, keep: number, out: Buf): void {
+  const rng = new Rng(0);
+  rng.setState({ words: Array.from(state), spareNormal: null });
+  for (let i = 0; i < out.length; i++) out[i] = rng.uniform() < p ? 0 : keep;
+  state.set(rng.getState().words.map((w) => w | 0));
 }
 
 export function fill(x: Buf, value: number): void {
