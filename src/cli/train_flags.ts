@@ -7,7 +7,6 @@ import { MODEL_NAMES } from '../nn/models/index.js';
 import { acceptedDatasets, acceptedModels, canonicalDataset, canonicalModel } from '../config/spellings.js';
 import { addCommFlags } from './comm_flags.js';
 import type { TrainFlags } from '../launch/worker_flags.js';
-import { RESTARTS_ENV } from '../launch/elastic_supervisor.js';
 import { CLUSTER_STRATEGIES } from '../train/strategies/ps_factory.js';
 import { intList, nonNegativeInt, nonNegativeNumber, oneOf, positiveInt, positiveNumber } from './options.js';
 
@@ -131,18 +130,13 @@ function stateCheckpointsLack(flags: TrainFlags): string | null {
   return null;
 }
 
-/**
- * The checkpoint settings the flags describe (undefined: neither saving nor resuming). `joining`: this
- * process replaces one of a running run (the launcher sets SMOLCLUSTER_RESTARTS).
- */
-export function checkpointOptions(flags: TrainFlags, experimentDir: string, joining = Number(process.env[RESTARTS_ENV] ?? 0) > 0): CheckpointOptions | undefined {
+/** The checkpoint settings the flags describe for process `rank` (undefined: neither saving nor resuming). */
+export function checkpointOptions(flags: TrainFlags, experimentDir: string, rank = 0): CheckpointOptions | undefined {
   const every = flags.checkpointEvery ?? 0;
   if (every === 0 && flags.resume === undefined) return undefined;
-  // An async-ps checkpoint is the server's model and version; each worker's position lives in the
-  // worker. So only a server restarted into its running run resumes (its workers tell it theirs).
-  if (flags.resume !== undefined && flags.strategy === 'async-ps' && !joining) {
-    throw new ConfigError('command line', '--resume', 'an async-ps run resumes only its server, restarted into the running run (--max-restarts, or SMOLCLUSTER_RESTARTS=1: docs/ELASTIC.md); a whole async-ps run cannot resume yet (use allreduce or ps)');
-  }
+  // An async-ps checkpoint is the server's: its model, version and where each worker stood. A
+  // resumed worker takes all of it from the server (AsyncPsWorker.setup), never from the file.
+  if (flags.strategy === 'async-ps' && rank !== 0) flags = { ...flags, resume: undefined };
   const unsaved = stateCheckpointsLack(flags);
   if (unsaved) {
     throw new ConfigError('command line', every > 0 ? '--checkpoint-every' : '--resume',

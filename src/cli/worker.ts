@@ -132,7 +132,7 @@ export async function runWorker(flags: WorkerFlags): Promise<void> {
     try {
       const result = await runTraining({
         config, strategy, experiment, observer: fanOut(progress, ...(wandb ? [wandb] : []), ...(stream.observer ? [stream.observer] : [])), output: flags.output, save: flags.save, events, faults,
-        trace: flags.trace, balance: balance ?? undefined, node: joinSummary(nodeInfo(backend().description)), checkpoints: checkpointOptions(flags, experiment.dir),
+        trace: flags.trace, balance: balance ?? undefined, node: joinSummary(nodeInfo(backend().description)), checkpoints: checkpointOptions(flags, experiment.dir, place.rank),
         beforeEnd: () => stream.settle(),
       });
       if (result) printSummary(result, experiment.dir);

@@ -45,6 +45,8 @@ export interface LoopState {
   schedule: { totalSteps: number };
   /** Load balancing: the shares of the global batch (by data shard) of the last step taken. */
   shares?: number[];
+  /** The strategy's own state (Strategy.checkpointState), e.g. where each async-ps worker stood. */
+  strategy?: Record<string, unknown>;
 }
 
 const PATTERN = /^ckpt-(\d{8,})\.smolckpt$/;
@@ -87,11 +89,12 @@ export class Checkpointer {
     if (writer && opts.every > 0) ensureWritableFolder(opts.dir, '--checkpoint-dir');
   }
 
-  /** After a step: saves when `position.step` is a multiple of `every`. */
-  afterStep(model: Module, architecture: unknown, optimizer: Optimizer, position: LoopPosition, totalSteps: number): void {
+  /** After a step: saves when `position.step` is a multiple of `every` (with the strategy's state, if it has one). */
+  afterStep(model: Module, architecture: unknown, optimizer: Optimizer, position: LoopPosition, totalSteps: number, strategy?: () => Record<string, unknown> | undefined): void {
     if (!this.writer || this.opts.every <= 0 || position.step % this.opts.every !== 0) return;
     const file = checkpointFile(this.opts.dir, position.step);
-    const state: LoopState = { run: this.run, position, schedule: { totalSteps }, ...(this.shares ? { shares: [...this.shares()] } : {}) };
+    const own = strategy?.();
+    const state: LoopState = { run: this.run, position, schedule: { totalSteps }, ...(this.shares ? { shares: [...this.shares()] } : {}), ...(own ? { strategy: own } : {}) };
     saveCheckpoint(file, model, architecture, optimizer, state as unknown as Record<string, unknown>);
     this.prune();
     this.report.saved?.(file, position.step);
@@ -102,7 +105,7 @@ export class Checkpointer {
    * null when there is nothing to resume ('auto' and no file yet). `expected(position)` says whether
    * a position fits this run's plan (null) or why not.
    */
-  restore(model: Module, architecture: unknown, optimizer: Optimizer, totalSteps: number): { position: LoopPosition; file: string; shares?: number[] } | null {
+  restore(model: Module, architecture: unknown, optimizer: Optimizer, totalSteps: number): { position: LoopPosition; file: string; shares?: number[]; strategy?: Record<string, unknown> } | null {
     const resume = this.opts.resume;
     if (resume === undefined) return null;
     const dir = resume === 'auto' ? this.opts.dir : resume;
@@ -121,7 +124,7 @@ export class Checkpointer {
           throw new CheckpointError(file, `was written for a run of ${String(state.schedule?.totalSteps)} steps, this one has ${totalSteps}`);
         }
         if (state.shares !== undefined && !validShares(state.shares)) throw new CheckpointError(file, `its batch shares ${JSON.stringify(state.shares).slice(0, 80)} are not fractions summing to 1`);
-        return { position: state.position, file, ...(state.shares ? { shares: state.shares } : {}) };
+        return { position: state.position, file, ...(state.shares ? { shares: state.shares } : {}), ...(isRecord(state.strategy) ? { strategy: state.strategy } : {}) };
       } catch (err) {
         if (!(err instanceof CheckpointError)) throw err;
         refused.push(err.message);
@@ -136,6 +139,10 @@ export class Checkpointer {
     for (const old of files.slice(Math.max(1, this.opts.keep))) rmSync(old, { force: true });
     if (files.length > this.opts.keep) fsyncDir(this.opts.dir);
   }
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function validShares(s: unknown): s is number[] {

@@ -92,7 +92,7 @@ export async function train(
     observer.onResume?.(resumed.position.step, resumed.file);
     if (resumed.shares) guards.balance?.restore?.(resumed.shares, resumed.position.step);
   }
-  const ctx: StrategyContext = { model, optimizer, totalSteps, monitors, startStep: resumed?.position.step ?? 0 };
+  const ctx: StrategyContext = { model, optimizer, totalSteps, monitors, startStep: resumed?.position.step ?? 0, resumedState: resumed?.strategy };
   await strategy.setup(ctx);
   const schedule = makeSchedule({ name: config.schedule, lr: config.lr, totalSteps, warmupSteps: config.warmupSteps });
   observer.onStart?.({ totalSteps, model: spec, parameters: model.numParameters() });
@@ -118,7 +118,7 @@ export async function train(
     accumulate(outcome, r);
     observer.onStep?.(r);
     step++;
-    guards.checkpoints?.afterStep(model, spec, optimizer, positionAt(plan, step), totalSteps);
+    guards.checkpoints?.afterStep(model, spec, optimizer, positionAt(plan, step), totalSteps, strategy.checkpointState && (() => strategy.checkpointState!()));
     if (stop) break;
     if (config.evalEvery > 0 && step % config.evalEvery === 0 && step < totalSteps && evaluates(strategy)) {
       const e0 = performance.now();

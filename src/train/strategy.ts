@@ -23,6 +23,8 @@ export interface StrategyContext {
    * strategy's setup may set it: a restarted async-ps worker learns its position from the server.
    */
   startStep?: number;
+  /** The strategy's state saved with the checkpoint this run resumed from (Strategy.checkpointState). */
+  resumedState?: Record<string, unknown>;
 }
 
 export type { StepInfo };
@@ -94,6 +96,8 @@ export interface Strategy {
   readonly dataShard?: DataShard;
   /** Steps this process takes given the steps of its shard (default: the same; an async server takes one per push). */
   stepsFor?(shardSteps: number): number;
+  /** State of its own a checkpoint keeps (JSON, written by rank 0), handed back as ctx.resumedState on resume. */
+  checkpointState?(): Record<string, unknown>;
   /** After the optimizer step (e.g. compare parameter checksums every K steps). */
   afterStep(ctx: StrategyContext, step: number): Promise<void>;
   /** Gathers one equal-length vector from every rank (rank-major); used for per-rank totals. */

@@ -2,7 +2,8 @@
  * async-ps recovery with real processes on 127.0.0.1, under the local launcher: a SIGKILLed worker
  * restarted by the launcher goes on from its last applied push with the server's current weights;
  * a stalled worker the server gave up on reconnects by itself when it wakes; a SIGKILLed server is
- * restarted from its last checkpoint and its workers re-dial it.
+ * restarted from its last checkpoint and its workers re-dial it; a whole run resumed by hand from
+ * the server's checkpoint sends each worker back to where it stood.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -17,8 +18,9 @@ before(() => {
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const common = ['train', '--workers', '2', '--strategy', 'async-ps', '--dataset', 'synthetic-regression', '--batch-size', '32', '--epochs', '1',
-  '--experiments-dir', dir, '--threads', '1', '--timeout', '2', '--max-restarts', '1'];
+const base = ['train', '--workers', '2', '--strategy', 'async-ps', '--dataset', 'synthetic-regression', '--batch-size', '32', '--epochs', '1',
+  '--threads', '1', '--timeout', '2'];
+const common = (): string[] => [...base, '--experiments-dir', dir, '--max-restarts', '1'];
 
 interface Line {
   kind: string;
@@ -41,7 +43,7 @@ describe('async-ps recovery (real processes)', () => {
   it('a SIGKILLed worker (restarted) goes on from its last applied push; a stalled one the server dropped reconnects when it wakes', async () => {
     // The server is slowed (50 ms a push) so the run outlasts rank 1's restart (a node start-up) and
     // rank 2's 3.5 s block at step 10, past the server's 2 s deadline.
-    const r = await runCli([...common, '--max-steps', '60', '--name', 'readmit',
+    const r = await runCli([...common(), '--max-steps', '60', '--name', 'readmit',
       '--fault', 'kill:rank=1:step=5', '--fault', 'slow:rank=2:step=10:steps=1:ms=3500', '--fault', 'slow:rank=0:ms=50'], { timeoutMs: 60_000 });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /async-ps server: worker rank 2 dropped out \(recv timed out after \d+ ms waiting for rank 2\); it may rejoin/);
@@ -64,7 +66,7 @@ describe('async-ps recovery (real processes)', () => {
   });
 
   it('a SIGKILLed server is restarted from its last checkpoint and its workers re-dial it', async () => {
-    const r = await runCli([...common, '--max-steps', '40', '--name', 'server', '--checkpoint-every', '10',
+    const r = await runCli([...common(), '--max-steps', '40', '--name', 'server', '--checkpoint-every', '10',
       '--fault', 'kill:rank=0:step=25', '--fault', 'slow:rank=0:ms=20'], { timeoutMs: 60_000 });
     assert.equal(r.code, 0, r.stderr);
     const from = [1, 2].map((w) => {
@@ -82,5 +84,25 @@ describe('async-ps recovery (real processes)', () => {
     assert.deepEqual(stepsOf('server', 0), range(0, 20 + (40 - from[0]) + (40 - from[1])));
     // The workers kept their places: every step once.
     for (const w of [1, 2]) assert.deepEqual(stepsOf('server', w), range(0, 40));
+  });
+
+  it('a whole run resumed from the server\'s checkpoint: each worker goes on from where it stood at that checkpoint', async () => {
+    const args = [...base, '--experiments-dir', dir, '--max-steps', '40', '--name', 'whole', '--checkpoint-every', '10'];
+    const first = await runCli([...args, '--fault', 'kill:rank=0:step=25', '--fault', 'slow:rank=0:ms=20'], { timeoutMs: 60_000 });
+    assert.notEqual(first.code, 0, 'the server was killed and not restarted');
+    const second = await runCli([...args, '--resume', 'auto'], { timeoutMs: 60_000 });
+    assert.equal(second.code, 0, second.stderr);
+    assert.match(readFileSync(join(dir, 'whole', 'events.jsonl'), 'utf8'), /"kind":"resumed","rank":0,"file":"[^"]*ckpt-00000020\.smolckpt","step":20/);
+    const from = [1, 2].map((w) => {
+      const going = new RegExp(`async-ps worker ${w}: the resumed run goes on from step (\\d+)`).exec(second.stderr);
+      assert.ok(going, second.stderr);
+      return Number(going[1]);
+    });
+    // With a push every step, the server's 20 versions at the checkpoint were the workers' first 20 pushes.
+    assert.equal(from[0] + from[1], 20);
+    for (const [i, w] of [1, 2].entries()) {
+      const steps = stepsOf('whole', w);
+      assert.deepEqual(steps.slice(steps.length - (40 - from[i])), range(from[i], 40));
+    }
   });
 });

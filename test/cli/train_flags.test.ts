@@ -18,11 +18,12 @@ test('checkpoints are refused, naming the flag and the state they would lose, wh
   }
 });
 
-test('async-ps resumes only a server restarted into its running run', () => {
+test('async-ps: only the server reads the checkpoint (its workers take their state from it)', () => {
   const f = flags({ strategy: 'async-ps', resume: 'auto', checkpointEvery: 10 });
-  assert.throws(() => checkpointOptions(f, '/tmp/run', false), (e: unknown) => e instanceof ConfigError && /--resume.*resumes only its server/.test(e.message));
-  assert.equal(checkpointOptions(f, '/tmp/run', true)?.resume, 'auto');
-  assert.equal(checkpointOptions(flags({ strategy: 'async-ps', checkpointEvery: 10 }), '/tmp/run', false)?.every, 10);
+  assert.equal(checkpointOptions(f, '/tmp/run', 0)?.resume, 'auto');
+  assert.equal(checkpointOptions(f, '/tmp/run', 1)?.resume, undefined);
+  assert.equal(checkpointOptions(f, '/tmp/run', 1)?.every, 10);
+  assert.equal(checkpointOptions(flags({ strategy: 'ps', resume: 'auto' }), '/tmp/run', 1)?.resume, 'auto');
 });
 
 test('allreduce without lossy state, and fp16 compression, keep their checkpoints', () => {

@@ -202,8 +202,11 @@ export class AsyncPsServer implements Strategy {
     this.version = ctx.startStep ?? 0;
     const recovery = this.o.recovery;
     const restarted = recovery?.restarted === true;
-    // A restarted server does not know how far its workers got until they push (or rejoin).
-    for (const w of this.workers) this.state.set(w, { pulled: this.version, ownSincePull: 0, done: false, lost: restarted, trained: restarted ? -1 : 0 });
+    // Where each worker stood at the checkpoint this run resumed from (unknown: -1), else at step 0.
+    const saved = savedPositions(ctx.resumedState, this.workers.length);
+    for (const w of this.workers) {
+      this.state.set(w, { pulled: this.version, ownSincePull: 0, done: false, lost: restarted, trained: saved?.[w - 1] ?? (this.version > 0 ? -1 : 0) });
+    }
     if (restarted) {
       // Restarted from a checkpoint: the workers come back one by one, each welcomed with the weights.
       recovery.onRejoin?.((w) => this.readmit(w));
@@ -212,8 +215,20 @@ export class AsyncPsServer implements Strategy {
       return;
     }
     await broadcastModel(this.group, ctx);
+    // Each worker learns where it starts: step 0, or where it stood at the checkpoint resumed from.
+    await Promise.all(this.workers.map((w) => sendWelcome(this.group, w, this.welcomeHead(w), [])));
     for (const w of this.workers) void this.receiveLoop(w, 0);
     recovery?.onRejoin?.((w) => this.readmit(w));
+  }
+
+  /** What a (re)joining worker is told: the version, whether the run is over, and where it stood. */
+  private welcomeHead(w: number): Float64Array {
+    return Float64Array.of(this.version, this.finished ? FLAG_DONE : 0, this.state.get(w)!.trained, 0, 0, 0, 0, 0);
+  }
+
+  /** Where each worker stood at its last applied push: a restarted or resumed server tells them. */
+  checkpointState(): Record<string, unknown> {
+    return { async_ps_trained: this.workers.map((w) => this.state.get(w)!.trained) };
   }
 
   /** A worker (re)connected: it starts over from the current weights; its old connection's pushes are dropped. */
@@ -230,8 +245,7 @@ export class AsyncPsServer implements Strategy {
     process.stderr.write(`smolcluster: async-ps server: worker rank ${w} (re)joined at version ${this.version}\n`);
     this.o.recovery?.rejoined?.(w, this.version);
     const { model } = this.ctx!;
-    const head = Float64Array.of(this.version, this.finished ? FLAG_DONE : 0, st.trained, 0, 0, 0, 0, 0);
-    sendWelcome(this.group, w, head, [model.arena().data, ...model.namedBuffers().map(([, b]) => b)])
+    sendWelcome(this.group, w, this.welcomeHead(w), [model.arena().data, ...model.namedBuffers().map(([, b]) => b)])
       .catch((err: Error) => this.generation.of(w) === gen && this.lose(w, err));
     if (!this.finished) void this.receiveLoop(w, gen);
     this.poke();
@@ -291,18 +305,23 @@ export class AsyncPsServer implements Strategy {
   /** Takes the next push (waiting for one) and stages its weighted update in the gradient arena. */
   async reduceGradients(ctx: StrategyContext): Promise<CommTiming & { loss: number; info: StepInfo }> {
     const t0 = performance.now();
+    /** Since when no worker is running (only lost ones left to wait for, with recovery). */
+    let idleSince = -1;
     while (this.queue.length === 0) {
       if (this.failure) throw this.failure;
-      const waited = performance.now() - t0;
-      const lostOnly = this.active.length === 0 && waited > this.o.peerTimeoutMs;
+      const now = performance.now();
+      const waited = now - t0;
+      idleSince = this.active.length > 0 ? -1 : idleSince < 0 ? now : idleSince;
+      const lostOnly = idleSince >= 0 && now - idleSince > this.o.peerTimeoutMs;
       if (this.awaited.length === 0 || lostOnly) {
-        if (lostOnly) process.stderr.write(`smolcluster: async-ps server: worker rank ${this.awaited.join(', ')} not back after ${Math.round(waited)} ms; ending the run without them\n`);
+        if (lostOnly) process.stderr.write(`smolcluster: async-ps server: worker rank ${this.awaited.join(', ')} not back after ${Math.round(now - idleSince)} ms; ending the run without them\n`);
         this.current = null;
         ctx.model.arena().grad.fill(0);
         return { loss: NaN, waitMs: performance.now() - t0, commMs: 0, info: { push_from: -1 } };
       }
-      if (waited > this.o.peerTimeoutMs) throw new TimeoutError('async-ps push', this.active, waited, 'no push arrived');
-      await this.waker.nap(Math.max(1, this.o.peerTimeoutMs - waited + 1));
+      // With recovery each worker's own receive deadline drops it (it may come back), then the wait above.
+      if (!this.o.recovery && waited > this.o.peerTimeoutMs) throw new TimeoutError('async-ps push', this.active, waited, 'no push arrived');
+      await this.waker.nap(Math.max(1, this.o.peerTimeoutMs - (idleSince >= 0 ? now - idleSince : waited) + 1));
     }
     const t1 = performance.now();
     const push = this.queue.shift()!;
@@ -383,6 +402,13 @@ export class AsyncPsServer implements Strategy {
   }
 }
 
+/** The per-worker positions a checkpoint kept (AsyncPsServer.checkpointState), if whole. */
+function savedPositions(state: Record<string, unknown> | undefined, workers: number): number[] | null {
+  const saved = state?.async_ps_trained;
+  if (!Array.isArray(saved) || saved.length !== workers || !saved.every((t) => Number.isInteger(t) && t >= -1)) return null;
+  return saved as number[];
+}
+
 /** A server's steps with recovery: one per push, numbered on from the checkpoint's, until it stops. */
 async function* untilStopped(ctx: StrategyContext, epochs: number): AsyncGenerator<PlannedStep> {
   const total = ctx.totalSteps ?? Infinity;
@@ -449,7 +475,12 @@ export class AsyncPsWorker implements Strategy {
     }
     this.totalSteps = ctx.totalSteps ?? Infinity;
     if (this.o.recovery?.restarted) await this.welcome(ctx, true);
-    else await broadcastModel(this.group, ctx);
+    else {
+      await broadcastModel(this.group, ctx);
+      const [, , trained] = await receiveWelcome(this.group, new Float64Array(HEAD_SLOTS), [], this.o.peerTimeoutMs);
+      ctx.startStep = Math.max(0, trained);
+      if (trained > 0) process.stderr.write(`smolcluster: async-ps worker ${this.rank}: the resumed run goes on from step ${trained}\n`);
+    }
     this.base.set(ctx.model.arena().data);
   }
 
