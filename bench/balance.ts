@@ -10,7 +10,13 @@
  * second rebalance. A last run slows rank 1 only from a third of the way in (dynamic): its share
  * before and after. Figures over steps [2K, end), leaving out the step after each evaluation (every
  * rank evaluates, the slowed one slower: bench/lib/balance_report.ts). Time to target is those
- * steps' time until the evaluation that reached it. Last line: one JSON object with every figure.
+ * steps' time until the evaluation that reached it.
+ *
+ * Then async-ps (a server and two workers, worker 2 slowed the same way, --push-every 4, no
+ * evaluations), on fixed shards and balanced by push cadence (src/train/strategies/async_ps_leases.ts):
+ * the workers' samples/s over the run's wall time, each worker's steps, and the fast worker's idle
+ * share of the run (it finished its shard and waited for the end). `--no-async` leaves them out.
+ * Last line: one JSON object with every figure.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,6 +24,7 @@ import { join } from 'node:path';
 import { type BalanceRun, readBalanceRun } from './lib/balance_report.js';
 import { fmtNum, machineInfo, parseOnly, renderTable } from './lib/index.js';
 import { runSlowCluster } from './lib/slow_cluster.js';
+import { type AsyncBalanceRun, readAsyncBalanceRun } from './lib/async_balance_report.js';
 
 const POLICIES = ['none', 'proportional', 'dynamic', 'hybrid'] as const;
 type Row = (typeof POLICIES)[number] | 'dynamic, slowed mid-run';
@@ -33,10 +40,11 @@ interface Options {
   evalEvery: number;
   only: (typeof POLICIES)[number][];
   mid: boolean;
+  async: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { steps: 240, batch: 64, fraction: 1 / 3, interval: 10, model: 'mlp', hidden: '128', target: 0.9, evalEvery: 20, only: [...POLICIES], mid: true };
+  const o: Options = { steps: 240, batch: 64, fraction: 1 / 3, interval: 10, model: 'mlp', hidden: '128', target: 0.9, evalEvery: 20, only: [...POLICIES], mid: true, async: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = (): string => argv[++i];
@@ -50,6 +58,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--eval-every') o.evalEvery = Number(next());
     else if (a === '--only') o.only = parseOnly(next(), POLICIES);
     else if (a === '--no-mid') o.mid = false;
+    else if (a === '--no-async') o.async = false;
     else throw new Error(`bench:balance: unknown argument ${a}`);
   }
   if (!(o.fraction > 0 && o.fraction < 1)) throw new Error('bench:balance: --fraction must be in (0, 1)');
@@ -70,6 +79,19 @@ async function runOne(o: Options, dir: string, name: string, policy: string, fro
 }
 
 const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
+
+/** async-ps: server (rank 0) and two workers, worker 2 slowed from the start. */
+async function runAsync(o: Options, dir: string, balanced: boolean): Promise<AsyncBalanceRun> {
+  const name = balanced ? 'async-balanced' : 'async';
+  const args = [
+    '--strategy', 'async-ps', '--push-every', '4', '--model', o.model, ...(o.model === 'mlp' ? ['--hidden', o.hidden] : []), '--batch-size', String(o.batch),
+    '--max-steps', String(o.steps), '--epochs', '20', '--threads', '1', '--eval-every', '0', '--timeout', '60', '--name', name, '--experiments-dir', dir,
+    ...(balanced ? ['--enable-load-balancing'] : []),
+  ];
+  const r = await runSlowCluster({ args, workers: 3, slowRank: 2, fraction: o.fraction, metricsFile: join(dir, name, 'metrics.jsonl') });
+  if (r.codes.some((c) => c !== 0)) throw new Error(`bench:balance: ${name} failed:\n${r.stderr.join('\n')}`);
+  return readAsyncBalanceRun(join(dir, name), [1, 2]);
+}
 
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
@@ -106,7 +128,21 @@ async function main(): Promise<void> {
       { header: 'r1 late (ms, mean ± sd)' }, { header: 'busy r0 / r1 (ms/step)' }, { header: 'wait after eval r0 / r1 (ms)' },
     ], rows) + '\n');
     if (o.mid) process.stdout.write(`\n(mid-run: rank 1 slowed from step ${midStep})\n`);
-    process.stdout.write(JSON.stringify({ bench: 'balance', options: o, slowedBy, machine, runs: Object.fromEntries(runs) }) + '\n');
+    const asyncRuns: Record<string, AsyncBalanceRun> = {};
+    if (o.async) {
+      for (const balanced of [false, true]) {
+        process.stderr.write(`bench:balance: async-ps${balanced ? ', balanced' : ''} …\n`);
+        asyncRuns[balanced ? 'balanced' : 'fixed shards'] = await runAsync(o, dir, balanced);
+      }
+      const fixed = asyncRuns['fixed shards'];
+      process.stdout.write(`\nasync-ps: server + 2 workers, worker 2 slowed to ${pct(o.fraction)} of a CPU, --push-every 4, ${o.steps} steps' worth of batches per worker\n\n`);
+      process.stdout.write(renderTable([
+        { header: 'async-ps' }, { header: 'samples/s' }, { header: 'vs fixed shards' }, { header: 'steps w1 / w2' }, { header: 'run (s)' }, { header: 'fast worker idle at the end' },
+      ], Object.entries(asyncRuns).map(([name, r]) => [
+        name, fmtNum(r.samplesPerSec, 0), `${(r.samplesPerSec / fixed.samplesPerSec).toFixed(2)}×`, `${r.steps[0]} / ${r.steps[1]}`, r.seconds.toFixed(1), pct(r.fastIdleFraction),
+      ])) + '\n');
+    }
+    process.stdout.write(JSON.stringify({ bench: 'balance', options: o, slowedBy, machine, runs: Object.fromEntries(runs), asyncPs: asyncRuns }) + '\n');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
