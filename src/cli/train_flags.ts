@@ -58,7 +58,7 @@ export function addTrainFlags(cmd: Command): Command {
     .addOption(new Option('--quantize <how>', 'async-ps: int8 pushes with error feedback, or none (default none)').choices(['none', 'int8']))
     .option('--track-gradients', 'record per-layer and global gradient norms every step (metrics.jsonl)')
     .option('--iface <name>', 'network interface or address for data connections (env SMOLCLUSTER_IFNAME; default: auto, wired before Wi-Fi)')
-    .option('--enable-load-balancing', 'allreduce/ps: split each global batch (batch size × workers) by measured speed (docs/BALANCE.md)')
+    .option('--enable-load-balancing', 'allreduce/ps/--elastic: split each global batch (batch size × workers) by measured speed; async-ps: workers claim batches by push cadence (docs/BALANCE.md)')
     .addOption(new Option('--load-balance-policy <name>', 'proportional (calibrate once), dynamic (moving average every K steps) or hybrid (default dynamic)').choices(['proportional', 'dynamic', 'hybrid']))
     .option('--rebalance-interval <k>', 'dynamic/hybrid: re-decide the shares every K steps (default 10)', positiveInt)
     .option('--checkpoint-every <steps>', 'save a training checkpoint every N steps (0: never; docs/CHECKPOINT.md)', nonNegativeInt)
