@@ -2,6 +2,7 @@ import { type Dataset, isTokenTask } from '../data/dataset.js';
 import { BatchLoader } from '../data/loader.js';
 import type { Module } from '../nn/module.js';
 import { noGrad } from '../tensor/autograd.js';
+import { BufferRecycler } from '../tensor/recycler.js';
 import { type AnyBatch, batchInput, batchLoss, countCorrect, lossWeight } from './objective.js';
 import type { EvalResult } from '../metrics/records.js';
 
@@ -20,13 +21,18 @@ export function evaluate(model: Module, data: Dataset, batchSize = 1000): EvalRe
   let lossSum = 0;
   let weight = 0;
   let correct = 0;
+  // Each batch reuses the previous one's buffers (the CNN's conv outputs at batch 1000 are ~100 MB):
+  // nothing a batch creates is read after it, and the recycler is dropped with this call.
+  const recycler = new BufferRecycler();
   noGrad(() => {
     for (const batch of loader.batches() as Iterable<AnyBatch>) {
-      const output = model.forward(batchInput(data, batch));
-      const w = lossWeight(data, batch);
-      if (w > 0) lossSum += batchLoss(data, output, batch).item() * w;
-      weight += w;
-      correct += countCorrect(data, output, batch) ?? 0;
+      recycler.run(() => {
+        const output = model.forward(batchInput(data, batch));
+        const w = lossWeight(data, batch);
+        if (w > 0) lossSum += batchLoss(data, output, batch).item() * w;
+        weight += w;
+        correct += countCorrect(data, output, batch) ?? 0;
+      });
     }
   });
   model.train(wasTraining);

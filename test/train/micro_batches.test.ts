@@ -6,6 +6,9 @@ import { IGNORE_INDEX, type TokenDataset } from '../../src/data/dataset.js';
 import { BatchLoader, type TokenBatch } from '../../src/data/loader.js';
 import { syntheticClassification } from '../../src/data/synthetic.js';
 import { Embedding } from '../../src/nn/layers/embedding.js';
+import { buildCnn } from '../../src/nn/models/cnn.js';
+import { backward } from '../../src/tensor/autograd.js';
+import { batchInput, batchLoss } from '../../src/train/objective.js';
 import { type TrainConfig, defaultConfig } from '../../src/train/config.js';
 import { type TrainData, type TrainOutcome, train } from '../../src/train/loop.js';
 import { forwardBackward, microBatches } from '../../src/train/micro_batches.js';
@@ -85,5 +88,23 @@ describe('gradient accumulation (--grad-accum)', () => {
     assert.equal(a.weight, b.weight);
     assert.ok(Math.abs(a.loss - b.loss) < 1e-6);
     assert.ok(maxRelDiff(parts.arena().grad, whole.arena().grad) < 1e-6);
+  });
+});
+
+describe('forwardBackward reuses the step buffers', () => {
+  it('gives exactly the gradients of a plain forward and backward, step after step (CNN)', () => {
+    const img = syntheticClassification({ seed: 5, samples: 24, inputShape: [1, 8, 8], numClasses: 3, noise: 1 });
+    const reused = buildCnn({ type: 'cnn', inChannels: 1, inputSize: 8, out: 3 }, 7);
+    const plain = buildCnn({ type: 'cnn', inChannels: 1, inputSize: 8, out: 3 }, 7);
+    const order = Int32Array.from({ length: 24 }, (_, i) => i);
+    for (const batch of new BatchLoader(img, order, 8).batches()) {
+      reused.zeroGrad();
+      plain.zeroGrad();
+      const r = forwardBackward(reused, img, batch, 8);
+      const loss = batchLoss(img, plain.forward(batchInput(img, batch)), batch);
+      backward(loss);
+      assert.equal(r.loss, loss.item());
+      assert.deepEqual(reused.arena().grad, plain.arena().grad);
+    }
   });
 });
