@@ -22,7 +22,7 @@ import {
 import { describeSpec } from '../src/nn/index.js';
 import { IDS, type Measured, POOL, SEED, OPTIMIZER, WORKLOADS, type WorkloadId, measure, unitOf } from './engine_workloads.js';
 import { renderKernelSection, runKernelSection } from './engine_kernels.js';
-import { renderWholeRuns, runWholeRuns } from './engine_runs.js';
+import { RUN_IDS, type RunId, renderWholeRuns, runWholeRuns } from './engine_runs.js';
 import { setBackend } from '../src/tensor/index.js';
 
 // ---- workloads (bench/engine_workloads.ts, shared with bench:threads) ----------------------------
@@ -114,8 +114,8 @@ interface Options {
   rounds: number;
   /** Also measure the elementwise/optimizer kernels' GB/s against copy bandwidth (engine_kernels.ts). */
   kernels: boolean;
-  /** Also time whole `train` runs (Adam, SGD) beside PyTorch's (engine_runs.ts). */
-  runs: boolean;
+  /** Whole `train` runs (Adam, SGD) to time beside PyTorch's (engine_runs.ts); empty skips them. */
+  runs: RunId[];
 }
 
 async function runOurs(engine: OurEngine, o: Options, root: string): Promise<WorkerReport> {
@@ -263,17 +263,17 @@ async function parent(o: Options): Promise<void> {
   const machine = machineInfo();
   process.stdout.write(`${header(o, machine)}\n`);
   const reports = {} as Record<EngineId, WorkerReport>;
-  for (let round = 0; round < o.rounds; round++) {
+  for (let round = 0; round < (o.ids.length ? o.rounds : 0); round++) {
     if (o.rounds > 1) process.stderr.write(`round ${round + 1}/${o.rounds}\n`);
     reports.js = pool(reports.js, await runOurs('js', o, root));
     reports.native = pool(reports.native, await runOurs('native', o, root));
     reports.torch = pool(reports.torch, o.torch ? await runTorch(o, root) : { engine: 'torch', available: false, reason: '--no-torch', results: {} });
   }
-  const targets = evaluateTargets(o, reports);
-  process.stdout.write(`\n${renderReport(o, reports, targets)}\n`);
+  const targets = o.ids.length ? evaluateTargets(o, reports) : [];
+  if (o.ids.length) process.stdout.write(`\n${renderReport(o, reports, targets)}\n`);
   const kernels = o.kernels ? await runKernelSection(o.quick) : null;
   if (kernels) process.stdout.write(`\n${renderKernelSection(kernels)}\n`);
-  const runs = o.runs ? await runWholeRuns(o.quick ? 1 : 3) : null;
+  const runs = o.runs.length ? await runWholeRuns(o.runs, o.quick ? 1 : Math.max(3, o.rounds)) : null;
   if (runs) process.stdout.write(`\n${renderWholeRuns(runs)}\n`);
 
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
@@ -287,13 +287,13 @@ async function parent(o: Options): Promise<void> {
       ratio: { js: ratio(med('js'), med('torch')), native: ratio(med('native'), med('torch')) },
     }];
   }));
-  const engines = Object.fromEntries((['js', 'native', 'torch'] as const).map((e) => {
+  const engines = Object.fromEntries((['js', 'native', 'torch'] as const).filter((e) => reports[e]).map((e) => {
     const r = reports[e];
     return [e, { available: r.available, ...(r.reason ? { reason: r.reason } : {}), ...(r.errors ? { errors: r.errors } : {}), ...(r.description ? { description: r.description } : {}), ...(r.threads ? { threads: r.threads } : {}) }];
   }));
   const summary = {
     bench: 'engine', schema: 1, time: new Date(started).toISOString(), seconds: Math.round((Date.now() - started) / 100) / 10,
-    options: { quick: o.quick, torch: o.torch, only: o.ids, rounds: o.rounds },
+    options: { quick: o.quick, torch: o.torch, only: [...o.ids, ...o.runs], rounds: o.rounds },
     method: {
       statistic: 'median window rate', threads: 1, pool: POOL, seed: SEED, optimizer: OPTIMIZER,
       plans: { js: plansFor('js', o.ids, o.quick), native: plansFor('native', o.ids, o.quick), torch: plansFor('torch', o.ids, o.quick) },
@@ -301,7 +301,7 @@ async function parent(o: Options): Promise<void> {
     machine: { ...machine, loadAvg1End: Math.round(machineInfo().loadAvg1 * 100) / 100 },
     versions: {
       smolcluster: pkg.version, git: gitInfo(root), node: process.versions.node, v8: process.versions.v8,
-      native: reports.native.description ?? null, torch: reports.torch.versions ?? null,
+      native: reports.native?.description ?? null, torch: reports.torch?.versions ?? null,
     },
     engines,
     results,
@@ -314,11 +314,11 @@ async function parent(o: Options): Promise<void> {
 
 // ---- entry -----------------------------------------------------------------------------------
 
-const USAGE = `usage: node dist/bench/engine.js [--quick] [--no-torch] [--only ${IDS.join(',')}] [--rounds N] [--profile]
+const USAGE = `usage: node dist/bench/engine.js [--quick] [--no-torch] [--only ${[...IDS, ...RUN_IDS].join(',')}] [--rounds N] [--profile]
   --quick      shorter warm-up and windows (~${Math.round(QUICK * 100)} % of the time)
   --no-torch   skip the PyTorch reference (no ratios)
-  --only LIST  run only these workloads
-  --rounds N   run every engine N times, interleaved, and pool the windows (steadier on a busy machine)
+  --only LIST  run only these workloads (run-adam, run-sgd: the whole-run rows; \`--only run-adam,run-sgd --no-kernels\` times only those)
+  --rounds N   run every engine N times, interleaved, and pool the windows (steadier on a busy machine); whole runs take max(3, N) rounds
   --profile    run our engines under --cpu-prof (profiles in .bench/profiles/)
   --no-kernels skip the kernel-bandwidth table (GB/s of each elementwise/optimizer kernel vs copy)
   --no-runs    skip the whole-run rows (train MLP 1 epoch with Adam and SGD, ours vs PyTorch, start to exit)`;
@@ -342,7 +342,9 @@ async function main(): Promise<void> {
     console.log(USAGE);
     return;
   }
-  const ids = parseOnly(values.only, IDS);
+  const asked = parseOnly(values.only, [...IDS, ...RUN_IDS]);
+  const ids = IDS.filter((id) => asked.includes(id));
+  const runs = values['no-runs'] ? [] : RUN_IDS.filter((id) => asked.includes(id));
   if (values.worker !== undefined) {
     if (values.worker !== 'js' && values.worker !== 'native') throw new Error(`--worker must be js or native, got ${values.worker}`);
     const plans = values.plans ? (JSON.parse(values.plans) as Partial<Record<WorkloadId, WindowPlan>>) : plansFor(values.worker, ids, values.quick);
@@ -351,7 +353,7 @@ async function main(): Promise<void> {
   }
   const rounds = Number(values.rounds);
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 10) throw new Error(`--rounds must be an integer in 1..10, got ${values.rounds}`);
-  await parent({ quick: values.quick, torch: !values['no-torch'], ids, profile: values.profile, rounds, kernels: !values['no-kernels'], runs: !values['no-runs'] });
+  await parent({ quick: values.quick, torch: !values['no-torch'], ids, profile: values.profile, rounds, kernels: !values['no-kernels'], runs });
 }
 
 main().catch((e: unknown) => {

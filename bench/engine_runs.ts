@@ -14,9 +14,12 @@ import { defaultMnistDir } from '../src/data/mnist.js';
 import { findPythonWith, fmtNum, fmtRatio, median, packageRoot, ratio, renderTable, threadEnv } from './lib/index.js';
 
 const RUNS = [
-  { id: 'adam', optimizer: 'adam', lr: 0.001 },
-  { id: 'sgd', optimizer: 'sgd', lr: 0.02 },
+  { id: 'run-adam', optimizer: 'adam', lr: 0.001 },
+  { id: 'run-sgd', optimizer: 'sgd', lr: 0.02 },
 ] as const;
+/** The whole-run rows as `--only` names them. */
+export const RUN_IDS = RUNS.map((r) => r.id);
+export type RunId = (typeof RUNS)[number]['id'];
 const BATCH = 32;
 const SAMPLES = 60_000;
 
@@ -58,7 +61,7 @@ function accuracy(file: string): number | null {
   }
 }
 
-export async function runWholeRuns(rounds: number): Promise<{ rows: RunRow[]; torchReason: string | null }> {
+export async function runWholeRuns(ids: readonly RunId[], rounds: number): Promise<{ rows: RunRow[]; torchReason: string | null }> {
   const root = packageRoot(import.meta.url);
   const cli = join(root, 'dist', 'src', 'cli', 'main.js');
   const script = join(root, 'bench', 'reference', 'train_torch.py');
@@ -66,8 +69,8 @@ export async function runWholeRuns(rounds: number): Promise<{ rows: RunRow[]; to
   const python = probe.found?.python ?? null;
   const dataDir = defaultMnistDir();
   const rows: RunRow[] = [];
-  for (const r of RUNS) {
-    const row: RunRow = { optimizer: r.id, ours: [], torch: [], oursRate: null, torchRate: null, ratio: null, oursAccuracy: null, torchAccuracy: null, errors: [] };
+  for (const r of RUNS.filter((x) => ids.includes(x.id))) {
+    const row: RunRow = { optimizer: r.optimizer, ours: [], torch: [], oursRate: null, torchRate: null, ratio: null, oursAccuracy: null, torchAccuracy: null, errors: [] };
     for (let i = 0; i < rounds; i++) {
       const dir = mkdtempSync(join(tmpdir(), `sc-bench-run-${r.id}-`));
       try {
@@ -93,7 +96,7 @@ export async function runWholeRuns(rounds: number): Promise<{ rows: RunRow[]; to
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
-      process.stderr.write(`[runs] ${r.id} round ${i + 1}: ours ${row.ours.at(-1)?.toFixed(1) ?? '—'} s, torch ${row.torch.at(-1)?.toFixed(1) ?? '—'} s\n`);
+      process.stderr.write(`[runs] ${r.optimizer} round ${i + 1}: ours ${row.ours.at(-1)?.toFixed(1) ?? '—'} s, torch ${row.torch.at(-1)?.toFixed(1) ?? '—'} s\n`);
     }
     row.oursRate = row.ours.length ? SAMPLES / median(row.ours) : null;
     row.torchRate = row.torch.length ? SAMPLES / median(row.torch) : null;
