@@ -18,7 +18,7 @@ before(() => {
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 const common = ['train', '--workers', '2', '--dataset', 'synthetic-regression', '--batch-size', '32', '--epochs', '1',
-  '--experiments-dir', dir, '--threads', '1', '--timeout', '2'];
+  '--experiments-dir', dir, '--threads', '1'];
 
 function records(file: string): Array<Record<string, unknown>> {
   if (!existsSync(file)) return [];
@@ -42,7 +42,9 @@ describe('a hung parameter server (real processes)', () => {
     it(`${strategy}: SIGSTOPped, it is killed by the launcher's liveness probe and restarted from its checkpoint; its workers re-dial it`, async () => {
       // The server is slowed (60 ms a step) so the test can stop it after its step-20 checkpoint.
       const name = `stopped-${strategy}`;
-      const run = runCli([...common, '--strategy', strategy, '--max-steps', '60', '--max-restarts', '1', '--checkpoint-every', '10',
+      // --timeout is both the probe's deadline and the workers' reconnect window, which must cover the
+      // restarted server's start-up: on a loaded 2-core machine that alone has taken over 2 s.
+      const run = runCli([...common, '--timeout', '6', '--strategy', strategy, '--max-steps', '60', '--max-restarts', '1', '--checkpoint-every', '10',
         '--name', name, '--fault', 'slow:rank=0:ms=60'], { timeoutMs: 60_000 });
       const pid = await serverAtStep(name, 22, 30_000);
       assert.ok(pid, 'the server never reached step 22');
@@ -64,7 +66,7 @@ describe('a hung parameter server (real processes)', () => {
 
   it('without a restart, its workers stop at their deadline, naming the server', async () => {
     const start = Date.now();
-    const r = await runCli([...common, '--strategy', 'async-ps', '--max-steps', '40', '--name', 'hung', '--fault', 'hang:rank=0:step=10'], { timeoutMs: 60_000 });
+    const r = await runCli([...common, '--timeout', '2', '--strategy', 'async-ps', '--max-steps', '40', '--name', 'hung', '--fault', 'hang:rank=0:step=10'], { timeoutMs: 60_000 });
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /async-ps worker [12]: the server \(rank 0\) did not answer \(recv timed out after \d+ ms waiting for rank 0\); reconnecting/);
     assert.match(r.stderr, /reconnect timed out after \d+ ms waiting for rank 0 \(the parameter server \(rank 0\) at 127\.0\.0\.1:\d+ did not come back after \d+ tries; last: /);
