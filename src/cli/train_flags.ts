@@ -1,7 +1,6 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { join } from 'node:path';
 import type { CheckpointOptions } from '../train/checkpoints.js';
-import { ConfigError } from '../util/errors.js';
 import { DATASETS } from '../train/config.js';
 import { MODEL_NAMES } from '../nn/models/index.js';
 import { acceptedDatasets, acceptedModels, canonicalDataset, canonicalModel } from '../config/spellings.js';
@@ -118,18 +117,6 @@ export function tensorBackend(flag: TrainFlags['backend']): 'js' | 'native' | un
   return flag === 'gloo' ? undefined : flag;
 }
 
-/**
- * Training state a checkpoint does not hold (only rank 0's model and optimizer are saved): DiLoCo's
- * and local SGD's per-rank parameters between syncs and outer state, the error-feedback residuals of
- * int8 and PowerSGD compression. Null when checkpoints cover the run.
- */
-function stateCheckpointsLack(flags: TrainFlags): string | null {
-  if (flags.strategy === 'diloco') return "DiLoCo's state (each rank's parameters between syncs, the snapshot and the outer momentum)";
-  if (flags.strategy === 'local-sgd') return "local SGD's state (each rank's parameters between syncs)";
-  if (flags.compress === 'int8' || flags.compress === 'powersgd') return `--compress ${flags.compress}'s error-feedback residuals`;
-  return null;
-}
-
 /** The checkpoint settings the flags describe for process `rank` (undefined: neither saving nor resuming). */
 export function checkpointOptions(flags: TrainFlags, experimentDir: string, rank = 0): CheckpointOptions | undefined {
   const every = flags.checkpointEvery ?? 0;
@@ -137,10 +124,5 @@ export function checkpointOptions(flags: TrainFlags, experimentDir: string, rank
   // An async-ps checkpoint is the server's: its model, version and where each worker stood. A
   // resumed worker takes all of it from the server (AsyncPsWorker.setup), never from the file.
   if (flags.strategy === 'async-ps' && rank !== 0) flags = { ...flags, resume: undefined };
-  const unsaved = stateCheckpointsLack(flags);
-  if (unsaved) {
-    throw new ConfigError('command line', every > 0 ? '--checkpoint-every' : '--resume',
-      `${unsaved} is not in checkpoints yet, so a resumed run would not continue this one; train without checkpoints, or use allreduce without --compress int8/powersgd`);
-  }
   return { dir: flags.checkpointDir ?? join(experimentDir, 'checkpoints'), every, keep: flags.keepCheckpoints ?? 3, resume: flags.resume };
 }

@@ -45,7 +45,12 @@ export interface CheckpointFileHeader extends ModelFileHeader {
   rngs: Record<string, RngState>;
   /** What the training loop needs to continue (position, schedule, run identity): opaque here. */
   state: Record<string, unknown>;
+  /** Named buffers of the strategy's own state (stored after the optimizer's; absent: none). */
+  extra?: TensorRecord[];
 }
+
+/** Named float32 buffers a checkpoint carries beside model and optimizer (a strategy's state). */
+export type NamedBuffers = Array<[name: string, buffer: Float32Array]>;
 
 export class CheckpointError extends Error {
   constructor(readonly file: string, message: string) {
@@ -77,7 +82,7 @@ export function saveModel(file: string, model: Module, architecture: unknown, me
  * optimizer's state buffers after the model's buffers, and the optimizer step count, the modules'
  * random-stream states and `state` (the loop's position) in the header. Written atomically.
  */
-export function saveCheckpoint(file: string, model: Module, architecture: unknown, optimizer: Optimizer, state: Record<string, unknown>): void {
+export function saveCheckpoint(file: string, model: Module, architecture: unknown, optimizer: Optimizer, state: Record<string, unknown>, extra: NamedBuffers = []): void {
   const base = headerFor(model, architecture);
   let offset = model.arena().size + model.namedBuffers().reduce((n, [, b]) => n + b.length, 0);
   const buffers = optimizer.stateBuffers();
@@ -86,12 +91,18 @@ export function saveCheckpoint(file: string, model: Module, architecture: unknow
     offset += b.length;
     return rec;
   });
+  const extraRecords = extra.map(([name, b]) => {
+    const rec = { name, shape: [b.length], offset };
+    offset += b.length;
+    return rec;
+  });
   const rngs = Object.fromEntries(model.namedRngs().map(([name, r]) => [name, r.getState()]));
   const header: CheckpointFileHeader = {
     ...base, format: 'smolcluster-checkpoint', version: CHECKPOINT_FORMAT_VERSION,
     optimizer: { kind: optimizer.constructor.name, steps: optimizer.steps, state: records }, rngs, state,
+    ...(extra.length > 0 ? { extra: extraRecords } : {}),
   };
-  writeTensorFile(file, header, [model.arena().data, ...model.namedBuffers().map(([, b]) => b), ...buffers]);
+  writeTensorFile(file, header, [model.arena().data, ...model.namedBuffers().map(([, b]) => b), ...buffers, ...extra.map(([, b]) => b)]);
 }
 
 function writeTensorFile(file: string, header: object, parts: Float32Array[]): void {
@@ -156,11 +167,11 @@ export function loadModel(file: string, model: Module, architecture: unknown): M
  * Restores a checkpoint into `model` and `optimizer` and returns its header (the caller's `state`
  * included). Everything is checked before anything is written, so a refused file changes nothing.
  */
-export function loadCheckpoint(file: string, model: Module, architecture: unknown, optimizer: Optimizer): CheckpointFileHeader {
+export function loadCheckpoint(file: string, model: Module, architecture: unknown, optimizer: Optimizer, extra: NamedBuffers = []): CheckpointFileHeader {
   const { header: h, data, dataStart } = readModelHeader(file);
   if (h.format !== 'smolcluster-checkpoint') throw new CheckpointError(file, 'is a model file, not a training checkpoint (no optimizer state)');
   const header = h as CheckpointFileHeader;
-  const extra = checkpointExtraFloats(file, header);
+  const extraFloats = checkpointExtraFloats(file, header);
   if (header.optimizer.kind !== optimizer.constructor.name) {
     throw new CheckpointError(file, `holds ${header.optimizer.kind} state, but the optimizer is ${optimizer.constructor.name}`);
   }
@@ -173,10 +184,18 @@ export function loadCheckpoint(file: string, model: Module, architecture: unknow
   const names = (a: string[]): string => JSON.stringify([...a].sort());
   if (names(Object.keys(header.rngs ?? {})) !== names(rngs.map(([n]) => n))) throw new CheckpointError(file, 'random streams differ from the model');
   if (typeof header.state !== 'object' || header.state === null) throw new CheckpointError(file, 'header has no state object');
-  const all = checkedModelData(file, header, data, dataStart, model, architecture, extra);
+  const want = (a: Array<{ name: string; length: number }>): string => JSON.stringify(a.map((x) => [x.name, x.length]));
+  if (want((header.extra ?? []).map((r) => ({ name: r.name, length: r.shape[0] }))) !== want(extra.map(([name, b]) => ({ name, length: b.length })))) {
+    throw new CheckpointError(file, `holds strategy state ${want((header.extra ?? []).map((r) => ({ name: r.name, length: r.shape[0] })))}, this run needs ${want(extra.map(([name, b]) => ({ name, length: b.length })))}`);
+  }
+  const all = checkedModelData(file, header, data, dataStart, model, architecture, extraFloats);
   copyModel(all, model);
   for (const [i, b] of buffers.entries()) {
     const off = header.optimizer.state[i].offset;
+    b.set(all.subarray(off, off + b.length));
+  }
+  for (const [i, [, b]] of extra.entries()) {
+    const off = header.extra![i].offset;
     b.set(all.subarray(off, off + b.length));
   }
   optimizer.restoreSteps(header.optimizer.steps);
@@ -184,13 +203,15 @@ export function loadCheckpoint(file: string, model: Module, architecture: unknow
   return header;
 }
 
-/** Floats a checkpoint stores after the model (the optimizer state), after checking its header. */
+/** Floats a checkpoint stores after the model (optimizer state, strategy state), after checking its header. */
 function checkpointExtraFloats(file: string, h: CheckpointFileHeader): number {
   const o = h.optimizer;
   if (typeof o !== 'object' || o === null || typeof o.kind !== 'string' || !Number.isInteger(o.steps) || o.steps < 0 || !Array.isArray(o.state)) {
     throw new CheckpointError(file, 'header has no valid optimizer record');
   }
-  return o.state.reduce((n, r) => n + (Array.isArray(r?.shape) && Number.isInteger(r.shape[0]) ? r.shape[0] : NaN), 0);
+  if (h.extra !== undefined && !Array.isArray(h.extra)) throw new CheckpointError(file, 'header has an invalid strategy-state record');
+  const floats = (rs: TensorRecord[]): number => rs.reduce((n, r) => n + (Array.isArray(r?.shape) && Number.isInteger(r.shape[0]) ? r.shape[0] : NaN), 0);
+  return floats(o.state) + floats(h.extra ?? []);
 }
 
 /** The data section as floats, after checking architecture, layout and size (`extra` floats after the model). */

@@ -8,10 +8,14 @@
  * belongs to this run; a truncated, corrupt or foreign file is refused by name and the one before
  * it is tried. Since shuffling is a pure function of (seed, epoch), the position is all the data
  * order needs: a resumed run takes exactly the steps the uninterrupted run would have taken.
+ *
+ * A strategy whose ranks hold state of their own (Strategy.checkpointBuffers: DiLoCo, local SGD,
+ * int8 / PowerSGD error feedback) makes every rank write its own files, with its own parameters,
+ * optimizer state and those buffers, under `dir/rank-<r>/`; each rank resumes from its own folder.
  */
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { CheckpointError, loadCheckpoint, saveCheckpoint } from '../nn/checkpoint.js';
+import { CheckpointError, loadCheckpoint, type NamedBuffers, saveCheckpoint } from '../nn/checkpoint.js';
 import type { Module } from '../nn/module.js';
 import type { Optimizer } from '../nn/optim/optimizer.js';
 import { fsyncDir } from '../util/atomic_file.js';
@@ -84,6 +88,8 @@ export class Checkpointer {
     private readonly report: { saved?(file: string, step: number): void; refused?(file: string, why: string): void } = {},
     /** Load balancing's shares in use, saved with every checkpoint. */
     private readonly shares?: () => readonly number[],
+    /** This rank's own state (none, or an empty list: rank 0's file serves every rank). */
+    private readonly rankState?: { rank: number; buffers: (model: Module) => NamedBuffers },
   ) {
     // At start, not at the first save: an unwritable folder is refused before any training.
     if (writer && opts.every > 0) ensureWritableFolder(opts.dir, '--checkpoint-dir');
@@ -91,13 +97,21 @@ export class Checkpointer {
 
   /** After a step: saves when `position.step` is a multiple of `every` (with the strategy's state, if it has one). */
   afterStep(model: Module, architecture: unknown, optimizer: Optimizer, position: LoopPosition, totalSteps: number, strategy?: () => Record<string, unknown> | undefined): void {
-    if (!this.writer || this.opts.every <= 0 || position.step % this.opts.every !== 0) return;
-    const file = checkpointFile(this.opts.dir, position.step);
+    const extra = this.rankState?.buffers(model) ?? [];
+    if (!(this.writer || extra.length > 0) || this.opts.every <= 0 || position.step % this.opts.every !== 0) return;
+    const dir = this.folder(this.opts.dir, extra);
+    if (extra.length > 0) ensureWritableFolder(dir, '--checkpoint-dir');
+    const file = checkpointFile(dir, position.step);
     const own = strategy?.();
     const state: LoopState = { run: this.run, position, schedule: { totalSteps }, ...(this.shares ? { shares: [...this.shares()] } : {}), ...(own ? { strategy: own } : {}) };
-    saveCheckpoint(file, model, architecture, optimizer, state as unknown as Record<string, unknown>);
-    this.prune();
+    saveCheckpoint(file, model, architecture, optimizer, state as unknown as Record<string, unknown>, extra);
+    this.prune(dir);
     this.report.saved?.(file, position.step);
+  }
+
+  /** `dir` itself, or this rank's folder in it when the rank has state of its own. */
+  private folder(dir: string, extra: NamedBuffers): string {
+    return extra.length > 0 && this.rankState ? join(dir, `rank-${this.rankState.rank}`) : dir;
   }
 
   /**
@@ -108,7 +122,8 @@ export class Checkpointer {
   restore(model: Module, architecture: unknown, optimizer: Optimizer, totalSteps: number): { position: LoopPosition; file: string; shares?: number[]; strategy?: Record<string, unknown> } | null {
     const resume = this.opts.resume;
     if (resume === undefined) return null;
-    const dir = resume === 'auto' ? this.opts.dir : resume;
+    const extra = this.rankState?.buffers(model) ?? [];
+    const dir = this.folder(resume === 'auto' ? this.opts.dir : resume, extra);
     const files = listCheckpoints(dir);
     if (files.length === 0) {
       if (resume === 'auto') return null;
@@ -117,7 +132,7 @@ export class Checkpointer {
     const refused: string[] = [];
     for (const file of files) {
       try {
-        const header = loadCheckpoint(file, model, architecture, optimizer);
+        const header = loadCheckpoint(file, model, architecture, optimizer, extra);
         const state = header.state as unknown as LoopState;
         if (state.run !== this.run) throw new CheckpointError(file, `belongs to another run (${String(state.run)}), not this one (${this.run})`);
         if (state.schedule?.totalSteps !== totalSteps) {
@@ -134,10 +149,10 @@ export class Checkpointer {
     throw new ResumeError(dir, `every checkpoint was refused: ${refused.join('; ')}`);
   }
 
-  private prune(): void {
-    const files = listCheckpoints(this.opts.dir);
+  private prune(dir: string): void {
+    const files = listCheckpoints(dir);
     for (const old of files.slice(Math.max(1, this.opts.keep))) rmSync(old, { force: true });
-    if (files.length > this.opts.keep) fsyncDir(this.opts.dir);
+    if (files.length > this.opts.keep) fsyncDir(dir);
   }
 }
 

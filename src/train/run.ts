@@ -117,7 +117,8 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
       process.stderr.write(`smolcluster: rank ${rank}: checkpoint refused: ${why}; trying the one before it\n`);
       runEvents.checkpointRefused(file, why);
     },
-  }, o.balance?.shares ? () => o.balance!.shares! : undefined);
+  }, o.balance?.shares ? () => o.balance!.shares! : undefined,
+  strategy.checkpointBuffers ? { rank, buffers: (model) => strategy.checkpointBuffers!(model) } : undefined);
   const observers = fanOut(
     metrics, runEvents,
     ...(o.trace ? [new TraceObserver(o.experiment.dir, rank, hostname())] : []),

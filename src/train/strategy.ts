@@ -1,3 +1,4 @@
+import type { NamedBuffers } from '../nn/checkpoint.js';
 import type { Module } from '../nn/module.js';
 import type { Optimizer } from '../nn/optim/optimizer.js';
 import type { Dataset } from '../data/dataset.js';
@@ -26,6 +27,7 @@ export interface StrategyContext {
   /** The strategy's state saved with the checkpoint this run resumed from (Strategy.checkpointState). */
   resumedState?: Record<string, unknown>;
 }
+
 
 export type { StepInfo };
 
@@ -56,6 +58,13 @@ export interface Strategy {
   readonly name: string;
   readonly rank: number;
   readonly worldSize: number;
+  /**
+   * When a strategy's ranks hold state of their own (DiLoCo's parameters between syncs, anchor and outer
+   * momentum; error-feedback residuals), every rank then writes and resumes from its own checkpoint
+   * file (checkpoints.ts), with these buffers in it. The buffers are allocated on the first call (before
+   * setup, so a resume can fill them), and setup keeps what a resume restored (ctx.startStep > 0).
+   */
+  checkpointBuffers?(model: Module): NamedBuffers;
   /**
    * True when reduceGradients shares every rank's health (monitors.ts) in its first exchange and
    * calls `ctx.monitors.checkHealth` before the gradients move, so a NaN on any rank stops every

@@ -26,20 +26,21 @@ function losses(name: string): Map<string, number> {
   return out;
 }
 
-const common = (strategy: string): string[] => ['train', '--workers', '2', '--strategy', strategy, '--dataset', 'synthetic-regression', '--batch-size', '32',
+const common = (strategy: string): string[] => ['train', '--workers', '2', '--strategy', ...strategy.split(' '), '--dataset', 'synthetic-regression', '--batch-size', '32',
     '--epochs', '1', '--max-steps', '40', '--checkpoint-every', '10', '--experiments-dir', dir, '--timeout', '10', '--threads', '1'];
 
 async function resumeMatches(strategy: string, killRank: number, relTol: number): Promise<void> {
-  const full = await runCli([...common(strategy), '--name', `${strategy}-full`]);
+  const name = strategy.replace(/[^a-z0-9]+/g, '-');
+  const full = await runCli([...common(strategy), '--name', `${name}-full`]);
   assert.equal(full.code, 0, full.stderr);
   // A short --timeout: ps workers wait that long for their server to come back before giving up.
-  const cut = await runCli([...common(strategy), '--name', `${strategy}-cut`, '--fault', `kill:rank=${killRank}:step=25`, '--timeout', '3']);
+  const cut = await runCli([...common(strategy), '--name', `${name}-cut`, '--fault', `kill:rank=${killRank}:step=25`, '--timeout', '3']);
   assert.notEqual(cut.code, 0, 'the fault should end the first run');
-  const resumed = await runCli([...common(strategy), '--name', `${strategy}-cut`, '--resume', 'auto']);
+  const resumed = await runCli([...common(strategy), '--name', `${name}-cut`, '--resume', 'auto']);
   assert.equal(resumed.code, 0, resumed.stderr);
-  const events = readFileSync(join(dir, `${strategy}-cut`, 'events.jsonl'), 'utf8');
+  const events = readFileSync(join(dir, `${name}-cut`, 'events.jsonl'), 'utf8');
   assert.match(events, /"kind":"resumed","rank":0,"file":"[^"]*ckpt-00000020\.smolckpt","step":20/);
-  sameSteps(`${strategy}-full`, `${strategy}-cut`, relTol);
+  sameSteps(`${name}-full`, `${name}-cut`, relTol);
 }
 
 /** Every step of `cut` equals `full`'s (within relTol), and `cut` retook every step from 20 on. */
@@ -61,6 +62,14 @@ function sameSteps(fullName: string, cutName: string, relTol: number): void {
 describe('--checkpoint-every + --resume auto (local clusters, real processes)', () => {
   it('allreduce: a run killed at step 25 and resumed from step 20 takes bit-identical steps', async () => {
     await resumeMatches('allreduce', 1, 0);
+  });
+
+  it('diloco (H = 3: step 20 is between syncs, each rank resumes its own parameters, anchor and outer momentum): bit-identical steps', async () => {
+    await resumeMatches('diloco --inner-steps 3', 1, 0);
+  });
+
+  it('allreduce --compress int8: each rank resumes its own error-feedback residual; bit-identical steps', async () => {
+    await resumeMatches('allreduce --compress int8', 1, 0);
   });
 
   it('ps: the server killed at step 25 and the cluster resumed from step 20 takes the same steps', async () => {

@@ -43,6 +43,11 @@ export class PowerSgd {
     });
   }
 
+  /** What a checkpoint must hold to continue bit for bit: the residual and every warm-started Q. */
+  stateBuffers(): Array<[string, Float32Array]> {
+    return [['powersgd.residual', this.residual], ...[...this.factors].map(([i, f]): [string, Float32Array] => [`powersgd.q.${this.entries[i].name}`, f.q])];
+  }
+
   /** Floats this scheme sends for a bucket (P, plain values, then Q). */
   floatsFor(bucket: Bucket): number {
     let n = 0;

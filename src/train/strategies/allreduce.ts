@@ -10,6 +10,9 @@ import { BucketedExchange, type BucketSpan, coveredMs } from '../exchange/bucket
 import { type Bucket, type BucketSizes, DDP_BUCKETS, planBuckets } from '../exchange/buckets.js';
 import { PowerSgd } from '../exchange/powersgd.js';
 import { type Codec, type CodecName, codecByName } from '../../comm/codecs/codec.js';
+import type { NamedBuffers } from '../../nn/checkpoint.js';
+import type { Module } from '../../nn/module.js';
+import { checkSameStart } from './same_start.js';
 
 export interface AllReduceStrategyOptions {
   /** Gradient bucket caps (buckets.ts; default torch DDP's 25 MB with a 1 MB first bucket). */
@@ -91,15 +94,26 @@ export class AllReduceStrategy implements Strategy {
     }
   }
 
+  /**
+   * Error feedback is each rank's own (what its encoding lost): int8's residual, PowerSGD's residual
+   * and warm-started Q factors. None otherwise (rank 0's checkpoint serves every rank).
+   */
+  checkpointBuffers(model: Module): NamedBuffers {
+    const arena = model.arena();
+    if (this.compression === 'int8') return [['int8.residual', (this.residual ??= new Float32Array(arena.size))]];
+    if (this.compression === 'powersgd') return (this.powerSgd ??= new PowerSgd(arena.entries, this.powerSgdRank, arena.size)).stateBuffers();
+    return [];
+  }
+
   async setup(ctx: StrategyContext): Promise<void> {
+    if (this.checkpointBuffers(ctx.model).length > 0) await checkSameStart(this.group, ctx.startStep ?? 0);
     await this.group.broadcast(ctx.model.arena().data, 0);
     for (const [, buf] of ctx.model.namedBuffers()) await this.group.broadcast(buf, 0);
     await this.verifyChecksums(ctx, 0);
     const arena = ctx.model.arena();
     this.exchange = new BucketedExchange(ctx.model, planBuckets(arena.entries, this.bucketSizes));
-    if (this.compression === 'powersgd') this.powerSgd = new PowerSgd(arena.entries, this.powerSgdRank, arena.size);
-    else if (this.compression !== 'none') this.codec = codecByName(this.compression as CodecName);
-    if (this.compression === 'int8') this.residual = new Float32Array(arena.size);
+    // PowerSGD's factors and int8's residual exist already (checkpointBuffers), restored on a resume.
+    if (this.compression !== 'none' && this.compression !== 'powersgd') this.codec = codecByName(this.compression as CodecName);
     this.bytesMark = this.group.bytesSent;
   }
 

@@ -8,11 +8,18 @@
  *
  * The loss a step reports is this rank's own (no exchange); `synced` marks the steps that ended with
  * an outer step, `bytes_sent` what the rank wrote to the wire in the step.
+ *
+ * Checkpoints: every rank saves its own file (its parameters and inner optimizer state, which differ
+ * between syncs, plus the anchor `snapshot` and the outer `velocity`), so a resumed run continues
+ * step for step; the ranks check that they resumed from the same step.
  */
 import { performance } from 'node:perf_hooks';
 import type { ProcessGroup } from '../../comm/process_group.js';
+import type { NamedBuffers } from '../../nn/checkpoint.js';
+import type { Module } from '../../nn/module.js';
 import { SmolError } from '../../util/errors.js';
 import type { CommTiming, StepInfo, Strategy, StrategyContext, UpdateResult } from '../strategy.js';
+import { checkSameStart } from './same_start.js';
 
 export interface DiLoCoOptions {
   /** Local steps between syncs (H). */
@@ -48,12 +55,27 @@ export class DiLoCoStrategy implements Strategy {
     if (!(this.outerMomentum >= 0 && this.outerMomentum < 1)) throw new SmolError('BAD_FLAGS', `--outer-momentum must be in [0, 1) (got ${opts.outerMomentum})`);
   }
 
+  /** The anchor (parameters at the last sync) and the outer momentum: each rank's own. */
+  checkpointBuffers(model: Module): NamedBuffers {
+    const n = model.arena().size;
+    if (this.snapshot.length !== n) {
+      this.snapshot = new Float32Array(n);
+      this.velocity = new Float32Array(n);
+    }
+    return [['diloco.snapshot', this.snapshot], ['diloco.velocity', this.velocity]];
+  }
+
   async setup(ctx: StrategyContext): Promise<void> {
     const params = ctx.model.arena().data;
-    await this.group.broadcast(params, 0);
-    for (const [, buf] of ctx.model.namedBuffers()) await this.group.broadcast(buf, 0);
-    this.snapshot = params.slice();
-    this.velocity = new Float32Array(params.length);
+    this.checkpointBuffers(ctx.model);
+    const start = ctx.startStep ?? 0;
+    await checkSameStart(this.group, start);
+    if (start === 0) {
+      await this.group.broadcast(params, 0);
+      for (const [, buf] of ctx.model.namedBuffers()) await this.group.broadcast(buf, 0);
+      this.snapshot.set(params);
+      this.velocity.fill(0);
+    }
     this.bytesMark = this.group.bytesSent;
   }
 
