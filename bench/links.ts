@@ -13,7 +13,7 @@
  *    1-process rate measured in the same run). Median of 7 windows of per-step end times.
  * 2. Time to accuracy (first preset, MLP, batch 32 per worker): allreduce for one epoch sets the
  *    target (its final test accuracy) and time; int8 with error feedback (same steps: accuracy and
- *    throughput); DiLoCo (H = 20, AdamW lr 1e-3) and local SGD (H = 20) evaluated every 50 steps
+ *    throughput); DiLoCo (H = 20, inner AdamW lr 1e-3, outer Nesterov lr 0.7 momentum 0.9: the paper's) and local SGD (H = 20) evaluated every 50 steps
  *    until they reach the target — their time is the end of the step before that evaluation.
  * 3. Overlap (first preset, CNN): the default buckets, 0.5 MB buckets after backward, and the same
  *    buckets with --overlap; samples/s and the per-step bucket exchange time and its part during backward.
@@ -182,7 +182,7 @@ async function timeToAccuracy(preset: LinkPreset, quick: boolean): Promise<Accur
     const q = await ours(link, 'mlp', batch, steps, ['--compress', 'int8']);
     rows.push({ run: 'allreduce --compress int8', accuracy: q.accuracy, seconds: (q.ends[q.ends.length - 1] - q.start) / 1000, samplesPerSec: rate(q, 2 * batch), note: 'same steps' });
     for (const [name, extra] of [
-      ['diloco H=20 (AdamW lr 1e-3)', ['--strategy', 'diloco', '--inner-steps', '20', '--optimizer', 'adamw', '--lr', '0.001']],
+      ['diloco H=20 (inner AdamW lr 1e-3, outer Nesterov lr 0.7 m 0.9)', ['--strategy', 'diloco', '--inner-steps', '20', '--optimizer', 'adamw', '--lr', '0.001', '--outer-lr', '0.7', '--outer-momentum', '0.9']],
       ['local-sgd H=20', ['--strategy', 'local-sgd', '--inner-steps', '20']],
     ] as const) {
       process.stderr.write(`bench:links: ${preset.name}, ${name} ...\n`);
