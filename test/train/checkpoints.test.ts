@@ -51,6 +51,25 @@ describe('Checkpointer', () => {
     assert.deepEqual(m2.arena().data, model.arena().data);
   });
 
+  it('per-rank state: a non-zero rank writes its own file under rank-<r>/ with its buffers, restored bit for bit; a file without them is refused', () => {
+    const d = join(dir, 'per-rank');
+    const { model, optimizer } = trained(3, 2);
+    const anchor = Float32Array.from({ length: 5 }, (_, i) => i / 3);
+    const writer = new Checkpointer({ dir: d, every: 4, keep: 2 }, 'run-r', false, {}, undefined, { rank: 1, buffers: () => [['anchor', anchor]] });
+    writer.afterStep(model, SPEC, optimizer, { step: 4, epoch: 0, batch: 4 }, 10);
+    assert.deepEqual(listCheckpoints(d), []);
+    assert.deepEqual(listCheckpoints(join(d, 'rank-1')), [checkpointFile(join(d, 'rank-1'), 4)]);
+    const fresh = trained(4, 0);
+    const back = new Float32Array(5);
+    const reader = new Checkpointer({ dir: d, every: 0, keep: 2, resume: d }, 'run-r', false, {}, undefined, { rank: 1, buffers: () => [['anchor', back]] });
+    assert.equal(reader.restore(fresh.model, SPEC, fresh.optimizer, 10)?.position.step, 4);
+    assert.deepEqual(back, anchor);
+    assert.deepEqual(fresh.model.arena().data, model.arena().data);
+    const other = new Float32Array(6);
+    const wrong = new Checkpointer({ dir: d, every: 0, keep: 2, resume: d }, 'run-r', false, {}, undefined, { rank: 1, buffers: () => [['anchor', other]] });
+    assert.throws(() => wrong.restore(trained(4, 0).model, SPEC, trained(4, 0).optimizer, 10), (e: unknown) => e instanceof ResumeError && /strategy state/.test(e.message));
+  });
+
   it('a truncated or foreign newest checkpoint is refused by name and the one before it is used', () => {
     const d = join(dir, 'fallback');
     const { model, optimizer } = trained(3, 2);
