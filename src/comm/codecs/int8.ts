@@ -41,11 +41,16 @@ export const int8: Codec = {
       scales.setFloat32(4 * b, finite ? scale : NaN, true);
       const inv = finite && scale > 0 ? 1 / scale : 0;
       const step = finite ? scale : NaN;
-      for (let i = from; i < to; i++) {
-        const v = src[i] * inv + ROUND - ROUND;
-        q[i] = v;
-        // What the decoder will not get back: src − fround(q·scale), as decode computes it.
-        if (error) error[i] = src[i] - Math.fround(v * step);
+      if (error) {
+        for (let i = from; i < to; i++) {
+          const x = src[i];
+          const v = x * inv + ROUND - ROUND;
+          q[i] = v;
+          // What the decoder will not get back: src − fround(q·scale), as decode computes it.
+          error[i] = x - Math.fround(v * step);
+        }
+      } else {
+        for (let i = from; i < to; i++) q[i] = src[i] * inv + ROUND - ROUND;
       }
     }
   },
