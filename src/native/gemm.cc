@@ -4,8 +4,7 @@
 // cached matmul primitive runs the MLP/CNN shapes at 175-230 GFLOP/s (OpenBLAS: 80-105) but costs
 // ~0.8 µs per call and is 2x slower than dnnl_sgemm when M or N is tiny (1x128x784: 11 vs 4.6 µs);
 // products of at most ~2K multiply-adds are fastest in our own unpacked loops (8x8x8: 0.45 vs
-// 0.8 µs). So: own loops for tiny, dnnl_sgemm for thin and for accumulating (beta != 0) products,
-// the matmul primitive for the rest.
+// 0.8 µs). So: own loops for tiny, dnnl_sgemm for thin, the matmul primitive for the rest.
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -64,10 +63,6 @@ void sgemm(const Gemm& given) {
 #if defined(SC_HAVE_DNNL)
     if (g.M * g.N * g.K <= kTinyGemm) e = Engine::Own;
     else if (g.M <= kThin || g.N <= kThin) e = Engine::DnnlSgemm;
-    // Accumulating products (beta != 0: every backward GEMM) run faster in dnnl_sgemm than in the
-    // matmul primitive with its sum post-op: gpt2 124M's shapes measured 46-111 vs 129-155 GFLOP/s
-    // one-threaded (e.g. [512,3072,768]: 52 vs 137), the small transformer and MLP ones at par.
-    else if (g.beta != 0) e = Engine::DnnlSgemm;
     else e = Engine::Matmul;
 #elif defined(SC_HAVE_CBLAS)
     e = g.M * g.N * g.K <= kTinyGemm ? Engine::Own : Engine::Cblas;
