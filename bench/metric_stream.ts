@@ -11,7 +11,7 @@
  * over passes; a wall-time ratio whose range is no wider than the control's is a result, and the
  * CPU time streamed − reference (ms per step, median) is the stream's own cost.
  *
- *   flock /tmp/smolcluster-bench.lock npm run bench:metric-stream -- [--steps 400] [--passes 6] [--batch 32]
+ *   flock /tmp/smolcluster-bench.lock npm run bench:metric-stream -- [--steps 2000] [--passes 6] [--batch 32]
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -32,7 +32,7 @@ interface Options {
 }
 
 function options(argv: string[]): Options {
-  const o: Options = { steps: 400, passes: 6, batch: 32 };
+  const o: Options = { steps: 2000, passes: 6, batch: 32 };
   for (let i = 0; i < argv.length; i++) {
     const v = Number(argv[i + 1]);
     if (argv[i] === '--steps') o.steps = v;
