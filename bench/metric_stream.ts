@@ -62,7 +62,7 @@ const TIME = '/usr/bin/time';
 /** Runs one worker; resolves with its CPU time (user + system, ms), NaN where /usr/bin/time is missing. */
 function worker(rank: number, port: number, dir: string, o: Options, cpuFile: string): Promise<number> {
   const timed = existsSync(TIME);
-  const node = [process.execPath, CLI, 'worker', '--rank', String(rank), '--world-size', '2', '--master', `127.0.0.1:${port}`, '--max-steps', String(o.steps),
+  const node = [process.execPath, CLI, 'worker', '--rank', String(rank), '--world-size', '2', '--master', `127.0.0.1:${port}`, '--max-steps', String(o.steps), '--epochs', '20',
     '--batch-size', String(o.batch), '--threads', '1', '--timeout', '60', '--name', 'run', '--experiments-dir', dir, '--eval-every', '0', '--checksum-every', '0'];
   const [cmd, ...args] = timed ? [TIME, '-f', '%U %S', '-o', cpuFile, ...node] : node;
   return new Promise((resolve, reject) => {
