@@ -1,5 +1,5 @@
 /**
- * npm run bench:links -- [--preset wifi|ethernet|thunderbolt|all] [--models mlp,cnn[,resnet18]] [--no-torch] [--no-accuracy] [--no-overlap] [--quick]
+ * npm run bench:links -- [--preset wifi|ethernet|thunderbolt|all] [--models mlp,cnn,resnet18] [--no-torch] [--no-accuracy] [--no-overlap] [--quick]
  *
  * Two workers in two network namespaces, as two hosts on an emulated link (bench/lib/netns.ts): each
  * egress shaped with `tc tbf`, and (latency ≥ 0.1 ms) every frame held for the one-way latency by a
@@ -36,7 +36,7 @@ const PORT = 29611;
 interface Options { presets: LinkPreset[]; models: string[]; torch: boolean; accuracy: boolean; overlap: boolean; quick: boolean }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { presets: [LINK_PRESETS.wifi], models: ['mlp', 'cnn'], torch: true, accuracy: true, overlap: true, quick: false };
+  const o: Options = { presets: [LINK_PRESETS.wifi], models: ['mlp', 'cnn', 'resnet18'], torch: true, accuracy: true, overlap: true, quick: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--preset') {
