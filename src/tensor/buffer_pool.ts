@@ -1,4 +1,5 @@
 import type { Buf } from './backend.js';
+import { activeRecycler } from './recycler.js';
 
 /**
  * Reuse of large buffers the engine knows are dead: intermediate gradients once autograd has
@@ -9,7 +10,8 @@ import type { Buf } from './backend.js';
  * buffer. PyTorch keeps a caching allocator for the same reason.
  *
  * Only buffers handed out by `allocBuf` while no BufferRecycler was active are accepted back
- * (`isPoolable`), so nothing a recycler, an arena or a caller owns can enter the pool. What was
+ * (`isPoolable`), so nothing a recycler, an arena or a caller owns can enter the pool. Inside a
+ * recycler's run, a buffer that recycler lent goes back to it instead (free again in the same run). What was
  * given back two backward passes ago and not taken since is dropped, so a change of shapes does
  * not keep old buffers alive.
  */
@@ -52,10 +54,12 @@ export function markPoolable(buf: Buf): void {
 }
 
 /**
- * Gives back a buffer nothing will read or write again. Ignored unless allocBuf made it outside a
- * recycler (and it is large), so a caller cannot hand over memory it does not own.
+ * Gives back a buffer nothing will read or write again: to the active recycler if it lent it, else
+ * to the pool if allocBuf made it outside a recycler (and it is large); otherwise ignored, so a
+ * caller cannot hand over memory it does not own.
  */
 export function giveBack(buf: Buf): void {
+  if (activeRecycler()?.giveBack(buf)) return;
   if (!enabled || !poolable.has(buf)) return;
   const key = keyOf(buf instanceof Float64Array, buf.length);
   if (current.get(key)?.includes(buf) || previous.get(key)?.includes(buf)) return;

@@ -11,8 +11,10 @@ import type { Buf } from './backend.js';
  * Leaf gradients (parameters') accumulate across runs, so they never come from a recycler.
  */
 export class BufferRecycler {
-  /** Buffers handed out by the current (or last) run, by dtype and length. */
-  private lent: Buf[] = [];
+  /** Buffers handed out by the current (or last) run. */
+  private used = new Set<Buf>();
+  /** Those of them not given back. */
+  private lent = new Set<Buf>();
   /** Buffers of the previous run, free for the current one. */
   private free = new Map<string, Buf[]>();
 
@@ -28,25 +30,44 @@ export class BufferRecycler {
     }
   }
 
-  /** A zeroed buffer of n elements: the previous run's when it had one of this kind. */
-  take(float64: boolean, n: number): Buf {
+  /**
+   * A buffer of n elements, the previous run's when it had one of this kind: zeroed, or with
+   * `zeroed` false left as it was, for a caller that overwrites every element (allocUninit).
+   */
+  take(float64: boolean, n: number, zeroed = true): Buf {
     const spare = this.free.get(keyOf(float64, n))?.pop();
-    const buf = spare ? spare.fill(0) : float64 ? new Float64Array(n) : new Float32Array(n);
-    this.lent.push(buf);
+    const buf = spare ? (zeroed ? spare.fill(0) : spare) : float64 ? new Float64Array(n) : new Float32Array(n);
+    this.used.add(buf);
+    this.lent.add(buf);
     return buf;
+  }
+
+  /**
+   * A buffer this run lent that nothing will read or write again (autograd's intermediate gradients
+   * once propagated): free for the rest of this run, so a step's peak is not all its gradients at
+   * once. False if this recycler did not lend it.
+   */
+  giveBack(buf: Buf): boolean {
+    if (!this.lent.delete(buf)) return false;
+    const key = keyOf(buf instanceof Float64Array, buf.length);
+    const list = this.free.get(key);
+    if (list) list.push(buf);
+    else this.free.set(key, [buf]);
+    return true;
   }
 
   /** Everything lent so far becomes free; what the last run did not take again is dropped (memory stays one run's worth). */
   private reclaim(): void {
     const free = new Map<string, Buf[]>();
-    for (const b of this.lent) {
+    for (const b of this.used) {
       const key = keyOf(b instanceof Float64Array, b.length);
       const list = free.get(key);
       if (list) list.push(b);
       else free.set(key, [b]);
     }
     this.free = free;
-    this.lent = [];
+    this.used = new Set();
+    this.lent = new Set();
   }
 }
 

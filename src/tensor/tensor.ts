@@ -31,7 +31,7 @@ export function allocBuf(dtype: DType, n: number): Buf {
  */
 export function allocUninit(dtype: DType, n: number): Buf {
   const recycler = activeRecycler();
-  if (recycler) return recycler.take(dtype === 'float64', n);
+  if (recycler) return recycler.take(dtype === 'float64', n, false);
   return takePooled(dtype === 'float64', n) ?? poolableBuf(dtype, n);
 }
 

@@ -5,7 +5,7 @@ import { linear } from '../../src/tensor/ops/matmul.js';
 import { crossEntropy } from '../../src/tensor/ops/loss.js';
 import { relu } from '../../src/tensor/ops/elementwise.js';
 import { BufferRecycler } from '../../src/tensor/recycler.js';
-import { allocBuf, Tensor } from '../../src/tensor/tensor.js';
+import { allocBuf, allocUninit, Tensor } from '../../src/tensor/tensor.js';
 import { Rng } from '../../src/util/rng.js';
 
 test('inside a run, allocations reuse the previous run’s buffers, zeroed; outside, they are fresh', () => {
@@ -27,6 +27,30 @@ test('inside a run, allocations reuse the previous run’s buffers, zeroed; outs
   const third = r.run(() => [allocBuf('float32', 8), allocBuf('float32', 8), allocBuf('float32', 8)]);
   assert.deepEqual(new Set(third.slice(0, 2)), new Set([second[1], second[2]]));
   assert.ok(!third.includes(second[0]));
+});
+
+test('allocUninit inside a run reuses a buffer as it was, sparing the zeroing pass', () => {
+  const r = new BufferRecycler();
+  const first = r.run(() => allocBuf('float32', 8).fill(3));
+  const second = r.run(() => allocUninit('float32', 8));
+  assert.equal(second, first);
+  assert.deepEqual(Array.from(second), new Array(8).fill(3));
+});
+
+test('a buffer given back inside a run is lent again in that run; one it did not lend is refused', () => {
+  const r = new BufferRecycler();
+  r.run(() => {
+    const a = allocBuf('float32', 8).fill(5);
+    assert.equal(r.giveBack(a), true);
+    assert.equal(r.giveBack(a), false, 'given back once');
+    const b = allocBuf('float32', 8);
+    assert.equal(b, a);
+    assert.deepEqual(Array.from(b), new Array(8).fill(0));
+    assert.equal(r.giveBack(new Float32Array(8)), false);
+  });
+  // It stays one run's worth: the next run reuses it once, not twice.
+  const next = r.run(() => [allocBuf('float32', 8), allocBuf('float32', 8)]);
+  assert.notEqual(next[0], next[1]);
 });
 
 test('training steps inside runs give the same bits as with fresh buffers', () => {
