@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { findPythonWith, packageRoot, threadEnv } from './lib/index.js';
 import { type ModelSpec, createModel, defaultSpec, describeSpec, makeOptimizer } from '../src/nn/index.js';
 import { Tensor, backend, backward, crossEntropy } from '../src/tensor/index.js';
+import { BufferRecycler } from '../src/tensor/recycler.js';
 import { Rng } from '../src/util/rng.js';
 
 interface Workload { label: string; model: string; input: number[]; classes: number; batch: number; optimizer: 'sgd' | 'adamw' }
@@ -50,14 +51,18 @@ function worker(id: string, steps: number): void {
   const times: number[] = [];
   const cpu: number[] = [];
   let loss = NaN;
+  // Each step's buffers are reused from the step before, as `train` does (forwardBackward).
+  const recycler = new BufferRecycler();
   for (let s = 0; s <= steps; s++) {
     const t0 = performance.now();
     const c0 = process.cpuUsage();
     model.zeroGrad();
-    const l = crossEntropy(model.forward(new Tensor(x, [w.batch, ...w.input])), labels);
-    backward(l);
+    loss = recycler.run(() => {
+      const l = crossEntropy(model.forward(new Tensor(x, [w.batch, ...w.input])), labels);
+      backward(l);
+      return l.item();
+    });
     opt.step();
-    loss = l.item();
     const c = process.cpuUsage(c0);
     if (s > 0) {
       times.push(performance.now() - t0);
