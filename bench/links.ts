@@ -1,5 +1,5 @@
 /**
- * npm run bench:links -- [--preset wifi|ethernet|thunderbolt|all] [--models mlp,cnn,resnet18] [--no-torch] [--no-accuracy] [--no-overlap] [--quick]
+ * npm run bench:links -- [--preset wifi|ethernet|thunderbolt|all] [--models mlp,cnn,resnet18,gpt2-tiny] [--no-torch] [--no-accuracy] [--no-overlap] [--quick]
  *
  * Two workers in two network namespaces, as two hosts on an emulated link (bench/lib/netns.ts): each
  * egress shaped with `tc tbf`, and (latency ≥ 0.1 ms) every frame held for the one-way latency by a
@@ -8,9 +8,11 @@
  * (a direct veth pair: under the relay's own cost). Each link's measured TCP round trip is printed.
  *
  * 1. Throughput: per preset and model, cluster samples/s of `worker --strategy allreduce` (ours) and of
- *    PyTorch DDP over Gloo (bench/reference/ddp_torch.py, MLP and CNN only: our ResNet's MNIST stem
- *    has no torchvision twin), each with its scaling efficiency = 2-worker rate / (2 × its own
- *    1-process rate measured in the same run). Median of 7 windows of per-step end times.
+ *    PyTorch DDP over Gloo (bench/reference/ddp_torch.py: the same model, built by
+ *    test/nn/interchange/torch_models.py for ResNet-18 and GPT-2-tiny), each with its scaling
+ *    efficiency = 2-worker rate / (2 × its own 1-process rate measured in the same run). Median of 7
+ *    windows of per-step end times. MLP and CNN train on MNIST; ResNet-18 (batch 8, CIFAR shape) and
+ *    GPT-2-tiny (batch 8 sequences of 128 GPT-2 tokens) on the inputs of bench/lib/link_inputs.ts.
  * 2. Time to accuracy (first preset, MLP, batch 32 per worker): allreduce for one epoch sets the
  *    target (its final test accuracy) and time; int8 with error feedback (same steps: accuracy and
  *    throughput); DiLoCo (H = 20, inner AdamW lr 1e-3, outer Nesterov lr 0.7 momentum 0.9: the paper's) and local SGD (H = 20) evaluated every 50 steps
@@ -27,6 +29,7 @@ import { defaultMnistDir } from '../src/data/mnist.js';
 import { findPythonWith, fmtNum, fmtRatio, machineInfo, packageRoot, renderTable, threadEnv } from './lib/index.js';
 import { LINK_PRESETS, type Link, type LinkPreset, createLink, measureRttMs, netnsAvailable } from './lib/netns.js';
 import { windowsFromStepTimes } from './lib/step_windows.js';
+import { writeCifarLike, writeDocsText } from './lib/link_inputs.js';
 
 const ROOT = packageRoot(import.meta.url);
 const CLI = join(ROOT, 'dist/src/cli/main.js');
@@ -36,7 +39,7 @@ const PORT = 29611;
 interface Options { presets: LinkPreset[]; models: string[]; torch: boolean; accuracy: boolean; overlap: boolean; quick: boolean }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { presets: [LINK_PRESETS.wifi], models: ['mlp', 'cnn', 'resnet18'], torch: true, accuracy: true, overlap: true, quick: false };
+  const o: Options = { presets: [LINK_PRESETS.wifi], models: ['mlp', 'cnn', 'resnet18', 'gpt2-tiny'], torch: true, accuracy: true, overlap: true, quick: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--preset') {
@@ -73,10 +76,20 @@ function run(argv: string[], env: NodeJS.ProcessEnv, timeoutMs = 600_000): Promi
   });
 }
 
-/** Per-rank batch and steps of the throughput runs: enough for a warm-up and 7 windows. */
+/** Per-rank batch and steps of the throughput runs: enough for a warm-up and 7 windows (ResNet-18, GPT-2-tiny: one step each). */
 function plan(model: string, quick: boolean): { batch: number; steps: number } {
   const p = model === 'mlp' ? { batch: 32, steps: 300 } : model === 'cnn' ? { batch: 32, steps: 60 } : { batch: 8, steps: 16 };
   return quick ? { batch: p.batch, steps: Math.max(12, Math.round(p.steps / 2)) } : p;
+}
+
+/** What each model trains on (`worker`/`train` flags): MNIST by default, else the files of bench/lib/link_inputs.ts. */
+type DataFlags = Record<string, string[]>;
+
+function dataFlags(dir: string): DataFlags {
+  return {
+    resnet18: ['--dataset', 'cifar10', '--data-dir', writeCifarLike(dir)],
+    'gpt2-tiny': ['--dataset', 'text', '--tokenizer', 'gpt2', '--data-file', writeDocsText(dir, ROOT)],
+  };
 }
 
 interface OurRun { ends: number[]; stepMs: number[]; overlapMs: number; bucketMs: number; evals: Array<{ step: number; accuracy: number }>; stepEnd: Map<number, number>; start: number; accuracy: number }
@@ -135,14 +148,13 @@ const singleRate = (r: OurRun, perStep: number): number => {
 
 interface ThroughputRow { preset: string; rttMs: number; model: string; batch: number; ours: number; oursEff: number; torch: number | null; torchEff: number | null }
 
-async function throughput(o: Options, python: string | null): Promise<ThroughputRow[]> {
+async function throughput(o: Options, python: string | null, data: DataFlags): Promise<ThroughputRow[]> {
   const rows: ThroughputRow[] = [];
   const single = new Map<string, { ours: number; torch: number | null }>();
   for (const model of o.models) {
     const { batch, steps } = plan(model, o.quick);
     process.stderr.write(`bench:links: ${model} in one process ...\n`);
-    const torchable = python && model !== 'resnet18';
-    single.set(model, { ours: singleRate(await ours(null, model, batch, steps, []), batch), torch: torchable ? await torchRun(python, null, model, batch, steps) : null });
+    single.set(model, { ours: singleRate(await ours(null, model, batch, steps, data[model] ?? []), batch), torch: python ? await torchRun(python, null, model, batch, steps) : null });
   }
   for (const preset of o.presets) {
     const link = await createLink(preset);
@@ -152,9 +164,8 @@ async function throughput(o: Options, python: string | null): Promise<Throughput
       for (const model of o.models) {
         const { batch, steps } = plan(model, o.quick);
         process.stderr.write(`bench:links: ${preset.name}, ${model}, 2 workers ...\n`);
-        const mine = rate(await ours(link, model, batch, steps, []), 2 * batch);
-        const torchable = python && model !== 'resnet18';
-        const ref = torchable ? await torchRun(python, link, model, batch, steps) : null;
+        const mine = rate(await ours(link, model, batch, steps, data[model] ?? []), 2 * batch);
+        const ref = python ? await torchRun(python, link, model, batch, steps) : null;
         const s = single.get(model)!;
         rows.push({ preset: preset.name, rttMs, model, batch, ours: mine, oursEff: mine / (2 * s.ours), torch: ref, torchEff: ref !== null && s.torch ? ref / (2 * s.torch) : null });
       }
@@ -223,7 +234,13 @@ async function main(): Promise<void> {
   if (why) fail(`needs network namespaces (${why}); run as root on Linux`);
   const probe = o.torch ? findPythonWith('torch') : { found: null, reason: 'disabled by --no-torch' };
   if (!probe.found) process.stderr.write(`bench:links: PyTorch reference skipped (${probe.reason})\n`);
-  const rows = await throughput(o, probe.found?.python ?? null);
+  const inputs = mkdtempSync(join(tmpdir(), 'smolcluster-bench-links-data-'));
+  let rows: ThroughputRow[];
+  try {
+    rows = await throughput(o, probe.found?.python ?? null, dataFlags(inputs));
+  } finally {
+    rmSync(inputs, { recursive: true, force: true });
+  }
   process.stdout.write('Two workers on an emulated link (veth + tc tbf + delaying relay, the same for both), 1 thread each; cluster samples/s, median of 7 windows\n');
   process.stdout.write(`${renderTable(
     [{ header: 'link' }, { header: 'RTT ms', align: 'right' }, { header: 'model' }, { header: 'batch/rank' }, { header: 'smolcluster', align: 'right' }, { header: 'scaling', align: 'right' }, { header: 'torch DDP', align: 'right' }, { header: 'scaling', align: 'right' }, { header: 'ours/torch', align: 'right' }],
