@@ -4,10 +4,12 @@
  * Does a second thread ever hurt? (issue 13 §3.) The native backend in children of its own, one
  * after the other and interleaved over rounds (windows pooled): 1 thread; 2 threads with the kernels'
  * size thresholds (src/native/threads.h: below them a kernel stays on one thread); and 2 threads
- * forced to fork at every size (SMOLCLUSTER_GRAIN_SCALE=0, a bench-only knob).
+ * forced to fork at every size (SMOLCLUSTER_GRAIN_SCALE=0, a bench-only knob); and the default
+ * (no --threads: src/train/threads.ts, the cores' share kept only where its calibration finds it faster).
  *
  *  1. Workloads: bench:engine's (MLP batch 32 and 256, CNN batch 64, matmul): rate at 2 threads over
- *     rate at 1 thread. The claim "--threads 2 is never slower" holds where that is ≥ 1 within the windows' spread.
+ *     rate at 1 thread. The claim "--threads 2 is never slower" holds where that is ≥ 1 within the windows' spread;
+ *     "the default picks what is fastest" where the default's rate is the faster of the two within it.
  *  2. Sweep: per kernel family, time per call at growing sizes, at 1 thread, 2 threads forced to
  *     fork, and 2 threads under the thresholds. The crossover is the smallest size from which forking
  *     wins at every larger size; a threshold is right when it lies at or above the crossover.
@@ -18,6 +20,7 @@ import { type WindowPlan, fmtNum, fmtRatio, machineInfo, mergeWindows, renderTab
 import { IDS, type Measured, type WorkloadId, WORKLOADS, measure, unitOf } from './engine_workloads.js';
 import type { Backend } from '../src/tensor/backend.js';
 import { setBackend } from '../src/tensor/index.js';
+import { chooseThreads } from '../src/train/threads.js';
 
 const ADAM = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, decoupled: true, step: 10 };
 const SGD = { lr: 0.01, momentum: 0.9, dampening: 0, weightDecay: 0, nesterov: false, firstStep: false };
@@ -64,6 +67,8 @@ const SWEEP_PLAN: WindowPlan = { warmupMs: 150, warmupSteps: 5, windows: 5, wind
 
 interface ChildReport {
   threads: number;
+  /** Why this many threads (the default's choice). */
+  source?: string;
   grainScale: string;
   workloads: Partial<Record<WorkloadId, Measured>>;
   /** kernel name → size → calls/s windows. */
@@ -72,9 +77,10 @@ interface ChildReport {
 
 function child(threads: number, quick: boolean, sweep: boolean): void {
   const k = setBackend('native');
-  k.setThreads(threads);
+  const choice = threads > 0 ? { threads, source: 'fixed' } : chooseThreads(undefined);
+  k.setThreads(choice.threads);
   const scale = quick ? 0.5 : 1;
-  const report: ChildReport = { threads: k.getThreads(), grainScale: process.env.SMOLCLUSTER_GRAIN_SCALE ?? '1', workloads: {}, sweep: {} };
+  const report: ChildReport = { threads: k.getThreads(), source: choice.source, grainScale: process.env.SMOLCLUSTER_GRAIN_SCALE ?? '1', workloads: {}, sweep: {} };
   for (const id of IDS) report.workloads[id] = measure(id, scalePlan(PLAN, scale));
   for (const s of sweep ? SWEEP : []) {
     report.sweep[s.name] = {};
@@ -83,16 +89,20 @@ function child(threads: number, quick: boolean, sweep: boolean): void {
   console.log(JSON.stringify(report));
 }
 
-interface Config { key: 't1' | 't2' | 't2forced'; threads: number; grainScale?: string; label: string }
+/** threads 0: the default (what `train` picks without --threads or SMOLCLUSTER_THREADS). */
+interface Config { key: 't1' | 't2' | 't2forced' | 'auto'; threads: number; grainScale?: string; label: string }
 const CONFIGS: Config[] = [
   { key: 't1', threads: 1, label: '1 thread' },
   { key: 't2', threads: 2, label: '2 threads (thresholds)' },
   { key: 't2forced', threads: 2, grainScale: '0', label: '2 threads, always fork' },
+  { key: 'auto', threads: 0, label: 'default (calibrated)' },
 ];
 
 async function runChild(c: Config, quick: boolean, sweep: boolean): Promise<ChildReport> {
-  const args = [fileURLToPath(import.meta.url), '--child', String(c.threads), ...(quick ? ['--quick'] : []), ...(sweep ? [] : ['--no-sweep'])];
-  const env = threadEnv(c.threads, { SMOLCLUSTER_BACKEND: 'native', ...(c.grainScale ? { SMOLCLUSTER_GRAIN_SCALE: c.grainScale } : {}) });
+  const args = [fileURLToPath(import.meta.url), '--child', String(c.threads), ...(quick ? ['--quick'] : []), ...(sweep && c.key !== 'auto' ? [] : ['--no-sweep'])];
+  const env = c.threads > 0
+    ? threadEnv(c.threads, { SMOLCLUSTER_BACKEND: 'native', ...(c.grainScale ? { SMOLCLUSTER_GRAIN_SCALE: c.grainScale } : {}) })
+    : threadEnv(1, { SMOLCLUSTER_BACKEND: 'native', SMOLCLUSTER_THREADS: '', OMP_NUM_THREADS: '', OPENBLAS_NUM_THREADS: '' });
   const r = await runJsonChild<ChildReport>(process.execPath, args, { env, timeoutMs: 600_000 });
   if (!r.value) throw new Error(`bench:threads: ${c.label} child failed: ${r.error ?? 'no report'}`);
   return r.value;
@@ -108,13 +118,13 @@ function pool(a: ChildReport | undefined, b: ChildReport): ChildReport {
     sweep[name] = { ...sweep[name] };
     for (const [size, m] of Object.entries(sizes)) sweep[name][size] = merge(sweep[name][size], m);
   }
-  return { ...b, workloads, sweep };
+  return { ...b, source: [a.source, b.source].join(' | '), threads: a.threads === b.threads ? b.threads : NaN, workloads, sweep };
 }
 
 /** Relative half-range of a measurement's windows, for "within spread" judgements. */
 const spreadOf = (m: Measured | undefined): number => m?.summary.spread ?? NaN;
 
-interface WorkloadRow { id: WorkloadId; t1: number; t2: number; t2forced: number; ratio: number; spread: number; neverSlower: boolean }
+interface WorkloadRow { id: WorkloadId; t1: number; t2: number; t2forced: number; ratio: number; spread: number; neverSlower: boolean; auto: number; autoVsBest: number; autoFastest: boolean }
 interface SweepRow { kernel: string; unit: string; size: number; t1Us: number; forcedSpeedup: number; policySpeedup: number }
 
 async function main(): Promise<void> {
@@ -134,20 +144,25 @@ async function main(): Promise<void> {
       reports[c.key] = pool(reports[c.key], await runChild(c, quick, sweep));
     }
   }
-  const [t1, t2, forced] = [reports.t1!, reports.t2!, reports.t2forced!];
+  const [t1, t2, forced, auto] = [reports.t1!, reports.t2!, reports.t2forced!, reports.auto!];
   const rows: WorkloadRow[] = IDS.map((id) => {
     const a = t1.workloads[id]!.median;
     const b = t2.workloads[id]!.median;
     const spread = Math.max(spreadOf(t1.workloads[id]), spreadOf(t2.workloads[id]));
-    return { id, t1: a, t2: b, t2forced: forced.workloads[id]!.median, ratio: b / a, spread, neverSlower: b / a >= 1 - spread };
+    const d = auto.workloads[id]!.median;
+    const autoVsBest = d / Math.max(a, b);
+    const autoSpread = Math.max(spread, spreadOf(auto.workloads[id]));
+    return { id, t1: a, t2: b, t2forced: forced.workloads[id]!.median, ratio: b / a, spread, neverSlower: b / a >= 1 - spread, auto: d, autoVsBest, autoFastest: autoVsBest >= 1 - autoSpread };
   });
   process.stdout.write(`bench:threads — native backend, median of ${rounds} × windows; load avg ${machineStart.loadAvg1} at start\n`);
   process.stdout.write(`${renderTable(
     [{ header: 'workload' }, { header: 'unit' }, { header: '1 thread', align: 'right' }, { header: '2 threads', align: 'right' }, { header: '2 / 1', align: 'right' },
-      { header: 'spread ±', align: 'right' }, { header: 'always fork 2 / 1', align: 'right' }, { header: 'not slower' }],
+      { header: 'spread ±', align: 'right' }, { header: 'always fork 2 / 1', align: 'right' }, { header: 'not slower' },
+      { header: 'default', align: 'right' }, { header: 'default / faster', align: 'right' }, { header: 'fastest' }],
     rows.map((r) => [WORKLOADS[r.id].label, unitOf(WORKLOADS[r.id]), fmtNum(r.t1, r.id === 'matmul' ? 1 : 0), fmtNum(r.t2, r.id === 'matmul' ? 1 : 0), fmtRatio(r.ratio),
-      `${(100 * r.spread).toFixed(0)}%`, fmtRatio(r.t2forced / r.t1), r.neverSlower ? '✓' : '✗']),
+      `${(100 * r.spread).toFixed(0)}%`, fmtRatio(r.t2forced / r.t1), r.neverSlower ? '✓' : '✗', fmtNum(r.auto, r.id === 'matmul' ? 1 : 0), fmtRatio(r.autoVsBest), r.autoFastest ? '✓' : '✗']),
   )}\n`);
+  process.stdout.write(`default: ${auto.source}\n`);
   const sweepRows: SweepRow[] = [];
   for (const s of sweep ? SWEEP : []) {
     for (const size of s.sizes) {
@@ -173,7 +188,7 @@ async function main(): Promise<void> {
       crossovers.map((c) => [c.kernel, c.crossover === null ? 'never (in the sweep)' : `${fmtNum(c.crossover, 0)} ${c.unit}`, c.forksAt]),
     )}\n`);
   }
-  process.stdout.write(`${JSON.stringify({ bench: 'threads', rounds, quick, workloads: rows, sweep: sweepRows, crossovers, machine: { ...machineStart, loadAvg1End: machineInfo().loadAvg1 } })}\n`);
+  process.stdout.write(`${JSON.stringify({ bench: 'threads', rounds, quick, workloads: rows, defaultChoice: { threads: auto.threads, source: auto.source }, sweep: sweepRows, crossovers, machine: { ...machineStart, loadAvg1End: machineInfo().loadAvg1 } })}\n`);
 }
 
 main().catch((e: unknown) => {

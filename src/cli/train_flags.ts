@@ -44,7 +44,7 @@ export function addTrainFlags(cmd: Command): Command {
     .option('--experiments-dir <dir>', 'where experiment folders are written', 'experiments')
     .option('--output <file>', 'also write the run summary (result.json) here')
     .option('--save <file>', 'save the trained model here (see docs/CHECKPOINT.md; a name ending in .safetensors writes safetensors under PyTorch / Hugging Face names)')
-    .option('--threads <n>', 'compute threads per process (default: SMOLCLUSTER_THREADS, else the cores divided among local workers)', positiveInt)
+    .option('--threads <n>', 'compute threads per process (default: SMOLCLUSTER_THREADS, else the cores divided among local workers, or 1 where a start-up calibration finds more no faster)', positiveInt)
     .addOption(new Option('--backend <name>', 'tensor backend native or js (default: native if built; env SMOLCLUSTER_BACKEND); gloo (torch.distributed\'s spelling) is accepted and means our TCP transport, nccl is refused (docs/LAUNCH.md)').argParser(backendFlag))
     .option('--checksum-every <steps>', 'compare parameter checksums across workers every N steps (0: never)', nonNegativeInt, 100)
     .option('--timeout <seconds>', 'deadline of every wait on a peer', positiveNumber, 60)
