@@ -50,8 +50,17 @@ inline int64_t extentInPadded(int64_t o, int64_t stride, int64_t pad, int64_t k,
   return std::min(s + k, in + pad) - s;
 }
 
-SC_MULTIVERSION
-void maxPlane(const PoolGeom& g, const float* SC_RESTRICT xp, float* SC_RESTRICT yp, int32_t* SC_RESTRICT ap) {
+/** ReLU as the relu kernel computes it (NaN → 0), applied to a pooled cell's candidates when fused. */
+inline float reluOf(float v) { return v > 0 ? v : 0.0f; }
+
+/**
+ * With Relu, the window's cells are relu(x): the output is maxPool(relu(x)) and its argmax is −1
+ * where that maximum is 0, since relu passes no gradient there (the backward skips −1), so the
+ * fused op gives relu-then-pool's values and gradients exactly.
+ */
+template <bool Relu>
+inline __attribute__((always_inline)) void maxPlaneOf(const PoolGeom& g, const float* SC_RESTRICT xp, float* SC_RESTRICT yp,
+                                                      int32_t* SC_RESTRICT ap) {
   const int64_t sw = g.strideW;
   for (int64_t oy = 0; oy < g.outH; oy++) {
     float* best = yp + oy * g.outW;
@@ -72,18 +81,22 @@ void maxPlane(const PoolGeom& g, const float* SC_RESTRICT xp, float* SC_RESTRICT
         // The first in-image cell is taken even if NaN, then strictly greater ones replace it
         // (ties keep the earliest in scan order), as selects: random data defeats branches.
         for (int64_t ox = lo; ox < hi; ox++) {
-          const float v = row[ox * sw + off];
+          const float v = Relu ? reluOf(row[ox * sw + off]) : row[ox * sw + off];
           const bool take = v > best[ox] || at[ox] < 0;
           best[ox] = take ? v : best[ox];
           at[ox] = take ? base + static_cast<int32_t>(ox * sw) : at[ox];
         }
       }
     }
+    if (Relu)
+      for (int64_t ox = 0; ox < g.outW; ox++) at[ox] = best[ox] > 0 ? at[ox] : -1;
   }
 }
 
 /** One 2×2 window (cells a b / c d, a at flat index ia): first maximum in scan order wins. */
-inline void max2x2(float a, float b, float c, float d, int32_t ia, int32_t W, float* best, int32_t* at) {
+template <bool Relu>
+inline __attribute__((always_inline)) void max2x2(float a, float b, float c, float d, int32_t ia, int32_t W, float* best, int32_t* at) {
+  if (Relu) a = reluOf(a), b = reluOf(b), c = reluOf(c), d = reluOf(d);
   float m = a;
   int32_t k = ia;
   k = b > m ? ia + 1 : k;
@@ -93,7 +106,7 @@ inline void max2x2(float a, float b, float c, float d, int32_t ia, int32_t W, fl
   k = d > m ? ia + W + 1 : k;
   m = d > m ? d : m;
   *best = m;
-  *at = k;
+  *at = Relu && !(m > 0) ? -1 : k;
 }
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -101,15 +114,23 @@ typedef float f8 __attribute__((vector_size(32)));
 typedef int32_t i8 __attribute__((vector_size(32)));
 
 /** Eight windows at once: even/odd columns of both rows deinterleaved with shuffles. */
-inline void max2x2x8(const float* r0, const float* r1, int32_t ia, int32_t W, float* best, int32_t* at) {
+template <bool Relu>
+inline __attribute__((always_inline)) void max2x2x8(const float* r0, const float* r1, int32_t ia, int32_t W, float* best, int32_t* at) {
   f8 p0, p1, q0, q1;
   std::memcpy(&p0, r0, 32);
   std::memcpy(&p1, r0 + 8, 32);
   std::memcpy(&q0, r1, 32);
   std::memcpy(&q1, r1 + 8, 32);
   const i8 even = {0, 2, 4, 6, 8, 10, 12, 14}, odd = even + 1;
-  const f8 a = __builtin_shuffle(p0, p1, even), b = __builtin_shuffle(p0, p1, odd);
-  const f8 c = __builtin_shuffle(q0, q1, even), d = __builtin_shuffle(q0, q1, odd);
+  f8 a = __builtin_shuffle(p0, p1, even), b = __builtin_shuffle(p0, p1, odd);
+  f8 c = __builtin_shuffle(q0, q1, even), d = __builtin_shuffle(q0, q1, odd);
+  const f8 zero = {};
+  if (Relu) {
+    a = a > zero ? a : zero;
+    b = b > zero ? b : zero;
+    c = c > zero ? c : zero;
+    d = d > zero ? d : zero;
+  }
   const i8 k0 = ia + even;
   f8 m = a;
   i8 k = k0;
@@ -122,6 +143,7 @@ inline void max2x2x8(const float* r0, const float* r1, int32_t ia, int32_t W, fl
   gt = d > m;
   k = gt ? k0 + W + 1 : k;
   m = gt ? d : m;
+  if (Relu) k = m > zero ? k : -1;
   std::memcpy(best, &m, 32);
   std::memcpy(at, &k, 32);
 }
@@ -132,8 +154,9 @@ inline void max2x2x8(const float* r0, const float* r1, int32_t ia, int32_t W, fl
  * width is not a multiple of 8 finishes with one overlapping block (recomputing a few outputs
  * identically) rather than a scalar tail, since CNN rows are short (14 outputs at 28×28).
  */
-SC_MULTIVERSION
-void maxPlane2x2(const PoolGeom& g, const float* SC_RESTRICT xp, float* SC_RESTRICT yp, int32_t* SC_RESTRICT ap) {
+template <bool Relu>
+inline __attribute__((always_inline)) void maxPlane2x2Of(const PoolGeom& g, const float* SC_RESTRICT xp, float* SC_RESTRICT yp,
+                                                         int32_t* SC_RESTRICT ap) {
   const int32_t W = static_cast<int32_t>(g.inW);
   const int64_t ow = g.outW;
   for (int64_t oy = 0; oy < g.outH; oy++) {
@@ -146,16 +169,28 @@ void maxPlane2x2(const PoolGeom& g, const float* SC_RESTRICT xp, float* SC_RESTR
     if (ow >= 8) {
       for (int64_t ox = 0;; ox += 8) {
         const int64_t o = std::min(ox, ow - 8);
-        max2x2x8(r0 + 2 * o, r1 + 2 * o, i0 + static_cast<int32_t>(2 * o), W, best + o, at + o);
+        max2x2x8<Relu>(r0 + 2 * o, r1 + 2 * o, i0 + static_cast<int32_t>(2 * o), W, best + o, at + o);
         if (o == ow - 8) break;
       }
       continue;
     }
 #endif
     for (int64_t ox = 0; ox < ow; ox++)
-      max2x2(r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1], i0 + static_cast<int32_t>(2 * ox), W,
+      max2x2<Relu>(r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1], i0 + static_cast<int32_t>(2 * ox), W,
              best + ox, at + ox);
   }
+}
+
+SC_MULTIVERSION
+void maxPlane(const PoolGeom& g, const float* SC_RESTRICT xp, float* SC_RESTRICT yp, int32_t* SC_RESTRICT ap, bool relu) {
+  if (relu) maxPlaneOf<true>(g, xp, yp, ap);
+  else maxPlaneOf<false>(g, xp, yp, ap);
+}
+
+SC_MULTIVERSION
+void maxPlane2x2(const PoolGeom& g, const float* SC_RESTRICT xp, float* SC_RESTRICT yp, int32_t* SC_RESTRICT ap, bool relu) {
+  if (relu) maxPlane2x2Of<true>(g, xp, yp, ap);
+  else maxPlane2x2Of<false>(g, xp, yp, ap);
 }
 
 SC_MULTIVERSION
@@ -209,7 +244,8 @@ std::vector<float> inverseWidths(const PoolGeom& g) {
   return inv;
 }
 
-// maxPool2d(geometry, x, y, argmax)
+// maxPool2d(geometry, x, y, argmax), and maxPool2dRelu: the same over relu(x)
+template <bool Relu>
 napi_value MaxPoolKernel(Args& a) {
   const PoolGeom g = poolGeom(a, 0);
   const F32 x = a.f32(1, "x"), y = a.f32(2, "y");
@@ -220,8 +256,8 @@ napi_value MaxPoolKernel(Args& a) {
   const int64_t ihw = g.inH * g.inW, ohw = g.outH * g.outW;
   const bool twoByTwo = g.kH == 2 && g.kW == 2 && g.strideH == 2 && g.strideW == 2 && g.padH == 0 && g.padW == 0;
   perPlane(g, [&](int64_t p) {
-    if (twoByTwo) maxPlane2x2(g, x.p + p * ihw, y.p + p * ohw, arg.p + p * ohw);
-    else maxPlane(g, x.p + p * ihw, y.p + p * ohw, arg.p + p * ohw);
+    if (twoByTwo) maxPlane2x2(g, x.p + p * ihw, y.p + p * ohw, arg.p + p * ohw, Relu);
+    else maxPlane(g, x.p + p * ihw, y.p + p * ohw, arg.p + p * ohw, Relu);
   });
   return undefinedValue(a.env());
 }
@@ -247,6 +283,63 @@ napi_value MaxPoolBackwardKernel(Args& a) {
     }
   });
   if (bad) throwRange("maxPool2dBackward: argmax holds an index outside the input plane");
+  return undefinedValue(a.env());
+}
+
+/**
+ * The 2×2 stride-2 case of maxPool2dBackwardSet: every input cell lies in at most one window, so
+ * each is written once (the gradient at the window's argmax, 0 elsewhere) instead of zeroed and
+ * then scattered into; cells of no window (an odd last row or column) get 0.
+ */
+SC_MULTIVERSION
+void setPlane2x2(const PoolGeom& g, const float* SC_RESTRICT gp, const int32_t* SC_RESTRICT ap, float* SC_RESTRICT out) {
+  const int32_t W = static_cast<int32_t>(g.inW);
+  const int64_t ow = g.outW;
+  for (int64_t oy = 0; oy < g.outH; oy++) {
+    float* r0 = out + 2 * oy * W;
+    float* r1 = r0 + W;
+    const int32_t i0 = static_cast<int32_t>(2 * oy * W);
+    for (int64_t ox = 0; ox < ow; ox++) {
+      const float v = gp[oy * ow + ox];
+      const int32_t at = ap[oy * ow + ox] - (i0 + static_cast<int32_t>(2 * ox));
+      r0[2 * ox] = at == 0 ? v : 0.0f;
+      r0[2 * ox + 1] = at == 1 ? v : 0.0f;
+      r1[2 * ox] = at == W ? v : 0.0f;
+      r1[2 * ox + 1] = at == W + 1 ? v : 0.0f;
+    }
+    for (int64_t ix = 2 * ow; ix < W; ix++) r0[ix] = r1[ix] = 0.0f;
+  }
+  for (int64_t iy = 2 * g.outH; iy < g.inH; iy++) std::memset(out + iy * W, 0, sizeof(float) * W);
+}
+
+// maxPool2dBackwardSet(geometry, gy, argmax, gx): gx = the gradient (every cell written, none read),
+// for a gradient buffer nothing has accumulated into yet, which then needs no zeroing beforehand.
+napi_value MaxPoolBackwardSetKernel(Args& a) {
+  const PoolGeom g = poolGeom(a, 0);
+  const F32 gy = a.f32(1, "gy"), gx = a.f32(3, "gx");
+  const I32 arg = a.i32(2, "argmax");
+  a.need(gy, g.ySize(), "gy");
+  a.need(arg, g.ySize(), "argmax");
+  a.need(gx, g.xSize(), "gx");
+  const int64_t ihw = g.inH * g.inW, ohw = g.outH * g.outW;
+  const bool twoByTwo = g.kH == 2 && g.kW == 2 && g.strideH == 2 && g.strideW == 2 && g.padH == 0 && g.padW == 0;
+  std::atomic<bool> bad{false};
+  perPlane(g, [&](int64_t p) {
+    const float* gp = gy.p + p * ohw;
+    const int32_t* ap = arg.p + p * ohw;
+    float* out = gx.p + p * ihw;
+    if (twoByTwo) {
+      setPlane2x2(g, gp, ap, out);
+      return;
+    }
+    std::memset(out, 0, sizeof(float) * ihw);
+    for (int64_t i = 0; i < ohw; i++) {
+      const int32_t at = ap[i];
+      if (at >= 0 && at < ihw) out[at] += gp[i];
+      else if (at >= ihw) bad.store(true, std::memory_order_relaxed);
+    }
+  });
+  if (bad) throwRange("maxPool2dBackwardSet: argmax holds an index outside the input plane");
   return undefinedValue(a.env());
 }
 
@@ -297,8 +390,10 @@ napi_value SetPoolEngine(Args& a) {
 }  // namespace
 
 void registerPool(napi_env env, napi_value exports) {
-  defineFunction(env, exports, "maxPool2d", entry<MaxPoolKernel>);
+  defineFunction(env, exports, "maxPool2d", entry<MaxPoolKernel<false>>);
+  defineFunction(env, exports, "maxPool2dRelu", entry<MaxPoolKernel<true>>);
   defineFunction(env, exports, "maxPool2dBackward", entry<MaxPoolBackwardKernel>);
+  defineFunction(env, exports, "maxPool2dBackwardSet", entry<MaxPoolBackwardSetKernel>);
   defineFunction(env, exports, "avgPool2d", entry<AvgPoolKernel>);
   defineFunction(env, exports, "avgPool2dBackward", entry<AvgPoolBackwardKernel>);
   defineFunction(env, exports, "setPoolEngine", entry<SetPoolEngine>);

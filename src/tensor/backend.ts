@@ -203,7 +203,12 @@ export interface Backend {
   ): void;
   /** Padding counts as -inf. argmax holds, per output, the flat index into x's H*W plane. */
   maxPool2d(g: Pool2dGeometry, x: Buf, y: Buf, argmax: Int32Array): void;
+  /** maxPool2d over relu(x); argmax is -1 where the window's maximum is 0 (no gradient flows there). */
+  maxPool2dRelu(g: Pool2dGeometry, x: Buf, y: Buf, argmax: Int32Array): void;
+  /** Accumulates into gx; argmax -1 passes nothing. */
   maxPool2dBackward(g: Pool2dGeometry, gy: Buf, argmax: Int32Array, gx: Buf): void;
+  /** gx = the gradient: every cell written, none read (a gradient buffer nothing accumulated into yet). */
+  maxPool2dBackwardSet(g: Pool2dGeometry, gy: Buf, argmax: Int32Array, gx: Buf): void;
   /** Average over the window; padding counts as zero and is included in the divisor (torch's count_include_pad=True). */
   avgPool2d(g: Pool2dGeometry, x: Buf, y: Buf): void;
   avgPool2dBackward(g: Pool2dGeometry, gy: Buf, gx: Buf): void;

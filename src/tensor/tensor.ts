@@ -101,6 +101,17 @@ export class Tensor {
     return this.grad;
   }
 
+  /**
+   * For a backward that writes every cell of this tensor's gradient (rather than adding to it): the
+   * buffer to write, left unzeroed, or null when a gradient already holds something (the caller
+   * then accumulates into ensureGrad()).
+   */
+  gradToOverwrite(): Buf | null {
+    if (this.grad) return null;
+    this.grad = this.gradFn ? allocUninit(this.dtype, this.data.length) : freshBuf(this.dtype, this.data.length);
+    return this.grad;
+  }
+
   /** A tensor sharing this one's data but cut from the graph. */
   detach(): Tensor {
     return new Tensor(this.data, this.shape);

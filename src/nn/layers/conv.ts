@@ -30,7 +30,7 @@ export class Conv2d extends Module {
 }
 
 export class MaxPool2d extends Module {
-  constructor(private readonly opts: Pool2dOptions) {
+  constructor(readonly opts: Pool2dOptions) {
     super();
   }
 

@@ -1,5 +1,6 @@
 import type { Tensor } from '../../tensor/tensor.js';
 import { Module } from '../module.js';
+import { fusedPair } from './fusion.js';
 
 /** Applies its children in order; children are named "0", "1", ... as in torch. */
 export class Sequential extends Module {
@@ -10,9 +11,19 @@ export class Sequential extends Module {
     this.layers = layers.map((l, i) => this.registerModule(String(i), l));
   }
 
+  /** Layer after layer; a pair with one fused kernel (fusion.ts) runs as one op. */
   forward(x: Tensor): Tensor {
+    const layers = this.layers;
     let y = x;
-    for (const l of this.layers) y = l.forward(y);
+    for (let i = 0; i < layers.length; i++) {
+      const fused = i + 1 < layers.length ? fusedPair(layers[i], layers[i + 1]) : null;
+      if (fused) {
+        y = fused(y);
+        i++;
+      } else {
+        y = layers[i].forward(y);
+      }
+    }
     return y;
   }
 }

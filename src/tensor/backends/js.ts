@@ -7,7 +7,7 @@ import { gemm } from './js/gemm.js';
 import { stridedCopy } from './js/layout.js';
 import { batchNorm, batchNormBackward, layerNorm, layerNormBackward } from './js/norm.js';
 import { adamStep, sgdStep } from './js/optim.js';
-import { avgPool2d, avgPool2dBackward, maxPool2d, maxPool2dBackward } from './js/pool.js';
+import { avgPool2d, avgPool2dBackward, maxPool2d, maxPool2dBackward, maxPool2dBackwardSet, maxPool2dRelu } from './js/pool.js';
 import { reduceMax, reduceSum } from './js/reduce.js';
 import {
   logSoftmax, logSoftmaxBackward, softmax, softmaxBackward, softmaxCrossEntropy, softmaxCrossEntropyBackward,
@@ -21,7 +21,7 @@ export const jsBackend: Backend = {
   getThreads: () => 1,
   gemm, unary, unaryBackward, binary, affine, powScalar, axpy, addInto, fill, dropoutMask, sumSquares, stridedCopy,
   reduceSum, reduceMax, softmax, softmaxBackward, logSoftmax, logSoftmaxBackward,
-  softmaxCrossEntropy, softmaxCrossEntropyBackward, conv2d, conv2dBackward, maxPool2d,
-  maxPool2dBackward, avgPool2d, avgPool2dBackward, batchNorm, batchNormBackward, layerNorm,
+  softmaxCrossEntropy, softmaxCrossEntropyBackward, conv2d, conv2dBackward, maxPool2d, maxPool2dRelu,
+  maxPool2dBackward, maxPool2dBackwardSet, avgPool2d, avgPool2dBackward, batchNorm, batchNormBackward, layerNorm,
   layerNormBackward, embedding, embeddingBackward, attention, attentionBackward, sgdStep, adamStep,
 };

@@ -15,6 +15,7 @@ import type {
   AdamHyper, AttentionGeometry, Backend, BinaryOp, Buf, Conv2dGeometry, Pool2dGeometry, SgdHyper, UnaryOp,
 } from '../backend.js';
 import { addInto as jsAddInto } from './js/elementwise.js';
+import { maxPool2dBackwardSet as jsMaxPool2dBackwardSet, maxPool2dRelu as jsMaxPool2dRelu } from './js/pool.js';
 
 /** The addon's raw exports (src/native/*.cc); argument order mirrors the Backend methods. */
 interface Addon {
@@ -53,7 +54,9 @@ interface Addon {
   conv2d(geom: Float64Array, x: Buf, w: Buf, bias: Buf | null, y: Buf): void;
   conv2dBackward(geom: Float64Array, x: Buf, w: Buf, gy: Buf, gx: Buf | null, gw: Buf, gb: Buf | null): void;
   maxPool2d(geom: Float64Array, x: Buf, y: Buf, argmax: Int32Array): void;
+  maxPool2dRelu?(geom: Float64Array, x: Buf, y: Buf, argmax: Int32Array): void;
   maxPool2dBackward(geom: Float64Array, gy: Buf, argmax: Int32Array, gx: Buf): void;
+  maxPool2dBackwardSet?(geom: Float64Array, gy: Buf, argmax: Int32Array, gx: Buf): void;
   avgPool2d(geom: Float64Array, x: Buf, y: Buf): void;
   avgPool2dBackward(geom: Float64Array, gy: Buf, gx: Buf): void;
   batchNorm(x: Buf, outer: number, C: number, inner: number, gamma: Buf, beta: Buf, rm: Buf, rv: Buf,
@@ -186,7 +189,11 @@ function makeBackend(n: Addon): Backend {
     conv2d: (g, x, w, bias, y) => n.conv2d(packConv(g), x, w, bias, y),
     conv2dBackward: (g, x, w, gy, gx, gw, gb) => n.conv2dBackward(packConv(g), x, w, gy, gx, gw, gb),
     maxPool2d: (g, x, y, argmax) => n.maxPool2d(packPool(g), x, y, argmax),
+    // An addon built before maxPool2dRelu / maxPool2dBackwardSet existed (not yet rebuilt) pools in JavaScript rather than failing.
+    maxPool2dRelu: typeof n.maxPool2dRelu === 'function' ? (g, x, y, argmax) => n.maxPool2dRelu!(packPool(g), x, y, argmax) : jsMaxPool2dRelu,
     maxPool2dBackward: (g, gy, argmax, gx) => n.maxPool2dBackward(packPool(g), gy, argmax, gx),
+    maxPool2dBackwardSet: typeof n.maxPool2dBackwardSet === 'function'
+      ? (g, gy, argmax, gx) => n.maxPool2dBackwardSet!(packPool(g), gy, argmax, gx) : jsMaxPool2dBackwardSet,
     avgPool2d: (g, x, y) => n.avgPool2d(packPool(g), x, y),
     avgPool2dBackward: (g, gy, gx) => n.avgPool2dBackward(packPool(g), gy, gx),
     batchNorm: (x, outer, C, inner, gamma, beta, rm, rv, training, momentum, eps, y, mean, invStd) =>

@@ -2,7 +2,7 @@ import type { Conv2dGeometry, Pool2dGeometry } from '../backend.js';
 import { record } from '../autograd.js';
 import { kernelsFor } from '../dispatch.js';
 import { ShapeError } from '../shape.js';
-import { Tensor, allocBuf } from '../tensor.js';
+import { Tensor, allocBuf, allocUninit } from '../tensor.js';
 
 export interface Conv2dOptions {
   stride?: number | [number, number];
@@ -36,7 +36,8 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, opts: Con
     outH: outSize('conv2d', inH, kH, strideH, padH, shapes),
     outW: outSize('conv2d', inW, kW, strideW, padW, shapes),
   };
-  const out = Tensor.zeros([batch, outC, g.outH, g.outW], x.dtype);
+  // The kernel overwrites every output cell (backend.ts): no zeroing of a reused buffer.
+  const out = new Tensor(allocUninit(x.dtype, batch * outC * g.outH * g.outW), [batch, outC, g.outH, g.outW]);
   const k = kernelsFor(x.data);
   k.conv2d(g, x.data, weight.data, bias ? bias.data : null, out.data);
   const inputs = bias ? [x, weight, bias] : [x, weight];
@@ -72,12 +73,34 @@ function poolGeometry(op: string, x: Tensor, opts: Pool2dOptions): Pool2dGeometr
 
 /** Max pooling (stride defaults to the kernel size, as in torch). */
 export function maxPool2d(x: Tensor, opts: Pool2dOptions): Tensor {
-  const g = poolGeometry('maxPool2d', x, opts);
-  const out = Tensor.zeros([g.batch, g.channels, g.outH, g.outW], x.dtype);
-  const argmax = new Int32Array(out.size);
+  return maxPoolOf('maxPool2d', x, opts, false);
+}
+
+/**
+ * maxPool2d(relu(x)) in one pass (a CNN's ReLU → MaxPool2d): no ReLU output or gradient the size
+ * of x is made or zeroed, and ReLU runs inside the pooling loop. Values and gradients are exactly
+ * relu-then-pool's (the kernel pools relu'd cells; where the maximum is 0 no gradient flows).
+ */
+export function maxPool2dRelu(x: Tensor, opts: Pool2dOptions): Tensor {
+  return maxPoolOf('maxPool2dRelu', x, opts, true);
+}
+
+function maxPoolOf(op: string, x: Tensor, opts: Pool2dOptions, relu: boolean): Tensor {
+  const g = poolGeometry(op, x, opts);
+  // The kernel writes every output and argmax cell, so neither needs zeroing; the argmax is an
+  // Int32 view of an engine buffer, reused from step to step inside a recycler like the output.
+  const out = new Tensor(allocUninit(x.dtype, g.batch * g.channels * g.outH * g.outW), [g.batch, g.channels, g.outH, g.outW]);
+  const cells = allocUninit('float32', out.size);
+  const argmax = new Int32Array(cells.buffer, cells.byteOffset, out.size);
   const k = kernelsFor(x.data);
-  k.maxPool2d(g, x.data, out.data, argmax);
-  return record(out, 'maxPool2d', [x], (gy) => k.maxPool2dBackward(g, gy, argmax, x.ensureGrad()));
+  if (relu) k.maxPool2dRelu(g, x.data, out.data, argmax);
+  else k.maxPool2d(g, x.data, out.data, argmax);
+  return record(out, op, [x], (gy) => {
+    // The first gradient x receives is written whole (no zeroing first); a later one is added.
+    const fresh = x.gradToOverwrite();
+    if (fresh) k.maxPool2dBackwardSet(g, gy, argmax, fresh);
+    else k.maxPool2dBackward(g, gy, argmax, x.ensureGrad());
+  });
 }
 
 /** Average pooling; padding counts in the divisor (torch's count_include_pad=True). */

@@ -598,6 +598,16 @@ function runPool(native: Backend, g: Pool2dGeometry, rng: Rng, engine: string): 
   native.maxPool2d(g, x, yg, ag);
   close(yg, yw, `${label} max`, { rtol: 0, atol: 0 });
   assert.deepEqual([...ag], [...aw], `${label} argmax`);
+  // Fused ReLU: the same cells pooled after relu, no gradient (argmax -1) where the maximum is 0.
+  const rw = new Float32Array(ys);
+  const rg = new Float32Array(ys);
+  const raw = new Int32Array(ys);
+  const rag = new Int32Array(ys);
+  js.maxPool2dRelu(g, x, rw, raw);
+  native.maxPool2dRelu(g, x, rg, rag);
+  close(rg, rw, `${label} max relu`, { rtol: 0, atol: 0 });
+  assert.deepEqual([...rag], [...raw], `${label} relu argmax`);
+  for (let i = 0; i < ys; i++) assert.equal(rw[i], Math.max(yw[i], 0), `${label} relu value ${i}`);
   const gy = randn(rng, ys);
   const gx0 = randn(rng, xs);
   const gw = copy(gx0);
@@ -605,6 +615,17 @@ function runPool(native: Backend, g: Pool2dGeometry, rng: Rng, engine: string): 
   js.maxPool2dBackward(g, gy, aw, gw);
   native.maxPool2dBackward(g, gy, ag, gg);
   close(gg, gw, `${label} max backward`, { rtol: 1e-6, atol: 1e-6 });
+  // The writing backward: every cell set (a NaN-filled buffer comes out clean), as zero + accumulate.
+  for (const [argmax, name] of [[ag, 'max'], [rag, 'max relu']] as const) {
+    const want = new Float32Array(xs);
+    js.maxPool2dBackward(g, gy, argmax, want);
+    const set = new Float32Array(xs).fill(NaN);
+    native.maxPool2dBackwardSet(g, gy, argmax, set);
+    close(set, want, `${label} ${name} backward set`, { rtol: 0, atol: 0 });
+    const jset = new Float32Array(xs).fill(NaN);
+    js.maxPool2dBackwardSet(g, gy, argmax, jset);
+    close(jset, want, `${label} ${name} js backward set`, { rtol: 0, atol: 0 });
+  }
   js.avgPool2d(g, x, yw);
   native.avgPool2d(g, x, yg);
   close(yg, yw, `${label} avg`, { rtol: 1e-5, atol: 1e-6 });
@@ -674,6 +695,28 @@ describe('native convolution and pooling', () => {
     native.maxPool2d(g3, z, y3, a3);
     js.maxPool2d(g3, z, jy, ja);
     assert.deepEqual([...a3], [...ja]);
+  });
+
+  ntest('maxPool2dRelu: relu as the relu kernel (NaN → 0), argmax -1 where the window maximum is 0', (native) => {
+    const g = poolGeom(1, 1, 4, 4, [2, 2], [2, 2], [0, 0]);
+    const x = new Float32Array([-1, -2, 0, -3, -4, -5, 0, 1, NaN, 2, NaN, -1, 3, NaN, -2, 0]);
+    for (const backend of [native, js]) {
+      const y = new Float32Array(4);
+      const arg = new Int32Array(4);
+      backend.maxPool2dRelu(g, x, y, arg);
+      assert.deepEqual([...y], [0, 1, 3, 0]);
+      assert.deepEqual([...arg], [-1, 7, 12, -1]);
+      const wide = poolGeom(1, 1, 2, 16, [2, 2], [2, 2], [0, 0]); // one SIMD block
+      const xw = Float32Array.from({ length: 32 }, (_, i) => (i % 3 === 0 ? -i : i % 5) - 1);
+      const wy = new Float32Array(8);
+      const wa = new Int32Array(8);
+      const py = new Float32Array(8);
+      const pa = new Int32Array(8);
+      backend.maxPool2dRelu(wide, xw, wy, wa);
+      js.maxPool2d(wide, xw.map((v) => (v > 0 ? v : 0)), py, pa);
+      assert.deepEqual([...wy], [...py]);
+      assert.deepEqual([...wa], [...pa].map((a, i) => (py[i] > 0 ? a : -1)));
+    }
   });
 });
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Tensor, avgPool2d, backward, conv2d, globalAvgPool2d, maxPool2d, type Conv2dOptions, type Pool2dOptions } from '../../../src/tensor/index.js';
+import { Tensor, add, avgPool2d, backward, conv2d, globalAvgPool2d, maxPool2d, maxPool2dRelu, mul, relu, sum, type Conv2dOptions, type Pool2dOptions } from '../../../src/tensor/index.js';
 import { gradcheck } from '../../helpers/gradcheck.js';
 import { Rng, assertClose, assertShape, distinct, leaf, randn } from '../../helpers/tensors.js';
 
@@ -143,6 +143,40 @@ describe('maxPool2d / avgPool2d', () => {
       }
     });
   }
+  it('maxPool2dRelu is maxPool2d(relu(x)) exactly: values and gradients, float64 and float32, with zeros and ties', () => {
+    for (const c of POOL_CASES) {
+      for (const dtype of ['float64', 'float32'] as const) {
+        const rng = new Rng(c.x[2] + 7);
+        const values = randn(c.x, rng).toArray().map((v, i) => (i % 7 === 0 ? 0 : v));
+        const gy = randn(maxPool2d(Tensor.from(values, c.x, dtype), c.opts).shape, rng);
+        const a = leaf(Tensor.from(values, c.x, dtype));
+        const b = leaf(Tensor.from(values, c.x, dtype));
+        const fused = maxPool2dRelu(a, c.opts);
+        const plain = maxPool2d(relu(b), c.opts);
+        assert.deepEqual(fused.toArray(), plain.toArray(), `${c.name} ${dtype} values`);
+        backward(fused, Tensor.from(gy.toArray(), gy.shape, dtype).data);
+        backward(plain, Tensor.from(gy.toArray(), gy.shape, dtype).data);
+        assert.deepEqual(Array.from(a.grad!), Array.from(b.grad!), `${c.name} ${dtype} gradients`);
+      }
+    }
+  });
+  it('a second gradient into the pooled input adds to the first (the first is written whole)', () => {
+    for (const dtype of ['float64', 'float32'] as const) {
+      const values = randn([2, 3, 6, 7], new Rng(4)).toArray();
+      const gradOf = (f: (t: Tensor) => Tensor): number[] => {
+        const t = leaf(Tensor.from(values, [2, 3, 6, 7], dtype));
+        backward(sum(f(t)));
+        return Array.from(t.grad!);
+      };
+      // Inside a graph (t = 2·x): both poolings feed t, the first backward to reach it writes t.grad, the second adds.
+      const x = leaf(Tensor.from(values, [2, 3, 6, 7], dtype));
+      const t = mul(x, 2);
+      backward(sum(add(maxPool2d(t, { kernel: 2 }), maxPool2dRelu(t, { kernel: 2 }))));
+      const first = gradOf((u) => maxPool2d(mul(u, 2), { kernel: 2 }));
+      const second = gradOf((u) => maxPool2d(relu(mul(u, 2)), { kernel: 2 }));
+      assert.deepEqual(Array.from(x.grad!), first.map((v, i) => v + second[i]), dtype);
+    }
+  });
   it('known values: 4x4 ramp', () => {
     const x = Tensor.from(Array.from({ length: 16 }, (_, i) => i + 1), [1, 1, 4, 4], 'float64');
     assert.deepEqual(maxPool2d(x, { kernel: 2 }).toArray(), [6, 8, 14, 16]);

@@ -21,12 +21,22 @@ function forEachWindow(
 }
 
 export function maxPool2d(g: Pool2dGeometry, x: Buf, y: Buf, argmax: Int32Array): void {
+  maxPoolOf(g, x, y, argmax, false);
+}
+
+/** Pooling over relu(x) (relu as the unary kernel: NaN → 0); no gradient where the maximum is 0. */
+export function maxPool2dRelu(g: Pool2dGeometry, x: Buf, y: Buf, argmax: Int32Array): void {
+  maxPoolOf(g, x, y, argmax, true);
+}
+
+function maxPoolOf(g: Pool2dGeometry, x: Buf, y: Buf, argmax: Int32Array, relu: boolean): void {
   forEachWindow(g, (o, plane, y0, y1, x0, x1) => {
     let best = -Infinity;
     let arg = -1;
     for (let iy = y0; iy < y1; iy++) {
       for (let ix = x0; ix < x1; ix++) {
-        const v = x[plane + iy * g.inW + ix];
+        const raw = x[plane + iy * g.inW + ix];
+        const v = relu ? (raw > 0 ? raw : 0) : raw;
         if (v > best || arg < 0) {
           best = v;
           arg = iy * g.inW + ix;
@@ -34,7 +44,7 @@ export function maxPool2d(g: Pool2dGeometry, x: Buf, y: Buf, argmax: Int32Array)
       }
     }
     y[o] = best;
-    argmax[o] = arg;
+    argmax[o] = relu && !(best > 0) ? -1 : arg;
   });
 }
 
@@ -47,6 +57,11 @@ export function maxPool2dBackward(g: Pool2dGeometry, gy: Buf, argmax: Int32Array
       if (a >= 0) gx[p * ihw + a] += gy[p * ohw + i];
     }
   }
+}
+
+export function maxPool2dBackwardSet(g: Pool2dGeometry, gy: Buf, argmax: Int32Array, gx: Buf): void {
+  gx.fill(0);
+  maxPool2dBackward(g, gy, argmax, gx);
 }
 
 /** count_include_pad: the divisor is the full kernel area (clipped only at the padded border's far side). */
