@@ -15,6 +15,9 @@
  *    as the ratio ours/torch (target ≤ 0.5×); beside it the wall time from launching the processes
  *    to that evaluation's result, start-up and evaluations included. One seed each: the step at
  *    which 98% is first seen differs between the two (different initial weights and data order).
+ *    Where the training time went, alike for both (bench/lib/tta_steps.ts): the first step, the
+ *    median and mean of the others, and the time the slow ones (> 2× the median) added; for ours
+ *    also the mean compute / communication / peer-wait split of rank 0's steps (JSON only).
  * Last line: one JSON object with every figure.
  */
 import { spawn } from 'node:child_process';
@@ -23,9 +26,10 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultMnistDir } from '../src/data/mnist.js';
-import { findPythonWith, fmtNum, fmtRatio, machineInfo, packageRoot, ratio, renderTable, threadEnv } from './lib/index.js';
+import { findPythonWith, fmtNum, fmtRatio, machineInfo, mean, packageRoot, ratio, renderTable, threadEnv } from './lib/index.js';
 import { windowsFromStepTimes } from './lib/step_windows.js';
 import { type TimeToAccuracy, timeToAccuracy } from './lib/time_to_accuracy.js';
+import { type StepProfile, stepProfile } from './lib/tta_steps.js';
 
 interface Options {
   workers: number;
@@ -130,6 +134,10 @@ interface TtaRun extends TimeToAccuracy {
   /** Wall seconds from launching the processes to the result of the evaluation that reached the target. */
   launchSeconds: number | null;
   stepsRun: number;
+  /** The counted steps' first, median and mean time (tta_steps.ts). */
+  profile: StepProfile;
+  /** Ours: rank 0's mean compute / communication / peer wait per counted step (metrics.jsonl). */
+  split?: { computeMs: number; commMs: number; waitMs: number };
 }
 
 interface MetricLine { kind: string; rank: number; step: number; time: number; compute_ms: number; comm_ms: number; wait_ms: number; test_accuracy?: number }
@@ -148,8 +156,12 @@ async function oursToAccuracy(o: Options): Promise<TtaRun> {
     const steps = lines.filter((l) => l.kind === 'step' && l.rank === 0).sort((a, b) => a.step - b.step);
     const start = steps[0].time - (steps[0].compute_ms + steps[0].comm_ms + steps[0].wait_ms);
     const evals = lines.filter((l) => l.kind === 'eval').map((l) => ({ step: l.step, accuracy: l.test_accuracy ?? 0, time: l.time }));
-    const hit = timeToAccuracy(start, new Map(steps.map((l) => [l.step, l.time])), evals, o.target);
-    return { ...hit, launchSeconds: hit.reachedAt === null ? null : (hit.reachedAt - launched) / 1000, stepsRun: steps.length };
+    const ends = new Map(steps.map((l) => [l.step, l.time]));
+    const hit = timeToAccuracy(start, ends, evals, o.target);
+    const counted = steps.filter((l) => l.step < (hit.steps ?? steps.length));
+    const split = { computeMs: mean(counted.map((l) => l.compute_ms)), commMs: mean(counted.map((l) => l.comm_ms)), waitMs: mean(counted.map((l) => l.wait_ms)) };
+    return { ...hit, launchSeconds: hit.reachedAt === null ? null : (hit.reachedAt - launched) / 1000, stepsRun: steps.length,
+      profile: stepProfile(start, ends, evals, hit.steps ?? steps.length), split };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -166,16 +178,21 @@ async function torchToAccuracy(o: Options, python: string): Promise<TtaRun> {
   const exits = await Promise.all(ranks);
   for (const r of exits) if (r.code !== 0) throw new Error(`torch DDP (cnn) failed: ${r.stderr.trim().split('\n').pop()}`);
   const out = JSON.parse(exits[0].stdout.trim().split('\n').pop() ?? '{}') as { step_end_times_ms: number[]; start_ms: number; evals: Array<{ step: number; accuracy: number; time_ms: number }> };
-  const hit = timeToAccuracy(out.start_ms, new Map(out.step_end_times_ms.map((t, i) => [i, t])), out.evals.map((e) => ({ step: e.step, accuracy: e.accuracy, time: e.time_ms })), o.target);
-  return { ...hit, launchSeconds: hit.reachedAt === null ? null : (hit.reachedAt - launched) / 1000, stepsRun: out.step_end_times_ms.length };
+  const ends = new Map(out.step_end_times_ms.map((t, i) => [i, t]));
+  const evals = out.evals.map((e) => ({ step: e.step, accuracy: e.accuracy, time: e.time_ms }));
+  const hit = timeToAccuracy(out.start_ms, ends, evals, o.target);
+  return { ...hit, launchSeconds: hit.reachedAt === null ? null : (hit.reachedAt - launched) / 1000, stepsRun: out.step_end_times_ms.length,
+    profile: stepProfile(out.start_ms, ends, evals, hit.steps ?? out.step_end_times_ms.length) };
 }
 
 function ttaTable(o: Options, mine: TtaRun, ref: TtaRun | null): string {
   const row = (name: string, r: TtaRun): string[] => [name, r.seconds === null ? `not reached in ${r.stepsRun} steps` : `${r.seconds.toFixed(1)} s`,
-    r.steps === null ? '—' : String(r.steps), r.evalSeconds.toFixed(1), r.launchSeconds === null ? '—' : `${r.launchSeconds.toFixed(1)} s`, `${(100 * r.best).toFixed(2)}%`];
+    r.steps === null ? '—' : String(r.steps), r.evalSeconds.toFixed(1), r.launchSeconds === null ? '—' : `${r.launchSeconds.toFixed(1)} s`, `${(100 * r.best).toFixed(2)}%`,
+    `${r.profile.firstMs.toFixed(0)} / ${r.profile.medianMs.toFixed(1)} / ${r.profile.meanMs.toFixed(1)}`, r.profile.tailSeconds.toFixed(1)];
   const table = renderTable(
     [{ header: 'run' }, { header: `train time to ${(100 * o.target).toFixed(0)}%`, align: 'right' }, { header: 'steps/rank', align: 'right' },
-      { header: 'eval s (excluded)', align: 'right' }, { header: 'wall from launch', align: 'right' }, { header: 'best acc', align: 'right' }],
+      { header: 'eval s (excluded)', align: 'right' }, { header: 'wall from launch', align: 'right' }, { header: 'best acc', align: 'right' },
+      { header: 'step ms first / median / mean', align: 'right' }, { header: 'tail s (> 2× median)', align: 'right' }],
     [row('smolcluster', mine), ...(ref ? [row('torch DDP (gloo)', ref)] : [])],
   );
   const r = ref && mine.seconds !== null && ref.seconds !== null ? mine.seconds / ref.seconds : null;

@@ -110,31 +110,51 @@ inline __attribute__((always_inline)) void max2x2(float a, float b, float c, flo
 }
 
 #if defined(__GNUC__) || defined(__clang__)
-typedef float f8 __attribute__((vector_size(32)));
-typedef int32_t i8 __attribute__((vector_size(32)));
+/** Eight lanes (AVX2 in the x86-64-v3 clone) for rows of ≥ 8 windows. */
+struct Lanes8 {
+  static constexpr int n = 8;
+  typedef float F __attribute__((vector_size(32)));
+  typedef int32_t I __attribute__((vector_size(32)));
+  static I even() { return I{0, 2, 4, 6, 8, 10, 12, 14}; }
+  /** Interleaving a and b: the first and the second half of the pairs. */
+  static I low() { return I{0, 8, 1, 9, 2, 10, 3, 11}; }
+  static I high() { return I{4, 12, 5, 13, 6, 14, 7, 15}; }
+};
 
-/** Eight windows at once: even/odd columns of both rows deinterleaved with shuffles. */
-template <bool Relu>
-inline __attribute__((always_inline)) void max2x2x8(const float* r0, const float* r1, int32_t ia, int32_t W, float* best, int32_t* at) {
-  f8 p0, p1, q0, q1;
-  std::memcpy(&p0, r0, 32);
-  std::memcpy(&p1, r0 + 8, 32);
-  std::memcpy(&q0, r1, 32);
-  std::memcpy(&q1, r1 + 8, 32);
-  const i8 even = {0, 2, 4, 6, 8, 10, 12, 14}, odd = even + 1;
-  f8 a = __builtin_shuffle(p0, p1, even), b = __builtin_shuffle(p0, p1, odd);
-  f8 c = __builtin_shuffle(q0, q1, even), d = __builtin_shuffle(q0, q1, odd);
-  const f8 zero = {};
+/** Four lanes for rows of 4–7 windows (the second pooling of a 28×28 CNN: 7 a row). */
+struct Lanes4 {
+  static constexpr int n = 4;
+  typedef float F __attribute__((vector_size(16)));
+  typedef int32_t I __attribute__((vector_size(16)));
+  static I even() { return I{0, 2, 4, 6}; }
+  static I low() { return I{0, 4, 1, 5}; }
+  static I high() { return I{2, 6, 3, 7}; }
+};
+
+/** L::n windows at once: even/odd columns of both rows deinterleaved with shuffles. */
+template <bool Relu, class L>
+inline __attribute__((always_inline)) void max2x2xN(const float* r0, const float* r1, int32_t ia, int32_t W, float* best, int32_t* at) {
+  typedef typename L::F F;
+  typedef typename L::I I;
+  F p0, p1, q0, q1;
+  std::memcpy(&p0, r0, sizeof(F));
+  std::memcpy(&p1, r0 + L::n, sizeof(F));
+  std::memcpy(&q0, r1, sizeof(F));
+  std::memcpy(&q1, r1 + L::n, sizeof(F));
+  const I even = L::even(), odd = even + 1;
+  F a = __builtin_shuffle(p0, p1, even), b = __builtin_shuffle(p0, p1, odd);
+  F c = __builtin_shuffle(q0, q1, even), d = __builtin_shuffle(q0, q1, odd);
+  const F zero = {};
   if (Relu) {
     a = a > zero ? a : zero;
     b = b > zero ? b : zero;
     c = c > zero ? c : zero;
     d = d > zero ? d : zero;
   }
-  const i8 k0 = ia + even;
-  f8 m = a;
-  i8 k = k0;
-  i8 gt = b > m;
+  const I k0 = ia + even;
+  F m = a;
+  I k = k0;
+  I gt = b > m;
   k = gt ? k0 + 1 : k;
   m = gt ? b : m;
   gt = c > m;
@@ -144,16 +164,26 @@ inline __attribute__((always_inline)) void max2x2x8(const float* r0, const float
   k = gt ? k0 + W + 1 : k;
   m = gt ? d : m;
   if (Relu) k = m > zero ? k : -1;
-  std::memcpy(best, &m, 32);
-  std::memcpy(at, &k, 32);
+  std::memcpy(best, &m, sizeof(F));
+  std::memcpy(at, &k, sizeof(F));
+}
+
+/**
+ * fn(o) for blocks of L::n outputs covering [0, ow) (ow ≥ L::n); a row whose width is not a
+ * multiple of L::n ends with one overlapping block, recomputing a few outputs identically, rather
+ * than a scalar tail, since CNN rows are short (14 and 7 outputs at 28×28).
+ */
+template <class L, class Fn>
+inline __attribute__((always_inline)) void blocksOf(int64_t ow, Fn&& fn) {
+  for (int64_t ox = 0;; ox += L::n) {
+    const int64_t o = std::min<int64_t>(ox, ow - L::n);
+    fn(o);
+    if (o == ow - L::n) break;
+  }
 }
 #endif
 
-/**
- * The common CNN case (2×2 window, stride 2, no padding), eight outputs per step; a row whose
- * width is not a multiple of 8 finishes with one overlapping block (recomputing a few outputs
- * identically) rather than a scalar tail, since CNN rows are short (14 outputs at 28×28).
- */
+/** The common CNN case (2×2 window, stride 2, no padding), a vector of outputs per step. */
 template <bool Relu>
 inline __attribute__((always_inline)) void maxPlane2x2Of(const PoolGeom& g, const float* SC_RESTRICT xp, float* SC_RESTRICT yp,
                                                          int32_t* SC_RESTRICT ap) {
@@ -166,12 +196,17 @@ inline __attribute__((always_inline)) void maxPlane2x2Of(const PoolGeom& g, cons
     float* best = yp + oy * ow;
     int32_t* at = ap + oy * ow;
 #if defined(__GNUC__) || defined(__clang__)
+    const auto block = [&](auto lanes) {
+      blocksOf<decltype(lanes)>(ow, [&](int64_t o) {
+        max2x2xN<Relu, decltype(lanes)>(r0 + 2 * o, r1 + 2 * o, i0 + static_cast<int32_t>(2 * o), W, best + o, at + o);
+      });
+    };
     if (ow >= 8) {
-      for (int64_t ox = 0;; ox += 8) {
-        const int64_t o = std::min(ox, ow - 8);
-        max2x2x8<Relu>(r0 + 2 * o, r1 + 2 * o, i0 + static_cast<int32_t>(2 * o), W, best + o, at + o);
-        if (o == ow - 8) break;
-      }
+      block(Lanes8{});
+      continue;
+    }
+    if (ow >= 4) {
+      block(Lanes4{});
       continue;
     }
 #endif
@@ -286,6 +321,28 @@ napi_value MaxPoolBackwardKernel(Args& a) {
   return undefinedValue(a.env());
 }
 
+#if defined(__GNUC__) || defined(__clang__)
+/** L::n windows of setPlane2x2 at once: the four cells' values, interleaved back into the two rows. */
+template <class L>
+inline __attribute__((always_inline)) void set2x2xN(const float* gp, const int32_t* ap, int32_t ia, int32_t W, float* r0, float* r1) {
+  typedef typename L::F F;
+  typedef typename L::I I;
+  F v;
+  I at;
+  std::memcpy(&v, gp, sizeof(F));
+  std::memcpy(&at, ap, sizeof(F));
+  at -= ia + L::even();  // the argmax's offset inside its window: 0, 1, W or W + 1
+  const F zero = {};
+  const F a = at == 0 ? v : zero, b = at == 1 ? v : zero, c = at == W ? v : zero, d = at == W + 1 ? v : zero;
+  const F p0 = __builtin_shuffle(a, b, L::low()), p1 = __builtin_shuffle(a, b, L::high());
+  const F q0 = __builtin_shuffle(c, d, L::low()), q1 = __builtin_shuffle(c, d, L::high());
+  std::memcpy(r0, &p0, sizeof(F));
+  std::memcpy(r0 + L::n, &p1, sizeof(F));
+  std::memcpy(r1, &q0, sizeof(F));
+  std::memcpy(r1 + L::n, &q1, sizeof(F));
+}
+#endif
+
 /**
  * The 2×2 stride-2 case of maxPool2dBackwardSet: every input cell lies in at most one window, so
  * each is written once (the gradient at the window's argmax, 0 elsewhere) instead of zeroed and
@@ -299,6 +356,23 @@ void setPlane2x2(const PoolGeom& g, const float* SC_RESTRICT gp, const int32_t* 
     float* r0 = out + 2 * oy * W;
     float* r1 = r0 + W;
     const int32_t i0 = static_cast<int32_t>(2 * oy * W);
+#if defined(__GNUC__) || defined(__clang__)
+    // An overlapping last block (blocksOf) rewrites a few cells with the same values.
+    const auto block = [&](auto lanes) {
+      blocksOf<decltype(lanes)>(ow, [&](int64_t o) {
+        set2x2xN<decltype(lanes)>(gp + oy * ow + o, ap + oy * ow + o, i0 + static_cast<int32_t>(2 * o), W, r0 + 2 * o, r1 + 2 * o);
+      });
+      for (int64_t ix = 2 * ow; ix < W; ix++) r0[ix] = r1[ix] = 0.0f;
+    };
+    if (ow >= 8) {
+      block(Lanes8{});
+      continue;
+    }
+    if (ow >= 4) {
+      block(Lanes4{});
+      continue;
+    }
+#endif
     for (int64_t ox = 0; ox < ow; ox++) {
       const float v = gp[oy * ow + ox];
       const int32_t at = ap[oy * ow + ox] - (i0 + static_cast<int32_t>(2 * ox));

@@ -576,6 +576,8 @@ function poolGeom(batch: number, channels: number, inH: number, inW: number, k: 
 
 const POOL_CASES: Pool2dGeometry[] = [
   poolGeom(8, 32, 28, 28, [2, 2], [2, 2], [0, 0]), // CNN pooling
+  poolGeom(4, 64, 14, 14, [2, 2], [2, 2], [0, 0]), // CNN second pooling: 7 outputs a row (four lanes, one overlapping block)
+  poolGeom(1, 3, 10, 11, [2, 2], [2, 2], [0, 0]), // 5 outputs a row, odd width: the last column in no window
   poolGeom(2, 3, 9, 11, [3, 3], [2, 2], [1, 1]), // ResNet-style stem, odd sizes
   poolGeom(2, 4, 7, 7, [3, 3], [1, 1], [1, 1]), // overlapping windows
   poolGeom(1, 2, 5, 8, [2, 3], [1, 2], [1, 1]), // non-square
