@@ -120,7 +120,7 @@ function main(): void {
       return false;
     }
   });
-  const convEngines = ['auto', 'dnnl-blocked', 'dnnl-plain', 'im2col'].filter((e) => {
+  const convEngines = ['auto', 'dnnl-winograd', 'dnnl-blocked', 'dnnl-plain', 'im2col'].filter((e) => {
     try {
       internals.setConvEngine(e);
       return true;

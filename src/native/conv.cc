@@ -56,16 +56,16 @@ napi_value Conv2dBackwardKernel(Args& a) {
   return undefinedValue(a.env());
 }
 
-/** Test/benchmark hook: setConvEngine("auto" | "im2col" | "dnnl-plain" | "dnnl-blocked"). */
+/** Test/benchmark hook: setConvEngine("auto" | "im2col" | "dnnl-plain" | "dnnl-blocked" | "dnnl-winograd"). */
 napi_value SetConvEngine(Args& a) {
   const std::string name = a.str(0, "engine");
   if (name == "auto" || name == "im2col") {
     g_engine = name == "auto" ? ConvEngine::Auto : ConvEngine::Im2col;
 #ifdef SC_HAVE_DNNL
     setConvLayoutPolicy(0);
-  } else if (name == "dnnl-plain" || name == "dnnl-blocked") {
+  } else if (name == "dnnl-plain" || name == "dnnl-blocked" || name == "dnnl-winograd") {
     g_engine = ConvEngine::Auto;
-    setConvLayoutPolicy(name == "dnnl-plain" ? 1 : 2);
+    setConvLayoutPolicy(name == "dnnl-plain" ? 1 : name == "dnnl-blocked" ? 2 : 3);
 #endif
   } else {
     throwRange("setConvEngine: engine '" + name + "' is not compiled into this addon");

@@ -15,7 +15,8 @@ void convBackwardIm2col(const ConvGeom& g, const float* x, const float* w, const
 void convForwardDnnl(const ConvGeom& g, const float* x, const float* w, const float* bias, float* y);
 void convBackwardDnnl(const ConvGeom& g, const float* x, const float* w, const float* gy, float* gx,
                       float* gw, float* gb);
-/** Layout policy: 0 = automatic, 1 = always plain NCHW, 2 = always oneDNN's blocked layouts. */
+/** Policy: 0 = automatic, 1 = always plain NCHW (direct), 2 = always blocked layouts with the direct
+ *  algorithm, 3 = blocked with Winograd wherever oneDNN has a kernel for the shape. */
 void setConvLayoutPolicy(int policy);
 #endif
 

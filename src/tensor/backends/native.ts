@@ -89,7 +89,7 @@ export interface NativeInternals {
   /** "auto" | "dnnl" | "dnnl_sgemm" | "cblas" | "own" (throws if not compiled in). */
   setGemmEngine(name: string): void;
   getGemmEngine(): string;
-  /** "auto" | "im2col" | "dnnl-plain" | "dnnl-blocked". */
+  /** "auto" | "im2col" | "dnnl-plain" | "dnnl-blocked" (direct) | "dnnl-winograd" (where oneDNN has it). */
   setConvEngine(name: string): void;
   /** "auto" (oneDNN average pooling when built with it) | "own". */
   setPoolEngine(name: string): void;

@@ -499,6 +499,8 @@ const CONV_CASES: Conv2dGeometry[] = [
   convGeom(2, 16, 7, 7, 24, 1, 1, [1, 1], [0, 0]), // pointwise
   convGeom(2, 8, 9, 9, 16, 3, 3, [3, 3], [0, 0]), // stride 3, floor drops a column
   convGeom(1, 2, 4, 4, 3, 4, 4, [1, 1], [0, 0]), // kernel = image
+  convGeom(3, 16, 9, 7, 24, 3, 3, [1, 1], [1, 1]), // 3×3 stride 1, 16+ channels: Winograd in auto
+  convGeom(2, 32, 4, 4, 32, 3, 3, [1, 1], [1, 1]), // ResNet's last stage in miniature (one 4×4 tile)
 ];
 
 interface ConvFixture {
@@ -644,7 +646,7 @@ describe('native convolution and pooling', () => {
   });
 
   ntest('every compiled-in convolution engine matches js', (native) => {
-    const engines = ['im2col', 'dnnl-plain', 'dnnl-blocked'].filter((e) => {
+    const engines = ['im2col', 'dnnl-plain', 'dnnl-blocked', 'dnnl-winograd'].filter((e) => {
       try {
         internals!.setConvEngine(e);
         return true;
