@@ -3,7 +3,11 @@
  * MLP/CNN shapes, and convolution / pooling times on the CNN shapes, through the same TS entry
  * points the engine uses (so N-API overhead is included).
  *
- *   npx tsc -p tsconfig.json && node dist/bench/native-gemm.js [--threads N]
+ *   npx tsc -p tsconfig.json && node dist/bench/native-gemm.js [--threads N] [--transformer]
+ *
+ * --transformer times the GEMMs of one bench:models training step instead (gpt2 124M at batch 4,
+ * gpt2-tiny and bert-mini at batch 8, context 128; backward products accumulate, beta = 1) on the
+ * oneDNN engines only, the figures behind sgemm's routing of non-transposed-B products.
  */
 import type { Backend, Conv2dGeometry, Pool2dGeometry } from '../src/tensor/backend.js';
 import { loadNativeBackend, nativeInternals } from '../src/tensor/backends/native.js';
@@ -34,7 +38,9 @@ function time(fn: () => void): number {
   return samples[0];
 }
 
-const GEMMS: Array<[string, boolean, boolean, number, number, number]> = [
+type GemmCase = [label: string, transA: boolean, transB: boolean, M: number, N: number, K: number, beta?: number, batch?: number];
+
+const GEMMS: GemmCase[] = [
   ['MLP fwd  x·W1ᵀ  b32', false, true, 32, 128, 784],
   ['MLP fwd  x·W1ᵀ  b256', false, true, 256, 128, 784],
   ['MLP gW1  gyᵀ·x  b32', true, false, 128, 784, 32],
@@ -45,20 +51,48 @@ const GEMMS: Array<[string, boolean, boolean, number, number, number]> = [
   ['MLP gW2  gyᵀ·h  b32', true, false, 10, 128, 32],
 ];
 
-function benchGemm(native: Backend, engines: string[]): void {
+/** One linear layer [tokens, inF] → outF: forward x·Wᵀ, then gx += gy·W and gW += gyᵀ·x. */
+function linearCases(name: string, tokens: number, inF: number, outF: number): GemmCase[] {
+  return [
+    [`${name} fwd`, false, true, tokens, outF, inF, 0],
+    [`${name} gx`, false, false, tokens, inF, outF, 1],
+    [`${name} gW`, true, false, outF, inF, tokens, 1],
+  ];
+}
+
+const TRANSFORMER_GEMMS: GemmCase[] = [
+  ...linearCases('gpt2 qkv', 512, 768, 2304),
+  ...linearCases('gpt2 attn-out', 512, 768, 768),
+  ...linearCases('gpt2 mlp-fc', 512, 768, 3072),
+  ...linearCases('gpt2 mlp-proj', 512, 3072, 768),
+  ...linearCases('gpt2 lm-head', 512, 768, 50257),
+  ...linearCases('tiny mlp-fc', 1024, 128, 512),
+  ...linearCases('tiny lm-head', 1024, 128, 50257),
+  ...linearCases('bert mlp-fc', 1024, 256, 1024),
+  ...linearCases('bert mlm-head', 1024, 256, 30522),
+  // Attention's products per (batch × head), as src/native/attention.cc runs them: gpt2's 48 heads.
+  ['gpt2 attn q·kᵀ', false, true, 128, 128, 64, 0, 48],
+  ['gpt2 attn p·v', false, false, 128, 64, 128, 0, 48],
+  ['gpt2 attn gv pᵀ·gy', true, false, 128, 64, 128, 0, 48],
+];
+
+function benchGemm(native: Backend, engines: string[], cases: GemmCase[]): void {
   const internals = nativeInternals()!;
   const rng = new Rng(1);
   console.log(`\nGEMM GFLOP/s (${native.getThreads()} thread(s)); columns: ${engines.join(', ')}`);
-  for (const [label, ta, tb, M, N, K] of GEMMS) {
-    const A = randn(rng, M * K);
-    const B = randn(rng, K * N);
-    const C = new Float32Array(M * N);
+  for (const [label, ta, tb, M, N, K, beta = 0, batch = 1] of cases) {
+    const A = randn(rng, batch * M * K);
+    const B = randn(rng, batch * K * N);
+    const C = new Float32Array(batch * M * N);
+    const [sA, sB, sC] = batch > 1 ? [M * K, K * N, M * N] : [0, 0, 0];
     const cells = engines.map((e) => {
       internals.setGemmEngine(e);
-      const s = time(() => native.gemm(ta, tb, M, N, K, 1, A, 0, B, 0, 0, C, 0, 1));
-      return ((2 * M * N * K) / s / 1e9).toFixed(1).padStart(8);
+      const s = time(() => native.gemm(ta, tb, M, N, K, 1, A, sA, B, sB, beta, C, sC, batch));
+      return ((2 * M * N * K * batch) / s / 1e9).toFixed(1).padStart(8);
     });
-    console.log(`  ${label.padEnd(22)} ${`${M}x${N}x${K}`.padEnd(12)} ${cells.join(' ')}`);
+    const form = `${ta ? 'T' : 'N'}${tb ? 'T' : 'N'} β${beta}`;
+    const size = `${batch > 1 ? `${batch}×` : ''}${M}x${N}x${K}`;
+    console.log(`  ${label.padEnd(22)} ${form} ${size.padEnd(15)} ${cells.join(' ')}`);
   }
   internals.setGemmEngine('auto');
 }
@@ -130,7 +164,11 @@ function main(): void {
   });
   internals.setGemmEngine('auto');
   internals.setConvEngine('auto');
-  benchGemm(native, gemmEngines);
+  if (process.argv.includes('--transformer')) {
+    benchGemm(native, gemmEngines.filter((e) => e === 'auto' || e.startsWith('dnnl')), TRANSFORMER_GEMMS);
+    return;
+  }
+  benchGemm(native, gemmEngines, GEMMS);
   benchConv(native, convEngines);
   benchPool(native);
 }

@@ -4,7 +4,14 @@
 // cached matmul primitive runs the MLP/CNN shapes at 175-230 GFLOP/s (OpenBLAS: 80-105) but costs
 // ~0.8 µs per call and is 2x slower than dnnl_sgemm when M or N is tiny (1x128x784: 11 vs 4.6 µs);
 // products of at most ~2K multiply-adds are fastest in our own unpacked loops (8x8x8: 0.45 vs
-// 0.8 µs). So: own loops for tiny, dnnl_sgemm for thin, the matmul primitive for the rest.
+// 0.8 µs). On the AVX-512 Xeon the project benchmarks on, oneDNN 2.6.3's matmul primitive (brgemm)
+// drops to 25-35 GFLOP/s on some single products whose B is not transposed (every linear layer's
+// backward, e.g. gpt2's [512,3072]·[3072,768] and [768,512]ᵀ·[512,3072]) and to 100-125 on the
+// vocabulary heads (x·Eᵀ, N = 30522-50257), where dnnl_sgemm runs all of them at 140-165; batched
+// small products (attention's 48 × 128×128×64) are 5-15 % faster as one primitive than as a loop of
+// dnnl_sgemm calls (`node dist/bench/native-gemm.js --transformer`). So: own loops for tiny
+// products, the matmul primitive for batches and for x·Wᵀ with a bias (which it fuses), dnnl_sgemm
+// for the rest.
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -63,7 +70,8 @@ void sgemm(const Gemm& given) {
 #if defined(SC_HAVE_DNNL)
     if (g.M * g.N * g.K <= kTinyGemm) e = Engine::Own;
     else if (g.M <= kThin || g.N <= kThin) e = Engine::DnnlSgemm;
-    else e = Engine::Matmul;
+    else if (g.batch > 1 || g.bias) e = Engine::Matmul;
+    else e = Engine::DnnlSgemm;
 #elif defined(SC_HAVE_CBLAS)
     e = g.M * g.N * g.K <= kTinyGemm ? Engine::Own : Engine::Cblas;
 #else

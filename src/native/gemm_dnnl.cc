@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "gemm.h"
+#include "signal_guard.h"
 #include "threads.h"
 
 namespace sc {
@@ -103,7 +104,10 @@ bool gemmDnnlMatmul(const Gemm& g) {
 }
 
 void gemmDnnlSgemm(const Gemm& g) {
-  useOmpThreads(threadsFor(2.0 * g.M * g.N * g.K, kGemmGrainFlops));
+  const int nthr = threadsFor(2.0 * g.M * g.N * g.K, kGemmGrainFlops);
+  blockSignalsInOmpWorkers(nthr);
+  useOmpThreads(nthr);
+  const SignalsBlocked quiet;  // see signal_guard.h: a signal now would land on the heap
   for (int64_t b = 0; b < g.batch; b++) {
     const dnnl_status_t st =
         dnnl_sgemm(g.transA ? 'T' : 'N', g.transB ? 'T' : 'N', g.M, g.N, g.K, g.alpha,
