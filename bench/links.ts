@@ -10,7 +10,7 @@
  * 1. Throughput: per preset and model, cluster samples/s of `worker --strategy allreduce` (ours) and of
  *    PyTorch DDP over Gloo (bench/reference/ddp_torch.py: the same model, built by
  *    test/nn/interchange/torch_models.py for ResNet-18 and GPT-2-tiny), each with its scaling
- *    efficiency = 2-worker rate / (2 × its own 1-process rate measured in the same run). Median of 7
+ *    efficiency = 2-worker rate / (2 × its own 1-process rate measured just before). Median of 7
  *    windows of per-step end times. MLP and CNN train on MNIST; ResNet-18 (batch 8, CIFAR shape) and
  *    GPT-2-tiny (batch 8 sequences of 128 GPT-2 tokens) on the inputs of bench/lib/link_inputs.ts.
  * 2. Time to accuracy (first preset, MLP, batch 32 per worker): allreduce for one epoch sets the
@@ -76,9 +76,9 @@ function run(argv: string[], env: NodeJS.ProcessEnv, timeoutMs = 600_000): Promi
   });
 }
 
-/** Per-rank batch and steps of the throughput runs: enough for a warm-up and 7 windows (ResNet-18, GPT-2-tiny: one step each). */
+/** Per-rank batch and steps of the throughput runs: enough for a warm-up and 7 windows (ResNet-18, GPT-2-tiny: 2 steps each, `--quick` 1). */
 function plan(model: string, quick: boolean): { batch: number; steps: number } {
-  const p = model === 'mlp' ? { batch: 32, steps: 300 } : model === 'cnn' ? { batch: 32, steps: 60 } : { batch: 8, steps: 16 };
+  const p = model === 'mlp' ? { batch: 32, steps: 300 } : model === 'cnn' ? { batch: 32, steps: 60 } : { batch: 8, steps: 18 };
   return quick ? { batch: p.batch, steps: Math.max(12, Math.round(p.steps / 2)) } : p;
 }
 
@@ -148,14 +148,13 @@ const singleRate = (r: OurRun, perStep: number): number => {
 
 interface ThroughputRow { preset: string; rttMs: number; model: string; batch: number; ours: number; oursEff: number; torch: number | null; torchEff: number | null }
 
+/**
+ * Each row's 1-process rates are measured just before its 2-worker runs (ours, torch, then the pairs):
+ * on a shared machine the load moves within minutes, and a denominator from another moment once gave
+ * "scaling" above 100%.
+ */
 async function throughput(o: Options, python: string | null, data: DataFlags): Promise<ThroughputRow[]> {
   const rows: ThroughputRow[] = [];
-  const single = new Map<string, { ours: number; torch: number | null }>();
-  for (const model of o.models) {
-    const { batch, steps } = plan(model, o.quick);
-    process.stderr.write(`bench:links: ${model} in one process ...\n`);
-    single.set(model, { ours: singleRate(await ours(null, model, batch, steps, data[model] ?? []), batch), torch: python ? await torchRun(python, null, model, batch, steps) : null });
-  }
   for (const preset of o.presets) {
     const link = await createLink(preset);
     try {
@@ -163,10 +162,10 @@ async function throughput(o: Options, python: string | null, data: DataFlags): P
       process.stderr.write(`bench:links: ${preset.name}: TCP round trip ${rttMs.toFixed(2)} ms (median of 30)\n`);
       for (const model of o.models) {
         const { batch, steps } = plan(model, o.quick);
-        process.stderr.write(`bench:links: ${preset.name}, ${model}, 2 workers ...\n`);
+        process.stderr.write(`bench:links: ${preset.name}, ${model}: one process, then 2 workers ...\n`);
+        const s = { ours: singleRate(await ours(null, model, batch, steps, data[model] ?? []), batch), torch: python ? await torchRun(python, null, model, batch, steps) : null };
         const mine = rate(await ours(link, model, batch, steps, data[model] ?? []), 2 * batch);
         const ref = python ? await torchRun(python, link, model, batch, steps) : null;
-        const s = single.get(model)!;
         rows.push({ preset: preset.name, rttMs, model, batch, ours: mine, oursEff: mine / (2 * s.ours), torch: ref, torchEff: ref !== null && s.torch ? ref / (2 * s.torch) : null });
       }
     } finally {
