@@ -23,9 +23,9 @@ export interface RebalanceEvent {
   /** By data shard (for ps: worker rank − 1). */
   old_shares: number[];
   shares: number[];
-  /** ms per sample by shard, as the decision saw them (moving averages). */
+  /** ms per sample by shard, as the decision saw them (the trends). */
   ms_per_sample: number[];
-  /** ms per step that does not scale with the share, by shard (moving averages). */
+  /** ms per step that does not scale with the share, by shard (the trends). */
   fixed_ms: number[];
   /** Standard deviation of each shard's busy time per step since the last decision (ms). */
   jitter_ms: number[];
@@ -69,7 +69,7 @@ export class Balancer implements MemberShares {
       throw new SmolError('RESUME', `the checkpoint's batch shares are for ${shares.length} data shards, this run has ${this.shard.count}`);
     }
     this.current = [...shares];
-    this.meter = new SpeedMeter(undefined, step);
+    this.meter = new SpeedMeter(step);
   }
 
   observe(step: number, samples: number, scaledMs: number, fixedMs?: number): void {
@@ -100,16 +100,17 @@ export class Balancer implements MemberShares {
   /** `change`: a change of members — decide even with unknown times, from equal shares, and record the previous membership's shares as the old ones. */
   private async rebalance(step: number, change?: { reason: string; before: number[] }): Promise<void> {
     const m = this.meter;
-    this.mine.set([this.shard.compute ? this.shard.index : -1, m.windowMean, m.ema, m.fixedWindowMean, m.fixedEma, m.samplesPerStep, m.jitterMs]);
+    const window = [m.windowMean, m.fixedWindowMean, m.samplesPerStep, m.jitterMs];
+    m.closeWindow();
+    this.mine.set([this.shard.compute ? this.shard.index : -1, window[0], m.trend, window[1], m.fixedTrend, window[2], window[3]]);
     const group = this.group!;
     const all = await group.allGather(this.mine);
-    this.meter.resetWindow();
     const measured = byShard(all, this.shard.count);
     if (this.globalBatch !== null) measured.globalBatch = this.globalBatch;
     this.decided.fill(0);
     let reason = '';
     // Every shard must have been measured (after a resume the meters start empty): until then the shares stay.
-    if (group.rank === DECIDER && (change || !measured.ema.some(Number.isNaN))) {
+    if (group.rank === DECIDER && (change || !measured.trend.some(Number.isNaN))) {
       const d = this.policy.decide(step, this.current, measured);
       if (d || change) {
         this.decided[0] = 1;
@@ -122,7 +123,7 @@ export class Balancer implements MemberShares {
     const old = change?.before ?? this.current;
     this.current = Array.from(this.decided.subarray(1));
     if (group.rank === DECIDER) {
-      this.onRebalance({ step, policy: this.policy.name, reason, old_shares: old, shares: this.current, ms_per_sample: measured.ema, fixed_ms: measured.fixedEma ?? [], jitter_ms: measured.jitterMs ?? [] });
+      this.onRebalance({ step, policy: this.policy.name, reason, old_shares: old, shares: this.current, ms_per_sample: measured.trend, fixed_ms: measured.fixedTrend ?? [], jitter_ms: measured.jitterMs ?? [] });
     }
   }
 }
@@ -132,14 +133,14 @@ const ROW = 7;
 /** The gathered rows as per-shard arrays (NaN where a shard reported nothing); the global batch is the shards' samples per step. */
 function byShard(all: Float32Array, shards: number): Measured {
   const nan = (): number[] => Array<number>(shards).fill(NaN);
-  const m = { windowMean: nan(), ema: nan(), fixedWindowMean: nan(), fixedEma: nan(), jitterMs: nan(), globalBatch: 0 };
+  const m = { windowMean: nan(), trend: nan(), fixedWindowMean: nan(), fixedTrend: nan(), jitterMs: nan(), globalBatch: 0 };
   for (let i = 0; i + ROW - 1 < all.length; i += ROW) {
     const s = all[i];
     if (s < 0 || s >= shards) continue;
     m.windowMean[s] = all[i + 1];
-    m.ema[s] = all[i + 2];
+    m.trend[s] = all[i + 2];
     m.fixedWindowMean[s] = all[i + 3];
-    m.fixedEma[s] = all[i + 4];
+    m.fixedTrend[s] = all[i + 4];
     m.globalBatch += all[i + 5];
     m.jitterMs[s] = all[i + 6];
   }

@@ -1,7 +1,7 @@
 import { type BalancePolicy, type Decision, type Measured, type PolicyOptions, describeMeasured, sharesFrom, withDefaults } from './policy.js';
 import { largestChange } from './shares.js';
 
-/** Re-estimated every `rebalanceInterval` steps from the moving average of each shard's time per sample. */
+/** Re-estimated every `rebalanceInterval` steps from the trend of each shard's measured times. */
 export class DynamicPolicy implements BalancePolicy {
   readonly name = 'dynamic';
   private readonly o: Required<PolicyOptions>;
@@ -15,8 +15,8 @@ export class DynamicPolicy implements BalancePolicy {
   }
 
   decide(step: number, current: readonly number[], m: Measured): Decision | null {
-    const shares = sharesFrom(m, 'ema', this.o.floorFraction / current.length);
+    const shares = sharesFrom(m, 'trend', this.o.floorFraction / current.length);
     if (largestChange(shares, current) < this.o.deadband) return null;
-    return { shares, reason: `moving average at step ${step}: ${describeMeasured(m, 'ema')}` };
+    return { shares, reason: `trend at step ${step}: ${describeMeasured(m, 'trend')}` };
   }
 }

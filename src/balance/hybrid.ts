@@ -24,10 +24,10 @@ export class HybridPolicy implements BalancePolicy {
       if (largestChange(shares, current) < this.o.deadband) return null;
       return { shares, reason: `calibration over ${this.o.calibrationSteps - 1} timed steps: ${describeMeasured(m, 'window')}` };
     }
-    const target = sharesFrom(m, 'ema', floor);
+    const target = sharesFrom(m, 'trend', floor);
     const shares = boundedStep(current, target, this.o.maxChange);
     if (largestChange(shares, current) < this.o.deadband) return null;
     const bounded = largestChange(target, current) > this.o.maxChange ? ` (bounded to ±${this.o.maxChange})` : '';
-    return { shares, reason: `moving average at step ${step}: ${describeMeasured(m, 'ema')}${bounded}` };
+    return { shares, reason: `trend at step ${step}: ${describeMeasured(m, 'trend')}${bounded}` };
   }
 }

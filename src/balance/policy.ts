@@ -15,28 +15,28 @@ import { arrivalShares } from './shares.js';
 export interface Measured {
   /** Mean over the steps since the last decision (the first step of the run excluded: warm-up). */
   windowMean: number[];
-  /** Exponential moving average over the run. */
-  ema: number[];
-  /** Fixed ms per step: the mean since the last decision and the moving average. */
+  /** The trend over the run's windows, this one included (speed.ts). */
+  trend: number[];
+  /** Fixed ms per step: the mean since the last decision and the trend. */
   fixedWindowMean?: number[];
-  fixedEma?: number[];
+  fixedTrend?: number[];
   /** Samples per step over all shards (the global batch). */
   globalBatch?: number;
   /** Standard deviation of each shard's busy time per step since the last decision (ms). */
   jitterMs?: number[];
 }
 
-/** The shares at which every shard reaches the barrier together, by the window or the moving-average times. */
-export function sharesFrom(m: Measured, which: 'window' | 'ema', floor: number): number[] {
-  const perSample = which === 'window' ? m.windowMean : m.ema;
-  const fixed = (which === 'window' ? m.fixedWindowMean : m.fixedEma) ?? perSample.map(() => 0);
+/** The shares at which every shard reaches the barrier together, by the window's or the trend's times. */
+export function sharesFrom(m: Measured, which: 'window' | 'trend', floor: number): number[] {
+  const perSample = which === 'window' ? m.windowMean : m.trend;
+  const fixed = (which === 'window' ? m.fixedWindowMean : m.fixedTrend) ?? perSample.map(() => 0);
   return arrivalShares(perSample, fixed, m.globalBatch ?? 1, floor, m.jitterMs);
 }
 
 /** The times a decision saw, for its reason. */
-export function describeMeasured(m: Measured, which: 'window' | 'ema'): string {
-  const fixed = which === 'window' ? m.fixedWindowMean : m.fixedEma;
-  const times = describeTimes('times', which === 'window' ? m.windowMean : m.ema);
+export function describeMeasured(m: Measured, which: 'window' | 'trend'): string {
+  const fixed = which === 'window' ? m.fixedWindowMean : m.fixedTrend;
+  const times = describeTimes('times', which === 'window' ? m.windowMean : m.trend);
   const ms = (xs: readonly number[]): string => xs.map((t) => (Number.isFinite(t) ? t.toPrecision(3) : '?')).join(', ');
   const jitter = m.jitterMs ? `, jitter ${ms(m.jitterMs)} ms` : '';
   return fixed ? `${times} + ${ms(fixed)} ms per step${jitter}` : times;

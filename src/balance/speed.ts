@@ -1,44 +1,48 @@
 /**
- * This rank's measured times, as an exponential moving average over the run and a mean since the
- * last decision: ms per sample of the work that scales with its share (forward + backward), and
- * ms per step of the busy time that does not (the gradient exchange, the optimizer, the work
- * between steps; never the time blocked waiting for peers). The run's first step (warm-up:
- * allocation, JIT) is left out.
+ * This rank's measured times, as a mean since the last decision (the window) and a trend over the
+ * run: ms per sample of the work that scales with its share (forward + backward), and ms per step
+ * of the busy time that does not (the gradient exchange, the optimizer, the work between steps;
+ * never the time blocked waiting for peers). The run's first step (warm-up: allocation, JIT) is
+ * left out.
+ *
+ * The trend moves by windows, not steps: each window is a ratio of sums over its steps, so a
+ * single slow step (a GC pause, a neighbour's burst) is diluted by its window instead of moving
+ * a per-step average by a third. Windows that agree with the trend are averaged into it (equal
+ * nodes keep steady shares on a noisy machine); a window that departs from it by more than its
+ * own noise explains, and by more than a quarter, replaces it: the node's speed changed, and the
+ * next decision should follow at once rather than over several windows.
  */
 export class SpeedMeter {
-  private emaValue = NaN;
-  private emaFixed = NaN;
+  private trendValue = NaN;
+  private trendFixed = NaN;
   private windowSum = 0;
   private windowSamples = 0;
   private windowFixed = 0;
   private windowSteps = 0;
-  /** Σ arrival² (scaled + fixed, ms²) since the last reset: the spread of when this rank reaches the barrier. */
-  private windowSquares = 0;
+  /** Each step's busy time (scaled + fixed, ms) since the last reset: when this rank reaches the barrier. */
+  private windowBusy: number[] = [];
 
   /** `warmupStep`: the first step this process takes (a resumed run's is not 0); it is not measured. */
-  constructor(private readonly alpha = 0.3, private readonly warmupStep = 0) {}
+  constructor(private readonly warmupStep = 0) {}
 
   observe(step: number, samples: number, scaledMs: number, fixedMs = 0): void {
     if (step === this.warmupStep || samples <= 0 || !(scaledMs >= 0)) return;
     const fixed = fixedMs >= 0 ? fixedMs : 0;
-    const perSample = scaledMs / samples;
-    this.emaValue = Number.isNaN(this.emaValue) ? perSample : this.alpha * perSample + (1 - this.alpha) * this.emaValue;
-    this.emaFixed = Number.isNaN(this.emaFixed) ? fixed : this.alpha * fixed + (1 - this.alpha) * this.emaFixed;
     this.windowSum += scaledMs;
     this.windowSamples += samples;
     this.windowFixed += fixed;
-    this.windowSquares += (scaledMs + fixed) ** 2;
+    this.windowBusy.push(scaledMs + fixed);
     this.windowSteps++;
   }
 
-  /** ms per sample, moving average. */
-  get ema(): number {
-    return this.emaValue;
+  /** ms per sample, the trend over the closed windows (NaN before the first). */
+  get trend(): number {
+    return this.trendValue;
   }
 
-  /** ms per step that does not scale with the share, moving average. */
-  get fixedEma(): number {
-    return this.emaFixed;
+  /** ms per step that does not scale with the share, the trend over the closed windows. */
+  get fixedTrend(): number {
+    return this.trendFixed;
   }
 
   /** ms per sample since the last reset (NaN if nothing was measured). */
@@ -56,19 +60,67 @@ export class SpeedMeter {
     return this.windowSteps > 0 ? this.windowSamples / this.windowSteps : 0;
   }
 
-  /** Standard deviation of this rank's busy time per step (scaled + fixed) since the last reset: its step-to-step jitter at a constant share (0 with fewer than 2 steps). */
+  /**
+   * This rank's step-to-step jitter at a constant share: the spread of its busy time per step since
+   * the last reset, robustly: the interquartile range ÷ 1.349 (the standard deviation for normal
+   * noise, but a rare long pause, which costs the same whatever the share, does not inflate it).
+   * 0 with fewer than 3 steps.
+   */
   get jitterMs(): number {
-    const n = this.windowSteps;
-    if (n < 2) return 0;
-    const mean = (this.windowSum + this.windowFixed) / n;
-    return Math.sqrt(Math.max(0, (this.windowSquares - n * mean * mean) / (n - 1)));
+    if (this.windowBusy.length < 3) return 0;
+    const sorted = [...this.windowBusy].sort((a, b) => a - b);
+    return (quantile(sorted, 0.75) - quantile(sorted, 0.25)) / IQR_TO_SD;
   }
 
-  resetWindow(): void {
-    this.windowSquares = 0;
+  /** The standard deviation of the busy time per step since the last reset (0 with fewer than 2 steps): what a window's mean can be off by. */
+  private get spreadMs(): number {
+    const n = this.windowBusy.length;
+    if (n < 2) return 0;
+    const mean = this.windowBusy.reduce((a, b) => a + b, 0) / n;
+    return Math.sqrt(this.windowBusy.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1));
+  }
+
+  /** Folds the window into the trend (an empty window leaves it) and starts a new window. */
+  closeWindow(): void {
+    const perSample = this.windowMean;
+    if (!Number.isNaN(perSample)) this.fold(perSample, this.fixedWindowMean);
+    this.resetWindow();
+  }
+
+  private fold(perSample: number, fixed: number): void {
+    if (Number.isNaN(this.trendValue)) {
+      this.trendValue = perSample;
+      this.trendFixed = fixed;
+      return;
+    }
+    // The standard error of the window's ms per sample, from its steps' spread.
+    const noise = this.spreadMs / this.samplesPerStep / Math.sqrt(this.windowSteps);
+    const gap = Math.abs(perSample - this.trendValue);
+    const k = gap > CHANGE_SIGMAS * noise && gap > CHANGE_FRACTION * this.trendValue ? 1 : TREND_WEIGHT;
+    this.trendValue += k * (perSample - this.trendValue);
+    this.trendFixed += k * (fixed - this.trendFixed);
+  }
+
+  private resetWindow(): void {
+    this.windowBusy = [];
     this.windowSum = 0;
     this.windowSamples = 0;
     this.windowFixed = 0;
     this.windowSteps = 0;
   }
+}
+
+/** A window's weight in the trend while it agrees with it. */
+const TREND_WEIGHT = 0.5;
+/** A window this many standard errors and this fraction away from the trend is a new speed. */
+const CHANGE_SIGMAS = 4;
+const CHANGE_FRACTION = 0.25;
+const IQR_TO_SD = 1.349;
+
+/** The q-quantile of sorted values, interpolated linearly between neighbours. */
+function quantile(sorted: readonly number[], q: number): number {
+  const at = q * (sorted.length - 1);
+  const lo = Math.floor(at);
+  const hi = sorted[Math.min(lo + 1, sorted.length - 1)];
+  return sorted[lo] + (at - lo) * (hi - sorted[lo]);
 }

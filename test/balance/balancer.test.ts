@@ -31,11 +31,18 @@ describe('Balancer (in-process group)', () => {
     for (const [step, perRank] of history.entries()) assert.deepEqual(perRank[1], perRank[0], `step ${step}: ranks disagree`);
     assert.deepEqual(history[4][0], [0.5, 0.5], 'equal until the first decision');
     assert.ok(Math.abs(history[5][0][1] - 0.25) < 1e-6, `after one rebalance: ${history[5][0]}`);
-    // The EMA needs a few steps of the new speed: by step 30 the roles have turned.
-    assert.ok(history[30][0][0] < 0.35, `after the slowdown moved to rank 0: ${history[30][0]}`);
+    // A whole window (steps 20–24) at the new speeds departs from the trend: the next decision follows at once.
+    assert.ok(Math.abs(history[25][0][0] - 0.25) < 1e-6, `after the slowdown moved to rank 0: ${history[25][0]}`);
     assert.equal(events[0].step, 5);
     assert.deepEqual(events[0].old_shares, [0.5, 0.5]);
-    assert.match(events[0].reason, /moving average at step 5/);
+    assert.match(events[0].reason, /trend at step 5/);
+  });
+
+  it('a slowdown in the middle of a window is followed within two decisions', async () => {
+    const { history } = await run(2, 21, (r, step) => (r === 1 && step >= 12 ? 3 : 1));
+    assert.ok(Math.abs(history[10][0][1] - 0.5) < 0.01, `equal nodes stay equal: ${history[10][0]}`);
+    assert.ok(history[15][0][1] < 0.45, `the first decision moves part of the way: ${history[15][0]}`);
+    assert.ok(Math.abs(history[20][0][1] - 0.25) < 1e-6, `the second reaches a quarter: ${history[20][0]}`);
   });
 
   it('a parameter server (computing nothing) decides for its workers\' shards', async () => {

@@ -51,7 +51,7 @@ describe('share arithmetic', () => {
 });
 
 describe('policies', () => {
-  const measured = { windowMean: [1, 3], ema: [1, 3] };
+  const measured = { windowMean: [1, 3], trend: [1, 3] };
 
   it('proportional decides once, after calibration', () => {
     const p = makePolicy('proportional', { rebalanceInterval: 10 });
@@ -62,10 +62,10 @@ describe('policies', () => {
     assert.match(d.reason, /calibration over 4 timed steps: times 1.00, 3.00 ms\/sample/);
   });
 
-  it('dynamic decides every K steps from the moving average', () => {
+  it('dynamic decides every K steps from the trend', () => {
     const p = makePolicy('dynamic', { rebalanceInterval: 10 });
     assert.deepEqual([...Array(35).keys()].filter((s) => p.decidesAt(s)), [10, 20, 30]);
-    close(p.decide(10, [0.5, 0.5], { windowMean: [9, 9], ema: [1, 3] })!.shares, [0.75, 0.25]);
+    close(p.decide(10, [0.5, 0.5], { windowMean: [9, 9], trend: [1, 3] })!.shares, [0.75, 0.25]);
     assert.equal(p.decide(20, [0.75, 0.25], measured), null, 'no change: no decision');
   });
 
@@ -74,7 +74,7 @@ describe('policies', () => {
     assert.deepEqual([...Array(35).keys()].filter((s) => p.decidesAt(s)), [5, 10, 20, 30]);
     close(p.decide(5, [0.5, 0.5], measured)!.shares, [0.75, 0.25]);
     // The slow rank got 3× faster than the other: the target is 0.25/0.75, reached 0.1 at a time.
-    const d = p.decide(10, [0.75, 0.25], { windowMean: [3, 1], ema: [3, 1] })!;
+    const d = p.decide(10, [0.75, 0.25], { windowMean: [3, 1], trend: [3, 1] })!;
     close(d.shares, [0.65, 0.35]);
     assert.match(d.reason, /bounded/);
   });

@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { SpeedMeter } from '../../src/balance/speed.js';
+
+/** Observes `steps` steps of `samples` each at `ms(step)` per sample (no fixed time), from `from`. */
+function feed(m: SpeedMeter, from: number, steps: number, ms: (step: number) => number, samples = 64): void {
+  for (let s = from; s < from + steps; s++) m.observe(s, samples, samples * ms(s));
+}
+
+describe('SpeedMeter', () => {
+  it('leaves the warm-up step out and measures the window as a ratio of sums', () => {
+    const m = new SpeedMeter();
+    m.observe(0, 64, 64 * 50);
+    m.observe(1, 64, 64 * 1);
+    m.observe(2, 32, 32 * 4);
+    assert.equal(m.windowMean, (64 + 128) / 96);
+    assert.equal(m.samplesPerStep, 48);
+    assert.ok(Number.isNaN(m.trend), 'no trend before a window closes');
+    m.closeWindow();
+    assert.equal(m.trend, 2);
+    assert.ok(Number.isNaN(m.windowMean));
+  });
+
+  it('windows that agree are averaged into the trend: a noisy but equal node moves it little', () => {
+    const m = new SpeedMeter();
+    feed(m, 1, 10, () => 1);
+    m.closeWindow();
+    // ±20 % step-to-step noise; the window's mean is 1.1 (10 % off: within a quarter).
+    feed(m, 11, 10, (s) => (s % 2 === 0 ? 1.32 : 0.88));
+    m.closeWindow();
+    assert.ok(Math.abs(m.trend - 1.05) < 1e-9, `trend ${m.trend}`);
+  });
+
+  it('a window far from the trend beyond its noise replaces it: the node\'s speed changed', () => {
+    const m = new SpeedMeter();
+    feed(m, 1, 10, () => 1);
+    m.closeWindow();
+    feed(m, 11, 10, () => 3);
+    m.closeWindow();
+    assert.equal(m.trend, 3);
+  });
+
+  it('a single long step (a pause) in a window is not a new speed when the window\'s noise explains it', () => {
+    const m = new SpeedMeter();
+    feed(m, 1, 10, () => 1);
+    m.closeWindow();
+    // One step of ten takes 4× as long: the window mean is 1.3, but its standard error is ~0.3.
+    feed(m, 11, 10, (s) => (s === 15 ? 4 : 1));
+    m.closeWindow();
+    assert.ok(Math.abs(m.trend - 1.15) < 1e-9, `trend ${m.trend}`);
+  });
+});
+
+describe('SpeedMeter jitter', () => {
+  it('is the spread of the busy time per step, robust to one long pause', () => {
+    const m = new SpeedMeter();
+    // Busy times alternate 60 and 68 ms (sd ≈ 4), one step pauses for 500 ms.
+    for (let s = 1; s <= 11; s++) m.observe(s, 64, s === 6 ? 500 : s % 2 === 0 ? 60 : 68);
+    assert.ok(m.jitterMs > 4 && m.jitterMs < 13, `jitter ${m.jitterMs}`);
+  });
+});
