@@ -1,6 +1,6 @@
 /**
- * npm run bench:balance -- [--steps 240] [--batch 64] [--fraction 0.3333] [--interval 10]
- *                          [--model mlp] [--hidden 128] [--target 0.9] [--eval-every 20] [--only none,dynamic,...] [--no-mid]
+ * npm run bench:balance -- [--steps 150] [--batch 32] [--fraction 0.3333] [--interval 10]
+ *                          [--model cnn] [--hidden 128] [--target 0.9] [--eval-every 25] [--only none,dynamic,...] [--no-mid]
  *
  * Load balancing on a really slow node: two workers (allreduce, one thread each) on this machine,
  * rank 1's CPU time limited to `fraction` of one CPU by a cgroup quota (bench/lib/slow_cluster.ts;
@@ -44,7 +44,7 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { steps: 240, batch: 64, fraction: 1 / 3, interval: 10, model: 'mlp', hidden: '128', target: 0.9, evalEvery: 20, only: [...POLICIES], mid: true, async: true };
+  const o: Options = { steps: 150, batch: 32, fraction: 1 / 3, interval: 10, model: 'cnn', hidden: '128', target: 0.9, evalEvery: 25, only: [...POLICIES], mid: true, async: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = (): string => argv[++i];

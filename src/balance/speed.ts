@@ -1,20 +1,16 @@
+import { SpeedTrend } from './speed_trend.js';
+
 /**
  * This rank's measured times, as a mean since the last decision (the window) and a trend over the
- * run: ms per sample of the work that scales with its share (forward + backward), and ms per step
- * of the busy time that does not (the gradient exchange, the optimizer, the work between steps;
- * never the time blocked waiting for peers). The run's first step (warm-up: allocation, JIT) is
- * left out.
- *
- * The trend moves by windows, not steps: each window is a ratio of sums over its steps, so a
- * single slow step (a GC pause, a neighbour's burst) is diluted by its window instead of moving
- * a per-step average by a third. Windows that agree with the trend are averaged into it (equal
- * nodes keep steady shares on a noisy machine); a window that departs from it by more than its
- * own noise explains, and by more than a quarter, replaces it: the node's speed changed, and the
- * next decision should follow at once rather than over several windows.
+ * run's windows (speed_trend.ts): ms per sample of the work that scales with its share (forward +
+ * backward), and ms per step of the busy time that does not (the gradient exchange, the optimizer,
+ * the work between steps, and forward and backward's own per-step overhead; never the time blocked
+ * waiting for peers). The run's first step (warm-up: allocation, JIT) is left out. Windows, not
+ * steps, feed the trend: a window is a ratio of sums over its steps, so one slow step (a GC pause,
+ * a neighbour's burst) is diluted by its window.
  */
 export class SpeedMeter {
-  private trendValue = NaN;
-  private trendFixed = NaN;
+  private readonly trendOf = new SpeedTrend();
   private windowSum = 0;
   private windowSamples = 0;
   private windowFixed = 0;
@@ -37,12 +33,12 @@ export class SpeedMeter {
 
   /** ms per sample, the trend over the closed windows (NaN before the first). */
   get trend(): number {
-    return this.trendValue;
+    return this.trendOf.msPerSample;
   }
 
   /** ms per step that does not scale with the share, the trend over the closed windows. */
   get fixedTrend(): number {
-    return this.trendFixed;
+    return this.trendOf.fixedMs + this.trendOf.overheadMs;
   }
 
   /** ms per sample since the last reset (NaN if nothing was measured). */
@@ -82,23 +78,13 @@ export class SpeedMeter {
 
   /** Folds the window into the trend (an empty window leaves it) and starts a new window. */
   closeWindow(): void {
-    const perSample = this.windowMean;
-    if (!Number.isNaN(perSample)) this.fold(perSample, this.fixedWindowMean);
-    this.resetWindow();
-  }
-
-  private fold(perSample: number, fixed: number): void {
-    if (Number.isNaN(this.trendValue)) {
-      this.trendValue = perSample;
-      this.trendFixed = fixed;
-      return;
+    const steps = this.windowSteps;
+    if (steps > 0) {
+      // The standard error of the window's ms per step, from its steps' spread.
+      const noiseMs = this.spreadMs / Math.sqrt(steps);
+      this.trendOf.fold({ samples: this.windowSamples / steps, scaledMs: this.windowSum / steps, fixedMs: this.windowFixed / steps, noiseMs });
     }
-    // The standard error of the window's ms per sample, from its steps' spread.
-    const noise = this.spreadMs / this.samplesPerStep / Math.sqrt(this.windowSteps);
-    const gap = Math.abs(perSample - this.trendValue);
-    const k = gap > CHANGE_SIGMAS * noise && gap > CHANGE_FRACTION * this.trendValue ? 1 : TREND_WEIGHT;
-    this.trendValue += k * (perSample - this.trendValue);
-    this.trendFixed += k * (fixed - this.trendFixed);
+    this.resetWindow();
   }
 
   private resetWindow(): void {
@@ -110,11 +96,6 @@ export class SpeedMeter {
   }
 }
 
-/** A window's weight in the trend while it agrees with it. */
-const TREND_WEIGHT = 0.5;
-/** A window this many standard errors and this fraction away from the trend is a new speed. */
-const CHANGE_SIGMAS = 4;
-const CHANGE_FRACTION = 0.25;
 const IQR_TO_SD = 1.349;
 
 /** The q-quantile of sorted values, interpolated linearly between neighbours. */
