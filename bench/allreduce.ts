@@ -7,7 +7,8 @@
  * For each world size N it forks N copies of this file (--role worker), which meet through a store
  * hosted here (the launcher) and all-reduce float32 buffers of each size. Each iteration is timed on
  * every rank; we take the per-iteration maximum over ranks and report the median. As in nccl-tests:
- * algbw = bytes / time, busbw = algbw * 2 (N-1) / N. With --repeat R (for a busy machine), ours and
+ * algbw = bytes / time, busbw = algbw * 2 (N-1) / N; "/rawTCP" is busbw over the raw TCP stream's
+ * one-way rate measured at the start of the same run (issue 13's "% of raw TCP"). With --repeat R (for a busy machine), ours and
  * Gloo run alternately R times and each keeps its best median per size. With --shm on (default) ranks
  * exchange data through shared memory (comm/shm/), --shm off over TCP, --shm both runs both. Raw
  * references in the same run: one-way Node TCP over loopback and one shared-memory ring between two
@@ -296,17 +297,18 @@ function bw(bytes: number, us: number, n: number): { algbw: number; busbw: numbe
 
 const f = (x: number, d = 2): string => x.toFixed(d);
 
-function report(n: number, transport: string, ours: Row[], gloo: Row[] | null): Record<string, unknown> {
+function report(n: number, transport: string, ours: Row[], gloo: Row[] | null, rawTcp: number): Record<string, unknown> {
   console.log(`\nall-reduce float32, ${n} ranks on one host, ours over ${transport} (median of per-iteration max over ranks)`);
-  console.log(`${'size'.padStart(6)} ${'time(us)'.padStart(10)} ${'algbw'.padStart(7)} ${'busbw'.padStart(7)}  |${'gloo(us)'.padStart(10)} ${'busbw'.padStart(7)}  | ours/gloo busbw`);
+  console.log(`${'size'.padStart(6)} ${'time(us)'.padStart(10)} ${'algbw'.padStart(7)} ${'busbw'.padStart(7)} ${'/rawTCP'.padStart(7)}  |${'gloo(us)'.padStart(10)} ${'busbw'.padStart(7)}  | ours/gloo busbw`);
   const rows = ours.map((r, i) => {
     const o = bw(r.bytes, r.medianUs, n);
     const g = gloo ? gloo[i] : null;
     const gb = g ? bw(g.bytes, g.medianUs, n) : null;
     const ratio = gb ? o.busbw / gb.busbw : null;
     const gcols = g && gb ? `${f(g.medianUs, 1).padStart(10)} ${f(gb.busbw).padStart(7)}  | ${f(ratio!)}x` : `${'-'.padStart(10)} ${'-'.padStart(7)}  | -`;
-    console.log(`${label(r.bytes).padStart(6)} ${f(r.medianUs, 1).padStart(10)} ${f(o.algbw).padStart(7)} ${f(o.busbw).padStart(7)}  |${gcols}`);
-    return { bytes: r.bytes, us: r.medianUs, algbw: o.algbw, busbw: o.busbw, glooUs: g?.medianUs ?? null, glooBusbw: gb?.busbw ?? null, busbwRatio: ratio };
+    const ofRaw = o.busbw / rawTcp;
+    console.log(`${label(r.bytes).padStart(6)} ${f(r.medianUs, 1).padStart(10)} ${f(o.algbw).padStart(7)} ${f(o.busbw).padStart(7)} ${`${(ofRaw * 100).toFixed(0)}%`.padStart(7)}  |${gcols}`);
+    return { bytes: r.bytes, us: r.medianUs, algbw: o.algbw, busbw: o.busbw, busbwOfRawTcp: ofRaw, glooUs: g?.medianUs ?? null, glooBusbw: gb?.busbw ?? null, busbwRatio: ratio };
   });
   const small = rows[0];
   const latencyRatio = small.glooUs ? small.us / small.glooUs : null;
@@ -329,7 +331,7 @@ async function main(a: Args): Promise<void> {
       for (const m of modes) ours.set(m, best(ours.get(m)!, await runOurs(a, n, m)));
       if (a.gloo) gloo = best(gloo ?? [], runGloo(a, n) ?? []);
     }
-    for (const m of modes) results.push(report(n, m === 'on' ? 'shared memory' : 'TCP', ours.get(m)!, gloo && gloo.length ? gloo : null));
+    for (const m of modes) results.push(report(n, m === 'on' ? 'shared memory' : 'TCP', ours.get(m)!, gloo && gloo.length ? gloo : null, raw));
   }
   const load = [loadBefore, os.loadavg()[0]];
   console.log(`\nload average (1 min) at start and end: ${load.map((l) => f(l)).join(', ')} on ${os.availableParallelism()} cores`);

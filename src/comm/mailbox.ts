@@ -133,6 +133,12 @@ export class Mailbox {
     this.boxes[peer] = { waiting: new Map(), arrived: new Map(), inFlight: new Set(), failure: null };
   }
 
+  /** Whether a recv from `peer` is posted and not yet complete. */
+  awaiting(peer: number): boolean {
+    const box = this.boxes[peer];
+    return box.waiting.size > 0 || box.inFlight.size > 0;
+  }
+
   peerFailure(peer: number): Error | null {
     return this.closedWith ?? this.boxes[peer].failure;
   }

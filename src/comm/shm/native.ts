@@ -16,9 +16,14 @@ export interface ShmNative {
   futexWake(flags: Int32Array, index: number): void;
   /** Waits off the event loop until flags[index] !== expected (true) or timeoutMs passed (false). */
   futexWait(flags: Int32Array, index: number, expected: number, timeoutMs: number): Promise<boolean>;
+  /**
+   * Sleeps on the futex on the calling thread (blocking it) until flags[index] !== expected or a
+   * wake came (true) or timeoutUs passed (false). Keep timeoutUs short.
+   */
+  futexWaitSync(flags: Int32Array, index: number, expected: number, timeoutUs: number): boolean;
 }
 
-const NAMES = ['shmCreate', 'shmOpen', 'shmUnlink', 'futexWake', 'futexWait'] as const;
+const NAMES = ['shmCreate', 'shmOpen', 'shmUnlink', 'futexWake', 'futexWait', 'futexWaitSync'] as const;
 
 export function shmNative(): ShmNative | null {
   const addon = nativeAddonExports();

@@ -23,6 +23,10 @@ import { HEADER_BYTES, MAGIC, pad16, type Inbox, type Ring } from './ring.js';
 const TAG_HI = 0x1_0000_0000;
 /** How long the pump sleeps before looking again with nothing rung (also how fast close() is noticed). */
 const IDLE_WAIT_MS = 200;
+/** One blocking wait on the doorbell in busy mode; the event loop gets a turn between them. */
+const BUSY_WAIT_US = 1000;
+/** ShmTransports alive in this process: busy mode blocks the thread, so only a process with one uses it (tests build several). */
+let liveTransports = 0;
 
 interface PendingSend {
   payload: Uint8Array;
@@ -58,6 +62,11 @@ export class ShmTransport extends EventEmitter implements Transport {
   private shmBytesSent = 0;
   private closed = false;
   private pumping: Promise<void> | null = null;
+  private poolWait: Promise<void> | null = null;
+  private poolWaitBell = 0;
+  private unpark: (() => void) | null = null;
+  /** How the pump works, changeable between operations (bench/allreduce.ts --shm-tuning compares them in one run). */
+  readonly tuning = { busyWaits: true };
 
   constructor(
     private readonly tcp: TcpTransport,
@@ -75,7 +84,13 @@ export class ShmTransport extends EventEmitter implements Transport {
       this.failPeer(peer, err);
       this.emit('peerLost', peer, err);
     });
-    this.pumping = this.pump();
+    liveTransports++;
+    this.pumping = this.pump().finally(() => liveTransports--);
+  }
+
+  /** Busy mode only in a process with one transport: blocking the thread would stall another in the same process. */
+  private get busyWaits(): boolean {
+    return liveTransports === 1 && this.tuning.busyWaits;
   }
 
   /** Receives from shared-memory peers hand RecvOptions.consume views into the ring; TCP peers' messages land whole first. */
@@ -129,6 +144,7 @@ export class ShmTransport extends EventEmitter implements Transport {
       // Usually the ring has room and the message is copied now; else the pump resumes it as space frees.
       if (link.queue.length === 1 && this.flush(peer, link)) return;
       if (settled) return;
+      this.kick();
       if (deadline) {
         waiter = { peer, expire: finish };
         deadline.track(waiter);
@@ -140,7 +156,9 @@ export class ShmTransport extends EventEmitter implements Transport {
     if (!this.peers[peer]) return opts?.consume ? recvWhole(this.tcp, peer, tag, opts, opts.consume) : this.tcp.recv(peer, tag, opts);
     checkPeer(this, peer);
     checkTag(tag);
-    return this.mailbox.recv(peer, tag, opts);
+    const got = this.mailbox.recv(peer, tag, opts);
+    this.kick();
+    return got;
   }
 
   /** Stops the pump, fails what waits, and closes the TCP transport (goodbyes to every peer). */
@@ -152,6 +170,7 @@ export class ShmTransport extends EventEmitter implements Transport {
       for (const link of this.peers) if (link) for (const s of [...link.queue]) s.finish(err);
       this.own.ring();
       this.native.futexWake(this.own.flags, 0);
+      this.unpark?.();
     }
     await this.pumping;
     await this.tcp.close();
@@ -173,6 +192,7 @@ export class ShmTransport extends EventEmitter implements Transport {
     this.closed = true;
     this.mailbox.close(new SmolError('CLOSED', `rank ${this.rank}: transport aborted`));
     this.native.futexWake(this.own.flags, 0);
+    this.unpark?.();
     this.tcp.abort();
   }
 
@@ -241,27 +261,96 @@ export class ShmTransport extends EventEmitter implements Transport {
     if (link.inbox.ring()) this.native.futexWake(link.inbox.flags, 0);
   }
 
+  /**
+   * Moves messages until closed. While a message is due (a recv posted, a send waiting for space) the
+   * pump waits on this thread in short slices (busy mode: the peer's wake reaches us directly, and the
+   * event loop gets a turn between slices); when nothing is due it parks on the libuv pool, off the
+   * event loop, until the doorbell rings or a send or recv kicks it into busy mode.
+   */
   private async pump(): Promise<void> {
+    let yielded = false;
     while (!this.closed) {
       const bell = this.own.bell();
-      let progressed = false;
-      for (let p = 0; p < this.size; p++) {
-        const link = this.peers[p];
-        if (!link || this.mailbox.peerFailure(p)) continue;
-        if (this.drain(p, link)) progressed = true;
-        // A peer that said goodbye on TCP (no 'peerLost' for that) has left shared memory too.
-        if (!this.tcp.isConnected(p)) this.failPeer(p, new PeerError(p, this.peerHost(p), 'left the group (closed its transport)'));
-        if (link.queue.length > 0 && link.queue[0].done < pad16(link.queue[0].payload.length)) {
-          const before = link.queue.length;
-          this.flush(p, link);
-          if (link.queue.length !== before) progressed = true;
-        }
+      if (this.scan()) {
+        yielded = false;
+        continue;
       }
-      if (progressed) continue;
-      this.own.setAsleep(true);
-      if (this.own.bell() === bell) await this.native.futexWait(this.own.flags, 0, bell, IDLE_WAIT_MS);
-      this.own.setAsleep(false);
+      // Before any wait, let what just settled run (the caller's next send or recv comes from there).
+      if (!yielded) {
+        yielded = true;
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        continue;
+      }
+      yielded = false;
+      if (this.busyWaits && this.expecting()) {
+        this.own.setAsleep(true);
+        if (this.own.bell() === bell) this.native.futexWaitSync(this.own.flags, 0, bell, BUSY_WAIT_US);
+        this.wakeUp();
+      } else await this.park(bell);
     }
+  }
+
+  /** One pass over every shared-memory peer: drain its ring, resume our sends to it; true if anything moved. */
+  private scan(): boolean {
+    let progressed = false;
+    for (let p = 0; p < this.size; p++) {
+      const link = this.peers[p];
+      if (!link || this.mailbox.peerFailure(p)) continue;
+      if (this.drain(p, link)) progressed = true;
+      // A peer that said goodbye on TCP (no 'peerLost' for that) has left shared memory too.
+      if (!this.tcp.isConnected(p)) this.failPeer(p, new PeerError(p, this.peerHost(p), 'left the group (closed its transport)'));
+      if (link.queue.length > 0 && link.queue[0].done < pad16(link.queue[0].payload.length)) {
+        const before = link.queue.length;
+        this.flush(p, link);
+        if (link.queue.length !== before) progressed = true;
+      }
+    }
+    return progressed;
+  }
+
+  /** Whether a message from or to a shared-memory peer is due: a posted recv, a half-read message, a queued send. */
+  private expecting(): boolean {
+    for (let p = 0; p < this.size; p++) {
+      const link = this.peers[p];
+      if (!link || this.mailbox.peerFailure(p)) continue;
+      if (link.queue.length > 0 || link.incoming || this.mailbox.awaiting(p)) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Waits off the event loop for the doorbell to move from `bell` (IDLE_WAIT_MS at most) or for a kick.
+   * A wait that a kick cut short stays on its pool thread until the doorbell next moves; meanwhile
+   * the asleep flag stays set (wakeUp), so the next ring wakes that thread, and the next park reuses
+   * it rather than taking another.
+   */
+  private async park(bell: number): Promise<void> {
+    this.own.setAsleep(true);
+    if (this.poolWait && this.poolWaitBell !== bell) await this.poolWait; // rung since: it is returning
+    if (!this.poolWait) {
+      this.poolWaitBell = bell;
+      const wait = this.native.futexWait(this.own.flags, 0, bell, IDLE_WAIT_MS).then(() => {
+        if (this.poolWait === wait) this.poolWait = null;
+      });
+      this.poolWait = wait;
+    }
+    const kicked = new Promise<void>((resolve) => (this.unpark = resolve));
+    if (this.own.bell() === bell && !this.closed) await Promise.race([this.poolWait, kicked]);
+    this.unpark = null;
+    this.wakeUp();
+  }
+
+  /** Awake on the event loop; ringers still wake us while a pool wait is out, so that it returns. */
+  private wakeUp(): void {
+    this.own.setAsleep(this.poolWait !== null);
+  }
+
+  /** A send or recv on a shared-memory peer: a parked pump switches to busy mode now. */
+  private kick(): void {
+    const unpark = this.unpark;
+    if (!unpark || !this.busyWaits || this.closed) return;
+    this.unpark = null;
+    unpark();
   }
 
   private failPeer(peer: number, err: Error): void {

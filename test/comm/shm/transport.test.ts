@@ -14,6 +14,7 @@ import { bitsEqual, makeTcpTransports, rankData, TOKEN } from '../fixture.js';
 
 const skip = shmNative() || process.env.CI === 'true' ? false : 'the native addon has no shared memory here (not Linux, or not built)';
 const WORKER = fileURLToPath(new URL('./allreduce_worker.js', import.meta.url));
+const FAULT_WORKER = fileURLToPath(new URL('./fault_worker.js', import.meta.url));
 
 function ourSegments(): string[] {
   return readdirSync('/dev/shm').filter((f) => f.startsWith('smolcluster-'));
@@ -134,4 +135,34 @@ test('a recv can take the payload in pieces straight from the ring (posted first
   } finally {
     await world.close();
   }
+});
+
+/** Two real processes (one transport each, so the pump waits in busy mode); rank 1 fails as `mode` says; rank 0's report. */
+async function faultWorld(mode: 'crash' | 'hang'): Promise<{ error: string; message: string; ranks: number[]; ms: number }> {
+  const store = await StoreServer.start({ host: '127.0.0.1', port: 0, token: TOKEN, worldSize: 2, signature: '' });
+  const kids = [0, 1].map((r) => fork(FAULT_WORKER, [String(store.port), String(r), mode], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+  try {
+    return await new Promise((resolve, reject) => {
+      kids[0].once('message', (m) => resolve(m as { error: string; message: string; ranks: number[]; ms: number }));
+      kids[0].once('exit', (code) => reject(new Error(`rank 0 exited with code ${code} before reporting`)));
+    });
+  } finally {
+    for (const k of kids) if (k.exitCode === null) k.kill('SIGKILL');
+    await store.close();
+  }
+}
+
+test('real processes: a peer killed mid-run fails the all-reduce of the other rank naming it, at once', { skip, timeout: 30_000 }, async () => {
+  const r = await faultWorld('crash');
+  assert.equal(r.error, 'PeerError', r.message);
+  assert.deepEqual(r.ranks, [1]);
+  assert.ok(r.ms < 1500, `failed after ${r.ms.toFixed(0)} ms, before the 1.5 s deadline`);
+});
+
+test('real processes: a peer that stops taking part times out the all-reduce of the other rank naming it', { skip, timeout: 30_000 }, async () => {
+  const r = await faultWorld('hang');
+  assert.equal(r.error, 'TimeoutError', r.message);
+  assert.deepEqual(r.ranks, [1]);
+  assert.match(r.message, /rank 1/);
+  assert.ok(r.ms >= 1400 && r.ms < 10_000, `timed out after ${r.ms.toFixed(0)} ms (deadline 1.5 s)`);
 });
