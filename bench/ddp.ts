@@ -17,7 +17,10 @@
  *    which 98% is first seen differs between the two (different initial weights and data order).
  *    Where the training time went, alike for both (bench/lib/tta_steps.ts): the first step, the
  *    median and mean of the others, and the time the slow ones (> 2× the median) added; for ours
- *    also the mean compute / communication / peer-wait split of rank 0's steps (JSON only).
+ *    also the mean compute / communication / peer-wait split of rank 0's steps (JSON only). And
+ *    per rank process, over the steps before the first evaluation, the ms per step it spent on a
+ *    CPU and runnable but waiting for one (bench/lib/sched_sampler.ts: Linux schedstat): on the
+ *    shared 2-core machine the second is what other processes' load adds to each step.
  * Last line: one JSON object with every figure.
  */
 import { spawn } from 'node:child_process';
@@ -29,6 +32,7 @@ import { defaultMnistDir } from '../src/data/mnist.js';
 import { findPythonWith, fmtNum, fmtRatio, machineInfo, mean, packageRoot, ratio, renderTable, threadEnv } from './lib/index.js';
 import { windowsFromStepTimes } from './lib/step_windows.js';
 import { type TimeToAccuracy, timeToAccuracy } from './lib/time_to_accuracy.js';
+import { type SchedShare, SchedSampler } from './lib/sched_sampler.js';
 import { type StepProfile, stepProfile } from './lib/tta_steps.js';
 
 interface Options {
@@ -77,9 +81,10 @@ function stepsFor(batch: number, quick: boolean): number {
 
 const ROOT = packageRoot(import.meta.url);
 
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, onSpawn?: (pid: number) => void): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    if (child.pid !== undefined) onSpawn?.(child.pid);
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
@@ -138,6 +143,15 @@ interface TtaRun extends TimeToAccuracy {
   profile: StepProfile;
   /** Ours: rank 0's mean compute / communication / peer wait per counted step (metrics.jsonl). */
   split?: { computeMs: number; commMs: number; waitMs: number };
+  /** Per rank process and step before the first evaluation: ms on a CPU and ms waiting for one (sched_sampler.ts). */
+  sched: SchedShare | null;
+}
+
+/** The span the CPU figures cover: from the first step's start to the last step before the first evaluation (or the hit). */
+function schedSpan(sampler: SchedSampler, startMs: number, ends: ReadonlyMap<number, number>, o: Options, hitSteps: number | null): SchedShare | null {
+  const last = Math.min(o.evalEvery, hitSteps ?? Infinity, ends.size) - 1;
+  const endMs = ends.get(last);
+  return endMs === undefined ? null : sampler.over(startMs, endMs, [...ends.values()]);
 }
 
 interface MetricLine { kind: string; rank: number; step: number; time: number; compute_ms: number; comm_ms: number; wait_ms: number; test_accuracy?: number }
@@ -150,7 +164,9 @@ async function oursToAccuracy(o: Options): Promise<TtaRun> {
       '--epochs', '1000', '--lr', '0.02', '--momentum', '0.9', '--schedule', 'constant', '--eval-every', String(o.evalEvery),
       '--threads', '1', '--name', 'tta', '--experiments-dir', dir];
     const launched = Date.now();
-    const r = await run(process.execPath, args, threadEnv(1));
+    let sampler: SchedSampler | null = null;
+    const r = await run(process.execPath, args, threadEnv(1), (pid) => (sampler = new SchedSampler([pid])));
+    (sampler as SchedSampler | null)?.stop();
     if (r.code !== 0) throw new Error(`smolcluster train (cnn) failed: ${r.stderr.trim().split('\n').pop()}`);
     const lines = readFileSync(join(dir, 'tta', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as MetricLine);
     const steps = lines.filter((l) => l.kind === 'step' && l.rank === 0).sort((a, b) => a.step - b.step);
@@ -161,7 +177,7 @@ async function oursToAccuracy(o: Options): Promise<TtaRun> {
     const counted = steps.filter((l) => l.step < (hit.steps ?? steps.length));
     const split = { computeMs: mean(counted.map((l) => l.compute_ms)), commMs: mean(counted.map((l) => l.comm_ms)), waitMs: mean(counted.map((l) => l.wait_ms)) };
     return { ...hit, launchSeconds: hit.reachedAt === null ? null : (hit.reachedAt - launched) / 1000, stepsRun: steps.length,
-      profile: stepProfile(start, ends, evals, hit.steps ?? steps.length), split };
+      profile: stepProfile(start, ends, evals, hit.steps ?? steps.length), split, sched: sampler && schedSpan(sampler, start, ends, o, hit.steps) };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -173,26 +189,31 @@ async function torchToAccuracy(o: Options, python: string): Promise<TtaRun> {
   const args = [script, '--data-dir', defaultMnistDir(), '--model', 'cnn', '--batch-size', String(TTA_BATCH), '--steps', String(o.ttaSteps),
     '--eval-every', String(o.evalEvery), '--target', String(o.target)];
   const launched = Date.now();
+  const pids: number[] = [];
   const ranks = Array.from({ length: o.workers }, (_, rank) =>
-    run(python, args, threadEnv(1, { RANK: String(rank), WORLD_SIZE: String(o.workers), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port) })));
+    run(python, args, threadEnv(1, { RANK: String(rank), WORLD_SIZE: String(o.workers), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port) }), (pid) => pids.push(pid)));
+  const sampler = new SchedSampler(pids);
   const exits = await Promise.all(ranks);
+  sampler.stop();
   for (const r of exits) if (r.code !== 0) throw new Error(`torch DDP (cnn) failed: ${r.stderr.trim().split('\n').pop()}`);
   const out = JSON.parse(exits[0].stdout.trim().split('\n').pop() ?? '{}') as { step_end_times_ms: number[]; start_ms: number; evals: Array<{ step: number; accuracy: number; time_ms: number }> };
   const ends = new Map(out.step_end_times_ms.map((t, i) => [i, t]));
   const evals = out.evals.map((e) => ({ step: e.step, accuracy: e.accuracy, time: e.time_ms }));
   const hit = timeToAccuracy(out.start_ms, ends, evals, o.target);
   return { ...hit, launchSeconds: hit.reachedAt === null ? null : (hit.reachedAt - launched) / 1000, stepsRun: out.step_end_times_ms.length,
-    profile: stepProfile(out.start_ms, ends, evals, hit.steps ?? out.step_end_times_ms.length) };
+    profile: stepProfile(out.start_ms, ends, evals, hit.steps ?? out.step_end_times_ms.length), sched: schedSpan(sampler, out.start_ms, ends, o, hit.steps) };
 }
 
 function ttaTable(o: Options, mine: TtaRun, ref: TtaRun | null): string {
   const row = (name: string, r: TtaRun): string[] => [name, r.seconds === null ? `not reached in ${r.stepsRun} steps` : `${r.seconds.toFixed(1)} s`,
     r.steps === null ? '—' : String(r.steps), r.evalSeconds.toFixed(1), r.launchSeconds === null ? '—' : `${r.launchSeconds.toFixed(1)} s`, `${(100 * r.best).toFixed(2)}%`,
-    `${r.profile.firstMs.toFixed(0)} / ${r.profile.medianMs.toFixed(1)} / ${r.profile.meanMs.toFixed(1)}`, r.profile.tailSeconds.toFixed(1)];
+    `${r.profile.firstMs.toFixed(0)} / ${r.profile.medianMs.toFixed(1)} / ${r.profile.meanMs.toFixed(1)}`, r.profile.tailSeconds.toFixed(1),
+    r.sched ? `${r.sched.cpuMs.toFixed(1)} / ${r.sched.runQueueMs.toFixed(1)}` : '—'];
   const table = renderTable(
     [{ header: 'run' }, { header: `train time to ${(100 * o.target).toFixed(0)}%`, align: 'right' }, { header: 'steps/rank', align: 'right' },
       { header: 'eval s (excluded)', align: 'right' }, { header: 'wall from launch', align: 'right' }, { header: 'best acc', align: 'right' },
-      { header: 'step ms first / median / mean', align: 'right' }, { header: 'tail s (> 2× median)', align: 'right' }],
+      { header: 'step ms first / median / mean', align: 'right' }, { header: 'tail s (> 2× median)', align: 'right' },
+      { header: 'ms/step on CPU / waiting for CPU', align: 'right' }],
     [row('smolcluster', mine), ...(ref ? [row('torch DDP (gloo)', ref)] : [])],
   );
   const r = ref && mine.seconds !== null && ref.seconds !== null ? mine.seconds / ref.seconds : null;
