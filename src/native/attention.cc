@@ -3,7 +3,7 @@
 // causal mask, softmax, dropout and softmax-backward run in one pass over each row in between.
 // Only the probabilities are kept between forward and backward; no score or mask tensor exists.
 #include <cmath>
-#include <vector>
+#include <memory>
 
 #include "gemm.h"
 #include "napi_args.h"
@@ -42,12 +42,17 @@ void forRows(const Geometry& g, Row&& row) {
   });
 }
 
+// The reductions below carry `omp simd` (the build has -fopenmp-simd): without it GCC keeps an
+// ordered scalar loop for a double sum, and with it the vectorised exp that dominates this pass.
+
 /** Row r of scores (already scaled) → probabilities in place; hidden entries become 0. */
 SC_MULTIVERSION
 void softmaxRow(float* SC_RESTRICT s, int64_t lim, int64_t tk) {
   float m = -INFINITY;
+#pragma omp simd reduction(max : m)
   for (int64_t j = 0; j < lim; j++) m = s[j] > m ? s[j] : m;
   double sum = 0;
+#pragma omp simd reduction(+ : sum)
   for (int64_t j = 0; j < lim; j++) {
     const float e = vexp(s[j] - m);
     s[j] = e;
@@ -64,16 +69,21 @@ void softmaxBackwardRow(const float* SC_RESTRICT p, const float* SC_RESTRICT mas
                         int64_t lim, int64_t tk, float scale) {
   double dot = 0;
   if (mask) {
+#pragma omp simd reduction(+ : dot)
     for (int64_t j = 0; j < lim; j++) dot += static_cast<double>(dp[j]) * p[j] * mask[j];
     const float r = static_cast<float>(dot);
     for (int64_t j = 0; j < lim; j++) dp[j] = scale * p[j] * (mask[j] * dp[j] - r);
   } else {
+#pragma omp simd reduction(+ : dot)
     for (int64_t j = 0; j < lim; j++) dot += static_cast<double>(dp[j]) * p[j];
     const float r = static_cast<float>(dot);
     for (int64_t j = 0; j < lim; j++) dp[j] = scale * p[j] * (dp[j] - r);
   }
   for (int64_t j = lim; j < tk; j++) dp[j] = 0.0f;
 }
+
+/** A buffer every use below overwrites whole before reading (std::vector would zero it first). */
+std::unique_ptr<float[]> uninitialised(int64_t n) { return std::unique_ptr<float[]>(new float[static_cast<size_t>(n)]); }
 
 /** A batched product over the bh slices: C_b = alpha op(A_b) op(B_b) + beta C_b. */
 void batched(const Geometry& g, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
@@ -115,13 +125,13 @@ napi_value AttentionKernel(Args& a) {
   batched(g, false, true, g.tq, g.tk, g.d, g.scale, q.p, g.tq * g.d, k.p, g.tk * g.d, 0.0f, probs.p, g.tq * g.tk);
   forRows(g, [&](int64_t r, int64_t lim) { softmaxRow(probs.p + r * g.tk, lim, g.tk); });
   const float* pd = probs.p;
-  std::vector<float> dropped;
+  std::unique_ptr<float[]> dropped;
   if (mask.p) {
-    dropped.resize(pn);
+    dropped = uninitialised(pn);
     parallelRange(pn, kGrain, [&](int64_t lo, int64_t hi) {
       for (int64_t i = lo; i < hi; i++) dropped[i] = probs.p[i] * mask.p[i];
     });
-    pd = dropped.data();
+    pd = dropped.get();
   }
   batched(g, false, false, g.tq, g.dv, g.tk, 1.0f, pd, g.tq * g.tk, v.p, g.tk * g.dv, 0.0f, out.p, g.tq * g.dv);
   return undefinedValue(a.env());
@@ -144,28 +154,28 @@ napi_value AttentionBackwardKernel(Args& a) {
   if (gk.p) a.need(gk, g.bh * g.tk * g.d, "gk");
   if (gv.p) a.need(gv, g.bh * g.tk * g.dv, "gv");
   if (pn == 0) return undefinedValue(a.env());
-  std::vector<float> scratch(pn);
+  const std::unique_ptr<float[]> scratch = uninitialised(pn);
   if (gv.p) {
     const float* pd = probs.p;
     if (mask.p) {
       parallelRange(pn, kGrain, [&](int64_t lo, int64_t hi) {
         for (int64_t i = lo; i < hi; i++) scratch[i] = probs.p[i] * mask.p[i];
       });
-      pd = scratch.data();
+      pd = scratch.get();
     }
     // gv += Pdᵀ gy
     batched(g, true, false, g.tk, g.dv, g.tq, 1.0f, pd, g.tq * g.tk, gy.p, g.tq * g.dv, 1.0f, gv.p, g.tk * g.dv);
   }
   if (!gq.p && !gk.p) return undefinedValue(a.env());
   // dPd = gy vᵀ, then the softmax backward turns it into the (scaled) score gradient in place.
-  batched(g, false, true, g.tq, g.tk, g.dv, 1.0f, gy.p, g.tq * g.dv, v.p, g.tk * g.dv, 0.0f, scratch.data(), g.tq * g.tk);
+  batched(g, false, true, g.tq, g.tk, g.dv, 1.0f, gy.p, g.tq * g.dv, v.p, g.tk * g.dv, 0.0f, scratch.get(), g.tq * g.tk);
   forRows(g, [&](int64_t r, int64_t lim) {
-    softmaxBackwardRow(probs.p + r * g.tk, mask.p ? mask.p + r * g.tk : nullptr, scratch.data() + r * g.tk, lim, g.tk, g.scale);
+    softmaxBackwardRow(probs.p + r * g.tk, mask.p ? mask.p + r * g.tk : nullptr, scratch.get() + r * g.tk, lim, g.tk, g.scale);
   });
   if (gq.p)  // gq += dS k
-    batched(g, false, false, g.tq, g.d, g.tk, 1.0f, scratch.data(), g.tq * g.tk, k.p, g.tk * g.d, 1.0f, gq.p, g.tq * g.d);
+    batched(g, false, false, g.tq, g.d, g.tk, 1.0f, scratch.get(), g.tq * g.tk, k.p, g.tk * g.d, 1.0f, gq.p, g.tq * g.d);
   if (gk.p)  // gk += dSᵀ q
-    batched(g, true, false, g.tk, g.d, g.tq, 1.0f, scratch.data(), g.tq * g.tk, q.p, g.tq * g.d, 1.0f, gk.p, g.tk * g.d);
+    batched(g, true, false, g.tk, g.d, g.tq, 1.0f, scratch.get(), g.tq * g.tk, q.p, g.tq * g.d, 1.0f, gk.p, g.tk * g.d);
   return undefinedValue(a.env());
 }
 
