@@ -53,7 +53,7 @@ void unaryRange(int op, const float* SC_RESTRICT x, float* out, int64_t lo, int6
       }
       break;
     case GELU_ERF:
-      for (int64_t i = lo; i < hi; i++) out[i] = 0.5f * x[i] * std::erfc(-x[i] * kSqrt1_2);  // erfc: no cancellation in the lower tail
+      for (int64_t i = lo; i < hi; i++) out[i] = 0.5f * x[i] * verfc(-x[i] * kSqrt1_2);  // erfc: no cancellation in the lower tail
       break;
   }
 }
@@ -86,7 +86,7 @@ void unaryBackwardRange(int op, const float* x, const float* y, const float* gy,
     case GELU_ERF:
       for (int64_t i = lo; i < hi; i++) {
         const float v = x[i];
-        gx[i] += gy[i] * (0.5f * std::erfc(-v * kSqrt1_2) + v * kInvSqrt2Pi * std::exp(-0.5f * v * v));
+        gx[i] += gy[i] * (0.5f * verfc(-v * kSqrt1_2) + v * kInvSqrt2Pi * vexp(-0.5f * v * v));
       }
       break;
   }

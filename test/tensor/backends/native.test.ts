@@ -13,6 +13,7 @@ import type {
   Backend, BinaryOp, Conv2dGeometry, Pool2dGeometry, UnaryOp,
 } from '../../../src/tensor/backend.js';
 import { jsBackend } from '../../../src/tensor/backends/js.js';
+import { erfc } from '../../../src/tensor/backends/js/erf.js';
 import { loadNativeBackend, nativeInternals } from '../../../src/tensor/backends/native.js';
 import { Rng } from '../../../src/util/rng.js';
 
@@ -260,7 +261,7 @@ describe('native gemm', () => {
 
 // ---- elementwise -------------------------------------------------------------------------------
 
-const UNARY_OPS: UnaryOp[] = ['neg', 'exp', 'log', 'sqrt', 'relu', 'gelu', 'tanh', 'sigmoid', 'abs'];
+const UNARY_OPS: UnaryOp[] = ['neg', 'exp', 'log', 'sqrt', 'relu', 'gelu', 'geluErf', 'tanh', 'sigmoid', 'abs'];
 const BINARY_OPS: BinaryOp[] = ['add', 'sub', 'mul', 'div', 'pow', 'max', 'min'];
 
 function unaryInput(rng: Rng, op: UnaryOp, n: number): Float32Array {
@@ -287,6 +288,33 @@ describe('native elementwise', () => {
         close(gg, gw, `unaryBackward ${op} n=${n}`, { rtol: 1e-5, atol: 1e-6 });
       }
     }
+  });
+
+  ntest('geluErf keeps its relative precision deep in the lower tail (vectorised erfc)', (native) => {
+    // x = -12 gives x·Φ(x) ≈ -2e-32, still a normal float, so relative error is the measure. Rounding
+    // the float argument -x/√2 alone costs up to ~6e-8·x² relative (erfc's condition number), for
+    // libm's erfcf as for ours; the bound allows that and 1e-6 more.
+    const x = Float32Array.from({ length: 1601 }, (_, i) => -12 + i * 0.01);
+    // The backward's two terms Φ(x) and x·φ(x) cancel near x = -0.75: its error is relative to their size.
+    const size = (v: number, backward: boolean): number =>
+      (backward ? 0.5 * erfc(-v / Math.SQRT2) + Math.abs(v) * Math.exp(-0.5 * v * v) / Math.sqrt(2 * Math.PI) : Math.abs(v * 0.5 * erfc(-v / Math.SQRT2)));
+    const within = (got: Float32Array, want: Float32Array, what: string, backward: boolean): void => {
+      for (let i = 0; i < x.length; i++) {
+        const tol = (backward ? 2 : 1) * (1e-6 + 1.2e-7 * x[i] * x[i]) * size(x[i], backward);
+        if (!(Math.abs(got[i] - want[i]) <= tol)) assert.fail(`${what} at x=${x[i]}: native ${got[i]} vs js ${want[i]}`);
+      }
+    };
+    const want = new Float32Array(x.length);
+    const got = new Float32Array(x.length);
+    js.unary('geluErf', x, want);
+    native.unary('geluErf', x, got);
+    within(got, want, 'geluErf', false);
+    const gy = new Float32Array(x.length).fill(1);
+    const gw = new Float32Array(x.length);
+    const gg = new Float32Array(x.length);
+    js.unaryBackward('geluErf', x, want, gy, gw);
+    native.unaryBackward('geluErf', x, want, gy, gg);
+    within(gg, gw, 'geluErf backward', true);
   });
 
   ntest('binary with broadcasting strides matches js', (native) => {
