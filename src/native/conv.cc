@@ -1,4 +1,5 @@
 // The conv2d / conv2dBackward kernels: validation, then oneDNN when built with it, else im2col.
+#include <cstring>
 #include <string>
 
 #include "conv.h"
@@ -34,7 +35,8 @@ napi_value Conv2dKernel(Args& a) {
   return undefinedValue(a.env());
 }
 
-// conv2dBackward(geometry, x, w, gy, gx|null, gw, gBias|null)
+// conv2dBackward(geometry, x, w, gy, gx|null, gw, gBias|null[, setGx]): with setGx, gx is
+// overwritten instead of accumulated.
 napi_value Conv2dBackwardKernel(Args& a) {
   const ConvGeom g = convGeom(a, 0);
   const F32 x = a.f32(1, "x"), w = a.f32(2, "w"), gy = a.f32(3, "gy"), gx = a.f32OrNull(4, "gx"),
@@ -45,13 +47,15 @@ napi_value Conv2dBackwardKernel(Args& a) {
   a.need(gw, g.wSize(), "gw");
   if (gx.p) a.need(gx, g.xSize(), "gx");
   if (gb.p) a.need(gb, g.outC, "gBias");
+  const bool setGx = a.argCount() > 7 && a.flag(7);
   if (g.batch == 0) return undefinedValue(a.env());
 #ifdef SC_HAVE_DNNL
   if (useDnnl()) {
-    convBackwardDnnl(g, x.p, w.p, gy.p, gx.p, gw.p, gb.p);
+    convBackwardDnnl(g, x.p, w.p, gy.p, gx.p, gw.p, gb.p, setGx);
     return undefinedValue(a.env());
   }
 #endif
+  if (setGx && gx.p) std::memset(gx.p, 0, sizeof(float) * static_cast<size_t>(g.xSize()));
   convBackwardIm2col(g, x.p, w.p, gy.p, gx.p, gw.p, gb.p);
   return undefinedValue(a.env());
 }
@@ -79,6 +83,10 @@ void registerConv(napi_env env, napi_value exports) {
   defineFunction(env, exports, "conv2d", entry<Conv2dKernel>);
   defineFunction(env, exports, "conv2dBackward", entry<Conv2dBackwardKernel>);
   defineFunction(env, exports, "setConvEngine", entry<SetConvEngine>);
+  // conv2dBackward and batchNormBackward take setGx (the TS side zeroes gx itself for an older addon).
+  napi_value yes;
+  napi_get_boolean(env, true, &yes);
+  napi_set_named_property(env, exports, "gradientSetArgs", yes);
 }
 
 }  // namespace sc

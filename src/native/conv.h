@@ -13,8 +13,9 @@ void convBackwardIm2col(const ConvGeom& g, const float* x, const float* w, const
 #ifdef SC_HAVE_DNNL
 /** oneDNN convolution primitives, cached per geometry (conv_dnnl.cc). */
 void convForwardDnnl(const ConvGeom& g, const float* x, const float* w, const float* bias, float* y);
+/** setGx: gx is overwritten rather than added into (the others always accumulate). */
 void convBackwardDnnl(const ConvGeom& g, const float* x, const float* w, const float* gy, float* gx,
-                      float* gw, float* gb);
+                      float* gw, float* gb, bool setGx);
 /** Policy: 0 = automatic, 1 = always plain NCHW (direct), 2 = always blocked layouts with the direct
  *  algorithm, 3 = blocked with Winograd wherever oneDNN has a kernel for the shape. */
 void setConvLayoutPolicy(int policy);

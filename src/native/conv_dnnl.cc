@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 #include <unordered_map>
 
@@ -123,6 +124,7 @@ struct Port {
   Slot slot = SLOT_A;  // where prim lives during a call when it is not the user's buffer
   bool staged = false;
   dnnl::reorder toPrim, toUser;
+  dnnl::reorder toUserSet;  // accumulate ports: the plain copy, for a gradient that is overwritten
   bool reorderIn = false, reorderOut = false;
 
   dnnl::memory stagedMemory(const dnnl::memory::desc& md, Slot where) {
@@ -161,6 +163,7 @@ struct Port {
     dnnl::primitive_attr attr;
     attr.set_post_ops(po);
     toUser = dnnl::reorder(dnnl::reorder::primitive_desc(prim, user, attr));
+    toUserSet = dnnl::reorder(prim, user);
     reorderOut = true;
   }
   /** Binds this call's user buffer and staging, converting an input that is in another layout. */
@@ -171,8 +174,11 @@ struct Port {
   }
   /** Reads an input that a port on the same slot already converted to this port's layout. */
   void borrow() { bind(prim, staging(slot, prim.get_desc().get_size())); }
-  void after(dnnl::stream& s) {
-    if (reorderOut) toUser.execute(s, prim, user);
+  /** Converts an output back to the user's layout; `set` overwrites an accumulating port's target. */
+  void after(dnnl::stream& s, bool set = false) {
+    if (!reorderOut) return;
+    if (set && toUserSet) toUserSet.execute(s, prim, user);
+    else toUser.execute(s, prim, user);
   }
 };
 
@@ -317,7 +323,7 @@ void convForwardDnnl(const ConvGeom& g, const float* x, const float* w, const fl
 }
 
 void convBackwardDnnl(const ConvGeom& g, const float* x, const float* w, const float* gy, float* gx,
-                      float* gw, float* gb) {
+                      float* gw, float* gb, bool setGx) {
   static thread_local PrimitiveCache<BackwardData> dataCache(256);
   static thread_local PrimitiveCache<BackwardWeights> weightCache(256);
   const int nthr = convThreads(g);
@@ -328,6 +334,7 @@ void convBackwardDnnl(const ConvGeom& g, const float* x, const float* w, const f
   BackwardData* bd = nullptr;
   if (gx) bd = lookup(dataCache, convKey(g, BWD_DATA, false, nthr), [&] { return createBackwardData(g); });
   if (!bw->ok || (gx && !bd->ok)) {
+    if (setGx && gx) std::memset(gx, 0, sizeof(float) * static_cast<size_t>(g.xSize()));
     convBackwardIm2col(g, x, w, gy, gx, gw, gb);
     return;
   }
@@ -345,7 +352,7 @@ void convBackwardDnnl(const ConvGeom& g, const float* x, const float* w, const f
     bd->w.before(w, s);
     bd->gx.before(gx, s);
     bd->prim.execute(s, bd->args);
-    bd->gx.after(s);
+    bd->gx.after(s, setGx);
   }
   s.wait();
   if (gb) {

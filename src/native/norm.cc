@@ -93,7 +93,8 @@ napi_value BatchNormKernel(Args& a) {
   return undefinedValue(a.env());
 }
 
-// batchNormBackward(x, outer, C, inner, gamma, mean, invStd, gy, gx, gGamma, gBeta)
+// batchNormBackward(x, outer, C, inner, gamma, mean, invStd, gy, gx, gGamma, gBeta[, setGx]): with
+// setGx, gx is overwritten instead of accumulated.
 napi_value BatchNormBackwardKernel(Args& a) {
   const F32 x = a.f32(0, "x");
   const BnDims d = bnDims(a, 1);
@@ -107,6 +108,7 @@ napi_value BatchNormBackwardKernel(Args& a) {
   a.need(invStd, d.C, "invStd");
   a.need(gGamma, d.C, "gGamma");
   a.need(gBeta, d.C, "gBeta");
+  const bool setGx = a.argCount() > 11 && a.flag(11);
   const double m = static_cast<double>(d.outer * d.inner);
   perChannel(d, [&](int64_t c) {
     const float mu = mean.p[c], is = invStd.p[c];
@@ -130,7 +132,11 @@ napi_value BatchNormBackwardKernel(Args& a) {
       const int64_t base = (o * d.C + c) * d.inner;
       const float *g = gy.p + base, *xp = x.p + base;
       float* out = gx.p + base;
-      for (int64_t i = 0; i < d.inner; i++) out[i] += k * (mf * g[i] - sg - (xp[i] - mu) * is * sgx);
+      if (setGx) {
+        for (int64_t i = 0; i < d.inner; i++) out[i] = k * (mf * g[i] - sg - (xp[i] - mu) * is * sgx);
+      } else {
+        for (int64_t i = 0; i < d.inner; i++) out[i] += k * (mf * g[i] - sg - (xp[i] - mu) * is * sgx);
+      }
     }
   });
   return undefinedValue(a.env());

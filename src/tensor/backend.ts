@@ -197,9 +197,12 @@ export interface Backend {
   // ---- convolution and pooling (NCHW) --------------------------------------------------------
   /** y = conv(x, w) + bias; w is [outC, inC, kH, kW]; bias may be null. y is overwritten. */
   conv2d(g: Conv2dGeometry, x: Buf, w: Buf, bias: Buf | null, y: Buf): void;
-  /** Accumulates into gx (may be null), gw, gBias (may be null). */
+  /**
+   * Accumulates into gw, gBias (may be null) and gx (may be null); with setGx, gx is overwritten
+   * instead (its old contents are never read, so it need not be zeroed).
+   */
   conv2dBackward(
-    g: Conv2dGeometry, x: Buf, w: Buf, gy: Buf, gx: Buf | null, gw: Buf, gBias: Buf | null,
+    g: Conv2dGeometry, x: Buf, w: Buf, gy: Buf, gx: Buf | null, gw: Buf, gBias: Buf | null, setGx?: boolean,
   ): void;
   /** Padding counts as -inf. argmax holds, per output, the flat index into x's H*W plane. */
   maxPool2d(g: Pool2dGeometry, x: Buf, y: Buf, argmax: Int32Array): void;
@@ -225,10 +228,13 @@ export interface Backend {
     x: Buf, outer: number, C: number, inner: number, gamma: Buf, beta: Buf, runningMean: Buf,
     runningVar: Buf, training: boolean, momentum: number, eps: number, y: Buf, mean: Buf, invStd: Buf,
   ): void;
-  /** Backward of the training-mode batch-norm (batch statistics). Accumulates gx, gGamma, gBeta. */
+  /**
+   * Backward of the training-mode batch-norm (batch statistics). Accumulates gGamma, gBeta and gx;
+   * with setGx, gx is overwritten instead (never read).
+   */
   batchNormBackward(
     x: Buf, outer: number, C: number, inner: number, gamma: Buf, mean: Buf, invStd: Buf, gy: Buf,
-    gx: Buf, gGamma: Buf, gBeta: Buf,
+    gx: Buf, gGamma: Buf, gBeta: Buf, setGx?: boolean,
   ): void;
   /** Per row of [rows, cols]: y = (x - mean) * invStd * gamma + beta. Writes mean/invStd [rows]. */
   layerNorm(x: Buf, rows: number, cols: number, gamma: Buf, beta: Buf, eps: number, y: Buf, mean: Buf, invStd: Buf): void;

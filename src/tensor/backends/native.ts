@@ -52,7 +52,7 @@ interface Addon {
   softmaxCrossEntropy(logits: Buf, labels: Int32Array, rows: number, cols: number, probs: Buf): number;
   softmaxCrossEntropyBackward(probs: Buf, labels: Int32Array, rows: number, cols: number, scale: number, g: Buf): void;
   conv2d(geom: Float64Array, x: Buf, w: Buf, bias: Buf | null, y: Buf): void;
-  conv2dBackward(geom: Float64Array, x: Buf, w: Buf, gy: Buf, gx: Buf | null, gw: Buf, gb: Buf | null): void;
+  conv2dBackward(geom: Float64Array, x: Buf, w: Buf, gy: Buf, gx: Buf | null, gw: Buf, gb: Buf | null, setGx?: boolean): void;
   maxPool2d(geom: Float64Array, x: Buf, y: Buf, argmax: Int32Array): void;
   maxPool2dRelu?(geom: Float64Array, x: Buf, y: Buf, argmax: Int32Array): void;
   maxPool2dBackward(geom: Float64Array, gy: Buf, argmax: Int32Array, gx: Buf): void;
@@ -62,7 +62,9 @@ interface Addon {
   batchNorm(x: Buf, outer: number, C: number, inner: number, gamma: Buf, beta: Buf, rm: Buf, rv: Buf,
     training: boolean, momentum: number, eps: number, y: Buf, mean: Buf, invStd: Buf): void;
   batchNormBackward(x: Buf, outer: number, C: number, inner: number, gamma: Buf, mean: Buf, invStd: Buf,
-    gy: Buf, gx: Buf, gGamma: Buf, gBeta: Buf): void;
+    gy: Buf, gx: Buf, gGamma: Buf, gBeta: Buf, setGx?: boolean): void;
+  /** True when conv2dBackward / batchNormBackward take setGx (an addon built before ignores it). */
+  gradientSetArgs?: boolean;
   layerNorm(x: Buf, rows: number, cols: number, gamma: Buf, beta: Buf, eps: number, y: Buf, mean: Buf, invStd: Buf): void;
   layerNormBackward(x: Buf, rows: number, cols: number, gamma: Buf, mean: Buf, invStd: Buf, gy: Buf,
     gx: Buf, gGamma: Buf, gBeta: Buf): void;
@@ -187,7 +189,11 @@ function makeBackend(n: Addon): Backend {
     softmaxCrossEntropyBackward: (probs, labels, rows, cols, scale, g) =>
       n.softmaxCrossEntropyBackward(probs, labels, rows, cols, scale, g),
     conv2d: (g, x, w, bias, y) => n.conv2d(packConv(g), x, w, bias, y),
-    conv2dBackward: (g, x, w, gy, gx, gw, gb) => n.conv2dBackward(packConv(g), x, w, gy, gx, gw, gb),
+    conv2dBackward: (g, x, w, gy, gx, gw, gb, setGx = false) => {
+      // A stale addon would add into an unzeroed gx: zero it here instead.
+      if (setGx && gx && !n.gradientSetArgs) gx.fill(0);
+      n.conv2dBackward(packConv(g), x, w, gy, gx, gw, gb, setGx);
+    },
     maxPool2d: (g, x, y, argmax) => n.maxPool2d(packPool(g), x, y, argmax),
     // An addon built before maxPool2dRelu / maxPool2dBackwardSet existed (not yet rebuilt) pools in JavaScript rather than failing.
     maxPool2dRelu: typeof n.maxPool2dRelu === 'function' ? (g, x, y, argmax) => n.maxPool2dRelu!(packPool(g), x, y, argmax) : jsMaxPool2dRelu,
@@ -198,8 +204,10 @@ function makeBackend(n: Addon): Backend {
     avgPool2dBackward: (g, gy, gx) => n.avgPool2dBackward(packPool(g), gy, gx),
     batchNorm: (x, outer, C, inner, gamma, beta, rm, rv, training, momentum, eps, y, mean, invStd) =>
       n.batchNorm(x, outer, C, inner, gamma, beta, rm, rv, training, momentum, eps, y, mean, invStd),
-    batchNormBackward: (x, outer, C, inner, gamma, mean, invStd, gy, gx, gGamma, gBeta) =>
-      n.batchNormBackward(x, outer, C, inner, gamma, mean, invStd, gy, gx, gGamma, gBeta),
+    batchNormBackward: (x, outer, C, inner, gamma, mean, invStd, gy, gx, gGamma, gBeta, setGx = false) => {
+      if (setGx && !n.gradientSetArgs) gx.fill(0);
+      n.batchNormBackward(x, outer, C, inner, gamma, mean, invStd, gy, gx, gGamma, gBeta, setGx);
+    },
     layerNorm: (x, rows, cols, gamma, beta, eps, y, mean, invStd) =>
       n.layerNorm(x, rows, cols, gamma, beta, eps, y, mean, invStd),
     layerNormBackward: (x, rows, cols, gamma, mean, invStd, gy, gx, gGamma, gBeta) =>

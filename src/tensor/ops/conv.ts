@@ -42,11 +42,13 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, opts: Con
   k.conv2d(g, x.data, weight.data, bias ? bias.data : null, out.data);
   const inputs = bias ? [x, weight, bias] : [x, weight];
   return record(out, 'conv2d', inputs, (gy) => {
-    // Only tensors that require grad receive one (a frozen weight gets a throw-away buffer).
+    // Only tensors that require grad receive one (a frozen weight gets a throw-away buffer). x's
+    // first gradient is written whole (no zeroing first); a later one is added.
+    const fresh = x.requiresGrad ? x.gradToOverwrite() : null;
     k.conv2dBackward(
-      g, x.data, weight.data, gy, x.requiresGrad ? x.ensureGrad() : null,
+      g, x.data, weight.data, gy, fresh ?? (x.requiresGrad ? x.ensureGrad() : null),
       weight.requiresGrad ? weight.ensureGrad() : allocBuf(weight.dtype, weight.size),
-      bias?.requiresGrad ? bias.ensureGrad() : null,
+      bias?.requiresGrad ? bias.ensureGrad() : null, fresh !== null,
     );
   });
 }

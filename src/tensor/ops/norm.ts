@@ -2,7 +2,7 @@ import type { Buf } from '../backend.js';
 import { record } from '../autograd.js';
 import { kernelsFor } from '../dispatch.js';
 import { ShapeError, sizeOf } from '../shape.js';
-import { Tensor, allocBuf } from '../tensor.js';
+import { Tensor, allocBuf, allocUninit } from '../tensor.js';
 
 export interface BatchNormState {
   runningMean: Buf;
@@ -28,7 +28,8 @@ export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, state: BatchNo
   }
   const outer = x.shape[0];
   const inner = sizeOf(x.shape.slice(2));
-  const out = Tensor.zeros(x.shape, x.dtype);
+  // The kernel writes every output cell: no zeroing of a reused buffer.
+  const out = new Tensor(allocUninit(x.dtype, x.size), x.shape);
   const mean = allocBuf(x.dtype, C);
   const invStd = allocBuf(x.dtype, C);
   const k = kernelsFor(x.data);
@@ -38,8 +39,10 @@ export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, state: BatchNo
   );
   if (!state.training) return evalAffine(out, x, gamma, beta, mean, invStd, outer, C, inner);
   return record(out, 'batchNorm', [x, gamma, beta], (gy) => {
-    const gx = x.requiresGrad ? x.ensureGrad() : allocBuf(x.dtype, x.size);
-    k.batchNormBackward(x.data, outer, C, inner, gamma.data, mean, invStd, gy, gx, gradOrScratch(gamma), gradOrScratch(beta));
+    // x's first gradient is written whole (no zeroing first); a later one is added.
+    const fresh = x.requiresGrad ? x.gradToOverwrite() : allocUninit(x.dtype, x.size);
+    const gx = fresh ?? x.ensureGrad();
+    k.batchNormBackward(x.data, outer, C, inner, gamma.data, mean, invStd, gy, gx, gradOrScratch(gamma), gradOrScratch(beta), fresh !== null);
   });
 }
 

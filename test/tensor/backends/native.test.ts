@@ -584,6 +584,15 @@ function runConv(native: Backend, f: ConvFixture, label: string, withBias: boole
   if (gx) close(gx, want.gx, `${name} gx`, tol);
   close(gw, want.gw, `${name} gw`, { rtol: 1e-4, atol: 4e-5 * Math.sqrt(m) });
   if (gb) close(gb, want.gb, `${name} gBias`, { rtol: 1e-4, atol: 4e-5 * Math.sqrt(m) });
+  if (!withGx) return;
+  // setGx: gx is overwritten, so NaN in it must not survive (gw still accumulates: want.gw again).
+  const [setW, setG] = [new Float32Array(f.gx0.length).fill(NaN), new Float32Array(f.gx0.length).fill(NaN)];
+  const gwSet = copy(f.gw0);
+  js.conv2dBackward(g, f.x, f.w, f.gy, setW, new Float32Array(f.gw0.length), null, true);
+  native.conv2dBackward(g, f.x, f.w, f.gy, setG, gwSet, null, true);
+  close(setG, setW, `${name} gx set`, tol);
+  close(setW, want.gx.map((v, i) => v - f.gx0[i]), `${name} js gx set`, tol);
+  close(gwSet, want.gw, `${name} gw beside gx set`, { rtol: 1e-4, atol: 4e-5 * Math.sqrt(m) });
 }
 
 let convFixtures: ConvFixture[] | null = null;
@@ -755,10 +764,12 @@ describe('native convolution and pooling', () => {
 describe('native normalisation', () => {
   ntest('batchNorm (train and eval, running stats) and its backward match js', (native) => {
     const rng = new Rng(13);
-    for (const [outer, C, inner] of [[8, 4, 9], [32, 16, 1], [2, 3, 1000], [1, 5, 1], [16, 32, 196]] as Array<[number, number, number]>) {
+    // [4, 3, 50] sits far from 0 (mean 300, spread 2): the one-pass shifted statistics must hold there too.
+    for (const [outer, C, inner] of [[8, 4, 9], [32, 16, 1], [2, 3, 1000], [1, 5, 1], [16, 32, 196], [4, 3, 50]] as Array<[number, number, number]>) {
       const n = outer * C * inner;
       const x = randn(rng, n, 2);
-      for (let i = 0; i < n; i++) x[i] += 1.5;
+      const offset = inner === 50 ? 300 : 1.5;
+      for (let i = 0; i < n; i++) x[i] += offset;
       const gamma = uniform(rng, C, 0.5, 1.5);
       const beta = randn(rng, C);
       for (const training of [true, false]) {
@@ -784,6 +795,11 @@ describe('native normalisation', () => {
         const [gGw, gGg, gBw, gBg] = [copy(gG0), copy(gG0), copy(gB0), copy(gB0)];
         js.batchNormBackward(x, outer, C, inner, gamma, mw, sw, gy, gxw, gGw, gBw);
         native.batchNormBackward(x, outer, C, inner, gamma, mw, sw, gy, gxg, gGg, gBg);
+        // setGx overwrites gx: NaN in it must not survive; the result is the accumulated one minus gx0.
+        const [setW, setG] = [new Float32Array(n).fill(NaN), new Float32Array(n).fill(NaN)];
+        js.batchNormBackward(x, outer, C, inner, gamma, mw, sw, gy, setW, new Float32Array(C), new Float32Array(C), true);
+        native.batchNormBackward(x, outer, C, inner, gamma, mw, sw, gy, setG, new Float32Array(C), new Float32Array(C), true);
+        close(setG, setW, `${label} gx set`, { rtol: 1e-3, atol: 1e-4 });
         close(gxg, gxw, `${label} gx`, { rtol: 1e-3, atol: 1e-4 });
         close(gGg, gGw, `${label} gGamma`, { rtol: 1e-4, atol: 1e-4 });
         close(gBg, gBw, `${label} gBeta`, { rtol: 1e-4, atol: 1e-4 });

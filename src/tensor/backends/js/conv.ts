@@ -73,8 +73,9 @@ export function conv2d(g: Conv2dGeometry, x: Buf, w: Buf, bias: Buf | null, y: B
 }
 
 export function conv2dBackward(
-  g: Conv2dGeometry, x: Buf, w: Buf, gy: Buf, gx: Buf | null, gw: Buf, gBias: Buf | null,
+  g: Conv2dGeometry, x: Buf, w: Buf, gy: Buf, gx: Buf | null, gw: Buf, gBias: Buf | null, setGx = false,
 ): void {
+  if (gx && setGx) gx.fill(0);
   const kdim = g.inC * g.kH * g.kW;
   const ohw = g.outH * g.outW;
   const cols = newLike(x, kdim * ohw);

@@ -42,8 +42,9 @@ export function batchNorm(
 
 export function batchNormBackward(
   x: Buf, outer: number, C: number, inner: number, gamma: Buf, mean: Buf, invStd: Buf, gy: Buf,
-  gx: Buf, gGamma: Buf, gBeta: Buf,
+  gx: Buf, gGamma: Buf, gBeta: Buf, setGx = false,
 ): void {
+  if (setGx) gx.fill(0);
   const m = outer * inner;
   for (let c = 0; c < C; c++) {
     const mu = mean[c];
