@@ -66,8 +66,8 @@ function trainStepper(w: Extract<Workload, { kind: 'train' }>): { step: () => vo
   return { step, loss: () => last };
 }
 
-/** Times one workload on the current backend. */
-export function measure(id: WorkloadId, plan: WindowPlan): Measured {
+/** One workload's step and the units it does (samples, or GFLOP for the GEMM), on the current backend. */
+export function stepperOf(id: WorkloadId): { step: () => void; units: number; loss?: () => number } {
   const w = WORKLOADS[id];
   if (w.kind === 'gemm') {
     const rng = new Rng(SEED);
@@ -75,10 +75,15 @@ export function measure(id: WorkloadId, plan: WindowPlan): Measured {
     const B = uniformPool(w.K * w.N, rng);
     const C = new Float32Array(w.M * w.N);
     const k = backend();
-    const r = runWindows(() => k.gemm(false, false, w.M, w.N, w.K, 1, A, 0, B, 0, 0, C, 0, 1), (2 * w.M * w.N * w.K) / 1e9, plan);
-    return { ...r, unit: unitOf(w) };
+    return { step: () => k.gemm(false, false, w.M, w.N, w.K, 1, A, 0, B, 0, 0, C, 0, 1), units: (2 * w.M * w.N * w.K) / 1e9 };
   }
   const t = trainStepper(w);
-  const r = runWindows(t.step, w.batch, plan);
-  return { ...r, unit: unitOf(w), loss: t.loss() };
+  return { step: t.step, units: w.batch, loss: t.loss };
+}
+
+/** Times one workload on the current backend. */
+export function measure(id: WorkloadId, plan: WindowPlan): Measured {
+  const s = stepperOf(id);
+  const r = runWindows(s.step, s.units, plan);
+  return { ...r, unit: unitOf(WORKLOADS[id]), ...(s.loss ? { loss: s.loss() } : {}) };
 }

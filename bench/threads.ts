@@ -1,15 +1,18 @@
 /**
- * npm run bench:threads -- [--quick] [--rounds 2] [--no-sweep]
+ * npm run bench:threads -- [--quick] [--rounds 2] [--no-sweep] [--paired-only]
  *
  * Does a second thread ever hurt? (issue 13 §3.) The native backend in children of its own, one
  * after the other and interleaved over rounds (windows pooled): 1 thread; 2 threads with the kernels'
  * size thresholds (src/native/threads.h: below them a kernel stays on one thread); and 2 threads
- * forced to fork at every size (SMOLCLUSTER_GRAIN_SCALE=0, a bench-only knob); and the default
- * (no --threads: src/train/threads.ts, the cores' share kept only where its calibration finds it faster).
+ * forced to fork at every size (SMOLCLUSTER_GRAIN_SCALE=0, a bench-only knob).
  *
  *  1. Workloads: bench:engine's (MLP batch 32 and 256, CNN batch 64, matmul): rate at 2 threads over
- *     rate at 1 thread. The claim "--threads 2 is never slower" holds where that is ≥ 1 within the windows' spread;
- *     "the default picks what is fastest" where the default's rate is the faster of the two within it.
+ *     rate at 1 thread. The claim "--threads 2 is never slower" holds where that is ≥ 1 within the windows' spread.
+ *  1b. Paired, and the default: one more child first makes the default's choice (no --threads:
+ *     src/train/threads.ts, the cores' share kept only where its start-up calibration finds it faster),
+ *     then times every workload in alternating windows at 1 and 2 threads in that same process, so
+ *     load that moves between children cancels out of each pair's 2 / 1. The default "picks what is
+ *     fastest" where its choice is the faster side of the median pair ratio (ties within ±5%: either).
  *  2. Sweep: per kernel family, time per call at growing sizes, at 1 thread, 2 threads forced to
  *     fork, and 2 threads under the thresholds. The crossover is the smallest size from which forking
  *     wins at every larger size; a threshold is right when it lies at or above the crossover.
@@ -17,7 +20,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { type WindowPlan, fmtNum, fmtRatio, machineInfo, mergeWindows, renderTable, runJsonChild, runWindows, scalePlan, threadEnv } from './lib/index.js';
-import { IDS, type Measured, type WorkloadId, WORKLOADS, measure, unitOf } from './engine_workloads.js';
+import { IDS, type Measured, type WorkloadId, WORKLOADS, measure, stepperOf, unitOf } from './engine_workloads.js';
 import type { Backend } from '../src/tensor/backend.js';
 import { setBackend } from '../src/tensor/index.js';
 import { chooseThreads } from '../src/train/threads.js';
@@ -67,8 +70,6 @@ const SWEEP_PLAN: WindowPlan = { warmupMs: 150, warmupSteps: 5, windows: 5, wind
 
 interface ChildReport {
   threads: number;
-  /** Why this many threads (the default's choice). */
-  source?: string;
   grainScale: string;
   workloads: Partial<Record<WorkloadId, Measured>>;
   /** kernel name → size → calls/s windows. */
@@ -77,10 +78,9 @@ interface ChildReport {
 
 function child(threads: number, quick: boolean, sweep: boolean): void {
   const k = setBackend('native');
-  const choice = threads > 0 ? { threads, source: 'fixed' } : chooseThreads(undefined);
-  k.setThreads(choice.threads);
+  k.setThreads(threads);
   const scale = quick ? 0.5 : 1;
-  const report: ChildReport = { threads: k.getThreads(), source: choice.source, grainScale: process.env.SMOLCLUSTER_GRAIN_SCALE ?? '1', workloads: {}, sweep: {} };
+  const report: ChildReport = { threads: k.getThreads(), grainScale: process.env.SMOLCLUSTER_GRAIN_SCALE ?? '1', workloads: {}, sweep: {} };
   for (const id of IDS) report.workloads[id] = measure(id, scalePlan(PLAN, scale));
   for (const s of sweep ? SWEEP : []) {
     report.sweep[s.name] = {};
@@ -89,20 +89,63 @@ function child(threads: number, quick: boolean, sweep: boolean): void {
   console.log(JSON.stringify(report));
 }
 
-/** threads 0: the default (what `train` picks without --threads or SMOLCLUSTER_THREADS). */
-interface Config { key: 't1' | 't2' | 't2forced' | 'auto'; threads: number; grainScale?: string; label: string }
+interface Config { key: 't1' | 't2' | 't2forced'; threads: number; grainScale?: string; label: string }
 const CONFIGS: Config[] = [
   { key: 't1', threads: 1, label: '1 thread' },
   { key: 't2', threads: 2, label: '2 threads (thresholds)' },
   { key: 't2forced', threads: 2, grainScale: '0', label: '2 threads, always fork' },
-  { key: 'auto', threads: 0, label: 'default (calibrated)' },
 ];
 
+interface PairedReport {
+  /** The default's choice in this process, and why. */
+  choice: { threads: number; source: string };
+  /** Per workload: rates of alternating windows at 1 and 2 threads. */
+  pairs: Partial<Record<WorkloadId, { one: number[]; two: number[] }>>;
+}
+
+/** Child: the default's choice (calibration), then each workload in alternating 1- and 2-thread windows. */
+function pairedChild(quick: boolean): void {
+  const k = setBackend('native');
+  const choice = chooseThreads(undefined);
+  const plan = scalePlan(PLAN, quick ? 0.5 : 1);
+  const windows = 2 * plan.windows;
+  const report: PairedReport = { choice, pairs: {} };
+  for (const id of IDS) {
+    const s = stepperOf(id);
+    const window = (threads: number, ms: number): number => {
+      k.setThreads(threads);
+      const t0 = performance.now();
+      let n = 0;
+      let t = t0;
+      do {
+        s.step();
+        n++;
+        t = performance.now();
+      } while (t - t0 < ms);
+      return (n * s.units) / ((t - t0) / 1000);
+    };
+    window(1, plan.warmupMs / 2);
+    window(2, plan.warmupMs / 2);
+    const one: number[] = [];
+    const two: number[] = [];
+    for (let w = 0; w < windows; w++) {
+      // Alternate which side goes first, so neither always follows the other.
+      if (w % 2 === 0) {
+        one.push(window(1, plan.windowMs));
+        two.push(window(2, plan.windowMs));
+      } else {
+        two.push(window(2, plan.windowMs));
+        one.push(window(1, plan.windowMs));
+      }
+    }
+    report.pairs[id] = { one, two };
+  }
+  console.log(JSON.stringify(report));
+}
+
 async function runChild(c: Config, quick: boolean, sweep: boolean): Promise<ChildReport> {
-  const args = [fileURLToPath(import.meta.url), '--child', String(c.threads), ...(quick ? ['--quick'] : []), ...(sweep && c.key !== 'auto' ? [] : ['--no-sweep'])];
-  const env = c.threads > 0
-    ? threadEnv(c.threads, { SMOLCLUSTER_BACKEND: 'native', ...(c.grainScale ? { SMOLCLUSTER_GRAIN_SCALE: c.grainScale } : {}) })
-    : threadEnv(1, { SMOLCLUSTER_BACKEND: 'native', SMOLCLUSTER_THREADS: '', OMP_NUM_THREADS: '', OPENBLAS_NUM_THREADS: '' });
+  const args = [fileURLToPath(import.meta.url), '--child', String(c.threads), ...(quick ? ['--quick'] : []), ...(sweep ? [] : ['--no-sweep'])];
+  const env = threadEnv(c.threads, { SMOLCLUSTER_BACKEND: 'native', ...(c.grainScale ? { SMOLCLUSTER_GRAIN_SCALE: c.grainScale } : {}) });
   const r = await runJsonChild<ChildReport>(process.execPath, args, { env, timeoutMs: 600_000 });
   if (!r.value) throw new Error(`bench:threads: ${c.label} child failed: ${r.error ?? 'no report'}`);
   return r.value;
@@ -118,13 +161,55 @@ function pool(a: ChildReport | undefined, b: ChildReport): ChildReport {
     sweep[name] = { ...sweep[name] };
     for (const [size, m] of Object.entries(sizes)) sweep[name][size] = merge(sweep[name][size], m);
   }
-  return { ...b, source: [a.source, b.source].join(' | '), threads: a.threads === b.threads ? b.threads : NaN, workloads, sweep };
+  return { ...b, workloads, sweep };
 }
 
 /** Relative half-range of a measurement's windows, for "within spread" judgements. */
 const spreadOf = (m: Measured | undefined): number => m?.summary.spread ?? NaN;
 
-interface WorkloadRow { id: WorkloadId; t1: number; t2: number; t2forced: number; ratio: number; spread: number; neverSlower: boolean; auto: number; autoVsBest: number; autoFastest: boolean }
+interface WorkloadRow { id: WorkloadId; t1: number; t2: number; t2forced: number; ratio: number; spread: number; neverSlower: boolean }
+
+/** What the paired child showed for one workload over all rounds. */
+interface PairedRow { id: WorkloadId; ratio: number; low: number; high: number; picks: number[]; fastest: boolean }
+
+const TIE = 0.05;
+
+function pairedTable(paired: PairedRow[], reports: PairedReport[]): string {
+  return `\nPaired in one process (alternating windows), and the default's choice there: ${reports.map((r) => `${r.choice.threads} (${r.choice.source})`).join('; ')}\n${renderTable(
+    [{ header: 'workload' }, { header: '2 / 1, median pair', align: 'right' }, { header: 'pairs range', align: 'right' }, { header: 'default picked' }, { header: 'the faster (±5% a tie)' }],
+    paired.map((r) => [WORKLOADS[r.id].label, fmtRatio(r.ratio), `${fmtRatio(r.low)}–${fmtRatio(r.high)}`, r.picks.join(', '), r.fastest ? '✓' : '✗']),
+  )}\n`;
+}
+
+/** The paired rows; with `print`, their table and the JSON line (--paired-only). */
+function reportPaired(reports: PairedReport[], rounds: number, quick: boolean, print = true): PairedRow[] {
+  const paired = pairedRows(reports);
+  if (print) {
+    process.stdout.write(`bench:threads --paired-only — native backend, ${rounds} round(s); load avg ${machineInfo().loadAvg1} at the end\n`);
+    process.stdout.write(pairedTable(paired, reports));
+    process.stdout.write(`${JSON.stringify({ bench: 'threads', rounds, quick, paired, defaultChoices: reports.map((r) => r.choice), machine: machineInfo() })}\n`);
+  }
+  return paired;
+}
+
+async function runPaired(quick: boolean): Promise<PairedReport> {
+  const env: NodeJS.ProcessEnv = { ...process.env, SMOLCLUSTER_BACKEND: 'native' };
+  for (const k of ['SMOLCLUSTER_THREADS', 'OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS']) delete env[k];
+  const r = await runJsonChild<PairedReport>(process.execPath, [fileURLToPath(import.meta.url), '--paired', ...(quick ? ['--quick'] : [])], { env, timeoutMs: 600_000 });
+  if (!r.value) throw new Error(`bench:threads: paired child failed: ${r.error ?? 'no report'}`);
+  return r.value;
+}
+
+/** Median pair ratio (2 / 1) per workload over every round, and whether each round's default chose its faster side. */
+function pairedRows(reports: PairedReport[]): PairedRow[] {
+  return IDS.map((id) => {
+    const ratios = reports.flatMap((r) => r.pairs[id]!.two.map((t, i) => t / r.pairs[id]!.one[i])).sort((a, b) => a - b);
+    const ratio = ratios[Math.floor(ratios.length / 2)];
+    const picks = reports.map((r) => r.choice.threads);
+    const fastest = picks.every((p) => (ratio >= 1 + TIE ? p === 2 : ratio <= 1 - TIE ? p === 1 : true));
+    return { id, ratio, low: ratios[0], high: ratios[ratios.length - 1], picks, fastest };
+  });
+}
 interface SweepRow { kernel: string; unit: string; size: number; t1Us: number; forcedSpeedup: number; policySpeedup: number }
 
 async function main(): Promise<void> {
@@ -133,36 +218,42 @@ async function main(): Promise<void> {
   const sweep = !argv.includes('--no-sweep');
   const childAt = argv.indexOf('--child');
   if (childAt >= 0) return child(Number(argv[childAt + 1]), quick, sweep);
+  if (argv.includes('--paired')) return pairedChild(quick);
   const roundsAt = argv.indexOf('--rounds');
   const rounds = roundsAt >= 0 ? Number(argv[roundsAt + 1]) : 2;
   if (!(Number.isInteger(rounds) && rounds >= 1 && rounds <= 10)) throw new Error('bench:threads: --rounds must be 1..10');
   const machineStart = machineInfo();
+  const pairedOnly = argv.includes('--paired-only');
   const reports: Partial<Record<Config['key'], ChildReport>> = {};
+  const pairedReports: PairedReport[] = [];
   for (let r = 0; r < rounds; r++) {
-    for (const c of CONFIGS) {
+    for (const c of pairedOnly ? [] : CONFIGS) {
       process.stderr.write(`bench:threads: round ${r + 1}/${rounds}: ${c.label} ...\n`);
       reports[c.key] = pool(reports[c.key], await runChild(c, quick, sweep));
     }
+    process.stderr.write(`bench:threads: round ${r + 1}/${rounds}: the default's choice, then 1 and 2 threads paired ...\n`);
+    pairedReports.push(await runPaired(quick));
   }
-  const [t1, t2, forced, auto] = [reports.t1!, reports.t2!, reports.t2forced!, reports.auto!];
+  if (pairedOnly) {
+    reportPaired(pairedReports, rounds, quick);
+    return;
+  }
+  const [t1, t2, forced] = [reports.t1!, reports.t2!, reports.t2forced!];
+  const paired = reportPaired(pairedReports, rounds, quick, false);
   const rows: WorkloadRow[] = IDS.map((id) => {
     const a = t1.workloads[id]!.median;
     const b = t2.workloads[id]!.median;
     const spread = Math.max(spreadOf(t1.workloads[id]), spreadOf(t2.workloads[id]));
-    const d = auto.workloads[id]!.median;
-    const autoVsBest = d / Math.max(a, b);
-    const autoSpread = Math.max(spread, spreadOf(auto.workloads[id]));
-    return { id, t1: a, t2: b, t2forced: forced.workloads[id]!.median, ratio: b / a, spread, neverSlower: b / a >= 1 - spread, auto: d, autoVsBest, autoFastest: autoVsBest >= 1 - autoSpread };
+    return { id, t1: a, t2: b, t2forced: forced.workloads[id]!.median, ratio: b / a, spread, neverSlower: b / a >= 1 - spread };
   });
   process.stdout.write(`bench:threads — native backend, median of ${rounds} × windows; load avg ${machineStart.loadAvg1} at start\n`);
   process.stdout.write(`${renderTable(
     [{ header: 'workload' }, { header: 'unit' }, { header: '1 thread', align: 'right' }, { header: '2 threads', align: 'right' }, { header: '2 / 1', align: 'right' },
-      { header: 'spread ±', align: 'right' }, { header: 'always fork 2 / 1', align: 'right' }, { header: 'not slower' },
-      { header: 'default', align: 'right' }, { header: 'default / faster', align: 'right' }, { header: 'fastest' }],
+      { header: 'spread ±', align: 'right' }, { header: 'always fork 2 / 1', align: 'right' }, { header: 'not slower' }],
     rows.map((r) => [WORKLOADS[r.id].label, unitOf(WORKLOADS[r.id]), fmtNum(r.t1, r.id === 'matmul' ? 1 : 0), fmtNum(r.t2, r.id === 'matmul' ? 1 : 0), fmtRatio(r.ratio),
-      `${(100 * r.spread).toFixed(0)}%`, fmtRatio(r.t2forced / r.t1), r.neverSlower ? '✓' : '✗', fmtNum(r.auto, r.id === 'matmul' ? 1 : 0), fmtRatio(r.autoVsBest), r.autoFastest ? '✓' : '✗']),
+      `${(100 * r.spread).toFixed(0)}%`, fmtRatio(r.t2forced / r.t1), r.neverSlower ? '✓' : '✗']),
   )}\n`);
-  process.stdout.write(`default: ${auto.source}\n`);
+  process.stdout.write(pairedTable(paired, pairedReports));
   const sweepRows: SweepRow[] = [];
   for (const s of sweep ? SWEEP : []) {
     for (const size of s.sizes) {
@@ -188,7 +279,7 @@ async function main(): Promise<void> {
       crossovers.map((c) => [c.kernel, c.crossover === null ? 'never (in the sweep)' : `${fmtNum(c.crossover, 0)} ${c.unit}`, c.forksAt]),
     )}\n`);
   }
-  process.stdout.write(`${JSON.stringify({ bench: 'threads', rounds, quick, workloads: rows, defaultChoice: { threads: auto.threads, source: auto.source }, sweep: sweepRows, crossovers, machine: { ...machineStart, loadAvg1End: machineInfo().loadAvg1 } })}\n`);
+  process.stdout.write(`${JSON.stringify({ bench: 'threads', rounds, quick, workloads: rows, paired, defaultChoices: pairedReports.map((r) => r.choice), sweep: sweepRows, crossovers, machine: { ...machineStart, loadAvg1End: machineInfo().loadAvg1 } })}\n`);
 }
 
 main().catch((e: unknown) => {
