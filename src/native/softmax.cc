@@ -154,12 +154,14 @@ void checkLabels(const I32& labels, int64_t rows, int64_t cols, const char* fn) 
   }
 }
 
-// softmaxCrossEntropy(logits, labels, rows, cols, probs) → mean loss over rows with label >= 0
+// softmaxCrossEntropy(logits, labels, rows, cols, probs[, probScale]) → mean loss over rows with
+// label >= 0; probs = probScale · softmax(logits)
 napi_value SoftmaxCrossEntropyKernel(Args& a) {
   const F32 logits = a.f32(0, "logits"), probs = a.f32(4, "probs");
   const I32 labels = a.i32(1, "labels");
   int64_t rows, cols;
   rowsCols(a, 2, &rows, &cols);
+  const double probScale = a.argCount() > 5 ? a.num(5, "probScale") : 1.0;
   a.need(logits, rows * cols, "logits");
   a.need(probs, rows * cols, "probs");
   a.need(labels, rows, "labels");
@@ -171,7 +173,7 @@ napi_value SoftmaxCrossEntropyKernel(Args& a) {
     float* p = probs.p + r * cols;
     float m;
     const double s = expShifted(xr, cols, p, &m);
-    scaleRow(p, cols, static_cast<float>(1.0 / s));
+    scaleRow(p, cols, static_cast<float>(probScale / s));
     // log-sum-exp rather than log(prob): a tiny probability keeps its precision.
     if (labels.p[r] >= 0) rowLoss[r] = m + std::log(s) - xr[labels.p[r]];
   });

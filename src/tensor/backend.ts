@@ -188,9 +188,10 @@ export interface Backend {
   /**
    * Fused softmax + cross-entropy over rows with integer labels. Returns the mean loss over rows
    * whose label is >= 0 (label -1 is ignored, like torch's ignore_index). Writes
-   * probs = softmax(logits) into `probs` (used by the backward).
+   * probs = probScale · softmax(logits) into `probs` (used by the backward; the scale rides along
+   * the normalising multiply for free, so the loss's 1/rows need not cost a pass of its own later).
    */
-  softmaxCrossEntropy(logits: Buf, labels: Int32Array, rows: number, cols: number, probs: Buf): number;
+  softmaxCrossEntropy(logits: Buf, labels: Int32Array, rows: number, cols: number, probs: Buf, probScale?: number): number;
   /** gLogits += scale * (probs - onehot(labels)); rows with label -1 get nothing. */
   softmaxCrossEntropyBackward(probs: Buf, labels: Int32Array, rows: number, cols: number, scale: number, gLogits: Buf): void;
 

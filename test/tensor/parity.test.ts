@@ -99,6 +99,7 @@ const CASES: Case[] = [
   { name: 'softmax', inputs: (r) => [rn([6, 11], 3)(r)], run: op1((x) => softmax(x)) },
   { name: 'logSoftmax', inputs: (r) => [rn([6, 11], 3)(r)], run: op1((x) => logSoftmax(x)) },
   { name: 'crossEntropy with ignored rows', inputs: (r) => [rn([6, 10], 3)(r)], run: op1((x) => crossEntropy(x, labels([3, -1, 0, 9, 9, -1]))) },
+  { name: 'crossEntropy of an intermediate, scaled', inputs: (r) => [rn([6, 10], 3)(r)], run: op1((x) => affine(crossEntropy(affine(x, 2, 0), labels([3, -1, 0, 9, 9, -1])), 3, 0)) },
   { name: 'mseLoss', inputs: (r) => [rn([5, 7])(r), rn([5, 7])(r)], run: op2(mseLoss) },
   // ---- convolution and pooling ----
   {

@@ -49,7 +49,7 @@ interface Addon {
   softmaxBackward(y: Buf, gy: Buf, rows: number, cols: number, gx: Buf): void;
   logSoftmax(x: Buf, rows: number, cols: number, out: Buf): void;
   logSoftmaxBackward(y: Buf, gy: Buf, rows: number, cols: number, gx: Buf): void;
-  softmaxCrossEntropy(logits: Buf, labels: Int32Array, rows: number, cols: number, probs: Buf): number;
+  softmaxCrossEntropy(logits: Buf, labels: Int32Array, rows: number, cols: number, probs: Buf, probScale: number): number;
   softmaxCrossEntropyBackward(probs: Buf, labels: Int32Array, rows: number, cols: number, scale: number, g: Buf): void;
   conv2d(geom: Float64Array, x: Buf, w: Buf, bias: Buf | null, y: Buf): void;
   conv2dBackward(geom: Float64Array, x: Buf, w: Buf, gy: Buf, gx: Buf | null, gw: Buf, gb: Buf | null, setGx?: boolean): void;
@@ -185,7 +185,7 @@ function makeBackend(n: Addon): Backend {
     softmaxBackward: (y, gy, rows, cols, gx) => n.softmaxBackward(y, gy, rows, cols, gx),
     logSoftmax: (x, rows, cols, out) => n.logSoftmax(x, rows, cols, out),
     logSoftmaxBackward: (y, gy, rows, cols, gx) => n.logSoftmaxBackward(y, gy, rows, cols, gx),
-    softmaxCrossEntropy: (logits, labels, rows, cols, probs) => n.softmaxCrossEntropy(logits, labels, rows, cols, probs),
+    softmaxCrossEntropy: (logits, labels, rows, cols, probs, probScale = 1) => n.softmaxCrossEntropy(logits, labels, rows, cols, probs, probScale),
     softmaxCrossEntropyBackward: (probs, labels, rows, cols, scale, g) =>
       n.softmaxCrossEntropyBackward(probs, labels, rows, cols, scale, g),
     conv2d: (g, x, w, bias, y) => n.conv2d(packConv(g), x, w, bias, y),

@@ -19,35 +19,40 @@ export function crossEntropy(logits: Tensor, labels: Int32Array): Tensor {
     if (labels[i] >= cols || labels[i] < -1) throw new Error(`crossEntropy: label ${labels[i]} at row ${i} is outside [0, ${cols})`);
   }
   const k = kernelsFor(logits.data);
-  // The softmax overwrites every element.
-  const probs = allocUninit(logits.dtype, logits.size);
-  const loss = k.softmaxCrossEntropy(logits.data, labels, rows, cols, probs);
-  const out = Tensor.full([], loss, logits.dtype);
   let counted = 0;
   for (let i = 0; i < rows; i++) if (labels[i] >= 0) counted++;
+  // The softmax overwrites every element. It stores probs / counted: the mean's factor rides along
+  // the softmax's normalising multiply, so the usual backward (gy = 1) needs no pass over probs.
+  const probs = allocUninit(logits.dtype, logits.size);
+  const loss = k.softmaxCrossEntropy(logits.data, labels, rows, cols, probs, counted > 0 ? 1 / counted : 1);
+  const out = Tensor.full([], loss, logits.dtype);
   return record(out, 'crossEntropy', [logits], (gy) => {
     if (counted === 0) return giveBack(probs);
-    const scale = gy[0] / counted;
     // An intermediate's first gradient: turn probs into it in place (no logits-sized buffer to
     // allocate, zero and add into). Leaves and already-started gradients accumulate as usual.
     if (logits.gradFn && !logits.grad) {
-      gradientInPlace(k, probs, labels, rows, cols, scale);
+      gradientInPlace(k, probs, labels, rows, cols, gy[0], counted);
       logits.grad = probs;
       return;
     }
-    k.softmaxCrossEntropyBackward(probs, labels, rows, cols, scale, logits.ensureGrad());
+    gradientInPlace(k, probs, labels, rows, cols, gy[0], counted);
+    k.axpy(1, probs, logits.ensureGrad());
     giveBack(probs);
   });
 }
 
-/** probs := scale · (probs − onehot(labels)), rows labelled −1 zeroed: the same bits as accumulating into zeros. */
-function gradientInPlace(k: Backend, probs: Buf, labels: Int32Array, rows: number, cols: number, scale: number): void {
-  k.affine(probs, scale, 0, probs);
+/**
+ * scaledProbs (probs / counted) := g · scaledProbs − (g / counted) · onehot(labels), rows labelled −1
+ * zeroed: the gradient of g · mean cross-entropy. With g = 1, the common case, only the labelled
+ * entries are touched.
+ */
+function gradientInPlace(k: Backend, scaledProbs: Buf, labels: Int32Array, rows: number, cols: number, g: number, counted: number): void {
+  if (g !== 1) k.affine(scaledProbs, g, 0, scaledProbs);
   // The native kernels take scale as a float32; the js ones keep the double.
-  const s = k.name === 'native' ? Math.fround(scale) : scale;
+  const s = k.name === 'native' ? Math.fround(g / counted) : g / counted;
   for (let r = 0; r < rows; r++) {
-    if (labels[r] >= 0) probs[r * cols + labels[r]] -= s;
-    else probs.fill(0, r * cols, (r + 1) * cols);
+    if (labels[r] >= 0) scaledProbs[r * cols + labels[r]] -= s;
+    else scaledProbs.fill(0, r * cols, (r + 1) * cols);
   }
 }
 

@@ -500,6 +500,10 @@ describe('native softmax family', () => {
       native.softmaxCrossEntropyBackward(pw, labels, rows, cols, 1 / rows, gg);
       close(gg, gw, `xent backward ${rows}x${cols}`);
       for (let j = 0; j < cols; j++) assert.equal(gg[j], g0[j], 'ignored row gets no gradient');
+      // probScale multiplies the stored probabilities (crossEntropy stores probs / rows counted), not the loss.
+      const ps = new Float32Array(rows * cols);
+      closeNum(native.softmaxCrossEntropy(logits, labels, rows, cols, ps, 0.25), lw, `xent loss, probScale ${rows}x${cols}`);
+      close(ps, pw.map((p) => p * 0.25), `xent probs × probScale ${rows}x${cols}`, { rtol: 1e-5, atol: 1e-8 });
     }
     const all = new Int32Array([-1, -1]);
     assert.equal(native.softmaxCrossEntropy(new Float32Array(6), all, 2, 3, new Float32Array(6)), 0);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Tensor, backward, crossEntropy, mseLoss } from '../../../src/tensor/index.js';
+import { Tensor, affine, backward, crossEntropy, mseLoss } from '../../../src/tensor/index.js';
 import { gradcheck } from '../../helpers/gradcheck.js';
 import { Rng, assertClose, labels, leaf, randn } from '../../helpers/tensors.js';
 
@@ -10,6 +10,9 @@ describe('crossEntropy', () => {
   });
   it('gradcheck with ignored rows (label -1)', () => {
     gradcheck((x) => crossEntropy(x, labels([1, -1, 3, -1, 0])), [randn([5, 4], new Rng(2), 'float64', 2)], { name: 'crossEntropy ignore' });
+  });
+  it('gradcheck through an intermediate with an upstream gradient other than 1 (the in-place path scales)', () => {
+    gradcheck((x) => affine(crossEntropy(affine(x, 2, 0), labels([2, -1, 0, 4])), 3, 0.5), [randn([4, 5], new Rng(4), 'float64', 2)], { name: 'crossEntropy scaled' });
   });
   it('gradcheck 3-d logits [2, 3, 4] (one label per row)', () => {
     gradcheck((x) => crossEntropy(x, labels([0, 1, 2, 3, -1, 1])), [randn([2, 3, 4], new Rng(3))], { name: 'crossEntropy 3-d' });

@@ -55,7 +55,7 @@ export function logSoftmaxBackward(y: Buf, gy: Buf, rows: number, cols: number, 
  * Mean cross-entropy over rows whose label is not -1; leaves softmax probabilities in `probs`.
  * The loss uses log-sum-exp rather than log(prob) so a tiny probability keeps its precision.
  */
-export function softmaxCrossEntropy(logits: Buf, labels: Int32Array, rows: number, cols: number, probs: Buf): number {
+export function softmaxCrossEntropy(logits: Buf, labels: Int32Array, rows: number, cols: number, probs: Buf, probScale = 1): number {
   let loss = 0;
   let counted = 0;
   for (let r = 0; r < rows; r++) {
@@ -67,7 +67,7 @@ export function softmaxCrossEntropy(logits: Buf, labels: Int32Array, rows: numbe
       probs[off + j] = e;
       s += e;
     }
-    const inv = 1 / s;
+    const inv = probScale / s;
     for (let j = 0; j < cols; j++) probs[off + j] *= inv;
     const label = labels[r];
     if (label < 0) continue;
