@@ -12,6 +12,7 @@
  * the rank that did not write (recv) or did not read (send). A corrupt ring fails the peer.
  */
 import { EventEmitter } from 'node:events';
+import os from 'node:os';
 import { PeerError, ProtocolError, SmolError, TimeoutError } from '../../util/errors.js';
 import type { Waiter } from '../deadline.js';
 import { Mailbox, type Landing } from '../mailbox.js';
@@ -65,7 +66,11 @@ export class ShmTransport extends EventEmitter implements Transport {
   private poolWait: Promise<void> | null = null;
   private poolWaitBell = 0;
   private unpark: (() => void) | null = null;
-  /** How the pump works, changeable between operations (bench/allreduce.ts --shm-tuning compares them in one run). */
+  /**
+   * How the pump waits while a message is due, changeable between operations (for A/B runs): on the
+   * event-loop thread (busy) or parked on the pool. Busy only while every rank on this host can have a
+   * core: with 4 ranks on 2 cores it made 16-64 MB all-reduces 1.5-2.4x slower (interleaved A/B, docs/PROTOCOL.md).
+   */
   readonly tuning = { busyWaits: true };
 
   constructor(
@@ -84,6 +89,7 @@ export class ShmTransport extends EventEmitter implements Transport {
       this.failPeer(peer, err);
       this.emit('peerLost', peer, err);
     });
+    this.tuning.busyWaits = this.sharedPeers.length + 1 <= os.availableParallelism();
     liveTransports++;
     this.pumping = this.pump().finally(() => liveTransports--);
   }
