@@ -1,0 +1,89 @@
+/**
+ * Interleaved A/B of the shared-memory pump's two ways to wait while a message is due
+ * (src/comm/shm/transport.ts `tuning.busyWaits`): parked on the libuv pool, or on the event-loop thread.
+ *
+ *   node dist/bench/shm_waits.js [--workers 2] [--sizes 4K,64K,1M,16M,64M] [--iters 20]
+ *
+ * N ranks over shared memory on 127.0.0.1; for every size, each iteration times one all-reduce per
+ * mode (the order rotates, one untimed all-reduce first to settle into the mode), so both modes share
+ * the machine's load windows. Per mode: the median (p25-p75) of the per-iteration maximum over ranks.
+ * Run it under the bench lock like every bench.
+ */
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { rendezvous } from '../src/comm/rendezvous.js';
+import { ShmTransport } from '../src/comm/shm/transport.js';
+import { StoreServer } from '../src/comm/store/server.js';
+import { generateToken, TOKEN_ENV } from '../src/comm/token.js';
+
+const SELF = fileURLToPath(import.meta.url);
+const MODES = [
+  { name: 'parked on the pool', busyWaits: false },
+  { name: 'on the event loop', busyWaits: true },
+];
+
+function flag(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : dflt;
+}
+
+function parseSize(s: string): number {
+  const m = /^(\d+)([KMG]?)$/i.exec(s.trim());
+  if (!m) throw new Error(`bad size '${s}' (examples: 4K, 1M, 64M)`);
+  return Number(m[1]) * { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[m[2].toUpperCase() as '' | 'K' | 'M' | 'G'];
+}
+
+const world = Number(flag('workers', '2'));
+const sizes = flag('sizes', '4K,64K,1M,16M,64M').split(',').map(parseSize);
+const iters = Number(flag('iters', '20'));
+
+async function worker(port: number, rank: number): Promise<void> {
+  const c = await rendezvous({ rank, worldSize: world, masterHost: '127.0.0.1', masterPort: port, hostStore: false, timeoutMs: 30_000, sharedMemory: true });
+  const t = c.group.transport;
+  if (!(t instanceof ShmTransport)) throw new Error('shared memory unavailable: nothing to compare');
+  const out: number[][][] = [];
+  for (const bytes of sizes) {
+    const buf = new Float32Array(bytes >> 2).fill(1);
+    for (let i = 0; i < 10; i++) await c.group.allReduce(buf);
+    const times = new Float32Array(iters * MODES.length);
+    for (let i = 0; i < iters; i++) {
+      for (let k = 0; k < MODES.length; k++) {
+        const m = (k + i) % MODES.length;
+        t.tuning.busyWaits = MODES[m].busyWaits;
+        await c.group.allReduce(buf);
+        const t0 = performance.now();
+        await c.group.allReduce(buf);
+        times[m * iters + i] = (performance.now() - t0) * 1000;
+      }
+    }
+    await c.group.allReduce(times, { op: 'max' });
+    out.push(MODES.map((_, m) => [...times.subarray(m * iters, (m + 1) * iters)].sort((a, b) => a - b)));
+  }
+  if (rank === 0) process.send!(out);
+  await c.group.barrier();
+  await c.close();
+}
+
+async function main(): Promise<void> {
+  const token = generateToken();
+  const store = await StoreServer.start({ host: '127.0.0.1', port: 0, token, worldSize: world, signature: '' });
+  const args = process.argv.slice(2);
+  const kids = Array.from({ length: world }, (_, r) => fork(SELF, [...args, '--role', 'worker', '--port', String(store.port), '--rank', String(r)], { env: { ...process.env, [TOKEN_ENV]: token } }));
+  try {
+    const out = await new Promise<number[][][]>((resolve, reject) => {
+      kids[0].once('message', (m) => resolve(m as number[][][]));
+      for (const k of kids) k.once('exit', (code) => code && reject(new Error(`a worker exited with code ${code}`)));
+    });
+    console.log(`shared-memory pump waits, ${world} ranks, ${iters} interleaved iterations: median (p25-p75) us`);
+    sizes.forEach((bytes, i) => {
+      const cols = out[i].map((s, m) => `${MODES[m].name}: ${s[s.length >> 1].toFixed(0)} (${s[s.length >> 2].toFixed(0)}-${s[(3 * s.length) >> 2].toFixed(0)})`);
+      console.log(`${String(bytes).padStart(9)}  ${cols.join('   ')}`);
+    });
+  } finally {
+    for (const k of kids) if (k.exitCode === null) k.kill();
+    await store.close();
+  }
+}
+
+if (flag('role', 'main') === 'worker') await worker(Number(flag('port', '0')), Number(flag('rank', '0')));
+else await main();
