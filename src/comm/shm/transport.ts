@@ -68,8 +68,9 @@ export class ShmTransport extends EventEmitter implements Transport {
   private unpark: (() => void) | null = null;
   /**
    * How the pump waits while a message is due, changeable between operations (for A/B runs): on the
-   * event-loop thread (busy) or parked on the pool. Busy only while every rank on this host can have a
-   * core: with 4 ranks on 2 cores it made 16-64 MB all-reduces 1.5-2.4x slower (interleaved A/B, docs/PROTOCOL.md).
+   * event-loop thread (busy) or parked on the pool. Busy only when every peer is reached through shared
+   * memory (a TCP peer's socket events would wait for the slice to end) and every rank can have a core
+   * (with 4 ranks on 2 cores it made 16-64 MB all-reduces 1.5-2.4x slower in one window: docs/ALGORITHMS.md).
    */
   readonly tuning = { busyWaits: true };
 
@@ -89,7 +90,8 @@ export class ShmTransport extends EventEmitter implements Transport {
       this.failPeer(peer, err);
       this.emit('peerLost', peer, err);
     });
-    this.tuning.busyWaits = this.sharedPeers.length + 1 <= os.availableParallelism();
+    // Every peer shared (TCP peers' events would wait up to a slice), and every local rank has a core.
+    this.tuning.busyWaits = this.sharedPeers.length === this.size - 1 && this.size <= os.availableParallelism();
     liveTransports++;
     this.pumping = this.pump().finally(() => liveTransports--);
   }
