@@ -165,7 +165,8 @@ async function oursToAccuracy(o: Options): Promise<TtaRun> {
       '--threads', '1', '--name', 'tta', '--experiments-dir', dir];
     const launched = Date.now();
     let sampler: SchedSampler | null = null;
-    const r = await run(process.execPath, args, threadEnv(1), (pid) => (sampler = new SchedSampler([pid])));
+    // The launcher's workers (the ranks), not the launcher itself, as torch's two rank processes.
+    const r = await run(process.execPath, args, threadEnv(1), (pid) => (sampler = new SchedSampler([pid], true)));
     (sampler as SchedSampler | null)?.stop();
     if (r.code !== 0) throw new Error(`smolcluster train (cnn) failed: ${r.stderr.trim().split('\n').pop()}`);
     const lines = readFileSync(join(dir, 'tta', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as MetricLine);

@@ -29,7 +29,8 @@ export class SchedSampler {
   private readonly samples: Sample[] = [];
   private readonly timer: NodeJS.Timeout;
 
-  constructor(private readonly rootPids: readonly number[], everyMs = 100) {
+  /** `rootPids` and their descendants; with `skipRoots`, only the descendants (a launcher's workers). */
+  constructor(private readonly rootPids: readonly number[], private readonly skipRoots = false, everyMs = 100) {
     this.timer = setInterval(() => this.sample(), everyMs);
     this.sample();
   }
@@ -62,7 +63,7 @@ export class SchedSampler {
 
   private sample(): void {
     const byPid = new Map<number, [number, number]>();
-    for (const pid of this.rootPids) for (const p of treeOf(pid)) {
+    for (const pid of this.rootPids) for (const p of treeOf(pid).slice(this.skipRoots ? 1 : 0)) {
       const t = schedOf(p);
       if (t) byPid.set(p, t);
     }
