@@ -1,5 +1,5 @@
 /**
- * npm run bench:links -- [--preset wifi|ethernet|thunderbolt|all] [--models mlp,cnn,resnet18,gpt2-tiny] [--no-torch] [--no-accuracy] [--no-overlap] [--quick]
+ * npm run bench:links -- [--preset wifi|ethernet|thunderbolt|all] [--models mlp,cnn,resnet18,gpt2-tiny] [--no-torch] [--no-accuracy] [--no-overlap] [--quick] [--ours-flags '--overlap ...']
  *
  * Two workers in two network namespaces, as two hosts on an emulated link (bench/lib/netns.ts): each
  * egress shaped with `tc tbf`, and (latency ≥ 0.1 ms) every frame held for the one-way latency by a
@@ -36,10 +36,11 @@ const CLI = join(ROOT, 'dist/src/cli/main.js');
 const TOKEN = 'bench-links-token-0123456789abcdef';
 const PORT = 29611;
 
-interface Options { presets: LinkPreset[]; models: string[]; torch: boolean; accuracy: boolean; overlap: boolean; quick: boolean }
+/** oursFlags: extra `worker` flags for our throughput runs (e.g. --overlap), to compare settings beside the same torch rows. */
+interface Options { presets: LinkPreset[]; models: string[]; torch: boolean; accuracy: boolean; overlap: boolean; quick: boolean; oursFlags: string[] }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { presets: [LINK_PRESETS.wifi], models: ['mlp', 'cnn', 'resnet18', 'gpt2-tiny'], torch: true, accuracy: true, overlap: true, quick: false };
+  const o: Options = { presets: [LINK_PRESETS.wifi], models: ['mlp', 'cnn', 'resnet18', 'gpt2-tiny'], torch: true, accuracy: true, overlap: true, quick: false, oursFlags: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--preset') {
@@ -50,6 +51,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--no-accuracy') o.accuracy = false;
     else if (a === '--no-overlap') o.overlap = false;
     else if (a === '--quick') o.quick = true;
+    else if (a === '--ours-flags') o.oursFlags = argv[++i].split(/\s+/).filter(Boolean);
     else fail(`unknown argument ${a}`);
   }
   return o;
@@ -164,7 +166,7 @@ async function throughput(o: Options, python: string | null, data: DataFlags): P
         const { batch, steps } = plan(model, o.quick);
         process.stderr.write(`bench:links: ${preset.name}, ${model}: one process, then 2 workers ...\n`);
         const s = { ours: singleRate(await ours(null, model, batch, steps, data[model] ?? []), batch), torch: python ? await torchRun(python, null, model, batch, steps) : null };
-        const mine = rate(await ours(link, model, batch, steps, data[model] ?? []), 2 * batch);
+        const mine = rate(await ours(link, model, batch, steps, [...(data[model] ?? []), ...o.oursFlags]), 2 * batch);
         const ref = python ? await torchRun(python, link, model, batch, steps) : null;
         rows.push({ preset: preset.name, rttMs, model, batch, ours: mine, oursEff: mine / (2 * s.ours), torch: ref, torchEff: ref !== null && s.torch ? ref / (2 * s.torch) : null });
       }
