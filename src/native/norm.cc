@@ -50,7 +50,7 @@ void bnStats(const BnDims& d, const float* x, int64_t c, double* mu, double* sq)
   *sq = q;
 }
 
-// batchNorm(x, outer, C, inner, gamma, beta, runningMean, runningVar, training, momentum, eps, y, mean, invStd)
+// batchNorm(x, outer, C, inner, gamma, beta, runningMean, runningVar, training, momentum, eps, y, mean, invStd[, relu])
 napi_value BatchNormKernel(Args& a) {
   const F32 x = a.f32(0, "x");
   const BnDims d = bnDims(a, 1);
@@ -59,6 +59,7 @@ napi_value BatchNormKernel(Args& a) {
   const bool training = a.flag(8);
   const double momentum = a.num(9, "momentum"), eps = a.num(10, "eps");
   const F32 y = a.f32(11, "y"), mean = a.f32(12, "mean"), invStd = a.f32(13, "invStd");
+  const bool relu = a.argCount() > 14 && a.flag(14);
   a.need(x, d.total(), "x");
   a.need(y, d.total(), "y");
   a.need(gamma, d.C, "gamma");
@@ -87,14 +88,22 @@ napi_value BatchNormKernel(Args& a) {
       const int64_t base = (o * d.C + c) * d.inner;
       const float* xp = x.p + base;
       float* yp = y.p + base;
-      for (int64_t i = 0; i < d.inner; i++) yp[i] = (xp[i] - mu) * scale + shift;
+      if (relu) {
+        for (int64_t i = 0; i < d.inner; i++) {
+          const float v = (xp[i] - mu) * scale + shift;
+          yp[i] = v > 0 ? v : 0.0f;  // as the relu kernel: NaN → 0
+        }
+      } else {
+        for (int64_t i = 0; i < d.inner; i++) yp[i] = (xp[i] - mu) * scale + shift;
+      }
     }
   });
   return undefinedValue(a.env());
 }
 
-// batchNormBackward(x, outer, C, inner, gamma, mean, invStd, gy, gx, gGamma, gBeta[, setGx]): with
-// setGx, gx is overwritten instead of accumulated.
+// batchNormBackward(x, outer, C, inner, gamma, mean, invStd, gy, gx, gGamma, gBeta[, setGx[, reluY]]):
+// with setGx, gx is overwritten instead of accumulated; with reluY (the output of a fused batch-norm
+// + relu), gy counts only where reluY > 0.
 napi_value BatchNormBackwardKernel(Args& a) {
   const F32 x = a.f32(0, "x");
   const BnDims d = bnDims(a, 1);
@@ -109,6 +118,8 @@ napi_value BatchNormBackwardKernel(Args& a) {
   a.need(gGamma, d.C, "gGamma");
   a.need(gBeta, d.C, "gBeta");
   const bool setGx = a.argCount() > 11 && a.flag(11);
+  const F32 reluY = a.argCount() > 12 ? a.f32OrNull(12, "reluY") : F32{};
+  if (reluY.p) a.need(reluY, d.total(), "reluY");
   const double m = static_cast<double>(d.outer * d.inner);
   perChannel(d, [&](int64_t c) {
     const float mu = mean.p[c], is = invStd.p[c];
@@ -116,6 +127,16 @@ napi_value BatchNormBackwardKernel(Args& a) {
     for (int64_t o = 0; o < d.outer; o++) {
       const int64_t base = (o * d.C + c) * d.inner;
       const float *g = gy.p + base, *xp = x.p + base;
+      if (reluY.p) {
+        const float* yp = reluY.p + base;
+#pragma omp simd reduction(+ : sumG, sumGX)
+        for (int64_t i = 0; i < d.inner; i++) {
+          const float gi = yp[i] > 0 ? g[i] : 0.0f;
+          sumG += gi;
+          sumGX += static_cast<double>(gi) * ((xp[i] - mu) * is);
+        }
+        continue;
+      }
 #pragma omp simd reduction(+ : sumG, sumGX)
       for (int64_t i = 0; i < d.inner; i++) {
         sumG += g[i];
@@ -132,7 +153,13 @@ napi_value BatchNormBackwardKernel(Args& a) {
       const int64_t base = (o * d.C + c) * d.inner;
       const float *g = gy.p + base, *xp = x.p + base;
       float* out = gx.p + base;
-      if (setGx) {
+      if (reluY.p) {
+        const float* yp = reluY.p + base;
+        for (int64_t i = 0; i < d.inner; i++) {
+          const float v = k * (mf * (yp[i] > 0 ? g[i] : 0.0f) - sg - (xp[i] - mu) * is * sgx);
+          out[i] = setGx ? v : out[i] + v;
+        }
+      } else if (setGx) {
         for (int64_t i = 0; i < d.inner; i++) out[i] = k * (mf * g[i] - sg - (xp[i] - mu) * is * sgx);
       } else {
         for (int64_t i = 0; i < d.inner; i++) out[i] += k * (mf * g[i] - sg - (xp[i] - mu) * is * sgx);
@@ -231,6 +258,10 @@ void registerNorm(napi_env env, napi_value exports) {
   defineFunction(env, exports, "batchNormBackward", entry<BatchNormBackwardKernel>);
   defineFunction(env, exports, "layerNorm", entry<LayerNormKernel>);
   defineFunction(env, exports, "layerNormBackward", entry<LayerNormBackwardKernel>);
+  // batchNorm takes relu and batchNormBackward reluY (the TS side applies them for an older addon).
+  napi_value yes;
+  napi_get_boolean(env, true, &yes);
+  napi_set_named_property(env, exports, "batchNormReluArgs", yes);
 }
 
 }  // namespace sc

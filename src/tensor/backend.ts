@@ -223,19 +223,22 @@ export interface Backend {
    * statistics. training: uses batch statistics, writes them to mean/invStd, and updates
    * runningMean/runningVar (unbiased variance) with `momentum` (torch convention:
    * running = (1-momentum)*running + momentum*batch). Not training: uses the running statistics
-   * (mean/invStd are written from them). y = (x - mean) * invStd * gamma + beta.
+   * (mean/invStd are written from them). y = (x - mean) * invStd * gamma + beta, or relu of that
+   * with `relu` (as the relu unary kernel: NaN → 0).
    */
   batchNorm(
     x: Buf, outer: number, C: number, inner: number, gamma: Buf, beta: Buf, runningMean: Buf,
     runningVar: Buf, training: boolean, momentum: number, eps: number, y: Buf, mean: Buf, invStd: Buf,
+    relu?: boolean,
   ): void;
   /**
    * Backward of the training-mode batch-norm (batch statistics). Accumulates gGamma, gBeta and gx;
-   * with setGx, gx is overwritten instead (never read).
+   * with setGx, gx is overwritten instead (never read). With reluY (the forward's output of a
+   * batch-norm + relu), gy counts only where reluY > 0.
    */
   batchNormBackward(
     x: Buf, outer: number, C: number, inner: number, gamma: Buf, mean: Buf, invStd: Buf, gy: Buf,
-    gx: Buf, gGamma: Buf, gBeta: Buf, setGx?: boolean,
+    gx: Buf, gGamma: Buf, gBeta: Buf, setGx?: boolean, reluY?: Buf | null,
   ): void;
   /** Per row of [rows, cols]: y = (x - mean) * invStd * gamma + beta. Writes mean/invStd [rows]. */
   layerNorm(x: Buf, rows: number, cols: number, gamma: Buf, beta: Buf, eps: number, y: Buf, mean: Buf, invStd: Buf): void;

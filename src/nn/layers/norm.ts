@@ -1,4 +1,4 @@
-import { batchNorm, layerNorm } from '../../tensor/ops/norm.js';
+import { type BatchNormState, batchNorm, batchNormRelu, layerNorm } from '../../tensor/ops/norm.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { Module } from '../module.js';
 
@@ -20,14 +20,17 @@ export class BatchNorm extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    return batchNorm(x, this.weight, this.bias, this.step());
+  }
+
+  /** relu(forward(x)) in one op (batchNormRelu): what conv → bn → relu stacks call. */
+  forwardRelu(x: Tensor): Tensor {
+    return batchNormRelu(x, this.weight, this.bias, this.step());
+  }
+
+  private step(): BatchNormState {
     if (this.training) this.batchesTracked++;
-    return batchNorm(x, this.weight, this.bias, {
-      runningMean: this.runningMean,
-      runningVar: this.runningVar,
-      momentum: this.momentum,
-      eps: this.eps,
-      training: this.training,
-    });
+    return { runningMean: this.runningMean, runningVar: this.runningVar, momentum: this.momentum, eps: this.eps, training: this.training };
   }
 }
 

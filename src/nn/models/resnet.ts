@@ -61,7 +61,7 @@ export class BasicBlock extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    const y = this.bn2.forward(this.conv2.forward(relu(this.bn1.forward(this.conv1.forward(x)))));
+    const y = this.bn2.forward(this.conv2.forward(this.bn1.forwardRelu(this.conv1.forward(x))));
     return relu(add(y, this.downsample ? this.downsample.forward(x) : x));
   }
 }
@@ -90,8 +90,8 @@ export class Bottleneck extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    let y = relu(this.bn1.forward(this.conv1.forward(x)));
-    y = relu(this.bn2.forward(this.conv2.forward(y)));
+    let y = this.bn1.forwardRelu(this.conv1.forward(x));
+    y = this.bn2.forwardRelu(this.conv2.forward(y));
     y = this.bn3.forward(this.conv3.forward(y));
     return relu(add(y, this.downsample ? this.downsample.forward(x) : x));
   }
@@ -129,7 +129,7 @@ export class ResNet extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    let y = relu(this.bn1.forward(this.conv1.forward(x)));
+    let y = this.bn1.forwardRelu(this.conv1.forward(x));
     if (this.maxpool) y = this.maxpool.forward(y);
     for (const stage of this.stages) y = stage.forward(y);
     return this.fc.forward(this.avgpool.forward(y));

@@ -60,9 +60,11 @@ interface Addon {
   avgPool2d(geom: Float64Array, x: Buf, y: Buf): void;
   avgPool2dBackward(geom: Float64Array, gy: Buf, gx: Buf): void;
   batchNorm(x: Buf, outer: number, C: number, inner: number, gamma: Buf, beta: Buf, rm: Buf, rv: Buf,
-    training: boolean, momentum: number, eps: number, y: Buf, mean: Buf, invStd: Buf): void;
+    training: boolean, momentum: number, eps: number, y: Buf, mean: Buf, invStd: Buf, relu?: boolean): void;
   batchNormBackward(x: Buf, outer: number, C: number, inner: number, gamma: Buf, mean: Buf, invStd: Buf,
-    gy: Buf, gx: Buf, gGamma: Buf, gBeta: Buf, setGx?: boolean): void;
+    gy: Buf, gx: Buf, gGamma: Buf, gBeta: Buf, setGx?: boolean, reluY?: Buf | null): void;
+  /** True when batchNorm takes relu and batchNormBackward reluY (an addon built before ignores them). */
+  batchNormReluArgs?: boolean;
   /** True when conv2dBackward / batchNormBackward take setGx (an addon built before ignores it). */
   gradientSetArgs?: boolean;
   layerNorm(x: Buf, rows: number, cols: number, gamma: Buf, beta: Buf, eps: number, y: Buf, mean: Buf, invStd: Buf): void;
@@ -202,11 +204,19 @@ function makeBackend(n: Addon): Backend {
       ? (g, gy, argmax, gx) => n.maxPool2dBackwardSet!(packPool(g), gy, argmax, gx) : jsMaxPool2dBackwardSet,
     avgPool2d: (g, x, y) => n.avgPool2d(packPool(g), x, y),
     avgPool2dBackward: (g, gy, gx) => n.avgPool2dBackward(packPool(g), gy, gx),
-    batchNorm: (x, outer, C, inner, gamma, beta, rm, rv, training, momentum, eps, y, mean, invStd) =>
-      n.batchNorm(x, outer, C, inner, gamma, beta, rm, rv, training, momentum, eps, y, mean, invStd),
-    batchNormBackward: (x, outer, C, inner, gamma, mean, invStd, gy, gx, gGamma, gBeta, setGx = false) => {
+    batchNorm: (x, outer, C, inner, gamma, beta, rm, rv, training, momentum, eps, y, mean, invStd, relu = false) => {
+      n.batchNorm(x, outer, C, inner, gamma, beta, rm, rv, training, momentum, eps, y, mean, invStd, relu);
+      // An addon built before the fused relu: apply it here.
+      if (relu && !n.batchNormReluArgs) for (let i = 0; i < y.length; i++) y[i] = y[i] > 0 ? y[i] : 0;
+    },
+    batchNormBackward: (x, outer, C, inner, gamma, mean, invStd, gy, gx, gGamma, gBeta, setGx = false, reluY = null) => {
       if (setGx && !n.gradientSetArgs) gx.fill(0);
-      n.batchNormBackward(x, outer, C, inner, gamma, mean, invStd, gy, gx, gGamma, gBeta, setGx);
+      if (reluY && !n.batchNormReluArgs) {
+        const mask = reluY;
+        gy = gy.map((g, i) => (mask[i] > 0 ? g : 0));
+        reluY = null;
+      }
+      n.batchNormBackward(x, outer, C, inner, gamma, mean, invStd, gy, gx, gGamma, gBeta, setGx, reluY);
     },
     layerNorm: (x, rows, cols, gamma, beta, eps, y, mean, invStd) =>
       n.layerNorm(x, rows, cols, gamma, beta, eps, y, mean, invStd),

@@ -3,6 +3,7 @@ import { record } from '../autograd.js';
 import { kernelsFor } from '../dispatch.js';
 import { ShapeError, sizeOf } from '../shape.js';
 import { Tensor, allocBuf, allocUninit } from '../tensor.js';
+import { relu } from './elementwise.js';
 
 export interface BatchNormState {
   runningMean: Buf;
@@ -22,6 +23,20 @@ function gradOrScratch(t: Tensor): Buf {
  * batch statistics are used and the running statistics updated; in eval mode the running ones.
  */
 export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, state: BatchNormState): Tensor {
+  return batchNormOf(x, gamma, beta, state, false);
+}
+
+/**
+ * relu(batchNorm(x)) as one op in training mode: the kernel clamps as it writes, and the backward
+ * masks the gradient inside batch-norm's own passes, so no relu output or gradient of x's size is
+ * made (ResNet's conv → bn → relu). Eval mode composes the two ops.
+ */
+export function batchNormRelu(x: Tensor, gamma: Tensor, beta: Tensor, state: BatchNormState): Tensor {
+  if (!state.training) return relu(batchNormOf(x, gamma, beta, state, false));
+  return batchNormOf(x, gamma, beta, state, true);
+}
+
+function batchNormOf(x: Tensor, gamma: Tensor, beta: Tensor, state: BatchNormState, withRelu: boolean): Tensor {
   const C = x.shape[1];
   if (x.ndim < 2 || gamma.size !== C || beta.size !== C) {
     throw new ShapeError('batchNorm', 'expected x [N, C, ...] with gamma and beta [C]', [x.shape, gamma.shape, beta.shape]);
@@ -35,14 +50,17 @@ export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, state: BatchNo
   const k = kernelsFor(x.data);
   k.batchNorm(
     x.data, outer, C, inner, gamma.data, beta.data, state.runningMean, state.runningVar,
-    state.training, state.momentum, state.eps, out.data, mean, invStd,
+    state.training, state.momentum, state.eps, out.data, mean, invStd, withRelu,
   );
   if (!state.training) return evalAffine(out, x, gamma, beta, mean, invStd, outer, C, inner);
-  return record(out, 'batchNorm', [x, gamma, beta], (gy) => {
+  return record(out, withRelu ? 'batchNormRelu' : 'batchNorm', [x, gamma, beta], (gy) => {
     // x's first gradient is written whole (no zeroing first); a later one is added.
     const fresh = x.requiresGrad ? x.gradToOverwrite() : allocUninit(x.dtype, x.size);
     const gx = fresh ?? x.ensureGrad();
-    k.batchNormBackward(x.data, outer, C, inner, gamma.data, mean, invStd, gy, gx, gradOrScratch(gamma), gradOrScratch(beta), fresh !== null);
+    k.batchNormBackward(
+      x.data, outer, C, inner, gamma.data, mean, invStd, gy, gx, gradOrScratch(gamma), gradOrScratch(beta),
+      fresh !== null, withRelu ? out.data : null,
+    );
   });
 }
 

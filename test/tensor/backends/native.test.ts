@@ -804,6 +804,18 @@ describe('native normalisation', () => {
         js.batchNormBackward(x, outer, C, inner, gamma, mw, sw, gy, setW, new Float32Array(C), new Float32Array(C), true);
         native.batchNormBackward(x, outer, C, inner, gamma, mw, sw, gy, setG, new Float32Array(C), new Float32Array(C), true);
         close(setG, setW, `${label} gx set`, { rtol: 1e-3, atol: 1e-4 });
+        // Fused relu: the forward clamps, the backward masks gy by the clamped output.
+        const [ryw, ryg] = [new Float32Array(n), new Float32Array(n)];
+        const c4 = (): Float32Array[] => [copy(rm), copy(rv), new Float32Array(C), new Float32Array(C)];
+        const [a1, a2, a3, a4] = c4();
+        const [b1, b2, b3, b4] = c4();
+        js.batchNorm(x, outer, C, inner, gamma, beta, a1, a2, true, 0.1, 1e-5, ryw, a3, a4, true);
+        native.batchNorm(x, outer, C, inner, gamma, beta, b1, b2, true, 0.1, 1e-5, ryg, b3, b4, true);
+        close(ryg, ryw, `${label} relu`, { rtol: 1e-4, atol: 1e-4 });
+        const [rgw, rgg] = [copy(gxw), copy(gxw)];
+        js.batchNormBackward(x, outer, C, inner, gamma, mw, sw, gy, rgw, new Float32Array(C), new Float32Array(C), false, ryw);
+        native.batchNormBackward(x, outer, C, inner, gamma, mw, sw, gy, rgg, new Float32Array(C), new Float32Array(C), false, ryw);
+        close(rgg, rgw, `${label} relu backward`, { rtol: 1e-3, atol: 1e-4 });
         close(gxg, gxw, `${label} gx`, { rtol: 1e-3, atol: 1e-4 });
         close(gGg, gGw, `${label} gGamma`, { rtol: 1e-4, atol: 1e-4 });
         close(gBg, gBw, `${label} gBeta`, { rtol: 1e-4, atol: 1e-4 });

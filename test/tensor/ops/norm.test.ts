@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Tensor, backward, batchNorm, layerNorm, type BatchNormState } from '../../../src/tensor/index.js';
+import { Tensor, backward, batchNorm, batchNormRelu, layerNorm, relu, type BatchNormState } from '../../../src/tensor/index.js';
 import { gradcheck } from '../../helpers/gradcheck.js';
 import { Rng, assertClose, leaf, randn, uniform } from '../../helpers/tensors.js';
 
@@ -28,6 +28,17 @@ describe('batchNorm', () => {
       gradcheck((x, g, b) => batchNorm(x, g, b, st), [randn(shape, r), uniform([C], r, 0.5, 1.5), randn([C], r)], { name: 'batchNorm eval' });
     });
   }
+  it('batchNormRelu: gradcheck in training mode; equals relu(batchNorm) in both modes', () => {
+    const r = new Rng(21);
+    gradcheck((x, g, b) => batchNormRelu(x, g, b, state(3, true)), [randn([2, 3, 2, 2], r, 'float64', 2), uniform([3], r, 0.5, 1.5), randn([3], r)], { name: 'batchNormRelu train' });
+    for (const training of [true, false]) {
+      const x = randn([4, 3, 5], r, 'float64', 2);
+      const [g, b] = [uniform([3], r, 0.5, 1.5), randn([3], r)];
+      const fused = batchNormRelu(x, g, b, state(3, training));
+      const plain = relu(batchNorm(x, g, b, state(3, training)));
+      assertClose(fused.data, plain.data);
+    }
+  });
   it('gradcheck with frozen affine parameters, and with a frozen input', () => {
     const r = new Rng(3);
     const mk = (): Tensor[] => [randn([3, 2, 2], r), uniform([2], r, 0.5, 1.5), randn([2], r)];

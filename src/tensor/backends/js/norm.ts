@@ -3,6 +3,7 @@ import type { Buf } from '../../backend.js';
 export function batchNorm(
   x: Buf, outer: number, C: number, inner: number, gamma: Buf, beta: Buf, runningMean: Buf,
   runningVar: Buf, training: boolean, momentum: number, eps: number, y: Buf, mean: Buf, invStd: Buf,
+  relu = false,
 ): void {
   const m = outer * inner;
   for (let c = 0; c < C; c++) {
@@ -38,13 +39,15 @@ export function batchNorm(
       for (let i = 0; i < inner; i++) y[base + i] = (x[base + i] - mu) * scale + beta[c];
     }
   }
+  if (relu) for (let i = 0; i < y.length; i++) y[i] = y[i] > 0 ? y[i] : 0;
 }
 
 export function batchNormBackward(
   x: Buf, outer: number, C: number, inner: number, gamma: Buf, mean: Buf, invStd: Buf, gy: Buf,
-  gx: Buf, gGamma: Buf, gBeta: Buf, setGx = false,
+  gx: Buf, gGamma: Buf, gBeta: Buf, setGx = false, reluY: Buf | null = null,
 ): void {
   if (setGx) gx.fill(0);
+  if (reluY) gy = gy.map((g, i) => (reluY[i] > 0 ? g : 0));
   const m = outer * inner;
   for (let c = 0; c < C; c++) {
     const mu = mean[c];
