@@ -13,7 +13,7 @@
  * needed on an offline machine.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const require = createRequire(import.meta.url);
 const verbose = process.env.SMOLCLUSTER_NATIVE_VERBOSE === '1';
+const { nativeSourceHash, stampPathFor } = require('./native-source-hash.cjs');
 
 function notBuilt(reason) {
   console.log(`smolcluster: native addon not built (${reason}); using the pure-TypeScript backend`);
@@ -67,6 +68,10 @@ function build() {
   if (process.env.SMOLCLUSTER_SKIP_NATIVE === '1') notBuilt('SMOLCLUSTER_SKIP_NATIVE=1');
   const nodeGyp = findNodeGyp();
   if (!nodeGyp) notBuilt('node-gyp not found');
+  const addon = join(root, 'build', 'Release', 'smolcluster.node');
+  // Hash the sources as they are when the compiler reads them; no stamp survives a failed build.
+  const sourceHash = nativeSourceHash(root);
+  rmSync(stampPathFor(addon), { force: true });
   const args = [nodeGyp, 'rebuild', '--jobs', 'max'];
   const nodedir = findNodeDir();
   if (nodedir) args.push(`--nodedir=${nodedir}`);
@@ -82,13 +87,14 @@ function build() {
   if (!verbose) saveLog(output);
   if (r.error) notBuilt(`node-gyp could not run: ${r.error.message}`);
   if (r.status !== 0) notBuilt(`node-gyp failed: ${firstError(output)}; see build/native-build.log`);
-  const addon = join(root, 'build', 'Release', 'smolcluster.node');
   let description;
   try {
     description = require(addon).description;
   } catch (e) {
     notBuilt(`the built addon does not load: ${String(e.message).split('\n')[0]}`);
   }
+  // The loader refuses an addon whose stamp differs from the sources' hash (a stale build).
+  if (sourceHash !== null) writeFileSync(stampPathFor(addon), `${sourceHash}\n`);
   const secs = ((Date.now() - started) / 1000).toFixed(0);
   console.log(`smolcluster: native addon built in ${secs} s: ${description}`);
 }

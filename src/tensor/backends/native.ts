@@ -16,9 +16,10 @@ import type {
 } from '../backend.js';
 import { addInto as jsAddInto } from './js/elementwise.js';
 import { maxPool2dBackwardSet as jsMaxPool2dBackwardSet, maxPool2dRelu as jsMaxPool2dRelu } from './js/pool.js';
+import { staleAddonReason } from './native_stamp.js';
 
 /** The addon's raw exports (src/native/*.cc); argument order mirrors the Backend methods. */
-interface Addon {
+export interface Addon {
   description: string;
   libraries: { dnnl: boolean; cblas: boolean; openmp: boolean };
   setThreads(n: number): void;
@@ -85,6 +86,8 @@ export interface NativeLoadResult {
   backend: Backend | null;
   /** Why the addon is unavailable (null when it loaded). */
   reason: string | null;
+  /** The addon was refused as built from other sources: no silent fallback then (src/tensor/dispatch.ts). */
+  stale: boolean;
 }
 
 /** Test and benchmark controls of the loaded addon (not part of the Backend contract). */
@@ -259,7 +262,10 @@ function addonPath(): string | null {
   return root === null ? null : join(root, 'build', 'Release', 'smolcluster.node');
 }
 
-let loaded: { result: NativeLoadResult; addon: Addon | null; path: string } | null = null;
+/** One load attempt: the result, the raw exports when it loaded, and the path tried. */
+export interface LoadedAddon { result: NativeLoadResult; addon: Addon | null; path: string }
+
+let loaded: LoadedAddon | null = null;
 
 /**
  * Loads the addon with OpenMP's threads sleeping, not spinning, between parallel regions
@@ -278,25 +284,37 @@ function withPassiveOpenMp<T>(load: () => T): T {
   }
 }
 
-function load(): NonNullable<typeof loaded> {
+function load(): LoadedAddon {
   if (loaded) return loaded;
   const path = addonPath();
   if (path === null) {
-    loaded = { result: { backend: null, reason: 'package root (smolcluster package.json) not found' }, addon: null, path: '' };
-  } else if (!existsSync(path)) {
-    loaded = { result: { backend: null, reason: `addon not built (${path} is missing; run npm install or node scripts/build-native.mjs)` }, addon: null, path };
+    loaded = { result: { backend: null, reason: 'package root (smolcluster package.json) not found', stale: false }, addon: null, path: '' };
   } else {
-    try {
-      const addon = withPassiveOpenMp(() => createRequire(import.meta.url)(path) as Addon);
-      loaded = { result: { backend: makeBackend(addon), reason: null }, addon, path };
-      // Large tensors stay in the heap between steps instead of fresh mmaps (src/native/memory.cc).
-      if (process.env.SMOLCLUSTER_KEEP_LARGE_ALLOCATIONS !== '0') addon.keepLargeAllocations();
-    } catch (e) {
-      const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
-      loaded = { result: { backend: null, reason: `addon failed to load: ${msg}` }, addon: null, path };
-    }
+    loaded = loadAddonAt(path, packageRoot());
   }
   return loaded;
+}
+
+/**
+ * Loads the addon at path, unless its source stamp differs from the native sources under root
+ * (src/tensor/backends/native_stamp.ts). Not cached: load() caches; tests call this on temp dirs.
+ */
+export function loadAddonAt(path: string, root: string | null): LoadedAddon {
+  if (!existsSync(path)) {
+    return { result: { backend: null, reason: `addon not built (${path} is missing; run npm install or node scripts/build-native.mjs)`, stale: false }, addon: null, path };
+  }
+  const stale = root === null ? null : staleAddonReason(path, root);
+  if (stale !== null) return { result: { backend: null, reason: stale, stale: true }, addon: null, path };
+  try {
+    const addon = withPassiveOpenMp(() => createRequire(import.meta.url)(path) as Addon);
+    const result = { result: { backend: makeBackend(addon), reason: null, stale: false }, addon, path };
+    // Large tensors stay in the heap between steps instead of fresh mmaps (src/native/memory.cc).
+    if (process.env.SMOLCLUSTER_KEEP_LARGE_ALLOCATIONS !== '0') addon.keepLargeAllocations();
+    return result;
+  } catch (e) {
+    const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
+    return { result: { backend: null, reason: `addon failed to load: ${msg}`, stale: false }, addon: null, path };
+  }
 }
 
 /** The native backend, or null and the reason it is unavailable. Loaded once, then cached. */
