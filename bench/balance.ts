@@ -26,7 +26,8 @@ import { fmtNum, machineInfo, parseOnly, renderTable } from './lib/index.js';
 import { runSlowCluster } from './lib/slow_cluster.js';
 import { type AsyncBalanceRun, readAsyncBalanceRun } from './lib/async_balance_report.js';
 
-const POLICIES = ['none', 'proportional', 'dynamic', 'hybrid'] as const;
+/** `dynamic-speed`: dynamic with `--balance-model speed` (shares by speed per sample alone). */
+const POLICIES = ['none', 'proportional', 'dynamic', 'hybrid', 'dynamic-speed'] as const;
 type Row = (typeof POLICIES)[number] | 'dynamic, slowed mid-run';
 
 interface Options {
@@ -71,11 +72,17 @@ async function runOne(o: Options, dir: string, name: string, policy: string, fro
     '--model', o.model, ...(o.model === 'mlp' ? ['--hidden', o.hidden] : []), '--batch-size', String(o.batch), '--max-steps', String(o.steps),
     '--epochs', '20', '--threads', '1', '--eval-every', String(o.evalEvery), '--checksum-every', '0', '--timeout', '60',
     '--name', name, '--experiments-dir', dir,
-    ...(policy === 'none' ? [] : ['--enable-load-balancing', '--load-balance-policy', policy, '--rebalance-interval', String(o.interval)]),
+    ...balanceArgs(policy, o.interval),
   ];
   const r = await runSlowCluster({ args, workers: 2, slowRank: 1, fraction: o.fraction, fromStep, metricsFile: join(dir, name, 'metrics.jsonl') });
   if (r.codes.some((c) => c !== 0)) throw new Error(`bench:balance: ${name} failed:\n${r.stderr.join('\n')}`);
   return { run: readBalanceRun(join(dir, name), { from: 2 * o.interval, target: o.target, evalEvery: o.evalEvery }), slowedBy: r.slowedBy };
+}
+
+function balanceArgs(policy: string, interval: number): string[] {
+  if (policy === 'none') return [];
+  const [name, model] = policy === 'dynamic-speed' ? ['dynamic', 'speed'] : [policy, 'arrival'];
+  return ['--enable-load-balancing', '--load-balance-policy', name, '--balance-model', model, '--rebalance-interval', String(interval)];
 }
 
 const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;

@@ -15,7 +15,7 @@ export class DynamicPolicy implements BalancePolicy {
   }
 
   decide(step: number, current: readonly number[], m: Measured): Decision | null {
-    const shares = sharesFrom(m, 'trend', this.o.floorFraction / current.length);
+    const shares = sharesFrom(m, 'trend', this.o.floorFraction / current.length, this.o.model);
     if (largestChange(shares, current) < this.o.deadband) return null;
     return { shares, reason: `trend at step ${step}: ${describeMeasured(m, 'trend')}` };
   }

@@ -20,11 +20,11 @@ export class HybridPolicy implements BalancePolicy {
   decide(step: number, current: readonly number[], m: Measured): Decision | null {
     const floor = this.o.floorFraction / current.length;
     if (step === this.o.calibrationSteps) {
-      const shares = sharesFrom(m, 'window', floor);
+      const shares = sharesFrom(m, 'window', floor, this.o.model);
       if (largestChange(shares, current) < this.o.deadband) return null;
       return { shares, reason: `calibration over ${this.o.calibrationSteps - 1} timed steps: ${describeMeasured(m, 'window')}` };
     }
-    const target = sharesFrom(m, 'trend', floor);
+    const target = sharesFrom(m, 'trend', floor, this.o.model);
     const shares = boundedStep(current, target, this.o.maxChange);
     if (largestChange(shares, current) < this.o.deadband) return null;
     const bounded = largestChange(target, current) > this.o.maxChange ? ` (bounded to ±${this.o.maxChange})` : '';

@@ -4,10 +4,10 @@ import { ConfigError } from '../util/errors.js';
 import { Balancer, type RebalanceEvent, type ShardOf } from './balancer.js';
 import { DynamicPolicy } from './dynamic.js';
 import { HybridPolicy } from './hybrid.js';
-import type { BalancePolicy, PolicyName, PolicyOptions } from './policy.js';
+import type { BalanceModel, BalancePolicy, PolicyName, PolicyOptions } from './policy.js';
 import { ProportionalPolicy } from './proportional.js';
 
-export { POLICIES, type BalancePolicy, type PolicyName, type PolicyOptions, type Measured, type Decision } from './policy.js';
+export { BALANCE_MODELS, POLICIES, type BalanceModel, type BalancePolicy, type PolicyName, type PolicyOptions, type Measured, type Decision } from './policy.js';
 export { Balancer, type RebalanceEvent, type ShardOf } from './balancer.js';
 
 export function makePolicy(name: PolicyName, o: PolicyOptions): BalancePolicy {
@@ -25,11 +25,16 @@ export interface BalanceFlags {
   enableLoadBalancing?: boolean;
   loadBalancePolicy?: PolicyName;
   rebalanceInterval?: number;
+  balanceModel?: BalanceModel;
+}
+
+function policyFromFlags(f: BalanceFlags): BalancePolicy {
+  return makePolicy(f.loadBalancePolicy ?? 'dynamic', { rebalanceInterval: f.rebalanceInterval ?? 10, model: f.balanceModel ?? 'arrival' });
 }
 
 /** What every process must agree on about balancing (joins the cluster signature). */
 export function balanceSignature(f: BalanceFlags): string {
-  return f.enableLoadBalancing ? `balance(${f.loadBalancePolicy ?? 'dynamic'},k=${f.rebalanceInterval ?? 10})` : 'balance(off)';
+  return f.enableLoadBalancing ? `balance(${f.loadBalancePolicy ?? 'dynamic'},k=${f.rebalanceInterval ?? 10},${f.balanceModel ?? 'arrival'})` : 'balance(off)';
 }
 
 /** The balancer the flags ask for over `group`, for a strategy that trains `shard` (null: balancing off). */
@@ -44,15 +49,13 @@ export function balancerFromFlags(
     }
     return null;
   }
-  const policy = makePolicy(f.loadBalancePolicy ?? 'dynamic', { rebalanceInterval: f.rebalanceInterval ?? 10 });
-  return new Balancer(group, policy, shard, onRebalance);
+  return new Balancer(group, policyFromFlags(f), shard, onRebalance);
 }
 
 /** An elastic run's balancer (flags as above): its group is each membership's, given as members change (Balancer.regroup). */
 export function elasticBalancerFromFlags(f: BalanceFlags, onRebalance: (e: RebalanceEvent) => void): Balancer | null {
   if (!f.enableLoadBalancing) return null;
-  const policy = makePolicy(f.loadBalancePolicy ?? 'dynamic', { rebalanceInterval: f.rebalanceInterval ?? 10 });
-  return new Balancer(null, policy, { index: 0, count: 1, compute: true }, onRebalance);
+  return new Balancer(null, policyFromFlags(f), { index: 0, count: 1, compute: true }, onRebalance);
 }
 
 /** A decision as one line for stderr: "step 20: shares 50.0%/50.0% → 75.0%/25.0% (reason)". */

@@ -1,4 +1,4 @@
-import { arrivalShares } from './shares.js';
+import { arrivalShares, speedShares } from './shares.js';
 
 /**
  * A load-balancing policy turns measured compute times into shares of the global batch. It only
@@ -26,9 +26,19 @@ export interface Measured {
   jitterMs?: number[];
 }
 
-/** The shares at which every shard reaches the barrier together, by the window's or the trend's times. */
-export function sharesFrom(m: Measured, which: 'window' | 'trend', floor: number): number[] {
+/**
+ * What shares are for. `arrival` (the default): every shard reaches the barrier together, counting
+ * its per-step work and planning a jittery shard to arrive early (shares.ts arrivalShares) — the
+ * shortest expected step. `speed`: shares proportional to speed per sample alone (a shard 3× slower
+ * gets a quarter), the guide's rule; simpler to predict, slower where per-step work or jitter differ.
+ */
+export const BALANCE_MODELS = ['arrival', 'speed'] as const;
+export type BalanceModel = (typeof BALANCE_MODELS)[number];
+
+/** The shares the model asks for, by the window's or the trend's times. */
+export function sharesFrom(m: Measured, which: 'window' | 'trend', floor: number, model: BalanceModel): number[] {
   const perSample = which === 'window' ? m.windowMean : m.trend;
+  if (model === 'speed') return speedShares(perSample, floor);
   const fixed = (which === 'window' ? m.fixedWindowMean : m.fixedTrend) ?? perSample.map(() => 0);
   return arrivalShares(perSample, fixed, m.globalBatch ?? 1, floor, m.jitterMs);
 }
@@ -69,6 +79,8 @@ export interface PolicyOptions {
   floorFraction?: number;
   /** Changes smaller than this (in every share) are not made (default 0.01). */
   deadband?: number;
+  /** What the shares equalise (default arrival). */
+  model?: BalanceModel;
 }
 
 /** ms per sample as readable text, e.g. "rank times 0.42, 1.31 ms/sample". */
@@ -77,5 +89,5 @@ export function describeTimes(label: string, times: readonly number[]): string {
 }
 
 export function withDefaults(o: PolicyOptions): Required<PolicyOptions> {
-  return { calibrationSteps: 5, maxChange: 0.1, floorFraction: 0.1, deadband: 0.01, ...o };
+  return { calibrationSteps: 5, maxChange: 0.1, floorFraction: 0.1, deadband: 0.01, model: 'arrival', ...o };
 }

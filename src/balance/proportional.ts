@@ -15,7 +15,7 @@ export class ProportionalPolicy implements BalancePolicy {
   }
 
   decide(_step: number, current: readonly number[], m: Measured): Decision | null {
-    const shares = sharesFrom(m, 'window', this.o.floorFraction / current.length);
+    const shares = sharesFrom(m, 'window', this.o.floorFraction / current.length, this.o.model);
     if (largestChange(shares, current) < this.o.deadband) return null;
     return { shares, reason: `calibration over ${this.o.calibrationSteps - 1} timed steps: ${describeMeasured(m, 'window')}` };
   }

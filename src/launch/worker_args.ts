@@ -54,6 +54,7 @@ export function flagsToArgs(f: TrainFlags): string[] {
   if (f.enableLoadBalancing) a.push('--enable-load-balancing');
   opt('--load-balance-policy', f.loadBalancePolicy);
   opt('--rebalance-interval', f.rebalanceInterval);
+  opt('--balance-model', f.balanceModel);
   a.push(...commFlagsToArgs(f));
   return a;
 }

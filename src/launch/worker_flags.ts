@@ -126,6 +126,7 @@ export interface TrainFlags extends CommFlags {
   enableLoadBalancing?: boolean;
   loadBalancePolicy?: 'proportional' | 'dynamic' | 'hybrid';
   rebalanceInterval?: number;
+  balanceModel?: 'arrival' | 'speed';
   /** Checkpoints every N steps into checkpointDir (default <experiment>/checkpoints), keeping the newest K; resume from DIR or 'auto'. */
   checkpointEvery?: number;
   checkpointDir?: string;

@@ -69,6 +69,12 @@ describe('policies', () => {
     assert.equal(p.decide(20, [0.75, 0.25], measured), null, 'no change: no decision');
   });
 
+  it('the speed model ignores per-step work and jitter: a rank 3× slower per sample gets a quarter', () => {
+    const m = { windowMean: [1, 3], trend: [1, 3], fixedWindowMean: [2, 30], fixedTrend: [2, 30], jitterMs: [1, 20], globalBatch: 64 };
+    close(makePolicy('dynamic', { rebalanceInterval: 10, model: 'speed' }).decide(10, [0.5, 0.5], m)!.shares, [0.75, 0.25]);
+    assert.ok(makePolicy('dynamic', { rebalanceInterval: 10 }).decide(10, [0.5, 0.5], m)!.shares[1] < 0.2, 'arrival counts them');
+  });
+
   it('hybrid calibrates, then moves by at most maxChange per rebalance', () => {
     const p = makePolicy('hybrid', { rebalanceInterval: 10, maxChange: 0.1 });
     assert.deepEqual([...Array(35).keys()].filter((s) => p.decidesAt(s)), [5, 10, 20, 30]);
