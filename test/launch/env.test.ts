@@ -102,7 +102,7 @@ const EVERY_FLAG = [
   '--dataset', 'synthetic-regression', '--fault', 'slow:rank=1:ms=5',
   '--strategy', 'ps', '--straggler-timeout', '0.25', '--ps-reply', 'gradients', '--server-trains', '--push-every', '3',
   '--staleness-bound', '2', '--quantize', 'int8', '--track-gradients', '--iface', 'eth0',
-  '--enable-load-balancing', '--load-balance-policy', 'hybrid', '--rebalance-interval', '6',
+  '--enable-load-balancing', '--load-balance-policy', 'hybrid', '--rebalance-interval', '6', '--balance-model', 'speed',
   '--grad-accum', '4', '--augment', '--data-file', '/data/book.txt', '--tokenizer', 'bytes',
   '--checkpoint-every', '5', '--checkpoint-dir', '/tmp/ck', '--keep-checkpoints', '2', '--resume', 'auto',
   '--bucket-mb', '2', '--first-bucket-mb', '0.5', '--overlap', '--compress', 'int8', '--powersgd-rank', '2',
