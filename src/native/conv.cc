@@ -83,10 +83,6 @@ void registerConv(napi_env env, napi_value exports) {
   defineFunction(env, exports, "conv2d", entry<Conv2dKernel>);
   defineFunction(env, exports, "conv2dBackward", entry<Conv2dBackwardKernel>);
   defineFunction(env, exports, "setConvEngine", entry<SetConvEngine>);
-  // conv2dBackward and batchNormBackward take setGx (the TS side zeroes gx itself for an older addon).
-  napi_value yes;
-  napi_get_boolean(env, true, &yes);
-  napi_set_named_property(env, exports, "gradientSetArgs", yes);
 }
 
 }  // namespace sc

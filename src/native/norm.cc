@@ -258,10 +258,6 @@ void registerNorm(napi_env env, napi_value exports) {
   defineFunction(env, exports, "batchNormBackward", entry<BatchNormBackwardKernel>);
   defineFunction(env, exports, "layerNorm", entry<LayerNormKernel>);
   defineFunction(env, exports, "layerNormBackward", entry<LayerNormBackwardKernel>);
-  // batchNorm takes relu and batchNormBackward reluY (the TS side applies them for an older addon).
-  napi_value yes;
-  napi_get_boolean(env, true, &yes);
-  napi_set_named_property(env, exports, "batchNormReluArgs", yes);
 }
 
 }  // namespace sc

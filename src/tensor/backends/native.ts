@@ -14,8 +14,6 @@ import { fileURLToPath } from 'node:url';
 import type {
   AdamHyper, AttentionGeometry, Backend, BinaryOp, Buf, Conv2dGeometry, Pool2dGeometry, SgdHyper, UnaryOp,
 } from '../backend.js';
-import { addInto as jsAddInto } from './js/elementwise.js';
-import { maxPool2dBackwardSet as jsMaxPool2dBackwardSet, maxPool2dRelu as jsMaxPool2dRelu } from './js/pool.js';
 import { staleAddonReason } from './native_stamp.js';
 
 /** The addon's raw exports (src/native/*.cc); argument order mirrors the Backend methods. */
@@ -55,19 +53,15 @@ export interface Addon {
   conv2d(geom: Float64Array, x: Buf, w: Buf, bias: Buf | null, y: Buf): void;
   conv2dBackward(geom: Float64Array, x: Buf, w: Buf, gy: Buf, gx: Buf | null, gw: Buf, gb: Buf | null, setGx?: boolean): void;
   maxPool2d(geom: Float64Array, x: Buf, y: Buf, argmax: Int32Array): void;
-  maxPool2dRelu?(geom: Float64Array, x: Buf, y: Buf, argmax: Int32Array): void;
+  maxPool2dRelu(geom: Float64Array, x: Buf, y: Buf, argmax: Int32Array): void;
   maxPool2dBackward(geom: Float64Array, gy: Buf, argmax: Int32Array, gx: Buf): void;
-  maxPool2dBackwardSet?(geom: Float64Array, gy: Buf, argmax: Int32Array, gx: Buf): void;
+  maxPool2dBackwardSet(geom: Float64Array, gy: Buf, argmax: Int32Array, gx: Buf): void;
   avgPool2d(geom: Float64Array, x: Buf, y: Buf): void;
   avgPool2dBackward(geom: Float64Array, gy: Buf, gx: Buf): void;
   batchNorm(x: Buf, outer: number, C: number, inner: number, gamma: Buf, beta: Buf, rm: Buf, rv: Buf,
     training: boolean, momentum: number, eps: number, y: Buf, mean: Buf, invStd: Buf, relu?: boolean): void;
   batchNormBackward(x: Buf, outer: number, C: number, inner: number, gamma: Buf, mean: Buf, invStd: Buf,
     gy: Buf, gx: Buf, gGamma: Buf, gBeta: Buf, setGx?: boolean, reluY?: Buf | null): void;
-  /** True when batchNorm takes relu and batchNormBackward reluY (an addon built before ignores them). */
-  batchNormReluArgs?: boolean;
-  /** True when conv2dBackward / batchNormBackward take setGx (an addon built before ignores it). */
-  gradientSetArgs?: boolean;
   layerNorm(x: Buf, rows: number, cols: number, gamma: Buf, beta: Buf, eps: number, y: Buf, mean: Buf, invStd: Buf): void;
   layerNormBackward(x: Buf, rows: number, cols: number, gamma: Buf, mean: Buf, invStd: Buf, gy: Buf,
     gx: Buf, gGamma: Buf, gBeta: Buf): void;
@@ -177,8 +171,7 @@ function makeBackend(n: Addon): Backend {
     affine: (x, scale, shift, out) => n.affine(x, scale, shift, out),
     powScalar: (x, p, out) => n.powScalar(x, p, out),
     axpy: (alpha, x, y) => n.axpy(alpha, x, y),
-    // An addon built before addInto existed (not yet rebuilt) sums in JavaScript rather than failing.
-    addInto: typeof n.addInto === 'function' ? (y, x) => n.addInto(y, x) : jsAddInto,
+    addInto: (y, x) => n.addInto(y, x),
     fill: (x, value) => n.fill(x, value),
     dropoutMask: (state, p, keep, out) => n.dropoutMask(state, p, keep, out),
     sumSquares: (x) => n.sumSquares(x),
@@ -194,33 +187,17 @@ function makeBackend(n: Addon): Backend {
     softmaxCrossEntropyBackward: (probs, labels, rows, cols, scale, g) =>
       n.softmaxCrossEntropyBackward(probs, labels, rows, cols, scale, g),
     conv2d: (g, x, w, bias, y) => n.conv2d(packConv(g), x, w, bias, y),
-    conv2dBackward: (g, x, w, gy, gx, gw, gb, setGx = false) => {
-      // A stale addon would add into an unzeroed gx: zero it here instead.
-      if (setGx && gx && !n.gradientSetArgs) gx.fill(0);
-      n.conv2dBackward(packConv(g), x, w, gy, gx, gw, gb, setGx);
-    },
+    conv2dBackward: (g, x, w, gy, gx, gw, gb, setGx = false) => n.conv2dBackward(packConv(g), x, w, gy, gx, gw, gb, setGx),
     maxPool2d: (g, x, y, argmax) => n.maxPool2d(packPool(g), x, y, argmax),
-    // An addon built before maxPool2dRelu / maxPool2dBackwardSet existed (not yet rebuilt) pools in JavaScript rather than failing.
-    maxPool2dRelu: typeof n.maxPool2dRelu === 'function' ? (g, x, y, argmax) => n.maxPool2dRelu!(packPool(g), x, y, argmax) : jsMaxPool2dRelu,
+    maxPool2dRelu: (g, x, y, argmax) => n.maxPool2dRelu(packPool(g), x, y, argmax),
     maxPool2dBackward: (g, gy, argmax, gx) => n.maxPool2dBackward(packPool(g), gy, argmax, gx),
-    maxPool2dBackwardSet: typeof n.maxPool2dBackwardSet === 'function'
-      ? (g, gy, argmax, gx) => n.maxPool2dBackwardSet!(packPool(g), gy, argmax, gx) : jsMaxPool2dBackwardSet,
+    maxPool2dBackwardSet: (g, gy, argmax, gx) => n.maxPool2dBackwardSet(packPool(g), gy, argmax, gx),
     avgPool2d: (g, x, y) => n.avgPool2d(packPool(g), x, y),
     avgPool2dBackward: (g, gy, gx) => n.avgPool2dBackward(packPool(g), gy, gx),
-    batchNorm: (x, outer, C, inner, gamma, beta, rm, rv, training, momentum, eps, y, mean, invStd, relu = false) => {
-      n.batchNorm(x, outer, C, inner, gamma, beta, rm, rv, training, momentum, eps, y, mean, invStd, relu);
-      // An addon built before the fused relu: apply it here.
-      if (relu && !n.batchNormReluArgs) for (let i = 0; i < y.length; i++) y[i] = y[i] > 0 ? y[i] : 0;
-    },
-    batchNormBackward: (x, outer, C, inner, gamma, mean, invStd, gy, gx, gGamma, gBeta, setGx = false, reluY = null) => {
-      if (setGx && !n.gradientSetArgs) gx.fill(0);
-      if (reluY && !n.batchNormReluArgs) {
-        const mask = reluY;
-        gy = gy.map((g, i) => (mask[i] > 0 ? g : 0));
-        reluY = null;
-      }
-      n.batchNormBackward(x, outer, C, inner, gamma, mean, invStd, gy, gx, gGamma, gBeta, setGx, reluY);
-    },
+    batchNorm: (x, outer, C, inner, gamma, beta, rm, rv, training, momentum, eps, y, mean, invStd, relu = false) =>
+      n.batchNorm(x, outer, C, inner, gamma, beta, rm, rv, training, momentum, eps, y, mean, invStd, relu),
+    batchNormBackward: (x, outer, C, inner, gamma, mean, invStd, gy, gx, gGamma, gBeta, setGx = false, reluY = null) =>
+      n.batchNormBackward(x, outer, C, inner, gamma, mean, invStd, gy, gx, gGamma, gBeta, setGx, reluY),
     layerNorm: (x, rows, cols, gamma, beta, eps, y, mean, invStd) =>
       n.layerNorm(x, rows, cols, gamma, beta, eps, y, mean, invStd),
     layerNormBackward: (x, rows, cols, gamma, mean, invStd, gy, gx, gGamma, gBeta) =>
