@@ -181,6 +181,20 @@ inline __attribute__((always_inline)) void blocksOf(int64_t ow, Fn&& fn) {
     if (o == ow - L::n) break;
   }
 }
+
+/** block(lanes) with the widest lanes a row of ow outputs fills; false for a row too narrow (the scalar loop's). */
+template <class Block>
+inline __attribute__((always_inline)) bool widestLanes(int64_t ow, Block&& block) {
+  if (ow >= Lanes8::n) {
+    block(Lanes8{});
+    return true;
+  }
+  if (ow >= Lanes4::n) {
+    block(Lanes4{});
+    return true;
+  }
+  return false;
+}
 #endif
 
 /** The common CNN case (2×2 window, stride 2, no padding), a vector of outputs per step. */
@@ -201,14 +215,7 @@ inline __attribute__((always_inline)) void maxPlane2x2Of(const PoolGeom& g, cons
         max2x2xN<Relu, decltype(lanes)>(r0 + 2 * o, r1 + 2 * o, i0 + static_cast<int32_t>(2 * o), W, best + o, at + o);
       });
     };
-    if (ow >= 8) {
-      block(Lanes8{});
-      continue;
-    }
-    if (ow >= 4) {
-      block(Lanes4{});
-      continue;
-    }
+    if (widestLanes(ow, block)) continue;
 #endif
     for (int64_t ox = 0; ox < ow; ox++)
       max2x2<Relu>(r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1], i0 + static_cast<int32_t>(2 * ox), W,
@@ -364,14 +371,7 @@ void setPlane2x2(const PoolGeom& g, const float* SC_RESTRICT gp, const int32_t* 
       });
       for (int64_t ix = 2 * ow; ix < W; ix++) r0[ix] = r1[ix] = 0.0f;
     };
-    if (ow >= 8) {
-      block(Lanes8{});
-      continue;
-    }
-    if (ow >= 4) {
-      block(Lanes4{});
-      continue;
-    }
+    if (widestLanes(ow, block)) continue;
 #endif
     for (int64_t ox = 0; ox < ow; ox++) {
       const float v = gp[oy * ow + ox];
