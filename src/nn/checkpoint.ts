@@ -184,10 +184,9 @@ export function loadCheckpoint(file: string, model: Module, architecture: unknow
   const names = (a: string[]): string => JSON.stringify([...a].sort());
   if (names(Object.keys(header.rngs ?? {})) !== names(rngs.map(([n]) => n))) throw new CheckpointError(file, 'random streams differ from the model');
   if (typeof header.state !== 'object' || header.state === null) throw new CheckpointError(file, 'header has no state object');
-  const want = (a: Array<{ name: string; length: number }>): string => JSON.stringify(a.map((x) => [x.name, x.length]));
-  if (want((header.extra ?? []).map((r) => ({ name: r.name, length: r.shape[0] }))) !== want(extra.map(([name, b]) => ({ name, length: b.length })))) {
-    throw new CheckpointError(file, `holds strategy state ${want((header.extra ?? []).map((r) => ({ name: r.name, length: r.shape[0] })))}, this run needs ${want(extra.map(([name, b]) => ({ name, length: b.length })))}`);
-  }
+  const held = JSON.stringify((header.extra ?? []).map((r) => [r.name, r.shape[0]]));
+  const needed = JSON.stringify(extra.map(([name, b]) => [name, b.length]));
+  if (held !== needed) throw new CheckpointError(file, `holds strategy state ${held}, this run needs ${needed}`);
   const all = checkedModelData(file, header, data, dataStart, model, architecture, extraFloats);
   copyModel(all, model);
   for (const [i, b] of buffers.entries()) {

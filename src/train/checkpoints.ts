@@ -97,8 +97,9 @@ export class Checkpointer {
 
   /** After a step: saves when `position.step` is a multiple of `every` (with the strategy's state, if it has one). */
   afterStep(model: Module, architecture: unknown, optimizer: Optimizer, position: LoopPosition, totalSteps: number, strategy?: () => Record<string, unknown> | undefined): void {
+    if (this.opts.every <= 0 || position.step % this.opts.every !== 0) return;
     const extra = this.rankState?.buffers(model) ?? [];
-    if (!(this.writer || extra.length > 0) || this.opts.every <= 0 || position.step % this.opts.every !== 0) return;
+    if (!this.writer && extra.length === 0) return;
     const dir = this.folder(this.opts.dir, extra);
     if (extra.length > 0) ensureWritableFolder(dir, '--checkpoint-dir');
     const file = checkpointFile(dir, position.step);
