@@ -1,3 +1,4 @@
+import { quantile } from '../util/stats.js';
 import { SpeedTrend } from './speed_trend.js';
 
 /**
@@ -64,8 +65,7 @@ export class SpeedMeter {
    */
   get jitterMs(): number {
     if (this.windowBusy.length < 3) return 0;
-    const sorted = [...this.windowBusy].sort((a, b) => a - b);
-    return (quantile(sorted, 0.75) - quantile(sorted, 0.25)) / IQR_TO_SD;
+    return (quantile(this.windowBusy, 0.75) - quantile(this.windowBusy, 0.25)) / IQR_TO_SD;
   }
 
   /** The standard deviation of the busy time per step since the last reset (0 with fewer than 2 steps): what a window's mean can be off by. */
@@ -97,11 +97,3 @@ export class SpeedMeter {
 }
 
 const IQR_TO_SD = 1.349;
-
-/** The q-quantile of sorted values, interpolated linearly between neighbours. */
-function quantile(sorted: readonly number[], q: number): number {
-  const at = q * (sorted.length - 1);
-  const lo = Math.floor(at);
-  const hi = sorted[Math.min(lo + 1, sorted.length - 1)];
-  return sorted[lo] + (at - lo) * (hi - sorted[lo]);
-}

@@ -10,6 +10,7 @@
  * add of 1.25M floats, both above their fork thresholds — alternately at 1 thread and at `max`, and keep
  * `max` only if it is at least `MIN_SPEEDUP` faster (median of the rounds). It costs ≈ 50 ms on an idle machine, 100–250 ms on a busy one.
  */
+import { median } from '../util/stats.js';
 import type { Backend } from './backend.js';
 
 /** A second thread must win by this much to be chosen (the probe's rounds vary by a few %). */
@@ -30,11 +31,6 @@ export interface ThreadCalibration {
 export function pickThreads(oneMs: readonly number[], maxMs: readonly number[], max: number): { threads: number; speedup: number } {
   const speedup = median(oneMs) / median(maxMs);
   return { threads: max > 1 && speedup >= MIN_SPEEDUP ? max : 1, speedup };
-}
-
-function median(a: readonly number[]): number {
-  const s = [...a].sort((x, y) => x - y);
-  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 /** Times the probe on `k` at 1 and `max` threads and returns the pick; leaves `k` at its previous thread count. */

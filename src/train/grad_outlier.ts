@@ -18,6 +18,7 @@
  * to its median, times `spreadFactor`) — the spread grows as batches shrink, so the bar does too.
  * Until `warmup` steps of history exist the rule compares with what there is, spikes only.
  */
+import { median } from '../util/stats.js';
 
 export interface OutlierOptions {
   window: number;
@@ -105,11 +106,4 @@ export class GradientOutlierRule {
     const at = (q: number): number => all[Math.min(all.length - 1, Math.floor(q * all.length))];
     return Math.log(at(0.9) / at(0.5));
   }
-}
-
-export function median(values: readonly number[]): number {
-  if (values.length === 0) return NaN;
-  const s = [...values].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }

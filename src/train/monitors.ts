@@ -34,7 +34,8 @@
  */
 import { EventLog } from '../metrics/events.js';
 import { kernelsFor } from '../tensor/dispatch.js';
-import { GradientOutlierRule, type OutlierOptions, median } from './grad_outlier.js';
+import { GradientOutlierRule, type OutlierOptions } from './grad_outlier.js';
+import { median } from '../util/stats.js';
 import { PeerError, SmolError, TimeoutError } from '../util/errors.js';
 
 export type Rule =
