@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { type StepLine, readEvents, readMetrics } from '../../src/metrics/reader.js';
+import { mean, stdev } from '../../src/util/stats.js';
 
 export interface BalanceRun {
   steps: number;
@@ -77,6 +78,5 @@ function lateness(first: StepLine[], last: StepLine[]): { mean: number; std: num
   const other = new Map(last.map((s) => [s.step, s]));
   const d = first.filter((s) => other.has(s.step)).map((s) => s.wait_ms - other.get(s.step)!.wait_ms);
   if (d.length < 2) return { mean: NaN, std: NaN };
-  const mean = d.reduce((a, b) => a + b, 0) / d.length;
-  return { mean, std: Math.sqrt(d.reduce((a, b) => a + (b - mean) ** 2, 0) / (d.length - 1)) };
+  return { mean: mean(d), std: stdev(d) };
 }

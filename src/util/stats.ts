@@ -29,6 +29,15 @@ export function mean(xs: readonly number[]): number {
   return t / xs.length;
 }
 
+/** Sample standard deviation (n − 1); 0 with fewer than 2 values. */
+export function stdev(xs: readonly number[]): number {
+  if (xs.length < 2) return 0;
+  const m = mean(xs);
+  let t = 0;
+  for (const x of xs) t += (x - m) ** 2;
+  return Math.sqrt(t / (xs.length - 1));
+}
+
 export interface Summary {
   n: number;
   median: number;
