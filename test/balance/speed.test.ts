@@ -51,7 +51,32 @@ describe('SpeedMeter', () => {
   });
 });
 
+describe('SpeedMeter settling', () => {
+  it('a window that drifted (warm-up under a quota) is measured from its later half', () => {
+    const m = new SpeedMeter();
+    // Steps 1–4 take 190–200 ms of warm-up, steps 5–9 settle at 120–130 ms (128 samples each).
+    [200, 195, 190, 192, 126, 120, 130, 124, 128].forEach((ms, i) => m.observe(i + 1, 128, ms));
+    assert.equal(m.windowMean, (126 + 120 + 130 + 124 + 128) / (5 * 128));
+    m.closeWindow();
+    assert.equal(m.trend, (126 + 120 + 130 + 124 + 128) / (5 * 128));
+  });
+
+  it('a noisy window without drift is measured whole', () => {
+    const m = new SpeedMeter();
+    const busy = [50, 73, 21, 27, 36, 38, 17, 26, 28, 25];
+    busy.forEach((ms, i) => m.observe(i + 1, 18, ms));
+    assert.equal(m.windowMean, busy.reduce((a, b) => a + b, 0) / (busy.length * 18));
+  });
+});
+
 describe('SpeedMeter jitter', () => {
+  it('is not a drift: a steady decline has no jitter', () => {
+    const m = new SpeedMeter();
+    // 2 ms less every step, too gentle between halves to be cut, but an IQR would call it ±5 ms.
+    for (let s = 1; s <= 10; s++) m.observe(s, 64, 80 - 2 * s);
+    assert.ok(Math.abs(m.jitterMs - 2 / 0.954) < 1e-9, `jitter ${m.jitterMs}`);
+  });
+
   it('is the spread of the busy time per step, robust to one long pause', () => {
     const m = new SpeedMeter();
     // Busy times alternate 60 and 68 ms (sd ≈ 4), one step pauses for 500 ms.
