@@ -26,13 +26,26 @@ export class SpeedTrend {
   private windows: WindowFigures[] = [];
 
   fold(w: WindowFigures): void {
-    if (this.windows.length > 0) {
-      const predicted = this.overheadMs + this.msPerSample * w.samples;
-      const gap = Math.abs(w.scaledMs - predicted);
-      if (gap > CHANGE_SIGMAS * w.noiseMs && gap > CHANGE_FRACTION * predicted) this.windows = [];
-    }
+    if (this.windows.length > 0 && this.departs(w)) this.windows = [];
     this.windows.push(w);
     if (this.windows.length > KEPT) this.windows.shift();
+  }
+
+  /**
+   * Whether `w` is a new speed: far from what the trend predicts for its samples per step. Before
+   * a line separates the overhead, a window at another share is predicted only within bounds: all
+   * of the time per sample (the ratio × its samples) or all of it per step (the windows' mean time
+   * per step). A rank whose share shrank takes longer per sample because of the overhead, and
+   * that is not a change of speed: without the bounds it would drop the windows the line needs.
+   */
+  private departs(w: WindowFigures): boolean {
+    const { perSample, overhead, line } = this.fit();
+    const atShare = overhead + perSample * w.samples;
+    const perStep = line ? atShare : this.weightedMean((x) => x.scaledMs);
+    const low = Math.min(atShare, perStep);
+    const high = Math.max(atShare, perStep);
+    const gap = w.scaledMs < low ? low - w.scaledMs : w.scaledMs > high ? w.scaledMs - high : 0;
+    return gap > CHANGE_SIGMAS * w.noiseMs && gap > CHANGE_FRACTION * (w.scaledMs < low ? low : high);
   }
 
   /** ms per additional sample (NaN before the first window). */
@@ -47,17 +60,21 @@ export class SpeedTrend {
 
   /** ms per step of the rest of the busy time. */
   get fixedMs(): number {
-    const w = this.weights();
-    return this.windows.reduce((a, x, i) => a + w[i] * x.fixedMs, 0) / sum(w);
+    return this.weightedMean((x) => x.fixedMs);
   }
 
-  private fit(): { perSample: number; overhead: number } {
-    if (this.windows.length === 0) return { perSample: NaN, overhead: NaN };
+  private weightedMean(of: (x: WindowFigures) => number): number {
     const w = this.weights();
-    const total = sum(w);
-    const n = this.windows.reduce((a, x, i) => a + w[i] * x.samples, 0) / total;
-    const s = this.windows.reduce((a, x, i) => a + w[i] * x.scaledMs, 0) / total;
-    const ratio = { perSample: s / n, overhead: 0 };
+    return this.windows.reduce((a, x, i) => a + w[i] * of(x), 0) / sum(w);
+  }
+
+  /** The line (`line`: overhead and per-sample cost told apart) or the ratio (all of it per sample). */
+  private fit(): { perSample: number; overhead: number; line: boolean } {
+    if (this.windows.length === 0) return { perSample: NaN, overhead: NaN, line: false };
+    const w = this.weights();
+    const n = this.weightedMean((x) => x.samples);
+    const s = this.weightedMean((x) => x.scaledMs);
+    const ratio = { perSample: s / n, overhead: 0, line: false };
     const samples = this.windows.map((x) => x.samples);
     if (this.windows.length < MIN_FIT || Math.min(...samples) > SPREAD * Math.max(...samples)) return ratio;
     let sxy = 0;
@@ -73,7 +90,7 @@ export class SpeedTrend {
     const explained = (sxy * sxy) / (sxx * syy);
     // A line the noise drew (it explains little of the windows' differences, or is past the
     // physical: no cost per sample, negative overhead) would move the shares by noise: the ratio.
-    return perSample > 0 && overhead >= 0 && explained >= MIN_EXPLAINED ? { perSample, overhead } : ratio;
+    return perSample > 0 && overhead >= 0 && explained >= MIN_EXPLAINED ? { perSample, overhead, line: true } : ratio;
   }
 
   private weights(): number[] {

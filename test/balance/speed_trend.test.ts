@@ -53,4 +53,20 @@ describe('SpeedTrend', () => {
     t.fold(win(32, 48, 0, 5));
     assert.ok(Math.abs(t.msPerSample - (32 + 2 * 48) / 3 / 32) < 1e-9, `${t.msPerSample}`);
   });
+
+  it('before a line, a smaller share that takes longer per sample is not a change of speed: the windows stay and the line follows', () => {
+    // 12 ms per step + 1 ms per sample. At 128 samples the ratio says 1.09 ms/sample; at 40 samples
+    // the ratio predicts 44 ms, the window takes 52 (18 % more per sample: the overhead), within
+    // the bounds [44, 140] of "all per sample" and "all per step".
+    const t = new SpeedTrend();
+    t.fold(win(128, 140, 0, 1));
+    t.fold(win(40, 52, 0, 1));
+    t.fold(win(48, 60, 0, 1));
+    assert.ok(Math.abs(t.msPerSample - 1) < 1e-9 && Math.abs(t.overheadMs - 12) < 1e-9, `${t.msPerSample} + ${t.overheadMs}`);
+    // Outside the bounds (3× the time at the same share) it is a new speed.
+    const slowed = new SpeedTrend();
+    slowed.fold(win(128, 140, 0, 1));
+    slowed.fold(win(128, 420, 0, 1));
+    assert.equal(slowed.msPerSample, 420 / 128);
+  });
 });
