@@ -1,22 +1,26 @@
 /**
- * npm run bench:balance -- [--steps 150] [--batch 32] [--fraction 0.3333] [--interval 10]
+ * npm run bench:balance -- [--steps 150] [--batch 128] [--fraction 0.38] [--interval 10]
  *                          [--model cnn] [--hidden 128] [--target 0.9] [--eval-every 25] [--only none,dynamic,...] [--no-mid]
+ *                          [--no-async] [--keep]
  *
  * Load balancing on a really slow node: two workers (allreduce, one thread each) on this machine,
  * rank 1's CPU time limited to `fraction` of one CPU by a cgroup quota (bench/lib/slow_cluster.ts;
- * the `slow` fault where no cgroup is writable, and the report says so). The same run with no
+ * the `slow` fault where no cgroup is writable, and the report says so). The default 0.38 is the
+ * quota that makes the worker 3× slower per sample as measured (the `none` row's ratio): a third
+ * of a CPU measured 3.3–3.5×, the throttled process losing time beyond its quota (docs/BALANCE.md). The same run with no
  * balancing and with each policy: cluster samples/s (and the ratio to no balancing), training time
  * to a target test accuracy, each rank's wait fraction, the slowed rank's share after the first and
  * second rebalance. A last run slows rank 1 only from a third of the way in (dynamic): its share
- * before and after. Figures over steps [2K, end), leaving out the step after each evaluation (every
- * rank evaluates, the slowed one slower: bench/lib/balance_report.ts). Time to target is those
+ * before and after. Figures over steps [2K, end), leaving out the step after each evaluation (the
+ * others wait there for rank 0's: bench/lib/balance_report.ts). Time to target is those
  * steps' time until the evaluation that reached it.
  *
  * Then async-ps (a server and two workers, worker 2 slowed the same way, --push-every 4, no
  * evaluations), on fixed shards and balanced by push cadence (src/train/strategies/async_ps_leases.ts):
  * the workers' samples/s over the run's wall time, each worker's steps, and the fast worker's idle
  * share of the run (it finished its shard and waited for the end). `--no-async` leaves them out.
- * Last line: one JSON object with every figure.
+ * Last line: one JSON object with every figure. `--keep` keeps the runs' experiment folders
+ * (events.jsonl has every decision's measurements) and prints where.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -42,10 +46,11 @@ interface Options {
   only: (typeof POLICIES)[number][];
   mid: boolean;
   async: boolean;
+  keep: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { steps: 150, batch: 32, fraction: 1 / 3, interval: 10, model: 'cnn', hidden: '128', target: 0.9, evalEvery: 25, only: [...POLICIES], mid: true, async: true };
+  const o: Options = { steps: 150, batch: 128, fraction: 0.38, interval: 10, model: 'cnn', hidden: '128', target: 0.9, evalEvery: 25, only: [...POLICIES], mid: true, async: true, keep: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = (): string => argv[++i];
@@ -60,6 +65,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--only') o.only = parseOnly(next(), POLICIES);
     else if (a === '--no-mid') o.mid = false;
     else if (a === '--no-async') o.async = false;
+    else if (a === '--keep') o.keep = true;
     else throw new Error(`bench:balance: unknown argument ${a}`);
   }
   if (!(o.fraction > 0 && o.fraction < 1)) throw new Error('bench:balance: --fraction must be in (0, 1)');
@@ -151,7 +157,8 @@ async function main(): Promise<void> {
     }
     process.stdout.write(JSON.stringify({ bench: 'balance', options: o, slowedBy, machine, runs: Object.fromEntries(runs), asyncPs: asyncRuns }) + '\n');
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    if (o.keep) process.stderr.write(`bench:balance: runs kept in ${dir}\n`);
+    else rmSync(dir, { recursive: true, force: true });
   }
 }
 
