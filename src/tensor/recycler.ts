@@ -18,6 +18,13 @@ export class BufferRecycler {
   /** Buffers of the previous run, free for the current one. */
   private free = new Map<string, Buf[]>();
 
+  /** Bytes of the buffers the current (or last) run took: its footprint, as nothing it took is freed before the next run. */
+  get bytesTaken(): number {
+    let n = 0;
+    for (const b of this.used) n += b.byteLength;
+    return n;
+  }
+
   /** Runs fn with this recycler serving the engine's allocations (after reclaiming the last run's). */
   run<T>(fn: () => T): T {
     this.reclaim();

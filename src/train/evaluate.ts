@@ -12,39 +12,55 @@ export type { EvalResult };
  * Mean loss (and accuracy, for classification and token tasks) over a whole dataset, in eval mode,
  * without a graph. Batch losses are weighted by what they average over (objective.ts `lossWeight`),
  * so a token task's loss is the mean over all scored tokens of the set, whatever the batch size.
+ * Batches hold up to `batchSize` samples, fewer where their buffers would exceed `bytesBudget`
+ * (measured on a first batch of 32).
  */
-export function evaluate(model: Module, data: Dataset, batchSize = 1000): EvalResult {
+export function evaluate(model: Module, data: Dataset, batchSize = 1000, bytesBudget = EVAL_BYTES): EvalResult {
   const wasTraining = model.training;
   model.eval();
   const order = Int32Array.from({ length: data.size }, (_, i) => i);
-  const loader = new BatchLoader<Dataset>(data, order, evalBatchSize(data, batchSize));
-  let lossSum = 0;
-  let weight = 0;
-  let correct = 0;
+  const cap = evalBatchSize(data, batchSize);
+  const sums = { loss: 0, weight: 0, correct: 0 };
   // Each batch reuses the previous one's buffers (the CNN's conv outputs at batch 1000 are ~100 MB):
   // nothing a batch creates is read after it, and the recycler is dropped with this call.
   const recycler = new BufferRecycler();
+  const run = (loader: BatchLoader<Dataset>): void => {
+    for (const batch of loader.batches() as Iterable<AnyBatch>) recycler.run(() => addBatch(model, data, batch, sums));
+  };
   noGrad(() => {
-    for (const batch of loader.batches() as Iterable<AnyBatch>) {
-      recycler.run(() => {
-        const output = model.forward(batchInput(data, batch));
-        const w = lossWeight(data, batch);
-        if (w > 0) lossSum += batchLoss(data, output, batch).item() * w;
-        weight += w;
-        correct += countCorrect(data, output, batch) ?? 0;
-      });
-    }
+    // A small first batch measures what one sample's forward pass holds; the rest go in batches
+    // that fit the budget (ResNet-18 at 1000 CIFAR images would hold about 10 GB).
+    const probe = Math.min(cap, PROBE_BATCH, data.size);
+    if (probe === 0) return;
+    run(new BatchLoader<Dataset>(data, order.subarray(0, probe), probe));
+    if (probe === data.size) return;
+    const perSample = recycler.bytesTaken / probe;
+    const rest = Math.max(probe, Math.min(cap, Math.floor(bytesBudget / Math.max(perSample, 1))));
+    run(new BatchLoader<Dataset>(data, order.subarray(probe), rest));
   });
   model.train(wasTraining);
-  const loss = weight > 0 ? lossSum / weight : NaN;
+  const loss = sums.weight > 0 ? sums.loss / sums.weight : NaN;
   const token = isTokenTask(data);
   return {
     loss,
-    accuracy: data.task === 'regression' ? null : weight > 0 ? correct / weight : NaN,
+    accuracy: data.task === 'regression' ? null : sums.weight > 0 ? sums.correct / sums.weight : NaN,
     ...(token ? { perplexity: Math.exp(loss) } : {}),
     samples: data.size,
   };
 }
+
+function addBatch(model: Module, data: Dataset, batch: AnyBatch, sums: { loss: number; weight: number; correct: number }): void {
+  const output = model.forward(batchInput(data, batch));
+  const w = lossWeight(data, batch);
+  if (w > 0) sums.loss += batchLoss(data, output, batch).item() * w;
+  sums.weight += w;
+  sums.correct += countCorrect(data, output, batch) ?? 0;
+}
+
+/** The first evaluation batch, whose buffers measure the bytes per sample. */
+const PROBE_BATCH = 32;
+/** What an evaluation batch's buffers may hold (the training step's own memory comes on top). */
+const EVAL_BYTES = 256 * 1024 * 1024;
 
 /** A token task's logits are batch × T × vocab floats: at GPT-2's vocabulary 1000 sequences would be tens of GB. */
 const MAX_EVAL_LOGITS = 1 << 24;
