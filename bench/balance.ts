@@ -30,8 +30,8 @@ import { fmtNum, machineInfo, parseOnly, renderTable } from './lib/index.js';
 import { runSlowCluster } from './lib/slow_cluster.js';
 import { type AsyncBalanceRun, readAsyncBalanceRun } from './lib/async_balance_report.js';
 
-/** `dynamic-speed`: dynamic with `--balance-model speed` (shares by speed per sample alone). */
-const POLICIES = ['none', 'proportional', 'dynamic', 'hybrid', 'dynamic-speed'] as const;
+/** `dynamic-shortest` / `dynamic-speed`: dynamic with `--balance-model shortest` (jitter counted) / `speed` (speed per sample alone). */
+const POLICIES = ['none', 'proportional', 'dynamic', 'hybrid', 'dynamic-shortest', 'dynamic-speed'] as const;
 type Row = (typeof POLICIES)[number] | 'dynamic, slowed mid-run';
 
 interface Options {
@@ -87,7 +87,7 @@ async function runOne(o: Options, dir: string, name: string, policy: string, fro
 
 function balanceArgs(policy: string, interval: number): string[] {
   if (policy === 'none') return [];
-  const [name, model] = policy === 'dynamic-speed' ? ['dynamic', 'speed'] : [policy, 'arrival'];
+  const [name, model] = policy.startsWith('dynamic-') ? ['dynamic', policy.slice('dynamic-'.length)] : [policy, 'arrival'];
   return ['--enable-load-balancing', '--load-balance-policy', name, '--balance-model', model, '--rebalance-interval', String(interval)];
 }
 

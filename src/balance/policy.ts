@@ -27,12 +27,13 @@ export interface Measured {
 }
 
 /**
- * What shares are for. `arrival` (the default): every shard reaches the barrier together, counting
- * its per-step work and planning a jittery shard to arrive early (shares.ts arrivalShares) — the
- * shortest expected step. `speed`: shares proportional to speed per sample alone (a shard 3× slower
- * gets a quarter), the guide's rule; simpler to predict, slower where per-step work or jitter differ.
+ * What shares are for. `arrival` (the default): every shard reaches the barrier together on
+ * average, its per-step work counted beside its time per sample (shares.ts arrivalShares).
+ * `shortest`: arrival, and a jittery shard planned to arrive early, for the shortest expected step
+ * (worth it where the jitter is a large part of a short step). `speed`: shares proportional to
+ * speed per sample alone (a shard 3× slower gets a quarter), the guide's rule.
  */
-export const BALANCE_MODELS = ['arrival', 'speed'] as const;
+export const BALANCE_MODELS = ['arrival', 'shortest', 'speed'] as const;
 export type BalanceModel = (typeof BALANCE_MODELS)[number];
 
 /** The shares the model asks for, by the window's or the trend's times. */
@@ -40,7 +41,7 @@ export function sharesFrom(m: Measured, which: 'window' | 'trend', floor: number
   const perSample = which === 'window' ? m.windowMean : m.trend;
   if (model === 'speed') return speedShares(perSample, floor);
   const fixed = (which === 'window' ? m.fixedWindowMean : m.fixedTrend) ?? perSample.map(() => 0);
-  return arrivalShares(perSample, fixed, m.globalBatch ?? 1, floor, m.jitterMs);
+  return arrivalShares(perSample, fixed, m.globalBatch ?? 1, floor, model === 'shortest' ? m.jitterMs : undefined);
 }
 
 /** The times a decision saw, for its reason. */

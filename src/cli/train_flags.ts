@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { CheckpointOptions } from '../train/checkpoints.js';
 import { DATASETS } from '../train/config.js';
 import { MODEL_NAMES } from '../nn/models/index.js';
+import { BALANCE_MODELS } from '../balance/policy.js';
 import { acceptedDatasets, acceptedModels, canonicalDataset, canonicalModel } from '../config/spellings.js';
 import { addCommFlags } from './comm_flags.js';
 import type { TrainFlags } from '../launch/worker_flags.js';
@@ -60,7 +61,7 @@ export function addTrainFlags(cmd: Command): Command {
     .option('--enable-load-balancing', 'allreduce/ps/--elastic: split each global batch (batch size × workers) by measured speed; async-ps: workers claim batches by push cadence (docs/BALANCE.md)')
     .addOption(new Option('--load-balance-policy <name>', 'proportional (calibrate once), dynamic (re-decide every K steps from the measured trend) or hybrid (default dynamic)').choices(['proportional', 'dynamic', 'hybrid']))
     .option('--rebalance-interval <k>', 'dynamic/hybrid: re-decide the shares every K steps (default 10)', positiveInt)
-    .addOption(new Option('--balance-model <m>', 'arrival: ranks reach each step\'s barrier together, per-step work and jitter counted (default); speed: shares proportional to speed per sample').choices(['arrival', 'speed']))
+    .addOption(new Option('--balance-model <m>', 'arrival: ranks reach each step\'s barrier together on average, per-step work counted (default); shortest: arrival, a jittery rank planned early (shortest expected step); speed: shares proportional to speed per sample').choices([...BALANCE_MODELS]))
     .option('--checkpoint-every <steps>', 'save a training checkpoint every N steps (0: never; docs/CHECKPOINT.md)', nonNegativeInt)
     .option('--checkpoint-dir <dir>', 'where checkpoints go (default: <experiment>/checkpoints)')
     .option('--keep-checkpoints <k>', 'keep the newest K checkpoints (default 3)', positiveInt)

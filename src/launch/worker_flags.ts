@@ -5,7 +5,7 @@
  * launcher, below them, reads the same values when it starts workers.
  */
 import type { ModelType } from '../nn/models/index.js';
-import { balanceSignature } from '../balance/index.js';
+import { type BalanceModel, balanceSignature } from '../balance/index.js';
 import { type DatasetName, type TrainConfig, defaultConfig } from '../train/config.js';
 import { runSignature } from '../train/signature.js';
 import type { Compression } from '../train/strategies/allreduce.js';
@@ -126,7 +126,7 @@ export interface TrainFlags extends CommFlags {
   enableLoadBalancing?: boolean;
   loadBalancePolicy?: 'proportional' | 'dynamic' | 'hybrid';
   rebalanceInterval?: number;
-  balanceModel?: 'arrival' | 'speed';
+  balanceModel?: BalanceModel;
   /** Checkpoints every N steps into checkpointDir (default <experiment>/checkpoints), keeping the newest K; resume from DIR or 'auto'. */
   checkpointEvery?: number;
   checkpointDir?: string;

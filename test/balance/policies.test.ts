@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { makePolicy } from '../../src/balance/index.js';
+import { type BalanceModel, makePolicy } from '../../src/balance/index.js';
 import { arrivalShares, boundedStep, probit, speedShares } from '../../src/balance/shares.js';
 
 const close = (a: readonly number[], b: readonly number[], tol = 1e-9): void =>
@@ -69,10 +69,16 @@ describe('policies', () => {
     assert.equal(p.decide(20, [0.75, 0.25], measured), null, 'no change: no decision');
   });
 
-  it('the speed model ignores per-step work and jitter: a rank 3× slower per sample gets a quarter', () => {
+  it('the models: speed ignores per-step work and jitter, arrival counts the work, shortest also the jitter', () => {
     const m = { windowMean: [1, 3], trend: [1, 3], fixedWindowMean: [2, 30], fixedTrend: [2, 30], jitterMs: [1, 20], globalBatch: 64 };
-    close(makePolicy('dynamic', { rebalanceInterval: 10, model: 'speed' }).decide(10, [0.5, 0.5], m)!.shares, [0.75, 0.25]);
-    assert.ok(makePolicy('dynamic', { rebalanceInterval: 10 }).decide(10, [0.5, 0.5], m)!.shares[1] < 0.2, 'arrival counts them');
+    const shares = (model?: BalanceModel): number[] => makePolicy('dynamic', { rebalanceInterval: 10, model }).decide(10, [0.5, 0.5], m)!.shares;
+    // A rank 3× slower per sample gets a quarter by speed.
+    close(shares('speed'), [0.75, 0.25]);
+    // Arrival: 2 + 64·x0 = 30 + 192·x1 with x0 + x1 = 1 → x1 = 36 / 256. The default.
+    close(shares('arrival'), [1 - 36 / 256, 36 / 256]);
+    close(shares(), shares('arrival'));
+    close(shares('shortest'), arrivalShares([1, 3], [2, 30], 64, 0.05, [1, 20]));
+    assert.ok(shares('shortest')[1] < shares('arrival')[1], 'the jittery rank is planned early');
   });
 
   it('hybrid calibrates, then moves by at most maxChange per rebalance', () => {
