@@ -1,13 +1,14 @@
 /**
- * Interleaved A/B of the shared-memory pump's two ways to wait while a message is due
- * (src/comm/shm/transport.ts `tuning.busyWaits`): parked on the libuv pool, or on the event-loop thread.
+ * Interleaved A/B/C of the shared-memory pump's ways to wait while a message is due
+ * (src/comm/shm/transport.ts `tuning`): parked on the libuv pool, asleep on the event-loop thread, or
+ * spinning there first for as long as that pays (comm/shm/spin.ts).
  *
- *   node dist/bench/shm_waits.js [--workers 2] [--sizes 4K,64K,1M,16M,64M] [--iters 20]
+ *   node dist/bench/shm_waits.js [--workers 2] [--sizes 4K,64K,1M,16M,64M] [--iters 100] [--block 20] [--settle 20]
  *
- * N ranks over shared memory on 127.0.0.1; for every size, each iteration times one all-reduce per
- * mode (the order rotates, one untimed all-reduce first to settle into the mode), so both modes share
- * the machine's load windows. Per mode: the median (p25-p75) of the per-iteration maximum over ranks.
- * Run it under the bench lock like every bench.
+ * N ranks over shared memory on 127.0.0.1; for every size the modes take turns in blocks of `block`
+ * timed all-reduces (after `settle` untimed ones in the mode; the order rotates every round), so all
+ * modes share the machine's load windows. Per mode: the median (p25-p75) of the per-iteration maximum
+ * over ranks. Run it under the bench lock like every bench.
  */
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -18,8 +19,9 @@ import { generateToken, TOKEN_ENV } from '../src/comm/token.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const MODES = [
-  { name: 'parked on the pool', busyWaits: false },
-  { name: 'on the event loop', busyWaits: true },
+  { name: 'parked on the pool', busyWaits: false, spins: false },
+  { name: 'slept on the event loop', busyWaits: true, spins: false },
+  { name: 'spun, then slept', busyWaits: true, spins: true },
 ];
 
 function flag(name: string, dflt: string): string {
@@ -35,7 +37,9 @@ function parseSize(s: string): number {
 
 const world = Number(flag('workers', '2'));
 const sizes = flag('sizes', '4K,64K,1M,16M,64M').split(',').map(parseSize);
-const iters = Number(flag('iters', '20'));
+const iters = Number(flag('iters', '100'));
+const block = Number(flag('block', '20'));
+const settle = Number(flag('settle', '20'));
 
 async function worker(port: number, rank: number): Promise<void> {
   const c = await rendezvous({ rank, worldSize: world, masterHost: '127.0.0.1', masterPort: port, hostStore: false, timeoutMs: 30_000, sharedMemory: true });
@@ -46,14 +50,20 @@ async function worker(port: number, rank: number): Promise<void> {
     const buf = new Float32Array(bytes >> 2).fill(1);
     for (let i = 0; i < 10; i++) await c.group.allReduce(buf);
     const times = new Float32Array(iters * MODES.length);
-    for (let i = 0; i < iters; i++) {
+    // Blocks of `block` timed all-reduces per mode, the modes' order rotating every round: a mode that
+    // adapts (the spin budget) reaches its steady state within a block, and every mode sees the same windows.
+    for (let done = 0, round = 0; done < iters; done += block, round++) {
+      const n = Math.min(block, iters - done);
       for (let k = 0; k < MODES.length; k++) {
-        const m = (k + i) % MODES.length;
+        const m = (k + round) % MODES.length;
         t.tuning.busyWaits = MODES[m].busyWaits;
-        await c.group.allReduce(buf);
-        const t0 = performance.now();
-        await c.group.allReduce(buf);
-        times[m * iters + i] = (performance.now() - t0) * 1000;
+        t.tuning.spins = MODES[m].spins;
+        for (let i = 0; i < settle; i++) await c.group.allReduce(buf);
+        for (let i = 0; i < n; i++) {
+          const t0 = performance.now();
+          await c.group.allReduce(buf);
+          times[m * iters + done + i] = (performance.now() - t0) * 1000;
+        }
       }
     }
     await c.group.allReduce(times, { op: 'max' });
@@ -74,7 +84,7 @@ async function main(): Promise<void> {
       kids[0].once('message', (m) => resolve(m as number[][][]));
       for (const k of kids) k.once('exit', (code) => code && reject(new Error(`a worker exited with code ${code}`)));
     });
-    console.log(`shared-memory pump waits, ${world} ranks, ${iters} interleaved iterations: median (p25-p75) us`);
+    console.log(`shared-memory pump waits, ${world} ranks, ${iters} iterations per mode in blocks of ${block}: median (p25-p75) us`);
     sizes.forEach((bytes, i) => {
       const cols = out[i].map((s, m) => `${MODES[m].name}: ${s[s.length >> 1].toFixed(0)} (${s[s.length >> 2].toFixed(0)}-${s[(3 * s.length) >> 2].toFixed(0)})`);
       console.log(`${String(bytes).padStart(9)}  ${cols.join('   ')}`);

@@ -15,6 +15,7 @@
 
 #ifdef __linux__
 #include <fcntl.h>
+#include <sched.h>
 #include <linux/futex.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -151,6 +152,30 @@ napi_value futexWaitSync(Args& a) {
   return out;
 }
 
+// spinWait(flags, index, expected, spinUs): true once flags[index] !== expected, false after spinUs of
+// looking. Never sleeps: a sleeping waiter costs a wake system call on the writer's side and a wake-up
+// of tens of microseconds on a virtual machine (docs/ALGORITHMS.md). It offers the core with
+// sched_yield between looks, so a thread waiting for this core (on 2 cores, maybe the writer
+// itself) runs instead of waiting for the spin to end.
+napi_value spinWait(Args& a) {
+  int* w = word(a);
+  const int expected = static_cast<int>(a.integer(2, "expected", INT32_MIN, INT32_MAX));
+  const int64_t spinUs = a.integer(3, "spinUs", 0, 10000);
+  const int64_t end = nowNs() + spinUs * 1000;
+  bool changed = false;
+  for (;;) {
+    if (__atomic_load_n(w, __ATOMIC_SEQ_CST) != expected) {
+      changed = true;
+      break;
+    }
+    if (nowNs() >= end) break;
+    sched_yield();
+  }
+  napi_value out;
+  napi_get_boolean(a.env(), changed, &out);
+  return out;
+}
+
 struct Wait {
   napi_async_work work = nullptr;
   napi_deferred deferred = nullptr;
@@ -234,6 +259,7 @@ void registerShm(napi_env env, napi_value exports) {
   defineFunction(env, exports, "futexWake", entry<futexWake>);
   defineFunction(env, exports, "futexWait", futexWait);
   defineFunction(env, exports, "futexWaitSync", entry<futexWaitSync>);
+  defineFunction(env, exports, "spinWait", entry<spinWait>);
 #else
   (void)env;
   (void)exports;

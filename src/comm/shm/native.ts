@@ -21,9 +21,14 @@ export interface ShmNative {
    * wake came (true) or timeoutUs passed (false). Keep timeoutUs short.
    */
   futexWaitSync(flags: Int32Array, index: number, expected: number, timeoutUs: number): boolean;
+  /**
+   * Looks at flags[index] on the calling thread, offering the core between looks, until it is no
+   * longer `expected` (true) or spinUs passed (false). Never sleeps.
+   */
+  spinWait(flags: Int32Array, index: number, expected: number, spinUs: number): boolean;
 }
 
-const NAMES = ['shmCreate', 'shmOpen', 'shmUnlink', 'futexWake', 'futexWait', 'futexWaitSync'] as const;
+const NAMES = ['shmCreate', 'shmOpen', 'shmUnlink', 'futexWake', 'futexWait', 'futexWaitSync', 'spinWait'] as const;
 
 export function shmNative(): ShmNative | null {
   const addon = nativeAddonExports();

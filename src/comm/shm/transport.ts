@@ -20,12 +20,15 @@ import type { TcpTransport } from '../tcp/transport.js';
 import { checkPeer, checkTag, DEFAULT_TIMEOUT_MS, type PieceConsumer, type RecvOptions, type SendOptions, type Transport } from '../transport.js';
 import type { ShmNative } from './native.js';
 import { HEADER_BYTES, MAGIC, pad16, type Inbox, type Ring } from './ring.js';
+import { SpinBudget } from './spin.js';
 
 const TAG_HI = 0x1_0000_0000;
 /** How long the pump sleeps before looking again with nothing rung (also how fast close() is noticed). */
 const IDLE_WAIT_MS = 200;
 /** One blocking wait on the doorbell in busy mode; the event loop gets a turn between them. */
 const BUSY_WAIT_US = 1000;
+/** SMOLCLUSTER_SHM_SPIN=0: busy mode never spins before it sleeps (spin.ts). */
+export const SPIN_ENV = 'SMOLCLUSTER_SHM_SPIN';
 /** ShmTransports alive in this process: busy mode blocks the thread, so only a process with one uses it (tests build several). */
 let liveTransports = 0;
 
@@ -53,6 +56,8 @@ interface ShmPeer {
   in: Ring;
   queue: PendingSend[];
   incoming: Incoming | null;
+  /** We set the writer-waits flag of `out` (the queue is stuck for space). */
+  waitsForSpace: boolean;
 }
 
 export class ShmTransport extends EventEmitter implements Transport {
@@ -72,7 +77,9 @@ export class ShmTransport extends EventEmitter implements Transport {
    * memory (a TCP peer's socket events would wait for the slice to end) and every rank can have a core
    * (with 4 ranks on 2 cores it made 16-64 MB all-reduces 1.5-2.4x slower in one window: docs/ALGORITHMS.md).
    */
-  readonly tuning = { busyWaits: true };
+  readonly tuning = { busyWaits: true, spins: process.env[SPIN_ENV] !== '0' };
+  /** How long busy mode spins before it sleeps, while `tuning.spins` (spin.ts). */
+  private readonly spin = new SpinBudget();
 
   constructor(
     private readonly tcp: TcpTransport,
@@ -85,7 +92,7 @@ export class ShmTransport extends EventEmitter implements Transport {
     this.rank = tcp.rank;
     this.size = tcp.size;
     this.mailbox = new Mailbox(this.size, timeoutMs);
-    this.peers = peerInboxes.map((inbox, p) => (inbox && p !== this.rank ? { inbox, out: inbox.ringFrom(this.rank), in: own.ringFrom(p), queue: [], incoming: null } : null));
+    this.peers = peerInboxes.map((inbox, p) => (inbox && p !== this.rank ? { inbox, out: inbox.ringFrom(this.rank), in: own.ringFrom(p), queue: [], incoming: null, waitsForSpace: false } : null));
     tcp.on('peerLost', (peer: number, err: PeerError) => {
       this.failPeer(peer, err);
       this.emit('peerLost', peer, err);
@@ -165,7 +172,10 @@ export class ShmTransport extends EventEmitter implements Transport {
     checkPeer(this, peer);
     checkTag(tag);
     const got = this.mailbox.recv(peer, tag, opts);
-    this.kick();
+    // The message may be in the ring already (the peer was first): take it now rather than on the pump's next pass.
+    const link = this.peers[peer]!;
+    if (!this.mailbox.peerFailure(peer)) this.drain(peer, link);
+    if (this.mailbox.awaiting(peer)) this.kick();
     return got;
   }
 
@@ -206,6 +216,23 @@ export class ShmTransport extends EventEmitter implements Transport {
 
   /** Sends queued for `peer` as far as its ring allows; true once the queue is empty. */
   private flush(peer: number, link: ShmPeer): boolean {
+    let wrote = this.copyQueued(link);
+    if (link.queue.length > 0 && !link.waitsForSpace) {
+      // Out of space: ask the reader to ring when it frees some, then look once more (it may have freed it already).
+      link.waitsForSpace = true;
+      link.out.setWriterWaiting(true);
+      wrote = this.copyQueued(link) || wrote;
+    }
+    if (link.queue.length === 0 && link.waitsForSpace) {
+      link.waitsForSpace = false;
+      link.out.setWriterWaiting(false);
+    }
+    if (wrote) this.ringPeer(link);
+    return link.queue.length === 0;
+  }
+
+  /** Copies queued sends into the peer's ring as far as it has room; true if anything was written. */
+  private copyQueued(link: ShmPeer): boolean {
     let wrote = false;
     while (link.queue.length > 0) {
       const s = link.queue[0];
@@ -226,8 +253,7 @@ export class ShmTransport extends EventEmitter implements Transport {
       link.queue.shift();
       s.finish(null);
     }
-    if (wrote) this.ringPeer(link);
-    return link.queue.length === 0;
+    return wrote;
   }
 
   /** Takes what the peer wrote into our ring; true if anything was read. */
@@ -261,7 +287,7 @@ export class ShmTransport extends EventEmitter implements Transport {
       link.incoming = null;
       this.mailbox.arrived(peer, m.key, m.landing);
     }
-    if (read) this.ringPeer(link); // space freed: a writer waiting for it looks again
+    if (read && link.in.writerWaiting()) this.ringPeer(link); // space freed: the writer waiting for it looks again
     return read;
   }
 
@@ -271,8 +297,8 @@ export class ShmTransport extends EventEmitter implements Transport {
 
   /**
    * Moves messages until closed. While a message is due (a recv posted, a send waiting for space) the
-   * pump waits on this thread in short slices (busy mode: the peer's wake reaches us directly, and the
-   * event loop gets a turn between slices); when nothing is due it parks on the libuv pool, off the
+   * pump waits on this thread in short slices (busy mode: it spins while that pays, else the peer's wake
+   * reaches us directly; the event loop gets a turn between slices); when nothing is due it parks on the libuv pool, off the
    * event loop, until the doorbell rings or a send or recv kicks it into busy mode.
    */
   private async pump(): Promise<void> {
@@ -291,10 +317,28 @@ export class ShmTransport extends EventEmitter implements Transport {
       }
       yielded = false;
       if (this.busyWaits && this.expecting()) {
-        this.own.setAsleep(true);
-        if (this.own.bell() === bell) this.native.futexWaitSync(this.own.flags, 0, bell, BUSY_WAIT_US);
-        this.wakeUp();
+        this.waitHere(bell);
       } else await this.park(bell);
+    }
+  }
+
+  /**
+   * Busy mode's wait for the doorbell to move from `bell`: spin while that has been paying (spin.ts),
+   * then sleep on the futex for at most a slice. Either way on this thread, so the event loop is blocked
+   * for at most BUSY_WAIT_US.
+   */
+  private waitHere(bell: number): void {
+    const t0 = performance.now();
+    const budget = this.tuning.spins ? this.spin.at(t0) : 0;
+    const caught = budget > 0 && this.native.spinWait(this.own.flags, 0, bell, budget);
+    if (!caught) {
+      this.own.setAsleep(true);
+      if (this.own.bell() === bell) this.native.futexWaitSync(this.own.flags, 0, bell, BUSY_WAIT_US);
+      this.wakeUp();
+    }
+    if (this.tuning.spins) {
+      const t1 = performance.now();
+      this.spin.record(t1, (t1 - t0) * 1000, budget, caught);
     }
   }
 

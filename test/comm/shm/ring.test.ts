@@ -79,3 +79,27 @@ test('the doorbell: a wait times out with false, and a wake from the other mappi
   assert.equal(await native!.futexWait(a.flags, 0, bell, 10_000), true);
   assert.throws(() => void native!.futexWait(new Int32Array(2), 5, 0, 10), RangeError);
 });
+
+test('the writer-waits flag is seen from the other mapping, and set and cleared by the writer', { skip }, () => {
+  const [writerSide, readerSide] = twoViews(2, 64);
+  const out = writerSide.ringFrom(1);
+  const inn = readerSide.ringFrom(1);
+  assert.equal(inn.writerWaiting(), false);
+  out.setWriterWaiting(true);
+  assert.equal(inn.writerWaiting(), true);
+  assert.equal(readerSide.ringFrom(0).writerWaiting(), false, 'one flag per ring');
+  out.setWriterWaiting(false);
+  assert.equal(inn.writerWaiting(), false);
+});
+
+test('spinWait: true at once when the word moved, false after its budget when it did not, never past the range', { skip }, () => {
+  const [a] = twoViews(1, 64);
+  const bell = a.bell();
+  a.ring();
+  assert.equal(native!.spinWait(a.flags, 0, bell, 10_000), true);
+  const t0 = performance.now();
+  assert.equal(native!.spinWait(a.flags, 0, a.bell(), 2000), false);
+  assert.ok(performance.now() - t0 >= 1.9, 'spun for its budget');
+  assert.throws(() => native!.spinWait(a.flags, 0, 0, 20_000), RangeError);
+  assert.throws(() => native!.spinWait(a.flags, 99, 0, 10), RangeError);
+});
