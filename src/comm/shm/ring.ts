@@ -12,8 +12,7 @@
  * Inbox layout (one segment per receiving process): 64 bytes of flags (word 0: the doorbell, bumped by
  * whoever wants this process to look again: a writer that published, a reader that freed space; word 1:
  * set while the owner sleeps on the doorbell), then
- * per sender rank s a 64-byte ring header (head, tail, and a word the writer sets while a message waits
- * for space) and `capacity` bytes of ring.
+ * per sender rank s a 64-byte ring header (head, tail) and `capacity` bytes of ring.
  */
 export const HEADER_BYTES = 16;
 export const MAGIC = 0x5343_4d31; // "SCM1"
@@ -43,7 +42,7 @@ export class Ring {
     readonly capacity: number,
   ) {
     if (capacity < 64 || (capacity & (capacity - 1)) !== 0) throw new RangeError(`ring capacity must be a power of two >= 64, got ${capacity}`);
-    this.ctl = new Int32Array(buffer, offset, 3);
+    this.ctl = new Int32Array(buffer, offset, 2);
     this.data = new Uint8Array(buffer, offset + RING_CTL_BYTES, capacity);
     this.words = new Uint32Array(buffer, offset + RING_CTL_BYTES, capacity / 4);
     this.mask = capacity - 1;
@@ -52,21 +51,6 @@ export class Ring {
   /** Bytes the writer may add now. */
   writable(): number {
     return this.capacity - ((Atomics.load(this.ctl, 0) - Atomics.load(this.ctl, 1)) >>> 0);
-  }
-
-  /**
-   * Writer: a message waits for space (true) or nothing does (false). A reader that frees space rings
-   * the writer only while this is set, so a writer waiting for data is not woken for nothing. The
-   * writer sets it before its last look at writable(): with sequentially consistent atomics, either
-   * that look sees the freed space or the reader sees the flag.
-   */
-  setWriterWaiting(waiting: boolean): void {
-    Atomics.store(this.ctl, 2, waiting ? 1 : 0);
-  }
-
-  /** Reader: whether the writer waits for the space a read frees. */
-  writerWaiting(): boolean {
-    return Atomics.load(this.ctl, 2) !== 0;
   }
 
   /** Bytes the reader may take now. */

@@ -56,8 +56,6 @@ interface ShmPeer {
   in: Ring;
   queue: PendingSend[];
   incoming: Incoming | null;
-  /** We set the writer-waits flag of `out` (the queue is stuck for space). */
-  waitsForSpace: boolean;
 }
 
 export class ShmTransport extends EventEmitter implements Transport {
@@ -92,7 +90,7 @@ export class ShmTransport extends EventEmitter implements Transport {
     this.rank = tcp.rank;
     this.size = tcp.size;
     this.mailbox = new Mailbox(this.size, timeoutMs);
-    this.peers = peerInboxes.map((inbox, p) => (inbox && p !== this.rank ? { inbox, out: inbox.ringFrom(this.rank), in: own.ringFrom(p), queue: [], incoming: null, waitsForSpace: false } : null));
+    this.peers = peerInboxes.map((inbox, p) => (inbox && p !== this.rank ? { inbox, out: inbox.ringFrom(this.rank), in: own.ringFrom(p), queue: [], incoming: null } : null));
     tcp.on('peerLost', (peer: number, err: PeerError) => {
       this.failPeer(peer, err);
       this.emit('peerLost', peer, err);
@@ -172,10 +170,7 @@ export class ShmTransport extends EventEmitter implements Transport {
     checkPeer(this, peer);
     checkTag(tag);
     const got = this.mailbox.recv(peer, tag, opts);
-    // The message may be in the ring already (the peer was first): take it now rather than on the pump's next pass.
-    const link = this.peers[peer]!;
-    if (!this.mailbox.peerFailure(peer)) this.drain(peer, link);
-    if (this.mailbox.awaiting(peer)) this.kick();
+    this.kick();
     return got;
   }
 
@@ -216,23 +211,6 @@ export class ShmTransport extends EventEmitter implements Transport {
 
   /** Sends queued for `peer` as far as its ring allows; true once the queue is empty. */
   private flush(peer: number, link: ShmPeer): boolean {
-    let wrote = this.copyQueued(link);
-    if (link.queue.length > 0 && !link.waitsForSpace) {
-      // Out of space: ask the reader to ring when it frees some, then look once more (it may have freed it already).
-      link.waitsForSpace = true;
-      link.out.setWriterWaiting(true);
-      wrote = this.copyQueued(link) || wrote;
-    }
-    if (link.queue.length === 0 && link.waitsForSpace) {
-      link.waitsForSpace = false;
-      link.out.setWriterWaiting(false);
-    }
-    if (wrote) this.ringPeer(link);
-    return link.queue.length === 0;
-  }
-
-  /** Copies queued sends into the peer's ring as far as it has room; true if anything was written. */
-  private copyQueued(link: ShmPeer): boolean {
     let wrote = false;
     while (link.queue.length > 0) {
       const s = link.queue[0];
@@ -253,7 +231,8 @@ export class ShmTransport extends EventEmitter implements Transport {
       link.queue.shift();
       s.finish(null);
     }
-    return wrote;
+    if (wrote) this.ringPeer(link);
+    return link.queue.length === 0;
   }
 
   /** Takes what the peer wrote into our ring; true if anything was read. */
@@ -287,7 +266,10 @@ export class ShmTransport extends EventEmitter implements Transport {
       link.incoming = null;
       this.mailbox.arrived(peer, m.key, m.landing);
     }
-    if (read && link.in.writerWaiting()) this.ringPeer(link); // space freed: the writer waiting for it looks again
+    // Space freed: a writer waiting for it looks again. In an exchange the writer usually waits for our
+    // reply instead, and this wakes it early (its wake-up overlaps our send; ringing only a writer that
+    // waits for space made 2-rank 64 KiB all-reduces 2-4x slower: docs/ALGORITHMS.md).
+    if (read) this.ringPeer(link);
     return read;
   }
 
@@ -297,9 +279,9 @@ export class ShmTransport extends EventEmitter implements Transport {
 
   /**
    * Moves messages until closed. While a message is due (a recv posted, a send waiting for space) the
-   * pump waits on this thread in short slices (busy mode: it spins while that pays, else the peer's wake
-   * reaches us directly; the event loop gets a turn between slices); when nothing is due it parks on the libuv pool, off the
-   * event loop, until the doorbell rings or a send or recv kicks it into busy mode.
+   * pump waits on this thread in short slices (busy mode: it spins while that pays, else the peer's
+   * wake reaches us directly; the event loop gets a turn between slices); when nothing is due it parks
+   * on the libuv pool, off the event loop, until the doorbell rings or a send or recv kicks it into busy mode.
    */
   private async pump(): Promise<void> {
     let yielded = false;

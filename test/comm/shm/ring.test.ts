@@ -80,18 +80,6 @@ test('the doorbell: a wait times out with false, and a wake from the other mappi
   assert.throws(() => void native!.futexWait(new Int32Array(2), 5, 0, 10), RangeError);
 });
 
-test('the writer-waits flag is seen from the other mapping, and set and cleared by the writer', { skip }, () => {
-  const [writerSide, readerSide] = twoViews(2, 64);
-  const out = writerSide.ringFrom(1);
-  const inn = readerSide.ringFrom(1);
-  assert.equal(inn.writerWaiting(), false);
-  out.setWriterWaiting(true);
-  assert.equal(inn.writerWaiting(), true);
-  assert.equal(readerSide.ringFrom(0).writerWaiting(), false, 'one flag per ring');
-  out.setWriterWaiting(false);
-  assert.equal(inn.writerWaiting(), false);
-});
-
 test('spinWait: true at once when the word moved, false after its budget when it did not, never past the range', { skip }, () => {
   const [a] = twoViews(1, 64);
   const bell = a.bell();
