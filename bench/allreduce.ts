@@ -6,7 +6,8 @@
  *
  * For each world size N it forks N copies of this file (--role worker), which meet through a store
  * hosted here (the launcher) and all-reduce float32 buffers of each size. Each iteration is timed on
- * every rank; we take the per-iteration maximum over ranks and report the median. As in nccl-tests:
+ * every rank; we take the per-iteration maximum over ranks and report the median, over at least --iters
+ * iterations and at least 100 ms of them (at most 2000; Gloo's script times the same way). As in nccl-tests:
  * algbw = bytes / time, busbw = algbw * 2 (N-1) / N; "/rawTCP" is busbw over the raw TCP stream's
  * one-way rate measured at the start of the same run (issue 13's "% of raw TCP"). With --repeat R (for a busy machine), ours and
  * Gloo run alternately R times and each keeps its best median per size. With --shm on (default) ranks
@@ -89,6 +90,19 @@ function label(bytes: number): string {
 
 /** Minimum warm-up time per size, here and in the Gloo reference. */
 const WARMUP_MS = 200;
+/**
+ * Timed iterations per size: at least --iters and enough for TIMED_MS at the warm-up's pace, at most
+ * MAX_TIMED (the same rule in the Gloo reference). Twenty 50 µs iterations last one millisecond, less
+ * than the machine's scheduling moods last, so a median of twenty small all-reduces told which mood
+ * one run caught rather than how fast it is.
+ */
+const TIMED_MS = 100;
+const MAX_TIMED = 2000;
+
+/** How many iterations to time, from the warm-up's milliseconds per iteration (rank 0's; the same rule as the Gloo reference). */
+function timedIterations(minIters: number, msPerIter: number): number {
+  return Math.min(MAX_TIMED, Math.max(minIters, Math.ceil(TIMED_MS / Math.max(msPerIter, 1e-3))));
+}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -111,13 +125,16 @@ async function worker(a: Args, world: number): Promise<void> {
     // rank 0's clock decides, so every rank runs the same number of iterations.
     const start = performance.now();
     const more = new Float32Array(1);
-    for (let i = 0; ; ) {
-      for (let k = 0; k < 10; k++, i++) await c.group.allReduce(buf, opts);
-      more[0] = i < a.warmup || performance.now() - start < WARMUP_MS ? 1 : 0;
+    let warm = 0;
+    for (;;) {
+      for (let k = 0; k < 10; k++, warm++) await c.group.allReduce(buf, opts);
+      more[0] = warm < a.warmup || performance.now() - start < WARMUP_MS ? 1 : 0;
       if (!(await c.group.broadcast(more, 0))[0]) break;
     }
-    const times = new Float32Array(a.iters);
-    for (let i = 0; i < a.iters; i++) {
+    more[0] = timedIterations(a.iters, (performance.now() - start) / warm);
+    const iters = (await c.group.broadcast(more, 0))[0];
+    const times = new Float32Array(iters);
+    for (let i = 0; i < iters; i++) {
       const t0 = performance.now();
       await c.group.allReduce(buf, opts);
       times[i] = (performance.now() - t0) * 1000;

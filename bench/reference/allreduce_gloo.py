@@ -3,10 +3,12 @@
 Usage: python3 bench/reference/allreduce_gloo.py --workers 2 --sizes 4096,1048576 --iters 20 --warmup 5
 Prints one JSON object on stdout: {"workers": N, "results": [{"bytes": B, "median_us": T}, ...]}.
 Timing matches ours: each iteration is timed on every rank, the per-iteration maximum over ranks is
-taken, and the median of those is reported.
+taken, and the median of those is reported, over at least --iters iterations and at least 0.1 s of
+them (at most 2000).
 """
 import argparse
 import json
+import math
 import os
 import socket
 import statistics
@@ -16,6 +18,10 @@ import time
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+
+
+TIMED_S = 0.1
+MAX_TIMED = 2000
 
 
 def free_port():
@@ -41,8 +47,13 @@ def worker(rank, world, port, sizes, iters, warmup, out_queue):
                 done += 1
             more[0] = 1.0 if done < warmup or time.perf_counter() - start < 0.2 else 0.0
             dist.broadcast(more, 0)
-        times = torch.zeros(iters, dtype=torch.float64)
-        for i in range(iters):
+        # Timed iterations: at least `iters` and enough for TIMED_S at the warm-up's pace, at most
+        # MAX_TIMED (the same rule as bench/allreduce.ts); rank 0's pace decides.
+        count = torch.tensor([float(min(MAX_TIMED, max(iters, math.ceil(TIMED_S / max((time.perf_counter() - start) / done, 1e-6)))))])
+        dist.broadcast(count, 0)
+        n = int(count.item())
+        times = torch.zeros(n, dtype=torch.float64)
+        for i in range(n):
             t0 = time.perf_counter()
             dist.all_reduce(buf)
             times[i] = (time.perf_counter() - t0) * 1e6
