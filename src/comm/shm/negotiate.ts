@@ -10,7 +10,8 @@
  *
  * Segments are unlinked as soon as the exchange is over (the mappings stay): nothing is left in
  * /dev/shm when a process exits or crashes later. A crash during the exchange itself can leave one
- * segment behind; its name carries the pid (/smolcluster-<pid>-<random>).
+ * segment behind; its name carries the pid namespace and pid, and the next process on this host to
+ * negotiate removes it (sweep.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync, readlinkSync } from 'node:fs';
@@ -21,6 +22,7 @@ import type { TcpTransport } from '../tcp/transport.js';
 import type { Transport } from '../transport.js';
 import { shmNative, type ShmNative } from './native.js';
 import { Inbox, inboxBytes } from './ring.js';
+import { segmentName, sweepStaleSegments } from './sweep.js';
 import { ShmTransport } from './transport.js';
 
 export const SHM_ENV = 'SMOLCLUSTER_SHM';
@@ -66,9 +68,10 @@ export async function shareMemory(tcp: TcpTransport, opts: ShareOptions): Promis
   const native = process.env[SHM_ENV] === '0' ? null : shmNative();
   const ring = opts.ringBytes ?? DEFAULT_RING_BYTES;
   const { rank, size } = tcp;
-  const name = `/smolcluster-${process.pid}-${randomBytes(6).toString('hex')}`;
+  const name = segmentName(randomBytes(6).toString('hex'));
   let own: Inbox | null = null;
   if (native) {
+    sweepStaleSegments((n) => native.shmUnlink(n));
     try {
       own = new Inbox(native.shmCreate(name, inboxBytes(size, ring)), size, ring);
     } catch (err) {
