@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { mean, median, quantile } from '../../src/util/stats.js';
+import { mean, median, quantile, stdev } from '../../src/util/stats.js';
 
 describe('order statistics', () => {
   it('median: the middle value, or the mean of the two middle ones; NaN for none; the input is not reordered', () => {
@@ -18,5 +18,11 @@ describe('order statistics', () => {
     assert.equal(quantile([0, 10], 0.3), 3);
     assert.equal(quantile([1, 2], 2), 2);
     assert.equal(mean([1, 2, 3]), 2);
+  });
+
+  it('stdev: the sample standard deviation (n − 1), 0 with fewer than two values', () => {
+    assert.equal(stdev([2, 4, 4, 4, 5, 5, 7, 9]), Math.sqrt(32 / 7));
+    assert.equal(stdev([3]), 0);
+    assert.equal(stdev([]), 0);
   });
 });
