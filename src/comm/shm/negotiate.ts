@@ -14,7 +14,7 @@
  * negotiate removes it (sweep.ts).
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync, readlinkSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { P2P_SEQ_BASE } from '../collectives/sendrecv.js';
 import { commLog } from '../log.js';
@@ -22,6 +22,7 @@ import type { TcpTransport } from '../tcp/transport.js';
 import type { Transport } from '../transport.js';
 import { shmNative, type ShmNative } from './native.js';
 import { Inbox, inboxBytes } from './ring.js';
+import { ownNamespace } from './namespace.js';
 import { segmentName, sweepStaleSegments } from './sweep.js';
 import { ShmTransport } from './transport.js';
 
@@ -44,15 +45,6 @@ interface Hello {
 export interface ShareOptions {
   timeoutMs: number;
   ringBytes?: number;
-}
-
-/** "net:[inode]" of this process's network namespace ('' where there is no /proc). */
-export function netNamespace(): string {
-  try {
-    return readlinkSync('/proc/self/ns/net');
-  } catch {
-    return '';
-  }
 }
 
 export function bootId(): string {
@@ -79,7 +71,7 @@ export async function shareMemory(tcp: TcpTransport, opts: ShareOptions): Promis
     }
   }
   try {
-    const mine: Hello = { boot: bootId(), host: os.hostname(), netns: netNamespace(), name: own ? name : '', ring };
+    const mine: Hello = { boot: bootId(), host: os.hostname(), netns: ownNamespace('net'), name: own ? name : '', ring };
     const hellos = await exchange(tcp, HELLO_TAG, () => mine, opts.timeoutMs);
     const mapped: Array<Inbox | null> = hellos.map((h, p) => (p === rank || !own || !native ? null : openPeer(native, h as Hello, mine, size)));
     const opened = await exchange(tcp, OPENED_TAG, (p) => mapped[p] !== null, opts.timeoutMs);

@@ -6,20 +6,12 @@
  * name from another pid namespace, or in an older form without one, is left alone: its creator may
  * be alive where we cannot see it.
  */
-import { readdirSync, readlinkSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { commLog } from '../log.js';
+import { pidNamespace } from './namespace.js';
 
 const SHM_DIR = '/dev/shm';
 const NAME = /^smolcluster-(\d+)-(\d+)-[0-9a-f]+$/;
-
-/** The inode number of this process's pid namespace ('0' where there is no /proc). */
-export function pidNamespace(): string {
-  try {
-    return /\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/pid'))?.[1] ?? '0';
-  } catch {
-    return '0';
-  }
-}
 
 /** Our segment name: its creator's pid namespace and pid, then `random`. */
 export function segmentName(random: string): string {

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { shmNative } from '../../../src/comm/shm/native.js';
-import { pidNamespace, segmentName, sweepStaleSegments } from '../../../src/comm/shm/sweep.js';
+import { pidNamespace } from '../../../src/comm/shm/namespace.js';
+import { segmentName, sweepStaleSegments } from '../../../src/comm/shm/sweep.js';
 
 const native = shmNative();
 const skip = native || process.env.CI === 'true' ? false : 'the native addon has no shared memory here (not Linux, or not built)';
