@@ -1,4 +1,4 @@
-import { mean, median, stdev } from '../util/stats.js';
+import { mean, median, stdev, sum } from '../util/stats.js';
 import { SpeedTrend } from './speed_trend.js';
 
 /** One measured step: its samples, the busy ms that scale with them, and the busy ms that do not. */
@@ -109,8 +109,4 @@ const DRIFT_SIGMAS = 4;
 
 function busyOf(s: StepTimes): number {
   return s.scaledMs + s.fixedMs;
-}
-
-function sum(xs: readonly number[]): number {
-  return xs.reduce((a, b) => a + b, 0);
 }

@@ -1,3 +1,5 @@
+import { sum } from '../util/stats.js';
+
 /** One closed measuring window of a rank: per-step means over its steps. */
 export interface WindowFigures {
   samples: number;
@@ -108,7 +110,3 @@ const MIN_EXPLAINED = 0.8;
 /** A window this many standard errors and this fraction away from the prediction is a new speed. */
 const CHANGE_SIGMAS = 4;
 const CHANGE_FRACTION = 0.25;
-
-function sum(xs: readonly number[]): number {
-  return xs.reduce((a, b) => a + b, 0);
-}

@@ -22,11 +22,14 @@ export function quantile(xs: readonly number[], q: number): number {
   return s[lo] + (s[hi] - s[lo]) * (pos - lo);
 }
 
-export function mean(xs: readonly number[]): number {
-  if (xs.length === 0) return NaN;
+export function sum(xs: readonly number[]): number {
   let t = 0;
   for (const x of xs) t += x;
-  return t / xs.length;
+  return t;
+}
+
+export function mean(xs: readonly number[]): number {
+  return xs.length === 0 ? NaN : sum(xs) / xs.length;
 }
 
 /** Sample standard deviation (n − 1); 0 with fewer than 2 values. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { mean, median, quantile, stdev } from '../../src/util/stats.js';
+import { mean, median, quantile, stdev, sum } from '../../src/util/stats.js';
 
 describe('order statistics', () => {
   it('median: the middle value, or the mean of the two middle ones; NaN for none; the input is not reordered', () => {
@@ -24,5 +24,10 @@ describe('order statistics', () => {
     assert.equal(stdev([2, 4, 4, 4, 5, 5, 7, 9]), Math.sqrt(32 / 7));
     assert.equal(stdev([3]), 0);
     assert.equal(stdev([]), 0);
+  });
+
+  it('sum: in order, 0 for none', () => {
+    assert.equal(sum([1, 2, 3.5]), 6.5);
+    assert.equal(sum([]), 0);
   });
 });
