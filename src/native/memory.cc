@@ -26,9 +26,7 @@ napi_value KeepLargeAllocations(Args& a) {
 #if defined(__GLIBC__)
   ok = mallopt(M_MMAP_THRESHOLD, kKeepBytes) == 1 && mallopt(M_TRIM_THRESHOLD, kKeepBytes) == 1;
 #endif
-  napi_value out;
-  napi_get_boolean(a.env(), ok, &out);
-  return out;
+  return boolValue(a.env(), ok);
 }
 
 }  // namespace

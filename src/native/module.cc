@@ -36,12 +36,6 @@ std::string description() {
   return d;
 }
 
-napi_value boolValue(napi_env env, bool b) {
-  napi_value v;
-  napi_get_boolean(env, b, &v);
-  return v;
-}
-
 void describe(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "description", stringValue(env, description()));
   napi_value libs;

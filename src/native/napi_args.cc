@@ -152,6 +152,12 @@ napi_value numberValue(napi_env env, double d) {
   return v;
 }
 
+napi_value boolValue(napi_env env, bool b) {
+  napi_value v;
+  napi_get_boolean(env, b, &v);
+  return v;
+}
+
 napi_value stringValue(napi_env env, const std::string& s) {
   napi_value v;
   napi_create_string_utf8(env, s.data(), s.size(), &v);

@@ -72,6 +72,7 @@ class Args {
 
 napi_value undefinedValue(napi_env env);
 napi_value numberValue(napi_env env, double v);
+napi_value boolValue(napi_env env, bool b);
 napi_value stringValue(napi_env env, const std::string& s);
 
 /** Wraps a kernel so that ArgError and library exceptions become JS exceptions. */

@@ -99,9 +99,7 @@ napi_value shmUnlink(Args& a) {
   const std::string name = segmentName(a);
   const bool removed = shm_unlink(name.c_str()) == 0;
   if (!removed && errno != ENOENT) throwErrno("shm_unlink " + name);
-  napi_value out;
-  napi_get_boolean(a.env(), removed, &out);
-  return out;
+  return boolValue(a.env(), removed);
 }
 
 int* word(Args& a) {
@@ -123,33 +121,47 @@ int64_t nowNs() {
   return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
 }
 
+// Looks at *w until it is no longer `expected` (true) or `end` (nowNs) has passed (false). Between
+// looks, pause(nsLeft) waits its own way and returns true when a wake came.
+template <class Pause>
+bool watchWord(const int* w, int expected, int64_t end, Pause pause) {
+  for (;;) {
+    if (__atomic_load_n(w, __ATOMIC_SEQ_CST) != expected) return true;
+    const int64_t left = end - nowNs();
+    if (left <= 0) return false;
+    if (pause(left)) return true;
+  }
+}
+
+// The word, the value it must move from and the deadline of a synchronous wait (arguments 0–3,
+// the last `name` in µs up to maxUs).
+struct SyncWait {
+  int* w;
+  int expected;
+  int64_t end;
+};
+
+SyncWait syncWait(Args& a, const char* name, int64_t maxUs) {
+  int* w = word(a);
+  const int expected = static_cast<int>(a.integer(2, "expected", INT32_MIN, INT32_MAX));
+  const int64_t us = a.integer(3, name, 0, maxUs);
+  return {w, expected, nowNs() + us * 1000};
+}
+
 // futexWaitSync(flags, index, expected, timeoutUs): true once flags[index] !== expected (or a wake
 // came), false when timeoutUs passed. Blocks the calling thread: keep timeoutUs short.
 napi_value futexWaitSync(Args& a) {
-  int* w = word(a);
-  const int expected = static_cast<int>(a.integer(2, "expected", INT32_MIN, INT32_MAX));
-  const int64_t timeoutUs = a.integer(3, "timeoutUs", 0, 100000);
-  const int64_t end = nowNs() + timeoutUs * 1000;
-  bool changed = false;
-  for (;;) {
-    if (__atomic_load_n(w, __ATOMIC_SEQ_CST) != expected) {
-      changed = true;
-      break;
-    }
-    const int64_t left = end - nowNs();
-    if (left <= 0) break;
+  const SyncWait s = syncWait(a, "timeoutUs", 100000);
+  const bool changed = watchWord(s.w, s.expected, s.end, [&](int64_t left) {
     struct timespec ts;
     ts.tv_sec = static_cast<time_t>(left / 1000000000);
     ts.tv_nsec = static_cast<long>(left % 1000000000);
-    if (syscall(SYS_futex, w, FUTEX_WAIT, expected, &ts, nullptr, 0) == 0 || errno == EAGAIN) {
-      changed = true;  // woken (maybe spuriously: the caller looks at its rings either way)
-      break;
-    }
+    // Woken (maybe spuriously: the caller looks at its rings either way).
+    if (syscall(SYS_futex, s.w, FUTEX_WAIT, s.expected, &ts, nullptr, 0) == 0 || errno == EAGAIN) return true;
     if (errno != EINTR && errno != ETIMEDOUT) throwErrno("futex wait");
-  }
-  napi_value out;
-  napi_get_boolean(a.env(), changed, &out);
-  return out;
+    return false;
+  });
+  return boolValue(a.env(), changed);
 }
 
 // spinWait(flags, index, expected, spinUs): true once flags[index] !== expected, false after spinUs of
@@ -158,22 +170,12 @@ napi_value futexWaitSync(Args& a) {
 // sched_yield between looks, so a thread waiting for this core (on 2 cores, maybe the writer
 // itself) runs instead of waiting for the spin to end.
 napi_value spinWait(Args& a) {
-  int* w = word(a);
-  const int expected = static_cast<int>(a.integer(2, "expected", INT32_MIN, INT32_MAX));
-  const int64_t spinUs = a.integer(3, "spinUs", 0, 10000);
-  const int64_t end = nowNs() + spinUs * 1000;
-  bool changed = false;
-  for (;;) {
-    if (__atomic_load_n(w, __ATOMIC_SEQ_CST) != expected) {
-      changed = true;
-      break;
-    }
-    if (nowNs() >= end) break;
+  const SyncWait s = syncWait(a, "spinUs", 10000);
+  const bool changed = watchWord(s.w, s.expected, s.end, [](int64_t) {
     sched_yield();
-  }
-  napi_value out;
-  napi_get_boolean(a.env(), changed, &out);
-  return out;
+    return false;
+  });
+  return boolValue(a.env(), changed);
 }
 
 struct Wait {
@@ -204,9 +206,7 @@ void waitExecute(napi_env, void* data) {
 
 void waitComplete(napi_env env, napi_status, void* data) {
   Wait* w = static_cast<Wait*>(data);
-  napi_value result;
-  napi_get_boolean(env, w->changed, &result);
-  napi_resolve_deferred(env, w->deferred, result);
+  napi_resolve_deferred(env, w->deferred, boolValue(env, w->changed));
   napi_delete_reference(env, w->keep);
   napi_delete_async_work(env, w->work);
   delete w;

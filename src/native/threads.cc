@@ -91,9 +91,7 @@ static napi_value SetFlushDenormals(Args& a) {
 }
 
 static napi_value GetFlushDenormals(Args& a) {
-  napi_value v;
-  napi_get_boolean(a.env(), flushDenormals(), &v);
-  return v;
+  return boolValue(a.env(), flushDenormals());
 }
 
 void registerThreads(napi_env env, napi_value exports) {
