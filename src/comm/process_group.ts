@@ -16,7 +16,7 @@ import { ringAllGather } from './collectives/allgather.js';
 import { disseminationBarrier } from './collectives/barrier.js';
 import { chainBroadcast } from './collectives/broadcast.js';
 import type { OpContext } from './collectives/context.js';
-import { checkOp, type ReduceOp } from './collectives/reduce_ops.js';
+import { checkOp, plainAddInto, type Reducer, type ReduceOp } from './collectives/reduce_ops.js';
 import { ScratchPool } from './collectives/scratch.js';
 import { Deadline } from './deadline.js';
 import { P2P_SEQ_BASE, PairCounters, p2pRecv, p2pSend } from './collectives/sendrecv.js';
@@ -34,6 +34,11 @@ export interface ProcessGroupOptions {
   directMaxBytes?: number;
   /** With more than two ranks, recursive doubling is used for buffers up to this many bytes (0: never by itself). */
   doublingMaxBytes?: number;
+  /**
+   * The sum kernel (dst += src on float32) the reducing collectives use; default: a plain loop.
+   * Training passes the tensor backend's addInto (src/train/reducer.ts): comm/ knows nothing of tensors.
+   */
+  reducer?: Reducer;
 }
 
 export interface CollectiveOptions {
@@ -66,6 +71,7 @@ export class ProcessGroup {
   private readonly chunkBytes: number;
   private readonly directMaxBytes: number;
   private readonly doublingMaxBytes: number;
+  private readonly reducer: Reducer;
 
   constructor(
     readonly transport: Transport,
@@ -78,6 +84,7 @@ export class ProcessGroup {
     this.chunkBytes = opts.chunkBytes ?? DEFAULT_CHUNK_BYTES;
     this.directMaxBytes = opts.directMaxBytes ?? DEFAULT_DIRECT_MAX_BYTES;
     this.doublingMaxBytes = opts.doublingMaxBytes ?? DEFAULT_DOUBLING_MAX_BYTES;
+    this.reducer = opts.reducer ?? plainAddInto;
   }
 
   /** In-place all-reduce; every rank ends with the same bits. Returns `data`. */
@@ -188,7 +195,7 @@ export class ProcessGroup {
     const seq = this.seq;
     this.seq = (this.seq + 1) % P2P_SEQ_BASE;
     const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
-    return { transport: this.transport, rank: this.rank, size: this.size, seq, op, timeoutMs, deadline: new Deadline(op, timeoutMs), scratch: this.scratch };
+    return { transport: this.transport, rank: this.rank, size: this.size, seq, op, timeoutMs, deadline: new Deadline(op, timeoutMs), scratch: this.scratch, add: this.reducer };
   }
 
   /** Awaits an algorithm; its deadline's timer goes once it is over. */

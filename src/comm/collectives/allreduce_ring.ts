@@ -63,7 +63,7 @@ async function runLane(
   const postReduce = (s: number): void => {
     const mine = view(r - s - 1);
     if (consumes) {
-      const piece = (bytes: Uint8Array, offset: number): void => reduceInto(mine.subarray(offset >> 2, (offset + bytes.length) >> 2), floatsOf(bytes), op);
+      const piece = (bytes: Uint8Array, offset: number): void => reduceInto(mine.subarray(offset >> 2, (offset + bytes.length) >> 2), floatsOf(bytes), op, ctx.add);
       reduceRecv[s] = later(t.recv(left, tag(0, s), { ...recvOptions(ctx), consume: { bytes: mine.byteLength, piece } }));
       return;
     }
@@ -79,7 +79,7 @@ async function runLane(
   for (let s = 0; s < steps; s++) {
     const incoming = floatsOf(await reduceRecv[s]);
     const mine = view(r - s - 1);
-    if (!consumes) reduceInto(mine, incoming, op);
+    if (!consumes) reduceInto(mine, incoming, op, ctx.add);
     if (s + slots < steps) postReduce(s + slots);
     if (s + 1 < steps) send(0, s + 1, mine);
   }
