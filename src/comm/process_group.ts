@@ -13,10 +13,13 @@ import { doublingAllReduce } from './collectives/allreduce_doubling.js';
 import type { Codec } from './codecs/codec.js';
 import { ringAllReduce } from './collectives/allreduce_ring.js';
 import { ringAllGather } from './collectives/allgather.js';
+import { segmentCounts } from './collectives/counts.js';
 import { disseminationBarrier } from './collectives/barrier.js';
 import { chainBroadcast } from './collectives/broadcast.js';
 import type { OpContext } from './collectives/context.js';
 import { checkOp, plainAddInto, type Reducer, type ReduceOp } from './collectives/reduce_ops.js';
+import { ringReduceScatter } from './collectives/reduce_scatter.js';
+import { planCounts } from './collectives/ring_plan.js';
 import { ScratchPool } from './collectives/scratch.js';
 import { Deadline } from './deadline.js';
 import { P2P_SEQ_BASE, PairCounters, p2pRecv, p2pSend } from './collectives/sendrecv.js';
@@ -43,6 +46,17 @@ export interface ProcessGroupOptions {
 
 export interface CollectiveOptions {
   timeoutMs?: number;
+}
+
+export interface ReduceScatterOptions extends CollectiveOptions {
+  op?: ReduceOp;
+  /** Elements of each rank's segment (sum: the input's length); default: size equal segments. */
+  counts?: readonly number[];
+}
+
+export interface AllGatherOptions extends CollectiveOptions {
+  /** Elements each rank contributes (sum: the output's length); default: all equal to the input's. */
+  counts?: readonly number[];
 }
 
 export type AllReduceAlgorithm = 'auto' | 'ring' | 'direct' | 'doubling';
@@ -129,15 +143,44 @@ export class ProcessGroup {
     return data;
   }
 
-  /** Gathers equal-length inputs: output[i*len ...] = rank i's input. Returns the output. */
-  async allGather(input: Float32Array, output?: Float32Array, opts: CollectiveOptions = {}): Promise<Float32Array> {
-    const out = output ?? new Float32Array(input.length * this.size);
-    if (out.length !== input.length * this.size) {
-      throw new RangeError(`allGather output has ${out.length} elements, expected ${input.length} x ${this.size}`);
+  /**
+   * Rank-major gather (collectives/allgather.ts): output holds rank 0's input, then rank 1's, ...
+   * Inputs are equal-length, or `counts[i]` long. The input may be this rank's block of the output.
+   * Returns the output.
+   */
+  async allGather(input: Float32Array, output?: Float32Array, opts: AllGatherOptions = {}): Promise<Float32Array> {
+    const total = opts.counts ? opts.counts.reduce((a, b) => a + b, 0) : input.length * this.size;
+    const counts = segmentCounts('allGather', total, this.size, opts.counts);
+    if (input.length !== counts[this.rank]) throw new RangeError(`allGather input has ${input.length} elements, counts say ${counts[this.rank]} for rank ${this.rank}`);
+    const out = output ?? new Float32Array(total);
+    if (out.length !== total) {
+      throw new RangeError(`allGather output has ${out.length} elements, expected ${opts.counts ? `the counts' sum, ${total}` : `${input.length} x ${this.size}`}`);
     }
+    const plan = planCounts(counts.map((c) => 4 * c), this.chunkBytes);
     const ctx = this.context('allgather', opts);
+    out.set(input, plan.segStart[this.rank] / 4);
+    if (this.size > 1) await this.within(ctx, ringAllGather(ctx, bytesOf(out), plan));
+    return out;
+  }
+
+  /**
+   * Reduces every rank's input element-wise and leaves segment `rank` of the result in output
+   * (collectives/reduce_scatter.ts): size equal segments, or `counts`. The input is not modified; the
+   * output must not overlap it. Returns the output.
+   */
+  async reduceScatter(input: Float32Array, output?: Float32Array, opts: ReduceScatterOptions = {}): Promise<Float32Array> {
+    const op = opts.op ?? 'sum';
+    checkOp(op);
+    const counts = segmentCounts('reduceScatter', input.length, this.size, opts.counts);
+    const out = output ?? new Float32Array(counts[this.rank]);
+    if (out.length !== counts[this.rank]) throw new RangeError(`reduceScatter output has ${out.length} elements, rank ${this.rank}'s segment ${counts[this.rank]}`);
+    if (out.buffer === input.buffer && out.byteOffset < input.byteOffset + input.byteLength && input.byteOffset < out.byteOffset + out.byteLength) {
+      throw new RangeError('reduceScatter output overlaps its input');
+    }
+    const ctx = this.context('reducescatter', opts);
+    const plan = planCounts(counts, this.chunkBytes >>> 2);
     if (this.size === 1) out.set(input);
-    else await this.within(ctx, ringAllGather(ctx, bytesOf(input), bytesOf(out), this.chunkBytes));
+    else await this.within(ctx, ringReduceScatter(ctx, input, out, plan, op));
     return out;
   }
 
