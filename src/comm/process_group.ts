@@ -5,6 +5,7 @@
  * number synchronously, so calls may overlap: e.g. one all-reduce per gradient bucket, awaited
  * later). All operations work in place on the caller's buffers, including subarray views of a larger
  * arena. A group of size 1 makes every collective a no-op, so user code needs no "if distributed".
+ * split() makes sub-groups (a data x pipeline x tensor mesh of processes), each a ProcessGroup.
  */
 import { SmolError } from '../util/errors.js';
 import { compressedAllReduce } from './collectives/allreduce_compressed.js';
@@ -22,7 +23,10 @@ import { ringReduceScatter } from './collectives/reduce_scatter.js';
 import { planCounts } from './collectives/ring_plan.js';
 import { ScratchPool } from './collectives/scratch.js';
 import { Deadline } from './deadline.js';
-import { P2P_SEQ_BASE, PairCounters, p2pRecv, p2pSend } from './collectives/sendrecv.js';
+import { PairCounters, p2pRecv, p2pSend } from './collectives/sendrecv.js';
+import { GroupTransport } from './group_transport.js';
+import { SPLIT_ENTRY_FLOATS, splitEntry, splitMembers } from './split.js';
+import { MAX_SPLITS, TagSpace } from './tag_space.js';
 import { bytesOf, checkPeer, DEFAULT_TIMEOUT_MS, type Transport } from './transport.js';
 
 export interface ProcessGroupOptions {
@@ -59,6 +63,11 @@ export interface AllGatherOptions extends CollectiveOptions {
   counts?: readonly number[];
 }
 
+export interface SplitOptions extends CollectiveOptions {
+  /** Names the sub-group in errors ("sub-group 'tp'"); default: by split number and color. */
+  name?: string;
+}
+
 export type AllReduceAlgorithm = 'auto' | 'ring' | 'direct' | 'doubling';
 
 export interface AllReduceOptions extends CollectiveOptions {
@@ -79,7 +88,9 @@ export class ProcessGroup {
   readonly rank: number;
   readonly size: number;
   private seq = 0;
+  private splits = 0;
   private readonly scratch = new ScratchPool();
+  private readonly tags: TagSpace;
   private readonly pairs: PairCounters;
   private readonly timeoutMs: number;
   private readonly chunkBytes: number;
@@ -89,11 +100,12 @@ export class ProcessGroup {
 
   constructor(
     readonly transport: Transport,
-    opts: ProcessGroupOptions = {},
+    private readonly opts: ProcessGroupOptions = {},
   ) {
     this.rank = transport.rank;
     this.size = transport.size;
-    this.pairs = new PairCounters();
+    this.tags = new TagSpace(transport.tagHiWords);
+    this.pairs = new PairCounters(this.tags.p2pBase);
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.chunkBytes = opts.chunkBytes ?? DEFAULT_CHUNK_BYTES;
     this.directMaxBytes = opts.directMaxBytes ?? DEFAULT_DIRECT_MAX_BYTES;
@@ -184,6 +196,33 @@ export class ProcessGroup {
     return out;
   }
 
+  /**
+   * Sub-groups, as MPI_Comm_split and MLX: every rank of this group calls split in the same order;
+   * ranks that give the same color form a group, ordered by (key, rank here); a null or negative
+   * color joins none (null returned). A sub-group inherits this group's options, talks over this
+   * group's transport in a tag region of its own (tag_space.ts), and may be used concurrently with
+   * this group and with the groups of other splits. Its errors name the late rank in both numberings.
+   */
+  async split(color: number | null, key: number = this.rank, opts: SplitOptions = {}): Promise<ProcessGroup | null> {
+    const entry = splitEntry(color, key);
+    const index = this.splits++;
+    const region = this.tags.splitRegion(index);
+    if (!region) {
+      const why = index >= MAX_SPLITS ? `a group splits at most ${MAX_SPLITS} times` : 'sub-groups nest at most three levels deep';
+      throw new SmolError('TOO_MANY_SPLITS', `split #${index + 1} of this group of ${this.size}: ${why} (comm/tag_space.ts)`);
+    }
+    // Every rank's (color, key): an all-gather of float64 pairs.
+    const table = new Float64Array(SPLIT_ENTRY_FLOATS * this.size);
+    table.set(entry, this.rank * SPLIT_ENTRY_FLOATS);
+    const ctx = this.context('split', opts);
+    const plan = planCounts(new Array<number>(this.size).fill(8 * SPLIT_ENTRY_FLOATS), this.chunkBytes);
+    if (this.size > 1) await this.within(ctx, ringAllGather(ctx, bytesOf(table), plan));
+    const members = splitMembers(table, this.rank);
+    if (!members) return null;
+    const label = `sub-group '${opts.name ?? `split ${index} color ${entry[0]}`}'`;
+    return new ProcessGroup(new GroupTransport(this.transport, members, members.indexOf(this.rank), region, label), this.opts);
+  }
+
   /** Resolves once every rank has entered the barrier. */
   async barrier(opts: CollectiveOptions = {}): Promise<void> {
     const ctx = this.context('barrier', opts);
@@ -236,7 +275,7 @@ export class ProcessGroup {
   /** Takes the next sequence number now (synchronously), so concurrent calls stay ordered. */
   private context(op: string, opts: CollectiveOptions): OpContext {
     const seq = this.seq;
-    this.seq = (this.seq + 1) % P2P_SEQ_BASE;
+    this.seq = (this.seq + 1) % this.tags.seqLimit;
     const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
     return { transport: this.transport, rank: this.rank, size: this.size, seq, op, timeoutMs, deadline: new Deadline(op, timeoutMs), scratch: this.scratch, add: this.reducer };
   }
