@@ -3,8 +3,8 @@
  *
  * Every rank must issue the same collectives in the same order (each call takes the next sequence
  * number synchronously, so calls may overlap: e.g. one all-reduce per gradient bucket, awaited
- * later). All operations work in place on the caller's buffers, including subarray views of a larger
- * arena. A group of size 1 makes every collective a no-op, so user code needs no "if distributed".
+ * later). All operations work on the caller's buffers, including subarray views of a larger arena:
+ * in place, except that reduceScatter leaves its input as it was and writes its output. A group of size 1 makes every collective a no-op, so user code needs no "if distributed".
  * split() makes sub-groups (a data x pipeline x tensor mesh of processes), each a ProcessGroup.
  */
 import { SmolError } from '../util/errors.js';
