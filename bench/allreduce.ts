@@ -27,6 +27,7 @@ import { shmNative } from '../src/comm/shm/native.js';
 import { Inbox, inboxBytes } from '../src/comm/shm/ring.js';
 import { StoreServer } from '../src/comm/store/server.js';
 import { generateToken, TOKEN_ENV } from '../src/comm/token.js';
+import { tensorReducer } from '../src/train/reducer.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const GLOO_SCRIPT = path.resolve(path.dirname(SELF), '../../bench/reference/allreduce_gloo.py');
@@ -113,7 +114,7 @@ function median(xs: number[]): number {
 // ---- worker: one rank -----------------------------------------------------------------------
 
 async function worker(a: Args, world: number): Promise<void> {
-  const group = { chunkBytes: a.chunkBytes, directMaxBytes: a.directMaxBytes, doublingMaxBytes: a.doublingMaxBytes };
+  const group = { chunkBytes: a.chunkBytes, directMaxBytes: a.directMaxBytes, doublingMaxBytes: a.doublingMaxBytes, reducer: tensorReducer };
   const sharedMemory = a.shm === 'on';
   const c = await rendezvous({ rank: a.rank, worldSize: world, masterHost: '127.0.0.1', masterPort: a.port, hostStore: false, timeoutMs: 30_000, group, sharedMemory });
   if (c.rank === 0 && sharedMemory && c.group.transport === c.transport) process.stderr.write('allreduce bench: shared memory unavailable, ranks talk TCP\n');

@@ -25,6 +25,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ProcessGroup } from '../src/comm/process_group.js';
+import { tensorReducer } from '../src/train/reducer.js';
 import { rendezvous } from '../src/comm/rendezvous.js';
 import { StoreServer } from '../src/comm/store/server.js';
 import { generateToken, TOKEN_ENV } from '../src/comm/token.js';
@@ -68,18 +69,18 @@ async function timed(group: ProcessGroup, buf: Float32Array, iters: number): Pro
 
 async function worker(argv: string[]): Promise<void> {
   const rank = Number(arg(argv, 'rank', '0'));
-  const c = await rendezvous({ rank, worldSize: WORLD, masterHost: '127.0.0.1', masterPort: Number(arg(argv, 'port', '0')), hostStore: false, timeoutMs: 30_000 });
+  const c = await rendezvous({ rank, worldSize: WORLD, masterHost: '127.0.0.1', masterPort: Number(arg(argv, 'port', '0')), hostStore: false, timeoutMs: 30_000, group: { reducer: tensorReducer } });
   const wanted = arg(argv, 'with', VARIANTS.join(',')).split(',') as Variant[];
   const mac = new MacTransport(c.transport, Buffer.from(arg(argv, 'key', ''), 'hex'));
   const material = { cert: arg(argv, 'cert', ''), key: arg(argv, 'tlskey', '') };
   const groups = new Map<Variant, ProcessGroup>();
   let cipher = '';
   for (const v of wanted) {
-    if (v === 'mac') groups.set(v, new ProcessGroup(mac));
+    if (v === 'mac') groups.set(v, new ProcessGroup(mac, { reducer: tensorReducer }));
     else {
       const link = await benchTransport(c.store, rank, v, material);
       if (v === 'tls') cipher = link.cipher;
-      groups.set(v, new ProcessGroup(link.transport));
+      groups.set(v, new ProcessGroup(link.transport, { reducer: tensorReducer }));
     }
   }
   await c.group.barrier();

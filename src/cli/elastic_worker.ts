@@ -17,6 +17,7 @@ import { experimentName, experimentPaths } from '../train/experiment.js';
 import type { FaultSpec } from '../train/faults.js';
 import { MonitorLog } from '../train/monitors.js';
 import { runTraining } from '../train/run.js';
+import { tensorReducer } from '../train/reducer.js';
 import { ElasticAllReduceStrategy } from '../train/strategies/elastic_allreduce.js';
 import { ConfigError, SmolError } from '../util/errors.js';
 import { printSummary } from './train.js';
@@ -46,7 +47,7 @@ export async function runElasticWorker(
   const elastic = new ElasticGroup(store, {
     id: place.rank, maxWorkers: place.worldSize, minWorkers, token, signature, listenHost,
     advertiseHost: listenHost === '0.0.0.0' ? store.localAddress : undefined,
-    settleMs: Math.min(SETTLE_MS, timeoutMs), timeoutMs, group: { timeoutMs },
+    settleMs: Math.min(SETTLE_MS, timeoutMs), timeoutMs, group: { timeoutMs, reducer: tensorReducer },
   });
   const experiment = experimentPaths(flags.experimentsDir, flags.name ?? experimentName(config.model));
   const events = new MonitorLog(eventsFile(experiment.dir), place.rank);

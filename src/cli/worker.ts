@@ -16,6 +16,7 @@ import { appendEvent, eventsFile } from '../metrics/events.js';
 import { balancerFromFlags, rebalanceLine } from '../balance/index.js';
 import { MonitorLog } from '../train/monitors.js';
 import { runTraining } from '../train/run.js';
+import { tensorReducer } from '../train/reducer.js';
 import { createClusterStrategy } from '../train/strategies/ps_factory.js';
 import { LAUNCHER_STORE_ENV, clusterSignature, strategyOptions } from '../launch/worker_flags.js';
 import { StoreServer } from '../comm/store/server.js';
@@ -88,7 +89,7 @@ export async function runWorker(flags: WorkerFlags): Promise<void> {
     rank: place.rank, worldSize: place.worldSize, masterHost: bind ? loopbackFor(bind) : place.masterHost, masterPort: place.masterPort,
     hostStore: !bind && place.rank === 0 && process.env[LAUNCHER_STORE_ENV] !== '1',
     listenHost: iface?.address ?? bind, advertiseHost: advertise,
-    signature, timeoutMs, group: { timeoutMs },
+    signature, timeoutMs, group: { timeoutMs, reducer: tensorReducer },
     sharedMemory: !recoverable, // ranks on this host exchange through shared memory (comm/shm/); ps recovery swaps TCP links
     onJoin: place.rank === 0 ? (r, address, joined, total) => process.stderr.write(`smolcluster: rank ${r} joined from ${address} (${joined}/${total})\n`) : undefined,
   })).catch(async (err: unknown) => {

@@ -4,8 +4,9 @@
  * buffers and knows nothing of tensors or models.
  */
 export { ProcessGroup, DEFAULT_CHUNK_BYTES, DEFAULT_DIRECT_MAX_BYTES } from './process_group.js';
-export type { AllReduceOptions, AllReduceAlgorithm, CollectiveOptions, P2POptions, ProcessGroupOptions } from './process_group.js';
-export type { ReduceOp } from './collectives/reduce_ops.js';
+export type { AllGatherOptions, AllReduceOptions, AllReduceAlgorithm, CollectiveOptions, P2POptions, ProcessGroupOptions, ReduceScatterOptions, SplitOptions } from './process_group.js';
+export type { Reducer, ReduceOp } from './collectives/reduce_ops.js';
+export { plainAddInto } from './collectives/reduce_ops.js';
 export type { Transport, RecvOptions } from './transport.js';
 export { DEFAULT_TIMEOUT_MS, bytesOf, floatsOf } from './transport.js';
 export { InProcessTransport, createInProcessTransports } from './inproc.js';

@@ -3,8 +3,9 @@
  *
  * Every rank must issue the same collectives in the same order (each call takes the next sequence
  * number synchronously, so calls may overlap: e.g. one all-reduce per gradient bucket, awaited
- * later). All operations work in place on the caller's buffers, including subarray views of a larger
- * arena. A group of size 1 makes every collective a no-op, so user code needs no "if distributed".
+ * later). All operations work on the caller's buffers, including subarray views of a larger arena:
+ * in place, except that reduceScatter leaves its input as it was and writes its output. A group of size 1 makes every collective a no-op, so user code needs no "if distributed".
+ * split() makes sub-groups (a data x pipeline x tensor mesh of processes), each a ProcessGroup.
  */
 import { SmolError } from '../util/errors.js';
 import { compressedAllReduce } from './collectives/allreduce_compressed.js';
@@ -13,13 +14,19 @@ import { doublingAllReduce } from './collectives/allreduce_doubling.js';
 import type { Codec } from './codecs/codec.js';
 import { ringAllReduce } from './collectives/allreduce_ring.js';
 import { ringAllGather } from './collectives/allgather.js';
+import { segmentCounts } from './collectives/counts.js';
 import { disseminationBarrier } from './collectives/barrier.js';
 import { chainBroadcast } from './collectives/broadcast.js';
 import type { OpContext } from './collectives/context.js';
-import { checkOp, type ReduceOp } from './collectives/reduce_ops.js';
+import { checkOp, plainAddInto, type Reducer, type ReduceOp } from './collectives/reduce_ops.js';
+import { ringReduceScatter } from './collectives/reduce_scatter.js';
+import { planCounts } from './collectives/ring_plan.js';
 import { ScratchPool } from './collectives/scratch.js';
 import { Deadline } from './deadline.js';
-import { P2P_SEQ_BASE, PairCounters, p2pRecv, p2pSend } from './collectives/sendrecv.js';
+import { PairCounters, p2pRecv, p2pSend } from './collectives/sendrecv.js';
+import { GroupTransport } from './group_transport.js';
+import { SPLIT_ENTRY_FLOATS, splitEntry, splitMembers } from './split.js';
+import { MAX_SPLITS, TagSpace } from './tag_space.js';
 import { bytesOf, checkPeer, DEFAULT_TIMEOUT_MS, type Transport } from './transport.js';
 
 export interface ProcessGroupOptions {
@@ -34,10 +41,31 @@ export interface ProcessGroupOptions {
   directMaxBytes?: number;
   /** With more than two ranks, recursive doubling is used for buffers up to this many bytes (0: never by itself). */
   doublingMaxBytes?: number;
+  /**
+   * The sum kernel (dst += src on float32) the reducing collectives use; default: a plain loop.
+   * Training passes the tensor backend's addInto (src/train/reducer.ts): comm/ knows nothing of tensors.
+   */
+  reducer?: Reducer;
 }
 
 export interface CollectiveOptions {
   timeoutMs?: number;
+}
+
+export interface ReduceScatterOptions extends CollectiveOptions {
+  op?: ReduceOp;
+  /** Elements of each rank's segment (sum: the input's length); default: size equal segments. */
+  counts?: readonly number[];
+}
+
+export interface AllGatherOptions extends CollectiveOptions {
+  /** Elements each rank contributes (sum: the output's length); default: all equal to the input's. */
+  counts?: readonly number[];
+}
+
+export interface SplitOptions extends CollectiveOptions {
+  /** Names the sub-group in errors ("sub-group 'tp'"); default: by split number and color. */
+  name?: string;
 }
 
 export type AllReduceAlgorithm = 'auto' | 'ring' | 'direct' | 'doubling';
@@ -60,24 +88,29 @@ export class ProcessGroup {
   readonly rank: number;
   readonly size: number;
   private seq = 0;
+  private splits = 0;
   private readonly scratch = new ScratchPool();
+  private readonly tags: TagSpace;
   private readonly pairs: PairCounters;
   private readonly timeoutMs: number;
   private readonly chunkBytes: number;
   private readonly directMaxBytes: number;
   private readonly doublingMaxBytes: number;
+  private readonly reducer: Reducer;
 
   constructor(
     readonly transport: Transport,
-    opts: ProcessGroupOptions = {},
+    private readonly opts: ProcessGroupOptions = {},
   ) {
     this.rank = transport.rank;
     this.size = transport.size;
-    this.pairs = new PairCounters();
+    this.tags = new TagSpace(transport.tagHiWords);
+    this.pairs = new PairCounters(this.tags.p2pBase);
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.chunkBytes = opts.chunkBytes ?? DEFAULT_CHUNK_BYTES;
     this.directMaxBytes = opts.directMaxBytes ?? DEFAULT_DIRECT_MAX_BYTES;
     this.doublingMaxBytes = opts.doublingMaxBytes ?? DEFAULT_DOUBLING_MAX_BYTES;
+    this.reducer = opts.reducer ?? plainAddInto;
   }
 
   /** In-place all-reduce; every rank ends with the same bits. Returns `data`. */
@@ -122,16 +155,72 @@ export class ProcessGroup {
     return data;
   }
 
-  /** Gathers equal-length inputs: output[i*len ...] = rank i's input. Returns the output. */
-  async allGather(input: Float32Array, output?: Float32Array, opts: CollectiveOptions = {}): Promise<Float32Array> {
-    const out = output ?? new Float32Array(input.length * this.size);
-    if (out.length !== input.length * this.size) {
-      throw new RangeError(`allGather output has ${out.length} elements, expected ${input.length} x ${this.size}`);
+  /**
+   * Rank-major gather (collectives/allgather.ts): output holds rank 0's input, then rank 1's, ...
+   * Inputs are equal-length, or `counts[i]` long. The input may be this rank's block of the output.
+   * Returns the output.
+   */
+  async allGather(input: Float32Array, output?: Float32Array, opts: AllGatherOptions = {}): Promise<Float32Array> {
+    const total = opts.counts ? opts.counts.reduce((a, b) => a + b, 0) : input.length * this.size;
+    const counts = segmentCounts('allGather', total, this.size, opts.counts);
+    if (input.length !== counts[this.rank]) throw new RangeError(`allGather input has ${input.length} elements, counts say ${counts[this.rank]} for rank ${this.rank}`);
+    const out = output ?? new Float32Array(total);
+    if (out.length !== total) {
+      throw new RangeError(`allGather output has ${out.length} elements, expected ${opts.counts ? `the counts' sum, ${total}` : `${input.length} x ${this.size}`}`);
     }
+    const plan = planCounts(counts.map((c) => 4 * c), this.chunkBytes);
     const ctx = this.context('allgather', opts);
-    if (this.size === 1) out.set(input);
-    else await this.within(ctx, ringAllGather(ctx, bytesOf(input), bytesOf(out), this.chunkBytes));
+    out.set(input, plan.segStart[this.rank] / 4);
+    if (this.size > 1) await this.within(ctx, ringAllGather(ctx, bytesOf(out), plan));
     return out;
+  }
+
+  /**
+   * Reduces every rank's input element-wise and leaves segment `rank` of the result in output
+   * (collectives/reduce_scatter.ts): size equal segments, or `counts`. The input is not modified; the
+   * output must not overlap it. Returns the output.
+   */
+  async reduceScatter(input: Float32Array, output?: Float32Array, opts: ReduceScatterOptions = {}): Promise<Float32Array> {
+    const op = opts.op ?? 'sum';
+    checkOp(op);
+    const counts = segmentCounts('reduceScatter', input.length, this.size, opts.counts);
+    const out = output ?? new Float32Array(counts[this.rank]);
+    if (out.length !== counts[this.rank]) throw new RangeError(`reduceScatter output has ${out.length} elements, rank ${this.rank}'s segment ${counts[this.rank]}`);
+    if (out.buffer === input.buffer && out.byteOffset < input.byteOffset + input.byteLength && input.byteOffset < out.byteOffset + out.byteLength) {
+      throw new RangeError('reduceScatter output overlaps its input');
+    }
+    const ctx = this.context('reducescatter', opts);
+    const plan = planCounts(counts, this.chunkBytes >>> 2);
+    if (this.size === 1) out.set(input);
+    else await this.within(ctx, ringReduceScatter(ctx, input, out, plan, op));
+    return out;
+  }
+
+  /**
+   * Sub-groups, as MPI_Comm_split and MLX: every rank of this group calls split in the same order;
+   * ranks that give the same color form a group, ordered by (key, rank here); a null or negative
+   * color joins none (null returned). A sub-group inherits this group's options, talks over this
+   * group's transport in a tag region of its own (tag_space.ts), and may be used concurrently with
+   * this group and with the groups of other splits. Its errors name the late rank in both numberings.
+   */
+  async split(color: number | null, key: number = this.rank, opts: SplitOptions = {}): Promise<ProcessGroup | null> {
+    const entry = splitEntry(color, key);
+    const index = this.splits++;
+    const region = this.tags.splitRegion(index);
+    if (!region) {
+      const why = index >= MAX_SPLITS ? `a group splits at most ${MAX_SPLITS} times` : 'sub-groups nest at most three levels deep';
+      throw new SmolError('TOO_MANY_SPLITS', `split #${index + 1} of this group of ${this.size}: ${why} (comm/tag_space.ts)`);
+    }
+    // Every rank's (color, key): an all-gather of float64 pairs.
+    const table = new Float64Array(SPLIT_ENTRY_FLOATS * this.size);
+    table.set(entry, this.rank * SPLIT_ENTRY_FLOATS);
+    const ctx = this.context('split', opts);
+    const plan = planCounts(new Array<number>(this.size).fill(8 * SPLIT_ENTRY_FLOATS), this.chunkBytes);
+    if (this.size > 1) await this.within(ctx, ringAllGather(ctx, bytesOf(table), plan));
+    const members = splitMembers(table, this.rank);
+    if (!members) return null;
+    const label = `sub-group '${opts.name ?? `split ${index} color ${entry[0]}`}'`;
+    return new ProcessGroup(new GroupTransport(this.transport, members, members.indexOf(this.rank), region, label), this.opts);
   }
 
   /** Resolves once every rank has entered the barrier. */
@@ -186,9 +275,9 @@ export class ProcessGroup {
   /** Takes the next sequence number now (synchronously), so concurrent calls stay ordered. */
   private context(op: string, opts: CollectiveOptions): OpContext {
     const seq = this.seq;
-    this.seq = (this.seq + 1) % P2P_SEQ_BASE;
+    this.seq = (this.seq + 1) % this.tags.seqLimit;
     const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
-    return { transport: this.transport, rank: this.rank, size: this.size, seq, op, timeoutMs, deadline: new Deadline(op, timeoutMs), scratch: this.scratch };
+    return { transport: this.transport, rank: this.rank, size: this.size, seq, op, timeoutMs, deadline: new Deadline(op, timeoutMs), scratch: this.scratch, add: this.reducer };
   }
 
   /** Awaits an algorithm; its deadline's timer goes once it is over. */

@@ -9,7 +9,8 @@
  *   different tags may arrive in any order; the same (peer, tag) pair is FIFO. With `opts.into`, the
  *   payload is written there (its length must match) and `into` is returned — a TCP transport reads
  *   straight into it when the recv is posted before the bytes arrive.
- * - A tag is an integer in [0, 2^52). Collectives use (op sequence number) * 2^32 + (message index).
+ * - A tag is an integer in [0, 2^53). Collectives use (op sequence number) * 2^32 + (message index);
+ *   tag_space.ts has the whole layout (point-to-point, sub-groups).
  * - A peer that disconnects fails every pending and future op on it at once with a PeerError (after
  *   any messages it already delivered); a recv whose deadline passes fails with a TimeoutError.
  * - 'peerLost' (rank, error) is emitted once when a peer drops unexpectedly.
@@ -59,6 +60,8 @@ export interface Transport {
   consumesPiecesFrom?(peer: number): boolean;
   /** Bytes this rank has handed to the wire so far (what a step sent is the difference), if the transport counts. */
   readonly bytesSent?: number;
+  /** High words of the tag space this transport carries (a sub-group's view: its share of its parent's); default 2^21 (tag_space.ts). */
+  readonly tagHiWords?: number;
   /** Human-readable address of a peer, for error messages ("127.0.0.1:40123"). */
   peerHost(peer: number): string;
   on(event: 'peerLost', listener: (rank: number, error: PeerError) => void): this;
@@ -68,7 +71,8 @@ export interface Transport {
 }
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
-export const MAX_TAG = 2 ** 52;
+/** Tags stay exact integers in JavaScript numbers (tag_space.ts). */
+export const MAX_TAG = 2 ** 53;
 
 /** A byte view over any typed array's memory (no copy). */
 export function bytesOf(view: ArrayBufferView): Uint8Array {

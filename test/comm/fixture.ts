@@ -1,15 +1,20 @@
 /**
  * Shared fixtures: the same collective tests run over every transport (in-process and real TCP on
- * 127.0.0.1), like one conformance suite per backend.
+ * 127.0.0.1; shared memory over TCP where the addon has it), like one conformance suite per backend.
  */
 import { createInProcessTransports } from '../../src/comm/inproc.js';
 import { setCommLogger, type LogLevel } from '../../src/comm/log.js';
 import { ProcessGroup, type ProcessGroupOptions } from '../../src/comm/process_group.js';
+import { shmNative } from '../../src/comm/shm/native.js';
+import { shareMemory } from '../../src/comm/shm/negotiate.js';
 import { MeshListener } from '../../src/comm/tcp/mesh.js';
+import type { TcpTransport } from '../../src/comm/tcp/transport.js';
 import type { Transport } from '../../src/comm/transport.js';
 
-export type Backend = 'inproc' | 'tcp';
+export type Backend = 'inproc' | 'tcp' | 'shm';
 export const BACKENDS: Backend[] = ['inproc', 'tcp'];
+/** Every transport this machine has: shared memory too where the native addon provides it (Linux). */
+export const ALL_BACKENDS: Backend[] = shmNative() ? ['inproc', 'tcp', 'shm'] : ['inproc', 'tcp'];
 export const TOKEN = 'test-token-0123456789abcdef';
 
 /** Collects comm log lines instead of printing them. */
@@ -33,8 +38,16 @@ export async function makeTcpTransports(n: number, opts: { timeoutMs?: number; s
   return Promise.all(listeners.map((l) => l.connect(addresses)));
 }
 
+async function makeTransports(backend: Backend, n: number, timeoutMs?: number): Promise<Transport[]> {
+  if (backend === 'inproc') return createInProcessTransports(n, { timeoutMs });
+  const tcp = await makeTcpTransports(n, { timeoutMs });
+  if (backend === 'tcp') return tcp;
+  // Small rings, so messages larger than a ring are tested too.
+  return Promise.all(tcp.map((t) => shareMemory(t as TcpTransport, { timeoutMs: timeoutMs ?? 10_000, ringBytes: 1 << 16 })));
+}
+
 export async function makeWorld(backend: Backend, n: number, opts: ProcessGroupOptions = {}): Promise<World> {
-  const transports: Transport[] = backend === 'inproc' ? createInProcessTransports(n, { timeoutMs: opts.timeoutMs }) : await makeTcpTransports(n, { timeoutMs: opts.timeoutMs });
+  const transports = await makeTransports(backend, n, opts.timeoutMs);
   const groups = transports.map((t) => new ProcessGroup(t, opts));
   return { groups, transports, close: async () => void (await Promise.all(transports.map((t) => t.close()))) };
 }

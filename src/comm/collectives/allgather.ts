@@ -1,38 +1,46 @@
 /**
- * Ring all-gather: every rank contributes an equal-sized block; block i ends at output[i*len ...].
- * Step s (0..n-2): send block r-s to the right, receive block r-s-1 from the left straight into
- * the output, then forward it. Blocks are cut into lanes that run concurrently (pipelining), like
- * the all-gather half of the ring all-reduce. Bytes sent per rank: (n-1) * len.
+ * Ring all-gather: every rank contributes one block (equal sizes, or explicit counts); the output is
+ * rank-major, block i from rank i. Works on bytes, so any typed data travels.
+ *
+ * Rank r sends to r+1 and receives from r-1. Step s (0..n-2): send block r-s to the right, receive
+ * block r-s-1 from the left straight into the output, then forward it. Blocks are cut into lanes that
+ * run concurrently (ring_plan.ts), pipelining the ring; the ring all-reduce's second phase is this one.
+ *
+ * Bytes sent per rank: (n-1)/n of the output (every block but one's own); n-1 messages per lane.
  */
-import { MAX_LANES } from './ring_plan.js';
-import { later, mod, recvOptions, sendOptions, tagOf, type OpContext } from './context.js';
+import { bytesOf } from '../transport.js';
+import { later, mod, recvOptions, sendOptions, type OpContext } from './context.js';
+import { ringPhase, type RingPhase } from './ring_phase.js';
+import type { RingPlan } from './ring_plan.js';
 
-export async function ringAllGather(ctx: OpContext, input: Uint8Array, output: Uint8Array, chunkBytes: number): Promise<void> {
-  const { rank: r, size: n } = ctx;
-  const len = input.length;
-  output.set(input, r * len);
-  const lanes = Math.max(1, Math.min(MAX_LANES, Math.floor(len / Math.max(1, chunkBytes))));
-  const jobs: Promise<void>[] = [];
-  for (let c = 0; c < lanes; c++) {
-    const a = Math.floor((c * len) / lanes);
-    const b = Math.floor(((c + 1) * len) / lanes);
-    const view = (block: number): Uint8Array => output.subarray(mod(block, n) * len + a, mod(block, n) * len + b);
-    jobs.push(gatherLane(ctx, view, c, lanes));
-  }
-  await Promise.all(jobs);
-}
-
-async function gatherLane(ctx: OpContext, view: (block: number) => Uint8Array, lane: number, lanes: number): Promise<void> {
+/**
+ * Posts every receive of the phase now (so payloads land in place in the buffer), and returns the
+ * steps to run: they start by sending this rank's block, phase segment r.
+ */
+export function postAllGather(ctx: OpContext, phase: RingPhase<Float32Array | Uint8Array>): () => Promise<void> {
   const { transport: t, rank: r, size: n } = ctx;
   const right = mod(r + 1, n);
   const left = mod(r - 1, n);
-  const tag = (step: number): number => tagOf(ctx, step * lanes + lane);
+  const steps = n - 1;
   const incoming: Promise<Uint8Array>[] = [];
-  for (let s = 0; s < n - 1; s++) incoming.push(later(t.recv(left, tag(s), recvOptions(ctx, view(r - s - 1)))));
-  const sends: Promise<void>[] = [later(t.send(right, tag(0), view(r), sendOptions(ctx)))];
-  for (let s = 0; s < n - 1; s++) {
-    await incoming[s];
-    if (s + 1 < n - 1) sends.push(later(t.send(right, tag(s + 1), view(r - s - 1), sendOptions(ctx))));
-  }
+  for (let s = 0; s < steps; s++) incoming.push(later(t.recv(left, phase.tag(s), recvOptions(ctx, bytesOf(phase.piece(r - s - 1))))));
+  const send = (step: number, block: number): void => {
+    phase.sends.push(later(t.send(right, phase.tag(step), bytesOf(phase.piece(block)), sendOptions(ctx))));
+  };
+  return async () => {
+    send(0, r);
+    for (let s = 0; s < steps; s++) {
+      await incoming[s];
+      if (s + 1 < steps) send(s + 1, r - s - 1);
+    }
+  };
+}
+
+/** Fills `output` (segments: `plan`, in bytes) with every rank's block; this rank's must already be in place. */
+export async function ringAllGather(ctx: OpContext, output: Uint8Array, plan: RingPlan): Promise<void> {
+  const sends: Promise<void>[] = [];
+  const runs: Promise<void>[] = [];
+  for (let lane = 0; lane < plan.lanes; lane++) runs.push(postAllGather(ctx, ringPhase(ctx, output, { plan, lane, firstStep: 0, rotate: 0, sends }))());
+  await Promise.all(runs);
   await Promise.all(sends);
 }

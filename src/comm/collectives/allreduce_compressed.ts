@@ -45,12 +45,12 @@ export async function compressedAllReduce(ctx: OpContext, data: Float32Array, co
   codec.decode(slot(0), data);
   for (let p = 1; p < n; p++) {
     codec.decode(slot(p), decoded);
-    reduceInto(data, decoded, 'sum');
+    reduceInto(data, decoded, 'sum', ctx.add);
   }
   if (op === 'avg') divideInPlace(data, n);
   if (exact) {
     exact.set(tail(0));
-    for (let p = 1; p < n; p++) reduceInto(exact, tail(p), 'sum');
+    for (let p = 1; p < n; p++) reduceInto(exact, tail(p), 'sum', ctx.add);
   }
   ctx.scratch.release(scratch);
 }

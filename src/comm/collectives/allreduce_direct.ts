@@ -26,7 +26,7 @@ export async function directAllReduce(ctx: OpContext, data: Float32Array, op: Re
   // Our own contribution goes in its rank slot so the order of additions is the same everywhere.
   scratch.set(data, r * len);
   const acc = scratch.subarray(0, len);
-  for (let p = 1; p < n; p++) reduceInto(acc, scratch.subarray(p * len, (p + 1) * len), op);
+  for (let p = 1; p < n; p++) reduceInto(acc, scratch.subarray(p * len, (p + 1) * len), op, ctx.add);
   if (op === 'avg') divideInPlace(acc, n);
   data.set(acc);
   ctx.scratch.release(scratch);

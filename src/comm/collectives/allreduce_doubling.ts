@@ -46,14 +46,14 @@ export async function doublingAllReduce(ctx: OpContext, data: Float32Array, op: 
   let cur: Float32Array = data;
   if (folded) {
     await folded;
-    reduceInto(slot(0), data, op);
+    reduceInto(slot(0), data, op, ctx.add);
     cur = slot(0);
   }
   for (let k = 0; k < rounds; k++) {
     const sent = later(t.send(r ^ (1 << k), tagOf(ctx, k + 1), bytesOf(cur), sendOptions(ctx)));
     await incoming[k];
     await sent;
-    reduceInto(slot(k + 1), cur, op);
+    reduceInto(slot(k + 1), cur, op, ctx.add);
     cur = slot(k + 1);
   }
   if (op === 'avg') divideInPlace(cur, n);

@@ -1,10 +1,11 @@
 /**
  * What every collective algorithm gets: the transport, its place in the group, the operation's
  * sequence number (so concurrent operations never confuse each other's messages), one deadline for
- * all its messages (deadline.ts) and a scratch pool. Algorithms are plain async functions over this context, one file each.
+ * all its messages (deadline.ts), a scratch pool and the group's sum kernel (reduce_ops.ts). Algorithms are plain async functions over this context, one file each.
  */
 import type { Deadline } from '../deadline.js';
 import type { RecvOptions, SendOptions, Transport } from '../transport.js';
+import type { Reducer } from './reduce_ops.js';
 import type { ScratchPool } from './scratch.js';
 
 export interface OpContext {
@@ -19,6 +20,8 @@ export interface OpContext {
   /** Shared by every send and receive of the operation: one timer, not one per message. */
   readonly deadline: Deadline;
   readonly scratch: ScratchPool;
+  /** dst += src: the group's sum kernel (ProcessGroupOptions.reducer). */
+  readonly add: Reducer;
 }
 
 const TAG_HI = 0x1_0000_0000;

@@ -21,7 +21,22 @@ export const MAX_LANES = 4;
 export function planRing(length: number, n: number, chunkFloats: number, maxLanes = MAX_LANES): RingPlan {
   const segStart: number[] = [];
   for (let i = 0; i <= n; i++) segStart.push(Math.floor((i * length) / n));
-  const maxSeg = Math.ceil(length / n);
+  return planSegments(segStart, chunkFloats, maxLanes);
+}
+
+/**
+ * The plan over segments of the given lengths (segment i: counts[i] elements, one per rank), for the
+ * collectives that take explicit counts (reduce-scatter and all-gather of uneven shards).
+ */
+export function planCounts(counts: readonly number[], chunkFloats: number, maxLanes = MAX_LANES): RingPlan {
+  const segStart = [0];
+  for (const c of counts) segStart.push(segStart[segStart.length - 1] + c);
+  return planSegments(segStart, chunkFloats, maxLanes);
+}
+
+function planSegments(segStart: number[], chunkFloats: number, maxLanes: number): RingPlan {
+  let maxSeg = 0;
+  for (let i = 0; i + 1 < segStart.length; i++) maxSeg = Math.max(maxSeg, segStart[i + 1] - segStart[i]);
   const lanes = Math.max(1, Math.min(maxLanes, Math.floor(maxSeg / Math.max(1, chunkFloats))));
   return { segStart, lanes, maxPiece: Math.ceil(maxSeg / lanes) };
 }

@@ -6,20 +6,24 @@
  */
 import type { RecvOptions, SendOptions, Transport } from '../transport.js';
 
-const TAG_HI = 0x1_0000_0000;
-/** Collective sequence numbers stay below this; p2p tags use the range above it. */
-export const P2P_SEQ_BASE = 1 << 19;
+import { TAG_HI, TagSpace } from '../tag_space.js';
+
+/** The world group's collective sequence numbers stay below this; its p2p tags use the range above it (tag_space.ts). */
+export const P2P_SEQ_BASE = new TagSpace().p2pBase;
 
 export class PairCounters {
   private readonly sent = new Map<number, number>();
   private readonly received = new Map<number, number>();
 
+  /** `base`: the group's first point-to-point high word; counters wrap after as many (tag_space.ts). */
+  constructor(private readonly base: number = P2P_SEQ_BASE) {}
+
   nextSendTag(peer: number, userTag: number): number {
-    return next(this.sent, peer, userTag);
+    return next(this.sent, peer, userTag, this.base);
   }
 
   nextRecvTag(peer: number, userTag: number): number {
-    return next(this.received, peer, userTag);
+    return next(this.received, peer, userTag, this.base);
   }
 
   /** The peer reconnected as a new process: both directions count from zero again. */
@@ -30,12 +34,12 @@ export class PairCounters {
   }
 }
 
-function next(counters: Map<number, number>, peer: number, userTag: number): number {
+function next(counters: Map<number, number>, peer: number, userTag: number, base: number): number {
   if (!Number.isInteger(userTag) || userTag < 0 || userTag > 0xffffffff) throw new RangeError(`invalid p2p tag ${userTag}`);
   const key = peer * TAG_HI + userTag;
   const count = counters.get(key) ?? 0;
-  counters.set(key, (count + 1) % P2P_SEQ_BASE);
-  return (P2P_SEQ_BASE + count) * TAG_HI + userTag;
+  counters.set(key, (count + 1) % base);
+  return (base + count) * TAG_HI + userTag;
 }
 
 export function p2pSend(t: Transport, peer: number, tag: number, data: Uint8Array, opts: SendOptions): Promise<void> {

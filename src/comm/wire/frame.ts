@@ -128,7 +128,7 @@ export function encodeFrame(h: Omit<FrameHeader, 'length'>, payload?: Uint8Array
   return out;
 }
 
-/** Splits an API tag (0 <= tag < 2^52) into the header's seq and tag words. */
+/** Splits an API tag (0 <= tag < 2^53) into the header's seq and tag words. */
 export function splitTag(tag: number): { seq: number; tag: number } {
   return { seq: Math.floor(tag / 0x1_0000_0000), tag: tag >>> 0 };
 }
