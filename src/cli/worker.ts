@@ -16,7 +16,7 @@ import { appendEvent, eventsFile } from '../metrics/events.js';
 import { balancerFromFlags, rebalanceLine } from '../balance/index.js';
 import { MonitorLog } from '../train/monitors.js';
 import { runTraining } from '../train/run.js';
-import { createClusterStrategy } from '../train/strategies/ps_factory.js';
+import { createClusterStrategy } from '../train/strategies/registry.js';
 import { LAUNCHER_STORE_ENV, clusterSignature, strategyOptions } from '../launch/worker_flags.js';
 import { StoreServer } from '../comm/store/server.js';
 import { resolveToken } from '../comm/token.js';
