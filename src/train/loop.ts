@@ -114,6 +114,7 @@ export async function train(
     if (at !== undefined) step = at;
     lastEpoch = epoch;
     const { record: r, stop } = await trainStep(ctx, strategy, schedule, config, data.train, batch, step, epoch, guards.faults, lrStep ?? step);
+    if (!r && stop) break; // the strategy ended the run before this step's update
     if (!r) continue; // abandoned: the group changed (the strategy plans the next step)
     if (shared) r.waitMs += shared.takeExchangeMs();
     const [scaledMs, fixedMs] = arrivals.split(r);
@@ -202,7 +203,7 @@ async function trainStep(
     },
   };
   const reduced = strategy.runStep ? await strategy.runStep(ctx, work) : await loopDrivenStep(ctx, strategy, work);
-  if (reduced.regrouped) return { record: null, stop: false };
+  if (reduced.regrouped || reduced.stop) return { record: null, stop: reduced.stop === true };
   const t1 = reduced.exchangeStart;
   faults?.afterCommunication(step, model.arena().grad);
   const t2 = performance.now();

@@ -41,8 +41,10 @@ export interface StepOutcome extends CommTiming {
   /** performance.now() when the exchange began (what beforeExchange returned): the step's compute ends there. */
   exchangeStart: number;
   info?: StepInfo;
-  /** The group changed under the step: it is abandoned (no update, no record). */
+  /** The group changed under the step: it is abandoned (no update, no record); the next planned step follows. */
   regrouped?: boolean;
+  /** The run ends before this step's update (no update, no record): e.g. a local fit whose loss stopped moving. */
+  stop?: boolean;
   buckets?: BucketSpan[];
 }
 

@@ -157,3 +157,34 @@ describe('gradient accumulation owns its step (GradAccumulation)', () => {
     assert.deepEqual(runs[0].steps.map((r) => r.samples), new Array(5).fill(12));
   });
 });
+
+describe('a step owner that ends the run (StepOutcome.stop)', () => {
+  /** Trains like the loop until step `at`, where it stops before the update. */
+  class StopAt extends LocalStrategy {
+    afterSteps = 0;
+    constructor(private readonly at: number) {
+      super();
+    }
+
+    async runStep(ctx: StrategyContext, work: StepWork): Promise<StepOutcome> {
+      const out = await exchange(ctx, this, work, forwardBackward(ctx.model, work.data, work.batch!, work.batch!.size));
+      return work.step === this.at ? { ...out, stop: true } : out;
+    }
+
+    override async afterStep(): Promise<void> {
+      this.afterSteps++;
+    }
+  }
+
+  it('takes no update, records nothing for that step, and ends with the parameters of the steps before it', async () => {
+    const stopping = new StopAt(3);
+    const stopped = await run(config({ evalEvery: 0 }), stopping);
+    const three = await run(config({ evalEvery: 0, maxSteps: 3, schedule: 'constant' }), new LocalStrategy());
+    const threeAgain = await run(config({ evalEvery: 0, schedule: 'constant' }), new StopAt(3));
+    assert.deepEqual(stopped.steps.map((r) => r.step), [0, 1, 2]);
+    assert.equal(stopping.afterSteps, 3);
+    // The LR schedule is over the planned 10 steps, so compare with a constant rate on both sides.
+    assert.deepEqual(threeAgain.params, three.params);
+    assert.equal(stopped.evals.length, 1, 'the run still ends with its evaluation');
+  });
+});
