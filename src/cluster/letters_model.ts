@@ -74,13 +74,17 @@ async function fit(task: ShardTask, sliceMs: number | null): Promise<LocalFit> {
   };
   const strategy = new ShardFit(start, shard, sliceMs);
   const data = shardDataset(shard);
-  const { model } = await train(config, { train: data, test: data }, strategy);
-  const weights = model.arena().data;
-  const delta = new Float32Array(weights.length);
-  for (let i = 0; i < delta.length; i++) delta[i] = weights[i] - start[i];
-  const last = strategy.last;
-  // The error of the last forward pass only (an argmax per epoch would cost ~10% of the task).
-  return { delta, trainError: last ? errorRate(last.logits, shard.labels) : 1, trainLoss: last?.loss ?? 0, epochs: strategy.updates };
+  try {
+    const { model } = await train(config, { train: data, test: data }, strategy);
+    const weights = model.arena().data;
+    const delta = new Float32Array(weights.length);
+    for (let i = 0; i < delta.length; i++) delta[i] = weights[i] - start[i];
+    const last = strategy.last;
+    // The error of the last forward pass only (an argmax per epoch would cost ~10% of the task).
+    return { delta, trainError: last ? errorRate(last.logits, shard.labels) : 1, trainLoss: last?.loss ?? 0, epochs: strategy.updates };
+  } finally {
+    await strategy.close();
+  }
 }
 
 /** Misclassified fraction of a shard under `weights`. */

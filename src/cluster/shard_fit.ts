@@ -36,16 +36,19 @@ export class ShardFit implements Strategy {
   /** Seeding backward with the row count turns the mean loss's gradient into the summed loss's. */
   private readonly seed: Float32Array;
   /**
-   * Each epoch's buffers are the previous epoch's, zeroed: spares the allocations and garbage
-   * collection that cost ~20% of an epoch of this small model.
+   * Each epoch's buffers are the previous epoch's (or the previous task's), zeroed: spares the
+   * allocations and garbage collection that cost ~20% of an epoch of this small model.
    */
-  private readonly recycler = new BufferRecycler();
+  private readonly recycler: BufferRecycler;
   private sliceStart = performance.now();
 
   /** `sliceMs`: hand the event loop a turn after an epoch once this much training has passed (null: never). */
   constructor(private readonly start: Float32Array, shard: LetterShard, private readonly sliceMs: number | null) {
-    this.batch = { size: shard.rows, indices: Int32Array.from({ length: shard.rows }, (_, i) => i), inputs: shard.features, labels: shard.labels };
+    const indices = new Int32Array(shard.rows);
+    for (let i = 0; i < indices.length; i++) indices[i] = i;
+    this.batch = { size: shard.rows, indices, inputs: shard.features, labels: shard.labels };
     this.seed = Float32Array.of(shard.rows);
+    this.recycler = idleRecyclers.pop() ?? new BufferRecycler();
   }
 
   async setup(ctx: StrategyContext): Promise<void> {
@@ -93,5 +96,14 @@ export class ShardFit implements Strategy {
     return local;
   }
 
-  async close(): Promise<void> {}
+  /** Hands the buffers on to the next task: the last logits have been read by then (letters_model.ts). */
+  async close(): Promise<void> {
+    idleRecyclers.push(this.recycler);
+  }
 }
+
+/**
+ * Recyclers no task is using: one task's buffers serve the next (the same shapes, task after task).
+ * A recycler belongs to one task at a time — fits that run at once never share one.
+ */
+const idleRecyclers: BufferRecycler[] = [];

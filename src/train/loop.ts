@@ -81,9 +81,8 @@ export async function train(
     size: data.train.size, worldSize: shard.count, rank: shard.index, seed: config.seed, shuffle: true,
   });
   const stepBatch = config.batchSize * (config.gradAccum ?? 1);
-  const loader = new BatchLoader(data.train, sampler, stepBatch);
   const shared = guards.balance ? new SharedBatches(data.train, stepBatch, shard.count, config.seed, shard) : null;
-  const stepsPerEpoch = shared ? shared.stepsPerEpoch : loader.numBatches;
+  const stepsPerEpoch = shared ? shared.stepsPerEpoch : Math.ceil(sampler.length / stepBatch);
   const shardSteps = config.maxSteps > 0 ? Math.min(config.maxSteps, stepsPerEpoch * config.epochs) : stepsPerEpoch * config.epochs;
   const totalSteps = strategy.stepsFor ? strategy.stepsFor(shardSteps) : shardSteps;
   const monitors = guards.monitors ?? new RunMonitors(strategy.rank, strategy.worldSize, null, strategy.sharesHealth === true);
@@ -109,7 +108,7 @@ export async function train(
   const arrivals = new ArrivalClock();
   const steps: AsyncIterable<PlannedStep> | Iterable<PlannedStep> = strategy.steps
     ? strategy.steps(ctx, data.train, config.batchSize, config.epochs, config.seed)
-    : shared && guards.balance ? shared.plan(guards.balance, totalSteps, step) : stepPlan(loader, plan, step);
+    : shared && guards.balance ? shared.plan(guards.balance, totalSteps, step) : stepPlan(new BatchLoader(data.train, sampler, stepBatch), plan, step);
   for await (const [epoch, batch, at, lrStep] of steps) {
     if (at !== undefined) step = at;
     lastEpoch = epoch;

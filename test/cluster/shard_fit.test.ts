@@ -29,3 +29,13 @@ test('a task trains through the one loop: a record per update, the stopping epoc
   assert.deepEqual(fit.delta, Float32Array.from(model.arena().data, (w, i) => w - start[i]));
   assert.equal(fit.epochs, 1);
 });
+
+test('tasks trained at once give the bits each gives alone (no two share an epoch\'s buffers)', async () => {
+  const a = shard(60, 8);
+  const b = shard(60, 9); // the same shapes: a shared recycler would hand one task's buffers to the other
+  const start = buildLettersModel(5, 1).arena().data.slice();
+  const task = (s: typeof a) => ({ hidden: 5, start, shard: s, epochs: 6, lr: 1e-3 });
+  const alone = [await fitShard(task(a)), await fitShard(task(b))];
+  const together = await Promise.all([fitShard(task(a)), fitShard(task(b))]);
+  assert.deepEqual(together, alone);
+});
