@@ -87,10 +87,10 @@ function childrenCpuS(): number | null {
 }
 
 /** The reference: the same rounds in one loop, in this process (no wire, no nodes, no scheduler). */
-function inProcess(data: LettersData, rounds: number, seed: number): { s: number; cpuS: number; errors: number[]; checksum: string } {
+async function inProcess(data: LettersData, rounds: number, seed: number): Promise<{ s: number; cpuS: number; errors: number[]; checksum: string }> {
   const t0 = performance.now();
   const c0 = process.cpuUsage();
-  const r = fedavgInProcess(data, { ...JOB, rounds, seed });
+  const r = await fedavgInProcess(data, { ...JOB, rounds, seed });
   const c = process.cpuUsage(c0);
   return { s: (performance.now() - t0) / 1000, cpuS: (c.user + c.system) / 1e6, errors: r.validationErrors, checksum: r.weightsChecksum };
 }
@@ -116,11 +116,11 @@ async function main(): Promise<void> {
     const runs: ClusterRun[] = [];
     const refs: number[] = [];
     const refCpus: number[] = [];
-    let ref = inProcess(data, rounds, JOB.seed);
+    let ref = await inProcess(data, rounds, JOB.seed);
     for (let k = 0; k < repeats; k++) {
       process.stderr.write(`bench:federated: ${rounds} rounds, run ${k + 1} of ${repeats} ...\n`);
       runs.push(await runFederated(rounds));
-      ref = inProcess(data, rounds, JOB.seed);
+      ref = await inProcess(data, rounds, JOB.seed);
       refs.push(ref.s);
       refCpus.push(ref.cpuS);
     }
@@ -145,7 +145,8 @@ async function main(): Promise<void> {
       identical_to_in_process: identical,
     });
   }
-  const seedErrors = Array.from({ length: seeds }, (_, s) => inProcess(data, 25, s).errors[24]);
+  const seedErrors: number[] = [];
+  for (let s = 0; s < seeds; s++) seedErrors.push((await inProcess(data, 25, s)).errors[24]);
   const table = renderTable(
     [{ header: 'rounds' }, { header: 'wall (min–max)', align: 'right' }, { header: 'job on coordinator', align: 'right' }, { header: 'in one process', align: 'right' },
       { header: 'job / in-process', align: 'right' }, { header: 'CPU, all processes (in one process)', align: 'right' }, { header: 'vs original (639 s)', align: 'right' }, { header: 'validation error', align: 'right' }, { header: 'same bits' }, { header: 'target' }],

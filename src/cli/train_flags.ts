@@ -7,7 +7,7 @@ import { BALANCE_MODELS } from '../balance/policy.js';
 import { acceptedDatasets, acceptedModels, canonicalDataset, canonicalModel } from '../config/spellings.js';
 import { addCommFlags } from './comm_flags.js';
 import type { TrainFlags } from '../launch/worker_flags.js';
-import { CLUSTER_STRATEGIES } from '../train/strategies/ps_factory.js';
+import { CLUSTER_STRATEGIES } from '../train/strategies/registry.js';
 import { intList, nonNegativeInt, nonNegativeNumber, oneOf, positiveInt, positiveNumber } from './options.js';
 
 // The flag values' shape and what follows from them live below the commands, where the launcher reads them too.

@@ -17,7 +17,7 @@ import { balancerFromFlags, rebalanceLine } from '../balance/index.js';
 import { MonitorLog } from '../train/monitors.js';
 import { runTraining } from '../train/run.js';
 import { tensorReducer } from '../train/reducer.js';
-import { createClusterStrategy } from '../train/strategies/ps_factory.js';
+import { createClusterStrategy } from '../train/strategies/registry.js';
 import { LAUNCHER_STORE_ENV, clusterSignature, strategyOptions } from '../launch/worker_flags.js';
 import { StoreServer } from '../comm/store/server.js';
 import { resolveToken } from '../comm/token.js';

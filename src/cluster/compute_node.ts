@@ -14,10 +14,9 @@ import type { Connection } from '../comm/tcp/connection.js';
 import { logRefused, PendingHandshakes } from '../comm/tcp/handshake.js';
 import { boundPort, listen } from '../comm/tcp/net.js';
 import { MessageType } from '../comm/wire/frame.js';
-import type { Module } from '../nn/module.js';
 import { ProtocolError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
-import { buildLettersModel, fitShardInSlices, lettersParamCount, type LocalFit } from './letters_model.js';
+import { fitShardInSlices, lettersParamCount, type LocalFit } from './letters_model.js';
 import { acceptCluster, dialCluster, onFrames, sendFrame } from './link.js';
 import { decodeTask, encode, encodeTaskResult, type Task, type TaskResult } from './messages.js';
 
@@ -49,7 +48,6 @@ export class ComputeNode {
   private server: net.Server | null = null;
   private readonly pending = new PendingHandshakes();
   private readonly links = new Set<Connection>();
-  private readonly models = new Map<number, Module>();
   private readonly rng: Rng;
   private work: Promise<void> = Promise.resolve();
   private inFlight = 0;
@@ -134,7 +132,7 @@ export class ComputeNode {
     const train = async (): Promise<void> => {
       if (!conn.isOpen) return; // the coordinator gave up on us meanwhile
       const shard = { name: task.shard, rows: task.rows, features: task.features, labels: task.labels };
-      const fit = await fitShardInSlices(this.model(task.hidden), task.weights, shard, task.epochs, task.lr, TRAIN_SLICE_MS);
+      const fit = await fitShardInSlices({ hidden: task.hidden, start: task.weights, shard, epochs: task.epochs, lr: task.lr }, TRAIN_SLICE_MS);
       this.reply(conn, task, t0, busy, fit);
     };
     // A busy node waits (the delays of several tasks overlap), then trains one task at a time.
@@ -161,11 +159,5 @@ export class ComputeNode {
       delta: fit?.delta ?? new Float32Array(0),
     };
     sendFrame(conn, MessageType.TaskResult, encodeTaskResult(result));
-  }
-
-  private model(hidden: number): Module {
-    let m = this.models.get(hidden);
-    if (!m) this.models.set(hidden, (m = buildLettersModel(hidden, 0)));
-    return m;
   }
 }

@@ -21,16 +21,15 @@ export interface ReferenceRun {
   weightsChecksum: string;
 }
 
-export function fedavgInProcess(data: LettersData, job: ReferenceJob): ReferenceRun {
+export async function fedavgInProcess(data: LettersData, job: ReferenceJob): Promise<ReferenceRun> {
   const model = buildLettersModel(job.hidden, job.seed);
   const global = model.arena().data.slice();
-  const worker = buildLettersModel(job.hidden, 0);
   const validationErrors: number[] = [];
   const n = data.train.length;
   for (let r = 0; r < job.rounds; r++) {
     const sum = new Float64Array(global.length);
     for (const shard of data.train) {
-      const { delta } = fitShard(worker, global, shard, job.epochs, job.lr);
+      const { delta } = await fitShard({ hidden: job.hidden, start: global, shard, epochs: job.epochs, lr: job.lr });
       for (let i = 0; i < sum.length; i++) sum[i] += (1 / n) * delta[i];
     }
     for (let i = 0; i < global.length; i++) global[i] += sum[i];

@@ -9,7 +9,7 @@ import { type BalanceModel, balanceSignature } from '../balance/index.js';
 import { type DatasetName, type TrainConfig, defaultConfig } from '../train/config.js';
 import { runSignature } from '../train/signature.js';
 import type { Compression } from '../train/strategies/allreduce.js';
-import { type ClusterStrategyName, type ClusterStrategyOptions, strategySignature } from '../train/strategies/ps_factory.js';
+import { type ClusterStrategyName, type ClusterStrategyOptions, strategySignature } from '../train/strategies/registry.js';
 
 /** Set by the local launcher, which hosts the rendezvous store itself. */
 export const LAUNCHER_STORE_ENV = 'SMOLCLUSTER_LAUNCHER_STORE';

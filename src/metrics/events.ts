@@ -9,9 +9,12 @@ import { JsonlWriter } from './jsonl.js';
  * joining, finishing and being lost, evaluations, saved models; later checkpoints and rebalancing
  * decisions. One JSON object per line, `{v, kind, time, ...}` (docs/EXPERIMENTS.md), written at
  * once (events are rare and matter most when a process is about to die). Like metrics.jsonl the
- * file is shared: every process of a local cluster appends to it with whole-line writes. The run
- * monitors (src/train/monitors.ts) write their `detection` and `fault_injected` lines to the same
- * file, in the same envelope.
+ * file is shared: every process of a local cluster appends to it with whole-line writes.
+ *
+ * This file is its one writer: every line goes through EventLog — the run's (RunEvents), the local
+ * launcher's (LauncherEvents), the run monitors' `detection` and `fault_injected` lines
+ * (src/train/monitors.ts), the coordinator's decisions (src/cluster/coordinator.ts), other ranks'
+ * lines relayed by rank 0 (remote/receiver.ts) — and the run's owner empties it (resetEvents).
  */
 export const EVENTS_FILE = 'events.jsonl';
 export const EVENTS_SCHEMA_VERSION = 1;
@@ -104,9 +107,19 @@ export class EventLog {
     return record;
   }
 
+  /** Appends a line another process wrote (remote/receiver.ts, after checking it) as it stands. */
+  relay(record: Record<string, unknown>): void {
+    this.out.write(record);
+  }
+
   close(): void {
     this.out.close();
   }
+}
+
+/** Empties `dir`'s events.jsonl (the run's owner, at its start), keeping the file: other ranks append to it. */
+export function resetEvents(dir: string): void {
+  writeFileSync(eventsFile(dir), '');
 }
 
 /**

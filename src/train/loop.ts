@@ -10,7 +10,8 @@ import { makeOptimizer } from '../nn/optim/index.js';
 import { type LrSchedule, makeSchedule } from '../nn/optim/schedule.js';
 import type { TrainConfig } from './config.js';
 import { type AnyBatch, outputWidth } from './objective.js';
-import { forwardBackward, forwardThen } from './micro_batches.js';
+import { type StepWork, loopDrivenStep } from './step.js';
+import { accumulating } from './strategies/grad_accum.js';
 import { type EvalResult, evaluate } from './evaluate.js';
 import type { StepRecord, TrainObserver } from '../metrics/records.js';
 import type { PlannedStep, Strategy, StrategyContext, UpdateResult } from './strategy.js';
@@ -61,11 +62,14 @@ export interface TrainGuards {
 /**
  * The one training loop: every strategy runs through it. Each rank iterates its shard of every
  * global batch, computes the loss and gradients of its share, lets the strategy combine them, and
- * takes the optimizer step.
+ * takes the optimizer step. A strategy may own the computation and exchange of its step
+ * (Strategy.runStep: micro-batch schedules); the loop keeps the rest of the step around it.
  */
 export async function train(
-  config: TrainConfig, data: TrainData, strategy: Strategy, observer: TrainObserver = {}, guards: TrainGuards = {},
+  config: TrainConfig, data: TrainData, given: Strategy, observer: TrainObserver = {}, guards: TrainGuards = {},
 ): Promise<TrainOutcome> {
+  // With --grad-accum K a step's batch is K micro-batches of batchSize, run by a step-owning wrapper (grad_accum.ts).
+  const strategy = accumulating(given, config.gradAccum ?? 1);
   const spec = specFor(config, data.train);
   const model = createModel(spec, config.seed);
   if (config.init) initFromFile(config.init, model, spec);
@@ -76,11 +80,9 @@ export async function train(
   const sampler = new DistributedSampler({
     size: data.train.size, worldSize: shard.count, rank: shard.index, seed: config.seed, shuffle: true,
   });
-  // With --grad-accum K a step's batch is K micro-batches of batchSize (micro_batches.ts).
   const stepBatch = config.batchSize * (config.gradAccum ?? 1);
-  const loader = new BatchLoader(data.train, sampler, stepBatch);
   const shared = guards.balance ? new SharedBatches(data.train, stepBatch, shard.count, config.seed, shard) : null;
-  const stepsPerEpoch = shared ? shared.stepsPerEpoch : loader.numBatches;
+  const stepsPerEpoch = shared ? shared.stepsPerEpoch : Math.ceil(sampler.length / stepBatch);
   const shardSteps = config.maxSteps > 0 ? Math.min(config.maxSteps, stepsPerEpoch * config.epochs) : stepsPerEpoch * config.epochs;
   const totalSteps = strategy.stepsFor ? strategy.stepsFor(shardSteps) : shardSteps;
   const monitors = guards.monitors ?? new RunMonitors(strategy.rank, strategy.worldSize, null, strategy.sharesHealth === true);
@@ -106,11 +108,12 @@ export async function train(
   const arrivals = new ArrivalClock();
   const steps: AsyncIterable<PlannedStep> | Iterable<PlannedStep> = strategy.steps
     ? strategy.steps(ctx, data.train, config.batchSize, config.epochs, config.seed)
-    : shared && guards.balance ? shared.plan(guards.balance, totalSteps, step) : stepPlan(loader, plan, step);
+    : shared && guards.balance ? shared.plan(guards.balance, totalSteps, step) : stepPlan(new BatchLoader(data.train, sampler, stepBatch), plan, step);
   for await (const [epoch, batch, at, lrStep] of steps) {
     if (at !== undefined) step = at;
     lastEpoch = epoch;
     const { record: r, stop } = await trainStep(ctx, strategy, schedule, config, data.train, batch, step, epoch, guards.faults, lrStep ?? step);
+    if (!r && stop) break; // the strategy ended the run before this step's update
     if (!r) continue; // abandoned: the group changed (the strategy plans the next step)
     if (shared) r.waitMs += shared.takeExchangeMs();
     const [scaledMs, fixedMs] = arrivals.split(r);
@@ -188,19 +191,19 @@ async function trainStep(
   const { model, optimizer } = ctx;
   const t0 = performance.now();
   model.zeroGrad();
-  // The strategies weight the local loss by what it is a mean over (samples, or scored tokens).
-  const microSize = (config.gradAccum ?? 1) > 1 ? config.batchSize : batch?.size ?? 0;
-  // A strategy that runs backward itself (allreduce --overlap) does so for a whole batch, never under injected faults.
-  const own = batch && strategy.backward && !faults && batch.size <= microSize ? strategy.backward : undefined;
-  const { loss: localLoss, samples, weight } = !batch ? { loss: NaN, samples: 0, weight: 0 }
-    : own ? await forwardThen(model, data, batch, (loss, w) => own(ctx, loss, w, step))
-    : forwardBackward(model, data, batch, microSize);
-  faults?.beforeCommunication(step, model.arena().grad);
-  const t1 = performance.now();
-  // Before any gradient leaves the process: a NaN is caught here, naming the rank (monitors.ts).
-  ctx.monitors?.beforeCommunication(step, t1 - t0, model.arena().grad);
-  const reduced = await strategy.reduceGradients(ctx, localLoss, weight, step);
-  if (reduced.regrouped) return { record: null, stop: false };
+  const work: StepWork = {
+    data, batch, microSize: config.batchSize, step, lrStep, faultsInjected: faults !== undefined,
+    beforeExchange: () => {
+      faults?.beforeCommunication(step, model.arena().grad);
+      const t1 = performance.now();
+      // Before any gradient leaves the process: a NaN is caught here, naming the rank (monitors.ts).
+      ctx.monitors?.beforeCommunication(step, t1 - t0, model.arena().grad);
+      return t1;
+    },
+  };
+  const reduced = strategy.runStep ? await strategy.runStep(ctx, work) : await loopDrivenStep(ctx, strategy, work);
+  if (reduced.regrouped || reduced.stop) return { record: null, stop: reduced.stop === true };
+  const t1 = reduced.exchangeStart;
   faults?.afterCommunication(step, model.arena().grad);
   const t2 = performance.now();
   const layerGradNorms = config.trackGradients ? perLayerNorms(model) : undefined;
@@ -219,7 +222,7 @@ async function trainStep(
   const updateComm = update ? update.commMs + update.waitMs : 0;
   const info = reduced.info || update?.info ? { ...reduced.info, ...update?.info } : undefined;
   const record: StepRecord = {
-    step, epoch, rank: strategy.rank, loss: reduced.loss, samples, lr: optimizer.lr,
+    step, epoch, rank: strategy.rank, loss: reduced.loss, samples: reduced.samples, lr: optimizer.lr,
     computeMs: t1 - t0 + strategyOverhead + (t3 - t2 - updateComm),
     commMs: reduced.commMs + (update?.commMs ?? 0) + (t4 - t3),
     waitMs: reduced.waitMs + (update?.waitMs ?? 0), gradNorm, layerGradNorms, info, time: Date.now(),

@@ -1,11 +1,10 @@
-import { writeFileSync } from 'node:fs';
 import { ensureWritable } from '../util/writable.js';
 import { hostname } from 'node:os';
 import type { RegressionDataset, TokenTask } from '../data/dataset.js';
 import { GUIDE_DATASETS, type GuideDatasetName, loadDataset } from '../data/load.js';
 import { loadMnist } from '../data/mnist.js';
 import { syntheticRegression } from '../data/synthetic.js';
-import { type NodeSummary, RunEvents, eventsFile, launcherOwnsRun } from '../metrics/events.js';
+import { type NodeSummary, RunEvents, eventsFile, launcherOwnsRun, resetEvents } from '../metrics/events.js';
 import { fanOut } from '../metrics/fanout.js';
 import { StepMetricsObserver } from '../metrics/step_metrics.js';
 import { TraceObserver, finalizeTrace, resetTrace } from '../metrics/trace.js';
@@ -101,7 +100,7 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
   if (rank === 0 && !o.rejoin) {
     createExperiment(o.experiment, { ...config, workers: strategy.worldSize, strategy: strategy.name }, { resuming: o.checkpoints?.resume !== undefined });
     // Truncated, not removed: ranks append to the same file. The local launcher resets it itself.
-    if (!launcherOwnsRun()) writeFileSync(eventsFile(o.experiment.dir), '');
+    if (!launcherOwnsRun()) resetEvents(o.experiment.dir);
     resetTrace(o.experiment.dir, o.trace === true);
   }
   const kernels = backend();

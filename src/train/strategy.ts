@@ -7,6 +7,7 @@ import type { BucketSpan } from './exchange/bucketed.js';
 import type { RunMonitors } from './monitors.js';
 import type { AnyBatch } from './objective.js';
 import type { StepInfo } from '../metrics/records.js';
+import type { StepOutcome, StepWork } from './step.js';
 
 /** One step a strategy plans: its epoch and batch (null: nothing to compute), and — when the strategy numbers the steps — its step and LR-schedule step. */
 export type PlannedStep = [epoch: number, batch: AnyBatch | null, step?: number, lrStep?: number];
@@ -95,6 +96,17 @@ export interface Strategy {
    * does not use it while faults are injected (they change the gradient before it leaves).
    */
   readonly backward?: (ctx: StrategyContext, loss: Tensor, samples: number, step: number) => Promise<void>;
+  /**
+   * Owns the whole step: forward, backward and the exchange of its micro-batches, in whatever order
+   * it needs (a pipeline's 1F1B schedule with point-to-point sends, ZeRO-3 gathering each layer
+   * group's parameters before its forward and backward, gradient accumulation). Absent: the loop
+   * runs forward and backward of the batch, then `backward`/`reduceGradients` (step.ts
+   * loopDrivenStep). Either way the loop zeroes the gradients before, and after it sets the LR,
+   * clips, takes the optimizer step (or `applyUpdate`), runs `afterStep`, records the metrics,
+   * evaluates and checkpoints. The strategy calls `work.beforeExchange()` once its gradients are
+   * final and before any leaves the process (injected faults, then the monitors' NaN check).
+   */
+  runStep?(ctx: StrategyContext, work: StepWork): Promise<StepOutcome>;
   /**
    * Who applies the update. Absent (allreduce, local): the loop calls optimizer.step() itself.
    * Present: the loop calls this instead, after setting the LR and clipping (e.g. a parameter

@@ -20,9 +20,9 @@ import { fedavgInProcess } from '../../src/cluster/reference.js';
 const procs: Running[] = [];
 after(() => stopAll(procs));
 
-function reference(job: typeof JOB): { errors: number[]; checksum: string } {
+async function reference(job: typeof JOB): Promise<{ errors: number[]; checksum: string }> {
   backend().setThreads(1);
-  const r = fedavgInProcess(letters(), job);
+  const r = await fedavgInProcess(letters(), job);
   return { errors: r.validationErrors, checksum: r.weightsChecksum };
 }
 
@@ -77,11 +77,11 @@ test('positional forms, bad peers and two concurrent clients against a coordinat
   const ra = await a.done;
   assert.equal(ra.code, 0, ra.stderr);
   assert.equal(await silent, 'open', 'a silent peer waits for its own handshake deadline; the jobs ran meanwhile');
-  assert.deepEqual(outcome(read(join(dir, 'a.json'))), reference(JOB));
-  assert.deepEqual(outcome(b), reference({ ...JOB, seed: 4 }));
+  assert.deepEqual(outcome(read(join(dir, 'a.json'))), await reference(JOB));
+  assert.deepEqual(outcome(b), await reference({ ...JOB, seed: 4 }));
   assert.deepEqual(updates[0], { state: 'queued', job: 2, ahead: 1 }, 'the second job waited behind the first');
   assert.match(ra.stdout, /round 1: validation error 0\.\d{4}, training error 0\.\d{4}/);
-  assert.match(ra.stdout, new RegExp(`final validation error: ${reference(JOB).errors[1].toFixed(4)}`));
+  assert.match(ra.stdout, new RegExp(`final validation error: ${(await reference(JOB)).errors[1].toFixed(4)}`));
 
   assert.ok(isRunning(coord.pid), 'the coordinator is still serving');
   const events = readJsonl(join(dir, 'c', 'events.jsonl'));
@@ -96,7 +96,7 @@ test('federated runs coordinator, nodes and client on this machine in one comman
   const dir = tempDir('federated');
   const r = await runCliProcess(['federated', '--nodes', '2', '--rounds', '1', '--epochs', '2', '--hidden', '8', '--lr', '1e-4', '--seed', '3', '--busy-delay-ms', '5', '--output', join(dir, 'r.json'), '--out', join(dir, 'run')], { timeoutMs: 120_000 });
   assert.equal(r.code, 0, r.stderr);
-  assert.deepEqual(outcome(read(join(dir, 'r.json'))), reference({ ...JOB, rounds: 1, epochs: 2 }));
+  assert.deepEqual(outcome(read(join(dir, 'r.json'))), await reference({ ...JOB, rounds: 1, epochs: 2 }));
   assert.match(r.stdout, /final validation error: 0\.\d{4}/);
   assert.ok(readJsonl(join(dir, 'run', 'events.jsonl')).some((e) => e.kind === 'job_done'));
 });

@@ -18,7 +18,7 @@ let reference: { errors: number[]; checksum: string };
 
 before(async () => {
   backend().setThreads(1); // as on every compute node: the same kernels, the same bits
-  const r = fedavgInProcess(letters(), JOB);
+  const r = await fedavgInProcess(letters(), JOB);
   reference = { errors: r.validationErrors, checksum: r.weightsChecksum };
   const all = await Promise.all(LOADS.flatMap((load) => [0, 1, 2, 3].map((i) => startNode({ load, delayMs: 5, seed: 100 * i + load * 10 }))));
   LOADS.forEach((load, g) => groups.set(load, all.slice(4 * g, 4 * g + 4)));

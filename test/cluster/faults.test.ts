@@ -16,9 +16,9 @@ import { waitFor } from '../helpers/cluster.js';
 const nodes: NodeProcess[] = [];
 let reference: { errors: number[]; checksum: string };
 
-before(() => {
+before(async () => {
   backend().setThreads(1);
-  const r = fedavgInProcess(letters(), JOB);
+  const r = await fedavgInProcess(letters(), JOB);
   reference = { errors: r.validationErrors, checksum: r.weightsChecksum };
 });
 

@@ -20,14 +20,14 @@ function summedLoss(hidden: number, w: Float32Array, s: ReturnType<typeof shard>
   return noGrad(() => crossEntropy(m.forward(new Tensor(s.features, [s.rows, 16])), s.labels).data[0] * s.rows);
 }
 
-test('one epoch is one step of plain gradient descent on the summed loss (eta means what it meant in the original)', () => {
+test('one epoch is one step of plain gradient descent on the summed loss (eta means what it meant in the original)', async () => {
   const s = shard(12, 1);
   const hidden = 5;
   const model = buildLettersModel(hidden, 3);
   const w0 = model.arena().data.slice();
   assert.equal(w0.length, lettersParamCount(hidden));
   const lr = 1e-3;
-  const { delta, epochs } = fitShard(model, w0, s, 1, lr);
+  const { delta, epochs } = await fitShard({ hidden, start: w0, shard: s, epochs: 1, lr });
   assert.equal(epochs, 1);
   // Finite differences of the summed loss on a few coordinates: delta = -lr · dL/dw.
   for (const i of [0, 7, 80, w0.length - 1]) {
@@ -41,25 +41,25 @@ test('one epoch is one step of plain gradient descent on the summed loss (eta me
   }
 });
 
-test('training stops early once the summed loss moves by 0.2 or less', () => {
+test('training stops early once the summed loss moves by 0.2 or less', async () => {
   const s = shard(30, 2);
   const model = buildLettersModel(8, 4);
   const w0 = model.arena().data.slice();
   // A learning rate so small that the loss cannot move by 0.2: one update, then the stop.
-  assert.equal(fitShard(model, w0, s, 50, 1e-9).epochs, 1);
-  const moving = fitShard(model, w0, s, 5, 1e-3);
+  assert.equal((await fitShard({ hidden: 8, start: w0, shard: s, epochs: 50, lr: 1e-9 })).epochs, 1);
+  const moving = await fitShard({ hidden: 8, start: w0, shard: s, epochs: 5, lr: 1e-3 });
   assert.equal(moving.epochs, 5);
   assert.ok(moving.trainError >= 0 && moving.trainError <= 1);
 });
 
-test('the same start and shard give the same bits, whatever the model object did before', () => {
+test('the same start and shard give the same bits, whatever was trained before', async () => {
   const s = shard(40, 3);
   const a = buildLettersModel(6, 1);
   const w0 = a.arena().data.slice();
-  const first = fitShard(a, w0, s, 4, 1e-3).delta;
+  const first = (await fitShard({ hidden: 6, start: w0, shard: s, epochs: 4, lr: 1e-3 })).delta;
   const b = buildLettersModel(6, 99);
-  fitShard(b, b.arena().data.slice(), s, 3, 1e-2); // leave b in some other state
-  assert.deepEqual(fitShard(b, w0, s, 4, 1e-3).delta, first);
+  await fitShard({ hidden: 6, start: b.arena().data.slice(), shard: s, epochs: 3, lr: 1e-2 }); // some other training between
+  assert.deepEqual((await fitShard({ hidden: 6, start: w0, shard: s, epochs: 4, lr: 1e-3 })).delta, first);
   const err = evaluateShard(a, w0, s);
   assert.ok(err > 0.5, 'an untrained model misclassifies most rows');
 });
@@ -68,11 +68,11 @@ test('training in slices gives the same bits as in one go, and the event loop ru
   const s = shard(600, 5);
   const model = buildLettersModel(24, 2);
   const w0 = model.arena().data.slice();
-  const whole = fitShard(model, w0, s, 40, 1e-4);
+  const whole = await fitShard({ hidden: 24, start: w0, shard: s, epochs: 40, lr: 1e-4 });
   let ticks = 0;
   const timer = setInterval(() => ticks++, 1);
   const t0 = performance.now();
-  const sliced = await fitShardInSlices(buildLettersModel(24, 7), w0, s, 40, 1e-4, 0); // a turn after every epoch
+  const sliced = await fitShardInSlices({ hidden: 24, start: w0, shard: s, epochs: 40, lr: 1e-4 }, 0); // a turn after every epoch
   const ms = performance.now() - t0;
   clearInterval(timer);
   assert.deepEqual(sliced.delta, whole.delta);

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { EVENTS_SCHEMA_VERSION, EventLog, LauncherEvents, RunEvents, appendEvent, eventsFile } from '../../src/metrics/events.js';
+import { EVENTS_SCHEMA_VERSION, EventLog, LauncherEvents, RunEvents, appendEvent, eventsFile, resetEvents } from '../../src/metrics/events.js';
 import { JsonlWriter } from '../../src/metrics/jsonl.js';
 import { sleep, tempDir } from '../helpers/cluster.js';
 
@@ -85,3 +86,35 @@ describe('JsonlWriter time-based flush', () => {
     w.close();
   });
 });
+
+describe('events.jsonl has one writer (metrics/events.ts)', () => {
+  it('relay appends another process\'s line as it stands; resetEvents empties the file', () => {
+    const d = join(dir, 'relay');
+    const log = new EventLog(eventsFile(d), { reset: true });
+    log.emit('worker_started', { rank: 0, pid: 1 });
+    const line = { v: EVENTS_SCHEMA_VERSION, kind: 'eval', rank: 1, step: 3, test_loss: 0.5, test_accuracy: null, time: 12 };
+    log.relay(line);
+    assert.deepEqual(lines(eventsFile(d))[1], line);
+    assert.equal(readFileSync(eventsFile(d), 'utf8').split('\n')[1], JSON.stringify(line));
+    resetEvents(d);
+    assert.equal(readFileSync(eventsFile(d), 'utf8'), '');
+    log.emit('worker_started', { rank: 0, pid: 2 });
+    assert.deepEqual(lines(eventsFile(d)).map((e) => e.pid), [2]);
+    log.close();
+  });
+
+  it('no other source file opens events.jsonl for writing', () => {
+    const src = join(dirname(fileURLToPath(import.meta.url)), '../../../src');
+    const writes = /(JsonlWriter|writeFileSync|appendFileSync|openSync|createWriteStream)\(\s*(join\([^)]*EVENTS_FILE|eventsFile\(|['"][^'"]*events\.jsonl)/;
+    const offenders = sourceFiles(src).filter((f) => !f.endsWith(join('metrics', 'events.ts')) && writes.test(readFileSync(f, 'utf8')));
+    assert.deepEqual(offenders.map((f) => relative(src, f)), []);
+  });
+});
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) return sourceFiles(p);
+    return e.name.endsWith('.ts') ? [p] : [];
+  });
+}

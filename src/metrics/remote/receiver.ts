@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Transport } from '../../comm/transport.js';
-import { EVENTS_FILE, EVENTS_SCHEMA_VERSION } from '../events.js';
+import { EventLog, eventsFile } from '../events.js';
 import { JsonlWriter } from '../jsonl.js';
 import type { TrainObserver } from '../records.js';
 import { SINK_FILE, STREAM_TAG, checkRecord, decodeMessage, encodeSink } from './wire.js';
@@ -42,7 +42,7 @@ export class MetricReceiver implements TrainObserver {
   private started = false;
   private settled = false;
   private metrics: JsonlWriter | null = null;
-  private events: JsonlWriter | null = null;
+  private events: EventLog | null = null;
   private readonly finished: Array<Promise<void>> = [];
   private readonly warned = new Set<number>();
 
@@ -78,7 +78,7 @@ export class MetricReceiver implements TrainObserver {
     for (const p of this.peers) {
       if (p.state === 'local' || p.state === 'waiting') continue;
       if (p.dropped > 0) this.warn(`metric stream: rank ${p.rank} dropped ${p.dropped} record${p.dropped === 1 ? '' : 's'} (its queue was full)`);
-      this.event({ v: EVENTS_SCHEMA_VERSION, kind: 'metric_stream', rank: p.rank, records: p.records, dropped: p.dropped, refused: p.refused, state: p.state, time: Date.now() });
+      this.eventLog().emit('metric_stream', { rank: p.rank, records: p.records, dropped: p.dropped, refused: p.refused, state: p.state });
     }
     this.metrics?.flush();
   }
@@ -120,7 +120,7 @@ export class MetricReceiver implements TrainObserver {
         try {
           const record = checkRecord(line, peer.rank);
           if (kind === 'm') (this.metrics ??= new JsonlWriter(join(this.o.dir, 'metrics.jsonl'))).write(record);
-          else this.event(record);
+          else this.eventLog().relay(record);
           peer.records++;
         } catch (err) {
           peer.refused++;
@@ -134,8 +134,9 @@ export class MetricReceiver implements TrainObserver {
     }
   }
 
-  private event(record: object): void {
-    (this.events ??= new JsonlWriter(join(this.o.dir, EVENTS_FILE), 1)).write(record);
+  /** Opened on the first line: the run's owner has reset the file by then. */
+  private eventLog(): EventLog {
+    return (this.events ??= new EventLog(eventsFile(this.o.dir)));
   }
 
   private warnOnce(rank: number, message: string): void {

@@ -11,8 +11,8 @@
  *
  * Memory is bounded however slow the server is: a worker waits for the answer to its push before
  * training on, so at most one push per worker is in flight and the server's queue holds at most one
- * per worker. With `quantize`, pushes travel as int8 with one float32 scale per 256 values, and
- * each worker keeps the quantisation error and adds it to its next push (error feedback), so no
+ * per worker. With `quantize`, pushes travel as int8 with one float32 scale per 256 values (the
+ * all-reduce's codec, comm/codecs/int8.ts), and each worker keeps the quantisation error and adds it to its next push (error feedback), so no
  * part of an update is lost for good.
  *
  * The server takes one loop step per push: (N-1) × ceil(T / K) steps for T steps per worker.
@@ -32,6 +32,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { ProcessGroup } from '../../comm/process_group.js';
+import { int8 } from '../../comm/codecs/int8.js';
 import type { Dataset } from '../../data/dataset.js';
 import { BatchLoader } from '../../data/loader.js';
 import { SmolError, TimeoutError } from '../../util/errors.js';
@@ -60,9 +61,6 @@ const FLAG_INT8 = 2;
 const FLAG_PULL = 4;
 /** Welcome flag: the server has applied every worker's last push. */
 const FLAG_DONE = 8;
-/** Values per int8 scale. */
-export const QUANT_CHUNK = 256;
-
 type Resolved = Required<Omit<AsyncPsOptions, 'recovery'>> & { recovery?: PsRecovery };
 
 function resolved(o: AsyncPsOptions): Resolved {
@@ -73,51 +71,21 @@ export function createAsyncPsStrategy(group: ProcessGroup, opts: AsyncPsOptions 
   return group.rank === SERVER_RANK ? new AsyncPsServer(group, opts) : new AsyncPsWorker(group, opts);
 }
 
-/** Bytes of an int8-encoded vector of n floats: the scales, then the values (4-byte aligned). */
-export function int8Bytes(n: number): number {
-  const chunks = Math.ceil(n / QUANT_CHUNK);
-  return chunks * 4 + Math.ceil(n / 4) * 4;
-}
-
 /**
- * Quantises `x` (+ `residual`) into `out` and leaves the quantisation error in `residual`:
- * per chunk, scale = max|v| / 127 and q = round(v / scale).
+ * Encodes a worker's update for the wire with the all-reduce's int8 codec (comm/codecs/int8.ts: one
+ * scale per 256 values, rounding ties to even, a non-finite value poisoning its block), with error
+ * feedback: `residual` (what earlier pushes' rounding lost) is added to `delta` first (in place),
+ * and holds what this push's rounding loses afterwards.
  */
-export function quantizeInt8(x: Float32Array, residual: Float32Array, out: Uint8Array): void {
-  const n = x.length;
-  const chunks = Math.ceil(n / QUANT_CHUNK);
-  const scales = new Float32Array(out.buffer, out.byteOffset, chunks);
-  const q = new Int8Array(out.buffer, out.byteOffset + chunks * 4, n);
-  for (let c = 0; c < chunks; c++) {
-    const from = c * QUANT_CHUNK;
-    const to = Math.min(n, from + QUANT_CHUNK);
-    let max = 0;
-    for (let i = from; i < to; i++) {
-      const v = x[i] + residual[i];
-      if (Math.abs(v) > max) max = Math.abs(v);
-    }
-    const scale = Math.fround(max / 127);
-    scales[c] = scale;
-    const inv = scale > 0 ? 1 / scale : 0;
-    for (let i = from; i < to; i++) {
-      const v = x[i] + residual[i];
-      const qi = Math.max(-127, Math.min(127, Math.round(v * inv)));
-      q[i] = qi;
-      residual[i] = v - qi * scale;
-    }
-  }
+export function encodePush(delta: Float32Array, residual: Float32Array, out: Uint8Array): void {
+  for (let i = 0; i < delta.length; i++) delta[i] += residual[i];
+  int8.encode(delta, out, residual);
 }
 
-/** out[i] += weight × dequantised value i. */
-export function addDequantized(bytes: Uint8Array, n: number, weight: number, out: Float32Array): void {
-  const chunks = Math.ceil(n / QUANT_CHUNK);
-  const scales = new Float32Array(bytes.buffer, bytes.byteOffset, chunks);
-  const q = new Int8Array(bytes.buffer, bytes.byteOffset + chunks * 4, n);
-  for (let c = 0; c < chunks; c++) {
-    const s = scales[c] * weight;
-    const to = Math.min(n, (c + 1) * QUANT_CHUNK);
-    for (let i = c * QUANT_CHUNK; i < to; i++) out[i] += q[i] * s;
-  }
+/** out[i] = weight × the pushed value i (an int8 push's bytes, decoded by the same codec). */
+export function decodePush(bytes: Uint8Array, weight: number, out: Float32Array): void {
+  int8.decode(bytes, out);
+  for (let i = 0; i < out.length; i++) out[i] *= weight;
 }
 
 interface Push {
@@ -255,7 +223,7 @@ export class AsyncPsServer implements Strategy {
   private async receiveLoop(w: number, gen: number): Promise<void> {
     const n = this.ctx!.model.arena().size;
     const head = new Float64Array(HEAD_SLOTS);
-    const body = new Uint8Array(this.o.quantize ? int8Bytes(n) : n * 4);
+    const body = new Uint8Array(this.o.quantize ? int8.encodedBytes(n) : n * 4);
     const st = this.state.get(w)!;
     const current = (): boolean => this.generation.of(w) === gen;
     while (current() && !st.done && !st.lost) {
@@ -331,8 +299,7 @@ export class AsyncPsServer implements Strategy {
     const weight = 1 / (1 + staleness);
     const grad = ctx.model.arena().grad;
     if (push.flags & FLAG_INT8) {
-      grad.fill(0);
-      addDequantized(push.body, grad.length, weight, grad);
+      decodePush(push.body, weight, grad);
     } else {
       const delta = new Float32Array(push.body.buffer, push.body.byteOffset, grad.length);
       for (let i = 0; i < grad.length; i++) grad[i] = delta[i] * weight;
@@ -471,7 +438,7 @@ export class AsyncPsWorker implements Strategy {
     this.delta = new Float32Array(n);
     if (this.o.quantize) {
       this.residual = new Float32Array(n);
-      this.encoded = new Uint8Array(int8Bytes(n));
+      this.encoded = new Uint8Array(int8.encodedBytes(n));
     }
     this.totalSteps = ctx.totalSteps ?? Infinity;
     if (this.o.recovery?.restarted) await this.welcome(ctx, true);
@@ -539,7 +506,7 @@ export class AsyncPsWorker implements Strategy {
     let flags = last ? FLAG_LAST : 0;
     let body: Uint8Array;
     if (this.o.quantize) {
-      quantizeInt8(this.delta, this.residual, this.encoded);
+      encodePush(this.delta, this.residual, this.encoded);
       body = this.encoded;
       flags |= FLAG_INT8;
     } else body = new Uint8Array(this.delta.buffer, this.delta.byteOffset, this.delta.byteLength);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { int8 } from '../../../src/comm/codecs/int8.js';
 import { describe, it } from 'node:test';
 import { createInProcessTransports } from '../../../src/comm/inproc.js';
 import { ProcessGroup } from '../../../src/comm/process_group.js';
@@ -6,7 +7,7 @@ import { syntheticClassification } from '../../../src/data/synthetic.js';
 import { type TrainConfig, defaultConfig } from '../../../src/train/config.js';
 import { type StepRecord, type TrainOutcome, train } from '../../../src/train/loop.js';
 import {
-  type AsyncPsOptions, AsyncPsServer, AsyncPsWorker, addDequantized, createAsyncPsStrategy, int8Bytes, quantizeInt8,
+  type AsyncPsOptions, AsyncPsServer, AsyncPsWorker, createAsyncPsStrategy, decodePush, encodePush,
 } from '../../../src/train/strategies/async_ps.js';
 import { Rng } from '../../../src/util/rng.js';
 import { splitTrainTest } from '../../helpers/split.js';
@@ -95,19 +96,40 @@ describe('int8 quantisation with error feedback', () => {
     const n = 1000;
     const rng = new Rng(3);
     const residual = new Float32Array(n);
-    const bytes = new Uint8Array(int8Bytes(n));
+    const bytes = new Uint8Array(int8.encodedBytes(n));
     const sumIn = new Float64Array(n);
     const sumOut = new Float32Array(n);
+    const decoded = new Float32Array(n);
     for (let round = 0; round < 50; round++) {
       const x = Float32Array.from({ length: n }, () => (rng.uniform() - 0.5) * (round % 3 === 0 ? 10 : 0.01));
       x.forEach((v, i) => (sumIn[i] += v));
-      quantizeInt8(x, residual, bytes);
-      addDequantized(bytes, n, 1, sumOut);
+      encodePush(x, residual, bytes);
+      decodePush(bytes, 1, decoded);
+      decoded.forEach((v, i) => (sumOut[i] += v));
     }
     // Without error feedback the small updates (0.01 next to scales of ~5/127) would vanish.
     let err = 0;
     for (let i = 0; i < n; i++) err = Math.max(err, Math.abs(sumIn[i] - (sumOut[i] + residual[i])));
     assert.ok(err < 1e-3, `sum(in) - (sum(out) + residual) = ${err}`);
     assert.equal(bytes.length, 4 * Math.ceil(n / 256) + n);
+  });
+
+  it('pushes are the all-reduce codec\'s bytes (ties to even), weighted by staleness; a NaN poisons its block, not the push', () => {
+    const n = 300;
+    const delta = Float32Array.from({ length: n }, (_, i) => ((i % 7) - 3) * 0.25);
+    delta[0] = 127; // scale 1: 2.5 and -0.5 round to even
+    delta[1] = 2.5;
+    delta[2] = -0.5;
+    delta[260] = NaN;
+    const expected = new Uint8Array(int8.encodedBytes(n));
+    int8.encode(Float32Array.from(delta), expected);
+    const bytes = new Uint8Array(int8.encodedBytes(n));
+    encodePush(Float32Array.from(delta), new Float32Array(n), bytes);
+    assert.deepEqual(bytes, expected);
+    const out = new Float32Array(n);
+    decodePush(bytes, 0.5, out);
+    assert.deepEqual([out[0], out[1], out[2]], [63.5, 1, 0]);
+    assert.ok(out.subarray(256).every(Number.isNaN), 'the block holding the NaN is NaN');
+    assert.ok(out.subarray(0, 256).every(Number.isFinite), 'the other block is not');
   });
 });

@@ -1,0 +1,110 @@
+/**
+ * Every strategy a cluster process can run, by name: how to build it over the process group and
+ * what every process must agree on about it (joins the run signature). A new strategy is one entry.
+ */
+import type { ProcessGroup } from '../../comm/process_group.js';
+import type { Strategy } from '../strategy.js';
+import type { BucketSizes } from '../exchange/buckets.js';
+import { AllReduceStrategy, type Compression } from './allreduce.js';
+import { DiLoCoStrategy } from './diloco.js';
+import { createLocalSgdStrategy } from './local_sgd.js';
+import { createAsyncPsStrategy } from './async_ps.js';
+import { createParamServerStrategy } from './param_server.js';
+import type { PsRecovery } from './ps_common.js';
+
+export interface ClusterStrategyOptions {
+  checksumEvery: number;
+  /** Deadline of every wait on a peer (ms). */
+  peerTimeoutMs: number;
+  /** ps: straggler deadline (ms). */
+  stragglerMs?: number;
+  psReply?: 'weights' | 'gradients';
+  /** ps, async-ps: re-admission of workers and reconnection to a restarted server (comm/hub.ts). */
+  recovery?: PsRecovery;
+  serverTrains?: boolean;
+  /** async-ps */
+  pushEvery?: number;
+  stalenessBound?: number;
+  quantize?: 'none' | 'int8';
+  /** async-ps: workers claim batches by push cadence (--enable-load-balancing). */
+  balanced?: boolean;
+  /** allreduce: gradient bucket caps and overlap with backward. */
+  buckets?: BucketSizes;
+  overlap?: boolean;
+  compression?: Compression;
+  powerSgdRank?: number;
+  /** diloco, local-sgd */
+  innerSteps?: number;
+  outerLr?: number;
+  outerMomentum?: number;
+}
+
+export const DEFAULT_INNER_STEPS = 50;
+
+/** One strategy: how it is built, and its part of the run signature. */
+interface StrategyEntry {
+  build(group: ProcessGroup, o: ClusterStrategyOptions): Strategy;
+  signature(o: ClusterStrategyOptions): string;
+}
+
+/** In the order the CLI lists them. */
+const STRATEGIES = {
+  /** Every process a worker; gradients all-reduced. */
+  allreduce: {
+    build: (group, o) => new AllReduceStrategy(group, {
+      checksumEvery: o.checksumEvery, buckets: o.buckets, overlap: o.overlap, compression: o.compression, powerSgdRank: o.powerSgdRank,
+    }),
+    signature: (o) => {
+      // Bucket cuts and codecs change the collectives' order, ranges and bytes: every rank must agree.
+      const parts = [
+        ...(o.overlap ? ['overlap'] : []),
+        ...(o.buckets ? [`buckets=${o.buckets.firstCapFloats}/${o.buckets.capFloats}`] : []),
+        ...(o.compression && o.compression !== 'none' ? [o.compression === 'powersgd' ? `powersgd=${o.powerSgdRank ?? 4}` : o.compression] : []),
+      ];
+      return parts.length ? `allreduce(${parts.join(',')})` : 'allreduce';
+    },
+  },
+  /** Synchronous parameter server on rank 0. */
+  ps: {
+    build: (group, o) => createParamServerStrategy(group, {
+      stragglerMs: o.stragglerMs ?? o.peerTimeoutMs, reply: o.psReply, serverTrains: o.serverTrains,
+      checksumEvery: o.checksumEvery, peerTimeoutMs: o.peerTimeoutMs, recovery: o.recovery,
+    }),
+    signature: (o) => `ps(${o.psReply ?? 'weights'}${o.serverTrains ? ',server-trains' : ''})`,
+  },
+  /** Asynchronous parameter server. */
+  'async-ps': {
+    build: (group, o) => createAsyncPsStrategy(group, {
+      pushEvery: o.pushEvery, stalenessBound: o.stalenessBound, quantize: o.quantize === 'int8', peerTimeoutMs: o.peerTimeoutMs, recovery: o.recovery, balanced: o.balanced,
+    }),
+    signature: (o) => `async-ps(k=${o.pushEvery ?? 1},s=${o.stalenessBound ?? 4}${o.quantize === 'int8' ? ',int8' : ''})`,
+  },
+  /** H local steps between syncs of an outer optimizer. */
+  diloco: {
+    build: (group, o) => new DiLoCoStrategy(group, { innerSteps: o.innerSteps ?? DEFAULT_INNER_STEPS, outerLr: o.outerLr, outerMomentum: o.outerMomentum }),
+    signature: (o) => `diloco(h=${o.innerSteps ?? DEFAULT_INNER_STEPS},lr=${o.outerLr ?? 0.7},m=${o.outerMomentum ?? 0.9})`,
+  },
+  /** H local steps between parameter averages. */
+  'local-sgd': {
+    build: (group, o) => createLocalSgdStrategy(group, o.innerSteps ?? DEFAULT_INNER_STEPS),
+    signature: (o) => `local-sgd(h=${o.innerSteps ?? DEFAULT_INNER_STEPS})`,
+  },
+} satisfies Record<string, StrategyEntry>;
+
+export type ClusterStrategyName = keyof typeof STRATEGIES;
+export const CLUSTER_STRATEGIES = Object.keys(STRATEGIES) as ClusterStrategyName[];
+
+/** Builds strategy `name` over the process group. */
+export function createClusterStrategy(name: ClusterStrategyName, group: ProcessGroup, o: ClusterStrategyOptions): Strategy {
+  return entry(name).build(group, o);
+}
+
+/** What every process must agree on about the strategy (joins the run signature). */
+export function strategySignature(name: ClusterStrategyName, o: ClusterStrategyOptions): string {
+  return entry(name).signature(o);
+}
+
+function entry(name: string): StrategyEntry {
+  if (!Object.hasOwn(STRATEGIES, name)) throw new Error(`unknown strategy "${name}" (known: ${CLUSTER_STRATEGIES.join(', ')})`);
+  return STRATEGIES[name as ClusterStrategyName];
+}
