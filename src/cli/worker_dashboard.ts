@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { nonNegativeInt } from './options.js';
+import { WORKER_DASHBOARD_OPTIONS } from '../config/options/index.js';
+import { addOptions } from './option_table.js';
 
 /** `worker --dashboard` / `server --dashboard`: rank 0 serves the whole cluster's dashboard. */
 export interface WorkerDashboardFlags {
@@ -9,10 +10,7 @@ export interface WorkerDashboardFlags {
 }
 
 export function addWorkerDashboardFlags(cmd: Command): Command {
-  return cmd
-    .option('--dashboard', 'rank 0 serves a live dashboard of every rank, on any host (the URL is printed on stderr; other ranks ignore it)')
-    .option('--dashboard-port <n>', 'dashboard port (0: any free port; default 3000)', nonNegativeInt)
-    .option('--dashboard-host <host>', 'address the dashboard listens on (default 127.0.0.1; 0.0.0.0: every interface, without a login, see docs/EXPERIMENTS.md)');
+  return addOptions(cmd, WORKER_DASHBOARD_OPTIONS);
 }
 
 /**

@@ -13,8 +13,9 @@ import { createAsyncPsStrategy } from './async_ps.js';
 import { createParamServerStrategy } from './param_server.js';
 import type { PsRecovery } from './ps_common.js';
 
-export const CLUSTER_STRATEGIES = ['allreduce', 'ps', 'async-ps', 'diloco', 'local-sgd'] as const;
-export type ClusterStrategyName = (typeof CLUSTER_STRATEGIES)[number];
+// The names are listed with the options that choose them (one table of options: config/options/).
+export { CLUSTER_STRATEGIES, type ClusterStrategyName } from '../../config/options/choices.js';
+import type { ClusterStrategyName } from '../../config/options/choices.js';
 
 export interface ClusterStrategyOptions {
   checksumEvery: number;
