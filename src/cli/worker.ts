@@ -20,6 +20,7 @@ export function workerCommand(): Command {
 
 /** A worker (or the server): asks for its rank on a terminal when nothing gives it, runs, prints the summary. */
 export async function runWorker(flags: WorkerFlags): Promise<void> {
-  const { result, dir } = await runWorkerProcess(await withAskedRank(flags));
-  if (result) printSummary(result, dir);
+  await runWorkerProcess(await withAskedRank(flags), ({ result, dir }) => {
+    if (result) printSummary(result, dir);
+  });
 }

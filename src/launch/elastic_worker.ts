@@ -18,22 +18,15 @@ import type { FaultSpec } from '../train/faults.js';
 import { MonitorLog } from '../train/monitors.js';
 import { runTraining } from '../train/run.js';
 import { ElasticAllReduceStrategy } from '../train/strategies/elastic_allreduce.js';
-import type { TrainResult } from '../train/result.js';
 import { ConfigError, SmolError } from '../util/errors.js';
-import type { TrainFlags } from './worker_flags.js';
+import type { TrainFlags, WorkerOutcome } from './worker_flags.js';
 
 /** How long candidates of a new membership epoch wait for the previous members to announce. */
 const SETTLE_MS = 2000;
 
-/** What a worker process ends with: the run's result (null on ranks that report none, or a run that ended without it) and its folder. */
-export interface WorkerOutcome {
-  result: TrainResult | null;
-  dir: string;
-}
-
 /** Trains as one member of the elastic run. */
 export async function runElasticWorker(
-  flags: TrainFlags, place: Placement, config: TrainConfig, signature: string, faults: FaultSpec[],
+  flags: TrainFlags, place: Placement, config: TrainConfig, signature: string, faults: FaultSpec[], onResult: (o: WorkerOutcome) => void = () => {},
 ): Promise<WorkerOutcome> {
   if ((flags.strategy ?? 'allreduce') !== 'allreduce') throw new ConfigError('command line', '--elastic', `works with --strategy allreduce, not ${flags.strategy}`);
   if (flags.checkpointEvery || flags.resume) throw new ConfigError('command line', '--elastic', 'keeps every committed step in the survivors\' memory (the run goes on through any loss while --min-workers remain); writing its membership epochs to disk and resuming them is not implemented, so --checkpoint-every and --resume cannot be combined with it');
@@ -71,6 +64,7 @@ export async function runElasticWorker(
       config, strategy, experiment, observer: new ProgressObserver(place.worldSize), output: flags.output, save: flags.save, events, faults,
       trace: flags.trace, rejoin: Number(process.env[RESTARTS_ENV] ?? 0) > 0, balance: balance ?? undefined,
     });
+    onResult({ result, dir: experiment.dir });
     return { result, dir: experiment.dir };
   } catch (err) {
     if (err instanceof RunOverError) {

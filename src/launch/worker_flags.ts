@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { balanceSignature } from '../balance/index.js';
 import { CONFIG_OPTION_NAMES, type ExchangeOptionValues, type TrainFlags } from '../config/options/index.js';
 import type { CheckpointOptions } from '../train/checkpoints.js';
+import type { TrainResult } from '../train/result.js';
 import { type TrainConfig, defaultConfig } from '../train/config.js';
 import { runSignature } from '../train/signature.js';
 import { type ClusterStrategyOptions, strategySignature } from '../train/strategies/ps_factory.js';
@@ -17,6 +18,12 @@ export type { TrainFlags };
 
 /** Set by the local launcher, which hosts the rendezvous store itself. */
 export const LAUNCHER_STORE_ENV = 'SMOLCLUSTER_LAUNCHER_STORE';
+
+/** What a training process ends with: the run's result (null on ranks that report none, or a run that ended without this one) and its folder. */
+export interface WorkerOutcome {
+  result: TrainResult | null;
+  dir: string;
+}
 
 /** Flags of the gradient exchange (allreduce's buckets and overlap, compression, DiLoCo's outer loop). */
 export type CommFlags = ExchangeOptionValues;

@@ -22,13 +22,13 @@ import { psRecoverable } from '../train/strategies/ps_common.js';
 import { createClusterStrategy } from '../train/strategies/ps_factory.js';
 import { chooseThreads } from '../train/threads.js';
 import { isCommFailure } from '../util/errors.js';
-import { type WorkerOutcome, runElasticWorker } from './elastic_worker.js';
+import { runElasticWorker } from './elastic_worker.js';
 import { type Placement, type PlacementFlags, describePlacement, localRankFromEnvironment, resolvePlacementWithSources, schedulerThreads } from './env.js';
 import { joinSummary, nodeInfo } from './node_info.js';
 import { answerLivenessProbes } from './liveness.js';
 import { type JoinedCluster, joinCluster } from './worker_cluster.js';
 import { type WorkerDashboardFlags, openWorkerDashboard } from './worker_dashboard.js';
-import { type TrainFlags, checkpointOptions, clusterSignature, configFrom, strategyOptions, tensorBackend } from './worker_flags.js';
+import { type TrainFlags, type WorkerOutcome, checkpointOptions, clusterSignature, configFrom, strategyOptions, tensorBackend } from './worker_flags.js';
 
 export type { WorkerOutcome };
 
@@ -38,8 +38,12 @@ export interface WorkerFlags extends TrainFlags, WorkerDashboardFlags, Placement
   bindHost?: string;
 }
 
-/** Runs this process's part of the cluster's training to its end. */
-export async function runWorkerProcess(flags: WorkerFlags): Promise<WorkerOutcome> {
+/**
+ * Runs this process's part of the cluster's training to its end. `onResult` hears the result as
+ * soon as training ends, before the cluster is torn down (which may wait on peers), so the summary
+ * is on the screen by then.
+ */
+export async function runWorkerProcess(flags: WorkerFlags, onResult: (o: WorkerOutcome) => void = () => {}): Promise<WorkerOutcome> {
   answerLivenessProbes(); // a launcher that restarts this process pings it (launch/liveness.ts)
   const { placement: place, sources } = resolvePlacementWithSources(flags);
   const strategyName = flags.strategy ?? 'allreduce';
@@ -50,7 +54,7 @@ export async function runWorkerProcess(flags: WorkerFlags): Promise<WorkerOutcom
   const faults = parseFaults(flags.fault);
   const timeoutMs = flags.timeout * 1000;
   const signature = clusterSignature(config, flags);
-  if (flags.elastic) return runElasticWorker(flags, place, config, signature, faults);
+  if (flags.elastic) return runElasticWorker(flags, place, config, signature, faults, onResult);
   let experiment: ExperimentPaths | undefined;
   const joined = await joinCluster({
     flags, place, signature, timeoutMs, recoverable: psRecoverable(strategyName, { ...flags, gradAccum: config.gradAccum }),
@@ -61,7 +65,7 @@ export async function runWorkerProcess(flags: WorkerFlags): Promise<WorkerOutcom
     process.stderr.write(`smolcluster: worker ${place.rank}: the run is over; nothing to rejoin\n`);
     return { result: null, dir: experiment.dir };
   }
-  return trainOnCluster(flags, place, joined, experiment, { config, faults, timeoutMs });
+  return trainOnCluster(flags, place, joined, experiment, { config, faults, timeoutMs, onResult });
 }
 
 /** The thread count (flag, environment, scheduler, calibration), set on the engine and said on stderr. */
@@ -79,10 +83,11 @@ interface RunParts {
   config: ReturnType<typeof configFrom>;
   faults: ReturnType<typeof parseFaults>;
   timeoutMs: number;
+  onResult(o: WorkerOutcome): void;
 }
 
 /** The training run over a joined cluster, with its monitors, metric stream, dashboard and balancer; leaves the cluster at the end. */
-async function trainOnCluster(flags: WorkerFlags, place: Placement, joined: JoinedCluster, experiment: ExperimentPaths, { config, faults, timeoutMs }: RunParts): Promise<WorkerOutcome> {
+async function trainOnCluster(flags: WorkerFlags, place: Placement, joined: JoinedCluster, experiment: ExperimentPaths, { config, faults, timeoutMs, onResult }: RunParts): Promise<WorkerOutcome> {
   const { cluster, recovery } = joined;
   const strategyName = flags.strategy ?? 'allreduce';
   // A crashed peer is the root cause of whatever fails next. A rank that was waiting on a third
@@ -117,6 +122,7 @@ async function trainOnCluster(flags: WorkerFlags, place: Placement, joined: Join
         trace: flags.trace, balance: balance ?? undefined, node: joinSummary(nodeInfo(backend().description)), checkpoints: checkpointOptions(flags, experiment.dir, place.rank),
         beforeEnd: () => stream.settle(),
       });
+      onResult({ result, dir: experiment.dir });
       return { result, dir: experiment.dir };
     } finally {
       await wandb?.finish();
