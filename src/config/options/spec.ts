@@ -12,7 +12,7 @@ export interface YamlSource<T = unknown> {
   /** Dotted key path, e.g. `dataset.data_dir`. */
   key: string;
   /** The option's value for the key's (`value`, undefined when absent) in the whole file; undefined: the file says nothing. */
-  read?: (value: unknown, file: Record<string, unknown>) => T | undefined;
+  read?(value: unknown, file: Record<string, unknown>): T | undefined;
 }
 
 export interface OptionSpec<T> {
@@ -21,7 +21,7 @@ export interface OptionSpec<T> {
   /** --help's text: what the option means and its default. */
   help: string;
   /** Turns the typed text into the value (refusing bad text); `previous` is the value so far (repeatable options). */
-  parse?: (text: string, previous: T | undefined) => T;
+  parse?(text: string, previous: T | undefined): T;
   /** Values --help lists (and commander checks, unless `parse` does). */
   choices?: readonly string[];
   /** A repeatable option's values travel as one occurrence each. */
@@ -37,7 +37,8 @@ export interface OptionSpec<T> {
 /** An option with a default: always has a value. */
 export type DefaultedSpec<T> = OptionSpec<T> & { default: T };
 
-export type AnySpec = OptionSpec<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+/** Any option (the method signatures above let an OptionSpec<number> stand for one). */
+export type AnySpec = OptionSpec<unknown>;
 export type OptionTable = Readonly<Record<string, AnySpec>>;
 
 /** An option that takes a value (optional unless it has a default). */
