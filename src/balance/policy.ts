@@ -33,8 +33,8 @@ export interface Measured {
  * (worth it where the jitter is a large part of a short step). `speed`: shares proportional to
  * speed per sample alone (a shard 3× slower gets a quarter), the guide's rule.
  */
-export const BALANCE_MODELS = ['arrival', 'shortest', 'speed'] as const;
-export type BalanceModel = (typeof BALANCE_MODELS)[number];
+export { BALANCE_MODELS, type BalanceModel } from '../config/options/choices.js';
+import type { BalanceModel } from '../config/options/choices.js';
 
 /** The shares the model asks for, by the window's or the trend's times. */
 export function sharesFrom(m: Measured, which: 'window' | 'trend', floor: number, model: BalanceModel): number[] {

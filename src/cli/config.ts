@@ -1,14 +1,13 @@
 import { Command } from 'commander';
+import { CONFIG_FILE_OPTIONS } from '../config/options/index.js';
 import { loadClusterConfig, loadConfigFile, loadNnConfig } from '../config/load.js';
 import { addressKeys, clusterOptionValues, clusterPlan, nnOptionValues, rankFromHostLists } from '../config/settings.js';
 import { rankFromEnvironment, worldSizeFromEnvironment } from '../launch/env.js';
+import { addOptions } from './option_table.js';
 
 /** --cluster and --nn, applied (by the preAction hook below) before the command's action runs. */
 export function addConfigFlags(cmd: Command): Command {
-  return cmd
-    .option('--cluster <file>', 'SmolCluster cluster_config.yaml (flags override its values; docs/CONFIG.md)')
-    .option('--nn <file>', 'SmolCluster nn_config.yaml (flags override its values)')
-    .hook('preAction', (c) => applyConfigFiles(c));
+  return addOptions(cmd, CONFIG_FILE_OPTIONS).hook('preAction', (c) => applyConfigFiles(c));
 }
 
 /**

@@ -1,5 +1,7 @@
 import { Command, Option } from 'commander';
 import { join } from 'node:path';
+import { optionsToArgv } from '../config/options/argv.js';
+import { TRAIN_OPTIONS } from '../config/options/index.js';
 import { DATASETS } from '../train/config.js';
 import { experimentName } from '../train/experiment.js';
 import { ConfigError } from '../util/errors.js';
@@ -75,16 +77,14 @@ export async function runAndWrite(f: RunFlags): Promise<number> {
   }
   // The pid keeps two runs started within the same second apart.
   const name = f.name ?? `${experimentName(`run-${f.model}`)}-${process.pid}`;
-  const flags = trainFlags([
-    '--model', f.model, '--dataset', f.dataset, '--batch-size', String(f.batchSize), '--seed', String(f.seed),
-    '--optimizer', f.optimizer, '--lr', String(f.lr), '--schedule', 'constant',
+  // run's values as the train flags they mean (the option tables' inverse), parsed as `train` parses them.
+  const flags = trainFlags(optionsToArgv(TRAIN_OPTIONS, {
+    model: f.model, dataset: f.dataset, batchSize: f.batchSize, seed: f.seed, optimizer: f.optimizer, lr: f.lr, schedule: 'constant',
     // Enough epochs for the steps whatever the dataset's size; --max-steps ends the run.
-    '--epochs', String(f.steps), '--max-steps', String(f.steps),
-    '--name', name, '--experiments-dir', f.experimentsDir, '--timeout', String(f.timeout), '--checksum-every', String(f.checksumEvery),
-    ...(f.hidden ? ['--hidden', f.hidden.join(',')] : []), ...(f.threads ? ['--threads', String(f.threads)] : []),
-    ...(f.backend ? ['--backend', f.backend] : []), ...(f.fault ?? []).flatMap((spec) => ['--fault', spec]),
-    ...(strategy !== 'local' ? ['--strategy', strategy] : []),
-  ]);
+    epochs: f.steps, maxSteps: f.steps,
+    name, experimentsDir: f.experimentsDir, timeout: f.timeout, checksumEvery: f.checksumEvery,
+    hidden: f.hidden, threads: f.threads, backend: f.backend, fault: f.fault, strategy: strategy !== 'local' ? strategy : undefined,
+  } satisfies Partial<TrainFlags>));
   // The train machinery underneath: the same in-process run or local cluster as `smolcluster train`.
   if (strategy === 'local') {
     await trainInProcess(flags);

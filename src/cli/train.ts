@@ -1,17 +1,9 @@
 import { Command } from 'commander';
-import { fanOut } from '../metrics/fanout.js';
-import { ProgressObserver } from '../metrics/progress_observer.js';
-import { openWandb } from '../metrics/wandb.js';
-import { backend, setBackend } from '../tensor/dispatch.js';
-import { experimentName, experimentPaths } from '../train/experiment.js';
+import { trainInThisProcess } from '../launch/in_process.js';
 import type { TrainResult } from '../train/result.js';
-import { parseFaults } from '../train/faults.js';
-import { runTraining } from '../train/run.js';
-import { LocalStrategy } from '../train/strategies/local.js';
-import { resolveThreads } from '../train/threads.js';
 import { addConfigFlags } from './config.js';
 import { positiveInt } from './options.js';
-import { type TrainFlags, addDashboardFlags, addSinkFlags, addTrainFlags, checkpointOptions, configFrom, tensorBackend } from './train_flags.js';
+import { type TrainFlags, addDashboardFlags, addSinkFlags, addTrainFlags } from './train_flags.js';
 
 interface TrainCommandFlags extends TrainFlags {
   workers: number;
@@ -36,30 +28,9 @@ async function runTrain(flags: TrainCommandFlags): Promise<void> {
 
 /** A run in this process (strategy `local`), summary printed; `run` uses it too. */
 export async function trainInProcess(flags: TrainFlags): Promise<{ result: TrainResult | null; dir: string }> {
-  const tensor = tensorBackend(flags.backend);
-  if (tensor) setBackend(tensor);
-  const threads = resolveThreads(flags.threads);
-  backend().setThreads(threads);
-  const config = configFrom(flags, threads);
-  const faults = parseFaults(flags.fault);
-  const name = flags.name ?? experimentName(config.model);
-  const experiment = experimentPaths(flags.experimentsDir, name);
-  const dashboard = flags.dashboard
-    ? await (await import('../dashboard/live.js')).openLiveDashboard({ dir: experiment.dir, name, port: flags.port, host: flags.dashboardHost, thread: true, resuming: flags.resume !== undefined })
-    : null;
-  const wandb = flags.wandb ? await openWandb({ project: flags.wandbProject, name, config }) : null;
-  try {
-    const progress = new ProgressObserver();
-    const result = await runTraining({
-      config, strategy: new LocalStrategy(), experiment, observer: wandb ? fanOut(progress, wandb) : progress,
-      output: flags.output, save: flags.save, faults, trace: flags.trace, checkpoints: checkpointOptions(flags, experiment.dir),
-    });
-    if (result) printSummary(result, experiment.dir);
-    return { result, dir: experiment.dir };
-  } finally {
-    await wandb?.finish();
-    await dashboard?.close();
-  }
+  return trainInThisProcess(flags, ({ result, dir }) => {
+    if (result) printSummary(result, dir);
+  });
 }
 
 /** " with 2 workers and a server (ps)": who trained, and the server that only aggregated. */

@@ -1,44 +1,24 @@
 /**
  * What the two configuration files mean for a run, as command-line option values (camelCase, the
- * names commander gives the flags). The CLI applies them under the flags actually typed: a flag
- * always overrides the file.
+ * names commander gives the flags). Each training option's YAML keys are in its entry of the option
+ * tables (options/). The CLI applies them under the flags actually typed: a flag always overrides
+ * the file.
  */
 import { hostname } from 'node:os';
 import { ConfigError } from '../util/errors.js';
-import { canonicalDataset, canonicalModel } from './spellings.js';
+import { TRAIN_OPTIONS } from './options/index.js';
+import { yamlOptionValues } from './options/yaml.js';
 import type { ClusterConfig, NnConfig } from './schema.js';
 
 export type StrategyName = 'allreduce' | 'ps' | 'async-ps';
 
 /**
- * Option values from nn_config.yaml. The file means SmolCluster's training unless it says otherwise:
- * Adam at a constant learning rate (its `learning_rate` was chosen for that), not our SGD + cosine.
+ * Option values from nn_config.yaml, through the option table's `yaml` sources (options/). The file
+ * means SmolCluster's training unless it says otherwise: Adam at a constant learning rate (its
+ * `learning_rate` was chosen for that), not our SGD + cosine.
  */
 export function nnOptionValues(n: NnConfig): Record<string, unknown> {
-  const v: Record<string, unknown> = {
-    batchSize: n.batch_size,
-    lr: n.learning_rate,
-    epochs: n.num_epochs,
-    model: canonicalModel(n.model.type) ?? n.model.type.toLowerCase(),
-    dataset: canonicalDataset(n.dataset.name) ?? n.dataset.name.toLowerCase(),
-  };
-  if (n.dataset.data_dir !== undefined) v.dataDir = n.dataset.data_dir;
-  if (n.dataset.augment !== undefined) v.augment = n.dataset.augment;
-  if (n.dataset.data_file !== undefined) v.dataFile = n.dataset.data_file;
-  if (n.dataset.tokenizer !== undefined) v.tokenizer = n.dataset.tokenizer;
-  if (n.eval_steps !== undefined) v.evalEvery = n.eval_steps;
-  if (n.track_gradients !== undefined) v.trackGradients = n.track_gradients;
-  for (const k of ['layers', 'width', 'heads', 'context'] as const) if (n.model[k] !== undefined) v[k] = n.model[k];
-  if (n.model.hidden !== undefined) v.hidden = Array.isArray(n.model.hidden) ? n.model.hidden : [n.model.hidden];
-  if (n.gradient_clipping?.enabled) v.clipGradNorm = n.gradient_clipping.max_norm;
-  v.optimizer = n.optimizer ?? 'adam';
-  v.schedule = n.schedule ?? 'constant';
-  if (n.momentum !== undefined) v.momentum = n.momentum;
-  if (n.weight_decay !== undefined) v.weightDecay = n.weight_decay;
-  if (n.seed !== undefined) v.seed = n.seed;
-  if (n.max_steps !== undefined) v.maxSteps = n.max_steps;
-  if (n.grad_accum !== undefined) v.gradAccum = n.grad_accum;
-  return v;
+  return yamlOptionValues(TRAIN_OPTIONS, 'nn', n);
 }
 
 /** cluster_config.yaml keys that say where the processes are: unused when `train` runs them all here. */
@@ -75,19 +55,10 @@ export function clusterPlan(c: ClusterConfig): ClusterPlan {
   };
 }
 
-/** Option values from cluster_config.yaml. */
+/** Option values from cluster_config.yaml: the training options it sets (options/), and where the processes are. */
 export function clusterOptionValues(c: ClusterConfig): Record<string, unknown> {
   const plan = clusterPlan(c);
-  const v: Record<string, unknown> = { strategy: plan.strategy, worldSize: plan.worldSize };
-  if (c.timeout !== undefined) v.stragglerTimeout = c.timeout;
-  // Under allreduce there is no straggler to leave behind: `timeout` bounds every peer wait.
-  if (c.timeout !== undefined && plan.strategy === 'allreduce') v.timeout = c.timeout;
-  if (c.seed !== undefined) v.seed = c.seed;
-  if (c.worker_update_interval !== undefined) v.pushEvery = c.worker_update_interval;
-  if (c.use_quantization !== undefined) v.quantize = c.use_quantization ? 'int8' : 'none';
-  if (c.staleness_bound !== undefined) v.stalenessBound = c.staleness_bound;
-  if (c.server_trains !== undefined) v.serverTrains = c.server_trains;
-  if (c.ps_reply !== undefined) v.psReply = c.ps_reply;
+  const v: Record<string, unknown> = { ...yamlOptionValues(TRAIN_OPTIONS, 'cluster', c), worldSize: plan.worldSize };
   if (plan.port) v.masterPort = plan.port;
   if (plan.masterHost && plan.port) v.master = `${plan.masterHost.includes(':') ? `[${plan.masterHost}]` : plan.masterHost}:${plan.port}`;
   return v;

@@ -43,7 +43,7 @@ export async function launchLocalCluster(flags: TrainFlags & { workers: number }
   const startStore = (): Promise<StoreServer> => StoreServer.start({ host: '127.0.0.1', port: 0, token, worldSize: n, signature: clusterSignature(config, flags) });
   let store = await startStore();
   const name = flags.name ?? experimentName(config.model);
-  const args = [CLI, 'worker', ...flagsToArgs({ ...flags, name, threads }), ...sinkArgs(flags)];
+  const args = [CLI, 'worker', ...flagsToArgs({ ...flags, name, threads })];
   const env = {
     ...process.env, [TOKEN_ENV]: token, [LAUNCHER_STORE_ENV]: '1', [RUN_OWNER_ENV]: 'launcher',
     MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(store.port), WORLD_SIZE: String(n),
@@ -69,7 +69,7 @@ export async function launchLocalCluster(flags: TrainFlags & { workers: number }
   process.once('SIGINT', stopAll);
   process.once('SIGTERM', stopAll);
   // Restarted processes run without the --fault knobs: they were the crash.
-  const resumeArgs = [CLI, 'worker', ...flagsToArgs({ ...flags, name, threads, resume: 'auto', fault: undefined }), ...sinkArgs(flags)];
+  const resumeArgs = [CLI, 'worker', ...flagsToArgs({ ...flags, name, threads, resume: 'auto', fault: undefined })];
   const resumeEnv: NodeJS.ProcessEnv = { ...env };
   delete resumeEnv[FAULT_ENV];
   // ps: the server re-admits a restarted worker and workers re-dial a restarted server, so only the
@@ -77,7 +77,7 @@ export async function launchLocalCluster(flags: TrainFlags & { workers: number }
   const psAlone = !flags.elastic && (flags.maxRestarts ?? 0) > 0 && psRecoverable(flags.strategy, { ...flags, gradAccum: config.gradAccum });
   try {
     if (flags.elastic || psAlone) {
-      const rejoinArgs = [CLI, 'worker', ...flagsToArgs({ ...flags, name, threads, fault: undefined }), ...sinkArgs(flags)];
+      const rejoinArgs = [CLI, 'worker', ...flagsToArgs({ ...flags, name, threads, fault: undefined })];
       const restartable = psAlone ? (rank: number): boolean => rank !== 0 || Boolean(flags.checkpointEvery) : undefined;
       // A parameter server that hangs (alive, not answering) is killed and restarted like a crashed one.
       const probed = (rank: number): boolean => psAlone && rank === 0 && restartable!(0);
@@ -121,15 +121,6 @@ export async function launchLocalCluster(flags: TrainFlags & { workers: number }
     await dashboard?.close();
     await store.close();
   }
-}
-
-/** Worker flags of the run's sinks (flagsToArgs covers the training flags). */
-function sinkArgs(flags: TrainFlags): string[] {
-  return [
-    ...(flags.trace ? ['--trace'] : []),
-    ...(flags.wandb ? ['--wandb'] : []),
-    ...(flags.wandbProject ? ['--wandb-project', flags.wandbProject] : []),
-  ];
 }
 
 /** A rank's process; `ipc` opens the channel the liveness probe pings over (liveness.ts). */

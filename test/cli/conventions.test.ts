@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InvalidArgumentError } from 'commander';
 import { backendFlag, tensorBackend } from '../../src/cli/train_flags.js';
-import { masterAnnouncement } from '../../src/cli/worker.js';
+import { masterAnnouncement } from '../../src/launch/worker_cluster.js';
 
 describe('the guide\'s conventions', () => {
   it('--backend: native/js pick the tensor backend; gloo is accepted and picks none; nccl and mpi are refused with the reason', () => {

@@ -29,8 +29,9 @@ export interface AllReduceStrategyOptions {
   checksumEvery?: number;
 }
 
-export const COMPRESSIONS = ['none', 'fp16', 'bf16', 'int8', 'powersgd'] as const;
-export type Compression = (typeof COMPRESSIONS)[number];
+// The codecs are listed with the options that choose them (one table of options: config/options/).
+export { COMPRESSIONS, type Compression } from '../../config/options/choices.js';
+import type { Compression } from '../../config/options/choices.js';
 
 /** Raised when ranks that should hold identical parameters do not. */
 export class DivergenceError extends SmolError {

@@ -11,6 +11,10 @@ import { createLocalSgdStrategy } from './local_sgd.js';
 import { createAsyncPsStrategy } from './async_ps.js';
 import { createParamServerStrategy } from './param_server.js';
 import type { PsRecovery } from './ps_common.js';
+// The names are listed with the options that choose them (config/options/choices.ts, a layer below);
+// `satisfies` above makes the compiler hold the two lists equal.
+import { CLUSTER_STRATEGIES, type ClusterStrategyName } from '../../config/options/choices.js';
+export { CLUSTER_STRATEGIES, type ClusterStrategyName };
 
 export interface ClusterStrategyOptions {
   checksumEvery: number;
@@ -89,10 +93,7 @@ const STRATEGIES = {
     build: (group, o) => createLocalSgdStrategy(group, o.innerSteps ?? DEFAULT_INNER_STEPS),
     signature: (o) => `local-sgd(h=${o.innerSteps ?? DEFAULT_INNER_STEPS})`,
   },
-} satisfies Record<string, StrategyEntry>;
-
-export type ClusterStrategyName = keyof typeof STRATEGIES;
-export const CLUSTER_STRATEGIES = Object.keys(STRATEGIES) as ClusterStrategyName[];
+} satisfies Record<ClusterStrategyName, StrategyEntry>;
 
 /** Builds strategy `name` over the process group. */
 export function createClusterStrategy(name: ClusterStrategyName, group: ProcessGroup, o: ClusterStrategyOptions): Strategy {

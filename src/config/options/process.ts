@@ -1,0 +1,32 @@
+/** Options of one run's processes: where results go, engines, threads, deadlines, checkpoints. */
+import { COMM_BACKENDS } from './choices.js';
+import { appended, backendFlag, nonNegativeInt, oneOf, positiveInt, positiveNumber } from './parsers.js';
+import { choice, valued } from './spec.js';
+
+export const PROCESS_OPTIONS = {
+  fault: valued({ arg: '<spec>', help: 'inject a fault, e.g. slow:rank=1:ms=50 (repeatable; docs/VALIDATION.md; env SMOLCLUSTER_FAULT)', parse: appended, repeatable: true, forward: true }),
+  name: valued<string>({ arg: '<name>', help: 'experiment name: results go to <experiments-dir>/<name>/ (default: generated)', forward: true }),
+  experimentsDir: valued({ arg: '<dir>', help: 'where experiment folders are written', default: 'experiments', forward: true }),
+  output: valued<string>({ arg: '<file>', help: 'also write the run summary (result.json) here', forward: true }),
+  save: valued<string>({ arg: '<file>', help: 'save the trained model here (see docs/CHECKPOINT.md; a name ending in .safetensors writes safetensors under PyTorch / Hugging Face names)', forward: true }),
+  threads: valued({ arg: '<n>', help: 'compute threads per process (default: SMOLCLUSTER_THREADS, else the cores divided among local workers, or 1 where a start-up calibration finds more no faster)', parse: positiveInt, forward: true }),
+  backend: valued({
+    arg: '<name>', help: 'tensor backend native or js (default: native if built; env SMOLCLUSTER_BACKEND); gloo (torch.distributed\'s spelling of a communication backend) is accepted and means --comm-backend auto, nccl is refused (docs/LAUNCH.md)',
+    parse: backendFlag, forward: true,
+  }),
+  commBackend: choice(COMM_BACKENDS, {
+    arg: '<name>', help: 'communication backend: auto (ranks on one host through shared memory, others over TCP) or tcp (every link over TCP; default auto)',
+    parse: oneOf(COMM_BACKENDS), forward: true,
+  }),
+  checksumEvery: valued({ arg: '<steps>', help: 'compare parameter checksums across workers every N steps (0: never)', parse: nonNegativeInt, default: 100, forward: true }),
+  timeout: valued({
+    arg: '<seconds>', help: 'deadline of every wait on a peer', parse: positiveNumber, default: 60, forward: true,
+    // Under allreduce there is no straggler to leave behind: cluster_config's `timeout` bounds every peer wait.
+    yaml: [{ file: 'cluster', key: 'timeout', read: (v, f) => ((f.strategy ?? 'ps') === 'allreduce' ? (v as number | undefined) : undefined) }],
+  }),
+  iface: valued<string>({ arg: '<name>', help: 'network interface or address for data connections (env SMOLCLUSTER_IFNAME; default: auto, wired before Wi-Fi)', forward: true }),
+  checkpointEvery: valued({ arg: '<steps>', help: 'save a training checkpoint every N steps (0: never; docs/CHECKPOINT.md)', parse: nonNegativeInt, forward: true }),
+  checkpointDir: valued<string>({ arg: '<dir>', help: 'where checkpoints go (default: <experiment>/checkpoints)', forward: true }),
+  keepCheckpoints: valued({ arg: '<k>', help: 'keep the newest K checkpoints (default 3)', parse: positiveInt, forward: true }),
+  resume: valued<string>({ arg: '<dir|auto>', help: 'continue from the newest good checkpoint in DIR (auto: in --checkpoint-dir, if any)', forward: true }),
+} as const;

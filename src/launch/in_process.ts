@@ -1,0 +1,42 @@
+/**
+ * A run in this process (strategy `local`): `train` without --workers, and `run --strategy local`.
+ * The engine and threads, the experiment folder, the dashboard and W&B around the one loop.
+ */
+import { fanOut } from '../metrics/fanout.js';
+import { ProgressObserver } from '../metrics/progress_observer.js';
+import { openWandb } from '../metrics/wandb.js';
+import { backend, setBackend } from '../tensor/dispatch.js';
+import { experimentName, experimentPaths } from '../train/experiment.js';
+import { parseFaults } from '../train/faults.js';
+import { runTraining } from '../train/run.js';
+import { LocalStrategy } from '../train/strategies/local.js';
+import { resolveThreads } from '../train/threads.js';
+import { type TrainFlags, type WorkerOutcome, checkpointOptions, configFrom, tensorBackend } from './worker_flags.js';
+
+/** Trains in this process; `onResult` hears the result before the dashboard and W&B close. */
+export async function trainInThisProcess(flags: TrainFlags, onResult: (o: WorkerOutcome) => void = () => {}): Promise<WorkerOutcome> {
+  const tensor = tensorBackend(flags.backend);
+  if (tensor) setBackend(tensor);
+  const threads = resolveThreads(flags.threads);
+  backend().setThreads(threads);
+  const config = configFrom(flags, threads);
+  const faults = parseFaults(flags.fault);
+  const name = flags.name ?? experimentName(config.model);
+  const experiment = experimentPaths(flags.experimentsDir, name);
+  const dashboard = flags.dashboard
+    ? await (await import('../dashboard/live.js')).openLiveDashboard({ dir: experiment.dir, name, port: flags.port, host: flags.dashboardHost, thread: true, resuming: flags.resume !== undefined })
+    : null;
+  const wandb = flags.wandb ? await openWandb({ project: flags.wandbProject, name, config }) : null;
+  try {
+    const progress = new ProgressObserver();
+    const result = await runTraining({
+      config, strategy: new LocalStrategy(), experiment, observer: wandb ? fanOut(progress, wandb) : progress,
+      output: flags.output, save: flags.save, faults, trace: flags.trace, checkpoints: checkpointOptions(flags, experiment.dir),
+    });
+    onResult({ result, dir: experiment.dir });
+    return { result, dir: experiment.dir };
+  } finally {
+    await wandb?.finish();
+    await dashboard?.close();
+  }
+}
