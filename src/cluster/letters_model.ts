@@ -96,8 +96,8 @@ class ShardFit {
   ) {
     this.arena = model.arena();
     if (start.length !== this.arena.size) throw new Error(`fitShard: ${start.length} weights for a model of ${this.arena.size}`);
-    this.arena.data.set(start);
-    this.x = new Tensor(shard.features, [shard.rows, LETTER_FEATURES]);
+    this.arena.params.write(start);
+    this.x = Tensor.fromHost(shard.features, [shard.rows, LETTER_FEATURES]);
     this.opt = new SGD(this.arena, { lr });
     this.seed = Float32Array.of(shard.rows);
     let recycler = recyclers.get(model);
@@ -111,7 +111,7 @@ class ShardFit {
       this.model.zeroGrad();
       const logits = this.model.forward(this.x);
       const mean = crossEntropy(logits, this.shard.labels);
-      const loss = mean.data[0] * this.shard.rows;
+      const loss = mean.item() * this.shard.rows;
       this.last = { logits, loss };
       if (Math.abs(this.previous - loss) <= EARLY_STOP_DELTA) return false;
       this.previous = loss;
@@ -125,7 +125,8 @@ class ShardFit {
   result(): LocalFit {
     const { arena, start, last } = this;
     const delta = new Float32Array(arena.size);
-    for (let i = 0; i < delta.length; i++) delta[i] = arena.data[i] - start[i];
+    const params = arena.params.readSync();
+    for (let i = 0; i < delta.length; i++) delta[i] = params[i] - start[i];
     // The error of the last forward pass only (an argmax per epoch would cost ~10% of the task).
     return { delta, trainError: last ? errorRate(last.logits, this.shard.labels) : 1, trainLoss: last?.loss ?? 0, epochs: this.updates };
   }
@@ -133,8 +134,8 @@ class ShardFit {
 
 /** Misclassified fraction of a shard under `weights`. */
 export function evaluateShard(model: Module, weights: Float32Array, shard: LetterShard): number {
-  model.arena().data.set(weights);
-  return noGrad(() => errorRate(model.forward(new Tensor(shard.features, [shard.rows, LETTER_FEATURES])), shard.labels));
+  model.arena().params.write(weights);
+  return noGrad(() => errorRate(model.forward(Tensor.fromHost(shard.features, [shard.rows, LETTER_FEATURES])), shard.labels));
 }
 
 function errorRate(logits: Tensor, labels: Int32Array): number {

@@ -23,7 +23,7 @@ export interface ReferenceRun {
 
 export function fedavgInProcess(data: LettersData, job: ReferenceJob): ReferenceRun {
   const model = buildLettersModel(job.hidden, job.seed);
-  const global = model.arena().data.slice();
+  const global = model.arena().params.readSync().slice();
   const worker = buildLettersModel(job.hidden, 0);
   const validationErrors: number[] = [];
   const n = data.train.length;

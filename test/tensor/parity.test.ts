@@ -12,7 +12,7 @@ import {
   Tensor, abs, add, affine, avgPool2d, backward, batchNorm, concat, conv2d, crossEntropy, div, dropout, embedding,
   exp, flatten, gelu, geluErf, globalAvgPool2d, scaledDotProductAttention, layerNorm, linear, log, logSoftmax, matmul, max, maxPool2d, mean, mseLoss, mul, nativeAvailable,
   neg, permute, pow, powScalar, relu, reshape, setBackend, sigmoid, slice, softmax, sqrt, sub, sum, tanh, transpose,
-  type BackendName, type Buf,
+  type BackendName, type HostArray, CPU, deviceMemory,
 } from '../../src/tensor/index.js';
 import { Rng, assertClose, awayFromZero, distinct, labels, randn, uniform } from '../helpers/tensors.js';
 
@@ -24,7 +24,7 @@ interface Case {
   /** float32 inputs (all get requiresGrad unless listed in `frozen`). */
   inputs: (r: Rng) => Tensor[];
   /** The op; `extras` are buffers to compare besides output and gradients (e.g. running stats). */
-  run: (...xs: Tensor[]) => { out: Tensor; extras?: Buf[] };
+  run: (...xs: Tensor[]) => { out: Tensor; extras?: HostArray[] };
   frozen?: number[];
 }
 
@@ -36,7 +36,7 @@ const op2 = (fn: (a: Tensor, b: Tensor) => Tensor) => (a: Tensor, b: Tensor) => 
 function bnState(C: number, training: boolean) {
   const runningMean = new Float32Array(C).map((_, i) => 0.1 * i);
   const runningVar = new Float32Array(C).map((_, i) => 1 + 0.2 * i);
-  return { runningMean, runningVar, momentum: 0.1, eps: 1e-5, training };
+  return { runningMean: deviceMemory(CPU).fromHost(runningMean), runningVar: deviceMemory(CPU).fromHost(runningVar), momentum: 0.1, eps: 1e-5, training };
 }
 
 const CASES: Case[] = [
@@ -152,21 +152,21 @@ const CASES: Case[] = [
     name: 'batchNorm training [N, C, H, W]', inputs: (r) => [rn([4, 3, 5, 5], 2)(r), uniform([3], r, 0.5, 1.5, f32), rn([3])(r)],
     run: (x, g, b) => {
       const st = bnState(3, true);
-      return { out: batchNorm(x, g, b, st), extras: [st.runningMean, st.runningVar] };
+      return { out: batchNorm(x, g, b, st), extras: [st.runningMean.readSync(), st.runningVar.readSync()] };
     },
   },
   {
     name: 'batchNorm training [N, C]', inputs: (r) => [rn([8, 5], 2)(r), uniform([5], r, 0.5, 1.5, f32), rn([5])(r)],
     run: (x, g, b) => {
       const st = bnState(5, true);
-      return { out: batchNorm(x, g, b, st), extras: [st.runningMean, st.runningVar] };
+      return { out: batchNorm(x, g, b, st), extras: [st.runningMean.readSync(), st.runningVar.readSync()] };
     },
   },
   {
     name: 'batchNorm eval', inputs: (r) => [rn([4, 3, 2, 2])(r), uniform([3], r, 0.5, 1.5, f32), rn([3])(r)],
     run: (x, g, b) => {
       const st = bnState(3, false);
-      return { out: batchNorm(x, g, b, st), extras: [st.runningMean, st.runningVar] };
+      return { out: batchNorm(x, g, b, st), extras: [st.runningMean.readSync(), st.runningVar.readSync()] };
     },
   },
   { name: 'layerNorm', inputs: (r) => [rn([6, 16], 2)(r), uniform([16], r, 0.5, 1.5, f32), rn([16])(r)], run: (x, g, b) => ({ out: layerNorm(x, g, b) }) },
@@ -189,12 +189,12 @@ function runOn(name: BackendName, c: Case): Result {
     t.requiresGrad = !(c.frozen ?? []).includes(i);
   });
   const { out, extras = [] } = c.run(...inputs);
-  const result: Result = { out: Float32Array.from(out.data), grads: [], extras: extras.map((e) => Float32Array.from(e)) };
+  const result: Result = { out: Float32Array.from(out.values()), grads: [], extras: extras.map((e) => Float32Array.from(e)) };
   const rng = new Rng(99);
   const R = new Float32Array(out.size);
   for (let i = 0; i < R.length; i++) R[i] = rng.normal();
   backward(out, R);
-  result.grads = inputs.map((t) => (t.grad ? Float32Array.from(t.grad) : null));
+  result.grads = inputs.map((t) => (t.grad ? Float32Array.from(t.grad.readSync()) : null));
   return result;
 }
 

@@ -7,6 +7,7 @@
  * all-reduce's CPU time — and never forks (a team waiting for a descheduled thread cost 500×).
  */
 import { backend } from '../../tensor/dispatch.js';
+import { hostKernels } from '../../tensor/backends/cpu/storage.js';
 
 export type ReduceOp = 'sum' | 'avg' | 'max';
 
@@ -16,7 +17,7 @@ export const REDUCE_OPS: readonly ReduceOp[] = ['sum', 'avg', 'max'];
 export function reduceInto(dst: Float32Array, src: Float32Array, op: ReduceOp): void {
   const n = dst.length;
   if (op !== 'max') {
-    backend().addInto(dst, src);
+    hostKernels(backend()).addInto(dst, src);
     return;
   }
   for (let i = 0; i < n; i++) {
