@@ -3,7 +3,7 @@
  * seeded computation — init, dropout, forward, backward, a few SGD updates — run twice gives
  * bitwise-identical losses, parameters and gradients.
  */
-import { describe, it } from 'node:test';
+import { describe, it } from '../helpers/per_backend.js';
 import {
   Tensor, backend, backward, conv2d, crossEntropy, dropout, flatten, gelu, layerNorm, linear, maxPool2d, noGrad,
   relu, type HostArray as Buf,

@@ -1,19 +1,21 @@
 /**
- * Op-level parity between the native and the pure-TypeScript backends: every op runs on the same
- * float32 inputs under setBackend('js') and setBackend('native'); outputs, input gradients (and
- * batch-norm's running statistics) must agree within float32 tolerance.
+ * Op-level parity of every backend in the conformance list (test/tensor/backends/list.ts) with the
+ * reference (js): every op runs on the same float32 inputs under each backend; outputs, input
+ * gradients (and batch-norm's running statistics) must agree with the reference's within float32
+ * tolerance — the gradient check of a backend against the reference.
  *
- * Without the native addon the suite is skipped with the reason — except on CI (CI=true), where a
- * missing addon is a failure.
+ * A backend of the list that is unavailable here is skipped with the reason — except on CI
+ * (CI=true), where a missing required backend is a failure (list.test.ts).
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   Tensor, abs, add, affine, avgPool2d, backward, batchNorm, concat, conv2d, crossEntropy, div, dropout, embedding,
-  exp, flatten, gelu, geluErf, globalAvgPool2d, scaledDotProductAttention, layerNorm, linear, log, logSoftmax, matmul, max, maxPool2d, mean, mseLoss, mul, nativeAvailable,
+  exp, flatten, gelu, geluErf, globalAvgPool2d, scaledDotProductAttention, layerNorm, linear, log, logSoftmax, matmul, max, maxPool2d, mean, mseLoss, mul,
   neg, permute, pow, powScalar, relu, reshape, setBackend, sigmoid, slice, softmax, sqrt, sub, sum, tanh, transpose,
   type BackendName, type HostArray, CPU, deviceMemory,
 } from '../../src/tensor/index.js';
+import { REFERENCE, backendList } from './backends/list.js';
 import { Rng, assertClose, awayFromZero, distinct, labels, randn, uniform } from '../helpers/tensors.js';
 
 const RTOL = 1e-4;
@@ -204,47 +206,30 @@ function tolerances(ref: Float32Array): { rtol: number; atol: number } {
   return { rtol: RTOL, atol: ATOL * m };
 }
 
-function nativeStatus(): { ok: boolean; reason: string } {
-  try {
-    if (nativeAvailable()) return { ok: true, reason: '' };
-    setBackend('native'); // throws with the loader's reason
-    return { ok: false, reason: 'native backend unavailable' };
-  } catch (e) {
-    return { ok: false, reason: e instanceof Error ? e.message : String(e) };
-  } finally {
-    setBackend('js');
-  }
-}
+const { available, missing } = backendList();
 
-const status = nativeStatus();
-
-describe('native vs js parity (float32, forward and gradients)', () => {
-  if (!status.ok) {
-    if (process.env.CI === 'true') {
-      it('native backend must be available on CI', () => assert.fail(`CI=true but ${status.reason}`));
-    } else {
-      it('skipped: native backend unavailable', { skip: status.reason }, () => {});
+describe('backend parity with the reference (float32, forward and gradients)', () => {
+  for (const m of missing) it(`${m.name}: skipped, unavailable here`, { skip: m.reason }, () => {});
+  for (const b of available.filter((x) => x.name !== REFERENCE)) {
+    for (const c of CASES) {
+      it(`${c.name} [${b.name}]`, () => {
+        try {
+          const ref = runOn(REFERENCE, c);
+          const got = runOn(b.name, c);
+          assertClose(got.out, ref.out, { ...tolerances(ref.out), msg: `${c.name}: forward` });
+          ref.grads.forEach((g, i) => {
+            const n = got.grads[i];
+            if (g === null || n === null) {
+              assert.equal(n === null, g === null, `${c.name}: input ${i} has a gradient on one backend only`);
+              return;
+            }
+            assertClose(n, g, { ...tolerances(g), msg: `${c.name}: gradient of input ${i}` });
+          });
+          ref.extras.forEach((e, i) => assertClose(got.extras[i], e, { ...tolerances(e), msg: `${c.name}: extra buffer ${i}` }));
+        } finally {
+          setBackend(REFERENCE);
+        }
+      });
     }
-    return;
-  }
-  for (const c of CASES) {
-    it(c.name, () => {
-      try {
-        const js = runOn('js', c);
-        const nat = runOn('native', c);
-        assertClose(nat.out, js.out, { ...tolerances(js.out), msg: `${c.name}: forward` });
-        js.grads.forEach((g, i) => {
-          const n = nat.grads[i];
-          if (g === null || n === null) {
-            assert.equal(n === null, g === null, `${c.name}: input ${i} has a gradient on one backend only`);
-            return;
-          }
-          assertClose(n, g, { ...tolerances(g), msg: `${c.name}: gradient of input ${i}` });
-        });
-        js.extras.forEach((e, i) => assertClose(nat.extras[i], e, { ...tolerances(e), msg: `${c.name}: extra buffer ${i}` }));
-      } finally {
-        setBackend('js');
-      }
-    });
   }
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from '../../helpers/per_backend.js';
 import { SGD, createModel, defaultSpec, describeSpec } from '../../../src/nn/index.js';
 import type { Module } from '../../../src/nn/module.js';
 import { backward, noGrad } from '../../../src/tensor/autograd.js';

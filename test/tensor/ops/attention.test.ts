@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from '../../helpers/per_backend.js';
 import {
   Tensor, add, affine, backward, matmul, mul, scaledDotProductAttention, softmax, transpose, type AttentionOptions,
 } from '../../../src/tensor/index.js';

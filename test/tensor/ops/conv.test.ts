@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from '../../helpers/per_backend.js';
 import { Tensor, add, avgPool2d, backward, conv2d, globalAvgPool2d, maxPool2d, maxPool2dRelu, mul, relu, sum, type Conv2dOptions, type Pool2dOptions } from '../../../src/tensor/index.js';
 import { gradcheck } from '../../helpers/gradcheck.js';
 import { Rng, assertClose, assertShape, distinct, leaf, randn } from '../../helpers/tensors.js';

@@ -1,6 +1,6 @@
 import { CPU, deviceMemory } from '../../../src/tensor/storage.js';
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from '../../helpers/per_backend.js';
 import { Tensor, backend, backward, dropout, nativeAvailable, setBackend } from '../../../src/tensor/index.js';
 import { dropMask } from '../../../src/tensor/ops/dropout.js';
 import { gradcheck } from '../../helpers/gradcheck.js';

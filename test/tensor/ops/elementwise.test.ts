@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from '../../helpers/per_backend.js';
 import {
   Tensor, abs, add, affine, backward, div, exp, gelu, geluErf, log, mul, neg, pow, powScalar, relu, sigmoid, sqrt, sub,
   tanh,

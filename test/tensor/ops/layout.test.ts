@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from '../../helpers/per_backend.js';
 import { Tensor, backward, concat, flatten, mul, permute, reshape, slice, transpose } from '../../../src/tensor/index.js';
 import { gradcheck } from '../../helpers/gradcheck.js';
 import { Rng, assertShape, leaf, randn } from '../../helpers/tensors.js';

@@ -1,6 +1,6 @@
 import { CPU, deviceMemory } from '../../../src/tensor/storage.js';
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from '../../helpers/per_backend.js';
 import { Tensor, backward, batchNorm, batchNormRelu, layerNorm, relu, type BatchNormState } from '../../../src/tensor/index.js';
 import { gradcheck } from '../../helpers/gradcheck.js';
 import { Rng, assertClose, leaf, randn, uniform } from '../../helpers/tensors.js';

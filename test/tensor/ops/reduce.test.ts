@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from '../../helpers/per_backend.js';
 import { Tensor, argmax, backward, max, mean, sum } from '../../../src/tensor/index.js';
 import { gradcheck } from '../../helpers/gradcheck.js';
 import { Rng, assertClose, assertShape, distinct, leaf, randn } from '../../helpers/tensors.js';
