@@ -48,7 +48,6 @@ function worker(id: string, steps: number): void {
   const x = new Float32Array(w.batch * per);
   for (let i = 0; i < x.length; i++) x[i] = tokens ? rng.int(w.classes) : rng.normal();
   const labels = Int32Array.from({ length: tokens ? w.batch * per : w.batch }, () => rng.int(w.classes));
-  const xt = Tensor.fromHost(x, [w.batch, ...w.input]);
   const times: number[] = [];
   const cpu: number[] = [];
   let loss = NaN;
@@ -59,7 +58,7 @@ function worker(id: string, steps: number): void {
     const c0 = process.cpuUsage();
     model.zeroGrad();
     loss = recycler.run(() => {
-      const l = crossEntropy(model.forward(xt), labels);
+      const l = crossEntropy(model.forward(Tensor.fromHost(x, [w.batch, ...w.input])), labels);
       backward(l);
       return l.item();
     });

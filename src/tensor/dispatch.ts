@@ -14,6 +14,9 @@ import { loadNativeBackend } from './backends/native.js';
  */
 const registered: Backend[] = [jsBackend];
 
+/** The backend whose module loads lazily (an addon): registered when first asked for. */
+const NATIVE = 'native';
+
 /** The chosen cpu backend (null until first asked). */
 let current: Backend | null = null;
 /** Per device, per dtype: the backend ops run on (filled on first use; cleared when the choice changes). */
@@ -43,7 +46,7 @@ export function backend(): Backend {
 }
 
 export function setBackend(name: BackendName): Backend {
-  current = name === 'js' ? jsBackend : requireBackend(name);
+  current = requireBackend(name);
   table = {};
   return current;
 }
@@ -76,13 +79,12 @@ function ensureNative(): void {
 }
 
 function choose(forced: string | undefined): Backend {
-  if (forced === 'js') return jsBackend;
-  if (forced === 'native') return requireBackend('native');
   if (forced) {
-    ensureNative();
-    const named = registered.find((b) => b.name === forced);
-    if (named) return named;
-    throw new Error(`SMOLCLUSTER_BACKEND must be one of ${['native', ...registered.map((b) => b.name)].map((n) => `"${n}"`).join(', ')}, got "${forced}"`);
+    try {
+      return requireBackend(forced);
+    } catch (e) {
+      throw new Error(`SMOLCLUSTER_BACKEND="${forced}": ${e instanceof Error ? e.message : String(e)}`);
+    }
   }
   const { backend: native, reason, stale } = loadNativeBackend();
   if (native) {
@@ -95,14 +97,15 @@ function choose(forced: string | undefined): Backend {
   return jsBackend;
 }
 
+/** The registered backend of that name; the native addon is loaded (and registered) when it is the one asked for. */
 function requireBackend(name: string): Backend {
-  if (name === 'native') {
+  const named = registered.find((b) => b.name === name);
+  if (named) return named;
+  if (name === NATIVE) {
     const { backend: native, reason } = loadNativeBackend();
     if (!native) throw new Error(`native backend requested but unavailable: ${reason}`);
-    ensureNative();
+    registerBackend(native);
     return native;
   }
-  const named = registered.find((b) => b.name === name);
-  if (!named) throw new Error(`backend "${name}" is not registered (registered: ${registered.map((b) => b.name).join(', ')})`);
-  return named;
+  throw new Error(`backend "${name}" is not registered (registered: ${[...registered.map((b) => b.name), NATIVE].join(', ')})`);
 }

@@ -51,6 +51,15 @@ describe('ParamArena', () => {
     assert.equal(named[2][1].gradValues()![0], 3);
   });
 
+  it('refuses parameters on two devices, naming the parameter: one arena per device', () => {
+    const a = Tensor.from([1], [1]);
+    const b = Tensor.from([2], [1]);
+    // A storage claiming another device (host memory underneath), as a second device's parameter would.
+    const elsewhere = Object.assign(Object.create(Object.getPrototypeOf(b.storage) as object) as object, b.storage, { device: 'gpu0' });
+    b.storage = elsewhere as typeof b.storage;
+    assert.throws(() => ParamArena.pack([['a', a], ['b', b]]), /parameter b is on gpu0, the arena's first parameter on cpu: one arena per device/);
+  });
+
   it('keeps values and any existing gradient when packing', () => {
     const w = Tensor.from([1, 2], [2]);
     w.grad = deviceMemory(CPU).fromHost(Float32Array.from([0.5, -0.5]));
