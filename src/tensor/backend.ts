@@ -4,7 +4,8 @@
  * A backend is a set of raw kernels over flat, contiguous, row-major buffers. It knows nothing of
  * tensors, shapes-as-objects or autograd: the Tensor layer (tensor.ts and ops/) turns every op into
  * one or a few kernel calls with explicit sizes, and owns all allocation. Kernels write into `out`
- * buffers the caller provides; none allocates a result (a few return a scalar).
+ * buffers the caller provides; none allocates a result, and none returns a value to the host: a
+ * scalar result (a loss, a sum of squares) lands in a one-element buffer, read when asked for.
  *
  * Backends declare the device whose buffers they run on and the dtypes they run
  * (`registerBackend` in dispatch.ts); ops pick one by the tensor's (device, dtype) and hand it
@@ -17,7 +18,8 @@
  * Conventions:
  *  - Every buffer is row-major and contiguous. Image tensors are NCHW.
  *  - `Strides` arrays in `binary` and `stridedCopy` are in elements; a stride of 0 broadcasts.
- *  - `Index` buffers (labels, argmax, token ids) are Int32Array.
+ *  - `Index` buffers (labels, argmax, token ids) are Int32Array (host memory; a GPU device will
+ *    need device index buffers: the next step of this contract).
  *  - Backward kernels accumulate (`+=`) into gradient buffers unless stated otherwise, so that a
  *    tensor used twice collects both contributions and parameter gradients can live in an arena.
  */
