@@ -10,7 +10,9 @@
  */
 import { fileURLToPath } from 'node:url';
 import { type WindowPlan, fmtNum, renderTable, runJsonChild, runWindows, scalePlan, threadEnv } from './lib/index.js';
-import type { Backend } from '../src/tensor/backend.js';
+import type { HostBackend as Backend } from '../src/tensor/backend.js';
+import { hostKernels } from '../src/tensor/backends/cpu/storage.js';
+
 import { setBackend } from '../src/tensor/index.js';
 
 interface KernelCase {
@@ -30,6 +32,9 @@ interface Buffers {
 const ADAM = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, decoupled: true, step: 10 };
 const SGD = { lr: 0.01, momentum: 0.9, dampening: 0, weightDecay: 0, nesterov: false, firstStep: false };
 
+/** Where sumSquares leaves its value. */
+const SCALAR = new Float64Array(1);
+
 const CASES: KernelCase[] = [
   { name: 'copy (memcpy reference)', floatsMoved: 2, run: (_k, x) => x.b.set(x.a) },
   { name: 'fill', floatsMoved: 1, run: (k, x) => k.fill(x.b, 0.5) },
@@ -41,7 +46,7 @@ const CASES: KernelCase[] = [
   { name: 'relu backward', floatsMoved: 4, run: (k, x) => k.unaryBackward('relu', x.a, x.b, x.c, x.d) },
   { name: 'exp', floatsMoved: 2, run: (k, x) => k.unary('exp', x.a, x.b) },
   { name: 'gelu (tanh)', floatsMoved: 2, run: (k, x) => k.unary('gelu', x.a, x.b) },
-  { name: 'sumSquares', floatsMoved: 1, run: (k, x) => void k.sumSquares(x.a) },
+  { name: 'sumSquares', floatsMoved: 1, run: (k, x) => k.sumSquares(x.a, 1, SCALAR) },
   { name: 'sgdStep (momentum)', floatsMoved: 5, run: (k, x) => k.sgdStep(x.a, x.b, x.c, SGD) },
   { name: 'adamStep (AdamW)', floatsMoved: 7, run: (k, x) => k.adamStep(x.a, x.b, x.c, x.d, ADAM) },
 ];
@@ -69,7 +74,7 @@ function child(quick: boolean): void {
   const n = quick ? 2 * 1024 * 1024 : 8 * 1024 * 1024;
   let k: Backend;
   try {
-    k = setBackend('native');
+    k = hostKernels(setBackend('native'));
     k.setThreads(1);
   } catch (e) {
     console.log(JSON.stringify({ available: false, reason: (e as Error).message, floatsPerBuffer: n, rows: [] }));

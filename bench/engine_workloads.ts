@@ -3,6 +3,7 @@
  * training step exactly as src/train/loop.ts takes it, on a pool of MNIST-shaped samples, or one GEMM,
  * timed by the window method of bench/lib/windows.ts.
  */
+import { hostKernels } from '../src/tensor/backends/cpu/storage.js';
 import { type WindowPlan, type WindowResult, runWindows } from './lib/index.js';
 import { type ModelSpec, createModel, makeOptimizer } from '../src/nn/index.js';
 import { Tensor, backend, backward, crossEntropy } from '../src/tensor/index.js';
@@ -57,7 +58,7 @@ function trainStepper(w: Extract<Workload, { kind: 'train' }>): { step: () => vo
   const step = (): void => {
     const start = (i++ % batches) * w.batch;
     model.zeroGrad();
-    const x = new Tensor(inputs.subarray(start * dim, (start + w.batch) * dim), [w.batch, 1, 28, 28]);
+    const x = Tensor.fromHost(inputs.subarray(start * dim, (start + w.batch) * dim), [w.batch, 1, 28, 28]);
     const loss = crossEntropy(model.forward(x), labels.subarray(start, start + w.batch));
     backward(loss);
     optimizer.step();
@@ -74,7 +75,7 @@ export function stepperOf(id: WorkloadId): { step: () => void; units: number; lo
     const A = uniformPool(w.M * w.K, rng);
     const B = uniformPool(w.K * w.N, rng);
     const C = new Float32Array(w.M * w.N);
-    const k = backend();
+    const k = hostKernels(backend());
     return { step: () => k.gemm(false, false, w.M, w.N, w.K, 1, A, 0, B, 0, 0, C, 0, 1), units: (2 * w.M * w.N * w.K) / 1e9 };
   }
   const t = trainStepper(w);

@@ -58,7 +58,7 @@ function worker(id: string, steps: number): void {
     const c0 = process.cpuUsage();
     model.zeroGrad();
     loss = recycler.run(() => {
-      const l = crossEntropy(model.forward(new Tensor(x, [w.batch, ...w.input])), labels);
+      const l = crossEntropy(model.forward(Tensor.fromHost(x, [w.batch, ...w.input])), labels);
       backward(l);
       return l.item();
     });

@@ -9,7 +9,9 @@
  * gpt2-tiny and bert-mini at batch 8, context 128; backward products accumulate, beta = 1) on the
  * oneDNN engines only, the figures behind sgemm's routing of non-transposed-B products.
  */
-import type { Backend, Conv2dGeometry, Pool2dGeometry } from '../src/tensor/backend.js';
+import type { HostBackend as Backend, Conv2dGeometry, Pool2dGeometry } from '../src/tensor/backend.js';
+import { hostKernels } from '../src/tensor/backends/cpu/storage.js';
+
 import { loadNativeBackend, nativeInternals } from '../src/tensor/backends/native.js';
 import { Rng } from '../src/util/rng.js';
 
@@ -137,7 +139,9 @@ function benchPool(native: Backend): void {
 }
 
 function main(): void {
-  const { backend: native, reason } = loadNativeBackend();
+  const loaded = loadNativeBackend();
+  const native = loaded.backend ? hostKernels(loaded.backend) : null;
+  const reason = loaded.reason;
   if (!native) {
     console.error(`native addon unavailable: ${reason}`);
     process.exit(1);

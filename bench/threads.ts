@@ -21,7 +21,9 @@
 import { fileURLToPath } from 'node:url';
 import { type WindowPlan, fmtNum, fmtRatio, machineInfo, mergeWindows, renderTable, runJsonChild, runWindows, scalePlan, threadEnv } from './lib/index.js';
 import { IDS, type Measured, type WorkloadId, WORKLOADS, measure, stepperOf, unitOf } from './engine_workloads.js';
-import type { Backend } from '../src/tensor/backend.js';
+import type { HostBackend as Backend } from '../src/tensor/backend.js';
+import { hostKernels } from '../src/tensor/backends/cpu/storage.js';
+
 import { setBackend } from '../src/tensor/index.js';
 import { chooseThreads } from '../src/train/threads.js';
 
@@ -77,7 +79,7 @@ interface ChildReport {
 }
 
 function child(threads: number, quick: boolean, sweep: boolean): void {
-  const k = setBackend('native');
+  const k = hostKernels(setBackend('native'));
   k.setThreads(threads);
   const scale = quick ? 0.5 : 1;
   const report: ChildReport = { threads: k.getThreads(), grainScale: process.env.SMOLCLUSTER_GRAIN_SCALE ?? '1', workloads: {}, sweep: {} };
@@ -105,7 +107,7 @@ interface PairedReport {
 
 /** Child: the default's choice (calibration), then each workload in alternating 1- and 2-thread windows. */
 function pairedChild(quick: boolean): void {
-  const k = setBackend('native');
+  const k = hostKernels(setBackend('native'));
   const choice = chooseThreads(undefined);
   const plan = scalePlan(PLAN, quick ? 0.5 : 1);
   const windows = 2 * plan.windows;

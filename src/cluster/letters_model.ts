@@ -76,7 +76,7 @@ async function fit(task: ShardTask, sliceMs: number | null): Promise<LocalFit> {
   const data = shardDataset(shard);
   try {
     const { model } = await train(config, { train: data, test: data }, strategy);
-    const weights = model.arena().data;
+    const weights = model.arena().params.readSync();
     const delta = new Float32Array(weights.length);
     for (let i = 0; i < delta.length; i++) delta[i] = weights[i] - start[i];
     const last = strategy.last;
@@ -89,8 +89,8 @@ async function fit(task: ShardTask, sliceMs: number | null): Promise<LocalFit> {
 
 /** Misclassified fraction of a shard under `weights`. */
 export function evaluateShard(model: Module, weights: Float32Array, shard: LetterShard): number {
-  model.arena().data.set(weights);
-  return noGrad(() => errorRate(model.forward(new Tensor(shard.features, [shard.rows, LETTER_FEATURES])), shard.labels));
+  model.arena().params.write(weights);
+  return noGrad(() => errorRate(model.forward(Tensor.fromHost(shard.features, [shard.rows, LETTER_FEATURES])), shard.labels));
 }
 
 function errorRate(logits: Tensor, labels: Int32Array): number {

@@ -23,7 +23,7 @@ export interface ReferenceRun {
 
 export async function fedavgInProcess(data: LettersData, job: ReferenceJob): Promise<ReferenceRun> {
   const model = buildLettersModel(job.hidden, job.seed);
-  const global = model.arena().data.slice();
+  const global = model.arena().params.readSync().slice();
   const validationErrors: number[] = [];
   const n = data.train.length;
   for (let r = 0; r < job.rounds; r++) {

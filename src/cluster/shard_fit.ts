@@ -52,7 +52,7 @@ export class ShardFit implements Strategy {
   }
 
   async setup(ctx: StrategyContext): Promise<void> {
-    ctx.model.arena().data.set(this.start);
+    ctx.model.arena().params.write(this.start);
   }
 
   /** Every epoch is the whole shard, until the loss stops moving. */

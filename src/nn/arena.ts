@@ -1,4 +1,5 @@
 import type { Tensor } from '../tensor/tensor.js';
+import { deviceMemory, type Device, type Storage } from '../tensor/storage.js';
 
 export interface ArenaEntry {
   name: string;
@@ -17,36 +18,44 @@ export interface DecayRun {
 }
 
 /**
- * All parameters of a model in one contiguous Float32Array, and all gradients in another of the
- * same layout. Each parameter tensor's `data` and `grad` are rebound to views into them, so
- * optimizers, all-reduce, checkpoints and the wire work on two flat buffers (or ranges of them)
- * with no copies, whatever the model.
+ * All parameters of a model in one contiguous float32 storage on their device, and all gradients in
+ * another of the same layout. Each parameter tensor's storage and grad are rebound to views into
+ * them (by offset), so optimizers, all-reduce, checkpoints and the wire work on two flat buffers (or
+ * ranges of them) with no copies, whatever the model. Host code reaches the values through the
+ * handles (`params.readSync()`: on the cpu device the flat Float32Array itself, zero-copy).
  */
 export class ParamArena {
   private constructor(
-    readonly data: Float32Array,
-    readonly grad: Float32Array,
+    readonly params: Storage<Float32Array>,
+    readonly grads: Storage<Float32Array>,
     readonly entries: readonly ArenaEntry[],
   ) {}
+
+  /** The device the arena lives on (one parameter and one gradient storage per device). */
+  get device(): Device {
+    return this.params.device;
+  }
 
   /** `noDecay` names the parameters weight decay skips (default: none, torch's plain behaviour). */
   static pack(named: [string, Tensor][], noDecay: ReadonlySet<string> = new Set()): ParamArena {
     const entries: ArenaEntry[] = [];
     let total = 0;
+    const device = named[0]?.[1].device ?? 'cpu';
     for (const [name, p] of named) {
-      if (!(p.data instanceof Float32Array)) throw new Error(`parameter ${name}: arenas hold float32 parameters only`);
+      if (p.dtype !== 'float32') throw new Error(`parameter ${name}: arenas hold float32 parameters only`);
+      if (p.device !== device) throw new Error(`parameter ${name} is on ${p.device}, the arena's first parameter on ${device}: one arena per device`);
       entries.push({ name, shape: p.shape, offset: total, size: p.size, decay: !noDecay.has(name) });
       total += p.size;
     }
-    const data = new Float32Array(total);
-    const grad = new Float32Array(total);
+    const memory = deviceMemory(device);
+    const data = memory.alloc('float32', total) as Storage<Float32Array>;
+    const grad = memory.alloc('float32', total) as Storage<Float32Array>;
     named.forEach(([, p], i) => {
       const { offset, size } = entries[i];
-      data.set(p.data, offset);
+      data.write(p.storage.readSync(), offset);
       // Keep a gradient computed before the arena was built (e.g. backward before arena()).
-      if (p.grad) grad.set(p.grad, offset);
-      p.data = data.subarray(offset, offset + size);
-      p.grad = grad.subarray(offset, offset + size);
+      if (p.grad) grad.write(p.grad.readSync(), offset);
+      p.bind(data.view(offset, size), grad.view(offset, size));
     });
     return new ParamArena(data, grad, entries);
   }
@@ -63,12 +72,13 @@ export class ParamArena {
   }
 
   get size(): number {
-    return this.data.length;
+    return this.params.size;
   }
 
   /** FNV-1a over the parameter bytes: cheap to compare across ranks, sensitive to any bit. */
   checksum(): string {
-    const bytes = new Uint8Array(this.data.buffer, this.data.byteOffset, this.data.byteLength);
+    const values = this.params.readSync();
+    const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
     let h = 0x811c9dc5;
     for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i], 0x01000193);
     return (h >>> 0).toString(16).padStart(8, '0');

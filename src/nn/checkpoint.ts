@@ -73,7 +73,7 @@ function headerFor(model: Module, architecture: unknown, meta?: Record<string, u
 
 /** Writes the model atomically (temp file, fsync, rename, fsync of the folder), so a crash never leaves half a file. */
 export function saveModel(file: string, model: Module, architecture: unknown, meta?: Record<string, unknown>): void {
-  const parts = [model.arena().data, ...model.namedBuffers().map(([, b]) => b)];
+  const parts = [model.arena().params.readSync(), ...model.namedBuffers().map(([, b]) => b)];
   writeTensorFile(file, headerFor(model, architecture, meta), parts);
 }
 
@@ -102,7 +102,7 @@ export function saveCheckpoint(file: string, model: Module, architecture: unknow
     optimizer: { kind: optimizer.constructor.name, steps: optimizer.steps, state: records }, rngs, state,
     ...(extra.length > 0 ? { extra: extraRecords } : {}),
   };
-  writeTensorFile(file, header, [model.arena().data, ...model.namedBuffers().map(([, b]) => b), ...buffers, ...extra.map(([, b]) => b)]);
+  writeTensorFile(file, header, [model.arena().params.readSync(), ...model.namedBuffers().map(([, b]) => b), ...buffers, ...extra.map(([, b]) => b)]);
 }
 
 function writeTensorFile(file: string, header: object, parts: Float32Array[]): void {
@@ -233,7 +233,7 @@ function checkedModelData(
 
 function copyModel(all: Float32Array, model: Module): void {
   const arena = model.arena();
-  arena.data.set(all.subarray(0, arena.size));
+  arena.params.write(all.subarray(0, arena.size));
   let off = arena.size;
   for (const [, b] of model.namedBuffers()) {
     b.set(all.subarray(off, off + b.length));

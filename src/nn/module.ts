@@ -1,4 +1,5 @@
 import { Tensor } from '../tensor/tensor.js';
+import { CPU, deviceMemory, type Storage } from '../tensor/storage.js';
 import type { Rng } from '../util/rng.js';
 import { ParamArena } from './arena.js';
 import { decays } from './decay.js';
@@ -7,13 +8,14 @@ import { decays } from './decay.js';
  * Base of every layer and model. A module registers its parameters, buffers (non-trained state
  * such as batch-norm running statistics) and child modules by name; the root model then packs all
  * parameters into one flat arena (see arena.ts), after which every parameter's data and grad are
- * views into two contiguous Float32Arrays.
+ * views into two contiguous float32 storages. A buffer is a storage too; namedBuffers() gives its
+ * host values through the handle (zero-copy on the cpu device).
  */
 export abstract class Module {
   training = true;
   private readonly params = new Map<string, Tensor>();
   private readonly noDecay = new Set<string>();
-  private readonly buffers = new Map<string, Float32Array>();
+  private readonly buffers = new Map<string, Storage<Float32Array>>();
   private readonly children = new Map<string, Module>();
   private readonly rngs = new Map<string, Rng>();
   private arenaCache: ParamArena | null = null;
@@ -32,9 +34,10 @@ export abstract class Module {
     return t;
   }
 
-  protected registerBuffer(name: string, b: Float32Array): Float32Array {
-    this.buffers.set(name, b);
-    return b;
+  protected registerBuffer(name: string, initial: Float32Array): Storage<Float32Array> {
+    const s = deviceMemory(CPU).fromHost(initial);
+    this.buffers.set(name, s);
+    return s;
   }
 
   /** A random stream the module draws from while training (e.g. dropout masks): checkpoints save its state. */
@@ -58,7 +61,7 @@ export abstract class Module {
 
   namedBuffers(prefix = ''): [string, Float32Array][] {
     const out: [string, Float32Array][] = [];
-    for (const [n, b] of this.buffers) out.push([prefix + n, b]);
+    for (const [n, b] of this.buffers) out.push([prefix + n, b.readSync()]);
     for (const [n, c] of this.children) out.push(...c.namedBuffers(`${prefix}${n}.`));
     return out;
   }
@@ -112,6 +115,6 @@ export abstract class Module {
 
   /** Zeroes every parameter gradient (one fill over the gradient arena). */
   zeroGrad(): void {
-    this.arena().grad.fill(0);
+    this.arena().grads.zero();
   }
 }

@@ -1,6 +1,7 @@
-import type { Buf } from './backend.js';
 import { fmtShape } from './shape.js';
-import { Tensor, allocBuf } from './tensor.js';
+import { Tensor, allocStorage } from './tensor.js';
+import { kernelsFor } from './dispatch.js';
+import type { DeviceBuffer, Storage } from './storage.js';
 import { giveBack, startPass } from './buffer_pool.js';
 
 /**
@@ -35,7 +36,7 @@ export function needsGrad(...inputs: Tensor[]): boolean {
 }
 
 /** Attaches a GradFn to `out` when any input needs a gradient. Returns `out`. */
-export function record(out: Tensor, op: string, inputs: Tensor[], backward: (gy: Buf) => void): Tensor {
+export function record(out: Tensor, op: string, inputs: Tensor[], backward: (gy: DeviceBuffer) => void): Tensor {
   if (needsGrad(...inputs)) {
     out.requiresGrad = true;
     out.gradFn = { op, inputs, backward };
@@ -83,9 +84,11 @@ export interface BackwardHooks {
 
 /**
  * Back-propagates from `root`. Without `gradient`, root must hold one element (a loss) and is
- * seeded with 1.
+ * seeded with 1. A gradient is a storage on root's device, or host values (copied there).
  */
-export function backward(root: Tensor, gradient?: Buf, hooks: BackwardHooks = {}): void {
+export type Gradient = Storage | ArrayLike<number>;
+
+export function backward(root: Tensor, gradient?: Gradient, hooks: BackwardHooks = {}): void {
   for (const _ of backwardSteps(root, gradient, hooks)) void _;
 }
 
@@ -93,18 +96,19 @@ export function backward(root: Tensor, gradient?: Buf, hooks: BackwardHooks = {}
  * backward(), giving the event loop a turn whenever a hook asks for it, so messages posted from
  * `onLeafReady` make progress while the rest of the graph is differentiated. Same results, bit for bit.
  */
-export async function backwardAsync(root: Tensor, gradient?: Buf, hooks: BackwardHooks = {}): Promise<void> {
+export async function backwardAsync(root: Tensor, gradient?: Gradient, hooks: BackwardHooks = {}): Promise<void> {
   for (const _ of backwardSteps(root, gradient, hooks)) await new Promise<void>((resolve) => setImmediate(resolve));
 }
 
 /** The backward pass, yielding where the hooks want the event loop to run. */
-function* backwardSteps(root: Tensor, gradient: Buf | undefined, hooks: BackwardHooks): Generator<void> {
+function* backwardSteps(root: Tensor, gradient: Gradient | undefined, hooks: BackwardHooks): Generator<void> {
   if (!root.requiresGrad) throw new Error('backward: tensor does not require grad (no parameter reached it)');
   if (!gradient && root.size !== 1) {
     throw new Error(`backward: a gradient is required for a non-scalar tensor of shape ${fmtShape(root.shape)}`);
   }
-  if (gradient && gradient.length !== root.size) {
-    throw new Error(`backward: gradient has ${gradient.length} elements, tensor of shape ${fmtShape(root.shape)} has ${root.size}`);
+  const given = gradient === undefined ? 0 : isStorage(gradient) ? gradient.size : gradient.length;
+  if (gradient && given !== root.size) {
+    throw new Error(`backward: gradient has ${given} elements, tensor of shape ${fmtShape(root.shape)} has ${root.size}`);
   }
   const order = topoOrder(root);
   // A graph edge released by an earlier backward would silently swallow the gradient (as if the
@@ -120,13 +124,12 @@ function* backwardSteps(root: Tensor, gradient: Buf | undefined, hooks: Backward
   }
   const readyAfter = hooks.onLeafReady ? leavesReadyAfter(order) : null;
   startPass();
-  const seed = gradient ?? allocBuf(root.dtype, 1).fill(1);
   const g = root.ensureGrad();
-  for (let i = 0; i < g.length; i++) g[i] += seed[i];
+  kernelsFor(root).axpy(1, seedOf(root, gradient), g);
   for (let i = order.length - 1; i >= 0; i--) {
     const t = order[i];
     if (t.gradFn && t.grad) {
-      t.gradFn.backward(t.grad);
+      t.gradFn.backward(t.grad.buffer);
       // Intermediate results are not kept: free the gradient (to the pool: nothing else holds an
       // intermediate's gradient, and every GradFn reads gy only while it runs) and the graph edge.
       released.set(t, t.gradFn.op);
@@ -138,6 +141,28 @@ function* backwardSteps(root: Tensor, gradient: Buf | undefined, hooks: Backward
     for (const leaf of readyAfter?.get(i) ?? []) if (hooks.onLeafReady!(leaf) === true) yieldNow = true;
     if (yieldNow || hooks.keepYielding?.()) yield;
   }
+}
+
+function isStorage(g: Gradient): g is Storage {
+  return (g as Storage).buffer !== undefined && typeof (g as Storage).readSync === 'function';
+}
+
+/** The gradient that starts the pass, on root's device: 1 for a loss, else the caller's. */
+function seedOf(root: Tensor, gradient: Gradient | undefined): DeviceBuffer {
+  if (gradient === undefined) {
+    const one = allocStorage(root.dtype, 1, root.device);
+    kernelsFor(root).fill(one.buffer, 1);
+    return one.buffer;
+  }
+  if (isStorage(gradient)) {
+    if (gradient.device !== root.device || gradient.dtype !== root.dtype) {
+      throw new Error(`backward: gradient is ${gradient.dtype} on ${gradient.device}, tensor is ${root.dtype} on ${root.device}`);
+    }
+    return gradient.buffer;
+  }
+  const s = allocStorage(root.dtype, root.size, root.device);
+  s.write(gradient);
+  return s.buffer;
 }
 
 /** For each op index, the leaves whose last consumer (in backward order) it is. */

@@ -4,9 +4,13 @@
  * A backend is a set of raw kernels over flat, contiguous, row-major buffers. It knows nothing of
  * tensors, shapes-as-objects or autograd: the Tensor layer (tensor.ts and ops/) turns every op into
  * one or a few kernel calls with explicit sizes, and owns all allocation. Kernels write into `out`
- * buffers the caller provides; none allocates a result (a few return a scalar).
+ * buffers the caller provides; none allocates a result, and none returns a value to the host: a
+ * scalar result (a loss, a sum of squares) lands in a one-element buffer, read when asked for.
  *
- * Two backends implement this interface and must agree within float tolerance:
+ * Backends declare the device whose buffers they run on and the dtypes they run
+ * (`registerBackend` in dispatch.ts); ops pick one by the tensor's (device, dtype) and hand it
+ * opaque `DeviceBuffer`s (storage.ts). Each backend casts them to what its device holds. Two
+ * backends run on the cpu device today and must agree within float tolerance:
  *  - `js`: pure TypeScript. Works on Float32Array and Float64Array alike (float64 is what the
  *    finite-difference gradient checks run on).
  *  - `native`: an N-API addon over oneDNN / BLAS (float32 only). Used when it is built.
@@ -14,12 +18,17 @@
  * Conventions:
  *  - Every buffer is row-major and contiguous. Image tensors are NCHW.
  *  - `Strides` arrays in `binary` and `stridedCopy` are in elements; a stride of 0 broadcasts.
- *  - `Index` buffers (labels, argmax, token ids) are Int32Array.
+ *  - `Index` buffers (labels, argmax, token ids) are Int32Array (host memory; a GPU device will
+ *    need device index buffers: the next step of this contract).
  *  - Backward kernels accumulate (`+=`) into gradient buffers unless stated otherwise, so that a
  *    tensor used twice collects both contributions and parameter gradients can live in an arena.
  */
 
-export type Buf = Float32Array | Float64Array;
+import type { DType, Device, DeviceBuffer, HostArray } from './storage.js';
+import type { Rng } from '../util/rng.js';
+
+/** A buffer as a cpu backend's kernels see it (host memory). Only src/tensor/backends/ uses it. */
+export type Buf = HostArray;
 
 export type UnaryOp =
   | 'neg'
@@ -105,12 +114,24 @@ export interface SgdHyper {
   firstStep: boolean;
 }
 
-export interface Backend {
-  readonly name: 'js' | 'native';
+/** What a backend is, beside its kernels. */
+export interface BackendInfo {
+  /** A unique name ('js', 'native', later 'webgpu'); never compared by the op layer. */
+  readonly name: string;
+  /** The device whose buffers the kernels take. */
+  readonly device: Device;
+  /** The dtypes the kernels run. */
+  readonly dtypes: readonly DType[];
   /** Human-readable kernel libraries in use, e.g. "oneDNN 3.0 + OpenBLAS", "pure TypeScript". */
   readonly description: string;
+  /** Whether more than one thread can run a kernel (thread_calibration.ts times only such a backend). */
+  readonly multithreaded: boolean;
   setThreads(n: number): void;
   getThreads(): number;
+}
+
+/** The kernels over buffers of type B. */
+export interface Kernels<B> {
 
   // ---- dense linear algebra ------------------------------------------------------------------
   /**
@@ -123,43 +144,61 @@ export interface Backend {
    */
   gemm(
     transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
-    A: Buf, strideA: number, B: Buf, strideB: number, beta: number, C: Buf, strideC: number,
-    batch: number, bias?: Buf | null,
+    A: B, strideA: number, B: B, strideB: number, beta: number, C: B, strideC: number,
+    batch: number, bias?: B | null,
   ): void;
+
+  /** Elements [offset, offset + length) of x, sharing its memory (no copy). */
+  subBuffer(x: B, offset: number, length: number): B;
 
   // ---- elementwise ---------------------------------------------------------------------------
   /** out[i] = op(x[i]) for i < out.length. */
-  unary(op: UnaryOp, x: Buf, out: Buf): void;
+  unary(op: UnaryOp, x: B, out: B): void;
   /**
    * gx[i] += gy[i] * op'(x[i]); y = op(x) is passed too since some derivatives are cheaper from it
    * (exp, sqrt, tanh, sigmoid).
    */
-  unaryBackward(op: UnaryOp, x: Buf, y: Buf, gy: Buf, gx: Buf): void;
+  unaryBackward(op: UnaryOp, x: B, y: B, gy: B, gx: B): void;
   /**
    * Broadcasting binary op over `shape` (the output shape). aStrides/bStrides give, per output
    * dimension, the element stride into a/b (0 where that operand is broadcast).
    */
-  binary(op: BinaryOp, a: Buf, aStrides: number[], b: Buf, bStrides: number[], out: Buf, shape: number[]): void;
+  binary(op: BinaryOp, a: B, aStrides: number[], b: B, bStrides: number[], out: B, shape: number[]): void;
   /** out[i] = x[i] * scale + shift. (x may equal out.) */
-  affine(x: Buf, scale: number, shift: number, out: Buf): void;
+  affine(x: B, scale: number, shift: number, out: B): void;
   /** out[i] = x[i] ** p */
-  powScalar(x: Buf, p: number, out: Buf): void;
+  powScalar(x: B, p: number, out: B): void;
   /** y[i] += alpha * x[i] */
-  axpy(alpha: number, x: Buf, y: Buf): void;
+  axpy(alpha: number, x: B, y: B): void;
   /**
    * y[i] += x[i] on the calling thread only, never forking a team: the all-reduce sums received
    * gradients with it beside the event loop's other work (src/comm/collectives/reduce_ops.ts).
    */
-  addInto(y: Buf, x: Buf): void;
-  fill(x: Buf, value: number): void;
+  addInto(y: B, x: B): void;
+  fill(x: B, value: number): void;
   /**
    * A dropout mask: out[i] = 0 with probability p (u < p for u uniform in [0, 1)), else `keep`,
    * drawing u from the xoshiro128** stream whose four state words `state` holds (src/util/rng.ts's
    * generator, as Rng.uniform() draws them; the words are advanced in place).
    */
-  dropoutMask(state: Int32Array, p: number, keep: number, out: Buf): void;
-  /** sum of x[i]^2 (in float64). */
-  sumSquares(x: Buf): number;
+  dropoutMask(state: Int32Array, p: number, keep: number, out: B): void;
+  /**
+   * out[0] = (sum of x[i]^2, in float64) / divisor, rounded to out's dtype: a value left on the
+   * device until the host asks (a loss, a gradient norm), never a number returned to the host.
+   */
+  sumSquares(x: B, divisor: number, out: B): void;
+  /** With c = 2·gy[0]/n: gPred += c·diff, gTarget −= c·diff (a null one is skipped): mseLoss's backward. */
+  mseLossBackward(diff: B, gy: B, n: number, gPred: B | null, gTarget: B | null): void;
+  /** x[i] = std · rng.normal(), in order (Tensor.randn, initialisers): the Rng's draws, bit for bit. */
+  fillNormal(x: B, rng: Rng, std: number): void;
+  /** x[i] = low + (high - low) · rng.uniform(), in order (Tensor.uniform, initialisers). */
+  fillUniform(x: B, rng: Rng, low: number, high: number): void;
+  /**
+   * Backward of a broadcasting pow over same-sized buffers (a, b expanded to y's shape):
+   * ga[i] = gy·b·a^(b-1) (0 where b = 0), gb[i] = gy·y·ln a (0 where a <= 0); a null one is skipped.
+   * Both are overwritten.
+   */
+  powBackward(a: B, b: B, y: B, gy: B, ga: B | null, gb: B | null): void;
 
   // ---- layout ----------------------------------------------------------------------------------
   /**
@@ -168,54 +207,63 @@ export interface Backend {
    * When `accumulate` is set, dst += view instead of dst = view (backward of slice/concat).
    */
   stridedCopy(
-    src: Buf, srcOffset: number, srcStrides: number[], dst: Buf, dstOffset: number,
+    src: B, srcOffset: number, srcStrides: number[], dst: B, dstOffset: number,
     dstStrides: number[], shape: number[], accumulate: boolean,
   ): void;
 
   // ---- reductions over one axis of a [outer, n, inner] view -----------------------------------
   /** out[o, i] = sum_k x[o, k, i] */
-  reduceSum(x: Buf, outer: number, n: number, inner: number, out: Buf): void;
+  reduceSum(x: B, outer: number, n: number, inner: number, out: B): void;
   /** out[o, i] = max_k x[o, k, i]; argmax[o, i] = first k attaining it. */
-  reduceMax(x: Buf, outer: number, n: number, inner: number, out: Buf, argmax: Int32Array): void;
+  reduceMax(x: B, outer: number, n: number, inner: number, out: B, argmax: Int32Array): void;
+  /** gx[o, argmax[o, i], i] += gy[o, i]: the gradient of reduceMax. */
+  reduceMaxBackward(gy: B, argmax: Int32Array, outer: number, n: number, inner: number, gx: B): void;
 
   // ---- softmax family over the last axis of a [rows, cols] view --------------------------------
-  softmax(x: Buf, rows: number, cols: number, out: Buf): void;
+  softmax(x: B, rows: number, cols: number, out: B): void;
   /** gx += y * (gy - sum(gy * y)) per row */
-  softmaxBackward(y: Buf, gy: Buf, rows: number, cols: number, gx: Buf): void;
-  logSoftmax(x: Buf, rows: number, cols: number, out: Buf): void;
+  softmaxBackward(y: B, gy: B, rows: number, cols: number, gx: B): void;
+  logSoftmax(x: B, rows: number, cols: number, out: B): void;
   /** gx += gy - exp(y) * sum(gy) per row (y = log-softmax output) */
-  logSoftmaxBackward(y: Buf, gy: Buf, rows: number, cols: number, gx: Buf): void;
+  logSoftmaxBackward(y: B, gy: B, rows: number, cols: number, gx: B): void;
   /**
    * Fused softmax + cross-entropy over rows with integer labels. Returns the mean loss over rows
    * whose label is >= 0 (label -1 is ignored, like torch's ignore_index). Writes
    * probs = probScale · softmax(logits) into `probs` (used by the backward; the scale rides along
    * the normalising multiply for free, so the loss's 1/rows need not cost a pass of its own later).
    */
-  softmaxCrossEntropy(logits: Buf, labels: Int32Array, rows: number, cols: number, probs: Buf, probScale?: number): number;
+  softmaxCrossEntropy(logits: B, labels: Int32Array, rows: number, cols: number, probs: B, probScale: number, loss: B): void;
+  /**
+   * scaledProbs (probs / counted, as softmaxCrossEntropy wrote them) := g · scaledProbs −
+   * (g / counted) · onehot(labels), rows labelled −1 zeroed, in place: the gradient of g · mean
+   * cross-entropy (g is gy[0], read by the kernel). A backend computes g / counted in its own
+   * precision (native: float32, like its other scalar arguments).
+   */
+  crossEntropyGradientInPlace(scaledProbs: B, labels: Int32Array, rows: number, cols: number, gy: B, counted: number): void;
   /** gLogits += scale * (probs - onehot(labels)); rows with label -1 get nothing. */
-  softmaxCrossEntropyBackward(probs: Buf, labels: Int32Array, rows: number, cols: number, scale: number, gLogits: Buf): void;
+  softmaxCrossEntropyBackward(probs: B, labels: Int32Array, rows: number, cols: number, scale: number, gLogits: B): void;
 
   // ---- convolution and pooling (NCHW) --------------------------------------------------------
   /** y = conv(x, w) + bias; w is [outC, inC, kH, kW]; bias may be null. y is overwritten. */
-  conv2d(g: Conv2dGeometry, x: Buf, w: Buf, bias: Buf | null, y: Buf): void;
+  conv2d(g: Conv2dGeometry, x: B, w: B, bias: B | null, y: B): void;
   /**
    * Accumulates into gw, gBias (may be null) and gx (may be null); with setGx, gx is overwritten
    * instead (its old contents are never read, so it need not be zeroed).
    */
   conv2dBackward(
-    g: Conv2dGeometry, x: Buf, w: Buf, gy: Buf, gx: Buf | null, gw: Buf, gBias: Buf | null, setGx?: boolean,
+    g: Conv2dGeometry, x: B, w: B, gy: B, gx: B | null, gw: B, gBias: B | null, setGx?: boolean,
   ): void;
   /** Padding counts as -inf. argmax holds, per output, the flat index into x's H*W plane. */
-  maxPool2d(g: Pool2dGeometry, x: Buf, y: Buf, argmax: Int32Array): void;
+  maxPool2d(g: Pool2dGeometry, x: B, y: B, argmax: Int32Array): void;
   /** maxPool2d over relu(x); argmax is -1 where the window's maximum is 0 (no gradient flows there). */
-  maxPool2dRelu(g: Pool2dGeometry, x: Buf, y: Buf, argmax: Int32Array): void;
+  maxPool2dRelu(g: Pool2dGeometry, x: B, y: B, argmax: Int32Array): void;
   /** Accumulates into gx; argmax -1 passes nothing. */
-  maxPool2dBackward(g: Pool2dGeometry, gy: Buf, argmax: Int32Array, gx: Buf): void;
+  maxPool2dBackward(g: Pool2dGeometry, gy: B, argmax: Int32Array, gx: B): void;
   /** gx = the gradient: every cell written, none read (a gradient buffer nothing accumulated into yet). */
-  maxPool2dBackwardSet(g: Pool2dGeometry, gy: Buf, argmax: Int32Array, gx: Buf): void;
+  maxPool2dBackwardSet(g: Pool2dGeometry, gy: B, argmax: Int32Array, gx: B): void;
   /** Average over the window; padding counts as zero and is included in the divisor (torch's count_include_pad=True). */
-  avgPool2d(g: Pool2dGeometry, x: Buf, y: Buf): void;
-  avgPool2dBackward(g: Pool2dGeometry, gy: Buf, gx: Buf): void;
+  avgPool2d(g: Pool2dGeometry, x: B, y: B): void;
+  avgPool2dBackward(g: Pool2dGeometry, gy: B, gx: B): void;
 
   // ---- normalisation -----------------------------------------------------------------------------
   /**
@@ -227,8 +275,8 @@ export interface Backend {
    * with `relu` (as the relu unary kernel: NaN → 0).
    */
   batchNorm(
-    x: Buf, outer: number, C: number, inner: number, gamma: Buf, beta: Buf, runningMean: Buf,
-    runningVar: Buf, training: boolean, momentum: number, eps: number, y: Buf, mean: Buf, invStd: Buf,
+    x: B, outer: number, C: number, inner: number, gamma: B, beta: B, runningMean: B,
+    runningVar: B, training: boolean, momentum: number, eps: number, y: B, mean: B, invStd: B,
     relu?: boolean,
   ): void;
   /**
@@ -237,21 +285,27 @@ export interface Backend {
    * batch-norm + relu), gy counts only where reluY > 0.
    */
   batchNormBackward(
-    x: Buf, outer: number, C: number, inner: number, gamma: Buf, mean: Buf, invStd: Buf, gy: Buf,
-    gx: Buf, gGamma: Buf, gBeta: Buf, setGx?: boolean, reluY?: Buf | null,
+    x: B, outer: number, C: number, inner: number, gamma: B, mean: B, invStd: B, gy: B,
+    gx: B, gGamma: B, gBeta: B, setGx?: boolean, reluY?: B | null,
   ): void;
   /** Per row of [rows, cols]: y = (x - mean) * invStd * gamma + beta. Writes mean/invStd [rows]. */
-  layerNorm(x: Buf, rows: number, cols: number, gamma: Buf, beta: Buf, eps: number, y: Buf, mean: Buf, invStd: Buf): void;
+  /**
+   * Backward of eval-mode batch-norm (fixed statistics: y = (x - mean)·invStd·gamma + beta per
+   * channel): gx += gy·gamma·invStd (gx null: x is frozen), gGamma += gy·(x - mean)·invStd, gBeta += gy.
+   */
+  batchNormEvalBackward(x: B, outer: number, C: number, inner: number, gamma: B, mean: B, invStd: B,
+    gy: B, gx: B | null, gGamma: B, gBeta: B): void;
+  layerNorm(x: B, rows: number, cols: number, gamma: B, beta: B, eps: number, y: B, mean: B, invStd: B): void;
   layerNormBackward(
-    x: Buf, rows: number, cols: number, gamma: Buf, mean: Buf, invStd: Buf, gy: Buf, gx: Buf,
-    gGamma: Buf, gBeta: Buf,
+    x: B, rows: number, cols: number, gamma: B, mean: B, invStd: B, gy: B, gx: B,
+    gGamma: B, gBeta: B,
   ): void;
 
   // ---- embedding -------------------------------------------------------------------------------
   /** out[i, :] = table[ids[i], :] for i < ids.length; table is [vocab, dim]. */
-  embedding(table: Buf, ids: Int32Array, dim: number, out: Buf): void;
+  embedding(table: B, ids: Int32Array, dim: number, out: B): void;
   /** gTable[ids[i], :] += gy[i, :] */
-  embeddingBackward(gy: Buf, ids: Int32Array, dim: number, gTable: Buf): void;
+  embeddingBackward(gy: B, ids: Int32Array, dim: number, gTable: B): void;
 
   // ---- attention ----------------------------------------------------------------------------
   /**
@@ -259,19 +313,25 @@ export interface Backend {
    * mask hides are exactly 0), out = (probs ∘ dropMask) v. `dropMask` (same shape as probs,
    * values 0 or 1/(1-p)) is attention dropout; null means none. Writes out and probs.
    */
-  attention(g: AttentionGeometry, q: Buf, k: Buf, v: Buf, dropMask: Buf | null, out: Buf, probs: Buf): void;
+  attention(g: AttentionGeometry, q: B, k: B, v: B, dropMask: B | null, out: B, probs: B): void;
   /**
    * Backward of `attention` from the saved probs. Accumulates into gq, gk, gv; a null gradient
    * buffer is skipped (that input is frozen).
    */
   attentionBackward(
-    g: AttentionGeometry, q: Buf, k: Buf, v: Buf, probs: Buf, dropMask: Buf | null, gy: Buf,
-    gq: Buf | null, gk: Buf | null, gv: Buf | null,
+    g: AttentionGeometry, q: B, k: B, v: B, probs: B, dropMask: B | null, gy: B,
+    gq: B | null, gk: B | null, gv: B | null,
   ): void;
 
   // ---- optimizers over flat arenas (or ranges of them) ----------------------------------------
   /** torch.optim.SGD semantics. `momentumBuf` may be null when momentum = 0. */
-  sgdStep(param: Buf, grad: Buf, momentumBuf: Buf | null, h: SgdHyper): void;
+  sgdStep(param: B, grad: B, momentumBuf: B | null, h: SgdHyper): void;
   /** torch.optim.Adam / AdamW semantics. */
-  adamStep(param: Buf, grad: Buf, m: Buf, v: Buf, h: AdamHyper): void;
+  adamStep(param: B, grad: B, m: B, v: B, h: AdamHyper): void;
 }
+
+/** A backend as the op layer sees it: kernels over opaque device buffers. */
+export interface Backend extends BackendInfo, Kernels<DeviceBuffer> {}
+
+/** A cpu backend as written: kernels over host arrays (cast to a Backend in src/tensor/backends/). */
+export interface HostBackend extends BackendInfo, Kernels<HostArray> {}

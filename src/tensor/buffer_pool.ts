@@ -1,4 +1,4 @@
-import type { Buf } from './backend.js';
+import type { DType, Device, Storage } from './storage.js';
 import { activeRecycler } from './recycler.js';
 
 /**
@@ -14,20 +14,24 @@ import { activeRecycler } from './recycler.js';
  * recycler's run, a buffer that recycler lent goes back to it instead (free again in the same run). What was
  * given back two backward passes ago and not taken since is dropped, so a change of shapes does
  * not keep old buffers alive.
+ *
+ * The pool holds storages and is per device: a storage is only ever handed out again on the device
+ * (and with the dtype and size) it was made for.
  */
 
 /** Buffers below this many elements are left to the system allocator (its heap reuses them cheaply). */
 export const POOL_MIN_ELEMENTS = 1 << 20;
 
 /** Large buffers allocBuf made that may come back (weakly held: a forgotten one is just collected). */
-const poolable = new WeakSet<Buf>();
+const poolable = new WeakSet<Storage>();
 /** Given back since the last backward pass started. */
-let current = new Map<string, Buf[]>();
+let current = new Map<string, Storage[]>();
 /** Given back during the pass before; dropped when the next pass starts. */
-let previous = new Map<string, Buf[]>();
+let previous = new Map<string, Storage[]>();
 
-function keyOf(float64: boolean, n: number): string {
-  return `${float64 ? 'd' : 'f'}${n}`;
+/** Pools per device: the device leads the key. */
+export function storageKey(device: Device, dtype: DType, n: number): string {
+  return `${device}/${dtype}/${n}`;
 }
 
 let enabled = true;
@@ -42,15 +46,15 @@ export function setPoolEnabled(on: boolean): void {
 }
 
 /** A dead buffer of this kind, if the pool has one (not zeroed: the caller decides). */
-export function takePooled(float64: boolean, n: number): Buf | null {
+export function takePooled(device: Device, dtype: DType, n: number): Storage | null {
   if (!enabled || n < POOL_MIN_ELEMENTS) return null;
-  const key = keyOf(float64, n);
+  const key = storageKey(device, dtype, n);
   return current.get(key)?.pop() ?? previous.get(key)?.pop() ?? null;
 }
 
 /** Marks a large buffer made by allocBuf as one that may be given back. */
-export function markPoolable(buf: Buf): void {
-  if (buf.length >= POOL_MIN_ELEMENTS) poolable.add(buf);
+export function markPoolable(buf: Storage): void {
+  if (buf.size >= POOL_MIN_ELEMENTS) poolable.add(buf);
 }
 
 /**
@@ -58,10 +62,10 @@ export function markPoolable(buf: Buf): void {
  * to the pool if allocBuf made it outside a recycler (and it is large); otherwise ignored, so a
  * caller cannot hand over memory it does not own.
  */
-export function giveBack(buf: Buf): void {
+export function giveBack(buf: Storage): void {
   if (activeRecycler()?.giveBack(buf)) return;
   if (!enabled || !poolable.has(buf)) return;
-  const key = keyOf(buf instanceof Float64Array, buf.length);
+  const key = storageKey(buf.device, buf.dtype, buf.size);
   if (current.get(key)?.includes(buf) || previous.get(key)?.includes(buf)) return;
   const list = current.get(key);
   if (list) list.push(buf);

@@ -1,8 +1,12 @@
-/** The tensor engine's public surface: Tensor, autograd, ops, backends. */
-export type { Backend, Buf } from './backend.js';
-export { Tensor, allocBuf, type DType, type GradFn } from './tensor.js';
+/** The tensor engine's public surface: Tensor, storage, autograd, ops, backends. */
+export type { Backend, BackendInfo, Kernels } from './backend.js';
+export { Tensor, allocStorage, allocUninit, type DType, type Device, type GradFn } from './tensor.js';
+export { CPU, deviceMemory, registerDevice, type DeviceBuffer, type DeviceMemory, type HostArray, type Storage } from './storage.js';
+export { DeviceScalar, sumOfSquares } from './scalar.js';
 export { backward, noGrad, isGradEnabled } from './autograd.js';
-export { backend, setBackend, kernelsFor, nativeAvailable, type BackendName } from './dispatch.js';
+export {
+  backend, setBackend, kernelsFor, nativeAvailable, registerBackend, registeredBackends, type BackendName,
+} from './dispatch.js';
 export { ShapeError, sizeOf, stridesOf } from './shape.js';
 export * from './ops/elementwise.js';
 export * from './ops/matmul.js';

@@ -1,8 +1,9 @@
-import type { Buf } from './backend.js';
+import { deviceMemory, type DType, type Device, type Storage } from './storage.js';
+import { storageKey } from './buffer_pool.js';
 
 /**
  * Buffer reuse for a loop that builds the same graph again and again (full-batch epochs over one
- * shard): inside `recycler.run(fn)`, every buffer the engine allocates (op outputs, intermediate
+ * shard), per device: inside `recycler.run(fn)`, every buffer the engine allocates (op outputs, intermediate
  * gradients) is one of the buffers the previous run used, zeroed, instead of a fresh one. A fresh
  * typed array of a few hundred KB costs a page-faulting calloc and garbage-collector work each
  * time; a zeroed reused one gives the same numbers.
@@ -12,11 +13,11 @@ import type { Buf } from './backend.js';
  */
 export class BufferRecycler {
   /** Buffers handed out by the current (or last) run. */
-  private used = new Set<Buf>();
+  private used = new Set<Storage>();
   /** Those of them not given back. */
-  private lent = new Set<Buf>();
+  private lent = new Set<Storage>();
   /** Buffers of the previous run, free for the current one. */
-  private free = new Map<string, Buf[]>();
+  private free = new Map<string, Storage[]>();
 
   /** Bytes of the buffers the current (or last) run took: its footprint, as nothing it took is freed before the next run. */
   get bytesTaken(): number {
@@ -41,9 +42,10 @@ export class BufferRecycler {
    * A buffer of n elements, the previous run's when it had one of this kind: zeroed, or with
    * `zeroed` false left as it was, for a caller that overwrites every element (allocUninit).
    */
-  take(float64: boolean, n: number, zeroed = true): Buf {
-    const spare = this.free.get(keyOf(float64, n))?.pop();
-    const buf = spare ? (zeroed ? spare.fill(0) : spare) : float64 ? new Float64Array(n) : new Float32Array(n);
+  take(device: Device, dtype: DType, n: number, zeroed = true): Storage {
+    const spare = this.free.get(storageKey(device, dtype, n))?.pop();
+    if (spare && zeroed) spare.zero();
+    const buf = spare ?? deviceMemory(device).alloc(dtype, n);
     this.used.add(buf);
     this.lent.add(buf);
     return buf;
@@ -54,9 +56,9 @@ export class BufferRecycler {
    * once propagated): free for the rest of this run, so a step's peak is not all its gradients at
    * once. False if this recycler did not lend it.
    */
-  giveBack(buf: Buf): boolean {
+  giveBack(buf: Storage): boolean {
     if (!this.lent.delete(buf)) return false;
-    const key = keyOf(buf instanceof Float64Array, buf.length);
+    const key = storageKey(buf.device, buf.dtype, buf.size);
     const list = this.free.get(key);
     if (list) list.push(buf);
     else this.free.set(key, [buf]);
@@ -65,9 +67,9 @@ export class BufferRecycler {
 
   /** Everything lent so far becomes free; what the last run did not take again is dropped (memory stays one run's worth). */
   private reclaim(): void {
-    const free = new Map<string, Buf[]>();
+    const free = new Map<string, Storage[]>();
     for (const b of this.used) {
-      const key = keyOf(b instanceof Float64Array, b.length);
+      const key = storageKey(b.device, b.dtype, b.size);
       const list = free.get(key);
       if (list) list.push(b);
       else free.set(key, [b]);
@@ -83,8 +85,4 @@ let active: BufferRecycler | null = null;
 /** The recycler serving allocations right now (inside a `run`), if any. */
 export function activeRecycler(): BufferRecycler | null {
   return active;
-}
-
-function keyOf(float64: boolean, n: number): string {
-  return `${float64 ? 'd' : 'f'}${n}`;
 }

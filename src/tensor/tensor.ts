@@ -1,104 +1,145 @@
-import type { Buf } from './backend.js';
 import { fmtShape, sizeOf } from './shape.js';
 import type { Rng } from '../util/rng.js';
 import { activeRecycler } from './recycler.js';
 import { markPoolable, takePooled } from './buffer_pool.js';
+import { kernelsFor } from './dispatch.js';
+import { CPU, deviceMemory, type DType, type Device, type DeviceBuffer, type HostArray, type Storage } from './storage.js';
 
-export type DType = 'float32' | 'float64';
+export type { DType, Device } from './storage.js';
 
 /** How a tensor was made: its inputs and the function that pushes its gradient into theirs. */
 export interface GradFn {
   readonly op: string;
   readonly inputs: readonly Tensor[];
   /** Accumulates this tensor's gradient `gy` into the inputs' gradients. */
-  backward(gy: Buf): void;
+  backward(gy: DeviceBuffer): void;
 }
 
 /**
- * A zeroed buffer: fresh, a reused one inside a `BufferRecycler.run` (recycler.ts), or a large
- * one that autograd gave back to the pool (buffer_pool.ts).
+ * A zeroed storage: fresh, a reused one inside a `BufferRecycler.run` (recycler.ts), or a large
+ * one that autograd gave back to the pool (buffer_pool.ts) — on the given device.
  */
-export function allocBuf(dtype: DType, n: number): Buf {
+export function allocStorage(dtype: DType, n: number, device: Device = CPU): Storage {
   const recycler = activeRecycler();
-  if (recycler) return recycler.take(dtype === 'float64', n);
-  const pooled = takePooled(dtype === 'float64', n);
-  return pooled ? pooled.fill(0) : poolableBuf(dtype, n);
+  if (recycler) return recycler.take(device, dtype, n);
+  const pooled = takePooled(device, dtype, n);
+  if (pooled) {
+    pooled.zero();
+    return pooled;
+  }
+  return poolableStorage(device, dtype, n);
 }
 
 /**
- * allocBuf for a caller that overwrites every element before reading any (a GEMM with beta 0, a
- * softmax): a reused buffer keeps its old values, which spares a pass over it.
+ * allocStorage for a caller that overwrites every element before reading any (a GEMM with beta 0,
+ * a softmax): a reused buffer keeps its old values, which spares a pass over it.
  */
-export function allocUninit(dtype: DType, n: number): Buf {
+export function allocUninit(dtype: DType, n: number, device: Device = CPU): Storage {
   const recycler = activeRecycler();
-  if (recycler) return recycler.take(dtype === 'float64', n, false);
-  return takePooled(dtype === 'float64', n) ?? poolableBuf(dtype, n);
+  if (recycler) return recycler.take(device, dtype, n, false);
+  return takePooled(device, dtype, n) ?? poolableStorage(device, dtype, n);
 }
 
-/** A fresh buffer that autograd may give back to the pool once it is dead. */
-function poolableBuf(dtype: DType, n: number): Buf {
-  const buf = freshBuf(dtype, n);
-  markPoolable(buf);
-  return buf;
-}
-
-function freshBuf(dtype: DType, n: number): Buf {
-  return dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
-}
-
-export function dtypeOf(buf: Buf): DType {
-  return buf instanceof Float64Array ? 'float64' : 'float32';
+/** A fresh storage that autograd may give back to the pool once it is dead. */
+function poolableStorage(device: Device, dtype: DType, n: number): Storage {
+  const s = deviceMemory(device).alloc(dtype, n);
+  markPoolable(s);
+  return s;
 }
 
 /**
- * A dense, contiguous, row-major n-d array with an optional gradient. Every op returns a new
- * tensor; the data buffer of a parameter is a view into its module's arena, and so is its grad.
+ * A dense, contiguous, row-major n-d array with an optional gradient, held in a storage handle
+ * (storage.ts). Every op returns a new tensor; the storage of a parameter is a view into its
+ * module's arena, and so is its grad.
  */
 export class Tensor {
   readonly shape: readonly number[];
-  data: Buf;
-  grad: Buf | null = null;
+  storage: Storage;
+  grad: Storage | null = null;
   requiresGrad: boolean;
   gradFn: GradFn | null = null;
   /** Optional label (parameter name) for messages. */
   name = '';
 
-  constructor(data: Buf, shape: readonly number[], requiresGrad = false) {
-    if (sizeOf(shape) !== data.length) {
-      throw new Error(`Tensor: shape ${fmtShape(shape)} needs ${sizeOf(shape)} elements, buffer has ${data.length}`);
+  constructor(storage: Storage, shape: readonly number[], requiresGrad = false) {
+    if (sizeOf(shape) !== storage.size) {
+      throw new Error(`Tensor: shape ${fmtShape(shape)} needs ${sizeOf(shape)} elements, buffer has ${storage.size}`);
     }
-    this.data = data;
+    this.storage = storage;
     this.shape = shape;
     this.requiresGrad = requiresGrad;
   }
 
+  /** A tensor adopting host values (no copy on the cpu device). */
+  static fromHost(values: HostArray, shape: readonly number[], requiresGrad = false): Tensor {
+    return new Tensor(deviceMemory(CPU).fromHost(values), shape, requiresGrad);
+  }
+
+  /** The opaque buffer kernels take. */
+  get buffer(): DeviceBuffer {
+    return this.storage.buffer;
+  }
+
+  get device(): Device {
+    return this.storage.device;
+  }
+
+  get dtype(): DType {
+    return this.storage.dtype;
+  }
+
   get size(): number {
-    return this.data.length;
+    return this.storage.size;
   }
 
   get ndim(): number {
     return this.shape.length;
   }
 
-  get dtype(): DType {
-    return dtypeOf(this.data);
+  /** The values on the host (storage.ts: a zero-copy view on the cpu device). */
+  values(): HostArray {
+    return this.storage.readSync();
   }
 
-  /** The value of a one-element tensor. */
+  /** The values, copied to the host from wherever they live. */
+  read(): Promise<HostArray> {
+    return this.storage.read();
+  }
+
+  /** The value of a one-element tensor (read from its device when asked). */
   item(): number {
-    if (this.data.length !== 1) throw new Error(`item(): tensor of shape ${fmtShape(this.shape)} has ${this.data.length} elements`);
-    return this.data[0];
+    if (this.size !== 1) throw new Error(`item(): tensor of shape ${fmtShape(this.shape)} has ${this.size} elements`);
+    return this.storage.readSync()[0];
   }
 
   toArray(): number[] {
-    return Array.from(this.data);
+    return Array.from(this.storage.readSync());
+  }
+
+  /** The gradient's values on the host, or null (a zero-copy view on the cpu device). */
+  gradValues(): HostArray | null {
+    return this.grad ? this.grad.readSync() : null;
+  }
+
+  /**
+   * Rebinds this tensor's values and gradient to other storages of the same size and dtype (a
+   * parameter becoming a view into its arena).
+   */
+  bind(storage: Storage, grad: Storage | null): void {
+    for (const s of grad ? [storage, grad] : [storage]) {
+      if (s.size !== this.size || s.dtype !== this.dtype) {
+        throw new Error(`Tensor ${this.name || fmtShape(this.shape)}: cannot bind a ${s.dtype} storage of ${s.size} elements to a ${this.dtype} tensor of ${this.size}`);
+      }
+    }
+    this.storage = storage;
+    this.grad = grad;
   }
 
   /** The gradient buffer, allocated (zeroed) on first use. */
-  ensureGrad(): Buf {
+  ensureGrad(): DeviceBuffer {
     // A leaf's gradient accumulates across passes: never a buffer a recycler would take back.
-    if (!this.grad) this.grad = this.gradFn ? allocBuf(this.dtype, this.data.length) : freshBuf(this.dtype, this.data.length);
-    return this.grad;
+    if (!this.grad) this.grad = this.gradFn ? allocStorage(this.dtype, this.size, this.device) : deviceMemory(this.device).alloc(this.dtype, this.size);
+    return this.grad.buffer;
   }
 
   /**
@@ -106,46 +147,46 @@ export class Tensor {
    * buffer to write, left unzeroed, or null when a gradient already holds something (the caller
    * then accumulates into ensureGrad()).
    */
-  gradToOverwrite(): Buf | null {
+  gradToOverwrite(): DeviceBuffer | null {
     if (this.grad) return null;
-    this.grad = this.gradFn ? allocUninit(this.dtype, this.data.length) : freshBuf(this.dtype, this.data.length);
-    return this.grad;
+    this.grad = this.gradFn ? allocUninit(this.dtype, this.size, this.device) : deviceMemory(this.device).alloc(this.dtype, this.size);
+    return this.grad.buffer;
   }
 
-  /** A tensor sharing this one's data but cut from the graph. */
+  /** A tensor sharing this one's storage but cut from the graph. */
   detach(): Tensor {
-    return new Tensor(this.data, this.shape);
+    return new Tensor(this.storage, this.shape);
   }
 
   toString(): string {
     return `Tensor(${fmtShape(this.shape)}, ${this.dtype}${this.requiresGrad ? ', requiresGrad' : ''})`;
   }
 
-  static zeros(shape: readonly number[], dtype: DType = 'float32'): Tensor {
-    return new Tensor(allocBuf(dtype, sizeOf(shape)), shape);
+  static zeros(shape: readonly number[], dtype: DType = 'float32', device: Device = CPU): Tensor {
+    return new Tensor(allocStorage(dtype, sizeOf(shape), device), shape);
   }
 
-  static full(shape: readonly number[], value: number, dtype: DType = 'float32'): Tensor {
-    const t = Tensor.zeros(shape, dtype);
-    t.data.fill(value);
+  static full(shape: readonly number[], value: number, dtype: DType = 'float32', device: Device = CPU): Tensor {
+    const t = new Tensor(allocUninit(dtype, sizeOf(shape), device), shape);
+    kernelsFor(t).fill(t.buffer, value);
     return t;
   }
 
-  static from(values: ArrayLike<number>, shape: readonly number[], dtype: DType = 'float32'): Tensor {
-    const buf = allocBuf(dtype, values.length);
-    buf.set(values);
-    return new Tensor(buf, shape);
+  static from(values: ArrayLike<number>, shape: readonly number[], dtype: DType = 'float32', device: Device = CPU): Tensor {
+    const s = allocUninit(dtype, values.length, device);
+    s.write(values);
+    return new Tensor(s, shape);
   }
 
-  static randn(shape: readonly number[], rng: Rng, dtype: DType = 'float32', std = 1): Tensor {
-    const t = Tensor.zeros(shape, dtype);
-    for (let i = 0; i < t.data.length; i++) t.data[i] = rng.normal() * std;
+  static randn(shape: readonly number[], rng: Rng, dtype: DType = 'float32', std = 1, device: Device = CPU): Tensor {
+    const t = new Tensor(allocUninit(dtype, sizeOf(shape), device), shape);
+    kernelsFor(t).fillNormal(t.buffer, rng, std);
     return t;
   }
 
-  static uniform(shape: readonly number[], rng: Rng, low: number, high: number, dtype: DType = 'float32'): Tensor {
-    const t = Tensor.zeros(shape, dtype);
-    for (let i = 0; i < t.data.length; i++) t.data[i] = low + (high - low) * rng.uniform();
+  static uniform(shape: readonly number[], rng: Rng, low: number, high: number, dtype: DType = 'float32', device: Device = CPU): Tensor {
+    const t = new Tensor(allocUninit(dtype, sizeOf(shape), device), shape);
+    kernelsFor(t).fillUniform(t.buffer, rng, low, high);
     return t;
   }
 }

@@ -12,6 +12,7 @@
  */
 import { median } from '../util/stats.js';
 import type { Backend } from './backend.js';
+import { deviceMemory, type DeviceBuffer } from './storage.js';
 
 /** A second thread must win by this much to be chosen (the probe's rounds vary by a few %). */
 export const MIN_SPEEDUP = 1.1;
@@ -36,14 +37,14 @@ export function pickThreads(oneMs: readonly number[], maxMs: readonly number[], 
 /** Times the probe on `k` at 1 and `max` threads and returns the pick; leaves `k` at its previous thread count. */
 export function calibrateThreads(k: Backend, max: number): ThreadCalibration {
   const t0 = performance.now();
-  if (max <= 1 || k.name !== 'native') return { threads: Math.max(1, Math.min(max, k.getThreads())), speedup: NaN, ms: 0 };
+  if (max <= 1 || !k.multithreaded) return { threads: Math.max(1, Math.min(max, k.getThreads())), speedup: NaN, ms: 0 };
   const before = k.getThreads();
-  const a = filled(GEMM.M * GEMM.K);
-  const b = filled(GEMM.K * GEMM.N);
-  const c = new Float32Array(GEMM.M * GEMM.N);
-  const x = filled(ADD_FLOATS);
-  const y = filled(ADD_FLOATS);
-  const z = new Float32Array(ADD_FLOATS);
+  const a = filled(k, GEMM.M * GEMM.K);
+  const b = filled(k, GEMM.K * GEMM.N);
+  const c = deviceMemory(k.device).alloc('float32', GEMM.M * GEMM.N).buffer;
+  const x = filled(k, ADD_FLOATS);
+  const y = filled(k, ADD_FLOATS);
+  const z = deviceMemory(k.device).alloc('float32', ADD_FLOATS).buffer;
   const probe = (threads: number): number => {
     k.setThreads(threads);
     const s = performance.now();
@@ -63,10 +64,12 @@ export function calibrateThreads(k: Backend, max: number): ThreadCalibration {
   return { ...pickThreads(one, many, max), ms: performance.now() - t0 };
 }
 
-function filled(n: number): Float32Array {
+function filled(k: Backend, n: number): DeviceBuffer {
   const a = new Float32Array(n);
   for (let i = 0; i < n; i++) a[i] = ((i * 7919) % 1000) / 1000 - 0.5;
-  return a;
+  const s = deviceMemory(k.device).alloc('float32', n);
+  s.write(a);
+  return s.buffer;
 }
 
 const cache = new Map<string, ThreadCalibration>();

@@ -25,7 +25,7 @@ export class ElasticState {
 
   /** The buffers that make up the state, in a fixed order (what a new member receives). */
   buffers(): Float32Array[] {
-    return [this.model.arena().data, ...this.model.namedBuffers().map(([, b]) => b), ...this.optimizer.stateBuffers()];
+    return [this.model.arena().params.readSync(), ...this.model.namedBuffers().map(([, b]) => b), ...this.optimizer.stateBuffers()];
   }
 
   /** The newest committed step (-1 before the first commit). */

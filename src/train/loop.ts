@@ -19,6 +19,7 @@ import type { FaultInjector } from './faults.js';
 import { RunMonitors } from './monitors.js';
 import { ArrivalClock, type BatchShares, SharedBatches } from './shares.js';
 import type { Checkpointer, LoopPosition } from './checkpoints.js';
+import { sumOfSquares } from '../tensor/scalar.js';
 
 // The record types the metrics sinks read live in metrics/records.ts (train imports metrics, never
 // the other way); re-exported here for the loop's callers.
@@ -194,21 +195,21 @@ async function trainStep(
   const work: StepWork = {
     data, batch, microSize: config.batchSize, step, lrStep, faultsInjected: faults !== undefined,
     beforeExchange: () => {
-      faults?.beforeCommunication(step, model.arena().grad);
+      faults?.beforeCommunication(step, model.arena().grads.readSync());
       const t1 = performance.now();
       // Before any gradient leaves the process: a NaN is caught here, naming the rank (monitors.ts).
-      ctx.monitors?.beforeCommunication(step, t1 - t0, model.arena().grad);
+      ctx.monitors?.beforeCommunication(step, t1 - t0, model.arena().grads);
       return t1;
     },
   };
   const reduced = strategy.runStep ? await strategy.runStep(ctx, work) : await loopDrivenStep(ctx, strategy, work);
   if (reduced.regrouped || reduced.stop) return { record: null, stop: reduced.stop === true };
   const t1 = reduced.exchangeStart;
-  faults?.afterCommunication(step, model.arena().grad);
+  faults?.afterCommunication(step, model.arena().grads.readSync());
   const t2 = performance.now();
   const layerGradNorms = config.trackGradients ? perLayerNorms(model) : undefined;
   const gradNorm = config.clipGradNorm > 0
-    ? clipGradNorm(model.arena().grad, config.clipGradNorm)
+    ? clipGradNorm(model.arena().grads, config.clipGradNorm)
     : layerGradNorms && Math.hypot(...Object.values(layerGradNorms));
   optimizer.lr = schedule.lrAt(lrStep);
   let update: UpdateResult | null = null;
@@ -242,9 +243,7 @@ function perLayerNorms(model: Module): Record<string, number> {
   const arena = model.arena();
   const out: Record<string, number> = {};
   for (const e of arena.entries) {
-    let s = 0;
-    for (let i = e.offset; i < e.offset + e.size; i++) s += arena.grad[i] * arena.grad[i];
-    out[e.name] = Math.sqrt(s);
+    out[e.name] = Math.sqrt(sumOfSquares(arena.grads.view(e.offset, e.size)).readSync());
   }
   return out;
 }

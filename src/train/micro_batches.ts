@@ -17,7 +17,7 @@ import type { Dataset } from '../data/dataset.js';
 import { sampleSize, targetSize } from '../data/dataset.js';
 import type { Module } from '../nn/module.js';
 import { backward } from '../tensor/autograd.js';
-import { kernelsFor } from '../tensor/dispatch.js';
+import { scaleInPlace } from '../tensor/scale.js';
 import { BufferRecycler } from '../tensor/recycler.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { type AnyBatch, batchInput, batchLoss, lossWeight } from './objective.js';
@@ -62,8 +62,7 @@ function forwardBackwardOnce(model: Module, data: Dataset, batch: AnyBatch, micr
     lossSum += loss.item() * w;
     weight += w;
   }
-  const grad = model.arena().grad;
-  if (weight > 0) kernelsFor(grad).affine(grad, 1 / weight, 0, grad);
+  if (weight > 0) scaleInPlace(model.arena().grads, 1 / weight);
   return { loss: weight > 0 ? lossSum / weight : NaN, samples: batch.size, weight };
 }
 

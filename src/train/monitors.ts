@@ -33,7 +33,8 @@
  * by each rank that saw them. Warnings also go to stderr as one line.
  */
 import { EventLog } from '../metrics/events.js';
-import { kernelsFor } from '../tensor/dispatch.js';
+import { sumOfSquares } from '../tensor/scalar.js';
+import type { Storage } from '../tensor/storage.js';
 import { GradientOutlierRule, type OutlierOptions } from './grad_outlier.js';
 import { median } from '../util/stats.js';
 import { PeerError, SmolError, TimeoutError } from '../util/errors.js';
@@ -229,12 +230,12 @@ export class RunMonitors {
   }
 
   /** After backward (and any injected fault), before communication: this rank's health. */
-  beforeCommunication(step: number, readyMs: number, grad: Float32Array): void {
+  beforeCommunication(step: number, readyMs: number, grads: Storage): void {
     if (this.events) this.events.lastStep = step;
     // One pass of the backend's kernel; NaN or ±Inf anywhere makes the sum non-finite.
-    const sumSq = kernelsFor(grad).sumSquares(grad);
+    const sumSq = sumOfSquares(grads).readSync();
     let nonFinite = 0;
-    if (!Number.isFinite(sumSq)) for (let i = 0; i < grad.length; i++) if (!Number.isFinite(grad[i])) nonFinite++;
+    if (!Number.isFinite(sumSq)) nonFinite = countNonFinite(grads.readSync());
     this.own[0] = readyMs;
     this.own[1] = nonFinite;
     this.own[2] = nonFinite > 0 ? 0 : Math.sqrt(sumSq);
@@ -321,4 +322,11 @@ export class RunMonitors {
   private record(d: Detection): void {
     if (!this.shared || this.rank === 0) this.events?.detection(d);
   }
+}
+
+/** How many values are NaN or ±Inf (only counted once the sum of squares says some are). */
+function countNonFinite(values: ArrayLike<number>): number {
+  let n = 0;
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) n++;
+  return n;
 }

@@ -17,7 +17,7 @@ export function batchLoss(data: Dataset, output: Tensor, batch: AnyBatch): Tenso
   if (data.task === 'classification') return crossEntropy(output, (batch as ClassificationBatch).labels);
   if (isTokenTask(data)) return crossEntropy(output, engineLabels((batch as TokenBatch).labels));
   const targets = (batch as RegressionBatch).targets;
-  return mseLoss(output, new Tensor(targets, [batch.size, ...data.targetShape]));
+  return mseLoss(output, Tensor.fromHost(targets, [batch.size, ...data.targetShape]));
 }
 
 /**
@@ -56,7 +56,7 @@ export function outputWidth(data: Dataset): number {
 
 /** The input tensor of a batch (token ids as float32 [N, T] for the token tasks). */
 export function batchInput(data: Dataset, batch: AnyBatch): Tensor {
-  return new Tensor(batch.inputs, [batch.size, ...data.inputShape]);
+  return Tensor.fromHost(batch.inputs, [batch.size, ...data.inputShape]);
 }
 
 /** The engine's cross-entropy skips label -1; datasets mark skipped positions with PyTorch's -100. */

@@ -6,5 +6,7 @@
  */
 import type { Reducer } from '../comm/collectives/reduce_ops.js';
 import { backend } from '../tensor/dispatch.js';
+import { hostKernels } from '../tensor/backends/cpu/storage.js';
 
-export const tensorReducer: Reducer = (dst, src) => backend().addInto(dst, src);
+// Group buffers are host arrays, so the kernels are the cpu backend's host view.
+export const tensorReducer: Reducer = (dst, src) => hostKernels(backend()).addInto(dst, src);

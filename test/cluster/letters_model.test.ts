@@ -16,15 +16,15 @@ function shard(rows: number, seed: number) {
 /** The summed cross-entropy of the model at `w`, in float64 from float32 logits. */
 function summedLoss(hidden: number, w: Float32Array, s: ReturnType<typeof shard>): number {
   const m = buildLettersModel(hidden, 0);
-  m.arena().data.set(w);
-  return noGrad(() => crossEntropy(m.forward(new Tensor(s.features, [s.rows, 16])), s.labels).data[0] * s.rows);
+  m.arena().params.readSync().set(w);
+  return noGrad(() => crossEntropy(m.forward(Tensor.fromHost(s.features, [s.rows, 16])), s.labels).values()[0] * s.rows);
 }
 
 test('one epoch is one step of plain gradient descent on the summed loss (eta means what it meant in the original)', async () => {
   const s = shard(12, 1);
   const hidden = 5;
   const model = buildLettersModel(hidden, 3);
-  const w0 = model.arena().data.slice();
+  const w0 = model.arena().params.readSync().slice();
   assert.equal(w0.length, lettersParamCount(hidden));
   const lr = 1e-3;
   const { delta, epochs } = await fitShard({ hidden, start: w0, shard: s, epochs: 1, lr });
@@ -44,7 +44,7 @@ test('one epoch is one step of plain gradient descent on the summed loss (eta me
 test('training stops early once the summed loss moves by 0.2 or less', async () => {
   const s = shard(30, 2);
   const model = buildLettersModel(8, 4);
-  const w0 = model.arena().data.slice();
+  const w0 = model.arena().params.readSync().slice();
   // A learning rate so small that the loss cannot move by 0.2: one update, then the stop.
   assert.equal((await fitShard({ hidden: 8, start: w0, shard: s, epochs: 50, lr: 1e-9 })).epochs, 1);
   const moving = await fitShard({ hidden: 8, start: w0, shard: s, epochs: 5, lr: 1e-3 });
@@ -55,10 +55,10 @@ test('training stops early once the summed loss moves by 0.2 or less', async () 
 test('the same start and shard give the same bits, whatever was trained before', async () => {
   const s = shard(40, 3);
   const a = buildLettersModel(6, 1);
-  const w0 = a.arena().data.slice();
+  const w0 = a.arena().params.readSync().slice();
   const first = (await fitShard({ hidden: 6, start: w0, shard: s, epochs: 4, lr: 1e-3 })).delta;
   const b = buildLettersModel(6, 99);
-  await fitShard({ hidden: 6, start: b.arena().data.slice(), shard: s, epochs: 3, lr: 1e-2 }); // some other training between
+  await fitShard({ hidden: 6, start: b.arena().params.readSync().slice(), shard: s, epochs: 3, lr: 1e-2 }); // some other training between
   assert.deepEqual((await fitShard({ hidden: 6, start: w0, shard: s, epochs: 4, lr: 1e-3 })).delta, first);
   const err = evaluateShard(a, w0, s);
   assert.ok(err > 0.5, 'an untrained model misclassifies most rows');
@@ -67,7 +67,7 @@ test('the same start and shard give the same bits, whatever was trained before',
 test('training in slices gives the same bits as in one go, and the event loop runs between slices', async () => {
   const s = shard(600, 5);
   const model = buildLettersModel(24, 2);
-  const w0 = model.arena().data.slice();
+  const w0 = model.arena().params.readSync().slice();
   const whole = await fitShard({ hidden: 24, start: w0, shard: s, epochs: 40, lr: 1e-4 });
   let ticks = 0;
   const timer = setInterval(() => ticks++, 1);

@@ -70,14 +70,14 @@ export function gradcheck(fn: (...inputs: Tensor[]) => Tensor, inputs: Tensor[],
     t.grad = null;
     t.gradFn = null;
   });
-  const before = inputs.map((t) => Float64Array.from(t.data));
+  const before = inputs.map((t) => Float64Array.from(t.values()));
 
   // ---- analytic ----
   const out = fn(...inputs);
   assert.equal(out.dtype, 'float64', `${label}: output must be float64, is ${out.dtype}`);
   inputs.forEach((t, i) => {
     for (let j = 0; j < t.size; j++) {
-      if (!Object.is(t.data[j], before[i][j])) assert.fail(`${label}: the forward pass modified input ${i} at element ${j}`);
+      if (!Object.is(t.values()[j], before[i][j])) assert.fail(`${label}: the forward pass modified input ${i} at element ${j}`);
     }
   });
   const rng = new Rng(opts.seed ?? 1234);
@@ -90,17 +90,17 @@ export function gradcheck(fn: (...inputs: Tensor[]) => Tensor, inputs: Tensor[],
       assert.equal(t.grad, null, `${label}: input ${i} ${fmtShape(t.shape)} does not require grad but received a gradient`);
       return null;
     }
-    return t.grad ? Float64Array.from(t.grad) : new Float64Array(t.size);
+    return t.grad ? Float64Array.from(t.grad.readSync()) : new Float64Array(t.size);
   });
 
   // ---- numeric ----
-  const evalL = (): number => noGrad(() => dot(fn(...inputs).data, R));
+  const evalL = (): number => noGrad(() => dot(fn(...inputs).values(), R));
   let checked = 0;
   let bad = 0;
   let worstRatio = 0;
   let worst = { input: -1, index: -1, analytic: 0, numeric: 0, tol: 0 };
   for (const i of wrt) {
-    const x = inputs[i].data;
+    const x = inputs[i].values();
     const ga = analytic[i]!;
     for (let j = 0; j < x.length; j++) {
       const v = x[j];

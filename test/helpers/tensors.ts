@@ -27,7 +27,7 @@ export function awayFromZero(shape: readonly number[], rng: Rng, minAbs = 0.1, m
   const t = Tensor.zeros(shape, dtype);
   for (let i = 0; i < t.size; i++) {
     const m = minAbs + (maxAbs - minAbs) * rng.uniform();
-    t.data[i] = rng.uniform() < 0.5 ? -m : m;
+    t.values()[i] = rng.uniform() < 0.5 ? -m : m;
   }
   return t;
 }
@@ -40,13 +40,13 @@ export function distinct(shape: readonly number[], rng: Rng, dtype: DType = 'flo
   const n = sizeOf(shape);
   const perm = rng.permutation(n);
   const t = Tensor.zeros(shape, dtype);
-  for (let i = 0; i < n; i++) t.data[i] = ((perm[i] + 0.5) / n) * 2 - 1;
+  for (let i = 0; i < n; i++) t.values()[i] = ((perm[i] + 0.5) / n) * 2 - 1;
   return t;
 }
 
 /** A copy of `t` (data only, no graph) in the given dtype. */
 export function cloneAs(t: Tensor, dtype: DType = t.dtype, requiresGrad = false): Tensor {
-  const c = Tensor.from(t.data, t.shape, dtype);
+  const c = Tensor.from(t.values(), t.shape, dtype);
   c.requiresGrad = requiresGrad;
   return c;
 }

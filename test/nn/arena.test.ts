@@ -1,3 +1,4 @@
+import { CPU, deviceMemory } from '../../src/tensor/storage.js';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ParamArena } from '../../src/nn/arena.js';
@@ -22,41 +23,50 @@ describe('ParamArena', () => {
     const named = sample();
     const arena = ParamArena.pack(named);
     assert.equal(arena.size, 12);
-    assert.deepEqual(Array.from(arena.data), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    assert.deepEqual(Array.from(arena.params.readSync()), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
     assert.deepEqual(
       arena.entries.map((e) => [e.name, [...e.shape], e.offset, e.size]),
       [['a.weight', [2, 3], 0, 6], ['a.bias', [2], 6, 2], ['b.weight', [1, 4], 8, 4]],
     );
-    assert.equal(arena.grad.length, 12);
-    assert.ok(arena.grad.every((g) => g === 0));
+    assert.equal(arena.grads.readSync().length, 12);
+    assert.ok(arena.grads.readSync().every((g) => g === 0));
   });
 
   it('rebinds every parameter data and grad to views into the two arenas', () => {
     const named = sample();
     const arena = ParamArena.pack(named);
     for (const [name, p] of named) {
-      assert.equal(p.data.buffer, arena.data.buffer, `${name}.data is not a view into the arena`);
+      assert.equal(p.values().buffer, arena.params.readSync().buffer, `${name}.data is not a view into the arena`);
       assert.ok(p.grad, `${name}.grad missing`);
-      assert.equal(p.grad.buffer, arena.grad.buffer, `${name}.grad is not a view into the gradient arena`);
+      assert.equal(p.gradValues()!.buffer, arena.grads.readSync().buffer, `${name}.grad is not a view into the gradient arena`);
     }
     // Writes through the arena are seen by the tensors, and the other way round.
-    arena.data[6] = -1;
-    assert.equal(named[1][1].data[0], -1);
-    named[2][1].data[3] = 42;
-    assert.equal(arena.data[11], 42);
-    named[0][1].grad![5] = 0.5;
-    assert.equal(arena.grad[5], 0.5);
-    arena.grad[8] = 3;
-    assert.equal(named[2][1].grad![0], 3);
+    arena.params.readSync()[6] = -1;
+    assert.equal(named[1][1].values()[0], -1);
+    named[2][1].values()[3] = 42;
+    assert.equal(arena.params.readSync()[11], 42);
+    named[0][1].gradValues()![5] = 0.5;
+    assert.equal(arena.grads.readSync()[5], 0.5);
+    arena.grads.readSync()[8] = 3;
+    assert.equal(named[2][1].gradValues()![0], 3);
+  });
+
+  it('refuses parameters on two devices, naming the parameter: one arena per device', () => {
+    const a = Tensor.from([1], [1]);
+    const b = Tensor.from([2], [1]);
+    // A storage claiming another device (host memory underneath), as a second device's parameter would.
+    const elsewhere = Object.assign(Object.create(Object.getPrototypeOf(b.storage) as object) as object, b.storage, { device: 'gpu0' });
+    b.storage = elsewhere as typeof b.storage;
+    assert.throws(() => ParamArena.pack([['a', a], ['b', b]]), /parameter b is on gpu0, the arena's first parameter on cpu: one arena per device/);
   });
 
   it('keeps values and any existing gradient when packing', () => {
     const w = Tensor.from([1, 2], [2]);
-    w.grad = Float32Array.from([0.5, -0.5]);
+    w.grad = deviceMemory(CPU).fromHost(Float32Array.from([0.5, -0.5]));
     const b = Tensor.from([3], [1]);
     const arena = ParamArena.pack([['w', w], ['b', b]]);
-    assert.deepEqual(Array.from(arena.data), [1, 2, 3]);
-    assert.deepEqual(Array.from(arena.grad), [0.5, -0.5, 0]);
+    assert.deepEqual(Array.from(arena.params.readSync()), [1, 2, 3]);
+    assert.deepEqual(Array.from(arena.grads.readSync()), [0.5, -0.5, 0]);
   });
 
   it('refuses float64 parameters', () => {
@@ -70,9 +80,9 @@ describe('ParamArena', () => {
     assert.match(before, /^[0-9a-f]{8}$/);
     assert.equal(b.checksum(), before);
     for (const [index, bit] of [[0, 0], [5, 31], [11, 17], [7, 22]]) {
-      flipBit(a.data, index, bit);
+      flipBit(a.params.readSync(), index, bit);
       assert.notEqual(a.checksum(), before, `flipping bit ${bit} of element ${index} did not change the checksum`);
-      flipBit(a.data, index, bit);
+      flipBit(a.params.readSync(), index, bit);
       assert.equal(a.checksum(), before);
     }
     // +0 and -0 compare equal as numbers but differ in one bit: the checksum must see it.
@@ -85,7 +95,7 @@ describe('ParamArena', () => {
     const a = ParamArena.pack(sample());
     assert.equal(a.signature(), 'a.weight:2x3,a.bias:2,b.weight:1x4');
     const other = sample();
-    other[0][1].data.fill(99);
+    other[0][1].values().fill(99);
     assert.equal(ParamArena.pack(other).signature(), a.signature());
     const reshaped: [string, Tensor][] = [['a.weight', Tensor.zeros([3, 2])], ...sample().slice(1)];
     assert.notEqual(ParamArena.pack(reshaped).signature(), a.signature());

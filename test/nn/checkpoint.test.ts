@@ -49,7 +49,7 @@ describe('model files (checkpoint.ts)', () => {
     const file = join(dir, 'mlp.smol');
     const src = createModel(MLP, 1);
     // Include values whose bits a lossy path would lose: -0, a subnormal, the extremes.
-    const a = src.arena().data;
+    const a = src.arena().params.readSync();
     a[0] = -0;
     a[1] = 1e-45;
     a[2] = 3.4028234663852886e38;
@@ -60,12 +60,12 @@ describe('model files (checkpoint.ts)', () => {
     const header = loadModel(file, dst, MLP);
     assert.equal(header.version, MODEL_FORMAT_VERSION);
     const bits = (x: Float32Array): Uint32Array => new Uint32Array(x.buffer, x.byteOffset, x.length);
-    assert.deepEqual(bits(dst.arena().data), bits(src.arena().data));
+    assert.deepEqual(bits(dst.arena().params.readSync()), bits(src.arena().params.readSync()));
     assert.equal(dst.arena().checksum(), src.arena().checksum());
     // The model's parameter tensors still view the arena after loading.
     const [, w] = dst.namedParameters()[0];
-    assert.equal(w.data.buffer, dst.arena().data.buffer);
-    assert.ok(Object.is(w.data[0], -0));
+    assert.equal(w.values().buffer, dst.arena().params.readSync().buffer);
+    assert.ok(Object.is(w.values()[0], -0));
   });
 
   it('round-trips batch-norm buffers after the parameters', () => {
@@ -73,14 +73,14 @@ describe('model files (checkpoint.ts)', () => {
     const src = bnModel(3);
     src.forward(Tensor.randn([16, 5], new Rng(4), 'float32', 2)); // moves the running statistics
     const bn = src.layers[1] as BatchNorm;
-    assert.ok(bn.runningMean.some((v) => v !== 0));
+    assert.ok(bn.runningMean.readSync().some((v) => v !== 0));
     saveModel(file, src, { type: 'bn-test' });
     const dst = bnModel(9);
     loadModel(file, dst, { type: 'bn-test' });
-    assert.deepEqual(dst.arena().data, src.arena().data);
+    assert.deepEqual(dst.arena().params.readSync(), src.arena().params.readSync());
     const dbn = dst.layers[1] as BatchNorm;
-    assert.deepEqual(dbn.runningMean, bn.runningMean);
-    assert.deepEqual(dbn.runningVar, bn.runningVar);
+    assert.deepEqual(dbn.runningMean.readSync(), bn.runningMean.readSync());
+    assert.deepEqual(dbn.runningVar.readSync(), bn.runningVar.readSync());
     const { header } = readModelHeader(file);
     assert.deepEqual(header.buffers, [
       { name: '1.running_mean', shape: [4], offset: src.arena().size },
@@ -110,8 +110,8 @@ describe('model files (checkpoint.ts)', () => {
     assert.equal(bytes.length, 12 + hlen + 25450 * 4);
     // The data section is the arena, raw little-endian float32.
     const model = createModel(MLP, 1);
-    assert.equal(bytes.readFloatLE(dataStart), model.arena().data[0]);
-    assert.equal(bytes.readFloatLE(dataStart + 25449 * 4), model.arena().data[25449]);
+    assert.equal(bytes.readFloatLE(dataStart), model.arena().params.readSync()[0]);
+    assert.equal(bytes.readFloatLE(dataStart + 25449 * 4), model.arena().params.readSync()[25449]);
   });
 
   it('loading into another architecture fails naming the file and both architectures, and changes nothing', () => {

@@ -46,7 +46,7 @@ describe('init', () => {
         const t = initializers[name](shape, new Rng(7));
         assert.deepEqual(t.shape, shape);
         assert.equal(t.dtype, 'float32');
-        const s = stats(t.data);
+        const s = stats(t.values());
         assert.ok(s.min >= -bound && s.max <= bound, `${name} ${shape}: values [${s.min}, ${s.max}] outside ±${bound}`);
         assert.ok(s.min < -0.999 * bound && s.max > 0.999 * bound, `${name} ${shape}: values [${s.min}, ${s.max}] do not span ±${bound}`);
         assert.ok(Math.abs(s.mean) < 0.02 * bound, `${name} ${shape}: mean ${s.mean}`);
@@ -65,12 +65,12 @@ describe('init', () => {
       for (const shape of [SHAPE, CONV_SHAPE]) {
         const std = stdOf(shape);
         const t = initializers[name](shape, new Rng(8));
-        const s = stats(t.data);
+        const s = stats(t.values());
         assert.ok(Math.abs(s.mean) < 0.02 * std, `${name} ${shape}: mean ${s.mean}`);
         assert.ok(Math.abs(s.std / std - 1) < 0.02, `${name} ${shape}: std ${s.std}, expected ${std}`);
         // A normal, not a uniform: about 4.55% of samples lie beyond 2σ, and some beyond 3.5σ.
         let beyond2 = 0;
-        for (const v of t.data) if (Math.abs(v) > 2 * std) beyond2++;
+        for (const v of t.values()) if (Math.abs(v) > 2 * std) beyond2++;
         const frac = beyond2 / t.size;
         assert.ok(frac > 0.04 && frac < 0.051, `${name} ${shape}: ${frac} of samples beyond 2σ`);
         assert.ok(s.max > 3.5 * std && s.min < -3.5 * std, `${name} ${shape}: no tails ([${s.min}, ${s.max}])`);
@@ -88,9 +88,9 @@ describe('init', () => {
 
   it('every initializer: same seed → identical values, different seed → different', () => {
     for (const name of Object.keys(initializers) as InitName[]) {
-      const a = initializers[name]([32, 16], new Rng(1)).data;
-      const b = initializers[name]([32, 16], new Rng(1)).data;
-      const c = initializers[name]([32, 16], new Rng(2)).data;
+      const a = initializers[name]([32, 16], new Rng(1)).values();
+      const b = initializers[name]([32, 16], new Rng(1)).values();
+      const c = initializers[name]([32, 16], new Rng(2)).values();
       assert.deepEqual(a, b, `${name} not reproducible`);
       assert.notDeepEqual(a, c, `${name} ignores the seed`);
     }
@@ -99,18 +99,18 @@ describe('init', () => {
   it('Linear and Conv2d biases are U(±1/√fanIn) as in torch; weights follow the init option', () => {
     const lin = new Linear(400, 2000, new Rng(3));
     const lb = 1 / Math.sqrt(400);
-    const sb = stats(lin.bias!.data);
+    const sb = stats(lin.bias!.values());
     assert.ok(sb.min >= -lb && sb.max <= lb && sb.max > 0.99 * lb && sb.min < -0.99 * lb, `Linear bias range [${sb.min}, ${sb.max}]`);
-    const sw = stats(lin.weight.data);
+    const sw = stats(lin.weight.values());
     assert.ok(sw.max <= lb && sw.max > 0.999 * lb, 'Linear weight: torch default U(±1/√in)');
 
     const conv = new Conv2d(16, 2000, 3, new Rng(4));
     const cb = 1 / Math.sqrt(16 * 9);
-    const sc = stats(conv.bias!.data);
+    const sc = stats(conv.bias!.values());
     assert.ok(sc.min >= -cb && sc.max <= cb && sc.max > 0.99 * cb, `Conv2d bias range [${sc.min}, ${sc.max}]`);
 
     const he = new Linear(400, 256, new Rng(5), { init: 'kaiming-normal' });
-    const sh = stats(he.weight.data);
+    const sh = stats(he.weight.values());
     assert.ok(Math.abs(sh.std / Math.sqrt(2 / 400) - 1) < 0.02, `kaiming-normal Linear std ${sh.std}`);
     assert.equal(new Linear(4, 3, new Rng(5), { bias: false }).bias, null);
     assert.equal(new Linear(4, 3, new Rng(5), { bias: false }).numParameters(), 12);
@@ -122,9 +122,9 @@ describe('init', () => {
       { type: 'cnn', inChannels: 1, inputSize: 28, out: 10 },
     ];
     for (const spec of specs) {
-      const a = createModel(spec, 42).arena().data;
-      const b = createModel(spec, 42).arena().data;
-      const c = createModel(spec, 43).arena().data;
+      const a = createModel(spec, 42).arena().params.readSync();
+      const b = createModel(spec, 42).arena().params.readSync();
+      const c = createModel(spec, 43).arena().params.readSync();
       assert.deepEqual(a, b, `${spec.type}: same seed gave different parameters`);
       let same = 0;
       for (let i = 0; i < a.length; i++) if (a[i] === c[i]) same++;

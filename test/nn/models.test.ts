@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from '../helpers/per_backend.js';
 import { SGD, createModel, defaultSpec, describeSpec } from '../../src/nn/index.js';
 import type { Module } from '../../src/nn/module.js';
 import type { ModelSpec } from '../../src/nn/models/index.js';
@@ -58,11 +58,11 @@ describe('models', () => {
     const { x, y } = batch(3, [1, 28, 28], 2);
     const out = m.forward(x);
     assert.deepEqual(out.shape, [3, 10]);
-    assert.ok(out.data.every(Number.isFinite));
+    assert.ok(out.values().every(Number.isFinite));
     backward(crossEntropy(out, y));
     const arena = m.arena();
     for (const e of arena.entries) {
-      const g = arena.grad.subarray(e.offset, e.offset + e.size);
+      const g = arena.grads.readSync().subarray(e.offset, e.offset + e.size);
       assert.ok(g.every(Number.isFinite), `non-finite gradient in ${e.name}`);
       assert.ok(g.some((v) => v !== 0), `no gradient reached ${e.name}`);
     }

@@ -56,27 +56,27 @@ describe('Module', () => {
     assert.equal(m.arena(), arena, 'arena() is built once');
     let offset = 0;
     for (const [name, p] of m.namedParameters()) {
-      assert.equal(p.data.buffer, arena.data.buffer, `${name} data is not in the arena`);
-      assert.equal(p.data.byteOffset, arena.data.byteOffset + offset * 4, `${name} is not at offset ${offset}`);
-      assert.equal(p.grad!.buffer, arena.grad.buffer, `${name} grad is not in the gradient arena`);
+      assert.equal(p.values().buffer, arena.params.readSync().buffer, `${name} data is not in the arena`);
+      assert.equal(p.values().byteOffset, arena.params.readSync().byteOffset + offset * 4, `${name} is not at offset ${offset}`);
+      assert.equal(p.gradValues()!.buffer, arena.grads.readSync().buffer, `${name} grad is not in the gradient arena`);
       offset += p.size;
     }
     assert.equal(offset, arena.size);
     const [, w1] = m.namedParameters()[0];
     const [, b2] = m.namedParameters()[3];
-    arena.data[0] = 123.5;
-    assert.equal(w1.data[0], 123.5, 'arena write not visible in the parameter');
-    b2.data[9] = -7.25;
-    assert.equal(arena.data[arena.size - 1], -7.25, 'parameter write not visible in the arena');
+    arena.params.readSync()[0] = 123.5;
+    assert.equal(w1.values()[0], 123.5, 'arena write not visible in the parameter');
+    b2.values()[9] = -7.25;
+    assert.equal(arena.params.readSync()[arena.size - 1], -7.25, 'parameter write not visible in the arena');
   });
 
   it('packing keeps the initial values', () => {
-    const before = createModel(MLP, 3).parameters().map((p) => Float32Array.from(p.data));
+    const before = createModel(MLP, 3).parameters().map((p) => Float32Array.from(p.values()));
     const m = createModel(MLP, 3);
     const arena = m.arena();
     let offset = 0;
     for (const b of before) {
-      assert.deepEqual(arena.data.subarray(offset, offset + b.length), b);
+      assert.deepEqual(arena.params.readSync().subarray(offset, offset + b.length), b);
       offset += b.length;
     }
   });
@@ -87,33 +87,33 @@ describe('Module', () => {
     const { x, y } = randomBatch(8, [1, 28, 28], 10, 9);
     backward(crossEntropy(m.forward(x), y));
     for (const e of arena.entries) {
-      const g = arena.grad.subarray(e.offset, e.offset + e.size);
+      const g = arena.grads.readSync().subarray(e.offset, e.offset + e.size);
       assert.ok(g.some((v) => v !== 0), `no gradient reached ${e.name}`);
       assert.ok(g.every(Number.isFinite), `non-finite gradient in ${e.name}`);
     }
     // Parameters still see the arena (backward did not replace their grad buffers).
-    for (const p of m.parameters()) assert.equal(p.grad!.buffer, arena.grad.buffer);
-    const first = Float32Array.from(arena.grad);
+    for (const p of m.parameters()) assert.equal(p.gradValues()!.buffer, arena.grads.readSync().buffer);
+    const first = Float32Array.from(arena.grads.readSync());
     backward(crossEntropy(m.forward(x), y));
     for (let i = 0; i < first.length; i += 997) {
-      assert.ok(Math.abs(arena.grad[i] - 2 * first[i]) <= 1e-6 + 1e-5 * Math.abs(first[i]), `gradient ${i} did not accumulate`);
+      assert.ok(Math.abs(arena.grads.readSync()[i] - 2 * first[i]) <= 1e-6 + 1e-5 * Math.abs(first[i]), `gradient ${i} did not accumulate`);
     }
     m.zeroGrad();
-    assert.ok(arena.grad.every((v) => v === 0), 'zeroGrad left non-zero gradients');
+    assert.ok(arena.grads.readSync().every((v) => v === 0), 'zeroGrad left non-zero gradients');
     backward(crossEntropy(m.forward(x), y));
-    assert.deepEqual(arena.grad, first, 'after zeroGrad the same batch gives the same gradient');
+    assert.deepEqual(arena.grads.readSync(), first, 'after zeroGrad the same batch gives the same gradient');
   });
 
   it('a gradient computed before the arena is built is kept when it is packed', () => {
     const m = createModel({ type: 'mlp', inputDim: 784, hidden: 16, out: 10 }, 2);
     const { x, y } = randomBatch(4, [1, 28, 28], 10, 3);
     backward(crossEntropy(m.forward(x), y)); // no arena yet: grads in per-tensor buffers
-    const grads = m.parameters().map((p) => Float32Array.from(p.grad!));
+    const grads = m.parameters().map((p) => Float32Array.from(p.gradValues()!));
     assert.ok(grads.every((g) => g.some((v) => v !== 0)));
     const arena = m.arena();
     let offset = 0;
     for (const g of grads) {
-      assert.deepEqual(arena.grad.subarray(offset, offset + g.length), g);
+      assert.deepEqual(arena.grads.readSync().subarray(offset, offset + g.length), g);
       offset += g.length;
     }
   });
@@ -125,7 +125,7 @@ describe('Module', () => {
     assert.equal(a.checksum(), b.checksum());
     assert.notEqual(a.checksum(), c.checksum());
     const sum = a.checksum();
-    const words = new Uint32Array(a.data.buffer, a.data.byteOffset, a.size);
+    const words = new Uint32Array(a.params.readSync().buffer, a.params.readSync().byteOffset, a.size);
     words[50000] ^= 1; // lowest mantissa bit of one weight
     assert.notEqual(a.checksum(), sum);
     words[50000] ^= 1;
@@ -158,10 +158,10 @@ describe('Module', () => {
   it('dropout is active in training mode and the identity in eval mode', () => {
     const d = new Dropout(0.5, new Rng(3));
     const x = Tensor.full([1000], 1);
-    const yTrain = d.forward(x).data;
+    const yTrain = d.forward(x).values();
     assert.ok(yTrain.some((v) => v === 0) && yTrain.some((v) => v === 2), 'training dropout should zero some and scale the rest by 2');
     d.eval();
-    assert.deepEqual(d.forward(x).data, x.data);
+    assert.deepEqual(d.forward(x).values(), x.values());
   });
 
   it('BatchNorm: buffers listed with dotted names, parameters in the arena, running stats updated in training only', () => {
@@ -173,17 +173,17 @@ describe('Module', () => {
     assert.deepEqual(Array.from(buffers[0][1]), [0, 0, 0, 0]);
     assert.deepEqual(Array.from(buffers[1][1]), [1, 1, 1, 1]);
     const bn = m.layers[1] as BatchNorm;
-    assert.equal(buffers[0][1], bn.runningMean, 'namedBuffers returns the live buffer, not a copy');
+    assert.equal(buffers[0][1], bn.runningMean.readSync(), 'namedBuffers returns the live buffer, not a copy');
     assert.equal(m.numParameters(), 3 * 4 + 4 + 4 + 4);
     const x = Tensor.randn([16, 3], new Rng(5), 'float32', 3);
     m.forward(x);
-    assert.ok(bn.runningMean.some((v) => v !== 0), 'running mean not updated in training mode');
-    const mean = Float32Array.from(bn.runningMean);
-    const variance = Float32Array.from(bn.runningVar);
+    assert.ok(bn.runningMean.readSync().some((v) => v !== 0), 'running mean not updated in training mode');
+    const mean = Float32Array.from(bn.runningMean.readSync());
+    const variance = Float32Array.from(bn.runningVar.readSync());
     m.eval();
     m.forward(x);
-    assert.deepEqual(bn.runningMean, mean, 'running mean changed in eval mode');
-    assert.deepEqual(bn.runningVar, variance, 'running var changed in eval mode');
+    assert.deepEqual(bn.runningMean.readSync(), mean, 'running mean changed in eval mode');
+    assert.deepEqual(bn.runningVar.readSync(), variance, 'running var changed in eval mode');
     // Parameter-only models list no buffers.
     assert.deepEqual(createModel(MLP, 0).namedBuffers(), []);
   });

@@ -7,7 +7,8 @@ import { gelu } from '../../src/tensor/ops/elementwise.js';
 import { reshape } from '../../src/tensor/ops/layout.js';
 import { crossEntropy } from '../../src/tensor/ops/loss.js';
 import { linear } from '../../src/tensor/ops/matmul.js';
-import { allocBuf, Tensor } from '../../src/tensor/tensor.js';
+import { allocStorage as allocBuf, Tensor } from '../../src/tensor/tensor.js';
+import { CPU, deviceMemory } from '../../src/tensor/storage.js';
 import { Rng } from '../../src/util/rng.js';
 
 // Sizes just past the pool's threshold: the logits and their gradient are pooled, the rest not.
@@ -27,11 +28,11 @@ function train(ps: Tensor[], x: Tensor, labels: Int32Array, steps: number): { lo
   const losses: number[] = [];
   const logits: Tensor[] = [];
   for (let s = 0; s < steps; s++) {
-    for (const p of ps) p.grad?.fill(0);
+    for (const p of ps) p.gradValues()?.fill(0);
     const out = linear(gelu(linear(x, ps[0], ps[1])), ps[2], ps[3]);
     const loss = crossEntropy(out, labels);
     backward(loss);
-    for (const p of ps) for (let i = 0; i < p.size; i++) p.data[i] -= 0.5 * p.grad![i];
+    for (const p of ps) for (let i = 0; i < p.size; i++) p.values()[i] -= 0.5 * p.gradValues()![i];
     losses.push(loss.item());
     logits.push(out);
   }
@@ -45,16 +46,16 @@ test('training steps with large buffers reused give the same bits as with fresh 
   setPoolEnabled(false);
   const fresh = params();
   const a = train(fresh, x, labels, 3);
-  const snapshots = a.logits.map((t) => Float32Array.from(t.data));
+  const snapshots = a.logits.map((t) => Float32Array.from(t.values()));
   setPoolEnabled(true);
   const pooled = params();
   const b = train(pooled, x, labels, 3);
   assert.deepEqual(b.losses, a.losses);
-  for (let i = 0; i < 4; i++) assert.deepEqual(pooled[i].data, fresh[i].data, `parameter ${i}`);
+  for (let i = 0; i < 4; i++) assert.deepEqual(pooled[i].values(), fresh[i].values(), `parameter ${i}`);
   // The logits of step 0 are still the user's: no later step wrote into them.
-  b.logits.forEach((t, i) => assert.deepEqual(t.data, snapshots[i], `logits of step ${i}`));
+  b.logits.forEach((t, i) => assert.deepEqual(t.values(), snapshots[i], `logits of step ${i}`));
   assert.ok(pooledBytes() >= ROWS * CLASSES * 4, 'the logits-sized gradient went back to the pool');
-  const distinct = new Set(b.logits.map((t) => t.data));
+  const distinct = new Set(b.logits.map((t) => t.values()));
   assert.equal(distinct.size, 3, 'each step’s logits have a buffer of their own');
 });
 
@@ -68,13 +69,13 @@ for (const name of ['js', 'native'] as const) {
       const cols = 7;
       const labels = Int32Array.from({ length: rows }, (_, i) => (i === 3 ? -1 : rng.int(cols)));
       const leafA = Tensor.randn([rows, cols], rng);
-      const leafB = Tensor.from(leafA.data, [rows, cols]);
+      const leafB = Tensor.from(leafA.values(), [rows, cols]);
       leafA.requiresGrad = leafB.requiresGrad = true;
       // A leaf takes the accumulating path; an intermediate (reshape of a leaf) the in-place one.
       backward(crossEntropy(leafA, labels), Float32Array.of(0.7));
       backward(crossEntropy(reshape(leafB, [rows, cols]), labels), Float32Array.of(0.7));
-      assert.deepEqual(leafB.grad, leafA.grad);
-      assert.deepEqual(Array.from(leafB.grad!.subarray(3 * cols, 4 * cols)), new Array(cols).fill(0), 'an ignored row gets no gradient');
+      assert.deepEqual(leafB.gradValues(), leafA.gradValues());
+      assert.deepEqual(Array.from(leafB.gradValues()!.subarray(3 * cols, 4 * cols)), new Array(cols).fill(0), 'an ignored row gets no gradient');
     } finally {
       setBackend(prev);
     }
@@ -84,23 +85,23 @@ for (const name of ['js', 'native'] as const) {
 test('the pool takes back only large buffers allocBuf made, and drops what two passes did not reuse', () => {
   setPoolEnabled(false);
   setPoolEnabled(true);
-  giveBack(new Float32Array(POOL_MIN_ELEMENTS));
+  giveBack(deviceMemory(CPU).fromHost(new Float32Array(POOL_MIN_ELEMENTS)));
   assert.equal(pooledBytes(), 0, 'a buffer the engine did not make is refused');
   const small = allocBuf('float32', 16);
   giveBack(small);
   assert.equal(pooledBytes(), 0, 'small buffers are left to the system allocator');
   const big = allocBuf('float32', POOL_MIN_ELEMENTS);
-  big.fill(9);
+  big.readSync().fill(9);
   giveBack(big);
   giveBack(big);
   assert.equal(pooledBytes(), big.byteLength, 'given back once, however often it is offered');
   const again = allocBuf('float32', POOL_MIN_ELEMENTS);
   assert.equal(again, big);
-  assert.equal(again[123], 0, 'allocBuf zeroes a reused buffer');
+  assert.equal(again.readSync()[123], 0, 'allocBuf zeroes a reused buffer');
   giveBack(again);
   startPass();
   assert.equal(pooledBytes(), big.byteLength, 'kept through the next pass');
   startPass();
   assert.equal(pooledBytes(), 0, 'dropped after a second pass without use');
-  assert.equal(takePooled(false, POOL_MIN_ELEMENTS), null);
+  assert.equal(takePooled(CPU, 'float32', POOL_MIN_ELEMENTS), null);
 });

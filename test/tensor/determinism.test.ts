@@ -3,10 +3,10 @@
  * seeded computation — init, dropout, forward, backward, a few SGD updates — run twice gives
  * bitwise-identical losses, parameters and gradients.
  */
-import { describe, it } from 'node:test';
+import { describe, it } from '../helpers/per_backend.js';
 import {
   Tensor, backend, backward, conv2d, crossEntropy, dropout, flatten, gelu, layerNorm, linear, maxPool2d, noGrad,
-  relu, type Buf,
+  relu, type HostArray as Buf,
 } from '../../src/tensor/index.js';
 import { Rng, assertBitwiseEqual, leaf } from '../helpers/tensors.js';
 
@@ -24,17 +24,17 @@ function train(build: (rng: Rng) => { params: Tensor[]; step: (dropRng: Rng) => 
   const dropRng = new Rng(4321);
   const trace: Trace = { losses: [], params: [], grads: [], logits: [] };
   for (let s = 0; s < 3; s++) {
-    for (const p of params) p.grad?.fill(0);
+    for (const p of params) p.gradValues()?.fill(0);
     const { loss, logits } = step(dropRng);
     trace.losses.push(loss.item());
-    trace.logits.push(logits.data.slice());
+    trace.logits.push(logits.values().slice());
     backward(loss);
     noGrad(() => {
-      for (const p of params) backend().axpy(-0.1, p.grad!, p.data);
+      for (const p of params) backend().axpy(-0.1, p.grad!.buffer, p.buffer);
     });
   }
-  trace.params = params.map((p) => p.data.slice());
-  trace.grads = params.map((p) => p.grad!.slice());
+  trace.params = params.map((p) => p.values().slice());
+  trace.grads = params.map((p) => p.gradValues()!.slice());
   return trace;
 }
 

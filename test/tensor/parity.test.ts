@@ -1,19 +1,21 @@
 /**
- * Op-level parity between the native and the pure-TypeScript backends: every op runs on the same
- * float32 inputs under setBackend('js') and setBackend('native'); outputs, input gradients (and
- * batch-norm's running statistics) must agree within float32 tolerance.
+ * Op-level parity of every backend in the conformance list (test/tensor/backends/list.ts) with the
+ * reference (js): every op runs on the same float32 inputs under each backend; outputs, input
+ * gradients (and batch-norm's running statistics) must agree with the reference's within float32
+ * tolerance — the gradient check of a backend against the reference.
  *
- * Without the native addon the suite is skipped with the reason — except on CI (CI=true), where a
- * missing addon is a failure.
+ * A backend of the list that is unavailable here is skipped with the reason — except on CI
+ * (CI=true), where a missing required backend is a failure (list.test.ts).
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   Tensor, abs, add, affine, avgPool2d, backward, batchNorm, concat, conv2d, crossEntropy, div, dropout, embedding,
-  exp, flatten, gelu, geluErf, globalAvgPool2d, scaledDotProductAttention, layerNorm, linear, log, logSoftmax, matmul, max, maxPool2d, mean, mseLoss, mul, nativeAvailable,
+  exp, flatten, gelu, geluErf, globalAvgPool2d, scaledDotProductAttention, layerNorm, linear, log, logSoftmax, matmul, max, maxPool2d, mean, mseLoss, mul,
   neg, permute, pow, powScalar, relu, reshape, setBackend, sigmoid, slice, softmax, sqrt, sub, sum, tanh, transpose,
-  type BackendName, type Buf,
+  type BackendName, type HostArray, CPU, deviceMemory,
 } from '../../src/tensor/index.js';
+import { REFERENCE, backendList } from './backends/list.js';
 import { Rng, assertClose, awayFromZero, distinct, labels, randn, uniform } from '../helpers/tensors.js';
 
 const RTOL = 1e-4;
@@ -24,7 +26,7 @@ interface Case {
   /** float32 inputs (all get requiresGrad unless listed in `frozen`). */
   inputs: (r: Rng) => Tensor[];
   /** The op; `extras` are buffers to compare besides output and gradients (e.g. running stats). */
-  run: (...xs: Tensor[]) => { out: Tensor; extras?: Buf[] };
+  run: (...xs: Tensor[]) => { out: Tensor; extras?: HostArray[] };
   frozen?: number[];
 }
 
@@ -36,7 +38,7 @@ const op2 = (fn: (a: Tensor, b: Tensor) => Tensor) => (a: Tensor, b: Tensor) => 
 function bnState(C: number, training: boolean) {
   const runningMean = new Float32Array(C).map((_, i) => 0.1 * i);
   const runningVar = new Float32Array(C).map((_, i) => 1 + 0.2 * i);
-  return { runningMean, runningVar, momentum: 0.1, eps: 1e-5, training };
+  return { runningMean: deviceMemory(CPU).fromHost(runningMean), runningVar: deviceMemory(CPU).fromHost(runningVar), momentum: 0.1, eps: 1e-5, training };
 }
 
 const CASES: Case[] = [
@@ -152,21 +154,21 @@ const CASES: Case[] = [
     name: 'batchNorm training [N, C, H, W]', inputs: (r) => [rn([4, 3, 5, 5], 2)(r), uniform([3], r, 0.5, 1.5, f32), rn([3])(r)],
     run: (x, g, b) => {
       const st = bnState(3, true);
-      return { out: batchNorm(x, g, b, st), extras: [st.runningMean, st.runningVar] };
+      return { out: batchNorm(x, g, b, st), extras: [st.runningMean.readSync(), st.runningVar.readSync()] };
     },
   },
   {
     name: 'batchNorm training [N, C]', inputs: (r) => [rn([8, 5], 2)(r), uniform([5], r, 0.5, 1.5, f32), rn([5])(r)],
     run: (x, g, b) => {
       const st = bnState(5, true);
-      return { out: batchNorm(x, g, b, st), extras: [st.runningMean, st.runningVar] };
+      return { out: batchNorm(x, g, b, st), extras: [st.runningMean.readSync(), st.runningVar.readSync()] };
     },
   },
   {
     name: 'batchNorm eval', inputs: (r) => [rn([4, 3, 2, 2])(r), uniform([3], r, 0.5, 1.5, f32), rn([3])(r)],
     run: (x, g, b) => {
       const st = bnState(3, false);
-      return { out: batchNorm(x, g, b, st), extras: [st.runningMean, st.runningVar] };
+      return { out: batchNorm(x, g, b, st), extras: [st.runningMean.readSync(), st.runningVar.readSync()] };
     },
   },
   { name: 'layerNorm', inputs: (r) => [rn([6, 16], 2)(r), uniform([16], r, 0.5, 1.5, f32), rn([16])(r)], run: (x, g, b) => ({ out: layerNorm(x, g, b) }) },
@@ -189,12 +191,12 @@ function runOn(name: BackendName, c: Case): Result {
     t.requiresGrad = !(c.frozen ?? []).includes(i);
   });
   const { out, extras = [] } = c.run(...inputs);
-  const result: Result = { out: Float32Array.from(out.data), grads: [], extras: extras.map((e) => Float32Array.from(e)) };
+  const result: Result = { out: Float32Array.from(out.values()), grads: [], extras: extras.map((e) => Float32Array.from(e)) };
   const rng = new Rng(99);
   const R = new Float32Array(out.size);
   for (let i = 0; i < R.length; i++) R[i] = rng.normal();
   backward(out, R);
-  result.grads = inputs.map((t) => (t.grad ? Float32Array.from(t.grad) : null));
+  result.grads = inputs.map((t) => (t.grad ? Float32Array.from(t.grad.readSync()) : null));
   return result;
 }
 
@@ -204,47 +206,30 @@ function tolerances(ref: Float32Array): { rtol: number; atol: number } {
   return { rtol: RTOL, atol: ATOL * m };
 }
 
-function nativeStatus(): { ok: boolean; reason: string } {
-  try {
-    if (nativeAvailable()) return { ok: true, reason: '' };
-    setBackend('native'); // throws with the loader's reason
-    return { ok: false, reason: 'native backend unavailable' };
-  } catch (e) {
-    return { ok: false, reason: e instanceof Error ? e.message : String(e) };
-  } finally {
-    setBackend('js');
-  }
-}
+const { available, missing } = backendList();
 
-const status = nativeStatus();
-
-describe('native vs js parity (float32, forward and gradients)', () => {
-  if (!status.ok) {
-    if (process.env.CI === 'true') {
-      it('native backend must be available on CI', () => assert.fail(`CI=true but ${status.reason}`));
-    } else {
-      it('skipped: native backend unavailable', { skip: status.reason }, () => {});
+describe('backend parity with the reference (float32, forward and gradients)', () => {
+  for (const m of missing) it(`${m.name}: skipped, unavailable here`, { skip: m.reason }, () => {});
+  for (const b of available.filter((x) => x.name !== REFERENCE)) {
+    for (const c of CASES) {
+      it(`${c.name} [${b.name}]`, () => {
+        try {
+          const ref = runOn(REFERENCE, c);
+          const got = runOn(b.name, c);
+          assertClose(got.out, ref.out, { ...tolerances(ref.out), msg: `${c.name}: forward` });
+          ref.grads.forEach((g, i) => {
+            const n = got.grads[i];
+            if (g === null || n === null) {
+              assert.equal(n === null, g === null, `${c.name}: input ${i} has a gradient on one backend only`);
+              return;
+            }
+            assertClose(n, g, { ...tolerances(g), msg: `${c.name}: gradient of input ${i}` });
+          });
+          ref.extras.forEach((e, i) => assertClose(got.extras[i], e, { ...tolerances(e), msg: `${c.name}: extra buffer ${i}` }));
+        } finally {
+          setBackend(REFERENCE);
+        }
+      });
     }
-    return;
-  }
-  for (const c of CASES) {
-    it(c.name, () => {
-      try {
-        const js = runOn('js', c);
-        const nat = runOn('native', c);
-        assertClose(nat.out, js.out, { ...tolerances(js.out), msg: `${c.name}: forward` });
-        js.grads.forEach((g, i) => {
-          const n = nat.grads[i];
-          if (g === null || n === null) {
-            assert.equal(n === null, g === null, `${c.name}: input ${i} has a gradient on one backend only`);
-            return;
-          }
-          assertClose(n, g, { ...tolerances(g), msg: `${c.name}: gradient of input ${i}` });
-        });
-        js.extras.forEach((e, i) => assertClose(nat.extras[i], e, { ...tolerances(e), msg: `${c.name}: extra buffer ${i}` }));
-      } finally {
-        setBackend('js');
-      }
-    });
   }
 });

@@ -23,7 +23,7 @@ function trained(seed: number, steps: number) {
   const optimizer = makeOptimizer(model.arena(), { name: 'adam', lr: 0.01 });
   const rng = new Rng(seed);
   for (let s = 0; s < steps; s++) {
-    const g = model.arena().grad;
+    const g = model.arena().grads.readSync();
     for (let i = 0; i < g.length; i++) g[i] = rng.normal();
     optimizer.step();
   }
@@ -41,14 +41,14 @@ describe('Checkpointer', () => {
     const reader = new Checkpointer({ dir: d, every: 0, keep: 2, resume: 'auto' }, 'run-a', false);
     const got = reader.restore(fresh.model, SPEC, fresh.optimizer, 100);
     assert.deepEqual(got?.position, { step: 6, epoch: 0, batch: 6 });
-    assert.deepEqual(fresh.model.arena().data, model.arena().data);
+    assert.deepEqual(fresh.model.arena().params.readSync(), model.arena().params.readSync());
     assert.equal(fresh.optimizer.steps, 3);
     fresh.optimizer.stateBuffers().forEach((b, i) => assert.deepEqual(b, optimizer.stateBuffers()[i]));
     // A checkpoint is also a model file: loadModel reads its model part.
     const m2 = createModel(SPEC, 9);
     assert.equal(readModelHeader(got!.file).header.format, 'smolcluster-checkpoint');
     loadModel(got!.file, m2, SPEC);
-    assert.deepEqual(m2.arena().data, model.arena().data);
+    assert.deepEqual(m2.arena().params.readSync(), model.arena().params.readSync());
   });
 
   it('per-rank state: a non-zero rank writes its own file under rank-<r>/ with its buffers, restored bit for bit; a file without them is refused', () => {
@@ -64,7 +64,7 @@ describe('Checkpointer', () => {
     const reader = new Checkpointer({ dir: d, every: 0, keep: 2, resume: d }, 'run-r', false, {}, undefined, { rank: 1, buffers: () => [['anchor', back]] });
     assert.equal(reader.restore(fresh.model, SPEC, fresh.optimizer, 10)?.position.step, 4);
     assert.deepEqual(back, anchor);
-    assert.deepEqual(fresh.model.arena().data, model.arena().data);
+    assert.deepEqual(fresh.model.arena().params.readSync(), model.arena().params.readSync());
     const other = new Float32Array(6);
     const wrong = new Checkpointer({ dir: d, every: 0, keep: 2, resume: d }, 'run-r', false, {}, undefined, { rank: 1, buffers: () => [['anchor', other]] });
     assert.throws(() => wrong.restore(trained(4, 0).model, SPEC, trained(4, 0).optimizer, 10), (e: unknown) => e instanceof ResumeError && /strategy state/.test(e.message));
@@ -74,8 +74,8 @@ describe('Checkpointer', () => {
     const d = join(dir, 'fallback');
     const { model, optimizer } = trained(3, 2);
     new Checkpointer({ dir: d, every: 1, keep: 5 }, 'run-b', true).afterStep(model, SPEC, optimizer, { step: 1, epoch: 0, batch: 1 }, 10);
-    const good = model.arena().data.slice();
-    trained(4, 1).model.arena().data.forEach((v, i) => (model.arena().data[i] = v));
+    const good = model.arena().params.readSync().slice();
+    trained(4, 1).model.arena().params.readSync().forEach((v, i) => (model.arena().params.readSync()[i] = v));
     new Checkpointer({ dir: d, every: 1, keep: 5 }, 'run-b', true).afterStep(model, SPEC, optimizer, { step: 2, epoch: 0, batch: 2 }, 10);
     new Checkpointer({ dir: d, every: 1, keep: 5 }, 'run-OTHER', true).afterStep(model, SPEC, optimizer, { step: 3, epoch: 0, batch: 3 }, 10);
     const f2 = checkpointFile(d, 2);
@@ -86,7 +86,7 @@ describe('Checkpointer', () => {
       .restore(fresh.model, SPEC, fresh.optimizer, 10);
     assert.deepEqual(refused, [checkpointFile(d, 3), f2]);
     assert.equal(r?.position.step, 1);
-    assert.deepEqual(fresh.model.arena().data, good);
+    assert.deepEqual(fresh.model.arena().params.readSync(), good);
   });
 
   it('--resume DIR with nothing usable is an error naming the folder and every refused file; auto with no files starts fresh', () => {
@@ -106,9 +106,9 @@ describe('Checkpointer', () => {
     const x = Tensor.from(new Float32Array(8).fill(1), [2, 4]);
     a.forward(x);
     new Checkpointer({ dir: join(dir, 'rng'), every: 1, keep: 1 }, 'r', true).afterStep(a, 'net', opt, { step: 1, epoch: 0, batch: 1 }, 5);
-    const next = a.forward(x).data.slice();
+    const next = a.forward(x).values().slice();
     const b = net();
     new Checkpointer({ dir: join(dir, 'rng'), every: 0, keep: 1, resume: 'auto' }, 'r', false).restore(b, 'net', makeOptimizer(b.arena(), { name: 'sgd', lr: 0.1 }), 5);
-    assert.deepEqual(b.forward(x).data, next);
+    assert.deepEqual(b.forward(x).values(), next);
   });
 });

@@ -206,10 +206,10 @@ describe('monitors in the training path', () => {
       return { strategy, ctx: { model, optimizer, monitors } };
     });
     await Promise.all(ranks.map((r) => r.strategy.setup(r.ctx)));
-    const grads = ranks.map((r) => r.ctx.model.arena().grad);
-    grads[0].fill(1);
-    grads[1].fill(3);
-    grads[1][4] = NaN;
+    const grads = ranks.map((r) => r.ctx.model.arena().grads);
+    grads[0].readSync().fill(1);
+    grads[1].readSync().fill(3);
+    grads[1].readSync()[4] = NaN;
     ranks.forEach((r, i) => r.ctx.monitors.beforeCommunication(9, 1, grads[i]));
     const out = await Promise.allSettled(ranks.map((r) => r.strategy.reduceGradients(r.ctx, 1, 8, 9)));
     for (const o of out) {
@@ -218,7 +218,7 @@ describe('monitors in the training path', () => {
       assert.ok(e instanceof MonitorError, String(e));
       assert.deepEqual(e.ranks, [1]);
     }
-    assert.ok(grads[0].every((g) => g === 1), 'the NaN must not have reached rank 0');
+    assert.ok(grads[0].readSync().every((g) => g === 1), 'the NaN must not have reached rank 0');
   });
 
   it('allreduce shares each rank\'s health in the step\'s first exchange', async () => {
@@ -237,11 +237,11 @@ describe('monitors in the training path', () => {
     });
     await Promise.all(ranks.map((r) => r.strategy.setup(r.ctx)));
     ranks.forEach((r, i) => {
-      r.ctx.model.arena().grad.fill(i + 1);
-      r.ctx.monitors.beforeCommunication(0, 10 * (i + 1), r.ctx.model.arena().grad);
+      r.ctx.model.arena().grads.readSync().fill(i + 1);
+      r.ctx.monitors.beforeCommunication(0, 10 * (i + 1), r.ctx.model.arena().grads);
     });
     await Promise.all(ranks.map((r) => r.strategy.reduceGradients(r.ctx, 1, 4, 0)));
-    const n = ranks[0].ctx.model.arena().grad.length;
+    const n = ranks[0].ctx.model.arena().grads.readSync().length;
     for (const h of seen) {
       assert.equal(h.length, 3 * HEALTH_WIDTH);
       for (let r = 0; r < 3; r++) {

@@ -66,7 +66,7 @@ describe('token-task objective', () => {
     const logits = model.forward(batchInput(data, batch));
     assert.deepEqual(logits.shape, [8, T, VOCAB]);
     const loss = batchLoss(data, logits, batch).item();
-    assert.ok(Math.abs(loss - referenceLoss(logits.data as Float32Array, batch.labels)) < 1e-5);
+    assert.ok(Math.abs(loss - referenceLoss(logits.values() as Float32Array, batch.labels)) < 1e-5);
     assert.equal(lossWeight(data, batch), [...data.labels].filter((l) => l !== IGNORE_INDEX).length);
     assert.equal(outputWidth(data), VOCAB);
   });
@@ -90,9 +90,9 @@ describe('token-task objective', () => {
       const loss = batchLoss(data, model.forward(batchInput(data, parts[r])), parts[r]);
       backward(loss);
       const reduced = await strategy.reduceGradients(ctx, loss.item(), lossWeight(data, parts[r]), 0);
-      return { grad: model.arena().grad.slice(), loss: reduced.loss };
+      return { grad: model.arena().grads.readSync().slice(), loss: reduced.loss };
     }));
-    const want = full.arena().grad;
+    const want = full.arena().grads.readSync();
     for (const { grad, loss } of results) {
       assert.ok(Math.abs(loss - fullLoss.item()) < 1e-5, `loss ${loss} vs ${fullLoss.item()}`);
       for (let i = 0; i < want.length; i++) assert.ok(Math.abs(grad[i] - want[i]) < 1e-6, `grad[${i}] ${grad[i]} vs ${want[i]}`);
@@ -105,7 +105,7 @@ describe('token-task objective', () => {
     const whole = evaluate(model, data, 10);
     const small = evaluate(model, data, 3);
     const logits = model.forward(batchInput(data, batchOf(data, 0, 10)));
-    assert.ok(Math.abs(whole.loss - referenceLoss(logits.data as Float32Array, data.labels)) < 1e-5);
+    assert.ok(Math.abs(whole.loss - referenceLoss(logits.values() as Float32Array, data.labels)) < 1e-5);
     assert.ok(Math.abs(small.loss - whole.loss) < 1e-5, 'batching must not change the per-token mean');
     assert.equal(whole.perplexity, Math.exp(whole.loss));
     const accuracy = whole.accuracy ?? NaN;
@@ -113,7 +113,7 @@ describe('token-task objective', () => {
     // A language-model labelled with the argmax prediction scores 100%.
     const pred = new Int32Array(10 * T);
     for (let r = 0; r < pred.length; r++) {
-      const row = logits.data.subarray(r * VOCAB, (r + 1) * VOCAB);
+      const row = logits.values().subarray(r * VOCAB, (r + 1) * VOCAB);
       pred[r] = row.indexOf(Math.max(...row));
     }
     const perfect: TokenDataset = { ...data, task: 'language-model', labels: pred };

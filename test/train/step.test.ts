@@ -59,7 +59,7 @@ async function run(c: TrainConfig, strategy: Strategy, checkpoints?: Checkpointe
   const steps: StepRecord[] = [];
   const evals: EvalRecord[] = [];
   const o = await train(c, DATA, strategy, { onStep: (r) => steps.push(r), onEval: (e) => evals.push(e) }, { checkpoints });
-  return { params: Float32Array.from(o.model.arena().data), steps, evals };
+  return { params: Float32Array.from(o.model.arena().params.readSync()), steps, evals };
 }
 
 /** What a step's record says about training (not its timings). */
@@ -121,7 +121,7 @@ describe('gradient accumulation owns its step (GradAccumulation)', () => {
       losses.push(forwardBackward(model, DATA.train, batch, 8).loss);
       optimizer.step();
     }
-    assert.deepEqual(looped.params, model.arena().data);
+    assert.deepEqual(looped.params, model.arena().params.readSync());
     assert.deepEqual(looped.steps.map((r) => r.loss), losses);
     assert.deepEqual(looped.steps.map((r) => r.samples), new Array(6).fill(32));
   });

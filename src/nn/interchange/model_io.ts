@@ -22,7 +22,7 @@ export function saveSafetensors(file: string, model: Module, spec: ModelSpec, me
   const out: [string, WriteTensor][] = [];
   const byName = new Map(model.namedParameters());
   for (const [name, p] of byName) {
-    const data = p.data as Float32Array;
+    const data = p.values() as Float32Array;
     out.push(names.transposed(name)
       ? [names.external(name), { shape: [p.shape[1], p.shape[0]], data: transpose2d(data, p.shape[0], p.shape[1]) }]
       : [names.external(name), { shape: p.shape, data }]);
@@ -33,7 +33,7 @@ export function saveSafetensors(file: string, model: Module, spec: ModelSpec, me
   }
   for (const [ext, ours] of names.tiedCopies) {
     const p = byName.get(ours);
-    if (p) out.push([ext, { shape: p.shape, data: p.data as Float32Array }]);
+    if (p) out.push([ext, { shape: p.shape, data: p.values() as Float32Array }]);
   }
   const metadata: Record<string, string> = { format: 'pt', architecture: JSON.stringify(spec) };
   for (const [k, v] of Object.entries(meta)) metadata[k] = typeof v === 'string' ? v : JSON.stringify(v);
@@ -50,7 +50,7 @@ export function loadSafetensors(file: string, model: Module, spec: ModelSpec): v
   const names = nameMapFor(spec);
   const used = new Set<string>();
   const missing: string[] = [];
-  const assign = (name: string, shape: readonly number[], target: Float32Array): void => {
+  const assign = (name: string, shape: readonly number[], write: (values: Float32Array) => void): void => {
     const ext = names.candidates(name).find((c) => tensors.has(c));
     if (!ext) {
       missing.push(names.external(name));
@@ -64,10 +64,10 @@ export function loadSafetensors(file: string, model: Module, spec: ModelSpec): v
       throw new CheckpointError(file, `tensor "${ext}" has shape [${t.shape.join(', ')}], the model needs [${want.join(', ')}] (${spec.type}: check --layers/--width/--heads/--context and the vocabulary)`);
     }
     const values = toFloat32(file, ext, t);
-    target.set(flip ? transpose2d(values, want[0], want[1]) : values);
+    write(flip ? transpose2d(values, want[0], want[1]) : values);
   };
-  for (const [name, p] of model.namedParameters()) assign(name, p.shape, p.data as Float32Array);
-  for (const [name, b] of model.namedBuffers()) assign(name, [b.length], b);
+  for (const [name, p] of model.namedParameters()) assign(name, p.shape, (v) => p.storage.write(v));
+  for (const [name, b] of model.namedBuffers()) assign(name, [b.length], (v) => b.set(v));
   if (missing.length) throw new CheckpointError(file, `missing ${missing.length} tensor(s) the model needs: ${preview(missing)}`);
   const unexpected = [...tensors.keys()].filter((k) => !used.has(k) && !names.skippable(k));
   if (unexpected.length) throw new CheckpointError(file, `${unexpected.length} tensor(s) this ${spec.type} model does not have: ${preview(unexpected)}`);

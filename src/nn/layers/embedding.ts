@@ -20,6 +20,6 @@ export class Embedding extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return this.lookup(Int32Array.from(x.data), x.shape);
+    return this.lookup(Int32Array.from(x.values()), x.shape);
   }
 }

@@ -1,4 +1,5 @@
 import type { Tensor } from '../../tensor/tensor.js';
+import { kernelsFor } from '../../tensor/dispatch.js';
 import type { Rng } from '../../util/rng.js';
 
 /**
@@ -6,9 +7,9 @@ import type { Rng } from '../../util/rng.js';
  * for models whose published recipe differs from torch's layer defaults (GPT-2, BERT, ResNet).
  */
 export function fillNormal(t: Tensor, rng: Rng, std: number): void {
-  for (let i = 0; i < t.data.length; i++) t.data[i] = rng.normal() * std;
+  kernelsFor(t).fillNormal(t.buffer, rng, std);
 }
 
 export function fillConst(t: Tensor | null, value: number): void {
-  t?.data.fill(value);
+  if (t) kernelsFor(t).fill(t.buffer, value);
 }

@@ -1,3 +1,4 @@
+import type { Storage } from '../../tensor/storage.js';
 import { type BatchNormState, batchNorm, batchNormRelu, layerNorm } from '../../tensor/ops/norm.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { Module } from '../module.js';
@@ -6,8 +7,8 @@ import { Module } from '../module.js';
 export class BatchNorm extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor;
-  readonly runningMean: Float32Array;
-  readonly runningVar: Float32Array;
+  readonly runningMean: Storage<Float32Array>;
+  readonly runningVar: Storage<Float32Array>;
   /** Training-mode forwards since construction (torch's num_batches_tracked; safetensors export). */
   batchesTracked = 0;
 

@@ -102,7 +102,7 @@ class Gpt2Model extends Module {
     if (ids.ndim !== 2) throw new Error(`gpt2: expected token ids [N, T], got [${ids.shape.join(', ')}]`);
     if (T > this.spec.context) throw new Error(`gpt2: sequence length ${T} exceeds the model's context ${this.spec.context} (--context)`);
     const positions = this.wpe.lookup(Int32Array.from({ length: T }, (_, i) => i), [T]);
-    const x = this.drop.forward(add(this.wte.lookup(Int32Array.from(ids.data), [N, T]), positions));
+    const x = this.drop.forward(add(this.wte.lookup(Int32Array.from(ids.values()), [N, T]), positions));
     return this.ln_f.forward(this.h.forward(x));
   }
 }

@@ -1,4 +1,5 @@
 import type { Backend } from '../../tensor/backend.js';
+import type { DeviceBuffer, Storage } from '../../tensor/storage.js';
 import type { ParamArena } from '../arena.js';
 import { type DecayOptions, Optimizer } from './optimizer.js';
 
@@ -12,20 +13,20 @@ export interface AdamOptions extends DecayOptions {
 
 /** torch.optim.Adam (decoupled = false: L2 in the gradient) and AdamW (decoupled = true). */
 export class Adam extends Optimizer {
-  private readonly m: Float32Array;
-  private readonly v: Float32Array;
+  private readonly m: Storage<Float32Array>;
+  private readonly v: Storage<Float32Array>;
   /** Per decay segment: parameter, gradient, m and v views. */
-  private readonly parts: { p: Float32Array; g: Float32Array; m: Float32Array; v: Float32Array; decay: boolean }[];
+  private readonly parts: { p: DeviceBuffer; g: DeviceBuffer; m: DeviceBuffer; v: DeviceBuffer; decay: boolean }[];
   /** The whole arena in one part: one kernel call when there is no decay to skip. */
   private readonly whole: Adam['parts'];
 
   constructor(arena: ParamArena, private readonly opts: AdamOptions, private readonly decoupled = false) {
     super(arena, opts.lr, opts);
-    this.m = new Float32Array(arena.size);
-    this.v = new Float32Array(arena.size);
-    const [p, g, m, v] = [arena.data, arena.grad, this.m, this.v].map((b) => this.cut(b));
+    this.m = this.stateStorage();
+    this.v = this.stateStorage();
+    const [p, g, m, v] = [arena.params, arena.grads, this.m, this.v].map((b) => this.cut(b));
     this.parts = this.segments.map((s, i) => ({ p: p[i], g: g[i], m: m[i], v: v[i], decay: s.decay }));
-    this.whole = [{ p: arena.data, g: arena.grad, m: this.m, v: this.v, decay: true }];
+    this.whole = [{ p: arena.params.buffer, g: arena.grads.buffer, m: this.m.buffer, v: this.v.buffer, decay: true }];
   }
 
   protected update(k: Backend): void {
@@ -44,7 +45,7 @@ export class Adam extends Optimizer {
   }
 
   stateBuffers(): Float32Array[] {
-    return [this.m, this.v];
+    return [this.m.readSync(), this.v.readSync()];
   }
 }
 

@@ -1,13 +1,15 @@
 import { kernelsFor } from '../../tensor/dispatch.js';
+import { sumOfSquares } from '../../tensor/scalar.js';
+import type { Storage } from '../../tensor/storage.js';
 
 /**
- * torch.nn.utils.clip_grad_norm_ over a flat gradient arena: scales all gradients so the global
- * L2 norm is at most maxNorm. Returns the norm before clipping.
+ * torch.nn.utils.clip_grad_norm_ over a flat gradient storage: scales all gradients so the global
+ * L2 norm is at most maxNorm. Returns the norm before clipping (read from the device: the
+ * coefficient depends on it).
  */
-export function clipGradNorm(grad: Float32Array, maxNorm: number): number {
-  const k = kernelsFor(grad);
-  const norm = Math.sqrt(k.sumSquares(grad));
+export function clipGradNorm(grad: Storage, maxNorm: number): number {
+  const norm = Math.sqrt(sumOfSquares(grad).readSync());
   const coef = maxNorm / (norm + 1e-6);
-  if (coef < 1) k.affine(grad, coef, 0, grad);
+  if (coef < 1) kernelsFor(grad).affine(grad.buffer, coef, 0, grad.buffer);
   return norm;
 }

@@ -1,6 +1,7 @@
 import type { Backend } from '../../tensor/backend.js';
 import { kernelsFor } from '../../tensor/dispatch.js';
 import type { DecayRun, ParamArena } from '../arena.js';
+import { deviceMemory, type DeviceBuffer, type Storage } from '../../tensor/storage.js';
 
 export interface DecayOptions {
   /**
@@ -28,9 +29,14 @@ export abstract class Optimizer {
     this.segments = decay.decayAll || runs.every((r) => r.decay) ? [{ offset: 0, size: arena.size, decay: true }] : runs;
   }
 
-  /** Views of a flat buffer (parameters, gradients or state) cut like `segments`. */
-  protected cut(buf: Float32Array): Float32Array[] {
-    return this.segments.map((s) => (s.offset === 0 && s.size === buf.length ? buf : buf.subarray(s.offset, s.offset + s.size)));
+  /** Views of a flat storage (parameters, gradients or state) cut like `segments`, as kernels take them. */
+  protected cut(buf: Storage): DeviceBuffer[] {
+    return this.segments.map((s) => (s.offset === 0 && s.size === buf.size ? buf : buf.view(s.offset, s.size)).buffer);
+  }
+
+  /** A zeroed state storage the size of the arena, on its device (momentum, Adam moments). */
+  protected stateStorage(): Storage<Float32Array> {
+    return deviceMemory(this.arena.device).alloc('float32', this.arena.size) as Storage<Float32Array>;
   }
 
   get steps(): number {
@@ -39,7 +45,7 @@ export abstract class Optimizer {
 
   step(): void {
     this.stepCount++;
-    this.update(kernelsFor(this.arena.data));
+    this.update(kernelsFor(this.arena.params));
   }
 
   protected abstract update(k: Backend): void;

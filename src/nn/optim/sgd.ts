@@ -1,5 +1,6 @@
 import type { Backend } from '../../tensor/backend.js';
 import type { ParamArena } from '../arena.js';
+import type { DeviceBuffer, Storage } from '../../tensor/storage.js';
 import { type DecayOptions, Optimizer } from './optimizer.js';
 
 export interface SgdOptions extends DecayOptions {
@@ -12,9 +13,9 @@ export interface SgdOptions extends DecayOptions {
 
 /** torch.optim.SGD: momentum, dampening, Nesterov, L2 weight decay. */
 export class SGD extends Optimizer {
-  private readonly momentumBuf: Float32Array | null;
+  private readonly momentumBuf: Storage<Float32Array> | null;
   /** Per decay segment: parameter, gradient and momentum views. */
-  private readonly parts: { p: Float32Array; g: Float32Array; buf: Float32Array | null; decay: boolean }[];
+  private readonly parts: { p: DeviceBuffer; g: DeviceBuffer; buf: DeviceBuffer | null; decay: boolean }[];
   /** The whole arena in one part: one kernel call when there is no decay to skip. */
   private readonly whole: SGD['parts'];
 
@@ -23,11 +24,11 @@ export class SGD extends Optimizer {
     if (opts.nesterov && !((opts.momentum ?? 0) > 0 && (opts.dampening ?? 0) === 0)) {
       throw new Error('SGD: Nesterov momentum requires momentum > 0 and dampening = 0');
     }
-    this.momentumBuf = (opts.momentum ?? 0) > 0 ? new Float32Array(arena.size) : null;
-    const [p, g] = [arena.data, arena.grad].map((b) => this.cut(b));
+    this.momentumBuf = (opts.momentum ?? 0) > 0 ? this.stateStorage() : null;
+    const [p, g] = [arena.params, arena.grads].map((b) => this.cut(b));
     const bufs = this.momentumBuf ? this.cut(this.momentumBuf) : null;
     this.parts = this.segments.map((s, i) => ({ p: p[i], g: g[i], buf: bufs ? bufs[i] : null, decay: s.decay }));
-    this.whole = [{ p: arena.data, g: arena.grad, buf: this.momentumBuf, decay: true }];
+    this.whole = [{ p: arena.params.buffer, g: arena.grads.buffer, buf: this.momentumBuf?.buffer ?? null, decay: true }];
   }
 
   protected update(k: Backend): void {
@@ -45,6 +46,6 @@ export class SGD extends Optimizer {
   }
 
   stateBuffers(): Float32Array[] {
-    return this.momentumBuf ? [this.momentumBuf] : [];
+    return this.momentumBuf ? [this.momentumBuf.readSync()] : [];
   }
 }

@@ -1,27 +1,40 @@
-import type { Backend } from '../backend.js';
+import type { Backend, HostBackend } from '../backend.js';
+import { CPU } from '../storage.js';
+import { cpuBackend } from './cpu/storage.js';
 import { attention, attentionBackward } from './js/attention.js';
 import { conv2d, conv2dBackward } from './js/conv.js';
-import { addInto, affine, axpy, binary, dropoutMask, fill, powScalar, sumSquares, unary, unaryBackward } from './js/elementwise.js';
+import {
+  addInto, affine, axpy, binary, dropoutMask, fill, mseLossBackward, powBackward, powScalar, sumSquares, unary, unaryBackward,
+} from './js/elementwise.js';
 import { embedding, embeddingBackward } from './js/embedding.js';
+import { fillNormal, fillUniform } from './js/fill.js';
 import { gemm } from './js/gemm.js';
-import { stridedCopy } from './js/layout.js';
-import { batchNorm, batchNormBackward, layerNorm, layerNormBackward } from './js/norm.js';
+import { stridedCopy, subBuffer } from './js/layout.js';
+import { batchNorm, batchNormBackward, batchNormEvalBackward, layerNorm, layerNormBackward } from './js/norm.js';
 import { adamStep, sgdStep } from './js/optim.js';
 import { avgPool2d, avgPool2dBackward, maxPool2d, maxPool2dBackward, maxPool2dBackwardSet, maxPool2dRelu } from './js/pool.js';
-import { reduceMax, reduceSum } from './js/reduce.js';
+import { reduceMax, reduceMaxBackward, reduceSum } from './js/reduce.js';
 import {
-  logSoftmax, logSoftmaxBackward, softmax, softmaxBackward, softmaxCrossEntropy, softmaxCrossEntropyBackward,
+  crossEntropyGradientInPlace, logSoftmax, logSoftmaxBackward, softmax, softmaxBackward, softmaxCrossEntropy,
+  softmaxCrossEntropyBackward,
 } from './js/softmax.js';
 
-/** The pure-TypeScript backend: single-threaded, float32 or float64. */
-export const jsBackend: Backend = {
+/** The pure-TypeScript kernels: single-threaded, float32 or float64, on host arrays. */
+export const jsHostBackend: HostBackend = {
   name: 'js',
+  device: CPU,
+  dtypes: ['float32', 'float64'],
   description: 'pure TypeScript',
+  multithreaded: false,
   setThreads: () => {},
   getThreads: () => 1,
-  gemm, unary, unaryBackward, binary, affine, powScalar, axpy, addInto, fill, dropoutMask, sumSquares, stridedCopy,
-  reduceSum, reduceMax, softmax, softmaxBackward, logSoftmax, logSoftmaxBackward,
-  softmaxCrossEntropy, softmaxCrossEntropyBackward, conv2d, conv2dBackward, maxPool2d, maxPool2dRelu,
-  maxPool2dBackward, maxPool2dBackwardSet, avgPool2d, avgPool2dBackward, batchNorm, batchNormBackward, layerNorm,
-  layerNormBackward, embedding, embeddingBackward, attention, attentionBackward, sgdStep, adamStep,
+  gemm, subBuffer, unary, unaryBackward, binary, affine, powScalar, powBackward, mseLossBackward, axpy, addInto, fill, fillNormal, fillUniform,
+  dropoutMask, sumSquares, stridedCopy, reduceSum, reduceMax, reduceMaxBackward, softmax, softmaxBackward, logSoftmax,
+  logSoftmaxBackward, softmaxCrossEntropy, softmaxCrossEntropyBackward, crossEntropyGradientInPlace, conv2d,
+  conv2dBackward, maxPool2d, maxPool2dRelu, maxPool2dBackward, maxPool2dBackwardSet, avgPool2d, avgPool2dBackward,
+  batchNorm, batchNormBackward, batchNormEvalBackward, layerNorm, layerNormBackward, embedding, embeddingBackward,
+  attention, attentionBackward, sgdStep, adamStep,
 };
+
+/** The pure-TypeScript backend on the cpu device (the reference every other backend is tested against). */
+export const jsBackend: Backend = cpuBackend(jsHostBackend);

@@ -12,8 +12,12 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type {
-  AdamHyper, AttentionGeometry, Backend, BinaryOp, Buf, Conv2dGeometry, Pool2dGeometry, SgdHyper, UnaryOp,
+  AdamHyper, AttentionGeometry, Backend, BinaryOp, Buf, Conv2dGeometry, HostBackend, Pool2dGeometry, SgdHyper, UnaryOp,
 } from '../backend.js';
+import { CPU } from '../storage.js';
+import { cpuBackend } from './cpu/storage.js';
+import { jsHostBackend } from './js.js';
+import { subtractLabels } from './js/softmax.js';
 import { staleAddonReason } from './native_stamp.js';
 
 /** The addon's raw exports (src/native/*.cc); argument order mirrors the Backend methods. */
@@ -154,9 +158,21 @@ function opCode<T extends string>(table: Record<T, number>, op: T, kind: string)
 }
 
 function makeBackend(n: Addon): Backend {
+  return cpuBackend(makeHostBackend(n));
+}
+
+/**
+ * The addon's kernels on host arrays. Where it has no C++ kernel (the random fills, the pow and
+ * max backwards, eval batch-norm's backward) the js kernel serves, as the addon's own does today.
+ */
+function makeHostBackend(n: Addon): HostBackend {
+  const js = jsHostBackend;
   return {
     name: 'native',
+    device: CPU,
+    dtypes: ['float32'],
     description: n.description,
+    multithreaded: true,
     setThreads(threads: number): void {
       if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`setThreads: expected an integer >= 1, got ${threads}`);
       n.setThreads(threads);
@@ -174,7 +190,20 @@ function makeBackend(n: Addon): Backend {
     addInto: (y, x) => n.addInto(y, x),
     fill: (x, value) => n.fill(x, value),
     dropoutMask: (state, p, keep, out) => n.dropoutMask(state, p, keep, out),
-    sumSquares: (x) => n.sumSquares(x),
+    sumSquares: (x, divisor, out) => {
+      out[0] = n.sumSquares(x) / divisor;
+    },
+    subBuffer: js.subBuffer,
+    fillNormal: js.fillNormal,
+    fillUniform: js.fillUniform,
+    powBackward: js.powBackward,
+    mseLossBackward: (diff, gy, count, gPred, gTarget) => {
+      const c = (2 * gy[0]) / count;
+      if (gPred) n.axpy(c, diff, gPred);
+      if (gTarget) n.axpy(-c, diff, gTarget);
+    },
+    reduceMaxBackward: js.reduceMaxBackward,
+    batchNormEvalBackward: js.batchNormEvalBackward,
     stridedCopy: (src, srcOffset, srcStrides, dst, dstOffset, dstStrides, shape, accumulate) =>
       n.stridedCopy(src, srcOffset, dst, dstOffset, packDims(shape, srcStrides, dstStrides), accumulate),
     reduceSum: (x, outer, len, inner, out) => n.reduceSum(x, outer, len, inner, out),
@@ -183,7 +212,15 @@ function makeBackend(n: Addon): Backend {
     softmaxBackward: (y, gy, rows, cols, gx) => n.softmaxBackward(y, gy, rows, cols, gx),
     logSoftmax: (x, rows, cols, out) => n.logSoftmax(x, rows, cols, out),
     logSoftmaxBackward: (y, gy, rows, cols, gx) => n.logSoftmaxBackward(y, gy, rows, cols, gx),
-    softmaxCrossEntropy: (logits, labels, rows, cols, probs, probScale = 1) => n.softmaxCrossEntropy(logits, labels, rows, cols, probs, probScale),
+    softmaxCrossEntropy: (logits, labels, rows, cols, probs, probScale, loss) => {
+      loss[0] = n.softmaxCrossEntropy(logits, labels, rows, cols, probs, probScale);
+    },
+    crossEntropyGradientInPlace: (probs, labels, rows, cols, gy, counted) => {
+      const g = gy[0];
+      if (g !== 1) n.affine(probs, g, 0, probs);
+      // The native kernels take scale as a float32; the js ones keep the double.
+      subtractLabels(probs, labels, rows, cols, Math.fround(g / counted));
+    },
     softmaxCrossEntropyBackward: (probs, labels, rows, cols, scale, g) =>
       n.softmaxCrossEntropyBackward(probs, labels, rows, cols, scale, g),
     conv2d: (g, x, w, bias, y) => n.conv2d(packConv(g), x, w, bias, y),

@@ -1,8 +1,9 @@
-import type { AttentionGeometry, Buf } from '../backend.js';
+import type { AttentionGeometry } from '../backend.js';
+import type { DeviceBuffer } from '../storage.js';
 import { record } from '../autograd.js';
 import { kernelsFor } from '../dispatch.js';
 import { ShapeError, sameShape, sizeOf } from '../shape.js';
-import { Tensor, allocBuf } from '../tensor.js';
+import { Tensor, allocStorage } from '../tensor.js';
 import { dropMask } from './dropout.js';
 import type { Rng } from '../../util/rng.js';
 
@@ -41,21 +42,21 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts:
   const g: AttentionGeometry = {
     bh: sizeOf(lead), tq, tk, d, dv, scale: opts.scale ?? 1 / Math.sqrt(d), causal: opts.causal ?? false,
   };
-  const dropMask = opts.dropout ? attentionDropMask(opts.dropout.p, opts.dropout.rng, q.dtype === 'float64', g) : null;
-  const out = Tensor.zeros([...lead, tq, dv], q.dtype);
-  const probs = allocBuf(q.dtype, g.bh * tq * tk);
-  const kern = kernelsFor(q.data);
-  kern.attention(g, q.data, k.data, v.data, dropMask, out.data, probs);
+  const dropMask = opts.dropout ? attentionDropMask(opts.dropout.p, opts.dropout.rng, q, g) : null;
+  const out = Tensor.zeros([...lead, tq, dv], q.dtype, q.device);
+  const probs = allocStorage(q.dtype, g.bh * tq * tk, q.device).buffer;
+  const kern = kernelsFor(q);
+  kern.attention(g, q.buffer, k.buffer, v.buffer, dropMask, out.buffer, probs);
   return record(out, 'scaledDotProductAttention', [q, k, v], (gy) => {
     kern.attentionBackward(
-      g, q.data, k.data, v.data, probs, dropMask, gy,
+      g, q.buffer, k.buffer, v.buffer, probs, dropMask, gy,
       q.requiresGrad ? q.ensureGrad() : null, k.requiresGrad ? k.ensureGrad() : null, v.requiresGrad ? v.ensureGrad() : null,
     );
   });
 }
 
-function attentionDropMask(p: number, rng: Rng, f64: boolean, g: AttentionGeometry): Buf | null {
+function attentionDropMask(p: number, rng: Rng, like: Tensor, g: AttentionGeometry): DeviceBuffer | null {
   if (!(p >= 0 && p < 1)) throw new Error(`scaledDotProductAttention: dropout p must be in [0, 1), got ${p}`);
   if (p === 0) return null;
-  return dropMask(rng, p, allocBuf(f64 ? 'float64' : 'float32', g.bh * g.tq * g.tk));
+  return dropMask(rng, p, allocStorage(like.dtype, g.bh * g.tq * g.tk, like.device)).buffer;
 }

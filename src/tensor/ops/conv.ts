@@ -2,7 +2,8 @@ import type { Conv2dGeometry, Pool2dGeometry } from '../backend.js';
 import { record } from '../autograd.js';
 import { kernelsFor } from '../dispatch.js';
 import { ShapeError } from '../shape.js';
-import { Tensor, allocBuf, allocUninit } from '../tensor.js';
+import { Tensor, allocStorage, allocUninit } from '../tensor.js';
+import { deviceMemory } from '../storage.js';
 
 export interface Conv2dOptions {
   stride?: number | [number, number];
@@ -37,17 +38,17 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, opts: Con
     outW: outSize('conv2d', inW, kW, strideW, padW, shapes),
   };
   // The kernel overwrites every output cell (backend.ts): no zeroing of a reused buffer.
-  const out = new Tensor(allocUninit(x.dtype, batch * outC * g.outH * g.outW), [batch, outC, g.outH, g.outW]);
-  const k = kernelsFor(x.data);
-  k.conv2d(g, x.data, weight.data, bias ? bias.data : null, out.data);
+  const out = new Tensor(allocUninit(x.dtype, batch * outC * g.outH * g.outW, x.device), [batch, outC, g.outH, g.outW]);
+  const k = kernelsFor(x);
+  k.conv2d(g, x.buffer, weight.buffer, bias ? bias.buffer : null, out.buffer);
   const inputs = bias ? [x, weight, bias] : [x, weight];
   return record(out, 'conv2d', inputs, (gy) => {
     // Only tensors that require grad receive one (a frozen weight gets a throw-away buffer). x's
     // first gradient is written whole (no zeroing first); a later one is added.
     const fresh = x.requiresGrad ? x.gradToOverwrite() : null;
     k.conv2dBackward(
-      g, x.data, weight.data, gy, fresh ?? (x.requiresGrad ? x.ensureGrad() : null),
-      weight.requiresGrad ? weight.ensureGrad() : allocBuf(weight.dtype, weight.size),
+      g, x.buffer, weight.buffer, gy, fresh ?? (x.requiresGrad ? x.ensureGrad() : null),
+      weight.requiresGrad ? weight.ensureGrad() : allocStorage(weight.dtype, weight.size, weight.device).buffer,
       bias?.requiresGrad ? bias.ensureGrad() : null, fresh !== null,
     );
   });
@@ -91,12 +92,11 @@ function maxPoolOf(op: string, x: Tensor, opts: Pool2dOptions, relu: boolean): T
   const g = poolGeometry(op, x, opts);
   // The kernel writes every output and argmax cell, so neither needs zeroing; the argmax is an
   // Int32 view of an engine buffer, reused from step to step inside a recycler like the output.
-  const out = new Tensor(allocUninit(x.dtype, g.batch * g.channels * g.outH * g.outW), [g.batch, g.channels, g.outH, g.outW]);
-  const cells = allocUninit('float32', out.size);
-  const argmax = new Int32Array(cells.buffer, cells.byteOffset, out.size);
-  const k = kernelsFor(x.data);
-  if (relu) k.maxPool2dRelu(g, x.data, out.data, argmax);
-  else k.maxPool2d(g, x.data, out.data, argmax);
+  const out = new Tensor(allocUninit(x.dtype, g.batch * g.channels * g.outH * g.outW, x.device), [g.batch, g.channels, g.outH, g.outW]);
+  const argmax = deviceMemory(x.device).int32View(allocUninit('float32', out.size, x.device));
+  const k = kernelsFor(x);
+  if (relu) k.maxPool2dRelu(g, x.buffer, out.buffer, argmax);
+  else k.maxPool2d(g, x.buffer, out.buffer, argmax);
   return record(out, op, [x], (gy) => {
     // The first gradient x receives is written whole (no zeroing first); a later one is added.
     const fresh = x.gradToOverwrite();
@@ -108,9 +108,9 @@ function maxPoolOf(op: string, x: Tensor, opts: Pool2dOptions, relu: boolean): T
 /** Average pooling; padding counts in the divisor (torch's count_include_pad=True). */
 export function avgPool2d(x: Tensor, opts: Pool2dOptions): Tensor {
   const g = poolGeometry('avgPool2d', x, opts);
-  const out = Tensor.zeros([g.batch, g.channels, g.outH, g.outW], x.dtype);
-  const k = kernelsFor(x.data);
-  k.avgPool2d(g, x.data, out.data);
+  const out = Tensor.zeros([g.batch, g.channels, g.outH, g.outW], x.dtype, x.device);
+  const k = kernelsFor(x);
+  k.avgPool2d(g, x.buffer, out.buffer);
   return record(out, 'avgPool2d', [x], (gy) => k.avgPool2dBackward(g, gy, x.ensureGrad()));
 }
 
@@ -124,12 +124,12 @@ export function globalAvgPool2d(x: Tensor): Tensor {
   const planes = n * c;
   const area = h * w;
   if (area === 0) throw new ShapeError('globalAvgPool2d', 'empty spatial plane', [x.shape]);
-  const out = Tensor.zeros([n, c], x.dtype);
-  const k = kernelsFor(x.data);
-  k.reduceSum(x.data, planes, area, 1, out.data);
-  k.affine(out.data, 1 / area, 0, out.data);
+  const out = Tensor.zeros([n, c], x.dtype, x.device);
+  const k = kernelsFor(x);
+  k.reduceSum(x.buffer, planes, area, 1, out.buffer);
+  k.affine(out.buffer, 1 / area, 0, out.buffer);
   return record(out, 'globalAvgPool2d', [x], (gy) => {
-    const scaled = allocBuf(x.dtype, planes);
+    const scaled = allocStorage(x.dtype, planes, x.device).buffer;
     k.affine(gy, 1 / area, 0, scaled);
     // Every element of a plane receives that plane's gradient / (H·W): a broadcasting copy.
     k.stridedCopy(scaled, 0, [1, 0], x.ensureGrad(), 0, [area, 1], [planes, area], true);

@@ -1,53 +1,54 @@
-import type { BinaryOp, Buf, UnaryOp } from '../backend.js';
+import type { BinaryOp, UnaryOp } from '../backend.js';
+import type { DeviceBuffer } from '../storage.js';
 import { needsGrad, record } from '../autograd.js';
 import { kernelsFor } from '../dispatch.js';
 import { broadcastShapes, broadcastStrides, sameShape, sizeOf, stridesOf } from '../shape.js';
-import { Tensor, allocBuf } from '../tensor.js';
+import { Tensor, allocStorage } from '../tensor.js';
 import { sumAxesInto } from './reduce.js';
 
 /** A number operand is promoted to a one-element tensor of the other operand's dtype. */
 type Operand = Tensor | number;
 
 function asTensor(x: Operand, like: Tensor): Tensor {
-  return typeof x === 'number' ? Tensor.full([], x, like.dtype) : x;
+  return typeof x === 'number' ? Tensor.full([], x, like.dtype, like.device) : x;
 }
 
 /**
  * Adds `g` (shaped `outShape`) into `target`'s gradient, summing over the dimensions that were
  * broadcast — the adjoint of broadcasting.
  */
-export function accumulateBroadcastGrad(g: Buf, outShape: readonly number[], target: Tensor): void {
+export function accumulateBroadcastGrad(g: DeviceBuffer, outShape: readonly number[], target: Tensor): void {
   const tg = target.ensureGrad();
-  const k = kernelsFor(g);
+  const k = kernelsFor(target);
   if (sameShape(outShape, target.shape)) {
     k.axpy(1, g, tg);
     return;
   }
   const padded = [...new Array<number>(outShape.length - target.shape.length).fill(1), ...target.shape];
   const broadcastAxes = outShape.map((_, d) => d).filter((d) => padded[d] === 1);
-  k.axpy(1, sumAxesInto(g, [...outShape], broadcastAxes), tg);
+  k.axpy(1, sumAxesInto(target, g, [...outShape], broadcastAxes), tg);
 }
 
 function binaryForward(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
   const shape = broadcastShapes(op, a.shape, b.shape);
   const out = Tensor.zeros(shape, a.dtype);
-  kernelsFor(a.data).binary(op, a.data, broadcastStrides(a.shape, shape), b.data, broadcastStrides(b.shape, shape), out.data, shape);
+  kernelsFor(a).binary(op, a.buffer, broadcastStrides(a.shape, shape), b.buffer, broadcastStrides(b.shape, shape), out.buffer, shape);
   return out;
 }
 
-/** Elementwise product of two same-shaped buffers into a new one (for gradients). */
-function mulBuf(x: Buf, y: Buf): Buf {
-  const out = allocBuf(x instanceof Float64Array ? 'float64' : 'float32', x.length);
+/** Elementwise product of two same-shaped buffers of `like`'s kind and n elements into a new one (for gradients). */
+function mulBuf(like: Tensor, n: number, x: DeviceBuffer, y: DeviceBuffer): DeviceBuffer {
+  const out = allocStorage(like.dtype, n, like.device).buffer;
   const s = [1];
-  kernelsFor(x).binary('mul', x, s, y, s, out, [x.length]);
+  kernelsFor(like).binary('mul', x, s, y, s, out, [n]);
   return out;
 }
 
 /** Materialises `t` broadcast to `shape` (needed where a gradient multiplies by the other operand). */
-function expandTo(t: Tensor, shape: readonly number[]): Buf {
-  if (sameShape(t.shape, shape)) return t.data;
-  const out = allocBuf(t.dtype, sizeOf(shape));
-  kernelsFor(t.data).stridedCopy(t.data, 0, broadcastStrides(t.shape, shape), out, 0, stridesOf(shape), [...shape], false);
+function expandTo(t: Tensor, shape: readonly number[]): DeviceBuffer {
+  if (sameShape(t.shape, shape)) return t.buffer;
+  const out = allocStorage(t.dtype, sizeOf(shape), t.device).buffer;
+  kernelsFor(t).stridedCopy(t.buffer, 0, broadcastStrides(t.shape, shape), out, 0, stridesOf(shape), [...shape], false);
   return out;
 }
 
@@ -66,8 +67,8 @@ export function sub(x: Operand, y: Operand): Tensor {
   return record(out, 'sub', [a, b], (gy) => {
     if (a.requiresGrad) accumulateBroadcastGrad(gy, out.shape, a);
     if (b.requiresGrad) {
-      const neg = allocBuf(out.dtype, gy.length);
-      kernelsFor(gy).unary('neg', gy, neg);
+      const neg = allocStorage(out.dtype, out.size, out.device).buffer;
+      kernelsFor(out).unary('neg', gy, neg);
       accumulateBroadcastGrad(neg, out.shape, b);
     }
   });
@@ -77,8 +78,8 @@ export function mul(x: Operand, y: Operand): Tensor {
   const a = asTensor(x, y as Tensor), b = asTensor(y, a);
   const out = binaryForward('mul', a, b);
   return record(out, 'mul', [a, b], (gy) => {
-    if (a.requiresGrad) accumulateBroadcastGrad(mulBuf(gy, expandTo(b, out.shape)), out.shape, a);
-    if (b.requiresGrad) accumulateBroadcastGrad(mulBuf(gy, expandTo(a, out.shape)), out.shape, b);
+    if (a.requiresGrad) accumulateBroadcastGrad(mulBuf(out, out.size, gy, expandTo(b, out.shape)), out.shape, a);
+    if (b.requiresGrad) accumulateBroadcastGrad(mulBuf(out, out.size, gy, expandTo(a, out.shape)), out.shape, b);
   });
 }
 
@@ -86,19 +87,20 @@ export function div(x: Operand, y: Operand): Tensor {
   const a = asTensor(x, y as Tensor), b = asTensor(y, a);
   const out = binaryForward('div', a, b);
   return record(out, 'div', [a, b], (gy) => {
-    const k = kernelsFor(gy);
+    const k = kernelsFor(out);
     const bFull = expandTo(b, out.shape);
     const s = [1];
+    const n = [out.size];
     if (a.requiresGrad) {
-      const ga = allocBuf(out.dtype, gy.length);
-      k.binary('div', gy, s, bFull, s, ga, [gy.length]);
+      const ga = allocStorage(out.dtype, out.size, out.device).buffer;
+      k.binary('div', gy, s, bFull, s, ga, n);
       accumulateBroadcastGrad(ga, out.shape, a);
     }
     if (b.requiresGrad) {
       // d(a/b)/db = -out / b
-      const gb = allocBuf(out.dtype, gy.length);
-      k.binary('div', out.data, s, bFull, s, gb, [gy.length]);
-      k.binary('mul', gb, s, gy, s, gb, [gy.length]);
+      const gb = allocStorage(out.dtype, out.size, out.device).buffer;
+      k.binary('div', out.buffer, s, bFull, s, gb, n);
+      k.binary('mul', gb, s, gy, s, gb, n);
       k.unary('neg', gb, gb);
       accumulateBroadcastGrad(gb, out.shape, b);
     }
@@ -112,33 +114,27 @@ export function pow(x: Tensor, y: Operand): Tensor {
   return record(out, 'pow', [x, y], (gy) => {
     const aFull = expandTo(x, out.shape);
     const bFull = expandTo(y, out.shape);
-    if (x.requiresGrad) {
-      const ga = allocBuf(out.dtype, gy.length);
-      // An exponent of 0 has a zero derivative even at a = 0 (where a^(b-1) is infinite), as in torch.
-      for (let i = 0; i < ga.length; i++) ga[i] = bFull[i] === 0 ? 0 : gy[i] * bFull[i] * Math.pow(aFull[i], bFull[i] - 1);
-      accumulateBroadcastGrad(ga, out.shape, x);
-    }
-    if (y.requiresGrad) {
-      const gb = allocBuf(out.dtype, gy.length);
-      for (let i = 0; i < gb.length; i++) gb[i] = aFull[i] > 0 ? gy[i] * out.data[i] * Math.log(aFull[i]) : 0;
-      accumulateBroadcastGrad(gb, out.shape, y);
-    }
+    const ga = x.requiresGrad ? allocStorage(out.dtype, out.size, out.device).buffer : null;
+    const gb = y.requiresGrad ? allocStorage(out.dtype, out.size, out.device).buffer : null;
+    kernelsFor(out).powBackward(aFull, bFull, out.buffer, gy, ga, gb);
+    if (ga) accumulateBroadcastGrad(ga, out.shape, x);
+    if (gb) accumulateBroadcastGrad(gb, out.shape, y);
   });
 }
 
 export function powScalar(x: Tensor, p: number): Tensor {
   const out = Tensor.zeros(x.shape, x.dtype);
-  const k = kernelsFor(x.data);
-  k.powScalar(x.data, p, out.data);
+  const k = kernelsFor(x);
+  k.powScalar(x.buffer, p, out.buffer);
   return record(out, 'powScalar', [x], (gy) => {
     // d(x^0)/dx = 0 everywhere; x^(p-1) would be infinite at x = 0 (0 * inf = NaN).
     if (p === 0) {
       x.ensureGrad();
       return;
     }
-    const d = allocBuf(x.dtype, x.size);
-    k.powScalar(x.data, p - 1, d);
-    k.binary('mul', d, [1], gy, [1], d, [d.length]);
+    const d = allocStorage(x.dtype, x.size, x.device).buffer;
+    k.powScalar(x.buffer, p - 1, d);
+    k.binary('mul', d, [1], gy, [1], d, [x.size]);
     k.axpy(p, d, x.ensureGrad());
   });
 }
@@ -146,16 +142,17 @@ export function powScalar(x: Tensor, p: number): Tensor {
 /** x * scale + shift with scalar constants. */
 export function affine(x: Tensor, scale: number, shift = 0): Tensor {
   const out = Tensor.zeros(x.shape, x.dtype);
-  kernelsFor(x.data).affine(x.data, scale, shift, out.data);
-  return record(out, 'affine', [x], (gy) => kernelsFor(gy).axpy(scale, gy, x.ensureGrad()));
+  const k = kernelsFor(x);
+  k.affine(x.buffer, scale, shift, out.buffer);
+  return record(out, 'affine', [x], (gy) => k.axpy(scale, gy, x.ensureGrad()));
 }
 
 function unaryOp(op: UnaryOp, x: Tensor): Tensor {
   const out = Tensor.zeros(x.shape, x.dtype);
-  const k = kernelsFor(x.data);
-  k.unary(op, x.data, out.data);
+  const k = kernelsFor(x);
+  k.unary(op, x.buffer, out.buffer);
   if (!needsGrad(x)) return out;
-  return record(out, op, [x], (gy) => k.unaryBackward(op, x.data, out.data, gy, x.ensureGrad()));
+  return record(out, op, [x], (gy) => k.unaryBackward(op, x.buffer, out.buffer, gy, x.ensureGrad()));
 }
 
 export const neg = (x: Tensor): Tensor => unaryOp('neg', x);

@@ -13,8 +13,8 @@ export function embedding(table: Tensor, ids: Int32Array, idsShape: readonly num
   for (let i = 0; i < ids.length; i++) {
     if (ids[i] < 0 || ids[i] >= vocab) throw new Error(`embedding: id ${ids[i]} at position ${i} is outside [0, ${vocab})`);
   }
-  const out = Tensor.zeros([...idsShape, dim], table.dtype);
-  const k = kernelsFor(table.data);
-  k.embedding(table.data, ids, dim, out.data);
+  const out = Tensor.zeros([...idsShape, dim], table.dtype, table.device);
+  const k = kernelsFor(table);
+  k.embedding(table.buffer, ids, dim, out.buffer);
   return record(out, 'embedding', [table], (gy) => k.embeddingBackward(gy, ids, dim, table.ensureGrad()));
 }

@@ -13,8 +13,8 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   }
   const resolved = shape.map((d) => (d === -1 ? x.size / knownSize : d));
   if (sizeOf(resolved) !== x.size) throw new ShapeError('reshape', `cannot reshape to ${fmtShape(resolved)}`, [x.shape]);
-  const out = new Tensor(x.data, resolved);
-  return record(out, 'reshape', [x], (gy) => kernelsFor(gy).axpy(1, gy, x.ensureGrad()));
+  const out = new Tensor(x.storage, resolved);
+  return record(out, 'reshape', [x], (gy) => kernelsFor(x).axpy(1, gy, x.ensureGrad()));
 }
 
 /** Flattens all dimensions from `startDim` on (torch.flatten). */
@@ -32,10 +32,10 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
   const p = perm.map((d) => normAxis('permute', d, x.ndim, x.shape));
   const xs = stridesOf(x.shape);
   const shape = p.map((d) => x.shape[d]);
-  const out = Tensor.zeros(shape, x.dtype);
-  const k = kernelsFor(x.data);
+  const out = Tensor.zeros(shape, x.dtype, x.device);
+  const k = kernelsFor(x);
   const srcStrides = p.map((d) => xs[d]);
-  k.stridedCopy(x.data, 0, srcStrides, out.data, 0, stridesOf(shape), shape, false);
+  k.stridedCopy(x.buffer, 0, srcStrides, out.buffer, 0, stridesOf(shape), shape, false);
   return record(out, 'permute', [x], (gy) => {
     k.stridedCopy(gy, 0, stridesOf(shape), x.ensureGrad(), 0, srcStrides, shape, true);
   });
@@ -61,10 +61,10 @@ export function slice(x: Tensor, axis: number, start: number, end: number): Tens
   const shape = [...x.shape];
   shape[a] = e - s;
   const xs = stridesOf(x.shape);
-  const out = Tensor.zeros(shape, x.dtype);
-  const k = kernelsFor(x.data);
+  const out = Tensor.zeros(shape, x.dtype, x.device);
+  const k = kernelsFor(x);
   const offset = s * xs[a];
-  k.stridedCopy(x.data, offset, xs, out.data, 0, stridesOf(shape), shape, false);
+  k.stridedCopy(x.buffer, offset, xs, out.buffer, 0, stridesOf(shape), shape, false);
   return record(out, 'slice', [x], (gy) => {
     k.stridedCopy(gy, 0, stridesOf(shape), x.ensureGrad(), offset, xs, shape, true);
   });
@@ -83,13 +83,13 @@ export function concat(xs: Tensor[], axis = 0): Tensor {
   const shape = [...first.shape];
   shape[a] = xs.reduce((n, t) => n + t.shape[a], 0);
   const outStrides = stridesOf(shape);
-  const out = Tensor.zeros(shape, first.dtype);
-  const k = kernelsFor(first.data);
+  const out = Tensor.zeros(shape, first.dtype, first.device);
+  const k = kernelsFor(first);
   const offsets: number[] = [];
   let at = 0;
   for (const t of xs) {
     offsets.push(at * outStrides[a]);
-    k.stridedCopy(t.data, 0, stridesOf(t.shape), out.data, at * outStrides[a], outStrides, [...t.shape], false);
+    k.stridedCopy(t.buffer, 0, stridesOf(t.shape), out.buffer, at * outStrides[a], outStrides, [...t.shape], false);
     at += t.shape[a];
   }
   return record(out, 'concat', xs, (gy) => {

@@ -1,7 +1,7 @@
 import { record } from '../autograd.js';
 import { kernelsFor } from '../dispatch.js';
 import { ShapeError, sameShape, sizeOf } from '../shape.js';
-import { Tensor, allocBuf, allocUninit } from '../tensor.js';
+import { Tensor, allocStorage, allocUninit } from '../tensor.js';
 
 /**
  * Matrix product over the last two dimensions. Supported forms:
@@ -23,20 +23,20 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
 }
 
 /** An output every path below overwrites whole (GEMM with beta 0). */
-function outputOf(shape: number[], dtype: Tensor['dtype']): Tensor {
-  return new Tensor(allocUninit(dtype, sizeOf(shape)), shape);
+function outputOf(shape: number[], like: Tensor): Tensor {
+  return new Tensor(allocUninit(like.dtype, sizeOf(shape), like.device), shape);
 }
 
 function matmulFolded(a: Tensor, b: Tensor): Tensor {
   const K = a.shape[a.ndim - 1];
   const N = b.shape[1];
   const M = a.size / K;
-  const out = outputOf([...a.shape.slice(0, -1), N], a.dtype);
-  const k = kernelsFor(a.data);
-  k.gemm(false, false, M, N, K, 1, a.data, 0, b.data, 0, 0, out.data, 0, 1);
+  const out = outputOf([...a.shape.slice(0, -1), N], a);
+  const k = kernelsFor(a);
+  k.gemm(false, false, M, N, K, 1, a.buffer, 0, b.buffer, 0, 0, out.buffer, 0, 1);
   return record(out, 'matmul', [a, b], (gy) => {
-    if (a.requiresGrad) k.gemm(false, true, M, K, N, 1, gy, 0, b.data, 0, 1, a.ensureGrad(), 0, 1);
-    if (b.requiresGrad) k.gemm(true, false, K, N, M, 1, a.data, 0, gy, 0, 1, b.ensureGrad(), 0, 1);
+    if (a.requiresGrad) k.gemm(false, true, M, K, N, 1, gy, 0, b.buffer, 0, 1, a.ensureGrad(), 0, 1);
+    if (b.requiresGrad) k.gemm(true, false, K, N, M, 1, a.buffer, 0, gy, 0, 1, b.ensureGrad(), 0, 1);
   });
 }
 
@@ -44,18 +44,18 @@ function matmulSharedA(a: Tensor, b: Tensor): Tensor {
   const [M, K] = a.shape;
   const N = b.shape[b.ndim - 1];
   const batch = sizeOf(b.shape.slice(0, -2));
-  const out = outputOf([...b.shape.slice(0, -2), M, N], a.dtype);
-  const k = kernelsFor(a.data);
-  k.gemm(false, false, M, N, K, 1, a.data, 0, b.data, K * N, 0, out.data, M * N, batch);
+  const out = outputOf([...b.shape.slice(0, -2), M, N], a);
+  const k = kernelsFor(a);
+  k.gemm(false, false, M, N, K, 1, a.buffer, 0, b.buffer, K * N, 0, out.buffer, M * N, batch);
   return record(out, 'matmul', [a, b], (gy) => {
     if (a.requiresGrad) {
       const ga = a.ensureGrad();
       // One GEMM per batch entry: every entry adds into the same shared gradient.
       for (let i = 0; i < batch; i++) {
-        k.gemm(false, true, M, K, N, 1, gy.subarray(i * M * N), 0, b.data.subarray(i * K * N), 0, 1, ga, 0, 1);
+        k.gemm(false, true, M, K, N, 1, k.subBuffer(gy, i * M * N, M * N), 0, k.subBuffer(b.buffer, i * K * N, K * N), 0, 1, ga, 0, 1);
       }
     }
-    if (b.requiresGrad) k.gemm(true, false, K, N, M, 1, a.data, 0, gy, M * N, 1, b.ensureGrad(), K * N, batch);
+    if (b.requiresGrad) k.gemm(true, false, K, N, M, 1, a.buffer, 0, gy, M * N, 1, b.ensureGrad(), K * N, batch);
   });
 }
 
@@ -64,12 +64,12 @@ function matmulBatched(a: Tensor, b: Tensor): Tensor {
   const K = a.shape[a.ndim - 1];
   const N = b.shape[b.ndim - 1];
   const batch = sizeOf(a.shape.slice(0, -2));
-  const out = outputOf([...a.shape.slice(0, -1), N], a.dtype);
-  const k = kernelsFor(a.data);
-  k.gemm(false, false, M, N, K, 1, a.data, M * K, b.data, K * N, 0, out.data, M * N, batch);
+  const out = outputOf([...a.shape.slice(0, -1), N], a);
+  const k = kernelsFor(a);
+  k.gemm(false, false, M, N, K, 1, a.buffer, M * K, b.buffer, K * N, 0, out.buffer, M * N, batch);
   return record(out, 'matmul', [a, b], (gy) => {
-    if (a.requiresGrad) k.gemm(false, true, M, K, N, 1, gy, M * N, b.data, K * N, 1, a.ensureGrad(), M * K, batch);
-    if (b.requiresGrad) k.gemm(true, false, K, N, M, 1, a.data, M * K, gy, M * N, 1, b.ensureGrad(), K * N, batch);
+    if (a.requiresGrad) k.gemm(false, true, M, K, N, 1, gy, M * N, b.buffer, K * N, 1, a.ensureGrad(), M * K, batch);
+    if (b.requiresGrad) k.gemm(true, false, K, N, M, 1, a.buffer, M * K, gy, M * N, 1, b.ensureGrad(), K * N, batch);
   });
 }
 
@@ -84,15 +84,15 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
     throw new ShapeError('linear', 'expected x [..., in], weight [out, in], bias [out]', [x.shape, weight.shape, bias?.shape ?? []]);
   }
   const M = x.size / inF;
-  const out = outputOf([...x.shape.slice(0, -1), outF], x.dtype);
-  const k = kernelsFor(x.data);
-  k.gemm(false, true, M, outF, inF, 1, x.data, 0, weight.data, 0, 0, out.data, 0, 1, bias?.data ?? null);
+  const out = outputOf([...x.shape.slice(0, -1), outF], x);
+  const k = kernelsFor(x);
+  k.gemm(false, true, M, outF, inF, 1, x.buffer, 0, weight.buffer, 0, 0, out.buffer, 0, 1, bias?.buffer ?? null);
   const inputs = bias ? [x, weight, bias] : [x, weight];
   return record(out, 'linear', inputs, (gy) => {
-    if (x.requiresGrad) k.gemm(false, false, M, inF, outF, 1, gy, 0, weight.data, 0, 1, x.ensureGrad(), 0, 1);
-    if (weight.requiresGrad) k.gemm(true, false, outF, inF, M, 1, gy, 0, x.data, 0, 1, weight.ensureGrad(), 0, 1);
+    if (x.requiresGrad) k.gemm(false, false, M, inF, outF, 1, gy, 0, weight.buffer, 0, 1, x.ensureGrad(), 0, 1);
+    if (weight.requiresGrad) k.gemm(true, false, outF, inF, M, 1, gy, 0, x.buffer, 0, 1, weight.ensureGrad(), 0, 1);
     if (bias?.requiresGrad) {
-      const gb = allocBuf(x.dtype, outF);
+      const gb = allocStorage(x.dtype, outF, x.device).buffer;
       k.reduceSum(gy, 1, M, outF, gb);
       k.axpy(1, gb, bias.ensureGrad());
     }

@@ -1,21 +1,21 @@
-import type { Buf } from '../backend.js';
+import type { DeviceBuffer, Storage } from '../storage.js';
 import { record } from '../autograd.js';
 import { kernelsFor } from '../dispatch.js';
 import { ShapeError, sizeOf } from '../shape.js';
-import { Tensor, allocBuf, allocUninit } from '../tensor.js';
+import { Tensor, allocStorage, allocUninit } from '../tensor.js';
 import { relu } from './elementwise.js';
 
 export interface BatchNormState {
-  runningMean: Buf;
-  runningVar: Buf;
+  runningMean: Storage;
+  runningVar: Storage;
   momentum: number;
   eps: number;
   training: boolean;
 }
 
 /** The tensor's gradient buffer, or a throw-away one when it does not require grad (frozen). */
-function gradOrScratch(t: Tensor): Buf {
-  return t.requiresGrad ? t.ensureGrad() : allocBuf(t.dtype, t.size);
+function gradOrScratch(t: Tensor): DeviceBuffer {
+  return t.requiresGrad ? t.ensureGrad() : allocStorage(t.dtype, t.size, t.device).buffer;
 }
 
 /**
@@ -44,43 +44,33 @@ function batchNormOf(x: Tensor, gamma: Tensor, beta: Tensor, state: BatchNormSta
   const outer = x.shape[0];
   const inner = sizeOf(x.shape.slice(2));
   // The kernel writes every output cell: no zeroing of a reused buffer.
-  const out = new Tensor(allocUninit(x.dtype, x.size), x.shape);
-  const mean = allocBuf(x.dtype, C);
-  const invStd = allocBuf(x.dtype, C);
-  const k = kernelsFor(x.data);
+  const out = new Tensor(allocUninit(x.dtype, x.size, x.device), x.shape);
+  const mean = allocStorage(x.dtype, C, x.device).buffer;
+  const invStd = allocStorage(x.dtype, C, x.device).buffer;
+  const k = kernelsFor(x);
   k.batchNorm(
-    x.data, outer, C, inner, gamma.data, beta.data, state.runningMean, state.runningVar,
-    state.training, state.momentum, state.eps, out.data, mean, invStd, withRelu,
+    x.buffer, outer, C, inner, gamma.buffer, beta.buffer, state.runningMean.buffer, state.runningVar.buffer,
+    state.training, state.momentum, state.eps, out.buffer, mean, invStd, withRelu,
   );
   if (!state.training) return evalAffine(out, x, gamma, beta, mean, invStd, outer, C, inner);
   return record(out, withRelu ? 'batchNormRelu' : 'batchNorm', [x, gamma, beta], (gy) => {
     // x's first gradient is written whole (no zeroing first); a later one is added.
-    const fresh = x.requiresGrad ? x.gradToOverwrite() : allocUninit(x.dtype, x.size);
+    const fresh = x.requiresGrad ? x.gradToOverwrite() : allocUninit(x.dtype, x.size, x.device).buffer;
     const gx = fresh ?? x.ensureGrad();
     k.batchNormBackward(
-      x.data, outer, C, inner, gamma.data, mean, invStd, gy, gx, gradOrScratch(gamma), gradOrScratch(beta),
-      fresh !== null, withRelu ? out.data : null,
+      x.buffer, outer, C, inner, gamma.buffer, mean, invStd, gy, gx, gradOrScratch(gamma), gradOrScratch(beta),
+      fresh !== null, withRelu ? out.buffer : null,
     );
   });
 }
 
 /** Eval-mode batch-norm is an affine map per channel with fixed statistics. */
-function evalAffine(out: Tensor, x: Tensor, gamma: Tensor, beta: Tensor, mean: Buf, invStd: Buf, outer: number, C: number, inner: number): Tensor {
+function evalAffine(out: Tensor, x: Tensor, gamma: Tensor, beta: Tensor, mean: DeviceBuffer, invStd: DeviceBuffer, outer: number, C: number, inner: number): Tensor {
   return record(out, 'batchNormEval', [x, gamma, beta], (gy) => {
-    const gx = x.requiresGrad ? x.ensureGrad() : null;
-    const gg = gradOrScratch(gamma);
-    const gb = gradOrScratch(beta);
-    for (let o = 0; o < outer; o++) {
-      for (let c = 0; c < C; c++) {
-        const base = (o * C + c) * inner;
-        for (let i = 0; i < inner; i++) {
-          const g = gy[base + i];
-          if (gx) gx[base + i] += g * gamma.data[c] * invStd[c];
-          gg[c] += g * (x.data[base + i] - mean[c]) * invStd[c];
-          gb[c] += g;
-        }
-      }
-    }
+    kernelsFor(x).batchNormEvalBackward(
+      x.buffer, outer, C, inner, gamma.buffer, mean, invStd, gy, x.requiresGrad ? x.ensureGrad() : null,
+      gradOrScratch(gamma), gradOrScratch(beta),
+    );
   });
 }
 
@@ -91,13 +81,13 @@ export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): T
     throw new ShapeError('layerNorm', 'gamma and beta must match the last axis', [x.shape, gamma.shape, beta.shape]);
   }
   const rows = x.size / cols;
-  const out = Tensor.zeros(x.shape, x.dtype);
-  const mean = allocBuf(x.dtype, rows);
-  const invStd = allocBuf(x.dtype, rows);
-  const k = kernelsFor(x.data);
-  k.layerNorm(x.data, rows, cols, gamma.data, beta.data, eps, out.data, mean, invStd);
+  const out = Tensor.zeros(x.shape, x.dtype, x.device);
+  const mean = allocStorage(x.dtype, rows, x.device).buffer;
+  const invStd = allocStorage(x.dtype, rows, x.device).buffer;
+  const k = kernelsFor(x);
+  k.layerNorm(x.buffer, rows, cols, gamma.buffer, beta.buffer, eps, out.buffer, mean, invStd);
   return record(out, 'layerNorm', [x, gamma, beta], (gy) => {
-    const gx = x.requiresGrad ? x.ensureGrad() : allocBuf(x.dtype, x.size);
-    k.layerNormBackward(x.data, rows, cols, gamma.data, mean, invStd, gy, gx, gradOrScratch(gamma), gradOrScratch(beta));
+    const gx = x.requiresGrad ? x.ensureGrad() : allocStorage(x.dtype, x.size, x.device).buffer;
+    k.layerNormBackward(x.buffer, rows, cols, gamma.buffer, mean, invStd, gy, gx, gradOrScratch(gamma), gradOrScratch(beta));
   });
 }

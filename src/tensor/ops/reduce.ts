@@ -1,8 +1,8 @@
 import { record } from '../autograd.js';
 import { kernelsFor } from '../dispatch.js';
 import { normAxis, sizeOf, stridesOf } from '../shape.js';
-import type { Buf } from '../backend.js';
-import { Tensor, allocBuf, dtypeOf } from '../tensor.js';
+import type { DType, Device, DeviceBuffer, Storage } from '../storage.js';
+import { Tensor, allocStorage } from '../tensor.js';
 
 /** Axes normalised, deduplicated and sorted; all axes when none are given. */
 function resolveAxes(op: string, x: Tensor, axes: number | number[] | undefined): number[] {
@@ -21,31 +21,41 @@ function reducedShape(shape: readonly number[], axes: number[], keepDims: boolea
 }
 
 /**
- * Sums `buf` (shaped `shape`) over `axes`, one kernel call per axis, and sets those entries of
- * `shape` to 1 in place. Returns `buf` itself when there is nothing to reduce.
+ * Sums `buf` (shaped `shape`, of `like`'s device and dtype) over `axes`, one kernel call per axis,
+ * and sets those entries of `shape` to 1 in place. Returns `buf` itself when there is nothing to reduce.
  */
-export function sumAxesInto(buf: Buf, shape: number[], axes: readonly number[]): Buf {
-  const k = kernelsFor(buf);
+export function sumAxesInto(like: { readonly device: Device; readonly dtype: DType }, buf: DeviceBuffer, shape: number[], axes: readonly number[]): DeviceBuffer {
+  return sumAxes(like, buf, shape, axes)?.buffer ?? buf;
+}
+
+/** sumAxesInto's work: the storage of the last reduction, or null when none ran. */
+function sumAxes(like: { readonly device: Device; readonly dtype: DType }, buf: DeviceBuffer, shape: number[], axes: readonly number[]): Storage | null {
+  const k = kernelsFor(like);
   let cur = buf;
+  let last: Storage | null = null;
   for (const a of axes) {
     if (shape[a] === 1) continue;
     const outer = sizeOf(shape.slice(0, a));
     const inner = sizeOf(shape.slice(a + 1));
-    const next = allocBuf(dtypeOf(buf), outer * inner);
-    k.reduceSum(cur, outer, shape[a], inner, next);
-    cur = next;
+    last = allocStorage(like.dtype, outer * inner, like.device);
+    k.reduceSum(cur, outer, shape[a], inner, last.buffer);
+    cur = last.buffer;
     shape[a] = 1;
   }
-  return cur;
+  return last;
 }
 
 /** Sum over the given axes (all by default). */
 export function sum(x: Tensor, axes?: number | number[], keepDims = false): Tensor {
   const ax = resolveAxes('sum', x, axes);
-  const k = kernelsFor(x.data);
+  const k = kernelsFor(x);
   const curShape = [...x.shape];
-  let cur = sumAxesInto(x.data, curShape, ax);
-  if (cur === x.data) cur = cur.slice();
+  let cur = sumAxes(x, x.buffer, curShape, ax);
+  if (!cur) {
+    // Nothing to reduce: the sum is a copy of x (never x's own storage).
+    cur = allocStorage(x.dtype, x.size, x.device);
+    k.stridedCopy(x.buffer, 0, [1], cur.buffer, 0, [1], [x.size], false);
+  }
   const out = new Tensor(cur, reducedShape(x.shape, ax, keepDims));
   return record(out, 'sum', [x], (gy) => {
     // Broadcast gy (shaped like x with the reduced axes at 1) back over x.
@@ -63,9 +73,9 @@ export function mean(x: Tensor, axes?: number | number[], keepDims = false): Ten
 
 /** Multiplies by a constant, keeping the graph (mean = sum / count). */
 function scaleInto(t: Tensor, c: number): Tensor {
-  const out = Tensor.zeros(t.shape, t.dtype);
-  const k = kernelsFor(t.data);
-  k.affine(t.data, c, 0, out.data);
+  const out = Tensor.zeros(t.shape, t.dtype, t.device);
+  const k = kernelsFor(t);
+  k.affine(t.buffer, c, 0, out.buffer);
   return record(out, 'scale', [t], (gy) => k.axpy(c, gy, t.ensureGrad()));
 }
 
@@ -75,23 +85,19 @@ export function max(x: Tensor, axis: number, keepDims = false): Tensor {
   const outer = sizeOf(x.shape.slice(0, a));
   const n = x.shape[a];
   const inner = sizeOf(x.shape.slice(a + 1));
-  const out = new Tensor(allocBuf(x.dtype, outer * inner), reducedShape(x.shape, [a], keepDims));
+  const out = Tensor.zeros(reducedShape(x.shape, [a], keepDims), x.dtype, x.device);
   const arg = new Int32Array(outer * inner);
-  kernelsFor(x.data).reduceMax(x.data, outer, n, inner, out.data, arg);
-  return record(out, 'max', [x], (gy) => {
-    const gx = x.ensureGrad();
-    for (let o = 0; o < outer; o++) {
-      for (let i = 0; i < inner; i++) gx[(o * n + arg[o * inner + i]) * inner + i] += gy[o * inner + i];
-    }
-  });
+  const k = kernelsFor(x);
+  k.reduceMax(x.buffer, outer, n, inner, out.buffer, arg);
+  return record(out, 'max', [x], (gy) => k.reduceMaxBackward(gy, arg, outer, n, inner, x.ensureGrad()));
 }
 
 /** Indices of the maximum along the last axis (no gradient): predictions from logits. */
 export function argmax(x: Tensor): Int32Array {
   const n = x.shape[x.ndim - 1];
   const rows = x.size / n;
-  const out = allocBuf(x.dtype, rows);
+  const out = allocStorage(x.dtype, rows, x.device);
   const arg = new Int32Array(rows);
-  kernelsFor(x.data).reduceMax(x.data, rows, n, 1, out, arg);
+  kernelsFor(x).reduceMax(x.buffer, rows, n, 1, out.buffer, arg);
   return arg;
 }

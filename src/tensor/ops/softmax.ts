@@ -11,17 +11,17 @@ function lastAxis(op: string, x: Tensor, axis: number): number {
 export function softmax(x: Tensor, axis = -1): Tensor {
   const cols = lastAxis('softmax', x, axis);
   const rows = x.size / cols;
-  const out = Tensor.zeros(x.shape, x.dtype);
-  const k = kernelsFor(x.data);
-  k.softmax(x.data, rows, cols, out.data);
-  return record(out, 'softmax', [x], (gy) => k.softmaxBackward(out.data, gy, rows, cols, x.ensureGrad()));
+  const out = Tensor.zeros(x.shape, x.dtype, x.device);
+  const k = kernelsFor(x);
+  k.softmax(x.buffer, rows, cols, out.buffer);
+  return record(out, 'softmax', [x], (gy) => k.softmaxBackward(out.buffer, gy, rows, cols, x.ensureGrad()));
 }
 
 export function logSoftmax(x: Tensor, axis = -1): Tensor {
   const cols = lastAxis('logSoftmax', x, axis);
   const rows = x.size / cols;
-  const out = Tensor.zeros(x.shape, x.dtype);
-  const k = kernelsFor(x.data);
-  k.logSoftmax(x.data, rows, cols, out.data);
-  return record(out, 'logSoftmax', [x], (gy) => k.logSoftmaxBackward(out.data, gy, rows, cols, x.ensureGrad()));
+  const out = Tensor.zeros(x.shape, x.dtype, x.device);
+  const k = kernelsFor(x);
+  k.logSoftmax(x.buffer, rows, cols, out.buffer);
+  return record(out, 'logSoftmax', [x], (gy) => k.logSoftmaxBackward(out.buffer, gy, rows, cols, x.ensureGrad()));
 }

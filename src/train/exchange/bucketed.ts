@@ -9,6 +9,7 @@
  * Node runs JavaScript on one thread: the overlap is what the OS moves while backward computes plus
  * the reductions run between backward's ops. It is measured per bucket (launch → done), not assumed.
  */
+import type { Storage } from '../../tensor/storage.js';
 import { performance } from 'node:perf_hooks';
 import type { Module } from '../../nn/module.js';
 import type { BackwardHooks } from '../../tensor/autograd.js';
@@ -38,7 +39,12 @@ export class BucketedExchange {
 
   /** The whole gradient arena (bucket ranges index into it). */
   get gradients(): Float32Array {
-    return this.model.arena().grad;
+    return this.model.arena().grads.readSync();
+  }
+
+  /** The gradient arena's storage handle (for kernels over bucket ranges). */
+  get gradStorage(): Storage<Float32Array> {
+    return this.model.arena().grads;
   }
 
   /** Starts a step: no bucket sent yet; `launch` sends one. */
@@ -77,7 +83,7 @@ export class BucketedExchange {
     this.inFlight++;
     const span: BucketSpan = { start: wall(start), end: 0, floats: b.end - b.start };
     this.spans.push(span);
-    this.pending[k] = this.launch(this.model.arena().grad.subarray(b.start, b.end), b).finally(() => {
+    this.pending[k] = this.launch(this.model.arena().grads.readSync().subarray(b.start, b.end), b).finally(() => {
       this.inFlight--;
       span.end = wall(performance.now());
     });

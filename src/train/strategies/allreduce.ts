@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { ProcessGroup } from '../../comm/process_group.js';
-import { kernelsFor } from '../../tensor/dispatch.js';
+import { scaleInPlace } from '../../tensor/scale.js';
 import { backwardAsync } from '../../tensor/autograd.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { SmolError } from '../../util/errors.js';
@@ -108,7 +108,7 @@ export class AllReduceStrategy implements Strategy {
 
   async setup(ctx: StrategyContext): Promise<void> {
     if (this.checkpointBuffers(ctx.model).length > 0) await checkSameStart(this.group, ctx.startStep ?? 0);
-    await this.group.broadcast(ctx.model.arena().data, 0);
+    await this.group.broadcast(ctx.model.arena().params.readSync(), 0);
     for (const [, buf] of ctx.model.namedBuffers()) await this.group.broadcast(buf, 0);
     await this.verifyChecksums(ctx, 0);
     const arena = ctx.model.arena();
@@ -139,7 +139,7 @@ export class AllReduceStrategy implements Strategy {
   private bucketLauncher(samples: number, exact?: Float32Array): (view: Float32Array, bucket: Bucket) => Promise<void> {
     return async (view, bucket) => {
       if (this.worldSize === 1) return;
-      if (samples !== 1) kernelsFor(view).affine(view, samples, 0, view);
+      if (samples !== 1) scaleInPlace(this.bucketExchange().gradStorage.view(bucket.start, bucket.end - bucket.start), samples);
       if (this.powerSgd) {
         const psgd = this.powerSgd;
         const grad = this.bucketExchange().gradients;
@@ -182,8 +182,7 @@ export class AllReduceStrategy implements Strategy {
     const buckets = await exchange.finish();
     if (fused) ctx.monitors?.checkHealth(step, health, undefined, true);
     const totalSamples = this.stats[1];
-    const grad = ctx.model.arena().grad;
-    if (this.worldSize > 1 && totalSamples !== 1) kernelsFor(grad).affine(grad, 1 / totalSamples, 0, grad);
+    if (this.worldSize > 1 && totalSamples !== 1) scaleInPlace(ctx.model.arena().grads, 1 / totalSamples);
     const t2 = performance.now();
     // Everything this rank wrote to the wire since the last step's exchange ended (checksums included).
     const bytes = this.group.bytesSent - this.bytesMark;

@@ -40,6 +40,7 @@ import type { CommTiming, DataShard, PlannedStep, StepInfo, Strategy, StrategyCo
 import { HEAD_SLOTS, type PsRecovery, SERVER_RANK, TAG, broadcastModel, gatherAtServer, psShard } from './ps_common.js';
 import { BatchPool, type Lease, LeaseDesk, firstLease } from './async_ps_leases.js';
 import { Generations, Waker, awaitWorkers, dropLink, receiveWelcome, rejoinServer, sendWelcome, serverLost } from './ps_rejoin.js';
+import { kernelsFor } from '../../tensor/dispatch.js';
 
 export interface AsyncPsOptions {
   /** Push every K local steps (SmolCluster's worker_update_interval; default 1). */
@@ -213,7 +214,7 @@ export class AsyncPsServer implements Strategy {
     process.stderr.write(`smolcluster: async-ps server: worker rank ${w} (re)joined at version ${this.version}\n`);
     this.o.recovery?.rejoined?.(w, this.version);
     const { model } = this.ctx!;
-    sendWelcome(this.group, w, this.welcomeHead(w), [model.arena().data, ...model.namedBuffers().map(([, b]) => b)])
+    sendWelcome(this.group, w, this.welcomeHead(w), [model.arena().params.readSync(), ...model.namedBuffers().map(([, b]) => b)])
       .catch((err: Error) => this.generation.of(w) === gen && this.lose(w, err));
     if (!this.finished) void this.receiveLoop(w, gen);
     this.poke();
@@ -284,7 +285,7 @@ export class AsyncPsServer implements Strategy {
       if (this.awaited.length === 0 || lostOnly) {
         if (lostOnly) process.stderr.write(`smolcluster: async-ps server: worker rank ${this.awaited.join(', ')} not back after ${Math.round(now - idleSince)} ms; ending the run without them\n`);
         this.current = null;
-        ctx.model.arena().grad.fill(0);
+        ctx.model.arena().grads.readSync().fill(0);
         return { loss: NaN, waitMs: performance.now() - t0, commMs: 0, info: { push_from: -1 } };
       }
       // With recovery each worker's own receive deadline drops it (it may come back), then the wait above.
@@ -297,7 +298,7 @@ export class AsyncPsServer implements Strategy {
     const st = this.state.get(push.worker)!;
     const staleness = Math.max(0, this.version - st.pulled - st.ownSincePull);
     const weight = 1 / (1 + staleness);
-    const grad = ctx.model.arena().grad;
+    const grad = ctx.model.arena().grads.readSync();
     if (push.flags & FLAG_INT8) {
       decodePush(push.body, weight, grad);
     } else {
@@ -313,8 +314,8 @@ export class AsyncPsServer implements Strategy {
   async applyUpdate(ctx: StrategyContext): Promise<UpdateResult> {
     const push = this.current;
     if (!push) return this.end({ commMs: 0, waitMs: 0, stop: true });
-    const { data, grad } = ctx.model.arena();
-    for (let i = 0; i < data.length; i++) data[i] += grad[i];
+    const { params, grads } = ctx.model.arena();
+    kernelsFor(params).axpy(1, grads.buffer, params.buffer);
     this.version++;
     const st = this.state.get(push.worker)!;
     const t0 = performance.now();
@@ -334,7 +335,7 @@ export class AsyncPsServer implements Strategy {
       }
       try {
         await this.group.send(Float64Array.of(this.version, pull ? FLAG_PULL : 0, lease?.start ?? 0, lease?.count ?? 0, 0, 0, 0, 0), push.worker, { tag: TAG.replyHead });
-        if (pull) await this.group.send(data, push.worker, { tag: TAG.replyBody });
+        if (pull) await this.group.send(params.readSync(), push.worker, { tag: TAG.replyBody });
       } catch (err) {
         if (push.gen === this.generation.of(push.worker)) this.lose(push.worker, err as Error);
       }
@@ -448,7 +449,7 @@ export class AsyncPsWorker implements Strategy {
       ctx.startStep = Math.max(0, trained);
       if (trained > 0) process.stderr.write(`smolcluster: async-ps worker ${this.rank}: the resumed run goes on from step ${trained}\n`);
     }
-    this.base.set(ctx.model.arena().data);
+    this.base.set(ctx.model.arena().params.readSync());
   }
 
   /**
@@ -457,7 +458,7 @@ export class AsyncPsWorker implements Strategy {
    */
   private async welcome(ctx: StrategyContext, restarted: boolean): Promise<void> {
     const { model } = ctx;
-    const data = model.arena().data;
+    const data = model.arena().params.readSync();
     const [version, flags, trained] = await receiveWelcome(this.group, new Float64Array(HEAD_SLOTS), [data, ...model.namedBuffers().map(([, b]) => b)], this.o.peerTimeoutMs);
     this.version = version;
     this.base.set(data);
@@ -501,7 +502,7 @@ export class AsyncPsWorker implements Strategy {
 
   /** Sends the update since the last push (with the steps taken so far) and takes the answer. */
   private async push(ctx: StrategyContext, step: number, last: boolean): Promise<void> {
-    const data = ctx.model.arena().data;
+    const data = ctx.model.arena().params.readSync();
     for (let i = 0; i < data.length; i++) this.delta[i] = data[i] - this.base[i];
     let flags = last ? FLAG_LAST : 0;
     let body: Uint8Array;

@@ -66,7 +66,7 @@ export class DiLoCoStrategy implements Strategy {
   }
 
   async setup(ctx: StrategyContext): Promise<void> {
-    const params = ctx.model.arena().data;
+    const params = ctx.model.arena().params.readSync();
     this.checkpointBuffers(ctx.model);
     const start = ctx.startStep ?? 0;
     await checkSameStart(this.group, start);
@@ -98,7 +98,7 @@ export class DiLoCoStrategy implements Strategy {
 
   /** All-reduces the average outer gradient (snapshot − params) and applies outer Nesterov SGD from the snapshot. */
   private async outerStep(ctx: StrategyContext): Promise<CommTiming> {
-    const params = ctx.model.arena().data;
+    const params = ctx.model.arena().params.readSync();
     const delta = new Float32Array(params.length);
     for (let i = 0; i < delta.length; i++) delta[i] = this.snapshot[i] - params[i];
     const t0 = performance.now();

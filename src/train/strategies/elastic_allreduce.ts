@@ -26,7 +26,7 @@ import { type ElasticGroup, type Membership } from '../../comm/elastic.js';
 import { type CursorPosition, ElasticCursor } from '../../data/elastic_cursor.js';
 import { BatchLoader } from '../../data/loader.js';
 import type { Dataset } from '../../data/dataset.js';
-import { kernelsFor } from '../../tensor/dispatch.js';
+import { scaleInPlace } from '../../tensor/scale.js';
 import { isCommFailure, SmolError } from '../../util/errors.js';
 import { ElasticState } from '../elastic_state.js';
 import type { AnyBatch } from '../objective.js';
@@ -125,8 +125,8 @@ export class ElasticAllReduceStrategy implements Strategy {
       const t1 = performance.now();
       const total = this.stats[1];
       this.joinWanted = this.stats[2] > 0;
-      const grad = ctx.model.arena().grad;
-      if (total > 0 && samples !== total) kernelsFor(grad).affine(grad, samples / total, 0, grad);
+      if (total > 0 && samples !== total) scaleInPlace(ctx.model.arena().grads, samples / total);
+      const grad = ctx.model.arena().grads.readSync();
       const pending: Promise<Float32Array>[] = [];
       for (let start = 0; start < grad.length; start += this.bucketFloats) {
         pending.push(g.allReduce(grad.subarray(start, Math.min(start + this.bucketFloats, grad.length)), { op: 'sum' }));

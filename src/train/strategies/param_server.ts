@@ -170,7 +170,7 @@ export class ParamServer implements Strategy {
   private welcome(w: number, gen: number): void {
     const ctx = this.ctx!;
     const head = Float64Array.of(this.version, this.finished ? FLAG_DONE : 0, ctx.optimizer.lr, ctx.optimizer.steps, 0, 0, 0, 0);
-    const parts: ArrayBufferView[] = [ctx.model.arena().data, ...ctx.model.namedBuffers().map(([, b]) => b), ...ctx.optimizer.stateBuffers()];
+    const parts: ArrayBufferView[] = [ctx.model.arena().params.readSync(), ...ctx.model.namedBuffers().map(([, b]) => b), ...ctx.optimizer.stateBuffers()];
     if (this.finished) this.gone.set(w, 'done');
     this.track(sendWelcome(this.group, w, head, parts), w, gen);
   }
@@ -281,14 +281,14 @@ export class ParamServer implements Strategy {
 
   async reduceGradients(ctx: StrategyContext, localLoss: number, samples: number): Promise<CommTiming & { loss: number; info: StepInfo }> {
     if (samples > 0) {
-      this.accumulate(ctx.model.arena().grad, samples, localLoss * samples);
+      this.accumulate(ctx.model.arena().grads.readSync(), samples, localLoss * samples);
       this.contributed.add(SERVER_RANK);
     }
     const t0 = performance.now();
     await this.collect();
     const t1 = performance.now();
     this.open = false;
-    const grad = ctx.model.arena().grad;
+    const grad = ctx.model.arena().grads.readSync();
     const scale = this.accSamples > 0 ? 1 / this.accSamples : 0;
     for (let i = 0; i < grad.length; i++) grad[i] = this.acc[i] * scale;
     const loss = this.accSamples > 0 ? this.accLoss * scale : NaN;
@@ -333,7 +333,7 @@ export class ParamServer implements Strategy {
     await Promise.all(this.sends);
     const t0 = performance.now();
     const stepped = this.accSamples > 0;
-    if (this.o.reply === 'gradients') this.gradCopy.set(ctx.model.arena().grad);
+    if (this.o.reply === 'gradients') this.gradCopy.set(ctx.model.arena().grads.readSync());
     if (stepped) ctx.optimizer.step();
     this.version++;
     this.finished = ctx.totalSteps !== undefined && step + 1 >= ctx.totalSteps;
@@ -378,7 +378,7 @@ export class ParamServer implements Strategy {
     const kind = this.o.reply === 'weights' ? KIND_WEIGHTS : late ? KIND_RESYNC : KIND_GRADIENTS;
     const flags = (this.finished ? FLAG_DONE : 0) | (late ? FLAG_LATE : 0);
     const head = Float64Array.of(this.version, kind, flags, this.lastContributors, this.lastLoss, ctx.optimizer.lr, ctx.optimizer.steps, 0);
-    const parts: ArrayBufferView[] = kind === KIND_GRADIENTS ? [this.gradCopy] : [ctx.model.arena().data];
+    const parts: ArrayBufferView[] = kind === KIND_GRADIENTS ? [this.gradCopy] : [ctx.model.arena().params.readSync()];
     if (kind === KIND_RESYNC) parts.push(...ctx.optimizer.stateBuffers());
     if (this.finished) this.gone.set(w, 'done');
     this.track((async () => {
@@ -436,7 +436,7 @@ export class ParamServerWorker implements Strategy {
 
   /** The server's welcome (after a (re)connect): the whole model state and the version to go on from. */
   private async receiveWelcome(ctx: StrategyContext): Promise<void> {
-    const parts = [ctx.model.arena().data, ...ctx.model.namedBuffers().map(([, b]) => b), ...ctx.optimizer.stateBuffers()];
+    const parts = [ctx.model.arena().params.readSync(), ...ctx.model.namedBuffers().map(([, b]) => b), ...ctx.optimizer.stateBuffers()];
     const [version, flags, , optimizerSteps] = await receiveWelcome(this.group, new Float64Array(HEAD_SLOTS), parts, this.o.peerTimeoutMs + this.o.stragglerMs);
     ctx.optimizer.restoreSteps(optimizerSteps);
     this.version = version;
@@ -497,7 +497,7 @@ export class ParamServerWorker implements Strategy {
     const arena = ctx.model.arena();
     await Promise.all([
       this.group.send(this.head, SERVER_RANK, { tag: TAG.pushHead }),
-      this.group.send(arena.grad, SERVER_RANK, { tag: TAG.pushBody }),
+      this.group.send(arena.grads.readSync(), SERVER_RANK, { tag: TAG.pushBody }),
     ]);
     const t1 = performance.now();
     const timeoutMs = this.o.peerTimeoutMs + this.o.stragglerMs;
@@ -508,7 +508,7 @@ export class ParamServerWorker implements Strategy {
       await this.group.recv(this.staged, SERVER_RANK, { tag: TAG.replyBody, timeoutMs });
     } else {
       // Weights land straight in the parameter arena (they are not read again until the next forward).
-      await this.group.recv(arena.data, SERVER_RANK, { tag: TAG.replyBody, timeoutMs });
+      await this.group.recv(arena.params.readSync(), SERVER_RANK, { tag: TAG.replyBody, timeoutMs });
       if (kind === KIND_RESYNC) {
         for (const buf of ctx.optimizer.stateBuffers()) await this.group.recv(buf, SERVER_RANK, { tag: TAG.replyBody, timeoutMs });
         ctx.optimizer.restoreSteps(optimizerSteps);
@@ -531,7 +531,7 @@ export class ParamServerWorker implements Strategy {
   /** Weights (and resyncs) are already in place; averaged gradients are applied here. */
   async applyUpdate(ctx: StrategyContext): Promise<UpdateResult> {
     if (this.pendingKind === KIND_GRADIENTS) {
-      ctx.model.arena().grad.set(this.staged);
+      ctx.model.arena().grads.readSync().set(this.staged);
       ctx.optimizer.lr = this.stagedLr;
       ctx.optimizer.step();
     }

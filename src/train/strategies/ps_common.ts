@@ -67,7 +67,7 @@ export function psShard(rank: number, worldSize: number, serverTrains: boolean):
 
 /** Every rank starts from the server's parameters and buffers. */
 export async function broadcastModel(group: ProcessGroup, ctx: StrategyContext): Promise<void> {
-  await group.broadcast(ctx.model.arena().data, SERVER_RANK);
+  await group.broadcast(ctx.model.arena().params.readSync(), SERVER_RANK);
   for (const [, buf] of ctx.model.namedBuffers()) await group.broadcast(buf, SERVER_RANK);
 }
 

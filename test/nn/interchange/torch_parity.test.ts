@@ -49,7 +49,7 @@ function evaluate(model: Module, x: Tensor, labels: Int32Array, modes: string[])
     model.train(mode === 'train');
     const logits = noGrad(() => model.forward(x));
     const engineLabels = labels.map((l) => (l === -100 ? -1 : l));
-    out[mode] = { logits: Array.from(logits.data), loss: noGrad(() => crossEntropy(logits, engineLabels).item()) };
+    out[mode] = { logits: Array.from(logits.values()), loss: noGrad(() => crossEntropy(logits, engineLabels).item()) };
   }
   return out;
 }
@@ -60,7 +60,7 @@ function exchange(family: string, spec: ModelSpec, x: Tensor, labels: Int32Array
   const theirs = join(dir, `${family}-torch.safetensors`);
   const inputs = join(dir, `${family}-inputs.json`);
   saveSafetensors(ours, model, spec);
-  writeFileSync(inputs, JSON.stringify({ x: Array.from(x.data), shape: x.shape, labels: Array.from(labels), modes }));
+  writeFileSync(inputs, JSON.stringify({ x: Array.from(x.values()), shape: x.shape, labels: Array.from(labels), modes }));
   const r = spawnSync(PYTHON!, [SCRIPT, family, JSON.stringify(spec), ours, inputs, theirs], { encoding: 'utf8', timeout: 120_000 });
   assert.equal(r.status, 0, `torch_models.py failed: ${r.stderr}`);
   const ref = JSON.parse(r.stdout) as { ours: Modes; theirs: Modes };
@@ -83,14 +83,14 @@ describe('safetensors exchange with PyTorch (same logits and loss within 1e-4 re
   it('gpt2 (Conv1D [in, out] weights, tied head, prefix-less names as in the published files)', () => {
     const spec = defaultSpec('gpt2-tiny', [8], 61, { layers: 2, width: 32, heads: 4, context: 16 });
     const x = tokens(2, 8, 61, 1);
-    const labels = Int32Array.from(x.data, (v, i) => (i % 8 === 7 ? -100 : (v + 3) % 61));
+    const labels = Int32Array.from(x.values(), (v, i) => (i % 8 === 7 ? -100 : (v + 3) % 61));
     exchange('gpt2', spec, x, labels, ['eval']);
   });
 
   it('bert masked LM (erf GELU, tied decoder, ignored positions)', () => {
     const spec = defaultSpec('bert-tiny', [8], 53, { layers: 2, width: 32, heads: 2, context: 16 });
     const x = tokens(2, 8, 53, 2);
-    const labels = Int32Array.from(x.data, (v, i) => (i % 3 === 0 ? v : -100));
+    const labels = Int32Array.from(x.values(), (v, i) => (i % 3 === 0 ? v : -100));
     exchange('bert', spec, x, labels, ['eval']);
   });
 

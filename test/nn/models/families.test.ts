@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from '../../helpers/per_backend.js';
 import { SGD, createModel, defaultSpec, describeSpec } from '../../../src/nn/index.js';
 import type { Module } from '../../../src/nn/module.js';
 import { backward, noGrad } from '../../../src/tensor/autograd.js';
@@ -62,12 +62,12 @@ describe('model families: behaviour', () => {
     const x = tokens(2, 12, 50, 2);
     const a = noGrad(() => m.forward(x));
     assert.deepEqual(a.shape, [2, 12, 50]);
-    const x2 = Tensor.from(x.data, x.shape);
-    x2.data[11] = (x2.data[11] + 1) % 50; // last token of the first sequence
+    const x2 = Tensor.from(x.values(), x.shape);
+    x2.values()[11] = (x2.values()[11] + 1) % 50; // last token of the first sequence
     const b = noGrad(() => m.forward(x2));
-    assert.deepEqual(Array.from(b.data.subarray(0, 11 * 50)), Array.from(a.data.subarray(0, 11 * 50)));
-    assert.notDeepEqual(Array.from(b.data.subarray(11 * 50, 12 * 50)), Array.from(a.data.subarray(11 * 50, 12 * 50)));
-    const y = Int32Array.from(x.data, (v) => (v + 1) % 50);
+    assert.deepEqual(Array.from(b.values().subarray(0, 11 * 50)), Array.from(a.values().subarray(0, 11 * 50)));
+    assert.notDeepEqual(Array.from(b.values().subarray(11 * 50, 12 * 50)), Array.from(a.values().subarray(11 * 50, 12 * 50)));
+    const y = Int32Array.from(x.values(), (v) => (v + 1) % 50);
     const losses = fit(m, x, y, 12, 0.1);
     assert.ok(losses[losses.length - 1] < 0.6 * losses[0], `gpt2 loss ${losses.map((l) => l.toFixed(2)).join(' → ')}`);
   });
@@ -77,11 +77,11 @@ describe('model families: behaviour', () => {
     assert.ok(m.namedParameters().some(([n]) => n === 'bert.encoder.layer.1.attention.self.query.weight'));
     const x = tokens(2, 10, 40, 4);
     const a = noGrad(() => m.forward(x));
-    const x2 = Tensor.from(x.data, x.shape);
-    x2.data[9] = (x2.data[9] + 1) % 40;
+    const x2 = Tensor.from(x.values(), x.shape);
+    x2.values()[9] = (x2.values()[9] + 1) % 40;
     const b = noGrad(() => m.forward(x2));
-    assert.notDeepEqual(Array.from(b.data.subarray(0, 40)), Array.from(a.data.subarray(0, 40)));
-    const y = Int32Array.from(x.data, (v, i) => (i % 3 === 0 ? v : -1));
+    assert.notDeepEqual(Array.from(b.values().subarray(0, 40)), Array.from(a.values().subarray(0, 40)));
+    const y = Int32Array.from(x.values(), (v, i) => (i % 3 === 0 ? v : -1));
     const losses = fit(m, x, y, 12, 0.1);
     assert.ok(losses[losses.length - 1] < 0.6 * losses[0], `bert loss ${losses.map((l) => l.toFixed(2)).join(' → ')}`);
   });
@@ -102,15 +102,16 @@ describe('model families: behaviour', () => {
     const losses = fit(m, x, y, 6, 0.05);
     assert.ok(losses[losses.length - 1] < 0.5 * losses[0], `resnet loss ${losses.map((l) => l.toFixed(2)).join(' → ')}`);
     // Training moved the running statistics; eval mode uses them (deterministic, batch-independent).
-    const one = noGrad(() => m.eval().forward(Tensor.from(x.data.subarray(0, 768), [1, 3, 16, 16])));
+    const one = noGrad(() => m.eval().forward(Tensor.from(x.values().subarray(0, 768), [1, 3, 16, 16])));
     const all = noGrad(() => m.forward(x));
-    for (let j = 0; j < 4; j++) assert.ok(Math.abs(one.data[j] - all.data[j]) < 1e-4);
+    for (let j = 0; j < 4; j++) assert.ok(Math.abs(one.values()[j] - all.values()[j]) < 1e-4);
   });
 
   it('bottleneck resnet50 at width 4 runs forward/backward with every parameter reached', () => {
     const m = createModel(defaultSpec('resnet50', [3, 8, 8], 3, { width: 4 }), 0);
     backward(crossEntropy(m.forward(Tensor.randn([2, 3, 8, 8], new Rng(1))), Int32Array.from([0, 2])));
-    const { grad, entries } = m.arena();
+    const { entries } = m.arena();
+    const grad = m.arena().grads.readSync();
     for (const e of entries) assert.ok(grad.subarray(e.offset, e.offset + e.size).some((v) => v !== 0), e.name);
   });
 

@@ -8,10 +8,10 @@ function trajectory(make: (a: ReturnType<typeof arenaOf>) => Optimizer, grads = 
   const arena = arenaOf();
   const opt = make(arena);
   return grads.map((g, i) => {
-    arena.grad.set(g);
+    arena.grads.readSync().set(g);
     opt.lr = lrs[i];
     opt.step();
-    return Array.from(arena.data);
+    return Array.from(arena.params.readSync());
   });
 }
 

@@ -52,10 +52,10 @@ describe('weight decay skips biases and norm parameters', () => {
         const opt = makeOptimizer(a, { name, lr: 0.05, momentum: 0.9, weightDecay, decayAll });
         const r = new Rng(9);
         for (let s = 0; s < 3; s++) {
-          for (let i = 0; i < a.size; i++) a.grad[i] = r.normal();
+          for (let i = 0; i < a.size; i++) a.grads.readSync()[i] = r.normal();
           opt.step();
         }
-        return Float32Array.from(a.data);
+        return Float32Array.from(a.params.readSync());
       };
       const m = model();
       const decayed = run(0.1), plain = run(0), all = run(0.1, true);

@@ -9,10 +9,10 @@ function trajectory(make: (a: ReturnType<typeof arenaOf>) => SGD): number[][] {
   const arena = arenaOf();
   const opt = make(arena);
   return GRADS.map((g, i) => {
-    arena.grad.set(g);
+    arena.grads.readSync().set(g);
     opt.lr = LRS[i];
     opt.step();
-    return Array.from(arena.data);
+    return Array.from(arena.params.readSync());
   });
 }
 
@@ -108,7 +108,7 @@ describe('SGD (torch.optim.SGD semantics)', () => {
     const opt = new SGD(a, { lr: 0.1, momentum: 0.9 });
     assert.equal(opt.stateBuffers().length, 1);
     assert.equal(opt.stateBuffers()[0].length, a.size);
-    a.grad.set(GRADS[0]);
+    a.grads.write(GRADS[0]);
     opt.step();
     opt.step();
     assert.equal(opt.steps, 2);
@@ -121,10 +121,10 @@ describe('SGD (torch.optim.SGD semantics)', () => {
     const opt = makeOptimizer(a, { name: 'sgd', lr: 0.1, momentum: 0.8, nesterov: true, weightDecay: 0.05 });
     assert.ok(opt instanceof SGD);
     GRADS.forEach((g, i) => {
-      a.grad.set(g);
+      a.grads.write(g);
       opt.lr = LRS[i];
       opt.step();
     });
-    assertClose(a.data, [0.5441918969154358, -1.2771492004394531, 1.8010023832321167, -0.1285453736782074], F32);
+    assertClose(a.params.readSync(), [0.5441918969154358, -1.2771492004394531, 1.8010023832321167, -0.1285453736782074], F32);
   });
 });

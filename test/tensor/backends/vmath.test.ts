@@ -4,10 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { jsBackend } from '../../../src/tensor/backends/js.js';
+import { jsHostBackend as jsBackend } from '../../../src/tensor/backends/js.js';
+import { hostKernels } from '../../../src/tensor/backends/cpu/storage.js';
 import { loadNativeBackend } from '../../../src/tensor/backends/native.js';
 
-const { backend: native, reason } = loadNativeBackend();
+const loaded = loadNativeBackend();
+const native = loaded.backend ? hostKernels(loaded.backend) : null;
+const reason = loaded.reason;
 
 describe('native vectorised exp', () => {
   if (!native) {

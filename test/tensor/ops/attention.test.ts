@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from '../../helpers/per_backend.js';
 import {
   Tensor, add, affine, backward, matmul, mul, scaledDotProductAttention, softmax, transpose, type AttentionOptions,
 } from '../../../src/tensor/index.js';
@@ -12,7 +12,7 @@ function reference(q: Tensor, k: Tensor, v: Tensor, causal: boolean, scale: numb
   let s = affine(matmul(q, transpose(k)), scale);
   if (causal) {
     const m = Tensor.zeros([tq, tk], q.dtype);
-    for (let i = 0; i < tq; i++) for (let j = i + 1; j < tk; j++) m.data[i * tk + j] = -1e9;
+    for (let i = 0; i < tq; i++) for (let j = i + 1; j < tk; j++) m.values()[i * tk + j] = -1e9;
     s = add(s, m);
   }
   return matmul(softmax(s), v);
@@ -35,11 +35,11 @@ describe('scaledDotProductAttention', () => {
       const scale = c.opts.scale ?? 1 / Math.sqrt(c.q[c.q.length - 1]);
       const yr = reference(plain[0], plain[1], plain[2], c.opts.causal ?? false, scale);
       assert.deepEqual([...y.shape], [...yr.shape]);
-      assertClose(y.data, yr.data, { rtol: 1e-12, atol: 1e-12, msg: 'forward' });
+      assertClose(y.values(), yr.values(), { rtol: 1e-12, atol: 1e-12, msg: 'forward' });
       const R = randn(y.shape, new Rng(5));
-      backward(y, R.data);
-      backward(yr, R.data);
-      for (let i = 0; i < 3; i++) assertClose(fused[i].grad!, plain[i].grad!, { rtol: 1e-10, atol: 1e-12, msg: `gradient of input ${i}` });
+      backward(y, R.values());
+      backward(yr, R.values());
+      for (let i = 0; i < 3; i++) assertClose(fused[i].gradValues()!, plain[i].gradValues()!, { rtol: 1e-10, atol: 1e-12, msg: `gradient of input ${i}` });
     });
     it(`gradcheck ${c.name}`, () => {
       const r = new Rng(7);
@@ -66,7 +66,7 @@ describe('scaledDotProductAttention', () => {
     const r = new Rng(9);
     const v = randn([1, 1, 3, 2], r);
     const y = scaledDotProductAttention(randn([1, 1, 3, 2], r), randn([1, 1, 3, 2], r), v, { causal: true });
-    assertClose(y.data.subarray(0, 2), v.data.subarray(0, 2));
+    assertClose(y.values().subarray(0, 2), v.values().subarray(0, 2));
   });
 
   it('frozen inputs receive no gradient', () => {

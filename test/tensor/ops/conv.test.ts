@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from '../../helpers/per_backend.js';
 import { Tensor, add, avgPool2d, backward, conv2d, globalAvgPool2d, maxPool2d, maxPool2dRelu, mul, relu, sum, type Conv2dOptions, type Pool2dOptions } from '../../../src/tensor/index.js';
 import { gradcheck } from '../../helpers/gradcheck.js';
 import { Rng, assertClose, assertShape, distinct, leaf, randn } from '../../helpers/tensors.js';
@@ -17,10 +17,10 @@ function refConv(x: Tensor, w: Tensor, b: Tensor | null, opts: Conv2dOptions): {
   const OW = Math.floor((W + 2 * pw - KW) / sw) + 1;
   const data: number[] = [];
   for (let n = 0; n < N; n++) for (let o = 0; o < O; o++) for (let oy = 0; oy < OH; oy++) for (let ox = 0; ox < OW; ox++) {
-    let s = b ? b.data[o] : 0;
+    let s = b ? b.values()[o] : 0;
     for (let c = 0; c < C; c++) for (let ky = 0; ky < KH; ky++) for (let kx = 0; kx < KW; kx++) {
       const iy = oy * sh - ph + ky, ix = ox * sw - pw + kx;
-      if (iy >= 0 && iy < H && ix >= 0 && ix < W) s += x.data[((n * C + c) * H + iy) * W + ix] * w.data[((o * C + c) * KH + ky) * KW + kx];
+      if (iy >= 0 && iy < H && ix >= 0 && ix < W) s += x.values()[((n * C + c) * H + iy) * W + ix] * w.values()[((o * C + c) * KH + ky) * KW + kx];
     }
     data.push(s);
   }
@@ -44,7 +44,7 @@ function refPool(x: Tensor, opts: Pool2dOptions, kind: 'max' | 'avg'): { data: n
     for (let ky = 0; ky < KH; ky++) for (let kx = 0; kx < KW; kx++) {
       const iy = y0 + ky, ix = x0 + kx;
       if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
-      const v = x.data[(p * H + iy) * W + ix];
+      const v = x.values()[(p * H + iy) * W + ix];
       m = Math.max(m, v);
       s += v;
     }
@@ -103,9 +103,9 @@ describe('conv2d', () => {
     const w = leaf(Tensor.from([1, 1, 1, 1], [1, 1, 2, 2], 'float64'));
     const b = leaf(Tensor.from([0], [1], 'float64'));
     backward(conv2d(x, w, b), new Float64Array(4).fill(1));
-    assert.deepEqual(Array.from(x.grad!), [1, 2, 1, 2, 4, 2, 1, 2, 1]);
-    assert.deepEqual(Array.from(w.grad!), [12, 16, 24, 28]);
-    assert.deepEqual(Array.from(b.grad!), [4]);
+    assert.deepEqual(Array.from(x.gradValues()!), [1, 2, 1, 2, 4, 2, 1, 2, 1]);
+    assert.deepEqual(Array.from(w.gradValues()!), [12, 16, 24, 28]);
+    assert.deepEqual(Array.from(b.gradValues()!), [4]);
   });
   it('shape errors name the op and the shapes', () => {
     const x = Tensor.zeros([1, 2, 4, 4]);
@@ -154,9 +154,9 @@ describe('maxPool2d / avgPool2d', () => {
         const fused = maxPool2dRelu(a, c.opts);
         const plain = maxPool2d(relu(b), c.opts);
         assert.deepEqual(fused.toArray(), plain.toArray(), `${c.name} ${dtype} values`);
-        backward(fused, Tensor.from(gy.toArray(), gy.shape, dtype).data);
-        backward(plain, Tensor.from(gy.toArray(), gy.shape, dtype).data);
-        assert.deepEqual(Array.from(a.grad!), Array.from(b.grad!), `${c.name} ${dtype} gradients`);
+        backward(fused, Tensor.from(gy.toArray(), gy.shape, dtype).values());
+        backward(plain, Tensor.from(gy.toArray(), gy.shape, dtype).values());
+        assert.deepEqual(Array.from(a.gradValues()!), Array.from(b.gradValues()!), `${c.name} ${dtype} gradients`);
       }
     }
   });
@@ -166,7 +166,7 @@ describe('maxPool2d / avgPool2d', () => {
       const gradOf = (f: (t: Tensor) => Tensor): number[] => {
         const t = leaf(Tensor.from(values, [2, 3, 6, 7], dtype));
         backward(sum(f(t)));
-        return Array.from(t.grad!);
+        return Array.from(t.gradValues()!);
       };
       // Inside a graph (t = 2·x): both poolings feed t, the first backward to reach it writes t.grad, the second adds.
       const x = leaf(Tensor.from(values, [2, 3, 6, 7], dtype));
@@ -174,7 +174,7 @@ describe('maxPool2d / avgPool2d', () => {
       backward(sum(add(maxPool2d(t, { kernel: 2 }), maxPool2dRelu(t, { kernel: 2 }))));
       const first = gradOf((u) => maxPool2d(mul(u, 2), { kernel: 2 }));
       const second = gradOf((u) => maxPool2d(relu(mul(u, 2)), { kernel: 2 }));
-      assert.deepEqual(Array.from(x.grad!), first.map((v, i) => v + second[i]), dtype);
+      assert.deepEqual(Array.from(x.gradValues()!), first.map((v, i) => v + second[i]), dtype);
     }
   });
   it('known values: 4x4 ramp', () => {
@@ -193,10 +193,10 @@ describe('maxPool2d / avgPool2d', () => {
     const x = leaf(Tensor.from([1, 9, 2, 3, 4, 5, 6, 7, 8], [1, 1, 3, 3], 'float64'));
     backward(maxPool2d(x, { kernel: 2, stride: 1 }), new Float64Array(4).fill(1));
     // windows: {1,9,3,4}->9, {9,2,4,5}->9, {3,4,6,7}->7, {4,5,7,8}->8
-    assert.deepEqual(Array.from(x.grad!), [0, 2, 0, 0, 0, 0, 0, 1, 1]);
+    assert.deepEqual(Array.from(x.gradValues()!), [0, 2, 0, 0, 0, 0, 0, 1, 1]);
     const z = leaf(Tensor.zeros([1, 1, 2, 2], 'float64'));
     backward(avgPool2d(z, { kernel: 2 }), new Float64Array([1]));
-    assert.deepEqual(Array.from(z.grad!), [0.25, 0.25, 0.25, 0.25]);
+    assert.deepEqual(Array.from(z.gradValues()!), [0.25, 0.25, 0.25, 0.25]);
   });
   it('shape errors name the op and the shapes', () => {
     for (const [name, fn] of [['maxPool2d', maxPool2d], ['avgPool2d', avgPool2d]] as const) {

@@ -1,5 +1,6 @@
+import { CPU, deviceMemory } from '../../../src/tensor/storage.js';
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from '../../helpers/per_backend.js';
 import { Tensor, backward, batchNorm, batchNormRelu, layerNorm, relu, type BatchNormState } from '../../../src/tensor/index.js';
 import { gradcheck } from '../../helpers/gradcheck.js';
 import { Rng, assertClose, leaf, randn, uniform } from '../../helpers/tensors.js';
@@ -11,7 +12,11 @@ function state(C: number, training: boolean, r?: Rng): BatchNormState {
     runningMean[c] = r.normal() * 0.5;
     runningVar[c] = 0.5 + r.uniform();
   }
-  return { runningMean, runningVar, momentum: 0.1, eps: 1e-5, training };
+  return { runningMean: host(runningMean), runningVar: host(runningVar), momentum: 0.1, eps: 1e-5, training };
+}
+
+function host(values: Float64Array) {
+  return deviceMemory(CPU).fromHost(values);
 }
 
 describe('batchNorm', () => {
@@ -36,7 +41,7 @@ describe('batchNorm', () => {
       const [g, b] = [uniform([3], r, 0.5, 1.5), randn([3], r)];
       const fused = batchNormRelu(x, g, b, state(3, training));
       const plain = relu(batchNorm(x, g, b, state(3, training)));
-      assertClose(fused.data, plain.data);
+      assertClose(fused.values(), plain.values());
     }
   });
   it('gradcheck with frozen affine parameters, and with a frozen input', () => {
@@ -55,7 +60,7 @@ describe('batchNorm', () => {
     const x = Tensor.from(xs, [2, 2, 2, 2], 'float64');
     const st = state(2, true);
     const y = batchNorm(x, Tensor.from([1, 1], [2], 'float64'), Tensor.from([0, 0], [2], 'float64'), st);
-    const ch = (c: number): number[] => [0, 1].flatMap((n) => Array.from(y.data.subarray((n * 2 + c) * 4, (n * 2 + c) * 4 + 4)));
+    const ch = (c: number): number[] => [0, 1].flatMap((n) => Array.from(y.values().subarray((n * 2 + c) * 4, (n * 2 + c) * 4 + 4)));
     for (const c of [0, 1]) {
       const v = ch(c);
       const m = v.reduce((a, b) => a + b) / 8;
@@ -64,28 +69,28 @@ describe('batchNorm', () => {
       assertClose([varB], [1], { rtol: 1e-4 }); // eps = 1e-5 against variances of 5.25 and 525
     }
     // batch mean 4.5 / 45; unbiased variance 6 / 600
-    assertClose(Array.from(st.runningMean), [0.45, 4.5], { rtol: 1e-14 });
-    assertClose(Array.from(st.runningVar), [0.9 + 0.6, 0.9 + 60], { rtol: 1e-14 });
+    assertClose(Array.from(st.runningMean.readSync()), [0.45, 4.5], { rtol: 1e-14 });
+    assertClose(Array.from(st.runningVar.readSync()), [0.9 + 0.6, 0.9 + 60], { rtol: 1e-14 });
     // gamma and beta scale and shift
     const z = batchNorm(x, Tensor.from([2, 3], [2], 'float64'), Tensor.from([1, -1], [2], 'float64'), state(2, true));
-    assertClose(Array.from(z.data), Array.from(y.data).map((v, i) => (Math.floor(i / 4) % 2 === 0 ? 2 * v + 1 : 3 * v - 1)), { rtol: 1e-14, atol: 1e-14 });
+    assertClose(Array.from(z.values()), Array.from(y.values()).map((v, i) => (Math.floor(i / 4) % 2 === 0 ? 2 * v + 1 : 3 * v - 1)), { rtol: 1e-14, atol: 1e-14 });
   });
   it('eval forward uses the running statistics and leaves them unchanged', () => {
-    const st: BatchNormState = { runningMean: new Float64Array([1, -2]), runningVar: new Float64Array([4, 0.25]), momentum: 0.1, eps: 0, training: false };
+    const st: BatchNormState = { runningMean: host(new Float64Array([1, -2])), runningVar: host(new Float64Array([4, 0.25])), momentum: 0.1, eps: 0, training: false };
     const x = Tensor.from([3, 0, 5, -1], [2, 2], 'float64');
     const y = batchNorm(x, Tensor.from([1, 2], [2], 'float64'), Tensor.from([0, 1], [2], 'float64'), st);
     assert.deepEqual(y.toArray(), [(3 - 1) / 2, 2 * (0 + 2) / 0.5 + 1, (5 - 1) / 2, 2 * (-1 + 2) / 0.5 + 1]);
-    assert.deepEqual(Array.from(st.runningMean), [1, -2]);
-    assert.deepEqual(Array.from(st.runningVar), [4, 0.25]);
+    assert.deepEqual(Array.from(st.runningMean.readSync()), [1, -2]);
+    assert.deepEqual(Array.from(st.runningVar.readSync()), [4, 0.25]);
   });
   it('training backward: the gradient of a plain sum through batch-norm is zero for x, m for beta', () => {
     const x = leaf(randn([4, 3], new Rng(1)));
     const g = leaf(Tensor.from([1, 2, 3], [3], 'float64'));
     const b = leaf(Tensor.zeros([3], 'float64'));
     backward(batchNorm(x, g, b, state(3, true)), new Float64Array(12).fill(1));
-    assertClose(Array.from(x.grad!), new Array(12).fill(0), { atol: 1e-12 });
-    assert.deepEqual(Array.from(b.grad!), [4, 4, 4]);
-    assertClose(Array.from(g.grad!), [0, 0, 0], { atol: 1e-12 });
+    assertClose(Array.from(x.gradValues()!), new Array(12).fill(0), { atol: 1e-12 });
+    assert.deepEqual(Array.from(b.gradValues()!), [4, 4, 4]);
+    assertClose(Array.from(g.gradValues()!), [0, 0, 0], { atol: 1e-12 });
   });
   it('shape errors name the op and the shapes', () => {
     const st = state(3, true);
@@ -117,8 +122,8 @@ describe('layerNorm', () => {
     const y = layerNorm(x, Tensor.from([1, 1, 1, 1], [4], 'float64'), Tensor.zeros([4], 'float64'), 0);
     // row 0: mean 2.5, var 1.25
     const s = Math.sqrt(1.25);
-    assertClose(Array.from(y.data.subarray(0, 4)), [-1.5 / s, -0.5 / s, 0.5 / s, 1.5 / s], { rtol: 1e-14 });
-    const row1 = Array.from(y.data.subarray(4));
+    assertClose(Array.from(y.values().subarray(0, 4)), [-1.5 / s, -0.5 / s, 0.5 / s, 1.5 / s], { rtol: 1e-14 });
+    const row1 = Array.from(y.values().subarray(4));
     assertClose([row1.reduce((a, b) => a + b) / 4], [0], { atol: 1e-14 });
     assertClose([row1.reduce((a, b) => a + b * b, 0) / 4], [1], { rtol: 1e-14 });
     const z = layerNorm(x, Tensor.from([2, 2, 2, 2], [4], 'float64'), Tensor.from([1, 1, 1, 1], [4], 'float64'), 0);

@@ -44,7 +44,7 @@ async function run(overlap: boolean): Promise<{ params: Float32Array; infos: unk
       await strategy.afterStep(ctx, step); // checksums: every rank must hold the same bits
     }));
   }
-  return { params: ranks[0].ctx.model.arena().data.slice(), infos, bucketStartsInBackward };
+  return { params: ranks[0].ctx.model.arena().params.readSync().slice(), infos, bucketStartsInBackward };
 }
 
 describe('gradient buckets overlapped with backward', () => {
@@ -60,7 +60,7 @@ describe('gradient buckets overlapped with backward', () => {
       assert.ok(i.overlap_ms >= 0 && i.overlap_ms <= i.bucket_comm_ms, JSON.stringify(i));
     }
     // And training moved the parameters (the comparison is not of two untouched models).
-    const fresh = createModel({ type: 'mlp', inputDim: 12, hidden: [16, 16, 8], out: 4 }, 7).arena().data;
+    const fresh = createModel({ type: 'mlp', inputDim: 12, hidden: [16, 16, 8], out: 4 }, 7).arena().params.readSync();
     assert.notDeepEqual(on.params, fresh);
   });
 });

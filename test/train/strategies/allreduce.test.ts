@@ -37,8 +37,8 @@ function world(n: number, opts: { checksumEvery?: number; bucketFloats?: number;
   });
 }
 
-const params = (r: Rank): Float32Array => r.ctx.model.arena().data;
-const grads = (r: Rank): Float32Array => r.ctx.model.arena().grad;
+const params = (r: Rank): Float32Array => r.ctx.model.arena().params.readSync();
+const grads = (r: Rank): Float32Array => r.ctx.model.arena().grads.readSync();
 
 describe('AllReduceStrategy (in-process transports)', () => {
   it('setup gives every rank rank 0\'s parameters (bit-identical)', async () => {

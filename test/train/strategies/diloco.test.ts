@@ -25,7 +25,7 @@ const gradFor = (r: number, n: number): Float32Array => Float32Array.from({ leng
 
 async function step(w: ReturnType<typeof world>, s: number): Promise<Array<Record<string, unknown>>> {
   return Promise.all(w.map(async ({ ctx, strategy }, r) => {
-    ctx.model.arena().grad.set(gradFor(r, ctx.model.arena().size));
+    ctx.model.arena().grads.readSync().set(gradFor(r, ctx.model.arena().size));
     const out = await strategy.applyUpdate(ctx, s);
     return out.info as Record<string, unknown>;
   }));
@@ -35,7 +35,7 @@ describe('DiLoCo and local SGD (in-process)', () => {
   it('local SGD: H local steps with no bytes sent, then every rank holds the average of the ranks\' parameters', async () => {
     const w = world((g) => createLocalSgdStrategy(g, H));
     await Promise.all(w.map((r) => r.strategy.setup(r.ctx)));
-    const start = w[0].ctx.model.arena().data.slice();
+    const start = w[0].ctx.model.arena().params.readSync().slice();
     for (let s = 0; s < H; s++) {
       const infos = await step(w, s);
       for (const i of infos) assert.deepEqual([i.synced, i.bytes_sent === 0], [s === H - 1, s < H - 1]);
@@ -43,7 +43,7 @@ describe('DiLoCo and local SGD (in-process)', () => {
     const n = start.length;
     // SGD without momentum: rank r moved by -lr * H * g_r; the average is the mean of the two.
     const expected = start.map((p, i) => p - (0.1 * H * (gradFor(0, n)[i] + gradFor(1, n)[i])) / 2);
-    const got = w.map((r) => r.ctx.model.arena().data);
+    const got = w.map((r) => r.ctx.model.arena().params.readSync());
     assert.deepEqual(got[0], got[1]);
     got[0].forEach((p, i) => assert.ok(Math.abs(p - expected[i]) < 1e-5, `[${i}] ${p} vs ${expected[i]}`));
   });
@@ -51,18 +51,18 @@ describe('DiLoCo and local SGD (in-process)', () => {
   it('DiLoCo: the outer Nesterov step from the snapshot, the same on every rank; the last step always syncs', async () => {
     const w = world((g) => new DiLoCoStrategy(g, { innerSteps: H, outerLr: 0.5, outerMomentum: 0.9 }));
     await Promise.all(w.map((r) => r.strategy.setup(r.ctx)));
-    const start = w[0].ctx.model.arena().data.slice();
+    const start = w[0].ctx.model.arena().params.readSync().slice();
     const n = start.length;
     const delta = start.map((_, i) => (0.1 * H * (gradFor(0, n)[i] + gradFor(1, n)[i])) / 2);
     for (let s = 0; s < H; s++) await step(w, s);
     // v = delta; update = delta + 0.9 v = 1.9 delta.
     const first = start.map((p, i) => p - 0.5 * 1.9 * delta[i]);
-    w[0].ctx.model.arena().data.forEach((p, i) => assert.ok(Math.abs(p - first[i]) < 1e-5, `[${i}] ${p} vs ${first[i]}`));
+    w[0].ctx.model.arena().params.readSync().forEach((p, i) => assert.ok(Math.abs(p - first[i]) < 1e-5, `[${i}] ${p} vs ${first[i]}`));
     for (let s = H; s < 2 * H; s++) await step(w, s);
     // v = 0.9 delta + delta = 1.9 delta; update = delta + 0.9 · 1.9 delta = 2.71 delta.
     const second = first.map((p, i) => p - 0.5 * 2.71 * delta[i]);
-    w[0].ctx.model.arena().data.forEach((p, i) => assert.ok(Math.abs(p - second[i]) < 1e-5, `[${i}] ${p} vs ${second[i]}`));
-    assert.deepEqual(w[0].ctx.model.arena().data, w[1].ctx.model.arena().data);
+    w[0].ctx.model.arena().params.readSync().forEach((p, i) => assert.ok(Math.abs(p - second[i]) < 1e-5, `[${i}] ${p} vs ${second[i]}`));
+    assert.deepEqual(w[0].ctx.model.arena().params.readSync(), w[1].ctx.model.arena().params.readSync());
   });
 
   it('refuses --inner-steps 0 and an outer momentum of 1, naming the flag', () => {

@@ -44,8 +44,8 @@ describe('ps strategy (synchronous parameter server, in-process)', () => {
     const single = await train({ ...c, batchSize: 16 }, DATA, new LocalStrategy());
     assert.equal(server.steps.length, 12);
     assert.equal(worker.steps.length, 12);
-    const a = server.outcome.model.arena().data;
-    const b = single.model.arena().data;
+    const a = server.outcome.model.arena().params.readSync();
+    const b = single.model.arena().params.readSync();
     let diff = 0;
     for (let i = 0; i < a.length; i++) diff = Math.max(diff, Math.abs(a[i] - b[i]));
     assert.ok(diff < 1e-5, `server vs single process: max diff ${diff}`);

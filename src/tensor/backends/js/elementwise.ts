@@ -151,8 +151,25 @@ export function fill(x: Buf, value: number): void {
   x.fill(value);
 }
 
-export function sumSquares(x: Buf): number {
+export function sumSquares(x: Buf, divisor: number, out: Buf): void {
+  out[0] = sumOfSquares(x) / divisor;
+}
+
+/** Σ x[i]² in float64 (the host-side helper of sumSquares, shared with the native adapter's tests). */
+export function sumOfSquares(x: Buf): number {
   let s = 0;
   for (let i = 0; i < x.length; i++) s += x[i] * x[i];
   return s;
+}
+
+export function mseLossBackward(diff: Buf, gy: Buf, n: number, gPred: Buf | null, gTarget: Buf | null): void {
+  const c = (2 * gy[0]) / n;
+  if (gPred) axpy(c, diff, gPred);
+  if (gTarget) axpy(-c, diff, gTarget);
+}
+
+export function powBackward(a: Buf, b: Buf, y: Buf, gy: Buf, ga: Buf | null, gb: Buf | null): void {
+  // An exponent of 0 has a zero derivative even at a = 0 (where a^(b-1) is infinite), as in torch.
+  if (ga) for (let i = 0; i < ga.length; i++) ga[i] = b[i] === 0 ? 0 : gy[i] * b[i] * Math.pow(a[i], b[i] - 1);
+  if (gb) for (let i = 0; i < gb.length; i++) gb[i] = a[i] > 0 ? gy[i] * y[i] * Math.log(a[i]) : 0;
 }

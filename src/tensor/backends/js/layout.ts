@@ -1,5 +1,9 @@
 import type { Buf } from '../../backend.js';
 
+export function subBuffer(x: Buf, offset: number, length: number): Buf {
+  return x.subarray(offset, offset + length);
+}
+
 /**
  * Strided copy of an n-d view into another n-d view (transpose, permute, slice, concat). The last
  * dimension is the inner loop; outer dimensions are walked with an odometer.

@@ -117,3 +117,21 @@ export function layerNormBackward(
     }
   }
 }
+
+/** Backward of eval-mode batch-norm: an affine map per channel with fixed statistics. */
+export function batchNormEvalBackward(
+  x: Buf, outer: number, C: number, inner: number, gamma: Buf, mean: Buf, invStd: Buf,
+  gy: Buf, gx: Buf | null, gGamma: Buf, gBeta: Buf,
+): void {
+  for (let o = 0; o < outer; o++) {
+    for (let c = 0; c < C; c++) {
+      const base = (o * C + c) * inner;
+      for (let i = 0; i < inner; i++) {
+        const g = gy[base + i];
+        if (gx) gx[base + i] += g * gamma[c] * invStd[c];
+        gGamma[c] += g * (x[base + i] - mean[c]) * invStd[c];
+        gBeta[c] += g;
+      }
+    }
+  }
+}

@@ -30,3 +30,10 @@ export function reduceMax(x: Buf, outer: number, n: number, inner: number, out: 
     }
   }
 }
+
+/** gx[o, argmax[o, i], i] += gy[o, i]: the gradient flows to the first maximal element. */
+export function reduceMaxBackward(gy: Buf, argmax: Int32Array, outer: number, n: number, inner: number, gx: Buf): void {
+  for (let o = 0; o < outer; o++) {
+    for (let i = 0; i < inner; i++) gx[(o * n + argmax[o * inner + i]) * inner + i] += gy[o * inner + i];
+  }
+}

@@ -1,4 +1,5 @@
 import type { Buf } from '../../backend.js';
+import { affine } from './elementwise.js';
 
 /** Row maximum, the shift that keeps exp() from overflowing. */
 function rowMax(x: Buf, off: number, cols: number): number {
@@ -55,7 +56,14 @@ export function logSoftmaxBackward(y: Buf, gy: Buf, rows: number, cols: number, 
  * Mean cross-entropy over rows whose label is not -1; leaves softmax probabilities in `probs`.
  * The loss uses log-sum-exp rather than log(prob) so a tiny probability keeps its precision.
  */
-export function softmaxCrossEntropy(logits: Buf, labels: Int32Array, rows: number, cols: number, probs: Buf, probScale = 1): number {
+/** The mean cross-entropy (also returned to host callers: the native adapter's tests compare it). */
+export function softmaxCrossEntropy(logits: Buf, labels: Int32Array, rows: number, cols: number, probs: Buf, probScale = 1, loss?: Buf): number {
+  const value = crossEntropyOf(logits, labels, rows, cols, probs, probScale);
+  if (loss) loss[0] = value;
+  return value;
+}
+
+function crossEntropyOf(logits: Buf, labels: Int32Array, rows: number, cols: number, probs: Buf, probScale: number): number {
   let loss = 0;
   let counted = 0;
   for (let r = 0; r < rows; r++) {
@@ -86,5 +94,19 @@ export function softmaxCrossEntropyBackward(
     const off = r * cols;
     for (let j = 0; j < cols; j++) gLogits[off + j] += scale * probs[off + j];
     gLogits[off + label] -= scale;
+  }
+}
+
+export function crossEntropyGradientInPlace(scaledProbs: Buf, labels: Int32Array, rows: number, cols: number, gy: Buf, counted: number): void {
+  const g = gy[0];
+  if (g !== 1) affine(scaledProbs, g, 0, scaledProbs);
+  subtractLabels(scaledProbs, labels, rows, cols, g / counted);
+}
+
+/** probs[r, labels[r]] -= s; rows labelled -1 are zeroed. With g = 1 only the labelled entries are touched. */
+export function subtractLabels(probs: Buf, labels: Int32Array, rows: number, cols: number, s: number): void {
+  for (let r = 0; r < rows; r++) {
+    if (labels[r] >= 0) probs[r * cols + labels[r]] -= s;
+    else probs.fill(0, r * cols, (r + 1) * cols);
   }
 }

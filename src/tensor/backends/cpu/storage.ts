@@ -1,0 +1,82 @@
+import type { Backend, HostBackend } from '../../backend.js';
+import {
+  CPU, hostDType, registerDevice, type DType, type DeviceBuffer, type DeviceMemory, type HostArray, type Storage,
+} from '../../storage.js';
+
+/**
+ * The cpu device: a storage's buffer is the typed array itself, so `readSync` is a zero-copy view
+ * and a kernel receives the very array (no per-call conversion on the hot path).
+ */
+class CpuStorage<H extends HostArray> implements Storage<H> {
+  readonly device = CPU;
+  readonly dtype: DType;
+
+  constructor(private readonly host: H) {
+    this.dtype = hostDType(host);
+  }
+
+  get size(): number {
+    return this.host.length;
+  }
+
+  get byteLength(): number {
+    return this.host.byteLength;
+  }
+
+  get buffer(): DeviceBuffer {
+    return this.host as unknown as DeviceBuffer;
+  }
+
+  read(): Promise<H> {
+    return Promise.resolve(this.host);
+  }
+
+  readSync(): H {
+    return this.host;
+  }
+
+  write(values: ArrayLike<number>, offset = 0): void {
+    if (offset < 0 || offset + values.length > this.host.length) {
+      throw new RangeError(`storage write: ${values.length} values at offset ${offset} do not fit ${this.host.length} elements`);
+    }
+    this.host.set(values, offset);
+  }
+
+  zero(): void {
+    this.host.fill(0);
+  }
+
+  view(offset: number, size: number): Storage<H> {
+    if (offset < 0 || size < 0 || offset + size > this.host.length) {
+      throw new RangeError(`storage view [${offset}, ${offset + size}) is outside ${this.host.length} elements`);
+    }
+    return new CpuStorage(this.host.subarray(offset, offset + size) as H);
+  }
+
+  dispose(): void {
+    // Host memory: the garbage collector frees it once nothing refers to it.
+  }
+}
+
+export const cpuMemory: DeviceMemory = {
+  device: CPU,
+  alloc: (dtype: DType, n: number): Storage => new CpuStorage(dtype === 'float64' ? new Float64Array(n) : new Float32Array(n)),
+  fromHost: <H extends HostArray>(values: H): Storage<H> => new CpuStorage(values),
+  int32View(storage: Storage): Int32Array {
+    const host = storage.readSync();
+    return new Int32Array(host.buffer, host.byteOffset, host.length * (host.BYTES_PER_ELEMENT / 4));
+  },
+};
+
+registerDevice(cpuMemory);
+
+/** A cpu backend over host arrays, as the op layer sees it (the one cast of its buffers). */
+export function cpuBackend(host: HostBackend): Backend {
+  return host as unknown as Backend;
+}
+
+/** The host kernels of a cpu backend: for the backends' own tests, which pass typed arrays. */
+export function hostKernels(backend: Backend): HostBackend {
+  if (backend.device !== CPU) throw new Error(`hostKernels: backend "${backend.name}" runs on ${backend.device}, not the cpu`);
+  return backend as unknown as HostBackend;
+}

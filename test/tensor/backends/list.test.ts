@@ -1,0 +1,29 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { registeredBackends } from '../../../src/tensor/dispatch.js';
+import { BACKEND_NAMES, REFERENCE, REQUIRED_ON_CI, backendList } from './list.js';
+
+describe('the conformance list of backends', () => {
+  const { available, missing } = backendList();
+
+  it('has the reference (js) first, always available, running float32 and float64 on the cpu', () => {
+    assert.equal(BACKEND_NAMES[0], REFERENCE);
+    assert.equal(available[0]?.name, REFERENCE);
+    assert.deepEqual([...available[0].dtypes].sort(), ['float32', 'float64']);
+    assert.equal(available[0].device, 'cpu');
+  });
+
+  it('holds each listed backend once: available ones are registered, the others give a reason', () => {
+    assert.equal(available.length + missing.length, BACKEND_NAMES.length);
+    assert.equal(new Set(BACKEND_NAMES).size, BACKEND_NAMES.length);
+    for (const b of available) assert.ok(registeredBackends().includes(b), `${b.name} is not in the registry`);
+    for (const m of missing) assert.ok(m.reason.length > 0, `${m.name}: no reason given`);
+  });
+
+  for (const name of REQUIRED_ON_CI) {
+    it(`${name} is available on CI`, { skip: process.env.CI !== 'true' && 'not on CI (CI=true makes a missing backend a failure)' }, () => {
+      const m = missing.find((x) => x.name === name);
+      assert.equal(m, undefined, `CI=true but ${name} is unavailable: ${m?.reason}`);
+    });
+  }
+});
