@@ -48,7 +48,7 @@ export async function runElasticWorker(
     advertiseHost: listenHost === '0.0.0.0' ? store.localAddress : undefined,
     settleMs: Math.min(SETTLE_MS, timeoutMs), timeoutMs, group: { timeoutMs },
   });
-  const experiment = experimentPaths(flags.experimentsDir, flags.name ?? experimentName(config.model));
+  const experiment = experimentPaths(flags.experimentsDir, flags.name ?? experimentName(config.model, undefined, flags.experimentsDir));
   const events = new MonitorLog(eventsFile(experiment.dir), place.rank);
   const balance = elasticBalancerFromFlags(flags, (e) => {
     appendEvent(experiment.dir, 'rebalance', e);

@@ -3,7 +3,8 @@ import { fanOut } from '../metrics/fanout.js';
 import { ProgressObserver } from '../metrics/progress_observer.js';
 import { openWandb } from '../metrics/wandb.js';
 import { backend, setBackend } from '../tensor/dispatch.js';
-import { experimentName, experimentPaths } from '../train/experiment.js';
+import { experimentName, experimentPaths, claimNamedRun } from '../train/experiment.js';
+import { checkModelFitsDataset } from '../launch/preflight.js';
 import type { TrainResult } from '../train/result.js';
 import { parseFaults } from '../train/faults.js';
 import { runTraining } from '../train/run.js';
@@ -41,9 +42,11 @@ export async function trainInProcess(flags: TrainFlags): Promise<{ result: Train
   const threads = resolveThreads(flags.threads);
   backend().setThreads(threads);
   const config = configFrom(flags, threads);
+  checkModelFitsDataset(config);
   const faults = parseFaults(flags.fault);
-  const name = flags.name ?? experimentName(config.model);
+  const name = flags.name ?? experimentName(config.model, undefined, flags.experimentsDir);
   const experiment = experimentPaths(flags.experimentsDir, name);
+  if (flags.name !== undefined) claimNamedRun(experiment.dir, flags);
   const dashboard = flags.dashboard
     ? await (await import('../dashboard/live.js')).openLiveDashboard({ dir: experiment.dir, name, port: flags.port, host: flags.dashboardHost, thread: true, resuming: flags.resume !== undefined })
     : null;

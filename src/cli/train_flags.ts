@@ -43,6 +43,7 @@ export function addTrainFlags(cmd: Command): Command {
     .option('--augment', 'cifar10: random crop (pad 4) + horizontal flip of training images, from the seed')
     .option('--name <name>', 'experiment name: results go to <experiments-dir>/<name>/ (default: generated)')
     .option('--experiments-dir <dir>', 'where experiment folders are written', 'experiments')
+    .option('--overwrite', 'replace the run already in <experiments-dir>/<name>/ (without it, an existing --name is refused unless --resume continues it)')
     .option('--output <file>', 'also write the run summary (result.json) here')
     .option('--save <file>', 'save the trained model here (see docs/CHECKPOINT.md; a name ending in .safetensors writes safetensors under PyTorch / Hugging Face names)')
     .option('--threads <n>', 'compute threads per process (default: SMOLCLUSTER_THREADS, else the cores divided among local workers, or 1 where a start-up calibration finds more no faster)', positiveInt)

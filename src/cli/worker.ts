@@ -10,7 +10,9 @@ import { backend, setBackend } from '../tensor/dispatch.js';
 import os from 'node:os';
 import { joinSummary, nodeInfo } from '../launch/node_info.js';
 import { describePlacement, localRankFromEnvironment, resolvePlacementWithSources, schedulerThreads } from '../launch/env.js';
-import { experimentName, experimentPaths } from '../train/experiment.js';
+import { experimentName, experimentPaths, claimNamedRun } from '../train/experiment.js';
+import { agreeRunName } from '../launch/run_name.js';
+import { checkModelFitsDataset } from '../launch/preflight.js';
 import { parseFaults } from '../train/faults.js';
 import { appendEvent, eventsFile } from '../metrics/events.js';
 import { balancerFromFlags, rebalanceLine } from '../balance/index.js';
@@ -66,6 +68,9 @@ export async function runWorker(flags: WorkerFlags): Promise<void> {
   process.stderr.write(`smolcluster: ${describePlacement(place, sources)}${local !== undefined ? `, local rank ${local}` : ''}, ${threads} thread${threads === 1 ? '' : 's'} (${scheduled?.source ?? chosen.source})\n`);
   backend().setThreads(threads);
   const config = configFrom(flags, threads);
+  checkModelFitsDataset(config);
+  // Started by hand, rank 0 owns the run's name; under a launcher the launcher checked it.
+  if (place.rank === 0 && flags.name !== undefined && process.env[LAUNCHER_STORE_ENV] !== '1') claimNamedRun(experimentPaths(flags.experimentsDir, flags.name).dir, flags);
   const faults = parseFaults(flags.fault);
   const timeoutMs = flags.timeout * 1000;
   const signature = clusterSignature(config, flags);
@@ -95,7 +100,13 @@ export async function runWorker(flags: WorkerFlags): Promise<void> {
     await store?.close();
     throw err;
   });
-  const experiment = experimentPaths(flags.experimentsDir, flags.name ?? experimentName(config.model));
+  const name = await agreeRunName({ rank: place.rank, name: flags.name, drawn: () => experimentName(config.model, undefined, flags.experimentsDir), store: cluster.store, timeoutMs })
+    .catch(async (err: unknown) => {
+      await cluster.close();
+      await store?.close();
+      throw err;
+    });
+  const experiment = experimentPaths(flags.experimentsDir, name);
   const rejoined = (rank: number, version: number): void => appendEvent(experiment.dir, 'worker_rejoined', { rank, version });
   const ps = recoverable ? await psRecovery(cluster, psPlace, restarted, rejoined).catch(async (err: unknown) => {
     await cluster.close();

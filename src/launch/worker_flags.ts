@@ -132,6 +132,8 @@ export interface TrainFlags extends CommFlags {
   checkpointDir?: string;
   keepCheckpoints?: number;
   resume?: string;
+  /** An existing --name folder is replaced rather than refused (experiment.ts refuseExistingRun). */
+  overwrite?: boolean;
   /** Elastic all-reduce: members may leave and join; below minWorkers the run stops. The local launcher restarts a failed worker up to maxRestarts times. */
   elastic?: boolean;
   minWorkers?: number;

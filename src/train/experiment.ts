@@ -1,11 +1,12 @@
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic_file.js';
 import { ConfigError } from '../util/errors.js';
 
 /**
  * experiments/<name>/: the resolved config, metrics.jsonl (every rank, every step) and result.json.
- * The name comes from --name or is generated from the model and the start time.
+ * The name comes from --name or is generated from the model, the start time and a random suffix.
  */
 export interface ExperimentPaths {
   dir: string;
@@ -14,9 +15,34 @@ export interface ExperimentPaths {
   result: string;
 }
 
-export function experimentName(model: string, at: Date = new Date()): string {
+/**
+ * `<model>-<UTC time>-<6 hex digits>`: the random suffix keeps two runs started in the same second
+ * (one per terminal, or a script's loop) out of each other's folder; one that exists under `root` is
+ * never chosen.
+ */
+export function experimentName(model: string, at: Date = new Date(), root?: string, suffix = (): string => randomBytes(3).toString('hex')): string {
   const stamp = at.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z').replace('T', '-');
-  return `${model}-${stamp}`;
+  for (;;) {
+    const name = `${model}-${stamp}-${suffix()}`;
+    if (root === undefined || !existsSync(join(root, name))) return name;
+  }
+}
+
+/**
+ * An explicit --name whose folder already holds a run is refused: reusing it would mix two runs'
+ * metrics and checkpoints. --resume continues that run; --overwrite removes it first.
+ */
+export function claimNamedRun(dir: string, opts: { resume?: string; overwrite?: boolean }): void {
+  if (opts.resume !== undefined) return;
+  if (opts.overwrite) return rmSync(dir, { recursive: true, force: true });
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return; // no folder yet
+  }
+  if (entries.length === 0) return;
+  throw new ConfigError('command line', '--name', `${dir} already holds a run (${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', ...' : ''}); choose another --name, continue it with --resume auto, or replace it with --overwrite`);
 }
 
 export function experimentPaths(root: string, name: string): ExperimentPaths {
