@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { loadClusterConfig, loadConfigFile, loadNnConfig } from '../config/load.js';
+import { problemsOf } from '../config/problems.js';
 import { addressKeys, clusterOptionValues, clusterPlan, nnOptionValues, rankFromHostLists } from '../config/settings.js';
 import { rankFromEnvironment, worldSizeFromEnvironment } from '../launch/env.js';
 
@@ -62,8 +63,17 @@ export function configCommand(): Command {
     .description('validate configuration files; each error names the file, the key and what was expected')
     .argument('<files...>', 'YAML files (the kind is recognised from the keys)')
     .action((files: string[]) => {
+      // Every file, every problem: a user with four broken files fixes them in one pass.
+      let failed = false;
       for (const file of files) {
-        const loaded = loadConfigFile(file);
+        let loaded: ReturnType<typeof loadConfigFile>;
+        try {
+          loaded = loadConfigFile(file);
+        } catch (err) {
+          for (const p of problemsOf(err)) process.stderr.write(`smolcluster: error: ${p.message}\n`);
+          failed = true;
+          continue;
+        }
         if (loaded.kind === 'cluster') {
           const plan = clusterPlan(loaded.config);
           const where = plan.masterHost ? ` at ${plan.masterHost}:${plan.port ?? '?'}` : '';
@@ -73,6 +83,7 @@ export function configCommand(): Command {
           process.stdout.write(`${file}: ok (nn config: ${n.model.type} on ${n.dataset.name}, batch ${n.batch_size}, lr ${n.learning_rate}, ${n.num_epochs} epoch${n.num_epochs > 1 ? 's' : ''})\n`);
         }
       }
+      if (failed) process.exitCode = 1;
     });
   return cmd;
 }
