@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { basename } from 'node:path';
 import { loadClusterConfig, loadConfigFile, loadNnConfig } from '../config/load.js';
 import { problemsOf } from '../config/problems.js';
 import { addressKeys, clusterOptionValues, clusterPlan, nnOptionValues, rankFromHostLists } from '../config/settings.js';
@@ -55,6 +56,13 @@ export function applyConfigFiles(cmd: Command): void {
     if (has('psReply') && cmd.getOptionValueSource('psReply') !== 'config') values.psReply = 'gradients';
     set(values);
   }
+}
+
+/** Where the placement options' values came from, for those a --cluster file set (worker's start line). */
+export function placementFromFile(cmd: Command): { rank?: string; worldSize?: string; master?: string } {
+  const file = cmd.opts<{ cluster?: string }>().cluster;
+  const from = (key: string): string | undefined => (file && cmd.getOptionValueSource(key) === 'config' ? basename(file) : undefined);
+  return { rank: from('rank'), worldSize: from('worldSize'), master: from('master') };
 }
 
 export function configCommand(): Command {

@@ -9,9 +9,10 @@ import { isCommFailure } from '../util/errors.js';
 import { backend, setBackend } from '../tensor/dispatch.js';
 import os from 'node:os';
 import { joinSummary, nodeInfo } from '../launch/node_info.js';
-import { describePlacement, localRankFromEnvironment, resolvePlacementWithSources, schedulerThreads } from '../launch/env.js';
+import { describePlacement, localRankFromEnvironment, renameFlagSources, resolvePlacementWithSources, schedulerThreads } from '../launch/env.js';
 import { experimentName, experimentPaths, claimNamedRun } from '../train/experiment.js';
 import { agreeRunName } from '../launch/run_name.js';
+import { fitThreadsToHost } from '../launch/host_threads.js';
 import { checkModelFitsDataset } from '../launch/preflight.js';
 import { parseFaults } from '../train/faults.js';
 import { appendEvent, eventsFile } from '../metrics/events.js';
@@ -23,7 +24,7 @@ import { LAUNCHER_STORE_ENV, clusterSignature, strategyOptions } from '../launch
 import { StoreServer } from '../comm/store/server.js';
 import { resolveToken } from '../comm/token.js';
 import { chooseInterface, isLoopbackHost } from '../launch/iface.js';
-import { addConfigFlags } from './config.js';
+import { addConfigFlags, placementFromFile } from './config.js';
 import { chooseThreads } from '../train/threads.js';
 import { nonNegativeInt, positiveInt } from './options.js';
 import { printSummary } from './train.js';
@@ -43,6 +44,10 @@ export interface WorkerFlags extends TrainFlags, WorkerDashboardFlags {
   master?: string;
   /** The server binds the rendezvous store and its data listener here (cluster_config host_ip, e.g. 0.0.0.0). */
   bindHost?: string;
+  /** `server` made --master up from --master-port (no worker_connect_ip): rank 0 then names this host's addresses. */
+  masterDerived?: boolean;
+  /** Where --rank, --world-size and --master came from when not typed (a cluster file, `server`): its start line says so. */
+  placementFrom?: { rank?: string; worldSize?: string; master?: string };
 }
 
 export function workerCommand(): Command {
@@ -51,12 +56,15 @@ export function workerCommand(): Command {
     .option('--rank <n>', 'this process\'s rank (env RANK, SLURM_PROCID, OMPI_COMM_WORLD_RANK; or this host\'s place in the cluster config\'s host lists)', nonNegativeInt)
     .option('--world-size <n>', 'number of processes (env WORLD_SIZE, SLURM_NTASKS, OMPI_COMM_WORLD_SIZE)', positiveInt)
     .option('--master <host:port>', 'rendezvous address (env MASTER_ADDR, MASTER_PORT)')
-    .action(async (flags: WorkerFlags) => runWorker(flags));
+    .action(async (flags: WorkerFlags, cmd: Command) => runWorker({ ...flags, placementFrom: placementFromFile(cmd) }));
 }
 
 export async function runWorker(flags: WorkerFlags): Promise<void> {
+  const startedAt = Date.now();
   answerLivenessProbes(); // a launcher that restarts this process pings it (launch/liveness.ts)
-  const { placement: place, sources } = resolvePlacementWithSources(await withAskedRank(flags));
+  const resolved = resolvePlacementWithSources(await withAskedRank(flags));
+  const place = resolved.placement;
+  const sources = renameFlagSources(resolved.sources, flags.placementFrom ?? {});
   const strategyName = flags.strategy ?? 'allreduce';
   const sOpts = strategyOptions(flags);
   const tensor = tensorBackend(flags.backend);
@@ -80,7 +88,8 @@ export async function runWorker(flags: WorkerFlags): Promise<void> {
   const store = bind ? await StoreServer.start({ host: bind, port: place.masterPort, token: resolveToken({}), worldSize: place.worldSize, signature, timeoutMs }) : null;
   const iface = chooseInterface({ requested: flags.iface, masterHost: place.masterHost });
   const advertise = iface?.address ?? (bind && !isLoopbackHost(place.masterHost) ? place.masterHost : undefined);
-  if (place.rank === 0) process.stderr.write(`smolcluster: ${masterAnnouncement(bind ?? place.masterHost, place.masterPort, place.worldSize)}\n`);
+  const connectHost = bind && !flags.masterDerived ? place.masterHost : undefined;
+  if (place.rank === 0) process.stderr.write(`smolcluster: ${masterAnnouncement(bind ?? place.masterHost, place.masterPort, place.worldSize, undefined, connectHost)}\n`);
   // ps: the server re-admits workers that come back, workers re-dial a restarted server (ps_recovery.ts).
   const recoverable = psRecoverable(strategyName, { ...flags, gradAccum: config.gradAccum });
   const restarted = recoverable && restartedProcess();
@@ -107,6 +116,12 @@ export async function runWorker(flags: WorkerFlags): Promise<void> {
       throw err;
     });
   const experiment = experimentPaths(flags.experimentsDir, name);
+  // Threads chosen alone (no --threads, SMOLCLUSTER_THREADS or scheduler) are cut to this host's share.
+  if (!scheduled && flags.threads === undefined && !process.env.SMOLCLUSTER_THREADS && !restarted) {
+    const fitted = await fitThreadsToHost({ store: cluster.store, rank: place.rank, size: place.worldSize, timeoutMs });
+    if (fitted) process.stderr.write(`smolcluster: rank ${place.rank}: ${fitted}\n`);
+    config.threads = backend().getThreads();
+  }
   const rejoined = (rank: number, version: number): void => appendEvent(experiment.dir, 'worker_rejoined', { rank, version });
   const ps = recoverable ? await psRecovery(cluster, psPlace, restarted, rejoined).catch(async (err: unknown) => {
     await cluster.close();
@@ -148,6 +163,7 @@ export async function runWorker(flags: WorkerFlags): Promise<void> {
         beforeEnd: () => stream.settle(),
       });
       if (result) printSummary(result, experiment.dir);
+      else if (process.env[LAUNCHER_STORE_ENV] !== '1') process.stderr.write(`smolcluster: ${finishedLine(place.rank, (Date.now() - startedAt) / 1000, backend().getThreads(), experiment.dir)}\n`);
     } finally {
       await wandb?.finish();
     }
@@ -172,12 +188,21 @@ export async function runWorker(flags: WorkerFlags): Promise<void> {
   }
 }
 
-/** What rank 0 tells the user: the address workers should use, and that it waits for them. */
-export function masterAnnouncement(host: string, port: number, worldSize: number, interfaces = os.networkInterfaces()): string {
+/**
+ * What rank 0 tells the user: the address workers should use, and that it waits for them. Bound to a
+ * wildcard, that is the address workers were told to dial (`connectHost`: cluster_config
+ * worker_connect_ip, --master) when there is one, else every address of this host.
+ */
+export function masterAnnouncement(host: string, port: number, worldSize: number, interfaces = os.networkInterfaces(), connectHost?: string): string {
   const wildcard = host === '0.0.0.0' || host === '::';
   const own = Object.values(interfaces).flatMap((infos) => (infos ?? []).filter((i) => i.family === 'IPv4' && !i.internal).map((i) => i.address));
-  const hosts = wildcard ? (own.length > 0 ? own : ['127.0.0.1']) : [host];
+  const hosts = !wildcard ? [host] : connectHost ? [connectHost] : own.length > 0 ? own : ['127.0.0.1'];
   const use = hosts.map((h) => `${h}:${port}`).join(' or ');
   return `rank 0: rendezvous on ${host}:${port}; workers use --master ${use} (or MASTER_ADDR=${hosts[0]} MASTER_PORT=${port}); waiting for ${worldSize - 1} worker${worldSize === 2 ? '' : 's'}`;
 }
 
+
+/** The line a rank other than the leader ends with: it finished, and where the run's results are. */
+export function finishedLine(rank: number, seconds: number, threads: number, dir: string): string {
+  return `rank ${rank} finished in ${seconds.toFixed(1)} s (${threads} thread${threads === 1 ? '' : 's'}); rank 0 writes the results to ${dir} on its host`;
+}

@@ -47,6 +47,7 @@ export function flagsToArgs(f: TrainFlags): string[] {
   opt('--keep-checkpoints', f.keepCheckpoints);
   opt('--resume', f.resume);
   opt('--min-workers', f.minWorkers);
+  if (f.overwrite) a.push('--overwrite');
   if (f.elastic) a.push('--elastic');
   if (f.serverTrains) a.push('--server-trains');
   if (f.trackGradients) a.push('--track-gradients');
