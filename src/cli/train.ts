@@ -51,6 +51,7 @@ export async function trainInProcess(flags: TrainFlags): Promise<{ result: Train
     ? await (await import('../dashboard/live.js')).openLiveDashboard({ dir: experiment.dir, name, port: flags.port, host: flags.dashboardHost, thread: true, resuming: flags.resume !== undefined })
     : null;
   const wandb = flags.wandb ? await openWandb({ project: flags.wandbProject, name, config }) : null;
+  let finished = false;
   try {
     const progress = new ProgressObserver();
     const result = await runTraining({
@@ -58,10 +59,12 @@ export async function trainInProcess(flags: TrainFlags): Promise<{ result: Train
       output: flags.output, save: flags.save, faults, trace: flags.trace, checkpoints: checkpointOptions(flags, experiment.dir),
     });
     if (result) printSummary(result, experiment.dir);
+    finished = true;
     return { result, dir: experiment.dir };
   } finally {
     await wandb?.finish();
-    await dashboard?.close();
+    if (dashboard && finished) await (await import('../dashboard/live.js')).endLiveDashboard(dashboard, experiment.dir);
+    else await dashboard?.close();
   }
 }
 

@@ -13,6 +13,7 @@ import { describePlacement, localRankFromEnvironment, renameFlagSources, resolve
 import { experimentName, experimentPaths, claimNamedRun } from '../train/experiment.js';
 import { agreeRunName } from '../launch/run_name.js';
 import { fitThreadsToHost } from '../launch/host_threads.js';
+import { listenWarning } from '../launch/listen.js';
 import { checkModelFitsDataset } from '../launch/preflight.js';
 import { parseFaults } from '../train/faults.js';
 import { appendEvent, eventsFile } from '../metrics/events.js';
@@ -90,6 +91,8 @@ export async function runWorker(flags: WorkerFlags): Promise<void> {
   const advertise = iface?.address ?? (bind && !isLoopbackHost(place.masterHost) ? place.masterHost : undefined);
   const connectHost = bind && !flags.masterDerived ? place.masterHost : undefined;
   if (place.rank === 0) process.stderr.write(`smolcluster: ${masterAnnouncement(bind ?? place.masterHost, place.masterPort, place.worldSize, undefined, connectHost)}\n`);
+  const exposed = bind ? listenWarning('rendezvous store', bind, place.masterPort, '--bind-host (cluster_config host_ip)') : null;
+  if (exposed) process.stderr.write(`smolcluster: ${exposed}\n`);
   // ps: the server re-admits workers that come back, workers re-dial a restarted server (ps_recovery.ts).
   const recoverable = psRecoverable(strategyName, { ...flags, gradAccum: config.gradAccum });
   const restarted = recoverable && restartedProcess();
@@ -141,7 +144,7 @@ export async function runWorker(flags: WorkerFlags): Promise<void> {
   // Every rank's lines reach rank 0's folder, where its dashboard reads them (src/metrics/remote).
   const stream = startMetricStream({ transport: cluster.transport, rank: place.rank, dir: experiment.dir, timeoutMs: Math.min(timeoutMs, 10_000) });
   let failed = false;
-  let dashboard: { close(): Promise<void> } | null = null;
+  let dashboard: { url: string; close(): Promise<void> } | null = null;
   try {
     dashboard = await openWorkerDashboard(flags, place.rank, experiment.dir, basename(experiment.dir), flags.resume !== undefined);
     const strategy = createClusterStrategy(strategyName, cluster.group, { ...sOpts, recovery: ps?.recovery });
@@ -181,10 +184,12 @@ export async function runWorker(flags: WorkerFlags): Promise<void> {
   } finally {
     events.close();
     await stream.close(failed);
-    await dashboard?.close();
     ps?.close();
     await cluster.close();
     await store?.close();
+    // Last: a finished run's page may stay up in a terminal (live.ts endLiveDashboard).
+    if (dashboard && !failed) await (await import('../dashboard/live.js')).endLiveDashboard(dashboard, experiment.dir);
+    else await dashboard?.close();
   }
 }
 

@@ -69,6 +69,8 @@ export async function launchLocalCluster(flags: TrainFlags & { workers: number }
   const children: ChildProcess[] = [];
   /** 0 when the run succeeded although processes were lost on the way (elastic, or restarted). */
   let elasticCode = -1;
+  /** Every worker succeeded (the dashboard may then stay up). */
+  let finished = false;
   /** Set when the user stopped the run (Ctrl-C): the workers' deaths are then no failure of theirs. */
   let interrupted: NodeJS.Signals | null = null;
   const stopAll = (signal: NodeJS.Signals): void => {
@@ -99,6 +101,7 @@ export async function launchLocalCluster(flags: TrainFlags & { workers: number }
         return child;
       };
       elasticCode = await superviseElastic({ workers: n, maxRestarts: flags.maxRestarts ?? 0, spawn, events, graceMs, restartable });
+      finished = !interrupted && elasticCode === 0;
       return interrupted ? reportInterrupted(interrupted, n) : elasticCode;
     }
     // Otherwise --max-restarts restarts the whole cluster from its last checkpoint (as torchrun does).
@@ -115,6 +118,7 @@ export async function launchLocalCluster(flags: TrainFlags & { workers: number }
       const code = report(exits);
       if (code === 0 || attempt >= (flags.maxRestarts ?? 0) || !flags.checkpointEvery) {
         elasticCode = attempt > 0 ? code : -1;
+        finished = code === 0;
         return code;
       }
       process.stderr.write(`smolcluster: restarting the cluster from its last checkpoint (restart ${attempt + 1} of ${flags.maxRestarts})\n`);
@@ -129,7 +133,9 @@ export async function launchLocalCluster(flags: TrainFlags & { workers: number }
     // Rank 0 writes trace.json at a successful end; after a failure, what the ranks recorded.
     if (flags.trace) finalizeTrace(dir);
     events.end(elasticCode === 0);
-    await dashboard?.close();
+    // A finished run's page stays up in a terminal (live.ts endLiveDashboard); a failed or stopped one closes.
+    if (dashboard && finished) await (await import('../dashboard/live.js')).endLiveDashboard(dashboard, dir);
+    else await dashboard?.close();
     await store.close();
   }
 }
