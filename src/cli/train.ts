@@ -4,7 +4,7 @@ import { ProgressObserver } from '../metrics/progress_observer.js';
 import { openWandb } from '../metrics/wandb.js';
 import { backend, setBackend } from '../tensor/dispatch.js';
 import { experimentName, experimentPaths, claimNamedRun } from '../train/experiment.js';
-import { checkModelFitsDataset } from '../launch/preflight.js';
+import { checkRunInputs } from '../launch/preflight.js';
 import type { TrainResult } from '../train/result.js';
 import { parseFaults } from '../train/faults.js';
 import { runTraining } from '../train/run.js';
@@ -42,7 +42,7 @@ export async function trainInProcess(flags: TrainFlags): Promise<{ result: Train
   const threads = resolveThreads(flags.threads);
   backend().setThreads(threads);
   const config = configFrom(flags, threads);
-  checkModelFitsDataset(config);
+  checkRunInputs(config);
   const faults = parseFaults(flags.fault);
   const name = flags.name ?? experimentName(config.model, undefined, flags.experimentsDir);
   const experiment = experimentPaths(flags.experimentsDir, name);

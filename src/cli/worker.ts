@@ -14,7 +14,7 @@ import { experimentName, experimentPaths, claimNamedRun } from '../train/experim
 import { agreeRunName } from '../launch/run_name.js';
 import { fitThreadsToHost } from '../launch/host_threads.js';
 import { listenWarning } from '../launch/listen.js';
-import { checkModelFitsDataset } from '../launch/preflight.js';
+import { checkRunInputs } from '../launch/preflight.js';
 import { parseFaults } from '../train/faults.js';
 import { appendEvent, eventsFile } from '../metrics/events.js';
 import { balancerFromFlags, rebalanceLine } from '../balance/index.js';
@@ -77,7 +77,7 @@ export async function runWorker(flags: WorkerFlags): Promise<void> {
   process.stderr.write(`smolcluster: ${describePlacement(place, sources)}${local !== undefined ? `, local rank ${local}` : ''}, ${threads} thread${threads === 1 ? '' : 's'} (${scheduled?.source ?? chosen.source})\n`);
   backend().setThreads(threads);
   const config = configFrom(flags, threads);
-  checkModelFitsDataset(config);
+  checkRunInputs(config);
   // Started by hand, rank 0 owns the run's name; under a launcher the launcher checked it.
   if (place.rank === 0 && flags.name !== undefined && process.env[LAUNCHER_STORE_ENV] !== '1') claimNamedRun(experimentPaths(flags.experimentsDir, flags.name).dir, flags);
   const faults = parseFaults(flags.fault);

@@ -1,4 +1,6 @@
 import { modelDatasetMismatch } from '../config/compatibility.js';
+import { throwProblems } from '../config/problems.js';
+import { dataFileProblem } from '../data/load.js';
 import { initFromFile } from '../nn/interchange/model_io.js';
 import { createModel } from '../nn/models/index.js';
 import type { TrainConfig } from '../train/config.js';
@@ -13,7 +15,7 @@ import { ConfigError } from '../util/errors.js';
  * and ended on a generic "worker rank 0 exited with code 1".
  */
 export function preflight(config: TrainConfig): void {
-  checkModelFitsDataset(config);
+  checkRunInputs(config);
   if (!config.init && !config.dataDir && !config.dataFile) return;
   const data = loadTrainData(config);
   if (!config.init) return;
@@ -21,8 +23,15 @@ export function preflight(config: TrainConfig): void {
   initFromFile(config.init, createModel(spec, config.seed), spec);
 }
 
-/** Refuses a model that cannot read the dataset's samples, naming what would fit (config/compatibility.ts). */
-export function checkModelFitsDataset(config: Pick<TrainConfig, 'model' | 'dataset'>, file = 'command line'): void {
+/**
+ * The command line's inputs, checked at once: a dataset read from a file the flags do not name, and
+ * a model that cannot read the dataset's samples (naming what would fit: config/compatibility.ts).
+ */
+export function checkRunInputs(config: Pick<TrainConfig, 'model' | 'dataset' | 'dataFile'>): void {
+  const problems: ConfigError[] = [];
+  const unreadable = dataFileProblem({ name: config.dataset, dataFile: config.dataFile });
+  if (unreadable) problems.push(new ConfigError(unreadable.file, '', unreadable.problem));
   const why = modelDatasetMismatch(config.model, config.dataset);
-  if (why) throw new ConfigError(file, file === 'command line' ? '--model, --dataset' : 'model, dataset', why);
+  if (why) problems.push(new ConfigError('command line', '--model, --dataset', why));
+  throwProblems(problems);
 }

@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic_file.js';
+import { CONFIG_SCHEMA, CONFIG_SCHEMA_VERSION } from '../metrics/reader.js';
 import { ConfigError } from '../util/errors.js';
+import { snakeCaseKeys } from '../util/snake_case.js';
 
 /**
  * experiments/<name>/: the resolved config, metrics.jsonl (every rank, every step) and result.json.
@@ -28,6 +30,9 @@ export function experimentName(model: string, at: Date = new Date(), root?: stri
   }
 }
 
+/** What a run leaves in its folder (docs/METRICS.md): any of them means the folder holds a run. */
+const RUN_FILES = ['config.json', 'metrics.jsonl', 'events.jsonl', 'result.json', 'trace.json', 'checkpoints'];
+
 /**
  * An explicit --name whose folder already holds a run is refused: reusing it would mix two runs'
  * metrics and checkpoints. --resume continues that run; --overwrite removes it first.
@@ -37,11 +42,11 @@ export function claimNamedRun(dir: string, opts: { resume?: string; overwrite?: 
   if (opts.overwrite) return rmSync(dir, { recursive: true, force: true });
   let entries: string[];
   try {
-    entries = readdirSync(dir);
+    entries = readdirSync(dir).filter((f) => RUN_FILES.includes(f));
   } catch {
     return; // no folder yet
   }
-  if (entries.length === 0) return;
+  if (entries.length === 0) return; // new, or holding only files no run wrote (say, the data)
   throw new ConfigError('command line', '--name', `${dir} already holds a run (${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', ...' : ''}); choose another --name, continue it with --resume auto, or replace it with --overwrite`);
 }
 
@@ -60,7 +65,12 @@ export function experimentPaths(root: string, name: string): ExperimentPaths {
  */
 export function createExperiment(paths: ExperimentPaths, config: object, opts: { resuming?: boolean } = {}): void {
   mkdirSync(paths.dir, { recursive: true });
-  writeFileAtomic(paths.config, `${JSON.stringify(config, null, 2)}\n`);
+  writeFileAtomic(paths.config, `${JSON.stringify(configFile(config), null, 2)}\n`);
   if (!opts.resuming) writeFileSync(paths.metrics, '');
   rmSync(paths.result, { force: true });
+}
+
+/** config.json: the run's configuration under snake_case keys, named and versioned (docs/METRICS.md). */
+export function configFile(config: object): Record<string, unknown> {
+  return { schema: CONFIG_SCHEMA, schema_version: CONFIG_SCHEMA_VERSION, ...(snakeCaseKeys(config) as object) };
 }

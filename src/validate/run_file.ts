@@ -7,6 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TrainResult } from '../train/result.js';
+import { snakeCaseKeys } from '../util/snake_case.js';
 import { InputError, numberField, readSchema } from './files.js';
 
 export const RUN_SCHEMA = 'smolcluster-run';
@@ -88,7 +89,8 @@ export interface RunFile {
     host: TrainResult['host'];
   };
   experiment_dir: string;
-  config: TrainResult['config'];
+  /** The run's configuration under snake_case keys (config.json's). */
+  config: Record<string, unknown>;
 }
 
 interface StepLine {
@@ -223,7 +225,7 @@ export function buildRunFile(experimentDir: string): RunFile {
       host: result.host,
     },
     experiment_dir: experimentDir,
-    config: result.config,
+    config: snakeCaseKeys(result.config) as Record<string, unknown>,
   };
 }
 

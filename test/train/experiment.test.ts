@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { claimNamedRun, experimentName } from '../../src/train/experiment.js';
+import { readConfig } from '../../src/metrics/reader.js';
+import { claimNamedRun, createExperiment, experimentName, experimentPaths } from '../../src/train/experiment.js';
 
 const root = mkdtempSync(join(tmpdir(), 'smolcluster-experiment-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -65,5 +66,29 @@ describe('claimNamedRun', () => {
     claimNamedRun(join(root, 'new'), {});
     mkdirSync(join(root, 'empty'));
     claimNamedRun(join(root, 'empty'), {});
+  });
+});
+
+describe('config.json', () => {
+  it('is named and versioned, with snake_case keys', () => {
+    const paths = experimentPaths(root, 'config-json');
+    createExperiment(paths, { model: 'mlp', batchSize: 32, evalBatchSize: 1000, workers: 2 });
+    assert.deepEqual(JSON.parse(readFileSync(paths.config, 'utf8')), {
+      schema: 'smolcluster-config', schema_version: 1, model: 'mlp', batch_size: 32, eval_batch_size: 1000, workers: 2,
+    });
+  });
+
+  it('a file written before (camelCase, no schema) reads with the same keys', () => {
+    const dir = join(root, 'old-config');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ model: 'mlp', batchSize: 32, workers: 2 }));
+    assert.deepEqual(readConfig(join(dir, 'config.json')), { model: 'mlp', batch_size: 32, workers: 2 });
+  });
+
+  it('a --name folder holding only files no run wrote (the data, say) is not a run', () => {
+    const dir = join(root, 'data-only');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'data_batch_1.bin'), '');
+    claimNamedRun(dir, {});
   });
 });
