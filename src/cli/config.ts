@@ -1,7 +1,8 @@
 import { Command } from 'commander';
 import { basename } from 'node:path';
 import { loadClusterConfig, loadConfigFile, loadNnConfig } from '../config/load.js';
-import { problemsOf } from '../config/problems.js';
+import { problemsOf, throwProblems } from '../config/problems.js';
+import type { ConfigError } from '../util/errors.js';
 import { addressKeys, clusterOptionValues, clusterPlan, nnOptionValues, rankFromHostLists } from '../config/settings.js';
 import { rankFromEnvironment, worldSizeFromEnvironment } from '../launch/env.js';
 
@@ -26,8 +27,22 @@ export function applyConfigFiles(cmd: Command): void {
       cmd.setOptionValueWithSource(key, value, 'config');
     }
   };
-  if (opts.cluster) {
-    const c = loadClusterConfig(opts.cluster);
+  // Both files read before either is applied: every problem of both, in one message.
+  const problems: ConfigError[] = [];
+  const load = <T>(file: string | undefined, read: (f: string) => T): T | undefined => {
+    if (!file) return undefined;
+    try {
+      return read(file);
+    } catch (err) {
+      problems.push(...problemsOf(err));
+      return undefined;
+    }
+  };
+  const cluster = load(opts.cluster, loadClusterConfig);
+  const nn = load(opts.nn, loadNnConfig);
+  throwProblems(problems);
+  if (opts.cluster && cluster) {
+    const c = cluster;
     const values = clusterOptionValues(c);
     // `train` runs the cluster locally: num_workers worker processes, addresses unused (said once).
     if (has('workers')) {
@@ -49,8 +64,8 @@ export function applyConfigFiles(cmd: Command): void {
     if (process.env.MASTER_ADDR) delete values.master;
     set(values);
   }
-  if (opts.nn) {
-    const values = nnOptionValues(loadNnConfig(opts.nn));
+  if (nn) {
+    const values = nnOptionValues(nn);
     // SmolCluster's server averages the gradients and sends the average back, and every node steps
     // its own model — unless cluster_config.yaml chose (ps_reply) or a flag did.
     if (has('psReply') && cmd.getOptionValueSource('psReply') !== 'config') values.psReply = 'gradients';

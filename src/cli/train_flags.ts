@@ -4,7 +4,7 @@ import type { CheckpointOptions } from '../train/checkpoints.js';
 import { DATASETS } from '../train/config.js';
 import { MODEL_NAMES } from '../nn/models/index.js';
 import { BALANCE_MODELS } from '../balance/policy.js';
-import { acceptedDatasets, acceptedModels, canonicalDataset, canonicalModel } from '../config/spellings.js';
+import { acceptedDatasets, acceptedModels, canonicalDataset, canonicalModel, didYouMean } from '../config/spellings.js';
 import { addCommFlags } from './comm_flags.js';
 import type { TrainFlags } from '../launch/worker_flags.js';
 import { CLUSTER_STRATEGIES } from '../train/strategies/ps_factory.js';
@@ -83,14 +83,14 @@ export function addSinkFlags(cmd: Command): Command {
 /** `--model`: the guide's and other spellings (ResNet50, SimpleNN, GPT-2) as their canonical name (config/spellings.ts). */
 export function modelFlag(value: string): string {
   const name = canonicalModel(value);
-  if (name === null) throw new InvalidArgumentError(`unknown model "${value}"; accepted: ${acceptedModels()}.`);
+  if (name === null) throw new InvalidArgumentError(`unknown model "${value}"${didYouMean(value, MODEL_NAMES)}; accepted: ${acceptedModels()}.`);
   return name;
 }
 
 /** `--dataset`: MNIST, CIFAR-10, synthetic-image and the like as their canonical name. */
 export function datasetFlag(value: string): string {
   const name = canonicalDataset(value);
-  if (name === null) throw new InvalidArgumentError(`unknown dataset "${value}"; accepted: ${acceptedDatasets()}.`);
+  if (name === null) throw new InvalidArgumentError(`unknown dataset "${value}"${didYouMean(value, DATASETS)}; accepted: ${acceptedDatasets()}.`);
   return name;
 }
 

@@ -66,3 +66,9 @@ function editDistance(a: string, b: string): number {
   }
   return d[a.length][b.length];
 }
+
+/** `" (did you mean X?)"` for the closest candidate, or nothing when none is close. */
+export function didYouMean(value: string, candidates: readonly string[]): string {
+  const guess = closest(value, candidates);
+  return guess ? ` (did you mean ${guess}?)` : '';
+}

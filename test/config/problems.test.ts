@@ -8,6 +8,9 @@ import { ConfigProblems } from '../../src/config/problems.js';
 import { closest } from '../../src/config/spellings.js';
 import { ConfigError } from '../../src/util/errors.js';
 import { runCliProcess, tempDir } from '../helpers/cluster.js';
+import { Command } from 'commander';
+import { addConfigFlags } from '../../src/cli/config.js';
+import { addTrainFlags, datasetFlag, modelFlag } from '../../src/cli/train_flags.js';
 
 const dir = tempDir('config-problems');
 let n = 0;
@@ -74,5 +77,24 @@ describe('configuration problems', () => {
     assert.equal(r.code, 1);
     for (const f of [a, b, c]) assert.match(r.stderr, new RegExp(`smolcluster: error: ${f.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} \\(`));
     assert.match(r.stdout, new RegExp(`${ok.split('/').pop()!.replace('.', '\\.')}: ok`));
+  });
+});
+
+describe('names and files on the command line', () => {
+  it('an unknown --model or --dataset says which one was probably meant', () => {
+    assert.throws(() => modelFlag('resnet5'), /unknown model "resnet5" \(did you mean resnet50\?\)/);
+    assert.throws(() => datasetFlag('cifar'), /unknown dataset "cifar" \(did you mean cifar10\?\)/);
+    assert.throws(() => modelFlag('vit'), (e: Error) => !/did you mean/.test(e.message));
+  });
+
+  it('--cluster and --nn: the problems of both files in one error', () => {
+    const cluster = file('num_workers: two\nprot: 5\n');
+    const nn = file(NN.replace('learning_rate', 'learnin_rate'));
+    const cmd = addConfigFlags(addTrainFlags(new Command('train'))).exitOverride().action(() => {});
+    assert.throws(() => cmd.parse(['--cluster', cluster, '--nn', nn], { from: 'user' }), (e: Error) => {
+      assert.ok(e instanceof ConfigProblems);
+      assert.deepEqual(e.problems.map((p) => `${p.file === cluster ? 'cluster' : 'nn'} ${p.path}`).sort(), ['cluster num_workers', 'cluster prot', 'nn learnin_rate']);
+      return true;
+    });
   });
 });
