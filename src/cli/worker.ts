@@ -112,19 +112,21 @@ export async function runWorker(flags: WorkerFlags): Promise<void> {
     await store?.close();
     throw err;
   });
-  const name = await agreeRunName({ rank: place.rank, name: flags.name, drawn: () => experimentName(config.model, undefined, flags.experimentsDir), store: cluster.store, timeoutMs })
-    .catch(async (err: unknown) => {
-      await cluster.close();
-      await store?.close();
-      throw err;
-    });
+  const name = await (async (): Promise<string> => {
+    const agreed = await agreeRunName({ rank: place.rank, name: flags.name, drawn: () => experimentName(config.model, undefined, flags.experimentsDir), store: cluster.store, timeoutMs });
+    // Threads chosen alone (no --threads, SMOLCLUSTER_THREADS or scheduler) are cut to this host's share.
+    if (!scheduled && flags.threads === undefined && !process.env.SMOLCLUSTER_THREADS && !restarted) {
+      const fitted = await fitThreadsToHost({ store: cluster.store, rank: place.rank, size: place.worldSize, timeoutMs });
+      if (fitted) process.stderr.write(`smolcluster: rank ${place.rank}: ${fitted}\n`);
+      config.threads = backend().getThreads();
+    }
+    return agreed;
+  })().catch(async (err: unknown) => {
+    await cluster.close();
+    await store?.close();
+    throw err;
+  });
   const experiment = experimentPaths(flags.experimentsDir, name);
-  // Threads chosen alone (no --threads, SMOLCLUSTER_THREADS or scheduler) are cut to this host's share.
-  if (!scheduled && flags.threads === undefined && !process.env.SMOLCLUSTER_THREADS && !restarted) {
-    const fitted = await fitThreadsToHost({ store: cluster.store, rank: place.rank, size: place.worldSize, timeoutMs });
-    if (fitted) process.stderr.write(`smolcluster: rank ${place.rank}: ${fitted}\n`);
-    config.threads = backend().getThreads();
-  }
   const rejoined = (rank: number, version: number): void => appendEvent(experiment.dir, 'worker_rejoined', { rank, version });
   const ps = recoverable ? await psRecovery(cluster, psPlace, restarted, rejoined).catch(async (err: unknown) => {
     await cluster.close();
@@ -205,7 +207,6 @@ export function masterAnnouncement(host: string, port: number, worldSize: number
   const use = hosts.map((h) => `${h}:${port}`).join(' or ');
   return `rank 0: rendezvous on ${host}:${port}; workers use --master ${use} (or MASTER_ADDR=${hosts[0]} MASTER_PORT=${port}); waiting for ${worldSize - 1} worker${worldSize === 2 ? '' : 's'}`;
 }
-
 
 /** The line a rank other than the leader ends with: it finished, and where the run's results are. */
 export function finishedLine(rank: number, seconds: number, threads: number, dir: string): string {

@@ -133,10 +133,10 @@ export async function launchLocalCluster(flags: TrainFlags & { workers: number }
     // Rank 0 writes trace.json at a successful end; after a failure, what the ranks recorded.
     if (flags.trace) finalizeTrace(dir);
     events.end(elasticCode === 0);
+    await store.close();
     // A finished run's page stays up in a terminal (live.ts endLiveDashboard); a failed or stopped one closes.
     if (dashboard && finished) await (await import('../dashboard/live.js')).endLiveDashboard(dashboard, dir);
     else await dashboard?.close();
-    await store.close();
   }
 }
 
