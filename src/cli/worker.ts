@@ -78,8 +78,9 @@ export async function runWorker(flags: WorkerFlags): Promise<void> {
   backend().setThreads(threads);
   const config = configFrom(flags, threads);
   checkRunInputs(config);
-  // Started by hand, rank 0 owns the run's name; under a launcher the launcher checked it.
-  if (place.rank === 0 && flags.name !== undefined && process.env[LAUNCHER_STORE_ENV] !== '1') claimNamedRun(experimentPaths(flags.experimentsDir, flags.name).dir, flags);
+  // Started by hand, rank 0 owns the run's name; under a launcher the launcher checked it. (An
+  // elastic run has no owner: its members write the folder as each joins, rank 0 perhaps last.)
+  if (place.rank === 0 && flags.name !== undefined && !flags.elastic && process.env[LAUNCHER_STORE_ENV] !== '1') claimNamedRun(experimentPaths(flags.experimentsDir, flags.name).dir, flags);
   const faults = parseFaults(flags.fault);
   const timeoutMs = flags.timeout * 1000;
   const signature = clusterSignature(config, flags);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { StoreTimeoutError } from '../../src/comm/store/protocol.js';
-import { RUN_NAME_KEY, agreeRunName } from '../../src/launch/run_name.js';
+import { RUN_NAME_KEY, SHARED_RUN_NAME_KEY, agreeRunName, sharedRunName } from '../../src/launch/run_name.js';
 import { TimeoutError } from '../../src/util/errors.js';
 
 /** A rendezvous store of one map; get() of a missing key times out as the real one does. */
@@ -43,5 +43,29 @@ describe('agreeRunName', () => {
       assert.match(e.message, /--name/);
       return true;
     });
+  });
+});
+
+describe('sharedRunName (elastic: no fixed rank 0)', () => {
+  /** compareSet as the store does it: set when absent, answer the value after. */
+  function casStore(): { values: Map<string, string>; compareSet(k: string, e: null, d: string): Promise<Uint8Array> } {
+    const values = new Map<string, string>();
+    return {
+      values,
+      compareSet: async (k, _e, d) => {
+        if (!values.has(k)) values.set(k, d);
+        return new TextEncoder().encode(values.get(k)!);
+      },
+    };
+  }
+
+  it('the first member\'s name is every member\'s, a late joiner\'s too; one given --name keeps it', async () => {
+    const store = casStore();
+    const first = await sharedRunName({ drawn: () => 'mlp-a', store });
+    const second = await sharedRunName({ drawn: () => 'mlp-b', store });
+    const late = await sharedRunName({ drawn: () => 'mlp-c', store });
+    assert.deepEqual([first, second, late], ['mlp-a', 'mlp-a', 'mlp-a']);
+    assert.equal(store.values.get(SHARED_RUN_NAME_KEY), 'mlp-a');
+    assert.equal(await sharedRunName({ name: 'mine', drawn: () => 'mlp-d', store }), 'mine');
   });
 });
