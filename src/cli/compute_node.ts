@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { defaultListenHost, listenWarning } from '../launch/listen.js';
 import { ComputeNode } from '../cluster/compute_node.js';
 import { backend } from '../tensor/dispatch.js';
 import { clusterToken, either, untilSignal, parseHostPort, parsePort, parseProbability } from './cluster_flags.js';
@@ -8,7 +9,7 @@ interface ComputeNodeFlags {
   port?: number;
   loadProbability?: number;
   coordinator?: string;
-  host: string;
+  host?: string;
   busyDelayMs: number;
   heartbeatMs: number;
   seed?: number;
@@ -27,7 +28,7 @@ export function computeNodeCommand(): Command {
     .option('--port <n>', 'port to listen on for tasks (0: any free port)', (s) => parsePort(s))
     .option('--load-probability <p>', 'probability that the node is busy for a task (it delays or rejects it)', (s) => parseProbability(s))
     .option('--coordinator <host:port>', 'register with this coordinator (and again after losing it)')
-    .option('--host <addr>', 'address to listen on', '0.0.0.0')
+    .option('--host <addr>', 'address to listen on (default 127.0.0.1, or every interface when --coordinator is on another machine; a warning says when it is not loopback)')
     .option('--busy-delay-ms <ms>', 'how long a busy node delays a task it does not reject (the original: 3000)', nonNegativeInt, 3000)
     .option('--heartbeat-ms <ms>', 'heartbeat interval', positiveInt, 500)
     .option('--seed <n>', 'seed of the busy draws (default: from the port)', nonNegativeInt)
@@ -36,11 +37,13 @@ export function computeNodeCommand(): Command {
       const port = either(f.port, portArg, '--port', parsePort);
       const loadProbability = either(f.loadProbability, loadArg, '--load-probability', parseProbability, 0);
       backend().setThreads(f.threads);
+      const coordinator = f.coordinator ? parseHostPort(f.coordinator, '--coordinator') : undefined;
+      const host = f.host ?? defaultListenHost(coordinator?.host);
       const node = await ComputeNode.start({
-        host: f.host,
+        host,
         port,
         token: clusterToken(),
-        coordinator: f.coordinator ? parseHostPort(f.coordinator, '--coordinator') : undefined,
+        coordinator,
         loadProbability,
         busyDelayMs: f.busyDelayMs,
         heartbeatMs: f.heartbeatMs,
@@ -48,7 +51,9 @@ export function computeNodeCommand(): Command {
         handshakeTimeoutMs: 5000,
         onLog: (line) => process.stderr.write(`[compute-node :${node.port}] ${line}\n`),
       });
-      process.stderr.write(`smolcluster: compute node on ${f.host}:${node.port} (load probability ${loadProbability})\n`);
+      process.stderr.write(`smolcluster: compute node on ${host}:${node.port} (load probability ${loadProbability})\n`);
+      const exposed = listenWarning('compute node', host, node.port);
+      if (exposed) process.stderr.write(`smolcluster: ${exposed}\n`);
       await untilSignal();
       await node.close();
     });

@@ -1,6 +1,9 @@
 import { Command } from 'commander';
+import { basename } from 'node:path';
 import { CONFIG_FILE_OPTIONS } from '../config/options/index.js';
 import { loadClusterConfig, loadConfigFile, loadNnConfig } from '../config/load.js';
+import { problemsOf, throwProblems } from '../config/problems.js';
+import type { ConfigError } from '../util/errors.js';
 import { addressKeys, clusterOptionValues, clusterPlan, nnOptionValues, rankFromHostLists } from '../config/settings.js';
 import { rankFromEnvironment, worldSizeFromEnvironment } from '../launch/env.js';
 import { addOptions } from './option_table.js';
@@ -23,8 +26,22 @@ export function applyConfigFiles(cmd: Command): void {
       cmd.setOptionValueWithSource(key, value, 'config');
     }
   };
-  if (opts.cluster) {
-    const c = loadClusterConfig(opts.cluster);
+  // Both files read before either is applied: every problem of both, in one message.
+  const problems: ConfigError[] = [];
+  const load = <T>(file: string | undefined, read: (f: string) => T): T | undefined => {
+    if (!file) return undefined;
+    try {
+      return read(file);
+    } catch (err) {
+      problems.push(...problemsOf(err));
+      return undefined;
+    }
+  };
+  const cluster = load(opts.cluster, loadClusterConfig);
+  const nn = load(opts.nn, loadNnConfig);
+  throwProblems(problems);
+  if (opts.cluster && cluster) {
+    const c = cluster;
     const values = clusterOptionValues(c);
     // `train` runs the cluster locally: num_workers worker processes, addresses unused (said once).
     if (has('workers')) {
@@ -46,13 +63,20 @@ export function applyConfigFiles(cmd: Command): void {
     if (process.env.MASTER_ADDR) delete values.master;
     set(values);
   }
-  if (opts.nn) {
-    const values = nnOptionValues(loadNnConfig(opts.nn));
+  if (nn) {
+    const values = nnOptionValues(nn);
     // SmolCluster's server averages the gradients and sends the average back, and every node steps
     // its own model — unless cluster_config.yaml chose (ps_reply) or a flag did.
     if (has('psReply') && cmd.getOptionValueSource('psReply') !== 'config') values.psReply = 'gradients';
     set(values);
   }
+}
+
+/** Where the placement options' values came from, for those a --cluster file set (worker's start line). */
+export function placementFromFile(cmd: Command): { rank?: string; worldSize?: string; master?: string } {
+  const file = cmd.opts<{ cluster?: string }>().cluster;
+  const from = (key: string): string | undefined => (file && cmd.getOptionValueSource(key) === 'config' ? basename(file) : undefined);
+  return { rank: from('rank'), worldSize: from('worldSize'), master: from('master') };
 }
 
 export function configCommand(): Command {
@@ -61,8 +85,17 @@ export function configCommand(): Command {
     .description('validate configuration files; each error names the file, the key and what was expected')
     .argument('<files...>', 'YAML files (the kind is recognised from the keys)')
     .action((files: string[]) => {
+      // Every file, every problem: a user with four broken files fixes them in one pass.
+      let failed = false;
       for (const file of files) {
-        const loaded = loadConfigFile(file);
+        let loaded: ReturnType<typeof loadConfigFile>;
+        try {
+          loaded = loadConfigFile(file);
+        } catch (err) {
+          for (const p of problemsOf(err)) process.stderr.write(`smolcluster: error: ${p.message}\n`);
+          failed = true;
+          continue;
+        }
         if (loaded.kind === 'cluster') {
           const plan = clusterPlan(loaded.config);
           const where = plan.masterHost ? ` at ${plan.masterHost}:${plan.port ?? '?'}` : '';
@@ -72,6 +105,7 @@ export function configCommand(): Command {
           process.stdout.write(`${file}: ok (nn config: ${n.model.type} on ${n.dataset.name}, batch ${n.batch_size}, lr ${n.learning_rate}, ${n.num_epochs} epoch${n.num_epochs > 1 ? 's' : ''})\n`);
         }
       }
+      if (failed) process.exitCode = 1;
     });
   return cmd;
 }

@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { LOOPBACK, listenWarning } from '../launch/listen.js';
 import { Coordinator, COORDINATOR_DEFAULTS } from '../cluster/coordinator.js';
 import { parsePolicy, POLICY_NAMES, type PolicyName } from '../cluster/policies/index.js';
 import { backend } from '../tensor/dispatch.js';
@@ -37,7 +38,7 @@ export function coordinatorCommand(): Command {
     .option('--port <n>', 'port to listen on (0: any free port)', (s) => parsePort(s))
     .addOption(new Option('--policy <name>', 'scheduling policy (or 1, 2, 3)').choices([...POLICY_NAMES, '1', '2', '3']))
     .option('--nodes <file>', 'compute_nodes.txt: "host,port" per line; dialed, and re-read while running')
-    .option('--host <addr>', 'address to listen on', '0.0.0.0')
+    .option('--host <addr>', 'address to listen on (default 127.0.0.1; 0.0.0.0 for nodes and clients on other machines, with a warning)', LOOPBACK)
     .option('--out <dir>', 'folder for events.jsonl and jobs/job-<id>/result.json', 'experiments/coordinator')
     .option('--seed <n>', 'seed of the random policy', nonNegativeInt, 0)
     .option('--dead-after-ms <ms>', 'a node silent this long is dead', positiveInt, d.deadAfterMs)
@@ -70,6 +71,8 @@ export function coordinatorCommand(): Command {
         onEvent: printEvent,
       });
       process.stderr.write(`smolcluster: coordinator on ${f.host}:${coordinator.port} (policy ${policy}${f.nodes ? `, nodes from ${f.nodes}` : ''}); events in ${f.out}/events.jsonl\n`);
+      const exposed = listenWarning('coordinator', f.host, coordinator.port);
+      if (exposed) process.stderr.write(`smolcluster: ${exposed}\n`);
       const dashboard = f.dashboard ? await startClusterDashboard(f.out, f.dashboardPort) : null;
       await untilSignal();
       await dashboard?.close();

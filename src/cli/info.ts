@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { formatNodeInfo, nodeInfo } from '../launch/node_info.js';
+import { formatNodeInfo, nodeInfo, nodeInfoFile } from '../launch/node_info.js';
 import { backend } from '../tensor/dispatch.js';
 
 /** `smolcluster info [--json]`: what this node brings to a cluster. */
@@ -9,6 +9,6 @@ export function infoCommand(): Command {
     .option('--json', 'one JSON object instead of text')
     .action((flags: { json?: boolean }) => {
       const info = nodeInfo(backend().description);
-      process.stdout.write(flags.json ? `${JSON.stringify(info, null, 2)}\n` : `${formatNodeInfo(info)}\n`);
+      process.stdout.write(flags.json ? `${JSON.stringify(nodeInfoFile(info), null, 2)}\n` : `${formatNodeInfo(info)}\n`);
     });
 }

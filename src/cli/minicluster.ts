@@ -25,5 +25,5 @@ const program = new Command('minicluster')
   .addCommand(baselineCommand({ baselineDir: '.minicluster/baselines', program: 'minicluster', lossFollowsLatency: true }));
 
 program.parseAsync(process.argv).catch((e: unknown) => {
-  process.exitCode = reportError(e);
+  process.exitCode = reportError(e, undefined, 'minicluster');
 });

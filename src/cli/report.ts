@@ -1,10 +1,11 @@
 /**
  * Prints an error the way users should see it: one or two lines, no stack trace unless
- * --verbose (or SMOLCLUSTER_VERBOSE=1). Returns the process exit code.
+ * --verbose (or SMOLCLUSTER_VERBOSE=1), after the name of the program the user typed (`minicluster`
+ * is smolcluster underneath, but its user never typed "smolcluster"). Returns the process exit code.
  */
-export function reportError(e: unknown, verbose = process.env.SMOLCLUSTER_VERBOSE === '1'): number {
+export function reportError(e: unknown, verbose = process.env.SMOLCLUSTER_VERBOSE === '1', program = 'smolcluster'): number {
   const err = e instanceof Error ? e : new Error(String(e));
-  process.stderr.write(`smolcluster: error: ${err.message}\n`);
+  process.stderr.write(`${program}: error: ${err.message}\n`);
   if (verbose && err.stack) process.stderr.write(`${err.stack}\n`);
   return 1;
 }

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { ConfigError } from '../util/errors.js';
-import { addConfigFlags } from './config.js';
+import { addConfigFlags, placementFromFile } from './config.js';
 import { positiveInt } from './options.js';
 import { addSinkFlags, addTrainFlags } from './train_flags.js';
 import { type WorkerFlags, runWorker } from './worker.js';
@@ -24,10 +24,10 @@ export function serverCommand(): Command {
     .option('--master <host:port>', 'the address workers dial (cluster_config worker_connect_ip and port)')
     .option('--master-port <n>', 'rendezvous port (cluster_config port), with --bind-host', positiveInt)
     .option('--bind-host <addr>', 'address to listen on (cluster_config host_ip, e.g. 0.0.0.0)')
-    .action(async (flags: ServerFlags) => runServer(flags));
+    .action(async (flags: ServerFlags, cmd: Command) => runServer(flags, placementFromFile(cmd)));
 }
 
-async function runServer(flags: ServerFlags): Promise<void> {
+async function runServer(flags: ServerFlags, from: WorkerFlags['placementFrom'] = {}): Promise<void> {
   const strategy = flags.strategy ?? 'ps';
   if (strategy === 'allreduce') {
     throw new ConfigError('command line', '--strategy', 'allreduce has no server: start every process with `smolcluster worker`');
@@ -38,5 +38,7 @@ async function runServer(flags: ServerFlags): Promise<void> {
   let master = flags.master;
   if (!master && flags.masterPort) master = `${!flags.bindHost || flags.bindHost === '0.0.0.0' ? '127.0.0.1' : flags.bindHost}:${flags.masterPort}`;
   if (!master) throw new ConfigError('command line', '--master', 'no address: pass --master host:port (or --master-port), or --cluster with port');
-  await runWorker({ ...flags, strategy, rank: 0, worldSize, master });
+  const worldFrom = flags.worldSize !== undefined ? from.worldSize : `${from.worldSize ?? '--num-workers'} + the server`;
+  const masterFrom = flags.master !== undefined ? from.master : `${from.master ?? ''}${from.master ? ' ' : ''}--master-port`;
+  await runWorker({ ...flags, strategy, rank: 0, worldSize, master, masterDerived: flags.master === undefined, placementFrom: { rank: 'server', worldSize: worldFrom, master: masterFrom } });
 }

@@ -1,7 +1,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { submitJob } from '../cluster/client.js';
-import type { JobResult } from '../cluster/job.js';
+import { type JobResult, resultFile } from '../cluster/job.js';
 import type { JobSpec, JobUpdate, Weighting } from '../cluster/messages.js';
 import { defaultLettersDir, loadLetters } from '../data/letters.js';
 import { clusterToken, describeUpdate, either, parseHostPort, parsePort } from './cluster_flags.js';
@@ -68,7 +68,7 @@ export function printUpdate(u: JobUpdate): void {
 }
 
 export function writeResult(file: string | undefined, result: JobResult): void {
-  if (file) writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+  if (file) writeFileSync(file, resultFile(result));
 }
 
 /**

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { type WorkerFlags, runWorkerProcess } from '../launch/worker_process.js';
 import { withAskedRank } from './ask_rank.js';
-import { addConfigFlags } from './config.js';
+import { addConfigFlags, placementFromFile } from './config.js';
 import { nonNegativeInt, positiveInt } from './options.js';
 import { printSummary } from './train.js';
 import { addSinkFlags, addTrainFlags } from './train_flags.js';
@@ -15,7 +15,7 @@ export function workerCommand(): Command {
     .option('--rank <n>', 'this process\'s rank (env RANK, SLURM_PROCID, OMPI_COMM_WORLD_RANK; or this host\'s place in the cluster config\'s host lists)', nonNegativeInt)
     .option('--world-size <n>', 'number of processes (env WORLD_SIZE, SLURM_NTASKS, OMPI_COMM_WORLD_SIZE)', positiveInt)
     .option('--master <host:port>', 'rendezvous address (env MASTER_ADDR, MASTER_PORT)')
-    .action(async (flags: WorkerFlags) => runWorker(flags));
+    .action(async (flags: WorkerFlags, cmd: Command) => runWorker({ ...flags, placementFrom: placementFromFile(cmd) }));
 }
 
 /** A worker (or the server): asks for its rank on a terminal when nothing gives it, runs, prints the summary. */

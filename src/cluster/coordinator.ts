@@ -16,7 +16,7 @@ import { MessageType } from '../comm/wire/frame.js';
 import { EventLog, eventsFile } from '../metrics/events.js';
 import { ProtocolError, SmolError } from '../util/errors.js';
 import { DEFAULT_RETRY, type RetryPolicy } from './backoff.js';
-import { runJob } from './job.js';
+import { resultFile, runJob } from './job.js';
 import { lettersParamCount } from './letters_model.js';
 import { acceptCluster, dialCluster, onFrames, sendFrame } from './link.js';
 import { decodeHeartbeat, decodeJob, decodeRegister, decodeTaskResult, encode, type JobSpec, type JobUpdate } from './messages.js';
@@ -250,7 +250,7 @@ export class Coordinator {
       });
       const dir = join(this.opts.outDir, 'jobs', `job-${job.id}`);
       mkdirSync(dir, { recursive: true });
-      writeFileSync(join(dir, 'result.json'), `${JSON.stringify(result, null, 2)}\n`);
+      writeFileSync(join(dir, 'result.json'), resultFile(result));
       this.log('job_done', { job: job.id, validation_error: result.validationError, ms: result.ms });
       this.update(job, { state: 'done', job: job.id, validationError: result.validationError, ms: result.ms, result: { ...result } });
     } catch (err) {

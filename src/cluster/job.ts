@@ -4,16 +4,19 @@
  * order (equal weights or by sample count) and applied; the coordinator then measures the validation
  * error. Which node ran a task, when, or after how many retries never enters the arithmetic.
  */
+import { snakeCaseKeys } from '../util/snake_case.js';
 import { applyAverage, taskWeights } from './aggregate.js';
 import { buildLettersModel, evaluateShard } from './letters_model.js';
 import { encodeTask, type JobSpec, type RoundReport } from './messages.js';
 import type { Placed, RoundTask } from './scheduler.js';
 
-export const RESULT_SCHEMA = 'smolcluster.federated/1';
+export const RESULT_SCHEMA = 'smolcluster-federated-result';
+export const RESULT_SCHEMA_VERSION = 1;
 
-/** result.json of a job (docs/FEDERATED.md). */
+/** A job's outcome (its file, result.json, is resultFile's: docs/FEDERATED.md). */
 export interface JobResult {
   schema: typeof RESULT_SCHEMA;
+  schema_version: typeof RESULT_SCHEMA_VERSION;
   job: number;
   policy: string;
   rounds: number;
@@ -81,6 +84,7 @@ export async function runJob(spec: JobSpec, ctx: JobContext): Promise<JobResult>
   }
   return {
     schema: RESULT_SCHEMA,
+    schema_version: RESULT_SCHEMA_VERSION,
     job: ctx.id,
     policy: ctx.policy.name,
     rounds: spec.rounds,
@@ -96,4 +100,9 @@ export async function runJob(spec: JobSpec, ctx: JobContext): Promise<JobResult>
     weightsChecksum: model.arena().checksum(), // evaluateShard left the global weights in the arena
     ms: performance.now() - t0,
   };
+}
+
+/** result.json of a job as written (coordinator, `submit --output`, `federated --output`): snake_case keys. */
+export function resultFile(result: JobResult): string {
+  return `${JSON.stringify(snakeCaseKeys(result), null, 2)}\n`;
 }

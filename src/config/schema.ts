@@ -16,7 +16,16 @@
  */
 import { z } from 'zod';
 import { MODEL_NAMES } from '../nn/models/names.js';
-import { canonicalDataset, canonicalModel } from './spellings.js';
+import { canonicalDataset, canonicalModel, closest } from './spellings.js';
+
+/** A name check whose error adds the closest accepted name ("did you mean"). */
+function knownName(canonical: (v: string) => string | null, names: readonly string[], expected: string) {
+  return (value: string, ctx: z.RefinementCtx): void => {
+    if (canonical(value) !== null) return;
+    const guess = closest(value, names);
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `${expected}${guess ? `; did you mean ${guess}?` : ''}` });
+  };
+}
 
 /** nn_config `dataset.name` values (case-insensitive), as the CLI's --dataset spells them. */
 export const NN_DATASETS: readonly string[] = ['mnist', 'synthetic_image', 'synthetic_text', 'cifar10', 'text'];
@@ -61,7 +70,7 @@ export const nnConfigSchema = z.object({
     .refine((g) => !g.enabled || g.max_norm !== undefined, { message: 'missing: enabled is true, so max_norm (the global L2 norm to clip to) is required', path: ['max_norm'] })
     .optional(),
   model: z.object({
-    type: z.string().refine((t) => canonicalModel(t) !== null, `expected SimpleNN or one of ${MODEL_NAMES.join(', ')} (case, - and _ do not matter)`),
+    type: z.string().superRefine(knownName(canonicalModel, MODEL_NAMES, `expected SimpleNN or one of ${MODEL_NAMES.join(', ')} (case, - and _ do not matter)`)),
     layers: z.number().int().min(1).optional(),
     width: z.number().int().min(1).optional(),
     heads: z.number().int().min(1).optional(),
@@ -71,7 +80,7 @@ export const nnConfigSchema = z.object({
     out: z.number().int().min(1).optional(),
   }).strict(),
   dataset: z.object({
-    name: z.string().refine((n) => NN_DATASETS.includes(canonicalDataset(n) ?? ''), `expected MNIST (SmolCluster's), or one of ${NN_DATASETS.slice(1).join(', ')} (case, - and _ do not matter)`),
+    name: z.string().superRefine(knownName((n) => (NN_DATASETS.includes(canonicalDataset(n) ?? '') ? n : null), NN_DATASETS, `expected MNIST (SmolCluster's), or one of ${NN_DATASETS.slice(1).join(', ')} (case, - and _ do not matter)`)),
     // smolcluster's own additions (docs/DATA.md)
     data_dir: z.string().min(1).optional(),
     augment: z.boolean().optional(),

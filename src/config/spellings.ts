@@ -38,3 +38,38 @@ export function acceptedModels(): string {
 export function acceptedDatasets(): string {
   return `${DATASET_NAMES.join(', ')} (case, - and _ do not matter: MNIST, CIFAR-10, synthetic-image)`;
 }
+
+/**
+ * The candidate a mistyped name most likely meant ("did you mean"), or null when none is close:
+ * same key up to case, `-` and `_`, or within a few edits (a swap of two letters counts as one).
+ */
+export function closest(value: string, candidates: readonly string[]): string | null {
+  const v = key(value);
+  const limit = v.length <= 4 ? 1 : v.length <= 8 ? 2 : 3;
+  let best: string | null = null;
+  let bestDistance = limit + 1;
+  for (const c of candidates) {
+    const d = editDistance(v, key(c));
+    if (d < bestDistance) [best, bestDistance] = [c, d];
+  }
+  return best;
+}
+
+/** Optimal-string-alignment distance: insertions, deletions, substitutions and adjacent swaps. */
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.length][b.length];
+}
+
+/** `" (did you mean X?)"` for the closest candidate, or nothing when none is close. */
+export function didYouMean(value: string, candidates: readonly string[]): string {
+  const guess = closest(value, candidates);
+  return guess ? ` (did you mean ${guess}?)` : '';
+}

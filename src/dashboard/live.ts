@@ -36,3 +36,21 @@ export async function openLiveDashboard(o: LiveDashboardOptions): Promise<Pick<D
   for (const url of wildcardUrls(opts.host, Number(new URL(dashboard.url).port))) process.stderr.write(`smolcluster: dashboard reachable at ${url}\n`);
   return dashboard;
 }
+
+/**
+ * The run is over: with a terminal (a person watching) the page keeps serving until Ctrl-C, and says
+ * so; without one (scripts, tests, CI) it closes at once and says how to see the run again, so
+ * nothing waits on a signal no one will send.
+ */
+export async function endLiveDashboard(
+  dashboard: Pick<Dashboard, 'url' | 'close'>, dir: string, interactive = process.stdout.isTTY === true && process.stdin.isTTY === true,
+): Promise<void> {
+  if (!interactive) {
+    await dashboard.close();
+    process.stderr.write(`smolcluster: the run is over and its dashboard stopped; see it again with: smolcluster dashboard ${dir}\n`);
+    return;
+  }
+  process.stderr.write(`smolcluster: the run is over; its dashboard keeps serving at ${dashboard.url} — press Ctrl-C to stop it\n`);
+  await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+  await dashboard.close();
+}

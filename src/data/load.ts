@@ -8,7 +8,7 @@ import type { Dataset, TokenTask } from './dataset.js';
 import { DataError } from './errors.js';
 import { syntheticImage } from './synthetic_image.js';
 import { syntheticText } from './synthetic_text.js';
-import { loadText } from './text.js';
+import { loadText, textFileProblem } from './text.js';
 import type { TokenizerName } from './tokenizer.js';
 
 export const GUIDE_DATASETS = ['synthetic_image', 'synthetic_text', 'cifar10', 'text'] as const;
@@ -39,10 +39,19 @@ export interface DatasetRequest {
   tokenizer?: TokenizerName;
 }
 
+/**
+ * What is wrong with the file a dataset is read from (text: --data-file not given, missing, not a
+ * file), or null; cheap, so checked before anything starts too.
+ */
+export function dataFileProblem(req: { name: string; dataFile?: string }): DataError | null {
+  if (req.name !== 'text') return null;
+  return req.dataFile ? textFileProblem(req.dataFile) : new DataError('--data-file', '--dataset text needs --data-file FILE (a UTF-8 text file)');
+}
+
 export function loadDataset(req: DatasetRequest): { train: Dataset; test: Dataset } {
   switch (req.name) {
     case 'text': {
-      if (!req.dataFile) throw new DataError('--data-file', '--dataset text needs --data-file FILE (a UTF-8 text file)');
+      if (!req.dataFile) throw dataFileProblem(req)!;
       return loadText({ file: req.dataFile, tokenizer: req.tokenizer ?? 'gpt2', task: req.tokenTask, seed: req.seed, contextLength: req.contextLength });
     }
     case 'cifar10':

@@ -35,11 +35,18 @@ export interface TextData {
 
 const STREAM = { train: 31, test: 32 } as const;
 
+/** Why `file` cannot be the text to train on (missing, or not a file), or null. */
+export function textFileProblem(file: string): DataError | null {
+  if (!existsSync(file)) return new DataError(file, 'text file not found (--data-file names a UTF-8 text file to train on)');
+  if (!statSync(file).isFile()) return new DataError(file, 'is not a file (--data-file names a UTF-8 text file to train on)');
+  return null;
+}
+
 export function loadText(o: TextOptions): TextData {
   const T = o.contextLength ?? TEXT_DEFAULTS.contextLength;
   const fraction = o.validationFraction ?? TEXT_DEFAULTS.validationFraction;
-  if (!existsSync(o.file)) throw new DataError(o.file, 'text file not found (--data-file names a UTF-8 text file to train on)');
-  if (!statSync(o.file).isFile()) throw new DataError(o.file, 'is not a file (--data-file names a UTF-8 text file to train on)');
+  const unreadable = textFileProblem(o.file);
+  if (unreadable) throw unreadable;
   const tokenizer = makeTokenizer(o.tokenizer);
   const ids = tokenizer.encode(readFileSync(o.file, 'utf8'));
   const lm = o.task === 'language-model';

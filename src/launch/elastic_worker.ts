@@ -14,6 +14,7 @@ import { appendEvent, eventsFile } from '../metrics/events.js';
 import { ProgressObserver } from '../metrics/progress_observer.js';
 import type { TrainConfig } from '../train/config.js';
 import { experimentName, experimentPaths } from '../train/experiment.js';
+import { sharedRunName } from '../launch/run_name.js';
 import type { FaultSpec } from '../train/faults.js';
 import { MonitorLog } from '../train/monitors.js';
 import { runTraining } from '../train/run.js';
@@ -41,6 +42,11 @@ export async function runElasticWorker(
   }).catch((err: unknown) => {
     throw new SmolError('NO_STORE', `${(err as Error).message}; an --elastic run's rendezvous store runs in a process of its own: \`train --workers N\` hosts it in the launcher, on several hosts start \`smolcluster store\` first (docs/ELASTIC.md)`, { cause: err });
   });
+  // No member is sure to outlive the others: the first to ask names the run, by hand too (run_name.ts).
+  const name = await sharedRunName({ name: flags.name, drawn: () => experimentName(config.model, undefined, flags.experimentsDir), store }).catch((err: unknown) => {
+    store.close();
+    throw err;
+  });
   const iface = chooseInterface({ requested: flags.iface, masterHost: place.masterHost });
   const listenHost = iface?.address ?? (isLoopbackHost(place.masterHost) ? place.masterHost : '0.0.0.0');
   const elastic = new ElasticGroup(store, {
@@ -48,7 +54,7 @@ export async function runElasticWorker(
     advertiseHost: listenHost === '0.0.0.0' ? store.localAddress : undefined,
     settleMs: Math.min(SETTLE_MS, timeoutMs), timeoutMs, group: { timeoutMs, reducer: tensorReducer },
   });
-  const experiment = experimentPaths(flags.experimentsDir, flags.name ?? experimentName(config.model));
+  const experiment = experimentPaths(flags.experimentsDir, name);
   const events = new MonitorLog(eventsFile(experiment.dir), place.rank);
   const balance = elasticBalancerFromFlags(flags, (e) => {
     appendEvent(experiment.dir, 'rebalance', e);

@@ -59,7 +59,19 @@ export function resolvePlacementWithSources(flags: PlacementFlags, env: NodeJS.P
 
 /** One line saying which source won, e.g. "rank 1 of 2 (SLURM_PROCID, SLURM_NTASKS), master 10.0.0.1:10042 (SLURM_JOB_NODELIST, SLURM_JOB_ID)". */
 export function describePlacement(p: Placement, s: PlacementSources): string {
-  return `rank ${p.rank} of ${p.worldSize} (${s.rank}, ${s.worldSize}), master ${p.masterHost}:${p.masterPort} (${s.masterHost}, ${s.masterPort})`;
+  // One source of both values (--master host:port, a cluster file) is named once.
+  const sources = (a: string, b: string): string => (a === b ? a : `${a}, ${b}`);
+  return `rank ${p.rank} of ${p.worldSize} (${sources(s.rank, s.worldSize)}), master ${p.masterHost}:${p.masterPort} (${sources(s.masterHost, s.masterPort)})`;
+}
+
+/** Sources named by the flag that carried them, renamed where that flag's value came from elsewhere (a cluster file, the server command). */
+export function renameFlagSources(s: PlacementSources, from: { rank?: string; worldSize?: string; master?: string }): PlacementSources {
+  return {
+    rank: s.rank === '--rank' && from.rank ? from.rank : s.rank,
+    worldSize: s.worldSize === '--world-size' && from.worldSize ? from.worldSize : s.worldSize,
+    masterHost: s.masterHost === '--master' && from.master ? from.master : s.masterHost,
+    masterPort: s.masterPort === '--master' && from.master ? from.master : s.masterPort,
+  };
 }
 
 function masterFrom(flags: PlacementFlags, env: NodeJS.ProcessEnv): { host?: string; port?: number; hostSource: string; portSource: string } {

@@ -6,7 +6,8 @@ import { fanOut } from '../metrics/fanout.js';
 import { ProgressObserver } from '../metrics/progress_observer.js';
 import { openWandb } from '../metrics/wandb.js';
 import { backend, setBackend } from '../tensor/dispatch.js';
-import { experimentName, experimentPaths } from '../train/experiment.js';
+import { claimNamedRun, experimentName, experimentPaths } from '../train/experiment.js';
+import { checkRunInputs } from './preflight.js';
 import { parseFaults } from '../train/faults.js';
 import { runTraining } from '../train/run.js';
 import { LocalStrategy } from '../train/strategies/local.js';
@@ -20,13 +21,16 @@ export async function trainInThisProcess(flags: TrainFlags, onResult: (o: Worker
   const threads = resolveThreads(flags.threads);
   backend().setThreads(threads);
   const config = configFrom(flags, threads);
+  checkRunInputs(config);
   const faults = parseFaults(flags.fault);
-  const name = flags.name ?? experimentName(config.model);
+  const name = flags.name ?? experimentName(config.model, undefined, flags.experimentsDir);
   const experiment = experimentPaths(flags.experimentsDir, name);
+  if (flags.name !== undefined) claimNamedRun(experiment.dir, flags);
   const dashboard = flags.dashboard
     ? await (await import('../dashboard/live.js')).openLiveDashboard({ dir: experiment.dir, name, port: flags.port, host: flags.dashboardHost, thread: true, resuming: flags.resume !== undefined })
     : null;
   const wandb = flags.wandb ? await openWandb({ project: flags.wandbProject, name, config }) : null;
+  let finished = false;
   try {
     const progress = new ProgressObserver();
     const result = await runTraining({
@@ -34,9 +38,12 @@ export async function trainInThisProcess(flags: TrainFlags, onResult: (o: Worker
       output: flags.output, save: flags.save, faults, trace: flags.trace, checkpoints: checkpointOptions(flags, experiment.dir),
     });
     onResult({ result, dir: experiment.dir });
+    finished = true;
     return { result, dir: experiment.dir };
   } finally {
     await wandb?.finish();
-    await dashboard?.close();
+    // A finished run's dashboard stays up until Ctrl-C when a person is watching (dashboard/live.ts).
+    if (dashboard && finished) await (await import('../dashboard/live.js')).endLiveDashboard(dashboard, experiment.dir);
+    else await dashboard?.close();
   }
 }

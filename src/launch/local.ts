@@ -6,13 +6,14 @@ import { TOKEN_ENV, generateToken } from '../comm/token.js';
 import { LAUNCHER_STORE_ENV, type TrainFlags, clusterSignature, configFrom } from './worker_flags.js';
 import { LauncherEvents, RUN_OWNER_ENV } from '../metrics/events.js';
 import { finalizeTrace } from '../metrics/trace.js';
-import { experimentName, experimentPaths } from '../train/experiment.js';
+import { experimentName, experimentPaths, claimNamedRun } from '../train/experiment.js';
 import { resolveThreads } from '../train/threads.js';
 import { flagsToArgs } from './worker_args.js';
 import { RESTARTS_ENV, superviseElastic } from './elastic_supervisor.js';
 import { FAULT_ENV } from '../train/faults.js';
 import { psRecoverable } from '../train/strategies/ps_common.js';
 import { probeLiveness } from './liveness.js';
+import { preflight } from './preflight.js';
 
 const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
@@ -40,9 +41,12 @@ export async function launchLocalCluster(flags: TrainFlags & { workers: number }
   const threads = resolveThreads(flags.threads, n);
   const token = generateToken();
   const config = configFrom(flags, threads);
+  // Root causes that every rank would hit are found here, once, before any worker starts.
+  preflight(config);
+  if (flags.name !== undefined) claimNamedRun(experimentPaths(flags.experimentsDir, flags.name).dir, flags);
   const startStore = (): Promise<StoreServer> => StoreServer.start({ host: '127.0.0.1', port: 0, token, worldSize: n, signature: clusterSignature(config, flags) });
   let store = await startStore();
-  const name = flags.name ?? experimentName(config.model);
+  const name = flags.name ?? experimentName(config.model, undefined, flags.experimentsDir);
   const args = [CLI, 'worker', ...flagsToArgs({ ...flags, name, threads })];
   const env = {
     ...process.env, [TOKEN_ENV]: token, [LAUNCHER_STORE_ENV]: '1', [RUN_OWNER_ENV]: 'launcher',
@@ -65,7 +69,14 @@ export async function launchLocalCluster(flags: TrainFlags & { workers: number }
   const children: ChildProcess[] = [];
   /** 0 when the run succeeded although processes were lost on the way (elastic, or restarted). */
   let elasticCode = -1;
-  const stopAll = (): void => children.forEach((c) => c.exitCode === null && c.kill('SIGTERM'));
+  /** Every worker succeeded (the dashboard may then stay up). */
+  let finished = false;
+  /** Set when the user stopped the run (Ctrl-C): the workers' deaths are then no failure of theirs. */
+  let interrupted: NodeJS.Signals | null = null;
+  const stopAll = (signal: NodeJS.Signals): void => {
+    interrupted ??= signal;
+    children.forEach((c) => c.exitCode === null && c.kill('SIGTERM'));
+  };
   process.once('SIGINT', stopAll);
   process.once('SIGTERM', stopAll);
   // Restarted processes run without the --fault knobs: they were the crash.
@@ -90,7 +101,8 @@ export async function launchLocalCluster(flags: TrainFlags & { workers: number }
         return child;
       };
       elasticCode = await superviseElastic({ workers: n, maxRestarts: flags.maxRestarts ?? 0, spawn, events, graceMs, restartable });
-      return elasticCode;
+      finished = !interrupted && elasticCode === 0;
+      return interrupted ? reportInterrupted(interrupted, n) : elasticCode;
     }
     // Otherwise --max-restarts restarts the whole cluster from its last checkpoint (as torchrun does).
     for (let attempt = 0; ; attempt++) {
@@ -101,9 +113,12 @@ export async function launchLocalCluster(flags: TrainFlags & { workers: number }
         else events.workerRestarted(rank, child.pid, attempt);
         child.on('exit', (code, signal) => events.workerExited(rank, code, signal));
       });
-      const code = report(await supervise(cluster, graceMs));
+      const exits = await supervise(cluster, graceMs);
+      if (interrupted) return reportInterrupted(interrupted, n);
+      const code = report(exits);
       if (code === 0 || attempt >= (flags.maxRestarts ?? 0) || !flags.checkpointEvery) {
         elasticCode = attempt > 0 ? code : -1;
+        finished = code === 0;
         return code;
       }
       process.stderr.write(`smolcluster: restarting the cluster from its last checkpoint (restart ${attempt + 1} of ${flags.maxRestarts})\n`);
@@ -118,8 +133,10 @@ export async function launchLocalCluster(flags: TrainFlags & { workers: number }
     // Rank 0 writes trace.json at a successful end; after a failure, what the ranks recorded.
     if (flags.trace) finalizeTrace(dir);
     events.end(elasticCode === 0);
-    await dashboard?.close();
     await store.close();
+    // A finished run's page stays up in a terminal (live.ts endLiveDashboard); a failed or stopped one closes.
+    if (dashboard && finished) await (await import('../dashboard/live.js')).endLiveDashboard(dashboard, dir);
+    else await dashboard?.close();
   }
 }
 
@@ -166,6 +183,12 @@ function supervise(children: ChildProcess[], graceMs: number): Promise<Exit[]> {
       });
     });
   });
+}
+
+/** The user stopped the run: said as such (not as a worker killed by a signal), exit status 128 + signal. */
+function reportInterrupted(signal: NodeJS.Signals, workers: number): number {
+  process.stderr.write(`smolcluster: interrupted (${signal}${signal === 'SIGINT' ? ', Ctrl-C' : ''}): stopped the run's ${workers} worker process${workers === 1 ? '' : 'es'}\n`);
+  return signal === 'SIGINT' ? 130 : 143;
 }
 
 /**

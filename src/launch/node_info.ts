@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
+import { snakeCaseKeys } from '../util/snake_case.js';
 import { classifyInterface, type LinkKind } from './iface.js';
 
 export interface InterfaceInfo {
@@ -32,6 +33,14 @@ export interface NodeInfo {
   gpus: string[];
   /** Where the GPU names came from, or why none could be asked. */
   gpuSource: string;
+}
+
+export const NODE_INFO_SCHEMA = 'smolcluster-node-info';
+export const NODE_INFO_SCHEMA_VERSION = 1;
+
+/** `info --json`: the facts under snake_case keys, named and versioned like every file smolcluster writes (docs/RESULT.md). */
+export function nodeInfoFile(n: NodeInfo): Record<string, unknown> {
+  return { schema: NODE_INFO_SCHEMA, schema_version: NODE_INFO_SCHEMA_VERSION, ...(snakeCaseKeys(n) as object) };
 }
 
 /** This node's facts; `backend` is the tensor backend's description (the caller knows it). */

@@ -14,9 +14,10 @@ import { chooseInterface, isLoopbackHost } from './iface.js';
 import { type PsPlace, joinRunningPs, loopbackFor, psRecovery, restartedProcess } from './ps_recovery.js';
 import { LAUNCHER_STORE_ENV, type TrainFlags, sharedMemoryAllowed } from './worker_flags.js';
 import { tensorReducer } from '../train/reducer.js';
+import { listenWarning } from './listen.js';
 
 export interface JoinOptions {
-  flags: Pick<TrainFlags, 'iface' | 'commBackend'> & { bindHost?: string };
+  flags: Pick<TrainFlags, 'iface' | 'commBackend'> & { bindHost?: string; masterDerived?: boolean };
   place: Placement;
   signature: string;
   timeoutMs: number;
@@ -43,7 +44,10 @@ export async function joinCluster(o: JoinOptions): Promise<JoinedCluster | 'over
   const store = bind ? await StoreServer.start({ host: bind, port: place.masterPort, token: resolveToken({}), worldSize: place.worldSize, signature, timeoutMs }) : null;
   const iface = chooseInterface({ requested: flags.iface, masterHost: place.masterHost });
   const advertise = iface?.address ?? (bind && !isLoopbackHost(place.masterHost) ? place.masterHost : undefined);
-  if (place.rank === 0) process.stderr.write(`smolcluster: ${masterAnnouncement(bind ?? place.masterHost, place.masterPort, place.worldSize)}\n`);
+  const connectHost = bind && !flags.masterDerived ? place.masterHost : undefined;
+  if (place.rank === 0) process.stderr.write(`smolcluster: ${masterAnnouncement(bind ?? place.masterHost, place.masterPort, place.worldSize, undefined, connectHost)}\n`);
+  const exposed = bind ? listenWarning('rendezvous store', bind, place.masterPort, '--bind-host (cluster_config host_ip)') : null;
+  if (exposed) process.stderr.write(`smolcluster: ${exposed}\n`);
   const restarted = o.recoverable && restartedProcess();
   const hostStore = !bind && place.rank === 0 && !launcherStore;
   const psPlace: PsPlace = {
@@ -79,11 +83,15 @@ export async function joinCluster(o: JoinOptions): Promise<JoinedCluster | 'over
   };
 }
 
-/** What rank 0 tells the user: the address workers should use, and that it waits for them. */
-export function masterAnnouncement(host: string, port: number, worldSize: number, interfaces = os.networkInterfaces()): string {
+/**
+ * What rank 0 tells the user: the address workers should use, and that it waits for them. Bound to a
+ * wildcard, that is the address workers were told to dial (`connectHost`: cluster_config
+ * worker_connect_ip, --master) when there is one, else every address of this host.
+ */
+export function masterAnnouncement(host: string, port: number, worldSize: number, interfaces = os.networkInterfaces(), connectHost?: string): string {
   const wildcard = host === '0.0.0.0' || host === '::';
   const own = Object.values(interfaces).flatMap((infos) => (infos ?? []).filter((i) => i.family === 'IPv4' && !i.internal).map((i) => i.address));
-  const hosts = wildcard ? (own.length > 0 ? own : ['127.0.0.1']) : [host];
+  const hosts = !wildcard ? [host] : connectHost ? [connectHost] : own.length > 0 ? own : ['127.0.0.1'];
   const use = hosts.map((h) => `${h}:${port}`).join(' or ');
   return `rank 0: rendezvous on ${host}:${port}; workers use --master ${use} (or MASTER_ADDR=${hosts[0]} MASTER_PORT=${port}); waiting for ${worldSize - 1} worker${worldSize === 2 ? '' : 's'}`;
 }

@@ -7,7 +7,7 @@ export type WorkerDashboardFlags = OptionValues<typeof WORKER_DASHBOARD_OPTIONS>
  * Rank 0's dashboard, from its run folder, which the metric stream (src/metrics/remote) fills with
  * every rank's lines. Served from a worker thread: rank 0 trains too.
  */
-export async function openWorkerDashboard(flags: WorkerDashboardFlags, rank: number, dir: string, name: string, resuming = false): Promise<{ close(): Promise<void> } | null> {
+export async function openWorkerDashboard(flags: WorkerDashboardFlags, rank: number, dir: string, name: string, resuming = false): Promise<{ url: string; close(): Promise<void> } | null> {
   if (!flags.dashboard) return null;
   if (rank !== 0) {
     process.stderr.write(`smolcluster: rank ${rank}: --dashboard is served by rank 0 (every rank's metrics stream there)\n`);

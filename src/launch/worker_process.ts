@@ -14,7 +14,7 @@ import { ProgressObserver } from '../metrics/progress_observer.js';
 import { startMetricStream } from '../metrics/remote/stream.js';
 import { openWandb } from '../metrics/wandb.js';
 import { backend, setBackend } from '../tensor/dispatch.js';
-import { type ExperimentPaths, experimentName, experimentPaths } from '../train/experiment.js';
+import { type ExperimentPaths, claimNamedRun, experimentName, experimentPaths } from '../train/experiment.js';
 import { parseFaults } from '../train/faults.js';
 import { MonitorLog } from '../train/monitors.js';
 import { runTraining } from '../train/run.js';
@@ -23,12 +23,16 @@ import { createClusterStrategy } from '../train/strategies/registry.js';
 import { chooseThreads } from '../train/threads.js';
 import { isCommFailure } from '../util/errors.js';
 import { runElasticWorker } from './elastic_worker.js';
-import { type Placement, type PlacementFlags, describePlacement, localRankFromEnvironment, resolvePlacementWithSources, schedulerThreads } from './env.js';
+import { type Placement, type PlacementFlags, describePlacement, localRankFromEnvironment, renameFlagSources, resolvePlacementWithSources, schedulerThreads } from './env.js';
+import { fitThreadsToHost } from './host_threads.js';
+import { checkRunInputs } from './preflight.js';
+import { restartedProcess } from './ps_recovery.js';
+import { agreeRunName } from './run_name.js';
 import { joinSummary, nodeInfo } from './node_info.js';
 import { answerLivenessProbes } from './liveness.js';
 import { type JoinedCluster, joinCluster } from './worker_cluster.js';
 import { type WorkerDashboardFlags, openWorkerDashboard } from './worker_dashboard.js';
-import { type TrainFlags, type WorkerOutcome, checkpointOptions, clusterSignature, configFrom, strategyOptions, tensorBackend } from './worker_flags.js';
+import { LAUNCHER_STORE_ENV, type TrainFlags, type WorkerOutcome, checkpointOptions, clusterSignature, configFrom, strategyOptions, tensorBackend } from './worker_flags.js';
 
 export type { WorkerOutcome };
 
@@ -36,6 +40,10 @@ export type { WorkerOutcome };
 export interface WorkerFlags extends TrainFlags, WorkerDashboardFlags, PlacementFlags {
   /** The server binds the rendezvous store and its data listener here (cluster_config host_ip, e.g. 0.0.0.0). */
   bindHost?: string;
+  /** `server` made --master up from --master-port (no worker_connect_ip): rank 0 then names this host's addresses. */
+  masterDerived?: boolean;
+  /** Where --rank, --world-size and --master came from when not typed (a cluster file, `server`): its start line says so. */
+  placementFrom?: { rank?: string; worldSize?: string; master?: string };
 }
 
 /**
@@ -44,39 +52,67 @@ export interface WorkerFlags extends TrainFlags, WorkerDashboardFlags, Placement
  * is on the screen by then.
  */
 export async function runWorkerProcess(flags: WorkerFlags, onResult: (o: WorkerOutcome) => void = () => {}): Promise<WorkerOutcome> {
+  const startedAt = Date.now();
   answerLivenessProbes(); // a launcher that restarts this process pings it (launch/liveness.ts)
-  const { placement: place, sources } = resolvePlacementWithSources(flags);
+  const resolved = resolvePlacementWithSources(flags);
+  const place = resolved.placement;
+  const sources = renameFlagSources(resolved.sources, flags.placementFrom ?? {});
   const strategyName = flags.strategy ?? 'allreduce';
   const tensor = tensorBackend(flags.backend);
   if (tensor) setBackend(tensor);
-  const threads = settleThreads(flags, describePlacement(place, sources));
+  const { threads, chosenAlone } = settleThreads(flags, describePlacement(place, sources));
   const config = configFrom(flags, threads);
+  checkRunInputs(config);
+  // Started by hand, rank 0 owns the run's name; under a launcher the launcher checked it. (An
+  // elastic run has no owner: its members write the folder as each joins, rank 0 perhaps last.)
+  if (place.rank === 0 && flags.name !== undefined && !flags.elastic && process.env[LAUNCHER_STORE_ENV] !== '1') claimNamedRun(experimentPaths(flags.experimentsDir, flags.name).dir, flags);
   const faults = parseFaults(flags.fault);
   const timeoutMs = flags.timeout * 1000;
   const signature = clusterSignature(config, flags);
   if (flags.elastic) return runElasticWorker(flags, place, config, signature, faults, onResult);
   let experiment: ExperimentPaths | undefined;
+  const recoverable = psRecoverable(strategyName, { ...flags, gradAccum: config.gradAccum });
   const joined = await joinCluster({
-    flags, place, signature, timeoutMs, recoverable: psRecoverable(strategyName, { ...flags, gradAccum: config.gradAccum }),
+    flags, place, signature, timeoutMs, recoverable,
     rejoined: (rank, version) => appendEvent(experiment!.dir, 'worker_rejoined', { rank, version }),
   });
-  experiment = experimentPaths(flags.experimentsDir, flags.name ?? experimentName(config.model));
   if (joined === 'over') {
+    experiment = experimentPaths(flags.experimentsDir, flags.name ?? experimentName(config.model, undefined, flags.experimentsDir));
     process.stderr.write(`smolcluster: worker ${place.rank}: the run is over; nothing to rejoin\n`);
     return { result: null, dir: experiment.dir };
   }
-  return trainOnCluster(flags, place, joined, experiment, { config, faults, timeoutMs, onResult });
+  const name = await agreeOnRun(joined, place, config, flags, { timeoutMs, fitThreads: chosenAlone && !(recoverable && restartedProcess()) }).catch(async (err: unknown) => {
+    await joined.leave();
+    throw err;
+  });
+  experiment = experimentPaths(flags.experimentsDir, name);
+  return trainOnCluster(flags, place, joined, experiment, { config, faults, timeoutMs, onResult, startedAt });
 }
 
-/** The thread count (flag, environment, scheduler, calibration), set on the engine and said on stderr. */
-function settleThreads(flags: WorkerFlags, placement: string): number {
+/**
+ * After the rendezvous: the run's name (rank 0's, through the store, so hand-started workers write
+ * into rank 0's folder) and, for threads this rank chose alone, its host's share of the cores.
+ */
+async function agreeOnRun(joined: JoinedCluster, place: Placement, config: ReturnType<typeof configFrom>, flags: WorkerFlags, o: { timeoutMs: number; fitThreads: boolean }): Promise<string> {
+  const store = joined.cluster.store;
+  const name = await agreeRunName({ rank: place.rank, name: flags.name, drawn: () => experimentName(config.model, undefined, flags.experimentsDir), store, timeoutMs: o.timeoutMs });
+  if (o.fitThreads) {
+    const fitted = await fitThreadsToHost({ store, rank: place.rank, size: place.worldSize, timeoutMs: o.timeoutMs });
+    if (fitted) process.stderr.write(`smolcluster: rank ${place.rank}: ${fitted}\n`);
+    config.threads = backend().getThreads();
+  }
+  return name;
+}
+
+/** The thread count (flag, environment, scheduler, calibration), set on the engine and said on stderr; `chosenAlone`: nothing outside this rank set it. */
+function settleThreads(flags: WorkerFlags, placement: string): { threads: number; chosenAlone: boolean } {
   const scheduled = flags.threads === undefined && !process.env.SMOLCLUSTER_THREADS ? schedulerThreads(os.availableParallelism()) : undefined;
   const chosen = chooseThreads(flags.threads ?? scheduled?.threads);
   const threads = chosen.threads;
   const local = localRankFromEnvironment();
   process.stderr.write(`smolcluster: ${placement}${local !== undefined ? `, local rank ${local}` : ''}, ${threads} thread${threads === 1 ? '' : 's'} (${scheduled?.source ?? chosen.source})\n`);
   backend().setThreads(threads);
-  return threads;
+  return { threads, chosenAlone: !scheduled && flags.threads === undefined && !process.env.SMOLCLUSTER_THREADS };
 }
 
 interface RunParts {
@@ -84,10 +120,11 @@ interface RunParts {
   faults: ReturnType<typeof parseFaults>;
   timeoutMs: number;
   onResult(o: WorkerOutcome): void;
+  startedAt: number;
 }
 
 /** The training run over a joined cluster, with its monitors, metric stream, dashboard and balancer; leaves the cluster at the end. */
-async function trainOnCluster(flags: WorkerFlags, place: Placement, joined: JoinedCluster, experiment: ExperimentPaths, { config, faults, timeoutMs, onResult }: RunParts): Promise<WorkerOutcome> {
+async function trainOnCluster(flags: WorkerFlags, place: Placement, joined: JoinedCluster, experiment: ExperimentPaths, { config, faults, timeoutMs, onResult, startedAt }: RunParts): Promise<WorkerOutcome> {
   const { cluster, recovery } = joined;
   const strategyName = flags.strategy ?? 'allreduce';
   // A crashed peer is the root cause of whatever fails next. A rank that was waiting on a third
@@ -101,7 +138,7 @@ async function trainOnCluster(flags: WorkerFlags, place: Placement, joined: Join
   // Every rank's lines reach rank 0's folder, where its dashboard reads them (src/metrics/remote).
   const stream = startMetricStream({ transport: cluster.transport, rank: place.rank, dir: experiment.dir, timeoutMs: Math.min(timeoutMs, 10_000) });
   let failed = false;
-  let dashboard: { close(): Promise<void> } | null = null;
+  let dashboard: { url: string; close(): Promise<void> } | null = null;
   try {
     dashboard = await openWorkerDashboard(flags, place.rank, experiment.dir, basename(experiment.dir), flags.resume !== undefined);
     const strategy = createClusterStrategy(strategyName, cluster.group, { ...strategyOptions(flags), recovery });
@@ -123,6 +160,7 @@ async function trainOnCluster(flags: WorkerFlags, place: Placement, joined: Join
         beforeEnd: () => stream.settle(),
       });
       onResult({ result, dir: experiment.dir });
+      if (!result && process.env[LAUNCHER_STORE_ENV] !== '1') process.stderr.write(`smolcluster: ${finishedLine(place.rank, (Date.now() - startedAt) / 1000, backend().getThreads(), experiment.dir)}\n`);
       return { result, dir: experiment.dir };
     } finally {
       await wandb?.finish();
@@ -144,7 +182,14 @@ async function trainOnCluster(flags: WorkerFlags, place: Placement, joined: Join
   } finally {
     events.close();
     await stream.close(failed);
-    await dashboard?.close();
     await joined.leave();
+    // Last: a finished run's page may stay up in a terminal (live.ts endLiveDashboard).
+    if (dashboard && !failed) await (await import('../dashboard/live.js')).endLiveDashboard(dashboard, experiment.dir);
+    else await dashboard?.close();
   }
+}
+
+/** The line a rank other than the leader ends with: it finished, and where the run's results are. */
+export function finishedLine(rank: number, seconds: number, threads: number, dir: string): string {
+  return `rank ${rank} finished in ${seconds.toFixed(1)} s (${threads} thread${threads === 1 ? '' : 's'}); rank 0 writes the results to ${dir} on its host`;
 }

@@ -2,8 +2,12 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { SmolError } from '../util/errors.js';
 import { EVENTS_FILE, EVENTS_SCHEMA_VERSION, type EventRecord } from './events.js';
+
+/** events.jsonl's schema name; its lines still carry only `"v"` (the events writer names it when it moves to this convention). */
+export const EVENTS_SCHEMA = 'smolcluster-events';
 import type { ResultFile } from './result_file.js';
-import { METRICS_SCHEMA_VERSION } from './step_metrics.js';
+import { METRICS_SCHEMA, METRICS_SCHEMA_VERSION } from './step_metrics.js';
+import { snakeCaseKeys } from '../util/snake_case.js';
 
 /**
  * Reads what a run leaves behind (docs/EXPERIMENTS.md): an experiment folder's config.json,
@@ -30,7 +34,10 @@ export class ExperimentFileError extends SmolError {
 
 /** A metrics.jsonl line of kind "step" (docs/METRICS.md); loss is null when the rank had no batch. */
 export interface StepLine {
-  v: number;
+  /** The schema's version: `schema_version` (with `schema`), or `v` in lines written before they were named. */
+  schema?: string;
+  schema_version?: number;
+  v?: number;
   kind: 'step';
   step: number;
   epoch: number;
@@ -48,7 +55,9 @@ export interface StepLine {
 
 /** A metrics.jsonl line of kind "eval". */
 export interface EvalLine {
-  v: number;
+  schema?: string;
+  schema_version?: number;
+  v?: number;
   kind: 'eval';
   step: number;
   epoch: number;
@@ -83,7 +92,7 @@ export interface Run {
 
 /** Validates one metrics.jsonl line; `where` names it in errors. */
 export function parseMetricsLine(value: unknown, file: string, line?: number): { kind: 'step'; rec: StepLine } | { kind: 'eval'; rec: EvalLine } | { kind: 'other'; rec: Record<string, unknown> } {
-  const rec = versioned(value, METRICS_SCHEMA_VERSION, file, line);
+  const rec = versioned(value, METRICS_SCHEMA, METRICS_SCHEMA_VERSION, file, line);
   if (typeof rec.kind !== 'string') throw new ExperimentFileError(file, 'line has no "kind"', line);
   if (rec.kind === 'step' || rec.kind === 'eval') {
     for (const k of ['step', 'rank', 'time']) {
@@ -96,7 +105,7 @@ export function parseMetricsLine(value: unknown, file: string, line?: number): {
 
 /** Validates one events.jsonl line. */
 export function parseEventLine(value: unknown, file: string, line?: number): EventRecord {
-  const rec = versioned(value, EVENTS_SCHEMA_VERSION, file, line);
+  const rec = versioned(value, EVENTS_SCHEMA, EVENTS_SCHEMA_VERSION, file, line);
   if (typeof rec.kind !== 'string') throw new ExperimentFileError(file, 'event has no "kind"', line);
   if (typeof rec.time !== 'number') throw new ExperimentFileError(file, 'event has no numeric "time"', line);
   return rec as EventRecord;
@@ -112,16 +121,18 @@ export function readEvents(file: string): EventRecord[] {
   return readJsonl(file).map(({ value, line }) => parseEventLine(value, file, line));
 }
 
+/** config.json, keys in snake_case whichever spelling wrote it (files before schema 1 were camelCase). */
 export function readConfig(file: string): RunConfig {
   const c = readJson(file);
   if (c.schema !== undefined) checkSchema(c, 'schema', 'schema_version', CONFIG_SCHEMA, CONFIG_SCHEMA_VERSION, file);
-  return c as RunConfig;
+  return snakeCaseKeys(c) as RunConfig;
 }
 
+/** result.json; its `config` in snake_case whichever spelling wrote it (earlier files nested it camelCase). */
 export function readResult(file: string): ResultFile {
   const r = readJson(file);
   checkSchema(r, 'schema', 'schema_version', RESULT_SCHEMA, RESULT_SCHEMA_VERSION, file);
-  return r as unknown as ResultFile;
+  return { ...r, config: snakeCaseKeys(r.config ?? {}) } as unknown as ResultFile;
 }
 
 /**
@@ -167,12 +178,12 @@ function loadRunFile(doc: Record<string, unknown>, file: string): Run {
     if (typeof s?.step !== 'number' || !Array.isArray(s.ranks)) throw new ExperimentFileError(file, `steps[${i}] has no "step" or "ranks"`);
     for (const r of s.ranks as Array<Record<string, number>>) {
       metrics.steps.push({
-        v: METRICS_SCHEMA_VERSION, kind: 'step', step: s.step, epoch: 0, rank: r.rank, loss: typeof s.loss === 'number' ? s.loss : null,
+        schema: METRICS_SCHEMA, schema_version: METRICS_SCHEMA_VERSION, kind: 'step', step: s.step, epoch: 0, rank: r.rank, loss: typeof s.loss === 'number' ? s.loss : null,
         samples: r.samples, lr: NaN, compute_ms: r.compute_ms, comm_ms: r.allreduce_ms, wait_ms: r.wait_ms, time: Number(s.time),
       });
     }
   }
-  const config = (doc.config ?? null) as RunConfig | null;
+  const config = (doc.config ? snakeCaseKeys(doc.config) : null) as RunConfig | null;
   return {
     source: file, dir: null, name: basename(file).replace(/\.json$/, ''),
     config: config ? { ...config, workers: Number(doc.num_workers), strategy: String(doc.strategy) } : null,
@@ -229,12 +240,16 @@ function readText(file: string): string {
   }
 }
 
-/** A JSON-lines record with a readable `v`. */
-function versioned(value: unknown, supported: number, file: string, line?: number): Record<string, unknown> {
+/**
+ * A JSON-lines record of schema `name` with a readable version: `schema` + `schema_version`, or the
+ * `v` of lines written before the schemas were named.
+ */
+function versioned(value: unknown, name: string, supported: number, file: string, line?: number): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ExperimentFileError(file, 'expected a JSON object', line);
   const rec = value as Record<string, unknown>;
-  const v = rec.v;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new ExperimentFileError(file, 'line has no schema version "v"', line);
+  if (rec.schema !== undefined && rec.schema !== name) throw new ExperimentFileError(file, `"schema" is ${JSON.stringify(rec.schema)}, expected "${name}"`, line);
+  const v = rec.schema_version ?? rec.v;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new ExperimentFileError(file, 'line has no schema version "v" or "schema_version"', line);
   if (v > supported) throw new ExperimentFileError(file, `schema version ${v} is newer than this smolcluster reads (${supported}); upgrade smolcluster`, line);
   return rec;
 }

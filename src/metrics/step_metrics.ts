@@ -2,8 +2,11 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import type { EvalRecord, StepRecord, TrainObserver } from './records.js';
 import { JsonlWriter } from './jsonl.js';
 
-/** Schema of one metrics.jsonl line (docs/METRICS.md). */
+/** Schema of one metrics.jsonl line (docs/METRICS.md); lines before it was named carried `"v": 1`. */
+export const METRICS_SCHEMA = 'smolcluster-metrics';
 export const METRICS_SCHEMA_VERSION = 1;
+/** What begins every line. */
+const HEAD = { schema: METRICS_SCHEMA, schema_version: METRICS_SCHEMA_VERSION } as const;
 
 /**
  * Writes every step of this rank to metrics.jsonl (kind "step"), and evaluations (kind "eval",
@@ -40,7 +43,7 @@ export class StepMetricsObserver implements TrainObserver {
 
   onStep(r: StepRecord): void {
     this.out.write({
-      v: METRICS_SCHEMA_VERSION, kind: 'step', step: r.step, epoch: r.epoch, rank: r.rank, loss: r.loss,
+      ...HEAD, kind: 'step', step: r.step, epoch: r.epoch, rank: r.rank, loss: r.loss,
       samples: r.samples, lr: r.lr, compute_ms: round3(r.computeMs), comm_ms: round3(r.commMs),
       wait_ms: round3(r.waitMs), ...(r.gradNorm !== undefined ? { grad_norm: r.gradNorm } : {}),
       ...(r.layerGradNorms ? { layer_grad_norms: r.layerGradNorms } : {}), ...r.info, time: r.time,
@@ -49,7 +52,7 @@ export class StepMetricsObserver implements TrainObserver {
 
   onEval(r: EvalRecord): void {
     if (this.rank !== 0) return;
-    this.out.write({ v: METRICS_SCHEMA_VERSION, kind: 'eval', step: r.step, epoch: r.epoch, rank: 0, test_loss: r.loss, test_accuracy: r.accuracy, ...(r.perplexity != null ? { test_perplexity: r.perplexity } : {}), time: Date.now() });
+    this.out.write({ ...HEAD, kind: 'eval', step: r.step, epoch: r.epoch, rank: 0, test_loss: r.loss, test_accuracy: r.accuracy, ...(r.perplexity != null ? { test_perplexity: r.perplexity } : {}), time: Date.now() });
   }
 
   onEnd(): void {

@@ -5,6 +5,7 @@ import os from 'node:os';
 import { describeSpec } from '../nn/models/index.js';
 import type { TrainConfig } from './config.js';
 import type { TrainOutcome } from './loop.js';
+import { snakeCaseKeys } from '../util/snake_case.js';
 import type { RankTotals, ResultFile } from '../metrics/result_file.js';
 
 /** result.json, version 1 (docs/RESULT.md), as this package writes it: the run's TrainConfig inside. */
@@ -69,8 +70,13 @@ export function buildResult(config: TrainConfig, outcome: TrainOutcome, info: Re
   };
 }
 
-/** Atomically (a reader such as the dashboard never sees half a file), creating missing folders. */
+/**
+ * Atomically (a reader such as the dashboard never sees half a file), creating missing folders; the
+ * nested `config` under snake_case keys like the rest of the file (config.json's spelling).
+ */
 export function writeResult(file: string, result: unknown): void {
   mkdirSync(dirname(file), { recursive: true });
-  writeFileAtomic(file, `${JSON.stringify(result, null, 2)}\n`);
+  const r = result as { config?: unknown };
+  const written = r && typeof r === 'object' && r.config ? { ...r, config: snakeCaseKeys(r.config) } : result;
+  writeFileAtomic(file, `${JSON.stringify(written, null, 2)}\n`);
 }

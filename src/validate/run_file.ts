@@ -7,6 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TrainResult } from '../train/result.js';
+import { snakeCaseKeys } from '../util/snake_case.js';
 import { InputError, numberField, readSchema } from './files.js';
 
 export const RUN_SCHEMA = 'smolcluster-run';
@@ -88,7 +89,8 @@ export interface RunFile {
     host: TrainResult['host'];
   };
   experiment_dir: string;
-  config: TrainResult['config'];
+  /** The run's configuration under snake_case keys (config.json's). */
+  config: Record<string, unknown>;
 }
 
 interface StepLine {
@@ -134,6 +136,8 @@ export function readStepLines(file: string): StepLine[] {
 export function buildRunFile(experimentDir: string): RunFile {
   const resultFile = join(experimentDir, 'result.json');
   const result = readSchema(resultFile, 'smolcluster-train-result', 1) as unknown as TrainResult;
+  // snake_case, whichever spelling wrote the file (result.json nested config camelCase before).
+  const config = snakeCaseKeys(result.config) as Record<string, unknown>;
   const metricsFile = join(experimentDir, 'metrics.jsonl');
   const lines = readStepLines(metricsFile);
   // Files written before world_size: every rank trained, so workers counted them all.
@@ -188,11 +192,11 @@ export function buildRunFile(experimentDir: string): RunFile {
     schema_version: RUN_SCHEMA_VERSION,
     strategy: result.strategy,
     model: result.model,
-    dataset: result.config.dataset,
-    seed: result.config.seed,
+    dataset: config.dataset as string,
+    seed: config.seed as number,
     num_workers: result.workers,
     num_steps: n,
-    batch_size_per_worker: result.config.batchSize,
+    batch_size_per_worker: config.batch_size as number,
     global_batch_size: n > 0 ? steps[0].samples : 0,
     total_samples: totalSamples,
     total_time_sec: round3(totalMs / 1000),
@@ -223,7 +227,7 @@ export function buildRunFile(experimentDir: string): RunFile {
       host: result.host,
     },
     experiment_dir: experimentDir,
-    config: result.config,
+    config,
   };
 }
 

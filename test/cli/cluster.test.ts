@@ -14,7 +14,7 @@ import type { JobUpdate } from '../../src/cluster/messages.js';
 import { encodeFrame, MessageType, PROTOCOL_VERSION } from '../../src/comm/wire/frame.js';
 import { backend } from '../../src/tensor/dispatch.js';
 import { freePort, isRunning, readJsonl, runCliProcess, startCli, TEST_TOKEN, tempDir, waitFor, type Running } from '../helpers/cluster.js';
-import { ENV, JOB, jobSpec, letters, nodesFile, outcome, stopAll } from '../helpers/cluster_jobs.js';
+import { ENV, JOB, fileOutcome, jobSpec, letters, nodesFile, outcome, stopAll } from '../helpers/cluster_jobs.js';
 import { fedavgInProcess } from '../../src/cluster/reference.js';
 
 const procs: Running[] = [];
@@ -77,7 +77,7 @@ test('positional forms, bad peers and two concurrent clients against a coordinat
   const ra = await a.done;
   assert.equal(ra.code, 0, ra.stderr);
   assert.equal(await silent, 'open', 'a silent peer waits for its own handshake deadline; the jobs ran meanwhile');
-  assert.deepEqual(outcome(read(join(dir, 'a.json'))), await reference(JOB));
+  assert.deepEqual(fileOutcome(read(join(dir, 'a.json'))), await reference(JOB));
   assert.deepEqual(outcome(b), await reference({ ...JOB, seed: 4 }));
   assert.deepEqual(updates[0], { state: 'queued', job: 2, ahead: 1 }, 'the second job waited behind the first');
   assert.match(ra.stdout, /round 1: validation error 0\.\d{4}, training error 0\.\d{4}/);
@@ -89,14 +89,17 @@ test('positional forms, bad peers and two concurrent clients against a coordinat
   assert.equal(events.filter((e) => e.kind === 'job_done').length, 2);
   assert.ok(events.some((e) => e.kind === 'round' && e.job === 2 && e.round === 2));
   assert.ok(events.filter((e) => e.kind === 'task_assigned').every((e) => e.policy === 'round-robin'));
-  assert.equal(read(join(dir, 'c', 'jobs', 'job-1', 'result.json')).schema, 'smolcluster.federated/1');
+  const file = read(join(dir, 'c', 'jobs', 'job-1', 'result.json'));
+  assert.equal(file.schema, 'smolcluster-federated-result');
+  assert.equal(file.schema_version, 1);
+  assert.ok(typeof file.validation_error === 'number' && typeof file.weights_checksum === 'string' && typeof file.validation_rows === 'number', 'snake_case keys');
 });
 
 test('federated runs coordinator, nodes and client on this machine in one command', async () => {
   const dir = tempDir('federated');
   const r = await runCliProcess(['federated', '--nodes', '2', '--rounds', '1', '--epochs', '2', '--hidden', '8', '--lr', '1e-4', '--seed', '3', '--busy-delay-ms', '5', '--output', join(dir, 'r.json'), '--out', join(dir, 'run')], { timeoutMs: 120_000 });
   assert.equal(r.code, 0, r.stderr);
-  assert.deepEqual(outcome(read(join(dir, 'r.json'))), await reference({ ...JOB, rounds: 1, epochs: 2 }));
+  assert.deepEqual(fileOutcome(read(join(dir, 'r.json'))), await reference({ ...JOB, rounds: 1, epochs: 2 }));
   assert.match(r.stdout, /final validation error: 0\.\d{4}/);
   assert.ok(readJsonl(join(dir, 'run', 'events.jsonl')).some((e) => e.kind === 'job_done'));
 });

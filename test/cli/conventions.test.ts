@@ -22,5 +22,7 @@ describe('the guide\'s conventions', () => {
     assert.equal(masterAnnouncement('10.0.0.5', 29500, 3, ifaces),
       'rank 0: rendezvous on 10.0.0.5:29500; workers use --master 10.0.0.5:29500 (or MASTER_ADDR=10.0.0.5 MASTER_PORT=29500); waiting for 2 workers');
     assert.match(masterAnnouncement('0.0.0.0', 7000, 2, ifaces), /workers use --master 10\.0\.0\.5:7000 .*waiting for 1 worker$/);
+    // cluster_config worker_connect_ip: what the workers were told to dial, not this host's interfaces
+    assert.match(masterAnnouncement('0.0.0.0', 65432, 3, ifaces, '127.0.0.1'), /rendezvous on 0\.0\.0\.0:65432; workers use --master 127\.0\.0\.1:65432 \(or MASTER_ADDR=127\.0\.0\.1 /);
   });
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { TrainResult } from '../../src/train/result.js';
+import type { ResultFile } from '../../src/metrics/result_file.js';
 import { runCliProcess, stepRecords, tempDir } from '../helpers/cluster.js';
 
 let dir = '';
@@ -21,8 +21,8 @@ describe('--grad-accum through the cluster strategies', { timeout: 120_000 }, ()
         '--experiments-dir', dir, '--name', name,
       ], { timeoutMs: 90_000 });
       assert.equal(exit.code, 0, exit.stderr);
-      const res = JSON.parse(readFileSync(join(dir, name, 'result.json'), 'utf8')) as TrainResult;
-      assert.equal(res.config.gradAccum, 3);
+      const res = JSON.parse(readFileSync(join(dir, name, 'result.json'), 'utf8')) as ResultFile;
+      assert.equal(res.config.grad_accum, 3);
       const workerSteps = stepRecords(join(dir, name, 'metrics.jsonl')).filter((s) => s.samples > 0);
       assert.ok(workerSteps.length >= 4);
       for (const s of workerSteps) assert.equal(s.samples, 12, `step ${s.step} rank ${s.rank}`);

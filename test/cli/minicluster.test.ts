@@ -50,6 +50,7 @@ describe('minicluster (MiniCluster\'s commands over smolcluster)', { timeout: 24
     const r = await mini(['run', '--workers', '3', '--steps', '2', '--batch-size', '32']);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /--batch-size.*32 does not split evenly over 3 workers/);
+    assert.match(r.stderr, /^minicluster: error: /, 'errors begin with the name the user typed');
   });
 
   it('fault-test --tolerance: the fault-free run beside the faulty one; num_detected / num_faults as MiniCluster\'s jq reads it', async () => {

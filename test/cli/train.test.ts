@@ -8,6 +8,7 @@ import { loadModel, readModelHeader } from '../../src/nn/checkpoint.js';
 import { type ModelSpec, createModel } from '../../src/nn/models/index.js';
 import { defaultConfig } from '../../src/train/config.js';
 import { evaluate } from '../../src/train/evaluate.js';
+import { snakeCaseKeys } from '../../src/util/snake_case.js';
 import { type CliResult, runCli, squash } from '../helpers/cli.js';
 
 let dir = '';
@@ -120,9 +121,10 @@ describe('smolcluster CLI (child process)', () => {
     assert.ok(res.samples_per_sec > 0);
     assert.ok(res.wall_seconds > 0 && res.wall_seconds >= res.train_seconds);
     assert.equal(res.parameters, 101770);
+    // The resolved configuration, every key in snake_case as in config.json (docs/RESULT.md).
     assert.deepEqual(
       { ...res.config, threads: undefined },
-      { ...defaultConfig('mlp'), seed: 3, maxSteps: 50, threads: undefined },
+      snakeCaseKeys({ ...defaultConfig('mlp'), seed: 3, maxSteps: 50, threads: undefined }),
     );
     assert.equal(res.config.threads, 1);
     assert.equal(res.threads, 1);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { type Server, createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -110,6 +110,20 @@ describe('smolcluster worker (child processes on 127.0.0.1)', { concurrency: tru
     const steps = stepRecords(join(dir, 'torchrun', 'metrics.jsonl'));
     assert.deepEqual(steps.map((s) => `${s.step}/${s.rank}`), [0, 1, 2, 3, 4].flatMap((s) => [`${s}/0`, `${s}/1`]));
     assert.equal(JSON.parse(readFileSync(join(dir, 'torchrun', 'result.json'), 'utf8')).workers, 2);
+  });
+
+  it('by hand without --name: one folder, rank 0\'s; the other rank says it finished and where the results are', async () => {
+    const port = await freePort();
+    const root = join(dir, 'unnamed');
+    const args = (rank: number): string[] => ['worker', '--threads', '1', '--max-steps', '3', '--experiments-dir', root, '--rank', String(rank), '--world-size', '2', '--master', `127.0.0.1:${port}`, '--timeout', '20'];
+    const [e0, e1] = await runAll([{ args: args(0), env: withToken }, { args: args(1), env: withToken }], 40_000);
+    assert.equal(e0.code, 0, e0.stderr);
+    assert.equal(e1.code, 0, e1.stderr);
+    const folders = readdirSync(root);
+    assert.equal(folders.length, 1, `one run folder, got ${folders.join(', ')}`);
+    assert.deepEqual(readdirSync(join(root, folders[0])).filter((f) => f.endsWith('.json')).sort(), ['config.json', 'result.json']);
+    assert.match(e1.stderr, new RegExp(`rank 1 finished in [\\d.]+ s \\(1 thread\\); rank 0 writes the results to ${join(root, folders[0]).replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} on its host`));
+    assert.match(e0.stderr, /master 127\.0\.0\.1:\d+ \(--master\),/, 'a source of both host and port named once');
   });
 
   it('config mismatch (different --lr): refused at connect, the signature mismatch reported on both sides', async () => {

@@ -69,9 +69,9 @@ describe('cluster dashboard in a real browser', { timeout: 60_000 }, () => {
       // One row per round, newest first, with the validation error the client was given.
       await page.waitForFunction((n) => document.querySelectorAll('table.rounds tbody tr').length === n, rounds, { timeout: 10_000 });
       const shown = await page.$$eval('table.rounds tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
-      const history = (JSON.parse(readFileSync(result, 'utf8')) as { history: Array<{ validationError: number; trainError: number }> }).history;
+      const history = (JSON.parse(readFileSync(result, 'utf8')) as { history: Array<{ validation_error: number; train_error: number }> }).history;
       assert.equal(history.length, rounds);
-      assert.deepEqual(shown.map((r) => [r[1], r[2], r[3]]), history.map((h, i) => [String(i + 1), h.validationError.toFixed(4), h.trainError.toFixed(4)]).reverse());
+      assert.deepEqual(shown.map((r) => [r[1], r[2], r[3]]), history.map((h, i) => [String(i + 1), h.validation_error.toFixed(4), h.train_error.toFixed(4)]).reverse());
       // Both nodes idle again, and all 11 × rounds tasks counted between them.
       await page.waitForFunction(() => document.querySelectorAll('table.nodes tbody tr[data-state="idle"]').length === 2, null, { timeout: 10_000 });
       const done = await page.$$eval('table.nodes tbody tr td:nth-child(3)', (tds) => tds.map((td) => Number(td.textContent)));

@@ -89,3 +89,8 @@ export function stopAll(nodes: Running[]): Promise<unknown> {
 export function outcome(r: { history: Array<{ validationError: number }>; weightsChecksum: string }): { errors: number[]; checksum: string } {
   return { errors: r.history.map((h) => h.validationError), checksum: r.weightsChecksum };
 }
+
+/** The same of a job's result.json (snake_case keys, as users and scripts read it). */
+export function fileOutcome(r: { history: Array<{ validation_error: number }>; weights_checksum: string }): { errors: number[]; checksum: string } {
+  return { errors: r.history.map((h) => h.validation_error), checksum: r.weights_checksum };
+}

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  SLURM_PORT_BASE, SLURM_PORT_SPAN, describePlacement, expandTasksPerNode, firstHostOf, localRankFromEnvironment, rankFromEnvironment,
+  SLURM_PORT_BASE, SLURM_PORT_SPAN, describePlacement, renameFlagSources, expandTasksPerNode, firstHostOf, localRankFromEnvironment, rankFromEnvironment,
   resolvePlacement, resolvePlacementWithSources, schedulerThreads,
 } from '../../src/launch/env.js';
 import { parseHardwarePorts, kindOfPort } from '../../src/launch/hardware_ports.js';
@@ -32,6 +32,12 @@ describe('placement from Slurm and OpenMPI', () => {
     const agreeing = { ...MASTER, RANK: '1', SLURM_PROCID: '1', WORLD_SIZE: '2', SLURM_NTASKS: '2' };
     const { placement, sources } = resolvePlacementWithSources({}, agreeing);
     assert.equal(describePlacement(placement, sources), 'rank 1 of 2 (RANK, WORLD_SIZE), master 127.0.0.1:29500 (MASTER_ADDR, MASTER_PORT)');
+    // One source of both values is named once; a flag's value that came from a cluster file names the file.
+    const flagged = { rank: '--rank', worldSize: '--world-size', masterHost: '--master', masterPort: '--master' };
+    assert.equal(describePlacement(placement, flagged), 'rank 1 of 2 (--rank, --world-size), master 127.0.0.1:29500 (--master)');
+    assert.equal(describePlacement(placement, renameFlagSources(flagged, { rank: 'server', master: 'cluster_config.yaml' })),
+      'rank 1 of 2 (server, --world-size), master 127.0.0.1:29500 (cluster_config.yaml)');
+    assert.deepEqual(renameFlagSources(sources, { rank: 'server', master: 'cluster_config.yaml' }), sources, 'only the flags\' own sources are renamed');
   });
 
   it('Slurm without MASTER_*: the first host of the node list, a port from the job id (two jobs differ)', () => {

@@ -49,7 +49,10 @@ describe('smolcluster info (CLI)', () => {
     const json = await runCliProcess(['info', '--json'], { timeoutMs: 30_000 });
     assert.equal(json.code, 0, json.stderr);
     const info = JSON.parse(json.stdout) as Record<string, unknown>;
-    for (const k of ['cores', 'memoryGiB', 'backend', 'interfaces', 'gpus', 'gpuSource']) assert.ok(k in info, k);
+    for (const k of ['cores', 'memory_gib', 'available_cores', 'backend', 'interfaces', 'gpus', 'gpu_source']) assert.ok(k in info, k);
+    assert.equal(info.schema, 'smolcluster-node-info');
+    assert.equal(info.schema_version, 1);
+    assert.ok(Object.keys(info).every((k) => /^[a-z0-9_]+$/.test(k)), 'snake_case keys only');
     assert.ok((info.interfaces as { kind: string }[]).some((i) => i.kind === 'loopback'));
     const text = await runCliProcess(['info'], { timeoutMs: 30_000 });
     assert.match(text.stdout, new RegExp(`${String(info.cores)} cores`));

@@ -5,7 +5,8 @@
  */
 import { InvalidArgumentError } from 'commander';
 import type { ModelType } from '../../nn/models/names.js';
-import { type DatasetName, acceptedDatasets, acceptedModels, canonicalDataset, canonicalModel } from '../spellings.js';
+import { MODEL_NAMES } from '../../nn/models/names.js';
+import { DATASET_NAMES, type DatasetName, acceptedDatasets, acceptedModels, canonicalDataset, canonicalModel, didYouMean } from '../spellings.js';
 
 export function positiveInt(value: string): number {
   const n = Number(value);
@@ -54,14 +55,14 @@ export function appended(value: string, previous: string[] = []): string[] {
 /** `--model`: the guide's and other spellings (ResNet50, SimpleNN, GPT-2) as their canonical name (config/spellings.ts). */
 export function modelFlag(value: string): ModelType {
   const name = canonicalModel(value);
-  if (name === null) throw new InvalidArgumentError(`unknown model "${value}"; accepted: ${acceptedModels()}.`);
+  if (name === null) throw new InvalidArgumentError(`unknown model "${value}"${didYouMean(value, MODEL_NAMES)}; accepted: ${acceptedModels()}.`);
   return name as ModelType;
 }
 
 /** `--dataset`: MNIST, CIFAR-10, synthetic-image and the like as their canonical name. */
 export function datasetFlag(value: string): DatasetName {
   const name = canonicalDataset(value);
-  if (name === null) throw new InvalidArgumentError(`unknown dataset "${value}"; accepted: ${acceptedDatasets()}.`);
+  if (name === null) throw new InvalidArgumentError(`unknown dataset "${value}"${didYouMean(value, DATASET_NAMES)}; accepted: ${acceptedDatasets()}.`);
   return name as DatasetName;
 }
 

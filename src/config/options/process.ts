@@ -1,12 +1,13 @@
 /** Options of one run's processes: where results go, engines, threads, deadlines, checkpoints. */
 import { COMM_BACKENDS } from './choices.js';
 import { appended, backendFlag, nonNegativeInt, oneOf, positiveInt, positiveNumber } from './parsers.js';
-import { choice, valued } from './spec.js';
+import { choice, toggle, valued } from './spec.js';
 
 export const PROCESS_OPTIONS = {
   fault: valued({ arg: '<spec>', help: 'inject a fault, e.g. slow:rank=1:ms=50 (repeatable; docs/VALIDATION.md; env SMOLCLUSTER_FAULT)', parse: appended, repeatable: true, forward: true }),
   name: valued<string>({ arg: '<name>', help: 'experiment name: results go to <experiments-dir>/<name>/ (default: generated)', forward: true }),
   experimentsDir: valued({ arg: '<dir>', help: 'where experiment folders are written', default: 'experiments', forward: true }),
+  overwrite: toggle({ help: 'replace the run already in <experiments-dir>/<name>/ (without it, an existing --name is refused unless --resume continues it)', forward: true }),
   output: valued<string>({ arg: '<file>', help: 'also write the run summary (result.json) here', forward: true }),
   save: valued<string>({ arg: '<file>', help: 'save the trained model here (see docs/CHECKPOINT.md; a name ending in .safetensors writes safetensors under PyTorch / Hugging Face names)', forward: true }),
   threads: valued({ arg: '<n>', help: 'compute threads per process (default: SMOLCLUSTER_THREADS, else the cores divided among local workers, or 1 where a start-up calibration finds more no faster)', parse: positiveInt, forward: true }),

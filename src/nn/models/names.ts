@@ -12,3 +12,13 @@ export type BertName = (typeof BERT_MODELS)[number];
 export const MODEL_NAMES = ['mlp', 'cnn', 'simple_cnn', ...IMAGE_MODELS, ...GPT2_MODELS, ...BERT_MODELS] as const;
 export type ModelType = (typeof MODEL_NAMES)[number];
 
+
+/** What a model family reads: images [C, H, W], feature vectors [D] or token ids [T]. */
+export type InputKind = 'images' | 'vectors' | 'tokens';
+
+/** The inputs each model family takes (config/compatibility.ts checks them against the dataset's). */
+export function inputsOf(model: ModelType): readonly InputKind[] {
+  if (model === 'mlp') return ['images', 'vectors'];
+  if (model === 'cnn' || model === 'simple_cnn' || (IMAGE_MODELS as readonly string[]).includes(model)) return ['images'];
+  return ['tokens'];
+}

@@ -1,0 +1,37 @@
+import { modelDatasetMismatch } from '../config/compatibility.js';
+import { throwProblems } from '../config/problems.js';
+import { dataFileProblem } from '../data/load.js';
+import { initFromFile } from '../nn/interchange/model_io.js';
+import { createModel } from '../nn/models/index.js';
+import type { TrainConfig } from '../train/config.js';
+import { specFor } from '../train/loop.js';
+import { loadTrainData } from '../train/run.js';
+import { ConfigError } from '../util/errors.js';
+
+/**
+ * What can be found wrong before any worker starts, checked once: the model against the dataset
+ * (always; free), and, when the run names them, the data files and the --init weights (loaded into
+ * the model they must fit). A launcher that skipped this printed the same root cause once per rank
+ * and ended on a generic "worker rank 0 exited with code 1".
+ */
+export function preflight(config: TrainConfig): void {
+  checkRunInputs(config);
+  if (!config.init && !config.dataDir && !config.dataFile) return;
+  const data = loadTrainData(config);
+  if (!config.init) return;
+  const spec = specFor(config, data.train);
+  initFromFile(config.init, createModel(spec, config.seed), spec);
+}
+
+/**
+ * The command line's inputs, checked at once: a dataset read from a file the flags do not name, and
+ * a model that cannot read the dataset's samples (naming what would fit: config/compatibility.ts).
+ */
+export function checkRunInputs(config: Pick<TrainConfig, 'model' | 'dataset' | 'dataFile'>): void {
+  const problems: ConfigError[] = [];
+  const unreadable = dataFileProblem({ name: config.dataset, dataFile: config.dataFile });
+  if (unreadable) problems.push(new ConfigError(unreadable.file, '', unreadable.problem));
+  const why = modelDatasetMismatch(config.model, config.dataset);
+  if (why) problems.push(new ConfigError('command line', '--model, --dataset', why));
+  throwProblems(problems);
+}
