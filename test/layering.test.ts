@@ -20,6 +20,7 @@ const LAYER: Record<string, number> = {
   data: 3,
   comm: 4,
   config: 4,
+  parallel: 5,
   metrics: 5,
   train: 6,
   dashboard: 7,

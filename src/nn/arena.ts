@@ -60,6 +60,24 @@ export class ParamArena {
     return new ParamArena(data, grad, entries);
   }
 
+  /**
+   * The range [start, end) of the arena as an arena of its own: views of the same parameter and
+   * gradient buffers, entries cut at the range's edges. An optimizer built over it keeps state for
+   * that range only (a ZeRO shard, src/parallel/zero/).
+   */
+  slice(start: number, end: number): ParamArena {
+    if (!(Number.isInteger(start) && Number.isInteger(end) && 0 <= start && start <= end && end <= this.size)) {
+      throw new RangeError(`arena slice [${start}, ${end}) is not inside the arena of ${this.size} parameters`);
+    }
+    const entries: ArenaEntry[] = [];
+    for (const e of this.entries) {
+      const from = Math.max(start, e.offset);
+      const to = Math.min(end, e.offset + e.size);
+      if (from < to) entries.push({ name: e.name, shape: e.shape, offset: from - start, size: to - from, decay: e.decay });
+    }
+    return new ParamArena(this.data.subarray(start, end), this.grad.subarray(start, end), entries);
+  }
+
   /** The arena split into maximal runs of equal decay flag, in order (one run when all agree). */
   decayRuns(): DecayRun[] {
     const runs: DecayRun[] = [];

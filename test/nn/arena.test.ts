@@ -107,4 +107,17 @@ describe('ParamArena', () => {
     assert.equal(a.signature(), '');
     assert.match(a.checksum(), /^[0-9a-f]{8}$/);
   });
+
+  it('slice: a range of the arena as an arena, sharing its buffers, entries cut at the edges', () => {
+    const a = ParamArena.pack([['w', Tensor.from([1, 2, 3, 4], [2, 2])], ['b', Tensor.from([5, 6], [2])]], new Set(['b']));
+    const s = a.slice(3, 5);
+    assert.equal(s.size, 2);
+    assert.deepEqual(s.entries.map((e) => [e.name, e.offset, e.size, e.decay]), [['w', 0, 1, true], ['b', 1, 1, false]]);
+    s.data[1] = 50;
+    s.grad[0] = 7;
+    assert.equal(a.data[4], 50);
+    assert.equal(a.grad[3], 7);
+    assert.deepEqual(s.decayRuns(), [{ offset: 0, size: 1, decay: true }, { offset: 1, size: 1, decay: false }]);
+    assert.throws(() => a.slice(4, 7), /not inside the arena of 6/);
+  });
 });
