@@ -75,7 +75,7 @@ export class ParamArena {
       const to = Math.min(end, e.offset + e.size);
       if (from < to) entries.push({ name: e.name, shape: e.shape, offset: from - start, size: to - from, decay: e.decay });
     }
-    return new ParamArena(this.data.subarray(start, end), this.grad.subarray(start, end), entries);
+    return new ParamArena(this.params.view(start, end - start), this.grads.view(start, end - start), entries);
   }
 
   /** The arena split into maximal runs of equal decay flag, in order (one run when all agree). */

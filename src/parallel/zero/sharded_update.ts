@@ -11,6 +11,8 @@ import type { ParamArena } from '../../nn/arena.js';
 import { type OptimizerConfig, makeOptimizer } from '../../nn/optim/index.js';
 import type { Optimizer } from '../../nn/optim/optimizer.js';
 import { kernelsFor } from '../../tensor/dispatch.js';
+import { sumOfSquares } from '../../tensor/scalar.js';
+import type { Storage } from '../../tensor/storage.js';
 import { type ShardPlan, planShards } from './shard_plan.js';
 
 export class ShardedUpdate {
@@ -40,17 +42,16 @@ export class ShardedUpdate {
    * left as backward wrote it: only the shard is used from here on.
    */
   async reduceScatterGradients(divisor = 1): Promise<void> {
-    const [start, end] = this.range;
-    await this.group.reduceScatter(this.arena.grad, this.shardGrad, { op: 'sum', counts: this.plan.counts });
-    if (divisor !== 1) kernelsFor(this.shardGrad).affine(this.shardGrad, 1 / divisor, 0, this.shardGrad);
-    this.arena.grad.subarray(start, end).set(this.shardGrad);
+    await this.group.reduceScatter(this.arena.grads.readSync(), this.shardGrad, { op: 'sum', counts: this.plan.counts });
+    const shard = this.shardGrads();
+    shard.write(this.shardGrad);
+    if (divisor !== 1) kernelsFor(shard).affine(shard.buffer, 1 / divisor, 0, shard.buffer);
   }
 
   /** The global L2 norm of the reduced gradient: each shard's sum of squares, summed over ranks. */
   async gradNorm(): Promise<number> {
-    const [start, end] = this.range;
-    const shard = this.arena.grad.subarray(start, end);
-    const sum = new Float32Array([shard.length > 0 ? kernelsFor(shard).sumSquares(shard) : 0]);
+    const shard = this.shardGrads();
+    const sum = new Float32Array([shard.size > 0 ? sumOfSquares(shard).readSync() : 0]);
     await this.group.allReduce(sum, { op: 'sum' });
     return Math.sqrt(sum[0]);
   }
@@ -59,10 +60,15 @@ export class ShardedUpdate {
   async clipGradNorm(maxNorm: number): Promise<number> {
     const norm = await this.gradNorm();
     const coef = maxNorm / (norm + 1e-6);
-    const [start, end] = this.range;
-    const shard = this.arena.grad.subarray(start, end);
-    if (coef < 1 && shard.length > 0) kernelsFor(shard).affine(shard, coef, 0, shard);
+    const shard = this.shardGrads();
+    if (coef < 1 && shard.size > 0) kernelsFor(shard).affine(shard.buffer, coef, 0, shard.buffer);
     return norm;
+  }
+
+  /** This rank's range of the gradient storage. */
+  private shardGrads(): Storage {
+    const [start, end] = this.range;
+    return this.arena.grads.view(start, end - start);
   }
 
   /** Steps this rank's shard, then all-gathers every rank's updated shard into the full parameters. */
@@ -70,6 +76,6 @@ export class ShardedUpdate {
     this.optimizer.lr = lr;
     if (this.plan.counts[this.group.rank] > 0) this.optimizer.step();
     const [start, end] = this.range;
-    await this.group.allGather(this.arena.data.subarray(start, end), this.arena.data, { counts: this.plan.counts });
+    await this.group.allGather(this.arena.params.readSync().subarray(start, end), this.arena.params.readSync(), { counts: this.plan.counts });
   }
 }

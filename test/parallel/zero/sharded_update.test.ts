@@ -25,9 +25,9 @@ describe('ZeRO-1 sharded update (reduce-scatter, shard optimizer, all-gather)', 
     const arena = single.arena();
     const opt = makeOptimizer(arena, { name: 'adam', lr: 0.01 });
     for (let s = 0; s < steps; s++) {
-      arena.grad.fill(0);
-      for (let r = 0; r < N; r++) localGrad(arena.size, r, s).forEach((g, i) => (arena.grad[i] += g / N));
-      clipGradNorm(arena.grad, 1.5);
+      arena.grads.readSync().fill(0);
+      for (let r = 0; r < N; r++) localGrad(arena.size, r, s).forEach((g, i) => (arena.grads.readSync()[i] += g / N));
+      clipGradNorm(arena.grads, 1.5);
       opt.step();
     }
     const groups = createInProcessTransports(N, { timeoutMs: 5000 }).map((t) => new ProcessGroup(t, { timeoutMs: 5000 }));
@@ -38,7 +38,7 @@ describe('ZeRO-1 sharded update (reduce-scatter, shard optimizer, all-gather)', 
     const norms: number[][] = [];
     for (let s = 0; s < steps; s++) {
       norms.push(await Promise.all(ranks.map(async ({ m, group, update }) => {
-        m.arena().grad.set(localGrad(m.arena().size, group.rank, s));
+        m.arena().grads.readSync().set(localGrad(m.arena().size, group.rank, s));
         await update.reduceScatterGradients(N);
         const norm = await update.clipGradNorm(1.5);
         await update.step(0.01);
@@ -46,14 +46,14 @@ describe('ZeRO-1 sharded update (reduce-scatter, shard optimizer, all-gather)', 
       })));
     }
     for (const { m, update } of ranks) {
-      const d = maxRelDiff(m.arena().data, arena.data);
+      const d = maxRelDiff(m.arena().params.readSync(), arena.params.readSync());
       assert.ok(d < 1e-5, `rank ${update.range}: parameters differ from one process by ${d}`);
       assert.equal(update.stateFloats(), 2 * (update.range[1] - update.range[0]), 'Adam state for the shard only');
       assert.ok(update.stateFloats() <= 2 * Math.ceil(arena.size / N));
     }
     for (const n of norms) assert.ok(n.every((x) => x === n[0]) && n[0] > 1.5, `every rank sees the same global norm: ${n}`);
     // Against a plain step: the sharded one really updated every range (a rank that skipped would differ).
-    assert.ok(maxRelDiff(ranks[3].m.arena().data, model().arena().data) > 1e-4);
+    assert.ok(maxRelDiff(ranks[3].m.arena().params.readSync(), model().arena().params.readSync()) > 1e-4);
   });
 
   it('sends what one ring all-reduce of the gradient sends (reduce-scatter + all-gather)', async () => {
@@ -65,7 +65,7 @@ describe('ZeRO-1 sharded update (reduce-scatter, shard optimizer, all-gather)', 
     await Promise.all(zero.map(async (g) => {
       const m = model();
       const u = new ShardedUpdate(g, m.arena(), { name: 'sgd', lr: 0.1 });
-      m.arena().grad.set(localGrad(size, g.rank, 0));
+      m.arena().grads.readSync().set(localGrad(size, g.rank, 0));
       await u.reduceScatterGradients(N);
       await u.step(0.1);
     }));
