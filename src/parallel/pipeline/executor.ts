@@ -1,0 +1,114 @@
+/**
+ * Runs one stage's part of a pipeline schedule (schedule.ts) over point-to-point messages of a
+ * ProcessGroup whose rank s is stage s: a forward receives its input activation from stage s-1 (stage
+ * 0 makes it from the batch) and sends its output to s+1; a backward receives the output's gradient
+ * from s+1 (the last stage seeds its loss with the micro-batch's weight instead) and sends the input's
+ * gradient to s-1. Parameter gradients accumulate in the stage's arena as Σ_k w_k ∇loss_k; the caller
+ * divides by Σ w_k (after summing over data-parallel replicas), as micro_batches.ts does for one process.
+ * Every receive has the group's deadline, which names the late rank.
+ */
+import type { ProcessGroup } from '../../comm/process_group.js';
+import { backward } from '../../tensor/autograd.js';
+import { Tensor } from '../../tensor/tensor.js';
+import type { PipelineAction } from './schedule.js';
+
+/** Activations go down the pipeline under this tag, their gradients up under the next. */
+const ACTIVATION_TAG = 0x5049;
+const GRADIENT_TAG = 0x504a;
+/** A shape header: rank of the tensor, then its dimensions. */
+const MAX_DIMS = 8;
+
+export interface StageWork {
+  /** The stage's layers. */
+  forward(x: Tensor): Tensor;
+  /** Stage 0: micro-batch k's input. */
+  input?(micro: number): Tensor;
+  /** Last stage: micro-batch k's mean loss and what it is a mean over. */
+  loss?(output: Tensor, micro: number): { loss: Tensor; weight: number };
+}
+
+export interface StageResult {
+  /** Σ_k w_k · loss_k over the micro-batches (last stage; 0 elsewhere). */
+  lossSum: number;
+  /** Σ_k w_k (last stage; 0 elsewhere). */
+  weight: number;
+  /** The most micro-batches whose activations were alive at once. */
+  peakLive: number;
+  /** Time spent waiting for a neighbour (ms): the stage's share of the bubble. */
+  waitMs: number;
+  totalMs: number;
+}
+
+interface Live {
+  input: Tensor | null;
+  output: Tensor;
+  loss?: Tensor;
+  weight?: number;
+}
+
+export async function runStage(group: ProcessGroup, work: StageWork, actions: readonly PipelineAction[]): Promise<StageResult> {
+  const stage = group.rank;
+  const last = group.size - 1;
+  const live = new Map<number, Live>();
+  const result: StageResult = { lossSum: 0, weight: 0, peakLive: 0, waitMs: 0, totalMs: 0 };
+  const start = performance.now();
+  const waited = async <T>(p: Promise<T>): Promise<T> => {
+    const t0 = performance.now();
+    try {
+      return await p;
+    } finally {
+      result.waitMs += performance.now() - t0;
+    }
+  };
+  const sends: Promise<void>[] = [];
+  for (const { kind, micro } of actions) {
+    if (kind === 'forward') {
+      const input = stage === 0 ? null : await waited(recvTensor(group, stage - 1, ACTIVATION_TAG));
+      if (input) input.requiresGrad = true;
+      const x = input ?? work.input!(micro);
+      const output = work.forward(x);
+      const entry: Live = { input, output };
+      if (stage === last) {
+        const { loss, weight } = work.loss!(output, micro);
+        Object.assign(entry, { loss, weight });
+        result.lossSum += loss.item() * weight;
+        result.weight += weight;
+      } else {
+        sends.push(...sendTensor(group, output, stage + 1, ACTIVATION_TAG));
+      }
+      live.set(micro, entry);
+      result.peakLive = Math.max(result.peakLive, live.size);
+    } else {
+      const entry = live.get(micro);
+      if (!entry) throw new Error(`pipeline stage ${stage}: backward of micro-batch ${micro} before its forward`);
+      live.delete(micro);
+      if (stage === last) {
+        if (entry.weight! > 0) backward(entry.loss!, Float32Array.of(entry.weight!));
+      } else {
+        const gy = await waited(recvTensor(group, stage + 1, GRADIENT_TAG));
+        backward(entry.output, gy.data as Float32Array);
+      }
+      if (entry.input) {
+        const gx = entry.input.grad ? Float32Array.from(entry.input.grad as Float32Array) : new Float32Array(entry.input.size);
+        sends.push(...sendTensor(group, new Tensor(gx, entry.input.shape), stage - 1, GRADIENT_TAG));
+      }
+    }
+  }
+  await waited(Promise.all(sends));
+  result.totalMs = performance.now() - start;
+  return result;
+}
+
+function sendTensor(group: ProcessGroup, t: Tensor, dst: number, tag: number): Promise<void>[] {
+  if (t.shape.length > MAX_DIMS) throw new RangeError(`pipeline: activations of more than ${MAX_DIMS} dimensions`);
+  const header = Int32Array.from([t.shape.length, ...t.shape, ...new Array(MAX_DIMS - t.shape.length).fill(0)]);
+  const data = Float32Array.from(t.data as Float32Array);
+  return [group.send(header, dst, { tag }), group.send(data, dst, { tag })];
+}
+
+async function recvTensor(group: ProcessGroup, src: number, tag: number): Promise<Tensor> {
+  const header = await group.recv(new Int32Array(MAX_DIMS + 1), src, { tag });
+  const shape = Array.from(header.subarray(1, 1 + header[0]));
+  const data = await group.recv(new Float32Array(shape.reduce((n, d) => n * d, 1)), src, { tag });
+  return new Tensor(data, shape);
+}
