@@ -21,6 +21,7 @@ const LAYER: Record<string, number> = {
   comm: 4,
   config: 4,
   metrics: 5,
+  parallel: 5,
   train: 6,
   dashboard: 7,
   validate: 7,
