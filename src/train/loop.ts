@@ -209,7 +209,7 @@ async function trainStep(
   const t2 = performance.now();
   const layerGradNorms = config.trackGradients ? perLayerNorms(model) : undefined;
   const gradNorm = config.clipGradNorm > 0
-    ? clipGradNorm(model.arena().grad, config.clipGradNorm)
+    ? clipGradNorm(model.arena().grad, config.clipGradNorm, reduced.gradNorm)
     : layerGradNorms && Math.hypot(...Object.values(layerGradNorms));
   optimizer.lr = schedule.lrAt(lrStep);
   let update: UpdateResult | null = null;

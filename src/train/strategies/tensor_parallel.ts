@@ -15,7 +15,7 @@ import type { Dataset } from '../../data/dataset.js';
 import type { NamedBuffers } from '../../nn/checkpoint.js';
 import type { ModelSpec } from '../../nn/models/index.js';
 import type { Module } from '../../nn/module.js';
-import { TensorParallelModule, TensorParallelTape, buildTensorParallelModel, checkTensorParallel } from '../../parallel/tensor/index.js';
+import { TensorParallelModule, TensorParallelTape, buildTensorParallelModel, checkTensorParallel, shardLayout } from '../../parallel/tensor/index.js';
 import { kernelsFor } from '../../tensor/dispatch.js';
 import { microBatches, type LocalGradient } from '../micro_batches.js';
 import { type AnyBatch, batchInput, batchLoss, lossWeight } from '../objective.js';
@@ -30,6 +30,7 @@ export class TensorParallelStrategy implements Strategy {
   private tape: TensorParallelTape | null = null;
   private dataParallel: Strategy | null = null;
   private groups: ProcessGroup[] = [];
+  private splitEntries: Set<string> | null = null;
 
   /** `dataParallel` builds the strategy that averages gradients over a data-parallel group. */
   constructor(private readonly group: ProcessGroup, readonly degree: number, private readonly buildDataParallel: (group: ProcessGroup) => Strategy, private readonly innerName = 'allreduce') {
@@ -67,7 +68,28 @@ export class TensorParallelStrategy implements Strategy {
     const local = await this.forwardBackward(model, work.data, work.batch, work.microSize);
     // The data-parallel strategy's exchange, without the monitors: its health rows are numbered by the
     // data-parallel group, the run's monitors by the world (each rank checks its own in beforeExchange).
-    return exchange({ ...ctx, monitors: undefined }, this.dataParallel!, work, local);
+    const outcome = await exchange({ ...ctx, monitors: undefined }, this.dataParallel!, work, local);
+    return { ...outcome, gradNorm: await this.gradNorm(model) };
+  }
+
+  /**
+   * The whole model's gradient norm: the split parameters' squares summed over the group, plus the
+   * replicated ones' once (they are equal on every rank). One float all-reduced per step.
+   */
+  private async gradNorm(model: TensorParallelModule): Promise<number> {
+    const arena = model.arena();
+    this.splitEntries ??= new Set([...shardLayout(model).keys()]);
+    const k = kernelsFor(arena.grad);
+    let split = 0;
+    let replicated = 0;
+    for (const e of arena.entries) {
+      const sq = k.sumSquares(arena.grad.subarray(e.offset, e.offset + e.size));
+      if (this.splitEntries.has(e.name)) split += sq;
+      else replicated += sq;
+    }
+    const sum = Float32Array.of(split);
+    await this.tape!.comm.allReduce(sum);
+    return Math.sqrt(sum[0] + replicated);
   }
 
   /** Forward and backward of the batch in micro-batches of at most microSize, each weighted by its lossWeight (as micro_batches.ts). */
