@@ -22,7 +22,6 @@ const LAYER: Record<string, number> = {
   config: 4,
   parallel: 5,
   metrics: 5,
-  parallel: 5,
   train: 6,
   dashboard: 7,
   validate: 7,

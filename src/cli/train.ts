@@ -17,6 +17,8 @@ export function trainCommand(): Command {
 }
 
 async function runTrain(flags: TrainCommandFlags): Promise<void> {
+  const tp = flags.tensorParallel ?? 1;
+  if (tp > 1 && flags.workers % tp !== 0) throw new Error(`--tensor-parallel ${tp}: needs --workers a multiple of ${tp} (got ${flags.workers}); the data-parallel degree is workers ÷ tensor parallel`);
   // ps / async-ps: a server process besides the --workers workers.
   if (flags.workers > 1 || (flags.strategy !== undefined && flags.strategy !== 'allreduce')) {
     const { launchLocalCluster } = await import('../launch/local.js');

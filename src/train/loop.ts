@@ -72,7 +72,7 @@ export async function train(
   // With --grad-accum K a step's batch is K micro-batches of batchSize, run by a step-owning wrapper (grad_accum.ts).
   const strategy = accumulating(given, config.gradAccum ?? 1);
   const spec = specFor(config, data.train);
-  const model = createModel(spec, config.seed);
+  const model = strategy.buildModel ? strategy.buildModel(spec, config.seed, config.model) : createModel(spec, config.seed);
   if (config.init) initFromFile(config.init, model, spec);
   const optimizer = makeOptimizer(model.arena(), {
     name: config.optimizer, lr: config.lr, momentum: config.momentum, weightDecay: config.weightDecay,
@@ -143,6 +143,7 @@ export async function train(
  * repeating it (under load balancing a slow rank's evaluation would hold everyone up).
  */
 function evaluates(strategy: Strategy): boolean {
+  if (strategy.evaluates === false) return false;
   return strategy.isLeader ? strategy.isLeader() : strategy.rank === 0;
 }
 
@@ -209,7 +210,7 @@ async function trainStep(
   const t2 = performance.now();
   const layerGradNorms = config.trackGradients ? perLayerNorms(model) : undefined;
   const gradNorm = config.clipGradNorm > 0
-    ? clipGradNorm(model.arena().grads, config.clipGradNorm)
+    ? clipGradNorm(model.arena().grads, config.clipGradNorm, reduced.gradNorm)
     : layerGradNorms && Math.hypot(...Object.values(layerGradNorms));
   optimizer.lr = schedule.lrAt(lrStep);
   let update: UpdateResult | null = null;

@@ -46,6 +46,8 @@ export interface StepOutcome extends CommTiming {
   /** The run ends before this step's update (no update, no record): e.g. a local fit whose loss stopped moving. */
   stop?: boolean;
   buckets?: BucketSpan[];
+  /** The whole model's gradient norm, when this rank's arena holds only part of it (tensor parallel): clipping uses it. */
+  gradNorm?: number;
 }
 
 /**

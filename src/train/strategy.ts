@@ -1,4 +1,5 @@
 import type { NamedBuffers } from '../nn/checkpoint.js';
+import type { ModelSpec } from '../nn/models/index.js';
 import type { Module } from '../nn/module.js';
 import type { Optimizer } from '../nn/optim/optimizer.js';
 import type { Dataset } from '../data/dataset.js';
@@ -88,6 +89,13 @@ export interface Strategy {
    * `regrouped` is abandoned: no update, no record; the next planned step follows.
    */
   steps?(ctx: StrategyContext, data: Dataset, batchSize: number, epochs: number, seed: number): AsyncIterable<PlannedStep>;
+  /**
+   * Builds this process's model (absent: the whole model, nn/models createModel): a tensor-parallel
+   * rank builds its shard. `modelName` is the --model name, for errors.
+   */
+  buildModel?(spec: ModelSpec, seed: number, modelName?: string): Module;
+  /** False: the loop does not evaluate (a split model has no synchronous forward); default true. */
+  readonly evaluates?: boolean;
   /** Whether this process writes the run's result (default: rank 0). */
   isLeader?(): boolean;
   /**

@@ -113,10 +113,10 @@ describe('ParamArena', () => {
     const s = a.slice(3, 5);
     assert.equal(s.size, 2);
     assert.deepEqual(s.entries.map((e) => [e.name, e.offset, e.size, e.decay]), [['w', 0, 1, true], ['b', 1, 1, false]]);
-    s.data[1] = 50;
-    s.grad[0] = 7;
-    assert.equal(a.data[4], 50);
-    assert.equal(a.grad[3], 7);
+    s.params.write(Float32Array.of(50), 1);
+    s.grads.write(Float32Array.of(7), 0);
+    assert.equal(a.params.readSync()[4], 50);
+    assert.equal(a.grads.readSync()[3], 7);
     assert.deepEqual(s.decayRuns(), [{ offset: 0, size: 1, decay: true }, { offset: 1, size: 1, decay: false }]);
     assert.throws(() => a.slice(4, 7), /not inside the arena of 6/);
   });

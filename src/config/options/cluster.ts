@@ -18,6 +18,7 @@ export const STRATEGY_OPTIONS = {
     arg: '<how>', help: 'async-ps: int8 pushes with error feedback, or none (default none)', forward: true,
     yaml: [{ file: 'cluster', key: 'use_quantization', read: (v) => (v === undefined ? undefined : v ? 'int8' : 'none') }],
   }),
+  tensorParallel: valued({ arg: '<t>', help: 'allreduce: split GPT-2/BERT layers over groups of T workers (Megatron tensor parallelism; data parallel over --workers ÷ T; default 1)', parse: positiveInt, forward: true }),
 } as const;
 
 /** The gradient exchange of allreduce (buckets, overlap, compression) and of DiLoCo / local SGD. */

@@ -86,11 +86,11 @@ export async function runStage(group: ProcessGroup, work: StageWork, actions: re
         if (entry.weight! > 0) backward(entry.loss!, Float32Array.of(entry.weight!));
       } else {
         const gy = await waited(recvTensor(group, stage + 1, GRADIENT_TAG));
-        backward(entry.output, gy.data as Float32Array);
+        backward(entry.output, gy.storage);
       }
       if (entry.input) {
-        const gx = entry.input.grad ? Float32Array.from(entry.input.grad as Float32Array) : new Float32Array(entry.input.size);
-        sends.push(...sendTensor(group, new Tensor(gx, entry.input.shape), stage - 1, GRADIENT_TAG));
+        const gx = entry.input.gradValues() ?? new Float32Array(entry.input.size);
+        sends.push(...sendTensor(group, Tensor.fromHost(Float32Array.from(gx), entry.input.shape), stage - 1, GRADIENT_TAG));
       }
     }
   }
@@ -102,7 +102,7 @@ export async function runStage(group: ProcessGroup, work: StageWork, actions: re
 function sendTensor(group: ProcessGroup, t: Tensor, dst: number, tag: number): Promise<void>[] {
   if (t.shape.length > MAX_DIMS) throw new RangeError(`pipeline: activations of more than ${MAX_DIMS} dimensions`);
   const header = Int32Array.from([t.shape.length, ...t.shape, ...new Array(MAX_DIMS - t.shape.length).fill(0)]);
-  const data = Float32Array.from(t.data as Float32Array);
+  const data = Float32Array.from(t.values());
   return [group.send(header, dst, { tag }), group.send(data, dst, { tag })];
 }
 
@@ -110,5 +110,5 @@ async function recvTensor(group: ProcessGroup, src: number, tag: number): Promis
   const header = await group.recv(new Int32Array(MAX_DIMS + 1), src, { tag });
   const shape = Array.from(header.subarray(1, 1 + header[0]));
   const data = await group.recv(new Float32Array(shape.reduce((n, d) => n * d, 1)), src, { tag });
-  return new Tensor(data, shape);
+  return Tensor.fromHost(data, shape);
 }

@@ -11,6 +11,7 @@ import { createLocalSgdStrategy } from './local_sgd.js';
 import { createAsyncPsStrategy } from './async_ps.js';
 import { createParamServerStrategy } from './param_server.js';
 import type { PsRecovery } from './ps_common.js';
+import { TensorParallelStrategy } from './tensor_parallel.js';
 // The names are listed with the options that choose them (config/options/choices.ts, a layer below);
 // `satisfies` above makes the compiler hold the two lists equal.
 import { CLUSTER_STRATEGIES, type ClusterStrategyName } from '../../config/options/choices.js';
@@ -41,6 +42,8 @@ export interface ClusterStrategyOptions {
   innerSteps?: number;
   outerLr?: number;
   outerMomentum?: number;
+  /** Tensor-parallel degree (default 1): groups of T ranks split the model, the strategy runs across the groups. */
+  tensorParallel?: number;
 }
 
 export const DEFAULT_INNER_STEPS = 50;
@@ -97,12 +100,17 @@ const STRATEGIES = {
 
 /** Builds strategy `name` over the process group. */
 export function createClusterStrategy(name: ClusterStrategyName, group: ProcessGroup, o: ClusterStrategyOptions): Strategy {
-  return entry(name).build(group, o);
+  const degree = o.tensorParallel ?? 1;
+  if (degree === 1) return entry(name).build(group, o);
+  // The data-parallel strategy averages each shard's gradients over its group: all-reduce's exchange is the one that does that.
+  if (name !== 'allreduce') throw new Error(`--tensor-parallel ${degree}: runs with --strategy allreduce, not ${name}`);
+  return new TensorParallelStrategy(group, degree, (dataParallel) => entry(name).build(dataParallel, o), name);
 }
 
 /** What every process must agree on about the strategy (joins the run signature). */
 export function strategySignature(name: ClusterStrategyName, o: ClusterStrategyOptions): string {
-  return entry(name).signature(o);
+  const degree = o.tensorParallel ?? 1;
+  return entry(name).signature(o) + (degree > 1 ? `+tp${degree}` : '');
 }
 
 function entry(name: string): StrategyEntry {

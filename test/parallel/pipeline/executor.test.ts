@@ -20,9 +20,9 @@ function batch(M: number): { x: Float32Array; y: Float32Array } {
   return { x: fill(M * MICRO * SPEC.inputDim), y: fill(M * MICRO * SPEC.out) };
 }
 
-const microInput = (b: { x: Float32Array }, k: number): Tensor => new Tensor(b.x.slice(k * MICRO * SPEC.inputDim, (k + 1) * MICRO * SPEC.inputDim), [MICRO, SPEC.inputDim]);
+const microInput = (b: { x: Float32Array }, k: number): Tensor => Tensor.fromHost(b.x.slice(k * MICRO * SPEC.inputDim, (k + 1) * MICRO * SPEC.inputDim), [MICRO, SPEC.inputDim]);
 const microLoss = (b: { y: Float32Array }, out: Tensor, k: number): { loss: Tensor; weight: number } =>
-  ({ loss: mseLoss(out, new Tensor(b.y.slice(k * MICRO * SPEC.out, (k + 1) * MICRO * SPEC.out), [MICRO, SPEC.out])), weight: MICRO });
+  ({ loss: mseLoss(out, Tensor.fromHost(b.y.slice(k * MICRO * SPEC.out, (k + 1) * MICRO * SPEC.out), [MICRO, SPEC.out])), weight: MICRO });
 
 /** One process: Σ_k w_k ∇loss_k, layer after layer. */
 function reference(M: number): Float32Array {
@@ -35,7 +35,7 @@ function reference(M: number): Float32Array {
     const { loss, weight } = microLoss(b, y, k);
     backward(loss, Float32Array.of(weight));
   }
-  return model.arena().grad.slice();
+  return model.arena().grads.readSync().slice();
 }
 
 async function pipelined(P: number, M: number, schedule: 'gpipe' | '1f1b'): Promise<{ grad: Float32Array; peakLive: number[] }> {
@@ -56,7 +56,7 @@ async function pipelined(P: number, M: number, schedule: 'gpipe' | '1f1b'): Prom
   ranges.forEach(([from, to], s) => {
     const own = new Set(models[s].layers.slice(from, to).flatMap((l) => l.parameters()));
     for (const [name, p] of models[s].namedParameters()) {
-      if (own.has(p)) grad.set(p.grad as Float32Array, models[s].arena().entries.find((e) => e.name === name)!.offset);
+      if (own.has(p)) grad.set(p.gradValues() as Float32Array, models[s].arena().entries.find((e) => e.name === name)!.offset);
     }
   });
   const last = results[P - 1];

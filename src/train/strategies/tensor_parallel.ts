@@ -1,0 +1,144 @@
+/**
+ * Tensor parallelism (--tensor-parallel T) as a strategy that owns the step. The world's ranks form
+ * a mesh: consecutive blocks of T ranks are tensor-parallel groups (each holds one shard of the
+ * model, src/parallel/tensor/), and the ranks of equal tensor-parallel rank across blocks form the
+ * data-parallel groups, over which a wrapped strategy (allreduce) averages the shard's gradients.
+ * Every rank of a tensor-parallel group trains on the same batch: the data is sharded over the
+ * data-parallel degree (--workers ÷ T), so --batch-size stays one replica's batch.
+ *
+ * Each rank's checkpoint holds its own shard (Strategy.checkpointBuffers: files under rank-<r>/),
+ * resumable at the same world size and degree. Evaluation is not run: the loop's evaluation calls
+ * the model's synchronous forward, and a split model sums over its group between ops.
+ */
+import type { ProcessGroup } from '../../comm/process_group.js';
+import type { Dataset } from '../../data/dataset.js';
+import type { NamedBuffers } from '../../nn/checkpoint.js';
+import type { ModelSpec } from '../../nn/models/index.js';
+import type { Module } from '../../nn/module.js';
+import { TensorParallelModule, TensorParallelTape, buildTensorParallelModel, checkTensorParallel, shardLayout } from '../../parallel/tensor/index.js';
+import { kernelsFor } from '../../tensor/dispatch.js';
+import { sumOfSquares } from '../../tensor/scalar.js';
+import { microBatches, type LocalGradient } from '../micro_batches.js';
+import { type AnyBatch, batchInput, batchLoss, lossWeight } from '../objective.js';
+import { exchange, type StepOutcome, type StepWork } from '../step.js';
+import type { DataShard, Strategy, StrategyContext } from '../strategy.js';
+
+export class TensorParallelStrategy implements Strategy {
+  readonly rank: number;
+  readonly worldSize: number;
+  readonly dataShard: DataShard;
+  readonly tpRank: number;
+  private tape: TensorParallelTape | null = null;
+  private dataParallel: Strategy | null = null;
+  private groups: ProcessGroup[] = [];
+  private splitEntries: Set<string> | null = null;
+
+  /** `dataParallel` builds the strategy that averages gradients over a data-parallel group. */
+  constructor(private readonly group: ProcessGroup, readonly degree: number, private readonly buildDataParallel: (group: ProcessGroup) => Strategy, private readonly innerName = 'allreduce') {
+    if (!Number.isInteger(degree) || degree < 1) throw new Error(`--tensor-parallel ${degree}: the degree must be a positive integer`);
+    if (group.size % degree !== 0) throw new Error(`--tensor-parallel ${degree}: --workers ${group.size} is not a multiple of it (the data-parallel degree is workers ÷ tensor parallel)`);
+    this.rank = group.rank;
+    this.worldSize = group.size;
+    this.tpRank = group.rank % degree;
+    this.dataShard = { index: Math.floor(group.rank / degree), count: group.size / degree, compute: true };
+  }
+
+  get name(): string {
+    return `${this.innerName}+tp${this.degree}`;
+  }
+
+  buildModel(spec: ModelSpec, seed: number, modelName?: string): Module {
+    checkTensorParallel(spec, this.degree, modelName);
+    return buildTensorParallelModel(spec, seed, this.tpRank, this.degree, modelName);
+  }
+
+  /** Splits the world into the tensor- and data-parallel groups, then sets the data-parallel strategy up. */
+  async setup(ctx: StrategyContext): Promise<void> {
+    const tp = await this.group.split(this.dataShard.index, this.rank, { name: 'tensor-parallel' });
+    const dp = await this.group.split(this.tpRank, this.rank, { name: 'data-parallel' });
+    this.groups = [tp!, dp!];
+    this.tape = new TensorParallelTape(tp!);
+    this.dataParallel = this.buildDataParallel(dp!);
+    await this.dataParallel.setup(ctx);
+  }
+
+  async runStep(ctx: StrategyContext, work: StepWork): Promise<StepOutcome> {
+    const model = ctx.model;
+    if (!(model instanceof TensorParallelModule)) throw new Error('tensor parallel: the loop did not build the model through the strategy (Strategy.buildModel)');
+    if (!work.batch) throw new Error(`tensor parallel: rank ${this.rank} has no batch at step ${work.step}; every rank of a tensor-parallel group computes`);
+    const local = await this.forwardBackward(model, work.data, work.batch, work.microSize);
+    // The data-parallel strategy's exchange, without the monitors: its health rows are numbered by the
+    // data-parallel group, the run's monitors by the world (each rank checks its own in beforeExchange).
+    const outcome = await exchange({ ...ctx, monitors: undefined }, this.dataParallel!, work, local);
+    return { ...outcome, gradNorm: await this.gradNorm(model) };
+  }
+
+  /**
+   * The whole model's gradient norm: the split parameters' squares summed over the group, plus the
+   * replicated ones' once (they are equal on every rank). One float all-reduced per step.
+   */
+  private async gradNorm(model: TensorParallelModule): Promise<number> {
+    const arena = model.arena();
+    this.splitEntries ??= new Set([...shardLayout(model).keys()]);
+    let split = 0;
+    let replicated = 0;
+    for (const e of arena.entries) {
+      const sq = sumOfSquares(arena.grads.view(e.offset, e.size)).readSync();
+      if (this.splitEntries.has(e.name)) split += sq;
+      else replicated += sq;
+    }
+    const sum = Float32Array.of(split);
+    await this.tape!.comm.allReduce(sum);
+    return Math.sqrt(sum[0] + replicated);
+  }
+
+  /** Forward and backward of the batch in micro-batches of at most microSize, each weighted by its lossWeight (as micro_batches.ts). */
+  private async forwardBackward(model: TensorParallelModule, data: Dataset, batch: AnyBatch, microSize: number): Promise<LocalGradient> {
+    const tape = this.tape!;
+    const micros: AnyBatch[] = batch.size <= microSize ? [batch] : [...microBatches(data, batch, microSize)];
+    let lossSum = 0;
+    let weight = 0;
+    for (const micro of micros) {
+      const w = lossWeight(data, micro);
+      if (w === 0) continue;
+      const loss = batchLoss(data, await model.forwardParallel(batchInput(data, micro), tape), micro);
+      await tape.backward(loss, micros.length > 1 ? Float32Array.of(w) : undefined);
+      lossSum += loss.item() * w;
+      weight += w;
+    }
+    if (micros.length > 1 && weight > 0) {
+      const grad = model.arena().grads;
+      kernelsFor(grad).affine(grad.buffer, 1 / weight, 0, grad.buffer);
+    }
+    return { loss: weight > 0 ? lossSum / weight : NaN, samples: batch.size, weight };
+  }
+
+  reduceGradients(ctx: StrategyContext, localLoss: number, samples: number, step: number): ReturnType<Strategy['reduceGradients']> {
+    return this.dataParallel!.reduceGradients({ ...ctx, monitors: undefined }, localLoss, samples, step);
+  }
+
+  /** Each rank's shard is its own: rank-<r>/ checkpoints, with the shard's place (tensor-parallel rank, degree) to check on resume. */
+  checkpointBuffers(): NamedBuffers {
+    return [['tensor_parallel.shard', Float32Array.of(this.tpRank, this.degree)]] as NamedBuffers;
+  }
+
+  /** The loop evaluates on its leader with the model's synchronous forward, which a split model does not have. */
+  readonly evaluates = false;
+
+  isLeader(): boolean {
+    return this.rank === 0;
+  }
+
+  afterStep(ctx: StrategyContext, step: number): Promise<void> {
+    return this.dataParallel!.afterStep(ctx, step);
+  }
+
+  gather(local: Float32Array): Promise<Float32Array> {
+    return this.group.allGather(local);
+  }
+
+  async close(): Promise<void> {
+    await this.dataParallel?.close();
+    for (const g of this.groups) await g.close();
+  }
+}

@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { runCliProcess, tempDir } from '../../helpers/cluster.js';
+
+/**
+ * `train --workers 2 --tensor-parallel 2` with real processes: the two ranks split gpt2-tiny's heads
+ * and MLP and train on the same batch, so every step's loss equals one process's at the same batch
+ * (AdamW with the transformers' default clipping at norm 1, which needs the whole model's gradient
+ * norm: the shards' squares are summed over the group).
+ */
+let dir = '';
+before(() => {
+  dir = tempDir('tensor-parallel');
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Every step's loss per rank, from the run's metrics.jsonl. */
+function losses(name: string): Map<number, number[]> {
+  const out = new Map<number, number[]>();
+  for (const line of readFileSync(join(dir, name, 'metrics.jsonl'), 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    const r = JSON.parse(line) as { rank?: number; step?: number; loss?: number };
+    if (r.rank === undefined || r.loss === undefined || r.step === undefined) continue;
+    const list = out.get(r.rank) ?? [];
+    list[r.step] = r.loss;
+    out.set(r.rank, list);
+  }
+  return out;
+}
+
+async function train(name: string, args: string[]): Promise<void> {
+  const exit = await runCliProcess([
+    'train', '--model', 'gpt2-tiny', '--dataset', 'synthetic_text', '--context', '32', '--batch-size', '4', '--max-steps', '3',
+    '--threads', '1', '--timeout', '60', '--experiments-dir', dir, '--name', name, ...args,
+  ], { timeoutMs: 120_000 });
+  assert.equal(exit.code, 0, exit.stderr);
+}
+
+describe('tensor parallelism through train --workers', { timeout: 150_000 }, () => {
+  it('2 workers × --tensor-parallel 2 give every step the loss one process gives (1e-5 relative)', async () => {
+    await Promise.all([train('tp', ['--workers', '2', '--tensor-parallel', '2']), train('one', [])]);
+    const one = losses('one').get(0)!;
+    const tp = losses('tp');
+    assert.equal(one.length, 3);
+    for (const rank of [0, 1]) {
+      const got = tp.get(rank);
+      assert.ok(got, `rank ${rank} recorded no steps`);
+      assert.equal(got.length, 3);
+      got.forEach((loss, step) => assert.ok(Math.abs(loss - one[step]) <= 1e-5 * one[step], `rank ${rank} step ${step}: ${loss} vs ${one[step]}`));
+    }
+  });
+
+  it('refuses a degree that does not divide --workers, and --save, naming the flags', async () => {
+    const odd = await runCliProcess(['train', '--model', 'gpt2-tiny', '--dataset', 'synthetic_text', '--workers', '3', '--tensor-parallel', '2', '--experiments-dir', dir], { timeoutMs: 30_000 });
+    assert.notEqual(odd.code, 0);
+    assert.match(odd.stderr, /--tensor-parallel 2: needs --workers a multiple of 2 \(got 3\)/);
+    const save = await runCliProcess(['train', '--model', 'gpt2-tiny', '--dataset', 'synthetic_text', '--workers', '2', '--tensor-parallel', '2', '--max-steps', '1', '--timeout', '30',
+      '--experiments-dir', dir, '--save', join(dir, 'm.safetensors')], { timeoutMs: 60_000 });
+    assert.notEqual(save.code, 0);
+    assert.match(save.stderr, /--save with --tensor-parallel 2/);
+  });
+});
