@@ -60,8 +60,8 @@ function runFederated(rounds: number): Promise<ClusterRun> {
       const cpu1 = childrenCpuS();
       try {
         if (code !== 0) throw new Error(`smolcluster federated failed: ${stderr.trim().split('\n').slice(-3).join(' | ')}`);
-        const r = JSON.parse(readFileSync(join(dir, 'r.json'), 'utf8')) as { ms: number; history: Array<{ validationError: number }>; weightsChecksum: string };
-        resolve({ wallS, cpuS: cpu0 === null || cpu1 === null ? null : cpu1 - cpu0, jobS: r.ms / 1000, errors: r.history.map((h) => h.validationError), checksum: r.weightsChecksum });
+        const r = JSON.parse(readFileSync(join(dir, 'r.json'), 'utf8')) as { ms: number; history: Array<{ validation_error: number }>; weights_checksum: string };
+        resolve({ wallS, cpuS: cpu0 === null || cpu1 === null ? null : cpu1 - cpu0, jobS: r.ms / 1000, errors: r.history.map((h) => h.validation_error), checksum: r.weights_checksum });
       } catch (err) {
         reject(err);
       } finally {
