@@ -31,6 +31,8 @@ export interface JoinedCluster {
   cluster: Cluster;
   /** ps recovery's hooks, when the strategy recovers. */
   recovery?: PsRecovery;
+  /** A restarted ps process that rejoined a running cluster (ps_recovery.ts restartedProcess). */
+  restarted: boolean;
   /** Closes the ps door, the cluster and the store this process hosts. */
   leave(): Promise<void>;
 }
@@ -74,7 +76,7 @@ export async function joinCluster(o: JoinOptions): Promise<JoinedCluster | 'over
   }) : null;
   if (ps === 'over') return 'over';
   return {
-    cluster, recovery: ps?.recovery,
+    cluster, recovery: ps?.recovery, restarted,
     leave: async () => {
       ps?.close();
       await cluster.close();

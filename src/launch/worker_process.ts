@@ -26,7 +26,6 @@ import { runElasticWorker } from './elastic_worker.js';
 import { type Placement, type PlacementFlags, describePlacement, localRankFromEnvironment, renameFlagSources, resolvePlacementWithSources, schedulerThreads } from './env.js';
 import { fitThreadsToHost } from './host_threads.js';
 import { checkRunInputs } from './preflight.js';
-import { restartedProcess } from './ps_recovery.js';
 import { agreeRunName } from './run_name.js';
 import { joinSummary, nodeInfo } from './node_info.js';
 import { answerLivenessProbes } from './liveness.js';
@@ -81,7 +80,7 @@ export async function runWorkerProcess(flags: WorkerFlags, onResult: (o: WorkerO
     process.stderr.write(`smolcluster: worker ${place.rank}: the run is over; nothing to rejoin\n`);
     return { result: null, dir: experiment.dir };
   }
-  const name = await agreeOnRun(joined, place, config, flags, { timeoutMs, fitThreads: chosenAlone && !(recoverable && restartedProcess()) }).catch(async (err: unknown) => {
+  const name = await agreeOnRun(joined, place, config, flags, { timeoutMs, fitThreads: chosenAlone && !joined.restarted }).catch(async (err: unknown) => {
     await joined.leave();
     throw err;
   });
