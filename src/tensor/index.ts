@@ -8,6 +8,7 @@ export {
   backend, setBackend, kernelsFor, nativeAvailable, registerBackend, registeredBackends, type BackendName,
 } from './dispatch.js';
 export { ShapeError, sizeOf, stridesOf } from './shape.js';
+export { PRECISIONS, computePrecision, setComputePrecision, withComputePrecision, type Precision, type PrecisionChoice } from './precision.js';
 export * from './ops/elementwise.js';
 export * from './ops/matmul.js';
 export * from './ops/reduce.js';
