@@ -66,7 +66,15 @@
           'xcode_settings': { 'OTHER_CPLUSPLUSFLAGS': ['-fopenmp-simd'] },
         }],
         # shm_open lives in librt before glibc 2.34 (src/native/shm.cc).
-        ['OS=="linux"', { 'libraries': ['-lrt'] }],
+        # RPATH $ORIGIN: the prebuilt addon (scripts/prebuild.mjs) finds the oneDNN, libgomp and
+        # libOpenCL copied beside it before the system's. DT_RPATH, not DT_RUNPATH
+        # (--disable-new-dtags), because only DT_RPATH is also searched for the libraries' own
+        # dependencies (libdnnl's libOpenCL) and ahead of LD_LIBRARY_PATH. A build from source has
+        # no libraries beside it and resolves them from the system as before.
+        ['OS=="linux"', {
+          'libraries': ['-lrt'],
+          'ldflags': ["-Wl,-rpath,'$$ORIGIN'", '-Wl,--disable-new-dtags'],
+        }],
         ['sc_dnnl==1', {
           'defines': ['SC_HAVE_DNNL'],
           'libraries': ['-ldnnl'],
