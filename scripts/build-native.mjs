@@ -3,7 +3,12 @@
  * Builds the native addon (npm's install step). It must never fail the install: when the build
  * or the smoke-load fails, one line says why and the pure-TypeScript backend is used instead.
  *
+ * As npm's install step it first tries the prebuilt addon the package ships
+ * (prebuilds/<platform>-<arch>/, scripts/prebuild.mjs): when it matches the sources and loads here,
+ * nothing is compiled (the loader takes it first anyway). Run by hand, it always builds.
+ *
  *   SMOLCLUSTER_SKIP_NATIVE=1   skip the build
+ *   SMOLCLUSTER_BUILD_FROM_SOURCE=1 build even when the prebuilt addon would do
  *   SMOLCLUSTER_NATIVE_LIBS=... restrict the kernel libraries (see scripts/detect-native-libs.mjs)
  *   SMOLCLUSTER_NATIVE_VERBOSE=1 show the compiler output
  *
@@ -13,7 +18,7 @@
  * needed on an offline machine.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -64,13 +69,40 @@ function firstError(output) {
   return (lines.at(-1) ?? 'no output').slice(0, 200);
 }
 
+/**
+ * The description of the prebuilt addon for this platform when, during `npm install`, it was built
+ * from these sources and loads here; null (with a line saying why, if it exists) otherwise.
+ */
+function usablePrebuild(sourceHash) {
+  if (process.env.npm_lifecycle_event !== 'install' || process.env.SMOLCLUSTER_BUILD_FROM_SOURCE === '1') return null;
+  const addon = join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'smolcluster.node');
+  if (!existsSync(addon)) return null;
+  const stamp = stampPathFor(addon);
+  const built = existsSync(stamp) ? readFileSync(stamp, 'utf8').trim() : null;
+  if (sourceHash !== null && built !== sourceHash) {
+    console.log('smolcluster: the prebuilt addon was built from other native sources; building from source');
+    return null;
+  }
+  try {
+    return require(addon).description;
+  } catch (e) {
+    console.log(`smolcluster: the prebuilt addon does not load here (${String(e.message).split('\n')[0]}); building from source`);
+    return null;
+  }
+}
+
 function build() {
   if (process.env.SMOLCLUSTER_SKIP_NATIVE === '1') notBuilt('SMOLCLUSTER_SKIP_NATIVE=1');
+  // Hash the sources as they are when the compiler reads them; no stamp survives a failed build.
+  const sourceHash = nativeSourceHash(root);
+  const prebuilt = usablePrebuild(sourceHash);
+  if (prebuilt !== null) {
+    console.log(`smolcluster: using the prebuilt native addon (${prebuilt}); nothing to compile`);
+    return;
+  }
   const nodeGyp = findNodeGyp();
   if (!nodeGyp) notBuilt('node-gyp not found');
   const addon = join(root, 'build', 'Release', 'smolcluster.node');
-  // Hash the sources as they are when the compiler reads them; no stamp survives a failed build.
-  const sourceHash = nativeSourceHash(root);
   rmSync(stampPathFor(addon), { force: true });
   const args = [nodeGyp, 'rebuild', '--jobs', 'max'];
   const nodedir = findNodeDir();

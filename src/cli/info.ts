@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { formatNodeInfo, nodeInfo, nodeInfoFile } from '../launch/node_info.js';
+import { nativeAddonSource } from '../tensor/backends/native.js';
 import { backend } from '../tensor/dispatch.js';
 
 /** `smolcluster info [--json]`: what this node brings to a cluster. */
@@ -8,7 +9,9 @@ export function infoCommand(): Command {
     .description('what this node brings: cores, memory, kernel libraries, network interfaces (kind, addresses), GPUs seen')
     .option('--json', 'one JSON object instead of text')
     .action((flags: { json?: boolean }) => {
-      const info = nodeInfo(backend().description);
+      const kernels = backend();
+      const source = kernels.name === 'native' ? nativeAddonSource() : null;
+      const info = nodeInfo(kernels.description, source && { path: source.path, origin: source.origin, dnnlLibrary: source.dnnlLibrary });
       process.stdout.write(flags.json ? `${JSON.stringify(nodeInfoFile(info), null, 2)}\n` : `${formatNodeInfo(info)}\n`);
     });
 }

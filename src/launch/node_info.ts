@@ -29,10 +29,21 @@ export interface NodeInfo {
   memoryGiB: number;
   /** The tensor backend and the kernel libraries it was built with. */
   backend: string;
+  /** The native addon that serves it: which file, prebuilt or built from source, and its oneDNN; null when not loaded. */
+  addon: AddonFacts | null;
   interfaces: InterfaceInfo[];
   gpus: string[];
   /** Where the GPU names came from, or why none could be asked. */
   gpuSource: string;
+}
+
+/** Where the native addon was loaded from (src/tensor/backends/native.ts decides; the caller passes it). */
+export interface AddonFacts {
+  path: string;
+  /** 'prebuilt' (prebuilds/<platform>-<arch>, shipped in the package), 'built from source' or 'SMOLCLUSTER_NATIVE_ADDON'. */
+  origin: string;
+  /** The libdnnl file the loader mapped (the bundled copy beside a prebuilt addon), or null. */
+  dnnlLibrary: string | null;
 }
 
 export const NODE_INFO_SCHEMA = 'smolcluster-node-info';
@@ -43,8 +54,8 @@ export function nodeInfoFile(n: NodeInfo): Record<string, unknown> {
   return { schema: NODE_INFO_SCHEMA, schema_version: NODE_INFO_SCHEMA_VERSION, ...(snakeCaseKeys(n) as object) };
 }
 
-/** This node's facts; `backend` is the tensor backend's description (the caller knows it). */
-export function nodeInfo(backend: string): NodeInfo {
+/** This node's facts; `backend` is the tensor backend's description and `addon` its file (the caller knows them). */
+export function nodeInfo(backend: string, addon: AddonFacts | null = null): NodeInfo {
   const gpus = detectGpus();
   return {
     host: os.hostname(),
@@ -55,6 +66,7 @@ export function nodeInfo(backend: string): NodeInfo {
     availableCores: os.availableParallelism(),
     memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
     backend,
+    addon,
     interfaces: interfacesOf(os.networkInterfaces()),
     gpus: gpus.names,
     gpuSource: gpus.source,
@@ -125,11 +137,17 @@ export function formatNodeInfo(n: NodeInfo): string {
     `cpu        ${n.cpu}: ${n.cores} cores${n.availableCores !== n.cores ? ` (${n.availableCores} available to this process)` : ''}`,
     `memory     ${n.memoryGiB} GiB`,
     `kernels    ${n.backend}`,
+    `addon      ${formatAddon(n.addon)}`,
     `gpus       ${n.gpus.length > 0 ? n.gpus.join('; ') : 'none seen'} (${n.gpuSource}; training runs on the CPU)`,
     'interfaces',
     ...n.interfaces.map((i) => `  ${i.name.padEnd(12)} ${i.kind.padEnd(11)} ${i.addresses.join(', ')}`),
   ];
   return lines.join('\n');
+}
+
+function formatAddon(a: AddonFacts | null): string {
+  if (a === null) return 'none loaded';
+  return `${a.path} (${a.origin}${a.dnnlLibrary ? `; oneDNN from ${a.dnnlLibrary}` : ''})`;
 }
 
 /** The part of a node's facts a worker reports at join (events.jsonl `worker_joined.node`). */

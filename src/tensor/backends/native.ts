@@ -1,15 +1,18 @@
 /**
  * The native backend: the N-API addon in src/native/ (oneDNN / BLAS kernels), float32 only.
  *
- * The addon lives at build/Release/smolcluster.node under the package root; this file only loads
- * it and adapts the Backend contract to its flat argument lists: shapes, strides and geometry are
- * packed into a reused Float64Array, op names become small integer codes, hyper-parameter objects
- * are spread into numbers. Buffers pass through untouched (the addon refuses a Float64Array with a
- * TypeError). SMOLCLUSTER_NATIVE_ADDON=/path/to/file.node loads another build (tests, benchmarks).
+ * The addon is the first of these under the package root that loads: the prebuilt one shipped in
+ * the npm package (prebuilds/<platform>-<arch>/smolcluster.node, with oneDNN beside it; built by
+ * scripts/prebuild.mjs), then the one built from source by the install script
+ * (build/Release/smolcluster.node). SMOLCLUSTER_NATIVE_ADDON=/path/to/file.node loads only that one
+ * (tests, benchmarks). This file loads it and adapts the Backend contract to its flat argument
+ * lists: shapes, strides and geometry are packed into a reused Float64Array, op names become small
+ * integer codes, hyper-parameter objects are spread into numbers. Buffers pass through untouched
+ * (the addon refuses a Float64Array with a TypeError).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type {
   AdamHyper, AttentionGeometry, Backend, BinaryOp, Buf, Conv2dGeometry, HostBackend, Pool2dGeometry, SgdHyper, UnaryOp,
@@ -269,15 +272,35 @@ function packageRoot(): string | null {
   }
 }
 
-function addonPath(): string | null {
-  const override = process.env.SMOLCLUSTER_NATIVE_ADDON;
-  if (override) return resolve(override);
-  const root = packageRoot();
-  return root === null ? null : join(root, 'build', 'Release', 'smolcluster.node');
+/** Where a loaded addon came from (`smolcluster info` says it). */
+export type AddonOrigin = 'SMOLCLUSTER_NATIVE_ADDON' | 'prebuilt' | 'built from source';
+
+export interface AddonCandidate { path: string; origin: AddonOrigin }
+
+/**
+ * The addons to try, in order; the first that loads wins. The prebuilt one comes first: it is what
+ * the npm package ships, and it needs no install script, compiler or system oneDNN. A git checkout
+ * has no prebuilds/ until scripts/prebuild.mjs runs, so it loads its own build.
+ */
+export function addonCandidates(root: string | null, override = process.env.SMOLCLUSTER_NATIVE_ADDON,
+  target = `${process.platform}-${process.arch}`): AddonCandidate[] {
+  if (override) return [{ path: resolve(override), origin: 'SMOLCLUSTER_NATIVE_ADDON' }];
+  if (root === null) return [];
+  return [
+    { path: join(root, 'prebuilds', target, 'smolcluster.node'), origin: 'prebuilt' },
+    { path: join(root, 'build', 'Release', 'smolcluster.node'), origin: 'built from source' },
+  ];
 }
 
 /** One load attempt: the result, the raw exports when it loaded, and the path tried. */
-export interface LoadedAddon { result: NativeLoadResult; addon: Addon | null; path: string }
+export interface LoadedAddon {
+  result: NativeLoadResult;
+  addon: Addon | null;
+  path: string;
+  origin?: AddonOrigin;
+  /** Candidates tried before the one that loaded, each with why it was passed over. */
+  passedOver?: string[];
+}
 
 let loaded: LoadedAddon | null = null;
 
@@ -300,13 +323,38 @@ function withPassiveOpenMp<T>(load: () => T): T {
 
 function load(): LoadedAddon {
   if (loaded) return loaded;
-  const path = addonPath();
-  if (path === null) {
-    loaded = { result: { backend: null, reason: 'package root (smolcluster package.json) not found', stale: false }, addon: null, path: '' };
-  } else {
-    loaded = loadAddonAt(path, packageRoot());
-  }
+  const root = packageRoot();
+  const candidates = addonCandidates(root);
+  loaded = candidates.length === 0
+    ? { result: { backend: null, reason: 'package root (smolcluster package.json) not found', stale: false }, addon: null, path: '' }
+    : loadFirst(candidates, root);
   return loaded;
+}
+
+/**
+ * The first candidate that loads. One that is missing is passed over quietly (a checkout has no
+ * prebuild, an install without scripts no build); one that is stale or fails to load is passed over
+ * with its reason. When none loads, the reasons of all are given, and a stale one makes the result
+ * stale (an error, not a silent fall back to js: src/tensor/dispatch.ts).
+ */
+export function loadFirst(candidates: AddonCandidate[], root: string | null): LoadedAddon {
+  const passedOver: string[] = [];
+  const missing: LoadedAddon[] = [];
+  let stale = false;
+  for (const c of candidates) {
+    const attempt = loadAddonAt(c.path, root);
+    if (attempt.result.backend) return { ...attempt, origin: c.origin, passedOver };
+    if (!existsSync(c.path)) {
+      missing.push(attempt);
+      continue;
+    }
+    stale ||= attempt.result.stale;
+    passedOver.push(`${c.origin} ${c.path}: ${attempt.result.reason}`);
+  }
+  const last = candidates[candidates.length - 1];
+  // Nothing there at all: the source build's own "not built" reason says what to run.
+  const reason = passedOver.length === 0 ? missing[missing.length - 1].result.reason : passedOver.join('; ');
+  return { result: { backend: null, reason, stale }, addon: null, path: last.path, passedOver };
 }
 
 /**
@@ -350,6 +398,36 @@ export function nativeInternals(): NativeInternals | null {
     getFlushDenormals: () => addon.getFlushDenormals(),
     path,
   };
+}
+
+/** Which addon file serves the native backend, why (`origin`), and where its oneDNN was mapped from. */
+export interface NativeAddonSource {
+  path: string;
+  origin: AddonOrigin;
+  /** The file the loader mapped libdnnl from (/proc/self/maps; null off Linux or without oneDNN). */
+  dnnlLibrary: string | null;
+  passedOver: string[];
+}
+
+/** Null when the addon is unavailable. */
+export function nativeAddonSource(): NativeAddonSource | null {
+  const { addon, path, origin, passedOver } = load();
+  if (!addon) return null;
+  return { path, origin: origin ?? 'built from source', dnnlLibrary: mappedLibrary(/^libdnnl\.so/), passedOver: passedOver ?? [] };
+}
+
+/** The path of the first shared library mapped into this process whose file name matches. */
+function mappedLibrary(name: RegExp): string | null {
+  if (process.platform !== 'linux') return null;
+  try {
+    for (const line of readFileSync('/proc/self/maps', 'utf8').split('\n')) {
+      const file = line.split(/\s+/)[5];
+      if (file && name.test(basename(file))) return file;
+    }
+  } catch {
+    // no procfs: say nothing rather than guess
+  }
+  return null;
 }
 
 /** The addon's exports as loaded (null when unavailable), for the few non-tensor users (src/comm/shm/native.ts). */
