@@ -37,6 +37,9 @@ describe('smolcluster info', () => {
     assert.ok(info.cores >= 1 && info.memoryGiB > 0);
     const text = formatNodeInfo({ ...info, interfaces: ifaces, gpus: ['Apple M2 Pro'] });
     assert.match(text, /kernels +js \(test\)/);
+    assert.match(text, /addon +none loaded/);
+    const prebuilt = { path: '/p/prebuilds/linux-x64/smolcluster.node', origin: 'prebuilt', dnnlLibrary: '/p/prebuilds/linux-x64/libdnnl.so.2' };
+    assert.match(formatNodeInfo({ ...info, addon: prebuilt }), /addon +\/p\/prebuilds\/linux-x64\/smolcluster\.node \(prebuilt; oneDNN from \/p\/prebuilds\/linux-x64\/libdnnl\.so\.2\)/);
     assert.match(text, /gpus +Apple M2 Pro/);
     assert.match(text, /wlan0 +wifi +10\.0\.0\.7\/24/);
     assert.deepEqual(joinSummary({ ...info, interfaces: ifaces, gpus: [] }).interfaces, ['wlan0 (wifi) 10.0.0.7/24']);
@@ -49,7 +52,7 @@ describe('smolcluster info (CLI)', () => {
     const json = await runCliProcess(['info', '--json'], { timeoutMs: 30_000 });
     assert.equal(json.code, 0, json.stderr);
     const info = JSON.parse(json.stdout) as Record<string, unknown>;
-    for (const k of ['cores', 'memory_gib', 'available_cores', 'backend', 'interfaces', 'gpus', 'gpu_source']) assert.ok(k in info, k);
+    for (const k of ['cores', 'memory_gib', 'available_cores', 'backend', 'addon', 'interfaces', 'gpus', 'gpu_source']) assert.ok(k in info, k);
     assert.equal(info.schema, 'smolcluster-node-info');
     assert.equal(info.schema_version, 1);
     assert.ok(Object.keys(info).every((k) => /^[a-z0-9_]+$/.test(k)), 'snake_case keys only');
