@@ -49,7 +49,8 @@ function freshBuild(hash) {
   if (existsSync(built) && readStamp(built) === hash) return;
   const r = spawnSync(process.execPath, [join(root, 'scripts', 'build-native.mjs')], { cwd: root, stdio: 'inherit' });
   if (r.status !== 0 || !existsSync(built) || readStamp(built) !== hash) {
-    fail(`the native addon did not build from these sources (see build/native-build.log)`);
+    fail('the native addon did not build from these sources (see build/native-build.log); '
+      + 'SMOLCLUSTER_SKIP_PREBUILD=1 packs without a prebuilt addon');
   }
 }
 
@@ -110,7 +111,10 @@ function stage(dir, hash) {
     if (licenses.length === 0) fail(`no license text found for ${soname} (${path}); refusing to ship it without one`);
     bundled.push({ file: soname, from: path, package: deb ? `${deb.pkg} ${deb.version}` : null, licenses, bytes: statSync(path).size });
   }
-  if (!bundled.some((b) => b.file.startsWith('libdnnl'))) fail('the addon does not link oneDNN: install libdnnl-dev and rebuild');
+  if (!bundled.some((b) => b.file.startsWith('libdnnl'))) {
+    fail('the addon does not link oneDNN: install libdnnl-dev (Debian) and run this again, '
+      + 'or set SMOLCLUSTER_SKIP_PREBUILD=1 to pack without a prebuilt addon');
+  }
   return { target: TARGET, addon: ADDON, source_hash: hash, napi_version: 8, built_with_node: process.version, bundled };
 }
 
