@@ -33,7 +33,9 @@ function unavailable(t: TestContext, why: string): void {
 
 /** The environment of a user's shell: no npm lifecycle variables, no library path, no backend override. */
 function userEnv(): NodeJS.ProcessEnv {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('npm_')));
+  // npm's lifecycle variables go (npm test sets them); where npm keeps its cache stays.
+  const keep = new Set(['npm_config_cache', 'npm_config_userconfig']);
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('npm_') || keep.has(k)));
   for (const k of ['LD_LIBRARY_PATH', 'LD_PRELOAD', 'SMOLCLUSTER_NATIVE_ADDON', 'SMOLCLUSTER_BACKEND', 'OMP_NUM_THREADS']) delete env[k];
   env.PATH = `${dirname(process.execPath)}${delimiter}${env.PATH ?? ''}`;
   return env;
