@@ -83,6 +83,20 @@ describe('zero-config join by DNS-SD across network namespaces', { skip: unavail
     assert.match(m.stderr, /rank 1 joined from .*\n(.|\n)*rank 2 joined from /);
   });
 
+  it('a ps server listening on every interface (--bind-host 0.0.0.0) is found at the address its answer came from', async () => {
+    const port = await freePort();
+    const common = ['--strategy', 'ps', '--max-steps', '3', '--threads', '1', '--timeout', '60', '--experiments-dir', dir, '--name', 'discps'];
+    // --master names the address rank 0's data links advertise to the mesh; the store listens on every interface.
+    const server = start(0, ['server', '--num-workers', '1', '--master', `${ADDR[0]}:${port}`, '--bind-host', '0.0.0.0', '--advertise', '--cluster-name', 'psnet', ...common], 120_000);
+    await said(server, /advertising cluster "psnet"/);
+    const worker = start(2, ['worker', '--discover', '--cluster-name', 'psnet', ...common], 120_000);
+    const [s, w] = await Promise.all([server.exit, worker.exit]);
+    assert.equal(s.code, 0, s.stderr.slice(-2000));
+    assert.equal(w.code, 0, w.stderr.slice(-2000));
+    assert.match(w.stderr, new RegExp(`rank 1 of 2 \\(the store, DNS-SD\\), master ${ADDR[0].replace(/\./g, '\\.')}:${port} \\(DNS-SD, cluster psnet\\)`));
+    assert.match(s.stdout, /with 1 worker and a server \(ps\): 3 steps/);
+  });
+
   it('two masters of one cluster name: the worker lists both and joins neither; an unknown name fails at its deadline', async () => {
     const [p0, p1] = [await freePort(), await freePort()];
     const store = (i: number, port: number): Started => start(i, ['store', '--world-size', '2', '--master', `${ADDR[i]}:${port}`, '--bind-host', ADDR[i], '--advertise', '--cluster-name', 'beta'], 60_000);
