@@ -4,8 +4,10 @@
  * the clusters answering on the local link. Queries repeat at 0, 1, 2, 4 s ... (RFC 6762 §5.2) so a
  * lost packet or a master that starts a moment later is still found before the deadline.
  */
+import { EventEmitter } from 'node:events';
 import os from 'node:os';
 import { Bonjour, type Service } from 'bonjour-service';
+import { SmolError } from '../../util/errors.js';
 import { type ClusterAdvert, type FoundCluster, SERVICE_NAME, type UnreadableAdvert, advertTxt, instanceName, isFound, readAdvert } from './record.js';
 
 /** Where multicast goes: the IPv4 address of one interface, or (undefined) the system's choice. */
@@ -20,16 +22,33 @@ export interface Advertisement {
   close(): Promise<void>;
 }
 
-function openMdns(place: MdnsPlace, onError: (err: Error) => void): Bonjour {
+/**
+ * A Bonjour instance whose socket's troubles reach `onWarning` (a send without a multicast route)
+ * and `onFatal` (UDP 5353 cannot be bound) instead of crashing the process: multicast-dns emits
+ * those as 'warning' and 'error' events of its own, which bonjour-service does not listen to.
+ */
+function openMdns(place: MdnsPlace, onWarning: (err: Error) => void, onFatal: (err: Error) => void): Bonjour {
   // On one interface: send and join the group there, but bind the wildcard (a socket bound to a
   // unicast address receives no multicast on Linux).
   const opts = place.interfaceAddress ? { interface: place.interfaceAddress, bind: '0.0.0.0' } : {};
-  return new Bonjour(opts as never, onError);
+  const bonjour = new Bonjour(opts as never, onWarning);
+  const socket = (bonjour as unknown as { server?: { mdns?: EventEmitter } }).server?.mdns;
+  if (!(socket instanceof EventEmitter)) throw new Error('bonjour-service changed: its multicast-dns socket is no longer at server.mdns');
+  socket.on('warning', onWarning);
+  socket.on('error', onFatal);
+  return bonjour;
+}
+
+/** What a socket error means to a user. */
+function mdnsProblem(err: Error & { code?: string }): string {
+  if (err.code === 'EADDRINUSE' || err.code === 'EACCES') return `cannot listen on UDP 5353 for multicast DNS (${err.code}: ${err.message})`;
+  return err.message;
 }
 
 /** Advertises the cluster's store at `port` until closed. */
 export function advertiseCluster(advert: ClusterAdvert, port: number, place: MdnsPlace = {}, warn: (line: string) => void = () => {}): Advertisement {
-  const bonjour = openMdns(place, (err) => warn(`mDNS advertisement: ${err.message}`));
+  // Best effort: a master whose advertisement fails says so and trains on (workers may still use --master).
+  const bonjour = openMdns(place, (err) => warn(`mDNS advertisement: ${mdnsProblem(err)}`), (err) => warn(`mDNS advertisement stopped: ${mdnsProblem(err)}`));
   const instance = instanceName(advert.clusterName, os.hostname(), process.pid);
   // No probing (RFC 6762 §8.1): the instance name carries the process id, and a conflict would
   // only stop the advertisement, with a line on stdout, where a master would not notice it.
@@ -67,10 +86,15 @@ export interface BrowseResult {
 /** Listens for `_smolcluster._tcp` on the local link until the deadline (or `enough` and a settle). */
 export function browseClusters(o: BrowseOptions): Promise<BrowseResult> {
   const start = Date.now();
-  const bonjour = openMdns(o, (err) => o.warn?.(`mDNS browser: ${err.message}`));
+  let fatal: ((err: Error) => void) | undefined;
+  const bonjour = openMdns(o, (err) => o.warn?.(`mDNS browser: ${mdnsProblem(err)}`), (err) => fatal?.(err));
   const byInstance = new Map<string, FoundCluster | UnreadableAdvert>();
   const browser = bonjour.find({ type: SERVICE_NAME, protocol: 'tcp' });
-  return new Promise<BrowseResult>((resolve) => {
+  return new Promise<BrowseResult>((resolve, reject) => {
+    fatal = (err) => {
+      stop();
+      reject(new SmolError('MDNS', `DNS-SD browser: ${mdnsProblem(err)}`, { cause: err }));
+    };
     let settle: NodeJS.Timeout | undefined;
     let delay = 1000;
     let requery: NodeJS.Timeout;
@@ -82,12 +106,15 @@ export function browseClusters(o: BrowseOptions): Promise<BrowseResult> {
       }, delay);
     };
     again();
-    const finish = (): void => {
+    const stop = (): void => {
       clearTimeout(deadline);
       clearTimeout(requery);
       clearTimeout(settle);
       browser.stop();
       bonjour.destroy();
+    };
+    const finish = (): void => {
+      stop();
       const all = [...byInstance.values()];
       resolve({ found: all.filter(isFound), unreadable: all.filter((x): x is UnreadableAdvert => !isFound(x)), waitedMs: Date.now() - start });
     };

@@ -7,7 +7,8 @@
  *     the output); two `worker --discover` in hosts 1 and 2 (one naming its interface, one on the
  *     multicast route) get ranks 1 and 2 from the store and the run finishes;
  *   - two `store --advertise` masters of one cluster name: `worker --discover` refuses, listing
- *     both; a name nobody advertises fails at its deadline, naming the service and the name.
+ *     both; a name nobody advertises fails at its deadline, naming the service and the name;
+ *   - UDP 5353 held by another program: one error line, no crash.
  *
  * Not root (or no `ip netns`): skipped with the reason; under CI=true that fails instead.
  */
@@ -116,5 +117,16 @@ describe('zero-config join by DNS-SD across network namespaces', { skip: unavail
     for (const s of stores) s.child.kill('SIGTERM');
     const ends = await Promise.all(stores.map((s) => s.exit));
     for (const e of ends) assert.match(e.stderr, /store: terminated; closing/);
+  });
+
+  it('UDP 5353 held by another program (without SO_REUSEADDR): discover says so in one line instead of crashing', async () => {
+    const bare = startProcess(hosts.exec(3, [process.execPath, '-e', "require('dgram').createSocket({ type: 'udp4', reuseAddr: false }).bind(5353, () => console.error('bound'))"]), 30_000);
+    started.push(bare);
+    await said(bare, /bound/);
+    const r = await startProcess(inNs(3, ['discover', '--timeout', '2']), 30_000).exit;
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /smolcluster: error: DNS-SD browser: cannot listen on UDP 5353 for multicast DNS \(EADDRINUSE/);
+    assert.doesNotMatch(r.stderr, /^\s+at /m);
+    bare.child.kill('SIGKILL');
   });
 });
