@@ -15,7 +15,7 @@ import { resolvePlacementWithSources } from '../launch/env.js';
 import { clusterSignature, configFrom } from '../launch/worker_flags.js';
 import { addConfigFlags } from './config.js';
 import { addAdvertiseFlags } from './discovery_flags.js';
-import { type AdvertiseFlags, advertiseStore } from '../launch/discovery/advertise.js';
+import { type AdvertiseFlags, advertiseStore, checkDiscoveryFlags } from '../launch/discovery/advertise.js';
 import { positiveInt } from './options.js';
 import { type TrainFlags, addTrainFlags } from './train_flags.js';
 
@@ -38,6 +38,7 @@ export function storeCommand(): Command {
 }
 
 async function runStore(flags: StoreFlags): Promise<void> {
+  checkDiscoveryFlags(flags);
   const { placement: place } = resolvePlacementWithSources({ ...flags, rank: 0 });
   const config = configFrom(flags, 1);
   const signature = clusterSignature(config, flags);

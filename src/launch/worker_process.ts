@@ -31,7 +31,7 @@ import { joinSummary, nodeInfo } from './node_info.js';
 import { answerLivenessProbes } from './liveness.js';
 import { type JoinedCluster, joinCluster } from './worker_cluster.js';
 import { type WorkerDashboardFlags, openWorkerDashboard } from './worker_dashboard.js';
-import type { AdvertiseFlags } from './discovery/advertise.js';
+import { type AdvertiseFlags, checkDiscoveryFlags } from './discovery/advertise.js';
 import { type DiscoverFlags, type Discovered, discoverAndClaim } from './discovery/join.js';
 import { LAUNCHER_STORE_ENV, type TrainFlags, type WorkerOutcome, checkpointOptions, clusterSignature, configFrom, strategyOptions, tensorBackend } from './worker_flags.js';
 
@@ -55,6 +55,7 @@ export interface WorkerFlags extends TrainFlags, WorkerDashboardFlags, Placement
 export async function runWorkerProcess(flags: WorkerFlags, onResult: (o: WorkerOutcome) => void = () => {}): Promise<WorkerOutcome> {
   const startedAt = Date.now();
   answerLivenessProbes(); // a launcher that restarts this process pings it (launch/liveness.ts)
+  checkDiscoveryFlags(flags);
   if (!flags.discover) return runPlaced(flags, null, startedAt, onResult);
   // --discover: the master from DNS-SD, the rank from its store; that store connection then serves the rendezvous.
   const discovered = await discoverAndClaim(flags, (line) => process.stderr.write(`smolcluster: ${line}\n`));

@@ -18,6 +18,14 @@ export interface AdvertiseFlags {
   clusterName?: string;
 }
 
+/** --cluster-name and --discover-timeout mean nothing without --advertise or --discover: refused, not ignored. */
+export function checkDiscoveryFlags(flags: AdvertiseFlags & { discover?: boolean; discoverTimeout?: number }): void {
+  if (flags.discoverTimeout !== undefined && !flags.discover) throw new ConfigError('command line', '--discover-timeout', 'is how long --discover looks for the master; pass --discover too');
+  if (flags.clusterName !== undefined && !flags.advertise && !flags.discover) {
+    throw new ConfigError('command line', '--cluster-name', 'names the cluster on the LAN: give it with --advertise (on the master) or --discover (on a worker)');
+  }
+}
+
 /** The cluster name: --cluster-name, else this host's short name (made a valid name). */
 export function clusterNameOf(flags: { clusterName?: string }, hostname = os.hostname()): string {
   if (flags.clusterName !== undefined) return checkClusterName(flags.clusterName);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { clusterNameOf, advertiseStore } from '../../../src/launch/discovery/advertise.js';
+import { advertiseStore, checkDiscoveryFlags, clusterNameOf } from '../../../src/launch/discovery/advertise.js';
 import { discoverFile, formatClusters } from '../../../src/launch/discovery/listing.js';
 import type { FoundCluster } from '../../../src/launch/discovery/record.js';
 
@@ -46,5 +46,13 @@ describe('the master\'s advertisement', () => {
     assert.throws(() => advertiseStore({ ...s, flags: { advertise: true } }, (l) => said.push(l)),
       /--advertise.*listens on 127\.0\.0\.1:29500, which other machines cannot reach; listen on the LAN \(--bind-host 0\.0\.0\.0/);
     assert.deepEqual(said, []);
+  });
+
+  it('--cluster-name without --advertise or --discover, and --discover-timeout without --discover, are refused, naming the flag', () => {
+    assert.doesNotThrow(() => checkDiscoveryFlags({}));
+    assert.doesNotThrow(() => checkDiscoveryFlags({ advertise: true, clusterName: 'a' }));
+    assert.doesNotThrow(() => checkDiscoveryFlags({ discover: true, clusterName: 'a', discoverTimeout: 3 }));
+    assert.throws(() => checkDiscoveryFlags({ clusterName: 'a' }), /\(--cluster-name\): names the cluster on the LAN: give it with --advertise .* or --discover/);
+    assert.throws(() => checkDiscoveryFlags({ discoverTimeout: 3 }), /\(--discover-timeout\).*pass --discover too/);
   });
 });
