@@ -6,6 +6,8 @@
  *   - `worker --rank 0 --advertise` in host 0; `discover --json` in host 3 lists it (no token in
  *     the output); two `worker --discover` in hosts 1 and 2 (one naming its interface, one on the
  *     multicast route) get ranks 1 and 2 from the store and the run finishes;
+ *   - a ps `server --bind-host 0.0.0.0 --advertise` and an elastic `store --advertise`, each joined
+ *     by discovering workers that finish their runs;
  *   - two `store --advertise` masters of one cluster name: `worker --discover` refuses, listing
  *     both; a name nobody advertises fails at its deadline, naming the service and the name;
  *   - UDP 5353 held by another program: one error line, no crash.
@@ -96,6 +98,22 @@ describe('zero-config join by DNS-SD across network namespaces', { skip: unavail
     assert.equal(w.code, 0, w.stderr.slice(-2000));
     assert.match(w.stderr, new RegExp(`rank 1 of 2 \\(the store, DNS-SD\\), master ${ADDR[0].replace(/\./g, '\\.')}:${port} \\(DNS-SD, cluster psnet\\)`));
     assert.match(s.stdout, /with 1 worker and a server \(ps\): 3 steps/);
+  });
+
+  it('elastic: two `worker --elastic --discover` take ids 0 and 1 from an advertised `smolcluster store`, train, and the store ends with the run', async () => {
+    const port = await freePort();
+    const training = ['--elastic', '--dataset', 'synthetic-regression', '--batch-size', '16', '--max-steps', '5', '--timeout', '20', '--threads', '1', '--experiments-dir', dir, '--name', 'discel'];
+    const store = start(0, ['store', '--world-size', '2', '--master', `${ADDR[0]}:${port}`, '--advertise', '--cluster-name', 'elastic', ...training], 90_000);
+    await said(store, /advertising cluster "elastic"/);
+    const workers = [1, 2].map((i) => start(i, ['worker', '--discover', '--cluster-name', 'elastic', ...training], 90_000));
+    const [w1, w2] = await Promise.all(workers.map((w) => w.exit));
+    assert.equal(w1.code, 0, w1.stderr.slice(-2000));
+    assert.equal(w2.code, 0, w2.stderr.slice(-2000));
+    const idOf = (text: string): number => Number(/rank (\d+) of 2 \(the store, DNS-SD\)/.exec(text)?.[1] ?? -1);
+    assert.deepEqual([idOf(w1.stderr), idOf(w2.stderr)].sort(), [0, 1], `${w1.stderr}\n${w2.stderr}`);
+    const s = await store.exit;
+    assert.equal(s.code, 0, s.stderr);
+    assert.match(s.stderr, /the run is over and every worker has left/);
   });
 
   it('two masters of one cluster name: the worker lists both and joins neither; an unknown name fails at its deadline', async () => {
