@@ -13,6 +13,7 @@
  *   strategy  allreduce | ps | async-ps | ...
  *   addr      the address the store listens on, when it is one address rather than every interface
  */
+import { isIP } from 'node:net';
 import { ConfigError } from '../../util/errors.js';
 
 /** DNS-SD service type, without the `_` and protocol (bonjour-service adds `_smolcluster._tcp`). */
@@ -93,7 +94,9 @@ export function instanceName(clusterName: string, hostname: string, pid: number)
 /** A found service read as a cluster, or why it cannot be. */
 export function readAdvert(s: RawService): FoundCluster | UnreadableAdvert {
   const from = `${s.referer ?? s.addresses[0] ?? '?'}:${s.port}`;
-  const bad = (problem: string): UnreadableAdvert => ({ instance: s.name, from, problem });
+  // Anyone on the link can answer: nothing read from a record reaches a terminal unchecked.
+  const instance = printable(s.name);
+  const bad = (problem: string): UnreadableAdvert => ({ instance, from, problem });
   const text = (key: string): string | undefined => {
     const v = s.txt[key];
     if (typeof v === 'string') return v;
@@ -110,12 +113,28 @@ export function readAdvert(s: RawService): FoundCluster | UnreadableAdvert {
   if (world === undefined || world < 1) return bad(`cluster ${cluster}: no world size (world=${text('world') ?? ''})`);
   if (!Number.isInteger(s.port) || s.port < 1 || s.port > 65535) return bad(`cluster ${cluster}: port ${s.port}`);
   const address = text('addr');
-  const host = address ?? s.referer ?? s.addresses[0];
+  if (address !== undefined && isIP(address) !== 4) return bad(`cluster ${cluster}: addr=${printable(address)} is not an IPv4 address`);
+  const host = address ?? s.referer ?? s.addresses.find((a) => isIP(a) === 4);
   if (host === undefined) return bad(`cluster ${cluster}: no address`);
-  return {
-    instance: s.name, host, port: s.port, clusterName: cluster, protocolVersion: proto, worldSize: world,
-    model: text('model') ?? '?', strategy: text('strategy') ?? '?', ...(address !== undefined ? { address } : {}),
+  const word = (key: string): string | UnreadableAdvert => {
+    const v = text(key);
+    if (v === undefined) return '?';
+    return NAME_PATTERN.test(v) ? v : bad(`cluster ${cluster}: ${key}=${printable(v)} is not a name`);
   };
+  const model = word('model');
+  const strategy = word('strategy');
+  if (typeof model !== 'string') return model;
+  if (typeof strategy !== 'string') return strategy;
+  return {
+    instance, host, port: s.port, clusterName: cluster, protocolVersion: proto, worldSize: world,
+    model, strategy, ...(address !== undefined ? { address } : {}),
+  };
+}
+
+/** `text` with control characters (terminal escapes among them) shown as `?`, at most 100 characters. */
+export function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?').slice(0, 100);
 }
 
 export function isFound(x: FoundCluster | UnreadableAdvert): x is FoundCluster {

@@ -34,7 +34,7 @@ describe('the DNS-SD record of a cluster', () => {
     assert.deepEqual(readAdvert(raw(binary)), found);
   });
 
-  it('a record it cannot read says why, naming the instance and where it came from', () => {
+  it('a record it cannot read says why, naming the instance and where it came from; nothing from the network reaches a terminal unchecked', () => {
     const cases: Array<[Record<string, unknown>, RegExp]> = [
       [{}, /TXT layout \(none\), this smolcluster reads 1/],
       [{ ...advertTxt(advert), txtvers: '2' }, /TXT layout 2/],
@@ -49,6 +49,17 @@ describe('the DNS-SD record of a cluster', () => {
       assert.equal(r.instance, 'alpha on h (42)');
       assert.equal(r.from, '10.0.0.9:29500');
     }
+    const hostile: Array<[Record<string, unknown>, RegExp]> = [
+      [{ ...advertTxt(advert), addr: 'evil.example' }, /addr=evil\.example is not an IPv4 address/],
+      [{ ...advertTxt(advert), model: '\u001b[2Jmlp' }, /model=\?\[2Jmlp is not a name/],
+      [{ ...advertTxt(advert), strategy: 'a b' }, /strategy=a b is not a name/],
+    ];
+    for (const [txt, why] of hostile) {
+      const r = readAdvert(raw(txt));
+      assert.ok(!isFound(r) && why.test(r.problem), JSON.stringify(r));
+    }
+    const escaped = readAdvert(raw({}, { name: 'x\u001b]0;pwned\u0007' }));
+    assert.equal(escaped.instance, 'x?]0;pwned?');
     const noAddress = readAdvert(raw(advertTxt(advert), { referer: undefined, addresses: [] }));
     assert.ok(!isFound(noAddress) && /no address/.test(noAddress.problem));
   });
