@@ -48,7 +48,7 @@ async function runStore(flags: StoreFlags): Promise<void> {
   const say = (line: string): void => void process.stderr.write(`smolcluster: ${line}\n`);
   const ad = (() => {
     try {
-      return advertiseStore({ flags, listenHost: host, port: store.port, listenFlag: '--bind-host', worldSize: place.worldSize, model: config.model, strategy: flags.strategy ?? 'allreduce' }, say);
+      return advertiseStore({ flags, listenHost: host, port: store.port, listenHint: '--bind-host 0.0.0.0, or this host\'s address', worldSize: place.worldSize, model: config.model, strategy: flags.strategy ?? 'allreduce' }, say);
     } catch (err) {
       void store.close();
       throw err;

@@ -66,7 +66,7 @@ export async function joinCluster(o: JoinOptions): Promise<JoinedCluster | 'over
   try {
     ad = hostsStore && o.advertise ? advertiseStore({
       flags: o.advertise.flags, listenHost: bind ?? place.masterHost, port: store?.port ?? place.masterPort,
-      listenFlag: bind ? '--bind-host' : '--master', worldSize: place.worldSize, model: o.advertise.model, strategy: o.advertise.strategy,
+      listenHint: bind ? '--bind-host 0.0.0.0, or this host\'s address' : `--master <this host's LAN address>:${place.masterPort}`, worldSize: place.worldSize, model: o.advertise.model, strategy: o.advertise.strategy,
     }, (line) => process.stderr.write(`smolcluster: ${line}\n`)) : null;
   } catch (err) {
     await store?.close();

@@ -56,6 +56,7 @@ export async function runWorkerProcess(flags: WorkerFlags, onResult: (o: WorkerO
   const startedAt = Date.now();
   answerLivenessProbes(); // a launcher that restarts this process pings it (launch/liveness.ts)
   checkDiscoveryFlags(flags);
+  if (flags.elastic && flags.advertise) throw new ConfigError('command line', '--advertise', 'an elastic run\'s store is `smolcluster store`: advertise it there (`smolcluster store --advertise`)');
   if (!flags.discover) return runPlaced(flags, null, startedAt, onResult);
   // --discover: the master from DNS-SD, the rank from its store; that store connection then serves the rendezvous.
   const discovered = await discoverAndClaim(flags, (line) => process.stderr.write(`smolcluster: ${line}\n`));
@@ -87,7 +88,6 @@ async function runPlaced(flags: WorkerFlags, discovered: Discovered | null, star
   const faults = parseFaults(flags.fault);
   const timeoutMs = flags.timeout * 1000;
   const signature = clusterSignature(config, flags);
-  if (flags.elastic && flags.advertise) throw new ConfigError('command line', '--advertise', 'an elastic run\'s store is `smolcluster store`: advertise it there (`smolcluster store --advertise`)');
   if (flags.elastic) return runElasticWorker(flags, place, config, signature, faults, onResult, discovered?.store);
   let experiment: ExperimentPaths | undefined;
   const recoverable = psRecoverable(strategyName, { ...flags, gradAccum: config.gradAccum });

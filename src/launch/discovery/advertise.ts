@@ -35,10 +35,10 @@ export function clusterNameOf(flags: { clusterName?: string }, hostname = os.hos
 
 export interface StoreAdvert {
   flags: AdvertiseFlags;
-  /** Where the store listens, and the flag that moves it (for the refusal on loopback). */
+  /** Where the store listens, and how to move it onto the LAN (for the refusal on loopback). */
   listenHost: string;
   port: number;
-  listenFlag: string;
+  listenHint: string;
   worldSize: number;
   model: string;
   strategy: string;
@@ -49,7 +49,7 @@ export function advertiseStore(s: StoreAdvert, say: (line: string) => void): Adv
   if (!s.flags.advertise) return null;
   if (isLoopbackHost(s.listenHost)) {
     throw new ConfigError('command line', '--advertise', `the rendezvous store listens on ${s.listenHost}:${s.port}, which other machines cannot reach; ` +
-      `listen on the LAN (${s.listenFlag} 0.0.0.0, or this host's address) to advertise it`);
+      `listen on the LAN (${s.listenHint}) to advertise it`);
   }
   const clusterName = clusterNameOf(s.flags);
   const wildcard = s.listenHost === '0.0.0.0' || s.listenHost === '::';

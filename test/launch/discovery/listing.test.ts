@@ -40,7 +40,7 @@ describe('the master\'s advertisement', () => {
   });
 
   it('is off unless asked, and a store on loopback is refused (no multicast is sent either way)', () => {
-    const s = { listenHost: '127.0.0.1', port: 29500, listenFlag: '--bind-host', worldSize: 2, model: 'mlp', strategy: 'ps' };
+    const s = { listenHost: '127.0.0.1', port: 29500, listenHint: '--bind-host 0.0.0.0, or this host\'s address', worldSize: 2, model: 'mlp', strategy: 'ps' };
     const said: string[] = [];
     assert.equal(advertiseStore({ ...s, flags: {} }, (l) => said.push(l)), null);
     assert.throws(() => advertiseStore({ ...s, flags: { advertise: true } }, (l) => said.push(l)),
