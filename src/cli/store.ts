@@ -46,14 +46,11 @@ async function runStore(flags: StoreFlags): Promise<void> {
   const store = await StoreServer.start({ host, port: place.masterPort, token: resolveToken({}), worldSize: place.worldSize, signature, timeoutMs: flags.timeout * 1000 });
   process.stderr.write(`smolcluster: rendezvous store for ${place.worldSize} workers on ${host}:${store.port}; workers use --master ${place.masterHost}:${store.port}\n`);
   const say = (line: string): void => void process.stderr.write(`smolcluster: ${line}\n`);
-  const ad = (() => {
-    try {
-      return advertiseStore({ flags, listenHost: host, port: store.port, listenHint: '--bind-host 0.0.0.0, or this host\'s address', worldSize: place.worldSize, model: config.model, strategy: flags.strategy ?? 'allreduce' }, say);
-    } catch (err) {
-      void store.close();
+  const ad = await advertiseStore({ flags, listenHost: host, port: store.port, listenHint: '--bind-host 0.0.0.0, or this host\'s address', worldSize: place.worldSize, model: config.model, strategy: flags.strategy ?? 'allreduce' }, say)
+    .catch(async (err: unknown) => {
+      await store.close();
       throw err;
-    }
-  })();
+    });
   await new Promise<void>((resolve) => {
     const stop = (why: string): void => {
       clearInterval(poll);

@@ -64,7 +64,7 @@ export async function joinCluster(o: JoinOptions): Promise<JoinedCluster | 'over
   if (exposed) process.stderr.write(`smolcluster: ${exposed}\n`);
   let ad: Advertisement | null = null;
   try {
-    ad = hostsStore && o.advertise ? advertiseStore({
+    ad = hostsStore && o.advertise ? await advertiseStore({
       flags: o.advertise.flags, listenHost: bind ?? place.masterHost, port: store?.port ?? place.masterPort,
       listenHint: bind ? '--bind-host 0.0.0.0, or this host\'s address' : `--master <this host's LAN address>:${place.masterPort}`, worldSize: place.worldSize, model: o.advertise.model, strategy: o.advertise.strategy,
     }, (line) => process.stderr.write(`smolcluster: ${line}\n`)) : null;

@@ -45,7 +45,7 @@ export interface StoreAdvert {
 }
 
 /** Starts advertising the store (null when --advertise is not given); refuses a store on loopback. */
-export function advertiseStore(s: StoreAdvert, say: (line: string) => void): Advertisement | null {
+export async function advertiseStore(s: StoreAdvert, say: (line: string) => void): Promise<Advertisement | null> {
   if (!s.flags.advertise) return null;
   if (isLoopbackHost(s.listenHost)) {
     throw new ConfigError('command line', '--advertise', `the rendezvous store listens on ${s.listenHost}:${s.port}, which other machines cannot reach; ` +
@@ -55,7 +55,7 @@ export function advertiseStore(s: StoreAdvert, say: (line: string) => void): Adv
   const wildcard = s.listenHost === '0.0.0.0' || s.listenHost === '::';
   // A store on one address: say which, and multicast on that interface only.
   const one = !wildcard && isIP(s.listenHost) === 4 ? s.listenHost : undefined;
-  const ad = advertiseCluster(
+  const ad = await advertiseCluster(
     { clusterName, protocolVersion: PROTOCOL_VERSION, worldSize: s.worldSize, model: s.model, strategy: s.strategy, ...(one ? { address: one } : {}) },
     s.port, { interfaceAddress: one }, (line) => say(`warning: ${line}`),
   );

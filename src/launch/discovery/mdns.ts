@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import os from 'node:os';
-import { Bonjour, type Service } from 'bonjour-service';
+import type { Bonjour, Service } from 'bonjour-service';
 import { SmolError } from '../../util/errors.js';
 import { type ClusterAdvert, type FoundCluster, SERVICE_NAME, type UnreadableAdvert, advertTxt, instanceName, isFound, readAdvert } from './record.js';
 
@@ -27,11 +27,13 @@ export interface Advertisement {
  * and `onFatal` (UDP 5353 cannot be bound) instead of crashing the process: multicast-dns emits
  * those as 'warning' and 'error' events of its own, which bonjour-service does not listen to.
  */
-function openMdns(place: MdnsPlace, onWarning: (err: Error) => void, onFatal: (err: Error) => void): Bonjour {
+async function openMdns(place: MdnsPlace, onWarning: (err: Error) => void, onFatal: (err: Error) => void): Promise<Bonjour> {
+  // Loaded when asked for (~50 ms): most processes never advertise nor browse.
+  const { Bonjour: BonjourClass } = await import('bonjour-service');
   // On one interface: send and join the group there, but bind the wildcard (a socket bound to a
   // unicast address receives no multicast on Linux).
   const opts = place.interfaceAddress ? { interface: place.interfaceAddress, bind: '0.0.0.0' } : {};
-  const bonjour = new Bonjour(opts as never, onWarning);
+  const bonjour = new BonjourClass(opts as never, onWarning);
   const socket = (bonjour as unknown as { server?: { mdns?: EventEmitter } }).server?.mdns;
   if (!(socket instanceof EventEmitter)) throw new Error('bonjour-service changed: its multicast-dns socket is no longer at server.mdns');
   socket.on('warning', onWarning);
@@ -46,9 +48,9 @@ function mdnsProblem(err: Error & { code?: string }): string {
 }
 
 /** Advertises the cluster's store at `port` until closed. */
-export function advertiseCluster(advert: ClusterAdvert, port: number, place: MdnsPlace = {}, warn: (line: string) => void = () => {}): Advertisement {
+export async function advertiseCluster(advert: ClusterAdvert, port: number, place: MdnsPlace = {}, warn: (line: string) => void = () => {}): Promise<Advertisement> {
   // Best effort: a master whose advertisement fails says so and trains on (workers may still use --master).
-  const bonjour = openMdns(place, (err) => warn(`mDNS advertisement: ${mdnsProblem(err)}`), (err) => warn(`mDNS advertisement stopped: ${mdnsProblem(err)}`));
+  const bonjour = await openMdns(place, (err) => warn(`mDNS advertisement: ${mdnsProblem(err)}`), (err) => warn(`mDNS advertisement stopped: ${mdnsProblem(err)}`));
   const instance = instanceName(advert.clusterName, os.hostname(), process.pid);
   // No probing (RFC 6762 §8.1): the instance name carries the process id, and a conflict would
   // only stop the advertisement, with a line on stdout, where a master would not notice it.
@@ -84,10 +86,10 @@ export interface BrowseResult {
 }
 
 /** Listens for `_smolcluster._tcp` on the local link until the deadline (or `enough` and a settle). */
-export function browseClusters(o: BrowseOptions): Promise<BrowseResult> {
+export async function browseClusters(o: BrowseOptions): Promise<BrowseResult> {
   const start = Date.now();
   let fatal: ((err: Error) => void) | undefined;
-  const bonjour = openMdns(o, (err) => o.warn?.(`mDNS browser: ${mdnsProblem(err)}`), (err) => fatal?.(err));
+  const bonjour = await openMdns(o, (err) => o.warn?.(`mDNS browser: ${mdnsProblem(err)}`), (err) => fatal?.(err));
   const byInstance = new Map<string, FoundCluster | UnreadableAdvert>();
   const browser = bonjour.find({ type: SERVICE_NAME, protocol: 'tcp' });
   return new Promise<BrowseResult>((resolve, reject) => {

@@ -39,11 +39,11 @@ describe('the master\'s advertisement', () => {
     assert.throws(() => clusterNameOf({ clusterName: 'a b' }), /--cluster-name/);
   });
 
-  it('is off unless asked, and a store on loopback is refused (no multicast is sent either way)', () => {
+  it('is off unless asked, and a store on loopback is refused (no multicast is sent either way)', async () => {
     const s = { listenHost: '127.0.0.1', port: 29500, listenHint: '--bind-host 0.0.0.0, or this host\'s address', worldSize: 2, model: 'mlp', strategy: 'ps' };
     const said: string[] = [];
-    assert.equal(advertiseStore({ ...s, flags: {} }, (l) => said.push(l)), null);
-    assert.throws(() => advertiseStore({ ...s, flags: { advertise: true } }, (l) => said.push(l)),
+    assert.equal(await advertiseStore({ ...s, flags: {} }, (l) => said.push(l)), null);
+    await assert.rejects(advertiseStore({ ...s, flags: { advertise: true } }, (l) => said.push(l)),
       /--advertise.*listens on 127\.0\.0\.1:29500, which other machines cannot reach; listen on the LAN \(--bind-host 0\.0\.0\.0/);
     assert.deepEqual(said, []);
   });
