@@ -25,6 +25,7 @@ const COMMANDS: ReadonlyArray<readonly [string, () => Promise<Command>]> = [
   ['submit', async () => (await import('./submit.js')).submitCommand()],
   ['federated', async () => (await import('./federated.js')).federatedCommand()],
   ['info', async () => (await import('./info.js')).infoCommand()],
+  ['discover', async () => (await import('./discover.js')).discoverCommand()],
 ];
 
 /** The command named on the command line (the first word that is not a global flag), if it is one of ours. */

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { ConfigError } from '../util/errors.js';
 import { addConfigFlags, placementFromFile } from './config.js';
+import { addAdvertiseFlags } from './discovery_flags.js';
 import { positiveInt } from './options.js';
 import { addSinkFlags, addTrainFlags } from './train_flags.js';
 import { type WorkerFlags, runWorker } from './worker.js';
@@ -18,7 +19,7 @@ interface ServerFlags extends WorkerFlags {
  */
 export function serverCommand(): Command {
   const cmd = new Command('server').description('the parameter server (rank 0) of a ps / async-ps cluster: hosts the rendezvous and holds the model');
-  return addWorkerDashboardFlags(addConfigFlags(addSinkFlags(addTrainFlags(cmd))))
+  return addAdvertiseFlags(addWorkerDashboardFlags(addConfigFlags(addSinkFlags(addTrainFlags(cmd)))))
     .option('--num-workers <n>', 'workers that will join (cluster_config num_workers)', positiveInt)
     .option('--world-size <n>', 'processes including the server (default: num workers + 1)', positiveInt)
     .option('--master <host:port>', 'the address workers dial (cluster_config worker_connect_ip and port)')

@@ -14,10 +14,12 @@ import { resolveToken } from '../comm/token.js';
 import { resolvePlacementWithSources } from '../launch/env.js';
 import { clusterSignature, configFrom } from '../launch/worker_flags.js';
 import { addConfigFlags } from './config.js';
+import { addAdvertiseFlags } from './discovery_flags.js';
+import { type AdvertiseFlags, advertiseStore, checkDiscoveryFlags } from '../launch/discovery/advertise.js';
 import { positiveInt } from './options.js';
 import { type TrainFlags, addTrainFlags } from './train_flags.js';
 
-interface StoreFlags extends TrainFlags {
+interface StoreFlags extends TrainFlags, AdvertiseFlags {
   worldSize?: number;
   master?: string;
   bindHost?: string;
@@ -28,7 +30,7 @@ const POLL_MS = 500;
 
 export function storeCommand(): Command {
   const cmd = new Command('store').description('host the rendezvous store in its own process: an --elastic run on several hosts then survives any worker, rank 0 included (docs/ELASTIC.md)');
-  return addConfigFlags(addTrainFlags(cmd))
+  return addAdvertiseFlags(addConfigFlags(addTrainFlags(cmd)))
     .option('--world-size <n>', 'workers of the run (env WORLD_SIZE)', positiveInt)
     .option('--master <host:port>', 'the address workers dial (env MASTER_ADDR, MASTER_PORT)')
     .option('--bind-host <addr>', 'address to listen on (default: the --master host; 0.0.0.0 for every interface)')
@@ -36,11 +38,19 @@ export function storeCommand(): Command {
 }
 
 async function runStore(flags: StoreFlags): Promise<void> {
+  checkDiscoveryFlags(flags);
   const { placement: place } = resolvePlacementWithSources({ ...flags, rank: 0 });
-  const signature = clusterSignature(configFrom(flags, 1), flags);
+  const config = configFrom(flags, 1);
+  const signature = clusterSignature(config, flags);
   const host = flags.bindHost ?? place.masterHost;
   const store = await StoreServer.start({ host, port: place.masterPort, token: resolveToken({}), worldSize: place.worldSize, signature, timeoutMs: flags.timeout * 1000 });
   process.stderr.write(`smolcluster: rendezvous store for ${place.worldSize} workers on ${host}:${store.port}; workers use --master ${place.masterHost}:${store.port}\n`);
+  const say = (line: string): void => void process.stderr.write(`smolcluster: ${line}\n`);
+  const ad = await advertiseStore({ flags, listenHost: host, port: store.port, listenHint: '--bind-host 0.0.0.0, or this host\'s address', worldSize: place.worldSize, model: config.model, strategy: flags.strategy ?? 'allreduce' }, say)
+    .catch(async (err: unknown) => {
+      await store.close();
+      throw err;
+    });
   await new Promise<void>((resolve) => {
     const stop = (why: string): void => {
       clearInterval(poll);
@@ -53,5 +63,6 @@ async function runStore(flags: StoreFlags): Promise<void> {
     process.once('SIGINT', () => stop('interrupted'));
     process.once('SIGTERM', () => stop('terminated'));
   });
+  await ad?.close();
   await store.close();
 }

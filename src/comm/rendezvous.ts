@@ -47,6 +47,11 @@ export interface RendezvousOptions {
    * plane, metric stream). Off by default: recovery paths that swap TCP links (comm/hub.ts) need TCP.
    */
   sharedMemory?: boolean;
+  /**
+   * A client of the store already connected (a discovered worker claimed its rank with it, rank
+   * -1): used instead of dialing the store again; `rank` is then its rank.
+   */
+  store?: StoreClient;
   /** Told as each rank registers its address (rank 0 prints the joins): the rank, its address, how many have. */
   onJoin?: (rank: number, address: string, joined: number, total: number) => void;
 }
@@ -75,12 +80,13 @@ export async function rendezvous(opts: RendezvousOptions): Promise<Cluster> {
 
   const hostStore = opts.hostStore ?? opts.rank === 0;
   const common = { token, worldSize: n, signature, connection: opts.connection };
-  const storeServer = hostStore ? await StoreServer.start({ ...common, host: opts.masterHost, port: opts.masterPort, timeoutMs }) : null;
+  // A rank 0 hosting the store keeps rank 0 for itself when a discovered worker asks for a rank.
+  const storeServer = hostStore ? await StoreServer.start({ ...common, host: opts.masterHost, port: opts.masterPort, timeoutMs, firstAssigned: opts.rank === 0 ? 1 : 0 }) : null;
   let store: StoreClient | null = null;
   let listener: MeshListener | null = null;
   try {
     const masterPort = storeServer?.port ?? opts.masterPort;
-    store = await StoreClient.connect({ ...common, host: opts.masterHost, port: masterPort, rank: opts.rank, timeoutMs: left() });
+    store = opts.store ?? await StoreClient.connect({ ...common, host: opts.masterHost, port: masterPort, rank: opts.rank, timeoutMs: left() });
     const rank = store.rank;
     const listenHost = opts.listenHost ?? (isLoopback(opts.masterHost) ? opts.masterHost : '0.0.0.0');
     const mesh = { rank, size: n, token, signature, timeoutMs: left(), opTimeoutMs: opts.group?.timeoutMs, connection: opts.connection };

@@ -29,6 +29,8 @@ const SETTLE_MS = 2000;
 /** Trains as one member of the elastic run. */
 export async function runElasticWorker(
   flags: TrainFlags, place: Placement, config: TrainConfig, signature: string, faults: FaultSpec[], onResult: (o: WorkerOutcome) => void = () => {},
+  /** The store connection of a worker that found the store by DNS-SD (its id is the rank the store gave). */
+  claimedStore?: StoreClient,
 ): Promise<WorkerOutcome> {
   if ((flags.strategy ?? 'allreduce') !== 'allreduce') throw new ConfigError('command line', '--elastic', `works with --strategy allreduce, not ${flags.strategy}`);
   if (flags.checkpointEvery || flags.resume) throw new ConfigError('command line', '--elastic', 'keeps every committed step in the survivors\' memory (the run goes on through any loss while --min-workers remain); writing its membership epochs to disk and resuming them is not implemented, so --checkpoint-every and --resume cannot be combined with it');
@@ -37,7 +39,7 @@ export async function runElasticWorker(
   const timeoutMs = flags.timeout * 1000;
   const token = resolveToken({});
   // The store is never in a worker (it would die with it): the launcher or `smolcluster store` hosts it.
-  const store = await StoreClient.connect({
+  const store = claimedStore ?? await StoreClient.connect({
     host: place.masterHost, port: place.masterPort, token, worldSize: place.worldSize, signature, rank: place.rank, timeoutMs,
   }).catch((err: unknown) => {
     throw new SmolError('NO_STORE', `${(err as Error).message}; an --elastic run's rendezvous store runs in a process of its own: \`train --workers N\` hosts it in the launcher, on several hosts start \`smolcluster store\` first (docs/ELASTIC.md)`, { cause: err });

@@ -15,6 +15,10 @@ import { type PsPlace, joinRunningPs, loopbackFor, psRecovery, restartedProcess 
 import { LAUNCHER_STORE_ENV, type TrainFlags, sharedMemoryAllowed } from './worker_flags.js';
 import { tensorReducer } from '../train/reducer.js';
 import { listenWarning } from './listen.js';
+import type { StoreClient } from '../comm/store/client.js';
+import { ConfigError } from '../util/errors.js';
+import { type AdvertiseFlags, advertiseStore } from './discovery/advertise.js';
+import type { Advertisement } from './discovery/mdns.js';
 
 export interface JoinOptions {
   flags: Pick<TrainFlags, 'iface' | 'commBackend'> & { bindHost?: string; masterDerived?: boolean };
@@ -25,6 +29,10 @@ export interface JoinOptions {
   recoverable: boolean;
   /** A restarted ps worker came back (for the run's events). */
   rejoined(rank: number, version: number): void;
+  /** A discovered worker's store connection, holding the rank the store gave it (discovery/join.ts). */
+  claimedStore?: StoreClient;
+  /** --advertise and what the advertisement says besides the address (rank 0 hosting the store). */
+  advertise?: { flags: AdvertiseFlags; model: string; strategy: string };
 }
 
 export interface JoinedCluster {
@@ -43,13 +51,27 @@ export async function joinCluster(o: JoinOptions): Promise<JoinedCluster | 'over
   // A server binding host_ip (e.g. 0.0.0.0) hosts the store itself there and dials it on loopback.
   const launcherStore = process.env[LAUNCHER_STORE_ENV] === '1';
   const bind = place.rank === 0 && flags.bindHost && !launcherStore ? flags.bindHost : undefined;
-  const store = bind ? await StoreServer.start({ host: bind, port: place.masterPort, token: resolveToken({}), worldSize: place.worldSize, signature, timeoutMs }) : null;
+  const hostsStore = place.rank === 0 && !launcherStore;
+  if (o.advertise?.flags.advertise && !hostsStore) {
+    throw new ConfigError('command line', '--advertise', `only the process hosting the rendezvous store advertises it (rank 0, the server, or \`smolcluster store\`); this is rank ${place.rank}${launcherStore ? ' under a launcher' : ''}`);
+  }
+  const store = bind ? await StoreServer.start({ host: bind, port: place.masterPort, token: resolveToken({}), worldSize: place.worldSize, signature, timeoutMs, firstAssigned: 1 }) : null;
   const iface = chooseInterface({ requested: flags.iface, masterHost: place.masterHost });
   const advertise = iface?.address ?? (bind && !isLoopbackHost(place.masterHost) ? place.masterHost : undefined);
   const connectHost = bind && !flags.masterDerived ? place.masterHost : undefined;
   if (place.rank === 0) process.stderr.write(`smolcluster: ${masterAnnouncement(bind ?? place.masterHost, place.masterPort, place.worldSize, undefined, connectHost)}\n`);
   const exposed = bind ? listenWarning('rendezvous store', bind, place.masterPort, '--bind-host (cluster_config host_ip)') : null;
   if (exposed) process.stderr.write(`smolcluster: ${exposed}\n`);
+  let ad: Advertisement | null = null;
+  try {
+    ad = hostsStore && o.advertise ? await advertiseStore({
+      flags: o.advertise.flags, listenHost: bind ?? place.masterHost, port: store?.port ?? place.masterPort,
+      listenHint: bind ? '--bind-host 0.0.0.0, or this host\'s address' : `--master <this host's LAN address>:${place.masterPort}`, worldSize: place.worldSize, model: o.advertise.model, strategy: o.advertise.strategy,
+    }, (line) => process.stderr.write(`smolcluster: ${line}\n`)) : null;
+  } catch (err) {
+    await store?.close();
+    throw err;
+  }
   const restarted = o.recoverable && restartedProcess();
   const hostStore = !bind && place.rank === 0 && !launcherStore;
   const psPlace: PsPlace = {
@@ -59,17 +81,20 @@ export async function joinCluster(o: JoinOptions): Promise<JoinedCluster | 'over
   };
   const cluster = await (restarted ? joinRunningPs(psPlace) : rendezvous({
     rank: place.rank, worldSize: place.worldSize, masterHost: bind ? loopbackFor(bind) : place.masterHost, masterPort: place.masterPort,
-    hostStore, listenHost: iface?.address ?? bind, advertiseHost: advertise,
+    hostStore, listenHost: iface?.address ?? bind, advertiseHost: advertise, store: o.claimedStore,
     signature, timeoutMs, group: { timeoutMs, reducer: tensorReducer },
     // Ranks on this host exchange through shared memory (comm/shm/) unless --comm-backend tcp; ps recovery swaps TCP links.
     sharedMemory: !o.recoverable && sharedMemoryAllowed(flags),
     onJoin: place.rank === 0 ? (r, address, joined, total) => process.stderr.write(`smolcluster: rank ${r} joined from ${address} (${joined}/${total})\n`) : undefined,
   })).catch(async (err: unknown) => {
+    o.claimedStore?.close();
+    await ad?.close();
     await store?.close();
     throw err;
   });
   const ps = o.recoverable ? await psRecovery(cluster, psPlace, restarted, o.rejoined).catch(async (err: unknown) => {
     await cluster.close();
+    await ad?.close();
     await store?.close();
     if (err instanceof RunOverError) return 'over' as const;
     throw err;
@@ -79,6 +104,7 @@ export async function joinCluster(o: JoinOptions): Promise<JoinedCluster | 'over
     cluster, recovery: ps?.recovery, restarted,
     leave: async () => {
       ps?.close();
+      await ad?.close();
       await cluster.close();
       await store?.close();
     },

@@ -21,7 +21,7 @@ import { runTraining } from '../train/run.js';
 import { psRecoverable } from '../train/strategies/ps_common.js';
 import { createClusterStrategy } from '../train/strategies/registry.js';
 import { chooseThreads } from '../train/threads.js';
-import { isCommFailure } from '../util/errors.js';
+import { ConfigError, isCommFailure } from '../util/errors.js';
 import { runElasticWorker } from './elastic_worker.js';
 import { type Placement, type PlacementFlags, describePlacement, localRankFromEnvironment, renameFlagSources, resolvePlacementWithSources, schedulerThreads } from './env.js';
 import { fitThreadsToHost } from './host_threads.js';
@@ -31,12 +31,14 @@ import { joinSummary, nodeInfo } from './node_info.js';
 import { answerLivenessProbes } from './liveness.js';
 import { type JoinedCluster, joinCluster } from './worker_cluster.js';
 import { type WorkerDashboardFlags, openWorkerDashboard } from './worker_dashboard.js';
+import { type AdvertiseFlags, checkDiscoveryFlags } from './discovery/advertise.js';
+import { type DiscoverFlags, type Discovered, discoverAndClaim } from './discovery/join.js';
 import { LAUNCHER_STORE_ENV, type TrainFlags, type WorkerOutcome, checkpointOptions, clusterSignature, configFrom, strategyOptions, tensorBackend } from './worker_flags.js';
 
 export type { WorkerOutcome };
 
 /** A worker's (or server's) flags: the training flags, where it stands, and rank 0's dashboard. */
-export interface WorkerFlags extends TrainFlags, WorkerDashboardFlags, PlacementFlags {
+export interface WorkerFlags extends TrainFlags, WorkerDashboardFlags, PlacementFlags, AdvertiseFlags, DiscoverFlags {
   /** The server binds the rendezvous store and its data listener here (cluster_config host_ip, e.g. 0.0.0.0). */
   bindHost?: string;
   /** `server` made --master up from --master-port (no worker_connect_ip): rank 0 then names this host's addresses. */
@@ -53,6 +55,24 @@ export interface WorkerFlags extends TrainFlags, WorkerDashboardFlags, Placement
 export async function runWorkerProcess(flags: WorkerFlags, onResult: (o: WorkerOutcome) => void = () => {}): Promise<WorkerOutcome> {
   const startedAt = Date.now();
   answerLivenessProbes(); // a launcher that restarts this process pings it (launch/liveness.ts)
+  checkDiscoveryFlags(flags);
+  if (flags.elastic && flags.advertise) throw new ConfigError('command line', '--advertise', 'an elastic run\'s store is `smolcluster store`: advertise it there (`smolcluster store --advertise`)');
+  if (!flags.discover) return runPlaced(flags, null, startedAt, onResult);
+  // --discover: the master from DNS-SD, the rank from its store; that store connection then serves the rendezvous.
+  const discovered = await discoverAndClaim(flags, (line) => process.stderr.write(`smolcluster: ${line}\n`));
+  const { cluster } = discovered;
+  const placed: WorkerFlags = {
+    ...flags, rank: discovered.rank, worldSize: cluster.worldSize, master: `${cluster.host}:${cluster.port}`,
+    placementFrom: { rank: 'the store', worldSize: 'DNS-SD', master: `DNS-SD, cluster ${cluster.clusterName}` },
+  };
+  return runPlaced(placed, discovered, startedAt, onResult).catch((err: unknown) => {
+    discovered.store.close(); // no-op once the rendezvous has taken it over and closed it
+    throw err;
+  });
+}
+
+/** The process, once it knows where it stands (`discovered`: its rank came from a store found by DNS-SD). */
+async function runPlaced(flags: WorkerFlags, discovered: Discovered | null, startedAt: number, onResult: (o: WorkerOutcome) => void): Promise<WorkerOutcome> {
   const resolved = resolvePlacementWithSources(flags);
   const place = resolved.placement;
   const sources = renameFlagSources(resolved.sources, flags.placementFrom ?? {});
@@ -68,11 +88,12 @@ export async function runWorkerProcess(flags: WorkerFlags, onResult: (o: WorkerO
   const faults = parseFaults(flags.fault);
   const timeoutMs = flags.timeout * 1000;
   const signature = clusterSignature(config, flags);
-  if (flags.elastic) return runElasticWorker(flags, place, config, signature, faults, onResult);
+  if (flags.elastic) return runElasticWorker(flags, place, config, signature, faults, onResult, discovered?.store);
   let experiment: ExperimentPaths | undefined;
   const recoverable = psRecoverable(strategyName, { ...flags, gradAccum: config.gradAccum });
   const joined = await joinCluster({
-    flags, place, signature, timeoutMs, recoverable,
+    flags, place, signature, timeoutMs, recoverable, claimedStore: discovered?.store,
+    advertise: { flags, model: config.model, strategy: strategyName },
     rejoined: (rank, version) => appendEvent(experiment!.dir, 'worker_rejoined', { rank, version }),
   });
   if (joined === 'over') {

@@ -39,6 +39,17 @@ describe('--help of the training commands', () => {
     assertLists(storeCommand(), [TRAIN_OPTIONS, CONFIG_FILE_OPTIONS]);
   });
 
+  it('zero-config join: worker takes --advertise, --cluster-name, --discover and --discover-timeout; server and store the master\'s two', () => {
+    const worker = folded(workerCommand().helpInformation());
+    for (const flag of ['--advertise', '--cluster-name <name>', '--discover', '--discover-timeout <seconds>']) assert.ok(worker.includes(flag), `worker --help lacks ${flag}`);
+    assert.match(worker, /--advertise announce the rendezvous store on the local network as _smolcluster\._tcp \(DNS-SD: .*never the token\)/);
+    for (const cmd of [serverCommand(), storeCommand()]) {
+      const help = folded(cmd.helpInformation());
+      assert.ok(help.includes('--advertise') && help.includes('--cluster-name <name>'), `${cmd.name()} --help lacks --advertise or --cluster-name`);
+      assert.ok(!/--discover find the master|--discover-timeout/.test(help), `${cmd.name()} --help offers --discover`);
+    }
+  });
+
   it('--backend says what it names, and --comm-backend the transport', () => {
     const help = folded(trainCommand().helpInformation());
     assert.match(help, /--backend <name> tensor backend native or js .*gloo .* means --comm-backend auto/);

@@ -3,7 +3,7 @@
  * a private subnet, created with names unique to this process and removed whatever happens. Only
  * these addresses are ever used. Also the process runner those tests share.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { TEST_TOKEN } from './cluster.js';
 
 export interface Exit {
@@ -14,20 +14,33 @@ export interface Exit {
 
 /** Runs argv to the end (SIGKILL at the deadline), with the cluster token and no launcher variables. */
 export function runToEnd(argv: string[], timeoutMs: number): Promise<Exit> {
+  return startProcess(argv, timeoutMs).exit;
+}
+
+export interface Started {
+  child: ChildProcess;
+  /** What it wrote so far. */
+  stderr(): string;
+  exit: Promise<Exit>;
+}
+
+/** Starts argv (SIGKILL at the deadline), with the cluster token and no launcher variables. */
+export function startProcess(argv: string[], timeoutMs: number): Started {
   const env: NodeJS.ProcessEnv = { ...process.env, SMOLCLUSTER_TOKEN: TEST_TOKEN };
-  for (const k of ['RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT', 'SLURM_PROCID', 'OMPI_COMM_WORLD_RANK', 'SMOLCLUSTER_RUN_OWNER']) delete env[k];
-  return new Promise((resolve) => {
-    const child = spawn(argv[0], argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (t: string) => (stdout += t));
-    child.stderr.setEncoding('utf8').on('data', (t: string) => (stderr += t));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  for (const k of ['RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT', 'SLURM_PROCID', 'OMPI_COMM_WORLD_RANK', 'SMOLCLUSTER_RUN_OWNER', 'SMOLCLUSTER_IFNAME']) delete env[k];
+  const child = spawn(argv[0], argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (t: string) => (stdout += t));
+  child.stderr!.setEncoding('utf8').on('data', (t: string) => (stderr += t));
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const exit = new Promise<Exit>((resolve) => {
     child.on('close', (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
   });
+  return { child, stderr: () => stderr, exit };
 }
 
 export function sh(cmd: string, args: string[]): void {
@@ -99,6 +112,14 @@ export class BridgedHosts {
       this.remove();
       throw err;
     }
+  }
+
+  /**
+   * Routes multicast (224.0.0.0/4) out of every host's veth, as a LAN's default route would: mDNS
+   * then works with the system's choice of interface, inside these namespaces only.
+   */
+  routeMulticast(): void {
+    this.ns.forEach((ns, i) => sh('ip', ['-n', ns, 'route', 'add', '224.0.0.0/4', 'dev', this.nsVeth(i)]));
   }
 
   remove(): void {

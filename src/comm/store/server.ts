@@ -36,6 +36,11 @@ export interface StoreServerConfig {
   timeoutMs?: number;
   connection?: ConnectionOptions;
   limits?: Partial<StoreLimits>;
+  /**
+   * The lowest rank handed to a client that asks for one (rank -1). A store hosted by rank 0
+   * passes 1: a worker that discovered it must not take rank 0 before rank 0's own client claims it.
+   */
+  firstAssigned?: number;
 }
 
 export interface StoreLimits {
@@ -126,7 +131,7 @@ export class StoreServer {
     const n = this.cfg.worldSize;
     if (rank >= n) return { code: 'BAD_RANK', message: `rank ${rank} is out of range for world size ${n}` };
     if (rank < 0) {
-      for (let r = 0; r < n; r++) if (!this.holders.has(r)) return this.hold(r, conn);
+      for (let r = this.cfg.firstAssigned ?? 0; r < n; r++) if (!this.holders.has(r)) return this.hold(r, conn);
       return { code: 'WORLD_FULL', message: `all ${n} ranks are taken` };
     }
     const holder = this.holders.get(rank);

@@ -155,3 +155,20 @@ test('a store that goes away (its host process ended) fails every request with a
   assert.equal(client.failed, true);
   client.close();
 });
+
+test('a store hosted by rank 0 (firstAssigned 1) hands a client that asks for a rank the lowest free one from 1, and rank 0 stays its host\'s', async () => {
+  const server = await StoreServer.start({ ...common, host: '127.0.0.1', port: 0, firstAssigned: 1 });
+  const connect = (rank: number): Promise<StoreClient> => StoreClient.connect({ ...common, host: '127.0.0.1', port: server.port, rank, timeoutMs: 2000 });
+  const clients: StoreClient[] = [];
+  try {
+    clients.push(await connect(-1));
+    assert.equal(clients[0].rank, 1, 'a discovered worker took rank 0 before rank 0 claimed it');
+    clients.push(await connect(0));
+    clients.push(await connect(-1));
+    assert.equal(clients[2].rank, 2);
+    await assert.rejects(connect(-1), /all 3 ranks are taken/);
+  } finally {
+    for (const c of clients) c.close();
+    await server.close();
+  }
+});
