@@ -20,3 +20,26 @@ export {
   type SyntheticRegressionOptions,
   type SyntheticClassificationOptions,
 } from './synthetic.js';
+export {
+  syntheticImage,
+  SYNTHETIC_IMAGE_DEFAULTS,
+  type SyntheticImageOptions,
+} from './synthetic_image.js';
+export {
+  syntheticText,
+  SYNTHETIC_TEXT_DEFAULTS,
+  type SyntheticText,
+  type SyntheticTextOptions,
+} from './synthetic_text.js';
+export {
+  loadCifar10,
+  CIFAR10_MEAN,
+  CIFAR10_STD,
+  CIFAR10_DEFAULT_DIR,
+  CIFAR10_URL,
+  type Cifar10Options,
+} from './cifar10.js';
+export { loadText, TEXT_DEFAULTS, type TextOptions, type TextData } from './text.js';
+export { makeTokenizer, TOKENIZERS, type Tokenizer, type TokenizerName } from './tokenizer.js';
+export { loadLetters, LETTER_FEATURES, LETTER_CLASSES, type LettersData, type LetterShard } from './letters.js';
+export { loadDataset, GUIDE_DATASETS, type GuideDatasetName, type DatasetRequest } from './load.js';
