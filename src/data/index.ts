@@ -1,6 +1,6 @@
 /** Public API of the data layer: datasets, the sharded sampler and the batch loader. */
 export { DataError } from './errors.js';
-export type { Dataset, DatasetBase, ClassificationDataset, RegressionDataset, TokenDataset, TokenTask } from './dataset.js';
+export type { Dataset, DatasetBase, ClassificationDataset, RegressionDataset, TokenDataset, TokenTask, SampleTransform } from './dataset.js';
 export { IGNORE_INDEX, isTokenTask, shapeSize, sampleSize, targetSize } from './dataset.js';
 export { readIdxFile, parseIdx, type IdxArray, type IdxKind } from './idx.js';
 export { loadMnist, defaultMnistDir, MNIST_MEAN, MNIST_STD, type Mnist, type MnistOptions } from './mnist.js';

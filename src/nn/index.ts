@@ -1,6 +1,6 @@
 /** Neural-network building blocks over the tensor engine. */
 export { Module } from './module.js';
-export { ParamArena, type ArenaEntry } from './arena.js';
+export { ParamArena, type ArenaEntry, type DecayRun } from './arena.js';
 export * from './init.js';
 export { Linear, type LinearOptions } from './layers/linear.js';
 export { Conv2d, MaxPool2d, AvgPool2d, type Conv2dLayerOptions } from './layers/conv.js';
