@@ -20,7 +20,8 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { CLI, MINICLUSTER_CLI } from '../helpers/cli.js';
-import { outputMismatch, runExample, tsExamples, typeCheck, userFolder } from './ts_examples.js';
+import { freePort } from '../helpers/cluster.js';
+import { compileExample, outputMismatch, runExample, tsExamples, typeCheck, userFolder } from './ts_examples.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const DOCS = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`)];
@@ -276,11 +277,14 @@ describe('documented TypeScript examples (README.md, docs/*.md)', { timeout: 300
 
   examples.forEach((e, i) => {
     if (!e.run) return;
-    it(`${e.where} runs${e.output ? ' and prints what the doc shows' : ''}`, async () => {
+    it(`${e.where} runs${e.ranks > 1 ? ` as ${e.ranks} processes` : ''}${e.output ? ' and prints what the doc shows' : ''}`, async () => {
       const cwd = join(dir, `run-${i}`);
       mkdirSync(cwd);
-      const r = await runExample(files[i], cwd);
-      assert.equal(r.code, 0, `${e.where}: exit ${r.code}\n${r.stderr}`);
+      const js = compileExample(files[i]);
+      const cluster: Record<string, string> = e.ranks > 1 ? { WORLD_SIZE: String(e.ranks), MASTER_PORT: String(await freePort()), SMOLCLUSTER_TOKEN: 'doc-example-token-0123456789' } : {};
+      const runs = await Promise.all(Array.from({ length: e.ranks }, (_, rank) => runExample(js, cwd, e.ranks > 1 ? { ...cluster, RANK: String(rank) } : {})));
+      runs.forEach((x, rank) => assert.equal(x.code, 0, `${e.where}${e.ranks > 1 ? ` (rank ${rank})` : ''}: exit ${x.code}\n${x.stderr}`));
+      const r = runs[0];
       const mismatch = e.output ? outputMismatch(r.stdout, e.output) : null;
       assert.equal(mismatch, null, `${e.where}: ${mismatch}\nprinted:\n${r.stdout}`);
     });

@@ -5,20 +5,24 @@
  * its stdout compared with the first ```text block after it (before any other code block). Numbers
  * with a decimal point may differ by NUMBER_TOLERANCE (relative): another CPU or backend rounds
  * differently; everything else must be the same. `<!-- doc-test: no-run (reason) -->` before a block:
- * type-checked only; `skip (reason)`: left alone.
+ * type-checked only; `skip (reason)`: left alone; `ranks N (reason)`: run as N processes, as a user
+ * starts a cluster by hand (RANK, WORLD_SIZE, MASTER_PORT, SMOLCLUSTER_TOKEN set), rank 0's output
+ * compared.
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ts from 'typescript';
 
-export const NUMBER_TOLERANCE = 0.05;
+export const NUMBER_TOLERANCE = 0.02;
 
 export interface TsExample {
   /** file:line of the code block's first line. */
   where: string;
   code: string;
   run: boolean;
+  /** Processes to run it as (one per rank). */
+  ranks: number;
   /** The output shown after it, or null when none is shown. */
   output: string[] | null;
 }
@@ -31,9 +35,12 @@ export function tsExamples(root: string, file: string): TsExample[] {
     const fence = /^```(\w*)\s*$/.exec(lines[i]);
     if (!fence) continue;
     const end = lines.findIndex((l, j) => j > i && l.startsWith('```'));
-    const marker = /^<!-- doc-test: (skip|no-run)(?: \((.*)\))? -->$/.exec(lines[i - 1]?.trim() ?? '');
+    const marker = /^<!-- doc-test: (skip|no-run|ranks (\d+))(?: \((.*)\))? -->$/.exec(lines[i - 1]?.trim() ?? '');
     if (['ts', 'typescript'].includes(fence[1]) && marker?.[1] !== 'skip') {
-      out.push({ where: `${file}:${i + 2}`, code: lines.slice(i + 1, end).join('\n'), run: marker?.[1] !== 'no-run', output: outputAfter(lines, end + 1) });
+      out.push({
+        where: `${file}:${i + 2}`, code: lines.slice(i + 1, end).join('\n'), run: marker?.[1] !== 'no-run', ranks: Number(marker?.[2] ?? 1),
+        output: outputAfter(lines, end + 1),
+      });
     }
     i = end;
   }
@@ -82,13 +89,18 @@ export function typeCheck(files: string[], root: string): Diagnostic[] {
   });
 }
 
-/** Compiles `file` (a .ts) to JavaScript beside it and runs it with node in `cwd`. */
-export function runExample(file: string, cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
+/** Compiles `file` (a .ts) to JavaScript beside it, once. */
+export function compileExample(file: string): string {
   const js = file.replace(/\.ts$/, '.mjs');
   const { outputText } = ts.transpileModule(readFileSync(file, 'utf8'), { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } });
   writeFileSync(js, outputText);
+  return js;
+}
+
+/** Runs a compiled example with node in `cwd`, with `env` added to the environment. */
+export function runExample(js: string, cwd: string, env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [js], { cwd, timeout: 120_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [js], { cwd, env: { ...process.env, ...env }, timeout: 120_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
       resolve({ code, stdout, stderr });
     });
