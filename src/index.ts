@@ -1,31 +1,93 @@
-/** smolcluster's library API. */
+/**
+ * smolcluster's library API: what `smolcluster train` does, as functions and classes you import
+ * from `'smolcluster'`. docs/API.md is the guided tour (a complete training loop, tested);
+ * docs/api/ is the reference generated from these exports (`npm run docs:api`).
+ *
+ * Everything exported here is the stable surface; a module not re-exported from this file is an
+ * internal of its layer and may change without notice.
+ *
+ * @packageDocumentation
+ */
+
+// The tensor engine: Tensor, autograd (backward, noGrad), ops, backends (setBackend, nativeAvailable).
 export * from './tensor/index.js';
+// Layers, Module, models (createModel, defaultSpec, presets), optimizers and LR schedules, model
+// files: our own format (saveModel/loadModel, saveCheckpoint/loadCheckpoint) and safetensors.
 export * from './nn/index.js';
+// Datasets (MNIST, CIFAR-10, synthetic images/regression/classification/text, text files), the
+// deterministic sharded sampler and the batch loader.
 export * from './data/index.js';
-export { train, specFor, type TrainObserver, type StepRecord, type EvalRecord, type TrainOutcome, type TrainData } from './train/loop.js';
+// Process groups, collectives, the TCP/in-process transports and the rendezvous store.
+export * from './comm/index.js';
+
+// The one training loop and its configuration.
+export {
+  train, specFor, type TrainObserver, type StepRecord, type EvalRecord, type StepMarks, type TrainOutcome, type TrainData, type TrainGuards,
+} from './train/loop.js';
+export type { BucketSpan, StepInfo } from './metrics/records.js';
+export type { BatchShares } from './train/shares.js';
 export { evaluate, type EvalResult } from './train/evaluate.js';
-export { type TrainConfig, defaultConfig } from './train/config.js';
-export type { Strategy, StrategyContext, CommTiming } from './train/strategy.js';
-export { LocalStrategy } from './train/strategies/local.js';
-export { createParamServerStrategy, ParamServer, ParamServerWorker, type ParamServerOptions } from './train/strategies/param_server.js';
-export { createAsyncPsStrategy, AsyncPsServer, AsyncPsWorker, type AsyncPsOptions } from './train/strategies/async_ps.js';
-export { loadClusterConfig, loadNnConfig, loadConfigFile } from './config/load.js';
-export type { ClusterConfig, NnConfig } from './config/schema.js';
-export { buildResult, type TrainResult } from './train/result.js';
-export { Rng } from './util/rng.js';
+export { type TrainConfig, defaultConfig, DATASETS, type DatasetName } from './train/config.js';
 export { loadTrainData, SYNTHETIC_REGRESSION } from './train/run.js';
-export { RunMonitors, MonitorLog, MonitorError, MONITOR_DEFAULTS, type MonitorOptions, type Detection, type Rule } from './train/monitors.js';
-export { FaultInjector, parseFault, parseFaults, FAULT_ENV, type FaultSpec } from './train/faults.js';
-export { buildRunFile, readRunFile, type RunFile, type RunStep } from './validate/run_file.js';
-export { compareRuns, formatValidation, type ValidationReport } from './validate/compare.js';
-export { compareToBaseline, makeBaseline, loadBaseline, saveBaseline, type Baseline, type BaselineComparison } from './validate/baseline.js';
-export { runFaultTest, formatFaultTest, SCENARIOS as FAULT_SCENARIOS, type FaultTestReport } from './validate/fault_test.js';
+export { buildResult, type TrainResult, type ResultInfo } from './train/result.js';
+export type { ResultFile, RankTotals } from './metrics/result_file.js';
+
+// Training checkpoints (model, optimizer state, RNG streams and loop position; resume).
+export {
+  Checkpointer, ResumeError, checkpointFile, listCheckpoints, type CheckpointOptions, type LoopPosition,
+} from './train/checkpoints.js';
+
+// Strategies: how ranks combine their work. A strategy goes to `train` as its third argument.
+export type { Strategy, StrategyContext, CommTiming, PlannedStep, UpdateResult, DataShard } from './train/strategy.js';
+export type { StepOutcome, StepWork } from './train/step.js';
+export type { AnyBatch } from './train/objective.js';
+export type { BucketSizes } from './train/exchange/buckets.js';
+export type { PsRecovery } from './train/strategies/ps_common.js';
+export { LocalStrategy } from './train/strategies/local.js';
+export { AllReduceStrategy, DivergenceError, COMPRESSIONS, type Compression, type AllReduceStrategyOptions } from './train/strategies/allreduce.js';
+export { createParamServerStrategy, ParamServer, ParamServerWorker, type ParamServerOptions, type PsReply } from './train/strategies/param_server.js';
+export { createAsyncPsStrategy, AsyncPsServer, AsyncPsWorker, type AsyncPsOptions } from './train/strategies/async_ps.js';
+export { DiLoCoStrategy, type DiLoCoOptions } from './train/strategies/diloco.js';
+export { createLocalSgdStrategy } from './train/strategies/local_sgd.js';
+export {
+  createClusterStrategy, CLUSTER_STRATEGIES, DEFAULT_INNER_STEPS, type ClusterStrategyName, type ClusterStrategyOptions,
+} from './train/strategies/registry.js';
+
+// Run guards: monitors that detect faults, and faults injected on purpose.
+export {
+  RunMonitors, MonitorLog, MonitorError, MONITOR_DEFAULTS, type MonitorOptions, type Detection, type Rule, type Severity, type Injection,
+} from './train/monitors.js';
+export type { OutlierOptions } from './train/grad_outlier.js';
+export { FaultInjector, parseFault, parseFaults, FAULT_ENV, type FaultSpec, type FaultKind, type Corruption } from './train/faults.js';
+
+// Configuration files (SmolCluster's cluster_config.yaml / nn_config.yaml).
+export { loadClusterConfig, loadNnConfig, loadConfigFile, type LoadedConfig } from './config/load.js';
+export type { ClusterConfig, NnConfig } from './config/schema.js';
+
+// Reading what runs leave behind, validation and baselines.
+export { buildRunFile, readRunFile, type RunFile, type RunStep, type RankStep, type RankTotalsRun } from './validate/run_file.js';
+export {
+  compareRuns, formatValidation, type ValidationReport, type CompareOptions, type RunSummary, type StepComparison,
+} from './validate/compare.js';
+export {
+  compareToBaseline, makeBaseline, loadBaseline, saveBaseline, type Baseline, type BaselineComparison, type MetricComparison, type MetricDef,
+  type Thresholds, type ThresholdName, type Direction,
+} from './validate/baseline.js';
+export {
+  runFaultTest, formatFaultTest, SCENARIOS as FAULT_SCENARIOS, type FaultTestReport, type FaultTestSettings, type FaultTestOptions, type Scenario,
+  type ScenarioResult, type ScenarioParams, type LossDivergence,
+} from './validate/fault_test.js';
 export { InputError } from './validate/files.js';
 export {
   loadRun, readMetrics, readEvents, readConfig, readResult, ExperimentFileError,
   type Run, type RunConfig, type MetricsData, type StepLine, type EvalLine,
 } from './metrics/reader.js';
-export { EventLog, appendEvent, eventsFile, EVENTS_SCHEMA_VERSION, type EventRecord, type EventFields, type EventKind } from './metrics/events.js';
+export {
+  EventLog, appendEvent, eventsFile, EVENTS_SCHEMA, EVENTS_SCHEMA_VERSION, type EventRecord, type EventFields, type EventKind, type NodeSummary,
+} from './metrics/events.js';
 export { TraceObserver, finalizeTrace, stepSpans, type TraceEvent } from './metrics/trace.js';
 export { startDashboard, type Dashboard, type DashboardOptions } from './dashboard/server.js';
-export type { StepMarks } from './train/loop.js';
+
+// Errors every layer throws (each names the file, field, peer or rank it is about), and the seeded RNG.
+export { SmolError, ConfigError, PeerError, TimeoutError, ProtocolError } from './util/errors.js';
+export { Rng, type RngState } from './util/rng.js';

@@ -20,9 +20,11 @@ export interface InProcessOptions {
 export class InProcessTransport extends EventEmitter implements Transport {
   /** Payload bytes sent (no framing here). */
   bytesSent = 0;
+  /** @internal */
   readonly mailbox: Mailbox;
   private alive = true;
 
+  /** @internal createInProcessTransports makes them. */
   constructor(
     private readonly hub: Hub,
     readonly rank: number,

@@ -444,7 +444,7 @@ export function describeEvent(e: EventRecord): EventView {
       return view(`step ${f('step')}: ${f('policy')} rebalanced shares ${pct(e.old_shares)} → ${pct(e.shares)} (${f('reason')})`);
     }
     default: {
-      const { v: _v, time: _t, kind: _k, rank: _r, ...rest } = e;
+      const { schema: _s, schema_version: _sv, v: _v, time: _t, kind: _k, rank: _r, ...rest } = e;
       return view(`${e.kind} ${JSON.stringify(rest)}`);
     }
   }

@@ -1,6 +1,6 @@
 /** Public API of the data layer: datasets, the sharded sampler and the batch loader. */
 export { DataError } from './errors.js';
-export type { Dataset, DatasetBase, ClassificationDataset, RegressionDataset, TokenDataset, TokenTask } from './dataset.js';
+export type { Dataset, DatasetBase, ClassificationDataset, RegressionDataset, TokenDataset, TokenTask, SampleTransform } from './dataset.js';
 export { IGNORE_INDEX, isTokenTask, shapeSize, sampleSize, targetSize } from './dataset.js';
 export { readIdxFile, parseIdx, type IdxArray, type IdxKind } from './idx.js';
 export { loadMnist, defaultMnistDir, MNIST_MEAN, MNIST_STD, type Mnist, type MnistOptions } from './mnist.js';
@@ -20,3 +20,26 @@ export {
   type SyntheticRegressionOptions,
   type SyntheticClassificationOptions,
 } from './synthetic.js';
+export {
+  syntheticImage,
+  SYNTHETIC_IMAGE_DEFAULTS,
+  type SyntheticImageOptions,
+} from './synthetic_image.js';
+export {
+  syntheticText,
+  SYNTHETIC_TEXT_DEFAULTS,
+  type SyntheticText,
+  type SyntheticTextOptions,
+} from './synthetic_text.js';
+export {
+  loadCifar10,
+  CIFAR10_MEAN,
+  CIFAR10_STD,
+  CIFAR10_DEFAULT_DIR,
+  CIFAR10_URL,
+  type Cifar10Options,
+} from './cifar10.js';
+export { loadText, TEXT_DEFAULTS, type TextOptions, type TextData } from './text.js';
+export { makeTokenizer, TOKENIZERS, type Tokenizer, type TokenizerName } from './tokenizer.js';
+export { loadLetters, LETTER_FEATURES, LETTER_CLASSES, type LettersData, type LetterShard } from './letters.js';
+export { loadDataset, GUIDE_DATASETS, type GuideDatasetName, type DatasetRequest } from './load.js';

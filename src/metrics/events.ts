@@ -7,7 +7,7 @@ import { JsonlWriter } from './jsonl.js';
 /**
  * events.jsonl: what happened to a run besides its steps — the run starting and ending, workers
  * joining, finishing and being lost, evaluations, saved models; later checkpoints and rebalancing
- * decisions. One JSON object per line, `{v, kind, time, ...}` (docs/EXPERIMENTS.md), written at
+ * decisions. One JSON object per line, `{schema, schema_version, kind, ..., time}` (docs/EXPERIMENTS.md), written at
  * once (events are rare and matter most when a process is about to die). Like metrics.jsonl the
  * file is shared: every process of a local cluster appends to it with whole-line writes.
  *
@@ -17,6 +17,8 @@ import { JsonlWriter } from './jsonl.js';
  * lines relayed by rank 0 (remote/receiver.ts) — and the run's owner empties it (resetEvents).
  */
 export const EVENTS_FILE = 'events.jsonl';
+/** Schema of one events.jsonl line (docs/METRICS.md); lines before it was named carried `"v": 1`. */
+export const EVENTS_SCHEMA = 'smolcluster-events';
 export const EVENTS_SCHEMA_VERSION = 1;
 
 /**
@@ -73,7 +75,10 @@ export interface NodeSummary {
 
 /** One line of events.jsonl. */
 export interface EventRecord {
-  v: number;
+  schema?: string;
+  /** The schema's version: `schema_version` (with `schema`), or `v` in lines written before they were named. */
+  schema_version?: number;
+  v?: number;
   kind: string;
   /** ms since the epoch. */
   time: number;
@@ -102,7 +107,7 @@ export class EventLog {
   /** A kind this version does not know: allowed, and readers keep it. */
   emit(kind: string, fields: Record<string, unknown>): EventRecord;
   emit(kind: string, fields: object): EventRecord {
-    const record: EventRecord = { v: EVENTS_SCHEMA_VERSION, kind, ...fields, time: Date.now() };
+    const record: EventRecord = { schema: EVENTS_SCHEMA, schema_version: EVENTS_SCHEMA_VERSION, kind, ...fields, time: Date.now() };
     this.out.write(record);
     return record;
   }

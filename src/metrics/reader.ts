@@ -1,10 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { SmolError } from '../util/errors.js';
-import { EVENTS_FILE, EVENTS_SCHEMA_VERSION, type EventRecord } from './events.js';
-
-/** events.jsonl's schema name; its lines still carry only `"v"` (the events writer names it when it moves to this convention). */
-export const EVENTS_SCHEMA = 'smolcluster-events';
+import { EVENTS_FILE, EVENTS_SCHEMA, EVENTS_SCHEMA_VERSION, type EventRecord } from './events.js';
 import type { ResultFile } from './result_file.js';
 import { METRICS_SCHEMA, METRICS_SCHEMA_VERSION } from './step_metrics.js';
 import { snakeCaseKeys } from '../util/snake_case.js';

@@ -16,6 +16,9 @@ import { JsonlWriter } from './jsonl.js';
  * turns it into `trace.json`, with times counted from the run's first event.
  */
 export const TRACE_FILE = 'trace.json';
+/** trace.json names its schema in `otherData` (the Trace Event Format's free-form object; docs/METRICS.md). */
+export const TRACE_SCHEMA = 'smolcluster-trace';
+export const TRACE_SCHEMA_VERSION = 1;
 export const TRACE_STAGING_FILE = 'trace.jsonl';
 
 /** Track (thread) ids inside a rank's process. */
@@ -153,7 +156,7 @@ export function finalizeTrace(dir: string): string | null {
   events.sort((a, b) => (a.ph === 'M' ? -1 : 0) - (b.ph === 'M' ? -1 : 0) || (a.ts ?? 0) - (b.ts ?? 0) || a.pid - b.pid);
   const file = join(dir, TRACE_FILE);
   const body = events.map((e) => JSON.stringify(e)).join(',\n');
-  const otherData = { producer: 'smolcluster', origin_epoch_us: origin };
+  const otherData = { schema: TRACE_SCHEMA, schema_version: TRACE_SCHEMA_VERSION, producer: 'smolcluster', origin_epoch_us: origin };
   writeFileAtomic(file, `{"displayTimeUnit":"ms","otherData":${JSON.stringify(otherData)},"traceEvents":[\n${body}\n]}\n`);
   rmSync(staging, { force: true });
   return file;

@@ -1,6 +1,6 @@
 /** Neural-network building blocks over the tensor engine. */
 export { Module } from './module.js';
-export { ParamArena, type ArenaEntry } from './arena.js';
+export { ParamArena, type ArenaEntry, type DecayRun } from './arena.js';
 export * from './init.js';
 export { Linear, type LinearOptions } from './layers/linear.js';
 export { Conv2d, MaxPool2d, AvgPool2d, type Conv2dLayerOptions } from './layers/conv.js';
@@ -11,3 +11,5 @@ export { Sequential } from './layers/sequential.js';
 export * from './optim/index.js';
 export * from './models/index.js';
 export * from './checkpoint.js';
+export { saveSafetensors, loadSafetensors, loadSafetensorsModel, initFromFile, isSafetensorsPath } from './interchange/model_io.js';
+export { readSafetensors, writeSafetensors, type SafetensorsFile, type SafeTensor, type SafeDtype, type WriteTensor } from './interchange/safetensors.js';

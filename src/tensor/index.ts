@@ -1,9 +1,11 @@
 /** The tensor engine's public surface: Tensor, storage, autograd, ops, backends. */
-export type { Backend, BackendInfo, Kernels } from './backend.js';
+export type {
+  Backend, BackendInfo, Kernels, AdamHyper, SgdHyper, AttentionGeometry, Conv2dGeometry, Pool2dGeometry, BinaryOp, UnaryOp,
+} from './backend.js';
 export { Tensor, allocStorage, allocUninit, type DType, type Device, type GradFn } from './tensor.js';
 export { CPU, deviceMemory, registerDevice, type DeviceBuffer, type DeviceMemory, type HostArray, type Storage } from './storage.js';
 export { DeviceScalar, sumOfSquares } from './scalar.js';
-export { backward, noGrad, isGradEnabled } from './autograd.js';
+export { backward, noGrad, isGradEnabled, type Gradient, type BackwardHooks } from './autograd.js';
 export {
   backend, setBackend, kernelsFor, nativeAvailable, registerBackend, registeredBackends, type BackendName,
 } from './dispatch.js';

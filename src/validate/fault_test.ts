@@ -128,10 +128,23 @@ export interface LossDivergence {
   beyond_tolerance: boolean;
 }
 
+/** The options a report was made with, under the snake_case keys of every file smolcluster writes. */
+export interface FaultTestSettings {
+  steps: number;
+  workers: number;
+  rank: number;
+  fault_step: number;
+  timeout_sec: number;
+  slow_ms: number;
+  batch_size: number;
+  experiments_dir: string;
+  loss_tolerance?: number;
+}
+
 export interface FaultTestReport {
   schema: typeof FAULT_TEST_SCHEMA;
   schema_version: typeof FAULT_TEST_SCHEMA_VERSION;
-  settings: Omit<FaultTestOptions, 'progress' | 'scenarios'> & { fault_step: number };
+  settings: FaultTestSettings;
   scenarios: ScenarioResult[];
   summary: { total: number; detected: number; missed: number; verdict: 'pass' | 'fail' };
   /** MiniCluster's names for the summary, so its `jq '.num_detected / .num_faults'` works. */
@@ -173,12 +186,15 @@ export async function runFaultTest(o: FaultTestOptions): Promise<FaultTestReport
     results.push(r);
   }
   const detected = results.filter((r) => r.detected).length;
-  const { progress: _p, scenarios: _s, ...settings } = o;
+  const settings: FaultTestSettings = {
+    steps: o.steps, workers: o.workers, rank: o.rank, fault_step: step, timeout_sec: o.timeoutSec, slow_ms: o.slowMs,
+    batch_size: o.batchSize, experiments_dir: o.experimentsDir, ...(o.lossTolerance !== undefined ? { loss_tolerance: o.lossTolerance } : {}),
+  };
   const [started, ended] = [startedAt.toISOString(), new Date().toISOString()];
   return {
     schema: FAULT_TEST_SCHEMA,
     schema_version: FAULT_TEST_SCHEMA_VERSION,
-    settings: { ...settings, fault_step: step },
+    settings,
     scenarios: results,
     summary: { total: results.length, detected, missed: results.length - detected, verdict: detected === results.length ? 'pass' : 'fail' },
     num_faults: results.length,

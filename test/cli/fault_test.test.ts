@@ -34,6 +34,9 @@ describe('smolcluster fault-test', { timeout: 150_000 }, () => {
     assert.equal(exit.code, 0, `${exit.stdout}\n${exit.stderr}`);
     assert.equal(report.schema, 'smolcluster-fault-test');
     assert.equal(report.schema_version, 1);
+    // The settings under the snake_case keys of every file smolcluster writes (issue 23 §4).
+    assert.deepEqual(Object.keys(report.settings).sort(), ['batch_size', 'experiments_dir', 'fault_step', 'rank', 'slow_ms', 'steps', 'timeout_sec', 'workers']);
+    assert.equal(report.settings.experiments_dir, join(dir, 'quick'));
     assert.deepEqual(report.scenarios.map((s) => s.scenario), Object.keys(EXPECTED));
     assert.deepEqual(report.summary, { total: 4, detected: 4, missed: 0, verdict: 'pass' });
     for (const s of report.scenarios) {

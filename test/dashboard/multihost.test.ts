@@ -81,7 +81,7 @@ describe('dashboard of a two-host cluster (worker --dashboard on rank 0)', () =>
     const account = events.find((e) => e.kind === 'metric_stream');
     const rank1Events = events.filter((e) => e.rank === 1 && e.kind !== 'metric_stream');
     assert.deepEqual(rank1Events.filter((e) => String(e.kind).startsWith('worker_')).map((e) => e.kind), ['worker_joined', 'worker_finished']);
-    assert.deepEqual({ ...account, time: 0 }, { v: 1, kind: 'metric_stream', rank: 1, records: steps + rank1Events.length, dropped: 0, refused: 0, state: 'ended', time: 0 });
+    assert.deepEqual({ ...account, time: 0 }, { schema: 'smolcluster-events', schema_version: 1, kind: 'metric_stream', rank: 1, records: steps + rank1Events.length, dropped: 0, refused: 0, state: 'ended', time: 0 });
     assert.deepEqual(events.slice(-1).map((e) => e.kind), ['run_end'], 'rank 1\'s lines came in before the run ended');
     process.stderr.write(`multi-host dashboard test (${netns ? 'network namespaces' : 'loopback'}): rank 1 seen live at step ${seen.member.steps} from host ${seen.member.host}\n`);
   });

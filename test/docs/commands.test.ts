@@ -7,15 +7,21 @@
  * `console` block only `$ ` lines are commands; the lines after a command that runs are its
  * expected output. A block preceded by `<!-- doc-test: skip (reason) -->` is left alone; by
  * `<!-- doc-test: no-run (reason) -->`, checked but not run.
+ *
+ * The TypeScript examples (```ts blocks, ts_examples.ts) are type-checked against the package's
+ * public types as a user's code importing 'smolcluster' is, and run, their output compared with the
+ * ```text block shown after them.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { CLI, MINICLUSTER_CLI } from '../helpers/cli.js';
+import { freePort } from '../helpers/cluster.js';
+import { compileExample, outputMismatch, runExample, tsExamples, typeCheck, userFolder } from './ts_examples.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const DOCS = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`)];
@@ -243,4 +249,44 @@ describe('documented commands (README.md, docs/*.md)', { timeout: 180_000, concu
       if (ran > 0) process.stdout.write(`# ${file}: ${ran} commands ran\n`);
     });
   }
+});
+
+describe('documented TypeScript examples (README.md, docs/*.md)', { timeout: 300_000 }, () => {
+  const examples = DOCS.flatMap((file) => tsExamples(ROOT, file));
+  const dir = mkdtempSync(join(scratch, 'ts-'));
+  userFolder(dir, ROOT);
+  const files = examples.map((e, i) => {
+    const file = join(dir, `example-${i}.ts`);
+    writeFileSync(file, `${e.code}\n`);
+    return file;
+  });
+  /** An example's line as the doc's line. */
+  const docLine = (i: number, line: number): string => {
+    const [doc, first] = examples[i].where.split(/:(?=\d+$)/);
+    return `${doc}:${Number(first) + line - 1}`;
+  };
+
+  it(`${examples.length} examples type-check against the package's public types (import ... from 'smolcluster')`, () => {
+    assert.ok(examples.some((e) => e.where.startsWith('docs/API.md')), 'docs/API.md has examples');
+    const problems = typeCheck(files, ROOT).map((d) => {
+      const i = d.file ? files.indexOf(d.file) : -1;
+      return `${i >= 0 ? `${docLine(i, d.line)}:${d.column}` : d.file ?? 'tsc'}: ${d.text}`;
+    });
+    assert.deepEqual(problems, []);
+  });
+
+  examples.forEach((e, i) => {
+    if (!e.run) return;
+    it(`${e.where} runs${e.ranks > 1 ? ` as ${e.ranks} processes` : ''}${e.output ? ' and prints what the doc shows' : ''}`, async () => {
+      const cwd = join(dir, `run-${i}`);
+      mkdirSync(cwd);
+      const js = compileExample(files[i]);
+      const cluster: Record<string, string> = e.ranks > 1 ? { WORLD_SIZE: String(e.ranks), MASTER_PORT: String(await freePort()), SMOLCLUSTER_TOKEN: 'doc-example-token-0123456789' } : {};
+      const runs = await Promise.all(Array.from({ length: e.ranks }, (_, rank) => runExample(js, cwd, e.ranks > 1 ? { ...cluster, RANK: String(rank) } : {})));
+      runs.forEach((x, rank) => assert.equal(x.code, 0, `${e.where}${e.ranks > 1 ? ` (rank ${rank})` : ''}: exit ${x.code}\n${x.stderr}`));
+      const r = runs[0];
+      const mismatch = e.output ? outputMismatch(r.stdout, e.output) : null;
+      assert.equal(mismatch, null, `${e.where}: ${mismatch}\nprinted:\n${r.stdout}`);
+    });
+  });
 });

@@ -3,7 +3,7 @@ import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { EVENTS_SCHEMA_VERSION, EventLog, LauncherEvents, RunEvents, appendEvent, eventsFile, resetEvents } from '../../src/metrics/events.js';
+import { EVENTS_SCHEMA, EVENTS_SCHEMA_VERSION, EventLog, LauncherEvents, RunEvents, appendEvent, eventsFile, resetEvents } from '../../src/metrics/events.js';
 import { JsonlWriter } from '../../src/metrics/jsonl.js';
 import { sleep, tempDir } from '../helpers/cluster.js';
 
@@ -17,7 +17,7 @@ const lines = (file: string): Array<Record<string, unknown>> =>
   readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
 
 describe('EventLog', () => {
-  it('writes each event at once, in the {v, kind, time} envelope; reset empties the file; two logs share it', () => {
+  it('writes each event at once, in the {schema, schema_version, kind, time} envelope; reset empties the file; two logs share it', () => {
     const file = eventsFile(join(dir, 'a'));
     const first = new EventLog(file, { reset: true });
     first.emit('worker_started', { rank: 0, pid: 10 });
@@ -28,7 +28,10 @@ describe('EventLog', () => {
     const got = lines(file);
     assert.deepEqual(got.map((e) => e.kind), ['worker_started', 'rebalance', 'something_new']);
     for (const e of got) {
-      assert.equal(e.v, EVENTS_SCHEMA_VERSION);
+      assert.equal(e.schema, EVENTS_SCHEMA);
+      assert.equal(e.schema_version, EVENTS_SCHEMA_VERSION);
+      assert.equal('v' in e, false);
+      assert.ok(Object.keys(e).every((k) => /^[a-z0-9_]+$/.test(k)), Object.keys(e).join(','));
       assert.equal(typeof e.time, 'number');
     }
     assert.deepEqual(got[1].shares, [0.6, 0.4]);

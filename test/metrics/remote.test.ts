@@ -51,7 +51,7 @@ describe('metric stream (every rank → rank 0)', () => {
     const ev = lines(eventsFile(d0));
     assert.deepEqual(ev.map((e) => e.kind), ['worker_joined', 'worker_finished', 'metric_stream']);
     assert.equal(ev[0].host, 'far');
-    assert.deepEqual({ ...ev[2], time: 0 }, { v: 1, kind: 'metric_stream', rank: 1, records: 4, dropped: 0, refused: 1, state: 'ended', time: 0 });
+    assert.deepEqual({ ...ev[2], time: 0 }, { schema: 'smolcluster-events', schema_version: 1, kind: 'metric_stream', rank: 1, records: 4, dropped: 0, refused: 1, state: 'ended', time: 0 });
     assert.match(warnings.join('\n'), /a record of rank 0 on rank 1's stream/);
     assert.ok(!existsSync(join(d0, SINK_FILE)), 'the marker is removed at the end');
     // Side traffic: a step's bytes_sent (the training's exchange) never includes it.

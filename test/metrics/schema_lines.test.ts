@@ -1,9 +1,10 @@
-/** metrics.jsonl lines carry `schema` + `schema_version` (issue 23 §4); lines written before carried `"v": 1` and still read. */
+/** metrics.jsonl and events.jsonl lines carry `schema` + `schema_version` (issue 23 §4); lines written before carried `"v": 1` and still read. */
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { ExperimentFileError, readMetrics } from '../../src/metrics/reader.js';
+import { EventLog } from '../../src/metrics/events.js';
+import { ExperimentFileError, readEvents, readMetrics } from '../../src/metrics/reader.js';
 import { METRICS_SCHEMA, METRICS_SCHEMA_VERSION, StepMetricsObserver } from '../../src/metrics/step_metrics.js';
 import { tempDir } from '../helpers/cluster.js';
 
@@ -42,5 +43,23 @@ describe('metrics.jsonl lines', () => {
     const newer = join(dir, 'newer.jsonl');
     writeFileSync(newer, `${JSON.stringify({ schema: 'smolcluster-metrics', schema_version: 9, ...line })}\n`);
     assert.throws(() => readMetrics(newer), /schema version 9 is newer/);
+  });
+});
+
+describe('events.jsonl lines', () => {
+  it('are written with schema and schema_version and no "v"; the reader takes them and the older spelling', () => {
+    const file = join(dir, 'events.jsonl');
+    const log = new EventLog(file, { reset: true });
+    log.emit('worker_finished', { rank: 0, steps: 3 });
+    log.close();
+    const written = JSON.parse(readFileSync(file, 'utf8').trim()) as Record<string, unknown>;
+    assert.equal(written.schema, 'smolcluster-events');
+    assert.equal(written.schema_version, 1);
+    assert.equal('v' in written, false);
+    writeFileSync(file, `${readFileSync(file, 'utf8')}${JSON.stringify({ v: 1, kind: 'worker_finished', rank: 1, steps: 3, time: 1 })}\n`);
+    assert.deepEqual(readEvents(file).map((e) => e.rank), [0, 1]);
+    const other = join(dir, 'other-events.jsonl');
+    writeFileSync(other, `${JSON.stringify({ schema: 'smolcluster-metrics', schema_version: 1, kind: 'worker_finished', time: 1 })}\n`);
+    assert.throws(() => readEvents(other), /other-events\.jsonl:1: "schema" is "smolcluster-metrics", expected "smolcluster-events"/);
   });
 });

@@ -62,7 +62,8 @@ describe('trace', () => {
     const file = finalizeTrace(d);
     assert.ok(file && existsSync(file));
     assert.ok(!existsSync(join(d, TRACE_STAGING_FILE)));
-    const trace = JSON.parse(readFileSync(file, 'utf8')) as { traceEvents: Span[]; displayTimeUnit: string };
+    const trace = JSON.parse(readFileSync(file, 'utf8')) as { traceEvents: Span[]; displayTimeUnit: string; otherData: Record<string, unknown> };
+    assert.deepEqual([trace.otherData.schema, trace.otherData.schema_version], ['smolcluster-trace', 1]);
     const meta = trace.traceEvents.filter((e) => e.ph === 'M');
     assert.ok(meta.some((e) => e.name === 'process_name' && e.pid === 1 && e.args?.name === 'rank 1 (host1)'));
     assert.deepEqual(meta.filter((e) => e.name === 'thread_name' && e.pid === 0).map((e) => e.args?.name), ['compute', 'communication', 'wait', 'gradient buckets']);

@@ -53,7 +53,7 @@ describe('RunMonitors: cluster rules on shared health', () => {
     assert.equal(lines[0].observer, 0);
     assert.deepEqual(lines[0].ranks, [2]);
     assert.equal(lines[0].severity, 'fatal');
-    assert.equal(lines[0].v, 1);
+    assert.deepEqual([lines[0].schema, lines[0].schema_version], ['smolcluster-events', 1]);
     assert.equal(typeof lines[0].time, 'number');
   });
 

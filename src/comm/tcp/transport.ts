@@ -37,6 +37,7 @@ export class TcpTransport extends EventEmitter implements Transport {
   /** Bytes of data frames handed to the sockets (headers included), counted where they are written. */
   bytesSent = 0;
 
+  /** @internal rendezvous and MeshListener make them. */
   constructor(
     readonly rank: number,
     readonly size: number,
@@ -113,6 +114,7 @@ export class TcpTransport extends EventEmitter implements Transport {
   /**
    * The peer came back as a new process on `conn`, one duplex connection (comm/hub.ts): the old
    * link is dropped, what waited on it fails, and messages from and to the peer use `conn` now.
+   * @internal
    */
   replacePeer(peer: number, conn: Connection, host: string): void {
     checkPeer(this, peer);

@@ -1,9 +1,9 @@
 import { CheckpointError, loadModel } from '../checkpoint.js';
 import { BatchNorm } from '../layers/norm.js';
-import type { ModelSpec } from '../models/index.js';
+import { type ModelSpec, createModel } from '../models/index.js';
 import type { Module } from '../module.js';
 import { nameMapFor } from './hf_names.js';
-import { type WriteTensor, isSafetensorsPath, readSafetensors, toFloat32, writeSafetensors } from './safetensors.js';
+import { type SafeTensor, type WriteTensor, isSafetensorsPath, readSafetensors, toFloat32, writeSafetensors } from './safetensors.js';
 
 /** [rows, cols] → [cols, rows], copied. */
 function transpose2d(a: Float32Array, rows: number, cols: number): Float32Array {
@@ -46,7 +46,41 @@ export function saveSafetensors(file: string, model: Module, spec: ModelSpec, me
  * unless they are known tied copies or unused buffers.
  */
 export function loadSafetensors(file: string, model: Module, spec: ModelSpec): void {
-  const { tensors } = readSafetensors(file);
+  loadTensors(file, readSafetensors(file).tensors, model, spec);
+}
+
+const SPEC_TYPES = new Set<string>(['mlp', 'cnn', 'resnet', 'gpt2', 'bert']);
+
+/**
+ * A model rebuilt from a safetensors file that saveSafetensors wrote: the spec from its
+ * `__metadata__.architecture`, the weights from its tensors. A file without that metadata (one
+ * PyTorch or Hugging Face wrote) is refused by name: build the model from its spec, then call
+ * loadSafetensors.
+ */
+export function loadSafetensorsModel(file: string): { model: Module; spec: ModelSpec } {
+  const { tensors, metadata } = readSafetensors(file);
+  const spec = architectureOf(file, metadata.architecture);
+  const model = createModel(spec, 0);
+  loadTensors(file, tensors, model, spec);
+  return { model, spec };
+}
+
+function architectureOf(file: string, text: string | undefined): ModelSpec {
+  if (text === undefined) throw new CheckpointError(file, 'has no __metadata__.architecture (not saved by smolcluster): build the model from its spec and call loadSafetensors');
+  let spec: unknown;
+  try {
+    spec = JSON.parse(text);
+  } catch {
+    throw new CheckpointError(file, '__metadata__.architecture is not valid JSON');
+  }
+  const type = (spec as { type?: unknown } | null)?.type;
+  if (typeof type !== 'string' || !SPEC_TYPES.has(type)) {
+    throw new CheckpointError(file, `__metadata__.architecture has type ${JSON.stringify(type)}; expected one of ${[...SPEC_TYPES].join(', ')}`);
+  }
+  return spec as ModelSpec;
+}
+
+function loadTensors(file: string, tensors: Map<string, SafeTensor>, model: Module, spec: ModelSpec): void {
   const names = nameMapFor(spec);
   const used = new Set<string>();
   const missing: string[] = [];

@@ -15,7 +15,8 @@ export interface SizeOverrides {
   context?: number;
 }
 
-type TransformerSize = { layers: number; width: number; heads: number; context: number; dropout: number };
+/** A transformer preset's shape. */
+export type TransformerSize = { layers: number; width: number; heads: number; context: number; dropout: number };
 
 /** Published sizes (gpt2 = 124M, gpt2-medium = 355M) and minGPT-like small ones for CPU work. */
 export const GPT2_SIZES: Record<Gpt2Name, TransformerSize> = {

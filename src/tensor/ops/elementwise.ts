@@ -7,7 +7,7 @@ import { Tensor, allocStorage } from '../tensor.js';
 import { sumAxesInto } from './reduce.js';
 
 /** A number operand is promoted to a one-element tensor of the other operand's dtype. */
-type Operand = Tensor | number;
+export type Operand = Tensor | number;
 
 function asTensor(x: Operand, like: Tensor): Tensor {
   return typeof x === 'number' ? Tensor.full([], x, like.dtype, like.device) : x;

@@ -136,7 +136,7 @@ export class AsyncPsServer implements Strategy {
   readonly totals = { lost: 0, rejoined: 0 };
   /** With recovery, the server runs until every worker is done (a worker taken again adds pushes); balanced, likewise. */
   readonly steps?: (ctx: StrategyContext, data: Dataset, batchSize: number, epochs: number, seed: number) => AsyncIterable<PlannedStep>;
-  /** Balanced: the batches still to hand out, and who took how many. */
+  /** Balanced: the batches still to hand out, and who took how many. @internal */
   desk: LeaseDesk | null = null;
   private shardSteps = 0;
 

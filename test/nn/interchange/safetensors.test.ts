@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { CheckpointError } from '../../../src/nn/checkpoint.js';
-import { initFromFile, loadSafetensors, saveSafetensors } from '../../../src/nn/interchange/model_io.js';
+import { initFromFile, loadSafetensors, loadSafetensorsModel, saveSafetensors } from '../../../src/nn/interchange/model_io.js';
 import { readSafetensors, writeSafetensors } from '../../../src/nn/interchange/safetensors.js';
 import { createModel, defaultSpec } from '../../../src/nn/models/index.js';
 
@@ -32,6 +32,21 @@ describe('safetensors', () => {
     const b = createModel(spec, 2);
     initFromFile(file, b, spec);
     assert.equal(b.arena().checksum(), a.arena().checksum());
+  });
+
+  it('loadSafetensorsModel rebuilds the model from the file alone (spec from __metadata__.architecture); a file without one is refused by name', () => {
+    const file = join(dir, 'whole.safetensors');
+    const a = createModel(spec, 1);
+    saveSafetensors(file, a, spec);
+    const { model, spec: read } = loadSafetensorsModel(file);
+    assert.deepEqual(read, spec);
+    assert.equal(model.arena().checksum(), a.arena().checksum());
+    const bare = join(dir, 'bare.safetensors');
+    writeSafetensors(bare, [['w', { shape: [2], data: new Float32Array(2) }]]);
+    rejects(() => loadSafetensorsModel(bare), bare, /no __metadata__\.architecture.*call loadSafetensors/);
+    const odd = join(dir, 'odd.safetensors');
+    writeSafetensors(odd, [['w', { shape: [2], data: new Float32Array(2) }]], { architecture: '{"type":"lstm"}' });
+    rejects(() => loadSafetensorsModel(odd), odd, /type "lstm"; expected one of mlp, cnn, resnet, gpt2, bert/);
   });
 
   it('ResNet files carry running statistics and num_batches_tracked (I64)', () => {
