@@ -15,6 +15,7 @@ import { ProgressObserver } from '../metrics/progress_observer.js';
 import type { TrainConfig } from '../train/config.js';
 import { experimentName, experimentPaths } from '../train/experiment.js';
 import { sharedRunName } from '../launch/run_name.js';
+import { sharedPrecision } from './precision_agreement.js';
 import type { FaultSpec } from '../train/faults.js';
 import { MonitorLog } from '../train/monitors.js';
 import { runTraining } from '../train/run.js';
@@ -44,6 +45,11 @@ export async function runElasticWorker(
   });
   // No member is sure to outlive the others: the first to ask names the run, by hand too (run_name.ts).
   const name = await sharedRunName({ name: flags.name, drawn: () => experimentName(config.model, undefined, flags.experimentsDir), store }).catch((err: unknown) => {
+    store.close();
+    throw err;
+  });
+  // --precision auto: likewise the first member's choice (precision_agreement.ts).
+  await sharedPrecision({ config, store }).catch((err: unknown) => {
     store.close();
     throw err;
   });

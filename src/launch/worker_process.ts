@@ -27,6 +27,7 @@ import { type Placement, type PlacementFlags, describePlacement, localRankFromEn
 import { fitThreadsToHost } from './host_threads.js';
 import { checkRunInputs } from './preflight.js';
 import { agreeRunName } from './run_name.js';
+import { agreePrecision } from './precision_agreement.js';
 import { joinSummary, nodeInfo } from './node_info.js';
 import { answerLivenessProbes } from './liveness.js';
 import { type JoinedCluster, joinCluster } from './worker_cluster.js';
@@ -90,7 +91,8 @@ export async function runWorkerProcess(flags: WorkerFlags, onResult: (o: WorkerO
 
 /**
  * After the rendezvous: the run's name (rank 0's, through the store, so hand-started workers write
- * into rank 0's folder) and, for threads this rank chose alone, its host's share of the cores.
+ * into rank 0's folder), for threads this rank chose alone its host's share of the cores, and
+ * --precision auto's choice (rank 0's, precision_agreement.ts).
  */
 async function agreeOnRun(joined: JoinedCluster, place: Placement, config: ReturnType<typeof configFrom>, flags: WorkerFlags, o: { timeoutMs: number; fitThreads: boolean }): Promise<string> {
   const store = joined.cluster.store;
@@ -100,6 +102,8 @@ async function agreeOnRun(joined: JoinedCluster, place: Placement, config: Retur
     if (fitted) process.stderr.write(`smolcluster: rank ${place.rank}: ${fitted}\n`);
     config.threads = backend().getThreads();
   }
+  // After the threads: auto measures with the ones this run computes with.
+  await agreePrecision({ rank: place.rank, config, store, timeoutMs: o.timeoutMs });
   return name;
 }
 

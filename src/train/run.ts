@@ -21,6 +21,7 @@ import type { BatchShares } from './shares.js';
 import type { Strategy } from './strategy.js';
 import { type CheckpointOptions, Checkpointer } from './checkpoints.js';
 import { runSignature } from './signature.js';
+import { settlePrecision } from './precision.js';
 
 export interface RunOptions {
   config: TrainConfig;
@@ -97,6 +98,8 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
   if (rank === 0 && o.save) ensureWritable(o.save, '--save');
   const data = loadTrainData(config);
   const events = o.events ?? new MonitorLog(eventsFile(o.experiment.dir), rank);
+  // auto resolved before config.json is written (a cluster's ranks agreed on it already: launch/precision_agreement.ts).
+  settlePrecision(config);
   if (rank === 0 && !o.rejoin) {
     createExperiment(o.experiment, { ...config, workers: strategy.worldSize, strategy: strategy.name }, { resuming: o.checkpoints?.resume !== undefined });
     // Truncated, not removed: ranks append to the same file. The local launcher resets it itself.
