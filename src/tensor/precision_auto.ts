@@ -10,8 +10,8 @@
  *   anything else  none found
  *
  * The measurement: a linear layer of a transformer's size, [256, 512] × [512, 512]ᵀ (134 MFLOP,
- * ≈ 2 ms in fp32 on one core of the development machine), timed under each precision, best of
- * ROUNDS after a warm-up; bf16 must be at least MIN_SPEEDUP faster.
+ * ≈ 1 ms in fp32 on one core of the development machine), timed under each precision alternately,
+ * best of ROUNDS after a warm-up of each; bf16 must be at least MIN_SPEEDUP faster.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -23,7 +23,7 @@ import { Tensor } from './tensor.js';
 
 /** bf16 must beat fp32 by this factor (best-of timings still vary by a few %). */
 export const MIN_SPEEDUP = 1.1;
-const ROUNDS = 3;
+const ROUNDS = 5;
 const PROBE = { M: 256, K: 512, N: 512 };
 
 /** The x86 cpuinfo flags that mean bf16 matrix or dot-product instructions. */
@@ -90,16 +90,21 @@ export function detectBf16Instructions(o: { platform?: NodeJS.Platform; arch?: s
   return { found: [], source: `no bf16 detection on ${platform} ${arch}` };
 }
 
+/** The probe's best time in each precision, in ms. */
+export interface ProbeTimes {
+  fp32Ms: number;
+  bf16Ms: number;
+}
+
 /**
  * The decision from what was found and the probe's time in each precision (`time` is called only
  * when there are instructions; injectable for tests).
  */
-export function decideAutoPrecision(instructions: Bf16Instructions, time: (p: Precision) => number): AutoPrecision {
+export function decideAutoPrecision(instructions: Bf16Instructions, time: () => ProbeTimes): AutoPrecision {
   if (instructions.found.length === 0) {
     return { precision: 'fp32', instructions: [], fp32Ms: null, bf16Ms: null, reason: `no bf16 instructions (${instructions.source})` };
   }
-  const fp32Ms = time('fp32');
-  const bf16Ms = time('bf16');
+  const { fp32Ms, bf16Ms } = time();
   const has = `${instructions.found.join(', ')} (${instructions.source})`;
   const timed = `${PROBE.M}×${PROBE.K}×${PROBE.N} linear: bf16 ${bf16Ms.toFixed(2)} ms, fp32 ${fp32Ms.toFixed(2)} ms`;
   if (bf16Ms * MIN_SPEEDUP <= fp32Ms) {
@@ -108,22 +113,25 @@ export function decideAutoPrecision(instructions: Bf16Instructions, time: (p: Pr
   return { precision: 'fp32', instructions: instructions.found, fp32Ms, bf16Ms, reason: `${has}, but ${timed}: bf16 not ${MIN_SPEEDUP}× faster on this engine` };
 }
 
-/** The probe's best time in precision `p` on the current backend, after a warm-up. */
-export function timeProbe(p: Precision, rounds = ROUNDS): number {
+/** The probe's time in each precision: both warmed up, then alternated ROUNDS times (neither gains from going second), best of each. */
+export function timeProbe(rounds = ROUNDS): ProbeTimes {
   const fill = (n: number, seed: number): Float32Array => Float32Array.from({ length: n }, (_, i) => Math.sin(seed + i) * 0.5);
   const x = Tensor.fromHost(fill(PROBE.M * PROBE.K, 1), [PROBE.M, PROBE.K]);
   const w = Tensor.fromHost(fill(PROBE.N * PROBE.K, 2), [PROBE.N, PROBE.K]);
   const b = Tensor.fromHost(fill(PROBE.N, 3), [PROBE.N]);
-  return noGrad(() => withComputePrecision(p, () => {
-    linear(x, w, b).values(); // warm-up: primitives created, weights reordered
-    let best = Infinity;
-    for (let r = 0; r < rounds; r++) {
-      const t0 = performance.now();
-      linear(x, w, b).values();
-      best = Math.min(best, performance.now() - t0);
-    }
-    return best;
+  const once = (p: Precision): number => noGrad(() => withComputePrecision(p, () => {
+    const t0 = performance.now();
+    linear(x, w, b).values();
+    return performance.now() - t0;
   }));
+  once('fp32'); // warm-up: primitives created, weights reordered, caches and clocks up
+  once('bf16');
+  const best = { fp32Ms: Infinity, bf16Ms: Infinity };
+  for (let r = 0; r < rounds; r++) {
+    best.fp32Ms = Math.min(best.fp32Ms, once('fp32'));
+    best.bf16Ms = Math.min(best.bf16Ms, once('bf16'));
+  }
+  return best;
 }
 
 const decided = new Map<string, AutoPrecision>();
@@ -133,7 +141,7 @@ export function resolveAutoPrecision(): AutoPrecision {
   const engine = backend().description;
   let choice = decided.get(engine);
   if (!choice) {
-    choice = decideAutoPrecision(detectBf16Instructions(), (p) => timeProbe(p));
+    choice = decideAutoPrecision(detectBf16Instructions(), () => timeProbe());
     decided.set(engine, choice);
   }
   return choice;
