@@ -64,6 +64,28 @@ describe('--precision (CLI)', () => {
     assert.ok(joined.length >= 2 && joined.every((e) => e.precision === 'bf16'), JSON.stringify(joined));
   });
 
+  it('--precision bf16 reaches every process of every other strategy (worker_joined of each rank), and run records it in run.json', async () => {
+    const cases: [string, string[]][] = [
+      ['async-ps', ['--workers', '2', '--strategy', 'async-ps']],
+      ['diloco', ['--workers', '2', '--strategy', 'diloco', '--inner-steps', '2']],
+      ['overlap-accum', ['--workers', '2', '--overlap', '--grad-accum', '2']],
+      ['elastic', ['--workers', '2', '--elastic', '--timeout', '10']],
+      ['tp', ['--workers', '2', '--tensor-parallel', '2', '--model', 'gpt2-tiny', '--dataset', 'synthetic_text', '--context', '16', '--batch-size', '2', '--layers', '1', '--max-steps', '2']],
+    ];
+    for (const [name, args] of cases) {
+      const r = await runCli(['train', ...SMALL, ...args, '--precision', 'bf16', '--name', name], { timeoutMs: 120_000 });
+      assert.equal(r.code, 0, `${name}: ${r.stderr}`);
+      const joined = events(name).filter((e) => e.kind === 'worker_joined');
+      assert.ok(joined.length >= 2, `${name}: ${joined.length} ranks joined`);
+      assert.deepEqual(joined.map((e) => e.precision), joined.map(() => 'bf16'), name);
+      assert.equal(readJson(join(dir, name, 'result.json')).precision, 'bf16', name);
+    }
+    const out = join(dir, 'run.json');
+    const run = await runCli(['run', '--steps', '3', '--precision', 'bf16', '--experiments-dir', dir, '--output', out]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(readJson(out).environment.precision, 'bf16');
+  });
+
   it('--save-dtype bf16 without a .safetensors --save is a one-line error naming the flag; a bad --precision names its choices', async () => {
     const r = await runCli(['train', ...SMALL, '--name', 'bad', '--save', join(dir, 'm.bin'), '--save-dtype', 'bf16']);
     assert.notEqual(r.code, 0);
