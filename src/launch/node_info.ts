@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
+import { detectBf16Instructions } from '../tensor/precision_auto.js';
 import { snakeCaseKeys } from '../util/snake_case.js';
 import { classifyInterface, type LinkKind } from './iface.js';
 
@@ -33,6 +34,9 @@ export interface NodeInfo {
   gpus: string[];
   /** Where the GPU names came from, or why none could be asked. */
   gpuSource: string;
+  /** The CPU's bf16 matrix or dot-product instructions (what --precision auto looks for; docs/PRECISION.md), and where they were read. */
+  bf16: string[];
+  bf16Source: string;
 }
 
 export const NODE_INFO_SCHEMA = 'smolcluster-node-info';
@@ -46,6 +50,7 @@ export function nodeInfoFile(n: NodeInfo): Record<string, unknown> {
 /** This node's facts; `backend` is the tensor backend's description (the caller knows it). */
 export function nodeInfo(backend: string): NodeInfo {
   const gpus = detectGpus();
+  const bf16 = detectBf16Instructions();
   return {
     host: os.hostname(),
     platform: os.platform(),
@@ -58,6 +63,8 @@ export function nodeInfo(backend: string): NodeInfo {
     interfaces: interfacesOf(os.networkInterfaces()),
     gpus: gpus.names,
     gpuSource: gpus.source,
+    bf16: bf16.found,
+    bf16Source: bf16.source,
   };
 }
 
@@ -125,6 +132,7 @@ export function formatNodeInfo(n: NodeInfo): string {
     `cpu        ${n.cpu}: ${n.cores} cores${n.availableCores !== n.cores ? ` (${n.availableCores} available to this process)` : ''}`,
     `memory     ${n.memoryGiB} GiB`,
     `kernels    ${n.backend}`,
+    `bf16       ${n.bf16.length > 0 ? n.bf16.join(', ') : 'no bf16 instructions'} (${n.bf16Source}; --precision auto measures whether they pay)`,
     `gpus       ${n.gpus.length > 0 ? n.gpus.join('; ') : 'none seen'} (${n.gpuSource}; training runs on the CPU)`,
     'interfaces',
     ...n.interfaces.map((i) => `  ${i.name.padEnd(12)} ${i.kind.padEnd(11)} ${i.addresses.join(', ')}`),
