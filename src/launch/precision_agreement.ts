@@ -20,12 +20,20 @@ export const SHARED_PRECISION_KEY = sharedKey('precision');
 
 const quiet = (): void => {};
 
-/** Resolves `config.precision` when it is auto: rank 0 decides and publishes, the others read rank 0's choice. */
-export async function agreePrecision(o: { rank: number; config: TrainConfig; store: NameStore; timeoutMs: number }): Promise<void> {
+type CompareSet = { compareSet(key: string, expected: null, desired: string): Promise<Uint8Array> };
+
+/**
+ * Resolves `config.precision` when it is auto: rank 0 decides and publishes, the others read rank 0's
+ * choice. Rank 0 publishes only where nothing is published yet: a rank 0 restarted under a store
+ * that outlived it (ps recovery) keeps the run's first choice rather than measuring a new one.
+ */
+export async function agreePrecision(o: { rank: number; config: TrainConfig; store: NameStore & CompareSet; timeoutMs: number }): Promise<void> {
   if (o.config.precision !== 'auto') return;
   if (o.rank === 0) {
-    settlePrecision(o.config);
-    await o.store.set(PRECISION_KEY, JSON.stringify(o.config.precisionAuto));
+    const mine = JSON.stringify(resolveAutoPrecision());
+    const published = await o.store.compareSet(PRECISION_KEY, null, mine);
+    const kept = new TextDecoder().decode(published) !== mine;
+    settlePrecision(o.config, parseChoice(published, 'rank 0'), kept ? (l) => process.stderr.write(`smolcluster: ${l}; rank 0's choice before its restart, kept\n`) : undefined);
     return;
   }
   let published: Uint8Array;
@@ -39,7 +47,7 @@ export async function agreePrecision(o: { rank: number; config: TrainConfig; sto
 }
 
 /** An elastic run's auto: the first member's choice (this member's own when it is the first). */
-export async function sharedPrecision(o: { config: TrainConfig; store: { compareSet(key: string, expected: null, desired: string): Promise<Uint8Array> } }): Promise<void> {
+export async function sharedPrecision(o: { config: TrainConfig; store: CompareSet }): Promise<void> {
   if (o.config.precision !== 'auto') return;
   const mine = JSON.stringify(resolveAutoPrecision());
   const published = await o.store.compareSet(SHARED_PRECISION_KEY, null, mine);

@@ -47,6 +47,15 @@ describe('--precision auto across ranks', () => {
     assert.deepEqual(one.precisionAuto, theirs);
   });
 
+  it('a restarted rank 0 under a store that outlived it keeps the run\'s first choice', async () => {
+    const store = memoryStore();
+    const first = { precision: 'bf16', instructions: ['amx_bf16'], fp32Ms: 3, bf16Ms: 1, reason: 'before the restart' };
+    await store.set(PRECISION_KEY, JSON.stringify(first));
+    const zero = auto();
+    await agreePrecision({ rank: 0, config: zero, store, timeoutMs: 100 });
+    assert.deepEqual([zero.precision, zero.precisionAuto], ['bf16', first]);
+  });
+
   it('fp32 and bf16 need no agreement (the cluster signature compares them)', async () => {
     const store = memoryStore();
     const c = { ...defaultConfig('mlp'), precision: 'bf16' as const };
