@@ -10,6 +10,7 @@ import { PRECISION_KEY, SHARED_PRECISION_KEY, agreePrecision, sharedPrecision } 
 import { resolveAutoPrecision } from '../../src/tensor/precision_auto.js';
 import { type TrainConfig, defaultConfig } from '../../src/train/config.js';
 import { TimeoutError } from '../../src/util/errors.js';
+import { type TrainFlags, clusterSignature, configFrom } from '../../src/launch/worker_flags.js';
 
 /** The store's get/set/compareSet over a map (a get of a missing key times out, as the store's does). */
 function memoryStore() {
@@ -54,6 +55,15 @@ describe('--precision auto across ranks', () => {
     const zero = auto();
     await agreePrecision({ rank: 0, config: zero, store, timeoutMs: 100 });
     assert.deepEqual([zero.precision, zero.precisionAuto], ['bf16', first]);
+  });
+
+  it('the cluster signature compares the precision asked for (fp32 as before it existed), early enough to show in a refusal', () => {
+    const flags = (precision?: 'fp32' | 'bf16' | 'auto') => ({ model: 'mlp', timeout: 60, checksumEvery: 100, ...(precision ? { precision } : {}) }) as unknown as TrainFlags;
+    const sig = (p?: 'fp32' | 'bf16' | 'auto') => clusterSignature(configFrom(flags(p), 1), flags(p));
+    assert.equal(sig('fp32'), sig());
+    assert.notEqual(sig('bf16'), sig());
+    assert.notEqual(sig('auto'), sig('bf16'));
+    assert.ok(sig('bf16').indexOf('precision bf16') < 57, sig('bf16'));
   });
 
   it('fp32 and bf16 need no agreement (the cluster signature compares them)', async () => {
