@@ -1,12 +1,15 @@
 /**
- * npm run bench:ddp -- [--workers 2] [--batches 32,256] [--quick] [--no-torch] [--no-throughput] [--no-tta]
- *                      [--target 0.98] [--eval-every 100] [--tta-steps 937]
+ * npm run bench:ddp -- [--workers 2] [--batches 32,256] [--precisions fp32,bf16] [--quick] [--no-torch] [--no-throughput]
+ *                      [--no-tta] [--target 0.98] [--eval-every 100] [--tta-steps 937]
  *
  * 1. Throughput: data-parallel MNIST MLP (784-128-10, SGD momentum 0.9) training of a local cluster,
  *    one thread per worker, at each per-rank batch size: ours through the real CLI
  *    (`train --workers N`), and PyTorch DDP over Gloo (bench/reference/ddp_torch.py) when a Python
  *    can import torch. Both record the wall-clock end of every step; both are windowed the same way
  *    (bench/lib/step_windows.ts) and reported as cluster samples/s (all ranks) with the ratio ours/torch.
+ *    Each batch size is run at each of --precisions: bf16 is `train --precision bf16` (docs/PRECISION.md)
+ *    against DDP with torch.autocast('cpu', dtype=torch.bfloat16) (ddp_torch.py --precision bf16);
+ *    our row's precision is the one result.json says the run trained in.
  * 2. Time to accuracy (the headline of issue 13 §7): the CNN (src/nn/models/cnn.ts) on N workers,
  *    batch 32 each, SGD lr 0.02 momentum 0.9 at a constant rate, every rank evaluating the whole
  *    MNIST test set every 100 steps; ours (`train --model cnn --schedule constant --eval-every 100`)
@@ -35,9 +38,12 @@ import { type TimeToAccuracy, timeToAccuracy } from './lib/time_to_accuracy.js';
 import { type SchedShare, SchedSampler } from './lib/sched_sampler.js';
 import { type StepProfile, stepProfile } from './lib/tta_steps.js';
 
+type Precision = 'fp32' | 'bf16';
+
 interface Options {
   workers: number;
   batches: number[];
+  precisions: Precision[];
   quick: boolean;
   torch: boolean;
   throughput: boolean;
@@ -51,11 +57,12 @@ interface Options {
 const TTA_BATCH = 32;
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { workers: 2, batches: [32, 256], quick: false, torch: true, throughput: true, tta: true, target: 0.98, evalEvery: 100, ttaSteps: 0 };
+  const o: Options = { workers: 2, batches: [32, 256], precisions: ['fp32', 'bf16'], quick: false, torch: true, throughput: true, tta: true, target: 0.98, evalEvery: 100, ttaSteps: 0 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--workers') o.workers = Number(argv[++i]);
     else if (a === '--batches') o.batches = argv[++i].split(',').map(Number);
+    else if (a === '--precisions') o.precisions = argv[++i].split(',') as Precision[];
     else if (a === '--quick') o.quick = true;
     else if (a === '--no-torch') o.torch = false;
     else if (a === '--no-throughput') o.throughput = false;
@@ -66,6 +73,7 @@ function parseArgs(argv: string[]): Options {
     else throw new Error(`bench:ddp: unknown argument ${a}`);
   }
   if (!(o.workers >= 2) || o.batches.some((b) => !(b >= 1))) throw new Error('bench:ddp: --workers must be ≥ 2 and batches positive');
+  if (o.precisions.length === 0 || o.precisions.some((p) => p !== 'fp32' && p !== 'bf16')) throw new Error('bench:ddp: --precisions takes fp32 and/or bf16, comma-separated');
   if (!(o.target > 0 && o.target < 1)) throw new Error('bench:ddp: --target must be an accuracy in (0, 1)');
   if (!(Number.isInteger(o.evalEvery) && o.evalEvery >= 1)) throw new Error('bench:ddp: --eval-every must be a positive integer');
   if (!(Number.isInteger(o.ttaSteps) && o.ttaSteps >= 0)) throw new Error('bench:ddp: --tta-steps must be a non-negative integer');
@@ -93,15 +101,17 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, onSpawn?: (pid
   });
 }
 
-async function ours(o: Options, batch: number): Promise<number> {
+async function ours(o: Options, batch: number, precision: Precision): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'smolcluster-bench-ddp-'));
   try {
     const cli = join(ROOT, 'dist/src/cli/main.js');
     // Epochs high enough that --max-steps, not the dataset size, ends the run (as in the torch script).
     const args = [cli, 'train', '--workers', String(o.workers), '--batch-size', String(batch), '--max-steps', String(stepsFor(batch, o.quick)),
-      '--epochs', '1000', '--threads', '1', '--name', 'ddp', '--experiments-dir', dir];
+      '--epochs', '1000', '--threads', '1', '--name', 'ddp', '--experiments-dir', dir, '--precision', precision];
     const r = await run(process.execPath, args, threadEnv(1));
     if (r.code !== 0) throw new Error(`smolcluster train failed: ${r.stderr.trim().split('\n').pop()}`);
+    const trained = (JSON.parse(readFileSync(join(dir, 'ddp', 'result.json'), 'utf8')) as { precision?: string }).precision ?? 'fp32';
+    if (trained !== precision) throw new Error(`smolcluster train --precision ${precision} trained in ${trained} (result.json)`);
     const ends = readFileSync(join(dir, 'ddp', 'metrics.jsonl'), 'utf8').trim().split('\n')
       .map((l) => JSON.parse(l) as { kind: string; rank: number; step: number; time: number })
       .filter((r) => r.kind === 'step' && r.rank === 0)
@@ -123,10 +133,10 @@ function freePort(): Promise<number> {
   });
 }
 
-async function torchDdp(o: Options, python: string, batch: number): Promise<number> {
+async function torchDdp(o: Options, python: string, batch: number, precision: Precision): Promise<number> {
   const port = await freePort();
   const script = join(ROOT, 'bench/reference/ddp_torch.py');
-  const args = [script, '--data-dir', defaultMnistDir(), '--batch-size', String(batch), '--steps', String(stepsFor(batch, o.quick))];
+  const args = [script, '--data-dir', defaultMnistDir(), '--batch-size', String(batch), '--steps', String(stepsFor(batch, o.quick)), '--precision', precision];
   const ranks = Array.from({ length: o.workers }, (_, rank) =>
     run(python, args, threadEnv(1, { RANK: String(rank), WORLD_SIZE: String(o.workers), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port) })));
   const [first, ...rest] = await Promise.all(ranks);
@@ -225,16 +235,18 @@ async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   const probe = o.torch ? findPythonWith('torch') : { found: null, reason: 'disabled by --no-torch' };
   if (!probe.found) process.stderr.write(`bench:ddp: PyTorch reference skipped (${probe.reason})\n`);
-  const rows: { batch: number; ours: number; torch: number | null; ratio: number | null }[] = [];
+  const rows: { batch: number; precision: Precision; ours: number; torch: number | null; ratio: number | null }[] = [];
   for (const batch of o.throughput ? o.batches : []) {
-    process.stderr.write(`bench:ddp: ${o.workers} workers, batch ${batch} per rank ...\n`);
-    const mine = await ours(o, batch);
-    const ref = probe.found ? await torchDdp(o, probe.found.python, batch) : null;
-    rows.push({ batch, ours: mine, torch: ref, ratio: ratio(mine, ref) });
+    for (const precision of o.precisions) {
+      process.stderr.write(`bench:ddp: ${o.workers} workers, batch ${batch} per rank, ${precision} ...\n`);
+      const mine = await ours(o, batch, precision);
+      const ref = probe.found ? await torchDdp(o, probe.found.python, batch, precision) : null;
+      rows.push({ batch, precision, ours: mine, torch: ref, ratio: ratio(mine, ref) });
+    }
   }
   const table = renderTable(
-    [{ header: 'batch/rank' }, { header: 'smolcluster samples/s', align: 'right' }, { header: 'torch DDP (gloo)', align: 'right' }, { header: 'ratio', align: 'right' }, { header: 'target' }],
-    rows.map((r) => [String(r.batch), fmtNum(r.ours, 0), fmtNum(r.torch, 0), fmtRatio(r.ratio), '≥ 1.00×']),
+    [{ header: 'batch/rank' }, { header: 'precision' }, { header: 'smolcluster samples/s', align: 'right' }, { header: 'torch DDP (gloo)', align: 'right' }, { header: 'ratio', align: 'right' }, { header: 'target' }],
+    rows.map((r) => [String(r.batch), r.precision === 'bf16' ? 'bf16 (torch: autocast)' : 'fp32', fmtNum(r.ours, 0), fmtNum(r.torch, 0), fmtRatio(r.ratio), '≥ 1.00×']),
   );
   if (rows.length) process.stdout.write(`MNIST MLP data-parallel training, ${o.workers} workers on 127.0.0.1, 1 thread each (cluster samples/s, median of 7 windows)\n${table}\n`);
   let tta: { ours: TtaRun; torch: TtaRun | null } | null = null;

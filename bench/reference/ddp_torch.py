@@ -19,8 +19,12 @@ every N steps, as `smolcluster train --eval-every N` does, records {"step", "acc
 (time_ms: when the evaluation finished) under "evals", and with --target stops after the first
 evaluation at or above it (ranks hold identical weights, so all stop at the same step). "start_ms" is
 when the first step began.
+
+With --precision bf16 every step's forward pass and loss run under torch.autocast("cpu",
+dtype=torch.bfloat16) (PyTorch's one-line mixed precision: its lower-precision op list in bf16, fp32
+weights and optimizer), the counterpart of `smolcluster train --precision bf16`; evaluation stays fp32.
 """
-import argparse, json, os, sys, time
+import argparse, contextlib, json, os, sys, time
 
 import numpy as np
 import torch
@@ -106,6 +110,7 @@ def main():
     ap.add_argument("--model", choices=["mlp", "cnn", "resnet18", "gpt2-tiny"], default="mlp")
     ap.add_argument("--eval-every", type=int, default=0)
     ap.add_argument("--target", type=float, default=0.0)
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     args = ap.parse_args()
     torch.set_num_threads(1)
     dist.init_process_group("gloo")
@@ -116,12 +121,14 @@ def main():
         sys.exit(f"ddp_torch.py: --eval-every needs MNIST; --model {args.model} trains on random inputs")
     model, opt, batch_at, test_accuracy, clip = (large_setup if large else mnist_setup)(args, rank, world)
     ends, evals = [], []
+    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if args.precision == "bf16" else contextlib.nullcontext
     start_ms = time.time() * 1000.0
     for step in range(args.steps):
         x, y = batch_at(step)
         opt.zero_grad(set_to_none=True)
-        out = model(x)
-        loss = F.cross_entropy(out.reshape(-1, out.shape[-1]), y)
+        with autocast():
+            out = model(x)
+            loss = F.cross_entropy(out.reshape(-1, out.shape[-1]), y)
         loss.backward()
         if clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
@@ -134,7 +141,7 @@ def main():
                 break
     dist.barrier()
     if rank == 0:
-        print(json.dumps({"step_end_times_ms": ends, "start_ms": start_ms, "evals": evals, "torch": torch.__version__, "world": world}))
+        print(json.dumps({"step_end_times_ms": ends, "start_ms": start_ms, "evals": evals, "torch": torch.__version__, "world": world, "precision": args.precision}))
     dist.destroy_process_group()
 
 

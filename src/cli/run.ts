@@ -8,6 +8,8 @@ import { ConfigError } from '../util/errors.js';
 import { writeJson } from '../validate/files.js';
 import { buildRunFile } from '../validate/run_file.js';
 import { intList, nonNegativeInt, positiveInt, positiveNumber } from './options.js';
+import type { PrecisionChoice } from '../tensor/precision.js';
+import { commanderOption } from './option_table.js';
 import { trainInProcess } from './train.js';
 import { type TrainFlags, addTrainFlags } from './train_flags.js';
 
@@ -34,6 +36,7 @@ export interface RunFlags {
   timeout: number;
   checksumEvery: number;
   fault?: string[];
+  precision?: PrecisionChoice;
 }
 
 export function runCommand(): Command {
@@ -56,6 +59,7 @@ export function runCommand(): Command {
     .addOption(new Option('--backend <name>', 'tensor backend').choices(['native', 'js']))
     .option('--timeout <seconds>', 'deadline of every wait on a peer', positiveNumber, 60)
     .option('--checksum-every <steps>', 'compare parameter checksums across workers every N steps (0: never)', nonNegativeInt, 100)
+    .addOption(commanderOption('precision', TRAIN_OPTIONS.precision))
     .option('--fault <spec>', 'inject a fault (docs/VALIDATION.md), e.g. skip-allreduce', (v: string, prev: string[] = []) => [...prev, v])
     .action(async (flags: RunFlags) => {
       process.exitCode = await runAndWrite(flags);
@@ -83,7 +87,7 @@ export async function runAndWrite(f: RunFlags): Promise<number> {
     // Enough epochs for the steps whatever the dataset's size; --max-steps ends the run.
     epochs: f.steps, maxSteps: f.steps,
     name, experimentsDir: f.experimentsDir, timeout: f.timeout, checksumEvery: f.checksumEvery,
-    hidden: f.hidden, threads: f.threads, backend: f.backend, fault: f.fault, strategy: strategy !== 'local' ? strategy : undefined,
+    hidden: f.hidden, threads: f.threads, backend: f.backend, fault: f.fault, precision: f.precision, strategy: strategy !== 'local' ? strategy : undefined,
   } satisfies Partial<TrainFlags>));
   // The train machinery underneath: the same in-process run or local cluster as `smolcluster train`.
   if (strategy === 'local') {

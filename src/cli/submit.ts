@@ -6,6 +6,7 @@ import type { JobSpec, JobUpdate, Weighting } from '../cluster/messages.js';
 import { defaultLettersDir, loadLetters } from '../data/letters.js';
 import { clusterToken, describeUpdate, either, parseHostPort, parsePort } from './cluster_flags.js';
 import { nonNegativeInt, positiveInt, positiveNumber } from './options.js';
+import { PRECISIONS, type Precision } from '../tensor/precision.js';
 
 export interface JobFlags {
   data?: string;
@@ -15,6 +16,7 @@ export interface JobFlags {
   lr?: number;
   seed: number;
   weighting: Weighting;
+  precision: Precision;
   output?: string;
 }
 
@@ -36,6 +38,8 @@ export function addJobFlags(cmd: Command): Command {
     .option('--lr <eta>', 'learning rate on the summed loss', num)
     .option('--seed <n>', 'seed of the initial weights', nonNegativeInt, 0)
     .addOption(new Option('--weighting <how>', 'average deltas with equal weights or by sample count').choices(['equal', 'samples']).default('equal'))
+    // Not auto: every task of a job computes alike, wherever it runs (docs/PRECISION.md).
+    .addOption(new Option('--precision <name>', 'compute precision of every task: fp32 or bf16 (docs/PRECISION.md)').choices(PRECISIONS).default('fp32'))
     .option('--output <file>', 'write the job result (result.json) here');
 }
 
@@ -58,6 +62,7 @@ export function jobFrom(f: JobFlags, pos: Array<string | undefined> = []): JobSp
     lr: either(f.lr, lr, '--lr', num),
     seed: f.seed,
     weighting: f.weighting,
+    precision: f.precision,
     shards: data.train,
     validation: data.validation,
   };

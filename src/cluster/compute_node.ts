@@ -132,7 +132,7 @@ export class ComputeNode {
     const train = async (): Promise<void> => {
       if (!conn.isOpen) return; // the coordinator gave up on us meanwhile
       const shard = { name: task.shard, rows: task.rows, features: task.features, labels: task.labels };
-      const fit = await fitShardInSlices({ hidden: task.hidden, start: task.weights, shard, epochs: task.epochs, lr: task.lr }, TRAIN_SLICE_MS);
+      const fit = await fitShardInSlices({ hidden: task.hidden, start: task.weights, shard, epochs: task.epochs, lr: task.lr, precision: task.precision }, TRAIN_SLICE_MS);
       this.reply(conn, task, t0, busy, fit);
     };
     // A busy node waits (the delays of several tasks overlap), then trains one task at a time.

@@ -4,6 +4,7 @@
  * order (equal weights or by sample count) and applied; the coordinator then measures the validation
  * error. Which node ran a task, when, or after how many retries never enters the arithmetic.
  */
+import { type Precision, withComputePrecision } from '../tensor/precision.js';
 import { snakeCaseKeys } from '../util/snake_case.js';
 import { applyAverage, taskWeights } from './aggregate.js';
 import { buildLettersModel, evaluateShard } from './letters_model.js';
@@ -25,6 +26,8 @@ export interface JobResult {
   lr: number;
   seed: number;
   weighting: string;
+  /** The compute precision every task trained in (docs/PRECISION.md). */
+  precision: Precision;
   shards: Array<{ name: string; rows: number }>;
   validationRows: number;
   /** Per round: validation and mean training error, and each task's node, duration and attempts. */
@@ -64,6 +67,7 @@ export async function runJob(spec: JobSpec, ctx: JobContext): Promise<JobResult>
         lr: spec.lr,
         hidden: spec.hidden,
         allowReject: ctx.policy.allowReject,
+        precision: spec.precision ?? 'fp32',
         weights: global,
         features: s.features,
         labels: s.labels,
@@ -74,7 +78,7 @@ export async function runJob(spec: JobSpec, ctx: JobContext): Promise<JobResult>
     applyAverage(global, results.map((r) => r.delta), weights);
     const report: RoundReport = {
       round,
-      validationError: evaluateShard(model, global, spec.validation),
+      validationError: withComputePrecision(spec.precision ?? 'fp32', () => evaluateShard(model, global, spec.validation)),
       trainError: results.reduce((a, r) => a + r.trainError, 0) / results.length,
       ms: performance.now() - r0,
       tasks: placed.map((p, i) => ({ task: i, shard: spec.shards[i].name, node: p.node, ms: p.result.ms, attempts: p.attempts, trainError: p.result.trainError, epochs: p.result.epochs })),
@@ -93,6 +97,7 @@ export async function runJob(spec: JobSpec, ctx: JobContext): Promise<JobResult>
     lr: spec.lr,
     seed: spec.seed,
     weighting: spec.weighting,
+    precision: spec.precision ?? 'fp32',
     shards: spec.shards.map((s) => ({ name: s.name, rows: s.rows })),
     validationRows: spec.validation.rows,
     history,

@@ -13,6 +13,7 @@ import { buildMlp } from '../nn/models/mlp.js';
 import type { Module } from '../nn/module.js';
 import { noGrad } from '../tensor/autograd.js';
 import { argmax } from '../tensor/ops/reduce.js';
+import type { Precision } from '../tensor/precision.js';
 import { Tensor } from '../tensor/tensor.js';
 import { LETTER_CLASSES, LETTER_FEATURES, type LetterShard } from '../data/letters.js';
 import { defaultConfig } from '../train/config.js';
@@ -48,6 +49,8 @@ export interface ShardTask {
   shard: LetterShard;
   epochs: number;
   lr: number;
+  /** The compute precision (the job's; default fp32). */
+  precision?: Precision;
 }
 
 /** Trains the model from `start` on one shard and returns the weight delta (all in one go). */
@@ -70,7 +73,7 @@ async function fit(task: ShardTask, sliceMs: number | null): Promise<LocalFit> {
   if (start.length !== lettersParamCount(hidden)) throw new Error(`fitShard: ${start.length} weights for a model of ${lettersParamCount(hidden)} (hidden ${hidden})`);
   const config = {
     ...defaultConfig('mlp'), hidden: [hidden], batchSize: shard.rows, epochs, lr,
-    momentum: 0, weightDecay: 0, schedule: 'constant' as const, evalEvery: 0,
+    momentum: 0, weightDecay: 0, schedule: 'constant' as const, evalEvery: 0, precision: task.precision ?? 'fp32',
   };
   const strategy = new ShardFit(start, shard, sliceMs);
   const data = shardDataset(shard);

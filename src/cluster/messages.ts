@@ -9,6 +9,7 @@
  * Every decoder checks each field and the float count before anything uses them; a bad message
  * throws ProtocolError, which drops that one connection.
  */
+import { PRECISIONS, type Precision } from '../tensor/precision.js';
 import { ProtocolError } from '../util/errors.js';
 
 export interface Register {
@@ -32,6 +33,8 @@ export interface TaskHead {
   hidden: number;
   /** A busy node may reject this task (least-loaded policy) instead of delaying it. */
   allowReject: boolean;
+  /** The compute precision the node trains in (the job's; absent: fp32). */
+  precision?: Precision;
 }
 
 export interface Task extends TaskHead {
@@ -72,6 +75,8 @@ export interface JobSpecHead {
   lr: number;
   seed: number;
   weighting: Weighting;
+  /** Every task's compute precision (docs/PRECISION.md; absent: fp32). Never auto: a task's outcome must not depend on where it ran. */
+  precision?: Precision;
   shards: ShardSpec[];
   validation: ShardSpec;
 }
@@ -174,6 +179,11 @@ class Fields {
     return v as T;
   }
 
+  /** One of `values`, or `fallback` when the field is absent (a sender from before the field). */
+  optionalOneOf<T extends string>(key: string, values: readonly T[], fallback: T): T {
+    return this.o[key] === undefined ? fallback : this.oneOf(key, values);
+  }
+
   shard(key: string): ShardSpec {
     const v = this.o[key];
     if (typeof v !== 'object' || v === null) throw this.bad(key);
@@ -235,6 +245,7 @@ export function decodeTask(payload: Uint8Array, params: (hidden: number) => numb
     lr: f.num('lr', 0, 1e6),
     hidden: f.int('hidden', 1, 100_000),
     allowReject: f.bool('allowReject'),
+    precision: f.optionalOneOf('precision', PRECISIONS, 'fp32'),
   };
   const p = params(head.hidden);
   expectFloats(floats, p + head.rows * (FEATURES + 1), 'task');
@@ -306,6 +317,7 @@ export function decodeJob(payload: Uint8Array): JobSpec {
     lr: f.num('lr', 0, 1e6),
     seed: f.int('seed', 0, 0xffffffff),
     weighting: f.oneOf('weighting', ['equal', 'samples'] as const),
+    precision: f.optionalOneOf('precision', PRECISIONS, 'fp32'),
     shards: taken.slice(0, shards.length),
     validation: taken[shards.length],
   };

@@ -16,6 +16,7 @@
  */
 import { z } from 'zod';
 import { MODEL_NAMES } from '../nn/models/names.js';
+import { PRECISION_CHOICES } from './options/choices.js';
 import { canonicalDataset, canonicalModel, closest } from './spellings.js';
 
 /** A name check whose error adds the closest accepted name ("did you mean"). */
@@ -97,6 +98,8 @@ export const nnConfigSchema = z.object({
   max_steps: z.number().int().min(0).optional(),
   /** Micro-batches of batch_size per optimizer step (--grad-accum). */
   grad_accum: z.number().int().min(1).optional(),
+  /** The compute precision (--precision; docs/PRECISION.md). */
+  precision: z.enum(PRECISION_CHOICES).optional(),
 }).strict();
 
 export type NnConfig = z.infer<typeof nnConfigSchema>;

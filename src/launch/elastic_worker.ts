@@ -15,6 +15,7 @@ import { ProgressObserver } from '../metrics/progress_observer.js';
 import type { TrainConfig } from '../train/config.js';
 import { experimentName, experimentPaths } from '../train/experiment.js';
 import { sharedRunName } from '../launch/run_name.js';
+import { sharedPrecision } from './precision_agreement.js';
 import type { FaultSpec } from '../train/faults.js';
 import { MonitorLog } from '../train/monitors.js';
 import { runTraining } from '../train/run.js';
@@ -49,6 +50,11 @@ export async function runElasticWorker(
     store.close();
     throw err;
   });
+  // --precision auto: likewise the first member's choice (precision_agreement.ts).
+  await sharedPrecision({ config, store }).catch((err: unknown) => {
+    store.close();
+    throw err;
+  });
   const iface = chooseInterface({ requested: flags.iface, masterHost: place.masterHost });
   const listenHost = iface?.address ?? (isLoopbackHost(place.masterHost) ? place.masterHost : '0.0.0.0');
   const elastic = new ElasticGroup(store, {
@@ -70,7 +76,7 @@ export async function runElasticWorker(
   });
   try {
     const result = await runTraining({
-      config, strategy, experiment, observer: new ProgressObserver(place.worldSize), output: flags.output, save: flags.save, events, faults,
+      config, strategy, experiment, observer: new ProgressObserver(place.worldSize), output: flags.output, save: flags.save, saveDtype: flags.saveDtype, events, faults,
       trace: flags.trace, rejoin: Number(process.env[RESTARTS_ENV] ?? 0) > 0, balance: balance ?? undefined,
     });
     onResult({ result, dir: experiment.dir });

@@ -9,6 +9,7 @@ import { backend, setBackend } from '../tensor/dispatch.js';
 import { claimNamedRun, experimentName, experimentPaths } from '../train/experiment.js';
 import { checkRunInputs } from './preflight.js';
 import { parseFaults } from '../train/faults.js';
+import { settlePrecision } from '../train/precision.js';
 import { runTraining } from '../train/run.js';
 import { LocalStrategy } from '../train/strategies/local.js';
 import { resolveThreads } from '../train/threads.js';
@@ -22,6 +23,8 @@ export async function trainInThisProcess(flags: TrainFlags, onResult: (o: Worker
   backend().setThreads(threads);
   const config = configFrom(flags, threads);
   checkRunInputs(config);
+  // auto measured on this engine and threads, before W&B and the dashboard see the config.
+  settlePrecision(config);
   const faults = parseFaults(flags.fault);
   const name = flags.name ?? experimentName(config.model, undefined, flags.experimentsDir);
   const experiment = experimentPaths(flags.experimentsDir, name);
@@ -35,7 +38,7 @@ export async function trainInThisProcess(flags: TrainFlags, onResult: (o: Worker
     const progress = new ProgressObserver();
     const result = await runTraining({
       config, strategy: new LocalStrategy(), experiment, observer: wandb ? fanOut(progress, wandb) : progress,
-      output: flags.output, save: flags.save, faults, trace: flags.trace, checkpoints: checkpointOptions(flags, experiment.dir),
+      output: flags.output, save: flags.save, saveDtype: flags.saveDtype, faults, trace: flags.trace, checkpoints: checkpointOptions(flags, experiment.dir),
     });
     onResult({ result, dir: experiment.dir });
     finished = true;

@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
+import { detectBf16Instructions } from '../tensor/precision_auto.js';
 import { snakeCaseKeys } from '../util/snake_case.js';
 import { classifyInterface, type LinkKind } from './iface.js';
 
@@ -35,6 +36,9 @@ export interface NodeInfo {
   gpus: string[];
   /** Where the GPU names came from, or why none could be asked. */
   gpuSource: string;
+  /** The CPU's bf16 matrix or dot-product instructions (what --precision auto looks for; docs/PRECISION.md), and where they were read. */
+  bf16: string[];
+  bf16Source: string;
 }
 
 /** Where the native addon was loaded from (src/tensor/backends/native.ts decides; the caller passes it). */
@@ -57,6 +61,7 @@ export function nodeInfoFile(n: NodeInfo): Record<string, unknown> {
 /** This node's facts; `backend` is the tensor backend's description and `addon` its file (the caller knows them). */
 export function nodeInfo(backend: string, addon: AddonFacts | null = null): NodeInfo {
   const gpus = detectGpus();
+  const bf16 = detectBf16Instructions();
   return {
     host: os.hostname(),
     platform: os.platform(),
@@ -70,6 +75,8 @@ export function nodeInfo(backend: string, addon: AddonFacts | null = null): Node
     interfaces: interfacesOf(os.networkInterfaces()),
     gpus: gpus.names,
     gpuSource: gpus.source,
+    bf16: bf16.found,
+    bf16Source: bf16.source,
   };
 }
 
@@ -138,6 +145,7 @@ export function formatNodeInfo(n: NodeInfo): string {
     `memory     ${n.memoryGiB} GiB`,
     `kernels    ${n.backend}`,
     `addon      ${formatAddon(n.addon)}`,
+    `bf16       ${n.bf16.length > 0 ? n.bf16.join(', ') : 'no bf16 instructions'} (${n.bf16Source}; --precision auto measures whether they pay)`,
     `gpus       ${n.gpus.length > 0 ? n.gpus.join('; ') : 'none seen'} (${n.gpuSource}; training runs on the CPU)`,
     'interfaces',
     ...n.interfaces.map((i) => `  ${i.name.padEnd(12)} ${i.kind.padEnd(11)} ${i.addresses.join(', ')}`),

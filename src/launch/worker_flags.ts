@@ -71,7 +71,13 @@ export function configFrom(flags: TrainFlags, threads: number): TrainConfig {
 
 /** What every process of a cluster must agree on: the run and the strategy. */
 export function clusterSignature(config: TrainConfig, flags: TrainFlags): string {
-  return `${runSignature(config)} ${strategySignature(flags.strategy ?? 'allreduce', strategyOptions(flags))} ${balanceSignature(flags)}`;
+  // The precision right after the run, where a refused peer's shortened signature still shows it.
+  return `${runSignature(config)}${precisionSignature(flags)} ${strategySignature(flags.strategy ?? 'allreduce', strategyOptions(flags))} ${balanceSignature(flags)}`;
+}
+
+/** The precision every peer must have asked for (as typed: auto's choice is rank 0's); empty for fp32, so fp32 peers match older ones. */
+function precisionSignature(flags: Pick<TrainFlags, 'precision'>): string {
+  return (flags.precision ?? 'fp32') === 'fp32' ? '' : ` precision ${flags.precision}`;
 }
 
 /** The strategy options the flags describe. */

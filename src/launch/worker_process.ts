@@ -27,6 +27,7 @@ import { type Placement, type PlacementFlags, describePlacement, localRankFromEn
 import { fitThreadsToHost } from './host_threads.js';
 import { checkRunInputs } from './preflight.js';
 import { agreeRunName } from './run_name.js';
+import { agreePrecision } from './precision_agreement.js';
 import { joinSummary, nodeInfo } from './node_info.js';
 import { answerLivenessProbes } from './liveness.js';
 import { type JoinedCluster, joinCluster } from './worker_cluster.js';
@@ -111,7 +112,8 @@ async function runPlaced(flags: WorkerFlags, discovered: Discovered | null, star
 
 /**
  * After the rendezvous: the run's name (rank 0's, through the store, so hand-started workers write
- * into rank 0's folder) and, for threads this rank chose alone, its host's share of the cores.
+ * into rank 0's folder), for threads this rank chose alone its host's share of the cores, and
+ * --precision auto's choice (rank 0's, precision_agreement.ts).
  */
 async function agreeOnRun(joined: JoinedCluster, place: Placement, config: ReturnType<typeof configFrom>, flags: WorkerFlags, o: { timeoutMs: number; fitThreads: boolean }): Promise<string> {
   const store = joined.cluster.store;
@@ -121,6 +123,8 @@ async function agreeOnRun(joined: JoinedCluster, place: Placement, config: Retur
     if (fitted) process.stderr.write(`smolcluster: rank ${place.rank}: ${fitted}\n`);
     config.threads = backend().getThreads();
   }
+  // After the threads: auto measures with the ones this run computes with.
+  await agreePrecision({ rank: place.rank, config, store, timeoutMs: o.timeoutMs });
   return name;
 }
 
@@ -175,7 +179,7 @@ async function trainOnCluster(flags: WorkerFlags, place: Placement, joined: Join
     const progress = new ProgressObserver(trainers, strategy.dataShard?.compute === false ? 'server' : 'train');
     try {
       const result = await runTraining({
-        config, strategy, experiment, observer: fanOut(progress, ...(wandb ? [wandb] : []), ...(stream.observer ? [stream.observer] : [])), output: flags.output, save: flags.save, events, faults,
+        config, strategy, experiment, observer: fanOut(progress, ...(wandb ? [wandb] : []), ...(stream.observer ? [stream.observer] : [])), output: flags.output, save: flags.save, saveDtype: flags.saveDtype, events, faults,
         trace: flags.trace, balance: balance ?? undefined, node: joinSummary(nodeInfo(backend().description)), checkpoints: checkpointOptions(flags, experiment.dir, place.rank),
         beforeEnd: () => stream.settle(),
       });

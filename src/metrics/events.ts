@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import type { EvalRecord, TrainObserver } from './records.js';
+import { type Precision, computePrecision } from '../tensor/precision.js';
 import { JsonlWriter } from './jsonl.js';
 
 /**
@@ -36,7 +37,7 @@ export interface EventFields {
   /** The launcher spawned a worker process. */
   worker_started: { rank: number; pid: number };
   /** A worker is part of the cluster and about to take its first step. */
-  worker_joined: { rank: number; host: string; backend: string; threads: number; pid: number; node?: NodeSummary };
+  worker_joined: { rank: number; host: string; backend: string; threads: number; precision: Precision; pid: number; node?: NodeSummary };
   worker_finished: { rank: number; steps: number };
   /** A worker process ended without finishing (killed, crashed, or stopped on an error), seen from outside it. */
   worker_lost: { rank: number; error: string; code: number | null; signal: string | null };
@@ -166,7 +167,8 @@ export class RunEvents implements TrainObserver {
 
   onStart(): void {
     this.log.emit('worker_joined', {
-      rank: this.rank, host: hostname(), backend: this.info.backend, threads: this.info.threads, pid: process.pid,
+      // The precision this rank's ops compute in, read from the engine after the loop set it.
+      rank: this.rank, host: hostname(), backend: this.info.backend, threads: this.info.threads, precision: computePrecision(), pid: process.pid,
       ...(this.info.node ? { node: this.info.node } : {}),
     });
   }

@@ -28,6 +28,10 @@ export interface ResultFile<C = Record<string, unknown>> {
   per_rank: RankTotals[];
   backend: string;
   threads: number;
+  /** The compute precision every rank trained in (docs/PRECISION.md; absent in files written before it: fp32). */
+  precision?: 'fp32' | 'bf16';
+  /** Present when --precision auto chose it: what it found and measured (rank 0's, for every rank). */
+  precision_auto?: { chose: 'fp32' | 'bf16'; instructions: string[]; fp32_ms: number | null; bf16_ms: number | null; reason: string };
   started_at: string;
   ended_at: string;
   host: { hostname: string; platform: string; arch: string; cpus: number; node: string };

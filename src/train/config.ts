@@ -2,6 +2,8 @@ import { type ModelType, isTokenModel } from '../nn/models/index.js';
 import type { OptimizerName } from '../nn/optim/index.js';
 import type { ScheduleName } from '../nn/optim/schedule.js';
 import { DATASET_NAMES } from '../config/spellings.js';
+import type { PrecisionChoice } from '../tensor/precision.js';
+import type { AutoPrecision } from '../tensor/precision_auto.js';
 
 export const DATASETS = DATASET_NAMES;
 export type DatasetName = (typeof DATASETS)[number];
@@ -49,6 +51,13 @@ export interface TrainConfig {
   /** Stop after this many steps (0: run all epochs). */
   maxSteps: number;
   threads: number;
+  /**
+   * The compute precision (--precision; docs/PRECISION.md). `auto` is resolved before training
+   * (train/precision.ts), so the config a run writes holds fp32 or bf16.
+   */
+  precision: PrecisionChoice;
+  /** Why `auto` chose `precision` (only when it was asked for). */
+  precisionAuto?: AutoPrecision;
 }
 
 /** Defaults chosen so the quick start reaches the documented accuracy (README). */
@@ -85,6 +94,7 @@ export function defaultConfig(model: ModelType): TrainConfig {
     trackGradients: false,
     maxSteps: 0,
     threads: 0,
+    precision: 'fp32',
     ...familyDefaults(model),
     ...DEFAULTS[model],
   };

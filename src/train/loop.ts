@@ -20,6 +20,7 @@ import { RunMonitors } from './monitors.js';
 import { ArrivalClock, type BatchShares, SharedBatches } from './shares.js';
 import type { Checkpointer, LoopPosition } from './checkpoints.js';
 import { sumOfSquares } from '../tensor/scalar.js';
+import { applyPrecision } from './precision.js';
 
 // The record types the metrics sinks read live in metrics/records.ts (train imports metrics, never
 // the other way); re-exported here for the loop's callers.
@@ -69,6 +70,8 @@ export interface TrainGuards {
 export async function train(
   config: TrainConfig, data: TrainData, given: Strategy, observer: TrainObserver = {}, guards: TrainGuards = {},
 ): Promise<TrainOutcome> {
+  // Once per run, on every process: every op of the run (and its backward) computes in it.
+  applyPrecision(config);
   // With --grad-accum K a step's batch is K micro-batches of batchSize, run by a step-owning wrapper (grad_accum.ts).
   const strategy = accumulating(given, config.gradAccum ?? 1);
   const spec = specFor(config, data.train);

@@ -7,6 +7,7 @@ import type { TrainConfig } from './config.js';
 import type { TrainOutcome } from './loop.js';
 import { snakeCaseKeys } from '../util/snake_case.js';
 import type { RankTotals, ResultFile } from '../metrics/result_file.js';
+import type { AutoPrecision } from '../tensor/precision_auto.js';
 
 /** result.json, version 1 (docs/RESULT.md), as this package writes it: the run's TrainConfig inside. */
 export type TrainResult = ResultFile<TrainConfig>;
@@ -63,11 +64,18 @@ export function buildResult(config: TrainConfig, outcome: TrainOutcome, info: Re
     per_rank: info.perRank,
     backend: info.backend,
     threads: info.threads,
+    precision: config.precision === 'auto' ? 'fp32' : config.precision,
+    ...(config.precisionAuto ? { precision_auto: autoRecord(config.precisionAuto) } : {}),
     started_at: info.startedAt.toISOString(),
     ended_at: info.endedAt.toISOString(),
     host: { hostname: os.hostname(), platform: os.platform(), arch: os.arch(), cpus: os.cpus().length, node: process.version },
     config,
   };
+}
+
+/** auto's choice and why, as result.json spells it. */
+function autoRecord(a: AutoPrecision): NonNullable<TrainResult['precision_auto']> {
+  return { chose: a.precision, instructions: a.instructions, fp32_ms: a.fp32Ms, bf16_ms: a.bf16Ms, reason: a.reason };
 }
 
 /**

@@ -9,7 +9,8 @@ import { fanOut } from '../metrics/fanout.js';
 import { StepMetricsObserver } from '../metrics/step_metrics.js';
 import { TraceObserver, finalizeTrace, resetTrace } from '../metrics/trace.js';
 import { saveModel } from '../nn/checkpoint.js';
-import { isSafetensorsPath, saveSafetensors } from '../nn/interchange/model_io.js';
+import { type SaveDtype, isSafetensorsPath, saveSafetensors } from '../nn/interchange/model_io.js';
+import { ConfigError } from '../util/errors.js';
 import { backend } from '../tensor/dispatch.js';
 import type { TrainConfig } from './config.js';
 import { type ExperimentPaths, createExperiment } from './experiment.js';
@@ -21,6 +22,7 @@ import type { BatchShares } from './shares.js';
 import type { Strategy } from './strategy.js';
 import { type CheckpointOptions, Checkpointer } from './checkpoints.js';
 import { runSignature } from './signature.js';
+import { settlePrecision } from './precision.js';
 
 export interface RunOptions {
   config: TrainConfig;
@@ -32,6 +34,8 @@ export interface RunOptions {
   output?: string;
   /** Model file to save at the end (rank 0). */
   save?: string;
+  /** The dtype a safetensors `save` holds its weights in (default fp32; --save-dtype). */
+  saveDtype?: SaveDtype;
   /** Record every rank's step phases into the experiment's trace.json (--trace). */
   trace?: boolean;
   /** Where monitors and faults report (default: the experiment's events.jsonl, closed at the end). */
@@ -76,6 +80,13 @@ export function loadTrainData(config: Pick<TrainConfig, 'dataset' | 'dataDir' | 
   return { train: part(0, s.train, 'train'), test: part(s.train, s.train + s.test, 'test') };
 }
 
+/** --save-dtype narrows a safetensors export only: our model file and checkpoints keep fp32 master weights. */
+function checkSaveDtype(save: string | undefined, dtype: SaveDtype | undefined): void {
+  if (dtype === undefined || dtype === 'fp32') return;
+  if (save === undefined) throw new ConfigError('command line', '--save-dtype', `${dtype} needs --save x.safetensors (the file it narrows)`);
+  if (!isSafetensorsPath(save)) throw new ConfigError('command line', '--save-dtype', `${dtype} is written to safetensors only, and --save ${save} is not a .safetensors name (smolcluster's model file and checkpoints keep fp32)`);
+}
+
 /** BERT models learn masked tokens; every other model of a token dataset predicts the next token. */
 export function tokenTaskFor(model: string | undefined): TokenTask {
   return model?.startsWith('bert') ? 'masked-lm' : 'language-model';
@@ -95,8 +106,11 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
   // Before any training: a result or model that cannot be written is refused now, not at the end.
   if (rank === 0 && o.output) ensureWritable(o.output, '--output');
   if (rank === 0 && o.save) ensureWritable(o.save, '--save');
+  checkSaveDtype(o.save, o.saveDtype);
   const data = loadTrainData(config);
   const events = o.events ?? new MonitorLog(eventsFile(o.experiment.dir), rank);
+  // auto resolved before config.json is written (a cluster's ranks agreed on it already: launch/precision_agreement.ts).
+  settlePrecision(config);
   if (rank === 0 && !o.rejoin) {
     createExperiment(o.experiment, { ...config, workers: strategy.worldSize, strategy: strategy.name }, { resuming: o.checkpoints?.resume !== undefined });
     // Truncated, not removed: ranks append to the same file. The local launcher resets it itself.
@@ -137,8 +151,9 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
     writeResult(o.experiment.result, result);
     if (o.output) writeResult(o.output, result);
     if (o.save) {
-      const saveAs = isSafetensorsPath(o.save) ? saveSafetensors : saveModel;
-      saveAs(o.save, outcome.model, outcome.spec, { steps: outcome.steps, seed: config.seed });
+      const meta = { steps: outcome.steps, seed: config.seed };
+      if (isSafetensorsPath(o.save)) saveSafetensors(o.save, outcome.model, outcome.spec, meta, o.saveDtype);
+      else saveModel(o.save, outcome.model, outcome.spec, meta);
       runEvents.modelSaved(o.save, outcome.steps);
     }
     // Every rank closed its part of the trace before the gather above.

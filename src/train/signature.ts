@@ -5,9 +5,13 @@ import type { TrainConfig } from './config.js';
  * What every process of a run must agree on, as one string for the handshake: the model and every
  * setting that shapes the steps. Per-host settings (threads, data directory) are left out. Peers
  * with different signatures are refused at connect, naming the mismatch.
+ *
+ * The compute precision is left out too: master weights are fp32 whatever it is, so a checkpoint
+ * resumes under another precision. Peers agree on it through the cluster's signature instead
+ * (launch/worker_flags.ts), and on auto's choice through the store (launch/precision_agreement.ts).
  */
 export function runSignature(config: TrainConfig): string {
-  const { threads: _threads, dataDir: _dataDir, dataFile: _dataFile, ...shared } = config;
+  const { threads: _threads, dataDir: _dataDir, dataFile: _dataFile, precision: _precision, precisionAuto: _auto, ...shared } = config;
   const digest = createHash('sha256').update(JSON.stringify(shared)).digest('hex').slice(0, 16);
   return `${config.model}[${config.model === 'mlp' ? config.hidden.join('-') : 'default'}] config ${digest}`;
 }

@@ -85,6 +85,8 @@ export interface RunFile {
     smolcluster_version: string;
     node: string;
     backend: string;
+    /** The compute precision the ranks trained in (result.json's; docs/PRECISION.md). */
+    precision: 'fp32' | 'bf16';
     threads_per_worker: number;
     host: TrainResult['host'];
   };
@@ -223,6 +225,7 @@ export function buildRunFile(experimentDir: string): RunFile {
       smolcluster_version: PACKAGE_VERSION,
       node: process.version,
       backend: result.backend,
+      precision: result.precision ?? 'fp32',
       threads_per_worker: result.threads,
       host: result.host,
     },

@@ -22,7 +22,7 @@ const TRAIN_FLAGS = [
   '--model <type>', '--hidden <widths>', '--epochs <n>', '--batch-size <n>', '--lr <rate>', '--optimizer <name>',
   '--momentum <m>', '--weight-decay <wd>', '--schedule <name>', '--warmup-steps <n>', '--clip-grad-norm <max>',
   '--seed <n>', '--eval-every <steps>', '--max-steps <n>', '--data-dir <dir>', '--output <file>', '--save <file>',
-  '--threads <n>', '--backend <name>', '--layers <n>', '--width <n>', '--heads <n>', '--context <n>', '--init <file>', '-h, --help',
+  '--threads <n>', '--backend <name>', '--layers <n>', '--width <n>', '--heads <n>', '--context <n>', '--init <file>', '--precision <name>', '--save-dtype <dtype>', '-h, --help',
 ];
 
 /**

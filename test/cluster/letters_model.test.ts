@@ -80,3 +80,17 @@ test('training in slices gives the same bits as in one go, and the event loop ru
   // A 1 ms timer fires during the training (fitShard alone would hold it back to the end).
   assert.ok(sliced.epochs > 2 && ticks >= 1, `${ticks} timer ticks in ${ms.toFixed(0)} ms of ${sliced.epochs} epochs`);
 });
+
+test('a task trains in the job\'s precision (bf16 when the job says so, fp32 by default)', async () => {
+  const s = shard(12, 5);
+  const w0 = buildLettersModel(4, 2).arena().params.readSync().slice();
+  const seen: string[] = [];
+  const { computePrecision } = await import('../../src/tensor/precision.js');
+  for (const precision of ['bf16', undefined] as const) {
+    const fit = await fitShard({ hidden: 4, start: w0, shard: s, epochs: 1, lr: 1e-3, precision });
+    assert.equal(fit.epochs, 1);
+    // The loop set it once for the task's run (and leaves it set until the next run sets its own).
+    seen.push(computePrecision());
+  }
+  assert.deepEqual(seen, ['bf16', 'fp32']);
+});

@@ -14,10 +14,16 @@ test('tasks, results and jobs round-trip with their float tails intact', () => {
   assert.deepEqual(back.weights, weights);
   assert.deepEqual(back.labels, t.labels);
   assert.equal(back.allowReject, true);
+  // The job's precision travels with each task; a task without one (an older coordinator) means fp32.
+  assert.equal(back.precision, 'fp32');
+  assert.equal(decodeTask(encodeTask({ ...t, precision: 'bf16' }), lettersParamCount).precision, 'bf16');
+  assert.throws(() => decodeTask(encodeTask({ ...t, precision: 'fp8' as 'bf16' }), lettersParamCount), /malformed task: bad precision/);
   const r = { job: 1, round: 2, task: 3, status: 'done' as const, trainError: 0.5, trainLoss: 12, epochs: 5, ms: 3, busy: false, delta: weights };
   assert.deepEqual(decodeTaskResult(encodeTaskResult(r), () => p).delta, weights);
   const job = { rounds: 2, epochs: 3, hidden: 4, lr: 0.1, seed: 5, weighting: 'samples' as const, shards: [shard('a', 2), shard('b', 3)], validation: shard('v', 1) };
   const j = decodeJob(encodeJob(job));
+  assert.equal(j.precision, 'fp32');
+  assert.equal(decodeJob(encodeJob({ ...job, precision: 'bf16' })).precision, 'bf16');
   assert.deepEqual(j.shards[1].features, job.shards[1].features);
   assert.deepEqual(j.validation.labels, job.validation.labels);
 });

@@ -95,11 +95,11 @@ describe('the option tables', () => {
       batch_size: 16, learning_rate: 0.01, num_epochs: 3, eval_steps: 5, track_gradients: true,
       gradient_clipping: { enabled: true, max_norm: 2 }, model: { type: 'SimpleNN', hidden: 64, layers: 2, width: 32, heads: 4, context: 8 },
       dataset: { name: 'MNIST', data_dir: 'd', augment: false, data_file: 'f.txt', tokenizer: 'bytes' },
-      momentum: 0.5, weight_decay: 0.1, seed: 9, max_steps: 40, grad_accum: 2,
+      momentum: 0.5, weight_decay: 0.1, seed: 9, max_steps: 40, grad_accum: 2, precision: 'bf16',
     });
     assert.deepEqual(nnOptionValues(n), {
       batchSize: 16, lr: 0.01, epochs: 3, evalEvery: 5, trackGradients: true, clipGradNorm: 2, model: 'mlp', hidden: [64], layers: 2, width: 32, heads: 4, context: 8,
-      dataset: 'mnist', dataDir: 'd', augment: false, dataFile: 'f.txt', tokenizer: 'bytes', momentum: 0.5, weightDecay: 0.1, seed: 9, maxSteps: 40, gradAccum: 2,
+      dataset: 'mnist', dataDir: 'd', augment: false, dataFile: 'f.txt', tokenizer: 'bytes', momentum: 0.5, weightDecay: 0.1, seed: 9, maxSteps: 40, gradAccum: 2, precision: 'bf16',
       optimizer: 'adam', schedule: 'constant',
     });
     const sgd = nnConfigSchema.parse({ batch_size: 1, learning_rate: 1, num_epochs: 1, model: { type: 'cnn' }, dataset: { name: 'cifar10' }, optimizer: 'sgd', schedule: 'cosine', gradient_clipping: { enabled: false } });

@@ -41,6 +41,8 @@ describe('smolcluster info', () => {
     const prebuilt = { path: '/p/prebuilds/linux-x64/smolcluster.node', origin: 'prebuilt', dnnlLibrary: '/p/prebuilds/linux-x64/libdnnl.so.2' };
     assert.match(formatNodeInfo({ ...info, addon: prebuilt }), /addon +\/p\/prebuilds\/linux-x64\/smolcluster\.node \(prebuilt; oneDNN from \/p\/prebuilds\/linux-x64\/libdnnl\.so\.2\)/);
     assert.match(text, /gpus +Apple M2 Pro/);
+    assert.match(formatNodeInfo({ ...info, bf16: ['amx_bf16', 'avx512_bf16'], bf16Source: '/proc/cpuinfo' }), /bf16 +amx_bf16, avx512_bf16 \(\/proc\/cpuinfo; --precision auto/);
+    assert.match(formatNodeInfo({ ...info, bf16: [], bf16Source: '/proc/cpuinfo' }), /bf16 +no bf16 instructions \(\/proc\/cpuinfo/);
     assert.match(text, /wlan0 +wifi +10\.0\.0\.7\/24/);
     assert.deepEqual(joinSummary({ ...info, interfaces: ifaces, gpus: [] }).interfaces, ['wlan0 (wifi) 10.0.0.7/24']);
   });

@@ -34,7 +34,7 @@ export function fakeRun(o: FakeRun): RunFile {
     started_at: '2026-01-01T00:00:00.000Z', ended_at: '2026-01-01T00:00:01.000Z', start_timestamp: '2026-01-01T00:00:00.000Z',
     end_timestamp: '2026-01-01T00:00:01.000Z', steps, per_rank: [],
     environment: {
-      smolcluster_version: '0.1.0', node: process.version, backend: 'js', threads_per_worker: 1,
+      smolcluster_version: '0.1.0', node: process.version, backend: 'js', precision: 'fp32', threads_per_worker: 1,
       host: { hostname: 'test', platform: 'linux', arch: 'x64', cpus: 2, node: process.version },
     },
     experiment_dir: '/nowhere',

@@ -3,6 +3,7 @@
  * them (train/strategies, balance/), so that one option table can name them; those layers
  * re-export them under their old names.
  */
+import type { PrecisionChoice } from '../../tensor/precision.js';
 
 /** How the processes of a cluster combine their work (train/strategies/registry.ts). */
 export const CLUSTER_STRATEGIES = ['allreduce', 'ps', 'async-ps', 'diloco', 'local-sgd'] as const;
@@ -22,6 +23,16 @@ export type BalanceModel = (typeof BALANCE_MODELS)[number];
  */
 export const COMM_BACKENDS = ['auto', 'tcp'] as const;
 export type CommBackend = (typeof COMM_BACKENDS)[number];
+
+/**
+ * The compute precision a run asks for (tensor/precision.ts; docs/PRECISION.md): fp32, bf16 on the
+ * CPU's matrix units, or auto (bf16 where the CPU has bf16 instructions and a start-up measurement
+ * finds it faster, tensor/precision_auto.ts).
+ */
+export const PRECISION_CHOICES = ['fp32', 'bf16', 'auto'] as const satisfies readonly PrecisionChoice[];
+
+/** The dtypes `--save x.safetensors` writes floating-point tensors in (nn/interchange/safetensors.ts). */
+export const SAVE_DTYPES = ['fp32', 'bf16', 'f16'] as const;
 
 export const OPTIMIZERS = ['sgd', 'adam', 'adamw'] as const;
 export const SCHEDULES = ['constant', 'step', 'cosine'] as const;

@@ -1,5 +1,5 @@
 /** Options of one run's processes: where results go, engines, threads, deadlines, checkpoints. */
-import { COMM_BACKENDS } from './choices.js';
+import { COMM_BACKENDS, PRECISION_CHOICES, SAVE_DTYPES } from './choices.js';
 import { appended, backendFlag, nonNegativeInt, oneOf, positiveInt, positiveNumber } from './parsers.js';
 import { choice, toggle, valued } from './spec.js';
 
@@ -10,10 +10,17 @@ export const PROCESS_OPTIONS = {
   overwrite: toggle({ help: 'replace the run already in <experiments-dir>/<name>/ (without it, an existing --name is refused unless --resume continues it)', forward: true }),
   output: valued<string>({ arg: '<file>', help: 'also write the run summary (result.json) here', forward: true }),
   save: valued<string>({ arg: '<file>', help: 'save the trained model here (see docs/CHECKPOINT.md; a name ending in .safetensors writes safetensors under PyTorch / Hugging Face names)', forward: true }),
+  saveDtype: choice(SAVE_DTYPES, {
+    arg: '<dtype>', help: 'the dtype --save x.safetensors writes weights in: fp32, bf16 or f16 (rounded to nearest even; default fp32). Checkpoints always keep fp32', parse: oneOf(SAVE_DTYPES), forward: true,
+  }),
   threads: valued({ arg: '<n>', help: 'compute threads per process (default: SMOLCLUSTER_THREADS, else the cores divided among local workers, or 1 where a start-up calibration finds more no faster)', parse: positiveInt, forward: true }),
   backend: valued({
     arg: '<name>', help: 'tensor backend native or js (default: native if built; env SMOLCLUSTER_BACKEND); gloo (torch.distributed\'s spelling of a communication backend) is accepted and means --comm-backend auto, nccl is refused (docs/LAUNCH.md)',
     parse: backendFlag, forward: true,
+  }),
+  precision: choice(PRECISION_CHOICES, {
+    arg: '<name>', help: 'compute precision: fp32, bf16 (matmul, convolution and attention in bfloat16 with fp32 accumulation; fp32 master weights and optimizer) or auto (bf16 where the CPU has bf16 instructions and a start-up measurement finds it faster; docs/PRECISION.md). Default fp32',
+    parse: oneOf(PRECISION_CHOICES), forward: true, config: true, yaml: [{ file: 'nn', key: 'precision' }],
   }),
   commBackend: choice(COMM_BACKENDS, {
     arg: '<name>', help: 'communication backend: auto (ranks on one host through shared memory, others over TCP) or tcp (every link over TCP; default auto)',

@@ -3,7 +3,7 @@ import { BatchNorm } from '../layers/norm.js';
 import { type ModelSpec, createModel } from '../models/index.js';
 import type { Module } from '../module.js';
 import { nameMapFor } from './hf_names.js';
-import { type SafeTensor, type WriteTensor, isSafetensorsPath, readSafetensors, toFloat32, writeSafetensors } from './safetensors.js';
+import { type SafeTensor, type WriteDtype, type WriteTensor, isSafetensorsPath, readSafetensors, toFloat32, writeSafetensors } from './safetensors.js';
 
 /** [rows, cols] → [cols, rows], copied. */
 function transpose2d(a: Float32Array, rows: number, cols: number): Float32Array {
@@ -12,28 +12,35 @@ function transpose2d(a: Float32Array, rows: number, cols: number): Float32Array 
   return out;
 }
 
+/** What `--save-dtype` takes (config/options/choices.ts SAVE_DTYPES), as safetensors names it. */
+export type SaveDtype = 'fp32' | 'bf16' | 'f16';
+const SAFE_DTYPE: Record<SaveDtype, WriteDtype> = { fp32: 'F32', bf16: 'BF16', f16: 'F16' };
+
 /**
  * Writes the model as safetensors under PyTorch / Hugging Face names (hf_names.ts), with tied
  * copies and BatchNorm's num_batches_tracked so torch's strict load_state_dict accepts it. The spec
- * goes into __metadata__.architecture.
+ * goes into __metadata__.architecture. `dtype` narrows every floating-point tensor (parameters and
+ * buffers) to bf16 or f16, rounded to nearest even, as a published bf16 model ships; the model's
+ * own weights stay fp32.
  */
-export function saveSafetensors(file: string, model: Module, spec: ModelSpec, meta: Record<string, unknown> = {}): void {
+export function saveSafetensors(file: string, model: Module, spec: ModelSpec, meta: Record<string, unknown> = {}, dtype: SaveDtype = 'fp32'): void {
+  const as = SAFE_DTYPE[dtype];
   const names = nameMapFor(spec);
   const out: [string, WriteTensor][] = [];
   const byName = new Map(model.namedParameters());
   for (const [name, p] of byName) {
     const data = p.values() as Float32Array;
     out.push(names.transposed(name)
-      ? [names.external(name), { shape: [p.shape[1], p.shape[0]], data: transpose2d(data, p.shape[0], p.shape[1]) }]
-      : [names.external(name), { shape: p.shape, data }]);
+      ? [names.external(name), { shape: [p.shape[1], p.shape[0]], data: transpose2d(data, p.shape[0], p.shape[1]), dtype: as }]
+      : [names.external(name), { shape: p.shape, data, dtype: as }]);
   }
-  for (const [name, b] of model.namedBuffers()) out.push([names.external(name), { shape: [b.length], data: b }]);
+  for (const [name, b] of model.namedBuffers()) out.push([names.external(name), { shape: [b.length], data: b, dtype: as }]);
   for (const [name, m] of model.namedModules()) {
     if (m instanceof BatchNorm) out.push([`${name}.num_batches_tracked`, { shape: [], int64: [BigInt(m.batchesTracked)] }]);
   }
   for (const [ext, ours] of names.tiedCopies) {
     const p = byName.get(ours);
-    if (p) out.push([ext, { shape: p.shape, data: p.values() as Float32Array }]);
+    if (p) out.push([ext, { shape: p.shape, data: p.values() as Float32Array, dtype: as }]);
   }
   const metadata: Record<string, string> = { format: 'pt', architecture: JSON.stringify(spec) };
   for (const [k, v] of Object.entries(meta)) metadata[k] = typeof v === 'string' ? v : JSON.stringify(v);

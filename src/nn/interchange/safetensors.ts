@@ -1,5 +1,6 @@
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { CheckpointError } from '../checkpoint.js';
+import { fromBf16Bits, fromF16Bits, toBf16Bits, toF16Bits } from './float_formats.js';
 
 /**
  * Hugging Face's safetensors format (https://huggingface.co/docs/safetensors):
@@ -9,8 +10,9 @@ import { CheckpointError } from '../checkpoint.js';
  *                "__metadata__": { string: string } }, space-padded (we pad to 8-byte alignment)
  *   then         the raw little-endian tensor bytes; offsets are relative to the end of the header
  *
- * We write F32 only and read F32, F64, F16 and BF16 (converted to float32) plus the integer types
- * (I64, I32, ...: BatchNorm's num_batches_tracked, position_ids), which callers may skip.
+ * We write F32, BF16 and F16 (narrowed with round to nearest even: float_formats.ts) and read F32,
+ * F64, F16 and BF16 (widened exactly to float32) plus the integer types (I64, I32, ...: BatchNorm's
+ * num_batches_tracked, position_ids), which callers may skip.
  */
 export type SafeDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 const BYTES: Record<SafeDtype, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
@@ -27,18 +29,29 @@ export interface SafetensorsFile {
   metadata: Record<string, string>;
 }
 
-/** Tensors to write: float32 data, or an integer scalar (written as I64). */
-export type WriteTensor = { shape: readonly number[]; data: Float32Array } | { shape: readonly number[]; int64: bigint[] };
+/** The floating-point dtypes we write. */
+export type WriteDtype = 'F32' | 'BF16' | 'F16';
+
+/** Tensors to write: float32 data (written as `dtype`, default F32), or an integer scalar (written as I64). */
+export type WriteTensor = { shape: readonly number[]; data: Float32Array; dtype?: WriteDtype } | { shape: readonly number[]; int64: bigint[] };
+
+/** float32 values as the little-endian bytes of `dtype`. */
+function encodeFloats(data: Float32Array, dtype: WriteDtype): Buffer {
+  if (dtype === 'F32') return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const narrow = dtype === 'BF16' ? toBf16Bits : toF16Bits;
+  const out = Buffer.alloc(2 * data.length);
+  for (let i = 0; i < data.length; i++) out.writeUInt16LE(narrow(data[i]), 2 * i);
+  return out;
+}
 
 export function writeSafetensors(file: string, tensors: [string, WriteTensor][], metadata: Record<string, string> = {}): void {
   const header: Record<string, unknown> = { __metadata__: metadata };
   const chunks: Buffer[] = [];
   let offset = 0;
   for (const [name, t] of tensors) {
-    const bytes = 'data' in t
-      ? Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength)
-      : Buffer.from(new BigInt64Array(t.int64).buffer);
-    header[name] = { dtype: 'data' in t ? 'F32' : 'I64', shape: [...t.shape], data_offsets: [offset, offset + bytes.length] };
+    const dtype = 'data' in t ? t.dtype ?? 'F32' : 'I64';
+    const bytes = 'data' in t ? encodeFloats(t.data, t.dtype ?? 'F32') : Buffer.from(new BigInt64Array(t.int64).buffer);
+    header[name] = { dtype, shape: [...t.shape], data_offsets: [offset, offset + bytes.length] };
     chunks.push(bytes);
     offset += bytes.length;
   }
@@ -114,28 +127,11 @@ export function toFloat32(file: string, name: string, t: SafeTensor): Float32Arr
   switch (t.dtype) {
     case 'F32': out.set(new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length))); break;
     case 'F64': for (let i = 0; i < n; i++) out[i] = b.readDoubleLE(8 * i); break;
-    case 'F16': for (let i = 0; i < n; i++) out[i] = halfToFloat(b.readUInt16LE(2 * i)); break;
-    case 'BF16': {
-      const u = new Uint32Array(1);
-      const f = new Float32Array(u.buffer);
-      for (let i = 0; i < n; i++) {
-        u[0] = b.readUInt16LE(2 * i) << 16;
-        out[i] = f[0];
-      }
-      break;
-    }
+    case 'F16': for (let i = 0; i < n; i++) out[i] = fromF16Bits(b.readUInt16LE(2 * i)); break;
+    case 'BF16': for (let i = 0; i < n; i++) out[i] = fromBf16Bits(b.readUInt16LE(2 * i)); break;
     default: throw new CheckpointError(file, `tensor "${name}": dtype ${t.dtype} is not a floating-point type`);
   }
   return out;
-}
-
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * 2 ** -14 * (frac / 1024);
-  if (exp === 31) return frac ? NaN : sign * Infinity;
-  return sign * 2 ** (exp - 15) * (1 + frac / 1024);
 }
 
 /** Files named *.safetensors are written and read in this format; anything else is our own. */

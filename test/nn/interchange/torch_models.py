@@ -5,14 +5,17 @@ torchvision-style ResNet, with Hugging Face / torchvision parameter names. For o
   1. loads the safetensors file smolcluster wrote (strict load_state_dict) and runs the inputs;
   2. builds its own seeded model, writes it as safetensors and runs the same inputs,
 and prints both results as JSON (logits and mean cross-entropy, ignore_index -100).
-usage: torch_models.py FAMILY CONFIG_JSON OURS.safetensors INPUTS_JSON THEIRS.safetensors
+usage: torch_models.py FAMILY CONFIG_JSON OURS.safetensors INPUTS_JSON THEIRS.safetensors [fp32|bf16|f16]
+With bf16 or f16 its own model's floating-point weights are rounded to that dtype (it still computes
+in fp32) and written in it, as published bf16 / f16 checkpoints are; OURS may hold BF16 / F16 too.
 """
 import json, math, struct, sys
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-DTYPES = {"F32": torch.float32, "F64": torch.float64, "I64": torch.int64}
+DTYPES = {"F32": torch.float32, "F64": torch.float64, "I64": torch.int64, "BF16": torch.bfloat16, "F16": torch.float16}
+HALVES = {"bf16": torch.bfloat16, "f16": torch.float16}
 
 
 def read_safetensors(path):
@@ -25,7 +28,9 @@ def read_safetensors(path):
         if name == "__metadata__":
             continue
         b, end = e["data_offsets"]
-        t = torch.frombuffer(bytearray(body[b:end]), dtype=DTYPES[e["dtype"]]) if end > b else torch.zeros(0, dtype=DTYPES[e["dtype"]])
+        dt = DTYPES[e["dtype"]]
+        raw_dt = torch.int16 if dt in (torch.bfloat16, torch.float16) else dt  # 16-bit floats: read as int16, then viewed
+        t = torch.frombuffer(bytearray(body[b:end]), dtype=raw_dt).view(dt) if end > b else torch.zeros(0, dtype=dt)
         out[name] = t.reshape(e["shape"]).clone()
     return out
 
@@ -34,8 +39,8 @@ def write_safetensors(path, tensors):
     header, chunks, off = {"__metadata__": {"format": "pt"}}, [], 0
     for name, t in tensors.items():
         t = t.detach().contiguous()
-        data = t.numpy().tobytes()
-        header[name] = {"dtype": {torch.float32: "F32", torch.int64: "I64"}[t.dtype], "shape": list(t.shape), "data_offsets": [off, off + len(data)]}
+        data = (t.view(torch.int16) if t.dtype in (torch.bfloat16, torch.float16) else t).numpy().tobytes()
+        header[name] = {"dtype": {torch.float32: "F32", torch.int64: "I64", torch.bfloat16: "BF16", torch.float16: "F16"}[t.dtype], "shape": list(t.shape), "data_offsets": [off, off + len(data)]}
         chunks.append(data)
         off += len(data)
     h = json.dumps(header).encode()
@@ -242,6 +247,7 @@ def run(model, family, inputs):
 
 def main():
     family, config, ours, inputs_file, theirs = sys.argv[1:6]
+    half = HALVES.get(sys.argv[6]) if len(sys.argv) > 6 else None
     c = json.loads(config)
     inputs = json.load(open(inputs_file))
     build = {"gpt2": GPT2LMHead, "bert": BertForMaskedLM, "resnet": ResNet}[family]
@@ -260,7 +266,14 @@ def main():
                     m.running_var.uniform_(0.5, 1.5)
                     m.weight.uniform_(0.5, 1.5)
                     m.bias.uniform_(-0.2, 0.2)
+    if half is not None:  # a published half-precision checkpoint: the weights are what the half dtype holds
+        with torch.no_grad():
+            for t in own.state_dict().values():
+                if t.is_floating_point():
+                    t.copy_(t.to(half).float())
     sd = own.state_dict()
+    if half is not None:
+        sd = {k: v.to(half) if v.is_floating_point() else v for k, v in sd.items()}
     if family == "gpt2":
         sd = {k[len("transformer."):] if k.startswith("transformer.") else k: v for k, v in sd.items() if k != "lm_head.weight"}
     write_safetensors(theirs, sd)

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { loadSafetensors, saveSafetensors } from '../../../src/nn/interchange/model_io.js';
+import { type SaveDtype, loadSafetensors, saveSafetensors } from '../../../src/nn/interchange/model_io.js';
+import { readSafetensors } from '../../../src/nn/interchange/safetensors.js';
 import { type ModelSpec, createModel, defaultSpec } from '../../../src/nn/models/index.js';
 import type { Module } from '../../../src/nn/module.js';
 import { noGrad } from '../../../src/tensor/autograd.js';
@@ -54,23 +55,31 @@ function evaluate(model: Module, x: Tensor, labels: Int32Array, modes: string[])
   return out;
 }
 
-function exchange(family: string, spec: ModelSpec, x: Tensor, labels: Int32Array, modes: string[]): void {
-  const model = createModel(spec, 7);
-  const ours = join(dir, `${family}-ours.safetensors`);
-  const theirs = join(dir, `${family}-torch.safetensors`);
+/** Both ways through safetensors; with `dtype` bf16 / f16 both files hold that dtype (published half-precision checkpoints) and both sides compute in fp32 on its values. */
+function exchange(family: string, spec: ModelSpec, x: Tensor, labels: Int32Array, modes: string[], dtype: SaveDtype = 'fp32'): void {
+  const saved = createModel(spec, 7);
+  const ours = join(dir, `${family}-${dtype}-ours.safetensors`);
+  const theirs = join(dir, `${family}-${dtype}-torch.safetensors`);
   const inputs = join(dir, `${family}-inputs.json`);
-  saveSafetensors(ours, model, spec);
+  saveSafetensors(ours, saved, spec, {}, dtype);
+  // What the file holds: our weights as narrowed (the model itself keeps fp32).
+  const model = dtype === 'fp32' ? saved : createModel(spec, 98);
+  if (dtype !== 'fp32') loadSafetensors(ours, model, spec);
   writeFileSync(inputs, JSON.stringify({ x: Array.from(x.values()), shape: x.shape, labels: Array.from(labels), modes }));
-  const r = spawnSync(PYTHON!, [SCRIPT, family, JSON.stringify(spec), ours, inputs, theirs], { encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(PYTHON!, [SCRIPT, family, JSON.stringify(spec), ours, inputs, theirs, dtype], { encoding: 'utf8', timeout: 120_000 });
   assert.equal(r.status, 0, `torch_models.py failed: ${r.stderr}`);
   const ref = JSON.parse(r.stdout) as { ours: Modes; theirs: Modes };
+  if (dtype !== 'fp32') {
+    const written = new Set([...readSafetensors(theirs).tensors.values()].map((t) => t.dtype));
+    assert.ok(written.has(dtype === 'bf16' ? 'BF16' : 'F16') && !written.has('F32'), `torch wrote ${[...written].join(', ')}`);
+  }
   const mine = evaluate(model, x, labels, modes);
   const loaded = createModel(spec, 99);
   loadSafetensors(theirs, loaded, spec);
   const fromTorch = evaluate(loaded, x, labels, modes);
   for (const mode of modes) {
     assertClose(mine[mode], ref.ours[mode], `${family} ${mode}: our weights in torch`);
-    assertClose(fromTorch[mode], ref.theirs[mode], `${family} ${mode}: torch's weights here`);
+    assertClose(fromTorch[mode], ref.theirs[mode], `${family} ${mode}: torch's weights here${dtype === 'fp32' ? '' : ` (${dtype})`}`);
   }
 }
 
@@ -99,5 +108,12 @@ describe('safetensors exchange with PyTorch (same logits and loss within 1e-4 re
     const labels = Int32Array.from([0, 2, 1]);
     exchange('resnet', defaultSpec('resnet18', [3, 16, 16], 5, { width: 8 }), x, labels, ['eval', 'train']);
     exchange('resnet', defaultSpec('resnet50', [3, 16, 16], 5, { width: 4 }), x, labels, ['eval', 'train']);
+  });
+
+  it('half-precision checkpoints: gpt2 in BF16 and resnet in F16 (running statistics too), written by torch and by --save-dtype', () => {
+    const spec = defaultSpec('gpt2-tiny', [8], 61, { layers: 2, width: 32, heads: 4, context: 16 });
+    const x = tokens(2, 8, 61, 4);
+    exchange('gpt2', spec, x, Int32Array.from(x.values(), (v) => (v + 5) % 61), ['eval'], 'bf16');
+    exchange('resnet', defaultSpec('resnet18', [3, 16, 16], 5, { width: 8 }), Tensor.randn([2, 3, 16, 16], new Rng(5)), Int32Array.from([1, 4]), ['eval'], 'f16');
   });
 });
