@@ -1,5 +1,5 @@
 import { Tensor } from '../tensor/tensor.js';
-import { CPU, deviceMemory, type Storage } from '../tensor/storage.js';
+import { CPU, deviceMemory, type Device, type Storage } from '../tensor/storage.js';
 import type { Rng } from '../util/rng.js';
 import { ParamArena } from './arena.js';
 import { decays } from './decay.js';
@@ -96,6 +96,16 @@ export abstract class Module {
   arena(): ParamArena {
     if (!this.arenaCache) this.arenaCache = ParamArena.pack(this.namedParameters(), this.noDecayNames());
     return this.arenaCache;
+  }
+
+  /**
+   * Moves the parameters to `device` by building the arena there (a model is built on the host).
+   * Only before the arena exists, or onto the device it is already on.
+   */
+  to(device: Device): this {
+    if (this.arenaCache && this.arenaCache.device !== device) throw new Error(`module.to(${device}): its arena already lives on ${this.arenaCache.device}`);
+    this.arenaCache ??= ParamArena.pack(this.namedParameters(), this.noDecayNames(), device);
+    return this;
   }
 
   /** Number of trainable scalars. */
