@@ -34,6 +34,13 @@ export abstract class Module {
     return t;
   }
 
+  /** The names of this module's and its children's buffers. */
+  private namedBufferStorages(prefix = ''): string[] {
+    const out = [...this.buffers.keys()].map((n) => prefix + n);
+    for (const [n, c] of this.children) out.push(...c.namedBufferStorages(`${prefix}${n}.`));
+    return out;
+  }
+
   protected registerBuffer(name: string, initial: Float32Array): Storage<Float32Array> {
     const s = deviceMemory(CPU).fromHost(initial);
     this.buffers.set(name, s);
@@ -100,9 +107,13 @@ export abstract class Module {
 
   /**
    * Moves the parameters to `device` by building the arena there (a model is built on the host).
-   * Only before the arena exists, or onto the device it is already on.
+   * Only before the arena exists, or onto the device it is already on. Buffers (batch-norm running
+   * statistics) are host storages registered by the layers: a model holding any is refused for a
+   * device other than the cpu until buffers can move too.
    */
   to(device: Device): this {
+    const held = this.namedBufferStorages();
+    if (device !== CPU && held.length > 0) throw new Error(`module.to(${device}): buffers (${held.slice(0, 3).join(', ')}${held.length > 3 ? ', ...' : ''}) stay on the host; models with buffers do not move to a device yet`);
     if (this.arenaCache && this.arenaCache.device !== device) throw new Error(`module.to(${device}): its arena already lives on ${this.arenaCache.device}`);
     this.arenaCache ??= ParamArena.pack(this.namedParameters(), this.noDecayNames(), device);
     return this;
