@@ -23,6 +23,10 @@ export type BalanceModel = (typeof BALANCE_MODELS)[number];
 export const COMM_BACKENDS = ['auto', 'tcp'] as const;
 export type CommBackend = (typeof COMM_BACKENDS)[number];
 
+/** Where a process trains (train/device.ts): the cpu, a WebGPU adapter, or whichever a measurement finds faster. */
+export const DEVICE_CHOICES = ['cpu', 'gpu', 'auto'] as const;
+export type DeviceChoice = (typeof DEVICE_CHOICES)[number];
+
 export const OPTIMIZERS = ['sgd', 'adam', 'adamw'] as const;
 export const SCHEDULES = ['constant', 'step', 'cosine'] as const;
 export const TOKENIZERS = ['gpt2', 'bytes'] as const;

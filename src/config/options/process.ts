@@ -1,5 +1,5 @@
 /** Options of one run's processes: where results go, engines, threads, deadlines, checkpoints. */
-import { COMM_BACKENDS } from './choices.js';
+import { COMM_BACKENDS, DEVICE_CHOICES } from './choices.js';
 import { appended, backendFlag, nonNegativeInt, oneOf, positiveInt, positiveNumber } from './parsers.js';
 import { choice, toggle, valued } from './spec.js';
 
@@ -14,6 +14,10 @@ export const PROCESS_OPTIONS = {
   backend: valued({
     arg: '<name>', help: 'tensor backend native or js (default: native if built; env SMOLCLUSTER_BACKEND); gloo (torch.distributed\'s spelling of a communication backend) is accepted and means --comm-backend auto, nccl is refused (docs/LAUNCH.md)',
     parse: backendFlag, forward: true,
+  }),
+  device: choice(DEVICE_CHOICES, {
+    arg: '<device>', help: 'where this process trains: cpu, gpu (a WebGPU adapter through the optional webgpu package; fails when there is none) or auto (a hardware GPU a short measurement finds faster, else the cpu; default cpu; docs/GPU.md)',
+    parse: oneOf(DEVICE_CHOICES), forward: true, yaml: [{ file: 'cluster', key: 'device' }],
   }),
   commBackend: choice(COMM_BACKENDS, {
     arg: '<name>', help: 'communication backend: auto (ranks on one host through shared memory, others over TCP) or tcp (every link over TCP; default auto)',

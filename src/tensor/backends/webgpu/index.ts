@@ -38,8 +38,15 @@ export function loadWebGpuBackend(): Promise<WebGpuLoad> {
   return loading;
 }
 
+/** Whether a load has been started (and not closed) in this process. */
+export function webGpuOpened(): boolean {
+  return loading !== null;
+}
+
 /** Destroys the device and drops Dawn's instance, so that the process can exit. */
 export function closeWebGpu(): void {
   opened?.close();
   opened = null;
+  // A later load opens a new device (and registers it in place of this one).
+  loading = null;
 }
