@@ -44,6 +44,9 @@ const MAX_PENDING = 2000;
 
 export const MAX_DISPATCH = 65535;
 
+/** The end of this event-loop turn: setImmediate in Node, a zero timeout in a browser. */
+const afterThisTurn: (fn: () => void) => void = typeof setImmediate === 'function' ? (fn) => setImmediate(fn) : (fn) => setTimeout(fn, 0);
+
 interface Chunk {
   buf: GPUBuffer;
   words: Uint32Array;
@@ -176,7 +179,7 @@ export class GpuStream {
     }
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(() => {
+      afterThisTurn(() => {
         this.flushScheduled = false;
         this.flush();
       });
