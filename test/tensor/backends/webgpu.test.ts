@@ -159,6 +159,14 @@ const CASES: KernelCase[] = [
     },
   },
   {
+    name: 'row kernels past 65,535 rows (the workgroup grid folds into two dimensions): softmax, reduceSum',
+    bufs: (r) => [rnd(r, 70000 * 3), zeros(70000 * 3), zeros(70000)],
+    run: (k, [x, y, s]) => {
+      k.softmax(x, 70000, 3, y);
+      k.reduceSum(x, 70000, 3, 1, s);
+    },
+  },
+  {
     name: 'softmaxCrossEntropy with ignored rows, its in-place gradient and the accumulating backward',
     bufs: (r) => [rnd(r, 60, 3), zeros(60), zeros(1), Float32Array.of(1.7), zeros(60), rnd(r, 60)],
     run: (k, [logits, probs, loss, gy, probs2, gl]) => {
