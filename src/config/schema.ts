@@ -52,6 +52,7 @@ export const clusterConfigSchema = z.object({
   strategy: z.enum(['ps', 'async-ps', 'allreduce']).optional(),
   server_trains: z.boolean().optional(),
   ps_reply: z.enum(['weights', 'gradients']).optional(),
+  device: z.enum(['cpu', 'gpu', 'auto']).optional(),
   // accepted for compatibility with SmolCluster's files, not used here
   buffer_size: z.record(z.string(), z.number()).optional(),
   track_network_metrics: z.boolean().optional(),

@@ -3,6 +3,7 @@
  * The engine and threads, the experiment folder, the dashboard and W&B around the one loop.
  */
 import { fanOut } from '../metrics/fanout.js';
+import { resolveDevice } from '../train/device.js';
 import { ProgressObserver } from '../metrics/progress_observer.js';
 import { openWandb } from '../metrics/wandb.js';
 import { backend, setBackend } from '../tensor/dispatch.js';
@@ -19,6 +20,8 @@ import { type TrainFlags, type WorkerOutcome, checkpointOptions, configFrom, ten
 export async function trainInThisProcess(flags: TrainFlags, onResult: (o: WorkerOutcome) => void = () => {}): Promise<WorkerOutcome> {
   const tensor = tensorBackend(flags.backend);
   if (tensor) setBackend(tensor);
+  const chosenDevice = await resolveDevice(flags.device);
+  if (chosenDevice.note) process.stderr.write(`smolcluster: ${chosenDevice.note}\n`);
   const threads = resolveThreads(flags.threads);
   backend().setThreads(threads);
   const config = configFrom(flags, threads);

@@ -5,6 +5,7 @@
  * their flags and call runWorkerProcess; an --elastic worker runs elastic_worker.ts instead.
  */
 import os from 'node:os';
+import { resolveDevice } from '../train/device.js';
 import { basename } from 'node:path';
 import { balancerFromFlags, rebalanceLine } from '../balance/index.js';
 import { RunOverError } from '../comm/elastic.js';
@@ -80,6 +81,8 @@ async function runPlaced(flags: WorkerFlags, discovered: Discovered | null, star
   const strategyName = flags.strategy ?? 'allreduce';
   const tensor = tensorBackend(flags.backend);
   if (tensor) setBackend(tensor);
+  const chosenDevice = await resolveDevice(flags.device);
+  if (chosenDevice.note) process.stderr.write(`smolcluster: ${chosenDevice.note}\n`);
   const { threads, chosenAlone } = settleThreads(flags, describePlacement(place, sources));
   const config = configFrom(flags, threads);
   checkRunInputs(config);

@@ -36,14 +36,17 @@ export class ParamArena {
     return this.params.device;
   }
 
-  /** `noDecay` names the parameters weight decay skips (default: none, torch's plain behaviour). */
-  static pack(named: [string, Tensor][], noDecay: ReadonlySet<string> = new Set()): ParamArena {
+  /**
+   * `noDecay` names the parameters weight decay skips (default: none, torch's plain behaviour).
+   * `device` (default: the first parameter's) is where the arena lives; parameters still on the cpu
+   * are copied there (a model built on the host, then trained on a GPU).
+   */
+  static pack(named: [string, Tensor][], noDecay: ReadonlySet<string> = new Set(), device: Device = named[0]?.[1].device ?? 'cpu'): ParamArena {
     const entries: ArenaEntry[] = [];
     let total = 0;
-    const device = named[0]?.[1].device ?? 'cpu';
     for (const [name, p] of named) {
       if (p.dtype !== 'float32') throw new Error(`parameter ${name}: arenas hold float32 parameters only`);
-      if (p.device !== device) throw new Error(`parameter ${name} is on ${p.device}, the arena's first parameter on ${device}: one arena per device`);
+      if (p.device !== device && p.device !== 'cpu') throw new Error(`parameter ${name} is on ${p.device}, the arena's first parameter on ${device}: one arena per device`);
       entries.push({ name, shape: p.shape, offset: total, size: p.size, decay: !noDecay.has(name) });
       total += p.size;
     }

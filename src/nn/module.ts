@@ -1,5 +1,5 @@
 import { Tensor } from '../tensor/tensor.js';
-import { CPU, deviceMemory, type Storage } from '../tensor/storage.js';
+import { CPU, deviceMemory, type Device, type Storage } from '../tensor/storage.js';
 import type { Rng } from '../util/rng.js';
 import { ParamArena } from './arena.js';
 import { decays } from './decay.js';
@@ -32,6 +32,13 @@ export abstract class Module {
     this.params.set(name, t);
     if (!decays(t, opts.decay)) this.noDecay.add(name);
     return t;
+  }
+
+  /** The names of this module's and its children's buffers. */
+  private namedBufferStorages(prefix = ''): string[] {
+    const out = [...this.buffers.keys()].map((n) => prefix + n);
+    for (const [n, c] of this.children) out.push(...c.namedBufferStorages(`${prefix}${n}.`));
+    return out;
   }
 
   protected registerBuffer(name: string, initial: Float32Array): Storage<Float32Array> {
@@ -96,6 +103,20 @@ export abstract class Module {
   arena(): ParamArena {
     if (!this.arenaCache) this.arenaCache = ParamArena.pack(this.namedParameters(), this.noDecayNames());
     return this.arenaCache;
+  }
+
+  /**
+   * Moves the parameters to `device` by building the arena there (a model is built on the host).
+   * Only before the arena exists, or onto the device it is already on. Buffers (batch-norm running
+   * statistics) are host storages registered by the layers: a model holding any is refused for a
+   * device other than the cpu until buffers can move too.
+   */
+  to(device: Device): this {
+    const held = this.namedBufferStorages();
+    if (device !== CPU && held.length > 0) throw new Error(`module.to(${device}): buffers (${held.slice(0, 3).join(', ')}${held.length > 3 ? ', ...' : ''}) stay on the host; models with buffers do not move to a device yet`);
+    if (this.arenaCache && this.arenaCache.device !== device) throw new Error(`module.to(${device}): its arena already lives on ${this.arenaCache.device}`);
+    this.arenaCache ??= ParamArena.pack(this.namedParameters(), this.noDecayNames(), device);
+    return this;
   }
 
   /** Number of trainable scalars. */

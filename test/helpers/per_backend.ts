@@ -4,11 +4,13 @@
  * top-level suites and tests is registered once per backend, titled "<name> [<backend>]", with that
  * backend selected while it runs. Nested describes and its inside a suite are node's own (the
  * suite's before hook has selected the backend). float64 tensors run on the backend registered for
- * float64 on the device (js on the cpu), whatever is selected.
+ * float64 on the device (js on the cpu), whatever is selected. These tests read values
+ * synchronously, so they run on the listed backends of the cpu device (list.ts says why and where
+ * a GPU backend is checked instead).
  */
 import { after, before, describe as nodeDescribe, it as nodeIt, test as nodeTest, type TestContext, type TestOptions } from 'node:test';
 import { backend, setBackend } from '../../src/tensor/dispatch.js';
-import { backendList } from '../tensor/backends/list.js';
+import { cpuBackendList } from '../tensor/backends/list.js';
 
 type SuiteFn = () => void;
 type TestFn = (t: TestContext) => void | Promise<void>;
@@ -45,7 +47,7 @@ export function describe(name: string, fnOrOptions: SuiteFn | Options, maybeFn?:
   const fn = (typeof fnOrOptions === 'function' ? fnOrOptions : maybeFn) as SuiteFn;
   const options = typeof fnOrOptions === 'function' ? undefined : fnOrOptions;
   if (depth > 0) return define(name, fn, options);
-  for (const b of backendList().available) {
+  for (const b of cpuBackendList()) {
     const { select, restore } = withBackend(b.name);
     define(`${name} [${b.name}]`, () => {
       before(select);
@@ -59,7 +61,7 @@ function perBackendTest(register: typeof nodeIt, name: string, a?: TestFn | Opti
   const fn = (typeof a === 'function' ? a : b) as TestFn;
   const options = (typeof a === 'function' ? undefined : a) ?? {};
   if (depth > 0) return void register(name, options, fn);
-  for (const be of backendList().available) {
+  for (const be of cpuBackendList()) {
     const { select, restore } = withBackend(be.name);
     register(`${name} [${be.name}]`, options, async (t: TestContext) => {
       select();

@@ -97,7 +97,7 @@ const EVERY_FLAG = [
   '--model', 'mlp', '--hidden', '256,64', '--epochs', '3', '--batch-size', '48', '--lr', '0.0125', '--optimizer', 'adamw',
   '--momentum', '0.85', '--weight-decay', '0.0001', '--schedule', 'step', '--warmup-steps', '7', '--clip-grad-norm', '2.5',
   '--seed', '42', '--eval-every', '11', '--max-steps', '123', '--data-dir', '/data/mnist dir', '--name', 'run-1',
-  '--experiments-dir', '/tmp/exp', '--output', '/tmp/out.json', '--save', '/tmp/model.bin', '--threads', '3', '--backend', 'js', '--comm-backend', 'tcp',
+  '--experiments-dir', '/tmp/exp', '--output', '/tmp/out.json', '--save', '/tmp/model.bin', '--threads', '3', '--backend', 'js', '--comm-backend', 'tcp', '--device', 'auto',
   '--checksum-every', '13', '--timeout', '7.5', '--layers', '3', '--width', '96', '--heads', '6', '--context', '40', '--init', '/tmp/w.safetensors',
   '--dataset', 'synthetic-regression', '--fault', 'slow:rank=1:ms=5',
   '--strategy', 'ps', '--straggler-timeout', '0.25', '--ps-reply', 'gradients', '--server-trains', '--push-every', '3',

@@ -2,20 +2,24 @@
  * Op-level parity of every backend in the conformance list (test/tensor/backends/list.ts) with the
  * reference (js): every op runs on the same float32 inputs under each backend; outputs, input
  * gradients (and batch-norm's running statistics) must agree with the reference's within float32
- * tolerance — the gradient check of a backend against the reference.
+ * tolerance — the gradient check of a backend against the reference. A backend on another device
+ * (webgpu) gets the same inputs copied to its device; values come back with an asynchronous read.
  *
  * A backend of the list that is unavailable here is skipped with the reason — except on CI
  * (CI=true), where a missing required backend is a failure (list.test.ts).
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import {
   Tensor, abs, add, affine, avgPool2d, backward, batchNorm, concat, conv2d, crossEntropy, div, dropout, embedding,
   exp, flatten, gelu, geluErf, globalAvgPool2d, scaledDotProductAttention, layerNorm, linear, log, logSoftmax, matmul, max, maxPool2d, mean, mseLoss, mul,
   neg, permute, pow, powScalar, relu, reshape, setBackend, sigmoid, slice, softmax, sqrt, sub, sum, tanh, transpose,
-  type BackendName, type HostArray, CPU, deviceMemory,
+  type BackendName, type Device, type HostArray, type Storage, CPU, deviceMemory,
 } from '../../src/tensor/index.js';
-import { REFERENCE, backendList } from './backends/list.js';
+import { REFERENCE, backendList, closeDeviceBackends, loadDeviceBackends } from './backends/list.js';
+
+// The GPU backends of the list join here: this test reads outputs and gradients asynchronously.
+await loadDeviceBackends();
 import { Rng, assertClose, awayFromZero, distinct, labels, randn, uniform } from '../helpers/tensors.js';
 
 const RTOL = 1e-4;
@@ -26,7 +30,7 @@ interface Case {
   /** float32 inputs (all get requiresGrad unless listed in `frozen`). */
   inputs: (r: Rng) => Tensor[];
   /** The op; `extras` are buffers to compare besides output and gradients (e.g. running stats). */
-  run: (...xs: Tensor[]) => { out: Tensor; extras?: HostArray[] };
+  run: (...xs: Tensor[]) => { out: Tensor; extras?: Storage[] };
   frozen?: number[];
 }
 
@@ -35,10 +39,14 @@ const rn = (s: number[], scale = 1) => (r: Rng): Tensor => randn(s, r, f32, scal
 const op1 = (fn: (x: Tensor) => Tensor) => (x: Tensor) => ({ out: fn(x) });
 const op2 = (fn: (a: Tensor, b: Tensor) => Tensor) => (a: Tensor, b: Tensor) => ({ out: fn(a, b) });
 
+/** The device the case's tensors live on (the backend under test's). */
+let caseDevice: Device = CPU;
+
 function bnState(C: number, training: boolean) {
   const runningMean = new Float32Array(C).map((_, i) => 0.1 * i);
   const runningVar = new Float32Array(C).map((_, i) => 1 + 0.2 * i);
-  return { runningMean: deviceMemory(CPU).fromHost(runningMean), runningVar: deviceMemory(CPU).fromHost(runningVar), momentum: 0.1, eps: 1e-5, training };
+  const memory = deviceMemory(caseDevice);
+  return { runningMean: memory.fromHost(runningMean), runningVar: memory.fromHost(runningVar), momentum: 0.1, eps: 1e-5, training };
 }
 
 const CASES: Case[] = [
@@ -154,21 +162,21 @@ const CASES: Case[] = [
     name: 'batchNorm training [N, C, H, W]', inputs: (r) => [rn([4, 3, 5, 5], 2)(r), uniform([3], r, 0.5, 1.5, f32), rn([3])(r)],
     run: (x, g, b) => {
       const st = bnState(3, true);
-      return { out: batchNorm(x, g, b, st), extras: [st.runningMean.readSync(), st.runningVar.readSync()] };
+      return { out: batchNorm(x, g, b, st), extras: [st.runningMean, st.runningVar] };
     },
   },
   {
     name: 'batchNorm training [N, C]', inputs: (r) => [rn([8, 5], 2)(r), uniform([5], r, 0.5, 1.5, f32), rn([5])(r)],
     run: (x, g, b) => {
       const st = bnState(5, true);
-      return { out: batchNorm(x, g, b, st), extras: [st.runningMean.readSync(), st.runningVar.readSync()] };
+      return { out: batchNorm(x, g, b, st), extras: [st.runningMean, st.runningVar] };
     },
   },
   {
     name: 'batchNorm eval', inputs: (r) => [rn([4, 3, 2, 2])(r), uniform([3], r, 0.5, 1.5, f32), rn([3])(r)],
     run: (x, g, b) => {
       const st = bnState(3, false);
-      return { out: batchNorm(x, g, b, st), extras: [st.runningMean.readSync(), st.runningVar.readSync()] };
+      return { out: batchNorm(x, g, b, st), extras: [st.runningMean, st.runningVar] };
     },
   },
   { name: 'layerNorm', inputs: (r) => [rn([6, 16], 2)(r), uniform([16], r, 0.5, 1.5, f32), rn([16])(r)], run: (x, g, b) => ({ out: layerNorm(x, g, b) }) },
@@ -183,20 +191,25 @@ interface Result {
   extras: Float32Array[];
 }
 
-function runOn(name: BackendName, c: Case): Result {
-  assert.equal(setBackend(name).name, name);
-  const inputs = c.inputs(new Rng(2024));
+async function runOn(name: BackendName, c: Case): Promise<Result> {
+  const b = setBackend(name);
+  assert.equal(b.name, name);
+  caseDevice = b.device;
+  // Made on the cpu, then copied to the backend's device (a no-op on the cpu).
+  const inputs = c.inputs(new Rng(2024)).map((t) => (b.device === CPU ? t : Tensor.from(t.values(), t.shape, t.dtype, b.device)));
   inputs.forEach((t, i) => {
     assert.equal(t.dtype, 'float32');
     t.requiresGrad = !(c.frozen ?? []).includes(i);
   });
   const { out, extras = [] } = c.run(...inputs);
-  const result: Result = { out: Float32Array.from(out.values()), grads: [], extras: extras.map((e) => Float32Array.from(e)) };
+  const result: Result = { out: Float32Array.from(await out.read()), grads: [], extras: [] };
+  for (const e of extras) result.extras.push(Float32Array.from(await e.read()));
   const rng = new Rng(99);
   const R = new Float32Array(out.size);
   for (let i = 0; i < R.length; i++) R[i] = rng.normal();
-  backward(out, R);
-  result.grads = inputs.map((t) => (t.grad ? Float32Array.from(t.grad.readSync()) : null));
+  backward(out, b.device === CPU ? R : deviceMemory(b.device).fromHost(R));
+  for (const t of inputs) result.grads.push(t.grad ? Float32Array.from(await t.grad.read()) : null);
+  caseDevice = CPU;
   return result;
 }
 
@@ -209,13 +222,14 @@ function tolerances(ref: Float32Array): { rtol: number; atol: number } {
 const { available, missing } = backendList();
 
 describe('backend parity with the reference (float32, forward and gradients)', () => {
+  after(closeDeviceBackends);
   for (const m of missing) it(`${m.name}: skipped, unavailable here`, { skip: m.reason }, () => {});
   for (const b of available.filter((x) => x.name !== REFERENCE)) {
     for (const c of CASES) {
-      it(`${c.name} [${b.name}]`, () => {
+      it(`${c.name} [${b.name}]`, async () => {
         try {
-          const ref = runOn(REFERENCE, c);
-          const got = runOn(b.name, c);
+          const ref = await runOn(REFERENCE, c);
+          const got = await runOn(b.name, c);
           assertClose(got.out, ref.out, { ...tolerances(ref.out), msg: `${c.name}: forward` });
           ref.grads.forEach((g, i) => {
             const n = got.grads[i];

@@ -34,6 +34,10 @@ export const PRECISION_CHOICES = ['fp32', 'bf16', 'auto'] as const satisfies rea
 /** The dtypes `--save x.safetensors` writes floating-point tensors in (nn/interchange/safetensors.ts). */
 export const SAVE_DTYPES = ['fp32', 'bf16', 'f16'] as const;
 
+/** Where a process trains (train/device.ts): the cpu, a WebGPU adapter, or whichever a measurement finds faster. */
+export const DEVICE_CHOICES = ['cpu', 'gpu', 'auto'] as const;
+export type DeviceChoice = (typeof DEVICE_CHOICES)[number];
+
 export const OPTIMIZERS = ['sgd', 'adam', 'adamw'] as const;
 export const SCHEDULES = ['constant', 'step', 'cosine'] as const;
 export const TOKENIZERS = ['gpt2', 'bytes'] as const;

@@ -1,5 +1,5 @@
 /** Options of one run's processes: where results go, engines, threads, deadlines, checkpoints. */
-import { COMM_BACKENDS, PRECISION_CHOICES, SAVE_DTYPES } from './choices.js';
+import { COMM_BACKENDS, DEVICE_CHOICES, PRECISION_CHOICES, SAVE_DTYPES } from './choices.js';
 import { appended, backendFlag, nonNegativeInt, oneOf, positiveInt, positiveNumber } from './parsers.js';
 import { choice, toggle, valued } from './spec.js';
 
@@ -21,6 +21,10 @@ export const PROCESS_OPTIONS = {
   precision: choice(PRECISION_CHOICES, {
     arg: '<name>', help: 'compute precision: fp32, bf16 (matmul, convolution and attention in bfloat16 with fp32 accumulation; fp32 master weights and optimizer) or auto (bf16 where the CPU has bf16 instructions and a start-up measurement finds it faster; docs/PRECISION.md). Default fp32',
     parse: oneOf(PRECISION_CHOICES), forward: true, config: true, yaml: [{ file: 'nn', key: 'precision' }],
+  }),
+  device: choice(DEVICE_CHOICES, {
+    arg: '<device>', help: 'where this process trains: cpu, gpu (a WebGPU adapter through the optional webgpu package; fails when there is none) or auto (a hardware GPU a short measurement finds faster, else the cpu; default cpu; docs/GPU.md)',
+    parse: oneOf(DEVICE_CHOICES), forward: true, yaml: [{ file: 'cluster', key: 'device' }],
   }),
   commBackend: choice(COMM_BACKENDS, {
     arg: '<name>', help: 'communication backend: auto (ranks on one host through shared memory, others over TCP) or tcp (every link over TCP; default auto)',

@@ -31,7 +31,7 @@ export function accumulateBroadcastGrad(g: DeviceBuffer, outShape: readonly numb
 
 function binaryForward(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
   const shape = broadcastShapes(op, a.shape, b.shape);
-  const out = Tensor.zeros(shape, a.dtype);
+  const out = Tensor.zeros(shape, a.dtype, a.device);
   kernelsFor(a).binary(op, a.buffer, broadcastStrides(a.shape, shape), b.buffer, broadcastStrides(b.shape, shape), out.buffer, shape);
   return out;
 }
@@ -123,7 +123,7 @@ export function pow(x: Tensor, y: Operand): Tensor {
 }
 
 export function powScalar(x: Tensor, p: number): Tensor {
-  const out = Tensor.zeros(x.shape, x.dtype);
+  const out = Tensor.zeros(x.shape, x.dtype, x.device);
   const k = kernelsFor(x);
   k.powScalar(x.buffer, p, out.buffer);
   return record(out, 'powScalar', [x], (gy) => {
@@ -141,14 +141,14 @@ export function powScalar(x: Tensor, p: number): Tensor {
 
 /** x * scale + shift with scalar constants. */
 export function affine(x: Tensor, scale: number, shift = 0): Tensor {
-  const out = Tensor.zeros(x.shape, x.dtype);
+  const out = Tensor.zeros(x.shape, x.dtype, x.device);
   const k = kernelsFor(x);
   k.affine(x.buffer, scale, shift, out.buffer);
   return record(out, 'affine', [x], (gy) => k.axpy(scale, gy, x.ensureGrad()));
 }
 
 function unaryOp(op: UnaryOp, x: Tensor): Tensor {
-  const out = Tensor.zeros(x.shape, x.dtype);
+  const out = Tensor.zeros(x.shape, x.dtype, x.device);
   const k = kernelsFor(x);
   k.unary(op, x.buffer, out.buffer);
   if (!needsGrad(x)) return out;

@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { registeredBackends } from '../../../src/tensor/dispatch.js';
-import { BACKEND_NAMES, REFERENCE, REQUIRED_ON_CI, backendList } from './list.js';
+import { BACKEND_NAMES, REFERENCE, REQUIRED_ON_CI, backendList, closeDeviceBackends, loadDeviceBackends } from './list.js';
+
+await loadDeviceBackends();
 
 describe('the conformance list of backends', () => {
+  after(closeDeviceBackends);
   const { available, missing } = backendList();
 
   it('has the reference (js) first, always available, running float32 and float64 on the cpu', () => {

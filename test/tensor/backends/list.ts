@@ -7,17 +7,31 @@
  * js is the reference and always first. A backend that cannot load here (native without its addon)
  * is left out with its reason — except on CI (CI=true), where a backend in REQUIRED_ON_CI that is
  * missing is a failing test (list.test.ts).
+ *
+ * A backend on another device than the cpu (webgpu) loads asynchronously and holds a GPU device
+ * that keeps the process alive: only files that `await loadDeviceBackends()` (and close it after)
+ * see it. Its storages refuse synchronous reads, so the per-backend op tests (per_backend.ts, which
+ * read values synchronously) run on the cpu backends only; a device backend is checked by the
+ * parity test here (outputs and gradients read asynchronously) and by its kernel test.
  */
 import type { Backend } from '../../../src/tensor/backend.js';
 import { backend, setBackend } from '../../../src/tensor/dispatch.js';
+import { closeWebGpu } from '../../../src/tensor/backends/webgpu/index.js';
+import { loadWebGpuForTests } from '../../helpers/webgpu.js';
 
 export const REFERENCE = 'js';
 
 /** The backends under test, reference first. */
-export const BACKEND_NAMES: readonly string[] = [REFERENCE, 'native'];
+export const BACKEND_NAMES: readonly string[] = [REFERENCE, 'native', 'webgpu'];
 
-/** Backends a CI machine must be able to run. */
-export const REQUIRED_ON_CI: readonly string[] = ['native'];
+/** Backends a CI machine must be able to run (webgpu on SwiftShader: .ci/run sets VK_ICD_FILENAMES). */
+export const REQUIRED_ON_CI: readonly string[] = ['native', 'webgpu'];
+
+/** Backends that live on a device of their own, loaded by loadDeviceBackends. */
+const DEVICE_BACKENDS: readonly string[] = ['webgpu'];
+
+/** Why a device backend is missing, once its load was tried in this process. */
+const deviceReasons = new Map<string, string>();
 
 export interface BackendList {
   /** Loaded and registered, in BACKEND_NAMES order. */
@@ -34,6 +48,10 @@ export function backendList(): BackendList {
   const before = backend();
   const list: BackendList = { available: [], missing: [] };
   for (const name of BACKEND_NAMES) {
+    if (DEVICE_BACKENDS.includes(name) && deviceReasons.has(name)) {
+      list.missing.push({ name, reason: deviceReasons.get(name)! });
+      continue;
+    }
     try {
       list.available.push(setBackend(name));
     } catch (e) {
@@ -43,4 +61,22 @@ export function backendList(): BackendList {
   setBackend(before.name);
   cached = list;
   return list;
+}
+
+/** Loads the device backends (webgpu) into this process; call closeDeviceBackends() when done. */
+export async function loadDeviceBackends(): Promise<void> {
+  const load = await loadWebGpuForTests();
+  if (load.reason) deviceReasons.set('webgpu', load.reason);
+  else deviceReasons.delete('webgpu');
+  cached = null;
+}
+
+/** Releases the GPU device so that the process can exit. */
+export function closeDeviceBackends(): void {
+  closeWebGpu();
+}
+
+/** The listed backends on the cpu device (the ones the synchronous per-backend op tests run on). */
+export function cpuBackendList(): Backend[] {
+  return backendList().available.filter((b) => b.device === 'cpu');
 }

@@ -1,0 +1,236 @@
+/// <reference types="@webgpu/types" />
+import type {
+  AdamHyper, AttentionGeometry, Backend, BinaryOp, Conv2dGeometry, Kernels, Pool2dGeometry, SgdHyper, UnaryOp,
+} from '../../backend.js';
+import type { DeviceBuffer } from '../../storage.js';
+import { Rng } from '../../../util/rng.js';
+import { GpuStream, groupsFor, type GpuBuf, type KernelSpec } from './stream.js';
+import { WEBGPU, bindIndex, deviceIndex, gpuMemory } from './storage.js';
+import * as E from './wgsl_elementwise.js';
+import * as N from './wgsl_nn.js';
+import type { OpenedGpu } from './loader.js';
+
+type B = GpuBuf;
+type Param = number | readonly number[];
+
+/** Workgroups of ELEM kernels (256 invocations) over n elements. */
+const elem = (n: number): [number, number] => groupsFor(n, 256);
+/** One workgroup per row. */
+const rows = (n: number): [number, number] => groupsFor(n, 1);
+
+const MAX_DIMS = 8;
+
+/**
+ * The WebGPU backend: the Kernels contract over GPU buffers, every kernel a WGSL compute shader
+ * recorded into the device's stream (stream.ts). What runs on the host: the dropout mask and the
+ * random initialisers (drawn from the Rng's xoshiro128** stream on the host, bit for bit like js,
+ * and uploaded), and the upload of host index arrays (labels, token ids). Attention is composed of
+ * this backend's GEMM and softmax kernels (the probabilities are materialised, as on the cpu).
+ */
+export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; adapterName: string } {
+  const stream = new GpuStream(gpu.device);
+  const memory = gpuMemory(stream);
+  const run = (spec: KernelSpec, bufs: B[], params: Param[], groups: readonly [number, number?, number?]): void =>
+    stream.dispatch(spec, bufs, params, groups);
+  const temp = (n: number): B => memory.allocBuf(n);
+
+  /** An index array as a GPU buffer: the one a GPU kernel wrote, else the host values uploaded. */
+  const indices = (ix: Int32Array): B => {
+    const known = deviceIndex(ix);
+    if (known) return known;
+    return { gpu: stream.upload(ix), offset: 0, length: ix.length };
+  };
+  /** A GPU buffer for indices a kernel writes; the host array becomes its placeholder. */
+  const indexOut = (ix: Int32Array): B => {
+    const known = deviceIndex(ix);
+    if (known) return known;
+    const buf = temp(ix.length);
+    bindIndex(ix, buf);
+    return buf;
+  };
+  /** Host values written into a GPU buffer, in stream order. */
+  const writeHost = (dst: B, values: Float32Array): void => {
+    const staging = stream.upload(values, GPUBufferUsage.COPY_SRC);
+    stream.copy(staging, 0, dst.gpu, dst.offset * 4, values.byteLength);
+  };
+  const checkDims = (what: string, nd: number): void => {
+    if (nd > MAX_DIMS) throw new Error(`webgpu ${what}: ${nd} dimensions (at most ${MAX_DIMS})`);
+  };
+
+  const gemm = (
+    transA: boolean, transB: boolean, M: number, Nn: number, K: number, alpha: number,
+    A: B, strideA: number, Bm: B, strideB: number, beta: number, C: B, strideC: number, batch: number, bias?: B | null,
+  ): void => {
+    run(N.gemm, [A, Bm, C, bias ?? C], [M, Nn, K, transA ? 1 : 0, transB ? 1 : 0, alpha, beta, strideA, strideB, strideC, bias ? 1 : 0],
+      [Math.ceil(Nn / N.GEMM_TILE), Math.ceil(M / N.GEMM_TILE), batch]);
+  };
+  const softmaxRows = (x: B, nRows: number, cols: number, out: B, log: boolean, causal = false, tq = 1): void =>
+    run(E.softmax, [x, out], [nRows, cols, log ? 1 : 0, causal ? 1 : 0, tq], rows(nRows));
+  const mul = (a: B, b: B, out: B, n: number): void => run(E.binary, [a, b, out], [n, 1, 2, [n], [1], [1]], elem(n));
+  const convG = (g: Conv2dGeometry): number[] =>
+    [g.batch, g.inC, g.inH, g.inW, g.outC, g.kH, g.kW, g.strideH, g.strideW, g.padH, g.padW, g.outH, g.outW];
+  const poolG = (g: Pool2dGeometry): number[] =>
+    [g.batch, g.channels, g.inH, g.inW, g.kH, g.kW, g.strideH, g.strideW, g.padH, g.padW, g.outH, g.outW];
+  const drawn = (n: number, draw: () => number): Float32Array => {
+    const v = new Float32Array(n);
+    for (let i = 0; i < n; i++) v[i] = draw();
+    return v;
+  };
+
+  const kernels: Kernels<B> = {
+    gemm,
+    subBuffer: (x, offset, length) => ({ gpu: x.gpu, offset: x.offset + offset, length }),
+    unary: (op: UnaryOp, x, out) => run(E.unary, [x, out], [out.length, E.UNARY_CODES.indexOf(op)], elem(out.length)),
+    unaryBackward: (op: UnaryOp, x, y, gy, gx) => run(E.unaryBackward, [x, y, gy, gx], [gx.length, E.UNARY_CODES.indexOf(op)], elem(gx.length)),
+    binary(op: BinaryOp, a, aStrides, b, bStrides, out, shape) {
+      checkDims('binary', shape.length);
+      run(E.binary, [a, b, out], [out.length, shape.length, E.BINARY_CODES.indexOf(op), shape, aStrides, bStrides], elem(out.length));
+    },
+    affine: (x, scale, shift, out) => run(E.affine, [x, out], [out.length, scale, shift], elem(out.length)),
+    powScalar: (x, p, out) => run(E.powScalar, [x, out], [out.length, p], elem(out.length)),
+    axpy: (alpha, x, y) => run(E.axpy, [x, y], [y.length, alpha], elem(y.length)),
+    addInto: (y, x) => run(E.axpy, [x, y], [y.length, 1], elem(y.length)),
+    fill: (x, value) => run(E.fill, [x], [x.length, value], elem(x.length)),
+    dropoutMask(state, p, keep, out) {
+      const rng = new Rng(0);
+      rng.setState({ words: Array.from(state), spareNormal: null });
+      writeHost(out, drawn(out.length, () => (rng.uniform() < p ? 0 : keep)));
+      state.set(rng.getState().words.map((w) => w | 0));
+    },
+    sumSquares(x, divisor, out) {
+      const parts = Math.max(1, Math.min(1024, Math.ceil(x.length / 4096)));
+      const partial = temp(parts);
+      run(E.sumSquaresPartial, [x, partial], [x.length, parts * 64], [parts]);
+      run(E.sumFinal, [partial, out], [parts, divisor], [1]);
+    },
+    mseLossBackward(diff, gy, n, gPred, gTarget) {
+      if (gPred) run(E.scaledByGy, [diff, gy, gPred], [gPred.length, 2 / n], elem(gPred.length));
+      if (gTarget) run(E.scaledByGy, [diff, gy, gTarget], [gTarget.length, -2 / n], elem(gTarget.length));
+    },
+    fillNormal: (x, rng, std) => writeHost(x, drawn(x.length, () => std * rng.normal())),
+    fillUniform: (x, rng, low, high) => writeHost(x, drawn(x.length, () => low + (high - low) * rng.uniform())),
+    powBackward(a, b, y, gy, ga, gb) {
+      if (ga) run(E.powBackwardA, [a, b, gy, ga], [ga.length], elem(ga.length));
+      if (gb) run(E.powBackwardB, [a, y, gy, gb], [gb.length], elem(gb.length));
+    },
+    stridedCopy(src, srcOffset, srcStrides, dst, dstOffset, dstStrides, shape, accumulate) {
+      checkDims('stridedCopy', shape.length);
+      const n = shape.reduce((p, s) => p * s, 1);
+      run(E.stridedCopy, [src, dst], [n, shape.length, accumulate ? 1 : 0, srcOffset, dstOffset, shape, srcStrides, dstStrides], elem(n));
+    },
+    reduceSum: (x, outer, n, inner, out) => run(E.reduceSum, [x, out], [outer * inner, n, inner], rows(outer * inner)),
+    reduceMax: (x, outer, n, inner, out, argmax) =>
+      run(E.reduceMax, [x, out, indexOut(argmax)], [outer * inner, n, inner], rows(outer * inner)),
+    reduceMaxBackward: (gy, argmax, outer, n, inner, gx) =>
+      run(E.reduceMaxBackward, [gy, indices(argmax), gx], [outer * inner, n, inner], elem(outer * inner)),
+    softmax: (x, r, c, out) => softmaxRows(x, r, c, out, false),
+    softmaxBackward: (y, gy, r, c, gx) => run(E.softmaxBackward, [y, gy, gx], [r, c, 0], rows(r)),
+    logSoftmax: (x, r, c, out) => softmaxRows(x, r, c, out, true),
+    logSoftmaxBackward: (y, gy, r, c, gx) => run(E.softmaxBackward, [y, gy, gx], [r, c, 1], rows(r)),
+    softmaxCrossEntropy(logits, labels, r, c, probs, probScale, loss) {
+      const lab = indices(labels);
+      const rowLoss = temp(r);
+      run(E.crossEntropyRows, [logits, lab, probs, rowLoss], [r, c, probScale], rows(r));
+      run(E.crossEntropyMean, [rowLoss, lab, loss], [r], [1]);
+    },
+    crossEntropyGradientInPlace: (p, labels, r, c, gy, counted) =>
+      run(E.crossEntropyGradient, [p, indices(labels), gy], [r * c, c, counted], elem(r * c)),
+    softmaxCrossEntropyBackward: (p, labels, r, c, scale, gx) =>
+      run(E.crossEntropyBackward, [p, indices(labels), gx], [r * c, c, scale], elem(r * c)),
+    conv2d(g, x, w, bias, y) {
+      const n = g.batch * g.outC * g.outH * g.outW;
+      run(N.conv2d, [x, w, bias ?? w, y], [n, bias ? 1 : 0, convG(g)], elem(n));
+    },
+    conv2dBackward(g, x, w, gy, gx, gw, gBias, setGx) {
+      if (gx) {
+        const n = g.batch * g.inC * g.inH * g.inW;
+        run(N.conv2dBackwardInput, [gy, w, gx], [n, setGx ? 1 : 0, convG(g)], elem(n));
+      }
+      const nw = g.outC * g.inC * g.kH * g.kW;
+      run(N.conv2dBackwardWeight, [x, gy, gw], [nw, convG(g)], rows(nw));
+      if (gBias) run(N.channelSum, [gy, gBias], [g.batch, g.outC, g.outH * g.outW], rows(g.outC));
+    },
+    maxPool2d: (g, x, y, argmax) => run(N.pool2d, [x, y, indexOut(argmax)], [y.length, 0, poolG(g)], elem(y.length)),
+    maxPool2dRelu: (g, x, y, argmax) => run(N.pool2d, [x, y, indexOut(argmax)], [y.length, 1, poolG(g)], elem(y.length)),
+    maxPool2dBackward: (g, gy, argmax, gx) => run(N.pool2dBackward, [gy, indices(argmax), gx], [gx.length, 0, 0, poolG(g)], elem(gx.length)),
+    maxPool2dBackwardSet: (g, gy, argmax, gx) => run(N.pool2dBackward, [gy, indices(argmax), gx], [gx.length, 0, 1, poolG(g)], elem(gx.length)),
+    avgPool2d: (g, x, y) => run(N.pool2d, [x, y, y], [y.length, 2, poolG(g)], elem(y.length)),
+    avgPool2dBackward: (g, gy, gx) => run(N.pool2dBackward, [gy, gy, gx], [gx.length, 2, 0, poolG(g)], elem(gx.length)),
+    batchNorm(x, outer, C, inner, gamma, beta, runningMean, runningVar, training, momentum, eps, y, mean, invStd, relu) {
+      if (training) run(N.batchNormStats, [x, mean, invStd, runningMean, runningVar], [outer, C, inner, momentum, eps], rows(C));
+      else run(N.batchNormEvalStats, [runningMean, runningVar, mean, invStd], [C, eps], elem(C));
+      run(N.batchNormApply, [x, gamma, beta, mean, invStd, y], [y.length, C, inner, relu ? 1 : 0], elem(y.length));
+    },
+    batchNormBackward(x, outer, C, inner, gamma, mean, invStd, gy, gx, gGamma, gBeta, setGx, reluY) {
+      const sums = temp(2 * C);
+      const masked = reluY ? 1 : 0;
+      run(N.batchNormGradSums, [x, gy, mean, invStd, reluY ?? gy, sums, gGamma, gBeta], [outer, C, inner, masked], rows(C));
+      run(N.batchNormGradInput, [x, gy, gamma, mean, invStd, reluY ?? gy, sums, gx], [x.length, C, inner, masked, setGx ? 1 : 0, outer * inner], elem(x.length));
+    },
+    batchNormEvalBackward(x, outer, C, inner, gamma, mean, invStd, gy, gx, gGamma, gBeta) {
+      run(N.batchNormEvalGradSums, [x, gy, mean, invStd, gGamma, gBeta], [outer, C, inner], rows(C));
+      if (gx) run(N.batchNormEvalGradInput, [gy, gamma, invStd, gx], [gx.length, C, inner], elem(gx.length));
+    },
+    layerNorm: (x, r, c, gamma, beta, eps, y, mean, invStd) => run(N.layerNorm, [x, gamma, beta, y, mean, invStd], [r, c, eps], rows(r)),
+    layerNormBackward(x, r, c, gamma, mean, invStd, gy, gx, gGamma, gBeta) {
+      run(N.layerNormGradInput, [x, gamma, mean, invStd, gy, gx], [r, c], rows(r));
+      run(N.layerNormGradParams, [x, mean, invStd, gy, gGamma, gBeta], [r, c], rows(c));
+    },
+    embedding: (table, ids, dim, out) => run(N.embedding, [table, indices(ids), out], [ids.length * dim, dim], elem(ids.length * dim)),
+    embeddingBackward: (gy, ids, dim, gTable) => run(N.embeddingBackward, [gy, indices(ids), gTable], [ids.length, dim], elem(dim)),
+    attention(g: AttentionGeometry, q, k, v, dropMask, out, probs) {
+      const { bh, tq, tk, d, dv } = g;
+      gemm(false, true, tq, tk, d, g.scale, q, tq * d, k, tk * d, 0, probs, tq * tk, bh);
+      softmaxRows(probs, bh * tq, tk, probs, false, g.causal, tq);
+      let weights = probs;
+      if (dropMask) {
+        weights = temp(bh * tq * tk);
+        mul(probs, dropMask, weights, bh * tq * tk);
+      }
+      gemm(false, false, tq, dv, tk, 1, weights, tq * tk, v, tk * dv, 0, out, tq * dv, bh);
+    },
+    attentionBackward(g: AttentionGeometry, q, k, v, probs, dropMask, gy, gq, gk, gv) {
+      const { bh, tq, tk, d, dv } = g;
+      const n = bh * tq * tk;
+      let weights = probs;
+      if (dropMask) {
+        weights = temp(n);
+        mul(probs, dropMask, weights, n);
+      }
+      if (gv) gemm(true, false, tk, dv, tq, 1, weights, tq * tk, gy, tq * dv, 1, gv, tk * dv, bh);
+      if (!gq && !gk) return;
+      const dP = temp(n);
+      gemm(false, true, tq, tk, dv, 1, gy, tq * dv, v, tk * dv, 0, dP, tq * tk, bh);
+      if (dropMask) mul(dP, dropMask, dP, n);
+      const dS = temp(n);
+      run(E.softmaxBackward, [probs, dP, dS], [bh * tq, tk, 0], rows(bh * tq));
+      if (gq) gemm(false, false, tq, d, tk, g.scale, dS, tq * tk, k, tk * d, 1, gq, tq * d, bh);
+      if (gk) gemm(true, false, tk, d, tq, g.scale, dS, tq * tk, q, tq * d, 1, gk, tk * d, bh);
+    },
+    sgdStep(param, grad, momentumBuf, h: SgdHyper) {
+      run(N.sgd, [param, grad, momentumBuf ?? grad],
+        [param.length, h.lr, h.momentum, h.dampening, h.weightDecay, h.nesterov ? 1 : 0, h.firstStep ? 1 : 0, momentumBuf ? 1 : 0], elem(param.length));
+    },
+    adamStep(param, grad, m, v, h: AdamHyper) {
+      const bc1 = 1 - Math.pow(h.beta1, h.step);
+      const bc2 = 1 - Math.pow(h.beta2, h.step);
+      run(N.adam, [param, grad, m, v], [param.length, h.beta1, h.beta2, h.eps, h.lr / bc1, Math.sqrt(bc2),
+        h.decoupled ? 1 - h.lr * h.weightDecay : 1, h.decoupled ? 0 : h.weightDecay], elem(param.length));
+    },
+  };
+
+  const a = gpu.summary;
+  const adapterName = [a.vendor, a.architecture, a.description].filter(Boolean).join(' ') || 'unknown adapter';
+  return Object.assign(kernels as unknown as Kernels<DeviceBuffer>, {
+    name: 'webgpu',
+    device: WEBGPU,
+    dtypes: ['float32'] as const,
+    description: `WGSL compute shaders on ${adapterName} (Dawn)`,
+    multithreaded: false,
+    setThreads: (): void => {},
+    getThreads: (): number => 1,
+    stream,
+    adapterName,
+    memory,
+  });
+}

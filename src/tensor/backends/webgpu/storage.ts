@@ -1,0 +1,115 @@
+/// <reference types="@webgpu/types" />
+import type { DType, DeviceBuffer, DeviceMemory, HostArray, Storage } from '../../storage.js';
+import type { GpuBuf, GpuStream } from './stream.js';
+
+/** The device id of the WebGPU backend's memory. */
+export const WEBGPU = 'webgpu';
+
+const USAGE = (): number => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+
+/**
+ * A storage in GPU memory: a view [offset, offset + size) of one GPUBuffer (an arena's views share
+ * it). Values cross to the host only through `read()` (asynchronous: the stream is submitted and
+ * the copy mapped); `readSync()` is refused. float64 storages (a sum of squares, which the cpu
+ * accumulates in float64) are float32 on the GPU — WGSL has no f64 — and are widened on read.
+ */
+class GpuStorage<H extends HostArray> implements Storage<H> {
+  readonly device = WEBGPU;
+  readonly buffer: DeviceBuffer;
+
+  constructor(
+    private readonly stream: GpuStream,
+    private readonly gpu: GPUBuffer,
+    readonly dtype: DType,
+    private readonly offset: number,
+    readonly size: number,
+    private readonly root: boolean,
+  ) {
+    const view: GpuBuf = { gpu, offset, length: size };
+    this.buffer = view as unknown as DeviceBuffer;
+  }
+
+  get byteLength(): number {
+    return this.size * 4;
+  }
+
+  async read(): Promise<H> {
+    const bytes = await this.stream.read(this.gpu, this.offset * 4, this.size * 4);
+    const f32 = new Float32Array(bytes);
+    return (this.dtype === 'float64' ? Float64Array.from(f32) : f32) as H;
+  }
+
+  readSync(): H {
+    throw new Error('webgpu: readSync() is not possible on a GPU storage (the host cannot map GPU memory synchronously): use await storage.read()');
+  }
+
+  write(values: ArrayLike<number>, offset = 0): void {
+    if (offset < 0 || offset + values.length > this.size) {
+      throw new RangeError(`storage write: ${values.length} values at offset ${offset} do not fit ${this.size} elements`);
+    }
+    if (values.length === 0) return;
+    const data = values instanceof Float32Array ? values : Float32Array.from(values);
+    const staging = this.stream.upload(data, GPUBufferUsage.COPY_SRC);
+    this.stream.copy(staging, 0, this.gpu, (this.offset + offset) * 4, data.byteLength);
+  }
+
+  zero(): void {
+    this.stream.clear(this.gpu, this.offset * 4, this.size * 4);
+  }
+
+  view(offset: number, size: number): Storage<H> {
+    if (offset < 0 || size < 0 || offset + size > this.size) {
+      throw new RangeError(`storage view [${offset}, ${offset + size}) is outside ${this.size} elements`);
+    }
+    return new GpuStorage(this.stream, this.gpu, this.dtype, this.offset + offset, size, false);
+  }
+
+  dispose(): void {
+    if (this.root) this.stream.release(this.gpu);
+  }
+}
+
+/** The 'webgpu' device's allocator over one stream. */
+export function gpuMemory(stream: GpuStream): DeviceMemory & { allocBuf(n: number): GpuBuf } {
+  const alloc = (dtype: DType, n: number): Storage => {
+    const gpu = stream.device.createBuffer({ size: Math.max(4, n * 4), usage: USAGE() });
+    return new GpuStorage(stream, gpu, dtype, 0, n, true);
+  };
+  return {
+    device: WEBGPU,
+    alloc,
+    allocBuf: (n: number): GpuBuf => alloc('float32', n).buffer as unknown as GpuBuf,
+    fromHost<H extends HostArray>(values: H): Storage<H> {
+      const s = alloc(values instanceof Float64Array ? 'float64' : 'float32', values.length);
+      s.write(values);
+      return s as Storage<H>;
+    },
+    int32View(storage: Storage): Int32Array {
+      return indexView(storage.buffer as unknown as GpuBuf);
+    },
+  };
+}
+
+/**
+ * Index buffers (argmax, labels, token ids) are host Int32Arrays in the kernel contract today. An
+ * index a GPU kernel writes (argmax) stays on the GPU: the host array handed out for it is a
+ * placeholder (its values are never filled) that maps to the GPU buffer holding the indices, so
+ * the backward finds them there. Any other host array (labels, ids) is uploaded per call.
+ */
+const onDevice = new WeakMap<Int32Array, GpuBuf>();
+
+export function indexView(buf: GpuBuf): Int32Array {
+  const placeholder = new Int32Array(buf.length);
+  onDevice.set(placeholder, buf);
+  return placeholder;
+}
+
+/** The GPU buffer of a placeholder index array, if it is one. */
+export function deviceIndex(ix: Int32Array): GpuBuf | undefined {
+  return onDevice.get(ix);
+}
+
+/** Makes `ix` a placeholder for `buf` (a kernel writing indices the host handed in). */
+export function bindIndex(ix: Int32Array, buf: GpuBuf): void {
+  onDevice.set(ix, buf);
+}

@@ -1,0 +1,299 @@
+/// <reference types="@webgpu/types" />
+/**
+ * The command stream of one GPU device: every kernel, copy and clear is encoded into one shared
+ * command encoder (consecutive kernels into one compute pass) and submitted when the host needs a
+ * value (a read), when too much is pending, or at the end of the event-loop turn that recorded it —
+ * a synchronous training step records all its kernels in one turn, so a step is one submission.
+ *
+ * Kernels are written against logical buffers (kernels.ts): each buffer is a whole GPUBuffer bound
+ * at offset 0, and the element offset of the view a kernel works on travels in the kernel's
+ * uniform block — views of an arena need not sit on the 256-byte binding alignment. Two logical
+ * buffers on the same GPUBuffer (a parameter and its bias, both in the arena) share one binding:
+ * WebGPU refuses one buffer bound twice where one binding writes. A pipeline is compiled once per
+ * (kernel, sharing pattern).
+ */
+
+/** A kernel's view of device memory: elements [offset, offset + length) of a GPUBuffer. */
+export interface GpuBuf {
+  readonly gpu: GPUBuffer;
+  readonly offset: number;
+  readonly length: number;
+}
+
+/** A parameter of a kernel's uniform block: u32, i32, f32, or an array of u32 of fixed length. */
+export type ParamKind = 'u' | 'i' | 'f' | `u${number}` | `i${number}`;
+
+export interface KernelSpec {
+  name: string;
+  /** Logical buffers, in the order `dispatch` receives them. */
+  bufs: readonly string[];
+  /** Uniform parameters by name, in the order `dispatch` receives them. */
+  params: readonly (readonly [string, ParamKind])[];
+  /** WGSL: helper functions and the `@compute fn main`. */
+  body: string;
+}
+
+/** Uniform words per dispatch (256 bytes, the uniform binding alignment). */
+const SLOT_WORDS = 64;
+/** Words reserved for the buffers' element offsets. */
+const OFFSET_WORDS = 8;
+/** Dispatch slots per uniform chunk. */
+const CHUNK_SLOTS = 256;
+/** Submit once this many dispatches are pending (bounds the memory a long recording holds). */
+const MAX_PENDING = 2000;
+
+export const MAX_DISPATCH = 65535;
+
+/** The end of this event-loop turn: setImmediate in Node, a zero timeout in a browser. */
+const afterThisTurn: (fn: () => void) => void = typeof setImmediate === 'function' ? (fn) => setImmediate(fn) : (fn) => setTimeout(fn, 0);
+
+interface Chunk {
+  buf: GPUBuffer;
+  words: Uint32Array;
+  used: number;
+}
+
+export class GpuStream {
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private chunks: Chunk[] = [];
+  /** Buffers to destroy once the pending work is submitted (staging, uploads, disposed storages). */
+  private transient: GPUBuffer[] = [];
+  private pending = 0;
+  private flushScheduled = false;
+  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  /** Submissions so far (tests count them). */
+  submissions = 0;
+  private error: Error | null = null;
+
+  constructor(readonly device: GPUDevice) {
+    device.addEventListener?.('uncapturederror', (ev) => {
+      const msg = (ev as GPUUncapturedErrorEvent).error?.message ?? 'unknown error';
+      this.error ??= new Error(`webgpu: ${msg}`);
+    });
+  }
+
+  /** Records one kernel launch over `groups` workgroups (x, y, z). */
+  dispatch(spec: KernelSpec, bufs: readonly GpuBuf[], params: readonly (number | readonly number[])[], groups: readonly [number, number?, number?]): void {
+    if (bufs.length !== spec.bufs.length) throw new Error(`webgpu kernel ${spec.name}: ${bufs.length} buffers for ${spec.bufs.length}`);
+    const [gx, gy = 1, gz = 1] = groups;
+    if (gx === 0 || gy === 0 || gz === 0) return;
+    // Which binding each logical buffer uses: the first one on the same GPUBuffer.
+    const slots: number[] = [];
+    const bound: GPUBuffer[] = [];
+    for (const b of bufs) {
+      let at = bound.indexOf(b.gpu);
+      if (at < 0) at = bound.push(b.gpu) - 1;
+      slots.push(at);
+    }
+    const pipeline = this.pipeline(spec, slots, bound.length);
+    const { buf, offset } = this.uniforms(spec, bufs, params);
+    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: buf, offset: offset * 4, size: SLOT_WORDS * 4 } }];
+    bound.forEach((g, i) => entries.push({ binding: i + 1, resource: { buffer: g } }));
+    const group = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    const pass = this.computePass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, group);
+    pass.dispatchWorkgroups(gx, gy, gz);
+    this.recorded();
+  }
+
+  /** Copies bytes between buffers, in stream order. */
+  copy(src: GPUBuffer, srcByte: number, dst: GPUBuffer, dstByte: number, bytes: number): void {
+    if (bytes === 0) return;
+    this.endPass().copyBufferToBuffer(src, srcByte, dst, dstByte, bytes);
+    this.recorded();
+  }
+
+  /** Zeroes bytes of a buffer, in stream order. */
+  clear(dst: GPUBuffer, byte: number, bytes: number): void {
+    if (bytes === 0) return;
+    this.endPass().clearBuffer(dst, byte, bytes);
+    this.recorded();
+  }
+
+  /** A buffer holding `data`, readable by kernels from now on; destroyed after the next submission. */
+  upload(data: ArrayBufferView, usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC): GPUBuffer {
+    const size = Math.max(4, Math.ceil(data.byteLength / 4) * 4);
+    const buf = this.device.createBuffer({ size, usage, mappedAtCreation: true });
+    new Uint8Array(buf.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    buf.unmap();
+    this.transient.push(buf);
+    return buf;
+  }
+
+  /** Destroys a buffer once what is recorded so far has been submitted. */
+  release(buf: GPUBuffer): void {
+    this.transient.push(buf);
+  }
+
+  /** Submits everything recorded. */
+  flush(): void {
+    this.throwIfFailed();
+    if (!this.encoder) return;
+    this.endPass();
+    for (const c of this.chunks) this.device.queue.writeBuffer(c.buf, 0, c.words.buffer, 0, c.used * SLOT_WORDS * 4);
+    this.device.queue.submit([this.encoder.finish()]);
+    this.submissions++;
+    for (const c of this.chunks) c.buf.destroy();
+    for (const b of this.transient) b.destroy();
+    this.chunks = [];
+    this.transient = [];
+    this.encoder = null;
+    this.pending = 0;
+  }
+
+  /** Bytes [byte, byte + bytes) of a buffer, on the host once the stream has run up to here. */
+  async read(src: GPUBuffer, byte: number, bytes: number): Promise<ArrayBuffer> {
+    const size = Math.max(4, bytes);
+    const staging = this.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    this.copy(src, byte, staging, 0, bytes);
+    this.flush();
+    await staging.mapAsync(GPUMapMode.READ);
+    const out = staging.getMappedRange(0, size).slice(0, bytes);
+    staging.unmap();
+    staging.destroy();
+    this.throwIfFailed();
+    return out;
+  }
+
+  /** Waits until the GPU has run everything submitted (benchmarks). */
+  async finish(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    this.throwIfFailed();
+  }
+
+  private throwIfFailed(): void {
+    if (this.error) {
+      const e = this.error;
+      this.error = null;
+      throw e;
+    }
+  }
+
+  private recorded(): void {
+    if (++this.pending >= MAX_PENDING) {
+      this.flush();
+      return;
+    }
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      afterThisTurn(() => {
+        this.flushScheduled = false;
+        this.flush();
+      });
+    }
+  }
+
+  private commandEncoder(): GPUCommandEncoder {
+    this.encoder ??= this.device.createCommandEncoder();
+    return this.encoder;
+  }
+
+  private computePass(): GPUComputePassEncoder {
+    this.pass ??= this.commandEncoder().beginComputePass();
+    return this.pass;
+  }
+
+  private endPass(): GPUCommandEncoder {
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+    return this.commandEncoder();
+  }
+
+  private uniforms(spec: KernelSpec, bufs: readonly GpuBuf[], params: readonly (number | readonly number[])[]): { buf: GPUBuffer; offset: number } {
+    let chunk = this.chunks[this.chunks.length - 1];
+    if (!chunk || chunk.used === CHUNK_SLOTS) {
+      chunk = {
+        buf: this.device.createBuffer({ size: CHUNK_SLOTS * SLOT_WORDS * 4, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST }),
+        words: new Uint32Array(CHUNK_SLOTS * SLOT_WORDS),
+        used: 0,
+      };
+      this.chunks.push(chunk);
+    }
+    const base = chunk.used * SLOT_WORDS;
+    chunk.used++;
+    const w = chunk.words;
+    const f = new Float32Array(w.buffer);
+    const iw = new Int32Array(w.buffer);
+    bufs.forEach((b, i) => { w[base + i] = b.offset; });
+    let at = base + OFFSET_WORDS;
+    spec.params.forEach(([name, kind], i) => {
+      const v = params[i];
+      if (v === undefined) throw new Error(`webgpu kernel ${spec.name}: parameter ${name} missing`);
+      if (kind === 'f') f[at++] = v as number;
+      else if (kind === 'u') w[at++] = v as number;
+      else if (kind === 'i') iw[at++] = v as number;
+      else {
+        const len = Number(kind.slice(1));
+        const arr = v as readonly number[];
+        for (let k = 0; k < len; k++) iw[at + k] = arr[k] ?? 0;
+        at += len;
+      }
+    });
+    if (at > base + SLOT_WORDS) throw new Error(`webgpu kernel ${spec.name}: too many parameters`);
+    return { buf: chunk.buf, offset: base };
+  }
+
+  private pipeline(spec: KernelSpec, slots: number[], bindings: number): GPUComputePipeline {
+    const key = `${spec.name}|${slots.join(',')}`;
+    let p = this.pipelines.get(key);
+    if (!p) {
+      const module = this.device.createShaderModule({ label: spec.name, code: wgslOf(spec, slots, bindings) });
+      p = this.device.createComputePipeline({ label: spec.name, layout: 'auto', compute: { module, entryPoint: 'main' } });
+      this.pipelines.set(key, p);
+    }
+    return p;
+  }
+}
+
+/**
+ * The kernel's WGSL: the uniform block, one binding per distinct GPUBuffer, and per logical
+ * buffer `x`: x_at(i) (read f32), x_int(i) (read i32), x_set(i, v), x_inc(i, v) (+=); per
+ * parameter `p`: P_p() (or P_p(k) for an array).
+ */
+export function wgslOf(spec: KernelSpec, slots: number[], bindings: number): string {
+  const lines: string[] = [
+    'struct Uniforms { v: array<vec4<u32>, 16> };',
+    '@group(0) @binding(0) var<uniform> U: Uniforms;',
+    'fn uw(i: u32) -> u32 { return U.v[i / 4u][i % 4u]; }',
+  ];
+  for (let b = 0; b < bindings; b++) lines.push(`@group(0) @binding(${b + 1}) var<storage, read_write> s${b}: array<f32>;`);
+  spec.bufs.forEach((name, i) => {
+    const s = `s${slots[i]}`;
+    const at = `uw(${i}u) + i`;
+    lines.push(
+      `fn ${name}_at(i: u32) -> f32 { return ${s}[${at}]; }`,
+      `fn ${name}_int(i: u32) -> i32 { return bitcast<i32>(${s}[${at}]); }`,
+      `fn ${name}_set(i: u32, v: f32) { ${s}[${at}] = v; }`,
+      `fn ${name}_seti(i: u32, v: i32) { ${s}[${at}] = bitcast<f32>(v); }`,
+      `fn ${name}_inc(i: u32, v: f32) { ${s}[${at}] += v; }`,
+    );
+  });
+  let at = OFFSET_WORDS;
+  for (const [name, kind] of spec.params) {
+    if (kind === 'f') lines.push(`fn P_${name}() -> f32 { return bitcast<f32>(uw(${at}u)); }`);
+    else if (kind === 'u') lines.push(`fn P_${name}() -> u32 { return uw(${at}u); }`);
+    else if (kind === 'i') lines.push(`fn P_${name}() -> i32 { return bitcast<i32>(uw(${at}u)); }`);
+    else {
+      const len = Number(kind.slice(1));
+      const t = kind[0] === 'i' ? 'i32' : 'u32';
+      lines.push(`fn P_${name}(k: u32) -> ${t} { return bitcast<${t}>(uw(${at}u + k)); }`);
+      at += len - 1;
+    }
+    at++;
+  }
+  lines.push(spec.body);
+  return lines.join('\n');
+}
+
+/** Workgroups for n items of `per` each, folded into 2-d when past the 65,535 limit of one dimension. */
+export function groupsFor(n: number, per: number): [number, number] {
+  const total = Math.ceil(n / per);
+  if (total <= MAX_DISPATCH) return [total, 1];
+  const y = Math.ceil(total / MAX_DISPATCH);
+  return [Math.ceil(total / y), y];
+}

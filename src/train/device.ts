@@ -1,0 +1,67 @@
+/**
+ * --device cpu|gpu|auto: where a process trains. `gpu` needs a WebGPU adapter (the optional
+ * `webgpu` package, Dawn, and a driver it accepts) and fails with one line without one; `auto`
+ * takes a hardware adapter (never a software one such as SwiftShader) when a short GEMM
+ * measurement finds it faster than the cpu backend, and the cpu otherwise.
+ *
+ * The kernels, the arenas and the models run on the webgpu device through the library
+ * (`module.to('webgpu')`, test/nn/webgpu_training.test.ts), but the training loop and the
+ * strategies still read losses and gradients synchronously (`readSync`), which a GPU storage
+ * refuses: until they read asynchronously, a run that would land on the GPU says so and stops
+ * (`gpu`) or stays on the cpu (`auto`), rather than train somewhere else than asked.
+ */
+import type { DeviceChoice } from '../config/options/choices.js';
+import type { Backend } from '../tensor/backend.js';
+import { closeWebGpu, loadWebGpuBackend, webGpuOpened, type WebGpuBackend } from '../tensor/backends/webgpu/index.js';
+import { backend } from '../tensor/dispatch.js';
+import { CPU, deviceMemory, type Device } from '../tensor/storage.js';
+
+export interface DeviceDecision {
+  device: Device;
+  /** One line for stderr saying what was chosen and why (empty for a plain cpu run). */
+  note: string;
+}
+
+/** Sustained GFLOP/s of `reps` n×n×n GEMMs on a backend (after one warm-up), waiting for a GPU to finish. */
+export async function measureGemm(b: Backend, n: number, reps: number): Promise<number> {
+  const memory = deviceMemory(b.device);
+  const values = Float32Array.from({ length: n * n }, (_, i) => ((i * 7919) % 1000) / 1000 - 0.5);
+  const [x, y, out] = [memory.fromHost(values), memory.fromHost(values), memory.alloc('float32', n * n)];
+  const settle = async (): Promise<void> => {
+    const stream = (b as Partial<WebGpuBackend>).stream;
+    if (stream) await stream.finish();
+  };
+  b.gemm(false, false, n, n, n, 1, x.buffer, 0, y.buffer, 0, 0, out.buffer, 0, 1);
+  await settle();
+  const t0 = performance.now();
+  for (let r = 0; r < reps; r++) b.gemm(false, false, n, n, n, 1, x.buffer, 0, y.buffer, 0, 0, out.buffer, 0, 1);
+  await settle();
+  const seconds = (performance.now() - t0) / 1000;
+  return (2 * n * n * n * reps) / seconds / 1e9;
+}
+
+const LOOP_NOT_YET = 'the training loop and strategies read losses and gradients synchronously, which the webgpu device refuses (docs/GPU.md)';
+
+export async function resolveDevice(choice: DeviceChoice = 'cpu'): Promise<DeviceDecision> {
+  if (choice === 'cpu') return { device: CPU, note: '' };
+  // The GPU is released afterwards unless someone else opened it (one Dawn instance per process:
+  // a second one created and dropped beside the first has aborted a process at exit).
+  const ownsGpu = !webGpuOpened();
+  const load = await loadWebGpuBackend();
+  if (!load.backend || !load.adapter) {
+    if (choice === 'gpu') throw new Error(`--device gpu: ${load.reason}`);
+    return { device: CPU, note: `--device auto: cpu (${load.reason})` };
+  }
+  const name = load.backend.adapterName;
+  try {
+    if (choice === 'gpu') throw new Error(`--device gpu: found ${name}, but ${LOOP_NOT_YET}; train with --device cpu`);
+    if (load.adapter.software) return { device: CPU, note: `--device auto: cpu (${name} is a software adapter)` };
+    const gpu = await measureGemm(load.backend, 512, 8);
+    const cpu = await measureGemm(backend(), 512, 2);
+    const figures = `GEMM 512³: ${name} ${gpu.toFixed(0)} GFLOP/s, cpu ${cpu.toFixed(0)} GFLOP/s`;
+    if (gpu <= cpu) return { device: CPU, note: `--device auto: cpu (${figures})` };
+    return { device: CPU, note: `--device auto: cpu although the GPU is faster (${figures}): ${LOOP_NOT_YET}` };
+  } finally {
+    if (ownsGpu) closeWebGpu();
+  }
+}

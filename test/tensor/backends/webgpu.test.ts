@@ -1,0 +1,335 @@
+/**
+ * Kernel-level parity of the webgpu backend with the js reference: every kernel of the contract
+ * runs on the same float32 buffers on both (on SwiftShader where there is no GPU); every buffer it
+ * may write is compared afterwards, within the parity suite's float32 tolerances (rtol 1e-4, atol
+ * 1e-5 × the largest magnitude). Index outputs (argmax) stay on the GPU, so they are checked
+ * through the backward that reads them. Skipped when the backend cannot load here, except under
+ * CI=true.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { AttentionGeometry, Conv2dGeometry, Kernels, Pool2dGeometry, UnaryOp } from '../../../src/tensor/backend.js';
+import { jsBackend } from '../../../src/tensor/backends/js.js';
+import { hostKernels } from '../../../src/tensor/backends/cpu/storage.js';
+import { closeWebGpu, type WebGpuLoad } from '../../../src/tensor/backends/webgpu/index.js';
+import { deviceMemory, type Storage } from '../../../src/tensor/storage.js';
+import { Rng } from '../../../src/util/rng.js';
+import { assertClose } from '../../helpers/tensors.js';
+import { loadWebGpuForTests } from '../../helpers/webgpu.js';
+
+type K = Kernels<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Bufs = any[]; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+interface KernelCase {
+  name: string;
+  /** The float32 buffers (inputs and outputs), the same values on both backends. */
+  bufs: (r: Rng) => Float32Array[];
+  run: (k: K, b: Bufs) => void;
+}
+
+const rnd = (r: Rng, n: number, scale = 1): Float32Array => Float32Array.from({ length: n }, () => scale * r.normal());
+const pos = (r: Rng, n: number, lo = 0.2, hi = 3): Float32Array => Float32Array.from({ length: n }, () => lo + (hi - lo) * r.uniform());
+const zeros = (n: number): Float32Array => new Float32Array(n);
+/** Pairwise-distinct values (a unique max per window). */
+const distinct = (r: Rng, n: number): Float32Array => {
+  const v = Float32Array.from({ length: n }, (_, i) => -1 + (2 * i + 1) / n);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(r.uniform() * (i + 1));
+    [v[i], v[j]] = [v[j], v[i]];
+  }
+  return v;
+};
+
+const UNARY: UnaryOp[] = ['neg', 'exp', 'log', 'sqrt', 'relu', 'gelu', 'geluErf', 'tanh', 'sigmoid', 'abs'];
+const js = hostKernels(jsBackend);
+
+function conv(batch: number, inC: number, inH: number, inW: number, outC: number, kH: number, kW: number, s: [number, number], p: [number, number]): Conv2dGeometry {
+  return { batch, inC, inH, inW, outC, kH, kW, strideH: s[0], strideW: s[1], padH: p[0], padW: p[1], outH: Math.floor((inH + 2 * p[0] - kH) / s[0]) + 1, outW: Math.floor((inW + 2 * p[1] - kW) / s[1]) + 1 };
+}
+function pool(batch: number, channels: number, inH: number, inW: number, kH: number, kW: number, s: [number, number], p: [number, number]): Pool2dGeometry {
+  return { batch, channels, inH, inW, kH, kW, strideH: s[0], strideW: s[1], padH: p[0], padW: p[1], outH: Math.floor((inH + 2 * p[0] - kH) / s[0]) + 1, outW: Math.floor((inW + 2 * p[1] - kW) / s[1]) + 1 };
+}
+const sizeOfConvOut = (g: Conv2dGeometry): number => g.batch * g.outC * g.outH * g.outW;
+const sizeOfPoolOut = (g: Pool2dGeometry): number => g.batch * g.channels * g.outH * g.outW;
+
+const CASES: KernelCase[] = [
+  ...UNARY.map((op): KernelCase => ({
+    name: `unary + unaryBackward ${op}`,
+    bufs: (r) => {
+      const x = op === 'log' || op === 'sqrt' ? pos(r, 300) : rnd(r, 300, 2);
+      const y = zeros(300);
+      js.unary(op, x, y);
+      return [x, zeros(300), y, rnd(r, 300), rnd(r, 300)];
+    },
+    run: (k, [x, out, y, gy, gx]) => {
+      k.unary(op, x, out);
+      k.unaryBackward(op, x, y, gy, gx);
+    },
+  })),
+  ...(['add', 'sub', 'mul', 'div', 'pow', 'max', 'min'] as const).map((op): KernelCase => ({
+    name: `binary ${op}, both operands broadcast over [3, 4, 5]`,
+    bufs: (r) => [op === 'pow' ? pos(r, 15, 0.5, 2) : rnd(r, 15), op === 'div' ? pos(r, 4, 0.5, 2) : rnd(r, 4), zeros(60)],
+    run: (k, [a, b, out]) => k.binary(op, a, [5, 0, 1], b, [0, 1, 0], out, [3, 4, 5]),
+  })),
+  {
+    name: 'binary pow with a negative base and integral exponent, 0-d operands',
+    bufs: (r) => [rnd(r, 8), Float32Array.of(3), zeros(8), Float32Array.of(-2), Float32Array.of(2), zeros(1)],
+    run: (k, [a, b, out, c, d, o1]) => {
+      k.binary('pow', a, [1], b, [0], out, [8]);
+      k.binary('pow', c, [], d, [], o1, []);
+    },
+  },
+  {
+    name: 'affine, powScalar (2, 3, 0.5), axpy, addInto, fill',
+    bufs: (r) => [rnd(r, 500), zeros(500), zeros(500), pos(r, 500), zeros(500), rnd(r, 500), rnd(r, 500), zeros(7)],
+    run: (k, [x, o1, o2, px, o3, y, y2, f]) => {
+      k.affine(x, -1.3, 0.7, o1);
+      k.powScalar(x, 3, o2);
+      k.powScalar(px, 0.5, o3);
+      k.powScalar(x, 2, x);
+      k.axpy(0.25, o1, y);
+      k.addInto(y2, o1);
+      k.fill(f, 4.5);
+    },
+  },
+  {
+    name: 'dropoutMask draws the js stream and advances the state',
+    bufs: () => [zeros(1000), zeros(4)],
+    run: (k, [mask, stateOut]) => {
+      const state = Int32Array.of(123456789, -362436069, 521288629, 88675123);
+      k.dropoutMask(state, 0.3, 1 / 0.7, mask);
+      k.fill(stateOut, 0);
+      k.axpy(1, k.subBuffer(mask, 0, 4), stateOut);
+      stateOutWords.push(Array.from(state));
+    },
+  },
+  {
+    name: 'sumSquares (two-stage) and mseLossBackward (reads gy on the device)',
+    bufs: (r) => [rnd(r, 20000), zeros(1), rnd(r, 50), Float32Array.of(0.7), rnd(r, 50), rnd(r, 50)],
+    run: (k, [x, out, diff, gy, gp, gt]) => {
+      k.sumSquares(x, 4, out);
+      k.mseLossBackward(diff, gy, 50, gp, gt);
+    },
+  },
+  {
+    name: 'powBackward',
+    bufs: (r) => {
+      const a = pos(r, 40, 0.5, 2);
+      const b = rnd(r, 40);
+      b[3] = 0;
+      const y = Float32Array.from(a, (v, i) => Math.pow(v, b[i]));
+      return [a, b, y, rnd(r, 40), zeros(40), zeros(40)];
+    },
+    run: (k, [a, b, y, gy, ga, gb]) => k.powBackward(a, b, y, gy, ga, gb),
+  },
+  {
+    name: 'stridedCopy: a permute, then a slice accumulated at an offset',
+    bufs: (r) => [rnd(r, 120), zeros(120), rnd(r, 60)],
+    run: (k, [src, dst, acc]) => {
+      k.stridedCopy(src, 0, [1, 2, 24, 6], dst, 0, [60, 15, 5, 1], [2, 4, 3, 5].map((_, i) => [2, 4, 3, 5][i]), false);
+      k.stridedCopy(src, 7, [20, 1], acc, 3, [10, 1], [5, 6], true);
+    },
+  },
+  {
+    name: 'reduceSum (inner and outer axes, and everything), reduceMax + reduceMaxBackward',
+    bufs: (r) => [rnd(r, 600), zeros(12), zeros(1), distinct(r, 600), zeros(12), rnd(r, 12), zeros(600)],
+    run: (k, [x, s, all, xm, m, gy, gx]) => {
+      k.reduceSum(x, 3, 50, 4, s);
+      k.reduceSum(x, 1, 600, 1, all);
+      const arg = new Int32Array(12);
+      k.reduceMax(xm, 3, 50, 4, m, arg);
+      k.reduceMaxBackward(gy, arg, 3, 50, 4, gx);
+    },
+  },
+  {
+    name: 'softmax, logSoftmax and their backward',
+    bufs: (r) => {
+      const x = rnd(r, 6 * 130, 3);
+      const y = zeros(780);
+      const ly = zeros(780);
+      js.softmax(x, 6, 130, y);
+      js.logSoftmax(x, 6, 130, ly);
+      return [x, zeros(780), zeros(780), y, ly, rnd(r, 780), rnd(r, 780), rnd(r, 780)];
+    },
+    run: (k, [x, o, lo, y, ly, gy, gx, glx]) => {
+      k.softmax(x, 6, 130, o);
+      k.logSoftmax(x, 6, 130, lo);
+      k.softmaxBackward(y, gy, 6, 130, gx);
+      k.logSoftmaxBackward(ly, gy, 6, 130, glx);
+    },
+  },
+  {
+    name: 'row kernels past 65,535 rows (the workgroup grid folds into two dimensions): softmax, reduceSum',
+    bufs: (r) => [rnd(r, 70000 * 3), zeros(70000 * 3), zeros(70000)],
+    run: (k, [x, y, s]) => {
+      k.softmax(x, 70000, 3, y);
+      k.reduceSum(x, 70000, 3, 1, s);
+    },
+  },
+  {
+    name: 'softmaxCrossEntropy with ignored rows, its in-place gradient and the accumulating backward',
+    bufs: (r) => [rnd(r, 60, 3), zeros(60), zeros(1), Float32Array.of(1.7), zeros(60), rnd(r, 60)],
+    run: (k, [logits, probs, loss, gy, probs2, gl]) => {
+      const labels = Int32Array.of(3, -1, 0, 9, 9, -1);
+      k.softmaxCrossEntropy(logits, labels, 6, 10, probs, 0.25, loss);
+      k.crossEntropyGradientInPlace(probs, labels, 6, 10, gy, 4);
+      k.softmaxCrossEntropy(logits, labels, 6, 10, probs2, 1, loss);
+      k.softmaxCrossEntropyBackward(probs2, labels, 6, 10, 0.5, gl);
+    },
+  },
+  ...[[false, false], [true, false], [false, true], [true, true]].map(([tA, tB]): KernelCase => ({
+    name: `gemm ${tA ? 'Aᵀ' : 'A'}·${tB ? 'Bᵀ' : 'B'} 70×90×50, beta 0.5, and batched with a shared A and a bias`,
+    bufs: (r) => [rnd(r, 70 * 50), rnd(r, 50 * 90), rnd(r, 70 * 90), rnd(r, 3 * 50 * 90), zeros(3 * 70 * 90), rnd(r, 90)],
+    run: (k, [a, b, c, bb, cc, bias]) => {
+      k.gemm(tA, tB, 70, 90, 50, 1.5, a, 0, b, 0, 0.5, c, 0, 1);
+      k.gemm(tA, tB, 70, 90, 50, 1, a, 0, bb, 50 * 90, 0, cc, 70 * 90, 3, bias);
+    },
+  })),
+  ...[conv(2, 3, 9, 8, 4, 3, 3, [2, 1], [1, 0]), conv(1, 2, 6, 6, 3, 3, 3, [1, 1], [1, 1])].map((g, gi): KernelCase => ({
+    name: `conv2d + conv2dBackward (geometry ${gi}, bias, setGx ${gi === 1})`,
+    bufs: (r) => {
+      const nx = g.batch * g.inC * g.inH * g.inW;
+      const nw = g.outC * g.inC * g.kH * g.kW;
+      return [rnd(r, nx), rnd(r, nw, 0.3), rnd(r, g.outC), zeros(sizeOfConvOut(g)), rnd(r, sizeOfConvOut(g)), rnd(r, nx), rnd(r, nw), rnd(r, g.outC)];
+    },
+    run: (k, [x, w, b, y, gy, gx, gw, gb]) => {
+      k.conv2d(g, x, w, b, y);
+      k.conv2dBackward(g, x, w, gy, gx, gw, gb, gi === 1);
+    },
+  })),
+  ...[pool(2, 3, 7, 7, 3, 3, [2, 2], [1, 1]), pool(1, 2, 5, 6, 2, 3, [1, 2], [1, 1])].map((g, gi): KernelCase => ({
+    name: `maxPool2d (+relu), avgPool2d and their backward (geometry ${gi})`,
+    bufs: (r) => {
+      const nx = g.batch * g.channels * g.inH * g.inW;
+      const ny = sizeOfPoolOut(g);
+      return [distinct(r, nx), zeros(ny), zeros(ny), zeros(ny), rnd(r, ny), rnd(r, nx), zeros(nx), rnd(r, nx), rnd(r, nx)];
+    },
+    run: (k, [x, ym, yr, ya, gy, gx, gxs, gxr, gxa]) => {
+      const am = new Int32Array(ym.length);
+      const ar = new Int32Array(ym.length);
+      k.maxPool2d(g, x, ym, am);
+      k.maxPool2dRelu(g, x, yr, ar);
+      k.avgPool2d(g, x, ya);
+      k.maxPool2dBackward(g, gy, am, gx);
+      k.maxPool2dBackwardSet(g, gy, am, gxs);
+      k.maxPool2dBackward(g, gy, ar, gxr);
+      k.avgPool2dBackward(g, gy, gxa);
+    },
+  })),
+  {
+    name: 'batchNorm training (+relu) and eval, their backward (with reluY, setGx) and the eval backward',
+    bufs: (r) => {
+      const n = 4 * 3 * 10;
+      return [rnd(r, n, 2), pos(r, 3, 0.5, 1.5), rnd(r, 3), Float32Array.of(0, 0.1, 0.2), Float32Array.of(1, 1.2, 1.4), zeros(n), zeros(3), zeros(3),
+        zeros(n), zeros(3), zeros(3), rnd(r, n), zeros(n), rnd(r, 3), rnd(r, 3), rnd(r, n)];
+    },
+    run: (k, [x, gamma, beta, rm, rv, y, mean, istd, ye, me, ie, gy, gx, gg, gbeta, gxe]) => {
+      k.batchNorm(x, 4, 3, 10, gamma, beta, rm, rv, true, 0.1, 1e-5, y, mean, istd, true);
+      k.batchNormBackward(x, 4, 3, 10, gamma, mean, istd, gy, gx, gg, gbeta, true, y);
+      k.batchNorm(x, 4, 3, 10, gamma, beta, rm, rv, false, 0.1, 1e-5, ye, me, ie);
+      k.batchNormEvalBackward(x, 4, 3, 10, gamma, me, ie, gy, gxe, gg, gbeta);
+      k.batchNormBackward(x, 4, 3, 10, gamma, mean, istd, gy, gxe, gg, gbeta);
+    },
+  },
+  {
+    name: 'layerNorm and its backward',
+    bufs: (r) => [rnd(r, 6 * 100, 2), pos(r, 100, 0.5, 1.5), rnd(r, 100), zeros(600), zeros(6), zeros(6), rnd(r, 600), rnd(r, 600), rnd(r, 100), rnd(r, 100)],
+    run: (k, [x, g, b, y, mean, istd, gy, gx, gg, gb]) => {
+      k.layerNorm(x, 6, 100, g, b, 1e-5, y, mean, istd);
+      k.layerNormBackward(x, 6, 100, g, mean, istd, gy, gx, gg, gb);
+    },
+  },
+  {
+    name: 'embedding and its backward with repeated ids',
+    bufs: (r) => [rnd(r, 80), zeros(56), rnd(r, 56), rnd(r, 80)],
+    run: (k, [table, out, gy, gt]) => {
+      const ids = Int32Array.of(3, 1, 3, 9, 0, 3, 1);
+      k.embedding(table, ids, 8, out);
+      k.embeddingBackward(gy, ids, 8, gt);
+    },
+  },
+  ...[{ causal: true, drop: false }, { causal: false, drop: true }, { causal: true, drop: true }].map(({ causal, drop }): KernelCase => {
+    const g: AttentionGeometry = { bh: 3, tq: causal ? 9 : 5, tk: 9, d: 6, dv: 4, scale: 1 / Math.sqrt(6), causal };
+    const nq = g.bh * g.tq * g.d, nk = g.bh * g.tk * g.d, nv = g.bh * g.tk * g.dv, no = g.bh * g.tq * g.dv, np = g.bh * g.tq * g.tk;
+    return {
+      name: `attention ${causal ? 'causal' : 'full, tq != tk, dv != d'}${drop ? ' with a dropout mask' : ''} and its backward`,
+      bufs: (r) => [rnd(r, nq), rnd(r, nk), rnd(r, nv), Float32Array.from({ length: np }, () => (r.uniform() < 0.25 ? 0 : 1 / 0.75)),
+        zeros(no), zeros(np), rnd(r, no), rnd(r, nq), rnd(r, nk), rnd(r, nv)],
+      run: (k, [q, kk, v, mask, out, probs, gy, gq, gk, gv]) => {
+        k.attention(g, q, kk, v, drop ? mask : null, out, probs);
+        k.attentionBackward(g, q, kk, v, probs, drop ? mask : null, gy, gq, gk, gv);
+      },
+    };
+  }),
+  {
+    name: 'sgdStep (momentum, nesterov, weight decay; first and later steps) and adamStep (Adam, AdamW)',
+    bufs: (r) => [rnd(r, 300), rnd(r, 300), zeros(300), rnd(r, 300), rnd(r, 300), zeros(300), zeros(300), rnd(r, 300)],
+    run: (k, [p, g, buf, p2, g2, m, v, p3]) => {
+      const sgd = { lr: 0.1, momentum: 0.9, dampening: 0.1, weightDecay: 0.01, nesterov: true, firstStep: true };
+      k.sgdStep(p, g, buf, sgd);
+      k.sgdStep(p, g, buf, { ...sgd, firstStep: false });
+      k.sgdStep(p3, g, null, { ...sgd, momentum: 0 });
+      const adam = { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, decoupled: false, step: 1 };
+      k.adamStep(p2, g2, m, v, adam);
+      k.adamStep(p2, g2, m, v, { ...adam, decoupled: true, step: 2 });
+    },
+  },
+];
+
+/** The dropout case's state words after the draw, per backend (js first). */
+const stateOutWords: number[][] = [];
+
+function tolerances(ref: Float32Array): { rtol: number; atol: number } {
+  let m = 1;
+  for (const v of ref) if (Number.isFinite(v)) m = Math.max(m, Math.abs(v));
+  return { rtol: 1e-4, atol: 1e-5 * m };
+}
+
+let load: WebGpuLoad;
+
+describe('webgpu kernels against the js reference (float32)', () => {
+  before(async () => {
+    load = await loadWebGpuForTests();
+    if (!load.backend && process.env.CI === 'true') throw new Error(`CI=true but webgpu is unavailable: ${load.reason}`);
+  });
+  after(() => closeWebGpu());
+
+  for (const c of CASES) {
+    it(c.name, async (t) => {
+      if (!load.backend) return t.skip(load.reason ?? 'webgpu unavailable');
+      const ref = c.bufs(new Rng(2024));
+      const host = ref.map((b) => Float32Array.from(b));
+      const memory = deviceMemory('webgpu');
+      const storages: Storage[] = ref.map((b) => memory.fromHost(Float32Array.from(b)));
+      c.run(js as K, host);
+      c.run(load.backend as unknown as K, storages.map((s) => s.buffer));
+      for (let i = 0; i < host.length; i++) {
+        const got = (await storages[i].read()) as Float32Array;
+        assertClose(got, host[i], { ...tolerances(host[i]), msg: `${c.name}: buffer ${i}` });
+      }
+    });
+  }
+
+  it('dropoutMask leaves the same advanced state words on both backends', (t) => {
+    if (!load.backend) return t.skip(load.reason ?? 'webgpu unavailable');
+    assert.equal(stateOutWords.length, 2);
+    assert.deepEqual(stateOutWords[1], stateOutWords[0]);
+  });
+
+  it('refuses readSync on a GPU storage with a message that says to await read()', (t) => {
+    if (!load.backend) return t.skip(load.reason ?? 'webgpu unavailable');
+    assert.throws(() => deviceMemory('webgpu').alloc('float32', 4).readSync(), /await storage\.read\(\)/);
+  });
+
+  it('records a chain of kernels into one submission, submitted when a value is read', async (t) => {
+    if (!load.backend) return t.skip(load.reason ?? 'webgpu unavailable');
+    const s = deviceMemory('webgpu').fromHost(Float32Array.of(1, 2, 3));
+    const k = load.backend as unknown as K;
+    const stream = load.backend.stream;
+    await s.read();
+    const before = stream.submissions;
+    for (let i = 0; i < 50; i++) k.affine(s.buffer, 1, 1, s.buffer);
+    assert.deepEqual(Array.from((await s.read()) as Float32Array), [51, 52, 53]);
+    assert.equal(stream.submissions - before, 1);
+  });
+});
