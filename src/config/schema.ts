@@ -51,6 +51,9 @@ export const clusterConfigSchema = z.object({
   strategy: z.enum(['ps', 'async-ps', 'allreduce']).optional(),
   server_trains: z.boolean().optional(),
   ps_reply: z.enum(['weights', 'gradients']).optional(),
+  pipeline_stages: z.number().int().min(1).optional(),
+  micro_batches: z.number().int().min(1).optional(),
+  pipeline_schedule: z.enum(['gpipe', '1f1b']).optional(),
   // accepted for compatibility with SmolCluster's files, not used here
   buffer_size: z.record(z.string(), z.number()).optional(),
   track_network_metrics: z.boolean().optional(),

@@ -71,7 +71,7 @@ export async function runStage(group: ProcessGroup, work: StageWork, actions: re
       if (stage === last) {
         const { loss, weight } = work.loss!(output, micro);
         Object.assign(entry, { loss, weight });
-        result.lossSum += loss.item() * weight;
+        if (weight > 0) result.lossSum += loss.item() * weight;
         result.weight += weight;
       } else {
         sends.push(...sendTensor(group, output, stage + 1, ACTIVATION_TAG));
@@ -99,14 +99,16 @@ export async function runStage(group: ProcessGroup, work: StageWork, actions: re
   return result;
 }
 
-function sendTensor(group: ProcessGroup, t: Tensor, dst: number, tag: number): Promise<void>[] {
+/** Sends a tensor point to point: a shape header, then its float32 values (two messages under `tag`). */
+export function sendTensor(group: ProcessGroup, t: Tensor, dst: number, tag: number): Promise<void>[] {
   if (t.shape.length > MAX_DIMS) throw new RangeError(`pipeline: activations of more than ${MAX_DIMS} dimensions`);
   const header = Int32Array.from([t.shape.length, ...t.shape, ...new Array(MAX_DIMS - t.shape.length).fill(0)]);
   const data = Float32Array.from(t.values());
   return [group.send(header, dst, { tag }), group.send(data, dst, { tag })];
 }
 
-async function recvTensor(group: ProcessGroup, src: number, tag: number): Promise<Tensor> {
+/** Receives what sendTensor sent, within the group's deadline (which names the late rank). */
+export async function recvTensor(group: ProcessGroup, src: number, tag: number): Promise<Tensor> {
   const header = await group.recv(new Int32Array(MAX_DIMS + 1), src, { tag });
   const shape = Array.from(header.subarray(1, 1 + header[0]));
   const data = await group.recv(new Float32Array(shape.reduce((n, d) => n * d, 1)), src, { tag });
