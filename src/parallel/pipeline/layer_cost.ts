@@ -9,7 +9,7 @@ import { backward } from '../../tensor/autograd.js';
 import { Tensor } from '../../tensor/tensor.js';
 
 export interface LayerCost {
-  /** Fastest forward+backward ms of each layer over the timed repeats (the least disturbed by other processes). */
+  /** Mean forward+backward ms of each layer over the timed repeats. */
   ms: number[];
   /** Each layer's parameters (a tied weight it reads counted too: the stage may hold a copy). */
   parameters: number[];
@@ -18,16 +18,21 @@ export interface LayerCost {
 }
 
 /**
- * Times every layer `repeats` times after one untimed warm-up pass. Parameter gradients are left
- * dirty: the caller zeroes them (the training loop does before every step).
+ * Times every layer after one untimed warm-up pass, at least `minRepeats` times and until
+ * `budgetMs` have gone (at most `maxRepeats`), and averages them: the mean over a few hundred ms is
+ * what the node sustains. (The fastest pass would not do: under a CPU quota of a third, a layer
+ * shorter than the quota's slice runs at full speed whenever it starts early in a period.) Parameter gradients
+ * are left dirty: the caller zeroes them (the training loop does before every step).
  */
-export function measureLayers(layers: readonly ModelLayer[], input: Tensor, repeats = 5): LayerCost {
+export function measureLayers(layers: readonly ModelLayer[], input: Tensor, o: { minRepeats?: number; maxRepeats?: number; budgetMs?: number } = {}): LayerCost {
+  const { minRepeats = 5, maxRepeats = 50, budgetMs = 300 } = o;
   const samples: number[][] = layers.map(() => []);
-  let activationFloats: number[] = [];
-  for (let r = 0; r <= repeats; r++) {
+  let activationFloats = timedPass(layers, input).floats;
+  const start = performance.now();
+  for (let r = 0; r < maxRepeats && (r < minRepeats || performance.now() - start < budgetMs); r++) {
     const { ms, floats } = timedPass(layers, input);
     activationFloats = floats;
-    if (r > 0) ms.forEach((t, i) => samples[i].push(t));
+    ms.forEach((t, i) => samples[i].push(t));
   }
   const seen = new Set<Tensor>();
   const parameters = layers.map((l) => {
@@ -38,7 +43,7 @@ export function measureLayers(layers: readonly ModelLayer[], input: Tensor, repe
   layers.forEach((l, i) => {
     if (l.tied) parameters[i] += l.tied.tensor.size;
   });
-  return { ms: samples.map((xs) => Math.min(...xs)), parameters, activationFloats };
+  return { ms: samples.map((xs) => xs.reduce((a, b) => a + b, 0) / xs.length), parameters, activationFloats };
 }
 
 function timedPass(layers: readonly ModelLayer[], input: Tensor): { ms: number[]; floats: number[] } {

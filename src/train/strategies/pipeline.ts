@@ -104,7 +104,7 @@ export class PipelineStrategy implements Strategy {
     this.ties = layers.flatMap((l, reader) => (l.tied ? [{ name: l.tied.name, reader, owner: ownerLayer(layers, l.tied.name) }] : []));
     const saved = savedRanges(run.resumedState(), P, layers.length);
     const microSize = Math.max(1, Math.ceil(run.batchSize / this.options.microBatches));
-    const cost = measureLayers(layers, sampleInput(run.train, microSize), saved ? 1 : 5);
+    const cost = measureLayers(layers, sampleInput(run.train, microSize), saved ? { minRepeats: 1, budgetMs: 0 } : {});
     const table = await this.group.allGather(Float32Array.of(...cost.ms, nodeMemoryBytes() / 2 ** 20));
     const width = layers.length + 1;
     const ranks = Array.from({ length: this.worldSize }, (_, r) => {
