@@ -159,7 +159,7 @@ export class PipelineStrategy implements Strategy {
     const lossSum = column(0).reduce((a, b) => a + b, 0);
     const stats: StepStats = { waitMs: sum(column(1)), totalMs: sum(column(2)), peakLive: column(3) };
     this.stats.push(stats);
-    const local = { loss: weight > 0 ? lossSum / weight : NaN, samples: this.stage === this.last ? batch.size : 0, weight };
+    const local = { loss: weight > 0 ? lossSum / weight : NaN, samples: this.stage === 0 ? batch.size : 0, weight };
     // The data-parallel exchange, without the monitors: its health rows are numbered by its group, the run's by the world.
     const outcome = await exchange({ ...ctx, monitors: undefined }, this.dataParallel!, work, local);
     return {

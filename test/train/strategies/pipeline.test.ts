@@ -86,6 +86,23 @@ describe('pipeline parallelism through train --workers (real processes)', { time
     assert.deepEqual(result('gpipe').pipeline.peak_live_micro_batches, [4, 4]);
   });
 
+  it('4 workers = 2 data-parallel replicas × 2 stages: every step\'s loss is one process\'s at the global batch 2 × 8', async () => {
+    const [one, mesh] = await Promise.all([
+      train('one16', ['--batch-size', '16', '--max-steps', '3']),
+      train('dp2pp2', ['--workers', '4', '--pipeline-stages', '2', '--micro-batches', '2', '--max-steps', '3']),
+    ]);
+    assert.equal(one.code, 0, one.stderr);
+    assert.equal(mesh.code, 0, mesh.stderr);
+    const want = losses('one16').get(0)!;
+    const got = losses('dp2pp2');
+    for (const rank of [0, 1, 2, 3]) {
+      for (let step = 0; step < 3; step++) {
+        const loss = got.get(rank)?.[step];
+        assert.ok(loss !== undefined && Math.abs(loss - want[step]) <= 1e-5 * want[step], `rank ${rank} step ${step}: ${loss} vs ${want[step]}`);
+      }
+    }
+  });
+
   it('a stage killed at step 3 ends the run naming it; --resume auto retakes the steps from the step-2 checkpoints', async () => {
     const ckpt = ['--checkpoint-every', '2'];
     const cut = await train('cut', [...pipeline('1f1b'), ...ckpt, '--fault', 'kill:rank=1:step=3', '--timeout', '10']);
