@@ -20,7 +20,10 @@ async function runTrain(flags: TrainCommandFlags): Promise<void> {
   const tp = flags.tensorParallel ?? 1;
   if (tp > 1 && flags.workers % tp !== 0) throw new Error(`--tensor-parallel ${tp}: needs --workers a multiple of ${tp} (got ${flags.workers}); the data-parallel degree is workers ÷ tensor parallel`);
   const pp = flags.pipelineStages ?? 1;
-  if (pp > 1 && flags.workers % pp !== 0) throw new Error(`--pipeline-stages ${pp}: needs --workers a multiple of ${pp} (got ${flags.workers}); the data-parallel degree is workers ÷ stages`);
+  if (pp > 1 && flags.workers % (pp * tp) !== 0) {
+    const both = tp > 1 ? ` × --tensor-parallel ${tp}` : '';
+    throw new Error(`--pipeline-stages ${pp}${both}: needs --workers a multiple of ${pp * tp} (got ${flags.workers}); the data-parallel degree is workers ÷ ${tp > 1 ? '(stages × tensor parallel)' : 'stages'}`);
+  }
   // ps / async-ps: a server process besides the --workers workers.
   if (flags.workers > 1 || (flags.strategy !== undefined && flags.strategy !== 'allreduce')) {
     const { launchLocalCluster } = await import('../launch/local.js');

@@ -28,8 +28,10 @@ import { measureLayers } from '../../parallel/pipeline/layer_cost.js';
 import { nodeMemoryBytes } from '../../parallel/pipeline/node_memory.js';
 import { type Placement, placeStages } from '../../parallel/pipeline/placement.js';
 import { type PipelineScheduleName, idealBubbleFraction, pipelineSchedule } from '../../parallel/pipeline/schedule.js';
-import { PipelineStageModule } from '../../parallel/pipeline/stage_model.js';
+import { PipelineStageModule, type StageLayer } from '../../parallel/pipeline/stage_model.js';
+import { type TensorParallelGpt2, TensorParallelTape, buildTensorParallelModel, checkTensorParallel, shardLayout } from '../../parallel/tensor/index.js';
 import { noGrad } from '../../tensor/autograd.js';
+import type { Tensor } from '../../tensor/tensor.js';
 import { kernelsFor } from '../../tensor/dispatch.js';
 import { sumOfSquares } from '../../tensor/scalar.js';
 import { CPU, deviceMemory } from '../../tensor/storage.js';
@@ -43,6 +45,8 @@ export interface PipelineOptions {
   stages: number;
   microBatches: number;
   schedule: PipelineScheduleName;
+  /** Tensor-parallel degree inside each stage (GPT-2; default 1). */
+  tensorParallel?: number;
 }
 
 /** Tags of the messages besides the executor's: the tied gradient, evaluation activations and results. */
@@ -63,8 +67,12 @@ export class PipelineStrategy implements Strategy {
   readonly dataShard: DataShard;
   readonly stage: number;
   readonly replica: number;
+  readonly tpRank: number;
+  readonly tp: number;
   readonly evaluates = false;
   private pipeline: ProcessGroup | null = null;
+  private tensorGroup: ProcessGroup | null = null;
+  private splitEntries: Set<string> | null = null;
   private dataParallelGroup: ProcessGroup | null = null;
   private dataParallel: Strategy | null = null;
   private placement: (Placement & { from: 'measured' | 'checkpoint'; layerNames: string[] }) | null = null;
@@ -75,16 +83,23 @@ export class PipelineStrategy implements Strategy {
     const { stages, microBatches: micro } = options;
     if (!Number.isInteger(stages) || stages < 2) throw new Error(`--pipeline-stages ${stages}: a pipeline needs at least 2 stages`);
     if (!Number.isInteger(micro) || micro < 1) throw new Error(`--micro-batches ${micro}: must be a positive integer`);
-    if (group.size % stages !== 0) throw new Error(`--pipeline-stages ${stages}: --workers ${group.size} is not a multiple of it (the data-parallel degree is workers ÷ stages)`);
+    const tp = options.tensorParallel ?? 1;
+    if (!Number.isInteger(tp) || tp < 1) throw new Error(`--tensor-parallel ${tp}: must be a positive integer`);
+    const block = stages * tp;
+    if (group.size % block !== 0) {
+      throw new Error(`--pipeline-stages ${stages}${tp > 1 ? ` × --tensor-parallel ${tp}` : ''}: --workers ${group.size} is not a multiple of ${block} (the data-parallel degree is workers ÷ ${tp > 1 ? '(stages × tensor parallel)' : 'stages'})`);
+    }
     this.rank = group.rank;
     this.worldSize = group.size;
-    this.stage = group.rank % stages;
-    this.replica = Math.floor(group.rank / stages);
-    this.dataShard = { index: this.replica, count: group.size / stages, compute: true };
+    this.tp = tp;
+    this.tpRank = group.rank % tp;
+    this.stage = Math.floor(group.rank / tp) % stages;
+    this.replica = Math.floor(group.rank / block);
+    this.dataShard = { index: this.replica, count: group.size / block, compute: true };
   }
 
   get name(): string {
-    return `${this.innerName}+pp${this.options.stages}`;
+    return `${this.innerName}+pp${this.options.stages}${this.tp > 1 ? `+tp${this.tp}` : ''}`;
   }
 
   private get last(): number {
@@ -97,6 +112,10 @@ export class PipelineStrategy implements Strategy {
    */
   async buildModel(spec: ModelSpec, seed: number, modelName = spec.type, run?: ModelBuildContext): Promise<Module> {
     if (!run) throw new Error('pipeline: the loop did not give the data to time the layers on');
+    if (this.tp > 1) {
+      checkTensorParallel(spec, this.tp, modelName);
+      if (spec.type !== 'gpt2') throw new Error(`--pipeline-stages with --tensor-parallel ${this.tp}: composed for GPT-2 models, not ${modelName}`);
+    }
     const full = createModel(spec, seed);
     const layers = modelLayers(full, modelName);
     const P = this.options.stages;
@@ -112,14 +131,16 @@ export class PipelineStrategy implements Strategy {
       return { layerMs: Array.from(row.subarray(0, layers.length)), memoryBytes: row[layers.length] * 2 ** 20 };
     });
     const placement = placeStages({
-      ranks, stages: P, stageOf: ranks.map((_, r) => r % P), parameters: cost.parameters, activationFloats: cost.activationFloats,
+      ranks, stages: P, stageOf: ranks.map((_, r) => Math.floor(r / this.tp) % P), parameters: cost.parameters, activationFloats: cost.activationFloats,
       bytesPerParameter: bytesPerParameter(run.optimizer), liveMicroBatches: this.options.schedule === '1f1b' ? P : this.options.microBatches,
     });
     if (saved) placement.ranges = saved;
     this.placement = { ...placement, from: saved ? 'checkpoint' : 'measured', layerNames: layers.map((l) => l.name) };
     if (this.rank === 0) process.stderr.write(describePlacement(this.placement));
     const [from, to] = placement.ranges[this.stage];
-    const stage = new PipelineStageModule(layers, from, to);
+    // Tensor parallel inside the stage: this rank's shard of the same model, cut at the same layers.
+    const stageLayers: readonly StageLayer[] = this.tp > 1 ? (buildTensorParallelModel(spec, seed, this.tpRank, this.tp, modelName) as TensorParallelGpt2).layerList() : layers;
+    const stage = new PipelineStageModule(stageLayers, from, to);
     stage.zeroGrad();
     return stage;
   }
@@ -127,8 +148,10 @@ export class PipelineStrategy implements Strategy {
   /** Splits the world into the pipelines and the data-parallel groups, then sets the data-parallel strategy up. */
   async setup(ctx: StrategyContext): Promise<void> {
     this.model = ctx.model;
-    const pipeline = await this.group.split(this.replica, this.rank, { name: 'pipeline' });
-    const dataParallel = await this.group.split(this.stage, this.rank, { name: 'pipeline-data-parallel' });
+    // Pipelines: one replica, one tensor-parallel rank. Data parallel: one stage and tensor-parallel rank. Tensor parallel: one stage of one replica.
+    const pipeline = await this.group.split(this.replica * this.tp + this.tpRank, this.rank, { name: 'pipeline' });
+    const dataParallel = await this.group.split(this.stage * this.tp + this.tpRank, this.rank, { name: 'pipeline-data-parallel' });
+    if (this.tp > 1) this.tensorGroup = await this.group.split(this.replica * this.options.stages + this.stage, this.rank, { name: 'pipeline-tensor-parallel' });
     this.pipeline = pipeline!;
     this.dataParallelGroup = dataParallel!;
     this.dataParallel = this.buildDataParallel(dataParallel!);
@@ -140,8 +163,22 @@ export class PipelineStrategy implements Strategy {
     const { batch, data } = work;
     if (!batch) throw new Error(`pipeline: rank ${this.rank} has no batch at step ${work.step}; every stage reads its replica's batch`);
     const micros = [...microBatches(data, batch, Math.max(1, Math.ceil(batch.size / this.options.microBatches)))];
+    // One tape per micro-batch: under 1F1B several micro-batches' cuts are alive at once.
+    const tapes = new Map<number, TensorParallelTape>();
+    const tensorGroup = this.tensorGroup;
     const stageWork: StageWork = {
-      forward: (x) => model.forward(x),
+      forward: (x, k) => {
+        if (!tensorGroup) return model.forward(x);
+        const tape = new TensorParallelTape(tensorGroup);
+        tapes.set(k, tape);
+        return model.forwardParallel(x, tape);
+      },
+      ...(tensorGroup ? {
+        backward: async (k: number, root: Tensor, seed: Float32Array) => {
+          await tapes.get(k)!.backward(root, seed);
+          tapes.delete(k);
+        },
+      } : {}),
       input: (k) => batchInput(data, micros[k]),
       loss: (output, k) => ({ loss: batchLoss(data, output, micros[k]), weight: lossWeight(data, micros[k]) }),
     };
@@ -159,7 +196,7 @@ export class PipelineStrategy implements Strategy {
     const lossSum = column(0).reduce((a, b) => a + b, 0);
     const stats: StepStats = { waitMs: sum(column(1)), totalMs: sum(column(2)), peakLive: column(3) };
     this.stats.push(stats);
-    const local = { loss: weight > 0 ? lossSum / weight : NaN, samples: this.stage === 0 ? batch.size : 0, weight };
+    const local = { loss: weight > 0 ? lossSum / weight : NaN, samples: this.stage === 0 && this.tpRank === 0 ? batch.size : 0, weight };
     // The data-parallel exchange, without the monitors: its health rows are numbered by its group, the run's by the world.
     const outcome = await exchange({ ...ctx, monitors: undefined }, this.dataParallel!, work, local);
     return {
@@ -207,10 +244,21 @@ export class PipelineStrategy implements Strategy {
   private async gradNorm(model: PipelineStageModule): Promise<number> {
     const arena = model.arena();
     const copies = new Set(model.tiedCopies);
-    let sq = 0;
-    for (const e of arena.entries) if (!copies.has(e.name)) sq += sumOfSquares(arena.grads.view(e.offset, e.size)).readSync();
-    const total = await this.pipeline!.allReduce(Float32Array.of(sq));
+    const split = this.splitNames(model);
+    const sq = Float32Array.of(0, 0);
+    for (const e of arena.entries) {
+      if (!copies.has(e.name)) sq[split.has(e.name) ? 0 : 1] += sumOfSquares(arena.grads.view(e.offset, e.size)).readSync();
+    }
+    // A tensor-parallel shard's squares summed over its group; the replicated parameters' once.
+    if (this.tensorGroup) await this.tensorGroup.allReduce(sq.subarray(0, 1));
+    const total = await this.pipeline!.allReduce(Float32Array.of(sq[0] + sq[1]));
     return Math.sqrt(total[0]);
+  }
+
+  /** The parameters split over the tensor-parallel group (none without one). */
+  private splitNames(model: PipelineStageModule): Set<string> {
+    this.splitEntries ??= new Set(this.tp > 1 ? shardLayout(model).keys() : []);
+    return this.splitEntries;
   }
 
   /**
@@ -228,7 +276,7 @@ export class PipelineStrategy implements Strategy {
     try {
       for (const batch of new BatchLoader<Dataset>(data, order, evalBatchSize(data, batchSize)).batches() as Iterable<AnyBatch>) {
         const input = this.stage === 0 ? batchInput(data, batch) : await recvTensor(pipeline, this.stage - 1, EVAL_TAG);
-        const output = noGrad(() => model.forward(input));
+        const output = await this.evalForward(model, input);
         if (this.stage < this.last) {
           await Promise.all(sendTensor(pipeline, output, this.stage + 1, EVAL_TAG));
           continue;
@@ -253,6 +301,17 @@ export class PipelineStrategy implements Strategy {
     };
   }
 
+  private async evalForward(model: PipelineStageModule, input: Tensor): Promise<Tensor> {
+    if (!this.tensorGroup) return noGrad(() => model.forward(input));
+    // noGrad cannot span the awaits of the group's sums: the graph is built, then dropped with the tape.
+    const tape = new TensorParallelTape(this.tensorGroup);
+    try {
+      return (await model.forwardParallel(input, tape)).detach();
+    } finally {
+      tape.clear();
+    }
+  }
+
   /** The placement, the measured bubble against the ideal, and the live micro-batches per stage. */
   async resultFields(): Promise<Record<string, unknown>> {
     const p = this.placement!;
@@ -263,11 +322,13 @@ export class PipelineStrategy implements Strategy {
     const total = sum(counted.map((s) => s.totalMs));
     const model = stageOf(this.model!);
     const copies = new Set(model.tiedCopies);
-    const own = model.namedParameters().reduce((n, [name, t]) => n + (copies.has(name) ? 0 : t.size), 0);
+    const split = this.splitNames(model);
+    // The whole model once: a tied copy not at all, a replicated parameter of a tensor-parallel group on its rank 0 only.
+    const own = model.namedParameters().reduce((n, [name, t]) => n + (copies.has(name) || (!split.has(name) && this.tpRank > 0) ? 0 : t.size), 0);
     const parameters = await this.group.allGather(Float32Array.of(own));
     return {
       pipeline: {
-        stages: P, micro_batches: M, schedule, data_parallel: this.dataShard.count,
+        stages: P, micro_batches: M, schedule, data_parallel: this.dataShard.count, tensor_parallel: this.tp,
         placement: {
           from: p.from,
           layers: p.ranges.map(([a, b]) => p.layerNames.slice(a, b)),
@@ -284,14 +345,14 @@ export class PipelineStrategy implements Strategy {
         one_f_one_b_target: (P - 1) / M,
         peak_live_micro_batches: Array.from({ length: P }, (_, s) => Math.max(0, ...this.stats.map((st) => st.peakLive[s]))),
       },
-      parameters: sum(Array.from(parameters).filter((_, r) => Math.floor(r / P) === 0)),
+      parameters: sum(Array.from(parameters).filter((_, r) => Math.floor(r / (P * this.tp)) === 0)),
     };
   }
 
   /** Each rank's stage is its own: rank-<r>/ checkpoints, with the stage's place to check on resume. */
   checkpointBuffers(): NamedBuffers {
     const [from, to] = this.placement?.ranges[this.stage] ?? [0, 0];
-    return [['pipeline.stage', Float32Array.of(this.stage, this.options.stages, from, to)]] as NamedBuffers;
+    return [['pipeline.stage', Float32Array.of(this.stage, this.options.stages, from, to, this.tpRank, this.tp)]] as NamedBuffers;
   }
 
   /** The plan, so a resumed run cuts the model where its checkpoints were cut. */
@@ -317,7 +378,7 @@ export class PipelineStrategy implements Strategy {
 
   async close(): Promise<void> {
     await this.dataParallel?.close();
-    for (const g of [this.pipeline, this.dataParallelGroup]) await g?.close();
+    for (const g of [this.pipeline, this.dataParallelGroup, this.tensorGroup]) await g?.close();
   }
 }
 

@@ -112,7 +112,6 @@ export function createClusterStrategy(name: ClusterStrategyName, group: ProcessG
   const stages = o.pipelineStages ?? 1;
   if (stages > 1) {
     if (name !== 'allreduce') throw new Error(`--pipeline-stages ${stages}: runs with --strategy allreduce, not ${name}`);
-    if ((o.tensorParallel ?? 1) > 1) throw new Error(`--pipeline-stages ${stages} with --tensor-parallel ${o.tensorParallel}: not composed yet`);
     return new PipelineStrategy(group, pipelineOptions(o), (dataParallel) => entry(name).build(dataParallel, o), name);
   }
   const degree = o.tensorParallel ?? 1;
@@ -127,11 +126,11 @@ export function strategySignature(name: ClusterStrategyName, o: ClusterStrategyO
   const degree = o.tensorParallel ?? 1;
   const stages = o.pipelineStages ?? 1;
   const pp = stages > 1 ? (({ microBatches, schedule }) => `+pp${stages}(m=${microBatches},${schedule})`)(pipelineOptions(o)) : '';
-  return entry(name).signature(o) + (degree > 1 ? `+tp${degree}` : '') + pp;
+  return entry(name).signature(o) + pp + (degree > 1 ? `+tp${degree}` : '');
 }
 
 function pipelineOptions(o: ClusterStrategyOptions): PipelineOptions {
-  return { stages: o.pipelineStages ?? 1, microBatches: o.microBatches ?? DEFAULT_MICRO_BATCHES, schedule: o.pipelineSchedule ?? DEFAULT_PIPELINE_SCHEDULE };
+  return { stages: o.pipelineStages ?? 1, microBatches: o.microBatches ?? DEFAULT_MICRO_BATCHES, schedule: o.pipelineSchedule ?? DEFAULT_PIPELINE_SCHEDULE, tensorParallel: o.tensorParallel };
 }
 
 function entry(name: string): StrategyEntry {

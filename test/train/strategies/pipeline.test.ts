@@ -103,6 +103,28 @@ describe('pipeline parallelism through train --workers (real processes)', { time
     }
   });
 
+  it('4 workers = 2 stages × --tensor-parallel 2 (a Megatron-split GPT-2 inside each stage): every step\'s loss and the test loss are one process\'s', async () => {
+    const [one, mesh] = await Promise.all([
+      train('one3', ['--max-steps', '3']),
+      train('pptp', ['--workers', '4', '--pipeline-stages', '2', '--tensor-parallel', '2', '--micro-batches', '4', '--max-steps', '3']),
+    ]);
+    assert.equal(one.code, 0, one.stderr);
+    assert.equal(mesh.code, 0, mesh.stderr);
+    const want = losses('one3').get(0)!;
+    const got = losses('pptp');
+    for (const rank of [0, 1, 2, 3]) {
+      for (let step = 0; step < 3; step++) {
+        const loss = got.get(rank)?.[step];
+        assert.ok(loss !== undefined && Math.abs(loss - want[step]) <= 1e-5 * want[step], `rank ${rank} step ${step}: ${loss} vs ${want[step]}`);
+      }
+    }
+    const r = result('pptp');
+    const single = result('one3');
+    assert.ok(Math.abs(r.test_loss - single.test_loss) <= 1e-5 * single.test_loss, `test loss ${r.test_loss} vs ${single.test_loss}`);
+    assert.equal(r.parameters, single.parameters, 'the shards of the stages add up to the whole model');
+    assert.equal((r as unknown as { per_rank: { samples: number }[] }).per_rank.reduce((n, p) => n + p.samples, 0), 3 * 8, 'each sample counted once');
+  });
+
   it('a stage killed at step 3 ends the run naming it; --resume auto retakes the steps from the step-2 checkpoints', async () => {
     const ckpt = ['--checkpoint-every', '2'];
     const cut = await train('cut', [...pipeline('1f1b'), ...ckpt, '--fault', 'kill:rank=1:step=3', '--timeout', '10']);
