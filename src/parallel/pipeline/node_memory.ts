@@ -1,6 +1,7 @@
 /**
- * The memory a process may use for its stage: its cgroup's limit (v1 memory.limit_in_bytes or v2
- * memory.max, as a memory-capped node or container sets), else the host's free memory at start.
+ * The memory a process may still take for its stage: what its cgroup allows beyond what the group
+ * already uses (v1 memory.limit_in_bytes − memory.usage_in_bytes, v2 memory.max − memory.current:
+ * a memory-capped node or container), else the host's free memory, at start.
  */
 import { readFileSync } from 'node:fs';
 import { freemem } from 'node:os';
@@ -9,18 +10,21 @@ import { freemem } from 'node:os';
 const UNLIMITED = 2 ** 60;
 
 export function nodeMemoryBytes(): number {
-  const limit = cgroupLimit();
-  return limit !== null && limit < UNLIMITED ? limit : freemem();
+  const group = cgroupHeadroom();
+  return group === null ? freemem() : Math.min(group, freemem());
 }
 
-function cgroupLimit(): number | null {
+/** The cgroup's limit less its usage, or null when no limit is set or readable. */
+function cgroupHeadroom(): number | null {
   try {
     for (const line of readFileSync('/proc/self/cgroup', 'utf8').split('\n')) {
       const [, controllers, path] = line.split(':');
       if (controllers === undefined || path === undefined) continue;
-      if (controllers.split(',').includes('memory')) return readNumber(`/sys/fs/cgroup/memory${path}/memory.limit_in_bytes`);
+      if (controllers.split(',').includes('memory')) {
+        return headroom(readNumber(`/sys/fs/cgroup/memory${path}/memory.limit_in_bytes`), readNumber(`/sys/fs/cgroup/memory${path}/memory.usage_in_bytes`));
+      }
       if (controllers === '') {
-        const v2 = readNumber(`/sys/fs/cgroup${path}/memory.max`);
+        const v2 = headroom(readNumber(`/sys/fs/cgroup${path}/memory.max`), readNumber(`/sys/fs/cgroup${path}/memory.current`));
         if (v2 !== null) return v2;
       }
     }
@@ -28,6 +32,11 @@ function cgroupLimit(): number | null {
     // not Linux, or no cgroup file: no limit known
   }
   return null;
+}
+
+function headroom(limit: number | null, usage: number | null): number | null {
+  if (limit === null || limit >= UNLIMITED) return null;
+  return Math.max(0, limit - (usage ?? 0));
 }
 
 function readNumber(file: string): number | null {
