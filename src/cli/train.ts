@@ -19,6 +19,11 @@ export function trainCommand(): Command {
 async function runTrain(flags: TrainCommandFlags): Promise<void> {
   const tp = flags.tensorParallel ?? 1;
   if (tp > 1 && flags.workers % tp !== 0) throw new Error(`--tensor-parallel ${tp}: needs --workers a multiple of ${tp} (got ${flags.workers}); the data-parallel degree is workers ÷ tensor parallel`);
+  const pp = flags.pipelineStages ?? 1;
+  if (pp > 1 && flags.workers % (pp * tp) !== 0) {
+    const both = tp > 1 ? ` × --tensor-parallel ${tp}` : '';
+    throw new Error(`--pipeline-stages ${pp}${both}: needs --workers a multiple of ${pp * tp} (got ${flags.workers}); the data-parallel degree is workers ÷ ${tp > 1 ? '(stages × tensor parallel)' : 'stages'}`);
+  }
   // ps / async-ps: a server process besides the --workers workers.
   if (flags.workers > 1 || (flags.strategy !== undefined && flags.strategy !== 'allreduce')) {
     const { launchLocalCluster } = await import('../launch/local.js');
@@ -37,6 +42,8 @@ export async function trainInProcess(flags: TrainFlags): Promise<{ result: Train
 
 /** " with 2 workers and a server (ps)": who trained, and the server that only aggregated. */
 function clusterOf(r: TrainResult): string {
+  // Model-parallel ranks (pipeline stages, tensor-parallel shards) train one replica together: workers counts replicas.
+  if (/\+(pp|tp)\d/.test(r.strategy)) return ` with ${r.world_size} workers, ${r.workers} data-parallel (${r.strategy})`;
   const servers = (r.world_size ?? r.workers) - r.workers;
   if (r.workers <= 1 && servers === 0) return '';
   return ` with ${r.workers} worker${r.workers > 1 ? 's' : ''}${servers > 0 ? ` and a server` : ''} (${r.strategy})`;

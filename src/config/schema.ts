@@ -53,6 +53,9 @@ export const clusterConfigSchema = z.object({
   server_trains: z.boolean().optional(),
   ps_reply: z.enum(['weights', 'gradients']).optional(),
   device: z.enum(['cpu', 'gpu', 'auto']).optional(),
+  pipeline_stages: z.number().int().min(1).optional(),
+  micro_batches: z.number().int().min(1).optional(),
+  pipeline_schedule: z.enum(['gpipe', '1f1b']).optional(),
   // accepted for compatibility with SmolCluster's files, not used here
   buffer_size: z.record(z.string(), z.number()).optional(),
   track_network_metrics: z.boolean().optional(),

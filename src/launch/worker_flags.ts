@@ -84,6 +84,7 @@ function precisionSignature(flags: Pick<TrainFlags, 'precision'>): string {
 export function strategyOptions(flags: TrainFlags): ClusterStrategyOptions {
   // Rank 0 holds one shard: a whole-model file needs the shards gathered, which is not built yet.
   if ((flags.tensorParallel ?? 1) > 1 && flags.save) throw new Error(`--save with --tensor-parallel ${flags.tensorParallel}: each rank holds a shard of the model; use --checkpoint-every (every rank writes its shard) instead`);
+  if ((flags.pipelineStages ?? 1) > 1 && flags.save) throw new Error(`--save with --pipeline-stages ${flags.pipelineStages}: each rank holds one stage of the model; use --checkpoint-every (every rank writes its stage) instead`);
   return {
     checksumEvery: flags.checksumEvery, peerTimeoutMs: flags.timeout * 1000,
     stragglerMs: flags.stragglerTimeout !== undefined ? flags.stragglerTimeout * 1000 : undefined,
@@ -92,5 +93,6 @@ export function strategyOptions(flags: TrainFlags): ClusterStrategyOptions {
     buckets: bucketSizesFrom(flags), overlap: flags.overlap, compression: flags.compress, powerSgdRank: flags.powersgdRank,
     innerSteps: flags.innerSteps, outerLr: flags.outerLr, outerMomentum: flags.outerMomentum,
     tensorParallel: flags.tensorParallel,
+    pipelineStages: flags.pipelineStages, microBatches: flags.microBatches, pipelineSchedule: flags.pipelineSchedule,
   };
 }

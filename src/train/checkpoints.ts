@@ -15,7 +15,7 @@
  */
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { CheckpointError, loadCheckpoint, type NamedBuffers, saveCheckpoint } from '../nn/checkpoint.js';
+import { CheckpointError, loadCheckpoint, type NamedBuffers, readModelHeader, saveCheckpoint } from '../nn/checkpoint.js';
 import type { Module } from '../nn/module.js';
 import type { Optimizer } from '../nn/optim/optimizer.js';
 import { fsyncDir } from '../util/atomic_file.js';
@@ -108,6 +108,25 @@ export class Checkpointer {
     saveCheckpoint(file, model, architecture, optimizer, state as unknown as Record<string, unknown>, extra);
     this.prune(dir);
     this.report.saved?.(file, position.step);
+  }
+
+  /**
+   * The strategy state (Strategy.checkpointState) of the newest checkpoint this run would resume
+   * from, read before the model exists: a pipeline stage keeps the placement it was saved under.
+   * Null when not resuming or nothing is there yet. This rank's folder first, then the shared one.
+   */
+  peekStrategyState(): Record<string, unknown> | null {
+    const resume = this.opts.resume;
+    if (resume === undefined) return null;
+    const dir = resume === 'auto' ? this.opts.dir : resume;
+    const folders = this.rankState ? [join(dir, `rank-${this.rankState.rank}`), dir] : [dir];
+    for (const folder of folders) {
+      const [newest] = listCheckpoints(folder);
+      if (!newest) continue;
+      const state = (readModelHeader(newest).header as { state?: { strategy?: unknown } }).state?.strategy;
+      return isRecord(state) ? state : null;
+    }
+    return null;
   }
 
   /** `dir` itself, or this rank's folder in it when the rank has state of its own. */

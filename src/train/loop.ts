@@ -75,7 +75,11 @@ export async function train(
   // With --grad-accum K a step's batch is K micro-batches of batchSize, run by a step-owning wrapper (grad_accum.ts).
   const strategy = accumulating(given, config.gradAccum ?? 1);
   const spec = specFor(config, data.train);
-  const model = strategy.buildModel ? strategy.buildModel(spec, config.seed, config.model) : createModel(spec, config.seed);
+  const model = strategy.buildModel
+    ? await strategy.buildModel(spec, config.seed, config.model, {
+      train: data.train, batchSize: config.batchSize, optimizer: config.optimizer, resumedState: () => guards.checkpoints?.peekStrategyState() ?? null,
+    })
+    : createModel(spec, config.seed);
   if (config.init) initFromFile(config.init, model, spec);
   const optimizer = makeOptimizer(model.arena(), {
     name: config.optimizer, lr: config.lr, momentum: config.momentum, weightDecay: config.weightDecay,
@@ -127,13 +131,14 @@ export async function train(
     step++;
     guards.checkpoints?.afterStep(model, spec, optimizer, positionAt(plan, step), totalSteps, strategy.checkpointState && (() => strategy.checkpointState!()));
     if (stop) break;
-    if (config.evalEvery > 0 && step % config.evalEvery === 0 && step < totalSteps && evaluates(strategy)) {
+    if (config.evalEvery > 0 && step % config.evalEvery === 0 && step < totalSteps && (strategy.evaluate || evaluates(strategy))) {
       const e0 = performance.now();
-      observer.onEval?.({ step, epoch, ...evaluate(model, data.test, config.evalBatchSize) });
+      const e = await evaluation(ctx, strategy, data.test, config.evalBatchSize);
+      if (e) observer.onEval?.({ step, epoch, ...e });
       arrivals.exclude(performance.now() - e0);
     }
   }
-  outcome.finalEval = evaluates(strategy) ? evaluate(model, data.test, config.evalBatchSize) : null;
+  outcome.finalEval = await evaluation(ctx, strategy, data.test, config.evalBatchSize);
   // The epoch of the last step taken (maxSteps may end the run before the last epoch).
   if (outcome.finalEval) observer.onEval?.({ step, epoch: lastEpoch, ...outcome.finalEval });
   observer.onEnd?.();
@@ -148,6 +153,12 @@ export async function train(
 function evaluates(strategy: Strategy): boolean {
   if (strategy.evaluates === false) return false;
   return strategy.isLeader ? strategy.isLeader() : strategy.rank === 0;
+}
+
+/** The strategy's own evaluation (every rank calls it), or the leader's synchronous one; null where this rank reports none. */
+async function evaluation(ctx: StrategyContext, strategy: Strategy, test: Dataset, batchSize: number): Promise<EvalResult | null> {
+  if (strategy.evaluate) return strategy.evaluate(ctx, test, batchSize);
+  return evaluates(strategy) ? evaluate(ctx.model, test, batchSize) : null;
 }
 
 /** What decides which step comes when: batches per epoch, epochs, steps, and whether this process computes. */

@@ -142,12 +142,16 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
       monitors, faults: faults.enabled ? faults : undefined, balance: o.balance, checkpoints,
     });
     const perRank = unpackTotals(await strategy.gather(totalsVector(outcome)));
+    const extra = strategy.resultFields ? await strategy.resultFields() : {};
     runEvents.finished(outcome.steps);
     if (!(strategy.isLeader ? strategy.isLeader() : rank === 0)) return null;
     await o.beforeEnd?.();
-    const result = buildResult(config, outcome, {
-      backend: kernels.description, threads: kernels.getThreads(), startedAt, endedAt: new Date(), strategy: strategy.name, perRank, trainers: strategy.dataShard?.count,
-    });
+    const result = {
+      ...buildResult(config, outcome, {
+        backend: kernels.description, threads: kernels.getThreads(), startedAt, endedAt: new Date(), strategy: strategy.name, perRank, trainers: strategy.dataShard?.count,
+      }),
+      ...extra,
+    };
     writeResult(o.experiment.result, result);
     if (o.output) writeResult(o.output, result);
     if (o.save) {

@@ -7,11 +7,21 @@ import type { Tensor } from '../tensor/tensor.js';
 import type { BucketSpan } from './exchange/bucketed.js';
 import type { RunMonitors } from './monitors.js';
 import type { AnyBatch } from './objective.js';
-import type { StepInfo } from '../metrics/records.js';
+import type { EvalResult, StepInfo } from '../metrics/records.js';
 import type { StepOutcome, StepWork } from './step.js';
 
 /** One step a strategy plans: its epoch and batch (null: nothing to compute), and — when the strategy numbers the steps — its step and LR-schedule step. */
 export type PlannedStep = [epoch: number, batch: AnyBatch | null, step?: number, lrStep?: number];
+
+/** What a strategy that builds the model may look at: the data, the step's batch, the optimizer, a resumed checkpoint's state. */
+export interface ModelBuildContext {
+  train: Dataset;
+  /** Samples of one replica's batch (--batch-size). */
+  batchSize: number;
+  optimizer: string;
+  /** The strategy state of the checkpoint the run resumes from, read before the model exists (null: none). */
+  resumedState(): Record<string, unknown> | null;
+}
 
 /** What a strategy sees of the run. */
 export interface StrategyContext {
@@ -93,9 +103,17 @@ export interface Strategy {
    * Builds this process's model (absent: the whole model, nn/models createModel): a tensor-parallel
    * rank builds its shard. `modelName` is the --model name, for errors.
    */
-  buildModel?(spec: ModelSpec, seed: number, modelName?: string): Module;
+  buildModel?(spec: ModelSpec, seed: number, modelName?: string, run?: ModelBuildContext): Module | Promise<Module>;
   /** False: the loop does not evaluate (a split model has no synchronous forward); default true. */
   readonly evaluates?: boolean;
+  /**
+   * Evaluates the model over the test set itself (absent: the leader runs evaluate.ts's synchronous
+   * forward). The loop calls it on every rank at the same steps (a pipeline's stages all take part);
+   * it returns the result on the leader, null elsewhere.
+   */
+  evaluate?(ctx: StrategyContext, data: Dataset, batchSize: number): Promise<EvalResult | null>;
+  /** Fields the leader adds to result.json (e.g. a pipeline's placement and measured bubble); called on every rank after training. */
+  resultFields?(): Promise<Record<string, unknown>>;
   /** Whether this process writes the run's result (default: rank 0). */
   isLeader?(): boolean;
   /**

@@ -12,6 +12,8 @@ export type ClusterStrategyName = (typeof CLUSTER_STRATEGIES)[number];
 /** allreduce: the gradients' encoding on the wire (train/strategies/allreduce.ts). */
 export const COMPRESSIONS = ['none', 'fp16', 'bf16', 'int8', 'powersgd'] as const;
 export type Compression = (typeof COMPRESSIONS)[number];
+/** Pipeline schedules (parallel/pipeline/schedule.ts). */
+export const PIPELINE_SCHEDULES = ['gpipe', '1f1b'] as const;
 
 /** How the balancer models a rank's step (balance/policy.ts). */
 export const BALANCE_MODELS = ['arrival', 'shortest', 'speed'] as const;

@@ -11,19 +11,22 @@ export class Sequential extends Module {
     this.layers = layers.map((l, i) => this.registerModule(String(i), l));
   }
 
-  /** Layer after layer; a pair with one fused kernel (fusion.ts) runs as one op. */
   forward(x: Tensor): Tensor {
-    const layers = this.layers;
-    let y = x;
-    for (let i = 0; i < layers.length; i++) {
-      const fused = i + 1 < layers.length ? fusedPair(layers[i], layers[i + 1]) : null;
-      if (fused) {
-        y = fused(y);
-        i++;
-      } else {
-        y = layers[i].forward(y);
-      }
-    }
-    return y;
+    return runInOrder(this.layers, x);
   }
+}
+
+/** Layer after layer; a pair with one fused kernel (fusion.ts) runs as one op. */
+export function runInOrder(layers: readonly Module[], x: Tensor): Tensor {
+  let y = x;
+  for (let i = 0; i < layers.length; i++) {
+    const fused = i + 1 < layers.length ? fusedPair(layers[i], layers[i + 1]) : null;
+    if (fused) {
+      y = fused(y);
+      i++;
+    } else {
+      y = layers[i].forward(y);
+    }
+  }
+  return y;
 }

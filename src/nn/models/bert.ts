@@ -9,6 +9,7 @@ import { fillConst, fillNormal } from '../layers/init_fill.js';
 import { Linear } from '../layers/linear.js';
 import { LayerNorm } from '../layers/norm.js';
 import { Sequential } from '../layers/sequential.js';
+import type { ModelLayer } from '../layer_list.js';
 import { Module } from '../module.js';
 
 /**
@@ -148,7 +149,7 @@ class BertLayer extends Module {
 
 class BertModel extends Module {
   readonly embeddings: BertEmbeddings;
-  private readonly encoder: Module;
+  readonly encoder: BertEncoder;
 
   constructor(spec: BertSpec, rng: Rng, drop: Dropout) {
     super();
@@ -162,7 +163,7 @@ class BertModel extends Module {
 }
 
 class BertEncoder extends Module {
-  private readonly layer: Sequential;
+  readonly layer: Sequential;
 
   constructor(spec: BertSpec, rng: Rng, drop: Dropout) {
     super();
@@ -202,12 +203,17 @@ class BertLMPredictionHead extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return linear(this.transform.forward(x), this.embeddings.weight, this.bias);
+    return this.logits(x, this.embeddings.weight);
+  }
+
+  /** The decoder with the word embeddings given (a pipeline stage's copy of the tied weight). */
+  logits(x: Tensor, wordEmbeddings: Tensor): Tensor {
+    return linear(this.transform.forward(x), wordEmbeddings, this.bias);
   }
 }
 
 class BertOnlyMLMHead extends Module {
-  private readonly predictions: BertLMPredictionHead;
+  readonly predictions: BertLMPredictionHead;
 
   constructor(spec: BertSpec, rng: Rng, embeddings: Embedding) {
     super();
@@ -223,12 +229,13 @@ class BertOnlyMLMHead extends Module {
 export class BertForMaskedLM extends Module {
   private readonly bert: BertModel;
   private readonly cls: BertOnlyMLMHead;
+  private readonly drop: Dropout;
 
   constructor(readonly spec: BertSpec, seed: number) {
     super();
     if (spec.width % spec.heads !== 0) throw new Error(`bert: width ${spec.width} is not divisible by ${spec.heads} heads`);
     const rng = Rng.derive(seed, 0x42455254);
-    const drop = this.registerModule('drop', new Dropout(spec.dropout, Rng.derive(seed, 0x42455254, 1)));
+    const drop = this.drop = this.registerModule('drop', new Dropout(spec.dropout, Rng.derive(seed, 0x42455254, 1)));
     this.bert = this.registerModule('bert', new BertModel(spec, rng, drop));
     this.cls = this.registerModule('cls', new BertOnlyMLMHead(spec, rng, this.bert.embeddings.word_embeddings));
     initBert(this, rng);
@@ -236,6 +243,24 @@ export class BertForMaskedLM extends Module {
 
   forward(ids: Tensor): Tensor {
     return this.cls.forward(this.bert.forward(ids));
+  }
+
+  /** The embeddings, each encoder layer, then the MLM head tied to the word embeddings (one layer each). */
+  layerList(): ModelLayer[] {
+    const drop: [string, Module] = ['drop', this.drop];
+    const embeddings = this.bert.embeddings;
+    const layers = this.bert.encoder.layer.layers.map((layer, i): ModelLayer => ({
+      name: `bert.encoder.layer.${i}`, modules: [[`bert.encoder.layer.${i}`, layer], drop], forward: (x) => layer.forward(x),
+    }));
+    const head = this.cls.predictions;
+    return [
+      { name: 'bert.embeddings', modules: [['bert.embeddings', embeddings], drop], forward: (ids) => embeddings.forward(ids) },
+      ...layers,
+      {
+        name: 'cls.predictions', modules: [['cls.predictions', head]], tied: { name: 'bert.embeddings.word_embeddings.weight', tensor: embeddings.word_embeddings.weight },
+        forward: (x, tied) => head.logits(x, tied!),
+      },
+    ];
   }
 }
 

@@ -9,6 +9,7 @@ import { fillConst, fillNormal } from '../layers/init_fill.js';
 import { Linear } from '../layers/linear.js';
 import { LayerNorm } from '../layers/norm.js';
 import { Sequential } from '../layers/sequential.js';
+import type { ModelLayer } from '../layer_list.js';
 import { Module } from '../module.js';
 
 /**
@@ -98,12 +99,33 @@ class Gpt2Model extends Module {
   }
 
   forward(ids: Tensor): Tensor {
+    return this.ln_f.forward(this.h.forward(this.embed(ids)));
+  }
+
+  /** Token ids [N, T] → the first block's input. */
+  embed(ids: Tensor): Tensor {
     const [N, T] = ids.shape;
     if (ids.ndim !== 2) throw new Error(`gpt2: expected token ids [N, T], got [${ids.shape.join(', ')}]`);
     if (T > this.spec.context) throw new Error(`gpt2: sequence length ${T} exceeds the model's context ${this.spec.context} (--context)`);
     const positions = this.wpe.lookup(Int32Array.from({ length: T }, (_, i) => i), [T]);
-    const x = this.drop.forward(add(this.wte.lookup(Int32Array.from(ids.values()), [N, T]), positions));
-    return this.ln_f.forward(this.h.forward(x));
+    return this.drop.forward(add(this.wte.lookup(Int32Array.from(ids.values()), [N, T]), positions));
+  }
+
+  /** The embeddings, each block, then the final norm with the head tied to wte (one layer each). */
+  layerList(prefix: string): ModelLayer[] {
+    const drop: [string, Module] = ['drop', this.drop];
+    const blocks = this.h.layers.map((block, i): ModelLayer => ({
+      name: `${prefix}h.${i}`, modules: [[`${prefix}h.${i}`, block], drop], forward: (x) => block.forward(x),
+    }));
+    const ln_f = this.ln_f;
+    return [
+      { name: `${prefix}wte+wpe`, modules: [[`${prefix}wte`, this.wte], [`${prefix}wpe`, this.wpe], drop], forward: (ids) => this.embed(ids) },
+      ...blocks,
+      {
+        name: `${prefix}ln_f+lm_head`, modules: [[`${prefix}ln_f`, ln_f]], tied: { name: `${prefix}wte.weight`, tensor: this.wte.weight },
+        forward: (x, tied) => linear(ln_f.forward(x), tied!, null),
+      },
+    ];
   }
 }
 
@@ -123,6 +145,10 @@ export class Gpt2LMHead extends Module {
 
   forward(ids: Tensor): Tensor {
     return linear(this.transformer.forward(ids), this.transformer.wte.weight, null);
+  }
+
+  layerList(): ModelLayer[] {
+    return this.transformer.layerList('transformer.');
   }
 }
 

@@ -19,8 +19,13 @@ const GRADIENT_TAG = 0x504a;
 const MAX_DIMS = 8;
 
 export interface StageWork {
-  /** The stage's layers. */
-  forward(x: Tensor): Tensor;
+  /** The stage's layers on micro-batch `micro`'s input (async where they sum over a tensor-parallel group). */
+  forward(x: Tensor, micro: number): Tensor | Promise<Tensor>;
+  /**
+   * Back-propagates micro-batch `micro` from `root` seeded with `seed` (absent: autograd's
+   * backward; a tensor-parallel stage runs its tape's segmented backward).
+   */
+  backward?(micro: number, root: Tensor, seed: Float32Array): void | Promise<void>;
   /** Stage 0: micro-batch k's input. */
   input?(micro: number): Tensor;
   /** Last stage: micro-batch k's mean loss and what it is a mean over. */
@@ -66,12 +71,12 @@ export async function runStage(group: ProcessGroup, work: StageWork, actions: re
       const input = stage === 0 ? null : await waited(recvTensor(group, stage - 1, ACTIVATION_TAG));
       if (input) input.requiresGrad = true;
       const x = input ?? work.input!(micro);
-      const output = work.forward(x);
+      const output = await work.forward(x, micro);
       const entry: Live = { input, output };
       if (stage === last) {
         const { loss, weight } = work.loss!(output, micro);
         Object.assign(entry, { loss, weight });
-        result.lossSum += loss.item() * weight;
+        if (weight > 0) result.lossSum += loss.item() * weight;
         result.weight += weight;
       } else {
         sends.push(...sendTensor(group, output, stage + 1, ACTIVATION_TAG));
@@ -82,11 +87,12 @@ export async function runStage(group: ProcessGroup, work: StageWork, actions: re
       const entry = live.get(micro);
       if (!entry) throw new Error(`pipeline stage ${stage}: backward of micro-batch ${micro} before its forward`);
       live.delete(micro);
+      const differentiate = (root: Tensor, seed: Float32Array): void | Promise<void> => (work.backward ? work.backward(micro, root, seed) : backward(root, seed));
       if (stage === last) {
-        if (entry.weight! > 0) backward(entry.loss!, Float32Array.of(entry.weight!));
+        if (entry.weight! > 0) await differentiate(entry.loss!, Float32Array.of(entry.weight!));
       } else {
         const gy = await waited(recvTensor(group, stage + 1, GRADIENT_TAG));
-        backward(entry.output, gy.storage);
+        await differentiate(entry.output, gy.values() as Float32Array);
       }
       if (entry.input) {
         const gx = entry.input.gradValues() ?? new Float32Array(entry.input.size);
@@ -99,14 +105,16 @@ export async function runStage(group: ProcessGroup, work: StageWork, actions: re
   return result;
 }
 
-function sendTensor(group: ProcessGroup, t: Tensor, dst: number, tag: number): Promise<void>[] {
+/** Sends a tensor point to point: a shape header, then its float32 values (two messages under `tag`). */
+export function sendTensor(group: ProcessGroup, t: Tensor, dst: number, tag: number): Promise<void>[] {
   if (t.shape.length > MAX_DIMS) throw new RangeError(`pipeline: activations of more than ${MAX_DIMS} dimensions`);
   const header = Int32Array.from([t.shape.length, ...t.shape, ...new Array(MAX_DIMS - t.shape.length).fill(0)]);
   const data = Float32Array.from(t.values());
   return [group.send(header, dst, { tag }), group.send(data, dst, { tag })];
 }
 
-async function recvTensor(group: ProcessGroup, src: number, tag: number): Promise<Tensor> {
+/** Receives what sendTensor sent, within the group's deadline (which names the late rank). */
+export async function recvTensor(group: ProcessGroup, src: number, tag: number): Promise<Tensor> {
   const header = await group.recv(new Int32Array(MAX_DIMS + 1), src, { tag });
   const shape = Array.from(header.subarray(1, 1 + header[0]));
   const data = await group.recv(new Float32Array(shape.reduce((n, d) => n * d, 1)), src, { tag });

@@ -15,6 +15,7 @@ import type { Tensor } from '../../tensor/tensor.js';
 import { ColumnParallelLinear, RowParallelLinear } from './layers.js';
 import { ReplicatedEmbedding, TensorParallelModule } from './model.js';
 import type { TensorParallelTape } from './tape.js';
+import type { StageLayer } from '../pipeline/stage_model.js';
 
 class Attention extends Module {
   readonly c_attn: ColumnParallelLinear;
@@ -129,4 +130,37 @@ export class TensorParallelGpt2 extends TensorParallelModule {
     for (const block of t.h.blocks) x = await block.forwardParallel(x, tape);
     return linear(t.ln_f.forward(x), t.wte.weight, null);
   }
+
+  /**
+   * The layer list a pipeline cuts (nn/models/gpt2.ts's, with tensor-parallel blocks): the
+   * embeddings (their output cut, since the first block reads it twice), each block, the final norm
+   * with the head tied to wte.
+   */
+  layerList(): StageLayer[] {
+    const t = this.transformer;
+    const blocks = t.h.blocks.map((block, i): StageLayer => ({
+      name: `transformer.h.${i}`, modules: [[`transformer.h.${i}`, block]],
+      forward: (x, _tied, tape) => block.forwardParallel(x, needTape(tape)),
+    }));
+    return [
+      {
+        name: 'transformer.wte+wpe', modules: [['transformer.wte', t.wte], ['transformer.wpe', t.wpe]],
+        forward: (ids, _tied, tape) => {
+          const [N, T] = ids.shape;
+          const positions = t.wpe.lookup(Int32Array.from({ length: T }, (_, i) => i), [T]);
+          return needTape(tape).cut(add(t.wte.lookup(Int32Array.from(ids.values()), [N, T]), positions));
+        },
+      },
+      ...blocks,
+      {
+        name: 'transformer.ln_f+lm_head', modules: [['transformer.ln_f', t.ln_f]], tied: { name: 'transformer.wte.weight', tensor: t.wte.weight },
+        forward: (x, tied) => linear(t.ln_f.forward(x), tied!, null),
+      },
+    ];
+  }
+}
+
+function needTape(tape: TensorParallelTape | undefined): TensorParallelTape {
+  if (!tape) throw new Error('a tensor-parallel GPT-2 layer sums over its group: run it with a tape (forwardParallel)');
+  return tape;
 }

@@ -12,6 +12,8 @@ import { createAsyncPsStrategy } from './async_ps.js';
 import { createParamServerStrategy } from './param_server.js';
 import type { PsRecovery } from './ps_common.js';
 import { TensorParallelStrategy } from './tensor_parallel.js';
+import { PipelineStrategy, type PipelineOptions } from './pipeline.js';
+import type { PipelineScheduleName } from '../../parallel/pipeline/schedule.js';
 // The names are listed with the options that choose them (config/options/choices.ts, a layer below);
 // `satisfies` above makes the compiler hold the two lists equal.
 import { CLUSTER_STRATEGIES, type ClusterStrategyName } from '../../config/options/choices.js';
@@ -44,7 +46,14 @@ export interface ClusterStrategyOptions {
   outerMomentum?: number;
   /** Tensor-parallel degree (default 1): groups of T ranks split the model, the strategy runs across the groups. */
   tensorParallel?: number;
+  /** Pipeline stages (default 1): groups of P ranks each hold a pipeline, the strategy runs across them. */
+  pipelineStages?: number;
+  microBatches?: number;
+  pipelineSchedule?: PipelineScheduleName;
 }
+
+export const DEFAULT_MICRO_BATCHES = 4;
+export const DEFAULT_PIPELINE_SCHEDULE: PipelineScheduleName = '1f1b';
 
 export const DEFAULT_INNER_STEPS = 50;
 
@@ -100,6 +109,11 @@ const STRATEGIES = {
 
 /** Builds strategy `name` over the process group. */
 export function createClusterStrategy(name: ClusterStrategyName, group: ProcessGroup, o: ClusterStrategyOptions): Strategy {
+  const stages = o.pipelineStages ?? 1;
+  if (stages > 1) {
+    if (name !== 'allreduce') throw new Error(`--pipeline-stages ${stages}: runs with --strategy allreduce, not ${name}`);
+    return new PipelineStrategy(group, pipelineOptions(o), (dataParallel) => entry(name).build(dataParallel, o), name);
+  }
   const degree = o.tensorParallel ?? 1;
   if (degree === 1) return entry(name).build(group, o);
   // The data-parallel strategy averages each shard's gradients over its group: all-reduce's exchange is the one that does that.
@@ -110,7 +124,13 @@ export function createClusterStrategy(name: ClusterStrategyName, group: ProcessG
 /** What every process must agree on about the strategy (joins the run signature). */
 export function strategySignature(name: ClusterStrategyName, o: ClusterStrategyOptions): string {
   const degree = o.tensorParallel ?? 1;
-  return entry(name).signature(o) + (degree > 1 ? `+tp${degree}` : '');
+  const stages = o.pipelineStages ?? 1;
+  const pp = stages > 1 ? (({ microBatches, schedule }) => `+pp${stages}(m=${microBatches},${schedule})`)(pipelineOptions(o)) : '';
+  return entry(name).signature(o) + pp + (degree > 1 ? `+tp${degree}` : '');
+}
+
+function pipelineOptions(o: ClusterStrategyOptions): PipelineOptions {
+  return { stages: o.pipelineStages ?? 1, microBatches: o.microBatches ?? DEFAULT_MICRO_BATCHES, schedule: o.pipelineSchedule ?? DEFAULT_PIPELINE_SCHEDULE, tensorParallel: o.tensorParallel };
 }
 
 function entry(name: string): StrategyEntry {

@@ -1,0 +1,95 @@
+/**
+ * One pipeline stage's part of a model: the layers [from, to) of its layer list (nn/layer_list.ts),
+ * as a Module whose parameters keep the whole model's names (so checkpoints, the optimizer's
+ * decay rules and a comparison with one process line up). Built from the whole model made from the
+ * same seed, so P stages start where one process does; the layers outside the range are dropped.
+ *
+ * A tied weight (GPT-2's and BERT's LM head reads the token embedding): the stage that holds the
+ * reader but not the owner keeps a copy under the owner's name, as Megatron's last stage does. Both
+ * copies start equal; the strategy sums their gradients between the two stages each step (the
+ * gradient one process gets for the shared tensor), so equal updates keep them equal.
+ */
+import { type ModelLayer, modelLayers } from '../../nn/layer_list.js';
+import { Module } from '../../nn/module.js';
+import { Tensor } from '../../tensor/tensor.js';
+import type { TensorParallelTape } from '../tensor/tape.js';
+
+/**
+ * A layer a stage runs: nn's ModelLayer, or a tensor-parallel layer whose forward sums over its
+ * group between ops (async, with the micro-batch's tape).
+ */
+export interface StageLayer extends Omit<ModelLayer, 'forward'> {
+  forward(x: Tensor, tied?: Tensor, tape?: TensorParallelTape): Tensor | Promise<Tensor>;
+}
+
+export class PipelineStageModule extends Module {
+  private readonly layers: StageLayer[];
+  /** Names of the tied parameters this stage holds a copy of (the owner is on another stage). */
+  readonly tiedCopies: string[] = [];
+  /** Names of the tied parameters this stage owns and another stage reads (the copy's counterpart). */
+  readonly tiedOwned: string[] = [];
+  private readonly tiedTensors = new Map<string, Tensor>();
+
+  constructor(all: readonly StageLayer[], readonly from: number, readonly to: number, readonly layerCount = all.length) {
+    super();
+    if (!(from >= 0 && from < to && to <= all.length)) throw new RangeError(`pipeline stage layers [${from}, ${to}) are not a range of the model's ${all.length} layers`);
+    this.layers = all.slice(from, to);
+    const registered = new Set<string>();
+    for (const layer of this.layers) {
+      for (const [name, m] of layer.modules) {
+        if (registered.has(name)) continue;
+        registered.add(name);
+        this.registerModule(name, m);
+      }
+    }
+    const owned = new Map(this.namedParameters());
+    for (const layer of this.layers) {
+      if (!layer.tied) continue;
+      const { name, tensor } = layer.tied;
+      if (owned.has(name)) {
+        this.tiedTensors.set(name, owned.get(name)!);
+        continue;
+      }
+      const copy = Tensor.fromHost(Float32Array.from(tensor.values() as Float32Array), tensor.shape);
+      this.tiedTensors.set(name, this.registerParameter(name, copy));
+      this.tiedCopies.push(name);
+    }
+    // The tied parameters this stage owns that a later stage reads.
+    for (const layer of all.slice(to)) if (layer.tied && owned.has(layer.tied.name)) this.tiedOwned.push(layer.tied.name);
+  }
+
+  get isFirst(): boolean {
+    return this.from === 0;
+  }
+
+  get isLast(): boolean {
+    return this.to === this.layerCount;
+  }
+
+  /** The layer names of the stage (the plan's log). */
+  layerNames(): string[] {
+    return this.layers.map((l) => l.name);
+  }
+
+  forward(x: Tensor): Tensor {
+    let y = x;
+    for (const layer of this.layers) {
+      const out = layer.forward(y, layer.tied && this.tiedTensors.get(layer.tied.name));
+      if (out instanceof Promise) throw new Error(`pipeline stage: layer ${layer.name} is tensor-parallel; call forwardParallel`);
+      y = out;
+    }
+    return y;
+  }
+
+  /** The stage's layers, tensor-parallel ones summing over the tape's group. */
+  async forwardParallel(x: Tensor, tape: TensorParallelTape): Promise<Tensor> {
+    let y = x;
+    for (const layer of this.layers) y = await layer.forward(y, layer.tied && this.tiedTensors.get(layer.tied.name), tape);
+    return y;
+  }
+}
+
+/** Stage [from, to) of `model`'s layer list. */
+export function buildStage(model: Module, from: number, to: number, modelName?: string): PipelineStageModule {
+  return new PipelineStageModule(modelLayers(model, modelName), from, to);
+}

@@ -1,0 +1,432 @@
+/**
+ * Pipeline parallelism (--pipeline-stages P --micro-batches M --schedule gpipe|1f1b) as a strategy
+ * that owns the step. The world's ranks form a mesh: consecutive blocks of P ranks are pipelines
+ * (rank r holds stage r mod P of replica ⌊r/P⌋), and the ranks holding the same stage form the
+ * data-parallel groups, over which a wrapped strategy (allreduce) averages the stage's gradients.
+ * Every stage of a replica reads the same batch (stage 0 its inputs, the last stage its labels):
+ * the data is sharded over the W/P replicas, so --batch-size stays one replica's batch.
+ *
+ * Placement: at start every rank times each layer's forward and backward on one micro-batch and
+ * reports its memory; the gathered table gives the same plan on every rank (parallel/pipeline/
+ * placement.ts), printed by rank 0 and kept in result.json. A resumed run keeps its checkpoint's plan.
+ *
+ * A step: the schedule's forwards and backwards over point-to-point sends (executor.ts), the tied
+ * embedding's two gradients summed between its owner and its copy, the sum divided by the batch's
+ * loss weight, then the data-parallel exchange. The bubble (the stages' time waiting on neighbours
+ * over their step time) and the live micro-batches per stage are gathered every step.
+ */
+import type { ProcessGroup } from '../../comm/process_group.js';
+import { BatchLoader } from '../../data/loader.js';
+import { type Dataset, isTokenTask } from '../../data/dataset.js';
+import type { EvalResult } from '../../metrics/records.js';
+import type { NamedBuffers } from '../../nn/checkpoint.js';
+import { type ModelLayer, modelLayers } from '../../nn/layer_list.js';
+import { type ModelSpec, createModel } from '../../nn/models/index.js';
+import type { Module } from '../../nn/module.js';
+import { recvTensor, runStage, sendTensor, type StageWork } from '../../parallel/pipeline/executor.js';
+import { measureLayers } from '../../parallel/pipeline/layer_cost.js';
+import { nodeMemoryBytes } from '../../parallel/pipeline/node_memory.js';
+import { type Placement, placeStages } from '../../parallel/pipeline/placement.js';
+import { type PipelineScheduleName, idealBubbleFraction, pipelineSchedule } from '../../parallel/pipeline/schedule.js';
+import { PipelineStageModule, type StageLayer } from '../../parallel/pipeline/stage_model.js';
+import { type TensorParallelGpt2, TensorParallelTape, buildTensorParallelModel, checkTensorParallel, shardLayout } from '../../parallel/tensor/index.js';
+import { noGrad } from '../../tensor/autograd.js';
+import type { Tensor } from '../../tensor/tensor.js';
+import { kernelsFor } from '../../tensor/dispatch.js';
+import { sumOfSquares } from '../../tensor/scalar.js';
+import { CPU, deviceMemory } from '../../tensor/storage.js';
+import { evalBatchSize } from '../evaluate.js';
+import { microBatches } from '../micro_batches.js';
+import { type AnyBatch, batchInput, batchLoss, countCorrect, lossWeight } from '../objective.js';
+import { exchange, type StepOutcome, type StepWork } from '../step.js';
+import type { DataShard, ModelBuildContext, Strategy, StrategyContext } from '../strategy.js';
+
+export interface PipelineOptions {
+  stages: number;
+  microBatches: number;
+  schedule: PipelineScheduleName;
+  /** Tensor-parallel degree inside each stage (GPT-2; default 1). */
+  tensorParallel?: number;
+}
+
+/** Tags of the messages besides the executor's: the tied gradient, evaluation activations and results. */
+const TIED_TAG = 0x504b;
+const EVAL_TAG = 0x504c;
+const EVAL_RESULT_TAG = 0x504d;
+
+/** Per step: Σ wait, Σ step time over the stages, and each stage's peak of live micro-batches. */
+interface StepStats {
+  waitMs: number;
+  totalMs: number;
+  peakLive: number[];
+}
+
+export class PipelineStrategy implements Strategy {
+  readonly rank: number;
+  readonly worldSize: number;
+  readonly dataShard: DataShard;
+  readonly stage: number;
+  readonly replica: number;
+  readonly tpRank: number;
+  readonly tp: number;
+  readonly evaluates = false;
+  private pipeline: ProcessGroup | null = null;
+  private tensorGroup: ProcessGroup | null = null;
+  private splitEntries: Set<string> | null = null;
+  private dataParallelGroup: ProcessGroup | null = null;
+  private dataParallel: Strategy | null = null;
+  private placement: (Placement & { from: 'measured' | 'checkpoint'; layerNames: string[] }) | null = null;
+  private readonly stats: StepStats[] = [];
+  private model: Module | null = null;
+
+  constructor(private readonly group: ProcessGroup, readonly options: PipelineOptions, private readonly buildDataParallel: (group: ProcessGroup) => Strategy, private readonly innerName = 'allreduce') {
+    const { stages, microBatches: micro } = options;
+    if (!Number.isInteger(stages) || stages < 2) throw new Error(`--pipeline-stages ${stages}: a pipeline needs at least 2 stages`);
+    if (!Number.isInteger(micro) || micro < 1) throw new Error(`--micro-batches ${micro}: must be a positive integer`);
+    const tp = options.tensorParallel ?? 1;
+    if (!Number.isInteger(tp) || tp < 1) throw new Error(`--tensor-parallel ${tp}: must be a positive integer`);
+    const block = stages * tp;
+    if (group.size % block !== 0) {
+      throw new Error(`--pipeline-stages ${stages}${tp > 1 ? ` × --tensor-parallel ${tp}` : ''}: --workers ${group.size} is not a multiple of ${block} (the data-parallel degree is workers ÷ ${tp > 1 ? '(stages × tensor parallel)' : 'stages'})`);
+    }
+    this.rank = group.rank;
+    this.worldSize = group.size;
+    this.tp = tp;
+    this.tpRank = group.rank % tp;
+    this.stage = Math.floor(group.rank / tp) % stages;
+    this.replica = Math.floor(group.rank / block);
+    this.dataShard = { index: this.replica, count: group.size / block, compute: true };
+  }
+
+  get name(): string {
+    return `${this.innerName}+pp${this.options.stages}${this.tp > 1 ? `+tp${this.tp}` : ''}`;
+  }
+
+  private get last(): number {
+    return this.options.stages - 1;
+  }
+
+  /**
+   * The whole model from the seed, its layers timed on this rank, the table gathered, the plan
+   * made (or taken from the checkpoint resumed), and this rank's stage kept.
+   */
+  async buildModel(spec: ModelSpec, seed: number, modelName = spec.type, run?: ModelBuildContext): Promise<Module> {
+    if (!run) throw new Error('pipeline: the loop did not give the data to time the layers on');
+    if (this.tp > 1) {
+      checkTensorParallel(spec, this.tp, modelName);
+      if (spec.type !== 'gpt2') throw new Error(`--pipeline-stages with --tensor-parallel ${this.tp}: composed for GPT-2 models, not ${modelName}`);
+    }
+    const full = createModel(spec, seed);
+    const layers = modelLayers(full, modelName);
+    const P = this.options.stages;
+    if (layers.length < P) throw new Error(`--pipeline-stages ${P}: ${modelName} has ${layers.length} layers to cut (${layers.map((l) => l.name).join(', ')})`);
+    this.ties = layers.flatMap((l, reader) => (l.tied ? [{ name: l.tied.name, reader, owner: ownerLayer(layers, l.tied.name) }] : []));
+    const saved = savedRanges(run.resumedState(), P, layers.length);
+    const microSize = Math.max(1, Math.ceil(run.batchSize / this.options.microBatches));
+    const cost = measureLayers(layers, sampleInput(run.train, microSize), saved ? { minRepeats: 1, budgetMs: 0 } : {});
+    const table = await this.group.allGather(Float32Array.of(...cost.ms, nodeMemoryBytes() / 2 ** 20));
+    const width = layers.length + 1;
+    const ranks = Array.from({ length: this.worldSize }, (_, r) => {
+      const row = table.subarray(r * width, (r + 1) * width);
+      return { layerMs: Array.from(row.subarray(0, layers.length)), memoryBytes: row[layers.length] * 2 ** 20 };
+    });
+    const placement = placeStages({
+      ranks, stages: P, stageOf: ranks.map((_, r) => Math.floor(r / this.tp) % P), parameters: cost.parameters, activationFloats: cost.activationFloats,
+      bytesPerParameter: bytesPerParameter(run.optimizer), liveMicroBatches: this.options.schedule === '1f1b' ? P : this.options.microBatches,
+    });
+    if (saved) placement.ranges = saved;
+    this.placement = { ...placement, from: saved ? 'checkpoint' : 'measured', layerNames: layers.map((l) => l.name) };
+    if (this.rank === 0) process.stderr.write(describePlacement(this.placement));
+    const [from, to] = placement.ranges[this.stage];
+    // Tensor parallel inside the stage: this rank's shard of the same model, cut at the same layers.
+    const stageLayers: readonly StageLayer[] = this.tp > 1 ? (buildTensorParallelModel(spec, seed, this.tpRank, this.tp, modelName) as TensorParallelGpt2).layerList() : layers;
+    const stage = new PipelineStageModule(stageLayers, from, to);
+    stage.zeroGrad();
+    return stage;
+  }
+
+  /** Splits the world into the pipelines and the data-parallel groups, then sets the data-parallel strategy up. */
+  async setup(ctx: StrategyContext): Promise<void> {
+    this.model = ctx.model;
+    // Pipelines: one replica, one tensor-parallel rank. Data parallel: one stage and tensor-parallel rank. Tensor parallel: one stage of one replica.
+    const pipeline = await this.group.split(this.replica * this.tp + this.tpRank, this.rank, { name: 'pipeline' });
+    const dataParallel = await this.group.split(this.stage * this.tp + this.tpRank, this.rank, { name: 'pipeline-data-parallel' });
+    if (this.tp > 1) this.tensorGroup = await this.group.split(this.replica * this.options.stages + this.stage, this.rank, { name: 'pipeline-tensor-parallel' });
+    this.pipeline = pipeline!;
+    this.dataParallelGroup = dataParallel!;
+    this.dataParallel = this.buildDataParallel(dataParallel!);
+    await this.dataParallel.setup(ctx);
+  }
+
+  async runStep(ctx: StrategyContext, work: StepWork): Promise<StepOutcome> {
+    const model = stageOf(ctx.model);
+    const { batch, data } = work;
+    if (!batch) throw new Error(`pipeline: rank ${this.rank} has no batch at step ${work.step}; every stage reads its replica's batch`);
+    const micros = [...microBatches(data, batch, Math.max(1, Math.ceil(batch.size / this.options.microBatches)))];
+    // One tape per micro-batch: under 1F1B several micro-batches' cuts are alive at once.
+    const tapes = new Map<number, TensorParallelTape>();
+    const tensorGroup = this.tensorGroup;
+    const stageWork: StageWork = {
+      forward: (x, k) => {
+        if (!tensorGroup) return model.forward(x);
+        const tape = new TensorParallelTape(tensorGroup);
+        tapes.set(k, tape);
+        return model.forwardParallel(x, tape);
+      },
+      ...(tensorGroup ? {
+        backward: async (k: number, root: Tensor, seed: Float32Array) => {
+          await tapes.get(k)!.backward(root, seed);
+          tapes.delete(k);
+        },
+      } : {}),
+      input: (k) => batchInput(data, micros[k]),
+      loss: (output, k) => ({ loss: batchLoss(data, output, micros[k]), weight: lossWeight(data, micros[k]) }),
+    };
+    const actions = pipelineSchedule(this.options.schedule, this.stage, this.options.stages, micros.length);
+    const ran = await runStage(this.pipeline!, stageWork, actions);
+    const weight = micros.reduce((w, m) => w + lossWeight(data, m), 0);
+    const tiedMs = await this.sumTiedGradients(model);
+    if (weight > 0) {
+      const grad = model.arena().grads;
+      kernelsFor(grad).affine(grad.buffer, 1 / weight, 0, grad.buffer);
+    }
+    // Every stage learns the replica's loss and each stage's wait, time and live micro-batches.
+    const all = await this.pipeline!.allGather(Float32Array.of(ran.lossSum, ran.waitMs, ran.totalMs, ran.peakLive));
+    const column = (c: number): number[] => Array.from({ length: this.options.stages }, (_, s) => all[s * 4 + c]);
+    const lossSum = column(0).reduce((a, b) => a + b, 0);
+    const stats: StepStats = { waitMs: sum(column(1)), totalMs: sum(column(2)), peakLive: column(3) };
+    this.stats.push(stats);
+    const local = { loss: weight > 0 ? lossSum / weight : NaN, samples: this.stage === 0 && this.tpRank === 0 ? batch.size : 0, weight };
+    // The data-parallel exchange, without the monitors: its health rows are numbered by its group, the run's by the world.
+    const outcome = await exchange({ ...ctx, monitors: undefined }, this.dataParallel!, work, local);
+    return {
+      ...outcome,
+      samples: local.samples,
+      waitMs: outcome.waitMs + ran.waitMs,
+      commMs: outcome.commMs + tiedMs,
+      gradNorm: await this.gradNorm(model),
+      info: { ...outcome.info, bubble: stats.waitMs / Math.max(1e-9, stats.totalMs), stage_peak_live: stats.peakLive },
+    };
+  }
+
+  /**
+   * The tied weight's gradient is the sum of its owner's (the embedding lookup) and its copy's (the
+   * head): each of the two stages sends its part and adds the other's, so both hold the sum.
+   */
+  private async sumTiedGradients(model: PipelineStageModule): Promise<number> {
+    const names = [...model.tiedOwned.map((n) => [n, this.stageHolding(n, 'reader')] as const), ...model.tiedCopies.map((n) => [n, this.stageHolding(n, 'owner')] as const)];
+    if (names.length === 0) return 0;
+    const t0 = performance.now();
+    const arena = model.arena();
+    for (const [name, peer] of names) {
+      const entry = arena.entries.find((e) => e.name === name)!;
+      const view = arena.grads.view(entry.offset, entry.size);
+      const mine = Float32Array.from(view.readSync());
+      const sent = this.pipeline!.send(mine, peer, { tag: TIED_TAG });
+      const theirs = await this.pipeline!.recv(new Float32Array(entry.size), peer, { tag: TIED_TAG });
+      await sent;
+      kernelsFor(view).addInto(view.buffer, deviceMemory(CPU).fromHost(theirs).buffer);
+    }
+    return performance.now() - t0;
+  }
+
+  /** The tied parameters: the layer that reads each and the layer that owns it. */
+  private ties: { name: string; reader: number; owner: number }[] = [];
+
+  /** The stage holding the reader (the copy) or the owner of tied parameter `name`. */
+  private stageHolding(name: string, role: 'reader' | 'owner'): number {
+    const tie = this.ties.find((t) => t.name === name);
+    if (!tie) throw new Error(`pipeline: ${name} is not a tied parameter`);
+    return this.placement!.ranges.findIndex(([a, b]) => tie[role] >= a && tie[role] < b);
+  }
+
+  /** The whole model's gradient norm: each stage's squares (a tied copy counted once, at its owner), summed over the pipeline. */
+  private async gradNorm(model: PipelineStageModule): Promise<number> {
+    const arena = model.arena();
+    const copies = new Set(model.tiedCopies);
+    const split = this.splitNames(model);
+    const sq = Float32Array.of(0, 0);
+    for (const e of arena.entries) {
+      if (!copies.has(e.name)) sq[split.has(e.name) ? 0 : 1] += sumOfSquares(arena.grads.view(e.offset, e.size)).readSync();
+    }
+    // A tensor-parallel shard's squares summed over its group; the replicated parameters' once.
+    if (this.tensorGroup) await this.tensorGroup.allReduce(sq.subarray(0, 1));
+    const total = await this.pipeline!.allReduce(Float32Array.of(sq[0] + sq[1]));
+    return Math.sqrt(total[0]);
+  }
+
+  /** The parameters split over the tensor-parallel group (none without one). */
+  private splitNames(model: PipelineStageModule): Set<string> {
+    this.splitEntries ??= new Set(this.tp > 1 ? shardLayout(model).keys() : []);
+    return this.splitEntries;
+  }
+
+  /**
+   * The test set through the pipeline of replica 0 (the others skip): stage 0 reads each batch and
+   * sends its activations down, the last stage scores them and sends the sums to stage 0 (rank 0).
+   */
+  async evaluate(ctx: StrategyContext, data: Dataset, batchSize: number): Promise<EvalResult | null> {
+    if (this.replica !== 0) return null;
+    const model = stageOf(ctx.model);
+    const pipeline = this.pipeline!;
+    const wasTraining = model.training;
+    model.eval();
+    const sums = Float64Array.of(0, 0, 0);
+    const order = Int32Array.from({ length: data.size }, (_, i) => i);
+    try {
+      for (const batch of new BatchLoader<Dataset>(data, order, evalBatchSize(data, batchSize)).batches() as Iterable<AnyBatch>) {
+        const input = this.stage === 0 ? batchInput(data, batch) : await recvTensor(pipeline, this.stage - 1, EVAL_TAG);
+        const output = await this.evalForward(model, input);
+        if (this.stage < this.last) {
+          await Promise.all(sendTensor(pipeline, output, this.stage + 1, EVAL_TAG));
+          continue;
+        }
+        const w = lossWeight(data, batch);
+        if (w > 0) sums[0] += noGrad(() => batchLoss(data, output, batch)).item() * w;
+        sums[1] += w;
+        sums[2] += countCorrect(data, output, batch) ?? 0;
+      }
+    } finally {
+      model.train(wasTraining);
+    }
+    if (this.stage === this.last) await pipeline.send(sums, 0, { tag: EVAL_RESULT_TAG });
+    if (this.stage !== 0) return null;
+    const [loss, weight, correct] = await pipeline.recv(new Float64Array(3), this.last, { tag: EVAL_RESULT_TAG });
+    const mean = weight > 0 ? loss / weight : NaN;
+    return {
+      loss: mean,
+      accuracy: data.task === 'regression' ? null : weight > 0 ? correct / weight : NaN,
+      ...(isTokenTask(data) ? { perplexity: Math.exp(mean) } : {}),
+      samples: data.size,
+    };
+  }
+
+  private async evalForward(model: PipelineStageModule, input: Tensor): Promise<Tensor> {
+    if (!this.tensorGroup) return noGrad(() => model.forward(input));
+    // noGrad cannot span the awaits of the group's sums: the graph is built, then dropped with the tape.
+    const tape = new TensorParallelTape(this.tensorGroup);
+    try {
+      return (await model.forwardParallel(input, tape)).detach();
+    } finally {
+      tape.clear();
+    }
+  }
+
+  /** The placement, the measured bubble against the ideal, and the live micro-batches per stage. */
+  async resultFields(): Promise<Record<string, unknown>> {
+    const p = this.placement!;
+    const { stages: P, microBatches: M, schedule } = this.options;
+    // The first step pays for warming up (allocations, the first sends): measured from the second on, when there is one.
+    const counted = this.stats.length > 1 ? this.stats.slice(1) : this.stats;
+    const wait = sum(counted.map((s) => s.waitMs));
+    const total = sum(counted.map((s) => s.totalMs));
+    const model = stageOf(this.model!);
+    const copies = new Set(model.tiedCopies);
+    const split = this.splitNames(model);
+    // The whole model once: a tied copy not at all, a replicated parameter of a tensor-parallel group on its rank 0 only.
+    const own = model.namedParameters().reduce((n, [name, t]) => n + (copies.has(name) || (!split.has(name) && this.tpRank > 0) ? 0 : t.size), 0);
+    const parameters = await this.group.allGather(Float32Array.of(own));
+    return {
+      pipeline: {
+        stages: P, micro_batches: M, schedule, data_parallel: this.dataShard.count, tensor_parallel: this.tp,
+        placement: {
+          from: p.from,
+          layers: p.ranges.map(([a, b]) => p.layerNames.slice(a, b)),
+          ranges: p.ranges,
+          layer_ms: p.layerMs.map(round3),
+          rank_speed: p.rankSpeed.map(round3),
+          stage_speed: p.nodes.map((n) => round3(n.speed)),
+          stage_memory_mib: p.nodes.map((n) => Math.round((n.memoryBytes ?? 0) / 2 ** 20)),
+          stage_ms: p.stageMs.map(round3),
+        },
+        bubble_fraction: total > 0 ? wait / total : null,
+        bubble_steps: counted.length,
+        ideal_bubble_fraction: idealBubbleFraction(P, M),
+        one_f_one_b_target: (P - 1) / M,
+        peak_live_micro_batches: Array.from({ length: P }, (_, s) => Math.max(0, ...this.stats.map((st) => st.peakLive[s]))),
+      },
+      parameters: sum(Array.from(parameters).filter((_, r) => Math.floor(r / (P * this.tp)) === 0)),
+    };
+  }
+
+  /** Each rank's stage is its own: rank-<r>/ checkpoints, with the stage's place to check on resume. */
+  checkpointBuffers(): NamedBuffers {
+    const [from, to] = this.placement?.ranges[this.stage] ?? [0, 0];
+    return [['pipeline.stage', Float32Array.of(this.stage, this.options.stages, from, to, this.tpRank, this.tp)]] as NamedBuffers;
+  }
+
+  /** The plan, so a resumed run cuts the model where its checkpoints were cut. */
+  checkpointState(): Record<string, unknown> {
+    return { pipeline_ranges: this.placement!.ranges };
+  }
+
+  reduceGradients(ctx: StrategyContext, localLoss: number, samples: number, step: number): ReturnType<Strategy['reduceGradients']> {
+    return this.dataParallel!.reduceGradients({ ...ctx, monitors: undefined }, localLoss, samples, step);
+  }
+
+  isLeader(): boolean {
+    return this.rank === 0;
+  }
+
+  afterStep(ctx: StrategyContext, step: number): Promise<void> {
+    return this.dataParallel!.afterStep(ctx, step);
+  }
+
+  gather(local: Float32Array): Promise<Float32Array> {
+    return this.group.allGather(local);
+  }
+
+  async close(): Promise<void> {
+    await this.dataParallel?.close();
+    for (const g of [this.pipeline, this.dataParallelGroup, this.tensorGroup]) await g?.close();
+  }
+}
+
+function stageOf(model: Module): PipelineStageModule {
+  if (!(model instanceof PipelineStageModule)) throw new Error('pipeline: the loop did not build the model through the strategy (Strategy.buildModel)');
+  return model;
+}
+
+/** The layer whose modules own parameter `name` (a tied weight's owner). */
+function ownerLayer(layers: readonly ModelLayer[], name: string): number {
+  const i = layers.findIndex((l) => l.modules.some(([prefix, m]) => m.namedParameters(`${prefix}.`).some(([n]) => n === name)));
+  if (i < 0) throw new Error(`pipeline: no layer owns the tied parameter ${name}`);
+  return i;
+}
+
+/** The first `n` training samples as one input: what every rank times its layers on. */
+function sampleInput(data: Dataset, n: number): ReturnType<typeof batchInput> {
+  const size = Math.min(n, data.size);
+  const [batch] = new BatchLoader<Dataset>(data, Int32Array.from({ length: size }, (_, i) => i), size).batches() as Iterable<AnyBatch>;
+  return batchInput(data, batch);
+}
+
+/** Model-state bytes per parameter: weights and gradients, plus Adam's two moments or SGD's momentum. */
+function bytesPerParameter(optimizer: string): number {
+  return optimizer.startsWith('adam') ? 16 : 12;
+}
+
+/** A checkpoint's plan, when it is one for this many stages and layers. */
+function savedRanges(state: Record<string, unknown> | null, stages: number, layers: number): [number, number][] | null {
+  const r = state?.pipeline_ranges;
+  if (!Array.isArray(r) || r.length !== stages) return null;
+  const ranges = r as [number, number][];
+  const contiguous = ranges.every(([a, b], s) => Number.isInteger(a) && Number.isInteger(b) && a < b && (s === 0 ? a === 0 : a === ranges[s - 1][1]));
+  return contiguous && ranges[stages - 1][1] === layers ? ranges : null;
+}
+
+export function describePlacement(p: Placement & { from: string; layerNames: string[] }): string {
+  const lines = p.ranges.map(([a, b], s) =>
+    `  stage ${s}: layers ${a}..${b - 1} (${b - a}: ${p.layerNames.slice(a, b).join(', ')}), speed ${p.nodes[s].speed.toFixed(2)}, ` +
+    `${p.stageMs[s].toFixed(2)} ms per micro-batch at that speed, ${(p.layerBytes.slice(a, b).reduce((x, y) => x + y, 0) / 2 ** 20).toFixed(1)} MiB of ${((p.nodes[s].memoryBytes ?? 0) / 2 ** 20).toFixed(0)}`);
+  const why = p.from === 'checkpoint' ? 'the plan of the checkpoint resumed' : 'cut so that the slowest stage is fastest, by each layer\'s measured forward+backward ms ÷ the stage\'s speed, within its memory';
+  return `smolcluster: pipeline placement (${why}):\n${lines.join('\n')}\n`;
+}
+
+function sum(xs: readonly number[]): number {
+  return xs.reduce((a, b) => a + b, 0);
+}
+
+function round3(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}

@@ -1,0 +1,120 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { createInProcessTransports } from '../../../src/comm/inproc.js';
+import { ProcessGroup } from '../../../src/comm/process_group.js';
+import type { Dataset } from '../../../src/data/dataset.js';
+import { loadDataset } from '../../../src/data/load.js';
+import { BatchLoader } from '../../../src/data/loader.js';
+import { type ModelSpec, createModel, defaultSpec } from '../../../src/nn/models/index.js';
+import { makeOptimizer } from '../../../src/nn/optim/index.js';
+import { PipelineStageModule } from '../../../src/parallel/pipeline/stage_model.js';
+import { forwardBackward } from '../../../src/train/micro_batches.js';
+import { type AnyBatch, outputWidth } from '../../../src/train/objective.js';
+import { AllReduceStrategy } from '../../../src/train/strategies/allreduce.js';
+import { PipelineStrategy } from '../../../src/train/strategies/pipeline.js';
+
+/**
+ * The pipeline strategy's step over in-process groups against one process: the whole model's
+ * gradient of the global batch's mean loss, parameter by parameter, including the tied embedding
+ * (summed between its owner on stage 0 and its copy on the last stage) and the data-parallel
+ * average over the replicas.
+ */
+const SEED = 3;
+
+function tokens(model: 'gpt2' | 'bert'): Dataset {
+  return loadDataset({ name: 'synthetic_text', seed: SEED, tokenTask: model === 'bert' ? 'masked-lm' : 'language-model', contextLength: 16 }).train;
+}
+
+function batchOf(data: Dataset, from: number, size: number): AnyBatch {
+  const [b] = new BatchLoader<Dataset>(data, Int32Array.from({ length: size }, (_, i) => from + i), size).batches() as Iterable<AnyBatch>;
+  return b;
+}
+
+function specOf(model: 'gpt2' | 'bert', data: Dataset, layers: number): ModelSpec {
+  return defaultSpec(model === 'gpt2' ? 'gpt2-tiny' : 'bert-tiny', data.inputShape, outputWidth(data), { layers, context: 16 });
+}
+
+async function pipelineGrads(model: 'gpt2' | 'bert', stages: number, replicas: number, micro: number, schedule: 'gpipe' | '1f1b', batchSize: number, layers: number) {
+  const world = stages * replicas;
+  const data = tokens(model);
+  const spec = specOf(model, data, layers);
+  const groups = createInProcessTransports(world, { timeoutMs: 20_000 }).map((t) => new ProcessGroup(t));
+  const strategies = groups.map((g) => new PipelineStrategy(g, { stages, microBatches: micro, schedule }, (dp) => new AllReduceStrategy(dp, { checksumEvery: 0 })));
+  const run = { train: data, batchSize, optimizer: 'adamw', resumedState: () => null };
+  const models = await Promise.all(strategies.map((s) => s.buildModel(spec, SEED, model, run) as Promise<PipelineStageModule>));
+  const ctxs = models.map((m) => ({ model: m, optimizer: makeOptimizer(m.arena(), { name: 'adamw', lr: 1e-3 }) }));
+  await Promise.all(strategies.map((s, r) => s.setup(ctxs[r])));
+  const outcomes = await Promise.all(strategies.map((s, r) => {
+    models[r].zeroGrad();
+    return s.runStep(ctxs[r], {
+      data, batch: batchOf(data, s.replica * batchSize, batchSize), microSize: batchSize, step: 0, lrStep: 0, faultsInjected: false,
+      beforeExchange: () => performance.now(),
+    });
+  }));
+  const grads = new Map<string, Float32Array[]>();
+  models.forEach((m) => {
+    const arena = m.arena();
+    for (const e of arena.entries) grads.set(e.name, [...(grads.get(e.name) ?? []), arena.grads.view(e.offset, e.size).readSync().slice()]);
+  });
+  await Promise.all(strategies.map((s) => s.close()));
+  return { grads, outcomes, models, data, spec };
+}
+
+function reference(data: Dataset, spec: ModelSpec, batch: AnyBatch): { grads: Map<string, Float32Array>; loss: number } {
+  const model = createModel(spec, SEED);
+  model.zeroGrad();
+  const { loss } = forwardBackward(model, data, batch, batch.size);
+  const arena = model.arena();
+  return { grads: new Map(arena.entries.map((e) => [e.name, arena.grads.view(e.offset, e.size).readSync().slice()])), loss };
+}
+
+/**
+ * Largest difference over the largest reference value. A gradient that is zero in exact arithmetic
+ * (BERT's key bias: softmax ignores a shift every key shares) is float noise in both: measured
+ * against 1e-6 instead, as test/parallel/tensor/model.test.ts does.
+ */
+function worstRelative(a: Float32Array, b: Float32Array): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num = Math.max(num, Math.abs(a[i] - b[i]));
+    den = Math.max(den, Math.abs(b[i]));
+  }
+  return num / Math.max(den, 1e-6);
+}
+
+async function check(model: 'gpt2' | 'bert', stages: number, replicas: number, micro: number, schedule: 'gpipe' | '1f1b', layers: number): Promise<void> {
+  const batchSize = 8;
+  const got = await pipelineGrads(model, stages, replicas, micro, schedule, batchSize, layers);
+  const want = reference(got.data, got.spec, batchOf(got.data, 0, batchSize * replicas));
+  let worst = 0;
+  for (const [name, ref] of want.grads) {
+    const copies = got.grads.get(name);
+    assert.ok(copies, `${name}: no stage holds it`);
+    for (const g of copies) {
+      const rel = worstRelative(g, ref);
+      worst = Math.max(worst, rel);
+      assert.ok(rel <= 1e-5, `${model} P=${stages} dp=${replicas} M=${micro} ${schedule}: ${name} off by ${rel} relative`);
+    }
+  }
+  for (const o of got.outcomes) assert.ok(Math.abs(o.loss - want.loss) <= 1e-5 * Math.abs(want.loss), `loss ${o.loss} vs ${want.loss}`);
+  // The tied embedding: its owner (stage 0) and the copy on the last stage hold the same summed gradient.
+  const tied = model === 'gpt2' ? 'transformer.wte.weight' : 'bert.embeddings.word_embeddings.weight';
+  assert.equal(got.grads.get(tied)!.length, 2 * replicas, `${tied} lives on stage 0 and on the last stage of each replica`);
+  process.stdout.write(`# ${model} P=${stages} dp=${replicas} M=${micro} ${schedule}: worst parameter ${worst.toExponential(2)} relative\n`);
+}
+
+describe('pipeline strategy: the step\'s gradients equal one process\'s (in-process groups)', { timeout: 120_000 }, () => {
+  it('gpt2-tiny, 2 stages, 4 micro-batches, gpipe and 1f1b', async () => {
+    await check('gpt2', 2, 1, 4, 'gpipe', 2);
+    await check('gpt2', 2, 1, 4, '1f1b', 2);
+  });
+
+  it('gpt2 with 4 layers on 3 stages (a middle stage), 1f1b', async () => {
+    await check('gpt2', 3, 1, 4, '1f1b', 4);
+  });
+
+  it('bert-tiny, 2 stages × 2 data-parallel replicas (the dp groups average each stage)', async () => {
+    await check('bert', 2, 2, 2, '1f1b', 2);
+  });
+});
