@@ -1,5 +1,5 @@
 /**
- * One pipeline stage's part of a model: the layers [from, to) of its layer list (nn/layer_list.ts),
+ * One pipeline stage's part of a model: the layers [from, end) of its layer list (nn/layer_list.ts),
  * as a Module whose parameters keep the whole model's names (so checkpoints, the optimizer's
  * decay rules and a comparison with one process line up). Built from the whole model made from the
  * same seed, so P stages start where one process does; the layers outside the range are dropped.
@@ -30,10 +30,10 @@ export class PipelineStageModule extends Module {
   readonly tiedOwned: string[] = [];
   private readonly tiedTensors = new Map<string, Tensor>();
 
-  constructor(all: readonly StageLayer[], readonly from: number, readonly to: number, readonly layerCount = all.length) {
+  constructor(all: readonly StageLayer[], readonly from: number, readonly end: number, readonly layerCount = all.length) {
     super();
-    if (!(from >= 0 && from < to && to <= all.length)) throw new RangeError(`pipeline stage layers [${from}, ${to}) are not a range of the model's ${all.length} layers`);
-    this.layers = all.slice(from, to);
+    if (!(from >= 0 && from < end && end <= all.length)) throw new RangeError(`pipeline stage layers [${from}, ${end}) are not a range of the model's ${all.length} layers`);
+    this.layers = all.slice(from, end);
     const registered = new Set<string>();
     for (const layer of this.layers) {
       for (const [name, m] of layer.modules) {
@@ -55,7 +55,7 @@ export class PipelineStageModule extends Module {
       this.tiedCopies.push(name);
     }
     // The tied parameters this stage owns that a later stage reads.
-    for (const layer of all.slice(to)) if (layer.tied && owned.has(layer.tied.name)) this.tiedOwned.push(layer.tied.name);
+    for (const layer of all.slice(end)) if (layer.tied && owned.has(layer.tied.name)) this.tiedOwned.push(layer.tied.name);
   }
 
   get isFirst(): boolean {
@@ -63,7 +63,7 @@ export class PipelineStageModule extends Module {
   }
 
   get isLast(): boolean {
-    return this.to === this.layerCount;
+    return this.end === this.layerCount;
   }
 
   /** The layer names of the stage (the plan's log). */
