@@ -18,7 +18,7 @@ export interface ParallelOptions {
   batchSize: number;
   microBatches: number;
   steps: number;
-  /** Steps left out of the throughput (start-up, first-touch allocation). */
+  /** Steps left out of the throughput (start-up, first-touch allocation); at least 1. */
   warmup: number;
   workers: number;
   torch: boolean;
@@ -79,7 +79,8 @@ export function parseParallelArgs(argv: readonly string[]): ParallelOptions {
     else if (a === '--batch-size') o.batchSize = positiveInt(a, v());
     else if (a === '--micro-batches') o.microBatches = positiveInt(a, v());
     else if (a === '--steps') o.steps = positiveInt(a, v());
-    else if (a === '--warmup') o.warmup = positiveInt(a, v(), 0);
+    // ≥ 1: the timed span starts at a step's end, the same instant on both sides.
+    else if (a === '--warmup') o.warmup = positiveInt(a, v());
     else if (a === '--workers') o.workers = positiveInt(a, v(), 2);
     else if (a === '--no-torch') o.torch = false;
     else if (a === '--links') {

@@ -30,6 +30,7 @@ describe('bench:parallel options', () => {
     assert.throws(() => parseParallelArgs(['--model', 'gpt2-tiny']), /4-stage pipeline needs at least 4 layers/);
     assert.throws(() => parseParallelArgs(['--batch-size', '1', '--micro-batches', '3']), /must divide into --micro-batches 3/);
     assert.throws(() => parseParallelArgs(['--steps', '1', '--warmup', '1']), /must exceed --warmup/);
+    assert.throws(() => parseParallelArgs(['--warmup', '0']), /--warmup needs an integer ≥ 1/);
     assert.throws(() => parseParallelArgs(['--links', 'wifi', '--workers', '4']), /--links runs 2 workers/);
   });
 
