@@ -135,7 +135,8 @@ async function oursRow(o: ParallelOptions, row: RowPlan, help: string, dataFile:
     const tokens = tokensPerSec(f.stepEnds, globalBatch(o) * o.context, o.warmup);
     return { status: 'ran', tokensPerSec: tokens, peakRssBytes: peaks, bytesPerStep: link ? wirePerStep(wire, f.stepEnds, o.warmup) : f.bytesPerStep,
       note: `result.json samples/s ${f.resultSamplesPerSec?.toFixed(2) ?? '—'}, final loss ${f.finalLoss?.toFixed(4) ?? '—'}` +
-        (f.reportedPeakRss.length ? `, reported peak RSS ${f.reportedPeakRss.map((b) => (b / 2 ** 20).toFixed(0)).join('/')} MiB` : '') };
+        (f.reportedPeakRss.length ? `, reported peak RSS ${f.reportedPeakRss.map((b) => (b / 2 ** 20).toFixed(0)).join('/')} MiB` : '') +
+        (f.bubble ? `, bubble ${(100 * f.bubble.measured).toFixed(1)}%${f.bubble.target !== null ? ` (1F1B target ${(100 * f.bubble.target).toFixed(1)}%)` : ''}` : '') };
   } finally {
     counters.forEach((c) => c.stop());
     rmSync(dir, { recursive: true, force: true });

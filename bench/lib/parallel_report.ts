@@ -156,6 +156,8 @@ export interface OursFigures {
   /** Per-rank peak RSS the run reported itself (metrics `peak_rss_bytes`), by rank. */
   reportedPeakRss: number[];
   finalLoss: number | null;
+  /** A pipeline run's measured bubble fraction and its 1F1B target (result.json `pipeline`), when present. */
+  bubble: { measured: number; target: number | null } | null;
 }
 
 /** Reads our run's figures from its result.json object and metrics.jsonl text. */
@@ -173,7 +175,14 @@ export function oursFigures(result: Record<string, unknown>, metricsText: string
     bytesPerStep: stepsCounted ? sent.reduce((s, r) => s + (r.bytes_sent as number), 0) / stepsCounted : null,
     reportedPeakRss: [...peaks.entries()].sort((a, b) => a[0] - b[0]).map(([, v]) => v),
     finalLoss: typeof result.final_loss === 'number' ? result.final_loss : null,
+    bubble: pipelineBubble(result.pipeline),
   };
+}
+
+function pipelineBubble(p: unknown): OursFigures['bubble'] {
+  if (typeof p !== 'object' || p === null) return null;
+  const { bubble_fraction: measured, one_f_one_b_target: target } = p as Record<string, unknown>;
+  return typeof measured === 'number' ? { measured, target: typeof target === 'number' ? target : null } : null;
 }
 
 export interface TorchRankLine { rank: number; error?: string; step_end_times_ms?: number[]; start_ms?: number; peak_rss_bytes?: number; base_rss_bytes?: number }

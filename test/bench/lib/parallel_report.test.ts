@@ -90,6 +90,8 @@ describe('bench:parallel figures', () => {
     assert.equal(f.bytesPerStep, 40);
     assert.deepEqual(f.reportedPeakRss, [5, 7]);
     assert.equal(f.finalLoss, 3.5);
+    assert.equal(f.bubble, null);
+    assert.deepEqual(oursFigures({ pipeline: { bubble_fraction: 0.4, one_f_one_b_target: 0.75 } }, metrics, 1).bubble, { measured: 0.4, target: 0.75 });
     assert.equal(oursFigures({}, step(0, 0, 1), 0).bytesPerStep, null);
   });
 
