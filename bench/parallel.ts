@@ -57,24 +57,43 @@ function start(argv: string[], env: NodeJS.ProcessEnv, onExit: (e: Exit) => void
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
   child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-  const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS);
-  child.on('close', (code, signal) => {
-    clearTimeout(timer);
-    onExit({ code, signal, stdout, stderr });
-  });
+  child.on('close', (code, signal) => onExit({ code, signal, stdout, stderr }));
   return child.pid ?? -1;
 }
 
-/** Starts every process, polls their peak RSS, waits for all; `rootsAreRanks`: the processes are ranks (else a launcher of ranks). */
+function killAll(pids: readonly number[]): void {
+  for (const p of pids) {
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/**
+ * Starts every process, polls their peak RSS, waits for all; `rootsAreRanks`: the processes are ranks
+ * (else a launcher of ranks). The whole tree is killed at the deadline, or `FAILURE_GRACE_MS` after a
+ * process `failFast` picks out; both timers end with the run, so no pid is signalled after it.
+ */
 async function runAll(argvs: string[][], envs: NodeJS.ProcessEnv[], rootsAreRanks: boolean, failFast: (e: Exit) => boolean): Promise<{ exits: Exit[]; peaks: number[] }> {
   const pids: number[] = [];
   const sampler = new RssSampler(pids, rootsAreRanks);
+  const endTree = (): void => killAll([...pids, ...sampler.seen()]);
+  let timedOut = false;
+  const deadline = setTimeout(() => {
+    timedOut = true;
+    endTree();
+  }, RUN_TIMEOUT_MS);
+  let grace: NodeJS.Timeout | undefined;
   const exits = await Promise.all(argvs.map((argv, i) => new Promise<Exit>((resolve) => {
     pids.push(start(argv, envs[i], (e) => {
-      if (failFast(e)) setTimeout(() => pids.forEach((p) => { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } }), FAILURE_GRACE_MS).unref();
-      resolve(e);
+      if (failFast(e) && !grace) grace = setTimeout(endTree, FAILURE_GRACE_MS);
+      resolve(timedOut ? { ...e, stderr: `${e.stderr}\ntimed out after ${RUN_TIMEOUT_MS / 60_000} min` } : e);
     }));
   })));
+  clearTimeout(deadline);
+  clearTimeout(grace);
   return { exits, peaks: sampler.stop() };
 }
 

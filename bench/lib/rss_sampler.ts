@@ -30,6 +30,11 @@ export class RssSampler {
     }
   }
 
+  /** Every process seen so far (to end a run's whole tree: a launcher's workers outlive a SIGKILL of the launcher). */
+  seen(): number[] {
+    return [...this.peaks.keys()];
+  }
+
   /** Stops polling; each process's peak, in pid order (ranks start in rank order). */
   stop(): number[] {
     this.sample();
