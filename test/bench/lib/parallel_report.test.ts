@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import {
   type RowResult, ROWS, globalBatch, memoryNotAbove, missingFlags, modelShape, oursFigures, parallelTable, parseParallelArgs,
   pipelineVersusDataParallel, rowFlags, rowRatio, tokensPerSec, torchError, unknownFlagIn,
 } from '../../../bench/lib/parallel_report.js';
 import { bytesBetween, counterAt } from '../../../bench/lib/wire_counter.js';
+import { CLI } from '../../helpers/cli.js';
 
 const row = (id: string) => ROWS.find((r) => r.id === id)!;
 const MiB = 2 ** 20;
@@ -57,10 +59,22 @@ describe('bench:parallel "not available in this build"', () => {
     assert.deepEqual(missingFlags('  --zero-copy  x', ['--zero']), ['--zero']);
   });
 
+  it('reads the real train --help: every flag it lists is found, one it lacks is not', () => {
+    const help = spawnSync(process.execPath, [CLI, 'train', '--help'], { encoding: 'utf8' }).stdout;
+    const listed = [...help.matchAll(/^\s+(--[a-z][\w-]*)/gm)].map((m) => m[1]);
+    assert.ok(listed.includes('--workers') && listed.includes('--tensor-parallel'), 'the help lists its flags');
+    assert.deepEqual(missingFlags(help, listed), []);
+    assert.deepEqual(missingFlags(help, ['--workers', '--no-such-flag-here']), ['--no-such-flag-here']);
+  });
+
   it('tells an unknown option or value from a real failure', () => {
     assert.equal(unknownFlagIn("error: unknown option '--zero'\n"), '--zero');
     assert.equal(unknownFlagIn("error: option '--pipeline-schedule <name>' argument 'zigzag' is invalid. Allowed choices are gpipe, 1f1b."), '--pipeline-schedule zigzag');
     assert.equal(unknownFlagIn('rank 2 timed out waiting for rank 3'), null);
+    // The real CLI's wording of both refusals.
+    const refused = (...args: string[]) => spawnSync(process.execPath, [CLI, 'train', ...args], { encoding: 'utf8' }).stderr;
+    assert.equal(unknownFlagIn(refused('--no-such-flag-here')), '--no-such-flag-here');
+    assert.equal(unknownFlagIn(refused('--strategy', 'bogus')), '--strategy bogus');
   });
 
   it('the table says so, and gives no ratio or verdict for the row', () => {
