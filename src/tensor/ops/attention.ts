@@ -1,10 +1,11 @@
-import type { AttentionGeometry } from '../backend.js';
+import type { AttentionGeometry, Backend } from '../backend.js';
 import type { DeviceBuffer } from '../storage.js';
 import { record } from '../autograd.js';
 import { kernelsFor } from '../dispatch.js';
 import { ShapeError, sameShape, sizeOf } from '../shape.js';
-import { Tensor, allocStorage } from '../tensor.js';
+import { Tensor, allocStorage, allocUninit } from '../tensor.js';
 import { dropMask } from './dropout.js';
+import { activationBf16, computesInBf16, roundedCopy } from './bf16.js';
 import type { Rng } from '../../util/rng.js';
 
 export interface AttentionOptions {
@@ -43,6 +44,7 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts:
     bh: sizeOf(lead), tq, tk, d, dv, scale: opts.scale ?? 1 / Math.sqrt(d), causal: opts.causal ?? false,
   };
   const dropMask = opts.dropout ? attentionDropMask(opts.dropout.p, opts.dropout.rng, q, g) : null;
+  if (computesInBf16(q, k, v)) return attentionBf16(q, k, v, g, dropMask, [...lead, tq, dv]);
   const out = Tensor.zeros([...lead, tq, dv], q.dtype, q.device);
   const probs = allocStorage(q.dtype, g.bh * tq * tk, q.device).buffer;
   const kern = kernelsFor(q);
@@ -59,4 +61,52 @@ function attentionDropMask(p: number, rng: Rng, like: Tensor, g: AttentionGeomet
   if (!(p >= 0 && p < 1)) throw new Error(`scaledDotProductAttention: dropout p must be in [0, 1), got ${p}`);
   if (p === 0) return null;
   return dropMask(rng, p, allocStorage(like.dtype, g.bh * g.tq * g.tk, like.device)).buffer;
+}
+
+/**
+ * Attention under bf16 (docs/PRECISION.md), as torch's CPU flash attention splits it: both
+ * products (q·kᵀ and probs·v, and the four of the backward) in bf16 with float32 accumulation; the
+ * scaled scores, the softmax and its backward in float32. q, k, v are kept for the backward in
+ * bf16, the probabilities in float32 (the softmax backward reads them); the bf16 probabilities
+ * (after dropout) that multiply v are rounded again in the backward rather than kept.
+ */
+function attentionBf16(
+  q: Tensor, k: Tensor, v: Tensor, g: AttentionGeometry, mask: DeviceBuffer | null, outShape: number[],
+): Tensor {
+  const { bh, tq, tk, d, dv } = g;
+  const kern = kernelsFor(q);
+  const [qb, kb, vb] = [activationBf16(q), activationBf16(k), activationBf16(v)];
+  const scores = allocUninit('float32', bh * tq * tk, q.device).buffer;
+  kern.gemmBf16(false, true, tq, tk, d, g.scale, qb, tq * d, kb, tk * d, 0, scores, tq * tk, bh);
+  const probs = allocUninit('float32', bh * tq * tk, q.device).buffer;
+  if (g.causal) kern.softmaxCausal(scores, bh, tq, tk, probs);
+  else kern.softmax(scores, bh * tq, tk, probs);
+  const out = new Tensor(allocUninit('float32', bh * tq * dv, q.device), outShape);
+  kern.gemmBf16(false, false, tq, dv, tk, 1, droppedBf16(kern, probs, mask, g, q), tq * tk, vb, tk * dv, 0, out.buffer, tq * dv, bh);
+  return record(out, 'scaledDotProductAttention', [q, k, v], (gy) => {
+    const gyb = roundedCopy(kern, gy, bh * tq * dv, q.device);
+    if (v.requiresGrad) {
+      const pb = droppedBf16(kern, probs, mask, g, q);
+      kern.gemmBf16(true, false, tk, dv, tq, 1, pb, tq * tk, gyb, tq * dv, 1, v.ensureGrad(), tk * dv, bh);
+    }
+    if (!q.requiresGrad && !k.requiresGrad) return;
+    // dProbs = gy vᵀ (through the dropout mask), then the softmax backward in float32.
+    const gp = allocUninit('float32', bh * tq * tk, q.device).buffer;
+    kern.gemmBf16(false, true, tq, tk, dv, 1, gyb, tq * dv, vb, tk * dv, 0, gp, tq * tk, bh);
+    if (mask) kern.binary('mul', gp, [1], mask, [1], gp, [bh * tq * tk]);
+    const gs = allocStorage('float32', bh * tq * tk, q.device).buffer;
+    kern.softmaxBackward(probs, gp, bh * tq, tk, gs);
+    const gsb = roundedCopy(kern, gs, bh * tq * tk, q.device);
+    if (q.requiresGrad) kern.gemmBf16(false, false, tq, d, tk, g.scale, gsb, tq * tk, kb, tk * d, 1, q.ensureGrad(), tq * d, bh);
+    if (k.requiresGrad) kern.gemmBf16(true, false, tk, d, tq, g.scale, gsb, tq * tk, qb, tq * d, 1, k.ensureGrad(), tk * d, bh);
+  });
+}
+
+/** The probabilities that multiply v, in bf16: probs, times the dropout mask when there is one. */
+function droppedBf16(kern: Backend, probs: DeviceBuffer, mask: DeviceBuffer | null, g: AttentionGeometry, like: Tensor): DeviceBuffer {
+  const n = g.bh * g.tq * g.tk;
+  if (!mask) return roundedCopy(kern, probs, n, like.device);
+  const dropped = allocUninit('float32', n, like.device).buffer;
+  kern.binary('mul', probs, [1], mask, [1], dropped, [n]);
+  return roundedCopy(kern, dropped, n, like.device);
 }

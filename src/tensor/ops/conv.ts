@@ -4,6 +4,7 @@ import { kernelsFor } from '../dispatch.js';
 import { ShapeError } from '../shape.js';
 import { Tensor, allocStorage, allocUninit } from '../tensor.js';
 import { deviceMemory } from '../storage.js';
+import { activationBf16, computesInBf16, operandBf16 } from './bf16.js';
 
 export interface Conv2dOptions {
   stride?: number | [number, number];
@@ -40,14 +41,36 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, opts: Con
   // The kernel overwrites every output cell (backend.ts): no zeroing of a reused buffer.
   const out = new Tensor(allocUninit(x.dtype, batch * outC * g.outH * g.outW, x.device), [batch, outC, g.outH, g.outW]);
   const k = kernelsFor(x);
-  k.conv2d(g, x.buffer, weight.buffer, bias ? bias.buffer : null, out.buffer);
   const inputs = bias ? [x, weight, bias] : [x, weight];
+  if (computesInBf16(x, weight)) return conv2dBf16(g, x, weight, bias, out);
+  k.conv2d(g, x.buffer, weight.buffer, bias ? bias.buffer : null, out.buffer);
   return record(out, 'conv2d', inputs, (gy) => {
     // Only tensors that require grad receive one (a frozen weight gets a throw-away buffer). x's
     // first gradient is written whole (no zeroing first); a later one is added.
     const fresh = x.requiresGrad ? x.gradToOverwrite() : null;
     k.conv2dBackward(
       g, x.buffer, weight.buffer, gy, fresh ?? (x.requiresGrad ? x.ensureGrad() : null),
+      weight.requiresGrad ? weight.ensureGrad() : allocStorage(weight.dtype, weight.size, weight.device).buffer,
+      bias?.requiresGrad ? bias.ensureGrad() : null, fresh !== null,
+    );
+  });
+}
+
+/**
+ * conv2d under bf16 (docs/PRECISION.md): x rounded to bf16 and kept so for the backward, the
+ * weight's once-per-step bf16 copy; bias, output and every gradient float32 (the backward kernel
+ * rounds gy to bf16 itself).
+ */
+function conv2dBf16(g: Conv2dGeometry, x: Tensor, weight: Tensor, bias: Tensor | null, out: Tensor): Tensor {
+  const k = kernelsFor(x);
+  const xb = activationBf16(x);
+  const wb = operandBf16(weight);
+  k.conv2dBf16(g, xb, wb, bias ? bias.buffer : null, out.buffer);
+  const inputs = bias ? [x, weight, bias] : [x, weight];
+  return record(out, 'conv2d', inputs, (gy) => {
+    const fresh = x.requiresGrad ? x.gradToOverwrite() : null;
+    k.conv2dBackwardBf16(
+      g, xb, wb, gy, fresh ?? (x.requiresGrad ? x.ensureGrad() : null),
       weight.requiresGrad ? weight.ensureGrad() : allocStorage(weight.dtype, weight.size, weight.device).buffer,
       bias?.requiresGrad ? bias.ensureGrad() : null, fresh !== null,
     );

@@ -1,0 +1,59 @@
+import type { Backend } from '../backend.js';
+import { isGradEnabled } from '../autograd.js';
+import { kernelsFor } from '../dispatch.js';
+import { computePrecision, weightGeneration } from '../precision.js';
+import { deviceMemory, type DeviceBuffer, type Device, type Storage } from '../storage.js';
+import { Tensor, allocUninit } from '../tensor.js';
+
+/**
+ * The bf16 side of the ops on torch's autocast "lower precision" list (docs/PRECISION.md): when
+ * the step's precision is 'bf16', matmul/linear, conv2d and attention round their float32
+ * operands to bfloat16 here and run the backends' bf16 kernels (float32 accumulation, float32
+ * outputs). Every other op, and every float64 tensor, is untouched.
+ */
+
+/** Whether an op over these tensors computes in bf16 now. */
+export function computesInBf16(...xs: Tensor[]): boolean {
+  if (computePrecision() !== 'bf16') return false;
+  for (const x of xs) if (x.dtype !== 'float32') return false;
+  return true;
+}
+
+/** A bf16 copy of n float32 elements of `buf` (an activation or a gradient), for this step only. */
+export function roundedCopy(k: Backend, buf: DeviceBuffer, n: number, device: Device): DeviceBuffer {
+  const out = allocUninit('bfloat16', n, device).buffer;
+  k.toBf16(buf, out);
+  return out;
+}
+
+/** A bf16 copy of an activation. */
+export function activationBf16(x: Tensor): DeviceBuffer {
+  return roundedCopy(kernelsFor(x), x.buffer, x.size, x.device);
+}
+
+interface WeightCopy {
+  storage: Storage;
+  /** The float32 storage it was rounded from (a rebound parameter needs a new copy). */
+  source: Storage;
+  generation: number;
+}
+
+/** Per parameter, its bf16 copy: kept between steps (refilled, not reallocated). */
+const weightCopies = new WeakMap<Tensor, WeightCopy>();
+
+/**
+ * The bf16 copy of an operand that may be a weight: a parameter (a leaf that requires a gradient)
+ * is rounded once per weight generation (precision.ts: once per step) and the copy reused by
+ * every use until then, as torch's autocast weight cache; anything else, or any tensor while
+ * gradients are off (evaluation), is rounded afresh.
+ */
+export function operandBf16(t: Tensor): DeviceBuffer {
+  if (!t.requiresGrad || t.gradFn || !isGradEnabled()) return activationBf16(t);
+  const now = weightGeneration();
+  const copy = weightCopies.get(t);
+  if (copy && copy.generation === now && copy.source === t.storage) return copy.storage.buffer;
+  const storage = copy && copy.storage.size === t.size ? copy.storage : deviceMemory(t.device).alloc('bfloat16', t.size);
+  kernelsFor(t).toBf16(t.buffer, storage.buffer);
+  weightCopies.set(t, { storage, source: t.storage, generation: now });
+  return storage.buffer;
+}
