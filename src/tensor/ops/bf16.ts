@@ -12,6 +12,11 @@ import { Tensor, allocUninit } from '../tensor.js';
  * outputs). Every other op, and every float64 tensor, is untouched.
  */
 
+export const bf16Tuning = {
+  /** Elements of gy a bf16 linear's backward rounds at once (8 Mi: 16 MiB of bf16); tests shrink it. */
+  gyBlockElements: 1 << 23,
+};
+
 /** Whether an op over these tensors computes in bf16 now. */
 export function computesInBf16(...xs: Tensor[]): boolean {
   if (computePrecision() !== 'bf16') return false;

@@ -2,7 +2,7 @@ import { record } from '../autograd.js';
 import { kernelsFor } from '../dispatch.js';
 import { ShapeError, sameShape, sizeOf } from '../shape.js';
 import { Tensor, allocStorage, allocUninit } from '../tensor.js';
-import { computesInBf16, operandBf16, roundedCopy } from './bf16.js';
+import { bf16Tuning, computesInBf16, operandBf16, roundedCopy } from './bf16.js';
 
 /**
  * Matrix product over the last two dimensions. Supported forms:
@@ -152,9 +152,15 @@ function linearBf16(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
   k.gemmBf16(false, true, M, outF, inF, 1, xb, 0, wb, 0, 0, out.buffer, 0, 1, bias?.buffer ?? null);
   const inputs = bias ? [x, weight, bias] : [x, weight];
   return record(out, 'linear', inputs, (gy) => {
-    const gyb = roundedCopy(k, gy, out.size, out.device);
-    if (x.requiresGrad) k.gemmBf16(false, false, M, inF, outF, 1, gyb, 0, wb, 0, 1, x.ensureGrad(), 0, 1);
-    if (weight.requiresGrad) k.gemmBf16(true, false, outF, inF, M, 1, gyb, 0, xb, 0, 1, weight.ensureGrad(), 0, 1);
+    // gy is rounded to bf16 a block of rows at a time: a vocabulary head's gradient (tokens × 50257)
+    // would otherwise need a bf16 copy of it whole beside the float32 one.
+    const rows = Math.max(1, Math.min(M, Math.ceil(bf16Tuning.gyBlockElements / outF)));
+    for (let r0 = 0; r0 < M; r0 += rows) {
+      const n = Math.min(rows, M - r0);
+      const gyb = roundedCopy(k, k.subBuffer(gy, r0 * outF, n * outF), n * outF, out.device);
+      if (x.requiresGrad) k.gemmBf16(false, false, n, inF, outF, 1, gyb, 0, wb, 0, 1, k.subBuffer(x.ensureGrad(), r0 * inF, n * inF), 0, 1);
+      if (weight.requiresGrad) k.gemmBf16(true, false, outF, inF, n, 1, gyb, 0, k.subBuffer(xb, r0 * inF, n * inF), 0, 1, weight.ensureGrad(), 0, 1);
+    }
     if (bias?.requiresGrad) {
       const gb = allocStorage(x.dtype, outF, x.device).buffer;
       k.reduceSum(gy, 1, M, outF, gb);

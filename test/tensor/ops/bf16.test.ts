@@ -16,6 +16,7 @@ import { hostKernels } from '../../../src/tensor/backends/cpu/storage.js';
 import { backend } from '../../../src/tensor/dispatch.js';
 import { Rng, randn } from '../../helpers/tensors.js';
 import { newWeightGeneration } from '../../../src/tensor/precision.js';
+import { bf16Tuning } from '../../../src/tensor/ops/bf16.js';
 
 /** ‖a − b‖₂ / ‖b‖₂ */
 export function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -63,6 +64,7 @@ const ARITHMETIC_TOLERANCE = 2e-6;
 const ROUNDED_AT_LEAST = 3e-4;
 
 type Op = (...xs: Tensor[]) => Tensor;
+const restoreAfterBackward: (() => void)[] = [];
 
 interface Case {
   name: string;
@@ -76,6 +78,17 @@ interface Case {
 
 const CASES: Case[] = [
   { name: 'linear with bias [3, 5, 24] · [16, 24]ᵀ', shapes: [[3, 5, 24], [16, 24], [16]], op: (x, w, b) => linear(x, w, b), exact: true, float32BiasGradient: true },
+  {
+    name: 'linear, gy rounded in blocks of 2 rows', shapes: [[7, 12], [10, 12], [10]], exact: true, float32BiasGradient: true,
+    op: (x, w, b) => {
+      const before = bf16Tuning.gyBlockElements;
+      bf16Tuning.gyBlockElements = 20;
+      const y = linear(x, w, b);
+      // The block size is read by the backward: restored once the gradient has run (see run()).
+      restoreAfterBackward.push(() => { bf16Tuning.gyBlockElements = before; });
+      return y;
+    },
+  },
   { name: 'matmul folded [2, 7, 33] @ [33, 9]', shapes: [[2, 7, 33], [33, 9]], op: (a, b) => matmul(a, b), exact: true },
   { name: 'matmul shared A [6, 20] @ [3, 20, 5]', shapes: [[6, 20], [3, 20, 5]], op: (a, b) => matmul(a, b), exact: true },
   { name: 'matmul batched [2, 3, 6, 17] @ [2, 3, 17, 4]', shapes: [[2, 3, 6, 17], [2, 3, 17, 4]], op: (a, b) => matmul(a, b), exact: true },
@@ -100,6 +113,7 @@ function run(c: Case, inputs: Tensor[], gy: Tensor, precision: Precision): { y: 
     const xs = inputs.map(float32);
     const y = c.op(...xs);
     backward(y, gy.values());
+    for (const f of restoreAfterBackward.splice(0)) f();
     return { y: Float32Array.from(y.values()), grads: xs.map((x) => Float32Array.from(x.gradValues()!)) };
   });
 }
@@ -152,6 +166,7 @@ describe('bf16 compute', () => {
       const yr = c.op(...ref);
       assert.ok(relL2(low.y, yr.values()) < ARITHMETIC_TOLERANCE, `forward: ${relL2(low.y, yr.values())} from the float64 op on bf16 operands`);
       backward(yr, rounded(gy, 'float64', false).values());
+      for (const f of restoreAfterBackward.splice(0)) f();
       for (let i = 0; i < inputs.length; i++) {
         const g = ref[i].gradValues()!;
         // A bias's gradient is the float32 sum of the (unrounded) gy: compare it with float32's.
@@ -161,6 +176,10 @@ describe('bf16 compute', () => {
       }
     });
   }
+
+  it('the tuning left as it was', () => {
+    assert.equal(bf16Tuning.gyBlockElements, 1 << 23);
+  });
 
   it('a weight is rounded once per step: reused within it, afresh after a backward, an optimizer step, or without gradients', () => {
     const rng = new Rng(3);
