@@ -113,7 +113,7 @@ function run(c: Case, inputs: Tensor[], gy: Tensor, precision: Precision): { y: 
     const xs = inputs.map(float32);
     const y = c.op(...xs);
     backward(y, gy.values());
-    for (const f of restoreAfterBackward.splice(0)) f();
+    for (const f of restoreAfterBackward.splice(0).reverse()) f();
     return { y: Float32Array.from(y.values()), grads: xs.map((x) => Float32Array.from(x.gradValues()!)) };
   });
 }
@@ -166,7 +166,7 @@ describe('bf16 compute', () => {
       const yr = c.op(...ref);
       assert.ok(relL2(low.y, yr.values()) < ARITHMETIC_TOLERANCE, `forward: ${relL2(low.y, yr.values())} from the float64 op on bf16 operands`);
       backward(yr, rounded(gy, 'float64', false).values());
-      for (const f of restoreAfterBackward.splice(0)) f();
+      for (const f of restoreAfterBackward.splice(0).reverse()) f();
       for (let i = 0; i < inputs.length; i++) {
         const g = ref[i].gradValues()!;
         // A bias's gradient is the float32 sum of the (unrounded) gy: compare it with float32's.
