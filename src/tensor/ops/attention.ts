@@ -5,7 +5,8 @@ import { kernelsFor } from '../dispatch.js';
 import { ShapeError, sameShape, sizeOf } from '../shape.js';
 import { Tensor, allocStorage, allocUninit } from '../tensor.js';
 import { dropMask } from './dropout.js';
-import { activationBf16, computesInBf16, roundedCopy } from './bf16.js';
+import { activationBf16, computesInBf16, release, roundedStorage } from './bf16.js';
+import type { Storage } from '../storage.js';
 import type { Rng } from '../../util/rng.js';
 
 export interface AttentionOptions {
@@ -74,39 +75,49 @@ function attentionBf16(
   q: Tensor, k: Tensor, v: Tensor, g: AttentionGeometry, mask: DeviceBuffer | null, outShape: number[],
 ): Tensor {
   const { bh, tq, tk, d, dv } = g;
+  const n = bh * tq * tk;
   const kern = kernelsFor(q);
   const [qb, kb, vb] = [activationBf16(q), activationBf16(k), activationBf16(v)];
-  const scores = allocUninit('float32', bh * tq * tk, q.device).buffer;
-  kern.gemmBf16(false, true, tq, tk, d, g.scale, qb, tq * d, kb, tk * d, 0, scores, tq * tk, bh);
-  const probs = allocUninit('float32', bh * tq * tk, q.device).buffer;
-  if (g.causal) kern.softmaxCausal(scores, bh, tq, tk, probs);
-  else kern.softmax(scores, bh * tq, tk, probs);
+  const scores = allocUninit('float32', n, q.device);
+  kern.gemmBf16(false, true, tq, tk, d, g.scale, qb, tq * d, kb, tk * d, 0, scores.buffer, tq * tk, bh);
+  const probs = allocUninit('float32', n, q.device).buffer;
+  if (g.causal) kern.softmaxCausal(scores.buffer, bh, tq, tk, probs);
+  else kern.softmax(scores.buffer, bh * tq, tk, probs);
+  release(scores);
   const out = new Tensor(allocUninit('float32', bh * tq * dv, q.device), outShape);
-  kern.gemmBf16(false, false, tq, dv, tk, 1, droppedBf16(kern, probs, mask, g, q), tq * tk, vb, tk * dv, 0, out.buffer, tq * dv, bh);
+  const pb = droppedBf16(kern, probs, mask, n, q);
+  kern.gemmBf16(false, false, tq, dv, tk, 1, pb.buffer, tq * tk, vb, tk * dv, 0, out.buffer, tq * dv, bh);
+  release(pb);
   return record(out, 'scaledDotProductAttention', [q, k, v], (gy) => {
-    const gyb = roundedCopy(kern, gy, bh * tq * dv, q.device);
+    const gys = roundedStorage(kern, gy, bh * tq * dv, q.device);
+    const gyb = gys.buffer;
     if (v.requiresGrad) {
-      const pb = droppedBf16(kern, probs, mask, g, q);
-      kern.gemmBf16(true, false, tk, dv, tq, 1, pb, tq * tk, gyb, tq * dv, 1, v.ensureGrad(), tk * dv, bh);
+      const pbAgain = droppedBf16(kern, probs, mask, n, q);
+      kern.gemmBf16(true, false, tk, dv, tq, 1, pbAgain.buffer, tq * tk, gyb, tq * dv, 1, v.ensureGrad(), tk * dv, bh);
+      release(pbAgain);
     }
-    if (!q.requiresGrad && !k.requiresGrad) return;
+    if (!q.requiresGrad && !k.requiresGrad) return release(gys);
     // dProbs = gy vᵀ (through the dropout mask), then the softmax backward in float32.
-    const gp = allocUninit('float32', bh * tq * tk, q.device).buffer;
-    kern.gemmBf16(false, true, tq, tk, dv, 1, gyb, tq * dv, vb, tk * dv, 0, gp, tq * tk, bh);
-    if (mask) kern.binary('mul', gp, [1], mask, [1], gp, [bh * tq * tk]);
-    const gs = allocStorage('float32', bh * tq * tk, q.device).buffer;
-    kern.softmaxBackward(probs, gp, bh * tq, tk, gs);
-    const gsb = roundedCopy(kern, gs, bh * tq * tk, q.device);
-    if (q.requiresGrad) kern.gemmBf16(false, false, tq, d, tk, g.scale, gsb, tq * tk, kb, tk * d, 1, q.ensureGrad(), tq * d, bh);
-    if (k.requiresGrad) kern.gemmBf16(true, false, tk, d, tq, g.scale, gsb, tq * tk, qb, tq * d, 1, k.ensureGrad(), tk * d, bh);
+    const gp = allocUninit('float32', n, q.device);
+    kern.gemmBf16(false, true, tq, tk, dv, 1, gyb, tq * dv, vb, tk * dv, 0, gp.buffer, tq * tk, bh);
+    release(gys);
+    if (mask) kern.binary('mul', gp.buffer, [1], mask, [1], gp.buffer, [n]);
+    const gs = allocStorage('float32', n, q.device);
+    kern.softmaxBackward(probs, gp.buffer, bh * tq, tk, gs.buffer);
+    const gsb = roundedStorage(kern, gs.buffer, n, q.device);
+    release(gp, gs);
+    if (q.requiresGrad) kern.gemmBf16(false, false, tq, d, tk, g.scale, gsb.buffer, tq * tk, kb, tk * d, 1, q.ensureGrad(), tq * d, bh);
+    if (k.requiresGrad) kern.gemmBf16(true, false, tk, d, tq, g.scale, gsb.buffer, tq * tk, qb, tq * d, 1, k.ensureGrad(), tk * d, bh);
+    release(gsb);
   });
 }
 
 /** The probabilities that multiply v, in bf16: probs, times the dropout mask when there is one. */
-function droppedBf16(kern: Backend, probs: DeviceBuffer, mask: DeviceBuffer | null, g: AttentionGeometry, like: Tensor): DeviceBuffer {
-  const n = g.bh * g.tq * g.tk;
-  if (!mask) return roundedCopy(kern, probs, n, like.device);
-  const dropped = allocUninit('float32', n, like.device).buffer;
-  kern.binary('mul', probs, [1], mask, [1], dropped, [n]);
-  return roundedCopy(kern, dropped, n, like.device);
+function droppedBf16(kern: Backend, probs: DeviceBuffer, mask: DeviceBuffer | null, n: number, like: Tensor): Storage {
+  if (!mask) return roundedStorage(kern, probs, n, like.device);
+  const dropped = allocUninit('float32', n, like.device);
+  kern.binary('mul', probs, [1], mask, [1], dropped.buffer, [n]);
+  const out = roundedStorage(kern, dropped.buffer, n, like.device);
+  release(dropped);
+  return out;
 }

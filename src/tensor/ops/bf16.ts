@@ -1,5 +1,6 @@
 import type { Backend } from '../backend.js';
 import { isGradEnabled } from '../autograd.js';
+import { giveBack } from '../buffer_pool.js';
 import { kernelsFor } from '../dispatch.js';
 import { computePrecision, weightGeneration } from '../precision.js';
 import { deviceMemory, type DeviceBuffer, type Device, type Storage } from '../storage.js';
@@ -26,9 +27,22 @@ export function computesInBf16(...xs: Tensor[]): boolean {
 
 /** A bf16 copy of n float32 elements of `buf` (an activation or a gradient), for this step only. */
 export function roundedCopy(k: Backend, buf: DeviceBuffer, n: number, device: Device): DeviceBuffer {
-  const out = allocUninit('bfloat16', n, device).buffer;
-  k.toBf16(buf, out);
+  return roundedStorage(k, buf, n, device).buffer;
+}
+
+/**
+ * roundedCopy's storage, for a caller that is done with it within the op (a gradient's bf16 copy):
+ * it hands it back with `release`, so a step's transient copies do not all live until its end.
+ */
+export function roundedStorage(k: Backend, buf: DeviceBuffer, n: number, device: Device): Storage {
+  const out = allocUninit('bfloat16', n, device);
+  k.toBf16(buf, out.buffer);
   return out;
+}
+
+/** Hands back transient buffers of an op (to the step's recycler or the pool: buffer_pool.ts). */
+export function release(...storages: Storage[]): void {
+  for (const s of storages) giveBack(s);
 }
 
 /** A bf16 copy of an activation. */

@@ -2,7 +2,7 @@ import { record } from '../autograd.js';
 import { kernelsFor } from '../dispatch.js';
 import { ShapeError, sameShape, sizeOf } from '../shape.js';
 import { Tensor, allocStorage, allocUninit } from '../tensor.js';
-import { bf16Tuning, computesInBf16, operandBf16, roundedCopy } from './bf16.js';
+import { bf16Tuning, computesInBf16, operandBf16, release, roundedStorage } from './bf16.js';
 
 /**
  * Matrix product over the last two dimensions. Supported forms:
@@ -97,7 +97,8 @@ function matmulBf16(a: Tensor, b: Tensor): Tensor {
   const out = outputOf(outShape, a);
   k.gemmBf16(false, false, rows, N, K, 1, ab, sA, bb, sB, 0, out.buffer, rows * N, batch);
   return record(out, 'matmul', [a, b], (gy) => {
-    const gyb = roundedCopy(k, gy, out.size, out.device);
+    const gys = roundedStorage(k, gy, out.size, out.device);
+    const gyb = gys.buffer;
     if (a.requiresGrad) {
       const ga = a.ensureGrad();
       if (sA === 0 && batch > 1) {
@@ -110,6 +111,7 @@ function matmulBf16(a: Tensor, b: Tensor): Tensor {
       }
     }
     if (b.requiresGrad) k.gemmBf16(true, false, K, N, rows, 1, ab, sA, gyb, rows * N, 1, b.ensureGrad(), sB, batch);
+    release(gys);
   });
 }
 
@@ -157,9 +159,11 @@ function linearBf16(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
     const rows = Math.max(1, Math.min(M, Math.ceil(bf16Tuning.gyBlockElements / outF)));
     for (let r0 = 0; r0 < M; r0 += rows) {
       const n = Math.min(rows, M - r0);
-      const gyb = roundedCopy(k, k.subBuffer(gy, r0 * outF, n * outF), n * outF, out.device);
+      const gys = roundedStorage(k, k.subBuffer(gy, r0 * outF, n * outF), n * outF, out.device);
+      const gyb = gys.buffer;
       if (x.requiresGrad) k.gemmBf16(false, false, n, inF, outF, 1, gyb, 0, wb, 0, 1, k.subBuffer(x.ensureGrad(), r0 * inF, n * inF), 0, 1);
       if (weight.requiresGrad) k.gemmBf16(true, false, outF, inF, n, 1, gyb, 0, k.subBuffer(xb, r0 * inF, n * inF), 0, 1, weight.ensureGrad(), 0, 1);
+      release(gys);
     }
     if (bias?.requiresGrad) {
       const gb = allocStorage(x.dtype, outF, x.device).buffer;

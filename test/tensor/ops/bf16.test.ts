@@ -102,6 +102,10 @@ const CASES: Case[] = [
     op: (q, k, v) => scaledDotProductAttention(q, k, v, { causal: true }), exact: false,
   },
   {
+    name: 'attention causal with dropout 0.2 [2, 2, 8, 8]', shapes: [[2, 2, 8, 8], [2, 2, 8, 8], [2, 2, 8, 8]],
+    op: (q, k, v) => scaledDotProductAttention(q, k, v, { causal: true, dropout: { p: 0.2, rng: new Rng(9) } }), exact: false,
+  },
+  {
     name: 'attention full, Tq != Tk [4, 5, 8] [4, 9, 8] [4, 9, 6]', shapes: [[4, 5, 8], [4, 9, 8], [4, 9, 6]],
     op: (q, k, v) => scaledDotProductAttention(q, k, v), exact: false,
   },
