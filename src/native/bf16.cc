@@ -130,7 +130,7 @@ std::unique_ptr<Bf16MatmulEntry> createBf16Matmul(const GemmBf16& g, int64_t bA,
 /** As the float32 GEMM's grain (gemm_dnnl.cc), halved: a bf16 FLOP costs less than half. */
 constexpr double kBf16GrainFlops = 6.4e7;
 
-std::string g_lastImpl = "none";
+thread_local std::string g_lastImpl = "none";
 
 bool gemmBf16Dnnl(const GemmBf16& g) {
   const int64_t bA = g.batch > 1 && g.strideA != 0 ? g.batch : 1;
@@ -155,7 +155,7 @@ bool gemmBf16Dnnl(const GemmBf16& g) {
   return true;
 }
 #else
-std::string g_lastImpl = "float32 fallback (no oneDNN)";
+thread_local std::string g_lastImpl = "float32 fallback (no oneDNN)";
 #endif
 
 int64_t span(int64_t batch, int64_t stride, int64_t matrix) {
