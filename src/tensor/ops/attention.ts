@@ -5,7 +5,7 @@ import { kernelsFor } from '../dispatch.js';
 import { ShapeError, sameShape, sizeOf } from '../shape.js';
 import { Tensor, allocStorage, allocUninit } from '../tensor.js';
 import { dropMask } from './dropout.js';
-import { activationBf16, computesInBf16, release, roundedStorage } from './bf16.js';
+import { bf16Operand, computesInBf16, release, roundedStorage } from './bf16.js';
 import type { Storage } from '../storage.js';
 import type { Rng } from '../../util/rng.js';
 
@@ -67,9 +67,9 @@ function attentionDropMask(p: number, rng: Rng, like: Tensor, g: AttentionGeomet
 /**
  * Attention under bf16 (docs/PRECISION.md), as torch's CPU flash attention splits it: both
  * products (q·kᵀ and probs·v, and the four of the backward) in bf16 with float32 accumulation; the
- * scaled scores, the softmax and its backward in float32. q, k, v are kept for the backward in
- * bf16, the probabilities in float32 (the softmax backward reads them); the bf16 probabilities
- * (after dropout) that multiply v are rounded again in the backward rather than kept.
+ * scaled scores, the softmax and its backward in float32. The probabilities are kept in float32 (the
+ * softmax backward reads them); q, k, v and the bf16 probabilities (after dropout) that multiply v
+ * are rounded again in the backward rather than kept (see bf16Operand).
  */
 function attentionBf16(
   q: Tensor, k: Tensor, v: Tensor, g: AttentionGeometry, mask: DeviceBuffer | null, outShape: number[],
@@ -77,37 +77,54 @@ function attentionBf16(
   const { bh, tq, tk, d, dv } = g;
   const n = bh * tq * tk;
   const kern = kernelsFor(q);
-  const [qb, kb, vb] = [activationBf16(q), activationBf16(k), activationBf16(v)];
+  const [qo, ko, vo] = [bf16Operand(q), bf16Operand(k), bf16Operand(v)];
   const scores = allocUninit('float32', n, q.device);
-  kern.gemmBf16(false, true, tq, tk, d, g.scale, qb, tq * d, kb, tk * d, 0, scores.buffer, tq * tk, bh);
+  kern.gemmBf16(false, true, tq, tk, d, g.scale, qo.forward, tq * d, ko.forward, tk * d, 0, scores.buffer, tq * tk, bh);
+  qo.release();
+  ko.release();
   const probs = allocUninit('float32', n, q.device).buffer;
   if (g.causal) kern.softmaxCausal(scores.buffer, bh, tq, tk, probs);
   else kern.softmax(scores.buffer, bh * tq, tk, probs);
   release(scores);
   const out = new Tensor(allocUninit('float32', bh * tq * dv, q.device), outShape);
   const pb = droppedBf16(kern, probs, mask, n, q);
-  kern.gemmBf16(false, false, tq, dv, tk, 1, pb.buffer, tq * tk, vb, tk * dv, 0, out.buffer, tq * dv, bh);
+  kern.gemmBf16(false, false, tq, dv, tk, 1, pb.buffer, tq * tk, vo.forward, tk * dv, 0, out.buffer, tq * dv, bh);
   release(pb);
+  vo.release();
   return record(out, 'scaledDotProductAttention', [q, k, v], (gy) => {
     const gys = roundedStorage(kern, gy, bh * tq * dv, q.device);
     const gyb = gys.buffer;
+    const vs = vo.backward();
+    const vb = vs.buffer;
     if (v.requiresGrad) {
       const pbAgain = droppedBf16(kern, probs, mask, n, q);
       kern.gemmBf16(true, false, tk, dv, tq, 1, pbAgain.buffer, tq * tk, gyb, tq * dv, 1, v.ensureGrad(), tk * dv, bh);
       release(pbAgain);
     }
-    if (!q.requiresGrad && !k.requiresGrad) return release(gys);
+    if (!q.requiresGrad && !k.requiresGrad) {
+      vs.done();
+      return release(gys);
+    }
     // dProbs = gy vᵀ (through the dropout mask), then the softmax backward in float32.
     const gp = allocUninit('float32', n, q.device);
     kern.gemmBf16(false, true, tq, tk, dv, 1, gyb, tq * dv, vb, tk * dv, 0, gp.buffer, tq * tk, bh);
     release(gys);
+    vs.done();
     if (mask) kern.binary('mul', gp.buffer, [1], mask, [1], gp.buffer, [n]);
     const gs = allocStorage('float32', n, q.device);
     kern.softmaxBackward(probs, gp.buffer, bh * tq, tk, gs.buffer);
     const gsb = roundedStorage(kern, gs.buffer, n, q.device);
     release(gp, gs);
-    if (q.requiresGrad) kern.gemmBf16(false, false, tq, d, tk, g.scale, gsb.buffer, tq * tk, kb, tk * d, 1, q.ensureGrad(), tq * d, bh);
-    if (k.requiresGrad) kern.gemmBf16(true, false, tk, d, tq, g.scale, gsb.buffer, tq * tk, qb, tq * d, 1, k.ensureGrad(), tk * d, bh);
+    if (q.requiresGrad) {
+      const ks = ko.backward();
+      kern.gemmBf16(false, false, tq, d, tk, g.scale, gsb.buffer, tq * tk, ks.buffer, tk * d, 1, q.ensureGrad(), tq * d, bh);
+      ks.done();
+    }
+    if (k.requiresGrad) {
+      const qs = qo.backward();
+      kern.gemmBf16(true, false, tk, d, tq, g.scale, gsb.buffer, tq * tk, qs.buffer, tq * d, 1, k.ensureGrad(), tk * d, bh);
+      qs.done();
+    }
     release(gsb);
   });
 }

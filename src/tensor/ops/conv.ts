@@ -4,7 +4,7 @@ import { kernelsFor } from '../dispatch.js';
 import { ShapeError } from '../shape.js';
 import { Tensor, allocStorage, allocUninit } from '../tensor.js';
 import { deviceMemory } from '../storage.js';
-import { activationBf16, computesInBf16, operandBf16 } from './bf16.js';
+import { bf16Operand, computesInBf16 } from './bf16.js';
 
 export interface Conv2dOptions {
   stride?: number | [number, number];
@@ -57,23 +57,28 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, opts: Con
 }
 
 /**
- * conv2d under bf16 (docs/PRECISION.md): x rounded to bf16 and kept so for the backward, the
- * weight's once-per-step bf16 copy; bias, output and every gradient float32 (the backward kernel
- * rounds gy to bf16 itself).
+ * conv2d under bf16 (docs/PRECISION.md): x rounded to bf16 (again in the backward, see
+ * bf16Operand), the weight's once-per-step bf16 copy; bias, output and every gradient float32 (the
+ * backward kernel rounds gy to bf16 itself).
  */
 function conv2dBf16(g: Conv2dGeometry, x: Tensor, weight: Tensor, bias: Tensor | null, out: Tensor): Tensor {
   const k = kernelsFor(x);
-  const xb = activationBf16(x);
-  const wb = operandBf16(weight);
-  k.conv2dBf16(g, xb, wb, bias ? bias.buffer : null, out.buffer);
+  const xo = bf16Operand(x);
+  const wo = bf16Operand(weight);
+  k.conv2dBf16(g, xo.forward, wo.forward, bias ? bias.buffer : null, out.buffer);
+  xo.release();
+  wo.release();
   const inputs = bias ? [x, weight, bias] : [x, weight];
   return record(out, 'conv2d', inputs, (gy) => {
+    const [xs, ws] = [xo.backward(), wo.backward()];
     const fresh = x.requiresGrad ? x.gradToOverwrite() : null;
     k.conv2dBackwardBf16(
-      g, xb, wb, gy, fresh ?? (x.requiresGrad ? x.ensureGrad() : null),
+      g, xs.buffer, ws.buffer, gy, fresh ?? (x.requiresGrad ? x.ensureGrad() : null),
       weight.requiresGrad ? weight.ensureGrad() : allocStorage(weight.dtype, weight.size, weight.device).buffer,
       bias?.requiresGrad ? bias.ensureGrad() : null, fresh !== null,
     );
+    xs.done();
+    ws.done();
   });
 }
 

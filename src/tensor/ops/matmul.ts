@@ -2,7 +2,7 @@ import { record } from '../autograd.js';
 import { kernelsFor } from '../dispatch.js';
 import { ShapeError, sameShape, sizeOf } from '../shape.js';
 import { Tensor, allocStorage, allocUninit } from '../tensor.js';
-import { bf16Tuning, computesInBf16, operandBf16, release, roundedStorage } from './bf16.js';
+import { bf16Operand, bf16Tuning, computesInBf16, release, roundedStorage } from './bf16.js';
 
 /**
  * Matrix product over the last two dimensions. Supported forms:
@@ -85,8 +85,8 @@ function matmulBf16(a: Tensor, b: Tensor): Tensor {
   const K = a.shape[a.ndim - 1];
   const N = b.shape[b.ndim - 1];
   const k = kernelsFor(a);
-  const ab = operandBf16(a);
-  const bb = operandBf16(b);
+  const ao = bf16Operand(a);
+  const bo = bf16Operand(b);
   // Strides per batch entry; the folded form is one GEMM over a's leading dimensions.
   const folded = b.ndim === 2;
   const rows = folded ? a.size / K : M;
@@ -95,8 +95,12 @@ function matmulBf16(a: Tensor, b: Tensor): Tensor {
   const sB = folded ? 0 : K * N;
   const outShape = folded ? [...a.shape.slice(0, -1), N] : a.ndim === 2 ? [...b.shape.slice(0, -2), M, N] : [...a.shape.slice(0, -1), N];
   const out = outputOf(outShape, a);
-  k.gemmBf16(false, false, rows, N, K, 1, ab, sA, bb, sB, 0, out.buffer, rows * N, batch);
+  k.gemmBf16(false, false, rows, N, K, 1, ao.forward, sA, bo.forward, sB, 0, out.buffer, rows * N, batch);
+  ao.release();
+  bo.release();
   return record(out, 'matmul', [a, b], (gy) => {
+    const [as, bs] = [ao.backward(), bo.backward()];
+    const [ab, bb] = [as.buffer, bs.buffer];
     const gys = roundedStorage(k, gy, out.size, out.device);
     const gyb = gys.buffer;
     if (a.requiresGrad) {
@@ -112,6 +116,8 @@ function matmulBf16(a: Tensor, b: Tensor): Tensor {
     }
     if (b.requiresGrad) k.gemmBf16(true, false, K, N, rows, 1, ab, sA, gyb, rows * N, 1, b.ensureGrad(), sB, batch);
     release(gys);
+    as.done();
+    bs.done();
   });
 }
 
@@ -149,11 +155,15 @@ function linearBf16(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
   const M = x.size / inF;
   const out = outputOf([...x.shape.slice(0, -1), outF], x);
   const k = kernelsFor(x);
-  const xb = operandBf16(x);
-  const wb = operandBf16(weight);
-  k.gemmBf16(false, true, M, outF, inF, 1, xb, 0, wb, 0, 0, out.buffer, 0, 1, bias?.buffer ?? null);
+  const xo = bf16Operand(x);
+  const wo = bf16Operand(weight);
+  k.gemmBf16(false, true, M, outF, inF, 1, xo.forward, 0, wo.forward, 0, 0, out.buffer, 0, 1, bias?.buffer ?? null);
+  xo.release();
+  wo.release();
   const inputs = bias ? [x, weight, bias] : [x, weight];
   return record(out, 'linear', inputs, (gy) => {
+    const [xs, ws] = [xo.backward(), wo.backward()];
+    const [xb, wb] = [xs.buffer, ws.buffer];
     // gy is rounded to bf16 a block of rows at a time: a vocabulary head's gradient (tokens × 50257)
     // would otherwise need a bf16 copy of it whole beside the float32 one.
     const rows = Math.max(1, Math.min(M, Math.ceil(bf16Tuning.gyBlockElements / outF)));
@@ -165,6 +175,8 @@ function linearBf16(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
       if (weight.requiresGrad) k.gemmBf16(true, false, outF, inF, n, 1, gyb, 0, k.subBuffer(xb, r0 * inF, n * inF), 0, 1, weight.ensureGrad(), 0, 1);
       release(gys);
     }
+    xs.done();
+    ws.done();
     if (bias?.requiresGrad) {
       const gb = allocStorage(x.dtype, outF, x.device).buffer;
       k.reduceSum(gy, 1, M, outF, gb);
