@@ -38,6 +38,7 @@
         'src/native/attention.cc',
         'src/native/shm.cc',
         'src/native/memory.cc',
+        'src/native/bf16.cc',
       ],
       'defines': ['NAPI_VERSION=8'],
       # C++ exceptions are on throughout: oneDNN's C++ API reports errors by throwing, and our

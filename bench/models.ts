@@ -2,7 +2,12 @@
  * bench:models — training throughput and peak memory of the issue-10 model families on one thread,
  * against the same models in PyTorch run in the same invocation (bench/reference/models_torch.py).
  *
- *   npm run bench:models [-- --only resnet18,gpt2-tiny,gpt2,bert-mini] [--steps N] [--repeats R]
+ *   npm run bench:models [-- --only resnet18,gpt2-tiny,gpt2,bert-mini] [--steps N] [--repeats R] [--precision bf16]
+ *
+ * --precision bf16 adds, beside the float32 rows (kept), both engines in bf16 mixed precision: ours
+ * with setComputePrecision('bf16') (docs/PRECISION.md), PyTorch's forward and loss under
+ * torch.autocast('cpu', dtype=torch.bfloat16). Our bf16 children also time their GEMM and
+ * convolution kernels (the share of the step they take, and the TFLOP/s they reach).
  *
  * Each engine and workload runs in a child process of its own (so each peak RSS is that workload's
  * alone): a warm-up step, then N timed training steps (zero grad, forward, loss, backward, optimizer
@@ -15,7 +20,9 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { findPythonWith, packageRoot, threadEnv } from './lib/index.js';
 import { type ModelSpec, createModel, defaultSpec, describeSpec, makeOptimizer } from '../src/nn/index.js';
-import { Tensor, backend, backward, crossEntropy } from '../src/tensor/index.js';
+import { Tensor, backend, backward, crossEntropy, setComputePrecision, type Precision } from '../src/tensor/index.js';
+import { kernelsFor } from '../src/tensor/dispatch.js';
+import type { Backend, Conv2dGeometry } from '../src/tensor/backend.js';
 import { BufferRecycler } from '../src/tensor/recycler.js';
 import { Rng } from '../src/util/rng.js';
 
@@ -28,7 +35,45 @@ const WORKLOADS: Record<string, Workload> = {
 };
 const SEED = 1234;
 
-interface Report { engine: string; workload: string; stepMs: number[]; cpuMs: number[]; samplesPerSec: number; tokensPerSec: number | null; peakRssMB: number; loss: number; detail?: string }
+interface Report {
+  engine: string; workload: string; stepMs: number[]; cpuMs: number[]; samplesPerSec: number; tokensPerSec: number | null; peakRssMB: number; loss: number; detail?: string;
+  /** Ours with --profile: CPU milliseconds and FLOPs per timed step in GEMM and convolution kernels. */
+  matrixMs?: number; matrixFlops?: number;
+}
+
+/** CPU time and FLOPs spent in the matrix kernels (GEMM, convolution, fused attention), accumulated. */
+interface MatrixProfile { ms: number; flops: number }
+
+function convFlops(g: Conv2dGeometry): number {
+  return 2 * g.batch * g.outC * g.outH * g.outW * g.inC * g.kH * g.kW;
+}
+
+/**
+ * Wraps the float32 backend's matrix kernels with timers: every GEMM and convolution (float32 or
+ * bf16) adds its time and FLOPs to `p`. The op layer looks each kernel up on the backend object per
+ * call, so replacing the methods intercepts them all.
+ */
+function profileMatrixKernels(k: Backend, p: MatrixProfile): void {
+  // CPU time of this (one-threaded) process across the call: on a shared machine wall time would
+  // count other processes' turns as ours.
+  const timed = <A extends unknown[]>(fn: (...args: A) => void, flops: (...args: A) => number) => (...args: A): void => {
+    const c0 = process.cpuUsage();
+    fn(...args);
+    const c = process.cpuUsage(c0);
+    p.ms += (c.user + c.system) / 1000;
+    p.flops += flops(...args);
+  };
+  const gemmFlops = (_ta: boolean, _tb: boolean, M: number, N: number, K: number, ...rest: unknown[]): number => 2 * M * N * K * (rest[8] as number);
+  const m = k as unknown as Record<string, (...args: never[]) => void>;
+  for (const name of ['gemm', 'gemmBf16'] as const) m[name] = timed(k[name].bind(k) as never, gemmFlops as never);
+  for (const name of ['conv2d', 'conv2dBf16'] as const) m[name] = timed(k[name].bind(k) as never, ((g: Conv2dGeometry) => convFlops(g)) as never);
+  for (const name of ['conv2dBackward', 'conv2dBackwardBf16'] as const) {
+    m[name] = timed(k[name].bind(k) as never, ((g: Conv2dGeometry, _x: unknown, _w: unknown, _gy: unknown, gx: unknown) => convFlops(g) * (gx ? 2 : 1)) as never);
+  }
+  // The fused float32 attention: four products forward and backward (q·kᵀ, p·v; and their gradients).
+  m.attention = timed(k.attention.bind(k) as never, ((g: { bh: number; tq: number; tk: number; d: number; dv: number }) => 2 * g.bh * g.tq * g.tk * (g.d + g.dv)) as never);
+  m.attentionBackward = timed(k.attentionBackward.bind(k) as never, ((g: { bh: number; tq: number; tk: number; d: number; dv: number }) => 4 * g.bh * g.tq * g.tk * (g.d + g.dv)) as never);
+}
 
 function median(a: number[]): number {
   const s = [...a].sort((x, y) => x - y);
@@ -36,8 +81,10 @@ function median(a: number[]): number {
 }
 
 /** Child: one workload on our engine, one thread. */
-function worker(id: string, steps: number): void {
+function worker(id: string, steps: number, precision: Precision, profile: boolean): void {
   backend().setThreads(1);
+  setComputePrecision(precision);
+  const matrix: MatrixProfile = { ms: 0, flops: 0 };
   const w = WORKLOADS[id];
   const spec: ModelSpec = defaultSpec(w.model as never, w.input, w.classes);
   const model = createModel(spec, SEED);
@@ -51,6 +98,8 @@ function worker(id: string, steps: number): void {
   const times: number[] = [];
   const cpu: number[] = [];
   let loss = NaN;
+  if (profile) profileMatrixKernels(kernelsFor({ device: 'cpu', dtype: 'float32' }), matrix);
+  let warmMatrix: MatrixProfile = { ms: 0, flops: 0 };
   // Each step's buffers are reused from the step before, as `train` does (forwardBackward).
   const recycler = new BufferRecycler();
   for (let s = 0; s <= steps; s++) {
@@ -64,6 +113,7 @@ function worker(id: string, steps: number): void {
     });
     opt.step();
     const c = process.cpuUsage(c0);
+    if (s === 0) warmMatrix = { ...matrix };
     if (s > 0) {
       times.push(performance.now() - t0);
       cpu.push((c.user + c.system) / 1000);
@@ -73,7 +123,8 @@ function worker(id: string, steps: number): void {
   const r: Report = {
     engine: 'smolcluster', workload: id, stepMs: times, cpuMs: cpu, samplesPerSec: (1000 * w.batch) / ms,
     tokensPerSec: tokens ? (1000 * w.batch * w.input[0]) / ms : null, peakRssMB: process.resourceUsage().maxRSS / 1024, loss,
-    detail: describeSpec(spec),
+    detail: `${describeSpec(spec)}, ${precision}`,
+    ...(profile ? { matrixMs: (matrix.ms - warmMatrix.ms) / steps, matrixFlops: (matrix.flops - warmMatrix.flops) / steps } : {}),
   };
   console.log(JSON.stringify(r));
 }
@@ -98,14 +149,28 @@ function throughput(r: Report): number {
  * first, so both sides see the same machine; each side's figure is the median over the repeats,
  * with the range of the per-repeat ratios shown (windows that disagree are visible, not averaged away).
  */
-function parent(ids: string[], steps: number, repeats: number): void {
+function parent(ids: string[], steps: number, repeats: number, precision: Precision): void {
   const root = packageRoot(import.meta.url);
   const self = fileURLToPath(import.meta.url);
   const torch = findPythonWith('torch').found;
-  const runOurs = (id: string): Report | string => runChild(process.execPath, ['--max-old-space-size=8192', self, '--worker', id, '--steps', String(steps)]);
-  const runTorch = (id: string): Report | string => torch
-    ? runChild(torch.python, [join(root, 'bench', 'reference', 'models_torch.py'), '--workload', JSON.stringify(WORKLOADS[id]), '--id', id, '--steps', String(steps), '--seed', String(SEED)])
-    : 'no python with torch';
+  const precisions: Precision[] = precision === 'bf16' ? ['fp32', 'bf16'] : ['fp32'];
+  const all: Record<Precision, Record<string, { ours: Array<Report | string>; torch: Array<Report | string> }>> = { fp32: {}, bf16: {} };
+  for (const p of precisions) {
+    const profile = p === 'bf16' ? ['--profile'] : [];
+    const runOurs = (id: string): Report | string => runChild(process.execPath, ['--max-old-space-size=8192', self, '--worker', id, '--steps', String(steps), '--precision', p, ...profile]);
+    const runTorch = (id: string): Report | string => torch
+      ? runChild(torch.python, [join(root, 'bench', 'reference', 'models_torch.py'), '--workload', JSON.stringify(WORKLOADS[id]), '--id', id, '--steps', String(steps), '--seed', String(SEED), '--precision', p])
+      : 'no python with torch';
+    all[p] = runRepeats(ids, repeats, runOurs, runTorch);
+    printTable(ids, steps, repeats, p, torch?.version ?? 'absent', all[p]);
+  }
+  if (precision === 'bf16') printBf16Summary(ids, all);
+  console.log(JSON.stringify({ bench: 'models', steps, repeats, precision, rows: all.fp32, ...(precision === 'bf16' ? { bf16Rows: all.bf16 } : {}) }));
+}
+
+type Rows = Record<string, { ours: Array<Report | string>; torch: Array<Report | string> }>;
+
+function runRepeats(ids: string[], repeats: number, runOurs: (id: string) => Report | string, runTorch: (id: string) => Report | string): Rows {
   const rows: Record<string, { ours: Array<Report | string>; torch: Array<Report | string> }> = {};
   for (let r = 0; r < repeats; r++) {
     for (const id of ids) {
@@ -119,8 +184,14 @@ function parent(ids: string[], steps: number, repeats: number): void {
       }
     }
   }
-  const fmt = (v: number): string => (v >= 100 ? v.toFixed(0) : v.toFixed(2));
-  console.log(`bench:models — one thread, ${steps} timed steps after one warm-up (median step), ${repeats} alternating repeat(s); torch ${torch?.version ?? 'absent'}`);
+  return rows;
+}
+
+const fmt = (v: number): string => (v >= 100 ? v.toFixed(0) : v.toFixed(2));
+
+function printTable(ids: string[], steps: number, repeats: number, precision: Precision, torchVersion: string, rows: Rows): void {
+  const mode = precision === 'bf16' ? 'bf16 mixed precision (ours: --precision bf16; PyTorch: autocast bfloat16)' : 'float32';
+  console.log(`\nbench:models — ${mode}, one thread, ${steps} timed steps after one warm-up (median step), ${repeats} alternating repeat(s); torch ${torchVersion}`);
   console.log('| workload | smolcluster | PyTorch | throughput ratio (per-repeat range) | CPU time per step, PyTorch / smolcluster | peak RSS smolcluster / PyTorch | memory ratio |');
   console.log('|---|---|---|---|---|---|---|');
   for (const id of ids) {
@@ -144,10 +215,39 @@ function parent(ids: string[], steps: number, repeats: number): void {
     const rssB = Math.max(...p.map((x) => x.peakRssMB));
     console.log(`| ${WORKLOADS[id].label} | ${fmt(a)} ${unit} | ${fmt(b)} ${unit} | ${(a / b).toFixed(2)}×${range} | ${cpuB.toFixed(0)} / ${cpuA.toFixed(0)} ms = ${(cpuB / cpuA).toFixed(2)}× | ${rssA.toFixed(0)} / ${rssB.toFixed(0)} MB | ${(rssA / rssB).toFixed(2)}× |`);
   }
-  console.log(JSON.stringify({ bench: 'models', steps, repeats, rows }));
 }
 
-const { values } = parseArgs({ options: { worker: { type: 'string' }, only: { type: 'string' }, steps: { type: 'string' }, repeats: { type: 'string' } } });
+/** Ours in bf16 against ours in fp32 and PyTorch's autocast; where the bf16 step's time goes. */
+function printBf16Summary(ids: string[], all: Record<Precision, Rows>): void {
+  console.log('\nbf16 summary (medians over the repeats)');
+  console.log('| workload | ours bf16 / PyTorch bf16 (wall; CPU time) | ours bf16 / ours fp32 (wall; CPU time) | peak RSS ours bf16 / ours fp32 | GEMM+conv share of our bf16 step (CPU time) | their TFLOP/s (CPU time) |');
+  console.log('|---|---|---|---|---|---|');
+  const ok = (xs: Array<Report | string>): Report[] | null => (xs.every((x) => typeof x !== 'string') ? (xs as Report[]) : null);
+  for (const id of ids) {
+    const [o16, t16, o32] = [ok(all.bf16[id].ours), ok(all.bf16[id].torch), ok(all.fp32[id].ours)];
+    if (!o16 || !o32) {
+      console.log(`| ${WORKLOADS[id].label} | – | – | – | – | – |`);
+      continue;
+    }
+    const a = median(o16.map(throughput));
+    const cpu = (rs: Report[]): number => median(rs.flatMap((x) => x.cpuMs));
+    const vsTorch = t16 ? `${(a / median(t16.map(throughput))).toFixed(2)}×; ${(cpu(t16) / cpu(o16)).toFixed(2)}×` : '–';
+    const rss = Math.max(...o16.map((x) => x.peakRssMB)) / Math.max(...o32.map((x) => x.peakRssMB));
+    const stepMs = median(o16.flatMap((x) => x.cpuMs));
+    const matrixMs = median(o16.map((x) => x.matrixMs ?? NaN));
+    const flops = median(o16.map((x) => x.matrixFlops ?? NaN));
+    console.log(`| ${WORKLOADS[id].label} | ${vsTorch} | ${(a / median(o32.map(throughput))).toFixed(2)}×; ${(cpu(o32) / cpu(o16)).toFixed(2)}× | ${rss.toFixed(2)}× | ${(100 * matrixMs / stepMs).toFixed(0)} % (${matrixMs.toFixed(0)} of ${stepMs.toFixed(0)} ms) | ${(flops / matrixMs / 1e9).toFixed(2)} |`);
+  }
+}
+
+const { values } = parseArgs({
+  options: {
+    worker: { type: 'string' }, only: { type: 'string' }, steps: { type: 'string' }, repeats: { type: 'string' },
+    precision: { type: 'string' }, profile: { type: 'boolean' },
+  },
+});
 const steps = Number(values.steps ?? 3);
-if (values.worker) worker(values.worker, steps);
-else parent(values.only ? values.only.split(',') : Object.keys(WORKLOADS), steps, Number(values.repeats ?? 1));
+const precision = values.precision ?? 'fp32';
+if (precision !== 'fp32' && precision !== 'bf16') throw new Error(`bench:models: --precision must be fp32 or bf16, got ${precision}`);
+if (values.worker) worker(values.worker, steps, precision, values.profile ?? false);
+else parent(values.only ? values.only.split(',') : Object.keys(WORKLOADS), steps, Number(values.repeats ?? 1), precision);

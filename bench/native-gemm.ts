@@ -8,6 +8,10 @@
  * --transformer times the GEMMs of one bench:models training step instead (gpt2 124M at batch 4,
  * gpt2-tiny and bert-mini at batch 8, context 128; backward products accumulate, beta = 1) on the
  * oneDNN engines only, the figures behind sgemm's routing of non-transposed-B products.
+ *
+ * --bf16 times the bf16 GEMM (gemmBf16: bf16 operands, float32 accumulation and output) against the
+ * float32 one at large shapes and at the transformer's, with the oneDNN implementation each ran:
+ * the "bf16 peak" docs/PRECISION.md compares the models' GEMM throughput with.
  */
 import type { HostBackend as Backend, Conv2dGeometry, Pool2dGeometry } from '../src/tensor/backend.js';
 import { hostKernels } from '../src/tensor/backends/cpu/storage.js';
@@ -99,6 +103,43 @@ function benchGemm(native: Backend, engines: string[], cases: GemmCase[]): void 
   internals.setGemmEngine('auto');
 }
 
+/** A float32 buffer rounded to bf16 by the backend under test. */
+function bf16Of(native: Backend, x: Float32Array): Uint16Array {
+  const out = new Uint16Array(x.length);
+  native.toBf16(x, out);
+  return out;
+}
+
+const BF16_GEMMS: GemmCase[] = [
+  ['square 1024³', false, false, 1024, 1024, 1024],
+  ['square 2048³', false, false, 2048, 2048, 2048],
+  ['gpt2 fc   x·Wᵀ [512,768]→3072', false, true, 512, 3072, 768],
+  ['gpt2 proj gx  [512,3072]·W', false, false, 512, 768, 3072, 1],
+  ['gpt2 fc   gW  gyᵀ·x', true, false, 3072, 768, 512, 1],
+  ['gpt2 head x·Eᵀ [512,768]→50257', false, true, 512, 50257, 768],
+  ['attention q·kᵀ 48×[128,64]', false, true, 128, 128, 64, 0, 48],
+];
+
+/** GFLOP/s of the float32 GEMM and the bf16 one per shape, and the bf16 implementation oneDNN chose. */
+function benchBf16(native: Backend): void {
+  const internals = nativeInternals()!;
+  const rng = new Rng(4);
+  console.log(`
+bf16 GEMM (bf16 operands, float32 accumulation and C) against float32, GFLOP/s (${native.getThreads()} thread(s))`);
+  console.log('| shape | float32 | bf16 | bf16 / float32 | bf16 implementation |');
+  console.log('|---|---|---|---|---|');
+  for (const [label, ta, tb, M, N, K, beta = 0, batch = 1] of BF16_GEMMS) {
+    const a = randn(rng, batch * M * K);
+    const b = randn(rng, batch * K * N);
+    const c = new Float32Array(batch * M * N);
+    const [ab, bb] = [bf16Of(native, a), bf16Of(native, b)];
+    const flops = 2 * M * N * K * batch;
+    const f32 = flops / time(() => native.gemm(ta, tb, M, N, K, 1, a, M * K, b, K * N, beta, c, M * N, batch)) / 1e9;
+    const bf = flops / time(() => native.gemmBf16(ta, tb, M, N, K, 1, ab, M * K, bb, K * N, beta, c, M * N, batch)) / 1e9;
+    console.log(`| ${label} | ${f32.toFixed(0)} | ${bf.toFixed(0)} | ${(bf / f32).toFixed(2)}× | ${internals.lastBf16GemmImpl()} |`);
+  }
+}
+
 function conv(batch: number, inC: number, hw: number, outC: number): Conv2dGeometry {
   return { batch, inC, inH: hw, inW: hw, outC, kH: 3, kW: 3, strideH: 1, strideW: 1, padH: 1, padW: 1, outH: hw, outW: hw };
 }
@@ -168,6 +209,10 @@ function main(): void {
   });
   internals.setGemmEngine('auto');
   internals.setConvEngine('auto');
+  if (process.argv.includes('--bf16')) {
+    benchBf16(native);
+    return;
+  }
   if (process.argv.includes('--transformer')) {
     benchGemm(native, gemmEngines.filter((e) => e === 'auto' || e.startsWith('dnnl')), TRANSFORMER_GEMMS);
     return;

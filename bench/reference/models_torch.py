@@ -23,6 +23,7 @@ def main():
     p.add_argument("--id", required=True)
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     a = p.parse_args()
     w = json.loads(a.workload)
     torch.set_num_threads(1)
@@ -48,8 +49,11 @@ def main():
         t0 = time.perf_counter()
         c0 = time.process_time()
         opt.zero_grad(set_to_none=False)
-        out = model(x)
-        l = F.cross_entropy(out.reshape(-1, out.shape[-1]), y)
+        # bf16: torch's one-line mixed precision, forward and loss under autocast (the loss runs in
+        # float32 there, by autocast's own lists); the backward follows the forward's dtypes.
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.precision == "bf16"):
+            out = model(x)
+            l = F.cross_entropy(out.reshape(-1, out.shape[-1]), y)
         l.backward()
         opt.step()
         loss = l.item()
@@ -60,7 +64,7 @@ def main():
     print(json.dumps({
         "engine": "torch", "workload": a.id, "stepMs": times, "cpuMs": cpu, "samplesPerSec": 1000 * w["batch"] / ms,
         "tokensPerSec": 1000 * w["batch"] * w["input"][0] / ms if tokens else None,
-        "peakRssMB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "loss": loss, "detail": torch.__version__,
+        "peakRssMB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "loss": loss, "detail": torch.__version__, "precision": a.precision,
     }))
 
 

@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <string>
 #include <unordered_map>
 
 #include "conv.h"
@@ -63,13 +64,21 @@ Shapes shapes(const ConvGeom& g) {
           {g.batch, g.outC, g.outH, g.outW}, {g.strideH, g.strideW}, {g.padH, g.padW}, {prH, prW}};
 }
 
-dnnl::memory::desc md(const dims& d, bool any, tag plain) {
-  return plainDesc(d, any ? tag::any : plain);
+using dt = dnnl::memory::data_type;
+
+/**
+ * The element type of the primitive's operands: float32 throughout, or (the bf16 kernels) bf16
+ * activations, weights and output gradients with float32 outputs and weight/input gradients.
+ */
+dt low(bool bf16) { return bf16 ? dt::bf16 : dt::f32; }
+
+dnnl::memory::desc md(const dims& d, bool any, tag plain, dt type = dt::f32) {
+  return dnnl::memory::desc(d, type, any ? tag::any : plain);
 }
 
-dnnl::convolution_forward::primitive_desc forwardPd(const ConvGeom& g, bool any, bool bias, algo a) {
+dnnl::convolution_forward::primitive_desc forwardPd(const ConvGeom& g, bool any, bool bias, algo a, bool bf16 = false) {
   const Shapes s = shapes(g);
-  auto xd = md(s.x, any, tag::nchw), wd = md(s.w, any, tag::oihw), yd = md(s.y, any, tag::nchw);
+  auto xd = md(s.x, any, tag::nchw, low(bf16)), wd = md(s.w, any, tag::oihw, low(bf16)), yd = md(s.y, any, tag::nchw);
   if (bias) {
     return {dnnl::convolution_forward::desc(prop::forward_training, a, xd, wd, plainDesc(s.b, tag::x), yd,
                                             s.strides, s.padL, s.padR),
@@ -184,6 +193,7 @@ struct Port {
 
 struct Forward {
   bool ok = false;
+  std::string impl;
   dnnl::convolution_forward prim;
   Port x, w, y;
   dnnl::memory b;
@@ -192,6 +202,7 @@ struct Forward {
 
 struct BackwardData {
   bool ok = false;
+  std::string impl;
   dnnl::convolution_backward_data prim;
   Port gy, w, gx;
   std::unordered_map<int, dnnl::memory> args;
@@ -199,24 +210,27 @@ struct BackwardData {
 
 struct BackwardWeights {
   bool ok = false;
+  std::string impl;
   dnnl::convolution_backward_weights prim;
   Port x, gy, gw;
   dnnl::memory gb;  // plain, private; added into the user's bias gradient by a loop
   std::unordered_map<int, dnnl::memory> args;
 };
 
-dnnl::memory::desc userX(const Shapes& s) { return plainDesc(s.x, tag::nchw); }
-dnnl::memory::desc userW(const Shapes& s) { return plainDesc(s.w, tag::oihw); }
+dnnl::memory::desc userX(const Shapes& s, bool bf16 = false) { return md(s.x, false, tag::nchw, low(bf16)); }
+dnnl::memory::desc userW(const Shapes& s, bool bf16 = false) { return md(s.w, false, tag::oihw, low(bf16)); }
 dnnl::memory::desc userY(const Shapes& s) { return plainDesc(s.y, tag::nchw); }
 
-std::unique_ptr<Forward> createForward(const ConvGeom& g, bool bias) {
+std::unique_ptr<Forward> createForward(const ConvGeom& g, bool bias, bool bf16) {
   auto e = std::make_unique<Forward>();
   const Shapes s = shapes(g);
   try {
-    auto pd = withAlgorithm(g, [&](algo a) { return forwardPd(g, blocked(g, FWD), bias, a); });
+    auto pd = withAlgorithm(g, [&](algo a) { return forwardPd(g, blocked(g, FWD), bias, a, bf16); });
+    if (bf16 && std::string(pd.impl_info_str()).rfind("ref", 0) == 0) return e;
+    e->impl = pd.impl_info_str();
     e->prim = dnnl::convolution_forward(pd);
-    e->x.input(userX(s), pd.src_desc(), SLOT_A);
-    e->w.input(userW(s), pd.weights_desc(), SLOT_B);
+    e->x.input(userX(s, bf16), pd.src_desc(), SLOT_A);
+    e->w.input(userW(s, bf16), pd.weights_desc(), SLOT_B);
     e->y.output(userY(s), pd.dst_desc(), SLOT_C);
     e->args = {{DNNL_ARG_SRC, e->x.prim}, {DNNL_ARG_WEIGHTS, e->w.prim}, {DNNL_ARG_DST, e->y.prim}};
     if (bias) {
@@ -230,20 +244,24 @@ std::unique_ptr<Forward> createForward(const ConvGeom& g, bool bias) {
   return e;
 }
 
-std::unique_ptr<BackwardData> createBackwardData(const ConvGeom& g) {
+std::unique_ptr<BackwardData> createBackwardData(const ConvGeom& g, bool bf16) {
   auto e = std::make_unique<BackwardData>();
   const Shapes s = shapes(g);
   try {
-    const bool any = blocked(g, BWD_DATA);
+    // bf16: blocked layouts always (the plain bf16 kernels are the reference ones).
+    const bool any = bf16 || blocked(g, BWD_DATA);
     auto pd = withAlgorithm(g, [&](algo a) {
-      auto desc = dnnl::convolution_backward_data::desc(a, md(s.x, any, tag::nchw), md(s.w, any, tag::oihw),
-                                                        md(s.y, any, tag::nchw), s.strides, s.padL, s.padR);
-      return dnnl::convolution_backward_data::primitive_desc(desc, dnnlEngine(), forwardPd(g, any, false, a));
+      auto desc = dnnl::convolution_backward_data::desc(a, md(s.x, any, tag::nchw), md(s.w, any, tag::oihw, low(bf16)),
+                                                        md(s.y, any, tag::nchw, low(bf16)), s.strides, s.padL, s.padR);
+      return dnnl::convolution_backward_data::primitive_desc(desc, dnnlEngine(), forwardPd(g, any, false, a, bf16));
     });
+    if (bf16 && std::string(pd.impl_info_str()).rfind("ref", 0) == 0) return e;
+    e->impl = pd.impl_info_str();
     e->prim = dnnl::convolution_backward_data(pd);
     // Backward-weights runs first in a call (x on A, gy on B, gw on C): gy stays on B to be shared.
+    // (bf16: the user's float32 gy is rounded to bf16 by this reorder.)
     e->gy.input(userY(s), pd.diff_dst_desc(), SLOT_B);
-    e->w.input(userW(s), pd.weights_desc(), SLOT_A);
+    e->w.input(userW(s, bf16), pd.weights_desc(), SLOT_A);
     e->gx.accumulate(userX(s), pd.diff_src_desc(), SLOT_C);
     e->args = {{DNNL_ARG_DIFF_DST, e->gy.prim}, {DNNL_ARG_WEIGHTS, e->w.prim}, {DNNL_ARG_DIFF_SRC, e->gx.prim}};
     e->ok = true;
@@ -253,20 +271,22 @@ std::unique_ptr<BackwardData> createBackwardData(const ConvGeom& g) {
   return e;
 }
 
-std::unique_ptr<BackwardWeights> createBackwardWeights(const ConvGeom& g, bool bias) {
+std::unique_ptr<BackwardWeights> createBackwardWeights(const ConvGeom& g, bool bias, bool bf16) {
   auto e = std::make_unique<BackwardWeights>();
   const Shapes s = shapes(g);
   try {
-    const bool any = blocked(g, BWD_WEIGHTS);
-    auto xd = md(s.x, any, tag::nchw), wd = md(s.w, any, tag::oihw), yd = md(s.y, any, tag::nchw);
+    const bool any = bf16 || blocked(g, BWD_WEIGHTS);
+    auto xd = md(s.x, any, tag::nchw, low(bf16)), wd = md(s.w, any, tag::oihw), yd = md(s.y, any, tag::nchw, low(bf16));
     using bw = dnnl::convolution_backward_weights;
     auto pd = withAlgorithm(g, [&](algo a) {
       auto desc = bias ? bw::desc(a, xd, wd, plainDesc(s.b, tag::x), yd, s.strides, s.padL, s.padR)
                        : bw::desc(a, xd, wd, yd, s.strides, s.padL, s.padR);
-      return bw::primitive_desc(desc, dnnlEngine(), forwardPd(g, any, bias, a));
+      return bw::primitive_desc(desc, dnnlEngine(), forwardPd(g, any, bias, a, bf16));
     });
+    if (bf16 && std::string(pd.impl_info_str()).rfind("ref", 0) == 0) return e;
+    e->impl = pd.impl_info_str();
     e->prim = bw(pd);
-    e->x.input(userX(s), pd.src_desc(), SLOT_A);
+    e->x.input(userX(s, bf16), pd.src_desc(), SLOT_A);
     e->gy.input(userY(s), pd.diff_dst_desc(), SLOT_B);
     e->gw.accumulate(userW(s), pd.diff_weights_desc(), SLOT_C);
     e->args = {{DNNL_ARG_SRC, e->x.prim}, {DNNL_ARG_DIFF_DST, e->gy.prim}, {DNNL_ARG_DIFF_WEIGHTS, e->gw.prim}};
@@ -281,11 +301,11 @@ std::unique_ptr<BackwardWeights> createBackwardWeights(const ConvGeom& g, bool b
   return e;
 }
 
-Key convKey(const ConvGeom& g, int pass, bool bias, int nthr) {
+Key convKey(const ConvGeom& g, int pass, bool bias, int nthr, bool bf16 = false) {
   Key k;
   for (int64_t v : {g.batch, g.inC, g.inH, g.inW, g.outC, g.kH, g.kW, g.strideH, g.strideW, g.padH, g.padW})
     k.add(v);
-  k.add(int64_t{pass}).add(int64_t{bias}).add(int64_t{nthr}).add(int64_t{g_policy});
+  k.add(int64_t{pass}).add(int64_t{bias}).add(int64_t{nthr}).add(int64_t{g_policy}).add(int64_t{bf16});
   return k;
 }
 
@@ -303,15 +323,18 @@ Entry* lookup(PrimitiveCache<Entry>& cache, const Key& k, Create&& create) {
 
 void setConvLayoutPolicy(int policy) { g_policy = policy; }
 
-void convForwardDnnl(const ConvGeom& g, const float* x, const float* w, const float* bias, float* y) {
+namespace {
+
+thread_local std::string g_lastBf16Impl = "none";
+
+/** Runs the cached forward primitive; false when oneDNN has none for this geometry and types. */
+bool forwardPrimitive(const ConvGeom& g, const void* x, const void* w, const float* bias, float* y, bool bf16) {
   static thread_local PrimitiveCache<Forward> cache(256);
   const int nthr = convThreads(g);
   useOmpThreads(nthr);
-  Forward* e = lookup(cache, convKey(g, FWD, bias != nullptr, nthr), [&] { return createForward(g, bias != nullptr); });
-  if (!e->ok) {
-    convForwardIm2col(g, x, w, bias, y);
-    return;
-  }
+  Forward* e = lookup(cache, convKey(g, FWD, bias != nullptr, nthr, bf16), [&] { return createForward(g, bias != nullptr, bf16); });
+  if (bf16) g_lastBf16Impl = e->ok ? e->impl : "refused";
+  if (!e->ok) return false;
   auto& s = dnnlStream();
   e->x.before(x, s);
   e->w.before(w, s);
@@ -320,24 +343,23 @@ void convForwardDnnl(const ConvGeom& g, const float* x, const float* w, const fl
   e->prim.execute(s, e->args);
   e->y.after(s);
   s.wait();
+  return true;
 }
 
-void convBackwardDnnl(const ConvGeom& g, const float* x, const float* w, const float* gy, float* gx,
-                      float* gw, float* gb, bool setGx) {
+/** Runs the cached backward primitives (weights, then data); false when either is missing. */
+bool backwardPrimitives(const ConvGeom& g, const void* x, const void* w, const float* gy, float* gx,
+                        float* gw, float* gb, bool setGx, bool bf16) {
   static thread_local PrimitiveCache<BackwardData> dataCache(256);
   static thread_local PrimitiveCache<BackwardWeights> weightCache(256);
   const int nthr = convThreads(g);
   useOmpThreads(nthr);
   auto& s = dnnlStream();
-  BackwardWeights* bw = lookup(weightCache, convKey(g, BWD_WEIGHTS, gb != nullptr, nthr),
-                               [&] { return createBackwardWeights(g, gb != nullptr); });
+  BackwardWeights* bw = lookup(weightCache, convKey(g, BWD_WEIGHTS, gb != nullptr, nthr, bf16),
+                               [&] { return createBackwardWeights(g, gb != nullptr, bf16); });
   BackwardData* bd = nullptr;
-  if (gx) bd = lookup(dataCache, convKey(g, BWD_DATA, false, nthr), [&] { return createBackwardData(g); });
-  if (!bw->ok || (gx && !bd->ok)) {
-    if (setGx && gx) std::memset(gx, 0, sizeof(float) * static_cast<size_t>(g.xSize()));
-    convBackwardIm2col(g, x, w, gy, gx, gw, gb);
-    return;
-  }
+  if (gx) bd = lookup(dataCache, convKey(g, BWD_DATA, false, nthr, bf16), [&] { return createBackwardData(g, bf16); });
+  if (bf16) g_lastBf16Impl = bw->ok ? bw->impl + (bd ? " / " + (bd->ok ? bd->impl : std::string("refused")) : "") : "refused";
+  if (!bw->ok || (gx && !bd->ok)) return false;
   bw->x.before(x, s);
   bw->gy.before(gy, s);
   bw->gw.before(gw, s);
@@ -359,7 +381,32 @@ void convBackwardDnnl(const ConvGeom& g, const float* x, const float* w, const f
     const float* p = static_cast<const float*>(bw->gb.get_data_handle());
     for (int64_t o = 0; o < g.outC; o++) gb[o] += p[o];
   }
+  return true;
 }
+
+}  // namespace
+
+void convForwardDnnl(const ConvGeom& g, const float* x, const float* w, const float* bias, float* y) {
+  if (!forwardPrimitive(g, x, w, bias, y, false)) convForwardIm2col(g, x, w, bias, y);
+}
+
+void convBackwardDnnl(const ConvGeom& g, const float* x, const float* w, const float* gy, float* gx,
+                      float* gw, float* gb, bool setGx) {
+  if (backwardPrimitives(g, x, w, gy, gx, gw, gb, setGx, false)) return;
+  if (setGx && gx) std::memset(gx, 0, sizeof(float) * static_cast<size_t>(g.xSize()));
+  convBackwardIm2col(g, x, w, gy, gx, gw, gb);
+}
+
+bool convForwardDnnlBf16(const ConvGeom& g, const uint16_t* x, const uint16_t* w, const float* bias, float* y) {
+  return forwardPrimitive(g, x, w, bias, y, true);
+}
+
+bool convBackwardDnnlBf16(const ConvGeom& g, const uint16_t* x, const uint16_t* w, const float* gy, float* gx,
+                          float* gw, float* gb, bool setGx) {
+  return backwardPrimitives(g, x, w, gy, gx, gw, gb, setGx, true);
+}
+
+const char* lastConvBf16Impl() { return g_lastBf16Impl.c_str(); }
 
 }  // namespace sc
 

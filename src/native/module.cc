@@ -82,6 +82,7 @@ NAPI_MODULE_INIT() {
     sc::registerAttention(env, exports);
     sc::registerShm(env, exports);
     sc::registerMemory(env, exports);
+    sc::registerBf16(env, exports);
     sc::describe(env, exports);
   } catch (...) {
     sc::reportException(env, "smolcluster native init");

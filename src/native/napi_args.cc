@@ -81,6 +81,12 @@ I32 Args::i32(size_t i, const char* name) const {
   return r;
 }
 
+U16 Args::u16(size_t i, const char* name) const {
+  U16 r;
+  r.p = static_cast<uint16_t*>(typedArray(*this, arg(i), napi_uint16_array, name, &r.n));
+  return r;
+}
+
 double Args::num(size_t i, const char* name) const {
   double v;
   if (napi_get_value_double(env_, arg(i), &v) != napi_ok)
@@ -126,6 +132,12 @@ const double* Args::ints(size_t i, const char* name, int64_t minLen) const {
     if (p[k] != std::floor(p[k]) || std::fabs(p[k]) > 9.007199254740992e15)
       throwRange(std::string(fn_) + ": '" + name + "' must hold integers");
   return p;
+}
+
+void Args::need(const U16& b, int64_t count, const char* name) const {
+  if (count > b.n)
+    throwRange(std::string(fn_) + ": buffer '" + name + "' has " + std::to_string(b.n) +
+               " elements, needs " + std::to_string(count));
 }
 
 void Args::need(const F32& b, int64_t count, const char* name) const {

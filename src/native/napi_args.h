@@ -21,6 +21,12 @@ struct F32 {
   int64_t n = 0;
 };
 
+/** A bfloat16 buffer: the raw 16-bit patterns in a Uint16Array. */
+struct U16 {
+  uint16_t* p = nullptr;
+  int64_t n = 0;
+};
+
 struct I32 {
   int32_t* p = nullptr;
   int64_t n = 0;
@@ -50,6 +56,8 @@ class Args {
   /** Like f32, but null/undefined gives an empty F32 with p == nullptr. */
   F32 f32OrNull(size_t i, const char* name) const;
   I32 i32(size_t i, const char* name) const;
+  /** A Uint16Array holding bfloat16 values. */
+  U16 u16(size_t i, const char* name) const;
   double num(size_t i, const char* name) const;
   /** An integer-valued number in [lo, hi]. */
   int64_t integer(size_t i, const char* name, int64_t lo = 0, int64_t hi = INT64_C(1) << 53) const;
@@ -61,6 +69,7 @@ class Args {
   /** Buffer b must hold at least `count` elements. */
   void need(const F32& b, int64_t count, const char* name) const;
   void need(const I32& b, int64_t count, const char* name) const;
+  void need(const U16& b, int64_t count, const char* name) const;
 
  private:
   napi_value arg(size_t i) const;

@@ -19,5 +19,6 @@ void registerOptim(napi_env env, napi_value exports);
 void registerAttention(napi_env env, napi_value exports);
 void registerShm(napi_env env, napi_value exports);
 void registerMemory(napi_env env, napi_value exports);
+void registerBf16(napi_env env, napi_value exports);
 
 }  // namespace sc

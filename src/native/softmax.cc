@@ -1,4 +1,5 @@
 // Softmax family over the last axis of a [rows, cols] view, rows split across threads.
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -86,6 +87,25 @@ napi_value SoftmaxKernel(Args& a) {
     float m;
     float* o = out.p + r * cols;
     scaleRow(o, cols, static_cast<float>(1.0 / expShifted(x.p + r * cols, cols, o, &m)));
+  });
+  return undefinedValue(a.env());
+}
+
+// softmaxCausal(x, slices, rows, cols, out): row r of each [rows, cols] slice over columns 0..r,
+// zeros after (a causal attention's probabilities).
+napi_value SoftmaxCausalKernel(Args& a) {
+  const F32 x = a.f32(0, "x"), out = a.f32(4, "out");
+  const int64_t slices = a.integer(1, "slices");
+  int64_t rows, cols;
+  rowsCols(a, 2, &rows, &cols);
+  a.need(x, slices * rows * cols, "x");
+  a.need(out, slices * rows * cols, "out");
+  rowsParallel(slices * rows, cols, [&](int64_t sr) {
+    const int64_t seen = std::min<int64_t>(sr % rows + 1, cols);
+    float m;
+    float* o = out.p + sr * cols;
+    scaleRow(o, seen, static_cast<float>(1.0 / expShifted(x.p + sr * cols, seen, o, &m)));
+    std::fill(o + seen, o + cols, 0.0f);
   });
   return undefinedValue(a.env());
 }
@@ -211,6 +231,7 @@ napi_value SoftmaxCrossEntropyBackwardKernel(Args& a) {
 
 void registerSoftmax(napi_env env, napi_value exports) {
   defineFunction(env, exports, "softmax", entry<SoftmaxKernel>);
+  defineFunction(env, exports, "softmaxCausal", entry<SoftmaxCausalKernel>);
   defineFunction(env, exports, "softmaxBackward", entry<SoftmaxBackwardKernel>);
   defineFunction(env, exports, "logSoftmax", entry<LogSoftmaxKernel>);
   defineFunction(env, exports, "logSoftmaxBackward", entry<LogSoftmaxBackwardKernel>);

@@ -148,6 +148,36 @@ export interface Kernels<B> {
     batch: number, bias?: B | null,
   ): void;
 
+  // ---- bfloat16 compute (docs/PRECISION.md) ---------------------------------------------------
+  // A bfloat16 buffer holds the upper 16 bits of float32 values. Every backend rounds float32 to
+  // bfloat16 the same way (round to nearest, ties to even; NaN stays a quiet NaN), and the bf16
+  // kernels below multiply bf16 operands exactly (a product of two bf16 values fits a float32) and
+  // accumulate in float32, so backends agree within summation-order differences.
+  /** out[i] = bf16(x[i]): x float32, out bfloat16, over out.length elements. */
+  toBf16(x: B, out: B): void;
+  /** out[i] = x[i] widened (exact): x bfloat16, out float32, over out.length elements. */
+  fromBf16(x: B, out: B): void;
+  /** `gemm` with bfloat16 A and B; C, bias and the accumulation float32. */
+  gemmBf16(
+    transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
+    A: B, strideA: number, B: B, strideB: number, beta: number, C: B, strideC: number,
+    batch: number, bias?: B | null,
+  ): void;
+  /** `conv2d` with bfloat16 x and w; bias and y float32. */
+  conv2dBf16(g: Conv2dGeometry, x: B, w: B, bias: B | null, y: B): void;
+  /**
+   * `conv2dBackward` with bfloat16 x and w and a float32 gy the kernel rounds to bfloat16 (each
+   * backend in its own pass or layout change); gx, gw, gBias float32.
+   */
+  conv2dBackwardBf16(
+    g: Conv2dGeometry, x: B, w: B, gy: B, gx: B | null, gw: B, gBias: B | null, setGx?: boolean,
+  ): void;
+  /**
+   * Softmax of each row of `slices` [rows, cols] blocks where row r sees columns 0..r only (a
+   * causal attention's top-left triangle, rows <= cols); hidden entries are exactly 0.
+   */
+  softmaxCausal(x: B, slices: number, rows: number, cols: number, out: B): void;
+
   /** Elements [offset, offset + length) of x, sharing its memory (no copy). */
   subBuffer(x: B, offset: number, length: number): B;
 

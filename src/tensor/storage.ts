@@ -16,10 +16,15 @@ export type Device = string;
 /** The cpu device: host memory. */
 export const CPU: Device = 'cpu';
 
-export type DType = 'float32' | 'float64';
+/**
+ * 'bfloat16' (the top half of a float32: 8 exponent bits, 7 mantissa bits) holds the compute
+ * copies the bf16 precision makes (docs/PRECISION.md): operands of the bf16 GEMM and convolution
+ * kernels and activations saved for their backward. No other kernel takes it.
+ */
+export type DType = 'float32' | 'float64' | 'bfloat16';
 
-/** Host values as the CPU sees them. */
-export type HostArray = Float32Array | Float64Array;
+/** Host values as the CPU sees them (bfloat16: the raw 16-bit patterns, a Uint16Array). */
+export type HostArray = Float32Array | Float64Array | Uint16Array;
 
 declare const deviceBufferBrand: unique symbol;
 /**
@@ -83,5 +88,6 @@ export function deviceMemory(device: Device): DeviceMemory {
 
 /** The dtype host values of this kind hold. */
 export function hostDType(values: HostArray): DType {
+  if (values instanceof Uint16Array) return 'bfloat16';
   return values instanceof Float64Array ? 'float64' : 'float32';
 }

@@ -1,5 +1,6 @@
 import type { Backend } from '../../tensor/backend.js';
 import { kernelsFor } from '../../tensor/dispatch.js';
+import { newWeightGeneration } from '../../tensor/precision.js';
 import type { DecayRun, ParamArena } from '../arena.js';
 import { deviceMemory, type DeviceBuffer, type Storage } from '../../tensor/storage.js';
 
@@ -46,6 +47,7 @@ export abstract class Optimizer {
   step(): void {
     this.stepCount++;
     this.update(kernelsFor(this.arena.params));
+    newWeightGeneration();
   }
 
   protected abstract update(k: Backend): void;

@@ -77,6 +77,15 @@ export interface Addon {
   attention(sizes: Float64Array, scale: number, causal: boolean, q: Buf, k: Buf, v: Buf, dropMask: Buf | null, out: Buf, probs: Buf): void;
   attentionBackward(sizes: Float64Array, scale: number, causal: boolean, q: Buf, k: Buf, v: Buf, probs: Buf, dropMask: Buf | null, gy: Buf,
     gq: Buf | null, gk: Buf | null, gv: Buf | null): void;
+  toBf16(x: Buf, out: Buf): void;
+  fromBf16(x: Buf, out: Buf): void;
+  gemmBf16(ta: boolean, tb: boolean, M: number, N: number, K: number, alpha: number, A: Buf, sA: number,
+    B: Buf, sB: number, beta: number, C: Buf, sC: number, batch: number, bias: Buf | null): void;
+  conv2dBf16(geom: Float64Array, x: Buf, w: Buf, bias: Buf | null, y: Buf): void;
+  conv2dBackwardBf16(geom: Float64Array, x: Buf, w: Buf, gy: Buf, gx: Buf | null, gw: Buf, gb: Buf | null, setGx?: boolean): void;
+  softmaxCausal(x: Buf, slices: number, rows: number, cols: number, out: Buf): void;
+  lastBf16GemmImpl(): string;
+  lastConvBf16Impl(): string;
   sgdStep(p: Buf, g: Buf, buf: Buf | null, lr: number, momentum: number, dampening: number,
     weightDecay: number, nesterov: boolean, firstStep: boolean): void;
   adamStep(p: Buf, g: Buf, m: Buf, v: Buf, lr: number, beta1: number, beta2: number, eps: number,
@@ -107,6 +116,10 @@ export interface NativeInternals {
    */
   setFlushDenormals(on: boolean): void;
   getFlushDenormals(): boolean;
+  /** The oneDNN implementation the last bf16 GEMM ran ("brg:avx512_core_amx_bf16", ...), or why none. */
+  lastBf16GemmImpl(): string;
+  /** Likewise for the last bf16 convolution call (forward, or backward-weights / backward-data). */
+  lastConvBf16Impl(): string;
   path: string;
 }
 
@@ -247,6 +260,14 @@ function makeHostBackend(n: Addon): HostBackend {
     attention: (g, q, k, v, mask, out, probs) => n.attention(packAttention(g), g.scale, g.causal, q, k, v, mask, out, probs),
     attentionBackward: (g, q, k, v, probs, mask, gy, gq, gk, gv) =>
       n.attentionBackward(packAttention(g), g.scale, g.causal, q, k, v, probs, mask, gy, gq, gk, gv),
+    toBf16: (x, out) => n.toBf16(x, out),
+    fromBf16: (x, out) => n.fromBf16(x, out),
+    gemmBf16: (ta, tb, M, N, K, alpha, A, sA, B, sB, beta, C, sC, batch, bias) =>
+      n.gemmBf16(ta, tb, M, N, K, alpha, A, sA, B, sB, beta, C, sC, batch, bias ?? null),
+    conv2dBf16: (g, x, w, bias, y) => n.conv2dBf16(packConv(g), x, w, bias, y),
+    conv2dBackwardBf16: (g, x, w, gy, gx, gw, gb, setGx = false) =>
+      n.conv2dBackwardBf16(packConv(g), x, w, gy, gx, gw, gb, setGx),
+    softmaxCausal: (x, slices, rows, cols, out) => n.softmaxCausal(x, slices, rows, cols, out),
     sgdStep: (p, g, buf, h: SgdHyper) =>
       n.sgdStep(p, g, buf, h.lr, h.momentum, h.dampening, h.weightDecay, h.nesterov, h.firstStep),
     adamStep: (p, g, m, v, h: AdamHyper) =>
@@ -396,6 +417,8 @@ export function nativeInternals(): NativeInternals | null {
     setPoolEngine: (name) => addon.setPoolEngine(name),
     setFlushDenormals: (on) => addon.setFlushDenormals(on),
     getFlushDenormals: () => addon.getFlushDenormals(),
+    lastBf16GemmImpl: () => addon.lastBf16GemmImpl(),
+    lastConvBf16Impl: () => addon.lastConvBf16Impl(),
     path,
   };
 }

@@ -1,10 +1,12 @@
-import type { AttentionGeometry } from '../backend.js';
+import type { AttentionGeometry, Backend } from '../backend.js';
 import type { DeviceBuffer } from '../storage.js';
 import { record } from '../autograd.js';
 import { kernelsFor } from '../dispatch.js';
 import { ShapeError, sameShape, sizeOf } from '../shape.js';
-import { Tensor, allocStorage } from '../tensor.js';
+import { Tensor, allocStorage, allocUninit } from '../tensor.js';
 import { dropMask } from './dropout.js';
+import { bf16Operand, computesInBf16, release, roundedStorage } from './bf16.js';
+import type { Storage } from '../storage.js';
 import type { Rng } from '../../util/rng.js';
 
 export interface AttentionOptions {
@@ -43,6 +45,7 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts:
     bh: sizeOf(lead), tq, tk, d, dv, scale: opts.scale ?? 1 / Math.sqrt(d), causal: opts.causal ?? false,
   };
   const dropMask = opts.dropout ? attentionDropMask(opts.dropout.p, opts.dropout.rng, q, g) : null;
+  if (computesInBf16(q, k, v)) return attentionBf16(q, k, v, g, dropMask, [...lead, tq, dv]);
   const out = Tensor.zeros([...lead, tq, dv], q.dtype, q.device);
   const probs = allocStorage(q.dtype, g.bh * tq * tk, q.device).buffer;
   const kern = kernelsFor(q);
@@ -59,4 +62,79 @@ function attentionDropMask(p: number, rng: Rng, like: Tensor, g: AttentionGeomet
   if (!(p >= 0 && p < 1)) throw new Error(`scaledDotProductAttention: dropout p must be in [0, 1), got ${p}`);
   if (p === 0) return null;
   return dropMask(rng, p, allocStorage(like.dtype, g.bh * g.tq * g.tk, like.device)).buffer;
+}
+
+/**
+ * Attention under bf16 (docs/PRECISION.md), as torch's CPU flash attention splits it: both
+ * products (q·kᵀ and probs·v, and the four of the backward) in bf16 with float32 accumulation; the
+ * scaled scores, the softmax and its backward in float32. The probabilities are kept in float32 (the
+ * softmax backward reads them); q, k, v and the bf16 probabilities (after dropout) that multiply v
+ * are rounded again in the backward rather than kept (see bf16Operand).
+ */
+function attentionBf16(
+  q: Tensor, k: Tensor, v: Tensor, g: AttentionGeometry, mask: DeviceBuffer | null, outShape: number[],
+): Tensor {
+  const { bh, tq, tk, d, dv } = g;
+  const n = bh * tq * tk;
+  const kern = kernelsFor(q);
+  const [qo, ko, vo] = [bf16Operand(q), bf16Operand(k), bf16Operand(v)];
+  const scores = allocUninit('float32', n, q.device);
+  kern.gemmBf16(false, true, tq, tk, d, g.scale, qo.forward, tq * d, ko.forward, tk * d, 0, scores.buffer, tq * tk, bh);
+  qo.release();
+  ko.release();
+  const probs = allocUninit('float32', n, q.device).buffer;
+  if (g.causal) kern.softmaxCausal(scores.buffer, bh, tq, tk, probs);
+  else kern.softmax(scores.buffer, bh * tq, tk, probs);
+  release(scores);
+  const out = new Tensor(allocUninit('float32', bh * tq * dv, q.device), outShape);
+  const pb = droppedBf16(kern, probs, mask, n, q);
+  kern.gemmBf16(false, false, tq, dv, tk, 1, pb.buffer, tq * tk, vo.forward, tk * dv, 0, out.buffer, tq * dv, bh);
+  release(pb);
+  vo.release();
+  return record(out, 'scaledDotProductAttention', [q, k, v], (gy) => {
+    const gys = roundedStorage(kern, gy, bh * tq * dv, q.device);
+    const gyb = gys.buffer;
+    const vs = vo.backward();
+    const vb = vs.buffer;
+    if (v.requiresGrad) {
+      const pbAgain = droppedBf16(kern, probs, mask, n, q);
+      kern.gemmBf16(true, false, tk, dv, tq, 1, pbAgain.buffer, tq * tk, gyb, tq * dv, 1, v.ensureGrad(), tk * dv, bh);
+      release(pbAgain);
+    }
+    if (!q.requiresGrad && !k.requiresGrad) {
+      vs.done();
+      return release(gys);
+    }
+    // dProbs = gy vᵀ (through the dropout mask), then the softmax backward in float32.
+    const gp = allocUninit('float32', n, q.device);
+    kern.gemmBf16(false, true, tq, tk, dv, 1, gyb, tq * dv, vb, tk * dv, 0, gp.buffer, tq * tk, bh);
+    release(gys);
+    vs.done();
+    if (mask) kern.binary('mul', gp.buffer, [1], mask, [1], gp.buffer, [n]);
+    const gs = allocStorage('float32', n, q.device);
+    kern.softmaxBackward(probs, gp.buffer, bh * tq, tk, gs.buffer);
+    const gsb = roundedStorage(kern, gs.buffer, n, q.device);
+    release(gp, gs);
+    if (q.requiresGrad) {
+      const ks = ko.backward();
+      kern.gemmBf16(false, false, tq, d, tk, g.scale, gsb.buffer, tq * tk, ks.buffer, tk * d, 1, q.ensureGrad(), tq * d, bh);
+      ks.done();
+    }
+    if (k.requiresGrad) {
+      const qs = qo.backward();
+      kern.gemmBf16(true, false, tk, d, tq, g.scale, gsb.buffer, tq * tk, qs.buffer, tq * d, 1, k.ensureGrad(), tk * d, bh);
+      qs.done();
+    }
+    release(gsb);
+  });
+}
+
+/** The probabilities that multiply v, in bf16: probs, times the dropout mask when there is one. */
+function droppedBf16(kern: Backend, probs: DeviceBuffer, mask: DeviceBuffer | null, n: number, like: Tensor): Storage {
+  if (!mask) return roundedStorage(kern, probs, n, like.device);
+  const dropped = allocUninit('float32', n, like.device);
+  kern.binary('mul', probs, [1], mask, [1], dropped.buffer, [n]);
+  const out = roundedStorage(kern, dropped.buffer, n, like.device);
+  release(dropped);
+  return out;
 }

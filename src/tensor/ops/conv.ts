@@ -4,6 +4,7 @@ import { kernelsFor } from '../dispatch.js';
 import { ShapeError } from '../shape.js';
 import { Tensor, allocStorage, allocUninit } from '../tensor.js';
 import { deviceMemory } from '../storage.js';
+import { bf16Operand, computesInBf16 } from './bf16.js';
 
 export interface Conv2dOptions {
   stride?: number | [number, number];
@@ -40,8 +41,9 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, opts: Con
   // The kernel overwrites every output cell (backend.ts): no zeroing of a reused buffer.
   const out = new Tensor(allocUninit(x.dtype, batch * outC * g.outH * g.outW, x.device), [batch, outC, g.outH, g.outW]);
   const k = kernelsFor(x);
-  k.conv2d(g, x.buffer, weight.buffer, bias ? bias.buffer : null, out.buffer);
   const inputs = bias ? [x, weight, bias] : [x, weight];
+  if (computesInBf16(x, weight)) return conv2dBf16(g, x, weight, bias, out);
+  k.conv2d(g, x.buffer, weight.buffer, bias ? bias.buffer : null, out.buffer);
   return record(out, 'conv2d', inputs, (gy) => {
     // Only tensors that require grad receive one (a frozen weight gets a throw-away buffer). x's
     // first gradient is written whole (no zeroing first); a later one is added.
@@ -51,6 +53,32 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, opts: Con
       weight.requiresGrad ? weight.ensureGrad() : allocStorage(weight.dtype, weight.size, weight.device).buffer,
       bias?.requiresGrad ? bias.ensureGrad() : null, fresh !== null,
     );
+  });
+}
+
+/**
+ * conv2d under bf16 (docs/PRECISION.md): x rounded to bf16 (again in the backward, see
+ * bf16Operand), the weight's once-per-step bf16 copy; bias, output and every gradient float32 (the
+ * backward kernel rounds gy to bf16 itself).
+ */
+function conv2dBf16(g: Conv2dGeometry, x: Tensor, weight: Tensor, bias: Tensor | null, out: Tensor): Tensor {
+  const k = kernelsFor(x);
+  const xo = bf16Operand(x);
+  const wo = bf16Operand(weight);
+  k.conv2dBf16(g, xo.forward, wo.forward, bias ? bias.buffer : null, out.buffer);
+  xo.release();
+  wo.release();
+  const inputs = bias ? [x, weight, bias] : [x, weight];
+  return record(out, 'conv2d', inputs, (gy) => {
+    const [xs, ws] = [xo.backward(), wo.backward()];
+    const fresh = x.requiresGrad ? x.gradToOverwrite() : null;
+    k.conv2dBackwardBf16(
+      g, xs.buffer, ws.buffer, gy, fresh ?? (x.requiresGrad ? x.ensureGrad() : null),
+      weight.requiresGrad ? weight.ensureGrad() : allocStorage(weight.dtype, weight.size, weight.device).buffer,
+      bias?.requiresGrad ? bias.ensureGrad() : null, fresh !== null,
+    );
+    xs.done();
+    ws.done();
   });
 }
 

@@ -2,6 +2,7 @@ import { record } from '../autograd.js';
 import { kernelsFor } from '../dispatch.js';
 import { ShapeError, sameShape, sizeOf } from '../shape.js';
 import { Tensor, allocStorage, allocUninit } from '../tensor.js';
+import { bf16Operand, bf16Tuning, computesInBf16, release, roundedStorage } from './bf16.js';
 
 /**
  * Matrix product over the last two dimensions. Supported forms:
@@ -14,11 +15,12 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   if (a.ndim < 2 || b.ndim < 2) throw new ShapeError('matmul', 'operands must be at least 2-d', [a.shape, b.shape]);
   const K = a.shape[a.ndim - 1];
   if (b.shape[b.ndim - 2] !== K) throw new ShapeError('matmul', 'inner dimensions differ', [a.shape, b.shape]);
-  if (b.ndim === 2) return matmulFolded(a, b);
-  if (a.ndim === 2) return matmulSharedA(a, b);
-  if (!sameShape(a.shape.slice(0, -2), b.shape.slice(0, -2))) {
+  if (a.ndim > 2 && b.ndim > 2 && !sameShape(a.shape.slice(0, -2), b.shape.slice(0, -2))) {
     throw new ShapeError('matmul', 'batch dimensions differ', [a.shape, b.shape]);
   }
+  if (computesInBf16(a, b)) return matmulBf16(a, b);
+  if (b.ndim === 2) return matmulFolded(a, b);
+  if (a.ndim === 2) return matmulSharedA(a, b);
   return matmulBatched(a, b);
 }
 
@@ -74,6 +76,52 @@ function matmulBatched(a: Tensor, b: Tensor): Tensor {
 }
 
 /**
+ * The three forms above under bf16 (docs/PRECISION.md): both operands rounded to bf16 (a weight
+ * once per step), the product accumulated in float32 into a float32 output; the backward rounds
+ * gy to bf16 once and runs both gradient GEMMs on the saved bf16 operands.
+ */
+function matmulBf16(a: Tensor, b: Tensor): Tensor {
+  const M = a.shape[a.ndim - 2];
+  const K = a.shape[a.ndim - 1];
+  const N = b.shape[b.ndim - 1];
+  const k = kernelsFor(a);
+  const ao = bf16Operand(a);
+  const bo = bf16Operand(b);
+  // Strides per batch entry; the folded form is one GEMM over a's leading dimensions.
+  const folded = b.ndim === 2;
+  const rows = folded ? a.size / K : M;
+  const batch = folded ? 1 : sizeOf((a.ndim === 2 ? b : a).shape.slice(0, -2));
+  const sA = folded || a.ndim === 2 ? 0 : M * K;
+  const sB = folded ? 0 : K * N;
+  const outShape = folded ? [...a.shape.slice(0, -1), N] : a.ndim === 2 ? [...b.shape.slice(0, -2), M, N] : [...a.shape.slice(0, -1), N];
+  const out = outputOf(outShape, a);
+  k.gemmBf16(false, false, rows, N, K, 1, ao.forward, sA, bo.forward, sB, 0, out.buffer, rows * N, batch);
+  ao.release();
+  bo.release();
+  return record(out, 'matmul', [a, b], (gy) => {
+    const [as, bs] = [ao.backward(), bo.backward()];
+    const [ab, bb] = [as.buffer, bs.buffer];
+    const gys = roundedStorage(k, gy, out.size, out.device);
+    const gyb = gys.buffer;
+    if (a.requiresGrad) {
+      const ga = a.ensureGrad();
+      if (sA === 0 && batch > 1) {
+        // A shared across the batch: every entry adds into the same gradient, one GEMM each.
+        for (let i = 0; i < batch; i++) {
+          k.gemmBf16(false, true, M, K, N, 1, k.subBuffer(gyb, i * M * N, M * N), 0, k.subBuffer(bb, i * K * N, K * N), 0, 1, ga, 0, 1);
+        }
+      } else {
+        k.gemmBf16(false, true, rows, K, N, 1, gyb, rows * N, bb, sB, 1, ga, sA, batch);
+      }
+    }
+    if (b.requiresGrad) k.gemmBf16(true, false, K, N, rows, 1, ab, sA, gyb, rows * N, 1, b.ensureGrad(), sB, batch);
+    release(gys);
+    as.done();
+    bs.done();
+  });
+}
+
+/**
  * Fully connected layer, fused: y = x @ Wᵀ + b with W stored [out, in] (torch's layout), so no
  * transpose is ever materialised. x is [..., in].
  */
@@ -83,6 +131,7 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
   if (weight.ndim !== 2 || weight.shape[1] !== inF || (bias && (bias.ndim !== 1 || bias.size !== outF))) {
     throw new ShapeError('linear', 'expected x [..., in], weight [out, in], bias [out]', [x.shape, weight.shape, bias?.shape ?? []]);
   }
+  if (computesInBf16(x, weight)) return linearBf16(x, weight, bias);
   const M = x.size / inF;
   const out = outputOf([...x.shape.slice(0, -1), outF], x);
   const k = kernelsFor(x);
@@ -91,6 +140,43 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
   return record(out, 'linear', inputs, (gy) => {
     if (x.requiresGrad) k.gemm(false, false, M, inF, outF, 1, gy, 0, weight.buffer, 0, 1, x.ensureGrad(), 0, 1);
     if (weight.requiresGrad) k.gemm(true, false, outF, inF, M, 1, gy, 0, x.buffer, 0, 1, weight.ensureGrad(), 0, 1);
+    if (bias?.requiresGrad) {
+      const gb = allocStorage(x.dtype, outF, x.device).buffer;
+      k.reduceSum(gy, 1, M, outF, gb);
+      k.axpy(1, gb, bias.ensureGrad());
+    }
+  });
+}
+
+/** linear under bf16: x and the weight's once-per-step copy in bf16, the bias and output float32. */
+function linearBf16(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
+  const inF = x.shape[x.ndim - 1];
+  const outF = weight.shape[0];
+  const M = x.size / inF;
+  const out = outputOf([...x.shape.slice(0, -1), outF], x);
+  const k = kernelsFor(x);
+  const xo = bf16Operand(x);
+  const wo = bf16Operand(weight);
+  k.gemmBf16(false, true, M, outF, inF, 1, xo.forward, 0, wo.forward, 0, 0, out.buffer, 0, 1, bias?.buffer ?? null);
+  xo.release();
+  wo.release();
+  const inputs = bias ? [x, weight, bias] : [x, weight];
+  return record(out, 'linear', inputs, (gy) => {
+    const [xs, ws] = [xo.backward(), wo.backward()];
+    const [xb, wb] = [xs.buffer, ws.buffer];
+    // gy is rounded to bf16 a block of rows at a time: a vocabulary head's gradient (tokens × 50257)
+    // would otherwise need a bf16 copy of it whole beside the float32 one.
+    const rows = Math.max(1, Math.min(M, Math.ceil(bf16Tuning.gyBlockElements / outF)));
+    for (let r0 = 0; r0 < M; r0 += rows) {
+      const n = Math.min(rows, M - r0);
+      const gys = roundedStorage(k, k.subBuffer(gy, r0 * outF, n * outF), n * outF, out.device);
+      const gyb = gys.buffer;
+      if (x.requiresGrad) k.gemmBf16(false, false, n, inF, outF, 1, gyb, 0, wb, 0, 1, k.subBuffer(x.ensureGrad(), r0 * inF, n * inF), 0, 1);
+      if (weight.requiresGrad) k.gemmBf16(true, false, outF, inF, n, 1, gyb, 0, k.subBuffer(xb, r0 * inF, n * inF), 0, 1, weight.ensureGrad(), 0, 1);
+      release(gys);
+    }
+    xs.done();
+    ws.done();
     if (bias?.requiresGrad) {
       const gb = allocStorage(x.dtype, outF, x.device).buffer;
       k.reduceSum(gy, 1, M, outF, gb);

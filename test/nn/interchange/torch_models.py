@@ -236,10 +236,15 @@ def run(model, family, inputs):
     x = torch.tensor(inputs["x"], dtype=torch.int64 if family != "resnet" else torch.float32).reshape(inputs["shape"])
     labels = torch.tensor(inputs["labels"], dtype=torch.int64)
     result = {}
+    # "autocast": the bf16 comparison (test/nn/interchange/torch_autocast.test.ts): the forward under
+    # torch.autocast('cpu', dtype=torch.bfloat16), the loss in float32 as autocast's fp32 list has it.
+    autocast = inputs.get("autocast", False)
     for mode in inputs["modes"]:
         model.train(mode == "train")
         with torch.no_grad():
-            logits = model(x)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+                logits = model(x)
+            logits = logits.float()
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
         result[mode] = {"logits": logits.reshape(-1).tolist(), "loss": loss.item()}
     return result

@@ -58,9 +58,17 @@ class CpuStorage<H extends HostArray> implements Storage<H> {
   }
 }
 
+function hostArrayOf(dtype: DType, n: number): HostArray {
+  switch (dtype) {
+    case 'float64': return new Float64Array(n);
+    case 'bfloat16': return new Uint16Array(n);
+    default: return new Float32Array(n);
+  }
+}
+
 export const cpuMemory: DeviceMemory = {
   device: CPU,
-  alloc: (dtype: DType, n: number): Storage => new CpuStorage(dtype === 'float64' ? new Float64Array(n) : new Float32Array(n)),
+  alloc: (dtype: DType, n: number): Storage => new CpuStorage(hostArrayOf(dtype, n)),
   fromHost: <H extends HostArray>(values: H): Storage<H> => new CpuStorage(values),
   int32View(storage: Storage): Int32Array {
     const host = storage.readSync();

@@ -1,0 +1,27 @@
+// bfloat16 conversion and compute (docs/PRECISION.md). A bf16 value is the top half of a float32;
+// every backend rounds the same way: nearest, ties to even, NaN kept quiet, float32 denormals to a
+// signed zero (as AVX512-BF16's vcvtneps2bf16, which oneDNN's reorders use where present).
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+namespace sc {
+
+inline uint16_t bf16Bits(uint32_t u) {
+  const uint32_t abs = u & 0x7fffffffu;
+  if (abs > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x0040u);
+  if (abs < 0x00800000u) return static_cast<uint16_t>((u >> 16) & 0x8000u);
+  return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+/** out[i] = bf16(x[i]) for i < n (threaded over large n). */
+void toBf16(const float* x, uint16_t* out, int64_t n);
+/** out[i] = float(x[i]) for i < n (exact). */
+void fromBf16(const uint16_t* x, float* out, int64_t n);
+
+/** A bf16 operand widened to a float32 scratch (the fallback when no bf16 primitive runs). */
+std::vector<float> widened(const uint16_t* x, int64_t n);
+
+}  // namespace sc

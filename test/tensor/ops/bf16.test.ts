@@ -1,0 +1,210 @@
+/**
+ * bf16 compute (docs/PRECISION.md), on every backend. Two checks per op:
+ *  - the arithmetic: the bf16 result equals the float64 op over the bf16-rounded operands (and,
+ *    for the backward, the bf16-rounded output gradient) within float32 accumulation error: the
+ *    kernels round by RNE and accumulate in float32, nothing coarser;
+ *  - the tolerance against float32 (what a user sees): the relative L2 error of outputs and
+ *    gradients stays under the documented bound, and is above float32 noise (the op did run in bf16).
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from '../../helpers/per_backend.js';
+import {
+  Tensor, backward, conv2d, noGrad, linear, matmul, scaledDotProductAttention, withComputePrecision, type Precision,
+} from '../../../src/tensor/index.js';
+import { bf16Bits } from '../../../src/tensor/backends/js/bf16.js';
+import { hostKernels } from '../../../src/tensor/backends/cpu/storage.js';
+import { backend } from '../../../src/tensor/dispatch.js';
+import { Rng, randn } from '../../helpers/tensors.js';
+import { newWeightGeneration } from '../../../src/tensor/precision.js';
+import { bf16Tuning } from '../../../src/tensor/ops/bf16.js';
+
+/** ‖a − b‖₂ / ‖b‖₂ */
+export function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length);
+  let num = 0, den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i] - b[i]) ** 2;
+    den += b[i] ** 2;
+  }
+  return Math.sqrt(num / den);
+}
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+/** x rounded through bf16 (the rule every backend implements), as a number. */
+function roundBf16(x: number): number {
+  f32[0] = x;
+  u32[0] = bf16Bits(u32[0]) << 16;
+  return f32[0];
+}
+
+function rounded(t: Tensor, dtype: 'float32' | 'float64' = 'float64', requiresGrad = true): Tensor {
+  const out = Tensor.from(Array.from(t.values(), roundBf16), t.shape, dtype);
+  out.requiresGrad = requiresGrad;
+  return out;
+}
+
+function float64(t: Tensor): Tensor {
+  const out = Tensor.from(t.values(), t.shape, 'float64');
+  out.requiresGrad = true;
+  return out;
+}
+
+function float32(t: Tensor): Tensor {
+  const out = Tensor.from(t.values(), t.shape, 'float32');
+  out.requiresGrad = true;
+  return out;
+}
+
+/** The documented bounds (docs/PRECISION.md): bf16 against float32, relative L2 over a tensor. */
+export const BF16_TOLERANCE = { forward: 6e-3, gradient: 8e-3 };
+/** bf16 against the float64 op on the rounded operands: float32 summation error only. */
+const ARITHMETIC_TOLERANCE = 2e-6;
+/** Below this a "bf16" result is float32's: the op did not round. */
+const ROUNDED_AT_LEAST = 3e-4;
+
+type Op = (...xs: Tensor[]) => Tensor;
+const restoreAfterBackward: (() => void)[] = [];
+
+interface Case {
+  name: string;
+  shapes: number[][];
+  op: Op;
+  /** The float64 reference on rounded operands applies (false: attention's inner roundings). */
+  exact: boolean;
+  /** A bias (input 2) whose gradient sums the float32 gy (linear) rather than the bf16 one (conv2d). */
+  float32BiasGradient?: boolean;
+}
+
+const CASES: Case[] = [
+  { name: 'linear with bias [3, 5, 24] · [16, 24]ᵀ', shapes: [[3, 5, 24], [16, 24], [16]], op: (x, w, b) => linear(x, w, b), exact: true, float32BiasGradient: true },
+  {
+    name: 'linear, gy rounded in blocks of 2 rows', shapes: [[7, 12], [10, 12], [10]], exact: true, float32BiasGradient: true,
+    op: (x, w, b) => {
+      const before = bf16Tuning.gyBlockElements;
+      bf16Tuning.gyBlockElements = 20;
+      const y = linear(x, w, b);
+      // The block size is read by the backward: restored once the gradient has run (see run()).
+      restoreAfterBackward.push(() => { bf16Tuning.gyBlockElements = before; });
+      return y;
+    },
+  },
+  { name: 'matmul folded [2, 7, 33] @ [33, 9]', shapes: [[2, 7, 33], [33, 9]], op: (a, b) => matmul(a, b), exact: true },
+  { name: 'matmul shared A [6, 20] @ [3, 20, 5]', shapes: [[6, 20], [3, 20, 5]], op: (a, b) => matmul(a, b), exact: true },
+  { name: 'matmul batched [2, 3, 6, 17] @ [2, 3, 17, 4]', shapes: [[2, 3, 6, 17], [2, 3, 17, 4]], op: (a, b) => matmul(a, b), exact: true },
+  {
+    name: 'conv2d 3×3 stride 2 pad 1 with bias', shapes: [[2, 5, 9, 9], [8, 5, 3, 3], [8]],
+    op: (x, w, b) => conv2d(x, w, b, { stride: 2, padding: 1 }), exact: true,
+  },
+  { name: 'conv2d 1×1, 16 channels', shapes: [[2, 16, 6, 6], [16, 16, 1, 1]], op: (x, w) => conv2d(x, w, null), exact: true },
+  {
+    name: 'attention causal [2, 3, 12, 16]', shapes: [[2, 3, 12, 16], [2, 3, 12, 16], [2, 3, 12, 16]],
+    op: (q, k, v) => scaledDotProductAttention(q, k, v, { causal: true }), exact: false,
+  },
+  {
+    name: 'attention causal with dropout 0.2 [2, 2, 8, 8]', shapes: [[2, 2, 8, 8], [2, 2, 8, 8], [2, 2, 8, 8]],
+    op: (q, k, v) => scaledDotProductAttention(q, k, v, { causal: true, dropout: { p: 0.2, rng: new Rng(9) } }), exact: false,
+  },
+  {
+    name: 'attention full, Tq != Tk [4, 5, 8] [4, 9, 8] [4, 9, 6]', shapes: [[4, 5, 8], [4, 9, 8], [4, 9, 6]],
+    op: (q, k, v) => scaledDotProductAttention(q, k, v), exact: false,
+  },
+];
+
+/** Output and input gradients of op at `precision`, from float32 copies of the inputs. */
+function run(c: Case, inputs: Tensor[], gy: Tensor, precision: Precision): { y: Float32Array; grads: Float32Array[] } {
+  return withComputePrecision(precision, () => {
+    const xs = inputs.map(float32);
+    const y = c.op(...xs);
+    backward(y, gy.values());
+    for (const f of restoreAfterBackward.splice(0).reverse()) f();
+    return { y: Float32Array.from(y.values()), grads: xs.map((x) => Float32Array.from(x.gradValues()!)) };
+  });
+}
+
+describe('bf16 compute', () => {
+  it('rounds float32 to bf16 by round-to-nearest-even (NaN quiet, denormals to signed zero)', () => {
+    const k = hostKernels(backend());
+    const cases: [number, number][] = [
+      [0x3f800000, 0x3f80], // 1
+      [0x3f808000, 0x3f80], // 1 + 2^-8: a tie, to even (down)
+      [0x3f818000, 0x3f82], // a tie, to even (up)
+      [0x3f808001, 0x3f81], // just above the tie
+      [0xbf7fffff, 0xbf80], // -0.99999994 rounds to -1
+      [0x7f7fffff, 0x7f80], // float32 max overflows to +inf
+      [0x7f800000, 0x7f80], // +inf
+      [0x7fa00000, 0x7fe0], // a signalling NaN becomes quiet
+      [0x00000001, 0x0000], // denormal: +0
+      [0x807fffff, 0x8000], // denormal: -0
+      [0x00800000, 0x0080], // the smallest normal stays
+    ];
+    const x = new Float32Array(new Uint32Array(cases.map((c) => c[0])).buffer);
+    const out = new Uint16Array(cases.length);
+    k.toBf16(x, out);
+    assert.deepEqual([...out].map((v) => v.toString(16)), cases.map((c) => c[1].toString(16)));
+    const back = new Float32Array(cases.length);
+    k.fromBf16(out, back);
+    assert.deepEqual([...new Uint32Array(back.buffer)], [...out].map((v) => (v << 16) >>> 0));
+  });
+
+  for (const c of CASES) {
+    it(`${c.name}: bf16 arithmetic and tolerance against float32`, () => {
+      const rng = new Rng(c.shapes.length * 31 + c.shapes[0][0]);
+      const inputs = c.shapes.map((s) => randn(s, rng, 'float32'));
+      const yShape = withComputePrecision('fp32', () => c.op(...inputs.map(float32)).shape);
+      const gy = randn(yShape, rng, 'float32');
+      const low = run(c, inputs, gy, 'bf16');
+      const full = run(c, inputs, gy, 'fp32');
+      const errY = relL2(low.y, full.y);
+      if (process.env.BF16_REPORT) console.log(c.name, "fwd", errY.toExponential(2), low.grads.map((g, i) => relL2(g, full.grads[i]).toExponential(2)).join(" "));
+      assert.ok(errY < BF16_TOLERANCE.forward, `forward: relative L2 ${errY} against float32`);
+      assert.ok(errY > ROUNDED_AT_LEAST, `forward: relative L2 ${errY} against float32 is float32 noise: bf16 did not run`);
+      for (let i = 0; i < inputs.length; i++) {
+        const err = relL2(low.grads[i], full.grads[i]);
+        assert.ok(err < BF16_TOLERANCE.gradient, `gradient of input ${i}: relative L2 ${err} against float32`);
+      }
+      if (!c.exact) return;
+      // The float64 op over the rounded operands, seeded with the rounded output gradient.
+      const isBias = (i: number): boolean => i === 2 && c.shapes[2].length === 1;
+      const ref = inputs.map((x, i) => (isBias(i) ? float64(x) : rounded(x)));
+      const yr = c.op(...ref);
+      assert.ok(relL2(low.y, yr.values()) < ARITHMETIC_TOLERANCE, `forward: ${relL2(low.y, yr.values())} from the float64 op on bf16 operands`);
+      backward(yr, rounded(gy, 'float64', false).values());
+      for (const f of restoreAfterBackward.splice(0).reverse()) f();
+      for (let i = 0; i < inputs.length; i++) {
+        const g = ref[i].gradValues()!;
+        // A bias's gradient is the float32 sum of the (unrounded) gy: compare it with float32's.
+        const expected = isBias(i) && c.float32BiasGradient ? full.grads[i] : g;
+        const err = relL2(low.grads[i], expected);
+        assert.ok(err < ARITHMETIC_TOLERANCE, `gradient of input ${i}: ${err} from the float64 op on bf16 operands`);
+      }
+    });
+  }
+
+  it('the tuning left as it was', () => {
+    assert.equal(bf16Tuning.gyBlockElements, 1 << 23);
+  });
+
+  it('a weight is rounded once per step: reused within it, afresh after a backward, an optimizer step, or without gradients', () => {
+    const rng = new Rng(3);
+    const w = randn([4, 8], rng, 'float32');
+    w.requiresGrad = true;
+    const x = randn([2, 8], rng, 'float32');
+    withComputePrecision('bf16', () => {
+      const y1 = linear(x, w, null);
+      w.values()[0] += 1; // an edit the cache cannot see within the step: the copy is reused
+      const y2 = linear(x, w, null);
+      assert.deepEqual([...y2.values()], [...y1.values()]);
+      backward(y2, new Float32Array(y2.size).fill(1)); // a backward ends the weights' generation
+      const y3 = linear(x, w, null);
+      assert.notDeepEqual([...y3.values()], [...y1.values()]);
+      w.values()[0] += 1;
+      const y4 = noGrad(() => linear(x, w, null)); // evaluation never reads the step's copy
+      assert.notDeepEqual([...y4.values()], [...y3.values()]);
+      w.values()[0] += 1;
+      newWeightGeneration(); // what Optimizer.step() ends with
+      const y5 = linear(x, w, null);
+      assert.notDeepEqual([...y5.values()], [...y4.values()]);
+    });
+  });
+});
