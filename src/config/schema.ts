@@ -51,6 +51,7 @@ export const clusterConfigSchema = z.object({
   strategy: z.enum(['ps', 'async-ps', 'allreduce']).optional(),
   server_trains: z.boolean().optional(),
   ps_reply: z.enum(['weights', 'gradients']).optional(),
+  zero: z.union([z.literal(1), z.literal(2), z.literal(3)]).optional(),
   // accepted for compatibility with SmolCluster's files, not used here
   buffer_size: z.record(z.string(), z.number()).optional(),
   track_network_metrics: z.boolean().optional(),

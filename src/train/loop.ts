@@ -124,12 +124,17 @@ export async function train(
     step++;
     guards.checkpoints?.afterStep(model, spec, optimizer, positionAt(plan, step), totalSteps, strategy.checkpointState && (() => strategy.checkpointState!()));
     if (stop) break;
-    if (config.evalEvery > 0 && step % config.evalEvery === 0 && step < totalSteps && evaluates(strategy)) {
+    if (config.evalEvery > 0 && step % config.evalEvery === 0 && step < totalSteps) {
       const e0 = performance.now();
-      observer.onEval?.({ step, epoch, ...evaluate(model, data.test, config.evalBatchSize) });
+      // A sharded model (ZeRO-3) is made whole on the leader first: every rank takes part.
+      await strategy.wholeModel?.(ctx);
+      if (evaluates(strategy)) observer.onEval?.({ step, epoch, ...evaluate(model, data.test, config.evalBatchSize) });
+      strategy.shardModel?.(ctx);
       arrivals.exclude(performance.now() - e0);
     }
   }
+  // The leader evaluates and saves the whole model (a sharded one is gathered there).
+  await strategy.wholeModel?.(ctx);
   outcome.finalEval = evaluates(strategy) ? evaluate(model, data.test, config.evalBatchSize) : null;
   // The epoch of the last step taken (maxSteps may end the run before the last epoch).
   if (outcome.finalEval) observer.onEval?.({ step, epoch: lastEpoch, ...outcome.finalEval });

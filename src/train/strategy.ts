@@ -127,6 +127,15 @@ export interface Strategy {
   stepsFor?(shardSteps: number): number;
   /** State of its own a checkpoint keeps (JSON, written by rank 0), handed back as ctx.resumedState on resume. */
   checkpointState?(): Record<string, unknown>;
+  /**
+   * Makes the whole model available to the leader for its evaluation and the final --save, when the
+   * ranks hold only shards of it (ZeRO-3 sends them to rank 0). Every rank calls it at the same
+   * points: before each evaluation, and once after the last step (then the run only evaluates and
+   * saves). Absent: the model is whole already.
+   */
+  wholeModel?(ctx: StrategyContext): Promise<void>;
+  /** Undoes wholeModel after a mid-run evaluation (the leader's model is sharded again for training). */
+  shardModel?(ctx: StrategyContext): void;
   /** After the optimizer step (e.g. compare parameter checksums every K steps). */
   afterStep(ctx: StrategyContext, step: number): Promise<void>;
   /** Gathers one equal-length vector from every rank (rank-major); used for per-rank totals. */

@@ -1,6 +1,6 @@
 /** Options of how the processes of a cluster combine their work: the strategy and its knobs. */
 import { BALANCE_MODELS, CLUSTER_STRATEGIES, COMPRESSIONS, LOAD_BALANCE_POLICIES } from './choices.js';
-import { nonNegativeInt, nonNegativeNumber, oneOf, positiveInt, positiveNumber } from './parsers.js';
+import { nonNegativeInt, nonNegativeNumber, oneOf, positiveInt, positiveNumber, zeroStage } from './parsers.js';
 import { choice, toggle, valued } from './spec.js';
 
 export const STRATEGY_OPTIONS = {
@@ -17,6 +17,10 @@ export const STRATEGY_OPTIONS = {
   quantize: choice(['none', 'int8'] as const, {
     arg: '<how>', help: 'async-ps: int8 pushes with error feedback, or none (default none)', forward: true,
     yaml: [{ file: 'cluster', key: 'use_quantization', read: (v) => (v === undefined ? undefined : v ? 'int8' : 'none') }],
+  }),
+  zero: valued({
+    arg: '<stage>', help: 'allreduce: ZeRO sharding over the workers: 1 optimizer state, 2 also gradients, 3 also parameters (gathered per layer group; docs/PARALLEL.md)',
+    parse: zeroStage, forward: true, yaml: [{ file: 'cluster', key: 'zero' }],
   }),
   tensorParallel: valued({ arg: '<t>', help: 'allreduce: split GPT-2/BERT layers over groups of T workers (Megatron tensor parallelism; data parallel over --workers ÷ T; default 1)', parse: positiveInt, forward: true }),
 } as const;

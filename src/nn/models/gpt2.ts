@@ -10,6 +10,7 @@ import { Linear } from '../layers/linear.js';
 import { LayerNorm } from '../layers/norm.js';
 import { Sequential } from '../layers/sequential.js';
 import { Module } from '../module.js';
+import type { ForwardStage } from '../stages.js';
 
 /**
  * GPT-2 (Radford et al. 2019): decoder-only transformer with learned positions, pre-LayerNorm
@@ -98,12 +99,26 @@ class Gpt2Model extends Module {
   }
 
   forward(ids: Tensor): Tensor {
+    return this.ln_f.forward(this.h.forward(this.embed(ids)));
+  }
+
+  /** Token plus position embeddings (then dropout): the input of the first block. */
+  embed(ids: Tensor): Tensor {
     const [N, T] = ids.shape;
     if (ids.ndim !== 2) throw new Error(`gpt2: expected token ids [N, T], got [${ids.shape.join(', ')}]`);
     if (T > this.spec.context) throw new Error(`gpt2: sequence length ${T} exceeds the model's context ${this.spec.context} (--context)`);
     const positions = this.wpe.lookup(Int32Array.from({ length: T }, (_, i) => i), [T]);
-    const x = this.drop.forward(add(this.wte.lookup(Int32Array.from(ids.values()), [N, T]), positions));
-    return this.ln_f.forward(this.h.forward(x));
+    return this.drop.forward(add(this.wte.lookup(Int32Array.from(ids.values()), [N, T]), positions));
+  }
+
+  /** The embeddings, each block, then the final norm with the tied head (`head`): forward's ops in its order. */
+  forwardStages(head: (x: Tensor) => Tensor): ForwardStage[] {
+    const p = 'transformer.';
+    return [
+      { name: `${p}embed`, modules: [`${p}wte`, `${p}wpe`], run: (ids) => this.embed(ids) },
+      ...this.h.forwardStages(`${p}h.`),
+      { name: `${p}ln_f+head`, modules: [`${p}ln_f`, `${p}wte`], run: (x) => head(this.ln_f.forward(x)) },
+    ];
   }
 }
 
@@ -123,6 +138,11 @@ export class Gpt2LMHead extends Module {
 
   forward(ids: Tensor): Tensor {
     return linear(this.transformer.forward(ids), this.transformer.wte.weight, null);
+  }
+
+  /** Stages over the top-level blocks (nn/stages.ts): embeddings, each block, final norm and tied head. */
+  forwardStages(): ForwardStage[] {
+    return this.transformer.forwardStages((x) => linear(x, this.transformer.wte.weight, null));
   }
 }
 

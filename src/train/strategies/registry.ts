@@ -12,6 +12,7 @@ import { createAsyncPsStrategy } from './async_ps.js';
 import { createParamServerStrategy } from './param_server.js';
 import type { PsRecovery } from './ps_common.js';
 import { TensorParallelStrategy } from './tensor_parallel.js';
+import { ZeroStrategy } from './zero.js';
 // The names are listed with the options that choose them (config/options/choices.ts, a layer below);
 // `satisfies` above makes the compiler hold the two lists equal.
 import { CLUSTER_STRATEGIES, type ClusterStrategyName } from '../../config/options/choices.js';
@@ -42,6 +43,8 @@ export interface ClusterStrategyOptions {
   innerSteps?: number;
   outerLr?: number;
   outerMomentum?: number;
+  /** ZeRO stage (allreduce only; absent: plain data parallelism). */
+  zero?: 1 | 2 | 3;
   /** Tensor-parallel degree (default 1): groups of T ranks split the model, the strategy runs across the groups. */
   tensorParallel?: number;
 }
@@ -101,6 +104,7 @@ const STRATEGIES = {
 /** Builds strategy `name` over the process group. */
 export function createClusterStrategy(name: ClusterStrategyName, group: ProcessGroup, o: ClusterStrategyOptions): Strategy {
   const degree = o.tensorParallel ?? 1;
+  if (o.zero !== undefined) return zeroStrategy(name, group, o, o.zero);
   if (degree === 1) return entry(name).build(group, o);
   // The data-parallel strategy averages each shard's gradients over its group: all-reduce's exchange is the one that does that.
   if (name !== 'allreduce') throw new Error(`--tensor-parallel ${degree}: runs with --strategy allreduce, not ${name}`);
@@ -110,7 +114,16 @@ export function createClusterStrategy(name: ClusterStrategyName, group: ProcessG
 /** What every process must agree on about the strategy (joins the run signature). */
 export function strategySignature(name: ClusterStrategyName, o: ClusterStrategyOptions): string {
   const degree = o.tensorParallel ?? 1;
-  return entry(name).signature(o) + (degree > 1 ? `+tp${degree}` : '');
+  return entry(name).signature(o) + (degree > 1 ? `+tp${degree}` : '') + (o.zero !== undefined ? `+zero${o.zero}` : '');
+}
+
+/** --zero N: sharded data parallelism, for allreduce; the options it cannot be combined with are refused by name. */
+function zeroStrategy(name: ClusterStrategyName, group: ProcessGroup, o: ClusterStrategyOptions, stage: 1 | 2 | 3): Strategy {
+  if (name !== 'allreduce') throw new Error(`--zero ${stage}: runs with --strategy allreduce, not ${name}`);
+  if ((o.tensorParallel ?? 1) > 1) throw new Error(`--zero ${stage} cannot be combined with --tensor-parallel ${o.tensorParallel} yet`);
+  if (o.compression && o.compression !== 'none') throw new Error(`--zero ${stage} cannot be combined with --compress ${o.compression}: the reduce-scatter sends float32`);
+  if (stage === 3 && o.balanced) throw new Error('--zero 3 cannot be combined with --enable-load-balancing: every rank gathers the layers together, so no rank may get an empty share');
+  return new ZeroStrategy(group, { stage, buckets: o.buckets, overlap: o.overlap, checksumEvery: o.checksumEvery });
 }
 
 function entry(name: string): StrategyEntry {
