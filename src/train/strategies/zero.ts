@@ -4,9 +4,10 @@
  *
  *   stage 1: gradients reduce-scattered (in buckets, during backward with --overlap), the optimizer
  *            steps the rank's shard only, the updated shards all-gathered after the step.
- *   stage 2: the same exchange, and a gradient lives per tensor from backward until its bucket is
- *            reduce-scattered; the rank keeps only its shard's gradient. With --grad-accum every
- *            micro-batch reduce-scatters (into the shard, summed), as FSDP does.
+ *   stage 2: the same exchange, always sent from backward (--overlap or not): a gradient lives per
+ *            tensor from backward until its bucket is reduce-scattered, and the rank keeps only its
+ *            shard's gradient. With --grad-accum every micro-batch reduce-scatters (into the shard,
+ *            summed), as FSDP does.
  *   stage 3: parameters sharded too; every layer group is gathered before its forward and backward
  *            and dropped after (parallel/zero/staged_step.ts); no all-gather after the step.
  *
@@ -148,7 +149,20 @@ export class ZeroStrategy implements Strategy {
     void t0;
     return {
       loss: this.stats[0] / total, samples: local.samples, exchangeStart, gradNorm,
-      waitMs: t2 - t1, commMs: t1 - exchangeStart + (t3 - t2), info: { bytes_sent: bytes },
+      waitMs: t2 - t1, commMs: t1 - exchangeStart + (t3 - t2), info: { bytes_sent: bytes, ...this.memoryInfo(ctx) },
+    };
+  }
+
+  /**
+   * What this rank holds, measured: the model state it keeps between steps (the storages'
+   * byteLength), stage 3's most gathered parameters alive at once, and the process's peak RSS.
+   */
+  private memoryInfo(ctx: StrategyContext): Record<string, number> {
+    const s = this.model();
+    return {
+      zero_state_bytes: s.stateBytes(ctx.optimizer).total,
+      ...(this.stage === 3 ? { zero_gathered_peak_bytes: 4 * s.peakGatheredFloats } : {}),
+      peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
     };
   }
 
@@ -182,7 +196,8 @@ export class ZeroStrategy implements Strategy {
       const sends = this.stage === 2 || lastMicro;
       const loss = batchLoss(work.data, ctx.model.forward(batchInput(work.data, micro)), micro);
       const exchange = sends ? new BucketSends(this.buckets, s.tensors, (b) => this.reduceBucket(b)) : null;
-      if (exchange && this.overlap && !work.faultsInjected) await backwardAsync(loss, Float32Array.of(w), exchange.hooks());
+      // Stage 2 always sends from backward (so at most the unsent buckets' gradients are alive); stage 1 with --overlap.
+      if (exchange && (this.overlap || this.stage === 2) && !work.faultsInjected) await backwardAsync(loss, Float32Array.of(w), exchange.hooks());
       else backward(loss, Float32Array.of(w));
       lossSum += loss.item() * w;
       weight += w;

@@ -91,6 +91,47 @@ describe('ZeRO (--zero 1|2|3) over in-process transports', () => {
     }
   });
 
+  it('bytes on the wire per step: stages 1 and 2 send what allreduce sends, stage 3 at most 1.5× (counted by the transport)', async () => {
+    const bytesOf = async (make: (g: ProcessGroup) => Strategy): Promise<number[]> => {
+      const per: number[][] = [[], [], [], []];
+      // Ring all-reduce at every size (small buckets would go direct, which sends more): the algorithm ZeRO's collectives split in two.
+      const groups = createInProcessTransports(4, { timeoutMs: 20_000 }).map((t) => new ProcessGroup(t, { timeoutMs: 20_000, directMaxBytes: 0, doublingMaxBytes: 0 }));
+      await Promise.all(groups.map((g) => train(gptConfig({ batchSize: 2, maxSteps: 2 }), TEXT_DATA, make(g), { onStep: (r) => per[g.rank].push(Number(r.info?.bytes_sent)) })));
+      return per.map((steps) => steps[1]); // the second step: nothing of setup in it
+    };
+    const plain = await bytesOf((g) => new AllReduceStrategy(g, { checksumEvery: 0, bucketFloats: 4000 }));
+    const gradientBytes = 4 * 39712; // gpt2 at 3 layers, width 32, vocab 32, context 16
+    for (const b of plain) assert.ok(Math.abs(b - 2 * (3 / 4) * gradientBytes) < 1024, `allreduce sends a ring all-reduce's bytes: ${b}`);
+    for (const stage of [1, 2, 3] as const) {
+      const zero = await bytesOf((g) => new ZeroStrategy(g, { stage, checksumEvery: 0, bucketFloats: 4000 }));
+      for (let r = 0; r < 4; r++) {
+        const ratio = zero[r] / plain[r];
+        if (stage < 3) assert.ok(Math.abs(ratio - 1) < 0.01, `stage ${stage} rank ${r}: ${zero[r]} bytes vs allreduce's ${plain[r]}`);
+        else assert.ok(ratio <= 1.5 && ratio > 1.2, `stage 3 rank ${r}: ${zero[r]} bytes, ${ratio.toFixed(3)}× allreduce's ${plain[r]}`);
+      }
+    }
+  });
+
+  it('model-state bytes per parameter per rank at 4 ranks with Adam, measured from the storages: 10 / 7 / 4 + gathered layers ≤ 4.5', async () => {
+    for (const [stage, bound] of [[1, 10], [2, 7], [3, 4.5]] as const) {
+      const info: Array<Record<string, unknown>> = [];
+      let params = 0;
+      // Stage 3 at 24 blocks: the gathered windows (a block, the next one prefetched, the tied embeddings) are a small part of the model.
+      const config = gptConfig({ batchSize: 2, maxSteps: 1, layers: stage === 3 ? 24 : 3 });
+      const groups = createInProcessTransports(4, { timeoutMs: 20_000 }).map((t) => new ProcessGroup(t, { timeoutMs: 20_000 }));
+      await Promise.all(groups.map((g) => train(config, TEXT_DATA, new ZeroStrategy(g, { stage }), { onStart: (s) => void (params = s.parameters), onStep: (r) => info.push(r.info ?? {}) })));
+      assert.equal(info.length, 4);
+      for (const i of info) {
+        const state = Number(i.zero_state_bytes) / params;
+        const gathered = stage === 3 ? Number(i.zero_gathered_peak_bytes) / params : 0;
+        assert.equal(state, [10, 7, 4][stage - 1], `stage ${stage}: ${state} bytes of model state per parameter`);
+        assert.ok(state + gathered <= bound, `stage ${stage}: ${state} + ${gathered} gathered bytes per parameter`);
+        if (stage === 3) assert.ok(gathered > 0, 'stage 3 gathers its layers');
+        assert.ok(Number(i.peak_rss_bytes) > 0);
+      }
+    }
+  });
+
   it('is refused by name for strategies other than allreduce and with --compress', () => {
     const [t] = createInProcessTransports(1, { timeoutMs: 1000 });
     const g = new ProcessGroup(t, { timeoutMs: 1000 });
