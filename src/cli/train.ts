@@ -19,6 +19,8 @@ export function trainCommand(): Command {
 async function runTrain(flags: TrainCommandFlags): Promise<void> {
   const tp = flags.tensorParallel ?? 1;
   if (tp > 1 && flags.workers % tp !== 0) throw new Error(`--tensor-parallel ${tp}: needs --workers a multiple of ${tp} (got ${flags.workers}); the data-parallel degree is workers ÷ tensor parallel`);
+  if (flags.zero !== undefined && (flags.strategy ?? 'allreduce') !== 'allreduce') throw new Error(`--zero ${flags.zero}: runs with --strategy allreduce, not ${flags.strategy}`);
+  if (flags.zero !== undefined && flags.workers < 2) throw new Error(`--zero ${flags.zero}: shards the model over the workers; needs --workers 2 or more (got ${flags.workers})`);
   // ps / async-ps: a server process besides the --workers workers.
   if (flags.workers > 1 || (flags.strategy !== undefined && flags.strategy !== 'allreduce')) {
     const { launchLocalCluster } = await import('../launch/local.js');
