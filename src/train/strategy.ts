@@ -9,6 +9,7 @@ import type { RunMonitors } from './monitors.js';
 import type { AnyBatch } from './objective.js';
 import type { StepInfo } from '../metrics/records.js';
 import type { StepOutcome, StepWork } from './step.js';
+import type { Restored } from './checkpoints.js';
 
 /** One step a strategy plans: its epoch and batch (null: nothing to compute), and — when the strategy numbers the steps — its step and LR-schedule step. */
 export type PlannedStep = [epoch: number, batch: AnyBatch | null, step?: number, lrStep?: number];
@@ -67,6 +68,14 @@ export interface Strategy {
    * setup, so a resume can fill them), and setup keeps what a resume restored (ctx.startStep > 0).
    */
   checkpointBuffers?(model: Module): NamedBuffers;
+  /** With checkpointBuffers: what the writing rank adds to the checkpoint folder after each save (ZeRO's manifest of shards). */
+  checkpointManifest?(dir: string, run: string): void;
+  /**
+   * With checkpointBuffers: restores from checkpoints of another world size, or null to load this
+   * rank's own (checkpoints.ts RankState.reshard). `run` (here and in the manifest) names the run
+   * at its global batch, whatever the world size.
+   */
+  restoreResharded?(dir: string, model: Module, architecture: unknown, optimizer: Optimizer, run: string, totalSteps: number): Restored | null;
   /**
    * True when reduceGradients shares every rank's health (monitors.ts) in its first exchange and
    * calls `ctx.monitors.checkHealth` before the gradients move, so a NaN on any rank stops every

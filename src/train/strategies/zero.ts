@@ -37,6 +37,9 @@ import { type AnyBatch, batchInput, batchLoss, lossWeight } from '../objective.j
 import type { StepOutcome, StepWork } from '../step.js';
 import type { Strategy, StrategyContext } from '../strategy.js';
 import { DivergenceError } from './allreduce.js';
+import type { Restored } from '../checkpoints.js';
+import { restoreResharded, writeManifest } from '../zero_checkpoints.js';
+import type { Optimizer } from '../../nn/optim/optimizer.js';
 
 export interface ZeroStrategyOptions {
   stage: ZeroStage;
@@ -62,6 +65,8 @@ export class ZeroStrategy implements Strategy {
   private buckets: Bucket[] = [];
   private staged: StagedStep | null = null;
   private bytesMark = 0;
+  /** [stage, rank, world, start, end, total]: the checkpoint's record of this rank's shard. */
+  private shardRecord: Float32Array | null = null;
 
   constructor(private readonly group: ProcessGroup, opts: ZeroStrategyOptions) {
     if (![1, 2, 3].includes(opts.stage)) throw new Error(`--zero ${opts.stage}: the stage must be 1, 2 or 3`);
@@ -111,11 +116,32 @@ export class ZeroStrategy implements Strategy {
   /** Every rank's checkpoint is its own shard; the buffer records where the shard lies (checked on resume). */
   checkpointBuffers(): NamedBuffers {
     const s = this.model();
-    return [['zero.shard', Float32Array.of(this.stage, this.rank, this.worldSize, s.range[0], s.range[1], s.plan.total)]];
+    this.shardRecord ??= Float32Array.of(this.stage, this.rank, this.worldSize, s.range[0], s.range[1], s.plan.total);
+    return [['zero.shard', this.shardRecord]];
+  }
+
+  /** The folder's zero-manifest.json: world size, stage and every rank's range (zero_checkpoints.ts). */
+  checkpointManifest(dir: string, run: string): void {
+    writeManifest(dir, this.model(), run);
+  }
+
+  /** A checkpoint of another world size: this rank's new range copied out of the old shards. */
+  restoreResharded(dir: string, model: Module, architecture: unknown, optimizer: Optimizer, run: string, totalSteps: number): Restored | null {
+    return restoreResharded(dir, this.model(), model, architecture, optimizer, run, totalSteps);
+  }
+
+  /** On a resume from this rank's own file: the shard it held must be the one this rank holds now. */
+  private checkResumedShard(): void {
+    const s = this.model();
+    const [stage, rank, world, start, end, total] = this.shardRecord ?? [];
+    if (this.shardRecord && (rank !== this.rank || world !== this.worldSize || start !== s.range[0] || end !== s.range[1] || total !== s.plan.total || stage !== this.stage)) {
+      throw new Error(`--zero ${this.stage}: the resumed checkpoint holds rank ${rank}'s ZeRO-${stage} shard of ${world} ([${start}, ${end})), not rank ${this.rank}'s ([${s.range[0]}, ${s.range[1]}))`);
+    }
   }
 
   async setup(ctx: StrategyContext): Promise<void> {
     const s = this.model();
+    if ((ctx.startStep ?? 0) > 0) this.checkResumedShard();
     if (ctx.model.arena() !== s.shard) throw new Error(`--zero ${this.stage}: the model's arena is not this rank's shard`);
     // A resumed shard is each rank's own: the full parameters are whole again once every shard is gathered.
     if (this.stage < 3) {

@@ -60,6 +60,27 @@ describe('ZeRO through train --workers', { timeout: 150_000 }, () => {
     assert.ok(maxRelDiff(saved.params, reference.params) < 1e-5, `saved parameters differ by ${maxRelDiff(saved.params, reference.params)}`);
   });
 
+  it('checkpoints of 2 workers --zero 2 resume on 4 workers (resharded) and take the uninterrupted run\'s last step', async () => {
+    const ckpt = join(dir, 'ckpt');
+    const run = async (name: string, workers: number, extra: string[]): Promise<void> => {
+      const exit = await runCliProcess([
+        'train', '--model', 'gpt2-tiny', '--dataset', 'synthetic_text', '--context', '32', '--max-steps', '4', '--zero', '2', '--workers', String(workers),
+        '--batch-size', String(8 / workers), '--threads', '1', '--timeout', '60', '--experiments-dir', dir, '--name', name, ...extra,
+      ], { timeoutMs: 120_000 });
+      assert.equal(exit.code, 0, exit.stderr);
+    };
+    await run('first', 2, ['--checkpoint-every', '2', '--checkpoint-dir', ckpt]);
+    for (const r of [0, 1]) rmSync(join(ckpt, `rank-${r}`, 'ckpt-00000004.smolckpt'));
+    await run('resumed', 4, ['--resume', ckpt, '--checkpoint-dir', join(dir, 'ckpt-resumed')]);
+    const first = records('first').losses.get(0)!;
+    const resumed = records('resumed').losses;
+    for (const rank of [0, 1, 2, 3]) {
+      const got = resumed.get(rank)!;
+      assert.equal(got[1], undefined, `rank ${rank} took step 1 again: it did not resume`);
+      assert.ok(Math.abs(got[3] - first[3]) <= 1e-5 * first[3], `rank ${rank} step 3: ${got[3]} vs ${first[3]}`);
+    }
+  });
+
   it('refuses --zero for a strategy that does not support it, naming the flag', async () => {
     const base = ['train', '--model', 'gpt2-tiny', '--dataset', 'synthetic_text', '--max-steps', '1', '--timeout', '30', '--experiments-dir', dir];
     const ps = await runCliProcess([...base, '--workers', '2', '--strategy', 'ps', '--zero', '1'], { timeoutMs: 60_000 });
