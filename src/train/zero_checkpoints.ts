@@ -13,7 +13,7 @@
  * No rank ever assembles the whole arena.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { type CheckpointFileHeader, CheckpointError, readModelHeader } from '../nn/checkpoint.js';
 import type { Module } from '../nn/module.js';
 import type { Optimizer } from '../nn/optim/optimizer.js';
@@ -100,7 +100,7 @@ export function restoreResharded(
   if (m.run !== run) throw new ResumeError(dir, `its ZeRO shards belong to another run (${m.run}), not this one (${run})`);
   if (m.total !== sharded.plan.total) throw new ResumeError(dir, `its ZeRO shards cover ${m.total} parameters, this model has ${sharded.plan.total}`);
   // The newest step every old rank saved.
-  const steps = listCheckpoints(join(dir, 'rank-0')).map((f) => Number(/ckpt-(\d+)/.exec(f)![1]));
+  const steps = listCheckpoints(join(dir, 'rank-0')).map((f) => Number(/ckpt-(\d+)\.smolckpt$/.exec(basename(f))![1]));
   const refused: string[] = [];
   for (const step of steps) {
     try {

@@ -30,6 +30,8 @@ export class StagedStep {
     private readonly stages: readonly ForwardStage[],
     private readonly groups: readonly LayerGroup[],
     private readonly byStage: readonly number[][],
+    /** Sees each group's gradient before it leaves (the strategy counts non-finite values). */
+    private readonly inspect: (values: Float32Array) => void = () => {},
   ) {}
 
   /** Whether a group stays gathered from its first forward use to its last backward use. */
@@ -93,6 +95,7 @@ export class StagedStep {
         if (this.groups[g].stages[0] !== s) continue; // a stage before this one still adds to its gradient
         const { first, last: end } = this.groups[g];
         const grads = this.sharded.takeGradients(first, end);
+        this.inspect(grads.values);
         this.drop(g);
         const p = this.sharded.reduceScatter(grads.start, grads.end, grads.values, true);
         p.catch(() => {});

@@ -65,6 +65,8 @@ export class ZeroStrategy implements Strategy {
   private buckets: Bucket[] = [];
   private staged: StagedStep | null = null;
   private bytesMark = 0;
+  /** NaN / ±Inf values this rank sent this step. */
+  private nonFinite = 0;
   /** [stage, rank, world, start, end, total]: the checkpoint's record of this rank's shard. */
   private shardRecord: Float32Array | null = null;
 
@@ -93,7 +95,7 @@ export class ZeroStrategy implements Strategy {
     this.buckets = planBuckets(sharded.layout, this.bucketSizes);
     if (stages) {
       const { groups, byStage } = layerGroups(stages, sharded.layout);
-      this.staged = new StagedStep(sharded, stages, groups, byStage);
+      this.staged = new StagedStep(sharded, stages, groups, byStage, (values) => this.counted(values));
     }
     return model;
   }
@@ -162,9 +164,14 @@ export class ZeroStrategy implements Strategy {
     this.stats[1] = local.weight;
     const health = this.stats.subarray(2);
     ctx.monitors?.fillHealth(health);
+    // The monitors saw this rank's shard only: the values it sent (counted as they left) name the rank a NaN came from.
+    const row = this.rank * HEALTH_WIDTH + 1;
+    health[row] = Math.max(health[row], this.nonFinite);
+    this.nonFinite = 0;
     await this.group.allReduce(this.stats, { op: 'sum' });
     const t2 = performance.now();
-    ctx.monitors?.checkHealth(work.step, health);
+    const sent = this.stage > 1 || this.overlap;
+    ctx.monitors?.checkHealth(work.step, health, undefined, sent);
     const shard = this.model().shard.grads;
     const total = this.stats[1];
     if (total > 0 && total !== 1 && shard.size > 0) kernelsFor(shard).affine(shard.buffer, 1 / total, 0, shard.buffer);
@@ -243,11 +250,19 @@ export class ZeroStrategy implements Strategy {
   /** One bucket's reduce-scatter: stage 1 from the whole gradient arena, stage 2 from the tensors' gradients (dropped). */
   private reduceBucket(b: Bucket): Promise<void> {
     const s = this.model();
-    if (this.stage === 1) return s.reduceScatter(b.start, b.end, s.fullGradients(b.start, b.end), false);
+    if (this.stage === 1) return s.reduceScatter(b.start, b.end, this.counted(s.fullGradients(b.start, b.end)), false);
     const first = Math.min(...b.entries);
     const last = Math.max(...b.entries);
     const grads = s.takeGradients(first, last);
-    return s.reduceScatter(grads.start, grads.end, grads.values, true);
+    return s.reduceScatter(grads.start, grads.end, this.counted(grads.values), true);
+  }
+
+  /** Counts the NaN / ±Inf values of a gradient about to leave (the health row's count). */
+  private counted(values: Float32Array): Float32Array {
+    let probe = 0;
+    for (let i = 0; i < values.length; i++) probe += values[i] * 0; // NaN once any value is not finite
+    if (Number.isNaN(probe)) for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) this.nonFinite++;
+    return values;
   }
 
   /** Stage 3: each micro-batch through the staged step (gathers, cut backward, reduce-scatters). */

@@ -12,6 +12,8 @@ import { createClusterStrategy } from '../../../src/train/strategies/registry.js
 import { ZeroStrategy } from '../../../src/train/strategies/zero.js';
 import type { Strategy } from '../../../src/train/strategy.js';
 import { maxRelDiff } from '../../helpers/cluster.js';
+import { FaultInjector, parseFault } from '../../../src/train/faults.js';
+import { MonitorError, RunMonitors } from '../../../src/train/monitors.js';
 
 const all = syntheticClassification({ seed: 2, samples: 640 + 64, inputShape: [20], numClasses: 4, noise: 2 });
 const MLP_DATA: TrainData = {
@@ -128,6 +130,22 @@ describe('ZeRO (--zero 1|2|3) over in-process transports', () => {
         assert.ok(state + gathered <= bound, `stage ${stage}: ${state} + ${gathered} gathered bytes per parameter`);
         if (stage === 3) assert.ok(gathered > 0, 'stage 3 gathers its layers');
         assert.ok(Number(i.peak_rss_bytes) > 0);
+      }
+    }
+  });
+
+  it('a NaN in one rank\'s gradient stops every rank before the update, naming that rank (stages 1, 2, 3)', async () => {
+    for (const stage of [1, 2, 3] as const) {
+      const groups = createInProcessTransports(4, { timeoutMs: 20_000 }).map((t) => new ProcessGroup(t, { timeoutMs: 20_000 }));
+      const outcomes = await Promise.allSettled(groups.map((g) => train(mlpConfig({ batchSize: 8 }), MLP_DATA, new ZeroStrategy(g, { stage }), {}, {
+        monitors: new RunMonitors(g.rank, 4, null, true),
+        faults: new FaultInjector([parseFault('corrupt:rank=2:kind=nan:step=1')], g.rank, 4),
+      })));
+      for (const [r, o] of outcomes.entries()) {
+        assert.equal(o.status, 'rejected', `stage ${stage} rank ${r} went on`);
+        const err = (o as PromiseRejectedResult).reason;
+        assert.ok(err instanceof MonitorError, `stage ${stage} rank ${r}: ${err}`);
+        assert.deepEqual(err.ranks, [2], `stage ${stage} rank ${r}: ${err.message}`);
       }
     }
   });
