@@ -148,14 +148,13 @@ export class ZeroStrategy implements Strategy {
     // A resumed shard is each rank's own: the full parameters are whole again once every shard is gathered.
     if (this.stage < 3) {
       await s.allGatherParams();
-      await this.verifyChecksums(ctx, ctx.startStep ?? 0);
+      await this.verifyChecksums(ctx.startStep ?? 0);
     }
     this.bytesMark = this.group.bytesSent;
   }
 
   async runStep(ctx: StrategyContext, work: StepWork): Promise<StepOutcome> {
-    const t0 = performance.now();
-    const local = this.stage === 3 ? await this.stagedForwardBackward(ctx, work) : await this.forwardBackward(ctx, work);
+    const local = this.stage === 3 ? await this.stagedForwardBackward(work) : await this.forwardBackward(ctx, work);
     const exchangeStart = local.exchangeStart;
     const t1 = performance.now();
     // [loss·w, w, health rows]: completes once every rank is done with its backward (the wait).
@@ -179,7 +178,6 @@ export class ZeroStrategy implements Strategy {
     const bytes = this.group.bytesSent - this.bytesMark;
     this.bytesMark += bytes;
     const t3 = performance.now();
-    void t0;
     return {
       loss: this.stats[0] / total, samples: local.samples, exchangeStart, gradNorm,
       waitMs: t2 - t1, commMs: t1 - exchangeStart + (t3 - t2), info: { bytes_sent: bytes, ...this.memoryInfo(ctx) },
@@ -266,7 +264,7 @@ export class ZeroStrategy implements Strategy {
   }
 
   /** Stage 3: each micro-batch through the staged step (gathers, cut backward, reduce-scatters). */
-  private async stagedForwardBackward(ctx: StrategyContext, work: StepWork): Promise<LocalGradient & { exchangeStart: number }> {
+  private async stagedForwardBackward(work: StepWork): Promise<LocalGradient & { exchangeStart: number }> {
     const staged = this.staged!;
     const micros = this.micros(work);
     if (micros.length === 0) throw new Error(`--zero 3: rank ${this.rank} has no batch at step ${work.step}; every rank gathers the layers together, so every rank needs samples (no empty shares)`);
@@ -282,7 +280,6 @@ export class ZeroStrategy implements Strategy {
       }
     }
     const exchangeStart = work.beforeExchange();
-    void ctx;
     return { loss: weight > 0 ? lossSum / weight : NaN, samples: work.batch?.size ?? 0, weight, exchangeStart };
   }
 
@@ -290,7 +287,7 @@ export class ZeroStrategy implements Strategy {
   async afterStep(ctx: StrategyContext, step: number): Promise<void> {
     if (this.stage === 3) return;
     await this.model().allGatherParams();
-    if (this.checksumEvery > 0 && (step + 1) % this.checksumEvery === 0) await this.verifyChecksums(ctx, step + 1);
+    if (this.checksumEvery > 0 && (step + 1) % this.checksumEvery === 0) await this.verifyChecksums(step + 1);
   }
 
   /** The whole model on rank 0, for its evaluation and --save (stage 3 sends the shards there). */
@@ -298,19 +295,19 @@ export class ZeroStrategy implements Strategy {
     await this.model().gatherTo(ctx.model, 0);
   }
 
+  /** After a mid-run evaluation: rank 0's model is its shard again. */
   shardModel(ctx: StrategyContext): void {
     this.model().reshard(ctx.model);
   }
 
   /** All-gathers every rank's checksum of the full parameters (stages 1, 2); a rank that differs from rank 0 is named. */
-  private async verifyChecksums(ctx: StrategyContext, step: number): Promise<void> {
+  private async verifyChecksums(step: number): Promise<void> {
     if (this.worldSize === 1) return;
     const s = this.model();
     const mine = new Float32Array(new Uint32Array([parseInt(s.checksum(), 16)]).buffer);
     const all = new Uint32Array((await this.group.allGather(mine)).buffer);
     const bad = [...all.keys()].filter((r) => all[r] !== all[0]);
     if (bad.length > 0) throw new DivergenceError(bad, step, `checksums ${[...all].map((c) => c.toString(16)).join(', ')}`);
-    void ctx;
   }
 
   async gather(local: Float32Array): Promise<Float32Array> {
