@@ -4,10 +4,10 @@
  *
  *   stage 1: gradients reduce-scattered (in buckets, during backward with --overlap), the optimizer
  *            steps the rank's shard only, the updated shards all-gathered after the step.
- *   stage 2: the same exchange, always sent from backward (--overlap or not): a gradient lives per
- *            tensor from backward until its bucket is reduce-scattered, and the rank keeps only its
- *            shard's gradient. With --grad-accum every micro-batch reduce-scatters (into the shard,
- *            summed), as FSDP does.
+ *   stage 2: the same exchange; a gradient lives per tensor from backward until its bucket is
+ *            reduce-scattered (after backward, or as backward finishes it with --overlap), and the
+ *            rank keeps only its shard's gradient. With --grad-accum every micro-batch
+ *            reduce-scatters (into the shard, summed), as FSDP does.
  *   stage 3: parameters sharded too; every layer group is gathered before its forward and backward
  *            and dropped after (parallel/zero/staged_step.ts); no all-gather after the step.
  *
@@ -227,8 +227,8 @@ export class ZeroStrategy implements Strategy {
       const sends = this.stage === 2 || lastMicro;
       const loss = batchLoss(work.data, ctx.model.forward(batchInput(work.data, micro)), micro);
       const exchange = sends ? new BucketSends(this.buckets, s.tensors, (b) => this.reduceBucket(b)) : null;
-      // Stage 2 always sends from backward (so at most the unsent buckets' gradients are alive); stage 1 with --overlap.
-      if (exchange && (this.overlap || this.stage === 2) && !work.faultsInjected) await backwardAsync(loss, Float32Array.of(w), exchange.hooks());
+      // With --overlap each bucket leaves as backward finishes it (stage 2: its gradients are dropped then).
+      if (exchange && this.overlap && !work.faultsInjected) await backwardAsync(loss, Float32Array.of(w), exchange.hooks());
       else backward(loss, Float32Array.of(w));
       lossSum += loss.item() * w;
       weight += w;
