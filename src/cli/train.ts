@@ -24,6 +24,8 @@ async function runTrain(flags: TrainCommandFlags): Promise<void> {
     const both = tp > 1 ? ` × --tensor-parallel ${tp}` : '';
     throw new Error(`--pipeline-stages ${pp}${both}: needs --workers a multiple of ${pp * tp} (got ${flags.workers}); the data-parallel degree is workers ÷ ${tp > 1 ? '(stages × tensor parallel)' : 'stages'}`);
   }
+  if (flags.zero !== undefined && (flags.strategy ?? 'allreduce') !== 'allreduce') throw new Error(`--zero ${flags.zero}: runs with --strategy allreduce, not ${flags.strategy}`);
+  if (flags.zero !== undefined && flags.workers < 2) throw new Error(`--zero ${flags.zero}: shards the model over the workers; needs --workers 2 or more (got ${flags.workers})`);
   // ps / async-ps: a server process besides the --workers workers.
   if (flags.workers > 1 || (flags.strategy !== undefined && flags.strategy !== 'allreduce')) {
     const { launchLocalCluster } = await import('../launch/local.js');

@@ -56,6 +56,7 @@ export const clusterConfigSchema = z.object({
   pipeline_stages: z.number().int().min(1).optional(),
   micro_batches: z.number().int().min(1).optional(),
   pipeline_schedule: z.enum(['gpipe', '1f1b']).optional(),
+  zero: z.union([z.literal(1), z.literal(2), z.literal(3)]).optional(),
   // accepted for compatibility with SmolCluster's files, not used here
   buffer_size: z.record(z.string(), z.number()).optional(),
   track_network_metrics: z.boolean().optional(),

@@ -64,6 +64,17 @@ export class ParamArena {
   }
 
   /**
+   * An arena over storages someone else laid out (`entries` index into `params` and `grads`, of
+   * equal size): a ZeRO rank's shard, with entries cut at the shard's edges (src/parallel/zero/).
+   */
+  static over(params: Storage<Float32Array>, grads: Storage<Float32Array>, entries: readonly ArenaEntry[]): ParamArena {
+    if (params.size !== grads.size) throw new RangeError(`arena: ${params.size} parameters but ${grads.size} gradients`);
+    const end = entries.reduce((n, e) => Math.max(n, e.offset + e.size), 0);
+    if (end > params.size) throw new RangeError(`arena: entries reach ${end}, the storage holds ${params.size}`);
+    return new ParamArena(params, grads, entries);
+  }
+
+  /**
    * The range [start, end) of the arena as an arena of its own: views of the same parameter and
    * gradient buffers, entries cut at the range's edges. An optimizer built over it keeps state for
    * that range only (a ZeRO shard, src/parallel/zero/).

@@ -119,6 +119,14 @@ export abstract class Module {
     return this;
   }
 
+  /**
+   * Makes `arena` the one arena() returns: a strategy that shards the model (ZeRO) gives the module
+   * its rank's shard, so the loop's optimizer, zeroing, clipping and checkpoints work on the shard.
+   */
+  useArena(arena: ParamArena): void {
+    this.arenaCache = arena;
+  }
+
   /** Number of trainable scalars. */
   numParameters(): number {
     return this.parameters().reduce((n, p) => n + p.size, 0);

@@ -77,6 +77,27 @@ export class ResumeError extends SmolError {
   }
 }
 
+/** What a strategy whose ranks hold state of their own adds to its checkpoints. */
+export interface RankState {
+  rank: number;
+  buffers: (model: Module) => NamedBuffers;
+  /** Written by the writing rank into the checkpoint folder after each save (ZeRO's manifest of shards). */
+  manifest?: (dir: string) => void;
+  /**
+   * Tried before the rank's own folder on resume: restores from checkpoints written at another
+   * world size (ZeRO resharding), or returns null to load the rank's own file as usual.
+   */
+  reshard?: (dir: string, model: Module, architecture: unknown, optimizer: Optimizer, run: string, totalSteps: number) => Restored | null;
+}
+
+/** What a resume restored besides model and optimizer. */
+export interface Restored {
+  position: LoopPosition;
+  file: string;
+  shares?: number[];
+  strategy?: Record<string, unknown>;
+}
+
 export class Checkpointer {
   constructor(
     readonly opts: CheckpointOptions,
@@ -89,7 +110,7 @@ export class Checkpointer {
     /** Load balancing's shares in use, saved with every checkpoint. */
     private readonly shares?: () => readonly number[],
     /** This rank's own state (none, or an empty list: rank 0's file serves every rank). */
-    private readonly rankState?: { rank: number; buffers: (model: Module) => NamedBuffers },
+    private readonly rankState?: RankState,
   ) {
     // At start, not at the first save: an unwritable folder is refused before any training.
     if (writer && opts.every > 0) ensureWritableFolder(opts.dir, '--checkpoint-dir');
@@ -106,6 +127,7 @@ export class Checkpointer {
     const own = strategy?.();
     const state: LoopState = { run: this.run, position, schedule: { totalSteps }, ...(this.shares ? { shares: [...this.shares()] } : {}), ...(own ? { strategy: own } : {}) };
     saveCheckpoint(file, model, architecture, optimizer, state as unknown as Record<string, unknown>, extra);
+    if (this.writer) this.rankState?.manifest?.(this.opts.dir);
     this.prune(dir);
     this.report.saved?.(file, position.step);
   }
@@ -139,9 +161,11 @@ export class Checkpointer {
    * null when there is nothing to resume ('auto' and no file yet). `expected(position)` says whether
    * a position fits this run's plan (null) or why not.
    */
-  restore(model: Module, architecture: unknown, optimizer: Optimizer, totalSteps: number): { position: LoopPosition; file: string; shares?: number[]; strategy?: Record<string, unknown> } | null {
+  restore(model: Module, architecture: unknown, optimizer: Optimizer, totalSteps: number): Restored | null {
     const resume = this.opts.resume;
     if (resume === undefined) return null;
+    const resharded = this.rankState?.reshard?.(resume === 'auto' ? this.opts.dir : resume, model, architecture, optimizer, this.run, totalSteps);
+    if (resharded) return resharded;
     const extra = this.rankState?.buffers(model) ?? [];
     const dir = this.folder(resume === 'auto' ? this.opts.dir : resume, extra);
     const files = listCheckpoints(dir);

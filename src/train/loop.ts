@@ -131,13 +131,18 @@ export async function train(
     step++;
     guards.checkpoints?.afterStep(model, spec, optimizer, positionAt(plan, step), totalSteps, strategy.checkpointState && (() => strategy.checkpointState!()));
     if (stop) break;
-    if (config.evalEvery > 0 && step % config.evalEvery === 0 && step < totalSteps && (strategy.evaluate || evaluates(strategy))) {
+    if (config.evalEvery > 0 && step % config.evalEvery === 0 && step < totalSteps && (strategy.evaluate || strategy.wholeModel || evaluates(strategy))) {
       const e0 = performance.now();
+      // A sharded model (ZeRO-3) is made whole on the leader first: every rank takes part.
+      await strategy.wholeModel?.(ctx);
       const e = await evaluation(ctx, strategy, data.test, config.evalBatchSize);
       if (e) observer.onEval?.({ step, epoch, ...e });
+      strategy.shardModel?.(ctx);
       arrivals.exclude(performance.now() - e0);
     }
   }
+  // The leader evaluates and saves the whole model (a sharded one is gathered there).
+  await strategy.wholeModel?.(ctx);
   outcome.finalEval = await evaluation(ctx, strategy, data.test, config.evalBatchSize);
   // The epoch of the last step taken (maxSteps may end the run before the last epoch).
   if (outcome.finalEval) observer.onEval?.({ step, epoch: lastEpoch, ...outcome.finalEval });

@@ -258,7 +258,7 @@ export class RunMonitors {
       const counts = ranks.map((r, i) => (row(i, 1) > 0 ? `rank ${r}: ${row(i, 1)}` : '')).filter(Boolean).join(', ');
       const who = `rank${bad.length > 1 ? 's' : ''} ${bad.join(', ')}`;
       const err = new MonitorError('non-finite-gradient', bad, step,
-        `non-finite gradient on ${who} at step ${step} (NaN/Inf values: ${counts}); ${sentWithGradients ? 'stopped before it was applied (it travelled with the compressed gradients)' : 'stopped before it was communicated'}`);
+        `non-finite gradient on ${who} at step ${step} (NaN/Inf values: ${counts}); ${sentWithGradients ? 'stopped before it was applied (it travelled with the gradients)' : 'stopped before it was communicated'}`);
       this.record({ rule: 'non-finite-gradient', severity: 'fatal', ranks: bad, step, detail: err.message });
       this.events?.markRecorded(err);
       throw err;

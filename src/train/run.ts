@@ -124,6 +124,7 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
   const monitors = new RunMonitors(rank, strategy.worldSize, events, strategy.sharesHealth === true);
   const faults = new FaultInjector(o.faults ?? [], rank, strategy.worldSize, events);
   const metrics = new StepMetricsObserver(o.experiment.metrics, rank, strategy.steps ? 1 : 64);
+  const globalRun = `${runSignature({ ...config, batchSize: config.batchSize * (strategy.dataShard?.count ?? strategy.worldSize) })} ${strategy.name}`;
   const checkpoints = o.checkpoints && new Checkpointer(o.checkpoints, `${runSignature(config)} ${strategy.name} x${strategy.worldSize}`, rank === 0, {
     saved: (file, step) => runEvents.checkpointSaved(file, step),
     refused: (file, why) => {
@@ -131,7 +132,12 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
       runEvents.checkpointRefused(file, why);
     },
   }, o.balance?.shares ? () => o.balance!.shares! : undefined,
-  strategy.checkpointBuffers ? { rank, buffers: (model) => strategy.checkpointBuffers!(model) } : undefined);
+  strategy.checkpointBuffers ? {
+    rank, buffers: (model) => strategy.checkpointBuffers!(model),
+    // Resharding keeps the global batch: the run's identity at it holds whatever the world size.
+    ...(strategy.checkpointManifest ? { manifest: (dir: string) => strategy.checkpointManifest!(dir, globalRun) } : {}),
+    ...(strategy.restoreResharded ? { reshard: (dir, model, arch, opt, _run, steps) => strategy.restoreResharded!(dir, model, arch, opt, globalRun, steps) } : {}),
+  } : undefined);
   const observers = fanOut(
     metrics, runEvents,
     ...(o.trace ? [new TraceObserver(o.experiment.dir, rank, hostname())] : []),

@@ -9,6 +9,7 @@ import type { RunMonitors } from './monitors.js';
 import type { AnyBatch } from './objective.js';
 import type { EvalResult, StepInfo } from '../metrics/records.js';
 import type { StepOutcome, StepWork } from './step.js';
+import type { Restored } from './checkpoints.js';
 
 /** One step a strategy plans: its epoch and batch (null: nothing to compute), and — when the strategy numbers the steps — its step and LR-schedule step. */
 export type PlannedStep = [epoch: number, batch: AnyBatch | null, step?: number, lrStep?: number];
@@ -77,6 +78,14 @@ export interface Strategy {
    * setup, so a resume can fill them), and setup keeps what a resume restored (ctx.startStep > 0).
    */
   checkpointBuffers?(model: Module): NamedBuffers;
+  /** With checkpointBuffers: what the writing rank adds to the checkpoint folder after each save (ZeRO's manifest of shards). */
+  checkpointManifest?(dir: string, run: string): void;
+  /**
+   * With checkpointBuffers: restores from checkpoints of another world size, or null to load this
+   * rank's own (checkpoints.ts RankState.reshard). `run` (here and in the manifest) names the run
+   * at its global batch, whatever the world size.
+   */
+  restoreResharded?(dir: string, model: Module, architecture: unknown, optimizer: Optimizer, run: string, totalSteps: number): Restored | null;
   /**
    * True when reduceGradients shares every rank's health (monitors.ts) in its first exchange and
    * calls `ctx.monitors.checkHealth` before the gradients move, so a NaN on any rank stops every
@@ -145,6 +154,15 @@ export interface Strategy {
   stepsFor?(shardSteps: number): number;
   /** State of its own a checkpoint keeps (JSON, written by rank 0), handed back as ctx.resumedState on resume. */
   checkpointState?(): Record<string, unknown>;
+  /**
+   * Makes the whole model available to the leader for its evaluation and the final --save, when the
+   * ranks hold only shards of it (ZeRO-3 sends them to rank 0). Every rank calls it at the same
+   * points: before each evaluation, and once after the last step (then the run only evaluates and
+   * saves). Absent: the model is whole already.
+   */
+  wholeModel?(ctx: StrategyContext): Promise<void>;
+  /** Undoes wholeModel after a mid-run evaluation (the leader's model is sharded again for training). */
+  shardModel?(ctx: StrategyContext): void;
   /** After the optimizer step (e.g. compare parameter checksums every K steps). */
   afterStep(ctx: StrategyContext, step: number): Promise<void>;
   /** Gathers one equal-length vector from every rank (rank-major); used for per-rank totals. */

@@ -32,7 +32,7 @@ function parse(table: OptionTable, argv: string[]): Record<string, unknown> {
 function sampleArgs(name: string, table: OptionTable): string[] {
   const spec = table[name];
   if (spec.arg === undefined) return [longFlag(name)];
-  const texts = [...(spec.choices ?? []).slice(-1).reverse(), 'js', '7', '0.25', '3,2', 'some/where'];
+  const texts = [...(spec.choices ?? []).slice(-1).reverse(), 'js', '7', '0.25', '3,2', '2', 'some/where'];
   for (const text of texts) {
     try {
       const value = spec.parse ? spec.parse(text, undefined) : text;

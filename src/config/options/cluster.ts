@@ -1,6 +1,6 @@
 /** Options of how the processes of a cluster combine their work: the strategy and its knobs. */
 import { BALANCE_MODELS, CLUSTER_STRATEGIES, COMPRESSIONS, LOAD_BALANCE_POLICIES, PIPELINE_SCHEDULES } from './choices.js';
-import { nonNegativeInt, nonNegativeNumber, oneOf, positiveInt, positiveNumber } from './parsers.js';
+import { nonNegativeInt, nonNegativeNumber, oneOf, positiveInt, positiveNumber, zeroStage } from './parsers.js';
 import { choice, toggle, valued } from './spec.js';
 
 export const STRATEGY_OPTIONS = {
@@ -21,6 +21,10 @@ export const STRATEGY_OPTIONS = {
   pipelineStages: valued({ arg: '<p>', help: 'allreduce: cut the model into P pipeline stages on groups of P workers, placed by measured layer time and memory (data parallel over --workers ÷ P; default 1)', parse: positiveInt, forward: true, yaml: [{ file: 'cluster', key: 'pipeline_stages' }] }),
   microBatches: valued({ arg: '<m>', help: 'pipeline: micro-batches per --batch-size batch (default 4)', parse: positiveInt, forward: true, yaml: [{ file: 'cluster', key: 'micro_batches' }] }),
   pipelineSchedule: choice(PIPELINE_SCHEDULES, { arg: '<name>', help: 'pipeline: gpipe (all forwards, then all backwards) or 1f1b (default 1f1b)', parse: oneOf(PIPELINE_SCHEDULES), forward: true, yaml: [{ file: 'cluster', key: 'pipeline_schedule' }] }),
+  zero: valued({
+    arg: '<stage>', help: 'allreduce: ZeRO sharding over the workers: 1 optimizer state, 2 also gradients, 3 also parameters (gathered per layer group; docs/PARALLEL.md)',
+    parse: zeroStage, forward: true, yaml: [{ file: 'cluster', key: 'zero' }],
+  }),
   tensorParallel: valued({ arg: '<t>', help: 'allreduce: split GPT-2/BERT layers over groups of T workers (Megatron tensor parallelism; data parallel over --workers ÷ T; default 1)', parse: positiveInt, forward: true }),
 } as const;
 

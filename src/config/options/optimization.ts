@@ -34,6 +34,7 @@ export const OPTIMIZATION_OPTIONS = {
     arg: '<n>', help: 'seed for initialisation, shuffling and sharding', parse: nonNegativeInt, default: 0, forward: true, config: true,
     yaml: [{ file: 'cluster', key: 'seed' }, { file: 'nn', key: 'seed' }],
   }),
+  evalBatchSize: valued({ arg: '<n>', help: 'sequences or images per evaluation batch (default 1000; token tasks capped so the logits stay near 64 MB): what evaluation holds at once', parse: positiveInt, forward: true, config: true }),
   evalEvery: valued({ arg: '<steps>', help: 'evaluate on the test set every N steps (0: at the end only)', parse: nonNegativeInt, default: 0, forward: true, config: true, yaml: [{ file: 'nn', key: 'eval_steps' }] }),
   maxSteps: valued({ arg: '<n>', help: 'stop after N steps (0: all epochs)', parse: nonNegativeInt, default: 0, forward: true, config: true, yaml: [{ file: 'nn', key: 'max_steps' }] }),
   trackGradients: toggle({ help: 'record per-layer and global gradient norms every step (metrics.jsonl)', forward: true, config: true, yaml: [{ file: 'nn', key: 'track_gradients' }] }),

@@ -32,6 +32,13 @@ export function nonNegativeNumber(value: string): number {
   return n;
 }
 
+/** --zero: a ZeRO stage, 1 (optimizer state sharded), 2 (also gradients) or 3 (also parameters). */
+export function zeroStage(value: string): 1 | 2 | 3 {
+  const n = Number(value);
+  if (n !== 1 && n !== 2 && n !== 3) throw new InvalidArgumentError('expected a ZeRO stage: 1, 2 or 3.');
+  return n;
+}
+
 export function intList(value: string): number[] {
   const parts = value.split(',').map((s) => Number(s.trim()));
   if (parts.length === 0 || parts.some((n) => !Number.isInteger(n) || n < 1)) {

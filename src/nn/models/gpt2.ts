@@ -11,6 +11,7 @@ import { LayerNorm } from '../layers/norm.js';
 import { Sequential } from '../layers/sequential.js';
 import type { ModelLayer } from '../layer_list.js';
 import { Module } from '../module.js';
+import type { ForwardStage } from '../stages.js';
 
 /**
  * GPT-2 (Radford et al. 2019): decoder-only transformer with learned positions, pre-LayerNorm
@@ -102,7 +103,7 @@ class Gpt2Model extends Module {
     return this.ln_f.forward(this.h.forward(this.embed(ids)));
   }
 
-  /** Token ids [N, T] → the first block's input. */
+  /** Token plus position embeddings (then dropout): the input of the first block. */
   embed(ids: Tensor): Tensor {
     const [N, T] = ids.shape;
     if (ids.ndim !== 2) throw new Error(`gpt2: expected token ids [N, T], got [${ids.shape.join(', ')}]`);
@@ -127,6 +128,16 @@ class Gpt2Model extends Module {
       },
     ];
   }
+
+  /** The embeddings, each block, then the final norm with the tied head (`head`): forward's ops in its order. */
+  forwardStages(head: (x: Tensor) => Tensor): ForwardStage[] {
+    const p = 'transformer.';
+    return [
+      { name: `${p}embed`, modules: [`${p}wte`, `${p}wpe`], run: (ids) => this.embed(ids) },
+      ...this.h.forwardStages(`${p}h.`),
+      { name: `${p}ln_f+head`, modules: [`${p}ln_f`, `${p}wte`], run: (x) => head(this.ln_f.forward(x)) },
+    ];
+  }
 }
 
 /** GPT2LMHeadModel: logits [N, T, vocab] with the head tied to transformer.wte. */
@@ -149,6 +160,11 @@ export class Gpt2LMHead extends Module {
 
   layerList(): ModelLayer[] {
     return this.transformer.layerList('transformer.');
+  }
+
+  /** Stages over the top-level blocks (nn/stages.ts): embeddings, each block, final norm and tied head. */
+  forwardStages(): ForwardStage[] {
+    return this.transformer.forwardStages((x) => linear(x, this.transformer.wte.weight, null));
   }
 }
 

@@ -20,3 +20,11 @@ export function planShards(total: number, world: number): ShardPlan {
   const ranges = Array.from({ length: world }, (_, r) => [Math.min(total, r * per), Math.min(total, (r + 1) * per)] as const);
   return { total, ranges, counts: ranges.map(([a, b]) => b - a) };
 }
+
+/**
+ * Each rank's part of the arena range [start, end): the counts of a reduce-scatter or all-gather
+ * over just that range (a gradient bucket, a layer group), zero for ranks whose shard misses it.
+ */
+export function overlapCounts(plan: ShardPlan, start: number, end: number): number[] {
+  return plan.ranges.map(([a, b]) => Math.max(0, Math.min(b, end) - Math.max(a, start)));
+}

@@ -14,6 +14,7 @@ import type { PsRecovery } from './ps_common.js';
 import { TensorParallelStrategy } from './tensor_parallel.js';
 import { PipelineStrategy, type PipelineOptions } from './pipeline.js';
 import type { PipelineScheduleName } from '../../parallel/pipeline/schedule.js';
+import { ZeroStrategy } from './zero.js';
 // The names are listed with the options that choose them (config/options/choices.ts, a layer below);
 // `satisfies` above makes the compiler hold the two lists equal.
 import { CLUSTER_STRATEGIES, type ClusterStrategyName } from '../../config/options/choices.js';
@@ -44,6 +45,8 @@ export interface ClusterStrategyOptions {
   innerSteps?: number;
   outerLr?: number;
   outerMomentum?: number;
+  /** ZeRO stage (allreduce only; absent: plain data parallelism). */
+  zero?: 1 | 2 | 3;
   /** Tensor-parallel degree (default 1): groups of T ranks split the model, the strategy runs across the groups. */
   tensorParallel?: number;
   /** Pipeline stages (default 1): groups of P ranks each hold a pipeline, the strategy runs across them. */
@@ -109,6 +112,7 @@ const STRATEGIES = {
 
 /** Builds strategy `name` over the process group. */
 export function createClusterStrategy(name: ClusterStrategyName, group: ProcessGroup, o: ClusterStrategyOptions): Strategy {
+  if (o.zero !== undefined) return zeroStrategy(name, group, o, o.zero);
   const stages = o.pipelineStages ?? 1;
   if (stages > 1) {
     if (name !== 'allreduce') throw new Error(`--pipeline-stages ${stages}: runs with --strategy allreduce, not ${name}`);
@@ -126,11 +130,21 @@ export function strategySignature(name: ClusterStrategyName, o: ClusterStrategyO
   const degree = o.tensorParallel ?? 1;
   const stages = o.pipelineStages ?? 1;
   const pp = stages > 1 ? (({ microBatches, schedule }) => `+pp${stages}(m=${microBatches},${schedule})`)(pipelineOptions(o)) : '';
-  return entry(name).signature(o) + pp + (degree > 1 ? `+tp${degree}` : '');
+  return entry(name).signature(o) + pp + (degree > 1 ? `+tp${degree}` : '') + (o.zero !== undefined ? `+zero${o.zero}` : '');
 }
 
 function pipelineOptions(o: ClusterStrategyOptions): PipelineOptions {
   return { stages: o.pipelineStages ?? 1, microBatches: o.microBatches ?? DEFAULT_MICRO_BATCHES, schedule: o.pipelineSchedule ?? DEFAULT_PIPELINE_SCHEDULE, tensorParallel: o.tensorParallel };
+}
+
+/** --zero N: sharded data parallelism, for allreduce; the options it cannot be combined with are refused by name. */
+function zeroStrategy(name: ClusterStrategyName, group: ProcessGroup, o: ClusterStrategyOptions, stage: 1 | 2 | 3): Strategy {
+  if (name !== 'allreduce') throw new Error(`--zero ${stage}: runs with --strategy allreduce, not ${name}`);
+  if ((o.pipelineStages ?? 1) > 1) throw new Error(`--zero ${stage} cannot be combined with --pipeline-stages ${o.pipelineStages} yet`);
+  if ((o.tensorParallel ?? 1) > 1) throw new Error(`--zero ${stage} cannot be combined with --tensor-parallel ${o.tensorParallel} yet`);
+  if (o.compression && o.compression !== 'none') throw new Error(`--zero ${stage} cannot be combined with --compress ${o.compression}: the reduce-scatter sends float32`);
+  if (stage === 3 && o.balanced) throw new Error('--zero 3 cannot be combined with --enable-load-balancing: every rank gathers the layers together, so no rank may get an empty share');
+  return new ZeroStrategy(group, { stage, buckets: o.buckets, overlap: o.overlap, checksumEvery: o.checksumEvery });
 }
 
 function entry(name: string): StrategyEntry {

@@ -1,0 +1,44 @@
+/**
+ * The storage a ZeRO-3 parameter holds while it is not gathered: the right size and type, so the
+ * tensor keeps its shape, but no memory, and any use names the parameter instead of computing on
+ * stale values.
+ */
+import { CPU, type DeviceBuffer, type Storage } from '../../tensor/storage.js';
+
+export class ReleasedStorage implements Storage<Float32Array> {
+  readonly device = CPU;
+  readonly dtype = 'float32' as const;
+  readonly byteLength = 0;
+
+  constructor(readonly size: number, private readonly name: string) {}
+
+  private fail(): never {
+    throw new Error(`ZeRO-3: parameter ${this.name} is used while it is sharded (its layer group was not gathered)`);
+  }
+
+  get buffer(): DeviceBuffer {
+    return this.fail();
+  }
+
+  read(): Promise<Float32Array> {
+    return this.fail();
+  }
+
+  readSync(): Float32Array {
+    return this.fail();
+  }
+
+  write(): void {
+    this.fail();
+  }
+
+  zero(): void {
+    this.fail();
+  }
+
+  view(): Storage<Float32Array> {
+    return this.fail();
+  }
+
+  dispose(): void {}
+}

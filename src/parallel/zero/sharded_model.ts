@@ -1,0 +1,252 @@
+/**
+ * A model's parameters and gradients as one rank of a ZeRO group keeps them. The flat arena layout
+ * (every parameter at its offset, as ParamArena.pack lays it out) is cut by the shard plan; this
+ * rank owns [start, end). The module's arena becomes the shard (Module.useArena), so the optimizer
+ * the loop builds over it keeps state for the shard only, and the loop's zeroing and clipping and
+ * the per-rank checkpoints see the shard.
+ *
+ *   stage 1: the full parameters and the full gradient arena; the optimizer state is the shard's.
+ *   stage 2: the full parameters; a gradient exists per tensor only from backward until its bucket
+ *            is reduce-scattered into the shard's gradient, then it is dropped.
+ *   stage 3: only the shard of the parameters; a layer group's full parameters exist while it is
+ *            gathered (a fresh window), and its tensors hold a ReleasedStorage otherwise.
+ *
+ * Collectives over ranges of the layout use the shard plan's overlap with the range as counts, so
+ * rank r's segment of every reduce-scatter and all-gather is exactly its part of the range.
+ */
+import type { ProcessGroup } from '../../comm/process_group.js';
+import { type ArenaEntry, ParamArena } from '../../nn/arena.js';
+import type { Module } from '../../nn/module.js';
+import type { Optimizer } from '../../nn/optim/optimizer.js';
+import { deviceMemory, type Storage } from '../../tensor/storage.js';
+import type { Tensor } from '../../tensor/tensor.js';
+import { ReleasedStorage } from './released.js';
+import { overlapCounts, planShards, type ShardPlan } from './shard_plan.js';
+
+export type ZeroStage = 1 | 2 | 3;
+
+/** Bytes of model state this rank holds, by what they are (measured from the storages' byteLength). */
+export interface ModelStateBytes {
+  params: number;
+  grads: number;
+  optimizer: number;
+  total: number;
+}
+
+export class ShardedModel {
+  /** The whole arena's layout (offsets into the full, never-materialised arena under stage 3). */
+  readonly layout: readonly ArenaEntry[];
+  readonly tensors: readonly Tensor[];
+  readonly plan: ShardPlan;
+  readonly range: readonly [number, number];
+  /** This rank's shard: the module's arena. */
+  readonly shard: ParamArena;
+  private gathered = 0;
+  /** The most floats of gathered parameters alive at once (stage 3's windows), measured as they are made. */
+  peakGatheredFloats = 0;
+
+  private constructor(
+    readonly stage: ZeroStage,
+    private readonly group: ProcessGroup,
+    named: [string, Tensor][],
+    layout: ArenaEntry[],
+    /** Stages 1 and 2: every parameter, all-gathered after each update. */
+    private readonly full: Storage<Float32Array> | null,
+    /** Stage 1 only: the whole gradient arena. */
+    private readonly fullGrads: Storage<Float32Array> | null,
+    shardParams: Storage<Float32Array>,
+    shardGrads: Storage<Float32Array>,
+  ) {
+    this.layout = layout;
+    this.tensors = named.map(([, t]) => t);
+    this.plan = planShards(layout.reduce((n, e) => n + e.size, 0), group.size);
+    this.range = this.plan.ranges[group.rank];
+    this.shard = ParamArena.over(shardParams, shardGrads, shardEntries(layout, this.range));
+  }
+
+  /**
+   * Shards `model` (built whole, from the run's seed, on every rank) for this rank and makes the
+   * module's arena the shard. Under stage 3 the whole model's storages are dropped here: from now
+   * on only the shard lives.
+   */
+  static build(model: Module, group: ProcessGroup, stage: ZeroStage): ShardedModel {
+    const named = model.namedParameters();
+    const noDecay = model.noDecayNames();
+    const layout: ArenaEntry[] = [];
+    let total = 0;
+    for (const [name, p] of named) {
+      if (p.dtype !== 'float32') throw new Error(`ZeRO: parameter ${name} is ${p.dtype}; the arena holds float32 parameters`);
+      layout.push({ name, shape: p.shape, offset: total, size: p.size, decay: !noDecay.has(name) });
+      total += p.size;
+    }
+    const device = named[0]?.[1].device ?? 'cpu';
+    const memory = deviceMemory(device);
+    const alloc = (n: number): Storage<Float32Array> => memory.alloc('float32', n) as Storage<Float32Array>;
+    const [start, end] = planShards(total, group.size).ranges[group.rank];
+    let sharded: ShardedModel;
+    if (stage < 3) {
+      const full = alloc(total);
+      const fullGrads = stage === 1 ? alloc(total) : null;
+      named.forEach(([, p], i) => {
+        const { offset, size } = layout[i];
+        full.write(p.storage.readSync(), offset);
+        p.bind(full.view(offset, size), fullGrads ? fullGrads.view(offset, size) : null);
+      });
+      sharded = new ShardedModel(stage, group, named, layout, full, fullGrads, full.view(start, end - start), fullGrads ? fullGrads.view(start, end - start) : alloc(end - start));
+    } else {
+      const shardParams = alloc(end - start);
+      named.forEach(([name, p], i) => {
+        const { offset, size } = layout[i];
+        const from = Math.max(start, offset);
+        const to = Math.min(end, offset + size);
+        if (from < to) shardParams.write(p.storage.readSync().subarray(from - offset, to - offset), from - start);
+        p.bind(new ReleasedStorage(size, name), null);
+      });
+      sharded = new ShardedModel(stage, group, named, layout, null, null, shardParams, alloc(end - start));
+    }
+    model.useArena(sharded.shard);
+    return sharded;
+  }
+
+  /** Stages 1 and 2: every rank's updated shard into every rank's full parameters. */
+  async allGatherParams(): Promise<void> {
+    if (!this.full) throw new Error(`ZeRO-${this.stage}: no full parameters to gather into`);
+    const all = this.full.readSync();
+    await this.group.allGather(all.subarray(...this.range), all, { counts: this.plan.counts });
+  }
+
+  /**
+   * Sums every rank's gradient of the layout range [start, end) (`input`, that range's floats) and
+   * leaves this rank's part in the shard's gradient: written over it (stage 1: the reduced sum
+   * replaces the local gradient), or added to it (stages 2 and 3: micro-batches accumulate there).
+   */
+  async reduceScatter(start: number, end: number, input: Float32Array, accumulate: boolean): Promise<void> {
+    const counts = overlapCounts(this.plan, start, end);
+    const mine = new Float32Array(counts[this.group.rank]);
+    await this.group.reduceScatter(input, mine, { op: 'sum', counts });
+    if (mine.length === 0) return;
+    const at = Math.max(start, this.range[0]) - this.range[0];
+    const grads = this.shard.grads.view(at, mine.length).readSync();
+    if (accumulate) for (let i = 0; i < mine.length; i++) grads[i] += mine[i];
+    else grads.set(mine);
+  }
+
+  /** Stage 1: zeroes the whole gradient arena (the loop zeroes the module's arena, which is the shard). */
+  zeroFullGradients(): void {
+    this.fullGrads?.zero();
+  }
+
+  /** Stage 1: the full gradient arena's range [start, end) (in place, no copy). */
+  fullGradients(start: number, end: number): Float32Array {
+    if (!this.fullGrads) throw new Error(`ZeRO-${this.stage}: gradients are not kept whole`);
+    return this.fullGrads.readSync().subarray(start, end);
+  }
+
+  /**
+   * Stages 2 and 3: the gradients of entries `first..last` (a contiguous layout range) packed into
+   * one buffer, and dropped from their tensors (the buffer is the only copy until it is reduced).
+   */
+  takeGradients(first: number, last: number): { start: number; end: number; values: Float32Array } {
+    const start = this.layout[first].offset;
+    const end = this.layout[last].offset + this.layout[last].size;
+    const values = new Float32Array(end - start);
+    for (let i = first; i <= last; i++) {
+      const t = this.tensors[i];
+      if (t.grad) values.set(t.grad.readSync(), this.layout[i].offset - start);
+      t.grad = null;
+    }
+    return { start, end, values };
+  }
+
+  /**
+   * Stage 3: all-gathers the layout range of entries `first..last` into a fresh window and binds
+   * their tensors to it (gradients unbound: backward allocates them). Returns the window's floats.
+   */
+  async gather(first: number, last: number): Promise<number> {
+    const start = this.layout[first].offset;
+    const end = this.layout[last].offset + this.layout[last].size;
+    const counts = overlapCounts(this.plan, start, end);
+    const window = deviceMemory(this.shard.device).alloc('float32', end - start) as Storage<Float32Array>;
+    this.gathered += end - start;
+    this.peakGatheredFloats = Math.max(this.peakGatheredFloats, this.gathered);
+    const from = Math.max(start, this.range[0]) - this.range[0];
+    const mine = counts[this.group.rank] > 0 ? this.shard.params.view(from, counts[this.group.rank]).readSync() : new Float32Array(0);
+    await this.group.allGather(mine, window.readSync(), { counts });
+    for (let i = first; i <= last; i++) {
+      const e = this.layout[i];
+      this.tensors[i].bind(window.view(e.offset - start, e.size), this.tensors[i].grad);
+    }
+    return end - start;
+  }
+
+  /** Stage 3: drops entries `first..last`'s gathered parameters (their window is freed with the last reference). */
+  release(first: number, last: number): void {
+    for (let i = first; i <= last; i++) {
+      const t = this.tensors[i];
+      t.bind(new ReleasedStorage(t.size, this.layout[i].name), t.grad);
+    }
+    this.gathered -= this.layout[last].offset + this.layout[last].size - this.layout[first].offset;
+  }
+
+  /**
+   * The whole model's parameters on `root` (stage 3: the shards sent there, one message each; stages
+   * 1 and 2: already whole), bound to the module's tensors, and the module's arena made whole, so
+   * the leader can evaluate and save it. Other ranks only send. Training cannot continue afterwards
+   * under stage 3 (the tensors hold the whole model, the shard is unchanged): call it at the end.
+   */
+  async gatherTo(model: Module, root: number): Promise<void> {
+    const rank = this.group.rank;
+    let params = this.full;
+    if (!params) {
+      if (rank !== root) {
+        await this.group.send(this.shard.params.readSync(), root);
+        return;
+      }
+      params = deviceMemory(this.shard.device).alloc('float32', this.plan.total) as Storage<Float32Array>;
+      const all = params.readSync();
+      for (let r = 0; r < this.group.size; r++) {
+        const [a, b] = this.plan.ranges[r];
+        if (r === rank) all.set(this.shard.params.readSync(), a);
+        else await this.group.recv(all.subarray(a, b), r);
+      }
+      this.layout.forEach((e, i) => this.tensors[i].bind(params!.view(e.offset, e.size), null));
+    }
+    if (rank !== root) return;
+    // Zeroed pages that are never written take no memory: the whole arena's gradient is a formality here.
+    const grads = this.fullGrads ?? (deviceMemory(this.shard.device).alloc('float32', this.plan.total) as Storage<Float32Array>);
+    model.useArena(ParamArena.over(params, grads, this.layout));
+  }
+
+  /** Undoes gatherTo after a mid-run evaluation: the module's arena is the shard again, and under stage 3 its tensors are released. */
+  reshard(model: Module): void {
+    if (!this.full && model.arena() !== this.shard) this.layout.forEach((e, i) => this.tensors[i].bind(new ReleasedStorage(e.size, e.name), null));
+    model.useArena(this.shard);
+  }
+
+  /** FNV-1a over the full parameters (stages 1, 2): equal on every rank after each all-gather. */
+  checksum(): string {
+    if (!this.full) throw new Error('ZeRO-3: no rank holds the full parameters');
+    return ParamArena.over(this.full, this.full, []).checksum();
+  }
+
+  /** What this rank holds persistently: parameters, gradients and the optimizer's state, in bytes. */
+  stateBytes(optimizer: Optimizer): ModelStateBytes {
+    const params = (this.full ?? this.shard.params).byteLength;
+    const grads = (this.fullGrads ?? this.shard.grads).byteLength;
+    const state = optimizer.stateBuffers().reduce((n, b) => n + b.byteLength, 0);
+    return { params, grads, optimizer: state, total: params + grads + state };
+  }
+}
+
+/** The layout cut at the shard's edges, offsets from its start; a parameter cut in two is a flat piece. */
+function shardEntries(layout: readonly ArenaEntry[], [start, end]: readonly [number, number]): ArenaEntry[] {
+  const out: ArenaEntry[] = [];
+  for (const e of layout) {
+    const from = Math.max(start, e.offset);
+    const to = Math.min(end, e.offset + e.size);
+    if (from >= to) continue;
+    const whole = from === e.offset && to === e.offset + e.size;
+    out.push({ name: e.name, shape: whole ? e.shape : [to - from], offset: from - start, size: to - from, decay: e.decay });
+  }
+  return out;
+}

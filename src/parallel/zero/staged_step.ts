@@ -1,0 +1,108 @@
+/**
+ * ZeRO-3's forward and backward of one micro-batch, stage by stage (nn/stages.ts), with each layer
+ * group's parameters gathered just before the first stage that needs them and dropped after:
+ *
+ *  - forward: before stage s runs, its groups are awaited and stage s+1's are already being
+ *    gathered (prefetch). A group read by one stage only, not the last, is dropped right after it;
+ *    a group read by several stages (GPT-2's tied token embedding) or by the last stage stays
+ *    gathered until backward is done with it, so it is gathered once per step.
+ *  - the graph is cut between stages (each stage's input is a fresh leaf sharing the previous
+ *    output's values), so backward runs stage by stage in reverse, and a dropped group is gathered
+ *    again (prefetched one stage ahead) before its stage's backward.
+ *  - after the backward of the first stage that reads a group, the group's gradient is final: it is
+ *    reduce-scattered into the shard's gradient and dropped, and so are its parameters.
+ *
+ * Bytes per rank per step: every group gathered at most twice (Ψ(N−1)/N each) and reduce-scattered
+ * once: at most 3Ψ(N−1)/N, 1.5× one ring all-reduce of the gradient.
+ */
+import { backward } from '../../tensor/autograd.js';
+import { Tensor } from '../../tensor/tensor.js';
+import type { ForwardStage } from '../../nn/stages.js';
+import type { LayerGroup } from './layer_groups.js';
+import type { ShardedModel } from './sharded_model.js';
+
+export class StagedStep {
+  /** Gathers in flight or done, by group. */
+  private gathered = new Map<number, Promise<unknown>>();
+
+  constructor(
+    private readonly sharded: ShardedModel,
+    private readonly stages: readonly ForwardStage[],
+    private readonly groups: readonly LayerGroup[],
+    private readonly byStage: readonly number[][],
+    /** Sees each group's gradient before it leaves (the strategy counts non-finite values). */
+    private readonly inspect: (values: Float32Array) => void = () => {},
+  ) {}
+
+  /** Whether a group stays gathered from its first forward use to its last backward use. */
+  private pinned(g: number): boolean {
+    const uses = this.groups[g].stages;
+    return uses.length > 1 || uses[uses.length - 1] === this.stages.length - 1;
+  }
+
+  /** Starts gathering stage s's groups not gathered yet (no wait). */
+  private prefetch(s: number): void {
+    if (s < 0 || s >= this.stages.length) return;
+    for (const g of this.byStage[s]) {
+      if (this.gathered.has(g)) continue;
+      const { first, last } = this.groups[g];
+      const p = this.sharded.gather(first, last);
+      p.catch(() => {}); // awaited when its stage runs
+      this.gathered.set(g, p);
+    }
+  }
+
+  private async ready(s: number): Promise<void> {
+    this.prefetch(s);
+    for (const g of this.byStage[s]) await this.gathered.get(g);
+  }
+
+  private drop(g: number): void {
+    const { first, last } = this.groups[g];
+    this.sharded.release(first, last);
+    this.gathered.delete(g);
+  }
+
+  /**
+   * Forward of `input` through every stage, the loss from the output (`lossOf`), then backward
+   * seeded with `seed`; gradients end reduce-scattered (added) into the shard's gradient. Returns
+   * the loss tensor.
+   */
+  async run(input: Tensor, lossOf: (output: Tensor) => Tensor, seed: Float32Array): Promise<Tensor> {
+    const last = this.stages.length - 1;
+    const leaves: Tensor[] = [];
+    const outputs: Tensor[] = [];
+    let x = input;
+    for (let s = 0; s <= last; s++) {
+      await this.ready(s);
+      this.prefetch(s + 1);
+      if (s > 0) {
+        x = new Tensor(outputs[s - 1].storage, outputs[s - 1].shape, true);
+        leaves[s] = x;
+      }
+      outputs[s] = this.stages[s].run(x);
+      for (const g of this.byStage[s]) if (!this.pinned(g)) this.drop(g);
+    }
+    const loss = lossOf(outputs[last]);
+    const reductions: Promise<void>[] = [];
+    for (let s = last; s >= 0; s--) {
+      await this.ready(s);
+      this.prefetch(s - 1);
+      if (s === last) backward(loss, seed);
+      else if (leaves[s + 1].grad && outputs[s].requiresGrad) backward(outputs[s], leaves[s + 1].grad!);
+      if (leaves[s + 1]) leaves[s + 1].grad = null;
+      for (const g of this.byStage[s]) {
+        if (this.groups[g].stages[0] !== s) continue; // a stage before this one still adds to its gradient
+        const { first, last: end } = this.groups[g];
+        const grads = this.sharded.takeGradients(first, end);
+        this.inspect(grads.values);
+        this.drop(g);
+        const p = this.sharded.reduceScatter(grads.start, grads.end, grads.values, true);
+        p.catch(() => {});
+        reductions.push(p);
+      }
+    }
+    await Promise.all(reductions);
+    return loss;
+  }
+}

@@ -1,0 +1,365 @@
+/**
+ * ZeRO (--zero 1|2|3) as a strategy that owns the step: synchronous data parallelism with the same
+ * math as allreduce, where each rank keeps only its shard of the model state (src/parallel/zero/).
+ *
+ *   stage 1: gradients reduce-scattered (in buckets, during backward with --overlap), the optimizer
+ *            steps the rank's shard only, the updated shards all-gathered after the step.
+ *   stage 2: the same exchange; a gradient lives per tensor from backward until its bucket is
+ *            reduce-scattered (after backward, or as backward finishes it with --overlap), and the
+ *            rank keeps only its shard's gradient. With --grad-accum every micro-batch
+ *            reduce-scatters (into the shard, summed), as FSDP does.
+ *   stage 3: parameters sharded too; every layer group is gathered before its forward and backward
+ *            and dropped after (parallel/zero/staged_step.ts); no all-gather after the step.
+ *
+ * As in allreduce, each rank's gradient is weighted by what its loss is a mean over, and the health
+ * of every rank rides in one small all-reduce ([loss·w, w, health rows]) before the division by the
+ * total weight. Clipping uses the global norm: each shard's sum of squares, summed over the ranks.
+ * Checkpoints are per rank (rank-<r>/: the shard and its optimizer state, with the shard's place).
+ */
+import { performance } from 'node:perf_hooks';
+import type { ProcessGroup } from '../../comm/process_group.js';
+import type { NamedBuffers } from '../../nn/checkpoint.js';
+import { type ModelSpec, createModel } from '../../nn/models/index.js';
+import type { Module } from '../../nn/module.js';
+import { forwardStagesOf } from '../../nn/stages.js';
+import { layerGroups } from '../../parallel/zero/layer_groups.js';
+import { type ModelStateBytes, ShardedModel, type ZeroStage } from '../../parallel/zero/sharded_model.js';
+import { StagedStep } from '../../parallel/zero/staged_step.js';
+import { backward, backwardAsync, type BackwardHooks } from '../../tensor/autograd.js';
+import { kernelsFor } from '../../tensor/dispatch.js';
+import { sumOfSquares } from '../../tensor/scalar.js';
+import type { Tensor } from '../../tensor/tensor.js';
+import { SmolError } from '../../util/errors.js';
+import { type Bucket, type BucketSizes, DDP_BUCKETS, planBuckets } from '../exchange/buckets.js';
+import { microBatches, type LocalGradient } from '../micro_batches.js';
+import { HEALTH_WIDTH } from '../monitors.js';
+import { type AnyBatch, batchInput, batchLoss, lossWeight } from '../objective.js';
+import type { StepOutcome, StepWork } from '../step.js';
+import type { Strategy, StrategyContext } from '../strategy.js';
+import { DivergenceError } from './allreduce.js';
+import type { Restored } from '../checkpoints.js';
+import { restoreResharded, writeManifest } from '../zero_checkpoints.js';
+import type { Optimizer } from '../../nn/optim/optimizer.js';
+
+export interface ZeroStrategyOptions {
+  stage: ZeroStage;
+  /** Gradient bucket caps (default torch DDP's); one cap for every bucket with `bucketFloats` (tests). */
+  buckets?: BucketSizes;
+  bucketFloats?: number;
+  /** Stages 1 and 2: reduce-scatter each bucket as soon as backward has produced it. */
+  overlap?: boolean;
+  /** Stages 1 and 2: compare parameter checksums across ranks every K steps (0: never). */
+  checksumEvery?: number;
+}
+
+export class ZeroStrategy implements Strategy {
+  readonly rank: number;
+  readonly worldSize: number;
+  readonly sharesHealth = true;
+  readonly stage: ZeroStage;
+  private readonly overlap: boolean;
+  private readonly bucketSizes: BucketSizes;
+  private readonly checksumEvery: number;
+  private readonly stats: Float32Array;
+  private sharded: ShardedModel | null = null;
+  private buckets: Bucket[] = [];
+  private staged: StagedStep | null = null;
+  private bytesMark = 0;
+  /** NaN / ±Inf values this rank sent this step. */
+  private nonFinite = 0;
+  /** [stage, rank, world, start, end, total]: the checkpoint's record of this rank's shard. */
+  private shardRecord: Float32Array | null = null;
+
+  constructor(private readonly group: ProcessGroup, opts: ZeroStrategyOptions) {
+    if (![1, 2, 3].includes(opts.stage)) throw new Error(`--zero ${opts.stage}: the stage must be 1, 2 or 3`);
+    this.stage = opts.stage;
+    this.rank = group.rank;
+    this.worldSize = group.size;
+    this.overlap = opts.overlap === true;
+    this.bucketSizes = opts.bucketFloats !== undefined ? { capFloats: opts.bucketFloats, firstCapFloats: opts.bucketFloats } : opts.buckets ?? DDP_BUCKETS;
+    this.checksumEvery = opts.checksumEvery ?? 100;
+    this.stats = new Float32Array(2 + HEALTH_WIDTH * group.size);
+  }
+
+  get name(): string {
+    return `allreduce+zero${this.stage}`;
+  }
+
+  /** The whole model from the run's seed on every rank, then cut: this rank keeps its shard (stage 3: only that). */
+  buildModel(spec: ModelSpec, seed: number, modelName?: string): Module {
+    const model = createModel(spec, seed);
+    const stages = this.stage === 3 ? forwardStagesOf(model) : null;
+    if (this.stage === 3 && !stages) throw new Error(`--zero 3: model ${modelName ?? spec.type} does not run its forward in stages (the gpt2 models and mlp do); use --zero 1 or 2`);
+    const sharded = ShardedModel.build(model, this.group, this.stage);
+    this.sharded = sharded;
+    this.buckets = planBuckets(sharded.layout, this.bucketSizes);
+    if (stages) {
+      const { groups, byStage } = layerGroups(stages, sharded.layout);
+      this.staged = new StagedStep(sharded, stages, groups, byStage, (values) => this.counted(values));
+    }
+    return model;
+  }
+
+  private model(): ShardedModel {
+    if (!this.sharded) throw new SmolError('NOT_SET_UP', `--zero ${this.stage}: the loop did not build the model through the strategy (Strategy.buildModel)`);
+    return this.sharded;
+  }
+
+  /** This rank's [start, end) of the flat arena. */
+  shardRange(): readonly [number, number] {
+    return this.model().range;
+  }
+
+  /** Model-state bytes this rank holds now (parameters, gradients, optimizer state). */
+  stateBytes(ctx: StrategyContext): ModelStateBytes {
+    return this.model().stateBytes(ctx.optimizer);
+  }
+
+  /** Every rank's checkpoint is its own shard; the buffer records where the shard lies (checked on resume). */
+  checkpointBuffers(): NamedBuffers {
+    const s = this.model();
+    this.shardRecord ??= Float32Array.of(this.stage, this.rank, this.worldSize, s.range[0], s.range[1], s.plan.total);
+    return [['zero.shard', this.shardRecord]];
+  }
+
+  /** The folder's zero-manifest.json: world size, stage and every rank's range (zero_checkpoints.ts). */
+  checkpointManifest(dir: string, run: string): void {
+    writeManifest(dir, this.model(), run);
+  }
+
+  /** A checkpoint of another world size: this rank's new range copied out of the old shards. */
+  restoreResharded(dir: string, model: Module, architecture: unknown, optimizer: Optimizer, run: string, totalSteps: number): Restored | null {
+    return restoreResharded(dir, this.model(), model, architecture, optimizer, run, totalSteps);
+  }
+
+  /** On a resume from this rank's own file: the shard it held must be the one this rank holds now. */
+  private checkResumedShard(): void {
+    const s = this.model();
+    const [stage, rank, world, start, end, total] = this.shardRecord ?? [];
+    if (this.shardRecord && (rank !== this.rank || world !== this.worldSize || start !== s.range[0] || end !== s.range[1] || total !== s.plan.total || stage !== this.stage)) {
+      throw new Error(`--zero ${this.stage}: the resumed checkpoint holds rank ${rank}'s ZeRO-${stage} shard of ${world} ([${start}, ${end})), not rank ${this.rank}'s ([${s.range[0]}, ${s.range[1]}))`);
+    }
+  }
+
+  async setup(ctx: StrategyContext): Promise<void> {
+    const s = this.model();
+    if ((ctx.startStep ?? 0) > 0) this.checkResumedShard();
+    if (ctx.model.arena() !== s.shard) throw new Error(`--zero ${this.stage}: the model's arena is not this rank's shard`);
+    // A resumed shard is each rank's own: the full parameters are whole again once every shard is gathered.
+    if (this.stage < 3) {
+      await s.allGatherParams();
+      await this.verifyChecksums(ctx.startStep ?? 0);
+    }
+    this.bytesMark = this.group.bytesSent;
+  }
+
+  async runStep(ctx: StrategyContext, work: StepWork): Promise<StepOutcome> {
+    const local = this.stage === 3 ? await this.stagedForwardBackward(work) : await this.forwardBackward(ctx, work);
+    const exchangeStart = local.exchangeStart;
+    const t1 = performance.now();
+    // [loss·w, w, health rows]: completes once every rank is done with its backward (the wait).
+    this.stats.fill(0);
+    this.stats[0] = local.weight > 0 ? local.loss * local.weight : 0;
+    this.stats[1] = local.weight;
+    const health = this.stats.subarray(2);
+    ctx.monitors?.fillHealth(health);
+    // The monitors saw this rank's shard only: the values it sent (counted as they left) name the rank a NaN came from.
+    const row = this.rank * HEALTH_WIDTH + 1;
+    health[row] = Math.max(health[row], this.nonFinite);
+    this.nonFinite = 0;
+    await this.group.allReduce(this.stats, { op: 'sum' });
+    const t2 = performance.now();
+    const sent = this.stage > 1 || this.overlap;
+    ctx.monitors?.checkHealth(work.step, health, undefined, sent);
+    const shard = this.model().shard.grads;
+    const total = this.stats[1];
+    if (total > 0 && total !== 1 && shard.size > 0) kernelsFor(shard).affine(shard.buffer, 1 / total, 0, shard.buffer);
+    const gradNorm = await this.gradNorm();
+    const bytes = this.group.bytesSent - this.bytesMark;
+    this.bytesMark += bytes;
+    const t3 = performance.now();
+    return {
+      loss: this.stats[0] / total, samples: local.samples, exchangeStart, gradNorm,
+      waitMs: t2 - t1, commMs: t1 - exchangeStart + (t3 - t2), info: { bytes_sent: bytes, ...this.memoryInfo(ctx) },
+    };
+  }
+
+  /**
+   * What this rank holds, measured: the model state it keeps between steps (the storages'
+   * byteLength), stage 3's most gathered parameters alive at once, and the process's peak RSS.
+   */
+  private memoryInfo(ctx: StrategyContext): Record<string, number> {
+    const s = this.model();
+    return {
+      zero_state_bytes: s.stateBytes(ctx.optimizer).total,
+      ...(this.stage === 3 ? { zero_gathered_peak_bytes: 4 * s.peakGatheredFloats } : {}),
+      peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
+    };
+  }
+
+  /** The global L2 norm of the reduced gradient: each shard's sum of squares, summed over ranks (one float). */
+  private async gradNorm(): Promise<number> {
+    const shard = this.model().shard.grads;
+    const sum = Float32Array.of(shard.size > 0 ? sumOfSquares(shard).readSync() : 0);
+    await this.group.allReduce(sum, { op: 'sum' });
+    return Math.sqrt(sum[0]);
+  }
+
+  /** Each micro-batch's loss back-propagated with its weight as the seed: the sum over ranks is then divided by the total weight. */
+  private micros(work: StepWork): AnyBatch[] {
+    const { batch, data, microSize } = work;
+    if (!batch) return [];
+    return batch.size <= microSize ? [batch] : [...microBatches(data, batch, microSize)];
+  }
+
+  /** Stages 1 and 2: forward and backward of the whole model, gradients reduce-scattered in buckets. */
+  private async forwardBackward(ctx: StrategyContext, work: StepWork): Promise<LocalGradient & { exchangeStart: number }> {
+    const s = this.model();
+    s.zeroFullGradients();
+    const micros = this.micros(work);
+    let lossSum = 0;
+    let weight = 0;
+    let exchangeStart = NaN;
+    const withWeight = micros.map((m) => [m, lossWeight(work.data, m)] as const).filter(([, w]) => w > 0);
+    for (const [k, [micro, w]] of withWeight.entries()) {
+      const lastMicro = k === withWeight.length - 1;
+      // Stage 1 sends once, the summed gradient of the last micro-batch; stage 2 sends every micro-batch's.
+      const sends = this.stage === 2 || lastMicro;
+      const loss = batchLoss(work.data, ctx.model.forward(batchInput(work.data, micro)), micro);
+      const exchange = sends ? new BucketSends(this.buckets, s.tensors, (b) => this.reduceBucket(b)) : null;
+      // With --overlap each bucket leaves as backward finishes it (stage 2: its gradients are dropped then).
+      if (exchange && this.overlap && !work.faultsInjected) await backwardAsync(loss, Float32Array.of(w), exchange.hooks());
+      else backward(loss, Float32Array.of(w));
+      lossSum += loss.item() * w;
+      weight += w;
+      if (exchange) {
+        if (lastMicro) exchangeStart = work.beforeExchange();
+        await exchange.finish();
+      }
+    }
+    // No batch, or nothing scored: this rank still takes its part in every reduce-scatter (of zeros).
+    if (withWeight.length === 0) {
+      exchangeStart = work.beforeExchange();
+      await new BucketSends(this.buckets, s.tensors, (b) => this.reduceBucket(b)).finish();
+    }
+    return { loss: weight > 0 ? lossSum / weight : NaN, samples: work.batch?.size ?? 0, weight, exchangeStart };
+  }
+
+  /** One bucket's reduce-scatter: stage 1 from the whole gradient arena, stage 2 from the tensors' gradients (dropped). */
+  private reduceBucket(b: Bucket): Promise<void> {
+    const s = this.model();
+    if (this.stage === 1) return s.reduceScatter(b.start, b.end, this.counted(s.fullGradients(b.start, b.end)), false);
+    const first = Math.min(...b.entries);
+    const last = Math.max(...b.entries);
+    const grads = s.takeGradients(first, last);
+    return s.reduceScatter(grads.start, grads.end, this.counted(grads.values), true);
+  }
+
+  /** Counts the NaN / ±Inf values of a gradient about to leave (the health row's count). */
+  private counted(values: Float32Array): Float32Array {
+    let probe = 0;
+    for (let i = 0; i < values.length; i++) probe += values[i] * 0; // NaN once any value is not finite
+    if (Number.isNaN(probe)) for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) this.nonFinite++;
+    return values;
+  }
+
+  /** Stage 3: each micro-batch through the staged step (gathers, cut backward, reduce-scatters). */
+  private async stagedForwardBackward(work: StepWork): Promise<LocalGradient & { exchangeStart: number }> {
+    const staged = this.staged!;
+    const micros = this.micros(work);
+    if (micros.length === 0) throw new Error(`--zero 3: rank ${this.rank} has no batch at step ${work.step}; every rank gathers the layers together, so every rank needs samples (no empty shares)`);
+    let lossSum = 0;
+    let weight = 0;
+    for (const micro of micros) {
+      const w = lossWeight(work.data, micro);
+      // A micro-batch that scores nothing still runs: the gathers and reduce-scatters are collective.
+      const loss = await staged.run(batchInput(work.data, micro), (out) => batchLoss(work.data, out, micro), Float32Array.of(w));
+      if (w > 0) {
+        lossSum += loss.item() * w;
+        weight += w;
+      }
+    }
+    const exchangeStart = work.beforeExchange();
+    return { loss: weight > 0 ? lossSum / weight : NaN, samples: work.batch?.size ?? 0, weight, exchangeStart };
+  }
+
+  /** Stages 1 and 2: the updated shards back into every rank's full parameters; then the checksums every K steps. */
+  async afterStep(ctx: StrategyContext, step: number): Promise<void> {
+    if (this.stage === 3) return;
+    await this.model().allGatherParams();
+    if (this.checksumEvery > 0 && (step + 1) % this.checksumEvery === 0) await this.verifyChecksums(step + 1);
+  }
+
+  /** The whole model on rank 0, for its evaluation and --save (stage 3 sends the shards there). */
+  async wholeModel(ctx: StrategyContext): Promise<void> {
+    await this.model().gatherTo(ctx.model, 0);
+  }
+
+  /** After a mid-run evaluation: rank 0's model is its shard again. */
+  shardModel(ctx: StrategyContext): void {
+    this.model().reshard(ctx.model);
+  }
+
+  /** All-gathers every rank's checksum of the full parameters (stages 1, 2); a rank that differs from rank 0 is named. */
+  private async verifyChecksums(step: number): Promise<void> {
+    if (this.worldSize === 1) return;
+    const s = this.model();
+    const mine = new Float32Array(new Uint32Array([parseInt(s.checksum(), 16)]).buffer);
+    const all = new Uint32Array((await this.group.allGather(mine)).buffer);
+    const bad = [...all.keys()].filter((r) => all[r] !== all[0]);
+    if (bad.length > 0) throw new DivergenceError(bad, step, `checksums ${[...all].map((c) => c.toString(16)).join(', ')}`);
+  }
+
+  async gather(local: Float32Array): Promise<Float32Array> {
+    return this.group.allGather(local);
+  }
+
+  /** The group belongs to whoever formed it. */
+  async close(): Promise<void> {}
+
+  /** Not used: the strategy owns the step (runStep). */
+  async reduceGradients(): Promise<never> {
+    throw new Error(`--zero ${this.stage}: the strategy owns the step; reduceGradients is not called`);
+  }
+}
+
+/**
+ * A step's gradient buckets, each reduce-scattered once: from backward's hooks as soon as its last
+ * gradient is final (--overlap), or by finish() in plan order (the rest, or all of them).
+ */
+class BucketSends {
+  private readonly bucketOf = new Map<Tensor, number>();
+  private readonly remaining: number[];
+  private readonly pending: Array<Promise<void> | null>;
+  private inFlight = 0;
+
+  constructor(private readonly plan: readonly Bucket[], tensors: readonly Tensor[], private readonly launch: (b: Bucket) => Promise<void>) {
+    plan.forEach((b, k) => b.entries.forEach((e) => this.bucketOf.set(tensors[e], k)));
+    this.remaining = plan.map((b) => b.entries.length);
+    this.pending = plan.map(() => null);
+  }
+
+  hooks(): BackwardHooks {
+    return {
+      onLeafReady: (leaf) => {
+        const k = this.bucketOf.get(leaf);
+        if (k === undefined || --this.remaining[k] > 0) return false;
+        this.send(k);
+        return true;
+      },
+      keepYielding: () => this.inFlight > 0,
+    };
+  }
+
+  private send(k: number): void {
+    this.inFlight++;
+    const p = this.launch(this.plan[k]).finally(() => this.inFlight--);
+    p.catch(() => {}); // awaited in finish()
+    this.pending[k] = p;
+  }
+
+  async finish(): Promise<void> {
+    for (let k = 0; k < this.plan.length; k++) if (!this.pending[k]) this.send(k);
+    await Promise.all(this.pending);
+  }
+}

@@ -1,0 +1,36 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { createModel, defaultSpec } from '../../src/nn/models/index.js';
+import { forwardStagesOf } from '../../src/nn/stages.js';
+import { Tensor } from '../../src/tensor/tensor.js';
+import { Rng } from '../../src/util/rng.js';
+
+function staged(model: ReturnType<typeof createModel>, x: Tensor): Tensor {
+  let y = x;
+  for (const s of forwardStagesOf(model)!) y = s.run(y);
+  return y;
+}
+
+describe('forward stages (nn/stages.ts)', () => {
+  it('GPT-2: embeddings, each block, final norm with the tied head — the forward\'s bits', () => {
+    const model = createModel({ type: 'gpt2', vocabSize: 20, context: 8, layers: 3, width: 16, heads: 2, dropout: 0 }, 4);
+    const stages = forwardStagesOf(model)!;
+    assert.deepEqual(stages.map((s) => s.name), ['transformer.embed', 'transformer.h.0', 'transformer.h.1', 'transformer.h.2', 'transformer.ln_f+head']);
+    assert.deepEqual(stages[4].modules, ['transformer.ln_f', 'transformer.wte']);
+    const rng = new Rng(1);
+    const ids = Tensor.fromHost(Float32Array.from({ length: 2 * 8 }, () => rng.int(20)), [2, 8]);
+    assert.deepEqual(staged(model, ids).values(), model.forward(ids).values());
+  });
+
+  it('an MLP (Sequential): one stage per layer, a fused pair as one, the forward\'s bits', () => {
+    const model = createModel({ type: 'mlp', inputDim: 6, hidden: [5, 4], out: 3 }, 2);
+    const stages = forwardStagesOf(model)!;
+    assert.equal(stages[0].name, '0');
+    const x = Tensor.fromHost(Float32Array.from({ length: 12 }, (_, i) => Math.sin(i)), [2, 6]);
+    assert.deepEqual(staged(model, x).values(), model.forward(x).values());
+  });
+
+  it('models without stages say so (null)', () => {
+    assert.equal(forwardStagesOf(createModel(defaultSpec('bert-tiny', [16], 20), 1)), null);
+  });
+});
