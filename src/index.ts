@@ -34,11 +34,12 @@ export type { ResultFile, RankTotals } from './metrics/result_file.js';
 
 // Training checkpoints (model, optimizer state, RNG streams and loop position; resume).
 export {
-  Checkpointer, ResumeError, checkpointFile, listCheckpoints, type CheckpointOptions, type LoopPosition,
+  Checkpointer, ResumeError, checkpointFile, listCheckpoints, type CheckpointOptions, type LoopPosition, type RankState, type Restored,
 } from './train/checkpoints.js';
 
 // Strategies: how ranks combine their work. A strategy goes to `train` as its third argument.
-export type { Strategy, StrategyContext, CommTiming, PlannedStep, UpdateResult, DataShard } from './train/strategy.js';
+export type { Strategy, StrategyContext, CommTiming, PlannedStep, UpdateResult, DataShard, ModelBuildContext } from './train/strategy.js';
+export type { PipelineScheduleName } from './parallel/pipeline/schedule.js';
 export type { StepOutcome, StepWork } from './train/step.js';
 export type { AnyBatch } from './train/objective.js';
 export type { BucketSizes } from './train/exchange/buckets.js';

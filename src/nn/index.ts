@@ -11,5 +11,6 @@ export { Sequential } from './layers/sequential.js';
 export * from './optim/index.js';
 export * from './models/index.js';
 export * from './checkpoint.js';
-export { saveSafetensors, loadSafetensors, loadSafetensorsModel, initFromFile, isSafetensorsPath } from './interchange/model_io.js';
-export { readSafetensors, writeSafetensors, type SafetensorsFile, type SafeTensor, type SafeDtype, type WriteTensor } from './interchange/safetensors.js';
+export { saveSafetensors, loadSafetensors, loadSafetensorsModel, initFromFile, isSafetensorsPath, type SaveDtype } from './interchange/model_io.js';
+export type { ForwardStage } from './stages.js';
+export { readSafetensors, writeSafetensors, type SafetensorsFile, type SafeTensor, type SafeDtype, type WriteTensor, type WriteDtype } from './interchange/safetensors.js';
