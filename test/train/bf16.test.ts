@@ -1,6 +1,6 @@
 /**
- * bf16 compute precision at the model level (docs/PRECISION.md), in process with
- * setComputePrecision('bf16') around the training loop:
+ * bf16 compute precision at the model level (docs/PRECISION.md), in process with the config's
+ * `precision` (the loop sets it on the engine once per run, as --precision does):
  *  - 2 in-process all-reduce ranks at batch B equal one process at 2B under bf16 (every backend);
  *  - the MNIST CNN and a short gpt2-tiny run on synthetic_text reach float32's test accuracy /
  *    perplexity within the bounds docs/PRECISION.md states (native backend: the js one would take
@@ -16,7 +16,7 @@ import { loadMnist } from '../../src/data/mnist.js';
 import { syntheticClassification } from '../../src/data/synthetic.js';
 import { loadNativeBackend } from '../../src/tensor/backends/native.js';
 import { backend, setBackend } from '../../src/tensor/dispatch.js';
-import { setComputePrecision, type Precision } from '../../src/tensor/precision.js';
+import { setComputePrecision } from '../../src/tensor/precision.js';
 import { type TrainConfig, defaultConfig } from '../../src/train/config.js';
 import { type TrainData, type TrainOutcome, train } from '../../src/train/loop.js';
 import { AllReduceStrategy } from '../../src/train/strategies/allreduce.js';
@@ -34,15 +34,6 @@ export const MODEL_BOUNDS = {
   ranksAgainstOne: 1e-5,
 };
 
-async function trainAt<T>(precision: Precision, run: () => Promise<T>): Promise<T> {
-  setComputePrecision(precision);
-  try {
-    return await run();
-  } finally {
-    setComputePrecision('fp32');
-  }
-}
-
 after(() => setComputePrecision('fp32'));
 
 const all = syntheticClassification({ seed: 5, samples: 640 + 64, inputShape: [24], numClasses: 4, noise: 2 });
@@ -57,11 +48,11 @@ function small(over: Partial<TrainConfig>): TrainConfig {
 
 describe('bf16 data parallelism', () => {
   it('2 all-reduce ranks at batch 16 equal one process at batch 32 under bf16', async () => {
-    const single = await trainAt('bf16', () => train(small({ batchSize: 32 }), SMALL, new LocalStrategy()));
-    const singleFp32 = await trainAt('fp32', () => train(small({ batchSize: 32 }), SMALL, new LocalStrategy()));
+    const single = await train(small({ batchSize: 32, precision: 'bf16' }), SMALL, new LocalStrategy());
+    const singleFp32 = await train(small({ batchSize: 32, precision: 'fp32' }), SMALL, new LocalStrategy());
     const transports = createInProcessTransports(2, { timeoutMs: 10_000 });
     const ranks: Strategy[] = transports.map((t) => new AllReduceStrategy(new ProcessGroup(t, { timeoutMs: 10_000 })));
-    const outcomes: TrainOutcome[] = await trainAt('bf16', () => Promise.all(ranks.map((r) => train(small({ batchSize: 16 }), SMALL, r))));
+    const outcomes: TrainOutcome[] = await Promise.all(ranks.map((r) => train(small({ batchSize: 16, precision: 'bf16' }), SMALL, r)));
     const p = single.model.arena().params.readSync();
     for (const [i, o] of outcomes.entries()) {
       const d = maxRelDiff(o.model.arena().params.readSync(), p);
@@ -86,10 +77,13 @@ describe('bf16 reaches float32\'s accuracy and perplexity (native backend)', { s
     const mnist = loadMnist();
     const config = { ...defaultConfig('cnn'), maxSteps: 300, threads: 1 };
     const acc: Record<string, number> = {};
+    const loss: Record<string, number> = {};
     for (const p of ['fp32', 'bf16'] as const) {
-      const o = await trainAt(p, () => train(config, mnist, new LocalStrategy()));
+      const o = await train({ ...config, precision: p }, mnist, new LocalStrategy());
       acc[p] = o.finalEval!.accuracy! * 100;
+      loss[p] = o.finalEval!.loss;
     }
+    assert.notEqual(loss.bf16, loss.fp32, 'bf16 and fp32 gave the same test loss: bf16 did not run');
     t.diagnostic(`cnn 300 steps: fp32 ${acc.fp32.toFixed(2)} %, bf16 ${acc.bf16.toFixed(2)} %`);
     assert.ok(acc.bf16 > 90, `bf16 CNN accuracy ${acc.bf16} %`);
     assert.ok(Math.abs(acc.bf16 - acc.fp32) <= MODEL_BOUNDS.cnnAccuracyPoints, `bf16 ${acc.bf16} % vs fp32 ${acc.fp32} %`);
@@ -102,9 +96,10 @@ describe('bf16 reaches float32\'s accuracy and perplexity (native backend)', { s
     const config: TrainConfig = { ...defaultConfig('gpt2-tiny'), dataset: 'synthetic_text', maxSteps: 60, threads: 1 };
     const ppl: Record<string, number> = {};
     for (const p of ['fp32', 'bf16'] as const) {
-      const o = await trainAt(p, () => train(config, data, new LocalStrategy()));
+      const o = await train({ ...config, precision: p }, data, new LocalStrategy());
       ppl[p] = o.finalEval!.perplexity!;
     }
+    assert.notEqual(ppl.bf16, ppl.fp32, 'bf16 and fp32 gave the same perplexity: bf16 did not run');
     t.diagnostic(`gpt2-tiny 60 steps: fp32 perplexity ${ppl.fp32.toFixed(4)}, bf16 ${ppl.bf16.toFixed(4)}`);
     assert.ok(ppl.bf16 < 8, `bf16 perplexity ${ppl.bf16} (the chain's vocabulary is 64: untrained is ~64)`);
     assert.ok(Math.abs(ppl.bf16 - ppl.fp32) / ppl.fp32 <= MODEL_BOUNDS.gpt2TinyPerplexity, `bf16 ${ppl.bf16} vs fp32 ${ppl.fp32}`);
