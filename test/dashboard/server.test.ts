@@ -105,7 +105,9 @@ describe('dashboard server', { timeout: 30_000 }, () => {
   });
 
   it('train --dashboard in one process serves from a worker thread while the loop computes, and stops at the end', async () => {
-    const run = startCli(['train', '--max-steps', '1500', '--name', 'single', '--experiments-dir', dir, '--threads', '1', '--dashboard', '--port', '0'], { timeoutMs: 60_000 });
+    // 20,000 steps: long enough (≈ 3 s on an idle core) that the loop is still computing when the
+    // snapshot is polled; 1,500 steps (0.5 s) ended before the first poll on a quiet machine.
+    const run = startCli(['train', '--epochs', '12', '--max-steps', '20000', '--name', 'single', '--experiments-dir', dir, '--threads', '1', '--dashboard', '--port', '0'], { timeoutMs: 120_000 });
     try {
       const url = await waitFor(() => /dashboard at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(run.stderr)?.[1], 'the URL', 20_000);
       type Snap = { buckets: { x: number[] }; members: Array<{ status: string; backend: string | null }> };
