@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { runCliProcess, tempDir } from '../../helpers/cluster.js';
+import { TEST_TOKEN, freePort, runAll, runCliProcess, tempDir } from '../../helpers/cluster.js';
 
 /**
  * `train --workers 2 --pipeline-stages 2 --micro-batches 4` with real processes on 127.0.0.1: the
@@ -84,6 +84,24 @@ describe('pipeline parallelism through train --workers (real processes)', { time
     // Stage 0 holds at most P = 2 micro-batches' activations under 1F1B, all M = 4 under GPipe.
     assert.deepEqual(result('1f1b').pipeline.peak_live_micro_batches, [2, 1]);
     assert.deepEqual(result('gpipe').pipeline.peak_live_micro_batches, [4, 4]);
+  });
+
+  it('worker processes placed by torchrun variables (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT) run the 2-stage pipeline: every step is one process\'s', async () => {
+    const port = await freePort();
+    const env = (rank: number): Record<string, string> => ({
+      SMOLCLUSTER_TOKEN: TEST_TOKEN, RANK: String(rank), WORLD_SIZE: '2', MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port),
+    });
+    // `worker` takes the training flags `train` takes, less --workers (the world size comes from WORLD_SIZE).
+    const args = ['worker', ...common('torchrun', ['--pipeline-stages', '2', '--micro-batches', '4', '--pipeline-schedule', '1f1b']).slice(1)];
+    const [single, r0, r1] = await Promise.all([
+      train('torchrun-one', []),
+      ...(await runAll([{ args, env: env(0) }, { args, env: env(1) }], 120_000)),
+    ]);
+    for (const [what, r] of [['one process', single], ['rank 0', r0], ['rank 1', r1]] as const) assert.equal(r.code, 0, `${what}: ${r.stderr}`);
+    sameLosses('torchrun', losses('torchrun-one').get(0)!);
+    const r = result('torchrun');
+    assert.equal(r.pipeline.placement.ranges.length, 2, 'two stages were planned');
+    assert.ok(Math.abs(r.test_loss - result('torchrun-one').test_loss) <= 1e-5 * result('torchrun-one').test_loss, `test loss ${r.test_loss}`);
   });
 
   it('4 workers = 2 data-parallel replicas × 2 stages: every step\'s loss is one process\'s at the global batch 2 × 8', async () => {
