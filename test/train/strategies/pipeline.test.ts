@@ -47,7 +47,7 @@ const common = (name: string, extra: string[]): string[] => [
   '--threads', '1', '--timeout', '30', '--experiments-dir', dir, '--name', name, ...extra,
 ];
 
-async function train(name: string, extra: string[]): Promise<{ code: number | null; stderr: string }> {
+async function train(name: string, extra: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return runCliProcess(common(name, extra), { timeoutMs: 120_000 });
 }
 
@@ -141,6 +141,20 @@ describe('pipeline parallelism through train --workers (real processes)', { time
     assert.ok(Math.abs(r.test_loss - single.test_loss) <= 1e-5 * single.test_loss, `test loss ${r.test_loss} vs ${single.test_loss}`);
     assert.equal(r.parameters, single.parameters, 'the shards of the stages add up to the whole model');
     assert.equal((r as unknown as { per_rank: { samples: number }[] }).per_rank.reduce((n, p) => n + p.samples, 0), 3 * 8, 'each sample counted once');
+  });
+
+  it('8 workers = 2 data-parallel replicas × 2 stages × --tensor-parallel 2, one mesh: every step and the test loss are one process\'s at the global batch 2 × 8', async () => {
+    const [one, mesh] = await Promise.all([
+      train('one16-mesh', ['--batch-size', '16']),
+      train('dp2pp2tp2', ['--batch-size', '8', '--workers', '8', '--pipeline-stages', '2', '--tensor-parallel', '2', '--micro-batches', '4']),
+    ]);
+    assert.equal(one.code, 0, one.stderr);
+    assert.equal(mesh.code, 0, mesh.stderr);
+    sameLosses('dp2pp2tp2', losses('one16-mesh').get(0)!, [0, 1, 2, 3, 4, 5, 6, 7]);
+    const single = result('one16-mesh');
+    const r = result('dp2pp2tp2');
+    assert.ok(Math.abs(r.test_loss - single.test_loss) <= 1e-5 * single.test_loss, `test loss ${r.test_loss} vs ${single.test_loss}`);
+    assert.match(mesh.stdout, /with 8 workers, 2 data-parallel \(allreduce\+pp2\+tp2\)/);
   });
 
   it('a stage killed at step 3 ends the run naming it; --resume auto retakes the steps from the step-2 checkpoints', async () => {
