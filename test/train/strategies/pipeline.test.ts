@@ -86,23 +86,32 @@ describe('pipeline parallelism through train --workers (real processes)', { time
     assert.deepEqual(result('gpipe').pipeline.peak_live_micro_batches, [4, 4]);
   });
 
-  it('worker processes placed by torchrun variables (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT) run the 2-stage pipeline: every step is one process\'s', async () => {
-    const port = await freePort();
-    const env = (rank: number): Record<string, string> => ({
-      SMOLCLUSTER_TOKEN: TEST_TOKEN, RANK: String(rank), WORLD_SIZE: '2', MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port),
+  // What torchrun and srun give each process (MASTER_ADDR/PORT as a Slurm job script exports them).
+  const placements = {
+    torchrun: { source: 'RANK, WORLD_SIZE', vars: (rank: number): Record<string, string> => ({ RANK: String(rank), WORLD_SIZE: '2' }) },
+    slurm: { source: 'SLURM_PROCID, SLURM_NTASKS', vars: (rank: number): Record<string, string> => ({ SLURM_PROCID: String(rank), SLURM_NTASKS: '2', SLURM_LOCALID: String(rank) }) },
+  };
+  for (const [launcher, placement] of Object.entries(placements)) {
+    it(`worker processes placed by ${launcher}'s variables run the 2-stage pipeline: every step is one process's`, async () => {
+      const port = await freePort();
+      const env = (rank: number): Record<string, string> => ({
+        SMOLCLUSTER_TOKEN: TEST_TOKEN, MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), ...placement.vars(rank),
+      });
+      // `worker` takes the training flags `train` takes, less --workers (the world size comes from the environment).
+      const args = ['worker', ...common(launcher, ['--pipeline-stages', '2', '--micro-batches', '4', '--pipeline-schedule', '1f1b']).slice(1)];
+      const one = `${launcher}-one`;
+      const [single, r0, r1] = await Promise.all([
+        train(one, []),
+        ...(await runAll([{ args, env: env(0) }, { args, env: env(1) }], 120_000)),
+      ]);
+      for (const [what, r] of [['one process', single], ['rank 0', r0], ['rank 1', r1]] as const) assert.equal(r.code, 0, `${what}: ${r.stderr}`);
+      assert.match(r1.stderr, new RegExp(`rank 1 of 2 \\(${placement.source}\\)`), 'the placement came from the launcher\'s variables');
+      sameLosses(launcher, losses(one).get(0)!);
+      const r = result(launcher);
+      assert.equal(r.pipeline.placement.ranges.length, 2, 'two stages were planned');
+      assert.ok(Math.abs(r.test_loss - result(one).test_loss) <= 1e-5 * result(one).test_loss, `test loss ${r.test_loss}`);
     });
-    // `worker` takes the training flags `train` takes, less --workers (the world size comes from WORLD_SIZE).
-    const args = ['worker', ...common('torchrun', ['--pipeline-stages', '2', '--micro-batches', '4', '--pipeline-schedule', '1f1b']).slice(1)];
-    const [single, r0, r1] = await Promise.all([
-      train('torchrun-one', []),
-      ...(await runAll([{ args, env: env(0) }, { args, env: env(1) }], 120_000)),
-    ]);
-    for (const [what, r] of [['one process', single], ['rank 0', r0], ['rank 1', r1]] as const) assert.equal(r.code, 0, `${what}: ${r.stderr}`);
-    sameLosses('torchrun', losses('torchrun-one').get(0)!);
-    const r = result('torchrun');
-    assert.equal(r.pipeline.placement.ranges.length, 2, 'two stages were planned');
-    assert.ok(Math.abs(r.test_loss - result('torchrun-one').test_loss) <= 1e-5 * result('torchrun-one').test_loss, `test loss ${r.test_loss}`);
-  });
+  }
 
   it('4 workers = 2 data-parallel replicas × 2 stages: every step\'s loss is one process\'s at the global batch 2 × 8', async () => {
     const [one, mesh] = await Promise.all([
