@@ -43,6 +43,7 @@ describe('smolcluster launch (real sshd and tmux on 127.0.0.1)', { skip }, () =>
   let sshdLog = '';
   let hostsFile = '';
   let badHostsFile = '';
+  let pipelineHostsFile = '';
   const socket = `smolcluster-test-${ID}`;
 
   before(async () => {
@@ -83,6 +84,18 @@ describe('smolcluster launch (real sshd and tmux on 127.0.0.1)', { skip }, () =>
     writeFileSync(hostsFile, hosts(ROOT));
     badHostsFile = join(dir, 'bad_hosts.yaml');
     writeFileSync(badHostsFile, hosts(join(dir, 'no-such-project')));
+    // Two workers of an allreduce run whose model is cut into 2 pipeline stages (issue 22 §5: launch).
+    const pipelineArgs = [
+      '--model', 'gpt2-tiny', '--dataset', 'synthetic_text', '--context', '32', '--batch-size', '8', '--max-steps', '4', '--threads', '1',
+      '--timeout', '30', '--experiments-dir', join(dir, 'exp'), '--name', 'pipelined', '--pipeline-stages', '2', '--micro-batches', '4',
+    ];
+    pipelineHostsFile = join(dir, 'pipeline_hosts.yaml');
+    writeFileSync(pipelineHostsFile, hosts(ROOT)
+      .replace('strategy: ps', 'strategy: allreduce')
+      .replace(`master_port: ${masterPort}`, `master_port: ${await freePort()}`)
+      .replace(`session_prefix: sc-${ID}`, `session_prefix: sc-${ID}-pp`)
+      .replace(/^args: .*$/m, `args: ${JSON.stringify(pipelineArgs)}`)
+      .replace('role: server', 'role: worker'));
   });
 
   after(async () => {
@@ -162,6 +175,25 @@ describe('smolcluster launch (real sshd and tmux on 127.0.0.1)', { skip }, () =>
     assert.match(stopped.stdout, /beta sc-\S+-worker1: not running/);
     assert.ok(!existsSync(tokenFile), 'stop removes the token files');
     await sleep(10);
+  });
+
+  it('launch runs a 2-stage pipeline over two tmux sessions; rank 0 writes the plan and the bubble to result.json', async () => {
+    const started = await runCliProcess(['launch', '--hosts', pipelineHostsFile], { env: { SMOLCLUSTER_TOKEN: TOKEN }, timeoutMs: 60_000 });
+    assert.equal(started.code, 0, started.stdout + started.stderr + sshdLog);
+    let status = '';
+    for (const t0 = Date.now(); Date.now() - t0 < 120_000; await sleep(1000)) {
+      status = (await runCliProcess(['launch', 'status', '--hosts', pipelineHostsFile])).stdout;
+      if (/stopped.*exited with code 0[\s\S]*stopped.*exited with code 0/.test(status)) break;
+    }
+    if (!/stopped.*exited with code 0[\s\S]*stopped.*exited with code 0/.test(status)) {
+      const l = await runCliProcess(['launch', 'logs', 'alpha', '--hosts', pipelineHostsFile]);
+      assert.fail(`the sessions did not finish: ${status}\n${l.stdout}`);
+    }
+    const result = JSON.parse(readFileSync(join(dir, 'exp', 'pipelined', 'result.json'), 'utf8')) as { pipeline?: { placement: { ranges: number[][] }; bubble_fraction: number } };
+    assert.equal(result.pipeline?.placement.ranges.length, 2, 'two stages were planned and run');
+    assert.ok(result.pipeline.bubble_fraction > 0 && result.pipeline.bubble_fraction < 1, `bubble ${result.pipeline.bubble_fraction}`);
+    const stopped = await runCliProcess(['launch', 'stop', '--hosts', pipelineHostsFile]);
+    assert.equal(stopped.code, 0, stopped.stderr);
   });
 });
 
