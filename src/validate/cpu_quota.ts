@@ -9,8 +9,9 @@
  * workers its own group with a high weight, so the quota — not the neighbours' builds — is what
  * slows the slowed worker.
  */
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { CgroupGroup, canCreateGroup } from './cgroup_group.js';
 
 const V1 = '/sys/fs/cgroup/cpu';
 const V2 = '/sys/fs/cgroup';
@@ -27,27 +28,18 @@ export type CgroupVersion = 'v1' | 'v2';
 /** Which cpu controller this machine offers us to write, or null (not Linux, not root, none mounted). */
 export function cpuControllerAvailable(): CgroupVersion | null {
   try {
-    if (existsSync(join(V1, 'cpu.cfs_quota_us'))) return probe(V1) ? 'v1' : null;
-    if (existsSync(join(V2, 'cgroup.controllers')) && readFileSync(join(V2, 'cgroup.controllers'), 'utf8').includes('cpu')) return probe(V2) ? 'v2' : null;
+    if (existsSync(join(V1, 'cpu.cfs_quota_us'))) return canCreateGroup(V1) ? 'v1' : null;
+    if (existsSync(join(V2, 'cgroup.controllers')) && readFileSync(join(V2, 'cgroup.controllers'), 'utf8').includes('cpu')) return canCreateGroup(V2) ? 'v2' : null;
   } catch {
     // unreadable: none
   }
   return null;
 }
 
-function probe(root: string): boolean {
-  const dir = join(root, `smolcluster-probe-${process.pid}`);
-  try {
-    mkdirSync(dir);
-    rmdirSync(dir);
-    return true;
-  } catch {
-    return false;
+export class CpuQuota extends CgroupGroup {
+  private constructor(dir: string, readonly version: CgroupVersion) {
+    super(dir);
   }
-}
-
-export class CpuQuota {
-  private constructor(readonly dir: string, readonly version: CgroupVersion) {}
 
   /** A new group `name` (unique per process); throws if no cpu controller is writable. */
   static create(name: string, opts: { weight?: number } = {}): CpuQuota {
@@ -73,23 +65,5 @@ export class CpuQuota {
     } else {
       this.write('cpu.max', `${quota < 0 ? 'max' : quota} ${period}`);
     }
-  }
-
-  /** Moves a process (all its threads) into the group. */
-  add(pid: number): void {
-    this.write('cgroup.procs', String(pid));
-  }
-
-  /** Removes the group; its processes must have ended (or moved) first. Never throws. */
-  remove(): void {
-    try {
-      rmdirSync(this.dir);
-    } catch {
-      // still busy or already gone: left for the OS
-    }
-  }
-
-  private write(file: string, value: string): void {
-    writeFileSync(join(this.dir, file), value);
   }
 }

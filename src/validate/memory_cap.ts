@@ -5,26 +5,21 @@
  * group's `memory.max_usage_in_bytes` is the peak the kernel charged to it (RSS and page cache),
  * and `memory.oom_control`'s `oom_kill` counts the processes it killed.
  */
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { CgroupGroup, canCreateGroup } from './cgroup_group.js';
 
 const V1 = '/sys/fs/cgroup/memory';
 
 /** Whether a cgroup v1 memory controller is writable here (Linux, root, mounted). */
 export function memoryControllerAvailable(): boolean {
-  if (!existsSync(join(V1, 'memory.limit_in_bytes'))) return false;
-  const dir = join(V1, `smolcluster-probe-${process.pid}`);
-  try {
-    mkdirSync(dir);
-    rmdirSync(dir);
-    return true;
-  } catch {
-    return false;
-  }
+  return existsSync(join(V1, 'memory.limit_in_bytes')) && canCreateGroup(V1);
 }
 
-export class MemoryCap {
-  private constructor(readonly dir: string) {}
+export class MemoryCap extends CgroupGroup {
+  private constructor(dir: string) {
+    super(dir);
+  }
 
   /** A new group `name` (unique per process) limited to `bytes`; throws if no memory controller is writable. */
   static create(name: string, bytes: number): MemoryCap {
@@ -38,11 +33,6 @@ export class MemoryCap {
     return cap;
   }
 
-  /** Moves a process (all its threads) into the group. */
-  add(pid: number): void {
-    this.write('cgroup.procs', String(pid));
-  }
-
   /** The most memory the group's processes held at once (bytes, as the kernel charged it). */
   peakBytes(): number {
     return Number(readFileSync(join(this.dir, 'memory.max_usage_in_bytes'), 'utf8').trim());
@@ -52,18 +42,5 @@ export class MemoryCap {
   oomKills(): number {
     const m = /oom_kill (\d+)/.exec(readFileSync(join(this.dir, 'memory.oom_control'), 'utf8'));
     return m ? Number(m[1]) : 0;
-  }
-
-  /** Removes the group; its processes must have ended first. Never throws. */
-  remove(): void {
-    try {
-      rmdirSync(this.dir);
-    } catch {
-      // still busy or already gone: left for the OS
-    }
-  }
-
-  private write(file: string, value: string): void {
-    writeFileSync(join(this.dir, file), value);
   }
 }
