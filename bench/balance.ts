@@ -30,8 +30,11 @@ import { fmtNum, machineInfo, parseOnly, renderTable } from './lib/index.js';
 import { runSlowCluster } from './lib/slow_cluster.js';
 import { type AsyncBalanceRun, readAsyncBalanceRun } from './lib/async_balance_report.js';
 
-/** `dynamic-shortest` / `dynamic-speed`: dynamic with `--balance-model shortest` (jitter counted) / `speed` (speed per sample alone). */
-const POLICIES = ['none', 'proportional', 'dynamic', 'hybrid', 'dynamic-shortest', 'dynamic-speed'] as const;
+/**
+ * Each policy as a user types it, with the default balance model; `dynamic-arrival` /
+ * `dynamic-speed`: dynamic with `--balance-model arrival` (jitter ignored) / `speed` (speed per sample alone).
+ */
+const POLICIES = ['none', 'proportional', 'dynamic', 'hybrid', 'dynamic-arrival', 'dynamic-speed'] as const;
 type Row = (typeof POLICIES)[number] | 'dynamic, slowed mid-run';
 
 interface Options {
@@ -68,7 +71,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--keep') o.keep = true;
     else throw new Error(`bench:balance: unknown argument ${a}`);
   }
-  if (!(o.fraction > 0 && o.fraction < 1)) throw new Error('bench:balance: --fraction must be in (0, 1)');
+  if (!(o.fraction > 0 && o.fraction <= 1)) throw new Error('bench:balance: --fraction must be in (0, 1] (1: equal nodes, none slowed)');
   if (!(o.steps > 4 * o.interval)) throw new Error('bench:balance: --steps must exceed 4 × --interval');
   return o;
 }
@@ -87,8 +90,9 @@ async function runOne(o: Options, dir: string, name: string, policy: string, fro
 
 function balanceArgs(policy: string, interval: number): string[] {
   if (policy === 'none') return [];
-  const [name, model] = policy.startsWith('dynamic-') ? ['dynamic', policy.slice('dynamic-'.length)] : [policy, 'arrival'];
-  return ['--enable-load-balancing', '--load-balance-policy', name, '--balance-model', model, '--rebalance-interval', String(interval)];
+  const model = policy.startsWith('dynamic-') ? ['--balance-model', policy.slice('dynamic-'.length)] : [];
+  const name = policy.startsWith('dynamic-') ? 'dynamic' : policy;
+  return ['--enable-load-balancing', '--load-balance-policy', name, ...model, '--rebalance-interval', String(interval)];
 }
 
 const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
@@ -128,15 +132,16 @@ async function main(): Promise<void> {
     const share = (r: BalanceRun, i: number): string => (r.rebalances[i] ? `${pct(r.rebalances[i].shares[1])} @${r.rebalances[i].step}` : '—');
     const rows = [...runs].map(([name, r]) => [
       name, fmtNum(r.samplesPerSec, 0), none ? `${(r.samplesPerSec / none.samplesPerSec).toFixed(2)}×` : '—',
+      fmtNum(r.runSamplesPerSec, 0), none ? `${(r.runSamplesPerSec / none.runSamplesPerSec).toFixed(2)}×` : '—',
       r.timeToTarget === null ? 'not reached' : `${r.timeToTarget.toFixed(1)} s`,
       pct(r.waitFraction[0]), pct(r.waitFraction[1]), `${(r.msPerSample[1] / r.msPerSample[0]).toFixed(2)}×`,
       share(r, 0), share(r, 1), pct(r.finalShare[1]), `${r.lateMs.mean.toFixed(1)} ± ${r.lateMs.std.toFixed(1)}`,
       `${r.busyMs[0].toFixed(1)} / ${r.busyMs[1].toFixed(1)}`, `${fmtNum(r.afterEvalWaitMs[0], 1)} / ${fmtNum(r.afterEvalWaitMs[1], 1)}`,
     ]);
     process.stdout.write(`bench:balance — 2 workers (allreduce, 1 thread each), ${o.model}${o.model === 'mlp' ? ` ${o.hidden}` : ''}, batch ${o.batch} per worker (global ${2 * o.batch}), ${o.steps} steps, K=${o.interval}\n`);
-    process.stdout.write(`rank 1 slowed by ${slowedBy} to ${pct(o.fraction)} of a CPU; figures over steps ${2 * o.interval}–${o.steps} but the first after each evaluation; load average ${machine.loadAvg1} at start\n\n`);
+    process.stdout.write(`${o.fraction === 1 ? 'equal nodes: no rank slowed' : `rank 1 slowed by ${slowedBy} to ${pct(o.fraction)} of a CPU`}; figures over steps ${2 * o.interval}–${o.steps} but the first after each evaluation; load average ${machine.loadAvg1} at start\n\n`);
     process.stdout.write(renderTable([
-      { header: 'balancing' }, { header: 'samples/s' }, { header: 'vs none' }, { header: `time to ${pct(o.target)}` },
+      { header: 'balancing' }, { header: 'samples/s' }, { header: 'vs none' }, { header: 'whole run (result.json)' }, { header: 'vs none' }, { header: `time to ${pct(o.target)}` },
       { header: 'wait r0' }, { header: 'wait r1' }, { header: 'r1 ms/sample ÷ r0' }, { header: 'r1 share, 1st' }, { header: '2nd' }, { header: 'final' },
       { header: 'r1 late (ms, mean ± sd)' }, { header: 'busy r0 / r1 (ms/step)' }, { header: 'wait after eval r0 / r1 (ms)' },
     ], rows) + '\n');

@@ -3,7 +3,7 @@
  * wait fraction, the shares it settled on and the time to a target accuracy. Times are the steps'
  * own (compute + communication + wait, measured in the loop), so evaluations are not counted.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type StepLine, readEvents, readMetrics } from '../../src/metrics/reader.js';
 import { mean, stdev } from '../../src/util/stats.js';
@@ -12,6 +12,8 @@ export interface BalanceRun {
   steps: number;
   /** All ranks' samples / rank 0's step time, over steps [from, end). */
   samplesPerSec: number;
+  /** result.json's samples/s: the whole run, every step from the first, as `train` reports it to the user. */
+  runSamplesPerSec: number;
   /** Per rank: wait / (compute + comm + wait), over steps [from, end). */
   waitFraction: number[];
   /** Per rank: mean compute ms per sample over steps [from, end). */
@@ -58,6 +60,7 @@ export function readBalanceRun(dir: string, o: { from: number; target: number; e
   return {
     steps: byRank[0].length,
     samplesPerSec: samples / seconds,
+    runSamplesPerSec: (JSON.parse(readFileSync(join(dir, 'result.json'), 'utf8')) as { samples_per_sec: number }).samples_per_sec,
     waitFraction: window.map((rs) => sum(rs.map((s) => s.wait_ms)) / sum(rs.map(dur))),
     msPerSample: window.map((rs) => sum(rs.map((s) => s.compute_ms)) / Math.max(1, sum(rs.map((s) => s.samples)))),
     finalShare: last.map((s) => s.samples / total),

@@ -18,7 +18,7 @@ export interface SlowClusterOptions {
   args: string[];
   workers: number;
   slowRank: number;
-  /** Share of one CPU the slowed worker may use (1/3: three times slower). */
+  /** Share of one CPU the slowed worker may use (1/3: three times slower; 1: not slowed, equal nodes). */
   fraction: number;
   /** Slow it from this step on (default 0: from the start). */
   fromStep?: number;
@@ -51,14 +51,14 @@ export async function runSlowCluster(o: SlowClusterOptions): Promise<SlowCluster
   const version = cpuControllerAvailable();
   const port = await freePort();
   const from = o.fromStep ?? 0;
-  const fault = version ? [] : ['--fault', `slow:rank=${o.slowRank}:ms=${o.fallbackSlowMs ?? 20}:step=${from}`];
+  const fault = version || o.fraction >= 1 ? [] : ['--fault', `slow:rank=${o.slowRank}:ms=${o.fallbackSlowMs ?? 20}:step=${from}`];
   const groups = version ? Array.from({ length: o.workers }, (_, r) => CpuQuota.create(`bench-r${r}`, { weight: WEIGHT })) : [];
   const env = { ...process.env, SMOLCLUSTER_TOKEN: process.env.SMOLCLUSTER_TOKEN ?? 'slow-cluster-token-0123456789abcdef' };
   const children: ChildProcess[] = [];
   const stderr: string[] = Array(o.workers).fill('');
   let slowedAt: number | null = null;
   try {
-    if (version && from === 0) {
+    if (version && from === 0 && o.fraction < 1) {
       groups[o.slowRank].limit(o.fraction);
       slowedAt = Date.now();
     }
@@ -74,6 +74,7 @@ export async function runSlowCluster(o: SlowClusterOptions): Promise<SlowCluster
     const timer = setTimeout(() => children.forEach((c) => c.kill('SIGKILL')), o.timeoutMs ?? 300_000);
     if (version && from > 0) {
       void waitForStep(o.metricsFile, from, exits).then((ok) => {
+        if (o.fraction >= 1) return;
         if (!ok) return;
         groups[o.slowRank].limit(o.fraction);
         slowedAt = Date.now();

@@ -1,4 +1,4 @@
-import { type BalancePolicy, type Decision, type Measured, type PolicyOptions, describeMeasured, sharesFrom, withDefaults } from './policy.js';
+import { type BalancePolicy, type Decision, type Measured, type PolicyOptions, describeMeasured, promisesGain, sharesFrom, withDefaults } from './policy.js';
 import { largestChange } from './shares.js';
 
 /** Re-estimated every `rebalanceInterval` steps from the trend of each shard's measured times. */
@@ -16,7 +16,7 @@ export class DynamicPolicy implements BalancePolicy {
 
   decide(step: number, current: readonly number[], m: Measured): Decision | null {
     const shares = sharesFrom(m, 'trend', this.o.floorFraction / current.length, this.o.model);
-    if (largestChange(shares, current) < this.o.deadband) return null;
+    if (largestChange(shares, current) < this.o.deadband || !promisesGain(m, 'trend', current, shares, this.o.minGain)) return null;
     return { shares, reason: `trend at step ${step}: ${describeMeasured(m, 'trend')}` };
   }
 }

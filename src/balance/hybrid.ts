@@ -1,4 +1,4 @@
-import { type BalancePolicy, type Decision, type Measured, type PolicyOptions, describeMeasured, sharesFrom, withDefaults } from './policy.js';
+import { type BalancePolicy, type Decision, type Measured, type PolicyOptions, describeMeasured, promisesGain, sharesFrom, withDefaults } from './policy.js';
 import { boundedStep, largestChange } from './shares.js';
 
 /**
@@ -26,7 +26,7 @@ export class HybridPolicy implements BalancePolicy {
     }
     const target = sharesFrom(m, 'trend', floor, this.o.model);
     const shares = boundedStep(current, target, this.o.maxChange);
-    if (largestChange(shares, current) < this.o.deadband) return null;
+    if (largestChange(shares, current) < this.o.deadband || !promisesGain(m, 'trend', current, shares, this.o.minGain)) return null;
     const bounded = largestChange(target, current) > this.o.maxChange ? ` (bounded to ±${this.o.maxChange})` : '';
     return { shares, reason: `trend at step ${step}: ${describeMeasured(m, 'trend')}${bounded}` };
   }

@@ -4,7 +4,7 @@ import { ConfigError } from '../util/errors.js';
 import { Balancer, type RebalanceEvent, type ShardOf } from './balancer.js';
 import { DynamicPolicy } from './dynamic.js';
 import { HybridPolicy } from './hybrid.js';
-import type { BalanceModel, BalancePolicy, PolicyName, PolicyOptions } from './policy.js';
+import { type BalanceModel, type BalancePolicy, DEFAULT_BALANCE_MODEL, type PolicyName, type PolicyOptions } from './policy.js';
 import { ProportionalPolicy } from './proportional.js';
 
 export { BALANCE_MODELS, POLICIES, type BalanceModel, type BalancePolicy, type PolicyName, type PolicyOptions, type Measured, type Decision } from './policy.js';
@@ -29,12 +29,12 @@ export interface BalanceFlags {
 }
 
 function policyFromFlags(f: BalanceFlags): BalancePolicy {
-  return makePolicy(f.loadBalancePolicy ?? 'dynamic', { rebalanceInterval: f.rebalanceInterval ?? 10, model: f.balanceModel ?? 'arrival' });
+  return makePolicy(f.loadBalancePolicy ?? 'dynamic', { rebalanceInterval: f.rebalanceInterval ?? 10, model: f.balanceModel ?? DEFAULT_BALANCE_MODEL });
 }
 
 /** What every process must agree on about balancing (joins the cluster signature). */
 export function balanceSignature(f: BalanceFlags): string {
-  return f.enableLoadBalancing ? `balance(${f.loadBalancePolicy ?? 'dynamic'},k=${f.rebalanceInterval ?? 10},${f.balanceModel ?? 'arrival'})` : 'balance(off)';
+  return f.enableLoadBalancing ? `balance(${f.loadBalancePolicy ?? 'dynamic'},k=${f.rebalanceInterval ?? 10},${f.balanceModel ?? DEFAULT_BALANCE_MODEL})` : 'balance(off)';
 }
 
 /** The balancer the flags ask for over `group`, for a strategy that trains `shard` (null: balancing off). */

@@ -1,4 +1,4 @@
-import { arrivalShares, speedShares } from './shares.js';
+import { arrivalShares, predictedStepMs, speedShares } from './shares.js';
 
 /**
  * A load-balancing policy turns measured compute times into shares of the global batch. It only
@@ -27,14 +27,22 @@ export interface Measured {
 }
 
 /**
- * What shares are for. `arrival` (the default): every shard reaches the barrier together on
- * average, its per-step work counted beside its time per sample (shares.ts arrivalShares).
- * `shortest`: arrival, and a jittery shard planned to arrive early, for the shortest expected step
- * (worth it where the jitter is a large part of a short step). `speed`: shares proportional to
+ * What shares are for. `arrival`: every shard reaches the barrier together on average, its
+ * per-step work counted beside its time per sample (shares.ts arrivalShares). `shortest` (the
+ * default): arrival, and a jittery shard planned to arrive early, for the shortest expected step
+ * (it matters where the jitter is a large part of a short step). `speed`: shares proportional to
  * speed per sample alone (a shard 3× slower gets a quarter), the guide's rule.
  */
 export { BALANCE_MODELS, type BalanceModel } from '../config/options/choices.js';
 import type { BalanceModel } from '../config/options/choices.js';
+
+/**
+ * The model the meter's three measurements call for: speed per sample, per-step work and jitter
+ * all count. Where no rank is jittery it gives `arrival`'s shares; where one is (short steps, a
+ * throttled node), it plans that rank early. With equal speeds its jitter margins vanish
+ * (probit(½) = 0), so equal nodes keep equal shares.
+ */
+export const DEFAULT_BALANCE_MODEL: BalanceModel = 'shortest';
 
 /** The shares the model asks for, by the window's or the trend's times. */
 export function sharesFrom(m: Measured, which: 'window' | 'trend', floor: number, model: BalanceModel): number[] {
@@ -42,6 +50,20 @@ export function sharesFrom(m: Measured, which: 'window' | 'trend', floor: number
   if (model === 'speed') return speedShares(perSample, floor);
   const fixed = (which === 'window' ? m.fixedWindowMean : m.fixedTrend) ?? perSample.map(() => 0);
   return arrivalShares(perSample, fixed, m.globalBatch ?? 1, floor, model === 'shortest' ? m.jitterMs : undefined);
+}
+
+/**
+ * Whether moving from `current` to `proposed` promises a step at least `minGain` shorter, by the
+ * same measurements' prediction (predictedStepMs). Equal nodes measure a few percent apart from
+ * noise, and a shard given fewer samples looks slower per sample (its per-step overhead spread over
+ * fewer): followed, those moved equal nodes to 45/55 and cost them 3–7 % (docs/BALANCE.md). A
+ * really slower node promises tens of percent.
+ */
+export function promisesGain(m: Measured, which: 'window' | 'trend', current: readonly number[], proposed: readonly number[], minGain: number): boolean {
+  const perSample = which === 'window' ? m.windowMean : m.trend;
+  const fixed = (which === 'window' ? m.fixedWindowMean : m.fixedTrend) ?? perSample.map(() => 0);
+  const batch = m.globalBatch ?? 1;
+  return predictedStepMs(perSample, fixed, batch, current) >= (1 + minGain) * predictedStepMs(perSample, fixed, batch, proposed);
 }
 
 /** The times a decision saw, for its reason. */
@@ -80,7 +102,9 @@ export interface PolicyOptions {
   floorFraction?: number;
   /** Changes smaller than this (in every share) are not made (default 0.01). */
   deadband?: number;
-  /** What the shares equalise (default arrival). */
+  /** A change must promise a step this much shorter (predicted from the measurements; default 0.05). */
+  minGain?: number;
+  /** What the shares equalise (default DEFAULT_BALANCE_MODEL). */
   model?: BalanceModel;
 }
 
@@ -90,5 +114,6 @@ export function describeTimes(label: string, times: readonly number[]): string {
 }
 
 export function withDefaults(o: PolicyOptions): Required<PolicyOptions> {
-  return { calibrationSteps: 5, maxChange: 0.1, floorFraction: 0.1, deadband: 0.01, model: 'arrival', ...o };
+  const given = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as PolicyOptions;
+  return { calibrationSteps: 5, maxChange: 0.1, floorFraction: 0.1, deadband: 0.01, minGain: 0.05, model: DEFAULT_BALANCE_MODEL, ...given };
 }

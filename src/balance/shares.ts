@@ -59,6 +59,20 @@ export function arrivalShares(msPerSample: readonly number[], fixedMs: readonly 
   }
 }
 
+/**
+ * The step time (ms) the same measurements predict for `shares`: the last shard's arrival,
+ * fixed_i + msPerSample_i · globalBatch · x_i. Unknown times count as typical ones, as in arrivalShares.
+ */
+export function predictedStepMs(msPerSample: readonly number[], fixedMs: readonly number[], globalBatch: number, shares: readonly number[]): number {
+  const ok = (t: number): boolean => t > 0 && Number.isFinite(t);
+  const known = msPerSample.filter(ok);
+  const typical = known.length > 0 ? known.reduce((a, b) => a + b, 0) / known.length : 1;
+  return Math.max(...shares.map((x, i) => {
+    const f = fixedMs[i];
+    return (f >= 0 && Number.isFinite(f) ? f : 0) + (ok(msPerSample[i]) ? msPerSample[i] : typical) * globalBatch * x;
+  }));
+}
+
 /** Moves from `from` towards `to` by at most `maxDelta` in any share; the sum stays 1. */
 export function boundedStep(from: readonly number[], to: readonly number[], maxDelta: number): number[] {
   const largest = Math.max(...to.map((t, i) => Math.abs(t - from[i])));

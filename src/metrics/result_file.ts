@@ -46,5 +46,9 @@ export interface RankTotals {
   compute_ms: number;
   comm_ms: number;
   wait_ms: number;
+  /** Time in evaluations during the run (the evaluating rank's; absent in files written before it). */
+  eval_ms?: number;
+  /** Waits in the steps right after those evaluations (absent in files written before it). */
+  after_eval_wait_ms?: number;
 }
 

@@ -41,6 +41,13 @@ export interface TrainOutcome {
   trainSamples: number;
   trainSeconds: number;
   totals: { computeMs: number; commMs: number; waitMs: number };
+  /** This rank's time in evaluations during the run (the leader's; the final one is after training). */
+  evalMs: number;
+  /**
+   * This rank's waits in the steps right after those evaluations: where another rank evaluated,
+   * they hold the time it spent doing so (the leader arrives that much later), which is not training.
+   */
+  afterEvalWaitMs: number;
 }
 
 /** The model spec a config describes, for a dataset's input shape. */
@@ -109,8 +116,9 @@ export async function train(
 
   const outcome: TrainOutcome = {
     model, spec, steps: 0, finalLoss: NaN, finalEval: null, trainSamples: 0, trainSeconds: 0,
-    totals: { computeMs: 0, commMs: 0, waitMs: 0 },
+    totals: { computeMs: 0, commMs: 0, waitMs: 0 }, evalMs: 0, afterEvalWaitMs: 0,
   };
+  let afterEval = false;
   let step = ctx.startStep ?? 0;
   let lastEpoch = 0;
   const arrivals = new ArrivalClock();
@@ -127,18 +135,23 @@ export async function train(
     const [scaledMs, fixedMs] = arrivals.split(r);
     if (r.samples > 0) guards.balance?.observe(step, r.samples, scaledMs, fixedMs);
     accumulate(outcome, r);
+    if (afterEval) outcome.afterEvalWaitMs += r.waitMs;
     observer.onStep?.(r);
     step++;
     guards.checkpoints?.afterStep(model, spec, optimizer, positionAt(plan, step), totalSteps, strategy.checkpointState && (() => strategy.checkpointState!()));
     if (stop) break;
-    if (config.evalEvery > 0 && step % config.evalEvery === 0 && step < totalSteps && (strategy.evaluate || strategy.wholeModel || evaluates(strategy))) {
+    // Every rank knows the schedule, evaluating or not: its next step may wait for the evaluator.
+    afterEval = config.evalEvery > 0 && step % config.evalEvery === 0 && step < totalSteps;
+    if (afterEval && (strategy.evaluate || strategy.wholeModel || evaluates(strategy))) {
       const e0 = performance.now();
       // A sharded model (ZeRO-3) is made whole on the leader first: every rank takes part.
       await strategy.wholeModel?.(ctx);
       const e = await evaluation(ctx, strategy, data.test, config.evalBatchSize);
       if (e) observer.onEval?.({ step, epoch, ...e });
       strategy.shardModel?.(ctx);
-      arrivals.exclude(performance.now() - e0);
+      const evalMs = performance.now() - e0;
+      arrivals.exclude(evalMs);
+      outcome.evalMs += evalMs;
     }
   }
   // The leader evaluates and saves the whole model (a sharded one is gathered there).

@@ -15,15 +15,27 @@ export type { RankTotals };
 
 /** The totals one rank contributes, as a fixed-order vector for an all-gather. */
 export function totalsVector(o: TrainOutcome): Float32Array {
-  return Float32Array.of(o.trainSamples, o.trainSeconds, o.totals.computeMs, o.totals.commMs, o.totals.waitMs);
+  return Float32Array.of(o.trainSamples, o.trainSeconds, o.totals.computeMs, o.totals.commMs, o.totals.waitMs, o.evalMs, o.afterEvalWaitMs);
 }
 
 export function unpackTotals(all: Float32Array): RankTotals[] {
-  const width = 5;
+  const width = 7;
   return Array.from({ length: all.length / width }, (_, rank) => {
-    const [samples, trainSeconds, compute, comm, wait] = all.subarray(rank * width, rank * width + width);
-    return { rank, samples, train_seconds: trainSeconds, compute_ms: compute, comm_ms: comm, wait_ms: wait };
+    const [samples, trainSeconds, compute, comm, wait, evalMs, afterEvalWait] = all.subarray(rank * width, rank * width + width);
+    return { rank, samples, train_seconds: trainSeconds, compute_ms: compute, comm_ms: comm, wait_ms: wait, eval_ms: evalMs, after_eval_wait_ms: afterEvalWait };
   });
+}
+
+/**
+ * The cluster's time in training steps: the longest rank's, less what that rank spent waiting for
+ * another's evaluation. Ranks step together, but only the evaluator leaves its evaluations out of
+ * its own time; the others meet it at the next step's barrier that much later. Each rank's wait
+ * right after an evaluation is charged to evaluation up to the evaluations' measured time (the rest
+ * of that wait is the step's ordinary one).
+ */
+export function clusterTrainSeconds(perRank: readonly RankTotals[]): number {
+  const evalMs = Math.max(0, ...perRank.map((r) => r.eval_ms ?? 0));
+  return Math.max(...perRank.map((r) => r.train_seconds - Math.min(r.after_eval_wait_ms ?? 0, evalMs) / 1000));
 }
 
 export interface ResultInfo {
@@ -38,12 +50,12 @@ export interface ResultInfo {
 }
 
 /**
- * The run summary. Throughput is the cluster's: all ranks' samples over the longest rank's
- * training time (ranks step together, so that is the cluster's training time).
+ * The run summary. Throughput is the cluster's: all ranks' samples over the cluster's time in
+ * training steps (clusterTrainSeconds: evaluations left out on every rank).
  */
 export function buildResult(config: TrainConfig, outcome: TrainOutcome, info: ResultInfo): TrainResult {
   const samples = info.perRank.reduce((n, r) => n + r.samples, 0);
-  const seconds = Math.max(...info.perRank.map((r) => r.train_seconds));
+  const seconds = clusterTrainSeconds(info.perRank);
   return {
     schema: 'smolcluster-train-result',
     schema_version: 1,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type BalanceModel, makePolicy } from '../../src/balance/index.js';
-import { arrivalShares, boundedStep, probit, speedShares } from '../../src/balance/shares.js';
+import { arrivalShares, boundedStep, predictedStepMs, probit, speedShares } from '../../src/balance/shares.js';
 
 const close = (a: readonly number[], b: readonly number[], tol = 1e-9): void =>
   assert.ok(a.every((x, i) => Math.abs(x - b[i]) <= tol), `${a.join(', ')} vs ${b.join(', ')}`);
@@ -71,13 +71,13 @@ describe('policies', () => {
 
   it('the models: speed ignores per-step work and jitter, arrival counts the work, shortest also the jitter', () => {
     const m = { windowMean: [1, 3], trend: [1, 3], fixedWindowMean: [2, 30], fixedTrend: [2, 30], jitterMs: [1, 20], globalBatch: 64 };
-    const shares = (model?: BalanceModel): number[] => makePolicy('dynamic', { rebalanceInterval: 10, model }).decide(10, [0.5, 0.5], m)!.shares;
+    const shares = (model?: BalanceModel): number[] => makePolicy('dynamic', { rebalanceInterval: 10, ...(model ? { model } : {}) }).decide(10, [0.5, 0.5], m)!.shares;
     // A rank 3× slower per sample gets a quarter by speed.
     close(shares('speed'), [0.75, 0.25]);
-    // Arrival: 2 + 64·x0 = 30 + 192·x1 with x0 + x1 = 1 → x1 = 36 / 256. The default.
+    // Arrival: 2 + 64·x0 = 30 + 192·x1 with x0 + x1 = 1 → x1 = 36 / 256.
     close(shares('arrival'), [1 - 36 / 256, 36 / 256]);
-    close(shares(), shares('arrival'));
     close(shares('shortest'), arrivalShares([1, 3], [2, 30], 64, 0.05, [1, 20]));
+    close(shares(), shares('shortest'), 0);
     assert.ok(shares('shortest')[1] < shares('arrival')[1], 'the jittery rank is planned early');
   });
 
@@ -89,5 +89,27 @@ describe('policies', () => {
     const d = p.decide(10, [0.75, 0.25], { windowMean: [3, 1], trend: [3, 1] })!;
     close(d.shares, [0.65, 0.35]);
     assert.match(d.reason, /bounded/);
+  });
+
+  it('a step predicted from the measurements lasts until the last shard arrives', () => {
+    // 64 samples; shard 0: 2 ms + 1 ms/sample, shard 1: 30 ms + 3 ms/sample.
+    assert.equal(predictedStepMs([1, 3], [2, 30], 64, [0.5, 0.5]), 30 + 96);
+    assert.equal(predictedStepMs([1, 3], [2, 30], 64, [0.75, 0.25]), Math.max(2 + 48, 30 + 48));
+    // An unmeasured shard counts as a typical one.
+    assert.equal(predictedStepMs([2, NaN], [0, 0], 10, [0.5, 0.5]), 10);
+  });
+
+  it('equal nodes measured a few percent apart keep their shares; a slow node still moves them', () => {
+    // What equal nodes measured at batch 32 (docs/BALANCE.md): 6 % apart per sample, 0.16 ms per step.
+    const equal = { windowMean: [0.165, 0.155], trend: [0.165, 0.155], fixedWindowMean: [1.45, 1.29], fixedTrend: [1.45, 1.29], jitterMs: [0.24, 0.21], globalBatch: 64 };
+    for (const name of ['dynamic', 'hybrid'] as const) {
+      const p = makePolicy(name, { rebalanceInterval: 10 });
+      assert.equal(p.decide(10, [0.5, 0.5], equal), null, `${name}: a 3.5 % promise is no reason to move`);
+      // Without the gain test the same measurements would have moved them.
+      assert.ok(makePolicy(name, { rebalanceInterval: 10, minGain: 0 }).decide(10, [0.5, 0.5], equal), `${name} without minGain`);
+    }
+    const slow = { ...equal, trend: [0.165, 0.5], windowMean: [0.165, 0.5] };
+    const d = makePolicy('dynamic', { rebalanceInterval: 10 }).decide(10, [0.5, 0.5], slow)!;
+    assert.ok(d.shares[1] < 0.3, `the 3× slower shard's share: ${d.shares[1]}`);
   });
 });

@@ -46,7 +46,7 @@ export const MEMBERSHIP_OPTIONS = {
   loadBalancePolicy: choice(LOAD_BALANCE_POLICIES, { arg: '<name>', help: 'proportional (calibrate once), dynamic (re-decide every K steps from the measured trend) or hybrid (default dynamic)', forward: true }),
   rebalanceInterval: valued({ arg: '<k>', help: 'dynamic/hybrid: re-decide the shares every K steps (default 10)', parse: positiveInt, forward: true }),
   balanceModel: choice(BALANCE_MODELS, {
-    arg: '<m>', help: 'arrival: ranks reach each step\'s barrier together on average, per-step work counted (default); shortest: arrival, a jittery rank planned early (shortest expected step); speed: shares proportional to speed per sample',
+    arg: '<m>', help: 'shortest: the shortest expected step from each rank\'s measured speed, per-step work and jitter (default); arrival: ranks reach each step\'s barrier together on average, jitter ignored; speed: shares proportional to speed per sample',
     forward: true,
   }),
   elastic: toggle({ help: 'allreduce: survive lost workers and let new ones join (docs/ELASTIC.md)', forward: true }),
