@@ -1,6 +1,6 @@
 /**
  * npm run bench:balance -- [--steps 150] [--batch 128] [--fraction 0.38] [--interval 10]
- *                          [--model cnn] [--hidden 128] [--target 0.9] [--eval-every 25] [--only none,dynamic,...] [--no-mid]
+ *                          [--period-ms 3] [--model cnn] [--hidden 128] [--target 0.9] [--eval-every 25] [--only none,dynamic,...] [--no-mid]
  *                          [--no-async] [--keep]
  *
  * Load balancing on a really slow node: two workers (allreduce, one thread each) on this machine,
@@ -41,6 +41,7 @@ interface Options {
   steps: number;
   batch: number;
   fraction: number;
+  periodMs?: number;
   interval: number;
   model: string;
   hidden: string;
@@ -60,6 +61,7 @@ function parseArgs(argv: string[]): Options {
     if (a === '--steps') o.steps = Number(next());
     else if (a === '--batch') o.batch = Number(next());
     else if (a === '--fraction') o.fraction = Number(next());
+    else if (a === '--period-ms') o.periodMs = Number(next());
     else if (a === '--interval') o.interval = Number(next());
     else if (a === '--model') o.model = next();
     else if (a === '--hidden') o.hidden = next();
@@ -83,7 +85,7 @@ async function runOne(o: Options, dir: string, name: string, policy: string, fro
     '--name', name, '--experiments-dir', dir,
     ...balanceArgs(policy, o.interval),
   ];
-  const r = await runSlowCluster({ args, workers: 2, slowRank: 1, fraction: o.fraction, fromStep, metricsFile: join(dir, name, 'metrics.jsonl') });
+  const r = await runSlowCluster({ args, workers: 2, slowRank: 1, fraction: o.fraction, periodMs: o.periodMs, fromStep, metricsFile: join(dir, name, 'metrics.jsonl') });
   if (r.codes.some((c) => c !== 0)) throw new Error(`bench:balance: ${name} failed:\n${r.stderr.join('\n')}`);
   return { run: readBalanceRun(join(dir, name), { from: 2 * o.interval, target: o.target, evalEvery: o.evalEvery }), slowedBy: r.slowedBy };
 }
@@ -105,7 +107,7 @@ async function runAsync(o: Options, dir: string, balanced: boolean): Promise<Asy
     '--max-steps', String(o.steps), '--epochs', '20', '--threads', '1', '--eval-every', '0', '--timeout', '60', '--name', name, '--experiments-dir', dir,
     ...(balanced ? ['--enable-load-balancing'] : []),
   ];
-  const r = await runSlowCluster({ args, workers: 3, slowRank: 2, fraction: o.fraction, metricsFile: join(dir, name, 'metrics.jsonl') });
+  const r = await runSlowCluster({ args, workers: 3, slowRank: 2, fraction: o.fraction, periodMs: o.periodMs, metricsFile: join(dir, name, 'metrics.jsonl') });
   if (r.codes.some((c) => c !== 0)) throw new Error(`bench:balance: ${name} failed:\n${r.stderr.join('\n')}`);
   return readAsyncBalanceRun(join(dir, name), [1, 2]);
 }

@@ -20,6 +20,8 @@ export interface SlowClusterOptions {
   slowRank: number;
   /** Share of one CPU the slowed worker may use (1/3: three times slower; 1: not slowed, equal nodes). */
   fraction: number;
+  /** The quota's period in ms (default: the shortest, 3 ms: a slower clock; the kernel's default is 100). */
+  periodMs?: number;
   /** Slow it from this step on (default 0: from the start). */
   fromStep?: number;
   /** The run's metrics.jsonl, watched for `fromStep`. */
@@ -59,7 +61,7 @@ export async function runSlowCluster(o: SlowClusterOptions): Promise<SlowCluster
   let slowedAt: number | null = null;
   try {
     if (version && from === 0 && o.fraction < 1) {
-      groups[o.slowRank].limit(o.fraction);
+      groups[o.slowRank].limit(o.fraction, o.periodMs === undefined ? undefined : o.periodMs * 1000);
       slowedAt = Date.now();
     }
     const exits = Array.from({ length: o.workers }, (_, r) => {
@@ -76,7 +78,7 @@ export async function runSlowCluster(o: SlowClusterOptions): Promise<SlowCluster
       void waitForStep(o.metricsFile, from, exits).then((ok) => {
         if (o.fraction >= 1) return;
         if (!ok) return;
-        groups[o.slowRank].limit(o.fraction);
+        groups[o.slowRank].limit(o.fraction, o.periodMs === undefined ? undefined : o.periodMs * 1000);
         slowedAt = Date.now();
       });
     }

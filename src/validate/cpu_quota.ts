@@ -55,9 +55,12 @@ export class CpuQuota extends CgroupGroup {
     return q;
   }
 
-  /** At most `fraction` of one CPU from now on (null or ≥ 1 period's worth per period: unlimited). */
-  limit(fraction: number | null): void {
-    const period = fraction === null ? MIN_PERIOD_US : Math.max(MIN_PERIOD_US, Math.ceil(MIN_QUOTA_US / fraction));
+  /**
+   * At most `fraction` of one CPU from now on (null or ≥ 1 period's worth per period: unlimited),
+   * in periods of `periodUs` (default: the shortest that allows a 1 ms quota, at least 3 ms).
+   */
+  limit(fraction: number | null, periodUs?: number): void {
+    const period = fraction === null ? MIN_PERIOD_US : Math.max(periodUs ?? MIN_PERIOD_US, Math.ceil(MIN_QUOTA_US / fraction));
     const quota = fraction === null ? -1 : Math.round(period * fraction);
     if (this.version === 'v1') {
       this.write('cpu.cfs_period_us', String(period));
