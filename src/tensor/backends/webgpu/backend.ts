@@ -242,6 +242,7 @@ export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; ad
     getThreads: (): number => 1,
     stream,
     adapterName,
+    adapter: { name: adapterName, software: a.software },
     memory,
   });
 }
