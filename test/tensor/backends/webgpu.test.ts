@@ -12,6 +12,7 @@ import type { AttentionGeometry, Conv2dGeometry, Kernels, Pool2dGeometry, UnaryO
 import { jsBackend } from '../../../src/tensor/backends/js.js';
 import { hostKernels } from '../../../src/tensor/backends/cpu/storage.js';
 import { closeWebGpu, type WebGpuLoad } from '../../../src/tensor/backends/webgpu/index.js';
+import { OPTIONAL_FEATURES_ENV } from '../../../src/tensor/backends/webgpu/loader.js';
 import { deviceMemory, type Storage } from '../../../src/tensor/storage.js';
 import { Rng } from '../../../src/util/rng.js';
 import { assertClose } from '../../helpers/tensors.js';
@@ -139,6 +140,16 @@ const CASES: KernelCase[] = [
       const arg = new Int32Array(12);
       k.reduceMax(xm, 3, 50, 4, m, arg);
       k.reduceMaxBackward(gy, arg, 3, 50, 4, gx);
+    },
+  },
+  {
+    // Many equal maxima in a row, spread over every subgroup: the smallest index wins on both reduction paths.
+    name: 'reduceMax with ties picks the smallest index; its backward routes the gradient there',
+    bufs: (r) => [Float32Array.from({ length: 2 * 200 * 3 }, () => Math.floor(3 * r.uniform())), zeros(6), rnd(r, 6), zeros(1200)],
+    run: (k, [x, m, gy, gx]) => {
+      const arg = new Int32Array(6);
+      k.reduceMax(x, 2, 200, 3, m, arg);
+      k.reduceMaxBackward(gy, arg, 2, 200, 3, gx);
     },
   },
   {
@@ -294,21 +305,45 @@ describe('webgpu kernels against the js reference (float32)', () => {
   });
   after(() => closeWebGpu());
 
+  // A case with row reductions runs on both paths where the device has subgroups (wgsl_reduce.ts):
+  // subgroup operations, then the workgroup-memory tree (the path of devices without them).
   for (const c of CASES) {
     it(c.name, async (t) => {
       if (!load.backend) return t.skip(load.reason ?? 'webgpu unavailable');
-      const ref = c.bufs(new Rng(2024));
-      const host = ref.map((b) => Float32Array.from(b));
-      const memory = deviceMemory('webgpu');
-      const storages: Storage[] = ref.map((b) => memory.fromHost(Float32Array.from(b)));
-      c.run(js as K, host);
-      c.run(load.backend as unknown as K, storages.map((s) => s.buffer));
-      for (let i = 0; i < host.length; i++) {
-        const got = (await storages[i].read()) as Float32Array;
-        assertClose(got, host[i], { ...tolerances(host[i]), msg: `${c.name}: buffer ${i}` });
+      const stream = load.backend.stream;
+      const withSubgroups = stream.subgroups;
+      try {
+        for (const subgroups of withSubgroups ? [true, false] : [false]) {
+          stream.setSubgroups(subgroups);
+          const reductionsBefore = stream.rowReductions;
+          const ref = c.bufs(new Rng(2024));
+          const host = ref.map((b) => Float32Array.from(b));
+          const memory = deviceMemory('webgpu');
+          const storages: Storage[] = ref.map((b) => memory.fromHost(Float32Array.from(b)));
+          c.run(js as K, host);
+          c.run(load.backend as unknown as K, storages.map((s) => s.buffer));
+          for (let i = 0; i < host.length; i++) {
+            const got = (await storages[i].read()) as Float32Array;
+            assertClose(got, host[i], { ...tolerances(host[i]), msg: `${c.name} (${subgroups ? 'subgroups' : 'workgroup memory'}): buffer ${i}` });
+          }
+          if (stream.rowReductions === reductionsBefore) break; // nothing here differs between the paths
+        }
+      } finally {
+        stream.setSubgroups(withSubgroups);
       }
     });
   }
+
+  it('uses subgroups where the adapter offers them, unless SMOLCLUSTER_WEBGPU_SUBGROUPS=0', (t) => {
+    if (!load.backend || !load.adapter) return t.skip(load.reason ?? 'webgpu unavailable');
+    const offered = load.adapter.features.includes('subgroups');
+    const off = ['0', 'off'].includes(process.env[OPTIONAL_FEATURES_ENV]?.toLowerCase() ?? '');
+    assert.equal(load.backend.stream.subgroups, offered && !off);
+    assert.equal(load.backend.description.includes('subgroups'), offered && !off, load.backend.description);
+    if (!load.backend.stream.device.features.has('subgroups')) {
+      assert.throws(() => load.backend!.stream.setSubgroups(true), /created without the "subgroups" feature/);
+    }
+  });
 
   it('dropoutMask leaves the same advanced state words on both backends', (t) => {
     if (!load.backend) return t.skip(load.reason ?? 'webgpu unavailable');

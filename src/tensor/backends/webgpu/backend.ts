@@ -236,7 +236,7 @@ export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; ad
     name: 'webgpu',
     device: WEBGPU,
     dtypes: ['float32'] as const,
-    description: `WGSL compute shaders on ${adapterName} (Dawn)`,
+    description: `WGSL compute shaders on ${adapterName} (Dawn${stream.subgroups ? ', subgroups' : ''})`,
     multithreaded: false,
     setThreads: (): void => {},
     getThreads: (): number => 1,

@@ -10,8 +10,9 @@
  * uniform block — views of an arena need not sit on the 256-byte binding alignment. Two logical
  * buffers on the same GPUBuffer (a parameter and its bias, both in the arena) share one binding:
  * WebGPU refuses one buffer bound twice where one binding writes. A pipeline is compiled once per
- * (kernel, sharing pattern).
+ * (kernel, sharing pattern, reduction variant).
  */
+import { REDUCE64, reduce64, usesReduce64 } from './wgsl_reduce.js';
 
 /** A kernel's view of device memory: elements [offset, offset + length) of a GPUBuffer. */
 export interface GpuBuf {
@@ -64,13 +65,33 @@ export class GpuStream {
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   /** Submissions so far (tests count them). */
   submissions = 0;
+  /** Dispatches of kernels with row reductions so far (tests run those on both reduction paths). */
+  rowReductions = 0;
   private error: Error | null = null;
+  private useSubgroups: boolean;
 
-  constructor(readonly device: GPUDevice) {
+  /** `subgroups`: row reductions use subgroup operations (the device must have the feature; default: when it has). */
+  constructor(readonly device: GPUDevice, options: { subgroups?: boolean } = {}) {
+    this.useSubgroups = false;
+    this.setSubgroups(options.subgroups ?? device.features.has('subgroups'));
     device.addEventListener?.('uncapturederror', (ev) => {
       const msg = (ev as GPUUncapturedErrorEvent).error?.message ?? 'unknown error';
       this.error ??= new Error(`webgpu: ${msg}`);
     });
+  }
+
+  /** Whether kernels compiled from now on reduce rows with subgroup operations (wgsl_reduce.ts). */
+  get subgroups(): boolean {
+    return this.useSubgroups;
+  }
+
+  /**
+   * Chooses the row reductions of kernels compiled from now on: subgroup operations, or the
+   * workgroup-memory tree every device runs (the parity tests run both over one device).
+   */
+  setSubgroups(on: boolean): void {
+    if (on && !this.device.features.has('subgroups')) throw new Error('webgpu: subgroups asked for, but the device was created without the "subgroups" feature');
+    this.useSubgroups = on;
   }
 
   /** Records one kernel launch over `groups` workgroups (x, y, z). */
@@ -87,6 +108,7 @@ export class GpuStream {
       slots.push(at);
     }
     const pipeline = this.pipeline(spec, slots, bound.length);
+    if (usesReduce64(spec.body)) this.rowReductions++;
     const { buf, offset } = this.uniforms(spec, bufs, params);
     const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: buf, offset: offset * 4, size: SLOT_WORDS * 4 } }];
     bound.forEach((g, i) => entries.push({ binding: i + 1, resource: { buffer: g } }));
@@ -239,10 +261,11 @@ export class GpuStream {
   }
 
   private pipeline(spec: KernelSpec, slots: number[], bindings: number): GPUComputePipeline {
-    const key = `${spec.name}|${slots.join(',')}`;
+    const subgroups = this.useSubgroups && usesReduce64(spec.body);
+    const key = `${spec.name}|${slots.join(',')}|${subgroups ? 'sg' : 'wg'}`;
     let p = this.pipelines.get(key);
     if (!p) {
-      const module = this.device.createShaderModule({ label: spec.name, code: wgslOf(spec, slots, bindings) });
+      const module = this.device.createShaderModule({ label: spec.name, code: wgslOf(spec, slots, bindings, { subgroups }) });
       p = this.device.createComputePipeline({ label: spec.name, layout: 'auto', compute: { module, entryPoint: 'main' } });
       this.pipelines.set(key, p);
     }
@@ -253,10 +276,13 @@ export class GpuStream {
 /**
  * The kernel's WGSL: the uniform block, one binding per distinct GPUBuffer, and per logical
  * buffer `x`: x_at(i) (read f32), x_int(i) (read i32), x_set(i, v), x_inc(i, v) (+=); per
- * parameter `p`: P_p() (or P_p(k) for an array).
+ * parameter `p`: P_p() (or P_p(k) for an array). The REDUCE64 marker in the body becomes the row
+ * reductions, with subgroup operations when `subgroups` is set.
  */
-export function wgslOf(spec: KernelSpec, slots: number[], bindings: number): string {
+export function wgslOf(spec: KernelSpec, slots: number[], bindings: number, options: { subgroups?: boolean } = {}): string {
+  const subgroups = options.subgroups === true && usesReduce64(spec.body);
   const lines: string[] = [
+    ...(subgroups ? ['enable subgroups;'] : []),
     'struct Uniforms { v: array<vec4<u32>, 16> };',
     '@group(0) @binding(0) var<uniform> U: Uniforms;',
     'fn uw(i: u32) -> u32 { return U.v[i / 4u][i % 4u]; }',
@@ -286,7 +312,7 @@ export function wgslOf(spec: KernelSpec, slots: number[], bindings: number): str
     }
     at++;
   }
-  lines.push(spec.body);
+  lines.push(spec.body.replace(REDUCE64, reduce64(subgroups)));
   return lines.join('\n');
 }
 

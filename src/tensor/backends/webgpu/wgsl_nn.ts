@@ -1,5 +1,6 @@
 import type { KernelSpec } from './stream.js';
-import { ELEM, REDUCE64, ROW } from './wgsl_elementwise.js';
+import { ELEM, ROW } from './wgsl_elementwise.js';
+import { REDUCE64 } from './wgsl_reduce.js';
 
 /**
  * WGSL of the dense and neural-network kernels: tiled GEMM, direct convolution and its backward,
