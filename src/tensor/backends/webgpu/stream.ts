@@ -32,6 +32,11 @@ export interface KernelSpec {
   params: readonly (readonly [string, ParamKind])[];
   /** WGSL: helper functions and the `@compute fn main`. */
   body: string;
+  /**
+   * Bind the buffers as array<vec4<f32>> (each GPUBuffer a multiple of 16 bytes), adding x_at4(i):
+   * the 4 elements from i, which must sit on a multiple of 4 counted from the buffer's start.
+   */
+  vec4?: boolean;
 }
 
 /** Uniform words per dispatch (256 bytes, the uniform binding alignment). */
@@ -67,6 +72,8 @@ export class GpuStream {
   submissions = 0;
   /** Dispatches of kernels with row reductions so far (tests run those on both reduction paths). */
   rowReductions = 0;
+  /** Dispatches so far by kernel name (tests check which GEMM kernel ran). */
+  readonly dispatches = new Map<string, number>();
   private error: Error | null = null;
   private useSubgroups: boolean;
 
@@ -109,6 +116,7 @@ export class GpuStream {
     }
     const pipeline = this.pipeline(spec, slots, bound.length);
     if (usesReduce64(spec.body)) this.rowReductions++;
+    this.dispatches.set(spec.name, (this.dispatches.get(spec.name) ?? 0) + 1);
     const { buf, offset } = this.uniforms(spec, bufs, params);
     const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: buf, offset: offset * 4, size: SLOT_WORDS * 4 } }];
     bound.forEach((g, i) => entries.push({ binding: i + 1, resource: { buffer: g } }));
@@ -287,8 +295,13 @@ export function wgslOf(spec: KernelSpec, slots: number[], bindings: number, opti
     '@group(0) @binding(0) var<uniform> U: Uniforms;',
     'fn uw(i: u32) -> u32 { return U.v[i / 4u][i % 4u]; }',
   ];
-  for (let b = 0; b < bindings; b++) lines.push(`@group(0) @binding(${b + 1}) var<storage, read_write> s${b}: array<f32>;`);
+  const element = spec.vec4 ? 'vec4<f32>' : 'f32';
+  for (let b = 0; b < bindings; b++) lines.push(`@group(0) @binding(${b + 1}) var<storage, read_write> s${b}: array<${element}>;`);
   spec.bufs.forEach((name, i) => {
+    if (spec.vec4) {
+      lines.push(...vec4Accessors(name, `s${slots[i]}`, i));
+      return;
+    }
     const s = `s${slots[i]}`;
     const at = `uw(${i}u) + i`;
     lines.push(
@@ -314,6 +327,19 @@ export function wgslOf(spec: KernelSpec, slots: number[], bindings: number, opti
   }
   lines.push(spec.body.replace(REDUCE64, reduce64(subgroups)));
   return lines.join('\n');
+}
+
+/** The accessors of a buffer bound as array<vec4<f32>>: element j is component j % 4 of vec4 j / 4. */
+function vec4Accessors(name: string, s: string, i: number): string[] {
+  const el = `${s}[j >> 2u][j & 3u]`;
+  return [
+    `fn ${name}_at(i: u32) -> f32 { let j = uw(${i}u) + i; return ${el}; }`,
+    `fn ${name}_at4(i: u32) -> vec4<f32> { return ${s}[(uw(${i}u) + i) >> 2u]; }`,
+    `fn ${name}_int(i: u32) -> i32 { let j = uw(${i}u) + i; return bitcast<i32>(${el}); }`,
+    `fn ${name}_set(i: u32, v: f32) { let j = uw(${i}u) + i; ${el} = v; }`,
+    `fn ${name}_seti(i: u32, v: i32) { let j = uw(${i}u) + i; ${el} = bitcast<f32>(v); }`,
+    `fn ${name}_inc(i: u32, v: f32) { let j = uw(${i}u) + i; ${el} += v; }`,
+  ];
 }
 
 /** Workgroups for n items of `per` each, folded into 2-d when past the 65,535 limit of one dimension. */
