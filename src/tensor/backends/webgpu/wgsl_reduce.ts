@@ -3,7 +3,7 @@
  * wg_argmax. Kernel bodies include the marker REDUCE64; stream.ts's wgslOf puts one of two
  * implementations in its place when it compiles the kernel:
  *
- * - workgroup memory (every device): a tree over a 64-slot array, a barrier per level (7 barriers);
+ * - workgroup memory (every device): a tree over a 64-slot array, a barrier per level (8 barriers);
  * - subgroups (a device created with the `subgroups` feature): each subgroup reduces in registers
  *   (subgroupAdd / subgroupMax), its first invocation puts the result in a slot, and after one
  *   barrier every subgroup reduces the slots again (2 barriers; wg_argmax 3). WGSL does not say which
