@@ -26,6 +26,8 @@ export interface Member {
   /** What its node brings, from worker_joined.node: "2 cores · 23.5 GiB · no GPU", and the interfaces. */
   node: string | null;
   nodeDetail: string | null;
+  /** Where it trains, from worker_joined.device: "cpu · native", "NVIDIA A100 · webgpu", "google swiftshader (software) · webgpu". */
+  device: string | null;
   status: MemberStatus;
   error: string | null;
   /** Steps this rank has reported. */
@@ -238,7 +240,7 @@ export class RunState {
       case 'worker_joined':
         if (rank !== null) {
           const m = this.member(rank);
-          Object.assign(m, { host: str('host'), backend: str('backend'), pid: num('pid'), threads: num('threads'), ...nodeOf(e.node) });
+          Object.assign(m, { host: str('host'), backend: str('backend'), pid: num('pid'), threads: num('threads'), ...nodeOf(e.node), device: deviceOf(e.device) });
           if (m.status === 'starting') m.status = 'running';
         }
         break;
@@ -312,7 +314,7 @@ export class RunState {
   private member(rank: number): Member {
     let m = this.members.get(rank);
     if (!m) {
-      m = { rank, host: null, backend: null, pid: null, threads: null, node: null, nodeDetail: null, status: 'starting', error: null, steps: 0, lastTime: null };
+      m = { rank, host: null, backend: null, pid: null, threads: null, node: null, nodeDetail: null, device: null, status: 'starting', error: null, steps: 0, lastTime: null };
       this.members.set(rank, m);
     }
     return m;
@@ -406,8 +408,10 @@ export function describeEvent(e: EventRecord): EventView {
       return e.status === 'ok' ? view('run finished') : view(`run failed${e.error ? `: ${f('error')}` : ''}`, 'error');
     case 'worker_started':
       return view(`rank ${rank} started (pid ${f('pid')})`);
-    case 'worker_joined':
-      return view(`rank ${rank} joined from ${f('host')} (${f('backend')}, ${f('threads')} thread${e.threads === 1 ? '' : 's'}, pid ${f('pid')})`);
+    case 'worker_joined': {
+      const device = deviceOf(e.device);
+      return view(`rank ${rank} joined from ${f('host')}${device ? ` on ${device}` : ''} (${f('backend')}, ${f('threads')} thread${e.threads === 1 ? '' : 's'}, pid ${f('pid')})`);
+    }
     case 'worker_finished':
       return view(`rank ${rank} finished after ${f('steps')} steps`);
     case 'worker_lost':
@@ -458,4 +462,13 @@ function nodeOf(v: unknown): { node: string | null; nodeDetail: string | null } 
   const node = `${Number(n.cores)} cores · ${Number(n.memory_gib)} GiB · ${gpus.length > 0 ? gpus.join(', ') : 'no GPU'}`;
   const ifaces = Array.isArray(n.interfaces) ? n.interfaces.map(String) : [];
   return { node, nodeDetail: [String(n.cpu ?? ''), ...ifaces].filter(Boolean).join('\n') };
+}
+
+/** The member table's device cell from a worker_joined `device` object (absent or malformed: nothing). */
+export function deviceOf(v: unknown): string | null {
+  if (typeof v !== 'object' || v === null) return null;
+  const d = v as Record<string, unknown>;
+  if (typeof d.type !== 'string' || typeof d.backend !== 'string') return null;
+  const where = d.type === 'cpu' ? 'cpu' : `${typeof d.name === 'string' ? d.name : d.type}${d.software === true ? ' (software)' : ''}`;
+  return `${where} · ${d.backend}`;
 }

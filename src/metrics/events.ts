@@ -3,6 +3,8 @@ import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import type { EvalRecord, TrainObserver } from './records.js';
 import { type Precision, computePrecision } from '../tensor/precision.js';
+import { type DeviceSummary, summarizeDevice } from '../tensor/device_summary.js';
+import type { Device } from '../tensor/storage.js';
 import { JsonlWriter } from './jsonl.js';
 
 /**
@@ -37,7 +39,7 @@ export interface EventFields {
   /** The launcher spawned a worker process. */
   worker_started: { rank: number; pid: number };
   /** A worker is part of the cluster and about to take its first step. */
-  worker_joined: { rank: number; host: string; backend: string; threads: number; precision: Precision; pid: number; node?: NodeSummary };
+  worker_joined: { rank: number; host: string; backend: string; threads: number; precision: Precision; pid: number; device: DeviceSummary; node?: NodeSummary };
   worker_finished: { rank: number; steps: number };
   /** A worker process ended without finishing (killed, crashed, or stopped on an error), seen from outside it. */
   worker_lost: { rank: number; error: string; code: number | null; signal: string | null };
@@ -165,10 +167,12 @@ export class RunEvents implements TrainObserver {
     if (info.owner) this.log.emit('run_start', { name: basename(dir), workers: info.workers, pid: process.pid, host: hostname() });
   }
 
-  onStart(): void {
+  /** `device`: where the loop put the model's parameters (the dashboard's device column). */
+  onStart(info: { device: Device }): void {
     this.log.emit('worker_joined', {
       // The precision this rank's ops compute in, read from the engine after the loop set it.
       rank: this.rank, host: hostname(), backend: this.info.backend, threads: this.info.threads, precision: computePrecision(), pid: process.pid,
+      device: summarizeDevice(info.device),
       ...(this.info.node ? { node: this.info.node } : {}),
     });
   }

@@ -5,6 +5,7 @@
  * imports those sinks: train/ imports metrics/, never the other way.
  */
 import type { ModelSpec } from '../nn/models/index.js';
+import type { Device } from '../tensor/storage.js';
 
 /** Extra per-step facts a strategy reports (e.g. which workers were late); written to metrics.jsonl. */
 export type StepInfo = Record<string, number | string | boolean | number[]>;
@@ -78,7 +79,8 @@ export interface EvalRecord extends EvalResult {
 export interface TrainObserver {
   /** The run continues from a checkpoint after `step` steps (before any rank's first step). */
   onResume?(step: number, file: string): void;
-  onStart?(info: { totalSteps: number; model: ModelSpec; parameters: number }): void;
+  /** `device`: where the model's parameter arena lives (the device this rank trains on). */
+  onStart?(info: { totalSteps: number; model: ModelSpec; parameters: number; device: Device }): void;
   onStep?(r: StepRecord): void;
   onEval?(r: EvalRecord): void;
   onEnd?(): void;

@@ -124,6 +124,8 @@ export interface BackendInfo {
   readonly dtypes: readonly DType[];
   /** Human-readable kernel libraries in use, e.g. "oneDNN 3.0 + OpenBLAS", "pure TypeScript". */
   readonly description: string;
+  /** The GPU adapter the kernels run on (a GPU backend only): its name, and whether it is a software one such as SwiftShader. */
+  readonly adapter?: { readonly name: string; readonly software: boolean };
   /** Whether more than one thread can run a kernel (thread_calibration.ts times only such a backend). */
   readonly multithreaded: boolean;
   setThreads(n: number): void;

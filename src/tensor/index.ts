@@ -9,6 +9,7 @@ export { backward, noGrad, isGradEnabled, type Gradient, type BackwardHooks } fr
 export {
   backend, setBackend, kernelsFor, nativeAvailable, registerBackend, registeredBackends, type BackendName,
 } from './dispatch.js';
+export { summarizeDevice, type DeviceSummary } from './device_summary.js';
 export { ShapeError, sizeOf, stridesOf } from './shape.js';
 export { PRECISIONS, computePrecision, setComputePrecision, withComputePrecision, type Precision, type PrecisionChoice } from './precision.js';
 export type { AutoPrecision, Bf16Instructions } from './precision_auto.js';

@@ -112,7 +112,7 @@ export async function train(
   const ctx: StrategyContext = { model, optimizer, totalSteps, monitors, startStep: resumed?.position.step ?? 0, resumedState: resumed?.strategy };
   await strategy.setup(ctx);
   const schedule = makeSchedule({ name: config.schedule, lr: config.lr, totalSteps, warmupSteps: config.warmupSteps });
-  observer.onStart?.({ totalSteps, model: spec, parameters: model.numParameters() });
+  observer.onStart?.({ totalSteps, model: spec, parameters: model.numParameters(), device: model.arena().device });
 
   const outcome: TrainOutcome = {
     model, spec, steps: 0, finalLoss: NaN, finalEval: null, trainSamples: 0, trainSeconds: 0,

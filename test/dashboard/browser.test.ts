@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -41,7 +41,7 @@ describe('dashboard in a real browser', { timeout: 120_000 }, () => {
       page.on('pageerror', (e) => errors.push(e.message));
       await page.goto(url);
 
-      // Every rank is listed, running, with its host, what its node brings and its backend.
+      // Every rank is listed, running, with its host, what its node brings, its backend and the device it trains on.
       await page.waitForFunction(() => document.querySelectorAll('table.workers tbody tr[data-status="running"]').length === 2, null, { timeout: 40_000 });
       const rows = await page.$$eval('table.workers tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
       assert.deepEqual(rows.map((r) => r[0]), ['0', '1']);
@@ -49,6 +49,7 @@ describe('dashboard in a real browser', { timeout: 120_000 }, () => {
         assert.notEqual(r[1], '–', `host of rank ${r[0]}`);
         assert.match(r[2], /^\d+ cores · [\d.]+ GiB · /, `node of rank ${r[0]}`);
         assert.notEqual(r[3], '–', `backend of rank ${r[0]}`);
+        assert.match(r[4], /^cpu · (native|js)$/, `device of rank ${r[0]}`);
       }
       // The curves receive points, live: loss, throughput, step time by worker, then accuracy.
       await page.waitForFunction(() => {
@@ -128,6 +129,35 @@ describe('dashboard in a real browser', { timeout: 120_000 }, () => {
       assert.deepEqual(ranges, ['0,60', '0,100']);
       assert.equal(await page.$eval('section.run [data-chart="loss"]', (f) => (f as HTMLElement).dataset.xRange), '0,60');
       await page.screenshot({ path: join(SHOTS, 'side-by-side.png'), fullPage: true });
+    } finally {
+      serve.child.kill('SIGTERM');
+      await serve.done;
+    }
+  });
+
+  it('a mixed cluster\'s worker table names each worker\'s device: a GPU adapter beside a cpu', async (t) => {
+    const missing = browserMissing();
+    if (missing) return t.skip(missing);
+    // The lines a GPU rank and a cpu rank write at join (test/tensor/device_summary.test.ts checks a real webgpu rank's).
+    const run = join(dir, 'mixed');
+    mkdirSync(run, { recursive: true });
+    const joined = (rank: number, device: object): object => ({ schema: 'smolcluster-events', schema_version: 1, kind: 'worker_joined', rank, host: `h${rank}`, backend: 'b', threads: 1, precision: 'fp32', pid: 10 + rank, device, time: 2 });
+    writeFileSync(join(run, 'events.jsonl'), [
+      { schema: 'smolcluster-events', schema_version: 1, kind: 'run_start', name: 'mixed', workers: 2, pid: 1, host: 'h0', time: 1 },
+      joined(0, { type: 'webgpu', name: 'nvidia ampere NVIDIA A100', backend: 'webgpu', software: false }),
+      joined(1, { type: 'cpu', name: 'cpu', backend: 'native', software: false }),
+    ].map((e) => JSON.stringify(e)).join('\n') + '\n');
+    const serve = startCli(['dashboard', join(run, 'events.jsonl'), '--port', '0'], { timeoutMs: 60_000 });
+    try {
+      const url = await waitFor(() => /dashboard at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(serve.stderr)?.[1], 'the dashboard URL', 20_000);
+      browser ??= await launchBrowser();
+      const page = await browser.context.newPage();
+      await page.goto(url);
+      await page.waitForFunction(() => document.querySelectorAll('table.workers tbody tr td.device').length === 2, null, { timeout: 20_000 });
+      const devices = await page.$$eval('table.workers tbody tr', (trs) => trs.map((tr) => [tr.getAttribute('data-rank'), tr.querySelector('td.device')?.textContent]));
+      assert.deepEqual(devices, [['0', 'nvidia ampere NVIDIA A100 · webgpu'], ['1', 'cpu · native']]);
+      const header = await page.$$eval('table.workers thead th', (ths) => ths.map((th) => th.textContent));
+      assert.equal(header[4], 'device');
     } finally {
       serve.child.kill('SIGTERM');
       await serve.done;

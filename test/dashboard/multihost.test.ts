@@ -68,9 +68,10 @@ describe('dashboard of a two-host cluster (worker --dashboard on rank 0)', () =>
     assert.equal(e0.code, 0, `rank 0: ${e0.stderr.slice(-2000)}`);
     assert.equal(e1.code, 0, `rank 1: ${e1.stderr.slice(-2000)}`);
     assert.equal(w.code, 0, `dashboard client: ${w.stderr}`);
-    const seen = JSON.parse(w.stdout) as { member: { steps: number; host: string; node: string | null }; ended: boolean };
+    const seen = JSON.parse(w.stdout) as { member: { steps: number; host: string; node: string | null; device: string | null }; ended: boolean };
     assert.equal(seen.ended, false, 'rank 1 was seen while the run was still going');
     assert.ok(seen.member.node, 'rank 1\'s node summary (from its worker_joined) is on the page');
+    assert.match(seen.member.device ?? '', /^cpu · (native|js)$/, 'rank 1\'s device (from its worker_joined) is on the page');
 
     // Rank 0's folder holds both ranks' steps; rank 1's own folder only its own.
     const folder0 = join(dir, 'host0', 'mh');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { BUCKET_STEPS, RunState } from '../../src/dashboard/state.js';
+import { BUCKET_STEPS, RunState, describeEvent, deviceOf } from '../../src/dashboard/state.js';
 import type { StepLine } from '../../src/metrics/reader.js';
 
 const line = (rank: number, step: number, over: Partial<StepLine> = {}): { kind: 'step'; rec: StepLine } => ({
@@ -30,13 +30,20 @@ describe('RunState', () => {
     const s = new RunState('r', null);
     s.addEvent(event('run_start', { workers: 3 }));
     for (const rank of [0, 1, 2]) s.addEvent(event('worker_joined', { rank, host: `h${rank}`, backend: 'js', threads: 1, pid: 100 + rank }));
-    s.addEvent(event('worker_joined', { rank: 2, host: 'h2', backend: 'js', threads: 1, pid: 102, node: { cores: 8, memory_gib: 16, cpu: 'M2', gpus: ['Apple M2'], interfaces: ['en0 (wifi) 10.0.0.2'] } }));
+    s.addEvent(event('worker_joined', {
+      rank: 2, host: 'h2', backend: 'js', threads: 1, pid: 102, node: { cores: 8, memory_gib: 16, cpu: 'M2', gpus: ['Apple M2'], interfaces: ['en0 (wifi) 10.0.0.2'] },
+      device: { type: 'webgpu', name: 'apple metal-3 Apple M2', backend: 'webgpu', software: false },
+    }));
+    s.addEvent(event('worker_joined', { rank: 1, host: 'h1', backend: 'oneDNN', threads: 1, pid: 101, device: { type: 'cpu', name: 'cpu', backend: 'native', software: false } }));
     for (let i = 0; i < 5; i++) for (const rank of [0, 1, 2]) s.addMetric(line(rank, i));
     s.settle();
     let st = s.status();
     assert.deepEqual(st.members.map((m) => [m.rank, m.host, m.status, m.steps]), [[0, 'h0', 'running', 5], [1, 'h1', 'running', 5], [2, 'h2', 'running', 5]]);
     assert.deepEqual(st.members.map((m) => m.node), [null, null, '8 cores · 16 GiB · Apple M2'], 'worker_joined.node fills the member table\'s node cell');
     assert.equal(st.members[2].nodeDetail, 'M2\nen0 (wifi) 10.0.0.2');
+    // worker_joined.device fills the device column: a mixed cluster's GPU and cpu workers side by side
+    // (rank 0 joined without one, as lines written before the field existed).
+    assert.deepEqual(st.members.map((m) => m.device), [null, 'cpu · native', 'apple metal-3 Apple M2 · webgpu']);
     assert.equal(st.straggler?.rank, 1);
     assert.equal(st.straggler?.ratio, 3);
     assert.equal(st.straggler?.othersWaitMs, 4);
@@ -80,5 +87,13 @@ describe('RunState', () => {
     const texts = s.snapshot().events.map((e) => e.text);
     assert.ok(texts.includes('membership epoch 2: workers 0, 1 (left: 2), from step 40, 1 step(s) rolled back — rank 2 lost'), texts.join('\n'));
     assert.ok(texts.includes('rank 2 restarted (pid 7, restart 1)'));
+  });
+
+  it('spells a worker\'s device: the cpu with its backend, a GPU adapter by name, a software adapter as such', () => {
+    assert.equal(deviceOf({ type: 'cpu', name: 'cpu', backend: 'js', software: false }), 'cpu · js');
+    assert.equal(deviceOf({ type: 'webgpu', name: 'google swiftshader', backend: 'webgpu', software: true }), 'google swiftshader (software) · webgpu');
+    for (const bad of [undefined, null, 'cpu', {}, { type: 'cpu' }]) assert.equal(deviceOf(bad), null, JSON.stringify(bad));
+    const joined = describeEvent({ v: 1, kind: 'worker_joined', time: 1, rank: 1, host: 'mini', backend: 'WGSL', threads: 1, pid: 9, device: { type: 'webgpu', name: 'apple metal-3', backend: 'webgpu', software: false } });
+    assert.equal(joined.text, 'rank 1 joined from mini on apple metal-3 · webgpu (WGSL, 1 thread, pid 9)');
   });
 });

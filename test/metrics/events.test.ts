@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { EVENTS_SCHEMA, EVENTS_SCHEMA_VERSION, EventLog, LauncherEvents, RunEvents, appendEvent, eventsFile, resetEvents } from '../../src/metrics/events.js';
 import { JsonlWriter } from '../../src/metrics/jsonl.js';
+import { backend } from '../../src/tensor/dispatch.js';
 import { sleep, tempDir } from '../helpers/cluster.js';
 
 let dir = '';
@@ -54,7 +55,7 @@ describe('EventLog', () => {
     launcher.workerStarted(0, 100);
     launcher.workerStarted(1, 101);
     const rank1 = new RunEvents(d, 1, { workers: 2, backend: 'js', threads: 1, owner: false });
-    rank1.onStart();
+    rank1.onStart({ device: 'cpu' });
     rank1.onEval({ step: 5, epoch: 0, loss: 1, accuracy: 0.5, samples: 100 }); // only rank 0 records evaluations
     rank1.finished(10);
     rank1.end(new Error('not the owner: ignored'));
@@ -66,6 +67,8 @@ describe('EventLog', () => {
     assert.deepEqual(got.map((e) => `${e.kind}${e.rank ?? ''}`), ['run_start', 'worker_started0', 'worker_started1', 'worker_joined1', 'worker_finished1', 'worker_lost1', 'run_end']);
     assert.equal(got[0].workers, 2);
     assert.equal(got[3].backend, 'js');
+    // The device the loop trained on, with the backend whose kernels ran there (dashboard: device column).
+    assert.deepEqual(got[3].device, { type: 'cpu', name: 'cpu', backend: backend().name, software: false });
     assert.equal(got[5].error, 'killed by SIGKILL');
     assert.deepEqual({ status: got[6].status, error: got[6].error }, { status: 'failed', error: 'worker rank 1 killed by SIGKILL' });
   });

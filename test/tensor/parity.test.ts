@@ -16,6 +16,7 @@ import {
   neg, permute, pow, powScalar, relu, reshape, setBackend, sigmoid, slice, softmax, sqrt, sub, sum, tanh, transpose,
   type BackendName, type Device, type HostArray, type Storage, CPU, deviceMemory,
 } from '../../src/tensor/index.js';
+import type { WebGpuBackend } from '../../src/tensor/backends/webgpu/index.js';
 import { REFERENCE, backendList, closeDeviceBackends, loadDeviceBackends } from './backends/list.js';
 
 // The GPU backends of the list join here: this test reads outputs and gradients asynchronously.
@@ -227,20 +228,31 @@ describe('backend parity with the reference (float32, forward and gradients)', (
   for (const b of available.filter((x) => x.name !== REFERENCE)) {
     for (const c of CASES) {
       it(`${c.name} [${b.name}]`, async () => {
+        // A GPU backend whose device has subgroups runs a case with row reductions on both of its
+        // paths (subgroup operations, then workgroup memory: wgsl_reduce.ts).
+        const stream = (b as Partial<WebGpuBackend>).stream;
+        const withSubgroups = stream?.subgroups ?? false;
         try {
           const ref = await runOn(REFERENCE, c);
-          const got = await runOn(b.name, c);
-          assertClose(got.out, ref.out, { ...tolerances(ref.out), msg: `${c.name}: forward` });
-          ref.grads.forEach((g, i) => {
-            const n = got.grads[i];
-            if (g === null || n === null) {
-              assert.equal(n === null, g === null, `${c.name}: input ${i} has a gradient on one backend only`);
-              return;
-            }
-            assertClose(n, g, { ...tolerances(g), msg: `${c.name}: gradient of input ${i}` });
-          });
-          ref.extras.forEach((e, i) => assertClose(got.extras[i], e, { ...tolerances(e), msg: `${c.name}: extra buffer ${i}` }));
+          for (const subgroups of withSubgroups ? [true, false] : [false]) {
+            stream?.setSubgroups(subgroups);
+            const reductionsBefore = stream?.rowReductions ?? 0;
+            const got = await runOn(b.name, c);
+            const path = withSubgroups ? ` (${subgroups ? 'subgroups' : 'workgroup memory'})` : '';
+            assertClose(got.out, ref.out, { ...tolerances(ref.out), msg: `${c.name}${path}: forward` });
+            ref.grads.forEach((g, i) => {
+              const n = got.grads[i];
+              if (g === null || n === null) {
+                assert.equal(n === null, g === null, `${c.name}: input ${i} has a gradient on one backend only`);
+                return;
+              }
+              assertClose(n, g, { ...tolerances(g), msg: `${c.name}${path}: gradient of input ${i}` });
+            });
+            ref.extras.forEach((e, i) => assertClose(got.extras[i], e, { ...tolerances(e), msg: `${c.name}${path}: extra buffer ${i}` }));
+            if ((stream?.rowReductions ?? 0) === reductionsBefore) break; // nothing here differs between the paths
+          }
         } finally {
+          stream?.setSubgroups(withSubgroups);
           setBackend(REFERENCE);
         }
       });

@@ -172,7 +172,7 @@ class RunView {
       const status = el('span', { class: `status ${m.status}` }, m.status);
       if (m.error && m.status !== 'finished') status.append(el('span', { class: 'why' }, m.error));
       const row = el('tr', { 'data-rank': String(m.rank), 'data-status': m.status, class: m.rank === stragglerRank ? 'straggler-row' : '' },
-        el('td', {}, m.rank), el('td', {}, m.host ?? '–'), el('td', { class: 'node', title: m.nodeDetail ?? '' }, m.node ?? '–'), el('td', { class: 'backend', title: m.backend ?? '' }, m.backend ?? '–'), el('td', {}, m.pid ?? '–'),
+        el('td', {}, m.rank), el('td', {}, m.host ?? '–'), el('td', { class: 'node', title: m.nodeDetail ?? '' }, m.node ?? '–'), el('td', { class: 'backend', title: m.backend ?? '' }, m.backend ?? '–'), el('td', { class: 'device' }, m.device ?? '–'), el('td', {}, m.pid ?? '–'),
         el('td', {}, status), el('td', {}, fmt.int(m.steps)), el('td', {}, bar));
       return row;
     });

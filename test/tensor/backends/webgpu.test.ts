@@ -11,7 +11,8 @@ import { after, before, describe, it } from 'node:test';
 import type { AttentionGeometry, Conv2dGeometry, Kernels, Pool2dGeometry, UnaryOp } from '../../../src/tensor/backend.js';
 import { jsBackend } from '../../../src/tensor/backends/js.js';
 import { hostKernels } from '../../../src/tensor/backends/cpu/storage.js';
-import { closeWebGpu, type WebGpuLoad } from '../../../src/tensor/backends/webgpu/index.js';
+import { closeWebGpu, type GemmKernelChoice, type WebGpuBackend, type WebGpuLoad } from '../../../src/tensor/backends/webgpu/index.js';
+import { OPTIONAL_FEATURES_ENV } from '../../../src/tensor/backends/webgpu/loader.js';
 import { deviceMemory, type Storage } from '../../../src/tensor/storage.js';
 import { Rng } from '../../../src/util/rng.js';
 import { assertClose } from '../../helpers/tensors.js';
@@ -25,6 +26,8 @@ interface KernelCase {
   /** The float32 buffers (inputs and outputs), the same values on both backends. */
   bufs: (r: Rng) => Float32Array[];
   run: (k: K, b: Bufs) => void;
+  /** Runs on the device's default reduction path only (what it checks is the same on both, and it is slow on SwiftShader). */
+  onePath?: true;
 }
 
 const rnd = (r: Rng, n: number, scale = 1): Float32Array => Float32Array.from({ length: n }, () => scale * r.normal());
@@ -39,6 +42,19 @@ const distinct = (r: Rng, n: number): Float32Array => {
   }
   return v;
 };
+
+/** Runs `fn` with the webgpu backend's GEMM kernel pinned (js has no such choice and runs it as is). */
+function pinGemm(k: K, choice: GemmKernelChoice, fn: () => void): void {
+  const gpu = k as Partial<WebGpuBackend>;
+  if (gpu.gemmKernel === undefined) return fn();
+  const before = gpu.gemmKernel;
+  gpu.gemmKernel = choice;
+  try {
+    fn();
+  } finally {
+    gpu.gemmKernel = before;
+  }
+}
 
 const UNARY: UnaryOp[] = ['neg', 'exp', 'log', 'sqrt', 'relu', 'gelu', 'geluErf', 'tanh', 'sigmoid', 'abs'];
 const js = hostKernels(jsBackend);
@@ -142,6 +158,16 @@ const CASES: KernelCase[] = [
     },
   },
   {
+    // Many equal maxima in a row, spread over every subgroup: the smallest index wins on both reduction paths.
+    name: 'reduceMax with ties picks the smallest index; its backward routes the gradient there',
+    bufs: (r) => [Float32Array.from({ length: 2 * 200 * 3 }, () => Math.floor(3 * r.uniform())), zeros(6), rnd(r, 6), zeros(1200)],
+    run: (k, [x, m, gy, gx]) => {
+      const arg = new Int32Array(6);
+      k.reduceMax(x, 2, 200, 3, m, arg);
+      k.reduceMaxBackward(gy, arg, 2, 200, 3, gx);
+    },
+  },
+  {
     name: 'softmax, logSoftmax and their backward',
     bufs: (r) => {
       const x = rnd(r, 6 * 130, 3);
@@ -160,6 +186,7 @@ const CASES: KernelCase[] = [
   },
   {
     name: 'row kernels past 65,535 rows (the workgroup grid folds into two dimensions): softmax, reduceSum',
+    onePath: true,
     bufs: (r) => [rnd(r, 70000 * 3), zeros(70000 * 3), zeros(70000)],
     run: (k, [x, y, s]) => {
       k.softmax(x, 70000, 3, y);
@@ -185,6 +212,17 @@ const CASES: KernelCase[] = [
       k.gemm(tA, tB, 70, 90, 50, 1, a, 0, bb, 50 * 90, 0, cc, 70 * 90, 3, bias);
     },
   })),
+  // The register-blocked 128×128 kernel, pinned, over partial tiles: 132×200×36 reads every operand
+  // as vec4 (each contiguous extent a multiple of 4), 130×202×37 as scalars; then batches with a
+  // shared A, a bias and beta.
+  ...[[false, false], [true, false], [false, true], [true, true]].flatMap(([tA, tB]) => [[132, 200, 36], [130, 202, 37]].map(([M, N, K]): KernelCase => ({
+    name: `gemm (register-blocked) ${tA ? 'Aᵀ' : 'A'}·${tB ? 'Bᵀ' : 'B'} ${M}×${N}×${K}, beta 0.5, and batched with a shared A and a bias`,
+    bufs: (r) => [rnd(r, M * K), rnd(r, K * N), rnd(r, M * N), rnd(r, 2 * K * N), zeros(2 * M * N), rnd(r, N)],
+    run: (k, [a, b, c, bb, cc, bias]) => pinGemm(k, 'blocked128', () => {
+      k.gemm(tA, tB, M, N, K, 1.5, a, 0, b, 0, 0.5, c, 0, 1);
+      k.gemm(tA, tB, M, N, K, 1, a, 0, bb, K * N, 0, cc, M * N, 2, bias);
+    }),
+  }))),
   ...[conv(2, 3, 9, 8, 4, 3, 3, [2, 1], [1, 0]), conv(1, 2, 6, 6, 3, 3, 3, [1, 1], [1, 1])].map((g, gi): KernelCase => ({
     name: `conv2d + conv2dBackward (geometry ${gi}, bias, setGx ${gi === 1})`,
     bufs: (r) => {
@@ -294,21 +332,69 @@ describe('webgpu kernels against the js reference (float32)', () => {
   });
   after(() => closeWebGpu());
 
+  // A case with row reductions runs on both paths where the device has subgroups (wgsl_reduce.ts):
+  // subgroup operations, then the workgroup-memory tree (the path of devices without them).
   for (const c of CASES) {
     it(c.name, async (t) => {
       if (!load.backend) return t.skip(load.reason ?? 'webgpu unavailable');
-      const ref = c.bufs(new Rng(2024));
-      const host = ref.map((b) => Float32Array.from(b));
-      const memory = deviceMemory('webgpu');
-      const storages: Storage[] = ref.map((b) => memory.fromHost(Float32Array.from(b)));
-      c.run(js as K, host);
-      c.run(load.backend as unknown as K, storages.map((s) => s.buffer));
-      for (let i = 0; i < host.length; i++) {
-        const got = (await storages[i].read()) as Float32Array;
-        assertClose(got, host[i], { ...tolerances(host[i]), msg: `${c.name}: buffer ${i}` });
+      const stream = load.backend.stream;
+      const withSubgroups = stream.subgroups;
+      try {
+        for (const subgroups of withSubgroups && !c.onePath ? [true, false] : [withSubgroups]) {
+          stream.setSubgroups(subgroups);
+          const reductionsBefore = stream.rowReductions;
+          const ref = c.bufs(new Rng(2024));
+          const host = ref.map((b) => Float32Array.from(b));
+          const memory = deviceMemory('webgpu');
+          const storages: Storage[] = ref.map((b) => memory.fromHost(Float32Array.from(b)));
+          c.run(js as K, host);
+          c.run(load.backend as unknown as K, storages.map((s) => s.buffer));
+          for (let i = 0; i < host.length; i++) {
+            const got = (await storages[i].read()) as Float32Array;
+            assertClose(got, host[i], { ...tolerances(host[i]), msg: `${c.name} (${subgroups ? 'subgroups' : 'workgroup memory'}): buffer ${i}` });
+          }
+          if (stream.rowReductions === reductionsBefore) break; // nothing here differs between the paths
+        }
+      } finally {
+        stream.setSubgroups(withSubgroups);
       }
     });
   }
+
+  it('the register-blocked GEMM on views: at an offset of 4 (vec4 reads) and of 1 (scalar reads), and under auto at 64 tiles', async (t) => {
+    if (!load.backend) return t.skip(load.reason ?? 'webgpu unavailable');
+    const gpu = load.backend as unknown as K;
+    const r = new Rng(7);
+    for (const [offset, M, N, Kd, choice] of [[4, 132, 136, 40, 'blocked128'], [1, 132, 136, 40, 'blocked128'], [0, 1024, 1024, 8, 'auto']] as const) {
+      const a = rnd(r, M * Kd); const b = rnd(r, Kd * N);
+      const want = new Float32Array(M * N);
+      (js as K).gemm(false, false, M, N, Kd, 1, a, 0, b, 0, 0, want, 0, 1);
+      const memory = deviceMemory('webgpu');
+      const place = (v: Float32Array): Storage => {
+        const whole = memory.alloc('float32', offset + v.length);
+        const view = whole.view(offset, v.length);
+        view.write(v);
+        return view;
+      };
+      const [ga, gb, gc] = [place(a), place(b), place(new Float32Array(M * N))];
+      const blocked = (): number => load.backend!.stream.dispatches.get('gemmBlocked') ?? 0;
+      const before = blocked();
+      pinGemm(gpu, choice, () => gpu.gemm(false, false, M, N, Kd, 1, ga.buffer, 0, gb.buffer, 0, 0, gc.buffer, 0, 1));
+      assert.equal(blocked(), before + 1, `${choice} ran the register-blocked kernel`);
+      assertClose((await gc.read()) as Float32Array, want, { ...tolerances(want), msg: `offset ${offset}, ${M}×${N}×${Kd}, ${choice}` });
+    }
+  });
+
+  it('uses subgroups where the adapter offers them, unless SMOLCLUSTER_WEBGPU_SUBGROUPS=0', (t) => {
+    if (!load.backend || !load.adapter) return t.skip(load.reason ?? 'webgpu unavailable');
+    const offered = load.adapter.features.includes('subgroups');
+    const off = ['0', 'off'].includes(process.env[OPTIONAL_FEATURES_ENV]?.toLowerCase() ?? '');
+    assert.equal(load.backend.stream.subgroups, offered && !off);
+    assert.equal(load.backend.description.includes('subgroups'), offered && !off, load.backend.description);
+    if (!load.backend.stream.device.features.has('subgroups')) {
+      assert.throws(() => load.backend!.stream.setSubgroups(true), /created without the "subgroups" feature/);
+    }
+  });
 
   it('dropoutMask leaves the same advanced state words on both backends', (t) => {
     if (!load.backend) return t.skip(load.reason ?? 'webgpu unavailable');

@@ -8,6 +8,7 @@ import { GpuStream, groupsFor, type GpuBuf, type KernelSpec } from './stream.js'
 import { WEBGPU, bindIndex, deviceIndex, gpuMemory } from './storage.js';
 import * as E from './wgsl_elementwise.js';
 import * as N from './wgsl_nn.js';
+import { BLOCKED_TILE, gemmBlocked } from './wgsl_gemm_blocked.js';
 import type { OpenedGpu } from './loader.js';
 
 type B = GpuBuf;
@@ -20,6 +21,19 @@ const rows = (n: number): [number, number] => groupsFor(n, 1);
 
 const MAX_DIMS = 8;
 
+/** Which GEMM kernel runs: chosen per call by size (`auto`), or one of them (tests, bench:gpu). */
+export type GemmKernelChoice = 'auto' | 'tiled64' | 'blocked128';
+
+/**
+ * `auto` takes the register-blocked 128×128 kernel once it has this many tiles to spread over the
+ * GPU's cores (a 1024×1024 product has 64), else the 64×64 kernel, which gives a small product 4×
+ * the workgroups. Not tuned on a GPU yet (none was at hand): a first guess.
+ */
+const BLOCKED_MIN_TILES = 64;
+
+/** Whether the blocked kernel may read this operand as vec4: its view, batch stride and contiguous extent on multiples of 4. */
+const vec4Ready = (buf: B, stride: number, contiguous: number): boolean => buf.offset % 4 === 0 && stride % 4 === 0 && contiguous % 4 === 0;
+
 /**
  * The WebGPU backend: the Kernels contract over GPU buffers, every kernel a WGSL compute shader
  * recorded into the device's stream (stream.ts). What runs on the host: the dropout mask and the
@@ -27,7 +41,7 @@ const MAX_DIMS = 8;
  * and uploaded), and the upload of host index arrays (labels, token ids). Attention is composed of
  * this backend's GEMM and softmax kernels (the probabilities are materialised, as on the cpu).
  */
-export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; adapterName: string } {
+export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; adapterName: string; gemmKernel: GemmKernelChoice } {
   const stream = new GpuStream(gpu.device);
   const memory = gpuMemory(stream);
   const run = (spec: KernelSpec, bufs: B[], params: Param[], groups: readonly [number, number?, number?]): void =>
@@ -61,8 +75,19 @@ export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; ad
     transA: boolean, transB: boolean, M: number, Nn: number, K: number, alpha: number,
     A: B, strideA: number, Bm: B, strideB: number, beta: number, C: B, strideC: number, batch: number, bias?: B | null,
   ): void => {
-    run(N.gemm, [A, Bm, C, bias ?? C], [M, Nn, K, transA ? 1 : 0, transB ? 1 : 0, alpha, beta, strideA, strideB, strideC, bias ? 1 : 0],
-      [Math.ceil(Nn / N.GEMM_TILE), Math.ceil(M / N.GEMM_TILE), batch]);
+    const bufs = [A, Bm, C, bias ?? C];
+    const params = [M, Nn, K, transA ? 1 : 0, transB ? 1 : 0, alpha, beta, strideA, strideB, strideC, bias ? 1 : 0];
+    const blockedTiles = Math.ceil(Nn / BLOCKED_TILE) * Math.ceil(M / BLOCKED_TILE) * batch;
+    const choice = backendObject.gemmKernel;
+    const blocked = choice === 'blocked128' || (choice === 'auto' && blockedTiles >= BLOCKED_MIN_TILES);
+    // The blocked kernel binds whole vec4s: every buffer this package allocates is (storage.ts).
+    if (blocked && bufs.every((b) => b.gpu.size % 16 === 0)) {
+      const vecA = vec4Ready(A, strideA, transA ? M : K);
+      const vecB = vec4Ready(Bm, strideB, transB ? K : Nn);
+      run(gemmBlocked, bufs, [...params, vecA ? 1 : 0, vecB ? 1 : 0], [Math.ceil(Nn / BLOCKED_TILE), Math.ceil(M / BLOCKED_TILE), batch]);
+      return;
+    }
+    run(N.gemm, bufs, params, [Math.ceil(Nn / N.GEMM_TILE), Math.ceil(M / N.GEMM_TILE), batch]);
   };
   const softmaxRows = (x: B, nRows: number, cols: number, out: B, log: boolean, causal = false, tq = 1): void =>
     run(E.softmax, [x, out], [nRows, cols, log ? 1 : 0, causal ? 1 : 0, tq], rows(nRows));
@@ -232,16 +257,20 @@ export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; ad
 
   const a = gpu.summary;
   const adapterName = [a.vendor, a.architecture, a.description].filter(Boolean).join(' ') || 'unknown adapter';
-  return Object.assign(kernels as unknown as Kernels<DeviceBuffer>, {
+  const backendObject = Object.assign(kernels as unknown as Kernels<DeviceBuffer>, {
     name: 'webgpu',
     device: WEBGPU,
     dtypes: ['float32'] as const,
-    description: `WGSL compute shaders on ${adapterName} (Dawn)`,
+    description: `WGSL compute shaders on ${adapterName} (Dawn${stream.subgroups ? ', subgroups' : ''})`,
     multithreaded: false,
     setThreads: (): void => {},
     getThreads: (): number => 1,
     stream,
     adapterName,
+    adapter: { name: adapterName, software: a.software },
     memory,
+    /** Which GEMM kernel runs (GemmKernelChoice); `auto` unless a test or bench:gpu pins one. */
+    gemmKernel: 'auto' as GemmKernelChoice,
   });
+  return backendObject;
 }

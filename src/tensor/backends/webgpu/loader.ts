@@ -73,8 +73,24 @@ function summarize(adapter: GPUAdapter): AdapterSummary {
   };
 }
 
-/** A GPU with its device, or the reason there is none (one line). */
-export async function openGpu(): Promise<OpenedGpu | string> {
+/**
+ * Set to 0 (or off) to create the device without the adapter's optional features (subgroups),
+ * so that every kernel takes its path for devices without them (docs/GPU.md).
+ */
+export const OPTIONAL_FEATURES_ENV = 'SMOLCLUSTER_WEBGPU_SUBGROUPS';
+
+/** The optional features this project uses, when the adapter offers them and they are not turned off. */
+function optionalFeatures(adapter: GPUAdapter, asked: { subgroups?: boolean }): GPUFeatureName[] {
+  const env = typeof process === 'undefined' ? undefined : process.env[OPTIONAL_FEATURES_ENV];
+  const subgroups = asked.subgroups ?? !(env === '0' || env?.toLowerCase() === 'off');
+  return subgroups && adapter.features.has('subgroups') ? ['subgroups' as GPUFeatureName] : [];
+}
+
+/**
+ * A GPU with its device, or the reason there is none (one line). `subgroups: false` creates the
+ * device without the feature even where the adapter has it (also OPTIONAL_FEATURES_ENV=0).
+ */
+export async function openGpu(options: { subgroups?: boolean } = {}): Promise<OpenedGpu | string> {
   const browserGpu = (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
   let gpu: GPU | null = browserGpu ?? null;
   if (!gpu) {
@@ -90,6 +106,7 @@ export async function openGpu(): Promise<OpenedGpu | string> {
   const summary = summarize(adapter);
   // The largest buffers and bindings the adapter allows: the parameter arena of a large model is one buffer.
   const device = await adapter.requestDevice({
+    requiredFeatures: optionalFeatures(adapter, options),
     requiredLimits: {
       maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
       maxBufferSize: adapter.limits.maxBufferSize,

@@ -72,7 +72,8 @@ class GpuStorage<H extends HostArray> implements Storage<H> {
 /** The 'webgpu' device's allocator over one stream. */
 export function gpuMemory(stream: GpuStream): DeviceMemory & { allocBuf(n: number): GpuBuf } {
   const alloc = (dtype: DType, n: number): Storage => {
-    const gpu = stream.device.createBuffer({ size: Math.max(4, n * 4), usage: USAGE() });
+    // Whole vec4s: a kernel may bind any buffer as array<vec4<f32>> (KernelSpec.vec4).
+    const gpu = stream.device.createBuffer({ size: Math.max(16, Math.ceil(n / 4) * 16), usage: USAGE() });
     return new GpuStorage(stream, gpu, dtype, 0, n, true);
   };
   return {

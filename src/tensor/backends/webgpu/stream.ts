@@ -10,8 +10,9 @@
  * uniform block — views of an arena need not sit on the 256-byte binding alignment. Two logical
  * buffers on the same GPUBuffer (a parameter and its bias, both in the arena) share one binding:
  * WebGPU refuses one buffer bound twice where one binding writes. A pipeline is compiled once per
- * (kernel, sharing pattern).
+ * (kernel, sharing pattern, reduction variant).
  */
+import { REDUCE64, reduce64, usesReduce64 } from './wgsl_reduce.js';
 
 /** A kernel's view of device memory: elements [offset, offset + length) of a GPUBuffer. */
 export interface GpuBuf {
@@ -31,6 +32,11 @@ export interface KernelSpec {
   params: readonly (readonly [string, ParamKind])[];
   /** WGSL: helper functions and the `@compute fn main`. */
   body: string;
+  /**
+   * Bind the buffers as array<vec4<f32>> (each GPUBuffer a multiple of 16 bytes), adding x_at4(i):
+   * the 4 elements from i, which must sit on a multiple of 4 counted from the buffer's start.
+   */
+  vec4?: boolean;
 }
 
 /** Uniform words per dispatch (256 bytes, the uniform binding alignment). */
@@ -64,13 +70,35 @@ export class GpuStream {
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   /** Submissions so far (tests count them). */
   submissions = 0;
+  /** Dispatches of kernels with row reductions so far (tests run those on both reduction paths). */
+  rowReductions = 0;
+  /** Dispatches so far by kernel name (tests check which GEMM kernel ran). */
+  readonly dispatches = new Map<string, number>();
   private error: Error | null = null;
+  private useSubgroups: boolean;
 
-  constructor(readonly device: GPUDevice) {
+  /** `subgroups`: row reductions use subgroup operations (the device must have the feature; default: when it has). */
+  constructor(readonly device: GPUDevice, options: { subgroups?: boolean } = {}) {
+    this.useSubgroups = false;
+    this.setSubgroups(options.subgroups ?? device.features.has('subgroups'));
     device.addEventListener?.('uncapturederror', (ev) => {
       const msg = (ev as GPUUncapturedErrorEvent).error?.message ?? 'unknown error';
       this.error ??= new Error(`webgpu: ${msg}`);
     });
+  }
+
+  /** Whether kernels compiled from now on reduce rows with subgroup operations (wgsl_reduce.ts). */
+  get subgroups(): boolean {
+    return this.useSubgroups;
+  }
+
+  /**
+   * Chooses the row reductions of kernels compiled from now on: subgroup operations, or the
+   * workgroup-memory tree every device runs (the parity tests run both over one device).
+   */
+  setSubgroups(on: boolean): void {
+    if (on && !this.device.features.has('subgroups')) throw new Error('webgpu: subgroups asked for, but the device was created without the "subgroups" feature');
+    this.useSubgroups = on;
   }
 
   /** Records one kernel launch over `groups` workgroups (x, y, z). */
@@ -87,6 +115,8 @@ export class GpuStream {
       slots.push(at);
     }
     const pipeline = this.pipeline(spec, slots, bound.length);
+    if (usesReduce64(spec.body)) this.rowReductions++;
+    this.dispatches.set(spec.name, (this.dispatches.get(spec.name) ?? 0) + 1);
     const { buf, offset } = this.uniforms(spec, bufs, params);
     const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: buf, offset: offset * 4, size: SLOT_WORDS * 4 } }];
     bound.forEach((g, i) => entries.push({ binding: i + 1, resource: { buffer: g } }));
@@ -239,10 +269,11 @@ export class GpuStream {
   }
 
   private pipeline(spec: KernelSpec, slots: number[], bindings: number): GPUComputePipeline {
-    const key = `${spec.name}|${slots.join(',')}`;
+    const subgroups = this.useSubgroups && usesReduce64(spec.body);
+    const key = `${spec.name}|${slots.join(',')}|${subgroups ? 'sg' : 'wg'}`;
     let p = this.pipelines.get(key);
     if (!p) {
-      const module = this.device.createShaderModule({ label: spec.name, code: wgslOf(spec, slots, bindings) });
+      const module = this.device.createShaderModule({ label: spec.name, code: wgslOf(spec, slots, bindings, { subgroups }) });
       p = this.device.createComputePipeline({ label: spec.name, layout: 'auto', compute: { module, entryPoint: 'main' } });
       this.pipelines.set(key, p);
     }
@@ -253,16 +284,24 @@ export class GpuStream {
 /**
  * The kernel's WGSL: the uniform block, one binding per distinct GPUBuffer, and per logical
  * buffer `x`: x_at(i) (read f32), x_int(i) (read i32), x_set(i, v), x_inc(i, v) (+=); per
- * parameter `p`: P_p() (or P_p(k) for an array).
+ * parameter `p`: P_p() (or P_p(k) for an array). The REDUCE64 marker in the body becomes the row
+ * reductions, with subgroup operations when `subgroups` is set.
  */
-export function wgslOf(spec: KernelSpec, slots: number[], bindings: number): string {
+export function wgslOf(spec: KernelSpec, slots: number[], bindings: number, options: { subgroups?: boolean } = {}): string {
+  const subgroups = options.subgroups === true && usesReduce64(spec.body);
   const lines: string[] = [
+    ...(subgroups ? ['enable subgroups;'] : []),
     'struct Uniforms { v: array<vec4<u32>, 16> };',
     '@group(0) @binding(0) var<uniform> U: Uniforms;',
     'fn uw(i: u32) -> u32 { return U.v[i / 4u][i % 4u]; }',
   ];
-  for (let b = 0; b < bindings; b++) lines.push(`@group(0) @binding(${b + 1}) var<storage, read_write> s${b}: array<f32>;`);
+  const element = spec.vec4 ? 'vec4<f32>' : 'f32';
+  for (let b = 0; b < bindings; b++) lines.push(`@group(0) @binding(${b + 1}) var<storage, read_write> s${b}: array<${element}>;`);
   spec.bufs.forEach((name, i) => {
+    if (spec.vec4) {
+      lines.push(...vec4Accessors(name, `s${slots[i]}`, i));
+      return;
+    }
     const s = `s${slots[i]}`;
     const at = `uw(${i}u) + i`;
     lines.push(
@@ -286,8 +325,21 @@ export function wgslOf(spec: KernelSpec, slots: number[], bindings: number): str
     }
     at++;
   }
-  lines.push(spec.body);
+  lines.push(spec.body.replace(REDUCE64, reduce64(subgroups)));
   return lines.join('\n');
+}
+
+/** The accessors of a buffer bound as array<vec4<f32>>: element j is component j % 4 of vec4 j / 4. */
+function vec4Accessors(name: string, s: string, i: number): string[] {
+  const el = `${s}[j >> 2u][j & 3u]`;
+  return [
+    `fn ${name}_at(i: u32) -> f32 { let j = uw(${i}u) + i; return ${el}; }`,
+    `fn ${name}_at4(i: u32) -> vec4<f32> { return ${s}[(uw(${i}u) + i) >> 2u]; }`,
+    `fn ${name}_int(i: u32) -> i32 { let j = uw(${i}u) + i; return bitcast<i32>(${el}); }`,
+    `fn ${name}_set(i: u32, v: f32) { let j = uw(${i}u) + i; ${el} = v; }`,
+    `fn ${name}_seti(i: u32, v: i32) { let j = uw(${i}u) + i; ${el} = bitcast<f32>(v); }`,
+    `fn ${name}_inc(i: u32, v: f32) { let j = uw(${i}u) + i; ${el} += v; }`,
+  ];
 }
 
 /** Workgroups for n items of `per` each, folded into 2-d when past the 65,535 limit of one dimension. */

@@ -1,4 +1,5 @@
 import type { KernelSpec } from './stream.js';
+import { REDUCE64 } from './wgsl_reduce.js';
 
 /**
  * WGSL of the elementwise, layout, reduction and softmax kernels (one invocation per element, or
@@ -16,45 +17,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 export const ROW = `@compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
   let row = wid.x + wid.y * nwg.x;`;
-
-/** Workgroup tree reductions over 64 invocations (every invocation calls them: uniform control flow). */
-export const REDUCE64 = `
-var<workgroup> red: array<f32, 64>;
-var<workgroup> redi: array<i32, 64>;
-fn wg_sum(li: u32, v: f32) -> f32 {
-  workgroupBarrier();
-  red[li] = v;
-  workgroupBarrier();
-  for (var s = 32u; s > 0u; s = s / 2u) {
-    if (li < s) { red[li] = red[li] + red[li + s]; }
-    workgroupBarrier();
-  }
-  return red[0];
-}
-fn wg_max(li: u32, v: f32) -> f32 {
-  workgroupBarrier();
-  red[li] = v;
-  workgroupBarrier();
-  for (var s = 32u; s > 0u; s = s / 2u) {
-    if (li < s) { red[li] = max(red[li], red[li + s]); }
-    workgroupBarrier();
-  }
-  return red[0];
-}
-/** Max with the smallest index attaining it (an index of -1 is an empty slot). */
-fn wg_argmax(li: u32, v: f32, k: i32) {
-  workgroupBarrier();
-  red[li] = v;
-  redi[li] = k;
-  workgroupBarrier();
-  for (var s = 32u; s > 0u; s = s / 2u) {
-    if (li < s) {
-      let a = red[li]; let b = red[li + s]; let ka = redi[li]; let kb = redi[li + s];
-      if (kb >= 0 && (ka < 0 || b > a || (b == a && kb < ka))) { red[li] = b; redi[li] = kb; }
-    }
-    workgroupBarrier();
-  }
-}`;
 
 const MATH = `
 const GELU_C: f32 = 0.7978845608028654;

@@ -1,12 +1,18 @@
 import type { KernelSpec } from './stream.js';
-import { ELEM, REDUCE64, ROW } from './wgsl_elementwise.js';
+import { ELEM, ROW } from './wgsl_elementwise.js';
+import { REDUCE64 } from './wgsl_reduce.js';
 
 /**
  * WGSL of the dense and neural-network kernels: tiled GEMM, direct convolution and its backward,
  * pooling, batch and layer norm, embedding and the optimizers.
  */
 
-/** GEMM tile: 64×64 outputs per workgroup of 16×16 invocations (4×4 each), K in steps of 16. */
+/**
+ * GEMM tile: 64×64 outputs per workgroup of 16×16 invocations (4×4 each), K in steps of 16.
+ * Neighbouring invocations load neighbouring elements of each operand's layout (along k for A and
+ * Bᵀ, along m or n otherwise), so the loads coalesce; the rows of workgroup memory have one pad
+ * column, so that the k-major stores of A and Bᵀ fall in different banks.
+ */
 export const GEMM_TILE = 64;
 
 export const gemm: KernelSpec = {
@@ -14,8 +20,8 @@ export const gemm: KernelSpec = {
   params: [['M', 'u'], ['N', 'u'], ['K', 'u'], ['transA', 'u'], ['transB', 'u'], ['alpha', 'f'], ['beta', 'f'],
     ['sA', 'u'], ['sB', 'u'], ['sC', 'u'], ['hasBias', 'u']],
   body: `
-var<workgroup> As: array<array<f32, 64>, 16>;
-var<workgroup> Bs: array<array<f32, 64>, 16>;
+var<workgroup> As: array<array<f32, 65>, 16>;
+var<workgroup> Bs: array<array<f32, 65>, 16>;
 @compute @workgroup_size(16, 16, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
   let M = P_M(); let N = P_N(); let K = P_K();
@@ -26,16 +32,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   for (var k0 = 0u; k0 < K; k0 = k0 + 16u) {
     for (var r = 0u; r < 4u; r++) {
       let e = li + r * 256u;
-      let kk = e / 64u; let mm = e % 64u;
-      let gk = k0 + kk;
-      let gm = m0 + mm;
+      // (k, m/n) of this element: m or n fastest where that axis is contiguous (Aᵀ, B), else k.
+      let kAlong = e / 64u; let xAlong = e % 64u;
+      let kAcross = e % 16u; let xAcross = e / 16u;
+      let ka = select(kAcross, kAlong, tA); let mm = select(xAcross, xAlong, tA);
+      let gka = k0 + ka; let gm = m0 + mm;
       var av = 0.0;
-      if (gm < M && gk < K) { av = a_at(aBase + select(gm * K + gk, gk * M + gm, tA)); }
-      As[kk][mm] = av;
-      let gn = n0 + mm;
+      if (gm < M && gka < K) { av = a_at(aBase + select(gm * K + gka, gka * M + gm, tA)); }
+      As[ka][mm] = av;
+      let kb = select(kAlong, kAcross, tB); let nn = select(xAlong, xAcross, tB);
+      let gkb = k0 + kb; let gn = n0 + nn;
       var bv = 0.0;
-      if (gn < N && gk < K) { bv = b_at(bBase + select(gk * N + gn, gn * K + gk, tB)); }
-      Bs[kk][mm] = bv;
+      if (gn < N && gkb < K) { bv = b_at(bBase + select(gkb * N + gn, gn * K + gkb, tB)); }
+      Bs[kb][nn] = bv;
     }
     workgroupBarrier();
     for (var kk = 0u; kk < 16u; kk++) {
