@@ -46,10 +46,15 @@ export const DEFAULT_BALANCE_MODEL: BalanceModel = 'shortest';
 
 /** The shares the model asks for, by the window's or the trend's times. */
 export function sharesFrom(m: Measured, which: 'window' | 'trend', floor: number, model: BalanceModel): number[] {
-  const perSample = which === 'window' ? m.windowMean : m.trend;
+  const { perSample, fixed } = timesOf(m, which);
   if (model === 'speed') return speedShares(perSample, floor);
-  const fixed = (which === 'window' ? m.fixedWindowMean : m.fixedTrend) ?? perSample.map(() => 0);
   return arrivalShares(perSample, fixed, m.globalBatch ?? 1, floor, model === 'shortest' ? m.jitterMs : undefined);
+}
+
+/** The window's or the trend's ms per sample and fixed ms per step (none measured: 0). */
+function timesOf(m: Measured, which: 'window' | 'trend'): { perSample: number[]; fixed: number[] } {
+  const perSample = which === 'window' ? m.windowMean : m.trend;
+  return { perSample, fixed: (which === 'window' ? m.fixedWindowMean : m.fixedTrend) ?? perSample.map(() => 0) };
 }
 
 /**
@@ -60,8 +65,7 @@ export function sharesFrom(m: Measured, which: 'window' | 'trend', floor: number
  * really slower node promises tens of percent.
  */
 export function promisesGain(m: Measured, which: 'window' | 'trend', current: readonly number[], proposed: readonly number[], minGain: number): boolean {
-  const perSample = which === 'window' ? m.windowMean : m.trend;
-  const fixed = (which === 'window' ? m.fixedWindowMean : m.fixedTrend) ?? perSample.map(() => 0);
+  const { perSample, fixed } = timesOf(m, which);
   const batch = m.globalBatch ?? 1;
   return predictedStepMs(perSample, fixed, batch, current) >= (1 + minGain) * predictedStepMs(perSample, fixed, batch, proposed);
 }
