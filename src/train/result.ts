@@ -13,16 +13,19 @@ import type { AutoPrecision } from '../tensor/precision_auto.js';
 export type TrainResult = ResultFile<TrainConfig>;
 export type { RankTotals };
 
+/** Devices as numbers in the totals vector (its index); one the list lacks travels as -1. */
+const DEVICES = ['cpu', 'webgpu'];
+
 /** The totals one rank contributes, as a fixed-order vector for an all-gather. */
-export function totalsVector(o: TrainOutcome): Float32Array {
-  return Float32Array.of(o.trainSamples, o.trainSeconds, o.totals.computeMs, o.totals.commMs, o.totals.waitMs);
+export function totalsVector(o: TrainOutcome, device = 'cpu'): Float32Array {
+  return Float32Array.of(o.trainSamples, o.trainSeconds, o.totals.computeMs, o.totals.commMs, o.totals.waitMs, DEVICES.indexOf(device));
 }
 
 export function unpackTotals(all: Float32Array): RankTotals[] {
-  const width = 5;
+  const width = 6;
   return Array.from({ length: all.length / width }, (_, rank) => {
-    const [samples, trainSeconds, compute, comm, wait] = all.subarray(rank * width, rank * width + width);
-    return { rank, samples, train_seconds: trainSeconds, compute_ms: compute, comm_ms: comm, wait_ms: wait };
+    const [samples, trainSeconds, compute, comm, wait, device] = all.subarray(rank * width, rank * width + width);
+    return { rank, samples, train_seconds: trainSeconds, compute_ms: compute, comm_ms: comm, wait_ms: wait, device: DEVICES[device] ?? 'unknown' };
   });
 }
 
@@ -64,6 +67,7 @@ export function buildResult(config: TrainConfig, outcome: TrainOutcome, info: Re
     per_rank: info.perRank,
     backend: info.backend,
     threads: info.threads,
+    device: config.device ?? 'cpu',
     precision: config.precision === 'auto' ? 'fp32' : config.precision,
     ...(config.precisionAuto ? { precision_auto: autoRecord(config.precisionAuto) } : {}),
     started_at: info.startedAt.toISOString(),

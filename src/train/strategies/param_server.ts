@@ -24,6 +24,7 @@
  * every worker the same way, and each worker continues from the server's version (steps()), so
  * the steps between the checkpoint and the crash are taken again.
  */
+import { hostArena } from '../host_arena.js';
 import { performance } from 'node:perf_hooks';
 import type { ProcessGroup } from '../../comm/process_group.js';
 import { BatchLoader } from '../../data/loader.js';
@@ -85,6 +86,7 @@ type Gone = 'done' | 'lost';
 
 export class ParamServer implements Strategy {
   readonly name = 'ps';
+  readonly hostOnly = 'the ps server sums the workers\' gradients and updates in host memory';
   readonly rank = SERVER_RANK;
   readonly worldSize: number;
   readonly dataShard: DataShard;
@@ -136,7 +138,7 @@ export class ParamServer implements Strategy {
     const n = ctx.model.arena().size;
     this.acc = new Float32Array(n);
     this.gradCopy = new Float32Array(this.o.reply === 'gradients' ? n : 0);
-    if (this.o.checksumEvery > 0) this.versionChecksum = checksumOf(ctx);
+    if (this.o.checksumEvery > 0) this.versionChecksum = await checksumOf(ctx);
     const recovery = this.o.recovery;
     if (recovery?.restarted) {
       // Restarted from a checkpoint: the workers come back one by one, each welcomed with the state.
@@ -337,7 +339,7 @@ export class ParamServer implements Strategy {
     if (stepped) ctx.optimizer.step();
     this.version++;
     this.finished = ctx.totalSteps !== undefined && step + 1 >= ctx.totalSteps;
-    if (this.o.checksumEvery > 0 && this.version % this.o.checksumEvery === 0) this.versionChecksum = checksumOf(ctx);
+    if (this.o.checksumEvery > 0 && this.version % this.o.checksumEvery === 0) this.versionChecksum = await checksumOf(ctx);
     // The next version's window opens before any answer goes out: a fast worker's next gradient
     // may arrive while the answers are still being sent.
     const owed = [...this.owed];
@@ -479,7 +481,7 @@ export class ParamServerWorker implements Strategy {
 
   async reduceGradients(ctx: StrategyContext, localLoss: number, samples: number): Promise<CommTiming & { loss: number; info: StepInfo; regrouped?: boolean }> {
     if (this.o.slowMs > 0) await sleep(this.o.slowMs);
-    const check = this.o.checksumEvery > 0 && this.version % this.o.checksumEvery === 0 ? checksumOf(ctx) : -1;
+    const check = this.o.checksumEvery > 0 && this.version % this.o.checksumEvery === 0 ? await checksumOf(ctx) : -1;
     this.head.set([this.version, samples, samples > 0 ? localLoss * samples : 0, check]);
     const t0 = performance.now();
     try {
@@ -494,10 +496,11 @@ export class ParamServerWorker implements Strategy {
 
   /** Sends this step's gradient (head set) and takes the server's answer. */
   private async exchange(ctx: StrategyContext, t0: number): Promise<CommTiming & { loss: number; info: StepInfo }> {
-    const arena = ctx.model.arena();
+    const host = hostArena(ctx.model.arena());
+    const grads = await host.grads(false);
     await Promise.all([
       this.group.send(this.head, SERVER_RANK, { tag: TAG.pushHead }),
-      this.group.send(arena.grads.readSync(), SERVER_RANK, { tag: TAG.pushBody }),
+      this.group.send(grads, SERVER_RANK, { tag: TAG.pushBody }),
     ]);
     const t1 = performance.now();
     const timeoutMs = this.o.peerTimeoutMs + this.o.stragglerMs;
@@ -507,8 +510,9 @@ export class ParamServerWorker implements Strategy {
     if (kind === KIND_GRADIENTS) {
       await this.group.recv(this.staged, SERVER_RANK, { tag: TAG.replyBody, timeoutMs });
     } else {
-      // Weights land straight in the parameter arena (they are not read again until the next forward).
-      await this.group.recv(arena.params.readSync(), SERVER_RANK, { tag: TAG.replyBody, timeoutMs });
+      // Weights land straight in the parameter arena (they are not read again until the next
+      // forward); a GPU worker's in a host array the loop then writes to the device.
+      await this.group.recv(host.paramsToOverwrite(), SERVER_RANK, { tag: TAG.replyBody, timeoutMs });
       if (kind === KIND_RESYNC) {
         for (const buf of ctx.optimizer.stateBuffers()) await this.group.recv(buf, SERVER_RANK, { tag: TAG.replyBody, timeoutMs });
         ctx.optimizer.restoreSteps(optimizerSteps);
@@ -531,7 +535,7 @@ export class ParamServerWorker implements Strategy {
   /** Weights (and resyncs) are already in place; averaged gradients are applied here. */
   async applyUpdate(ctx: StrategyContext): Promise<UpdateResult> {
     if (this.pendingKind === KIND_GRADIENTS) {
-      ctx.model.arena().grads.readSync().set(this.staged);
+      ctx.model.arena().grads.write(this.staged);
       ctx.optimizer.lr = this.stagedLr;
       ctx.optimizer.step();
     }
