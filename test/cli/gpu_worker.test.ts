@@ -77,6 +77,22 @@ describe('a GPU worker in a cluster', { timeout: 600_000 }, () => {
     });
   }
 
+  it('load balancing shares a GPU and a cpu worker\'s batch by their measured speed', async (t) => {
+    if (reason) return t.skip(reason);
+    await cluster('balanced', ['cpu', 'gpu'], '--hidden', '256', '--batch-size', '32', '--max-steps', '12', '--checksum-every', '0',
+      '--enable-load-balancing', '--load-balance-policy', 'dynamic', '--rebalance-interval', '5');
+    const events = readFileSync(join(dir, 'balanced', 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const decisions = events.filter((e) => e.kind === 'rebalance') as Array<{ shares: number[]; ms_per_sample: number[] }>;
+    assert.ok(decisions.length > 0, 'no rebalance decision');
+    // Whichever device measured faster per sample (on SwiftShader the cpu; on a real GPU perhaps the GPU) takes the larger share.
+    const first = decisions[0];
+    const faster = first.ms_per_sample[0] < first.ms_per_sample[1] ? 0 : 1;
+    assert.ok(first.shares[faster] > 0.5, JSON.stringify(first));
+    const r1 = stepRecords(join(dir, 'balanced', 'metrics.jsonl'), 1);
+    const r0 = stepRecords(join(dir, 'balanced', 'metrics.jsonl'), 0);
+    assert.ok(r0.every((r, s) => r.samples + r1[s].samples === 64), 'every step covers the global batch');
+  });
+
   it('allreduce --zero refuses a GPU worker in one line naming the strategy', async (t) => {
     if (reason) return t.skip(reason);
     const master = `127.0.0.1:${await freePort()}`;
