@@ -93,6 +93,20 @@ describe('a GPU worker in a cluster', { timeout: 600_000 }, () => {
     assert.ok(r0.every((r, s) => r.samples + r1[s].samples === 64), 'every step covers the global batch');
   });
 
+  it('ps --ps-reply gradients refuses a GPU worker in one line (its optimizer must stay bit-equal to the server\'s)', async (t) => {
+    if (reason) return t.skip(reason);
+    const master = `127.0.0.1:${await freePort()}`;
+    const exited = await runAll(['cpu', 'gpu', 'cpu'].map((device, rank) => ({
+      args: ['worker', ...RUN, '--strategy', 'ps', '--ps-reply', 'gradients', '--max-steps', '2', '--rank', String(rank), '--world-size', '3', '--master', master,
+        '--device', device, '--timeout', '5', '--experiments-dir', dir, '--name', 'ps-gradients'],
+      env: ENV,
+    })), 90_000);
+    assert.notEqual(exited[1].code, 0);
+    const lines = errorLines(exited[1].stderr);
+    assert.equal(lines.length, 1, exited[1].stderr);
+    assert.match(lines[0], /ps --ps-reply gradients: worker 1 on webgpu .* use --ps-reply weights/);
+  });
+
   it('allreduce --zero refuses a GPU worker in one line naming the strategy', async (t) => {
     if (reason) return t.skip(reason);
     const master = `127.0.0.1:${await freePort()}`;

@@ -24,6 +24,7 @@
  * every worker the same way, and each worker continues from the server's version (steps()), so
  * the steps between the checkpoint and the crash are taken again.
  */
+import { CPU } from '../../tensor/storage.js';
 import { hostArena } from '../host_arena.js';
 import { performance } from 'node:perf_hooks';
 import type { ProcessGroup } from '../../comm/process_group.js';
@@ -430,6 +431,11 @@ export class ParamServerWorker implements Strategy {
   }
 
   async setup(ctx: StrategyContext): Promise<void> {
+    const device = ctx.model.arena().device;
+    if (this.o.reply === 'gradients' && device !== CPU) {
+      // Its optimizer would round otherwise than the server's, and a resync writes optimizer state the host cannot reach.
+      throw new SmolError('BAD_FLAGS', `ps --ps-reply gradients: worker ${this.rank} on ${device} would apply the averaged gradients with its own optimizer, which must stay bit-equal to the server's; use --ps-reply weights (the default) or --device cpu`);
+    }
     if (this.o.reply === 'gradients') this.staged = new Float32Array(ctx.model.arena().size);
     this.version = ctx.startStep ?? 0;
     if (this.o.recovery?.restarted) await this.receiveWelcome(ctx);
