@@ -1,7 +1,7 @@
 /**
  * `smolcluster train --device gpu` trains in one process on the webgpu backend (SwiftShader on a
  * machine without a GPU) and computes what the cpu computes: the same losses, test loss and
- * accuracy within float32 tolerance, with result.json saying where it trained. Skipped when the
+ * accuracy within float32 tolerance, with result.json (and `run`'s run.json) saying where it trained. Skipped when the
  * webgpu backend cannot load, except under CI=true.
  */
 import assert from 'node:assert/strict';
@@ -63,4 +63,12 @@ describe('train --device gpu (one process)', () => {
       if (cpu.result.test_accuracy !== null) close(gpu.result.test_accuracy!, cpu.result.test_accuracy, 'test accuracy');
     });
   }
+
+  it('smolcluster run --device gpu writes run.json whose environment.devices says webgpu', async (t) => {
+    if (reason) return t.skip(reason);
+    const out = join(dir, 'run.json');
+    const run = await runCli(['run', '--device', 'gpu', '--steps', '2', '--experiments-dir', dir, '--output', out], { env: WEBGPU_CHILD_ENV, timeoutMs: 120_000 });
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual((JSON.parse(readFileSync(out, 'utf8')) as { environment: { devices: string[] } }).environment.devices, ['webgpu']);
+  });
 });
