@@ -23,6 +23,8 @@ export class HostArena {
   private readonly taken: Partial<Record<Part, Taken>> = {};
   /** Reads under way (two callers in one step share one read). */
   private readonly reading: Partial<Record<Part, { values: Promise<Float32Array>; write: boolean }>> = {};
+  /** Counts flushes: a read that lands after a flush belongs to the hook before it and is dropped. */
+  private generation = 0;
 
   constructor(private readonly arena: ParamArena) {}
 
@@ -72,7 +74,9 @@ export class HostArena {
       const t = this.taken[part];
       if (t?.write) this.arena[part].write(t.values);
       delete this.taken[part];
+      delete this.reading[part];
     }
+    this.generation++;
   }
 
   private take(part: Part, write: boolean): Promise<Float32Array> | Float32Array {
@@ -87,9 +91,12 @@ export class HostArena {
       reading.write ||= write;
       return reading.values;
     }
+    const generation = this.generation;
     const values = this.arena[part].read().then((v) => {
-      this.taken[part] = { values: v, write: this.reading[part]?.write ?? write };
-      delete this.reading[part];
+      if (generation === this.generation) {
+        this.taken[part] = { values: v, write: this.reading[part]?.write ?? write };
+        delete this.reading[part];
+      }
       return v;
     });
     this.reading[part] = { values, write };
