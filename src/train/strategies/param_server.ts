@@ -444,7 +444,7 @@ export class ParamServerWorker implements Strategy {
 
   /** The server's welcome (after a (re)connect): the whole model state and the version to go on from. */
   private async receiveWelcome(ctx: StrategyContext): Promise<void> {
-    const parts = [ctx.model.arena().params.readSync(), ...ctx.model.namedBuffers().map(([, b]) => b), ...ctx.optimizer.stateBuffers()];
+    const parts = [hostArena(ctx.model.arena()).paramsToOverwrite(), ...ctx.model.namedBuffers().map(([, b]) => b), ...ctx.optimizer.stateBuffers()];
     const [version, flags, , optimizerSteps] = await receiveWelcome(this.group, new Float64Array(HEAD_SLOTS), parts, this.o.peerTimeoutMs + this.o.stragglerMs);
     ctx.optimizer.restoreSteps(optimizerSteps);
     this.version = version;
