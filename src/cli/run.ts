@@ -9,6 +9,7 @@ import { writeJson } from '../validate/files.js';
 import { buildRunFile } from '../validate/run_file.js';
 import { intList, nonNegativeInt, positiveInt, positiveNumber } from './options.js';
 import type { PrecisionChoice } from '../tensor/precision.js';
+import type { DeviceChoice } from '../config/options/choices.js';
 import { commanderOption } from './option_table.js';
 import { trainInProcess } from './train.js';
 import { type TrainFlags, addTrainFlags } from './train_flags.js';
@@ -37,6 +38,7 @@ export interface RunFlags {
   checksumEvery: number;
   fault?: string[];
   precision?: PrecisionChoice;
+  device?: DeviceChoice;
 }
 
 export function runCommand(): Command {
@@ -60,6 +62,7 @@ export function runCommand(): Command {
     .option('--timeout <seconds>', 'deadline of every wait on a peer', positiveNumber, 60)
     .option('--checksum-every <steps>', 'compare parameter checksums across workers every N steps (0: never)', nonNegativeInt, 100)
     .addOption(commanderOption('precision', TRAIN_OPTIONS.precision))
+    .addOption(commanderOption('device', TRAIN_OPTIONS.device))
     .option('--fault <spec>', 'inject a fault (docs/VALIDATION.md), e.g. skip-allreduce', (v: string, prev: string[] = []) => [...prev, v])
     .action(async (flags: RunFlags) => {
       process.exitCode = await runAndWrite(flags);
@@ -87,7 +90,7 @@ export async function runAndWrite(f: RunFlags): Promise<number> {
     // Enough epochs for the steps whatever the dataset's size; --max-steps ends the run.
     epochs: f.steps, maxSteps: f.steps,
     name, experimentsDir: f.experimentsDir, timeout: f.timeout, checksumEvery: f.checksumEvery,
-    hidden: f.hidden, threads: f.threads, backend: f.backend, fault: f.fault, precision: f.precision, strategy: strategy !== 'local' ? strategy : undefined,
+    hidden: f.hidden, threads: f.threads, backend: f.backend, fault: f.fault, precision: f.precision, device: f.device, strategy: strategy !== 'local' ? strategy : undefined,
   } satisfies Partial<TrainFlags>));
   // The train machinery underneath: the same in-process run or local cluster as `smolcluster train`.
   if (strategy === 'local') {

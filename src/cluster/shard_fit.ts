@@ -74,7 +74,7 @@ export class ShardFit implements Strategy {
     });
     if (mean === null) this.stopped = true;
     else this.updates++;
-    return { loss: mean ?? NaN, samples: rows, exchangeStart: work.beforeExchange(), commMs: 0, waitMs: 0, stop: mean === null };
+    return { loss: mean ?? NaN, samples: rows, exchangeStart: await work.beforeExchange(), commMs: 0, waitMs: 0, stop: mean === null };
   }
 
   /** Nobody evaluates: a task's error is that of its last forward pass. */

@@ -11,10 +11,11 @@
  *   ssh_options: ["-p", "22"]      # optional, for every host
  *   hosts:
  *     - { name: mini1, ssh: me@mini1.local, role: server, address: 10.10.0.1 }
- *     - { name: mini2, ssh: me@mini2.local, role: worker, address: 10.10.0.2 }
+ *     - { name: mini2, ssh: me@mini2.local, role: worker, address: 10.10.0.2, device: gpu }
  *
  * `address` is the host's data address (e.g. its Thunderbolt IP) when it differs from what ssh
- * dials; the server's is the master address every worker dials.
+ * dials; the server's is the master address every worker dials. `device` (cpu | gpu | auto) is
+ * that host's worker's --device, after `args` (so it wins over a --device there).
  */
 import { z } from 'zod';
 import { ConfigError } from '../util/errors.js';
@@ -30,6 +31,8 @@ const hostSchema = z.object({
   ssh_options: z.array(z.string()).optional(),
   iface: z.string().optional(),
   node: z.string().optional(),
+  /** Where this host's worker trains (its --device): one host a GPU worker, another a cpu worker. */
+  device: z.enum(['cpu', 'gpu', 'auto']).optional(),
 }).strict();
 
 export const hostsFileSchema = z.object({

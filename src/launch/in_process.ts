@@ -4,6 +4,8 @@
  */
 import { fanOut } from '../metrics/fanout.js';
 import { resolveDevice } from '../train/device.js';
+import { closeWebGpu } from '../tensor/backends/webgpu/index.js';
+import { CPU } from '../tensor/storage.js';
 import { ProgressObserver } from '../metrics/progress_observer.js';
 import { openWandb } from '../metrics/wandb.js';
 import { backend, setBackend } from '../tensor/dispatch.js';
@@ -25,6 +27,7 @@ export async function trainInThisProcess(flags: TrainFlags, onResult: (o: Worker
   const threads = resolveThreads(flags.threads);
   backend().setThreads(threads);
   const config = configFrom(flags, threads);
+  config.device = chosenDevice.device;
   checkRunInputs(config);
   // auto measured on this engine and threads, before W&B and the dashboard see the config.
   settlePrecision(config);
@@ -51,5 +54,7 @@ export async function trainInThisProcess(flags: TrainFlags, onResult: (o: Worker
     // A finished run's dashboard stays up until Ctrl-C when a person is watching (dashboard/live.ts).
     if (dashboard && finished) await (await import('../dashboard/live.js')).endLiveDashboard(dashboard, experiment.dir);
     else await dashboard?.close();
+    // Dawn keeps a process alive while its device is open.
+    if (config.device !== CPU) closeWebGpu();
   }
 }

@@ -77,7 +77,9 @@ export function processArgs(plan: LaunchPlan, p: Placement): string[] {
     return ['server', '--world-size', String(plan.worldSize), '--master', master, '--bind-host', '0.0.0.0', ...common];
   }
   const addr = p.host.address && !p.host.iface ? ['--iface', p.host.address] : [];
-  return ['worker', '--rank', String(p.rank), '--world-size', String(plan.worldSize), '--master', master, ...addr, ...common];
+  // After `args`: the host's own device wins over one given to every process.
+  const device = p.host.device ? ['--device', p.host.device] : [];
+  return ['worker', '--rank', String(p.rank), '--world-size', String(plan.worldSize), '--master', master, ...addr, ...common, ...device];
 }
 
 function tokenFile(p: Placement): string {

@@ -6,6 +6,8 @@
  */
 import os from 'node:os';
 import { resolveDevice } from '../train/device.js';
+import { closeWebGpu } from '../tensor/backends/webgpu/index.js';
+import { CPU } from '../tensor/storage.js';
 import { basename } from 'node:path';
 import { balancerFromFlags, rebalanceLine } from '../balance/index.js';
 import { RunOverError } from '../comm/elastic.js';
@@ -85,6 +87,7 @@ async function runPlaced(flags: WorkerFlags, discovered: Discovered | null, star
   if (chosenDevice.note) process.stderr.write(`smolcluster: ${chosenDevice.note}\n`);
   const { threads, chosenAlone } = settleThreads(flags, describePlacement(place, sources));
   const config = configFrom(flags, threads);
+  config.device = chosenDevice.device;
   checkRunInputs(config);
   // Started by hand, rank 0 owns the run's name; under a launcher the launcher checked it. (An
   // elastic run has no owner: its members write the folder as each joins, rank 0 perhaps last.)
@@ -110,7 +113,10 @@ async function runPlaced(flags: WorkerFlags, discovered: Discovered | null, star
     throw err;
   });
   experiment = experimentPaths(flags.experimentsDir, name);
-  return trainOnCluster(flags, place, joined, experiment, { config, faults, timeoutMs, onResult, startedAt });
+  // Dawn keeps a process alive while its device is open.
+  return trainOnCluster(flags, place, joined, experiment, { config, faults, timeoutMs, onResult, startedAt }).finally(() => {
+    if (config.device !== CPU) closeWebGpu();
+  });
 }
 
 /**

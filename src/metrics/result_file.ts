@@ -28,6 +28,8 @@ export interface ResultFile<C = Record<string, unknown>> {
   per_rank: RankTotals[];
   backend: string;
   threads: number;
+  /** Where the leader trained: cpu or webgpu (--device; per rank in per_rank; absent in files written before it: cpu). */
+  device?: string;
   /** The compute precision every rank trained in (docs/PRECISION.md; absent in files written before it: fp32). */
   precision?: 'fp32' | 'bf16';
   /** Present when --precision auto chose it: what it found and measured (rank 0's, for every rank). */
@@ -50,5 +52,7 @@ export interface RankTotals {
   eval_ms?: number;
   /** Waits in the steps right after those evaluations (absent in files written before it). */
   after_eval_wait_ms?: number;
+  /** Where the rank trained: cpu or webgpu (absent in files written before it: cpu). */
+  device?: string;
 }
 

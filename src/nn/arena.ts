@@ -109,15 +109,19 @@ export class ParamArena {
 
   /** FNV-1a over the parameter bytes: cheap to compare across ranks, sensitive to any bit. */
   checksum(): string {
-    const values = this.params.readSync();
-    const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
-    let h = 0x811c9dc5;
-    for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i], 0x01000193);
-    return (h >>> 0).toString(16).padStart(8, '0');
+    return checksumOf(this.params.readSync());
   }
 
   /** A signature of the layout (names and shapes): two processes with equal signatures hold the same model. */
   signature(): string {
     return this.entries.map((e) => `${e.name}:${e.shape.join('x')}`).join(',');
   }
+}
+
+/** FNV-1a over float32 values' bytes (ParamArena.checksum; a GPU arena's parameters once read to the host). */
+export function checksumOf(values: Float32Array): string {
+  const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+  let h = 0x811c9dc5;
+  for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i], 0x01000193);
+  return (h >>> 0).toString(16).padStart(8, '0');
 }

@@ -4,6 +4,7 @@ import type { ScheduleName } from '../nn/optim/schedule.js';
 import { DATASET_NAMES } from '../config/spellings.js';
 import type { PrecisionChoice } from '../tensor/precision.js';
 import type { AutoPrecision } from '../tensor/precision_auto.js';
+import type { Device } from '../tensor/storage.js';
 
 export const DATASETS = DATASET_NAMES;
 export type DatasetName = (typeof DATASETS)[number];
@@ -56,6 +57,8 @@ export interface TrainConfig {
    * (train/precision.ts), so the config a run writes holds fp32 or bf16.
    */
   precision: PrecisionChoice;
+  /** Where this process trains: cpu or webgpu (--device, resolved by train/device.ts; default cpu). */
+  device?: Device;
   /** Why `auto` chose `precision` (only when it was asked for). */
   precisionAuto?: AutoPrecision;
 }

@@ -4,15 +4,17 @@
  * takes a hardware adapter (never a software one such as SwiftShader) when a short GEMM
  * measurement finds it faster than the cpu backend, and the cpu otherwise.
  *
- * The kernels, the arenas and the models run on the webgpu device through the library
- * (`module.to('webgpu')`, test/nn/webgpu_training.test.ts), but the training loop and the
- * strategies still read losses and gradients synchronously (`readSync`), which a GPU storage
- * refuses: until they read asynchronously, a run that would land on the GPU says so and stops
- * (`gpu`) or stays on the cpu (`auto`), rather than train somewhere else than asked.
+ * On the GPU the training loop keeps the model there (`module.to('webgpu')`: the parameter and
+ * gradient arenas are one GPU buffer each), uploads each batch, and reads back only what the host
+ * needs: each step's loss and the monitors' gradient sum of squares (one number each, awaited),
+ * the gradients or parameters a strategy exchanges (train/host_arena.ts: read when the exchange
+ * asks, written back after it), and the evaluation's losses and logits. The strategies that shard
+ * the model themselves (ZeRO, tensor and pipeline parallelism) and models with buffers
+ * (BatchNorm's running statistics) are refused on the GPU by name (docs/GPU.md).
  */
 import type { DeviceChoice } from '../config/options/choices.js';
 import type { Backend } from '../tensor/backend.js';
-import { closeWebGpu, loadWebGpuBackend, webGpuOpened, type WebGpuBackend } from '../tensor/backends/webgpu/index.js';
+import { WEBGPU, closeWebGpu, loadWebGpuBackend, webGpuOpened, type WebGpuBackend } from '../tensor/backends/webgpu/index.js';
 import { backend } from '../tensor/dispatch.js';
 import { CPU, deviceMemory, type Device } from '../tensor/storage.js';
 
@@ -40,13 +42,12 @@ export async function measureGemm(b: Backend, n: number, reps: number): Promise<
   return (2 * n * n * n * reps) / seconds / 1e9;
 }
 
-const LOOP_NOT_YET = 'the training loop and strategies read losses and gradients synchronously, which the webgpu device refuses (docs/GPU.md)';
-
 export async function resolveDevice(choice: DeviceChoice = 'cpu'): Promise<DeviceDecision> {
   if (choice === 'cpu') return { device: CPU, note: '' };
   // The GPU is released afterwards unless someone else opened it (one Dawn instance per process:
   // a second one created and dropped beside the first has aborted a process at exit).
   const ownsGpu = !webGpuOpened();
+  let keep = false;
   const load = await loadWebGpuBackend();
   if (!load.backend || !load.adapter) {
     if (choice === 'gpu') throw new Error(`--device gpu: ${load.reason}`);
@@ -54,14 +55,19 @@ export async function resolveDevice(choice: DeviceChoice = 'cpu'): Promise<Devic
   }
   const name = load.backend.adapterName;
   try {
-    if (choice === 'gpu') throw new Error(`--device gpu: found ${name}, but ${LOOP_NOT_YET}; train with --device cpu`);
+    if (choice === 'gpu') {
+      keep = true;
+      return { device: WEBGPU, note: `--device gpu: training on ${name}` };
+    }
     if (load.adapter.software) return { device: CPU, note: `--device auto: cpu (${name} is a software adapter)` };
     const gpu = await measureGemm(load.backend, 512, 8);
     const cpu = await measureGemm(backend(), 512, 2);
     const figures = `GEMM 512³: ${name} ${gpu.toFixed(0)} GFLOP/s, cpu ${cpu.toFixed(0)} GFLOP/s`;
     if (gpu <= cpu) return { device: CPU, note: `--device auto: cpu (${figures})` };
-    return { device: CPU, note: `--device auto: cpu although the GPU is faster (${figures}): ${LOOP_NOT_YET}` };
+    keep = true;
+    return { device: WEBGPU, note: `--device auto: ${name} (${figures})` };
   } finally {
-    if (ownsGpu) closeWebGpu();
+    // The GPU stays open for the run that trains on it; it is closed when the process ends.
+    if (ownsGpu && !keep) closeWebGpu();
   }
 }

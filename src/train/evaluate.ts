@@ -3,7 +3,8 @@ import { BatchLoader } from '../data/loader.js';
 import type { Module } from '../nn/module.js';
 import { noGrad } from '../tensor/autograd.js';
 import { BufferRecycler } from '../tensor/recycler.js';
-import { type AnyBatch, batchInput, batchLoss, countCorrect, lossWeight } from './objective.js';
+import { CPU } from '../tensor/storage.js';
+import { type AnyBatch, batchInput, batchLoss, countCorrect, countCorrectOnHost, lossWeight } from './objective.js';
 import type { EvalResult } from '../metrics/records.js';
 
 export type { EvalResult };
@@ -39,12 +40,44 @@ export function evaluate(model: Module, data: Dataset, batchSize = 1000, bytesBu
     run(new BatchLoader<Dataset>(data, order.subarray(probe), rest));
   });
   model.train(wasTraining);
+  return result(data, sums);
+}
+
+/**
+ * `evaluate` wherever the model lives: on a GPU each batch's loss and logits are read back
+ * (awaited; the predictions are taken on the host), in batches of at most `batchSize` samples.
+ */
+export async function evaluateModel(model: Module, data: Dataset, batchSize = 1000): Promise<EvalResult> {
+  const device = model.arena().device;
+  if (device === CPU) return evaluate(model, data, batchSize);
+  const wasTraining = model.training;
+  model.eval();
+  const sums = { loss: 0, weight: 0, correct: 0 };
+  const order = Int32Array.from({ length: data.size }, (_, i) => i);
+  try {
+    for (const batch of new BatchLoader<Dataset>(data, order, evalBatchSize(data, batchSize)).batches() as Iterable<AnyBatch>) {
+      const [loss, logits] = noGrad(() => {
+        const output = model.forward(batchInput(data, batch, device));
+        return [batchLoss(data, output, batch), output] as const;
+      });
+      const w = lossWeight(data, batch);
+      const [lossValue, values] = await Promise.all([loss.read(), logits.read()]);
+      if (w > 0) sums.loss += lossValue[0] * w;
+      sums.weight += w;
+      sums.correct += countCorrectOnHost(data, values as Float32Array, batch) ?? 0;
+    }
+  } finally {
+    model.train(wasTraining);
+  }
+  return result(data, sums);
+}
+
+function result(data: Dataset, sums: { loss: number; weight: number; correct: number }): EvalResult {
   const loss = sums.weight > 0 ? sums.loss / sums.weight : NaN;
-  const token = isTokenTask(data);
   return {
     loss,
     accuracy: data.task === 'regression' ? null : sums.weight > 0 ? sums.correct / sums.weight : NaN,
-    ...(token ? { perplexity: Math.exp(loss) } : {}),
+    ...(isTokenTask(data) ? { perplexity: Math.exp(loss) } : {}),
     samples: data.size,
   };
 }

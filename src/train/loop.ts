@@ -12,7 +12,7 @@ import type { TrainConfig } from './config.js';
 import { type AnyBatch, outputWidth } from './objective.js';
 import { type StepWork, loopDrivenStep } from './step.js';
 import { accumulating } from './strategies/grad_accum.js';
-import { type EvalResult, evaluate } from './evaluate.js';
+import { type EvalResult, evaluateModel } from './evaluate.js';
 import type { StepRecord, TrainObserver } from '../metrics/records.js';
 import type { PlannedStep, Strategy, StrategyContext, UpdateResult } from './strategy.js';
 import type { FaultInjector } from './faults.js';
@@ -20,6 +20,9 @@ import { RunMonitors } from './monitors.js';
 import { ArrivalClock, type BatchShares, SharedBatches } from './shares.js';
 import type { Checkpointer, LoopPosition } from './checkpoints.js';
 import { sumOfSquares } from '../tensor/scalar.js';
+import { CPU, type Device, type Storage } from '../tensor/storage.js';
+import { SmolError } from '../util/errors.js';
+import { hostArena } from './host_arena.js';
 import { applyPrecision } from './precision.js';
 
 // The record types the metrics sinks read live in metrics/records.ts (train imports metrics, never
@@ -87,6 +90,8 @@ export async function train(
       train: data.train, batchSize: config.batchSize, optimizer: config.optimizer, resumedState: () => guards.checkpoints?.peekStrategyState() ?? null,
     })
     : createModel(spec, config.seed);
+  // The device this process really trains on goes into result.json (a server that only aggregates stays on the cpu).
+  config.device = placeModel(model, config.device ?? CPU, strategy);
   if (config.init) initFromFile(config.init, model, spec);
   const optimizer = makeOptimizer(model.arena(), {
     name: config.optimizer, lr: config.lr, momentum: config.momentum, weightDecay: config.weightDecay,
@@ -110,7 +115,9 @@ export async function train(
     if (resumed.shares) guards.balance?.restore?.(resumed.shares, resumed.position.step);
   }
   const ctx: StrategyContext = { model, optimizer, totalSteps, monitors, startStep: resumed?.position.step ?? 0, resumedState: resumed?.strategy };
+  const host = hostArena(model.arena());
   await strategy.setup(ctx);
+  host.flush();
   const schedule = makeSchedule({ name: config.schedule, lr: config.lr, totalSteps, warmupSteps: config.warmupSteps });
   observer.onStart?.({ totalSteps, model: spec, parameters: model.numParameters(), device: model.arena().device });
 
@@ -146,6 +153,7 @@ export async function train(
       const e0 = performance.now();
       // A sharded model (ZeRO-3) is made whole on the leader first: every rank takes part.
       await strategy.wholeModel?.(ctx);
+      host.flush();
       const e = await evaluation(ctx, strategy, data.test, config.evalBatchSize);
       if (e) observer.onEval?.({ step, epoch, ...e });
       strategy.shardModel?.(ctx);
@@ -156,6 +164,7 @@ export async function train(
   }
   // The leader evaluates and saves the whole model (a sharded one is gathered there).
   await strategy.wholeModel?.(ctx);
+  host.flush();
   outcome.finalEval = await evaluation(ctx, strategy, data.test, config.evalBatchSize);
   // The epoch of the last step taken (maxSteps may end the run before the last epoch).
   if (outcome.finalEval) observer.onEval?.({ step, epoch: lastEpoch, ...outcome.finalEval });
@@ -176,7 +185,7 @@ function evaluates(strategy: Strategy): boolean {
 /** The strategy's own evaluation (every rank calls it), or the leader's synchronous one; null where this rank reports none. */
 async function evaluation(ctx: StrategyContext, strategy: Strategy, test: Dataset, batchSize: number): Promise<EvalResult | null> {
   if (strategy.evaluate) return strategy.evaluate(ctx, test, batchSize);
-  return evaluates(strategy) ? evaluate(ctx.model, test, batchSize) : null;
+  return evaluates(strategy) ? evaluateModel(ctx.model, test, batchSize) : null;
 }
 
 /** What decides which step comes when: batches per epoch, epochs, steps, and whether this process computes. */
@@ -223,33 +232,42 @@ async function trainStep(
   step: number, epoch: number, faults?: FaultInjector, lrStep = step,
 ): Promise<{ record: StepRecord | null; stop: boolean }> {
   const { model, optimizer } = ctx;
+  // What the strategy takes on the host (a GPU arena's gradients or parameters) goes back to the
+  // device after each of its hooks, before the next kernel touches the arena (host_arena.ts).
+  const host = hostArena(model.arena());
   const t0 = performance.now();
   model.zeroGrad();
   const work: StepWork = {
     data, batch, microSize: config.batchSize, step, lrStep, faultsInjected: faults !== undefined,
-    beforeExchange: () => {
-      faults?.beforeCommunication(step, model.arena().grads.readSync());
+    beforeExchange: async () => {
+      if (faults) faults.beforeCommunication(step, await host.grads());
       const t1 = performance.now();
       // Before any gradient leaves the process: a NaN is caught here, naming the rank (monitors.ts).
-      ctx.monitors?.beforeCommunication(step, t1 - t0, model.arena().grads);
+      await ctx.monitors?.beforeCommunication(step, t1 - t0, faults ? host.gradStorageNow() : model.arena().grads);
       return t1;
     },
   };
   const reduced = strategy.runStep ? await strategy.runStep(ctx, work) : await loopDrivenStep(ctx, strategy, work);
-  if (reduced.regrouped || reduced.stop) return { record: null, stop: reduced.stop === true };
+  if (reduced.regrouped || reduced.stop) {
+    host.flush();
+    return { record: null, stop: reduced.stop === true };
+  }
   const t1 = reduced.exchangeStart;
-  faults?.afterCommunication(step, model.arena().grads.readSync());
+  if (faults) faults.afterCommunication(step, await host.grads());
+  host.flush();
   const t2 = performance.now();
-  const layerGradNorms = config.trackGradients ? perLayerNorms(model) : undefined;
+  const layerGradNorms = config.trackGradients ? await perLayerNorms(model) : undefined;
   const gradNorm = config.clipGradNorm > 0
-    ? clipGradNorm(model.arena().grads, config.clipGradNorm, reduced.gradNorm)
+    ? await clip(model.arena().grads, config.clipGradNorm, reduced.gradNorm)
     : layerGradNorms && Math.hypot(...Object.values(layerGradNorms));
   optimizer.lr = schedule.lrAt(lrStep);
   let update: UpdateResult | null = null;
   if (strategy.applyUpdate) update = await strategy.applyUpdate(ctx, step);
   else optimizer.step();
+  host.flush();
   const t3 = performance.now();
   await strategy.afterStep(ctx, step);
+  host.flush();
   const t4 = performance.now();
   // Compute is everything in the step that was not communication or waiting for peers.
   const strategyOverhead = t2 - t1 - reduced.commMs - reduced.waitMs;
@@ -271,14 +289,39 @@ async function trainStep(
   return { record, stop: update?.stop === true };
 }
 
-/** L2 norm of each parameter's gradient, by arena entry (e.g. "fc1.weight"). */
-function perLayerNorms(model: Module): Record<string, number> {
+/** L2 norm of each parameter's gradient, by arena entry (e.g. "fc1.weight"); a GPU's are reduced there and read together. */
+async function perLayerNorms(model: Module): Promise<Record<string, number>> {
   const arena = model.arena();
-  const out: Record<string, number> = {};
-  for (const e of arena.entries) {
-    out[e.name] = Math.sqrt(sumOfSquares(arena.grads.view(e.offset, e.size)).readSync());
+  const sums = arena.entries.map((e) => sumOfSquares(arena.grads.view(e.offset, e.size)));
+  const values = arena.device === CPU ? sums.map((s) => s.readSync()) : await Promise.all(sums.map((s) => s.read()));
+  return Object.fromEntries(arena.entries.map((e, i) => [e.name, Math.sqrt(values[i])]));
+}
+
+/** clipGradNorm, with a GPU gradient's norm read asynchronously (the cpu's is read inside, synchronously). */
+async function clip(grads: Storage, maxNorm: number, norm?: number): Promise<number> {
+  if (norm === undefined && grads.device !== CPU) norm = Math.sqrt(await sumOfSquares(grads).read());
+  return clipGradNorm(grads, maxNorm, norm);
+}
+
+/**
+ * Moves the model to the device this process trains on (train/device.ts) and returns that device.
+ * The strategies that build their own model (a shard of it: ZeRO, tensor and pipeline
+ * parallelism) read and write their shards synchronously, so they are refused on a GPU; a process
+ * that keeps its model in host memory (Strategy.hostOnly) stays on the cpu when it computes
+ * nothing (a parameter server) and is refused otherwise.
+ */
+function placeModel(model: Module, device: Device, strategy: Strategy): Device {
+  if (device === CPU) return CPU;
+  if (strategy.buildModel) {
+    throw new SmolError('BAD_FLAGS', `--device gpu: the ${strategy.name} strategy trains on the cpu only (it shards the model and reads its shards synchronously); train with --device cpu`);
   }
-  return out;
+  if (strategy.hostOnly) {
+    if (strategy.dataShard?.compute !== false) throw new SmolError('BAD_FLAGS', `--device gpu: ${strategy.name} rank ${strategy.rank} cannot train on the GPU: ${strategy.hostOnly}; train it with --device cpu`);
+    process.stderr.write(`smolcluster: rank ${strategy.rank} (${strategy.name}) stays on the cpu: ${strategy.hostOnly}\n`);
+    return CPU;
+  }
+  model.to(device);
+  return device;
 }
 
 /** A performance.now() reading as ms since the epoch. */

@@ -19,6 +19,7 @@ import type { Module } from '../nn/module.js';
 import { backward } from '../tensor/autograd.js';
 import { scaleInPlace } from '../tensor/scale.js';
 import { BufferRecycler } from '../tensor/recycler.js';
+import { CPU } from '../tensor/storage.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { type AnyBatch, batchInput, batchLoss, lossWeight } from './objective.js';
 
@@ -39,39 +40,64 @@ export interface LocalGradient {
  */
 const recyclers = new WeakMap<Module, BufferRecycler>();
 
-/** Forward and backward of a rank's batch, in micro-batches of at most `microSize` samples; gradients land in the arena. */
-export function forwardBackward(model: Module, data: Dataset, batch: AnyBatch, microSize: number): LocalGradient {
+/**
+ * Forward and backward of a rank's batch, in micro-batches of at most `microSize` samples;
+ * gradients land in the arena. The losses are read on the host once the step is recorded: on the
+ * cpu at once (the loss is a host value, so nothing waits), on a GPU by one awaited read each,
+ * whose copy is recorded behind the step's kernels.
+ */
+export async function forwardBackward(model: Module, data: Dataset, batch: AnyBatch, microSize: number): Promise<LocalGradient> {
   let recycler = recyclers.get(model);
   if (!recycler) recyclers.set(model, (recycler = new BufferRecycler()));
-  return recycler.run(() => forwardBackwardOnce(model, data, batch, microSize));
+  const step = recycler.run(() => forwardBackwardOnce(model, data, batch, microSize));
+  if (step.losses.every((l) => typeof l === 'number')) return step.finish(step.losses as number[]);
+  return step.finish(await Promise.all(step.losses));
 }
 
-function forwardBackwardOnce(model: Module, data: Dataset, batch: AnyBatch, microSize: number): LocalGradient {
+/** A step's losses (host numbers, or reads under way from a device), and how they make the LocalGradient. */
+interface PendingStep {
+  losses: (number | Promise<number>)[];
+  finish(losses: number[]): LocalGradient;
+}
+
+function forwardBackwardOnce(model: Module, data: Dataset, batch: AnyBatch, microSize: number): PendingStep {
+  const device = model.arena().device;
   if (batch.size <= microSize) {
-    const loss = batchLoss(data, model.forward(batchInput(data, batch)), batch);
+    const loss = batchLoss(data, model.forward(batchInput(data, batch, device)), batch);
     backward(loss);
-    return { loss: loss.item(), samples: batch.size, weight: lossWeight(data, batch) };
+    const weight = lossWeight(data, batch);
+    return { losses: [hostScalar(loss)], finish: ([l]) => ({ loss: l, samples: batch.size, weight }) };
   }
-  let lossSum = 0;
-  let weight = 0;
+  const losses: (number | Promise<number>)[] = [];
+  const weights: number[] = [];
   for (const micro of microBatches(data, batch, microSize)) {
     const w = lossWeight(data, micro);
     if (w === 0) continue;
-    const loss = batchLoss(data, model.forward(batchInput(data, micro)), micro);
+    const loss = batchLoss(data, model.forward(batchInput(data, micro, device)), micro);
     backward(loss, Float32Array.of(w));
-    lossSum += loss.item() * w;
-    weight += w;
+    losses.push(hostScalar(loss));
+    weights.push(w);
   }
+  const weight = weights.reduce((a, b) => a + b, 0);
   if (weight > 0) scaleInPlace(model.arena().grads, 1 / weight);
-  return { loss: weight > 0 ? lossSum / weight : NaN, samples: batch.size, weight };
+  const finish = (ls: number[]): LocalGradient => {
+    const lossSum = ls.reduce((sum, l, i) => sum + l * weights[i], 0);
+    return { loss: weight > 0 ? lossSum / weight : NaN, samples: batch.size, weight };
+  };
+  return { losses, finish };
+}
+
+/** A one-element tensor's value: at once on the cpu, by an asynchronous read from another device. */
+export function hostScalar(t: Tensor): number | Promise<number> {
+  return t.device === CPU ? t.item() : t.read().then((v) => v[0]);
 }
 
 /** One batch's forward, then `runBackward` — a strategy's own backward (e.g. overlapped with sending gradients). */
 export async function forwardThen(model: Module, data: Dataset, batch: AnyBatch, runBackward: (loss: Tensor, weight: number) => Promise<void>): Promise<LocalGradient> {
-  const loss = batchLoss(data, model.forward(batchInput(data, batch)), batch);
+  const loss = batchLoss(data, model.forward(batchInput(data, batch, model.arena().device)), batch);
   const weight = lossWeight(data, batch);
   await runBackward(loss, weight);
-  return { loss: loss.item(), samples: batch.size, weight };
+  return { loss: await hostScalar(loss), samples: batch.size, weight };
 }
 
 /** Consecutive views of `batch`, `size` samples each (the last may be smaller); nothing is copied. */

@@ -34,7 +34,7 @@
  */
 import { EventLog } from '../metrics/events.js';
 import { sumOfSquares } from '../tensor/scalar.js';
-import type { Storage } from '../tensor/storage.js';
+import { CPU, type Storage } from '../tensor/storage.js';
 import { GradientOutlierRule, type OutlierOptions } from './grad_outlier.js';
 import { median } from '../util/stats.js';
 import { PeerError, SmolError, TimeoutError } from '../util/errors.js';
@@ -229,13 +229,19 @@ export class RunMonitors {
     this.outliers = new GradientOutlierRule(worldSize, this.options.outlier);
   }
 
-  /** After backward (and any injected fault), before communication: this rank's health. */
-  beforeCommunication(step: number, readyMs: number, grads: Storage): void {
+  /**
+   * After backward (and any injected fault), before communication: this rank's health. On a GPU
+   * the sum of squares is reduced there and only that number is read (the values only when it is
+   * not finite, to count them).
+   */
+  async beforeCommunication(step: number, readyMs: number, grads: Storage): Promise<void> {
     if (this.events) this.events.lastStep = step;
     // One pass of the backend's kernel; NaN or ±Inf anywhere makes the sum non-finite.
-    const sumSq = sumOfSquares(grads).readSync();
+    const onHost = grads.device === CPU;
+    const sum = sumOfSquares(grads);
+    const sumSq = onHost ? sum.readSync() : await sum.read();
     let nonFinite = 0;
-    if (!Number.isFinite(sumSq)) nonFinite = countNonFinite(grads.readSync());
+    if (!Number.isFinite(sumSq)) nonFinite = countNonFinite(onHost ? grads.readSync() : await grads.read());
     this.own[0] = readyMs;
     this.own[1] = nonFinite;
     this.own[2] = nonFinite > 0 ? 0 : Math.sqrt(sumSq);

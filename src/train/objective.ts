@@ -2,6 +2,7 @@ import { IGNORE_INDEX, type Dataset, isTokenTask } from '../data/dataset.js';
 import type { ClassificationBatch, RegressionBatch, TokenBatch } from '../data/loader.js';
 import { crossEntropy, mseLoss } from '../tensor/ops/loss.js';
 import { argmax } from '../tensor/ops/reduce.js';
+import { CPU, type Device } from '../tensor/storage.js';
 import { Tensor } from '../tensor/tensor.js';
 
 export type AnyBatch = ClassificationBatch | RegressionBatch | TokenBatch;
@@ -17,7 +18,7 @@ export function batchLoss(data: Dataset, output: Tensor, batch: AnyBatch): Tenso
   if (data.task === 'classification') return crossEntropy(output, (batch as ClassificationBatch).labels);
   if (isTokenTask(data)) return crossEntropy(output, engineLabels((batch as TokenBatch).labels));
   const targets = (batch as RegressionBatch).targets;
-  return mseLoss(output, Tensor.fromHost(targets, [batch.size, ...data.targetShape]));
+  return mseLoss(output, onDevice(targets, [batch.size, ...data.targetShape], output.device));
 }
 
 /**
@@ -41,7 +42,24 @@ export function countScored(labels: Int32Array): number {
 export function countCorrect(data: Dataset, output: Tensor, batch: AnyBatch): number | null {
   if (data.task === 'regression') return null;
   const labels = (batch as ClassificationBatch | TokenBatch).labels;
-  const pred = argmax(output);
+  return countMatches(labels, argmax(output));
+}
+
+/** countCorrect over logits read back to the host (a GPU's argmax indices stay on the GPU). */
+export function countCorrectOnHost(data: Dataset, logits: Float32Array, batch: AnyBatch): number | null {
+  if (data.task === 'regression') return null;
+  const labels = (batch as ClassificationBatch | TokenBatch).labels;
+  const width = logits.length / labels.length;
+  const pred = new Int32Array(labels.length);
+  for (let r = 0; r < labels.length; r++) {
+    let best = 0;
+    for (let c = 1; c < width; c++) if (logits[r * width + c] > logits[r * width + best]) best = c;
+    pred[r] = best;
+  }
+  return countMatches(labels, pred);
+}
+
+function countMatches(labels: Int32Array, pred: Int32Array): number {
   let n = 0;
   for (let i = 0; i < labels.length; i++) if (labels[i] >= 0 && pred[i] === labels[i]) n++;
   return n;
@@ -54,9 +72,18 @@ export function outputWidth(data: Dataset): number {
   return data.targetShape.reduce((n, d) => n * d, 1);
 }
 
-/** The input tensor of a batch (token ids as float32 [N, T] for the token tasks). */
-export function batchInput(data: Dataset, batch: AnyBatch): Tensor {
-  return Tensor.fromHost(batch.inputs, [batch.size, ...data.inputShape]);
+/**
+ * The input tensor of a batch on the model's device (token ids as float32 [N, T] for the token
+ * tasks; they stay host values, which the embedding uploads as indices on a GPU).
+ */
+export function batchInput(data: Dataset, batch: AnyBatch, device: Device = CPU): Tensor {
+  const shape = [batch.size, ...data.inputShape];
+  return isTokenTask(data) ? Tensor.fromHost(batch.inputs, shape) : onDevice(batch.inputs, shape, device);
+}
+
+/** Host values as a tensor on `device`: adopted on the cpu (no copy), uploaded elsewhere. */
+function onDevice(values: Float32Array, shape: number[], device: Device): Tensor {
+  return device === CPU ? Tensor.fromHost(values, shape) : Tensor.from(values, shape, 'float32', device);
 }
 
 /** The engine's cross-entropy skips label -1; datasets mark skipped positions with PyTorch's -100. */

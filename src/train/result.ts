@@ -13,16 +13,22 @@ import type { AutoPrecision } from '../tensor/precision_auto.js';
 export type TrainResult = ResultFile<TrainConfig>;
 export type { RankTotals };
 
+/** Devices as numbers in the totals vector (its index); one the list lacks travels as -1. */
+const DEVICES = ['cpu', 'webgpu'];
+
 /** The totals one rank contributes, as a fixed-order vector for an all-gather. */
-export function totalsVector(o: TrainOutcome): Float32Array {
-  return Float32Array.of(o.trainSamples, o.trainSeconds, o.totals.computeMs, o.totals.commMs, o.totals.waitMs, o.evalMs, o.afterEvalWaitMs);
+export function totalsVector(o: TrainOutcome, device = 'cpu'): Float32Array {
+  return Float32Array.of(o.trainSamples, o.trainSeconds, o.totals.computeMs, o.totals.commMs, o.totals.waitMs, o.evalMs, o.afterEvalWaitMs, DEVICES.indexOf(device));
 }
 
 export function unpackTotals(all: Float32Array): RankTotals[] {
-  const width = 7;
+  const width = 8;
   return Array.from({ length: all.length / width }, (_, rank) => {
-    const [samples, trainSeconds, compute, comm, wait, evalMs, afterEvalWait] = all.subarray(rank * width, rank * width + width);
-    return { rank, samples, train_seconds: trainSeconds, compute_ms: compute, comm_ms: comm, wait_ms: wait, eval_ms: evalMs, after_eval_wait_ms: afterEvalWait };
+    const [samples, trainSeconds, compute, comm, wait, evalMs, afterEvalWait, device] = all.subarray(rank * width, rank * width + width);
+    return {
+      rank, samples, train_seconds: trainSeconds, compute_ms: compute, comm_ms: comm, wait_ms: wait,
+      eval_ms: evalMs, after_eval_wait_ms: afterEvalWait, device: DEVICES[device] ?? 'unknown',
+    };
   });
 }
 
@@ -76,6 +82,7 @@ export function buildResult(config: TrainConfig, outcome: TrainOutcome, info: Re
     per_rank: info.perRank,
     backend: info.backend,
     threads: info.threads,
+    device: config.device ?? 'cpu',
     precision: config.precision === 'auto' ? 'fp32' : config.precision,
     ...(config.precisionAuto ? { precision_auto: autoRecord(config.precisionAuto) } : {}),
     started_at: info.startedAt.toISOString(),

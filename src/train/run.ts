@@ -23,6 +23,9 @@ import type { Strategy } from './strategy.js';
 import { type CheckpointOptions, Checkpointer } from './checkpoints.js';
 import { runSignature } from './signature.js';
 import { settlePrecision } from './precision.js';
+import { type ModelSpec, createModel } from '../nn/models/index.js';
+import type { Module } from '../nn/module.js';
+import { CPU } from '../tensor/storage.js';
 
 export interface RunOptions {
   config: TrainConfig;
@@ -107,6 +110,9 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
   if (rank === 0 && o.output) ensureWritable(o.output, '--output');
   if (rank === 0 && o.save) ensureWritable(o.save, '--save');
   checkSaveDtype(o.save, o.saveDtype);
+  if ((config.device ?? CPU) !== CPU && o.checkpoints) {
+    throw new ConfigError('command line', '--checkpoint-every/--resume', `training checkpoints are written from host memory; a ${config.device} worker does not write or resume them yet (--save works)`);
+  }
   const data = loadTrainData(config);
   const events = o.events ?? new MonitorLog(eventsFile(o.experiment.dir), rank);
   // auto resolved before config.json is written (a cluster's ranks agreed on it already: launch/precision_agreement.ts).
@@ -147,7 +153,7 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
     const outcome = await train(config, data, strategy, observers, {
       monitors, faults: faults.enabled ? faults : undefined, balance: o.balance, checkpoints,
     });
-    const perRank = unpackTotals(await strategy.gather(totalsVector(outcome)));
+    const perRank = unpackTotals(await strategy.gather(totalsVector(outcome, config.device)));
     const extra = strategy.resultFields ? await strategy.resultFields() : {};
     runEvents.finished(outcome.steps);
     if (!(strategy.isLeader ? strategy.isLeader() : rank === 0)) return null;
@@ -162,8 +168,9 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
     if (o.output) writeResult(o.output, result);
     if (o.save) {
       const meta = { steps: outcome.steps, seed: config.seed };
-      if (isSafetensorsPath(o.save)) saveSafetensors(o.save, outcome.model, outcome.spec, meta, o.saveDtype);
-      else saveModel(o.save, outcome.model, outcome.spec, meta);
+      const model = await onHost(outcome.model, outcome.spec);
+      if (isSafetensorsPath(o.save)) saveSafetensors(o.save, model, outcome.spec, meta, o.saveDtype);
+      else saveModel(o.save, model, outcome.spec, meta);
       runEvents.modelSaved(o.save, outcome.steps);
     }
     // Every rank closed its part of the trace before the gather above.
@@ -179,4 +186,12 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
     if (!o.events) events.close();
     await strategy.close();
   }
+}
+
+/** The model in host memory, for the writers: itself on the cpu, a host copy of a GPU model's parameters otherwise. */
+async function onHost(model: Module, spec: ModelSpec): Promise<Module> {
+  if (model.arena().device === CPU) return model;
+  const copy = createModel(spec, 0);
+  copy.arena().params.write(await model.arena().params.read());
+  return copy;
 }

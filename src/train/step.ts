@@ -26,10 +26,10 @@ export interface StepWork {
   faultsInjected: boolean;
   /**
    * Call once the local gradients are final and before any leaves the process: applies the injected
-   * faults, then the monitors' check (a NaN stops the run here, naming the rank). Returns the
+   * faults, then the monitors' check (a NaN stops the run here, naming the rank). Resolves to the
    * moment the exchange begins (performance.now()), for StepOutcome.exchangeStart.
    */
-  beforeExchange(): number;
+  beforeExchange(): Promise<number>;
 }
 
 /** What a step's computation and exchange gave: the loss every rank agrees on, and its timings. */
@@ -61,13 +61,13 @@ export async function loopDrivenStep(ctx: StrategyContext, strategy: Strategy, w
   const own = batch && strategy.backward && !work.faultsInjected ? strategy.backward : undefined;
   const local = !batch ? { loss: NaN, samples: 0, weight: 0 }
     : own ? await forwardThen(model, data, batch, (loss, w) => own(ctx, loss, w, step))
-    : forwardBackward(model, data, batch, batch.size);
+    : await forwardBackward(model, data, batch, batch.size);
   return exchange(ctx, strategy, work, local);
 }
 
 /** Hands this rank's gradient (in the arena) and loss to the strategy's reduceGradients. */
 export async function exchange(ctx: StrategyContext, strategy: Strategy, work: StepWork, local: LocalGradient): Promise<StepOutcome> {
-  const exchangeStart = work.beforeExchange();
+  const exchangeStart = await work.beforeExchange();
   // The strategies weight the local loss by what it is a mean over (samples, or scored tokens).
   const reduced = await strategy.reduceGradients(ctx, local.loss, local.weight, work.step);
   return { ...reduced, samples: local.samples, exchangeStart };

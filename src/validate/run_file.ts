@@ -87,6 +87,8 @@ export interface RunFile {
     backend: string;
     /** The compute precision the ranks trained in (result.json's; docs/PRECISION.md). */
     precision: 'fp32' | 'bf16';
+    /** Where each rank trained, by rank: cpu or webgpu (result.json's per_rank; docs/GPU.md; absent in files written before it). */
+    devices?: string[];
     threads_per_worker: number;
     host: TrainResult['host'];
   };
@@ -226,6 +228,7 @@ export function buildRunFile(experimentDir: string): RunFile {
       node: process.version,
       backend: result.backend,
       precision: result.precision ?? 'fp32',
+      devices: (result.per_rank ?? []).map((r) => r.device ?? 'cpu'),
       threads_per_worker: result.threads,
       host: result.host,
     },

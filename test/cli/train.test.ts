@@ -124,7 +124,7 @@ describe('smolcluster CLI (child process)', () => {
     // The resolved configuration, every key in snake_case as in config.json (docs/RESULT.md).
     assert.deepEqual(
       { ...res.config, threads: undefined },
-      snakeCaseKeys({ ...defaultConfig('mlp'), seed: 3, maxSteps: 50, threads: undefined }),
+      snakeCaseKeys({ ...defaultConfig('mlp'), seed: 3, maxSteps: 50, threads: undefined, device: 'cpu' }),
     );
     assert.equal(res.config.threads, 1);
     assert.equal(res.threads, 1);

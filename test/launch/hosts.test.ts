@@ -58,6 +58,19 @@ describe('launch plan: hosts.yaml over cluster_config.yaml', () => {
     assert.deepEqual(processArgs(plan, plan.processes[0]).slice(0, 7), ['store', '--world-size', '2', '--master', '10.0.0.1:29500', '--bind-host', '0.0.0.0']);
   });
 
+  it('a host\'s device is its worker\'s --device, after args (one host a GPU worker, another a cpu worker)', () => {
+    const dir = tempDir('hosts-device');
+    const file = join(dir, 'hosts.yaml');
+    writeFileSync(file, ['project_dir: /p', 'strategy: allreduce', 'args: ["--device", "cpu"]', 'hosts:',
+      '  - { name: a, ssh: me@a, device: gpu }', '  - { name: b, ssh: me@b }'].join('\n'));
+    const plan = loadHostsFile(file);
+    const [gpu, cpu] = plan.processes.map((p) => processArgs(plan, p));
+    assert.deepEqual(gpu.slice(-4), ['--device', 'cpu', '--device', 'gpu']);
+    assert.deepEqual(cpu.slice(-2), ['--device', 'cpu']);
+    writeFileSync(file, ['project_dir: /p', 'hosts:', '  - { name: a, ssh: me@a, role: server }', '  - { name: b, ssh: me@b, device: tpu }'].join('\n'));
+    assert.throws(() => loadHostsFile(file), /hosts\.1\.device/);
+  });
+
   it('launch --dry-run says where the port and the worker count came from', async () => {
     const r = await runCli(['launch', '--hosts', files(['cluster: conf/cluster_config.yaml']), '--dry-run']);
     assert.equal(r.code, 0, r.stderr);

@@ -70,7 +70,7 @@ describe('gradient accumulation (--grad-accum)', () => {
     }
   });
 
-  it('masked-lm micro-batches that score different numbers of tokens still give the whole batch\'s mean gradient', () => {
+  it('masked-lm micro-batches that score different numbers of tokens still give the whole batch\'s mean gradient', async () => {
     const V = 6;
     const T = 4;
     const size = 10;
@@ -82,9 +82,9 @@ describe('gradient accumulation (--grad-accum)', () => {
     const batch = new BatchLoader(data, Int32Array.from({ length: size }, (_, i) => i), size).batches().next().value as TokenBatch;
     assert.deepEqual([...microBatches(data, batch, 3)].map((m) => m.size), [3, 3, 3, 1]);
     const whole = new Embedding(V, V, new Rng(4));
-    const a = forwardBackward(whole, data, batch, size);
+    const a = await forwardBackward(whole, data, batch, size);
     const parts = new Embedding(V, V, new Rng(4));
-    const b = forwardBackward(parts, data, batch, 3);
+    const b = await forwardBackward(parts, data, batch, 3);
     assert.equal(a.weight, b.weight);
     assert.ok(Math.abs(a.loss - b.loss) < 1e-6);
     assert.ok(maxRelDiff(parts.arena().grads.readSync(), whole.arena().grads.readSync()) < 1e-6);
@@ -92,7 +92,7 @@ describe('gradient accumulation (--grad-accum)', () => {
 });
 
 describe('forwardBackward reuses the step buffers', () => {
-  it('gives exactly the gradients of a plain forward and backward, step after step (CNN)', () => {
+  it('gives exactly the gradients of a plain forward and backward, step after step (CNN)', async () => {
     const img = syntheticClassification({ seed: 5, samples: 24, inputShape: [1, 8, 8], numClasses: 3, noise: 1 });
     const reused = buildCnn({ type: 'cnn', inChannels: 1, inputSize: 8, out: 3 }, 7);
     const plain = buildCnn({ type: 'cnn', inChannels: 1, inputSize: 8, out: 3 }, 7);
@@ -100,7 +100,7 @@ describe('forwardBackward reuses the step buffers', () => {
     for (const batch of new BatchLoader(img, order, 8).batches()) {
       reused.zeroGrad();
       plain.zeroGrad();
-      const r = forwardBackward(reused, img, batch, 8);
+      const r = await forwardBackward(reused, img, batch, 8);
       const loss = batchLoss(img, plain.forward(batchInput(img, batch)), batch);
       backward(loss);
       assert.equal(r.loss, loss.item());

@@ -19,11 +19,11 @@ test('the cluster\'s training time leaves out a rank\'s wait for the leader\'s e
   assert.equal(clusterTrainSeconds([{ rank: 0, samples: 1, train_seconds: 4, compute_ms: 0, comm_ms: 0, wait_ms: 0 }]), 4);
 });
 
-test('the per-rank totals travel with the evaluation time and the wait after evaluations', () => {
+test('the per-rank totals travel with the evaluation time, the wait after evaluations and the device', () => {
   const outcome = { trainSamples: 96, trainSeconds: 2.5, totals: { computeMs: 1, commMs: 2, waitMs: 3 }, evalMs: 40, afterEvalWaitMs: 36 } as TrainOutcome;
-  const two = new Float32Array([...totalsVector(outcome), ...totalsVector({ ...outcome, evalMs: 0 })]);
+  const two = new Float32Array([...totalsVector(outcome), ...totalsVector({ ...outcome, evalMs: 0 }, 'webgpu')]);
   assert.deepEqual(unpackTotals(two), [
-    { rank: 0, samples: 96, train_seconds: 2.5, compute_ms: 1, comm_ms: 2, wait_ms: 3, eval_ms: 40, after_eval_wait_ms: 36 },
-    { rank: 1, samples: 96, train_seconds: 2.5, compute_ms: 1, comm_ms: 2, wait_ms: 3, eval_ms: 0, after_eval_wait_ms: 36 },
+    { rank: 0, samples: 96, train_seconds: 2.5, compute_ms: 1, comm_ms: 2, wait_ms: 3, eval_ms: 40, after_eval_wait_ms: 36, device: 'cpu' },
+    { rank: 1, samples: 96, train_seconds: 2.5, compute_ms: 1, comm_ms: 2, wait_ms: 3, eval_ms: 0, after_eval_wait_ms: 36, device: 'webgpu' },
   ]);
 });

@@ -39,9 +39,9 @@ class OwnStep extends LocalStrategy {
   readonly exchangeStarts: number[] = [];
 
   async runStep(ctx: StrategyContext, work: StepWork): Promise<StepOutcome> {
-    const local = forwardBackward(ctx.model, work.data, work.batch!, work.batch!.size);
-    const out = await exchange(ctx, this, { ...work, beforeExchange: () => {
-      const t = work.beforeExchange();
+    const local = await forwardBackward(ctx.model, work.data, work.batch!, work.batch!.size);
+    const out = await exchange(ctx, this, { ...work, beforeExchange: async () => {
+      const t = await work.beforeExchange();
       this.exchangeStarts.push(t);
       return t;
     } }, local);
@@ -118,7 +118,7 @@ describe('gradient accumulation owns its step (GradAccumulation)', () => {
       if (losses.length === 6) break;
       model.zeroGrad();
       optimizer.lr = schedule.lrAt(losses.length);
-      losses.push(forwardBackward(model, DATA.train, batch, 8).loss);
+      losses.push((await forwardBackward(model, DATA.train, batch, 8)).loss);
       optimizer.step();
     }
     assert.deepEqual(looped.params, model.arena().params.readSync());
@@ -167,7 +167,7 @@ describe('a step owner that ends the run (StepOutcome.stop)', () => {
     }
 
     async runStep(ctx: StrategyContext, work: StepWork): Promise<StepOutcome> {
-      const out = await exchange(ctx, this, work, forwardBackward(ctx.model, work.data, work.batch!, work.batch!.size));
+      const out = await exchange(ctx, this, work, await forwardBackward(ctx.model, work.data, work.batch!, work.batch!.size));
       return work.step === this.at ? { ...out, stop: true } : out;
     }
 

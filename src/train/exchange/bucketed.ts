@@ -16,6 +16,7 @@ import type { BackwardHooks } from '../../tensor/autograd.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import type { Bucket } from './buckets.js';
 import type { BucketSpan } from '../../metrics/records.js';
+import { hostArena } from '../host_arena.js';
 
 /** One bucket's exchange (a step record's field, so its type lives with the records). */
 export type { BucketSpan };
@@ -37,14 +38,17 @@ export class BucketedExchange {
     plan.forEach((b, k) => b.entries.forEach((e) => (this.bucketOf[e] = k)));
   }
 
-  /** The whole gradient arena (bucket ranges index into it). */
+  /**
+   * The whole gradient arena on the host (bucket ranges index into it): the arena itself on the
+   * cpu; a GPU arena's copy, which the strategy read before the step's exchange (host_arena.ts).
+   */
   get gradients(): Float32Array {
-    return this.model.arena().grads.readSync();
+    return hostArena(this.model.arena()).gradsNow();
   }
 
-  /** The gradient arena's storage handle (for kernels over bucket ranges). */
+  /** A storage handle over those host gradients (for kernels over bucket ranges). */
   get gradStorage(): Storage<Float32Array> {
-    return this.model.arena().grads;
+    return hostArena(this.model.arena()).gradStorageNow();
   }
 
   /** Starts a step: no bucket sent yet; `launch` sends one. */
@@ -83,7 +87,7 @@ export class BucketedExchange {
     this.inFlight++;
     const span: BucketSpan = { start: wall(start), end: 0, floats: b.end - b.start };
     this.spans.push(span);
-    this.pending[k] = this.launch(this.model.arena().grads.readSync().subarray(b.start, b.end), b).finally(() => {
+    this.pending[k] = this.launch(this.gradients.subarray(b.start, b.end), b).finally(() => {
       this.inFlight--;
       span.end = wall(performance.now());
     });

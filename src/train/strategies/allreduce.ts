@@ -13,6 +13,9 @@ import { type Codec, type CodecName, codecByName } from '../../comm/codecs/codec
 import type { NamedBuffers } from '../../nn/checkpoint.js';
 import type { Module } from '../../nn/module.js';
 import { checkSameStart } from './same_start.js';
+import { hostArena } from '../host_arena.js';
+import { checksumOf } from '../../nn/arena.js';
+import { CPU } from '../../tensor/storage.js';
 
 export interface AllReduceStrategyOptions {
   /** Gradient bucket caps (buckets.ts; default torch DDP's 25 MB with a 1 MB first bucket). */
@@ -108,10 +111,11 @@ export class AllReduceStrategy implements Strategy {
 
   async setup(ctx: StrategyContext): Promise<void> {
     if (this.checkpointBuffers(ctx.model).length > 0) await checkSameStart(this.group, ctx.startStep ?? 0);
-    await this.group.broadcast(ctx.model.arena().params.readSync(), 0);
+    const arena = ctx.model.arena();
+    if (this.overlap && arena.device !== CPU) throw new SmolError('BAD_FLAGS', `allreduce --overlap sends gradient buckets while backward runs, which a ${arena.device} worker has not read back yet: leave out --overlap or train with --device cpu`);
+    await this.group.broadcast(await hostArena(arena).params(), 0);
     for (const [, buf] of ctx.model.namedBuffers()) await this.group.broadcast(buf, 0);
     await this.verifyChecksums(ctx, 0);
-    const arena = ctx.model.arena();
     this.exchange = new BucketedExchange(ctx.model, planBuckets(arena.entries, this.bucketSizes));
     // PowerSGD's factors and int8's residual exist already (checkpointBuffers), restored on a resume.
     if (this.compression !== 'none' && this.compression !== 'powersgd') this.codec = codecByName(this.compression as CodecName);
@@ -167,6 +171,9 @@ export class AllReduceStrategy implements Strategy {
     const overlapped = this.launched;
     this.launched = false;
     const t0 = performance.now();
+    // A GPU worker's gradients come to the host here, once; the loop writes the reduced ones back.
+    const host = hostArena(ctx.model.arena());
+    if (!host.onHost && this.worldSize > 1) await host.grads();
     this.stats.fill(0);
     this.stats[0] = samples > 0 ? localLoss * samples : 0; // an empty share (load balancing) adds nothing
     this.stats[1] = samples;
@@ -182,7 +189,7 @@ export class AllReduceStrategy implements Strategy {
     const buckets = await exchange.finish();
     if (fused) ctx.monitors?.checkHealth(step, health, undefined, true);
     const totalSamples = this.stats[1];
-    if (this.worldSize > 1 && totalSamples !== 1) scaleInPlace(ctx.model.arena().grads, 1 / totalSamples);
+    if (this.worldSize > 1 && totalSamples !== 1) scaleInPlace(exchange.gradStorage, 1 / totalSamples);
     const t2 = performance.now();
     // Everything this rank wrote to the wire since the last step's exchange ended (checksums included).
     const bytes = this.group.bytesSent - this.bytesMark;
@@ -203,13 +210,26 @@ export class AllReduceStrategy implements Strategy {
     if (this.checksumEvery > 0 && (step + 1) % this.checksumEvery === 0) await this.verifyChecksums(ctx, step + 1);
   }
 
-  /** All-gathers every rank's parameter checksum; any rank that differs from rank 0 is named. */
+  /**
+   * All-gathers every rank's parameter checksum and device; any rank that differs from rank 0 is
+   * named. Ranks on different devices (a GPU worker beside cpu workers) sum in different orders,
+   * so their replicas drift apart by float rounding and cannot be bit-equal: there rank 0's
+   * parameters are broadcast again instead, which bounds the drift to the steps between checks.
+   */
   private async verifyChecksums(ctx: StrategyContext, step: number): Promise<void> {
     if (this.worldSize === 1) return;
-    const mine = new Float32Array(new Uint32Array([parseInt(ctx.model.arena().checksum(), 16)]).buffer);
-    const all = new Uint32Array((await this.group.allGather(mine)).buffer);
-    const bad = [...all.keys()].filter((r) => all[r] !== all[0]);
-    if (bad.length > 0) throw new DivergenceError(bad, step, `checksums ${[...all].map((c) => c.toString(16)).join(', ')}`);
+    const arena = ctx.model.arena();
+    const params = await hostArena(arena).params(false);
+    const mine = new Float32Array(new Uint32Array([parseInt(checksumOf(params), 16), arena.device === CPU ? 0 : 1]).buffer);
+    const gathered = new Uint32Array((await this.group.allGather(mine)).buffer);
+    const sums = gathered.filter((_, i) => i % 2 === 0);
+    const devices = new Set(gathered.filter((_, i) => i % 2 === 1));
+    if (devices.size > 1) {
+      await this.group.broadcast(await hostArena(arena).params(), 0);
+      return;
+    }
+    const bad = [...sums.keys()].filter((r) => sums[r] !== sums[0]);
+    if (bad.length > 0) throw new DivergenceError(bad, step, `checksums ${[...sums].map((c) => c.toString(16)).join(', ')}`);
   }
 
   gather(local: Float32Array): Promise<Float32Array> {

@@ -30,6 +30,7 @@
  * With `balanced` (async_ps_leases.ts) workers claim batches by push cadence: each push is answered
  * with the worker's next lease of K batches, so a faster worker trains more of the run's batches.
  */
+import { hostArena } from '../host_arena.js';
 import { performance } from 'node:perf_hooks';
 import type { ProcessGroup } from '../../comm/process_group.js';
 import { int8 } from '../../comm/codecs/int8.js';
@@ -115,6 +116,7 @@ interface WorkerState {
 
 export class AsyncPsServer implements Strategy {
   readonly name = 'async-ps';
+  readonly hostOnly = 'the async-ps server applies the workers\' updates in host memory';
   readonly rank = SERVER_RANK;
   readonly worldSize: number;
   readonly dataShard: DataShard;
@@ -449,7 +451,7 @@ export class AsyncPsWorker implements Strategy {
       ctx.startStep = Math.max(0, trained);
       if (trained > 0) process.stderr.write(`smolcluster: async-ps worker ${this.rank}: the resumed run goes on from step ${trained}\n`);
     }
-    this.base.set(ctx.model.arena().params.readSync());
+    this.base.set(await hostArena(ctx.model.arena()).params(false));
   }
 
   /**
@@ -458,7 +460,7 @@ export class AsyncPsWorker implements Strategy {
    */
   private async welcome(ctx: StrategyContext, restarted: boolean): Promise<void> {
     const { model } = ctx;
-    const data = model.arena().params.readSync();
+    const data = hostArena(model.arena()).paramsToOverwrite();
     const [version, flags, trained] = await receiveWelcome(this.group, new Float64Array(HEAD_SLOTS), [data, ...model.namedBuffers().map(([, b]) => b)], this.o.peerTimeoutMs);
     this.version = version;
     this.base.set(data);
@@ -502,7 +504,8 @@ export class AsyncPsWorker implements Strategy {
 
   /** Sends the update since the last push (with the steps taken so far) and takes the answer. */
   private async push(ctx: StrategyContext, step: number, last: boolean): Promise<void> {
-    const data = ctx.model.arena().params.readSync();
+    // A GPU worker's parameters come to the host here; the loop writes them back after afterStep (pulled or not).
+    const data = await hostArena(ctx.model.arena()).params();
     for (let i = 0; i < data.length; i++) this.delta[i] = data[i] - this.base[i];
     let flags = last ? FLAG_LAST : 0;
     let body: Uint8Array;

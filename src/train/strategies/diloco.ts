@@ -20,6 +20,7 @@ import type { Module } from '../../nn/module.js';
 import { SmolError } from '../../util/errors.js';
 import type { CommTiming, StepInfo, Strategy, StrategyContext, UpdateResult } from '../strategy.js';
 import { checkSameStart } from './same_start.js';
+import { hostArena } from '../host_arena.js';
 
 export interface DiLoCoOptions {
   /** Local steps between syncs (H). */
@@ -66,7 +67,7 @@ export class DiLoCoStrategy implements Strategy {
   }
 
   async setup(ctx: StrategyContext): Promise<void> {
-    const params = ctx.model.arena().params.readSync();
+    const params = await hostArena(ctx.model.arena()).params();
     this.checkpointBuffers(ctx.model);
     const start = ctx.startStep ?? 0;
     await checkSameStart(this.group, start);
@@ -98,7 +99,8 @@ export class DiLoCoStrategy implements Strategy {
 
   /** All-reduces the average outer gradient (snapshot − params) and applies outer Nesterov SGD from the snapshot. */
   private async outerStep(ctx: StrategyContext): Promise<CommTiming> {
-    const params = ctx.model.arena().params.readSync();
+    // A GPU worker's parameters (after its inner step) come to the host; the loop writes the outer step's back.
+    const params = await hostArena(ctx.model.arena()).params();
     const delta = new Float32Array(params.length);
     for (let i = 0; i < delta.length; i++) delta[i] = this.snapshot[i] - params[i];
     const t0 = performance.now();

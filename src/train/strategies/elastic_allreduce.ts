@@ -58,6 +58,7 @@ export interface ElasticAllReduceOptions {
 
 export class ElasticAllReduceStrategy implements Strategy {
   readonly name = 'elastic-allreduce';
+  readonly hostOnly = 'an elastic run sums, rolls back and hands over the model in host memory';
   readonly rank: number;
   readonly worldSize: number;
   private state: ElasticState | null = null;

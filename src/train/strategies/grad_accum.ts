@@ -55,7 +55,7 @@ export class GradAccumulation implements Strategy {
   async runStep(ctx: StrategyContext, work: StepWork): Promise<StepOutcome> {
     const { batch } = work;
     if (!batch || batch.size <= work.microSize) return loopDrivenStep(ctx, this.inner, work);
-    return exchange(ctx, this.inner, work, forwardBackward(ctx.model, work.data, batch, work.microSize));
+    return exchange(ctx, this.inner, work, await forwardBackward(ctx.model, work.data, batch, work.microSize));
   }
 
   setup(ctx: StrategyContext): Promise<void> {

@@ -24,6 +24,8 @@
  * every worker the same way, and each worker continues from the server's version (steps()), so
  * the steps between the checkpoint and the crash are taken again.
  */
+import { CPU } from '../../tensor/storage.js';
+import { hostArena } from '../host_arena.js';
 import { performance } from 'node:perf_hooks';
 import type { ProcessGroup } from '../../comm/process_group.js';
 import { BatchLoader } from '../../data/loader.js';
@@ -85,6 +87,7 @@ type Gone = 'done' | 'lost';
 
 export class ParamServer implements Strategy {
   readonly name = 'ps';
+  readonly hostOnly = 'the ps server sums the workers\' gradients and updates in host memory';
   readonly rank = SERVER_RANK;
   readonly worldSize: number;
   readonly dataShard: DataShard;
@@ -136,7 +139,7 @@ export class ParamServer implements Strategy {
     const n = ctx.model.arena().size;
     this.acc = new Float32Array(n);
     this.gradCopy = new Float32Array(this.o.reply === 'gradients' ? n : 0);
-    if (this.o.checksumEvery > 0) this.versionChecksum = checksumOf(ctx);
+    if (this.o.checksumEvery > 0) this.versionChecksum = await checksumOf(ctx);
     const recovery = this.o.recovery;
     if (recovery?.restarted) {
       // Restarted from a checkpoint: the workers come back one by one, each welcomed with the state.
@@ -337,7 +340,7 @@ export class ParamServer implements Strategy {
     if (stepped) ctx.optimizer.step();
     this.version++;
     this.finished = ctx.totalSteps !== undefined && step + 1 >= ctx.totalSteps;
-    if (this.o.checksumEvery > 0 && this.version % this.o.checksumEvery === 0) this.versionChecksum = checksumOf(ctx);
+    if (this.o.checksumEvery > 0 && this.version % this.o.checksumEvery === 0) this.versionChecksum = await checksumOf(ctx);
     // The next version's window opens before any answer goes out: a fast worker's next gradient
     // may arrive while the answers are still being sent.
     const owed = [...this.owed];
@@ -428,6 +431,11 @@ export class ParamServerWorker implements Strategy {
   }
 
   async setup(ctx: StrategyContext): Promise<void> {
+    const device = ctx.model.arena().device;
+    if (this.o.reply === 'gradients' && device !== CPU) {
+      // Its optimizer would round otherwise than the server's, and a resync writes optimizer state the host cannot reach.
+      throw new SmolError('BAD_FLAGS', `ps --ps-reply gradients: worker ${this.rank} on ${device} would apply the averaged gradients with its own optimizer, which must stay bit-equal to the server's; use --ps-reply weights (the default) or --device cpu`);
+    }
     if (this.o.reply === 'gradients') this.staged = new Float32Array(ctx.model.arena().size);
     this.version = ctx.startStep ?? 0;
     if (this.o.recovery?.restarted) await this.receiveWelcome(ctx);
@@ -436,7 +444,7 @@ export class ParamServerWorker implements Strategy {
 
   /** The server's welcome (after a (re)connect): the whole model state and the version to go on from. */
   private async receiveWelcome(ctx: StrategyContext): Promise<void> {
-    const parts = [ctx.model.arena().params.readSync(), ...ctx.model.namedBuffers().map(([, b]) => b), ...ctx.optimizer.stateBuffers()];
+    const parts = [hostArena(ctx.model.arena()).paramsToOverwrite(), ...ctx.model.namedBuffers().map(([, b]) => b), ...ctx.optimizer.stateBuffers()];
     const [version, flags, , optimizerSteps] = await receiveWelcome(this.group, new Float64Array(HEAD_SLOTS), parts, this.o.peerTimeoutMs + this.o.stragglerMs);
     ctx.optimizer.restoreSteps(optimizerSteps);
     this.version = version;
@@ -479,7 +487,7 @@ export class ParamServerWorker implements Strategy {
 
   async reduceGradients(ctx: StrategyContext, localLoss: number, samples: number): Promise<CommTiming & { loss: number; info: StepInfo; regrouped?: boolean }> {
     if (this.o.slowMs > 0) await sleep(this.o.slowMs);
-    const check = this.o.checksumEvery > 0 && this.version % this.o.checksumEvery === 0 ? checksumOf(ctx) : -1;
+    const check = this.o.checksumEvery > 0 && this.version % this.o.checksumEvery === 0 ? await checksumOf(ctx) : -1;
     this.head.set([this.version, samples, samples > 0 ? localLoss * samples : 0, check]);
     const t0 = performance.now();
     try {
@@ -494,10 +502,11 @@ export class ParamServerWorker implements Strategy {
 
   /** Sends this step's gradient (head set) and takes the server's answer. */
   private async exchange(ctx: StrategyContext, t0: number): Promise<CommTiming & { loss: number; info: StepInfo }> {
-    const arena = ctx.model.arena();
+    const host = hostArena(ctx.model.arena());
+    const grads = await host.grads(false);
     await Promise.all([
       this.group.send(this.head, SERVER_RANK, { tag: TAG.pushHead }),
-      this.group.send(arena.grads.readSync(), SERVER_RANK, { tag: TAG.pushBody }),
+      this.group.send(grads, SERVER_RANK, { tag: TAG.pushBody }),
     ]);
     const t1 = performance.now();
     const timeoutMs = this.o.peerTimeoutMs + this.o.stragglerMs;
@@ -507,8 +516,9 @@ export class ParamServerWorker implements Strategy {
     if (kind === KIND_GRADIENTS) {
       await this.group.recv(this.staged, SERVER_RANK, { tag: TAG.replyBody, timeoutMs });
     } else {
-      // Weights land straight in the parameter arena (they are not read again until the next forward).
-      await this.group.recv(arena.params.readSync(), SERVER_RANK, { tag: TAG.replyBody, timeoutMs });
+      // Weights land straight in the parameter arena (they are not read again until the next
+      // forward); a GPU worker's in a host array the loop then writes to the device.
+      await this.group.recv(host.paramsToOverwrite(), SERVER_RANK, { tag: TAG.replyBody, timeoutMs });
       if (kind === KIND_RESYNC) {
         for (const buf of ctx.optimizer.stateBuffers()) await this.group.recv(buf, SERVER_RANK, { tag: TAG.replyBody, timeoutMs });
         ctx.optimizer.restoreSteps(optimizerSteps);
@@ -531,7 +541,7 @@ export class ParamServerWorker implements Strategy {
   /** Weights (and resyncs) are already in place; averaged gradients are applied here. */
   async applyUpdate(ctx: StrategyContext): Promise<UpdateResult> {
     if (this.pendingKind === KIND_GRADIENTS) {
-      ctx.model.arena().grads.readSync().set(this.staged);
+      ctx.model.arena().grads.write(this.staged);
       ctx.optimizer.lr = this.stagedLr;
       ctx.optimizer.step();
     }

@@ -2,6 +2,8 @@
  * What the parameter-server strategies (ps, async-ps) share: who trains which shard, the small
  * fixed-size message headers, and copying the model to every rank at the start.
  */
+import { hostArena } from '../host_arena.js';
+import { checksumOf as checksumValues } from '../../nn/arena.js';
 import type { ProcessGroup } from '../../comm/process_group.js';
 import type { DataShard, StrategyContext } from '../strategy.js';
 
@@ -67,7 +69,7 @@ export function psShard(rank: number, worldSize: number, serverTrains: boolean):
 
 /** Every rank starts from the server's parameters and buffers. */
 export async function broadcastModel(group: ProcessGroup, ctx: StrategyContext): Promise<void> {
-  await group.broadcast(ctx.model.arena().params.readSync(), SERVER_RANK);
+  await group.broadcast(await hostArena(ctx.model.arena()).params(), SERVER_RANK);
   for (const [, buf] of ctx.model.namedBuffers()) await group.broadcast(buf, SERVER_RANK);
 }
 
@@ -93,9 +95,9 @@ export async function gatherAtServer(group: ProcessGroup, local: Float32Array, f
   return out;
 }
 
-/** The parameter checksum as a number (FNV-1a, see ParamArena.checksum). */
-export function checksumOf(ctx: StrategyContext): number {
-  return parseInt(ctx.model.arena().checksum(), 16);
+/** The parameter checksum as a number (FNV-1a, see ParamArena.checksum; a GPU worker's parameters read to the host). */
+export async function checksumOf(ctx: StrategyContext): Promise<number> {
+  return parseInt(checksumValues(await hostArena(ctx.model.arena()).params(false)), 16);
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -233,13 +233,13 @@ export class ZeroStrategy implements Strategy {
       lossSum += loss.item() * w;
       weight += w;
       if (exchange) {
-        if (lastMicro) exchangeStart = work.beforeExchange();
+        if (lastMicro) exchangeStart = await work.beforeExchange();
         await exchange.finish();
       }
     }
     // No batch, or nothing scored: this rank still takes its part in every reduce-scatter (of zeros).
     if (withWeight.length === 0) {
-      exchangeStart = work.beforeExchange();
+      exchangeStart = await work.beforeExchange();
       await new BucketSends(this.buckets, s.tensors, (b) => this.reduceBucket(b)).finish();
     }
     return { loss: weight > 0 ? lossSum / weight : NaN, samples: work.batch?.size ?? 0, weight, exchangeStart };
@@ -279,7 +279,7 @@ export class ZeroStrategy implements Strategy {
         weight += w;
       }
     }
-    const exchangeStart = work.beforeExchange();
+    const exchangeStart = await work.beforeExchange();
     return { loss: weight > 0 ? lossSum / weight : NaN, samples: work.batch?.size ?? 0, weight, exchangeStart };
   }
 

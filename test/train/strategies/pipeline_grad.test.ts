@@ -48,7 +48,7 @@ async function pipelineGrads(model: 'gpt2' | 'bert', stages: number, replicas: n
     models[r].zeroGrad();
     return s.runStep(ctxs[r], {
       data, batch: batchOf(data, s.replica * batchSize, batchSize), microSize: batchSize, step: 0, lrStep: 0, faultsInjected: false,
-      beforeExchange: () => performance.now(),
+      beforeExchange: async () => performance.now(),
     });
   }));
   const grads = new Map<string, Float32Array[]>();
@@ -60,10 +60,10 @@ async function pipelineGrads(model: 'gpt2' | 'bert', stages: number, replicas: n
   return { grads, outcomes, models, data, spec };
 }
 
-function reference(data: Dataset, spec: ModelSpec, batch: AnyBatch): { grads: Map<string, Float32Array>; loss: number } {
+async function reference(data: Dataset, spec: ModelSpec, batch: AnyBatch): Promise<{ grads: Map<string, Float32Array>; loss: number }> {
   const model = createModel(spec, SEED);
   model.zeroGrad();
-  const { loss } = forwardBackward(model, data, batch, batch.size);
+  const { loss } = await forwardBackward(model, data, batch, batch.size);
   const arena = model.arena();
   return { grads: new Map(arena.entries.map((e) => [e.name, arena.grads.view(e.offset, e.size).readSync().slice()])), loss };
 }
@@ -86,7 +86,7 @@ function worstRelative(a: Float32Array, b: Float32Array): number {
 async function check(model: 'gpt2' | 'bert', stages: number, replicas: number, micro: number, schedule: 'gpipe' | '1f1b', layers: number): Promise<void> {
   const batchSize = 8;
   const got = await pipelineGrads(model, stages, replicas, micro, schedule, batchSize, layers);
-  const want = reference(got.data, got.spec, batchOf(got.data, 0, batchSize * replicas));
+  const want = await reference(got.data, got.spec, batchOf(got.data, 0, batchSize * replicas));
   let worst = 0;
   for (const [name, ref] of want.grads) {
     const copies = got.grads.get(name);
