@@ -1,10 +1,9 @@
 import type { Backend } from '../backend.js';
-import { isGradEnabled } from '../autograd.js';
 import { giveBack } from '../buffer_pool.js';
 import { kernelsFor } from '../dispatch.js';
-import { computePrecision, weightGeneration } from '../precision.js';
-import { deviceMemory, type DeviceBuffer, type Device, type Storage } from '../storage.js';
-import { Tensor, allocUninit } from '../tensor.js';
+import { computePrecision } from '../precision.js';
+import type { DeviceBuffer, Device, Storage } from '../storage.js';
+import { type Tensor, allocUninit } from '../tensor.js';
 
 /**
  * The bf16 side of the ops on torch's autocast "lower precision" list (docs/PRECISION.md): when
@@ -25,14 +24,10 @@ export function computesInBf16(...xs: Tensor[]): boolean {
   return true;
 }
 
-/** A bf16 copy of n float32 elements of `buf` (an activation or a gradient), for this step only. */
-export function roundedCopy(k: Backend, buf: DeviceBuffer, n: number, device: Device): DeviceBuffer {
-  return roundedStorage(k, buf, n, device).buffer;
-}
-
 /**
- * roundedCopy's storage, for a caller that is done with it within the op (a gradient's bf16 copy):
- * it hands it back with `release`, so a step's transient copies do not all live until its end.
+ * A bf16 copy of n float32 elements of `buf` (an operand or a gradient), for a caller that is done
+ * with it within the op: it hands it back with `release`, so a step's transient copies do not all
+ * live until its end.
  */
 export function roundedStorage(k: Backend, buf: DeviceBuffer, n: number, device: Device): Storage {
   const out = allocUninit('bfloat16', n, device);
@@ -45,38 +40,6 @@ export function release(...storages: Storage[]): void {
   for (const s of storages) giveBack(s);
 }
 
-/** A bf16 copy of an activation. */
-export function activationBf16(x: Tensor): DeviceBuffer {
-  return roundedCopy(kernelsFor(x), x.buffer, x.size, x.device);
-}
-
-interface WeightCopy {
-  storage: Storage;
-  /** The float32 storage it was rounded from (a rebound parameter needs a new copy). */
-  source: Storage;
-  generation: number;
-}
-
-/** Per parameter, its bf16 copy: kept between steps (refilled, not reallocated). */
-const weightCopies = new WeakMap<Tensor, WeightCopy>();
-
-/**
- * The bf16 copy of an operand that may be a weight: a parameter (a leaf that requires a gradient)
- * is rounded once per weight generation (precision.ts: once per step) and the copy reused by
- * every use until then, as torch's autocast weight cache; anything else, or any tensor while
- * gradients are off (evaluation), is rounded afresh.
- */
-export function operandBf16(t: Tensor): DeviceBuffer {
-  if (!t.requiresGrad || t.gradFn || !isGradEnabled()) return activationBf16(t);
-  const now = weightGeneration();
-  const copy = weightCopies.get(t);
-  if (copy && copy.generation === now && copy.source === t.storage) return copy.storage.buffer;
-  const storage = copy && copy.storage.size === t.size ? copy.storage : deviceMemory(t.device).alloc('bfloat16', t.size);
-  kernelsFor(t).toBf16(t.buffer, storage.buffer);
-  weightCopies.set(t, { storage, source: t.storage, generation: now });
-  return storage.buffer;
-}
-
 /** A bf16 copy of an operand for one use; `done()` hands a transient one back. */
 export interface Bf16Operand {
   readonly buffer: DeviceBuffer;
@@ -84,19 +47,15 @@ export interface Bf16Operand {
 }
 
 /**
- * An op's bf16 operand for its forward, and how its backward gets one again. A weight's copy is
- * the step's cached one, kept by the backward. Anything else (an activation) is rounded for the
- * forward, handed back at once, and rounded again by the backward from the float32 tensor: the
- * graph keeps that float32 tensor alive until the backward anyway (it is the op's input), so a
- * saved bf16 copy would only add memory — measured on bench:models, saving the copies cost GPT-2
- * 124M and bert-mini several per cent of peak RSS against rounding twice, for <1 % of step time.
+ * An op's bf16 operand for its forward, and how its backward gets one again: rounded into a
+ * transient buffer for the forward and handed back at once, then rounded again by the backward
+ * from the float32 tensor. This holds for weights too: keeping each weight's bf16 copy from its
+ * forward to its backward (autocast's weight cache) would hold 2 bytes per parameter (248 MB on
+ * GPT-2 124M) through the step on top of the float32 master weights, while rounding a weight again
+ * costs a pass over it (measured in docs/PRECISION.md). The transient buffers come from the step's
+ * recycler, so the copies of one layer are the next layer's (of the same shape) again.
  */
 export function bf16Operand(t: Tensor): { forward: DeviceBuffer; backward: () => Bf16Operand; release: () => void } {
-  if (t.requiresGrad && !t.gradFn && isGradEnabled()) {
-    const buffer = operandBf16(t);
-    const kept: Bf16Operand = { buffer, done: () => {} };
-    return { forward: buffer, backward: () => kept, release: () => {} };
-  }
   const k = kernelsFor(t);
   const round = (): Bf16Operand => {
     const s = roundedStorage(k, t.buffer, t.size, t.device);

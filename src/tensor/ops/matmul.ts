@@ -165,16 +165,18 @@ function linearBf16(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
     const [xs, ws] = [xo.backward(), wo.backward()];
     const [xb, wb] = [xs.buffer, ws.buffer];
     // gy is rounded to bf16 a block of rows at a time: a vocabulary head's gradient (tokens × 50257)
-    // would otherwise need a bf16 copy of it whole beside the float32 one.
+    // would otherwise need a bf16 copy of it whole beside the float32 one. One block buffer serves
+    // every block (the last, shorter one is a view of it), so no second size is ever allocated.
     const rows = Math.max(1, Math.min(M, Math.ceil(bf16Tuning.gyBlockElements / outF)));
+    const block = allocUninit('bfloat16', rows * outF, out.device);
     for (let r0 = 0; r0 < M; r0 += rows) {
       const n = Math.min(rows, M - r0);
-      const gys = roundedStorage(k, k.subBuffer(gy, r0 * outF, n * outF), n * outF, out.device);
-      const gyb = gys.buffer;
+      const gyb = n === rows ? block.buffer : k.subBuffer(block.buffer, 0, n * outF);
+      k.toBf16(k.subBuffer(gy, r0 * outF, n * outF), gyb);
       if (x.requiresGrad) k.gemmBf16(false, false, n, inF, outF, 1, gyb, 0, wb, 0, 1, k.subBuffer(x.ensureGrad(), r0 * inF, n * inF), 0, 1);
       if (weight.requiresGrad) k.gemmBf16(true, false, outF, inF, n, 1, gyb, 0, k.subBuffer(xb, r0 * inF, n * inF), 0, 1, weight.ensureGrad(), 0, 1);
-      release(gys);
     }
+    release(block);
     xs.done();
     ws.done();
     if (bias?.requiresGrad) {
