@@ -35,11 +35,14 @@ export function needsGrad(...inputs: Tensor[]): boolean {
   return false;
 }
 
-/** Attaches a GradFn to `out` when any input needs a gradient. Returns `out`. */
-export function record(out: Tensor, op: string, inputs: Tensor[], backward: (gy: DeviceBuffer) => void): Tensor {
+/**
+ * Attaches a GradFn to `out` when any input needs a gradient. Returns `out`. An op whose backward
+ * never reads `out`'s values says so with `readsOutput` false (handover.ts may then release them).
+ */
+export function record(out: Tensor, op: string, inputs: Tensor[], backward: (gy: DeviceBuffer) => void, readsOutput = true): Tensor {
   if (needsGrad(...inputs)) {
     out.requiresGrad = true;
-    out.gradFn = { op, inputs, backward };
+    out.gradFn = { op, inputs, backward, readsOutput };
   }
   return out;
 }

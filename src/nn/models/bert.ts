@@ -1,4 +1,5 @@
 import { add, geluErf } from '../../tensor/ops/elementwise.js';
+import { lastUse } from '../../tensor/handover.js';
 import { linear } from '../../tensor/ops/matmul.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { Rng } from '../../util/rng.js';
@@ -143,7 +144,7 @@ class BertLayer extends Module {
 
   forward(x: Tensor): Tensor {
     const a = this.attention.forward(x);
-    return this.output.apply(this.intermediate.forward(a), a);
+    return this.output.apply(lastUse(this.intermediate.forward(a)), a);
   }
 }
 
@@ -208,7 +209,7 @@ class BertLMPredictionHead extends Module {
 
   /** The decoder with the word embeddings given (a pipeline stage's copy of the tied weight). */
   logits(x: Tensor, wordEmbeddings: Tensor): Tensor {
-    return linear(this.transform.forward(x), wordEmbeddings, this.bias);
+    return linear(lastUse(this.transform.forward(x)), wordEmbeddings, this.bias);
   }
 }
 

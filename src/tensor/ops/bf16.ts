@@ -47,20 +47,25 @@ export interface Bf16Operand {
 }
 
 /**
- * An op's bf16 operand for its forward, and how its backward gets one again: rounded into a
- * transient buffer for the forward and handed back at once, then rounded again by the backward
- * from the float32 tensor. This holds for weights too: keeping each weight's bf16 copy from its
- * forward to its backward (autocast's weight cache) would hold 2 bytes per parameter (248 MB on
- * GPT-2 124M) through the step on top of the float32 master weights, while rounding a weight again
- * costs a pass over it (measured in docs/PRECISION.md). The transient buffers come from the step's
- * recycler, so the copies of one layer are the next layer's (of the same shape) again.
+ * An op's bf16 operand for its forward, and how its backward gets one again. By default it is
+ * rounded into a transient buffer for the forward, handed back at once, and rounded again by the
+ * backward from the float32 tensor, which the graph keeps anyway. This holds for weights too:
+ * keeping each weight's bf16 copy from its forward to its backward (autocast's weight cache) would
+ * hold 2 bytes per parameter (248 MB on GPT-2 124M) through the step on top of the float32 master
+ * weights, while rounding a weight again costs a pass over it (measured in docs/PRECISION.md).
+ * The transient buffers come from the step's recycler, so one layer's copies are the next
+ * layer's (of the same shape) again.
+ *
+ * With `keep` (an activation whose float32 values the op then releases: handover.ts) the forward's
+ * copy is the one the backward uses: it is the saved tensor, in bf16.
  */
-export function bf16Operand(t: Tensor): { forward: DeviceBuffer; backward: () => Bf16Operand; release: () => void } {
+export function bf16Operand(t: Tensor, keep = false): { forward: DeviceBuffer; backward: () => Bf16Operand; release: () => void } {
   const k = kernelsFor(t);
   const round = (): Bf16Operand => {
     const s = roundedStorage(k, t.buffer, t.size, t.device);
     return { buffer: s.buffer, done: () => release(s) };
   };
   const first = round();
+  if (keep) return { forward: first.buffer, backward: () => first, release: () => {} };
   return { forward: first.buffer, backward: round, release: first.done };
 }

@@ -1,4 +1,5 @@
 import { record } from '../autograd.js';
+import { mayRelease, releaseValues } from '../handover.js';
 import { kernelsFor } from '../dispatch.js';
 import { ShapeError, sameShape, sizeOf } from '../shape.js';
 import { Tensor, allocStorage, allocUninit } from '../tensor.js';
@@ -76,9 +77,9 @@ function matmulBatched(a: Tensor, b: Tensor): Tensor {
 }
 
 /**
- * The three forms above under bf16 (docs/PRECISION.md): both operands rounded to bf16 (a weight
- * once per step), the product accumulated in float32 into a float32 output; the backward rounds
- * gy to bf16 once and runs both gradient GEMMs on the saved bf16 operands.
+ * The three forms above under bf16 (docs/PRECISION.md): both operands rounded to bf16, the product
+ * accumulated in float32 into a float32 output; the backward rounds the operands (bf16Operand) and
+ * gy to bf16 again and runs both gradient GEMMs on them.
  */
 function matmulBf16(a: Tensor, b: Tensor): Tensor {
   const M = a.shape[a.ndim - 2];
@@ -148,18 +149,21 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
   });
 }
 
-/** linear under bf16: x and the weight's once-per-step copy in bf16, the bias and output float32. */
+/** linear under bf16: x and the weight rounded to bf16, the bias and output float32. */
 function linearBf16(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
   const inF = x.shape[x.ndim - 1];
   const outF = weight.shape[0];
   const M = x.size / inF;
   const out = outputOf([...x.shape.slice(0, -1), outF], x);
   const k = kernelsFor(x);
-  const xo = bf16Operand(x);
+  // x handed over (handover.ts): its bf16 copy is what the backward keeps, its float32 values go.
+  const handedOver = mayRelease(x);
+  const xo = bf16Operand(x, handedOver);
   const wo = bf16Operand(weight);
   k.gemmBf16(false, true, M, outF, inF, 1, xo.forward, 0, wo.forward, 0, 0, out.buffer, 0, 1, bias?.buffer ?? null);
   xo.release();
   wo.release();
+  if (handedOver) releaseValues(x, 'linear');
   const inputs = bias ? [x, weight, bias] : [x, weight];
   return record(out, 'linear', inputs, (gy) => {
     const [xs, ws] = [xo.backward(), wo.backward()];
