@@ -13,8 +13,8 @@ import { type Tensor, allocUninit } from '../tensor.js';
  */
 
 export const bf16Tuning = {
-  /** Elements of gy a bf16 linear's backward rounds at once (8 Mi: 16 MiB of bf16); tests shrink it. */
-  gyBlockElements: 1 << 23,
+  /** Elements `roundInPlace` copies aside before it rounds the rest in place (256 KiB); tests shrink it. */
+  inPlaceFirstBlock: 1 << 16,
 };
 
 /** Whether an op over these tensors computes in bf16 now. */
@@ -33,6 +33,27 @@ export function roundedStorage(k: Backend, buf: DeviceBuffer, n: number, device:
   const out = allocUninit('bfloat16', n, device);
   k.toBf16(buf, out.buffer);
   return out;
+}
+
+/**
+ * Rounds n float32 elements of a buffer nothing reads again (the output gradient a GradFn is given:
+ * autograd frees it right after) to bf16 in its own memory, and returns the bf16 view of its first
+ * half: the backward's bf16 gy costs no memory, however large (a vocabulary head's tokens × 50257).
+ * Element block [a, b) with b ≤ 2a is written to bytes [2a, 2b), which held the float32 elements
+ * [a/2, b/2), all below a: already rounded. The first block is copied aside first and rounded last.
+ */
+export function roundInPlace(k: Backend, buf: DeviceBuffer, n: number, device: Device): DeviceBuffer {
+  const first = Math.min(n, bf16Tuning.inPlaceFirstBlock);
+  const head = allocUninit('float32', first, device);
+  k.stridedCopy(buf, 0, [1], head.buffer, 0, [1], [first], false);
+  for (let a = first; a < n; ) {
+    const b = Math.min(n, 2 * a);
+    k.toBf16(k.subBuffer(buf, a, b - a), k.bf16View(buf, a, b - a));
+    a = b;
+  }
+  k.toBf16(head.buffer, k.bf16View(buf, 0, first));
+  release(head);
+  return k.bf16View(buf, 0, n);
 }
 
 /** Hands back transient buffers of an op (to the step's recycler or the pool: buffer_pool.ts). */

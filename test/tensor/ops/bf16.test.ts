@@ -65,6 +65,14 @@ const ROUNDED_AT_LEAST = 3e-4;
 type Op = (...xs: Tensor[]) => Tensor;
 const restoreAfterBackward: (() => void)[] = [];
 
+/** Runs an op with roundInPlace's first block set to `first` until its backward has run (see run()). */
+function inPlaceBlocksOf(first: number, op: () => Tensor): Tensor {
+  const before = bf16Tuning.inPlaceFirstBlock;
+  bf16Tuning.inPlaceFirstBlock = first;
+  restoreAfterBackward.push(() => { bf16Tuning.inPlaceFirstBlock = before; });
+  return op();
+}
+
 interface Case {
   name: string;
   shapes: number[][];
@@ -78,15 +86,13 @@ interface Case {
 const CASES: Case[] = [
   { name: 'linear with bias [3, 5, 24] · [16, 24]ᵀ', shapes: [[3, 5, 24], [16, 24], [16]], op: (x, w, b) => linear(x, w, b), exact: true, float32BiasGradient: true },
   {
-    name: 'linear, gy rounded in blocks of 2 rows', shapes: [[7, 12], [10, 12], [10]], exact: true, float32BiasGradient: true,
-    op: (x, w, b) => {
-      const before = bf16Tuning.gyBlockElements;
-      bf16Tuning.gyBlockElements = 20;
-      const y = linear(x, w, b);
-      // The block size is read by the backward: restored once the gradient has run (see run()).
-      restoreAfterBackward.push(() => { bf16Tuning.gyBlockElements = before; });
-      return y;
-    },
+    // gy (70 elements) is rounded in place: 3 copied aside, then blocks [3, 6), [6, 12), … [48, 70).
+    name: 'linear, gy rounded in place in doubling blocks', shapes: [[7, 12], [10, 12], [10]], exact: true, float32BiasGradient: true,
+    op: (x, w, b) => inPlaceBlocksOf(3, () => linear(x, w, b)),
+  },
+  {
+    name: 'matmul batched, gy rounded in place in doubling blocks', shapes: [[2, 3, 6, 5], [2, 3, 5, 4]], exact: true,
+    op: (a, b) => inPlaceBlocksOf(5, () => matmul(a, b)),
   },
   { name: 'matmul folded [2, 7, 33] @ [33, 9]', shapes: [[2, 7, 33], [33, 9]], op: (a, b) => matmul(a, b), exact: true },
   { name: 'matmul shared A [6, 20] @ [3, 20, 5]', shapes: [[6, 20], [3, 20, 5]], op: (a, b) => matmul(a, b), exact: true },
@@ -181,7 +187,7 @@ describe('bf16 compute', () => {
   }
 
   it('the tuning left as it was', () => {
-    assert.equal(bf16Tuning.gyBlockElements, 1 << 23);
+    assert.equal(bf16Tuning.inPlaceFirstBlock, 1 << 16);
   });
 
   it('a weight is rounded at each use: a forward sees an edit made after the one before, and a backward reads the weight as it is then (as float32 does)', () => {
