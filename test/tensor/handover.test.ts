@@ -1,12 +1,13 @@
 /**
  * Handing an activation over to its last reader (src/tensor/handover.ts): under bf16 a linear that
  * takes a LayerNorm's output with `lastUse` keeps a bf16 copy for its backward and gives the
- * float32 values back, measured as the bytes the step's recycler holds after the forward.
+ * float32 values back (attention likewise for q, k, v), measured as the bytes the step's recycler
+ * holds after the forward.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from '../helpers/per_backend.js';
 import {
-  Tensor, add, backward, exp, lastUse, layerNorm, linear, withComputePrecision, type Precision,
+  Tensor, add, backward, exp, lastUse, layerNorm, linear, permute, scaledDotProductAttention, withComputePrecision, type Precision,
 } from '../../src/tensor/index.js';
 import { BufferRecycler } from '../../src/tensor/recycler.js';
 import { Rng, randn } from '../helpers/tensors.js';
@@ -49,6 +50,28 @@ describe('handover', () => {
     assert.equal(fp32.heldBytes - handed.heldBytes, K * M * C * (4 - 2));
     // The backward reads the same bf16 values either way: the same gradients, bit for bit.
     assert.deepEqual(handed.grads, bf16.grads);
+  });
+
+  it('under bf16 attention keeps bf16 copies of handed-over q, k, v (fresh permutes): 2 bytes an element less for each', () => {
+    const shape = [2, 8, 3, 16]; // permuted to [2, 3, 8, 16]
+    const n = 2 * 8 * 3 * 16;
+    const run = (precision: Precision, handOver: boolean): { heldBytes: number; grads: number[][] } => {
+      const rng = new Rng(5);
+      const xs = [leaf(shape, rng), leaf(shape, rng), leaf(shape, rng)];
+      const recycler = new BufferRecycler();
+      let heldBytes = 0;
+      withComputePrecision(precision, () => recycler.run(() => {
+        const [q, k, v] = xs.map((x) => permute(x, [0, 2, 1, 3]));
+        const mark = (t: Tensor): Tensor => (handOver ? lastUse(t) : t);
+        const y = scaledDotProductAttention(mark(q), mark(k), mark(v), { causal: true });
+        heldBytes = recycler.bytesLent;
+        backward(y, new Float32Array(y.size).fill(1));
+      }));
+      return { heldBytes, grads: xs.map((t) => [...t.gradValues()!]) };
+    };
+    const [plain, handed] = [run('bf16', false), run('bf16', true)];
+    assert.equal(plain.heldBytes - handed.heldBytes, 3 * n * (4 - 2));
+    assert.deepEqual(handed.grads, plain.grads);
   });
 
   it('float32 ignores the mark: the values stay readable', () => {

@@ -78,7 +78,8 @@ class BertSelfAttention extends Module {
     const q = splitHeads(this.query.forward(x), h);
     const k = splitHeads(this.key.forward(x), h);
     const v = splitHeads(this.value.forward(x), h);
-    return mergeHeads(scaledDotProductAttention(q, k, v, false, this.drop.forAttention()));
+    // q, k, v are fresh copies (splitHeads permutes) read by the attention only.
+    return mergeHeads(scaledDotProductAttention(lastUse(q), lastUse(k), lastUse(v), false, this.drop.forAttention()));
   }
 }
 
