@@ -3,7 +3,6 @@ import { Tensor, allocStorage } from './tensor.js';
 import { kernelsFor } from './dispatch.js';
 import type { DeviceBuffer, Storage } from './storage.js';
 import { giveBack, startPass } from './buffer_pool.js';
-import { newWeightGeneration } from './precision.js';
 
 /**
  * Reverse-mode automatic differentiation. Ops call `record` to attach a GradFn to their output;
@@ -36,11 +35,14 @@ export function needsGrad(...inputs: Tensor[]): boolean {
   return false;
 }
 
-/** Attaches a GradFn to `out` when any input needs a gradient. Returns `out`. */
-export function record(out: Tensor, op: string, inputs: Tensor[], backward: (gy: DeviceBuffer) => void): Tensor {
+/**
+ * Attaches a GradFn to `out` when any input needs a gradient. Returns `out`. An op whose backward
+ * never reads `out`'s values says so with `readsOutput` false (handover.ts may then release them).
+ */
+export function record(out: Tensor, op: string, inputs: Tensor[], backward: (gy: DeviceBuffer) => void, readsOutput = true): Tensor {
   if (needsGrad(...inputs)) {
     out.requiresGrad = true;
-    out.gradFn = { op, inputs, backward };
+    out.gradFn = { op, inputs, backward, readsOutput };
   }
   return out;
 }
@@ -125,8 +127,6 @@ function* backwardSteps(root: Tensor, gradient: Gradient | undefined, hooks: Bac
   }
   const readyAfter = hooks.onLeafReady ? leavesReadyAfter(order) : null;
   startPass();
-  // The next forward makes fresh bf16 copies of the weights (precision.ts): they may change after this.
-  newWeightGeneration();
   const g = root.ensureGrad();
   kernelsFor(root).axpy(1, seedOf(root, gradient), g);
   for (let i = order.length - 1; i >= 0; i--) {

@@ -159,6 +159,12 @@ export interface Kernels<B> {
   toBf16(x: B, out: B): void;
   /** out[i] = x[i] widened (exact): x bfloat16, out float32, over out.length elements. */
   fromBf16(x: B, out: B): void;
+  /**
+   * Elements [offset, offset + length) of a bfloat16 view over float32 buffer x's bytes (sharing its
+   * memory): bf16 element i is bytes [2i, 2i + 2) of x. For rounding a dead float32 buffer into its
+   * own memory (ops/bf16.ts `roundInPlace`).
+   */
+  bf16View(x: B, offset: number, length: number): B;
   /** `gemm` with bfloat16 A and B; C, bias and the accumulation float32. */
   gemmBf16(
     transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,

@@ -6,6 +6,7 @@ export { Tensor, allocStorage, allocUninit, type DType, type Device, type GradFn
 export { CPU, deviceMemory, registerDevice, type DeviceBuffer, type DeviceMemory, type HostArray, type Storage } from './storage.js';
 export { DeviceScalar, sumOfSquares } from './scalar.js';
 export { backward, noGrad, isGradEnabled, type Gradient, type BackwardHooks } from './autograd.js';
+export { lastUse } from './handover.js';
 export {
   backend, setBackend, kernelsFor, nativeAvailable, registerBackend, registeredBackends, type BackendName,
 } from './dispatch.js';

@@ -34,20 +34,3 @@ export function withComputePrecision<T>(p: Precision, fn: () => T): T {
     current = before;
   }
 }
-
-/**
- * The weights' bf16 copies (ops/bf16.ts) are made once per step: a copy made in generation g is
- * reused while the generation stays g. A new one starts wherever weights may change between two
- * forwards: each backward pass (after it a ps worker pulls, a DDP rank may broadcast) and each
- * optimizer step. Code that writes parameters some other way between a forward with gradients and
- * the next one calls `newWeightGeneration()` itself.
- */
-let generation = 0;
-
-export function weightGeneration(): number {
-  return generation;
-}
-
-export function newWeightGeneration(): void {
-  generation++;
-}

@@ -26,6 +26,13 @@ export class BufferRecycler {
     return n;
   }
 
+  /** Bytes of the buffers lent now and not given back: what the run holds at this point. */
+  get bytesLent(): number {
+    let n = 0;
+    for (const b of this.lent) n += b.byteLength;
+    return n;
+  }
+
   /** Runs fn with this recycler serving the engine's allocations (after reclaiming the last run's). */
   run<T>(fn: () => T): T {
     this.reclaim();

@@ -13,6 +13,8 @@ export interface GradFn {
   readonly inputs: readonly Tensor[];
   /** Accumulates this tensor's gradient `gy` into the inputs' gradients. */
   backward(gy: DeviceBuffer): void;
+  /** Whether `backward` reads this tensor's own values; only false lets them go early (handover.ts). */
+  readonly readsOutput: boolean;
 }
 
 /**

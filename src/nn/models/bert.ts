@@ -1,4 +1,5 @@
 import { add, geluErf } from '../../tensor/ops/elementwise.js';
+import { lastUse } from '../../tensor/handover.js';
 import { linear } from '../../tensor/ops/matmul.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { Rng } from '../../util/rng.js';
@@ -77,7 +78,8 @@ class BertSelfAttention extends Module {
     const q = splitHeads(this.query.forward(x), h);
     const k = splitHeads(this.key.forward(x), h);
     const v = splitHeads(this.value.forward(x), h);
-    return mergeHeads(scaledDotProductAttention(q, k, v, false, this.drop.forAttention()));
+    // q, k, v are fresh copies (splitHeads permutes) read by the attention only.
+    return mergeHeads(scaledDotProductAttention(lastUse(q), lastUse(k), lastUse(v), false, this.drop.forAttention()));
   }
 }
 
@@ -143,7 +145,7 @@ class BertLayer extends Module {
 
   forward(x: Tensor): Tensor {
     const a = this.attention.forward(x);
-    return this.output.apply(this.intermediate.forward(a), a);
+    return this.output.apply(lastUse(this.intermediate.forward(a)), a);
   }
 }
 
@@ -208,7 +210,7 @@ class BertLMPredictionHead extends Module {
 
   /** The decoder with the word embeddings given (a pipeline stage's copy of the tied weight). */
   logits(x: Tensor, wordEmbeddings: Tensor): Tensor {
-    return linear(this.transform.forward(x), wordEmbeddings, this.bias);
+    return linear(lastUse(this.transform.forward(x)), wordEmbeddings, this.bias);
   }
 }
 

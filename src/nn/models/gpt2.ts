@@ -1,4 +1,5 @@
 import { add, gelu } from '../../tensor/ops/elementwise.js';
+import { lastUse } from '../../tensor/handover.js';
 import { linear } from '../../tensor/ops/matmul.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { Rng } from '../../util/rng.js';
@@ -60,7 +61,7 @@ class Gpt2Mlp extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return this.drop.forward(this.c_proj.forward(gelu(this.c_fc.forward(x))));
+    return this.drop.forward(this.c_proj.forward(lastUse(gelu(this.c_fc.forward(x)))));
   }
 }
 
@@ -79,8 +80,9 @@ class Gpt2Block extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    const h = add(x, this.attn.forward(this.ln_1.forward(x)));
-    return add(h, this.mlp.forward(this.ln_2.forward(h)));
+    // Each norm's output feeds one linear only: under bf16 it saves a bf16 copy and lets it go (lastUse).
+    const h = add(x, this.attn.forward(lastUse(this.ln_1.forward(x))));
+    return add(h, this.mlp.forward(lastUse(this.ln_2.forward(h))));
   }
 }
 
@@ -155,7 +157,7 @@ export class Gpt2LMHead extends Module {
   }
 
   forward(ids: Tensor): Tensor {
-    return linear(this.transformer.forward(ids), this.transformer.wte.weight, null);
+    return linear(lastUse(this.transformer.forward(ids)), this.transformer.wte.weight, null);
   }
 
   layerList(): ModelLayer[] {

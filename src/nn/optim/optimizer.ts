@@ -1,6 +1,5 @@
 import type { Backend } from '../../tensor/backend.js';
 import { kernelsFor } from '../../tensor/dispatch.js';
-import { newWeightGeneration } from '../../tensor/precision.js';
 import type { DecayRun, ParamArena } from '../arena.js';
 import { deviceMemory, type DeviceBuffer, type Storage } from '../../tensor/storage.js';
 
@@ -47,7 +46,6 @@ export abstract class Optimizer {
   step(): void {
     this.stepCount++;
     this.update(kernelsFor(this.arena.params));
-    newWeightGeneration();
   }
 
   protected abstract update(k: Backend): void;

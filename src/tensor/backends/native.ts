@@ -262,6 +262,7 @@ function makeHostBackend(n: Addon): HostBackend {
       n.attentionBackward(packAttention(g), g.scale, g.causal, q, k, v, probs, mask, gy, gq, gk, gv),
     toBf16: (x, out) => n.toBf16(x, out),
     fromBf16: (x, out) => n.fromBf16(x, out),
+    bf16View: js.bf16View,
     gemmBf16: (ta, tb, M, N, K, alpha, A, sA, B, sB, beta, C, sC, batch, bias) =>
       n.gemmBf16(ta, tb, M, N, K, alpha, A, sA, B, sB, beta, C, sC, batch, bias ?? null),
     conv2dBf16: (g, x, w, bias, y) => n.conv2dBf16(packConv(g), x, w, bias, y),

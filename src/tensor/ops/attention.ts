@@ -5,7 +5,8 @@ import { kernelsFor } from '../dispatch.js';
 import { ShapeError, sameShape, sizeOf } from '../shape.js';
 import { Tensor, allocStorage, allocUninit } from '../tensor.js';
 import { dropMask } from './dropout.js';
-import { bf16Operand, computesInBf16, release, roundedStorage } from './bf16.js';
+import { bf16Operand, computesInBf16, release, roundInPlace, roundedStorage } from './bf16.js';
+import { mayRelease, releaseValues } from '../handover.js';
 import type { Storage } from '../storage.js';
 import type { Rng } from '../../util/rng.js';
 
@@ -68,8 +69,9 @@ function attentionDropMask(p: number, rng: Rng, like: Tensor, g: AttentionGeomet
  * Attention under bf16 (docs/PRECISION.md), as torch's CPU flash attention splits it: both
  * products (q·kᵀ and probs·v, and the four of the backward) in bf16 with float32 accumulation; the
  * scaled scores, the softmax and its backward in float32. The probabilities are kept in float32 (the
- * softmax backward reads them); q, k, v and the bf16 probabilities (after dropout) that multiply v
- * are rounded again in the backward rather than kept (see bf16Operand).
+ * softmax backward reads them); q, k, v (unless handed over: then their bf16 copies are kept) and
+ * the bf16 probabilities (after dropout) that multiply v are rounded again in the backward (see
+ * bf16Operand); gy is rounded in its own memory.
  */
 function attentionBf16(
   q: Tensor, k: Tensor, v: Tensor, g: AttentionGeometry, mask: DeviceBuffer | null, outShape: number[],
@@ -77,7 +79,9 @@ function attentionBf16(
   const { bh, tq, tk, d, dv } = g;
   const n = bh * tq * tk;
   const kern = kernelsFor(q);
-  const [qo, ko, vo] = [bf16Operand(q), bf16Operand(k), bf16Operand(v)];
+  // q, k, v handed over (handover.ts): their bf16 copies are the saved tensors, their float32 values go.
+  const handedOver = [q, k, v].map(mayRelease);
+  const [qo, ko, vo] = [bf16Operand(q, handedOver[0]), bf16Operand(k, handedOver[1]), bf16Operand(v, handedOver[2])];
   const scores = allocUninit('float32', n, q.device);
   kern.gemmBf16(false, true, tq, tk, d, g.scale, qo.forward, tq * d, ko.forward, tk * d, 0, scores.buffer, tq * tk, bh);
   qo.release();
@@ -91,9 +95,9 @@ function attentionBf16(
   kern.gemmBf16(false, false, tq, dv, tk, 1, pb.buffer, tq * tk, vo.forward, tk * dv, 0, out.buffer, tq * dv, bh);
   release(pb);
   vo.release();
+  [q, k, v].forEach((t, i) => handedOver[i] && releaseValues(t, 'scaledDotProductAttention'));
   return record(out, 'scaledDotProductAttention', [q, k, v], (gy) => {
-    const gys = roundedStorage(kern, gy, bh * tq * dv, q.device);
-    const gyb = gys.buffer;
+    const gyb = roundInPlace(kern, gy, bh * tq * dv, q.device);
     const vs = vo.backward();
     const vb = vs.buffer;
     if (v.requiresGrad) {
@@ -101,14 +105,10 @@ function attentionBf16(
       kern.gemmBf16(true, false, tk, dv, tq, 1, pbAgain.buffer, tq * tk, gyb, tq * dv, 1, v.ensureGrad(), tk * dv, bh);
       release(pbAgain);
     }
-    if (!q.requiresGrad && !k.requiresGrad) {
-      vs.done();
-      return release(gys);
-    }
+    if (!q.requiresGrad && !k.requiresGrad) return vs.done();
     // dProbs = gy vᵀ (through the dropout mask), then the softmax backward in float32.
     const gp = allocUninit('float32', n, q.device);
     kern.gemmBf16(false, true, tq, tk, dv, 1, gyb, tq * dv, vb, tk * dv, 0, gp.buffer, tq * tk, bh);
-    release(gys);
     vs.done();
     if (mask) kern.binary('mul', gp.buffer, [1], mask, [1], gp.buffer, [n]);
     const gs = allocStorage('float32', n, q.device);

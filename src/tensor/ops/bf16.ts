@@ -1,10 +1,9 @@
 import type { Backend } from '../backend.js';
-import { isGradEnabled } from '../autograd.js';
 import { giveBack } from '../buffer_pool.js';
 import { kernelsFor } from '../dispatch.js';
-import { computePrecision, weightGeneration } from '../precision.js';
-import { deviceMemory, type DeviceBuffer, type Device, type Storage } from '../storage.js';
-import { Tensor, allocUninit } from '../tensor.js';
+import { computePrecision } from '../precision.js';
+import type { DeviceBuffer, Device, Storage } from '../storage.js';
+import { type Tensor, allocUninit } from '../tensor.js';
 
 /**
  * The bf16 side of the ops on torch's autocast "lower precision" list (docs/PRECISION.md): when
@@ -14,8 +13,8 @@ import { Tensor, allocUninit } from '../tensor.js';
  */
 
 export const bf16Tuning = {
-  /** Elements of gy a bf16 linear's backward rounds at once (8 Mi: 16 MiB of bf16); tests shrink it. */
-  gyBlockElements: 1 << 23,
+  /** Elements `roundInPlace` copies aside before it rounds the rest in place (256 KiB); tests shrink it. */
+  inPlaceFirstBlock: 1 << 16,
 };
 
 /** Whether an op over these tensors computes in bf16 now. */
@@ -25,14 +24,10 @@ export function computesInBf16(...xs: Tensor[]): boolean {
   return true;
 }
 
-/** A bf16 copy of n float32 elements of `buf` (an activation or a gradient), for this step only. */
-export function roundedCopy(k: Backend, buf: DeviceBuffer, n: number, device: Device): DeviceBuffer {
-  return roundedStorage(k, buf, n, device).buffer;
-}
-
 /**
- * roundedCopy's storage, for a caller that is done with it within the op (a gradient's bf16 copy):
- * it hands it back with `release`, so a step's transient copies do not all live until its end.
+ * A bf16 copy of n float32 elements of `buf` (an operand or a gradient), for a caller that is done
+ * with it within the op: it hands it back with `release`, so a step's transient copies do not all
+ * live until its end.
  */
 export function roundedStorage(k: Backend, buf: DeviceBuffer, n: number, device: Device): Storage {
   const out = allocUninit('bfloat16', n, device);
@@ -40,41 +35,30 @@ export function roundedStorage(k: Backend, buf: DeviceBuffer, n: number, device:
   return out;
 }
 
+/**
+ * Rounds n float32 elements of a buffer nothing reads again (the output gradient a GradFn is given:
+ * autograd frees it right after) to bf16 in its own memory, and returns the bf16 view of its first
+ * half: the backward's bf16 gy costs no memory, however large (a vocabulary head's tokens × 50257).
+ * Element block [a, b) with b ≤ 2a is written to bytes [2a, 2b), which held the float32 elements
+ * [a/2, b/2), all below a: already rounded. The first block is copied aside first and rounded last.
+ */
+export function roundInPlace(k: Backend, buf: DeviceBuffer, n: number, device: Device): DeviceBuffer {
+  const first = Math.min(n, bf16Tuning.inPlaceFirstBlock);
+  const head = allocUninit('float32', first, device);
+  k.stridedCopy(buf, 0, [1], head.buffer, 0, [1], [first], false);
+  for (let a = first; a < n; ) {
+    const b = Math.min(n, 2 * a);
+    k.toBf16(k.subBuffer(buf, a, b - a), k.bf16View(buf, a, b - a));
+    a = b;
+  }
+  k.toBf16(head.buffer, k.bf16View(buf, 0, first));
+  release(head);
+  return k.bf16View(buf, 0, n);
+}
+
 /** Hands back transient buffers of an op (to the step's recycler or the pool: buffer_pool.ts). */
 export function release(...storages: Storage[]): void {
   for (const s of storages) giveBack(s);
-}
-
-/** A bf16 copy of an activation. */
-export function activationBf16(x: Tensor): DeviceBuffer {
-  return roundedCopy(kernelsFor(x), x.buffer, x.size, x.device);
-}
-
-interface WeightCopy {
-  storage: Storage;
-  /** The float32 storage it was rounded from (a rebound parameter needs a new copy). */
-  source: Storage;
-  generation: number;
-}
-
-/** Per parameter, its bf16 copy: kept between steps (refilled, not reallocated). */
-const weightCopies = new WeakMap<Tensor, WeightCopy>();
-
-/**
- * The bf16 copy of an operand that may be a weight: a parameter (a leaf that requires a gradient)
- * is rounded once per weight generation (precision.ts: once per step) and the copy reused by
- * every use until then, as torch's autocast weight cache; anything else, or any tensor while
- * gradients are off (evaluation), is rounded afresh.
- */
-export function operandBf16(t: Tensor): DeviceBuffer {
-  if (!t.requiresGrad || t.gradFn || !isGradEnabled()) return activationBf16(t);
-  const now = weightGeneration();
-  const copy = weightCopies.get(t);
-  if (copy && copy.generation === now && copy.source === t.storage) return copy.storage.buffer;
-  const storage = copy && copy.storage.size === t.size ? copy.storage : deviceMemory(t.device).alloc('bfloat16', t.size);
-  kernelsFor(t).toBf16(t.buffer, storage.buffer);
-  weightCopies.set(t, { storage, source: t.storage, generation: now });
-  return storage.buffer;
 }
 
 /** A bf16 copy of an operand for one use; `done()` hands a transient one back. */
@@ -84,24 +68,25 @@ export interface Bf16Operand {
 }
 
 /**
- * An op's bf16 operand for its forward, and how its backward gets one again. A weight's copy is
- * the step's cached one, kept by the backward. Anything else (an activation) is rounded for the
- * forward, handed back at once, and rounded again by the backward from the float32 tensor: the
- * graph keeps that float32 tensor alive until the backward anyway (it is the op's input), so a
- * saved bf16 copy would only add memory — measured on bench:models, saving the copies cost GPT-2
- * 124M and bert-mini several per cent of peak RSS against rounding twice, for <1 % of step time.
+ * An op's bf16 operand for its forward, and how its backward gets one again. By default it is
+ * rounded into a transient buffer for the forward, handed back at once, and rounded again by the
+ * backward from the float32 tensor, which the graph keeps anyway. This holds for weights too:
+ * keeping each weight's bf16 copy from its forward to its backward (autocast's weight cache) would
+ * hold 2 bytes per parameter (248 MB on GPT-2 124M) through the step on top of the float32 master
+ * weights, while rounding a weight again costs a pass over it (measured in docs/PRECISION.md).
+ * The transient buffers come from the step's recycler, so one layer's copies are the next
+ * layer's (of the same shape) again.
+ *
+ * With `keep` (an activation whose float32 values the op then releases: handover.ts) the forward's
+ * copy is the one the backward uses: it is the saved tensor, in bf16.
  */
-export function bf16Operand(t: Tensor): { forward: DeviceBuffer; backward: () => Bf16Operand; release: () => void } {
-  if (t.requiresGrad && !t.gradFn && isGradEnabled()) {
-    const buffer = operandBf16(t);
-    const kept: Bf16Operand = { buffer, done: () => {} };
-    return { forward: buffer, backward: () => kept, release: () => {} };
-  }
+export function bf16Operand(t: Tensor, keep = false): { forward: DeviceBuffer; backward: () => Bf16Operand; release: () => void } {
   const k = kernelsFor(t);
   const round = (): Bf16Operand => {
     const s = roundedStorage(k, t.buffer, t.size, t.device);
     return { buffer: s.buffer, done: () => release(s) };
   };
   const first = round();
+  if (keep) return { forward: first.buffer, backward: () => first, release: () => {} };
   return { forward: first.buffer, backward: round, release: first.done };
 }

@@ -57,9 +57,9 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, opts: Con
 }
 
 /**
- * conv2d under bf16 (docs/PRECISION.md): x rounded to bf16 (again in the backward, see
- * bf16Operand), the weight's once-per-step bf16 copy; bias, output and every gradient float32 (the
- * backward kernel rounds gy to bf16 itself).
+ * conv2d under bf16 (docs/PRECISION.md): x and the weight rounded to bf16 (again in the backward,
+ * see bf16Operand); bias, output and every gradient float32 (the backward kernel rounds gy to bf16
+ * itself).
  */
 function conv2dBf16(g: Conv2dGeometry, x: Tensor, weight: Tensor, bias: Tensor | null, out: Tensor): Tensor {
   const k = kernelsFor(x);

@@ -1,6 +1,7 @@
 import type { BinaryOp, UnaryOp } from '../backend.js';
 import type { DeviceBuffer } from '../storage.js';
 import { needsGrad, record } from '../autograd.js';
+import { valuesReleased } from '../handover.js';
 import { kernelsFor } from '../dispatch.js';
 import { broadcastShapes, broadcastStrides, sameShape, sizeOf, stridesOf } from '../shape.js';
 import { Tensor, allocStorage } from '../tensor.js';
@@ -147,12 +148,17 @@ export function affine(x: Tensor, scale: number, shift = 0): Tensor {
   return record(out, 'affine', [x], (gy) => k.axpy(scale, gy, x.ensureGrad()));
 }
 
+/** The unary ops whose derivative is computed from their output (the others read only x). */
+const READS_OUTPUT: ReadonlySet<UnaryOp> = new Set<UnaryOp>(['exp', 'sqrt', 'tanh', 'sigmoid']);
+
 function unaryOp(op: UnaryOp, x: Tensor): Tensor {
   const out = Tensor.zeros(x.shape, x.dtype, x.device);
   const k = kernelsFor(x);
   k.unary(op, x.buffer, out.buffer);
   if (!needsGrad(x)) return out;
-  return record(out, op, [x], (gy) => k.unaryBackward(op, x.buffer, out.buffer, gy, x.ensureGrad()));
+  // Where the kernel does not read y, out's values may have been released (handover.ts): x stands in.
+  const y = (): DeviceBuffer => (valuesReleased(out) ? x.buffer : out.buffer);
+  return record(out, op, [x], (gy) => k.unaryBackward(op, x.buffer, y(), gy, x.ensureGrad()), READS_OUTPUT.has(op));
 }
 
 export const neg = (x: Tensor): Tensor => unaryOp('neg', x);

@@ -38,7 +38,7 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
   k.stridedCopy(x.buffer, 0, srcStrides, out.buffer, 0, stridesOf(shape), shape, false);
   return record(out, 'permute', [x], (gy) => {
     k.stridedCopy(gy, 0, stridesOf(shape), x.ensureGrad(), 0, srcStrides, shape, true);
-  });
+  }, false);
 }
 
 /** Swaps two dimensions (default: the last two). */

@@ -1,8 +1,9 @@
 import { record } from '../autograd.js';
+import { mayRelease, releaseValues } from '../handover.js';
 import { kernelsFor } from '../dispatch.js';
 import { ShapeError, sameShape, sizeOf } from '../shape.js';
 import { Tensor, allocStorage, allocUninit } from '../tensor.js';
-import { bf16Operand, bf16Tuning, computesInBf16, release, roundedStorage } from './bf16.js';
+import { bf16Operand, computesInBf16, roundInPlace } from './bf16.js';
 
 /**
  * Matrix product over the last two dimensions. Supported forms:
@@ -76,9 +77,9 @@ function matmulBatched(a: Tensor, b: Tensor): Tensor {
 }
 
 /**
- * The three forms above under bf16 (docs/PRECISION.md): both operands rounded to bf16 (a weight
- * once per step), the product accumulated in float32 into a float32 output; the backward rounds
- * gy to bf16 once and runs both gradient GEMMs on the saved bf16 operands.
+ * The three forms above under bf16 (docs/PRECISION.md): both operands rounded to bf16, the product
+ * accumulated in float32 into a float32 output; the backward rounds the operands (bf16Operand) and
+ * gy to bf16 (in its own memory) and runs both gradient GEMMs on them.
  */
 function matmulBf16(a: Tensor, b: Tensor): Tensor {
   const M = a.shape[a.ndim - 2];
@@ -101,8 +102,7 @@ function matmulBf16(a: Tensor, b: Tensor): Tensor {
   return record(out, 'matmul', [a, b], (gy) => {
     const [as, bs] = [ao.backward(), bo.backward()];
     const [ab, bb] = [as.buffer, bs.buffer];
-    const gys = roundedStorage(k, gy, out.size, out.device);
-    const gyb = gys.buffer;
+    const gyb = roundInPlace(k, gy, out.size, out.device);
     if (a.requiresGrad) {
       const ga = a.ensureGrad();
       if (sA === 0 && batch > 1) {
@@ -115,7 +115,6 @@ function matmulBf16(a: Tensor, b: Tensor): Tensor {
       }
     }
     if (b.requiresGrad) k.gemmBf16(true, false, K, N, rows, 1, ab, sA, gyb, rows * N, 1, b.ensureGrad(), sB, batch);
-    release(gys);
     as.done();
     bs.done();
   });
@@ -148,39 +147,34 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
   });
 }
 
-/** linear under bf16: x and the weight's once-per-step copy in bf16, the bias and output float32. */
+/** linear under bf16: x and the weight rounded to bf16, the bias and output float32. */
 function linearBf16(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
   const inF = x.shape[x.ndim - 1];
   const outF = weight.shape[0];
   const M = x.size / inF;
   const out = outputOf([...x.shape.slice(0, -1), outF], x);
   const k = kernelsFor(x);
-  const xo = bf16Operand(x);
+  // x handed over (handover.ts): its bf16 copy is what the backward keeps, its float32 values go.
+  const handedOver = mayRelease(x);
+  const xo = bf16Operand(x, handedOver);
   const wo = bf16Operand(weight);
   k.gemmBf16(false, true, M, outF, inF, 1, xo.forward, 0, wo.forward, 0, 0, out.buffer, 0, 1, bias?.buffer ?? null);
   xo.release();
   wo.release();
+  if (handedOver) releaseValues(x, 'linear');
   const inputs = bias ? [x, weight, bias] : [x, weight];
   return record(out, 'linear', inputs, (gy) => {
-    const [xs, ws] = [xo.backward(), wo.backward()];
-    const [xb, wb] = [xs.buffer, ws.buffer];
-    // gy is rounded to bf16 a block of rows at a time: a vocabulary head's gradient (tokens × 50257)
-    // would otherwise need a bf16 copy of it whole beside the float32 one.
-    const rows = Math.max(1, Math.min(M, Math.ceil(bf16Tuning.gyBlockElements / outF)));
-    for (let r0 = 0; r0 < M; r0 += rows) {
-      const n = Math.min(rows, M - r0);
-      const gys = roundedStorage(k, k.subBuffer(gy, r0 * outF, n * outF), n * outF, out.device);
-      const gyb = gys.buffer;
-      if (x.requiresGrad) k.gemmBf16(false, false, n, inF, outF, 1, gyb, 0, wb, 0, 1, k.subBuffer(x.ensureGrad(), r0 * inF, n * inF), 0, 1);
-      if (weight.requiresGrad) k.gemmBf16(true, false, outF, inF, n, 1, gyb, 0, k.subBuffer(xb, r0 * inF, n * inF), 0, 1, weight.ensureGrad(), 0, 1);
-      release(gys);
-    }
-    xs.done();
-    ws.done();
+    // The bias gradient sums the float32 gy, before gy is rounded to bf16 in its own memory.
     if (bias?.requiresGrad) {
       const gb = allocStorage(x.dtype, outF, x.device).buffer;
       k.reduceSum(gy, 1, M, outF, gb);
       k.axpy(1, gb, bias.ensureGrad());
     }
+    const gyb = roundInPlace(k, gy, out.size, out.device);
+    const [xs, ws] = [xo.backward(), wo.backward()];
+    if (x.requiresGrad) k.gemmBf16(false, false, M, inF, outF, 1, gyb, 0, ws.buffer, 0, 1, x.ensureGrad(), 0, 1);
+    if (weight.requiresGrad) k.gemmBf16(true, false, outF, inF, M, 1, gyb, 0, xs.buffer, 0, 1, weight.ensureGrad(), 0, 1);
+    xs.done();
+    ws.done();
   });
 }

@@ -89,5 +89,5 @@ export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): T
   return record(out, 'layerNorm', [x, gamma, beta], (gy) => {
     const gx = x.requiresGrad ? x.ensureGrad() : allocStorage(x.dtype, x.size, x.device).buffer;
     k.layerNormBackward(x.buffer, rows, cols, gamma.buffer, mean, invStd, gy, gx, gradOrScratch(gamma), gradOrScratch(beta));
-  });
+  }, false);
 }

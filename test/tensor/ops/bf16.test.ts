@@ -9,13 +9,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from '../../helpers/per_backend.js';
 import {
-  Tensor, backward, conv2d, noGrad, linear, matmul, scaledDotProductAttention, withComputePrecision, type Precision,
+  Tensor, backward, conv2d, linear, matmul, scaledDotProductAttention, withComputePrecision, type Precision,
 } from '../../../src/tensor/index.js';
 import { bf16Bits } from '../../../src/tensor/backends/js/bf16.js';
 import { hostKernels } from '../../../src/tensor/backends/cpu/storage.js';
 import { backend } from '../../../src/tensor/dispatch.js';
 import { Rng, randn } from '../../helpers/tensors.js';
-import { newWeightGeneration } from '../../../src/tensor/precision.js';
 import { bf16Tuning } from '../../../src/tensor/ops/bf16.js';
 
 /** ‖a − b‖₂ / ‖b‖₂ */
@@ -66,6 +65,14 @@ const ROUNDED_AT_LEAST = 3e-4;
 type Op = (...xs: Tensor[]) => Tensor;
 const restoreAfterBackward: (() => void)[] = [];
 
+/** Runs an op with roundInPlace's first block set to `first` until its backward has run (see run()). */
+function inPlaceBlocksOf(first: number, op: () => Tensor): Tensor {
+  const before = bf16Tuning.inPlaceFirstBlock;
+  bf16Tuning.inPlaceFirstBlock = first;
+  restoreAfterBackward.push(() => { bf16Tuning.inPlaceFirstBlock = before; });
+  return op();
+}
+
 interface Case {
   name: string;
   shapes: number[][];
@@ -79,15 +86,13 @@ interface Case {
 const CASES: Case[] = [
   { name: 'linear with bias [3, 5, 24] · [16, 24]ᵀ', shapes: [[3, 5, 24], [16, 24], [16]], op: (x, w, b) => linear(x, w, b), exact: true, float32BiasGradient: true },
   {
-    name: 'linear, gy rounded in blocks of 2 rows', shapes: [[7, 12], [10, 12], [10]], exact: true, float32BiasGradient: true,
-    op: (x, w, b) => {
-      const before = bf16Tuning.gyBlockElements;
-      bf16Tuning.gyBlockElements = 20;
-      const y = linear(x, w, b);
-      // The block size is read by the backward: restored once the gradient has run (see run()).
-      restoreAfterBackward.push(() => { bf16Tuning.gyBlockElements = before; });
-      return y;
-    },
+    // gy (70 elements) is rounded in place: 3 copied aside, then blocks [3, 6), [6, 12), … [48, 70).
+    name: 'linear, gy rounded in place in doubling blocks', shapes: [[7, 12], [10, 12], [10]], exact: true, float32BiasGradient: true,
+    op: (x, w, b) => inPlaceBlocksOf(3, () => linear(x, w, b)),
+  },
+  {
+    name: 'matmul batched, gy rounded in place in doubling blocks', shapes: [[2, 3, 6, 5], [2, 3, 5, 4]], exact: true,
+    op: (a, b) => inPlaceBlocksOf(5, () => matmul(a, b)),
   },
   { name: 'matmul folded [2, 7, 33] @ [33, 9]', shapes: [[2, 7, 33], [33, 9]], op: (a, b) => matmul(a, b), exact: true },
   { name: 'matmul shared A [6, 20] @ [3, 20, 5]', shapes: [[6, 20], [3, 20, 5]], op: (a, b) => matmul(a, b), exact: true },
@@ -182,29 +187,29 @@ describe('bf16 compute', () => {
   }
 
   it('the tuning left as it was', () => {
-    assert.equal(bf16Tuning.gyBlockElements, 1 << 23);
+    assert.equal(bf16Tuning.inPlaceFirstBlock, 1 << 16);
   });
 
-  it('a weight is rounded once per step: reused within it, afresh after a backward, an optimizer step, or without gradients', () => {
+  it('a weight is rounded at each use: a forward sees an edit made after the one before, and a backward reads the weight as it is then (as float32 does)', () => {
     const rng = new Rng(3);
     const w = randn([4, 8], rng, 'float32');
     w.requiresGrad = true;
     const x = randn([2, 8], rng, 'float32');
-    withComputePrecision('bf16', () => {
-      const y1 = linear(x, w, null);
-      w.values()[0] += 1; // an edit the cache cannot see within the step: the copy is reused
-      const y2 = linear(x, w, null);
-      assert.deepEqual([...y2.values()], [...y1.values()]);
-      backward(y2, new Float32Array(y2.size).fill(1)); // a backward ends the weights' generation
-      const y3 = linear(x, w, null);
-      assert.notDeepEqual([...y3.values()], [...y1.values()]);
-      w.values()[0] += 1;
-      const y4 = noGrad(() => linear(x, w, null)); // evaluation never reads the step's copy
-      assert.notDeepEqual([...y4.values()], [...y3.values()]);
-      w.values()[0] += 1;
-      newWeightGeneration(); // what Optimizer.step() ends with
-      const y5 = linear(x, w, null);
-      assert.notDeepEqual([...y5.values()], [...y4.values()]);
+    x.requiresGrad = true;
+    const gy = new Float32Array(8).fill(1);
+    const gradAfterEdit = (p: Precision): number[] => withComputePrecision(p, () => {
+      const w2 = float32(w);
+      const x2 = float32(x);
+      const y1 = linear(x2, w2, null);
+      w2.values()[0] += 1; // seen by the next forward
+      const y2 = linear(x2, w2, null);
+      assert.notDeepEqual([...y2.values()], [...y1.values()]);
+      w2.values()[1] += 1; // seen by the backward of both (each reads the weight when it runs)
+      backward(y1, gy);
+      return [...x2.gradValues()!];
     });
+    const [g16, g32] = [gradAfterEdit('bf16'), gradAfterEdit('fp32')];
+    assert.ok(relL2(g16, g32) < BF16_TOLERANCE.gradient, `bf16 ${g16} against fp32 ${g32}`);
+    assert.ok(Math.abs(g32[1] - g16[1]) < 0.05 && Math.abs(g32[1] - (w.values()[1] + 1 + w.values()[9] + w.values()[17] + w.values()[25])) < 1e-5);
   });
 });

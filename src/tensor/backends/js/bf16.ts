@@ -31,6 +31,12 @@ export function toBf16(x: Buf, out: Buf): void {
   for (let i = 0; i < n; i++) out[i] = bf16Bits(u[i]);
 }
 
+export function bf16View(x: Buf, offset: number, length: number): Buf {
+  if (!(x instanceof Float32Array)) throw new TypeError('bf16View: x must be a Float32Array');
+  if (offset < 0 || length < 0 || 2 * (offset + length) > 4 * x.length) throw new RangeError(`bf16View: [${offset}, ${offset + length}) exceeds ${2 * x.length} bf16 elements`);
+  return new Uint16Array(x.buffer, x.byteOffset + 2 * offset, length);
+}
+
 export function fromBf16(x: Buf, out: Buf): void {
   if (!(out instanceof Float32Array)) throw new TypeError('fromBf16: out must be a Float32Array');
   const u = new Uint32Array(out.buffer, out.byteOffset, out.length);

@@ -111,6 +111,7 @@ export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; ad
     gemm,
     toBf16: noBf16('toBf16'),
     fromBf16: noBf16('fromBf16'),
+    bf16View: noBf16('bf16View'),
     gemmBf16: noBf16('gemmBf16'),
     conv2dBf16: noBf16('conv2dBf16'),
     conv2dBackwardBf16: noBf16('conv2dBackwardBf16'),
