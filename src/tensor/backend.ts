@@ -155,6 +155,13 @@ export interface Kernels<B> {
   // accumulate in float32, so backends agree within summation-order differences.
   /** out[i] = bf16(x[i]): x float32, out bfloat16, over out.length elements. */
   toBf16(x: B, out: B): void;
+  /**
+   * `toBf16` of a block of columns: out [rows, cols] (rows = out.length / cols) holds the first
+   * `cols` elements of each of x's rows, rows `ld` elements apart (x a subBuffer starting at the
+   * block's first column). A wide gradient (a vocabulary head's) is rounded a block of columns at
+   * a time so each block's GEMMs still see every row.
+   */
+  toBf16Columns(x: B, ld: number, cols: number, out: B): void;
   /** out[i] = x[i] widened (exact): x bfloat16, out float32, over out.length elements. */
   fromBf16(x: B, out: B): void;
   /** `gemm` with bfloat16 A and B; C, bias and the accumulation float32. */

@@ -2,7 +2,7 @@ import type { Backend, HostBackend } from '../backend.js';
 import { CPU } from '../storage.js';
 import { cpuBackend } from './cpu/storage.js';
 import { attention, attentionBackward } from './js/attention.js';
-import { conv2dBackwardBf16, conv2dBf16, fromBf16, gemmBf16, softmaxCausal, toBf16 } from './js/bf16.js';
+import { conv2dBackwardBf16, conv2dBf16, fromBf16, gemmBf16, softmaxCausal, toBf16, toBf16Columns } from './js/bf16.js';
 import { conv2d, conv2dBackward } from './js/conv.js';
 import {
   addInto, affine, axpy, binary, dropoutMask, fill, mseLossBackward, powBackward, powScalar, sumSquares, unary, unaryBackward,
@@ -35,7 +35,7 @@ export const jsHostBackend: HostBackend = {
   conv2dBackward, maxPool2d, maxPool2dRelu, maxPool2dBackward, maxPool2dBackwardSet, avgPool2d, avgPool2dBackward,
   batchNorm, batchNormBackward, batchNormEvalBackward, layerNorm, layerNormBackward, embedding, embeddingBackward,
   attention, attentionBackward, sgdStep, adamStep,
-  toBf16, fromBf16, gemmBf16, conv2dBf16, conv2dBackwardBf16, softmaxCausal,
+  toBf16, toBf16Columns, fromBf16, gemmBf16, conv2dBf16, conv2dBackwardBf16, softmaxCausal,
 };
 
 /** The pure-TypeScript backend on the cpu device (the reference every other backend is tested against). */

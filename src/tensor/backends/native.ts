@@ -78,6 +78,7 @@ export interface Addon {
   attentionBackward(sizes: Float64Array, scale: number, causal: boolean, q: Buf, k: Buf, v: Buf, probs: Buf, dropMask: Buf | null, gy: Buf,
     gq: Buf | null, gk: Buf | null, gv: Buf | null): void;
   toBf16(x: Buf, out: Buf): void;
+  toBf16Columns(x: Buf, ld: number, cols: number, out: Buf): void;
   fromBf16(x: Buf, out: Buf): void;
   gemmBf16(ta: boolean, tb: boolean, M: number, N: number, K: number, alpha: number, A: Buf, sA: number,
     B: Buf, sB: number, beta: number, C: Buf, sC: number, batch: number, bias: Buf | null): void;
@@ -261,6 +262,7 @@ function makeHostBackend(n: Addon): HostBackend {
     attentionBackward: (g, q, k, v, probs, mask, gy, gq, gk, gv) =>
       n.attentionBackward(packAttention(g), g.scale, g.causal, q, k, v, probs, mask, gy, gq, gk, gv),
     toBf16: (x, out) => n.toBf16(x, out),
+    toBf16Columns: (x, ld, cols, out) => n.toBf16Columns(x, ld, cols, out),
     fromBf16: (x, out) => n.fromBf16(x, out),
     gemmBf16: (ta, tb, M, N, K, alpha, A, sA, B, sB, beta, C, sC, batch, bias) =>
       n.gemmBf16(ta, tb, M, N, K, alpha, A, sA, B, sB, beta, C, sC, batch, bias ?? null),

@@ -60,6 +60,19 @@ describe('bf16 kernels: native against js', { skip }, () => {
     assert.deepEqual(bf16Of(native!, x), bf16Of(js, x));
   });
 
+  test('toBf16Columns rounds a block of columns of a wider matrix to the same bits, rows packed', () => {
+    const x = randomBits(37 * 1000, new Rng(2));
+    const [rows, ld, c0, cols] = [37, 1000, 123, 301];
+    const view = x.subarray(c0, c0 + (rows - 1) * ld + cols);
+    const [on, oj] = [new Uint16Array(rows * cols), new Uint16Array(rows * cols)];
+    native!.toBf16Columns(view, ld, cols, on);
+    js.toBf16Columns(view, ld, cols, oj);
+    assert.deepEqual(on, oj);
+    const whole = bf16Of(js, x);
+    for (const [r, c] of [[0, 0], [17, 5], [36, 300]]) assert.equal(oj[r * cols + c], whole[r * ld + c0 + c]);
+    assert.throws(() => native!.toBf16Columns(view.subarray(1), ld, cols, on), /x/);
+  });
+
   test('fromBf16 widens exactly', () => {
     const b = new Uint16Array(1 << 16).map((_, i) => i);
     const a = new Float32Array(b.length), c = new Float32Array(b.length);

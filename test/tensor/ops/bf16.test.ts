@@ -89,6 +89,18 @@ const CASES: Case[] = [
       return y;
     },
   },
+  {
+    // A vocabulary head's shape: wide outputs, so gy is rounded in blocks of 4 of its 40 columns
+    // (rows would give blocks of one token) and each block's gx product sums over 4 features only.
+    name: 'linear, gy rounded in blocks of 4 columns', shapes: [[3, 5, 8], [40, 8]], exact: true,
+    op: (x, w) => {
+      const before = bf16Tuning.gyBlockElements;
+      bf16Tuning.gyBlockElements = 64;
+      const y = linear(x, w, null);
+      restoreAfterBackward.push(() => { bf16Tuning.gyBlockElements = before; });
+      return y;
+    },
+  },
   { name: 'matmul folded [2, 7, 33] @ [33, 9]', shapes: [[2, 7, 33], [33, 9]], op: (a, b) => matmul(a, b), exact: true },
   { name: 'matmul shared A [6, 20] @ [3, 20, 5]', shapes: [[6, 20], [3, 20, 5]], op: (a, b) => matmul(a, b), exact: true },
   { name: 'matmul batched [2, 3, 6, 17] @ [2, 3, 17, 4]', shapes: [[2, 3, 6, 17], [2, 3, 17, 4]], op: (a, b) => matmul(a, b), exact: true },

@@ -31,6 +31,16 @@ export function toBf16(x: Buf, out: Buf): void {
   for (let i = 0; i < n; i++) out[i] = bf16Bits(u[i]);
 }
 
+export function toBf16Columns(x: Buf, ld: number, cols: number, out: Buf): void {
+  const u = bitsOf(x);
+  const rows = cols > 0 ? out.length / cols : 0;
+  if (!Number.isInteger(rows)) throw new RangeError(`toBf16Columns: out (${out.length}) is not a whole number of ${cols}-column rows`);
+  if (rows > 0 && (rows - 1) * ld + cols > u.length) throw new RangeError(`toBf16Columns: x has ${u.length} elements, needs ${(rows - 1) * ld + cols}`);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) out[r * cols + c] = bf16Bits(u[r * ld + c]);
+  }
+}
+
 export function fromBf16(x: Buf, out: Buf): void {
   if (!(out instanceof Float32Array)) throw new TypeError('fromBf16: out must be a Float32Array');
   const u = new Uint32Array(out.buffer, out.byteOffset, out.length);

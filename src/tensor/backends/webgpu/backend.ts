@@ -85,6 +85,7 @@ export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; ad
   const kernels: Kernels<B> = {
     gemm,
     toBf16: noBf16('toBf16'),
+    toBf16Columns: noBf16('toBf16Columns'),
     fromBf16: noBf16('fromBf16'),
     gemmBf16: noBf16('gemmBf16'),
     conv2dBf16: noBf16('conv2dBf16'),
