@@ -4,7 +4,7 @@ import { kernelsFor } from '../dispatch.js';
 import { ShapeError, sameShape, sizeOf } from '../shape.js';
 import type { Device, DeviceBuffer } from '../storage.js';
 import { Tensor, allocStorage, allocUninit } from '../tensor.js';
-import { bf16Operand, bf16Tuning, computesInBf16, release, roundedStorage } from './bf16.js';
+import { bf16Operand, bf16Tuning, computesInBf16, gradTarget, release, roundedStorage, type GradTarget } from './bf16.js';
 
 /**
  * Matrix product over the last two dimensions. Supported forms:
@@ -106,17 +106,21 @@ function matmulBf16(a: Tensor, b: Tensor): Tensor {
     const gys = roundedStorage(k, gy, out.size, out.device);
     const gyb = gys.buffer;
     if (a.requiresGrad) {
-      const ga = a.ensureGrad();
+      const ga = gradTarget(a);
       if (sA === 0 && batch > 1) {
         // A shared across the batch: every entry adds into the same gradient, one GEMM each.
         for (let i = 0; i < batch; i++) {
-          k.gemmBf16(false, true, M, K, N, 1, k.subBuffer(gyb, i * M * N, M * N), 0, k.subBuffer(bb, i * K * N, K * N), 0, 1, ga, 0, 1);
+          k.gemmBf16(false, true, M, K, N, 1, k.subBuffer(gyb, i * M * N, M * N), 0, k.subBuffer(bb, i * K * N, K * N), 0, i === 0 ? ga.beta : 1, ga.buffer, 0, 1);
         }
       } else {
-        k.gemmBf16(false, true, rows, K, N, 1, gyb, rows * N, bb, sB, 1, ga, sA, batch);
+        k.gemmBf16(false, true, rows, K, N, 1, gyb, rows * N, bb, sB, ga.beta, ga.buffer, sA, batch);
       }
     }
-    if (b.requiresGrad) k.gemmBf16(true, false, K, N, rows, 1, ab, sA, gyb, rows * N, 1, b.ensureGrad(), sB, batch);
+    if (b.requiresGrad) {
+      // A b shared across a's batch (sB = 0 with batch > 1) gathers every entry's product into one gradient.
+      const gb = sB === 0 && batch > 1 ? { buffer: b.ensureGrad(), beta: 1 as const } : gradTarget(b);
+      k.gemmBf16(true, false, K, N, rows, 1, ab, sA, gyb, rows * N, gb.beta, gb.buffer, sB, batch);
+    }
     release(gys);
     as.done();
     bs.done();
@@ -166,8 +170,10 @@ function linearBf16(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
   return record(out, 'linear', inputs, (gy) => {
     const [xs, ws] = [xo.backward(), wo.backward()];
     const [xb, wb] = [xs.buffer, ws.buffer];
-    const gx = x.requiresGrad ? x.ensureGrad() : null;
-    const gw = weight.requiresGrad ? weight.ensureGrad() : null;
+    // (x and the weight one tensor: both products add into its one gradient.)
+    const target = (t: Tensor): GradTarget => (x === weight ? { buffer: t.ensureGrad(), beta: 1 } : gradTarget(t));
+    const gx = x.requiresGrad ? target(x) : null;
+    const gw = weight.requiresGrad ? target(weight) : null;
     linearBackwardBf16(k, gy, xb, wb, gx, gw, M, inF, outF, out.device);
     xs.done();
     ws.done();
@@ -189,7 +195,7 @@ function linearBf16(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
  * features at 350 (bench:models --profile, avx512_bf16).
  */
 function linearBackwardBf16(
-  k: Backend, gy: DeviceBuffer, xb: DeviceBuffer, wb: DeviceBuffer, gx: DeviceBuffer | null, gw: DeviceBuffer | null,
+  k: Backend, gy: DeviceBuffer, xb: DeviceBuffer, wb: DeviceBuffer, gx: GradTarget | null, gw: GradTarget | null,
   M: number, inF: number, outF: number, device: Device,
 ): void {
   const block = bf16Tuning.gyBlockElements;
@@ -200,8 +206,9 @@ function linearBackwardBf16(
       const n = Math.min(cols, outF - c0);
       const gys = allocUninit('bfloat16', M * n, device);
       k.toBf16Columns(k.subBuffer(gy, c0, (M - 1) * outF + n), outF, n, gys.buffer);
-      if (gx) k.gemmBf16(false, false, M, inF, n, 1, gys.buffer, 0, k.subBuffer(wb, c0 * inF, n * inF), 0, 1, gx, 0, 1);
-      if (gw) k.gemmBf16(true, false, n, inF, M, 1, gys.buffer, 0, xb, 0, 1, k.subBuffer(gw, c0 * inF, n * inF), 0, 1);
+      // gx sums every block's product; each block writes its own rows of gW.
+      if (gx) k.gemmBf16(false, false, M, inF, n, 1, gys.buffer, 0, k.subBuffer(wb, c0 * inF, n * inF), 0, c0 === 0 ? gx.beta : 1, gx.buffer, 0, 1);
+      if (gw) k.gemmBf16(true, false, n, inF, M, 1, gys.buffer, 0, xb, 0, gw.beta, k.subBuffer(gw.buffer, c0 * inF, n * inF), 0, 1);
       release(gys);
     }
     return;
@@ -209,8 +216,9 @@ function linearBackwardBf16(
   for (let r0 = 0; r0 < M; r0 += rows) {
     const n = Math.min(rows, M - r0);
     const gys = roundedStorage(k, k.subBuffer(gy, r0 * outF, n * outF), n * outF, device);
-    if (gx) k.gemmBf16(false, false, n, inF, outF, 1, gys.buffer, 0, wb, 0, 1, k.subBuffer(gx, r0 * inF, n * inF), 0, 1);
-    if (gw) k.gemmBf16(true, false, outF, inF, n, 1, gys.buffer, 0, k.subBuffer(xb, r0 * inF, n * inF), 0, 1, gw, 0, 1);
+    // Each block writes its own rows of gx; gW sums every block's product.
+    if (gx) k.gemmBf16(false, false, n, inF, outF, 1, gys.buffer, 0, wb, 0, gx.beta, k.subBuffer(gx.buffer, r0 * inF, n * inF), 0, 1);
+    if (gw) k.gemmBf16(true, false, outF, inF, n, 1, gys.buffer, 0, k.subBuffer(xb, r0 * inF, n * inF), 0, r0 === 0 ? gw.beta : 1, gw.buffer, 0, 1);
     release(gys);
   }
 }
