@@ -18,6 +18,7 @@ import { hostKernels } from '../src/tensor/backends/cpu/storage.js';
 
 import { loadNativeBackend, nativeInternals } from '../src/tensor/backends/native.js';
 import { Rng } from '../src/util/rng.js';
+import { bestSeconds } from './lib/bf16_peak.js';
 
 function randn(rng: Rng, n: number): Float32Array {
   const a = new Float32Array(n);
@@ -27,22 +28,7 @@ function randn(rng: Rng, n: number): Float32Array {
 
 /** Best seconds per call over ~0.4 s of repeated runs (after a warm-up): the minimum is the
  * figure least disturbed by other processes on a shared machine. */
-function time(fn: () => void): number {
-  for (let i = 0; i < 3; i++) fn();
-  const samples: number[] = [];
-  const deadline = performance.now() + 400;
-  while (performance.now() < deadline || samples.length < 5) {
-    const t0 = performance.now();
-    let reps = 0;
-    do {
-      fn();
-      reps++;
-    } while (performance.now() - t0 < 5);
-    samples.push((performance.now() - t0) / reps / 1e3);
-  }
-  samples.sort((a, b) => a - b);
-  return samples[0];
-}
+const time = (fn: () => void): number => bestSeconds(fn);
 
 type GemmCase = [label: string, transA: boolean, transB: boolean, M: number, N: number, K: number, beta?: number, batch?: number];
 
