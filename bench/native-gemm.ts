@@ -101,7 +101,8 @@ const BF16_GEMMS: GemmCase[] = [
   ['square 2048³', false, false, 2048, 2048, 2048],
   ['gpt2 fc   x·Wᵀ [512,768]→3072', false, true, 512, 3072, 768],
   ['gpt2 proj gx  [512,3072]·W', false, false, 512, 768, 3072, 1],
-  ['gpt2 fc   gW  gyᵀ·x', true, false, 3072, 768, 512, 1],
+  ['gpt2 fc   gW  gyᵀ·x, beta 1 (adding)', true, false, 3072, 768, 512, 1],
+  ['gpt2 fc   gW  gyᵀ·x, beta 0 (a zeroed gradient)', true, false, 3072, 768, 512, 0],
   ['gpt2 head x·Eᵀ [512,768]→50257', false, true, 512, 50257, 768],
   ['attention q·kᵀ 48×[128,64]', false, true, 128, 128, 64, 0, 48],
 ];
