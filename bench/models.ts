@@ -7,7 +7,9 @@
  * --precision bf16 adds, beside the float32 rows (kept), both engines in bf16 mixed precision: ours
  * with setComputePrecision('bf16') (docs/PRECISION.md), PyTorch's forward and loss under
  * torch.autocast('cpu', dtype=torch.bfloat16). Our bf16 children also time their GEMM and
- * convolution kernels (the share of the step they take, and the TFLOP/s they reach).
+ * convolution kernels (CPU time around each call: the share of the step they take, and the TFLOP/s
+ * they reach), and a child of its own measures this core's bf16 GEMM peak (bench/lib/bf16_peak.ts:
+ * a oneDNN bf16 matmul at 1024³ and 2048³, one thread) that those TFLOP/s are read against.
  *
  * Each engine and workload runs in a child process of its own (so each peak RSS is that workload's
  * alone): a warm-up step, then N timed training steps (zero grad, forward, loss, backward, optimizer
@@ -19,6 +21,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { findPythonWith, packageRoot, threadEnv } from './lib/index.js';
+import { measureBf16GemmPeak, type Bf16Peak } from './lib/bf16_peak.js';
+import { hostKernels } from '../src/tensor/backends/cpu/storage.js';
 import { type ModelSpec, createModel, defaultSpec, describeSpec, makeOptimizer } from '../src/nn/index.js';
 import { Tensor, backend, backward, crossEntropy, setComputePrecision, type Precision } from '../src/tensor/index.js';
 import { kernelsFor } from '../src/tensor/dispatch.js';
@@ -129,6 +133,12 @@ function worker(id: string, steps: number, precision: Precision, profile: boolea
   console.log(JSON.stringify(r));
 }
 
+/** Child: this core's bf16 GEMM peak on our engine, one thread. */
+function peakWorker(): void {
+  backend().setThreads(1);
+  console.log(JSON.stringify({ backend: backend().name, ...measureBf16GemmPeak(hostKernels(backend())) }));
+}
+
 function runChild(cmd: string, args: string[]): Report | string {
   const r = spawnSync(cmd, args, { encoding: 'utf8', env: threadEnv(1), maxBuffer: 1 << 24, timeout: 30 * 60_000 });
   const last = r.stdout.trim().split('\n').pop() ?? '';
@@ -154,6 +164,7 @@ function parent(ids: string[], steps: number, repeats: number, precision: Precis
   const self = fileURLToPath(import.meta.url);
   const torch = findPythonWith('torch').found;
   const precisions: Precision[] = precision === 'bf16' ? ['fp32', 'bf16'] : ['fp32'];
+  const peak = precision === 'bf16' ? runPeak(self) : null;
   const all: Record<Precision, Record<string, { ours: Array<Report | string>; torch: Array<Report | string> }>> = { fp32: {}, bf16: {} };
   for (const p of precisions) {
     const profile = p === 'bf16' ? ['--profile'] : [];
@@ -164,8 +175,18 @@ function parent(ids: string[], steps: number, repeats: number, precision: Precis
     all[p] = runRepeats(ids, repeats, runOurs, runTorch);
     printTable(ids, steps, repeats, p, torch?.version ?? 'absent', all[p]);
   }
-  if (precision === 'bf16') printBf16Summary(ids, all);
-  console.log(JSON.stringify({ bench: 'models', steps, repeats, precision, rows: all.fp32, ...(precision === 'bf16' ? { bf16Rows: all.bf16 } : {}) }));
+  if (precision === 'bf16') printBf16Summary(ids, all, peak!);
+  console.log(JSON.stringify({ bench: 'models', steps, repeats, precision, rows: all.fp32, ...(precision === 'bf16' ? { bf16Rows: all.bf16, bf16Peak: peak } : {}) }));
+}
+
+/** The bf16 GEMM peak from a child of its own (one thread), or why there is none. */
+function runPeak(self: string): (Bf16Peak & { backend: string }) | string {
+  const r = spawnSync(process.execPath, [self, '--peak'], { encoding: 'utf8', env: threadEnv(1), maxBuffer: 1 << 20, timeout: 5 * 60_000 });
+  try {
+    return JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as Bf16Peak & { backend: string };
+  } catch {
+    return `exit ${r.status}: ${(r.stderr || r.stdout).trim().split('\n').slice(-2).join(' | ')}`;
+  }
 }
 
 type Rows = Record<string, { ours: Array<Report | string>; torch: Array<Report | string> }>;
@@ -218,15 +239,20 @@ function printTable(ids: string[], steps: number, repeats: number, precision: Pr
 }
 
 /** Ours in bf16 against ours in fp32 and PyTorch's autocast; where the bf16 step's time goes. */
-function printBf16Summary(ids: string[], all: Record<Precision, Rows>): void {
+function printBf16Summary(ids: string[], all: Record<Precision, Rows>, peak: (Bf16Peak & { backend: string }) | string): void {
+  const peakGflops = typeof peak === 'string' ? NaN : peak.gflops;
+  const peakLine = typeof peak === 'string'
+    ? `not measured (${peak})`
+    : `${(peak.gflops / 1000).toFixed(3)} TFLOP/s at ${peak.shape} (${Object.entries(peak.byShape).map(([s, g]) => `${s} ${g.toFixed(0)}`).join(', ')} GFLOP/s; ${peak.backend} backend, one thread)`;
   console.log('\nbf16 summary (medians over the repeats)');
-  console.log('| workload | ours bf16 / PyTorch bf16 (wall; CPU time) | ours bf16 / ours fp32 (wall; CPU time) | peak RSS ours bf16 / ours fp32 | GEMM+conv share of our bf16 step (CPU time) | their TFLOP/s (CPU time) |');
-  console.log('|---|---|---|---|---|---|');
+  console.log(`this core's bf16 GEMM peak (oneDNN matmul, bf16 operands, float32 accumulation): ${peakLine}`);
+  console.log('| workload | ours bf16 / PyTorch bf16 (wall; CPU time) | ours bf16 / ours fp32 (wall; CPU time) | peak RSS ours bf16 / ours fp32 | GEMM+conv share of our bf16 step (CPU time) | their TFLOP/s (CPU time) | against the bf16 GEMM peak |');
+  console.log('|---|---|---|---|---|---|---|');
   const ok = (xs: Array<Report | string>): Report[] | null => (xs.every((x) => typeof x !== 'string') ? (xs as Report[]) : null);
   for (const id of ids) {
     const [o16, t16, o32] = [ok(all.bf16[id].ours), ok(all.bf16[id].torch), ok(all.fp32[id].ours)];
     if (!o16 || !o32) {
-      console.log(`| ${WORKLOADS[id].label} | – | – | – | – | – |`);
+      console.log(`| ${WORKLOADS[id].label} | – | – | – | – | – | – |`);
       continue;
     }
     const a = median(o16.map(throughput));
@@ -236,18 +262,19 @@ function printBf16Summary(ids: string[], all: Record<Precision, Rows>): void {
     const stepMs = median(o16.flatMap((x) => x.cpuMs));
     const matrixMs = median(o16.map((x) => x.matrixMs ?? NaN));
     const flops = median(o16.map((x) => x.matrixFlops ?? NaN));
-    console.log(`| ${WORKLOADS[id].label} | ${vsTorch} | ${(a / median(o32.map(throughput))).toFixed(2)}×; ${(cpu(o32) / cpu(o16)).toFixed(2)}× | ${rss.toFixed(2)}× | ${(100 * matrixMs / stepMs).toFixed(0)} % (${matrixMs.toFixed(0)} of ${stepMs.toFixed(0)} ms) | ${(flops / matrixMs / 1e9).toFixed(2)} |`);
+    console.log(`| ${WORKLOADS[id].label} | ${vsTorch} | ${(a / median(o32.map(throughput))).toFixed(2)}×; ${(cpu(o32) / cpu(o16)).toFixed(2)}× | ${rss.toFixed(2)}× | ${(100 * matrixMs / stepMs).toFixed(0)} % (${matrixMs.toFixed(0)} of ${stepMs.toFixed(0)} ms) | ${(flops / matrixMs / 1e9).toFixed(2)} | ${(100 * (flops / matrixMs / 1e6) / peakGflops).toFixed(0)} % |`);
   }
 }
 
 const { values } = parseArgs({
   options: {
     worker: { type: 'string' }, only: { type: 'string' }, steps: { type: 'string' }, repeats: { type: 'string' },
-    precision: { type: 'string' }, profile: { type: 'boolean' },
+    precision: { type: 'string' }, profile: { type: 'boolean' }, peak: { type: 'boolean' },
   },
 });
 const steps = Number(values.steps ?? 3);
 const precision = values.precision ?? 'fp32';
 if (precision !== 'fp32' && precision !== 'bf16') throw new Error(`bench:models: --precision must be fp32 or bf16, got ${precision}`);
-if (values.worker) worker(values.worker, steps, precision, values.profile ?? false);
+if (values.peak) peakWorker();
+else if (values.worker) worker(values.worker, steps, precision, values.profile ?? false);
 else parent(values.only ? values.only.split(',') : Object.keys(WORKLOADS), steps, Number(values.repeats ?? 1), precision);

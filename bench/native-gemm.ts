@@ -18,6 +18,7 @@ import { hostKernels } from '../src/tensor/backends/cpu/storage.js';
 
 import { loadNativeBackend, nativeInternals } from '../src/tensor/backends/native.js';
 import { Rng } from '../src/util/rng.js';
+import { bestSeconds } from './lib/bf16_peak.js';
 
 function randn(rng: Rng, n: number): Float32Array {
   const a = new Float32Array(n);
@@ -27,22 +28,7 @@ function randn(rng: Rng, n: number): Float32Array {
 
 /** Best seconds per call over ~0.4 s of repeated runs (after a warm-up): the minimum is the
  * figure least disturbed by other processes on a shared machine. */
-function time(fn: () => void): number {
-  for (let i = 0; i < 3; i++) fn();
-  const samples: number[] = [];
-  const deadline = performance.now() + 400;
-  while (performance.now() < deadline || samples.length < 5) {
-    const t0 = performance.now();
-    let reps = 0;
-    do {
-      fn();
-      reps++;
-    } while (performance.now() - t0 < 5);
-    samples.push((performance.now() - t0) / reps / 1e3);
-  }
-  samples.sort((a, b) => a - b);
-  return samples[0];
-}
+const time = (fn: () => void): number => bestSeconds(fn);
 
 type GemmCase = [label: string, transA: boolean, transB: boolean, M: number, N: number, K: number, beta?: number, batch?: number];
 
@@ -115,7 +101,8 @@ const BF16_GEMMS: GemmCase[] = [
   ['square 2048³', false, false, 2048, 2048, 2048],
   ['gpt2 fc   x·Wᵀ [512,768]→3072', false, true, 512, 3072, 768],
   ['gpt2 proj gx  [512,3072]·W', false, false, 512, 768, 3072, 1],
-  ['gpt2 fc   gW  gyᵀ·x', true, false, 3072, 768, 512, 1],
+  ['gpt2 fc   gW  gyᵀ·x, beta 1 (adding)', true, false, 3072, 768, 512, 1],
+  ['gpt2 fc   gW  gyᵀ·x, beta 0 (a zeroed gradient)', true, false, 3072, 768, 512, 0],
   ['gpt2 head x·Eᵀ [512,768]→50257', false, true, 512, 50257, 768],
   ['attention q·kᵀ 48×[128,64]', false, true, 128, 128, 64, 0, 48],
 ];

@@ -142,8 +142,8 @@ export abstract class Module {
     return this.train(false);
   }
 
-  /** Zeroes every parameter gradient (one fill over the gradient arena). */
+  /** Zeroes every parameter gradient (one fill over the gradient arena; see ParamArena.zeroGrads). */
   zeroGrad(): void {
-    this.arena().grads.zero();
+    this.arena().zeroGrads();
   }
 }

@@ -135,10 +135,23 @@ export class Tensor {
     }
     this.storage = storage;
     this.grad = grad;
+    this.zeroedGrad = null;
+  }
+
+  /**
+   * The gradient storage ParamArena.zeroGrads last zeroed, while nothing has been asked for it
+   * since (ensureGrad or gradToOverwrite forget it; a new grad is another storage object).
+   */
+  private zeroedGrad: Storage | null = null;
+
+  /** This tensor's gradient has just been zeroed: the next gradToOverwrite may hand it out to be written whole. */
+  markGradZeroed(): void {
+    this.zeroedGrad = this.grad;
   }
 
   /** The gradient buffer, allocated (zeroed) on first use. */
   ensureGrad(): DeviceBuffer {
+    this.zeroedGrad = null;
     // A leaf's gradient accumulates across passes: never a buffer a recycler would take back.
     if (!this.grad) this.grad = this.gradFn ? allocStorage(this.dtype, this.size, this.device) : deviceMemory(this.device).alloc(this.dtype, this.size);
     return this.grad.buffer;
@@ -150,7 +163,12 @@ export class Tensor {
    * then accumulates into ensureGrad()).
    */
   gradToOverwrite(): DeviceBuffer | null {
-    if (this.grad) return null;
+    if (this.grad) {
+      // A parameter's gradient the arena has just zeroed may be written whole as well.
+      const zeroed = this.grad === this.zeroedGrad;
+      this.zeroedGrad = null;
+      return zeroed ? this.grad.buffer : null;
+    }
     this.grad = this.gradFn ? allocUninit(this.dtype, this.size, this.device) : deviceMemory(this.device).alloc(this.dtype, this.size);
     return this.grad.buffer;
   }

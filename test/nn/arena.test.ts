@@ -101,6 +101,31 @@ describe('ParamArena', () => {
     assert.notEqual(ParamArena.pack(reshaped).signature(), a.signature());
   });
 
+  it('zeroGrads: zeroes the gradients and lets each parameter still bound here hand its gradient out to be written whole, once', () => {
+    const named = sample();
+    const arena = ParamArena.pack(named);
+    const [[, a], [, bias], [, b]] = named;
+    arena.grads.readSync().fill(5);
+    a.ensureGrad(); // asked for before the zeroing: forgotten by it
+    b.bind(b.storage, deviceMemory(CPU).alloc('float32', b.size)); // rebound elsewhere: not the arena's any more
+    arena.zeroGrads();
+    assert.ok(arena.grads.readSync().every((g) => g === 0));
+    const handed = a.gradToOverwrite();
+    assert.ok(handed, 'a just-zeroed parameter gradient is handed out to be overwritten');
+    assert.equal(handed, a.grad!.buffer);
+    assert.equal(a.gradToOverwrite(), null, 'only once: after that it holds a gradient to add to');
+    bias.ensureGrad(); // asked for to accumulate: no longer known to be zero
+    assert.equal(bias.gradToOverwrite(), null);
+    assert.equal(b.gradToOverwrite(), null, 'a gradient outside the arena was not zeroed by it');
+    arena.zeroGrads();
+    a.bind(a.storage, a.grad); // any rebinding forgets it
+    assert.equal(a.gradToOverwrite(), null);
+    const fresh = sample();
+    const packed = ParamArena.pack(fresh);
+    ParamArena.over(packed.params, packed.grads, packed.entries).zeroGrads(); // someone else's layout: only zeroes
+    assert.ok(fresh.every(([, p]) => p.gradToOverwrite() === null));
+  });
+
   it('an empty arena is valid', () => {
     const a = ParamArena.pack([]);
     assert.equal(a.size, 0);

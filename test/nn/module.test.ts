@@ -5,6 +5,8 @@ import { Module } from '../../src/nn/module.js';
 import { backward } from '../../src/tensor/autograd.js';
 import { crossEntropy } from '../../src/tensor/ops/loss.js';
 import { Tensor } from '../../src/tensor/tensor.js';
+import { kernelsFor } from '../../src/tensor/dispatch.js';
+import { withComputePrecision } from '../../src/tensor/precision.js';
 import { Rng } from '../../src/util/rng.js';
 
 const MLP = { type: 'mlp', inputDim: 784, hidden: 128, out: 10 } as const;
@@ -102,6 +104,39 @@ describe('Module', () => {
     assert.ok(arena.grads.readSync().every((v) => v === 0), 'zeroGrad left non-zero gradients');
     backward(crossEntropy(m.forward(x), y));
     assert.deepEqual(arena.grads.readSync(), first, 'after zeroGrad the same batch gives the same gradient');
+  });
+
+  it('bf16: after zeroGrad the weight-gradient products write the zeroed gradients whole (beta 0), then accumulate', () => {
+    const m = createModel(MLP, 2);
+    const arena = m.arena();
+    const { x, y } = randomBatch(8, [1, 28, 28], 10, 9);
+    const k = kernelsFor({ device: 'cpu', dtype: 'float32' }) as unknown as Record<string, (...a: unknown[]) => void>;
+    const original = k.gemmBf16;
+    const weightBetas: number[] = [];
+    k.gemmBf16 = (...a: unknown[]) => {
+      if (a[0] === true) weightBetas.push(a[10] as number); // transA: a weight gradient gyᵀ·x
+      return original.apply(k, a);
+    };
+    try {
+      withComputePrecision('bf16', () => {
+        backward(crossEntropy(m.forward(x), y)); // packed, never zeroed: added into the zeros
+        const first = Float32Array.from(arena.grads.readSync());
+        assert.deepEqual(weightBetas.splice(0), [1, 1]);
+        m.zeroGrad();
+        backward(crossEntropy(m.forward(x), y));
+        assert.deepEqual(weightBetas.splice(0), [0, 0], 'the zeroed weight gradients are overwritten');
+        // Equal values (a sign of zero may differ: 0 + (-0) is +0).
+        assert.ok(arena.grads.readSync().every((v, i) => v === first[i]), 'overwriting gives what adding into zeros gave');
+        backward(crossEntropy(m.forward(x), y)); // a second pass (gradient accumulation) adds
+        assert.deepEqual(weightBetas.splice(0), [1, 1]);
+        const twice = arena.grads.readSync();
+        for (let i = 0; i < first.length; i += 997) {
+          assert.ok(Math.abs(twice[i] - 2 * first[i]) <= 1e-6 + 1e-5 * Math.abs(first[i]), `gradient ${i} did not accumulate`);
+        }
+      });
+    } finally {
+      k.gemmBf16 = original;
+    }
   });
 
   it('a gradient computed before the arena is built is kept when it is packed', () => {

@@ -5,7 +5,7 @@ import { kernelsFor } from '../dispatch.js';
 import { ShapeError, sameShape, sizeOf } from '../shape.js';
 import { Tensor, allocStorage, allocUninit } from '../tensor.js';
 import { dropMask } from './dropout.js';
-import { bf16Operand, computesInBf16, release, roundInPlace, roundedStorage } from './bf16.js';
+import { bf16Operand, computesInBf16, gradTarget, release, roundInPlace, roundedStorage } from './bf16.js';
 import { mayRelease, releaseValues } from '../handover.js';
 import type { Storage } from '../storage.js';
 import type { Rng } from '../../util/rng.js';
@@ -102,7 +102,8 @@ function attentionBf16(
     const vb = vs.buffer;
     if (v.requiresGrad) {
       const pbAgain = droppedBf16(kern, probs, mask, n, q);
-      kern.gemmBf16(true, false, tk, dv, tq, 1, pbAgain.buffer, tq * tk, gyb, tq * dv, 1, v.ensureGrad(), tk * dv, bh);
+      const gv = gradTarget(v);
+      kern.gemmBf16(true, false, tk, dv, tq, 1, pbAgain.buffer, tq * tk, gyb, tq * dv, gv.beta, gv.buffer, tk * dv, bh);
       release(pbAgain);
     }
     if (!q.requiresGrad && !k.requiresGrad) return vs.done();
@@ -117,12 +118,14 @@ function attentionBf16(
     release(gp, gs);
     if (q.requiresGrad) {
       const ks = ko.backward();
-      kern.gemmBf16(false, false, tq, d, tk, g.scale, gsb.buffer, tq * tk, ks.buffer, tk * d, 1, q.ensureGrad(), tq * d, bh);
+      const gq = gradTarget(q);
+      kern.gemmBf16(false, false, tq, d, tk, g.scale, gsb.buffer, tq * tk, ks.buffer, tk * d, gq.beta, gq.buffer, tq * d, bh);
       ks.done();
     }
     if (k.requiresGrad) {
       const qs = qo.backward();
-      kern.gemmBf16(true, false, tk, d, tq, g.scale, gsb.buffer, tq * tk, qs.buffer, tq * d, 1, k.ensureGrad(), tk * d, bh);
+      const gk = gradTarget(k);
+      kern.gemmBf16(true, false, tk, d, tq, g.scale, gsb.buffer, tq * tk, qs.buffer, tq * d, gk.beta, gk.buffer, tk * d, bh);
       qs.done();
     }
     release(gsb);

@@ -1,9 +1,11 @@
+import type { Backend } from '../backend.js';
 import { record } from '../autograd.js';
 import { mayRelease, releaseValues } from '../handover.js';
 import { kernelsFor } from '../dispatch.js';
 import { ShapeError, sameShape, sizeOf } from '../shape.js';
+import type { Device, DeviceBuffer } from '../storage.js';
 import { Tensor, allocStorage, allocUninit } from '../tensor.js';
-import { bf16Operand, computesInBf16, roundInPlace } from './bf16.js';
+import { bf16Operand, computesInBf16, gradTarget, roundInPlace, type GradTarget } from './bf16.js';
 
 /**
  * Matrix product over the last two dimensions. Supported forms:
@@ -104,17 +106,21 @@ function matmulBf16(a: Tensor, b: Tensor): Tensor {
     const [ab, bb] = [as.buffer, bs.buffer];
     const gyb = roundInPlace(k, gy, out.size, out.device);
     if (a.requiresGrad) {
-      const ga = a.ensureGrad();
+      const ga = gradTarget(a);
       if (sA === 0 && batch > 1) {
         // A shared across the batch: every entry adds into the same gradient, one GEMM each.
         for (let i = 0; i < batch; i++) {
-          k.gemmBf16(false, true, M, K, N, 1, k.subBuffer(gyb, i * M * N, M * N), 0, k.subBuffer(bb, i * K * N, K * N), 0, 1, ga, 0, 1);
+          k.gemmBf16(false, true, M, K, N, 1, k.subBuffer(gyb, i * M * N, M * N), 0, k.subBuffer(bb, i * K * N, K * N), 0, i === 0 ? ga.beta : 1, ga.buffer, 0, 1);
         }
       } else {
-        k.gemmBf16(false, true, rows, K, N, 1, gyb, rows * N, bb, sB, 1, ga, sA, batch);
+        k.gemmBf16(false, true, rows, K, N, 1, gyb, rows * N, bb, sB, ga.beta, ga.buffer, sA, batch);
       }
     }
-    if (b.requiresGrad) k.gemmBf16(true, false, K, N, rows, 1, ab, sA, gyb, rows * N, 1, b.ensureGrad(), sB, batch);
+    if (b.requiresGrad) {
+      // A b shared across a's batch (sB = 0 with batch > 1) gathers every entry's product into one gradient.
+      const gb = sB === 0 && batch > 1 ? { buffer: b.ensureGrad(), beta: 1 as const } : gradTarget(b);
+      k.gemmBf16(true, false, K, N, rows, 1, ab, sA, gyb, rows * N, gb.beta, gb.buffer, sB, batch);
+    }
     as.done();
     bs.done();
   });
@@ -172,8 +178,16 @@ function linearBf16(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
     }
     const gyb = roundInPlace(k, gy, out.size, out.device);
     const [xs, ws] = [xo.backward(), wo.backward()];
-    if (x.requiresGrad) k.gemmBf16(false, false, M, inF, outF, 1, gyb, 0, ws.buffer, 0, 1, x.ensureGrad(), 0, 1);
-    if (weight.requiresGrad) k.gemmBf16(true, false, outF, inF, M, 1, gyb, 0, xs.buffer, 0, 1, weight.ensureGrad(), 0, 1);
+    // (x and the weight one tensor: both products add into its one gradient.)
+    const target = (t: Tensor): GradTarget => (x === weight ? { buffer: t.ensureGrad(), beta: 1 } : gradTarget(t));
+    if (x.requiresGrad) {
+      const gx = target(x);
+      k.gemmBf16(false, false, M, inF, outF, 1, gyb, 0, ws.buffer, 0, gx.beta, gx.buffer, 0, 1);
+    }
+    if (weight.requiresGrad) {
+      const gw = target(weight);
+      k.gemmBf16(true, false, outF, inF, M, 1, gyb, 0, xs.buffer, 0, gw.beta, gw.buffer, 0, 1);
+    }
     xs.done();
     ws.done();
   });
