@@ -9,6 +9,7 @@ import { fanOut } from '../metrics/fanout.js';
 import { StepMetricsObserver } from '../metrics/step_metrics.js';
 import { TraceObserver, finalizeTrace, resetTrace } from '../metrics/trace.js';
 import { saveModel } from '../nn/checkpoint.js';
+import { BatchNorm } from '../nn/layers/norm.js';
 import { type SaveDtype, isSafetensorsPath, saveSafetensors } from '../nn/interchange/model_io.js';
 import { ConfigError } from '../util/errors.js';
 import { backend } from '../tensor/dispatch.js';
@@ -188,10 +189,18 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
   }
 }
 
-/** The model in host memory, for the writers: itself on the cpu, a host copy of a GPU model's parameters otherwise. */
+/**
+ * The model in host memory, for the writers: itself on the cpu, otherwise a host copy of a GPU
+ * model's parameters, buffers (batch-norm running statistics) and batch-norm step counts.
+ */
 async function onHost(model: Module, spec: ModelSpec): Promise<Module> {
   if (model.arena().device === CPU) return model;
   const copy = createModel(spec, 0);
   copy.arena().params.write(await model.arena().params.read());
+  copy.writeBuffers((await model.readBuffers()).map(([, b]) => b));
+  const trained = model.namedModules();
+  copy.namedModules().forEach(([, m], i) => {
+    if (m instanceof BatchNorm) m.batchesTracked = (trained[i][1] as BatchNorm).batchesTracked;
+  });
   return copy;
 }
