@@ -9,7 +9,7 @@ import { fanOut } from '../metrics/fanout.js';
 import { StepMetricsObserver } from '../metrics/step_metrics.js';
 import { TraceObserver, finalizeTrace, resetTrace } from '../metrics/trace.js';
 import { saveModel } from '../nn/checkpoint.js';
-import { BatchNorm } from '../nn/layers/norm.js';
+import { modelOnHost } from './model_on_host.js';
 import { type SaveDtype, isSafetensorsPath, saveSafetensors } from '../nn/interchange/model_io.js';
 import { ConfigError } from '../util/errors.js';
 import { backend } from '../tensor/dispatch.js';
@@ -169,7 +169,7 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
     if (o.output) writeResult(o.output, result);
     if (o.save) {
       const meta = { steps: outcome.steps, seed: config.seed };
-      const model = await onHost(outcome.model, outcome.spec);
+      const model = await modelOnHost(outcome.model, outcome.spec);
       if (isSafetensorsPath(o.save)) saveSafetensors(o.save, model, outcome.spec, meta, o.saveDtype);
       else saveModel(o.save, model, outcome.spec, meta);
       runEvents.modelSaved(o.save, outcome.steps);
@@ -189,18 +189,3 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
   }
 }
 
-/**
- * The model in host memory, for the writers: itself on the cpu, otherwise a host copy of a GPU
- * model's parameters, buffers (batch-norm running statistics) and batch-norm step counts.
- */
-async function onHost(model: Module, spec: ModelSpec): Promise<Module> {
-  if (model.arena().device === CPU) return model;
-  const copy = createModel(spec, 0);
-  copy.arena().params.write(await model.arena().params.read());
-  copy.writeBuffers((await model.readBuffers()).map(([, b]) => b));
-  const trained = model.namedModules();
-  copy.namedModules().forEach(([, m], i) => {
-    if (m instanceof BatchNorm) m.batchesTracked = (trained[i][1] as BatchNorm).batchesTracked;
-  });
-  return copy;
-}
