@@ -8,8 +8,9 @@ import { decays } from './decay.js';
  * Base of every layer and model. A module registers its parameters, buffers (non-trained state
  * such as batch-norm running statistics) and child modules by name; the root model then packs all
  * parameters into one flat arena (see arena.ts), after which every parameter's data and grad are
- * views into two contiguous float32 storages. A buffer is a storage too; namedBuffers() gives its
- * host values through the handle (zero-copy on the cpu device).
+ * views into two contiguous float32 storages. A buffer is a storage too, on the arena's device:
+ * namedBuffers() gives its host values through the handle (zero-copy on the cpu device) and refuses
+ * on a GPU, where readBuffers() reads them (awaited).
  */
 export abstract class Module {
   training = true;
@@ -34,17 +35,33 @@ export abstract class Module {
     return t;
   }
 
-  /** The names of this module's and its children's buffers. */
-  private namedBufferStorages(prefix = ''): string[] {
-    const out = [...this.buffers.keys()].map((n) => prefix + n);
+  /** This module's and its children's buffer storages, with dotted names. */
+  namedBufferStorages(prefix = ''): [string, Storage<Float32Array>][] {
+    const out: [string, Storage<Float32Array>][] = [...this.buffers].map(([n, b]) => [prefix + n, b]);
     for (const [n, c] of this.children) out.push(...c.namedBufferStorages(`${prefix}${n}.`));
     return out;
   }
 
+  /** Registers a buffer on the host; `to(device)` moves it with the parameters. Layers read it through buffer(). */
   protected registerBuffer(name: string, initial: Float32Array): Storage<Float32Array> {
     const s = deviceMemory(CPU).fromHost(initial);
     this.buffers.set(name, s);
     return s;
+  }
+
+  /** The storage of this module's buffer `name`, wherever it lives now (it changes on `to(device)`). */
+  protected buffer(name: string): Storage<Float32Array> {
+    const s = this.buffers.get(name);
+    if (!s) throw new Error(`module: no buffer named ${name}`);
+    return s;
+  }
+
+  /** Moves this module's own buffers to `device` (children move themselves). */
+  private moveBuffers(device: Device): void {
+    for (const [n, b] of this.buffers) {
+      if (b.device !== device) this.buffers.set(n, deviceMemory(device).fromHost(Float32Array.from(b.readSync())));
+    }
+    for (const c of this.children.values()) c.moveBuffers(device);
   }
 
   /** A random stream the module draws from while training (e.g. dropout masks): checkpoints save its state. */
@@ -66,11 +83,29 @@ export abstract class Module {
     return out;
   }
 
+  /**
+   * Buffers' host values: on the cpu the storages themselves (writing them writes the model). On a
+   * GPU refused by name: use `await readBuffers()` and `writeBuffers()`.
+   */
   namedBuffers(prefix = ''): [string, Float32Array][] {
-    const out: [string, Float32Array][] = [];
-    for (const [n, b] of this.buffers) out.push([prefix + n, b.readSync()]);
-    for (const [n, c] of this.children) out.push(...c.namedBuffers(`${prefix}${n}.`));
-    return out;
+    const all = this.namedBufferStorages(prefix);
+    const away = all.filter(([, b]) => b.device !== CPU);
+    if (away.length > 0) throw new Error(`namedBuffers(): buffers (${away.slice(0, 3).map(([n]) => n).join(', ')}${away.length > 3 ? ', ...' : ''}) live on ${away[0][1].device}, which the host cannot read synchronously: await module.readBuffers()`);
+    return all.map(([n, b]) => [n, b.readSync()]);
+  }
+
+  /** Buffers' values on the host on any device: the storages themselves on the cpu, awaited copies on a GPU. */
+  async readBuffers(): Promise<[string, Float32Array][]> {
+    const all = this.namedBufferStorages();
+    return Promise.all(all.map(async ([n, b]): Promise<[string, Float32Array]> => [n, b.device === CPU ? b.readSync() : await b.read()]));
+  }
+
+  /** Writes host values back into the buffers (in namedBuffers order): nothing to do for the cpu's own views. */
+  writeBuffers(values: Float32Array[]): void {
+    this.namedBufferStorages().forEach(([n, b], i) => {
+      if (values[i].length !== b.size) throw new Error(`writeBuffers: ${n} holds ${b.size} values, got ${values[i].length}`);
+      if (b.device !== CPU || values[i] !== b.readSync()) b.write(values[i]);
+    });
   }
 
   namedRngs(prefix = ''): [string, Rng][] {
@@ -106,16 +141,14 @@ export abstract class Module {
   }
 
   /**
-   * Moves the parameters to `device` by building the arena there (a model is built on the host).
-   * Only before the arena exists, or onto the device it is already on. Buffers (batch-norm running
-   * statistics) are host storages registered by the layers: a model holding any is refused for a
-   * device other than the cpu until buffers can move too.
+   * Moves the parameters to `device` by building the arena there (a model is built on the host),
+   * and the buffers (batch-norm running statistics) with them. Only before the arena exists, or
+   * onto the device it is already on.
    */
   to(device: Device): this {
-    const held = this.namedBufferStorages();
-    if (device !== CPU && held.length > 0) throw new Error(`module.to(${device}): buffers (${held.slice(0, 3).join(', ')}${held.length > 3 ? ', ...' : ''}) stay on the host; models with buffers do not move to a device yet`);
     if (this.arenaCache && this.arenaCache.device !== device) throw new Error(`module.to(${device}): its arena already lives on ${this.arenaCache.device}`);
     this.arenaCache ??= ParamArena.pack(this.namedParameters(), this.noDecayNames(), device);
+    this.moveBuffers(device);
     return this;
   }
 

@@ -8,9 +8,10 @@
  * gradient arenas are one GPU buffer each), uploads each batch, and reads back only what the host
  * needs: each step's loss and the monitors' gradient sum of squares (one number each, awaited),
  * the gradients or parameters a strategy exchanges (train/host_arena.ts: read when the exchange
- * asks, written back after it), and the evaluation's losses and logits. The strategies that shard
- * the model themselves (ZeRO, tensor and pipeline parallelism) and models with buffers
- * (BatchNorm's running statistics) are refused on the GPU by name (docs/GPU.md).
+ * asks, written back after it), and the evaluation's losses and logits. Buffers (BatchNorm's
+ * running statistics) move with the model and are updated there. The strategies that shard the
+ * model themselves (ZeRO, tensor and pipeline parallelism) are refused on the GPU by name
+ * (docs/GPU.md).
  */
 import type { DeviceChoice } from '../config/options/choices.js';
 import type { Backend } from '../tensor/backend.js';

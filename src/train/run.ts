@@ -9,6 +9,7 @@ import { fanOut } from '../metrics/fanout.js';
 import { StepMetricsObserver } from '../metrics/step_metrics.js';
 import { TraceObserver, finalizeTrace, resetTrace } from '../metrics/trace.js';
 import { saveModel } from '../nn/checkpoint.js';
+import { modelOnHost } from './model_on_host.js';
 import { type SaveDtype, isSafetensorsPath, saveSafetensors } from '../nn/interchange/model_io.js';
 import { ConfigError } from '../util/errors.js';
 import { backend } from '../tensor/dispatch.js';
@@ -168,7 +169,7 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
     if (o.output) writeResult(o.output, result);
     if (o.save) {
       const meta = { steps: outcome.steps, seed: config.seed };
-      const model = await onHost(outcome.model, outcome.spec);
+      const model = await modelOnHost(outcome.model, outcome.spec);
       if (isSafetensorsPath(o.save)) saveSafetensors(o.save, model, outcome.spec, meta, o.saveDtype);
       else saveModel(o.save, model, outcome.spec, meta);
       runEvents.modelSaved(o.save, outcome.steps);
@@ -188,10 +189,3 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
   }
 }
 
-/** The model in host memory, for the writers: itself on the cpu, a host copy of a GPU model's parameters otherwise. */
-async function onHost(model: Module, spec: ModelSpec): Promise<Module> {
-  if (model.arena().device === CPU) return model;
-  const copy = createModel(spec, 0);
-  copy.arena().params.write(await model.arena().params.read());
-  return copy;
-}

@@ -25,6 +25,10 @@ import { loadWebGpuForTests } from '../helpers/webgpu.js';
 interface Run {
   losses: number[];
   params: Float32Array;
+  /** Every buffer (batch-norm running statistics) after the steps, in namedBuffers order. */
+  buffers: Float32Array[];
+  /** Eval-mode logits of the last batch after training (they read the running statistics). */
+  evalLogits: Float32Array;
 }
 
 interface Family {
@@ -41,6 +45,8 @@ interface Family {
   paramAtol: number;
   /** Token ids: inputs stay host index arrays (the embedding uploads them), labels per position. */
   tokens?: { vocab: number };
+  /** Also compare eval-mode logits after training (batch norm's running statistics at work). */
+  checkEval?: boolean;
 }
 
 const FAMILIES: Family[] = [
@@ -78,6 +84,15 @@ const FAMILIES: Family[] = [
     paramAtol: 1e-4,
     tokens: { vocab: 40 },
   },
+  {
+    name: 'resnet18 width 4 on 3×16×16 inputs (batch norm: running statistics on the GPU), SGD with momentum',
+    build: () => createModel(defaultSpec('resnet18', [3, 16, 16], 4, { width: 4 }), 1),
+    inputShape: [4, 3, 16, 16],
+    classes: 4,
+    optimizer: (m) => new SGD(m.arena(), { lr: 0.05, momentum: 0.9 }),
+    paramAtol: 1e-4,
+    checkEval: true,
+  },
 ];
 
 async function train(f: Family, device: 'cpu' | 'webgpu', steps: number): Promise<Run> {
@@ -86,9 +101,10 @@ async function train(f: Family, device: 'cpu' | 'webgpu', steps: number): Promis
   const opt = f.optimizer(model);
   const rng = new Rng(11);
   const losses: number[] = [];
+  let x: Tensor | undefined;
   for (let s = 0; s < steps; s++) {
     const n = f.inputShape.reduce((a, b) => a * b, 1);
-    const x = f.tokens
+    x = f.tokens
       ? Tensor.from(Float32Array.from({ length: n }, () => rng.int(f.tokens!.vocab)), f.inputShape)
       : Tensor.from(Float32Array.from({ length: n }, () => rng.normal()), f.inputShape, 'float32', device);
     const labels = Int32Array.from({ length: f.tokens ? n : f.inputShape[0] }, () => Math.floor(rng.uniform() * f.classes));
@@ -98,7 +114,9 @@ async function train(f: Family, device: 'cpu' | 'webgpu', steps: number): Promis
     opt.step();
     losses.push((await loss.read())[0]);
   }
-  return { losses, params: Float32Array.from(await model.arena().params.read()) };
+  const buffers = (await model.readBuffers()).map(([, b]) => Float32Array.from(b));
+  const evalLogits = f.checkEval ? Float32Array.from(await model.eval().forward(x!).read()) : new Float32Array(0);
+  return { losses, params: Float32Array.from(await model.arena().params.read()), buffers, evalLogits };
 }
 
 let load: WebGpuLoad;
@@ -118,12 +136,23 @@ describe('training on the webgpu device equals training on the cpu (js)', () => 
       const gpu = await train(f, 'webgpu', 2);
       assertClose(gpu.losses, cpu.losses, { rtol: 1e-4, atol: 1e-5, msg: `${f.name}: losses` });
       assertClose(gpu.params, cpu.params, { rtol: 1e-4, atol: f.paramAtol, msg: `${f.name}: parameters after 2 steps` });
+      assert.equal(gpu.buffers.length, cpu.buffers.length);
+      gpu.buffers.forEach((b, i) => assertClose(b, cpu.buffers[i], { rtol: 1e-4, atol: 1e-5, msg: `${f.name}: buffer ${i} after 2 steps` }));
+      assertClose(gpu.evalLogits, cpu.evalLogits, { rtol: 1e-3, atol: 1e-4, msg: `${f.name}: eval-mode logits` });
     });
   }
 
-  it('a model with buffers (resnet\'s batch-norm statistics) is refused, naming the buffer', (t) => {
+  it('a model\'s buffers move with it; namedBuffers() refuses on the GPU by name, readBuffers()/writeBuffers() work', async (t) => {
     if (!load.backend) return t.skip(load.reason ?? 'webgpu unavailable');
-    const m = createModel(defaultSpec('resnet18', [3, 8, 8], 4, { width: 4 }), 1);
-    assert.throws(() => m.to('webgpu'), /running_mean.*stay on the host/);
+    const m = createModel(defaultSpec('resnet18', [3, 8, 8], 4, { width: 4 }), 1).to('webgpu');
+    assert.ok(m.namedBufferStorages().every(([, b]) => b.device === 'webgpu'), 'every buffer is a GPU storage');
+    assert.throws(() => m.namedBuffers(), /running_mean.*live on webgpu.*readBuffers/);
+    const [[name, mean]] = await m.readBuffers();
+    assert.match(name, /running_mean$/);
+    assert.deepEqual([...mean], new Array(mean.length).fill(0), 'a fresh running mean is zeros');
+    const values = (await m.readBuffers()).map(([, b]) => b.map((_, i) => i + 0.5));
+    m.writeBuffers(values);
+    const back = await m.readBuffers();
+    back.forEach(([n, b], i) => assert.deepEqual(b, values[i], `${n} written and read back`));
   });
 });

@@ -7,8 +7,6 @@ import { Module } from '../module.js';
 export class BatchNorm extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor;
-  readonly runningMean: Storage<Float32Array>;
-  readonly runningVar: Storage<Float32Array>;
   /** Training-mode forwards since construction (torch's num_batches_tracked; safetensors export). */
   batchesTracked = 0;
 
@@ -16,8 +14,17 @@ export class BatchNorm extends Module {
     super();
     this.weight = this.registerParameter('weight', Tensor.full([channels], 1));
     this.bias = this.registerParameter('bias', Tensor.zeros([channels]));
-    this.runningMean = this.registerBuffer('running_mean', new Float32Array(channels));
-    this.runningVar = this.registerBuffer('running_var', new Float32Array(channels).fill(1));
+    this.registerBuffer('running_mean', new Float32Array(channels));
+    this.registerBuffer('running_var', new Float32Array(channels).fill(1));
+  }
+
+  /** The running statistics, on the model's device (module.to moves them). */
+  get runningMean(): Storage<Float32Array> {
+    return this.buffer('running_mean');
+  }
+
+  get runningVar(): Storage<Float32Array> {
+    return this.buffer('running_var');
   }
 
   forward(x: Tensor): Tensor {

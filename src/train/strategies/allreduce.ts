@@ -35,6 +35,7 @@ export interface AllReduceStrategyOptions {
 // The codecs are listed with the options that choose them (one table of options: config/options/).
 export { COMPRESSIONS, type Compression } from '../../config/options/choices.js';
 import type { Compression } from '../../config/options/choices.js';
+import { exchangeBuffers } from '../host_buffers.js';
 
 /** Raised when ranks that should hold identical parameters do not. */
 export class DivergenceError extends SmolError {
@@ -114,7 +115,7 @@ export class AllReduceStrategy implements Strategy {
     const arena = ctx.model.arena();
     if (this.overlap && arena.device !== CPU) throw new SmolError('BAD_FLAGS', `allreduce --overlap sends gradient buckets while backward runs, which a ${arena.device} worker has not read back yet: leave out --overlap or train with --device cpu`);
     await this.group.broadcast(await hostArena(arena).params(), 0);
-    for (const [, buf] of ctx.model.namedBuffers()) await this.group.broadcast(buf, 0);
+    await exchangeBuffers(ctx.model, (buf) => this.group.broadcast(buf, 0));
     await this.verifyChecksums(ctx, 0);
     this.exchange = new BucketedExchange(ctx.model, planBuckets(arena.entries, this.bucketSizes));
     // PowerSGD's factors and int8's residual exist already (checkpointBuffers), restored on a resume.

@@ -42,6 +42,7 @@ import { HEAD_SLOTS, type PsRecovery, SERVER_RANK, TAG, broadcastModel, gatherAt
 import { BatchPool, type Lease, LeaseDesk, firstLease } from './async_ps_leases.js';
 import { Generations, Waker, awaitWorkers, dropLink, receiveWelcome, rejoinServer, sendWelcome, serverLost } from './ps_rejoin.js';
 import { kernelsFor } from '../../tensor/dispatch.js';
+import { buffersToOverwrite } from '../host_buffers.js';
 
 export interface AsyncPsOptions {
   /** Push every K local steps (SmolCluster's worker_update_interval; default 1). */
@@ -461,7 +462,9 @@ export class AsyncPsWorker implements Strategy {
   private async welcome(ctx: StrategyContext, restarted: boolean): Promise<void> {
     const { model } = ctx;
     const data = hostArena(model.arena()).paramsToOverwrite();
-    const [version, flags, trained] = await receiveWelcome(this.group, new Float64Array(HEAD_SLOTS), [data, ...model.namedBuffers().map(([, b]) => b)], this.o.peerTimeoutMs);
+    const buffers = buffersToOverwrite(model);
+    const [version, flags, trained] = await receiveWelcome(this.group, new Float64Array(HEAD_SLOTS), [data, ...buffers], this.o.peerTimeoutMs);
+    model.writeBuffers(buffers);
     this.version = version;
     this.base.set(data);
     this.sincePush = 0;

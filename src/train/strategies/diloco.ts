@@ -21,6 +21,7 @@ import { SmolError } from '../../util/errors.js';
 import type { CommTiming, StepInfo, Strategy, StrategyContext, UpdateResult } from '../strategy.js';
 import { checkSameStart } from './same_start.js';
 import { hostArena } from '../host_arena.js';
+import { exchangeBuffers } from '../host_buffers.js';
 
 export interface DiLoCoOptions {
   /** Local steps between syncs (H). */
@@ -73,7 +74,7 @@ export class DiLoCoStrategy implements Strategy {
     await checkSameStart(this.group, start);
     if (start === 0) {
       await this.group.broadcast(params, 0);
-      for (const [, buf] of ctx.model.namedBuffers()) await this.group.broadcast(buf, 0);
+      await exchangeBuffers(ctx.model, (buf) => this.group.broadcast(buf, 0));
       this.snapshot.set(params);
       this.velocity.fill(0);
     }
@@ -106,7 +107,7 @@ export class DiLoCoStrategy implements Strategy {
     const t0 = performance.now();
     // Includes waiting for the slowest rank: the exchange completes only once every rank arrives.
     await this.group.allReduce(delta, { op: 'avg' });
-    for (const [, buf] of ctx.model.namedBuffers()) await this.group.allReduce(buf, { op: 'avg' });
+    await exchangeBuffers(ctx.model, (buf) => this.group.allReduce(buf, { op: 'avg' }));
     const t1 = performance.now();
     const mu = this.outerMomentum;
     const v = this.velocity;

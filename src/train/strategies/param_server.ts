@@ -37,6 +37,7 @@ import type { CommTiming, DataShard, PlannedStep, StepInfo, Strategy, StrategyCo
 import { DivergenceError } from './allreduce.js';
 import { HEAD_SLOTS, type PsRecovery, SERVER_RANK, TAG, broadcastModel, checksumOf, gatherAtServer, psShard, sleep } from './ps_common.js';
 import { Generations, Waker, awaitWorkers, dropLink, receiveWelcome, rejoinServer, sendWelcome, serverLost } from './ps_rejoin.js';
+import { buffersToOverwrite } from '../host_buffers.js';
 
 export type PsReply = 'weights' | 'gradients';
 
@@ -444,8 +445,10 @@ export class ParamServerWorker implements Strategy {
 
   /** The server's welcome (after a (re)connect): the whole model state and the version to go on from. */
   private async receiveWelcome(ctx: StrategyContext): Promise<void> {
-    const parts = [hostArena(ctx.model.arena()).paramsToOverwrite(), ...ctx.model.namedBuffers().map(([, b]) => b), ...ctx.optimizer.stateBuffers()];
+    const buffers = buffersToOverwrite(ctx.model);
+    const parts = [hostArena(ctx.model.arena()).paramsToOverwrite(), ...buffers, ...ctx.optimizer.stateBuffers()];
     const [version, flags, , optimizerSteps] = await receiveWelcome(this.group, new Float64Array(HEAD_SLOTS), parts, this.o.peerTimeoutMs + this.o.stragglerMs);
+    ctx.model.writeBuffers(buffers);
     ctx.optimizer.restoreSteps(optimizerSteps);
     this.version = version;
     this.done = (flags & FLAG_DONE) !== 0;
