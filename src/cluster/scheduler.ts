@@ -124,7 +124,7 @@ export class Scheduler {
       this.registry.ended(node, key, r.ms);
       cur.results[p.task.index] = { result: r, node: node.id, attempts: p.attempts };
       cur.left--;
-      this.log('task_done', { job: cur.job, round: cur.round, task: p.task.index, shard: p.task.shard, node: node.id, ms: r.ms, busy: r.busy, attempt: p.attempts, train_error: r.trainError, epochs: r.epochs });
+      this.log('task_done', { job: cur.job, round: cur.round, task: p.task.index, shard: p.task.shard, node: node.id, device: r.device ?? 'cpu', ms: r.ms, busy: r.busy, attempt: p.attempts, train_error: r.trainError, epochs: r.epochs });
       if (cur.left === 0) return this.finish(null);
     }
     this.pump();
