@@ -1,8 +1,8 @@
 import { Command, Option } from 'commander';
 import { DEVICE_CHOICES, type DeviceChoice } from '../config/options/choices.js';
-import { resolveDevice } from '../train/device.js';
-import { CPU } from '../tensor/storage.js';
 import { SmolError } from '../util/errors.js';
+import type { NodeDevice } from '../cluster/messages.js';
+import { CPU } from '../tensor/storage.js';
 import { defaultListenHost, listenWarning } from '../launch/listen.js';
 import { ComputeNode } from '../cluster/compute_node.js';
 import { backend } from '../tensor/dispatch.js';
@@ -43,12 +43,7 @@ export function computeNodeCommand(): Command {
       const port = either(f.port, portArg, '--port', parsePort);
       const loadProbability = either(f.loadProbability, loadArg, '--load-probability', parseProbability, 0);
       backend().setThreads(f.threads);
-      // Before listening: a node that cannot train where it was told never joins a coordinator.
-      const chosen = await resolveDevice(f.device).catch((err: Error) => {
-        throw new SmolError('BAD_FLAGS', `compute node: ${err.message}`);
-      });
-      if (chosen.note) process.stderr.write(`smolcluster: ${chosen.note}\n`);
-      const device = chosen.device === CPU ? 'cpu' : 'webgpu';
+      const device = await nodeDevice(f.device);
       const coordinator = f.coordinator ? parseHostPort(f.coordinator, '--coordinator') : undefined;
       const host = f.host ?? defaultListenHost(coordinator?.host);
       const node = await ComputeNode.start({
@@ -70,4 +65,18 @@ export function computeNodeCommand(): Command {
       await untilSignal();
       await node.close();
     });
+}
+
+/**
+ * The node's device, resolved before it listens: a node that cannot train where it was told never
+ * joins a coordinator. The GPU modules load only when asked for (a cpu node starts as before).
+ */
+async function nodeDevice(choice: DeviceChoice): Promise<NodeDevice> {
+  if (choice === 'cpu') return 'cpu';
+  const { resolveDevice } = await import('../train/device.js');
+  const chosen = await resolveDevice(choice).catch((err: Error) => {
+    throw new SmolError('BAD_FLAGS', `compute node: ${err.message}`);
+  });
+  if (chosen.note) process.stderr.write(`smolcluster: ${chosen.note}\n`);
+  return chosen.device === CPU ? 'cpu' : 'webgpu';
 }
