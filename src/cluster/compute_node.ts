@@ -140,7 +140,15 @@ export class ComputeNode {
     const train = async (): Promise<void> => {
       if (!conn.isOpen) return; // the coordinator gave up on us meanwhile
       const shard = { name: task.shard, rows: task.rows, features: task.features, labels: task.labels };
-      const fit = await fitShardInSlices({ hidden: task.hidden, start: task.weights, shard, epochs: task.epochs, lr: task.lr, precision: task.precision, device: this.device }, TRAIN_SLICE_MS);
+      let fit: LocalFit;
+      try {
+        fit = await fitShardInSlices({ hidden: task.hidden, start: task.weights, shard, epochs: task.epochs, lr: task.lr, precision: task.precision, device: this.device }, TRAIN_SLICE_MS);
+      } catch (err) {
+        // Refused with the reason, so the coordinator retries it elsewhere (a bf16 task on a GPU
+        // node goes to a cpu node) instead of waiting out the task timeout.
+        this.opts.onLog?.(`task ${task.task} of round ${task.round} failed: ${(err as Error).message}`);
+        return this.reply(conn, task, t0, busy, null, (err as Error).message);
+      }
       this.reply(conn, task, t0, busy, fit);
     };
     // A busy node waits (the delays of several tasks overlap), then trains one task at a time.
@@ -153,7 +161,7 @@ export class ComputeNode {
       .finally(() => this.inFlight--);
   }
 
-  private reply(conn: Connection, task: Task, t0: number, busy: boolean, fit: LocalFit | null): void {
+  private reply(conn: Connection, task: Task, t0: number, busy: boolean, fit: LocalFit | null, reason?: string): void {
     const result: TaskResult = {
       job: task.job,
       round: task.round,
@@ -165,6 +173,7 @@ export class ComputeNode {
       ms: performance.now() - t0,
       busy,
       device: this.device,
+      ...(reason === undefined ? {} : { reason: reason.slice(0, 1024) }),
       delta: fit?.delta ?? new Float32Array(0),
     };
     sendFrame(conn, MessageType.TaskResult, encodeTaskResult(result));

@@ -63,6 +63,8 @@ export interface TaskResultHead {
   busy: boolean;
   /** Where the node trained the task (absent: cpu). */
   device?: NodeDevice;
+  /** Why a node refused a task it could not train (a bf16 task on a GPU node); absent: it was busy. */
+  reason?: string;
 }
 
 export interface TaskResult extends TaskResultHead {
@@ -294,6 +296,7 @@ export function decodeTaskResult(payload: Uint8Array, paramsFor: (job: number) =
     ms: f.num('ms', 0),
     busy: f.bool('busy'),
     device: f.optionalOneOf('device', NODE_DEVICES, 'cpu'),
+    ...(o.reason === undefined ? {} : { reason: f.str('reason', 1024) }),
     delta: floats,
   };
 }

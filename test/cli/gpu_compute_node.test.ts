@@ -3,8 +3,8 @@
  * SwiftShader on a machine without one): the device is the node's (`compute-node --device`), so
  * one job's tasks train on both; the coordinator records each node's device and each task's, and
  * the job's validation errors are the all-cpu reference's within float32 rounding (the averaging
- * is the coordinator's, on the host in float64). A `--device gpu` node without an adapter stops at
- * start in one line. Skipped when no WebGPU adapter is found, except under CI=true.
+ * is the coordinator's, on the host in float64). A bf16 job's tasks go to the cpu node (the GPU node
+ * refuses them, saying why). A `--device gpu` node without an adapter stops at start in one line. Skipped when no WebGPU adapter is found, except under CI=true.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -65,6 +65,13 @@ describe('compute nodes on the GPU and on the cpu', { timeout: 120_000 }, () => 
       const got = result.history.map((h) => h.validationError);
       t.diagnostic(`validation errors: mixed ${got.join(', ')}; all-cpu ${want.validationErrors.join(', ')}; checksums ${result.weightsChecksum} / ${want.weightsChecksum}`);
       got.forEach((e, r) => assert.ok(Math.abs(e - want.validationErrors[r]) <= 1 / DATA.validation.rows + 1e-12, `round ${r + 1}: ${e} against ${want.validationErrors[r]}`));
+
+      // A bf16 job: the GPU computes in fp32 only, so the GPU node refuses each task with the
+      // reason and the coordinator gives it to the cpu node (no task waits out a timeout).
+      const bf16 = await submit(c, { ...SMALL, rounds: 1, precision: 'bf16', weighting: 'equal', shards: DATA.train, validation: DATA.validation });
+      assert.ok(bf16.history[0].tasks.every((x) => x.device === 'cpu'), JSON.stringify(bf16.history[0].tasks));
+      const refused = events.filter((e) => e.kind === 'task_rejected' && e.job === bf16.job);
+      assert.ok(refused.length > 0 && refused.every((e) => e.node === byPort(gpu.port) && /fp32 only/.test(e.reason as string)), JSON.stringify(refused));
     } finally {
       await c.close();
     }
