@@ -56,7 +56,10 @@ export function describeUpdate(u: JobUpdate): string {
       return `job ${u.job} started`;
     case 'round': {
       const retried = u.tasks.filter((t) => t.attempts > 1).length;
-      return `round ${u.round}: validation error ${u.validationError.toFixed(4)}, training error ${u.trainError.toFixed(4)}, ${u.ms.toFixed(0)} ms${retried ? `, ${retried} tasks retried` : ''}`;
+      // Tasks from a coordinator older than the device field count as cpu ones.
+      const onGpu = u.tasks.filter((t) => t.device === 'webgpu').length;
+      const gpu = onGpu ? `, ${onGpu} of ${u.tasks.length} tasks on the GPU` : '';
+      return `round ${u.round}: validation error ${u.validationError.toFixed(4)}, training error ${u.trainError.toFixed(4)}, ${u.ms.toFixed(0)} ms${retried ? `, ${retried} tasks retried` : ''}${gpu}`;
     }
     case 'done':
       return `final validation error: ${u.validationError.toFixed(4)} (${(u.ms / 1000).toFixed(2)} s)`;

@@ -1,4 +1,8 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
+import { DEVICE_CHOICES, type DeviceChoice } from '../config/options/choices.js';
+import { SmolError } from '../util/errors.js';
+import type { NodeDevice } from '../cluster/messages.js';
+import { CPU } from '../tensor/storage.js';
 import { defaultListenHost, listenWarning } from '../launch/listen.js';
 import { ComputeNode } from '../cluster/compute_node.js';
 import { backend } from '../tensor/dispatch.js';
@@ -14,6 +18,7 @@ interface ComputeNodeFlags {
   heartbeatMs: number;
   seed?: number;
   threads: number;
+  device: DeviceChoice;
 }
 
 /**
@@ -33,10 +38,12 @@ export function computeNodeCommand(): Command {
     .option('--heartbeat-ms <ms>', 'heartbeat interval', positiveInt, 500)
     .option('--seed <n>', 'seed of the busy draws (default: from the port)', nonNegativeInt)
     .option('--threads <n>', 'compute threads (1 keeps every node bit-identical)', positiveInt, 1)
+    .addOption(new Option('--device <where>', "where this node trains every task it is given: cpu, gpu (a WebGPU adapter; fails at start without one), or auto (the GPU when a hardware adapter measures faster)").choices([...DEVICE_CHOICES]).default('cpu'))
     .action(async (portArg: string | undefined, loadArg: string | undefined, f: ComputeNodeFlags) => {
       const port = either(f.port, portArg, '--port', parsePort);
       const loadProbability = either(f.loadProbability, loadArg, '--load-probability', parseProbability, 0);
       backend().setThreads(f.threads);
+      const device = await nodeDevice(f.device);
       const coordinator = f.coordinator ? parseHostPort(f.coordinator, '--coordinator') : undefined;
       const host = f.host ?? defaultListenHost(coordinator?.host);
       const node = await ComputeNode.start({
@@ -49,12 +56,27 @@ export function computeNodeCommand(): Command {
         heartbeatMs: f.heartbeatMs,
         seed: f.seed ?? port,
         handshakeTimeoutMs: 5000,
+        device,
         onLog: (line) => process.stderr.write(`[compute-node :${node.port}] ${line}\n`),
       });
-      process.stderr.write(`smolcluster: compute node on ${host}:${node.port} (load probability ${loadProbability})\n`);
+      process.stderr.write(`smolcluster: compute node on ${host}:${node.port} (load probability ${loadProbability}, device ${device})\n`);
       const exposed = listenWarning('compute node', host, node.port);
       if (exposed) process.stderr.write(`smolcluster: ${exposed}\n`);
       await untilSignal();
       await node.close();
     });
+}
+
+/**
+ * The node's device, resolved before it listens: a node that cannot train where it was told never
+ * joins a coordinator. The GPU modules load only when asked for (a cpu node starts as before).
+ */
+async function nodeDevice(choice: DeviceChoice): Promise<NodeDevice> {
+  if (choice === 'cpu') return 'cpu';
+  const { resolveDevice } = await import('../train/device.js');
+  const chosen = await resolveDevice(choice).catch((err: Error) => {
+    throw new SmolError('BAD_FLAGS', `compute node: ${err.message}`);
+  });
+  if (chosen.note) process.stderr.write(`smolcluster: ${chosen.note}\n`);
+  return chosen.device === CPU ? 'cpu' : 'webgpu';
 }

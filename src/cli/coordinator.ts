@@ -80,12 +80,12 @@ export function coordinatorCommand(): Command {
     });
 }
 
-const PRINTED = new Set(['node_joined', 'node_dead', 'job_queued', 'job_started', 'round', 'job_done', 'job_failed', 'nodes_file_error', 'peer_refused']);
+const PRINTED = new Set(['node_joined', 'node_device', 'node_dead', 'job_queued', 'job_started', 'round', 'job_done', 'job_failed', 'nodes_file_error', 'peer_refused']);
 
 function printEvent(kind: string, fields: Record<string, unknown>): void {
   if (!PRINTED.has(kind)) return;
   const text = Object.entries(fields)
-    .filter(([k]) => k !== 'nodes')
+    .filter(([k]) => k !== 'nodes' && k !== 'devices')
     .map(([k, v]) => `${k}=${typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(4) : String(v)}`)
     .join(' ');
   process.stderr.write(`[coordinator] ${kind} ${text}\n`);

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
+import { DEVICE_CHOICES, type DeviceChoice } from '../config/options/choices.js';
 import { submitJob } from '../cluster/client.js';
 import { Coordinator, COORDINATOR_DEFAULTS } from '../cluster/coordinator.js';
 import { POLICY_NAMES, type PolicyName } from '../cluster/policies/index.js';
@@ -20,6 +21,7 @@ interface FederatedFlags extends JobFlags {
   out: string;
   dashboard?: boolean;
   dashboardPort: number;
+  device: DeviceChoice;
 }
 
 const CLI = fileURLToPath(new URL('./main.js', import.meta.url));
@@ -39,6 +41,7 @@ export function federatedCommand(): Command {
     .option('--out <dir>', "the coordinator's folder (events.jsonl, jobs/)", 'experiments/federated')
     .option('--dashboard', 'serve the dashboard (rounds, node states) while running')
     .option('--dashboard-port <n>', 'dashboard port (0: any free port)', nonNegativeInt, 3000)
+    .addOption(new Option('--device <where>', "every local compute node's --device (cpu, gpu or auto): where it trains its tasks").choices([...DEVICE_CHOICES]).default('cpu'))
     .action(async (f: FederatedFlags) => runFederated(f));
 }
 
@@ -75,7 +78,7 @@ interface LocalNode {
 
 function startNode(port: number, i: number, f: FederatedFlags, token: string): LocalNode {
   const args = [CLI, 'compute-node', '--host', '127.0.0.1', '--port', '0', '--coordinator', `127.0.0.1:${port}`];
-  args.push('--load-probability', String(f.loadProbability), '--busy-delay-ms', String(f.busyDelayMs), '--seed', String(i));
+  args.push('--load-probability', String(f.loadProbability), '--busy-delay-ms', String(f.busyDelayMs), '--seed', String(i), '--device', f.device);
   const child: ChildProcess = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, [TOKEN_ENV]: token } });
   const node: LocalNode = { exit: null, log: '', stop: () => Promise.resolve() };
   child.stderr!.setEncoding('utf8').on('data', (s: string) => (node.log = (node.log + s).slice(-4096)));

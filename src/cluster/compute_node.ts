@@ -3,7 +3,9 @@
  * given the coordinator's address, registers there itself — and again after every lost connection,
  * so a restarted node rejoins at once. On every coordinator connection it sends heartbeats, also while
  * it trains (training yields between epochs). Tasks are trained one at a time, through the same model
- * code on every node (the same bits for the same task).
+ * code on every node (the same bits for the same task on every cpu node). The node's device (its
+ * --device) is where all its tasks train; it travels in every heartbeat and task result, so the
+ * coordinator knows and records it.
  *
  * With load probability p the node is "busy" for a task with probability p: it rejects the task when
  * the task allows it (the least-loaded policy), else it delays it by `busyDelayMs` (the original slept
@@ -18,7 +20,7 @@ import { ProtocolError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import { fitShardInSlices, lettersParamCount, type LocalFit } from './letters_model.js';
 import { acceptCluster, dialCluster, onFrames, sendFrame } from './link.js';
-import { decodeTask, encode, encodeTaskResult, type Task, type TaskResult } from './messages.js';
+import { decodeTask, encode, encodeTaskResult, type NodeDevice, type Task, type TaskResult } from './messages.js';
 
 /**
  * Training hands the event loop a turn this often, so heartbeats (and new tasks, and the coordinator
@@ -40,6 +42,8 @@ export interface ComputeNodeOptions {
   /** Seeds the busy draws. */
   seed: number;
   handshakeTimeoutMs: number;
+  /** Where this node trains its tasks (its --device, resolved; default the cpu): every task it runs. */
+  device?: NodeDevice;
   /** One line per notable thing (the CLI prints them). */
   onLog?: (line: string) => void;
 }
@@ -64,6 +68,10 @@ export class ComputeNode {
     n.heartbeat = setInterval(() => n.beat(), opts.heartbeatMs);
     if (opts.coordinator) void n.register(opts.coordinator);
     return n;
+  }
+
+  get device(): NodeDevice {
+    return this.opts.device ?? 'cpu';
   }
 
   get port(): number {
@@ -119,7 +127,7 @@ export class ComputeNode {
   }
 
   private beatOn(conn: Connection): void {
-    sendFrame(conn, MessageType.Heartbeat, encode({ inFlight: this.inFlight }));
+    sendFrame(conn, MessageType.Heartbeat, encode({ inFlight: this.inFlight, device: this.device }));
   }
 
   private accept(conn: Connection, task: Task): void {
@@ -132,7 +140,15 @@ export class ComputeNode {
     const train = async (): Promise<void> => {
       if (!conn.isOpen) return; // the coordinator gave up on us meanwhile
       const shard = { name: task.shard, rows: task.rows, features: task.features, labels: task.labels };
-      const fit = await fitShardInSlices({ hidden: task.hidden, start: task.weights, shard, epochs: task.epochs, lr: task.lr, precision: task.precision }, TRAIN_SLICE_MS);
+      let fit: LocalFit;
+      try {
+        fit = await fitShardInSlices({ hidden: task.hidden, start: task.weights, shard, epochs: task.epochs, lr: task.lr, precision: task.precision, device: this.device }, TRAIN_SLICE_MS);
+      } catch (err) {
+        // Refused with the reason, so the coordinator retries it elsewhere (a bf16 task on a GPU
+        // node goes to a cpu node) instead of waiting out the task timeout.
+        this.opts.onLog?.(`task ${task.task} of round ${task.round} failed: ${(err as Error).message}`);
+        return this.reply(conn, task, t0, busy, null, (err as Error).message);
+      }
       this.reply(conn, task, t0, busy, fit);
     };
     // A busy node waits (the delays of several tasks overlap), then trains one task at a time.
@@ -145,7 +161,7 @@ export class ComputeNode {
       .finally(() => this.inFlight--);
   }
 
-  private reply(conn: Connection, task: Task, t0: number, busy: boolean, fit: LocalFit | null): void {
+  private reply(conn: Connection, task: Task, t0: number, busy: boolean, fit: LocalFit | null, reason?: string): void {
     const result: TaskResult = {
       job: task.job,
       round: task.round,
@@ -156,6 +172,8 @@ export class ComputeNode {
       epochs: fit?.epochs ?? 0,
       ms: performance.now() - t0,
       busy,
+      device: this.device,
+      ...(reason === undefined ? {} : { reason: reason.slice(0, 1024) }),
       delta: fit?.delta ?? new Float32Array(0),
     };
     sendFrame(conn, MessageType.TaskResult, encodeTaskResult(result));

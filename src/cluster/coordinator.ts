@@ -90,6 +90,7 @@ export class Coordinator {
         this.scheduler.onNodeDied(n, tasks, reason);
       },
       stateChanged: (n) => this.log('node_state', { node: n.id, state: n.state, in_flight: n.inFlight.size }),
+      deviceChanged: (n) => this.log('node_device', { node: n.id, device: n.device }),
     });
     this.scheduler = new Scheduler(this.registry, this.policy, opts, (kind, fields) => this.log(kind, fields));
   }
@@ -111,6 +112,11 @@ export class Coordinator {
 
   get liveNodes(): number {
     return this.registry.liveCount;
+  }
+
+  /** Every known node with its state and device (null until its first heartbeat), by id. */
+  get nodes(): Array<{ id: string; state: NodeEntry['state']; device: NodeEntry['device'] }> {
+    return this.registry.all.map((n) => ({ id: n.id, state: n.state, device: n.device }));
   }
 
   async close(): Promise<void> {
@@ -191,11 +197,11 @@ export class Coordinator {
     const node = this.registry.attach(host, port, conn, how, source);
     onFrames(conn, (type, payload) => {
       if (type === MessageType.Heartbeat) {
-        decodeHeartbeat(payload);
-        this.registry.heartbeat(node);
+        this.registry.heartbeat(node, decodeHeartbeat(payload).device);
       } else if (type === MessageType.TaskResult) {
-        this.registry.heartbeat(node);
-        this.scheduler.onResult(node, decodeTaskResult(payload, (job) => (this.running?.id === job ? lettersParamCount(this.running.spec.hidden) : null)));
+        const result = decodeTaskResult(payload, (job) => (this.running?.id === job ? lettersParamCount(this.running.spec.hidden) : null));
+        this.registry.heartbeat(node, result.device);
+        this.scheduler.onResult(node, result);
       } else if (type !== MessageType.Bye && type !== MessageType.Register) {
         throw new ProtocolError(`unexpected ${MessageType[type] ?? type} frame from compute node ${node.id}`);
       }
@@ -244,7 +250,7 @@ export class Coordinator {
         policy: this.policy,
         runRound: (round, tasks) => this.scheduler.runRound(job.id, round, tasks),
         onRound: (r) => {
-          this.log('round', { job: job.id, round: r.round, validation_error: r.validationError, train_error: r.trainError, ms: r.ms, nodes: r.tasks.map((t) => t.node) });
+          this.log('round', { job: job.id, round: r.round, validation_error: r.validationError, train_error: r.trainError, ms: r.ms, nodes: r.tasks.map((t) => t.node), devices: r.tasks.map((t) => t.device) });
           this.update(job, { state: 'round', job: job.id, ...r });
         },
       });

@@ -2,7 +2,8 @@
  * One job of rounds (federated averaging): the global weights start from the job's seed; each round
  * every shard is one task that starts from the same global weights; the deltas are averaged in task
  * order (equal weights or by sample count) and applied; the coordinator then measures the validation
- * error. Which node ran a task, when, or after how many retries never enters the arithmetic.
+ * error. Which node ran a task, when, or after how many retries never enters the arithmetic; on which
+ * device it ran does, by float32 rounding only (a GPU node's delta is not a cpu node's bits).
  */
 import { type Precision, withComputePrecision } from '../tensor/precision.js';
 import { snakeCaseKeys } from '../util/snake_case.js';
@@ -30,7 +31,7 @@ export interface JobResult {
   precision: Precision;
   shards: Array<{ name: string; rows: number }>;
   validationRows: number;
-  /** Per round: validation and mean training error, and each task's node, duration and attempts. */
+  /** Per round: validation and mean training error, and each task's node, device, duration and attempts. */
   history: RoundReport[];
   validationError: number;
   /** FNV-1a of the final global weights' bytes: equal checksums, bit-identical models. */
@@ -81,7 +82,7 @@ export async function runJob(spec: JobSpec, ctx: JobContext): Promise<JobResult>
       validationError: withComputePrecision(spec.precision ?? 'fp32', () => evaluateShard(model, global, spec.validation)),
       trainError: results.reduce((a, r) => a + r.trainError, 0) / results.length,
       ms: performance.now() - r0,
-      tasks: placed.map((p, i) => ({ task: i, shard: spec.shards[i].name, node: p.node, ms: p.result.ms, attempts: p.attempts, trainError: p.result.trainError, epochs: p.result.epochs })),
+      tasks: placed.map((p, i) => ({ task: i, shard: spec.shards[i].name, node: p.node, device: p.result.device ?? 'cpu', ms: p.result.ms, attempts: p.attempts, trainError: p.result.trainError, epochs: p.result.epochs })),
     };
     history.push(report);
     ctx.onRound(report);

@@ -6,14 +6,16 @@
  * Training is full-batch gradient descent on the *summed* cross-entropy over the shard (the
  * original's meaning of eta: the gradient of the sum, not the mean), for up to `epochs` epochs,
  * stopping early once the summed loss changes by at most EARLY_STOP_DELTA between epochs. With the
- * same starting weights and shard the result is the same bits on any node: a task's outcome never
- * depends on where it ran.
+ * same starting weights and shard the result is the same bits on any cpu node: a task's outcome never
+ * depends on which cpu node ran it. A node on the GPU (its --device) trains the same epochs there;
+ * its delta differs from a cpu node's by float32 rounding only (the kernels sum in other orders).
  */
 import { buildMlp } from '../nn/models/mlp.js';
 import type { Module } from '../nn/module.js';
 import { noGrad } from '../tensor/autograd.js';
 import { argmax } from '../tensor/ops/reduce.js';
 import type { Precision } from '../tensor/precision.js';
+import { CPU, type Device } from '../tensor/storage.js';
 import { Tensor } from '../tensor/tensor.js';
 import { LETTER_CLASSES, LETTER_FEATURES, type LetterShard } from '../data/letters.js';
 import { defaultConfig } from '../train/config.js';
@@ -51,6 +53,8 @@ export interface ShardTask {
   lr: number;
   /** The compute precision (the job's; default fp32). */
   precision?: Precision;
+  /** Where the node trains (its --device; default the cpu). */
+  device?: Device;
 }
 
 /** Trains the model from `start` on one shard and returns the weight delta (all in one go). */
@@ -74,17 +78,22 @@ async function fit(task: ShardTask, sliceMs: number | null): Promise<LocalFit> {
   const config = {
     ...defaultConfig('mlp'), hidden: [hidden], batchSize: shard.rows, epochs, lr,
     momentum: 0, weightDecay: 0, schedule: 'constant' as const, evalEvery: 0, precision: task.precision ?? 'fp32',
+    device: task.device ?? CPU,
   };
   const strategy = new ShardFit(start, shard, sliceMs);
   const data = shardDataset(shard);
   try {
     const { model } = await train(config, { train: data, test: data }, strategy);
-    const weights = model.arena().params.readSync();
+    const onHost = model.arena().device === CPU;
+    // On a GPU the weights and the last logits are read back once, at the end of the task.
+    const weights = onHost ? model.arena().params.readSync() : ((await model.arena().params.read()) as Float32Array);
     const delta = new Float32Array(weights.length);
     for (let i = 0; i < delta.length; i++) delta[i] = weights[i] - start[i];
     const last = strategy.last;
     // The error of the last forward pass only (an argmax per epoch would cost ~10% of the task).
-    return { delta, trainError: last ? errorRate(last.logits, shard.labels) : 1, trainLoss: last?.loss ?? 0, epochs: strategy.updates };
+    let trainError = 1;
+    if (last) trainError = onHost ? errorRate(last.logits, shard.labels) : hostErrorRate((await last.logits.read()) as Float32Array, shard.labels);
+    return { delta, trainError, trainLoss: last?.loss ?? 0, epochs: strategy.updates };
   } finally {
     await strategy.close();
   }
@@ -94,6 +103,18 @@ async function fit(task: ShardTask, sliceMs: number | null): Promise<LocalFit> {
 export function evaluateShard(model: Module, weights: Float32Array, shard: LetterShard): number {
   model.arena().params.write(weights);
   return noGrad(() => errorRate(model.forward(Tensor.fromHost(shard.features, [shard.rows, LETTER_FEATURES])), shard.labels));
+}
+
+/** errorRate over logits read back from a GPU (rows × classes, row-major); the first maximum wins, as on the cpu. */
+function hostErrorRate(logits: Float32Array, labels: Int32Array): number {
+  const classes = logits.length / labels.length;
+  let wrong = 0;
+  for (let i = 0; i < labels.length; i++) {
+    let best = 0;
+    for (let c = 1; c < classes; c++) if (logits[i * classes + c] > logits[i * classes + best]) best = c;
+    if (best !== labels[i]) wrong++;
+  }
+  return wrong / labels.length;
 }
 
 function errorRate(logits: Tensor, labels: Int32Array): number {

@@ -18,8 +18,14 @@ export interface Register {
   loadProbability: number;
 }
 
+/** Where a compute node trains its tasks (its --device, resolved at start): a property of the node, never of a job. */
+export const NODE_DEVICES = ['cpu', 'webgpu'] as const;
+export type NodeDevice = (typeof NODE_DEVICES)[number];
+
 export interface Heartbeat {
   inFlight: number;
+  /** The node's device (absent from a node older than the field: cpu). */
+  device?: NodeDevice;
 }
 
 export interface TaskHead {
@@ -55,6 +61,10 @@ export interface TaskResultHead {
   ms: number;
   /** The node was busy for this task (it delayed or rejected it). */
   busy: boolean;
+  /** Where the node trained the task (absent: cpu). */
+  device?: NodeDevice;
+  /** Why a node refused a task it could not train (a bf16 task on a GPU node); absent: it was busy. */
+  reason?: string;
 }
 
 export interface TaskResult extends TaskResultHead {
@@ -97,7 +107,7 @@ export interface RoundReport {
   /** Mean training error over the round's tasks. */
   trainError: number;
   ms: number;
-  tasks: Array<{ task: number; shard: string; node: string; ms: number; attempts: number; trainError: number; epochs: number }>;
+  tasks: Array<{ task: number; shard: string; node: string; device: NodeDevice; ms: number; attempts: number; trainError: number; epochs: number }>;
 }
 
 export type JobUpdate =
@@ -223,7 +233,8 @@ export function decodeRegister(payload: Uint8Array): Register {
 }
 
 export function decodeHeartbeat(payload: Uint8Array): Heartbeat {
-  return { inFlight: new Fields(split(payload, 'heartbeat').o, 'heartbeat').int('inFlight') };
+  const f = new Fields(split(payload, 'heartbeat').o, 'heartbeat');
+  return { inFlight: f.int('inFlight'), device: f.optionalOneOf('device', NODE_DEVICES, 'cpu') };
 }
 
 export function encodeTask(t: Task): Uint8Array {
@@ -284,6 +295,8 @@ export function decodeTaskResult(payload: Uint8Array, paramsFor: (job: number) =
     epochs: f.int('epochs'),
     ms: f.num('ms', 0),
     busy: f.bool('busy'),
+    device: f.optionalOneOf('device', NODE_DEVICES, 'cpu'),
+    ...(o.reason === undefined ? {} : { reason: f.str('reason', 1024) }),
     delta: floats,
   };
 }

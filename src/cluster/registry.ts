@@ -7,6 +7,7 @@
  * scheduler, which re-queues the dead node's tasks, and to events.jsonl).
  */
 import type { Connection } from '../comm/tcp/connection.js';
+import type { NodeDevice } from './messages.js';
 import type { NodeView } from './policies/policy.js';
 
 export type NodeState = 'idle' | 'busy' | 'dead';
@@ -27,6 +28,8 @@ export interface NodeEntry {
   note: string;
   /** A dial of a listed node is under way (not re-dialed meanwhile). */
   dialing: boolean;
+  /** Where the node trains (its heartbeats say; null until the first one). */
+  device: NodeDevice | null;
 }
 
 export interface RegistryEvents {
@@ -36,6 +39,8 @@ export interface RegistryEvents {
   died(node: NodeEntry, reason: string, tasks: string[]): void;
   /** idle ↔ busy. */
   stateChanged(node: NodeEntry): void;
+  /** The node's device became known, or changed (a node restarted with another --device). */
+  deviceChanged?(node: NodeEntry): void;
 }
 
 const RECENT = 5;
@@ -79,8 +84,11 @@ export class NodeRegistry {
     return node;
   }
 
-  heartbeat(node: NodeEntry): void {
+  heartbeat(node: NodeEntry, device?: NodeDevice): void {
     node.lastHeartbeat = Date.now();
+    if (device === undefined || device === node.device) return;
+    node.device = device;
+    this.events.deviceChanged?.(node);
   }
 
   /** Marks nodes whose heartbeats stopped as dead (and closes their connections). */
@@ -159,7 +167,7 @@ export class NodeRegistry {
     const id = `${canonicalHost(host)}:${port}`;
     let node = this.nodes.get(id);
     if (!node) {
-      node = { id, host, port, source, conns: new Set(), state: 'dead', inFlight: new Set(), lastHeartbeat: 0, recent: [], note: 'not connected yet', dialing: false };
+      node = { id, host, port, source, conns: new Set(), state: 'dead', inFlight: new Set(), lastHeartbeat: 0, recent: [], note: 'not connected yet', dialing: false, device: null };
       this.nodes.set(id, node);
     }
     return node;

@@ -118,13 +118,14 @@ export class Scheduler {
     const p = out.pending;
     if (r.status === 'rejected') {
       this.registry.ended(node, key, null);
-      this.log('task_rejected', { job: cur.job, round: cur.round, task: p.task.index, shard: p.task.shard, node: node.id, attempt: p.attempts });
-      this.retry(p, `rejected by ${node.id} (busy)`);
+      const why = r.reason ?? 'busy';
+      this.log('task_rejected', { job: cur.job, round: cur.round, task: p.task.index, shard: p.task.shard, node: node.id, attempt: p.attempts, reason: why });
+      this.retry(p, `rejected by ${node.id} (${why})`);
     } else {
       this.registry.ended(node, key, r.ms);
       cur.results[p.task.index] = { result: r, node: node.id, attempts: p.attempts };
       cur.left--;
-      this.log('task_done', { job: cur.job, round: cur.round, task: p.task.index, shard: p.task.shard, node: node.id, ms: r.ms, busy: r.busy, attempt: p.attempts, train_error: r.trainError, epochs: r.epochs });
+      this.log('task_done', { job: cur.job, round: cur.round, task: p.task.index, shard: p.task.shard, node: node.id, device: r.device ?? 'cpu', ms: r.ms, busy: r.busy, attempt: p.attempts, train_error: r.trainError, epochs: r.epochs });
       if (cur.left === 0) return this.finish(null);
     }
     this.pump();

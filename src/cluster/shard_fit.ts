@@ -8,6 +8,7 @@ import type { ClassificationDataset } from '../data/dataset.js';
 import { LETTER_CLASSES, LETTER_FEATURES, type LetterShard } from '../data/letters.js';
 import { backward } from '../tensor/autograd.js';
 import { BufferRecycler } from '../tensor/recycler.js';
+import { CPU } from '../tensor/storage.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { batchInput, batchLoss } from '../train/objective.js';
 import type { StepOutcome, StepWork } from '../train/step.js';
@@ -41,6 +42,8 @@ export class ShardFit implements Strategy {
    */
   private readonly recycler: BufferRecycler;
   private sliceStart = performance.now();
+  /** The shard's features on the GPU (a GPU task only). */
+  private deviceInput: Tensor | null = null;
 
   /** `sliceMs`: hand the event loop a turn after an epoch once this much training has passed (null: never). */
   constructor(private readonly start: Float32Array, shard: LetterShard, private readonly sliceMs: number | null) {
@@ -63,7 +66,16 @@ export class ShardFit implements Strategy {
   /** Forward, and unless the summed loss has stopped moving, backward of it; the loop then steps. */
   async runStep(ctx: StrategyContext, work: StepWork): Promise<StepOutcome> {
     const rows = this.batch.size;
-    const mean = this.recycler.run(() => {
+    const mean = ctx.model.arena().device === CPU ? this.epochOnHost(ctx, work) : await this.epochOnDevice(ctx, work);
+    if (mean === null) this.stopped = true;
+    else this.updates++;
+    return { loss: mean ?? NaN, samples: rows, exchangeStart: await work.beforeExchange(), commMs: 0, waitMs: 0, stop: mean === null };
+  }
+
+  /** One epoch on the cpu, in recycled buffers: the mean loss, or null once the summed loss stopped moving. */
+  private epochOnHost(ctx: StrategyContext, work: StepWork): number | null {
+    const rows = this.batch.size;
+    return this.recycler.run(() => {
       const logits = ctx.model.forward(batchInput(work.data, this.batch));
       const loss = batchLoss(work.data, logits, this.batch);
       this.last = { logits, loss: loss.item() * rows };
@@ -72,9 +84,25 @@ export class ShardFit implements Strategy {
       backward(loss, this.seed);
       return loss.item();
     });
-    if (mean === null) this.stopped = true;
-    else this.updates++;
-    return { loss: mean ?? NaN, samples: rows, exchangeStart: await work.beforeExchange(), commMs: 0, waitMs: 0, stop: mean === null };
+  }
+
+  /**
+   * The same epoch on a GPU: the loss is read back (awaited) before the early-stop test, so the
+   * buffers are fresh ones (the recycler's promise — nothing read after the next run starts —
+   * does not hold across an await), and the last logits stay valid until the task reads them.
+   */
+  private async epochOnDevice(ctx: StrategyContext, work: StepWork): Promise<number | null> {
+    const rows = this.batch.size;
+    // The shard is every epoch's batch: uploaded once per task.
+    this.deviceInput ??= batchInput(work.data, this.batch, ctx.model.arena().device);
+    const logits = ctx.model.forward(this.deviceInput);
+    const loss = batchLoss(work.data, logits, this.batch);
+    const mean = (await loss.read())[0];
+    this.last = { logits, loss: mean * rows };
+    if (Math.abs(this.previous - this.last.loss) <= EARLY_STOP_DELTA) return null;
+    this.previous = this.last.loss;
+    backward(loss, this.seed);
+    return mean;
   }
 
   /** Nobody evaluates: a task's error is that of its last forward pass. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { decodeJob, decodeTask, decodeTaskResult, encode, encodeJob, encodeTask, encodeTaskResult } from '../../src/cluster/messages.js';
+import { decodeHeartbeat, decodeJob, decodeTask, decodeTaskResult, encode, encodeJob, encodeTask, encodeTaskResult } from '../../src/cluster/messages.js';
 import { lettersParamCount } from '../../src/cluster/letters_model.js';
 import { ProtocolError } from '../../src/util/errors.js';
 
@@ -44,4 +44,17 @@ test('malformed messages are protocol errors naming the message and the field', 
   new Float32Array(tampered.buffer, tampered.length - 4, 1)[0] = 40; // the last label
   bad(() => decodeJob(tampered), /label 40/);
   bad(() => decodeJob(Buffer.from('\x08\x00\x00\x00not json')), /head is not UTF-8 JSON/);
+});
+
+test("a node's device travels in its heartbeats and task results (absent: cpu), a refusal's reason in its result", () => {
+  assert.deepEqual(decodeHeartbeat(encode({ inFlight: 2, device: 'webgpu' })), { inFlight: 2, device: 'webgpu' });
+  assert.deepEqual(decodeHeartbeat(encode({ inFlight: 0 })), { inFlight: 0, device: 'cpu' });
+  assert.throws(() => decodeHeartbeat(encode({ inFlight: 0, device: 'tpu' })), (e: Error) => e instanceof ProtocolError && /malformed heartbeat: bad device/.test(e.message));
+  const p = lettersParamCount(3);
+  const r = { job: 1, round: 2, task: 3, status: 'done' as const, trainError: 0.5, trainLoss: 12, epochs: 5, ms: 3, busy: false, delta: new Float32Array(p) };
+  assert.equal(decodeTaskResult(encodeTaskResult(r), () => p).device, 'cpu');
+  assert.equal(decodeTaskResult(encodeTaskResult({ ...r, device: 'webgpu' }), () => p).device, 'webgpu');
+  const refused = decodeTaskResult(encodeTaskResult({ ...r, status: 'rejected', delta: new Float32Array(0), device: 'webgpu', reason: 'webgpu computes in fp32 only' }), () => p);
+  assert.equal(refused.reason, 'webgpu computes in fp32 only');
+  assert.equal(decodeTaskResult(encodeTaskResult(r), () => p).reason, undefined);
 });

@@ -7,7 +7,7 @@ describe('a federated job\'s result.json', () => {
     const result: JobResult = {
       schema: 'smolcluster-federated-result', schema_version: 1, job: 1, policy: 'random', rounds: 1, epochs: 2, hidden: 8, lr: 1e-4, seed: 0,
       weighting: 'equal', precision: 'fp32', shards: [{ name: 'a', rows: 10 }], validationRows: 5,
-      history: [{ round: 1, validationError: 0.5, trainError: 0.4, ms: 3, tasks: [{ task: 0, shard: 'a', node: 'n1', ms: 2, attempts: 1, trainError: 0.4, epochs: 2 }] }],
+      history: [{ round: 1, validationError: 0.5, trainError: 0.4, ms: 3, tasks: [{ task: 0, shard: 'a', node: 'n1', device: 'cpu', ms: 2, attempts: 1, trainError: 0.4, epochs: 2 }] }],
       validationError: 0.5, weightsChecksum: 'abc', ms: 4,
     };
     const file = JSON.parse(resultFile(result)) as Record<string, unknown> & { history: Array<Record<string, unknown> & { tasks: Array<Record<string, unknown>> }> };

@@ -31,12 +31,13 @@ export interface NodeProcess extends Running {
 }
 
 /** A compute-node process; resolves once it listens. */
-export async function startNode(opts: { port?: number; load?: number; delayMs?: number; coordinator?: number; seed?: number } = {}): Promise<NodeProcess> {
+export async function startNode(opts: { port?: number; load?: number; delayMs?: number; coordinator?: number; seed?: number; device?: string; env?: Record<string, string> } = {}): Promise<NodeProcess> {
   const port = opts.port ?? (await freePort());
   const args = ['compute-node', '--host', '127.0.0.1', '--port', String(port), '--heartbeat-ms', '100'];
   args.push('--load-probability', String(opts.load ?? 0), '--busy-delay-ms', String(opts.delayMs ?? 5), '--seed', String(opts.seed ?? port));
   if (opts.coordinator) args.push('--coordinator', `127.0.0.1:${opts.coordinator}`);
-  const p = startCli(args, { env: ENV, timeoutMs: 120_000 });
+  if (opts.device) args.push('--device', opts.device);
+  const p = startCli(args, { env: { ...ENV, ...opts.env }, timeoutMs: 120_000 });
   await waitFor(() => p.stderr.includes('compute node on'), `compute node on port ${port} to listen (stderr: ${p.stderr})`, 30_000);
   return Object.assign(p, { port });
 }
