@@ -28,7 +28,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from './lib/free_port.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultMnistDir } from '../src/data/mnist.js';
@@ -123,15 +123,6 @@ async function ours(o: Options, batch: number, precision: Precision): Promise<nu
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 async function torchDdp(o: Options, python: string, batch: number, precision: Precision): Promise<number> {
   const port = await freePort();

@@ -27,7 +27,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from './lib/free_port.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findPythonWith, machineInfo, packageRoot, parseLastJsonLine, threadEnv } from './lib/index.js';
@@ -101,15 +101,6 @@ function tail(text: string): string {
   return text.trim().split('\n').slice(-2).join(' | ').slice(0, 300);
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 let linkPort = 29711;
 

@@ -6,7 +6,7 @@
  * test/parallel/zero/memory_cap.test.ts.
  */
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
+import { freePort } from './free_port.js';
 import { join } from 'node:path';
 import { MemoryCap } from '../../src/validate/memory_cap.js';
 import { packageRoot } from './child.js';
@@ -60,13 +60,3 @@ export async function runCappedCluster(o: { args: string[]; workers: number; cap
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}

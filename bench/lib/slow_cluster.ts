@@ -7,7 +7,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from './free_port.js';
 import { join } from 'node:path';
 import { readMetrics } from '../../src/metrics/reader.js';
 import { CpuQuota, cpuControllerAvailable } from '../../src/validate/cpu_quota.js';
@@ -108,13 +108,3 @@ async function waitForStep(file: string, step: number, exits: Promise<unknown>[]
   return false;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
