@@ -30,16 +30,13 @@ export function speedShares(msPerSample: readonly number[], floor: number): numb
  */
 export function arrivalShares(msPerSample: readonly number[], fixedMs: readonly number[], globalBatch: number, floor: number, jitterMs?: readonly number[]): number[] {
   const n = msPerSample.length;
-  const ok = (t: number): boolean => t > 0 && Number.isFinite(t);
-  const known = msPerSample.filter(ok);
-  const typical = known.length > 0 ? known.reduce((a, b) => a + b, 0) / known.length : 1;
-  const perShare = msPerSample.map((t) => (ok(t) ? t : typical) * globalBatch);
+  const perShare = knownTimes(msPerSample).map((t) => t * globalBatch);
   const cost = perShare.reduce((a, b) => a + b, 0);
   const margin = (i: number): number => {
     const j = jitterMs?.[i];
     return j !== undefined && j > 0 && Number.isFinite(j) ? j * probit(perShare[i] / cost) : 0;
   };
-  const fixed = fixedMs.map((f, i) => (f >= 0 && Number.isFinite(f) ? f : 0) + margin(i));
+  const fixed = fixedMs.map((f, i) => fixedOrNone(f) + margin(i));
   const held = new Array<boolean>(n).fill(false);
   for (;;) {
     const free = 1 - floor * held.filter(Boolean).length;
@@ -64,13 +61,21 @@ export function arrivalShares(msPerSample: readonly number[], fixedMs: readonly 
  * fixed_i + msPerSample_i · globalBatch · x_i. Unknown times count as typical ones, as in arrivalShares.
  */
 export function predictedStepMs(msPerSample: readonly number[], fixedMs: readonly number[], globalBatch: number, shares: readonly number[]): number {
+  const times = knownTimes(msPerSample);
+  return Math.max(...shares.map((x, i) => fixedOrNone(fixedMs[i]) + times[i] * globalBatch * x));
+}
+
+/** ms per sample with an unknown (unmeasured, not positive) time replaced by the known ones' mean (1 if none is known). */
+function knownTimes(msPerSample: readonly number[]): number[] {
   const ok = (t: number): boolean => t > 0 && Number.isFinite(t);
   const known = msPerSample.filter(ok);
   const typical = known.length > 0 ? known.reduce((a, b) => a + b, 0) / known.length : 1;
-  return Math.max(...shares.map((x, i) => {
-    const f = fixedMs[i];
-    return (f >= 0 && Number.isFinite(f) ? f : 0) + (ok(msPerSample[i]) ? msPerSample[i] : typical) * globalBatch * x;
-  }));
+  return msPerSample.map((t) => (ok(t) ? t : typical));
+}
+
+/** A fixed time per step as measured, or 0 where none was (negative or not finite). */
+function fixedOrNone(f: number): number {
+  return f >= 0 && Number.isFinite(f) ? f : 0;
 }
 
 /** Moves from `from` towards `to` by at most `maxDelta` in any share; the sum stays 1. */
