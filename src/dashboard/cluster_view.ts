@@ -1,6 +1,6 @@
 /**
  * The dashboard's view of a coordinator's folder (src/cluster): the compute nodes and their states
- * (idle / busy / dead) and the rounds of each job, from the coordinator's events.jsonl lines.
+ * (idle / busy / dead, and the device each trains on) and the rounds of each job, from the coordinator's events.jsonl lines.
  */
 import type { EventRecord } from '../metrics/events.js';
 
@@ -9,6 +9,8 @@ export interface ClusterNode {
   state: 'idle' | 'busy' | 'dead';
   note: string | null;
   tasksDone: number;
+  /** Where the node trains its tasks (node_device: "cpu" or "webgpu"); null until its first heartbeat. */
+  device: string | null;
 }
 
 export interface ClusterRound {
@@ -42,6 +44,9 @@ export class ClusterView {
       case 'node_state':
         if (id && (e.state === 'idle' || e.state === 'busy')) this.node(id).state = e.state;
         return;
+      case 'node_device':
+        if (id && typeof e.device === 'string') this.node(id).device = e.device;
+        return;
       case 'node_dead':
         if (id) Object.assign(this.node(id), { state: 'dead', note: typeof e.reason === 'string' ? e.reason : null });
         return;
@@ -64,7 +69,7 @@ export class ClusterView {
 
   private node(id: string): ClusterNode {
     let n = this.nodes.get(id);
-    if (!n) this.nodes.set(id, (n = { id, state: 'dead', note: null, tasksDone: 0 }));
+    if (!n) this.nodes.set(id, (n = { id, state: 'dead', note: null, tasksDone: 0, device: null }));
     return n;
   }
 }

@@ -1,6 +1,6 @@
 /**
  * The coordinator's dashboard (`coordinator --dashboard`) in a real browser, over real processes on
- * 127.0.0.1: two compute nodes register and show as idle, turn busy while a job runs, the job's
+ * 127.0.0.1: two compute nodes register and show as idle on the cpu, turn busy while a job runs, the job's
  * rounds appear with the validation error the client got, and a SIGKILLed node shows as dead.
  */
 import assert from 'node:assert/strict';
@@ -52,6 +52,8 @@ describe('cluster dashboard in a real browser', { timeout: 60_000 }, () => {
       // Both nodes listed, idle, before any job; a training run's summary and charts are not shown.
       await page.waitForFunction((n) => document.querySelectorAll('table.nodes tbody tr[data-state="idle"]').length === n, 2, { timeout: 20_000 });
       assert.deepEqual(Object.keys(await nodeStates(page)), ids);
+      // Each node's device, from its heartbeats (these train on the cpu).
+      await page.waitForFunction(() => [...document.querySelectorAll('table.nodes tbody td.device')].every((td) => td.textContent === 'cpu'), null, { timeout: 10_000 });
       for (const sel of ['.summary', '.charts', '.workers-wrap']) assert.equal(await page.isVisible(`section.run ${sel}`), false, `${sel} shown`);
       assert.equal(await page.isVisible('section.run table.rounds'), true);
 
@@ -74,7 +76,7 @@ describe('cluster dashboard in a real browser', { timeout: 60_000 }, () => {
       assert.deepEqual(shown.map((r) => [r[1], r[2], r[3]]), history.map((h, i) => [String(i + 1), h.validation_error.toFixed(4), h.train_error.toFixed(4)]).reverse());
       // Both nodes idle again, and all 11 × rounds tasks counted between them.
       await page.waitForFunction(() => document.querySelectorAll('table.nodes tbody tr[data-state="idle"]').length === 2, null, { timeout: 10_000 });
-      const done = await page.$$eval('table.nodes tbody tr td:nth-child(3)', (tds) => tds.map((td) => Number(td.textContent)));
+      const done = await page.$$eval('table.nodes tbody tr td:nth-child(4)', (tds) => tds.map((td) => Number(td.textContent)));
       assert.equal(done.reduce((s, x) => s + x, 0), 11 * rounds);
 
       // A node SIGKILLed: dead on the page, with why; the other stays idle.
@@ -82,7 +84,7 @@ describe('cluster dashboard in a real browser', { timeout: 60_000 }, () => {
       const dead = `127.0.0.1:${a.port}`;
       await page.waitForSelector(`table.nodes tbody tr[data-node="${dead}"][data-state="dead"]`, { timeout: 10_000 });
       assert.deepEqual(await nodeStates(page), { [dead]: 'dead', [`127.0.0.1:${b.port}`]: 'idle' });
-      assert.notEqual(await page.$eval(`tr[data-node="${dead}"] td:nth-child(4)`, (td) => td.textContent), '');
+      assert.notEqual(await page.$eval(`tr[data-node="${dead}"] td:nth-child(5)`, (td) => td.textContent), '');
       assert.deepEqual(errors, [], 'errors on the page');
       await page.screenshot({ path: join(tmpdir(), 'smolcluster-dashboard-e2e-cluster.png'), fullPage: true });
     } catch (e) {

@@ -188,7 +188,7 @@ class RunView {
     if (!c) return;
     box.querySelector('table.nodes tbody').replaceChildren(...c.nodes.map((n) =>
       el('tr', { 'data-node': n.id, 'data-state': n.state }, el('td', {}, n.id), el('td', {}, el('span', { class: `status ${n.state}` }, n.state)),
-        el('td', {}, fmt.int(n.tasksDone)), el('td', {}, n.note ?? ''))));
+        el('td', { class: 'device' }, n.device ?? '–'), el('td', {}, fmt.int(n.tasksDone)), el('td', {}, n.note ?? ''))));
     box.querySelector('table.rounds tbody').replaceChildren(...c.rounds.slice().reverse().map((r) =>
       el('tr', {}, el('td', {}, r.job), el('td', {}, r.round), el('td', {}, fmt.num(r.validationError)), el('td', {}, fmt.num(r.trainError)), el('td', {}, fmt.ms(r.ms)))));
   }
