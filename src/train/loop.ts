@@ -146,7 +146,7 @@ export async function train(
     if (afterEval) outcome.afterEvalWaitMs += r.waitMs;
     observer.onStep?.(r);
     step++;
-    guards.checkpoints?.afterStep(model, spec, optimizer, positionAt(plan, step), totalSteps, strategy.checkpointState && (() => strategy.checkpointState!()));
+    await guards.checkpoints?.afterStep(model, spec, optimizer, positionAt(plan, step), totalSteps, strategy.checkpointState && (() => strategy.checkpointState!()));
     if (stop) break;
     // Every rank knows the schedule, evaluating or not: its next step may wait for the evaluator.
     afterEval = config.evalEvery > 0 && step % config.evalEvery === 0 && step < totalSteps;
