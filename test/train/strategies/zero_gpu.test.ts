@@ -94,6 +94,16 @@ describe('ZeRO with GPU ranks (webgpu)', () => {
     }
   });
 
+  it('with --grad-accum 2 (a GPU and a cpu rank × 2 micro-batches of 8 = one process at 32): stages 1, 2, 3', async (t) => {
+    if (!load.backend) return t.skip(load.reason ?? 'webgpu unavailable');
+    const single = await train(mlpConfig({ batchSize: 32 }), MLP_DATA, new LocalStrategy());
+    const ref = single.model.arena().params.readSync();
+    for (const stage of [1, 2, 3] as const) {
+      const ranks = await zeroPair(stage, ['webgpu', CPU], mlpConfig({ batchSize: 8, gradAccum: 2 }), MLP_DATA);
+      for (const [r, d] of (await paramDiffs(ranks, ref)).entries()) assert.ok(d < 1e-5, `stage ${stage} rank ${r}: parameters differ by ${d}`);
+    }
+  });
+
   it('two GPU ranks at stage 3 (GPT-2: tied embedding, per-block layer groups) and stage 1 equal one cpu process', async (t) => {
     if (!load.backend) return t.skip(load.reason ?? 'webgpu unavailable');
     const losses: number[] = [];
