@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../util/atomic_file.js';
 import type { RngState } from '../util/rng.js';
+import { CPU } from '../tensor/storage.js';
 import type { Module } from './module.js';
 import type { Optimizer } from './optim/optimizer.js';
 
@@ -52,6 +53,33 @@ export interface CheckpointFileHeader extends ModelFileHeader {
 /** Named float32 buffers a checkpoint carries beside model and optimizer (a strategy's state). */
 export type NamedBuffers = Array<[name: string, buffer: Float32Array]>;
 
+/** What a checkpoint writes of a model and its optimizer, in host memory (readTrainingState). */
+export interface TrainingState {
+  params: Float32Array;
+  /** The model's buffers, in namedBuffers order. */
+  buffers: Float32Array[];
+  /** The optimizer's state buffers, in stateStorages order. */
+  optimizer: Float32Array[];
+}
+
+/**
+ * The model's parameters and buffers and the optimizer's state on the host: on the cpu the
+ * storages themselves (no copy), on a GPU copies read back (awaited).
+ */
+export async function readTrainingState(model: Module, optimizer: Optimizer): Promise<TrainingState> {
+  const params = model.arena().params;
+  if (params.device === CPU) return hostTrainingState(model, optimizer);
+  const [p, buffers, state] = await Promise.all([
+    params.read(), model.readBuffers(), Promise.all(optimizer.stateStorages().map((s) => s.read())),
+  ]);
+  return { params: p, buffers: buffers.map(([, b]) => b), optimizer: state };
+}
+
+/** The cpu's training state: the storages themselves, read synchronously. */
+function hostTrainingState(model: Module, optimizer: Optimizer): TrainingState {
+  return { params: model.arena().params.readSync(), buffers: model.namedBuffers().map(([, b]) => b), optimizer: optimizer.stateBuffers() };
+}
+
 export class CheckpointError extends Error {
   constructor(readonly file: string, message: string) {
     super(`${file}: ${message}`);
@@ -63,9 +91,10 @@ function headerFor(model: Module, architecture: unknown, meta?: Record<string, u
   const arena = model.arena();
   const params = arena.entries.map((e) => ({ name: e.name, shape: [...e.shape], offset: e.offset }));
   let offset = arena.size;
-  const buffers = model.namedBuffers().map(([name, b]) => {
-    const rec = { name, shape: [b.length], offset };
-    offset += b.length;
+  // Names and sizes only: the storages are not read (they may live on a GPU).
+  const buffers = model.namedBufferStorages().map(([name, b]) => {
+    const rec = { name, shape: [b.size], offset };
+    offset += b.size;
     return rec;
   });
   return { format: 'smolcluster-model', version: MODEL_FORMAT_VERSION, dtype: 'float32', architecture, params, buffers, meta };
@@ -81,11 +110,16 @@ export function saveModel(file: string, model: Module, architecture: unknown, me
  * A training checkpoint: the model file's layout with format "smolcluster-checkpoint", the
  * optimizer's state buffers after the model's buffers, and the optimizer step count, the modules'
  * random-stream states and `state` (the loop's position) in the header. Written atomically.
+ * `values` are the model's and optimizer's on the host (default: read synchronously, the cpu's;
+ * a GPU model's come from `await readTrainingState(model, optimizer)`).
  */
-export function saveCheckpoint(file: string, model: Module, architecture: unknown, optimizer: Optimizer, state: Record<string, unknown>, extra: NamedBuffers = []): void {
+export function saveCheckpoint(
+  file: string, model: Module, architecture: unknown, optimizer: Optimizer, state: Record<string, unknown>, extra: NamedBuffers = [],
+  values: TrainingState = hostTrainingState(model, optimizer),
+): void {
   const base = headerFor(model, architecture);
-  let offset = model.arena().size + model.namedBuffers().reduce((n, [, b]) => n + b.length, 0);
-  const buffers = optimizer.stateBuffers();
+  let offset = model.arena().size + values.buffers.reduce((n, b) => n + b.length, 0);
+  const buffers = values.optimizer;
   const records = buffers.map((b, i) => {
     const rec = { name: `state.${i}`, shape: [b.length], offset };
     offset += b.length;
@@ -102,7 +136,7 @@ export function saveCheckpoint(file: string, model: Module, architecture: unknow
     optimizer: { kind: optimizer.constructor.name, steps: optimizer.steps, state: records }, rngs, state,
     ...(extra.length > 0 ? { extra: extraRecords } : {}),
   };
-  writeTensorFile(file, header, [model.arena().params.readSync(), ...model.namedBuffers().map(([, b]) => b), ...buffers, ...extra.map(([, b]) => b)]);
+  writeTensorFile(file, header, [values.params, ...values.buffers, ...buffers, ...extra.map(([, b]) => b)]);
 }
 
 function writeTensorFile(file: string, header: object, parts: Float32Array[]): void {
@@ -175,9 +209,10 @@ export function loadCheckpoint(file: string, model: Module, architecture: unknow
   if (header.optimizer.kind !== optimizer.constructor.name) {
     throw new CheckpointError(file, `holds ${header.optimizer.kind} state, but the optimizer is ${optimizer.constructor.name}`);
   }
-  const buffers = optimizer.stateBuffers();
+  // Storages, written (uploaded on a GPU) once everything is checked.
+  const buffers = optimizer.stateStorages();
   const lengths = (a: number[]): string => JSON.stringify(a);
-  if (lengths(header.optimizer.state.map((r) => r.shape[0])) !== lengths(buffers.map((b) => b.length))) {
+  if (lengths(header.optimizer.state.map((r) => r.shape[0])) !== lengths(buffers.map((b) => b.size))) {
     throw new CheckpointError(file, 'optimizer state sizes differ from the optimizer');
   }
   const rngs = model.namedRngs();
@@ -191,7 +226,7 @@ export function loadCheckpoint(file: string, model: Module, architecture: unknow
   copyModel(all, model);
   for (const [i, b] of buffers.entries()) {
     const off = header.optimizer.state[i].offset;
-    b.set(all.subarray(off, off + b.length));
+    b.write(all.subarray(off, off + b.size));
   }
   for (const [i, [, b]] of extra.entries()) {
     const off = header.extra![i].offset;
@@ -231,12 +266,10 @@ function checkedModelData(
   return new Float32Array(data.buffer.slice(data.byteOffset + dataStart, data.byteOffset + data.length));
 }
 
+/** Parameters and buffers from a file's floats into the model, on whatever device it lives. */
 function copyModel(all: Float32Array, model: Module): void {
   const arena = model.arena();
   arena.params.write(all.subarray(0, arena.size));
   let off = arena.size;
-  for (const [, b] of model.namedBuffers()) {
-    b.set(all.subarray(off, off + b.length));
-    off += b.length;
-  }
+  model.writeBuffers(model.namedBufferStorages().map(([, b]) => all.subarray(off, (off += b.size))));
 }

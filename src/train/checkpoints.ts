@@ -15,9 +15,10 @@
  */
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { CheckpointError, loadCheckpoint, type NamedBuffers, readModelHeader, saveCheckpoint } from '../nn/checkpoint.js';
+import { CheckpointError, loadCheckpoint, type NamedBuffers, readModelHeader, readTrainingState, saveCheckpoint } from '../nn/checkpoint.js';
 import type { Module } from '../nn/module.js';
 import type { Optimizer } from '../nn/optim/optimizer.js';
+import { CPU } from '../tensor/storage.js';
 import { fsyncDir } from '../util/atomic_file.js';
 import { SmolError } from '../util/errors.js';
 import { ensureWritableFolder } from '../util/writable.js';
@@ -116,8 +117,11 @@ export class Checkpointer {
     if (writer && opts.every > 0) ensureWritableFolder(opts.dir, '--checkpoint-dir');
   }
 
-  /** After a step: saves when `position.step` is a multiple of `every` (with the strategy's state, if it has one). */
-  afterStep(model: Module, architecture: unknown, optimizer: Optimizer, position: LoopPosition, totalSteps: number, strategy?: () => Record<string, unknown> | undefined): void {
+  /**
+   * After a step: saves when `position.step` is a multiple of `every` (with the strategy's state, if
+   * it has one). A GPU model's parameters, buffers and optimizer state are read back first (awaited).
+   */
+  async afterStep(model: Module, architecture: unknown, optimizer: Optimizer, position: LoopPosition, totalSteps: number, strategy?: () => Record<string, unknown> | undefined): Promise<void> {
     if (this.opts.every <= 0 || position.step % this.opts.every !== 0) return;
     const extra = this.rankState?.buffers(model) ?? [];
     if (!this.writer && extra.length === 0) return;
@@ -126,7 +130,8 @@ export class Checkpointer {
     const file = checkpointFile(dir, position.step);
     const own = strategy?.();
     const state: LoopState = { run: this.run, position, schedule: { totalSteps }, ...(this.shares ? { shares: [...this.shares()] } : {}), ...(own ? { strategy: own } : {}) };
-    saveCheckpoint(file, model, architecture, optimizer, state as unknown as Record<string, unknown>, extra);
+    const values = model.arena().device === CPU ? undefined : await readTrainingState(model, optimizer);
+    saveCheckpoint(file, model, architecture, optimizer, state as unknown as Record<string, unknown>, extra, values);
     if (this.writer) this.rankState?.manifest?.(this.opts.dir);
     this.prune(dir);
     this.report.saved?.(file, position.step);

@@ -88,6 +88,7 @@ export async function train(
   const model = strategy.buildModel
     ? await strategy.buildModel(spec, config.seed, config.model, {
       train: data.train, batchSize: config.batchSize, optimizer: config.optimizer, resumedState: () => guards.checkpoints?.peekStrategyState() ?? null,
+      device: config.device ?? CPU,
     })
     : createModel(spec, config.seed);
   // The device this process really trains on goes into result.json (a server that only aggregates stays on the cpu).
@@ -145,7 +146,7 @@ export async function train(
     if (afterEval) outcome.afterEvalWaitMs += r.waitMs;
     observer.onStep?.(r);
     step++;
-    guards.checkpoints?.afterStep(model, spec, optimizer, positionAt(plan, step), totalSteps, strategy.checkpointState && (() => strategy.checkpointState!()));
+    await guards.checkpoints?.afterStep(model, spec, optimizer, positionAt(plan, step), totalSteps, strategy.checkpointState && (() => strategy.checkpointState!()));
     if (stop) break;
     // Every rank knows the schedule, evaluating or not: its next step may wait for the evaluator.
     afterEval = config.evalEvery > 0 && step % config.evalEvery === 0 && step < totalSteps;
@@ -305,14 +306,16 @@ async function clip(grads: Storage, maxNorm: number, norm?: number): Promise<num
 
 /**
  * Moves the model to the device this process trains on (train/device.ts) and returns that device.
- * The strategies that build their own model (a shard of it: ZeRO, tensor and pipeline
- * parallelism) read and write their shards synchronously, so they are refused on a GPU; a process
- * that keeps its model in host memory (Strategy.hostOnly) stays on the cpu when it computes
- * nothing (a parameter server) and is refused otherwise.
+ * A strategy that builds its own model (a shard of it) places it on ModelBuildContext.device
+ * itself (ZeRO); one that left it on the host (tensor and pipeline parallelism read and write
+ * their shards synchronously) is refused on a GPU. A process that keeps its model in host memory
+ * (Strategy.hostOnly) stays on the cpu when it computes nothing (a parameter server) and is
+ * refused otherwise.
  */
 function placeModel(model: Module, device: Device, strategy: Strategy): Device {
   if (device === CPU) return CPU;
   if (strategy.buildModel) {
+    if (model.arena().device === device) return device;
     throw new SmolError('BAD_FLAGS', `--device gpu: the ${strategy.name} strategy trains on the cpu only (it shards the model and reads its shards synchronously); train with --device cpu`);
   }
   if (strategy.hostOnly) {

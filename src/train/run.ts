@@ -26,7 +26,6 @@ import { runSignature } from './signature.js';
 import { settlePrecision } from './precision.js';
 import { type ModelSpec, createModel } from '../nn/models/index.js';
 import type { Module } from '../nn/module.js';
-import { CPU } from '../tensor/storage.js';
 
 export interface RunOptions {
   config: TrainConfig;
@@ -111,9 +110,6 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
   if (rank === 0 && o.output) ensureWritable(o.output, '--output');
   if (rank === 0 && o.save) ensureWritable(o.save, '--save');
   checkSaveDtype(o.save, o.saveDtype);
-  if ((config.device ?? CPU) !== CPU && o.checkpoints) {
-    throw new ConfigError('command line', '--checkpoint-every/--resume', `training checkpoints are written from host memory; a ${config.device} worker does not write or resume them yet (--save works)`);
-  }
   const data = loadTrainData(config);
   const events = o.events ?? new MonitorLog(eventsFile(o.experiment.dir), rank);
   // auto resolved before config.json is written (a cluster's ranks agreed on it already: launch/precision_agreement.ts).

@@ -4,6 +4,7 @@ import type { Module } from '../nn/module.js';
 import type { Optimizer } from '../nn/optim/optimizer.js';
 import type { Dataset } from '../data/dataset.js';
 import type { Tensor } from '../tensor/tensor.js';
+import type { Device } from '../tensor/storage.js';
 import type { BucketSpan } from './exchange/bucketed.js';
 import type { RunMonitors } from './monitors.js';
 import type { AnyBatch } from './objective.js';
@@ -22,6 +23,11 @@ export interface ModelBuildContext {
   optimizer: string;
   /** The strategy state of the checkpoint the run resumes from, read before the model exists (null: none). */
   resumedState(): Record<string, unknown> | null;
+  /**
+   * The device this process trains on (default the cpu). A strategy that places its model there
+   * (ZeRO) returns it with its arena on this device; the loop refuses one that leaves it on the host.
+   */
+  device?: Device;
 }
 
 /** What a strategy sees of the run. */

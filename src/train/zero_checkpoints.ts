@@ -18,6 +18,7 @@ import { type CheckpointFileHeader, CheckpointError, readModelHeader } from '../
 import type { Module } from '../nn/module.js';
 import type { Optimizer } from '../nn/optim/optimizer.js';
 import type { ShardedModel } from '../parallel/zero/sharded_model.js';
+import { CPU } from '../tensor/storage.js';
 import { writeFileAtomic } from '../util/atomic_file.js';
 import { type LoopPosition, type LoopState, ResumeError, checkpointFile, listCheckpoints } from './checkpoints.js';
 
@@ -74,7 +75,7 @@ function readOldShard(dir: string, m: ZeroManifest, r: number, step: number, tot
   if (state?.schedule?.totalSteps !== totalSteps) throw new CheckpointError(file, `was written for a run of ${String(state.schedule?.totalSteps)} steps, this one has ${totalSteps}`);
   if (JSON.stringify(header.architecture) !== JSON.stringify(architecture)) throw new CheckpointError(file, 'holds another architecture');
   if (header.optimizer?.kind !== optimizer.constructor.name) throw new CheckpointError(file, `holds ${String(header.optimizer?.kind)} state, but the optimizer is ${optimizer.constructor.name}`);
-  if (header.optimizer.state.length !== optimizer.stateBuffers().length) throw new CheckpointError(file, 'holds another number of optimizer state buffers');
+  if (header.optimizer.state.length !== optimizer.stateStorages().length) throw new CheckpointError(file, 'holds another number of optimizer state buffers');
   const floats = new Float32Array(data.buffer.slice(data.byteOffset + dataStart, data.byteOffset + data.length));
   const rec = (header.extra ?? []).find((e) => e.name === 'zero.shard');
   if (!rec) throw new CheckpointError(file, 'has no zero.shard record: not a ZeRO checkpoint');
@@ -117,8 +118,10 @@ function reshardStep(
   dir: string, m: ZeroManifest, step: number, sharded: ShardedModel, model: Module, architecture: unknown, optimizer: Optimizer, totalSteps: number,
 ): { position: LoopPosition; file: string; strategy?: Record<string, unknown> } {
   const [a, b] = sharded.range;
-  const params = sharded.shard.params.readSync();
-  const states = optimizer.stateBuffers();
+  // On the cpu the shard and the state themselves; on a GPU host arrays uploaded at the end (the old shards tile the new range).
+  const onHost = sharded.shard.device === CPU;
+  const params = onHost ? sharded.shard.params.readSync() : new Float32Array(b - a);
+  const states = onHost ? optimizer.stateBuffers() : optimizer.stateStorages().map((st) => new Float32Array(st.size));
   // Everything is read and checked before anything is written: a refused step changes nothing.
   const olds = m.ranges.map((_, r) => readOldShard(dir, m, r, step, totalSteps, optimizer, architecture));
   const stepsTaken = olds[0].header.optimizer.steps;
@@ -131,13 +134,14 @@ function reshardStep(
     params.set(o.floats.subarray(from - s, to - s), from - a);
     o.header.optimizer.state.forEach((rec, i) => states[i].set(o.floats.subarray(rec.offset + from - s, rec.offset + to - s), from - a));
   }
+  if (!onHost) {
+    sharded.shard.params.write(params);
+    optimizer.stateStorages().forEach((st, i) => st.write(states[i]));
+  }
   const first = olds[0];
   // Module buffers and random streams are the same on every rank: old rank 0's.
   let offset = first.range[1] - first.range[0];
-  for (const [, buf] of model.namedBuffers()) {
-    buf.set(first.floats.subarray(offset, offset + buf.length));
-    offset += buf.length;
-  }
+  model.writeBuffers(model.namedBufferStorages().map(([, buf]) => first.floats.subarray(offset, (offset += buf.size))));
   for (const [name, rng] of model.namedRngs()) {
     const saved = first.header.rngs?.[name];
     if (!saved) throw new CheckpointError(first.file, `has no state for the random stream ${name}`);

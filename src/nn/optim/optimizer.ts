@@ -59,6 +59,11 @@ export abstract class Optimizer {
     this.stepCount = steps;
   }
 
-  /** Flat state buffers, in a fixed order, for checkpoints. */
-  abstract stateBuffers(): Float32Array[];
+  /** Flat state storages on the arena's device, in a fixed order (a GPU's are read with `await storage.read()`). */
+  abstract stateStorages(): Storage<Float32Array>[];
+
+  /** Flat state buffers, in a fixed order, for checkpoints: host memory, so the cpu device only (a GPU's: stateStorages). */
+  stateBuffers(): Float32Array[] {
+    return this.stateStorages().map((s) => s.readSync());
+  }
 }

@@ -45,7 +45,7 @@ export class SGD extends Optimizer {
     }
   }
 
-  stateBuffers(): Float32Array[] {
-    return this.momentumBuf ? [this.momentumBuf.readSync()] : [];
+  stateStorages(): Storage<Float32Array>[] {
+    return this.momentumBuf ? [this.momentumBuf] : [];
   }
 }

@@ -13,12 +13,19 @@
  *
  * Collectives over ranges of the layout use the shard plan's overlap with the range as counts, so
  * rank r's segment of every reduce-scatter and all-gather is exactly its part of the range.
+ *
+ * On a GPU (`build(..., device)`) the shard, the full parameters (stages 1, 2), the gathered
+ * windows (stage 3) and the gradients live on the device, and the optimizer steps the shard there.
+ * What a collective sends is read to the host (awaited) and what it receives is written back; as a
+ * read may finish out of order, every collective then takes its turn in call order (`inOrder`), so
+ * all ranks, on any device, issue them in the same order. The cpu path reads and writes the host
+ * memory itself, as before.
  */
 import type { ProcessGroup } from '../../comm/process_group.js';
-import { type ArenaEntry, ParamArena } from '../../nn/arena.js';
+import { type ArenaEntry, ParamArena, checksumOf } from '../../nn/arena.js';
 import type { Module } from '../../nn/module.js';
 import type { Optimizer } from '../../nn/optim/optimizer.js';
-import { deviceMemory, type Storage } from '../../tensor/storage.js';
+import { CPU, type Device, deviceMemory, type Storage } from '../../tensor/storage.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { ReleasedStorage } from './released.js';
 import { overlapCounts, planShards, type ShardPlan } from './shard_plan.js';
@@ -44,6 +51,10 @@ export class ShardedModel {
   private gathered = 0;
   /** The most floats of gathered parameters alive at once (stage 3's windows), measured as they are made. */
   peakGatheredFloats = 0;
+  /** The shard is host memory (the cpu device): collectives work on it in place. */
+  private readonly onHost: boolean;
+  /** Resolves once the last collective queued by inOrder has been issued (a device's turn order). */
+  private issued: Promise<void> = Promise.resolve();
 
   private constructor(
     readonly stage: ZeroStage,
@@ -62,14 +73,34 @@ export class ShardedModel {
     this.plan = planShards(layout.reduce((n, e) => n + e.size, 0), group.size);
     this.range = this.plan.ranges[group.rank];
     this.shard = ParamArena.over(shardParams, shardGrads, shardEntries(layout, this.range));
+    this.onHost = this.shard.device === CPU;
   }
 
   /**
-   * Shards `model` (built whole, from the run's seed, on every rank) for this rank and makes the
-   * module's arena the shard. Under stage 3 the whole model's storages are dropped here: from now
-   * on only the shard lives.
+   * Issues `collective` once `values` (a device's read) are on the host and every collective queued
+   * before it has been issued: the process group numbers collectives in call order, and reads
+   * of different sizes may finish in any order.
    */
-  static build(model: Module, group: ProcessGroup, stage: ZeroStage): ShardedModel {
+  private inOrder<T>(values: Promise<T>, collective: (v: T) => Promise<void>): Promise<void> {
+    const turn = this.issued;
+    let issue!: () => void;
+    this.issued = new Promise((resolve) => (issue = resolve));
+    return Promise.all([turn, values]).then(([, v]) => {
+      issue();
+      return collective(v);
+    }, (err) => {
+      issue();
+      throw err;
+    });
+  }
+
+  /**
+   * Shards `model` (built whole on the host, from the run's seed, on every rank) for this rank and
+   * makes the module's arena the shard, allocated on `device` (the model's buffers stay where they
+   * are: `model.to(device)` after moves them). Under stage 3 the whole model's storages are
+   * dropped here: from now on only the shard lives.
+   */
+  static build(model: Module, group: ProcessGroup, stage: ZeroStage, device: Device = CPU): ShardedModel {
     const named = model.namedParameters();
     const noDecay = model.noDecayNames();
     const layout: ArenaEntry[] = [];
@@ -79,7 +110,8 @@ export class ShardedModel {
       layout.push({ name, shape: p.shape, offset: total, size: p.size, decay: !noDecay.has(name) });
       total += p.size;
     }
-    const device = named[0]?.[1].device ?? 'cpu';
+    const away = named.find(([, p]) => p.device !== CPU);
+    if (away) throw new Error(`ZeRO: parameter ${away[0]} lives on ${away[1].device}; the model is sharded from the host (build(..., device) places the shard)`);
     const memory = deviceMemory(device);
     const alloc = (n: number): Storage<Float32Array> => memory.alloc('float32', n) as Storage<Float32Array>;
     const [start, end] = planShards(total, group.size).ranges[group.rank];
@@ -110,9 +142,16 @@ export class ShardedModel {
 
   /** Stages 1 and 2: every rank's updated shard into every rank's full parameters. */
   async allGatherParams(): Promise<void> {
-    if (!this.full) throw new Error(`ZeRO-${this.stage}: no full parameters to gather into`);
-    const all = this.full.readSync();
-    await this.group.allGather(all.subarray(...this.range), all, { counts: this.plan.counts });
+    const full = this.full;
+    if (!full) throw new Error(`ZeRO-${this.stage}: no full parameters to gather into`);
+    if (this.onHost) {
+      const all = full.readSync();
+      await this.group.allGather(all.subarray(...this.range), all, { counts: this.plan.counts });
+      return;
+    }
+    const all = new Float32Array(this.plan.total);
+    await this.inOrder(this.shard.params.read(), (mine) => this.group.allGather(mine, all, { counts: this.plan.counts }).then(() => undefined));
+    full.write(all);
   }
 
   /**
@@ -120,15 +159,19 @@ export class ShardedModel {
    * leaves this rank's part in the shard's gradient: written over it (stage 1: the reduced sum
    * replaces the local gradient), or added to it (stages 2 and 3: micro-batches accumulate there).
    */
-  async reduceScatter(start: number, end: number, input: Float32Array, accumulate: boolean): Promise<void> {
+  async reduceScatter(start: number, end: number, input: Float32Array | Promise<Float32Array>, accumulate: boolean): Promise<void> {
     const counts = overlapCounts(this.plan, start, end);
     const mine = new Float32Array(counts[this.group.rank]);
-    await this.group.reduceScatter(input, mine, { op: 'sum', counts });
+    if (this.onHost) await this.group.reduceScatter(input as Float32Array, mine, { op: 'sum', counts });
+    else await this.inOrder(Promise.resolve(input), (values) => this.group.reduceScatter(values, mine, { op: 'sum', counts }).then(() => undefined));
     if (mine.length === 0) return;
     const at = Math.max(start, this.range[0]) - this.range[0];
-    const grads = this.shard.grads.view(at, mine.length).readSync();
+    const target = this.shard.grads.view(at, mine.length);
+    // Each range of the shard has one reduce-scatter in flight at a time, so a device's read-add-write does not race.
+    const grads = this.onHost ? target.readSync() : accumulate ? await target.read() : mine;
     if (accumulate) for (let i = 0; i < mine.length; i++) grads[i] += mine[i];
     else grads.set(mine);
+    if (!this.onHost) target.write(grads);
   }
 
   /** Stage 1: zeroes the whole gradient arena (the loop zeroes the module's arena, which is the shard). */
@@ -136,26 +179,31 @@ export class ShardedModel {
     this.fullGrads?.zero();
   }
 
-  /** Stage 1: the full gradient arena's range [start, end) (in place, no copy). */
-  fullGradients(start: number, end: number): Float32Array {
+  /** Stage 1: the full gradient arena's range [start, end) (on the cpu in place, no copy; a device's read). */
+  fullGradients(start: number, end: number): Float32Array | Promise<Float32Array> {
     if (!this.fullGrads) throw new Error(`ZeRO-${this.stage}: gradients are not kept whole`);
+    if (!this.onHost) return this.fullGrads.view(start, end - start).read();
     return this.fullGrads.readSync().subarray(start, end);
   }
 
   /**
    * Stages 2 and 3: the gradients of entries `first..last` (a contiguous layout range) packed into
    * one buffer, and dropped from their tensors (the buffer is the only copy until it is reduced).
+   * On a device the reads start now and `values` resolves once they are all on the host.
    */
-  takeGradients(first: number, last: number): { start: number; end: number; values: Float32Array } {
+  takeGradients(first: number, last: number): { start: number; end: number; values: Float32Array | Promise<Float32Array> } {
     const start = this.layout[first].offset;
     const end = this.layout[last].offset + this.layout[last].size;
     const values = new Float32Array(end - start);
+    const reads: Promise<void>[] = [];
     for (let i = first; i <= last; i++) {
       const t = this.tensors[i];
-      if (t.grad) values.set(t.grad.readSync(), this.layout[i].offset - start);
+      const at = this.layout[i].offset - start;
+      if (t.grad && t.grad.device === CPU) values.set(t.grad.readSync(), at);
+      else if (t.grad) reads.push(t.grad.read().then((g) => values.set(g, at)));
       t.grad = null;
     }
-    return { start, end, values };
+    return { start, end, values: reads.length > 0 ? Promise.all(reads).then(() => values) : values };
   }
 
   /**
@@ -170,8 +218,14 @@ export class ShardedModel {
     this.gathered += end - start;
     this.peakGatheredFloats = Math.max(this.peakGatheredFloats, this.gathered);
     const from = Math.max(start, this.range[0]) - this.range[0];
-    const mine = counts[this.group.rank] > 0 ? this.shard.params.view(from, counts[this.group.rank]).readSync() : new Float32Array(0);
-    await this.group.allGather(mine, window.readSync(), { counts });
+    const own = counts[this.group.rank] > 0 ? this.shard.params.view(from, counts[this.group.rank]) : null;
+    if (this.onHost) await this.group.allGather(own ? own.readSync() : new Float32Array(0), window.readSync(), { counts });
+    else {
+      // The gathered parameters reach the device before the window is bound: the group's forward reads them there.
+      const all = new Float32Array(end - start);
+      await this.inOrder(own ? own.read() : Promise.resolve(new Float32Array(0)), (mine) => this.group.allGather(mine, all, { counts }).then(() => undefined));
+      window.write(all);
+    }
     for (let i = first; i <= last; i++) {
       const e = this.layout[i];
       this.tensors[i].bind(window.view(e.offset - start, e.size), this.tensors[i].grad);
@@ -198,17 +252,19 @@ export class ShardedModel {
     const rank = this.group.rank;
     let params = this.full;
     if (!params) {
+      const shard = this.onHost ? this.shard.params.readSync() : await this.shard.params.read();
       if (rank !== root) {
-        await this.group.send(this.shard.params.readSync(), root);
+        await this.group.send(shard, root);
         return;
       }
       params = deviceMemory(this.shard.device).alloc('float32', this.plan.total) as Storage<Float32Array>;
-      const all = params.readSync();
+      const all = this.onHost ? params.readSync() : new Float32Array(this.plan.total);
       for (let r = 0; r < this.group.size; r++) {
         const [a, b] = this.plan.ranges[r];
-        if (r === rank) all.set(this.shard.params.readSync(), a);
+        if (r === rank) all.set(shard, a);
         else await this.group.recv(all.subarray(a, b), r);
       }
+      if (!this.onHost) params.write(all);
       this.layout.forEach((e, i) => this.tensors[i].bind(params!.view(e.offset, e.size), null));
     }
     if (rank !== root) return;
@@ -223,17 +279,17 @@ export class ShardedModel {
     model.useArena(this.shard);
   }
 
-  /** FNV-1a over the full parameters (stages 1, 2): equal on every rank after each all-gather. */
-  checksum(): string {
+  /** FNV-1a over the full parameters (stages 1, 2): equal on every rank, on any device, after each all-gather. */
+  async checksum(): Promise<string> {
     if (!this.full) throw new Error('ZeRO-3: no rank holds the full parameters');
-    return ParamArena.over(this.full, this.full, []).checksum();
+    return checksumOf(this.onHost ? this.full.readSync() : await this.full.read());
   }
 
   /** What this rank holds persistently: parameters, gradients and the optimizer's state, in bytes. */
   stateBytes(optimizer: Optimizer): ModelStateBytes {
     const params = (this.full ?? this.shard.params).byteLength;
     const grads = (this.fullGrads ?? this.shard.grads).byteLength;
-    const state = optimizer.stateBuffers().reduce((n, b) => n + b.byteLength, 0);
+    const state = optimizer.stateStorages().reduce((n, b) => n + b.byteLength, 0);
     return { params, grads, optimizer: state, total: params + grads + state };
   }
 }

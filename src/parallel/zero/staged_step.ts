@@ -95,9 +95,11 @@ export class StagedStep {
         if (this.groups[g].stages[0] !== s) continue; // a stage before this one still adds to its gradient
         const { first, last: end } = this.groups[g];
         const grads = this.sharded.takeGradients(first, end);
-        this.inspect(grads.values);
+        // On a device the gradients are still being read: they are inspected once on the host.
+        const values = grads.values instanceof Float32Array ? grads.values : grads.values.then((v) => (this.inspect(v), v));
+        if (grads.values instanceof Float32Array) this.inspect(grads.values);
         this.drop(g);
-        const p = this.sharded.reduceScatter(grads.start, grads.end, grads.values, true);
+        const p = this.sharded.reduceScatter(grads.start, grads.end, values, true);
         p.catch(() => {});
         reductions.push(p);
       }

@@ -15,6 +15,12 @@
  * of every rank rides in one small all-reduce ([loss·w, w, health rows]) before the division by the
  * total weight. Clipping uses the global norm: each shard's sum of squares, summed over the ranks.
  * Checkpoints are per rank (rank-<r>/: the shard and its optimizer state, with the shard's place).
+ *
+ * A rank on a GPU (ModelBuildContext.device) keeps its shard, gradients, optimizer state and
+ * (stages 1, 2) full parameters there: forward, backward and its optimizer step run on the device;
+ * what the collectives send is read back (awaited) and what they bring is written back
+ * (ShardedModel). Ranks on different devices hold the same parameters: every value of the model
+ * comes from the one rank that owns its shard.
  */
 import { performance } from 'node:perf_hooks';
 import type { ProcessGroup } from '../../comm/process_group.js';
@@ -31,11 +37,12 @@ import { sumOfSquares } from '../../tensor/scalar.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { SmolError } from '../../util/errors.js';
 import { type Bucket, type BucketSizes, DDP_BUCKETS, planBuckets } from '../exchange/buckets.js';
-import { microBatches, type LocalGradient } from '../micro_batches.js';
+import { hostScalar, microBatches, type LocalGradient } from '../micro_batches.js';
 import { HEALTH_WIDTH } from '../monitors.js';
 import { type AnyBatch, batchInput, batchLoss, lossWeight } from '../objective.js';
 import type { StepOutcome, StepWork } from '../step.js';
-import type { Strategy, StrategyContext } from '../strategy.js';
+import type { ModelBuildContext, Strategy, StrategyContext } from '../strategy.js';
+import { CPU } from '../../tensor/storage.js';
 import { DivergenceError } from './allreduce.js';
 import type { Restored } from '../checkpoints.js';
 import { restoreResharded, writeManifest } from '../zero_checkpoints.js';
@@ -85,12 +92,17 @@ export class ZeroStrategy implements Strategy {
     return `allreduce+zero${this.stage}`;
   }
 
-  /** The whole model from the run's seed on every rank, then cut: this rank keeps its shard (stage 3: only that). */
-  buildModel(spec: ModelSpec, seed: number, modelName?: string): Module {
+  /**
+   * The whole model from the run's seed on every rank, then cut: this rank keeps its shard (stage 3:
+   * only that), on the run's device (its buffers moved there too).
+   */
+  buildModel(spec: ModelSpec, seed: number, modelName?: string, run?: Pick<ModelBuildContext, 'device'>): Module {
     const model = createModel(spec, seed);
     const stages = this.stage === 3 ? forwardStagesOf(model) : null;
     if (this.stage === 3 && !stages) throw new Error(`--zero 3: model ${modelName ?? spec.type} does not run its forward in stages (the gpt2 models and mlp do); use --zero 1 or 2`);
-    const sharded = ShardedModel.build(model, this.group, this.stage);
+    const device = run?.device ?? CPU;
+    const sharded = ShardedModel.build(model, this.group, this.stage, device);
+    if (device !== CPU) model.to(device);
     this.sharded = sharded;
     this.buckets = planBuckets(sharded.layout, this.bucketSizes);
     if (stages) {
@@ -200,7 +212,8 @@ export class ZeroStrategy implements Strategy {
   /** The global L2 norm of the reduced gradient: each shard's sum of squares, summed over ranks (one float). */
   private async gradNorm(): Promise<number> {
     const shard = this.model().shard.grads;
-    const sum = Float32Array.of(shard.size > 0 ? sumOfSquares(shard).readSync() : 0);
+    const squares = shard.size > 0 ? sumOfSquares(shard) : null;
+    const sum = Float32Array.of(!squares ? 0 : shard.device === CPU ? squares.readSync() : await squares.read());
     await this.group.allReduce(sum, { op: 'sum' });
     return Math.sqrt(sum[0]);
   }
@@ -225,12 +238,12 @@ export class ZeroStrategy implements Strategy {
       const lastMicro = k === withWeight.length - 1;
       // Stage 1 sends once, the summed gradient of the last micro-batch; stage 2 sends every micro-batch's.
       const sends = this.stage === 2 || lastMicro;
-      const loss = batchLoss(work.data, ctx.model.forward(batchInput(work.data, micro)), micro);
+      const loss = batchLoss(work.data, ctx.model.forward(batchInput(work.data, micro, s.shard.device)), micro);
       const exchange = sends ? new BucketSends(this.buckets, s.tensors, (b) => this.reduceBucket(b)) : null;
       // With --overlap each bucket leaves as backward finishes it (stage 2: its gradients are dropped then).
       if (exchange && this.overlap && !work.faultsInjected) await backwardAsync(loss, Float32Array.of(w), exchange.hooks());
       else backward(loss, Float32Array.of(w));
-      lossSum += loss.item() * w;
+      lossSum += (await hostScalar(loss)) * w;
       weight += w;
       if (exchange) {
         if (lastMicro) exchangeStart = await work.beforeExchange();
@@ -255,8 +268,9 @@ export class ZeroStrategy implements Strategy {
     return s.reduceScatter(grads.start, grads.end, this.counted(grads.values), true);
   }
 
-  /** Counts the NaN / ±Inf values of a gradient about to leave (the health row's count). */
-  private counted(values: Float32Array): Float32Array {
+  /** Counts the NaN / ±Inf values of a gradient about to leave (the health row's count); a device's once read. */
+  private counted<V extends Float32Array | Promise<Float32Array>>(values: V): V {
+    if (!(values instanceof Float32Array)) return values.then((v) => this.counted(v)) as V;
     let probe = 0;
     for (let i = 0; i < values.length; i++) probe += values[i] * 0; // NaN once any value is not finite
     if (Number.isNaN(probe)) for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) this.nonFinite++;
@@ -273,9 +287,9 @@ export class ZeroStrategy implements Strategy {
     for (const micro of micros) {
       const w = lossWeight(work.data, micro);
       // A micro-batch that scores nothing still runs: the gathers and reduce-scatters are collective.
-      const loss = await staged.run(batchInput(work.data, micro), (out) => batchLoss(work.data, out, micro), Float32Array.of(w));
+      const loss = await staged.run(batchInput(work.data, micro, this.model().shard.device), (out) => batchLoss(work.data, out, micro), Float32Array.of(w));
       if (w > 0) {
-        lossSum += loss.item() * w;
+        lossSum += (await hostScalar(loss)) * w;
         weight += w;
       }
     }
@@ -304,7 +318,7 @@ export class ZeroStrategy implements Strategy {
   private async verifyChecksums(step: number): Promise<void> {
     if (this.worldSize === 1) return;
     const s = this.model();
-    const mine = new Float32Array(new Uint32Array([parseInt(s.checksum(), 16)]).buffer);
+    const mine = new Float32Array(new Uint32Array([parseInt(await s.checksum(), 16)]).buffer);
     const all = new Uint32Array((await this.group.allGather(mine)).buffer);
     const bad = [...all.keys()].filter((r) => all[r] !== all[0]);
     if (bad.length > 0) throw new DivergenceError(bad, step, `checksums ${[...all].map((c) => c.toString(16)).join(', ')}`);
