@@ -4,11 +4,12 @@ import type {
 } from '../../backend.js';
 import type { DeviceBuffer } from '../../storage.js';
 import { Rng } from '../../../util/rng.js';
-import { GpuStream, groupsFor, type GpuBuf, type KernelSpec } from './stream.js';
+import { GpuStream, MAX_DISPATCH, groupsFor, type GpuBuf, type KernelSpec } from './stream.js';
 import { WEBGPU, bindIndex, deviceIndex, gpuMemory } from './storage.js';
 import * as E from './wgsl_elementwise.js';
 import * as N from './wgsl_nn.js';
 import { BLOCKED_TILE, gemmBlocked } from './wgsl_gemm_blocked.js';
+import * as C from './wgsl_conv.js';
 import type { OpenedGpu } from './loader.js';
 
 type B = GpuBuf;
@@ -23,6 +24,13 @@ const MAX_DIMS = 8;
 
 /** Which GEMM kernel runs: chosen per call by size (`auto`), or one of them (tests, bench:gpu). */
 export type GemmKernelChoice = 'auto' | 'tiled64' | 'blocked128';
+
+/**
+ * Which convolution kernels run: the implicit GEMMs (wgsl_conv.ts), or the direct ones (one
+ * invocation per output, wgsl_nn.ts), which `auto` keeps only for a grid the GEMM tiles cannot
+ * cover (more than 65,535 tiles of 64 pixels); bench:gpu compares the two.
+ */
+export type ConvKernelChoice = 'auto' | 'direct' | 'implicitGemm';
 
 /**
  * `auto` takes the register-blocked 128×128 kernel once it has this many tiles to spread over the
@@ -41,7 +49,7 @@ const vec4Ready = (buf: B, stride: number, contiguous: number): boolean => buf.o
  * and uploaded), and the upload of host index arrays (labels, token ids). Attention is composed of
  * this backend's GEMM and softmax kernels (the probabilities are materialised, as on the cpu).
  */
-export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; adapterName: string; gemmKernel: GemmKernelChoice } {
+export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; adapterName: string; gemmKernel: GemmKernelChoice; convKernel: ConvKernelChoice } {
   const stream = new GpuStream(gpu.device);
   const memory = gpuMemory(stream);
   const run = (spec: KernelSpec, bufs: B[], params: Param[], groups: readonly [number, number?, number?]): void =>
@@ -88,6 +96,24 @@ export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; ad
       return;
     }
     run(N.gemm, bufs, params, [Math.ceil(Nn / N.GEMM_TILE), Math.ceil(M / N.GEMM_TILE), batch]);
+  };
+  /** Whether the implicit-GEMM convolution runs for an output of M pixels (its grid has one 64-pixel tile row per workgroup row). */
+  const implicitGemm = (M: number): boolean => {
+    const choice = backendObject.convKernel;
+    return choice === 'implicitGemm' || (choice === 'auto' && Math.ceil(M / C.CONV_TILE) <= MAX_DISPATCH);
+  };
+  /** gw += Σ over the batch's output pixels, split over K when that fills the GPU better (then summed by sumSplits). */
+  const convWeightGradient = (g: Conv2dGeometry, x: B, gy: B, gw: B): void => {
+    const M = g.inC * g.kH * g.kW;
+    const { splits, chunk } = C.weightSplits(M, g.outC, g.batch * g.outH * g.outW);
+    const groups = [Math.ceil(g.outC / C.CONV_TILE), Math.ceil(M / C.CONV_TILE), splits] as const;
+    if (splits === 1) {
+      run(C.convBackwardWeight, [x, gy, gw], [1, chunk, convG(g)], groups);
+      return;
+    }
+    const parts = temp(splits * M * g.outC);
+    run(C.convBackwardWeight, [x, gy, parts], [splits, chunk, convG(g)], groups);
+    run(C.sumSplits, [parts, gw], [M * g.outC, splits], elem(M * g.outC));
   };
   const softmaxRows = (x: B, nRows: number, cols: number, out: B, log: boolean, causal = false, tq = 1): void =>
     run(E.softmax, [x, out], [nRows, cols, log ? 1 : 0, causal ? 1 : 0, tq], rows(nRows));
@@ -175,16 +201,25 @@ export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; ad
     softmaxCrossEntropyBackward: (p, labels, r, c, scale, gx) =>
       run(E.crossEntropyBackward, [p, indices(labels), gx], [r * c, c, scale], elem(r * c)),
     conv2d(g, x, w, bias, y) {
+      const M = g.batch * g.outH * g.outW;
+      if (implicitGemm(M)) {
+        run(C.convForward, [x, w, bias ?? w, y], [bias ? 1 : 0, convG(g)], [Math.ceil(g.outC / C.CONV_TILE), Math.ceil(M / C.CONV_TILE)]);
+        return;
+      }
       const n = g.batch * g.outC * g.outH * g.outW;
       run(N.conv2d, [x, w, bias ?? w, y], [n, bias ? 1 : 0, convG(g)], elem(n));
     },
     conv2dBackward(g, x, w, gy, gx, gw, gBias, setGx) {
-      if (gx) {
+      const pixelsIn = g.batch * g.inH * g.inW;
+      if (gx && implicitGemm(pixelsIn)) {
+        run(C.convBackwardData, [gy, w, gx], [setGx ? 1 : 0, convG(g)], [Math.ceil(g.inC / C.CONV_TILE), Math.ceil(pixelsIn / C.CONV_TILE)]);
+      } else if (gx) {
         const n = g.batch * g.inC * g.inH * g.inW;
         run(N.conv2dBackwardInput, [gy, w, gx], [n, setGx ? 1 : 0, convG(g)], elem(n));
       }
       const nw = g.outC * g.inC * g.kH * g.kW;
-      run(N.conv2dBackwardWeight, [x, gy, gw], [nw, convG(g)], rows(nw));
+      if (implicitGemm(g.inC * g.kH * g.kW)) convWeightGradient(g, x, gy, gw);
+      else run(N.conv2dBackwardWeight, [x, gy, gw], [nw, convG(g)], rows(nw));
       if (gBias) run(N.channelSum, [gy, gBias], [g.batch, g.outC, g.outH * g.outW], rows(g.outC));
     },
     maxPool2d: (g, x, y, argmax) => run(N.pool2d, [x, y, indexOut(argmax)], [y.length, 0, poolG(g)], elem(y.length)),
@@ -272,6 +307,8 @@ export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; ad
     memory,
     /** Which GEMM kernel runs (GemmKernelChoice); `auto` unless a test or bench:gpu pins one. */
     gemmKernel: 'auto' as GemmKernelChoice,
+    /** Which convolution kernels run (ConvKernelChoice); `auto` unless a test or bench:gpu pins one. */
+    convKernel: 'auto' as ConvKernelChoice,
   });
   return backendObject;
 }
