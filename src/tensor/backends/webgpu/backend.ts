@@ -27,8 +27,8 @@ export type GemmKernelChoice = 'auto' | 'tiled64' | 'blocked128';
 
 /**
  * Which convolution kernels run: the implicit GEMMs (wgsl_conv.ts), or the direct ones (one
- * invocation per output, wgsl_nn.ts), which `auto` keeps only for a grid the GEMM tiles cannot
- * cover (more than 65,535 tiles of 64 pixels); bench:gpu compares the two.
+ * invocation per output, wgsl_nn.ts), which `auto` keeps for passes too thin for a GEMM tile and
+ * grids it cannot cover (see implicitGemm below); tests and bench:gpu pin one.
  */
 export type ConvKernelChoice = 'auto' | 'direct' | 'implicitGemm';
 
@@ -97,22 +97,29 @@ export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; ad
     }
     run(N.gemm, bufs, params, [Math.ceil(Nn / N.GEMM_TILE), Math.ceil(M / N.GEMM_TILE), batch]);
   };
-  /** Whether the implicit-GEMM convolution runs for an output of M pixels (its grid has one 64-pixel tile row per workgroup row). */
-  const implicitGemm = (M: number): boolean => {
+  /**
+   * Whether a convolution pass runs as an implicit GEMM of M×N×K: pinned, or under `auto` when each
+   * of M, N, K fills at least a 16-wide slice of a tile and the grid fits (≤ 65,535 rows of 64);
+   * else the direct kernel. On SwiftShader a first layer of one input channel ran 3–15× faster
+   * direct (docs/GPU.md); not tuned on a GPU.
+   */
+  const implicitGemm = (M: number, N: number, K: number): boolean => {
     const choice = backendObject.convKernel;
-    return choice === 'implicitGemm' || (choice === 'auto' && Math.ceil(M / C.CONV_TILE) <= MAX_DISPATCH);
+    if (choice !== 'auto') return choice === 'implicitGemm';
+    return Math.min(M, N, K) >= 16 && Math.ceil(M / C.CONV_TILE) <= MAX_DISPATCH;
   };
   /** gw += Σ over the batch's output pixels, split over K when that fills the GPU better (then summed by sumSplits). */
   const convWeightGradient = (g: Conv2dGeometry, x: B, gy: B, gw: B): void => {
     const M = g.inC * g.kH * g.kW;
     const { splits, chunk } = C.weightSplits(M, g.outC, g.batch * g.outH * g.outW);
-    const groups = [Math.ceil(g.outC / C.CONV_TILE), Math.ceil(M / C.CONV_TILE), splits] as const;
+    const qn = C.nTileOf(g.outC);
+    const groups = [Math.ceil(g.outC / (16 * qn)), Math.ceil(M / C.CONV_TILE), splits] as const;
     if (splits === 1) {
-      run(C.convBackwardWeight, [x, gy, gw], [1, chunk, convG(g)], groups);
+      run(C.convBackwardWeight(qn), [x, gy, gw], [1, chunk, convG(g)], groups);
       return;
     }
     const parts = temp(splits * M * g.outC);
-    run(C.convBackwardWeight, [x, gy, parts], [splits, chunk, convG(g)], groups);
+    run(C.convBackwardWeight(qn), [x, gy, parts], [splits, chunk, convG(g)], groups);
     run(C.sumSplits, [parts, gw], [M * g.outC, splits], elem(M * g.outC));
   };
   const softmaxRows = (x: B, nRows: number, cols: number, out: B, log: boolean, causal = false, tq = 1): void =>
@@ -202,8 +209,9 @@ export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; ad
       run(E.crossEntropyBackward, [p, indices(labels), gx], [r * c, c, scale], elem(r * c)),
     conv2d(g, x, w, bias, y) {
       const M = g.batch * g.outH * g.outW;
-      if (implicitGemm(M)) {
-        run(C.convForward, [x, w, bias ?? w, y], [bias ? 1 : 0, convG(g)], [Math.ceil(g.outC / C.CONV_TILE), Math.ceil(M / C.CONV_TILE)]);
+      if (implicitGemm(M, g.outC, g.inC * g.kH * g.kW)) {
+        const qn = C.nTileOf(g.outC);
+        run(C.convForward(qn), [x, w, bias ?? w, y], [bias ? 1 : 0, convG(g)], [Math.ceil(g.outC / (16 * qn)), Math.ceil(M / C.CONV_TILE)]);
         return;
       }
       const n = g.batch * g.outC * g.outH * g.outW;
@@ -211,14 +219,15 @@ export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; ad
     },
     conv2dBackward(g, x, w, gy, gx, gw, gBias, setGx) {
       const pixelsIn = g.batch * g.inH * g.inW;
-      if (gx && implicitGemm(pixelsIn)) {
-        run(C.convBackwardData, [gy, w, gx], [setGx ? 1 : 0, convG(g)], [Math.ceil(g.inC / C.CONV_TILE), Math.ceil(pixelsIn / C.CONV_TILE)]);
+      if (gx && implicitGemm(pixelsIn, g.inC, g.outC * g.kH * g.kW)) {
+        const qn = C.nTileOf(g.inC);
+        run(C.convBackwardData(qn), [gy, w, gx], [setGx ? 1 : 0, convG(g)], [Math.ceil(g.inC / (16 * qn)), Math.ceil(pixelsIn / C.CONV_TILE)]);
       } else if (gx) {
         const n = g.batch * g.inC * g.inH * g.inW;
         run(N.conv2dBackwardInput, [gy, w, gx], [n, setGx ? 1 : 0, convG(g)], elem(n));
       }
       const nw = g.outC * g.inC * g.kH * g.kW;
-      if (implicitGemm(g.inC * g.kH * g.kW)) convWeightGradient(g, x, gy, gw);
+      if (implicitGemm(g.inC * g.kH * g.kW, g.outC, g.batch * g.outH * g.outW)) convWeightGradient(g, x, gy, gw);
       else run(N.conv2dBackwardWeight, [x, gy, gw], [nw, convG(g)], rows(nw));
       if (gBias) run(N.channelSum, [gy, gBias], [g.batch, g.outC, g.outH * g.outW], rows(g.outC));
     },
