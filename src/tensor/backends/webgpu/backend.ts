@@ -6,6 +6,7 @@ import type { DeviceBuffer } from '../../storage.js';
 import { Rng } from '../../../util/rng.js';
 import { GpuStream, MAX_DISPATCH, groupsFor, type GpuBuf, type KernelSpec } from './stream.js';
 import { WEBGPU, bindIndex, deviceIndex, gpuMemory } from './storage.js';
+import { GpuCachingAllocator } from './caching_allocator.js';
 import * as E from './wgsl_elementwise.js';
 import * as N from './wgsl_nn.js';
 import { BLOCKED_TILE, gemmBlocked } from './wgsl_gemm_blocked.js';
@@ -49,12 +50,16 @@ const vec4Ready = (buf: B, stride: number, contiguous: number): boolean => buf.o
  * and uploaded), and the upload of host index arrays (labels, token ids). Attention is composed of
  * this backend's GEMM and softmax kernels (the probabilities are materialised, as on the cpu).
  */
-export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; adapterName: string; gemmKernel: GemmKernelChoice; convKernel: ConvKernelChoice } {
+export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; allocator: GpuCachingAllocator; adapterName: string; gemmKernel: GemmKernelChoice; convKernel: ConvKernelChoice } {
   const stream = new GpuStream(gpu.device);
-  const memory = gpuMemory(stream);
+  const allocator = new GpuCachingAllocator(gpu.device, (b) => stream.release(b));
+  const memory = gpuMemory(stream, allocator);
   const run = (spec: KernelSpec, bufs: B[], params: Param[], groups: readonly [number, number?, number?]): void =>
     stream.dispatch(spec, bufs, params, groups);
+  /** A zeroed scratch buffer. */
   const temp = (n: number): B => memory.allocBuf(n);
+  /** Frees scratch buffers once the kernels reading them are recorded (the stream keeps their order). */
+  const done = (...bufs: B[]): void => bufs.forEach((b) => memory.freeBuf(b));
 
   /** An index array as a GPU buffer: the one a GPU kernel wrote, else the host values uploaded. */
   const indices = (ix: Int32Array): B => {
@@ -121,6 +126,7 @@ export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; ad
     const parts = temp(splits * M * g.outC);
     run(C.convBackwardWeight(qn), [x, gy, parts], [splits, chunk, convG(g)], groups);
     run(C.sumSplits, [parts, gw], [M * g.outC, splits], elem(M * g.outC));
+    done(parts);
   };
   const softmaxRows = (x: B, nRows: number, cols: number, out: B, log: boolean, causal = false, tq = 1): void =>
     run(E.softmax, [x, out], [nRows, cols, log ? 1 : 0, causal ? 1 : 0, tq], rows(nRows));
@@ -148,7 +154,7 @@ export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; ad
     gemmBf16: noBf16('gemmBf16'),
     conv2dBf16: noBf16('conv2dBf16'),
     conv2dBackwardBf16: noBf16('conv2dBackwardBf16'),
-    subBuffer: (x, offset, length) => ({ gpu: x.gpu, offset: x.offset + offset, length }),
+    subBuffer: (x, offset, length) => ({ gpu: x.gpu, offset: x.offset + offset, length, lease: x.lease }),
     unary: (op: UnaryOp, x, out) => run(E.unary, [x, out], [out.length, E.UNARY_CODES.indexOf(op)], elem(out.length)),
     unaryBackward: (op: UnaryOp, x, y, gy, gx) => run(E.unaryBackward, [x, y, gy, gx], [gx.length, E.UNARY_CODES.indexOf(op)], elem(gx.length)),
     binary(op: BinaryOp, a, aStrides, b, bStrides, out, shape) {
@@ -171,6 +177,7 @@ export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; ad
       const partial = temp(parts);
       run(E.sumSquaresPartial, [x, partial], [x.length, parts * 64], [parts]);
       run(E.sumFinal, [partial, out], [parts, divisor], [1]);
+      done(partial);
     },
     mseLossBackward(diff, gy, n, gPred, gTarget) {
       if (gPred) run(E.scaledByGy, [diff, gy, gPred], [gPred.length, 2 / n], elem(gPred.length));
@@ -202,6 +209,7 @@ export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; ad
       const rowLoss = temp(r);
       run(E.crossEntropyRows, [logits, lab, probs, rowLoss], [r, c, probScale], rows(r));
       run(E.crossEntropyMean, [rowLoss, lab, loss], [r], [1]);
+      done(rowLoss);
     },
     crossEntropyGradientInPlace: (p, labels, r, c, gy, counted) =>
       run(E.crossEntropyGradient, [p, indices(labels), gy], [r * c, c, counted], elem(r * c)),
@@ -247,6 +255,7 @@ export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; ad
       const masked = reluY ? 1 : 0;
       run(N.batchNormGradSums, [x, gy, mean, invStd, reluY ?? gy, sums, gGamma, gBeta], [outer, C, inner, masked], rows(C));
       run(N.batchNormGradInput, [x, gy, gamma, mean, invStd, reluY ?? gy, sums, gx], [x.length, C, inner, masked, setGx ? 1 : 0, outer * inner], elem(x.length));
+      done(sums);
     },
     batchNormEvalBackward(x, outer, C, inner, gamma, mean, invStd, gy, gx, gGamma, gBeta) {
       run(N.batchNormEvalGradSums, [x, gy, mean, invStd, gGamma, gBeta], [outer, C, inner], rows(C));
@@ -269,6 +278,7 @@ export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; ad
         mul(probs, dropMask, weights, bh * tq * tk);
       }
       gemm(false, false, tq, dv, tk, 1, weights, tq * tk, v, tk * dv, 0, out, tq * dv, bh);
+      if (weights !== probs) done(weights);
     },
     attentionBackward(g: AttentionGeometry, q, k, v, probs, dropMask, gy, gq, gk, gv) {
       const { bh, tq, tk, d, dv } = g;
@@ -279,6 +289,7 @@ export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; ad
         mul(probs, dropMask, weights, n);
       }
       if (gv) gemm(true, false, tk, dv, tq, 1, weights, tq * tk, gy, tq * dv, 1, gv, tk * dv, bh);
+      if (weights !== probs) done(weights);
       if (!gq && !gk) return;
       const dP = temp(n);
       gemm(false, true, tq, tk, dv, 1, gy, tq * dv, v, tk * dv, 0, dP, tq * tk, bh);
@@ -287,6 +298,7 @@ export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; ad
       run(E.softmaxBackward, [probs, dP, dS], [bh * tq, tk, 0], rows(bh * tq));
       if (gq) gemm(false, false, tq, d, tk, g.scale, dS, tq * tk, k, tk * d, 1, gq, tq * d, bh);
       if (gk) gemm(true, false, tk, d, tq, g.scale, dS, tq * tk, q, tq * d, 1, gk, tk * d, bh);
+      done(dP, dS);
     },
     sgdStep(param, grad, momentumBuf, h: SgdHyper) {
       run(N.sgd, [param, grad, momentumBuf ?? grad],
@@ -311,6 +323,8 @@ export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; ad
     setThreads: (): void => {},
     getThreads: (): number => 1,
     stream,
+    /** The caching allocator of this device's storages (statistics, cap, emptyCache). */
+    allocator,
     adapterName,
     adapter: { name: adapterName, software: a.software },
     memory,
