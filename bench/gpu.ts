@@ -11,6 +11,10 @@
  *
  *   VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json npm run bench:gpu   (no GPU)
  *   npm run bench:gpu                                                               (a GPU)
+ *   node dist/bench/gpu.js mlp --mlp-steps 40                                       (some parts: gemm, mlp, conv)
+ *
+ * The MLP line also says how many of the step's GPU buffers the caching allocator served from its
+ * cache (hits) and how many it created (misses).
  */
 import { SGD } from '../src/nn/index.js';
 import { buildCnn } from '../src/nn/models/cnn.js';
@@ -74,7 +78,18 @@ function conv(batch: number, inC: number, side: number, outC: number, k: number,
 const mlp = (): Module => buildMlp({ type: 'mlp', inputDim: 784, hidden: 128, out: 10 }, 1);
 const cnn = (): Module => buildCnn({ type: 'cnn', inChannels: 1, inputSize: 28, out: 10 }, 1);
 
+/** The parts to run (all without arguments) and the MLP's timed steps (`--mlp-steps N`). */
+function parseArgs(argv: string[]): { parts: Set<string>; mlpSteps: number | null } {
+  const at = argv.indexOf('--mlp-steps');
+  const mlpSteps = at >= 0 ? Number(argv[at + 1]) : null;
+  if (mlpSteps !== null && !(Number.isInteger(mlpSteps) && mlpSteps > 0)) throw new Error(`bench:gpu: --mlp-steps wants a positive integer, got ${argv[at + 1]}`);
+  const names = argv.filter((a, i) => i !== at && i !== at + 1);
+  for (const n of names) if (!['gemm', 'mlp', 'conv'].includes(n)) throw new Error(`bench:gpu: unknown part "${n}" (gemm, mlp, conv)`);
+  return { parts: new Set(names.length > 0 ? names : ['gemm', 'mlp', 'conv']), mlpSteps };
+}
+
 async function main(): Promise<void> {
+  const { parts, mlpSteps } = parseArgs(process.argv.slice(2));
   const load = await loadWebGpuBackend();
   if (!load.backend || !load.adapter) {
     process.stderr.write(`bench:gpu: ${load.reason}\n`);
@@ -85,7 +100,7 @@ async function main(): Promise<void> {
   const kernels: GemmKernelChoice[] = ['tiled64', 'blocked128'];
   const software = load.adapter.software;
   process.stdout.write(`adapter: ${load.backend.adapterName} (${software ? 'software: figures only check that it runs' : 'hardware'})\n`);
-  const sizes = software ? [[256, 2]] : [[1024, 20], [4096, 5]];
+  const sizes = !parts.has('gemm') ? [] : software ? [[256, 2]] : [[1024, 20], [4096, 5]];
   for (const [n, reps] of sizes) {
     const figures: string[] = [];
     for (const kernel of kernels) {
@@ -99,10 +114,19 @@ async function main(): Promise<void> {
     const c = await measureGemm(backend(), n, Math.max(1, Math.floor(reps / 4)));
     process.stdout.write(`gemm ${n}³: webgpu ${figures.join(', ')} GFLOP/s (auto takes ${autoTakes}), cpu (${backend().name}) ${c.toFixed(1)} GFLOP/s\n`);
   }
-  const steps = software ? 5 : 200;
-  const gs = await stepsPerSecond(mlp(), 'webgpu', [64, 784], steps);
-  const cs = await stepsPerSecond(mlp(), 'cpu', [64, 784], steps);
-  process.stdout.write(`mnist mlp 784-128-10 batch 64: webgpu ${gs.toFixed(1)} steps/s, cpu (${backend().name}) ${cs.toFixed(1)} steps/s\n`);
+  if (parts.has('mlp')) {
+    const steps = mlpSteps ?? (software ? 5 : 200);
+    const stats = (): { hits: number; misses: number } => load.backend!.allocator.stats();
+    const before = stats();
+    const gs = await stepsPerSecond(mlp(), 'webgpu', [64, 784], steps);
+    const after = stats();
+    const cs = await stepsPerSecond(mlp(), 'cpu', [64, 784], steps);
+    process.stdout.write(`mnist mlp 784-128-10 batch 64: webgpu ${gs.toFixed(1)} steps/s (${steps} steps; allocator ${after.hits - before.hits} hits, ${after.misses - before.misses} misses), cpu (${backend().name}) ${cs.toFixed(1)} steps/s\n`);
+  }
+  if (!parts.has('conv')) {
+    closeWebGpu();
+    return;
+  }
   const convKernels: ConvKernelChoice[] = ['direct', 'implicitGemm', 'auto'];
   const b = software ? 8 : 64;
   const layers: [string, Conv2dGeometry][] = [
