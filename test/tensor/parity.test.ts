@@ -129,6 +129,24 @@ const CASES: Case[] = [
     name: 'conv2d frozen input', inputs: (r) => [rn([1, 2, 6, 6])(r), rn([3, 2, 3, 3], 0.3)(r), rn([3])(r)],
     run: (x, w, b) => ({ out: conv2d(x, w, b, { padding: 1 }) }), frozen: [0],
   },
+  // Shapes that leave the implicit-GEMM tiles (64 pixels × 64 channels, K in steps of 16) partly empty.
+  {
+    name: 'conv2d 1x1, 70 out channels (past one tile)', inputs: (r) => [rn([2, 5, 6, 7])(r), rn([70, 5, 1, 1], 0.3)(r), rn([70])(r)],
+    run: (x, w, b) => ({ out: conv2d(x, w, b) }),
+  },
+  {
+    name: 'conv2d 7x7 stem, stride 2 pad 3', inputs: (r) => [rn([2, 3, 19, 17])(r), rn([9, 3, 7, 7], 0.1)(r), rn([9])(r)],
+    run: (x, w, b) => ({ out: conv2d(x, w, b, { stride: 2, padding: 3 }) }),
+  },
+  {
+    name: 'conv2d 3x3 stride 2 pad 1, 17 in / 33 out channels', inputs: (r) => [rn([3, 17, 10, 9])(r), rn([33, 17, 3, 3], 0.1)(r)],
+    run: (x, w) => ({ out: conv2d(x, w, null, { stride: 2, padding: 1 }) }),
+  },
+  {
+    // 2,304 output pixels: the weight gradient splits its K over two workgroup layers.
+    name: 'conv2d 3x3 pad 1, long K (split weight gradient)', inputs: (r) => [rn([4, 3, 24, 24])(r), rn([6, 3, 3, 3], 0.3)(r), rn([6])(r)],
+    run: (x, w, b) => ({ out: conv2d(x, w, b, { padding: 1 }) }),
+  },
   { name: 'maxPool2d k2', inputs: (r) => [distinct([2, 3, 6, 6], r, f32)], run: op1((x) => maxPool2d(x, { kernel: 2 })) },
   { name: 'maxPool2d k3 s2 p1', inputs: (r) => [distinct([2, 3, 7, 7], r, f32)], run: op1((x) => maxPool2d(x, { kernel: 3, stride: 2, padding: 1 })) },
   { name: 'maxPool2d non-square', inputs: (r) => [distinct([1, 2, 5, 6], r, f32)], run: op1((x) => maxPool2d(x, { kernel: [2, 3], stride: [1, 2], padding: [1, 1] })) },

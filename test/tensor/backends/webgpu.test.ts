@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import type { AttentionGeometry, Conv2dGeometry, Kernels, Pool2dGeometry, UnaryOp } from '../../../src/tensor/backend.js';
 import { jsBackend } from '../../../src/tensor/backends/js.js';
 import { hostKernels } from '../../../src/tensor/backends/cpu/storage.js';
-import { closeWebGpu, type GemmKernelChoice, type WebGpuBackend, type WebGpuLoad } from '../../../src/tensor/backends/webgpu/index.js';
+import { closeWebGpu, type ConvKernelChoice, type GemmKernelChoice, type WebGpuBackend, type WebGpuLoad } from '../../../src/tensor/backends/webgpu/index.js';
 import { OPTIONAL_FEATURES_ENV } from '../../../src/tensor/backends/webgpu/loader.js';
 import { deviceMemory, type Storage } from '../../../src/tensor/storage.js';
 import { Rng } from '../../../src/util/rng.js';
@@ -54,6 +54,22 @@ function pinGemm(k: K, choice: GemmKernelChoice, fn: () => void): void {
   } finally {
     gpu.gemmKernel = before;
   }
+}
+
+/** Runs `fn` with the webgpu backend's convolution kernels pinned; checks that the pinned kernel ran. */
+function pinConv(k: K, choice: ConvKernelChoice, fn: () => void): void {
+  const gpu = k as Partial<WebGpuBackend>;
+  if (gpu.convKernel === undefined) return fn();
+  const before = gpu.convKernel;
+  const forwardRuns = (): number => [...gpu.stream!.dispatches].filter(([n]) => (choice === 'direct' ? n === 'conv2d' : n.startsWith('convForward'))).reduce((a, [, c]) => a + c, 0);
+  const runs = forwardRuns();
+  gpu.convKernel = choice;
+  try {
+    fn();
+  } finally {
+    gpu.convKernel = before;
+  }
+  assert.equal(forwardRuns(), runs + 1, `the ${choice} convolution ran`);
 }
 
 const UNARY: UnaryOp[] = ['neg', 'exp', 'log', 'sqrt', 'relu', 'gelu', 'geluErf', 'tanh', 'sigmoid', 'abs'];
@@ -223,18 +239,30 @@ const CASES: KernelCase[] = [
       k.gemm(tA, tB, M, N, K, 1, a, 0, bb, K * N, 0, cc, M * N, 2, bias);
     }),
   }))),
-  ...[conv(2, 3, 9, 8, 4, 3, 3, [2, 1], [1, 0]), conv(1, 2, 6, 6, 3, 3, 3, [1, 1], [1, 1])].map((g, gi): KernelCase => ({
-    name: `conv2d + conv2dBackward (geometry ${gi}, bias, setGx ${gi === 1})`,
+  // Odd shapes for the implicit GEMM's 64×64 tiles and K steps of 16: stride [2, 1], a 1×1 of 70
+  // output channels, a 7×7 stem of stride 2, 17 → 33 channels at stride 2 (K = 153), and 2,304
+  // output pixels (the weight gradient split over K); each on both kernels.
+  ...[
+    conv(2, 3, 9, 8, 4, 3, 3, [2, 1], [1, 0]), conv(1, 2, 6, 6, 3, 3, 3, [1, 1], [1, 1]), conv(2, 5, 6, 7, 70, 1, 1, [1, 1], [0, 0]),
+    conv(2, 3, 19, 17, 9, 7, 7, [2, 2], [3, 3]), conv(3, 17, 10, 9, 33, 3, 3, [2, 2], [1, 1]), conv(4, 3, 24, 24, 6, 3, 3, [1, 1], [1, 1]),
+  ].flatMap((g, gi) => (['implicitGemm', 'direct'] as const).map((choice): KernelCase => ({
+    name: `conv2d + conv2dBackward, ${choice} (geometry ${gi}: ${g.inC}→${g.outC} ${g.kH}×${g.kW} stride ${g.strideH}, bias, setGx ${gi % 2 === 1})`,
+    onePath: true,
     bufs: (r) => {
       const nx = g.batch * g.inC * g.inH * g.inW;
       const nw = g.outC * g.inC * g.kH * g.kW;
       return [rnd(r, nx), rnd(r, nw, 0.3), rnd(r, g.outC), zeros(sizeOfConvOut(g)), rnd(r, sizeOfConvOut(g)), rnd(r, nx), rnd(r, nw), rnd(r, g.outC)];
     },
     run: (k, [x, w, b, y, gy, gx, gw, gb]) => {
-      k.conv2d(g, x, w, b, y);
-      k.conv2dBackward(g, x, w, gy, gx, gw, gb, gi === 1);
+      const stream = (k as Partial<WebGpuBackend>).stream;
+      const sums = stream?.dispatches.get('sumSplits') ?? 0;
+      pinConv(k, choice, () => {
+        k.conv2d(g, x, w, b, y);
+        k.conv2dBackward(g, x, w, gy, gx, gw, gb, gi % 2 === 1);
+      });
+      if (stream && choice === 'implicitGemm') assert.equal(stream.dispatches.get('sumSplits') ?? 0, sums + (gi === 5 ? 1 : 0), 'the weight gradient split over K');
     },
-  })),
+  }))),
   ...[pool(2, 3, 7, 7, 3, 3, [2, 2], [1, 1]), pool(1, 2, 5, 6, 2, 3, [1, 2], [1, 1])].map((g, gi): KernelCase => ({
     name: `maxPool2d (+relu), avgPool2d and their backward (geometry ${gi})`,
     bufs: (r) => {

@@ -4,11 +4,13 @@ import type {
 } from '../../backend.js';
 import type { DeviceBuffer } from '../../storage.js';
 import { Rng } from '../../../util/rng.js';
-import { GpuStream, groupsFor, type GpuBuf, type KernelSpec } from './stream.js';
+import { GpuStream, MAX_DISPATCH, groupsFor, type GpuBuf, type KernelSpec } from './stream.js';
 import { WEBGPU, bindIndex, deviceIndex, gpuMemory } from './storage.js';
+import { GpuCachingAllocator } from './caching_allocator.js';
 import * as E from './wgsl_elementwise.js';
 import * as N from './wgsl_nn.js';
 import { BLOCKED_TILE, gemmBlocked } from './wgsl_gemm_blocked.js';
+import * as C from './wgsl_conv.js';
 import type { OpenedGpu } from './loader.js';
 
 type B = GpuBuf;
@@ -23,6 +25,13 @@ const MAX_DIMS = 8;
 
 /** Which GEMM kernel runs: chosen per call by size (`auto`), or one of them (tests, bench:gpu). */
 export type GemmKernelChoice = 'auto' | 'tiled64' | 'blocked128';
+
+/**
+ * Which convolution kernels run: the implicit GEMMs (wgsl_conv.ts), or the direct ones (one
+ * invocation per output, wgsl_nn.ts), which `auto` keeps for passes too thin for a GEMM tile and
+ * grids it cannot cover (see implicitGemm below); tests and bench:gpu pin one.
+ */
+export type ConvKernelChoice = 'auto' | 'direct' | 'implicitGemm';
 
 /**
  * `auto` takes the register-blocked 128×128 kernel once it has this many tiles to spread over the
@@ -41,12 +50,16 @@ const vec4Ready = (buf: B, stride: number, contiguous: number): boolean => buf.o
  * and uploaded), and the upload of host index arrays (labels, token ids). Attention is composed of
  * this backend's GEMM and softmax kernels (the probabilities are materialised, as on the cpu).
  */
-export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; adapterName: string; gemmKernel: GemmKernelChoice } {
+export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; allocator: GpuCachingAllocator; adapterName: string; gemmKernel: GemmKernelChoice; convKernel: ConvKernelChoice } {
   const stream = new GpuStream(gpu.device);
-  const memory = gpuMemory(stream);
+  const allocator = new GpuCachingAllocator(gpu.device, (b) => stream.release(b));
+  const memory = gpuMemory(stream, allocator);
   const run = (spec: KernelSpec, bufs: B[], params: Param[], groups: readonly [number, number?, number?]): void =>
     stream.dispatch(spec, bufs, params, groups);
+  /** A zeroed scratch buffer. */
   const temp = (n: number): B => memory.allocBuf(n);
+  /** Frees scratch buffers once the kernels reading them are recorded (the stream keeps their order). */
+  const done = (...bufs: B[]): void => bufs.forEach((b) => memory.freeBuf(b));
 
   /** An index array as a GPU buffer: the one a GPU kernel wrote, else the host values uploaded. */
   const indices = (ix: Int32Array): B => {
@@ -89,6 +102,32 @@ export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; ad
     }
     run(N.gemm, bufs, params, [Math.ceil(Nn / N.GEMM_TILE), Math.ceil(M / N.GEMM_TILE), batch]);
   };
+  /**
+   * Whether a convolution pass runs as an implicit GEMM of M×N×K: pinned, or under `auto` when each
+   * of M, N, K fills at least a 16-wide slice of a tile and the grid fits (≤ 65,535 rows of 64);
+   * else the direct kernel. On SwiftShader the MNIST CNN's first layer (one input channel) ran
+   * 2.7× (forward) and 6.4× (backward) faster direct (docs/GPU.md); not tuned on a GPU.
+   */
+  const implicitGemm = (M: number, N: number, K: number): boolean => {
+    const choice = backendObject.convKernel;
+    if (choice !== 'auto') return choice === 'implicitGemm';
+    return Math.min(M, N, K) >= 16 && Math.ceil(M / C.CONV_TILE) <= MAX_DISPATCH;
+  };
+  /** gw += Σ over the batch's output pixels, split over K when that fills the GPU better (then summed by sumSplits). */
+  const convWeightGradient = (g: Conv2dGeometry, x: B, gy: B, gw: B): void => {
+    const M = g.inC * g.kH * g.kW;
+    const { splits, chunk } = C.weightSplits(M, g.outC, g.batch * g.outH * g.outW);
+    const qn = C.nTileOf(g.outC);
+    const groups = [Math.ceil(g.outC / (16 * qn)), Math.ceil(M / C.CONV_TILE), splits] as const;
+    if (splits === 1) {
+      run(C.convBackwardWeight(qn), [x, gy, gw], [1, chunk, convG(g)], groups);
+      return;
+    }
+    const parts = temp(splits * M * g.outC);
+    run(C.convBackwardWeight(qn), [x, gy, parts], [splits, chunk, convG(g)], groups);
+    run(C.sumSplits, [parts, gw], [M * g.outC, splits], elem(M * g.outC));
+    done(parts);
+  };
   const softmaxRows = (x: B, nRows: number, cols: number, out: B, log: boolean, causal = false, tq = 1): void =>
     run(E.softmax, [x, out], [nRows, cols, log ? 1 : 0, causal ? 1 : 0, tq], rows(nRows));
   const mul = (a: B, b: B, out: B, n: number): void => run(E.binary, [a, b, out], [n, 1, 2, [n], [1], [1]], elem(n));
@@ -115,7 +154,7 @@ export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; ad
     gemmBf16: noBf16('gemmBf16'),
     conv2dBf16: noBf16('conv2dBf16'),
     conv2dBackwardBf16: noBf16('conv2dBackwardBf16'),
-    subBuffer: (x, offset, length) => ({ gpu: x.gpu, offset: x.offset + offset, length }),
+    subBuffer: (x, offset, length) => ({ gpu: x.gpu, offset: x.offset + offset, length, lease: x.lease }),
     unary: (op: UnaryOp, x, out) => run(E.unary, [x, out], [out.length, E.UNARY_CODES.indexOf(op)], elem(out.length)),
     unaryBackward: (op: UnaryOp, x, y, gy, gx) => run(E.unaryBackward, [x, y, gy, gx], [gx.length, E.UNARY_CODES.indexOf(op)], elem(gx.length)),
     binary(op: BinaryOp, a, aStrides, b, bStrides, out, shape) {
@@ -138,6 +177,7 @@ export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; ad
       const partial = temp(parts);
       run(E.sumSquaresPartial, [x, partial], [x.length, parts * 64], [parts]);
       run(E.sumFinal, [partial, out], [parts, divisor], [1]);
+      done(partial);
     },
     mseLossBackward(diff, gy, n, gPred, gTarget) {
       if (gPred) run(E.scaledByGy, [diff, gy, gPred], [gPred.length, 2 / n], elem(gPred.length));
@@ -169,22 +209,34 @@ export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; ad
       const rowLoss = temp(r);
       run(E.crossEntropyRows, [logits, lab, probs, rowLoss], [r, c, probScale], rows(r));
       run(E.crossEntropyMean, [rowLoss, lab, loss], [r], [1]);
+      done(rowLoss);
     },
     crossEntropyGradientInPlace: (p, labels, r, c, gy, counted) =>
       run(E.crossEntropyGradient, [p, indices(labels), gy], [r * c, c, counted], elem(r * c)),
     softmaxCrossEntropyBackward: (p, labels, r, c, scale, gx) =>
       run(E.crossEntropyBackward, [p, indices(labels), gx], [r * c, c, scale], elem(r * c)),
     conv2d(g, x, w, bias, y) {
+      const M = g.batch * g.outH * g.outW;
+      if (implicitGemm(M, g.outC, g.inC * g.kH * g.kW)) {
+        const qn = C.nTileOf(g.outC);
+        run(C.convForward(qn), [x, w, bias ?? w, y], [bias ? 1 : 0, convG(g)], [Math.ceil(g.outC / (16 * qn)), Math.ceil(M / C.CONV_TILE)]);
+        return;
+      }
       const n = g.batch * g.outC * g.outH * g.outW;
       run(N.conv2d, [x, w, bias ?? w, y], [n, bias ? 1 : 0, convG(g)], elem(n));
     },
     conv2dBackward(g, x, w, gy, gx, gw, gBias, setGx) {
-      if (gx) {
+      const pixelsIn = g.batch * g.inH * g.inW;
+      if (gx && implicitGemm(pixelsIn, g.inC, g.outC * g.kH * g.kW)) {
+        const qn = C.nTileOf(g.inC);
+        run(C.convBackwardData(qn), [gy, w, gx], [setGx ? 1 : 0, convG(g)], [Math.ceil(g.inC / (16 * qn)), Math.ceil(pixelsIn / C.CONV_TILE)]);
+      } else if (gx) {
         const n = g.batch * g.inC * g.inH * g.inW;
         run(N.conv2dBackwardInput, [gy, w, gx], [n, setGx ? 1 : 0, convG(g)], elem(n));
       }
       const nw = g.outC * g.inC * g.kH * g.kW;
-      run(N.conv2dBackwardWeight, [x, gy, gw], [nw, convG(g)], rows(nw));
+      if (implicitGemm(g.inC * g.kH * g.kW, g.outC, g.batch * g.outH * g.outW)) convWeightGradient(g, x, gy, gw);
+      else run(N.conv2dBackwardWeight, [x, gy, gw], [nw, convG(g)], rows(nw));
       if (gBias) run(N.channelSum, [gy, gBias], [g.batch, g.outC, g.outH * g.outW], rows(g.outC));
     },
     maxPool2d: (g, x, y, argmax) => run(N.pool2d, [x, y, indexOut(argmax)], [y.length, 0, poolG(g)], elem(y.length)),
@@ -203,6 +255,7 @@ export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; ad
       const masked = reluY ? 1 : 0;
       run(N.batchNormGradSums, [x, gy, mean, invStd, reluY ?? gy, sums, gGamma, gBeta], [outer, C, inner, masked], rows(C));
       run(N.batchNormGradInput, [x, gy, gamma, mean, invStd, reluY ?? gy, sums, gx], [x.length, C, inner, masked, setGx ? 1 : 0, outer * inner], elem(x.length));
+      done(sums);
     },
     batchNormEvalBackward(x, outer, C, inner, gamma, mean, invStd, gy, gx, gGamma, gBeta) {
       run(N.batchNormEvalGradSums, [x, gy, mean, invStd, gGamma, gBeta], [outer, C, inner], rows(C));
@@ -225,6 +278,7 @@ export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; ad
         mul(probs, dropMask, weights, bh * tq * tk);
       }
       gemm(false, false, tq, dv, tk, 1, weights, tq * tk, v, tk * dv, 0, out, tq * dv, bh);
+      if (weights !== probs) done(weights);
     },
     attentionBackward(g: AttentionGeometry, q, k, v, probs, dropMask, gy, gq, gk, gv) {
       const { bh, tq, tk, d, dv } = g;
@@ -235,6 +289,7 @@ export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; ad
         mul(probs, dropMask, weights, n);
       }
       if (gv) gemm(true, false, tk, dv, tq, 1, weights, tq * tk, gy, tq * dv, 1, gv, tk * dv, bh);
+      if (weights !== probs) done(weights);
       if (!gq && !gk) return;
       const dP = temp(n);
       gemm(false, true, tq, tk, dv, 1, gy, tq * dv, v, tk * dv, 0, dP, tq * tk, bh);
@@ -243,6 +298,7 @@ export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; ad
       run(E.softmaxBackward, [probs, dP, dS], [bh * tq, tk, 0], rows(bh * tq));
       if (gq) gemm(false, false, tq, d, tk, g.scale, dS, tq * tk, k, tk * d, 1, gq, tq * d, bh);
       if (gk) gemm(true, false, tk, d, tq, g.scale, dS, tq * tk, q, tq * d, 1, gk, tk * d, bh);
+      done(dP, dS);
     },
     sgdStep(param, grad, momentumBuf, h: SgdHyper) {
       run(N.sgd, [param, grad, momentumBuf ?? grad],
@@ -267,11 +323,15 @@ export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; ad
     setThreads: (): void => {},
     getThreads: (): number => 1,
     stream,
+    /** The caching allocator of this device's storages (statistics, cap, emptyCache). */
+    allocator,
     adapterName,
     adapter: { name: adapterName, software: a.software },
     memory,
     /** Which GEMM kernel runs (GemmKernelChoice); `auto` unless a test or bench:gpu pins one. */
     gemmKernel: 'auto' as GemmKernelChoice,
+    /** Which convolution kernels run (ConvKernelChoice); `auto` unless a test or bench:gpu pins one. */
+    convKernel: 'auto' as ConvKernelChoice,
   });
   return backendObject;
 }

@@ -1,17 +1,18 @@
 /// <reference types="@webgpu/types" />
 import type { DType, DeviceBuffer, DeviceMemory, HostArray, Storage } from '../../storage.js';
+import type { GpuCachingAllocator } from './caching_allocator.js';
 import type { GpuBuf, GpuStream } from './stream.js';
 
 /** The device id of the WebGPU backend's memory. */
 export const WEBGPU = 'webgpu';
-
-const USAGE = (): number => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
 /**
  * A storage in GPU memory: a view [offset, offset + size) of one GPUBuffer (an arena's views share
  * it). Values cross to the host only through `read()` (asynchronous: the stream is submitted and
  * the copy mapped); `readSync()` is refused. float64 storages (a sum of squares, which the cpu
  * accumulates in float64) are float32 on the GPU — WGSL has no f64 — and are widened on read.
+ * The buffer comes from the caching allocator; the storage and its views hold its lease, and
+ * `dispose()` of the storage that allocated it frees it.
  */
 class GpuStorage<H extends HostArray> implements Storage<H> {
   readonly device = WEBGPU;
@@ -19,13 +20,15 @@ class GpuStorage<H extends HostArray> implements Storage<H> {
 
   constructor(
     private readonly stream: GpuStream,
+    private readonly allocator: GpuCachingAllocator,
     private readonly gpu: GPUBuffer,
+    private readonly lease: object,
     readonly dtype: DType,
     private readonly offset: number,
     readonly size: number,
     private readonly root: boolean,
   ) {
-    const view: GpuBuf = { gpu, offset, length: size };
+    const view: GpuBuf = { gpu, offset, length: size, lease };
     this.buffer = view as unknown as DeviceBuffer;
   }
 
@@ -61,27 +64,33 @@ class GpuStorage<H extends HostArray> implements Storage<H> {
     if (offset < 0 || size < 0 || offset + size > this.size) {
       throw new RangeError(`storage view [${offset}, ${offset + size}) is outside ${this.size} elements`);
     }
-    return new GpuStorage(this.stream, this.gpu, this.dtype, this.offset + offset, size, false);
+    return new GpuStorage(this.stream, this.allocator, this.gpu, this.lease, this.dtype, this.offset + offset, size, false);
   }
 
   dispose(): void {
-    if (this.root) this.stream.release(this.gpu);
+    if (this.root) this.allocator.release(this.lease);
   }
 }
 
-/** The 'webgpu' device's allocator over one stream. */
-export function gpuMemory(stream: GpuStream): DeviceMemory & { allocBuf(n: number): GpuBuf } {
-  const alloc = (dtype: DType, n: number): Storage => {
-    // Whole vec4s: a kernel may bind any buffer as array<vec4<f32>> (KernelSpec.vec4).
-    const gpu = stream.device.createBuffer({ size: Math.max(16, Math.ceil(n / 4) * 16), usage: USAGE() });
-    return new GpuStorage(stream, gpu, dtype, 0, n, true);
+/** The 'webgpu' device's memory over one stream: storages from the caching allocator. */
+export function gpuMemory(stream: GpuStream, allocator: GpuCachingAllocator): DeviceMemory & { allocBuf(n: number): GpuBuf; freeBuf(buf: GpuBuf): void } {
+  /** A storage of n elements, zeroed unless `zeroed` is false (the caller writes every element). */
+  const alloc = (dtype: DType, n: number, zeroed = true): Storage => {
+    const { gpu, lease, fresh } = allocator.acquire(n * 4);
+    if (!fresh && zeroed) stream.clear(gpu, 0, gpu.size);
+    return new GpuStorage(stream, allocator, gpu, lease, dtype, 0, n, true);
   };
   return {
     device: WEBGPU,
-    alloc,
+    alloc: (dtype: DType, n: number) => alloc(dtype, n),
+    /** A zeroed float32 buffer (a kernel's scratch: some kernels accumulate into theirs). */
     allocBuf: (n: number): GpuBuf => alloc('float32', n).buffer as unknown as GpuBuf,
+    /** Frees a buffer allocBuf made, once the kernels that use it are recorded (a kernel's scratch). */
+    freeBuf: (buf: GpuBuf): void => {
+      if (buf.lease) allocator.release(buf.lease);
+    },
     fromHost<H extends HostArray>(values: H): Storage<H> {
-      const s = alloc(values instanceof Float64Array ? 'float64' : 'float32', values.length);
+      const s = alloc(values instanceof Float64Array ? 'float64' : 'float32', values.length, false);
       s.write(values);
       return s as Storage<H>;
     },

@@ -19,6 +19,8 @@ export interface GpuBuf {
   readonly gpu: GPUBuffer;
   readonly offset: number;
   readonly length: number;
+  /** The caching allocator's lease of the buffer (caching_allocator.ts): every view carries it, so the buffer is not reused while one lives. */
+  readonly lease?: object;
 }
 
 /** A parameter of a kernel's uniform block: u32, i32, f32, or an array of u32 of fixed length. */
@@ -45,6 +47,8 @@ const SLOT_WORDS = 64;
 const OFFSET_WORDS = 8;
 /** Dispatch slots per uniform chunk. */
 const CHUNK_SLOTS = 256;
+/** Uniform chunks kept for reuse across submissions (64 KiB each). */
+const MAX_SPARE_CHUNKS = 8;
 /** Submit once this many dispatches are pending (bounds the memory a long recording holds). */
 const MAX_PENDING = 2000;
 
@@ -63,6 +67,11 @@ export class GpuStream {
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private chunks: Chunk[] = [];
+  /**
+   * Uniform chunks of earlier submissions, reused: queue.writeBuffer is ordered with submissions,
+   * so the next flush's write lands after the work that read the old words.
+   */
+  private spareChunks: GPUBuffer[] = [];
   /** Buffers to destroy once the pending work is submitted (staging, uploads, disposed storages). */
   private transient: GPUBuffer[] = [];
   private pending = 0;
@@ -165,7 +174,10 @@ export class GpuStream {
     for (const c of this.chunks) this.device.queue.writeBuffer(c.buf, 0, c.words.buffer, 0, c.used * SLOT_WORDS * 4);
     this.device.queue.submit([this.encoder.finish()]);
     this.submissions++;
-    for (const c of this.chunks) c.buf.destroy();
+    for (const c of this.chunks) {
+      if (this.spareChunks.length < MAX_SPARE_CHUNKS) this.spareChunks.push(c.buf);
+      else c.buf.destroy();
+    }
     for (const b of this.transient) b.destroy();
     this.chunks = [];
     this.transient = [];
@@ -238,7 +250,7 @@ export class GpuStream {
     let chunk = this.chunks[this.chunks.length - 1];
     if (!chunk || chunk.used === CHUNK_SLOTS) {
       chunk = {
-        buf: this.device.createBuffer({ size: CHUNK_SLOTS * SLOT_WORDS * 4, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST }),
+        buf: this.spareChunks.pop() ?? this.device.createBuffer({ size: CHUNK_SLOTS * SLOT_WORDS * 4, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST }),
         words: new Uint32Array(CHUNK_SLOTS * SLOT_WORDS),
         used: 0,
       };

@@ -71,7 +71,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 };
 
 /** Geometry words of a convolution (Conv2dGeometry's fields in this order). */
-const CONV_G = `
+export const CONV_G = `
 fn g_batch() -> u32 { return P_g(0u); } fn g_inC() -> u32 { return P_g(1u); } fn g_inH() -> i32 { return i32(P_g(2u)); }
 fn g_inW() -> i32 { return i32(P_g(3u)); } fn g_outC() -> u32 { return P_g(4u); } fn g_kH() -> i32 { return i32(P_g(5u)); }
 fn g_kW() -> i32 { return i32(P_g(6u)); } fn g_sH() -> i32 { return i32(P_g(7u)); } fn g_sW() -> i32 { return i32(P_g(8u)); }
