@@ -16,8 +16,7 @@
  * --conv-bf16 times resnet18's (CIFAR, batch 32) 3×3 convolutions per pass, forward, backward-data
  * and backward-weights: the float32 engine (oneDNN Winograd at stride 1 with 16+ channels each
  * side, direct otherwise) against the bf16 kernels (direct: oneDNN 2.6.3 has no bf16 Winograd),
- * and bf16 mode as it runs: per shape and pass the faster of the two, measured once
- * (docs/PRECISION.md, "resnet18's convolutions"), with the implementation it ran.
+ * with the implementation each ran (docs/PRECISION.md, "resnet18's convolutions").
  */
 import type { HostBackend as Backend, Conv2dGeometry, Pool2dGeometry } from '../src/tensor/backend.js';
 import { hostKernels } from '../src/tensor/backends/cpu/storage.js';
@@ -172,13 +171,13 @@ const RESNET18_CONVS: [string, Conv2dGeometry][] = [
   ['512→512 @4', conv(32, 512, 4, 512)],
 ];
 
-/** ms per pass of each resnet18 convolution: float32 (Winograd where eligible), the bf16 kernels, and bf16 mode's per-shape choice. */
+/** ms per pass of each resnet18 convolution: float32 (Winograd where eligible) and bf16 (direct). */
 function benchConvBf16(native: Backend): void {
   const internals = nativeInternals()!;
   const rng = new Rng(5);
   console.log(`\nresnet18 convolutions, batch 32, ms per call (${native.getThreads()} thread(s)); backward-data = bwd(x,w) − bwd(w)`);
-  console.log('| shape | pass | float32 (engine auto) | bf16 kernels | bf16 mode (chosen) | float32 / bf16 kernels | bf16 mode ran |');
-  console.log('|---|---|---|---|---|---|---|');
+  console.log('| shape | pass | float32 (engine auto) | bf16 | float32 / bf16 | bf16 implementation |');
+  console.log('|---|---|---|---|---|---|');
   for (const [label, g] of RESNET18_CONVS) {
     const x = randn(rng, g.batch * g.inC * g.inH * g.inW);
     const w = randn(rng, g.outC * g.inC * 9);
@@ -194,17 +193,14 @@ function benchConvBf16(native: Backend): void {
       return [fwd, Math.max(0, both - bw), bw].map((t) => t * 1e3);
     };
     const f32 = passes(true);
-    internals.setConvBf16Choice('bf16');
     const bf16 = passes(false);
-    internals.setConvBf16Choice('measure');
-    const chosen = passes(false);
     native.conv2dBf16(g, xb, wb, null, y);
     const forwardImpl = internals.lastConvBf16Impl();
     native.conv2dBackwardBf16(g, xb, wb, gy, gx, gw, null);
     const [weightsImpl, dataImpl] = internals.lastConvBf16Impl().split(' / ');
     const impls = [forwardImpl, dataImpl, weightsImpl];
     ['forward', 'backward-data', 'backward-weights'].forEach((pass, i) => {
-      console.log(`| ${label} | ${pass} | ${f32[i].toFixed(2)} | ${bf16[i].toFixed(2)} | ${chosen[i].toFixed(2)} | ${(f32[i] / bf16[i]).toFixed(2)} | ${impls[i]} |`);
+      console.log(`| ${label} | ${pass} | ${f32[i].toFixed(2)} | ${bf16[i].toFixed(2)} | ${(f32[i] / bf16[i]).toFixed(2)} | ${impls[i]} |`);
     });
   }
 }

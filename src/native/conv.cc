@@ -147,18 +147,6 @@ napi_value SetConvEngine(Args& a) {
   return undefinedValue(a.env());
 }
 
-/** Test/benchmark hook: setConvBf16Choice("measure" | "bf16" | "fp32"): which kernels bf16 convolutions run. */
-napi_value SetConvBf16Choice(Args& a) {
-  const std::string name = a.str(0, "choice");
-  if (name != "measure" && name != "bf16" && name != "fp32") {
-    throwRange("setConvBf16Choice: expected 'measure', 'bf16' or 'fp32', got '" + name + "'");
-  }
-#ifdef SC_HAVE_DNNL
-  setConvBf16Choice(name == "measure" ? 0 : name == "bf16" ? 1 : 2);
-#endif
-  return undefinedValue(a.env());
-}
-
 }  // namespace
 
 void registerConv(napi_env env, napi_value exports) {
@@ -168,7 +156,6 @@ void registerConv(napi_env env, napi_value exports) {
   defineFunction(env, exports, "conv2dBf16", entry<Conv2dBf16Kernel>);
   defineFunction(env, exports, "conv2dBackwardBf16", entry<Conv2dBackwardBf16Kernel>);
   defineFunction(env, exports, "lastConvBf16Impl", entry<LastConvBf16Impl>);
-  defineFunction(env, exports, "setConvBf16Choice", entry<SetConvBf16Choice>);
 }
 
 }  // namespace sc

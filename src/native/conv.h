@@ -27,12 +27,6 @@ bool convBackwardDnnlBf16(const ConvGeom& g, const uint16_t* x, const uint16_t* 
                           float* gw, float* gb, bool setGx);
 /** The oneDNN implementation(s) the last bf16 convolution call ran, or "refused". */
 const char* lastConvBf16Impl();
-/**
- * Which kernels bf16 convolutions run per geometry and pass: 0 = the faster of the bf16 kernels
- * and the float32 ones over the same bf16 operands, measured once (default); 1 = always bf16;
- * 2 = always float32.
- */
-void setConvBf16Choice(int choice);
 /** Policy: 0 = automatic, 1 = always plain NCHW (direct), 2 = always blocked layouts with the direct
  *  algorithm, 3 = blocked with Winograd wherever oneDNN has a kernel for the shape. */
 void setConvLayoutPolicy(int policy);

@@ -11,26 +11,16 @@
 // kernels' time on one AVX-512 core, with outputs within ~2e-6 relative (L2) of the direct ones.
 // Fewer channels (an RGB or grey input) are padded to a 16-channel block, where direct wins. Their
 // scratchpad (up to ~90 MB for 512 channels) is oneDNN's one per-thread buffer, shared by all.
-//
-// bf16 mode (conv2dBf16): oneDNN 2.6.3 has bf16 direct kernels only, no bf16 Winograd, and for a
-// few shapes and passes the float32 kernels are faster (ResNet-18's 256-channel backward-weights
-// by Winograd, its 3-channel stem's backward by plain-layout direct: bench:native-gemm
-// --conv-bf16). So per geometry and pass it measures once both the bf16 kernels and the float32
-// ones over the same bf16 operands (x and w widened exactly by the input reorder, gy rounded to
-// bf16 first, so both compute the same products with float32 sums) and keeps the faster.
 #include "dnnl_context.h"
 #ifdef SC_HAVE_DNNL
 
 #include <algorithm>
-#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <new>
 #include <string>
 #include <unordered_map>
-#include <vector>
 
-#include "bf16.h"
 #include "conv.h"
 #include "threads.h"
 
@@ -81,16 +71,6 @@ using dt = dnnl::memory::data_type;
  * activations, weights and output gradients with float32 outputs and weight/input gradients.
  */
 dt low(bool bf16) { return bf16 ? dt::bf16 : dt::f32; }
-
-/**
- * What a cached primitive computes in: float32 throughout (F32); bf16 operands on oneDNN's bf16
- * kernels (BF16); or bf16 mode's operands on the float32 kernels (VIA_F32: the user's bf16 x and w
- * widened by the input reorders, gy already rounded to bf16 by the caller).
- */
-enum Flavour { F32 = 0, BF16 = 1, VIA_F32 = 2 };
-bool userBf16(Flavour f) { return f != F32; }
-bool primBf16(Flavour f) { return f == BF16; }
-bool isRef(const char* impl) { return std::string(impl).rfind("ref", 0) == 0; }
 
 dnnl::memory::desc md(const dims& d, bool any, tag plain, dt type = dt::f32) {
   return dnnl::memory::desc(d, type, any ? tag::any : plain);
@@ -239,18 +219,18 @@ struct BackwardWeights {
 
 dnnl::memory::desc userX(const Shapes& s, bool bf16 = false) { return md(s.x, false, tag::nchw, low(bf16)); }
 dnnl::memory::desc userW(const Shapes& s, bool bf16 = false) { return md(s.w, false, tag::oihw, low(bf16)); }
-dnnl::memory::desc userY(const Shapes& s, bool bf16 = false) { return md(s.y, false, tag::nchw, low(bf16)); }
+dnnl::memory::desc userY(const Shapes& s) { return plainDesc(s.y, tag::nchw); }
 
-std::unique_ptr<Forward> createForward(const ConvGeom& g, bool bias, Flavour f) {
+std::unique_ptr<Forward> createForward(const ConvGeom& g, bool bias, bool bf16) {
   auto e = std::make_unique<Forward>();
   const Shapes s = shapes(g);
   try {
-    auto pd = withAlgorithm(g, [&](algo a) { return forwardPd(g, blocked(g, FWD), bias, a, primBf16(f)); });
-    if (f != F32 && isRef(pd.impl_info_str())) return e;
+    auto pd = withAlgorithm(g, [&](algo a) { return forwardPd(g, blocked(g, FWD), bias, a, bf16); });
+    if (bf16 && std::string(pd.impl_info_str()).rfind("ref", 0) == 0) return e;
     e->impl = pd.impl_info_str();
     e->prim = dnnl::convolution_forward(pd);
-    e->x.input(userX(s, userBf16(f)), pd.src_desc(), SLOT_A);
-    e->w.input(userW(s, userBf16(f)), pd.weights_desc(), SLOT_B);
+    e->x.input(userX(s, bf16), pd.src_desc(), SLOT_A);
+    e->w.input(userW(s, bf16), pd.weights_desc(), SLOT_B);
     e->y.output(userY(s), pd.dst_desc(), SLOT_C);
     e->args = {{DNNL_ARG_SRC, e->x.prim}, {DNNL_ARG_WEIGHTS, e->w.prim}, {DNNL_ARG_DST, e->y.prim}};
     if (bias) {
@@ -264,10 +244,9 @@ std::unique_ptr<Forward> createForward(const ConvGeom& g, bool bias, Flavour f) 
   return e;
 }
 
-std::unique_ptr<BackwardData> createBackwardData(const ConvGeom& g, Flavour f) {
+std::unique_ptr<BackwardData> createBackwardData(const ConvGeom& g, bool bf16) {
   auto e = std::make_unique<BackwardData>();
   const Shapes s = shapes(g);
-  const bool bf16 = primBf16(f);
   try {
     // bf16: blocked layouts always (the plain bf16 kernels are the reference ones).
     const bool any = bf16 || blocked(g, BWD_DATA);
@@ -276,13 +255,13 @@ std::unique_ptr<BackwardData> createBackwardData(const ConvGeom& g, Flavour f) {
                                                         md(s.y, any, tag::nchw, low(bf16)), s.strides, s.padL, s.padR);
       return dnnl::convolution_backward_data::primitive_desc(desc, dnnlEngine(), forwardPd(g, any, false, a, bf16));
     });
-    if (f != F32 && isRef(pd.impl_info_str())) return e;
+    if (bf16 && std::string(pd.impl_info_str()).rfind("ref", 0) == 0) return e;
     e->impl = pd.impl_info_str();
     e->prim = dnnl::convolution_backward_data(pd);
     // Backward-weights runs first in a call (x on A, gy on B, gw on C): gy stays on B to be shared.
-    // (BF16: the user's float32 gy is rounded to bf16 by this reorder; VIA_F32: gy comes rounded.)
-    e->gy.input(userY(s, f == VIA_F32), pd.diff_dst_desc(), SLOT_B);
-    e->w.input(userW(s, userBf16(f)), pd.weights_desc(), SLOT_A);
+    // (bf16: the user's float32 gy is rounded to bf16 by this reorder.)
+    e->gy.input(userY(s), pd.diff_dst_desc(), SLOT_B);
+    e->w.input(userW(s, bf16), pd.weights_desc(), SLOT_A);
     e->gx.accumulate(userX(s), pd.diff_src_desc(), SLOT_C);
     e->args = {{DNNL_ARG_DIFF_DST, e->gy.prim}, {DNNL_ARG_WEIGHTS, e->w.prim}, {DNNL_ARG_DIFF_SRC, e->gx.prim}};
     e->ok = true;
@@ -292,10 +271,9 @@ std::unique_ptr<BackwardData> createBackwardData(const ConvGeom& g, Flavour f) {
   return e;
 }
 
-std::unique_ptr<BackwardWeights> createBackwardWeights(const ConvGeom& g, bool bias, Flavour f) {
+std::unique_ptr<BackwardWeights> createBackwardWeights(const ConvGeom& g, bool bias, bool bf16) {
   auto e = std::make_unique<BackwardWeights>();
   const Shapes s = shapes(g);
-  const bool bf16 = primBf16(f);
   try {
     const bool any = bf16 || blocked(g, BWD_WEIGHTS);
     auto xd = md(s.x, any, tag::nchw, low(bf16)), wd = md(s.w, any, tag::oihw), yd = md(s.y, any, tag::nchw, low(bf16));
@@ -305,11 +283,11 @@ std::unique_ptr<BackwardWeights> createBackwardWeights(const ConvGeom& g, bool b
                        : bw::desc(a, xd, wd, yd, s.strides, s.padL, s.padR);
       return bw::primitive_desc(desc, dnnlEngine(), forwardPd(g, any, bias, a, bf16));
     });
-    if (f != F32 && isRef(pd.impl_info_str())) return e;
+    if (bf16 && std::string(pd.impl_info_str()).rfind("ref", 0) == 0) return e;
     e->impl = pd.impl_info_str();
     e->prim = bw(pd);
-    e->x.input(userX(s, userBf16(f)), pd.src_desc(), SLOT_A);
-    e->gy.input(userY(s, f == VIA_F32), pd.diff_dst_desc(), SLOT_B);
+    e->x.input(userX(s, bf16), pd.src_desc(), SLOT_A);
+    e->gy.input(userY(s), pd.diff_dst_desc(), SLOT_B);
     e->gw.accumulate(userW(s), pd.diff_weights_desc(), SLOT_C);
     e->args = {{DNNL_ARG_SRC, e->x.prim}, {DNNL_ARG_DIFF_DST, e->gy.prim}, {DNNL_ARG_DIFF_WEIGHTS, e->gw.prim}};
     if (bias) {
@@ -323,11 +301,11 @@ std::unique_ptr<BackwardWeights> createBackwardWeights(const ConvGeom& g, bool b
   return e;
 }
 
-Key convKey(const ConvGeom& g, int pass, bool bias, int nthr, Flavour f) {
+Key convKey(const ConvGeom& g, int pass, bool bias, int nthr, bool bf16 = false) {
   Key k;
   for (int64_t v : {g.batch, g.inC, g.inH, g.inW, g.outC, g.kH, g.kW, g.strideH, g.strideW, g.padH, g.padW})
     k.add(v);
-  k.add(int64_t{pass}).add(int64_t{bias}).add(int64_t{nthr}).add(int64_t{g_policy}).add(int64_t{f});
+  k.add(int64_t{pass}).add(int64_t{bias}).add(int64_t{nthr}).add(int64_t{g_policy}).add(int64_t{bf16});
   return k;
 }
 
@@ -349,22 +327,14 @@ namespace {
 
 thread_local std::string g_lastBf16Impl = "none";
 
-Forward* forwardEntry(const ConvGeom& g, bool bias, int nthr, Flavour f) {
+/** Runs the cached forward primitive; false when oneDNN has none for this geometry and types. */
+bool forwardPrimitive(const ConvGeom& g, const void* x, const void* w, const float* bias, float* y, bool bf16) {
   static thread_local PrimitiveCache<Forward> cache(256);
-  return lookup(cache, convKey(g, FWD, bias, nthr, f), [&] { return createForward(g, bias, f); });
-}
-
-BackwardWeights* weightsEntry(const ConvGeom& g, bool bias, int nthr, Flavour f) {
-  static thread_local PrimitiveCache<BackwardWeights> cache(256);
-  return lookup(cache, convKey(g, BWD_WEIGHTS, bias, nthr, f), [&] { return createBackwardWeights(g, bias, f); });
-}
-
-BackwardData* dataEntry(const ConvGeom& g, int nthr, Flavour f) {
-  static thread_local PrimitiveCache<BackwardData> cache(256);
-  return lookup(cache, convKey(g, BWD_DATA, false, nthr, f), [&] { return createBackwardData(g, f); });
-}
-
-void runForward(Forward* e, const void* x, const void* w, const float* bias, float* y) {
+  const int nthr = convThreads(g);
+  useOmpThreads(nthr);
+  Forward* e = lookup(cache, convKey(g, FWD, bias != nullptr, nthr, bf16), [&] { return createForward(g, bias != nullptr, bf16); });
+  if (bf16) g_lastBf16Impl = e->ok ? e->impl : "refused";
+  if (!e->ok) return false;
   auto& s = dnnlStream();
   e->x.before(x, s);
   e->w.before(w, s);
@@ -373,154 +343,40 @@ void runForward(Forward* e, const void* x, const void* w, const float* bias, flo
   e->prim.execute(s, e->args);
   e->y.after(s);
   s.wait();
-}
-
-/** Backward-weights: gw (and the entry's private bias gradient) from x and gy; gw accumulates. */
-void runWeights(BackwardWeights* e, const void* x, const void* gy, float* gw) {
-  auto& s = dnnlStream();
-  e->x.before(x, s);
-  e->gy.before(gy, s);
-  e->gw.before(gw, s);
-  e->prim.execute(s, e->args);
-  e->gw.after(s);
-  s.wait();
-}
-
-/** Backward-data; `shared`: the backward-weights entry that just reordered the same gy, if any. */
-void runData(BackwardData* e, const BackwardWeights* shared, const void* gy, const void* w, float* gx, bool setGx) {
-  auto& s = dnnlStream();
-  if (shared && e->gy.reorderIn && shared->gy.reorderIn && e->gy.prim.get_desc() == shared->gy.prim.get_desc()) {
-    e->gy.borrow();  // same layout and slot: reuse the gy that backward-weights reordered
-  } else {
-    e->gy.before(gy, s);
-  }
-  e->w.before(w, s);
-  e->gx.before(gx, s);
-  e->prim.execute(s, e->args);
-  e->gx.after(s, setGx);
-  s.wait();
-}
-
-int g_bf16Choice = 0;  // 0 measure per geometry and pass, 1 always the bf16 kernels, 2 always the float32 ones
-
-/** gy rounded to bf16, for the float32 kernels in bf16 mode (one buffer per thread, reused). */
-const uint16_t* roundedGy(const ConvGeom& g, const float* gy) {
-  static thread_local std::vector<uint16_t> buf;
-  buf.resize(static_cast<size_t>(g.ySize()));
-  toBf16(gy, buf.data(), g.ySize());
-  return buf.data();
-}
-
-/** Best of five alternated timings of a() and b() after one warm-up run of each: true when b is faster. */
-template <class A, class B>
-bool secondFaster(A&& a, B&& b) {
-  using clock = std::chrono::steady_clock;
-  const auto ms = [](auto&& f) {
-    const auto t0 = clock::now();
-    f();
-    return std::chrono::duration<double, std::milli>(clock::now() - t0).count();
-  };
-  a();
-  b();
-  double ta = 1e300, tb = 1e300;
-  for (int r = 0; r < 5; r++) {
-    ta = std::min(ta, ms(a));
-    tb = std::min(tb, ms(b));
-  }
-  return tb < ta;
-}
-
-/** A geometry's bf16 operands of every pass, on scratch memory: what the one-time measurement runs on. */
-struct Scratch {
-  std::vector<uint16_t> x, w, gyb;
-  std::vector<float> y, gy, gx, gw, b;
-  explicit Scratch(const ConvGeom& g)
-      : x(static_cast<size_t>(g.xSize()), 0x3c00), w(static_cast<size_t>(g.wSize()), 0x3c00),
-        gyb(static_cast<size_t>(g.ySize()), 0x3c00), y(static_cast<size_t>(g.ySize())),
-        gy(static_cast<size_t>(g.ySize()), 0.0078125f), gx(static_cast<size_t>(g.xSize())),
-        gw(static_cast<size_t>(g.wSize())), b(static_cast<size_t>(g.outC)) {}
-};
-
-/**
- * Which kernels bf16 mode runs a geometry's pass on: measured the first time (both on scratch
- * operands, the float32 ones counting gy's rounding) and remembered per thread count.
- */
-Flavour chosen(const ConvGeom& g, int pass, bool bias, int nthr) {
-  if (g_bf16Choice != 0) return g_bf16Choice == 1 ? BF16 : VIA_F32;
-  static thread_local std::unordered_map<Key, Flavour, KeyHash> choices;
-  const Key k = convKey(g, pass, bias, nthr, F32);
-  auto it = choices.find(k);
-  if (it != choices.end()) return it->second;
-  Flavour f = BF16;
-  const bool bf16Ok = pass == FWD ? forwardEntry(g, bias, nthr, BF16)->ok
-                      : pass == BWD_WEIGHTS ? weightsEntry(g, bias, nthr, BF16)->ok : dataEntry(g, nthr, BF16)->ok;
-  const bool viaOk = pass == FWD ? forwardEntry(g, bias, nthr, VIA_F32)->ok
-                     : pass == BWD_WEIGHTS ? weightsEntry(g, bias, nthr, VIA_F32)->ok : dataEntry(g, nthr, VIA_F32)->ok;
-  if (bf16Ok && viaOk) {
-    Scratch m(g);
-    const float* b = bias ? m.b.data() : nullptr;
-    // Entries are looked up again for every run: a cache may be cleared by an insertion.
-    bool faster = false;
-    if (pass == FWD) {
-      faster = secondFaster([&] { runForward(forwardEntry(g, bias, nthr, BF16), m.x.data(), m.w.data(), b, m.y.data()); },
-                            [&] { runForward(forwardEntry(g, bias, nthr, VIA_F32), m.x.data(), m.w.data(), b, m.y.data()); });
-    } else if (pass == BWD_WEIGHTS) {
-      faster = secondFaster([&] { runWeights(weightsEntry(g, bias, nthr, BF16), m.x.data(), m.gy.data(), m.gw.data()); },
-                            [&] {
-                              toBf16(m.gy.data(), m.gyb.data(), g.ySize());
-                              runWeights(weightsEntry(g, bias, nthr, VIA_F32), m.x.data(), m.gyb.data(), m.gw.data());
-                            });
-    } else {
-      faster = secondFaster([&] { runData(dataEntry(g, nthr, BF16), nullptr, m.gy.data(), m.w.data(), m.gx.data(), true); },
-                            [&] {
-                              toBf16(m.gy.data(), m.gyb.data(), g.ySize());
-                              runData(dataEntry(g, nthr, VIA_F32), nullptr, m.gyb.data(), m.w.data(), m.gx.data(), true);
-                            });
-    }
-    f = faster ? VIA_F32 : BF16;
-  } else if (viaOk) {
-    f = VIA_F32;  // (no bf16 kernel here: the caller would widen anyway)
-  }
-  if (choices.size() >= 1024) choices.clear();
-  choices[k] = f;
-  return f;
-}
-
-/** The implementation a bf16-mode entry ran, as lastConvBf16Impl reports it. */
-std::string implOf(bool ok, const std::string& impl, Flavour f) {
-  if (!ok) return "refused";
-  return f == VIA_F32 ? impl + " (float32 kernel over bf16 operands)" : impl;
-}
-
-/** Runs the cached forward primitive; false when oneDNN has none for this geometry and types. */
-bool forwardPrimitive(const ConvGeom& g, const void* x, const void* w, const float* bias, float* y, bool bf16) {
-  const int nthr = convThreads(g);
-  useOmpThreads(nthr);
-  const Flavour f = bf16 ? chosen(g, FWD, bias != nullptr, nthr) : F32;
-  Forward* e = forwardEntry(g, bias != nullptr, nthr, f);
-  if (bf16) g_lastBf16Impl = implOf(e->ok, e->impl, f);
-  if (!e->ok) return false;
-  runForward(e, x, w, bias, y);
   return true;
 }
 
 /** Runs the cached backward primitives (weights, then data); false when either is missing. */
 bool backwardPrimitives(const ConvGeom& g, const void* x, const void* w, const float* gy, float* gx,
                         float* gw, float* gb, bool setGx, bool bf16) {
+  static thread_local PrimitiveCache<BackwardData> dataCache(256);
+  static thread_local PrimitiveCache<BackwardWeights> weightCache(256);
   const int nthr = convThreads(g);
   useOmpThreads(nthr);
-  const Flavour fw = bf16 ? chosen(g, BWD_WEIGHTS, gb != nullptr, nthr) : F32;
-  const Flavour fd = bf16 && gx ? chosen(g, BWD_DATA, false, nthr) : F32;
-  BackwardWeights* bw = weightsEntry(g, gb != nullptr, nthr, fw);
-  BackwardData* bd = gx ? dataEntry(g, nthr, fd) : nullptr;
-  // (a lookup may clear its cache, but the two entries live in different caches)
-  if (bf16) {
-    g_lastBf16Impl = implOf(bw->ok, bw->impl, fw) + (bd ? " / " + implOf(bd->ok, bd->impl, fd) : "");
-  }
+  auto& s = dnnlStream();
+  BackwardWeights* bw = lookup(weightCache, convKey(g, BWD_WEIGHTS, gb != nullptr, nthr, bf16),
+                               [&] { return createBackwardWeights(g, gb != nullptr, bf16); });
+  BackwardData* bd = nullptr;
+  if (gx) bd = lookup(dataCache, convKey(g, BWD_DATA, false, nthr, bf16), [&] { return createBackwardData(g, bf16); });
+  if (bf16) g_lastBf16Impl = bw->ok ? bw->impl + (bd ? " / " + (bd->ok ? bd->impl : std::string("refused")) : "") : "refused";
   if (!bw->ok || (gx && !bd->ok)) return false;
-  const void* gyb = fw == VIA_F32 || (gx && fd == VIA_F32) ? roundedGy(g, gy) : nullptr;
-  runWeights(bw, x, fw == VIA_F32 ? gyb : gy, gw);
-  if (gx) runData(bd, fw == fd ? bw : nullptr, fd == VIA_F32 ? gyb : gy, w, gx, setGx);
+  bw->x.before(x, s);
+  bw->gy.before(gy, s);
+  bw->gw.before(gw, s);
+  bw->prim.execute(s, bw->args);
+  bw->gw.after(s);
+  if (gx) {
+    if (bd->gy.reorderIn && bw->gy.reorderIn && bd->gy.prim.get_desc() == bw->gy.prim.get_desc()) {
+      bd->gy.borrow();  // same layout and slot: reuse the gy that backward-weights reordered
+    } else {
+      bd->gy.before(gy, s);
+    }
+    bd->w.before(w, s);
+    bd->gx.before(gx, s);
+    bd->prim.execute(s, bd->args);
+    bd->gx.after(s, setGx);
+  }
+  s.wait();
   if (gb) {
     const float* p = static_cast<const float*>(bw->gb.get_data_handle());
     for (int64_t o = 0; o < g.outC; o++) gb[o] += p[o];
@@ -551,8 +407,6 @@ bool convBackwardDnnlBf16(const ConvGeom& g, const uint16_t* x, const uint16_t* 
 }
 
 const char* lastConvBf16Impl() { return g_lastBf16Impl.c_str(); }
-
-void setConvBf16Choice(int choice) { g_bf16Choice = choice; }
 
 }  // namespace sc
 

@@ -86,7 +86,6 @@ export interface Addon {
   softmaxCausal(x: Buf, slices: number, rows: number, cols: number, out: Buf): void;
   lastBf16GemmImpl(): string;
   lastConvBf16Impl(): string;
-  setConvBf16Choice(choice: string): void;
   sgdStep(p: Buf, g: Buf, buf: Buf | null, lr: number, momentum: number, dampening: number,
     weightDecay: number, nesterov: boolean, firstStep: boolean): void;
   adamStep(p: Buf, g: Buf, m: Buf, v: Buf, lr: number, beta1: number, beta2: number, eps: number,
@@ -121,11 +120,6 @@ export interface NativeInternals {
   lastBf16GemmImpl(): string;
   /** Likewise for the last bf16 convolution call (forward, or backward-weights / backward-data). */
   lastConvBf16Impl(): string;
-  /**
-   * Which kernels a bf16 convolution runs per geometry and pass: "measure" (default: the faster of
-   * oneDNN's bf16 kernels and its float32 ones over the same bf16 operands, timed once), "bf16", "fp32".
-   */
-  setConvBf16Choice(choice: 'measure' | 'bf16' | 'fp32'): void;
   path: string;
 }
 
@@ -426,7 +420,6 @@ export function nativeInternals(): NativeInternals | null {
     getFlushDenormals: () => addon.getFlushDenormals(),
     lastBf16GemmImpl: () => addon.lastBf16GemmImpl(),
     lastConvBf16Impl: () => addon.lastConvBf16Impl(),
-    setConvBf16Choice: (choice) => addon.setConvBf16Choice(choice),
     path,
   };
 }

@@ -2,10 +2,8 @@
  * The native bf16 kernels against the js ones (src/tensor/backends/js/bf16.ts): the same rounding,
  * bit for bit, over every class of float32 (normals, ties, denormals, infinities, NaNs) and large
  * random buffers (the threaded path); the bf16 GEMM and convolution within float32 summation-order
- * differences on odd sizes, transposes, broadcast batches, a bias and beta = 1 (the convolution on
- * oneDNN's bf16 kernels, on its float32 ones over the same bf16 operands, and as measured per
- * shape); and the oneDNN implementation they run where the CPU has bf16 instructions (not the
- * reference kernels).
+ * differences on odd sizes, transposes, broadcast batches, a bias and beta = 1; and the oneDNN
+ * implementation they run where the CPU has bf16 instructions (not the reference kernels).
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -109,11 +107,8 @@ describe('bf16 kernels: native against js', { skip }, () => {
     { batch: 3, inC: 16, inH: 7, inW: 7, outC: 32, kH: 1, kW: 1, strideH: 1, strideW: 1, padH: 0, padW: 0, outH: 7, outW: 7 },
     { batch: 2, inC: 20, inH: 8, inW: 8, outC: 16, kH: 3, kW: 3, strideH: 1, strideW: 1, padH: 1, padW: 1, outH: 8, outW: 8 },
   ];
-  // Every kernel choice computes the same products (bf16 x, w and gy, float32 sums): the bf16
-  // kernels, the float32 ones over the same operands (Winograd for convs[2]), and the measured choice.
-  for (const choice of ['bf16', 'fp32', 'measure'] as const) for (const g of convs) {
-    test(`conv2dBf16 and its backward ${g.inC}→${g.outC} ${g.kH}×${g.kW} stride ${g.strideH},${g.strideW} (kernels: ${choice})`, () => {
-      nativeInternals()!.setConvBf16Choice(choice);
+  for (const g of convs) {
+    test(`conv2dBf16 and its backward ${g.inC}→${g.outC} ${g.kH}×${g.kW} stride ${g.strideH},${g.strideW}`, () => {
       const rng = new Rng(g.inC * g.outC);
       const xs = g.batch * g.inC * g.inH * g.inW, ws = g.outC * g.inC * g.kH * g.kW, ys = g.batch * g.outC * g.outH * g.outW;
       const x = randomBf16(xs, rng), w = randomBf16(ws, rng);
@@ -135,26 +130,8 @@ describe('bf16 kernels: native against js', { skip }, () => {
       assertNear(out[0].gw, out[1].gw, 1e-5, 'gw (accumulated)');
       assertNear(out[0].gb, out[1].gb, 1e-5, 'gBias (accumulated)');
       assertNear(out[0].gxSet, out[1].gxSet, 1e-5, 'gx (set)');
-      if (choice !== 'measure') assert.match(nativeInternals()!.lastConvBf16Impl(), choice === 'fp32' ? /float32 kernel over bf16 operands/ : /^(?!.*float32 kernel)/);
-      nativeInternals()!.setConvBf16Choice('measure');
     });
   }
-
-  test('bf16 mode measures once per geometry and pass which kernels to run, and keeps the choice', () => {
-    const g = convs[2];
-    const x = new Uint16Array(g.batch * g.inC * 64).fill(0x3f80), w = new Uint16Array(g.outC * g.inC * 9).fill(0x3f80);
-    const gy = new Float32Array(g.batch * g.outC * 64).fill(1);
-    const ran = (): string[] => {
-      native!.conv2dBf16(g, x, w, null, new Float32Array(gy.length));
-      const fwd = nativeInternals()!.lastConvBf16Impl();
-      native!.conv2dBackwardBf16(g, x, w, gy, new Float32Array(x.length), new Float32Array(w.length), null, true);
-      return [fwd, nativeInternals()!.lastConvBf16Impl()];
-    };
-    const first = ran();
-    for (const impl of first) assert.doesNotMatch(impl, /refused|^none/, impl);
-    assert.deepEqual(ran(), first);
-    assert.throws(() => nativeInternals()!.setConvBf16Choice('fastest' as 'bf16'), /expected 'measure', 'bf16' or 'fp32'/);
-  });
 
   test('softmaxCausal: the same probabilities', () => {
     const rng = new Rng(4);
@@ -173,9 +150,7 @@ describe('bf16 kernels: native against js', { skip }, () => {
     assert.match(impl, /bf16/, `gemm ran ${impl}`);
     assert.doesNotMatch(impl, /^ref/);
     const g = convs[2];
-    nativeInternals()!.setConvBf16Choice('bf16'); // (by default the float32 kernels may be measured faster here)
     native!.conv2dBf16(g, new Uint16Array(g.batch * g.inC * 64), new Uint16Array(g.outC * g.inC * 9), null, new Float32Array(g.batch * g.outC * 64));
-    nativeInternals()!.setConvBf16Choice('measure');
     assert.match(nativeInternals()!.lastConvBf16Impl(), /bf16/);
   });
 });
