@@ -31,7 +31,7 @@ export const MIN_SPEEDUP = 1.1;
 const MAX_ROUNDS = 20;
 /**
  * The alternated rounds go on until this much time is spent after the warm-up (at least one round):
- * 7–10 rounds natively; one on the js backend, whose probe takes ≈ 260 ms in each precision.
+ * 7–11 rounds natively here; one on the js backend, whose probe takes ≈ 260 ms in each precision.
  */
 const BUDGET_MS = 50;
 const PROBE = { M: 256, K: 768, N: 768 };
