@@ -24,7 +24,7 @@ import { findPythonWith, packageRoot, threadEnv } from './lib/index.js';
 import { measureBf16GemmPeak, type Bf16Peak } from './lib/bf16_peak.js';
 import { hostKernels } from '../src/tensor/backends/cpu/storage.js';
 import { type ModelSpec, createModel, defaultSpec, describeSpec, makeOptimizer } from '../src/nn/index.js';
-import { Tensor, backend, backward, crossEntropy, setComputePrecision, type Precision } from '../src/tensor/index.js';
+import { Tensor, backend, backward, crossEntropy, lastUse, setComputePrecision, type Precision } from '../src/tensor/index.js';
 import { kernelsFor } from '../src/tensor/dispatch.js';
 import type { Backend, Conv2dGeometry } from '../src/tensor/backend.js';
 import { BufferRecycler } from '../src/tensor/recycler.js';
@@ -111,7 +111,8 @@ function worker(id: string, steps: number, precision: Precision, profile: boolea
     const c0 = process.cpuUsage();
     model.zeroGrad();
     loss = recycler.run(() => {
-      const l = crossEntropy(model.forward(Tensor.fromHost(x, [w.batch, ...w.input])), labels);
+      // As train does (trainingLoss): the logits are handed over to the loss.
+      const l = crossEntropy(lastUse(model.forward(Tensor.fromHost(x, [w.batch, ...w.input]))), labels);
       backward(l);
       return l.item();
     });

@@ -12,6 +12,11 @@
  * --bf16 times the bf16 GEMM (gemmBf16: bf16 operands, float32 accumulation and output) against the
  * float32 one at large shapes and at the transformer's, with the oneDNN implementation each ran:
  * the "bf16 peak" docs/PRECISION.md compares the models' GEMM throughput with.
+ *
+ * --conv-bf16 times resnet18's (CIFAR, batch 32) 3×3 convolutions per pass, forward, backward-data
+ * and backward-weights: the float32 engine (oneDNN Winograd at stride 1 with 16+ channels each
+ * side, direct otherwise) against the bf16 kernels (direct: oneDNN 2.6.3 has no bf16 Winograd),
+ * with the implementation each ran (docs/PRECISION.md, "resnet18's convolutions").
  */
 import type { HostBackend as Backend, Conv2dGeometry, Pool2dGeometry } from '../src/tensor/backend.js';
 import { hostKernels } from '../src/tensor/backends/cpu/storage.js';
@@ -154,6 +159,52 @@ function benchConv(native: Backend, engines: string[]): void {
   internals.setConvEngine('auto');
 }
 
+/** resnet18 CIFAR's 3×3 convolutions at batch 32 (stride 1 each stage, and each stage's stride-2 entry). */
+const RESNET18_CONVS: [string, Conv2dGeometry][] = [
+  ['stem 3→64 @32', conv(32, 3, 32, 64)],
+  ['64→64 @32', conv(32, 64, 32, 64)],
+  ['64→128 @32 s2', { ...conv(32, 64, 32, 128), strideH: 2, strideW: 2, outH: 16, outW: 16 }],
+  ['128→128 @16', conv(32, 128, 16, 128)],
+  ['128→256 @16 s2', { ...conv(32, 128, 16, 256), strideH: 2, strideW: 2, outH: 8, outW: 8 }],
+  ['256→256 @8', conv(32, 256, 8, 256)],
+  ['256→512 @8 s2', { ...conv(32, 256, 8, 512), strideH: 2, strideW: 2, outH: 4, outW: 4 }],
+  ['512→512 @4', conv(32, 512, 4, 512)],
+];
+
+/** ms per pass of each resnet18 convolution: float32 (Winograd where eligible) and bf16 (direct). */
+function benchConvBf16(native: Backend): void {
+  const internals = nativeInternals()!;
+  const rng = new Rng(5);
+  console.log(`\nresnet18 convolutions, batch 32, ms per call (${native.getThreads()} thread(s)); backward-data = bwd(x,w) − bwd(w)`);
+  console.log('| shape | pass | float32 (engine auto) | bf16 | float32 / bf16 | bf16 implementation |');
+  console.log('|---|---|---|---|---|---|');
+  for (const [label, g] of RESNET18_CONVS) {
+    const x = randn(rng, g.batch * g.inC * g.inH * g.inW);
+    const w = randn(rng, g.outC * g.inC * 9);
+    const gy = randn(rng, g.batch * g.outC * g.outH * g.outW);
+    const [xb, wb] = [bf16Of(native, x), bf16Of(native, w)];
+    const y = new Float32Array(gy.length);
+    const gx = new Float32Array(x.length);
+    const gw = new Float32Array(w.length);
+    const passes = (f32: boolean): number[] => {
+      const fwd = time(() => (f32 ? native.conv2d(g, x, w, null, y) : native.conv2dBf16(g, xb, wb, null, y)));
+      const bw = time(() => (f32 ? native.conv2dBackward(g, x, w, gy, null, gw, null) : native.conv2dBackwardBf16(g, xb, wb, gy, null, gw, null)));
+      const both = time(() => (f32 ? native.conv2dBackward(g, x, w, gy, gx, gw, null) : native.conv2dBackwardBf16(g, xb, wb, gy, gx, gw, null)));
+      return [fwd, Math.max(0, both - bw), bw].map((t) => t * 1e3);
+    };
+    const f32 = passes(true);
+    const bf16 = passes(false);
+    native.conv2dBf16(g, xb, wb, null, y);
+    const forwardImpl = internals.lastConvBf16Impl();
+    native.conv2dBackwardBf16(g, xb, wb, gy, gx, gw, null);
+    const [weightsImpl, dataImpl] = internals.lastConvBf16Impl().split(' / ');
+    const impls = [forwardImpl, dataImpl, weightsImpl];
+    ['forward', 'backward-data', 'backward-weights'].forEach((pass, i) => {
+      console.log(`| ${label} | ${pass} | ${f32[i].toFixed(2)} | ${bf16[i].toFixed(2)} | ${(f32[i] / bf16[i]).toFixed(2)} | ${impls[i]} |`);
+    });
+  }
+}
+
 function benchPool(native: Backend): void {
   const rng = new Rng(3);
   const g: Pool2dGeometry = { batch: 64, channels: 32, inH: 28, inW: 28, kH: 2, kW: 2, strideH: 2, strideW: 2, padH: 0, padW: 0, outH: 14, outW: 14 };
@@ -196,6 +247,10 @@ function main(): void {
   });
   internals.setGemmEngine('auto');
   internals.setConvEngine('auto');
+  if (process.argv.includes('--conv-bf16')) {
+    benchConvBf16(native);
+    return;
+  }
   if (process.argv.includes('--bf16')) {
     benchBf16(native);
     return;

@@ -37,6 +37,19 @@ double expShiftedSum(const float* SC_RESTRICT x, int64_t cols, float m, float* S
   return s;
 }
 
+/** expShiftedSum over x in place (x := exp(x − m)): each element read before it is written. */
+SC_MULTIVERSION
+double expShiftedSumInPlace(float* x, int64_t cols, float m) {
+  double s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int64_t j = 0; j < cols; j++) {
+    const float e = vexp(x[j] - m);
+    x[j] = e;
+    s += e;
+  }
+  return s;
+}
+
 /** Σ exp(x − m) without storing the terms. */
 SC_MULTIVERSION
 double expSum(const float* SC_RESTRICT x, int64_t cols, float m) {
@@ -61,6 +74,8 @@ void addScaled(float* SC_RESTRICT o, const float* SC_RESTRICT p, int64_t cols, f
 inline double expShifted(const float* x, int64_t cols, float* out, float* maxOut) {
   const float m = rowMax(x, cols);
   *maxOut = m;
+  // Not through the restrict-qualified kernel when out is x (softmaxCrossEntropy in place).
+  if (out == x) return expShiftedSumInPlace(out, cols, m);
   return expShiftedSum(x, cols, m, out);
 }
 
@@ -175,7 +190,8 @@ void checkLabels(const I32& labels, int64_t rows, int64_t cols, const char* fn) 
 }
 
 // softmaxCrossEntropy(logits, labels, rows, cols, probs[, probScale]) → mean loss over rows with
-// label >= 0; probs = probScale · softmax(logits)
+// label >= 0; probs = probScale · softmax(logits). probs may be logits itself (in place: a row's
+// labelled logit is read before the row is overwritten).
 napi_value SoftmaxCrossEntropyKernel(Args& a) {
   const F32 logits = a.f32(0, "logits"), probs = a.f32(4, "probs");
   const I32 labels = a.i32(1, "labels");
@@ -191,11 +207,13 @@ napi_value SoftmaxCrossEntropyKernel(Args& a) {
   rowsParallel(rows, cols, [&](int64_t r) {
     const float* xr = logits.p + r * cols;
     float* p = probs.p + r * cols;
+    const int32_t label = labels.p[r];
+    const float picked = label >= 0 ? xr[label] : 0.0f;
     float m;
     const double s = expShifted(xr, cols, p, &m);
     scaleRow(p, cols, static_cast<float>(probScale / s));
     // log-sum-exp rather than log(prob): a tiny probability keeps its precision.
-    if (labels.p[r] >= 0) rowLoss[r] = m + std::log(s) - xr[labels.p[r]];
+    if (label >= 0) rowLoss[r] = m + std::log(s) - picked;
   });
   double loss = 0;
   int64_t counted = 0;

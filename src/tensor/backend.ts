@@ -269,6 +269,7 @@ export interface Kernels<B> {
    * whose label is >= 0 (label -1 is ignored, like torch's ignore_index). Writes
    * probs = probScale · softmax(logits) into `probs` (used by the backward; the scale rides along
    * the normalising multiply for free, so the loss's 1/rows need not cost a pass of its own later).
+   * On the host backends probs may be logits itself (in place; ops/loss.ts).
    */
   softmaxCrossEntropy(logits: B, labels: Int32Array, rows: number, cols: number, probs: B, probScale: number, loss: B): void;
   /**

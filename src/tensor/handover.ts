@@ -46,6 +46,17 @@ export function releaseValues(x: Tensor, op: string): void {
   giveBack(storage);
 }
 
+/**
+ * Takes x's storage for the op that reads x last, to write its output over x's values (in place),
+ * and leaves x the same placeholder as releaseValues. Returns the storage, now the op's.
+ */
+export function takeValues(x: Tensor, op: string): Storage {
+  const storage = x.storage;
+  x.storage = releasedStorage(storage, op);
+  released.add(x);
+  return storage;
+}
+
 /** Whether t's values were released (a kernel argument it does not read must then come from elsewhere). */
 export function valuesReleased(t: Tensor): boolean {
   return released.has(t);

@@ -9,13 +9,18 @@
  *   macOS arm64    `sysctl -n hw.optional.arm.FEAT_BF16` = 1 (Apple M2 and later)
  *   anything else  none found
  *
- * The measurement: a linear layer of a transformer's size, [256, 512] × [512, 512]ᵀ (134 MFLOP,
- * ≈ 1 ms in fp32 on one core of the development machine), timed under each precision alternately,
- * best of ROUNDS after a warm-up of each; bf16 must be at least MIN_SPEEDUP faster.
+ * The measurement: one training step of a linear layer of GPT-2's width, [256, 768] × [768, 768]ᵀ,
+ * forward and backward (gx, gW, gb: three GEMMs, 906 MFLOP, ≈ 4.4 ms in fp32 and 2.5 ms in bf16 on
+ * one core of the development machine), as a model's step runs it: the bf16 roundings of x, W and
+ * gy included. A forward alone at a smaller size (the first probe, 256×512×512) was dominated by
+ * the roundings and by noise and chose fp32 where whole models ran 1.2–1.6× faster in bf16. Timed
+ * under each precision alternately after a warm-up of each, until BUDGET_MS are spent (best-of
+ * filters the rounds another process interrupted); the best of each counts, and bf16 must be at
+ * least MIN_SPEEDUP faster.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { noGrad } from './autograd.js';
+import { backward } from './autograd.js';
 import { backend } from './dispatch.js';
 import { linear } from './ops/matmul.js';
 import { type Precision, withComputePrecision } from './precision.js';
@@ -23,8 +28,13 @@ import { Tensor } from './tensor.js';
 
 /** bf16 must beat fp32 by this factor (best-of timings still vary by a few %). */
 export const MIN_SPEEDUP = 1.1;
-const ROUNDS = 5;
-const PROBE = { M: 256, K: 512, N: 512 };
+const MAX_ROUNDS = 20;
+/**
+ * The alternated rounds go on until this much time is spent after the warm-up (at least one round):
+ * 7–11 rounds natively here; one on the js backend, whose probe takes ≈ 260 ms in each precision.
+ */
+const BUDGET_MS = 50;
+const PROBE = { M: 256, K: 768, N: 768 };
 
 /** The x86 cpuinfo flags that mean bf16 matrix or dot-product instructions. */
 const X86_BF16_FLAGS = ['amx_bf16', 'avx512_bf16'] as const;
@@ -40,7 +50,7 @@ export interface Bf16Instructions {
 export interface AutoPrecision {
   precision: Precision;
   instructions: string[];
-  /** Best-of-ROUNDS time of the probe in each precision (null: not measured, no instructions). */
+  /** Best time of the probe in each precision (null: not measured, no instructions). */
   fp32Ms: number | null;
   bf16Ms: number | null;
   reason: string;
@@ -94,6 +104,8 @@ export function detectBf16Instructions(o: { platform?: NodeJS.Platform; arch?: s
 export interface ProbeTimes {
   fp32Ms: number;
   bf16Ms: number;
+  /** The compute threads it ran with (the run's: the ratio depends on them). */
+  threads?: number;
 }
 
 /**
@@ -104,30 +116,46 @@ export function decideAutoPrecision(instructions: Bf16Instructions, time: () => 
   if (instructions.found.length === 0) {
     return { precision: 'fp32', instructions: [], fp32Ms: null, bf16Ms: null, reason: `no bf16 instructions (${instructions.source})` };
   }
-  const { fp32Ms, bf16Ms } = time();
+  const { fp32Ms, bf16Ms, threads } = time();
   const has = `${instructions.found.join(', ')} (${instructions.source})`;
-  const timed = `${PROBE.M}×${PROBE.K}×${PROBE.N} linear: bf16 ${bf16Ms.toFixed(2)} ms, fp32 ${fp32Ms.toFixed(2)} ms`;
+  const on = threads === undefined ? '' : `, ${threads} thread${threads === 1 ? '' : 's'}`;
+  const timed = `${PROBE.M}×${PROBE.K}×${PROBE.N} linear forward+backward${on}: bf16 ${bf16Ms.toFixed(2)} ms, fp32 ${fp32Ms.toFixed(2)} ms`;
   if (bf16Ms * MIN_SPEEDUP <= fp32Ms) {
     return { precision: 'bf16', instructions: instructions.found, fp32Ms, bf16Ms, reason: `${has}; ${timed}: bf16 ${(fp32Ms / bf16Ms).toFixed(2)}× faster` };
   }
   return { precision: 'fp32', instructions: instructions.found, fp32Ms, bf16Ms, reason: `${has}, but ${timed}: bf16 not ${MIN_SPEEDUP}× faster on this engine` };
 }
 
-/** The probe's time in each precision: both warmed up, then alternated ROUNDS times (neither gains from going second), best of each. */
-export function timeProbe(rounds = ROUNDS): ProbeTimes {
-  const fill = (n: number, seed: number): Float32Array => Float32Array.from({ length: n }, (_, i) => Math.sin(seed + i) * 0.5);
-  const x = Tensor.fromHost(fill(PROBE.M * PROBE.K, 1), [PROBE.M, PROBE.K]);
-  const w = Tensor.fromHost(fill(PROBE.N * PROBE.K, 2), [PROBE.N, PROBE.K]);
-  const b = Tensor.fromHost(fill(PROBE.N, 3), [PROBE.N]);
-  const once = (p: Precision): number => noGrad(() => withComputePrecision(p, () => {
+/**
+ * The probe's time in each precision: both warmed up (primitives created, caches and clocks up),
+ * then alternated (neither gains from going second) until `budgetMs` are spent, at least once;
+ * the best of each.
+ */
+export function timeProbe(budgetMs = BUDGET_MS): ProbeTimes {
+  // Values in [-0.5, 0.5) from a cheap hash, in a plain loop: Float32Array.from with a map
+  // function over these million elements costs ≈ 100 ms, Math.sin more.
+  const fill = (n: number, seed: number): Float32Array => {
+    const a = new Float32Array(n);
+    for (let i = 0; i < n; i++) a[i] = (((i + seed) * 40503) & 4095) / 4096 - 0.5;
+    return a;
+  };
+  const x = Tensor.fromHost(fill(PROBE.M * PROBE.K, 1), [PROBE.M, PROBE.K], true);
+  const w = Tensor.fromHost(fill(PROBE.N * PROBE.K, 2), [PROBE.N, PROBE.K], true);
+  const b = Tensor.fromHost(fill(PROBE.N, 3), [PROBE.N], true);
+  const gy = fill(PROBE.M * PROBE.N, 4);
+  const once = (p: Precision): number => withComputePrecision(p, () => {
+    // As after Module.zeroGrad(): the gradients are written, not added to (β = 0).
+    for (const t of [x, w, b]) t.markGradZeroed();
     const t0 = performance.now();
-    linear(x, w, b).values();
+    backward(linear(x, w, b), gy);
+    x.gradValues();
     return performance.now() - t0;
-  }));
-  once('fp32'); // warm-up: primitives created, weights reordered, caches and clocks up
+  });
+  once('fp32');
   once('bf16');
-  const best = { fp32Ms: Infinity, bf16Ms: Infinity };
-  for (let r = 0; r < rounds; r++) {
+  const best = { fp32Ms: Infinity, bf16Ms: Infinity, threads: backend().getThreads() };
+  const start = performance.now();
+  for (let r = 0; r < MAX_ROUNDS && (r === 0 || performance.now() - start < budgetMs); r++) {
     best.fp32Ms = Math.min(best.fp32Ms, once('fp32'));
     best.bf16Ms = Math.min(best.bf16Ms, once('bf16'));
   }

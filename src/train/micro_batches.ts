@@ -21,7 +21,7 @@ import { scaleInPlace } from '../tensor/scale.js';
 import { BufferRecycler } from '../tensor/recycler.js';
 import { CPU } from '../tensor/storage.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { type AnyBatch, batchInput, batchLoss, lossWeight } from './objective.js';
+import { type AnyBatch, batchInput, lossWeight, trainingLoss } from './objective.js';
 
 export interface LocalGradient {
   /** Mean loss over the batch (NaN when nothing was scored). */
@@ -63,7 +63,7 @@ interface PendingStep {
 function forwardBackwardOnce(model: Module, data: Dataset, batch: AnyBatch, microSize: number): PendingStep {
   const device = model.arena().device;
   if (batch.size <= microSize) {
-    const loss = batchLoss(data, model.forward(batchInput(data, batch, device)), batch);
+    const loss = trainingLoss(data, model.forward(batchInput(data, batch, device)), batch);
     backward(loss);
     const weight = lossWeight(data, batch);
     return { losses: [hostScalar(loss)], finish: ([l]) => ({ loss: l, samples: batch.size, weight }) };
@@ -73,7 +73,7 @@ function forwardBackwardOnce(model: Module, data: Dataset, batch: AnyBatch, micr
   for (const micro of microBatches(data, batch, microSize)) {
     const w = lossWeight(data, micro);
     if (w === 0) continue;
-    const loss = batchLoss(data, model.forward(batchInput(data, micro, device)), micro);
+    const loss = trainingLoss(data, model.forward(batchInput(data, micro, device)), micro);
     backward(loss, Float32Array.of(w));
     losses.push(hostScalar(loss));
     weights.push(w);
@@ -94,7 +94,7 @@ export function hostScalar(t: Tensor): number | Promise<number> {
 
 /** One batch's forward, then `runBackward` — a strategy's own backward (e.g. overlapped with sending gradients). */
 export async function forwardThen(model: Module, data: Dataset, batch: AnyBatch, runBackward: (loss: Tensor, weight: number) => Promise<void>): Promise<LocalGradient> {
-  const loss = batchLoss(data, model.forward(batchInput(data, batch, model.arena().device)), batch);
+  const loss = trainingLoss(data, model.forward(batchInput(data, batch, model.arena().device)), batch);
   const weight = lossWeight(data, batch);
   await runBackward(loss, weight);
   return { loss: await hostScalar(loss), samples: batch.size, weight };

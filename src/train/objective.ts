@@ -1,5 +1,6 @@
 import { IGNORE_INDEX, type Dataset, isTokenTask } from '../data/dataset.js';
 import type { ClassificationBatch, RegressionBatch, TokenBatch } from '../data/loader.js';
+import { lastUse } from '../tensor/handover.js';
 import { crossEntropy, mseLoss } from '../tensor/ops/loss.js';
 import { argmax } from '../tensor/ops/reduce.js';
 import { CPU, type Device } from '../tensor/storage.js';
@@ -19,6 +20,15 @@ export function batchLoss(data: Dataset, output: Tensor, batch: AnyBatch): Tenso
   if (isTokenTask(data)) return crossEntropy(output, engineLabels((batch as TokenBatch).labels));
   const targets = (batch as RegressionBatch).targets;
   return mseLoss(output, onDevice(targets, [batch.size, ...data.targetShape], output.device));
+}
+
+/**
+ * batchLoss in a training step, which reads the model's output nowhere else: the output is handed
+ * over to the loss (handover.ts), so the cross-entropy may write its probabilities over the
+ * logits instead of beside them (ops/loss.ts).
+ */
+export function trainingLoss(data: Dataset, output: Tensor, batch: AnyBatch): Tensor {
+  return batchLoss(data, lastUse(output), batch);
 }
 
 /**

@@ -2,12 +2,13 @@
  * Handing an activation over to its last reader (src/tensor/handover.ts): under bf16 a linear that
  * takes a LayerNorm's output with `lastUse` keeps a bf16 copy for its backward and gives the
  * float32 values back (attention likewise for q, k, v), measured as the bytes the step's recycler
- * holds after the forward.
+ * holds after the forward. The cross-entropy writes its probabilities over handed-over logits of a
+ * linear head, in either precision.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from '../helpers/per_backend.js';
 import {
-  Tensor, add, backward, exp, lastUse, layerNorm, linear, permute, scaledDotProductAttention, withComputePrecision, type Precision,
+  Tensor, add, backward, crossEntropy, exp, lastUse, layerNorm, linear, permute, scaledDotProductAttention, withComputePrecision, type Precision,
 } from '../../src/tensor/index.js';
 import { BufferRecycler } from '../../src/tensor/recycler.js';
 import { Rng, randn } from '../helpers/tensors.js';
@@ -94,6 +95,35 @@ describe('handover', () => {
       assert.equal(e.values().length, 32);
       assert.equal(x.values().length, 32);
     });
+  });
+
+  it('the cross-entropy writes its probabilities over handed-over logits of a linear: one logits-sized buffer fewer, the same loss and gradients', () => {
+    const [rows, width, classes] = [24, 16, 40];
+    const run = (precision: Precision, handOver: boolean) => {
+      const rng = new Rng(6);
+      const [x, w, b] = [leaf([rows, width], rng), leaf([classes, width], rng), leaf([classes], rng)];
+      const labels = Int32Array.from({ length: rows }, (_, i) => (i % 5 === 4 ? -1 : (i * 7) % classes));
+      const recycler = new BufferRecycler();
+      let heldBytes = 0;
+      let loss = NaN;
+      let logits: Tensor | null = null;
+      withComputePrecision(precision, () => recycler.run(() => {
+        logits = linear(x, w, b);
+        const l = crossEntropy(handOver ? lastUse(logits) : logits, labels);
+        heldBytes = recycler.bytesLent;
+        loss = l.item();
+        backward(l);
+      }));
+      return { heldBytes, loss, logits: logits!, grads: [x, w, b].map((t) => [...t.gradValues()!]) };
+    };
+    for (const precision of ['fp32', 'bf16'] as const) {
+      const [kept, handed] = [run(precision, false), run(precision, true)];
+      assert.equal(kept.heldBytes - handed.heldBytes, rows * classes * 4, precision);
+      assert.equal(handed.loss, kept.loss, precision);
+      assert.deepEqual(handed.grads, kept.grads, precision);
+      assert.throws(() => handed.logits.values(), /released after 'crossEntropy' took them as their last use/);
+      assert.equal(kept.logits.values().length, rows * classes);
+    }
   });
 
   it('a broken promise fails loudly, naming the op that took the values', () => {

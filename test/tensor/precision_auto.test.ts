@@ -96,7 +96,7 @@ describe('auto\'s decision', () => {
 
   it('the real probe times both precisions and leaves the precision as it was; the choice is made once', () => {
     const before = computePrecision();
-    const t = timeProbe(1);
+    const t = timeProbe(1); // one round after the warm-up
     for (const ms of [t.fp32Ms, t.bf16Ms]) assert.ok(Number.isFinite(ms) && ms > 0, JSON.stringify(t));
     assert.equal(computePrecision(), before);
     const a = resolveAutoPrecision();

@@ -150,7 +150,7 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
       k.reduceSum(gy, 1, M, outF, gb);
       k.axpy(1, gb, bias.ensureGrad());
     }
-  });
+  }, false); // reads gy, x and the weight, never its output (handover.ts may release it)
 }
 
 /** linear under bf16: x and the weight rounded to bf16, the bias and output float32. */
@@ -190,5 +190,5 @@ function linearBf16(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
     }
     xs.done();
     ws.done();
-  });
+  }, false); // never reads its output (handover.ts may release it)
 }

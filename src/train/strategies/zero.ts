@@ -39,7 +39,7 @@ import { SmolError } from '../../util/errors.js';
 import { type Bucket, type BucketSizes, DDP_BUCKETS, planBuckets } from '../exchange/buckets.js';
 import { hostScalar, microBatches, type LocalGradient } from '../micro_batches.js';
 import { HEALTH_WIDTH } from '../monitors.js';
-import { type AnyBatch, batchInput, batchLoss, lossWeight } from '../objective.js';
+import { type AnyBatch, batchInput, batchLoss, lossWeight, trainingLoss } from '../objective.js';
 import type { StepOutcome, StepWork } from '../step.js';
 import type { ModelBuildContext, Strategy, StrategyContext } from '../strategy.js';
 import { CPU } from '../../tensor/storage.js';
@@ -238,7 +238,7 @@ export class ZeroStrategy implements Strategy {
       const lastMicro = k === withWeight.length - 1;
       // Stage 1 sends once, the summed gradient of the last micro-batch; stage 2 sends every micro-batch's.
       const sends = this.stage === 2 || lastMicro;
-      const loss = batchLoss(work.data, ctx.model.forward(batchInput(work.data, micro, s.shard.device)), micro);
+      const loss = trainingLoss(work.data, ctx.model.forward(batchInput(work.data, micro, s.shard.device)), micro);
       const exchange = sends ? new BucketSends(this.buckets, s.tensors, (b) => this.reduceBucket(b)) : null;
       // With --overlap each bucket leaves as backward finishes it (stage 2: its gradients are dropped then).
       if (exchange && this.overlap && !work.faultsInjected) await backwardAsync(loss, Float32Array.of(w), exchange.hooks());

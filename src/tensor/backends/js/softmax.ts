@@ -68,6 +68,9 @@ function crossEntropyOf(logits: Buf, labels: Int32Array, rows: number, cols: num
   let counted = 0;
   for (let r = 0; r < rows; r++) {
     const off = r * cols;
+    const label = labels[r];
+    // Read before the row is overwritten: probs may be logits itself (in place).
+    const picked = label >= 0 ? logits[off + label] : 0;
     const m = rowMax(logits, off, cols);
     let s = 0;
     for (let j = 0; j < cols; j++) {
@@ -77,9 +80,8 @@ function crossEntropyOf(logits: Buf, labels: Int32Array, rows: number, cols: num
     }
     const inv = probScale / s;
     for (let j = 0; j < cols; j++) probs[off + j] *= inv;
-    const label = labels[r];
     if (label < 0) continue;
-    loss += m + Math.log(s) - logits[off + label];
+    loss += m + Math.log(s) - picked;
     counted++;
   }
   return counted === 0 ? 0 : loss / counted;
