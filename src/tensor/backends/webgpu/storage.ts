@@ -88,6 +88,7 @@ export function gpuMemory(stream: GpuStream): DeviceMemory & { allocBuf(n: numbe
     int32View(storage: Storage): Int32Array {
       return indexView(storage.buffer as unknown as GpuBuf);
     },
+    submit: () => stream.flush(),
   };
 }
 
