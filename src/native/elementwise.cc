@@ -265,34 +265,48 @@ napi_value SumSquaresKernel(Args& a) {
   return numberValue(a.env(), s);
 }
 
-inline uint32_t rotl32(uint32_t x, int k) { return (x << k) | (x >> (32 - k)); }
-
-// dropoutMask(state, p, keep, out): out[i] = u < p ? 0 : keep for u uniform in [0, 1), drawn from
-// xoshiro128** exactly as src/util/rng.ts draws them (state: its four words, advanced in place),
-// so a mask is the same bits as the TypeScript loop it replaces, ~15x faster. Serial: one stream.
-napi_value DropoutMaskKernel(Args& a) {
-  const I32 state = a.i32(0, "state");
-  const double p = a.num(1, "p");
-  const float keep = static_cast<float>(a.num(2, "keep"));
-  const F32 out = a.f32(3, "out");
-  a.need(state, 4, "state");
-  uint32_t s0 = static_cast<uint32_t>(state.p[0]), s1 = static_cast<uint32_t>(state.p[1]);
-  uint32_t s2 = static_cast<uint32_t>(state.p[2]), s3 = static_cast<uint32_t>(state.p[3]);
-  for (int64_t i = 0; i < out.n; i++) {
-    const uint32_t r = rotl32(s1 * 5u, 7) * 9u;
-    const uint32_t t = s1 << 9;
-    s2 ^= s0;
-    s3 ^= s1;
-    s1 ^= s2;
-    s0 ^= s3;
-    s2 ^= t;
-    s3 = rotl32(s3, 11);
-    out.p[i] = static_cast<double>(r) / 4294967296.0 < p ? 0.0f : keep;
+// Philox-4x32-10 (Random123's philox4x32, 10 rounds) of counter (b, 0, 0, 0) under key (k0, k1):
+// src/util/philox.ts is the reference, the webgpu backend's WGSL a third copy of the same bits.
+inline void philox4x32(uint32_t b, uint32_t k0, uint32_t k1, uint32_t out[4]) {
+  uint32_t x0 = b, x1 = 0, x2 = 0, x3 = 0;
+  for (int round = 0; round < 10; round++) {
+    if (round > 0) {
+      k0 += 0x9E3779B9u;
+      k1 += 0xBB67AE85u;
+    }
+    const uint64_t p0 = uint64_t{0xD2511F53u} * x0;
+    const uint64_t p1 = uint64_t{0xCD9E8D57u} * x2;
+    x0 = static_cast<uint32_t>(p1 >> 32) ^ x1 ^ k0;
+    x1 = static_cast<uint32_t>(p1);
+    x2 = static_cast<uint32_t>(p0 >> 32) ^ x3 ^ k1;
+    x3 = static_cast<uint32_t>(p0);
   }
-  state.p[0] = static_cast<int32_t>(s0);
-  state.p[1] = static_cast<int32_t>(s1);
-  state.p[2] = static_cast<int32_t>(s2);
-  state.p[3] = static_cast<int32_t>(s3);
+  out[0] = x0;
+  out[1] = x1;
+  out[2] = x2;
+  out[3] = x3;
+}
+
+// Philox blocks (of four elements) per thread before the loop forks.
+constexpr int64_t kDropoutGrain = 1 << 14;
+
+// dropoutMask(k0, k1, threshold, keep, out): out[i] = 0 where word i % 4 of Philox at counter
+// i / 4 is below threshold, else keep. Counter-based, so threads split the blocks and the mask is
+// the same bits whatever the thread count (and the same as the js and webgpu backends').
+napi_value DropoutMaskKernel(Args& a) {
+  const uint32_t k0 = static_cast<uint32_t>(a.integer(0, "k0", 0, INT64_C(0xFFFFFFFF)));
+  const uint32_t k1 = static_cast<uint32_t>(a.integer(1, "k1", 0, INT64_C(0xFFFFFFFF)));
+  const uint32_t threshold = static_cast<uint32_t>(a.integer(2, "threshold", 0, INT64_C(0xFFFFFFFF)));
+  const float keep = static_cast<float>(a.num(3, "keep"));
+  const F32 out = a.f32(4, "out");
+  const int64_t blocks = (out.n + 3) / 4;
+  parallelRange(blocks, kDropoutGrain, [&](int64_t lo, int64_t hi) {
+    uint32_t w[4];
+    for (int64_t b = lo; b < hi; b++) {
+      philox4x32(static_cast<uint32_t>(b), k0, k1, w);
+      for (int64_t j = 0; j < 4 && b * 4 + j < out.n; j++) out.p[b * 4 + j] = w[j] < threshold ? 0.0f : keep;
+    }
+  });
   return undefinedValue(a.env());
 }
 

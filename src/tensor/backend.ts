@@ -215,11 +215,11 @@ export interface Kernels<B> {
   addInto(y: B, x: B): void;
   fill(x: B, value: number): void;
   /**
-   * A dropout mask: out[i] = 0 with probability p (u < p for u uniform in [0, 1)), else `keep`,
-   * drawing u from the xoshiro128** stream whose four state words `state` holds (src/util/rng.ts's
-   * generator, as Rng.uniform() draws them; the words are advanced in place).
+   * A dropout mask: out[i] = 0 where element i's Philox-4x32-10 word under key (k0, k1) is below
+   * `threshold`, else `keep` (src/util/philox.ts dropoutWord, dropThreshold). Counter-based: every
+   * element is drawn on its own, so the GPU draws in parallel and every backend gives the same bits.
    */
-  dropoutMask(state: Int32Array, p: number, keep: number, out: B): void;
+  dropoutMask(k0: number, k1: number, threshold: number, keep: number, out: B): void;
   /**
    * out[0] = (sum of x[i]^2, in float64) / divisor, rounded to out's dtype: a value left on the
    * device until the host asks (a loss, a gradient norm), never a number returned to the host.

@@ -71,6 +71,11 @@ export interface DeviceMemory {
    * buffers are host Int32Arrays in the kernel contract today; a GPU device will give its own.
    */
   int32View(storage: Storage): Int32Array;
+  /**
+   * Hands the work recorded so far to the device now (a GPU's queue), so it runs while the host
+   * waits on an earlier read. Absent where work runs as it is called (the cpu).
+   */
+  submit?(): void;
 }
 
 const devices = new Map<Device, DeviceMemory>();

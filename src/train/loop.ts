@@ -20,7 +20,7 @@ import { RunMonitors } from './monitors.js';
 import { ArrivalClock, type BatchShares, SharedBatches } from './shares.js';
 import type { Checkpointer, LoopPosition } from './checkpoints.js';
 import { sumOfSquares } from '../tensor/scalar.js';
-import { CPU, type Device, type Storage } from '../tensor/storage.js';
+import { CPU, type Device, type Storage, deviceMemory } from '../tensor/storage.js';
 import { SmolError } from '../util/errors.js';
 import { hostArena } from './host_arena.js';
 import { applyPrecision } from './precision.js';
@@ -133,24 +133,35 @@ export async function train(
   const steps: AsyncIterable<PlannedStep> | Iterable<PlannedStep> = strategy.steps
     ? strategy.steps(ctx, data.train, config.batchSize, config.epochs, config.seed)
     : shared && guards.balance ? shared.plan(guards.balance, totalSteps, step) : stepPlan(new BatchLoader(data.train, sampler, stepBatch), plan, step);
+  // A step whose loss is still on its way from the GPU (Strategy.sendsNothing): recorded once read.
+  const unsettled = new UnsettledStep(model.arena().device);
   for await (const [epoch, batch, at, lrStep] of steps) {
     if (at !== undefined) step = at;
     lastEpoch = epoch;
-    const { record: r, stop } = await trainStep(ctx, strategy, schedule, config, data.train, batch, step, epoch, guards.faults, lrStep ?? step);
+    const { record: r, stop, settled } = await trainStep(ctx, strategy, schedule, config, data.train, batch, step, epoch, guards.faults, lrStep ?? step);
+    // The previous step's loss is read now, with this step's kernels already on the device.
+    await unsettled.settle();
     if (!r && stop) break; // the strategy ended the run before this step's update
     if (!r) continue; // abandoned: the group changed (the strategy plans the next step)
     if (shared) r.waitMs += shared.takeExchangeMs();
-    const [scaledMs, fixedMs] = arrivals.split(r);
-    if (r.samples > 0) guards.balance?.observe(step, r.samples, scaledMs, fixedMs);
-    accumulate(outcome, r);
-    if (afterEval) outcome.afterEvalWaitMs += r.waitMs;
-    observer.onStep?.(r);
+    const stepAt = step;
+    const wasAfterEval = afterEval;
+    const book = (): void => {
+      const [scaledMs, fixedMs] = arrivals.split(r);
+      if (r.samples > 0) guards.balance?.observe(stepAt, r.samples, scaledMs, fixedMs);
+      accumulate(outcome, r);
+      if (wasAfterEval) outcome.afterEvalWaitMs += r.waitMs;
+      observer.onStep?.(r);
+    };
+    if (settled) unsettled.hold(r, settled, book);
+    else book();
     step++;
     await guards.checkpoints?.afterStep(model, spec, optimizer, positionAt(plan, step), totalSteps, strategy.checkpointState && (() => strategy.checkpointState!()));
     if (stop) break;
     // Every rank knows the schedule, evaluating or not: its next step may wait for the evaluator.
     afterEval = config.evalEvery > 0 && step % config.evalEvery === 0 && step < totalSteps;
     if (afterEval && (strategy.evaluate || strategy.wholeModel || evaluates(strategy))) {
+      await unsettled.settle();
       const e0 = performance.now();
       // A sharded model (ZeRO-3) is made whole on the leader first: every rank takes part.
       await strategy.wholeModel?.(ctx);
@@ -163,6 +174,7 @@ export async function train(
       outcome.evalMs += evalMs;
     }
   }
+  await unsettled.settle();
   // The leader evaluates and saves the whole model (a sharded one is gathered there).
   await strategy.wholeModel?.(ctx);
   host.flush();
@@ -231,26 +243,32 @@ function* stepPlan(loader: BatchLoader, p: StepPlan, start: number): Generator<[
 async function trainStep(
   ctx: StrategyContext, strategy: Strategy, schedule: LrSchedule, config: TrainConfig, data: Dataset, batch: AnyBatch | null,
   step: number, epoch: number, faults?: FaultInjector, lrStep = step,
-): Promise<{ record: StepRecord | null; stop: boolean }> {
+): Promise<{ record: StepRecord | null; stop: boolean; settled?: Promise<void> }> {
   const { model, optimizer } = ctx;
   // What the strategy takes on the host (a GPU arena's gradients or parameters) goes back to the
   // device after each of its hooks, before the next kernel touches the arena (host_arena.ts).
   const host = hostArena(model.arena());
   const t0 = performance.now();
   model.zeroGrad();
+  // On a GPU, a process that sends nothing reads its gradients' health one step later, with the loss.
+  const defer = strategy.sendsNothing === true && !faults && model.arena().device !== CPU;
+  let healthLater: Promise<void> | undefined;
   const work: StepWork = {
     data, batch, microSize: config.batchSize, step, lrStep, faultsInjected: faults !== undefined,
     beforeExchange: async () => {
       if (faults) faults.beforeCommunication(step, await host.grads());
       const t1 = performance.now();
       // Before any gradient leaves the process: a NaN is caught here, naming the rank (monitors.ts).
-      await ctx.monitors?.beforeCommunication(step, t1 - t0, faults ? host.gradStorageNow() : model.arena().grads);
+      if (defer) healthLater = ctx.monitors?.healthLater(step, model.arena().grads);
+      else await ctx.monitors?.beforeCommunication(step, t1 - t0, faults ? host.gradStorageNow() : model.arena().grads);
       return t1;
     },
   };
   const reduced = strategy.runStep ? await strategy.runStep(ctx, work) : await loopDrivenStep(ctx, strategy, work);
   if (reduced.regrouped || reduced.stop) {
     host.flush();
+    await healthLater;
+    if (reduced.lossLater) await reduced.lossLater;
     return { record: null, stop: reduced.stop === true };
   }
   const t1 = reduced.exchangeStart;
@@ -286,8 +304,20 @@ async function trainStep(
       ...(update ? { update: { waitMs: update.waitMs, commMs: update.commMs } } : {}),
     },
   };
-  if (batch) ctx.monitors?.afterStep(step, reduced.loss);
-  return { record, stop: update?.stop === true };
+  const stop = update?.stop === true;
+  if (!healthLater && !reduced.lossLater) {
+    if (batch) ctx.monitors?.afterStep(step, reduced.loss);
+    return { record, stop };
+  }
+  const later = reduced.lossLater;
+  const settled = (async () => {
+    await healthLater;
+    if (later) record.loss = await later;
+    if (batch) ctx.monitors?.afterStep(step, record.loss);
+  })();
+  // Awaited by the loop one step later; until then a failure must not count as unhandled.
+  settled.catch(() => {});
+  return { record, stop, settled };
 }
 
 /** L2 norm of each parameter's gradient, by arena entry (e.g. "fc1.weight"); a GPU's are reduced there and read together. */
@@ -325,6 +355,35 @@ function placeModel(model: Module, device: Device, strategy: Strategy): Device {
   }
   model.to(device);
   return device;
+}
+
+/**
+ * The step the loop has not recorded yet because its loss (and gradient health) is still being
+ * read from the device. `settle` submits what was recorded since — the next step — so the device
+ * has work while the host waits, then awaits the read and books the step; the wait counts as the
+ * held step's compute time (the device was computing it), so the records' times still add up to
+ * the run's.
+ */
+class UnsettledStep {
+  private held: { record: StepRecord; settled: Promise<void>; book: () => void } | null = null;
+
+  constructor(private readonly device: Device) {}
+
+  hold(record: StepRecord, settled: Promise<void>, book: () => void): void {
+    if (this.held) throw new Error('training loop: a step is held while the one before it is unsettled');
+    this.held = { record, settled, book };
+  }
+
+  async settle(): Promise<void> {
+    const held = this.held;
+    if (!held) return;
+    this.held = null;
+    const w0 = performance.now();
+    if (this.device !== CPU) deviceMemory(this.device).submit?.();
+    await held.settled;
+    held.record.computeMs += performance.now() - w0;
+    held.book();
+  }
 }
 
 /** A performance.now() reading as ms since the epoch. */

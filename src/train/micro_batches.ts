@@ -29,6 +29,11 @@ export interface LocalGradient {
   samples: number;
   /** What the loss is a mean over (objective.ts `lossWeight`). */
   weight: number;
+  /**
+   * The loss, still being read from the device, when the caller let it wait (forwardBackward's
+   * `deferLoss`): `loss` is NaN until this resolves.
+   */
+  lossLater?: Promise<number>;
 }
 
 /**
@@ -43,15 +48,18 @@ const recyclers = new WeakMap<Module, BufferRecycler>();
 /**
  * Forward and backward of a rank's batch, in micro-batches of at most `microSize` samples;
  * gradients land in the arena. The losses are read on the host once the step is recorded: on the
- * cpu at once (the loss is a host value, so nothing waits), on a GPU by one awaited read each,
- * whose copy is recorded behind the step's kernels.
+ * cpu at once (the loss is a host value, so nothing waits), on a GPU by one read each, whose copy
+ * is recorded behind the step's kernels — awaited here, or with `deferLoss` handed back unawaited
+ * as `lossLater` (the caller reads it when it needs it, the device running on meanwhile).
  */
-export async function forwardBackward(model: Module, data: Dataset, batch: AnyBatch, microSize: number): Promise<LocalGradient> {
+export async function forwardBackward(model: Module, data: Dataset, batch: AnyBatch, microSize: number, deferLoss = false): Promise<LocalGradient> {
   let recycler = recyclers.get(model);
   if (!recycler) recyclers.set(model, (recycler = new BufferRecycler()));
   const step = recycler.run(() => forwardBackwardOnce(model, data, batch, microSize));
   if (step.losses.every((l) => typeof l === 'number')) return step.finish(step.losses as number[]);
-  return step.finish(await Promise.all(step.losses));
+  if (!deferLoss) return step.finish(await Promise.all(step.losses));
+  const lossLater = Promise.all(step.losses).then((ls) => step.finish(ls).loss);
+  return { ...step.finish(step.losses.map(() => NaN)), lossLater };
 }
 
 /** A step's losses (host numbers, or reads under way from a device), and how they make the LocalGradient. */

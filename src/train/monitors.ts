@@ -248,6 +248,25 @@ export class RunMonitors {
     if (!this.shared) this.checkHealth(step, this.own, [this.rank]);
   }
 
+  /**
+   * beforeCommunication for a process whose gradients never leave it (Strategy.sendsNothing) on a
+   * device: the sum of squares is reduced there now and read without holding up the step; the
+   * check runs when the value arrives (the loop awaits it one step later), throwing the same
+   * MonitorError for the same step. The count of non-finite values is not taken (the gradients
+   * are the next step's by then): the message gives the sum instead.
+   */
+  healthLater(step: number, grads: Storage): Promise<void> {
+    if (this.events) this.events.lastStep = step;
+    return sumOfSquares(grads).read().then((sumSq) => {
+      if (Number.isFinite(sumSq)) return;
+      const err = new MonitorError('non-finite-gradient', [this.rank], step,
+        `non-finite gradient on rank ${this.rank} at step ${step} (its sum of squares is ${sumSq}); stopped one step later (read without stalling the device), nothing was communicated`);
+      this.record({ rule: 'non-finite-gradient', severity: 'fatal', ranks: [this.rank], step, detail: err.message });
+      this.events?.markRecorded(err);
+      throw err;
+    });
+  }
+
   /** Writes this rank's health into its row of a rank-major vector (the other rows untouched). */
   fillHealth(all: Float32Array): void {
     all.set(this.own, this.rank * HEALTH_WIDTH);

@@ -48,6 +48,8 @@ export interface StepOutcome extends CommTiming {
   buckets?: BucketSpan[];
   /** The whole model's gradient norm, when this rank's arena holds only part of it (tensor parallel): clipping uses it. */
   gradNorm?: number;
+  /** The loss still being read from the device (Strategy.sendsNothing on a GPU): `loss` is NaN until the loop awaits this. */
+  lossLater?: Promise<number>;
 }
 
 /**
@@ -61,7 +63,7 @@ export async function loopDrivenStep(ctx: StrategyContext, strategy: Strategy, w
   const own = batch && strategy.backward && !work.faultsInjected ? strategy.backward : undefined;
   const local = !batch ? { loss: NaN, samples: 0, weight: 0 }
     : own ? await forwardThen(model, data, batch, (loss, w) => own(ctx, loss, w, step))
-    : await forwardBackward(model, data, batch, batch.size);
+    : await forwardBackward(model, data, batch, batch.size, strategy.sendsNothing === true);
   return exchange(ctx, strategy, work, local);
 }
 
@@ -70,5 +72,6 @@ export async function exchange(ctx: StrategyContext, strategy: Strategy, work: S
   const exchangeStart = await work.beforeExchange();
   // The strategies weight the local loss by what it is a mean over (samples, or scored tokens).
   const reduced = await strategy.reduceGradients(ctx, local.loss, local.weight, work.step);
-  return { ...reduced, samples: local.samples, exchangeStart };
+  // A strategy that sends nothing returns the local loss as given: the pending read stands for it.
+  return { ...reduced, samples: local.samples, exchangeStart, ...(local.lossLater ? { lossLater: local.lossLater } : {}) };
 }

@@ -104,6 +104,14 @@ export interface Strategy {
    * on a GPU with this reason). Absent: the model goes to the process's device (train/device.ts).
    */
   readonly hostOnly?: string;
+  /**
+   * True when nothing of a step leaves the process (one process: `local`) and reduceGradients
+   * returns the local loss it is given unchanged. On a GPU the loop then neither waits for the
+   * step's loss nor for its gradients' health check: both are read one step later, while the
+   * device runs the next step (loop.ts, docs/GPU.md "What crosses to the host"), so its queue never
+   * drains. The loss each record carries is still the one the step measured.
+   */
+  readonly sendsNothing?: boolean;
   /** Once, before the first step (e.g. make every rank start from rank 0's parameters). */
   setup(ctx: StrategyContext): Promise<void>;
   /**

@@ -47,6 +47,8 @@ interface Family {
   tokens?: { vocab: number };
   /** Also compare eval-mode logits after training (batch norm's running statistics at work). */
   checkEval?: boolean;
+  /** A kernel the GPU run must have dispatched (so the case cannot pass on host work alone). */
+  gpuKernel?: string;
 }
 
 const FAMILIES: Family[] = [
@@ -74,6 +76,17 @@ const FAMILIES: Family[] = [
     optimizer: (m) => new SGD(m.arena(), { lr: 0.05, momentum: 0.9 }),
     paramAtol: 1e-5,
     tokens: { vocab: 50 },
+  },
+  {
+    // The masks are drawn on each device (Philox on the GPU, the js loop on the cpu): equal losses need equal masks.
+    name: 'gpt2-tiny with dropout 0.1 (residual and attention masks drawn on the GPU), SGD',
+    build: () => createModel({ ...defaultSpec('gpt2-tiny', [12], 50), dropout: 0.1 } as ReturnType<typeof defaultSpec>, 5),
+    inputShape: [2, 12],
+    classes: 50,
+    optimizer: (m) => new SGD(m.arena(), { lr: 0.05, momentum: 0.9 }),
+    paramAtol: 1e-5,
+    tokens: { vocab: 50 },
+    gpuKernel: 'dropoutMask',
   },
   {
     name: 'bert-tiny (2 layers, width 128, vocab 40, 10 tokens), AdamW',
@@ -133,7 +146,10 @@ describe('training on the webgpu device equals training on the cpu (js)', () => 
     it(`${f.name}: 2 steps, same losses and parameters`, async (t) => {
       if (!load.backend) return t.skip(load.reason ?? 'webgpu unavailable');
       const cpu = await train(f, 'cpu', 2);
+      const dispatched = (): number => (f.gpuKernel ? load.backend!.stream.dispatches.get(f.gpuKernel) ?? 0 : 0);
+      const before = dispatched();
       const gpu = await train(f, 'webgpu', 2);
+      if (f.gpuKernel) assert.ok(dispatched() > before, `${f.name}: the GPU ran ${f.gpuKernel}`);
       assertClose(gpu.losses, cpu.losses, { rtol: 1e-4, atol: 1e-5, msg: `${f.name}: losses` });
       assertClose(gpu.params, cpu.params, { rtol: 1e-4, atol: f.paramAtol, msg: `${f.name}: parameters after 2 steps` });
       assert.equal(gpu.buffers.length, cpu.buffers.length);

@@ -36,7 +36,7 @@ export interface Addon {
   setFlushDenormals(on: boolean): void;
   getFlushDenormals(): boolean;
   keepLargeAllocations(): boolean;
-  dropoutMask(state: Int32Array, p: number, keep: number, out: Buf): void;
+  dropoutMask(k0: number, k1: number, threshold: number, keep: number, out: Buf): void;
   gemm(ta: boolean, tb: boolean, M: number, N: number, K: number, alpha: number, A: Buf, sA: number,
     B: Buf, sB: number, beta: number, C: Buf, sC: number, batch: number, bias: Buf | null): void;
   unary(op: number, x: Buf, out: Buf): void;
@@ -205,7 +205,7 @@ function makeHostBackend(n: Addon): HostBackend {
     axpy: (alpha, x, y) => n.axpy(alpha, x, y),
     addInto: (y, x) => n.addInto(y, x),
     fill: (x, value) => n.fill(x, value),
-    dropoutMask: (state, p, keep, out) => n.dropoutMask(state, p, keep, out),
+    dropoutMask: (k0, k1, threshold, keep, out) => n.dropoutMask(k0, k1, threshold, keep, out),
     sumSquares: (x, divisor, out) => {
       out[0] = n.sumSquares(x) / divisor;
     },

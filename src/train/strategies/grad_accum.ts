@@ -16,6 +16,7 @@ import type { DataShard, PlannedStep, Strategy, StrategyContext, UpdateResult } 
 
 export class GradAccumulation implements Strategy {
   readonly sharesHealth?: boolean;
+  readonly sendsNothing?: boolean;
   readonly dataShard?: DataShard;
   readonly backward?: (ctx: StrategyContext, loss: Tensor, samples: number, step: number) => Promise<void>;
   checkpointBuffers?(model: Module): NamedBuffers;
@@ -28,6 +29,7 @@ export class GradAccumulation implements Strategy {
   constructor(readonly inner: Strategy) {
     if (inner.runStep) throw new Error(`gradient accumulation: strategy ${inner.name} owns its steps already (it takes its micro-batches from StepWork.microSize)`);
     this.sharesHealth = inner.sharesHealth;
+    this.sendsNothing = inner.sendsNothing;
     this.dataShard = inner.dataShard;
     // The optional hooks exist on the wrapper only where the wrapped strategy has them: the loop asks by presence.
     if (inner.backward) this.backward = (...a) => inner.backward!(...a);
@@ -55,7 +57,7 @@ export class GradAccumulation implements Strategy {
   async runStep(ctx: StrategyContext, work: StepWork): Promise<StepOutcome> {
     const { batch } = work;
     if (!batch || batch.size <= work.microSize) return loopDrivenStep(ctx, this.inner, work);
-    return exchange(ctx, this.inner, work, await forwardBackward(ctx.model, work.data, batch, work.microSize));
+    return exchange(ctx, this.inner, work, await forwardBackward(ctx.model, work.data, batch, work.microSize, this.sendsNothing === true));
   }
 
   setup(ctx: StrategyContext): Promise<void> {

@@ -5,6 +5,7 @@ export class LocalStrategy implements Strategy {
   readonly name = 'local';
   readonly rank = 0;
   readonly worldSize = 1;
+  readonly sendsNothing: boolean = true;
 
   async setup(): Promise<void> {}
 

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from '../../helpers/per_backend.js';
 import { Tensor, backend, backward, dropout, nativeAvailable, setBackend } from '../../../src/tensor/index.js';
 import { dropMask } from '../../../src/tensor/ops/dropout.js';
+import { dropoutWord } from '../../../src/util/philox.js';
 import { gradcheck } from '../../helpers/gradcheck.js';
 import { Rng, leaf, randn } from '../../helpers/tensors.js';
 
@@ -27,23 +28,47 @@ describe('dropout', () => {
     const y32 = dropout(Tensor.full([4000], 2), 0.25, new Rng(5)).toArray();
     assert.deepEqual(y32.map((v) => v !== 0), y.map((v) => v !== 0));
   });
-  it('the mask kernel (js and native) draws exactly what Rng.uniform() would, and leaves the Rng where that loop would', () => {
+  it('the mask kernel (js and native) is Philox keyed by the Rng\'s next two words, bit for bit; the Rng moves by those two only', () => {
     const names = nativeAvailable() ? (['js', 'native'] as const) : (['js'] as const);
     const before = backend().name;
     for (const name of names) {
       const k = setBackend(name);
-      const a = new Rng(42);
-      const b = new Rng(42);
-      a.normal();
-      b.normal(); // a cached spare normal survives the mask
-      const p = 0.1;
-      const got = dropMask(a, p, deviceMemory(CPU).fromHost(new Float32Array(10_001))).readSync();
-      const want = Float32Array.from({ length: 10_001 }, () => (b.uniform() < p ? 0 : 1 / (1 - p)));
-      assert.deepEqual(got, want, k.name);
-      assert.equal(a.normal(), b.normal(), `${k.name}: spare normal kept`);
-      assert.equal(a.uniform(), b.uniform(), `${k.name}: stream continues in step`);
+      for (const [n, p] of [[10_001, 0.1], [3, 0.5], [100_003, 0.75]] as const) {
+        const a = new Rng(42);
+        const b = new Rng(42);
+        a.normal();
+        b.normal(); // a cached spare normal survives the mask
+        const got = dropMask(a, p, deviceMemory(CPU).fromHost(new Float32Array(n))).readSync();
+        const [k0, k1] = [b.nextUint32(), b.nextUint32()];
+        const scratch = new Uint32Array(4);
+        const want = Float32Array.from({ length: n }, (_, i) => (dropoutWord(k0, k1, i, scratch) / 2 ** 32 < p ? 0 : 1 / (1 - p)));
+        assert.deepEqual(got, want, `${k.name}: n ${n}, p ${p}`);
+        assert.equal(a.normal(), b.normal(), `${k.name}: spare normal kept`);
+        assert.equal(a.uniform(), b.uniform(), `${k.name}: stream continues in step`);
+      }
     }
     setBackend(before);
+  });
+  it('keeps each element with probability 1 - p, independently of its neighbours and of the previous mask', () => {
+    const n = 200_000;
+    const rng = new Rng(3);
+    for (const p of [0.1, 0.5, 0.9]) {
+      const first = dropMask(rng, p, deviceMemory(CPU).fromHost(new Float32Array(n))).readSync() as Float32Array;
+      const second = dropMask(rng, p, deviceMemory(CPU).fromHost(new Float32Array(n))).readSync() as Float32Array;
+      const sd = Math.sqrt(p * (1 - p) / n);
+      const dropped = first.filter((v) => v === 0).length / n;
+      assert.ok(Math.abs(dropped - p) < 5 * sd, `p ${p}: dropped ${dropped}`);
+      // Both dropped: p² for independent draws, for neighbours within a Philox block and across calls.
+      const both = (x: Float32Array, y: Float32Array, shift: number): number => {
+        let c = 0;
+        for (let i = 0; i + shift < n; i++) if (x[i] === 0 && y[i + shift] === 0) c++;
+        return c / (n - shift);
+      };
+      const sdBoth = Math.sqrt(p * p * (1 - p * p) / n);
+      for (const [what, v] of [['neighbour', both(first, first, 1)], ['4 apart', both(first, first, 4)], ['next mask', both(first, second, 0)]] as const) {
+        assert.ok(Math.abs(v - p * p) < 6 * sdBoth, `p ${p}: ${what} both dropped ${v}, want ${p * p}`);
+      }
+    }
   });
   it('the gradient is the mask', () => {
     const x = leaf(Tensor.full([50], 1, 'float64'));

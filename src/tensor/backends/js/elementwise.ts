@@ -1,5 +1,5 @@
 import type { BinaryOp, Buf, UnaryOp } from '../../backend.js';
-import { Rng } from '../../../util/rng.js';
+import { philox4x32 } from '../../../util/philox.js';
 import { normalCdf } from './erf.js';
 
 const GELU_C = Math.sqrt(2 / Math.PI);
@@ -139,12 +139,13 @@ export function addInto(y: Buf, x: Buf): void {
   for (; i < n; i++) y[i] += x[i];
 }
 
-/** Backend.dropoutMask: Rng.uniform()'s stream from the given state words, advanced in place. */
-export function dropoutMask(state: Int32Array, p: number, keep: number, out: Buf): void {
-  const rng = new Rng(0);
-  rng.setState({ words: Array.from(state), spareNormal: null });
-  for (let i = 0; i < out.length; i++) out[i] = rng.uniform() < p ? 0 : keep;
-  state.set(rng.getState().words.map((w) => w | 0));
+/** Backend.dropoutMask: one Philox-4x32-10 block gives the words of four consecutive elements. */
+export function dropoutMask(k0: number, k1: number, threshold: number, keep: number, out: Buf): void {
+  const words = new Uint32Array(4);
+  for (let b = 0; b * 4 < out.length; b++) {
+    philox4x32(b, 0, 0, 0, k0, k1, words);
+    for (let j = 0; j < 4 && b * 4 + j < out.length; j++) out[b * 4 + j] = words[j] < threshold ? 0 : keep;
+  }
 }
 
 export function fill(x: Buf, value: number): void {

@@ -3,7 +3,6 @@ import type {
   AdamHyper, AttentionGeometry, Backend, BinaryOp, Conv2dGeometry, Kernels, Pool2dGeometry, SgdHyper, UnaryOp,
 } from '../../backend.js';
 import type { DeviceBuffer } from '../../storage.js';
-import { Rng } from '../../../util/rng.js';
 import { GpuStream, MAX_DISPATCH, groupsFor, type GpuBuf, type KernelSpec } from './stream.js';
 import { WEBGPU, bindIndex, deviceIndex, gpuMemory } from './storage.js';
 import { GpuCachingAllocator } from './caching_allocator.js';
@@ -45,9 +44,10 @@ const vec4Ready = (buf: B, stride: number, contiguous: number): boolean => buf.o
 
 /**
  * The WebGPU backend: the Kernels contract over GPU buffers, every kernel a WGSL compute shader
- * recorded into the device's stream (stream.ts). What runs on the host: the dropout mask and the
- * random initialisers (drawn from the Rng's xoshiro128** stream on the host, bit for bit like js,
- * and uploaded), and the upload of host index arrays (labels, token ids). Attention is composed of
+ * recorded into the device's stream (stream.ts). Dropout masks are drawn here, by Philox-4x32-10
+ * (counter-based: the same bits as js and native). What runs on the host: the random initialisers
+ * (drawn from the Rng's xoshiro128** stream on the host, bit for bit like js, and uploaded), and the
+ * upload of host index arrays (labels, token ids). Attention is composed of
  * this backend's GEMM and softmax kernels (the probabilities are materialised, as on the cpu).
  */
 export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; allocator: GpuCachingAllocator; adapterName: string; gemmKernel: GemmKernelChoice; convKernel: ConvKernelChoice } {
@@ -166,12 +166,8 @@ export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; al
     axpy: (alpha, x, y) => run(E.axpy, [x, y], [y.length, alpha], elem(y.length)),
     addInto: (y, x) => run(E.axpy, [x, y], [y.length, 1], elem(y.length)),
     fill: (x, value) => run(E.fill, [x], [x.length, value], elem(x.length)),
-    dropoutMask(state, p, keep, out) {
-      const rng = new Rng(0);
-      rng.setState({ words: Array.from(state), spareNormal: null });
-      writeHost(out, drawn(out.length, () => (rng.uniform() < p ? 0 : keep)));
-      state.set(rng.getState().words.map((w) => w | 0));
-    },
+    dropoutMask: (k0, k1, threshold, keep, out) =>
+      run(E.dropoutMask, [out], [out.length, k0, k1, threshold, keep], elem(Math.ceil(out.length / 4))),
     sumSquares(x, divisor, out) {
       const parts = Math.max(1, Math.min(1024, Math.ceil(x.length / 4096)));
       const partial = temp(parts);

@@ -97,6 +97,7 @@ export function gpuMemory(stream: GpuStream, allocator: GpuCachingAllocator): De
     int32View(storage: Storage): Int32Array {
       return indexView(storage.buffer as unknown as GpuBuf);
     },
+    submit: () => stream.flush(),
   };
 }
 

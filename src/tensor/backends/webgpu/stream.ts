@@ -79,6 +79,13 @@ export class GpuStream {
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   /** Submissions so far (tests count them). */
   submissions = 0;
+  /** Reads so far. */
+  reads = 0;
+  /**
+   * Reads whose value arrived with nothing submitted after them: the host had waited on a queue
+   * that was draining, with no next work for the device behind the read (tests count them).
+   */
+  drainedReads = 0;
   /** Dispatches of kernels with row reductions so far (tests run those on both reduction paths). */
   rowReductions = 0;
   /** Dispatches so far by kernel name (tests check which GEMM kernel ran). */
@@ -191,7 +198,10 @@ export class GpuStream {
     const staging = this.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     this.copy(src, byte, staging, 0, bytes);
     this.flush();
+    this.reads++;
+    const submitted = this.submissions;
     await staging.mapAsync(GPUMapMode.READ);
+    if (this.submissions === submitted) this.drainedReads++;
     const out = staging.getMappedRange(0, size).slice(0, bytes);
     staging.unmap();
     staging.destroy();

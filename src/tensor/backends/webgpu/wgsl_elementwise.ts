@@ -179,6 +179,40 @@ export const fill: KernelSpec = {
 }`,
 };
 
+/**
+ * Backend.dropoutMask: invocation b draws Philox-4x32-10 at counter (b, 0, 0, 0) under the key
+ * (src/util/philox.ts, the reference) and writes elements 4b..4b+3. WGSL has no 32x32->64
+ * multiply: the high word is put together from 16-bit halves, as the TypeScript reference does.
+ */
+export const dropoutMask: KernelSpec = {
+  name: 'dropoutMask', bufs: ['out'], params: [['n', 'u'], ['k0', 'u'], ['k1', 'u'], ['threshold', 'u'], ['keep', 'f']],
+  body: `
+fn mulhi(a: u32, b: u32) -> u32 {
+  let a0 = a & 0xffffu; let a1 = a >> 16u; let b0 = b & 0xffffu; let b1 = b >> 16u;
+  let p01 = a0 * b1; let p10 = a1 * b0;
+  let mid = ((a0 * b0) >> 16u) + (p01 & 0xffffu) + (p10 & 0xffffu);
+  return a1 * b1 + (p01 >> 16u) + (p10 >> 16u) + (mid >> 16u);
+}
+fn philox(b: u32) -> vec4<u32> {
+  var x = vec4<u32>(b, 0u, 0u, 0u);
+  var k = vec2<u32>(P_k0(), P_k1());
+  for (var round = 0u; round < 10u; round++) {
+    if (round > 0u) { k += vec2<u32>(0x9E3779B9u, 0xBB67AE85u); }
+    let hi0 = mulhi(0xD2511F53u, x.x); let lo0 = 0xD2511F53u * x.x;
+    let hi1 = mulhi(0xCD9E8D57u, x.z); let lo1 = 0xCD9E8D57u * x.z;
+    x = vec4<u32>(hi1 ^ x.y ^ k.x, lo1, hi0 ^ x.w ^ k.y, lo0);
+  }
+  return x;
+}
+${ELEM('(P_n() + 3u) / 4u')}
+  let w = philox(i);
+  for (var j = 0u; j < 4u; j++) {
+    let e = i * 4u + j;
+    if (e < P_n()) { out_set(e, select(P_keep(), 0.0, w[j] < P_threshold())); }
+  }
+}`,
+};
+
 export const powBackwardA: KernelSpec = {
   name: 'powBackwardA', bufs: ['a', 'b', 'gy', 'ga'], params: [['n', 'u']],
   body: `${MATH}
