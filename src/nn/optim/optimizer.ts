@@ -61,4 +61,18 @@ export abstract class Optimizer {
 
   /** Flat state buffers, in a fixed order, for checkpoints. */
   abstract stateBuffers(): Float32Array[];
+
+  /**
+   * An optimizer of the same kind and settings over another arena of the same layout (on any
+   * device), at the same step count, with zeroed state: a GPU ps worker's host replica of its
+   * model steps with it exactly as the server's cpu optimizer does.
+   */
+  abstract cloneOver(arena: ParamArena): Optimizer;
+
+  /** `cloneOver`'s tail: the clone takes this one's step count and LR. */
+  protected withProgress<O extends Optimizer>(clone: O): O {
+    clone.restoreSteps(this.stepCount);
+    clone.lr = this.lr;
+    return clone;
+  }
 }

@@ -48,4 +48,8 @@ export class SGD extends Optimizer {
   stateBuffers(): Float32Array[] {
     return this.momentumBuf ? [this.momentumBuf.readSync()] : [];
   }
+
+  cloneOver(arena: ParamArena): SGD {
+    return this.withProgress(new SGD(arena, this.opts));
+  }
 }
