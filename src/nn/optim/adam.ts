@@ -44,8 +44,8 @@ export class Adam extends Optimizer {
     }
   }
 
-  stateBuffers(): Float32Array[] {
-    return [this.m.readSync(), this.v.readSync()];
+  stateStorages(): Storage<Float32Array>[] {
+    return [this.m, this.v];
   }
 
   cloneOver(arena: ParamArena): Adam {

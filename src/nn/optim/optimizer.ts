@@ -59,8 +59,13 @@ export abstract class Optimizer {
     this.stepCount = steps;
   }
 
-  /** Flat state buffers, in a fixed order, for checkpoints. */
-  abstract stateBuffers(): Float32Array[];
+  /** The state's storages (momentum, Adam moments) on the arena's device, in a fixed order. */
+  abstract stateStorages(): Storage<Float32Array>[];
+
+  /** Flat state buffers, in a fixed order, for checkpoints (host memory: the cpu's zero-copy views; a GPU optimizer's state is read with `stateStorages()`). */
+  stateBuffers(): Float32Array[] {
+    return this.stateStorages().map((s) => s.readSync());
+  }
 
   /**
    * An optimizer of the same kind and settings over another arena of the same layout (on any

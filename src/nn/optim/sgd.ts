@@ -45,8 +45,8 @@ export class SGD extends Optimizer {
     }
   }
 
-  stateBuffers(): Float32Array[] {
-    return this.momentumBuf ? [this.momentumBuf.readSync()] : [];
+  stateStorages(): Storage<Float32Array>[] {
+    return this.momentumBuf ? [this.momentumBuf] : [];
   }
 
   cloneOver(arena: ParamArena): SGD {
