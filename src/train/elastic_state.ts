@@ -3,18 +3,20 @@
  * member finished (Horovod elastic's State: commit, restore): parameters, buffers, optimizer state
  * and step count, and the data cursor. A commit after every step costs one copy of the arenas;
  * the two newest commits are kept because members may stand one step apart when a collective
- * breaks (one finished the step, another did not).
+ * breaks (one finished the step, another did not). The commits live in host memory whatever the
+ * model's device: on a GPU each commit reads the state back (awaited) and a rollback writes it.
  */
 import type { CursorPosition } from '../data/elastic_cursor.js';
 import type { Module } from '../nn/module.js';
 import type { Optimizer } from '../nn/optim/optimizer.js';
+import { CPU, type Storage } from '../tensor/storage.js';
 
 interface Snapshot {
   /** Steps done. */
   step: number;
   cursor: CursorPosition;
   optimizerSteps: number;
-  /** Parameters, then buffers, then optimizer state. */
+  /** Parameters, then buffers, then optimizer state, in host memory. */
   floats: Float32Array[];
 }
 
@@ -23,9 +25,25 @@ export class ElasticState {
 
   constructor(private readonly model: Module, private readonly optimizer: Optimizer) {}
 
-  /** The buffers that make up the state, in a fixed order (what a new member receives). */
-  buffers(): Float32Array[] {
-    return [this.model.arena().params.readSync(), ...this.model.namedBuffers().map(([, b]) => b), ...this.optimizer.stateBuffers()];
+  /** The storages that make up the state, in a fixed order: parameters, buffers, optimizer state. */
+  private storages(): Storage<Float32Array>[] {
+    return [this.model.arena().params, ...this.model.namedBufferStorages().map(([, b]) => b), ...this.optimizer.stateStorages()];
+  }
+
+  /**
+   * The state in host memory, in a fixed order (what a new member receives). On the cpu the
+   * storages' own arrays (receiving into them is installing). On a GPU copies: read from the
+   * device (awaited) to send, or, with `read: false`, zeroed arrays to receive into and `install`.
+   */
+  async hostBuffers(read = true): Promise<Float32Array[]> {
+    return Promise.all(this.storages().map((s) => (s.device === CPU ? s.readSync() : read ? s.read() : new Float32Array(s.size))));
+  }
+
+  /** Writes received host buffers (hostBuffers(false)) to the device; on the cpu they are the state already. */
+  install(values: Float32Array[]): void {
+    this.storages().forEach((s, i) => {
+      if (s.device !== CPU) s.write(values[i]);
+    });
   }
 
   /** The newest committed step (-1 before the first commit). */
@@ -37,21 +55,24 @@ export class ElasticState {
     return this.snapshots[0]?.cursor;
   }
 
-  commit(step: number, cursor: CursorPosition): void {
+  /** Keeps the state after `step` steps. On a GPU the state is read to the host (awaited): a copy of it each step. */
+  async commit(step: number, cursor: CursorPosition): Promise<void> {
     const reuse = this.snapshots.length >= 2 ? this.snapshots.pop()!.floats : null;
-    const floats = this.buffers().map((b, i) => {
-      const copy = reuse?.[i] ?? new Float32Array(b.length);
-      copy.set(b);
+    const current = await this.hostBuffers();
+    const floats = this.storages().map((s, i) => {
+      if (s.device !== CPU) return current[i]; // already a copy of its own
+      const copy = reuse?.[i] ?? new Float32Array(current[i].length);
+      copy.set(current[i]);
       return copy;
     });
     this.snapshots.unshift({ step, cursor: { ...cursor }, optimizerSteps: this.optimizer.steps, floats });
   }
 
-  /** Puts the model and optimizer back to the commit of `step`; returns its cursor, or null when no commit has it. */
+  /** Puts the model and optimizer back to the commit of `step` (written to their device); returns its cursor, or null when no commit has it. */
   restore(step: number): CursorPosition | null {
     const s = this.snapshots.find((x) => x.step === step);
     if (!s) return null;
-    this.buffers().forEach((b, i) => b.set(s.floats[i]));
+    this.storages().forEach((b, i) => b.write(s.floats[i]));
     this.optimizer.restoreSteps(s.optimizerSteps);
     this.snapshots = this.snapshots.filter((x) => x.step <= step);
     return { ...s.cursor };

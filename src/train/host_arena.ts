@@ -6,17 +6,23 @@
  * device when the loop flushes (after the exchange, after the update, after afterStep, after
  * setup), before any kernel touches the arena again. A strategy therefore awaits `grads()` or
  * `params()` once where it starts using them, and the synchronous `gradsNow()` / `paramsNow()`
- * after that (a bucket launcher, a checksum).
+ * after that (a bucket launcher, a checksum). allreduce --overlap reads the gradients range by
+ * range instead (`gradRange`), each as soon as backward has produced it, as DDP copies a bucket.
  */
 import type { ParamArena } from '../nn/arena.js';
 import { CPU, deviceMemory, type Storage } from '../tensor/storage.js';
 
 type Part = 'params' | 'grads';
 
-/** A copy taken from a GPU arena: its values, and whether a strategy may have changed them. */
+/**
+ * A copy taken from a GPU arena: its values, and whether a strategy may have changed them. A copy
+ * assembled by `gradRange` lists the ranges read so far: only those hold values, and only those
+ * go back at the flush.
+ */
 interface Taken {
   values: Float32Array;
   write: boolean;
+  ranges?: Array<[start: number, end: number]>;
 }
 
 export class HostArena {
@@ -54,7 +60,32 @@ export class HostArena {
     return held.values;
   }
 
-  /** The gradients taken this step (the cpu arena itself); on a GPU, `grads()` must have been awaited first. */
+  /**
+   * The gradients [start, end) on the host, for changing (an all-reduced bucket). On the cpu the
+   * arena's own memory. On a GPU, once the whole gradients were read, a view of that copy;
+   * otherwise that range alone is read (a copy to a staging buffer and its mapping, queued behind
+   * the kernels recorded so far, so a range whose gradients are final reads them while later
+   * kernels run) into the step's host copy, which `gradsNow()` then hands out: a caller must have
+   * awaited every range it uses there. The ranges read go back to the device at the flush.
+   */
+  gradRange(start: number, end: number): Promise<Float32Array> | Float32Array {
+    if (this.onHost) return this.arena.grads.readSync().subarray(start, end);
+    if (this.reading.grads) throw new Error('gradRange: the whole gradients are being read already; use grads()');
+    const held = this.taken.grads ?? (this.taken.grads = { values: new Float32Array(this.arena.size), write: true, ranges: [] });
+    held.write = true;
+    if (!held.ranges) return held.values.subarray(start, end);
+    const ranges = held.ranges;
+    const generation = this.generation;
+    return this.arena.grads.view(start, end - start).read().then((v) => {
+      if (generation === this.generation) {
+        held.values.set(v, start);
+        ranges.push([start, end]);
+      }
+      return held.values.subarray(start, end);
+    });
+  }
+
+  /** The gradients taken this step (the cpu arena itself); on a GPU, `grads()` (or every `gradRange` used) must have been awaited first. */
   gradsNow(): Float32Array {
     return this.now('grads');
   }
@@ -72,7 +103,8 @@ export class HostArena {
   flush(): void {
     for (const part of ['params', 'grads'] as const) {
       const t = this.taken[part];
-      if (t?.write) this.arena[part].write(t.values);
+      if (t?.write && t.ranges) for (const [a, b] of t.ranges) this.arena[part].write(t.values.subarray(a, b), a);
+      else if (t?.write) this.arena[part].write(t.values);
       delete this.taken[part];
       delete this.reading[part];
     }
@@ -82,6 +114,7 @@ export class HostArena {
   private take(part: Part, write: boolean): Promise<Float32Array> | Float32Array {
     if (this.onHost) return this.arena[part].readSync();
     const held = this.taken[part];
+    if (held?.ranges) throw new Error(`the ${part} were read range by range this step (gradRange): use those ranges`);
     if (held) {
       held.write ||= write;
       return held.values;

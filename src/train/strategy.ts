@@ -100,8 +100,8 @@ export interface Strategy {
   readonly sharesHealth?: boolean;
   /**
    * Why this process keeps its model in host memory whatever --device says (a parameter server
-   * that only aggregates stays on the cpu; one that also trains, or an elastic member, is refused
-   * on a GPU with this reason). Absent: the model goes to the process's device (train/device.ts).
+   * that only aggregates stays on the cpu; one that also trains is refused on a GPU with this
+   * reason). Absent: the model goes to the process's device (train/device.ts).
    */
   readonly hostOnly?: string;
   /**

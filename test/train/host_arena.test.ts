@@ -60,4 +60,29 @@ describe('HostArena', () => {
     host.flush();
     assert.deepEqual([...(await a.params.read())], [9, 9, 9, 9]);
   });
+
+  it('gradRange: cpu hands out the arena\'s own range; webgpu reads range by range and writes back only the ranges read', async (t) => {
+    const c = arena('cpu');
+    c.grads.write([1, 2, 3, 4]);
+    const view = hostArena(c).gradRange(1, 3) as Float32Array;
+    assert.equal(view.buffer, c.grads.readSync().buffer, 'cpu: a view of the arena itself');
+    assert.deepEqual([...view], [2, 3]);
+    if (!load.backend) return t.skip(load.reason ?? 'webgpu unavailable');
+    const a = arena('webgpu');
+    a.grads.write([1, 2, 3, 4]);
+    const host = hostArena(a);
+    const first = await host.gradRange(2, 4);
+    assert.deepEqual([...first], [3, 4]);
+    first.set([30, 40]);
+    assert.throws(() => host.grads(), /range by range/, 'the whole gradients are not there to hand out');
+    a.grads.write([-1, -2], 0); // a range never read stays the device's own
+    host.flush();
+    assert.deepEqual([...(await a.grads.read())], [-1, -2, 30, 40]);
+    // A range still being read at a flush is dropped, and nothing is written for it.
+    const late = host.gradRange(0, 2);
+    host.flush();
+    (await late).fill(99);
+    host.flush();
+    assert.deepEqual([...(await a.grads.read())], [-1, -2, 30, 40]);
+  });
 });

@@ -47,6 +47,10 @@ export class Adam extends Optimizer {
   stateStorages(): Storage<Float32Array>[] {
     return [this.m, this.v];
   }
+
+  cloneOver(arena: ParamArena): Adam {
+    return this.withProgress(this.decoupled ? new AdamW(arena, this.opts) : new Adam(arena, this.opts));
+  }
 }
 
 /** AdamW: Adam with decoupled weight decay (default 0.01, as in torch). */

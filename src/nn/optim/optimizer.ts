@@ -59,11 +59,25 @@ export abstract class Optimizer {
     this.stepCount = steps;
   }
 
-  /** Flat state storages on the arena's device, in a fixed order (a GPU's are read with `await storage.read()`). */
+  /** The state's storages (momentum, Adam moments) on the arena's device, in a fixed order. */
   abstract stateStorages(): Storage<Float32Array>[];
 
-  /** Flat state buffers, in a fixed order, for checkpoints: host memory, so the cpu device only (a GPU's: stateStorages). */
+  /** Flat state buffers, in a fixed order, for checkpoints (host memory: the cpu's zero-copy views; a GPU optimizer's state is read with `stateStorages()`). */
   stateBuffers(): Float32Array[] {
     return this.stateStorages().map((s) => s.readSync());
+  }
+
+  /**
+   * An optimizer of the same kind and settings over another arena of the same layout (on any
+   * device), at the same step count, with zeroed state: a GPU ps worker's host replica of its
+   * model steps with it exactly as the server's cpu optimizer does.
+   */
+  abstract cloneOver(arena: ParamArena): Optimizer;
+
+  /** `cloneOver`'s tail: the clone takes this one's step count and LR. */
+  protected withProgress<O extends Optimizer>(clone: O): O {
+    clone.restoreSteps(this.stepCount);
+    clone.lr = this.lr;
+    return clone;
   }
 }

@@ -48,4 +48,8 @@ export class SGD extends Optimizer {
   stateStorages(): Storage<Float32Array>[] {
     return this.momentumBuf ? [this.momentumBuf] : [];
   }
+
+  cloneOver(arena: ParamArena): SGD {
+    return this.withProgress(new SGD(arena, this.opts));
+  }
 }

@@ -8,6 +8,13 @@
  *
  * Node runs JavaScript on one thread: the overlap is what the OS moves while backward computes plus
  * the reductions run between backward's ops. It is measured per bucket (launch → done), not assumed.
+ *
+ * On a GPU a bucket's values must reach the host before they go out: when its last gradient is
+ * final the bucket's range is read asynchronously (host_arena.ts `gradRange`: a copy to a staging
+ * buffer and its mapping, queued behind backward's kernels so far) and sent when it arrives, while
+ * the GPU goes on with the rest of backward — what DDP does on CUDA with its copy stream. The
+ * reduced buckets go back to the device at the loop's flush, before the optimizer. A bucket's span
+ * includes its read.
  */
 import type { Storage } from '../../tensor/storage.js';
 import { performance } from 'node:perf_hooks';
@@ -87,7 +94,9 @@ export class BucketedExchange {
     this.inFlight++;
     const span: BucketSpan = { start: wall(start), end: 0, floats: b.end - b.start };
     this.spans.push(span);
-    this.pending[k] = this.launch(this.gradients.subarray(b.start, b.end), b).finally(() => {
+    const values = hostArena(this.model.arena()).gradRange(b.start, b.end);
+    const sent = values instanceof Float32Array ? this.launch(values, b) : values.then((v) => this.launch(v, b));
+    this.pending[k] = sent.finally(() => {
       this.inFlight--;
       span.end = wall(performance.now());
     });

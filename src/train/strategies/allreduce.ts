@@ -113,7 +113,6 @@ export class AllReduceStrategy implements Strategy {
   async setup(ctx: StrategyContext): Promise<void> {
     if (this.checkpointBuffers(ctx.model).length > 0) await checkSameStart(this.group, ctx.startStep ?? 0);
     const arena = ctx.model.arena();
-    if (this.overlap && arena.device !== CPU) throw new SmolError('BAD_FLAGS', `allreduce --overlap sends gradient buckets while backward runs, which a ${arena.device} worker has not read back yet: leave out --overlap or train with --device cpu`);
     await this.group.broadcast(await hostArena(arena).params(), 0);
     await exchangeBuffers(ctx.model, (buf) => this.group.broadcast(buf, 0));
     await this.verifyChecksums(ctx, 0);
@@ -172,9 +171,10 @@ export class AllReduceStrategy implements Strategy {
     const overlapped = this.launched;
     this.launched = false;
     const t0 = performance.now();
-    // A GPU worker's gradients come to the host here, once; the loop writes the reduced ones back.
+    // A GPU worker's gradients come to the host here, once (with overlap, bucket by bucket as
+    // backward produced them: exchange/bucketed.ts); the loop writes the reduced ones back.
     const host = hostArena(ctx.model.arena());
-    if (!host.onHost && this.worldSize > 1) await host.grads();
+    if (!host.onHost && this.worldSize > 1 && !overlapped) await host.grads();
     this.stats.fill(0);
     this.stats[0] = samples > 0 ? localLoss * samples : 0; // an empty share (load balancing) adds nothing
     this.stats[1] = samples;

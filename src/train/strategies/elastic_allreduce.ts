@@ -20,6 +20,10 @@
  * shares instead of equally; every change of members decides the shares again over the new group
  * (the survivors' measurements; a newcomer counts as typical), and the periodic decisions ride in
  * the step's protected part, so a member lost during one is a change of members like any other.
+ *
+ * A member may train on a GPU: its gradients are summed on the host (read, awaited, and written
+ * back by the loop before the optimizer), its commits are host copies read from the device, and a
+ * rollback or a hand-over writes the state back to it (elastic_state.ts).
  */
 import { performance } from 'node:perf_hooks';
 import { type ElasticGroup, type Membership } from '../../comm/elastic.js';
@@ -33,6 +37,9 @@ import type { AnyBatch } from '../objective.js';
 import type { CommTiming, PlannedStep, StepInfo, Strategy, StrategyContext } from '../strategy.js';
 import type { MemberShares } from '../shares.js';
 import { DivergenceError } from './allreduce.js';
+import { hostArena } from '../host_arena.js';
+import { checksumOf } from '../../nn/arena.js';
+import { CPU } from '../../tensor/storage.js';
 
 /** A change of members, as reported to the run's event log. */
 export interface MembershipChange {
@@ -58,7 +65,6 @@ export interface ElasticAllReduceOptions {
 
 export class ElasticAllReduceStrategy implements Strategy {
   readonly name = 'elastic-allreduce';
-  readonly hostOnly = 'an elastic run sums, rolls back and hands over the model in host memory';
   readonly rank: number;
   readonly worldSize: number;
   private state: ElasticState | null = null;
@@ -126,8 +132,10 @@ export class ElasticAllReduceStrategy implements Strategy {
       const t1 = performance.now();
       const total = this.stats[1];
       this.joinWanted = this.stats[2] > 0;
-      if (total > 0 && samples !== total) scaleInPlace(ctx.model.arena().grads, samples / total);
-      const grad = ctx.model.arena().grads.readSync();
+      // A GPU member's gradients come to the host here; the loop writes the reduced ones back.
+      const host = hostArena(ctx.model.arena());
+      const grad = await host.grads();
+      if (total > 0 && samples !== total) scaleInPlace(host.gradStorageNow(), samples / total);
       const pending: Promise<Float32Array>[] = [];
       for (let start = 0; start < grad.length; start += this.bucketFloats) {
         pending.push(g.allReduce(grad.subarray(start, Math.min(start + this.bucketFloats, grad.length)), { op: 'sum' }));
@@ -153,7 +161,7 @@ export class ElasticAllReduceStrategy implements Strategy {
 
   async afterStep(ctx: StrategyContext, step: number): Promise<void> {
     this.nextStep = step + 1;
-    this.state!.commit(this.nextStep, this.cursor?.position ?? this.position);
+    await this.state!.commit(this.nextStep, this.cursor?.position ?? this.position);
     if (this.joinWanted) {
       this.joinWanted = false;
       await this.regroup(ctx, 'a worker asked to join');
@@ -191,13 +199,16 @@ export class ElasticAllReduceStrategy implements Strategy {
       head.set([Math.max(0, target), cursor?.epoch ?? 0, cursor?.offset ?? 0, ctx.optimizer.steps]);
     }
     await m.group.broadcast(head, m.source);
-    for (const b of state.buffers()) await m.group.broadcast(b, m.source);
+    const source = m.group.rank === m.source;
+    const buffers = await state.hostBuffers(source);
+    for (const b of buffers) await m.group.broadcast(b, m.source);
+    if (!source) state.install(buffers);
     const [step, epoch, offset, optimizerSteps] = head;
     ctx.optimizer.restoreSteps(optimizerSteps);
     this.position = { epoch, offset };
     if (this.cursor) this.cursor.position = { epoch, offset };
     this.nextStep = step;
-    state.commit(step, { epoch, offset });
+    await state.commit(step, { epoch, offset });
     await this.verify(ctx, m);
     const balance = this.opts.balance;
     if (balance) await balance.shares.regroup(m.group, m.group.rank, step, `${m.members.length} members: ${reason}`, m.members.length * balance.batchSize, reason !== 'formed');
@@ -208,7 +219,10 @@ export class ElasticAllReduceStrategy implements Strategy {
 
   /** Every member holds the same parameters after a change (checksums all-gathered). */
   private async verify(ctx: StrategyContext, m: Membership): Promise<void> {
-    const mine = new Float32Array(new Uint32Array([parseInt(ctx.model.arena().checksum(), 16)]).buffer);
+    const params = ctx.model.arena().params;
+    // Read from the device itself (not a host copy taken earlier in the step): what was installed.
+    const values = params.device === CPU ? params.readSync() : await params.read();
+    const mine = new Float32Array(new Uint32Array([parseInt(checksumOf(values), 16)]).buffer);
     const all = new Uint32Array((await m.group.allGather(mine)).buffer);
     const bad = [...all.keys()].filter((r) => all[r] !== all[0]).map((r) => m.members[r]);
     if (bad.length > 0) throw new DivergenceError(bad, this.nextStep, 'after a change of members');

@@ -23,6 +23,10 @@
  * capped exponential backoff until its deadline; a server restarted from its checkpoint welcomes
  * every worker the same way, and each worker continues from the server's version (steps()), so
  * the steps between the checkpoint and the crash are taken again.
+ *
+ * A GPU worker under `reply: 'gradients'` applies the averaged gradient on a host replica of its
+ * model with the server's arithmetic and uploads the weights (ps_host_replica.ts), so it holds the
+ * server's bits as a cpu worker does.
  */
 import { CPU } from '../../tensor/storage.js';
 import { hostArena } from '../host_arena.js';
@@ -33,11 +37,13 @@ import type { Dataset } from '../../data/dataset.js';
 import { DistributedSampler } from '../../data/sampler.js';
 import { SmolError, TimeoutError } from '../../util/errors.js';
 import type { AnyBatch } from '../objective.js';
+import type { Optimizer } from '../../nn/optim/optimizer.js';
 import type { CommTiming, DataShard, PlannedStep, StepInfo, Strategy, StrategyContext, UpdateResult } from '../strategy.js';
 import { DivergenceError } from './allreduce.js';
 import { HEAD_SLOTS, type PsRecovery, SERVER_RANK, TAG, broadcastModel, checksumOf, gatherAtServer, psShard, sleep } from './ps_common.js';
 import { Generations, Waker, awaitWorkers, dropLink, receiveWelcome, rejoinServer, sendWelcome, serverLost } from './ps_rejoin.js';
 import { buffersToOverwrite } from '../host_buffers.js';
+import { HostReplica } from './ps_host_replica.js';
 
 export type PsReply = 'weights' | 'gradients';
 
@@ -417,6 +423,8 @@ export class ParamServerWorker implements Strategy {
   private readonly replyHead = new Float64Array(HEAD_SLOTS);
   private staged = new Float32Array(0);
   private pendingKind = KIND_WEIGHTS;
+  /** A GPU worker's host replica under reply 'gradients' (null on the cpu, or under 'weights'). */
+  private replica: HostReplica | null = null;
   private done = false;
   /** Times this worker re-dialed a server it had lost. */
   reconnects = 0;
@@ -432,24 +440,43 @@ export class ParamServerWorker implements Strategy {
   }
 
   async setup(ctx: StrategyContext): Promise<void> {
-    const device = ctx.model.arena().device;
-    if (this.o.reply === 'gradients' && device !== CPU) {
-      // Its optimizer would round otherwise than the server's, and a resync writes optimizer state the host cannot reach.
-      throw new SmolError('BAD_FLAGS', `ps --ps-reply gradients: worker ${this.rank} on ${device} would apply the averaged gradients with its own optimizer, which must stay bit-equal to the server's; use --ps-reply weights (the default) or --device cpu`);
+    const arena = ctx.model.arena();
+    if (this.o.reply === 'gradients') {
+      // A GPU optimizer would round otherwise than the server's: a GPU worker updates a host replica.
+      if (arena.device !== CPU) this.replica = new HostReplica(arena, ctx.optimizer);
+      else this.staged = new Float32Array(arena.size);
     }
-    if (this.o.reply === 'gradients') this.staged = new Float32Array(ctx.model.arena().size);
     this.version = ctx.startStep ?? 0;
     if (this.o.recovery?.restarted) await this.receiveWelcome(ctx);
-    else await broadcastModel(this.group, ctx);
+    else {
+      await broadcastModel(this.group, ctx);
+      this.replica?.params.set(hostArena(arena).paramsNow());
+    }
+  }
+
+  /** The optimizer that applies the server's averaged gradients: the replica's on a GPU worker. */
+  private updater(ctx: StrategyContext): Optimizer {
+    return this.replica?.optimizer ?? ctx.optimizer;
+  }
+
+  /** Where the server's weights are received: the replica's (then uploaded) or the model's. */
+  private weightsToOverwrite(ctx: StrategyContext): Float32Array {
+    return this.replica?.params ?? hostArena(ctx.model.arena()).paramsToOverwrite();
+  }
+
+  /** A replica's weights go to the GPU (at the loop's flush). */
+  private uploadReplica(ctx: StrategyContext): void {
+    if (this.replica) hostArena(ctx.model.arena()).paramsToOverwrite().set(this.replica.params);
   }
 
   /** The server's welcome (after a (re)connect): the whole model state and the version to go on from. */
   private async receiveWelcome(ctx: StrategyContext): Promise<void> {
     const buffers = buffersToOverwrite(ctx.model);
-    const parts = [hostArena(ctx.model.arena()).paramsToOverwrite(), ...buffers, ...ctx.optimizer.stateBuffers()];
+    const parts = [this.weightsToOverwrite(ctx), ...buffers, ...this.updater(ctx).stateBuffers()];
     const [version, flags, , optimizerSteps] = await receiveWelcome(this.group, new Float64Array(HEAD_SLOTS), parts, this.o.peerTimeoutMs + this.o.stragglerMs);
     ctx.model.writeBuffers(buffers);
-    ctx.optimizer.restoreSteps(optimizerSteps);
+    this.updater(ctx).restoreSteps(optimizerSteps);
+    this.uploadReplica(ctx);
     this.version = version;
     this.done = (flags & FLAG_DONE) !== 0;
   }
@@ -517,15 +544,16 @@ export class ParamServerWorker implements Strategy {
     const t2 = performance.now();
     const [version, kind, flags, contributors, loss, lr, optimizerSteps] = this.replyHead;
     if (kind === KIND_GRADIENTS) {
-      await this.group.recv(this.staged, SERVER_RANK, { tag: TAG.replyBody, timeoutMs });
+      await this.group.recv(this.replica?.grads ?? this.staged, SERVER_RANK, { tag: TAG.replyBody, timeoutMs });
     } else {
       // Weights land straight in the parameter arena (they are not read again until the next
       // forward); a GPU worker's in a host array the loop then writes to the device.
-      await this.group.recv(host.paramsToOverwrite(), SERVER_RANK, { tag: TAG.replyBody, timeoutMs });
+      await this.group.recv(this.weightsToOverwrite(ctx), SERVER_RANK, { tag: TAG.replyBody, timeoutMs });
       if (kind === KIND_RESYNC) {
-        for (const buf of ctx.optimizer.stateBuffers()) await this.group.recv(buf, SERVER_RANK, { tag: TAG.replyBody, timeoutMs });
-        ctx.optimizer.restoreSteps(optimizerSteps);
+        for (const buf of this.updater(ctx).stateBuffers()) await this.group.recv(buf, SERVER_RANK, { tag: TAG.replyBody, timeoutMs });
+        this.updater(ctx).restoreSteps(optimizerSteps);
       }
+      this.uploadReplica(ctx);
     }
     const t3 = performance.now();
     this.pendingKind = kind;
@@ -543,7 +571,10 @@ export class ParamServerWorker implements Strategy {
 
   /** Weights (and resyncs) are already in place; averaged gradients are applied here. */
   async applyUpdate(ctx: StrategyContext): Promise<UpdateResult> {
-    if (this.pendingKind === KIND_GRADIENTS) {
+    if (this.pendingKind === KIND_GRADIENTS && this.replica) {
+      this.replica.step(this.stagedLr);
+      this.uploadReplica(ctx);
+    } else if (this.pendingKind === KIND_GRADIENTS) {
       ctx.model.arena().grads.write(this.staged);
       ctx.optimizer.lr = this.stagedLr;
       ctx.optimizer.step();
