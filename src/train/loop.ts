@@ -305,14 +305,15 @@ async function clip(grads: Storage, maxNorm: number, norm?: number): Promise<num
 
 /**
  * Moves the model to the device this process trains on (train/device.ts) and returns that device.
- * The strategies that build their own model (a shard of it: ZeRO, tensor and pipeline
- * parallelism) read and write their shards synchronously, so they are refused on a GPU; a process
+ * A strategy that builds its own model goes there too when it says it can (tensor and pipeline
+ * parallelism: Strategy.buildsDeviceModel); otherwise (ZeRO reads and writes its shards
+ * synchronously) it is refused on a GPU; a process
  * that keeps its model in host memory (Strategy.hostOnly) stays on the cpu when it computes
  * nothing (a parameter server) and is refused otherwise.
  */
 function placeModel(model: Module, device: Device, strategy: Strategy): Device {
   if (device === CPU) return CPU;
-  if (strategy.buildModel) {
+  if (strategy.buildModel && !strategy.buildsDeviceModel) {
     throw new SmolError('BAD_FLAGS', `--device gpu: the ${strategy.name} strategy trains on the cpu only (it shards the model and reads its shards synchronously); train with --device cpu`);
   }
   if (strategy.hostOnly) {

@@ -35,6 +35,8 @@ export class TensorParallelStrategy implements Strategy {
   readonly rank: number;
   readonly worldSize: number;
   readonly dataShard: DataShard;
+  /** A shard or stage trains on the rank's GPU too: what crosses between ranks is read back, awaited. */
+  readonly buildsDeviceModel = true;
   readonly tpRank: number;
   private tape: TensorParallelTape | null = null;
   private dataParallel: Strategy | null = null;
