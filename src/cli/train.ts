@@ -51,13 +51,19 @@ function clusterOf(r: TrainResult): string {
   return ` with ${r.workers} worker${r.workers > 1 ? 's' : ''}${servers > 0 ? ` and a server` : ''} (${r.strategy})`;
 }
 
+/** The test accuracy, or the test loss (regression), or that the run did not evaluate (rather than "NaN"). */
+function testScore(r: TrainResult): string {
+  if (r.test_accuracy !== null) return `test accuracy ${(r.test_accuracy * 100).toFixed(2)}%`;
+  return r.test_loss === null || r.test_loss === undefined ? 'no test evaluation' : `test loss ${r.test_loss.toFixed(4)}`;
+}
+
 /** The one-line summary every training run ends with. */
 export function printSummary(r: TrainResult, dir: string): void {
   const threads = `${r.threads} thread${r.threads > 1 ? 's' : ''}${r.workers > 1 ? ' per worker' : ''}`;
   process.stdout.write(
     `${r.model} on ${r.config.dataset}${clusterOf(r)}: ${r.steps} steps, ` +
       `final loss ${r.final_loss.toFixed(4)}, ` +
-      `${r.test_accuracy === null ? `test loss ${(r.test_loss ?? NaN).toFixed(4)}` : `test accuracy ${(r.test_accuracy * 100).toFixed(2)}%`}, ` +
+      `${testScore(r)}, ` +
       `${r.test_perplexity !== undefined ? `test perplexity ${r.test_perplexity.toFixed(2)}, ` : ''}` +
       `${Math.round(r.samples_per_sec)} samples/s (${r.backend}, ${threads}), ${r.wall_seconds.toFixed(1)} s; results in ${dir}\n`,
   );

@@ -4,6 +4,7 @@ import type { Module } from '../nn/module.js';
 import { noGrad } from '../tensor/autograd.js';
 import { BufferRecycler } from '../tensor/recycler.js';
 import { CPU } from '../tensor/storage.js';
+import type { Tensor } from '../tensor/tensor.js';
 import { type AnyBatch, batchInput, batchLoss, countCorrect, countCorrectOnHost, lossWeight } from './objective.js';
 import type { EvalResult } from '../metrics/records.js';
 
@@ -40,7 +41,7 @@ export function evaluate(model: Module, data: Dataset, batchSize = 1000, bytesBu
     run(new BatchLoader<Dataset>(data, order.subarray(probe), rest));
   });
   model.train(wasTraining);
-  return result(data, sums);
+  return evalResult(data, sums);
 }
 
 /**
@@ -69,10 +70,37 @@ export async function evaluateModel(model: Module, data: Dataset, batchSize = 10
   } finally {
     model.train(wasTraining);
   }
-  return result(data, sums);
+  return evalResult(data, sums);
 }
 
-function result(data: Dataset, sums: { loss: number; weight: number; correct: number }): EvalResult {
+/** An evaluation's running sums: Σ loss × lossWeight, Σ lossWeight, and the correct predictions. */
+export interface EvalSums {
+  loss: number;
+  weight: number;
+  correct: number;
+}
+
+/**
+ * Adds one batch's model output to the sums, wherever the output lives: on the cpu as `evaluate`
+ * does, from a GPU by reading its loss and logits (awaited). For a split model's evaluation
+ * (tensor and pipeline parallelism), whose forward the strategy runs.
+ */
+export async function scoreOutput(data: Dataset, output: Tensor, batch: AnyBatch, sums: EvalSums): Promise<void> {
+  const w = lossWeight(data, batch);
+  const loss = noGrad(() => batchLoss(data, output, batch));
+  if (output.device === CPU) {
+    if (w > 0) sums.loss += loss.item() * w;
+    sums.correct += countCorrect(data, output, batch) ?? 0;
+  } else {
+    const [lossValue, values] = await Promise.all([loss.read(), output.read()]);
+    if (w > 0) sums.loss += lossValue[0] * w;
+    sums.correct += countCorrectOnHost(data, values as Float32Array, batch) ?? 0;
+  }
+  sums.weight += w;
+}
+
+/** The evaluation's result from its sums. */
+export function evalResult(data: Dataset, sums: EvalSums): EvalResult {
   const loss = sums.weight > 0 ? sums.loss / sums.weight : NaN;
   return {
     loss,

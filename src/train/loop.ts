@@ -337,14 +337,14 @@ async function clip(grads: Storage, maxNorm: number, norm?: number): Promise<num
 /**
  * Moves the model to the device this process trains on (train/device.ts) and returns that device.
  * A strategy that builds its own model (a shard of it) places it on ModelBuildContext.device
- * itself (ZeRO); one that left it on the host (tensor and pipeline parallelism read and write
- * their shards synchronously) is refused on a GPU. A process that keeps its model in host memory
- * (Strategy.hostOnly) stays on the cpu when it computes nothing (a parameter server) and is
- * refused otherwise.
+ * itself (ZeRO), or has it moved there as a whole (tensor and pipeline parallelism:
+ * Strategy.buildsDeviceModel); any other is refused on a GPU. A process that keeps its model in
+ * host memory (Strategy.hostOnly) stays on the cpu when it computes nothing (a parameter server)
+ * and is refused otherwise.
  */
 function placeModel(model: Module, device: Device, strategy: Strategy): Device {
   if (device === CPU) return CPU;
-  if (strategy.buildModel) {
+  if (strategy.buildModel && !strategy.buildsDeviceModel) {
     if (model.arena().device === device) return device;
     throw new SmolError('BAD_FLAGS', `--device gpu: the ${strategy.name} strategy trains on the cpu only (it shards the model and reads its shards synchronously); train with --device cpu`);
   }

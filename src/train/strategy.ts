@@ -133,6 +133,12 @@ export interface Strategy {
    * rank builds its shard. `modelName` is the --model name, for errors.
    */
   buildModel?(spec: ModelSpec, seed: number, modelName?: string, run?: ModelBuildContext): Module | Promise<Module>;
+  /**
+   * With buildModel: the model it builds may move to the process's device (the loop moves it, like
+   * a whole model), because the strategy reads what crosses between ranks asynchronously (tensor and
+   * pipeline parallelism). Absent: its model stays host memory and a GPU is refused.
+   */
+  readonly buildsDeviceModel?: boolean;
   /** False: the loop does not evaluate (a split model has no synchronous forward); default true. */
   readonly evaluates?: boolean;
   /**

@@ -6,9 +6,15 @@
  * gradient to s-1. Parameter gradients accumulate in the stage's arena as Σ_k w_k ∇loss_k; the caller
  * divides by Σ w_k (after summing over data-parallel replicas), as micro_batches.ts does for one process.
  * Every receive has the group's deadline, which names the late rank.
+ *
+ * A stage may live on a GPU (StageWork.device): what it sends (its output, its input's gradient, its
+ * loss) is read back first, awaited; an activation it receives is uploaded there, and a gradient it
+ * receives seeds the backward as host values (autograd copies them to the root's device). Stages on
+ * different devices (a GPU stage beside a cpu one) exchange the same float32 messages.
  */
 import type { ProcessGroup } from '../../comm/process_group.js';
 import { backward } from '../../tensor/autograd.js';
+import { CPU, type Device } from '../../tensor/storage.js';
 import { Tensor } from '../../tensor/tensor.js';
 import type { PipelineAction } from './schedule.js';
 
@@ -19,6 +25,8 @@ const GRADIENT_TAG = 0x504a;
 const MAX_DIMS = 8;
 
 export interface StageWork {
+  /** Where the stage's layers run: received activations are put there (default the cpu). */
+  device?: Device;
   /** The stage's layers on micro-batch `micro`'s input (async where they sum over a tensor-parallel group). */
   forward(x: Tensor, micro: number): Tensor | Promise<Tensor>;
   /**
@@ -66,9 +74,10 @@ export async function runStage(group: ProcessGroup, work: StageWork, actions: re
     }
   };
   const sends: Promise<void>[] = [];
+  const device = work.device ?? CPU;
   for (const { kind, micro } of actions) {
     if (kind === 'forward') {
-      const input = stage === 0 ? null : await waited(recvTensor(group, stage - 1, ACTIVATION_TAG));
+      const input = stage === 0 ? null : await waited(recvTensor(group, stage - 1, ACTIVATION_TAG, device));
       if (input) input.requiresGrad = true;
       const x = input ?? work.input!(micro);
       const output = await work.forward(x, micro);
@@ -76,10 +85,10 @@ export async function runStage(group: ProcessGroup, work: StageWork, actions: re
       if (stage === last) {
         const { loss, weight } = work.loss!(output, micro);
         Object.assign(entry, { loss, weight });
-        if (weight > 0) result.lossSum += loss.item() * weight;
+        if (weight > 0) result.lossSum += (await hostValues(loss))[0] * weight;
         result.weight += weight;
       } else {
-        sends.push(...sendTensor(group, output, stage + 1, ACTIVATION_TAG));
+        sends.push(...(await sendTensor(group, output, stage + 1, ACTIVATION_TAG)));
       }
       live.set(micro, entry);
       result.peakLive = Math.max(result.peakLive, live.size);
@@ -95,8 +104,9 @@ export async function runStage(group: ProcessGroup, work: StageWork, actions: re
         await differentiate(entry.output, gy.values() as Float32Array);
       }
       if (entry.input) {
-        const gx = entry.input.gradValues() ?? new Float32Array(entry.input.size);
-        sends.push(...sendTensor(group, Tensor.fromHost(Float32Array.from(gx), entry.input.shape), stage - 1, GRADIENT_TAG));
+        const { grad, shape, size } = entry.input;
+        const gx = grad ? await hostValues(new Tensor(grad, shape)) : new Float32Array(size);
+        sends.push(...sendValues(group, gx, shape, stage - 1, GRADIENT_TAG));
       }
     }
   }
@@ -105,18 +115,32 @@ export async function runStage(group: ProcessGroup, work: StageWork, actions: re
   return result;
 }
 
-/** Sends a tensor point to point: a shape header, then its float32 values (two messages under `tag`). */
-export function sendTensor(group: ProcessGroup, t: Tensor, dst: number, tag: number): Promise<void>[] {
-  if (t.shape.length > MAX_DIMS) throw new RangeError(`pipeline: activations of more than ${MAX_DIMS} dimensions`);
-  const header = Int32Array.from([t.shape.length, ...t.shape, ...new Array(MAX_DIMS - t.shape.length).fill(0)]);
-  const data = Float32Array.from(t.values());
+/**
+ * Sends a tensor point to point: a shape header, then its float32 values (two messages under
+ * `tag`). Resolves once the values are on the host (a GPU tensor's read is awaited), with the
+ * sends under way: the caller awaits those when it must.
+ */
+export async function sendTensor(group: ProcessGroup, t: Tensor, dst: number, tag: number): Promise<Promise<void>[]> {
+  return sendValues(group, await hostValues(t), t.shape, dst, tag);
+}
+
+/** sendTensor of host values (a copy the caller gives away). */
+function sendValues(group: ProcessGroup, data: Float32Array, shape: readonly number[], dst: number, tag: number): Promise<void>[] {
+  if (shape.length > MAX_DIMS) throw new RangeError(`pipeline: activations of more than ${MAX_DIMS} dimensions`);
+  const header = Int32Array.from([shape.length, ...shape, ...new Array(MAX_DIMS - shape.length).fill(0)]);
   return [group.send(header, dst, { tag }), group.send(data, dst, { tag })];
 }
 
-/** Receives what sendTensor sent, within the group's deadline (which names the late rank). */
-export async function recvTensor(group: ProcessGroup, src: number, tag: number): Promise<Tensor> {
+/** A copy of a tensor's values on the host: made at once on the cpu, read (awaited) from another device. */
+function hostValues(t: Tensor): Float32Array | Promise<Float32Array> {
+  if (t.device === CPU) return Float32Array.from(t.values() as Float32Array);
+  return t.read() as Promise<Float32Array>;
+}
+
+/** Receives what sendTensor sent, within the group's deadline (which names the late rank), as a tensor on `device`. */
+export async function recvTensor(group: ProcessGroup, src: number, tag: number, device: Device = CPU): Promise<Tensor> {
   const header = await group.recv(new Int32Array(MAX_DIMS + 1), src, { tag });
   const shape = Array.from(header.subarray(1, 1 + header[0]));
   const data = await group.recv(new Float32Array(shape.reduce((n, d) => n * d, 1)), src, { tag });
-  return Tensor.fromHost(data, shape);
+  return device === CPU ? Tensor.fromHost(data, shape) : Tensor.from(data, shape, 'float32', device);
 }

@@ -18,6 +18,7 @@
 import { backward } from '../../tensor/autograd.js';
 import { record } from '../../tensor/autograd.js';
 import { kernelsFor } from '../../tensor/dispatch.js';
+import { CPU, type Storage } from '../../tensor/storage.js';
 import { Tensor } from '../../tensor/tensor.js';
 
 /** The collective a tensor-parallel model is given: an in-place sum over its tensor-parallel group. */
@@ -56,7 +57,7 @@ export class TensorParallelTape {
    * linear layer's output in its backward); backward hands the gradient through unchanged.
    */
   async g(partial: Tensor): Promise<Tensor> {
-    await this.comm.allReduce(partial.values() as Float32Array);
+    await this.sumOverGroup(partial.storage);
     const out = new Tensor(partial.storage, partial.shape);
     return record(out, 'tp_all_reduce', [partial], (gy) => kernelsFor(partial).axpy(1, gy, partial.ensureGrad()));
   }
@@ -72,7 +73,7 @@ export class TensorParallelTape {
     for (let i = cuts.length - 1; i >= 0; i--) {
       const { source, leaf, reduce } = cuts[i];
       if (!leaf.grad) continue; // nothing above read it (e.g. a branch that was not taken)
-      if (reduce) await this.comm.allReduce(leaf.grad.readSync() as Float32Array);
+      if (reduce) await this.sumOverGroup(leaf.grad);
       if (source.requiresGrad) backward(source, leaf.grad);
       leaf.grad = null;
     }
@@ -81,6 +82,20 @@ export class TensorParallelTape {
   /** Forgets a forward's cuts without a backward (evaluation). */
   clear(): void {
     this.cuts = [];
+  }
+
+  /**
+   * Sums a storage over the group in place: on the cpu its own memory is all-reduced; a GPU's
+   * values are read (awaited), summed on the host and written back.
+   */
+  private async sumOverGroup(s: Storage): Promise<void> {
+    if (s.device === CPU) {
+      await this.comm.allReduce(s.readSync() as Float32Array);
+      return;
+    }
+    const values = (await s.read()) as Float32Array;
+    await this.comm.allReduce(values);
+    s.write(values);
   }
 
   private leafFor(x: Tensor, reduce: boolean): Tensor {

@@ -175,19 +175,21 @@ export class AllReduceStrategy implements Strategy {
     // backward produced them: exchange/bucketed.ts); the loop writes the reduced ones back.
     const host = hostArena(ctx.model.arena());
     if (!host.onHost && this.worldSize > 1 && !overlapped) await host.grads();
+    // A group of one on a GPU (a pipeline stage or tensor-parallel shard with no data-parallel peer): no bucket to send, nothing to read.
+    const alone = !host.onHost && this.worldSize === 1;
     this.stats.fill(0);
     this.stats[0] = samples > 0 ? localLoss * samples : 0; // an empty share (load balancing) adds nothing
     this.stats[1] = samples;
     const health = this.stats.subarray(2);
     ctx.monitors?.fillHealth(health);
     const fused = this.codec !== null && !overlapped && this.worldSize > 1;
-    if (!overlapped) exchange.begin(this.bucketLauncher(samples, fused ? this.stats : undefined));
+    if (!overlapped && !alone) exchange.begin(this.bucketLauncher(samples, fused ? this.stats : undefined));
     // Without overlap nothing has left yet: this completes once the slowest rank is done (the wait).
     // With overlap it queues behind the buckets still on the wire. Fused: it comes with the buckets.
     if (!fused) await this.group.allReduce(this.stats, { op: 'sum' });
     const t1 = performance.now();
     if (!fused) ctx.monitors?.checkHealth(step, health);
-    const buckets = await exchange.finish();
+    const buckets = alone ? [] : await exchange.finish();
     if (fused) ctx.monitors?.checkHealth(step, health, undefined, true);
     const totalSamples = this.stats[1];
     if (this.worldSize > 1 && totalSamples !== 1) scaleInPlace(exchange.gradStorage, 1 / totalSamples);

@@ -14,6 +14,12 @@
  * embedding's two gradients summed between its owner and its copy, the sum divided by the batch's
  * loss weight, then the data-parallel exchange. The bubble (the stages' time waiting on neighbours
  * over their step time) and the live micro-batches per stage are gathered every step.
+ *
+ * A stage may train on a GPU (--device gpu on its rank): its arena and layers live there, and what
+ * crosses between ranks — activations, their gradients, the tied gradient, the loss and the norm's
+ * squares — is read back (awaited) and uploaded on the receiving side (executor.ts), so a GPU stage
+ * and a cpu stage form one pipeline. The layers are timed for the placement on the cpu, before
+ * the stage moves (measureLayers reads synchronously).
  */
 import type { ProcessGroup } from '../../comm/process_group.js';
 import { BatchLoader } from '../../data/loader.js';
@@ -33,11 +39,12 @@ import { type TensorParallelGpt2, TensorParallelTape, buildTensorParallelModel, 
 import { noGrad } from '../../tensor/autograd.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { kernelsFor } from '../../tensor/dispatch.js';
-import { sumOfSquares } from '../../tensor/scalar.js';
 import { CPU, deviceMemory } from '../../tensor/storage.js';
-import { evalBatchSize } from '../evaluate.js';
+import { evalBatchSize, scoreOutput } from '../evaluate.js';
+import { gradSquares } from '../grad_squares.js';
+import { hostArena } from '../host_arena.js';
 import { microBatches } from '../micro_batches.js';
-import { type AnyBatch, batchInput, batchLoss, countCorrect, lossWeight } from '../objective.js';
+import { type AnyBatch, batchInput, batchLoss, lossWeight } from '../objective.js';
 import { exchange, type StepOutcome, type StepWork } from '../step.js';
 import type { DataShard, ModelBuildContext, Strategy, StrategyContext } from '../strategy.js';
 
@@ -65,6 +72,8 @@ export class PipelineStrategy implements Strategy {
   readonly rank: number;
   readonly worldSize: number;
   readonly dataShard: DataShard;
+  /** A shard or stage trains on the rank's GPU too: what crosses between ranks is read back, awaited. */
+  readonly buildsDeviceModel = true;
   readonly stage: number;
   readonly replica: number;
   readonly tpRank: number;
@@ -141,7 +150,8 @@ export class PipelineStrategy implements Strategy {
     // Tensor parallel inside the stage: this rank's shard of the same model, cut at the same layers.
     const stageLayers: readonly StageLayer[] = this.tp > 1 ? (buildTensorParallelModel(spec, seed, this.tpRank, this.tp, modelName) as TensorParallelGpt2).layerList() : layers;
     const stage = new PipelineStageModule(stageLayers, from, to);
-    stage.zeroGrad();
+    // The timing left gradients behind: dropped without packing the arena, which the loop packs on the rank's device.
+    for (const [, p] of stage.namedParameters()) p.grad = null;
     return stage;
   }
 
@@ -166,7 +176,9 @@ export class PipelineStrategy implements Strategy {
     // One tape per micro-batch: under 1F1B several micro-batches' cuts are alive at once.
     const tapes = new Map<number, TensorParallelTape>();
     const tensorGroup = this.tensorGroup;
+    const device = model.arena().device;
     const stageWork: StageWork = {
+      device,
       forward: (x, k) => {
         if (!tensorGroup) return model.forward(x);
         const tape = new TensorParallelTape(tensorGroup);
@@ -179,7 +191,7 @@ export class PipelineStrategy implements Strategy {
           tapes.delete(k);
         },
       } : {}),
-      input: (k) => batchInput(data, micros[k]),
+      input: (k) => batchInput(data, micros[k], device),
       loss: (output, k) => ({ loss: batchLoss(data, output, micros[k]), weight: lossWeight(data, micros[k]) }),
     };
     const actions = pipelineSchedule(this.options.schedule, this.stage, this.options.stages, micros.length);
@@ -199,6 +211,8 @@ export class PipelineStrategy implements Strategy {
     const local = { loss: weight > 0 ? lossSum / weight : NaN, samples: this.stage === 0 && this.tpRank === 0 ? batch.size : 0, weight };
     // The data-parallel exchange, without the monitors: its health rows are numbered by its group, the run's by the world.
     const outcome = await exchange({ ...ctx, monitors: undefined }, this.dataParallel!, work, local);
+    // A GPU arena's averaged gradients go back to the device before their norm is taken there.
+    hostArena(model.arena()).flush();
     return {
       ...outcome,
       samples: local.samples,
@@ -221,11 +235,11 @@ export class PipelineStrategy implements Strategy {
     for (const [name, peer] of names) {
       const entry = arena.entries.find((e) => e.name === name)!;
       const view = arena.grads.view(entry.offset, entry.size);
-      const mine = Float32Array.from(view.readSync());
+      const mine = view.device === CPU ? Float32Array.from(view.readSync()) : await view.read();
       const sent = this.pipeline!.send(mine, peer, { tag: TIED_TAG });
       const theirs = await this.pipeline!.recv(new Float32Array(entry.size), peer, { tag: TIED_TAG });
       await sent;
-      kernelsFor(view).addInto(view.buffer, deviceMemory(CPU).fromHost(theirs).buffer);
+      kernelsFor(view).addInto(view.buffer, deviceMemory(view.device).fromHost(theirs).buffer);
     }
     return performance.now() - t0;
   }
@@ -246,9 +260,11 @@ export class PipelineStrategy implements Strategy {
     const copies = new Set(model.tiedCopies);
     const split = this.splitNames(model);
     const sq = Float32Array.of(0, 0);
-    for (const e of arena.entries) {
-      if (!copies.has(e.name)) sq[split.has(e.name) ? 0 : 1] += sumOfSquares(arena.grads.view(e.offset, e.size)).readSync();
-    }
+    const counted = arena.entries.filter((e) => !copies.has(e.name));
+    const squares = await gradSquares(arena, counted);
+    counted.forEach((e, i) => {
+      sq[split.has(e.name) ? 0 : 1] += squares[i];
+    });
     // A tensor-parallel shard's squares summed over its group; the replicated parameters' once.
     if (this.tensorGroup) await this.tensorGroup.allReduce(sq.subarray(0, 1));
     const total = await this.pipeline!.allReduce(Float32Array.of(sq[0] + sq[1]));
@@ -269,26 +285,25 @@ export class PipelineStrategy implements Strategy {
     if (this.replica !== 0) return null;
     const model = stageOf(ctx.model);
     const pipeline = this.pipeline!;
+    const device = model.arena().device;
     const wasTraining = model.training;
     model.eval();
-    const sums = Float64Array.of(0, 0, 0);
+    const scored = { loss: 0, weight: 0, correct: 0 };
     const order = Int32Array.from({ length: data.size }, (_, i) => i);
     try {
       for (const batch of new BatchLoader<Dataset>(data, order, evalBatchSize(data, batchSize)).batches() as Iterable<AnyBatch>) {
-        const input = this.stage === 0 ? batchInput(data, batch) : await recvTensor(pipeline, this.stage - 1, EVAL_TAG);
+        const input = this.stage === 0 ? batchInput(data, batch, device) : await recvTensor(pipeline, this.stage - 1, EVAL_TAG, device);
         const output = await this.evalForward(model, input);
         if (this.stage < this.last) {
-          await Promise.all(sendTensor(pipeline, output, this.stage + 1, EVAL_TAG));
+          await Promise.all(await sendTensor(pipeline, output, this.stage + 1, EVAL_TAG));
           continue;
         }
-        const w = lossWeight(data, batch);
-        if (w > 0) sums[0] += noGrad(() => batchLoss(data, output, batch)).item() * w;
-        sums[1] += w;
-        sums[2] += countCorrect(data, output, batch) ?? 0;
+        await scoreOutput(data, output, batch, scored);
       }
     } finally {
       model.train(wasTraining);
     }
+    const sums = Float64Array.of(scored.loss, scored.weight, scored.correct);
     if (this.stage === this.last) await pipeline.send(sums, 0, { tag: EVAL_RESULT_TAG });
     if (this.stage !== 0) return null;
     const [loss, weight, correct] = await pipeline.recv(new Float64Array(3), this.last, { tag: EVAL_RESULT_TAG });

@@ -7,18 +7,26 @@
  * data-parallel degree (--workers ÷ T), so --batch-size stays one replica's batch.
  *
  * Each rank's checkpoint holds its own shard (Strategy.checkpointBuffers: files under rank-<r>/),
- * resumable at the same world size and degree. Evaluation is not run: the loop's evaluation calls
- * the model's synchronous forward, and a split model sums over its group between ops.
+ * resumable at the same world size and degree. Evaluation runs the split forward on every rank of
+ * the first data-parallel replica's group (Strategy.evaluate); rank 0 scores the output.
+ *
+ * On a GPU the shard's arena, its forward and backward live there; what crosses the group (the
+ * partial sums of the tape's g and f, the gradient norm's squares) is read back, awaited, summed on
+ * the host and written back (tape.ts).
  */
 import type { ProcessGroup } from '../../comm/process_group.js';
 import type { Dataset } from '../../data/dataset.js';
+import { BatchLoader } from '../../data/loader.js';
+import type { EvalResult } from '../../metrics/records.js';
 import type { NamedBuffers } from '../../nn/checkpoint.js';
 import type { ModelSpec } from '../../nn/models/index.js';
 import type { Module } from '../../nn/module.js';
 import { TensorParallelModule, TensorParallelTape, buildTensorParallelModel, checkTensorParallel, shardLayout } from '../../parallel/tensor/index.js';
 import { kernelsFor } from '../../tensor/dispatch.js';
-import { sumOfSquares } from '../../tensor/scalar.js';
-import { microBatches, type LocalGradient } from '../micro_batches.js';
+import { type EvalSums, evalBatchSize, evalResult, scoreOutput } from '../evaluate.js';
+import { gradSquares } from '../grad_squares.js';
+import { hostArena } from '../host_arena.js';
+import { hostScalar, microBatches, type LocalGradient } from '../micro_batches.js';
 import { type AnyBatch, batchInput, batchLoss, lossWeight } from '../objective.js';
 import { exchange, type StepOutcome, type StepWork } from '../step.js';
 import type { DataShard, Strategy, StrategyContext } from '../strategy.js';
@@ -27,6 +35,8 @@ export class TensorParallelStrategy implements Strategy {
   readonly rank: number;
   readonly worldSize: number;
   readonly dataShard: DataShard;
+  /** A shard or stage trains on the rank's GPU too: what crosses between ranks is read back, awaited. */
+  readonly buildsDeviceModel = true;
   readonly tpRank: number;
   private tape: TensorParallelTape | null = null;
   private dataParallel: Strategy | null = null;
@@ -70,6 +80,8 @@ export class TensorParallelStrategy implements Strategy {
     // The data-parallel strategy's exchange, without the monitors: its health rows are numbered by the
     // data-parallel group, the run's monitors by the world (each rank checks its own in beforeExchange).
     const outcome = await exchange({ ...ctx, monitors: undefined }, this.dataParallel!, work, local);
+    // A GPU arena's averaged gradients go back to the device before their norm is taken there.
+    hostArena(model.arena()).flush();
     return { ...outcome, gradNorm: await this.gradNorm(model) };
   }
 
@@ -82,11 +94,11 @@ export class TensorParallelStrategy implements Strategy {
     this.splitEntries ??= new Set([...shardLayout(model).keys()]);
     let split = 0;
     let replicated = 0;
-    for (const e of arena.entries) {
-      const sq = sumOfSquares(arena.grads.view(e.offset, e.size)).readSync();
-      if (this.splitEntries.has(e.name)) split += sq;
-      else replicated += sq;
-    }
+    const squares = await gradSquares(arena);
+    arena.entries.forEach((e, i) => {
+      if (this.splitEntries!.has(e.name)) split += squares[i];
+      else replicated += squares[i];
+    });
     const sum = Float32Array.of(split);
     await this.tape!.comm.allReduce(sum);
     return Math.sqrt(sum[0] + replicated);
@@ -95,15 +107,16 @@ export class TensorParallelStrategy implements Strategy {
   /** Forward and backward of the batch in micro-batches of at most microSize, each weighted by its lossWeight (as micro_batches.ts). */
   private async forwardBackward(model: TensorParallelModule, data: Dataset, batch: AnyBatch, microSize: number): Promise<LocalGradient> {
     const tape = this.tape!;
+    const device = model.arena().device;
     const micros: AnyBatch[] = batch.size <= microSize ? [batch] : [...microBatches(data, batch, microSize)];
     let lossSum = 0;
     let weight = 0;
     for (const micro of micros) {
       const w = lossWeight(data, micro);
       if (w === 0) continue;
-      const loss = batchLoss(data, await model.forwardParallel(batchInput(data, micro), tape), micro);
+      const loss = batchLoss(data, await model.forwardParallel(batchInput(data, micro, device), tape), micro);
       await tape.backward(loss, micros.length > 1 ? Float32Array.of(w) : undefined);
-      lossSum += loss.item() * w;
+      lossSum += (await hostScalar(loss)) * w;
       weight += w;
     }
     if (micros.length > 1 && weight > 0) {
@@ -122,8 +135,32 @@ export class TensorParallelStrategy implements Strategy {
     return [['tensor_parallel.shard', Float32Array.of(this.tpRank, this.degree)]] as NamedBuffers;
   }
 
-  /** The loop evaluates on its leader with the model's synchronous forward, which a split model does not have. */
-  readonly evaluates = false;
+  /**
+   * The test set through the split model: every rank of the first replica's tensor-parallel group
+   * runs the forward (its sums need all of them), rank 0 scores the output (replicated on every
+   * rank); the other replicas skip. The result on rank 0, null elsewhere.
+   */
+  async evaluate(ctx: StrategyContext, data: Dataset, batchSize: number): Promise<EvalResult | null> {
+    if (this.dataShard.index !== 0) return null;
+    const model = ctx.model as TensorParallelModule;
+    const device = model.arena().device;
+    const tape = this.tape!;
+    const wasTraining = model.training;
+    model.eval();
+    const sums: EvalSums = { loss: 0, weight: 0, correct: 0 };
+    const order = Int32Array.from({ length: data.size }, (_, i) => i);
+    try {
+      for (const batch of new BatchLoader<Dataset>(data, order, evalBatchSize(data, batchSize)).batches() as Iterable<AnyBatch>) {
+        // noGrad cannot span the awaits of the group's sums: the graph is built, then dropped with the tape.
+        const output = (await model.forwardParallel(batchInput(data, batch, device), tape)).detach();
+        tape.clear();
+        if (this.rank === 0) await scoreOutput(data, output, batch, sums);
+      }
+    } finally {
+      model.train(wasTraining);
+    }
+    return this.rank === 0 ? evalResult(data, sums) : null;
+  }
 
   isLeader(): boolean {
     return this.rank === 0;

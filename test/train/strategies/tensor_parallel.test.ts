@@ -8,7 +8,8 @@ import { runCliProcess, tempDir } from '../../helpers/cluster.js';
  * `train --workers 2 --tensor-parallel 2` with real processes: the two ranks split gpt2-tiny's heads
  * and MLP and train on the same batch, so every step's loss equals one process's at the same batch
  * (AdamW with the transformers' default clipping at norm 1, which needs the whole model's gradient
- * norm: the shards' squares are summed over the group).
+ * norm: the shards' squares are summed over the group). The test set runs through the split model:
+ * bert-tiny's test loss is one process's.
  */
 let dir = '';
 before(() => {
@@ -30,12 +31,23 @@ function losses(name: string): Map<number, number[]> {
   return out;
 }
 
-async function train(name: string, args: string[]): Promise<void> {
+async function train(name: string, args: string[], model = 'gpt2-tiny'): Promise<string> {
   const exit = await runCliProcess([
-    'train', '--model', 'gpt2-tiny', '--dataset', 'synthetic_text', '--context', '32', '--batch-size', '4', '--max-steps', '3',
+    'train', '--model', model, '--dataset', 'synthetic_text', '--context', '32', '--batch-size', '4', '--max-steps', '3',
     '--threads', '1', '--timeout', '60', '--experiments-dir', dir, '--name', name, ...args,
   ], { timeoutMs: 120_000 });
   assert.equal(exit.code, 0, exit.stderr);
+  return exit.stdout;
+}
+
+interface Scores {
+  test_loss: number | null;
+  test_accuracy: number | null;
+  test_perplexity?: number;
+}
+
+function scores(name: string): Scores {
+  return JSON.parse(readFileSync(join(dir, name, 'result.json'), 'utf8')) as Scores;
 }
 
 describe('tensor parallelism through train --workers', { timeout: 150_000 }, () => {
@@ -50,6 +62,18 @@ describe('tensor parallelism through train --workers', { timeout: 150_000 }, () 
       assert.equal(got.length, 3);
       got.forEach((loss, step) => assert.ok(Math.abs(loss - one[step]) <= 1e-5 * one[step], `rank ${rank} step ${step}: ${loss} vs ${one[step]}`));
     }
+  });
+
+  // The run's summary said "test loss NaN" for BERT (and GPT-2): a tensor-parallel run did not evaluate.
+  it('bert-tiny at --tensor-parallel 2 evaluates: the test loss and accuracy one process gets (1e-5 relative), none of it NaN', async () => {
+    const [stdout] = await Promise.all([train('bert-tp', ['--workers', '2', '--tensor-parallel', '2'], 'bert-tiny'), train('bert-one', [], 'bert-tiny')]);
+    const tp = scores('bert-tp');
+    const one = scores('bert-one');
+    assert.ok(one.test_loss !== null && Number.isFinite(one.test_loss));
+    assert.ok(tp.test_loss !== null && Math.abs(tp.test_loss - one.test_loss) <= 1e-5 * one.test_loss, `test loss ${tp.test_loss} vs ${one.test_loss}`);
+    assert.equal(tp.test_accuracy, one.test_accuracy);
+    assert.ok(Math.abs(tp.test_perplexity! - one.test_perplexity!) <= 1e-5 * one.test_perplexity!, `perplexity ${tp.test_perplexity} vs ${one.test_perplexity}`);
+    assert.doesNotMatch(stdout, /NaN/);
   });
 
   it('refuses a degree that does not divide --workers, and --save, naming the flags', async () => {
