@@ -469,12 +469,28 @@ export class ParamServerWorker implements Strategy {
     if (this.replica) hostArena(ctx.model.arena()).paramsToOverwrite().set(this.replica.params);
   }
 
+  /**
+   * Where the server's optimizer state is received: the cpu optimizer's own memory, or (a GPU
+   * worker's optimizer under --ps-reply weights) host arrays that uploadState writes to the device.
+   */
+  private stateToOverwrite(ctx: StrategyContext): Float32Array[] {
+    return this.updater(ctx).stateStorages().map((st) => (st.device === CPU ? st.readSync() : new Float32Array(st.size)));
+  }
+
+  private uploadState(ctx: StrategyContext, received: Float32Array[]): void {
+    this.updater(ctx).stateStorages().forEach((st, i) => {
+      if (st.device !== CPU) st.write(received[i]);
+    });
+  }
+
   /** The server's welcome (after a (re)connect): the whole model state and the version to go on from. */
   private async receiveWelcome(ctx: StrategyContext): Promise<void> {
     const buffers = buffersToOverwrite(ctx.model);
-    const parts = [this.weightsToOverwrite(ctx), ...buffers, ...this.updater(ctx).stateBuffers()];
+    const state = this.stateToOverwrite(ctx);
+    const parts = [this.weightsToOverwrite(ctx), ...buffers, ...state];
     const [version, flags, , optimizerSteps] = await receiveWelcome(this.group, new Float64Array(HEAD_SLOTS), parts, this.o.peerTimeoutMs + this.o.stragglerMs);
     ctx.model.writeBuffers(buffers);
+    this.uploadState(ctx, state);
     this.updater(ctx).restoreSteps(optimizerSteps);
     this.uploadReplica(ctx);
     this.version = version;
@@ -550,7 +566,9 @@ export class ParamServerWorker implements Strategy {
       // forward); a GPU worker's in a host array the loop then writes to the device.
       await this.group.recv(this.weightsToOverwrite(ctx), SERVER_RANK, { tag: TAG.replyBody, timeoutMs });
       if (kind === KIND_RESYNC) {
-        for (const buf of this.updater(ctx).stateBuffers()) await this.group.recv(buf, SERVER_RANK, { tag: TAG.replyBody, timeoutMs });
+        const state = this.stateToOverwrite(ctx);
+        for (const buf of state) await this.group.recv(buf, SERVER_RANK, { tag: TAG.replyBody, timeoutMs });
+        this.uploadState(ctx, state);
         this.updater(ctx).restoreSteps(optimizerSteps);
       }
       this.uploadReplica(ctx);
