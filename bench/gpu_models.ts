@@ -60,7 +60,7 @@ function workloads(software: boolean): Workload[] {
   ];
 }
 
-interface StepReport { stepMs: number[]; samplesPerSec: number; tokensPerSec: number | null; loss: number; device?: string; detail?: string }
+interface StepReport { stepMs: number[]; samplesPerSec: number; tokensPerSec: number | null; loss: number; params: number; device?: string; detail?: string }
 interface TorchMatmul { device: string; version: string; gflops: Record<string, number> }
 interface Probe {
   adapter: string; software: boolean; peak: Fp32Peak;
@@ -131,7 +131,7 @@ async function workerChild(w: Workload, steps: number, warmup: number): Promise<
   const ms = median(times);
   const r: StepReport = {
     stepMs: times, samplesPerSec: (1000 * w.batch) / ms, tokensPerSec: tokens ? (1000 * w.batch * w.input[0]) / ms : null,
-    loss, device: gpu.name, detail: describeSpec(w.spec),
+    loss, params: model.arena().params.size, device: gpu.name, detail: describeSpec(w.spec),
   };
   console.log(JSON.stringify(r));
 }
@@ -141,6 +141,14 @@ function run<R>(cmd: string, args: string[], timeoutMs: number): ChildAnswer<R> 
   if (r.error) return { failed: r.error.message };
   const answer = readChildAnswer<R>(r.stdout, r.stderr, r.status);
   return 'ok' in answer && r.status !== 0 ? { failed: `exit ${r.status}` } : answer;
+}
+
+/** Both sides' parameter counts: one figure when they agree (the same model), both when not. */
+function sameModel(ours: ChildAnswer<StepReport>, theirs: ChildAnswer<StepReport>): string {
+  const a = 'ok' in ours ? ours.ok.params : null;
+  const b = 'ok' in theirs ? theirs.ok.params : null;
+  if (a !== null && b !== null) return a === b ? `${a} (both)` : `DIFFER: ours ${a}, torch ${b}`;
+  return `${a ?? '–'} ours`;
 }
 
 const fmt = (v: number): string => (v >= 100 ? v.toFixed(0) : v.toFixed(2));
@@ -179,8 +187,8 @@ async function parent(only: string[], steps: number | undefined, warmup: number 
   }
 
   const rows: Array<{ id: string; label: string; ours: ChildAnswer<StepReport>; torch: ChildAnswer<StepReport>; ratio: number | null; verdict: string }> = [];
-  console.log(`\n| workload (${nSteps} timed steps after ${nWarm} warm-up, median step) | ours --device gpu | PyTorch fp32 | ours / PyTorch | target |`);
-  console.log('|---|---|---|---|---|');
+  console.log(`\n| workload (${nSteps} timed steps after ${nWarm} warm-up, median step) | parameters | ours --device gpu | PyTorch fp32 | ours / PyTorch | target |`);
+  console.log('|---|---|---|---|---|---|');
   for (const w of workloads(software).filter((x) => only.includes(x.id))) {
     const unit = w.input.length === 1 ? 'tokens/s' : 'samples/s';
     const ours = run<StepReport>(process.execPath, ['--max-old-space-size=8192', self, '--worker', w.id, '--software', String(software), '--steps', String(nSteps), '--warmup', String(nWarm)], 10 * 60_000);
@@ -188,7 +196,7 @@ async function parent(only: string[], steps: number | undefined, warmup: number 
     const ratio = ratioOf(ours, theirs, throughput);
     const v = verdict(ratio, THROUGHPUT_TARGETS[w.id], software);
     rows.push({ id: w.id, label: w.label, ours, torch: theirs, ratio, verdict: v });
-    console.log(`| ${w.label} | ${cell(ours, (r) => `${fmt(throughput(r))} ${unit}`)} | ${cell(theirs, (r) => `${fmt(throughput(r))} ${unit}`)} | ${ratio === null ? '–' : `${ratio.toFixed(2)}×`} | ${v} |`);
+    console.log(`| ${w.label} | ${sameModel(ours, theirs)} | ${cell(ours, (r) => `${fmt(throughput(r))} ${unit}`)} | ${cell(theirs, (r) => `${fmt(throughput(r))} ${unit}`)} | ${ratio === null ? '–' : `${ratio.toFixed(2)}×`} | ${v} |`);
   }
   console.log(JSON.stringify({ bench: 'gpu-models', started, adapter, software, torch: torch.found?.version ?? null, peak, gemm, torchMatmul: matmul, rows }));
 }

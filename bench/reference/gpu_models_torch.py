@@ -107,6 +107,7 @@ def train(w, device, steps, warmup):
     return {
         "stepMs": times, "samplesPerSec": 1000 * w["batch"] / ms,
         "tokensPerSec": 1000 * w["batch"] * w["input"][0] / ms if tokens else None, "loss": loss,
+        "params": sum(p.numel() for p in model.parameters()),  # a tied weight counts once, as in our arena
     }
 
 
