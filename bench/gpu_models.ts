@@ -63,8 +63,10 @@ function workloads(software: boolean): Workload[] {
 interface StepReport { stepMs: number[]; samplesPerSec: number; tokensPerSec: number | null; loss: number; params: number; device?: string; detail?: string }
 interface TorchMatmul { device: string; version: string; gflops: Record<string, number> }
 interface Probe {
-  adapter: string; software: boolean; peak: Fp32Peak;
-  gemm: Array<{ n: number; reps: number; byKernel: Record<GemmKernelChoice, number> }>;
+  adapter: string; software: boolean;
+  /** The probe's figure, or why it failed (the rest of the bench still runs). */
+  peak: Fp32Peak | string;
+  gemm: Array<{ n: number; reps: number; byKernel: Record<GemmKernelChoice, number> } | { n: number; reps: number; failed: string }>;
 }
 
 function median(a: number[]): number {
@@ -81,16 +83,22 @@ async function openGpu(): Promise<NonNullable<Awaited<ReturnType<typeof loadWebG
 /** Child: the fp32 peak probe and our GEMM at the sizes the adapter warrants. */
 async function probeChild(): Promise<void> {
   const gpu = await openGpu();
-  const peak = await measureFp32Peak(gpu.stream, gpu.software ? { invocations: 4096, turns: 16, reps: 2 } : { invocations: 1 << 22, turns: 1024, reps: 10 });
+  const why = (e: unknown): string => (e instanceof Error ? e.message : String(e)).split('\n')[0];
+  const peak = await measureFp32Peak(gpu.stream, gpu.software ? { invocations: 4096, turns: 16, reps: 2 } : { invocations: 1 << 22, turns: 1024, reps: 10 }).catch(why);
   const gemm: Probe['gemm'] = [];
   for (const [n, reps] of gpu.software ? [[128, 2]] : [[1024, 50], [4096, 10]]) {
-    const byKernel = {} as Record<GemmKernelChoice, number>;
-    for (const k of ['tiled64', 'blocked128', 'auto'] as GemmKernelChoice[]) {
-      gpu.gemmKernel = k;
-      byKernel[k] = await measureGemm(gpu, n, reps);
+    try {
+      const byKernel = {} as Record<GemmKernelChoice, number>;
+      for (const k of ['tiled64', 'blocked128', 'auto'] as GemmKernelChoice[]) {
+        gpu.gemmKernel = k;
+        byKernel[k] = await measureGemm(gpu, n, reps);
+      }
+      gemm.push({ n, reps, byKernel });
+    } catch (e) {
+      gemm.push({ n, reps, failed: why(e) });
+    } finally {
+      gpu.gemmKernel = 'auto';
     }
-    gpu.gemmKernel = 'auto';
-    gemm.push({ n, reps, byKernel });
   }
   closeWebGpu();
   const p: Probe = { adapter: gpu.name, software: gpu.software, peak, gemm };
@@ -173,17 +181,23 @@ async function parent(only: string[], steps: number | undefined, warmup: number 
   const nWarm = warmup ?? (software ? 1 : 5);
   console.log(`\nbench:gpu-models — ${adapter} (${software ? 'SOFTWARE adapter: shrunk sizes, the figures only show that the bench runs' : 'hardware'}), ${started}`);
   console.log(`PyTorch: ${torch.found ? `${torch.found.version} (${torch.found.python})` : torch.reason}`);
-  console.log(`fp32 peak (FMA probe, ${peak.invocations} invocations × ${peak.turns} turns × ${peak.reps} reps): ${fmt(peak.gflops)} GFLOP/s`);
+  const peakGflops = typeof peak === 'string' ? NaN : peak.gflops;
+  console.log(typeof peak === 'string' ? `fp32 peak: the FMA probe failed: ${peak}` : `fp32 peak (FMA probe, ${peak.invocations} invocations × ${peak.turns} turns × ${peak.reps} reps): ${fmt(peak.gflops)} GFLOP/s`);
 
   const matmul = skipMatmul ? null : torchRun<TorchMatmul>(['--matmul', JSON.stringify(gemm.map((g) => [g.n, g.reps]))], 10 * 60_000);
+  // A share of a peak that was not measured prints NaN and gets 'not measured' as its verdict.
   console.log('\n| GEMM | tiled64 | blocked128 | auto | auto / fp32 peak | torch.matmul | torch / fp32 peak | ours auto / torch | target |');
   console.log('|---|---|---|---|---|---|---|---|---|');
   for (const g of gemm) {
-    const t = matmul && 'ok' in matmul ? matmul.ok.gflops[String(g.n)] : null;
+    if ('failed' in g) {
+      console.log(`| ${g.n}³ | failed: ${g.failed} | | | | | | | |`);
+      continue;
+    }
+    const t = matmul && 'ok' in matmul ? matmul.ok.gflops[String(g.n)] ?? null : null;
     const torchCell = matmul === null ? 'skipped' : t !== null ? `${fmt(t)} GFLOP/s` : cell(matmul, () => '');
-    const share = g.byKernel.auto / peak.gflops;
+    const share = g.byKernel.auto / peakGflops;
     const target = g.n === GEMM_PEAK_TARGET.n ? GEMM_PEAK_TARGET.share : undefined;
-    console.log(`| ${g.n}³ | ${fmt(g.byKernel.tiled64)} | ${fmt(g.byKernel.blocked128)} | ${fmt(g.byKernel.auto)} GFLOP/s | ${(100 * share).toFixed(1)} % | ${torchCell} | ${t !== null ? `${(100 * t / peak.gflops).toFixed(1)} %` : '–'} | ${t !== null ? `${(g.byKernel.auto / t).toFixed(2)}×` : '–'} | ${verdict(share, target, software)} |`);
+    console.log(`| ${g.n}³ | ${fmt(g.byKernel.tiled64)} | ${fmt(g.byKernel.blocked128)} | ${fmt(g.byKernel.auto)} GFLOP/s | ${(100 * share).toFixed(1)} % | ${torchCell} | ${t !== null ? `${(100 * t / peakGflops).toFixed(1)} %` : '–'} | ${t !== null ? `${(g.byKernel.auto / t).toFixed(2)}×` : '–'} | ${verdict(share, target, software)} |`);
   }
 
   const rows: Array<{ id: string; label: string; ours: ChildAnswer<StepReport>; torch: ChildAnswer<StepReport>; ratio: number | null; verdict: string }> = [];
