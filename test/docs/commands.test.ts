@@ -27,7 +27,7 @@ const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const DOCS = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`)];
 const SHELL = new Set(['sh', 'bash', 'shell', 'console']);
 /** Programs a documented command may start with besides ours; only their repository paths are checked. */
-const OTHERS = new Set(['npm', 'export', 'cat', 'jq', 'kubectl', 'srun', 'mpirun', 'openssl', 'flock', 'node', 'git', 'curl', 'ssh', 'tmux', 'python3', 'scripts/benchrun.sh']);
+const OTHERS = new Set(['npm', 'export', 'cat', 'jq', 'kubectl', 'srun', 'mpirun', 'openssl', 'flock', 'node', 'git', 'curl', 'ssh', 'tmux', 'python3', 'scripts/benchrun.sh', 'scripts/gpu-bench.sh']);
 /** Subcommands cheap enough to run for real (after shortening). */
 const RUNNABLE = new Set(['run', 'validate', 'baseline save', 'baseline compare', 'config check', 'train']);
 const REPO_DIRS = ['examples/', 'docs/', 'bench/', 'scripts/', 'data/', 'src/', 'test/', 'dist/'];
