@@ -71,16 +71,14 @@ function batchNormOf(x: Tensor, gamma: Tensor, beta: Tensor, state: BatchNormSta
 
 /**
  * The output BatchNorm+ReLU's backward masks with: its own values, or, where a bf16 conv took them
- * as its last use (handover.ts), a float32 widening of the bf16 copy the conv kept (the same cells
- * > 0, but for float32 denormals, which bf16 rounds to zero). `done` gives a widening back.
+ * as its last use (handover.ts), the bf16 copy the conv kept, which the kernel reads as is (the
+ * same cells > 0, but for float32 denormals, which bf16 rounds to zero); `done` then gives it back.
+ * (Widening it to float32 first cost as much memory in the backward as the hand-over saved.)
  */
 function reluMaskOf(out: Tensor, op: string): { buffer: DeviceBuffer; done: () => void } {
   if (!valuesReleased(out)) return { buffer: out.buffer, done: () => {} };
   const copy = standInFor(out, op);
-  const wide = allocUninit('float32', out.size, out.device);
-  kernelsFor(out).fromBf16(copy.buffer, wide.buffer);
-  giveBack(copy);
-  return { buffer: wide.buffer, done: () => giveBack(wide) };
+  return { buffer: copy.buffer, done: () => giveBack(copy) };
 }
 
 /** Eval-mode batch-norm is an affine map per channel with fixed statistics. */
