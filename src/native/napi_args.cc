@@ -87,6 +87,13 @@ U16 Args::u16(size_t i, const char* name) const {
   return r;
 }
 
+U16 Args::u16OrNull(size_t i, const char* name) const {
+  napi_valuetype t;
+  check(napi_typeof(env_, arg(i), &t), "napi_typeof");
+  if (t == napi_null || t == napi_undefined) return U16{};
+  return u16(i, name);
+}
+
 double Args::num(size_t i, const char* name) const {
   double v;
   if (napi_get_value_double(env_, arg(i), &v) != napi_ok)

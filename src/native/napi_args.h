@@ -58,6 +58,8 @@ class Args {
   I32 i32(size_t i, const char* name) const;
   /** A Uint16Array holding bfloat16 values. */
   U16 u16(size_t i, const char* name) const;
+  /** Like u16, but null/undefined gives an empty U16 with p == nullptr. */
+  U16 u16OrNull(size_t i, const char* name) const;
   double num(size_t i, const char* name) const;
   /** An integer-valued number in [lo, hi]. */
   int64_t integer(size_t i, const char* name, int64_t lo = 0, int64_t hi = INT64_C(1) << 53) const;

@@ -1,5 +1,6 @@
 // Batch and layer normalisation. Statistics accumulate in double (two passes: mean, then squared
 // deviations) so large reductions keep their precision; the per-element work is float.
+#include <vector>
 #include <cmath>
 
 #include "napi_args.h"
@@ -108,18 +109,32 @@ napi_value BatchNormKernel(Args& a) {
  * load of gy was conditional and GCC kept a branch per element, which mispredicts on relu's
  * half-zero output (10× the unmasked backward's time on ResNet's shapes).
  */
+/**
+ * Row `base` of the relu mask as float32: reluY's own, or reluYBf16's widened (exactly) into `row`,
+ * so one float loop serves both (a bf16 copy of the output has the same cells > 0, but for
+ * denormals, which the forward flushes to zero here anyway: denormals.h).
+ */
+static const float* maskRow(const float* reluY, const uint16_t* reluYBf16, int64_t base, int64_t n, std::vector<float>& row) {
+  if (reluY) return reluY + base;
+  uint32_t* bits = reinterpret_cast<uint32_t*>(row.data());
+  for (int64_t i = 0; i < n; i++) bits[i] = static_cast<uint32_t>(reluYBf16[base + i]) << 16;
+  return row.data();
+}
+
 SC_MULTIVERSION
 void bnBackwardChannel(const BnDims& d, int64_t c, const float* SC_RESTRICT x, const float* gamma, const float* mean,
-                       const float* invStd, const float* SC_RESTRICT gy, const float* SC_RESTRICT reluY, bool setGx,
-                       float* SC_RESTRICT gx, float* gGamma, float* gBeta) {
+                       const float* invStd, const float* SC_RESTRICT gy, const float* SC_RESTRICT reluY,
+                       const uint16_t* reluYBf16, bool setGx, float* SC_RESTRICT gx, float* gGamma, float* gBeta) {
   const float mu = mean[c], is = invStd[c];
   const double m = static_cast<double>(d.outer * d.inner);
   double sumG = 0, sumGX = 0;
+  const bool masked = reluY || reluYBf16;
+  std::vector<float> row(reluYBf16 ? d.inner : 0);
   for (int64_t o = 0; o < d.outer; o++) {
     const int64_t base = (o * d.C + c) * d.inner;
     const float *g = gy + base, *xp = x + base;
-    if (reluY) {
-      const float* yp = reluY + base;
+    if (masked) {
+      const float* yp = maskRow(reluY, reluYBf16, base, d.inner, row);
 #pragma omp simd reduction(+ : sumG, sumGX)
       for (int64_t i = 0; i < d.inner; i++) {
         const float gv = g[i];
@@ -145,8 +160,8 @@ void bnBackwardChannel(const BnDims& d, int64_t c, const float* SC_RESTRICT x, c
     const int64_t base = (o * d.C + c) * d.inner;
     const float *g = gy + base, *xp = x + base;
     float* out = gx + base;
-    if (reluY) {
-      const float* yp = reluY + base;
+    if (masked) {
+      const float* yp = maskRow(reluY, reluYBf16, base, d.inner, row);
       if (setGx) {
 #pragma omp simd
         for (int64_t i = 0; i < d.inner; i++) {
@@ -170,9 +185,10 @@ void bnBackwardChannel(const BnDims& d, int64_t c, const float* SC_RESTRICT x, c
   }
 }
 
-// batchNormBackward(x, outer, C, inner, gamma, mean, invStd, gy, gx, gGamma, gBeta[, setGx[, reluY]]):
+// batchNormBackward(x, outer, C, inner, gamma, mean, invStd, gy, gx, gGamma, gBeta[, setGx[, reluY[, reluYBf16]]]):
 // with setGx, gx is overwritten instead of accumulated; with reluY (the output of a fused batch-norm
-// + relu), gy counts only where reluY > 0.
+// + relu), gy counts only where reluY > 0; reluYBf16 (a Uint16Array) is the same mask from a bf16
+// copy of that output (ops/norm.ts: the output was handed over to a bf16 conv).
 napi_value BatchNormBackwardKernel(Args& a) {
   const F32 x = a.f32(0, "x");
   const BnDims d = bnDims(a, 1);
@@ -189,8 +205,10 @@ napi_value BatchNormBackwardKernel(Args& a) {
   const bool setGx = a.argCount() > 11 && a.flag(11);
   const F32 reluY = a.argCount() > 12 ? a.f32OrNull(12, "reluY") : F32{};
   if (reluY.p) a.need(reluY, d.total(), "reluY");
+  const U16 reluYBf16 = a.argCount() > 13 ? a.u16OrNull(13, "reluYBf16") : U16{};
+  if (reluYBf16.p) a.need(reluYBf16, d.total(), "reluYBf16");
   perChannel(d, [&](int64_t c) {
-    bnBackwardChannel(d, c, x.p, gamma.p, mean.p, invStd.p, gy.p, reluY.p, setGx, gx.p, gGamma.p, gBeta.p);
+    bnBackwardChannel(d, c, x.p, gamma.p, mean.p, invStd.p, gy.p, reluY.p, reluYBf16.p, setGx, gx.p, gGamma.p, gBeta.p);
   });
   return undefinedValue(a.env());
 }

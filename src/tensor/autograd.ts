@@ -39,7 +39,9 @@ export function needsGrad(...inputs: Tensor[]): boolean {
  * Attaches a GradFn to `out` when any input needs a gradient. Returns `out`. An op whose backward
  * never reads `out`'s values says so with `readsOutput` false (handover.ts may then release them).
  */
-export function record(out: Tensor, op: string, inputs: Tensor[], backward: (gy: DeviceBuffer) => void, readsOutput = true): Tensor {
+export function record(
+  out: Tensor, op: string, inputs: Tensor[], backward: (gy: DeviceBuffer) => void, readsOutput: boolean | 'sign' = true,
+): Tensor {
   if (needsGrad(...inputs)) {
     out.requiresGrad = true;
     out.gradFn = { op, inputs, backward, readsOutput };

@@ -321,7 +321,9 @@ export interface Kernels<B> {
   /**
    * Backward of the training-mode batch-norm (batch statistics). Accumulates gGamma, gBeta and gx;
    * with setGx, gx is overwritten instead (never read). With reluY (the forward's output of a
-   * batch-norm + relu), gy counts only where reluY > 0.
+   * batch-norm + relu), gy counts only where reluY > 0; reluY may be float32 or, on backends with
+   * bf16 kernels, a bfloat16 copy of that output (the same cells > 0 but for float32 denormals,
+   * which bf16 rounds to zero).
    */
   batchNormBackward(
     x: B, outer: number, C: number, inner: number, gamma: B, mean: B, invStd: B, gy: B,

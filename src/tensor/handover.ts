@@ -12,6 +12,11 @@ import type { Tensor } from './tensor.js';
  * recycler at once, and the next activation of that size reuses it: a step holds the bf16 copy
  * (2 bytes an element) instead of the float32 activation (4), as autocast's saved tensors are bf16.
  *
+ * A maker that reads only the sign of its output (`readsOutput` 'sign': BatchNorm+ReLU's mask)
+ * lets it go too when the op keeps a bf16 copy (conv2d): the copy stands in for the values in the
+ * maker's backward (`standInFor`), since rounding to bf16 keeps which values are > 0 (but for
+ * float32 denormals, which round to zero: docs/PRECISION.md).
+ *
  * Everything else stays as it was: a tensor not handed over, or one whose maker reads it, keeps
  * its float32 values; float32 steps never look at the mark.
  */
@@ -19,6 +24,8 @@ import type { Tensor } from './tensor.js';
 const handedOver = new WeakSet<Tensor>();
 /** Tensors whose values releaseValues gave back. */
 const released = new WeakSet<Tensor>();
+/** The bf16 copy an op kept of a released tensor whose maker reads its sign, until the maker takes it. */
+const standIns = new WeakMap<Tensor, Storage>();
 
 /**
  * Marks `t` as read by no op of the forward after the next one that takes it (the caller's
@@ -29,21 +36,46 @@ export function lastUse(t: Tensor): Tensor {
   return t;
 }
 
-/** Whether an op that keeps its own copy of x for the backward may release x's float32 values. */
-export function mayRelease(x: Tensor): boolean {
-  return handedOver.has(x) && isGradEnabled() && x.gradFn !== null && x.gradFn.readsOutput === false;
+/**
+ * Whether an op that keeps its own copy of x for the backward may release x's float32 values;
+ * `bf16Copy`: the op keeps a bf16 copy it can hand to x's maker (releaseValues), so a maker that
+ * reads only its output's sign may be released from too.
+ */
+export function mayRelease(x: Tensor, bf16Copy = false): boolean {
+  if (!handedOver.has(x) || !isGradEnabled() || x.gradFn === null) return false;
+  const reads = x.gradFn.readsOutput;
+  return reads === false || (reads === 'sign' && bf16Copy);
 }
 
 /**
  * Gives x's storage back (to the step's recycler or the pool) and leaves x a placeholder that
  * keeps its size, dtype and device (its gradient is still accumulated) but refuses its values,
  * naming `op`, so a broken `lastUse` promise fails loudly rather than reading a reused buffer.
+ * `bf16Copy`, the op's saved copy of x: where x's maker reads its sign, the copy stands in for
+ * the values in the maker's backward, which gives it back (`standInFor`); the op must not then.
  */
-export function releaseValues(x: Tensor, op: string): void {
+export function releaseValues(x: Tensor, op: string, bf16Copy?: Storage): void {
+  if (bf16Copy && x.gradFn?.readsOutput === 'sign') standIns.set(x, bf16Copy);
   const storage = x.storage;
   x.storage = releasedStorage(storage, op);
   released.add(x);
   giveBack(storage);
+}
+
+/** Whether `copy` stands in for t's released values (its maker's backward, not the op, gives it back). */
+export function isStandIn(t: Tensor, copy: Storage): boolean {
+  return standIns.get(t) === copy;
+}
+
+/**
+ * For the backward of t's maker when t's values were released: the bf16 copy of them the op that
+ * read t last kept, now the caller's to give back once read. Fails naming the op if none was kept.
+ */
+export function standInFor(t: Tensor, op: string): Storage {
+  const copy = standIns.get(t);
+  if (!copy) throw new Error(`'${op}' reads its output in its backward, but its values were released and no bf16 copy stands in for them`);
+  standIns.delete(t);
+  return copy;
 }
 
 /**

@@ -13,8 +13,12 @@ export interface GradFn {
   readonly inputs: readonly Tensor[];
   /** Accumulates this tensor's gradient `gy` into the inputs' gradients. */
   backward(gy: DeviceBuffer): void;
-  /** Whether `backward` reads this tensor's own values; only false lets them go early (handover.ts). */
-  readonly readsOutput: boolean;
+  /**
+   * Whether `backward` reads this tensor's own values; false lets them go early (handover.ts).
+   * 'sign': it reads only which values are > 0 (a ReLU mask), which a bf16 copy of them keeps, so
+   * an op that keeps such a copy may let the float32 values go (handover.ts, `standInFor`).
+   */
+  readonly readsOutput: boolean | 'sign';
 }
 
 /**

@@ -1,3 +1,4 @@
+import { lastUse } from '../../tensor/handover.js';
 import { add } from '../../tensor/ops/elementwise.js';
 import { relu } from '../../tensor/ops/elementwise.js';
 import type { Tensor } from '../../tensor/tensor.js';
@@ -61,7 +62,8 @@ export class BasicBlock extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    const y = this.bn2.forward(this.conv2.forward(this.bn1.forwardRelu(this.conv1.forward(x))));
+    // conv2 is the only reader of bn1's output (handover.ts: under bf16 it keeps a bf16 copy).
+    const y = this.bn2.forward(this.conv2.forward(lastUse(this.bn1.forwardRelu(this.conv1.forward(x)))));
     return relu(add(y, this.downsample ? this.downsample.forward(x) : x));
   }
 }
@@ -90,9 +92,10 @@ export class Bottleneck extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    // conv2 and conv3 are the only readers of bn1's and bn2's outputs (handover.ts).
     let y = this.bn1.forwardRelu(this.conv1.forward(x));
-    y = this.bn2.forwardRelu(this.conv2.forward(y));
-    y = this.bn3.forward(this.conv3.forward(y));
+    y = this.bn2.forwardRelu(this.conv2.forward(lastUse(y)));
+    y = this.bn3.forward(this.conv3.forward(lastUse(y)));
     return relu(add(y, this.downsample ? this.downsample.forward(x) : x));
   }
 }

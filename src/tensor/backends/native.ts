@@ -68,7 +68,7 @@ export interface Addon {
   batchNorm(x: Buf, outer: number, C: number, inner: number, gamma: Buf, beta: Buf, rm: Buf, rv: Buf,
     training: boolean, momentum: number, eps: number, y: Buf, mean: Buf, invStd: Buf, relu?: boolean): void;
   batchNormBackward(x: Buf, outer: number, C: number, inner: number, gamma: Buf, mean: Buf, invStd: Buf,
-    gy: Buf, gx: Buf, gGamma: Buf, gBeta: Buf, setGx?: boolean, reluY?: Buf | null): void;
+    gy: Buf, gx: Buf, gGamma: Buf, gBeta: Buf, setGx?: boolean, reluY?: Buf | null, reluYBf16?: Buf | null): void;
   layerNorm(x: Buf, rows: number, cols: number, gamma: Buf, beta: Buf, eps: number, y: Buf, mean: Buf, invStd: Buf): void;
   layerNormBackward(x: Buf, rows: number, cols: number, gamma: Buf, mean: Buf, invStd: Buf, gy: Buf,
     gx: Buf, gGamma: Buf, gBeta: Buf): void;
@@ -250,7 +250,9 @@ function makeHostBackend(n: Addon): HostBackend {
     batchNorm: (x, outer, C, inner, gamma, beta, rm, rv, training, momentum, eps, y, mean, invStd, relu = false) =>
       n.batchNorm(x, outer, C, inner, gamma, beta, rm, rv, training, momentum, eps, y, mean, invStd, relu),
     batchNormBackward: (x, outer, C, inner, gamma, mean, invStd, gy, gx, gGamma, gBeta, setGx = false, reluY = null) =>
-      n.batchNormBackward(x, outer, C, inner, gamma, mean, invStd, gy, gx, gGamma, gBeta, setGx, reluY),
+      reluY instanceof Uint16Array // a bf16 copy of the output (backend.ts)
+        ? n.batchNormBackward(x, outer, C, inner, gamma, mean, invStd, gy, gx, gGamma, gBeta, setGx, null, reluY)
+        : n.batchNormBackward(x, outer, C, inner, gamma, mean, invStd, gy, gx, gGamma, gBeta, setGx, reluY),
     layerNorm: (x, rows, cols, gamma, beta, eps, y, mean, invStd) =>
       n.layerNorm(x, rows, cols, gamma, beta, eps, y, mean, invStd),
     layerNormBackward: (x, rows, cols, gamma, mean, invStd, gy, gx, gGamma, gBeta) =>

@@ -80,7 +80,7 @@ function attentionBf16(
   const n = bh * tq * tk;
   const kern = kernelsFor(q);
   // q, k, v handed over (handover.ts): their bf16 copies are the saved tensors, their float32 values go.
-  const handedOver = [q, k, v].map(mayRelease);
+  const handedOver = [q, k, v].map((t) => mayRelease(t));
   const [qo, ko, vo] = [bf16Operand(q, handedOver[0]), bf16Operand(k, handedOver[1]), bf16Operand(v, handedOver[2])];
   const scores = allocUninit('float32', n, q.device);
   kern.gemmBf16(false, true, tq, tk, d, g.scale, qo.forward, tq * d, ko.forward, tk * d, 0, scores.buffer, tq * tk, bh);

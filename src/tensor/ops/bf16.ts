@@ -1,5 +1,6 @@
 import type { Backend } from '../backend.js';
 import { giveBack } from '../buffer_pool.js';
+import { isStandIn } from '../handover.js';
 import { kernelsFor } from '../dispatch.js';
 import { computePrecision } from '../precision.js';
 import type { DeviceBuffer, Device, Storage } from '../storage.js';
@@ -96,15 +97,26 @@ export interface Bf16Operand {
  * layer's (of the same shape) again.
  *
  * With `keep` (an activation whose float32 values the op then releases: handover.ts) the forward's
- * copy is the one the backward uses: it is the saved tensor, in bf16.
+ * copy is the one the backward uses: it is the saved tensor, in bf16, `kept` (for releaseValues).
+ * The backward's `done` gives it back unless it stands in for t's values in t's maker's backward
+ * (handover.ts `standInFor`), which then does.
  */
-export function bf16Operand(t: Tensor, keep = false): { forward: DeviceBuffer; backward: () => Bf16Operand; release: () => void } {
+export function bf16Operand(t: Tensor, keep = false): { forward: DeviceBuffer; kept: Storage | null; backward: () => Bf16Operand; release: () => void } {
   const k = kernelsFor(t);
   const round = (): Bf16Operand => {
     const s = roundedStorage(k, t.buffer, t.size, t.device);
     return { buffer: s.buffer, done: () => release(s) };
   };
+  if (keep) {
+    const s = roundedStorage(k, t.buffer, t.size, t.device);
+    const saved: Bf16Operand = {
+      buffer: s.buffer,
+      done: () => {
+        if (!isStandIn(t, s)) release(s);
+      },
+    };
+    return { forward: s.buffer, kept: s, backward: () => saved, release: () => {} };
+  }
   const first = round();
-  if (keep) return { forward: first.buffer, backward: () => first, release: () => {} };
-  return { forward: first.buffer, backward: round, release: first.done };
+  return { forward: first.buffer, kept: null, backward: round, release: first.done };
 }

@@ -5,6 +5,7 @@ import { ShapeError } from '../shape.js';
 import { Tensor, allocStorage, allocUninit } from '../tensor.js';
 import { deviceMemory } from '../storage.js';
 import { bf16Operand, computesInBf16 } from './bf16.js';
+import { mayRelease, releaseValues } from '../handover.js';
 
 export interface Conv2dOptions {
   stride?: number | [number, number];
@@ -59,15 +60,19 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, opts: Con
 /**
  * conv2d under bf16 (docs/PRECISION.md): x and the weight rounded to bf16 (again in the backward,
  * see bf16Operand); bias, output and every gradient float32 (the backward kernel rounds gy to bf16
- * itself).
+ * itself). An x handed over (handover.ts) is rounded once: its bf16 copy is the saved tensor and
+ * its float32 values go, also where x's maker reads their sign (BatchNorm+ReLU's mask: the copy
+ * stands in for them there).
  */
 function conv2dBf16(g: Conv2dGeometry, x: Tensor, weight: Tensor, bias: Tensor | null, out: Tensor): Tensor {
   const k = kernelsFor(x);
-  const xo = bf16Operand(x);
+  const handedOver = mayRelease(x, true);
+  const xo = bf16Operand(x, handedOver);
   const wo = bf16Operand(weight);
   k.conv2dBf16(g, xo.forward, wo.forward, bias ? bias.buffer : null, out.buffer);
   xo.release();
   wo.release();
+  if (handedOver) releaseValues(x, 'conv2d', xo.kept!);
   const inputs = bias ? [x, weight, bias] : [x, weight];
   return record(out, 'conv2d', inputs, (gy) => {
     const [xs, ws] = [xo.backward(), wo.backward()];
@@ -130,7 +135,7 @@ function maxPoolOf(op: string, x: Tensor, opts: Pool2dOptions, relu: boolean): T
     const fresh = x.gradToOverwrite();
     if (fresh) k.maxPool2dBackwardSet(g, gy, argmax, fresh);
     else k.maxPool2dBackward(g, gy, argmax, x.ensureGrad());
-  });
+  }, false); // reads gy and the argmax, never its output (handover.ts may release it)
 }
 
 /** Average pooling; padding counts in the divisor (torch's count_include_pad=True). */

@@ -4,6 +4,8 @@ import { kernelsFor } from '../dispatch.js';
 import { ShapeError, sizeOf } from '../shape.js';
 import { Tensor, allocStorage, allocUninit } from '../tensor.js';
 import { relu } from './elementwise.js';
+import { giveBack } from '../buffer_pool.js';
+import { standInFor, valuesReleased } from '../handover.js';
 
 export interface BatchNormState {
   runningMean: Storage;
@@ -53,15 +55,30 @@ function batchNormOf(x: Tensor, gamma: Tensor, beta: Tensor, state: BatchNormSta
     state.training, state.momentum, state.eps, out.buffer, mean, invStd, withRelu,
   );
   if (!state.training) return evalAffine(out, x, gamma, beta, mean, invStd, outer, C, inner);
-  return record(out, withRelu ? 'batchNormRelu' : 'batchNorm', [x, gamma, beta], (gy) => {
+  const op = withRelu ? 'batchNormRelu' : 'batchNorm';
+  return record(out, op, [x, gamma, beta], (gy) => {
     // x's first gradient is written whole (no zeroing first); a later one is added.
     const fresh = x.requiresGrad ? x.gradToOverwrite() : allocUninit(x.dtype, x.size, x.device).buffer;
     const gx = fresh ?? x.ensureGrad();
+    const mask = withRelu ? reluMaskOf(out, op) : null;
     k.batchNormBackward(
       x.buffer, outer, C, inner, gamma.buffer, mean, invStd, gy, gx, gradOrScratch(gamma), gradOrScratch(beta),
-      fresh !== null, withRelu ? out.buffer : null,
+      fresh !== null, mask && mask.buffer,
     );
-  });
+    mask?.done();
+  }, withRelu ? 'sign' : false); // the fused ReLU reads which outputs are > 0; batchNorm alone, none
+}
+
+/**
+ * The output BatchNorm+ReLU's backward masks with: its own values, or, where a bf16 conv took them
+ * as its last use (handover.ts), the bf16 copy the conv kept, which the kernel reads as is (the
+ * same cells > 0, but for float32 denormals, which bf16 rounds to zero); `done` then gives it back.
+ * (Widening it to float32 first cost as much memory in the backward as the hand-over saved.)
+ */
+function reluMaskOf(out: Tensor, op: string): { buffer: DeviceBuffer; done: () => void } {
+  if (!valuesReleased(out)) return { buffer: out.buffer, done: () => {} };
+  const copy = standInFor(out, op);
+  return { buffer: copy.buffer, done: () => giveBack(copy) };
 }
 
 /** Eval-mode batch-norm is an affine map per channel with fixed statistics. */

@@ -68,6 +68,31 @@ describe('bf16 kernels: native against js', { skip }, () => {
     assert.deepEqual(new Uint32Array(a.buffer), new Uint32Array(c.buffer));
   });
 
+  test('batchNormBackward masks by a bf16 copy of the output as by its float32 widening (every bf16 pattern), on both engines', () => {
+    const [outer, C, inner] = [4, 4, 4096];
+    const n = outer * C * inner;
+    const rng = new Rng(7);
+    const normal = (m: number): Float32Array => Float32Array.from({ length: m }, () => rng.normal());
+    const mask = new Uint16Array(n).map((_, i) => i); // every bf16 bit pattern once: ±0, denormals, ±inf, NaNs
+    const [x, gy, gamma] = [normal(n), normal(n), normal(C)];
+    const mean = new Float32Array(C).fill(0.1);
+    const invStd = new Float32Array(C).fill(1.5);
+    for (const k of [js, native!]) {
+      const run = (reluY: Float32Array | Uint16Array | null): Float32Array[] => {
+        const [gx, gGamma, gBeta] = [new Float32Array(n), new Float32Array(C), new Float32Array(C)];
+        k.batchNormBackward(x, outer, C, inner, gamma, mean, invStd, gy, gx, gGamma, gBeta, true, reluY);
+        return [gx, gGamma, gBeta];
+      };
+      const wide = new Float32Array(n);
+      k.fromBf16(mask, wide);
+      const [fromBf16, fromFloat] = [run(mask), run(wide)];
+      fromBf16.forEach((a, i) => assert.deepEqual(new Uint32Array(a.buffer), new Uint32Array(fromFloat[i].buffer), k.name));
+      // The mask did something: unmasked, gx differs.
+      const [unmasked] = run(null);
+      assert.ok(fromBf16[0].some((v, i) => v !== unmasked[i]), k.name);
+    }
+  });
+
   const gemms: [boolean, boolean, number, number, number, number, number, number, boolean][] = [
     // transA, transB, M, N, K, alpha, beta, batch, bias
     [false, false, 13, 7, 29, 1, 0, 1, false],

@@ -42,12 +42,18 @@ export function batchNorm(
   if (relu) for (let i = 0; i < y.length; i++) y[i] = y[i] > 0 ? y[i] : 0;
 }
 
+/** Whether bf16 bits b widen to a float32 > 0: sign clear, not zero, not NaN (above +inf's 0x7f80). */
+function positiveBf16(b: number): boolean {
+  return b > 0 && b <= 0x7f80;
+}
+
 export function batchNormBackward(
   x: Buf, outer: number, C: number, inner: number, gamma: Buf, mean: Buf, invStd: Buf, gy: Buf,
   gx: Buf, gGamma: Buf, gBeta: Buf, setGx = false, reluY: Buf | null = null,
 ): void {
   if (setGx) gx.fill(0);
-  if (reluY) gy = gy.map((g, i) => (reluY[i] > 0 ? g : 0));
+  if (reluY instanceof Uint16Array) gy = gy.map((g, i) => (positiveBf16(reluY[i]) ? g : 0));
+  else if (reluY) gy = gy.map((g, i) => (reluY[i] > 0 ? g : 0));
   const m = outer * inner;
   for (let c = 0; c < C; c++) {
     const mu = mean[c];
