@@ -135,6 +135,28 @@ describe('webgpu storages larger than the binding limit', () => {
     });
   });
 
+  it('two views of one large buffer too far apart for one binding get one each; overlapping ones are refused', async (t) => {
+    if (!load.backend) return t.skip(load.reason ?? 'webgpu unavailable');
+    const k = gpu as unknown as K;
+    const memory = deviceMemory('webgpu');
+    await withBindingLimit(LIMIT, async () => {
+      const n = LIMIT; // 4 × the limit in bytes
+      const host = rnd(new Rng(9), n);
+      const s = memory.fromHost(host);
+      const [xAt, yAt, len] = [100, n - 1500, 1000];
+      const ranged = gpu.stream.rangedBindings;
+      k.axpy(2, k.subBuffer(s.buffer, xAt, len), k.subBuffer(s.buffer, yAt, len));
+      assert.equal(gpu.stream.rangedBindings, ranged + 2, 'one binding per view');
+      const want = Float32Array.from(host);
+      js.axpy(2, host.subarray(xAt, xAt + len), want.subarray(yAt, yAt + len));
+      assertClose(await s.read(), want, { rtol: 1e-6, atol: 1e-7, msg: 'y += 2x across the buffer' });
+      const piece = pieceOf(LIMIT);
+      assert.throws(() => k.axpy(1, k.subBuffer(s.buffer, 0, piece), k.subBuffer(s.buffer, piece - 10, piece)),
+        /webgpu kernel axpy: x, y span \d+ bytes of one GPU buffer, more than one binding may \(maxStorageBufferBindingSize 65536 bytes\), and their own ranges overlap/);
+      s.dispose();
+    });
+  });
+
   it('a kernel whose own view exceeds the binding limit is refused by name; a storage past maxBufferSize too', async (t) => {
     if (!load.backend) return t.skip(load.reason ?? 'webgpu unavailable');
     const k = gpu as unknown as K;

@@ -180,33 +180,63 @@ export class GpuStream {
 
   /**
    * One binding per distinct GPUBuffer (the first logical buffer on it takes it): the whole buffer
-   * when it fits the binding limit, as every kernel was written for; else the range its views span,
-   * started on the binding alignment and ended on a whole vec4 (KernelSpec.vec4). A span past the
-   * limit is refused by name: the kernels that cover a whole arena split themselves first.
+   * when it fits the binding limit, as every kernel was written for; else the range its views span.
+   * Views of one large buffer too far apart for one range (two parameters of a huge arena) get one
+   * binding each, if their ranges do not overlap (WebGPU refuses overlapping bindings where one
+   * writes). A view past the limit on its own is refused by name: the kernels that cover a whole
+   * arena split themselves first (backend.ts).
    */
   private bindingPlan(spec: KernelSpec, bufs: readonly GpuBuf[]): BindingPlan {
     const ranges: BindingPlan['ranges'] = [];
     const slots: number[] = [];
-    for (const b of bufs) {
-      let at = ranges.findIndex((r) => r.gpu === b.gpu);
-      if (at < 0) at = ranges.push({ gpu: b.gpu, byte: 0 }) - 1;
-      slots.push(at);
-    }
-    ranges.forEach((r, slot) => {
-      if (r.gpu.size <= this.maxBindingBytes) return;
-      const views = bufs.filter((_, i) => slots[i] === slot);
-      const lo = Math.min(...views.map((v) => v.offset * 4));
-      const hi = Math.max(...views.map((v) => (v.offset + v.length) * 4));
-      r.byte = Math.floor(lo / this.bindingAlignment) * this.bindingAlignment;
-      r.bytes = Math.min(r.gpu.size - r.byte, Math.max(16, Math.ceil((hi - r.byte) / 16) * 16));
-      if (r.bytes > this.maxBindingBytes) {
-        const names = spec.bufs.filter((_, i) => slots[i] === slot).join(', ');
-        throw new Error(`webgpu kernel ${spec.name}: ${names} span ${r.bytes} bytes of one GPU buffer (from byte ${r.byte}), more than one binding may (maxStorageBufferBindingSize ${this.maxBindingBytes} bytes)`);
+    const bind = (members: number[], range: BindingPlan['ranges'][number]): void => {
+      const at = ranges.push(range) - 1;
+      for (const i of members) slots[i] = at;
+    };
+    for (const gpu of new Set(bufs.map((b) => b.gpu))) {
+      const members = bufs.flatMap((b, i) => (b.gpu === gpu ? [i] : []));
+      if (gpu.size <= this.maxBindingBytes) {
+        bind(members, { gpu, byte: 0 });
+        continue;
       }
-      this.rangedBindings++;
-    });
+      const whole = this.rangeOf(gpu, members.map((i) => bufs[i]));
+      if (whole.bytes! <= this.maxBindingBytes) {
+        bind(members, whole);
+        this.rangedBindings++;
+        continue;
+      }
+      // One binding per distinct view (a view passed twice shares one).
+      const own: { view: GpuBuf; members: number[]; range: BindingPlan['ranges'][number] }[] = [];
+      for (const i of members) {
+        const same = own.find((o) => o.view.offset === bufs[i].offset && o.view.length === bufs[i].length);
+        if (same) same.members.push(i);
+        else own.push({ view: bufs[i], members: [i], range: this.rangeOf(gpu, [bufs[i]]) });
+      }
+      const names = (ms: number[]): string => ms.map((i) => spec.bufs[i]).join(', ');
+      for (const o of own) {
+        if (o.range.bytes! > this.maxBindingBytes) {
+          throw new Error(`webgpu kernel ${spec.name}: ${names(o.members)} span ${o.range.bytes} bytes of one GPU buffer (from byte ${o.range.byte}), more than one binding may (maxStorageBufferBindingSize ${this.maxBindingBytes} bytes)`);
+        }
+      }
+      const overlap = own.find((a, x) => own.some((b, y) => y > x && a.range.byte < b.range.byte + b.range.bytes! && b.range.byte < a.range.byte + a.range.bytes!));
+      if (overlap) {
+        throw new Error(`webgpu kernel ${spec.name}: ${names(members)} span ${whole.bytes} bytes of one GPU buffer, more than one binding may (maxStorageBufferBindingSize ${this.maxBindingBytes} bytes), and their own ranges overlap`);
+      }
+      for (const o of own) {
+        bind(o.members, o.range);
+        this.rangedBindings++;
+      }
+    }
     const bases = bufs.map((b, i) => b.offset - ranges[slots[i]].byte / 4);
     return { ranges, slots, bases };
+  }
+
+  /** The range views of `gpu` span: started on the binding alignment, ended on a whole vec4 (KernelSpec.vec4). */
+  private rangeOf(gpu: GPUBuffer, views: readonly GpuBuf[]): { gpu: GPUBuffer; byte: number; bytes: number } {
+    const lo = Math.min(...views.map((v) => v.offset * 4));
+    const hi = Math.max(...views.map((v) => (v.offset + v.length) * 4));
+    const byte = Math.floor(lo / this.bindingAlignment) * this.bindingAlignment;
+    return { gpu, byte, bytes: Math.min(gpu.size - byte, Math.max(16, Math.ceil((hi - byte) / 16) * 16)) };
   }
 
   /** Copies bytes between buffers, in stream order. */
