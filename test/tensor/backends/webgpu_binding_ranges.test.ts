@@ -9,6 +9,7 @@
  * there is no GPU; skipped when the backend cannot load, except under CI=true.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import type { Kernels } from '../../../src/tensor/backend.js';
 import { jsBackend } from '../../../src/tensor/backends/js.js';
@@ -28,7 +29,10 @@ import { scaleInPlace } from '../../../src/tensor/scale.js';
 import { Tensor } from '../../../src/tensor/tensor.js';
 import { Rng } from '../../../src/util/rng.js';
 import { assertClose } from '../../helpers/tensors.js';
-import { loadWebGpuForTests } from '../../helpers/webgpu.js';
+import { WEBGPU_CHILD_ENV, loadWebGpuForTests } from '../../helpers/webgpu.js';
+import { MAX_BINDING_ENV } from '../../../src/tensor/backends/webgpu/stream.js';
+
+const INDEX = new URL('../../../src/tensor/backends/webgpu/index.js', import.meta.url).href;
 
 type K = Kernels<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -155,6 +159,23 @@ describe('webgpu storages larger than the binding limit', () => {
         /webgpu kernel axpy: x, y span \d+ bytes of one GPU buffer, more than one binding may \(maxStorageBufferBindingSize 65536 bytes\), and their own ranges overlap/);
       s.dispose();
     });
+  });
+
+  it(`${MAX_BINDING_ENV} lowers the limit a process binds under (in whole 256 bytes); a bad value is refused by name`, (t) => {
+    if (!load.backend) return t.skip(load.reason ?? 'webgpu unavailable');
+    const script = `const m = await import(${JSON.stringify(INDEX)});
+      try { const l = await m.loadWebGpuBackend(); console.log(l.backend ? l.backend.stream.maxBindingBytes : 'none: ' + l.reason); }
+      catch (e) { console.log('error: ' + e.message); }
+      m.closeWebGpu();`;
+    const child = (value: string): string => {
+      const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+        env: { ...process.env, ...WEBGPU_CHILD_ENV, [MAX_BINDING_ENV]: value }, encoding: 'utf8', timeout: 60_000,
+      });
+      assert.equal(run.status, 0, run.stderr);
+      return run.stdout.trim().split('\n').pop()!;
+    };
+    assert.equal(child('300000'), String(Math.floor(300000 / 256) * 256));
+    assert.equal(child('12'), `error: ${MAX_BINDING_ENV}=12: expected a whole number of bytes, at least 4096`);
   });
 
   it('a kernel whose own view exceeds the binding limit is refused by name; a storage past maxBufferSize too', async (t) => {

@@ -64,14 +64,17 @@ export const MAX_DISPATCH = 65535;
  */
 export const MAX_BINDING_ENV = 'SMOLCLUSTER_WEBGPU_MAX_BINDING_BYTES';
 
-/** The binding limit: the device's, or the lower one MAX_BINDING_ENV asks for. */
+/**
+ * The binding limit: the device's, or the lower one MAX_BINDING_ENV asks for; in whole 256 bytes,
+ * so that a range rounded up to a whole vec4 stays within it (a driver may report 2^32 - 1).
+ */
 function bindingLimit(device: GPUDevice): number {
-  const own = device.limits.maxStorageBufferBindingSize;
+  const own = Math.floor(device.limits.maxStorageBufferBindingSize / 256) * 256;
   const env = typeof process === 'undefined' ? undefined : process.env[MAX_BINDING_ENV];
   if (env === undefined || env === '') return own;
   const asked = Number(env);
   if (!Number.isInteger(asked) || asked < 4096) throw new Error(`${MAX_BINDING_ENV}=${env}: expected a whole number of bytes, at least 4096`);
-  return Math.min(own, asked);
+  return Math.min(own, Math.floor(asked / 256) * 256);
 }
 
 /** What one kernel launch binds: the GPUBuffer ranges, and which binding each logical buffer uses. */
