@@ -65,6 +65,13 @@ export const MAX_DISPATCH = 65535;
 export const MAX_BINDING_ENV = 'SMOLCLUSTER_WEBGPU_MAX_BINDING_BYTES';
 
 /**
+ * Set to 1 to bind every buffer by the range its views span, even one within the binding limit:
+ * a check that every kernel stays within the views it is given, which ranged bindings rely on
+ * (docs/GPU.md: the kernel parity and training tests pass under it).
+ */
+export const BIND_RANGES_ENV = 'SMOLCLUSTER_WEBGPU_BIND_RANGES';
+
+/**
  * The binding limit: the device's, or the lower one MAX_BINDING_ENV asks for; in whole 256 bytes,
  * so that a range rounded up to a whole vec4 stays within it (a driver may report 2^32 - 1).
  */
@@ -134,12 +141,15 @@ export class GpuStream {
   maxBindingBytes: number;
   /** Where a binding may start: a multiple of this many bytes (minStorageBufferOffsetAlignment). */
   readonly bindingAlignment: number;
+  /** Bind every buffer by range, even within the limit (BIND_RANGES_ENV). */
+  bindRangesAlways: boolean;
 
   /** `subgroups`: row reductions use subgroup operations (the device must have the feature; default: when it has). */
   constructor(readonly device: GPUDevice, options: { subgroups?: boolean } = {}) {
     this.useSubgroups = false;
     this.maxBindingBytes = bindingLimit(device);
     this.bindingAlignment = device.limits.minStorageBufferOffsetAlignment;
+    this.bindRangesAlways = typeof process !== 'undefined' && process.env[BIND_RANGES_ENV] === '1';
     this.setSubgroups(options.subgroups ?? device.features.has('subgroups'));
     device.addEventListener?.('uncapturederror', (ev) => {
       const msg = (ev as GPUUncapturedErrorEvent).error?.message ?? 'unknown error';
@@ -198,7 +208,7 @@ export class GpuStream {
     };
     for (const gpu of new Set(bufs.map((b) => b.gpu))) {
       const members = bufs.flatMap((b, i) => (b.gpu === gpu ? [i] : []));
-      if (gpu.size <= this.maxBindingBytes) {
+      if (gpu.size <= this.maxBindingBytes && !this.bindRangesAlways) {
         bind(members, { gpu, byte: 0 });
         continue;
       }
