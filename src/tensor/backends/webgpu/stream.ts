@@ -128,7 +128,7 @@ export class GpuStream {
   drainedReads = 0;
   /** Dispatches of kernels with row reductions so far (tests run those on both reduction paths). */
   rowReductions = 0;
-  /** Bindings of a sub-range of a GPUBuffer larger than the binding limit (tests count them). */
+  /** Bindings of a sub-range of a GPUBuffer: one larger than the binding limit, or any under BIND_RANGES_ENV (tests count them). */
   rangedBindings = 0;
   /** Dispatches so far by kernel name (tests check which GEMM kernel ran). */
   readonly dispatches = new Map<string, number>();
