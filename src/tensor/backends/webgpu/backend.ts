@@ -56,6 +56,27 @@ export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; al
   const memory = gpuMemory(stream, allocator);
   const run = (spec: KernelSpec, bufs: B[], params: Param[], groups: readonly [number, number?, number?]): void =>
     stream.dispatch(spec, bufs, params, groups);
+  /**
+   * Elements per piece of a kernel split to fit the binding limit (stream.ts): the limit less one
+   * alignment step (a piece's binding starts up to that far before it), in whole workgroups.
+   */
+  const pieceElements = (): number => Math.max(256, Math.floor((stream.maxBindingBytes - stream.bindingAlignment) / 4 / 256) * 256);
+  /**
+   * A kernel whose invocation i touches element i of each view (params: n, then `rest`), run in
+   * pieces when its n elements would not fit one binding (an optimizer step, a scaling or a fill
+   * over a whole arena). Views of another length (scaledByGy's scalar) are passed whole.
+   */
+  const perElement = (spec: KernelSpec, bufs: B[], n: number, rest: Param[]): void => {
+    const piece = pieceElements();
+    if (n <= piece) {
+      run(spec, bufs, [n, ...rest], elem(n));
+      return;
+    }
+    for (let s = 0; s < n; s += piece) {
+      const m = Math.min(piece, n - s);
+      run(spec, bufs.map((b) => (b.length === n ? kernels.subBuffer(b, s, m) : b)), [m, ...rest], elem(m));
+    }
+  };
   /** A zeroed scratch buffer. */
   const temp = (n: number): B => memory.allocBuf(n);
   /** Frees scratch buffers once the kernels reading them are recorded (the stream keeps their order). */
@@ -155,35 +176,42 @@ export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; al
     conv2dBf16: noBf16('conv2dBf16'),
     conv2dBackwardBf16: noBf16('conv2dBackwardBf16'),
     subBuffer: (x, offset, length) => ({ gpu: x.gpu, offset: x.offset + offset, length, lease: x.lease }),
-    unary: (op: UnaryOp, x, out) => run(E.unary, [x, out], [out.length, E.UNARY_CODES.indexOf(op)], elem(out.length)),
-    unaryBackward: (op: UnaryOp, x, y, gy, gx) => run(E.unaryBackward, [x, y, gy, gx], [gx.length, E.UNARY_CODES.indexOf(op)], elem(gx.length)),
+    unary: (op: UnaryOp, x, out) => perElement(E.unary, [x, out], out.length, [E.UNARY_CODES.indexOf(op)]),
+    unaryBackward: (op: UnaryOp, x, y, gy, gx) => perElement(E.unaryBackward, [x, y, gy, gx], gx.length, [E.UNARY_CODES.indexOf(op)]),
     binary(op: BinaryOp, a, aStrides, b, bStrides, out, shape) {
       checkDims('binary', shape.length);
       run(E.binary, [a, b, out], [out.length, shape.length, E.BINARY_CODES.indexOf(op), shape, aStrides, bStrides], elem(out.length));
     },
-    affine: (x, scale, shift, out) => run(E.affine, [x, out], [out.length, scale, shift], elem(out.length)),
-    powScalar: (x, p, out) => run(E.powScalar, [x, out], [out.length, p], elem(out.length)),
-    axpy: (alpha, x, y) => run(E.axpy, [x, y], [y.length, alpha], elem(y.length)),
-    addInto: (y, x) => run(E.axpy, [x, y], [y.length, 1], elem(y.length)),
-    fill: (x, value) => run(E.fill, [x], [x.length, value], elem(x.length)),
+    affine: (x, scale, shift, out) => perElement(E.affine, [x, out], out.length, [scale, shift]),
+    powScalar: (x, p, out) => perElement(E.powScalar, [x, out], out.length, [p]),
+    axpy: (alpha, x, y) => perElement(E.axpy, [x, y], y.length, [alpha]),
+    addInto: (y, x) => perElement(E.axpy, [x, y], y.length, [1]),
+    fill: (x, value) => perElement(E.fill, [x], x.length, [value]),
     dropoutMask: (k0, k1, threshold, keep, out) =>
       run(E.dropoutMask, [out], [out.length, k0, k1, threshold, keep], elem(Math.ceil(out.length / 4))),
     sumSquares(x, divisor, out) {
-      const parts = Math.max(1, Math.min(1024, Math.ceil(x.length / 4096)));
-      const partial = temp(parts);
-      run(E.sumSquaresPartial, [x, partial], [x.length, parts * 64], [parts]);
-      run(E.sumFinal, [partial, out], [parts, divisor], [1]);
+      // Per piece that fits one binding (one piece below the limit), partial sums of its slices; then their total.
+      const piece = pieceElements();
+      const pieces = Math.max(1, Math.ceil(x.length / piece));
+      const span = pieces === 1 ? x.length : piece;
+      const parts = Math.max(1, Math.min(1024, Math.ceil(span / 4096)));
+      const partial = temp(pieces * parts);
+      for (let p = 0; p < pieces; p++) {
+        const m = Math.min(span, x.length - p * span);
+        run(E.sumSquaresPartial, [pieces === 1 ? x : kernels.subBuffer(x, p * span, m), kernels.subBuffer(partial, p * parts, parts)], [m, parts * 64], [parts]);
+      }
+      run(E.sumFinal, [partial, out], [pieces * parts, divisor], [1]);
       done(partial);
     },
     mseLossBackward(diff, gy, n, gPred, gTarget) {
-      if (gPred) run(E.scaledByGy, [diff, gy, gPred], [gPred.length, 2 / n], elem(gPred.length));
-      if (gTarget) run(E.scaledByGy, [diff, gy, gTarget], [gTarget.length, -2 / n], elem(gTarget.length));
+      if (gPred) perElement(E.scaledByGy, [diff, gy, gPred], gPred.length, [2 / n]);
+      if (gTarget) perElement(E.scaledByGy, [diff, gy, gTarget], gTarget.length, [-2 / n]);
     },
     fillNormal: (x, rng, std) => writeHost(x, drawn(x.length, () => std * rng.normal())),
     fillUniform: (x, rng, low, high) => writeHost(x, drawn(x.length, () => low + (high - low) * rng.uniform())),
     powBackward(a, b, y, gy, ga, gb) {
-      if (ga) run(E.powBackwardA, [a, b, gy, ga], [ga.length], elem(ga.length));
-      if (gb) run(E.powBackwardB, [a, y, gy, gb], [gb.length], elem(gb.length));
+      if (ga) perElement(E.powBackwardA, [a, b, gy, ga], ga.length, []);
+      if (gb) perElement(E.powBackwardB, [a, y, gy, gb], gb.length, []);
     },
     stridedCopy(src, srcOffset, srcStrides, dst, dstOffset, dstStrides, shape, accumulate) {
       checkDims('stridedCopy', shape.length);
@@ -297,14 +325,14 @@ export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; al
       done(dP, dS);
     },
     sgdStep(param, grad, momentumBuf, h: SgdHyper) {
-      run(N.sgd, [param, grad, momentumBuf ?? grad],
-        [param.length, h.lr, h.momentum, h.dampening, h.weightDecay, h.nesterov ? 1 : 0, h.firstStep ? 1 : 0, momentumBuf ? 1 : 0], elem(param.length));
+      perElement(N.sgd, [param, grad, momentumBuf ?? grad], param.length,
+        [h.lr, h.momentum, h.dampening, h.weightDecay, h.nesterov ? 1 : 0, h.firstStep ? 1 : 0, momentumBuf ? 1 : 0]);
     },
     adamStep(param, grad, m, v, h: AdamHyper) {
       const bc1 = 1 - Math.pow(h.beta1, h.step);
       const bc2 = 1 - Math.pow(h.beta2, h.step);
-      run(N.adam, [param, grad, m, v], [param.length, h.beta1, h.beta2, h.eps, h.lr / bc1, Math.sqrt(bc2),
-        h.decoupled ? 1 - h.lr * h.weightDecay : 1, h.decoupled ? 0 : h.weightDecay], elem(param.length));
+      perElement(N.adam, [param, grad, m, v], param.length, [h.beta1, h.beta2, h.eps, h.lr / bc1, Math.sqrt(bc2),
+        h.decoupled ? 1 - h.lr * h.weightDecay : 1, h.decoupled ? 0 : h.weightDecay]);
     },
   };
 

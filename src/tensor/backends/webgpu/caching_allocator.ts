@@ -58,6 +58,8 @@ export function sizeClass(bytes: number): number {
 
 export class GpuCachingAllocator {
   private readonly free = new Map<number, GPUBuffer[]>();
+  /** The largest buffer a request may take: the device's maxBufferSize (tests lower it). */
+  maxBufferBytes: number;
   private readonly leases = new WeakMap<object, Held>();
   private readonly registry: FinalizationRegistry<Held>;
   private readonly counts: GpuMemoryStats = {
@@ -74,6 +76,7 @@ export class GpuCachingAllocator {
     /** The most bytes the free lists hold; 0 turns caching off (every free destroys). */
     public maxCachedBytes = DEFAULT_MAX_CACHED_BYTES,
   ) {
+    this.maxBufferBytes = device.limits.maxBufferSize;
     this.registry = new FinalizationRegistry((held) => {
       held.collected = true;
       this.giveBack(held);
@@ -86,7 +89,11 @@ export class GpuCachingAllocator {
    * clears it if it needs zeros).
    */
   acquire(bytes: number): { gpu: GPUBuffer; lease: object; fresh: boolean } {
-    const size = sizeClass(bytes);
+    if (bytes > this.maxBufferBytes) {
+      throw new Error(`webgpu: a storage of ${bytes} bytes (${bytes / 4} float32) is larger than one GPU buffer may be on this device (maxBufferSize ${this.maxBufferBytes} bytes)`);
+    }
+    // Near the limit the size class may not fit where the request does: the request's own size then.
+    const size = Math.min(sizeClass(bytes), Math.max(this.maxBufferBytes - (this.maxBufferBytes % 16), Math.ceil(bytes / 4) * 4));
     let gpu = this.free.get(size)?.pop();
     const fresh = gpu === undefined;
     const c = this.counts;

@@ -5,12 +5,16 @@
  * value (a read), when too much is pending, or at the end of the event-loop turn that recorded it —
  * a synchronous training step records all its kernels in one turn, so a step is one submission.
  *
- * Kernels are written against logical buffers (kernels.ts): each buffer is a whole GPUBuffer bound
- * at offset 0, and the element offset of the view a kernel works on travels in the kernel's
- * uniform block — views of an arena need not sit on the 256-byte binding alignment. Two logical
- * buffers on the same GPUBuffer (a parameter and its bias, both in the arena) share one binding:
- * WebGPU refuses one buffer bound twice where one binding writes. A pipeline is compiled once per
- * (kernel, sharing pattern, reduction variant).
+ * Kernels are written against logical buffers (kernels.ts): a GPUBuffer within the binding limit
+ * (`maxBindingBytes`, the device's maxStorageBufferBindingSize) is bound whole, and the element
+ * offset of the view a kernel works on travels in the kernel's uniform block — views of an arena
+ * need not sit on the 256-byte binding alignment. A larger GPUBuffer (the arena of a large model)
+ * is bound over the range the kernel's views of it span, its start aligned down to
+ * minStorageBufferOffsetAlignment and the rest of each offset in the uniforms; kernels over a whole
+ * arena are split into pieces that fit (backend.ts). Two logical buffers on the same GPUBuffer (a
+ * parameter and its bias, both in the arena) share one binding: WebGPU refuses one buffer bound
+ * twice where one binding writes. A pipeline is compiled once per (kernel, sharing pattern,
+ * reduction variant).
  */
 import { REDUCE64, reduce64, usesReduce64 } from './wgsl_reduce.js';
 
@@ -54,6 +58,42 @@ const MAX_PENDING = 2000;
 
 export const MAX_DISPATCH = 65535;
 
+/**
+ * Bytes: a binding limit lower than the device's maxStorageBufferBindingSize, for tests of arenas
+ * larger than the limit on a machine whose limit is too large to reach (SwiftShader's is 1 GiB).
+ */
+export const MAX_BINDING_ENV = 'SMOLCLUSTER_WEBGPU_MAX_BINDING_BYTES';
+
+/**
+ * Set to 1 to bind every buffer by the range its views span, even one within the binding limit:
+ * a check that every kernel stays within the views it is given, which ranged bindings rely on
+ * (docs/GPU.md: the kernel parity and training tests pass under it).
+ */
+export const BIND_RANGES_ENV = 'SMOLCLUSTER_WEBGPU_BIND_RANGES';
+
+/**
+ * The binding limit: the device's, or the lower one MAX_BINDING_ENV asks for; in whole 256 bytes,
+ * so that a range rounded up to a whole vec4 stays within it (a driver may report 2^32 - 1).
+ */
+function bindingLimit(device: GPUDevice): number {
+  const own = Math.floor(device.limits.maxStorageBufferBindingSize / 256) * 256;
+  const env = typeof process === 'undefined' ? undefined : process.env[MAX_BINDING_ENV];
+  if (env === undefined || env === '') return own;
+  const asked = Number(env);
+  if (!Number.isInteger(asked) || asked < 4096) throw new Error(`${MAX_BINDING_ENV}=${env}: expected a whole number of bytes, at least 4096`);
+  return Math.min(own, Math.floor(asked / 256) * 256);
+}
+
+/** What one kernel launch binds: the GPUBuffer ranges, and which binding each logical buffer uses. */
+interface BindingPlan {
+  /** Binding i + 1: bytes [byte, byte + bytes) of gpu; bytes undefined binds the whole buffer. */
+  ranges: { gpu: GPUBuffer; byte: number; bytes?: number }[];
+  /** The binding of each logical buffer. */
+  slots: number[];
+  /** Each logical buffer's first element, counted from the start of its binding. */
+  bases: number[];
+}
+
 /** The end of this event-loop turn: setImmediate in Node, a zero timeout in a browser. */
 const afterThisTurn: (fn: () => void) => void = typeof setImmediate === 'function' ? (fn) => setImmediate(fn) : (fn) => setTimeout(fn, 0);
 
@@ -88,14 +128,28 @@ export class GpuStream {
   drainedReads = 0;
   /** Dispatches of kernels with row reductions so far (tests run those on both reduction paths). */
   rowReductions = 0;
+  /** Bindings of a sub-range of a GPUBuffer: one larger than the binding limit, or any under BIND_RANGES_ENV (tests count them). */
+  rangedBindings = 0;
   /** Dispatches so far by kernel name (tests check which GEMM kernel ran). */
   readonly dispatches = new Map<string, number>();
   private error: Error | null = null;
   private useSubgroups: boolean;
+  /**
+   * The most bytes one binding spans: the device's maxStorageBufferBindingSize, or lower
+   * (MAX_BINDING_ENV; tests set it) to exercise arenas larger than the limit.
+   */
+  maxBindingBytes: number;
+  /** Where a binding may start: a multiple of this many bytes (minStorageBufferOffsetAlignment). */
+  readonly bindingAlignment: number;
+  /** Bind every buffer by range, even within the limit (BIND_RANGES_ENV). */
+  bindRangesAlways: boolean;
 
   /** `subgroups`: row reductions use subgroup operations (the device must have the feature; default: when it has). */
   constructor(readonly device: GPUDevice, options: { subgroups?: boolean } = {}) {
     this.useSubgroups = false;
+    this.maxBindingBytes = bindingLimit(device);
+    this.bindingAlignment = device.limits.minStorageBufferOffsetAlignment;
+    this.bindRangesAlways = typeof process !== 'undefined' && process.env[BIND_RANGES_ENV] === '1';
     this.setSubgroups(options.subgroups ?? device.features.has('subgroups'));
     device.addEventListener?.('uncapturederror', (ev) => {
       const msg = (ev as GPUUncapturedErrorEvent).error?.message ?? 'unknown error';
@@ -122,26 +176,80 @@ export class GpuStream {
     if (bufs.length !== spec.bufs.length) throw new Error(`webgpu kernel ${spec.name}: ${bufs.length} buffers for ${spec.bufs.length}`);
     const [gx, gy = 1, gz = 1] = groups;
     if (gx === 0 || gy === 0 || gz === 0) return;
-    // Which binding each logical buffer uses: the first one on the same GPUBuffer.
-    const slots: number[] = [];
-    const bound: GPUBuffer[] = [];
-    for (const b of bufs) {
-      let at = bound.indexOf(b.gpu);
-      if (at < 0) at = bound.push(b.gpu) - 1;
-      slots.push(at);
-    }
-    const pipeline = this.pipeline(spec, slots, bound.length);
+    const { ranges, slots, bases } = this.bindingPlan(spec, bufs);
+    const pipeline = this.pipeline(spec, slots, ranges.length);
     if (usesReduce64(spec.body)) this.rowReductions++;
     this.dispatches.set(spec.name, (this.dispatches.get(spec.name) ?? 0) + 1);
-    const { buf, offset } = this.uniforms(spec, bufs, params);
+    const { buf, offset } = this.uniforms(spec, bases, params);
     const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: buf, offset: offset * 4, size: SLOT_WORDS * 4 } }];
-    bound.forEach((g, i) => entries.push({ binding: i + 1, resource: { buffer: g } }));
+    ranges.forEach((r, i) => entries.push({ binding: i + 1, resource: r.bytes === undefined ? { buffer: r.gpu } : { buffer: r.gpu, offset: r.byte, size: r.bytes } }));
     const group = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
     const pass = this.computePass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, group);
     pass.dispatchWorkgroups(gx, gy, gz);
     this.recorded();
+  }
+
+  /**
+   * One binding per distinct GPUBuffer (the first logical buffer on it takes it): the whole buffer
+   * when it fits the binding limit, as every kernel was written for; else the range its views span.
+   * Views of one large buffer too far apart for one range (two parameters of a huge arena) get one
+   * binding each, if their ranges do not overlap (WebGPU refuses overlapping bindings where one
+   * writes). A view past the limit on its own is refused by name: the kernels that cover a whole
+   * arena split themselves first (backend.ts).
+   */
+  private bindingPlan(spec: KernelSpec, bufs: readonly GpuBuf[]): BindingPlan {
+    const ranges: BindingPlan['ranges'] = [];
+    const slots: number[] = [];
+    const bind = (members: number[], range: BindingPlan['ranges'][number]): void => {
+      const at = ranges.push(range) - 1;
+      for (const i of members) slots[i] = at;
+    };
+    for (const gpu of new Set(bufs.map((b) => b.gpu))) {
+      const members = bufs.flatMap((b, i) => (b.gpu === gpu ? [i] : []));
+      if (gpu.size <= this.maxBindingBytes && !this.bindRangesAlways) {
+        bind(members, { gpu, byte: 0 });
+        continue;
+      }
+      const whole = this.rangeOf(gpu, members.map((i) => bufs[i]));
+      if (whole.bytes! <= this.maxBindingBytes) {
+        bind(members, whole);
+        this.rangedBindings++;
+        continue;
+      }
+      // One binding per distinct view (a view passed twice shares one).
+      const own: { view: GpuBuf; members: number[]; range: BindingPlan['ranges'][number] }[] = [];
+      for (const i of members) {
+        const same = own.find((o) => o.view.offset === bufs[i].offset && o.view.length === bufs[i].length);
+        if (same) same.members.push(i);
+        else own.push({ view: bufs[i], members: [i], range: this.rangeOf(gpu, [bufs[i]]) });
+      }
+      const names = (ms: number[]): string => ms.map((i) => spec.bufs[i]).join(', ');
+      for (const o of own) {
+        if (o.range.bytes! > this.maxBindingBytes) {
+          throw new Error(`webgpu kernel ${spec.name}: ${names(o.members)} span ${o.range.bytes} bytes of one GPU buffer (from byte ${o.range.byte}), more than one binding may (maxStorageBufferBindingSize ${this.maxBindingBytes} bytes)`);
+        }
+      }
+      const overlap = own.find((a, x) => own.some((b, y) => y > x && a.range.byte < b.range.byte + b.range.bytes! && b.range.byte < a.range.byte + a.range.bytes!));
+      if (overlap) {
+        throw new Error(`webgpu kernel ${spec.name}: ${names(members)} span ${whole.bytes} bytes of one GPU buffer, more than one binding may (maxStorageBufferBindingSize ${this.maxBindingBytes} bytes), and their own ranges overlap`);
+      }
+      for (const o of own) {
+        bind(o.members, o.range);
+        this.rangedBindings++;
+      }
+    }
+    const bases = bufs.map((b, i) => b.offset - ranges[slots[i]].byte / 4);
+    return { ranges, slots, bases };
+  }
+
+  /** The range views of `gpu` span: started on the binding alignment, ended on a whole vec4 (KernelSpec.vec4). */
+  private rangeOf(gpu: GPUBuffer, views: readonly GpuBuf[]): { gpu: GPUBuffer; byte: number; bytes: number } {
+    const lo = Math.min(...views.map((v) => v.offset * 4));
+    const hi = Math.max(...views.map((v) => (v.offset + v.length) * 4));
+    const byte = Math.floor(lo / this.bindingAlignment) * this.bindingAlignment;
+    return { gpu, byte, bytes: Math.min(gpu.size - byte, Math.max(16, Math.ceil((hi - byte) / 16) * 16)) };
   }
 
   /** Copies bytes between buffers, in stream order. */
@@ -256,7 +364,8 @@ export class GpuStream {
     return this.commandEncoder();
   }
 
-  private uniforms(spec: KernelSpec, bufs: readonly GpuBuf[], params: readonly (number | readonly number[])[]): { buf: GPUBuffer; offset: number } {
+  /** Writes a launch's uniform slot: each logical buffer's first element within its binding (`bases`), then the parameters. */
+  private uniforms(spec: KernelSpec, bases: readonly number[], params: readonly (number | readonly number[])[]): { buf: GPUBuffer; offset: number } {
     let chunk = this.chunks[this.chunks.length - 1];
     if (!chunk || chunk.used === CHUNK_SLOTS) {
       chunk = {
@@ -271,7 +380,7 @@ export class GpuStream {
     const w = chunk.words;
     const f = new Float32Array(w.buffer);
     const iw = new Int32Array(w.buffer);
-    bufs.forEach((b, i) => { w[base + i] = b.offset; });
+    bases.forEach((b, i) => { w[base + i] = b; });
     let at = base + OFFSET_WORDS;
     spec.params.forEach(([name, kind], i) => {
       const v = params[i];
