@@ -8,6 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { COORDINATOR_DEFAULTS } from '../../src/cluster/coordinator.js';
 import { fedavgInProcess } from '../../src/cluster/reference.js';
 import type { LetterShard } from '../../src/data/letters.js';
 import { backend } from '../../src/tensor/dispatch.js';
@@ -34,7 +35,12 @@ const SMALL = { ...JOB, rounds: 3, epochs: 3 };
 describe('compute nodes on the GPU and on the cpu', { timeout: 120_000 }, () => {
   it('one job trains on both; each task says where; the result is the all-cpu one within float32 rounding', async (t) => {
     if (reason) return t.skip(reason);
-    const { c, events } = await startCoordinator({ policy: 'round-robin' });
+    // The coordinator's default deadline for heartbeats (5 s), not the tests' 1 s: in one CI run
+    // the GPU node's first task was retried on the cpu node and every later task went there too,
+    // as when a node is declared dead; SwiftShader compiling the node's kernels within one turn of
+    // its event loop (no heartbeat meanwhile) is the likely cause. The failure message now lists
+    // the coordinator's rejections, requeues, timeouts and deaths.
+    const { c, events } = await startCoordinator({ policy: 'round-robin', deadAfterMs: COORDINATOR_DEFAULTS.deadAfterMs });
     try {
       const [gpu, cpu] = await Promise.all([
         startNode({ coordinator: c.port, device: 'gpu', env: WEBGPU_CHILD_ENV }),
@@ -54,7 +60,9 @@ describe('compute nodes on the GPU and on the cpu', { timeout: 120_000 }, () => 
       // Every task's device is its node's, and every round ran tasks on both.
       for (const round of result.history) {
         for (const task of round.tasks) assert.equal(task.device, roll[task.node], `round ${round.round} task ${task.task}`);
-        assert.deepEqual(new Set(round.tasks.map((x) => x.device)), new Set(['webgpu', 'cpu']), `round ${round.round}: ${JSON.stringify(round.tasks)}`);
+        const troubles = events.filter((e) => /^(task_rejected|task_requeued|task_timeout|node_dead)$/.test(e.kind));
+        assert.deepEqual(new Set(round.tasks.map((x) => x.device)), new Set(['webgpu', 'cpu']),
+          `round ${round.round}: ${JSON.stringify(round.tasks)}; ${JSON.stringify(troubles)}; the GPU node's stderr: ${gpu.stderr}`);
       }
       for (const e of events.filter((x) => x.kind === 'task_done')) assert.equal(e.device, roll[e.node as string]);
 
