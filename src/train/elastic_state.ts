@@ -9,6 +9,7 @@
 import type { CursorPosition } from '../data/elastic_cursor.js';
 import type { Module } from '../nn/module.js';
 import type { Optimizer } from '../nn/optim/optimizer.js';
+import { arraysToOverwrite, writeOverwritten } from '../tensor/overwrite.js';
 import { CPU, type Storage } from '../tensor/storage.js';
 
 interface Snapshot {
@@ -36,14 +37,13 @@ export class ElasticState {
    * device (awaited) to send, or, with `read: false`, zeroed arrays to receive into and `install`.
    */
   async hostBuffers(read = true): Promise<Float32Array[]> {
-    return Promise.all(this.storages().map((s) => (s.device === CPU ? s.readSync() : read ? s.read() : new Float32Array(s.size))));
+    if (!read) return arraysToOverwrite(this.storages());
+    return Promise.all(this.storages().map((s) => (s.device === CPU ? s.readSync() : s.read())));
   }
 
   /** Writes received host buffers (hostBuffers(false)) to the device; on the cpu they are the state already. */
   install(values: Float32Array[]): void {
-    this.storages().forEach((s, i) => {
-      if (s.device !== CPU) s.write(values[i]);
-    });
+    writeOverwritten(this.storages(), values);
   }
 
   /** The newest committed step (-1 before the first commit). */

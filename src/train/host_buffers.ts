@@ -4,7 +4,7 @@
  * into host copies, exchanged, and written back to the device before training goes on.
  */
 import type { Module } from '../nn/module.js';
-import { CPU } from '../tensor/storage.js';
+import { arraysToOverwrite } from '../tensor/overwrite.js';
 
 /** Runs `exchange` over each buffer's host values in turn (broadcast, average) and writes GPU copies back. */
 export async function exchangeBuffers(model: Module, exchange: (values: Float32Array) => Promise<unknown>): Promise<void> {
@@ -18,5 +18,5 @@ export async function exchangeBuffers(model: Module, exchange: (values: Float32A
  * cpu, fresh arrays on a GPU. Hand them to `model.writeBuffers()` once filled.
  */
 export function buffersToOverwrite(model: Module): Float32Array[] {
-  return model.namedBufferStorages().map(([, b]) => (b.device === CPU ? b.readSync() : new Float32Array(b.size)));
+  return arraysToOverwrite(model.namedBufferStorages().map(([, b]) => b));
 }

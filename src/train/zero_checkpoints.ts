@@ -19,6 +19,7 @@ import type { Module } from '../nn/module.js';
 import type { Optimizer } from '../nn/optim/optimizer.js';
 import type { ShardedModel } from '../parallel/zero/sharded_model.js';
 import { CPU } from '../tensor/storage.js';
+import { arraysToOverwrite, writeOverwritten } from '../tensor/overwrite.js';
 import { writeFileAtomic } from '../util/atomic_file.js';
 import { type LoopPosition, type LoopState, ResumeError, checkpointFile, listCheckpoints } from './checkpoints.js';
 
@@ -121,7 +122,7 @@ function reshardStep(
   // On the cpu the shard and the state themselves; on a GPU host arrays uploaded at the end (the old shards tile the new range).
   const onHost = sharded.shard.device === CPU;
   const params = onHost ? sharded.shard.params.readSync() : new Float32Array(b - a);
-  const states = onHost ? optimizer.stateBuffers() : optimizer.stateStorages().map((st) => new Float32Array(st.size));
+  const states = arraysToOverwrite(optimizer.stateStorages());
   // Everything is read and checked before anything is written: a refused step changes nothing.
   const olds = m.ranges.map((_, r) => readOldShard(dir, m, r, step, totalSteps, optimizer, architecture));
   const stepsTaken = olds[0].header.optimizer.steps;
@@ -136,7 +137,7 @@ function reshardStep(
   }
   if (!onHost) {
     sharded.shard.params.write(params);
-    optimizer.stateStorages().forEach((st, i) => st.write(states[i]));
+    writeOverwritten(optimizer.stateStorages(), states);
   }
   const first = olds[0];
   // Module buffers and random streams are the same on every rank: old rank 0's.

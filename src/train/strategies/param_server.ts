@@ -29,6 +29,7 @@
  * server's bits as a cpu worker does.
  */
 import { CPU } from '../../tensor/storage.js';
+import { arraysToOverwrite, writeOverwritten } from '../../tensor/overwrite.js';
 import { hostArena } from '../host_arena.js';
 import { performance } from 'node:perf_hooks';
 import type { ProcessGroup } from '../../comm/process_group.js';
@@ -469,28 +470,16 @@ export class ParamServerWorker implements Strategy {
     if (this.replica) hostArena(ctx.model.arena()).paramsToOverwrite().set(this.replica.params);
   }
 
-  /**
-   * Where the server's optimizer state is received: the cpu optimizer's own memory, or (a GPU
-   * worker's optimizer under --ps-reply weights) host arrays that uploadState writes to the device.
-   */
-  private stateToOverwrite(ctx: StrategyContext): Float32Array[] {
-    return this.updater(ctx).stateStorages().map((st) => (st.device === CPU ? st.readSync() : new Float32Array(st.size)));
-  }
-
-  private uploadState(ctx: StrategyContext, received: Float32Array[]): void {
-    this.updater(ctx).stateStorages().forEach((st, i) => {
-      if (st.device !== CPU) st.write(received[i]);
-    });
-  }
-
   /** The server's welcome (after a (re)connect): the whole model state and the version to go on from. */
   private async receiveWelcome(ctx: StrategyContext): Promise<void> {
     const buffers = buffersToOverwrite(ctx.model);
-    const state = this.stateToOverwrite(ctx);
+    // The optimizer state lands in the cpu optimizer's own memory, or (a GPU worker's optimizer
+    // under --ps-reply weights) in host arrays written to the device once received.
+    const state = arraysToOverwrite(this.updater(ctx).stateStorages());
     const parts = [this.weightsToOverwrite(ctx), ...buffers, ...state];
     const [version, flags, , optimizerSteps] = await receiveWelcome(this.group, new Float64Array(HEAD_SLOTS), parts, this.o.peerTimeoutMs + this.o.stragglerMs);
     ctx.model.writeBuffers(buffers);
-    this.uploadState(ctx, state);
+    writeOverwritten(this.updater(ctx).stateStorages(), state);
     this.updater(ctx).restoreSteps(optimizerSteps);
     this.uploadReplica(ctx);
     this.version = version;
@@ -566,9 +555,10 @@ export class ParamServerWorker implements Strategy {
       // forward); a GPU worker's in a host array the loop then writes to the device.
       await this.group.recv(this.weightsToOverwrite(ctx), SERVER_RANK, { tag: TAG.replyBody, timeoutMs });
       if (kind === KIND_RESYNC) {
-        const state = this.stateToOverwrite(ctx);
+        const storages = this.updater(ctx).stateStorages();
+        const state = arraysToOverwrite(storages);
         for (const buf of state) await this.group.recv(buf, SERVER_RANK, { tag: TAG.replyBody, timeoutMs });
-        this.uploadState(ctx, state);
+        writeOverwritten(storages, state);
         this.updater(ctx).restoreSteps(optimizerSteps);
       }
       this.uploadReplica(ctx);
