@@ -61,6 +61,30 @@ const PRODUCT = (qn: number): string => `
     }
     workgroupBarrier();`;
 
+/** Bs[k][n] = w at `index` (of gn, gkb) for the tile's 16 k and 16·qn n; 0 outside [N, K]. */
+const LOAD_W = (qn: number, index: string): string => `
+    for (var r = 0u; r < ${qn}u; r++) {
+      let gn = n0 + bn + 16u * r; let gkb = k0 + bk;
+      var bv = 0.0;
+      if (gn < N && gkb < K) { bv = w_at(${index}); }
+      Bs[bk][bn + 16u * r] = bv;
+    }`;
+
+/**
+ * Each of the invocation's outputs in [M, N]: `row` runs once per m, `store` once per (m, n) with
+ * its sum acc[p][q].
+ */
+const EACH_OUTPUT = (qn: number, row: string, store: string): string => `
+  for (var p = 0u; p < 4u; p++) {
+    let m = m0 + lid.x + 16u * p;
+    if (m >= M) { continue; }${row}
+    for (var q = 0u; q < ${qn}u; q++) {
+      let n = n0 + lid.y + 16u * q;
+      if (n >= N) { continue; }
+      ${store}
+    }
+  }`;
+
 export const convForward = perTile((qn) => ({
   name: `convForward${16 * qn}`, bufs: ['x', 'w', 'bias', 'y'], params: [['hasBias', 'u'], ['g', 'u13']],
   body: `${CONV_G}
@@ -86,26 +110,11 @@ ${ENTRY(qn)}
       }
       As[kk][am] = av;
     }
-    for (var r = 0u; r < ${qn}u; r++) {
-      let gn = n0 + bn + 16u * r; let gkb = k0 + bk;
-      var bv = 0.0;
-      if (gn < N && gkb < K) { bv = w_at(gn * K + gkb); }
-      Bs[bk][bn + 16u * r] = bv;
-    }
+${LOAD_W(qn, 'gn * K + gkb')}
 ${PRODUCT(qn)}
   }
-  for (var p = 0u; p < 4u; p++) {
-    let m = m0 + lid.x + 16u * p;
-    if (m >= M) { continue; }
-    let yBase = (m / ohw) * N * ohw + m % ohw;
-    for (var q = 0u; q < ${qn}u; q++) {
-      let n = n0 + lid.y + 16u * q;
-      if (n >= N) { continue; }
-      var v = acc[p][q];
-      if (P_hasBias() == 1u) { v += bias_at(n); }
-      y_set(yBase + n * ohw, v);
-    }
-  }
+${EACH_OUTPUT(qn, `
+    let yBase = (m / ohw) * N * ohw + m % ohw;`, 'var v = acc[p][q]; if (P_hasBias() == 1u) { v += bias_at(n); } y_set(yBase + n * ohw, v);')}
 }`,
 }));
 
@@ -138,24 +147,11 @@ ${ENTRY(qn)}
       }
       As[kk][am] = av;
     }
-    for (var r = 0u; r < ${qn}u; r++) {
-      let gn = n0 + bn + 16u * r; let gkb = k0 + bk;
-      var bv = 0.0;
-      if (gn < N && gkb < K) { bv = w_at(((gkb / khw) * N + gn) * khw + gkb % khw); }
-      Bs[bk][bn + 16u * r] = bv;
-    }
+${LOAD_W(qn, '((gkb / khw) * N + gn) * khw + gkb % khw')}
 ${PRODUCT(qn)}
   }
-  for (var p = 0u; p < 4u; p++) {
-    let m = m0 + lid.x + 16u * p;
-    if (m >= M) { continue; }
-    let xBase = (m / ihw) * N * ihw + m % ihw;
-    for (var q = 0u; q < ${qn}u; q++) {
-      let n = n0 + lid.y + 16u * q;
-      if (n >= N) { continue; }
-      if (P_set() == 1u) { gx_set(xBase + n * ihw, acc[p][q]); } else { gx_inc(xBase + n * ihw, acc[p][q]); }
-    }
-  }
+${EACH_OUTPUT(qn, `
+    let xBase = (m / ihw) * N * ihw + m % ihw;`, 'if (P_set() == 1u) { gx_set(xBase + n * ihw, acc[p][q]); } else { gx_inc(xBase + n * ihw, acc[p][q]); }')}
 }`,
 }));
 
@@ -198,15 +194,7 @@ ${PRODUCT(qn)}
   }
   // gw is [N = oc, M = (ic, ky, kx)]: one split adds into it, several write their partial sums.
   let partBase = wid.z * M * N;
-  for (var p = 0u; p < 4u; p++) {
-    let m = m0 + lid.x + 16u * p;
-    if (m >= M) { continue; }
-    for (var q = 0u; q < ${qn}u; q++) {
-      let n = n0 + lid.y + 16u * q;
-      if (n >= N) { continue; }
-      if (P_splits() == 1u) { out_inc(n * M + m, acc[p][q]); } else { out_set(partBase + n * M + m, acc[p][q]); }
-    }
-  }
+${EACH_OUTPUT(qn, '', 'if (P_splits() == 1u) { out_inc(n * M + m, acc[p][q]); } else { out_set(partBase + n * M + m, acc[p][q]); }')}
 }`,
 }));
 
