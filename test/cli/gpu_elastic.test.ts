@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { TEST_TOKEN, freePort, readSavedParams, startCli, stepRecords, tempDir } from '../helpers/cluster.js';
+import { TEST_TOKEN, freePort, largestParamDifference, startCli, stepRecords, tempDir } from '../helpers/cluster.js';
 import { WEBGPU_CHILD_ENV, webGpuMissingInChild } from '../helpers/webgpu.js';
 
 let dir = '';
@@ -56,10 +56,7 @@ describe('an elastic run with GPU members', { timeout: 300_000 }, () => {
     const want = stepRecords(join(dir, 'cpu', 'metrics.jsonl'), 1).map((r) => r.loss ?? NaN);
     assert.equal(got.length, want.length);
     got.forEach((l, s) => assert.ok(Math.abs(l - want[s]) <= 1e-5 * Math.max(1, Math.abs(want[s])), `step ${s}: ${l} against ${want[s]}`));
-    const a = readSavedParams(join(dir, 'mixed.model')).params;
-    const b = readSavedParams(join(dir, 'cpu.model')).params;
-    let worst = 0;
-    for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
+    const worst = largestParamDifference(join(dir, 'mixed.model'), join(dir, 'cpu.model'));
     t.diagnostic(`largest parameter difference from the all-cpu run: ${worst}`);
     assert.ok(worst <= 1e-4, `parameters differ by up to ${worst}`);
   });

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { TEST_TOKEN, errorLines, freePort, readSavedParams, runAll, runCliProcess, stepRecords, tempDir } from '../helpers/cluster.js';
+import { TEST_TOKEN, errorLines, freePort, largestParamDifference, runAll, runCliProcess, stepRecords, tempDir } from '../helpers/cluster.js';
 import { WEBGPU_CHILD_ENV, webGpuMissingInChild } from '../helpers/webgpu.js';
 
 let dir = '';
@@ -53,10 +53,7 @@ describe('a GPU worker in a cluster', { timeout: 600_000 }, () => {
     got.forEach((l, s) => assert.ok(Math.abs(l - want[s]) <= 1e-5 * Math.max(1, Math.abs(want[s])), `step ${s}: ${l} against ${want[s]}`));
     const oneResult = JSON.parse(readFileSync(join(dir, 'one', 'result.json'), 'utf8')) as { test_loss: number };
     assert.ok(Math.abs((mixed.result.test_loss as number) - oneResult.test_loss) <= 1e-5 * Math.max(1, oneResult.test_loss));
-    const a = readSavedParams(join(dir, 'mixed.model')).params;
-    const b = readSavedParams(join(dir, 'one.model')).params;
-    let worst = 0;
-    for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
+    const worst = largestParamDifference(join(dir, 'mixed.model'), join(dir, 'one.model'));
     assert.ok(worst <= 1e-4, `parameters differ by up to ${worst}`);
   });
 
@@ -105,10 +102,7 @@ describe('a GPU worker in a cluster', { timeout: 600_000 }, () => {
     const want = stepRecords(join(dir, 'ps-gradients-cpu', 'metrics.jsonl'), 0).map((r) => r.loss ?? NaN);
     assert.equal(got.length, 3);
     got.forEach((l, s) => assert.ok(Math.abs(l - want[s]) <= 1e-5 * Math.max(1, Math.abs(want[s])), `step ${s}: ${l} against ${want[s]}`));
-    const a = readSavedParams(join(dir, 'ps-gradients.model')).params;
-    const b = readSavedParams(join(dir, 'ps-gradients-cpu.model')).params;
-    let worst = 0;
-    for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
+    const worst = largestParamDifference(join(dir, 'ps-gradients.model'), join(dir, 'ps-gradients-cpu.model'));
     t.diagnostic(`largest parameter difference from the all-cpu run: ${worst}`);
     assert.ok(worst <= 1e-4, `parameters differ by up to ${worst}`);
   });
@@ -126,10 +120,7 @@ describe('a GPU worker in a cluster', { timeout: 600_000 }, () => {
     got.forEach((l, s) => assert.ok(Math.abs(l - want[s]) <= 1e-5 * Math.max(1, Math.abs(want[s])), `step ${s}: ${l} against ${want[s]}`));
     const oneResult = JSON.parse(readFileSync(join(dir, 'zero3-one', 'result.json'), 'utf8')) as { test_loss: number };
     assert.ok(Math.abs((zero.result.test_loss as number) - oneResult.test_loss) <= 1e-5 * Math.max(1, oneResult.test_loss));
-    const a = readSavedParams(join(dir, 'zero3.model')).params;
-    const b = readSavedParams(join(dir, 'zero3-one.model')).params;
-    let worst = 0;
-    for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
+    const worst = largestParamDifference(join(dir, 'zero3.model'), join(dir, 'zero3-one.model'));
     assert.ok(worst <= 1e-4, `parameters differ by up to ${worst}`);
   });
 });

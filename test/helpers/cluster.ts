@@ -183,6 +183,16 @@ export function readSavedParams(file: string): { header: { params: Array<{ name:
   return { header, params };
 }
 
+/** The largest absolute difference between two saved models' parameters (the same layout). */
+export function largestParamDifference(fileA: string, fileB: string): number {
+  const a = readSavedParams(fileA).params;
+  const b = readSavedParams(fileB).params;
+  if (a.length !== b.length) throw new Error(`${fileA} holds ${a.length} parameters, ${fileB} ${b.length}`);
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
+  return worst;
+}
+
 /** Direct children of a process (Linux /proc; every thread's list). */
 export function childPids(pid: number): number[] {
   const out: number[] = [];
