@@ -56,10 +56,7 @@ export function mayRelease(x: Tensor, bf16Copy = false): boolean {
  */
 export function releaseValues(x: Tensor, op: string, bf16Copy?: Storage): void {
   if (bf16Copy && x.gradFn?.readsOutput === 'sign') standIns.set(x, bf16Copy);
-  const storage = x.storage;
-  x.storage = releasedStorage(storage, op);
-  released.add(x);
-  giveBack(storage);
+  giveBack(takeValues(x, op));
 }
 
 /** Whether `copy` stands in for t's released values (its maker's backward, not the op, gives it back). */
