@@ -1,0 +1,27 @@
+/**
+ * describe/it/test over every backend of the conformance list (test/tensor/backends/list.ts), the
+ * GPU's included: the op suite (test/tensor/ops) is one spec run on each, as tfjs-core runs one
+ * spec per backend. Importing this module loads the device backends (webgpu, on SwiftShader where
+ * there is no GPU) and closes them once the file's tests are done, so the process can exit.
+ *
+ * A spec written for these reads values with await (a GPU's can only be read so) and makes its
+ * tensors on the device under test (on_device.ts). A listed backend that cannot load here is a
+ * skipped test naming the reason, except under CI=true, where a backend the CI must run
+ * (REQUIRED_ON_CI: native, and webgpu on SwiftShader) is a failing one.
+ */
+import assert from 'node:assert/strict';
+import { after, it as nodeIt } from 'node:test';
+import { REQUIRED_ON_CI, backendList, closeDeviceBackends, loadDeviceBackends } from '../tensor/backends/list.js';
+import { suitesOver } from './suites_over.js';
+
+await loadDeviceBackends();
+after(closeDeviceBackends);
+
+for (const m of backendList().missing) {
+  const required = REQUIRED_ON_CI.includes(m.name) && process.env.CI === 'true';
+  nodeIt(`the op suite runs on ${m.name}`, { skip: !required && `${m.name} unavailable here: ${m.reason}` }, () => {
+    assert.fail(`CI=true but ${m.name} is unavailable, so the op suite did not run on it: ${m.reason}`);
+  });
+}
+
+export const { describe, it, test } = suitesOver(() => backendList().available);
