@@ -12,10 +12,22 @@
 import assert from 'node:assert/strict';
 import { after, it as nodeIt } from 'node:test';
 import { REQUIRED_ON_CI, backendList, closeDeviceBackends, loadDeviceBackends } from '../tensor/backends/list.js';
+import { CPU, deviceMemory } from '../../src/tensor/storage.js';
 import { suitesOver } from './suites_over.js';
 
 await loadDeviceBackends();
-after(closeDeviceBackends);
+after(async () => {
+  await settleDevices();
+  closeDeviceBackends();
+});
+
+/**
+ * Waits until every device has run what was recorded on it: a read runs after the work before it.
+ * Closing a GPU with work still queued (a spec's last op, never read) crashed Dawn at exit.
+ */
+async function settleDevices(): Promise<void> {
+  for (const b of backendList().available) if (b.device !== CPU) await deviceMemory(b.device).alloc('float32', 1).read();
+}
 
 for (const m of backendList().missing) {
   const required = REQUIRED_ON_CI.includes(m.name) && process.env.CI === 'true';

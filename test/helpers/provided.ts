@@ -7,11 +7,34 @@
  */
 import type { Backend } from '../../src/tensor/backend.js';
 import { jsBackend } from '../../src/tensor/backends/js.js';
+import { argmax } from '../../src/tensor/ops/reduce.js';
+import { Tensor } from '../../src/tensor/tensor.js';
 
-/** What each listed backend does not provide. WGSL has no bf16: --precision bf16 is the cpu's (docs/PRECISION.md). */
-export const NOT_PROVIDED: readonly (readonly [backend: string, kernel: string])[] = [
+/**
+ * What each listed backend does not provide: kernels of the contract, and ops (OP_PROBES) whose
+ * result a backend cannot give. WGSL has no bf16: --precision bf16 is the cpu's (docs/PRECISION.md).
+ * webgpu's argmax indices stay on the GPU (the host gets an unfilled Int32Array placeholder,
+ * webgpu/storage.ts; training reads predictions from logits instead, train/objective.ts), until the
+ * int32 dtype (issue 29 §2) gives indices a storage of their own.
+ */
+export const NOT_PROVIDED: readonly (readonly [backend: string, kernelOrOp: string])[] = [
   ...(['toBf16', 'fromBf16', 'bf16View', 'gemmBf16', 'conv2dBf16', 'conv2dBackwardBf16'] as const).map((k) => ['webgpu', k] as const),
+  ['webgpu', 'argmax'],
 ];
+
+/** Ops whose result a backend may not provide, each with a probe that runs it on the backend's device. */
+export const OP_PROBES: Readonly<Record<string, (b: Backend) => boolean>> = {
+  /** argmax hands the host its indices: [[0, 9], [7, 2]] gives [1, 0]. */
+  argmax: (b) => {
+    const ix = argmax(Tensor.from([0, 9, 7, 2], [2, 2], 'float32', b.device));
+    return ix[0] === 1 && ix[1] === 0;
+  },
+};
+
+/** Whether backend `b` provides op `op` of OP_PROBES (a spec asserts the pair's listing where it does not). */
+export function providesOp(b: Backend, op: keyof typeof OP_PROBES): boolean {
+  return OP_PROBES[op](b);
+}
 
 /** BackendInfo's methods, which are not kernels. */
 const NOT_KERNELS = new Set(['setThreads', 'getThreads']);
@@ -30,9 +53,9 @@ export function provides(b: Backend, kernel: string): boolean {
   return typeof k === 'function' && k.length > 0;
 }
 
-/** Whether the pair is on the asserted list of kernels not provided. */
-export function listedAsNotProvided(backendName: string, kernel: string): boolean {
-  return NOT_PROVIDED.some(([b, k]) => b === backendName && k === kernel);
+/** Whether the pair is on the asserted list of kernels and ops not provided. */
+export function listedAsNotProvided(backendName: string, kernelOrOp: string): boolean {
+  return NOT_PROVIDED.some(([b, k]) => b === backendName && k === kernelOrOp);
 }
 
 /** The kernels among `kernels` that `b` does not provide, each checked against the list (throws on an unlisted one). */

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { describe, it } from '../../helpers/per_backend.js';
+import { describe, it } from '../../helpers/every_backend.js';
 import {
   Tensor, add, affine, backward, matmul, mul, scaledDotProductAttention, softmax, transpose, type AttentionOptions,
 } from '../../../src/tensor/index.js';
-import { gradcheck } from '../../helpers/gradcheck.js';
+import { gradcheckOnBackend } from '../../helpers/gradcheck.js';
 import { Rng, assertClose, cloneAs, randn } from '../../helpers/tensors.js';
 
 /** The unfused definition from existing ops: softmax(scale q kᵀ + mask) v, mask as -1e9 additive. */
@@ -26,7 +26,7 @@ const CASES: { name: string; q: number[]; k: number[]; v: number[]; opts: Attent
 
 describe('scaledDotProductAttention', () => {
   for (const c of CASES) {
-    it(`matches the unfused definition: ${c.name}`, () => {
+    it(`matches the unfused definition: ${c.name}`, async () => {
       const r = new Rng(c.q.length + c.k[c.k.length - 2]);
       const ins = [randn(c.q, r), randn(c.k, r), randn(c.v, r)];
       const fused = ins.map((t) => cloneAs(t, 'float64', true));
@@ -41,19 +41,19 @@ describe('scaledDotProductAttention', () => {
       backward(yr, R.values());
       for (let i = 0; i < 3; i++) assertClose(fused[i].gradValues()!, plain[i].gradValues()!, { rtol: 1e-10, atol: 1e-12, msg: `gradient of input ${i}` });
     });
-    it(`gradcheck ${c.name}`, () => {
+    it(`gradcheck ${c.name}`, async () => {
       const r = new Rng(7);
-      gradcheck((q, k, v) => scaledDotProductAttention(q, k, v, c.opts), [randn(c.q, r), randn(c.k, r), randn(c.v, r)], { name: c.name });
+      await gradcheckOnBackend((q, k, v) => scaledDotProductAttention(q, k, v, c.opts), [randn(c.q, r), randn(c.k, r), randn(c.v, r)], { name: c.name });
     });
   }
 
-  it('gradcheck with attention dropout (a fixed seed drops the same entries every call)', () => {
+  it('gradcheck with attention dropout (a fixed seed drops the same entries every call)', async () => {
     const r = new Rng(11);
     const opts = (): AttentionOptions => ({ causal: true, dropout: { p: 0.3, rng: new Rng(42) } });
-    gradcheck((q, k, v) => scaledDotProductAttention(q, k, v, opts()), [randn([2, 4, 3], r), randn([2, 4, 3], r), randn([2, 4, 3], r)], { name: 'dropout' });
+    await gradcheckOnBackend((q, k, v) => scaledDotProductAttention(q, k, v, opts()), [randn([2, 4, 3], r), randn([2, 4, 3], r), randn([2, 4, 3], r)], { name: 'dropout' });
   });
 
-  it('dropout scales the kept probabilities by 1/(1-p): p = 0 equals no dropout', () => {
+  it('dropout scales the kept probabilities by 1/(1-p): p = 0 equals no dropout', async () => {
     const r = new Rng(3);
     const [q, k, v] = [randn([1, 4, 2], r), randn([1, 4, 2], r), randn([1, 4, 2], r)];
     const a = scaledDotProductAttention(q, k, v, { causal: true });
@@ -62,14 +62,14 @@ describe('scaledDotProductAttention', () => {
     assert.throws(() => scaledDotProductAttention(q, k, v, { dropout: { p: 1, rng: new Rng(1) } }), /dropout p must be in \[0, 1\)/);
   });
 
-  it('a causal first query attends only to the first key: its output is v[0]', () => {
+  it('a causal first query attends only to the first key: its output is v[0]', async () => {
     const r = new Rng(9);
     const v = randn([1, 1, 3, 2], r);
     const y = scaledDotProductAttention(randn([1, 1, 3, 2], r), randn([1, 1, 3, 2], r), v, { causal: true });
     assertClose(y.values().subarray(0, 2), v.values().subarray(0, 2));
   });
 
-  it('frozen inputs receive no gradient', () => {
+  it('frozen inputs receive no gradient', async () => {
     const r = new Rng(4);
     const q = randn([1, 3, 2], r), k = randn([1, 3, 2], r), v = randn([1, 3, 2], r);
     v.requiresGrad = true;
@@ -79,7 +79,7 @@ describe('scaledDotProductAttention', () => {
     assert.ok(v.grad);
   });
 
-  it('shape errors name the op and the shapes', () => {
+  it('shape errors name the op and the shapes', async () => {
     const r = new Rng(1);
     assert.throws(() => scaledDotProductAttention(randn([2, 3, 4], r), randn([2, 3, 5], r), randn([2, 3, 4], r)), /scaledDotProductAttention.*\[2, 3, 5\]/);
     assert.throws(() => scaledDotProductAttention(randn([2, 3, 4], r), randn([1, 3, 4], r), randn([1, 3, 4], r)), /leading/);

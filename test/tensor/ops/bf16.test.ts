@@ -7,7 +7,7 @@
  *    gradients stays under the documented bound, and is above float32 noise (the op did run in bf16).
  */
 import assert from 'node:assert/strict';
-import { describe, it } from '../../helpers/per_backend.js';
+import { describe, it } from '../../helpers/every_backend.js';
 import {
   Tensor, backward, conv2d, linear, matmul, scaledDotProductAttention, withComputePrecision, type Precision,
 } from '../../../src/tensor/index.js';
@@ -128,7 +128,7 @@ function run(c: Case, inputs: Tensor[], gy: Tensor, precision: Precision): { y: 
 }
 
 describe('bf16 compute', () => {
-  it('rounds float32 to bf16 by round-to-nearest-even (NaN quiet, denormals to signed zero)', () => {
+  it('rounds float32 to bf16 by round-to-nearest-even (NaN quiet, denormals to signed zero)', async () => {
     const k = hostKernels(backend());
     const cases: [number, number][] = [
       [0x3f800000, 0x3f80], // 1
@@ -153,7 +153,7 @@ describe('bf16 compute', () => {
   });
 
   for (const c of CASES) {
-    it(`${c.name}: bf16 arithmetic and tolerance against float32`, () => {
+    it(`${c.name}: bf16 arithmetic and tolerance against float32`, async () => {
       const rng = new Rng(c.shapes.length * 31 + c.shapes[0][0]);
       const inputs = c.shapes.map((s) => randn(s, rng, 'float32'));
       const yShape = withComputePrecision('fp32', () => c.op(...inputs.map(float32)).shape);
@@ -186,11 +186,11 @@ describe('bf16 compute', () => {
     });
   }
 
-  it('the tuning left as it was', () => {
+  it('the tuning left as it was', async () => {
     assert.equal(bf16Tuning.inPlaceFirstBlock, 1 << 16);
   });
 
-  it('a weight is rounded at each use: a forward sees an edit made after the one before, and a backward reads the weight as it is then (as float32 does)', () => {
+  it('a weight is rounded at each use: a forward sees an edit made after the one before, and a backward reads the weight as it is then (as float32 does)', async () => {
     const rng = new Rng(3);
     const w = randn([4, 8], rng, 'float32');
     w.requiresGrad = true;

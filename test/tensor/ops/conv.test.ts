@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { describe, it } from '../../helpers/per_backend.js';
+import { describe, it } from '../../helpers/every_backend.js';
 import { Tensor, add, avgPool2d, backward, conv2d, globalAvgPool2d, maxPool2d, maxPool2dRelu, mul, relu, sum, type Conv2dOptions, type Pool2dOptions } from '../../../src/tensor/index.js';
-import { gradcheck } from '../../helpers/gradcheck.js';
+import { gradcheckOnBackend } from '../../helpers/gradcheck.js';
 import { Rng, assertClose, assertShape, distinct, leaf, randn } from '../../helpers/tensors.js';
 
 const pair = (v: number | [number, number] | undefined, d: number): [number, number] =>
@@ -64,13 +64,13 @@ const CONV_CASES: { name: string; x: number[]; w: number[]; bias: boolean; opts:
 
 describe('conv2d', () => {
   for (const c of CONV_CASES) {
-    it(`gradcheck ${c.name}`, () => {
+    it(`gradcheck ${c.name}`, async () => {
       const r = new Rng(c.x[2] * 10 + c.w[2]);
       const inputs = [randn(c.x, r), randn(c.w, r, 'float64', 0.5)];
       if (c.bias) inputs.push(randn([c.w[0]], r));
-      gradcheck((x, w, b) => conv2d(x, w, b ?? null, c.opts), inputs, { name: 'conv2d' });
+      await gradcheckOnBackend((x, w, b) => conv2d(x, w, b ?? null, c.opts), inputs, { name: 'conv2d' });
     });
-    it(`forward matches direct convolution: ${c.name}`, () => {
+    it(`forward matches direct convolution: ${c.name}`, async () => {
       const r = new Rng(7);
       const x = randn(c.x, r), w = randn(c.w, r), b = c.bias ? randn([c.w[0]], r) : null;
       const y = conv2d(x, w, b, c.opts);
@@ -79,14 +79,14 @@ describe('conv2d', () => {
       assertClose(y.toArray(), ref.data, { rtol: 1e-12, atol: 1e-12 });
     });
   }
-  it('gradcheck with the input frozen (weights only), and weights frozen (input only)', () => {
+  it('gradcheck with the input frozen (weights only), and weights frozen (input only)', async () => {
     const r = new Rng(11);
     const mk = (): Tensor[] => [randn([1, 2, 4, 3], r), randn([2, 2, 2, 2], r), randn([2], r)];
-    gradcheck((x, w, b) => conv2d(x, w, b, { padding: 1 }), mk(), { name: 'conv2d w,b', wrt: [1, 2] });
-    gradcheck((x, w, b) => conv2d(x, w, b, { padding: 1 }), mk(), { name: 'conv2d x', wrt: [0] });
-    gradcheck((x, w, b) => conv2d(x, w, b, { stride: 2 }), mk(), { name: 'conv2d w', wrt: [1] });
+    await gradcheckOnBackend((x, w, b) => conv2d(x, w, b, { padding: 1 }), mk(), { name: 'conv2d w,b', wrt: [1, 2] });
+    await gradcheckOnBackend((x, w, b) => conv2d(x, w, b, { padding: 1 }), mk(), { name: 'conv2d x', wrt: [0] });
+    await gradcheckOnBackend((x, w, b) => conv2d(x, w, b, { stride: 2 }), mk(), { name: 'conv2d w', wrt: [1] });
   });
-  it('known result: 3x3 ramp with a 2x2 box filter', () => {
+  it('known result: 3x3 ramp with a 2x2 box filter', async () => {
     const x = Tensor.from([1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 1, 3, 3], 'float64');
     const w = Tensor.from([1, 1, 1, 1], [1, 1, 2, 2], 'float64');
     assert.deepEqual(conv2d(x, w, null).toArray(), [12, 16, 24, 28]);
@@ -98,7 +98,7 @@ describe('conv2d', () => {
     const e = Tensor.from([1, 0, 0, 0], [1, 1, 2, 2], 'float64');
     assert.deepEqual(conv2d(x, e, null).toArray(), [1, 2, 4, 5]);
   });
-  it('known gradients of the box filter', () => {
+  it('known gradients of the box filter', async () => {
     const x = leaf(Tensor.from([1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 1, 3, 3], 'float64'));
     const w = leaf(Tensor.from([1, 1, 1, 1], [1, 1, 2, 2], 'float64'));
     const b = leaf(Tensor.from([0], [1], 'float64'));
@@ -107,7 +107,7 @@ describe('conv2d', () => {
     assert.deepEqual(Array.from(w.gradValues()!), [12, 16, 24, 28]);
     assert.deepEqual(Array.from(b.gradValues()!), [4]);
   });
-  it('shape errors name the op and the shapes', () => {
+  it('shape errors name the op and the shapes', async () => {
     const x = Tensor.zeros([1, 2, 4, 4]);
     assert.throws(() => conv2d(x, Tensor.zeros([3, 1, 3, 3]), null), /^ShapeError: conv2d: expected x \[N, C, H, W\] and weight \[outC, C, kH, kW\] \(shapes \[1, 2, 4, 4\], \[3, 1, 3, 3\]\)/);
     assert.throws(() => conv2d(Tensor.zeros([2, 4, 4]), Tensor.zeros([3, 2, 3, 3]), null), /conv2d: .*\(shapes \[2, 4, 4\], \[3, 2, 3, 3\]\)/);
@@ -127,13 +127,13 @@ const POOL_CASES: { name: string; x: number[]; opts: Pool2dOptions }[] = [
 
 describe('maxPool2d / avgPool2d', () => {
   for (const c of POOL_CASES) {
-    it(`maxPool2d gradcheck ${c.name}`, () => {
-      gradcheck((x) => maxPool2d(x, c.opts), [distinct(c.x, new Rng(c.x[2]))], { name: 'maxPool2d' });
+    it(`maxPool2d gradcheck ${c.name}`, async () => {
+      await gradcheckOnBackend((x) => maxPool2d(x, c.opts), [distinct(c.x, new Rng(c.x[2]))], { name: 'maxPool2d' });
     });
-    it(`avgPool2d gradcheck ${c.name}`, () => {
-      gradcheck((x) => avgPool2d(x, c.opts), [randn(c.x, new Rng(c.x[3]))], { name: 'avgPool2d' });
+    it(`avgPool2d gradcheck ${c.name}`, async () => {
+      await gradcheckOnBackend((x) => avgPool2d(x, c.opts), [randn(c.x, new Rng(c.x[3]))], { name: 'avgPool2d' });
     });
-    it(`forward matches direct pooling: ${c.name}`, () => {
+    it(`forward matches direct pooling: ${c.name}`, async () => {
       const x = randn(c.x, new Rng(5));
       for (const kind of ['max', 'avg'] as const) {
         const y = kind === 'max' ? maxPool2d(x, c.opts) : avgPool2d(x, c.opts);
@@ -143,7 +143,7 @@ describe('maxPool2d / avgPool2d', () => {
       }
     });
   }
-  it('maxPool2dRelu is maxPool2d(relu(x)) exactly: values and gradients, float64 and float32, with zeros and ties', () => {
+  it('maxPool2dRelu is maxPool2d(relu(x)) exactly: values and gradients, float64 and float32, with zeros and ties', async () => {
     for (const c of POOL_CASES) {
       for (const dtype of ['float64', 'float32'] as const) {
         const rng = new Rng(c.x[2] + 7);
@@ -160,7 +160,7 @@ describe('maxPool2d / avgPool2d', () => {
       }
     }
   });
-  it('a second gradient into the pooled input adds to the first (the first is written whole)', () => {
+  it('a second gradient into the pooled input adds to the first (the first is written whole)', async () => {
     for (const dtype of ['float64', 'float32'] as const) {
       const values = randn([2, 3, 6, 7], new Rng(4)).toArray();
       const gradOf = (f: (t: Tensor) => Tensor): number[] => {
@@ -177,7 +177,7 @@ describe('maxPool2d / avgPool2d', () => {
       assert.deepEqual(Array.from(x.gradValues()!), first.map((v, i) => v + second[i]), dtype);
     }
   });
-  it('known values: 4x4 ramp', () => {
+  it('known values: 4x4 ramp', async () => {
     const x = Tensor.from(Array.from({ length: 16 }, (_, i) => i + 1), [1, 1, 4, 4], 'float64');
     assert.deepEqual(maxPool2d(x, { kernel: 2 }).toArray(), [6, 8, 14, 16]);
     assert.deepEqual(avgPool2d(x, { kernel: 2 }).toArray(), [3.5, 5.5, 11.5, 13.5]);
@@ -189,7 +189,7 @@ describe('maxPool2d / avgPool2d', () => {
     // padding is -inf for max pooling: all-negative inputs still win over it
     assert.deepEqual(m.toArray(), [-1, -2, -4, -5, -6, -8, -13, -14, -16]);
   });
-  it('known gradients: max routes to the argmax, avg spreads evenly', () => {
+  it('known gradients: max routes to the argmax, avg spreads evenly', async () => {
     const x = leaf(Tensor.from([1, 9, 2, 3, 4, 5, 6, 7, 8], [1, 1, 3, 3], 'float64'));
     backward(maxPool2d(x, { kernel: 2, stride: 1 }), new Float64Array(4).fill(1));
     // windows: {1,9,3,4}->9, {9,2,4,5}->9, {3,4,6,7}->7, {4,5,7,8}->8
@@ -198,7 +198,7 @@ describe('maxPool2d / avgPool2d', () => {
     backward(avgPool2d(z, { kernel: 2 }), new Float64Array([1]));
     assert.deepEqual(Array.from(z.gradValues()!), [0.25, 0.25, 0.25, 0.25]);
   });
-  it('shape errors name the op and the shapes', () => {
+  it('shape errors name the op and the shapes', async () => {
     for (const [name, fn] of [['maxPool2d', maxPool2d], ['avgPool2d', avgPool2d]] as const) {
       assert.throws(() => fn(Tensor.zeros([2, 4, 4]), { kernel: 2 }), new RegExp(`^ShapeError: ${name}: expected x \\[N, C, H, W\\] \\(shapes \\[2, 4, 4\\]\\)`));
       assert.throws(() => fn(Tensor.zeros([1, 1, 4, 4]), { kernel: 2, padding: 2 }), new RegExp(`^ShapeError: ${name}: padding must be at most half the kernel \\(shapes \\[1, 1, 4, 4\\]\\)`));
@@ -208,16 +208,16 @@ describe('maxPool2d / avgPool2d', () => {
 });
 
 describe('globalAvgPool2d', () => {
-  it('is the mean of every channel plane, shaped [N, C]', () => {
+  it('is the mean of every channel plane, shaped [N, C]', async () => {
     const x = Tensor.from([1, 2, 3, 4, 10, 20, 30, 40, 0, 0, 0, 8, -1, -1, -1, -1], [2, 2, 2, 2], 'float64');
     const y = globalAvgPool2d(x);
     assert.deepEqual([...y.shape], [2, 2]);
     assert.deepEqual(y.toArray(), [2.5, 25, 2, -1]);
   });
-  it('gradcheck', () => {
-    gradcheck((x) => globalAvgPool2d(x), [randn([2, 3, 3, 4], new Rng(6))], { name: 'globalAvgPool2d' });
+  it('gradcheck', async () => {
+    await gradcheckOnBackend((x) => globalAvgPool2d(x), [randn([2, 3, 3, 4], new Rng(6))], { name: 'globalAvgPool2d' });
   });
-  it('refuses a non-4-d input', () => {
+  it('refuses a non-4-d input', async () => {
     assert.throws(() => globalAvgPool2d(randn([2, 3, 4], new Rng(1))), /globalAvgPool2d/);
   });
 });

@@ -1,21 +1,21 @@
 import { CPU, deviceMemory } from '../../../src/tensor/storage.js';
 import assert from 'node:assert/strict';
-import { describe, it } from '../../helpers/per_backend.js';
+import { describe, it } from '../../helpers/every_backend.js';
 import { Tensor, backend, backward, dropout, nativeAvailable, setBackend } from '../../../src/tensor/index.js';
 import { dropMask } from '../../../src/tensor/ops/dropout.js';
 import { dropoutWord } from '../../../src/util/philox.js';
-import { gradcheck } from '../../helpers/gradcheck.js';
+import { gradcheckOnBackend } from '../../helpers/gradcheck.js';
 import { Rng, leaf, randn } from '../../helpers/tensors.js';
 
 describe('dropout', () => {
-  it('gradcheck with a fixed mask seed', () => {
+  it('gradcheck with a fixed mask seed', async () => {
     // The mask is drawn from the Rng on every call; a fresh Rng(seed) per call keeps it fixed.
     for (const p of [0.3, 0.5, 0]) {
-      gradcheck((x) => dropout(x, p, new Rng(99)), [randn([4, 5], new Rng(1))], { name: `dropout p=${p}` });
+      await gradcheckOnBackend((x) => dropout(x, p, new Rng(99)), [randn([4, 5], new Rng(1))], { name: `dropout p=${p}` });
     }
-    gradcheck((x) => dropout(x, 0.5, new Rng(99), false), [randn([3, 2], new Rng(2))], { name: 'dropout eval' });
+    await gradcheckOnBackend((x) => dropout(x, 0.5, new Rng(99), false), [randn([3, 2], new Rng(2))], { name: 'dropout eval' });
   });
-  it('forward: survivors are scaled by 1/(1-p), the rest are 0; the same seed gives the same mask', () => {
+  it('forward: survivors are scaled by 1/(1-p), the rest are 0; the same seed gives the same mask', async () => {
     const x = Tensor.full([4000], 2, 'float64');
     const y = dropout(x, 0.25, new Rng(5)).toArray();
     const kept = y.filter((v) => v !== 0);
@@ -49,7 +49,7 @@ describe('dropout', () => {
     }
     setBackend(before);
   });
-  it('keeps each element with probability 1 - p, independently of its neighbours and of the previous mask', () => {
+  it('keeps each element with probability 1 - p, independently of its neighbours and of the previous mask', async () => {
     const n = 200_000;
     const rng = new Rng(3);
     for (const p of [0.1, 0.5, 0.9]) {
@@ -70,18 +70,18 @@ describe('dropout', () => {
       }
     }
   });
-  it('the gradient is the mask', () => {
+  it('the gradient is the mask', async () => {
     const x = leaf(Tensor.full([50], 1, 'float64'));
     const y = dropout(x, 0.5, new Rng(7));
     backward(y, new Float64Array(50).fill(1));
     assert.deepEqual(Array.from(x.gradValues()!), y.toArray());
   });
-  it('identity in eval mode and for p = 0 (no randomness consumed)', () => {
+  it('identity in eval mode and for p = 0 (no randomness consumed)', async () => {
     const x = randn([3, 3], new Rng(1));
     assert.equal(dropout(x, 0.5, new Rng(1), false), x);
     assert.equal(dropout(x, 0, new Rng(1)), x);
   });
-  it('p outside [0, 1) is refused, naming the op', () => {
+  it('p outside [0, 1) is refused, naming the op', async () => {
     const x = Tensor.zeros([2]);
     assert.throws(() => dropout(x, 1, new Rng(1)), /^Error: dropout: p must be in \[0, 1\), got 1/);
     assert.throws(() => dropout(x, -0.1, new Rng(1)), /dropout: p must be in \[0, 1\), got -0.1/);

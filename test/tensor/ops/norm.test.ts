@@ -1,8 +1,8 @@
 import { CPU, deviceMemory } from '../../../src/tensor/storage.js';
 import assert from 'node:assert/strict';
-import { describe, it } from '../../helpers/per_backend.js';
+import { describe, it } from '../../helpers/every_backend.js';
 import { Tensor, backward, batchNorm, batchNormRelu, layerNorm, relu, type BatchNormState } from '../../../src/tensor/index.js';
-import { gradcheck } from '../../helpers/gradcheck.js';
+import { gradcheckOnBackend } from '../../helpers/gradcheck.js';
 import { Rng, assertClose, leaf, randn, uniform } from '../../helpers/tensors.js';
 
 function state(C: number, training: boolean, r?: Rng): BatchNormState {
@@ -22,20 +22,20 @@ function host(values: Float64Array) {
 describe('batchNorm', () => {
   for (const shape of [[4, 3], [2, 3, 2, 2], [3, 2, 4]]) {
     const C = shape[1];
-    it(`gradcheck training mode ${JSON.stringify(shape)}`, () => {
+    it(`gradcheck training mode ${JSON.stringify(shape)}`, async () => {
       const r = new Rng(shape.length);
       const st = state(C, true);
-      gradcheck((x, g, b) => batchNorm(x, g, b, st), [randn(shape, r, 'float64', 2), uniform([C], r, 0.5, 1.5), randn([C], r)], { name: 'batchNorm train' });
+      await gradcheckOnBackend((x, g, b) => batchNorm(x, g, b, st), [randn(shape, r, 'float64', 2), uniform([C], r, 0.5, 1.5), randn([C], r)], { name: 'batchNorm train' });
     });
-    it(`gradcheck eval mode ${JSON.stringify(shape)}`, () => {
+    it(`gradcheck eval mode ${JSON.stringify(shape)}`, async () => {
       const r = new Rng(shape.length + 10);
       const st = state(C, false, r);
-      gradcheck((x, g, b) => batchNorm(x, g, b, st), [randn(shape, r), uniform([C], r, 0.5, 1.5), randn([C], r)], { name: 'batchNorm eval' });
+      await gradcheckOnBackend((x, g, b) => batchNorm(x, g, b, st), [randn(shape, r), uniform([C], r, 0.5, 1.5), randn([C], r)], { name: 'batchNorm eval' });
     });
   }
-  it('batchNormRelu: gradcheck in training mode; equals relu(batchNorm) in both modes', () => {
+  it('batchNormRelu: gradcheck in training mode; equals relu(batchNorm) in both modes', async () => {
     const r = new Rng(21);
-    gradcheck((x, g, b) => batchNormRelu(x, g, b, state(3, true)), [randn([2, 3, 2, 2], r, 'float64', 2), uniform([3], r, 0.5, 1.5), randn([3], r)], { name: 'batchNormRelu train' });
+    await gradcheckOnBackend((x, g, b) => batchNormRelu(x, g, b, state(3, true)), [randn([2, 3, 2, 2], r, 'float64', 2), uniform([3], r, 0.5, 1.5), randn([3], r)], { name: 'batchNormRelu train' });
     for (const training of [true, false]) {
       const x = randn([4, 3, 5], r, 'float64', 2);
       const [g, b] = [uniform([3], r, 0.5, 1.5), randn([3], r)];
@@ -44,17 +44,17 @@ describe('batchNorm', () => {
       assertClose(fused.values(), plain.values());
     }
   });
-  it('gradcheck with frozen affine parameters, and with a frozen input', () => {
+  it('gradcheck with frozen affine parameters, and with a frozen input', async () => {
     const r = new Rng(3);
     const mk = (): Tensor[] => [randn([3, 2, 2], r), uniform([2], r, 0.5, 1.5), randn([2], r)];
     const st = state(2, true);
-    gradcheck((x, g, b) => batchNorm(x, g, b, st), mk(), { name: 'batchNorm x only', wrt: [0] });
-    gradcheck((x, g, b) => batchNorm(x, g, b, st), mk(), { name: 'batchNorm gamma/beta only', wrt: [1, 2] });
+    await gradcheckOnBackend((x, g, b) => batchNorm(x, g, b, st), mk(), { name: 'batchNorm x only', wrt: [0] });
+    await gradcheckOnBackend((x, g, b) => batchNorm(x, g, b, st), mk(), { name: 'batchNorm gamma/beta only', wrt: [1, 2] });
     const ev = state(2, false, r);
-    gradcheck((x, g, b) => batchNorm(x, g, b, ev), mk(), { name: 'batchNorm eval gamma/beta only', wrt: [1, 2] });
+    await gradcheckOnBackend((x, g, b) => batchNorm(x, g, b, ev), mk(), { name: 'batchNorm eval gamma/beta only', wrt: [1, 2] });
   });
 
-  it('training forward: per-channel zero mean, unit variance; running stats updated (unbiased var)', () => {
+  it('training forward: per-channel zero mean, unit variance; running stats updated (unbiased var)', async () => {
     // channel 0 over (N, HW): [1, 2, 3, 4, 5, 6, 7, 8]; channel 1: 10x
     const xs = [1, 2, 3, 4, 10, 20, 30, 40, 5, 6, 7, 8, 50, 60, 70, 80];
     const x = Tensor.from(xs, [2, 2, 2, 2], 'float64');
@@ -75,7 +75,7 @@ describe('batchNorm', () => {
     const z = batchNorm(x, Tensor.from([2, 3], [2], 'float64'), Tensor.from([1, -1], [2], 'float64'), state(2, true));
     assertClose(Array.from(z.values()), Array.from(y.values()).map((v, i) => (Math.floor(i / 4) % 2 === 0 ? 2 * v + 1 : 3 * v - 1)), { rtol: 1e-14, atol: 1e-14 });
   });
-  it('eval forward uses the running statistics and leaves them unchanged', () => {
+  it('eval forward uses the running statistics and leaves them unchanged', async () => {
     const st: BatchNormState = { runningMean: host(new Float64Array([1, -2])), runningVar: host(new Float64Array([4, 0.25])), momentum: 0.1, eps: 0, training: false };
     const x = Tensor.from([3, 0, 5, -1], [2, 2], 'float64');
     const y = batchNorm(x, Tensor.from([1, 2], [2], 'float64'), Tensor.from([0, 1], [2], 'float64'), st);
@@ -83,7 +83,7 @@ describe('batchNorm', () => {
     assert.deepEqual(Array.from(st.runningMean.readSync()), [1, -2]);
     assert.deepEqual(Array.from(st.runningVar.readSync()), [4, 0.25]);
   });
-  it('training backward: the gradient of a plain sum through batch-norm is zero for x, m for beta', () => {
+  it('training backward: the gradient of a plain sum through batch-norm is zero for x, m for beta', async () => {
     const x = leaf(randn([4, 3], new Rng(1)));
     const g = leaf(Tensor.from([1, 2, 3], [3], 'float64'));
     const b = leaf(Tensor.zeros([3], 'float64'));
@@ -92,7 +92,7 @@ describe('batchNorm', () => {
     assert.deepEqual(Array.from(b.gradValues()!), [4, 4, 4]);
     assertClose(Array.from(g.gradValues()!), [0, 0, 0], { atol: 1e-12 });
   });
-  it('shape errors name the op and the shapes', () => {
+  it('shape errors name the op and the shapes', async () => {
     const st = state(3, true);
     assert.throws(
       () => batchNorm(Tensor.zeros([4, 3], 'float64'), Tensor.zeros([2], 'float64'), Tensor.zeros([3], 'float64'), st),
@@ -104,20 +104,20 @@ describe('batchNorm', () => {
 
 describe('layerNorm', () => {
   for (const shape of [[3, 5], [2, 2, 4], [6]]) {
-    it(`gradcheck ${JSON.stringify(shape)}`, () => {
+    it(`gradcheck ${JSON.stringify(shape)}`, async () => {
       const r = new Rng(shape.length);
       const F = shape[shape.length - 1];
-      gradcheck((x, g, b) => layerNorm(x, g, b), [randn(shape, r, 'float64', 2), uniform([F], r, 0.5, 1.5), randn([F], r)], { name: 'layerNorm' });
+      await gradcheckOnBackend((x, g, b) => layerNorm(x, g, b), [randn(shape, r, 'float64', 2), uniform([F], r, 0.5, 1.5), randn([F], r)], { name: 'layerNorm' });
     });
   }
-  it('gradcheck with frozen affine parameters, with a frozen input, and a larger eps', () => {
+  it('gradcheck with frozen affine parameters, with a frozen input, and a larger eps', async () => {
     const r = new Rng(4);
     const mk = (): Tensor[] => [randn([3, 4], r), uniform([4], r, 0.5, 1.5), randn([4], r)];
-    gradcheck((x, g, b) => layerNorm(x, g, b), mk(), { name: 'layerNorm x only', wrt: [0] });
-    gradcheck((x, g, b) => layerNorm(x, g, b), mk(), { name: 'layerNorm gamma/beta only', wrt: [1, 2] });
-    gradcheck((x, g, b) => layerNorm(x, g, b, 0.5), mk(), { name: 'layerNorm eps 0.5' });
+    await gradcheckOnBackend((x, g, b) => layerNorm(x, g, b), mk(), { name: 'layerNorm x only', wrt: [0] });
+    await gradcheckOnBackend((x, g, b) => layerNorm(x, g, b), mk(), { name: 'layerNorm gamma/beta only', wrt: [1, 2] });
+    await gradcheckOnBackend((x, g, b) => layerNorm(x, g, b, 0.5), mk(), { name: 'layerNorm eps 0.5' });
   });
-  it('forward: rows normalised to zero mean and unit (biased) variance, then scaled and shifted', () => {
+  it('forward: rows normalised to zero mean and unit (biased) variance, then scaled and shifted', async () => {
     const x = Tensor.from([1, 2, 3, 4, -10, 0, 10, 20], [2, 4], 'float64');
     const y = layerNorm(x, Tensor.from([1, 1, 1, 1], [4], 'float64'), Tensor.zeros([4], 'float64'), 0);
     // row 0: mean 2.5, var 1.25
@@ -129,7 +129,7 @@ describe('layerNorm', () => {
     const z = layerNorm(x, Tensor.from([2, 2, 2, 2], [4], 'float64'), Tensor.from([1, 1, 1, 1], [4], 'float64'), 0);
     assertClose(z.toArray(), y.toArray().map((v) => 2 * v + 1), { rtol: 1e-14 });
   });
-  it('shape errors name the op and the shapes', () => {
+  it('shape errors name the op and the shapes', async () => {
     assert.throws(
       () => layerNorm(Tensor.zeros([2, 4]), Tensor.zeros([3]), Tensor.zeros([4])),
       /^ShapeError: layerNorm: gamma and beta must match the last axis \(shapes \[2, 4\], \[3\], \[4\]\)/,

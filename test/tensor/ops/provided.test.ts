@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { it } from '../../helpers/every_backend.js';
 import { backend } from '../../../src/tensor/dispatch.js';
-import { NOT_PROVIDED, contractKernels, listedAsNotProvided, missingKernels, provides } from '../../helpers/provided.js';
+import { NOT_PROVIDED, OP_PROBES, contractKernels, listedAsNotProvided, missingKernels, provides, providesOp } from '../../helpers/provided.js';
 
 it('the kernels not provided are exactly the listed ones', () => {
   const b = backend();
@@ -11,7 +11,16 @@ it('the kernels not provided are exactly the listed ones', () => {
   const missing = kernels.filter((k) => !provides(b, k));
   const listed = kernels.filter((k) => listedAsNotProvided(b.name, k));
   assert.deepEqual(missing, listed, `${b.name}: kernels missing ${missing.join(', ') || 'none'}; listed as not provided ${listed.join(', ') || 'none'}`);
-  for (const [name, kernel] of NOT_PROVIDED) assert.ok(kernels.includes(kernel), `NOT_PROVIDED names ${kernel} (${name}), which is no kernel of the contract`);
+  for (const [name, what] of NOT_PROVIDED) {
+    assert.ok(kernels.includes(what) || what in OP_PROBES, `NOT_PROVIDED names ${what} (${name}), which is no kernel of the contract nor a probed op`);
+  }
+});
+
+it('the ops not provided are exactly the listed ones', () => {
+  const b = backend();
+  for (const op of Object.keys(OP_PROBES)) {
+    assert.equal(providesOp(b, op), !listedAsNotProvided(b.name, op), `${b.name} ${providesOp(b, op) ? 'provides' : 'does not provide'} ${op}; NOT_PROVIDED says otherwise`);
+  }
 });
 
 it('missingKernels refuses a missing kernel that is not listed', () => {
