@@ -37,6 +37,11 @@ export function zeros(shape: readonly number[], dtype: DType = 'float32'): Tenso
   return Tensor.zeros(shape, dtypeUnderTest(dtype), testDevice());
 }
 
+/** A tensor of one value (the fill kernel) on the device under test. */
+export function full(shape: readonly number[], value: number, dtype: DType = 'float32'): Tensor {
+  return Tensor.full(shape, value, dtypeUnderTest(dtype), testDevice());
+}
+
 /** A copy of a host tensor on the device under test (data only), optionally a leaf that requires grad. */
 export function onDevice(t: Tensor, requiresGrad = false): Tensor {
   const c = tensor(t.values(), t.shape, t.dtype);
