@@ -16,8 +16,12 @@ import assert from 'node:assert/strict';
 import { backward, noGrad } from '../../src/tensor/autograd.js';
 import type { Buf } from '../../src/tensor/backend.js';
 import { fmtShape, stridesOf } from '../../src/tensor/shape.js';
-import type { Tensor } from '../../src/tensor/tensor.js';
+import { backend } from '../../src/tensor/dispatch.js';
+import { CPU, deviceMemory, type Device } from '../../src/tensor/storage.js';
+import { Tensor } from '../../src/tensor/tensor.js';
 import { Rng } from '../../src/util/rng.js';
+import { assertClose } from './tensors.js';
+import { parityTolerance } from './tolerance.js';
 
 export interface GradcheckOptions {
   /** Central-difference step (default 1e-6). */
@@ -52,6 +56,14 @@ function dot(a: Buf, b: Float64Array): number {
   return s;
 }
 
+/** The fixed random projection R that reduces an output to the scalar sum(out · R). */
+function projection(n: number, seed = 1234): Float64Array {
+  const rng = new Rng(seed);
+  const R = new Float64Array(n);
+  for (let i = 0; i < n; i++) R[i] = rng.normal();
+  return R;
+}
+
 /**
  * Checks the analytic gradients of `fn` against central differences. Every input must be float64.
  * `fn` must be deterministic (build any Rng it needs inside, from a fixed seed) and must not keep
@@ -80,9 +92,7 @@ export function gradcheck(fn: (...inputs: Tensor[]) => Tensor, inputs: Tensor[],
       if (!Object.is(t.values()[j], before[i][j])) assert.fail(`${label}: the forward pass modified input ${i} at element ${j}`);
     }
   });
-  const rng = new Rng(opts.seed ?? 1234);
-  const R = new Float64Array(out.size);
-  for (let i = 0; i < R.length; i++) R[i] = rng.normal();
+  const R = projection(out.size, opts.seed);
   assert.ok(out.requiresGrad, `${label}: output does not require grad`);
   backward(out, R);
   const analytic = inputs.map((t, i) => {
@@ -132,4 +142,45 @@ export function gradcheck(fn: (...inputs: Tensor[]) => Tensor, inputs: Tensor[],
     );
   }
   return { checked, worstRatio };
+}
+
+/**
+ * The gradient check of the backend under test (every_backend.ts selects it). Finite differences
+ * need float64, which only js computes: gradcheck() runs there, on the float64 inputs. A backend
+ * that does not compute float64 (native, webgpu) then runs `fn` on float32 copies of the inputs on
+ * its own device; its output and its gradients of sum(out · R) must match the float64 ones (the
+ * reference, just checked) within the parity bound (tolerance.ts). Values are read with await.
+ * `fn` must make whatever it needs besides its inputs on its inputs' device and in their dtype.
+ */
+export async function gradcheckOnBackend(fn: (...inputs: Tensor[]) => Tensor, inputs: Tensor[], opts: GradcheckOptions = {}): Promise<GradcheckResult> {
+  const result = gradcheck(fn, inputs, opts);
+  const b = backend();
+  if (!b.dtypes.includes('float64')) await matchesFloat64(b.device, fn, inputs, opts);
+  return result;
+}
+
+/** fn on float32 copies of the (just gradchecked) float64 inputs on `device`, against their output and gradients. */
+async function matchesFloat64(device: Device, fn: (...inputs: Tensor[]) => Tensor, inputs: Tensor[], opts: GradcheckOptions): Promise<void> {
+  const label = `${opts.name ? `gradcheck(${opts.name})` : 'gradcheck'} on ${backend().name}`;
+  const expected = noGrad(() => Float64Array.from(fn(...inputs).values()));
+  const copies = inputs.map((t) => {
+    const c = Tensor.from(t.values(), t.shape, 'float32', device);
+    c.requiresGrad = t.requiresGrad;
+    return c;
+  });
+  const out = fn(...copies);
+  assert.equal(out.dtype, 'float32', `${label}: output must be float32, is ${out.dtype}`);
+  assert.equal(out.device, device, `${label}: output is on ${out.device}, not ${device}`);
+  assertClose(await out.read(), expected, { ...parityTolerance(expected), msg: `${label}: forward` });
+  const R = Float32Array.from(projection(out.size, opts.seed));
+  backward(out, device === CPU ? R : deviceMemory(device).fromHost(R));
+  for (let i = 0; i < inputs.length; i++) {
+    const want = inputs[i].grad;
+    const got = copies[i].grad;
+    assert.equal(got === null, want === null, `${label}: input ${i} has a gradient on one side only`);
+    if (want && got) {
+      const ref = want.readSync();
+      assertClose(await got.read(), ref, { ...parityTolerance(ref), msg: `${label}: gradient of input ${i}` });
+    }
+  }
 }

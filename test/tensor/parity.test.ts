@@ -22,9 +22,8 @@ import { REFERENCE, backendList, closeDeviceBackends, loadDeviceBackends } from 
 // The GPU backends of the list join here: this test reads outputs and gradients asynchronously.
 await loadDeviceBackends();
 import { Rng, assertClose, awayFromZero, distinct, labels, randn, uniform } from '../helpers/tensors.js';
+import { parityTolerance } from '../helpers/tolerance.js';
 
-const RTOL = 1e-4;
-const ATOL = 1e-5;
 
 interface Case {
   name: string;
@@ -232,11 +231,8 @@ async function runOn(name: BackendName, c: Case): Promise<Result> {
   return result;
 }
 
-function tolerances(ref: Float32Array): { rtol: number; atol: number } {
-  let m = 1;
-  for (const v of ref) m = Math.max(m, Math.abs(v));
-  return { rtol: RTOL, atol: ATOL * m };
-}
+/** rtol 1e-4, atol 1e-5 × the largest magnitude (helpers/tolerance.ts; the op suite holds float32 backends to the same). */
+const tolerances = parityTolerance;
 
 const { available, missing } = backendList();
 

@@ -10,9 +10,9 @@
  *
  * A backend on another device than the cpu (webgpu) loads asynchronously and holds a GPU device
  * that keeps the process alive: only files that `await loadDeviceBackends()` (and close it after)
- * see it. Its storages refuse synchronous reads, so the per-backend op tests (per_backend.ts, which
- * read values synchronously) run on the cpu backends only; a device backend is checked by the
- * parity test here (outputs and gradients read asynchronously) and by its kernel test.
+ * see it. Its storages refuse synchronous reads: tests that read synchronously (per_backend.ts) run
+ * on the cpu backends only, while the op suite (every_backend.ts), the parity test and the kernel
+ * test read with await and run on a device backend too.
  */
 import type { Backend } from '../../../src/tensor/backend.js';
 import { backend, setBackend } from '../../../src/tensor/dispatch.js';

@@ -1,19 +1,20 @@
 import assert from 'node:assert/strict';
-import { describe, it } from '../../helpers/per_backend.js';
+import { describe, it } from '../../helpers/every_backend.js';
 import {
   Tensor, add, affine, backward, matmul, mul, scaledDotProductAttention, softmax, transpose, type AttentionOptions,
 } from '../../../src/tensor/index.js';
-import { gradcheck } from '../../helpers/gradcheck.js';
-import { Rng, assertClose, cloneAs, randn } from '../../helpers/tensors.js';
+import { gradcheckOnBackend } from '../../helpers/gradcheck.js';
+import { assertValues, gradOf, onDevice, seedFor, valuesOf } from '../../helpers/on_device.js';
+import { Rng, randn } from '../../helpers/tensors.js';
 
 /** The unfused definition from existing ops: softmax(scale q kᵀ + mask) v, mask as -1e9 additive. */
 function reference(q: Tensor, k: Tensor, v: Tensor, causal: boolean, scale: number): Tensor {
   const tq = q.shape[q.ndim - 2], tk = k.shape[k.ndim - 2];
   let s = affine(matmul(q, transpose(k)), scale);
   if (causal) {
-    const m = Tensor.zeros([tq, tk], q.dtype);
-    for (let i = 0; i < tq; i++) for (let j = i + 1; j < tk; j++) m.values()[i * tk + j] = -1e9;
-    s = add(s, m);
+    const m = new Float64Array(tq * tk);
+    for (let i = 0; i < tq; i++) for (let j = i + 1; j < tk; j++) m[i * tk + j] = -1e9;
+    s = add(s, Tensor.from(m, [tq, tk], q.dtype, q.device));
   }
   return matmul(softmax(s), v);
 }
@@ -26,63 +27,65 @@ const CASES: { name: string; q: number[]; k: number[]; v: number[]; opts: Attent
 
 describe('scaledDotProductAttention', () => {
   for (const c of CASES) {
-    it(`matches the unfused definition: ${c.name}`, () => {
+    it(`matches the unfused definition: ${c.name}`, async () => {
       const r = new Rng(c.q.length + c.k[c.k.length - 2]);
       const ins = [randn(c.q, r), randn(c.k, r), randn(c.v, r)];
-      const fused = ins.map((t) => cloneAs(t, 'float64', true));
-      const plain = ins.map((t) => cloneAs(t, 'float64', true));
+      const fused = ins.map((t) => onDevice(t, true));
+      const plain = ins.map((t) => onDevice(t, true));
       const y = scaledDotProductAttention(fused[0], fused[1], fused[2], c.opts);
       const scale = c.opts.scale ?? 1 / Math.sqrt(c.q[c.q.length - 1]);
       const yr = reference(plain[0], plain[1], plain[2], c.opts.causal ?? false, scale);
       assert.deepEqual([...y.shape], [...yr.shape]);
-      assertClose(y.values(), yr.values(), { rtol: 1e-12, atol: 1e-12, msg: 'forward' });
-      const R = randn(y.shape, new Rng(5));
-      backward(y, R.values());
-      backward(yr, R.values());
-      for (let i = 0; i < 3; i++) assertClose(fused[i].gradValues()!, plain[i].gradValues()!, { rtol: 1e-10, atol: 1e-12, msg: `gradient of input ${i}` });
+      assertValues(await valuesOf(y), await valuesOf(yr), { rtol: 1e-12, atol: 1e-12, msg: 'forward' });
+      const R = randn(y.shape, new Rng(5)).toArray();
+      backward(y, seedFor(y, R));
+      backward(yr, seedFor(yr, R));
+      for (let i = 0; i < 3; i++) assertValues(await gradOf(fused[i]), await gradOf(plain[i]), { rtol: 1e-10, atol: 1e-12, msg: `gradient of input ${i}` });
     });
-    it(`gradcheck ${c.name}`, () => {
+    it(`gradcheck ${c.name}`, async () => {
       const r = new Rng(7);
-      gradcheck((q, k, v) => scaledDotProductAttention(q, k, v, c.opts), [randn(c.q, r), randn(c.k, r), randn(c.v, r)], { name: c.name });
+      await gradcheckOnBackend((q, k, v) => scaledDotProductAttention(q, k, v, c.opts), [randn(c.q, r), randn(c.k, r), randn(c.v, r)], { name: c.name });
     });
   }
 
-  it('gradcheck with attention dropout (a fixed seed drops the same entries every call)', () => {
+  it('gradcheck with attention dropout (a fixed seed drops the same entries every call)', async () => {
     const r = new Rng(11);
     const opts = (): AttentionOptions => ({ causal: true, dropout: { p: 0.3, rng: new Rng(42) } });
-    gradcheck((q, k, v) => scaledDotProductAttention(q, k, v, opts()), [randn([2, 4, 3], r), randn([2, 4, 3], r), randn([2, 4, 3], r)], { name: 'dropout' });
+    await gradcheckOnBackend((q, k, v) => scaledDotProductAttention(q, k, v, opts()), [randn([2, 4, 3], r), randn([2, 4, 3], r), randn([2, 4, 3], r)], { name: 'dropout' });
   });
 
-  it('dropout scales the kept probabilities by 1/(1-p): p = 0 equals no dropout', () => {
+  it('dropout scales the kept probabilities by 1/(1-p): p = 0 equals no dropout', async () => {
     const r = new Rng(3);
-    const [q, k, v] = [randn([1, 4, 2], r), randn([1, 4, 2], r), randn([1, 4, 2], r)];
+    const [q, k, v] = [randn([1, 4, 2], r), randn([1, 4, 2], r), randn([1, 4, 2], r)].map((t) => onDevice(t));
     const a = scaledDotProductAttention(q, k, v, { causal: true });
     const b = scaledDotProductAttention(q, k, v, { causal: true, dropout: { p: 0, rng: new Rng(1) } });
-    assert.deepEqual(a.toArray(), b.toArray());
+    assert.deepEqual(await valuesOf(a), await valuesOf(b));
     assert.throws(() => scaledDotProductAttention(q, k, v, { dropout: { p: 1, rng: new Rng(1) } }), /dropout p must be in \[0, 1\)/);
   });
 
-  it('a causal first query attends only to the first key: its output is v[0]', () => {
+  it('a causal first query attends only to the first key: its output is v[0]', async () => {
     const r = new Rng(9);
     const v = randn([1, 1, 3, 2], r);
-    const y = scaledDotProductAttention(randn([1, 1, 3, 2], r), randn([1, 1, 3, 2], r), v, { causal: true });
-    assertClose(y.values().subarray(0, 2), v.values().subarray(0, 2));
+    const y = scaledDotProductAttention(onDevice(randn([1, 1, 3, 2], r)), onDevice(randn([1, 1, 3, 2], r)), onDevice(v), { causal: true });
+    assertValues((await valuesOf(y)).slice(0, 2), Array.from(v.values().subarray(0, 2)), {});
   });
 
-  it('frozen inputs receive no gradient', () => {
+  it('frozen inputs receive no gradient', async () => {
     const r = new Rng(4);
-    const q = randn([1, 3, 2], r), k = randn([1, 3, 2], r), v = randn([1, 3, 2], r);
+    const q = onDevice(randn([1, 3, 2], r)), k = onDevice(randn([1, 3, 2], r)), v = onDevice(randn([1, 3, 2], r));
     v.requiresGrad = true;
-    backward(mul(scaledDotProductAttention(q, k, v), 1), new Float64Array(6).fill(1));
+    const y = mul(scaledDotProductAttention(q, k, v), 1);
+    backward(y, seedFor(y, new Array(6).fill(1)));
     assert.equal(q.grad, null);
     assert.equal(k.grad, null);
     assert.ok(v.grad);
   });
 
-  it('shape errors name the op and the shapes', () => {
+  it('shape errors name the op and the shapes', async () => {
     const r = new Rng(1);
-    assert.throws(() => scaledDotProductAttention(randn([2, 3, 4], r), randn([2, 3, 5], r), randn([2, 3, 4], r)), /scaledDotProductAttention.*\[2, 3, 5\]/);
-    assert.throws(() => scaledDotProductAttention(randn([2, 3, 4], r), randn([1, 3, 4], r), randn([1, 3, 4], r)), /leading/);
-    assert.throws(() => scaledDotProductAttention(randn([2, 3, 4], r), randn([2, 3, 4], r), randn([2, 4, 4], r)), /scaledDotProductAttention/);
+    const rn = (shape: number[]): Tensor => onDevice(randn(shape, r));
+    assert.throws(() => scaledDotProductAttention(rn([2, 3, 4]), rn([2, 3, 5]), rn([2, 3, 4])), /scaledDotProductAttention.*\[2, 3, 5\]/);
+    assert.throws(() => scaledDotProductAttention(rn([2, 3, 4]), rn([1, 3, 4]), rn([1, 3, 4])), /leading/);
+    assert.throws(() => scaledDotProductAttention(rn([2, 3, 4]), rn([2, 3, 4]), rn([2, 4, 4])), /scaledDotProductAttention/);
   });
 });

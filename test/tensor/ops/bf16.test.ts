@@ -5,16 +5,21 @@
  *    kernels round by RNE and accumulate in float32, nothing coarser;
  *  - the tolerance against float32 (what a user sees): the relative L2 error of outputs and
  *    gradients stays under the documented bound, and is above float32 noise (the op did run in bf16).
+ * A backend without the bf16 kernels a check needs (webgpu: WGSL has no bf16) skips it by name,
+ * once the pair is found on the asserted list of kernels not provided (helpers/provided.ts).
  */
 import assert from 'node:assert/strict';
-import { describe, it } from '../../helpers/per_backend.js';
+import { describe, it } from '../../helpers/every_backend.js';
 import {
   Tensor, backward, conv2d, linear, matmul, scaledDotProductAttention, withComputePrecision, type Precision,
 } from '../../../src/tensor/index.js';
 import { bf16Bits } from '../../../src/tensor/backends/js/bf16.js';
 import { hostKernels } from '../../../src/tensor/backends/cpu/storage.js';
 import { backend } from '../../../src/tensor/dispatch.js';
+import { gradOf, seedFor, testDevice, valuesOf } from '../../helpers/on_device.js';
+import { missingKernels } from '../../helpers/provided.js';
 import { Rng, randn } from '../../helpers/tensors.js';
+import type { TestContext } from 'node:test';
 import { bf16Tuning } from '../../../src/tensor/ops/bf16.js';
 
 /** ‖a − b‖₂ / ‖b‖₂ */
@@ -49,11 +54,28 @@ function float64(t: Tensor): Tensor {
   return out;
 }
 
+/** A float32 leaf of t's values on the device under test. */
 function float32(t: Tensor): Tensor {
-  const out = Tensor.from(t.values(), t.shape, 'float32');
+  const out = Tensor.from(t.values(), t.shape, 'float32', testDevice());
   out.requiresGrad = true;
   return out;
 }
+
+/**
+ * Whether the backend under test has the bf16 kernels a check needs; where it has not, the test
+ * is skipped naming them (missingKernels throws unless each pair is on the asserted list).
+ */
+function runsBf16(t: TestContext, kernels: readonly string[]): boolean {
+  const b = backend();
+  const missing = missingKernels(b, kernels);
+  if (missing.length > 0) t.skip(`${b.name} does not provide ${missing.join(', ')} (NOT_PROVIDED, helpers/provided.ts)`);
+  return missing.length === 0;
+}
+
+/** The kernels a bf16 GEMM op runs (operands rounded, gy rounded in place in blocks). */
+const GEMM_BF16 = ['toBf16', 'bf16View', 'gemmBf16'] as const;
+/** The kernels a bf16 convolution runs. */
+const CONV_BF16 = ['toBf16', 'conv2dBf16', 'conv2dBackwardBf16'] as const;
 
 /** The documented bounds (docs/PRECISION.md): bf16 against float32, relative L2 over a tensor. */
 export const BF16_TOLERANCE = { forward: 6e-3, gradient: 8e-3 };
@@ -81,6 +103,8 @@ interface Case {
   exact: boolean;
   /** A bias (input 2) whose gradient sums the float32 gy (linear) rather than the bf16 one (conv2d). */
   float32BiasGradient?: boolean;
+  /** The bf16 kernels the op runs (GEMM_BF16 unless stated). */
+  kernels?: readonly string[];
 }
 
 const CASES: Case[] = [
@@ -99,9 +123,9 @@ const CASES: Case[] = [
   { name: 'matmul batched [2, 3, 6, 17] @ [2, 3, 17, 4]', shapes: [[2, 3, 6, 17], [2, 3, 17, 4]], op: (a, b) => matmul(a, b), exact: true },
   {
     name: 'conv2d 3×3 stride 2 pad 1 with bias', shapes: [[2, 5, 9, 9], [8, 5, 3, 3], [8]],
-    op: (x, w, b) => conv2d(x, w, b, { stride: 2, padding: 1 }), exact: true,
+    op: (x, w, b) => conv2d(x, w, b, { stride: 2, padding: 1 }), exact: true, kernels: CONV_BF16,
   },
-  { name: 'conv2d 1×1, 16 channels', shapes: [[2, 16, 6, 6], [16, 16, 1, 1]], op: (x, w) => conv2d(x, w, null), exact: true },
+  { name: 'conv2d 1×1, 16 channels', shapes: [[2, 16, 6, 6], [16, 16, 1, 1]], op: (x, w) => conv2d(x, w, null), exact: true, kernels: CONV_BF16 },
   {
     name: 'attention causal [2, 3, 12, 16]', shapes: [[2, 3, 12, 16], [2, 3, 12, 16], [2, 3, 12, 16]],
     op: (q, k, v) => scaledDotProductAttention(q, k, v, { causal: true }), exact: false,
@@ -116,19 +140,22 @@ const CASES: Case[] = [
   },
 ];
 
-/** Output and input gradients of op at `precision`, from float32 copies of the inputs. */
-function run(c: Case, inputs: Tensor[], gy: Tensor, precision: Precision): { y: Float32Array; grads: Float32Array[] } {
-  return withComputePrecision(precision, () => {
+/** Output and input gradients of op at `precision`, from float32 copies of the inputs on the device under test. */
+async function run(c: Case, inputs: Tensor[], gy: Tensor, precision: Precision): Promise<{ y: Float32Array; grads: Float32Array[] }> {
+  const { y, xs } = withComputePrecision(precision, () => {
     const xs = inputs.map(float32);
     const y = c.op(...xs);
-    backward(y, gy.values());
+    backward(y, seedFor(y, gy.values()));
     for (const f of restoreAfterBackward.splice(0).reverse()) f();
-    return { y: Float32Array.from(y.values()), grads: xs.map((x) => Float32Array.from(x.gradValues()!)) };
+    return { y, xs };
   });
+  return { y: Float32Array.from(await y.read()), grads: await Promise.all(xs.map(async (x) => Float32Array.from(await gradOf(x)))) };
 }
 
 describe('bf16 compute', () => {
-  it('rounds float32 to bf16 by round-to-nearest-even (NaN quiet, denormals to signed zero)', () => {
+  it('rounds float32 to bf16 by round-to-nearest-even (NaN quiet, denormals to signed zero)', async (t) => {
+    if (!runsBf16(t, ['toBf16', 'fromBf16'])) return;
+    // The kernels over host arrays: no backend with bf16 kernels runs off the cpu yet.
     const k = hostKernels(backend());
     const cases: [number, number][] = [
       [0x3f800000, 0x3f80], // 1
@@ -153,13 +180,14 @@ describe('bf16 compute', () => {
   });
 
   for (const c of CASES) {
-    it(`${c.name}: bf16 arithmetic and tolerance against float32`, () => {
+    it(`${c.name}: bf16 arithmetic and tolerance against float32`, async (t) => {
+      if (!runsBf16(t, c.kernels ?? GEMM_BF16)) return;
       const rng = new Rng(c.shapes.length * 31 + c.shapes[0][0]);
       const inputs = c.shapes.map((s) => randn(s, rng, 'float32'));
       const yShape = withComputePrecision('fp32', () => c.op(...inputs.map(float32)).shape);
       const gy = randn(yShape, rng, 'float32');
-      const low = run(c, inputs, gy, 'bf16');
-      const full = run(c, inputs, gy, 'fp32');
+      const low = await run(c, inputs, gy, 'bf16');
+      const full = await run(c, inputs, gy, 'fp32');
       const errY = relL2(low.y, full.y);
       if (process.env.BF16_REPORT) console.log(c.name, "fwd", errY.toExponential(2), low.grads.map((g, i) => relL2(g, full.grads[i]).toExponential(2)).join(" "));
       assert.ok(errY < BF16_TOLERANCE.forward, `forward: relative L2 ${errY} against float32`);
@@ -186,29 +214,33 @@ describe('bf16 compute', () => {
     });
   }
 
-  it('the tuning left as it was', () => {
+  it('the tuning left as it was', async () => {
     assert.equal(bf16Tuning.inPlaceFirstBlock, 1 << 16);
   });
 
-  it('a weight is rounded at each use: a forward sees an edit made after the one before, and a backward reads the weight as it is then (as float32 does)', () => {
+  it('a weight is rounded at each use: a forward sees an edit made after the one before, and a backward reads the weight as it is then (as float32 does)', async (t) => {
+    if (!runsBf16(t, GEMM_BF16)) return;
     const rng = new Rng(3);
     const w = randn([4, 8], rng, 'float32');
     w.requiresGrad = true;
     const x = randn([2, 8], rng, 'float32');
     x.requiresGrad = true;
     const gy = new Float32Array(8).fill(1);
-    const gradAfterEdit = (p: Precision): number[] => withComputePrecision(p, () => {
-      const w2 = float32(w);
-      const x2 = float32(x);
-      const y1 = linear(x2, w2, null);
-      w2.values()[0] += 1; // seen by the next forward
-      const y2 = linear(x2, w2, null);
-      assert.notDeepEqual([...y2.values()], [...y1.values()]);
-      w2.values()[1] += 1; // seen by the backward of both (each reads the weight when it runs)
-      backward(y1, gy);
-      return [...x2.gradValues()!];
-    });
-    const [g16, g32] = [gradAfterEdit('bf16'), gradAfterEdit('fp32')];
+    const gradAfterEdit = async (p: Precision): Promise<number[]> => {
+      const { x2, y1, y2 } = withComputePrecision(p, () => {
+        const w2 = float32(w);
+        const x2 = float32(x);
+        const y1 = linear(x2, w2, null);
+        w2.storage.write([w.values()[0] + 1], 0); // seen by the next forward
+        const y2 = linear(x2, w2, null);
+        w2.storage.write([w.values()[1] + 1], 1); // seen by the backward of both (each reads the weight when it runs)
+        backward(y1, seedFor(y1, gy));
+        return { x2, y1, y2 };
+      });
+      assert.notDeepEqual(await valuesOf(y2), await valuesOf(y1));
+      return gradOf(x2);
+    };
+    const [g16, g32] = [await gradAfterEdit('bf16'), await gradAfterEdit('fp32')];
     assert.ok(relL2(g16, g32) < BF16_TOLERANCE.gradient, `bf16 ${g16} against fp32 ${g32}`);
     assert.ok(Math.abs(g32[1] - g16[1]) < 0.05 && Math.abs(g32[1] - (w.values()[1] + 1 + w.values()[9] + w.values()[17] + w.values()[25])) < 1e-5);
   });

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { describe, it } from '../../helpers/per_backend.js';
+import { describe, it } from '../../helpers/every_backend.js';
 import { Tensor, backward, linear, matmul } from '../../../src/tensor/index.js';
-import { gradcheck } from '../../helpers/gradcheck.js';
+import { gradcheckOnBackend } from '../../helpers/gradcheck.js';
+import { assertValues, gradOf, onDevice, seedFor, tensor, valuesOf, zeros } from '../../helpers/on_device.js';
 import { Rng, assertClose, assertShape, leaf, randn } from '../../helpers/tensors.js';
 
 /** Naive batched reference: a [B, M, K] (or shared [M, K] when aBatch = false) @ b likewise. */
@@ -35,51 +36,51 @@ describe('matmul', () => {
     ['batched 4-d', [2, 2, 3, 4], [2, 2, 4, 1], [2, 2, 3, 1]],
   ];
   for (const [name, sa, sb, so] of forms) {
-    it(`gradcheck ${name} ${JSON.stringify(sa)} @ ${JSON.stringify(sb)}`, () => {
+    it(`gradcheck ${name} ${JSON.stringify(sa)} @ ${JSON.stringify(sb)}`, async () => {
       const r = new Rng(sa.length * 7 + sb.length);
-      gradcheck(matmul, [randn(sa, r), randn(sb, r)], { name: 'matmul' });
+      await gradcheckOnBackend(matmul, [randn(sa, r), randn(sb, r)], { name: 'matmul' });
     });
-    it(`gradcheck ${name}: one operand at a time`, () => {
+    it(`gradcheck ${name}: one operand at a time`, async () => {
       const r = new Rng(5);
-      gradcheck(matmul, [randn(sa, r), randn(sb, r)], { name: 'matmul', wrt: [0] });
-      gradcheck(matmul, [randn(sa, r), randn(sb, r)], { name: 'matmul', wrt: [1] });
+      await gradcheckOnBackend(matmul, [randn(sa, r), randn(sb, r)], { name: 'matmul', wrt: [0] });
+      await gradcheckOnBackend(matmul, [randn(sa, r), randn(sb, r)], { name: 'matmul', wrt: [1] });
     });
-    it(`forward ${name} matches a naive product`, () => {
+    it(`forward ${name} matches a naive product`, async () => {
       const r = new Rng(6);
       const a = randn(sa, r), b = randn(sb, r);
-      const y = matmul(a, b);
+      const y = matmul(onDevice(a), onDevice(b));
       assertShape(y, so);
-      assertClose(y.toArray(), refMatmul(a, b), { rtol: 1e-12, atol: 1e-12 });
+      assertValues(await valuesOf(y), refMatmul(a, b), { rtol: 1e-12, atol: 1e-12 });
     });
   }
 
-  it('gradcheck with the same tensor on both sides (x @ x)', () => {
-    gradcheck((x) => matmul(x, x), [randn([3, 3], new Rng(1))], { name: 'matmul' });
+  it('gradcheck with the same tensor on both sides (x @ x)', async () => {
+    await gradcheckOnBackend((x) => matmul(x, x), [randn([3, 3], new Rng(1))], { name: 'matmul' });
   });
 
-  it('known 2x2 product and its gradients', () => {
-    const a = leaf(Tensor.from([1, 2, 3, 4], [2, 2], 'float64'));
-    const b = leaf(Tensor.from([5, 6, 7, 8], [2, 2], 'float64'));
+  it('known 2x2 product and its gradients', async () => {
+    const a = leaf(tensor([1, 2, 3, 4], [2, 2]));
+    const b = leaf(tensor([5, 6, 7, 8], [2, 2]));
     const y = matmul(a, b);
-    assert.deepEqual(y.toArray(), [19, 22, 43, 50]);
-    backward(y, new Float64Array([1, 1, 1, 1]));
+    assertValues(await valuesOf(y), [19, 22, 43, 50]);
+    backward(y, seedFor(y, [1, 1, 1, 1]));
     // dA = 1 @ B^T, dB = A^T @ 1
-    assert.deepEqual(Array.from(a.gradValues()!), [11, 15, 11, 15]);
-    assert.deepEqual(Array.from(b.gradValues()!), [4, 4, 6, 6]);
+    assertValues(await gradOf(a), [11, 15, 11, 15]);
+    assertValues(await gradOf(b), [4, 4, 6, 6]);
   });
 
-  it('float32 forward', () => {
-    const y = matmul(Tensor.from([1, 2, 3, 4], [2, 2]), Tensor.from([5, 6, 7, 8], [2, 2]));
+  it('float32 forward', async () => {
+    const y = matmul(tensor([1, 2, 3, 4], [2, 2], 'float32'), tensor([5, 6, 7, 8], [2, 2], 'float32'));
     assert.equal(y.dtype, 'float32');
-    assert.deepEqual(y.toArray(), [19, 22, 43, 50]);
+    assertValues(await valuesOf(y), [19, 22, 43, 50], undefined, 'float32');
   });
 
-  it('shape errors name the op and the shapes', () => {
-    assert.throws(() => matmul(Tensor.zeros([3]), Tensor.zeros([3, 2])), /^ShapeError: matmul: .*at least 2-d.*\[3\], \[3, 2\]/);
-    assert.throws(() => matmul(Tensor.zeros([2, 3]), Tensor.zeros([4, 2])), /matmul: inner dimensions differ \(shapes \[2, 3\], \[4, 2\]\)/);
-    assert.throws(() => matmul(Tensor.zeros([2, 2, 3]), Tensor.zeros([3, 3, 4])), /matmul: batch dimensions differ \(shapes \[2, 2, 3\], \[3, 3, 4\]\)/);
-    assert.throws(() => matmul(Tensor.zeros([2, 2, 3]), Tensor.zeros([1, 2, 3, 4])), /matmul: batch dimensions differ \(shapes \[2, 2, 3\], \[1, 2, 3, 4\]\)/);
-    assert.throws(() => matmul(Tensor.zeros([2, 3]), Tensor.zeros([2, 4, 2])), /matmul: inner dimensions differ \(shapes \[2, 3\], \[2, 4, 2\]\)/);
+  it('shape errors name the op and the shapes', async () => {
+    assert.throws(() => matmul(zeros([3]), zeros([3, 2])), /^ShapeError: matmul: .*at least 2-d.*\[3\], \[3, 2\]/);
+    assert.throws(() => matmul(zeros([2, 3]), zeros([4, 2])), /matmul: inner dimensions differ \(shapes \[2, 3\], \[4, 2\]\)/);
+    assert.throws(() => matmul(zeros([2, 2, 3]), zeros([3, 3, 4])), /matmul: batch dimensions differ \(shapes \[2, 2, 3\], \[3, 3, 4\]\)/);
+    assert.throws(() => matmul(zeros([2, 2, 3]), zeros([1, 2, 3, 4])), /matmul: batch dimensions differ \(shapes \[2, 2, 3\], \[1, 2, 3, 4\]\)/);
+    assert.throws(() => matmul(zeros([2, 3]), zeros([2, 4, 2])), /matmul: inner dimensions differ \(shapes \[2, 3\], \[2, 4, 2\]\)/);
   });
 });
 
@@ -91,35 +92,35 @@ describe('linear', () => {
     ['1-d input with bias', [3], true],
   ];
   for (const [name, xs, withBias] of cases) {
-    it(`gradcheck ${name}`, () => {
+    it(`gradcheck ${name}`, async () => {
       const r = new Rng(xs.length + (withBias ? 10 : 0));
       const inputs = [randn(xs, r), randn([5, 3], r)];
       if (withBias) inputs.push(randn([5], r));
-      gradcheck((x, w, b) => linear(x, w, b ?? null), inputs, { name: 'linear' });
+      await gradcheckOnBackend((x, w, b) => linear(x, w, b ?? null), inputs, { name: 'linear' });
     });
   }
-  it('gradcheck: weight and bias only (frozen input), input only', () => {
+  it('gradcheck: weight and bias only (frozen input), input only', async () => {
     const r = new Rng(3);
-    gradcheck((x, w, b) => linear(x, w, b), [randn([4, 3], r), randn([2, 3], r), randn([2], r)], { name: 'linear', wrt: [1, 2] });
-    gradcheck((x, w, b) => linear(x, w, b), [randn([4, 3], r), randn([2, 3], r), randn([2], r)], { name: 'linear', wrt: [0] });
+    await gradcheckOnBackend((x, w, b) => linear(x, w, b), [randn([4, 3], r), randn([2, 3], r), randn([2], r)], { name: 'linear', wrt: [1, 2] });
+    await gradcheckOnBackend((x, w, b) => linear(x, w, b), [randn([4, 3], r), randn([2, 3], r), randn([2], r)], { name: 'linear', wrt: [0] });
   });
-  it('forward equals x @ W^T + b', () => {
-    const x = Tensor.from([1, 2, 3, 4, 5, 6], [2, 3], 'float64');
-    const w = Tensor.from([1, 0, -1, 2, 1, 0], [2, 3], 'float64');
-    const b = Tensor.from([0.5, -1], [2], 'float64');
-    assert.deepEqual(linear(x, w, b).toArray(), [-1.5, 3, -1.5, 12]);
-    assert.deepEqual(linear(x, w, null).toArray(), [-2, 4, -2, 13]);
-    assertShape(linear(Tensor.zeros([2, 5, 3], 'float64'), w, b), [2, 5, 2]);
+  it('forward equals x @ W^T + b', async () => {
+    const x = tensor([1, 2, 3, 4, 5, 6], [2, 3]);
+    const w = tensor([1, 0, -1, 2, 1, 0], [2, 3]);
+    const b = tensor([0.5, -1], [2]);
+    assertValues(await valuesOf(linear(x, w, b)), [-1.5, 3, -1.5, 12]);
+    assertValues(await valuesOf(linear(x, w, null)), [-2, 4, -2, 13]);
+    assertShape(linear(zeros([2, 5, 3], 'float64'), w, b), [2, 5, 2]);
   });
-  it('ignores stale output memory: bias is written, not added', () => {
+  it('ignores stale output memory: bias is written, not added', async () => {
     const r = new Rng(4);
-    const x = randn([3, 4], r), w = randn([2, 4], r), b = randn([2], r);
-    assertClose(linear(x, w, b).toArray(), linear(x, w, b).toArray());
+    const x = onDevice(randn([3, 4], r)), w = onDevice(randn([2, 4], r)), b = onDevice(randn([2], r));
+    assertClose(await valuesOf(linear(x, w, b)), await valuesOf(linear(x, w, b)));
   });
-  it('shape errors name the op and the shapes', () => {
+  it('shape errors name the op and the shapes', async () => {
     const re = (s: string): RegExp => new RegExp(`^ShapeError: linear: .*\\(shapes ${s}\\)`);
-    assert.throws(() => linear(Tensor.zeros([4, 3]), Tensor.zeros([5, 4]), null), re('\\[4, 3\\], \\[5, 4\\], \\[\\]'));
-    assert.throws(() => linear(Tensor.zeros([4, 3]), Tensor.zeros([5, 3]), Tensor.zeros([4])), re('\\[4, 3\\], \\[5, 3\\], \\[4\\]'));
-    assert.throws(() => linear(Tensor.zeros([4, 3]), Tensor.zeros([15]), null), re('\\[4, 3\\], \\[15\\], \\[\\]'));
+    assert.throws(() => linear(zeros([4, 3]), zeros([5, 4]), null), re('\\[4, 3\\], \\[5, 4\\], \\[\\]'));
+    assert.throws(() => linear(zeros([4, 3]), zeros([5, 3]), zeros([4])), re('\\[4, 3\\], \\[5, 3\\], \\[4\\]'));
+    assert.throws(() => linear(zeros([4, 3]), zeros([15]), null), re('\\[4, 3\\], \\[15\\], \\[\\]'));
   });
 });
