@@ -12,7 +12,7 @@
 import { type ModelLayer, modelLayers } from '../../nn/layer_list.js';
 import { Module } from '../../nn/module.js';
 import { Tensor } from '../../tensor/tensor.js';
-import type { TensorParallelTape } from '../tensor/tape.js';
+import type { TensorParallelTape } from '../sharding/tape.js';
 
 /**
  * A layer a stage runs: nn's ModelLayer, or a tensor-parallel layer whose forward sums over its

@@ -35,7 +35,7 @@ import { nodeMemoryBytes } from '../../parallel/pipeline/node_memory.js';
 import { type Placement, placeStages } from '../../parallel/pipeline/placement.js';
 import { type PipelineScheduleName, idealBubbleFraction, pipelineSchedule } from '../../parallel/pipeline/schedule.js';
 import { PipelineStageModule, type StageLayer } from '../../parallel/pipeline/stage_model.js';
-import { type TensorParallelGpt2, TensorParallelTape, buildTensorParallelModel, checkTensorParallel, shardLayout } from '../../parallel/tensor/index.js';
+import { type TensorParallelGpt2, TensorParallelTape, buildTensorParallelModel, checkTensorParallel, shardLayout } from '../../parallel/sharding/index.js';
 import { noGrad } from '../../tensor/autograd.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { kernelsFor } from '../../tensor/dispatch.js';

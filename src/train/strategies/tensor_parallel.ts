@@ -1,7 +1,7 @@
 /**
  * Tensor parallelism (--tensor-parallel T) as a strategy that owns the step. The world's ranks form
  * a mesh: consecutive blocks of T ranks are tensor-parallel groups (each holds one shard of the
- * model, src/parallel/tensor/), and the ranks of equal tensor-parallel rank across blocks form the
+ * model, src/parallel/sharding/), and the ranks of equal tensor-parallel rank across blocks form the
  * data-parallel groups, over which a wrapped strategy (allreduce) averages the shard's gradients.
  * Every rank of a tensor-parallel group trains on the same batch: the data is sharded over the
  * data-parallel degree (--workers ÷ T), so --batch-size stays one replica's batch.
@@ -21,7 +21,7 @@ import type { EvalResult } from '../../metrics/records.js';
 import type { NamedBuffers } from '../../nn/checkpoint.js';
 import type { ModelSpec } from '../../nn/models/index.js';
 import type { Module } from '../../nn/module.js';
-import { TensorParallelModule, TensorParallelTape, buildTensorParallelModel, checkTensorParallel, shardLayout } from '../../parallel/tensor/index.js';
+import { TensorParallelModule, TensorParallelTape, buildTensorParallelModel, checkTensorParallel, shardLayout } from '../../parallel/sharding/index.js';
 import { kernelsFor } from '../../tensor/dispatch.js';
 import { type EvalSums, evalBatchSize, evalResult, scoreOutput } from '../evaluate.js';
 import { gradSquares } from '../grad_squares.js';

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { gpt2Spec } from '../../../src/nn/models/presets.js';
-import { TensorParallelTape, buildTensorParallelModel } from '../../../src/parallel/tensor/index.js';
+import { TensorParallelTape, buildTensorParallelModel } from '../../../src/parallel/sharding/index.js';
 import { closeWebGpu, type WebGpuLoad } from '../../../src/tensor/backends/webgpu/index.js';
 import { crossEntropy } from '../../../src/tensor/ops/loss.js';
 import { Tensor } from '../../../src/tensor/tensor.js';
