@@ -1,0 +1,75 @@
+/**
+ * The group sums as autograd ops: over two ranks in one process, the forward sum (g) and the
+ * gradient sum (f) give what one process computes with both shards; autograd's backwardAsync
+ * awaits f's sum, the synchronous backward refuses it by name, and a group of one is the identity.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { backward, backwardAsync } from '../../src/tensor/autograd.js';
+import { type GroupReducer, sumGradientsOverGroup, sumOverGroup } from '../../src/tensor/group_sum.js';
+import { mul } from '../../src/tensor/ops/elementwise.js';
+import { sum } from '../../src/tensor/ops/reduce.js';
+import type { Storage } from '../../src/tensor/storage.js';
+import { Tensor } from '../../src/tensor/tensor.js';
+
+/** Two ranks in one process: each sum waits for the other rank's call, then both hold the total. */
+function twoRanks(): { reducers: GroupReducer[]; calls: () => number } {
+  let first: { s: Storage; done: () => void } | null = null;
+  let calls = 0;
+  const reducer: GroupReducer = {
+    size: 2,
+    sumInPlace: (s) => new Promise<void>((resolve) => {
+      calls++;
+      if (!first) {
+        first = { s, done: resolve };
+        return;
+      }
+      const a = first.s.readSync() as Float32Array;
+      const total = Float32Array.from(s.readSync() as Float32Array, (v, i) => v + a[i]);
+      first.s.write(total);
+      s.write(total);
+      const other = first;
+      first = null;
+      other.done();
+      resolve();
+    }),
+  };
+  return { reducers: [reducer, reducer], calls: () => calls };
+}
+
+const leaf = (v: number[]): Tensor => Tensor.fromHost(Float32Array.from(v), [v.length], true);
+
+describe('group sums in the graph', () => {
+  it('f then g over two ranks: the forward sums the shards, backwardAsync sums the input gradient', async () => {
+    const { reducers, calls } = twoRanks();
+    const w = [[2, 3], [5, 7]];
+    const runs = await Promise.all(reducers.map(async (group, r) => {
+      const x = leaf([1, 2]);
+      const weight = leaf(w[r]);
+      const y = await sumOverGroup(mul(sumGradientsOverGroup(x, group), weight), group);
+      await backwardAsync(sum(y));
+      return { y: Array.from(y.values()), x: Array.from(x.gradValues()!), w: Array.from(weight.gradValues()!) };
+    }));
+    for (const run of runs) {
+      assert.deepEqual(run.y, [1 * (2 + 5), 2 * (3 + 7)]);
+      assert.deepEqual(run.x, [2 + 5, 3 + 7], 'f sums both shards\' contributions to the input gradient');
+      assert.deepEqual(run.w, [1, 2]);
+    }
+    assert.equal(calls(), 4, 'one sum forward and one backward per rank');
+  });
+
+  it('the synchronous backward refuses a graph whose op awaits, naming it and backwardAsync', () => {
+    const { reducers } = twoRanks();
+    const x = leaf([1, 2]);
+    assert.throws(() => backward(sum(mul(sumGradientsOverGroup(x, reducers[0]), x))), /'group_sum_gradients' awaits .*backwardAsync/);
+  });
+
+  it('a group of one is the identity and stays synchronous', () => {
+    const one: GroupReducer = { size: 1, sumInPlace: () => assert.fail('a group of one sums nothing') };
+    const x = leaf([3, 4]);
+    const y = sumOverGroup(sumGradientsOverGroup(x, one), one);
+    assert.ok(y instanceof Tensor);
+    backward(sum(mul(y, y)));
+    assert.deepEqual(Array.from(x.gradValues()!), [6, 8]);
+  });
+});
