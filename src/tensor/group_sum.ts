@@ -33,14 +33,23 @@ export function sumOverGroup(partial: Tensor, group: GroupReducer): MaybeAsync<T
   });
 }
 
+/** Per group, the f already made of an input (until its backward releases it). */
+const gradientSums = new WeakMap<GroupReducer, WeakMap<Tensor, Tensor>>();
+
 /**
  * Forward: `x` itself (f; the input of a column-parallel layer, replicated on every rank).
  * Backward: the gradient summed over the group, awaited, since each rank's shard contributes its
- * part of the input's gradient.
+ * part of the input's gradient. An input several column-parallel layers read (BERT's query, key and
+ * value) gets one f, so its gradient is summed once, not once per layer.
  */
 export function sumGradientsOverGroup(x: Tensor, group: GroupReducer): Tensor {
   if (group.size === 1) return x;
+  let made = gradientSums.get(group);
+  if (!made) gradientSums.set(group, (made = new WeakMap()));
+  const earlier = made.get(x);
+  if (earlier?.gradFn) return earlier;
   const out = new Tensor(x.storage, x.shape);
+  if (x.requiresGrad) made.set(x, out);
   return record(out, 'group_sum_gradients', [x], async () => {
     // `out.grad` is the gy autograd hands over: summed in place, then passed down.
     const gy = out.grad!;

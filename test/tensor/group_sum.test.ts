@@ -73,3 +73,18 @@ describe('group sums in the graph', () => {
     assert.deepEqual(Array.from(x.gradValues()!), [6, 8]);
   });
 });
+
+describe('an input read by several sharded layers', () => {
+  it('gets one gradient sum over the group, however many layers read it', async () => {
+    const { reducers, calls } = twoRanks();
+    const grads = await Promise.all(reducers.map(async (group) => {
+      const x = leaf([1, 2]);
+      const a = sumGradientsOverGroup(x, group);
+      assert.equal(sumGradientsOverGroup(x, group), a, 'the same f for the same input');
+      await backwardAsync(sum(mul(a, sumGradientsOverGroup(x, group))));
+      return Array.from(x.gradValues()!);
+    }));
+    assert.equal(calls(), 2, 'one sum per rank');
+    for (const g of grads) assert.deepEqual(g, [2 * 2 * 1, 2 * 2 * 2], 'd/dx Σx² = 2x on each rank, summed over two ranks');
+  });
+});

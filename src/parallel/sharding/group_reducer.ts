@@ -31,3 +31,23 @@ export function groupReducer(comm: TensorParallelComm): GroupReducer & { readonl
     },
   };
 }
+
+/**
+ * A group whose communicator comes later: a strategy builds the model (and its sharded layers)
+ * before it splits the world into groups, then binds the tensor-parallel group here.
+ */
+export class PendingGroup implements GroupReducer {
+  private reducer: GroupReducer | null = null;
+
+  constructor(readonly rank: number, readonly size: number) {}
+
+  bind(comm: TensorParallelComm): void {
+    if (comm.rank !== this.rank || comm.size !== this.size) throw new Error(`tensor parallel: the group is rank ${comm.rank} of ${comm.size}, the model was built for rank ${this.rank} of ${this.size}`);
+    this.reducer = groupReducer(comm);
+  }
+
+  sumInPlace(values: Storage): Promise<void> {
+    if (!this.reducer) throw new Error('tensor parallel: the model summed over its group before the group was set up');
+    return this.reducer.sumInPlace(values);
+  }
+}
