@@ -9,33 +9,8 @@ import { backward, backwardAsync } from '../../src/tensor/autograd.js';
 import { type GroupReducer, sumGradientsOverGroup, sumOverGroup } from '../../src/tensor/group_sum.js';
 import { mul } from '../../src/tensor/ops/elementwise.js';
 import { sum } from '../../src/tensor/ops/reduce.js';
-import type { Storage } from '../../src/tensor/storage.js';
 import { Tensor } from '../../src/tensor/tensor.js';
-
-/** Two ranks in one process: each sum waits for the other rank's call, then both hold the total. */
-function twoRanks(): { reducers: GroupReducer[]; calls: () => number } {
-  let first: { s: Storage; done: () => void } | null = null;
-  let calls = 0;
-  const reducer: GroupReducer = {
-    size: 2,
-    sumInPlace: (s) => new Promise<void>((resolve) => {
-      calls++;
-      if (!first) {
-        first = { s, done: resolve };
-        return;
-      }
-      const a = first.s.readSync() as Float32Array;
-      const total = Float32Array.from(s.readSync() as Float32Array, (v, i) => v + a[i]);
-      first.s.write(total);
-      s.write(total);
-      const other = first;
-      first = null;
-      other.done();
-      resolve();
-    }),
-  };
-  return { reducers: [reducer, reducer], calls: () => calls };
-}
+import { twoRanks } from '../helpers/two_ranks.js';
 
 const leaf = (v: number[]): Tensor => Tensor.fromHost(Float32Array.from(v), [v.length], true);
 
