@@ -53,7 +53,7 @@ interface RankRun {
 async function parallel(spec: ModelSpec, size: number): Promise<RankRun[]> {
   const world = await makeWorld('inproc', size, { timeoutMs: 10_000 });
   try {
-    return await onAll(world, async (pg, rank) => {
+    return await onAll(world, async (pg) => {
       const comm = counting(pg);
       const model = buildTensorParallelModel(spec, SEED, groupReducer(comm));
       model.arena();
