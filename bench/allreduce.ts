@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { DEFAULT_CHUNK_BYTES, type AllReduceAlgorithm } from '../src/comm/process_group.js';
 import { rendezvous } from '../src/comm/rendezvous.js';
 import { DEFAULT_RING_BYTES } from '../src/comm/shm/negotiate.js';
-import { shmNative } from '../src/comm/shm/native.js';
+import { shmNative } from '../src/launch/shm_native.js';
 import { Inbox, inboxBytes } from '../src/comm/shm/ring.js';
 import { StoreServer } from '../src/comm/store/server.js';
 import { generateToken, TOKEN_ENV } from '../src/comm/token.js';
@@ -115,7 +115,7 @@ function median(xs: number[]): number {
 
 async function worker(a: Args, world: number): Promise<void> {
   const group = { chunkBytes: a.chunkBytes, directMaxBytes: a.directMaxBytes, doublingMaxBytes: a.doublingMaxBytes, reducer: tensorReducer };
-  const sharedMemory = a.shm === 'on';
+  const sharedMemory = a.shm === 'on' ? shmNative() : null;
   const c = await rendezvous({ rank: a.rank, worldSize: world, masterHost: '127.0.0.1', masterPort: a.port, hostStore: false, timeoutMs: 30_000, group, sharedMemory });
   if (c.rank === 0 && sharedMemory && c.group.transport === c.transport) process.stderr.write('allreduce bench: shared memory unavailable, ranks talk TCP\n');
   const rows: Row[] = [];

@@ -17,6 +17,7 @@ import { ShmTransport } from '../src/comm/shm/transport.js';
 import { StoreServer } from '../src/comm/store/server.js';
 import { generateToken, TOKEN_ENV } from '../src/comm/token.js';
 import { tensorReducer } from '../src/train/reducer.js';
+import { shmNative } from '../src/launch/shm_native.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const MODES = [
@@ -43,7 +44,7 @@ const block = Number(flag('block', '20'));
 const settle = Number(flag('settle', '20'));
 
 async function worker(port: number, rank: number): Promise<void> {
-  const c = await rendezvous({ rank, worldSize: world, masterHost: '127.0.0.1', masterPort: port, hostStore: false, timeoutMs: 30_000, sharedMemory: true, group: { reducer: tensorReducer } });
+  const c = await rendezvous({ rank, worldSize: world, masterHost: '127.0.0.1', masterPort: port, hostStore: false, timeoutMs: 30_000, sharedMemory: shmNative(), group: { reducer: tensorReducer } });
   const t = c.group.transport;
   if (!(t instanceof ShmTransport)) throw new Error('shared memory unavailable: nothing to compare');
   const out: number[][][] = [];

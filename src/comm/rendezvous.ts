@@ -15,6 +15,7 @@ import { ADDRESS_PREFIX } from './store/keys.js';
 import { StoreTimeoutError } from './store/protocol.js';
 import { StoreServer } from './store/server.js';
 import type { ConnectionOptions } from './tcp/connection.js';
+import type { ShmNative } from './shm/native.js';
 import { shareMemory } from './shm/negotiate.js';
 import { MeshListener } from './tcp/mesh.js';
 import type { TcpTransport } from './tcp/transport.js';
@@ -46,7 +47,7 @@ export interface RendezvousOptions {
    * The group then runs on the shared-memory transport; `Cluster.transport` stays the TCP one (control
    * plane, metric stream). Off by default: recovery paths that swap TCP links (comm/hub.ts) need TCP.
    */
-  sharedMemory?: boolean;
+  sharedMemory?: ShmNative | null;
   /**
    * A client of the store already connected (a discovered worker claimed its rank with it, rank
    * -1): used instead of dialing the store again; `rank` is then its rank.
@@ -96,7 +97,7 @@ export async function rendezvous(opts: RendezvousOptions): Promise<Cluster> {
     if (opts.onJoin) watchJoins(store, n, left(), opts.onJoin);
     const addresses = await collectAddresses(store, n, left(), Date.now() - start);
     const transport = await listener.connect(addresses);
-    const data = opts.sharedMemory ? await shareMemory(transport, { timeoutMs: left() }) : transport;
+    const data = opts.sharedMemory ? await shareMemory(transport, { timeoutMs: left(), native: opts.sharedMemory }) : transport;
     const group = new ProcessGroup(data, opts.group);
     const cluster: Cluster = { rank, size: n, group, transport, store, storeServer, close: () => closeAll(cluster) };
     return cluster;

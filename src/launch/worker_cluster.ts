@@ -13,6 +13,7 @@ import type { Placement } from './env.js';
 import { chooseInterface, isLoopbackHost } from './iface.js';
 import { type PsPlace, joinRunningPs, loopbackFor, psRecovery, restartedProcess } from './ps_recovery.js';
 import { LAUNCHER_STORE_ENV, type TrainFlags, sharedMemoryAllowed } from './worker_flags.js';
+import { shmNative } from './shm_native.js';
 import { tensorReducer } from '../train/reducer.js';
 import { listenWarning } from './listen.js';
 import type { StoreClient } from '../comm/store/client.js';
@@ -84,7 +85,7 @@ export async function joinCluster(o: JoinOptions): Promise<JoinedCluster | 'over
     hostStore, listenHost: iface?.address ?? bind, advertiseHost: advertise, store: o.claimedStore,
     signature, timeoutMs, group: { timeoutMs, reducer: tensorReducer },
     // Ranks on this host exchange through shared memory (comm/shm/) unless --comm-backend tcp; ps recovery swaps TCP links.
-    sharedMemory: !o.recoverable && sharedMemoryAllowed(flags),
+    sharedMemory: !o.recoverable && sharedMemoryAllowed(flags) ? shmNative() : null,
     onJoin: place.rank === 0 ? (r, address, joined, total) => process.stderr.write(`smolcluster: rank ${r} joined from ${address} (${joined}/${total})\n`) : undefined,
   })).catch(async (err: unknown) => {
     o.claimedStore?.close();

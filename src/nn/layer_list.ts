@@ -7,6 +7,7 @@
  */
 import type { Tensor } from '../tensor/tensor.js';
 import type { Module } from './module.js';
+import type { MaybeAsync } from './layers/maybe_async.js';
 import { Sequential, runInOrder } from './layers/sequential.js';
 
 export interface ModelLayer {
@@ -16,8 +17,11 @@ export interface ModelLayer {
   modules: [name: string, module: Module][];
   /** A parameter an earlier layer owns that this one reads: its name in the whole model and its tensor. */
   tied?: { name: string; tensor: Tensor };
-  /** The layer's forward; `tied` is the tied parameter (the owner's, or the stage's copy). */
-  forward(x: Tensor, tied?: Tensor): Tensor;
+  /**
+   * The layer's forward; `tied` is the tied parameter (the owner's, or the stage's copy). It waits
+   * only where a tensor-parallel layer sums over its group (layers/maybe_async.ts).
+   */
+  forward(x: Tensor, tied?: Tensor): MaybeAsync<Tensor>;
 }
 
 /** A model that can be cut into pipeline stages. */

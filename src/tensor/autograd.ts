@@ -40,7 +40,7 @@ export function needsGrad(...inputs: Tensor[]): boolean {
  * never reads `out`'s values says so with `readsOutput` false (handover.ts may then release them).
  */
 export function record(
-  out: Tensor, op: string, inputs: Tensor[], backward: (gy: DeviceBuffer) => void, readsOutput: boolean | 'sign' = true,
+  out: Tensor, op: string, inputs: Tensor[], backward: (gy: DeviceBuffer) => void | Promise<void>, readsOutput: boolean | 'sign' = true,
 ): Tensor {
   if (needsGrad(...inputs)) {
     out.requiresGrad = true;
@@ -94,19 +94,32 @@ export interface BackwardHooks {
 export type Gradient = Storage | ArrayLike<number>;
 
 export function backward(root: Tensor, gradient?: Gradient, hooks: BackwardHooks = {}): void {
-  for (const _ of backwardSteps(root, gradient, hooks)) void _;
+  for (const step of backwardSteps(root, gradient, hooks)) {
+    if (step) step.done.catch(() => undefined);
+    if (step) throw new Error(`backward: the op '${step.op}' awaits (a sum over a group): call backwardAsync`);
+  }
 }
 
 /**
- * backward(), giving the event loop a turn whenever a hook asks for it, so messages posted from
- * `onLeafReady` make progress while the rest of the graph is differentiated. Same results, bit for bit.
+ * backward(), awaiting the ops whose backward awaits (a sum over a group, group_sum.ts) and giving
+ * the event loop a turn whenever a hook asks for it, so messages posted from `onLeafReady` make
+ * progress while the rest of the graph is differentiated. Same results, bit for bit.
  */
 export async function backwardAsync(root: Tensor, gradient?: Gradient, hooks: BackwardHooks = {}): Promise<void> {
-  for (const _ of backwardSteps(root, gradient, hooks)) await new Promise<void>((resolve) => setImmediate(resolve));
+  for (const step of backwardSteps(root, gradient, hooks)) await (step ? step.done : new Promise<void>((resolve) => setImmediate(resolve)));
 }
 
-/** The backward pass, yielding where the hooks want the event loop to run. */
-function* backwardSteps(root: Tensor, gradient: Gradient | undefined, hooks: BackwardHooks): Generator<void> {
+/** A GradFn's backward still running (it awaits): the pass goes on once `done` settles. */
+interface Pending {
+  op: string;
+  done: Promise<void>;
+}
+
+/**
+ * The backward pass, yielding where the hooks want the event loop to run (undefined) and where an
+ * op's backward awaits (its Pending). A graph without such ops runs through without a yield.
+ */
+function* backwardSteps(root: Tensor, gradient: Gradient | undefined, hooks: BackwardHooks): Generator<Pending | undefined> {
   if (!root.requiresGrad) throw new Error('backward: tensor does not require grad (no parameter reached it)');
   if (!gradient && root.size !== 1) {
     throw new Error(`backward: a gradient is required for a non-scalar tensor of shape ${fmtShape(root.shape)}`);
@@ -134,7 +147,8 @@ function* backwardSteps(root: Tensor, gradient: Gradient | undefined, hooks: Bac
   for (let i = order.length - 1; i >= 0; i--) {
     const t = order[i];
     if (t.gradFn && t.grad) {
-      t.gradFn.backward(t.grad.buffer);
+      const done = t.gradFn.backward(t.grad.buffer);
+      if (done) yield { op: t.gradFn.op, done };
       // Intermediate results are not kept: free the gradient (to the pool: nothing else holds an
       // intermediate's gradient, and every GradFn reads gy only while it runs) and the graph edge.
       released.set(t, t.gradFn.op);
@@ -144,7 +158,7 @@ function* backwardSteps(root: Tensor, gradient: Gradient | undefined, hooks: Bac
     }
     let yieldNow = false;
     for (const leaf of readyAfter?.get(i) ?? []) if (hooks.onLeafReady!(leaf) === true) yieldNow = true;
-    if (yieldNow || hooks.keepYielding?.()) yield;
+    if (yieldNow || hooks.keepYielding?.()) yield undefined;
   }
 }
 

@@ -1,7 +1,6 @@
 import type { Backend } from './backend.js';
 import type { DType, Device } from './storage.js';
-import { jsBackend } from './backends/js.js';
-import { loadNativeBackend } from './backends/native.js';
+import { jsBackend, loadNativeBackend } from './backends/registration.js';
 
 /**
  * Which backend runs an op: the one registered for the tensor's (device, dtype). Backends register

@@ -11,8 +11,8 @@ export type { DType, Device } from './storage.js';
 export interface GradFn {
   readonly op: string;
   readonly inputs: readonly Tensor[];
-  /** Accumulates this tensor's gradient `gy` into the inputs' gradients. */
-  backward(gy: DeviceBuffer): void;
+  /** Accumulates this tensor's gradient `gy` into the inputs' gradients (awaited where it sums over a group). */
+  backward(gy: DeviceBuffer): void | Promise<void>;
   /**
    * Whether `backward` reads this tensor's own values; false lets them go early (handover.ts).
    * 'sign': it reads only which values are > 0 (a ReLU mask), which a bf16 copy of them keeps, so

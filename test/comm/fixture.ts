@@ -5,7 +5,7 @@
 import { createInProcessTransports } from '../../src/comm/inproc.js';
 import { setCommLogger, type LogLevel } from '../../src/comm/log.js';
 import { ProcessGroup, type ProcessGroupOptions } from '../../src/comm/process_group.js';
-import { shmNative } from '../../src/comm/shm/native.js';
+import { shmNative } from '../../src/launch/shm_native.js';
 import { shareMemory } from '../../src/comm/shm/negotiate.js';
 import { MeshListener } from '../../src/comm/tcp/mesh.js';
 import type { TcpTransport } from '../../src/comm/tcp/transport.js';
@@ -43,7 +43,7 @@ async function makeTransports(backend: Backend, n: number, timeoutMs?: number): 
   const tcp = await makeTcpTransports(n, { timeoutMs });
   if (backend === 'tcp') return tcp;
   // Small rings, so messages larger than a ring are tested too.
-  return Promise.all(tcp.map((t) => shareMemory(t as TcpTransport, { timeoutMs: timeoutMs ?? 10_000, ringBytes: 1 << 16 })));
+  return Promise.all(tcp.map((t) => shareMemory(t as TcpTransport, { timeoutMs: timeoutMs ?? 10_000, ringBytes: 1 << 16, native: shmNative() })));
 }
 
 export async function makeWorld(backend: Backend, n: number, opts: ProcessGroupOptions = {}): Promise<World> {

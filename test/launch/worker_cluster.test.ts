@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { shmNative } from '../../src/comm/shm/native.js';
+import { shmNative } from '../../src/launch/shm_native.js';
 import { ShmTransport } from '../../src/comm/shm/transport.js';
 import { TOKEN_ENV } from '../../src/comm/token.js';
 import { type JoinedCluster, joinCluster } from '../../src/launch/worker_cluster.js';

@@ -1,9 +1,10 @@
 /**
  * The shared-memory half of the native addon (src/native/shm.cc): POSIX shm segments as
  * ArrayBuffers and a futex on an int32 word of them. Null when the addon is missing or was built
- * without it (not Linux): the transport then stays on TCP.
+ * without it (not Linux): the transport then stays on TCP. comm does not load the addon (its
+ * loader lives with the tensor engine's native backend): the caller hands its exports in
+ * (launch/shm_native.ts), as it hands the process group its reducer.
  */
-import { nativeAddonExports } from '../../tensor/backends/native.js';
 
 export interface ShmNative {
   /** A new zero-filled segment; fails if the name exists. Names are "/" + up to 200 characters without "/". */
@@ -30,8 +31,8 @@ export interface ShmNative {
 
 const NAMES = ['shmCreate', 'shmOpen', 'shmUnlink', 'futexWake', 'futexWait', 'futexWaitSync', 'spinWait'] as const;
 
-export function shmNative(): ShmNative | null {
-  const addon = nativeAddonExports();
+/** The addon's shared-memory functions, when `addon` (its exports, null when not loaded) has them all. */
+export function shmFrom(addon: Readonly<Record<string, unknown>> | null): ShmNative | null {
   if (!addon || !NAMES.every((n) => typeof addon[n] === 'function')) return null;
   return addon as unknown as ShmNative;
 }

@@ -20,7 +20,7 @@ import { P2P_SEQ_BASE } from '../collectives/sendrecv.js';
 import { commLog } from '../log.js';
 import type { TcpTransport } from '../tcp/transport.js';
 import type { Transport } from '../transport.js';
-import { shmNative, type ShmNative } from './native.js';
+import type { ShmNative } from './native.js';
 import { Inbox, inboxBytes } from './ring.js';
 import { ownNamespace } from './namespace.js';
 import { segmentName, sweepStaleSegments } from './sweep.js';
@@ -44,6 +44,8 @@ interface Hello {
 
 export interface ShareOptions {
   timeoutMs: number;
+  /** The addon's shared-memory half (null: none here, stay on TCP). */
+  native: ShmNative | null;
   ringBytes?: number;
 }
 
@@ -57,7 +59,7 @@ export function bootId(): string {
 
 /** The transport to build the group on: `tcp` itself, or a ShmTransport over it when some peer shares our host. */
 export async function shareMemory(tcp: TcpTransport, opts: ShareOptions): Promise<Transport> {
-  const native = process.env[SHM_ENV] === '0' ? null : shmNative();
+  const native = process.env[SHM_ENV] === '0' ? null : opts.native;
   const ring = opts.ringBytes ?? DEFAULT_RING_BYTES;
   const { rank, size } = tcp;
   const name = segmentName(randomBytes(6).toString('hex'));

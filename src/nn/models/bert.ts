@@ -9,6 +9,8 @@ import { Embedding } from '../layers/embedding.js';
 import { fillConst, fillNormal } from '../layers/init_fill.js';
 import { Linear } from '../layers/linear.js';
 import { LayerNorm } from '../layers/norm.js';
+import { type MaybeAsync, eachInTurn, runModule, settled, then } from '../layers/maybe_async.js';
+import { type Projections, wholeProjections } from '../layers/projections.js';
 import { Sequential } from '../layers/sequential.js';
 import type { ModelLayer } from '../layer_list.js';
 import { Module } from '../module.js';
@@ -19,6 +21,11 @@ import { Module } from '../module.js';
  * whose decoder is tied to the word embeddings. Module names follow Hugging Face's BertForMaskedLM
  * (bert.embeddings.word_embeddings, bert.encoder.layer.0.attention.self.query, cls.predictions...).
  * The activation is the exact (erf) GELU, HF's hidden_act "gelu".
+ *
+ * Tensor parallelism swaps Megatron's split projections in (layers/projections.ts): query, key,
+ * value and the intermediate dense column-parallel (H/T heads per rank), both output denses
+ * row-parallel (summed over the group before the residual and the post-LayerNorm). The forward is
+ * written once: synchronous on one rank, awaiting the group's sums when split (layers/maybe_async.ts).
  */
 export interface BertSpec {
   type: 'bert';
@@ -62,19 +69,21 @@ class BertEmbeddings extends Module {
 
 /** Self-attention (query/key/value), dropout on its probabilities while training (HF's attention_probs_dropout_prob). */
 class BertSelfAttention extends Module {
-  private readonly query: Linear;
-  private readonly key: Linear;
-  private readonly value: Linear;
+  private readonly query: Module;
+  private readonly key: Module;
+  private readonly value: Module;
+  private readonly heads: number;
 
-  constructor(private readonly spec: BertSpec, rng: Rng, private readonly drop: Dropout) {
+  constructor(spec: BertSpec, rng: Rng, private readonly drop: Dropout, split: Projections) {
     super();
-    this.query = this.registerModule('query', new Linear(spec.width, spec.width, rng));
-    this.key = this.registerModule('key', new Linear(spec.width, spec.width, rng));
-    this.value = this.registerModule('value', new Linear(spec.width, spec.width, rng));
+    this.heads = spec.heads / split.size;
+    this.query = this.registerModule('query', split.columns(spec.width, spec.width, rng));
+    this.key = this.registerModule('key', split.columns(spec.width, spec.width, rng));
+    this.value = this.registerModule('value', split.columns(spec.width, spec.width, rng));
   }
 
   forward(x: Tensor): Tensor {
-    const h = this.spec.heads;
+    const h = this.heads;
     const q = splitHeads(this.query.forward(x), h);
     const k = splitHeads(this.key.forward(x), h);
     const v = splitHeads(this.value.forward(x), h);
@@ -85,12 +94,12 @@ class BertSelfAttention extends Module {
 
 /** dense → dropout → LayerNorm(· + residual): HF's BertSelfOutput and BertOutput. */
 class BertResidualOutput extends Module {
-  private readonly dense: Linear;
+  private readonly dense: Module;
   private readonly LayerNorm: LayerNorm;
 
-  constructor(inF: number, width: number, rng: Rng, private readonly drop: Dropout) {
+  constructor(inF: number, width: number, rng: Rng, private readonly drop: Dropout, split: Projections) {
     super();
-    this.dense = this.registerModule('dense', new Linear(inF, width, rng));
+    this.dense = this.registerModule('dense', split.rows(inF, width, rng));
     this.LayerNorm = this.registerModule('LayerNorm', new LayerNorm(width, LN_EPS));
   }
 
@@ -98,8 +107,8 @@ class BertResidualOutput extends Module {
     throw new Error(`BertResidualOutput needs the residual: call apply() (got ${x.toString()})`);
   }
 
-  apply(x: Tensor, residual: Tensor): Tensor {
-    return this.LayerNorm.forward(add(this.drop.forward(this.dense.forward(x)), residual));
+  apply(x: Tensor, residual: Tensor): MaybeAsync<Tensor> {
+    return then(runModule(this.dense, x), (y) => this.LayerNorm.forward(add(this.drop.forward(y), residual)));
   }
 }
 
@@ -107,23 +116,27 @@ class BertAttention extends Module {
   private readonly self: BertSelfAttention;
   private readonly output: BertResidualOutput;
 
-  constructor(spec: BertSpec, rng: Rng, drop: Dropout) {
+  constructor(spec: BertSpec, rng: Rng, drop: Dropout, split: Projections) {
     super();
-    this.self = this.registerModule('self', new BertSelfAttention(spec, rng, drop));
-    this.output = this.registerModule('output', new BertResidualOutput(spec.width, spec.width, rng, drop));
+    this.self = this.registerModule('self', new BertSelfAttention(spec, rng, drop, split));
+    this.output = this.registerModule('output', new BertResidualOutput(spec.width, spec.width, rng, drop, split));
+  }
+
+  run(x: Tensor): MaybeAsync<Tensor> {
+    return this.output.apply(this.self.forward(x), x);
   }
 
   forward(x: Tensor): Tensor {
-    return this.output.apply(this.self.forward(x), x);
+    return settled(this.run(x), 'bert attention');
   }
 }
 
 class BertIntermediate extends Module {
-  private readonly dense: Linear;
+  private readonly dense: Module;
 
-  constructor(spec: BertSpec, rng: Rng) {
+  constructor(spec: BertSpec, rng: Rng, split: Projections) {
     super();
-    this.dense = this.registerModule('dense', new Linear(spec.width, spec.intermediate, rng));
+    this.dense = this.registerModule('dense', split.columns(spec.width, spec.intermediate, rng));
   }
 
   forward(x: Tensor): Tensor {
@@ -136,16 +149,19 @@ class BertLayer extends Module {
   private readonly intermediate: BertIntermediate;
   private readonly output: BertResidualOutput;
 
-  constructor(spec: BertSpec, rng: Rng, drop: Dropout) {
+  constructor(spec: BertSpec, rng: Rng, drop: Dropout, split: Projections) {
     super();
-    this.attention = this.registerModule('attention', new BertAttention(spec, rng, drop));
-    this.intermediate = this.registerModule('intermediate', new BertIntermediate(spec, rng));
-    this.output = this.registerModule('output', new BertResidualOutput(spec.intermediate, spec.width, rng, drop));
+    this.attention = this.registerModule('attention', new BertAttention(spec, rng, drop, split));
+    this.intermediate = this.registerModule('intermediate', new BertIntermediate(spec, rng, split));
+    this.output = this.registerModule('output', new BertResidualOutput(spec.intermediate, spec.width, rng, drop, split));
+  }
+
+  run(x: Tensor): MaybeAsync<Tensor> {
+    return then(this.attention.run(x), (a) => this.output.apply(lastUse(this.intermediate.forward(a)), a));
   }
 
   forward(x: Tensor): Tensor {
-    const a = this.attention.forward(x);
-    return this.output.apply(lastUse(this.intermediate.forward(a)), a);
+    return settled(this.run(x), 'bert layer');
   }
 }
 
@@ -153,27 +169,35 @@ class BertModel extends Module {
   readonly embeddings: BertEmbeddings;
   readonly encoder: BertEncoder;
 
-  constructor(spec: BertSpec, rng: Rng, drop: Dropout) {
+  constructor(spec: BertSpec, rng: Rng, drop: Dropout, split: Projections) {
     super();
     this.embeddings = this.registerModule('embeddings', new BertEmbeddings(spec, rng, drop));
-    this.encoder = this.registerModule('encoder', new BertEncoder(spec, rng, drop));
+    this.encoder = this.registerModule('encoder', new BertEncoder(spec, rng, drop, split));
+  }
+
+  run(ids: Tensor): MaybeAsync<Tensor> {
+    return this.encoder.run(this.embeddings.forward(ids));
   }
 
   forward(ids: Tensor): Tensor {
-    return this.encoder.forward(this.embeddings.forward(ids));
+    return settled(this.run(ids), 'bert');
   }
 }
 
 class BertEncoder extends Module {
   readonly layer: Sequential;
 
-  constructor(spec: BertSpec, rng: Rng, drop: Dropout) {
+  constructor(spec: BertSpec, rng: Rng, drop: Dropout, split: Projections) {
     super();
-    this.layer = this.registerModule('layer', new Sequential(...Array.from({ length: spec.layers }, () => new BertLayer(spec, rng, drop))));
+    this.layer = this.registerModule('layer', new Sequential(...Array.from({ length: spec.layers }, () => new BertLayer(spec, rng, drop, split))));
+  }
+
+  run(x: Tensor): MaybeAsync<Tensor> {
+    return eachInTurn(this.layer.layers as BertLayer[], x, (layer, y) => layer.run(y));
   }
 
   forward(x: Tensor): Tensor {
-    return this.layer.forward(x);
+    return settled(this.run(x), 'bert encoder');
   }
 }
 
@@ -233,26 +257,36 @@ export class BertForMaskedLM extends Module {
   private readonly cls: BertOnlyMLMHead;
   private readonly drop: Dropout;
 
-  constructor(readonly spec: BertSpec, seed: number) {
+  /** `split`: whole projections (one rank), or a tensor-parallel group's shards of them. */
+  constructor(readonly spec: BertSpec, seed: number, split: Projections = wholeProjections) {
     super();
     if (spec.width % spec.heads !== 0) throw new Error(`bert: width ${spec.width} is not divisible by ${spec.heads} heads`);
     const rng = Rng.derive(seed, 0x42455254);
     const drop = this.drop = this.registerModule('drop', new Dropout(spec.dropout, Rng.derive(seed, 0x42455254, 1)));
-    this.bert = this.registerModule('bert', new BertModel(spec, rng, drop));
+    this.bert = this.registerModule('bert', new BertModel(spec, rng, drop, split));
     this.cls = this.registerModule('cls', new BertOnlyMLMHead(spec, rng, this.bert.embeddings.word_embeddings));
     initBert(this, rng);
   }
 
+  /** The logits, once the group's sums are in (split projections); at once on one rank. */
+  run(ids: Tensor): MaybeAsync<Tensor> {
+    return then(this.bert.run(ids), (h) => this.cls.forward(h));
+  }
+
   forward(ids: Tensor): Tensor {
-    return this.cls.forward(this.bert.forward(ids));
+    return settled(this.run(ids), 'bert');
+  }
+
+  forwardAsync(ids: Tensor): Promise<Tensor> {
+    return Promise.resolve(this.run(ids));
   }
 
   /** The embeddings, each encoder layer, then the MLM head tied to the word embeddings (one layer each). */
   layerList(): ModelLayer[] {
     const drop: [string, Module] = ['drop', this.drop];
     const embeddings = this.bert.embeddings;
-    const layers = this.bert.encoder.layer.layers.map((layer, i): ModelLayer => ({
-      name: `bert.encoder.layer.${i}`, modules: [[`bert.encoder.layer.${i}`, layer], drop], forward: (x) => layer.forward(x),
+    const layers = (this.bert.encoder.layer.layers as BertLayer[]).map((layer, i): ModelLayer => ({
+      name: `bert.encoder.layer.${i}`, modules: [[`bert.encoder.layer.${i}`, layer], drop], forward: (x) => layer.run(x),
     }));
     const head = this.cls.predictions;
     return [

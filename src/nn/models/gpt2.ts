@@ -7,8 +7,9 @@ import { Dropout } from '../layers/activation.js';
 import { mergeHeads, scaledDotProductAttention, splitQkv } from '../layers/attention.js';
 import { Embedding } from '../layers/embedding.js';
 import { fillConst, fillNormal } from '../layers/init_fill.js';
-import { Linear } from '../layers/linear.js';
 import { LayerNorm } from '../layers/norm.js';
+import { type MaybeAsync, eachInTurn, runModule, settled, then } from '../layers/maybe_async.js';
+import { type Projections, wholeProjections } from '../layers/projections.js';
 import { Sequential } from '../layers/sequential.js';
 import type { ModelLayer } from '../layer_list.js';
 import { Module } from '../module.js';
@@ -22,6 +23,11 @@ import type { ForwardStage } from '../stages.js';
  * bias), and interchange/hf_names.ts transposes them on the way in and out. Dropout (resid_pdrop =
  * embd_pdrop = attn_pdrop) applies after the embeddings, to the attention probabilities and to each
  * residual branch, in training only.
+ *
+ * Tensor parallelism swaps Megatron's split projections in (layers/projections.ts): c_attn and c_fc
+ * column-parallel, each c_proj row-parallel (summed over the group), H/T heads per rank. The
+ * forward is written once: synchronous on one rank (`forward`), awaiting the group's sums when
+ * split (`forwardAsync`; layers/maybe_async.ts).
  */
 export interface Gpt2Spec {
   type: 'gpt2';
@@ -35,33 +41,43 @@ export interface Gpt2Spec {
 }
 
 class Gpt2Attention extends Module {
-  private readonly c_attn: Linear;
-  private readonly c_proj: Linear;
+  private readonly c_attn: Module;
+  private readonly c_proj: Module;
+  private readonly heads: number;
 
-  constructor(private readonly spec: Gpt2Spec, rng: Rng, private readonly drop: Dropout) {
+  constructor(spec: Gpt2Spec, rng: Rng, private readonly drop: Dropout, split: Projections) {
     super();
-    this.c_attn = this.registerModule('c_attn', new Linear(spec.width, 3 * spec.width, rng));
-    this.c_proj = this.registerModule('c_proj', new Linear(spec.width, spec.width, rng));
+    this.heads = spec.heads / split.size;
+    this.c_attn = this.registerModule('c_attn', split.columns(spec.width, 3 * spec.width, rng, 3));
+    this.c_proj = this.registerModule('c_proj', split.rows(spec.width, spec.width, rng));
+  }
+
+  run(x: Tensor): MaybeAsync<Tensor> {
+    const [q, k, v] = splitQkv(this.c_attn.forward(x), this.heads);
+    return then(runModule(this.c_proj, mergeHeads(scaledDotProductAttention(q, k, v, true, this.drop.forAttention()))), (y) => this.drop.forward(y));
   }
 
   forward(x: Tensor): Tensor {
-    const [q, k, v] = splitQkv(this.c_attn.forward(x), this.spec.heads);
-    return this.drop.forward(this.c_proj.forward(mergeHeads(scaledDotProductAttention(q, k, v, true, this.drop.forAttention()))));
+    return settled(this.run(x), 'gpt2 attention');
   }
 }
 
 class Gpt2Mlp extends Module {
-  private readonly c_fc: Linear;
-  private readonly c_proj: Linear;
+  private readonly c_fc: Module;
+  private readonly c_proj: Module;
 
-  constructor(width: number, rng: Rng, private readonly drop: Dropout) {
+  constructor(width: number, rng: Rng, private readonly drop: Dropout, split: Projections) {
     super();
-    this.c_fc = this.registerModule('c_fc', new Linear(width, 4 * width, rng));
-    this.c_proj = this.registerModule('c_proj', new Linear(4 * width, width, rng));
+    this.c_fc = this.registerModule('c_fc', split.columns(width, 4 * width, rng));
+    this.c_proj = this.registerModule('c_proj', split.rows(4 * width, width, rng));
+  }
+
+  run(x: Tensor): MaybeAsync<Tensor> {
+    return then(runModule(this.c_proj, lastUse(gelu(this.c_fc.forward(x)))), (y) => this.drop.forward(y));
   }
 
   forward(x: Tensor): Tensor {
-    return this.drop.forward(this.c_proj.forward(lastUse(gelu(this.c_fc.forward(x)))));
+    return settled(this.run(x), 'gpt2 mlp');
   }
 }
 
@@ -71,18 +87,24 @@ class Gpt2Block extends Module {
   private readonly ln_2: LayerNorm;
   private readonly mlp: Gpt2Mlp;
 
-  constructor(spec: Gpt2Spec, rng: Rng, drop: Dropout) {
+  constructor(spec: Gpt2Spec, rng: Rng, drop: Dropout, split: Projections) {
     super();
     this.ln_1 = this.registerModule('ln_1', new LayerNorm(spec.width));
-    this.attn = this.registerModule('attn', new Gpt2Attention(spec, rng, drop));
+    this.attn = this.registerModule('attn', new Gpt2Attention(spec, rng, drop, split));
     this.ln_2 = this.registerModule('ln_2', new LayerNorm(spec.width));
-    this.mlp = this.registerModule('mlp', new Gpt2Mlp(spec.width, rng, drop));
+    this.mlp = this.registerModule('mlp', new Gpt2Mlp(spec.width, rng, drop, split));
+  }
+
+  run(x: Tensor): MaybeAsync<Tensor> {
+    // Each norm's output feeds one linear only: under bf16 it saves a bf16 copy and lets it go (lastUse).
+    return then(this.attn.run(lastUse(this.ln_1.forward(x))), (a) => {
+      const h = add(x, a);
+      return then(this.mlp.run(lastUse(this.ln_2.forward(h))), (m) => add(h, m));
+    });
   }
 
   forward(x: Tensor): Tensor {
-    // Each norm's output feeds one linear only: under bf16 it saves a bf16 copy and lets it go (lastUse).
-    const h = add(x, this.attn.forward(lastUse(this.ln_1.forward(x))));
-    return add(h, this.mlp.forward(lastUse(this.ln_2.forward(h))));
+    return settled(this.run(x), 'gpt2 block');
   }
 }
 
@@ -93,16 +115,20 @@ class Gpt2Model extends Module {
   private readonly h: Sequential;
   private readonly ln_f: LayerNorm;
 
-  constructor(private readonly spec: Gpt2Spec, rng: Rng, private readonly drop: Dropout) {
+  constructor(private readonly spec: Gpt2Spec, rng: Rng, private readonly drop: Dropout, split: Projections) {
     super();
     this.wte = this.registerModule('wte', new Embedding(spec.vocabSize, spec.width, rng));
     this.wpe = this.registerModule('wpe', new Embedding(spec.context, spec.width, rng));
-    this.h = this.registerModule('h', new Sequential(...Array.from({ length: spec.layers }, () => new Gpt2Block(spec, rng, drop))));
+    this.h = this.registerModule('h', new Sequential(...Array.from({ length: spec.layers }, () => new Gpt2Block(spec, rng, drop, split))));
     this.ln_f = this.registerModule('ln_f', new LayerNorm(spec.width));
   }
 
+  run(ids: Tensor): MaybeAsync<Tensor> {
+    return then(eachInTurn(this.h.layers as Gpt2Block[], this.embed(ids), (block, x) => block.run(x)), (x) => this.ln_f.forward(x));
+  }
+
   forward(ids: Tensor): Tensor {
-    return this.ln_f.forward(this.h.forward(this.embed(ids)));
+    return settled(this.run(ids), 'gpt2');
   }
 
   /** Token plus position embeddings (then dropout): the input of the first block. */
@@ -117,8 +143,8 @@ class Gpt2Model extends Module {
   /** The embeddings, each block, then the final norm with the head tied to wte (one layer each). */
   layerList(prefix: string): ModelLayer[] {
     const drop: [string, Module] = ['drop', this.drop];
-    const blocks = this.h.layers.map((block, i): ModelLayer => ({
-      name: `${prefix}h.${i}`, modules: [[`${prefix}h.${i}`, block], drop], forward: (x) => block.forward(x),
+    const blocks = (this.h.layers as Gpt2Block[]).map((block, i): ModelLayer => ({
+      name: `${prefix}h.${i}`, modules: [[`${prefix}h.${i}`, block], drop], forward: (x) => block.run(x),
     }));
     const ln_f = this.ln_f;
     return [
@@ -146,18 +172,28 @@ class Gpt2Model extends Module {
 export class Gpt2LMHead extends Module {
   readonly transformer: Gpt2Model;
 
-  constructor(readonly spec: Gpt2Spec, seed: number) {
+  /** `split`: whole projections (one rank), or a tensor-parallel group's shards of them. */
+  constructor(readonly spec: Gpt2Spec, seed: number, split: Projections = wholeProjections) {
     super();
     if (spec.width % spec.heads !== 0) throw new Error(`gpt2: width ${spec.width} is not divisible by ${spec.heads} heads`);
     const rng = Rng.derive(seed, 0x475054);
     // One dropout module shared by every site; registered here so train()/eval() reach it.
     const drop = this.registerModule('drop', new Dropout(spec.dropout, Rng.derive(seed, 0x475054, 1)));
-    this.transformer = this.registerModule('transformer', new Gpt2Model(spec, rng, drop));
+    this.transformer = this.registerModule('transformer', new Gpt2Model(spec, rng, drop, split));
     initGpt2(this, spec, rng);
   }
 
+  /** The logits, once the group's sums are in (split projections); at once on one rank. */
+  run(ids: Tensor): MaybeAsync<Tensor> {
+    return then(this.transformer.run(ids), (h) => linear(lastUse(h), this.transformer.wte.weight, null));
+  }
+
   forward(ids: Tensor): Tensor {
-    return linear(lastUse(this.transformer.forward(ids)), this.transformer.wte.weight, null);
+    return settled(this.run(ids), 'gpt2');
+  }
+
+  forwardAsync(ids: Tensor): Promise<Tensor> {
+    return Promise.resolve(this.run(ids));
   }
 
   layerList(): ModelLayer[] {

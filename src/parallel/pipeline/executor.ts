@@ -13,7 +13,7 @@
  * different devices (a GPU stage beside a cpu one) exchange the same float32 messages.
  */
 import type { ProcessGroup } from '../../comm/process_group.js';
-import { backward } from '../../tensor/autograd.js';
+import { backwardAsync } from '../../tensor/autograd.js';
 import { CPU, type Device } from '../../tensor/storage.js';
 import { Tensor } from '../../tensor/tensor.js';
 import type { PipelineAction } from './schedule.js';
@@ -27,13 +27,11 @@ const MAX_DIMS = 8;
 export interface StageWork {
   /** Where the stage's layers run: received activations are put there (default the cpu). */
   device?: Device;
-  /** The stage's layers on micro-batch `micro`'s input (async where they sum over a tensor-parallel group). */
-  forward(x: Tensor, micro: number): Tensor | Promise<Tensor>;
   /**
-   * Back-propagates micro-batch `micro` from `root` seeded with `seed` (absent: autograd's
-   * backward; a tensor-parallel stage runs its tape's segmented backward).
+   * The stage's layers on micro-batch `micro`'s input (async where they sum over a tensor-parallel
+   * group; the backward, autograd's backwardAsync, then awaits their gradient sums).
    */
-  backward?(micro: number, root: Tensor, seed: Float32Array): void | Promise<void>;
+  forward(x: Tensor, micro: number): Tensor | Promise<Tensor>;
   /** Stage 0: micro-batch k's input. */
   input?(micro: number): Tensor;
   /** Last stage: micro-batch k's mean loss and what it is a mean over. */
@@ -96,7 +94,7 @@ export async function runStage(group: ProcessGroup, work: StageWork, actions: re
       const entry = live.get(micro);
       if (!entry) throw new Error(`pipeline stage ${stage}: backward of micro-batch ${micro} before its forward`);
       live.delete(micro);
-      const differentiate = (root: Tensor, seed: Float32Array): void | Promise<void> => (work.backward ? work.backward(micro, root, seed) : backward(root, seed));
+      const differentiate = (root: Tensor, seed: Float32Array): Promise<void> => backwardAsync(root, seed);
       if (stage === last) {
         if (entry.weight! > 0) await differentiate(entry.loss!, Float32Array.of(entry.weight!));
       } else {

@@ -5,6 +5,7 @@
  * model by these times, gathered from every rank, and by each layer's bytes.
  */
 import type { ModelLayer } from '../../nn/layer_list.js';
+import { settled } from '../../nn/layers/maybe_async.js';
 import { backward } from '../../tensor/autograd.js';
 import { Tensor } from '../../tensor/tensor.js';
 
@@ -52,7 +53,8 @@ function timedPass(layers: readonly ModelLayer[], input: Tensor): { ms: number[]
   let x = input;
   for (const layer of layers) {
     const t0 = performance.now();
-    const y = layer.forward(x, layer.tied?.tensor);
+    // The whole model's layers on one rank: none waits on a group.
+    const y = settled(layer.forward(x, layer.tied?.tensor), `layer ${layer.name}`);
     backward(y, new Float32Array(y.size).fill(1 / y.size));
     ms.push(performance.now() - t0);
     floats.push(y.size);

@@ -10,27 +10,19 @@
  * gradient one process gets for the shared tensor), so equal updates keep them equal.
  */
 import { type ModelLayer, modelLayers } from '../../nn/layer_list.js';
+import { type MaybeAsync, eachInTurn, settled } from '../../nn/layers/maybe_async.js';
 import { Module } from '../../nn/module.js';
 import { Tensor } from '../../tensor/tensor.js';
-import type { TensorParallelTape } from '../tensor/tape.js';
-
-/**
- * A layer a stage runs: nn's ModelLayer, or a tensor-parallel layer whose forward sums over its
- * group between ops (async, with the micro-batch's tape).
- */
-export interface StageLayer extends Omit<ModelLayer, 'forward'> {
-  forward(x: Tensor, tied?: Tensor, tape?: TensorParallelTape): Tensor | Promise<Tensor>;
-}
 
 export class PipelineStageModule extends Module {
-  private readonly layers: StageLayer[];
+  private readonly layers: ModelLayer[];
   /** Names of the tied parameters this stage holds a copy of (the owner is on another stage). */
   readonly tiedCopies: string[] = [];
   /** Names of the tied parameters this stage owns and another stage reads (the copy's counterpart). */
   readonly tiedOwned: string[] = [];
   private readonly tiedTensors = new Map<string, Tensor>();
 
-  constructor(all: readonly StageLayer[], readonly from: number, readonly end: number, readonly layerCount = all.length) {
+  constructor(all: readonly ModelLayer[], readonly from: number, readonly end: number, readonly layerCount = all.length) {
     super();
     if (!(from >= 0 && from < end && end <= all.length)) throw new RangeError(`pipeline stage layers [${from}, ${end}) are not a range of the model's ${all.length} layers`);
     this.layers = all.slice(from, end);
@@ -71,21 +63,13 @@ export class PipelineStageModule extends Module {
     return this.layers.map((l) => l.name);
   }
 
-  forward(x: Tensor): Tensor {
-    let y = x;
-    for (const layer of this.layers) {
-      const out = layer.forward(y, layer.tied && this.tiedTensors.get(layer.tied.name));
-      if (out instanceof Promise) throw new Error(`pipeline stage: layer ${layer.name} is tensor-parallel; call forwardParallel`);
-      y = out;
-    }
-    return y;
+  /** The stage's layers in order; it waits only where a tensor-parallel layer sums over its group. */
+  run(x: Tensor): MaybeAsync<Tensor> {
+    return eachInTurn(this.layers, x, (layer, y) => layer.forward(y, layer.tied && this.tiedTensors.get(layer.tied.name)));
   }
 
-  /** The stage's layers, tensor-parallel ones summing over the tape's group. */
-  async forwardParallel(x: Tensor, tape: TensorParallelTape): Promise<Tensor> {
-    let y = x;
-    for (const layer of this.layers) y = await layer.forward(y, layer.tied && this.tiedTensors.get(layer.tied.name), tape);
-    return y;
+  forward(x: Tensor): Tensor {
+    return settled(this.run(x), 'a pipeline stage');
   }
 }
 

@@ -456,7 +456,7 @@ function mappedLibrary(name: RegExp): string | null {
   return null;
 }
 
-/** The addon's exports as loaded (null when unavailable), for the few non-tensor users (src/comm/shm/native.ts). */
+/** The addon's exports as loaded (null when unavailable), for the few non-tensor users (src/launch/shm_native.ts hands comm its shared-memory half). */
 export function nativeAddonExports(): Readonly<Record<string, unknown>> | null {
   return load().addon as Readonly<Record<string, unknown>> | null;
 }

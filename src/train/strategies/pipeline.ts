@@ -34,8 +34,8 @@ import { measureLayers } from '../../parallel/pipeline/layer_cost.js';
 import { nodeMemoryBytes } from '../../parallel/pipeline/node_memory.js';
 import { type Placement, placeStages } from '../../parallel/pipeline/placement.js';
 import { type PipelineScheduleName, idealBubbleFraction, pipelineSchedule } from '../../parallel/pipeline/schedule.js';
-import { PipelineStageModule, type StageLayer } from '../../parallel/pipeline/stage_model.js';
-import { type TensorParallelGpt2, TensorParallelTape, buildTensorParallelModel, checkTensorParallel, shardLayout } from '../../parallel/tensor/index.js';
+import { PipelineStageModule } from '../../parallel/pipeline/stage_model.js';
+import { PendingGroup, buildTensorParallelModel, checkTensorParallel, shardLayout } from '../../parallel/sharding/index.js';
 import { noGrad } from '../../tensor/autograd.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { kernelsFor } from '../../tensor/dispatch.js';
@@ -52,7 +52,7 @@ export interface PipelineOptions {
   stages: number;
   microBatches: number;
   schedule: PipelineScheduleName;
-  /** Tensor-parallel degree inside each stage (GPT-2; default 1). */
+  /** Tensor-parallel degree inside each stage (GPT-2, BERT; default 1). */
   tensorParallel?: number;
 }
 
@@ -81,6 +81,8 @@ export class PipelineStrategy implements Strategy {
   readonly evaluates = false;
   private pipeline: ProcessGroup | null = null;
   private tensorGroup: ProcessGroup | null = null;
+  /** The sums a tensor-parallel stage's layers make, bound to its group by setup (the stage is built first). */
+  private readonly shardGroup: PendingGroup;
   private splitEntries: Set<string> | null = null;
   private dataParallelGroup: ProcessGroup | null = null;
   private dataParallel: Strategy | null = null;
@@ -105,6 +107,7 @@ export class PipelineStrategy implements Strategy {
     this.stage = Math.floor(group.rank / tp) % stages;
     this.replica = Math.floor(group.rank / block);
     this.dataShard = { index: this.replica, count: group.size / block, compute: true };
+    this.shardGroup = new PendingGroup(this.tpRank, tp);
   }
 
   get name(): string {
@@ -121,10 +124,7 @@ export class PipelineStrategy implements Strategy {
    */
   async buildModel(spec: ModelSpec, seed: number, modelName = spec.type, run?: ModelBuildContext): Promise<Module> {
     if (!run) throw new Error('pipeline: the loop did not give the data to time the layers on');
-    if (this.tp > 1) {
-      checkTensorParallel(spec, this.tp, modelName);
-      if (spec.type !== 'gpt2') throw new Error(`--pipeline-stages with --tensor-parallel ${this.tp}: composed for GPT-2 models, not ${modelName}`);
-    }
+    if (this.tp > 1) checkTensorParallel(spec, this.tp, modelName);
     const full = createModel(spec, seed);
     const layers = modelLayers(full, modelName);
     const P = this.options.stages;
@@ -147,8 +147,8 @@ export class PipelineStrategy implements Strategy {
     this.placement = { ...placement, from: saved ? 'checkpoint' : 'measured', layerNames: layers.map((l) => l.name) };
     if (this.rank === 0) process.stderr.write(describePlacement(this.placement));
     const [from, to] = placement.ranges[this.stage];
-    // Tensor parallel inside the stage: this rank's shard of the same model, cut at the same layers.
-    const stageLayers: readonly StageLayer[] = this.tp > 1 ? (buildTensorParallelModel(spec, seed, this.tpRank, this.tp, modelName) as TensorParallelGpt2).layerList() : layers;
+    // Tensor parallel inside the stage: the same model with its projections split (this rank's shard), cut at the same layers.
+    const stageLayers = this.tp > 1 ? buildTensorParallelModel(spec, seed, this.shardGroup, modelName).layerList() : layers;
     const stage = new PipelineStageModule(stageLayers, from, to);
     // The timing left gradients behind: dropped without packing the arena, which the loop packs on the rank's device.
     for (const [, p] of stage.namedParameters()) p.grad = null;
@@ -161,7 +161,10 @@ export class PipelineStrategy implements Strategy {
     // Pipelines: one replica, one tensor-parallel rank. Data parallel: one stage and tensor-parallel rank. Tensor parallel: one stage of one replica.
     const pipeline = await this.group.split(this.replica * this.tp + this.tpRank, this.rank, { name: 'pipeline' });
     const dataParallel = await this.group.split(this.stage * this.tp + this.tpRank, this.rank, { name: 'pipeline-data-parallel' });
-    if (this.tp > 1) this.tensorGroup = await this.group.split(this.replica * this.options.stages + this.stage, this.rank, { name: 'pipeline-tensor-parallel' });
+    if (this.tp > 1) {
+      this.tensorGroup = await this.group.split(this.replica * this.options.stages + this.stage, this.rank, { name: 'pipeline-tensor-parallel' });
+      this.shardGroup.bind(this.tensorGroup!);
+    }
     this.pipeline = pipeline!;
     this.dataParallelGroup = dataParallel!;
     this.dataParallel = this.buildDataParallel(dataParallel!);
@@ -173,24 +176,11 @@ export class PipelineStrategy implements Strategy {
     const { batch, data } = work;
     if (!batch) throw new Error(`pipeline: rank ${this.rank} has no batch at step ${work.step}; every stage reads its replica's batch`);
     const micros = [...microBatches(data, batch, Math.max(1, Math.ceil(batch.size / this.options.microBatches)))];
-    // One tape per micro-batch: under 1F1B several micro-batches' cuts are alive at once.
-    const tapes = new Map<number, TensorParallelTape>();
-    const tensorGroup = this.tensorGroup;
     const device = model.arena().device;
     const stageWork: StageWork = {
       device,
-      forward: (x, k) => {
-        if (!tensorGroup) return model.forward(x);
-        const tape = new TensorParallelTape(tensorGroup);
-        tapes.set(k, tape);
-        return model.forwardParallel(x, tape);
-      },
-      ...(tensorGroup ? {
-        backward: async (k: number, root: Tensor, seed: Float32Array) => {
-          await tapes.get(k)!.backward(root, seed);
-          tapes.delete(k);
-        },
-      } : {}),
+      // A tensor-parallel stage's layers wait on their group's sums; the others run at once.
+      forward: (x) => model.run(x),
       input: (k) => batchInput(data, micros[k], device),
       loss: (output, k) => ({ loss: batchLoss(data, output, micros[k]), weight: lossWeight(data, micros[k]) }),
     };
@@ -318,13 +308,8 @@ export class PipelineStrategy implements Strategy {
 
   private async evalForward(model: PipelineStageModule, input: Tensor): Promise<Tensor> {
     if (!this.tensorGroup) return noGrad(() => model.forward(input));
-    // noGrad cannot span the awaits of the group's sums: the graph is built, then dropped with the tape.
-    const tape = new TensorParallelTape(this.tensorGroup);
-    try {
-      return (await model.forwardParallel(input, tape)).detach();
-    } finally {
-      tape.clear();
-    }
+    // noGrad cannot span the awaits of the group's sums: the graph is built, then dropped.
+    return (await model.run(input)).detach();
   }
 
   /** The placement, the measured bubble against the ideal, and the live micro-batches per stage. */

@@ -1,7 +1,7 @@
 /**
  * Tensor parallelism (--tensor-parallel T) as a strategy that owns the step. The world's ranks form
  * a mesh: consecutive blocks of T ranks are tensor-parallel groups (each holds one shard of the
- * model, src/parallel/tensor/), and the ranks of equal tensor-parallel rank across blocks form the
+ * model, src/parallel/sharding/), and the ranks of equal tensor-parallel rank across blocks form the
  * data-parallel groups, over which a wrapped strategy (allreduce) averages the shard's gradients.
  * Every rank of a tensor-parallel group trains on the same batch: the data is sharded over the
  * data-parallel degree (--workers ÷ T), so --batch-size stays one replica's batch.
@@ -10,9 +10,11 @@
  * resumable at the same world size and degree. Evaluation runs the split forward on every rank of
  * the first data-parallel replica's group (Strategy.evaluate); rank 0 scores the output.
  *
- * On a GPU the shard's arena, its forward and backward live there; what crosses the group (the
- * partial sums of the tape's g and f, the gradient norm's squares) is read back, awaited, summed on
- * the host and written back (tape.ts).
+ * The shard is the one definition of the model with the split projections swapped in; its forward
+ * awaits the row-parallel layers' sums and autograd's backwardAsync awaits the column-parallel
+ * layers' gradient sums (tensor/group_sum.ts). On a GPU the shard's arena, its forward and backward
+ * live there; what crosses the group (those sums, the gradient norm's squares) is read back,
+ * awaited, summed on the host and written back (parallel/sharding/group_reducer.ts).
  */
 import type { ProcessGroup } from '../../comm/process_group.js';
 import type { Dataset } from '../../data/dataset.js';
@@ -21,7 +23,8 @@ import type { EvalResult } from '../../metrics/records.js';
 import type { NamedBuffers } from '../../nn/checkpoint.js';
 import type { ModelSpec } from '../../nn/models/index.js';
 import type { Module } from '../../nn/module.js';
-import { TensorParallelModule, TensorParallelTape, buildTensorParallelModel, checkTensorParallel, shardLayout } from '../../parallel/tensor/index.js';
+import { PendingGroup, type TensorParallelModel, buildTensorParallelModel, isTensorParallelModel, checkTensorParallel, shardLayout } from '../../parallel/sharding/index.js';
+import { backwardAsync } from '../../tensor/autograd.js';
 import { kernelsFor } from '../../tensor/dispatch.js';
 import { type EvalSums, evalBatchSize, evalResult, scoreOutput } from '../evaluate.js';
 import { gradSquares } from '../grad_squares.js';
@@ -38,7 +41,9 @@ export class TensorParallelStrategy implements Strategy {
   /** A shard or stage trains on the rank's GPU too: what crosses between ranks is read back, awaited. */
   readonly buildsDeviceModel = true;
   readonly tpRank: number;
-  private tape: TensorParallelTape | null = null;
+  private tensorGroup: ProcessGroup | null = null;
+  /** The sums the shard's layers make, bound to the tensor-parallel group by setup (the model is built first). */
+  private readonly shardGroup: PendingGroup;
   private dataParallel: Strategy | null = null;
   private groups: ProcessGroup[] = [];
   private splitEntries: Set<string> | null = null;
@@ -51,6 +56,7 @@ export class TensorParallelStrategy implements Strategy {
     this.worldSize = group.size;
     this.tpRank = group.rank % degree;
     this.dataShard = { index: Math.floor(group.rank / degree), count: group.size / degree, compute: true };
+    this.shardGroup = new PendingGroup(this.tpRank, degree);
   }
 
   get name(): string {
@@ -59,7 +65,7 @@ export class TensorParallelStrategy implements Strategy {
 
   buildModel(spec: ModelSpec, seed: number, modelName?: string): Module {
     checkTensorParallel(spec, this.degree, modelName);
-    return buildTensorParallelModel(spec, seed, this.tpRank, this.degree, modelName);
+    return buildTensorParallelModel(spec, seed, this.shardGroup, modelName);
   }
 
   /** Splits the world into the tensor- and data-parallel groups, then sets the data-parallel strategy up. */
@@ -67,14 +73,15 @@ export class TensorParallelStrategy implements Strategy {
     const tp = await this.group.split(this.dataShard.index, this.rank, { name: 'tensor-parallel' });
     const dp = await this.group.split(this.tpRank, this.rank, { name: 'data-parallel' });
     this.groups = [tp!, dp!];
-    this.tape = new TensorParallelTape(tp!);
+    this.tensorGroup = tp!;
+    this.shardGroup.bind(tp!);
     this.dataParallel = this.buildDataParallel(dp!);
     await this.dataParallel.setup(ctx);
   }
 
   async runStep(ctx: StrategyContext, work: StepWork): Promise<StepOutcome> {
     const model = ctx.model;
-    if (!(model instanceof TensorParallelModule)) throw new Error('tensor parallel: the loop did not build the model through the strategy (Strategy.buildModel)');
+    if (!isTensorParallelModel(model)) throw new Error('tensor parallel: the loop did not build the model through the strategy (Strategy.buildModel)');
     if (!work.batch) throw new Error(`tensor parallel: rank ${this.rank} has no batch at step ${work.step}; every rank of a tensor-parallel group computes`);
     const local = await this.forwardBackward(model, work.data, work.batch, work.microSize);
     // The data-parallel strategy's exchange, without the monitors: its health rows are numbered by the
@@ -89,7 +96,7 @@ export class TensorParallelStrategy implements Strategy {
    * The whole model's gradient norm: the split parameters' squares summed over the group, plus the
    * replicated ones' once (they are equal on every rank). One float all-reduced per step.
    */
-  private async gradNorm(model: TensorParallelModule): Promise<number> {
+  private async gradNorm(model: TensorParallelModel): Promise<number> {
     const arena = model.arena();
     this.splitEntries ??= new Set([...shardLayout(model).keys()]);
     let split = 0;
@@ -100,13 +107,12 @@ export class TensorParallelStrategy implements Strategy {
       else replicated += squares[i];
     });
     const sum = Float32Array.of(split);
-    await this.tape!.comm.allReduce(sum);
+    await this.tensorGroup!.allReduce(sum);
     return Math.sqrt(sum[0] + replicated);
   }
 
   /** Forward and backward of the batch in micro-batches of at most microSize, each weighted by its lossWeight (as micro_batches.ts). */
-  private async forwardBackward(model: TensorParallelModule, data: Dataset, batch: AnyBatch, microSize: number): Promise<LocalGradient> {
-    const tape = this.tape!;
+  private async forwardBackward(model: TensorParallelModel, data: Dataset, batch: AnyBatch, microSize: number): Promise<LocalGradient> {
     const device = model.arena().device;
     const micros: AnyBatch[] = batch.size <= microSize ? [batch] : [...microBatches(data, batch, microSize)];
     let lossSum = 0;
@@ -114,8 +120,8 @@ export class TensorParallelStrategy implements Strategy {
     for (const micro of micros) {
       const w = lossWeight(data, micro);
       if (w === 0) continue;
-      const loss = batchLoss(data, await model.forwardParallel(batchInput(data, micro, device), tape), micro);
-      await tape.backward(loss, micros.length > 1 ? Float32Array.of(w) : undefined);
+      const loss = batchLoss(data, await model.forwardAsync(batchInput(data, micro, device)), micro);
+      await backwardAsync(loss, micros.length > 1 ? Float32Array.of(w) : undefined);
       lossSum += (await hostScalar(loss)) * w;
       weight += w;
     }
@@ -142,18 +148,16 @@ export class TensorParallelStrategy implements Strategy {
    */
   async evaluate(ctx: StrategyContext, data: Dataset, batchSize: number): Promise<EvalResult | null> {
     if (this.dataShard.index !== 0) return null;
-    const model = ctx.model as TensorParallelModule;
+    const model = ctx.model as TensorParallelModel;
     const device = model.arena().device;
-    const tape = this.tape!;
     const wasTraining = model.training;
     model.eval();
     const sums: EvalSums = { loss: 0, weight: 0, correct: 0 };
     const order = Int32Array.from({ length: data.size }, (_, i) => i);
     try {
       for (const batch of new BatchLoader<Dataset>(data, order, evalBatchSize(data, batchSize)).batches() as Iterable<AnyBatch>) {
-        // noGrad cannot span the awaits of the group's sums: the graph is built, then dropped with the tape.
-        const output = (await model.forwardParallel(batchInput(data, batch, device), tape)).detach();
-        tape.clear();
+        // noGrad cannot span the awaits of the group's sums: the graph is built, then dropped.
+        const output = (await model.forwardAsync(batchInput(data, batch, device))).detach();
         if (this.rank === 0) await scoreOutput(data, output, batch, sums);
       }
     } finally {

@@ -7,11 +7,12 @@
  */
 import { createHash } from 'node:crypto';
 import { rendezvous } from '../../../src/comm/rendezvous.js';
+import { shmNative } from '../../../src/launch/shm_native.js';
 import { ShmTransport } from '../../../src/comm/shm/transport.js';
 import { rankData, TOKEN } from '../fixture.js';
 
 const [port, rank, world] = process.argv.slice(2, 5).map(Number);
-const sharedMemory = process.argv[5] === 'on';
+const sharedMemory = process.argv[5] === 'on' ? shmNative() : null;
 const c = await rendezvous({ rank, worldSize: world, masterHost: '127.0.0.1', masterPort: port, hostStore: false, token: TOKEN, timeoutMs: 20_000, sharedMemory, group: { timeoutMs: 20_000 } });
 const hashes: string[] = [];
 for (const length of [1001, 300_000, 1_500_000]) {

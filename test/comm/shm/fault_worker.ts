@@ -6,6 +6,7 @@
  *   node fault_worker.js <storePort> <rank> <crash|hang>
  */
 import { rendezvous } from '../../../src/comm/rendezvous.js';
+import { shmNative } from '../../../src/launch/shm_native.js';
 import { ShmTransport } from '../../../src/comm/shm/transport.js';
 import { PeerError, TimeoutError } from '../../../src/util/errors.js';
 import { TOKEN } from '../fixture.js';
@@ -13,7 +14,7 @@ import { TOKEN } from '../fixture.js';
 const port = Number(process.argv[2]);
 const rank = Number(process.argv[3]);
 const mode = process.argv[4];
-const c = await rendezvous({ rank, worldSize: 2, masterHost: '127.0.0.1', masterPort: port, hostStore: false, token: TOKEN, timeoutMs: 20_000, sharedMemory: true, group: { timeoutMs: 1500 } });
+const c = await rendezvous({ rank, worldSize: 2, masterHost: '127.0.0.1', masterPort: port, hostStore: false, token: TOKEN, timeoutMs: 20_000, sharedMemory: shmNative(), group: { timeoutMs: 1500 } });
 if (!(c.group.transport instanceof ShmTransport)) throw new Error('expected a shared-memory transport');
 await c.group.allReduce(new Float32Array(300_000).fill(1));
 if (rank === 1) {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { shmNative } from '../../../src/comm/shm/native.js';
+import { shmNative } from '../../../src/launch/shm_native.js';
 import { HEADER_BYTES, Inbox, inboxBytes, pad16 } from '../../../src/comm/shm/ring.js';
 
 const native = shmNative();

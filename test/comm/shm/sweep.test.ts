@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { shmNative } from '../../../src/comm/shm/native.js';
+import { shmNative } from '../../../src/launch/shm_native.js';
 import { pidNamespace } from '../../../src/comm/shm/namespace.js';
 import { segmentName, sweepStaleSegments } from '../../../src/comm/shm/sweep.js';
 

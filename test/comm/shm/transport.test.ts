@@ -4,7 +4,7 @@ import { readdirSync } from 'node:fs';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ProcessGroup } from '../../../src/comm/process_group.js';
-import { shmNative } from '../../../src/comm/shm/native.js';
+import { shmNative } from '../../../src/launch/shm_native.js';
 import { shareMemory, SHM_ENV } from '../../../src/comm/shm/negotiate.js';
 import { ShmTransport } from '../../../src/comm/shm/transport.js';
 import { StoreServer } from '../../../src/comm/store/server.js';
@@ -22,7 +22,7 @@ function ourSegments(): string[] {
 
 async function sharedWorld(n: number, timeoutMs = 10_000): Promise<{ groups: ProcessGroup[]; close(): Promise<void> }> {
   const tcp = (await makeTcpTransports(n, { timeoutMs })) as TcpTransport[];
-  const transports = await Promise.all(tcp.map((t) => shareMemory(t, { timeoutMs, ringBytes: 1 << 16 })));
+  const transports = await Promise.all(tcp.map((t) => shareMemory(t, { timeoutMs, ringBytes: 1 << 16, native: shmNative() })));
   return { groups: transports.map((t) => new ProcessGroup(t, { timeoutMs })), close: async () => void (await Promise.all(transports.map((t) => t.close()))) };
 }
 
@@ -67,7 +67,7 @@ test(`${SHM_ENV}=0 keeps every rank on TCP`, { skip }, async () => {
   process.env[SHM_ENV] = '0';
   try {
     const tcp = (await makeTcpTransports(2)) as TcpTransport[];
-    const transports = await Promise.all(tcp.map((t) => shareMemory(t, { timeoutMs: 5000 })));
+    const transports = await Promise.all(tcp.map((t) => shareMemory(t, { timeoutMs: 5000, native: shmNative() })));
     assert.ok(transports.every((t, r) => t === tcp[r]));
     await Promise.all(tcp.map((t) => t.close()));
   } finally {

@@ -71,7 +71,7 @@ async function reference(data: Dataset, spec: ModelSpec, batch: AnyBatch): Promi
 /**
  * Largest difference over the largest reference value. A gradient that is zero in exact arithmetic
  * (BERT's key bias: softmax ignores a shift every key shares) is float noise in both: measured
- * against 1e-6 instead, as test/parallel/tensor/model.test.ts does.
+ * against 1e-6 instead, as test/parallel/sharding/model.test.ts does.
  */
 function worstRelative(a: Float32Array, b: Float32Array): number {
   let num = 0;

@@ -8,9 +8,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { bertSpec, gpt2Spec } from '../../../src/nn/models/presets.js';
 import { type BertSpec, type Gpt2Spec, type ModelSpec, createModel } from '../../../src/nn/models/index.js';
-import { TensorParallelTape, type TensorParallelComm, assembleFull, buildTensorParallelModel, shardLayout } from '../../../src/parallel/tensor/index.js';
-import type { TensorParallelModule } from '../../../src/parallel/tensor/model.js';
-import { backward } from '../../../src/tensor/autograd.js';
+import { PendingGroup, type TensorParallelComm, type TensorParallelModel, assembleFull, buildTensorParallelModel, groupReducer, shardLayout } from '../../../src/parallel/sharding/index.js';
+import { backward, backwardAsync } from '../../../src/tensor/autograd.js';
 import { crossEntropy } from '../../../src/tensor/ops/loss.js';
 import { Tensor } from '../../../src/tensor/tensor.js';
 import { makeWorld, onAll } from '../../comm/fixture.js';
@@ -45,7 +44,7 @@ function counting(inner: TensorParallelComm): TensorParallelComm & { calls: numb
 }
 
 interface RankRun {
-  model: TensorParallelModule;
+  model: TensorParallelModel;
   loss: number;
   forwardSums: number;
   backwardSums: number;
@@ -54,15 +53,14 @@ interface RankRun {
 async function parallel(spec: ModelSpec, size: number): Promise<RankRun[]> {
   const world = await makeWorld('inproc', size, { timeoutMs: 10_000 });
   try {
-    return await onAll(world, async (pg, rank) => {
-      const model = buildTensorParallelModel(spec, SEED, rank, size);
-      model.arena();
+    return await onAll(world, async (pg) => {
       const comm = counting(pg);
-      const tape = new TensorParallelTape(comm);
+      const model = buildTensorParallelModel(spec, SEED, groupReducer(comm));
+      model.arena();
       const { ids, labels } = batch(1);
-      const loss = crossEntropy(await model.forwardParallel(ids, tape), labels);
+      const loss = crossEntropy(await model.forwardAsync(ids), labels);
       const forwardSums = comm.calls;
-      await tape.backward(loss);
+      await backwardAsync(loss);
       return { model, loss: loss.item(), forwardSums, backwardSums: comm.calls - forwardSums };
     });
   } finally {
@@ -135,6 +133,6 @@ for (const [name, spec, sizes] of cases) {
 }
 
 test('a model that does not split T ways is refused, naming the flag and the model', () => {
-  assert.throws(() => buildTensorParallelModel(bertSpec('bert-tiny', VOCAB, T), SEED, 0, 4, 'bert-tiny'), /--tensor-parallel 4: bert-tiny has 2 attention heads, which do not divide by 4/);
-  assert.throws(() => buildTensorParallelModel(gpt2Spec('gpt2', VOCAB, T), SEED, 0, 2, 'gpt2'), /--tensor-parallel 2: gpt2 has dropout 0.1/);
+  assert.throws(() => buildTensorParallelModel(bertSpec('bert-tiny', VOCAB, T), SEED, new PendingGroup(0, 4), 'bert-tiny'), /--tensor-parallel 4: bert-tiny has 2 attention heads, which do not divide by 4/);
+  assert.throws(() => buildTensorParallelModel(gpt2Spec('gpt2', VOCAB, T), SEED, new PendingGroup(0, 2), 'gpt2'), /--tensor-parallel 2: gpt2 has dropout 0.1/);
 });

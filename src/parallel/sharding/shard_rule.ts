@@ -1,14 +1,11 @@
 /**
- * How a tensor-parallel rank's parameter relates to the full model's: which dimension is split,
- * and in how many equal groups (a fused q/k/v weight is three groups: each rank owns the same
- * slice of q, of k and of v). Rank r of T owns the r-th T-th of every group along `dim`. A
- * parameter without a rule is replicated (the same on every rank).
+ * How a tensor-parallel rank's parameter relates to the full model's (the rule is nn's ShardRule,
+ * which each sharded layer states): slicing a rank's shard out of a full parameter, and assembling
+ * the full parameter from every rank's shard.
  */
-export interface ShardRule {
-  /** 0: rows (output features, column-parallel); 1: columns (input features, row-parallel). */
-  dim: 0 | 1;
-  groups: number;
-}
+import type { ShardRule } from '../../nn/layers/sharded.js';
+
+export type { ShardRule } from '../../nn/layers/sharded.js';
 
 /** Parameter name → rule, for the split parameters of a model (the others are replicated). */
 export type ShardLayout = ReadonlyMap<string, ShardRule>;

@@ -1,6 +1,6 @@
 /**
- * The tensor-parallel tape with shards on the webgpu device (SwiftShader where there is no GPU):
- * the sums of Megatron's g and f read a GPU storage back, sum it over the group and write it back.
+ * A GPT-2 with sharded layers on the webgpu device (SwiftShader where there is no GPU): the group
+ * sums (tensor/group_sum.ts) read a GPU storage back, sum it over the group and write it back.
  * Two in-process ranks — both on the GPU, or one on the GPU beside one on the cpu — give each rank
  * the loss and the shard gradients of the same split run on the cpu (which model.test.ts shows equal
  * to one process). Skipped when webgpu cannot load, except under CI=true.
@@ -8,7 +8,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { gpt2Spec } from '../../../src/nn/models/presets.js';
-import { TensorParallelTape, buildTensorParallelModel } from '../../../src/parallel/tensor/index.js';
+import { buildTensorParallelModel, groupReducer } from '../../../src/parallel/sharding/index.js';
+import { backwardAsync } from '../../../src/tensor/autograd.js';
 import { closeWebGpu, type WebGpuLoad } from '../../../src/tensor/backends/webgpu/index.js';
 import { crossEntropy } from '../../../src/tensor/ops/loss.js';
 import { Tensor } from '../../../src/tensor/tensor.js';
@@ -32,12 +33,11 @@ async function split(devices: string[]): Promise<{ loss: number; grads: Float32A
   const world = await makeWorld('inproc', devices.length, { timeoutMs: 30_000 });
   try {
     return await onAll(world, async (pg, rank) => {
-      const model = buildTensorParallelModel(SPEC, SEED, rank, devices.length);
+      const model = buildTensorParallelModel(SPEC, SEED, groupReducer(pg));
       if (devices[rank] !== 'cpu') model.to(devices[rank]);
-      const tape = new TensorParallelTape(pg);
       const { ids, labels } = batch();
-      const loss = crossEntropy(await model.forwardParallel(ids, tape), labels);
-      await tape.backward(loss);
+      const loss = crossEntropy(await model.forwardAsync(ids), labels);
+      await backwardAsync(loss);
       const grads = model.arena().grads;
       assert.equal(grads.device, devices[rank]);
       return { loss: (await loss.read())[0], grads: Float32Array.from(await grads.read()) };
@@ -60,7 +60,7 @@ function relative(got: Float32Array, want: Float32Array): number {
 
 let load: WebGpuLoad;
 
-describe('the tensor-parallel tape with shards on webgpu', () => {
+describe('a GPT-2 with sharded layers on webgpu', () => {
   before(async () => {
     load = await loadWebGpuForTests();
     if (!load.backend && process.env.CI === 'true') throw new Error(`CI=true but webgpu is unavailable: ${load.reason}`);

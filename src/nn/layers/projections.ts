@@ -1,0 +1,35 @@
+/**
+ * How a model makes its split-able projections, so a model family is written once: whole Linear
+ * layers on one rank (the default), or Megatron's column- and row-parallel layers over a
+ * tensor-parallel group, swapped in at the same places under the same names (parallel/sharding/).
+ */
+import type { Rng } from '../../util/rng.js';
+import type { Module } from '../module.js';
+import { Linear } from './linear.js';
+import type { ShardGroup } from './sharded.js';
+import { ColumnParallelLinear, RowParallelLinear } from './sharded_linear.js';
+
+export interface Projections {
+  /** Ranks the projections are split over (1: whole); a model splits its heads by it. */
+  readonly size: number;
+  /** A projection whose output features may be split (`groups`: fused q/k/v). Reads the whole input. */
+  columns(inF: number, outF: number, rng: Rng, groups?: number): Module;
+  /** A projection whose input features may be split; its output is whole (summed over the group). */
+  rows(inF: number, outF: number, rng: Rng): Module;
+}
+
+/** One rank: ordinary Linear layers, drawing their initial values from `rng` as always. */
+export const wholeProjections: Projections = {
+  size: 1,
+  columns: (inF, outF, rng) => new Linear(inF, outF, rng),
+  rows: (inF, outF, rng) => new Linear(inF, outF, rng),
+};
+
+/** Split over `group`: each rank's shard, its values to be loaded from the whole model. */
+export function shardedProjections(group: ShardGroup): Projections {
+  return {
+    size: group.size,
+    columns: (inF, outF, _rng, groups = 1) => new ColumnParallelLinear(inF, outF, group, groups),
+    rows: (inF, outF) => new RowParallelLinear(inF, outF, group),
+  };
+}
