@@ -35,7 +35,7 @@ export interface AllReduceStrategyOptions {
 // The codecs are listed with the options that choose them (one table of options: config/options/).
 export { COMPRESSIONS, type Compression } from '../../config/options/choices.js';
 import type { Compression } from '../../config/options/choices.js';
-import { exchangeBuffers } from '../host_buffers.js';
+import { exchangeBuffers } from '../boundary/model_buffers.js';
 
 /** Raised when ranks that should hold identical parameters do not. */
 export class DivergenceError extends SmolError {

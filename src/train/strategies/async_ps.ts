@@ -42,7 +42,7 @@ import { HEAD_SLOTS, type PsRecovery, SERVER_RANK, TAG, broadcastModel, gatherAt
 import { BatchPool, type Lease, LeaseDesk, firstLease } from './async_ps_leases.js';
 import { Generations, Waker, awaitWorkers, dropLink, receiveWelcome, rejoinServer, sendWelcome, serverLost } from './ps_rejoin.js';
 import { kernelsFor } from '../../tensor/dispatch.js';
-import { buffersToOverwrite } from '../host_buffers.js';
+import { buffersToOverwrite } from '../boundary/model_buffers.js';
 
 export interface AsyncPsOptions {
   /** Push every K local steps (SmolCluster's worker_update_interval; default 1). */

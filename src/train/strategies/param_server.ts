@@ -29,7 +29,6 @@
  * server's bits as a cpu worker does.
  */
 import { CPU } from '../../tensor/storage.js';
-import { arraysToOverwrite, writeOverwritten } from '../../tensor/overwrite.js';
 import { hostArena } from '../host_arena.js';
 import { performance } from 'node:perf_hooks';
 import type { ProcessGroup } from '../../comm/process_group.js';
@@ -43,7 +42,8 @@ import type { CommTiming, DataShard, PlannedStep, StepInfo, Strategy, StrategyCo
 import { DivergenceError } from './allreduce.js';
 import { HEAD_SLOTS, type PsRecovery, SERVER_RANK, TAG, broadcastModel, checksumOf, gatherAtServer, psShard, sleep } from './ps_common.js';
 import { Generations, Waker, awaitWorkers, dropLink, receiveWelcome, rejoinServer, sendWelcome, serverLost } from './ps_rejoin.js';
-import { buffersToOverwrite } from '../host_buffers.js';
+import { buffersToOverwrite } from '../boundary/model_buffers.js';
+import { installAll, valuesToReceive } from '../boundary/host_values.js';
 import { HostReplica } from './ps_host_replica.js';
 
 export type PsReply = 'weights' | 'gradients';
@@ -475,11 +475,11 @@ export class ParamServerWorker implements Strategy {
     const buffers = buffersToOverwrite(ctx.model);
     // The optimizer state lands in the cpu optimizer's own memory, or (a GPU worker's optimizer
     // under --ps-reply weights) in host arrays written to the device once received.
-    const state = arraysToOverwrite(this.updater(ctx).stateStorages());
+    const state = this.updater(ctx).stateStorages().map(valuesToReceive);
     const parts = [this.weightsToOverwrite(ctx), ...buffers, ...state];
     const [version, flags, , optimizerSteps] = await receiveWelcome(this.group, new Float64Array(HEAD_SLOTS), parts, this.o.peerTimeoutMs + this.o.stragglerMs);
     ctx.model.writeBuffers(buffers);
-    writeOverwritten(this.updater(ctx).stateStorages(), state);
+    installAll(this.updater(ctx).stateStorages(), state);
     this.updater(ctx).restoreSteps(optimizerSteps);
     this.uploadReplica(ctx);
     this.version = version;
@@ -556,9 +556,9 @@ export class ParamServerWorker implements Strategy {
       await this.group.recv(this.weightsToOverwrite(ctx), SERVER_RANK, { tag: TAG.replyBody, timeoutMs });
       if (kind === KIND_RESYNC) {
         const storages = this.updater(ctx).stateStorages();
-        const state = arraysToOverwrite(storages);
+        const state = storages.map(valuesToReceive);
         for (const buf of state) await this.group.recv(buf, SERVER_RANK, { tag: TAG.replyBody, timeoutMs });
-        writeOverwritten(storages, state);
+        installAll(storages, state);
         this.updater(ctx).restoreSteps(optimizerSteps);
       }
       this.uploadReplica(ctx);

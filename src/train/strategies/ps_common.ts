@@ -6,7 +6,7 @@ import { hostArena } from '../host_arena.js';
 import { checksumOf as checksumValues } from '../../nn/arena.js';
 import type { ProcessGroup } from '../../comm/process_group.js';
 import type { DataShard, StrategyContext } from '../strategy.js';
-import { exchangeBuffers } from '../host_buffers.js';
+import { exchangeBuffers } from '../boundary/model_buffers.js';
 
 /** Rank 0 is the server; ranks 1..N-1 are workers. */
 export const SERVER_RANK = 0;
