@@ -174,7 +174,7 @@ export class AllReduceStrategy implements Strategy {
     // A GPU worker's gradients come to the host here, once (with overlap, bucket by bucket as
     // backward produced them: exchange/bucketed.ts); the loop writes the reduced ones back.
     const host = hostArena(ctx.model.arena());
-    if (!host.onHost && this.worldSize > 1 && !overlapped) await host.grads();
+    if (this.worldSize > 1 && !overlapped) await host.grads();
     // A group of one on a GPU (a pipeline stage or tensor-parallel shard with no data-parallel peer): no bucket to send, nothing to read.
     const alone = !host.onHost && this.worldSize === 1;
     this.stats.fill(0);

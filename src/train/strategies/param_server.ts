@@ -181,7 +181,7 @@ export class ParamServer implements Strategy {
   private welcome(w: number, gen: number): void {
     const ctx = this.ctx!;
     const head = Float64Array.of(this.version, this.finished ? FLAG_DONE : 0, ctx.optimizer.lr, ctx.optimizer.steps, 0, 0, 0, 0);
-    const parts: ArrayBufferView[] = [ctx.model.arena().params.readSync(), ...ctx.model.namedBuffers().map(([, b]) => b), ...ctx.optimizer.stateBuffers()];
+    const parts: ArrayBufferView[] = [hostArena(ctx.model.arena()).paramsNow(), ...ctx.model.namedBuffers().map(([, b]) => b), ...ctx.optimizer.stateBuffers()];
     if (this.finished) this.gone.set(w, 'done');
     this.track(sendWelcome(this.group, w, head, parts), w, gen);
   }
@@ -292,14 +292,14 @@ export class ParamServer implements Strategy {
 
   async reduceGradients(ctx: StrategyContext, localLoss: number, samples: number): Promise<CommTiming & { loss: number; info: StepInfo }> {
     if (samples > 0) {
-      this.accumulate(ctx.model.arena().grads.readSync(), samples, localLoss * samples);
+      this.accumulate(await hostArena(ctx.model.arena()).grads(false), samples, localLoss * samples);
       this.contributed.add(SERVER_RANK);
     }
     const t0 = performance.now();
     await this.collect();
     const t1 = performance.now();
     this.open = false;
-    const grad = ctx.model.arena().grads.readSync();
+    const grad = await hostArena(ctx.model.arena()).grads();
     const scale = this.accSamples > 0 ? 1 / this.accSamples : 0;
     for (let i = 0; i < grad.length; i++) grad[i] = this.acc[i] * scale;
     const loss = this.accSamples > 0 ? this.accLoss * scale : NaN;
@@ -344,7 +344,7 @@ export class ParamServer implements Strategy {
     await Promise.all(this.sends);
     const t0 = performance.now();
     const stepped = this.accSamples > 0;
-    if (this.o.reply === 'gradients') this.gradCopy.set(ctx.model.arena().grads.readSync());
+    if (this.o.reply === 'gradients') this.gradCopy.set(hostArena(ctx.model.arena()).gradsNow());
     if (stepped) ctx.optimizer.step();
     this.version++;
     this.finished = ctx.totalSteps !== undefined && step + 1 >= ctx.totalSteps;
@@ -389,7 +389,7 @@ export class ParamServer implements Strategy {
     const kind = this.o.reply === 'weights' ? KIND_WEIGHTS : late ? KIND_RESYNC : KIND_GRADIENTS;
     const flags = (this.finished ? FLAG_DONE : 0) | (late ? FLAG_LATE : 0);
     const head = Float64Array.of(this.version, kind, flags, this.lastContributors, this.lastLoss, ctx.optimizer.lr, ctx.optimizer.steps, 0);
-    const parts: ArrayBufferView[] = kind === KIND_GRADIENTS ? [this.gradCopy] : [ctx.model.arena().params.readSync()];
+    const parts: ArrayBufferView[] = kind === KIND_GRADIENTS ? [this.gradCopy] : [hostArena(ctx.model.arena()).paramsNow()];
     if (kind === KIND_RESYNC) parts.push(...ctx.optimizer.stateBuffers());
     if (this.finished) this.gone.set(w, 'done');
     this.track((async () => {
