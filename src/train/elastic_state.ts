@@ -11,7 +11,7 @@ import type { CursorPosition } from '../data/elastic_cursor.js';
 import type { Module } from '../nn/module.js';
 import type { Optimizer } from '../nn/optim/optimizer.js';
 import type { Storage } from '../tensor/storage.js';
-import { allValuesToSend, installAll, valuesToReceive } from './boundary/host_values.js';
+import type { StorageCollectives } from './boundary/storage_collectives.js';
 
 interface Snapshot {
   /** Steps done. */
@@ -33,18 +33,11 @@ export class ElasticState {
   }
 
   /**
-   * The state in host memory, in a fixed order (what a new member receives). On the cpu the
-   * storages' own arrays (receiving into them is installing). On a GPU copies: read from the
-   * device (awaited) to send, or, with `read: false`, zeroed arrays to receive into and `install`.
+   * The hand-over: every member ends with `source`'s state (what a new member receives), storage
+   * by storage through the device boundary (in place on the cpu; read, sent and written back on a GPU).
    */
-  async hostBuffers(read = true): Promise<Float32Array[]> {
-    if (!read) return this.storages().map(valuesToReceive);
-    return allValuesToSend(this.storages());
-  }
-
-  /** Writes received host buffers (hostBuffers(false)) to the device; on the cpu they are the state already. */
-  install(values: Float32Array[]): void {
-    installAll(this.storages(), values);
+  async broadcastFrom(collectives: StorageCollectives, source: number): Promise<void> {
+    for (const s of this.storages()) await collectives.broadcast(s, source);
   }
 
   /** The newest committed step (-1 before the first commit). */

@@ -60,9 +60,9 @@ export class StorageCollectives {
 
   private run(parts: readonly Part[], issue: (values: Float32Array[]) => Promise<unknown>): Promise<void> {
     const pending = parts.map(([s, access]) => (access === 'receive' ? valuesToReceive(s) : valuesToSend(s)));
-    const onHost = pending.every((p): p is Float32Array => p instanceof Float32Array);
+    const ready = pending.every((p): p is Float32Array => p instanceof Float32Array);
     // Nothing to wait for (host memory, nobody queued): issue now, as a direct call on the group would.
-    if (onHost && this.queued === 0) return this.complete(parts, pending, issue(pending));
+    if (ready && this.queued === 0) return this.complete(parts, pending, issue(pending));
     this.queued++;
     const previous = this.lastIssued;
     const issued = (async () => {
