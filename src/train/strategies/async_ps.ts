@@ -288,7 +288,7 @@ export class AsyncPsServer implements Strategy {
       if (this.awaited.length === 0 || lostOnly) {
         if (lostOnly) process.stderr.write(`smolcluster: async-ps server: worker rank ${this.awaited.join(', ')} not back after ${Math.round(now - idleSince)} ms; ending the run without them\n`);
         this.current = null;
-        (await hostArena(ctx.model.arena()).grads()).fill(0);
+        hostArena(ctx.model.arena()).gradsNow().fill(0);
         return { loss: NaN, waitMs: performance.now() - t0, commMs: 0, info: { push_from: -1 } };
       }
       // With recovery each worker's own receive deadline drops it (it may come back), then the wait above.
@@ -301,7 +301,7 @@ export class AsyncPsServer implements Strategy {
     const st = this.state.get(push.worker)!;
     const staleness = Math.max(0, this.version - st.pulled - st.ownSincePull);
     const weight = 1 / (1 + staleness);
-    const grad = await hostArena(ctx.model.arena()).grads();
+    const grad = hostArena(ctx.model.arena()).gradsNow();
     if (push.flags & FLAG_INT8) {
       decodePush(push.body, weight, grad);
     } else {

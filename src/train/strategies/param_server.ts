@@ -292,14 +292,14 @@ export class ParamServer implements Strategy {
 
   async reduceGradients(ctx: StrategyContext, localLoss: number, samples: number): Promise<CommTiming & { loss: number; info: StepInfo }> {
     if (samples > 0) {
-      this.accumulate(await hostArena(ctx.model.arena()).grads(false), samples, localLoss * samples);
+      this.accumulate(hostArena(ctx.model.arena()).gradsNow(), samples, localLoss * samples);
       this.contributed.add(SERVER_RANK);
     }
     const t0 = performance.now();
     await this.collect();
     const t1 = performance.now();
     this.open = false;
-    const grad = await hostArena(ctx.model.arena()).grads();
+    const grad = hostArena(ctx.model.arena()).gradsNow();
     const scale = this.accSamples > 0 ? 1 / this.accSamples : 0;
     for (let i = 0; i < grad.length; i++) grad[i] = this.acc[i] * scale;
     const loss = this.accSamples > 0 ? this.accLoss * scale : NaN;
@@ -451,7 +451,7 @@ export class ParamServerWorker implements Strategy {
     if (this.o.recovery?.restarted) await this.receiveWelcome(ctx);
     else {
       await broadcastModel(this.group, ctx);
-      this.replica?.params.set(hostArena(arena).paramsNow());
+      if (this.replica) this.replica.params.set(await hostArena(arena).params(false));
     }
   }
 
