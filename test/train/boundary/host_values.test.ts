@@ -12,7 +12,7 @@ import {
   allValuesToSend, install, installAll, mappedMemory, valuesToReceive, valuesToSend,
 } from '../../../src/train/boundary/host_values.js';
 import { loadWebGpuForTests } from '../../helpers/webgpu.js';
-import { far } from './far_device.js';
+import { far } from '../../helpers/far_device.js';
 
 const cpu = (v: number[]): Storage<Float32Array> => deviceMemory('cpu').fromHost(Float32Array.from(v));
 

@@ -11,7 +11,7 @@ import { type Storage, deviceMemory } from '../../../src/tensor/storage.js';
 import { mappedMemory } from '../../../src/train/boundary/host_values.js';
 import { StorageCollectives, type StorageGroup } from '../../../src/train/boundary/storage_collectives.js';
 import { makeWorld } from '../../comm/fixture.js';
-import { far } from './far_device.js';
+import { far } from '../../helpers/far_device.js';
 
 const cpu = (v: number[]): Storage<Float32Array> => deviceMemory('cpu').fromHost(Float32Array.from(v));
 

@@ -5,7 +5,7 @@
  */
 import {
   registerDevice, type DType, type DeviceBuffer, type DeviceMemory, type HostArray, type Storage,
-} from '../../../src/tensor/storage.js';
+} from '../../src/tensor/storage.js';
 
 export const FAR = 'far';
 
