@@ -4,9 +4,10 @@
 //  - raw buffer uses: a `.data` or `.grad` read on a Tensor or ParamArena that yields a
 //    Float32Array / Float64Array, and any cast of an opaque DeviceBuffer (must stay 0);
 //  - synchronous host reads: any call, whatever its name, on a Storage (or a class implementing
-//    it), a Tensor or a DeviceScalar that returns host values (a typed array, a number, number[])
-//    without a Promise: each throws on a GPU. The boundary room (src/train/boundary/) is exempt:
-//    mapping the cpu's own memory there is what lets every other room stay asynchronous;
+//    it), a Tensor, a DeviceScalar or a device's allocator (DeviceMemory: hostMemory, int32View)
+//    that returns host values (a typed array, a number, number[]) without a Promise: each throws
+//    on a GPU or hands out the cpu's own memory. The boundary room (src/train/boundary/) is
+//    exempt: mapping the cpu's own memory there is what lets every other room stay asynchronous;
 //  - device branches: a comparison (=== / !==) with the CPU constant or a device's name as a
 //    literal ('cpu', 'webgpu'), and every use of an `onHost` member or variable. src/cli/
 //    and src/config/ are exempt (they parse the user's --device).
@@ -77,7 +78,7 @@ function isHandleRead(node) {
 
 const boundary = join(root, 'src', 'train', 'boundary') + sep;
 const branchExempt = [join(root, 'src', 'cli') + sep, join(root, 'src', 'config') + sep];
-const READ_OWNERS = new Set(['Storage', 'Tensor', 'DeviceScalar']);
+const READ_OWNERS = new Set(['Storage', 'Tensor', 'DeviceScalar', 'DeviceMemory']);
 const HOST_VALUES = new Set(['Float32Array', 'Float64Array', 'Uint16Array', 'Int32Array', 'Uint8Array']);
 const DEVICE_LITERALS = new Set(['cpu', 'webgpu', 'gpu']);
 

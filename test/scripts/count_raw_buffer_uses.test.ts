@@ -19,7 +19,7 @@ const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
  * The one place the ceilings live: the counts of this checkout may not grow past them. Lower them
  * when a change removes reads or branches (issue 29's targets: grep A < 5, grep B < 10).
  */
-const CEILING = { syncReads: 55, deviceBranches: 43 };
+const CEILING = { syncReads: 56, deviceBranches: 43 };
 
 interface Tally {
   total: number;
@@ -82,10 +82,12 @@ test('the counter finds sync reads by any name and device branches, and exempts 
       "export const CPU = 'cpu';",
       'export interface Storage { device: string; peek(): Float32Array; read(): Promise<Float32Array> }',
       'export class Tensor { constructor(readonly storage: Storage) {} item(): number { return 0; } shape(): string { return ""; } }',
+      'export interface DeviceMemory { hostMemory?(s: Storage): Float32Array }',
     ].join('\n'));
     const user = [
-      "import { CPU as HOST, Tensor, type Storage } from '../tensor/storage.js';",
-      'export async function f(s: Storage, t: Tensor): Promise<number> {',
+      "import { CPU as HOST, Tensor, type DeviceMemory, type Storage } from '../tensor/storage.js';",
+      'export async function f(s: Storage, t: Tensor, m: DeviceMemory): Promise<number> {',
+      '  m.hostMemory?.(s);', // the cpu's own memory, handed out synchronously: a read
       '  const onHost = s.device === HOST;', // a branch (the renamed constant)
       "  if (onHost || s.device !== 'webgpu') return s.peek()[0] + t.item();", // a branch, a use of onHost, two sync reads
       '  t.shape();', // not a read: a string
@@ -96,7 +98,7 @@ test('the counter finds sync reads by any name and device branches, and exempts 
     write('src/train/boundary/map.ts', user.replace("'../tensor/storage.js'", "'../../tensor/storage.js'"));
     write('src/cli/opts.ts', "export const isCpu = (d: string): boolean => d === 'cpu';\n");
     const { syncReads, deviceBranches } = count(root);
-    assert.deepEqual(syncReads.files, { 'src/train/user.ts': 2 });
+    assert.deepEqual(syncReads.files, { 'src/train/user.ts': 3 });
     assert.deepEqual(deviceBranches.files, { 'src/train/user.ts': 3, 'src/train/boundary/map.ts': 3 });
   } finally {
     rmSync(root, { recursive: true, force: true });
