@@ -1,14 +1,22 @@
 #!/usr/bin/env node
-// Counts the expressions that touch a tensor's or an arena's raw host buffer outside
-// src/tensor/backends/ (issue 19 §1): a `.data` or `.grad` read on a Tensor or ParamArena that
-// yields a Float32Array / Float64Array, and any cast of an opaque DeviceBuffer. Reading values
-// through a storage handle (readSync / write) is not counted: that is the sanctioned way.
+// Counts, outside src/tensor/backends/, the three ways code above the backends reaches past the
+// device boundary (issue 19 §1, issue 29 §1):
+//  - raw buffer uses: a `.data` or `.grad` read on a Tensor or ParamArena that yields a
+//    Float32Array / Float64Array, and any cast of an opaque DeviceBuffer (must stay 0);
+//  - synchronous host reads: any call, whatever its name, on a Storage (or a class implementing
+//    it), a Tensor, a DeviceScalar or a device's allocator (DeviceMemory: hostMemory, int32View)
+//    that returns host values (a typed array, a number, number[]) without a Promise: each throws
+//    on a GPU or hands out the cpu's own memory. The boundary room (src/train/boundary/) is
+//    exempt: mapping the cpu's own memory there is what lets every other room stay asynchronous;
+//  - device branches: a comparison (=== / !==) with the CPU constant or a device's name as a
+//    literal ('cpu', 'webgpu'), and every use of an `onHost` member or variable. src/cli/
+//    and src/config/ are exempt (they parse the user's --device).
 //
 //   node scripts/count-raw-buffer-uses.mjs [root] [--json]
 //
 // root defaults to the current directory (a checkout with src/ and tsconfig.json; its
-// node_modules or this one's provide typescript). Prints the total, the files, and per file the
-// count; --json prints { total, files: { path: count }, handleReads } instead.
+// node_modules or this one's provide typescript). Prints each count with its files; --json prints
+// { total, files, handleReads, syncReads: { total, files }, deviceBranches: { total, files } }.
 import { readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, relative, resolve, sep } from 'node:path';
@@ -68,29 +76,119 @@ function isHandleRead(node) {
   return ['Storage', 'Tensor'].includes(ownerName(checker.getTypeAtLocation(node.expression.expression)));
 }
 
+const boundary = join(root, 'src', 'train', 'boundary') + sep;
+const branchExempt = [join(root, 'src', 'cli') + sep, join(root, 'src', 'config') + sep];
+const READ_OWNERS = new Set(['Storage', 'Tensor', 'DeviceScalar', 'DeviceMemory']);
+const HOST_VALUES = new Set(['Float32Array', 'Float64Array', 'Uint16Array', 'Int32Array', 'Uint8Array']);
+const DEVICE_LITERALS = new Set(['cpu', 'webgpu', 'gpu']);
+
+/** The receiver's type is a storage (or implements one), a tensor or a device scalar. */
+function isReadOwner(type) {
+  const parts = type.getNonNullableType().isUnion() ? type.getNonNullableType().types : [type.getNonNullableType()];
+  return parts.some((t) => {
+    if (READ_OWNERS.has(t.getSymbol()?.getName() ?? '')) return true;
+    const decl = t.getSymbol()?.declarations?.[0];
+    if (!decl || !ts.isClassDeclaration(decl)) return false;
+    return (decl.heritageClauses ?? []).some((h) => h.types.some((e) => READ_OWNERS.has(e.expression.getText())));
+  });
+}
+
+/** Host values handed back at once: a typed array, a number or a number[] (not a Promise). */
+function isHostValue(type) {
+  const parts = type.isUnion() ? type.types : [type];
+  return parts.some((t) => {
+    if (t.flags & ts.TypeFlags.NumberLike) return true;
+    const name = t.getSymbol()?.getName() ?? '';
+    if (HOST_VALUES.has(name)) return true;
+    return name === 'Array' && checker.isArrayType(t) && (checker.getTypeArguments(t)[0]?.flags & ts.TypeFlags.NumberLike) !== 0;
+  });
+}
+
+function isSyncRead(node) {
+  if (!ts.isCallExpression(node) || !ts.isPropertyAccessExpression(node.expression)) return false;
+  if (!isReadOwner(checker.getTypeAtLocation(node.expression.expression))) return false;
+  return isHostValue(checker.getTypeAtLocation(node));
+}
+
+/** The CPU constant of src/tensor/storage.ts, however imported or renamed. */
+function isCpuConstant(node) {
+  if (!ts.isIdentifier(node) && !ts.isPropertyAccessExpression(node)) return false;
+  let sym = checker.getSymbolAtLocation(ts.isIdentifier(node) ? node : node.name);
+  if (sym && sym.flags & ts.SymbolFlags.Alias) sym = checker.getAliasedSymbol(sym);
+  const decl = sym?.declarations?.[0];
+  return sym?.getName() === 'CPU' && !!decl && decl.getSourceFile().fileName.endsWith(join('tensor', 'storage.ts').split(sep).join('/'));
+}
+
+/** The CPU constant or a device's name as a literal ('cpu', 'webgpu'). */
+function isDeviceConstant(node) {
+  while (ts.isParenthesizedExpression(node)) node = node.expression;
+  if (ts.isStringLiteralLike(node)) return DEVICE_LITERALS.has(node.text);
+  return isCpuConstant(node);
+}
+
+function isDeviceBranch(node) {
+  if (ts.isBinaryExpression(node)) {
+    const k = node.operatorToken.kind;
+    const eq = [ts.SyntaxKind.EqualsEqualsEqualsToken, ts.SyntaxKind.ExclamationEqualsEqualsToken, ts.SyntaxKind.EqualsEqualsToken, ts.SyntaxKind.ExclamationEqualsToken];
+    // `a.device === b.device` compares two devices and takes no side: only a comparison with a device's name counts.
+    return eq.includes(k) && (isDeviceConstant(node.left) || isDeviceConstant(node.right));
+  }
+  // Every read of an onHost flag is a branch on the device; its declaration is not.
+  if (ts.isIdentifier(node) && node.text === 'onHost') {
+    const p = node.parent;
+    const declares = (ts.isVariableDeclaration(p) || ts.isPropertyDeclaration(p) || ts.isGetAccessorDeclaration(p) ||
+      ts.isParameter(p) || ts.isMethodDeclaration(p) || ts.isPropertySignature(p)) && p.name === node;
+    return !declares;
+  }
+  return false;
+}
+
 const counts = {};
+const syncReads = {};
+const deviceBranches = {};
 let handleReads = 0;
 for (const file of files) {
   if (file.startsWith(backends)) continue;
   const sf = program.getSourceFile(file);
   if (!sf) continue;
+  const rel = relative(root, file).split(sep).join('/');
+  const readsCount = !file.startsWith(boundary);
+  const branchesCount = !branchExempt.some((d) => file.startsWith(d));
   let n = 0;
+  let reads = 0;
+  let branches = 0;
   const visit = (node) => {
     if (isRawAccess(node) || isDeviceBufferCast(node)) n++;
     if (isHandleRead(node)) handleReads++;
+    if (readsCount && isSyncRead(node)) reads++;
+    if (branchesCount && isDeviceBranch(node)) branches++;
     ts.forEachChild(node, visit);
   };
   visit(sf);
-  if (n > 0) counts[relative(root, file).split(sep).join('/')] = n;
+  if (n > 0) counts[rel] = n;
+  if (reads > 0) syncReads[rel] = reads;
+  if (branches > 0) deviceBranches[rel] = branches;
 }
-const total = Object.values(counts).reduce((a, b) => a + b, 0);
+const sum = (o) => Object.values(o).reduce((a, b) => a + b, 0);
+const total = sum(counts);
 if (json) {
-  process.stdout.write(`${JSON.stringify({ total, files: counts, handleReads })}\n`);
+  process.stdout.write(`${JSON.stringify({
+    total, files: counts, handleReads,
+    syncReads: { total: sum(syncReads), files: syncReads },
+    deviceBranches: { total: sum(deviceBranches), files: deviceBranches },
+  })}\n`);
 } else {
+  const list = (o) => {
+    for (const p of Object.keys(o).sort()) process.stdout.write(`  ${String(o[p]).padStart(4)}  ${p}\n`);
+  };
   const paths = Object.keys(counts).sort();
   const outsideTensor = paths.filter((p) => !p.startsWith('src/tensor/'));
   process.stdout.write(`raw tensor/arena buffer uses outside src/tensor/backends/: ${total} in ${paths.length} file(s)` +
     ` (${outsideTensor.length} file(s) outside src/tensor)\n`);
-  for (const p of paths) process.stdout.write(`  ${String(counts[p]).padStart(4)}  ${p}\n`);
-  process.stdout.write(`host reads through a storage handle (readSync / values / gradValues), allowed: ${handleReads}\n`);
+  list(counts);
+  process.stdout.write(`synchronous host reads outside src/tensor/backends/ and src/train/boundary/: ${sum(syncReads)} in ${Object.keys(syncReads).length} file(s)\n`);
+  list(syncReads);
+  process.stdout.write(`device branches outside src/tensor/backends/, src/cli/, src/config/: ${sum(deviceBranches)} in ${Object.keys(deviceBranches).length} file(s)\n`);
+  list(deviceBranches);
+  process.stdout.write(`host reads through a storage handle (readSync / values / gradValues): ${handleReads}\n`);
 }

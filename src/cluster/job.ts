@@ -50,7 +50,7 @@ export interface JobContext {
 export async function runJob(spec: JobSpec, ctx: JobContext): Promise<JobResult> {
   const t0 = performance.now();
   const model = buildLettersModel(spec.hidden, spec.seed);
-  const global = model.arena().params.readSync().slice();
+  const global = await model.arena().params.read();
   const weights = taskWeights(spec.shards.map((s) => s.rows), spec.weighting);
   const history: RoundReport[] = [];
   for (let round = 1; round <= spec.rounds; round++) {

@@ -84,15 +84,14 @@ async function fit(task: ShardTask, sliceMs: number | null): Promise<LocalFit> {
   const data = shardDataset(shard);
   try {
     const { model } = await train(config, { train: data, test: data }, strategy);
-    const onHost = model.arena().device === CPU;
-    // On a GPU the weights and the last logits are read back once, at the end of the task.
-    const weights = onHost ? model.arena().params.readSync() : ((await model.arena().params.read()) as Float32Array);
+    // The weights and the last logits are read back once, at the end of the task (copies, on any device).
+    const weights = await model.arena().params.read();
     const delta = new Float32Array(weights.length);
     for (let i = 0; i < delta.length; i++) delta[i] = weights[i] - start[i];
     const last = strategy.last;
     // The error of the last forward pass only (an argmax per epoch would cost ~10% of the task).
     let trainError = 1;
-    if (last) trainError = onHost ? errorRate(last.logits, shard.labels) : hostErrorRate((await last.logits.read()) as Float32Array, shard.labels);
+    if (last) trainError = hostErrorRate((await last.logits.read()) as Float32Array, shard.labels);
     return { delta, trainError, trainLoss: last?.loss ?? 0, epochs: strategy.updates };
   } finally {
     await strategy.close();
@@ -105,7 +104,7 @@ export function evaluateShard(model: Module, weights: Float32Array, shard: Lette
   return noGrad(() => errorRate(model.forward(Tensor.fromHost(shard.features, [shard.rows, LETTER_FEATURES])), shard.labels));
 }
 
-/** errorRate over logits read back from a GPU (rows × classes, row-major); the first maximum wins, as on the cpu. */
+/** errorRate over logits read back to the host (rows × classes, row-major); the first maximum wins, as argmax does. */
 function hostErrorRate(logits: Float32Array, labels: Int32Array): number {
   const classes = logits.length / labels.length;
   let wrong = 0;
@@ -116,6 +115,7 @@ function hostErrorRate(logits: Float32Array, labels: Int32Array): number {
   }
   return wrong / labels.length;
 }
+
 
 function errorRate(logits: Tensor, labels: Int32Array): number {
   const predicted = argmax(logits);

@@ -23,7 +23,7 @@ export interface ReferenceRun {
 
 export async function fedavgInProcess(data: LettersData, job: ReferenceJob): Promise<ReferenceRun> {
   const model = buildLettersModel(job.hidden, job.seed);
-  const global = model.arena().params.readSync().slice();
+  const global = await model.arena().params.read();
   const validationErrors: number[] = [];
   const n = data.train.length;
   for (let r = 0; r < job.rounds; r++) {

@@ -22,7 +22,8 @@ export interface DecayRun {
  * another of the same layout. Each parameter tensor's storage and grad are rebound to views into
  * them (by offset), so optimizers, all-reduce, checkpoints and the wire work on two flat buffers (or
  * ranges of them) with no copies, whatever the model. Host code reaches the values through the
- * handles (`params.readSync()`: on the cpu device the flat Float32Array itself, zero-copy).
+ * handles (`await params.read()`, a copy) or, to exchange them in place, through the device
+ * boundary (src/train/boundary/: the cpu's flat Float32Array itself, zero-copy).
  */
 export class ParamArena {
   private constructor(

@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../util/atomic_file.js';
 import type { RngState } from '../util/rng.js';
-import { CPU } from '../tensor/storage.js';
 import type { Module } from './module.js';
 import type { Optimizer } from './optim/optimizer.js';
 
@@ -62,15 +61,10 @@ export interface TrainingState {
   optimizer: Float32Array[];
 }
 
-/**
- * The model's parameters and buffers and the optimizer's state on the host: on the cpu the
- * storages themselves (no copy), on a GPU copies read back (awaited).
- */
+/** The model's parameters and buffers and the optimizer's state on the host: owned copies read on any device (awaited). */
 export async function readTrainingState(model: Module, optimizer: Optimizer): Promise<TrainingState> {
-  const params = model.arena().params;
-  if (params.device === CPU) return hostTrainingState(model, optimizer);
   const [p, buffers, state] = await Promise.all([
-    params.read(), model.readBuffers(), Promise.all(optimizer.stateStorages().map((s) => s.read())),
+    model.arena().params.read(), model.readBuffers(), Promise.all(optimizer.stateStorages().map((s) => s.read())),
   ]);
   return { params: p, buffers: buffers.map(([, b]) => b), optimizer: state };
 }

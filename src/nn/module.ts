@@ -94,17 +94,17 @@ export abstract class Module {
     return all.map(([n, b]) => [n, b.readSync()]);
   }
 
-  /** Buffers' values on the host on any device: the storages themselves on the cpu, awaited copies on a GPU. */
+  /** Buffers' values on the host on any device: owned copies (awaited). */
   async readBuffers(): Promise<[string, Float32Array][]> {
     const all = this.namedBufferStorages();
-    return Promise.all(all.map(async ([n, b]): Promise<[string, Float32Array]> => [n, b.device === CPU ? b.readSync() : await b.read()]));
+    return Promise.all(all.map(async ([n, b]): Promise<[string, Float32Array]> => [n, await b.read()]));
   }
 
-  /** Writes host values back into the buffers (in namedBuffers order): nothing to do for the cpu's own views. */
+  /** Writes host values into the buffers (in namedBuffers order); a cpu buffer's own memory writes onto itself. */
   writeBuffers(values: Float32Array[]): void {
     this.namedBufferStorages().forEach(([n, b], i) => {
       if (values[i].length !== b.size) throw new Error(`writeBuffers: ${n} holds ${b.size} values, got ${values[i].length}`);
-      if (b.device !== CPU || values[i] !== b.readSync()) b.write(values[i]);
+      b.write(values[i]);
     });
   }
 

@@ -4,10 +4,12 @@
  * `DeviceBuffer` to the backend chosen by the storage's (device, dtype) (dispatch.ts), and host
  * code reads or writes values through the handle only.
  *
- * The read contract: `readSync()` on the 'cpu' device returns the buffer itself (a zero-copy view:
- * writing into it writes the tensor, and the flat gradient the all-reduce sums is that view). A
- * device whose memory the host cannot map (a GPU) returns a fresh copy from `read()` and may refuse
- * `readSync()`; code that mutates what `readSync()` returned must `write()` it back to be portable.
+ * The read contract, the same on every device: `read()` resolves to an owned copy (at once on the
+ * cpu) and `write()` is the way values go in. Where the host addresses a device's memory directly
+ * (the cpu) the device's allocator says so (`DeviceMemory.hostMemory`): that zero-copy access is
+ * for the device boundary alone (src/train/boundary/), which runs collectives in place there.
+ * `readSync()` remains for the code that has not moved behind the boundary yet: it refuses on a GPU
+ * and scripts/count-raw-buffer-uses.mjs counts every call above the backends.
  */
 
 /** A device id: an open string ('cpu' today; 'webgpu' later). */
@@ -45,9 +47,9 @@ export interface Storage<H extends HostArray = HostArray> {
   readonly byteLength: number;
   /** What kernels receive. */
   readonly buffer: DeviceBuffer;
-  /** The values, copied to the host when they live elsewhere. */
+  /** A copy of the values in host memory, owned by the caller (resolved at once on the cpu). */
   read(): Promise<H>;
-  /** The values now; on the cpu device the buffer itself (see the contract above). */
+  /** The values now (the cpu's buffer itself; refused on a GPU). Counted above the backends: prefer read(). */
   readSync(): H;
   /** Copies `values` into elements [offset, offset + values.length). */
   write(values: ArrayLike<number>, offset?: number): void;
@@ -71,6 +73,12 @@ export interface DeviceMemory {
    * buffers are host Int32Arrays in the kernel contract today; a GPU device will give its own.
    */
   int32View(storage: Storage): Int32Array;
+  /**
+   * The storage's own memory, where the host addresses this device's memory directly (the cpu:
+   * the typed array itself, so what is written into it is the storage). Absent on a device the host
+   * cannot map. For the device boundary (src/train/boundary/) alone.
+   */
+  hostMemory?<H extends HostArray>(storage: Storage<H>): H;
   /**
    * Hands the work recorded so far to the device now (a GPU's queue), so it runs while the host
    * waits on an earlier read. Absent where work runs as it is called (the cpu).

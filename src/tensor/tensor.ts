@@ -76,9 +76,9 @@ export class Tensor {
     this.requiresGrad = requiresGrad;
   }
 
-  /** A tensor adopting host values (no copy on the cpu device). */
-  static fromHost(values: HostArray, shape: readonly number[], requiresGrad = false): Tensor {
-    return new Tensor(deviceMemory(CPU).fromHost(values), shape, requiresGrad);
+  /** A tensor of host values on `device`: the cpu adopts the array (no copy), another device uploads it. */
+  static fromHost(values: HostArray, shape: readonly number[], requiresGrad = false, device: Device = CPU): Tensor {
+    return new Tensor(deviceMemory(device).fromHost(values), shape, requiresGrad);
   }
 
   /** The opaque buffer kernels take. */

@@ -18,7 +18,6 @@ import { join } from 'node:path';
 import { CheckpointError, loadCheckpoint, type NamedBuffers, readModelHeader, readTrainingState, saveCheckpoint } from '../nn/checkpoint.js';
 import type { Module } from '../nn/module.js';
 import type { Optimizer } from '../nn/optim/optimizer.js';
-import { CPU } from '../tensor/storage.js';
 import { fsyncDir } from '../util/atomic_file.js';
 import { SmolError } from '../util/errors.js';
 import { ensureWritableFolder } from '../util/writable.js';
@@ -130,7 +129,7 @@ export class Checkpointer {
     const file = checkpointFile(dir, position.step);
     const own = strategy?.();
     const state: LoopState = { run: this.run, position, schedule: { totalSteps }, ...(this.shares ? { shares: [...this.shares()] } : {}), ...(own ? { strategy: own } : {}) };
-    const values = model.arena().device === CPU ? undefined : await readTrainingState(model, optimizer);
+    const values = await readTrainingState(model, optimizer);
     saveCheckpoint(file, model, architecture, optimizer, state as unknown as Record<string, unknown>, extra, values);
     if (this.writer) this.rankState?.manifest?.(this.opts.dir);
     this.prune(dir);

@@ -4,13 +4,14 @@
  * and step count, and the data cursor. A commit after every step costs one copy of the arenas;
  * the two newest commits are kept because members may stand one step apart when a collective
  * breaks (one finished the step, another did not). The commits live in host memory whatever the
- * model's device: on a GPU each commit reads the state back (awaited) and a rollback writes it.
+ * model's device: each commit reads an owned copy of the state (awaited on a GPU) and a rollback
+ * writes it back.
  */
 import type { CursorPosition } from '../data/elastic_cursor.js';
 import type { Module } from '../nn/module.js';
 import type { Optimizer } from '../nn/optim/optimizer.js';
-import { arraysToOverwrite, writeOverwritten } from '../tensor/overwrite.js';
-import { CPU, type Storage } from '../tensor/storage.js';
+import type { Storage } from '../tensor/storage.js';
+import type { StorageCollectives } from './boundary/storage_collectives.js';
 
 interface Snapshot {
   /** Steps done. */
@@ -32,18 +33,11 @@ export class ElasticState {
   }
 
   /**
-   * The state in host memory, in a fixed order (what a new member receives). On the cpu the
-   * storages' own arrays (receiving into them is installing). On a GPU copies: read from the
-   * device (awaited) to send, or, with `read: false`, zeroed arrays to receive into and `install`.
+   * The hand-over: every member ends with `source`'s state (what a new member receives), storage
+   * by storage through the device boundary (in place on the cpu; read, sent and written back on a GPU).
    */
-  async hostBuffers(read = true): Promise<Float32Array[]> {
-    if (!read) return arraysToOverwrite(this.storages());
-    return Promise.all(this.storages().map((s) => (s.device === CPU ? s.readSync() : s.read())));
-  }
-
-  /** Writes received host buffers (hostBuffers(false)) to the device; on the cpu they are the state already. */
-  install(values: Float32Array[]): void {
-    writeOverwritten(this.storages(), values);
+  async broadcastFrom(collectives: StorageCollectives, source: number): Promise<void> {
+    for (const s of this.storages()) await collectives.broadcast(s, source);
   }
 
   /** The newest committed step (-1 before the first commit). */
@@ -57,14 +51,8 @@ export class ElasticState {
 
   /** Keeps the state after `step` steps. On a GPU the state is read to the host (awaited): a copy of it each step. */
   async commit(step: number, cursor: CursorPosition): Promise<void> {
-    const reuse = this.snapshots.length >= 2 ? this.snapshots.pop()!.floats : null;
-    const current = await this.hostBuffers();
-    const floats = this.storages().map((s, i) => {
-      if (s.device !== CPU) return current[i]; // already a copy of its own
-      const copy = reuse?.[i] ?? new Float32Array(current[i].length);
-      copy.set(current[i]);
-      return copy;
-    });
+    if (this.snapshots.length >= 2) this.snapshots.pop();
+    const floats = await Promise.all(this.storages().map((s) => s.read()));
     this.snapshots.unshift({ step, cursor: { ...cursor }, optimizerSteps: this.optimizer.steps, floats });
   }
 

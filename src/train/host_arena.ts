@@ -11,6 +11,7 @@
  */
 import type { ParamArena } from '../nn/arena.js';
 import { CPU, deviceMemory, type Storage } from '../tensor/storage.js';
+import { mappedMemory } from './boundary/host_values.js';
 
 type Part = 'params' | 'grads';
 
@@ -36,7 +37,7 @@ export class HostArena {
 
   /** True when the arena is host memory (nothing to read or write back). */
   get onHost(): boolean {
-    return this.arena.device === CPU;
+    return this.own('params') !== undefined;
   }
 
   /** The gradients on the host. `write: false` promises not to change them (nothing is written back). */
@@ -54,7 +55,8 @@ export class HostArena {
    * the flush.
    */
   paramsToOverwrite(): Float32Array {
-    if (this.onHost) return this.arena.params.readSync();
+    const own = this.own('params');
+    if (own) return own;
     const held = this.taken.params ?? (this.taken.params = { values: new Float32Array(this.arena.size), write: true });
     held.write = true;
     return held.values;
@@ -69,7 +71,8 @@ export class HostArena {
    * awaited every range it uses there. The ranges read go back to the device at the flush.
    */
   gradRange(start: number, end: number): Promise<Float32Array> | Float32Array {
-    if (this.onHost) return this.arena.grads.readSync().subarray(start, end);
+    const own = this.own('grads');
+    if (own) return own.subarray(start, end);
     if (this.reading.grads) throw new Error('gradRange: the whole gradients are being read already; use grads()');
     const held = this.taken.grads ?? (this.taken.grads = { values: new Float32Array(this.arena.size), write: true, ranges: [] });
     held.write = true;
@@ -96,7 +99,7 @@ export class HostArena {
 
   /** A cpu storage over the host gradients, for host kernels over them (scaling a bucket). */
   gradStorageNow(): Storage<Float32Array> {
-    return this.onHost ? this.arena.grads : deviceMemory(CPU).fromHost(this.now('grads'));
+    return this.own('grads') ? this.arena.grads : deviceMemory(CPU).fromHost(this.now('grads'));
   }
 
   /** Writes the copies taken for writing back to the device and forgets every copy: the device moves on. */
@@ -112,7 +115,8 @@ export class HostArena {
   }
 
   private take(part: Part, write: boolean): Promise<Float32Array> | Float32Array {
-    if (this.onHost) return this.arena[part].readSync();
+    const own = this.own(part);
+    if (own) return own;
     const held = this.taken[part];
     if (held?.ranges) throw new Error(`the ${part} were read range by range this step (gradRange): use those ranges`);
     if (held) {
@@ -136,8 +140,14 @@ export class HostArena {
     return values;
   }
 
+  /** The arena's own memory where the host addresses it (the cpu): nothing to read or write back. */
+  private own(part: Part): Float32Array | undefined {
+    return mappedMemory(this.arena[part]);
+  }
+
   private now(part: Part): Float32Array {
-    if (this.onHost) return this.arena[part].readSync();
+    const own = this.own(part);
+    if (own) return own;
     const held = this.taken[part];
     if (!held) throw new Error(`the ${part} of a ${this.arena.device} arena were used on the host before they were read (await hostArena(arena).${part}() first)`);
     return held.values;

@@ -34,7 +34,7 @@
  */
 import { EventLog } from '../metrics/events.js';
 import { sumOfSquares } from '../tensor/scalar.js';
-import { CPU, type Storage } from '../tensor/storage.js';
+import type { Storage } from '../tensor/storage.js';
 import { GradientOutlierRule, type OutlierOptions } from './grad_outlier.js';
 import { median } from '../util/stats.js';
 import { PeerError, SmolError, TimeoutError } from '../util/errors.js';
@@ -237,11 +237,9 @@ export class RunMonitors {
   async beforeCommunication(step: number, readyMs: number, grads: Storage): Promise<void> {
     if (this.events) this.events.lastStep = step;
     // One pass of the backend's kernel; NaN or ±Inf anywhere makes the sum non-finite.
-    const onHost = grads.device === CPU;
-    const sum = sumOfSquares(grads);
-    const sumSq = onHost ? sum.readSync() : await sum.read();
+    const sumSq = await sumOfSquares(grads).read();
     let nonFinite = 0;
-    if (!Number.isFinite(sumSq)) nonFinite = countNonFinite(onHost ? grads.readSync() : await grads.read());
+    if (!Number.isFinite(sumSq)) nonFinite = countNonFinite(await grads.read());
     this.own[0] = readyMs;
     this.own[1] = nonFinite;
     this.own[2] = nonFinite > 0 ? 0 : Math.sqrt(sumSq);

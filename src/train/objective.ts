@@ -19,7 +19,7 @@ export function batchLoss(data: Dataset, output: Tensor, batch: AnyBatch): Tenso
   if (data.task === 'classification') return crossEntropy(output, (batch as ClassificationBatch).labels);
   if (isTokenTask(data)) return crossEntropy(output, engineLabels((batch as TokenBatch).labels));
   const targets = (batch as RegressionBatch).targets;
-  return mseLoss(output, onDevice(targets, [batch.size, ...data.targetShape], output.device));
+  return mseLoss(output, Tensor.fromHost(targets, [batch.size, ...data.targetShape], false, output.device));
 }
 
 /**
@@ -88,12 +88,8 @@ export function outputWidth(data: Dataset): number {
  */
 export function batchInput(data: Dataset, batch: AnyBatch, device: Device = CPU): Tensor {
   const shape = [batch.size, ...data.inputShape];
-  return isTokenTask(data) ? Tensor.fromHost(batch.inputs, shape) : onDevice(batch.inputs, shape, device);
-}
-
-/** Host values as a tensor on `device`: adopted on the cpu (no copy), uploaded elsewhere. */
-function onDevice(values: Float32Array, shape: number[], device: Device): Tensor {
-  return device === CPU ? Tensor.fromHost(values, shape) : Tensor.from(values, shape, 'float32', device);
+  // fromHost adopts the batch's array on the cpu (no copy) and uploads it elsewhere.
+  return isTokenTask(data) ? Tensor.fromHost(batch.inputs, shape) : Tensor.fromHost(batch.inputs, shape, false, device);
 }
 
 /** The engine's cross-entropy skips label -1; datasets mark skipped positions with PyTorch's -100. */

@@ -9,7 +9,7 @@ import { fanOut } from '../metrics/fanout.js';
 import { StepMetricsObserver } from '../metrics/step_metrics.js';
 import { TraceObserver, finalizeTrace, resetTrace } from '../metrics/trace.js';
 import { saveModel } from '../nn/checkpoint.js';
-import { modelOnHost } from './model_on_host.js';
+import { modelOnHost } from './boundary/model_on_host.js';
 import { type SaveDtype, isSafetensorsPath, saveSafetensors } from '../nn/interchange/model_io.js';
 import { ConfigError } from '../util/errors.js';
 import { backend } from '../tensor/dispatch.js';

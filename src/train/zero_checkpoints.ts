@@ -18,8 +18,7 @@ import { type CheckpointFileHeader, CheckpointError, readModelHeader } from '../
 import type { Module } from '../nn/module.js';
 import type { Optimizer } from '../nn/optim/optimizer.js';
 import type { ShardedModel } from '../parallel/zero/sharded_model.js';
-import { CPU } from '../tensor/storage.js';
-import { arraysToOverwrite, writeOverwritten } from '../tensor/overwrite.js';
+import { install, installAll, valuesToReceive } from './boundary/host_values.js';
 import { writeFileAtomic } from '../util/atomic_file.js';
 import { type LoopPosition, type LoopState, ResumeError, checkpointFile, listCheckpoints } from './checkpoints.js';
 
@@ -119,10 +118,9 @@ function reshardStep(
   dir: string, m: ZeroManifest, step: number, sharded: ShardedModel, model: Module, architecture: unknown, optimizer: Optimizer, totalSteps: number,
 ): { position: LoopPosition; file: string; strategy?: Record<string, unknown> } {
   const [a, b] = sharded.range;
-  // On the cpu the shard and the state themselves; on a GPU host arrays uploaded at the end (the old shards tile the new range).
-  const onHost = sharded.shard.device === CPU;
-  const params = onHost ? sharded.shard.params.readSync() : new Float32Array(b - a);
-  const states = arraysToOverwrite(optimizer.stateStorages());
+  // On the cpu the shard and the state themselves; on a GPU host arrays installed at the end (the old shards tile the new range).
+  const params = valuesToReceive(sharded.shard.params);
+  const states = optimizer.stateStorages().map(valuesToReceive);
   // Everything is read and checked before anything is written: a refused step changes nothing.
   const olds = m.ranges.map((_, r) => readOldShard(dir, m, r, step, totalSteps, optimizer, architecture));
   const stepsTaken = olds[0].header.optimizer.steps;
@@ -135,10 +133,8 @@ function reshardStep(
     params.set(o.floats.subarray(from - s, to - s), from - a);
     o.header.optimizer.state.forEach((rec, i) => states[i].set(o.floats.subarray(rec.offset + from - s, rec.offset + to - s), from - a));
   }
-  if (!onHost) {
-    sharded.shard.params.write(params);
-    writeOverwritten(optimizer.stateStorages(), states);
-  }
+  install(sharded.shard.params, params);
+  installAll(optimizer.stateStorages(), states);
   const first = olds[0];
   // Module buffers and random streams are the same on every rank: old rank 0's.
   let offset = first.range[1] - first.range[0];

@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import '../../src/tensor/dispatch.js'; // registers the cpu device
 import { CPU, deviceMemory } from '../../src/tensor/storage.js';
 import { Tensor } from '../../src/tensor/tensor.js';
+import { FAR, type FarStorage } from '../helpers/far_device.js';
 
 describe('cpu storage', () => {
   it('allocates zeroed storages of the dtype asked, sized in elements and bytes', () => {
@@ -59,5 +60,17 @@ describe('Tensor on a storage', () => {
     const arena = deviceMemory(CPU).fromHost(Float32Array.from([0, 0, 0, 0, 4, 5, 6]));
     t.bind(arena.view(4, 3), null);
     assert.deepEqual(t.toArray(), [4, 5, 6]);
+  });
+});
+
+describe('Tensor.fromHost on a device', () => {
+  it('adopts the array on the cpu and uploads a copy to another device', async () => {
+    const host = Float32Array.from([1, 2, 3]);
+    assert.equal(Tensor.fromHost(host, [3]).storage.readSync(), host);
+    const away = Tensor.fromHost(host, [3], false, FAR);
+    assert.equal(away.device, FAR);
+    host[0] = 9;
+    assert.deepEqual((away.storage as unknown as FarStorage).peek(), [1, 2, 3], 'the device holds its own copy');
+    assert.deepEqual([...(await away.read())], [1, 2, 3]);
   });
 });

@@ -31,11 +31,11 @@ function trained(seed: number, steps: number) {
 }
 
 describe('Checkpointer', () => {
-  it('saves every N steps, keeps the newest K, and restores model, optimizer state and step count bit for bit', () => {
+  it('saves every N steps, keeps the newest K, and restores model, optimizer state and step count bit for bit', async () => {
     const d = join(dir, 'keep');
     const { model, optimizer } = trained(1, 3);
     const ck = new Checkpointer({ dir: d, every: 2, keep: 2 }, 'run-a', true);
-    for (let step = 1; step <= 7; step++) ck.afterStep(model, SPEC, optimizer, { step, epoch: 0, batch: step }, 100);
+    for (let step = 1; step <= 7; step++) await ck.afterStep(model, SPEC, optimizer, { step, epoch: 0, batch: step }, 100);
     assert.deepEqual(listCheckpoints(d), [checkpointFile(d, 6), checkpointFile(d, 4)]);
     const fresh = trained(2, 0);
     const reader = new Checkpointer({ dir: d, every: 0, keep: 2, resume: 'auto' }, 'run-a', false);
@@ -51,12 +51,12 @@ describe('Checkpointer', () => {
     assert.deepEqual(m2.arena().params.readSync(), model.arena().params.readSync());
   });
 
-  it('per-rank state: a non-zero rank writes its own file under rank-<r>/ with its buffers, restored bit for bit; a file without them is refused', () => {
+  it('per-rank state: a non-zero rank writes its own file under rank-<r>/ with its buffers, restored bit for bit; a file without them is refused', async () => {
     const d = join(dir, 'per-rank');
     const { model, optimizer } = trained(3, 2);
     const anchor = Float32Array.from({ length: 5 }, (_, i) => i / 3);
     const writer = new Checkpointer({ dir: d, every: 4, keep: 2 }, 'run-r', false, {}, undefined, { rank: 1, buffers: () => [['anchor', anchor]] });
-    writer.afterStep(model, SPEC, optimizer, { step: 4, epoch: 0, batch: 4 }, 10);
+    await writer.afterStep(model, SPEC, optimizer, { step: 4, epoch: 0, batch: 4 }, 10);
     assert.deepEqual(listCheckpoints(d), []);
     assert.deepEqual(listCheckpoints(join(d, 'rank-1')), [checkpointFile(join(d, 'rank-1'), 4)]);
     const fresh = trained(4, 0);
@@ -70,14 +70,14 @@ describe('Checkpointer', () => {
     assert.throws(() => wrong.restore(trained(4, 0).model, SPEC, trained(4, 0).optimizer, 10), (e: unknown) => e instanceof ResumeError && /strategy state/.test(e.message));
   });
 
-  it('a truncated or foreign newest checkpoint is refused by name and the one before it is used', () => {
+  it('a truncated or foreign newest checkpoint is refused by name and the one before it is used', async () => {
     const d = join(dir, 'fallback');
     const { model, optimizer } = trained(3, 2);
-    new Checkpointer({ dir: d, every: 1, keep: 5 }, 'run-b', true).afterStep(model, SPEC, optimizer, { step: 1, epoch: 0, batch: 1 }, 10);
+    await new Checkpointer({ dir: d, every: 1, keep: 5 }, 'run-b', true).afterStep(model, SPEC, optimizer, { step: 1, epoch: 0, batch: 1 }, 10);
     const good = model.arena().params.readSync().slice();
     trained(4, 1).model.arena().params.readSync().forEach((v, i) => (model.arena().params.readSync()[i] = v));
-    new Checkpointer({ dir: d, every: 1, keep: 5 }, 'run-b', true).afterStep(model, SPEC, optimizer, { step: 2, epoch: 0, batch: 2 }, 10);
-    new Checkpointer({ dir: d, every: 1, keep: 5 }, 'run-OTHER', true).afterStep(model, SPEC, optimizer, { step: 3, epoch: 0, batch: 3 }, 10);
+    await new Checkpointer({ dir: d, every: 1, keep: 5 }, 'run-b', true).afterStep(model, SPEC, optimizer, { step: 2, epoch: 0, batch: 2 }, 10);
+    await new Checkpointer({ dir: d, every: 1, keep: 5 }, 'run-OTHER', true).afterStep(model, SPEC, optimizer, { step: 3, epoch: 0, batch: 3 }, 10);
     const f2 = checkpointFile(d, 2);
     truncateSync(f2, readFileSync(f2).length - 4);
     const refused: string[] = [];
@@ -89,23 +89,23 @@ describe('Checkpointer', () => {
     assert.deepEqual(fresh.model.arena().params.readSync(), good);
   });
 
-  it('--resume DIR with nothing usable is an error naming the folder and every refused file; auto with no files starts fresh', () => {
+  it('--resume DIR with nothing usable is an error naming the folder and every refused file; auto with no files starts fresh', async () => {
     const d = join(dir, 'bad');
     const { model, optimizer } = trained(6, 1);
-    new Checkpointer({ dir: d, every: 1, keep: 5 }, 'r', true).afterStep(model, SPEC, optimizer, { step: 1, epoch: 0, batch: 1 }, 10);
+    await new Checkpointer({ dir: d, every: 1, keep: 5 }, 'r', true).afterStep(model, SPEC, optimizer, { step: 1, epoch: 0, batch: 1 }, 10);
     writeFileSync(checkpointFile(d, 1), 'garbage');
     assert.throws(() => new Checkpointer({ dir: d, every: 0, keep: 1, resume: d }, 'r', false).restore(model, SPEC, optimizer, 10),
       (e: unknown) => e instanceof ResumeError && e.message.includes(d) && e.message.includes(checkpointFile(d, 1)) && /bad magic/.test(e.message));
     assert.equal(new Checkpointer({ dir: join(dir, 'none'), every: 5, keep: 1, resume: 'auto' }, 'r', false).restore(model, SPEC, optimizer, 10), null);
   });
 
-  it('random streams of the model (dropout masks) continue where they stood', () => {
+  it('random streams of the model (dropout masks) continue where they stood', async () => {
     const net = (): Sequential => new Sequential(new Linear(4, 4, new Rng(1)), new Dropout(0.5, new Rng(7)));
     const a = net();
     const opt = makeOptimizer(a.arena(), { name: 'sgd', lr: 0.1 });
     const x = Tensor.from(new Float32Array(8).fill(1), [2, 4]);
     a.forward(x);
-    new Checkpointer({ dir: join(dir, 'rng'), every: 1, keep: 1 }, 'r', true).afterStep(a, 'net', opt, { step: 1, epoch: 0, batch: 1 }, 5);
+    await new Checkpointer({ dir: join(dir, 'rng'), every: 1, keep: 1 }, 'r', true).afterStep(a, 'net', opt, { step: 1, epoch: 0, batch: 1 }, 5);
     const next = a.forward(x).values().slice();
     const b = net();
     new Checkpointer({ dir: join(dir, 'rng'), every: 0, keep: 1, resume: 'auto' }, 'r', false).restore(b, 'net', makeOptimizer(b.arena(), { name: 'sgd', lr: 0.1 }), 5);

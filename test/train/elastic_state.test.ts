@@ -16,8 +16,10 @@ import { backward } from '../../src/tensor/autograd.js';
 import { closeWebGpu, type WebGpuLoad } from '../../src/tensor/backends/webgpu/index.js';
 import { crossEntropy } from '../../src/tensor/ops/loss.js';
 import { Tensor } from '../../src/tensor/tensor.js';
+import { StorageCollectives } from '../../src/train/boundary/storage_collectives.js';
 import { ElasticState } from '../../src/train/elastic_state.js';
 import { Rng } from '../../src/util/rng.js';
+import { makeWorld } from '../comm/fixture.js';
 import { loadWebGpuForTests } from '../helpers/webgpu.js';
 
 let load: WebGpuLoad;
@@ -72,12 +74,14 @@ for (const device of ['cpu', 'webgpu']) {
       if (device === 'webgpu' && !load.backend) return t.skip(load.reason ?? 'webgpu unavailable');
       const from = setup(device);
       trainStep(from.model, from.opt, device, 1);
-      const sent = await new ElasticState(from.model, from.opt).hostBuffers();
       const to = setup(device);
-      const receiver = new ElasticState(to.model, to.opt);
-      const received = await receiver.hostBuffers(false);
-      received.forEach((b, i) => b.set(sent[i]));
-      receiver.install(received);
+      const world = await makeWorld('inproc', 2);
+      try {
+        const members = [from, to].map((m) => new ElasticState(m.model, m.opt));
+        await Promise.all(members.map((s, r) => s.broadcastFrom(new StorageCollectives(world.groups[r]), 0)));
+      } finally {
+        await world.close();
+      }
       assert.deepEqual(await snapshot(to.model, to.opt), await snapshot(from.model, from.opt));
     });
   });

@@ -210,7 +210,7 @@ describe('monitors in the training path', () => {
     grads[0].readSync().fill(1);
     grads[1].readSync().fill(3);
     grads[1].readSync()[4] = NaN;
-    ranks.forEach((r, i) => r.ctx.monitors.beforeCommunication(9, 1, grads[i]));
+    await Promise.all(ranks.map((r, i) => r.ctx.monitors.beforeCommunication(9, 1, grads[i])));
     const out = await Promise.allSettled(ranks.map((r) => r.strategy.reduceGradients(r.ctx, 1, 8, 9)));
     for (const o of out) {
       assert.equal(o.status, 'rejected');
@@ -236,10 +236,10 @@ describe('monitors in the training path', () => {
       return { strategy, ctx: { model, optimizer: makeOptimizer(model.arena(), { name: 'sgd', lr: 0.1 }), monitors } };
     });
     await Promise.all(ranks.map((r) => r.strategy.setup(r.ctx)));
-    ranks.forEach((r, i) => {
+    await Promise.all(ranks.map(async (r, i) => {
       r.ctx.model.arena().grads.readSync().fill(i + 1);
-      r.ctx.monitors.beforeCommunication(0, 10 * (i + 1), r.ctx.model.arena().grads);
-    });
+      await r.ctx.monitors.beforeCommunication(0, 10 * (i + 1), r.ctx.model.arena().grads);
+    }));
     await Promise.all(ranks.map((r) => r.strategy.reduceGradients(r.ctx, 1, 4, 0)));
     const n = ranks[0].ctx.model.arena().grads.readSync().length;
     for (const h of seen) {

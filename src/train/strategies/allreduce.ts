@@ -35,7 +35,8 @@ export interface AllReduceStrategyOptions {
 // The codecs are listed with the options that choose them (one table of options: config/options/).
 export { COMPRESSIONS, type Compression } from '../../config/options/choices.js';
 import type { Compression } from '../../config/options/choices.js';
-import { exchangeBuffers } from '../host_buffers.js';
+import { broadcastStorages, modelStorages } from '../boundary/model_buffers.js';
+import { StorageCollectives } from '../boundary/storage_collectives.js';
 
 /** Raised when ranks that should hold identical parameters do not. */
 export class DivergenceError extends SmolError {
@@ -113,8 +114,7 @@ export class AllReduceStrategy implements Strategy {
   async setup(ctx: StrategyContext): Promise<void> {
     if (this.checkpointBuffers(ctx.model).length > 0) await checkSameStart(this.group, ctx.startStep ?? 0);
     const arena = ctx.model.arena();
-    await this.group.broadcast(await hostArena(arena).params(), 0);
-    await exchangeBuffers(ctx.model, (buf) => this.group.broadcast(buf, 0));
+    await broadcastStorages(new StorageCollectives(this.group), modelStorages(ctx.model), 0);
     await this.verifyChecksums(ctx, 0);
     this.exchange = new BucketedExchange(ctx.model, planBuckets(arena.entries, this.bucketSizes));
     // PowerSGD's factors and int8's residual exist already (checkpointBuffers), restored on a resume.
@@ -174,7 +174,7 @@ export class AllReduceStrategy implements Strategy {
     // A GPU worker's gradients come to the host here, once (with overlap, bucket by bucket as
     // backward produced them: exchange/bucketed.ts); the loop writes the reduced ones back.
     const host = hostArena(ctx.model.arena());
-    if (!host.onHost && this.worldSize > 1 && !overlapped) await host.grads();
+    if (this.worldSize > 1 && !overlapped) await host.grads();
     // A group of one on a GPU (a pipeline stage or tensor-parallel shard with no data-parallel peer): no bucket to send, nothing to read.
     const alone = !host.onHost && this.worldSize === 1;
     this.stats.fill(0);

@@ -42,7 +42,7 @@ import { HEAD_SLOTS, type PsRecovery, SERVER_RANK, TAG, broadcastModel, gatherAt
 import { BatchPool, type Lease, LeaseDesk, firstLease } from './async_ps_leases.js';
 import { Generations, Waker, awaitWorkers, dropLink, receiveWelcome, rejoinServer, sendWelcome, serverLost } from './ps_rejoin.js';
 import { kernelsFor } from '../../tensor/dispatch.js';
-import { buffersToOverwrite } from '../host_buffers.js';
+import { buffersToOverwrite } from '../boundary/model_buffers.js';
 
 export interface AsyncPsOptions {
   /** Push every K local steps (SmolCluster's worker_update_interval; default 1). */
@@ -217,7 +217,7 @@ export class AsyncPsServer implements Strategy {
     process.stderr.write(`smolcluster: async-ps server: worker rank ${w} (re)joined at version ${this.version}\n`);
     this.o.recovery?.rejoined?.(w, this.version);
     const { model } = this.ctx!;
-    sendWelcome(this.group, w, this.welcomeHead(w), [model.arena().params.readSync(), ...model.namedBuffers().map(([, b]) => b)])
+    sendWelcome(this.group, w, this.welcomeHead(w), [hostArena(model.arena()).paramsNow(), ...model.namedBuffers().map(([, b]) => b)])
       .catch((err: Error) => this.generation.of(w) === gen && this.lose(w, err));
     if (!this.finished) void this.receiveLoop(w, gen);
     this.poke();
@@ -288,7 +288,7 @@ export class AsyncPsServer implements Strategy {
       if (this.awaited.length === 0 || lostOnly) {
         if (lostOnly) process.stderr.write(`smolcluster: async-ps server: worker rank ${this.awaited.join(', ')} not back after ${Math.round(now - idleSince)} ms; ending the run without them\n`);
         this.current = null;
-        ctx.model.arena().grads.readSync().fill(0);
+        hostArena(ctx.model.arena()).gradsNow().fill(0);
         return { loss: NaN, waitMs: performance.now() - t0, commMs: 0, info: { push_from: -1 } };
       }
       // With recovery each worker's own receive deadline drops it (it may come back), then the wait above.
@@ -301,7 +301,7 @@ export class AsyncPsServer implements Strategy {
     const st = this.state.get(push.worker)!;
     const staleness = Math.max(0, this.version - st.pulled - st.ownSincePull);
     const weight = 1 / (1 + staleness);
-    const grad = ctx.model.arena().grads.readSync();
+    const grad = hostArena(ctx.model.arena()).gradsNow();
     if (push.flags & FLAG_INT8) {
       decodePush(push.body, weight, grad);
     } else {
@@ -338,7 +338,7 @@ export class AsyncPsServer implements Strategy {
       }
       try {
         await this.group.send(Float64Array.of(this.version, pull ? FLAG_PULL : 0, lease?.start ?? 0, lease?.count ?? 0, 0, 0, 0, 0), push.worker, { tag: TAG.replyHead });
-        if (pull) await this.group.send(params.readSync(), push.worker, { tag: TAG.replyBody });
+        if (pull) await this.group.send(hostArena(ctx.model.arena()).paramsNow(), push.worker, { tag: TAG.replyBody });
       } catch (err) {
         if (push.gen === this.generation.of(push.worker)) this.lose(push.worker, err as Error);
       }

@@ -21,7 +21,7 @@ import { SmolError } from '../../util/errors.js';
 import type { CommTiming, StepInfo, Strategy, StrategyContext, UpdateResult } from '../strategy.js';
 import { checkSameStart } from './same_start.js';
 import { hostArena } from '../host_arena.js';
-import { exchangeBuffers } from '../host_buffers.js';
+import { exchangeBuffers } from '../boundary/model_buffers.js';
 
 export interface DiLoCoOptions {
   /** Local steps between syncs (H). */

@@ -38,8 +38,8 @@ import type { CommTiming, PlannedStep, StepInfo, Strategy, StrategyContext } fro
 import type { MemberShares } from '../shares.js';
 import { DivergenceError } from './allreduce.js';
 import { hostArena } from '../host_arena.js';
+import { StorageCollectives } from '../boundary/storage_collectives.js';
 import { checksumOf } from '../../nn/arena.js';
-import { CPU } from '../../tensor/storage.js';
 
 /** A change of members, as reported to the run's event log. */
 export interface MembershipChange {
@@ -199,10 +199,7 @@ export class ElasticAllReduceStrategy implements Strategy {
       head.set([Math.max(0, target), cursor?.epoch ?? 0, cursor?.offset ?? 0, ctx.optimizer.steps]);
     }
     await m.group.broadcast(head, m.source);
-    const source = m.group.rank === m.source;
-    const buffers = await state.hostBuffers(source);
-    for (const b of buffers) await m.group.broadcast(b, m.source);
-    if (!source) state.install(buffers);
+    await state.broadcastFrom(new StorageCollectives(m.group), m.source);
     const [step, epoch, offset, optimizerSteps] = head;
     ctx.optimizer.restoreSteps(optimizerSteps);
     this.position = { epoch, offset };
@@ -221,7 +218,7 @@ export class ElasticAllReduceStrategy implements Strategy {
   private async verify(ctx: StrategyContext, m: Membership): Promise<void> {
     const params = ctx.model.arena().params;
     // Read from the device itself (not a host copy taken earlier in the step): what was installed.
-    const values = params.device === CPU ? params.readSync() : await params.read();
+    const values = await params.read();
     const mine = new Float32Array(new Uint32Array([parseInt(checksumOf(values), 16)]).buffer);
     const all = new Uint32Array((await m.group.allGather(mine)).buffer);
     const bad = [...all.keys()].filter((r) => all[r] !== all[0]).map((r) => m.members[r]);

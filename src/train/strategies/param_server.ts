@@ -29,7 +29,6 @@
  * server's bits as a cpu worker does.
  */
 import { CPU } from '../../tensor/storage.js';
-import { arraysToOverwrite, writeOverwritten } from '../../tensor/overwrite.js';
 import { hostArena } from '../host_arena.js';
 import { performance } from 'node:perf_hooks';
 import type { ProcessGroup } from '../../comm/process_group.js';
@@ -43,7 +42,8 @@ import type { CommTiming, DataShard, PlannedStep, StepInfo, Strategy, StrategyCo
 import { DivergenceError } from './allreduce.js';
 import { HEAD_SLOTS, type PsRecovery, SERVER_RANK, TAG, broadcastModel, checksumOf, gatherAtServer, psShard, sleep } from './ps_common.js';
 import { Generations, Waker, awaitWorkers, dropLink, receiveWelcome, rejoinServer, sendWelcome, serverLost } from './ps_rejoin.js';
-import { buffersToOverwrite } from '../host_buffers.js';
+import { buffersToOverwrite } from '../boundary/model_buffers.js';
+import { installAll, valuesToReceive } from '../boundary/host_values.js';
 import { HostReplica } from './ps_host_replica.js';
 
 export type PsReply = 'weights' | 'gradients';
@@ -181,7 +181,7 @@ export class ParamServer implements Strategy {
   private welcome(w: number, gen: number): void {
     const ctx = this.ctx!;
     const head = Float64Array.of(this.version, this.finished ? FLAG_DONE : 0, ctx.optimizer.lr, ctx.optimizer.steps, 0, 0, 0, 0);
-    const parts: ArrayBufferView[] = [ctx.model.arena().params.readSync(), ...ctx.model.namedBuffers().map(([, b]) => b), ...ctx.optimizer.stateBuffers()];
+    const parts: ArrayBufferView[] = [hostArena(ctx.model.arena()).paramsNow(), ...ctx.model.namedBuffers().map(([, b]) => b), ...ctx.optimizer.stateBuffers()];
     if (this.finished) this.gone.set(w, 'done');
     this.track(sendWelcome(this.group, w, head, parts), w, gen);
   }
@@ -292,14 +292,14 @@ export class ParamServer implements Strategy {
 
   async reduceGradients(ctx: StrategyContext, localLoss: number, samples: number): Promise<CommTiming & { loss: number; info: StepInfo }> {
     if (samples > 0) {
-      this.accumulate(ctx.model.arena().grads.readSync(), samples, localLoss * samples);
+      this.accumulate(hostArena(ctx.model.arena()).gradsNow(), samples, localLoss * samples);
       this.contributed.add(SERVER_RANK);
     }
     const t0 = performance.now();
     await this.collect();
     const t1 = performance.now();
     this.open = false;
-    const grad = ctx.model.arena().grads.readSync();
+    const grad = hostArena(ctx.model.arena()).gradsNow();
     const scale = this.accSamples > 0 ? 1 / this.accSamples : 0;
     for (let i = 0; i < grad.length; i++) grad[i] = this.acc[i] * scale;
     const loss = this.accSamples > 0 ? this.accLoss * scale : NaN;
@@ -344,7 +344,7 @@ export class ParamServer implements Strategy {
     await Promise.all(this.sends);
     const t0 = performance.now();
     const stepped = this.accSamples > 0;
-    if (this.o.reply === 'gradients') this.gradCopy.set(ctx.model.arena().grads.readSync());
+    if (this.o.reply === 'gradients') this.gradCopy.set(hostArena(ctx.model.arena()).gradsNow());
     if (stepped) ctx.optimizer.step();
     this.version++;
     this.finished = ctx.totalSteps !== undefined && step + 1 >= ctx.totalSteps;
@@ -389,7 +389,7 @@ export class ParamServer implements Strategy {
     const kind = this.o.reply === 'weights' ? KIND_WEIGHTS : late ? KIND_RESYNC : KIND_GRADIENTS;
     const flags = (this.finished ? FLAG_DONE : 0) | (late ? FLAG_LATE : 0);
     const head = Float64Array.of(this.version, kind, flags, this.lastContributors, this.lastLoss, ctx.optimizer.lr, ctx.optimizer.steps, 0);
-    const parts: ArrayBufferView[] = kind === KIND_GRADIENTS ? [this.gradCopy] : [ctx.model.arena().params.readSync()];
+    const parts: ArrayBufferView[] = kind === KIND_GRADIENTS ? [this.gradCopy] : [hostArena(ctx.model.arena()).paramsNow()];
     if (kind === KIND_RESYNC) parts.push(...ctx.optimizer.stateBuffers());
     if (this.finished) this.gone.set(w, 'done');
     this.track((async () => {
@@ -451,7 +451,7 @@ export class ParamServerWorker implements Strategy {
     if (this.o.recovery?.restarted) await this.receiveWelcome(ctx);
     else {
       await broadcastModel(this.group, ctx);
-      this.replica?.params.set(hostArena(arena).paramsNow());
+      if (this.replica) this.replica.params.set(await hostArena(arena).params(false));
     }
   }
 
@@ -475,11 +475,11 @@ export class ParamServerWorker implements Strategy {
     const buffers = buffersToOverwrite(ctx.model);
     // The optimizer state lands in the cpu optimizer's own memory, or (a GPU worker's optimizer
     // under --ps-reply weights) in host arrays written to the device once received.
-    const state = arraysToOverwrite(this.updater(ctx).stateStorages());
+    const state = this.updater(ctx).stateStorages().map(valuesToReceive);
     const parts = [this.weightsToOverwrite(ctx), ...buffers, ...state];
     const [version, flags, , optimizerSteps] = await receiveWelcome(this.group, new Float64Array(HEAD_SLOTS), parts, this.o.peerTimeoutMs + this.o.stragglerMs);
     ctx.model.writeBuffers(buffers);
-    writeOverwritten(this.updater(ctx).stateStorages(), state);
+    installAll(this.updater(ctx).stateStorages(), state);
     this.updater(ctx).restoreSteps(optimizerSteps);
     this.uploadReplica(ctx);
     this.version = version;
@@ -556,9 +556,9 @@ export class ParamServerWorker implements Strategy {
       await this.group.recv(this.weightsToOverwrite(ctx), SERVER_RANK, { tag: TAG.replyBody, timeoutMs });
       if (kind === KIND_RESYNC) {
         const storages = this.updater(ctx).stateStorages();
-        const state = arraysToOverwrite(storages);
+        const state = storages.map(valuesToReceive);
         for (const buf of state) await this.group.recv(buf, SERVER_RANK, { tag: TAG.replyBody, timeoutMs });
-        writeOverwritten(storages, state);
+        installAll(storages, state);
         this.updater(ctx).restoreSteps(optimizerSteps);
       }
       this.uploadReplica(ctx);

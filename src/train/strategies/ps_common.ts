@@ -6,7 +6,8 @@ import { hostArena } from '../host_arena.js';
 import { checksumOf as checksumValues } from '../../nn/arena.js';
 import type { ProcessGroup } from '../../comm/process_group.js';
 import type { DataShard, StrategyContext } from '../strategy.js';
-import { exchangeBuffers } from '../host_buffers.js';
+import { broadcastStorages, modelStorages } from '../boundary/model_buffers.js';
+import { StorageCollectives } from '../boundary/storage_collectives.js';
 
 /** Rank 0 is the server; ranks 1..N-1 are workers. */
 export const SERVER_RANK = 0;
@@ -70,8 +71,7 @@ export function psShard(rank: number, worldSize: number, serverTrains: boolean):
 
 /** Every rank starts from the server's parameters and buffers. */
 export async function broadcastModel(group: ProcessGroup, ctx: StrategyContext): Promise<void> {
-  await group.broadcast(await hostArena(ctx.model.arena()).params(), SERVER_RANK);
-  await exchangeBuffers(ctx.model, (buf) => group.broadcast(buf, SERVER_RANK));
+  await broadcastStorages(new StorageCollectives(group), modelStorages(ctx.model), SERVER_RANK);
 }
 
 /**

@@ -15,29 +15,25 @@
  */
 import { ParamArena } from '../../nn/arena.js';
 import type { Optimizer } from '../../nn/optim/optimizer.js';
-import { CPU, deviceMemory, type Storage } from '../../tensor/storage.js';
+import { CPU, deviceMemory } from '../../tensor/storage.js';
 
 export class HostReplica {
   /** The replica's parameters and gradients, in host memory, laid out as the GPU arena. */
   readonly arena: ParamArena;
   /** The optimizer that applies the server's averaged gradients (the GPU model's settings, on the cpu). */
   readonly optimizer: Optimizer;
+  /** The weights (receive the server's here; upload them after each update): the replica arena's own memory. */
+  readonly params: Float32Array;
+  /** Where the server's averaged gradient is received: the replica arena's gradient memory. */
+  readonly grads: Float32Array;
 
   constructor(deviceArena: ParamArena, deviceOptimizer: Optimizer) {
     const memory = deviceMemory(CPU);
-    const alloc = (): Storage<Float32Array> => memory.alloc('float32', deviceArena.size) as Storage<Float32Array>;
-    this.arena = ParamArena.over(alloc(), alloc(), deviceArena.entries);
+    // Host arrays the cpu arena adopts (fromHost makes no copy there): the replica holds its memory, nothing is read.
+    this.params = new Float32Array(deviceArena.size);
+    this.grads = new Float32Array(deviceArena.size);
+    this.arena = ParamArena.over(memory.fromHost(this.params), memory.fromHost(this.grads), deviceArena.entries);
     this.optimizer = deviceOptimizer.cloneOver(this.arena);
-  }
-
-  /** The weights (receive the server's here; upload them after each update). */
-  get params(): Float32Array {
-    return this.arena.params.readSync();
-  }
-
-  /** Where the server's averaged gradient is received. */
-  get grads(): Float32Array {
-    return this.arena.grads.readSync();
   }
 
   /** Applies the received averaged gradient at the server's learning rate; returns the new weights. */

@@ -4,8 +4,9 @@ import {
 } from '../../storage.js';
 
 /**
- * The cpu device: a storage's buffer is the typed array itself, so `readSync` is a zero-copy view
- * and a kernel receives the very array (no per-call conversion on the hot path).
+ * The cpu device: a storage's buffer is the typed array itself, so a kernel receives the very array
+ * (no per-call conversion on the hot path) and the device boundary works in it in place
+ * (`cpuMemory.hostMemory`). `read()` hands out a copy, as every device does.
  */
 class CpuStorage<H extends HostArray> implements Storage<H> {
   readonly device = CPU;
@@ -28,7 +29,12 @@ class CpuStorage<H extends HostArray> implements Storage<H> {
   }
 
   read(): Promise<H> {
-    return Promise.resolve(this.host);
+    return Promise.resolve(this.host.slice() as H);
+  }
+
+  /** The typed array itself (cpuMemory.hostMemory). */
+  get own(): H {
+    return this.host;
   }
 
   readSync(): H {
@@ -70,6 +76,10 @@ export const cpuMemory: DeviceMemory = {
   device: CPU,
   alloc: (dtype: DType, n: number): Storage => new CpuStorage(hostArrayOf(dtype, n)),
   fromHost: <H extends HostArray>(values: H): Storage<H> => new CpuStorage(values),
+  hostMemory<H extends HostArray>(storage: Storage<H>): H {
+    if (!(storage instanceof CpuStorage)) throw new Error(`hostMemory: a ${storage.device} storage is not cpu memory`);
+    return (storage as CpuStorage<H>).own;
+  },
   int32View(storage: Storage): Int32Array {
     const host = storage.readSync();
     return new Int32Array(host.buffer, host.byteOffset, host.length * (host.BYTES_PER_ELEMENT / 4));

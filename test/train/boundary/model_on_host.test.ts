@@ -5,14 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { BatchNorm } from '../../src/nn/layers/norm.js';
-import { createModel, defaultSpec } from '../../src/nn/models/index.js';
-import { closeWebGpu, type WebGpuLoad } from '../../src/tensor/backends/webgpu/index.js';
-import { setBackend } from '../../src/tensor/dispatch.js';
-import { Tensor } from '../../src/tensor/tensor.js';
-import { modelOnHost } from '../../src/train/model_on_host.js';
-import { Rng } from '../../src/util/rng.js';
-import { loadWebGpuForTests } from '../helpers/webgpu.js';
+import { BatchNorm } from '../../../src/nn/layers/norm.js';
+import { createModel, defaultSpec } from '../../../src/nn/models/index.js';
+import { closeWebGpu, type WebGpuLoad } from '../../../src/tensor/backends/webgpu/index.js';
+import { setBackend } from '../../../src/tensor/dispatch.js';
+import { Tensor } from '../../../src/tensor/tensor.js';
+import { modelOnHost } from '../../../src/train/boundary/model_on_host.js';
+import { Rng } from '../../../src/util/rng.js';
+import { loadWebGpuForTests } from '../../helpers/webgpu.js';
 
 const spec = defaultSpec('resnet18', [3, 8, 8], 4, { width: 4 });
 

@@ -1,14 +1,14 @@
 /**
- * host_buffers.ts: a strategy's exchange of a model's buffers. On the cpu it works on the buffers
+ * model_buffers.ts: a strategy's exchange of a model's buffers. On the cpu it works on the buffers
  * themselves; on a GPU (SwiftShader here) on awaited copies written back after. Skipped on the GPU
  * side when webgpu cannot load, except under CI=true.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createModel, defaultSpec } from '../../src/nn/models/index.js';
-import { closeWebGpu, type WebGpuLoad } from '../../src/tensor/backends/webgpu/index.js';
-import { buffersToOverwrite, exchangeBuffers } from '../../src/train/host_buffers.js';
-import { loadWebGpuForTests } from '../helpers/webgpu.js';
+import { createModel, defaultSpec } from '../../../src/nn/models/index.js';
+import { closeWebGpu, type WebGpuLoad } from '../../../src/tensor/backends/webgpu/index.js';
+import { buffersToOverwrite, exchangeBuffers } from '../../../src/train/boundary/model_buffers.js';
+import { loadWebGpuForTests } from '../../helpers/webgpu.js';
 
 const spec = defaultSpec('resnet18', [3, 8, 8], 4, { width: 4 });
 
