@@ -1,28 +1,20 @@
 /**
- * A model's forward as a list of stages over its top-level blocks, run one after the other: the
- * same ops in the same order as its forward (same bits), but with a point between blocks where a
- * caller may do asynchronous work — ZeRO-3 gathers each block's parameters just before it runs
- * (src/parallel/zero/). `modules` names (dotted, from the root) the modules whose parameters the
- * stage reads: a tied weight (GPT-2's head reads the token embedding) is named by each stage that
- * reads it.
+ * The layer list (layer_list.ts) in the call shape ZeRO-3's staged step uses today: each layer run
+ * synchronously with its own tied weight. No grouping or naming of its own: the stages are the
+ * model's layers. (Transitional: once parallel/zero/staged_step.ts awaits `ModelLayer.forward`
+ * itself, this file goes.)
  */
 import type { Tensor } from '../tensor/tensor.js';
+import { type ModelLayer, layerListOf } from './layer_list.js';
+import { settled } from './layers/maybe_async.js';
 import type { Module } from './module.js';
 
-export interface ForwardStage {
-  /** For errors and reports ("transformer.h.3"). */
-  name: string;
-  modules: readonly string[];
+/** A layer of the model's layer list, with its forward run at once (one rank: no group sums). */
+export interface ForwardStage extends ModelLayer {
   run(x: Tensor): Tensor;
 }
 
-/** A model that can run its forward in stages. */
-export interface StagedModule {
-  forwardStages(): ForwardStage[];
-}
-
-/** The model's stages, or null when it does not cut its forward into stages. */
+/** The model's layers as stages, or null when it has no layer list. */
 export function forwardStagesOf(model: Module): ForwardStage[] | null {
-  const staged = model as Partial<StagedModule>;
-  return typeof staged.forwardStages === 'function' ? staged.forwardStages() : null;
+  return layerListOf(model)?.map((layer) => ({ ...layer, run: (x: Tensor) => settled(layer.forward(x, layer.tied?.tensor), layer.name) })) ?? null;
 }

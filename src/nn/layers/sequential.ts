@@ -3,7 +3,6 @@ import { Module } from '../module.js';
 import { lastUse } from '../../tensor/handover.js';
 import { Conv2d } from './conv.js';
 import { fusedPair } from './fusion.js';
-import type { ForwardStage } from '../stages.js';
 
 /** Applies its children in order; children are named "0", "1", ... as in torch. */
 export class Sequential extends Module {
@@ -12,20 +11,6 @@ export class Sequential extends Module {
   constructor(...layers: Module[]) {
     super();
     this.layers = layers.map((l, i) => this.registerModule(String(i), l));
-  }
-
-  /** One stage per layer, a fused pair (fusion.ts) as one: the ops forward runs, in its order. */
-  forwardStages(prefix = ''): ForwardStage[] {
-    const layers = this.layers;
-    const stages: ForwardStage[] = [];
-    for (let i = 0; i < layers.length; i++) {
-      const fused = i + 1 < layers.length ? fusedPair(layers[i], layers[i + 1]) : null;
-      const modules = fused ? [`${prefix}${i}`, `${prefix}${i + 1}`] : [`${prefix}${i}`];
-      const layer = layers[i];
-      stages.push({ name: modules.join('+'), modules, run: fused ?? ((x) => layer.forward(x)) });
-      if (fused) i++;
-    }
-    return stages;
   }
 
   forward(x: Tensor): Tensor {

@@ -13,7 +13,6 @@ import { type Projections, wholeProjections } from '../layers/projections.js';
 import { Sequential } from '../layers/sequential.js';
 import type { ModelLayer } from '../layer_list.js';
 import { Module } from '../module.js';
-import type { ForwardStage } from '../stages.js';
 
 /**
  * GPT-2 (Radford et al. 2019): decoder-only transformer with learned positions, pre-LayerNorm
@@ -156,16 +155,6 @@ class Gpt2Model extends Module {
       },
     ];
   }
-
-  /** The embeddings, each block, then the final norm with the tied head (`head`): forward's ops in its order. */
-  forwardStages(head: (x: Tensor) => Tensor): ForwardStage[] {
-    const p = 'transformer.';
-    return [
-      { name: `${p}embed`, modules: [`${p}wte`, `${p}wpe`], run: (ids) => this.embed(ids) },
-      ...this.h.forwardStages(`${p}h.`),
-      { name: `${p}ln_f+head`, modules: [`${p}ln_f`, `${p}wte`], run: (x) => head(this.ln_f.forward(x)) },
-    ];
-  }
 }
 
 /** GPT2LMHeadModel: logits [N, T, vocab] with the head tied to transformer.wte. */
@@ -196,13 +185,9 @@ export class Gpt2LMHead extends Module {
     return Promise.resolve(this.run(ids));
   }
 
+  /** The layer list (nn/layer_list.ts): what pipeline stages and ZeRO-3's gather groups cut by. */
   layerList(): ModelLayer[] {
     return this.transformer.layerList('transformer.');
-  }
-
-  /** Stages over the top-level blocks (nn/stages.ts): embeddings, each block, final norm and tied head. */
-  forwardStages(): ForwardStage[] {
-    return this.transformer.forwardStages((x) => linear(x, this.transformer.wte.weight, null));
   }
 }
 

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createInProcessTransports } from '../../../src/comm/inproc.js';
 import { ProcessGroup } from '../../../src/comm/process_group.js';
-import { createModel } from '../../../src/nn/models/index.js';
-import { forwardStagesOf } from '../../../src/nn/stages.js';
+import { createModel, defaultSpec } from '../../../src/nn/models/index.js';
+import { layerListOf } from '../../../src/nn/layer_list.js';
 import { layerGroups } from '../../../src/parallel/zero/layer_groups.js';
 import { overlapCounts, planShards } from '../../../src/parallel/zero/shard_plan.js';
 import { ShardedModel } from '../../../src/parallel/zero/sharded_model.js';
@@ -14,12 +14,22 @@ describe('ZeRO-3 layer groups and the sharded model', () => {
   it('GPT-2\'s groups are its top-level blocks; the tied embeddings are read by the first and the last stage', () => {
     const model = gpt();
     const layout = model.arena().entries;
-    const { groups, byStage } = layerGroups(forwardStagesOf(model)!, layout);
+    const { groups, byStage } = layerGroups(layerListOf(model)!, layout);
     assert.deepEqual(groups.map((g) => g.module), ['transformer.wte', 'transformer.wpe', 'transformer.h.0', 'transformer.h.1', 'transformer.ln_f']);
     assert.deepEqual(groups[0].stages, [0, 3]);
     assert.deepEqual(byStage, [[0, 1], [2], [3], [4, 0]]);
     const covered = groups.reduce((n, g) => n + g.last - g.first + 1, 0);
     assert.equal(covered, layout.length);
+  });
+
+  it('BERT\'s groups are its embeddings, each encoder layer and the MLM head; the head\'s layer reads the embeddings\' group (tied)', () => {
+    const model = createModel(defaultSpec('bert-tiny', [8], 20, { layers: 2, width: 16 }), 1);
+    const layout = model.arena().entries;
+    const { groups, byStage } = layerGroups(layerListOf(model)!, layout);
+    assert.deepEqual(groups.map((g) => g.module), ['bert.embeddings', 'bert.encoder.layer.0', 'bert.encoder.layer.1', 'cls.predictions']);
+    assert.deepEqual(groups[0].stages, [0, 3]);
+    assert.deepEqual(byStage, [[0], [1], [2], [3, 0]]);
+    assert.equal(groups.reduce((n, g) => n + g.last - g.first + 1, 0), layout.length);
   });
 
   it('overlapCounts: each rank\'s part of a range, zero where its shard misses it', () => {
