@@ -31,8 +31,9 @@ function config(over: Partial<TrainConfig>): TrainConfig {
 /** Counts reduceGradients calls: how often the strategy communicates. */
 function counting(s: Strategy): { strategy: Strategy; calls: () => number } {
   let n = 0;
-  const reduce = s.reduceGradients.bind(s);
-  s.reduceGradients = (...args) => {
+  const gradients = s.gradients!;
+  const reduce = gradients.reduceGradients.bind(gradients);
+  gradients.reduceGradients = (...args) => {
     n++;
     return reduce(...args);
   };

@@ -45,8 +45,9 @@ import { gradSquares } from '../grad_squares.js';
 import { hostArena } from '../host_arena.js';
 import { microBatches } from '../micro_batches.js';
 import { type AnyBatch, batchInput, batchLoss, lossWeight } from '../objective.js';
+import { gradientsOf } from '../loop_driven.js';
 import { exchange, type StepOutcome, type StepWork } from '../step.js';
-import type { DataShard, ModelBuildContext, Strategy, StrategyContext } from '../strategy.js';
+import type { Checkpointing, DataShard, Evaluation, Leadership, ModelBuildContext, ModelBuilder, Strategy, StrategyContext } from '../strategy.js';
 
 export interface PipelineOptions {
   stages: number;
@@ -68,7 +69,12 @@ interface StepStats {
   peakLive: number[];
 }
 
-export class PipelineStrategy implements Strategy {
+export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Checkpointing, Leadership {
+  // Capabilities (strategy.ts): this class implements them itself.
+  readonly modelBuilder: ModelBuilder = this;
+  readonly evaluation: Evaluation = this;
+  readonly checkpointing: Checkpointing = this;
+  readonly leadership: Leadership = this;
   readonly rank: number;
   readonly worldSize: number;
   readonly dataShard: DataShard;
@@ -78,7 +84,6 @@ export class PipelineStrategy implements Strategy {
   readonly replica: number;
   readonly tpRank: number;
   readonly tp: number;
-  readonly evaluates = false;
   private pipeline: ProcessGroup | null = null;
   private tensorGroup: ProcessGroup | null = null;
   private splitEntries: Set<string> | null = null;
@@ -210,7 +215,7 @@ export class PipelineStrategy implements Strategy {
     this.stats.push(stats);
     const local = { loss: weight > 0 ? lossSum / weight : NaN, samples: this.stage === 0 && this.tpRank === 0 ? batch.size : 0, weight };
     // The data-parallel exchange, without the monitors: its health rows are numbered by its group, the run's by the world.
-    const outcome = await exchange({ ...ctx, monitors: undefined }, this.dataParallel!, work, local);
+    const outcome = await exchange({ ...ctx, monitors: undefined }, gradientsOf(this.dataParallel!), work, local);
     // A GPU arena's averaged gradients go back to the device before their norm is taken there.
     hostArena(model.arena()).flush();
     return {
@@ -373,10 +378,6 @@ export class PipelineStrategy implements Strategy {
   /** The plan, so a resumed run cuts the model where its checkpoints were cut. */
   checkpointState(): Record<string, unknown> {
     return { pipeline_ranges: this.placement!.ranges };
-  }
-
-  reduceGradients(ctx: StrategyContext, localLoss: number, samples: number, step: number): ReturnType<Strategy['reduceGradients']> {
-    return this.dataParallel!.reduceGradients({ ...ctx, monitors: undefined }, localLoss, samples, step);
   }
 
   isLeader(): boolean {

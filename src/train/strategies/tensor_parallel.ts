@@ -28,10 +28,16 @@ import { gradSquares } from '../grad_squares.js';
 import { hostArena } from '../host_arena.js';
 import { hostScalar, microBatches, type LocalGradient } from '../micro_batches.js';
 import { type AnyBatch, batchInput, batchLoss, lossWeight } from '../objective.js';
+import { gradientsOf } from '../loop_driven.js';
 import { exchange, type StepOutcome, type StepWork } from '../step.js';
-import type { DataShard, Strategy, StrategyContext } from '../strategy.js';
+import type { Checkpointing, DataShard, Evaluation, Leadership, ModelBuilder, Strategy, StrategyContext } from '../strategy.js';
 
-export class TensorParallelStrategy implements Strategy {
+export class TensorParallelStrategy implements Strategy, ModelBuilder, Evaluation, Checkpointing, Leadership {
+  // Capabilities (strategy.ts): this class implements them itself.
+  readonly modelBuilder: ModelBuilder = this;
+  readonly evaluation: Evaluation = this;
+  readonly checkpointing: Checkpointing = this;
+  readonly leadership: Leadership = this;
   readonly rank: number;
   readonly worldSize: number;
   readonly dataShard: DataShard;
@@ -79,7 +85,7 @@ export class TensorParallelStrategy implements Strategy {
     const local = await this.forwardBackward(model, work.data, work.batch, work.microSize);
     // The data-parallel strategy's exchange, without the monitors: its health rows are numbered by the
     // data-parallel group, the run's monitors by the world (each rank checks its own in beforeExchange).
-    const outcome = await exchange({ ...ctx, monitors: undefined }, this.dataParallel!, work, local);
+    const outcome = await exchange({ ...ctx, monitors: undefined }, gradientsOf(this.dataParallel!), work, local);
     // A GPU arena's averaged gradients go back to the device before their norm is taken there.
     hostArena(model.arena()).flush();
     return { ...outcome, gradNorm: await this.gradNorm(model) };
@@ -124,10 +130,6 @@ export class TensorParallelStrategy implements Strategy {
       kernelsFor(grad).affine(grad.buffer, 1 / weight, 0, grad.buffer);
     }
     return { loss: weight > 0 ? lossSum / weight : NaN, samples: batch.size, weight };
-  }
-
-  reduceGradients(ctx: StrategyContext, localLoss: number, samples: number, step: number): ReturnType<Strategy['reduceGradients']> {
-    return this.dataParallel!.reduceGradients({ ...ctx, monitors: undefined }, localLoss, samples, step);
   }
 
   /** Each rank's shard is its own: rank-<r>/ checkpoints, with the shard's place (tensor-parallel rank, degree) to check on resume. */

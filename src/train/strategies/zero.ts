@@ -41,7 +41,7 @@ import { hostScalar, microBatches, type LocalGradient } from '../micro_batches.j
 import { HEALTH_WIDTH } from '../monitors.js';
 import { type AnyBatch, batchInput, batchLoss, lossWeight, trainingLoss } from '../objective.js';
 import type { StepOutcome, StepWork } from '../step.js';
-import type { ModelBuildContext, Strategy, StrategyContext } from '../strategy.js';
+import type { Checkpointing, ModelBuildContext, ModelBuilder, ModelSharding, Strategy, StrategyContext } from '../strategy.js';
 import { CPU } from '../../tensor/storage.js';
 import { DivergenceError } from './allreduce.js';
 import type { Restored } from '../checkpoints.js';
@@ -59,7 +59,11 @@ export interface ZeroStrategyOptions {
   checksumEvery?: number;
 }
 
-export class ZeroStrategy implements Strategy {
+export class ZeroStrategy implements Strategy, ModelBuilder, Checkpointing, ModelSharding {
+  // Capabilities (strategy.ts): this class implements them itself.
+  readonly modelBuilder: ModelBuilder = this;
+  readonly checkpointing: Checkpointing = this;
+  readonly sharding: ModelSharding = this;
   readonly rank: number;
   readonly worldSize: number;
   readonly sharesHealth = true;
@@ -330,11 +334,6 @@ export class ZeroStrategy implements Strategy {
 
   /** The group belongs to whoever formed it. */
   async close(): Promise<void> {}
-
-  /** Not used: the strategy owns the step (runStep). */
-  async reduceGradients(): Promise<never> {
-    throw new Error(`--zero ${this.stage}: the strategy owns the step; reduceGradients is not called`);
-  }
 }
 
 /**
