@@ -23,7 +23,7 @@ import { sumOfSquares } from '../tensor/scalar.js';
 import { CPU, type Device, type Storage, deviceMemory } from '../tensor/storage.js';
 import { SmolError } from '../util/errors.js';
 import { hostArena } from './host_arena.js';
-import { applyPrecision } from './precision.js';
+import { applyPrecision, checkPrecisionRuns } from './precision.js';
 
 // The record types the metrics sinks read live in metrics/records.ts (train imports metrics, never
 // the other way); re-exported here for the loop's callers.
@@ -81,7 +81,7 @@ export async function train(
   config: TrainConfig, data: TrainData, given: Strategy, observer: TrainObserver = {}, guards: TrainGuards = {},
 ): Promise<TrainOutcome> {
   // Once per run, on every process: every op of the run (and its backward) computes in it.
-  applyPrecision(config);
+  const precision = applyPrecision(config);
   // With --grad-accum K a step's batch is K micro-batches of batchSize, run by a step-owning wrapper (grad_accum.ts).
   const strategy = accumulating(given, config.gradAccum ?? 1);
   const spec = specFor(config, data.train);
@@ -93,6 +93,8 @@ export async function train(
     : createModel(spec, config.seed);
   // The device this process really trains on goes into result.json (a server that only aggregates stays on the cpu).
   config.device = placeModel(model, config.device ?? CPU, strategy);
+  // Where the model really is (a ps server stays on the cpu): its device must run the run's precision.
+  checkPrecisionRuns(precision, config.device, strategy.rank);
   if (config.init) initFromFile(config.init, model, spec);
   const optimizer = makeOptimizer(model.arena(), {
     name: config.optimizer, lr: config.lr, momentum: config.momentum, weightDecay: config.weightDecay,
