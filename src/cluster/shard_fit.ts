@@ -12,7 +12,7 @@ import { CPU } from '../tensor/storage.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { batchInput, batchLoss } from '../train/objective.js';
 import type { StepOutcome, StepWork } from '../train/step.js';
-import type { CommTiming, Leadership, PlannedStep, StepPlanning, Strategy, StrategyContext } from '../train/strategy.js';
+import type { Leadership, PlannedStep, StepPlanning, Strategy, StrategyContext } from '../train/strategy.js';
 import type { ClassificationBatch } from '../data/loader.js';
 
 /** The original's rule: stop when the summed loss moved by this much or less. */

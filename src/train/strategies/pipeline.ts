@@ -23,7 +23,7 @@
  */
 import type { ProcessGroup } from '../../comm/process_group.js';
 import { BatchLoader } from '../../data/loader.js';
-import { type Dataset, isTokenTask } from '../../data/dataset.js';
+import type { Dataset } from '../../data/dataset.js';
 import type { EvalResult } from '../../metrics/records.js';
 import type { NamedBuffers } from '../../nn/checkpoint.js';
 import { type ModelLayer, modelLayers } from '../../nn/layer_list.js';
@@ -40,11 +40,11 @@ import { noGrad } from '../../tensor/autograd.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { kernelsFor } from '../../tensor/dispatch.js';
 import { CPU, deviceMemory } from '../../tensor/storage.js';
-import { evalBatchSize, scoreOutput } from '../evaluate.js';
+import { evalResult, evaluationLoop } from '../evaluate.js';
 import { gradSquares } from '../grad_squares.js';
 import { hostArena } from '../host_arena.js';
-import { microBatches } from '../micro_batches.js';
-import { type AnyBatch, batchInput, batchLoss, lossWeight } from '../objective.js';
+import { microBatchPlan } from '../micro_batches.js';
+import { type AnyBatch, batchInput, batchLoss } from '../objective.js';
 import { gradientsOf } from '../loop_driven.js';
 import { exchange, type StepOutcome, type StepWork } from '../step.js';
 import type { Checkpointing, DataShard, Evaluation, Leadership, ModelBuildContext, ModelBuilder, Strategy, StrategyContext } from '../strategy.js';
@@ -177,7 +177,7 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
     const model = stageOf(ctx.model);
     const { batch, data } = work;
     if (!batch) throw new Error(`pipeline: rank ${this.rank} has no batch at step ${work.step}; every stage reads its replica's batch`);
-    const micros = [...microBatches(data, batch, Math.max(1, Math.ceil(batch.size / this.options.microBatches)))];
+    const micros = microBatchPlan(data, batch, Math.max(1, Math.ceil(batch.size / this.options.microBatches)));
     // One tape per micro-batch: under 1F1B several micro-batches' cuts are alive at once.
     const tapes = new Map<number, TensorParallelTape>();
     const tensorGroup = this.tensorGroup;
@@ -196,12 +196,12 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
           tapes.delete(k);
         },
       } : {}),
-      input: (k) => batchInput(data, micros[k], device),
-      loss: (output, k) => ({ loss: batchLoss(data, output, micros[k]), weight: lossWeight(data, micros[k]) }),
+      input: (k) => batchInput(data, micros[k].micro, device),
+      loss: (output, k) => ({ loss: batchLoss(data, output, micros[k].micro), weight: micros[k].weight }),
     };
     const actions = pipelineSchedule(this.options.schedule, this.stage, this.options.stages, micros.length);
     const ran = await runStage(this.pipeline!, stageWork, actions);
-    const weight = micros.reduce((w, m) => w + lossWeight(data, m), 0);
+    const weight = micros.reduce((w, m) => w + m.weight, 0);
     const tiedMs = await this.sumTiedGradients(model);
     if (weight > 0) {
       const grad = model.arena().grads;
@@ -291,34 +291,18 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
     const model = stageOf(ctx.model);
     const pipeline = this.pipeline!;
     const device = model.arena().device;
-    const wasTraining = model.training;
-    model.eval();
-    const scored = { loss: 0, weight: 0, correct: 0 };
-    const order = Int32Array.from({ length: data.size }, (_, i) => i);
-    try {
-      for (const batch of new BatchLoader<Dataset>(data, order, evalBatchSize(data, batchSize)).batches() as Iterable<AnyBatch>) {
-        const input = this.stage === 0 ? batchInput(data, batch, device) : await recvTensor(pipeline, this.stage - 1, EVAL_TAG, device);
-        const output = await this.evalForward(model, input);
-        if (this.stage < this.last) {
-          await Promise.all(await sendTensor(pipeline, output, this.stage + 1, EVAL_TAG));
-          continue;
-        }
-        await scoreOutput(data, output, batch, scored);
-      }
-    } finally {
-      model.train(wasTraining);
-    }
+    const scored = await evaluationLoop(model, data, batchSize, async (batch) => {
+      const input = this.stage === 0 ? batchInput(data, batch, device) : await recvTensor(pipeline, this.stage - 1, EVAL_TAG, device);
+      const output = await this.evalForward(model, input);
+      if (this.stage === this.last) return output;
+      await Promise.all(await sendTensor(pipeline, output, this.stage + 1, EVAL_TAG));
+      return null;
+    });
     const sums = Float64Array.of(scored.loss, scored.weight, scored.correct);
     if (this.stage === this.last) await pipeline.send(sums, 0, { tag: EVAL_RESULT_TAG });
     if (this.stage !== 0) return null;
     const [loss, weight, correct] = await pipeline.recv(new Float64Array(3), this.last, { tag: EVAL_RESULT_TAG });
-    const mean = weight > 0 ? loss / weight : NaN;
-    return {
-      loss: mean,
-      accuracy: data.task === 'regression' ? null : weight > 0 ? correct / weight : NaN,
-      ...(isTokenTask(data) ? { perplexity: Math.exp(mean) } : {}),
-      samples: data.size,
-    };
+    return evalResult(data, { loss, weight, correct });
   }
 
   private async evalForward(model: PipelineStageModule, input: Tensor): Promise<Tensor> {

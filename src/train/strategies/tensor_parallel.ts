@@ -16,18 +16,17 @@
  */
 import type { ProcessGroup } from '../../comm/process_group.js';
 import type { Dataset } from '../../data/dataset.js';
-import { BatchLoader } from '../../data/loader.js';
 import type { EvalResult } from '../../metrics/records.js';
 import type { NamedBuffers } from '../../nn/checkpoint.js';
 import type { ModelSpec } from '../../nn/models/index.js';
 import type { Module } from '../../nn/module.js';
 import { TensorParallelModule, TensorParallelTape, buildTensorParallelModel, checkTensorParallel, shardLayout } from '../../parallel/tensor/index.js';
 import { kernelsFor } from '../../tensor/dispatch.js';
-import { type EvalSums, evalBatchSize, evalResult, scoreOutput } from '../evaluate.js';
+import { evalResult, evaluationLoop } from '../evaluate.js';
 import { gradSquares } from '../grad_squares.js';
 import { hostArena } from '../host_arena.js';
-import { hostScalar, microBatches, type LocalGradient } from '../micro_batches.js';
-import { type AnyBatch, batchInput, batchLoss, lossWeight } from '../objective.js';
+import { MicroBatchLoss, hostScalar, microBatchPlan, type LocalGradient } from '../micro_batches.js';
+import { type AnyBatch, batchInput, batchLoss } from '../objective.js';
 import { gradientsOf } from '../loop_driven.js';
 import { exchange, type StepOutcome, type StepWork } from '../step.js';
 import type { Checkpointing, DataShard, Evaluation, Leadership, ModelBuilder, Strategy, StrategyContext } from '../strategy.js';
@@ -114,22 +113,19 @@ export class TensorParallelStrategy implements Strategy, ModelBuilder, Evaluatio
   private async forwardBackward(model: TensorParallelModule, data: Dataset, batch: AnyBatch, microSize: number): Promise<LocalGradient> {
     const tape = this.tape!;
     const device = model.arena().device;
-    const micros: AnyBatch[] = batch.size <= microSize ? [batch] : [...microBatches(data, batch, microSize)];
-    let lossSum = 0;
-    let weight = 0;
-    for (const micro of micros) {
-      const w = lossWeight(data, micro);
+    const micros = microBatchPlan(data, batch, microSize);
+    const mean = new MicroBatchLoss();
+    for (const { micro, weight: w } of micros) {
       if (w === 0) continue;
       const loss = batchLoss(data, await model.forwardParallel(batchInput(data, micro, device), tape), micro);
       await tape.backward(loss, micros.length > 1 ? Float32Array.of(w) : undefined);
-      lossSum += (await hostScalar(loss)) * w;
-      weight += w;
+      mean.add(await hostScalar(loss), w);
     }
-    if (micros.length > 1 && weight > 0) {
+    if (micros.length > 1 && mean.weight > 0) {
       const grad = model.arena().grads;
-      kernelsFor(grad).affine(grad.buffer, 1 / weight, 0, grad.buffer);
+      kernelsFor(grad).affine(grad.buffer, 1 / mean.weight, 0, grad.buffer);
     }
-    return { loss: weight > 0 ? lossSum / weight : NaN, samples: batch.size, weight };
+    return { loss: mean.mean, samples: batch.size, weight: mean.weight };
   }
 
   /** Each rank's shard is its own: rank-<r>/ checkpoints, with the shard's place (tensor-parallel rank, degree) to check on resume. */
@@ -147,20 +143,12 @@ export class TensorParallelStrategy implements Strategy, ModelBuilder, Evaluatio
     const model = ctx.model as TensorParallelModule;
     const device = model.arena().device;
     const tape = this.tape!;
-    const wasTraining = model.training;
-    model.eval();
-    const sums: EvalSums = { loss: 0, weight: 0, correct: 0 };
-    const order = Int32Array.from({ length: data.size }, (_, i) => i);
-    try {
-      for (const batch of new BatchLoader<Dataset>(data, order, evalBatchSize(data, batchSize)).batches() as Iterable<AnyBatch>) {
-        // noGrad cannot span the awaits of the group's sums: the graph is built, then dropped with the tape.
-        const output = (await model.forwardParallel(batchInput(data, batch, device), tape)).detach();
-        tape.clear();
-        if (this.rank === 0) await scoreOutput(data, output, batch, sums);
-      }
-    } finally {
-      model.train(wasTraining);
-    }
+    const sums = await evaluationLoop(model, data, batchSize, async (batch) => {
+      // noGrad cannot span the awaits of the group's sums: the graph is built, then dropped with the tape.
+      const output = (await model.forwardParallel(batchInput(data, batch, device), tape)).detach();
+      tape.clear();
+      return this.rank === 0 ? output : null;
+    });
     return this.rank === 0 ? evalResult(data, sums) : null;
   }
 
