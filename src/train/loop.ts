@@ -135,7 +135,7 @@ export async function train(
   const steps: AsyncIterable<PlannedStep> | Iterable<PlannedStep> = strategy.planning?.steps
     ? strategy.planning.steps(ctx, data.train, config.batchSize, config.epochs, config.seed)
     : shared && guards.balance ? shared.plan(guards.balance, totalSteps, step) : stepPlan(new BatchLoader(data.train, sampler, stepBatch), plan, step);
-  // A step whose loss is still on its way from the GPU (Strategy.sendsNothing): recorded once read.
+  // A step whose loss is still on its way from the GPU (Strategy.gradients.sendsNothing): recorded once read.
   const unsettled = new UnsettledStep(model.arena().device);
   for await (const [epoch, batch, at, lrStep] of steps) {
     if (at !== undefined) step = at;
@@ -341,7 +341,7 @@ async function clip(grads: Storage, maxNorm: number, norm?: number): Promise<num
  * Moves the model to the device this process trains on (train/device.ts) and returns that device.
  * A strategy that builds its own model (a shard of it) places it on ModelBuildContext.device
  * itself (ZeRO), or has it moved there as a whole (tensor and pipeline parallelism:
- * Strategy.buildsDeviceModel); any other is refused on a GPU. A process that keeps its model in
+ * Strategy.modelBuilder.buildsDeviceModel); any other is refused on a GPU. A process that keeps its model in
  * host memory (Strategy.hostOnly) stays on the cpu when it computes nothing (a parameter server)
  * and is refused otherwise.
  */

@@ -48,7 +48,7 @@ export interface StepOutcome extends CommTiming {
   buckets?: BucketSpan[];
   /** The whole model's gradient norm, when this rank's arena holds only part of it (tensor parallel): clipping uses it. */
   gradNorm?: number;
-  /** The loss still being read from the device (Strategy.sendsNothing on a GPU): `loss` is NaN until the loop awaits this. */
+  /** The loss still being read from the device (Strategy.gradients.sendsNothing on a GPU): `loss` is NaN until the loop awaits this. */
   lossLater?: Promise<number>;
 }
 

@@ -43,7 +43,7 @@ export interface StrategyContext {
    * strategy's setup may set it: a restarted async-ps worker learns its position from the server.
    */
   startStep?: number;
-  /** The strategy's state saved with the checkpoint this run resumed from (Strategy.checkpointState). */
+  /** The strategy's state saved with the checkpoint this run resumed from (Strategy.checkpointing.checkpointState). */
   resumedState?: Record<string, unknown>;
 }
 

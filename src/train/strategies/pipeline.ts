@@ -383,7 +383,7 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
 }
 
 function stageOf(model: Module): PipelineStageModule {
-  if (!(model instanceof PipelineStageModule)) throw new Error('pipeline: the loop did not build the model through the strategy (Strategy.buildModel)');
+  if (!(model instanceof PipelineStageModule)) throw new Error('pipeline: the loop did not build the model through the strategy (Strategy.modelBuilder.buildModel)');
   return model;
 }
 

@@ -6,9 +6,9 @@
  * Every rank of a tensor-parallel group trains on the same batch: the data is sharded over the
  * data-parallel degree (--workers ÷ T), so --batch-size stays one replica's batch.
  *
- * Each rank's checkpoint holds its own shard (Strategy.checkpointBuffers: files under rank-<r>/),
+ * Each rank's checkpoint holds its own shard (Strategy.checkpointing.checkpointBuffers: files under rank-<r>/),
  * resumable at the same world size and degree. Evaluation runs the split forward on every rank of
- * the first data-parallel replica's group (Strategy.evaluate); rank 0 scores the output.
+ * the first data-parallel replica's group (Strategy.evaluation); rank 0 scores the output.
  *
  * On a GPU the shard's arena, its forward and backward live there; what crosses the group (the
  * partial sums of the tape's g and f, the gradient norm's squares) is read back, awaited, summed on
@@ -79,7 +79,7 @@ export class TensorParallelStrategy implements Strategy, ModelBuilder, Evaluatio
 
   async runStep(ctx: StrategyContext, work: StepWork): Promise<StepOutcome> {
     const model = ctx.model;
-    if (!(model instanceof TensorParallelModule)) throw new Error('tensor parallel: the loop did not build the model through the strategy (Strategy.buildModel)');
+    if (!(model instanceof TensorParallelModule)) throw new Error('tensor parallel: the loop did not build the model through the strategy (Strategy.modelBuilder.buildModel)');
     if (!work.batch) throw new Error(`tensor parallel: rank ${this.rank} has no batch at step ${work.step}; every rank of a tensor-parallel group computes`);
     const local = await this.forwardBackward(model, work.data, work.batch, work.microSize);
     // The data-parallel strategy's exchange, without the monitors: its health rows are numbered by the

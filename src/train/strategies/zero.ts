@@ -117,7 +117,7 @@ export class ZeroStrategy implements Strategy, ModelBuilder, Checkpointing, Mode
   }
 
   private model(): ShardedModel {
-    if (!this.sharded) throw new SmolError('NOT_SET_UP', `--zero ${this.stage}: the loop did not build the model through the strategy (Strategy.buildModel)`);
+    if (!this.sharded) throw new SmolError('NOT_SET_UP', `--zero ${this.stage}: the loop did not build the model through the strategy (Strategy.modelBuilder.buildModel)`);
     return this.sharded;
   }
 
