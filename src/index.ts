@@ -38,7 +38,12 @@ export {
 } from './train/checkpoints.js';
 
 // Strategies: how ranks combine their work. A strategy goes to `train` as its third argument.
-export type { Strategy, StrategyContext, CommTiming, PlannedStep, UpdateResult, DataShard, ModelBuildContext } from './train/strategy.js';
+export type {
+  Strategy, StrategyContext, CommTiming, PlannedStep, UpdateResult, DataShard, ModelBuildContext,
+  GradientExchange, ReducedGradients, UpdateApplier, Checkpointing, ModelBuilder, Evaluation, ModelSharding, StepPlanning, Leadership,
+} from './train/strategy.js';
+export { LoopDrivenStrategy } from './train/loop_driven.js';
+export { DelegatingStrategy } from './train/strategies/delegating.js';
 export type { PipelineScheduleName } from './parallel/pipeline/schedule.js';
 export type { StepOutcome, StepWork } from './train/step.js';
 export type { AnyBatch } from './train/objective.js';

@@ -18,7 +18,7 @@ const SURFACE: Record<string, string[]> = {
   'data loaders': ['loadMnist', 'loadCifar10', 'syntheticImage', 'syntheticClassification', 'syntheticRegression', 'syntheticText', 'loadText', 'makeTokenizer', 'loadDataset', 'DistributedSampler', 'BatchLoader'],
   'optimizers and schedules': ['SGD', 'Adam', 'AdamW', 'makeOptimizer', 'cosineLr', 'stepLr', 'constantLr', 'makeSchedule', 'clipGradNorm'],
   'the training loop': ['train', 'defaultConfig', 'loadTrainData', 'evaluate', 'specFor'],
-  strategies: ['LocalStrategy', 'AllReduceStrategy', 'createParamServerStrategy', 'createAsyncPsStrategy', 'DiLoCoStrategy', 'createLocalSgdStrategy', 'createClusterStrategy', 'CLUSTER_STRATEGIES'],
+  strategies: ['LocalStrategy', 'AllReduceStrategy', 'LoopDrivenStrategy', 'DelegatingStrategy', 'createParamServerStrategy', 'createAsyncPsStrategy', 'DiLoCoStrategy', 'createLocalSgdStrategy', 'createClusterStrategy', 'CLUSTER_STRATEGIES'],
   processes: ['rendezvous', 'ProcessGroup', 'createInProcessTransports', 'StoreServer', 'StoreClient'],
   'model files and checkpoints': ['saveSafetensors', 'loadSafetensors', 'loadSafetensorsModel', 'readSafetensors', 'writeSafetensors', 'saveModel', 'loadModel', 'Checkpointer', 'saveCheckpoint', 'loadCheckpoint', 'listCheckpoints'],
   runs: ['loadRun', 'readMetrics', 'readEvents', 'compareRuns', 'startDashboard'],

@@ -12,7 +12,7 @@ import { CPU } from '../tensor/storage.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { batchInput, batchLoss } from '../train/objective.js';
 import type { StepOutcome, StepWork } from '../train/step.js';
-import type { CommTiming, PlannedStep, Strategy, StrategyContext } from '../train/strategy.js';
+import type { Leadership, PlannedStep, StepPlanning, Strategy, StrategyContext } from '../train/strategy.js';
 import type { ClassificationBatch } from '../data/loader.js';
 
 /** The original's rule: stop when the summed loss moved by this much or less. */
@@ -23,7 +23,10 @@ export function shardDataset(shard: LetterShard): ClassificationDataset {
   return { name: shard.name, task: 'classification', size: shard.rows, inputShape: [LETTER_FEATURES], inputs: shard.features, numClasses: LETTER_CLASSES, labels: shard.labels };
 }
 
-export class ShardFit implements Strategy {
+export class ShardFit implements Strategy, StepPlanning, Leadership {
+  // Capabilities (strategy.ts): this class implements them itself.
+  readonly planning: StepPlanning = this;
+  readonly leadership: Leadership = this;
   readonly name = 'shard-fit';
   readonly rank = 0;
   readonly worldSize = 1;
@@ -108,10 +111,6 @@ export class ShardFit implements Strategy {
   /** Nobody evaluates: a task's error is that of its last forward pass. */
   isLeader(): boolean {
     return false;
-  }
-
-  async reduceGradients(_ctx: StrategyContext, localLoss: number): Promise<CommTiming & { loss: number }> {
-    return { loss: localLoss, commMs: 0, waitMs: 0 };
   }
 
   async afterStep(): Promise<void> {

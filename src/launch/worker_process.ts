@@ -133,7 +133,7 @@ async function agreeOnRun(joined: JoinedCluster, place: Placement, config: Retur
     config.threads = backend().getThreads();
   }
   // After the threads: auto measures with the ones this run computes with.
-  await agreePrecision({ rank: place.rank, config, store, timeoutMs: o.timeoutMs });
+  await agreePrecision({ rank: place.rank, worldSize: place.worldSize, config, store, timeoutMs: o.timeoutMs });
   return name;
 }
 

@@ -21,9 +21,10 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { backward } from './autograd.js';
-import { backend } from './dispatch.js';
+import { backend, registeredBackends } from './dispatch.js';
 import { linear } from './ops/matmul.js';
 import { type Precision, withComputePrecision } from './precision.js';
+import { CPU, type Device } from './storage.js';
 import { Tensor } from './tensor.js';
 
 /** bf16 must beat fp32 by this factor (best-of timings still vary by a few %). */
@@ -162,10 +163,32 @@ export function timeProbe(budgetMs = BUDGET_MS): ProbeTimes {
   return best;
 }
 
+/**
+ * Whether `device` can compute in `precision`: fp32 where a backend of the device declares float32;
+ * bf16 where one declares bfloat16, or on the cpu, whose backends run bf16 as a mode over their
+ * float32 kernels (WGSL has no bf16: webgpu declares float32 only). The one place this is asked:
+ * the kernel registry's lookup replaces this body.
+ */
+export function supportsPrecision(device: Device, precision: Precision): boolean {
+  const declared = registeredBackends().filter((b) => b.device === device).flatMap((b) => b.dtypes);
+  if (precision === 'fp32') return declared.includes('float32');
+  return declared.includes('bfloat16') || (device === CPU && declared.includes('float32'));
+}
+
+/** auto's choice for a device that cannot compute in bf16: fp32, without measuring. */
+export function fp32Only(device: Device, who = `the ${device} device`): AutoPrecision {
+  return { precision: 'fp32', instructions: [], fp32Ms: null, bf16Ms: null, reason: `${who} computes in fp32 only` };
+}
+
 const decided = new Map<string, AutoPrecision>();
 
-/** auto's choice on this machine and the current engine: detected and measured once per process and engine. */
-export function resolveAutoPrecision(): AutoPrecision {
+/**
+ * auto's choice on this machine for the device the process trains on (default the cpu): on a
+ * device without bf16, fp32; on the cpu, detected and measured on the current engine, once per
+ * process and engine.
+ */
+export function resolveAutoPrecision(device: Device = CPU): AutoPrecision {
+  if (!supportsPrecision(device, 'bf16')) return fp32Only(device);
   const engine = backend().description;
   let choice = decided.get(engine);
   if (!choice) {

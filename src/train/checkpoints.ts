@@ -9,7 +9,7 @@
  * it is tried. Since shuffling is a pure function of (seed, epoch), the position is all the data
  * order needs: a resumed run takes exactly the steps the uninterrupted run would have taken.
  *
- * A strategy whose ranks hold state of their own (Strategy.checkpointBuffers: DiLoCo, local SGD,
+ * A strategy whose ranks hold state of their own (Strategy.checkpointing.checkpointBuffers: DiLoCo, local SGD,
  * int8 / PowerSGD error feedback) makes every rank write its own files, with its own parameters,
  * optimizer state and those buffers, under `dir/rank-<r>/`; each rank resumes from its own folder.
  */
@@ -49,7 +49,7 @@ export interface LoopState {
   schedule: { totalSteps: number };
   /** Load balancing: the shares of the global batch (by data shard) of the last step taken. */
   shares?: number[];
-  /** The strategy's own state (Strategy.checkpointState), e.g. where each async-ps worker stood. */
+  /** The strategy's own state (Strategy.checkpointing.checkpointState), e.g. where each async-ps worker stood. */
   strategy?: Record<string, unknown>;
 }
 
@@ -137,7 +137,7 @@ export class Checkpointer {
   }
 
   /**
-   * The strategy state (Strategy.checkpointState) of the newest checkpoint this run would resume
+   * The strategy state (Strategy.checkpointing.checkpointState) of the newest checkpoint this run would resume
    * from, read before the model exists: a pipeline stage keeps the placement it was saved under.
    * Null when not resuming or nothing is there yet. This rank's folder first, then the shared one.
    */

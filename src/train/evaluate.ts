@@ -45,32 +45,40 @@ export function evaluate(model: Module, data: Dataset, batchSize = 1000, bytesBu
 }
 
 /**
- * `evaluate` wherever the model lives: on a GPU each batch's loss and logits are read back
- * (awaited; the predictions are taken on the host), in batches of at most `batchSize` samples.
+ * `evaluate` wherever the model lives: on the cpu the synchronous `evaluate` (recycled buffers,
+ * batches sized to a memory budget); elsewhere the evaluation loop, each batch's loss and logits
+ * read back (awaited; the predictions are taken on the host).
  */
 export async function evaluateModel(model: Module, data: Dataset, batchSize = 1000): Promise<EvalResult> {
   const device = model.arena().device;
   if (device === CPU) return evaluate(model, data, batchSize);
+  const sums = await evaluationLoop(model, data, batchSize, (batch) => noGrad(() => model.forward(batchInput(data, batch, device))));
+  return evalResult(data, sums);
+}
+
+/**
+ * The evaluation loop every asynchronous evaluation runs (a model on a GPU, a tensor-parallel
+ * group, a pipeline's stages): the test set in order, in batches of at most `batchSize` samples
+ * (evalBatchSize), the model in eval mode meanwhile; `forward` gives each batch's output, scored
+ * into the sums (scoreOutput), or null where this rank scores nothing (an earlier pipeline stage,
+ * a tensor-parallel rank other than 0). `forward` builds no graph (noGrad, or a tape it drops).
+ */
+export async function evaluationLoop(
+  model: Module, data: Dataset, batchSize: number, forward: (batch: AnyBatch) => Tensor | null | Promise<Tensor | null>,
+): Promise<EvalSums> {
   const wasTraining = model.training;
   model.eval();
-  const sums = { loss: 0, weight: 0, correct: 0 };
+  const sums: EvalSums = { loss: 0, weight: 0, correct: 0 };
   const order = Int32Array.from({ length: data.size }, (_, i) => i);
   try {
     for (const batch of new BatchLoader<Dataset>(data, order, evalBatchSize(data, batchSize)).batches() as Iterable<AnyBatch>) {
-      const [loss, logits] = noGrad(() => {
-        const output = model.forward(batchInput(data, batch, device));
-        return [batchLoss(data, output, batch), output] as const;
-      });
-      const w = lossWeight(data, batch);
-      const [lossValue, values] = await Promise.all([loss.read(), logits.read()]);
-      if (w > 0) sums.loss += lossValue[0] * w;
-      sums.weight += w;
-      sums.correct += countCorrectOnHost(data, values as Float32Array, batch) ?? 0;
+      const output = await forward(batch);
+      if (output) await scoreOutput(data, output, batch, sums);
     }
   } finally {
     model.train(wasTraining);
   }
-  return evalResult(data, sums);
+  return sums;
 }
 
 /** An evaluation's running sums: Σ loss × lossWeight, Σ lossWeight, and the correct predictions. */

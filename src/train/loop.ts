@@ -10,11 +10,11 @@ import { makeOptimizer } from '../nn/optim/index.js';
 import { type LrSchedule, makeSchedule } from '../nn/optim/schedule.js';
 import type { TrainConfig } from './config.js';
 import { type AnyBatch, outputWidth } from './objective.js';
-import { type StepWork, loopDrivenStep } from './step.js';
+import type { StepWork } from './step.js';
 import { accumulating } from './strategies/grad_accum.js';
 import { type EvalResult, evaluateModel } from './evaluate.js';
 import type { StepRecord, TrainObserver } from '../metrics/records.js';
-import type { PlannedStep, Strategy, StrategyContext, UpdateResult } from './strategy.js';
+import { type PlannedStep, type Strategy, type StrategyContext, type UpdateResult, isLeader } from './strategy.js';
 import type { FaultInjector } from './faults.js';
 import { RunMonitors } from './monitors.js';
 import { ArrivalClock, type BatchShares, SharedBatches } from './shares.js';
@@ -23,7 +23,7 @@ import { sumOfSquares } from '../tensor/scalar.js';
 import { CPU, type Device, type Storage, deviceMemory } from '../tensor/storage.js';
 import { SmolError } from '../util/errors.js';
 import { hostArena } from './host_arena.js';
-import { applyPrecision } from './precision.js';
+import { applyPrecision, checkPrecisionRuns } from './precision.js';
 
 // The record types the metrics sinks read live in metrics/records.ts (train imports metrics, never
 // the other way); re-exported here for the loop's callers.
@@ -81,18 +81,20 @@ export async function train(
   config: TrainConfig, data: TrainData, given: Strategy, observer: TrainObserver = {}, guards: TrainGuards = {},
 ): Promise<TrainOutcome> {
   // Once per run, on every process: every op of the run (and its backward) computes in it.
-  applyPrecision(config);
+  const precision = applyPrecision(config);
   // With --grad-accum K a step's batch is K micro-batches of batchSize, run by a step-owning wrapper (grad_accum.ts).
   const strategy = accumulating(given, config.gradAccum ?? 1);
   const spec = specFor(config, data.train);
-  const model = strategy.buildModel
-    ? await strategy.buildModel(spec, config.seed, config.model, {
+  const model = strategy.modelBuilder
+    ? await strategy.modelBuilder.buildModel(spec, config.seed, config.model, {
       train: data.train, batchSize: config.batchSize, optimizer: config.optimizer, resumedState: () => guards.checkpoints?.peekStrategyState() ?? null,
       device: config.device ?? CPU,
     })
     : createModel(spec, config.seed);
   // The device this process really trains on goes into result.json (a server that only aggregates stays on the cpu).
   config.device = placeModel(model, config.device ?? CPU, strategy);
+  // Where the model really is (a ps server stays on the cpu): its device must run the run's precision.
+  checkPrecisionRuns(precision, config.device, strategy.rank);
   if (config.init) initFromFile(config.init, model, spec);
   const optimizer = makeOptimizer(model.arena(), {
     name: config.optimizer, lr: config.lr, momentum: config.momentum, weightDecay: config.weightDecay,
@@ -105,7 +107,7 @@ export async function train(
   const shared = guards.balance ? new SharedBatches(data.train, stepBatch, shard.count, config.seed, shard) : null;
   const stepsPerEpoch = shared ? shared.stepsPerEpoch : Math.ceil(sampler.length / stepBatch);
   const shardSteps = config.maxSteps > 0 ? Math.min(config.maxSteps, stepsPerEpoch * config.epochs) : stepsPerEpoch * config.epochs;
-  const totalSteps = strategy.stepsFor ? strategy.stepsFor(shardSteps) : shardSteps;
+  const totalSteps = strategy.planning?.stepsFor ? strategy.planning.stepsFor(shardSteps) : shardSteps;
   const monitors = guards.monitors ?? new RunMonitors(strategy.rank, strategy.worldSize, null, strategy.sharesHealth === true);
   const plan = { numBatches: stepsPerEpoch, epochs: config.epochs, totalSteps, compute: shard.compute };
   const resumed = guards.checkpoints?.restore(model, spec, optimizer, totalSteps) ?? null;
@@ -130,10 +132,10 @@ export async function train(
   let step = ctx.startStep ?? 0;
   let lastEpoch = 0;
   const arrivals = new ArrivalClock();
-  const steps: AsyncIterable<PlannedStep> | Iterable<PlannedStep> = strategy.steps
-    ? strategy.steps(ctx, data.train, config.batchSize, config.epochs, config.seed)
+  const steps: AsyncIterable<PlannedStep> | Iterable<PlannedStep> = strategy.planning?.steps
+    ? strategy.planning.steps(ctx, data.train, config.batchSize, config.epochs, config.seed)
     : shared && guards.balance ? shared.plan(guards.balance, totalSteps, step) : stepPlan(new BatchLoader(data.train, sampler, stepBatch), plan, step);
-  // A step whose loss is still on its way from the GPU (Strategy.sendsNothing): recorded once read.
+  // A step whose loss is still on its way from the GPU (Strategy.gradients.sendsNothing): recorded once read.
   const unsettled = new UnsettledStep(model.arena().device);
   for await (const [epoch, batch, at, lrStep] of steps) {
     if (at !== undefined) step = at;
@@ -156,19 +158,19 @@ export async function train(
     if (settled) unsettled.hold(r, settled, book);
     else book();
     step++;
-    await guards.checkpoints?.afterStep(model, spec, optimizer, positionAt(plan, step), totalSteps, strategy.checkpointState && (() => strategy.checkpointState!()));
+    await guards.checkpoints?.afterStep(model, spec, optimizer, positionAt(plan, step), totalSteps, checkpointState(strategy));
     if (stop) break;
     // Every rank knows the schedule, evaluating or not: its next step may wait for the evaluator.
     afterEval = config.evalEvery > 0 && step % config.evalEvery === 0 && step < totalSteps;
-    if (afterEval && (strategy.evaluate || strategy.wholeModel || evaluates(strategy))) {
+    if (afterEval && (strategy.evaluation || strategy.sharding || isLeader(strategy))) {
       await unsettled.settle();
       const e0 = performance.now();
       // A sharded model (ZeRO-3) is made whole on the leader first: every rank takes part.
-      await strategy.wholeModel?.(ctx);
+      await strategy.sharding?.wholeModel(ctx);
       host.flush();
       const e = await evaluation(ctx, strategy, data.test, config.evalBatchSize);
       if (e) observer.onEval?.({ step, epoch, ...e });
-      strategy.shardModel?.(ctx);
+      strategy.sharding?.shardModel(ctx);
       const evalMs = performance.now() - e0;
       arrivals.exclude(evalMs);
       outcome.evalMs += evalMs;
@@ -176,7 +178,7 @@ export async function train(
   }
   await unsettled.settle();
   // The leader evaluates and saves the whole model (a sharded one is gathered there).
-  await strategy.wholeModel?.(ctx);
+  await strategy.sharding?.wholeModel(ctx);
   host.flush();
   outcome.finalEval = await evaluation(ctx, strategy, data.test, config.evalBatchSize);
   // The epoch of the last step taken (maxSteps may end the run before the last epoch).
@@ -185,20 +187,21 @@ export async function train(
   return outcome;
 }
 
+/** What the strategy keeps in rank 0's checkpoint, for Checkpointer.afterStep. */
+function checkpointState(strategy: Strategy): (() => Record<string, unknown>) | undefined {
+  const c = strategy.checkpointing;
+  return c?.checkpointState && (() => c.checkpointState!());
+}
+
 /**
  * Only the leader (rank 0, or the strategy's leader) evaluates, on the whole test set — the same
  * evaluation as a single process — and reports it; the others go on to their next step instead of
- * repeating it (under load balancing a slow rank's evaluation would hold everyone up).
+ * repeating it (under load balancing a slow rank's evaluation would hold everyone up). A strategy
+ * with an evaluation of its own runs it on every rank; null where this rank reports none.
  */
-function evaluates(strategy: Strategy): boolean {
-  if (strategy.evaluates === false) return false;
-  return strategy.isLeader ? strategy.isLeader() : strategy.rank === 0;
-}
-
-/** The strategy's own evaluation (every rank calls it), or the leader's synchronous one; null where this rank reports none. */
 async function evaluation(ctx: StrategyContext, strategy: Strategy, test: Dataset, batchSize: number): Promise<EvalResult | null> {
-  if (strategy.evaluate) return strategy.evaluate(ctx, test, batchSize);
-  return evaluates(strategy) ? evaluateModel(ctx.model, test, batchSize) : null;
+  if (strategy.evaluation) return strategy.evaluation.evaluate(ctx, test, batchSize);
+  return isLeader(strategy) ? evaluateModel(ctx.model, test, batchSize) : null;
 }
 
 /** What decides which step comes when: batches per epoch, epochs, steps, and whether this process computes. */
@@ -251,7 +254,7 @@ async function trainStep(
   const t0 = performance.now();
   model.zeroGrad();
   // On a GPU, a process that sends nothing reads its gradients' health one step later, with the loss.
-  const defer = strategy.sendsNothing === true && !faults && model.arena().device !== CPU;
+  const defer = strategy.gradients?.sendsNothing === true && !faults && model.arena().device !== CPU;
   let healthLater: Promise<void> | undefined;
   const work: StepWork = {
     data, batch, microSize: config.batchSize, step, lrStep, faultsInjected: faults !== undefined,
@@ -264,7 +267,7 @@ async function trainStep(
       return t1;
     },
   };
-  const reduced = strategy.runStep ? await strategy.runStep(ctx, work) : await loopDrivenStep(ctx, strategy, work);
+  const reduced = await strategy.runStep(ctx, work);
   if (reduced.regrouped || reduced.stop) {
     host.flush();
     await healthLater;
@@ -281,7 +284,7 @@ async function trainStep(
     : layerGradNorms && Math.hypot(...Object.values(layerGradNorms));
   optimizer.lr = schedule.lrAt(lrStep);
   let update: UpdateResult | null = null;
-  if (strategy.applyUpdate) update = await strategy.applyUpdate(ctx, step);
+  if (strategy.update) update = await strategy.update.applyUpdate(ctx, step);
   else optimizer.step();
   host.flush();
   const t3 = performance.now();
@@ -338,13 +341,13 @@ async function clip(grads: Storage, maxNorm: number, norm?: number): Promise<num
  * Moves the model to the device this process trains on (train/device.ts) and returns that device.
  * A strategy that builds its own model (a shard of it) places it on ModelBuildContext.device
  * itself (ZeRO), or has it moved there as a whole (tensor and pipeline parallelism:
- * Strategy.buildsDeviceModel); any other is refused on a GPU. A process that keeps its model in
+ * Strategy.modelBuilder.buildsDeviceModel); any other is refused on a GPU. A process that keeps its model in
  * host memory (Strategy.hostOnly) stays on the cpu when it computes nothing (a parameter server)
  * and is refused otherwise.
  */
 function placeModel(model: Module, device: Device, strategy: Strategy): Device {
   if (device === CPU) return CPU;
-  if (strategy.buildModel && !strategy.buildsDeviceModel) {
+  if (strategy.modelBuilder && !strategy.modelBuilder.buildsDeviceModel) {
     if (model.arena().device === device) return device;
     throw new SmolError('BAD_FLAGS', `--device gpu: the ${strategy.name} strategy trains on the cpu only (it shards the model and reads its shards synchronously); train with --device cpu`);
   }

@@ -78,8 +78,7 @@ function forwardBackwardOnce(model: Module, data: Dataset, batch: AnyBatch, micr
   }
   const losses: (number | Promise<number>)[] = [];
   const weights: number[] = [];
-  for (const micro of microBatches(data, batch, microSize)) {
-    const w = lossWeight(data, micro);
+  for (const { micro, weight: w } of microBatchPlan(data, batch, microSize)) {
     if (w === 0) continue;
     const loss = trainingLoss(data, model.forward(batchInput(data, micro, device)), micro);
     backward(loss, Float32Array.of(w));
@@ -89,10 +88,47 @@ function forwardBackwardOnce(model: Module, data: Dataset, batch: AnyBatch, micr
   const weight = weights.reduce((a, b) => a + b, 0);
   if (weight > 0) scaleInPlace(model.arena().grads, 1 / weight);
   const finish = (ls: number[]): LocalGradient => {
-    const lossSum = ls.reduce((sum, l, i) => sum + l * weights[i], 0);
-    return { loss: weight > 0 ? lossSum / weight : NaN, samples: batch.size, weight };
+    const mean = new MicroBatchLoss();
+    ls.forEach((l, i) => mean.add(l, weights[i]));
+    return { loss: mean.mean, samples: batch.size, weight };
   };
   return { losses, finish };
+}
+
+/** One micro-batch of a step, and what its mean loss is weighted by (objective.ts lossWeight: samples, or scored tokens). */
+export interface MicroBatch {
+  micro: AnyBatch;
+  weight: number;
+}
+
+/**
+ * The micro-batch loop's plan, the one every step that runs micro-batches walks (this file's
+ * forwardBackward, tensor parallelism, ZeRO): the step's batch cut into views of at most
+ * `microSize` samples — the batch itself when it fits — each with its loss weight. Each
+ * micro-batch's loss is back-propagated with its weight as the seed and the summed gradient divided
+ * by the total weight (MicroBatchLoss sums the loss the same way), so the step's gradient is the
+ * whole batch's mean gradient. Whether a micro-batch that scores nothing still runs is the caller's:
+ * ZeRO-3's collectives need every rank to run it.
+ */
+export function microBatchPlan(data: Dataset, batch: AnyBatch | null, microSize: number): MicroBatch[] {
+  if (!batch) return [];
+  const micros = batch.size <= microSize ? [batch] : [...microBatches(data, batch, microSize)];
+  return micros.map((micro) => ({ micro, weight: lossWeight(data, micro) }));
+}
+
+/** Σ loss·weight over a step's micro-batches and Σ weight: the step's mean loss (NaN when nothing was scored). */
+export class MicroBatchLoss {
+  private sum = 0;
+  weight = 0;
+
+  add(loss: number, weight: number): void {
+    this.sum += loss * weight;
+    this.weight += weight;
+  }
+
+  get mean(): number {
+    return this.weight > 0 ? this.sum / this.weight : NaN;
+  }
 }
 
 /** A one-element tensor's value: at once on the cpu, by an asynchronous read from another device. */

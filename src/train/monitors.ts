@@ -247,7 +247,7 @@ export class RunMonitors {
   }
 
   /**
-   * beforeCommunication for a process whose gradients never leave it (Strategy.sendsNothing) on a
+   * beforeCommunication for a process whose gradients never leave it (Strategy.gradients.sendsNothing) on a
    * device: the sum of squares is reduced there now and read without holding up the step; the
    * check runs when the value arrives (the loop awaits it one step later), throwing the same
    * MonitorError for the same step. The count of non-finite values is not taken (the gradients

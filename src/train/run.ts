@@ -20,7 +20,7 @@ import { type TrainData, type TrainObserver, train } from './loop.js';
 import { MonitorLog, RunMonitors } from './monitors.js';
 import { type TrainResult, buildResult, totalsVector, unpackTotals, writeResult } from './result.js';
 import type { BatchShares } from './shares.js';
-import type { Strategy } from './strategy.js';
+import { type Strategy, isLeader } from './strategy.js';
 import { type CheckpointOptions, Checkpointer } from './checkpoints.js';
 import { runSignature } from './signature.js';
 import { settlePrecision } from './precision.js';
@@ -126,8 +126,10 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
   });
   const monitors = new RunMonitors(rank, strategy.worldSize, events, strategy.sharesHealth === true);
   const faults = new FaultInjector(o.faults ?? [], rank, strategy.worldSize, events);
-  const metrics = new StepMetricsObserver(o.experiment.metrics, rank, strategy.steps ? 1 : 64);
+  const metrics = new StepMetricsObserver(o.experiment.metrics, rank, strategy.planning?.steps ? 1 : 64);
   const globalRun = `${runSignature({ ...config, batchSize: config.batchSize * (strategy.dataShard?.count ?? strategy.worldSize) })} ${strategy.name}`;
+  // A strategy whose ranks keep state of their own checkpoints every rank (Strategy.checkpointing).
+  const ranked = strategy.checkpointing;
   const checkpoints = o.checkpoints && new Checkpointer(o.checkpoints, `${runSignature(config)} ${strategy.name} x${strategy.worldSize}`, rank === 0, {
     saved: (file, step) => runEvents.checkpointSaved(file, step),
     refused: (file, why) => {
@@ -135,11 +137,11 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
       runEvents.checkpointRefused(file, why);
     },
   }, o.balance?.shares ? () => o.balance!.shares! : undefined,
-  strategy.checkpointBuffers ? {
-    rank, buffers: (model) => strategy.checkpointBuffers!(model),
+  ranked?.checkpointBuffers ? {
+    rank, buffers: (model) => ranked.checkpointBuffers!(model),
     // Resharding keeps the global batch: the run's identity at it holds whatever the world size.
-    ...(strategy.checkpointManifest ? { manifest: (dir: string) => strategy.checkpointManifest!(dir, globalRun) } : {}),
-    ...(strategy.restoreResharded ? { reshard: (dir, model, arch, opt, _run, steps) => strategy.restoreResharded!(dir, model, arch, opt, globalRun, steps) } : {}),
+    ...(ranked.checkpointManifest ? { manifest: (dir: string) => ranked.checkpointManifest!(dir, globalRun) } : {}),
+    ...(ranked.restoreResharded ? { reshard: (dir, model, arch, opt, _run, steps) => ranked.restoreResharded!(dir, model, arch, opt, globalRun, steps) } : {}),
   } : undefined);
   const observers = fanOut(
     metrics, runEvents,
@@ -151,9 +153,9 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
       monitors, faults: faults.enabled ? faults : undefined, balance: o.balance, checkpoints,
     });
     const perRank = unpackTotals(await strategy.gather(totalsVector(outcome, config.device)));
-    const extra = strategy.resultFields ? await strategy.resultFields() : {};
+    const extra = strategy.leadership?.resultFields ? await strategy.leadership.resultFields() : {};
     runEvents.finished(outcome.steps);
-    if (!(strategy.isLeader ? strategy.isLeader() : rank === 0)) return null;
+    if (!isLeader(strategy)) return null;
     await o.beforeEnd?.();
     const result = {
       ...buildResult(config, outcome, {

@@ -9,7 +9,7 @@ import type { Dataset } from '../data/dataset.js';
 import type { BucketSpan, StepInfo } from '../metrics/records.js';
 import { type LocalGradient, forwardBackward, forwardThen } from './micro_batches.js';
 import type { AnyBatch } from './objective.js';
-import type { CommTiming, Strategy, StrategyContext } from './strategy.js';
+import type { CommTiming, GradientExchange, StrategyContext } from './strategy.js';
 
 /** One step's work, as the loop hands it to the strategy. */
 export interface StepWork {
@@ -48,30 +48,30 @@ export interface StepOutcome extends CommTiming {
   buckets?: BucketSpan[];
   /** The whole model's gradient norm, when this rank's arena holds only part of it (tensor parallel): clipping uses it. */
   gradNorm?: number;
-  /** The loss still being read from the device (Strategy.sendsNothing on a GPU): `loss` is NaN until the loop awaits this. */
+  /** The loss still being read from the device (Strategy.gradients.sendsNothing on a GPU): `loss` is NaN until the loop awaits this. */
   lossLater?: Promise<number>;
 }
 
 /**
- * The step as the loop drives it: forward and backward of the whole batch (through the strategy's
+ * The step as the loop drives it: forward and backward of the whole batch (through the exchange's
  * own backward when it has one, e.g. allreduce --overlap, unless faults are injected), then its
  * reduceGradients.
  */
-export async function loopDrivenStep(ctx: StrategyContext, strategy: Strategy, work: StepWork): Promise<StepOutcome> {
+export async function loopDrivenStep(ctx: StrategyContext, gradients: GradientExchange, work: StepWork): Promise<StepOutcome> {
   const { model } = ctx;
   const { batch, data, step } = work;
-  const own = batch && strategy.backward && !work.faultsInjected ? strategy.backward : undefined;
+  const own = batch && gradients.backward && !work.faultsInjected ? gradients.backward : undefined;
   const local = !batch ? { loss: NaN, samples: 0, weight: 0 }
     : own ? await forwardThen(model, data, batch, (loss, w) => own(ctx, loss, w, step))
-    : await forwardBackward(model, data, batch, batch.size, strategy.sendsNothing === true);
-  return exchange(ctx, strategy, work, local);
+    : await forwardBackward(model, data, batch, batch.size, gradients.sendsNothing === true);
+  return exchange(ctx, gradients, work, local);
 }
 
-/** Hands this rank's gradient (in the arena) and loss to the strategy's reduceGradients. */
-export async function exchange(ctx: StrategyContext, strategy: Strategy, work: StepWork, local: LocalGradient): Promise<StepOutcome> {
+/** Hands this rank's gradient (in the arena) and loss to the exchange's reduceGradients. */
+export async function exchange(ctx: StrategyContext, gradients: GradientExchange, work: StepWork, local: LocalGradient): Promise<StepOutcome> {
   const exchangeStart = await work.beforeExchange();
   // The strategies weight the local loss by what it is a mean over (samples, or scored tokens).
-  const reduced = await strategy.reduceGradients(ctx, local.loss, local.weight, work.step);
+  const reduced = await gradients.reduceGradients(ctx, local.loss, local.weight, work.step);
   // A strategy that sends nothing returns the local loss as given: the pending read stands for it.
   return { ...reduced, samples: local.samples, exchangeStart, ...(local.lossLater ? { lossLater: local.lossLater } : {}) };
 }

@@ -43,7 +43,7 @@ export interface StrategyContext {
    * strategy's setup may set it: a restarted async-ps worker learns its position from the server.
    */
   startStep?: number;
-  /** The strategy's state saved with the checkpoint this run resumed from (Strategy.checkpointState). */
+  /** The strategy's state saved with the checkpoint this run resumed from (Strategy.checkpointing.checkpointState). */
   resumedState?: Record<string, unknown>;
 }
 
@@ -70,13 +70,117 @@ export interface CommTiming {
 }
 
 /**
- * How processes combine their work. The training loop is one; a strategy is a handful of hooks
- * over it (see DESIGN.md "One training loop, many strategies").
+ * How processes combine their work. The training loop is one; a strategy is a small object over it
+ * (DESIGN.md "One training loop, many strategies"), shaped like Flower's abstract Strategy: a
+ * required core every strategy implements, and optional behaviours, each an explicit capability
+ * object grouping the members that serve one purpose. The loop asks for a capability by name
+ * (`strategy.checkpointing?.`…), never for a loose method by presence.
+ *
+ * The core's `runStep` computes and combines one step's gradients. Most strategies take the
+ * loop-driven default (step.ts LoopDrivenStrategy: the loop runs forward and backward, the strategy's
+ * `gradients` capability combines them); a strategy with a schedule of its own (pipeline, ZeRO,
+ * tensor parallelism) writes its own. A wrapper extends DelegatingStrategy (strategies/delegating.ts),
+ * which forwards every member, so it cannot forget one.
  */
 export interface Strategy {
   readonly name: string;
   readonly rank: number;
   readonly worldSize: number;
+  /** Once, before the first step (e.g. make every rank start from rank 0's parameters). */
+  setup(ctx: StrategyContext): Promise<void>;
+  /**
+   * The step's forward, backward and exchange, in whatever order the strategy needs (a pipeline's
+   * 1F1B schedule with point-to-point sends, ZeRO-3 gathering each layer group's parameters before
+   * its forward and backward, gradient accumulation); the loop-driven default is step.ts
+   * loopDrivenStep. Either way the loop zeroes the gradients before, and after it sets the LR, clips,
+   * takes the optimizer step (or `update.applyUpdate`), runs `afterStep`, records the metrics,
+   * evaluates and checkpoints. The strategy calls `work.beforeExchange()` once its gradients are
+   * final and before any leaves the process (injected faults, then the monitors' NaN check).
+   */
+  runStep(ctx: StrategyContext, work: StepWork): Promise<StepOutcome>;
+  /** After the optimizer step (e.g. compare parameter checksums every K steps). */
+  afterStep(ctx: StrategyContext, step: number): Promise<void>;
+  /** Gathers one equal-length vector from every rank (rank-major); used for per-rank totals. */
+  gather(local: Float32Array): Promise<Float32Array>;
+  close(): Promise<void>;
+
+  // Declarations: facts about the strategy the loop plans with (absent: the default).
+  /** The data this process trains on (default: shard `rank` of `worldSize`, computing). */
+  readonly dataShard?: DataShard;
+  /**
+   * Why this process keeps its model in host memory whatever --device says (a parameter server
+   * that only aggregates stays on the cpu; one that also trains is refused on a GPU with this
+   * reason). Absent: the model goes to the process's device (train/device.ts).
+   */
+  readonly hostOnly?: string;
+  /**
+   * True when the step's exchange shares every rank's health (monitors.ts) in its first exchange and
+   * calls `ctx.monitors.checkHealth` before the gradients move, so a NaN on any rank stops every
+   * rank at once, naming it. Otherwise each rank's monitors check only its own gradients.
+   */
+  readonly sharesHealth?: boolean;
+
+  // Capabilities: optional behaviours, one object per purpose.
+  /** Combines gradients computed by someone else (the loop, gradient accumulation): the loop-driven step's strategy. */
+  readonly gradients?: GradientExchange;
+  /** Who applies the update when the loop's optimizer.step() does not (a parameter server). */
+  readonly update?: UpdateApplier;
+  /** What the strategy adds to checkpoints, and how it resumes from them. */
+  readonly checkpointing?: Checkpointing;
+  /** Builds this process's model (absent: the whole model, nn/models createModel). */
+  readonly modelBuilder?: ModelBuilder;
+  /** Evaluates the model itself (absent: the leader runs evaluate.ts over the whole model). */
+  readonly evaluation?: Evaluation;
+  /** Makes a model whose ranks hold shards of it whole on the leader, and shards it again (ZeRO-3). */
+  readonly sharding?: ModelSharding;
+  /** Decides which steps this process takes (absent: its shard's batches, epoch after epoch). */
+  readonly planning?: StepPlanning;
+  /** Who reports the run (absent: rank 0, with nothing added to result.json). */
+  readonly leadership?: Leadership;
+}
+
+/** A strategy's gradient exchange: what the loop-driven step (step.ts) calls once the local gradients are in the arena. */
+export interface GradientExchange {
+  /**
+   * After backward, before the optimizer step: combine the gradients in the arena and the local
+   * loss (the mean over this rank's `samples`). `samples` is the weight of that mean: the batch's
+   * samples, or for a token task its scored tokens (objective.ts `lossWeight`), so weighting by it
+   * stays exact when positions are ignored. Returns the loss every rank agrees on (the
+   * global-batch mean) and the time it took.
+   */
+  reduceGradients(ctx: StrategyContext, localLoss: number, samples: number, step: number): Promise<ReducedGradients>;
+  /**
+   * Runs backward itself (absent: the step calls backward()), e.g. to send gradient buckets while
+   * backward goes on (allreduce --overlap); reduceGradients then finishes the exchange. Not used
+   * while faults are injected (they change the gradient before it leaves).
+   */
+  readonly backward?: (ctx: StrategyContext, loss: Tensor, samples: number, step: number) => Promise<void>;
+  /**
+   * True when nothing of a step leaves the process (one process: `local`) and reduceGradients
+   * returns the local loss it is given unchanged. On a GPU the loop then neither waits for the
+   * step's loss nor for its gradients' health check: both are read one step later, while the
+   * device runs the next step (loop.ts, docs/GPU.md "What crosses to the host"), so its queue never
+   * drains. The loss each record carries is still the one the step measured.
+   */
+  readonly sendsNothing?: boolean;
+}
+
+/** What reduceGradients gives back. */
+export type ReducedGradients = CommTiming & { loss: number; info?: StepInfo; regrouped?: boolean; buckets?: BucketSpan[] };
+
+/** The update a strategy applies itself. */
+export interface UpdateApplier {
+  /**
+   * Called instead of optimizer.step(), after the loop set the LR and clipped (e.g. a parameter
+   * server steps and sends the new weights; its workers load them).
+   */
+  applyUpdate(ctx: StrategyContext, step: number): Promise<UpdateResult>;
+}
+
+/** What a strategy keeps in checkpoints (checkpoints.ts). */
+export interface Checkpointing {
+  /** State of its own a checkpoint keeps (JSON, written by rank 0), handed back as ctx.resumedState on resume. */
+  checkpointState?(): Record<string, unknown>;
   /**
    * When a strategy's ranks hold state of their own (DiLoCo's parameters between syncs, anchor and outer
    * momentum; error-feedback residuals), every rank then writes and resumes from its own checkpoint
@@ -92,106 +196,60 @@ export interface Strategy {
    * at its global batch, whatever the world size.
    */
   restoreResharded?(dir: string, model: Module, architecture: unknown, optimizer: Optimizer, run: string, totalSteps: number): Restored | null;
+}
+
+/** A strategy that builds its process's model: a tensor-parallel rank builds its shard. */
+export interface ModelBuilder {
+  /** `modelName` is the --model name, for errors. */
+  buildModel(spec: ModelSpec, seed: number, modelName?: string, run?: ModelBuildContext): Module | Promise<Module>;
   /**
-   * True when reduceGradients shares every rank's health (monitors.ts) in its first exchange and
-   * calls `ctx.monitors.checkHealth` before the gradients move, so a NaN on any rank stops every
-   * rank at once, naming it. Otherwise each rank's monitors check only its own gradients.
-   */
-  readonly sharesHealth?: boolean;
-  /**
-   * Why this process keeps its model in host memory whatever --device says (a parameter server
-   * that only aggregates stays on the cpu; one that also trains is refused on a GPU with this
-   * reason). Absent: the model goes to the process's device (train/device.ts).
-   */
-  readonly hostOnly?: string;
-  /**
-   * True when nothing of a step leaves the process (one process: `local`) and reduceGradients
-   * returns the local loss it is given unchanged. On a GPU the loop then neither waits for the
-   * step's loss nor for its gradients' health check: both are read one step later, while the
-   * device runs the next step (loop.ts, docs/GPU.md "What crosses to the host"), so its queue never
-   * drains. The loss each record carries is still the one the step measured.
-   */
-  readonly sendsNothing?: boolean;
-  /** Once, before the first step (e.g. make every rank start from rank 0's parameters). */
-  setup(ctx: StrategyContext): Promise<void>;
-  /**
-   * After backward, before the optimizer step: combine the gradients in the arena and the local
-   * loss (the mean over this rank's `samples`). `samples` is the weight of that mean: the batch's
-   * samples, or for a token task its scored tokens (objective.ts `lossWeight`), so weighting by it
-   * stays exact when positions are ignored. Returns the loss every rank agrees on (the
-   * global-batch mean) and the time it took.
-   */
-  reduceGradients(ctx: StrategyContext, localLoss: number, samples: number, step: number): Promise<CommTiming & { loss: number; info?: StepInfo; regrouped?: boolean; buckets?: BucketSpan[] }>;
-  /**
-   * The steps this process takes, when the strategy decides them (elastic: the data follows the
-   * membership, and a rollback numbers steps again). A step whose reduceGradients answers
-   * `regrouped` is abandoned: no update, no record; the next planned step follows.
-   */
-  steps?(ctx: StrategyContext, data: Dataset, batchSize: number, epochs: number, seed: number): AsyncIterable<PlannedStep>;
-  /**
-   * Builds this process's model (absent: the whole model, nn/models createModel): a tensor-parallel
-   * rank builds its shard. `modelName` is the --model name, for errors.
-   */
-  buildModel?(spec: ModelSpec, seed: number, modelName?: string, run?: ModelBuildContext): Module | Promise<Module>;
-  /**
-   * With buildModel: the model it builds may move to the process's device (the loop moves it, like
-   * a whole model), because the strategy reads what crosses between ranks asynchronously (tensor and
-   * pipeline parallelism). Absent: its model stays host memory and a GPU is refused.
+   * True: the model it builds may move to the process's device (the loop moves it, like a whole
+   * model), because the strategy reads what crosses between ranks asynchronously (tensor and
+   * pipeline parallelism). Otherwise its model stays where it was built (ZeRO places it on
+   * ModelBuildContext.device itself) and a host model is refused on a GPU.
    */
   readonly buildsDeviceModel?: boolean;
-  /** False: the loop does not evaluate (a split model has no synchronous forward); default true. */
-  readonly evaluates?: boolean;
+}
+
+/** A strategy's own evaluation (a split model has no synchronous forward on one rank). */
+export interface Evaluation {
+  /** Called on every rank at the same steps (a pipeline's stages all take part); the result on the leader, null elsewhere. */
+  evaluate(ctx: StrategyContext, data: Dataset, batchSize: number): Promise<EvalResult | null>;
+}
+
+/** A model whose ranks hold only shards of it (ZeRO-3 sends them to rank 0). */
+export interface ModelSharding {
   /**
-   * Evaluates the model over the test set itself (absent: the leader runs evaluate.ts's synchronous
-   * forward). The loop calls it on every rank at the same steps (a pipeline's stages all take part);
-   * it returns the result on the leader, null elsewhere.
+   * Makes the whole model available to the leader for its evaluation and the final --save. Every
+   * rank calls it at the same points: before each evaluation, and once after the last step (then
+   * the run only evaluates and saves).
    */
-  evaluate?(ctx: StrategyContext, data: Dataset, batchSize: number): Promise<EvalResult | null>;
-  /** Fields the leader adds to result.json (e.g. a pipeline's placement and measured bubble); called on every rank after training. */
-  resultFields?(): Promise<Record<string, unknown>>;
-  /** Whether this process writes the run's result (default: rank 0). */
-  isLeader?(): boolean;
+  wholeModel(ctx: StrategyContext): Promise<void>;
+  /** Undoes wholeModel after a mid-run evaluation (the leader's model is sharded again for training). */
+  shardModel(ctx: StrategyContext): void;
+}
+
+/** The steps a strategy decides itself. */
+export interface StepPlanning {
   /**
-   * Runs backward itself (absent: the loop calls backward()), e.g. to send gradient buckets while
-   * backward goes on (allreduce --overlap); reduceGradients then finishes the exchange. The loop
-   * does not use it while faults are injected (they change the gradient before it leaves).
+   * The steps this process takes (elastic: the data follows the membership, and a rollback numbers
+   * steps again). A step whose exchange answers `regrouped` is abandoned: no update, no record; the
+   * next planned step follows.
    */
-  readonly backward?: (ctx: StrategyContext, loss: Tensor, samples: number, step: number) => Promise<void>;
-  /**
-   * Owns the whole step: forward, backward and the exchange of its micro-batches, in whatever order
-   * it needs (a pipeline's 1F1B schedule with point-to-point sends, ZeRO-3 gathering each layer
-   * group's parameters before its forward and backward, gradient accumulation). Absent: the loop
-   * runs forward and backward of the batch, then `backward`/`reduceGradients` (step.ts
-   * loopDrivenStep). Either way the loop zeroes the gradients before, and after it sets the LR,
-   * clips, takes the optimizer step (or `applyUpdate`), runs `afterStep`, records the metrics,
-   * evaluates and checkpoints. The strategy calls `work.beforeExchange()` once its gradients are
-   * final and before any leaves the process (injected faults, then the monitors' NaN check).
-   */
-  runStep?(ctx: StrategyContext, work: StepWork): Promise<StepOutcome>;
-  /**
-   * Who applies the update. Absent (allreduce, local): the loop calls optimizer.step() itself.
-   * Present: the loop calls this instead, after setting the LR and clipping (e.g. a parameter
-   * server steps and sends the new weights; its workers load them).
-   */
-  applyUpdate?(ctx: StrategyContext, step: number): Promise<UpdateResult>;
-  /** The data this process trains on (default: shard `rank` of `worldSize`, computing). */
-  readonly dataShard?: DataShard;
+  steps?(ctx: StrategyContext, data: Dataset, batchSize: number, epochs: number, seed: number): AsyncIterable<PlannedStep>;
   /** Steps this process takes given the steps of its shard (default: the same; an async server takes one per push). */
   stepsFor?(shardSteps: number): number;
-  /** State of its own a checkpoint keeps (JSON, written by rank 0), handed back as ctx.resumedState on resume. */
-  checkpointState?(): Record<string, unknown>;
-  /**
-   * Makes the whole model available to the leader for its evaluation and the final --save, when the
-   * ranks hold only shards of it (ZeRO-3 sends them to rank 0). Every rank calls it at the same
-   * points: before each evaluation, and once after the last step (then the run only evaluates and
-   * saves). Absent: the model is whole already.
-   */
-  wholeModel?(ctx: StrategyContext): Promise<void>;
-  /** Undoes wholeModel after a mid-run evaluation (the leader's model is sharded again for training). */
-  shardModel?(ctx: StrategyContext): void;
-  /** After the optimizer step (e.g. compare parameter checksums every K steps). */
-  afterStep(ctx: StrategyContext, step: number): Promise<void>;
-  /** Gathers one equal-length vector from every rank (rank-major); used for per-rank totals. */
-  gather(local: Float32Array): Promise<Float32Array>;
-  close(): Promise<void>;
+}
+
+/** Who writes the run's result, and what it adds. */
+export interface Leadership {
+  /** Whether this process writes the run's result and evaluates (default: rank 0). */
+  isLeader(): boolean;
+  /** Fields the leader adds to result.json (e.g. a pipeline's placement and measured bubble); called on every rank after training. */
+  resultFields?(): Promise<Record<string, unknown>>;
+}
+
+/** Whether this process leads the run: writes its result and, without an evaluation of the strategy's own, evaluates. */
+export function isLeader(strategy: Strategy): boolean {
+  return strategy.leadership ? strategy.leadership.isLeader() : strategy.rank === 0;
 }

@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { StoreTimeoutError } from '../../src/comm/store/protocol.js';
-import { PRECISION_KEY, SHARED_PRECISION_KEY, agreePrecision, sharedPrecision } from '../../src/launch/precision_agreement.js';
+import { PRECISION_KEY, SHARED_PRECISION_KEY, agreePrecision, deviceBf16Key, runnableByEveryRank, sharedPrecision } from '../../src/launch/precision_agreement.js';
+import type { AutoPrecision } from '../../src/tensor/precision_auto.js';
 import { resolveAutoPrecision } from '../../src/tensor/precision_auto.js';
 import { type TrainConfig, defaultConfig } from '../../src/train/config.js';
 import { TimeoutError } from '../../src/util/errors.js';
@@ -80,6 +81,25 @@ describe('--precision auto across ranks', () => {
     const store = memoryStore();
     await store.set(PRECISION_KEY, JSON.stringify({ precision: 'fp8' }));
     await assert.rejects(agreePrecision({ rank: 1, config: auto(), store, timeoutMs: 50 }), /rank 0 published precision "fp8", expected fp32 or bf16/);
+  });
+
+  it('rank 0 never hands bf16 to a rank whose device cannot compute in it: each rank says what its device runs, and one GPU rank makes it fp32', async () => {
+    const chose: AutoPrecision = { precision: 'bf16', instructions: ['amx_bf16'], fp32Ms: 3, bf16Ms: 1, reason: 'faster' };
+    const store = memoryStore();
+    // Rank 1 says what its device runs before it reads rank 0's choice (here it finds none yet).
+    await assert.rejects(agreePrecision({ rank: 1, config: { ...auto(), device: 'webgpu' }, store, timeoutMs: 1 }), TimeoutError);
+    assert.deepEqual(JSON.parse(new TextDecoder().decode(await store.get(deviceBf16Key(1)))), { device: 'webgpu', bf16: false });
+    await store.set(deviceBf16Key(2), JSON.stringify({ device: 'cpu', bf16: true }));
+    const fp32 = await runnableByEveryRank(chose, store, 3, 50);
+    assert.equal(fp32.precision, 'fp32');
+    assert.equal(fp32.reason, 'rank 1 trains on webgpu, which computes in fp32 only (rank 0 alone would choose bf16: faster)');
+    // Every rank runs bf16: rank 0's choice stands; an fp32 choice needs nobody's answer.
+    await store.set(deviceBf16Key(1), JSON.stringify({ device: 'cpu', bf16: true }));
+    assert.deepEqual(await runnableByEveryRank(chose, store, 3, 50), chose);
+    const own = { ...chose, precision: 'fp32' as const };
+    assert.deepEqual(await runnableByEveryRank(own, memoryStore(), 3, 1), own);
+    // A rank that never says names itself in the timeout.
+    await assert.rejects(runnableByEveryRank(chose, memoryStore(), 2, 20), (e: unknown) => e instanceof TimeoutError && e.ranks.includes(1));
   });
 
   it('elastic: the first member\'s choice is every member\'s', async () => {

@@ -7,8 +7,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { computePrecision } from '../../src/tensor/precision.js';
 import {
-  MIN_SPEEDUP, bf16InCpuinfo, bf16InSysctl, decideAutoPrecision, detectBf16Instructions, resolveAutoPrecision, timeProbe,
+  MIN_SPEEDUP, bf16InCpuinfo, bf16InSysctl, decideAutoPrecision, detectBf16Instructions, resolveAutoPrecision, supportsPrecision, timeProbe,
 } from '../../src/tensor/precision_auto.js';
+import { jsBackend } from '../../src/tensor/backends/js.js';
+import { registerBackend } from '../../src/tensor/dispatch.js';
 
 /** Two cores of a Sapphire Rapids Xeon (trimmed), as /proc/cpuinfo lists them. */
 const SAPPHIRE_RAPIDS = `processor\t: 0
@@ -102,5 +104,21 @@ describe('auto\'s decision', () => {
     const a = resolveAutoPrecision();
     assert.ok(a.precision === 'fp32' || a.precision === 'bf16');
     assert.equal(resolveAutoPrecision(), a);
+  });
+});
+
+describe('which precision a device computes in (supportsPrecision)', () => {
+  it('the cpu runs fp32 and bf16; a device whose backends declare float32 only runs fp32, and auto chooses fp32 there without measuring', () => {
+    assert.equal(supportsPrecision('cpu', 'fp32'), true);
+    assert.equal(supportsPrecision('cpu', 'bf16'), true);
+    // A device with no backend registered computes nothing.
+    assert.equal(supportsPrecision('nowhere', 'fp32'), false);
+    // A float32-only device, as webgpu declares itself (WGSL has no bf16).
+    registerBackend({ ...jsBackend, name: 'float32-only-test', device: 'float32-only-test', dtypes: ['float32'] });
+    assert.equal(supportsPrecision('float32-only-test', 'fp32'), true);
+    assert.equal(supportsPrecision('float32-only-test', 'bf16'), false);
+    assert.deepEqual(resolveAutoPrecision('float32-only-test'), {
+      precision: 'fp32', instructions: [], fp32Ms: null, bf16Ms: null, reason: 'the float32-only-test device computes in fp32 only',
+    });
   });
 });

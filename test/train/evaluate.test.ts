@@ -3,7 +3,9 @@ import { test } from 'node:test';
 import { syntheticClassification } from '../../src/data/synthetic.js';
 import { createModel, defaultSpec } from '../../src/nn/index.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
-import { evaluate } from '../../src/train/evaluate.js';
+import { noGrad } from '../../src/tensor/autograd.js';
+import { evalResult, evaluate, evaluationLoop } from '../../src/train/evaluate.js';
+import { batchInput } from '../../src/train/objective.js';
 
 function model() {
   return createModel(defaultSpec('mlp', [1, 28, 28], 10), 5);
@@ -43,4 +45,25 @@ test('a set smaller than the probe is one batch', () => {
   const sizes = recordBatches(m);
   assert.equal(evaluate(m, data).samples, 20);
   assert.deepEqual(sizes, [20]);
+});
+
+test('the evaluation loop scores what forward gives in batches of the requested size, in eval mode; null scores nothing', async () => {
+  const data = syntheticClassification({ seed: 3, samples: 90, inputShape: [1, 28, 28], numClasses: 10, noise: 4 });
+  const m = model();
+  const want = evaluate(m, data, 1000);
+  const sizes: number[] = [];
+  const modes: boolean[] = [];
+  const sums = await evaluationLoop(m, data, 40, (batch) => {
+    sizes.push(batch.size);
+    modes.push(m.training);
+    return noGrad(() => m.forward(batchInput(data, batch)));
+  });
+  assert.deepEqual(sizes, [40, 40, 10]);
+  assert.deepEqual(modes, [false, false, false]);
+  assert.equal(m.training, true, 'training mode is restored');
+  const got = evalResult(data, sums);
+  assert.equal(got.accuracy, want.accuracy);
+  assert.ok(Math.abs(got.loss - want.loss) < 1e-6 * Math.abs(want.loss), `${got.loss} vs ${want.loss}`);
+  // A rank that scores nothing (an earlier pipeline stage) ends with empty sums.
+  assert.deepEqual(await evaluationLoop(m, data, 40, () => null), { loss: 0, weight: 0, correct: 0 });
 });

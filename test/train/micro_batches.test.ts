@@ -11,7 +11,7 @@ import { backward } from '../../src/tensor/autograd.js';
 import { batchInput, batchLoss } from '../../src/train/objective.js';
 import { type TrainConfig, defaultConfig } from '../../src/train/config.js';
 import { type TrainData, type TrainOutcome, train } from '../../src/train/loop.js';
-import { forwardBackward, microBatches } from '../../src/train/micro_batches.js';
+import { MicroBatchLoss, forwardBackward, microBatchPlan, microBatches } from '../../src/train/micro_batches.js';
 import { AllReduceStrategy } from '../../src/train/strategies/allreduce.js';
 import { LocalStrategy } from '../../src/train/strategies/local.js';
 import type { Strategy } from '../../src/train/strategy.js';
@@ -31,8 +31,9 @@ function config(over: Partial<TrainConfig>): TrainConfig {
 /** Counts reduceGradients calls: how often the strategy communicates. */
 function counting(s: Strategy): { strategy: Strategy; calls: () => number } {
   let n = 0;
-  const reduce = s.reduceGradients.bind(s);
-  s.reduceGradients = (...args) => {
+  const gradients = s.gradients!;
+  const reduce = gradients.reduceGradients.bind(gradients);
+  gradients.reduceGradients = (...args) => {
     n++;
     return reduce(...args);
   };
@@ -106,5 +107,28 @@ describe('forwardBackward reuses the step buffers', () => {
       assert.equal(r.loss, loss.item());
       assert.deepEqual(reused.arena().grads.readSync(), plain.arena().grads.readSync());
     }
+  });
+});
+
+describe('the micro-batch plan every micro-batch loop walks (microBatchPlan, MicroBatchLoss)', () => {
+  it('a batch that fits is one micro-batch, a larger one views of microSize, each with its loss weight; no batch, none', () => {
+    const batch = [...new BatchLoader(DATA.train, Int32Array.from({ length: 10 }, (_, i) => i), 10).batches()][0];
+    const whole = microBatchPlan(DATA.train, batch, 10);
+    assert.equal(whole.length, 1);
+    assert.equal(whole[0].micro, batch);
+    assert.equal(whole[0].weight, 10);
+    const cut = microBatchPlan(DATA.train, batch, 4);
+    assert.deepEqual(cut.map((m) => [m.micro.size, m.weight]), [[4, 4], [4, 4], [2, 2]]);
+    assert.deepEqual(cut.map((m) => Array.from(m.micro.indices)), [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]);
+    assert.deepEqual(microBatchPlan(DATA.train, null, 4), []);
+  });
+
+  it('the step\'s loss is Σ loss·weight / Σ weight; NaN when nothing was scored', () => {
+    const mean = new MicroBatchLoss();
+    assert.ok(Number.isNaN(mean.mean));
+    mean.add(2, 3);
+    mean.add(6, 1);
+    assert.equal(mean.weight, 4);
+    assert.equal(mean.mean, 3);
   });
 });

@@ -9,7 +9,7 @@ import { computePrecision, setComputePrecision } from '../../src/tensor/precisio
 import type { AutoPrecision } from '../../src/tensor/precision_auto.js';
 import { type TrainConfig, defaultConfig } from '../../src/train/config.js';
 import { train } from '../../src/train/loop.js';
-import { settlePrecision } from '../../src/train/precision.js';
+import { checkPrecisionRuns, settlePrecision } from '../../src/train/precision.js';
 import { buildResult } from '../../src/train/result.js';
 import { runSignature } from '../../src/train/signature.js';
 import { LocalStrategy } from '../../src/train/strategies/local.js';
@@ -46,6 +46,18 @@ describe('compute precision of a run', () => {
     const fixed = config({ precision: 'fp32' });
     assert.equal(settlePrecision(fixed, CHOSE_BF16, (l) => said.push(l)), 'fp32');
     assert.equal(fixed.precisionAuto, undefined);
+  });
+
+  it('a rank whose device cannot compute in the run\'s precision is refused before the first step, named; auto resolves for the rank\'s device', () => {
+    checkPrecisionRuns('bf16', 'cpu', 0);
+    checkPrecisionRuns('fp32', 'cpu', 0);
+    assert.throws(() => checkPrecisionRuns('bf16', 'webgpu', 1), /--precision bf16: rank 1 trains on webgpu, which cannot compute in bf16; use --precision fp32, or auto/);
+    // auto on a device without bf16: fp32, said with why, nothing measured.
+    const said: string[] = [];
+    const gpu = config({ precision: 'auto', device: 'webgpu' });
+    assert.equal(settlePrecision(gpu, undefined, (l) => said.push(l)), 'fp32');
+    assert.equal(gpu.precisionAuto?.fp32Ms, null);
+    assert.deepEqual(said, ['precision auto: fp32 (the webgpu device computes in fp32 only)']);
   });
 
   it('result.json records the precision, and auto\'s choice and timings', async () => {

@@ -38,7 +38,7 @@ function config(over: Partial<TrainConfig> = {}): TrainConfig {
 class OwnStep extends LocalStrategy {
   readonly exchangeStarts: number[] = [];
 
-  async runStep(ctx: StrategyContext, work: StepWork): Promise<StepOutcome> {
+  override async runStep(ctx: StrategyContext, work: StepWork): Promise<StepOutcome> {
     const local = await forwardBackward(ctx.model, work.data, work.batch!, work.batch!.size);
     const out = await exchange(ctx, this, { ...work, beforeExchange: async () => {
       const t = await work.beforeExchange();
@@ -166,7 +166,7 @@ describe('a step owner that ends the run (StepOutcome.stop)', () => {
       super();
     }
 
-    async runStep(ctx: StrategyContext, work: StepWork): Promise<StepOutcome> {
+    override async runStep(ctx: StrategyContext, work: StepWork): Promise<StepOutcome> {
       const out = await exchange(ctx, this, work, await forwardBackward(ctx.model, work.data, work.batch!, work.batch!.size));
       return work.step === this.at ? { ...out, stop: true } : out;
     }

@@ -5,7 +5,8 @@ import { backwardAsync } from '../../tensor/autograd.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { SmolError } from '../../util/errors.js';
 import { HEALTH_WIDTH } from '../monitors.js';
-import type { CommTiming, StepInfo, Strategy, StrategyContext } from '../strategy.js';
+import { LoopDrivenStrategy } from '../loop_driven.js';
+import type { Checkpointing, CommTiming, GradientExchange, StepInfo, Strategy, StrategyContext } from '../strategy.js';
 import { BucketedExchange, type BucketSpan, coveredMs } from '../exchange/bucketed.js';
 import { type Bucket, type BucketSizes, DDP_BUCKETS, planBuckets } from '../exchange/buckets.js';
 import { PowerSgd } from '../exchange/powersgd.js';
@@ -62,7 +63,9 @@ export class DivergenceError extends SmolError {
  * inside the exchange (reported as communication), and the monitors judge the health rows after the
  * gradients were sent but before any is applied.
  */
-export class AllReduceStrategy implements Strategy {
+export class AllReduceStrategy extends LoopDrivenStrategy implements Strategy, GradientExchange, Checkpointing {
+  // Capabilities (strategy.ts): this class implements them itself.
+  readonly checkpointing: Checkpointing = this;
   readonly name = 'allreduce';
   readonly rank: number;
   readonly worldSize: number;
@@ -87,6 +90,7 @@ export class AllReduceStrategy implements Strategy {
   private bytesMark = 0;
 
   constructor(private readonly group: ProcessGroup, opts: AllReduceStrategyOptions = {}) {
+    super();
     this.rank = group.rank;
     this.worldSize = group.size;
     this.stats = new Float32Array(2 + HEALTH_WIDTH * group.size);

@@ -37,7 +37,8 @@ import { int8 } from '../../comm/codecs/int8.js';
 import type { Dataset } from '../../data/dataset.js';
 import { BatchLoader } from '../../data/loader.js';
 import { SmolError, TimeoutError } from '../../util/errors.js';
-import type { CommTiming, DataShard, PlannedStep, StepInfo, Strategy, StrategyContext, UpdateResult } from '../strategy.js';
+import { LoopDrivenStrategy } from '../loop_driven.js';
+import type { Checkpointing, CommTiming, DataShard, GradientExchange, PlannedStep, StepInfo, StepPlanning, Strategy, StrategyContext, UpdateApplier, UpdateResult } from '../strategy.js';
 import { HEAD_SLOTS, type PsRecovery, SERVER_RANK, TAG, broadcastModel, gatherAtServer, psShard } from './ps_common.js';
 import { BatchPool, type Lease, LeaseDesk, firstLease } from './async_ps_leases.js';
 import { Generations, Waker, awaitWorkers, dropLink, receiveWelcome, rejoinServer, sendWelcome, serverLost } from './ps_rejoin.js';
@@ -115,7 +116,11 @@ interface WorkerState {
   trained: number;
 }
 
-export class AsyncPsServer implements Strategy {
+export class AsyncPsServer extends LoopDrivenStrategy implements Strategy, GradientExchange, UpdateApplier, Checkpointing, StepPlanning {
+  // Capabilities (strategy.ts): this class implements them itself.
+  readonly update: UpdateApplier = this;
+  readonly checkpointing: Checkpointing = this;
+  readonly planning: StepPlanning = this;
   readonly name = 'async-ps';
   readonly hostOnly = 'the async-ps server applies the workers\' updates in host memory';
   readonly rank = SERVER_RANK;
@@ -144,6 +149,7 @@ export class AsyncPsServer implements Strategy {
   private shardSteps = 0;
 
   constructor(private readonly group: ProcessGroup, opts: AsyncPsOptions = {}) {
+    super();
     this.worldSize = group.size;
     this.o = resolved(opts);
     this.dataShard = psShard(SERVER_RANK, group.size, false);
@@ -386,7 +392,9 @@ async function* untilStopped(ctx: StrategyContext, epochs: number): AsyncGenerat
   for (let step = ctx.startStep ?? 0; ; step++) yield [Math.min(epochs - 1, Math.floor((step * epochs) / total)), null, step];
 }
 
-export class AsyncPsWorker implements Strategy {
+export class AsyncPsWorker extends LoopDrivenStrategy implements Strategy, GradientExchange, StepPlanning {
+  // Capabilities (strategy.ts): this class implements them itself.
+  readonly planning: StepPlanning = this;
   readonly name = 'async-ps';
   readonly rank: number;
   readonly worldSize: number;
@@ -412,6 +420,7 @@ export class AsyncPsWorker implements Strategy {
   readonly steps?: (ctx: StrategyContext, data: Dataset, batchSize: number, epochs: number, seed: number) => AsyncIterable<PlannedStep>;
 
   constructor(private readonly group: ProcessGroup, opts: AsyncPsOptions = {}) {
+    super();
     this.rank = group.rank;
     this.worldSize = group.size;
     this.o = resolved(opts);

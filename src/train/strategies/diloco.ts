@@ -18,7 +18,8 @@ import type { ProcessGroup } from '../../comm/process_group.js';
 import type { NamedBuffers } from '../../nn/checkpoint.js';
 import type { Module } from '../../nn/module.js';
 import { SmolError } from '../../util/errors.js';
-import type { CommTiming, StepInfo, Strategy, StrategyContext, UpdateResult } from '../strategy.js';
+import { LoopDrivenStrategy } from '../loop_driven.js';
+import type { Checkpointing, CommTiming, GradientExchange, StepInfo, Strategy, StrategyContext, UpdateApplier, UpdateResult } from '../strategy.js';
 import { checkSameStart } from './same_start.js';
 import { hostArena } from '../host_arena.js';
 import { exchangeBuffers } from '../boundary/model_buffers.js';
@@ -34,7 +35,10 @@ export interface DiLoCoOptions {
   name?: string;
 }
 
-export class DiLoCoStrategy implements Strategy {
+export class DiLoCoStrategy extends LoopDrivenStrategy implements Strategy, GradientExchange, UpdateApplier, Checkpointing {
+  // Capabilities (strategy.ts): this class implements them itself.
+  readonly update: UpdateApplier = this;
+  readonly checkpointing: Checkpointing = this;
   readonly name: string;
   readonly rank: number;
   readonly worldSize: number;
@@ -46,6 +50,7 @@ export class DiLoCoStrategy implements Strategy {
   private bytesMark = 0;
 
   constructor(private readonly group: ProcessGroup, opts: DiLoCoOptions) {
+    super();
     this.name = opts.name ?? 'diloco';
     this.rank = group.rank;
     this.worldSize = group.size;

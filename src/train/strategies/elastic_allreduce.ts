@@ -34,7 +34,8 @@ import { scaleInPlace } from '../../tensor/scale.js';
 import { isCommFailure, SmolError } from '../../util/errors.js';
 import { ElasticState } from '../elastic_state.js';
 import type { AnyBatch } from '../objective.js';
-import type { CommTiming, PlannedStep, StepInfo, Strategy, StrategyContext } from '../strategy.js';
+import { LoopDrivenStrategy } from '../loop_driven.js';
+import type { CommTiming, GradientExchange, Leadership, PlannedStep, StepInfo, StepPlanning, Strategy, StrategyContext } from '../strategy.js';
 import type { MemberShares } from '../shares.js';
 import { DivergenceError } from './allreduce.js';
 import { hostArena } from '../host_arena.js';
@@ -63,7 +64,10 @@ export interface ElasticAllReduceOptions {
   balance?: { shares: MemberShares; batchSize: number };
 }
 
-export class ElasticAllReduceStrategy implements Strategy {
+export class ElasticAllReduceStrategy extends LoopDrivenStrategy implements Strategy, GradientExchange, StepPlanning, Leadership {
+  // Capabilities (strategy.ts): this class implements them itself.
+  readonly planning: StepPlanning = this;
+  readonly leadership: Leadership = this;
   readonly name = 'elastic-allreduce';
   readonly rank: number;
   readonly worldSize: number;
@@ -80,6 +84,7 @@ export class ElasticAllReduceStrategy implements Strategy {
   readonly totals = { changes: 0, stepsLost: 0 };
 
   constructor(private readonly elastic: ElasticGroup, id: number, maxWorkers: number, private readonly opts: ElasticAllReduceOptions = {}) {
+    super();
     this.rank = id;
     this.worldSize = maxWorkers;
     this.bucketFloats = opts.bucketFloats ?? (25 << 20) / 4;

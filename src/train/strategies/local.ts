@@ -1,7 +1,8 @@
-import type { CommTiming, Strategy } from '../strategy.js';
+import { LoopDrivenStrategy } from '../loop_driven.js';
+import type { CommTiming, GradientExchange, Strategy } from '../strategy.js';
 
 /** One process, nothing to combine. */
-export class LocalStrategy implements Strategy {
+export class LocalStrategy extends LoopDrivenStrategy implements Strategy, GradientExchange {
   readonly name = 'local';
   readonly rank = 0;
   readonly worldSize = 1;

@@ -38,7 +38,8 @@ import { DistributedSampler } from '../../data/sampler.js';
 import { SmolError, TimeoutError } from '../../util/errors.js';
 import type { AnyBatch } from '../objective.js';
 import type { Optimizer } from '../../nn/optim/optimizer.js';
-import type { CommTiming, DataShard, PlannedStep, StepInfo, Strategy, StrategyContext, UpdateResult } from '../strategy.js';
+import { LoopDrivenStrategy } from '../loop_driven.js';
+import type { CommTiming, DataShard, GradientExchange, PlannedStep, StepInfo, StepPlanning, Strategy, StrategyContext, UpdateApplier, UpdateResult } from '../strategy.js';
 import { DivergenceError } from './allreduce.js';
 import { HEAD_SLOTS, type PsRecovery, SERVER_RANK, TAG, broadcastModel, checksumOf, gatherAtServer, psShard, sleep } from './ps_common.js';
 import { Generations, Waker, awaitWorkers, dropLink, receiveWelcome, rejoinServer, sendWelcome, serverLost } from './ps_rejoin.js';
@@ -93,7 +94,9 @@ export function createParamServerStrategy(group: ProcessGroup, opts: ParamServer
 /** Why a worker stopped taking part. */
 type Gone = 'done' | 'lost';
 
-export class ParamServer implements Strategy {
+export class ParamServer extends LoopDrivenStrategy implements Strategy, GradientExchange, UpdateApplier {
+  // Capabilities (strategy.ts): this class implements them itself.
+  readonly update: UpdateApplier = this;
   readonly name = 'ps';
   readonly hostOnly = 'the ps server sums the workers\' gradients and updates in host memory';
   readonly rank = SERVER_RANK;
@@ -128,6 +131,7 @@ export class ParamServer implements Strategy {
   readonly totals = { stale: 0, late: 0, lost: 0, rejoined: 0 };
 
   constructor(private readonly group: ProcessGroup, opts: ParamServerOptions = {}) {
+    super();
     this.worldSize = group.size;
     this.o = resolved(opts);
     this.dataShard = psShard(SERVER_RANK, group.size, this.o.serverTrains);
@@ -413,7 +417,10 @@ export class ParamServer implements Strategy {
   }
 }
 
-export class ParamServerWorker implements Strategy {
+export class ParamServerWorker extends LoopDrivenStrategy implements Strategy, GradientExchange, UpdateApplier, StepPlanning {
+  // Capabilities (strategy.ts): this class implements them itself.
+  readonly update: UpdateApplier = this;
+  readonly planning: StepPlanning = this;
   readonly name = 'ps';
   readonly rank: number;
   readonly worldSize: number;
@@ -433,6 +440,7 @@ export class ParamServerWorker implements Strategy {
   readonly steps?: (ctx: StrategyContext, data: Dataset, batchSize: number, epochs: number, seed: number) => AsyncIterable<PlannedStep>;
 
   constructor(private readonly group: ProcessGroup, opts: ParamServerOptions = {}) {
+    super();
     this.rank = group.rank;
     this.worldSize = group.size;
     this.o = resolved(opts);

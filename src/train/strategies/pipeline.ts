@@ -23,7 +23,7 @@
  */
 import type { ProcessGroup } from '../../comm/process_group.js';
 import { BatchLoader } from '../../data/loader.js';
-import { type Dataset, isTokenTask } from '../../data/dataset.js';
+import type { Dataset } from '../../data/dataset.js';
 import type { EvalResult } from '../../metrics/records.js';
 import type { NamedBuffers } from '../../nn/checkpoint.js';
 import { type ModelLayer, modelLayers } from '../../nn/layer_list.js';
@@ -40,13 +40,14 @@ import { noGrad } from '../../tensor/autograd.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { kernelsFor } from '../../tensor/dispatch.js';
 import { CPU, deviceMemory } from '../../tensor/storage.js';
-import { evalBatchSize, scoreOutput } from '../evaluate.js';
+import { evalResult, evaluationLoop } from '../evaluate.js';
 import { gradSquares } from '../grad_squares.js';
 import { hostArena } from '../host_arena.js';
-import { microBatches } from '../micro_batches.js';
-import { type AnyBatch, batchInput, batchLoss, lossWeight } from '../objective.js';
+import { microBatchPlan } from '../micro_batches.js';
+import { type AnyBatch, batchInput, batchLoss } from '../objective.js';
+import { gradientsOf } from '../loop_driven.js';
 import { exchange, type StepOutcome, type StepWork } from '../step.js';
-import type { DataShard, ModelBuildContext, Strategy, StrategyContext } from '../strategy.js';
+import type { Checkpointing, DataShard, Evaluation, Leadership, ModelBuildContext, ModelBuilder, Strategy, StrategyContext } from '../strategy.js';
 
 export interface PipelineOptions {
   stages: number;
@@ -68,7 +69,12 @@ interface StepStats {
   peakLive: number[];
 }
 
-export class PipelineStrategy implements Strategy {
+export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Checkpointing, Leadership {
+  // Capabilities (strategy.ts): this class implements them itself.
+  readonly modelBuilder: ModelBuilder = this;
+  readonly evaluation: Evaluation = this;
+  readonly checkpointing: Checkpointing = this;
+  readonly leadership: Leadership = this;
   readonly rank: number;
   readonly worldSize: number;
   readonly dataShard: DataShard;
@@ -78,7 +84,6 @@ export class PipelineStrategy implements Strategy {
   readonly replica: number;
   readonly tpRank: number;
   readonly tp: number;
-  readonly evaluates = false;
   private pipeline: ProcessGroup | null = null;
   private tensorGroup: ProcessGroup | null = null;
   /** The sums a tensor-parallel stage's layers make, bound to its group by setup (the stage is built first). */
@@ -175,18 +180,18 @@ export class PipelineStrategy implements Strategy {
     const model = stageOf(ctx.model);
     const { batch, data } = work;
     if (!batch) throw new Error(`pipeline: rank ${this.rank} has no batch at step ${work.step}; every stage reads its replica's batch`);
-    const micros = [...microBatches(data, batch, Math.max(1, Math.ceil(batch.size / this.options.microBatches)))];
+    const micros = microBatchPlan(data, batch, Math.max(1, Math.ceil(batch.size / this.options.microBatches)));
     const device = model.arena().device;
     const stageWork: StageWork = {
       device,
       // A tensor-parallel stage's layers wait on their group's sums; the others run at once.
       forward: (x) => model.run(x),
-      input: (k) => batchInput(data, micros[k], device),
-      loss: (output, k) => ({ loss: batchLoss(data, output, micros[k]), weight: lossWeight(data, micros[k]) }),
+      input: (k) => batchInput(data, micros[k].micro, device),
+      loss: (output, k) => ({ loss: batchLoss(data, output, micros[k].micro), weight: micros[k].weight }),
     };
     const actions = pipelineSchedule(this.options.schedule, this.stage, this.options.stages, micros.length);
     const ran = await runStage(this.pipeline!, stageWork, actions);
-    const weight = micros.reduce((w, m) => w + lossWeight(data, m), 0);
+    const weight = micros.reduce((w, m) => w + m.weight, 0);
     const tiedMs = await this.sumTiedGradients(model);
     if (weight > 0) {
       const grad = model.arena().grads;
@@ -200,7 +205,7 @@ export class PipelineStrategy implements Strategy {
     this.stats.push(stats);
     const local = { loss: weight > 0 ? lossSum / weight : NaN, samples: this.stage === 0 && this.tpRank === 0 ? batch.size : 0, weight };
     // The data-parallel exchange, without the monitors: its health rows are numbered by its group, the run's by the world.
-    const outcome = await exchange({ ...ctx, monitors: undefined }, this.dataParallel!, work, local);
+    const outcome = await exchange({ ...ctx, monitors: undefined }, gradientsOf(this.dataParallel!), work, local);
     // A GPU arena's averaged gradients go back to the device before their norm is taken there.
     hostArena(model.arena()).flush();
     return {
@@ -276,34 +281,18 @@ export class PipelineStrategy implements Strategy {
     const model = stageOf(ctx.model);
     const pipeline = this.pipeline!;
     const device = model.arena().device;
-    const wasTraining = model.training;
-    model.eval();
-    const scored = { loss: 0, weight: 0, correct: 0 };
-    const order = Int32Array.from({ length: data.size }, (_, i) => i);
-    try {
-      for (const batch of new BatchLoader<Dataset>(data, order, evalBatchSize(data, batchSize)).batches() as Iterable<AnyBatch>) {
-        const input = this.stage === 0 ? batchInput(data, batch, device) : await recvTensor(pipeline, this.stage - 1, EVAL_TAG, device);
-        const output = await this.evalForward(model, input);
-        if (this.stage < this.last) {
-          await Promise.all(await sendTensor(pipeline, output, this.stage + 1, EVAL_TAG));
-          continue;
-        }
-        await scoreOutput(data, output, batch, scored);
-      }
-    } finally {
-      model.train(wasTraining);
-    }
+    const scored = await evaluationLoop(model, data, batchSize, async (batch) => {
+      const input = this.stage === 0 ? batchInput(data, batch, device) : await recvTensor(pipeline, this.stage - 1, EVAL_TAG, device);
+      const output = await this.evalForward(model, input);
+      if (this.stage === this.last) return output;
+      await Promise.all(await sendTensor(pipeline, output, this.stage + 1, EVAL_TAG));
+      return null;
+    });
     const sums = Float64Array.of(scored.loss, scored.weight, scored.correct);
     if (this.stage === this.last) await pipeline.send(sums, 0, { tag: EVAL_RESULT_TAG });
     if (this.stage !== 0) return null;
     const [loss, weight, correct] = await pipeline.recv(new Float64Array(3), this.last, { tag: EVAL_RESULT_TAG });
-    const mean = weight > 0 ? loss / weight : NaN;
-    return {
-      loss: mean,
-      accuracy: data.task === 'regression' ? null : weight > 0 ? correct / weight : NaN,
-      ...(isTokenTask(data) ? { perplexity: Math.exp(mean) } : {}),
-      samples: data.size,
-    };
+    return evalResult(data, { loss, weight, correct });
   }
 
   private async evalForward(model: PipelineStageModule, input: Tensor): Promise<Tensor> {
@@ -360,10 +349,6 @@ export class PipelineStrategy implements Strategy {
     return { pipeline_ranges: this.placement!.ranges };
   }
 
-  reduceGradients(ctx: StrategyContext, localLoss: number, samples: number, step: number): ReturnType<Strategy['reduceGradients']> {
-    return this.dataParallel!.reduceGradients({ ...ctx, monitors: undefined }, localLoss, samples, step);
-  }
-
   isLeader(): boolean {
     return this.rank === 0;
   }
@@ -383,7 +368,7 @@ export class PipelineStrategy implements Strategy {
 }
 
 function stageOf(model: Module): PipelineStageModule {
-  if (!(model instanceof PipelineStageModule)) throw new Error('pipeline: the loop did not build the model through the strategy (Strategy.buildModel)');
+  if (!(model instanceof PipelineStageModule)) throw new Error('pipeline: the loop did not build the model through the strategy (Strategy.modelBuilder.buildModel)');
   return model;
 }
 

@@ -6,9 +6,9 @@
  * Every rank of a tensor-parallel group trains on the same batch: the data is sharded over the
  * data-parallel degree (--workers ÷ T), so --batch-size stays one replica's batch.
  *
- * Each rank's checkpoint holds its own shard (Strategy.checkpointBuffers: files under rank-<r>/),
+ * Each rank's checkpoint holds its own shard (Strategy.checkpointing.checkpointBuffers: files under rank-<r>/),
  * resumable at the same world size and degree. Evaluation runs the split forward on every rank of
- * the first data-parallel replica's group (Strategy.evaluate); rank 0 scores the output.
+ * the first data-parallel replica's group (Strategy.evaluation); rank 0 scores the output.
  *
  * The shard is the one definition of the model with the split projections swapped in; its forward
  * awaits the row-parallel layers' sums and autograd's backwardAsync awaits the column-parallel
@@ -18,7 +18,6 @@
  */
 import type { ProcessGroup } from '../../comm/process_group.js';
 import type { Dataset } from '../../data/dataset.js';
-import { BatchLoader } from '../../data/loader.js';
 import type { EvalResult } from '../../metrics/records.js';
 import type { NamedBuffers } from '../../nn/checkpoint.js';
 import type { ModelSpec } from '../../nn/models/index.js';
@@ -26,15 +25,21 @@ import type { Module } from '../../nn/module.js';
 import { PendingGroup, type TensorParallelModel, buildTensorParallelModel, isTensorParallelModel, checkTensorParallel, shardLayout } from '../../parallel/sharding/index.js';
 import { backwardAsync } from '../../tensor/autograd.js';
 import { kernelsFor } from '../../tensor/dispatch.js';
-import { type EvalSums, evalBatchSize, evalResult, scoreOutput } from '../evaluate.js';
+import { evalResult, evaluationLoop } from '../evaluate.js';
 import { gradSquares } from '../grad_squares.js';
 import { hostArena } from '../host_arena.js';
-import { hostScalar, microBatches, type LocalGradient } from '../micro_batches.js';
-import { type AnyBatch, batchInput, batchLoss, lossWeight } from '../objective.js';
+import { MicroBatchLoss, hostScalar, microBatchPlan, type LocalGradient } from '../micro_batches.js';
+import { type AnyBatch, batchInput, batchLoss } from '../objective.js';
+import { gradientsOf } from '../loop_driven.js';
 import { exchange, type StepOutcome, type StepWork } from '../step.js';
-import type { DataShard, Strategy, StrategyContext } from '../strategy.js';
+import type { Checkpointing, DataShard, Evaluation, Leadership, ModelBuilder, Strategy, StrategyContext } from '../strategy.js';
 
-export class TensorParallelStrategy implements Strategy {
+export class TensorParallelStrategy implements Strategy, ModelBuilder, Evaluation, Checkpointing, Leadership {
+  // Capabilities (strategy.ts): this class implements them itself.
+  readonly modelBuilder: ModelBuilder = this;
+  readonly evaluation: Evaluation = this;
+  readonly checkpointing: Checkpointing = this;
+  readonly leadership: Leadership = this;
   readonly rank: number;
   readonly worldSize: number;
   readonly dataShard: DataShard;
@@ -81,12 +86,12 @@ export class TensorParallelStrategy implements Strategy {
 
   async runStep(ctx: StrategyContext, work: StepWork): Promise<StepOutcome> {
     const model = ctx.model;
-    if (!isTensorParallelModel(model)) throw new Error('tensor parallel: the loop did not build the model through the strategy (Strategy.buildModel)');
+    if (!isTensorParallelModel(model)) throw new Error('tensor parallel: the loop did not build the model through the strategy (Strategy.modelBuilder.buildModel)');
     if (!work.batch) throw new Error(`tensor parallel: rank ${this.rank} has no batch at step ${work.step}; every rank of a tensor-parallel group computes`);
     const local = await this.forwardBackward(model, work.data, work.batch, work.microSize);
     // The data-parallel strategy's exchange, without the monitors: its health rows are numbered by the
     // data-parallel group, the run's monitors by the world (each rank checks its own in beforeExchange).
-    const outcome = await exchange({ ...ctx, monitors: undefined }, this.dataParallel!, work, local);
+    const outcome = await exchange({ ...ctx, monitors: undefined }, gradientsOf(this.dataParallel!), work, local);
     // A GPU arena's averaged gradients go back to the device before their norm is taken there.
     hostArena(model.arena()).flush();
     return { ...outcome, gradNorm: await this.gradNorm(model) };
@@ -114,26 +119,19 @@ export class TensorParallelStrategy implements Strategy {
   /** Forward and backward of the batch in micro-batches of at most microSize, each weighted by its lossWeight (as micro_batches.ts). */
   private async forwardBackward(model: TensorParallelModel, data: Dataset, batch: AnyBatch, microSize: number): Promise<LocalGradient> {
     const device = model.arena().device;
-    const micros: AnyBatch[] = batch.size <= microSize ? [batch] : [...microBatches(data, batch, microSize)];
-    let lossSum = 0;
-    let weight = 0;
-    for (const micro of micros) {
-      const w = lossWeight(data, micro);
+    const micros = microBatchPlan(data, batch, microSize);
+    const mean = new MicroBatchLoss();
+    for (const { micro, weight: w } of micros) {
       if (w === 0) continue;
       const loss = batchLoss(data, await model.forwardAsync(batchInput(data, micro, device)), micro);
       await backwardAsync(loss, micros.length > 1 ? Float32Array.of(w) : undefined);
-      lossSum += (await hostScalar(loss)) * w;
-      weight += w;
+      mean.add(await hostScalar(loss), w);
     }
-    if (micros.length > 1 && weight > 0) {
+    if (micros.length > 1 && mean.weight > 0) {
       const grad = model.arena().grads;
-      kernelsFor(grad).affine(grad.buffer, 1 / weight, 0, grad.buffer);
+      kernelsFor(grad).affine(grad.buffer, 1 / mean.weight, 0, grad.buffer);
     }
-    return { loss: weight > 0 ? lossSum / weight : NaN, samples: batch.size, weight };
-  }
-
-  reduceGradients(ctx: StrategyContext, localLoss: number, samples: number, step: number): ReturnType<Strategy['reduceGradients']> {
-    return this.dataParallel!.reduceGradients({ ...ctx, monitors: undefined }, localLoss, samples, step);
+    return { loss: mean.mean, samples: batch.size, weight: mean.weight };
   }
 
   /** Each rank's shard is its own: rank-<r>/ checkpoints, with the shard's place (tensor-parallel rank, degree) to check on resume. */
@@ -150,19 +148,11 @@ export class TensorParallelStrategy implements Strategy {
     if (this.dataShard.index !== 0) return null;
     const model = ctx.model as TensorParallelModel;
     const device = model.arena().device;
-    const wasTraining = model.training;
-    model.eval();
-    const sums: EvalSums = { loss: 0, weight: 0, correct: 0 };
-    const order = Int32Array.from({ length: data.size }, (_, i) => i);
-    try {
-      for (const batch of new BatchLoader<Dataset>(data, order, evalBatchSize(data, batchSize)).batches() as Iterable<AnyBatch>) {
-        // noGrad cannot span the awaits of the group's sums: the graph is built, then dropped.
-        const output = (await model.forwardAsync(batchInput(data, batch, device))).detach();
-        if (this.rank === 0) await scoreOutput(data, output, batch, sums);
-      }
-    } finally {
-      model.train(wasTraining);
-    }
+    const sums = await evaluationLoop(model, data, batchSize, async (batch) => {
+      // noGrad cannot span the awaits of the group's sums: the graph is built, then dropped.
+      const output = (await model.forwardAsync(batchInput(data, batch, device))).detach();
+      return this.rank === 0 ? output : null;
+    });
     return this.rank === 0 ? evalResult(data, sums) : null;
   }
 

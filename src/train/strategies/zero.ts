@@ -37,11 +37,11 @@ import { sumOfSquares } from '../../tensor/scalar.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { SmolError } from '../../util/errors.js';
 import { type Bucket, type BucketSizes, DDP_BUCKETS, planBuckets } from '../exchange/buckets.js';
-import { hostScalar, microBatches, type LocalGradient } from '../micro_batches.js';
+import { MicroBatchLoss, hostScalar, microBatchPlan, type LocalGradient } from '../micro_batches.js';
 import { HEALTH_WIDTH } from '../monitors.js';
-import { type AnyBatch, batchInput, batchLoss, lossWeight, trainingLoss } from '../objective.js';
+import { batchInput, batchLoss, trainingLoss } from '../objective.js';
 import type { StepOutcome, StepWork } from '../step.js';
-import type { ModelBuildContext, Strategy, StrategyContext } from '../strategy.js';
+import type { Checkpointing, ModelBuildContext, ModelBuilder, ModelSharding, Strategy, StrategyContext } from '../strategy.js';
 import { CPU } from '../../tensor/storage.js';
 import { DivergenceError } from './allreduce.js';
 import type { Restored } from '../checkpoints.js';
@@ -59,7 +59,11 @@ export interface ZeroStrategyOptions {
   checksumEvery?: number;
 }
 
-export class ZeroStrategy implements Strategy {
+export class ZeroStrategy implements Strategy, ModelBuilder, Checkpointing, ModelSharding {
+  // Capabilities (strategy.ts): this class implements them itself.
+  readonly modelBuilder: ModelBuilder = this;
+  readonly checkpointing: Checkpointing = this;
+  readonly sharding: ModelSharding = this;
   readonly rank: number;
   readonly worldSize: number;
   readonly sharesHealth = true;
@@ -113,7 +117,7 @@ export class ZeroStrategy implements Strategy {
   }
 
   private model(): ShardedModel {
-    if (!this.sharded) throw new SmolError('NOT_SET_UP', `--zero ${this.stage}: the loop did not build the model through the strategy (Strategy.buildModel)`);
+    if (!this.sharded) throw new SmolError('NOT_SET_UP', `--zero ${this.stage}: the loop did not build the model through the strategy (Strategy.modelBuilder.buildModel)`);
     return this.sharded;
   }
 
@@ -218,23 +222,15 @@ export class ZeroStrategy implements Strategy {
     return Math.sqrt(sum[0]);
   }
 
-  /** Each micro-batch's loss back-propagated with its weight as the seed: the sum over ranks is then divided by the total weight. */
-  private micros(work: StepWork): AnyBatch[] {
-    const { batch, data, microSize } = work;
-    if (!batch) return [];
-    return batch.size <= microSize ? [batch] : [...microBatches(data, batch, microSize)];
-  }
-
   /** Stages 1 and 2: forward and backward of the whole model, gradients reduce-scattered in buckets. */
   private async forwardBackward(ctx: StrategyContext, work: StepWork): Promise<LocalGradient & { exchangeStart: number }> {
     const s = this.model();
     s.zeroFullGradients();
-    const micros = this.micros(work);
-    let lossSum = 0;
-    let weight = 0;
+    // Each micro-batch's loss back-propagated with its weight as the seed: the sum over ranks is then divided by the total weight.
+    const mean = new MicroBatchLoss();
     let exchangeStart = NaN;
-    const withWeight = micros.map((m) => [m, lossWeight(work.data, m)] as const).filter(([, w]) => w > 0);
-    for (const [k, [micro, w]] of withWeight.entries()) {
+    const withWeight = microBatchPlan(work.data, work.batch, work.microSize).filter(({ weight: w }) => w > 0);
+    for (const [k, { micro, weight: w }] of withWeight.entries()) {
       const lastMicro = k === withWeight.length - 1;
       // Stage 1 sends once, the summed gradient of the last micro-batch; stage 2 sends every micro-batch's.
       const sends = this.stage === 2 || lastMicro;
@@ -243,8 +239,7 @@ export class ZeroStrategy implements Strategy {
       // With --overlap each bucket leaves as backward finishes it (stage 2: its gradients are dropped then).
       if (exchange && this.overlap && !work.faultsInjected) await backwardAsync(loss, Float32Array.of(w), exchange.hooks());
       else backward(loss, Float32Array.of(w));
-      lossSum += (await hostScalar(loss)) * w;
-      weight += w;
+      mean.add(await hostScalar(loss), w);
       if (exchange) {
         if (lastMicro) exchangeStart = await work.beforeExchange();
         await exchange.finish();
@@ -255,7 +250,7 @@ export class ZeroStrategy implements Strategy {
       exchangeStart = await work.beforeExchange();
       await new BucketSends(this.buckets, s.tensors, (b) => this.reduceBucket(b)).finish();
     }
-    return { loss: weight > 0 ? lossSum / weight : NaN, samples: work.batch?.size ?? 0, weight, exchangeStart };
+    return { loss: mean.mean, samples: work.batch?.size ?? 0, weight: mean.weight, exchangeStart };
   }
 
   /** One bucket's reduce-scatter: stage 1 from the whole gradient arena, stage 2 from the tensors' gradients (dropped). */
@@ -280,21 +275,16 @@ export class ZeroStrategy implements Strategy {
   /** Stage 3: each micro-batch through the staged step (gathers, cut backward, reduce-scatters). */
   private async stagedForwardBackward(work: StepWork): Promise<LocalGradient & { exchangeStart: number }> {
     const staged = this.staged!;
-    const micros = this.micros(work);
+    const micros = microBatchPlan(work.data, work.batch, work.microSize);
     if (micros.length === 0) throw new Error(`--zero 3: rank ${this.rank} has no batch at step ${work.step}; every rank gathers the layers together, so every rank needs samples (no empty shares)`);
-    let lossSum = 0;
-    let weight = 0;
-    for (const micro of micros) {
-      const w = lossWeight(work.data, micro);
+    const mean = new MicroBatchLoss();
+    for (const { micro, weight: w } of micros) {
       // A micro-batch that scores nothing still runs: the gathers and reduce-scatters are collective.
       const loss = await staged.run(batchInput(work.data, micro, this.model().shard.device), (out) => batchLoss(work.data, out, micro), Float32Array.of(w));
-      if (w > 0) {
-        lossSum += (await hostScalar(loss)) * w;
-        weight += w;
-      }
+      if (w > 0) mean.add(await hostScalar(loss), w);
     }
     const exchangeStart = await work.beforeExchange();
-    return { loss: weight > 0 ? lossSum / weight : NaN, samples: work.batch?.size ?? 0, weight, exchangeStart };
+    return { loss: mean.mean, samples: work.batch?.size ?? 0, weight: mean.weight, exchangeStart };
   }
 
   /** Stages 1 and 2: the updated shards back into every rank's full parameters; then the checksums every K steps. */
@@ -330,11 +320,6 @@ export class ZeroStrategy implements Strategy {
 
   /** The group belongs to whoever formed it. */
   async close(): Promise<void> {}
-
-  /** Not used: the strategy owns the step (runStep). */
-  async reduceGradients(): Promise<never> {
-    throw new Error(`--zero ${this.stage}: the strategy owns the step; reduceGradients is not called`);
-  }
 }
 
 /**

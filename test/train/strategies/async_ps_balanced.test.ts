@@ -23,8 +23,9 @@ async function cluster(c: TrainConfig, balanced: boolean, slowMs: number): Promi
     const runs = await Promise.all(transports.map(async (t, rank) => {
       const strategy = createAsyncPsStrategy(new ProcessGroup(t, { timeoutMs: 10_000 }), { peerTimeoutMs: 10_000, pushEvery: 2, balanced });
       if (rank === 2) {
-        const reduce = strategy.reduceGradients.bind(strategy);
-        strategy.reduceGradients = async (...a) => {
+        const gradients = strategy.gradients!;
+        const reduce = gradients.reduceGradients.bind(gradients);
+        gradients.reduceGradients = async (...a) => {
           await sleep(slowMs);
           return reduce(...a);
         };
