@@ -13,6 +13,9 @@ import { jsBackend } from '../../../src/tensor/backends/js.js';
 import { hostKernels } from '../../../src/tensor/backends/cpu/storage.js';
 import { closeWebGpu, type ConvKernelChoice, type GemmKernelChoice, type WebGpuBackend, type WebGpuLoad } from '../../../src/tensor/backends/webgpu/index.js';
 import { OPTIONAL_FEATURES_ENV } from '../../../src/tensor/backends/webgpu/loader.js';
+import { kernelsFor } from '../../../src/tensor/dispatch.js';
+import { getKernel } from '../../../src/tensor/kernel_registry.js';
+import { supportsPrecision } from '../../../src/tensor/precision_support.js';
 import { deviceMemory, type Storage } from '../../../src/tensor/storage.js';
 import { dropThreshold } from '../../../src/util/philox.js';
 import { Rng } from '../../../src/util/rng.js';
@@ -424,6 +427,17 @@ describe('webgpu kernels against the js reference (float32)', () => {
       assert.deepEqual(await got.read(), want, `n ${n}, key (${k0}, ${k1}), p ${p}`);
       if (p > 0 && n > 1000) assert.ok(want.some((v) => v === 0) && want.some((v) => v !== 0), 'the mask drops some and keeps some');
     }
+  });
+
+  it('registers the kernels it has: float32, not bf16 (absent entries, known before a run; a call fails naming them)', (t) => {
+    if (!load.backend) return t.skip(load.reason ?? 'webgpu unavailable');
+    assert.ok(supportsPrecision('webgpu', 'fp32'));
+    assert.equal(supportsPrecision('webgpu', 'bf16'), false);
+    assert.equal(getKernel('gemmBf16', 'webgpu', 'float32'), undefined);
+    assert.equal(getKernel('gemm', 'webgpu', 'float32')?.backend, 'webgpu');
+    assert.equal('gemmBf16' in load.backend, false, 'no throwing stub on the backend either');
+    const x = deviceMemory('webgpu').alloc('float32', 4);
+    assert.throws(() => kernelsFor(x).toBf16(x.buffer, x.buffer), /no kernel "toBf16" is registered for float32 on device "webgpu" \(registered for webgpu\/float32: \d+ kernels \(webgpu\); "toBf16" runs on: cpu\/float32/);
   });
 
   it('refuses readSync on a GPU storage with a message that says to await read()', (t) => {

@@ -1,4 +1,4 @@
-import type { Backend, HostBackend } from '../../backend.js';
+import type { Backend, BackendInfo, HostBackend } from '../../backend.js';
 import {
   CPU, hostDType, registerDevice, type DType, type DeviceBuffer, type DeviceMemory, type HostArray, type Storage,
 } from '../../storage.js';
@@ -84,7 +84,7 @@ export function cpuBackend(host: HostBackend): Backend {
 }
 
 /** The host kernels of a cpu backend: for the backends' own tests, which pass typed arrays. */
-export function hostKernels(backend: Backend): HostBackend {
+export function hostKernels(backend: BackendInfo): HostBackend {
   if (backend.device !== CPU) throw new Error(`hostKernels: backend "${backend.name}" runs on ${backend.device}, not the cpu`);
   return backend as unknown as HostBackend;
 }

@@ -1,8 +1,9 @@
 /// <reference types="@webgpu/types" />
 import type {
-  AdamHyper, AttentionGeometry, Backend, BinaryOp, Conv2dGeometry, Kernels, Pool2dGeometry, SgdHyper, UnaryOp,
+  AdamHyper, AttentionGeometry, BackendInfo, BinaryOp, Conv2dGeometry, Kernels, Pool2dGeometry, SgdHyper, UnaryOp,
 } from '../../backend.js';
 import type { DeviceBuffer } from '../../storage.js';
+import type { Bf16KernelName } from '../../kernel_names.js';
 import { GpuStream, MAX_DISPATCH, groupsFor, type GpuBuf, type KernelSpec } from './stream.js';
 import { WEBGPU, bindIndex, deviceIndex, gpuMemory } from './storage.js';
 import { GpuCachingAllocator } from './caching_allocator.js';
@@ -13,6 +14,11 @@ import * as C from './wgsl_conv.js';
 import type { OpenedGpu } from './loader.js';
 
 type B = GpuBuf;
+
+/** The kernels this backend has written: the whole contract but the bf16 ones. */
+export type GpuKernels<Buf> = Omit<Kernels<Buf>, Bf16KernelName>;
+/** The webgpu backend as registered (dispatch.ts registers the kernels it has, one entry each). */
+export type GpuBackend = BackendInfo & GpuKernels<DeviceBuffer>;
 type Param = number | readonly number[];
 
 /** Workgroups of ELEM kernels (256 invocations) over n elements. */
@@ -50,7 +56,7 @@ const vec4Ready = (buf: B, stride: number, contiguous: number): boolean => buf.o
  * upload of host index arrays (labels, token ids). Attention is composed of
  * this backend's GEMM and softmax kernels (the probabilities are materialised, as on the cpu).
  */
-export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; allocator: GpuCachingAllocator; adapterName: string; gemmKernel: GemmKernelChoice; convKernel: ConvKernelChoice } {
+export function webgpuBackend(gpu: OpenedGpu): GpuBackend & { stream: GpuStream; allocator: GpuCachingAllocator; adapterName: string; gemmKernel: GemmKernelChoice; convKernel: ConvKernelChoice } {
   const stream = new GpuStream(gpu.device);
   const allocator = new GpuCachingAllocator(gpu.device, (b) => stream.release(b));
   const memory = gpuMemory(stream, allocator);
@@ -162,19 +168,10 @@ export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; al
     return v;
   };
 
-  // WGSL has no bf16: --precision bf16 is the cpu's (docs/PRECISION.md); f16 on GPUs is not built yet.
-  const noBf16 = (kernel: string) => (): never => {
-    throw new Error(`webgpu computes in fp32 only: ${kernel} (bf16) is not available on the gpu device; use --precision fp32 with --device gpu`);
-  };
-
-  const kernels: Kernels<B> = {
+  // WGSL has no bf16, so the bf16 kernels are absent (the registry says so before a run: --precision
+  // bf16 is the cpu's, docs/PRECISION.md); f16 on GPUs is not built yet.
+  const kernels: GpuKernels<B> = {
     gemm,
-    toBf16: noBf16('toBf16'),
-    fromBf16: noBf16('fromBf16'),
-    bf16View: noBf16('bf16View'),
-    gemmBf16: noBf16('gemmBf16'),
-    conv2dBf16: noBf16('conv2dBf16'),
-    conv2dBackwardBf16: noBf16('conv2dBackwardBf16'),
     subBuffer: (x, offset, length) => ({ gpu: x.gpu, offset: x.offset + offset, length, lease: x.lease }),
     unary: (op: UnaryOp, x, out) => perElement(E.unary, [x, out], out.length, [E.UNARY_CODES.indexOf(op)]),
     unaryBackward: (op: UnaryOp, x, y, gy, gx) => perElement(E.unaryBackward, [x, y, gy, gx], gx.length, [E.UNARY_CODES.indexOf(op)]),
@@ -338,7 +335,7 @@ export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; al
 
   const a = gpu.summary;
   const adapterName = [a.vendor, a.architecture, a.description].filter(Boolean).join(' ') || 'unknown adapter';
-  const backendObject = Object.assign(kernels as unknown as Kernels<DeviceBuffer>, {
+  const backendObject = Object.assign(kernels as unknown as GpuKernels<DeviceBuffer>, {
     name: 'webgpu',
     device: WEBGPU,
     dtypes: ['float32'] as const,

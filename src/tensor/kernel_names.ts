@@ -1,0 +1,32 @@
+import type { Kernels } from './backend.js';
+import type { DeviceBuffer } from './storage.js';
+import type { KernelName } from './kernel_registry.js';
+
+/**
+ * Every op of the kernel contract (backend.ts `Kernels`), by name: what dispatch.ts looks up in the
+ * registry for a (device, dtype). The type below fails to compile when the contract gains an op
+ * this list lacks, so the two cannot drift apart.
+ */
+export const KERNEL_NAMES = [
+  'gemm', 'toBf16', 'fromBf16', 'bf16View', 'gemmBf16', 'conv2dBf16', 'conv2dBackwardBf16', 'softmaxCausal',
+  'subBuffer', 'unary', 'unaryBackward', 'binary', 'affine', 'powScalar', 'axpy', 'addInto', 'fill', 'dropoutMask',
+  'sumSquares', 'mseLossBackward', 'fillNormal', 'fillUniform', 'powBackward', 'stridedCopy', 'reduceSum', 'reduceMax',
+  'reduceMaxBackward', 'softmax', 'softmaxBackward', 'logSoftmax', 'logSoftmaxBackward', 'softmaxCrossEntropy',
+  'crossEntropyGradientInPlace', 'softmaxCrossEntropyBackward', 'conv2d', 'conv2dBackward', 'maxPool2d', 'maxPool2dRelu',
+  'maxPool2dBackward', 'maxPool2dBackwardSet', 'avgPool2d', 'avgPool2dBackward', 'batchNorm', 'batchNormBackward',
+  'batchNormEvalBackward', 'layerNorm', 'layerNormBackward', 'embedding', 'embeddingBackward', 'attention',
+  'attentionBackward', 'sgdStep', 'adamStep',
+] as const satisfies readonly KernelName[];
+
+/** The kernels the bf16 compute precision needs on a device (besides the float32 ones): docs/PRECISION.md. */
+export const BF16_KERNEL_NAMES = [
+  'toBf16', 'fromBf16', 'bf16View', 'gemmBf16', 'conv2dBf16', 'conv2dBackwardBf16',
+] as const satisfies readonly KernelName[];
+
+/** An op only the bf16 precision uses. */
+export type Bf16KernelName = (typeof BF16_KERNEL_NAMES)[number];
+
+// Compile-time check: a contract op missing from KERNEL_NAMES makes this `false` and the assignment fail.
+type Missing = Exclude<keyof Kernels<DeviceBuffer>, (typeof KERNEL_NAMES)[number]>;
+const everyOpListed: [Missing] extends [never] ? true : Missing = true;
+void everyOpListed;
