@@ -31,3 +31,4 @@ export * from './ops/norm.js';
 export * from './ops/embedding.js';
 export * from './ops/dropout.js';
 export * from './ops/attention.js';
+export * from './ops/indices.js';

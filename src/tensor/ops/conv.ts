@@ -3,7 +3,6 @@ import { record } from '../autograd.js';
 import { kernelsFor } from '../dispatch.js';
 import { ShapeError } from '../shape.js';
 import { Tensor, allocStorage, allocUninit } from '../tensor.js';
-import { deviceMemory } from '../storage.js';
 import { bf16Operand, computesInBf16 } from './bf16.js';
 import { mayRelease, releaseValues } from '../handover.js';
 
@@ -124,9 +123,9 @@ export function maxPool2dRelu(x: Tensor, opts: Pool2dOptions): Tensor {
 function maxPoolOf(op: string, x: Tensor, opts: Pool2dOptions, relu: boolean): Tensor {
   const g = poolGeometry(op, x, opts);
   // The kernel writes every output and argmax cell, so neither needs zeroing; the argmax is an
-  // Int32 view of an engine buffer, reused from step to step inside a recycler like the output.
+  // int32 storage on x's device, reused from step to step inside a recycler like the output.
   const out = new Tensor(allocUninit(x.dtype, g.batch * g.channels * g.outH * g.outW, x.device), [g.batch, g.channels, g.outH, g.outW]);
-  const argmax = deviceMemory(x.device).int32View(allocUninit('float32', out.size, x.device));
+  const argmax = allocUninit('int32', out.size, x.device).buffer;
   const k = kernelsFor(x);
   if (relu) k.maxPool2dRelu(g, x.buffer, out.buffer, argmax);
   else k.maxPool2d(g, x.buffer, out.buffer, argmax);

@@ -44,6 +44,18 @@ describe('crossEntropy', () => {
     backward(y);
     for (const g of x.gradValues() ?? []) assert.equal(g, 0);
   });
+  it('int32 tensor labels give the loss and gradient host labels give', () => {
+    const x = Tensor.from([1, 2, 3, 0.5, -1, 2, 0, 0, 0], [3, 3], 'float64');
+    const a = leaf(x.detach());
+    const b = leaf(x.detach());
+    const la = crossEntropy(a, labels([2, -1, 0]));
+    const lb = crossEntropy(b, Tensor.fromHost(Int32Array.of(2, -1, 0), [3]));
+    assert.equal(lb.item(), la.item());
+    backward(la);
+    backward(lb);
+    assert.deepEqual(Array.from(b.gradValues()!), Array.from(a.gradValues()!));
+    assert.throws(() => crossEntropy(x, Tensor.fromHost(Int32Array.of(2, 3, 0), [3])), /crossEntropy: label 3 at row 1 is outside \[0, 3\)/);
+  });
   it('errors name the op and the shapes', () => {
     assert.throws(() => crossEntropy(Tensor.zeros([3, 4]), labels([0, 1])), /^ShapeError: crossEntropy: expected 3 labels, got 2 \(shapes \[3, 4\], \[2\]\)/);
     assert.throws(() => crossEntropy(Tensor.zeros([2, 4]), labels([0, 4])), /crossEntropy: label 4 at row 1 is outside \[0, 4\)/);

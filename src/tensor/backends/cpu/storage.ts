@@ -62,6 +62,7 @@ function hostArrayOf(dtype: DType, n: number): HostArray {
   switch (dtype) {
     case 'float64': return new Float64Array(n);
     case 'bfloat16': return new Uint16Array(n);
+    case 'int32': return new Int32Array(n);
     default: return new Float32Array(n);
   }
 }
@@ -70,10 +71,6 @@ export const cpuMemory: DeviceMemory = {
   device: CPU,
   alloc: (dtype: DType, n: number): Storage => new CpuStorage(hostArrayOf(dtype, n)),
   fromHost: <H extends HostArray>(values: H): Storage<H> => new CpuStorage(values),
-  int32View(storage: Storage): Int32Array {
-    const host = storage.readSync();
-    return new Int32Array(host.buffer, host.byteOffset, host.length * (host.BYTES_PER_ELEMENT / 4));
-  },
 };
 
 registerDevice(cpuMemory);
