@@ -2,7 +2,7 @@ import type { Backend, BackendInfo, Kernels } from './backend.js';
 import type { DType, Device, DeviceBuffer } from './storage.js';
 import { jsBackend } from './backends/js.js';
 import { loadNativeBackend } from './backends/native.js';
-import { KERNEL_NAMES } from './kernel_names.js';
+import { BF16_CASTS, BF16_ENTRIES, KERNEL_NAMES } from './kernel_names.js';
 import {
   getKernel, hasKernels, missingKernelMessage, registerKernel, registryVersion, unregisterKernels, type KernelName,
 } from './kernel_registry.js';
@@ -157,13 +157,28 @@ function ensureInstalled(): void {
     unregisterKernels(device, dtype);
     const from = preferred(device, dtype)!;
     for (const name of KERNEL_NAMES) {
-      const kernel = from[name];
-      if (typeof kernel === 'function') {
-        registerKernel({ name, device, dtype, backend: from.name, kernel: (kernel as (...a: never[]) => unknown).bind(from) as never });
-      }
+      if (!twins.has(name)) install(from, name, name, device, dtype);
     }
+    if (dtype === 'float32') installBf16(from, device);
   }
   installed = true;
+}
+
+/** The bf16 twins (gemmBf16, ...): registered as their op's bfloat16 entry, never under their own name. */
+const twins = new Set<KernelName>(Object.values(BF16_ENTRIES));
+
+/** The bfloat16 entries of a device: its float32 backend's bf16 kernels, under the ordinary ops' names. */
+function installBf16(from: RegisteredBackend, device: Device): void {
+  unregisterKernels(device, 'bfloat16');
+  for (const [name, twin] of Object.entries(BF16_ENTRIES) as [KernelName, KernelName][]) install(from, twin, name, device, 'bfloat16');
+}
+
+/** Registers backend `from`'s method `method` (when it has written it) as the kernel of (name, device, dtype). */
+function install(from: RegisteredBackend, method: KernelName, name: KernelName, device: Device, dtype: DType): void {
+  const kernel = from[method];
+  if (typeof kernel === 'function') {
+    registerKernel({ name, device, dtype, backend: from.name, kernel: (kernel as (...a: never[]) => unknown).bind(from) as never });
+  }
 }
 
 /** The chosen cpu backend where it declares the dtype, else the first registered one that runs (device, dtype). */
@@ -177,15 +192,22 @@ function preferred(device: Device, dtype: DType): RegisteredBackend | undefined 
  * instead; the serving backend's description (name, device, adapter, threads) shows through.
  */
 function buildTable(device: Device, dtype: DType): Backend {
-  if (!hasKernels(device, dtype)) throw noBackend(device, dtype);
+  if (!hasKernels(device, dtype)) throw dtype === 'bfloat16' && hasKernels(device, 'float32') ? new Error(fp32Only(device)) : noBackend(device, dtype);
   const table = Object.create(preferred(device, dtype) ?? null) as Record<KernelName, unknown>;
+  const casts: readonly KernelName[] = BF16_CASTS;
   for (const name of KERNEL_NAMES) {
     table[name] = getKernel(name, device, dtype)?.kernel ?? ((): never => {
-      throw new Error(missingKernelMessage(name, device, dtype));
+      const missing = missingKernelMessage(name, device, dtype);
+      throw new Error(casts.includes(name) ? `${fp32Only(device)}: ${missing}` : missing);
     });
   }
   (tables[device] ??= {})[dtype] = table as unknown as Backend;
   return table as unknown as Backend;
+}
+
+/** Why a bf16 op cannot run on a device that has float32 kernels and no bf16 ones (the compute node's refusal reason). */
+function fp32Only(device: Device): string {
+  return `device "${device}" computes in fp32 only (no bf16 kernels are registered for it): use --precision fp32 there`;
 }
 
 function noBackend(device: Device, dtype: DType): Error {

@@ -26,6 +26,19 @@ export const BF16_KERNEL_NAMES = [
 /** An op only the bf16 precision uses. */
 export type Bf16KernelName = (typeof BF16_KERNEL_NAMES)[number];
 
+/**
+ * bf16 as a dtype: the ordinary ops whose bfloat16 entries are a backend's bf16 kernels (operands
+ * bfloat16; accumulation, bias and result float32). dispatch.ts registers each twin under its op's
+ * name for 'bfloat16', so ops call kernelsFor({ device, dtype: 'bfloat16' }).gemm, never gemmBf16;
+ * the casts (toBf16, fromBf16, bf16View) stay float32 entries: they take or view float32 buffers.
+ */
+export const BF16_ENTRIES = {
+  gemm: 'gemmBf16', conv2d: 'conv2dBf16', conv2dBackward: 'conv2dBackwardBf16',
+} as const satisfies Partial<Record<KernelName, Bf16KernelName>>;
+
+/** The bf16 casts: what a device needs beside the bfloat16 entries to compute in bf16. */
+export const BF16_CASTS = ['toBf16', 'fromBf16', 'bf16View'] as const satisfies readonly KernelName[];
+
 // Compile-time check: a contract op missing from KERNEL_NAMES makes this `false` and the assignment fail.
 type Missing = Exclude<keyof Kernels<DeviceBuffer>, (typeof KERNEL_NAMES)[number]>;
 const everyOpListed: [Missing] extends [never] ? true : Missing = true;

@@ -83,6 +83,7 @@ describe('kernels looked up per (op, device, dtype)', () => {
     assert.ok(supportsPrecision('cpu', 'bf16'), 'js and native both write the bf16 kernels');
     assert.ok(supportsPrecision('cpu3', 'fp32'));
     assert.equal(supportsPrecision('cpu3', 'bf16'), false);
+    assert.throws(() => kernelsFor({ device: 'cpu3', dtype: 'bfloat16' }), /^Error: device "cpu3" computes in fp32 only \(no bf16 kernels are registered for it\)/);
     assert.equal(supportsPrecision('tpu', 'fp32'), false, 'a device nothing is registered for');
   });
 
@@ -93,6 +94,26 @@ describe('kernels looked up per (op, device, dtype)', () => {
         setBackend(b.name);
         assert.equal(getKernel('gemm', 'cpu', 'float32')?.backend, b.name);
         assert.equal(getKernel('gemm', 'cpu', 'float64')?.backend, 'js');
+      }
+    } finally {
+      setBackend(before);
+    }
+  });
+
+  it('bf16 is a dtype: the bf16 kernels are the bfloat16 entries of gemm, conv2d and conv2dBackward, not float32 twins', () => {
+    const before = backend().name;
+    try {
+      for (const b of registeredBackends().filter((r) => r.device === 'cpu' && r.dtypes.includes('float32'))) {
+        setBackend(b.name);
+        for (const op of ['gemm', 'conv2d', 'conv2dBackward'] as const) assert.equal(getKernel(op, 'cpu', 'bfloat16')?.backend, b.name, op);
+        for (const twin of ['gemmBf16', 'conv2dBf16', 'conv2dBackwardBf16'] as const) assert.equal(getKernel(twin, 'cpu', 'float32'), undefined, twin);
+        // The entry is the backend's bf16 GEMM: bf16 operands (1.5 and 2 are exact), float32 result.
+        const one = 0x3fc0; // bf16 bits of 1.5
+        const two = 0x4000; // bf16 bits of 2
+        const c = new Float32Array(1);
+        kernelsFor({ device: 'cpu', dtype: 'bfloat16' }).gemm(false, false, 1, 1, 2, 1, Uint16Array.of(one, two) as never, 0,
+          Uint16Array.of(two, one) as never, 0, 0, c as never, 0, 1);
+        assert.equal(c[0], 1.5 * 2 + 2 * 1.5);
       }
     } finally {
       setBackend(before);

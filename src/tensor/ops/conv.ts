@@ -64,11 +64,12 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, opts: Con
  * stands in for them there).
  */
 function conv2dBf16(g: Conv2dGeometry, x: Tensor, weight: Tensor, bias: Tensor | null, out: Tensor): Tensor {
-  const k = kernelsFor(x);
+  // bf16 is a dtype: the convolution on bf16 operands is the 'bfloat16' entry of conv2d (kernel_names.ts BF16_ENTRIES).
+  const kb = kernelsFor({ device: x.device, dtype: 'bfloat16' });
   const handedOver = mayRelease(x, true);
   const xo = bf16Operand(x, handedOver);
   const wo = bf16Operand(weight);
-  k.conv2dBf16(g, xo.forward, wo.forward, bias ? bias.buffer : null, out.buffer);
+  kb.conv2d(g, xo.forward, wo.forward, bias ? bias.buffer : null, out.buffer);
   xo.release();
   wo.release();
   if (handedOver) releaseValues(x, 'conv2d', xo.kept!);
@@ -76,7 +77,7 @@ function conv2dBf16(g: Conv2dGeometry, x: Tensor, weight: Tensor, bias: Tensor |
   return record(out, 'conv2d', inputs, (gy) => {
     const [xs, ws] = [xo.backward(), wo.backward()];
     const fresh = x.requiresGrad ? x.gradToOverwrite() : null;
-    k.conv2dBackwardBf16(
+    kb.conv2dBackward(
       g, xs.buffer, ws.buffer, gy, fresh ?? (x.requiresGrad ? x.ensureGrad() : null),
       weight.requiresGrad ? weight.ensureGrad() : allocStorage(weight.dtype, weight.size, weight.device).buffer,
       bias?.requiresGrad ? bias.ensureGrad() : null, fresh !== null,

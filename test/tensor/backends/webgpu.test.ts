@@ -15,6 +15,8 @@ import { closeWebGpu, type ConvKernelChoice, type GemmKernelChoice, type WebGpuB
 import { OPTIONAL_FEATURES_ENV } from '../../../src/tensor/backends/webgpu/loader.js';
 import { kernelsFor } from '../../../src/tensor/dispatch.js';
 import { embedding } from '../../../src/tensor/ops/embedding.js';
+import { linear } from '../../../src/tensor/ops/matmul.js';
+import { withComputePrecision } from '../../../src/tensor/precision.js';
 import { Tensor } from '../../../src/tensor/tensor.js';
 import { getKernel } from '../../../src/tensor/kernel_registry.js';
 import { supportsPrecision } from '../../../src/tensor/precision_support.js';
@@ -441,6 +443,9 @@ describe('webgpu kernels against the js reference (float32)', () => {
     assert.equal(getKernel('gemm', 'webgpu', 'float32')?.backend, 'webgpu');
     assert.equal('gemmBf16' in load.backend, false, 'no throwing stub on the backend either');
     const x = deviceMemory('webgpu').alloc('float32', 4);
+    // A bf16 op on the GPU is refused by name before any kernel runs (a compute node's refusal reason).
+    const w = Tensor.from([1, 2, 3, 4, 5, 6, 7, 8], [2, 4], 'float32', 'webgpu');
+    assert.throws(() => withComputePrecision('bf16', () => linear(w, w, null)), /device "webgpu" computes in fp32 only/);
     assert.throws(() => kernelsFor(x).toBf16(x.buffer, x.buffer), /no kernel "toBf16" is registered for float32 on device "webgpu" \(registered for webgpu\/float32: \d+ kernels \(webgpu\); "toBf16" runs on: cpu\/float32/);
   });
 
