@@ -21,7 +21,6 @@ import { buildCnn } from '../src/nn/models/cnn.js';
 import { buildMlp } from '../src/nn/models/mlp.js';
 import type { Module } from '../src/nn/module.js';
 import { backward } from '../src/tensor/autograd.js';
-import type { Backend } from '../src/tensor/backend.js';
 import type { Conv2dGeometry } from '../src/tensor/backend.js';
 import { closeWebGpu, loadWebGpuBackend, type ConvKernelChoice, type GemmKernelChoice, type WebGpuBackend } from '../src/tensor/backends/webgpu/index.js';
 import { deviceMemory, type DeviceBuffer } from '../src/tensor/storage.js';
@@ -96,7 +95,7 @@ async function main(): Promise<void> {
     process.exitCode = 1;
     return;
   }
-  const gpu: Backend = load.backend;
+  const gpu: WebGpuBackend = load.backend;
   const kernels: GemmKernelChoice[] = ['tiled64', 'blocked128'];
   const software = load.adapter.software;
   process.stdout.write(`adapter: ${load.backend.adapterName} (${software ? 'software: figures only check that it runs' : 'hardware'})\n`);

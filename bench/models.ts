@@ -69,11 +69,10 @@ function profileMatrixKernels(k: Backend, p: MatrixProfile): void {
   };
   const gemmFlops = (_ta: boolean, _tb: boolean, M: number, N: number, K: number, ...rest: unknown[]): number => 2 * M * N * K * (rest[8] as number);
   const m = k as unknown as Record<string, (...args: never[]) => void>;
-  for (const name of ['gemm', 'gemmBf16'] as const) m[name] = timed(k[name].bind(k) as never, gemmFlops as never);
-  for (const name of ['conv2d', 'conv2dBf16'] as const) m[name] = timed(k[name].bind(k) as never, ((g: Conv2dGeometry) => convFlops(g)) as never);
-  for (const name of ['conv2dBackward', 'conv2dBackwardBf16'] as const) {
-    m[name] = timed(k[name].bind(k) as never, ((g: Conv2dGeometry, _x: unknown, _w: unknown, _gy: unknown, gx: unknown) => convFlops(g) * (gx ? 2 : 1)) as never);
-  }
+  // On the bfloat16 table these are the bf16 kernels (bf16 as a dtype); attention has no bf16 entry.
+  m.gemm = timed(k.gemm.bind(k) as never, gemmFlops as never);
+  m.conv2d = timed(k.conv2d.bind(k) as never, ((g: Conv2dGeometry) => convFlops(g)) as never);
+  m.conv2dBackward = timed(k.conv2dBackward.bind(k) as never, ((g: Conv2dGeometry, _x: unknown, _w: unknown, _gy: unknown, gx: unknown) => convFlops(g) * (gx ? 2 : 1)) as never);
   // The fused float32 attention: four products forward and backward (q·kᵀ, p·v; and their gradients).
   m.attention = timed(k.attention.bind(k) as never, ((g: { bh: number; tq: number; tk: number; d: number; dv: number }) => 2 * g.bh * g.tq * g.tk * (g.d + g.dv)) as never);
   m.attentionBackward = timed(k.attentionBackward.bind(k) as never, ((g: { bh: number; tq: number; tk: number; d: number; dv: number }) => 4 * g.bh * g.tq * g.tk * (g.d + g.dv)) as never);
@@ -102,7 +101,10 @@ function worker(id: string, steps: number, precision: Precision, profile: boolea
   const times: number[] = [];
   const cpu: number[] = [];
   let loss = NaN;
-  if (profile) profileMatrixKernels(kernelsFor({ device: 'cpu', dtype: 'float32' }), matrix);
+  if (profile) {
+    profileMatrixKernels(kernelsFor({ device: 'cpu', dtype: 'float32' }), matrix);
+    profileMatrixKernels(kernelsFor({ device: 'cpu', dtype: 'bfloat16' }), matrix);
+  }
   let warmMatrix: MatrixProfile = { ms: 0, flops: 0 };
   // Each step's buffers are reused from the step before, as `train` does (forwardBackward).
   const recycler = new BufferRecycler();

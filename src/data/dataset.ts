@@ -7,14 +7,14 @@
  * laid out like the inputs), or one target token per input position for the token tasks.
  * `task` discriminates them.
  */
-export interface DatasetBase {
+export interface DatasetBase<I extends Float32Array | Int32Array = Float32Array> {
   readonly name: string;
   /** Number of samples. */
   readonly size: number;
   /** Shape of one sample's input, e.g. [1, 28, 28] for MNIST. */
   readonly inputShape: readonly number[];
-  /** size × product(inputShape) values, sample-major. */
-  readonly inputs: Float32Array;
+  /** size × product(inputShape) values, sample-major (token ids: int32). */
+  readonly inputs: I;
   /** Training-time augmentation the loader applies to each gathered sample (augment.ts). */
   readonly augment?: SampleTransform;
 }
@@ -43,15 +43,15 @@ export const IGNORE_INDEX = -100;
 export type TokenTask = 'language-model' | 'masked-lm';
 
 /**
- * Sequences of token ids. `inputShape` is [contextLength]; `inputs` holds the ids as float32 (exact
- * below 2^24), so the loader and the wire treat them like any other input. `labels` has one target
+ * Sequences of token ids. `inputShape` is [contextLength]; `inputs` holds the ids as int32, so they
+ * reach the embedding as an int32 tensor with no conversion on the way. `labels` has one target
  * id per position (size × contextLength), IGNORE_INDEX where a position is not scored:
  *   - language-model: the label at position t is the input token at t + 1 (the next token);
  *   - masked-lm: the original token at the masked positions, IGNORE_INDEX elsewhere; the masked
  *     positions' inputs hold `maskToken` (or a random/the same token, BERT's 80/10/10 rule).
  * A model for a token task returns logits [N, contextLength, vocabSize].
  */
-export interface TokenDataset extends DatasetBase {
+export interface TokenDataset extends DatasetBase<Int32Array> {
   readonly task: TokenTask;
   readonly vocabSize: number;
   readonly inputShape: readonly [number];
@@ -75,7 +75,7 @@ export function shapeSize(shape: readonly number[]): number {
 }
 
 /** Number of input values per sample. */
-export function sampleSize(dataset: DatasetBase): number {
+export function sampleSize(dataset: Pick<DatasetBase, 'inputShape'>): number {
   return shapeSize(dataset.inputShape);
 }
 

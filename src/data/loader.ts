@@ -12,13 +12,13 @@
 import { sampleSize, targetSize, type Dataset, type RegressionDataset, type TokenDataset } from './dataset.js';
 import type { IndexSource } from './sampler.js';
 
-interface BatchBase {
+interface BatchBase<I extends Float32Array | Int32Array = Float32Array> {
   /** Number of samples in this batch (≤ batchSize; smaller only for the last batch). */
   readonly size: number;
   /** The dataset indices of the samples, in batch order. */
   readonly indices: Int32Array;
-  /** size × sampleSize values, sample-major. */
-  readonly inputs: Float32Array;
+  /** size × sampleSize values, sample-major (token ids: int32, like their dataset's). */
+  readonly inputs: I;
 }
 
 export interface ClassificationBatch extends BatchBase {
@@ -31,7 +31,7 @@ export interface RegressionBatch extends BatchBase {
 }
 
 /** A token task's batch: `labels` holds size × contextLength target ids (IGNORE_INDEX: not scored). */
-export interface TokenBatch extends BatchBase {
+export interface TokenBatch extends BatchBase<Int32Array> {
   readonly labels: Int32Array;
 }
 
@@ -45,7 +45,7 @@ export interface BatchLoaderOptions {
 
 interface Buffers {
   indices: Int32Array;
-  inputs: Float32Array;
+  inputs: Float32Array | Int32Array;
   labels: Int32Array;
   targets: Float32Array;
 }
@@ -113,7 +113,7 @@ export class BatchLoader<D extends Dataset = Dataset> {
     const regression = this.dataset.task === 'regression';
     return {
       indices: new Int32Array(b),
-      inputs: new Float32Array(b * this.sampleSize),
+      inputs: this.dataset.inputs instanceof Int32Array ? new Int32Array(b * this.sampleSize) : new Float32Array(b * this.sampleSize),
       labels: new Int32Array(regression ? 0 : b * this.targetSize),
       targets: new Float32Array(regression ? b * this.targetSize : 0),
     };
@@ -123,9 +123,10 @@ export class BatchLoader<D extends Dataset = Dataset> {
     const n = picked.length;
     const indices = buf.indices.subarray(0, n);
     indices.set(picked);
-    const inputs = gatherRows(this.dataset.inputs, this.sampleSize, picked, buf.inputs);
+    const inputs = gatherRows<Float32Array | Int32Array>(this.dataset.inputs, this.sampleSize, picked, buf.inputs);
     const augment = this.dataset.augment;
-    if (augment) for (let j = 0; j < n; j++) augment(inputs.subarray(j * this.sampleSize, (j + 1) * this.sampleSize), picked[j], epoch);
+    // Augmentations transform images (float inputs); token datasets have none.
+    if (augment) for (let j = 0; j < n; j++) augment(inputs.subarray(j * this.sampleSize, (j + 1) * this.sampleSize) as Float32Array, picked[j], epoch);
     if (this.dataset.task === 'regression') {
       const targets = gatherRows(this.dataset.targets, this.targetSize, picked, buf.targets);
       return { size: n, indices, inputs, targets } as RegressionBatch as BatchOf<D>;

@@ -50,7 +50,7 @@ export function syntheticText(options: SyntheticTextOptions): SyntheticText {
   const chain = new MarkovChain({ seed: o.seed, vocab: o.vocab, order: o.order, successors: o.successors, epsilon: o.epsilon });
   const T = o.contextLength;
   const lm = o.task === 'language-model';
-  const inputs = new Float32Array(o.samples * T);
+  const inputs = new Int32Array(o.samples * T);
   const labels = new Int32Array(o.samples * T);
   const seq = new Int32Array(lm ? T + 1 : T);
   for (let i = 0; i < o.samples; i++) {
@@ -82,7 +82,7 @@ export function syntheticText(options: SyntheticTextOptions): SyntheticText {
 }
 
 /** BERT's masking: chosen positions are scored; 80 % become the mask token, 10 % a random token, 10 % stay. */
-export function maskTokens(rng: Rng, seq: Int32Array, x: Float32Array, y: Int32Array, vocab: number, probability: number): void {
+export function maskTokens(rng: Rng, seq: Int32Array, x: Int32Array, y: Int32Array, vocab: number, probability: number): void {
   for (let t = 0; t < seq.length; t++) {
     x[t] = seq[t];
     y[t] = IGNORE_INDEX;

@@ -59,7 +59,7 @@ export function loadText(o: TextOptions): TextData {
   const vocabSize = tokenizer.vocabSize + (lm ? 0 : 1);
   const build = (part: Int32Array, split: 'train' | 'test'): TokenDataset => {
     const windows = Math.floor((part.length - (lm ? 1 : 0)) / T);
-    const inputs = new Float32Array(windows * T);
+    const inputs = new Int32Array(windows * T);
     const labels = new Int32Array(windows * T);
     for (let i = 0; i < windows; i++) {
       const x = inputs.subarray(i * T, (i + 1) * T);

@@ -18,8 +18,8 @@
  * Conventions:
  *  - Every buffer is row-major and contiguous. Image tensors are NCHW.
  *  - `Strides` arrays in `binary` and `stridedCopy` are in elements; a stride of 0 broadcasts.
- *  - `Index` buffers (labels, argmax, token ids) are Int32Array (host memory; a GPU device will
- *    need device index buffers: the next step of this contract).
+ *  - Index buffers (labels, argmax, token ids) are int32 buffers on the kernel's device (storages
+ *    of dtype 'int32'; an Int32Array on the cpu), like every other buffer a kernel takes.
  *  - Backward kernels accumulate (`+=`) into gradient buffers unless stated otherwise, so that a
  *    tensor used twice collects both contributions and parameter gradients can live in an arena.
  */
@@ -253,9 +253,9 @@ export interface Kernels<B> {
   /** out[o, i] = sum_k x[o, k, i] */
   reduceSum(x: B, outer: number, n: number, inner: number, out: B): void;
   /** out[o, i] = max_k x[o, k, i]; argmax[o, i] = first k attaining it. */
-  reduceMax(x: B, outer: number, n: number, inner: number, out: B, argmax: Int32Array): void;
+  reduceMax(x: B, outer: number, n: number, inner: number, out: B, argmax: B): void;
   /** gx[o, argmax[o, i], i] += gy[o, i]: the gradient of reduceMax. */
-  reduceMaxBackward(gy: B, argmax: Int32Array, outer: number, n: number, inner: number, gx: B): void;
+  reduceMaxBackward(gy: B, argmax: B, outer: number, n: number, inner: number, gx: B): void;
 
   // ---- softmax family over the last axis of a [rows, cols] view --------------------------------
   softmax(x: B, rows: number, cols: number, out: B): void;
@@ -271,16 +271,16 @@ export interface Kernels<B> {
    * the normalising multiply for free, so the loss's 1/rows need not cost a pass of its own later).
    * On the host backends probs may be logits itself (in place; ops/loss.ts).
    */
-  softmaxCrossEntropy(logits: B, labels: Int32Array, rows: number, cols: number, probs: B, probScale: number, loss: B): void;
+  softmaxCrossEntropy(logits: B, labels: B, rows: number, cols: number, probs: B, probScale: number, loss: B): void;
   /**
    * scaledProbs (probs / counted, as softmaxCrossEntropy wrote them) := g · scaledProbs −
    * (g / counted) · onehot(labels), rows labelled −1 zeroed, in place: the gradient of g · mean
    * cross-entropy (g is gy[0], read by the kernel). A backend computes g / counted in its own
    * precision (native: float32, like its other scalar arguments).
    */
-  crossEntropyGradientInPlace(scaledProbs: B, labels: Int32Array, rows: number, cols: number, gy: B, counted: number): void;
+  crossEntropyGradientInPlace(scaledProbs: B, labels: B, rows: number, cols: number, gy: B, counted: number): void;
   /** gLogits += scale * (probs - onehot(labels)); rows with label -1 get nothing. */
-  softmaxCrossEntropyBackward(probs: B, labels: Int32Array, rows: number, cols: number, scale: number, gLogits: B): void;
+  softmaxCrossEntropyBackward(probs: B, labels: B, rows: number, cols: number, scale: number, gLogits: B): void;
 
   // ---- convolution and pooling (NCHW) --------------------------------------------------------
   /** y = conv(x, w) + bias; w is [outC, inC, kH, kW]; bias may be null. y is overwritten. */
@@ -293,13 +293,13 @@ export interface Kernels<B> {
     g: Conv2dGeometry, x: B, w: B, gy: B, gx: B | null, gw: B, gBias: B | null, setGx?: boolean,
   ): void;
   /** Padding counts as -inf. argmax holds, per output, the flat index into x's H*W plane. */
-  maxPool2d(g: Pool2dGeometry, x: B, y: B, argmax: Int32Array): void;
+  maxPool2d(g: Pool2dGeometry, x: B, y: B, argmax: B): void;
   /** maxPool2d over relu(x); argmax is -1 where the window's maximum is 0 (no gradient flows there). */
-  maxPool2dRelu(g: Pool2dGeometry, x: B, y: B, argmax: Int32Array): void;
+  maxPool2dRelu(g: Pool2dGeometry, x: B, y: B, argmax: B): void;
   /** Accumulates into gx; argmax -1 passes nothing. */
-  maxPool2dBackward(g: Pool2dGeometry, gy: B, argmax: Int32Array, gx: B): void;
+  maxPool2dBackward(g: Pool2dGeometry, gy: B, argmax: B, gx: B): void;
   /** gx = the gradient: every cell written, none read (a gradient buffer nothing accumulated into yet). */
-  maxPool2dBackwardSet(g: Pool2dGeometry, gy: B, argmax: Int32Array, gx: B): void;
+  maxPool2dBackwardSet(g: Pool2dGeometry, gy: B, argmax: B, gx: B): void;
   /** Average over the window; padding counts as zero and is included in the divisor (torch's count_include_pad=True). */
   avgPool2d(g: Pool2dGeometry, x: B, y: B): void;
   avgPool2dBackward(g: Pool2dGeometry, gy: B, gx: B): void;
@@ -344,9 +344,9 @@ export interface Kernels<B> {
 
   // ---- embedding -------------------------------------------------------------------------------
   /** out[i, :] = table[ids[i], :] for i < ids.length; table is [vocab, dim]. */
-  embedding(table: B, ids: Int32Array, dim: number, out: B): void;
+  embedding(table: B, ids: B, dim: number, out: B): void;
   /** gTable[ids[i], :] += gy[i, :] */
-  embeddingBackward(gy: B, ids: Int32Array, dim: number, gTable: B): void;
+  embeddingBackward(gy: B, ids: B, dim: number, gTable: B): void;
 
   // ---- attention ----------------------------------------------------------------------------
   /**

@@ -1,4 +1,4 @@
-import { kernelsFor } from './dispatch.js';
+import { backendFor } from './dispatch.js';
 import type { Device } from './storage.js';
 
 /**
@@ -19,6 +19,6 @@ export interface DeviceSummary {
 
 /** The summary of `device` (a device no backend is registered for throws, naming it). */
 export function summarizeDevice(device: Device): DeviceSummary {
-  const kernels = kernelsFor({ device, dtype: 'float32' });
+  const kernels = backendFor({ device, dtype: 'float32' });
   return { type: device, name: kernels.adapter?.name ?? 'cpu', backend: kernels.name, software: kernels.adapter?.software ?? false };
 }

@@ -1,70 +1,107 @@
-import type { Backend } from './backend.js';
-import type { DType, Device } from './storage.js';
+import type { Backend, BackendInfo, Kernels } from './backend.js';
+import type { DType, Device, DeviceBuffer } from './storage.js';
 import { jsBackend, loadNativeBackend } from './backends/registration.js';
+import { BF16_CASTS, BF16_ENTRIES, KERNEL_NAMES } from './kernel_names.js';
+import {
+  getKernel, hasKernels, missingKernelMessage, registerKernel, registryVersion, unregisterKernels, type KernelName,
+} from './kernel_registry.js';
 
 /**
- * Which backend runs an op: the one registered for the tensor's (device, dtype). Backends register
- * themselves in an open list (`registerBackend`); js and, when its addon is built, native are
- * registered on the cpu device. The cpu float32 choice is made once, lazily:
- * SMOLCLUSTER_BACKEND=<name> forces one; otherwise native when the addon is built, else js with a
- * one-line notice. An addon built from other native sources than the ones shipped
- * (backends/native_stamp.ts) is an error unless js was chosen. float64 runs on js, the one cpu
- * backend declaring it (native kernels are float32-only; float64 serves the gradient checks).
+ * Which kernel runs an op: the one registered in the kernel registry (kernel_registry.ts) for the
+ * tensor's (op, device, dtype). Backends are registered here in an open list (`registerBackend`);
+ * per (device, dtype) one of them is preferred, and its kernels — the ones it has, one entry each —
+ * are what the registry holds for that pair. js and, when its addon is built, native run on the cpu
+ * device. The cpu float32 choice is made once, lazily: SMOLCLUSTER_BACKEND=<name> forces one;
+ * otherwise native when the addon is built, else js with a one-line notice. An addon built from
+ * other native sources than the ones shipped (backends/native_stamp.ts) is an error unless js was
+ * chosen. float64 runs on js, the one cpu backend declaring it (native kernels are float32-only;
+ * float64 serves the gradient checks).
  */
-const registered: Backend[] = [jsBackend];
+
+/** A backend as registered: its description and the kernels it has written so far (a GPU backend lacks some). */
+export type RegisteredBackend = BackendInfo & Partial<Kernels<DeviceBuffer>>;
+
+const registered: RegisteredBackend[] = [jsBackend];
 
 /** The backend whose module loads lazily (an addon): registered when first asked for. */
 const NATIVE = 'native';
 
 /** The chosen cpu backend (null until first asked). */
-let current: Backend | null = null;
-/** Per device, per dtype: the backend ops run on (filled on first use; cleared when the choice changes). */
-let table: Record<Device, Partial<Record<DType, Backend>>> = {};
+let current: RegisteredBackend | null = null;
+/** Whether the registry holds the preferred backends' kernels (false after the list or the choice changed). */
+let installed = false;
+/** Per device, per dtype: the kernel table ops call, built from the registry at `tablesVersion`. */
+let tables: Record<Device, Partial<Record<DType, Backend>>> = {};
+let tablesVersion = -1;
 
 /** A backend's name, as SMOLCLUSTER_BACKEND and setBackend take it ('js', 'native', ...). */
 export type BackendName = string;
 
 /** Adds a backend to the list (a later one with the same name replaces it). */
-export function registerBackend(b: Backend): void {
+export function registerBackend(b: RegisteredBackend): void {
   const at = registered.findIndex((r) => r.name === b.name);
   if (at >= 0) registered[at] = b;
   else registered.push(b);
-  table = {};
+  installed = false;
+  // Once the cpu choice is made the registry follows the list at once (before it: at first use).
+  if (current) ensureInstalled();
 }
 
 /** The registered backends, js first (the parity suite's list is built from these). */
-export function registeredBackends(): readonly Backend[] {
+export function registeredBackends(): readonly RegisteredBackend[] {
   ensureNative();
   return registered;
 }
 
-/** The backend the cpu device's float32 ops run on. */
+/**
+ * The backend the cpu device's float32 ops run on. Both cpu backends (js, native) write the whole
+ * kernel contract; a GPU backend chosen here by name (the conformance list does) is not one of them.
+ */
 export function backend(): Backend {
-  if (!current) current = choose(process.env.SMOLCLUSTER_BACKEND);
-  return current;
-}
-
-export function setBackend(name: BackendName): Backend {
-  current = requireBackend(name);
-  table = {};
-  return current;
-}
-
-/** The backend for a tensor's or storage's (device, dtype). */
-export function kernelsFor(x: { readonly device: Device; readonly dtype: DType }): Backend {
-  return table[x.device]?.[x.dtype] ?? resolve(x.device, x.dtype);
-}
-
-function resolve(device: Device, dtype: DType): Backend {
-  const chosen = backend();
-  const found = chosen.device === device && chosen.dtypes.includes(dtype)
-    ? chosen
-    : registered.find((b) => b.device === device && b.dtypes.includes(dtype));
-  if (!found) {
-    throw new Error(`no backend runs ${dtype} on device "${device}" (registered: ${registered.map((b) => `${b.name}@${b.device}`).join(', ')})`);
+  if (!current) {
+    current = choose(process.env.SMOLCLUSTER_BACKEND);
+    installed = false;
   }
-  (table[device] ??= {})[dtype] = found;
+  return current as Backend;
+}
+
+export function setBackend(name: BackendName): RegisteredBackend {
+  current = requireBackend(name);
+  installed = false;
+  ensureInstalled();
+  return current;
+}
+
+/**
+ * The kernels for a tensor's or storage's (device, dtype), looked up in the registry: one function
+ * per op of the contract; an op with no registered kernel fails when called, in one line naming
+ * the op, the device, the dtype and what is registered.
+ */
+export function kernelsFor(x: { readonly device: Device; readonly dtype: DType }): Backend {
+  ensureInstalled();
+  if (tablesVersion !== registryVersion()) {
+    tables = {};
+    tablesVersion = registryVersion();
+  }
+  return tables[x.device]?.[x.dtype] ?? buildTable(x.device, x.dtype);
+}
+
+/** The backend whose kernels serve (device, dtype) (its name and adapter: device_summary.ts). */
+export function backendFor(x: { readonly device: Device; readonly dtype: DType }): RegisteredBackend {
+  backend();
+  const found = preferred(x.device, x.dtype);
+  if (!found) throw noBackend(x.device, x.dtype);
   return found;
+}
+
+/**
+ * Whether `device` can run `dtype` — every op in `ops`, or any op at all when none are named: a
+ * registry lookup, for checks made before a run starts. A GPU backend loads asynchronously: load it
+ * first, or its device answers false.
+ */
+export function canRun(device: Device, dtype: DType, ops?: readonly KernelName[]): boolean {
+  ensureInstalled();
+  return hasKernels(device, dtype, ops);
 }
 
 export function nativeAvailable(): boolean {
@@ -77,7 +114,7 @@ function ensureNative(): void {
   if (native && !registered.includes(native)) registerBackend(native);
 }
 
-function choose(forced: string | undefined): Backend {
+function choose(forced: string | undefined): RegisteredBackend {
   if (forced) {
     try {
       return requireBackend(forced);
@@ -97,7 +134,7 @@ function choose(forced: string | undefined): Backend {
 }
 
 /** The registered backend of that name; the native addon is loaded (and registered) when it is the one asked for. */
-function requireBackend(name: string): Backend {
+function requireBackend(name: string): RegisteredBackend {
   const named = registered.find((b) => b.name === name);
   if (named) return named;
   if (name === NATIVE) {
@@ -107,4 +144,71 @@ function requireBackend(name: string): Backend {
     return native;
   }
   throw new Error(`backend "${name}" is not registered (registered: ${[...registered.map((b) => b.name), NATIVE].join(', ')})`);
+}
+
+/** Registers, per (device, dtype) some backend declares, the preferred backend's kernels in place of any before. */
+function ensureInstalled(): void {
+  backend();
+  if (installed) return;
+  const pairs = new Set(registered.flatMap((b) => b.dtypes.map((dtype) => `${b.device}|${dtype}`)));
+  for (const pair of pairs) {
+    const [device, dtype] = pair.split('|') as [Device, DType];
+    unregisterKernels(device, dtype);
+    const from = preferred(device, dtype)!;
+    for (const name of KERNEL_NAMES) {
+      if (!twins.has(name)) install(from, name, name, device, dtype);
+    }
+    if (dtype === 'float32') installBf16(from, device);
+  }
+  installed = true;
+}
+
+/** The bf16 twins (gemmBf16, ...): registered as their op's bfloat16 entry, never under their own name. */
+const twins = new Set<KernelName>(Object.values(BF16_ENTRIES));
+
+/** The bfloat16 entries of a device: its float32 backend's bf16 kernels, under the ordinary ops' names. */
+function installBf16(from: RegisteredBackend, device: Device): void {
+  unregisterKernels(device, 'bfloat16');
+  for (const [name, twin] of Object.entries(BF16_ENTRIES) as [KernelName, KernelName][]) install(from, twin, name, device, 'bfloat16');
+}
+
+/** Registers backend `from`'s method `method` (when it has written it) as the kernel of (name, device, dtype). */
+function install(from: RegisteredBackend, method: KernelName, name: KernelName, device: Device, dtype: DType): void {
+  const kernel = from[method];
+  if (typeof kernel === 'function') {
+    registerKernel({ name, device, dtype, backend: from.name, kernel: (kernel as (...a: never[]) => unknown).bind(from) as never });
+  }
+}
+
+/** The chosen cpu backend where it declares the dtype, else the first registered one that runs (device, dtype). */
+function preferred(device: Device, dtype: DType): RegisteredBackend | undefined {
+  if (current && current.device === device && current.dtypes.includes(dtype)) return current;
+  return registered.find((b) => b.device === device && b.dtypes.includes(dtype));
+}
+
+/**
+ * Every op of the contract: its registered kernel, or one that fails saying what is registered
+ * instead; the serving backend's description (name, device, adapter, threads) shows through.
+ */
+function buildTable(device: Device, dtype: DType): Backend {
+  if (!hasKernels(device, dtype)) throw dtype === 'bfloat16' && hasKernels(device, 'float32') ? new Error(fp32Only(device)) : noBackend(device, dtype);
+  const table = Object.create(preferred(device, dtype) ?? null) as Record<KernelName, unknown>;
+  const casts: readonly KernelName[] = BF16_CASTS;
+  for (const name of KERNEL_NAMES) {
+    table[name] = getKernel(name, device, dtype)?.kernel ?? ((): never => {
+      const missing = missingKernelMessage(name, device, dtype);
+      throw new Error(casts.includes(name) ? `${fp32Only(device)}: ${missing}` : missing);
+    });
+  }
+  (tables[device] ??= {})[dtype] = table as unknown as Backend;
+  return table as unknown as Backend;
+}
+
+/** Why a bf16 op cannot run on a device that has float32 kernels and no bf16 ones (the compute node's refusal reason). */
+function fp32Only(device: Device): string {
+  return `device "${device}" computes in fp32 only (no bf16 kernels are registered for it): use --precision fp32 there`;
+}
+
+function noBackend(device: Device, dtype: DType): Error {
+  return new Error(`no backend runs ${dtype} on device "${device}" (registered: ${registered.map((b) => `${b.name}@${b.device}`).join(', ')})`);
 }

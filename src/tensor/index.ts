@@ -8,8 +8,14 @@ export { DeviceScalar, sumOfSquares } from './scalar.js';
 export { backward, noGrad, isGradEnabled, type Gradient, type BackwardHooks } from './autograd.js';
 export { lastUse } from './handover.js';
 export {
-  backend, setBackend, kernelsFor, nativeAvailable, registerBackend, registeredBackends, type BackendName,
+  backend, backendFor, canRun, setBackend, kernelsFor, nativeAvailable, registerBackend, registeredBackends, type BackendName,
+  type RegisteredBackend,
 } from './dispatch.js';
+export {
+  getKernel, hasKernels, kernelsRegistered, registerKernel, unregisterKernel, type KernelConfig, type KernelName,
+} from './kernel_registry.js';
+export { BF16_KERNEL_NAMES, KERNEL_NAMES } from './kernel_names.js';
+export { supportsPrecision } from './precision_support.js';
 export { summarizeDevice, type DeviceSummary } from './device_summary.js';
 export { ShapeError, sizeOf, stridesOf } from './shape.js';
 export { PRECISIONS, computePrecision, setComputePrecision, withComputePrecision, type Precision, type PrecisionChoice } from './precision.js';
@@ -25,3 +31,4 @@ export * from './ops/norm.js';
 export * from './ops/embedding.js';
 export * from './ops/dropout.js';
 export * from './ops/attention.js';
+export * from './ops/indices.js';

@@ -22,11 +22,13 @@ export const CPU: Device = 'cpu';
  * 'bfloat16' (the top half of a float32: 8 exponent bits, 7 mantissa bits) holds the compute
  * copies the bf16 precision makes (docs/PRECISION.md): operands of the bf16 GEMM and convolution
  * kernels and activations saved for their backward. No other kernel takes it.
+ * 'int32' holds indices — token ids, class labels, a max-pool's argmax — on the device whose
+ * kernels read or write them, so they need not cross to the host on every call.
  */
-export type DType = 'float32' | 'float64' | 'bfloat16';
+export type DType = 'float32' | 'float64' | 'bfloat16' | 'int32';
 
-/** Host values as the CPU sees them (bfloat16: the raw 16-bit patterns, a Uint16Array). */
-export type HostArray = Float32Array | Float64Array | Uint16Array;
+/** Host values as the CPU sees them (bfloat16: the raw 16-bit patterns, a Uint16Array; int32: an Int32Array). */
+export type HostArray = Float32Array | Float64Array | Uint16Array | Int32Array;
 
 declare const deviceBufferBrand: unique symbol;
 /**
@@ -69,11 +71,6 @@ export interface DeviceMemory {
   /** A storage holding `values` (on the cpu device: adopting the array itself, no copy). */
   fromHost<H extends HostArray>(values: H): Storage<H>;
   /**
-   * An Int32 view over a storage of this device's (argmax indices reusing an engine buffer). Index
-   * buffers are host Int32Arrays in the kernel contract today; a GPU device will give its own.
-   */
-  int32View(storage: Storage): Int32Array;
-  /**
    * The storage's own memory, where the host addresses this device's memory directly (the cpu:
    * the typed array itself, so what is written into it is the storage). Absent on a device the host
    * cannot map. For the device boundary (src/train/boundary/) alone.
@@ -102,5 +99,6 @@ export function deviceMemory(device: Device): DeviceMemory {
 /** The dtype host values of this kind hold. */
 export function hostDType(values: HostArray): DType {
   if (values instanceof Uint16Array) return 'bfloat16';
+  if (values instanceof Int32Array) return 'int32';
   return values instanceof Float64Array ? 'float64' : 'float32';
 }

@@ -14,10 +14,10 @@
  * (docs/GPU.md).
  */
 import type { DeviceChoice } from '../config/options/choices.js';
-import type { Backend } from '../tensor/backend.js';
+import type { BackendInfo, Kernels } from '../tensor/backend.js';
 import { WEBGPU, closeWebGpu, loadWebGpuBackend, webGpuOpened, type WebGpuBackend } from '../tensor/backends/webgpu/index.js';
 import { backend } from '../tensor/dispatch.js';
-import { CPU, deviceMemory, type Device } from '../tensor/storage.js';
+import { CPU, deviceMemory, type Device, type DeviceBuffer } from '../tensor/storage.js';
 
 export interface DeviceDecision {
   device: Device;
@@ -26,7 +26,7 @@ export interface DeviceDecision {
 }
 
 /** Sustained GFLOP/s of `reps` n×n×n GEMMs on a backend (after one warm-up), waiting for a GPU to finish. */
-export async function measureGemm(b: Backend, n: number, reps: number): Promise<number> {
+export async function measureGemm(b: BackendInfo & Pick<Kernels<DeviceBuffer>, 'gemm'>, n: number, reps: number): Promise<number> {
   const memory = deviceMemory(b.device);
   const values = Float32Array.from({ length: n * n }, (_, i) => ((i * 7919) % 1000) / 1000 - 0.5);
   const [x, y, out] = [memory.fromHost(values), memory.fromHost(values), memory.alloc('float32', n * n)];

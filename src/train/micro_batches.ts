@@ -151,7 +151,8 @@ export function* microBatches(data: Dataset, batch: AnyBatch, size: number): Gen
   for (let from = 0; from < batch.size; from += size) {
     const to = Math.min(from + size, batch.size);
     const part = { size: to - from, indices: batch.indices.subarray(from, to), inputs: batch.inputs.subarray(from * s, to * s) };
-    if ('targets' in batch) yield { ...part, targets: batch.targets.subarray(from * t, to * t) };
-    else yield { ...part, labels: batch.labels.subarray(from * t, to * t) };
+    // A view keeps its batch's input type (token ids int32, else float32).
+    if ('targets' in batch) yield { ...part, targets: batch.targets.subarray(from * t, to * t) } as AnyBatch;
+    else yield { ...part, labels: batch.labels.subarray(from * t, to * t) } as AnyBatch;
   }
 }

@@ -3,7 +3,7 @@ import type { ClassificationBatch, RegressionBatch, TokenBatch } from '../data/l
 import { lastUse } from '../tensor/handover.js';
 import { crossEntropy, mseLoss } from '../tensor/ops/loss.js';
 import { argmax } from '../tensor/ops/reduce.js';
-import { CPU, type Device } from '../tensor/storage.js';
+import { CPU, hostDType, type Device } from '../tensor/storage.js';
 import { Tensor } from '../tensor/tensor.js';
 
 export type AnyBatch = ClassificationBatch | RegressionBatch | TokenBatch;
@@ -82,14 +82,10 @@ export function outputWidth(data: Dataset): number {
   return data.targetShape.reduce((n, d) => n * d, 1);
 }
 
-/**
- * The input tensor of a batch on the model's device (token ids as float32 [N, T] for the token
- * tasks; they stay host values, which the embedding uploads as indices on a GPU).
- */
+/** The input tensor of a batch on the model's device (token ids: int32 [N, T], which the embedding reads there). */
 export function batchInput(data: Dataset, batch: AnyBatch, device: Device = CPU): Tensor {
-  const shape = [batch.size, ...data.inputShape];
-  // fromHost adopts the batch's array on the cpu (no copy) and uploads it elsewhere.
-  return isTokenTask(data) ? Tensor.fromHost(batch.inputs, shape) : Tensor.fromHost(batch.inputs, shape, false, device);
+  // fromHost adopts the batch's array on the cpu (no copy) and uploads it elsewhere (token ids as int32).
+  return Tensor.fromHost(batch.inputs, [batch.size, ...data.inputShape], false, device);
 }
 
 /** The engine's cross-entropy skips label -1; datasets mark skipped positions with PyTorch's -100. */

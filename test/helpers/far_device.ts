@@ -63,9 +63,6 @@ const farMemory: DeviceMemory = {
   device: FAR,
   alloc: (_dtype: DType, n: number): Storage => new FarStorage(new Float32Array(n)),
   fromHost: <H extends HostArray>(values: H): Storage<H> => new FarStorage(Float32Array.from(values)) as unknown as Storage<H>,
-  int32View: () => {
-    throw new Error('far device: no int32 views');
-  },
 };
 registerDevice(farMemory);
 

@@ -5,7 +5,7 @@
  * backends) and every_backend.ts (every listed backend, GPU included) are the two lists in use.
  */
 import { after, before, describe as nodeDescribe, it as nodeIt, test as nodeTest, type TestContext, type TestOptions } from 'node:test';
-import type { Backend } from '../../src/tensor/backend.js';
+import type { RegisteredBackend as Backend } from '../../src/tensor/dispatch.js';
 import { backend, setBackend } from '../../src/tensor/dispatch.js';
 
 type SuiteFn = () => void;

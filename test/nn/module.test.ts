@@ -110,10 +110,11 @@ describe('Module', () => {
     const m = createModel(MLP, 2);
     const arena = m.arena();
     const { x, y } = randomBatch(8, [1, 28, 28], 10, 9);
-    const k = kernelsFor({ device: 'cpu', dtype: 'float32' }) as unknown as Record<string, (...a: unknown[]) => void>;
-    const original = k.gemmBf16;
+    // The bf16 GEMM is the 'bfloat16' entry of gemm (bf16 as a dtype).
+    const k = kernelsFor({ device: 'cpu', dtype: 'bfloat16' }) as unknown as Record<string, (...a: unknown[]) => void>;
+    const original = k.gemm;
     const weightBetas: number[] = [];
-    k.gemmBf16 = (...a: unknown[]) => {
+    k.gemm = (...a: unknown[]) => {
       if (a[0] === true) weightBetas.push(a[10] as number); // transA: a weight gradient gyᵀ·x
       return original.apply(k, a);
     };
@@ -135,7 +136,7 @@ describe('Module', () => {
         }
       });
     } finally {
-      k.gemmBf16 = original;
+      k.gemm = original;
     }
   });
 

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import '../../src/tensor/dispatch.js'; // registers the cpu device
-import { CPU, deviceMemory } from '../../src/tensor/storage.js';
+import { CPU, deviceMemory, hostDType } from '../../src/tensor/storage.js';
 import { Tensor } from '../../src/tensor/tensor.js';
 import { FAR, type FarStorage } from '../helpers/far_device.js';
 
@@ -42,6 +42,18 @@ describe('cpu storage', () => {
     v.write([9], 1);
     assert.equal(s.readSync()[2], 9);
     assert.throws(() => s.view(3, 3), /storage view \[3, 6\) is outside 5 elements/);
+  });
+
+  it('int32 is a dtype: an Int32Array on the cpu, adopted from host values and named by hostDType', () => {
+    const s = deviceMemory(CPU).alloc('int32', 3);
+    assert.equal(s.dtype, 'int32');
+    assert.equal(s.byteLength, 12);
+    assert.ok(s.readSync() instanceof Int32Array);
+    const ids = Int32Array.of(-1, 7, 2 ** 30);
+    const adopted = deviceMemory(CPU).fromHost(ids);
+    assert.equal(adopted.dtype, 'int32');
+    assert.equal(adopted.readSync(), ids, 'no copy');
+    assert.equal(hostDType(ids), 'int32');
   });
 
   it('an unknown device is refused by name', () => {

@@ -76,7 +76,7 @@ describe('gradient accumulation (--grad-accum)', () => {
     const T = 4;
     const size = 10;
     const rng = new Rng(1);
-    const inputs = Float32Array.from({ length: size * T }, () => rng.int(V));
+    const inputs = Int32Array.from({ length: size * T }, () => rng.int(V));
     // Sequence i scores i % 4 positions: micro-batches of 3 weigh 3, 6, 5 and 0 tokens.
     const labels = Int32Array.from({ length: size * T }, (_, k) => (k % T < Math.floor(k / T) % 4 ? rng.int(V) : IGNORE_INDEX));
     const data: TokenDataset = { task: 'masked-lm', name: 'm', size, inputShape: [T], inputs, labels, vocabSize: V };

@@ -18,7 +18,7 @@ const T = 5;
 /** A masked-LM style set: random ids, a varying number of scored positions per sequence (some none). */
 function maskedSet(size: number, seed = 3): TokenDataset {
   const rng = new Rng(seed);
-  const inputs = new Float32Array(size * T);
+  const inputs = new Int32Array(size * T);
   const labels = new Int32Array(size * T).fill(IGNORE_INDEX);
   for (let i = 0; i < size; i++) {
     const scored = i % 4 === 3 ? 0 : 1 + rng.int(T);

@@ -5,7 +5,7 @@ import { Tensor } from '../../tensor/tensor.js';
 import { Rng } from '../../util/rng.js';
 import { Dropout } from '../layers/activation.js';
 import { mergeHeads, scaledDotProductAttention, splitHeads } from '../layers/attention.js';
-import { Embedding } from '../layers/embedding.js';
+import { Embedding, tokenIds } from '../layers/embedding.js';
 import { fillConst, fillNormal } from '../layers/init_fill.js';
 import { Linear } from '../layers/linear.js';
 import { LayerNorm } from '../layers/norm.js';
@@ -60,7 +60,7 @@ class BertEmbeddings extends Module {
     if (ids.ndim !== 2) throw new Error(`bert: expected token ids [N, T], got [${ids.shape.join(', ')}]`);
     const [N, T] = ids.shape;
     if (T > this.spec.context) throw new Error(`bert: sequence length ${T} exceeds the model's context ${this.spec.context} (--context)`);
-    const words = this.word_embeddings.lookup(Int32Array.from(ids.values()), [N, T]);
+    const words = this.word_embeddings.lookup(tokenIds(ids), [N, T]);
     const positions = this.position_embeddings.lookup(Int32Array.from({ length: T }, (_, i) => i), [T]);
     const segment = this.token_type_embeddings.lookup(new Int32Array(1), [1]);
     return this.drop.forward(this.LayerNorm.forward(add(add(words, positions), segment)));

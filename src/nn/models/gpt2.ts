@@ -5,7 +5,7 @@ import type { Tensor } from '../../tensor/tensor.js';
 import { Rng } from '../../util/rng.js';
 import { Dropout } from '../layers/activation.js';
 import { mergeHeads, scaledDotProductAttention, splitQkv } from '../layers/attention.js';
-import { Embedding } from '../layers/embedding.js';
+import { Embedding, tokenIds } from '../layers/embedding.js';
 import { fillConst, fillNormal } from '../layers/init_fill.js';
 import { LayerNorm } from '../layers/norm.js';
 import { type MaybeAsync, eachInTurn, runModule, settled, then } from '../layers/maybe_async.js';
@@ -136,7 +136,7 @@ class Gpt2Model extends Module {
     if (ids.ndim !== 2) throw new Error(`gpt2: expected token ids [N, T], got [${ids.shape.join(', ')}]`);
     if (T > this.spec.context) throw new Error(`gpt2: sequence length ${T} exceeds the model's context ${this.spec.context} (--context)`);
     const positions = this.wpe.lookup(Int32Array.from({ length: T }, (_, i) => i), [T]);
-    return this.drop.forward(add(this.wte.lookup(Int32Array.from(ids.values()), [N, T]), positions));
+    return this.drop.forward(add(this.wte.lookup(tokenIds(ids), [N, T]), positions));
   }
 
   /** The embeddings, each block, then the final norm with the head tied to wte (one layer each). */

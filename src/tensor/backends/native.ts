@@ -127,6 +127,15 @@ export interface NativeInternals {
 const UNARY: Record<UnaryOp, number> = { neg: 0, exp: 1, log: 2, sqrt: 3, relu: 4, gelu: 5, tanh: 6, sigmoid: 7, abs: 8, geluErf: 9 };
 const BINARY: Record<BinaryOp, number> = { add: 0, sub: 1, mul: 2, div: 3, pow: 4, max: 5, min: 6 };
 
+/**
+ * An index buffer as the addon reads it: int32 values (an int32 storage's Int32Array). Anything else
+ * is refused here, before C++ would read its bytes as indices.
+ */
+function ix(b: Buf): Int32Array {
+  if (!(b instanceof Int32Array)) throw new TypeError(`native backend: index buffers are int32 (got ${b.constructor.name})`);
+  return b;
+}
+
 const MAX_DIMS = 16;
 // Reused argument packs: kernel calls are synchronous, so one of each suffices.
 const dimsPack = new Float64Array(1 + 3 * MAX_DIMS);
@@ -223,28 +232,28 @@ function makeHostBackend(n: Addon): HostBackend {
     stridedCopy: (src, srcOffset, srcStrides, dst, dstOffset, dstStrides, shape, accumulate) =>
       n.stridedCopy(src, srcOffset, dst, dstOffset, packDims(shape, srcStrides, dstStrides), accumulate),
     reduceSum: (x, outer, len, inner, out) => n.reduceSum(x, outer, len, inner, out),
-    reduceMax: (x, outer, len, inner, out, argmax) => n.reduceMax(x, outer, len, inner, out, argmax),
+    reduceMax: (x, outer, len, inner, out, argmax) => n.reduceMax(x, outer, len, inner, out, ix(argmax)),
     softmax: (x, rows, cols, out) => n.softmax(x, rows, cols, out),
     softmaxBackward: (y, gy, rows, cols, gx) => n.softmaxBackward(y, gy, rows, cols, gx),
     logSoftmax: (x, rows, cols, out) => n.logSoftmax(x, rows, cols, out),
     logSoftmaxBackward: (y, gy, rows, cols, gx) => n.logSoftmaxBackward(y, gy, rows, cols, gx),
     softmaxCrossEntropy: (logits, labels, rows, cols, probs, probScale, loss) => {
-      loss[0] = n.softmaxCrossEntropy(logits, labels, rows, cols, probs, probScale);
+      loss[0] = n.softmaxCrossEntropy(logits, ix(labels), rows, cols, probs, probScale);
     },
     crossEntropyGradientInPlace: (probs, labels, rows, cols, gy, counted) => {
       const g = gy[0];
       if (g !== 1) n.affine(probs, g, 0, probs);
       // The native kernels take scale as a float32; the js ones keep the double.
-      subtractLabels(probs, labels, rows, cols, Math.fround(g / counted));
+      subtractLabels(probs, ix(labels), rows, cols, Math.fround(g / counted));
     },
     softmaxCrossEntropyBackward: (probs, labels, rows, cols, scale, g) =>
-      n.softmaxCrossEntropyBackward(probs, labels, rows, cols, scale, g),
+      n.softmaxCrossEntropyBackward(probs, ix(labels), rows, cols, scale, g),
     conv2d: (g, x, w, bias, y) => n.conv2d(packConv(g), x, w, bias, y),
     conv2dBackward: (g, x, w, gy, gx, gw, gb, setGx = false) => n.conv2dBackward(packConv(g), x, w, gy, gx, gw, gb, setGx),
-    maxPool2d: (g, x, y, argmax) => n.maxPool2d(packPool(g), x, y, argmax),
-    maxPool2dRelu: (g, x, y, argmax) => n.maxPool2dRelu(packPool(g), x, y, argmax),
-    maxPool2dBackward: (g, gy, argmax, gx) => n.maxPool2dBackward(packPool(g), gy, argmax, gx),
-    maxPool2dBackwardSet: (g, gy, argmax, gx) => n.maxPool2dBackwardSet(packPool(g), gy, argmax, gx),
+    maxPool2d: (g, x, y, argmax) => n.maxPool2d(packPool(g), x, y, ix(argmax)),
+    maxPool2dRelu: (g, x, y, argmax) => n.maxPool2dRelu(packPool(g), x, y, ix(argmax)),
+    maxPool2dBackward: (g, gy, argmax, gx) => n.maxPool2dBackward(packPool(g), gy, ix(argmax), gx),
+    maxPool2dBackwardSet: (g, gy, argmax, gx) => n.maxPool2dBackwardSet(packPool(g), gy, ix(argmax), gx),
     avgPool2d: (g, x, y) => n.avgPool2d(packPool(g), x, y),
     avgPool2dBackward: (g, gy, gx) => n.avgPool2dBackward(packPool(g), gy, gx),
     batchNorm: (x, outer, C, inner, gamma, beta, rm, rv, training, momentum, eps, y, mean, invStd, relu = false) =>
@@ -257,8 +266,8 @@ function makeHostBackend(n: Addon): HostBackend {
       n.layerNorm(x, rows, cols, gamma, beta, eps, y, mean, invStd),
     layerNormBackward: (x, rows, cols, gamma, mean, invStd, gy, gx, gGamma, gBeta) =>
       n.layerNormBackward(x, rows, cols, gamma, mean, invStd, gy, gx, gGamma, gBeta),
-    embedding: (table, ids, dim, out) => n.embedding(table, ids, dim, out),
-    embeddingBackward: (gy, ids, dim, gTable) => n.embeddingBackward(gy, ids, dim, gTable),
+    embedding: (table, ids, dim, out) => n.embedding(table, ix(ids), dim, out),
+    embeddingBackward: (gy, ids, dim, gTable) => n.embeddingBackward(gy, ix(ids), dim, gTable),
     attention: (g, q, k, v, mask, out, probs) => n.attention(packAttention(g), g.scale, g.causal, q, k, v, mask, out, probs),
     attentionBackward: (g, q, k, v, probs, mask, gy, gq, gk, gv) =>
       n.attentionBackward(packAttention(g), g.scale, g.causal, q, k, v, probs, mask, gy, gq, gk, gv),

@@ -79,11 +79,12 @@ function attentionBf16(
   const { bh, tq, tk, d, dv } = g;
   const n = bh * tq * tk;
   const kern = kernelsFor(q);
+  const kb = kernelsFor({ device: q.device, dtype: 'bfloat16' });
   // q, k, v handed over (handover.ts): their bf16 copies are the saved tensors, their float32 values go.
   const handedOver = [q, k, v].map((t) => mayRelease(t));
   const [qo, ko, vo] = [bf16Operand(q, handedOver[0]), bf16Operand(k, handedOver[1]), bf16Operand(v, handedOver[2])];
   const scores = allocUninit('float32', n, q.device);
-  kern.gemmBf16(false, true, tq, tk, d, g.scale, qo.forward, tq * d, ko.forward, tk * d, 0, scores.buffer, tq * tk, bh);
+  kb.gemm(false, true, tq, tk, d, g.scale, qo.forward, tq * d, ko.forward, tk * d, 0, scores.buffer, tq * tk, bh);
   qo.release();
   ko.release();
   const probs = allocUninit('float32', n, q.device).buffer;
@@ -92,7 +93,7 @@ function attentionBf16(
   release(scores);
   const out = new Tensor(allocUninit('float32', bh * tq * dv, q.device), outShape);
   const pb = droppedBf16(kern, probs, mask, n, q);
-  kern.gemmBf16(false, false, tq, dv, tk, 1, pb.buffer, tq * tk, vo.forward, tk * dv, 0, out.buffer, tq * dv, bh);
+  kb.gemm(false, false, tq, dv, tk, 1, pb.buffer, tq * tk, vo.forward, tk * dv, 0, out.buffer, tq * dv, bh);
   release(pb);
   vo.release();
   [q, k, v].forEach((t, i) => handedOver[i] && releaseValues(t, 'scaledDotProductAttention'));
@@ -103,13 +104,13 @@ function attentionBf16(
     if (v.requiresGrad) {
       const pbAgain = droppedBf16(kern, probs, mask, n, q);
       const gv = gradTarget(v);
-      kern.gemmBf16(true, false, tk, dv, tq, 1, pbAgain.buffer, tq * tk, gyb, tq * dv, gv.beta, gv.buffer, tk * dv, bh);
+      kb.gemm(true, false, tk, dv, tq, 1, pbAgain.buffer, tq * tk, gyb, tq * dv, gv.beta, gv.buffer, tk * dv, bh);
       release(pbAgain);
     }
     if (!q.requiresGrad && !k.requiresGrad) return vs.done();
     // dProbs = gy vᵀ (through the dropout mask), then the softmax backward in float32.
     const gp = allocUninit('float32', n, q.device);
-    kern.gemmBf16(false, true, tq, tk, dv, 1, gyb, tq * dv, vb, tk * dv, 0, gp.buffer, tq * tk, bh);
+    kb.gemm(false, true, tq, tk, dv, 1, gyb, tq * dv, vb, tk * dv, 0, gp.buffer, tq * tk, bh);
     vs.done();
     if (mask) kern.binary('mul', gp.buffer, [1], mask, [1], gp.buffer, [n]);
     const gs = allocStorage('float32', n, q.device);
@@ -119,13 +120,13 @@ function attentionBf16(
     if (q.requiresGrad) {
       const ks = ko.backward();
       const gq = gradTarget(q);
-      kern.gemmBf16(false, false, tq, d, tk, g.scale, gsb.buffer, tq * tk, ks.buffer, tk * d, gq.beta, gq.buffer, tq * d, bh);
+      kb.gemm(false, false, tq, d, tk, g.scale, gsb.buffer, tq * tk, ks.buffer, tk * d, gq.beta, gq.buffer, tq * d, bh);
       ks.done();
     }
     if (k.requiresGrad) {
       const qs = qo.backward();
       const gk = gradTarget(k);
-      kern.gemmBf16(true, false, tk, d, tq, g.scale, gsb.buffer, tq * tk, qs.buffer, tq * d, gk.beta, gk.buffer, tk * d, bh);
+      kb.gemm(true, false, tk, d, tq, g.scale, gsb.buffer, tq * tk, qs.buffer, tq * d, gk.beta, gk.buffer, tk * d, bh);
       qs.done();
     }
     release(gsb);

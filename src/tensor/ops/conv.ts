@@ -3,7 +3,6 @@ import { record } from '../autograd.js';
 import { kernelsFor } from '../dispatch.js';
 import { ShapeError } from '../shape.js';
 import { Tensor, allocStorage, allocUninit } from '../tensor.js';
-import { deviceMemory } from '../storage.js';
 import { bf16Operand, computesInBf16 } from './bf16.js';
 import { mayRelease, releaseValues } from '../handover.js';
 
@@ -65,11 +64,12 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, opts: Con
  * stands in for them there).
  */
 function conv2dBf16(g: Conv2dGeometry, x: Tensor, weight: Tensor, bias: Tensor | null, out: Tensor): Tensor {
-  const k = kernelsFor(x);
+  // bf16 is a dtype: the convolution on bf16 operands is the 'bfloat16' entry of conv2d (kernel_names.ts BF16_ENTRIES).
+  const kb = kernelsFor({ device: x.device, dtype: 'bfloat16' });
   const handedOver = mayRelease(x, true);
   const xo = bf16Operand(x, handedOver);
   const wo = bf16Operand(weight);
-  k.conv2dBf16(g, xo.forward, wo.forward, bias ? bias.buffer : null, out.buffer);
+  kb.conv2d(g, xo.forward, wo.forward, bias ? bias.buffer : null, out.buffer);
   xo.release();
   wo.release();
   if (handedOver) releaseValues(x, 'conv2d', xo.kept!);
@@ -77,7 +77,7 @@ function conv2dBf16(g: Conv2dGeometry, x: Tensor, weight: Tensor, bias: Tensor |
   return record(out, 'conv2d', inputs, (gy) => {
     const [xs, ws] = [xo.backward(), wo.backward()];
     const fresh = x.requiresGrad ? x.gradToOverwrite() : null;
-    k.conv2dBackwardBf16(
+    kb.conv2dBackward(
       g, xs.buffer, ws.buffer, gy, fresh ?? (x.requiresGrad ? x.ensureGrad() : null),
       weight.requiresGrad ? weight.ensureGrad() : allocStorage(weight.dtype, weight.size, weight.device).buffer,
       bias?.requiresGrad ? bias.ensureGrad() : null, fresh !== null,
@@ -124,9 +124,9 @@ export function maxPool2dRelu(x: Tensor, opts: Pool2dOptions): Tensor {
 function maxPoolOf(op: string, x: Tensor, opts: Pool2dOptions, relu: boolean): Tensor {
   const g = poolGeometry(op, x, opts);
   // The kernel writes every output and argmax cell, so neither needs zeroing; the argmax is an
-  // Int32 view of an engine buffer, reused from step to step inside a recycler like the output.
+  // int32 storage on x's device, reused from step to step inside a recycler like the output.
   const out = new Tensor(allocUninit(x.dtype, g.batch * g.channels * g.outH * g.outW, x.device), [g.batch, g.channels, g.outH, g.outW]);
-  const argmax = deviceMemory(x.device).int32View(allocUninit('float32', out.size, x.device));
+  const argmax = allocUninit('int32', out.size, x.device).buffer;
   const k = kernelsFor(x);
   if (relu) k.maxPool2dRelu(g, x.buffer, out.buffer, argmax);
   else k.maxPool2d(g, x.buffer, out.buffer, argmax);

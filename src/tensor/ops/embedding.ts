@@ -2,19 +2,27 @@ import { record } from '../autograd.js';
 import { kernelsFor } from '../dispatch.js';
 import { ShapeError, fmtShape, sizeOf } from '../shape.js';
 import { Tensor } from '../tensor.js';
+import { hostIndexValues, indexCount, indexStorage, type Indices } from './indices.js';
 
-/** Looks up rows of `table` [vocab, dim]; output shape is idsShape + [dim]. */
-export function embedding(table: Tensor, ids: Int32Array, idsShape: readonly number[] = [ids.length]): Tensor {
+/**
+ * Looks up rows of `table` [vocab, dim]; output shape is idsShape + [dim]. `ids` is an int32 tensor
+ * on the table's device (token ids as the data pipeline makes them; its shape is the default
+ * idsShape) or host values.
+ */
+export function embedding(table: Tensor, ids: Indices, idsShape: readonly number[] = ids instanceof Int32Array ? [ids.length] : ids.shape): Tensor {
   if (table.ndim !== 2) throw new ShapeError('embedding', 'table must be [vocab, dim]', [table.shape]);
   const [vocab, dim] = table.shape;
-  if (sizeOf(idsShape) !== ids.length) {
-    throw new ShapeError('embedding', `idsShape ${fmtShape(idsShape)} does not hold ${ids.length} ids`, [table.shape, idsShape]);
+  const count = indexCount(ids);
+  if (sizeOf(idsShape) !== count) {
+    throw new ShapeError('embedding', `idsShape ${fmtShape(idsShape)} does not hold ${count} ids`, [table.shape, idsShape]);
   }
-  for (let i = 0; i < ids.length; i++) {
-    if (ids[i] < 0 || ids[i] >= vocab) throw new Error(`embedding: id ${ids[i]} at position ${i} is outside [0, ${vocab})`);
+  const host = hostIndexValues(ids);
+  for (let i = 0; host && i < host.length; i++) {
+    if (host[i] < 0 || host[i] >= vocab) throw new Error(`embedding: id ${host[i]} at position ${i} is outside [0, ${vocab})`);
   }
+  const idBuf = indexStorage('embedding', ids, table.device).buffer;
   const out = Tensor.zeros([...idsShape, dim], table.dtype, table.device);
   const k = kernelsFor(table);
-  k.embedding(table.buffer, ids, dim, out.buffer);
-  return record(out, 'embedding', [table], (gy) => k.embeddingBackward(gy, ids, dim, table.ensureGrad()));
+  k.embedding(table.buffer, idBuf, dim, out.buffer);
+  return record(out, 'embedding', [table], (gy) => k.embeddingBackward(gy, idBuf, dim, table.ensureGrad()));
 }

@@ -5,23 +5,30 @@ import { Tensor, allocStorage, allocUninit } from '../tensor.js';
 import { giveBack } from '../buffer_pool.js';
 import { mayRelease, takeValues } from '../handover.js';
 import { CPU } from '../storage.js';
+import { hostIndexValues, indexCount, indexStorage, type Indices } from './indices.js';
 
 /**
  * Fused softmax + cross-entropy, mean over rows (label -1 rows are ignored). logits are
- * [..., classes]; labels hold one class index per row.
+ * [..., classes]; labels hold one class index per row: an int32 tensor on the logits' device, or
+ * host values. The mean's divisor (the rows not ignored) is counted on the host, so labels on a GPU
+ * must come as host values until the kernels count on the device.
  */
-export function crossEntropy(logits: Tensor, labels: Int32Array): Tensor {
+export function crossEntropy(logits: Tensor, labels: Indices): Tensor {
   const cols = logits.shape[logits.ndim - 1];
   const rows = logits.size / cols;
-  if (labels.length !== rows) {
-    throw new ShapeError('crossEntropy', `expected ${rows} labels, got ${labels.length}`, [logits.shape, [labels.length]]);
+  const given = indexCount(labels);
+  if (given !== rows) {
+    throw new ShapeError('crossEntropy', `expected ${rows} labels, got ${given}`, [logits.shape, [given]]);
   }
+  const host = hostIndexValues(labels);
+  if (!host) throw new Error(`crossEntropy: labels on device "${logits.device}" are counted on the host: pass their host values`);
   for (let i = 0; i < rows; i++) {
-    if (labels[i] >= cols || labels[i] < -1) throw new Error(`crossEntropy: label ${labels[i]} at row ${i} is outside [0, ${cols})`);
+    if (host[i] >= cols || host[i] < -1) throw new Error(`crossEntropy: label ${host[i]} at row ${i} is outside [0, ${cols})`);
   }
+  const labelBuf = indexStorage('crossEntropy', labels, logits.device).buffer;
   const k = kernelsFor(logits);
   let counted = 0;
-  for (let i = 0; i < rows; i++) if (labels[i] >= 0) counted++;
+  for (let i = 0; i < rows; i++) if (host[i] >= 0) counted++;
   // The softmax overwrites every element. It stores probs / counted: the mean's factor rides along
   // the softmax's normalising multiply, so the usual backward (gy = 1) needs no pass over probs.
   // Logits handed over (lastUse: the model's output, which the training step reads no further)
@@ -33,17 +40,17 @@ export function crossEntropy(logits: Tensor, labels: Int32Array): Tensor {
   const probs = inPlace ? takeValues(logits, 'crossEntropy') : allocUninit(logits.dtype, logits.size, logits.device);
   // The loss stays on the device until someone reads it (item(), a metric).
   const out = new Tensor(allocUninit(logits.dtype, 1, logits.device), []);
-  k.softmaxCrossEntropy(inPlace ? probs.buffer : logits.buffer, labels, rows, cols, probs.buffer, counted > 0 ? 1 / counted : 1, out.buffer);
+  k.softmaxCrossEntropy(inPlace ? probs.buffer : logits.buffer, labelBuf, rows, cols, probs.buffer, counted > 0 ? 1 / counted : 1, out.buffer);
   return record(out, 'crossEntropy', [logits], (gy) => {
     if (counted === 0) return giveBack(probs);
     // An intermediate's first gradient: turn probs into it in place (no logits-sized buffer to
     // allocate, zero and add into). Leaves and already-started gradients accumulate as usual.
     if (logits.gradFn && !logits.grad) {
-      k.crossEntropyGradientInPlace(probs.buffer, labels, rows, cols, gy, counted);
+      k.crossEntropyGradientInPlace(probs.buffer, labelBuf, rows, cols, gy, counted);
       logits.grad = probs;
       return;
     }
-    k.crossEntropyGradientInPlace(probs.buffer, labels, rows, cols, gy, counted);
+    k.crossEntropyGradientInPlace(probs.buffer, labelBuf, rows, cols, gy, counted);
     k.axpy(1, probs.buffer, logits.ensureGrad());
     giveBack(probs);
   });

@@ -88,6 +88,8 @@ function matmulBf16(a: Tensor, b: Tensor): Tensor {
   const K = a.shape[a.ndim - 1];
   const N = b.shape[b.ndim - 1];
   const k = kernelsFor(a);
+  // bf16 is a dtype: the GEMM on bf16 operands is the 'bfloat16' entry of gemm (kernel_names.ts BF16_ENTRIES).
+  const kb = kernelsFor({ device: a.device, dtype: 'bfloat16' });
   const ao = bf16Operand(a);
   const bo = bf16Operand(b);
   // Strides per batch entry; the folded form is one GEMM over a's leading dimensions.
@@ -98,7 +100,7 @@ function matmulBf16(a: Tensor, b: Tensor): Tensor {
   const sB = folded ? 0 : K * N;
   const outShape = folded ? [...a.shape.slice(0, -1), N] : a.ndim === 2 ? [...b.shape.slice(0, -2), M, N] : [...a.shape.slice(0, -1), N];
   const out = outputOf(outShape, a);
-  k.gemmBf16(false, false, rows, N, K, 1, ao.forward, sA, bo.forward, sB, 0, out.buffer, rows * N, batch);
+  kb.gemm(false, false, rows, N, K, 1, ao.forward, sA, bo.forward, sB, 0, out.buffer, rows * N, batch);
   ao.release();
   bo.release();
   return record(out, 'matmul', [a, b], (gy) => {
@@ -110,16 +112,16 @@ function matmulBf16(a: Tensor, b: Tensor): Tensor {
       if (sA === 0 && batch > 1) {
         // A shared across the batch: every entry adds into the same gradient, one GEMM each.
         for (let i = 0; i < batch; i++) {
-          k.gemmBf16(false, true, M, K, N, 1, k.subBuffer(gyb, i * M * N, M * N), 0, k.subBuffer(bb, i * K * N, K * N), 0, i === 0 ? ga.beta : 1, ga.buffer, 0, 1);
+          kb.gemm(false, true, M, K, N, 1, k.subBuffer(gyb, i * M * N, M * N), 0, k.subBuffer(bb, i * K * N, K * N), 0, i === 0 ? ga.beta : 1, ga.buffer, 0, 1);
         }
       } else {
-        k.gemmBf16(false, true, rows, K, N, 1, gyb, rows * N, bb, sB, ga.beta, ga.buffer, sA, batch);
+        kb.gemm(false, true, rows, K, N, 1, gyb, rows * N, bb, sB, ga.beta, ga.buffer, sA, batch);
       }
     }
     if (b.requiresGrad) {
       // A b shared across a's batch (sB = 0 with batch > 1) gathers every entry's product into one gradient.
       const gb = sB === 0 && batch > 1 ? { buffer: b.ensureGrad(), beta: 1 as const } : gradTarget(b);
-      k.gemmBf16(true, false, K, N, rows, 1, ab, sA, gyb, rows * N, gb.beta, gb.buffer, sB, batch);
+      kb.gemm(true, false, K, N, rows, 1, ab, sA, gyb, rows * N, gb.beta, gb.buffer, sB, batch);
     }
     as.done();
     bs.done();
@@ -160,11 +162,13 @@ function linearBf16(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
   const M = x.size / inF;
   const out = outputOf([...x.shape.slice(0, -1), outF], x);
   const k = kernelsFor(x);
+  // bf16 is a dtype: the GEMM on bf16 operands is the 'bfloat16' entry of gemm (kernel_names.ts BF16_ENTRIES).
+  const kb = kernelsFor({ device: x.device, dtype: 'bfloat16' });
   // x handed over (handover.ts): its bf16 copy is what the backward keeps, its float32 values go.
   const handedOver = mayRelease(x);
   const xo = bf16Operand(x, handedOver);
   const wo = bf16Operand(weight);
-  k.gemmBf16(false, true, M, outF, inF, 1, xo.forward, 0, wo.forward, 0, 0, out.buffer, 0, 1, bias?.buffer ?? null);
+  kb.gemm(false, true, M, outF, inF, 1, xo.forward, 0, wo.forward, 0, 0, out.buffer, 0, 1, bias?.buffer ?? null);
   xo.release();
   wo.release();
   if (handedOver) releaseValues(x, 'linear');
@@ -182,11 +186,11 @@ function linearBf16(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
     const target = (t: Tensor): GradTarget => (x === weight ? { buffer: t.ensureGrad(), beta: 1 } : gradTarget(t));
     if (x.requiresGrad) {
       const gx = target(x);
-      k.gemmBf16(false, false, M, inF, outF, 1, gyb, 0, ws.buffer, 0, gx.beta, gx.buffer, 0, 1);
+      kb.gemm(false, false, M, inF, outF, 1, gyb, 0, ws.buffer, 0, gx.beta, gx.buffer, 0, 1);
     }
     if (weight.requiresGrad) {
       const gw = target(weight);
-      k.gemmBf16(true, false, outF, inF, M, 1, gyb, 0, xs.buffer, 0, gw.beta, gw.buffer, 0, 1);
+      kb.gemm(true, false, outF, inF, M, 1, gyb, 0, xs.buffer, 0, gw.beta, gw.buffer, 0, 1);
     }
     xs.done();
     ws.done();

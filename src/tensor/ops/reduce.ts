@@ -2,7 +2,7 @@ import { record } from '../autograd.js';
 import { kernelsFor } from '../dispatch.js';
 import { normAxis, sizeOf, stridesOf } from '../shape.js';
 import type { DType, Device, DeviceBuffer, Storage } from '../storage.js';
-import { Tensor, allocStorage } from '../tensor.js';
+import { Tensor, allocStorage, allocUninit } from '../tensor.js';
 
 /** Axes normalised, deduplicated and sorted; all axes when none are given. */
 function resolveAxes(op: string, x: Tensor, axes: number | number[] | undefined): number[] {
@@ -86,7 +86,8 @@ export function max(x: Tensor, axis: number, keepDims = false): Tensor {
   const n = x.shape[a];
   const inner = sizeOf(x.shape.slice(a + 1));
   const out = Tensor.zeros(reducedShape(x.shape, [a], keepDims), x.dtype, x.device);
-  const arg = new Int32Array(outer * inner);
+  // The indices stay where x is (an int32 storage), for the backward's kernel to read.
+  const arg = allocUninit('int32', outer * inner, x.device).buffer;
   const k = kernelsFor(x);
   k.reduceMax(x.buffer, outer, n, inner, out.buffer, arg);
   return record(out, 'max', [x], (gy) => k.reduceMaxBackward(gy, arg, outer, n, inner, x.ensureGrad()));
@@ -97,7 +98,7 @@ export function argmax(x: Tensor): Int32Array {
   const n = x.shape[x.ndim - 1];
   const rows = x.size / n;
   const out = allocStorage(x.dtype, rows, x.device);
-  const arg = new Int32Array(rows);
-  kernelsFor(x).reduceMax(x.buffer, rows, n, 1, out.buffer, arg);
-  return arg;
+  const arg = allocUninit('int32', rows, x.device);
+  kernelsFor(x).reduceMax(x.buffer, rows, n, 1, out.buffer, arg.buffer);
+  return arg.readSync() as Int32Array;
 }

@@ -14,8 +14,7 @@
  * on the cpu backends only, while the op suite (every_backend.ts), the parity test and the kernel
  * test read with await and run on a device backend too.
  */
-import type { Backend } from '../../../src/tensor/backend.js';
-import { backend, setBackend } from '../../../src/tensor/dispatch.js';
+import { backend, setBackend, type RegisteredBackend } from '../../../src/tensor/dispatch.js';
 import { closeWebGpu } from '../../../src/tensor/backends/webgpu/index.js';
 import { loadWebGpuForTests } from '../../helpers/webgpu.js';
 
@@ -35,7 +34,7 @@ const deviceReasons = new Map<string, string>();
 
 export interface BackendList {
   /** Loaded and registered, in BACKEND_NAMES order. */
-  available: Backend[];
+  available: RegisteredBackend[];
   /** Named but unavailable here, with the loader's reason. */
   missing: { name: string; reason: string }[];
 }
@@ -77,6 +76,6 @@ export function closeDeviceBackends(): void {
 }
 
 /** The listed backends on the cpu device (the ones the synchronous per-backend op tests run on). */
-export function cpuBackendList(): Backend[] {
+export function cpuBackendList(): RegisteredBackend[] {
   return backendList().available.filter((b) => b.device === 'cpu');
 }

@@ -13,6 +13,13 @@ import { jsBackend } from '../../../src/tensor/backends/js.js';
 import { hostKernels } from '../../../src/tensor/backends/cpu/storage.js';
 import { closeWebGpu, type ConvKernelChoice, type GemmKernelChoice, type WebGpuBackend, type WebGpuLoad } from '../../../src/tensor/backends/webgpu/index.js';
 import { OPTIONAL_FEATURES_ENV } from '../../../src/tensor/backends/webgpu/loader.js';
+import { kernelsFor } from '../../../src/tensor/dispatch.js';
+import { embedding } from '../../../src/tensor/ops/embedding.js';
+import { linear } from '../../../src/tensor/ops/matmul.js';
+import { withComputePrecision } from '../../../src/tensor/precision.js';
+import { Tensor } from '../../../src/tensor/tensor.js';
+import { getKernel } from '../../../src/tensor/kernel_registry.js';
+import { supportsPrecision } from '../../../src/tensor/precision_support.js';
 import { deviceMemory, type Storage } from '../../../src/tensor/storage.js';
 import { dropThreshold } from '../../../src/util/philox.js';
 import { Rng } from '../../../src/util/rng.js';
@@ -21,12 +28,14 @@ import { loadWebGpuForTests } from '../../helpers/webgpu.js';
 
 type K = Kernels<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 type Bufs = any[]; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Place = (values: Int32Array) => any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 interface KernelCase {
   name: string;
   /** The float32 buffers (inputs and outputs), the same values on both backends. */
   bufs: (r: Rng) => Float32Array[];
-  run: (k: K, b: Bufs) => void;
+  /** `ix` places index values (argmax, labels, ids) where the backend's kernels read them: int32 buffers on its device. */
+  run: (k: K, b: Bufs, ix: Place) => void;
   /** Runs on the device's default reduction path only (what it checks is the same on both, and it is slow on SwiftShader). */
   onePath?: true;
 }
@@ -155,10 +164,10 @@ const CASES: KernelCase[] = [
   {
     name: 'reduceSum (inner and outer axes, and everything), reduceMax + reduceMaxBackward',
     bufs: (r) => [rnd(r, 600), zeros(12), zeros(1), distinct(r, 600), zeros(12), rnd(r, 12), zeros(600)],
-    run: (k, [x, s, all, xm, m, gy, gx]) => {
+    run: (k, [x, s, all, xm, m, gy, gx], ix) => {
       k.reduceSum(x, 3, 50, 4, s);
       k.reduceSum(x, 1, 600, 1, all);
-      const arg = new Int32Array(12);
+      const arg = ix(new Int32Array(12));
       k.reduceMax(xm, 3, 50, 4, m, arg);
       k.reduceMaxBackward(gy, arg, 3, 50, 4, gx);
     },
@@ -167,8 +176,8 @@ const CASES: KernelCase[] = [
     // Many equal maxima in a row, spread over every subgroup: the smallest index wins on both reduction paths.
     name: 'reduceMax with ties picks the smallest index; its backward routes the gradient there',
     bufs: (r) => [Float32Array.from({ length: 2 * 200 * 3 }, () => Math.floor(3 * r.uniform())), zeros(6), rnd(r, 6), zeros(1200)],
-    run: (k, [x, m, gy, gx]) => {
-      const arg = new Int32Array(6);
+    run: (k, [x, m, gy, gx], ix) => {
+      const arg = ix(new Int32Array(6));
       k.reduceMax(x, 2, 200, 3, m, arg);
       k.reduceMaxBackward(gy, arg, 2, 200, 3, gx);
     },
@@ -202,8 +211,8 @@ const CASES: KernelCase[] = [
   {
     name: 'softmaxCrossEntropy with ignored rows, its in-place gradient and the accumulating backward',
     bufs: (r) => [rnd(r, 60, 3), zeros(60), zeros(1), Float32Array.of(1.7), zeros(60), rnd(r, 60)],
-    run: (k, [logits, probs, loss, gy, probs2, gl]) => {
-      const labels = Int32Array.of(3, -1, 0, 9, 9, -1);
+    run: (k, [logits, probs, loss, gy, probs2, gl], ix) => {
+      const labels = ix(Int32Array.of(3, -1, 0, 9, 9, -1));
       k.softmaxCrossEntropy(logits, labels, 6, 10, probs, 0.25, loss);
       k.crossEntropyGradientInPlace(probs, labels, 6, 10, gy, 4);
       k.softmaxCrossEntropy(logits, labels, 6, 10, probs2, 1, loss);
@@ -260,9 +269,9 @@ const CASES: KernelCase[] = [
       const ny = sizeOfPoolOut(g);
       return [distinct(r, nx), zeros(ny), zeros(ny), zeros(ny), rnd(r, ny), rnd(r, nx), zeros(nx), rnd(r, nx), rnd(r, nx)];
     },
-    run: (k, [x, ym, yr, ya, gy, gx, gxs, gxr, gxa]) => {
-      const am = new Int32Array(ym.length);
-      const ar = new Int32Array(ym.length);
+    run: (k, [x, ym, yr, ya, gy, gx, gxs, gxr, gxa], ix) => {
+      const am = ix(new Int32Array(ym.length));
+      const ar = ix(new Int32Array(ym.length));
       k.maxPool2d(g, x, ym, am);
       k.maxPool2dRelu(g, x, yr, ar);
       k.avgPool2d(g, x, ya);
@@ -298,8 +307,8 @@ const CASES: KernelCase[] = [
   {
     name: 'embedding and its backward with repeated ids',
     bufs: (r) => [rnd(r, 80), zeros(56), rnd(r, 56), rnd(r, 80)],
-    run: (k, [table, out, gy, gt]) => {
-      const ids = Int32Array.of(3, 1, 3, 9, 0, 3, 1);
+    run: (k, [table, out, gy, gt], ix) => {
+      const ids = ix(Int32Array.of(3, 1, 3, 9, 0, 3, 1));
       k.embedding(table, ids, 8, out);
       k.embeddingBackward(gy, ids, 8, gt);
     },
@@ -362,8 +371,8 @@ describe('webgpu kernels against the js reference (float32)', () => {
           const host = ref.map((b) => Float32Array.from(b));
           const memory = deviceMemory('webgpu');
           const storages: Storage[] = ref.map((b) => memory.fromHost(Float32Array.from(b)));
-          c.run(js as K, host);
-          c.run(load.backend as unknown as K, storages.map((s) => s.buffer));
+          c.run(js as K, host, (v) => v);
+          c.run(load.backend as unknown as K, storages.map((s) => s.buffer), (v) => memory.fromHost(v).buffer);
           for (let i = 0; i < host.length; i++) {
             const got = (await storages[i].read()) as Float32Array;
             assertClose(got, host[i], { ...tolerances(host[i]), msg: `${c.name} (${subgroups ? 'subgroups' : 'workgroup memory'}): buffer ${i}` });
@@ -424,6 +433,34 @@ describe('webgpu kernels against the js reference (float32)', () => {
       assert.deepEqual(await got.read(), want, `n ${n}, key (${k0}, ${k1}), p ${p}`);
       if (p > 0 && n > 1000) assert.ok(want.some((v) => v === 0) && want.some((v) => v !== 0), 'the mask drops some and keeps some');
     }
+  });
+
+  it('registers the kernels it has: float32, not bf16 (absent entries, known before a run; a call fails naming them)', (t) => {
+    if (!load.backend) return t.skip(load.reason ?? 'webgpu unavailable');
+    assert.ok(supportsPrecision('webgpu', 'fp32'));
+    assert.equal(supportsPrecision('webgpu', 'bf16'), false);
+    assert.equal(getKernel('gemmBf16', 'webgpu', 'float32'), undefined);
+    assert.equal(getKernel('gemm', 'webgpu', 'float32')?.backend, 'webgpu');
+    assert.equal('gemmBf16' in load.backend, false, 'no throwing stub on the backend either');
+    const x = deviceMemory('webgpu').alloc('float32', 4);
+    // A bf16 op on the GPU is refused by name before any kernel runs (a compute node's refusal reason).
+    const w = Tensor.from([1, 2, 3, 4, 5, 6, 7, 8], [2, 4], 'float32', 'webgpu');
+    assert.throws(() => withComputePrecision('bf16', () => linear(w, w, null)), /device "webgpu" computes in fp32 only/);
+    assert.throws(() => kernelsFor(x).toBf16(x.buffer, x.buffer), /no kernel "toBf16" is registered for float32 on device "webgpu" \(registered for webgpu\/float32: \d+ kernels \(webgpu\); "toBf16" runs on: cpu\/float32/);
+  });
+
+  it('int32 storages hold indices on the GPU: values round-trip bit for bit, and embedding reads int32 ids there', async (t) => {
+    if (!load.backend) return t.skip(load.reason ?? 'webgpu unavailable');
+    const memory = deviceMemory('webgpu');
+    const values = Int32Array.of(-1, 0, 7, -(2 ** 31), 2 ** 31 - 1);
+    const s = memory.fromHost(values);
+    assert.equal(s.dtype, 'int32');
+    assert.deepEqual(await s.read(), values);
+    s.write([3, -5], 1);
+    assert.deepEqual(Array.from(await s.read()), [-1, 3, -5, -(2 ** 31), 2 ** 31 - 1]);
+    const table = Tensor.from([0, 1, 10, 11, 20, 21], [3, 2], 'float32', 'webgpu');
+    const ids = new Tensor(memory.fromHost(Int32Array.of(2, 0, 1)), [3]);
+    assert.deepEqual(Array.from(await embedding(table, ids).read()), [20, 21, 0, 1, 10, 11]);
   });
 
   it('refuses readSync on a GPU storage with a message that says to await read()', (t) => {

@@ -36,4 +36,16 @@ describe('embedding', () => {
     assert.throws(() => embedding(zeros([3, 2]), labels([0, 1, 2]), [2, 2]), /^ShapeError: embedding: .*\(shapes \[3, 2\], \[2, 2\]\)/);
     assert.throws(() => embedding(zeros([3, 2]), labels([0, 1, 2]), [2]), /^ShapeError: embedding: .*\(shapes \[3, 2\], \[2\]\)/);
   });
+  it('int32 tensor ids are read where they live: the same rows and gradient as host ids, shape taken from the tensor', () => {
+    const table = leaf(Tensor.from([0, 1, 10, 11, 20, 21], [3, 2], 'float64'));
+    const ids = Tensor.fromHost(Int32Array.of(2, 0, 2, 1), [2, 2]);
+    assert.equal(ids.dtype, 'int32');
+    const y = embedding(table, ids);
+    assertShape(y, [2, 2, 2]);
+    assert.deepEqual(y.toArray(), [20, 21, 0, 1, 20, 21, 10, 11]);
+    backward(y, new Float64Array([1, 2, 3, 4, 5, 6, 7, 8]));
+    assert.deepEqual(Array.from(table.gradValues()!), [3, 4, 7, 8, 6, 8]);
+    assert.throws(() => embedding(table, Tensor.fromHost(Int32Array.of(3), [1])), /embedding: id 3 at position 0 is outside \[0, 3\)/);
+    assert.throws(() => embedding(table, Tensor.from([1], [1])), /^TypeError: embedding: indices must be an int32 tensor, got float32/);
+  });
 });

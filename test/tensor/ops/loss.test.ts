@@ -45,6 +45,18 @@ describe('crossEntropy', () => {
     backward(y);
     for (const g of x.grad ? await gradOf(x) : []) assert.equal(g, 0);
   });
+  it('int32 tensor labels give the loss and gradient host labels give', async () => {
+    const values = [1, 2, 3, 0.5, -1, 2, 0, 0, 0];
+    const a = leaf(tensor(values, [3, 3]));
+    const b = leaf(tensor(values, [3, 3]));
+    const la = crossEntropy(a, labels([2, -1, 0]));
+    const lb = crossEntropy(b, Tensor.fromHost(Int32Array.of(2, -1, 0), [3]));
+    assert.equal(await itemOf(lb), await itemOf(la));
+    backward(la);
+    backward(lb);
+    assert.deepEqual(Array.from(await gradOf(b)), Array.from(await gradOf(a)));
+    assert.throws(() => crossEntropy(tensor(values, [3, 3]), Tensor.fromHost(Int32Array.of(2, 3, 0), [3])), /crossEntropy: label 3 at row 1 is outside \[0, 3\)/);
+  });
   it('errors name the op and the shapes', async () => {
     assert.throws(() => crossEntropy(zeros([3, 4]), labels([0, 1])), /^ShapeError: crossEntropy: expected 3 labels, got 2 \(shapes \[3, 4\], \[2\]\)/);
     assert.throws(() => crossEntropy(zeros([2, 4]), labels([0, 4])), /crossEntropy: label 4 at row 1 is outside \[0, 4\)/);

@@ -1,4 +1,4 @@
-import type { Backend, HostBackend } from '../../backend.js';
+import type { Backend, BackendInfo, HostBackend } from '../../backend.js';
 import {
   CPU, hostDType, registerDevice, type DType, type DeviceBuffer, type DeviceMemory, type HostArray, type Storage,
 } from '../../storage.js';
@@ -68,6 +68,7 @@ function hostArrayOf(dtype: DType, n: number): HostArray {
   switch (dtype) {
     case 'float64': return new Float64Array(n);
     case 'bfloat16': return new Uint16Array(n);
+    case 'int32': return new Int32Array(n);
     default: return new Float32Array(n);
   }
 }
@@ -80,10 +81,6 @@ export const cpuMemory: DeviceMemory = {
     if (!(storage instanceof CpuStorage)) throw new Error(`hostMemory: a ${storage.device} storage is not cpu memory`);
     return (storage as CpuStorage<H>).own;
   },
-  int32View(storage: Storage): Int32Array {
-    const host = storage.readSync();
-    return new Int32Array(host.buffer, host.byteOffset, host.length * (host.BYTES_PER_ELEMENT / 4));
-  },
 };
 
 registerDevice(cpuMemory);
@@ -94,7 +91,7 @@ export function cpuBackend(host: HostBackend): Backend {
 }
 
 /** The host kernels of a cpu backend: for the backends' own tests, which pass typed arrays. */
-export function hostKernels(backend: Backend): HostBackend {
+export function hostKernels(backend: BackendInfo): HostBackend {
   if (backend.device !== CPU) throw new Error(`hostKernels: backend "${backend.name}" runs on ${backend.device}, not the cpu`);
   return backend as unknown as HostBackend;
 }

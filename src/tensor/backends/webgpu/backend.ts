@@ -1,10 +1,11 @@
 /// <reference types="@webgpu/types" />
 import type {
-  AdamHyper, AttentionGeometry, Backend, BinaryOp, Conv2dGeometry, Kernels, Pool2dGeometry, SgdHyper, UnaryOp,
+  AdamHyper, AttentionGeometry, BackendInfo, BinaryOp, Conv2dGeometry, Kernels, Pool2dGeometry, SgdHyper, UnaryOp,
 } from '../../backend.js';
 import type { DeviceBuffer } from '../../storage.js';
+import type { Bf16KernelName } from '../../kernel_names.js';
 import { GpuStream, MAX_DISPATCH, groupsFor, type GpuBuf, type KernelSpec } from './stream.js';
-import { WEBGPU, bindIndex, deviceIndex, gpuMemory } from './storage.js';
+import { WEBGPU, gpuMemory } from './storage.js';
 import { GpuCachingAllocator } from './caching_allocator.js';
 import * as E from './wgsl_elementwise.js';
 import * as N from './wgsl_nn.js';
@@ -13,6 +14,11 @@ import * as C from './wgsl_conv.js';
 import type { OpenedGpu } from './loader.js';
 
 type B = GpuBuf;
+
+/** The kernels this backend has written: the whole contract but the bf16 ones. */
+export type GpuKernels<Buf> = Omit<Kernels<Buf>, Bf16KernelName>;
+/** The webgpu backend as registered (dispatch.ts registers the kernels it has, one entry each). */
+export type GpuBackend = BackendInfo & GpuKernels<DeviceBuffer>;
 type Param = number | readonly number[];
 
 /** Workgroups of ELEM kernels (256 invocations) over n elements. */
@@ -46,11 +52,11 @@ const vec4Ready = (buf: B, stride: number, contiguous: number): boolean => buf.o
  * The WebGPU backend: the Kernels contract over GPU buffers, every kernel a WGSL compute shader
  * recorded into the device's stream (stream.ts). Dropout masks are drawn here, by Philox-4x32-10
  * (counter-based: the same bits as js and native). What runs on the host: the random initialisers
- * (drawn from the Rng's xoshiro128** stream on the host, bit for bit like js, and uploaded), and the
- * upload of host index arrays (labels, token ids). Attention is composed of
+ * (drawn from the Rng's xoshiro128** stream on the host, bit for bit like js, and uploaded). Index
+ * buffers (argmax, labels, token ids) are int32 storages on this device. Attention is composed of
  * this backend's GEMM and softmax kernels (the probabilities are materialised, as on the cpu).
  */
-export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; allocator: GpuCachingAllocator; adapterName: string; gemmKernel: GemmKernelChoice; convKernel: ConvKernelChoice } {
+export function webgpuBackend(gpu: OpenedGpu): GpuBackend & { stream: GpuStream; allocator: GpuCachingAllocator; adapterName: string; gemmKernel: GemmKernelChoice; convKernel: ConvKernelChoice } {
   const stream = new GpuStream(gpu.device);
   const allocator = new GpuCachingAllocator(gpu.device, (b) => stream.release(b));
   const memory = gpuMemory(stream, allocator);
@@ -82,20 +88,6 @@ export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; al
   /** Frees scratch buffers once the kernels reading them are recorded (the stream keeps their order). */
   const done = (...bufs: B[]): void => bufs.forEach((b) => memory.freeBuf(b));
 
-  /** An index array as a GPU buffer: the one a GPU kernel wrote, else the host values uploaded. */
-  const indices = (ix: Int32Array): B => {
-    const known = deviceIndex(ix);
-    if (known) return known;
-    return { gpu: stream.upload(ix), offset: 0, length: ix.length };
-  };
-  /** A GPU buffer for indices a kernel writes; the host array becomes its placeholder. */
-  const indexOut = (ix: Int32Array): B => {
-    const known = deviceIndex(ix);
-    if (known) return known;
-    const buf = temp(ix.length);
-    bindIndex(ix, buf);
-    return buf;
-  };
   /** Host values written into a GPU buffer, in stream order. */
   const writeHost = (dst: B, values: Float32Array): void => {
     const staging = stream.upload(values, GPUBufferUsage.COPY_SRC);
@@ -162,19 +154,10 @@ export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; al
     return v;
   };
 
-  // WGSL has no bf16: --precision bf16 is the cpu's (docs/PRECISION.md); f16 on GPUs is not built yet.
-  const noBf16 = (kernel: string) => (): never => {
-    throw new Error(`webgpu computes in fp32 only: ${kernel} (bf16) is not available on the gpu device; use --precision fp32 with --device gpu`);
-  };
-
-  const kernels: Kernels<B> = {
+  // WGSL has no bf16, so the bf16 kernels are absent (the registry says so before a run: --precision
+  // bf16 is the cpu's, docs/PRECISION.md); f16 on GPUs is not built yet.
+  const kernels: GpuKernels<B> = {
     gemm,
-    toBf16: noBf16('toBf16'),
-    fromBf16: noBf16('fromBf16'),
-    bf16View: noBf16('bf16View'),
-    gemmBf16: noBf16('gemmBf16'),
-    conv2dBf16: noBf16('conv2dBf16'),
-    conv2dBackwardBf16: noBf16('conv2dBackwardBf16'),
     subBuffer: (x, offset, length) => ({ gpu: x.gpu, offset: x.offset + offset, length, lease: x.lease }),
     unary: (op: UnaryOp, x, out) => perElement(E.unary, [x, out], out.length, [E.UNARY_CODES.indexOf(op)]),
     unaryBackward: (op: UnaryOp, x, y, gy, gx) => perElement(E.unaryBackward, [x, y, gy, gx], gx.length, [E.UNARY_CODES.indexOf(op)]),
@@ -220,25 +203,24 @@ export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; al
     },
     reduceSum: (x, outer, n, inner, out) => run(E.reduceSum, [x, out], [outer * inner, n, inner], rows(outer * inner)),
     reduceMax: (x, outer, n, inner, out, argmax) =>
-      run(E.reduceMax, [x, out, indexOut(argmax)], [outer * inner, n, inner], rows(outer * inner)),
+      run(E.reduceMax, [x, out, argmax], [outer * inner, n, inner], rows(outer * inner)),
     reduceMaxBackward: (gy, argmax, outer, n, inner, gx) =>
-      run(E.reduceMaxBackward, [gy, indices(argmax), gx], [outer * inner, n, inner], elem(outer * inner)),
+      run(E.reduceMaxBackward, [gy, argmax, gx], [outer * inner, n, inner], elem(outer * inner)),
     softmax: (x, r, c, out) => softmaxRows(x, r, c, out, false),
     softmaxCausal: (x, slices, r, c, out) => softmaxRows(x, slices * r, c, out, false, true, r),
     softmaxBackward: (y, gy, r, c, gx) => run(E.softmaxBackward, [y, gy, gx], [r, c, 0], rows(r)),
     logSoftmax: (x, r, c, out) => softmaxRows(x, r, c, out, true),
     logSoftmaxBackward: (y, gy, r, c, gx) => run(E.softmaxBackward, [y, gy, gx], [r, c, 1], rows(r)),
     softmaxCrossEntropy(logits, labels, r, c, probs, probScale, loss) {
-      const lab = indices(labels);
       const rowLoss = temp(r);
-      run(E.crossEntropyRows, [logits, lab, probs, rowLoss], [r, c, probScale], rows(r));
-      run(E.crossEntropyMean, [rowLoss, lab, loss], [r], [1]);
+      run(E.crossEntropyRows, [logits, labels, probs, rowLoss], [r, c, probScale], rows(r));
+      run(E.crossEntropyMean, [rowLoss, labels, loss], [r], [1]);
       done(rowLoss);
     },
     crossEntropyGradientInPlace: (p, labels, r, c, gy, counted) =>
-      run(E.crossEntropyGradient, [p, indices(labels), gy], [r * c, c, counted], elem(r * c)),
+      run(E.crossEntropyGradient, [p, labels, gy], [r * c, c, counted], elem(r * c)),
     softmaxCrossEntropyBackward: (p, labels, r, c, scale, gx) =>
-      run(E.crossEntropyBackward, [p, indices(labels), gx], [r * c, c, scale], elem(r * c)),
+      run(E.crossEntropyBackward, [p, labels, gx], [r * c, c, scale], elem(r * c)),
     conv2d(g, x, w, bias, y) {
       const M = g.batch * g.outH * g.outW;
       if (implicitGemm(M, g.outC, g.inC * g.kH * g.kW)) {
@@ -263,10 +245,10 @@ export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; al
       else run(N.conv2dBackwardWeight, [x, gy, gw], [nw, convG(g)], rows(nw));
       if (gBias) run(N.channelSum, [gy, gBias], [g.batch, g.outC, g.outH * g.outW], rows(g.outC));
     },
-    maxPool2d: (g, x, y, argmax) => run(N.pool2d, [x, y, indexOut(argmax)], [y.length, 0, poolG(g)], elem(y.length)),
-    maxPool2dRelu: (g, x, y, argmax) => run(N.pool2d, [x, y, indexOut(argmax)], [y.length, 1, poolG(g)], elem(y.length)),
-    maxPool2dBackward: (g, gy, argmax, gx) => run(N.pool2dBackward, [gy, indices(argmax), gx], [gx.length, 0, 0, poolG(g)], elem(gx.length)),
-    maxPool2dBackwardSet: (g, gy, argmax, gx) => run(N.pool2dBackward, [gy, indices(argmax), gx], [gx.length, 0, 1, poolG(g)], elem(gx.length)),
+    maxPool2d: (g, x, y, argmax) => run(N.pool2d, [x, y, argmax], [y.length, 0, poolG(g)], elem(y.length)),
+    maxPool2dRelu: (g, x, y, argmax) => run(N.pool2d, [x, y, argmax], [y.length, 1, poolG(g)], elem(y.length)),
+    maxPool2dBackward: (g, gy, argmax, gx) => run(N.pool2dBackward, [gy, argmax, gx], [gx.length, 0, 0, poolG(g)], elem(gx.length)),
+    maxPool2dBackwardSet: (g, gy, argmax, gx) => run(N.pool2dBackward, [gy, argmax, gx], [gx.length, 0, 1, poolG(g)], elem(gx.length)),
     avgPool2d: (g, x, y) => run(N.pool2d, [x, y, y], [y.length, 2, poolG(g)], elem(y.length)),
     avgPool2dBackward: (g, gy, gx) => run(N.pool2dBackward, [gy, gy, gx], [gx.length, 2, 0, poolG(g)], elem(gx.length)),
     batchNorm(x, outer, C, inner, gamma, beta, runningMean, runningVar, training, momentum, eps, y, mean, invStd, relu) {
@@ -290,8 +272,8 @@ export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; al
       run(N.layerNormGradInput, [x, gamma, mean, invStd, gy, gx], [r, c], rows(r));
       run(N.layerNormGradParams, [x, mean, invStd, gy, gGamma, gBeta], [r, c], rows(c));
     },
-    embedding: (table, ids, dim, out) => run(N.embedding, [table, indices(ids), out], [ids.length * dim, dim], elem(ids.length * dim)),
-    embeddingBackward: (gy, ids, dim, gTable) => run(N.embeddingBackward, [gy, indices(ids), gTable], [ids.length, dim], elem(dim)),
+    embedding: (table, ids, dim, out) => run(N.embedding, [table, ids, out], [ids.length * dim, dim], elem(ids.length * dim)),
+    embeddingBackward: (gy, ids, dim, gTable) => run(N.embeddingBackward, [gy, ids, gTable], [ids.length, dim], elem(dim)),
     attention(g: AttentionGeometry, q, k, v, dropMask, out, probs) {
       const { bh, tq, tk, d, dv } = g;
       gemm(false, true, tq, tk, d, g.scale, q, tq * d, k, tk * d, 0, probs, tq * tk, bh);
@@ -338,7 +320,7 @@ export function webgpuBackend(gpu: OpenedGpu): Backend & { stream: GpuStream; al
 
   const a = gpu.summary;
   const adapterName = [a.vendor, a.architecture, a.description].filter(Boolean).join(' ') || 'unknown adapter';
-  const backendObject = Object.assign(kernels as unknown as Kernels<DeviceBuffer>, {
+  const backendObject = Object.assign(kernels as unknown as GpuKernels<DeviceBuffer>, {
     name: 'webgpu',
     device: WEBGPU,
     dtypes: ['float32'] as const,

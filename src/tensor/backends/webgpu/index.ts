@@ -1,17 +1,16 @@
-import type { Backend } from '../../backend.js';
 import { registerBackend } from '../../dispatch.js';
 import { registerDevice } from '../../storage.js';
-import { webgpuBackend, type ConvKernelChoice, type GemmKernelChoice } from './backend.js';
+import { webgpuBackend, type ConvKernelChoice, type GemmKernelChoice, type GpuBackend } from './backend.js';
 import { openGpu, type AdapterSummary, type OpenedGpu } from './loader.js';
 import type { GpuStream } from './stream.js';
 import type { GpuCachingAllocator } from './caching_allocator.js';
 
 export { WEBGPU } from './storage.js';
 export { GpuCachingAllocator, sizeClass, type GpuMemoryStats } from './caching_allocator.js';
-export type { ConvKernelChoice, GemmKernelChoice } from './backend.js';
+export type { ConvKernelChoice, GemmKernelChoice, GpuBackend } from './backend.js';
 export { listAdapters, type AdapterSummary } from './loader.js';
 
-export type WebGpuBackend = Backend & { stream: GpuStream; allocator: GpuCachingAllocator; adapterName: string; gemmKernel: GemmKernelChoice; convKernel: ConvKernelChoice };
+export type WebGpuBackend = GpuBackend & { stream: GpuStream; allocator: GpuCachingAllocator; adapterName: string; gemmKernel: GemmKernelChoice; convKernel: ConvKernelChoice };
 
 export interface WebGpuLoad {
   backend: WebGpuBackend | null;

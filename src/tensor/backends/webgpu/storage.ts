@@ -10,7 +10,8 @@ export const WEBGPU = 'webgpu';
  * A storage in GPU memory: a view [offset, offset + size) of one GPUBuffer (an arena's views share
  * it). Values cross to the host only through `read()` (asynchronous: the stream is submitted and
  * the copy mapped); `readSync()` is refused. float64 storages (a sum of squares, which the cpu
- * accumulates in float64) are float32 on the GPU — WGSL has no f64 — and are widened on read.
+ * accumulates in float64) are float32 on the GPU — WGSL has no f64 — and are widened on read;
+ * int32 storages (indices) hold i32 values, read back as an Int32Array.
  * The buffer comes from the caching allocator; the storage and its views hold its lease, and
  * `dispose()` of the storage that allocated it frees it.
  */
@@ -38,6 +39,7 @@ class GpuStorage<H extends HostArray> implements Storage<H> {
 
   async read(): Promise<H> {
     const bytes = await this.stream.read(this.gpu, this.offset * 4, this.size * 4);
+    if (this.dtype === 'int32') return new Int32Array(bytes) as H;
     const f32 = new Float32Array(bytes);
     return (this.dtype === 'float64' ? Float64Array.from(f32) : f32) as H;
   }
@@ -51,7 +53,10 @@ class GpuStorage<H extends HostArray> implements Storage<H> {
       throw new RangeError(`storage write: ${values.length} values at offset ${offset} do not fit ${this.size} elements`);
     }
     if (values.length === 0) return;
-    const data = values instanceof Float32Array ? values : Float32Array.from(values);
+    // Indices keep their bits (an int32 storage); anything else is float32 on the GPU.
+    const data = this.dtype === 'int32'
+      ? (values instanceof Int32Array ? values : Int32Array.from(values))
+      : (values instanceof Float32Array ? values : Float32Array.from(values));
     const staging = this.stream.upload(data, GPUBufferUsage.COPY_SRC);
     this.stream.copy(staging, 0, this.gpu, (this.offset + offset) * 4, data.byteLength);
   }
@@ -90,37 +95,11 @@ export function gpuMemory(stream: GpuStream, allocator: GpuCachingAllocator): De
       if (buf.lease) allocator.release(buf.lease);
     },
     fromHost<H extends HostArray>(values: H): Storage<H> {
-      const s = alloc(values instanceof Float64Array ? 'float64' : 'float32', values.length, false);
+      // Indices stay int32; every other host array is float32 on the GPU (float64 widened on read).
+      const s = alloc(values instanceof Int32Array ? 'int32' : values instanceof Float64Array ? 'float64' : 'float32', values.length, false);
       s.write(values);
       return s as Storage<H>;
     },
-    int32View(storage: Storage): Int32Array {
-      return indexView(storage.buffer as unknown as GpuBuf);
-    },
     submit: () => stream.flush(),
   };
-}
-
-/**
- * Index buffers (argmax, labels, token ids) are host Int32Arrays in the kernel contract today. An
- * index a GPU kernel writes (argmax) stays on the GPU: the host array handed out for it is a
- * placeholder (its values are never filled) that maps to the GPU buffer holding the indices, so
- * the backward finds them there. Any other host array (labels, ids) is uploaded per call.
- */
-const onDevice = new WeakMap<Int32Array, GpuBuf>();
-
-export function indexView(buf: GpuBuf): Int32Array {
-  const placeholder = new Int32Array(buf.length);
-  onDevice.set(placeholder, buf);
-  return placeholder;
-}
-
-/** The GPU buffer of a placeholder index array, if it is one. */
-export function deviceIndex(ix: Int32Array): GpuBuf | undefined {
-  return onDevice.get(ix);
-}
-
-/** Makes `ix` a placeholder for `buf` (a kernel writing indices the host handed in). */
-export function bindIndex(ix: Int32Array, buf: GpuBuf): void {
-  onDevice.set(ix, buf);
 }
