@@ -27,6 +27,7 @@ import type { Module } from '../../nn/module.js';
 import type { Optimizer } from '../../nn/optim/optimizer.js';
 import { CPU, type Device, deviceMemory, type Storage } from '../../tensor/storage.js';
 import type { Tensor } from '../../tensor/tensor.js';
+import { deferredValues, isDeferred } from './deferred_init.js';
 import { ReleasedStorage } from './released.js';
 import { overlapCounts, planShards, type ShardPlan } from './shard_plan.js';
 
@@ -38,6 +39,12 @@ export interface ModelStateBytes {
   grads: number;
   optimizer: number;
   total: number;
+}
+
+/** Elements [from, to) of a parameter's values: made from its recipe when the model was built deferred, else read. */
+async function valuesOf(storage: Storage, from: number, to: number): Promise<Float32Array> {
+  if (isDeferred(storage)) return deferredValues(storage, from, to);
+  return ((await storage.read()) as Float32Array).subarray(from, to);
 }
 
 export class ShardedModel {
@@ -95,12 +102,13 @@ export class ShardedModel {
   }
 
   /**
-   * Shards `model` (built whole on the host, from the run's seed, on every rank) for this rank and
-   * makes the module's arena the shard, allocated on `device` (the model's buffers stay where they
-   * are: `model.to(device)` after moves them). Under stage 3 the whole model's storages are
-   * dropped here: from now on only the shard lives.
+   * Shards `model` for this rank and makes the module's arena the shard, allocated on `device` (the
+   * model's buffers stay where they are: `model.to(device)` after moves them). The model comes from
+   * the run's seed on every rank, built deferred (deferred_init.ts: its parameters are recipes, and
+   * only the values this rank keeps are made) or whole; under stage 3 its parameter storages are
+   * dropped here, and from now on only the shard lives.
    */
-  static build(model: Module, group: ProcessGroup, stage: ZeroStage, device: Device = CPU): ShardedModel {
+  static async build(model: Module, group: ProcessGroup, stage: ZeroStage, device: Device = CPU): Promise<ShardedModel> {
     const named = model.namedParameters();
     const noDecay = model.noDecayNames();
     const layout: ArenaEntry[] = [];
@@ -110,31 +118,26 @@ export class ShardedModel {
       layout.push({ name, shape: p.shape, offset: total, size: p.size, decay: !noDecay.has(name) });
       total += p.size;
     }
-    const away = named.find(([, p]) => p.device !== CPU);
-    if (away) throw new Error(`ZeRO: parameter ${away[0]} lives on ${away[1].device}; the model is sharded from the host (build(..., device) places the shard)`);
     const memory = deviceMemory(device);
     const alloc = (n: number): Storage<Float32Array> => memory.alloc('float32', n) as Storage<Float32Array>;
-    const [start, end] = planShards(total, group.size).ranges[group.rank];
+    // Stages 1 and 2 keep every parameter; stage 3 this rank's range only.
+    const [start, end] = stage < 3 ? [0, total] : planShards(total, group.size).ranges[group.rank];
+    const kept = alloc(end - start);
+    for (const [i, [name, p]] of named.entries()) {
+      const { offset, size } = layout[i];
+      const from = Math.max(start, offset);
+      const to = Math.min(end, offset + size);
+      if (from < to) kept.write(await valuesOf(p.storage, from - offset, to - offset), from - start);
+      if (stage === 3) p.bind(new ReleasedStorage(size, name), null);
+    }
     let sharded: ShardedModel;
     if (stage < 3) {
-      const full = alloc(total);
       const fullGrads = stage === 1 ? alloc(total) : null;
-      named.forEach(([, p], i) => {
-        const { offset, size } = layout[i];
-        full.write(p.storage.readSync(), offset);
-        p.bind(full.view(offset, size), fullGrads ? fullGrads.view(offset, size) : null);
-      });
-      sharded = new ShardedModel(stage, group, named, layout, full, fullGrads, full.view(start, end - start), fullGrads ? fullGrads.view(start, end - start) : alloc(end - start));
+      named.forEach(([, p], i) => p.bind(kept.view(layout[i].offset, layout[i].size), fullGrads ? fullGrads.view(layout[i].offset, layout[i].size) : null));
+      const [a, b] = planShards(total, group.size).ranges[group.rank];
+      sharded = new ShardedModel(stage, group, named, layout, kept, fullGrads, kept.view(a, b - a), fullGrads ? fullGrads.view(a, b - a) : alloc(b - a));
     } else {
-      const shardParams = alloc(end - start);
-      named.forEach(([name, p], i) => {
-        const { offset, size } = layout[i];
-        const from = Math.max(start, offset);
-        const to = Math.min(end, offset + size);
-        if (from < to) shardParams.write(p.storage.readSync().subarray(from - offset, to - offset), from - start);
-        p.bind(new ReleasedStorage(size, name), null);
-      });
-      sharded = new ShardedModel(stage, group, named, layout, null, null, shardParams, alloc(end - start));
+      sharded = new ShardedModel(stage, group, named, layout, null, null, kept, alloc(end - start));
     }
     model.useArena(sharded.shard);
     return sharded;

@@ -28,6 +28,7 @@ import type { NamedBuffers } from '../../nn/checkpoint.js';
 import { type ModelSpec, createModel } from '../../nn/models/index.js';
 import type { Module } from '../../nn/module.js';
 import { forwardStagesOf } from '../../nn/stages.js';
+import { buildDeferred } from '../../parallel/zero/deferred_init.js';
 import { layerGroups } from '../../parallel/zero/layer_groups.js';
 import { type ModelStateBytes, ShardedModel, type ZeroStage } from '../../parallel/zero/sharded_model.js';
 import { StagedStep } from '../../parallel/zero/staged_step.js';
@@ -93,15 +94,16 @@ export class ZeroStrategy implements Strategy {
   }
 
   /**
-   * The whole model from the run's seed on every rank, then cut: this rank keeps its shard (stage 3:
-   * only that), on the run's device (its buffers moved there too).
+   * The model from the run's seed on every rank, built deferred (parallel/zero/deferred_init.ts):
+   * this rank makes only the values it keeps (stage 3: its shard), on the run's device (its buffers
+   * moved there too).
    */
-  buildModel(spec: ModelSpec, seed: number, modelName?: string, run?: Pick<ModelBuildContext, 'device'>): Module {
-    const model = createModel(spec, seed);
+  async buildModel(spec: ModelSpec, seed: number, modelName?: string, run?: Pick<ModelBuildContext, 'device'>): Promise<Module> {
+    const model = buildDeferred(() => createModel(spec, seed));
     const stages = this.stage === 3 ? forwardStagesOf(model) : null;
     if (this.stage === 3 && !stages) throw new Error(`--zero 3: model ${modelName ?? spec.type} does not run its forward in stages (the gpt2 models and mlp do); use --zero 1 or 2`);
     const device = run?.device ?? CPU;
-    const sharded = ShardedModel.build(model, this.group, this.stage, device);
+    const sharded = await ShardedModel.build(model, this.group, this.stage, device);
     if (device !== CPU) model.to(device);
     this.sharded = sharded;
     this.buckets = planBuckets(sharded.layout, this.bucketSizes);
