@@ -88,12 +88,12 @@ export async function train(
   const model = strategy.buildModel
     ? await strategy.buildModel(spec, config.seed, config.model, {
       train: data.train, batchSize: config.batchSize, optimizer: config.optimizer, resumedState: () => guards.checkpoints?.peekStrategyState() ?? null,
-      device: config.device ?? CPU,
+      device: config.device ?? CPU, init: config.init,
     })
     : createModel(spec, config.seed);
   // The device this process really trains on goes into result.json (a server that only aggregates stays on the cpu).
   config.device = placeModel(model, config.device ?? CPU, strategy);
-  if (config.init) initFromFile(config.init, model, spec);
+  if (config.init && !strategy.loadsInit) initFromFile(config.init, model, spec);
   const optimizer = makeOptimizer(model.arena(), {
     name: config.optimizer, lr: config.lr, momentum: config.momentum, weightDecay: config.weightDecay,
   });

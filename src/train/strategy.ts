@@ -28,6 +28,8 @@ export interface ModelBuildContext {
    * (ZeRO) returns it with its arena on this device; the loop refuses one that leaves it on the host.
    */
   device?: Device;
+  /** --init's file, for a strategy that reads it while it builds (`loadsInit`: ZeRO reads its ranges only). */
+  init?: string;
 }
 
 /** What a strategy sees of the run. */
@@ -133,6 +135,8 @@ export interface Strategy {
    * rank builds its shard. `modelName` is the --model name, for errors.
    */
   buildModel?(spec: ModelSpec, seed: number, modelName?: string, run?: ModelBuildContext): Module | Promise<Module>;
+  /** True: buildModel loads ModelBuildContext.init itself, and the loop does not load it again. */
+  readonly loadsInit?: boolean;
   /**
    * With buildModel: the model it builds may move to the process's device (the loop moves it, like
    * a whole model), because the strategy reads what crosses between ranks asynchronously (tensor and

@@ -41,10 +41,13 @@ export interface ModelStateBytes {
   total: number;
 }
 
-/** Elements [from, to) of a parameter's values: made from its recipe when the model was built deferred, else read. */
-async function valuesOf(storage: Storage, from: number, to: number): Promise<Float32Array> {
-  if (isDeferred(storage)) return deferredValues(storage, from, to);
-  return ((await storage.read()) as Float32Array).subarray(from, to);
+/** Where a rank's kept values of each parameter come from: elements [from, to) of parameter `name`. */
+export type ParameterValues = (name: string, p: Tensor, from: number, to: number) => Float32Array | Promise<Float32Array>;
+
+/** The model's own values: made from their recipes when it was built deferred, else read. */
+export async function ownValues(_name: string, p: Tensor, from: number, to: number): Promise<Float32Array> {
+  if (isDeferred(p.storage)) return deferredValues(p.storage, from, to);
+  return ((await p.storage.read()) as Float32Array).subarray(from, to);
 }
 
 export class ShardedModel {
@@ -105,10 +108,11 @@ export class ShardedModel {
    * Shards `model` for this rank and makes the module's arena the shard, allocated on `device` (the
    * model's buffers stay where they are: `model.to(device)` after moves them). The model comes from
    * the run's seed on every rank, built deferred (deferred_init.ts: its parameters are recipes, and
-   * only the values this rank keeps are made) or whole; under stage 3 its parameter storages are
-   * dropped here, and from now on only the shard lives.
+   * only the values this rank keeps are made) or whole; `values` may bring them from elsewhere (a
+   * file read by ranges: --init). Under stage 3 its parameter storages are dropped here, and from
+   * now on only the shard lives.
    */
-  static async build(model: Module, group: ProcessGroup, stage: ZeroStage, device: Device = CPU): Promise<ShardedModel> {
+  static async build(model: Module, group: ProcessGroup, stage: ZeroStage, device: Device = CPU, values: ParameterValues = ownValues): Promise<ShardedModel> {
     const named = model.namedParameters();
     const noDecay = model.noDecayNames();
     const layout: ArenaEntry[] = [];
@@ -127,7 +131,7 @@ export class ShardedModel {
       const { offset, size } = layout[i];
       const from = Math.max(start, offset);
       const to = Math.min(end, offset + size);
-      if (from < to) kept.write(await valuesOf(p.storage, from - offset, to - offset), from - start);
+      if (from < to) kept.write(await values(name, p, from - offset, to - offset), from - start);
       if (stage === 3) p.bind(new ReleasedStorage(size, name), null);
     }
     let sharded: ShardedModel;

@@ -27,6 +27,7 @@ import type { ProcessGroup } from '../../comm/process_group.js';
 import type { NamedBuffers } from '../../nn/checkpoint.js';
 import { type ModelSpec, createModel } from '../../nn/models/index.js';
 import type { Module } from '../../nn/module.js';
+import { openInitRanges } from '../../nn/interchange/init_ranges.js';
 import { forwardStagesOf } from '../../nn/stages.js';
 import { buildDeferred } from '../../parallel/zero/deferred_init.js';
 import { layerGroups } from '../../parallel/zero/layer_groups.js';
@@ -64,6 +65,8 @@ export class ZeroStrategy implements Strategy {
   readonly rank: number;
   readonly worldSize: number;
   readonly sharesHealth = true;
+  /** --init is read by ranges while the model is built (buildModel). */
+  readonly loadsInit = true;
   readonly stage: ZeroStage;
   private readonly overlap: boolean;
   private readonly bucketSizes: BucketSizes;
@@ -95,21 +98,26 @@ export class ZeroStrategy implements Strategy {
 
   /**
    * The model from the run's seed on every rank, built deferred (parallel/zero/deferred_init.ts):
-   * this rank makes only the values it keeps (stage 3: its shard), on the run's device (its buffers
-   * moved there too).
+   * this rank makes only the values it keeps (stage 3: its shard), or reads only those from
+   * --init's file, on the run's device (its buffers moved there too).
    */
-  async buildModel(spec: ModelSpec, seed: number, modelName?: string, run?: Pick<ModelBuildContext, 'device'>): Promise<Module> {
+  async buildModel(spec: ModelSpec, seed: number, modelName?: string, run?: Pick<ModelBuildContext, 'device' | 'init'>): Promise<Module> {
     const model = buildDeferred(() => createModel(spec, seed));
     const stages = this.stage === 3 ? forwardStagesOf(model) : null;
     if (this.stage === 3 && !stages) throw new Error(`--zero 3: model ${modelName ?? spec.type} does not run its forward in stages (the gpt2 models and mlp do); use --zero 1 or 2`);
     const device = run?.device ?? CPU;
-    const sharded = await ShardedModel.build(model, this.group, this.stage, device);
+    const file = run?.init ? openInitRanges(run.init, model, spec) : null;
+    try {
+      this.sharded = await ShardedModel.build(model, this.group, this.stage, device, file ? (name, p, from, to) => file.read(name, p.shape, from, to) : undefined);
+      file?.loadBuffers(model);
+    } finally {
+      file?.close();
+    }
     if (device !== CPU) model.to(device);
-    this.sharded = sharded;
-    this.buckets = planBuckets(sharded.layout, this.bucketSizes);
+    this.buckets = planBuckets(this.sharded.layout, this.bucketSizes);
     if (stages) {
-      const { groups, byStage } = layerGroups(stages, sharded.layout);
-      this.staged = new StagedStep(sharded, stages, groups, byStage, (values) => this.counted(values));
+      const { groups, byStage } = layerGroups(stages, this.sharded.layout);
+      this.staged = new StagedStep(this.sharded, stages, groups, byStage, (values) => this.counted(values));
     }
     return model;
   }
