@@ -82,9 +82,6 @@ function precisionSignature(flags: Pick<TrainFlags, 'precision'>): string {
 
 /** The strategy options the flags describe. */
 export function strategyOptions(flags: TrainFlags): ClusterStrategyOptions {
-  // Rank 0 holds one shard: a whole-model file needs the shards gathered, which is not built yet.
-  if ((flags.tensorParallel ?? 1) > 1 && flags.save) throw new Error(`--save with --tensor-parallel ${flags.tensorParallel}: each rank holds a shard of the model; use --checkpoint-every (every rank writes its shard) instead`);
-  if ((flags.pipelineStages ?? 1) > 1 && flags.save) throw new Error(`--save with --pipeline-stages ${flags.pipelineStages}: each rank holds one stage of the model; use --checkpoint-every (every rank writes its stage) instead`);
   if (flags.zero !== undefined && flags.elastic) throw new Error(`--zero ${flags.zero} cannot be combined with --elastic: the shards are cut for a fixed world size`);
   return {
     checksumEvery: flags.checksumEvery, peerTimeoutMs: flags.timeout * 1000,

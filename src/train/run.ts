@@ -153,6 +153,8 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
     const perRank = unpackTotals(await strategy.gather(totalsVector(outcome, config.device)));
     const extra = strategy.resultFields ? await strategy.resultFields() : {};
     runEvents.finished(outcome.steps);
+    // Every rank takes part in gathering a model each rank holds a part of.
+    const saved = o.save && strategy.savedModel ? await strategy.savedModel(outcome.model, outcome.spec) : outcome.model;
     if (!(strategy.isLeader ? strategy.isLeader() : rank === 0)) return null;
     await o.beforeEnd?.();
     const result = {
@@ -165,7 +167,7 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
     if (o.output) writeResult(o.output, result);
     if (o.save) {
       const meta = { steps: outcome.steps, seed: config.seed };
-      const model = await modelOnHost(outcome.model, outcome.spec);
+      const model = await modelOnHost(saved!, outcome.spec);
       if (isSafetensorsPath(o.save)) saveSafetensors(o.save, model, outcome.spec, meta, o.saveDtype);
       else saveModel(o.save, model, outcome.spec, meta);
       runEvents.modelSaved(o.save, outcome.steps);

@@ -191,6 +191,12 @@ export interface Strategy {
    * saves). Absent: the model is whole already.
    */
   wholeModel?(ctx: StrategyContext): Promise<void>;
+  /**
+   * For the final --save when each rank holds a part of the model (pipeline stages, tensor-parallel
+   * shards): every rank calls it once after the run; the leader gets the whole model, as one process
+   * holds it (train/whole_model.ts), the others null. Absent: the leader's model is whole.
+   */
+  savedModel?(model: Module, spec: ModelSpec): Promise<Module | null>;
   /** Undoes wholeModel after a mid-run evaluation (the leader's model is sharded again for training). */
   shardModel?(ctx: StrategyContext): void;
   /** After the optimizer step (e.g. compare parameter checksums every K steps). */

@@ -26,6 +26,7 @@ import { kernelsFor } from '../../tensor/dispatch.js';
 import { type EvalSums, evalBatchSize, evalResult, scoreOutput } from '../evaluate.js';
 import { gradSquares } from '../grad_squares.js';
 import { hostArena } from '../host_arena.js';
+import { gatherWholeModel } from '../whole_model.js';
 import { hostScalar, microBatches, type LocalGradient } from '../micro_batches.js';
 import { type AnyBatch, batchInput, batchLoss, lossWeight } from '../objective.js';
 import { exchange, type StepOutcome, type StepWork } from '../step.js';
@@ -164,6 +165,11 @@ export class TensorParallelStrategy implements Strategy {
 
   isLeader(): boolean {
     return this.rank === 0;
+  }
+
+  /** --save: the first data-parallel replica's shards assembled on rank 0. */
+  savedModel(model: Module, spec: ModelSpec): Promise<Module | null> {
+    return gatherWholeModel(this.group, spec, { model, sends: this.dataShard.index === 0, tp: { rank: this.tpRank, size: this.degree, rules: shardLayout(model) } });
   }
 
   afterStep(ctx: StrategyContext, step: number): Promise<void> {
