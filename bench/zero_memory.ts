@@ -1,12 +1,14 @@
 /**
  * npm run bench:zero-memory -- [--layers 20] [--width 512] [--workers 4] [--steps 3] [--cap-mb N] [--keep]
- * npm run bench:zero-memory -- --rss [--model gpt2] [--workers 4] [--steps 3]
+ * npm run bench:zero-memory -- --rss [--model gpt2] [--workers 4] [--steps 3] [--eval-batch-size N]
  *
  * --rss: issue 29's measurement. Each rank's peak RSS (the kernel's VmHWM, polled under the
  * launcher: bench/lib/rss_sampler.ts) of `train --workers N --model M --dataset synthetic_text --context 64 --batch-size 1
  * --optimizer adamw --max-steps S` with plain data parallelism, --zero 1 and --zero 3, one run after
  * the other; the last line is one JSON object with every rank's peak and the ratios of the largest
- * peaks (ZeRO-3 ÷ plain, ZeRO-3 ÷ ZeRO-1). Needs Linux (/proc); no root.
+ * peaks (ZeRO-3 ÷ plain, ZeRO-3 ÷ ZeRO-1). The leader's final evaluation (default 1000 sequences a
+ * batch) is part of the command and the same in every layout; --eval-batch-size N passes a smaller
+ * one, to see the training's own peak. Needs Linux (/proc); no root.
  *
  * A model that does not fit: GPT-2 resized (--layers × --width, synthetic_text, context 32) on
  * `--workers` worker processes on 127.0.0.1 (one thread each), every worker in its own cgroup v1
@@ -32,6 +34,7 @@ import { RssSampler } from './lib/rss_sampler.js';
 interface Options {
   rss: boolean;
   model: string;
+  evalBatch: number | null;
   layers: number;
   width: number;
   workers: number;
@@ -41,7 +44,7 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { rss: false, model: 'gpt2', layers: 20, width: 512, workers: 4, steps: 3, capMb: null, keep: false };
+  const o: Options = { rss: false, model: 'gpt2', evalBatch: null, layers: 20, width: 512, workers: 4, steps: 3, capMb: null, keep: false };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const next = (): number => {
@@ -57,6 +60,7 @@ function parseArgs(argv: string[]): Options {
     else if (flag === '--keep') o.keep = true;
     else if (flag === '--rss') o.rss = true;
     else if (flag === '--model') o.model = argv[++i];
+    else if (flag === '--eval-batch-size') o.evalBatch = next();
     else throw new Error(`unknown flag ${flag}`);
   }
   return o;
@@ -80,7 +84,10 @@ function peaksOf(args: string[]): Promise<{ code: number | null; stderr: string;
 /** --rss: plain data parallelism, --zero 1 and --zero 3 on the issue's command, each rank's peak RSS. */
 async function rssMain(o: Options): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'smolcluster-zero-rss-'));
-  const command = ['--workers', String(o.workers), '--model', o.model, '--dataset', 'synthetic_text', '--context', '64', '--batch-size', '1', '--optimizer', 'adamw', '--max-steps', String(o.steps)];
+  const command = [
+    '--workers', String(o.workers), '--model', o.model, '--dataset', 'synthetic_text', '--context', '64', '--batch-size', '1', '--optimizer', 'adamw', '--max-steps', String(o.steps),
+    ...(o.evalBatch !== null ? ['--eval-batch-size', String(o.evalBatch)] : []),
+  ];
   process.stdout.write(`train ${command.join(' ')} [--zero k]: each rank's peak RSS (VmHWM)\n`);
   const peaks: Record<string, number[]> = {};
   try {
@@ -96,7 +103,7 @@ async function rssMain(o: Options): Promise<void> {
   const top = (k: string): number => Math.max(...peaks[k]);
   const ratios = { zero3_over_plain: top('zero3') / top('plain'), zero3_over_zero1: top('zero3') / top('zero1') };
   process.stdout.write(`largest peak: ZeRO-3 ${ratios.zero3_over_plain.toFixed(2)}× plain data parallelism, ${ratios.zero3_over_zero1.toFixed(2)}× ZeRO-1\n`);
-  process.stdout.write(`${JSON.stringify({ bench: 'zero-memory-rss', model: o.model, workers: o.workers, steps: o.steps, peak_mb: peaks, ...ratios })}\n`);
+  process.stdout.write(`${JSON.stringify({ bench: 'zero-memory-rss', model: o.model, workers: o.workers, steps: o.steps, eval_batch_size: o.evalBatch ?? 'default', peak_mb: peaks, ...ratios })}\n`);
 }
 
 async function main(): Promise<void> {
