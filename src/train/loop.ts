@@ -163,22 +163,24 @@ export async function train(
     if (afterEval && (strategy.evaluate || strategy.wholeModel || evaluates(strategy))) {
       await unsettled.settle();
       const e0 = performance.now();
-      // A sharded model (ZeRO-3) is made whole on the leader first: every rank takes part.
-      await strategy.wholeModel?.(ctx);
+      // A sharded model is made whole on the leader first (every rank takes part), unless the strategy evaluates it itself.
+      if (!strategy.evaluate) await strategy.wholeModel?.(ctx);
       host.flush();
       const e = await evaluation(ctx, strategy, data.test, config.evalBatchSize);
       if (e) observer.onEval?.({ step, epoch, ...e });
-      strategy.shardModel?.(ctx);
+      if (!strategy.evaluate) strategy.shardModel?.(ctx);
       const evalMs = performance.now() - e0;
       arrivals.exclude(evalMs);
       outcome.evalMs += evalMs;
     }
   }
   await unsettled.settle();
-  // The leader evaluates and saves the whole model (a sharded one is gathered there).
-  await strategy.wholeModel?.(ctx);
+  // The leader evaluates and saves the whole model (a sharded one is gathered there: after the
+  // evaluation when the strategy evaluates it itself, so the two never add up).
+  if (!strategy.evaluate) await strategy.wholeModel?.(ctx);
   host.flush();
   outcome.finalEval = await evaluation(ctx, strategy, data.test, config.evalBatchSize);
+  if (strategy.evaluate) await strategy.wholeModel?.(ctx);
   // The epoch of the last step taken (maxSteps may end the run before the last epoch).
   if (outcome.finalEval) observer.onEval?.({ step, epoch: lastEpoch, ...outcome.finalEval });
   observer.onEnd?.();

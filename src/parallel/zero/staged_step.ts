@@ -12,10 +12,12 @@
  *  - after the backward of the first stage that reads a group, the group's gradient is final: it is
  *    reduce-scattered into the shard's gradient and dropped, and so are its parameters.
  *
+ * Evaluation (`forward`) gathers each group once per batch and keeps no graph.
+ *
  * Bytes per rank per step: every group gathered at most twice (Ψ(N−1)/N each) and reduce-scattered
  * once: at most 3Ψ(N−1)/N, 1.5× one ring all-reduce of the gradient.
  */
-import { backward } from '../../tensor/autograd.js';
+import { backward, noGrad } from '../../tensor/autograd.js';
 import { Tensor } from '../../tensor/tensor.js';
 import type { ForwardStage } from '../../nn/stages.js';
 import type { LayerGroup } from './layer_groups.js';
@@ -61,6 +63,24 @@ export class StagedStep {
     const { first, last } = this.groups[g];
     this.sharded.release(first, last);
     this.gathered.delete(g);
+  }
+
+  /**
+   * Forward only (evaluation): each stage's groups gathered (the next stage's prefetched) and
+   * dropped after the last stage that reads them; no graph is kept, so no rank ever holds more than
+   * two stages' parameters.
+   */
+  async forward(input: Tensor): Promise<Tensor> {
+    let x = input;
+    for (let s = 0; s < this.stages.length; s++) {
+      await this.ready(s);
+      this.prefetch(s + 1);
+      const stage = this.stages[s];
+      const from = x;
+      x = noGrad(() => stage.run(from));
+      for (const g of this.byStage[s]) if (this.groups[g].stages[this.groups[g].stages.length - 1] === s) this.drop(g);
+    }
+    return x;
   }
 
   /**

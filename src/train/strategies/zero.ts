@@ -24,6 +24,9 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { ProcessGroup } from '../../comm/process_group.js';
+import { BatchLoader } from '../../data/loader.js';
+import type { Dataset } from '../../data/dataset.js';
+import type { EvalResult } from '../../metrics/records.js';
 import type { NamedBuffers } from '../../nn/checkpoint.js';
 import { type ModelSpec, createModel } from '../../nn/models/index.js';
 import type { Module } from '../../nn/module.js';
@@ -40,6 +43,7 @@ import type { Tensor } from '../../tensor/tensor.js';
 import { SmolError } from '../../util/errors.js';
 import { type Bucket, type BucketSizes, DDP_BUCKETS, planBuckets } from '../exchange/buckets.js';
 import { hostScalar, microBatches, type LocalGradient } from '../micro_batches.js';
+import { type EvalSums, evalBatchSize, evalResult, evaluateModel, scoreOutput } from '../evaluate.js';
 import { HEALTH_WIDTH } from '../monitors.js';
 import { type AnyBatch, batchInput, batchLoss, lossWeight, trainingLoss } from '../objective.js';
 import type { StepOutcome, StepWork } from '../step.js';
@@ -314,12 +318,36 @@ export class ZeroStrategy implements Strategy {
     if (this.checksumEvery > 0 && (step + 1) % this.checksumEvery === 0) await this.verifyChecksums(step + 1);
   }
 
-  /** The whole model on rank 0, for its evaluation and --save (stage 3 sends the shards there). */
+  /**
+   * The test set through the model. Stages 1 and 2: the leader's forward of its whole parameters.
+   * Stage 3: every rank runs the staged forward (each layer group gathered, then dropped: the
+   * gathers are collective) and rank 0 scores the output, so no rank holds the whole model for it.
+   * The result on rank 0, null elsewhere.
+   */
+  async evaluate(ctx: StrategyContext, data: Dataset, batchSize: number): Promise<EvalResult | null> {
+    if (this.stage < 3) return this.rank === 0 ? evaluateModel(ctx.model, data, batchSize) : null;
+    const device = this.model().shard.device;
+    const wasTraining = ctx.model.training;
+    ctx.model.eval();
+    const sums: EvalSums = { loss: 0, weight: 0, correct: 0 };
+    const order = Int32Array.from({ length: data.size }, (_, i) => i);
+    try {
+      for (const batch of new BatchLoader<Dataset>(data, order, evalBatchSize(data, batchSize)).batches() as Iterable<AnyBatch>) {
+        const output = await this.staged!.forward(batchInput(data, batch, device));
+        if (this.rank === 0) await scoreOutput(data, output, batch, sums);
+      }
+    } finally {
+      ctx.model.train(wasTraining);
+    }
+    return this.rank === 0 ? evalResult(data, sums) : null;
+  }
+
+  /** The whole model on rank 0, for --save (stage 3 sends the shards there; the loop calls it after the final evaluation). */
   async wholeModel(ctx: StrategyContext): Promise<void> {
     await this.model().gatherTo(ctx.model, 0);
   }
 
-  /** After a mid-run evaluation: rank 0's model is its shard again. */
+  /** Undoes wholeModel: rank 0's model is its shard again. */
   shardModel(ctx: StrategyContext): void {
     this.model().reshard(ctx.model);
   }
