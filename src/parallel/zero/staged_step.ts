@@ -67,17 +67,18 @@ export class StagedStep {
 
   /**
    * Forward only (evaluation): each stage's groups gathered (the next stage's prefetched) and
-   * dropped after the last stage that reads them; no graph is kept, so no rank ever holds more than
-   * two stages' parameters.
+   * dropped after the last stage that reads them; no graph is kept. A rank that only serves the
+   * gathers (null input: another rank scores the output) takes part in every gather and computes
+   * nothing, so it holds no activations.
    */
-  async forward(input: Tensor): Promise<Tensor> {
+  async forward(input: Tensor | null): Promise<Tensor | null> {
     let x = input;
     for (let s = 0; s < this.stages.length; s++) {
       await this.ready(s);
       this.prefetch(s + 1);
       const stage = this.stages[s];
       const from = x;
-      x = noGrad(() => stage.run(from));
+      x = from && noGrad(() => stage.run(from));
       for (const g of this.byStage[s]) if (this.groups[g].stages[this.groups[g].stages.length - 1] === s) this.drop(g);
     }
     return x;

@@ -320,8 +320,9 @@ export class ZeroStrategy implements Strategy {
 
   /**
    * The test set through the model. Stages 1 and 2: the leader's forward of its whole parameters.
-   * Stage 3: every rank runs the staged forward (each layer group gathered, then dropped: the
-   * gathers are collective) and rank 0 scores the output, so no rank holds the whole model for it.
+   * Stage 3: rank 0 runs the staged forward (each layer group gathered, then dropped) and scores
+   * it; the other ranks take part in the gathers only. No rank holds the whole model for it, and
+   * only rank 0 holds activations.
    * The result on rank 0, null elsewhere.
    */
   async evaluate(ctx: StrategyContext, data: Dataset, batchSize: number): Promise<EvalResult | null> {
@@ -333,8 +334,8 @@ export class ZeroStrategy implements Strategy {
     const order = Int32Array.from({ length: data.size }, (_, i) => i);
     try {
       for (const batch of new BatchLoader<Dataset>(data, order, evalBatchSize(data, batchSize)).batches() as Iterable<AnyBatch>) {
-        const output = await this.staged!.forward(batchInput(data, batch, device));
-        if (this.rank === 0) await scoreOutput(data, output, batch, sums);
+        const output = await this.staged!.forward(this.rank === 0 ? batchInput(data, batch, device) : null);
+        if (output) await scoreOutput(data, output, batch, sums);
       }
     } finally {
       ctx.model.train(wasTraining);
