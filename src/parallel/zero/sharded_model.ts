@@ -63,6 +63,8 @@ export class ShardedModel {
   peakGatheredFloats = 0;
   /** The shard is host memory (the cpu device): collectives work on it in place. */
   private readonly onHost: boolean;
+  /** Stage 3: the gradient window of each gathered group (by its first entry) and the views its tensors were bound to. */
+  private readonly gradWindows = new Map<number, { last: number; storage: Storage<Float32Array>; views: Storage[] }>();
   /** Resolves once the last collective queued by inOrder has been issued (a device's turn order). */
   private issued: Promise<void> = Promise.resolve();
 
@@ -201,6 +203,8 @@ export class ShardedModel {
   takeGradients(first: number, last: number): { start: number; end: number; values: Float32Array | Promise<Float32Array> } {
     const start = this.layout[first].offset;
     const end = this.layout[last].offset + this.layout[last].size;
+    const flat = this.takeGradientWindow(first, last);
+    if (flat) return { start, end, values: flat };
     const values = new Float32Array(end - start);
     const reads: Promise<void>[] = [];
     for (let i = first; i <= last; i++) {
@@ -214,10 +218,25 @@ export class ShardedModel {
   }
 
   /**
-   * Stage 3: all-gathers the layout range of entries `first..last` into a fresh window and binds
-   * their tensors to it (gradients unbound: backward allocates them). Returns the window's floats.
+   * Stage 3: the gradient window gather() bound to entries `first..last`, when backward wrote into
+   * it (every tensor's gradient still one of its views): the group's gradient, contiguous already,
+   * with no copy on the cpu. The tensors' gradients are unbound.
    */
-  async gather(first: number, last: number): Promise<number> {
+  private takeGradientWindow(first: number, last: number): Float32Array | Promise<Float32Array> | null {
+    const w = this.gradWindows.get(first);
+    this.gradWindows.delete(first);
+    if (!w || w.last !== last || w.views.some((v, k) => this.tensors[first + k].grad !== v)) return null;
+    for (let i = first; i <= last; i++) this.tensors[i].grad = null;
+    return this.onHost ? w.storage.readSync() : w.storage.read();
+  }
+
+  /**
+   * Stage 3: all-gathers the layout range of entries `first..last` into a fresh window and binds
+   * their tensors to it. `withGradients` (training): their gradients to views of one zeroed window
+   * too, which backward writes in place (FSDP's flat gradient), so the group's gradient leaves
+   * without being packed; otherwise unbound. Returns the window's floats.
+   */
+  async gather(first: number, last: number, withGradients = false): Promise<number> {
     const start = this.layout[first].offset;
     const end = this.layout[last].offset + this.layout[last].size;
     const counts = overlapCounts(this.plan, start, end);
@@ -233,10 +252,20 @@ export class ShardedModel {
       await this.inOrder(own ? own.read() : Promise.resolve(new Float32Array(0)), (mine) => this.group.allGather(mine, all, { counts }).then(() => undefined));
       window.write(all);
     }
+    const grads = withGradients ? deviceMemory(this.shard.device).alloc('float32', end - start) as Storage<Float32Array> : null;
+    const views: Storage[] = [];
     for (let i = first; i <= last; i++) {
       const e = this.layout[i];
-      this.tensors[i].bind(window.view(e.offset - start, e.size), this.tensors[i].grad);
+      const t = this.tensors[i];
+      const grad = grads ? grads.view(e.offset - start, e.size) : t.grad;
+      t.bind(window.view(e.offset - start, e.size), grad);
+      if (grads) {
+        views.push(grad!);
+        // Zeroed and never handed out: backward may write it whole rather than add into it.
+        t.markGradZeroed();
+      }
     }
+    if (grads) this.gradWindows.set(first, { last, storage: grads, views });
     return end - start;
   }
 

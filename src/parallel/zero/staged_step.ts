@@ -42,20 +42,20 @@ export class StagedStep {
     return uses.length > 1 || uses[uses.length - 1] === this.stages.length - 1;
   }
 
-  /** Starts gathering stage s's groups not gathered yet (no wait). */
-  private prefetch(s: number): void {
+  /** Starts gathering stage s's groups not gathered yet (no wait); `training`: with gradient windows. */
+  private prefetch(s: number, training = true): void {
     if (s < 0 || s >= this.stages.length) return;
     for (const g of this.byStage[s]) {
       if (this.gathered.has(g)) continue;
       const { first, last } = this.groups[g];
-      const p = this.sharded.gather(first, last);
+      const p = this.sharded.gather(first, last, training);
       p.catch(() => {}); // awaited when its stage runs
       this.gathered.set(g, p);
     }
   }
 
-  private async ready(s: number): Promise<void> {
-    this.prefetch(s);
+  private async ready(s: number, training = true): Promise<void> {
+    this.prefetch(s, training);
     for (const g of this.byStage[s]) await this.gathered.get(g);
   }
 
@@ -74,8 +74,8 @@ export class StagedStep {
   async forward(input: Tensor | null): Promise<Tensor | null> {
     let x = input;
     for (let s = 0; s < this.stages.length; s++) {
-      await this.ready(s);
-      this.prefetch(s + 1);
+      await this.ready(s, false);
+      this.prefetch(s + 1, false);
       const stage = this.stages[s];
       const from = x;
       x = from && noGrad(() => stage.run(from));
