@@ -23,6 +23,9 @@ import type { ForwardStage } from '../../nn/stages.js';
 import type { LayerGroup } from './layer_groups.js';
 import type { ShardedModel } from './sharded_model.js';
 
+/** What a gather is for: the training forward, the backward, or an evaluation. */
+type Phase = 'forward' | 'backward' | 'eval';
+
 export class StagedStep {
   /** Gathers in flight or done, by group. */
   private gathered = new Map<number, Promise<unknown>>();
@@ -42,20 +45,24 @@ export class StagedStep {
     return uses.length > 1 || uses[uses.length - 1] === this.stages.length - 1;
   }
 
-  /** Starts gathering stage s's groups not gathered yet (no wait); `training`: with gradient windows. */
-  private prefetch(s: number, training = true): void {
+  /**
+   * Starts gathering stage s's groups not gathered yet (no wait). A group gets its gradient window
+   * when backward will write it: gathered for backward, or kept from forward to backward (pinned).
+   * A window for a forward-only gather would be memory held until the group is gathered again.
+   */
+  private prefetch(s: number, phase: Phase): void {
     if (s < 0 || s >= this.stages.length) return;
     for (const g of this.byStage[s]) {
       if (this.gathered.has(g)) continue;
       const { first, last } = this.groups[g];
-      const p = this.sharded.gather(first, last, training);
+      const p = this.sharded.gather(first, last, phase === 'backward' || (phase === 'forward' && this.pinned(g)));
       p.catch(() => {}); // awaited when its stage runs
       this.gathered.set(g, p);
     }
   }
 
-  private async ready(s: number, training = true): Promise<void> {
-    this.prefetch(s, training);
+  private async ready(s: number, phase: Phase): Promise<void> {
+    this.prefetch(s, phase);
     for (const g of this.byStage[s]) await this.gathered.get(g);
   }
 
@@ -74,8 +81,8 @@ export class StagedStep {
   async forward(input: Tensor | null): Promise<Tensor | null> {
     let x = input;
     for (let s = 0; s < this.stages.length; s++) {
-      await this.ready(s, false);
-      this.prefetch(s + 1, false);
+      await this.ready(s, 'eval');
+      this.prefetch(s + 1, 'eval');
       const stage = this.stages[s];
       const from = x;
       x = from && noGrad(() => stage.run(from));
@@ -95,8 +102,8 @@ export class StagedStep {
     const outputs: Tensor[] = [];
     let x = input;
     for (let s = 0; s <= last; s++) {
-      await this.ready(s);
-      this.prefetch(s + 1);
+      await this.ready(s, 'forward');
+      this.prefetch(s + 1, 'forward');
       if (s > 0) {
         x = new Tensor(outputs[s - 1].storage, outputs[s - 1].shape, true);
         leaves[s] = x;
@@ -107,8 +114,8 @@ export class StagedStep {
     const loss = lossOf(outputs[last]);
     const reductions: Promise<void>[] = [];
     for (let s = last; s >= 0; s--) {
-      await this.ready(s);
-      this.prefetch(s - 1);
+      await this.ready(s, 'backward');
+      this.prefetch(s - 1, 'backward');
       if (s === last) backward(loss, seed);
       else if (leaves[s + 1].grad && outputs[s].requiresGrad) backward(outputs[s], leaves[s + 1].grad!);
       if (leaves[s + 1]) leaves[s + 1].grad = null;
