@@ -36,10 +36,9 @@ import { buildDeferred } from '../../parallel/zero/deferred_init.js';
 import { layerGroups } from '../../parallel/zero/layer_groups.js';
 import { type ModelStateBytes, ShardedModel, type ZeroStage } from '../../parallel/zero/sharded_model.js';
 import { StagedStep } from '../../parallel/zero/staged_step.js';
-import { backward, backwardAsync, type BackwardHooks } from '../../tensor/autograd.js';
+import { backward, backwardAsync } from '../../tensor/autograd.js';
 import { kernelsFor } from '../../tensor/dispatch.js';
 import { sumOfSquares } from '../../tensor/scalar.js';
-import type { Tensor } from '../../tensor/tensor.js';
 import { SmolError } from '../../util/errors.js';
 import { type Bucket, type BucketSizes, DDP_BUCKETS, planBuckets } from '../exchange/buckets.js';
 import { hostScalar, microBatches, type LocalGradient } from '../micro_batches.js';
@@ -50,6 +49,7 @@ import type { StepOutcome, StepWork } from '../step.js';
 import type { ModelBuildContext, Strategy, StrategyContext } from '../strategy.js';
 import { CPU } from '../../tensor/storage.js';
 import { DivergenceError } from './allreduce.js';
+import { BucketSends } from './zero_buckets.js';
 import type { Restored } from '../checkpoints.js';
 import { restoreResharded, writeManifest } from '../zero_checkpoints.js';
 import type { Optimizer } from '../../nn/optim/optimizer.js';
@@ -373,46 +373,5 @@ export class ZeroStrategy implements Strategy {
   /** Not used: the strategy owns the step (runStep). */
   async reduceGradients(): Promise<never> {
     throw new Error(`--zero ${this.stage}: the strategy owns the step; reduceGradients is not called`);
-  }
-}
-
-/**
- * A step's gradient buckets, each reduce-scattered once: from backward's hooks as soon as its last
- * gradient is final (--overlap), or by finish() in plan order (the rest, or all of them).
- */
-class BucketSends {
-  private readonly bucketOf = new Map<Tensor, number>();
-  private readonly remaining: number[];
-  private readonly pending: Array<Promise<void> | null>;
-  private inFlight = 0;
-
-  constructor(private readonly plan: readonly Bucket[], tensors: readonly Tensor[], private readonly launch: (b: Bucket) => Promise<void>) {
-    plan.forEach((b, k) => b.entries.forEach((e) => this.bucketOf.set(tensors[e], k)));
-    this.remaining = plan.map((b) => b.entries.length);
-    this.pending = plan.map(() => null);
-  }
-
-  hooks(): BackwardHooks {
-    return {
-      onLeafReady: (leaf) => {
-        const k = this.bucketOf.get(leaf);
-        if (k === undefined || --this.remaining[k] > 0) return false;
-        this.send(k);
-        return true;
-      },
-      keepYielding: () => this.inFlight > 0,
-    };
-  }
-
-  private send(k: number): void {
-    this.inFlight++;
-    const p = this.launch(this.plan[k]).finally(() => this.inFlight--);
-    p.catch(() => {}); // awaited in finish()
-    this.pending[k] = p;
-  }
-
-  async finish(): Promise<void> {
-    for (let k = 0; k < this.plan.length; k++) if (!this.pending[k]) this.send(k);
-    await Promise.all(this.pending);
   }
 }
