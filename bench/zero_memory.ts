@@ -1,5 +1,14 @@
 /**
  * npm run bench:zero-memory -- [--layers 20] [--width 512] [--workers 4] [--steps 3] [--cap-mb N] [--keep]
+ * npm run bench:zero-memory -- --rss [--model gpt2] [--workers 4] [--steps 3] [--eval-batch-size N]
+ *
+ * --rss: issue 29's measurement. Each rank's peak RSS (the kernel's VmHWM, polled under the
+ * launcher: bench/lib/rss_sampler.ts) of `train --workers N --model M --dataset synthetic_text --context 64 --batch-size 1
+ * --optimizer adamw --max-steps S` with plain data parallelism, --zero 1 and --zero 3, one run after
+ * the other; the last line is one JSON object with every rank's peak and the ratios of the largest
+ * peaks (ZeRO-3 ÷ plain, ZeRO-3 ÷ ZeRO-1). The leader's final evaluation (default 1000 sequences a
+ * batch) is part of the command and the same in every layout; --eval-batch-size N passes a smaller
+ * one, to see the training's own peak. Needs Linux (/proc); no root.
  *
  * A model that does not fit: GPT-2 resized (--layers × --width, synthetic_text, context 32) on
  * `--workers` worker processes on 127.0.0.1 (one thread each), every worker in its own cgroup v1
@@ -14,12 +23,18 @@
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { readMetrics } from '../src/metrics/reader.js';
 import { memoryControllerAvailable } from '../src/validate/memory_cap.js';
 import { type CappedRun, runCappedCluster } from './lib/capped_cluster.js';
+import { RssSampler } from './lib/rss_sampler.js';
 
 interface Options {
+  rss: boolean;
+  model: string;
+  evalBatch: number | null;
   layers: number;
   width: number;
   workers: number;
@@ -29,7 +44,7 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { layers: 20, width: 512, workers: 4, steps: 3, capMb: null, keep: false };
+  const o: Options = { rss: false, model: 'gpt2', evalBatch: null, layers: 20, width: 512, workers: 4, steps: 3, capMb: null, keep: false };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const next = (): number => {
@@ -43,6 +58,9 @@ function parseArgs(argv: string[]): Options {
     else if (flag === '--steps') o.steps = next();
     else if (flag === '--cap-mb') o.capMb = next();
     else if (flag === '--keep') o.keep = true;
+    else if (flag === '--rss') o.rss = true;
+    else if (flag === '--model') o.model = argv[++i];
+    else if (flag === '--eval-batch-size') o.evalBatch = next();
     else throw new Error(`unknown flag ${flag}`);
   }
   return o;
@@ -50,8 +68,47 @@ function parseArgs(argv: string[]): Options {
 
 const MB = 2 ** 20;
 
+const CLI = join(dirname(fileURLToPath(import.meta.url)), '../src/cli/main.js');
+
+/** One `train` run's launcher; every rank's VmHWM (pid order: ranks start in rank order). */
+function peaksOf(args: string[]): Promise<{ code: number | null; stderr: string; peaks: number[] }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, 'train', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const sampler = new RssSampler([child.pid!], false, 50);
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (t: string) => (stderr += t));
+    child.on('close', (code) => resolve({ code, stderr, peaks: sampler.stop() }));
+  });
+}
+
+/** --rss: plain data parallelism, --zero 1 and --zero 3 on the issue's command, each rank's peak RSS. */
+async function rssMain(o: Options): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'smolcluster-zero-rss-'));
+  const command = [
+    '--workers', String(o.workers), '--model', o.model, '--dataset', 'synthetic_text', '--context', '64', '--batch-size', '1', '--optimizer', 'adamw', '--max-steps', String(o.steps),
+    ...(o.evalBatch !== null ? ['--eval-batch-size', String(o.evalBatch)] : []),
+  ];
+  process.stdout.write(`train ${command.join(' ')} [--zero k]: each rank's peak RSS (VmHWM)\n`);
+  const peaks: Record<string, number[]> = {};
+  try {
+    for (const [label, extra] of [['plain', []], ['zero1', ['--zero', '1']], ['zero3', ['--zero', '3']]] as const) {
+      const r = await peaksOf([...command, ...extra, '--threads', '1', '--timeout', '600', '--eval-every', '0', '--experiments-dir', dir, '--name', label]);
+      if (r.code !== 0) throw new Error(`${label} failed:\n${r.stderr.slice(-2000)}`);
+      peaks[label] = r.peaks.map((b) => Math.round(b / MB));
+      process.stdout.write(`${label.padEnd(6)} peaks ${peaks[label].join(', ')} MB\n`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const top = (k: string): number => Math.max(...peaks[k]);
+  const ratios = { zero3_over_plain: top('zero3') / top('plain'), zero3_over_zero1: top('zero3') / top('zero1') };
+  process.stdout.write(`largest peak: ZeRO-3 ${ratios.zero3_over_plain.toFixed(2)}× plain data parallelism, ${ratios.zero3_over_zero1.toFixed(2)}× ZeRO-1\n`);
+  process.stdout.write(`${JSON.stringify({ bench: 'zero-memory-rss', model: o.model, workers: o.workers, steps: o.steps, eval_batch_size: o.evalBatch ?? 'default', peak_mb: peaks, ...ratios })}\n`);
+}
+
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
+  if (o.rss) return rssMain(o);
   if (!memoryControllerAvailable()) {
     process.stdout.write('bench:zero-memory needs Linux, root and a writable cgroup v1 memory controller (/sys/fs/cgroup/memory): not here\n');
     process.exitCode = 2;

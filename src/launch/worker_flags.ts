@@ -82,11 +82,7 @@ function precisionSignature(flags: Pick<TrainFlags, 'precision'>): string {
 
 /** The strategy options the flags describe. */
 export function strategyOptions(flags: TrainFlags): ClusterStrategyOptions {
-  // Rank 0 holds one shard: a whole-model file needs the shards gathered, which is not built yet.
-  if ((flags.tensorParallel ?? 1) > 1 && flags.save) throw new Error(`--save with --tensor-parallel ${flags.tensorParallel}: each rank holds a shard of the model; use --checkpoint-every (every rank writes its shard) instead`);
-  if ((flags.pipelineStages ?? 1) > 1 && flags.save) throw new Error(`--save with --pipeline-stages ${flags.pipelineStages}: each rank holds one stage of the model; use --checkpoint-every (every rank writes its stage) instead`);
   if (flags.zero !== undefined && flags.elastic) throw new Error(`--zero ${flags.zero} cannot be combined with --elastic: the shards are cut for a fixed world size`);
-  if (flags.zero === 3 && flags.init) throw new Error('--init with --zero 3: each rank keeps only its shard of the parameters; load the file with --zero 1 or 2');
   return {
     checksumEvery: flags.checksumEvery, peerTimeoutMs: flags.timeout * 1000,
     stragglerMs: flags.stragglerTimeout !== undefined ? flags.stragglerTimeout * 1000 : undefined,

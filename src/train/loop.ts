@@ -88,14 +88,14 @@ export async function train(
   const model = strategy.modelBuilder
     ? await strategy.modelBuilder.buildModel(spec, config.seed, config.model, {
       train: data.train, batchSize: config.batchSize, optimizer: config.optimizer, resumedState: () => guards.checkpoints?.peekStrategyState() ?? null,
-      device: config.device ?? CPU,
+      device: config.device ?? CPU, init: config.init,
     })
     : createModel(spec, config.seed);
   // The device this process really trains on goes into result.json (a server that only aggregates stays on the cpu).
   config.device = placeModel(model, config.device ?? CPU, strategy);
   // Where the model really is (a ps server stays on the cpu): its device must run the run's precision.
   checkPrecisionRuns(precision, config.device, strategy.rank);
-  if (config.init) initFromFile(config.init, model, spec);
+  if (config.init && !strategy.modelBuilder?.loadsInit) initFromFile(config.init, model, spec);
   const optimizer = makeOptimizer(model.arena(), {
     name: config.optimizer, lr: config.lr, momentum: config.momentum, weightDecay: config.weightDecay,
   });
@@ -165,22 +165,24 @@ export async function train(
     if (afterEval && (strategy.evaluation || strategy.sharding || isLeader(strategy))) {
       await unsettled.settle();
       const e0 = performance.now();
-      // A sharded model (ZeRO-3) is made whole on the leader first: every rank takes part.
-      await strategy.sharding?.wholeModel(ctx);
+      // A sharded model is made whole on the leader first (every rank takes part), unless the strategy evaluates it itself.
+      if (!strategy.evaluation) await strategy.sharding?.wholeModel(ctx);
       host.flush();
       const e = await evaluation(ctx, strategy, data.test, config.evalBatchSize);
       if (e) observer.onEval?.({ step, epoch, ...e });
-      strategy.sharding?.shardModel(ctx);
+      if (!strategy.evaluation) strategy.sharding?.shardModel(ctx);
       const evalMs = performance.now() - e0;
       arrivals.exclude(evalMs);
       outcome.evalMs += evalMs;
     }
   }
   await unsettled.settle();
-  // The leader evaluates and saves the whole model (a sharded one is gathered there).
-  await strategy.sharding?.wholeModel(ctx);
+  // The leader evaluates and saves the whole model (a sharded one is gathered there: after the
+  // evaluation when the strategy evaluates it itself, so the two never add up).
+  if (!strategy.evaluation) await strategy.sharding?.wholeModel(ctx);
   host.flush();
   outcome.finalEval = await evaluation(ctx, strategy, data.test, config.evalBatchSize);
+  if (strategy.evaluation) await strategy.sharding?.wholeModel(ctx);
   // The epoch of the last step taken (maxSteps may end the run before the last epoch).
   if (outcome.finalEval) observer.onEval?.({ step, epoch: lastEpoch, ...outcome.finalEval });
   observer.onEnd?.();

@@ -155,6 +155,8 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
     const perRank = unpackTotals(await strategy.gather(totalsVector(outcome, config.device)));
     const extra = strategy.leadership?.resultFields ? await strategy.leadership.resultFields() : {};
     runEvents.finished(outcome.steps);
+    // Every rank takes part in gathering a model each rank holds a part of.
+    const saved = o.save && strategy.modelBuilder?.savedModel ? await strategy.modelBuilder.savedModel(outcome.model, outcome.spec) : outcome.model;
     if (!isLeader(strategy)) return null;
     await o.beforeEnd?.();
     const result = {
@@ -167,7 +169,7 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
     if (o.output) writeResult(o.output, result);
     if (o.save) {
       const meta = { steps: outcome.steps, seed: config.seed };
-      const model = await modelOnHost(outcome.model, outcome.spec);
+      const model = await modelOnHost(saved!, outcome.spec);
       if (isSafetensorsPath(o.save)) saveSafetensors(o.save, model, outcome.spec, meta, o.saveDtype);
       else saveModel(o.save, model, outcome.spec, meta);
       runEvents.modelSaved(o.save, outcome.steps);

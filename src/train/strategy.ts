@@ -28,6 +28,8 @@ export interface ModelBuildContext {
    * (ZeRO) returns it with its arena on this device; the loop refuses one that leaves it on the host.
    */
   device?: Device;
+  /** --init's file, for a strategy that reads it while it builds (`loadsInit`: ZeRO reads its ranges only). */
+  init?: string;
 }
 
 /** What a strategy sees of the run. */
@@ -209,6 +211,14 @@ export interface ModelBuilder {
    * ModelBuildContext.device itself) and a host model is refused on a GPU.
    */
   readonly buildsDeviceModel?: boolean;
+  /** True: buildModel loads ModelBuildContext.init itself, and the loop does not load it again. */
+  readonly loadsInit?: boolean;
+  /**
+   * For the final --save when each rank holds a part of the model (pipeline stages, tensor-parallel
+   * shards): every rank calls it once after the run; the leader gets the whole model, as one process
+   * holds it (train/whole_model.ts), the others null. Absent: the leader's model is whole.
+   */
+  savedModel?(model: Module, spec: ModelSpec): Promise<Module | null>;
 }
 
 /** A strategy's own evaluation (a split model has no synchronous forward on one rank). */

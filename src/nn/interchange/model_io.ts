@@ -6,7 +6,7 @@ import { nameMapFor } from './hf_names.js';
 import { type SafeTensor, type WriteDtype, type WriteTensor, isSafetensorsPath, readSafetensors, toFloat32, writeSafetensors } from './safetensors.js';
 
 /** [rows, cols] → [cols, rows], copied. */
-function transpose2d(a: Float32Array, rows: number, cols: number): Float32Array {
+export function transpose2d(a: Float32Array, rows: number, cols: number): Float32Array {
   const out = new Float32Array(a.length);
   for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j * rows + i] = a[i * cols + j];
   return out;
@@ -89,29 +89,45 @@ function architectureOf(file: string, text: string | undefined): ModelSpec {
 
 function loadTensors(file: string, tensors: Map<string, SafeTensor>, model: Module, spec: ModelSpec): void {
   const names = nameMapFor(spec);
-  const used = new Set<string>();
+  const sources = matchTensors(file, tensors, model, spec);
+  const valuesOf = (name: string, shape: readonly number[]): Float32Array => {
+    const ext = sources.get(name)!;
+    const values = toFloat32(file, ext, tensors.get(ext)!);
+    return names.transposed(name) ? transpose2d(values, shape[1], shape[0]) : values;
+  };
+  for (const [name, p] of model.namedParameters()) p.storage.write(valuesOf(name, p.shape));
+  for (const [name, b] of model.namedBuffers()) b.set(valuesOf(name, [b.length]));
+}
+
+/**
+ * The file's tensor for each of the model's parameters and buffers (our name → its name there),
+ * every shape checked; a tensor the model needs and the file lacks, or one the file holds and the
+ * model does not have (unless a known tied copy or unused buffer), is refused by name.
+ */
+export function matchTensors(file: string, tensors: ReadonlyMap<string, { shape: readonly number[] }>, model: Module, spec: ModelSpec): Map<string, string> {
+  const names = nameMapFor(spec);
+  const found = new Map<string, string>();
   const missing: string[] = [];
-  const assign = (name: string, shape: readonly number[], write: (values: Float32Array) => void): void => {
+  const match = (name: string, shape: readonly number[]): void => {
     const ext = names.candidates(name).find((c) => tensors.has(c));
     if (!ext) {
       missing.push(names.external(name));
       return;
     }
-    used.add(ext);
+    found.set(name, ext);
     const t = tensors.get(ext)!;
-    const flip = names.transposed(name);
-    const want = flip ? [shape[1], shape[0]] : [...shape];
+    const want = names.transposed(name) ? [shape[1], shape[0]] : [...shape];
     if (t.shape.join('x') !== want.join('x')) {
       throw new CheckpointError(file, `tensor "${ext}" has shape [${t.shape.join(', ')}], the model needs [${want.join(', ')}] (${spec.type}: check --layers/--width/--heads/--context and the vocabulary)`);
     }
-    const values = toFloat32(file, ext, t);
-    write(flip ? transpose2d(values, want[0], want[1]) : values);
   };
-  for (const [name, p] of model.namedParameters()) assign(name, p.shape, (v) => p.storage.write(v));
-  for (const [name, b] of model.namedBuffers()) assign(name, [b.length], (v) => b.set(v));
+  for (const [name, p] of model.namedParameters()) match(name, p.shape);
+  for (const [name, b] of model.namedBufferStorages()) match(name, [b.size]);
   if (missing.length) throw new CheckpointError(file, `missing ${missing.length} tensor(s) the model needs: ${preview(missing)}`);
+  const used = new Set(found.values());
   const unexpected = [...tensors.keys()].filter((k) => !used.has(k) && !names.skippable(k));
   if (unexpected.length) throw new CheckpointError(file, `${unexpected.length} tensor(s) this ${spec.type} model does not have: ${preview(unexpected)}`);
+  return found;
 }
 
 function preview(list: string[]): string {

@@ -1,4 +1,4 @@
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { fstatSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { CheckpointError } from '../checkpoint.js';
 import { fromBf16Bits, fromF16Bits, toBf16Bits, toF16Bits } from './float_formats.js';
 
@@ -69,6 +69,21 @@ export function writeSafetensors(file: string, tensors: [string, WriteTensor][],
   }
 }
 
+/** Where a tensor lies in a file, as its header says (byte offsets from the start of the data). */
+export interface SafeEntry {
+  dtype: SafeDtype;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+/** A safetensors header: the tensors by name, the metadata, and where the data starts. */
+export interface SafetensorsHeader {
+  entries: Map<string, SafeEntry>;
+  metadata: Record<string, string>;
+  dataStart: number;
+}
+
 /** Parses and validates a safetensors file; every problem names the file (and the tensor). */
 export function readSafetensors(file: string): SafetensorsFile {
   let data: Buffer;
@@ -77,9 +92,33 @@ export function readSafetensors(file: string): SafetensorsFile {
   } catch (e) {
     throw new CheckpointError(file, `cannot read: ${(e as Error).message}`);
   }
-  if (data.length < 8) throw new CheckpointError(file, `not a safetensors file: ${data.length} bytes, shorter than the 8-byte header length`);
+  const { entries, metadata, dataStart } = parseHeader(file, data, data.length);
+  const body = data.subarray(dataStart);
+  const tensors = new Map<string, SafeTensor>();
+  for (const [name, e] of entries) tensors.set(name, { dtype: e.dtype, shape: e.shape, bytes: body.subarray(e.begin, e.end) });
+  return { tensors, metadata };
+}
+
+/**
+ * Reads only the header of a safetensors file (the first bytes, not the tensors), validated
+ * against the file's length: what a reader of ranges needs (safetensors_ranges.ts).
+ */
+export function readSafetensorsHeader(file: string, fd: number): SafetensorsHeader {
+  const size = fstatSync(fd).size;
+  const head = Buffer.alloc(Math.min(size, 8));
+  readSync(fd, head, 0, head.length, 0);
+  if (size < 8) return parseHeader(file, head, size);
+  const n = Number(head.readBigUInt64LE(0));
+  const all = Buffer.alloc(8 + Math.min(n, size - 8));
+  readSync(fd, all, 0, all.length, 0);
+  return parseHeader(file, all, size);
+}
+
+/** The header at the start of `data` (of a file of `fileLength` bytes), every entry checked to lie inside the file. */
+function parseHeader(file: string, data: Buffer, fileLength: number): SafetensorsHeader {
+  if (fileLength < 8) throw new CheckpointError(file, `not a safetensors file: ${fileLength} bytes, shorter than the 8-byte header length`);
   const n = data.readBigUInt64LE(0);
-  if (n > BigInt(data.length - 8)) throw new CheckpointError(file, `not a safetensors file or truncated: header length ${n} exceeds the ${data.length - 8} bytes that follow`);
+  if (n > BigInt(fileLength - 8)) throw new CheckpointError(file, `not a safetensors file or truncated: header length ${n} exceeds the ${fileLength - 8} bytes that follow`);
   let header: unknown;
   try {
     header = JSON.parse(data.subarray(8, 8 + Number(n)).toString('utf8'));
@@ -87,20 +126,20 @@ export function readSafetensors(file: string): SafetensorsFile {
     throw new CheckpointError(file, 'safetensors header is not valid JSON');
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new CheckpointError(file, 'safetensors header is not a JSON object');
-  const body = data.subarray(8 + Number(n));
-  const tensors = new Map<string, SafeTensor>();
+  const dataStart = 8 + Number(n);
+  const entries = new Map<string, SafeEntry>();
   let metadata: Record<string, string> = {};
   for (const [name, entry] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') {
       metadata = (entry ?? {}) as Record<string, string>;
       continue;
     }
-    tensors.set(name, parseEntry(file, name, entry, body));
+    entries.set(name, parseEntry(file, name, entry, fileLength - dataStart));
   }
-  return { tensors, metadata };
+  return { entries, metadata, dataStart };
 }
 
-function parseEntry(file: string, name: string, entry: unknown, body: Buffer): SafeTensor {
+function parseEntry(file: string, name: string, entry: unknown, bodyLength: number): SafeEntry {
   const bad = (what: string): CheckpointError => new CheckpointError(file, `tensor "${name}": ${what}`);
   const e = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
   if (typeof e !== 'object' || e === null) throw bad('entry is not an object');
@@ -115,8 +154,13 @@ function parseEntry(file: string, name: string, entry: unknown, body: Buffer): S
   const [begin, end] = offs as number[];
   const expected = shape.reduce((a, d) => a * d, 1) * BYTES[dtype];
   if (end - begin !== expected) throw bad(`data_offsets span ${end - begin} bytes, but ${dtype} [${shape.join(', ')}] needs ${expected}`);
-  if (end > body.length) throw bad(`data ends at byte ${end}, past the ${body.length} data bytes in the file (truncated?)`);
-  return { dtype, shape, bytes: body.subarray(begin, end) };
+  if (end > bodyLength) throw bad(`data ends at byte ${end}, past the ${bodyLength} data bytes in the file (truncated?)`);
+  return { dtype, shape, begin, end };
+}
+
+/** Bytes per element of a dtype. */
+export function bytesPerElement(dtype: SafeDtype): number {
+  return BYTES[dtype];
 }
 
 /** A floating-point tensor's values as float32 (copied). */

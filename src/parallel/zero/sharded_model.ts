@@ -27,6 +27,7 @@ import type { Module } from '../../nn/module.js';
 import type { Optimizer } from '../../nn/optim/optimizer.js';
 import { CPU, type Device, deviceMemory, type Storage } from '../../tensor/storage.js';
 import type { Tensor } from '../../tensor/tensor.js';
+import { deferredValues, isDeferred } from './deferred_init.js';
 import { ReleasedStorage } from './released.js';
 import { overlapCounts, planShards, type ShardPlan } from './shard_plan.js';
 
@@ -38,6 +39,15 @@ export interface ModelStateBytes {
   grads: number;
   optimizer: number;
   total: number;
+}
+
+/** Where a rank's kept values of each parameter come from: elements [from, to) of parameter `name`. */
+export type ParameterValues = (name: string, p: Tensor, from: number, to: number) => Float32Array | Promise<Float32Array>;
+
+/** The model's own values: made from their recipes when it was built deferred, else read. */
+export async function ownValues(_name: string, p: Tensor, from: number, to: number): Promise<Float32Array> {
+  if (isDeferred(p.storage)) return deferredValues(p.storage, from, to);
+  return ((await p.storage.read()) as Float32Array).subarray(from, to);
 }
 
 export class ShardedModel {
@@ -53,6 +63,8 @@ export class ShardedModel {
   peakGatheredFloats = 0;
   /** The shard is host memory (the cpu device): collectives work on it in place. */
   private readonly onHost: boolean;
+  /** Stage 3: the gradient window of each gathered group (by its first entry) and the views its tensors were bound to. */
+  private readonly gradWindows = new Map<number, { last: number; storage: Storage<Float32Array>; views: Storage[] }>();
   /** Resolves once the last collective queued by inOrder has been issued (a device's turn order). */
   private issued: Promise<void> = Promise.resolve();
 
@@ -95,12 +107,14 @@ export class ShardedModel {
   }
 
   /**
-   * Shards `model` (built whole on the host, from the run's seed, on every rank) for this rank and
-   * makes the module's arena the shard, allocated on `device` (the model's buffers stay where they
-   * are: `model.to(device)` after moves them). Under stage 3 the whole model's storages are
-   * dropped here: from now on only the shard lives.
+   * Shards `model` for this rank and makes the module's arena the shard, allocated on `device` (the
+   * model's buffers stay where they are: `model.to(device)` after moves them). The model comes from
+   * the run's seed on every rank, built deferred (deferred_init.ts: its parameters are recipes, and
+   * only the values this rank keeps are made) or whole; `values` may bring them from elsewhere (a
+   * file read by ranges: --init). Under stage 3 its parameter storages are dropped here, and from
+   * now on only the shard lives.
    */
-  static build(model: Module, group: ProcessGroup, stage: ZeroStage, device: Device = CPU): ShardedModel {
+  static async build(model: Module, group: ProcessGroup, stage: ZeroStage, device: Device = CPU, values: ParameterValues = ownValues): Promise<ShardedModel> {
     const named = model.namedParameters();
     const noDecay = model.noDecayNames();
     const layout: ArenaEntry[] = [];
@@ -110,31 +124,26 @@ export class ShardedModel {
       layout.push({ name, shape: p.shape, offset: total, size: p.size, decay: !noDecay.has(name) });
       total += p.size;
     }
-    const away = named.find(([, p]) => p.device !== CPU);
-    if (away) throw new Error(`ZeRO: parameter ${away[0]} lives on ${away[1].device}; the model is sharded from the host (build(..., device) places the shard)`);
     const memory = deviceMemory(device);
     const alloc = (n: number): Storage<Float32Array> => memory.alloc('float32', n) as Storage<Float32Array>;
-    const [start, end] = planShards(total, group.size).ranges[group.rank];
+    // Stages 1 and 2 keep every parameter; stage 3 this rank's range only.
+    const [start, end] = stage < 3 ? [0, total] : planShards(total, group.size).ranges[group.rank];
+    const kept = alloc(end - start);
+    for (const [i, [name, p]] of named.entries()) {
+      const { offset, size } = layout[i];
+      const from = Math.max(start, offset);
+      const to = Math.min(end, offset + size);
+      if (from < to) kept.write(await values(name, p, from - offset, to - offset), from - start);
+      if (stage === 3) p.bind(new ReleasedStorage(size, name), null);
+    }
     let sharded: ShardedModel;
     if (stage < 3) {
-      const full = alloc(total);
       const fullGrads = stage === 1 ? alloc(total) : null;
-      named.forEach(([, p], i) => {
-        const { offset, size } = layout[i];
-        full.write(p.storage.readSync(), offset);
-        p.bind(full.view(offset, size), fullGrads ? fullGrads.view(offset, size) : null);
-      });
-      sharded = new ShardedModel(stage, group, named, layout, full, fullGrads, full.view(start, end - start), fullGrads ? fullGrads.view(start, end - start) : alloc(end - start));
+      named.forEach(([, p], i) => p.bind(kept.view(layout[i].offset, layout[i].size), fullGrads ? fullGrads.view(layout[i].offset, layout[i].size) : null));
+      const [a, b] = planShards(total, group.size).ranges[group.rank];
+      sharded = new ShardedModel(stage, group, named, layout, kept, fullGrads, kept.view(a, b - a), fullGrads ? fullGrads.view(a, b - a) : alloc(b - a));
     } else {
-      const shardParams = alloc(end - start);
-      named.forEach(([name, p], i) => {
-        const { offset, size } = layout[i];
-        const from = Math.max(start, offset);
-        const to = Math.min(end, offset + size);
-        if (from < to) shardParams.write(p.storage.readSync().subarray(from - offset, to - offset), from - start);
-        p.bind(new ReleasedStorage(size, name), null);
-      });
-      sharded = new ShardedModel(stage, group, named, layout, null, null, shardParams, alloc(end - start));
+      sharded = new ShardedModel(stage, group, named, layout, null, null, kept, alloc(end - start));
     }
     model.useArena(sharded.shard);
     return sharded;
@@ -194,6 +203,8 @@ export class ShardedModel {
   takeGradients(first: number, last: number): { start: number; end: number; values: Float32Array | Promise<Float32Array> } {
     const start = this.layout[first].offset;
     const end = this.layout[last].offset + this.layout[last].size;
+    const flat = this.takeGradientWindow(first, last);
+    if (flat) return { start, end, values: flat };
     const values = new Float32Array(end - start);
     const reads: Promise<void>[] = [];
     for (let i = first; i <= last; i++) {
@@ -207,10 +218,25 @@ export class ShardedModel {
   }
 
   /**
-   * Stage 3: all-gathers the layout range of entries `first..last` into a fresh window and binds
-   * their tensors to it (gradients unbound: backward allocates them). Returns the window's floats.
+   * Stage 3: the gradient window gather() bound to entries `first..last`, when backward wrote into
+   * it (every tensor's gradient still one of its views): the group's gradient, contiguous already,
+   * with no copy on the cpu. The tensors' gradients are unbound.
    */
-  async gather(first: number, last: number): Promise<number> {
+  private takeGradientWindow(first: number, last: number): Float32Array | Promise<Float32Array> | null {
+    const w = this.gradWindows.get(first);
+    this.gradWindows.delete(first);
+    if (!w || w.last !== last || w.views.some((v, k) => this.tensors[first + k].grad !== v)) return null;
+    for (let i = first; i <= last; i++) this.tensors[i].grad = null;
+    return this.onHost ? w.storage.readSync() : w.storage.read();
+  }
+
+  /**
+   * Stage 3: all-gathers the layout range of entries `first..last` into a fresh window and binds
+   * their tensors to it. `withGradients` (training): their gradients to views of one zeroed window
+   * too, which backward writes in place (FSDP's flat gradient), so the group's gradient leaves
+   * without being packed; otherwise unbound. Returns the window's floats.
+   */
+  async gather(first: number, last: number, withGradients = false): Promise<number> {
     const start = this.layout[first].offset;
     const end = this.layout[last].offset + this.layout[last].size;
     const counts = overlapCounts(this.plan, start, end);
@@ -226,10 +252,20 @@ export class ShardedModel {
       await this.inOrder(own ? own.read() : Promise.resolve(new Float32Array(0)), (mine) => this.group.allGather(mine, all, { counts }).then(() => undefined));
       window.write(all);
     }
+    const grads = withGradients ? deviceMemory(this.shard.device).alloc('float32', end - start) as Storage<Float32Array> : null;
+    const views: Storage[] = [];
     for (let i = first; i <= last; i++) {
       const e = this.layout[i];
-      this.tensors[i].bind(window.view(e.offset - start, e.size), this.tensors[i].grad);
+      const t = this.tensors[i];
+      const grad = grads ? grads.view(e.offset - start, e.size) : t.grad;
+      t.bind(window.view(e.offset - start, e.size), grad);
+      if (grads) {
+        views.push(grad!);
+        // Zeroed and never handed out: backward may write it whole rather than add into it.
+        t.markGradZeroed();
+      }
     }
+    if (grads) this.gradWindows.set(first, { last, storage: grads, views });
     return end - start;
   }
 

@@ -1,5 +1,5 @@
 /**
- * ZeRO-3's forward and backward of one micro-batch, stage by stage (nn/stages.ts), with each layer
+ * ZeRO-3's forward and backward of one micro-batch, stage by stage (the model's layer list, nn/layer_list.ts), with each layer
  * group's parameters gathered just before the first stage that needs them and dropped after:
  *
  *  - forward: before stage s runs, its groups are awaited and stage s+1's are already being
@@ -12,14 +12,20 @@
  *  - after the backward of the first stage that reads a group, the group's gradient is final: it is
  *    reduce-scattered into the shard's gradient and dropped, and so are its parameters.
  *
+ * Evaluation (`forward`) gathers each group once per batch and keeps no graph.
+ *
  * Bytes per rank per step: every group gathered at most twice (Ψ(N−1)/N each) and reduce-scattered
  * once: at most 3Ψ(N−1)/N, 1.5× one ring all-reduce of the gradient.
  */
-import { backward } from '../../tensor/autograd.js';
+import { backward, noGrad } from '../../tensor/autograd.js';
 import { Tensor } from '../../tensor/tensor.js';
-import type { ForwardStage } from '../../nn/stages.js';
+import type { ModelLayer } from '../../nn/layer_list.js';
+import { settled } from '../../nn/layers/maybe_async.js';
 import type { LayerGroup } from './layer_groups.js';
 import type { ShardedModel } from './sharded_model.js';
+
+/** What a gather is for: the training forward, the backward, or an evaluation. */
+type Phase = 'forward' | 'backward' | 'eval';
 
 export class StagedStep {
   /** Gathers in flight or done, by group. */
@@ -27,7 +33,7 @@ export class StagedStep {
 
   constructor(
     private readonly sharded: ShardedModel,
-    private readonly stages: readonly ForwardStage[],
+    private readonly stages: readonly ModelLayer[],
     private readonly groups: readonly LayerGroup[],
     private readonly byStage: readonly number[][],
     /** Sees each group's gradient before it leaves (the strategy counts non-finite values). */
@@ -40,20 +46,24 @@ export class StagedStep {
     return uses.length > 1 || uses[uses.length - 1] === this.stages.length - 1;
   }
 
-  /** Starts gathering stage s's groups not gathered yet (no wait). */
-  private prefetch(s: number): void {
+  /**
+   * Starts gathering stage s's groups not gathered yet (no wait). A group gets its gradient window
+   * when backward will write it: gathered for backward, or kept from forward to backward (pinned).
+   * A window for a forward-only gather would be memory held until the group is gathered again.
+   */
+  private prefetch(s: number, phase: Phase): void {
     if (s < 0 || s >= this.stages.length) return;
     for (const g of this.byStage[s]) {
       if (this.gathered.has(g)) continue;
       const { first, last } = this.groups[g];
-      const p = this.sharded.gather(first, last);
+      const p = this.sharded.gather(first, last, phase === 'backward' || (phase === 'forward' && this.pinned(g)));
       p.catch(() => {}); // awaited when its stage runs
       this.gathered.set(g, p);
     }
   }
 
-  private async ready(s: number): Promise<void> {
-    this.prefetch(s);
+  private async ready(s: number, phase: Phase): Promise<void> {
+    this.prefetch(s, phase);
     for (const g of this.byStage[s]) await this.gathered.get(g);
   }
 
@@ -61,6 +71,25 @@ export class StagedStep {
     const { first, last } = this.groups[g];
     this.sharded.release(first, last);
     this.gathered.delete(g);
+  }
+
+  /**
+   * Forward only (evaluation): each stage's groups gathered (the next stage's prefetched) and
+   * dropped after the last stage that reads them; no graph is kept. A rank that only serves the
+   * gathers (null input: another rank scores the output) takes part in every gather and computes
+   * nothing, so it holds no activations.
+   */
+  async forward(input: Tensor | null): Promise<Tensor | null> {
+    let x = input;
+    for (let s = 0; s < this.stages.length; s++) {
+      await this.ready(s, 'eval');
+      this.prefetch(s + 1, 'eval');
+      const stage = this.stages[s];
+      const from = x;
+      x = from && noGrad(() => runLayer(stage, from));
+      for (const g of this.byStage[s]) if (this.groups[g].stages[this.groups[g].stages.length - 1] === s) this.drop(g);
+    }
+    return x;
   }
 
   /**
@@ -74,20 +103,20 @@ export class StagedStep {
     const outputs: Tensor[] = [];
     let x = input;
     for (let s = 0; s <= last; s++) {
-      await this.ready(s);
-      this.prefetch(s + 1);
+      await this.ready(s, 'forward');
+      this.prefetch(s + 1, 'forward');
       if (s > 0) {
         x = new Tensor(outputs[s - 1].storage, outputs[s - 1].shape, true);
         leaves[s] = x;
       }
-      outputs[s] = this.stages[s].run(x);
+      outputs[s] = runLayer(this.stages[s], x);
       for (const g of this.byStage[s]) if (!this.pinned(g)) this.drop(g);
     }
     const loss = lossOf(outputs[last]);
     const reductions: Promise<void>[] = [];
     for (let s = last; s >= 0; s--) {
-      await this.ready(s);
-      this.prefetch(s - 1);
+      await this.ready(s, 'backward');
+      this.prefetch(s - 1, 'backward');
       if (s === last) backward(loss, seed);
       else if (leaves[s + 1].grad && outputs[s].requiresGrad) backward(outputs[s], leaves[s + 1].grad!);
       if (leaves[s + 1]) leaves[s + 1].grad = null;
@@ -107,4 +136,9 @@ export class StagedStep {
     await Promise.all(reductions);
     return loss;
   }
+}
+
+/** A layer's forward with its own tied weight, at once (ZeRO's layers hold no tensor-parallel group sums). */
+function runLayer(layer: ModelLayer, x: Tensor): Tensor {
+  return settled(layer.forward(x, layer.tied?.tensor), layer.name);
 }

@@ -43,6 +43,7 @@ import { CPU, deviceMemory } from '../../tensor/storage.js';
 import { evalResult, evaluationLoop } from '../evaluate.js';
 import { gradSquares } from '../grad_squares.js';
 import { hostArena } from '../host_arena.js';
+import { gatherWholeModel } from '../whole_model.js';
 import { microBatchPlan } from '../micro_batches.js';
 import { type AnyBatch, batchInput, batchLoss } from '../objective.js';
 import { gradientsOf } from '../loop_driven.js';
@@ -351,6 +352,11 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
 
   isLeader(): boolean {
     return this.rank === 0;
+  }
+
+  /** --save: every stage of the first replica sends its layers (tensor-parallel shards too) to rank 0. */
+  savedModel(model: Module, spec: ModelSpec): Promise<Module | null> {
+    return gatherWholeModel(this.group, spec, { model, sends: this.replica === 0, ...(this.tp > 1 ? { tp: { rank: this.tpRank, size: this.tp, rules: shardLayout(model) } } : {}) });
   }
 
   afterStep(ctx: StrategyContext, step: number): Promise<void> {

@@ -28,6 +28,7 @@ import { kernelsFor } from '../../tensor/dispatch.js';
 import { evalResult, evaluationLoop } from '../evaluate.js';
 import { gradSquares } from '../grad_squares.js';
 import { hostArena } from '../host_arena.js';
+import { gatherWholeModel } from '../whole_model.js';
 import { MicroBatchLoss, hostScalar, microBatchPlan, type LocalGradient } from '../micro_batches.js';
 import { type AnyBatch, batchInput, batchLoss } from '../objective.js';
 import { gradientsOf } from '../loop_driven.js';
@@ -158,6 +159,11 @@ export class TensorParallelStrategy implements Strategy, ModelBuilder, Evaluatio
 
   isLeader(): boolean {
     return this.rank === 0;
+  }
+
+  /** --save: the first data-parallel replica's shards assembled on rank 0. */
+  savedModel(model: Module, spec: ModelSpec): Promise<Module | null> {
+    return gatherWholeModel(this.group, spec, { model, sends: this.dataShard.index === 0, tp: { rank: this.tpRank, size: this.degree, rules: shardLayout(model) } });
   }
 
   afterStep(ctx: StrategyContext, step: number): Promise<void> {

@@ -24,26 +24,31 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { ProcessGroup } from '../../comm/process_group.js';
+import type { Dataset } from '../../data/dataset.js';
+import type { EvalResult } from '../../metrics/records.js';
 import type { NamedBuffers } from '../../nn/checkpoint.js';
 import { type ModelSpec, createModel } from '../../nn/models/index.js';
 import type { Module } from '../../nn/module.js';
-import { forwardStagesOf } from '../../nn/stages.js';
+import { openInitRanges } from '../../nn/interchange/init_ranges.js';
+import { layerListOf } from '../../nn/layer_list.js';
+import { buildDeferred } from '../../parallel/zero/deferred_init.js';
 import { layerGroups } from '../../parallel/zero/layer_groups.js';
 import { type ModelStateBytes, ShardedModel, type ZeroStage } from '../../parallel/zero/sharded_model.js';
 import { StagedStep } from '../../parallel/zero/staged_step.js';
-import { backward, backwardAsync, type BackwardHooks } from '../../tensor/autograd.js';
+import { backward, backwardAsync } from '../../tensor/autograd.js';
 import { kernelsFor } from '../../tensor/dispatch.js';
 import { sumOfSquares } from '../../tensor/scalar.js';
-import type { Tensor } from '../../tensor/tensor.js';
 import { SmolError } from '../../util/errors.js';
 import { type Bucket, type BucketSizes, DDP_BUCKETS, planBuckets } from '../exchange/buckets.js';
 import { MicroBatchLoss, hostScalar, microBatchPlan, type LocalGradient } from '../micro_batches.js';
+import { evalResult, evaluateModel, evaluationLoop } from '../evaluate.js';
 import { HEALTH_WIDTH } from '../monitors.js';
 import { batchInput, batchLoss, trainingLoss } from '../objective.js';
 import type { StepOutcome, StepWork } from '../step.js';
-import type { Checkpointing, ModelBuildContext, ModelBuilder, ModelSharding, Strategy, StrategyContext } from '../strategy.js';
+import type { Checkpointing, Evaluation, ModelBuildContext, ModelBuilder, ModelSharding, Strategy, StrategyContext } from '../strategy.js';
 import { CPU } from '../../tensor/storage.js';
 import { DivergenceError } from './allreduce.js';
+import { BucketSends } from './zero_buckets.js';
 import type { Restored } from '../checkpoints.js';
 import { restoreResharded, writeManifest } from '../zero_checkpoints.js';
 import type { Optimizer } from '../../nn/optim/optimizer.js';
@@ -59,14 +64,17 @@ export interface ZeroStrategyOptions {
   checksumEvery?: number;
 }
 
-export class ZeroStrategy implements Strategy, ModelBuilder, Checkpointing, ModelSharding {
+export class ZeroStrategy implements Strategy, ModelBuilder, Checkpointing, ModelSharding, Evaluation {
   // Capabilities (strategy.ts): this class implements them itself.
   readonly modelBuilder: ModelBuilder = this;
   readonly checkpointing: Checkpointing = this;
   readonly sharding: ModelSharding = this;
+  readonly evaluation: Evaluation = this;
   readonly rank: number;
   readonly worldSize: number;
   readonly sharesHealth = true;
+  /** --init is read by ranges while the model is built (buildModel). */
+  readonly loadsInit = true;
   readonly stage: ZeroStage;
   private readonly overlap: boolean;
   private readonly bucketSizes: BucketSizes;
@@ -97,21 +105,27 @@ export class ZeroStrategy implements Strategy, ModelBuilder, Checkpointing, Mode
   }
 
   /**
-   * The whole model from the run's seed on every rank, then cut: this rank keeps its shard (stage 3:
-   * only that), on the run's device (its buffers moved there too).
+   * The model from the run's seed on every rank, built deferred (parallel/zero/deferred_init.ts):
+   * this rank makes only the values it keeps (stage 3: its shard), or reads only those from
+   * --init's file, on the run's device (its buffers moved there too).
    */
-  buildModel(spec: ModelSpec, seed: number, modelName?: string, run?: Pick<ModelBuildContext, 'device'>): Module {
-    const model = createModel(spec, seed);
-    const stages = this.stage === 3 ? forwardStagesOf(model) : null;
-    if (this.stage === 3 && !stages) throw new Error(`--zero 3: model ${modelName ?? spec.type} does not run its forward in stages (the gpt2 models and mlp do); use --zero 1 or 2`);
+  async buildModel(spec: ModelSpec, seed: number, modelName?: string, run?: Pick<ModelBuildContext, 'device' | 'init'>): Promise<Module> {
+    const model = buildDeferred(() => createModel(spec, seed));
+    const stages = this.stage === 3 ? layerListOf(model) : null;
+    if (this.stage === 3 && !stages) throw new Error(`--zero 3: model ${modelName ?? spec.type} has no layer list (GPT-2, BERT, the MLP and the CNN have); use --zero 1 or 2`);
     const device = run?.device ?? CPU;
-    const sharded = ShardedModel.build(model, this.group, this.stage, device);
+    const file = run?.init ? openInitRanges(run.init, model, spec) : null;
+    try {
+      this.sharded = await ShardedModel.build(model, this.group, this.stage, device, file ? (name, p, from, to) => file.read(name, p.shape, from, to) : undefined);
+      file?.loadBuffers(model);
+    } finally {
+      file?.close();
+    }
     if (device !== CPU) model.to(device);
-    this.sharded = sharded;
-    this.buckets = planBuckets(sharded.layout, this.bucketSizes);
+    this.buckets = planBuckets(this.sharded.layout, this.bucketSizes);
     if (stages) {
-      const { groups, byStage } = layerGroups(stages, sharded.layout);
-      this.staged = new StagedStep(sharded, stages, groups, byStage, (values) => this.counted(values));
+      const { groups, byStage } = layerGroups(stages, this.sharded.layout);
+      this.staged = new StagedStep(this.sharded, stages, groups, byStage, (values) => this.counted(values));
     }
     return model;
   }
@@ -294,12 +308,26 @@ export class ZeroStrategy implements Strategy, ModelBuilder, Checkpointing, Mode
     if (this.checksumEvery > 0 && (step + 1) % this.checksumEvery === 0) await this.verifyChecksums(step + 1);
   }
 
-  /** The whole model on rank 0, for its evaluation and --save (stage 3 sends the shards there). */
+  /**
+   * The test set through the model. Stages 1 and 2: the leader's forward of its whole parameters.
+   * Stage 3: rank 0 runs the staged forward (each layer group gathered, then dropped) and scores
+   * it; the other ranks take part in the gathers only. No rank holds the whole model for it, and
+   * only rank 0 holds activations.
+   * The result on rank 0, null elsewhere.
+   */
+  async evaluate(ctx: StrategyContext, data: Dataset, batchSize: number): Promise<EvalResult | null> {
+    if (this.stage < 3) return this.rank === 0 ? evaluateModel(ctx.model, data, batchSize) : null;
+    const device = this.model().shard.device;
+    const sums = await evaluationLoop(ctx.model, data, batchSize, (batch) => this.staged!.forward(this.rank === 0 ? batchInput(data, batch, device) : null));
+    return this.rank === 0 ? evalResult(data, sums) : null;
+  }
+
+  /** The whole model on rank 0, for --save (stage 3 sends the shards there; the loop calls it after the final evaluation). */
   async wholeModel(ctx: StrategyContext): Promise<void> {
     await this.model().gatherTo(ctx.model, 0);
   }
 
-  /** After a mid-run evaluation: rank 0's model is its shard again. */
+  /** Undoes wholeModel: rank 0's model is its shard again. */
   shardModel(ctx: StrategyContext): void {
     this.model().reshard(ctx.model);
   }
@@ -320,45 +348,4 @@ export class ZeroStrategy implements Strategy, ModelBuilder, Checkpointing, Mode
 
   /** The group belongs to whoever formed it. */
   async close(): Promise<void> {}
-}
-
-/**
- * A step's gradient buckets, each reduce-scattered once: from backward's hooks as soon as its last
- * gradient is final (--overlap), or by finish() in plan order (the rest, or all of them).
- */
-class BucketSends {
-  private readonly bucketOf = new Map<Tensor, number>();
-  private readonly remaining: number[];
-  private readonly pending: Array<Promise<void> | null>;
-  private inFlight = 0;
-
-  constructor(private readonly plan: readonly Bucket[], tensors: readonly Tensor[], private readonly launch: (b: Bucket) => Promise<void>) {
-    plan.forEach((b, k) => b.entries.forEach((e) => this.bucketOf.set(tensors[e], k)));
-    this.remaining = plan.map((b) => b.entries.length);
-    this.pending = plan.map(() => null);
-  }
-
-  hooks(): BackwardHooks {
-    return {
-      onLeafReady: (leaf) => {
-        const k = this.bucketOf.get(leaf);
-        if (k === undefined || --this.remaining[k] > 0) return false;
-        this.send(k);
-        return true;
-      },
-      keepYielding: () => this.inFlight > 0,
-    };
-  }
-
-  private send(k: number): void {
-    this.inFlight++;
-    const p = this.launch(this.plan[k]).finally(() => this.inFlight--);
-    p.catch(() => {}); // awaited in finish()
-    this.pending[k] = p;
-  }
-
-  async finish(): Promise<void> {
-    for (let k = 0; k < this.plan.length; k++) if (!this.pending[k]) this.send(k);
-    await Promise.all(this.pending);
-  }
 }

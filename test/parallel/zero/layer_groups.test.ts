@@ -43,7 +43,7 @@ describe('ZeRO-3 layer groups and the sharded model', () => {
     const reference = whole.arena().params.readSync().slice();
     const [t0, t1] = createInProcessTransports(2, { timeoutMs: 5000 });
     const models = [gpt(), gpt()];
-    const sharded = [new ProcessGroup(t0, { timeoutMs: 5000 }), new ProcessGroup(t1, { timeoutMs: 5000 })].map((g, r) => ShardedModel.build(models[r], g, 3));
+    const sharded = await Promise.all([new ProcessGroup(t0, { timeoutMs: 5000 }), new ProcessGroup(t1, { timeoutMs: 5000 })].map((g, r) => ShardedModel.build(models[r], g, 3)));
     const [a, b] = sharded[1].range;
     assert.equal(models[1].arena(), sharded[1].shard);
     assert.deepEqual(models[1].arena().params.readSync(), reference.subarray(a, b));
