@@ -1,4 +1,5 @@
 import { Tensor } from '../tensor/tensor.js';
+import { copyTo } from '../tensor/boundary/storage_copy.js';
 import { CPU, deviceMemory, type Device, type Storage } from '../tensor/storage.js';
 import type { Rng } from '../util/rng.js';
 import { ParamArena } from './arena.js';
@@ -59,7 +60,7 @@ export abstract class Module {
   /** Moves this module's own buffers to `device` (children move themselves). */
   private moveBuffers(device: Device): void {
     for (const [n, b] of this.buffers) {
-      if (b.device !== device) this.buffers.set(n, deviceMemory(device).fromHost(Float32Array.from(b.readSync())));
+      if (b.device !== device) this.buffers.set(n, copyTo(b, device));
     }
     for (const c of this.children.values()) c.moveBuffers(device);
   }

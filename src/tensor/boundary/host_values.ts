@@ -5,7 +5,7 @@
  * receiving installs the values; elsewhere (a GPU) a copy is read, or a fresh array received into
  * and written to the device by `install`. Callers never ask which device they are on.
  */
-import { deviceMemory, type Storage } from '../../tensor/storage.js';
+import { deviceMemory, type Storage } from '../storage.js';
 
 /** The storage's own memory when the host addresses its device directly (the cpu), else undefined. */
 export function mappedMemory(storage: Storage<Float32Array>): Float32Array | undefined {

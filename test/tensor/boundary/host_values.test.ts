@@ -10,7 +10,7 @@ import { closeWebGpu, type WebGpuLoad } from '../../../src/tensor/backends/webgp
 import { type Storage, deviceMemory } from '../../../src/tensor/storage.js';
 import {
   allValuesToSend, install, installAll, mappedMemory, valuesToReceive, valuesToSend,
-} from '../../../src/train/boundary/host_values.js';
+} from '../../../src/tensor/boundary/host_values.js';
 import { loadWebGpuForTests } from '../../helpers/webgpu.js';
 import { far } from '../../helpers/far_device.js';
 
