@@ -125,9 +125,9 @@ export class ParamArena {
     return this.params.size;
   }
 
-  /** FNV-1a over the parameter bytes: cheap to compare across ranks, sensitive to any bit. */
-  checksum(): string {
-    return checksumOf(this.params.readSync());
+  /** FNV-1a over the parameter bytes (read with await, on any device): cheap to compare across ranks, sensitive to any bit. */
+  async checksum(): Promise<string> {
+    return checksumOf(await this.params.read());
   }
 
   /** A signature of the layout (names and shapes): two processes with equal signatures hold the same model. */
