@@ -108,7 +108,7 @@ function loadTensors(file: string, tensors: Map<string, SafeTensor>, model: Modu
     write(flip ? transpose2d(values, want[0], want[1]) : values);
   };
   for (const [name, p] of model.namedParameters()) assign(name, p.shape, (v) => p.storage.write(v));
-  for (const [name, b] of model.namedBuffers()) assign(name, [b.length], (v) => b.set(v));
+  for (const [name, b] of model.namedBufferStorages()) assign(name, [b.size], (v) => b.write(v));
   if (missing.length) throw new CheckpointError(file, `missing ${missing.length} tensor(s) the model needs: ${preview(missing)}`);
   const unexpected = [...tensors.keys()].filter((k) => !used.has(k) && !names.skippable(k));
   if (unexpected.length) throw new CheckpointError(file, `${unexpected.length} tensor(s) this ${spec.type} model does not have: ${preview(unexpected)}`);

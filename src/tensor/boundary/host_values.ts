@@ -42,3 +42,13 @@ export function install(storage: Storage<Float32Array>, values: Float32Array): v
 export function installAll(storages: readonly Storage<Float32Array>[], values: readonly Float32Array[]): void {
   storages.forEach((s, i) => install(s, values[i]));
 }
+
+/**
+ * The storage's own memory, for synchronous host code that runs only where the host maps it (a
+ * host-resident server, a test); refused by name on a device it cannot map (read that with await).
+ */
+export function mappedOrRefuse(storage: Storage<Float32Array>, what: string): Float32Array {
+  const own = mappedMemory(storage);
+  if (!own) throw new Error(`${what} lives on ${storage.device}, which the host cannot read synchronously: read it with await`);
+  return own;
+}
