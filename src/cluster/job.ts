@@ -103,7 +103,7 @@ export async function runJob(spec: JobSpec, ctx: JobContext): Promise<JobResult>
     validationRows: spec.validation.rows,
     history,
     validationError: history[history.length - 1].validationError,
-    weightsChecksum: model.arena().checksum(), // evaluateShard left the global weights in the arena
+    weightsChecksum: await model.arena().checksum(), // evaluateShard left the global weights in the arena
     ms: performance.now() - t0,
   };
 }

@@ -35,5 +35,5 @@ export async function fedavgInProcess(data: LettersData, job: ReferenceJob): Pro
     for (let i = 0; i < global.length; i++) global[i] += sum[i];
     validationErrors.push(evaluateShard(model, global, data.validation));
   }
-  return { validationErrors, weightsChecksum: model.arena().checksum() };
+  return { validationErrors, weightsChecksum: await model.arena().checksum() };
 }

@@ -1,4 +1,5 @@
 import type { Tensor } from '../tensor/tensor.js';
+import { canCopy, copyInto } from '../tensor/boundary/storage_copy.js';
 import { deviceMemory, type Device, type Storage } from '../tensor/storage.js';
 
 export interface ArenaEntry {
@@ -41,15 +42,15 @@ export class ParamArena {
 
   /**
    * `noDecay` names the parameters weight decay skips (default: none, torch's plain behaviour).
-   * `device` (default: the first parameter's) is where the arena lives; parameters still on the cpu
-   * are copied there (a model built on the host, then trained on a GPU).
+   * `device` (default: the first parameter's) is where the arena lives; parameters in host memory
+   * are copied there (a model built on the host, then trained on a GPU), parameters on it by a kernel.
    */
   static pack(named: [string, Tensor][], noDecay: ReadonlySet<string> = new Set(), device: Device = named[0]?.[1].device ?? 'cpu'): ParamArena {
     const entries: ArenaEntry[] = [];
     let total = 0;
     for (const [name, p] of named) {
       if (p.dtype !== 'float32') throw new Error(`parameter ${name}: arenas hold float32 parameters only`);
-      if (p.device !== device && p.device !== 'cpu') throw new Error(`parameter ${name} is on ${p.device}, the arena's first parameter on ${device}: one arena per device`);
+      if (!canCopy(p.storage as Storage<Float32Array>, device)) throw new Error(`parameter ${name} is on ${p.device}, the arena's first parameter on ${device}: one arena per device`);
       entries.push({ name, shape: p.shape, offset: total, size: p.size, decay: !noDecay.has(name) });
       total += p.size;
     }
@@ -58,9 +59,9 @@ export class ParamArena {
     const grad = memory.alloc('float32', total) as Storage<Float32Array>;
     const bound = named.map(([, p], i) => {
       const { offset, size } = entries[i];
-      data.write(p.storage.readSync(), offset);
+      copyInto(data, p.storage as Storage<Float32Array>, offset);
       // Keep a gradient computed before the arena was built (e.g. backward before arena()).
-      if (p.grad) grad.write(p.grad.readSync(), offset);
+      if (p.grad) copyInto(grad, p.grad as Storage<Float32Array>, offset);
       const view = grad.view(offset, size);
       p.bind(data.view(offset, size), view);
       return [p, view] as const;
@@ -124,9 +125,9 @@ export class ParamArena {
     return this.params.size;
   }
 
-  /** FNV-1a over the parameter bytes: cheap to compare across ranks, sensitive to any bit. */
-  checksum(): string {
-    return checksumOf(this.params.readSync());
+  /** FNV-1a over the parameter bytes (read with await, on any device): cheap to compare across ranks, sensitive to any bit. */
+  async checksum(): Promise<string> {
+    return checksumOf(await this.params.read());
   }
 
   /** A signature of the layout (names and shapes): two processes with equal signatures hold the same model. */

@@ -69,11 +69,6 @@ export async function readTrainingState(model: Module, optimizer: Optimizer): Pr
   return { params: p, buffers: buffers.map(([, b]) => b), optimizer: state };
 }
 
-/** The cpu's training state: the storages themselves, read synchronously. */
-function hostTrainingState(model: Module, optimizer: Optimizer): TrainingState {
-  return { params: model.arena().params.readSync(), buffers: model.namedBuffers().map(([, b]) => b), optimizer: optimizer.stateBuffers() };
-}
-
 export class CheckpointError extends Error {
   constructor(readonly file: string, message: string) {
     super(`${file}: ${message}`);
@@ -94,22 +89,25 @@ function headerFor(model: Module, architecture: unknown, meta?: Record<string, u
   return { format: 'smolcluster-model', version: MODEL_FORMAT_VERSION, dtype: 'float32', architecture, params, buffers, meta };
 }
 
-/** Writes the model atomically (temp file, fsync, rename, fsync of the folder), so a crash never leaves half a file. */
-export function saveModel(file: string, model: Module, architecture: unknown, meta?: Record<string, unknown>): void {
-  const parts = [model.arena().params.readSync(), ...model.namedBuffers().map(([, b]) => b)];
-  writeTensorFile(file, headerFor(model, architecture, meta), parts);
+/**
+ * Writes the model atomically (temp file, fsync, rename, fsync of the folder), so a crash never
+ * leaves half a file. Its values are read first (awaited owned copies, on any device).
+ */
+export async function saveModel(file: string, model: Module, architecture: unknown, meta?: Record<string, unknown>): Promise<void> {
+  const [params, buffers] = await Promise.all([model.arena().params.read(), model.readBuffers()]);
+  writeTensorFile(file, headerFor(model, architecture, meta), [params, ...buffers.map(([, b]) => b)]);
 }
 
 /**
  * A training checkpoint: the model file's layout with format "smolcluster-checkpoint", the
  * optimizer's state buffers after the model's buffers, and the optimizer step count, the modules'
  * random-stream states and `state` (the loop's position) in the header. Written atomically.
- * `values` are the model's and optimizer's on the host (default: read synchronously, the cpu's;
- * a GPU model's come from `await readTrainingState(model, optimizer)`).
+ * `values` are the model's and optimizer's on the host (`await readTrainingState(model, optimizer)`
+ * on any device).
  */
 export function saveCheckpoint(
   file: string, model: Module, architecture: unknown, optimizer: Optimizer, state: Record<string, unknown>, extra: NamedBuffers = [],
-  values: TrainingState = hostTrainingState(model, optimizer),
+  values: TrainingState,
 ): void {
   const base = headerFor(model, architecture);
   let offset = model.arena().size + values.buffers.reduce((n, b) => n + b.length, 0);

@@ -1,4 +1,6 @@
 import { Tensor } from '../tensor/tensor.js';
+import { mappedMemory } from '../tensor/boundary/host_values.js';
+import { copyTo } from '../tensor/boundary/storage_copy.js';
 import { CPU, deviceMemory, type Device, type Storage } from '../tensor/storage.js';
 import type { Rng } from '../util/rng.js';
 import { ParamArena } from './arena.js';
@@ -9,8 +11,8 @@ import { decays } from './decay.js';
  * such as batch-norm running statistics) and child modules by name; the root model then packs all
  * parameters into one flat arena (see arena.ts), after which every parameter's data and grad are
  * views into two contiguous float32 storages. A buffer is a storage too, on the arena's device:
- * namedBuffers() gives its host values through the handle (zero-copy on the cpu device) and refuses
- * on a GPU, where readBuffers() reads them (awaited).
+ * namedBuffers() gives the storages' own memory where the host maps it (the cpu device) and refuses
+ * elsewhere (a GPU), where readBuffers() reads them (awaited).
  */
 export abstract class Module {
   training = true;
@@ -59,7 +61,7 @@ export abstract class Module {
   /** Moves this module's own buffers to `device` (children move themselves). */
   private moveBuffers(device: Device): void {
     for (const [n, b] of this.buffers) {
-      if (b.device !== device) this.buffers.set(n, deviceMemory(device).fromHost(Float32Array.from(b.readSync())));
+      if (b.device !== device) this.buffers.set(n, copyTo(b, device));
     }
     for (const c of this.children.values()) c.moveBuffers(device);
   }
@@ -84,14 +86,14 @@ export abstract class Module {
   }
 
   /**
-   * Buffers' host values: on the cpu the storages themselves (writing them writes the model). On a
-   * GPU refused by name: use `await readBuffers()` and `writeBuffers()`.
+   * Buffers' host values: where the host maps them (the cpu) the storages' own memory (writing it
+   * writes the model). Elsewhere (a GPU) refused by name: use `await readBuffers()` and `writeBuffers()`.
    */
   namedBuffers(prefix = ''): [string, Float32Array][] {
-    const all = this.namedBufferStorages(prefix);
-    const away = all.filter(([, b]) => b.device !== CPU);
+    const all = this.namedBufferStorages(prefix).map(([n, b]) => [n, b, mappedMemory(b)] as const);
+    const away = all.filter(([, , own]) => !own);
     if (away.length > 0) throw new Error(`namedBuffers(): buffers (${away.slice(0, 3).map(([n]) => n).join(', ')}${away.length > 3 ? ', ...' : ''}) live on ${away[0][1].device}, which the host cannot read synchronously: await module.readBuffers()`);
-    return all.map(([n, b]) => [n, b.readSync()]);
+    return all.map(([n, , own]) => [n, own!]);
   }
 
   /** Buffers' values on the host on any device: owned copies (awaited). */

@@ -1,4 +1,4 @@
-import { CPU, type DType, type Device, type Storage } from './storage.js';
+import { deviceMemory, type DType, type Device, type Storage } from './storage.js';
 import { activeRecycler } from './recycler.js';
 
 /**
@@ -16,9 +16,11 @@ import { activeRecycler } from './recycler.js';
  * not keep old buffers alive.
  *
  * The pool holds storages and is per device: a storage is only ever handed out again on the device
- * (and with the dtype and size) it was made for. A device with an allocator of its own (webgpu's
- * caching allocator) gets a dead buffer of any size back through `dispose()`, and the pool holds
- * none of them: creating a GPU buffer costs a driver call whatever its size.
+ * (and with the dtype and size) it was made for. Only host memory (a device whose allocator maps
+ * its storages for the host: the cpu) is pooled, since the page faults are the host's. A device
+ * with memory of its own (webgpu's caching allocator) gets a dead buffer of any size back through
+ * `dispose()`, and the pool holds none of them: creating a GPU buffer costs a driver call whatever
+ * its size.
  */
 
 /** Buffers below this many elements are left to the system allocator (its heap reuses them cheaply). */
@@ -26,12 +28,17 @@ export const POOL_MIN_ELEMENTS = 1 << 20;
 
 /** Large buffers allocBuf made that may come back (weakly held: a forgotten one is just collected). */
 const poolable = new WeakSet<Storage>();
-/** Buffers allocBuf made on a device other than the cpu, which dispose() returns to that device's allocator. */
+/** Buffers allocBuf made in a device's own memory (not the host's), which dispose() returns to that device's allocator. */
 const deviceOwned = new WeakSet<Storage>();
 /** Given back since the last backward pass started. */
 let current = new Map<string, Storage[]>();
 /** Given back during the pass before; dropped when the next pass starts. */
 let previous = new Map<string, Storage[]>();
+
+/** Whether the device's storages are host memory (its allocator maps them): the ones the pool keeps. */
+function inHostMemory(device: Device): boolean {
+  return deviceMemory(device).hostMemory !== undefined;
+}
 
 /** Pools per device: the device leads the key. */
 export function storageKey(device: Device, dtype: DType, n: number): string {
@@ -51,14 +58,14 @@ export function setPoolEnabled(on: boolean): void {
 
 /** A dead buffer of this kind, if the pool has one (not zeroed: the caller decides). */
 export function takePooled(device: Device, dtype: DType, n: number): Storage | null {
-  if (!enabled || n < POOL_MIN_ELEMENTS || device !== CPU) return null;
+  if (!enabled || n < POOL_MIN_ELEMENTS || !inHostMemory(device)) return null;
   const key = storageKey(device, dtype, n);
   return current.get(key)?.pop() ?? previous.get(key)?.pop() ?? null;
 }
 
 /** Marks a large buffer made by allocBuf as one that may be given back. */
 export function markPoolable(buf: Storage): void {
-  if (buf.device !== CPU) deviceOwned.add(buf);
+  if (!inHostMemory(buf.device)) deviceOwned.add(buf);
   else if (buf.size >= POOL_MIN_ELEMENTS) poolable.add(buf);
 }
 

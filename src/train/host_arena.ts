@@ -11,7 +11,7 @@
  */
 import type { ParamArena } from '../nn/arena.js';
 import { CPU, deviceMemory, type Storage } from '../tensor/storage.js';
-import { mappedMemory } from './boundary/host_values.js';
+import { mappedMemory } from '../tensor/boundary/host_values.js';
 
 type Part = 'params' | 'grads';
 

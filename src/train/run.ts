@@ -171,7 +171,7 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
       const meta = { steps: outcome.steps, seed: config.seed };
       const model = await modelOnHost(saved!, outcome.spec);
       if (isSafetensorsPath(o.save)) saveSafetensors(o.save, model, outcome.spec, meta, o.saveDtype);
-      else saveModel(o.save, model, outcome.spec, meta);
+      else await saveModel(o.save, model, outcome.spec, meta);
       runEvents.modelSaved(o.save, outcome.steps);
     }
     // Every rank closed its part of the trace before the gather above.

@@ -18,7 +18,7 @@ import { type CheckpointFileHeader, CheckpointError, readModelHeader } from '../
 import type { Module } from '../nn/module.js';
 import type { Optimizer } from '../nn/optim/optimizer.js';
 import type { ShardedModel } from '../parallel/zero/sharded_model.js';
-import { install, installAll, valuesToReceive } from './boundary/host_values.js';
+import { install, installAll, valuesToReceive } from '../tensor/boundary/host_values.js';
 import { writeFileAtomic } from '../util/atomic_file.js';
 import { type LoopPosition, type LoopState, ResumeError, checkpointFile, listCheckpoints } from './checkpoints.js';
 

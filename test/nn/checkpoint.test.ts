@@ -20,9 +20,9 @@ before(() => {
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Saves an MLP (seed 1) and returns its file and bytes. */
-function savedMlp(name: string): { file: string; bytes: Buffer } {
+async function savedMlp(name: string): Promise<{ file: string; bytes: Buffer }> {
   const file = join(dir, name);
-  saveModel(file, createModel(MLP, 1), MLP, { steps: 7 });
+  await saveModel(file, createModel(MLP, 1), MLP, { steps: 7 });
   return { file, bytes: readFileSync(file) };
 }
 
@@ -45,7 +45,7 @@ function bnModel(seed: number): Sequential {
 }
 
 describe('model files (checkpoint.ts)', () => {
-  it('save → load round-trips the parameter arena bit for bit', () => {
+  it('save → load round-trips the parameter arena bit for bit', async () => {
     const file = join(dir, 'mlp.smol');
     const src = createModel(MLP, 1);
     // Include values whose bits a lossy path would lose: -0, a subnormal, the extremes.
@@ -54,27 +54,27 @@ describe('model files (checkpoint.ts)', () => {
     a[1] = 1e-45;
     a[2] = 3.4028234663852886e38;
     a[3] = -1.1754943508222875e-38;
-    saveModel(file, src, MLP);
+    await saveModel(file, src, MLP);
     const dst = createModel(MLP, 2);
-    assert.notEqual(dst.arena().checksum(), src.arena().checksum());
+    assert.notEqual(await dst.arena().checksum(), await src.arena().checksum());
     const header = loadModel(file, dst, MLP);
     assert.equal(header.version, MODEL_FORMAT_VERSION);
     const bits = (x: Float32Array): Uint32Array => new Uint32Array(x.buffer, x.byteOffset, x.length);
     assert.deepEqual(bits(dst.arena().params.readSync()), bits(src.arena().params.readSync()));
-    assert.equal(dst.arena().checksum(), src.arena().checksum());
+    assert.equal(await dst.arena().checksum(), await src.arena().checksum());
     // The model's parameter tensors still view the arena after loading.
     const [, w] = dst.namedParameters()[0];
     assert.equal(w.values().buffer, dst.arena().params.readSync().buffer);
     assert.ok(Object.is(w.values()[0], -0));
   });
 
-  it('round-trips batch-norm buffers after the parameters', () => {
+  it('round-trips batch-norm buffers after the parameters', async () => {
     const file = join(dir, 'bn.smol');
     const src = bnModel(3);
     src.forward(Tensor.randn([16, 5], new Rng(4), 'float32', 2)); // moves the running statistics
     const bn = src.layers[1] as BatchNorm;
     assert.ok(bn.runningMean.readSync().some((v) => v !== 0));
-    saveModel(file, src, { type: 'bn-test' });
+    await saveModel(file, src, { type: 'bn-test' });
     const dst = bnModel(9);
     loadModel(file, dst, { type: 'bn-test' });
     assert.deepEqual(dst.arena().params.readSync(), src.arena().params.readSync());
@@ -88,8 +88,8 @@ describe('model files (checkpoint.ts)', () => {
     ]);
   });
 
-  it('the header records format, version, dtype, architecture, tensors and meta; data is 4-byte aligned', () => {
-    const { file, bytes } = savedMlp('header.smol');
+  it('the header records format, version, dtype, architecture, tensors and meta; data is 4-byte aligned', async () => {
+    const { file, bytes } = await savedMlp('header.smol');
     assert.equal(bytes.subarray(0, 8).toString('latin1'), 'SMOLMDL\0');
     const hlen = bytes.readUInt32LE(8);
     assert.equal((12 + hlen) % 4, 0, 'data must start 4-byte aligned');
@@ -114,30 +114,30 @@ describe('model files (checkpoint.ts)', () => {
     assert.equal(bytes.readFloatLE(dataStart + 25449 * 4), model.arena().params.readSync()[25449]);
   });
 
-  it('loading into another architecture fails naming the file and both architectures, and changes nothing', () => {
-    const { file } = savedMlp('arch.smol');
+  it('loading into another architecture fails naming the file and both architectures, and changes nothing', async () => {
+    const { file } = await savedMlp('arch.smol');
     const cnn = createModel(CNN, 0);
-    const before = cnn.arena().checksum();
+    const before = await cnn.arena().checksum();
     throwsCheckpoint(() => loadModel(file, cnn, CNN), file, /holds architecture .*"mlp".*but the model is .*"cnn"/);
-    assert.equal(cnn.arena().checksum(), before);
+    assert.equal(await cnn.arena().checksum(), before);
     const wide: ModelSpec = { type: 'mlp', inputDim: 784, hidden: 64, out: 10 };
     throwsCheckpoint(() => loadModel(file, createModel(wide, 0), wide), file, /"hidden":32.*"hidden":64/);
   });
 
-  it('a file whose tensors differ from the model is refused even under the same architecture label', () => {
-    const { file } = savedMlp('layout.smol');
+  it('a file whose tensors differ from the model is refused even under the same architecture label', async () => {
+    const { file } = await savedMlp('layout.smol');
     const other = createModel({ type: 'mlp', inputDim: 784, hidden: 16, out: 10 }, 0);
     throwsCheckpoint(() => loadModel(file, other, MLP), file, /parameter names or shapes differ/);
   });
 
-  it('a truncated file is refused (data cut short, or header cut short)', () => {
-    const { bytes } = savedMlp('full.smol');
+  it('a truncated file is refused (data cut short, or header cut short)', async () => {
+    const { bytes } = await savedMlp('full.smol');
     const cutData = join(dir, 'cut-data.smol');
     writeFileSync(cutData, bytes.subarray(0, bytes.length - 10));
     const model = createModel(MLP, 5);
-    const before = model.arena().checksum();
+    const before = await model.arena().checksum();
     throwsCheckpoint(() => loadModel(cutData, model, MLP), cutData, /truncated or oversized: expected 101800 data bytes, found 101790/);
-    assert.equal(model.arena().checksum(), before, 'a failed load must not modify the model');
+    assert.equal(await model.arena().checksum(), before, 'a failed load must not modify the model');
 
     const cutHeader = join(dir, 'cut-header.smol');
     writeFileSync(cutHeader, bytes.subarray(0, 40));
@@ -152,8 +152,8 @@ describe('model files (checkpoint.ts)', () => {
     throwsCheckpoint(() => loadModel(longer, model, MLP), longer, /oversized/);
   });
 
-  it('bad magic, unknown format, wrong version and corrupted JSON are refused by name', () => {
-    const { bytes } = savedMlp('ok.smol');
+  it('bad magic, unknown format, wrong version and corrupted JSON are refused by name', async () => {
+    const { bytes } = await savedMlp('ok.smol');
     const model = createModel(MLP, 0);
 
     const magic = join(dir, 'magic.smol');
@@ -190,26 +190,26 @@ describe('model files (checkpoint.ts)', () => {
     throwsCheckpoint(() => loadModel(missing, createModel(MLP, 0), MLP), missing, /cannot read/);
   });
 
-  it('writes atomically: no temporary file is left, and an existing file is replaced whole', () => {
+  it('writes atomically: no temporary file is left, and an existing file is replaced whole', async () => {
     const sub = join(dir, 'atomic');
     mkdirSync(sub);
     const file = join(sub, 'model.smol');
     writeFileSync(file, 'old contents');
-    saveModel(file, createModel(MLP, 1), MLP);
-    saveModel(file, createModel(MLP, 2), MLP);
+    await saveModel(file, createModel(MLP, 1), MLP);
+    await saveModel(file, createModel(MLP, 2), MLP);
     assert.deepEqual(readdirSync(sub), ['model.smol']);
     const loaded = createModel(MLP, 0);
     loadModel(file, loaded, MLP);
-    assert.equal(loaded.arena().checksum(), createModel(MLP, 2).arena().checksum());
+    assert.equal(await loaded.arena().checksum(), await createModel(MLP, 2).arena().checksum());
   });
 
-  it('a failed write leaves no temporary file and names the target', () => {
+  it('a failed write leaves no temporary file and names the target', async () => {
     const sub = join(dir, 'failed');
     mkdirSync(sub);
     const target = join(sub, 'is-a-dir');
     mkdirSync(target); // renaming a file over a non-empty... directory fails
     writeFileSync(join(target, 'keep'), 'x');
-    assert.throws(() => saveModel(target, createModel(MLP, 1), MLP), (e: unknown) => {
+    await assert.rejects(() => saveModel(target, createModel(MLP, 1), MLP), (e: unknown) => {
       assert.ok(e instanceof Error);
       assert.ok(e.message.includes(target), `message does not name the file: ${e.message}`);
       return true;

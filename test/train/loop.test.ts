@@ -48,13 +48,13 @@ describe('training loop', () => {
     const la = lossBits(a);
     const lb = lossBits(b);
     la.forEach((l, i) => assert.ok(Object.is(l, lb[i]), `step ${i}: loss ${l} != ${lb[i]}`));
-    assert.equal(a.outcome.model.arena().checksum(), b.outcome.model.arena().checksum());
+    assert.equal(await a.outcome.model.arena().checksum(), await b.outcome.model.arena().checksum());
     assert.deepEqual(a.outcome.finalEval, b.outcome.finalEval);
 
     const c = await run(config({ seed: 2 }));
     const lc = lossBits(c);
     assert.ok(lc.some((l, i) => !Object.is(l, la[i])), 'seed 2 gave the same losses as seed 1: the seed is ignored');
-    assert.notEqual(c.outcome.model.arena().checksum(), a.outcome.model.arena().checksum());
+    assert.notEqual(await c.outcome.model.arena().checksum(), await a.outcome.model.arena().checksum());
   });
 
   it('evalEvery: onEval after every N-th step, then once at the end (never twice for the last step)', async () => {

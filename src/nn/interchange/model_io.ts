@@ -96,7 +96,8 @@ function loadTensors(file: string, tensors: Map<string, SafeTensor>, model: Modu
     return names.transposed(name) ? transpose2d(values, shape[1], shape[0]) : values;
   };
   for (const [name, p] of model.namedParameters()) p.storage.write(valuesOf(name, p.shape));
-  for (const [name, b] of model.namedBuffers()) b.set(valuesOf(name, [b.length]));
+  // Through the storages: loading works on any device.
+  for (const [name, b] of model.namedBufferStorages()) b.write(valuesOf(name, [b.size]));
 }
 
 /**

@@ -2,6 +2,7 @@ import type { Backend } from '../../tensor/backend.js';
 import { kernelsFor } from '../../tensor/dispatch.js';
 import type { DecayRun, ParamArena } from '../arena.js';
 import { deviceMemory, type DeviceBuffer, type Storage } from '../../tensor/storage.js';
+import { mappedOrRefuse } from '../../tensor/boundary/host_values.js';
 
 export interface DecayOptions {
   /**
@@ -62,9 +63,12 @@ export abstract class Optimizer {
   /** The state's storages (momentum, Adam moments) on the arena's device, in a fixed order. */
   abstract stateStorages(): Storage<Float32Array>[];
 
-  /** Flat state buffers, in a fixed order, for checkpoints (host memory: the cpu's zero-copy views; a GPU optimizer's state is read with `stateStorages()`). */
+  /**
+   * Flat state buffers, in a fixed order, as host memory: the storages' own where the host maps
+   * them (the cpu; a host-resident server), refused elsewhere (read `stateStorages()` with await).
+   */
   stateBuffers(): Float32Array[] {
-    return this.stateStorages().map((s) => s.readSync());
+    return this.stateStorages().map((s, i) => mappedOrRefuse(s, `optimizer state ${i}`));
   }
 
   /**

@@ -1,7 +1,7 @@
 import { BatchNorm } from '../../nn/layers/norm.js';
 import { type ModelSpec, createModel } from '../../nn/models/index.js';
 import type { Module } from '../../nn/module.js';
-import { mappedMemory } from './host_values.js';
+import { mappedMemory } from '../../tensor/boundary/host_values.js';
 
 /**
  * The model in host memory, for the writers: itself where the host addresses its memory (the

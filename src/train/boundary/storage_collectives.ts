@@ -10,7 +10,7 @@ import type {
   AllGatherOptions, AllReduceOptions, CollectiveOptions, P2POptions, ProcessGroup, ReduceScatterOptions,
 } from '../../comm/process_group.js';
 import type { Storage } from '../../tensor/storage.js';
-import { install, valuesToReceive, valuesToSend } from './host_values.js';
+import { install, valuesToReceive, valuesToSend } from '../../tensor/boundary/host_values.js';
 
 /** What a collective does with a storage: sends its values, replaces them, or both (in place). */
 type Access = 'send' | 'receive' | 'update';

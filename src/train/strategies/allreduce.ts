@@ -16,7 +16,6 @@ import type { Module } from '../../nn/module.js';
 import { checkSameStart } from './same_start.js';
 import { hostArena } from '../host_arena.js';
 import { checksumOf } from '../../nn/arena.js';
-import { CPU } from '../../tensor/storage.js';
 
 export interface AllReduceStrategyOptions {
   /** Gradient bucket caps (buckets.ts; default torch DDP's 25 MB with a 1 MB first bucket). */
@@ -227,7 +226,7 @@ export class AllReduceStrategy extends LoopDrivenStrategy implements Strategy, G
     if (this.worldSize === 1) return;
     const arena = ctx.model.arena();
     const params = await hostArena(arena).params(false);
-    const mine = new Float32Array(new Uint32Array([parseInt(checksumOf(params), 16), arena.device === CPU ? 0 : 1]).buffer);
+    const mine = new Float32Array(new Uint32Array([parseInt(checksumOf(params), 16), deviceCode(arena.device)]).buffer);
     const gathered = new Uint32Array((await this.group.allGather(mine)).buffer);
     const sums = gathered.filter((_, i) => i % 2 === 0);
     const devices = new Set(gathered.filter((_, i) => i % 2 === 1));
@@ -249,4 +248,11 @@ export class AllReduceStrategy extends LoopDrivenStrategy implements Strategy, G
 
 function round3(x: number): number {
   return Math.round(x * 1000) / 1000;
+}
+
+/** A number naming a device (FNV-1a of its name), so ranks compare devices without singling one out. */
+function deviceCode(device: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < device.length; i++) h = Math.imul(h ^ device.charCodeAt(i), 0x01000193);
+  return h >>> 0;
 }

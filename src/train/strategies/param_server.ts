@@ -44,7 +44,7 @@ import { DivergenceError } from './allreduce.js';
 import { HEAD_SLOTS, type PsRecovery, SERVER_RANK, TAG, broadcastModel, checksumOf, gatherAtServer, psShard, sleep } from './ps_common.js';
 import { Generations, Waker, awaitWorkers, dropLink, receiveWelcome, rejoinServer, sendWelcome, serverLost } from './ps_rejoin.js';
 import { buffersToOverwrite } from '../boundary/model_buffers.js';
-import { installAll, valuesToReceive } from '../boundary/host_values.js';
+import { installAll, valuesToReceive } from '../../tensor/boundary/host_values.js';
 import { HostReplica } from './ps_host_replica.js';
 
 export type PsReply = 'weights' | 'gradients';

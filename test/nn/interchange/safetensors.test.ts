@@ -18,7 +18,7 @@ function rejects(fn: () => void, file: string, pattern: RegExp): void {
 describe('safetensors', () => {
   const spec = defaultSpec('gpt2-tiny', [8], 30, { layers: 1, width: 16, heads: 2, context: 8 });
 
-  it('round-trips a model: HF layout on disk (Conv1D [in, out], lm_head copy, 8-byte aligned header), same weights back', () => {
+  it('round-trips a model: HF layout on disk (Conv1D [in, out], lm_head copy, 8-byte aligned header), same weights back', async () => {
     const file = join(dir, 'a.safetensors');
     const a = createModel(spec, 1);
     saveSafetensors(file, a, spec, { steps: 3 });
@@ -31,16 +31,16 @@ describe('safetensors', () => {
     assert.equal(metadata.steps, '3');
     const b = createModel(spec, 2);
     initFromFile(file, b, spec);
-    assert.equal(b.arena().checksum(), a.arena().checksum());
+    assert.equal(await b.arena().checksum(), await a.arena().checksum());
   });
 
-  it('loadSafetensorsModel rebuilds the model from the file alone (spec from __metadata__.architecture); a file without one is refused by name', () => {
+  it('loadSafetensorsModel rebuilds the model from the file alone (spec from __metadata__.architecture); a file without one is refused by name', async () => {
     const file = join(dir, 'whole.safetensors');
     const a = createModel(spec, 1);
     saveSafetensors(file, a, spec);
     const { model, spec: read } = loadSafetensorsModel(file);
     assert.deepEqual(read, spec);
-    assert.equal(model.arena().checksum(), a.arena().checksum());
+    assert.equal(await model.arena().checksum(), await a.arena().checksum());
     const bare = join(dir, 'bare.safetensors');
     writeSafetensors(bare, [['w', { shape: [2], data: new Float32Array(2) }]]);
     rejects(() => loadSafetensorsModel(bare), bare, /no __metadata__\.architecture.*call loadSafetensors/);

@@ -1,5 +1,5 @@
 /**
- * Storages replaced whole by received values (boundary/host_values.ts: valuesToReceive, installAll;
+ * Storages replaced whole by received values (tensor/boundary/host_values.ts: valuesToReceive, installAll;
  * once tensor/overwrite.ts's arraysToOverwrite / writeOverwritten): on the cpu the storages' own memory
  * (receiving is installing); on a GPU (SwiftShader here) fresh zeroed arrays written to the device
  * afterwards. Skipped on the GPU side when webgpu cannot load, except under CI=true.
@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { closeWebGpu, type WebGpuLoad } from '../../../src/tensor/backends/webgpu/index.js';
 import { type Storage, deviceMemory } from '../../../src/tensor/storage.js';
-import { installAll, valuesToReceive } from '../../../src/train/boundary/host_values.js';
+import { installAll, valuesToReceive } from '../../../src/tensor/boundary/host_values.js';
 import { loadWebGpuForTests } from '../../helpers/webgpu.js';
 
 const arraysToOverwrite = (s: readonly Storage<Float32Array>[]): Float32Array[] => s.map(valuesToReceive);

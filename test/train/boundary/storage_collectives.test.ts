@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import '../../../src/tensor/dispatch.js'; // registers the cpu device
 import { type Storage, deviceMemory } from '../../../src/tensor/storage.js';
-import { mappedMemory } from '../../../src/train/boundary/host_values.js';
+import { mappedMemory } from '../../../src/tensor/boundary/host_values.js';
 import { StorageCollectives, type StorageGroup } from '../../../src/train/boundary/storage_collectives.js';
 import { makeWorld } from '../../comm/fixture.js';
 import { far } from '../../helpers/far_device.js';

@@ -49,7 +49,7 @@ describe('ps strategy (synchronous parameter server, in-process)', () => {
     let diff = 0;
     for (let i = 0; i < a.length; i++) diff = Math.max(diff, Math.abs(a[i] - b[i]));
     assert.ok(diff < 1e-5, `server vs single process: max diff ${diff}`);
-    assert.equal(worker.outcome.model.arena().checksum(), server.outcome.model.arena().checksum());
+    assert.equal(await worker.outcome.model.arena().checksum(), await server.outcome.model.arena().checksum());
     for (const s of server.steps) {
       assert.equal(s.info?.contributors, 2);
       assert.deepEqual(s.info?.late_ranks, []);
@@ -73,9 +73,9 @@ describe('ps strategy (synchronous parameter server, in-process)', () => {
       assert.equal(fast.steps.length, 16);
       assert.ok(slow.steps.length < 16, 'the straggler skips versions instead of queueing them');
       assert.ok(slow.steps.some((s) => s.info?.late === true));
-      const sum = server.outcome.model.arena().checksum();
-      assert.equal(fast.outcome.model.arena().checksum(), sum);
-      assert.equal(slow.outcome.model.arena().checksum(), sum);
+      const sum = await server.outcome.model.arena().checksum();
+      assert.equal(await fast.outcome.model.arena().checksum(), sum);
+      assert.equal(await slow.outcome.model.arena().checksum(), sum);
       assert.ok(Number.isFinite(server.outcome.finalLoss));
     });
   }

@@ -5,7 +5,7 @@
  * receiving installs the values; elsewhere (a GPU) a copy is read, or a fresh array received into
  * and written to the device by `install`. Callers never ask which device they are on.
  */
-import { deviceMemory, type Storage } from '../../tensor/storage.js';
+import { deviceMemory, type Storage } from '../storage.js';
 
 /** The storage's own memory when the host addresses its device directly (the cpu), else undefined. */
 export function mappedMemory(storage: Storage<Float32Array>): Float32Array | undefined {
@@ -41,4 +41,14 @@ export function install(storage: Storage<Float32Array>, values: Float32Array): v
 /** `install` for storages and the arrays `valuesToReceive` / `valuesToSend` gave for them, in order. */
 export function installAll(storages: readonly Storage<Float32Array>[], values: readonly Float32Array[]): void {
   storages.forEach((s, i) => install(s, values[i]));
+}
+
+/**
+ * The storage's own memory, for synchronous host code that runs only where the host maps it (a
+ * host-resident server, a test); refused by name on a device it cannot map (read that with await).
+ */
+export function mappedOrRefuse(storage: Storage<Float32Array>, what: string): Float32Array {
+  const own = mappedMemory(storage);
+  if (!own) throw new Error(`${what} lives on ${storage.device}, which the host cannot read synchronously: read it with await`);
+  return own;
 }

@@ -9,8 +9,8 @@ import '../../../src/tensor/dispatch.js'; // registers the cpu device
 import { closeWebGpu, type WebGpuLoad } from '../../../src/tensor/backends/webgpu/index.js';
 import { type Storage, deviceMemory } from '../../../src/tensor/storage.js';
 import {
-  allValuesToSend, install, installAll, mappedMemory, valuesToReceive, valuesToSend,
-} from '../../../src/train/boundary/host_values.js';
+  allValuesToSend, install, installAll, mappedMemory, mappedOrRefuse, valuesToReceive, valuesToSend,
+} from '../../../src/tensor/boundary/host_values.js';
 import { loadWebGpuForTests } from '../../helpers/webgpu.js';
 import { far } from '../../helpers/far_device.js';
 
@@ -80,5 +80,13 @@ describe('host values on a device the host cannot map', () => {
     assert.deepEqual([...(await s.read())], [1, 2, 3], 'nothing reaches the device before install');
     install(s, into);
     assert.deepEqual([...(await s.read())], [4, 5, 6]);
+  });
+});
+
+describe('mappedOrRefuse', () => {
+  it('hands out the cpu storage\'s own memory, and refuses a device the host cannot map, naming what and where', () => {
+    const host = Float32Array.from([1, 2]);
+    assert.equal(mappedOrRefuse(deviceMemory('cpu').fromHost(host) as Storage<Float32Array>, 'momentum'), host);
+    assert.throws(() => mappedOrRefuse(far([1]), 'momentum'), /momentum lives on far, which the host cannot read synchronously: read it with await/);
   });
 });
