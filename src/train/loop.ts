@@ -20,7 +20,7 @@ import { RunMonitors } from './monitors.js';
 import { ArrivalClock, type BatchShares, SharedBatches } from './shares.js';
 import type { Checkpointer, LoopPosition } from './checkpoints.js';
 import { sumOfSquares } from '../tensor/scalar.js';
-import { CPU, type Device, type Storage, deviceMemory } from '../tensor/storage.js';
+import { CPU, type Device, deviceMemory } from '../tensor/storage.js';
 import { SmolError } from '../util/errors.js';
 import { hostArena } from './host_arena.js';
 import { applyPrecision, checkPrecisionRuns } from './precision.js';
@@ -282,7 +282,7 @@ async function trainStep(
   const t2 = performance.now();
   const layerGradNorms = config.trackGradients ? await perLayerNorms(model) : undefined;
   const gradNorm = config.clipGradNorm > 0
-    ? await clip(model.arena().grads, config.clipGradNorm, reduced.gradNorm)
+    ? await clipGradNorm(model.arena().grads, config.clipGradNorm, reduced.gradNorm)
     : layerGradNorms && Math.hypot(...Object.values(layerGradNorms));
   optimizer.lr = schedule.lrAt(lrStep);
   let update: UpdateResult | null = null;
@@ -329,15 +329,10 @@ async function trainStep(
 async function perLayerNorms(model: Module): Promise<Record<string, number>> {
   const arena = model.arena();
   const sums = arena.entries.map((e) => sumOfSquares(arena.grads.view(e.offset, e.size)));
-  const values = arena.device === CPU ? sums.map((s) => s.readSync()) : await Promise.all(sums.map((s) => s.read()));
+  const values = await Promise.all(sums.map((s) => s.read()));
   return Object.fromEntries(arena.entries.map((e, i) => [e.name, Math.sqrt(values[i])]));
 }
 
-/** clipGradNorm, with a GPU gradient's norm read asynchronously (the cpu's is read inside, synchronously). */
-async function clip(grads: Storage, maxNorm: number, norm?: number): Promise<number> {
-  if (norm === undefined && grads.device !== CPU) norm = Math.sqrt(await sumOfSquares(grads).read());
-  return clipGradNorm(grads, maxNorm, norm);
-}
 
 /**
  * Moves the model to the device this process trains on (train/device.ts) and returns that device.

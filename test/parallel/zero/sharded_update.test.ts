@@ -27,7 +27,7 @@ describe('ZeRO-1 sharded update (reduce-scatter, shard optimizer, all-gather)', 
     for (let s = 0; s < steps; s++) {
       arena.grads.readSync().fill(0);
       for (let r = 0; r < N; r++) localGrad(arena.size, r, s).forEach((g, i) => (arena.grads.readSync()[i] += g / N));
-      clipGradNorm(arena.grads, 1.5);
+      await clipGradNorm(arena.grads, 1.5);
       opt.step();
     }
     const groups = createInProcessTransports(N, { timeoutMs: 5000 }).map((t) => new ProcessGroup(t, { timeoutMs: 5000 }));

@@ -55,7 +55,7 @@ describe('ZeRO --init: each rank reads its own ranges of the file while the mode
     const donor = await train(gptConfig({ seed: 99, maxSteps: 1 }), DATA, new LocalStrategy());
     const files = [join(dir, 'donor.safetensors'), join(dir, 'donor.smolmodel')];
     saveSafetensors(files[0], donor.model, donor.spec);
-    saveModel(files[1], donor.model, donor.spec);
+    await saveModel(files[1], donor.model, donor.spec);
     const fresh: number[] = [];
     await train(gptConfig({ batchSize: 8 }), DATA, new LocalStrategy(), { onStep: (r) => fresh.push(r.loss) });
     for (const init of files) {
