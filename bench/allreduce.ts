@@ -27,7 +27,7 @@ import { shmNative } from '../src/launch/shm_native.js';
 import { Inbox, inboxBytes } from '../src/comm/shm/ring.js';
 import { StoreServer } from '../src/comm/store/server.js';
 import { generateToken, TOKEN_ENV } from '../src/comm/token.js';
-import { tensorReducer } from '../src/train/reducer.js';
+import { tensorReducer } from '../src/train/boundary/reducer.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const GLOO_SCRIPT = path.resolve(path.dirname(SELF), '../../bench/reference/allreduce_gloo.py');

@@ -1,6 +1,6 @@
 /**
  * The workloads of bench:engine (and of bench:threads, which runs them at 1 and 2 threads): one
- * training step exactly as src/train/loop.ts takes it, on a pool of MNIST-shaped samples, or one GEMM,
+ * training step exactly as src/train/loop/loop.ts takes it, on a pool of MNIST-shaped samples, or one GEMM,
  * timed by the window method of bench/lib/windows.ts.
  */
 import { hostKernels } from '../src/tensor/backends/cpu/storage.js';
@@ -43,7 +43,7 @@ export function uniformPool(n: number, rng: Rng): Float32Array {
   return out;
 }
 
-/** One training step exactly as src/train/loop.ts takes it: zeroGrad, forward, loss, backward, step. */
+/** One training step exactly as src/train/loop/loop.ts takes it: zeroGrad, forward, loss, backward, step. */
 function trainStepper(w: Extract<Workload, { kind: 'train' }>): { step: () => void; loss: () => number } {
   const model = createModel(w.model, SEED);
   const optimizer = makeOptimizer(model.arena(), { ...OPTIMIZER });

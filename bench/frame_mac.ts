@@ -25,7 +25,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ProcessGroup } from '../src/comm/process_group.js';
-import { tensorReducer } from '../src/train/reducer.js';
+import { tensorReducer } from '../src/train/boundary/reducer.js';
 import { rendezvous } from '../src/comm/rendezvous.js';
 import { StoreServer } from '../src/comm/store/server.js';
 import { generateToken, TOKEN_ENV } from '../src/comm/token.js';

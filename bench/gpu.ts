@@ -27,7 +27,7 @@ import { deviceMemory, type DeviceBuffer } from '../src/tensor/storage.js';
 import { backend } from '../src/tensor/dispatch.js';
 import { crossEntropy } from '../src/tensor/ops/loss.js';
 import { Tensor } from '../src/tensor/tensor.js';
-import { measureGemm } from '../src/train/device.js';
+import { measureGemm } from '../src/train/engine/device.js';
 import { Rng } from '../src/util/rng.js';
 
 /** Training steps per second of `model` on `device` over one fixed batch (forward, backward, SGD; one awaited loss read per step). */

@@ -30,7 +30,7 @@ import { type ModelSpec, createModel, defaultSpec, describeSpec, makeOptimizer }
 import { closeWebGpu, loadWebGpuBackend, type GemmKernelChoice } from '../src/tensor/backends/webgpu/index.js';
 import { Tensor, backward, crossEntropy } from '../src/tensor/index.js';
 import { BufferRecycler } from '../src/tensor/recycler.js';
-import { measureGemm } from '../src/train/device.js';
+import { measureGemm } from '../src/train/engine/device.js';
 import { Rng } from '../src/util/rng.js';
 
 interface Workload { id: string; label: string; spec: ModelSpec; input: number[]; classes: number; batch: number; optimizer: 'sgd' | 'adamw' }
@@ -123,7 +123,7 @@ async function workerChild(w: Workload, steps: number, warmup: number): Promise<
   for (let s = 0; s < warmup + steps; s++) {
     const t0 = performance.now();
     model.zeroGrad();
-    // As forwardBackward (src/train/micro_batches.ts): the step's buffers come from the recycler,
+    // As forwardBackward (src/train/loop/micro_batches.ts): the step's buffers come from the recycler,
     // the loss read is recorded behind the backward, then the optimizer step.
     const read = recycler.run(() => {
       const l = crossEntropy(model.forward(x), labels);

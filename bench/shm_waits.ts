@@ -16,7 +16,7 @@ import { rendezvous } from '../src/comm/rendezvous.js';
 import { ShmTransport } from '../src/comm/shm/transport.js';
 import { StoreServer } from '../src/comm/store/server.js';
 import { generateToken, TOKEN_ENV } from '../src/comm/token.js';
-import { tensorReducer } from '../src/train/reducer.js';
+import { tensorReducer } from '../src/train/boundary/reducer.js';
 import { shmNative } from '../src/launch/shm_native.js';
 
 const SELF = fileURLToPath(import.meta.url);

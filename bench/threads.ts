@@ -9,7 +9,7 @@
  *  1. Workloads: bench:engine's (MLP batch 32 and 256, CNN batch 64, matmul): rate at 2 threads over
  *     rate at 1 thread. The claim "--threads 2 is never slower" holds where that is ≥ 1 within the windows' spread.
  *  1b. Paired, and the default: one more child first makes the default's choice (no --threads:
- *     src/train/threads.ts, the cores' share kept only where its start-up calibration finds it faster),
+ *     src/train/engine/threads.ts, the cores' share kept only where its start-up calibration finds it faster),
  *     then times every workload in alternating windows at 1 and 2 threads in that same process, so
  *     load that moves between children cancels out of each pair's 2 / 1. The default "picks what is
  *     fastest" where its choice is the faster side of the median pair ratio (ties within ±5%: either).
@@ -25,7 +25,7 @@ import type { HostBackend as Backend } from '../src/tensor/backend.js';
 import { hostKernels } from '../src/tensor/backends/cpu/storage.js';
 
 import { setBackend } from '../src/tensor/index.js';
-import { chooseThreads } from '../src/train/threads.js';
+import { chooseThreads } from '../src/train/engine/threads.js';
 
 const ADAM = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, decoupled: true, step: 10 };
 const SGD = { lr: 0.01, momentum: 0.9, dampening: 0, weightDecay: 0, nesterov: false, firstStep: false };

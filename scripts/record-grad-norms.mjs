@@ -2,7 +2,7 @@
 /**
  * Records every rank's local gradient norm at every step of a healthy in-process allreduce run (the
  * real training loop, the norms the monitors see) into a little-endian float32 file, rank-major per
- * step, for test/train/grad_outlier.test.ts to replay the gradient-outlier rule over.
+ * step, for test/train/loop/grad_outlier.test.ts to replay the gradient-outlier rule over.
  *
  *   node scripts/record-grad-norms.mjs OUT.f32 --model mlp --dataset mnist --workers 2 --batch-size 16 [--max-steps N] [--epochs E] [--width W] [--context T]
  *

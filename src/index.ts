@@ -23,30 +23,30 @@ export * from './comm/index.js';
 // The one training loop and its configuration.
 export {
   train, specFor, type TrainObserver, type StepRecord, type EvalRecord, type StepMarks, type TrainOutcome, type TrainData, type TrainGuards,
-} from './train/loop.js';
+} from './train/loop/loop.js';
 export type { BucketSpan, StepInfo } from './metrics/records.js';
-export type { BatchShares } from './train/shares.js';
-export { evaluate, type EvalResult } from './train/evaluate.js';
-export { type TrainConfig, defaultConfig, DATASETS, type DatasetName } from './train/config.js';
-export { loadTrainData, SYNTHETIC_REGRESSION } from './train/run.js';
-export { buildResult, type TrainResult, type ResultInfo } from './train/result.js';
+export type { BatchShares } from './train/loop/shares.js';
+export { evaluate, type EvalResult } from './train/loop/evaluate.js';
+export { type TrainConfig, defaultConfig, DATASETS, type DatasetName } from './train/run/config.js';
+export { loadTrainData, SYNTHETIC_REGRESSION } from './train/run/run.js';
+export { buildResult, type TrainResult, type ResultInfo } from './train/run/result.js';
 export type { ResultFile, RankTotals } from './metrics/result_file.js';
 
 // Training checkpoints (model, optimizer state, RNG streams and loop position; resume).
 export {
   Checkpointer, ResumeError, checkpointFile, listCheckpoints, type CheckpointOptions, type LoopPosition, type RankState, type Restored,
-} from './train/checkpoints.js';
+} from './train/run/checkpoints.js';
 
 // Strategies: how ranks combine their work. A strategy goes to `train` as its third argument.
 export type {
   Strategy, StrategyContext, CommTiming, PlannedStep, UpdateResult, DataShard, ModelBuildContext,
   GradientExchange, ReducedGradients, UpdateApplier, Checkpointing, ModelBuilder, Evaluation, ModelSharding, StepPlanning, Leadership,
-} from './train/strategy.js';
-export { LoopDrivenStrategy } from './train/loop_driven.js';
+} from './train/strategies/strategy.js';
+export { LoopDrivenStrategy } from './train/loop/loop_driven.js';
 export { DelegatingStrategy } from './train/strategies/delegating.js';
 export type { PipelineScheduleName } from './parallel/pipeline/schedule.js';
-export type { StepOutcome, StepWork } from './train/step.js';
-export type { AnyBatch } from './train/objective.js';
+export type { StepOutcome, StepWork } from './train/loop/step.js';
+export type { AnyBatch } from './train/loop/objective.js';
 export type { BucketSizes } from './train/exchange/buckets.js';
 export type { PsRecovery } from './train/strategies/ps_common.js';
 export { LocalStrategy } from './train/strategies/local.js';
@@ -62,9 +62,9 @@ export {
 // Run guards: monitors that detect faults, and faults injected on purpose.
 export {
   RunMonitors, MonitorLog, MonitorError, MONITOR_DEFAULTS, type MonitorOptions, type Detection, type Rule, type Severity, type Injection,
-} from './train/monitors.js';
-export type { OutlierOptions } from './train/grad_outlier.js';
-export { FaultInjector, parseFault, parseFaults, FAULT_ENV, type FaultSpec, type FaultKind, type Corruption } from './train/faults.js';
+} from './train/loop/monitors.js';
+export type { OutlierOptions } from './train/loop/grad_outlier.js';
+export { FaultInjector, parseFault, parseFaults, FAULT_ENV, type FaultSpec, type FaultKind, type Corruption } from './train/loop/faults.js';
 
 // Configuration files (SmolCluster's cluster_config.yaml / nn_config.yaml).
 export { loadClusterConfig, loadNnConfig, loadConfigFile, type LoadedConfig } from './config/load.js';

@@ -68,6 +68,14 @@ const SUB_ROOMS: { from: RegExp; forbidden: string; through: string[]; why: stri
     why: 'dispatch picks among registered backends; it reaches concrete ones only through the registration path',
   },
   { from: /^comm\//, forbidden: 'tensor/', through: [], why: 'comm moves bytes and knows nothing of tensors (storages reach it through parallel/ and train/)' },
+  ...['train/loop/', 'train/strategies/', 'train/run/'].map((forbidden) => ({
+    from: /^train\/boundary\//, forbidden, through: [],
+    why: 'the host/device boundary is the floor the loop, the strategies and the run stand on',
+  })),
+  ...['train/loop/', 'train/strategies/'].map((forbidden) => ({
+    from: /^train\/engine\//, forbidden, through: [],
+    why: 'engine set-up (device, precision, threads) is chosen before any loop or strategy exists',
+  })),
 ];
 
 test('no folder of src/ imports a folder above it (DESIGN.md layers)', () => {
@@ -87,7 +95,7 @@ test('no folder of src/ imports a folder above it (DESIGN.md layers)', () => {
   assert.deepEqual(gone, [], 'straightened bends must leave KNOWN_BENDS');
 });
 
-test('sub-rooms: tensor/dispatch reaches backends only through the registration path; comm imports nothing of tensor/', () => {
+test('sub-rooms: tensor/dispatch reaches backends only through the registration path; comm imports nothing of tensor/; train/boundary and train/engine import nothing of the loop or the strategies', () => {
   const violations = imports().flatMap(([from, to]) => SUB_ROOMS
     .filter((r) => r.from.test(from) && to.startsWith(r.forbidden) && !r.through.includes(to))
     .map((r) => `${from} -> ${to} (${r.why})`));
@@ -102,6 +110,6 @@ test('the sub-room rules see the imports they guard (a rule over no file would p
 
 test('the metrics sinks take their record types from metrics/records.ts, not from the training loop', () => {
   for (const file of sources(join(SRC, 'metrics'))) {
-    assert.doesNotMatch(readFileSync(file, 'utf8'), /from '\.\.\/train\/loop\.js'/, relative(SRC, file));
+    assert.doesNotMatch(readFileSync(file, 'utf8'), /from '\.\.\/train\/loop\//, relative(SRC, file));
   }
 });

@@ -7,7 +7,7 @@
  * is sent.
  */
 import type { ProcessGroup } from '../comm/process_group.js';
-import type { MemberShares } from '../train/shares.js';
+import type { MemberShares } from '../train/loop/shares.js';
 import type { BalancePolicy, Measured } from './policy.js';
 import { equalShares } from './shares.js';
 import { SpeedMeter } from './speed.js';

@@ -73,7 +73,7 @@ export function computeNodeCommand(): Command {
  */
 async function nodeDevice(choice: DeviceChoice): Promise<NodeDevice> {
   if (choice === 'cpu') return 'cpu';
-  const { resolveDevice } = await import('../train/device.js');
+  const { resolveDevice } = await import('../train/engine/device.js');
   const chosen = await resolveDevice(choice).catch((err: Error) => {
     throw new SmolError('BAD_FLAGS', `compute node: ${err.message}`);
   });

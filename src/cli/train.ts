@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { trainInThisProcess } from '../launch/in_process.js';
-import type { TrainResult } from '../train/result.js';
+import type { TrainResult } from '../train/run/result.js';
 import { addConfigFlags } from './config.js';
 import { positiveInt } from './options.js';
 import { type TrainFlags, addDashboardFlags, addSinkFlags, addTrainFlags } from './train_flags.js';

@@ -1,7 +1,7 @@
 /**
  * The model and the local training of one task: the original's one-hidden-layer network (16 → h →
  * ReLU → 26, softmax cross-entropy), built from our `nn` layers and trained by the one training
- * loop (train/loop.ts) with a strategy that owns its steps (shard_fit.ts).
+ * loop (train/loop/loop.ts) with a strategy that owns its steps (shard_fit.ts).
  *
  * Training is full-batch gradient descent on the *summed* cross-entropy over the shard (the
  * original's meaning of eta: the gradient of the sum, not the mean), for up to `epochs` epochs,
@@ -18,8 +18,8 @@ import type { Precision } from '../tensor/precision.js';
 import { CPU, type Device } from '../tensor/storage.js';
 import { Tensor } from '../tensor/tensor.js';
 import { LETTER_CLASSES, LETTER_FEATURES, type LetterShard } from '../data/letters.js';
-import { defaultConfig } from '../train/config.js';
-import { train } from '../train/loop.js';
+import { defaultConfig } from '../train/run/config.js';
+import { train } from '../train/loop/loop.js';
 import { ShardFit, shardDataset } from './shard_fit.js';
 
 export { EARLY_STOP_DELTA } from './shard_fit.js';

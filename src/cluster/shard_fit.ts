@@ -10,9 +10,9 @@ import { backward } from '../tensor/autograd.js';
 import { BufferRecycler } from '../tensor/recycler.js';
 import { CPU } from '../tensor/storage.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { batchInput, batchLoss } from '../train/objective.js';
-import type { StepOutcome, StepWork } from '../train/step.js';
-import type { Leadership, PlannedStep, StepPlanning, Strategy, StrategyContext } from '../train/strategy.js';
+import { batchInput, batchLoss } from '../train/loop/objective.js';
+import type { StepOutcome, StepWork } from '../train/loop/step.js';
+import type { Leadership, PlannedStep, StepPlanning, Strategy, StrategyContext } from '../train/strategies/strategy.js';
 import type { ClassificationBatch } from '../data/loader.js';
 
 /** The original's rule: stop when the summed loss moved by this much or less. */

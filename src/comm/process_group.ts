@@ -43,7 +43,7 @@ export interface ProcessGroupOptions {
   doublingMaxBytes?: number;
   /**
    * The sum kernel (dst += src on float32) the reducing collectives use; default: a plain loop.
-   * Training passes the tensor backend's addInto (src/train/reducer.ts): comm/ knows nothing of tensors.
+   * Training passes the tensor backend's addInto (src/train/boundary/reducer.ts): comm/ knows nothing of tensors.
    */
   reducer?: Reducer;
 }

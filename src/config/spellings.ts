@@ -7,7 +7,7 @@
  */
 import { MODEL_NAMES } from '../nn/models/names.js';
 
-/** Canonical --dataset names (train/config.ts DATASETS; repeated here, below train). */
+/** Canonical --dataset names (train/run/config.ts DATASETS; repeated here, below train). */
 export const DATASET_NAMES = ['mnist', 'synthetic-regression', 'synthetic_image', 'synthetic_text', 'cifar10', 'text'] as const;
 export type DatasetName = (typeof DATASET_NAMES)[number];
 

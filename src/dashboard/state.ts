@@ -259,7 +259,7 @@ export class RunState {
         for (const id of Array.isArray(e.left) ? (e.left as unknown[]) : []) if (typeof id === 'number') this.setStatus(id, 'lost', `left membership epoch ${String(e.epoch)}`, false);
         break;
       case 'detection': {
-        // The run monitors' verdicts (src/train/monitors.ts): a fatal one stops the rank that saw it;
+        // The run monitors' verdicts (src/train/loop/monitors.ts): a fatal one stops the rank that saw it;
         // a lost peer is lost.
         const observer = num('observer');
         const ranks = Array.isArray(e.ranks) ? (e.ranks as unknown[]).filter((r): r is number => typeof r === 'number') : [];

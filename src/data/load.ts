@@ -1,7 +1,7 @@
 /**
  * The guide's datasets by name (`--dataset synthetic_image|synthetic_text|cifar10|text`): the
  * training and test sets for a run. MNIST and the synthetic regression set are loaded beside this
- * (train/run.ts), as before.
+ * (train/run/run.ts), as before.
  */
 import { loadCifar10 } from './cifar10.js';
 import type { Dataset, TokenTask } from './dataset.js';

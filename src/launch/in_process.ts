@@ -3,19 +3,19 @@
  * The engine and threads, the experiment folder, the dashboard and W&B around the one loop.
  */
 import { fanOut } from '../metrics/fanout.js';
-import { resolveDevice } from '../train/device.js';
+import { resolveDevice } from '../train/engine/device.js';
 import { closeWebGpu } from '../tensor/backends/webgpu/index.js';
 import { CPU } from '../tensor/storage.js';
 import { ProgressObserver } from '../metrics/progress_observer.js';
 import { openWandb } from '../metrics/wandb.js';
 import { backend, setBackend } from '../tensor/dispatch.js';
-import { claimNamedRun, experimentName, experimentPaths } from '../train/experiment.js';
+import { claimNamedRun, experimentName, experimentPaths } from '../train/run/experiment.js';
 import { checkRunInputs } from './preflight.js';
-import { parseFaults } from '../train/faults.js';
-import { settlePrecision } from '../train/precision.js';
-import { runTraining } from '../train/run.js';
+import { parseFaults } from '../train/loop/faults.js';
+import { settlePrecision } from '../train/engine/precision.js';
+import { runTraining } from '../train/run/run.js';
 import { LocalStrategy } from '../train/strategies/local.js';
-import { resolveThreads } from '../train/threads.js';
+import { resolveThreads } from '../train/engine/threads.js';
 import { type TrainFlags, type WorkerOutcome, checkpointOptions, configFrom, tensorBackend } from './worker_flags.js';
 
 /** Trains in this process; `onResult` hears the result before the dashboard and W&B close. */

@@ -10,8 +10,8 @@
  */
 import { rankKey, sharedKey } from '../comm/store/keys.js';
 import { StoreTimeoutError } from '../comm/store/protocol.js';
-import type { TrainConfig } from '../train/config.js';
-import { settlePrecision } from '../train/precision.js';
+import type { TrainConfig } from '../train/run/config.js';
+import { settlePrecision } from '../train/engine/precision.js';
 import type { AutoPrecision } from '../tensor/precision_auto.js';
 import { resolveAutoPrecision, supportsPrecision } from '../tensor/precision_auto.js';
 import { CPU } from '../tensor/storage.js';

@@ -3,9 +3,9 @@ import { throwProblems } from '../config/problems.js';
 import { dataFileProblem } from '../data/load.js';
 import { initFromFile } from '../nn/interchange/model_io.js';
 import { createModel } from '../nn/models/index.js';
-import type { TrainConfig } from '../train/config.js';
-import { specFor } from '../train/loop.js';
-import { loadTrainData } from '../train/run.js';
+import type { TrainConfig } from '../train/run/config.js';
+import { specFor } from '../train/loop/loop.js';
+import { loadTrainData } from '../train/run/run.js';
 import { ConfigError } from '../util/errors.js';
 
 /**

@@ -14,7 +14,7 @@ import { chooseInterface, isLoopbackHost } from './iface.js';
 import { type PsPlace, joinRunningPs, loopbackFor, psRecovery, restartedProcess } from './ps_recovery.js';
 import { LAUNCHER_STORE_ENV, type TrainFlags, sharedMemoryAllowed } from './worker_flags.js';
 import { shmNative } from './shm_native.js';
-import { tensorReducer } from '../train/reducer.js';
+import { tensorReducer } from '../train/boundary/reducer.js';
 import { listenWarning } from './listen.js';
 import type { StoreClient } from '../comm/store/client.js';
 import { ConfigError } from '../util/errors.js';

@@ -8,10 +8,10 @@
 import { join } from 'node:path';
 import { balanceSignature } from '../balance/index.js';
 import { CONFIG_OPTION_NAMES, type ExchangeOptionValues, type TrainFlags } from '../config/options/index.js';
-import type { CheckpointOptions } from '../train/checkpoints.js';
-import type { TrainResult } from '../train/result.js';
-import { type TrainConfig, defaultConfig } from '../train/config.js';
-import { runSignature } from '../train/signature.js';
+import type { CheckpointOptions } from '../train/run/checkpoints.js';
+import type { TrainResult } from '../train/run/result.js';
+import { type TrainConfig, defaultConfig } from '../train/run/config.js';
+import { runSignature } from '../train/run/signature.js';
 import { type ClusterStrategyOptions, strategySignature } from '../train/strategies/registry.js';
 
 export type { TrainFlags };
@@ -55,7 +55,7 @@ export function checkpointOptions(flags: TrainFlags, experimentDir: string, rank
   return { dir: flags.checkpointDir ?? join(experimentDir, 'checkpoints'), every, keep: flags.keepCheckpoints ?? 3, resume: flags.resume };
 }
 
-/** The training config the flags describe, on the model's defaults (train/config.ts). */
+/** The training config the flags describe, on the model's defaults (train/run/config.ts). */
 export function configFrom(flags: TrainFlags, threads: number): TrainConfig {
   const c = defaultConfig(flags.model);
   const fields = c as unknown as Record<string, unknown>;

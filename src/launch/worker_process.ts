@@ -5,7 +5,7 @@
  * their flags and call runWorkerProcess; an --elastic worker runs elastic_worker.ts instead.
  */
 import os from 'node:os';
-import { resolveDevice } from '../train/device.js';
+import { resolveDevice } from '../train/engine/device.js';
 import { closeWebGpu } from '../tensor/backends/webgpu/index.js';
 import { CPU } from '../tensor/storage.js';
 import { basename } from 'node:path';
@@ -17,17 +17,17 @@ import { ProgressObserver } from '../metrics/progress_observer.js';
 import { startMetricStream } from '../metrics/remote/stream.js';
 import { openWandb } from '../metrics/wandb.js';
 import { backend, setBackend } from '../tensor/dispatch.js';
-import { type ExperimentPaths, claimNamedRun, experimentName, experimentPaths } from '../train/experiment.js';
-import { parseFaults } from '../train/faults.js';
-import { MonitorLog } from '../train/monitors.js';
-import { runTraining } from '../train/run.js';
+import { type ExperimentPaths, claimNamedRun, experimentName, experimentPaths } from '../train/run/experiment.js';
+import { parseFaults } from '../train/loop/faults.js';
+import { MonitorLog } from '../train/loop/monitors.js';
+import { runTraining } from '../train/run/run.js';
 import { psRecoverable } from '../train/strategies/ps_common.js';
 import { createClusterStrategy } from '../train/strategies/registry.js';
-import { chooseThreads } from '../train/threads.js';
+import { chooseThreads } from '../train/engine/threads.js';
 import { ConfigError, isCommFailure } from '../util/errors.js';
 import { runElasticWorker } from './elastic_worker.js';
 import { type Placement, type PlacementFlags, describePlacement, localRankFromEnvironment, renameFlagSources, resolvePlacementWithSources, schedulerThreads } from './env.js';
-import { fitThreadsToHost } from './host_threads.js';
+import { fitThreadsToHost } from '../train/engine/host_threads.js';
 import { checkRunInputs } from './preflight.js';
 import { agreeRunName } from './run_name.js';
 import { agreePrecision } from './precision_agreement.js';

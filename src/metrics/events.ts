@@ -16,7 +16,7 @@ import { JsonlWriter } from './jsonl.js';
  *
  * This file is its one writer: every line goes through EventLog — the run's (RunEvents), the local
  * launcher's (LauncherEvents), the run monitors' `detection` and `fault_injected` lines
- * (src/train/monitors.ts), the coordinator's decisions (src/cluster/coordinator.ts), other ranks'
+ * (src/train/loop/monitors.ts), the coordinator's decisions (src/cluster/coordinator.ts), other ranks'
  * lines relayed by rank 0 (remote/receiver.ts) — and the run's owner empties it (resetEvents).
  */
 export const EVENTS_FILE = 'events.jsonl';

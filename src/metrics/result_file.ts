@@ -1,7 +1,7 @@
 /**
  * result.json, version 1 (docs/RESULT.md). Snake_case keys, as the rest of the ecosystem writes them.
  * Defined here, below the training loop, so that readers (the dashboard, validate) and the writer
- * (train/result.ts) share one shape without the metrics layer importing train/.
+ * (train/run/result.ts) share one shape without the metrics layer importing train/.
  */
 export interface ResultFile<C = Record<string, unknown>> {
   schema: 'smolcluster-train-result';
@@ -37,7 +37,7 @@ export interface ResultFile<C = Record<string, unknown>> {
   started_at: string;
   ended_at: string;
   host: { hostname: string; platform: string; arch: string; cpus: number; node: string };
-  /** The run's configuration (train/config.ts's TrainConfig when this package wrote it). */
+  /** The run's configuration (train/run/config.ts's TrainConfig when this package wrote it). */
   config: C;
 }
 

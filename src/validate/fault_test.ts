@@ -11,9 +11,9 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:f
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FAULT_ENV } from '../train/faults.js';
+import { FAULT_ENV } from '../train/loop/faults.js';
 import { eventsFile } from '../metrics/events.js';
-import type { Rule } from '../train/monitors.js';
+import type { Rule } from '../train/loop/monitors.js';
 import { readStepLines } from './run_file.js';
 import { table } from './text.js';
 

@@ -6,7 +6,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { TrainResult } from '../train/result.js';
+import type { TrainResult } from '../train/run/result.js';
 import { snakeCaseKeys } from '../util/snake_case.js';
 import { InputError, numberField, readSchema } from './files.js';
 

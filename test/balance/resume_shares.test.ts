@@ -8,9 +8,9 @@ import type { BalancePolicy, Decision } from '../../src/balance/policy.js';
 import { createInProcessTransports } from '../../src/comm/inproc.js';
 import { ProcessGroup } from '../../src/comm/process_group.js';
 import { syntheticClassification } from '../../src/data/synthetic.js';
-import { Checkpointer, checkpointFile } from '../../src/train/checkpoints.js';
-import { defaultConfig } from '../../src/train/config.js';
-import { type StepRecord, type TrainData, train } from '../../src/train/loop.js';
+import { Checkpointer, checkpointFile } from '../../src/train/run/checkpoints.js';
+import { defaultConfig } from '../../src/train/run/config.js';
+import { type StepRecord, type TrainData, train } from '../../src/train/loop/loop.js';
 import { AllReduceStrategy } from '../../src/train/strategies/allreduce.js';
 import { splitTrainTest } from '../helpers/split.js';
 

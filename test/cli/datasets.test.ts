@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { TrainResult } from '../../src/train/result.js';
+import type { TrainResult } from '../../src/train/run/result.js';
 import { runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/cluster.js';
 import { writeCifarDir } from '../data/cifar10-fixtures.js';

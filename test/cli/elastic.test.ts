@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { SYNTHETIC_REGRESSION } from '../../src/train/run.js';
+import { SYNTHETIC_REGRESSION } from '../../src/train/run/run.js';
 import { checkExactlyOnce } from '../../src/validate/exactly_once.js';
 import { runCli } from '../helpers/cli.js';
 import { TEST_TOKEN, freePort, startCli } from '../helpers/cluster.js';

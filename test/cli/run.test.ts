@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { SYNTHETIC_REGRESSION, loadTrainData } from '../../src/train/run.js';
+import { SYNTHETIC_REGRESSION, loadTrainData } from '../../src/train/run/run.js';
 import type { RunFile } from '../../src/validate/run_file.js';
 import { runCliProcess, stepRecords, tempDir } from '../helpers/cluster.js';
 

@@ -6,8 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import { loadMnist } from '../../src/data/mnist.js';
 import { loadModel, readModelHeader } from '../../src/nn/checkpoint.js';
 import { type ModelSpec, createModel } from '../../src/nn/models/index.js';
-import { defaultConfig } from '../../src/train/config.js';
-import { evaluate } from '../../src/train/evaluate.js';
+import { defaultConfig } from '../../src/train/run/config.js';
+import { evaluate } from '../../src/train/loop/evaluate.js';
 import { snakeCaseKeys } from '../../src/util/snake_case.js';
 import { type CliResult, runCli, squash } from '../helpers/cli.js';
 

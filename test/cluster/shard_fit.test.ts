@@ -3,8 +3,8 @@ import { test } from 'node:test';
 import { buildLettersModel, fitShard } from '../../src/cluster/letters_model.js';
 import { ShardFit, shardDataset } from '../../src/cluster/shard_fit.js';
 import { parseLetters } from '../../src/data/letters.js';
-import { defaultConfig } from '../../src/train/config.js';
-import { type StepRecord, train } from '../../src/train/loop.js';
+import { defaultConfig } from '../../src/train/run/config.js';
+import { type StepRecord, train } from '../../src/train/loop/loop.js';
 import { Rng } from '../../src/util/rng.js';
 
 function shard(rows: number, seed: number) {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { syntheticImage } from '../../src/data/synthetic_image.js';
-import { defaultConfig } from '../../src/train/config.js';
-import { train } from '../../src/train/loop.js';
+import { defaultConfig } from '../../src/train/run/config.js';
+import { train } from '../../src/train/loop/loop.js';
 import { LocalStrategy } from '../../src/train/strategies/local.js';
 
 describe('synthetic_image', () => {

@@ -6,8 +6,8 @@ import { SYNTHETIC_TEXT_DEFAULTS, syntheticText } from '../../src/data/synthetic
 import { Embedding } from '../../src/nn/layers/embedding.js';
 import { makeOptimizer } from '../../src/nn/optim/index.js';
 import { backward } from '../../src/tensor/autograd.js';
-import { evaluate } from '../../src/train/evaluate.js';
-import { batchInput, batchLoss } from '../../src/train/objective.js';
+import { evaluate } from '../../src/train/loop/evaluate.js';
+import { batchInput, batchLoss } from '../../src/train/loop/objective.js';
 import { BatchLoader, type TokenBatch } from '../../src/data/loader.js';
 import { Rng } from '../../src/util/rng.js';
 

@@ -15,7 +15,7 @@ import { Tensor } from '../../src/tensor/tensor.js';
  * result a backend cannot give. WGSL has no bf16: --precision bf16 is the cpu's (docs/PRECISION.md).
  * webgpu's argmax indices stay on the GPU in an int32 storage, which argmax cannot read
  * synchronously (it refuses by name; training reads predictions from logits instead,
- * train/objective.ts).
+ * train/loop/objective.ts).
  */
 export const NOT_PROVIDED: readonly (readonly [backend: string, kernelOrOp: string])[] = [
   ...(['toBf16', 'fromBf16', 'bf16View', 'gemmBf16', 'conv2dBf16', 'conv2dBackwardBf16'] as const).map((k) => ['webgpu', k] as const),

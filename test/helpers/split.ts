@@ -1,5 +1,5 @@
 import type { ClassificationDataset } from '../../src/data/dataset.js';
-import type { TrainData } from '../../src/train/loop.js';
+import type { TrainData } from '../../src/train/loop/loop.js';
 
 /** Splits one synthetic set (its class means depend on its seed) into the first `trainSize` samples and the rest. */
 export function splitTrainTest(d: ClassificationDataset, trainSize: number): TrainData {

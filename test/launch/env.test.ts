@@ -5,7 +5,7 @@ import { type TrainFlags, addTrainFlags, configFrom } from '../../src/cli/train_
 import { workerCommand } from '../../src/cli/worker.js';
 import { parseHostPort, resolvePlacement } from '../../src/launch/env.js';
 import { flagsToArgs } from '../../src/launch/worker_args.js';
-import { runSignature } from '../../src/train/signature.js';
+import { runSignature } from '../../src/train/run/signature.js';
 import { ConfigError } from '../../src/util/errors.js';
 
 const TORCHRUN = { RANK: '1', WORLD_SIZE: '4', MASTER_ADDR: '10.0.0.5', MASTER_PORT: '29500' };

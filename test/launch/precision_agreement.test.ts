@@ -9,7 +9,7 @@ import { StoreTimeoutError } from '../../src/comm/store/protocol.js';
 import { PRECISION_KEY, SHARED_PRECISION_KEY, agreePrecision, deviceBf16Key, runnableByEveryRank, sharedPrecision } from '../../src/launch/precision_agreement.js';
 import type { AutoPrecision } from '../../src/tensor/precision_auto.js';
 import { resolveAutoPrecision } from '../../src/tensor/precision_auto.js';
-import { type TrainConfig, defaultConfig } from '../../src/train/config.js';
+import { type TrainConfig, defaultConfig } from '../../src/train/run/config.js';
 import { TimeoutError } from '../../src/util/errors.js';
 import { type TrainFlags, clusterSignature, configFrom } from '../../src/launch/worker_flags.js';
 

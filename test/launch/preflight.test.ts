@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { ConfigProblems } from '../../src/config/problems.js';
 import { checkRunInputs, preflight } from '../../src/launch/preflight.js';
-import { defaultConfig } from '../../src/train/config.js';
+import { defaultConfig } from '../../src/train/run/config.js';
 import { ConfigError } from '../../src/util/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'smolcluster-preflight-'));

@@ -3,7 +3,7 @@ import { appendFileSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { TRACE_STAGING_FILE, TRACKS, TraceObserver, finalizeTrace, resetTrace, stepSpans } from '../../src/metrics/trace.js';
-import type { StepRecord } from '../../src/train/loop.js';
+import type { StepRecord } from '../../src/train/loop/loop.js';
 import { runCliProcess, tempDir } from '../helpers/cluster.js';
 
 let dir = '';

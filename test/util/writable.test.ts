@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { experimentPaths } from '../../src/train/experiment.js';
+import { experimentPaths } from '../../src/train/run/experiment.js';
 import { ConfigError } from '../../src/util/errors.js';
 import { ensureWritable, ensureWritableFolder } from '../../src/util/writable.js';
 import { writeJson } from '../../src/validate/files.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { defaultConfig } from '../../src/train/config.js';
+import { defaultConfig } from '../../src/train/run/config.js';
 import { InputError } from '../../src/validate/files.js';
 import { buildRunFile, readRunFile } from '../../src/validate/run_file.js';
 import { tempDir } from '../helpers/cluster.js';

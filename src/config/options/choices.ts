@@ -36,7 +36,7 @@ export const PRECISION_CHOICES = ['fp32', 'bf16', 'auto'] as const satisfies rea
 /** The dtypes `--save x.safetensors` writes floating-point tensors in (nn/interchange/safetensors.ts). */
 export const SAVE_DTYPES = ['fp32', 'bf16', 'f16'] as const;
 
-/** Where a process trains (train/device.ts): the cpu, a WebGPU adapter, or whichever a measurement finds faster. */
+/** Where a process trains (train/engine/device.ts): the cpu, a WebGPU adapter, or whichever a measurement finds faster. */
 export const DEVICE_CHOICES = ['cpu', 'gpu', 'auto'] as const;
 export type DeviceChoice = (typeof DEVICE_CHOICES)[number];
 

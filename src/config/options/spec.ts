@@ -30,7 +30,7 @@ export interface OptionSpec<T> {
   forward: boolean;
   /** The YAML keys that set it (a typed flag always wins over a file). */
   yaml?: ReadonlyArray<YamlSource<T>>;
-  /** A field of the same name in the training config (train/config.ts TrainConfig) takes its value when given. */
+  /** A field of the same name in the training config (train/run/config.ts TrainConfig) takes its value when given. */
   config?: boolean;
 }
 

@@ -23,7 +23,7 @@ import type { BackwardHooks } from '../../tensor/autograd.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import type { Bucket } from './buckets.js';
 import type { BucketSpan } from '../../metrics/records.js';
-import { hostArena } from '../host_arena.js';
+import { hostArena } from '../boundary/host_arena.js';
 
 /** One bucket's exchange (a step record's field, so its type lives with the records). */
 export type { BucketSpan };

@@ -4,9 +4,9 @@ import { scaleInPlace } from '../../tensor/scale.js';
 import { backwardAsync } from '../../tensor/autograd.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { SmolError } from '../../util/errors.js';
-import { HEALTH_WIDTH } from '../monitors.js';
-import { LoopDrivenStrategy } from '../loop_driven.js';
-import type { Checkpointing, CommTiming, GradientExchange, StepInfo, Strategy, StrategyContext } from '../strategy.js';
+import { HEALTH_WIDTH } from '../loop/monitors.js';
+import { LoopDrivenStrategy } from '../loop/loop_driven.js';
+import type { Checkpointing, CommTiming, GradientExchange, StepInfo, Strategy, StrategyContext } from './strategy.js';
 import { BucketedExchange, type BucketSpan, coveredMs } from '../exchange/bucketed.js';
 import { type Bucket, type BucketSizes, DDP_BUCKETS, planBuckets } from '../exchange/buckets.js';
 import { PowerSgd } from '../exchange/powersgd.js';
@@ -14,7 +14,7 @@ import { type Codec, type CodecName, codecByName } from '../../comm/codecs/codec
 import type { NamedBuffers } from '../../nn/checkpoint.js';
 import type { Module } from '../../nn/module.js';
 import { checkSameStart } from './same_start.js';
-import { hostArena } from '../host_arena.js';
+import { hostArena } from '../boundary/host_arena.js';
 import { checksumOf } from '../../nn/arena.js';
 
 export interface AllReduceStrategyOptions {

@@ -30,15 +30,15 @@
  * With `balanced` (async_ps_leases.ts) workers claim batches by push cadence: each push is answered
  * with the worker's next lease of K batches, so a faster worker trains more of the run's batches.
  */
-import { hostArena } from '../host_arena.js';
+import { hostArena } from '../boundary/host_arena.js';
 import { performance } from 'node:perf_hooks';
 import type { ProcessGroup } from '../../comm/process_group.js';
 import { int8 } from '../../comm/codecs/int8.js';
 import type { Dataset } from '../../data/dataset.js';
 import { BatchLoader } from '../../data/loader.js';
 import { SmolError, TimeoutError } from '../../util/errors.js';
-import { LoopDrivenStrategy } from '../loop_driven.js';
-import type { Checkpointing, CommTiming, DataShard, GradientExchange, PlannedStep, StepInfo, StepPlanning, Strategy, StrategyContext, UpdateApplier, UpdateResult } from '../strategy.js';
+import { LoopDrivenStrategy } from '../loop/loop_driven.js';
+import type { Checkpointing, CommTiming, DataShard, GradientExchange, PlannedStep, StepInfo, StepPlanning, Strategy, StrategyContext, UpdateApplier, UpdateResult } from './strategy.js';
 import { HEAD_SLOTS, type PsRecovery, SERVER_RANK, TAG, broadcastModel, gatherAtServer, psShard } from './ps_common.js';
 import { BatchPool, type Lease, LeaseDesk, firstLease } from './async_ps_leases.js';
 import { Generations, Waker, awaitWorkers, dropLink, receiveWelcome, rejoinServer, sendWelcome, serverLost } from './ps_rejoin.js';

@@ -5,11 +5,11 @@
  * compile when the interface grows a member this class does not forward — so a wrapper never
  * drops one (as a hand-written forwarder once dropped hostOnly).
  */
-import type { StepOutcome, StepWork } from '../step.js';
+import type { StepOutcome, StepWork } from '../loop/step.js';
 import type {
   Checkpointing, DataShard, Evaluation, GradientExchange, Leadership, ModelBuilder, ModelSharding, StepPlanning,
   Strategy, StrategyContext, UpdateApplier,
-} from '../strategy.js';
+} from './strategy.js';
 
 export class DelegatingStrategy implements Strategy {
   constructor(readonly inner: Strategy) {}

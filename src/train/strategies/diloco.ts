@@ -18,10 +18,10 @@ import type { ProcessGroup } from '../../comm/process_group.js';
 import type { NamedBuffers } from '../../nn/checkpoint.js';
 import type { Module } from '../../nn/module.js';
 import { SmolError } from '../../util/errors.js';
-import { LoopDrivenStrategy } from '../loop_driven.js';
-import type { Checkpointing, CommTiming, GradientExchange, StepInfo, Strategy, StrategyContext, UpdateApplier, UpdateResult } from '../strategy.js';
+import { LoopDrivenStrategy } from '../loop/loop_driven.js';
+import type { Checkpointing, CommTiming, GradientExchange, StepInfo, Strategy, StrategyContext, UpdateApplier, UpdateResult } from './strategy.js';
 import { checkSameStart } from './same_start.js';
-import { hostArena } from '../host_arena.js';
+import { hostArena } from '../boundary/host_arena.js';
 import { exchangeBuffers } from '../boundary/model_buffers.js';
 
 export interface DiLoCoOptions {

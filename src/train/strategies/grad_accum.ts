@@ -6,10 +6,10 @@
  * The loop wraps a strategy in it when K > 1 and the strategy takes the loop-driven step (a
  * pipeline schedule takes its micro-batches from StepWork.microSize instead).
  */
-import { forwardBackward } from '../micro_batches.js';
-import { takesLoopDrivenStep } from '../loop_driven.js';
-import { exchange, loopDrivenStep, type StepOutcome, type StepWork } from '../step.js';
-import type { GradientExchange, Strategy, StrategyContext } from '../strategy.js';
+import { forwardBackward } from '../loop/micro_batches.js';
+import { takesLoopDrivenStep } from '../loop/loop_driven.js';
+import { exchange, loopDrivenStep, type StepOutcome, type StepWork } from '../loop/step.js';
+import type { GradientExchange, Strategy, StrategyContext } from './strategy.js';
 import { DelegatingStrategy } from './delegating.js';
 
 export class GradAccumulation extends DelegatingStrategy {

@@ -1,5 +1,5 @@
-import { LoopDrivenStrategy } from '../loop_driven.js';
-import type { CommTiming, GradientExchange, Strategy } from '../strategy.js';
+import { LoopDrivenStrategy } from '../loop/loop_driven.js';
+import type { CommTiming, GradientExchange, Strategy } from './strategy.js';
 
 /** One process, nothing to combine. */
 export class LocalStrategy extends LoopDrivenStrategy implements Strategy, GradientExchange {

@@ -29,17 +29,17 @@
  * server's bits as a cpu worker does.
  */
 import { CPU } from '../../tensor/storage.js';
-import { hostArena } from '../host_arena.js';
+import { hostArena } from '../boundary/host_arena.js';
 import { performance } from 'node:perf_hooks';
 import type { ProcessGroup } from '../../comm/process_group.js';
 import { BatchLoader } from '../../data/loader.js';
 import type { Dataset } from '../../data/dataset.js';
 import { DistributedSampler } from '../../data/sampler.js';
 import { SmolError, TimeoutError } from '../../util/errors.js';
-import type { AnyBatch } from '../objective.js';
+import type { AnyBatch } from '../loop/objective.js';
 import type { Optimizer } from '../../nn/optim/optimizer.js';
-import { LoopDrivenStrategy } from '../loop_driven.js';
-import type { CommTiming, DataShard, GradientExchange, PlannedStep, StepInfo, StepPlanning, Strategy, StrategyContext, UpdateApplier, UpdateResult } from '../strategy.js';
+import { LoopDrivenStrategy } from '../loop/loop_driven.js';
+import type { CommTiming, DataShard, GradientExchange, PlannedStep, StepInfo, StepPlanning, Strategy, StrategyContext, UpdateApplier, UpdateResult } from './strategy.js';
 import { DivergenceError } from './allreduce.js';
 import { HEAD_SLOTS, type PsRecovery, SERVER_RANK, TAG, broadcastModel, checksumOf, gatherAtServer, psShard, sleep } from './ps_common.js';
 import { Generations, Waker, awaitWorkers, dropLink, receiveWelcome, rejoinServer, sendWelcome, serverLost } from './ps_rejoin.js';

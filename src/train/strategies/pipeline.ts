@@ -40,15 +40,15 @@ import { noGrad } from '../../tensor/autograd.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { kernelsFor } from '../../tensor/dispatch.js';
 import { CPU, deviceMemory } from '../../tensor/storage.js';
-import { evalResult, evaluationLoop } from '../evaluate.js';
-import { gradSquares } from '../grad_squares.js';
-import { hostArena } from '../host_arena.js';
-import { gatherWholeModel } from '../whole_model.js';
-import { microBatchPlan } from '../micro_batches.js';
-import { type AnyBatch, batchInput, batchLoss } from '../objective.js';
-import { gradientsOf } from '../loop_driven.js';
-import { exchange, type StepOutcome, type StepWork } from '../step.js';
-import type { Checkpointing, DataShard, Evaluation, Leadership, ModelBuildContext, ModelBuilder, Strategy, StrategyContext } from '../strategy.js';
+import { evalResult, evaluationLoop } from '../loop/evaluate.js';
+import { gradSquares } from '../loop/grad_squares.js';
+import { hostArena } from '../boundary/host_arena.js';
+import { gatherWholeModel } from '../boundary/whole_model.js';
+import { microBatchPlan } from '../loop/micro_batches.js';
+import { type AnyBatch, batchInput, batchLoss } from '../loop/objective.js';
+import { gradientsOf } from '../loop/loop_driven.js';
+import { exchange, type StepOutcome, type StepWork } from '../loop/step.js';
+import type { Checkpointing, DataShard, Evaluation, Leadership, ModelBuildContext, ModelBuilder, Strategy, StrategyContext } from './strategy.js';
 
 export interface PipelineOptions {
   stages: number;

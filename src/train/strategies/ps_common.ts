@@ -2,10 +2,10 @@
  * What the parameter-server strategies (ps, async-ps) share: who trains which shard, the small
  * fixed-size message headers, and copying the model to every rank at the start.
  */
-import { hostArena } from '../host_arena.js';
+import { hostArena } from '../boundary/host_arena.js';
 import { checksumOf as checksumValues } from '../../nn/arena.js';
 import type { ProcessGroup } from '../../comm/process_group.js';
-import type { DataShard, StrategyContext } from '../strategy.js';
+import type { DataShard, StrategyContext } from './strategy.js';
 import { broadcastStorages, modelStorages } from '../boundary/model_buffers.js';
 import { StorageCollectives } from '../boundary/storage_collectives.js';
 

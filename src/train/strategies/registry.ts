@@ -3,7 +3,7 @@
  * what every process must agree on about it (joins the run signature). A new strategy is one entry.
  */
 import type { ProcessGroup } from '../../comm/process_group.js';
-import type { Strategy } from '../strategy.js';
+import type { Strategy } from './strategy.js';
 import type { BucketSizes } from '../exchange/buckets.js';
 import { AllReduceStrategy, type Compression } from './allreduce.js';
 import { DiLoCoStrategy } from './diloco.js';

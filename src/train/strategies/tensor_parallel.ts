@@ -25,15 +25,15 @@ import type { Module } from '../../nn/module.js';
 import { PendingGroup, type TensorParallelModel, buildTensorParallelModel, isTensorParallelModel, checkTensorParallel, shardLayout } from '../../parallel/sharding/index.js';
 import { backwardAsync } from '../../tensor/autograd.js';
 import { kernelsFor } from '../../tensor/dispatch.js';
-import { evalResult, evaluationLoop } from '../evaluate.js';
-import { gradSquares } from '../grad_squares.js';
-import { hostArena } from '../host_arena.js';
-import { gatherWholeModel } from '../whole_model.js';
-import { MicroBatchLoss, hostScalar, microBatchPlan, type LocalGradient } from '../micro_batches.js';
-import { type AnyBatch, batchInput, batchLoss } from '../objective.js';
-import { gradientsOf } from '../loop_driven.js';
-import { exchange, type StepOutcome, type StepWork } from '../step.js';
-import type { Checkpointing, DataShard, Evaluation, Leadership, ModelBuilder, Strategy, StrategyContext } from '../strategy.js';
+import { evalResult, evaluationLoop } from '../loop/evaluate.js';
+import { gradSquares } from '../loop/grad_squares.js';
+import { hostArena } from '../boundary/host_arena.js';
+import { gatherWholeModel } from '../boundary/whole_model.js';
+import { MicroBatchLoss, hostScalar, microBatchPlan, type LocalGradient } from '../loop/micro_batches.js';
+import { type AnyBatch, batchInput, batchLoss } from '../loop/objective.js';
+import { gradientsOf } from '../loop/loop_driven.js';
+import { exchange, type StepOutcome, type StepWork } from '../loop/step.js';
+import type { Checkpointing, DataShard, Evaluation, Leadership, ModelBuilder, Strategy, StrategyContext } from './strategy.js';
 
 export class TensorParallelStrategy implements Strategy, ModelBuilder, Evaluation, Checkpointing, Leadership {
   // Capabilities (strategy.ts): this class implements them itself.

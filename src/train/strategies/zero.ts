@@ -40,17 +40,17 @@ import { kernelsFor } from '../../tensor/dispatch.js';
 import { sumOfSquares } from '../../tensor/scalar.js';
 import { SmolError } from '../../util/errors.js';
 import { type Bucket, type BucketSizes, DDP_BUCKETS, planBuckets } from '../exchange/buckets.js';
-import { MicroBatchLoss, hostScalar, microBatchPlan, type LocalGradient } from '../micro_batches.js';
-import { evalResult, evaluateModel, evaluationLoop } from '../evaluate.js';
-import { HEALTH_WIDTH } from '../monitors.js';
-import { batchInput, batchLoss, trainingLoss } from '../objective.js';
-import type { StepOutcome, StepWork } from '../step.js';
-import type { Checkpointing, Evaluation, ModelBuildContext, ModelBuilder, ModelSharding, Strategy, StrategyContext } from '../strategy.js';
+import { MicroBatchLoss, hostScalar, microBatchPlan, type LocalGradient } from '../loop/micro_batches.js';
+import { evalResult, evaluateModel, evaluationLoop } from '../loop/evaluate.js';
+import { HEALTH_WIDTH } from '../loop/monitors.js';
+import { batchInput, batchLoss, trainingLoss } from '../loop/objective.js';
+import type { StepOutcome, StepWork } from '../loop/step.js';
+import type { Checkpointing, Evaluation, ModelBuildContext, ModelBuilder, ModelSharding, Strategy, StrategyContext } from './strategy.js';
 import { CPU } from '../../tensor/storage.js';
 import { DivergenceError } from './allreduce.js';
 import { BucketSends } from './zero_buckets.js';
-import type { Restored } from '../checkpoints.js';
-import { restoreResharded, writeManifest } from '../zero_checkpoints.js';
+import type { Restored } from '../run/checkpoints.js';
+import { restoreResharded, writeManifest } from '../run/zero_checkpoints.js';
 import type { Optimizer } from '../../nn/optim/optimizer.js';
 
 export interface ZeroStrategyOptions {

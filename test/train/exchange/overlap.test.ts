@@ -14,11 +14,11 @@ import { backward } from '../../../src/tensor/autograd.js';
 import { crossEntropy } from '../../../src/tensor/ops/loss.js';
 import { Tensor } from '../../../src/tensor/tensor.js';
 import { AllReduceStrategy } from '../../../src/train/strategies/allreduce.js';
-import type { StrategyContext } from '../../../src/train/strategy.js';
+import type { StrategyContext } from '../../../src/train/strategies/strategy.js';
 import { Rng } from '../../../src/util/rng.js';
 import { closeWebGpu, type WebGpuLoad } from '../../../src/tensor/backends/webgpu/index.js';
-import { hostScalar } from '../../../src/train/micro_batches.js';
-import { hostArena } from '../../../src/train/host_arena.js';
+import { hostScalar } from '../../../src/train/loop/micro_batches.js';
+import { hostArena } from '../../../src/train/boundary/host_arena.js';
 import { loadWebGpuForTests } from '../../helpers/webgpu.js';
 
 const RANKS = 3;

@@ -8,8 +8,8 @@ import type { Module } from '../../../src/nn/module.js';
 import { createModel } from '../../../src/nn/models/index.js';
 import { makeOptimizer } from '../../../src/nn/optim/index.js';
 import { AllReduceStrategy, type Compression, DivergenceError } from '../../../src/train/strategies/allreduce.js';
-import type { StrategyContext } from '../../../src/train/strategy.js';
-import { HEALTH_WIDTH } from '../../../src/train/monitors.js';
+import type { StrategyContext } from '../../../src/train/strategies/strategy.js';
+import { HEALTH_WIDTH } from '../../../src/train/loop/monitors.js';
 import { type Exited, maxRelDiff, readSavedParams, runCliProcess, stepRecords, tempDir } from '../../helpers/cluster.js';
 
 // ---------------------------------------------------------------------------------------------

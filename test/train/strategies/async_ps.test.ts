@@ -4,8 +4,8 @@ import { describe, it } from 'node:test';
 import { createInProcessTransports } from '../../../src/comm/inproc.js';
 import { ProcessGroup } from '../../../src/comm/process_group.js';
 import { syntheticClassification } from '../../../src/data/synthetic.js';
-import { type TrainConfig, defaultConfig } from '../../../src/train/config.js';
-import { type StepRecord, type TrainOutcome, train } from '../../../src/train/loop.js';
+import { type TrainConfig, defaultConfig } from '../../../src/train/run/config.js';
+import { type StepRecord, type TrainOutcome, train } from '../../../src/train/loop/loop.js';
 import {
   type AsyncPsOptions, AsyncPsServer, AsyncPsWorker, createAsyncPsStrategy, decodePush, encodePush,
 } from '../../../src/train/strategies/async_ps.js';

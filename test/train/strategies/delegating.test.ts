@@ -6,8 +6,8 @@ import { DelegatingStrategy } from '../../../src/train/strategies/delegating.js'
 import { GradAccumulation } from '../../../src/train/strategies/grad_accum.js';
 import { createParamServerStrategy } from '../../../src/train/strategies/param_server.js';
 import { ZeroStrategy } from '../../../src/train/strategies/zero.js';
-import type { StepWork } from '../../../src/train/step.js';
-import type { Strategy, StrategyContext } from '../../../src/train/strategy.js';
+import type { StepWork } from '../../../src/train/loop/step.js';
+import type { Strategy, StrategyContext } from '../../../src/train/strategies/strategy.js';
 
 /**
  * Every member of the Strategy contract, once. `satisfies` makes this fail to compile when the

@@ -8,7 +8,7 @@ import { createModel } from '../../../src/nn/models/index.js';
 import { makeOptimizer } from '../../../src/nn/optim/index.js';
 import { DiLoCoStrategy } from '../../../src/train/strategies/diloco.js';
 import { createLocalSgdStrategy } from '../../../src/train/strategies/local_sgd.js';
-import type { StrategyContext } from '../../../src/train/strategy.js';
+import type { StrategyContext } from '../../../src/train/strategies/strategy.js';
 import { runCliProcess, stepRecords, tempDir } from '../../helpers/cluster.js';
 
 const H = 3;

@@ -9,8 +9,8 @@ import { createModel, defaultSpec } from '../../../src/nn/models/index.js';
 import { makeOptimizer } from '../../../src/nn/optim/index.js';
 import type { PipelineStageModule } from '../../../src/parallel/pipeline/stage_model.js';
 import { assembleFull } from '../../../src/parallel/sharding/index.js';
-import { forwardBackward } from '../../../src/train/micro_batches.js';
-import { type AnyBatch, outputWidth } from '../../../src/train/objective.js';
+import { forwardBackward } from '../../../src/train/loop/micro_batches.js';
+import { type AnyBatch, outputWidth } from '../../../src/train/loop/objective.js';
 import { AllReduceStrategy } from '../../../src/train/strategies/allreduce.js';
 import { PipelineStrategy } from '../../../src/train/strategies/pipeline.js';
 

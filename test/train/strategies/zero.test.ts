@@ -4,16 +4,16 @@ import { createInProcessTransports } from '../../../src/comm/inproc.js';
 import { ProcessGroup } from '../../../src/comm/process_group.js';
 import { syntheticClassification } from '../../../src/data/synthetic.js';
 import { syntheticText } from '../../../src/data/synthetic_text.js';
-import { type TrainConfig, defaultConfig } from '../../../src/train/config.js';
-import { type TrainData, type TrainOutcome, train } from '../../../src/train/loop.js';
+import { type TrainConfig, defaultConfig } from '../../../src/train/run/config.js';
+import { type TrainData, type TrainOutcome, train } from '../../../src/train/loop/loop.js';
 import { AllReduceStrategy } from '../../../src/train/strategies/allreduce.js';
 import { LocalStrategy } from '../../../src/train/strategies/local.js';
 import { createClusterStrategy } from '../../../src/train/strategies/registry.js';
 import { ZeroStrategy } from '../../../src/train/strategies/zero.js';
-import type { Strategy } from '../../../src/train/strategy.js';
+import type { Strategy } from '../../../src/train/strategies/strategy.js';
 import { maxRelDiff } from '../../helpers/cluster.js';
-import { FaultInjector, parseFault } from '../../../src/train/faults.js';
-import { MonitorError, RunMonitors } from '../../../src/train/monitors.js';
+import { FaultInjector, parseFault } from '../../../src/train/loop/faults.js';
+import { MonitorError, RunMonitors } from '../../../src/train/loop/monitors.js';
 
 const all = syntheticClassification({ seed: 2, samples: 640 + 64, inputShape: [20], numClasses: 4, noise: 2 });
 const MLP_DATA: TrainData = {

@@ -8,11 +8,11 @@ import { ProcessGroup } from '../../../src/comm/process_group.js';
 import { syntheticText } from '../../../src/data/synthetic_text.js';
 import { saveModel } from '../../../src/nn/checkpoint.js';
 import { saveSafetensors } from '../../../src/nn/interchange/model_io.js';
-import { type TrainConfig, defaultConfig } from '../../../src/train/config.js';
-import { type TrainData, type TrainOutcome, train } from '../../../src/train/loop.js';
+import { type TrainConfig, defaultConfig } from '../../../src/train/run/config.js';
+import { type TrainData, type TrainOutcome, train } from '../../../src/train/loop/loop.js';
 import { LocalStrategy } from '../../../src/train/strategies/local.js';
 import { ZeroStrategy } from '../../../src/train/strategies/zero.js';
-import type { StrategyContext } from '../../../src/train/strategy.js';
+import type { StrategyContext } from '../../../src/train/strategies/strategy.js';
 import { maxRelDiff } from '../../helpers/cluster.js';
 
 const DATA: TrainData = {

@@ -1,0 +1,403 @@
+import { performance } from 'node:perf_hooks';
+import type { Dataset } from '../../data/dataset.js';
+import { BatchLoader } from '../../data/loader.js';
+import { DistributedSampler } from '../../data/sampler.js';
+import type { Module } from '../../nn/module.js';
+import { initFromFile } from '../../nn/interchange/model_io.js';
+import { type ModelSpec, createModel, defaultSpec } from '../../nn/models/index.js';
+import { clipGradNorm } from '../../nn/optim/clip.js';
+import { makeOptimizer } from '../../nn/optim/index.js';
+import { type LrSchedule, makeSchedule } from '../../nn/optim/schedule.js';
+import type { TrainConfig } from '../run/config.js';
+import { type AnyBatch, outputWidth } from './objective.js';
+import type { StepWork } from './step.js';
+import { accumulating } from '../strategies/grad_accum.js';
+import { type EvalResult, evaluateModel } from './evaluate.js';
+import type { StepRecord, TrainObserver } from '../../metrics/records.js';
+import { type PlannedStep, type Strategy, type StrategyContext, type UpdateResult, isLeader } from '../strategies/strategy.js';
+import type { FaultInjector } from './faults.js';
+import { RunMonitors } from './monitors.js';
+import { ArrivalClock, type BatchShares, SharedBatches } from './shares.js';
+import type { Checkpointer, LoopPosition } from '../run/checkpoints.js';
+import { sumOfSquares } from '../../tensor/scalar.js';
+import { CPU, type Device, deviceMemory } from '../../tensor/storage.js';
+import { SmolError } from '../../util/errors.js';
+import { hostArena } from '../boundary/host_arena.js';
+import { applyPrecision, checkPrecisionRuns } from '../engine/precision.js';
+
+// The record types the metrics sinks read live in metrics/records.ts (train imports metrics, never
+// the other way); re-exported here for the loop's callers.
+export type { EvalRecord, StepMarks, StepRecord, TrainObserver } from '../../metrics/records.js';
+
+export interface TrainData {
+  train: Dataset;
+  test: Dataset;
+}
+
+export interface TrainOutcome {
+  model: Module;
+  spec: ModelSpec;
+  steps: number;
+  finalLoss: number;
+  finalEval: EvalResult | null;
+  /** Samples this rank trained on / time spent in training steps only (evaluation excluded). */
+  trainSamples: number;
+  trainSeconds: number;
+  totals: { computeMs: number; commMs: number; waitMs: number };
+  /** This rank's time in evaluations during the run (the leader's; the final one is after training). */
+  evalMs: number;
+  /**
+   * This rank's waits in the steps right after those evaluations: where another rank evaluated,
+   * they hold the time it spent doing so (the leader arrives that much later), which is not training.
+   */
+  afterEvalWaitMs: number;
+}
+
+/** The model spec a config describes, for a dataset's input shape. */
+export function specFor(config: TrainConfig, data: Dataset): ModelSpec {
+  const sizes = { layers: config.layers, width: config.width, heads: config.heads, context: config.context };
+  const spec = defaultSpec(config.model, data.inputShape, outputWidth(data), sizes);
+  return spec.type === 'mlp' ? { ...spec, hidden: config.hidden.length === 1 ? config.hidden[0] : config.hidden } : spec;
+}
+
+/** What guards a run (monitors.ts) and what breaks it on purpose (faults.ts). */
+export interface TrainGuards {
+  /** Default: monitors that only throw (no event log). */
+  monitors?: RunMonitors;
+  faults?: FaultInjector;
+  /** Unequal, measured shares of the global batch (load balancing, src/balance/); default equal shards. */
+  balance?: BatchShares;
+  /** Periodic checkpoints, and the one to resume from (checkpoints.ts). */
+  checkpoints?: Checkpointer;
+}
+
+/**
+ * The one training loop: every strategy runs through it. Each rank iterates its shard of every
+ * global batch, computes the loss and gradients of its share, lets the strategy combine them, and
+ * takes the optimizer step. A strategy may own the computation and exchange of its step
+ * (Strategy.runStep: micro-batch schedules); the loop keeps the rest of the step around it.
+ */
+export async function train(
+  config: TrainConfig, data: TrainData, given: Strategy, observer: TrainObserver = {}, guards: TrainGuards = {},
+): Promise<TrainOutcome> {
+  // Once per run, on every process: every op of the run (and its backward) computes in it.
+  const precision = applyPrecision(config);
+  // With --grad-accum K a step's batch is K micro-batches of batchSize, run by a step-owning wrapper (grad_accum.ts).
+  const strategy = accumulating(given, config.gradAccum ?? 1);
+  const spec = specFor(config, data.train);
+  const model = strategy.modelBuilder
+    ? await strategy.modelBuilder.buildModel(spec, config.seed, config.model, {
+      train: data.train, batchSize: config.batchSize, optimizer: config.optimizer, resumedState: () => guards.checkpoints?.peekStrategyState() ?? null,
+      device: config.device ?? CPU, init: config.init,
+    })
+    : createModel(spec, config.seed);
+  // The device this process really trains on goes into result.json (a server that only aggregates stays on the cpu).
+  config.device = placeModel(model, config.device ?? CPU, strategy);
+  // Where the model really is (a ps server stays on the cpu): its device must run the run's precision.
+  checkPrecisionRuns(precision, config.device, strategy.rank);
+  if (config.init && !strategy.modelBuilder?.loadsInit) initFromFile(config.init, model, spec);
+  const optimizer = makeOptimizer(model.arena(), {
+    name: config.optimizer, lr: config.lr, momentum: config.momentum, weightDecay: config.weightDecay,
+  });
+  const shard = strategy.dataShard ?? { index: strategy.rank, count: strategy.worldSize, compute: true };
+  const sampler = new DistributedSampler({
+    size: data.train.size, worldSize: shard.count, rank: shard.index, seed: config.seed, shuffle: true,
+  });
+  const stepBatch = config.batchSize * (config.gradAccum ?? 1);
+  const shared = guards.balance ? new SharedBatches(data.train, stepBatch, shard.count, config.seed, shard) : null;
+  const stepsPerEpoch = shared ? shared.stepsPerEpoch : Math.ceil(sampler.length / stepBatch);
+  const shardSteps = config.maxSteps > 0 ? Math.min(config.maxSteps, stepsPerEpoch * config.epochs) : stepsPerEpoch * config.epochs;
+  const totalSteps = strategy.planning?.stepsFor ? strategy.planning.stepsFor(shardSteps) : shardSteps;
+  const monitors = guards.monitors ?? new RunMonitors(strategy.rank, strategy.worldSize, null, strategy.sharesHealth === true);
+  const plan = { numBatches: stepsPerEpoch, epochs: config.epochs, totalSteps, compute: shard.compute };
+  const resumed = guards.checkpoints?.restore(model, spec, optimizer, totalSteps) ?? null;
+  if (resumed) {
+    // Rank 0 wrote the position; other ranks (e.g. ps workers, with other shards) derive theirs from the step.
+    if (strategy.rank === 0) checkPosition(resumed.position, positionAt(plan, resumed.position.step), resumed.file);
+    observer.onResume?.(resumed.position.step, resumed.file);
+    if (resumed.shares) guards.balance?.restore?.(resumed.shares, resumed.position.step);
+  }
+  const ctx: StrategyContext = { model, optimizer, totalSteps, monitors, startStep: resumed?.position.step ?? 0, resumedState: resumed?.strategy };
+  const host = hostArena(model.arena());
+  await strategy.setup(ctx);
+  host.flush();
+  const schedule = makeSchedule({ name: config.schedule, lr: config.lr, totalSteps, warmupSteps: config.warmupSteps });
+  observer.onStart?.({ totalSteps, model: spec, parameters: model.numParameters(), device: model.arena().device });
+
+  const outcome: TrainOutcome = {
+    model, spec, steps: 0, finalLoss: NaN, finalEval: null, trainSamples: 0, trainSeconds: 0,
+    totals: { computeMs: 0, commMs: 0, waitMs: 0 }, evalMs: 0, afterEvalWaitMs: 0,
+  };
+  let afterEval = false;
+  let step = ctx.startStep ?? 0;
+  let lastEpoch = 0;
+  const arrivals = new ArrivalClock();
+  const steps: AsyncIterable<PlannedStep> | Iterable<PlannedStep> = strategy.planning?.steps
+    ? strategy.planning.steps(ctx, data.train, config.batchSize, config.epochs, config.seed)
+    : shared && guards.balance ? shared.plan(guards.balance, totalSteps, step) : stepPlan(new BatchLoader(data.train, sampler, stepBatch), plan, step);
+  // A step whose loss is still on its way from the GPU (Strategy.gradients.sendsNothing): recorded once read.
+  const unsettled = new UnsettledStep(model.arena().device);
+  for await (const [epoch, batch, at, lrStep] of steps) {
+    if (at !== undefined) step = at;
+    lastEpoch = epoch;
+    const { record: r, stop, settled } = await trainStep(ctx, strategy, schedule, config, data.train, batch, step, epoch, guards.faults, lrStep ?? step);
+    // The previous step's loss is read now, with this step's kernels already on the device.
+    await unsettled.settle();
+    if (!r && stop) break; // the strategy ended the run before this step's update
+    if (!r) continue; // abandoned: the group changed (the strategy plans the next step)
+    if (shared) r.waitMs += shared.takeExchangeMs();
+    const stepAt = step;
+    const wasAfterEval = afterEval;
+    const book = (): void => {
+      const [scaledMs, fixedMs] = arrivals.split(r);
+      if (r.samples > 0) guards.balance?.observe(stepAt, r.samples, scaledMs, fixedMs);
+      accumulate(outcome, r);
+      if (wasAfterEval) outcome.afterEvalWaitMs += r.waitMs;
+      observer.onStep?.(r);
+    };
+    if (settled) unsettled.hold(r, settled, book);
+    else book();
+    step++;
+    await guards.checkpoints?.afterStep(model, spec, optimizer, positionAt(plan, step), totalSteps, checkpointState(strategy));
+    if (stop) break;
+    // Every rank knows the schedule, evaluating or not: its next step may wait for the evaluator.
+    afterEval = config.evalEvery > 0 && step % config.evalEvery === 0 && step < totalSteps;
+    if (afterEval && (strategy.evaluation || strategy.sharding || isLeader(strategy))) {
+      await unsettled.settle();
+      const e0 = performance.now();
+      // A sharded model is made whole on the leader first (every rank takes part), unless the strategy evaluates it itself.
+      if (!strategy.evaluation) await strategy.sharding?.wholeModel(ctx);
+      host.flush();
+      const e = await evaluation(ctx, strategy, data.test, config.evalBatchSize);
+      if (e) observer.onEval?.({ step, epoch, ...e });
+      if (!strategy.evaluation) strategy.sharding?.shardModel(ctx);
+      const evalMs = performance.now() - e0;
+      arrivals.exclude(evalMs);
+      outcome.evalMs += evalMs;
+    }
+  }
+  await unsettled.settle();
+  // The leader evaluates and saves the whole model (a sharded one is gathered there: after the
+  // evaluation when the strategy evaluates it itself, so the two never add up).
+  if (!strategy.evaluation) await strategy.sharding?.wholeModel(ctx);
+  host.flush();
+  outcome.finalEval = await evaluation(ctx, strategy, data.test, config.evalBatchSize);
+  if (strategy.evaluation) await strategy.sharding?.wholeModel(ctx);
+  // The epoch of the last step taken (maxSteps may end the run before the last epoch).
+  if (outcome.finalEval) observer.onEval?.({ step, epoch: lastEpoch, ...outcome.finalEval });
+  observer.onEnd?.();
+  return outcome;
+}
+
+/** What the strategy keeps in rank 0's checkpoint, for Checkpointer.afterStep. */
+function checkpointState(strategy: Strategy): (() => Record<string, unknown>) | undefined {
+  const c = strategy.checkpointing;
+  return c?.checkpointState && (() => c.checkpointState!());
+}
+
+/**
+ * Only the leader (rank 0, or the strategy's leader) evaluates, on the whole test set — the same
+ * evaluation as a single process — and reports it; the others go on to their next step instead of
+ * repeating it (under load balancing a slow rank's evaluation would hold everyone up). A strategy
+ * with an evaluation of its own runs it on every rank; null where this rank reports none.
+ */
+async function evaluation(ctx: StrategyContext, strategy: Strategy, test: Dataset, batchSize: number): Promise<EvalResult | null> {
+  if (strategy.evaluation) return strategy.evaluation.evaluate(ctx, test, batchSize);
+  return isLeader(strategy) ? evaluateModel(ctx.model, test, batchSize) : null;
+}
+
+/** What decides which step comes when: batches per epoch, epochs, steps, and whether this process computes. */
+interface StepPlan {
+  numBatches: number;
+  epochs: number;
+  totalSteps: number;
+  compute: boolean;
+}
+
+/** Where the plan stands after `step` steps. A process that computes nothing spreads its steps over the epochs. */
+function positionAt(p: StepPlan, step: number): LoopPosition {
+  if (!p.compute) return { step, epoch: Math.min(p.epochs - 1, Math.floor((step * p.epochs) / p.totalSteps)), batch: 0 };
+  return { step, epoch: Math.floor(step / p.numBatches), batch: step % p.numBatches };
+}
+
+function checkPosition(saved: LoopPosition, expected: LoopPosition, file: string): void {
+  if (saved.epoch !== expected.epoch || saved.batch !== expected.batch) {
+    throw new Error(`${file}: position epoch ${saved.epoch} batch ${saved.batch} does not fit this run (step ${saved.step} is epoch ${expected.epoch} batch ${expected.batch})`);
+  }
+}
+
+/**
+ * (epoch, batch) for every step this process takes from step `start` on: its shard's batches, or —
+ * for a process that computes nothing (a parameter server) — empty steps spread over the epochs.
+ */
+function* stepPlan(loader: BatchLoader, p: StepPlan, start: number): Generator<[number, AnyBatch | null]> {
+  if (!p.compute) {
+    for (let s = start; s < p.totalSteps; s++) yield [positionAt(p, s).epoch, null];
+    return;
+  }
+  let step = start;
+  const from = positionAt(p, start);
+  for (let epoch = from.epoch; epoch < p.epochs; epoch++) {
+    for (const batch of loader.batches(epoch, epoch === from.epoch ? from.batch : 0)) {
+      if (step++ >= p.totalSteps) return;
+      yield [epoch, batch];
+    }
+  }
+}
+
+async function trainStep(
+  ctx: StrategyContext, strategy: Strategy, schedule: LrSchedule, config: TrainConfig, data: Dataset, batch: AnyBatch | null,
+  step: number, epoch: number, faults?: FaultInjector, lrStep = step,
+): Promise<{ record: StepRecord | null; stop: boolean; settled?: Promise<void> }> {
+  const { model, optimizer } = ctx;
+  // What the strategy takes on the host (a GPU arena's gradients or parameters) goes back to the
+  // device after each of its hooks, before the next kernel touches the arena (host_arena.ts).
+  const host = hostArena(model.arena());
+  const t0 = performance.now();
+  model.zeroGrad();
+  // On a GPU, a process that sends nothing reads its gradients' health one step later, with the loss.
+  const defer = strategy.gradients?.sendsNothing === true && !faults && model.arena().device !== CPU;
+  let healthLater: Promise<void> | undefined;
+  const work: StepWork = {
+    data, batch, microSize: config.batchSize, step, lrStep, faultsInjected: faults !== undefined,
+    beforeExchange: async () => {
+      if (faults) faults.beforeCommunication(step, await host.grads());
+      const t1 = performance.now();
+      // Before any gradient leaves the process: a NaN is caught here, naming the rank (monitors.ts).
+      if (defer) healthLater = ctx.monitors?.healthLater(step, model.arena().grads);
+      else await ctx.monitors?.beforeCommunication(step, t1 - t0, faults ? host.gradStorageNow() : model.arena().grads);
+      return t1;
+    },
+  };
+  const reduced = await strategy.runStep(ctx, work);
+  if (reduced.regrouped || reduced.stop) {
+    host.flush();
+    await healthLater;
+    if (reduced.lossLater) await reduced.lossLater;
+    return { record: null, stop: reduced.stop === true };
+  }
+  const t1 = reduced.exchangeStart;
+  if (faults) faults.afterCommunication(step, await host.grads());
+  host.flush();
+  const t2 = performance.now();
+  const layerGradNorms = config.trackGradients ? await perLayerNorms(model) : undefined;
+  const gradNorm = config.clipGradNorm > 0
+    ? await clipGradNorm(model.arena().grads, config.clipGradNorm, reduced.gradNorm)
+    : layerGradNorms && Math.hypot(...Object.values(layerGradNorms));
+  optimizer.lr = schedule.lrAt(lrStep);
+  let update: UpdateResult | null = null;
+  if (strategy.update) update = await strategy.update.applyUpdate(ctx, step);
+  else optimizer.step();
+  host.flush();
+  const t3 = performance.now();
+  await strategy.afterStep(ctx, step);
+  host.flush();
+  const t4 = performance.now();
+  // Compute is everything in the step that was not communication or waiting for peers.
+  const strategyOverhead = t2 - t1 - reduced.commMs - reduced.waitMs;
+  const updateComm = update ? update.commMs + update.waitMs : 0;
+  const info = reduced.info || update?.info ? { ...reduced.info, ...update?.info } : undefined;
+  const record: StepRecord = {
+    step, epoch, rank: strategy.rank, loss: reduced.loss, samples: reduced.samples, lr: optimizer.lr,
+    computeMs: t1 - t0 + strategyOverhead + (t3 - t2 - updateComm),
+    commMs: reduced.commMs + (update?.commMs ?? 0) + (t4 - t3),
+    waitMs: reduced.waitMs + (update?.waitMs ?? 0), gradNorm, layerGradNorms, info, time: Date.now(),
+    marks: {
+      start: wall(t0), reduce: wall(t1), optimizer: wall(t2), afterStep: wall(t3), end: wall(t4),
+      exchange: { waitMs: reduced.waitMs, commMs: reduced.commMs },
+      ...(reduced.buckets ? { buckets: reduced.buckets } : {}),
+      ...(update ? { update: { waitMs: update.waitMs, commMs: update.commMs } } : {}),
+    },
+  };
+  const stop = update?.stop === true;
+  if (!healthLater && !reduced.lossLater) {
+    if (batch) ctx.monitors?.afterStep(step, reduced.loss);
+    return { record, stop };
+  }
+  const later = reduced.lossLater;
+  const settled = (async () => {
+    await healthLater;
+    if (later) record.loss = await later;
+    if (batch) ctx.monitors?.afterStep(step, record.loss);
+  })();
+  // Awaited by the loop one step later; until then a failure must not count as unhandled.
+  settled.catch(() => {});
+  return { record, stop, settled };
+}
+
+/** L2 norm of each parameter's gradient, by arena entry (e.g. "fc1.weight"); a GPU's are reduced there and read together. */
+async function perLayerNorms(model: Module): Promise<Record<string, number>> {
+  const arena = model.arena();
+  const sums = arena.entries.map((e) => sumOfSquares(arena.grads.view(e.offset, e.size)));
+  const values = await Promise.all(sums.map((s) => s.read()));
+  return Object.fromEntries(arena.entries.map((e, i) => [e.name, Math.sqrt(values[i])]));
+}
+
+
+/**
+ * Moves the model to the device this process trains on (train/engine/device.ts) and returns that device.
+ * A strategy that builds its own model (a shard of it) places it on ModelBuildContext.device
+ * itself (ZeRO), or has it moved there as a whole (tensor and pipeline parallelism:
+ * Strategy.modelBuilder.buildsDeviceModel); any other is refused on a GPU. A process that keeps its model in
+ * host memory (Strategy.hostOnly) stays on the cpu when it computes nothing (a parameter server)
+ * and is refused otherwise.
+ */
+function placeModel(model: Module, device: Device, strategy: Strategy): Device {
+  if (device === CPU) return CPU;
+  if (strategy.modelBuilder && !strategy.modelBuilder.buildsDeviceModel) {
+    if (model.arena().device === device) return device;
+    throw new SmolError('BAD_FLAGS', `--device gpu: the ${strategy.name} strategy trains on the cpu only (it shards the model and reads its shards synchronously); train with --device cpu`);
+  }
+  if (strategy.hostOnly) {
+    if (strategy.dataShard?.compute !== false) throw new SmolError('BAD_FLAGS', `--device gpu: ${strategy.name} rank ${strategy.rank} cannot train on the GPU: ${strategy.hostOnly}; train it with --device cpu`);
+    process.stderr.write(`smolcluster: rank ${strategy.rank} (${strategy.name}) stays on the cpu: ${strategy.hostOnly}\n`);
+    return CPU;
+  }
+  model.to(device);
+  return device;
+}
+
+/**
+ * The step the loop has not recorded yet because its loss (and gradient health) is still being
+ * read from the device. `settle` submits what was recorded since — the next step — so the device
+ * has work while the host waits, then awaits the read and books the step; the wait counts as the
+ * held step's compute time (the device was computing it), so the records' times still add up to
+ * the run's.
+ */
+class UnsettledStep {
+  private held: { record: StepRecord; settled: Promise<void>; book: () => void } | null = null;
+
+  constructor(private readonly device: Device) {}
+
+  hold(record: StepRecord, settled: Promise<void>, book: () => void): void {
+    if (this.held) throw new Error('training loop: a step is held while the one before it is unsettled');
+    this.held = { record, settled, book };
+  }
+
+  async settle(): Promise<void> {
+    const held = this.held;
+    if (!held) return;
+    this.held = null;
+    const w0 = performance.now();
+    if (this.device !== CPU) deviceMemory(this.device).submit?.();
+    await held.settled;
+    held.record.computeMs += performance.now() - w0;
+    held.book();
+  }
+}
+
+/** A performance.now() reading as ms since the epoch. */
+function wall(t: number): number {
+  return performance.timeOrigin + t;
+}
+
+function accumulate(o: TrainOutcome, r: StepRecord): void {
+  o.steps++;
+  o.finalLoss = r.loss;
+  o.trainSamples += r.samples;
+  o.trainSeconds += (r.computeMs + r.commMs + r.waitMs) / 1000;
+  o.totals.computeMs += r.computeMs;
+  o.totals.commMs += r.commMs;
+  o.totals.waitMs += r.waitMs;
+}
+

@@ -1,0 +1,95 @@
+import { IGNORE_INDEX, type Dataset, isTokenTask } from '../../data/dataset.js';
+import type { ClassificationBatch, RegressionBatch, TokenBatch } from '../../data/loader.js';
+import { lastUse } from '../../tensor/handover.js';
+import { crossEntropy, mseLoss } from '../../tensor/ops/loss.js';
+import { argmax } from '../../tensor/ops/reduce.js';
+import { CPU, hostDType, type Device } from '../../tensor/storage.js';
+import { Tensor } from '../../tensor/tensor.js';
+
+export type AnyBatch = ClassificationBatch | RegressionBatch | TokenBatch;
+
+/**
+ * The loss a dataset's task calls for: softmax cross-entropy on class labels, mean squared error
+ * on real-valued targets, and for the token tasks the mean cross-entropy over the positions that
+ * are scored (logits [N, T, vocab]; IGNORE_INDEX positions take no part). Every loss is a mean over
+ * its batch's `lossWeight`, so ranks' and micro-batches' losses average to the global one when
+ * weighted by it.
+ */
+export function batchLoss(data: Dataset, output: Tensor, batch: AnyBatch): Tensor {
+  if (data.task === 'classification') return crossEntropy(output, (batch as ClassificationBatch).labels);
+  if (isTokenTask(data)) return crossEntropy(output, engineLabels((batch as TokenBatch).labels));
+  const targets = (batch as RegressionBatch).targets;
+  return mseLoss(output, Tensor.fromHost(targets, [batch.size, ...data.targetShape], false, output.device));
+}
+
+/**
+ * batchLoss in a training step, which reads the model's output nowhere else: the output is handed
+ * over to the loss (handover.ts), so the cross-entropy may write its probabilities over the
+ * logits instead of beside them (ops/loss.ts).
+ */
+export function trainingLoss(data: Dataset, output: Tensor, batch: AnyBatch): Tensor {
+  return batchLoss(data, lastUse(output), batch);
+}
+
+/**
+ * What a batch's mean loss is a mean over: its samples, or for a token task its scored positions
+ * (a masked-LM batch scores a varying number). Averaging ranks' or micro-batches' mean gradients
+ * weighted by this gives exactly the gradient of the mean over all of them.
+ */
+export function lossWeight(data: Dataset, batch: AnyBatch): number {
+  if (!isTokenTask(data)) return batch.size;
+  return countScored((batch as TokenBatch).labels);
+}
+
+/** Positions of a token batch that count in the loss (label ≠ IGNORE_INDEX). */
+export function countScored(labels: Int32Array): number {
+  let n = 0;
+  for (let i = 0; i < labels.length; i++) if (labels[i] !== IGNORE_INDEX) n++;
+  return n;
+}
+
+/** Correct predictions in a batch (argmax of the last axis), over scored positions; null for regression. */
+export function countCorrect(data: Dataset, output: Tensor, batch: AnyBatch): number | null {
+  if (data.task === 'regression') return null;
+  const labels = (batch as ClassificationBatch | TokenBatch).labels;
+  return countMatches(labels, argmax(output));
+}
+
+/** countCorrect over logits read back to the host (a GPU's argmax indices stay on the GPU). */
+export function countCorrectOnHost(data: Dataset, logits: Float32Array, batch: AnyBatch): number | null {
+  if (data.task === 'regression') return null;
+  const labels = (batch as ClassificationBatch | TokenBatch).labels;
+  const width = logits.length / labels.length;
+  const pred = new Int32Array(labels.length);
+  for (let r = 0; r < labels.length; r++) {
+    let best = 0;
+    for (let c = 1; c < width; c++) if (logits[r * width + c] > logits[r * width + best]) best = c;
+    pred[r] = best;
+  }
+  return countMatches(labels, pred);
+}
+
+function countMatches(labels: Int32Array, pred: Int32Array): number {
+  let n = 0;
+  for (let i = 0; i < labels.length; i++) if (labels[i] >= 0 && pred[i] === labels[i]) n++;
+  return n;
+}
+
+/** Width of the model's output layer for a dataset: classes, target values per sample, or the vocabulary. */
+export function outputWidth(data: Dataset): number {
+  if (data.task === 'classification') return data.numClasses;
+  if (isTokenTask(data)) return data.vocabSize;
+  return data.targetShape.reduce((n, d) => n * d, 1);
+}
+
+/** The input tensor of a batch on the model's device (token ids: int32 [N, T], which the embedding reads there). */
+export function batchInput(data: Dataset, batch: AnyBatch, device: Device = CPU): Tensor {
+  // fromHost adopts the batch's array on the cpu (no copy) and uploads it elsewhere (token ids as int32).
+  return Tensor.fromHost(batch.inputs, [batch.size, ...data.inputShape], false, device);
+}
+
+/** The engine's cross-entropy skips label -1; datasets mark skipped positions with PyTorch's -100. */
+function engineLabels(labels: Int32Array): Int32Array {
+  if (!labels.includes(IGNORE_INDEX)) return labels;
+  return labels.map((l) => (l === IGNORE_INDEX ? -1 : l));
+}

@@ -1,0 +1,104 @@
+import { type ModelType, isTokenModel } from '../../nn/models/index.js';
+import type { OptimizerName } from '../../nn/optim/index.js';
+import type { ScheduleName } from '../../nn/optim/schedule.js';
+import { DATASET_NAMES } from '../../config/spellings.js';
+import type { PrecisionChoice } from '../../tensor/precision.js';
+import type { AutoPrecision } from '../../tensor/precision_auto.js';
+import type { Device } from '../../tensor/storage.js';
+
+export const DATASETS = DATASET_NAMES;
+export type DatasetName = (typeof DATASETS)[number];
+
+/** Everything that determines a training run. Written into result.json as `config`. */
+export interface TrainConfig {
+  model: ModelType;
+  /** Size overrides of a named model (--layers --width --heads, and --context below; src/nn/models/presets.ts). */
+  layers?: number;
+  width?: number;
+  heads?: number;
+  /** Start from these weights (safetensors under PyTorch / HF names, or our model file) instead of the seed's. */
+  init?: string;
+  /** MLP hidden widths (SmolCluster's `hidden`). */
+  hidden: number[];
+  /** MNIST, the seeded synthetic sets, CIFAR-10 or a text file (run.ts `loadTrainData`; docs/DATA.md). */
+  dataset: DatasetName;
+  dataDir?: string;
+  /** cifar10: random crop (pad 4) + horizontal flip of the training images, drawn from the seed. */
+  augment?: boolean;
+  /** text: the file to train on and its tokenizer (default gpt2). */
+  dataFile?: string;
+  tokenizer?: 'gpt2' | 'bytes';
+  /** Tokens per sequence of a token dataset (the model's context; default: the dataset's). */
+  context?: number;
+  epochs: number;
+  /** Per process (per worker), as in torch DDP; with gradAccum K, the size of each micro-batch. */
+  batchSize: number;
+  /** Micro-batches per optimizer step (--grad-accum; default 1): a step sees batchSize × gradAccum samples per process. */
+  gradAccum?: number;
+  lr: number;
+  optimizer: OptimizerName;
+  momentum: number;
+  weightDecay: number;
+  schedule: ScheduleName;
+  warmupSteps: number;
+  /** Global-norm gradient clipping; 0 disables. */
+  clipGradNorm: number;
+  seed: number;
+  /** Evaluate on the test set every N steps (0: only at the end). */
+  evalEvery: number;
+  evalBatchSize: number;
+  /** Record per-layer and global gradient norms every step (SmolCluster's `track_gradients`). */
+  trackGradients: boolean;
+  /** Stop after this many steps (0: run all epochs). */
+  maxSteps: number;
+  threads: number;
+  /**
+   * The compute precision (--precision; docs/PRECISION.md). `auto` is resolved before training
+   * (train/engine/precision.ts), so the config a run writes holds fp32 or bf16.
+   */
+  precision: PrecisionChoice;
+  /** Where this process trains: cpu or webgpu (--device, resolved by train/engine/device.ts; default cpu). */
+  device?: Device;
+  /** Why `auto` chose `precision` (only when it was asked for). */
+  precisionAuto?: AutoPrecision;
+}
+
+/** Defaults chosen so the quick start reaches the documented accuracy (README). */
+export const DEFAULTS: Partial<Record<ModelType, Partial<TrainConfig>>> = {
+  mlp: { epochs: 2, batchSize: 32, lr: 0.02, optimizer: 'sgd', momentum: 0.9, schedule: 'cosine' },
+  cnn: { epochs: 1, batchSize: 32, lr: 0.02, optimizer: 'sgd', momentum: 0.9, schedule: 'cosine' },
+  simple_cnn: { epochs: 1, batchSize: 32, lr: 0.02, optimizer: 'sgd', momentum: 0.9, schedule: 'cosine' },
+};
+
+/** ResNets train with SGD + momentum, transformers with AdamW (their published recipes, shorter). */
+function familyDefaults(model: ModelType): Partial<TrainConfig> {
+  if (model.startsWith('resnet')) return { epochs: 1, batchSize: 32, lr: 0.05, optimizer: 'sgd', momentum: 0.9, schedule: 'cosine' };
+  if (isTokenModel(model)) return { epochs: 1, batchSize: 16, lr: 1e-3, optimizer: 'adamw', schedule: 'cosine', clipGradNorm: 1 };
+  return {};
+}
+
+export function defaultConfig(model: ModelType): TrainConfig {
+  return {
+    model,
+    hidden: [128],
+    dataset: 'mnist',
+    epochs: 2,
+    batchSize: 32,
+    lr: 0.02,
+    optimizer: 'sgd',
+    momentum: 0.9,
+    weightDecay: 0,
+    schedule: 'cosine',
+    warmupSteps: 0,
+    clipGradNorm: 0,
+    seed: 0,
+    evalEvery: 0,
+    evalBatchSize: 1000,
+    trackGradients: false,
+    maxSteps: 0,
+    threads: 0,
+    precision: 'fp32',
+    ...familyDefaults(model),
+    ...DEFAULTS[model],
+  };
+}

@@ -1,0 +1,191 @@
+import { ensureWritable } from '../../util/writable.js';
+import { hostname } from 'node:os';
+import type { RegressionDataset, TokenTask } from '../../data/dataset.js';
+import { GUIDE_DATASETS, type GuideDatasetName, loadDataset } from '../../data/load.js';
+import { loadMnist } from '../../data/mnist.js';
+import { syntheticRegression } from '../../data/synthetic.js';
+import { type NodeSummary, RunEvents, eventsFile, launcherOwnsRun, resetEvents } from '../../metrics/events.js';
+import { fanOut } from '../../metrics/fanout.js';
+import { StepMetricsObserver } from '../../metrics/step_metrics.js';
+import { TraceObserver, finalizeTrace, resetTrace } from '../../metrics/trace.js';
+import { saveModel } from '../../nn/checkpoint.js';
+import { modelOnHost } from '../boundary/model_on_host.js';
+import { type SaveDtype, isSafetensorsPath, saveSafetensors } from '../../nn/interchange/model_io.js';
+import { ConfigError } from '../../util/errors.js';
+import { backend } from '../../tensor/dispatch.js';
+import type { TrainConfig } from './config.js';
+import { type ExperimentPaths, createExperiment } from './experiment.js';
+import { type FaultSpec, FaultInjector } from '../loop/faults.js';
+import { type TrainData, type TrainObserver, train } from '../loop/loop.js';
+import { MonitorLog, RunMonitors } from '../loop/monitors.js';
+import { type TrainResult, buildResult, totalsVector, unpackTotals, writeResult } from './result.js';
+import type { BatchShares } from '../loop/shares.js';
+import { type Strategy, isLeader } from '../strategies/strategy.js';
+import { type CheckpointOptions, Checkpointer } from './checkpoints.js';
+import { runSignature } from './signature.js';
+import { settlePrecision } from '../engine/precision.js';
+import { type ModelSpec, createModel } from '../../nn/models/index.js';
+import type { Module } from '../../nn/module.js';
+
+export interface RunOptions {
+  config: TrainConfig;
+  strategy: Strategy;
+  experiment: ExperimentPaths;
+  /** Extra observer for rank 0 (the progress bar). */
+  observer?: TrainObserver;
+  /** Another copy of result.json (--output). */
+  output?: string;
+  /** Model file to save at the end (rank 0). */
+  save?: string;
+  /** The dtype a safetensors `save` holds its weights in (default fp32; --save-dtype). */
+  saveDtype?: SaveDtype;
+  /** Record every rank's step phases into the experiment's trace.json (--trace). */
+  trace?: boolean;
+  /** Where monitors and faults report (default: the experiment's events.jsonl, closed at the end). */
+  events?: MonitorLog;
+  /** Faults to inject (faults.ts); each acts only on its rank. */
+  faults?: FaultSpec[];
+  /** Measured, unequal batch shares (load balancing, src/balance/). */
+  balance?: BatchShares;
+  /** What this process's node brings (`smolcluster info`), reported in its worker_joined event. */
+  node?: NodeSummary;
+  /** Periodic checkpoints and --resume (checkpoints.ts). */
+  checkpoints?: CheckpointOptions;
+  /** A restarted worker rejoining a running run: the run's folder is not reset (even by rank 0). */
+  rejoin?: boolean;
+  /** The leader, after every rank finished and before result.json and run_end (e.g. collect the streamed lines). */
+  beforeEnd?: () => Promise<void>;
+}
+
+/** The synthetic regression set: train and test parts of one seeded draw (same teacher). */
+export const SYNTHETIC_REGRESSION = { train: 7680, test: 1024, inputDim: 16, outputDim: 4, noise: 0.1 } as const;
+
+/**
+ * The training and test sets a config names — the one place data is loaded. The synthetic set's
+ * train size (7680) divides by 1–6, 8, 10, 12, 15 and 16, so N workers at batch B see exactly the
+ * global batches of one process at batch N·B.
+ */
+export function loadTrainData(config: Pick<TrainConfig, 'dataset' | 'dataDir' | 'seed' | 'context' | 'augment' | 'dataFile' | 'tokenizer'> & { model?: string }): TrainData {
+  if (config.dataset === 'mnist') return loadMnist({ dataDir: config.dataDir });
+  if ((GUIDE_DATASETS as readonly string[]).includes(config.dataset)) {
+    return loadDataset({
+      name: config.dataset as GuideDatasetName, seed: config.seed, tokenTask: tokenTaskFor(config.model), contextLength: config.context,
+      dataDir: config.dataDir, augment: config.augment, dataFile: config.dataFile, tokenizer: config.tokenizer,
+    });
+  }
+  const s = SYNTHETIC_REGRESSION;
+  const all = syntheticRegression({ seed: config.seed, samples: s.train + s.test, inputDim: s.inputDim, outputDim: s.outputDim, noise: s.noise });
+  const part = (from: number, to: number, name: string): RegressionDataset => ({
+    ...all, name: `${all.name}-${name}`, size: to - from,
+    inputs: all.inputs.subarray(from * s.inputDim, to * s.inputDim),
+    targets: all.targets.subarray(from * s.outputDim, to * s.outputDim),
+  });
+  return { train: part(0, s.train, 'train'), test: part(s.train, s.train + s.test, 'test') };
+}
+
+/** --save-dtype narrows a safetensors export only: our model file and checkpoints keep fp32 master weights. */
+function checkSaveDtype(save: string | undefined, dtype: SaveDtype | undefined): void {
+  if (dtype === undefined || dtype === 'fp32') return;
+  if (save === undefined) throw new ConfigError('command line', '--save-dtype', `${dtype} needs --save x.safetensors (the file it narrows)`);
+  if (!isSafetensorsPath(save)) throw new ConfigError('command line', '--save-dtype', `${dtype} is written to safetensors only, and --save ${save} is not a .safetensors name (smolcluster's model file and checkpoints keep fp32)`);
+}
+
+/** BERT models learn masked tokens; every other model of a token dataset predicts the next token. */
+export function tokenTaskFor(model: string | undefined): TokenTask {
+  return model?.startsWith('bert') ? 'masked-lm' : 'language-model';
+}
+
+/**
+ * One process's part of a run, the same for a single process and for every worker of a cluster:
+ * rank 0 creates the experiment folder, every rank appends its steps to metrics.jsonl, and rank 0
+ * writes result.json with every rank's totals.
+ */
+export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
+  const { config, strategy } = o;
+  const rank = strategy.rank;
+  const startedAt = new Date();
+  // Data first, so a bad --data-dir leaves no folder behind. Rank 0 then creates (and resets) the
+  // folder before strategy setup, which no rank passes without rank 0.
+  // Before any training: a result or model that cannot be written is refused now, not at the end.
+  if (rank === 0 && o.output) ensureWritable(o.output, '--output');
+  if (rank === 0 && o.save) ensureWritable(o.save, '--save');
+  checkSaveDtype(o.save, o.saveDtype);
+  const data = loadTrainData(config);
+  const events = o.events ?? new MonitorLog(eventsFile(o.experiment.dir), rank);
+  // auto resolved before config.json is written (a cluster's ranks agreed on it already: launch/precision_agreement.ts).
+  settlePrecision(config);
+  if (rank === 0 && !o.rejoin) {
+    createExperiment(o.experiment, { ...config, workers: strategy.worldSize, strategy: strategy.name }, { resuming: o.checkpoints?.resume !== undefined });
+    // Truncated, not removed: ranks append to the same file. The local launcher resets it itself.
+    if (!launcherOwnsRun()) resetEvents(o.experiment.dir);
+    resetTrace(o.experiment.dir, o.trace === true);
+  }
+  const kernels = backend();
+  const runEvents = new RunEvents(o.experiment.dir, rank, {
+    workers: strategy.worldSize, backend: kernels.description, threads: kernels.getThreads(), owner: rank === 0 && !launcherOwnsRun(), node: o.node,
+  });
+  const monitors = new RunMonitors(rank, strategy.worldSize, events, strategy.sharesHealth === true);
+  const faults = new FaultInjector(o.faults ?? [], rank, strategy.worldSize, events);
+  const metrics = new StepMetricsObserver(o.experiment.metrics, rank, strategy.planning?.steps ? 1 : 64);
+  const globalRun = `${runSignature({ ...config, batchSize: config.batchSize * (strategy.dataShard?.count ?? strategy.worldSize) })} ${strategy.name}`;
+  // A strategy whose ranks keep state of their own checkpoints every rank (Strategy.checkpointing).
+  const ranked = strategy.checkpointing;
+  const checkpoints = o.checkpoints && new Checkpointer(o.checkpoints, `${runSignature(config)} ${strategy.name} x${strategy.worldSize}`, rank === 0, {
+    saved: (file, step) => runEvents.checkpointSaved(file, step),
+    refused: (file, why) => {
+      process.stderr.write(`smolcluster: rank ${rank}: checkpoint refused: ${why}; trying the one before it\n`);
+      runEvents.checkpointRefused(file, why);
+    },
+  }, o.balance?.shares ? () => o.balance!.shares! : undefined,
+  ranked?.checkpointBuffers ? {
+    rank, buffers: (model) => ranked.checkpointBuffers!(model),
+    // Resharding keeps the global batch: the run's identity at it holds whatever the world size.
+    ...(ranked.checkpointManifest ? { manifest: (dir: string) => ranked.checkpointManifest!(dir, globalRun) } : {}),
+    ...(ranked.restoreResharded ? { reshard: (dir, model, arch, opt, _run, steps) => ranked.restoreResharded!(dir, model, arch, opt, globalRun, steps) } : {}),
+  } : undefined);
+  const observers = fanOut(
+    metrics, runEvents,
+    ...(o.trace ? [new TraceObserver(o.experiment.dir, rank, hostname())] : []),
+    ...(rank === 0 && o.observer ? [o.observer] : []),
+  );
+  try {
+    const outcome = await train(config, data, strategy, observers, {
+      monitors, faults: faults.enabled ? faults : undefined, balance: o.balance, checkpoints,
+    });
+    const perRank = unpackTotals(await strategy.gather(totalsVector(outcome, config.device)));
+    const extra = strategy.leadership?.resultFields ? await strategy.leadership.resultFields() : {};
+    runEvents.finished(outcome.steps);
+    // Every rank takes part in gathering a model each rank holds a part of.
+    const saved = o.save && strategy.modelBuilder?.savedModel ? await strategy.modelBuilder.savedModel(outcome.model, outcome.spec) : outcome.model;
+    if (!isLeader(strategy)) return null;
+    await o.beforeEnd?.();
+    const result = {
+      ...buildResult(config, outcome, {
+        backend: kernels.description, threads: kernels.getThreads(), startedAt, endedAt: new Date(), strategy: strategy.name, perRank, trainers: strategy.dataShard?.count,
+      }),
+      ...extra,
+    };
+    writeResult(o.experiment.result, result);
+    if (o.output) writeResult(o.output, result);
+    if (o.save) {
+      const meta = { steps: outcome.steps, seed: config.seed };
+      const model = await modelOnHost(saved!, outcome.spec);
+      if (isSafetensorsPath(o.save)) saveSafetensors(o.save, model, outcome.spec, meta, o.saveDtype);
+      else await saveModel(o.save, model, outcome.spec, meta);
+      runEvents.modelSaved(o.save, outcome.steps);
+    }
+    // Every rank closed its part of the trace before the gather above.
+    if (o.trace) finalizeTrace(o.experiment.dir);
+    runEvents.end();
+    return result;
+  } catch (err) {
+    runEvents.end(err);
+    throw err;
+  } finally {
+    runEvents.close();
+    metrics.onEnd();
+    if (!o.events) events.close();
+    await strategy.close();
+  }
+}
+

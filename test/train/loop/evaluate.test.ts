@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { syntheticClassification } from '../../../src/data/synthetic.js';
+import { createModel, defaultSpec } from '../../../src/nn/index.js';
+import type { Tensor } from '../../../src/tensor/tensor.js';
+import { noGrad } from '../../../src/tensor/autograd.js';
+import { evalResult, evaluate, evaluationLoop } from '../../../src/train/loop/evaluate.js';
+import { batchInput } from '../../../src/train/loop/objective.js';
+
+function model() {
+  return createModel(defaultSpec('mlp', [1, 28, 28], 10), 5);
+}
+
+/** The batch sizes `evaluate` runs `m`'s forward on. */
+function recordBatches(m: ReturnType<typeof model>): number[] {
+  const sizes: number[] = [];
+  const forward = m.forward.bind(m);
+  m.forward = (x: Tensor) => {
+    sizes.push(x.shape[0]);
+    return forward(x);
+  };
+  return sizes;
+}
+
+test('evaluation batches shrink to the byte budget measured on a first batch of 32, with the same result', () => {
+  const data = syntheticClassification({ seed: 2, samples: 700, inputShape: [1, 28, 28], numClasses: 10, noise: 4 });
+  const whole = model();
+  const wholeSizes = recordBatches(whole);
+  const big = evaluate(whole, data, 1000);
+  assert.deepEqual(wholeSizes, [32, 668], 'an MLP fits 1000 samples in 256 MB: a probe, then the rest at once');
+  const small = model();
+  const sizes = recordBatches(small);
+  // The probe's buffers: 32 × (784 inputs + 128 hidden (linear, relu) + 10 logits) floats and a few scalars.
+  const limited = evaluate(small, data, 1000, 100 * 1024);
+  assert.equal(sizes[0], 32);
+  assert.ok(sizes.length > 4 && sizes.slice(1, -1).every((n) => n === sizes[1] && n < 100), `batches ${sizes}`);
+  assert.equal(sizes.reduce((a, b) => a + b, 0), 700);
+  assert.equal(limited.accuracy, big.accuracy);
+  assert.ok(Math.abs(limited.loss - big.loss) < 1e-6 * Math.abs(big.loss), `${limited.loss} vs ${big.loss}`);
+});
+
+test('a set smaller than the probe is one batch', () => {
+  const data = syntheticClassification({ seed: 2, samples: 20, inputShape: [1, 28, 28], numClasses: 10, noise: 4 });
+  const m = model();
+  const sizes = recordBatches(m);
+  assert.equal(evaluate(m, data).samples, 20);
+  assert.deepEqual(sizes, [20]);
+});
+
+test('the evaluation loop scores what forward gives in batches of the requested size, in eval mode; null scores nothing', async () => {
+  const data = syntheticClassification({ seed: 3, samples: 90, inputShape: [1, 28, 28], numClasses: 10, noise: 4 });
+  const m = model();
+  const want = evaluate(m, data, 1000);
+  const sizes: number[] = [];
+  const modes: boolean[] = [];
+  const sums = await evaluationLoop(m, data, 40, (batch) => {
+    sizes.push(batch.size);
+    modes.push(m.training);
+    return noGrad(() => m.forward(batchInput(data, batch)));
+  });
+  assert.deepEqual(sizes, [40, 40, 10]);
+  assert.deepEqual(modes, [false, false, false]);
+  assert.equal(m.training, true, 'training mode is restored');
+  const got = evalResult(data, sums);
+  assert.equal(got.accuracy, want.accuracy);
+  assert.ok(Math.abs(got.loss - want.loss) < 1e-6 * Math.abs(want.loss), `${got.loss} vs ${want.loss}`);
+  // A rank that scores nothing (an earlier pipeline stage) ends with empty sums.
+  assert.deepEqual(await evaluationLoop(m, data, 40, () => null), { loss: 0, weight: 0, correct: 0 });
+});
