@@ -35,5 +35,5 @@ export function applyPrecision(config: TrainConfig): Precision {
  */
 export function checkPrecisionRuns(precision: Precision, device: Device, rank: number): void {
   if (supportsPrecision(device, precision)) return;
-  throw new SmolError('BAD_FLAGS', `--precision ${precision}: rank ${rank} trains on ${device}, which cannot compute in ${precision}; use --precision fp32, or auto (it chooses what every rank's device runs)`);
+  throw new SmolError('BAD_FLAGS', `--precision ${precision}: rank ${rank} trains on ${device}, which cannot compute in ${precision}; use --precision fp32, or auto (it chooses what every rank's device runs): ${device} computes in fp32 only`);
 }
