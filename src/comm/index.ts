@@ -18,6 +18,7 @@ export { MeshListener, parseAddress } from './tcp/mesh.js';
 export type { MeshConfig } from './tcp/mesh.js';
 export { rendezvous, ADDRESS_KEY } from './rendezvous.js';
 export type { Cluster, RendezvousOptions } from './rendezvous.js';
+export type { ShmNative } from './shm/native.js';
 export { StoreServer } from './store/server.js';
 export type { StoreServerConfig, StoreLimits } from './store/server.js';
 export { StoreClient } from './store/client.js';

@@ -32,3 +32,4 @@ export * from './ops/embedding.js';
 export * from './ops/dropout.js';
 export * from './ops/attention.js';
 export * from './ops/indices.js';
+export type { MaybeAsync } from './group_sum.js';
