@@ -32,3 +32,5 @@ export * from './ops/embedding.js';
 export * from './ops/dropout.js';
 export * from './ops/attention.js';
 export * from './ops/indices.js';
+export { toBf16 } from './ops/cast.js';
+export { LOWER_PRECISION_OPS, autocast, lowersToBf16, type LowerPrecisionOp } from './ops/autocast.js';
