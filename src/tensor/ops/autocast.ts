@@ -1,6 +1,6 @@
 import { type Precision, computePrecision } from '../precision.js';
 import type { Tensor } from '../tensor.js';
-import { toBf16 } from './cast.js';
+import { toBf16ForOneOp } from './cast.js';
 
 /**
  * The lower-precision policy of a step (torch's autocast, docs/PRECISION.md): the ops on this list
@@ -25,11 +25,11 @@ export function lowersToBf16(op: LowerPrecisionOp): boolean {
 }
 
 /**
- * The operands `op` runs on: under a bf16 step, float32 operands become toBf16 casts (all or none:
+ * The operands `op` runs on: under a bf16 step, float32 operands become casts for that op (all or none:
  * a float64 operand, or one already bfloat16, leaves them as given). `op` names the list entry the
  * cast is for; it is typed to the list, so an op off it cannot ask.
  */
 export function autocast(op: LowerPrecisionOp, ...operands: Tensor[]): Tensor[] {
   if (!lowersToBf16(op) || !operands.every((t) => t.dtype === 'float32')) return operands;
-  return operands.map(toBf16);
+  return operands.map(toBf16ForOneOp);
 }

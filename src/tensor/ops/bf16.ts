@@ -4,7 +4,7 @@ import { isStandIn } from '../handover.js';
 import { kernelsFor } from '../dispatch.js';
 import type { DType, DeviceBuffer, Device, Storage } from '../storage.js';
 import { type Tensor, allocUninit } from '../tensor.js';
-import { castSource } from './cast.js';
+import { castSource, isForOneOp } from './cast.js';
 
 /**
  * The bfloat16 side of matmul/linear, conv2d and attention (docs/PRECISION.md): given bfloat16
@@ -80,8 +80,8 @@ export interface Bf16Operand {
 }
 
 /**
- * An op's bf16 operand t (a toBf16 cast, cast.ts) for its forward, and how its backward gets one
- * again. By default the cast is transient: the forward uses it and hands it back at once, and the
+ * An op's bf16 operand t for its forward, and how its backward gets one again. A cast autocast
+ * made for this op (cast.ts toBf16ForOneOp) is by default transient: the forward uses it and hands it back at once, and the
  * backward rounds again from the float32 source, which the graph keeps anyway. This holds for
  * weights too: keeping each weight's bf16 copy from its forward to its backward (autocast's weight
  * cache) would hold 2 bytes per parameter (248 MB on GPT-2 124M) through the step on top of the
@@ -94,12 +94,13 @@ export interface Bf16Operand {
  * backward's `done` gives it back unless it stands in for the source's values in the source's
  * maker's backward (handover.ts `standInFor`), which then does.
  *
- * A bfloat16 tensor that is no cast is the caller's: used as it is, never given back, and it may
- * not require a gradient (gradients are float32: cast a float32 tensor instead).
+ * Any other bfloat16 operand is the caller's, used as it is by forward and backward and never
+ * given back: a cast made with toBf16 (its gradient still goes to its source), or a bfloat16
+ * tensor that is no cast, which may not require a gradient (gradients are float32).
  */
 export function bf16Operand(t: Tensor, keep = false): { forward: DeviceBuffer; kept: Storage | null; backward: () => Bf16Operand; release: () => void } {
   const source = castSource(t);
-  if (!source) {
+  if (!source || !isForOneOp(t)) {
     if (t.requiresGrad) throw new Error('a bfloat16 tensor that requires grad: gradients are float32, so cast a float32 tensor (toBf16) instead');
     const own: Bf16Operand = { buffer: t.buffer, done: () => {} };
     return { forward: t.buffer, kept: null, backward: () => own, release: () => {} };

@@ -11,8 +11,7 @@ import { roundedStorage } from './bf16.js';
  * and since widening a float32 gradient is the identity, the consuming op writes it into x's
  * gradient directly (its backward GEMMs' float32 output) and records x, not the cast, as its input.
  * So a cast is not a graph node of its own; an op that has no bfloat16 entry refuses it by name.
- * The op also decides how long the cast's memory lives (bf16.ts `bf16Operand`): it is transient,
- * made again from x by the backward, unless the op keeps it as its saved tensor (handover.ts).
+ * A cast made here is the caller's (it may feed several ops): the ops read it and leave it be.
  */
 export function toBf16(x: Tensor): Tensor {
   if (x.dtype !== 'float32') throw new Error(`toBf16: casts a float32 tensor, got ${x.dtype}`);
@@ -21,7 +20,24 @@ export function toBf16(x: Tensor): Tensor {
   return cast;
 }
 
+/**
+ * A cast for one op only (autocast's): the op decides how long its memory lives (bf16.ts
+ * `bf16Operand`): transient, handed back after the forward and made again from x by the backward,
+ * unless the op keeps it as its saved tensor (handover.ts).
+ */
+export function toBf16ForOneOp(x: Tensor): Tensor {
+  const cast = toBf16(x);
+  forOneOp.add(cast);
+  return cast;
+}
+
+/** Whether t is a cast made for the one op that reads it (the op may give its memory back). */
+export function isForOneOp(t: Tensor): boolean {
+  return forOneOp.has(t);
+}
+
 const sources = new WeakMap<Tensor, Tensor>();
+const forOneOp = new WeakSet<Tensor>();
 
 /** The float32 tensor a cast was made from, or null for a bfloat16 tensor that is no cast. */
 export function castSource(t: Tensor): Tensor | null {

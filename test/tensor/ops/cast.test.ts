@@ -73,6 +73,21 @@ describe('bf16 as a dtype', () => {
     assert.throws(() => matmul(mine, toBf16(b)), /gradients are float32, so cast a float32 tensor/);
   });
 
+  it('leaves a caller\'s cast be: one toBf16 feeds two ops, and both gradients reach its source', () => {
+    const [a, w] = leaves(11, [[3, 4], [4, 4]]);
+    const wb = toBf16(w);
+    const before = Array.from(wb.values());
+    const y1 = matmul(toBf16(a), wb);
+    matmul(toBf16(w), toBf16(w)); // transient casts of wb's size come and go between the two uses
+    const y2 = matmul(toBf16(a), wb);
+    assert.deepEqual(Array.from(wb.values()), before);
+    assert.deepEqual(Array.from(y2.values()), Array.from(y1.values()));
+    backward(y1, new Float32Array(y1.size).fill(1));
+    const once = Array.from(w.grad!.readSync());
+    backward(y2, new Float32Array(y2.size).fill(1));
+    assert.deepEqual(Array.from(w.grad!.readSync()), once.map((g) => 2 * g));
+  });
+
   it('takes a bfloat16 tensor that is no cast as it is (inference)', () => {
     const [a, b] = leaves(5, [[2, 3], [3, 2]]);
     const own = new Tensor(toBf16(a).storage, a.shape);
