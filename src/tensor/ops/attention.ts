@@ -6,9 +6,9 @@ import { ShapeError, sameShape, sizeOf } from '../shape.js';
 import { Tensor, allocStorage, allocUninit } from '../tensor.js';
 import { dropMask } from './dropout.js';
 import { autocast } from './autocast.js';
-import { accumulated, bf16Operand, gradTarget, release, roundInPlace, roundedStorage } from './bf16.js';
+import { accumulated, bf16Operand, gradTarget, handsOver, release, roundInPlace, roundedStorage } from './bf16.js';
 import { gradInput } from './cast.js';
-import { mayRelease, releaseValues } from '../handover.js';
+import { releaseValues } from '../handover.js';
 import type { Storage } from '../storage.js';
 import type { Rng } from '../../util/rng.js';
 
@@ -86,7 +86,7 @@ function attentionBf16(
   const kern = kernelsFor({ device: q.device, dtype: 'float32' });
   const kb = kernelsFor(operands[0]);
   // q, k, v handed over (handover.ts): their bf16 casts are the saved tensors, their float32 values go.
-  const handedOver = [q, k, v].map((t) => mayRelease(t));
+  const handedOver = operands.map((t) => handsOver(t));
   const [qo, ko, vo] = operands.map((t, i) => bf16Operand(t, handedOver[i]));
   const scores = allocUninit('float32', n, q.device);
   kb.gemm(false, true, tq, tk, d, g.scale, qo.forward, tq * d, ko.forward, tk * d, 0, scores.buffer, tq * tk, bh);

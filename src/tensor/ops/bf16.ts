@@ -1,6 +1,6 @@
 import type { Backend } from '../backend.js';
 import { giveBack } from '../buffer_pool.js';
-import { isStandIn } from '../handover.js';
+import { isStandIn, mayRelease } from '../handover.js';
 import { kernelsFor } from '../dispatch.js';
 import type { DType, DeviceBuffer, Device, Storage } from '../storage.js';
 import { type Tensor, allocUninit } from '../tensor.js';
@@ -81,8 +81,9 @@ export interface Bf16Operand {
 
 /**
  * An op's bf16 operand t for its forward, and how its backward gets one again. A cast autocast
- * made for this op (cast.ts toBf16ForOneOp) is by default transient: the forward uses it and hands it back at once, and the
- * backward rounds again from the float32 source, which the graph keeps anyway. This holds for
+ * made for this op (cast.ts toBf16ForOneOp) is by default transient: the forward uses it and
+ * hands it back at once, and the backward rounds again from the float32 source, which the graph
+ * keeps anyway. This holds for
  * weights too: keeping each weight's bf16 copy from its forward to its backward (autocast's weight
  * cache) would hold 2 bytes per parameter (248 MB on GPT-2 124M) through the step on top of the
  * float32 master weights, while rounding a weight again costs a pass over it (measured in
@@ -121,6 +122,15 @@ export function bf16Operand(t: Tensor, keep = false): { forward: DeviceBuffer; k
     return { buffer: s.buffer, done: () => release(s) };
   };
   return { forward: cast.buffer, kept: null, backward: roundAgain, release: () => release(cast) };
+}
+
+/**
+ * Whether the op may release the float32 values of `operand`'s source (handover.ts mayRelease):
+ * only for a cast made for this op, which it then keeps as the saved tensor (bf16Operand's keep).
+ */
+export function handsOver(operand: Tensor, bf16Copy = false): boolean {
+  const source = castSource(operand);
+  return source !== null && isForOneOp(operand) && mayRelease(source, bf16Copy);
 }
 
 /** The dtype an op over `x` writes: float32 for bfloat16 operands (float32 accumulation), else x's. */

@@ -4,9 +4,9 @@ import { kernelsFor } from '../dispatch.js';
 import { ShapeError } from '../shape.js';
 import { Tensor, allocStorage, allocUninit } from '../tensor.js';
 import { autocast } from './autocast.js';
-import { accumulated, bf16Operand, sameDtype } from './bf16.js';
+import { accumulated, bf16Operand, handsOver, sameDtype } from './bf16.js';
 import { gradInput } from './cast.js';
-import { mayRelease, releaseValues } from '../handover.js';
+import { releaseValues } from '../handover.js';
 
 export interface Conv2dOptions {
   stride?: number | [number, number];
@@ -73,7 +73,7 @@ function conv2dBf16(g: Conv2dGeometry, xOperand: Tensor, wOperand: Tensor, bias:
   sameDtype('conv2d', xOperand, wOperand);
   const [x, weight] = [gradInput(xOperand), gradInput(wOperand)];
   const kb = kernelsFor(xOperand);
-  const handedOver = mayRelease(x, true);
+  const handedOver = handsOver(xOperand, true);
   const xo = bf16Operand(xOperand, handedOver);
   const wo = bf16Operand(wOperand);
   kb.conv2d(g, xo.forward, wo.forward, bias ? bias.buffer : null, out.buffer);

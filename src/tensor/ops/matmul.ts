@@ -1,12 +1,12 @@
 import type { Backend } from '../backend.js';
 import { record } from '../autograd.js';
-import { mayRelease, releaseValues } from '../handover.js';
+import { releaseValues } from '../handover.js';
 import { kernelsFor } from '../dispatch.js';
 import { ShapeError, sameShape, sizeOf } from '../shape.js';
 import type { Device, DeviceBuffer } from '../storage.js';
 import { Tensor, allocStorage, allocUninit } from '../tensor.js';
 import { autocast } from './autocast.js';
-import { accumulated, bf16Operand, gradTarget, roundInPlace, sameDtype, type GradTarget } from './bf16.js';
+import { accumulated, bf16Operand, gradTarget, handsOver, roundInPlace, sameDtype, type GradTarget } from './bf16.js';
 import { gradInput } from './cast.js';
 
 /**
@@ -175,7 +175,7 @@ function linearBf16(xOperand: Tensor, wOperand: Tensor, bias: Tensor | null, out
   const k = kernelsFor({ device: x.device, dtype: 'float32' });
   const kb = kernelsFor(xOperand);
   // x handed over (handover.ts): its bf16 cast is what the backward keeps, its float32 values go.
-  const handedOver = mayRelease(x);
+  const handedOver = handsOver(xOperand);
   const xo = bf16Operand(xOperand, handedOver);
   const wo = bf16Operand(wOperand);
   kb.gemm(false, true, M, outF, inF, 1, xo.forward, 0, wo.forward, 0, 0, out.buffer, 0, 1, bias?.buffer ?? null);

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  Tensor, backward, conv2d, linear, matmul, scaledDotProductAttention, toBf16, withComputePrecision,
+  Tensor, backward, conv2d, lastUse, layerNorm, linear, matmul, scaledDotProductAttention, toBf16, withComputePrecision,
 } from '../../../src/tensor/index.js';
 import { Rng, randn } from '../../helpers/tensors.js';
 
@@ -86,6 +86,18 @@ describe('bf16 as a dtype', () => {
     const once = Array.from(w.grad!.readSync());
     backward(y2, new Float32Array(y2.size).fill(1));
     assert.deepEqual(Array.from(w.grad!.readSync()), once.map((g) => 2 * g));
+  });
+
+  it('hands over only through its own casts: a caller\'s cast of a lastUse activation leaves its values', () => {
+    const [x, w, gamma, beta] = leaves(13, [[4, 8], [8, 8], [8], [8]]);
+    const h = layerNorm(x, gamma, beta);
+    const y = linear(toBf16(lastUse(h)), toBf16(w), null);
+    assert.equal(h.values().length, 32);
+    backward(y, new Float32Array(y.size).fill(1));
+    assert.ok(gamma.grad!.readSync().some((g) => g !== 0));
+    const released = layerNorm(x, gamma, beta);
+    withComputePrecision('bf16', () => linear(lastUse(released), w, null));
+    assert.throws(() => released.values(), /released after 'linear'/);
   });
 
   it('takes a bfloat16 tensor that is no cast as it is (inference)', () => {
