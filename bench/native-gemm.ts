@@ -127,7 +127,7 @@ bf16 GEMM (bf16 operands, float32 accumulation and C) against float32, GFLOP/s (
     const [ab, bb] = [bf16Of(native, a), bf16Of(native, b)];
     const flops = 2 * M * N * K * batch;
     const f32 = flops / time(() => native.gemm(ta, tb, M, N, K, 1, a, M * K, b, K * N, beta, c, M * N, batch)) / 1e9;
-    const bf = flops / time(() => native.gemmBf16(ta, tb, M, N, K, 1, ab, M * K, bb, K * N, beta, c, M * N, batch)) / 1e9;
+    const bf = flops / time(() => native.bfloat16!.gemm(ta, tb, M, N, K, 1, ab, M * K, bb, K * N, beta, c, M * N, batch)) / 1e9;
     console.log(`| ${label} | ${f32.toFixed(0)} | ${bf.toFixed(0)} | ${(bf / f32).toFixed(2)}× | ${internals.lastBf16GemmImpl()} |`);
   }
 }
@@ -187,16 +187,16 @@ function benchConvBf16(native: Backend): void {
     const gx = new Float32Array(x.length);
     const gw = new Float32Array(w.length);
     const passes = (f32: boolean): number[] => {
-      const fwd = time(() => (f32 ? native.conv2d(g, x, w, null, y) : native.conv2dBf16(g, xb, wb, null, y)));
-      const bw = time(() => (f32 ? native.conv2dBackward(g, x, w, gy, null, gw, null) : native.conv2dBackwardBf16(g, xb, wb, gy, null, gw, null)));
-      const both = time(() => (f32 ? native.conv2dBackward(g, x, w, gy, gx, gw, null) : native.conv2dBackwardBf16(g, xb, wb, gy, gx, gw, null)));
+      const fwd = time(() => (f32 ? native.conv2d(g, x, w, null, y) : native.bfloat16!.conv2d(g, xb, wb, null, y)));
+      const bw = time(() => (f32 ? native.conv2dBackward(g, x, w, gy, null, gw, null) : native.bfloat16!.conv2dBackward(g, xb, wb, gy, null, gw, null)));
+      const both = time(() => (f32 ? native.conv2dBackward(g, x, w, gy, gx, gw, null) : native.bfloat16!.conv2dBackward(g, xb, wb, gy, gx, gw, null)));
       return [fwd, Math.max(0, both - bw), bw].map((t) => t * 1e3);
     };
     const f32 = passes(true);
     const bf16 = passes(false);
-    native.conv2dBf16(g, xb, wb, null, y);
+    native.bfloat16!.conv2d(g, xb, wb, null, y);
     const forwardImpl = internals.lastConvBf16Impl();
-    native.conv2dBackwardBf16(g, xb, wb, gy, gx, gw, null);
+    native.bfloat16!.conv2dBackward(g, xb, wb, gy, gx, gw, null);
     const [weightsImpl, dataImpl] = internals.lastConvBf16Impl().split(' / ');
     const impls = [forwardImpl, dataImpl, weightsImpl];
     ['forward', 'backward-data', 'backward-weights'].forEach((pass, i) => {

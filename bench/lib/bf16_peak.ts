@@ -53,7 +53,7 @@ export function measureBf16GemmPeak(k: HostBackend): Bf16Peak {
   let best = { gflops: 0, shape: '' };
   for (const n of PEAK_SHAPES) {
     const [a, b, c] = [randomBf16(k, rng, n * n), randomBf16(k, rng, n * n), new Float32Array(n * n)];
-    const gflops = (2 * n ** 3) / bestSeconds(() => k.gemmBf16(false, false, n, n, n, 1, a, 0, b, 0, 0, c, 0, 1)) / 1e9;
+    const gflops = (2 * n ** 3) / bestSeconds(() => k.bfloat16!.gemm(false, false, n, n, n, 1, a, 0, b, 0, 0, c, 0, 1)) / 1e9;
     const shape = `${n}³`;
     byShape[shape] = gflops;
     if (gflops > best.gflops) best = { gflops, shape };

@@ -165,21 +165,6 @@ export interface Kernels<B> {
    * own memory (ops/bf16.ts `roundInPlace`).
    */
   bf16View(x: B, offset: number, length: number): B;
-  /** `gemm` with bfloat16 A and B; C, bias and the accumulation float32. */
-  gemmBf16(
-    transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
-    A: B, strideA: number, B: B, strideB: number, beta: number, C: B, strideC: number,
-    batch: number, bias?: B | null,
-  ): void;
-  /** `conv2d` with bfloat16 x and w; bias and y float32. */
-  conv2dBf16(g: Conv2dGeometry, x: B, w: B, bias: B | null, y: B): void;
-  /**
-   * `conv2dBackward` with bfloat16 x and w and a float32 gy the kernel rounds to bfloat16 (each
-   * backend in its own pass or layout change); gx, gw, gBias float32.
-   */
-  conv2dBackwardBf16(
-    g: Conv2dGeometry, x: B, w: B, gy: B, gx: B | null, gw: B, gBias: B | null, setGx?: boolean,
-  ): void;
   /**
    * Softmax of each row of `slices` [rows, cols] blocks where row r sees columns 0..r only (a
    * causal attention's top-left triangle, rows <= cols); hidden entries are exactly 0.
@@ -372,7 +357,20 @@ export interface Kernels<B> {
 }
 
 /** A backend as the op layer sees it: kernels over opaque device buffers. */
-export interface Backend extends BackendInfo, Kernels<DeviceBuffer> {}
+export interface Backend extends BackendInfo, Kernels<DeviceBuffer> {
+  readonly bfloat16?: Bf16Entries<DeviceBuffer>;
+}
 
 /** A cpu backend as written: kernels over host arrays (cast to a Backend in src/tensor/backends/). */
-export interface HostBackend extends BackendInfo, Kernels<HostArray> {}
+export interface HostBackend extends BackendInfo, Kernels<HostArray> {
+  readonly bfloat16?: Bf16Entries<HostArray>;
+}
+
+/**
+ * A backend's bfloat16 entries of ordinary ops (bf16 is a dtype: dispatch.ts registers them as the
+ * ops' 'bfloat16' kernels; docs/PRECISION.md): the float32 contract's calls with bfloat16 operands
+ * (gemm's A and B, conv2d's and conv2dBackward's x and w) and everything else float32: C, bias, y,
+ * the gradients, and the accumulation. conv2dBackward's gy is float32 too: the kernel rounds it to
+ * bfloat16 itself (each backend in its own pass or layout change).
+ */
+export type Bf16Entries<B> = Pick<Kernels<B>, 'gemm' | 'conv2d' | 'conv2dBackward'>;

@@ -1,4 +1,4 @@
-import type { Backend, BackendInfo, Kernels } from './backend.js';
+import type { Backend, BackendInfo, Bf16Entries, Kernels } from './backend.js';
 import type { DType, Device, DeviceBuffer } from './storage.js';
 import { jsBackend, loadNativeBackend } from './backends/registration.js';
 import { BF16_CASTS, BF16_ENTRIES, KERNEL_NAMES } from './kernel_names.js';
@@ -19,7 +19,7 @@ import {
  */
 
 /** A backend as registered: its description and the kernels it has written so far (a GPU backend lacks some). */
-export type RegisteredBackend = BackendInfo & Partial<Kernels<DeviceBuffer>>;
+export type RegisteredBackend = BackendInfo & Partial<Kernels<DeviceBuffer>> & { readonly bfloat16?: Partial<Bf16Entries<DeviceBuffer>> };
 
 const registered: RegisteredBackend[] = [jsBackend];
 
@@ -155,28 +155,23 @@ function ensureInstalled(): void {
     const [device, dtype] = pair.split('|') as [Device, DType];
     unregisterKernels(device, dtype);
     const from = preferred(device, dtype)!;
-    for (const name of KERNEL_NAMES) {
-      if (!twins.has(name)) install(from, name, name, device, dtype);
-    }
+    for (const name of KERNEL_NAMES) install(from, name, device, dtype);
     if (dtype === 'float32') installBf16(from, device);
   }
   installed = true;
 }
 
-/** The bf16 twins (gemmBf16, ...): registered as their op's bfloat16 entry, never under their own name. */
-const twins = new Set<KernelName>(Object.values(BF16_ENTRIES));
-
-/** The bfloat16 entries of a device: its float32 backend's bf16 kernels, under the ordinary ops' names. */
+/** The bfloat16 entries of a device: its float32 backend's bf16 kernels (backend.ts Bf16Entries), under the ops' names. */
 function installBf16(from: RegisteredBackend, device: Device): void {
   unregisterKernels(device, 'bfloat16');
-  for (const [name, twin] of Object.entries(BF16_ENTRIES) as [KernelName, KernelName][]) install(from, twin, name, device, 'bfloat16');
+  if (from.bfloat16) for (const name of BF16_ENTRIES) install(from, name, device, 'bfloat16', from.bfloat16);
 }
 
-/** Registers backend `from`'s method `method` (when it has written it) as the kernel of (name, device, dtype). */
-function install(from: RegisteredBackend, method: KernelName, name: KernelName, device: Device, dtype: DType): void {
-  const kernel = from[method];
+/** Registers `kernels`' (backend `from`'s own, or its bfloat16 entries) `name`, when written, as the kernel of (name, device, dtype). */
+function install(from: RegisteredBackend, name: KernelName, device: Device, dtype: DType, kernels: Partial<Record<KernelName, unknown>> = from): void {
+  const kernel = kernels[name];
   if (typeof kernel === 'function') {
-    registerKernel({ name, device, dtype, backend: from.name, kernel: (kernel as (...a: never[]) => unknown).bind(from) as never });
+    registerKernel({ name, device, dtype, backend: from.name, kernel: (kernel as (...a: never[]) => unknown).bind(kernels) as never });
   }
 }
 

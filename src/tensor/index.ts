@@ -1,6 +1,6 @@
 /** The tensor engine's public surface: Tensor, storage, autograd, ops, backends. */
 export type {
-  Backend, BackendInfo, Kernels, AdamHyper, SgdHyper, AttentionGeometry, Conv2dGeometry, Pool2dGeometry, BinaryOp, UnaryOp,
+  Backend, BackendInfo, Bf16Entries, Kernels, AdamHyper, SgdHyper, AttentionGeometry, Conv2dGeometry, Pool2dGeometry, BinaryOp, UnaryOp,
 } from './backend.js';
 export { Tensor, allocStorage, allocUninit, type DType, type Device, type GradFn } from './tensor.js';
 export { CPU, deviceMemory, registerDevice, type DeviceBuffer, type DeviceMemory, type HostArray, type Storage } from './storage.js';
@@ -33,3 +33,5 @@ export * from './ops/dropout.js';
 export * from './ops/attention.js';
 export * from './ops/indices.js';
 export type { MaybeAsync } from './group_sum.js';
+export { toBf16 } from './ops/cast.js';
+export { LOWER_PRECISION_OPS, autocast, lowersToBf16, type LowerPrecisionOp } from './ops/autocast.js';

@@ -8,7 +8,7 @@ import type { KernelName } from './kernel_registry.js';
  * this list lacks, so the two cannot drift apart.
  */
 export const KERNEL_NAMES = [
-  'gemm', 'toBf16', 'fromBf16', 'bf16View', 'gemmBf16', 'conv2dBf16', 'conv2dBackwardBf16', 'softmaxCausal',
+  'gemm', 'toBf16', 'fromBf16', 'bf16View', 'softmaxCausal',
   'subBuffer', 'unary', 'unaryBackward', 'binary', 'affine', 'powScalar', 'axpy', 'addInto', 'fill', 'dropoutMask',
   'sumSquares', 'mseLossBackward', 'fillNormal', 'fillUniform', 'powBackward', 'stridedCopy', 'reduceSum', 'reduceMax',
   'reduceMaxBackward', 'softmax', 'softmaxBackward', 'logSoftmax', 'logSoftmaxBackward', 'softmaxCrossEntropy',
@@ -18,26 +18,20 @@ export const KERNEL_NAMES = [
   'attentionBackward', 'sgdStep', 'adamStep',
 ] as const satisfies readonly KernelName[];
 
-/** The kernels the bf16 compute precision needs on a device (besides the float32 ones): docs/PRECISION.md. */
-export const BF16_KERNEL_NAMES = [
-  'toBf16', 'fromBf16', 'bf16View', 'gemmBf16', 'conv2dBf16', 'conv2dBackwardBf16',
-] as const satisfies readonly KernelName[];
-
-/** An op only the bf16 precision uses. */
-export type Bf16KernelName = (typeof BF16_KERNEL_NAMES)[number];
-
 /**
- * bf16 as a dtype: the ordinary ops whose bfloat16 entries are a backend's bf16 kernels (operands
- * bfloat16; accumulation, bias and result float32). dispatch.ts registers each twin under its op's
- * name for 'bfloat16', so ops call kernelsFor({ device, dtype: 'bfloat16' }).gemm, never gemmBf16;
- * the casts (toBf16, fromBf16, bf16View) stay float32 entries: they take or view float32 buffers.
+ * bf16 as a dtype: the ordinary ops whose bfloat16 entries are a backend's bf16 kernels (its
+ * `bfloat16` object, backend.ts Bf16Entries: operands bfloat16; accumulation, bias and result
+ * float32). dispatch.ts registers them under the op's name for 'bfloat16', so ops call
+ * kernelsFor({ device, dtype: 'bfloat16' }).gemm; the casts (toBf16, fromBf16, bf16View) stay
+ * float32 entries: they take or view float32 buffers.
  */
-export const BF16_ENTRIES = {
-  gemm: 'gemmBf16', conv2d: 'conv2dBf16', conv2dBackward: 'conv2dBackwardBf16',
-} as const satisfies Partial<Record<KernelName, Bf16KernelName>>;
+export const BF16_ENTRIES = ['gemm', 'conv2d', 'conv2dBackward'] as const satisfies readonly KernelName[];
 
 /** The bf16 casts: what a device needs beside the bfloat16 entries to compute in bf16. */
 export const BF16_CASTS = ['toBf16', 'fromBf16', 'bf16View'] as const satisfies readonly KernelName[];
+
+/** The kernels the bf16 compute precision needs on a device (besides the float32 ones): docs/PRECISION.md. */
+export const BF16_KERNEL_NAMES = [...BF16_CASTS, ...BF16_ENTRIES] as const;
 
 // Compile-time check: a contract op missing from KERNEL_NAMES makes this `false` and the assignment fail.
 type Missing = Exclude<keyof Kernels<DeviceBuffer>, (typeof KERNEL_NAMES)[number]>;

@@ -1,11 +1,12 @@
 /**
  * The compute precision of a training step (docs/PRECISION.md): a property of the step, not of the
- * model. Master weights, gradients and optimizer state stay float32 in the arenas whatever it is;
- * under 'bf16' the ops on torch's autocast "lower precision" list (matmul/linear, convolution,
- * attention) compute in bfloat16 with float32 accumulation, and everything else stays float32.
+ * model. It selects the step's lower-precision policy (ops/autocast.ts, torch's autocast): under
+ * 'bf16' the ops on its list (matmul/linear, convolution, attention) get their float32 operands
+ * cast to bfloat16 and dispatch on that dtype (float32 accumulation and output); everything else
+ * stays float32, as do master weights, gradients and optimizer state in the arenas.
  *
- * The training loop sets it once per run (`setComputePrecision`); ops read it when they record, so
- * a backward computes in the precision its forward did.
+ * The training loop sets it once per run (`setComputePrecision`); the casts are made when an op
+ * records, so a backward computes in the precision its forward did.
  */
 export type Precision = 'fp32' | 'bf16';
 

@@ -1,6 +1,5 @@
 import { canRun } from './dispatch.js';
 import { BF16_CASTS, BF16_ENTRIES } from './kernel_names.js';
-import type { KernelName } from './kernel_registry.js';
 import type { Precision } from './precision.js';
 import type { Device } from './storage.js';
 
@@ -13,5 +12,5 @@ import type { Device } from './storage.js';
  */
 export function supportsPrecision(device: Device, precision: Precision): boolean {
   if (precision === 'fp32') return canRun(device, 'float32');
-  return canRun(device, 'bfloat16', Object.keys(BF16_ENTRIES) as KernelName[]) && canRun(device, 'float32', BF16_CASTS);
+  return canRun(device, 'bfloat16', BF16_ENTRIES) && canRun(device, 'float32', BF16_CASTS);
 }

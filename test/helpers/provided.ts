@@ -18,7 +18,7 @@ import { Tensor } from '../../src/tensor/tensor.js';
  * train/loop/objective.ts).
  */
 export const NOT_PROVIDED: readonly (readonly [backend: string, kernelOrOp: string])[] = [
-  ...(['toBf16', 'fromBf16', 'bf16View', 'gemmBf16', 'conv2dBf16', 'conv2dBackwardBf16'] as const).map((k) => ['webgpu', k] as const),
+  ...(['toBf16', 'fromBf16', 'bf16View', 'gemm@bfloat16', 'conv2d@bfloat16', 'conv2dBackward@bfloat16'] as const).map((k) => ['webgpu', k] as const),
   ['webgpu', 'argmax'],
 ];
 
@@ -46,9 +46,10 @@ export function providesOp(b: Backend, op: keyof typeof OP_PROBES): boolean {
 /** BackendInfo's methods, which are not kernels. */
 const NOT_KERNELS = new Set(['setThreads', 'getThreads']);
 
-/** The kernels of the contract, as the reference (js, which provides every one) has them. */
+/** The kernels of the contract, as the reference (js, which provides every one) has them; a bfloat16 entry is `op@bfloat16`. */
 export function contractKernels(): string[] {
-  return Object.keys(jsBackend).filter((k) => typeof (jsBackend as unknown as Record<string, unknown>)[k] === 'function' && !NOT_KERNELS.has(k));
+  const own = Object.keys(jsBackend).filter((k) => typeof (jsBackend as unknown as Record<string, unknown>)[k] === 'function' && !NOT_KERNELS.has(k));
+  return [...own, ...Object.keys(jsBackend.bfloat16 ?? {}).map((k) => `${k}@bfloat16`)];
 }
 
 /**
@@ -56,7 +57,8 @@ export function contractKernels(): string[] {
  * takes no arguments and throws (webgpu's bf16 kernels); every kernel of the contract takes some.
  */
 export function provides(b: Backend, kernel: string): boolean {
-  const k = (b as unknown as Record<string, unknown>)[kernel];
+  const [op, entry] = kernel.split('@');
+  const k = ((entry === 'bfloat16' ? b.bfloat16 ?? {} : b) as unknown as Record<string, unknown>)[op];
   return typeof k === 'function' && k.length > 0;
 }
 

@@ -35,7 +35,8 @@ export const jsHostBackend: HostBackend = {
   conv2dBackward, maxPool2d, maxPool2dRelu, maxPool2dBackward, maxPool2dBackwardSet, avgPool2d, avgPool2dBackward,
   batchNorm, batchNormBackward, batchNormEvalBackward, layerNorm, layerNormBackward, embedding, embeddingBackward,
   attention, attentionBackward, sgdStep, adamStep,
-  toBf16, fromBf16, bf16View, gemmBf16, conv2dBf16, conv2dBackwardBf16, softmaxCausal,
+  toBf16, fromBf16, bf16View, softmaxCausal,
+  bfloat16: { gemm: gemmBf16, conv2d: conv2dBf16, conv2dBackward: conv2dBackwardBf16 },
 };
 
 /** The pure-TypeScript backend on the cpu device (the reference every other backend is tested against). */

@@ -274,11 +274,13 @@ function makeHostBackend(n: Addon): HostBackend {
     toBf16: (x, out) => n.toBf16(x, out),
     fromBf16: (x, out) => n.fromBf16(x, out),
     bf16View: js.bf16View,
-    gemmBf16: (ta, tb, M, N, K, alpha, A, sA, B, sB, beta, C, sC, batch, bias) =>
-      n.gemmBf16(ta, tb, M, N, K, alpha, A, sA, B, sB, beta, C, sC, batch, bias ?? null),
-    conv2dBf16: (g, x, w, bias, y) => n.conv2dBf16(packConv(g), x, w, bias, y),
-    conv2dBackwardBf16: (g, x, w, gy, gx, gw, gb, setGx = false) =>
-      n.conv2dBackwardBf16(packConv(g), x, w, gy, gx, gw, gb, setGx),
+    bfloat16: {
+      gemm: (ta, tb, M, N, K, alpha, A, sA, B, sB, beta, C, sC, batch, bias) =>
+        n.gemmBf16(ta, tb, M, N, K, alpha, A, sA, B, sB, beta, C, sC, batch, bias ?? null),
+      conv2d: (g, x, w, bias, y) => n.conv2dBf16(packConv(g), x, w, bias, y),
+      conv2dBackward: (g, x, w, gy, gx, gw, gb, setGx = false) =>
+        n.conv2dBackwardBf16(packConv(g), x, w, gy, gx, gw, gb, setGx),
+    },
     softmaxCausal: (x, slices, rows, cols, out) => n.softmaxCausal(x, slices, rows, cols, out),
     sgdStep: (p, g, buf, h: SgdHyper) =>
       n.sgdStep(p, g, buf, h.lr, h.momentum, h.dampening, h.weightDecay, h.nesterov, h.firstStep),

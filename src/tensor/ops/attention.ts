@@ -5,8 +5,10 @@ import { kernelsFor } from '../dispatch.js';
 import { ShapeError, sameShape, sizeOf } from '../shape.js';
 import { Tensor, allocStorage, allocUninit } from '../tensor.js';
 import { dropMask } from './dropout.js';
-import { bf16Operand, computesInBf16, gradTarget, release, roundInPlace, roundedStorage } from './bf16.js';
-import { mayRelease, releaseValues } from '../handover.js';
+import { autocast } from './autocast.js';
+import { accumulated, bf16Operand, gradTarget, handsOver, release, roundInPlace, roundedStorage } from './bf16.js';
+import { gradInput } from './cast.js';
+import { releaseValues } from '../handover.js';
 import type { Storage } from '../storage.js';
 import type { Rng } from '../../util/rng.js';
 
@@ -26,7 +28,8 @@ export interface AttentionOptions {
  * torch.nn.functional.scaled_dot_product_attention as one fused kernel: q [..., Tq, D],
  * k [..., Tk, D], v [..., Tk, Dv] with equal leading (batch, head) dimensions; returns
  * softmax(scale · q kᵀ + mask) v of shape [..., Tq, Dv]. Only the probabilities [..., Tq, Tk] are
- * kept for the backward pass (no separate score, mask or softmax tensors).
+ * kept for the backward pass (no separate score, mask or softmax tensors). bfloat16 q, k, v (a bf16
+ * step's autocast casts them) run both products in bf16 and the rest in float32 (attentionBf16).
  */
 export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {
   const shapes = [q.shape, k.shape, v.shape];
@@ -46,7 +49,8 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts:
     bh: sizeOf(lead), tq, tk, d, dv, scale: opts.scale ?? 1 / Math.sqrt(d), causal: opts.causal ?? false,
   };
   const dropMask = opts.dropout ? attentionDropMask(opts.dropout.p, opts.dropout.rng, q, g) : null;
-  if (computesInBf16(q, k, v)) return attentionBf16(q, k, v, g, dropMask, [...lead, tq, dv]);
+  const operands = autocast('scaledDotProductAttention', q, k, v);
+  if (operands[0].dtype === 'bfloat16') return attentionBf16(operands, g, dropMask, [...lead, tq, dv]);
   const out = Tensor.zeros([...lead, tq, dv], q.dtype, q.device);
   const probs = allocStorage(q.dtype, g.bh * tq * tk, q.device).buffer;
   const kern = kernelsFor(q);
@@ -62,11 +66,11 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts:
 function attentionDropMask(p: number, rng: Rng, like: Tensor, g: AttentionGeometry): DeviceBuffer | null {
   if (!(p >= 0 && p < 1)) throw new Error(`scaledDotProductAttention: dropout p must be in [0, 1), got ${p}`);
   if (p === 0) return null;
-  return dropMask(rng, p, allocStorage(like.dtype, g.bh * g.tq * g.tk, like.device)).buffer;
+  return dropMask(rng, p, allocStorage(accumulated(like), g.bh * g.tq * g.tk, like.device)).buffer;
 }
 
 /**
- * Attention under bf16 (docs/PRECISION.md), as torch's CPU flash attention splits it: both
+ * Attention on bfloat16 q, k, v (docs/PRECISION.md), as torch's CPU flash attention splits it: both
  * products (q·kᵀ and probs·v, and the four of the backward) in bf16 with float32 accumulation; the
  * scaled scores, the softmax and its backward in float32. The probabilities are kept in float32 (the
  * softmax backward reads them); q, k, v (unless handed over: then their bf16 copies are kept) and
@@ -74,15 +78,16 @@ function attentionDropMask(p: number, rng: Rng, like: Tensor, g: AttentionGeomet
  * bf16Operand); gy is rounded in its own memory.
  */
 function attentionBf16(
-  q: Tensor, k: Tensor, v: Tensor, g: AttentionGeometry, mask: DeviceBuffer | null, outShape: number[],
+  operands: Tensor[], g: AttentionGeometry, mask: DeviceBuffer | null, outShape: number[],
 ): Tensor {
+  const [q, k, v] = operands.map(gradInput);
   const { bh, tq, tk, d, dv } = g;
   const n = bh * tq * tk;
-  const kern = kernelsFor(q);
-  const kb = kernelsFor({ device: q.device, dtype: 'bfloat16' });
-  // q, k, v handed over (handover.ts): their bf16 copies are the saved tensors, their float32 values go.
-  const handedOver = [q, k, v].map((t) => mayRelease(t));
-  const [qo, ko, vo] = [bf16Operand(q, handedOver[0]), bf16Operand(k, handedOver[1]), bf16Operand(v, handedOver[2])];
+  const kern = kernelsFor({ device: q.device, dtype: 'float32' });
+  const kb = kernelsFor(operands[0]);
+  // q, k, v handed over (handover.ts): their bf16 casts are the saved tensors, their float32 values go.
+  const handedOver = operands.map((t) => handsOver(t));
+  const [qo, ko, vo] = operands.map((t, i) => bf16Operand(t, handedOver[i]));
   const scores = allocUninit('float32', n, q.device);
   kb.gemm(false, true, tq, tk, d, g.scale, qo.forward, tq * d, ko.forward, tk * d, 0, scores.buffer, tq * tk, bh);
   qo.release();

@@ -1,29 +1,22 @@
 import type { Backend } from '../backend.js';
 import { giveBack } from '../buffer_pool.js';
-import { isStandIn } from '../handover.js';
+import { isStandIn, mayRelease } from '../handover.js';
 import { kernelsFor } from '../dispatch.js';
-import { computePrecision } from '../precision.js';
-import type { DeviceBuffer, Device, Storage } from '../storage.js';
+import type { DType, DeviceBuffer, Device, Storage } from '../storage.js';
 import { type Tensor, allocUninit } from '../tensor.js';
+import { castSource, isForOneOp } from './cast.js';
 
 /**
- * The bf16 side of the ops on torch's autocast "lower precision" list (docs/PRECISION.md): when
- * the step's precision is 'bf16', matmul/linear, conv2d and attention round their float32
- * operands to bfloat16 here and run the backends' bf16 kernels (float32 accumulation, float32
- * outputs). Every other op, and every float64 tensor, is untouched.
+ * The bfloat16 side of matmul/linear, conv2d and attention (docs/PRECISION.md): given bfloat16
+ * operands (autocast.ts casts them) they run their op's 'bfloat16' kernel entry (float32
+ * accumulation, float32 outputs); this file holds what those paths share: how long an operand's
+ * bf16 memory lives, and the rounding of gradients to bf16.
  */
 
 export const bf16Tuning = {
   /** Elements `roundInPlace` copies aside before it rounds the rest in place (256 KiB); tests shrink it. */
   inPlaceFirstBlock: 1 << 16,
 };
-
-/** Whether an op over these tensors computes in bf16 now. */
-export function computesInBf16(...xs: Tensor[]): boolean {
-  if (computePrecision() !== 'bf16') return false;
-  for (const x of xs) if (x.dtype !== 'float32') return false;
-  return true;
-}
 
 /**
  * A bf16 copy of n float32 elements of `buf` (an operand or a gradient), for a caller that is done
@@ -87,36 +80,67 @@ export interface Bf16Operand {
 }
 
 /**
- * An op's bf16 operand for its forward, and how its backward gets one again. By default it is
- * rounded into a transient buffer for the forward, handed back at once, and rounded again by the
- * backward from the float32 tensor, which the graph keeps anyway. This holds for weights too:
- * keeping each weight's bf16 copy from its forward to its backward (autocast's weight cache) would
- * hold 2 bytes per parameter (248 MB on GPT-2 124M) through the step on top of the float32 master
- * weights, while rounding a weight again costs a pass over it (measured in docs/PRECISION.md).
- * The transient buffers come from the step's recycler, so one layer's copies are the next
- * layer's (of the same shape) again.
+ * An op's bf16 operand t for its forward, and how its backward gets one again. A cast autocast
+ * made for this op (cast.ts toBf16ForOneOp) is by default transient: the forward uses it and
+ * hands it back at once, and the backward rounds again from the float32 source, which the graph
+ * keeps anyway. This holds for
+ * weights too: keeping each weight's bf16 copy from its forward to its backward (autocast's weight
+ * cache) would hold 2 bytes per parameter (248 MB on GPT-2 124M) through the step on top of the
+ * float32 master weights, while rounding a weight again costs a pass over it (measured in
+ * docs/PRECISION.md). The transient buffers come from the step's recycler, so one layer's copies
+ * are the next layer's (of the same shape) again.
  *
- * With `keep` (an activation whose float32 values the op then releases: handover.ts) the forward's
- * copy is the one the backward uses: it is the saved tensor, in bf16, `kept` (for releaseValues).
- * The backward's `done` gives it back unless it stands in for t's values in t's maker's backward
- * (handover.ts `standInFor`), which then does.
+ * With `keep` (an activation whose float32 values the op then releases: handover.ts) the cast is
+ * the one the backward uses: it is the saved tensor, in bf16, `kept` (for releaseValues). The
+ * backward's `done` gives it back unless it stands in for the source's values in the source's
+ * maker's backward (handover.ts `standInFor`), which then does.
+ *
+ * Any other bfloat16 operand is the caller's, used as it is by forward and backward and never
+ * given back: a cast made with toBf16 (its gradient still goes to its source), or a bfloat16
+ * tensor that is no cast, which may not require a gradient (gradients are float32).
  */
 export function bf16Operand(t: Tensor, keep = false): { forward: DeviceBuffer; kept: Storage | null; backward: () => Bf16Operand; release: () => void } {
-  const k = kernelsFor(t);
-  const round = (): Bf16Operand => {
-    const s = roundedStorage(k, t.buffer, t.size, t.device);
-    return { buffer: s.buffer, done: () => release(s) };
-  };
+  const source = castSource(t);
+  if (!source || !isForOneOp(t)) {
+    if (t.requiresGrad) throw new Error('a bfloat16 tensor that requires grad: gradients are float32, so cast a float32 tensor (toBf16) instead');
+    const own: Bf16Operand = { buffer: t.buffer, done: () => {} };
+    return { forward: t.buffer, kept: null, backward: () => own, release: () => {} };
+  }
+  const cast = t.storage;
   if (keep) {
-    const s = roundedStorage(k, t.buffer, t.size, t.device);
     const saved: Bf16Operand = {
-      buffer: s.buffer,
+      buffer: cast.buffer,
       done: () => {
-        if (!isStandIn(t, s)) release(s);
+        if (!isStandIn(source, cast)) release(cast);
       },
     };
-    return { forward: s.buffer, kept: s, backward: () => saved, release: () => {} };
+    return { forward: cast.buffer, kept: cast, backward: () => saved, release: () => {} };
   }
-  const first = round();
-  return { forward: first.buffer, kept: null, backward: round, release: first.done };
+  const k = kernelsFor(source);
+  const roundAgain = (): Bf16Operand => {
+    const s = roundedStorage(k, source.buffer, source.size, source.device);
+    return { buffer: s.buffer, done: () => release(s) };
+  };
+  return { forward: cast.buffer, kept: null, backward: roundAgain, release: () => release(cast) };
+}
+
+/**
+ * Whether the op may release the float32 values of `operand`'s source (handover.ts mayRelease):
+ * only for a cast made for this op, which it then keeps as the saved tensor (bf16Operand's keep).
+ */
+export function handsOver(operand: Tensor, bf16Copy = false): boolean {
+  const source = castSource(operand);
+  return source !== null && isForOneOp(operand) && mayRelease(source, bf16Copy);
+}
+
+/** The dtype an op over `x` writes: float32 for bfloat16 operands (float32 accumulation), else x's. */
+export function accumulated(x: Tensor): DType {
+  return x.dtype === 'bfloat16' ? 'float32' : x.dtype;
+}
+
+/** Refuses operands of mixed dtypes where one is bfloat16 (autocast casts all of an op's operands, or none). */
+export function sameDtype(op: string, ...xs: Tensor[]): void {
+  if (xs.some((x) => x.dtype !== xs[0].dtype)) {
+    throw new Error(`${op}: operands' dtypes differ (${xs.map((x) => x.dtype).join(', ')}): cast all of them to bfloat16 (toBf16), or none`);
+  }
 }

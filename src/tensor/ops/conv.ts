@@ -3,8 +3,10 @@ import { record } from '../autograd.js';
 import { kernelsFor } from '../dispatch.js';
 import { ShapeError } from '../shape.js';
 import { Tensor, allocStorage, allocUninit } from '../tensor.js';
-import { bf16Operand, computesInBf16 } from './bf16.js';
-import { mayRelease, releaseValues } from '../handover.js';
+import { autocast } from './autocast.js';
+import { accumulated, bf16Operand, handsOver, sameDtype } from './bf16.js';
+import { gradInput } from './cast.js';
+import { releaseValues } from '../handover.js';
 
 export interface Conv2dOptions {
   stride?: number | [number, number];
@@ -22,7 +24,10 @@ function outSize(op: string, inSize: number, k: number, stride: number, pad: num
   return o;
 }
 
-/** 2-D convolution, NCHW input, weight [outC, inC, kH, kW], optional bias [outC]. */
+/**
+ * 2-D convolution, NCHW input, weight [outC, inC, kH, kW], optional bias [outC]. bfloat16 x and
+ * weight (a bf16 step's autocast casts them) run conv2d's bfloat16 entry; bias and output float32.
+ */
 export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, opts: Conv2dOptions = {}): Tensor {
   const shapes = [x.shape, weight.shape];
   if (x.ndim !== 4 || weight.ndim !== 4 || weight.shape[1] !== x.shape[1]) {
@@ -39,10 +44,11 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, opts: Con
     outW: outSize('conv2d', inW, kW, strideW, padW, shapes),
   };
   // The kernel overwrites every output cell (backend.ts): no zeroing of a reused buffer.
-  const out = new Tensor(allocUninit(x.dtype, batch * outC * g.outH * g.outW, x.device), [batch, outC, g.outH, g.outW]);
+  const out = new Tensor(allocUninit(accumulated(x), batch * outC * g.outH * g.outW, x.device), [batch, outC, g.outH, g.outW]);
+  const [xOperand, wOperand] = autocast('conv2d', x, weight);
+  if (xOperand.dtype === 'bfloat16' || wOperand.dtype === 'bfloat16') return conv2dBf16(g, xOperand, wOperand, bias, out);
   const k = kernelsFor(x);
   const inputs = bias ? [x, weight, bias] : [x, weight];
-  if (computesInBf16(x, weight)) return conv2dBf16(g, x, weight, bias, out);
   k.conv2d(g, x.buffer, weight.buffer, bias ? bias.buffer : null, out.buffer);
   return record(out, 'conv2d', inputs, (gy) => {
     // Only tensors that require grad receive one (a frozen weight gets a throw-away buffer). x's
@@ -57,18 +63,19 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, opts: Con
 }
 
 /**
- * conv2d under bf16 (docs/PRECISION.md): x and the weight rounded to bf16 (again in the backward,
- * see bf16Operand); bias, output and every gradient float32 (the backward kernel rounds gy to bf16
- * itself). An x handed over (handover.ts) is rounded once: its bf16 copy is the saved tensor and
- * its float32 values go, also where x's maker reads their sign (BatchNorm+ReLU's mask: the copy
+ * conv2d on bfloat16 x and weight (docs/PRECISION.md): rounded again in the backward (see
+ * bf16Operand); bias, output and every gradient float32 (the backward kernel rounds gy to bf16
+ * itself). An x handed over (handover.ts) is rounded once: its bf16 cast is the saved tensor and
+ * its float32 values go, also where x's maker reads their sign (BatchNorm+ReLU's mask: the cast
  * stands in for them there).
  */
-function conv2dBf16(g: Conv2dGeometry, x: Tensor, weight: Tensor, bias: Tensor | null, out: Tensor): Tensor {
-  // bf16 is a dtype: the convolution on bf16 operands is the 'bfloat16' entry of conv2d (kernel_names.ts BF16_ENTRIES).
-  const kb = kernelsFor({ device: x.device, dtype: 'bfloat16' });
-  const handedOver = mayRelease(x, true);
-  const xo = bf16Operand(x, handedOver);
-  const wo = bf16Operand(weight);
+function conv2dBf16(g: Conv2dGeometry, xOperand: Tensor, wOperand: Tensor, bias: Tensor | null, out: Tensor): Tensor {
+  sameDtype('conv2d', xOperand, wOperand);
+  const [x, weight] = [gradInput(xOperand), gradInput(wOperand)];
+  const kb = kernelsFor(xOperand);
+  const handedOver = handsOver(xOperand, true);
+  const xo = bf16Operand(xOperand, handedOver);
+  const wo = bf16Operand(wOperand);
   kb.conv2d(g, xo.forward, wo.forward, bias ? bias.buffer : null, out.buffer);
   xo.release();
   wo.release();
@@ -79,7 +86,7 @@ function conv2dBf16(g: Conv2dGeometry, x: Tensor, weight: Tensor, bias: Tensor |
     const fresh = x.requiresGrad ? x.gradToOverwrite() : null;
     kb.conv2dBackward(
       g, xs.buffer, ws.buffer, gy, fresh ?? (x.requiresGrad ? x.ensureGrad() : null),
-      weight.requiresGrad ? weight.ensureGrad() : allocStorage(weight.dtype, weight.size, weight.device).buffer,
+      weight.requiresGrad ? weight.ensureGrad() : allocStorage('float32', weight.size, weight.device).buffer,
       bias?.requiresGrad ? bias.ensureGrad() : null, fresh !== null,
     );
     xs.done();

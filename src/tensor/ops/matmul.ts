@@ -1,11 +1,13 @@
 import type { Backend } from '../backend.js';
 import { record } from '../autograd.js';
-import { mayRelease, releaseValues } from '../handover.js';
+import { releaseValues } from '../handover.js';
 import { kernelsFor } from '../dispatch.js';
 import { ShapeError, sameShape, sizeOf } from '../shape.js';
 import type { Device, DeviceBuffer } from '../storage.js';
 import { Tensor, allocStorage, allocUninit } from '../tensor.js';
-import { bf16Operand, computesInBf16, gradTarget, roundInPlace, type GradTarget } from './bf16.js';
+import { autocast } from './autocast.js';
+import { accumulated, bf16Operand, gradTarget, handsOver, roundInPlace, sameDtype, type GradTarget } from './bf16.js';
+import { gradInput } from './cast.js';
 
 /**
  * Matrix product over the last two dimensions. Supported forms:
@@ -13,6 +15,8 @@ import { bf16Operand, computesInBf16, gradTarget, roundInPlace, type GradTarget 
  *  - [M, K] @ [..., K, N]: A is shared across B's batch.
  *  - [..., M, K] @ [..., K, N] with equal batch dimensions.
  * Gradients are accumulated by the GEMM itself (beta = 1) straight into the inputs' grad buffers.
+ * bfloat16 operands (a bf16 step's autocast casts them) run gemm's bfloat16 entry into a float32
+ * output.
  */
 export function matmul(a: Tensor, b: Tensor): Tensor {
   if (a.ndim < 2 || b.ndim < 2) throw new ShapeError('matmul', 'operands must be at least 2-d', [a.shape, b.shape]);
@@ -21,15 +25,16 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   if (a.ndim > 2 && b.ndim > 2 && !sameShape(a.shape.slice(0, -2), b.shape.slice(0, -2))) {
     throw new ShapeError('matmul', 'batch dimensions differ', [a.shape, b.shape]);
   }
-  if (computesInBf16(a, b)) return matmulBf16(a, b);
+  [a, b] = autocast('matmul', a, b);
+  if (a.dtype === 'bfloat16' || b.dtype === 'bfloat16') return matmulBf16(a, b);
   if (b.ndim === 2) return matmulFolded(a, b);
   if (a.ndim === 2) return matmulSharedA(a, b);
   return matmulBatched(a, b);
 }
 
-/** An output every path below overwrites whole (GEMM with beta 0). */
+/** An output every path below overwrites whole (GEMM with beta 0); a bfloat16 product's is float32. */
 function outputOf(shape: number[], like: Tensor): Tensor {
-  return new Tensor(allocUninit(like.dtype, sizeOf(shape), like.device), shape);
+  return new Tensor(allocUninit(accumulated(like), sizeOf(shape), like.device), shape);
 }
 
 function matmulFolded(a: Tensor, b: Tensor): Tensor {
@@ -79,19 +84,21 @@ function matmulBatched(a: Tensor, b: Tensor): Tensor {
 }
 
 /**
- * The three forms above under bf16 (docs/PRECISION.md): both operands rounded to bf16, the product
- * accumulated in float32 into a float32 output; the backward rounds the operands (bf16Operand) and
- * gy to bf16 (in its own memory) and runs both gradient GEMMs on them.
+ * The three forms above on bfloat16 operands (docs/PRECISION.md): the product accumulated in
+ * float32 into a float32 output; the backward takes the operands again (bf16Operand), rounds gy to
+ * bf16 (in its own memory) and runs both gradient GEMMs on them into the float32 gradients of the
+ * casts' sources.
  */
-function matmulBf16(a: Tensor, b: Tensor): Tensor {
+function matmulBf16(aOperand: Tensor, bOperand: Tensor): Tensor {
+  sameDtype('matmul', aOperand, bOperand);
+  const [a, b] = [gradInput(aOperand), gradInput(bOperand)];
   const M = a.shape[a.ndim - 2];
   const K = a.shape[a.ndim - 1];
   const N = b.shape[b.ndim - 1];
-  const k = kernelsFor(a);
-  // bf16 is a dtype: the GEMM on bf16 operands is the 'bfloat16' entry of gemm (kernel_names.ts BF16_ENTRIES).
-  const kb = kernelsFor({ device: a.device, dtype: 'bfloat16' });
-  const ao = bf16Operand(a);
-  const bo = bf16Operand(b);
+  const k = kernelsFor({ device: a.device, dtype: 'float32' });
+  const kb = kernelsFor(aOperand);
+  const ao = bf16Operand(aOperand);
+  const bo = bf16Operand(bOperand);
   // Strides per batch entry; the folded form is one GEMM over a's leading dimensions.
   const folded = b.ndim === 2;
   const rows = folded ? a.size / K : M;
@@ -99,7 +106,7 @@ function matmulBf16(a: Tensor, b: Tensor): Tensor {
   const sA = folded || a.ndim === 2 ? 0 : M * K;
   const sB = folded ? 0 : K * N;
   const outShape = folded ? [...a.shape.slice(0, -1), N] : a.ndim === 2 ? [...b.shape.slice(0, -2), M, N] : [...a.shape.slice(0, -1), N];
-  const out = outputOf(outShape, a);
+  const out = outputOf(outShape, aOperand);
   kb.gemm(false, false, rows, N, K, 1, ao.forward, sA, bo.forward, sB, 0, out.buffer, rows * N, batch);
   ao.release();
   bo.release();
@@ -130,7 +137,8 @@ function matmulBf16(a: Tensor, b: Tensor): Tensor {
 
 /**
  * Fully connected layer, fused: y = x @ Wᵀ + b with W stored [out, in] (torch's layout), so no
- * transpose is ever materialised. x is [..., in].
+ * transpose is ever materialised. x is [..., in]. bfloat16 x and weight (a bf16 step's autocast
+ * casts them) run gemm's bfloat16 entry; the bias and the output stay float32.
  */
 export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
   const inF = x.shape[x.ndim - 1];
@@ -138,9 +146,11 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
   if (weight.ndim !== 2 || weight.shape[1] !== inF || (bias && (bias.ndim !== 1 || bias.size !== outF))) {
     throw new ShapeError('linear', 'expected x [..., in], weight [out, in], bias [out]', [x.shape, weight.shape, bias?.shape ?? []]);
   }
-  if (computesInBf16(x, weight)) return linearBf16(x, weight, bias);
-  const M = x.size / inF;
+  // The output is made before the casts, as it always was (the step's recycler sees the same order).
   const out = outputOf([...x.shape.slice(0, -1), outF], x);
+  const [xOperand, wOperand] = autocast('linear', x, weight);
+  if (xOperand.dtype === 'bfloat16' || wOperand.dtype === 'bfloat16') return linearBf16(xOperand, wOperand, bias, out);
+  const M = x.size / inF;
   const k = kernelsFor(x);
   k.gemm(false, true, M, outF, inF, 1, x.buffer, 0, weight.buffer, 0, 0, out.buffer, 0, 1, bias?.buffer ?? null);
   const inputs = bias ? [x, weight, bias] : [x, weight];
@@ -155,19 +165,19 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
   }, false); // reads gy, x and the weight, never its output (handover.ts may release it)
 }
 
-/** linear under bf16: x and the weight rounded to bf16, the bias and output float32. */
-function linearBf16(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
+/** linear on bfloat16 x and weight: the bias and output float32. */
+function linearBf16(xOperand: Tensor, wOperand: Tensor, bias: Tensor | null, out: Tensor): Tensor {
+  sameDtype('linear', xOperand, wOperand);
+  const [x, weight] = [gradInput(xOperand), gradInput(wOperand)];
   const inF = x.shape[x.ndim - 1];
   const outF = weight.shape[0];
   const M = x.size / inF;
-  const out = outputOf([...x.shape.slice(0, -1), outF], x);
-  const k = kernelsFor(x);
-  // bf16 is a dtype: the GEMM on bf16 operands is the 'bfloat16' entry of gemm (kernel_names.ts BF16_ENTRIES).
-  const kb = kernelsFor({ device: x.device, dtype: 'bfloat16' });
-  // x handed over (handover.ts): its bf16 copy is what the backward keeps, its float32 values go.
-  const handedOver = mayRelease(x);
-  const xo = bf16Operand(x, handedOver);
-  const wo = bf16Operand(weight);
+  const k = kernelsFor({ device: x.device, dtype: 'float32' });
+  const kb = kernelsFor(xOperand);
+  // x handed over (handover.ts): its bf16 cast is what the backward keeps, its float32 values go.
+  const handedOver = handsOver(xOperand);
+  const xo = bf16Operand(xOperand, handedOver);
+  const wo = bf16Operand(wOperand);
   kb.gemm(false, true, M, outF, inF, 1, xo.forward, 0, wo.forward, 0, 0, out.buffer, 0, 1, bias?.buffer ?? null);
   xo.release();
   wo.release();
@@ -176,7 +186,7 @@ function linearBf16(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
   return record(out, 'linear', inputs, (gy) => {
     // The bias gradient sums the float32 gy, before gy is rounded to bf16 in its own memory.
     if (bias?.requiresGrad) {
-      const gb = allocStorage(x.dtype, outF, x.device).buffer;
+      const gb = allocStorage('float32', outF, x.device).buffer;
       k.reduceSum(gy, 1, M, outF, gb);
       k.axpy(1, gb, bias.ensureGrad());
     }

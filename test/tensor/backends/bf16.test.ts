@@ -108,8 +108,8 @@ describe('bf16 kernels: native against js', { skip }, () => {
       const c0 = Float32Array.from({ length: batch * M * N }, () => rng.normal());
       const b = bias ? Float32Array.from({ length: N }, () => rng.normal()) : null;
       const [cn, cj] = [Float32Array.from(c0), Float32Array.from(c0)];
-      native!.gemmBf16(ta, tb, M, N, K, alpha, A, M * K, B, N * K, beta, cn, M * N, batch, b);
-      js.gemmBf16(ta, tb, M, N, K, alpha, A, M * K, B, N * K, beta, cj, M * N, batch, b);
+      native!.bfloat16!.gemm(ta, tb, M, N, K, alpha, A, M * K, B, N * K, beta, cn, M * N, batch, b);
+      js.bfloat16!.gemm(ta, tb, M, N, K, alpha, A, M * K, B, N * K, beta, cj, M * N, batch, b);
       assertNear(cn, cj, 1e-5, 'C');
     });
   }
@@ -118,12 +118,12 @@ describe('bf16 kernels: native against js', { skip }, () => {
     const rng = new Rng(9);
     const A = randomBf16(6 * 10, rng), B = randomBf16(4 * 10 * 5, rng);
     const [cn, cj] = [new Float32Array(4 * 6 * 5), new Float32Array(4 * 6 * 5)];
-    native!.gemmBf16(false, false, 6, 5, 10, 1, A, 0, B, 50, 0, cn, 30, 4);
-    js.gemmBf16(false, false, 6, 5, 10, 1, A, 0, B, 50, 0, cj, 30, 4);
+    native!.bfloat16!.gemm(false, false, 6, 5, 10, 1, A, 0, B, 50, 0, cn, 30, 4);
+    js.bfloat16!.gemm(false, false, 6, 5, 10, 1, A, 0, B, 50, 0, cj, 30, 4);
     assertNear(cn, cj, 1e-5, 'broadcast A');
     const [sn, sj] = [new Float32Array(30).fill(1), new Float32Array(30).fill(1)];
-    native!.gemmBf16(false, false, 6, 5, 10, 1, A, 0, B, 50, 1, sn, 0, 4);
-    js.gemmBf16(false, false, 6, 5, 10, 1, A, 0, B, 50, 1, sj, 0, 4);
+    native!.bfloat16!.gemm(false, false, 6, 5, 10, 1, A, 0, B, 50, 1, sn, 0, 4);
+    js.bfloat16!.gemm(false, false, 6, 5, 10, 1, A, 0, B, 50, 1, sj, 0, 4);
     assertNear(sn, sj, 1e-5, 'one C');
   });
 
@@ -139,16 +139,16 @@ describe('bf16 kernels: native against js', { skip }, () => {
       const x = randomBf16(xs, rng), w = randomBf16(ws, rng);
       const bias = Float32Array.from({ length: g.outC }, () => rng.normal());
       const [yn, yj] = [new Float32Array(ys), new Float32Array(ys)];
-      native!.conv2dBf16(g, x, w, bias, yn);
-      js.conv2dBf16(g, x, w, bias, yj);
+      native!.bfloat16!.conv2d(g, x, w, bias, yn);
+      js.bfloat16!.conv2d(g, x, w, bias, yj);
       assertNear(yn, yj, 1e-5, 'y');
       const gy = Float32Array.from({ length: ys }, () => rng.normal());
       const gx0 = Float32Array.from({ length: xs }, () => rng.normal());
       const out = [native!, js].map((k) => {
         const gx = Float32Array.from(gx0), gw = new Float32Array(ws).fill(0.5), gb = new Float32Array(g.outC).fill(0.25);
-        k.conv2dBackwardBf16(g, x, w, gy, gx, gw, gb, false);
+        k.bfloat16!.conv2dBackward(g, x, w, gy, gx, gw, gb, false);
         const gxSet = new Float32Array(xs).fill(NaN);
-        k.conv2dBackwardBf16(g, x, w, gy, gxSet, new Float32Array(ws), null, true);
+        k.bfloat16!.conv2dBackward(g, x, w, gy, gxSet, new Float32Array(ws), null, true);
         return { gx, gw, gb, gxSet };
       });
       assertNear(out[0].gx, out[1].gx, 1e-5, 'gx (accumulated)');
@@ -170,12 +170,12 @@ describe('bf16 kernels: native against js', { skip }, () => {
 
   test('on a CPU with bf16 instructions the GEMM and convolution run oneDNN bf16 kernels, not the reference ones', { skip: cpuHasBf16() ? false : 'no avx512_bf16 / amx_bf16 on this CPU' }, () => {
     const A = new Uint16Array(64 * 64).fill(0x3f80);
-    native!.gemmBf16(false, false, 64, 64, 64, 1, A, 0, A, 0, 0, new Float32Array(64 * 64), 0, 1);
+    native!.bfloat16!.gemm(false, false, 64, 64, 64, 1, A, 0, A, 0, 0, new Float32Array(64 * 64), 0, 1);
     const impl = nativeInternals()!.lastBf16GemmImpl();
     assert.match(impl, /bf16/, `gemm ran ${impl}`);
     assert.doesNotMatch(impl, /^ref/);
     const g = convs[2];
-    native!.conv2dBf16(g, new Uint16Array(g.batch * g.inC * 64), new Uint16Array(g.outC * g.inC * 9), null, new Float32Array(g.batch * g.outC * 64));
+    native!.bfloat16!.conv2d(g, new Uint16Array(g.batch * g.inC * 64), new Uint16Array(g.outC * g.inC * 9), null, new Float32Array(g.batch * g.outC * 64));
     assert.match(nativeInternals()!.lastConvBf16Impl(), /bf16/);
   });
 });

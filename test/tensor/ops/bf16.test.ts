@@ -73,9 +73,9 @@ function runsBf16(t: TestContext, kernels: readonly string[]): boolean {
 }
 
 /** The kernels a bf16 GEMM op runs (operands rounded, gy rounded in place in blocks). */
-const GEMM_BF16 = ['toBf16', 'bf16View', 'gemmBf16'] as const;
+const GEMM_BF16 = ['toBf16', 'bf16View', 'gemm@bfloat16'] as const;
 /** The kernels a bf16 convolution runs. */
-const CONV_BF16 = ['toBf16', 'conv2dBf16', 'conv2dBackwardBf16'] as const;
+const CONV_BF16 = ['toBf16', 'conv2d@bfloat16', 'conv2dBackward@bfloat16'] as const;
 
 /** The documented bounds (docs/PRECISION.md): bf16 against float32, relative L2 over a tensor. */
 export const BF16_TOLERANCE = { forward: 6e-3, gradient: 8e-3 };

@@ -3,7 +3,7 @@ import type {
   AdamHyper, AttentionGeometry, BackendInfo, BinaryOp, Conv2dGeometry, Kernels, Pool2dGeometry, SgdHyper, UnaryOp,
 } from '../../backend.js';
 import type { DeviceBuffer } from '../../storage.js';
-import type { Bf16KernelName } from '../../kernel_names.js';
+import type { BF16_CASTS } from '../../kernel_names.js';
 import { GpuStream, MAX_DISPATCH, groupsFor, type GpuBuf, type KernelSpec } from './stream.js';
 import { WEBGPU, gpuMemory } from './storage.js';
 import { GpuCachingAllocator } from './caching_allocator.js';
@@ -16,7 +16,7 @@ import type { OpenedGpu } from './loader.js';
 type B = GpuBuf;
 
 /** The kernels this backend has written: the whole contract but the bf16 ones. */
-export type GpuKernels<Buf> = Omit<Kernels<Buf>, Bf16KernelName>;
+export type GpuKernels<Buf> = Omit<Kernels<Buf>, (typeof BF16_CASTS)[number]>;
 /** The webgpu backend as registered (dispatch.ts registers the kernels it has, one entry each). */
 export type GpuBackend = BackendInfo & GpuKernels<DeviceBuffer>;
 type Param = number | readonly number[];

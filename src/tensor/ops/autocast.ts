@@ -1,0 +1,35 @@
+import { type Precision, computePrecision } from '../precision.js';
+import type { Tensor } from '../tensor.js';
+import { toBf16ForOneOp } from './cast.js';
+
+/**
+ * The lower-precision policy of a step (torch's autocast, docs/PRECISION.md): the ops on this list
+ * take bfloat16 operands when the step computes in bf16; the policy inserts the casts before them
+ * and the ops themselves only dispatch on their operands' dtype. Everything else (norms, softmax,
+ * losses, the optimizer) stays float32, and master weights, gradients and optimizer state are
+ * never cast: the casts are per op call, and their backward widens (cast.ts).
+ */
+export const LOWER_PRECISION_OPS = ['matmul', 'linear', 'conv2d', 'scaledDotProductAttention'] as const;
+
+export type LowerPrecisionOp = (typeof LOWER_PRECISION_OPS)[number];
+
+/** Which ops take bf16 operands under each precision the loop may choose (`--precision`). */
+const POLICIES: Record<Precision, ReadonlySet<LowerPrecisionOp>> = {
+  fp32: new Set(),
+  bf16: new Set(LOWER_PRECISION_OPS),
+};
+
+/** Whether `op` takes bf16 operands in the current step (the policy its precision selects). */
+export function lowersToBf16(op: LowerPrecisionOp): boolean {
+  return POLICIES[computePrecision()].has(op);
+}
+
+/**
+ * The operands `op` runs on: under a bf16 step, float32 operands become casts for that op (all or none:
+ * a float64 operand, or one already bfloat16, leaves them as given). `op` names the list entry the
+ * cast is for; it is typed to the list, so an op off it cannot ask.
+ */
+export function autocast(op: LowerPrecisionOp, ...operands: Tensor[]): Tensor[] {
+  if (!lowersToBf16(op) || !operands.every((t) => t.dtype === 'float32')) return operands;
+  return operands.map(toBf16ForOneOp);
+}
