@@ -129,9 +129,8 @@ function sendValues(group: ProcessGroup, data: Float32Array, shape: readonly num
   return [group.send(header, dst, { tag }), group.send(data, dst, { tag })];
 }
 
-/** A copy of a tensor's values on the host: made at once on the cpu, read (awaited) from another device. */
-function hostValues(t: Tensor): Float32Array | Promise<Float32Array> {
-  if (t.device === CPU) return Float32Array.from(t.values() as Float32Array);
+/** A copy of a tensor's values on the host (owned, so it may be given away to the wire). */
+function hostValues(t: Tensor): Promise<Float32Array> {
   return t.read() as Promise<Float32Array>;
 }
 
@@ -140,5 +139,6 @@ export async function recvTensor(group: ProcessGroup, src: number, tag: number, 
   const header = await group.recv(new Int32Array(MAX_DIMS + 1), src, { tag });
   const shape = Array.from(header.subarray(1, 1 + header[0]));
   const data = await group.recv(new Float32Array(shape.reduce((n, d) => n * d, 1)), src, { tag });
-  return device === CPU ? Tensor.fromHost(data, shape) : Tensor.from(data, shape, 'float32', device);
+  // A fresh array: the cpu adopts it, another device uploads it.
+  return Tensor.fromHost(data, shape, false, device);
 }
