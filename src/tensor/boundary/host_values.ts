@@ -5,11 +5,22 @@
  * receiving installs the values; elsewhere (a GPU) a copy is read, or a fresh array received into
  * and written to the device by `install`. Callers never ask which device they are on.
  */
-import { deviceMemory, type Storage } from '../storage.js';
+import { type Device, type DeviceMemory, deviceMemory, type HostArray, type Storage } from '../storage.js';
 
-/** The storage's own memory when the host addresses its device directly (the cpu), else undefined. */
-export function mappedMemory(storage: Storage<Float32Array>): Float32Array | undefined {
-  return deviceMemory(storage.device).hostMemory?.(storage);
+/**
+ * The storage's own memory when the host addresses its device directly (the cpu), else undefined
+ * (a GPU, or a device this process has not registered: nothing it could map).
+ */
+export function mappedMemory<H extends HostArray>(storage: Storage<H>): H | undefined {
+  return registeredMemory(storage.device)?.hostMemory?.(storage);
+}
+
+function registeredMemory(device: Device): DeviceMemory | undefined {
+  try {
+    return deviceMemory(device);
+  } catch {
+    return undefined;
+  }
 }
 
 /**
