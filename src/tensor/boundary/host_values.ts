@@ -58,7 +58,7 @@ export function installAll(storages: readonly Storage<Float32Array>[], values: r
  * The storage's own memory, for synchronous host code that runs only where the host maps it (a
  * host-resident server, a test); refused by name on a device it cannot map (read that with await).
  */
-export function mappedOrRefuse(storage: Storage<Float32Array>, what: string): Float32Array {
+export function mappedOrRefuse<H extends HostArray>(storage: Storage<H>, what: string): H {
   const own = mappedMemory(storage);
   if (!own) throw new Error(`${what} lives on ${storage.device}, which the host cannot read synchronously: read it with await`);
   return own;
