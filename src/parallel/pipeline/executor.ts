@@ -98,8 +98,9 @@ export async function runStage(group: ProcessGroup, work: StageWork, actions: re
       if (stage === last) {
         if (entry.weight! > 0) await differentiate(entry.loss!, Float32Array.of(entry.weight!));
       } else {
-        const gy = await waited(recvTensor(group, stage + 1, GRADIENT_TAG));
-        await differentiate(entry.output, gy.values() as Float32Array);
+        // The output's gradient seeds backward as host values: no tensor is made of it.
+        const gy = await waited(recvValues(group, stage + 1, GRADIENT_TAG));
+        await differentiate(entry.output, gy.data);
       }
       if (entry.input) {
         const { grad, shape, size } = entry.input;
@@ -136,9 +137,15 @@ function hostValues(t: Tensor): Promise<Float32Array> {
 
 /** Receives what sendTensor sent, within the group's deadline (which names the late rank), as a tensor on `device`. */
 export async function recvTensor(group: ProcessGroup, src: number, tag: number, device: Device = CPU): Promise<Tensor> {
+  const { data, shape } = await recvValues(group, src, tag);
+  // A fresh array: the cpu adopts it, another device uploads it.
+  return Tensor.fromHost(data, shape, false, device);
+}
+
+/** Receives what sendTensor sent as host values and their shape. */
+async function recvValues(group: ProcessGroup, src: number, tag: number): Promise<{ data: Float32Array; shape: number[] }> {
   const header = await group.recv(new Int32Array(MAX_DIMS + 1), src, { tag });
   const shape = Array.from(header.subarray(1, 1 + header[0]));
   const data = await group.recv(new Float32Array(shape.reduce((n, d) => n * d, 1)), src, { tag });
-  // A fresh array: the cpu adopts it, another device uploads it.
-  return Tensor.fromHost(data, shape, false, device);
+  return { data, shape };
 }
