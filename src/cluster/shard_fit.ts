@@ -8,7 +8,8 @@ import type { ClassificationDataset } from '../data/dataset.js';
 import { LETTER_CLASSES, LETTER_FEATURES, type LetterShard } from '../data/letters.js';
 import { backward } from '../tensor/autograd.js';
 import { BufferRecycler } from '../tensor/recycler.js';
-import { CPU } from '../tensor/storage.js';
+import { mappedOrRefuse } from '../tensor/boundary/host_values.js';
+import { CPU, type Storage } from '../tensor/storage.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { batchInput, batchLoss } from '../train/loop/objective.js';
 import type { StepOutcome, StepWork } from '../train/loop/step.js';
@@ -81,11 +82,13 @@ export class ShardFit implements Strategy, StepPlanning, Leadership {
     return this.recycler.run(() => {
       const logits = ctx.model.forward(batchInput(work.data, this.batch));
       const loss = batchLoss(work.data, logits, this.batch);
-      this.last = { logits, loss: loss.item() * rows };
+      // Read in place from the host's own memory, before the recycler may hand the buffer on.
+      const mean = mappedOrRefuse(loss.storage as Storage<Float32Array>, 'shard fit: the loss')[0];
+      this.last = { logits, loss: mean * rows };
       if (Math.abs(this.previous - this.last.loss) <= EARLY_STOP_DELTA) return null;
       this.previous = this.last.loss;
       backward(loss, this.seed);
-      return loss.item();
+      return mean;
     });
   }
 

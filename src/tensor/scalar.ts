@@ -12,10 +12,6 @@ export class DeviceScalar {
   read(): Promise<number> {
     return this.storage.read().then((v) => v[0]);
   }
-
-  readSync(): number {
-    return this.storage.readSync()[0];
-  }
 }
 
 /** Σ x² over a storage (float64 accumulation), as a device value. */

@@ -98,8 +98,9 @@ export async function runStage(group: ProcessGroup, work: StageWork, actions: re
       if (stage === last) {
         if (entry.weight! > 0) await differentiate(entry.loss!, Float32Array.of(entry.weight!));
       } else {
-        const gy = await waited(recvTensor(group, stage + 1, GRADIENT_TAG));
-        await differentiate(entry.output, gy.values() as Float32Array);
+        // The output's gradient seeds backward as host values: no tensor is made of it.
+        const gy = await waited(recvValues(group, stage + 1, GRADIENT_TAG));
+        await differentiate(entry.output, gy.data);
       }
       if (entry.input) {
         const { grad, shape, size } = entry.input;
@@ -129,16 +130,22 @@ function sendValues(group: ProcessGroup, data: Float32Array, shape: readonly num
   return [group.send(header, dst, { tag }), group.send(data, dst, { tag })];
 }
 
-/** A copy of a tensor's values on the host: made at once on the cpu, read (awaited) from another device. */
-function hostValues(t: Tensor): Float32Array | Promise<Float32Array> {
-  if (t.device === CPU) return Float32Array.from(t.values() as Float32Array);
+/** A copy of a tensor's values on the host (owned, so it may be given away to the wire). */
+function hostValues(t: Tensor): Promise<Float32Array> {
   return t.read() as Promise<Float32Array>;
 }
 
 /** Receives what sendTensor sent, within the group's deadline (which names the late rank), as a tensor on `device`. */
 export async function recvTensor(group: ProcessGroup, src: number, tag: number, device: Device = CPU): Promise<Tensor> {
+  const { data, shape } = await recvValues(group, src, tag);
+  // A fresh array: the cpu adopts it, another device uploads it.
+  return Tensor.fromHost(data, shape, false, device);
+}
+
+/** Receives what sendTensor sent as host values and their shape. */
+async function recvValues(group: ProcessGroup, src: number, tag: number): Promise<{ data: Float32Array; shape: number[] }> {
   const header = await group.recv(new Int32Array(MAX_DIMS + 1), src, { tag });
   const shape = Array.from(header.subarray(1, 1 + header[0]));
   const data = await group.recv(new Float32Array(shape.reduce((n, d) => n * d, 1)), src, { tag });
-  return device === CPU ? Tensor.fromHost(data, shape) : Tensor.from(data, shape, 'float32', device);
+  return { data, shape };
 }

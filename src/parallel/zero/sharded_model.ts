@@ -16,15 +16,16 @@
  *
  * On a GPU (`build(..., device)`) the shard, the full parameters (stages 1, 2), the gathered
  * windows (stage 3) and the gradients live on the device, and the optimizer steps the shard there.
- * What a collective sends is read to the host (awaited) and what it receives is written back; as a
- * read may finish out of order, every collective then takes its turn in call order (`inOrder`), so
- * all ranks, on any device, issue them in the same order. The cpu path reads and writes the host
- * memory itself, as before.
+ * Collectives reach the storages through the host boundary (tensor/boundary/host_values.ts): on the
+ * cpu they run in place on the storages' own memory (no copy); on a GPU what they send is read
+ * (awaited) and what they receive is installed. As a read may finish out of order, a collective
+ * waiting for one takes its turn in call order (`inOrder`), so all ranks issue them in one order.
  */
 import type { ProcessGroup } from '../../comm/process_group.js';
 import { type ArenaEntry, ParamArena, checksumOf } from '../../nn/arena.js';
 import type { Module } from '../../nn/module.js';
 import type { Optimizer } from '../../nn/optim/optimizer.js';
+import { install, valuesToReceive, valuesToSend } from '../../tensor/boundary/host_values.js';
 import { CPU, type Device, deviceMemory, type Storage } from '../../tensor/storage.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { deferredValues, isDeferred } from './deferred_init.js';
@@ -61,10 +62,10 @@ export class ShardedModel {
   private gathered = 0;
   /** The most floats of gathered parameters alive at once (stage 3's windows), measured as they are made. */
   peakGatheredFloats = 0;
-  /** The shard is host memory (the cpu device): collectives work on it in place. */
-  private readonly onHost: boolean;
   /** Stage 3: the gradient window of each gathered group (by its first entry) and the views its tensors were bound to. */
   private readonly gradWindows = new Map<number, { last: number; storage: Storage<Float32Array>; views: Storage[] }>();
+  /** Collectives queued by inOrder that have not been issued yet. */
+  private queued = 0;
   /** Resolves once the last collective queued by inOrder has been issued (a device's turn order). */
   private issued: Promise<void> = Promise.resolve();
 
@@ -85,25 +86,31 @@ export class ShardedModel {
     this.plan = planShards(layout.reduce((n, e) => n + e.size, 0), group.size);
     this.range = this.plan.ranges[group.rank];
     this.shard = ParamArena.over(shardParams, shardGrads, shardEntries(layout, this.range));
-    this.onHost = this.shard.device === CPU;
   }
 
   /**
    * Issues `collective` once `values` (a device's read) are on the host and every collective queued
    * before it has been issued: the process group numbers collectives in call order, and reads
-   * of different sizes may finish in any order.
+   * of different sizes may finish in any order. Values already on the host with nothing queued
+   * (the cpu) are issued at once, as a direct call on the group would be.
    */
-  private inOrder<T>(values: Promise<T>, collective: (v: T) => Promise<void>): Promise<void> {
+  private async inOrder(values: Float32Array | Promise<Float32Array>, collective: (v: Float32Array) => Promise<unknown>): Promise<void> {
+    if (values instanceof Float32Array && this.queued === 0) {
+      await collective(values);
+      return;
+    }
     const turn = this.issued;
     let issue!: () => void;
     this.issued = new Promise((resolve) => (issue = resolve));
-    return Promise.all([turn, values]).then(([, v]) => {
+    this.queued++;
+    let v: Float32Array;
+    try {
+      [, v] = await Promise.all([turn, values]);
+    } finally {
+      this.queued--;
       issue();
-      return collective(v);
-    }, (err) => {
-      issue();
-      throw err;
-    });
+    }
+    await collective(v);
   }
 
   /**
@@ -153,14 +160,10 @@ export class ShardedModel {
   async allGatherParams(): Promise<void> {
     const full = this.full;
     if (!full) throw new Error(`ZeRO-${this.stage}: no full parameters to gather into`);
-    if (this.onHost) {
-      const all = full.readSync();
-      await this.group.allGather(all.subarray(...this.range), all, { counts: this.plan.counts });
-      return;
-    }
-    const all = new Float32Array(this.plan.total);
-    await this.inOrder(this.shard.params.read(), (mine) => this.group.allGather(mine, all, { counts: this.plan.counts }).then(() => undefined));
-    full.write(all);
+    // On the cpu the shard is a range of `full`'s own memory: the all-gather runs in place.
+    const all = valuesToReceive(full);
+    await this.inOrder(valuesToSend(this.shard.params), (mine) => this.group.allGather(mine, all, { counts: this.plan.counts }));
+    install(full, all);
   }
 
   /**
@@ -171,16 +174,16 @@ export class ShardedModel {
   async reduceScatter(start: number, end: number, input: Float32Array | Promise<Float32Array>, accumulate: boolean): Promise<void> {
     const counts = overlapCounts(this.plan, start, end);
     const mine = new Float32Array(counts[this.group.rank]);
-    if (this.onHost) await this.group.reduceScatter(input as Float32Array, mine, { op: 'sum', counts });
-    else await this.inOrder(Promise.resolve(input), (values) => this.group.reduceScatter(values, mine, { op: 'sum', counts }).then(() => undefined));
+    await this.inOrder(input, (values) => this.group.reduceScatter(values, mine, { op: 'sum', counts }));
     if (mine.length === 0) return;
     const at = Math.max(start, this.range[0]) - this.range[0];
     const target = this.shard.grads.view(at, mine.length);
     // Each range of the shard has one reduce-scatter in flight at a time, so a device's read-add-write does not race.
-    const grads = this.onHost ? target.readSync() : accumulate ? await target.read() : mine;
+    // On the cpu `grads` is the shard's own memory (added into in place); on a device, a copy written back.
+    const grads = accumulate ? await valuesToSend(target) : valuesToReceive(target);
     if (accumulate) for (let i = 0; i < mine.length; i++) grads[i] += mine[i];
     else grads.set(mine);
-    if (!this.onHost) target.write(grads);
+    install(target, grads);
   }
 
   /** Stage 1: zeroes the whole gradient arena (the loop zeroes the module's arena, which is the shard). */
@@ -188,11 +191,10 @@ export class ShardedModel {
     this.fullGrads?.zero();
   }
 
-  /** Stage 1: the full gradient arena's range [start, end) (on the cpu in place, no copy; a device's read). */
+  /** Stage 1: the full gradient arena's range [start, end) to send (on the cpu in place, no copy; a device's read). */
   fullGradients(start: number, end: number): Float32Array | Promise<Float32Array> {
     if (!this.fullGrads) throw new Error(`ZeRO-${this.stage}: gradients are not kept whole`);
-    if (!this.onHost) return this.fullGrads.view(start, end - start).read();
-    return this.fullGrads.readSync().subarray(start, end);
+    return valuesToSend(this.fullGrads.view(start, end - start));
   }
 
   /**
@@ -210,8 +212,9 @@ export class ShardedModel {
     for (let i = first; i <= last; i++) {
       const t = this.tensors[i];
       const at = this.layout[i].offset - start;
-      if (t.grad && t.grad.device === CPU) values.set(t.grad.readSync(), at);
-      else if (t.grad) reads.push(t.grad.read().then((g) => values.set(g, at)));
+      const grad = t.grad ? valuesToSend(t.grad as Storage<Float32Array>) : null;
+      if (grad instanceof Float32Array) values.set(grad, at);
+      else if (grad) reads.push(grad.then((g) => values.set(g, at)));
       t.grad = null;
     }
     return { start, end, values: reads.length > 0 ? Promise.all(reads).then(() => values) : values };
@@ -227,7 +230,7 @@ export class ShardedModel {
     this.gradWindows.delete(first);
     if (!w || w.last !== last || w.views.some((v, k) => this.tensors[first + k].grad !== v)) return null;
     for (let i = first; i <= last; i++) this.tensors[i].grad = null;
-    return this.onHost ? w.storage.readSync() : w.storage.read();
+    return valuesToSend(w.storage);
   }
 
   /**
@@ -245,13 +248,10 @@ export class ShardedModel {
     this.peakGatheredFloats = Math.max(this.peakGatheredFloats, this.gathered);
     const from = Math.max(start, this.range[0]) - this.range[0];
     const own = counts[this.group.rank] > 0 ? this.shard.params.view(from, counts[this.group.rank]) : null;
-    if (this.onHost) await this.group.allGather(own ? own.readSync() : new Float32Array(0), window.readSync(), { counts });
-    else {
-      // The gathered parameters reach the device before the window is bound: the group's forward reads them there.
-      const all = new Float32Array(end - start);
-      await this.inOrder(own ? own.read() : Promise.resolve(new Float32Array(0)), (mine) => this.group.allGather(mine, all, { counts }).then(() => undefined));
-      window.write(all);
-    }
+    // The gathered parameters reach the device before the window is bound: the group's forward reads them there.
+    const all = valuesToReceive(window);
+    await this.inOrder(own ? valuesToSend(own) : new Float32Array(0), (mine) => this.group.allGather(mine, all, { counts }));
+    install(window, all);
     const grads = withGradients ? deviceMemory(this.shard.device).alloc('float32', end - start) as Storage<Float32Array> : null;
     const views: Storage[] = [];
     for (let i = first; i <= last; i++) {
@@ -288,19 +288,19 @@ export class ShardedModel {
     const rank = this.group.rank;
     let params = this.full;
     if (!params) {
-      const shard = this.onHost ? this.shard.params.readSync() : await this.shard.params.read();
+      const shard = await valuesToSend(this.shard.params);
       if (rank !== root) {
         await this.group.send(shard, root);
         return;
       }
       params = deviceMemory(this.shard.device).alloc('float32', this.plan.total) as Storage<Float32Array>;
-      const all = this.onHost ? params.readSync() : new Float32Array(this.plan.total);
+      const all = valuesToReceive(params);
       for (let r = 0; r < this.group.size; r++) {
         const [a, b] = this.plan.ranges[r];
         if (r === rank) all.set(shard, a);
         else await this.group.recv(all.subarray(a, b), r);
       }
-      if (!this.onHost) params.write(all);
+      install(params, all);
       this.layout.forEach((e, i) => this.tensors[i].bind(params!.view(e.offset, e.size), null));
     }
     if (rank !== root) return;
@@ -318,7 +318,7 @@ export class ShardedModel {
   /** FNV-1a over the full parameters (stages 1, 2): equal on every rank, on any device, after each all-gather. */
   async checksum(): Promise<string> {
     if (!this.full) throw new Error('ZeRO-3: no rank holds the full parameters');
-    return checksumOf(this.onHost ? this.full.readSync() : await this.full.read());
+    return checksumOf(await valuesToSend(this.full));
   }
 
   /** What this rank holds persistently: parameters, gradients and the optimizer's state, in bytes. */

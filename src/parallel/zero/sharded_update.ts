@@ -10,6 +10,7 @@ import type { ProcessGroup } from '../../comm/process_group.js';
 import type { ParamArena } from '../../nn/arena.js';
 import { type OptimizerConfig, makeOptimizer } from '../../nn/optim/index.js';
 import type { Optimizer } from '../../nn/optim/optimizer.js';
+import { install, valuesToReceive, valuesToSend } from '../../tensor/boundary/host_values.js';
 import { kernelsFor } from '../../tensor/dispatch.js';
 import { sumOfSquares } from '../../tensor/scalar.js';
 import type { Storage } from '../../tensor/storage.js';
@@ -42,7 +43,7 @@ export class ShardedUpdate {
    * left as backward wrote it: only the shard is used from here on.
    */
   async reduceScatterGradients(divisor = 1): Promise<void> {
-    await this.group.reduceScatter(this.arena.grads.readSync(), this.shardGrad, { op: 'sum', counts: this.plan.counts });
+    await this.group.reduceScatter(await valuesToSend(this.arena.grads), this.shardGrad, { op: 'sum', counts: this.plan.counts });
     const shard = this.shardGrads();
     shard.write(this.shardGrad);
     if (divisor !== 1) kernelsFor(shard).affine(shard.buffer, 1 / divisor, 0, shard.buffer);
@@ -51,7 +52,7 @@ export class ShardedUpdate {
   /** The global L2 norm of the reduced gradient: each shard's sum of squares, summed over ranks. */
   async gradNorm(): Promise<number> {
     const shard = this.shardGrads();
-    const sum = new Float32Array([shard.size > 0 ? sumOfSquares(shard).readSync() : 0]);
+    const sum = Float32Array.of(shard.size > 0 ? await sumOfSquares(shard).read() : 0);
     await this.group.allReduce(sum, { op: 'sum' });
     return Math.sqrt(sum[0]);
   }
@@ -76,6 +77,9 @@ export class ShardedUpdate {
     this.optimizer.lr = lr;
     if (this.plan.counts[this.group.rank] > 0) this.optimizer.step();
     const [start, end] = this.range;
-    await this.group.allGather(this.arena.params.readSync().subarray(start, end), this.arena.params.readSync(), { counts: this.plan.counts });
+    // On the cpu the shard is a range of the parameters' own memory: the all-gather runs in place.
+    const all = valuesToReceive(this.arena.params);
+    await this.group.allGather(await valuesToSend(this.arena.params.view(start, end - start)), all, { counts: this.plan.counts });
+    install(this.arena.params, all);
   }
 }

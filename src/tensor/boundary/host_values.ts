@@ -5,11 +5,22 @@
  * receiving installs the values; elsewhere (a GPU) a copy is read, or a fresh array received into
  * and written to the device by `install`. Callers never ask which device they are on.
  */
-import { deviceMemory, type Storage } from '../storage.js';
+import { type Device, type DeviceMemory, deviceMemory, type HostArray, type Storage } from '../storage.js';
 
-/** The storage's own memory when the host addresses its device directly (the cpu), else undefined. */
-export function mappedMemory(storage: Storage<Float32Array>): Float32Array | undefined {
-  return deviceMemory(storage.device).hostMemory?.(storage);
+/**
+ * The storage's own memory when the host addresses its device directly (the cpu), else undefined
+ * (a GPU, or a device this process has not registered: nothing it could map).
+ */
+export function mappedMemory<H extends HostArray>(storage: Storage<H>): H | undefined {
+  return registeredMemory(storage.device)?.hostMemory?.(storage);
+}
+
+function registeredMemory(device: Device): DeviceMemory | undefined {
+  try {
+    return deviceMemory(device);
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -47,7 +58,7 @@ export function installAll(storages: readonly Storage<Float32Array>[], values: r
  * The storage's own memory, for synchronous host code that runs only where the host maps it (a
  * host-resident server, a test); refused by name on a device it cannot map (read that with await).
  */
-export function mappedOrRefuse(storage: Storage<Float32Array>, what: string): Float32Array {
+export function mappedOrRefuse<H extends HostArray>(storage: Storage<H>, what: string): H {
   const own = mappedMemory(storage);
   if (!own) throw new Error(`${what} lives on ${storage.device}, which the host cannot read synchronously: read it with await`);
   return own;

@@ -10,7 +10,7 @@ import { mappedMemory } from './host_values.js';
 
 /** Whether `from`'s values reach `device` synchronously: the same device, or memory the host addresses. */
 export function canCopy(from: Storage<Float32Array>, device: Device): boolean {
-  return from.device === device || hostAddressed(from);
+  return from.device === device || mappedMemory(from) !== undefined;
 }
 
 /** `from`'s values into `to` at `offset` (on the same device, or from host-addressed memory). */
@@ -27,13 +27,4 @@ export function copyTo(from: Storage<Float32Array>, device: Device): Storage<Flo
   const to = deviceMemory(device).alloc('float32', from.size) as Storage<Float32Array>;
   copyInto(to, from);
   return to;
-}
-
-/** A storage on a registered device whose memory the host addresses; false for an unknown device. */
-function hostAddressed(s: Storage<Float32Array>): boolean {
-  try {
-    return mappedMemory(s) !== undefined;
-  } catch {
-    return false;
-  }
 }

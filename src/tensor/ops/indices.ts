@@ -1,4 +1,5 @@
-import { CPU, deviceMemory, type Device, type Storage } from '../storage.js';
+import { mappedMemory } from '../boundary/host_values.js';
+import { deviceMemory, type Device, type Storage } from '../storage.js';
 import type { Tensor } from '../tensor.js';
 
 /** Indices as ops take them: an int32 tensor where it lives, or host values (a batch's labels, a range of positions). */
@@ -18,12 +19,13 @@ export function indexStorage(op: string, ix: Indices, device: Device): Storage {
 
 /**
  * The index values on the host when they are there to check (host values, or an int32 tensor in
- * cpu memory); null for indices on a GPU, which the host cannot read synchronously (they go
- * unchecked: the GPU's bounds-checked buffer access keeps a bad index from reaching other memory).
+ * memory the host addresses: the cpu's); null for indices on a GPU, which the host cannot read
+ * synchronously (they go unchecked: the GPU's bounds-checked buffer access keeps a bad index from
+ * reaching other memory).
  */
 export function hostIndexValues(ix: Indices): Int32Array | null {
   if (ix instanceof Int32Array) return ix;
-  return ix.device === CPU ? (ix.storage.readSync() as Int32Array) : null;
+  return (mappedMemory(ix.storage) as Int32Array | undefined) ?? null;
 }
 
 /** How many indices `ix` holds. */

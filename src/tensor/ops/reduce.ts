@@ -1,4 +1,5 @@
 import { record } from '../autograd.js';
+import { mappedOrRefuse } from '../boundary/host_values.js';
 import { kernelsFor } from '../dispatch.js';
 import { normAxis, sizeOf, stridesOf } from '../shape.js';
 import type { DType, Device, DeviceBuffer, Storage } from '../storage.js';
@@ -93,12 +94,16 @@ export function max(x: Tensor, axis: number, keepDims = false): Tensor {
   return record(out, 'max', [x], (gy) => k.reduceMaxBackward(gy, arg, outer, n, inner, x.ensureGrad()));
 }
 
-/** Indices of the maximum along the last axis (no gradient): predictions from logits. */
+/**
+ * Indices of the maximum along the last axis (no gradient): predictions from logits, for host code
+ * where the host maps the device's memory (the cpu); refused by name elsewhere (a GPU's logits are
+ * read with await and their maxima taken on the host: objective.ts countCorrectOnHost).
+ */
 export function argmax(x: Tensor): Int32Array {
   const n = x.shape[x.ndim - 1];
   const rows = x.size / n;
   const out = allocStorage(x.dtype, rows, x.device);
   const arg = allocUninit('int32', rows, x.device);
   kernelsFor(x).reduceMax(x.buffer, rows, n, 1, out.buffer, arg.buffer);
-  return arg.readSync() as Int32Array;
+  return mappedOrRefuse(arg, 'argmax: the indices') as Int32Array;
 }

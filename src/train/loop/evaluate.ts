@@ -3,7 +3,8 @@ import { BatchLoader } from '../../data/loader.js';
 import type { Module } from '../../nn/module.js';
 import { noGrad } from '../../tensor/autograd.js';
 import { BufferRecycler } from '../../tensor/recycler.js';
-import { CPU } from '../../tensor/storage.js';
+import { allValuesToSend, mappedOrRefuse } from '../../tensor/boundary/host_values.js';
+import { CPU, type Storage } from '../../tensor/storage.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { type AnyBatch, batchInput, batchLoss, countCorrect, countCorrectOnHost, lossWeight } from './objective.js';
 import type { EvalResult } from '../../metrics/records.js';
@@ -89,21 +90,17 @@ export interface EvalSums {
 }
 
 /**
- * Adds one batch's model output to the sums, wherever the output lives: on the cpu as `evaluate`
- * does, from a GPU by reading its loss and logits (awaited). For a split model's evaluation
- * (tensor and pipeline parallelism), whose forward the strategy runs.
+ * Adds one batch's model output to the sums, wherever the output lives: its loss and logits through
+ * the host boundary (the cpu's own memory, no copy; a GPU's read, awaited), the predictions taken
+ * on the host. For a split model's evaluation (tensor and pipeline parallelism), whose forward the
+ * strategy runs.
  */
 export async function scoreOutput(data: Dataset, output: Tensor, batch: AnyBatch, sums: EvalSums): Promise<void> {
   const w = lossWeight(data, batch);
   const loss = noGrad(() => batchLoss(data, output, batch));
-  if (output.device === CPU) {
-    if (w > 0) sums.loss += loss.item() * w;
-    sums.correct += countCorrect(data, output, batch) ?? 0;
-  } else {
-    const [lossValue, values] = await Promise.all([loss.read(), output.read()]);
-    if (w > 0) sums.loss += lossValue[0] * w;
-    sums.correct += countCorrectOnHost(data, values as Float32Array, batch) ?? 0;
-  }
+  const [lossValue, values] = await allValuesToSend([loss.storage, output.storage] as Storage<Float32Array>[]);
+  if (w > 0) sums.loss += lossValue[0] * w;
+  sums.correct += countCorrectOnHost(data, values, batch) ?? 0;
   sums.weight += w;
 }
 
@@ -121,7 +118,8 @@ export function evalResult(data: Dataset, sums: EvalSums): EvalResult {
 function addBatch(model: Module, data: Dataset, batch: AnyBatch, sums: { loss: number; weight: number; correct: number }): void {
   const output = model.forward(batchInput(data, batch));
   const w = lossWeight(data, batch);
-  if (w > 0) sums.loss += batchLoss(data, output, batch).item() * w;
+  // The cpu path: the loss is read from the host's own memory, at once, before the recycler reuses it.
+  if (w > 0) sums.loss += mappedOrRefuse(batchLoss(data, output, batch).storage as Storage<Float32Array>, 'evaluate: the loss')[0] * w;
   sums.weight += w;
   sums.correct += countCorrect(data, output, batch) ?? 0;
 }

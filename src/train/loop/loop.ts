@@ -379,7 +379,7 @@ class UnsettledStep {
     if (!held) return;
     this.held = null;
     const w0 = performance.now();
-    if (this.device !== CPU) deviceMemory(this.device).submit?.();
+    deviceMemory(this.device).submit?.(); // a device that queues work starts it (the cpu has nothing queued)
     await held.settled;
     held.record.computeMs += performance.now() - w0;
     held.book();

@@ -19,7 +19,8 @@ import type { Module } from '../../nn/module.js';
 import { backward } from '../../tensor/autograd.js';
 import { scaleInPlace } from '../../tensor/scale.js';
 import { BufferRecycler } from '../../tensor/recycler.js';
-import { CPU } from '../../tensor/storage.js';
+import { valuesToSend } from '../../tensor/boundary/host_values.js';
+import type { Storage } from '../../tensor/storage.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { type AnyBatch, batchInput, lossWeight, trainingLoss } from './objective.js';
 
@@ -131,9 +132,13 @@ export class MicroBatchLoss {
   }
 }
 
-/** A one-element tensor's value: at once on the cpu, by an asynchronous read from another device. */
+/**
+ * A one-element tensor's value through the host boundary: a number at once where the host
+ * addresses its memory (the cpu: nothing copied, nothing awaited), else an awaited read.
+ */
 export function hostScalar(t: Tensor): number | Promise<number> {
-  return t.device === CPU ? t.item() : t.read().then((v) => v[0]);
+  const values = valuesToSend(t.storage as Storage<Float32Array>);
+  return values instanceof Promise ? values.then((v) => v[0]) : values[0];
 }
 
 /** One batch's forward, then `runBackward` — a strategy's own backward (e.g. overlapped with sending gradients). */

@@ -231,7 +231,7 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
     for (const [name, peer] of names) {
       const entry = arena.entries.find((e) => e.name === name)!;
       const view = arena.grads.view(entry.offset, entry.size);
-      const mine = view.device === CPU ? Float32Array.from(view.readSync()) : await view.read();
+      const mine = await view.read(); // an owned copy: the view is added into below
       const sent = this.pipeline!.send(mine, peer, { tag: TIED_TAG });
       const theirs = await this.pipeline!.recv(new Float32Array(entry.size), peer, { tag: TIED_TAG });
       await sent;

@@ -121,7 +121,7 @@ export class ZeroStrategy implements Strategy, ModelBuilder, Checkpointing, Mode
     } finally {
       file?.close();
     }
-    if (device !== CPU) model.to(device);
+    model.to(device); // the buffers to the run's device (nothing moves on the cpu)
     this.buckets = planBuckets(this.sharded.layout, this.bucketSizes);
     if (stages) {
       const { groups, byStage } = layerGroups(stages, this.sharded.layout);
@@ -231,7 +231,7 @@ export class ZeroStrategy implements Strategy, ModelBuilder, Checkpointing, Mode
   private async gradNorm(): Promise<number> {
     const shard = this.model().shard.grads;
     const squares = shard.size > 0 ? sumOfSquares(shard) : null;
-    const sum = Float32Array.of(!squares ? 0 : shard.device === CPU ? squares.readSync() : await squares.read());
+    const sum = Float32Array.of(squares ? await squares.read() : 0);
     await this.group.allReduce(sum, { op: 'sum' });
     return Math.sqrt(sum[0]);
   }

@@ -42,6 +42,16 @@ describe('host values on the cpu', () => {
     assert.deepEqual([...(await s.read())], [5, 6]);
   });
 
+  it('maps storages of any host dtype (int32 indices too), and nothing of a device this process has not registered', () => {
+    const ids = Int32Array.of(3, 1);
+    assert.equal(mappedMemory(deviceMemory('cpu').fromHost(ids)), ids);
+    assert.equal(mappedOrRefuse(deviceMemory('cpu').fromHost(ids), 'ids'), ids);
+    // A cpu storage under another device's name: what a storage of an unknown device looks like here.
+    const unknown = Object.assign(Object.create(cpu([1, 2])), { device: 'gpu-x' }) as Storage<Float32Array>;
+    assert.equal(mappedMemory(unknown), undefined);
+    assert.throws(() => mappedOrRefuse(unknown, 'the weights'), /the weights lives on gpu-x, which the host cannot read synchronously/);
+  });
+
   it('read() is an owned copy on the cpu too: changing it leaves the storage alone', async () => {
     const s = cpu([1, 2]);
     const copy = await s.read();

@@ -11,7 +11,8 @@ import { backward } from '../../../src/tensor/autograd.js';
 import { batchInput, batchLoss } from '../../../src/train/loop/objective.js';
 import { type TrainConfig, defaultConfig } from '../../../src/train/run/config.js';
 import { type TrainData, type TrainOutcome, train } from '../../../src/train/loop/loop.js';
-import { MicroBatchLoss, forwardBackward, microBatchPlan, microBatches } from '../../../src/train/loop/micro_batches.js';
+import { MicroBatchLoss, forwardBackward, hostScalar, microBatchPlan, microBatches } from '../../../src/train/loop/micro_batches.js';
+import { Tensor } from '../../../src/tensor/tensor.js';
 import { AllReduceStrategy } from '../../../src/train/strategies/allreduce.js';
 import { LocalStrategy } from '../../../src/train/strategies/local.js';
 import type { Strategy } from '../../../src/train/strategies/strategy.js';
@@ -39,6 +40,13 @@ function counting(s: Strategy): { strategy: Strategy; calls: () => number } {
   };
   return { strategy: s, calls: () => n };
 }
+
+describe('hostScalar', () => {
+  it('is a number at once where the host maps the loss (the cpu: nothing awaited, nothing copied)', () => {
+    assert.equal(hostScalar(Tensor.from([2.5], [])), 2.5);
+    assert.equal(hostScalar(Tensor.from([0.25], [], 'float64')), 0.25);
+  });
+});
 
 describe('gradient accumulation (--grad-accum)', () => {
   it('K micro-batches per step equal one step at K× the batch: same losses and parameters (sgd with momentum, adam)', async () => {
