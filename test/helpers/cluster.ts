@@ -253,8 +253,15 @@ export function isRunning(pid: number): boolean {
   }
 }
 
-/** Largest |a_i - b_i| over max |b_i| (both arrays the same length). */
-export function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+/**
+ * The scale floor for comparing gradients (maxRelDiff's third argument): a gradient that is zero in
+ * exact arithmetic (BERT's key bias: softmax ignores a shift every key shares) is float noise in
+ * both runs, so it is measured against 1e-6, a hundredth of the smallest real gradient scale here.
+ */
+export const GRADIENT_NOISE_FLOOR = 1e-6;
+
+/** Largest |a_i - b_i| over max |b_i|, or over `floor` where that is larger (both arrays the same length). */
+export function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>, floor = 0): number {
   if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
   let diff = 0;
   let scale = 0;
@@ -262,5 +269,6 @@ export function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
     diff = Math.max(diff, Math.abs(a[i] - b[i]));
     scale = Math.max(scale, Math.abs(b[i]));
   }
+  scale = Math.max(scale, floor);
   return scale === 0 ? diff : diff / scale;
 }

@@ -13,6 +13,7 @@ import { backward, backwardAsync } from '../../../src/tensor/autograd.js';
 import { crossEntropy } from '../../../src/tensor/ops/loss.js';
 import { Tensor } from '../../../src/tensor/tensor.js';
 import { makeWorld, onAll } from '../../comm/fixture.js';
+import { GRADIENT_NOISE_FLOOR, maxRelDiff } from '../../helpers/cluster.js';
 
 const VOCAB = 50;
 const N = 2;
@@ -68,20 +69,6 @@ async function parallel(spec: ModelSpec, size: number): Promise<RankRun[]> {
   }
 }
 
-/**
- * Largest difference over the largest reference value. A gradient that is zero in exact arithmetic
- * (BERT's key bias: softmax ignores a shift every key shares) is float noise in both: measured
- * against 1e-6 instead, a hundredth of the smallest real gradient scale here.
- */
-function relativeError(got: Float32Array, want: Float32Array): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < want.length; i++) {
-    diff = Math.max(diff, Math.abs(got[i] - want[i]));
-    scale = Math.max(scale, Math.abs(want[i]));
-  }
-  return diff / Math.max(scale, 1e-6);
-}
 
 const cases: [string, Gpt2Spec | BertSpec, number[]][] = [
   ['gpt2-tiny', gpt2Spec('gpt2-tiny', VOCAB, T), [2, 4]],
@@ -101,7 +88,7 @@ for (const [name, spec, sizes] of cases) {
         for (const [param, want] of ref.grads) {
           const got = grads.get(param);
           assert.ok(got, `no assembled gradient for ${param}`);
-          const err = relativeError(got.values, want);
+          const err = maxRelDiff(got.values, want, GRADIENT_NOISE_FLOOR);
           assert.ok(err <= 1e-5, `${param}: gradient differs by ${err.toExponential(2)} relative`);
           worst = Math.max(worst, err);
         }

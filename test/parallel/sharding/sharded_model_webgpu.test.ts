@@ -15,6 +15,7 @@ import { crossEntropy } from '../../../src/tensor/ops/loss.js';
 import { Tensor } from '../../../src/tensor/tensor.js';
 import { makeWorld, onAll } from '../../comm/fixture.js';
 import { loadWebGpuForTests } from '../../helpers/webgpu.js';
+import { maxRelDiff } from '../../helpers/cluster.js';
 
 const VOCAB = 32;
 const N = 2;
@@ -47,17 +48,6 @@ async function split(devices: string[]): Promise<{ loss: number; grads: Float32A
   }
 }
 
-/** Largest difference over the largest reference value. */
-function relative(got: Float32Array, want: Float32Array): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < want.length; i++) {
-    diff = Math.max(diff, Math.abs(got[i] - want[i]));
-    scale = Math.max(scale, Math.abs(want[i]));
-  }
-  return diff / scale;
-}
-
 let load: WebGpuLoad;
 
 describe('a GPT-2 with sharded layers on webgpu', () => {
@@ -74,7 +64,7 @@ describe('a GPT-2 with sharded layers on webgpu', () => {
       const got = await split(devices);
       got.forEach((r, rank) => {
         assert.ok(Math.abs(r.loss - want[rank].loss) <= 1e-5 * Math.abs(want[rank].loss), `rank ${rank} loss ${r.loss} vs ${want[rank].loss}`);
-        const err = relative(r.grads, want[rank].grads);
+        const err = maxRelDiff(r.grads, want[rank].grads);
         assert.ok(err <= 1e-5, `rank ${rank} (${devices[rank]}): gradients differ by ${err.toExponential(2)} relative`);
         process.stdout.write(`# ${devices.join('+')} rank ${rank}: gradients ${err.toExponential(2)} relative\n`);
       });

@@ -12,6 +12,7 @@ import { forwardBackward } from '../../../src/train/loop/micro_batches.js';
 import { type AnyBatch, outputWidth } from '../../../src/train/loop/objective.js';
 import { AllReduceStrategy } from '../../../src/train/strategies/allreduce.js';
 import { PipelineStrategy } from '../../../src/train/strategies/pipeline.js';
+import { GRADIENT_NOISE_FLOOR, maxRelDiff } from '../../helpers/cluster.js';
 
 /**
  * The pipeline strategy's step over in-process groups against one process: the whole model's
@@ -68,20 +69,6 @@ async function reference(data: Dataset, spec: ModelSpec, batch: AnyBatch): Promi
   return { grads: new Map(arena.entries.map((e) => [e.name, arena.grads.view(e.offset, e.size).readSync().slice()])), loss };
 }
 
-/**
- * Largest difference over the largest reference value. A gradient that is zero in exact arithmetic
- * (BERT's key bias: softmax ignores a shift every key shares) is float noise in both: measured
- * against 1e-6 instead, as test/parallel/sharding/model.test.ts does.
- */
-function worstRelative(a: Float32Array, b: Float32Array): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num = Math.max(num, Math.abs(a[i] - b[i]));
-    den = Math.max(den, Math.abs(b[i]));
-  }
-  return num / Math.max(den, 1e-6);
-}
 
 async function check(model: 'gpt2' | 'bert', stages: number, replicas: number, micro: number, schedule: 'gpipe' | '1f1b', layers: number): Promise<void> {
   const batchSize = 8;
@@ -92,7 +79,7 @@ async function check(model: 'gpt2' | 'bert', stages: number, replicas: number, m
     const copies = got.grads.get(name);
     assert.ok(copies, `${name}: no stage holds it`);
     for (const g of copies) {
-      const rel = worstRelative(g, ref);
+      const rel = maxRelDiff(g, ref, GRADIENT_NOISE_FLOOR);
       worst = Math.max(worst, rel);
       assert.ok(rel <= 1e-5, `${model} P=${stages} dp=${replicas} M=${micro} ${schedule}: ${name} off by ${rel} relative`);
     }

@@ -13,6 +13,7 @@ import { forwardBackward } from '../../../src/train/loop/micro_batches.js';
 import { type AnyBatch, outputWidth } from '../../../src/train/loop/objective.js';
 import { AllReduceStrategy } from '../../../src/train/strategies/allreduce.js';
 import { PipelineStrategy } from '../../../src/train/strategies/pipeline.js';
+import { GRADIENT_NOISE_FLOOR, maxRelDiff } from '../../helpers/cluster.js';
 
 /**
  * Pipeline × tensor parallel composed, for BERT (GPT-2's runs in pipeline.test.ts): each stage runs
@@ -25,17 +26,6 @@ const BATCH = 4;
 function batchOf(data: Dataset, size: number): AnyBatch {
   const [b] = new BatchLoader<Dataset>(data, Int32Array.from({ length: size }, (_, i) => i), size).batches() as Iterable<AnyBatch>;
   return b;
-}
-
-/** Largest difference over the largest reference value (1e-6 floor: BERT's key bias gradient is float noise). */
-function worstRelative(a: Float32Array, b: Float32Array): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num = Math.max(num, Math.abs(a[i] - b[i]));
-    den = Math.max(den, Math.abs(b[i]));
-  }
-  return num / Math.max(den, 1e-6);
 }
 
 describe('pipeline × tensor parallel composes for BERT', { timeout: 120_000 }, () => {
@@ -64,7 +54,7 @@ describe('pipeline × tensor parallel composes for BERT', { timeout: 120_000 }, 
       for (const [name, { values }] of assembleFull(shards, true)) {
         const ref = wantGrads.get(name);
         assert.ok(ref, `${name}: not a parameter of the whole model`);
-        const rel = worstRelative(values, ref);
+        const rel = maxRelDiff(values, ref, GRADIENT_NOISE_FLOOR);
         assert.ok(rel <= 1e-5, `stage ${stage}: ${name} off by ${rel} relative`);
         checked++;
       }
