@@ -77,11 +77,17 @@ export interface Pool2dGeometry {
 }
 
 /**
- * Sizes of a scaled dot-product attention over `bh` independent (batch × head) slices:
- * q [bh, tq, d], k [bh, tk, d], v [bh, tk, dv], out [bh, tq, dv], probs [bh, tq, tk].
+ * Sizes of a scaled dot-product attention over `bh` independent (batch × query head) slices:
+ * q [bh, tq, d], k [bh / groups, tk, d], v [bh / groups, tk, dv], out [bh, tq, dv], probs [bh, tq, tk].
  */
 export interface AttentionGeometry {
   bh: number;
+  /**
+   * Query slices per key/value slice (grouped-query attention): query slice b reads k/v slice
+   * floor(b / groups), as Hugging Face's repeat_kv. The `groups` query slices of one k/v slice are
+   * consecutive, so they form one [groups · tq, d] block against it. 1: one k/v slice per query slice.
+   */
+  groups: number;
   tq: number;
   tk: number;
   d: number;
@@ -341,8 +347,8 @@ export interface Kernels<B> {
    */
   attention(g: AttentionGeometry, q: B, k: B, v: B, dropMask: B | null, out: B, probs: B): void;
   /**
-   * Backward of `attention` from the saved probs. Accumulates into gq, gk, gv; a null gradient
-   * buffer is skipped (that input is frozen).
+   * Backward of `attention` from the saved probs. Accumulates into gq, gk, gv (gk and gv sum over
+   * the query slices of a group); a null gradient buffer is skipped (that input is frozen).
    */
   attentionBackward(
     g: AttentionGeometry, q: B, k: B, v: B, probs: B, dropMask: B | null, gy: B,

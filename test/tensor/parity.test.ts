@@ -175,6 +175,21 @@ const CASES: Case[] = [
     inputs: (r) => [rn([2, 4, 64, 16])(r), rn([2, 4, 64, 16])(r), rn([2, 4, 64, 16])(r)],
     run: (q, k, v) => ({ out: scaledDotProductAttention(q, k, v, { causal: true }) }),
   },
+  {
+    name: 'attention grouped-query causal, 6 heads over 2 kv heads [2, 6, 17, 8]',
+    inputs: (r) => [rn([2, 6, 17, 8])(r), rn([2, 2, 17, 8])(r), rn([2, 2, 17, 8])(r)],
+    run: (q, k, v) => ({ out: scaledDotProductAttention(q, k, v, { causal: true }) }),
+  },
+  {
+    name: 'attention grouped-query full with dropout, one kv head, Tq != Tk, Dv != D',
+    inputs: (r) => [rn([2, 4, 5, 6])(r), rn([2, 1, 9, 6])(r), rn([2, 1, 9, 4])(r)],
+    run: (q, k, v) => ({ out: scaledDotProductAttention(q, k, v, { dropout: { p: 0.25, rng: new Rng(6) } }) }),
+  },
+  {
+    name: 'attention grouped-query smollm2-like, 9 heads over 3 [1, 9, 64, 16], frozen query',
+    inputs: (r) => [rn([1, 9, 64, 16])(r), rn([1, 3, 64, 16])(r), rn([1, 3, 64, 16])(r)],
+    run: (q, k, v) => ({ out: scaledDotProductAttention(q, k, v, { causal: true }) }), frozen: [0],
+  },
   // ---- normalisation ----
   {
     name: 'batchNorm training [N, C, H, W]', inputs: (r) => [rn([4, 3, 5, 5], 2)(r), uniform([3], r, 0.5, 1.5, f32), rn([3])(r)],
