@@ -229,6 +229,12 @@ function makeHostBackend(n: Addon): HostBackend {
     },
     reduceMaxBackward: js.reduceMaxBackward,
     batchNormEvalBackward: js.batchNormEvalBackward,
+    rmsNorm: js.rmsNorm,
+    rmsNormBackward: js.rmsNormBackward,
+    rotary: js.rotary,
+    rotaryBackward: js.rotaryBackward,
+    siluMul: js.siluMul,
+    siluMulBackward: js.siluMulBackward,
     stridedCopy: (src, srcOffset, srcStrides, dst, dstOffset, dstStrides, shape, accumulate) =>
       n.stridedCopy(src, srcOffset, dst, dstOffset, packDims(shape, srcStrides, dstStrides), accumulate),
     reduceSum: (x, outer, len, inner, out) => n.reduceSum(x, outer, len, inner, out),

@@ -11,6 +11,7 @@ import * as E from './wgsl_elementwise.js';
 import * as N from './wgsl_nn.js';
 import { BLOCKED_TILE, gemmBlocked } from './wgsl_gemm_blocked.js';
 import * as C from './wgsl_conv.js';
+import * as L from './wgsl_llama.js';
 import type { OpenedGpu } from './loader.js';
 
 type B = GpuBuf;
@@ -272,6 +273,17 @@ export function webgpuBackend(gpu: OpenedGpu): GpuBackend & { stream: GpuStream;
       run(N.layerNormGradInput, [x, gamma, mean, invStd, gy, gx], [r, c], rows(r));
       run(N.layerNormGradParams, [x, mean, invStd, gy, gGamma, gBeta], [r, c], rows(c));
     },
+    rmsNorm: (x, r, c, weight, eps, y, invRms) => run(L.rmsNorm, [x, weight, y, invRms], [r, c, eps], rows(r)),
+    rmsNormBackward(x, r, c, weight, invRms, gy, gx, gWeight) {
+      if (gx) run(L.rmsNormGradInput, [x, weight, invRms, gy, gx], [r, c], rows(r));
+      if (gWeight) run(L.rmsNormGradWeight, [x, invRms, gy, gWeight], [r, c], rows(c));
+    },
+    rotary: (x, cos, sin, slices, t, d, out) => run(L.rotary, [x, cos, sin, out], [slices * t * d / 2, t, d / 2, 1, 0], elem(slices * t * d / 2)),
+    rotaryBackward: (gy, cos, sin, slices, t, d, gx) =>
+      run(L.rotary, [gy, cos, sin, gx], [slices * t * d / 2, t, d / 2, -1, 1], elem(slices * t * d / 2)),
+    siluMul: (gate, up, out) => perElement(L.siluMul, [gate, up, out], out.length, []),
+    siluMulBackward: (gate, up, gy, gGate, gUp) =>
+      perElement(L.siluMulBackward, [gate, up, gy, gGate ?? gy, gUp ?? gy], gy.length, [gGate ? 1 : 0, gUp ? 1 : 0]),
     embedding: (table, ids, dim, out) => run(N.embedding, [table, ids, out], [ids.length * dim, dim], elem(ids.length * dim)),
     embeddingBackward: (gy, ids, dim, gTable) => run(N.embeddingBackward, [gy, ids, gTable], [ids.length, dim], elem(dim)),
     attention(g: AttentionGeometry, q, k, v, dropMask, out, probs) {
