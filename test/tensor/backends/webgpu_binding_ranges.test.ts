@@ -104,6 +104,29 @@ describe('webgpu storages larger than the binding limit', () => {
     });
   });
 
+  it('siluMul and its backward over storages several times the limit run in pieces and equal the cpu', async (t) => {
+    if (!load.backend) return t.skip(load.reason ?? 'webgpu unavailable');
+    const k = gpu as unknown as K;
+    const memory = deviceMemory('webgpu');
+    await withBindingLimit(LIMIT, async () => {
+      const n = 3 * pieceOf(LIMIT) + 555;
+      const pieces = Math.ceil(n / pieceOf(LIMIT));
+      const r = new Rng(8);
+      const host = [rnd(r, n), rnd(r, n), new Float32Array(n), rnd(r, n), rnd(r, n), rnd(r, n)];
+      const dev = host.map((h) => memory.fromHost(h));
+      const want = host.map((h) => Float32Array.from(h));
+      const before = gpu.stream.dispatches.get('siluMulBackward') ?? 0;
+      for (const kk of [k, js]) {
+        const [gate, up, out, gy, gGate, gUp] = kk === js ? want : dev.map((s) => s.buffer);
+        kk.siluMul(gate, up, out);
+        kk.siluMulBackward(gate, up, gy, gGate, gUp);
+      }
+      assert.equal(gpu.stream.dispatches.get('siluMulBackward'), before + pieces, `the backward ran as ${pieces} pieces`);
+      for (const i of [2, 4, 5]) assertClose(await dev[i].read(), want[i], { rtol: 1e-5, atol: 1e-6, msg: ['', '', 'out', '', 'gGate', 'gUp'][i] });
+      for (const s of dev) s.dispose();
+    });
+  });
+
   it('kernels over a whole storage run in pieces that fit: axpy, affine, fill, sgd, adam, sum of squares equal the cpu', async (t) => {
     if (!load.backend) return t.skip(load.reason ?? 'webgpu unavailable');
     const k = gpu as unknown as K;
