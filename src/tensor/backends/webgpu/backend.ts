@@ -11,6 +11,7 @@ import * as E from './wgsl_elementwise.js';
 import * as N from './wgsl_nn.js';
 import { BLOCKED_TILE, gemmBlocked } from './wgsl_gemm_blocked.js';
 import * as C from './wgsl_conv.js';
+import * as L from './wgsl_llama.js';
 import type { OpenedGpu } from './loader.js';
 
 type B = GpuBuf;
@@ -140,6 +141,19 @@ export function webgpuBackend(gpu: OpenedGpu): GpuBackend & { stream: GpuStream;
     run(C.convBackwardWeight(qn), [x, gy, parts], [splits, chunk, convG(g)], groups);
     run(C.sumSplits, [parts, gw], [M * g.outC, splits], elem(M * g.outC));
     done(parts);
+  };
+  /**
+   * rotary (sign 1, dst written) or its backward (sign −1, dst accumulated), in pieces of whole
+   * [t, d] slices when src and dst would not fit one binding (cos and sin are bound whole).
+   */
+  const rotate = (src: B, cos: B, sin: B, slices: number, t: number, d: number, dst: B, backwardPass: boolean): void => {
+    const per = Math.max(1, Math.floor(pieceElements() / (t * d)));
+    for (let s0 = 0; s0 < slices; s0 += per) {
+      const m = Math.min(per, slices - s0);
+      const view = (b: B): B => (m === slices ? b : kernels.subBuffer(b, s0 * t * d, m * t * d));
+      const pairs = (m * t * d) / 2;
+      run(L.rotary, [view(src), cos, sin, view(dst)], [pairs, t, d / 2, backwardPass ? -1 : 1, backwardPass ? 1 : 0], elem(pairs));
+    }
   };
   const softmaxRows = (x: B, nRows: number, cols: number, out: B, log: boolean, causal = false, tq = 1): void =>
     run(E.softmax, [x, out], [nRows, cols, log ? 1 : 0, causal ? 1 : 0, tq], rows(nRows));
@@ -272,6 +286,16 @@ export function webgpuBackend(gpu: OpenedGpu): GpuBackend & { stream: GpuStream;
       run(N.layerNormGradInput, [x, gamma, mean, invStd, gy, gx], [r, c], rows(r));
       run(N.layerNormGradParams, [x, mean, invStd, gy, gGamma, gBeta], [r, c], rows(c));
     },
+    rmsNorm: (x, r, c, weight, eps, y, invRms) => run(L.rmsNorm, [x, weight, y, invRms], [r, c, eps], rows(r)),
+    rmsNormBackward(x, r, c, weight, invRms, gy, gx, gWeight) {
+      if (gx) run(L.rmsNormGradInput, [x, weight, invRms, gy, gx], [r, c], rows(r));
+      if (gWeight) run(L.rmsNormGradWeight, [x, invRms, gy, gWeight], [r, c], rows(c));
+    },
+    rotary: (x, cos, sin, slices, t, d, out) => rotate(x, cos, sin, slices, t, d, out, false),
+    rotaryBackward: (gy, cos, sin, slices, t, d, gx) => rotate(gy, cos, sin, slices, t, d, gx, true),
+    siluMul: (gate, up, out) => perElement(L.siluMul, [gate, up, out], out.length, []),
+    siluMulBackward: (gate, up, gy, gGate, gUp) =>
+      perElement(L.siluMulBackward, [gate, up, gy, gGate ?? gy, gUp ?? gy], gy.length, [gGate ? 1 : 0, gUp ? 1 : 0]),
     embedding: (table, ids, dim, out) => run(N.embedding, [table, ids, out], [ids.length * dim, dim], elem(ids.length * dim)),
     embeddingBackward: (gy, ids, dim, gTable) => run(N.embeddingBackward, [gy, ids, gTable], [ids.length, dim], elem(dim)),
     // Each product runs once per k/v slice, its `groups` (consecutive) query slices as one block of
