@@ -178,8 +178,9 @@ export class AllReduceStrategy extends LoopDrivenStrategy implements Strategy, G
     // backward produced them: exchange/bucketed.ts); the loop writes the reduced ones back.
     const host = hostArena(ctx.model.arena());
     if (this.worldSize > 1 && !overlapped) await host.grads();
-    // A group of one on a GPU (a pipeline stage or tensor-parallel shard with no data-parallel peer): no bucket to send, nothing to read.
-    const alone = !host.onHost && this.worldSize === 1;
+    // A group of one (a single process, or a pipeline stage or tensor-parallel shard with no
+    // data-parallel peer) has no bucket to send, on any device: nothing is read or exchanged.
+    const alone = this.worldSize === 1;
     this.stats.fill(0);
     this.stats[0] = samples > 0 ? localLoss * samples : 0; // an empty share (load balancing) adds nothing
     this.stats[1] = samples;
