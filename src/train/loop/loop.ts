@@ -12,7 +12,7 @@ import type { TrainConfig } from '../run/config.js';
 import { type AnyBatch, outputWidth } from './objective.js';
 import type { StepWork } from './step.js';
 import { accumulating } from '../strategies/grad_accum.js';
-import { type EvalResult, evaluateModel } from './evaluate.js';
+import { type EvalResult, evaluate } from './evaluate.js';
 import type { StepRecord, TrainObserver } from '../../metrics/records.js';
 import { type PlannedStep, type Strategy, type StrategyContext, type UpdateResult, isLeader } from '../strategies/strategy.js';
 import type { FaultInjector } from './faults.js';
@@ -204,7 +204,7 @@ function checkpointState(strategy: Strategy): (() => Record<string, unknown>) | 
  */
 async function evaluation(ctx: StrategyContext, strategy: Strategy, test: Dataset, batchSize: number): Promise<EvalResult | null> {
   if (strategy.evaluation) return strategy.evaluation.evaluate(ctx, test, batchSize);
-  return isLeader(strategy) ? evaluateModel(ctx.model, test, batchSize) : null;
+  return isLeader(strategy) ? evaluate(ctx.model, test, batchSize) : null;
 }
 
 /** What decides which step comes when: batches per epoch, epochs, steps, and whether this process computes. */
