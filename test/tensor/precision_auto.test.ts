@@ -7,8 +7,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { computePrecision } from '../../src/tensor/precision.js';
 import {
-  MIN_SPEEDUP, bf16InCpuinfo, bf16InSysctl, decideAutoPrecision, detectBf16Instructions, resolveAutoPrecision, supportsPrecision, timeProbe,
+  MIN_SPEEDUP, bf16InCpuinfo, bf16InSysctl, decideAutoPrecision, detectBf16Instructions, resolveAutoPrecision, timeProbe,
 } from '../../src/tensor/precision_auto.js';
+import { supportsPrecision } from '../../src/tensor/precision_support.js';
 import { jsBackend } from '../../src/tensor/backends/js.js';
 import { registerBackend } from '../../src/tensor/dispatch.js';
 
@@ -113,8 +114,8 @@ describe('which precision a device computes in (supportsPrecision)', () => {
     assert.equal(supportsPrecision('cpu', 'bf16'), true);
     // A device with no backend registered computes nothing.
     assert.equal(supportsPrecision('nowhere', 'fp32'), false);
-    // A float32-only device, as webgpu declares itself (WGSL has no bf16).
-    registerBackend({ ...jsBackend, name: 'float32-only-test', device: 'float32-only-test', dtypes: ['float32'] });
+    // A float32-only device, as webgpu declares itself (WGSL has no bf16): no bfloat16 entries.
+    registerBackend({ ...jsBackend, name: 'float32-only-test', device: 'float32-only-test', dtypes: ['float32'], bfloat16: undefined });
     assert.equal(supportsPrecision('float32-only-test', 'fp32'), true);
     assert.equal(supportsPrecision('float32-only-test', 'bf16'), false);
     assert.deepEqual(resolveAutoPrecision('float32-only-test'), {
