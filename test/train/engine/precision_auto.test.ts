@@ -1,17 +1,17 @@
 /**
- * --precision auto (src/tensor/precision_auto.ts): the bf16 instructions found in a CPU's
+ * --precision auto (src/train/engine/precision_auto.ts): the bf16 instructions found in a CPU's
  * description, and the decision from them and the probe's timings (injected here, so every branch
  * is pinned whatever this machine has); the real probe runs and gives finite times.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { computePrecision } from '../../src/tensor/precision.js';
+import { computePrecision } from '../../../src/tensor/precision.js';
 import {
   MIN_SPEEDUP, bf16InCpuinfo, bf16InSysctl, decideAutoPrecision, detectBf16Instructions, resolveAutoPrecision, timeProbe,
-} from '../../src/tensor/precision_auto.js';
-import { supportsPrecision } from '../../src/tensor/precision_support.js';
-import { jsBackend } from '../../src/tensor/backends/js.js';
-import { registerBackend } from '../../src/tensor/dispatch.js';
+} from '../../../src/train/engine/precision_auto.js';
+import { supportsPrecision } from '../../../src/tensor/precision_support.js';
+import { jsBackend } from '../../../src/tensor/backends/js.js';
+import { registerBackend } from '../../../src/tensor/dispatch.js';
 
 /** Two cores of a Sapphire Rapids Xeon (trimmed), as /proc/cpuinfo lists them. */
 const SAPPHIRE_RAPIDS = `processor\t: 0

@@ -20,13 +20,13 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { backward } from './autograd.js';
-import { backend } from './dispatch.js';
-import { supportsPrecision } from './precision_support.js';
-import { linear } from './ops/matmul.js';
-import { type Precision, withComputePrecision } from './precision.js';
-import { CPU, type Device } from './storage.js';
-import { Tensor } from './tensor.js';
+import { backward } from '../../tensor/autograd.js';
+import { backend } from '../../tensor/dispatch.js';
+import { supportsPrecision } from '../../tensor/precision_support.js';
+import { linear } from '../../tensor/ops/matmul.js';
+import { type Precision, withComputePrecision } from '../../tensor/precision.js';
+import { CPU, type Device } from '../../tensor/storage.js';
+import { Tensor } from '../../tensor/tensor.js';
 
 /** bf16 must beat fp32 by this factor (best-of timings still vary by a few %). */
 export const MIN_SPEEDUP = 1.1;
