@@ -36,7 +36,7 @@ export interface AllReduceStrategyOptions {
 export { COMPRESSIONS, type Compression } from '../../config/options/choices.js';
 import type { Compression } from '../../config/options/choices.js';
 import { broadcastStorages, modelStorages } from '../boundary/model_buffers.js';
-import { StorageCollectives } from '../boundary/storage_collectives.js';
+import { StorageCollectives } from '../../parallel/boundary/storage_collectives.js';
 
 /** Raised when ranks that should hold identical parameters do not. */
 export class DivergenceError extends SmolError {
