@@ -16,10 +16,29 @@ export type AnyBatch = ClassificationBatch | RegressionBatch | TokenBatch;
  * weighted by it.
  */
 export function batchLoss(data: Dataset, output: Tensor, batch: AnyBatch): Tensor {
-  if (data.task === 'classification') return crossEntropy(output, (batch as ClassificationBatch).labels);
-  if (isTokenTask(data)) return crossEntropy(output, engineLabels((batch as TokenBatch).labels));
+  if (data.task !== 'regression') {
+    const { labels, scored } = batchLabels(data, batch, output.device, output.shape[output.ndim - 1]);
+    return crossEntropy(output, labels, scored);
+  }
   const targets = (batch as RegressionBatch).targets;
   return mseLoss(output, Tensor.fromHost(targets, [batch.size, ...data.targetShape], false, output.device));
+}
+
+/**
+ * A batch's class labels as the loss reads them: an int32 tensor on the device the loss runs on
+ * (the cpu adopts the batch's array; a GPU gets them uploaded once), and the number of positions
+ * scored. Both are settled here on the host, where the labels come from, each checked against the
+ * `classes` of the output (the loss cannot count or check labels on a GPU without reading them back).
+ */
+export function batchLabels(data: Dataset, batch: AnyBatch, device: Device, classes: number): { labels: Tensor; scored: number } {
+  const given = (batch as ClassificationBatch | TokenBatch).labels;
+  const labels = isTokenTask(data) ? engineLabels(given) : given;
+  let scored = 0;
+  for (let i = 0; i < labels.length; i++) {
+    if (labels[i] >= classes || labels[i] < -1) throw new Error(`crossEntropy: label ${labels[i]} at row ${i} is outside [0, ${classes})`);
+    if (labels[i] >= 0) scored++;
+  }
+  return { labels: Tensor.fromHost(labels, [labels.length], false, device), scored };
 }
 
 /**
