@@ -3,7 +3,7 @@ import { BatchLoader } from '../../data/loader.js';
 import type { Module } from '../../nn/module.js';
 import { noGrad } from '../../tensor/autograd.js';
 import { BufferRecycler } from '../../tensor/recycler.js';
-import { allValuesToSend } from '../../tensor/boundary/host_values.js';
+import { valuesToSend } from '../../tensor/boundary/host_values.js';
 import type { Storage } from '../../tensor/storage.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { type AnyBatch, batchInput, batchLoss, countCorrect, lossWeight, predictions } from './objective.js';
@@ -103,7 +103,7 @@ export function scoreOutput(data: Dataset, output: Tensor, batch: AnyBatch, sums
   const loss = noGrad(() => batchLoss(data, output, batch));
   const predicted = predictions(data, output);
   return (async () => {
-    const [lossValue] = await allValuesToSend([loss.storage as Storage<Float32Array>]);
+    const lossValue = await valuesToSend(loss.storage as Storage<Float32Array>);
     if (w > 0) sums.loss += lossValue[0] * w;
     if (predicted) sums.correct += countCorrect(batch, (await predicted.read()) as Int32Array);
     sums.weight += w;
