@@ -7,9 +7,10 @@
 //    it), a Tensor, a DeviceScalar or a device's allocator (DeviceMemory: hostMemory, int32View)
 //    that returns host values (a typed array, a number, number[]) without a Promise: each throws
 //    on a GPU or hands out the cpu's own memory. The boundary rooms (src/tensor/boundary/: host
-//    values and storage copies, which nn/ and parallel/ use too; src/train/boundary/: the storage
-//    collectives) are exempt: mapping the cpu's own memory there is what lets every other room
-//    stay asynchronous;
+//    values and storage copies, which nn/ and parallel/ use too; src/train/boundary/: the host
+//    arena and the model's buffers) are exempt: mapping the cpu's own memory there is what lets
+//    every other room stay asynchronous (the storage collectives, parallel/boundary/, need no
+//    exemption: they reach host memory through tensor/boundary/);
 //  - device branches: a comparison (=== / !==) with the CPU constant or a device's name as a
 //    literal ('cpu', 'webgpu'), and every use of an `onHost` member or variable. src/cli/
 //    and src/config/ are exempt (they parse the user's --device).

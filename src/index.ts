@@ -28,6 +28,7 @@ export type { BucketSpan, StepInfo } from './metrics/records.js';
 export type { BatchShares } from './train/loop/shares.js';
 export { evaluate, type EvalResult } from './train/loop/evaluate.js';
 export { type TrainConfig, defaultConfig, DATASETS, type DatasetName } from './train/run/config.js';
+export type { AutoPrecision, Bf16Instructions } from './train/engine/precision_auto.js';
 export { loadTrainData, SYNTHETIC_REGRESSION } from './train/run/run.js';
 export { buildResult, type TrainResult, type ResultInfo } from './train/run/result.js';
 export type { ResultFile, RankTotals } from './metrics/result_file.js';

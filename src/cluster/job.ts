@@ -79,7 +79,7 @@ export async function runJob(spec: JobSpec, ctx: JobContext): Promise<JobResult>
     applyAverage(global, results.map((r) => r.delta), weights);
     const report: RoundReport = {
       round,
-      validationError: withComputePrecision(spec.precision ?? 'fp32', () => evaluateShard(model, global, spec.validation)),
+      validationError: await withComputePrecision(spec.precision ?? 'fp32', () => evaluateShard(model, global, spec.validation)),
       trainError: results.reduce((a, r) => a + r.trainError, 0) / results.length,
       ms: performance.now() - r0,
       tasks: placed.map((p, i) => ({ task: i, shard: spec.shards[i].name, node: p.node, device: p.result.device ?? 'cpu', ms: p.result.ms, attempts: p.attempts, trainError: p.result.trainError, epochs: p.result.epochs })),

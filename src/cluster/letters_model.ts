@@ -98,10 +98,10 @@ async function fit(task: ShardTask, sliceMs: number | null): Promise<LocalFit> {
   }
 }
 
-/** Misclassified fraction of a shard under `weights`. */
-export function evaluateShard(model: Module, weights: Float32Array, shard: LetterShard): number {
+/** Misclassified fraction of a shard under `weights` (the forward runs now; its predictions are read with await). */
+export function evaluateShard(model: Module, weights: Float32Array, shard: LetterShard): Promise<number> {
   model.arena().params.write(weights);
-  return noGrad(() => errorRate(model.forward(Tensor.fromHost(shard.features, [shard.rows, LETTER_FEATURES])), shard.labels));
+  return errorRate(noGrad(() => model.forward(Tensor.fromHost(shard.features, [shard.rows, LETTER_FEATURES]))), shard.labels);
 }
 
 /** errorRate over logits read back to the host (rows × classes, row-major); the first maximum wins, as argmax does. */
@@ -117,8 +117,8 @@ function hostErrorRate(logits: Float32Array, labels: Int32Array): number {
 }
 
 
-function errorRate(logits: Tensor, labels: Int32Array): number {
-  const predicted = argmax(logits);
+async function errorRate(logits: Tensor, labels: Int32Array): Promise<number> {
+  const predicted = await argmax(logits);
   let wrong = 0;
   for (let i = 0; i < labels.length; i++) if (predicted[i] !== labels[i]) wrong++;
   return wrong / labels.length;

@@ -33,7 +33,7 @@ export async function fedavgInProcess(data: LettersData, job: ReferenceJob): Pro
       for (let i = 0; i < sum.length; i++) sum[i] += (1 / n) * delta[i];
     }
     for (let i = 0; i < global.length; i++) global[i] += sum[i];
-    validationErrors.push(evaluateShard(model, global, data.validation));
+    validationErrors.push(await evaluateShard(model, global, data.validation));
   }
   return { validationErrors, weightsChecksum: await model.arena().checksum() };
 }

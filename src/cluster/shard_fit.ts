@@ -8,8 +8,8 @@ import type { ClassificationDataset } from '../data/dataset.js';
 import { LETTER_CLASSES, LETTER_FEATURES, type LetterShard } from '../data/letters.js';
 import { backward } from '../tensor/autograd.js';
 import { BufferRecycler } from '../tensor/recycler.js';
-import { mappedOrRefuse } from '../tensor/boundary/host_values.js';
-import { CPU, type Storage } from '../tensor/storage.js';
+import { valuesToSend } from '../tensor/boundary/host_values.js';
+import type { Storage } from '../tensor/storage.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { batchInput, batchLoss } from '../train/loop/objective.js';
 import type { StepOutcome, StepWork } from '../train/loop/step.js';
@@ -46,8 +46,8 @@ export class ShardFit implements Strategy, StepPlanning, Leadership {
    */
   private readonly recycler: BufferRecycler;
   private sliceStart = performance.now();
-  /** The shard's features on the GPU (a GPU task only). */
-  private deviceInput: Tensor | null = null;
+  /** The shard's features on the model's device (the cpu adopts the shard's own array). */
+  private input: Tensor | null = null;
 
   /** `sliceMs`: hand the event loop a turn after an epoch once this much training has passed (null: never). */
   constructor(private readonly start: Float32Array, shard: LetterShard, private readonly sliceMs: number | null) {
@@ -70,44 +70,33 @@ export class ShardFit implements Strategy, StepPlanning, Leadership {
   /** Forward, and unless the summed loss has stopped moving, backward of it; the loop then steps. */
   async runStep(ctx: StrategyContext, work: StepWork): Promise<StepOutcome> {
     const rows = this.batch.size;
-    const mean = ctx.model.arena().device === CPU ? this.epochOnHost(ctx, work) : await this.epochOnDevice(ctx, work);
+    const mean = await this.epoch(ctx, work);
     if (mean === null) this.stopped = true;
     else this.updates++;
     return { loss: mean ?? NaN, samples: rows, exchangeStart: await work.beforeExchange(), commMs: 0, waitMs: 0, stop: mean === null };
   }
 
-  /** One epoch on the cpu, in recycled buffers: the mean loss, or null once the summed loss stopped moving. */
-  private epochOnHost(ctx: StrategyContext, work: StepWork): number | null {
-    const rows = this.batch.size;
-    return this.recycler.run(() => {
-      const logits = ctx.model.forward(batchInput(work.data, this.batch));
-      const loss = batchLoss(work.data, logits, this.batch);
-      // Read in place from the host's own memory, before the recycler may hand the buffer on.
-      const mean = mappedOrRefuse(loss.storage as Storage<Float32Array>, 'shard fit: the loss')[0];
-      this.last = { logits, loss: mean * rows };
-      if (Math.abs(this.previous - this.last.loss) <= EARLY_STOP_DELTA) return null;
-      this.previous = this.last.loss;
-      backward(loss, this.seed);
-      return mean;
-    });
-  }
-
   /**
-   * The same epoch on a GPU: the loss is read back (awaited) before the early-stop test, so the
-   * buffers are fresh ones (the recycler's promise — nothing read after the next run starts —
-   * does not hold across an await), and the last logits stay valid until the task reads them.
+   * One epoch in recycled buffers, on any device: the forward in a fresh run, the loss read
+   * through the boundary (the cpu's own memory at once, a GPU's awaited) before the early-stop
+   * test, then backward resuming the same run (it reads the forward's buffers, which nothing else
+   * took meanwhile). The mean loss, or null once the summed loss stopped moving; the last logits
+   * stay valid until the next epoch's run.
    */
-  private async epochOnDevice(ctx: StrategyContext, work: StepWork): Promise<number | null> {
+  private async epoch(ctx: StrategyContext, work: StepWork): Promise<number | null> {
     const rows = this.batch.size;
-    // The shard is every epoch's batch: uploaded once per task.
-    this.deviceInput ??= batchInput(work.data, this.batch, ctx.model.arena().device);
-    const logits = ctx.model.forward(this.deviceInput);
-    const loss = batchLoss(work.data, logits, this.batch);
-    const mean = (await loss.read())[0];
+    // The shard is every epoch's batch: adopted (cpu) or uploaded once per task.
+    this.input ??= batchInput(work.data, this.batch, ctx.model.arena().device);
+    const input = this.input;
+    const { logits, loss } = this.recycler.run(() => {
+      const out = ctx.model.forward(input);
+      return { logits: out, loss: batchLoss(work.data, out, this.batch) };
+    });
+    const mean = (await valuesToSend(loss.storage as Storage<Float32Array>))[0];
     this.last = { logits, loss: mean * rows };
     if (Math.abs(this.previous - this.last.loss) <= EARLY_STOP_DELTA) return null;
     this.previous = this.last.loss;
-    backward(loss, this.seed);
+    this.recycler.resume(() => backward(loss, this.seed));
     return mean;
   }
 

@@ -469,6 +469,7 @@ export function deviceOf(v: unknown): string | null {
   if (typeof v !== 'object' || v === null) return null;
   const d = v as Record<string, unknown>;
   if (typeof d.type !== 'string' || typeof d.backend !== 'string') return null;
-  const where = d.type === 'cpu' ? 'cpu' : `${typeof d.name === 'string' ? d.name : d.type}${d.software === true ? ' (software)' : ''}`;
+  // The summary names every device (the cpu 'cpu', a GPU its adapter: tensor/device_summary.ts).
+  const where = `${typeof d.name === 'string' ? d.name : d.type}${d.software === true ? ' (software)' : ''}`;
   return `${where} · ${d.backend}`;
 }

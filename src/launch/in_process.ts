@@ -4,8 +4,6 @@
  */
 import { fanOut } from '../metrics/fanout.js';
 import { resolveDevice } from '../train/engine/device.js';
-import { closeWebGpu } from '../tensor/backends/webgpu/index.js';
-import { CPU } from '../tensor/storage.js';
 import { ProgressObserver } from '../metrics/progress_observer.js';
 import { openWandb } from '../metrics/wandb.js';
 import { backend, setBackend } from '../tensor/dispatch.js';
@@ -55,6 +53,6 @@ export async function trainInThisProcess(flags: TrainFlags, onResult: (o: Worker
     if (dashboard && finished) await (await import('../dashboard/live.js')).endLiveDashboard(dashboard, experiment.dir);
     else await dashboard?.close();
     // Dawn keeps a process alive while its device is open.
-    if (config.device !== CPU) closeWebGpu();
+    chosenDevice.release();
   }
 }

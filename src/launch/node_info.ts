@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { detectBf16Instructions } from '../tensor/precision_auto.js';
+import { detectBf16Instructions } from '../train/engine/precision_auto.js';
 import { snakeCaseKeys } from '../util/snake_case.js';
 import { classifyInterface, type LinkKind } from './iface.js';
 

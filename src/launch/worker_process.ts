@@ -6,8 +6,6 @@
  */
 import os from 'node:os';
 import { resolveDevice } from '../train/engine/device.js';
-import { closeWebGpu } from '../tensor/backends/webgpu/index.js';
-import { CPU } from '../tensor/storage.js';
 import { basename } from 'node:path';
 import { balancerFromFlags, rebalanceLine } from '../balance/index.js';
 import { RunOverError } from '../comm/elastic.js';
@@ -29,8 +27,8 @@ import { runElasticWorker } from './elastic_worker.js';
 import { type Placement, type PlacementFlags, describePlacement, localRankFromEnvironment, renameFlagSources, resolvePlacementWithSources, schedulerThreads } from './env.js';
 import { fitThreadsToHost } from '../train/engine/host_threads.js';
 import { checkRunInputs } from './preflight.js';
-import { agreeRunName } from './run_name.js';
-import { agreePrecision } from './precision_agreement.js';
+import { agreeRunName } from '../train/run/run_name.js';
+import { agreePrecision } from '../train/engine/precision_agreement.js';
 import { joinSummary, nodeInfo } from './node_info.js';
 import { answerLivenessProbes } from './liveness.js';
 import { type JoinedCluster, joinCluster } from './worker_cluster.js';
@@ -114,9 +112,7 @@ async function runPlaced(flags: WorkerFlags, discovered: Discovered | null, star
   });
   experiment = experimentPaths(flags.experimentsDir, name);
   // Dawn keeps a process alive while its device is open.
-  return trainOnCluster(flags, place, joined, experiment, { config, faults, timeoutMs, onResult, startedAt }).finally(() => {
-    if (config.device !== CPU) closeWebGpu();
-  });
+  return trainOnCluster(flags, place, joined, experiment, { config, faults, timeoutMs, onResult, startedAt }).finally(() => chosenDevice.release());
 }
 
 /**

@@ -19,7 +19,6 @@ export { supportsPrecision } from './precision_support.js';
 export { summarizeDevice, type DeviceSummary } from './device_summary.js';
 export { ShapeError, sizeOf, stridesOf } from './shape.js';
 export { PRECISIONS, computePrecision, setComputePrecision, withComputePrecision, type Precision, type PrecisionChoice } from './precision.js';
-export type { AutoPrecision, Bf16Instructions } from './precision_auto.js';
 export * from './ops/elementwise.js';
 export * from './ops/matmul.js';
 export * from './ops/reduce.js';

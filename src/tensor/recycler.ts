@@ -36,6 +36,15 @@ export class BufferRecycler {
   /** Runs fn with this recycler serving the engine's allocations (after reclaiming the last run's). */
   run<T>(fn: () => T): T {
     this.reclaim();
+    return this.resume(fn);
+  }
+
+  /**
+   * Runs fn inside the current run again, reclaiming nothing: for a run split by an await (a loss
+   * read before its backward or its scoring), whose second part still reads the first part's
+   * buffers. The caller's promise holds across the await: nothing else runs this recycler meanwhile.
+   */
+  resume<T>(fn: () => T): T {
     const outer = active;
     active = this;
     try {

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { MIN_SPEEDUP } from '../../src/tensor/precision_auto.js';
+import { MIN_SPEEDUP } from '../../src/train/engine/precision_auto.js';
 import { TEST_TOKEN, freePort, runAll, tempDir } from '../helpers/cluster.js';
 import { WEBGPU_CHILD_ENV, webGpuMissingInChild } from '../helpers/webgpu.js';
 

@@ -138,7 +138,7 @@ describe('smolcluster CLI (child process)', () => {
     assert.deepEqual(header.meta, { steps: 50, seed: 3 });
     const model = createModel(spec, 99);
     loadModel(save, model, spec);
-    const acc = evaluate(model, loadMnist().test).accuracy;
+    const acc = (await evaluate(model, loadMnist().test)).accuracy;
     assert.equal(acc, res.test_accuracy, 'the saved model does not reproduce the run\'s test accuracy');
   });
 

@@ -60,7 +60,7 @@ test('the same start and shard give the same bits, whatever was trained before',
   const b = buildLettersModel(6, 99);
   await fitShard({ hidden: 6, start: b.arena().params.readSync().slice(), shard: s, epochs: 3, lr: 1e-2 }); // some other training between
   assert.deepEqual((await fitShard({ hidden: 6, start: w0, shard: s, epochs: 4, lr: 1e-3 })).delta, first);
-  const err = evaluateShard(a, w0, s);
+  const err = await evaluateShard(a, w0, s);
   assert.ok(err > 0.5, 'an untrained model misclassifies most rows');
 });
 

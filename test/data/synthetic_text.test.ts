@@ -80,14 +80,14 @@ describe('synthetic_text', () => {
     }
   });
 
-  it('a small model learns it: a bigram table trained on an order-1 chain ends near the floor, far below log vocab', () => {
+  it('a small model learns it: a bigram table trained on an order-1 chain ends near the floor, far below log vocab', async () => {
     const common = { seed: 2, task: 'language-model' as const, contextLength: 16, vocab: 16, order: 1 };
     const train = syntheticText({ ...common, samples: 512, split: 'train' });
     const test = syntheticText({ ...common, samples: 128, split: 'test' });
     const model = new Embedding(16, 16, new Rng(0));
     const optimizer = makeOptimizer(model.arena(), { name: 'adam', lr: 0.1 });
     const order = Int32Array.from({ length: train.size }, (_, i) => i);
-    const before = evaluate(model, test, 128).loss;
+    const before = (await evaluate(model, test, 128)).loss;
     for (let epoch = 0; epoch < 4; epoch++) {
       for (const batch of new BatchLoader(train, order, 32).batches() as Iterable<TokenBatch>) {
         model.zeroGrad();
@@ -95,7 +95,7 @@ describe('synthetic_text', () => {
         optimizer.step();
       }
     }
-    const after = evaluate(model, test, 128);
+    const after = await evaluate(model, test, 128);
     const best = train.bestLoss ?? NaN;
     assert.ok(before > Math.log(16), `untrained loss ${before}`);
     assert.ok(after.loss < best + 0.1, `trained loss ${after.loss}, floor ${best}`);

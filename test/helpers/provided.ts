@@ -13,24 +13,21 @@ import { Tensor } from '../../src/tensor/tensor.js';
 /**
  * What each listed backend does not provide: kernels of the contract, and ops (OP_PROBES) whose
  * result a backend cannot give. WGSL has no bf16: --precision bf16 is the cpu's (docs/PRECISION.md).
- * webgpu's argmax indices stay on the GPU in an int32 storage, which argmax cannot read
- * synchronously (it refuses by name; training reads predictions from logits instead,
- * train/loop/objective.ts).
+ * (argmax, once refused on webgpu for its synchronous read, now resolves through an async read.)
  */
 export const NOT_PROVIDED: readonly (readonly [backend: string, kernelOrOp: string])[] = [
   ...(['toBf16', 'fromBf16', 'bf16View', 'gemm@bfloat16', 'conv2d@bfloat16', 'conv2dBackward@bfloat16'] as const).map((k) => ['webgpu', k] as const),
-  ['webgpu', 'argmax'],
 ];
 
 /** Ops whose result a backend may not provide, each with a probe that runs it on the backend's device. */
-export const OP_PROBES: Readonly<Record<string, (b: Backend) => boolean>> = {
-  /** argmax hands the host its indices: [[0, 9], [7, 2]] gives [1, 0]. */
-  argmax: (b) => {
+export const OP_PROBES: Readonly<Record<string, (b: Backend) => Promise<boolean>>> = {
+  /** argmax hands the host its indices (read with await): [[0, 9], [7, 2]] gives [1, 0]. */
+  argmax: async (b) => {
     let ix: Int32Array;
     try {
-      ix = argmax(Tensor.from([0, 9, 7, 2], [2, 2], 'float32', b.device));
+      ix = await argmax(Tensor.from([0, 9, 7, 2], [2, 2], 'float32', b.device));
     } catch (e) {
-      // The int32 indices stay in a GPU storage, which the host cannot read synchronously.
+      // A backend whose int32 indices the host cannot read.
       if (/readSync\(\) is not possible|cannot read synchronously/.test(String(e))) return false;
       throw e;
     }
@@ -39,7 +36,7 @@ export const OP_PROBES: Readonly<Record<string, (b: Backend) => boolean>> = {
 };
 
 /** Whether backend `b` provides op `op` of OP_PROBES (a spec asserts the pair's listing where it does not). */
-export function providesOp(b: Backend, op: keyof typeof OP_PROBES): boolean {
+export function providesOp(b: Backend, op: keyof typeof OP_PROBES): Promise<boolean> {
   return OP_PROBES[op](b);
 }
 

@@ -29,7 +29,7 @@ export type CommBackend = (typeof COMM_BACKENDS)[number];
 /**
  * The compute precision a run asks for (tensor/precision.ts; docs/PRECISION.md): fp32, bf16 on the
  * CPU's matrix units, or auto (bf16 where the CPU has bf16 instructions and a start-up measurement
- * finds it faster, tensor/precision_auto.ts).
+ * finds it faster, train/engine/precision_auto.ts).
  */
 export const PRECISION_CHOICES = ['fp32', 'bf16', 'auto'] as const satisfies readonly PrecisionChoice[];
 

@@ -18,8 +18,9 @@
  * windows (stage 3) and the gradients live on the device, and the optimizer steps the shard there.
  * Collectives reach the storages through the host boundary (tensor/boundary/host_values.ts): on the
  * cpu they run in place on the storages' own memory (no copy); on a GPU what they send is read
- * (awaited) and what they receive is installed. As a read may finish out of order, a collective
- * waiting for one takes its turn in call order (`inOrder`), so all ranks issue them in one order.
+ * (awaited) and what they receive is installed. As a read may finish out of order, the
+ * collectives go through the device boundary's facade (parallel/boundary/storage_collectives.ts),
+ * which issues them in call order, so all ranks issue them in one order.
  */
 import type { ProcessGroup } from '../../comm/process_group.js';
 import { type ArenaEntry, ParamArena, checksumOf } from '../../nn/arena.js';
@@ -30,6 +31,7 @@ import { CPU, type Device, deviceMemory, type Storage } from '../../tensor/stora
 import type { Tensor } from '../../tensor/tensor.js';
 import { deferredValues, isDeferred } from './deferred_init.js';
 import { ReleasedStorage } from './released.js';
+import { StorageCollectives } from '../boundary/storage_collectives.js';
 import { overlapCounts, planShards, type ShardPlan } from './shard_plan.js';
 
 export type ZeroStage = 1 | 2 | 3;
@@ -64,10 +66,8 @@ export class ShardedModel {
   peakGatheredFloats = 0;
   /** Stage 3: the gradient window of each gathered group (by its first entry) and the views its tensors were bound to. */
   private readonly gradWindows = new Map<number, { last: number; storage: Storage<Float32Array>; views: Storage[] }>();
-  /** Collectives queued by inOrder that have not been issued yet. */
-  private queued = 0;
-  /** Resolves once the last collective queued by inOrder has been issued (a device's turn order). */
-  private issued: Promise<void> = Promise.resolve();
+  /** This model's collectives, issued in call order whatever order the device's reads finish in. */
+  private readonly collectives: StorageCollectives;
 
   private constructor(
     readonly stage: ZeroStage,
@@ -86,31 +86,7 @@ export class ShardedModel {
     this.plan = planShards(layout.reduce((n, e) => n + e.size, 0), group.size);
     this.range = this.plan.ranges[group.rank];
     this.shard = ParamArena.over(shardParams, shardGrads, shardEntries(layout, this.range));
-  }
-
-  /**
-   * Issues `collective` once `values` (a device's read) are on the host and every collective queued
-   * before it has been issued: the process group numbers collectives in call order, and reads
-   * of different sizes may finish in any order. Values already on the host with nothing queued
-   * (the cpu) are issued at once, as a direct call on the group would be.
-   */
-  private async inOrder(values: Float32Array | Promise<Float32Array>, collective: (v: Float32Array) => Promise<unknown>): Promise<void> {
-    if (values instanceof Float32Array && this.queued === 0) {
-      await collective(values);
-      return;
-    }
-    const turn = this.issued;
-    let issue!: () => void;
-    this.issued = new Promise((resolve) => (issue = resolve));
-    this.queued++;
-    let v: Float32Array;
-    try {
-      [, v] = await Promise.all([turn, values]);
-    } finally {
-      this.queued--;
-      issue();
-    }
-    await collective(v);
+    this.collectives = new StorageCollectives(group);
   }
 
   /**
@@ -161,9 +137,7 @@ export class ShardedModel {
     const full = this.full;
     if (!full) throw new Error(`ZeRO-${this.stage}: no full parameters to gather into`);
     // On the cpu the shard is a range of `full`'s own memory: the all-gather runs in place.
-    const all = valuesToReceive(full);
-    await this.inOrder(valuesToSend(this.shard.params), (mine) => this.group.allGather(mine, all, { counts: this.plan.counts }));
-    install(full, all);
+    await this.collectives.allGather(this.shard.params, full, { counts: this.plan.counts });
   }
 
   /**
@@ -174,7 +148,7 @@ export class ShardedModel {
   async reduceScatter(start: number, end: number, input: Float32Array | Promise<Float32Array>, accumulate: boolean): Promise<void> {
     const counts = overlapCounts(this.plan, start, end);
     const mine = new Float32Array(counts[this.group.rank]);
-    await this.inOrder(input, (values) => this.group.reduceScatter(values, mine, { op: 'sum', counts }));
+    await this.collectives.inOrder([input], ([values]) => this.group.reduceScatter(values, mine, { op: 'sum', counts }));
     if (mine.length === 0) return;
     const at = Math.max(start, this.range[0]) - this.range[0];
     const target = this.shard.grads.view(at, mine.length);
@@ -250,7 +224,7 @@ export class ShardedModel {
     const own = counts[this.group.rank] > 0 ? this.shard.params.view(from, counts[this.group.rank]) : null;
     // The gathered parameters reach the device before the window is bound: the group's forward reads them there.
     const all = valuesToReceive(window);
-    await this.inOrder(own ? valuesToSend(own) : new Float32Array(0), (mine) => this.group.allGather(mine, all, { counts }));
+    await this.collectives.inOrder([own ? valuesToSend(own) : new Float32Array(0)], ([mine]) => this.group.allGather(mine, all, { counts }));
     install(window, all);
     const grads = withGradients ? deviceMemory(this.shard.device).alloc('float32', end - start) as Storage<Float32Array> : null;
     const views: Storage[] = [];

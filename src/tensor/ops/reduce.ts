@@ -1,5 +1,4 @@
 import { record } from '../autograd.js';
-import { mappedOrRefuse } from '../boundary/host_values.js';
 import { kernelsFor } from '../dispatch.js';
 import { normAxis, sizeOf, stridesOf } from '../shape.js';
 import type { DType, Device, DeviceBuffer, Storage } from '../storage.js';
@@ -95,15 +94,19 @@ export function max(x: Tensor, axis: number, keepDims = false): Tensor {
 }
 
 /**
- * Indices of the maximum along the last axis (no gradient): predictions from logits, for host code
- * where the host maps the device's memory (the cpu); refused by name elsewhere (a GPU's logits are
- * read with await and their maxima taken on the host: objective.ts countCorrectOnHost).
+ * Indices of the maximum along the last axis (no gradient; the first maximum wins): an int32
+ * tensor of x's leading shape on x's device, where they are computed.
  */
-export function argmax(x: Tensor): Int32Array {
+export function argmaxIndices(x: Tensor): Tensor {
   const n = x.shape[x.ndim - 1];
   const rows = x.size / n;
   const out = allocStorage(x.dtype, rows, x.device);
   const arg = allocUninit('int32', rows, x.device);
   kernelsFor(x).reduceMax(x.buffer, rows, n, 1, out.buffer, arg.buffer);
-  return mappedOrRefuse(arg, 'argmax: the indices') as Int32Array;
+  return new Tensor(arg, x.shape.slice(0, -1));
+}
+
+/** argmaxIndices read to the host (predictions from logits): at once on the cpu, awaited from a GPU. */
+export async function argmax(x: Tensor): Promise<Int32Array> {
+  return (await argmaxIndices(x).read()) as Int32Array;
 }

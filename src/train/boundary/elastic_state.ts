@@ -11,7 +11,7 @@ import type { CursorPosition } from '../../data/elastic_cursor.js';
 import type { Module } from '../../nn/module.js';
 import type { Optimizer } from '../../nn/optim/optimizer.js';
 import type { Storage } from '../../tensor/storage.js';
-import type { StorageCollectives } from './storage_collectives.js';
+import type { StorageCollectives } from '../../parallel/boundary/storage_collectives.js';
 
 interface Snapshot {
   /** Steps done. */

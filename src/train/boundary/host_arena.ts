@@ -35,11 +35,6 @@ export class HostArena {
 
   constructor(private readonly arena: ParamArena) {}
 
-  /** True when the arena is host memory (nothing to read or write back). */
-  get onHost(): boolean {
-    return this.own('params') !== undefined;
-  }
-
   /** The gradients on the host. `write: false` promises not to change them (nothing is written back). */
   grads(write = true): Promise<Float32Array> | Float32Array {
     return this.take('grads', write);

@@ -6,7 +6,7 @@
 import type { Module } from '../../nn/module.js';
 import type { Storage } from '../../tensor/storage.js';
 import { allValuesToSend, installAll, valuesToReceive } from '../../tensor/boundary/host_values.js';
-import type { StorageCollectives } from './storage_collectives.js';
+import type { StorageCollectives } from '../../parallel/boundary/storage_collectives.js';
 
 const storagesOf = (model: Module): Storage<Float32Array>[] => model.namedBufferStorages().map(([, b]) => b);
 

@@ -23,6 +23,17 @@ export interface DeviceDecision {
   device: Device;
   /** One line for stderr saying what was chosen and why (empty for a plain cpu run). */
   note: string;
+  /**
+   * Gives back what training on the device holds open, once the run is over: a GPU's device (Dawn
+   * keeps a process alive while it is open); nothing for the cpu, so a cpu run never closes a GPU
+   * that other code in the process opened.
+   */
+  release(): void;
+}
+
+/** A decision to train on the cpu: nothing was opened for it. */
+function onCpu(note: string): DeviceDecision {
+  return { device: CPU, note, release: () => {} };
 }
 
 /** Sustained GFLOP/s of `reps` n×n×n GEMMs on a backend (after one warm-up), waiting for a GPU to finish. */
@@ -43,30 +54,42 @@ export async function measureGemm(b: BackendInfo & Pick<Kernels<DeviceBuffer>, '
   return (2 * n * n * n * reps) / seconds / 1e9;
 }
 
-export async function resolveDevice(choice: DeviceChoice = 'cpu'): Promise<DeviceDecision> {
-  if (choice === 'cpu') return { device: CPU, note: '' };
+/** How each --device choice is resolved: the cpu opens nothing; gpu insists on an adapter; auto measures one. */
+const RESOLVE: Record<DeviceChoice, () => Promise<DeviceDecision>> = {
+  cpu: async () => onCpu(''),
+  gpu: () => openGpu(true),
+  auto: () => openGpu(false),
+};
+
+export function resolveDevice(choice: DeviceChoice = 'cpu'): Promise<DeviceDecision> {
+  return RESOLVE[choice]();
+}
+
+/** The GPU, when `required` (--device gpu) or when auto finds a hardware adapter faster than the cpu. */
+async function openGpu(required: boolean): Promise<DeviceDecision> {
   // The GPU is released afterwards unless someone else opened it (one Dawn instance per process:
   // a second one created and dropped beside the first has aborted a process at exit).
   const ownsGpu = !webGpuOpened();
   let keep = false;
   const load = await loadWebGpuBackend();
   if (!load.backend || !load.adapter) {
-    if (choice === 'gpu') throw new Error(`--device gpu: ${load.reason}`);
-    return { device: CPU, note: `--device auto: cpu (${load.reason})` };
+    if (required) throw new Error(`--device gpu: ${load.reason}`);
+    return onCpu(`--device auto: cpu (${load.reason})`);
   }
   const name = load.backend.adapterName;
+  const onGpu = (note: string): DeviceDecision => ({ device: WEBGPU, note, release: closeWebGpu });
   try {
-    if (choice === 'gpu') {
+    if (required) {
       keep = true;
-      return { device: WEBGPU, note: `--device gpu: training on ${name}` };
+      return onGpu(`--device gpu: training on ${name}`);
     }
-    if (load.adapter.software) return { device: CPU, note: `--device auto: cpu (${name} is a software adapter)` };
+    if (load.adapter.software) return onCpu(`--device auto: cpu (${name} is a software adapter)`);
     const gpu = await measureGemm(load.backend, 512, 8);
     const cpu = await measureGemm(backend(), 512, 2);
     const figures = `GEMM 512³: ${name} ${gpu.toFixed(0)} GFLOP/s, cpu ${cpu.toFixed(0)} GFLOP/s`;
-    if (gpu <= cpu) return { device: CPU, note: `--device auto: cpu (${figures})` };
+    if (gpu <= cpu) return onCpu(`--device auto: cpu (${figures})`);
     keep = true;
-    return { device: WEBGPU, note: `--device auto: ${name} (${figures})` };
+    return onGpu(`--device auto: ${name} (${figures})`);
   } finally {
     // The GPU stays open for the run that trains on it; it is closed when the process ends.
     if (ownsGpu && !keep) closeWebGpu();

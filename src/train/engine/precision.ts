@@ -3,7 +3,8 @@
  * the config (with why), and the precision set on the engine once per run, on every process.
  */
 import { type Precision, setComputePrecision } from '../../tensor/precision.js';
-import { type AutoPrecision, describeAutoPrecision, resolveAutoPrecision, supportsPrecision } from '../../tensor/precision_auto.js';
+import { type AutoPrecision, describeAutoPrecision, resolveAutoPrecision } from './precision_auto.js';
+import { supportsPrecision } from '../../tensor/precision_support.js';
 import { CPU, type Device } from '../../tensor/storage.js';
 import { SmolError } from '../../util/errors.js';
 import type { TrainConfig } from '../run/config.js';

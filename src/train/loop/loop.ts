@@ -12,7 +12,7 @@ import type { TrainConfig } from '../run/config.js';
 import { type AnyBatch, outputWidth } from './objective.js';
 import type { StepWork } from './step.js';
 import { accumulating } from '../strategies/grad_accum.js';
-import { type EvalResult, evaluateModel } from './evaluate.js';
+import { type EvalResult, evaluate } from './evaluate.js';
 import type { StepRecord, TrainObserver } from '../../metrics/records.js';
 import { type PlannedStep, type Strategy, type StrategyContext, type UpdateResult, isLeader } from '../strategies/strategy.js';
 import type { FaultInjector } from './faults.js';
@@ -23,6 +23,7 @@ import { sumOfSquares } from '../../tensor/scalar.js';
 import { CPU, type Device, deviceMemory } from '../../tensor/storage.js';
 import { SmolError } from '../../util/errors.js';
 import { hostArena } from '../boundary/host_arena.js';
+import { mappedMemory } from '../../tensor/boundary/host_values.js';
 import { applyPrecision, checkPrecisionRuns } from '../engine/precision.js';
 
 // The record types the metrics sinks read live in metrics/records.ts (train imports metrics, never
@@ -203,7 +204,7 @@ function checkpointState(strategy: Strategy): (() => Record<string, unknown>) | 
  */
 async function evaluation(ctx: StrategyContext, strategy: Strategy, test: Dataset, batchSize: number): Promise<EvalResult | null> {
   if (strategy.evaluation) return strategy.evaluation.evaluate(ctx, test, batchSize);
-  return isLeader(strategy) ? evaluateModel(ctx.model, test, batchSize) : null;
+  return isLeader(strategy) ? evaluate(ctx.model, test, batchSize) : null;
 }
 
 /** What decides which step comes when: batches per epoch, epochs, steps, and whether this process computes. */
@@ -255,8 +256,9 @@ async function trainStep(
   const host = hostArena(model.arena());
   const t0 = performance.now();
   model.zeroGrad();
-  // On a GPU, a process that sends nothing reads its gradients' health one step later, with the loss.
-  const defer = strategy.gradients?.sendsNothing === true && !faults && model.arena().device !== CPU;
+  // A process that sends nothing reads its gradients' health one step later, with the loss, where
+  // reading them would wait on the device (memory the host does not address: a GPU's).
+  const defer = strategy.gradients?.sendsNothing === true && !faults && mappedMemory(model.arena().grads) === undefined;
   let healthLater: Promise<void> | undefined;
   const work: StepWork = {
     data, batch, microSize: config.batchSize, step, lrStep, faultsInjected: faults !== undefined,
@@ -343,7 +345,9 @@ async function perLayerNorms(model: Module): Promise<Record<string, number>> {
  * and is refused otherwise.
  */
 function placeModel(model: Module, device: Device, strategy: Strategy): Device {
-  if (device === CPU) return CPU;
+  // Memory the host addresses (the cpu's) is where models are built and where every strategy can
+  // read its values: nothing to move there, nothing to refuse.
+  if (deviceMemory(device).hostMemory) return device;
   if (strategy.modelBuilder && !strategy.modelBuilder.buildsDeviceModel) {
     if (model.arena().device === device) return device;
     throw new SmolError('BAD_FLAGS', `--device gpu: the ${strategy.name} strategy trains on the cpu only (it shards the model and reads its shards synchronously); train with --device cpu`);

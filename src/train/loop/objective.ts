@@ -2,7 +2,7 @@ import { IGNORE_INDEX, type Dataset, isTokenTask } from '../../data/dataset.js';
 import type { ClassificationBatch, RegressionBatch, TokenBatch } from '../../data/loader.js';
 import { lastUse } from '../../tensor/handover.js';
 import { crossEntropy, mseLoss } from '../../tensor/ops/loss.js';
-import { argmax } from '../../tensor/ops/reduce.js';
+import { argmaxIndices } from '../../tensor/ops/reduce.js';
 import { CPU, hostDType, type Device } from '../../tensor/storage.js';
 import { Tensor } from '../../tensor/tensor.js';
 
@@ -16,10 +16,29 @@ export type AnyBatch = ClassificationBatch | RegressionBatch | TokenBatch;
  * weighted by it.
  */
 export function batchLoss(data: Dataset, output: Tensor, batch: AnyBatch): Tensor {
-  if (data.task === 'classification') return crossEntropy(output, (batch as ClassificationBatch).labels);
-  if (isTokenTask(data)) return crossEntropy(output, engineLabels((batch as TokenBatch).labels));
+  if (data.task !== 'regression') {
+    const { labels, scored } = batchLabels(data, batch, output.device, output.shape[output.ndim - 1]);
+    return crossEntropy(output, labels, scored);
+  }
   const targets = (batch as RegressionBatch).targets;
   return mseLoss(output, Tensor.fromHost(targets, [batch.size, ...data.targetShape], false, output.device));
+}
+
+/**
+ * A batch's class labels as the loss reads them: an int32 tensor on the device the loss runs on
+ * (the cpu adopts the batch's array; a GPU gets them uploaded once), and the number of positions
+ * scored. Both are settled here on the host, where the labels come from, each checked against the
+ * `classes` of the output (the loss cannot count or check labels on a GPU without reading them back).
+ */
+export function batchLabels(data: Dataset, batch: AnyBatch, device: Device, classes: number): { labels: Tensor; scored: number } {
+  const given = (batch as ClassificationBatch | TokenBatch).labels;
+  const labels = isTokenTask(data) ? engineLabels(given) : given;
+  let scored = 0;
+  for (let i = 0; i < labels.length; i++) {
+    if (labels[i] >= classes || labels[i] < -1) throw new Error(`crossEntropy: label ${labels[i]} at row ${i} is outside [0, ${classes})`);
+    if (labels[i] >= 0) scored++;
+  }
+  return { labels: Tensor.fromHost(labels, [labels.length], false, device), scored };
 }
 
 /**
@@ -48,30 +67,19 @@ export function countScored(labels: Int32Array): number {
   return n;
 }
 
-/** Correct predictions in a batch (argmax of the last axis), over scored positions; null for regression. */
-export function countCorrect(data: Dataset, output: Tensor, batch: AnyBatch): number | null {
-  if (data.task === 'regression') return null;
-  const labels = (batch as ClassificationBatch | TokenBatch).labels;
-  return countMatches(labels, argmax(output));
+/**
+ * A batch's predictions (argmax of the last axis), computed where the output lives and read when
+ * scored: an int32 tensor, or null for regression, which predicts no class.
+ */
+export function predictions(data: Dataset, output: Tensor): Tensor | null {
+  return data.task === 'regression' ? null : argmaxIndices(output);
 }
 
-/** countCorrect over logits read back to the host (a GPU's argmax indices stay on the GPU). */
-export function countCorrectOnHost(data: Dataset, logits: Float32Array, batch: AnyBatch): number | null {
-  if (data.task === 'regression') return null;
+/** Correct predictions in a batch, over its scored positions (label ≥ 0; token tasks skip IGNORE_INDEX). */
+export function countCorrect(batch: AnyBatch, predicted: Int32Array): number {
   const labels = (batch as ClassificationBatch | TokenBatch).labels;
-  const width = logits.length / labels.length;
-  const pred = new Int32Array(labels.length);
-  for (let r = 0; r < labels.length; r++) {
-    let best = 0;
-    for (let c = 1; c < width; c++) if (logits[r * width + c] > logits[r * width + best]) best = c;
-    pred[r] = best;
-  }
-  return countMatches(labels, pred);
-}
-
-function countMatches(labels: Int32Array, pred: Int32Array): number {
   let n = 0;
-  for (let i = 0; i < labels.length; i++) if (labels[i] >= 0 && pred[i] === labels[i]) n++;
+  for (let i = 0; i < labels.length; i++) if (labels[i] >= 0 && predicted[i] === labels[i]) n++;
   return n;
 }
 

@@ -3,7 +3,7 @@ import type { OptimizerName } from '../../nn/optim/index.js';
 import type { ScheduleName } from '../../nn/optim/schedule.js';
 import { DATASET_NAMES } from '../../config/spellings.js';
 import type { PrecisionChoice } from '../../tensor/precision.js';
-import type { AutoPrecision } from '../../tensor/precision_auto.js';
+import type { AutoPrecision } from '../engine/precision_auto.js';
 import type { Device } from '../../tensor/storage.js';
 
 export const DATASETS = DATASET_NAMES;

@@ -7,7 +7,7 @@ import type { TrainConfig } from './config.js';
 import type { TrainOutcome } from '../loop/loop.js';
 import { snakeCaseKeys } from '../../util/snake_case.js';
 import type { RankTotals, ResultFile } from '../../metrics/result_file.js';
-import type { AutoPrecision } from '../../tensor/precision_auto.js';
+import type { AutoPrecision } from '../engine/precision_auto.js';
 
 /** result.json, version 1 (docs/RESULT.md), as this package writes it: the run's TrainConfig inside. */
 export type TrainResult = ResultFile<TrainConfig>;

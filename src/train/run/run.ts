@@ -112,7 +112,7 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
   checkSaveDtype(o.save, o.saveDtype);
   const data = loadTrainData(config);
   const events = o.events ?? new MonitorLog(eventsFile(o.experiment.dir), rank);
-  // auto resolved before config.json is written (a cluster's ranks agreed on it already: launch/precision_agreement.ts).
+  // auto resolved before config.json is written (a cluster's ranks agreed on it already: train/engine/precision_agreement.ts).
   settlePrecision(config);
   if (rank === 0 && !o.rejoin) {
     createExperiment(o.experiment, { ...config, workers: strategy.worldSize, strategy: strategy.name }, { resuming: o.checkpoints?.resume !== undefined });

@@ -9,7 +9,7 @@ import type { TrainConfig } from './config.js';
  *
  * The compute precision is left out too: master weights are fp32 whatever it is, so a checkpoint
  * resumes under another precision. Peers agree on it through the cluster's signature instead
- * (launch/worker_flags.ts), and on auto's choice through the store (launch/precision_agreement.ts).
+ * (launch/worker_flags.ts), and on auto's choice through the store (train/engine/precision_agreement.ts).
  */
 export function runSignature(config: TrainConfig): string {
   const { threads: _threads, dataDir: _dataDir, dataFile: _dataFile, precision: _precision, precisionAuto: _auto, device: _device, ...shared } = config;

@@ -36,7 +36,7 @@ export interface AllReduceStrategyOptions {
 export { COMPRESSIONS, type Compression } from '../../config/options/choices.js';
 import type { Compression } from '../../config/options/choices.js';
 import { broadcastStorages, modelStorages } from '../boundary/model_buffers.js';
-import { StorageCollectives } from '../boundary/storage_collectives.js';
+import { StorageCollectives } from '../../parallel/boundary/storage_collectives.js';
 
 /** Raised when ranks that should hold identical parameters do not. */
 export class DivergenceError extends SmolError {
@@ -178,8 +178,9 @@ export class AllReduceStrategy extends LoopDrivenStrategy implements Strategy, G
     // backward produced them: exchange/bucketed.ts); the loop writes the reduced ones back.
     const host = hostArena(ctx.model.arena());
     if (this.worldSize > 1 && !overlapped) await host.grads();
-    // A group of one on a GPU (a pipeline stage or tensor-parallel shard with no data-parallel peer): no bucket to send, nothing to read.
-    const alone = !host.onHost && this.worldSize === 1;
+    // A group of one (a single process, or a pipeline stage or tensor-parallel shard with no
+    // data-parallel peer) has no bucket to send, on any device: nothing is read or exchanged.
+    const alone = this.worldSize === 1;
     this.stats.fill(0);
     this.stats[0] = samples > 0 ? localLoss * samples : 0; // an empty share (load balancing) adds nothing
     this.stats[1] = samples;

@@ -39,7 +39,7 @@ import type { CommTiming, GradientExchange, Leadership, PlannedStep, StepInfo, S
 import type { MemberShares } from '../loop/shares.js';
 import { DivergenceError } from './allreduce.js';
 import { hostArena } from '../boundary/host_arena.js';
-import { StorageCollectives } from '../boundary/storage_collectives.js';
+import { StorageCollectives } from '../../parallel/boundary/storage_collectives.js';
 import { checksumOf } from '../../nn/arena.js';
 
 /** A change of members, as reported to the run's event log. */

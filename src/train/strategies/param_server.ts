@@ -24,11 +24,10 @@
  * every worker the same way, and each worker continues from the server's version (steps()), so
  * the steps between the checkpoint and the crash are taken again.
  *
- * A GPU worker under `reply: 'gradients'` applies the averaged gradient on a host replica of its
- * model with the server's arithmetic and uploads the weights (ps_host_replica.ts), so it holds the
- * server's bits as a cpu worker does.
+ * Under `reply: 'gradients'` a worker applies the averaged gradient with the server's arithmetic
+ * (ps_host_replica.ts: in place on the cpu, on a host replica whose weights are uploaded for a GPU
+ * model), so every worker holds the server's bits.
  */
-import { CPU } from '../../tensor/storage.js';
 import { hostArena } from '../boundary/host_arena.js';
 import { performance } from 'node:perf_hooks';
 import type { ProcessGroup } from '../../comm/process_group.js';
@@ -45,7 +44,7 @@ import { HEAD_SLOTS, type PsRecovery, SERVER_RANK, TAG, broadcastModel, checksum
 import { Generations, Waker, awaitWorkers, dropLink, receiveWelcome, rejoinServer, sendWelcome, serverLost } from './ps_rejoin.js';
 import { buffersToOverwrite } from '../boundary/model_buffers.js';
 import { installAll, valuesToReceive } from '../../tensor/boundary/host_values.js';
-import { HostReplica } from './ps_host_replica.js';
+import { type PsUpdater, psUpdater } from './ps_host_replica.js';
 
 export type PsReply = 'weights' | 'gradients';
 
@@ -70,6 +69,8 @@ export interface ParamServerOptions {
 const KIND_WEIGHTS = 0;
 const KIND_GRADIENTS = 1;
 const KIND_RESYNC = 2;
+/** What a worker set up for weights receives a gradient reply into (none: the receive fails on its size). */
+const NO_GRADIENTS = new Float32Array(0);
 /** Reply flags. */
 const FLAG_DONE = 1;
 const FLAG_LATE = 2;
@@ -429,10 +430,9 @@ export class ParamServerWorker extends LoopDrivenStrategy implements Strategy, G
   private version = 0;
   private readonly head = new Float64Array(HEAD_SLOTS);
   private readonly replyHead = new Float64Array(HEAD_SLOTS);
-  private staged = new Float32Array(0);
   private pendingKind = KIND_WEIGHTS;
-  /** A GPU worker's host replica under reply 'gradients' (null on the cpu, or under 'weights'). */
-  private replica: HostReplica | null = null;
+  /** Where the server's averaged gradients are applied under reply 'gradients' (null under 'weights'). */
+  private updates: PsUpdater | null = null;
   private done = false;
   /** Times this worker re-dialed a server it had lost. */
   reconnects = 0;
@@ -450,32 +450,28 @@ export class ParamServerWorker extends LoopDrivenStrategy implements Strategy, G
 
   async setup(ctx: StrategyContext): Promise<void> {
     const arena = ctx.model.arena();
-    if (this.o.reply === 'gradients') {
-      // A GPU optimizer would round otherwise than the server's: a GPU worker updates a host replica.
-      if (arena.device !== CPU) this.replica = new HostReplica(arena, ctx.optimizer);
-      else this.staged = new Float32Array(arena.size);
-    }
+    if (this.o.reply === 'gradients') this.updates = psUpdater(arena, ctx.optimizer);
     this.version = ctx.startStep ?? 0;
     if (this.o.recovery?.restarted) await this.receiveWelcome(ctx);
     else {
       await broadcastModel(this.group, ctx);
-      if (this.replica) this.replica.params.set(await hostArena(arena).params(false));
+      await this.updates?.adopt();
     }
   }
 
-  /** The optimizer that applies the server's averaged gradients: the replica's on a GPU worker. */
+  /** The optimizer that applies the server's averaged gradients: the updater's (a host replica's for a GPU model). */
   private updater(ctx: StrategyContext): Optimizer {
-    return this.replica?.optimizer ?? ctx.optimizer;
+    return this.updates?.optimizer ?? ctx.optimizer;
   }
 
-  /** Where the server's weights are received: the replica's (then uploaded) or the model's. */
+  /** Where the server's weights are received: the updater's (then uploaded) or the model's. */
   private weightsToOverwrite(ctx: StrategyContext): Float32Array {
-    return this.replica?.params ?? hostArena(ctx.model.arena()).paramsToOverwrite();
+    return this.updates?.weightsToOverwrite() ?? hostArena(ctx.model.arena()).paramsToOverwrite();
   }
 
-  /** A replica's weights go to the GPU (at the loop's flush). */
-  private uploadReplica(ctx: StrategyContext): void {
-    if (this.replica) hostArena(ctx.model.arena()).paramsToOverwrite().set(this.replica.params);
+  /** The updater's weights become the model's (at the loop's flush; nothing to do in place). */
+  private upload(): void {
+    this.updates?.upload();
   }
 
   /** The server's welcome (after a (re)connect): the whole model state and the version to go on from. */
@@ -489,7 +485,7 @@ export class ParamServerWorker extends LoopDrivenStrategy implements Strategy, G
     ctx.model.writeBuffers(buffers);
     installAll(this.updater(ctx).stateStorages(), state);
     this.updater(ctx).restoreSteps(optimizerSteps);
-    this.uploadReplica(ctx);
+    this.upload();
     this.version = version;
     this.done = (flags & FLAG_DONE) !== 0;
   }
@@ -557,7 +553,7 @@ export class ParamServerWorker extends LoopDrivenStrategy implements Strategy, G
     const t2 = performance.now();
     const [version, kind, flags, contributors, loss, lr, optimizerSteps] = this.replyHead;
     if (kind === KIND_GRADIENTS) {
-      await this.group.recv(this.replica?.grads ?? this.staged, SERVER_RANK, { tag: TAG.replyBody, timeoutMs });
+      await this.group.recv(this.updates?.grads ?? NO_GRADIENTS, SERVER_RANK, { tag: TAG.replyBody, timeoutMs });
     } else {
       // Weights land straight in the parameter arena (they are not read again until the next
       // forward); a GPU worker's in a host array the loop then writes to the device.
@@ -569,7 +565,7 @@ export class ParamServerWorker extends LoopDrivenStrategy implements Strategy, G
         installAll(storages, state);
         this.updater(ctx).restoreSteps(optimizerSteps);
       }
-      this.uploadReplica(ctx);
+      this.upload();
     }
     const t3 = performance.now();
     this.pendingKind = kind;
@@ -586,14 +582,10 @@ export class ParamServerWorker extends LoopDrivenStrategy implements Strategy, G
   private stagedLr = 0;
 
   /** Weights (and resyncs) are already in place; averaged gradients are applied here. */
-  async applyUpdate(ctx: StrategyContext): Promise<UpdateResult> {
-    if (this.pendingKind === KIND_GRADIENTS && this.replica) {
-      this.replica.step(this.stagedLr);
-      this.uploadReplica(ctx);
-    } else if (this.pendingKind === KIND_GRADIENTS) {
-      ctx.model.arena().grads.write(this.staged);
-      ctx.optimizer.lr = this.stagedLr;
-      ctx.optimizer.step();
+  async applyUpdate(): Promise<UpdateResult> {
+    if (this.pendingKind === KIND_GRADIENTS && this.updates) {
+      this.updates.step(this.stagedLr);
+      this.upload();
     }
     return { commMs: 0, waitMs: 0, stop: this.done };
   }

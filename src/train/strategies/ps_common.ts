@@ -7,7 +7,7 @@ import { checksumOf as checksumValues } from '../../nn/arena.js';
 import type { ProcessGroup } from '../../comm/process_group.js';
 import type { DataShard, StrategyContext } from './strategy.js';
 import { broadcastStorages, modelStorages } from '../boundary/model_buffers.js';
-import { StorageCollectives } from '../boundary/storage_collectives.js';
+import { StorageCollectives } from '../../parallel/boundary/storage_collectives.js';
 
 /** Rank 0 is the server; ranks 1..N-1 are workers. */
 export const SERVER_RANK = 0;

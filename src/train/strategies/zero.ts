@@ -41,7 +41,7 @@ import { sumOfSquares } from '../../tensor/scalar.js';
 import { SmolError } from '../../util/errors.js';
 import { type Bucket, type BucketSizes, DDP_BUCKETS, planBuckets } from '../exchange/buckets.js';
 import { MicroBatchLoss, hostScalar, microBatchPlan, type LocalGradient } from '../loop/micro_batches.js';
-import { evalResult, evaluateModel, evaluationLoop } from '../loop/evaluate.js';
+import { evalResult, evaluate, evaluationLoop } from '../loop/evaluate.js';
 import { HEALTH_WIDTH } from '../loop/monitors.js';
 import { batchInput, batchLoss, trainingLoss } from '../loop/objective.js';
 import type { StepOutcome, StepWork } from '../loop/step.js';
@@ -316,7 +316,7 @@ export class ZeroStrategy implements Strategy, ModelBuilder, Checkpointing, Mode
    * The result on rank 0, null elsewhere.
    */
   async evaluate(ctx: StrategyContext, data: Dataset, batchSize: number): Promise<EvalResult | null> {
-    if (this.stage < 3) return this.rank === 0 ? evaluateModel(ctx.model, data, batchSize) : null;
+    if (this.stage < 3) return this.rank === 0 ? evaluate(ctx.model, data, batchSize) : null;
     const device = this.model().shard.device;
     const sums = await evaluationLoop(ctx.model, data, batchSize, (batch) => this.staged!.forward(this.rank === 0 ? batchInput(data, batch, device) : null));
     return this.rank === 0 ? evalResult(data, sums) : null;

@@ -45,18 +45,25 @@ describe('crossEntropy', () => {
     backward(y);
     for (const g of x.grad ? await gradOf(x) : []) assert.equal(g, 0);
   });
-  it('int32 tensor labels give the loss and gradient host labels give', async () => {
+  it('int32 tensor labels (on the logits\' device, a GPU\'s too) give the loss and gradient host labels give', async () => {
     const values = [1, 2, 3, 0.5, -1, 2, 0, 0, 0];
     const a = leaf(tensor(values, [3, 3]));
     const b = leaf(tensor(values, [3, 3]));
     const la = crossEntropy(a, labels([2, -1, 0]));
     const cpuLabels = Tensor.fromHost(Int32Array.of(2, -1, 0), [3]);
+    let lb: Tensor;
     if (b.device !== 'cpu') {
-      // Labels enter a GPU loss as host values (the mean's divisor is counted on the host): a tensor elsewhere is refused by name.
+      // Labels on another device than the logits are refused by name.
       assert.throws(() => crossEntropy(b, cpuLabels), /crossEntropy: indices live on device "cpu", the values on "webgpu"/);
-      return;
+      // Labels on the GPU: the loss cannot count them without a read, so the caller says how many rows are scored.
+      const onDevice = Tensor.fromHost(Int32Array.of(2, -1, 0), [3], false, b.device);
+      assert.equal(onDevice.dtype, 'int32');
+      assert.throws(() => crossEntropy(b, onDevice), /crossEntropy: labels on device "webgpu" cannot be counted on the host: pass the number of scored rows/);
+      lb = crossEntropy(b, onDevice, 2);
+    } else {
+      lb = crossEntropy(b, cpuLabels);
+      assert.throws(() => crossEntropy(tensor(values, [3, 3]), cpuLabels, 3), /crossEntropy: 3 scored rows given, but the labels score 2/);
     }
-    const lb = crossEntropy(b, cpuLabels);
     assert.equal(await itemOf(lb), await itemOf(la));
     backward(la);
     backward(lb);

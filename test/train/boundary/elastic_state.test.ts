@@ -16,7 +16,7 @@ import { backward } from '../../../src/tensor/autograd.js';
 import { closeWebGpu, type WebGpuLoad } from '../../../src/tensor/backends/webgpu/index.js';
 import { crossEntropy } from '../../../src/tensor/ops/loss.js';
 import { Tensor } from '../../../src/tensor/tensor.js';
-import { StorageCollectives } from '../../../src/train/boundary/storage_collectives.js';
+import { StorageCollectives } from '../../../src/parallel/boundary/storage_collectives.js';
 import { ElasticState } from '../../../src/train/boundary/elastic_state.js';
 import { Rng } from '../../../src/util/rng.js';
 import { makeWorld } from '../../comm/fixture.js';

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { resolveDevice } from '../../../src/train/engine/device.js';
-import { closeWebGpu } from '../../../src/tensor/backends/webgpu/index.js';
+import { closeWebGpu, webGpuOpened } from '../../../src/tensor/backends/webgpu/index.js';
 import { runCliProcess } from '../../helpers/cluster.js';
 import { SWIFTSHADER_ICD, loadWebGpuForTests } from '../../helpers/webgpu.js';
 
@@ -15,8 +15,7 @@ const TRAIN = ['train', '--model', 'mlp', '--dataset', 'synthetic-regression', '
 describe('--device', () => {
   after(closeWebGpu);
   it('cpu (the default) is the cpu, with nothing to say', async () => {
-    assert.deepEqual(await resolveDevice(), { device: 'cpu', note: '' });
-    assert.deepEqual(await resolveDevice('cpu'), { device: 'cpu', note: '' });
+    for (const { device, note } of [await resolveDevice(), await resolveDevice('cpu')]) assert.deepEqual({ device, note }, { device: 'cpu', note: '' });
   });
 
   it('on SwiftShader: auto stays on the cpu (a software adapter), gpu takes the adapter and names it', async (t) => {
@@ -28,6 +27,10 @@ describe('--device', () => {
     const gpu = await resolveDevice('gpu');
     assert.equal(gpu.device, 'webgpu');
     assert.match(gpu.note, /--device gpu: training on .*swiftshader/i);
+    auto.release();
+    assert.equal(webGpuOpened(), true, 'a cpu decision closes no GPU that other code opened');
+    gpu.release();
+    assert.equal(webGpuOpened(), false, 'the GPU decision gives its device back');
   });
 
   it('without an adapter, `train --device gpu` fails with one line and `--device auto` trains on the cpu', async () => {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { syntheticClassification } from '../../../src/data/synthetic.js';
 import { computePrecision, setComputePrecision } from '../../../src/tensor/precision.js';
-import type { AutoPrecision } from '../../../src/tensor/precision_auto.js';
+import type { AutoPrecision } from '../../../src/train/engine/precision_auto.js';
 import { type TrainConfig, defaultConfig } from '../../../src/train/run/config.js';
 import { train } from '../../../src/train/loop/loop.js';
 import { checkPrecisionRuns, settlePrecision } from '../../../src/train/engine/precision.js';

@@ -22,16 +22,16 @@ function recordBatches(m: ReturnType<typeof model>): number[] {
   return sizes;
 }
 
-test('evaluation batches shrink to the byte budget measured on a first batch of 32, with the same result', () => {
+test('evaluation batches shrink to the byte budget measured on a first batch of 32, with the same result', async () => {
   const data = syntheticClassification({ seed: 2, samples: 700, inputShape: [1, 28, 28], numClasses: 10, noise: 4 });
   const whole = model();
   const wholeSizes = recordBatches(whole);
-  const big = evaluate(whole, data, 1000);
+  const big = await evaluate(whole, data, 1000);
   assert.deepEqual(wholeSizes, [32, 668], 'an MLP fits 1000 samples in 256 MB: a probe, then the rest at once');
   const small = model();
   const sizes = recordBatches(small);
   // The probe's buffers: 32 × (784 inputs + 128 hidden (linear, relu) + 10 logits) floats and a few scalars.
-  const limited = evaluate(small, data, 1000, 100 * 1024);
+  const limited = await evaluate(small, data, 1000, 100 * 1024);
   assert.equal(sizes[0], 32);
   assert.ok(sizes.length > 4 && sizes.slice(1, -1).every((n) => n === sizes[1] && n < 100), `batches ${sizes}`);
   assert.equal(sizes.reduce((a, b) => a + b, 0), 700);
@@ -39,18 +39,18 @@ test('evaluation batches shrink to the byte budget measured on a first batch of 
   assert.ok(Math.abs(limited.loss - big.loss) < 1e-6 * Math.abs(big.loss), `${limited.loss} vs ${big.loss}`);
 });
 
-test('a set smaller than the probe is one batch', () => {
+test('a set smaller than the probe is one batch', async () => {
   const data = syntheticClassification({ seed: 2, samples: 20, inputShape: [1, 28, 28], numClasses: 10, noise: 4 });
   const m = model();
   const sizes = recordBatches(m);
-  assert.equal(evaluate(m, data).samples, 20);
+  assert.equal((await evaluate(m, data)).samples, 20);
   assert.deepEqual(sizes, [20]);
 });
 
 test('the evaluation loop scores what forward gives in batches of the requested size, in eval mode; null scores nothing', async () => {
   const data = syntheticClassification({ seed: 3, samples: 90, inputShape: [1, 28, 28], numClasses: 10, noise: 4 });
   const m = model();
-  const want = evaluate(m, data, 1000);
+  const want = await evaluate(m, data, 1000);
   const sizes: number[] = [];
   const modes: boolean[] = [];
   const sums = await evaluationLoop(m, data, 40, (batch) => {

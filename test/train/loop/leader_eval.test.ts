@@ -23,7 +23,7 @@ test('only the leader evaluates, on the whole test set; the other ranks go on wi
   assert.equal(outcomes[1].finalEval, null);
   assert.deepEqual(evals[0].map((e) => e.step), [5, 10, 12]);
   // The leader's final figure is the single-process evaluation of its model over all 188 test samples.
-  assert.deepEqual(outcomes[0].finalEval, evaluate(outcomes[0].model, d.test, config.evalBatchSize));
+  assert.deepEqual(outcomes[0].finalEval, await evaluate(outcomes[0].model, d.test, config.evalBatchSize));
   assert.equal(outcomes[0].finalEval!.samples, 188);
 });
 

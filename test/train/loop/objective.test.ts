@@ -99,11 +99,11 @@ describe('token-task objective', () => {
     }
   });
 
-  it('evaluate: loss per scored token whatever the batch size, token accuracy, perplexity = exp(loss)', () => {
+  it('evaluate: loss per scored token whatever the batch size, token accuracy, perplexity = exp(loss)', async () => {
     const data = maskedSet(10);
     const model = bigram(2);
-    const whole = evaluate(model, data, 10);
-    const small = evaluate(model, data, 3);
+    const whole = await evaluate(model, data, 10);
+    const small = await evaluate(model, data, 3);
     const logits = model.forward(batchInput(data, batchOf(data, 0, 10)));
     assert.ok(Math.abs(whole.loss - referenceLoss(logits.values() as Float32Array, data.labels)) < 1e-5);
     assert.ok(Math.abs(small.loss - whole.loss) < 1e-5, 'batching must not change the per-token mean');
@@ -117,7 +117,7 @@ describe('token-task objective', () => {
       pred[r] = row.indexOf(Math.max(...row));
     }
     const perfect: TokenDataset = { ...data, task: 'language-model', labels: pred };
-    assert.equal(evaluate(model, perfect, 4).accuracy, 1);
+    assert.equal((await evaluate(model, perfect, 4)).accuracy, 1);
     // GPT-2's vocabulary at context 128: 2 sequences' logits are 51 MB, 1000 would be 26 GB.
     assert.equal(evalBatchSize({ ...data, inputShape: [128], vocabSize: 50257 }, 1000), 2);
     assert.equal(evalBatchSize(data, 1000), 1000);

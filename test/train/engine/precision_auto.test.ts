@@ -1,16 +1,17 @@
 /**
- * --precision auto (src/tensor/precision_auto.ts): the bf16 instructions found in a CPU's
+ * --precision auto (src/train/engine/precision_auto.ts): the bf16 instructions found in a CPU's
  * description, and the decision from them and the probe's timings (injected here, so every branch
  * is pinned whatever this machine has); the real probe runs and gives finite times.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { computePrecision } from '../../src/tensor/precision.js';
+import { computePrecision } from '../../../src/tensor/precision.js';
 import {
-  MIN_SPEEDUP, bf16InCpuinfo, bf16InSysctl, decideAutoPrecision, detectBf16Instructions, resolveAutoPrecision, supportsPrecision, timeProbe,
-} from '../../src/tensor/precision_auto.js';
-import { jsBackend } from '../../src/tensor/backends/js.js';
-import { registerBackend } from '../../src/tensor/dispatch.js';
+  MIN_SPEEDUP, bf16InCpuinfo, bf16InSysctl, decideAutoPrecision, detectBf16Instructions, resolveAutoPrecision, timeProbe,
+} from '../../../src/train/engine/precision_auto.js';
+import { supportsPrecision } from '../../../src/tensor/precision_support.js';
+import { jsBackend } from '../../../src/tensor/backends/js.js';
+import { registerBackend } from '../../../src/tensor/dispatch.js';
 
 /** Two cores of a Sapphire Rapids Xeon (trimmed), as /proc/cpuinfo lists them. */
 const SAPPHIRE_RAPIDS = `processor\t: 0
@@ -113,8 +114,8 @@ describe('which precision a device computes in (supportsPrecision)', () => {
     assert.equal(supportsPrecision('cpu', 'bf16'), true);
     // A device with no backend registered computes nothing.
     assert.equal(supportsPrecision('nowhere', 'fp32'), false);
-    // A float32-only device, as webgpu declares itself (WGSL has no bf16).
-    registerBackend({ ...jsBackend, name: 'float32-only-test', device: 'float32-only-test', dtypes: ['float32'] });
+    // A float32-only device, as webgpu declares itself (WGSL has no bf16): no bfloat16 entries.
+    registerBackend({ ...jsBackend, name: 'float32-only-test', device: 'float32-only-test', dtypes: ['float32'], bfloat16: undefined });
     assert.equal(supportsPrecision('float32-only-test', 'fp32'), true);
     assert.equal(supportsPrecision('float32-only-test', 'bf16'), false);
     assert.deepEqual(resolveAutoPrecision('float32-only-test'), {

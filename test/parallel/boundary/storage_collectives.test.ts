@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import '../../../src/tensor/dispatch.js'; // registers the cpu device
 import { type Storage, deviceMemory } from '../../../src/tensor/storage.js';
 import { mappedMemory } from '../../../src/tensor/boundary/host_values.js';
-import { StorageCollectives, type StorageGroup } from '../../../src/train/boundary/storage_collectives.js';
+import { StorageCollectives, type StorageGroup } from '../../../src/parallel/boundary/storage_collectives.js';
 import { makeWorld } from '../../comm/fixture.js';
 import { far } from '../../helpers/far_device.js';
 
@@ -75,6 +75,32 @@ describe('storage collectives', () => {
     const mapped = cpu([5]);
     await Promise.all([c.allReduce(slow), c.allReduce(fast), c.broadcast(mapped, 0)]);
     assert.deepEqual(issued, ['allReduce 3', 'allReduce 1', 'broadcast']);
+  });
+
+  it('inOrder: a collective over the caller\'s own host buffers takes its turn among the storage ones', async () => {
+    const issued: string[] = [];
+    const recorder = {
+      rank: 0,
+      size: 2,
+      allReduce: (v: Float32Array) => {
+        issued.push(`allReduce ${v.length}`);
+        return Promise.resolve(v);
+      },
+    } as unknown as StorageGroup;
+    const c = new StorageCollectives(recorder);
+    const late = new Promise<Float32Array>((resolve) => setTimeout(() => resolve(new Float32Array(4)), 20));
+    const packed = new Float32Array(2);
+    const done = await Promise.all([
+      c.inOrder([late], ([v]) => recorder.allReduce(v)),
+      c.allReduce(far([1, 2, 3], 0)),
+      c.inOrder([packed], ([v]) => recorder.allReduce(v)),
+    ]);
+    assert.deepEqual(issued, ['allReduce 4', 'allReduce 3', 'allReduce 2']);
+    assert.equal(done[2][0], packed, 'resolves to the values it was given');
+    // Nothing queued and the values on the host: issued at once, as a direct call on the group.
+    issued.length = 0;
+    void c.inOrder([packed], ([v]) => recorder.allReduce(v));
+    assert.deepEqual(issued, ['allReduce 2']);
   });
 
   it('send and recv move several storages as one message each, in order, between devices', async () => {

@@ -1,6 +1,6 @@
 /**
  * Every rank of a cluster computes in one precision. Under `--precision auto` rank 0 decides (its
- * CPU's bf16 instructions and its measurement, tensor/precision_auto.ts) and publishes the choice,
+ * CPU's bf16 instructions and its measurement, train/engine/precision_auto.ts) and publishes the choice,
  * with why, in its area of the rendezvous store; every other rank takes it from there, whatever its
  * own CPU would have chosen. Rank 0 never hands a rank a precision its device cannot compute in:
  * every other rank first publishes whether its device runs bf16, and one that does not (a GPU rank)
@@ -8,15 +8,16 @@
  * to ask publishes its choice, and every member, a later one too, takes the published one.
  * (fp32 and bf16 need no agreement: the cluster's signature already refuses a peer that asked for another.)
  */
-import { rankKey, sharedKey } from '../comm/store/keys.js';
-import { StoreTimeoutError } from '../comm/store/protocol.js';
-import type { TrainConfig } from '../train/run/config.js';
-import { settlePrecision } from '../train/engine/precision.js';
-import type { AutoPrecision } from '../tensor/precision_auto.js';
-import { resolveAutoPrecision, supportsPrecision } from '../tensor/precision_auto.js';
-import { CPU } from '../tensor/storage.js';
-import { TimeoutError } from '../util/errors.js';
-import type { NameStore } from './run_name.js';
+import { rankKey, sharedKey } from '../../comm/store/keys.js';
+import { StoreTimeoutError } from '../../comm/store/protocol.js';
+import type { TrainConfig } from '../run/config.js';
+import { settlePrecision } from './precision.js';
+import type { AutoPrecision } from './precision_auto.js';
+import { resolveAutoPrecision } from './precision_auto.js';
+import { supportsPrecision } from '../../tensor/precision_support.js';
+import { CPU } from '../../tensor/storage.js';
+import { TimeoutError } from '../../util/errors.js';
+import type { NameStore } from '../run/run_name.js';
 
 export const PRECISION_KEY = rankKey(0, 'precision');
 /** Where rank r says whether the device it trains on computes in bf16. */

@@ -1,17 +1,17 @@
 /**
- * Every rank computes in rank 0's choice under --precision auto (src/launch/precision_agreement.ts):
+ * Every rank computes in rank 0's choice under --precision auto (src/train/engine/precision_agreement.ts):
  * rank 0 decides and publishes it in the store, the others take it whatever their own CPU would
  * choose; a rank that waits in vain names rank 0. An elastic run takes the first member's choice.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { StoreTimeoutError } from '../../src/comm/store/protocol.js';
-import { PRECISION_KEY, SHARED_PRECISION_KEY, agreePrecision, deviceBf16Key, runnableByEveryRank, sharedPrecision } from '../../src/launch/precision_agreement.js';
-import type { AutoPrecision } from '../../src/tensor/precision_auto.js';
-import { resolveAutoPrecision } from '../../src/tensor/precision_auto.js';
-import { type TrainConfig, defaultConfig } from '../../src/train/run/config.js';
-import { TimeoutError } from '../../src/util/errors.js';
-import { type TrainFlags, clusterSignature, configFrom } from '../../src/launch/worker_flags.js';
+import { StoreTimeoutError } from '../../../src/comm/store/protocol.js';
+import { PRECISION_KEY, SHARED_PRECISION_KEY, agreePrecision, deviceBf16Key, runnableByEveryRank, sharedPrecision } from '../../../src/train/engine/precision_agreement.js';
+import type { AutoPrecision } from '../../../src/train/engine/precision_auto.js';
+import { resolveAutoPrecision } from '../../../src/train/engine/precision_auto.js';
+import { type TrainConfig, defaultConfig } from '../../../src/train/run/config.js';
+import { TimeoutError } from '../../../src/util/errors.js';
+import { type TrainFlags, clusterSignature, configFrom } from '../../../src/launch/worker_flags.js';
 
 /** The store's get/set/compareSet over a map (a get of a missing key times out, as the store's does). */
 function memoryStore() {

@@ -1,6 +1,6 @@
-import { rankKey, sharedKey } from '../comm/store/keys.js';
-import { StoreTimeoutError } from '../comm/store/protocol.js';
-import { TimeoutError } from '../util/errors.js';
+import { rankKey, sharedKey } from '../../comm/store/keys.js';
+import { StoreTimeoutError } from '../../comm/store/protocol.js';
+import { TimeoutError } from '../../util/errors.js';
 
 /** Rank 0's run folder name, in its own area of the rendezvous store. */
 export const RUN_NAME_KEY = rankKey(0, 'run_name');

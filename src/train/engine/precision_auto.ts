@@ -20,12 +20,13 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { backward } from './autograd.js';
-import { backend, registeredBackends } from './dispatch.js';
-import { linear } from './ops/matmul.js';
-import { type Precision, withComputePrecision } from './precision.js';
-import { CPU, type Device } from './storage.js';
-import { Tensor } from './tensor.js';
+import { backward } from '../../tensor/autograd.js';
+import { backend } from '../../tensor/dispatch.js';
+import { supportsPrecision } from '../../tensor/precision_support.js';
+import { linear } from '../../tensor/ops/matmul.js';
+import { type Precision, withComputePrecision } from '../../tensor/precision.js';
+import { CPU, type Device } from '../../tensor/storage.js';
+import { Tensor } from '../../tensor/tensor.js';
 
 /** bf16 must beat fp32 by this factor (best-of timings still vary by a few %). */
 export const MIN_SPEEDUP = 1.1;
@@ -161,18 +162,6 @@ export function timeProbe(budgetMs = BUDGET_MS): ProbeTimes {
     best.bf16Ms = Math.min(best.bf16Ms, once('bf16'));
   }
   return best;
-}
-
-/**
- * Whether `device` can compute in `precision`: fp32 where a backend of the device declares float32;
- * bf16 where one declares bfloat16, or on the cpu, whose backends run bf16 as a mode over their
- * float32 kernels (WGSL has no bf16: webgpu declares float32 only). The one place this is asked:
- * the kernel registry's lookup replaces this body.
- */
-export function supportsPrecision(device: Device, precision: Precision): boolean {
-  const declared = registeredBackends().filter((b) => b.device === device).flatMap((b) => b.dtypes);
-  if (precision === 'fp32') return declared.includes('float32');
-  return declared.includes('bfloat16') || (device === CPU && declared.includes('float32'));
 }
 
 /** auto's choice for a device that cannot compute in bf16: fp32, without measuring. */

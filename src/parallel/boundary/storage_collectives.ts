@@ -58,29 +58,41 @@ export class StorageCollectives {
     return this.run(storages.map((s) => [s, 'receive'] as const), (values) => Promise.all(values.map((v) => this.group.recv(v, src, opts))));
   }
 
-  private run(parts: readonly Part[], issue: (values: Float32Array[]) => Promise<unknown>): Promise<void> {
-    const pending = parts.map(([s, access]) => (access === 'receive' ? valuesToReceive(s) : valuesToSend(s)));
-    const ready = pending.every((p): p is Float32Array => p instanceof Float32Array);
-    // Nothing to wait for (host memory, nobody queued): issue now, as a direct call on the group would.
-    if (ready && this.queued === 0) return this.complete(parts, pending, issue(pending));
+  /**
+   * Issues `issue` over `values` once they are all on the host and every call made before it has
+   * issued its own collective (reads of different sizes finish in any order; the process group
+   * numbers collectives in call order). Values already on the host with nothing queued (the cpu)
+   * are issued at once, as a direct call on the group would be. Resolves to the values once the
+   * collective is done. For collectives over host buffers of the caller's own (a packed gradient
+   * bucket) beside the storage ones: they keep the one call order.
+   */
+  inOrder(values: readonly (Float32Array | Promise<Float32Array>)[], issue: (values: Float32Array[]) => Promise<unknown>): Promise<Float32Array[]> {
+    const ready = values.every((p): p is Float32Array => p instanceof Float32Array);
+    if (ready && this.queued === 0) {
+      const now = values as Float32Array[];
+      return issue(now).then(() => now);
+    }
     this.queued++;
     const previous = this.lastIssued;
     const issued = (async () => {
       try {
-        const values = await Promise.all(pending);
+        const all = await Promise.all(values);
         await previous;
-        return { values, done: issue(values) };
+        return { all, done: issue(all) };
       } finally {
         this.queued--;
       }
     })();
     this.lastIssued = issued.catch(() => undefined);
-    return issued.then(({ values, done }) => this.complete(parts, values, done));
+    return issued.then(async ({ all, done }) => {
+      await done;
+      return all;
+    });
   }
 
-  /** Waits for the collective, then installs what it received (a write to the device; nothing on the cpu). */
-  private async complete(parts: readonly Part[], values: Float32Array[], done: Promise<unknown>): Promise<void> {
-    await done;
+  /** The collective over the storages' host values, in call order; then what it received is installed (a write to the device; nothing on the cpu). */
+  private async run(parts: readonly Part[], issue: (values: Float32Array[]) => Promise<unknown>): Promise<void> {
+    const values = await this.inOrder(parts.map(([s, access]) => (access === 'receive' ? valuesToReceive(s) : valuesToSend(s))), issue);
     parts.forEach(([s, access], i) => {
       if (access !== 'send') install(s, values[i]);
     });

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { StoreTimeoutError } from '../../src/comm/store/protocol.js';
-import { RUN_NAME_KEY, SHARED_RUN_NAME_KEY, agreeRunName, sharedRunName } from '../../src/launch/run_name.js';
-import { TimeoutError } from '../../src/util/errors.js';
+import { StoreTimeoutError } from '../../../src/comm/store/protocol.js';
+import { RUN_NAME_KEY, SHARED_RUN_NAME_KEY, agreeRunName, sharedRunName } from '../../../src/train/run/run_name.js';
+import { TimeoutError } from '../../../src/util/errors.js';
 
 /** A rendezvous store of one map; get() of a missing key times out as the real one does. */
 function fakeStore(): { values: Map<string, string>; set(k: string, v: string): Promise<void>; get(k: string, t?: number): Promise<Uint8Array> } {
