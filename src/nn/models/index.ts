@@ -10,12 +10,17 @@ import { type SizeOverrides, bertSpec, gpt2Spec, resnetSpec } from './presets.js
 import { type ResNetSpec, buildResNet } from './resnet.js';
 
 export type { BertSpec, CnnSpec, Gpt2Spec, MlpSpec, ResNetSpec, SizeOverrides };
+export type { LlamaSpec, RopeScaling } from './llama.js';
 export type ModelSpec = MlpSpec | CnnSpec | ResNetSpec | Gpt2Spec | BertSpec;
 
 export { MODEL_NAMES, type ModelType };
-export { IMAGE_MODELS, GPT2_MODELS, BERT_MODELS, type ResNetName, type Gpt2Name, type BertName } from './names.js';
+export {
+  IMAGE_MODELS, GPT2_MODELS, BERT_MODELS, LLAMA_MODELS, type ResNetName, type Gpt2Name, type BertName, type LlamaName,
+} from './names.js';
 /** The named sizes (presets) and the specs they give; `defaultSpec` picks among them by name. */
-export { GPT2_SIZES, BERT_SIZES, gpt2Spec, bertSpec, resnetSpec, type TransformerSize } from './presets.js';
+export {
+  GPT2_SIZES, BERT_SIZES, LLAMA_SIZES, gpt2Spec, bertSpec, llamaSpec, resnetSpec, type TransformerSize, type LlamaSize,
+} from './presets.js';
 
 /** Models that read token ids (a token dataset) rather than images or feature vectors. */
 export function isTokenModel(type: ModelType): boolean {
