@@ -12,7 +12,7 @@ export type Gpt2Name = (typeof GPT2_MODELS)[number];
 export type BertName = (typeof BERT_MODELS)[number];
 export type LlamaName = (typeof LLAMA_MODELS)[number];
 
-export const MODEL_NAMES = ['mlp', 'cnn', 'simple_cnn', ...IMAGE_MODELS, ...GPT2_MODELS, ...BERT_MODELS] as const;
+export const MODEL_NAMES = ['mlp', 'cnn', 'simple_cnn', ...IMAGE_MODELS, ...GPT2_MODELS, ...BERT_MODELS, ...LLAMA_MODELS] as const;
 export type ModelType = (typeof MODEL_NAMES)[number];
 
 /** What a model family reads: images [C, H, W], feature vectors [D] or token ids [T]. */
