@@ -125,19 +125,24 @@ export const LLAMA_SIZES: Record<LlamaName, LlamaSize> = {
 /**
  * A Llama-family spec for a dataset's vocabulary and sequence length. --layers keeps the shape of a
  * layer; --width or --heads make head_dim width / heads and scale the MLP with the width (the
- * preset's ratio); kv heads stay unless they no longer divide the heads. --context sets the
- * model's positions (max_position_embeddings), at least the sequence length.
+ * preset's ratio). The kv heads stay where they divide the heads, else keep the preset's queries
+ * per kv head. --context sets the model's positions (max_position_embeddings), at least the sequence.
  */
 export function llamaSpec(name: LlamaName, vocabSize: number, sequence: number, o: SizeOverrides = {}): LlamaSpec {
   const base = LLAMA_SIZES[name];
   const s = sized(name, { layers: base.layers, width: base.width, heads: base.heads, context: base.context, dropout: base.dropout }, o, sequence);
   const reshaped = o.width !== undefined || o.heads !== undefined;
-  if (reshaped && s.heads % base.kvHeads !== 0) {
-    throw new Error(`${name}: --heads ${s.heads} is not a multiple of the preset's ${base.kvHeads} kv heads`);
-  }
   return {
     ...base, type: 'llama', vocabSize, context: s.context, layers: s.layers, width: s.width, heads: s.heads,
+    kvHeads: kvHeadsFor(name, base, s.heads),
     headDim: reshaped ? s.width / s.heads : base.headDim,
     intermediate: reshaped ? Math.round((base.intermediate * s.width) / base.width) : base.intermediate,
   };
+}
+
+function kvHeadsFor(name: LlamaName, base: LlamaSize, heads: number): number {
+  if (heads % base.kvHeads === 0) return base.kvHeads;
+  const perKv = base.heads / base.kvHeads;
+  if (heads % perKv === 0) return heads / perKv;
+  throw new Error(`${name}: --heads ${heads} divides neither into the preset's ${base.kvHeads} kv heads nor into groups of ${perKv} queries per kv head`);
 }
