@@ -30,7 +30,8 @@ export interface LlamaAttentionShape {
  *
  * Tensor parallelism splits q/k/v by columns and o_proj by rows: each rank takes heads/T query
  * heads and the kvHeads/T key/value heads they read (rank r's query heads map onto its own kv
- * heads because heads/kvHeads divides heads/T).
+ * heads because heads/kvHeads divides heads/T). Qwen3's norm weights stay whole on every rank, their
+ * gradients summed over the group (each rank's comes from its heads).
  */
 export class LlamaAttention extends Module {
   private readonly q_proj: Module;
@@ -42,7 +43,7 @@ export class LlamaAttention extends Module {
   private readonly heads: number;
   private readonly kvHeads: number;
 
-  constructor(s: LlamaAttentionShape, rng: Rng, private readonly rope: RotaryEmbedding, private readonly drop: Dropout, split: Projections) {
+  constructor(s: LlamaAttentionShape, rng: Rng, private readonly rope: RotaryEmbedding, private readonly drop: Dropout, private readonly split: Projections) {
     super();
     this.heads = s.heads / split.size;
     this.kvHeads = s.kvHeads / split.size;
@@ -71,6 +72,6 @@ export class LlamaAttention extends Module {
   }
 
   private normed(norm: RMSNorm | null, heads: Tensor): Tensor {
-    return norm ? norm.forward(heads) : heads;
+    return norm ? norm.forward(heads, this.split.sharedWeight(norm.weight)) : heads;
   }
 }
