@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { RotaryEmbedding, inverseFrequencies, llama3Frequencies, rotaryTables } from '../../../src/nn/layers/rotary.js';
+import { BufferRecycler } from '../../../src/tensor/recycler.js';
 import { Tensor } from '../../../src/tensor/tensor.js';
 import { assertClose } from '../../helpers/tensors.js';
 
@@ -100,5 +101,16 @@ describe('RotaryEmbedding', () => {
     assert.equal(rope.tablesFor(6, 'cpu'), a);
     assert.notEqual(rope.tablesFor(7, 'cpu'), a);
     assert.deepEqual(a.cos.shape, [6, 4]);
+  });
+
+  it('tables made inside a training step outlive it (the step\'s recycled buffers are not theirs)', () => {
+    const rope = new RotaryEmbedding(8, 1e4);
+    const recycler = new BufferRecycler();
+    const { cos, sin } = recycler.run(() => rope.tablesFor(6, 'cpu'));
+    const before = [Float32Array.from(cos.values()), Float32Array.from(sin.values())];
+    // The next step takes the last step's buffers of this size and writes its own values into them.
+    recycler.run(() => [Tensor.full([6, 4], 7), Tensor.full([6, 4], 7)]);
+    const after = rope.tablesFor(6, 'cpu');
+    assert.deepEqual([after.cos.values(), after.sin.values()], before);
   });
 });
