@@ -57,12 +57,13 @@ export class LlamaAttention extends Module {
 
   /**
    * x [N, T, width] → the attention's output [N, T, width] (summed over the group when split). x is
-   * the block's norm output, read by nothing after v_proj: under bf16 v_proj hands it over (lastUse).
+   * not handed over (lastUse): three projections read it, and under bf16 each backward rounds it
+   * again from its float32 values.
    */
   run(x: Tensor): MaybeAsync<Tensor> {
     const q = this.rope.apply(this.normed(this.q_norm, splitHeads(this.q_proj.forward(x), this.heads)));
     const k = this.rope.apply(this.normed(this.k_norm, splitHeads(this.k_proj.forward(x), this.kvHeads)));
-    const v = splitHeads(this.v_proj.forward(lastUse(x)), this.kvHeads);
+    const v = splitHeads(this.v_proj.forward(x), this.kvHeads);
     const y = mergeHeads(scaledDotProductAttention(q, k, v, true, this.drop.forAttention()));
     return then(runModule(this.o_proj, lastUse(y)), (out) => this.drop.forward(out));
   }
