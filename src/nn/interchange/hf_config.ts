@@ -8,6 +8,7 @@
  */
 import type { BertSpec, Gpt2Spec, ModelSpec } from '../models/index.js';
 import { ConfigError } from '../../util/errors.js';
+import { LLAMA_FAMILY } from './hf_config_llama.js';
 import { ConfigReader, type HfConfig, type HfFamily } from './hf_config_reader.js';
 
 export type { HfConfig };
@@ -76,7 +77,7 @@ const BERT: HfFamily = {
   },
 };
 
-const FAMILIES: readonly HfFamily[] = [GPT2, BERT];
+const FAMILIES: readonly HfFamily[] = [GPT2, BERT, LLAMA_FAMILY];
 
 /** The model_types we read, for messages. */
 export function supportedModelTypes(): string[] {

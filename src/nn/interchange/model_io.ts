@@ -76,7 +76,7 @@ export function loadFolderWeights(dir: string, model: Module, spec: ModelSpec): 
   loadTensors(dir, readFolderTensors(dir), model, spec);
 }
 
-const SPEC_TYPES = new Set<string>(['mlp', 'cnn', 'resnet', 'gpt2', 'bert']);
+const SPEC_TYPES = new Set<string>(['mlp', 'cnn', 'resnet', 'gpt2', 'bert', 'llama']);
 
 /**
  * A model rebuilt from a safetensors file that saveSafetensors wrote: the spec from its

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { loadPretrained, saveFolder } from '../../../src/nn/interchange/hf_folder.js';
 import type { SaveDtype } from '../../../src/nn/interchange/model_io.js';
-import { type ModelSpec, createModel } from '../../../src/nn/models/index.js';
+import { type LlamaSpec, type ModelSpec, createModel } from '../../../src/nn/models/index.js';
 import type { Module } from '../../../src/nn/module.js';
 import { Rng } from '../../../src/util/rng.js';
 import { type Inputs, SKIP, assertSameRun, python, runOurs, tokenInputs } from './hf_transformers.js';
@@ -58,6 +58,31 @@ const BERT_SPEC: ModelSpec = { type: 'bert', vocabSize: 53, context: 16, layers:
 // torch lists BertForMaskedLM's tied bias under the decoder's name.
 const BERT_ALIASES = { 'cls.predictions.bias': 'cls.predictions.decoder.bias' };
 
+const llama = (o: Partial<LlamaSpec>): LlamaSpec => ({
+  type: 'llama', modelType: 'llama', vocabSize: 61, context: 64, layers: 2, width: 32, intermediate: 48, heads: 4, kvHeads: 2, headDim: 8,
+  ropeTheta: 10000, ropeScaling: null, rmsEps: 1e-6, tieEmbeddings: false, qkvBias: false, qkNorm: false, dropout: 0, ...o,
+});
+const llamaConfig = (modelType: string, o: Record<string, unknown>): Record<string, unknown> => ({
+  model_type: modelType, num_hidden_layers: 2, hidden_size: 32, intermediate_size: 48, num_attention_heads: 4, num_key_value_heads: 2,
+  vocab_size: 61, max_position_embeddings: 64, rms_norm_eps: 1e-6, tie_word_embeddings: false, ...o,
+});
+/** Llama 3's scaling on head_dim 8 with 16 original positions: one frequency kept, one smoothed, two divided by the factor. */
+const LLAMA3 = { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalContext: 16 } as const;
+const LLAMA_VARIANTS: [string, LlamaSpec, Record<string, unknown>][] = [
+  ['llama (llama3 rope scaling, untied, 4 heads / 2 kv)', llama({ ropeScaling: LLAMA3 }), llamaConfig('llama', {
+    rope_parameters: { rope_type: 'llama3', rope_theta: 10000, factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 16 },
+  })],
+  ['llama tied (SmolLM2-like: 3 heads / 1 kv head)', llama({ width: 24, heads: 3, kvHeads: 1, tieEmbeddings: true, ropeTheta: 1e5, rmsEps: 1e-5 }), llamaConfig('llama', {
+    hidden_size: 24, num_attention_heads: 3, num_key_value_heads: 1, tie_word_embeddings: true, rms_norm_eps: 1e-5, rope_parameters: { rope_type: 'default', rope_theta: 1e5 },
+  })],
+  ['qwen2 (q/k/v biases, tied)', llama({ modelType: 'qwen2', qkvBias: true, tieEmbeddings: true, ropeTheta: 1e6 }), llamaConfig('qwen2', {
+    tie_word_embeddings: true, rope_parameters: { rope_type: 'default', rope_theta: 1e6 },
+  })],
+  ['qwen3 (q/k norms, head_dim 16 ≠ width / heads, untied)', llama({ modelType: 'qwen3', qkNorm: true, headDim: 16, ropeTheta: 1e6 }), llamaConfig('qwen3', {
+    head_dim: 16, rope_parameters: { rope_type: 'default', rope_theta: 1e6 },
+  })],
+];
+
 describe('Hugging Face folders against transformers (logits, loss and gradients within 1e-4 relative)', { skip: SKIP, timeout: 600_000 }, () => {
   it('gpt2: our folder → GPT2LMHeadModel, and save_pretrained → ours (Conv1D layout, tied head)', async () => {
     const inputs = tokenInputs(2, 8, 61, 1);
@@ -84,5 +109,20 @@ describe('Hugging Face folders against transformers (logits, loss and gradients 
     assert.ok(existsSync(join(ours, 'model.safetensors.index.json')) && !existsSync(join(ours, 'model.safetensors')), 'ours is sharded');
     const theirs = await theirsToOurs('gpt2-sharded', GPT2_CONFIG, GPT2_SPEC, inputs, 'float32', '20KB');
     assert.ok(readdirSync(theirs).filter((f) => /^model-\d+-of-\d+\.safetensors$/.test(f)).length > 1, 'transformers wrote shards');
+  });
+
+  for (const [what, spec, config] of LLAMA_VARIANTS) {
+    it(`${what}: our folder → AutoModelForCausalLM, and save_pretrained → ours`, async () => {
+      const inputs = tokenInputs(2, 12, 61, 5);
+      await oursToTheirs(spec.modelType + what.length, spec, inputs);
+      await theirsToOurs(spec.modelType + what.length, config, spec, inputs);
+    });
+  }
+
+  it('qwen2 in bf16 and sharded, both ways', async () => {
+    const [, spec, config] = LLAMA_VARIANTS[2];
+    const inputs = tokenInputs(2, 12, 61, 6);
+    await oursToTheirs('qwen2-bf16-sharded', spec, inputs, { dtype: 'bf16', shardBytes: 4000 });
+    await theirsToOurs('qwen2-bf16-sharded', config, spec, inputs, 'bfloat16', '4KB');
   });
 });

@@ -6,7 +6,7 @@
       builds a random-weight model from the config (every parameter perturbed, so LayerNorm /
       RMSNorm weights and biases are not their initial ones), save_pretrained(DIR) in DTYPE
       (float32 | bfloat16 | float16) with max_shard_size SHARD, then runs the inputs on the weights
-      as saved (rounded to DTYPE, computed in float32).
+      as saved (read back from DIR: rounded to DTYPE, computed in float32).
 
 Both print JSON {logits, loss, grads: {name: values}}: the logits of INPUTS' token ids [N, T] in eval
 mode, the mean cross-entropy against INPUTS' labels as given (no shift; -100 ignored), and the
@@ -50,7 +50,8 @@ def make(config_json, folder, inputs, dtype, shard):
         for p in model.parameters():
             p.add_(torch.randn_like(p) * 0.05)
     model.to(getattr(torch, dtype)).save_pretrained(folder, max_shard_size=shard)
-    return run(model.to(torch.float32), inputs)
+    # Read back in float32 rather than cast back: a cast would also round buffers (rotary inv_freq) that are never saved.
+    return load(folder, inputs)
 
 
 if __name__ == "__main__":
