@@ -7,7 +7,7 @@
  *   tokenizer.json, ...              the tokenizer and generation settings, copied through untouched
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { extname, join, resolve } from 'node:path';
 import { CheckpointError } from '../checkpoint.js';
 import { type ModelSpec, createModel } from '../models/index.js';
 import type { Module } from '../module.js';
@@ -25,6 +25,15 @@ export const TOKENIZER_FILES = [
 ] as const;
 
 const TORCH_DTYPE: Record<SaveDtype, 'float32' | 'bfloat16' | 'float16'> = { fp32: 'float32', bf16: 'bfloat16', f16: 'float16' };
+
+/**
+ * Whether --save writes a Hugging Face folder there: a path ending in a separator, an existing
+ * folder, or a name without an extension (`out/smollm2-ft`); `x.safetensors`, `x.smol`, `x.bin`
+ * are files.
+ */
+export function isFolderTarget(path: string): boolean {
+  return /[/\\]$/.test(path) || isFolder(path) || !extname(path);
+}
 
 /** A folder's config.json, parsed (a missing or malformed one refused naming the file). */
 export function readHfConfig(dir: string): HfConfig {
@@ -102,7 +111,8 @@ export function saveFolder(dir: string, model: Module, spec: ModelSpec, opts: Sa
   const written = writeShardedSafetensors(dir, externalTensors(model, spec, dtype), safetensorsMetadata(spec, opts.meta), opts.shardBytes ?? DEFAULT_SHARD_BYTES);
   writeFileAtomic(join(dir, CONFIG_FILE), `${JSON.stringify(config, null, 2)}\n`);
   written.push(CONFIG_FILE);
-  for (const name of source ? TOKENIZER_FILES : []) {
+  // Saved into the --init folder itself: its tokenizer files are already there.
+  for (const name of source && resolve(source) !== resolve(dir) ? TOKENIZER_FILES : []) {
     const from = join(source!, name);
     if (!existsSync(from)) continue;
     copyFileSync(from, join(dir, name));
