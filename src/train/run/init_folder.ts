@@ -70,13 +70,14 @@ export function folderSpec(config: Pick<TrainConfig, 'init' | 'layers' | 'width'
 
 /**
  * Cheap checks of --init before a run creates its folder: the path exists, and a folder has a
- * config.json we can build and weight files its index names. (Names and shapes are checked when the
- * model loads them.)
+ * config.json we can build that the flags and the dataset agree with, and the weight files its
+ * index names. (Names and shapes of the tensors are checked when the model loads them.)
  */
-export function checkInitSource(init: string | undefined): void {
+export function checkInitSource(config: Pick<TrainConfig, 'init' | 'layers' | 'width' | 'heads' | 'context'>, data: Dataset): void {
+  const init = config.init;
   if (init === undefined) return;
   if (!existsSync(init)) throw new ConfigError('command line', '--init', `"${init}" does not exist`);
   if (!isFolder(init)) return;
-  specFromFolder(init);
+  folderSpec(config, data);
   folderWeights(init);
 }

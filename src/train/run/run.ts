@@ -123,9 +123,9 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
   if (rank === 0 && o.output) ensureWritable(o.output, '--output');
   if (rank === 0 && o.save) checkSaveTarget(o.save, config);
   checkSaveDtype(o.save, o.saveDtype);
-  // A missing or unreadable --init is refused before the run's folder exists.
-  if (rank === 0) checkInitSource(config.init);
   const data = loadTrainData(config);
+  // A missing --init, or a folder the flags contradict, is refused before the run's folder exists.
+  if (rank === 0) checkInitSource(config, data.train);
   const events = o.events ?? new MonitorLog(eventsFile(o.experiment.dir), rank);
   // auto resolved before config.json is written (a cluster's ranks agreed on it already: launch/precision_agreement.ts).
   settlePrecision(config);
