@@ -108,7 +108,7 @@ const EVERY_FLAG = [
   '--bucket-mb', '2', '--first-bucket-mb', '0.5', '--overlap', '--compress', 'int8', '--powersgd-rank', '2',
   '--inner-steps', '10', '--outer-lr', '0.5', '--outer-momentum', '0.8', '--tensor-parallel', '2', '--zero', '2', '--eval-batch-size', '50',
   '--pipeline-stages', '2', '--micro-batches', '8', '--pipeline-schedule', 'gpipe',
-  '--elastic', '--min-workers', '2', '--max-restarts', '1', '--precision', 'auto', '--save-dtype', 'bf16',
+  '--elastic', '--min-workers', '2', '--max-restarts', '1', '--precision', 'auto', '--save-dtype', 'bf16', '--save-shard-size', '500MB',
 ];
 
 /** Flags the local launcher itself acts on; workers never see them. */

@@ -23,7 +23,7 @@ export const MODEL_OPTIONS = {
   width: modelSize('width', 'transformer hidden size, or the ResNet\'s first-stage channels (default: the preset\'s)'),
   heads: modelSize('heads', 'attention heads (default: the preset\'s)'),
   context: modelSize('context', 'tokens per sequence: the token dataset\'s length and the transformer\'s positions (default: the dataset\'s, positions the preset\'s)'),
-  init: valued<string>({ arg: '<path>', help: 'start from these weights: a Hugging Face model folder (config.json + model.safetensors or its shards; the model\'s family and shape come from its config.json), a .safetensors file (Hugging Face / torchvision names, e.g. a published GPT-2) or a smolcluster model file', forward: true, config: true }),
+  init: valued<string>({ arg: '<file>', help: 'start from these weights: a Hugging Face model folder (config.json + model.safetensors or its shards; the model\'s family and shape come from its config.json), a .safetensors file (Hugging Face / torchvision names, e.g. a published GPT-2) or a smolcluster model file', forward: true, config: true }),
   hidden: valued({
     arg: '<widths>', help: 'MLP hidden widths, comma-separated (default 128)', parse: intList, forward: true, config: true,
     yaml: [{ file: 'nn', key: 'model.hidden', read: (v) => (v === undefined ? undefined : Array.isArray(v) ? (v as number[]) : [v as number]) }],

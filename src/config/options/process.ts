@@ -20,7 +20,7 @@ export const PROCESS_OPTIONS = {
   experimentsDir: valued({ arg: '<dir>', help: 'where experiment folders are written', default: 'experiments', forward: true }),
   overwrite: toggle({ help: 'replace the run already in <experiments-dir>/<name>/ (without it, an existing --name is refused unless --resume continues it)', forward: true }),
   output: valued<string>({ arg: '<file>', help: 'also write the run summary (result.json) here', forward: true }),
-  save: valued<string>({ arg: '<path>', help: 'save the trained model here: a folder (a name without extension, or ending in /) gets a Hugging Face model folder (config.json, model.safetensors, the --init folder\'s tokenizer files) that transformers loads; x.safetensors writes safetensors under PyTorch / Hugging Face names; other names smolcluster\'s own format (docs/CHECKPOINT.md)', forward: true }),
+  save: valued<string>({ arg: '<file>', help: 'save the trained model here: a folder (a name without extension, or ending in /) gets a Hugging Face model folder (config.json, model.safetensors, the --init folder\'s tokenizer files) that transformers loads; x.safetensors writes safetensors under PyTorch / Hugging Face names; other names smolcluster\'s own format (docs/CHECKPOINT.md)', forward: true }),
   saveShardSize: valued({ arg: '<size>', help: '--save DIR: shard the weights into files of at most this size, with model.safetensors.index.json (e.g. 500MB; default 5GB, as transformers)', parse: shardSize, forward: true }),
   saveDtype: choice(SAVE_DTYPES, {
     arg: '<dtype>', help: 'the dtype --save x.safetensors or --save DIR writes weights in: fp32, bf16 or f16 (rounded to nearest even; default fp32). Checkpoints always keep fp32', parse: oneOf(SAVE_DTYPES), forward: true,
