@@ -65,7 +65,7 @@ function readHfTokenizer(file: string): Tokenizer {
     // The post-processor's own additions (Llama 3's BOS), then the end of the document.
     encodeDocument: (text) => withEnds(Int32Array.from(hf.encode(text, { add_special_tokens: true }).ids), bos, eos),
     // No clean-up of spaces before punctuation (Llama's config asks for it): decoding gives the text back.
-    decode: (ids) => hf.decode(Array.from(ids), { clean_up_tokenization_spaces: false }),
+    decode: (ids) => (ids.length === 0 ? '' : hf.decode(Array.from(ids), { clean_up_tokenization_spaces: false })),
   };
 }
 
