@@ -73,7 +73,7 @@ export function buildTokenFile(path: string, files: readonly CorpusFile[], token
     for (const file of files) {
       for (const piece of documentPieces(file, o)) {
         if (!open) {
-          starts.push(out.count);
+          starts.push(out.total);
           if (tokenizer.bos !== null) out.push(Int32Array.of(tokenizer.bos));
           open = true;
         }
@@ -110,12 +110,18 @@ function header(width: number, vocabSize: number, tokens: number, docs: number):
 
 /** Buffers tokens and writes them out in large blocks after the header. */
 class TokenWriter {
+  /** Tokens written out so far (pushed ones still held are not counted: see `total`). */
   count = 0;
   private readonly buf: Uint16Array | Uint32Array;
   private held = 0;
 
   constructor(private readonly fd: number, private readonly width: number) {
     this.buf = width === 2 ? new Uint16Array(WRITE_TOKENS) : new Uint32Array(WRITE_TOKENS);
+  }
+
+  /** Tokens pushed so far. */
+  get total(): number {
+    return this.count + this.held;
   }
 
   push(ids: Int32Array): void {
