@@ -33,7 +33,7 @@ export function formatOf(path: string): CorpusFormat {
 export function corpusFiles(spec: string): CorpusFile[] {
   if (isDynamicPattern(spec) && !existsSync(spec)) return fromGlob(spec);
   const where = resolve(spec);
-  if (!existsSync(where)) throw new DataError(spec, `not found (${WHAT})`);
+  if (!existsSync(where)) throw new DataError(spec, `text file not found (${WHAT})`);
   if (!statSync(where).isDirectory()) return [{ path: where, format: formatOf(where) }];
   const files = walk(where).filter((f) => FORMATS[extname(f).toLowerCase()] !== undefined);
   if (files.length === 0) throw new DataError(spec, `is a folder with no .txt, .md, .jsonl, .ndjson or .parquet file (${WHAT})`);

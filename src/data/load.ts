@@ -50,7 +50,7 @@ export interface DatasetRequest {
  */
 export function dataFileProblem(req: { name: string; dataFile?: string }): DataError | null {
   if (req.name !== 'text') return null;
-  return req.dataFile ? textFileProblem(req.dataFile) : new DataError('--data-file', '--dataset text needs --data-file (a text, JSONL or Parquet file, a folder of them, or a glob)');
+  return req.dataFile ? textFileProblem(req.dataFile) : new DataError('--data-file', '--dataset text needs --data-file FILE (a text, JSONL or Parquet file, a folder of them, or a glob)');
 }
 
 export function loadDataset(req: DatasetRequest): { train: Dataset; test: Dataset } {
