@@ -2,6 +2,9 @@
 // products of each direction run as batched GEMMs through `sgemm` (oneDNN where built), and the
 // causal mask, softmax, dropout and softmax-backward run in one pass over each row in between.
 // Only the probabilities are kept between forward and backward; no score or mask tensor exists.
+// Grouped-query attention: `groups` consecutive query slices read one k/v slice; each product runs
+// once per k/v slice with those slices as one [groups · tq, ·] block, so gk and gv sum over the
+// group inside the GEMM and k/v are never repeated.
 #include <cmath>
 #include <memory>
 
@@ -16,22 +19,28 @@ namespace sc {
 namespace {
 
 struct Geometry {
-  int64_t bh, tq, tk, d, dv;
+  int64_t bh, tq, tk, d, dv, groups;
   float scale;
   bool causal;
   /** Keys row i may see. */
   int64_t visible(int64_t i) const { return causal ? std::min(i + 1, tk) : tk; }
+  /** k/v slices (bh / groups) and the query rows that read each one (groups · tq). */
+  int64_t kvSlices() const { return bh / groups; }
+  int64_t groupRows() const { return groups * tq; }
 };
 
 constexpr int64_t kGrain = 16384;  // probability entries per thread before the row loops fork
 
-/** Arguments 0..2: sizes [bh, tq, tk, d, dv] (a Float64Array), scale, causal. */
+/** Arguments 0..2: sizes [bh, tq, tk, d, dv, groups] (a Float64Array), scale, causal. */
 Geometry geometry(const Args& a) {
-  const double* p = a.ints(0, "geometry", 5);
-  for (int j = 0; j < 5; j++)
+  const double* p = a.ints(0, "geometry", 6);
+  for (int j = 0; j < 6; j++)
     if (p[j] < 0) throwRange("attention: sizes must be non-negative");
-  return {static_cast<int64_t>(p[0]), static_cast<int64_t>(p[1]), static_cast<int64_t>(p[2]),
-          static_cast<int64_t>(p[3]), static_cast<int64_t>(p[4]), static_cast<float>(a.num(1, "scale")), a.flag(2)};
+  const Geometry g{static_cast<int64_t>(p[0]), static_cast<int64_t>(p[1]), static_cast<int64_t>(p[2]),
+                   static_cast<int64_t>(p[3]), static_cast<int64_t>(p[4]), static_cast<int64_t>(p[5]),
+                   static_cast<float>(a.num(1, "scale")), a.flag(2)};
+  if (g.groups < 1 || g.bh % g.groups != 0) throwRange("attention: groups must be >= 1 and divide bh");
+  return g;
 }
 
 template <class Row>
@@ -85,7 +94,7 @@ void softmaxBackwardRow(const float* SC_RESTRICT p, const float* SC_RESTRICT mas
 /** A buffer every use below overwrites whole before reading (std::vector would zero it first). */
 std::unique_ptr<float[]> uninitialised(int64_t n) { return std::unique_ptr<float[]>(new float[static_cast<size_t>(n)]); }
 
-/** A batched product over the bh slices: C_b = alpha op(A_b) op(B_b) + beta C_b. */
+/** A batched product over the k/v slices: C_b = alpha op(A_b) op(B_b) + beta C_b. */
 void batched(const Geometry& g, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
              int64_t sA, const float* B, int64_t sB, float beta, float* C, int64_t sC) {
   Gemm m;
@@ -105,24 +114,24 @@ void batched(const Geometry& g, bool ta, bool tb, int64_t M, int64_t N, int64_t 
   m.C = C;
   m.ldc = N;
   m.strideC = sC;
-  m.batch = g.bh;
+  m.batch = g.kvSlices();
   sgemm(m);
 }
 
-// attention(sizes[bh, tq, tk, d, dv], scale, causal, q, k, v, dropMask|null, out, probs)
+// attention(sizes[bh, tq, tk, d, dv, groups], scale, causal, q, k, v, dropMask|null, out, probs)
 napi_value AttentionKernel(Args& a) {
   const Geometry g = geometry(a);
   const F32 q = a.f32(3, "q"), k = a.f32(4, "k"), v = a.f32(5, "v"), mask = a.f32OrNull(6, "dropMask");
   const F32 out = a.f32(7, "out"), probs = a.f32(8, "probs");
-  const int64_t pn = g.bh * g.tq * g.tk;
+  const int64_t pn = g.bh * g.tq * g.tk, kv = g.kvSlices(), rows = g.groupRows();
   a.need(q, g.bh * g.tq * g.d, "q");
-  a.need(k, g.bh * g.tk * g.d, "k");
-  a.need(v, g.bh * g.tk * g.dv, "v");
+  a.need(k, kv * g.tk * g.d, "k");
+  a.need(v, kv * g.tk * g.dv, "v");
   a.need(out, g.bh * g.tq * g.dv, "out");
   a.need(probs, pn, "probs");
   if (mask.p) a.need(mask, pn, "dropMask");
   if (g.bh * g.tq == 0 || g.dv == 0) return undefinedValue(a.env());
-  batched(g, false, true, g.tq, g.tk, g.d, g.scale, q.p, g.tq * g.d, k.p, g.tk * g.d, 0.0f, probs.p, g.tq * g.tk);
+  batched(g, false, true, rows, g.tk, g.d, g.scale, q.p, rows * g.d, k.p, g.tk * g.d, 0.0f, probs.p, rows * g.tk);
   forRows(g, [&](int64_t r, int64_t lim) { softmaxRow(probs.p + r * g.tk, lim, g.tk); });
   const float* pd = probs.p;
   std::unique_ptr<float[]> dropped;
@@ -133,7 +142,7 @@ napi_value AttentionKernel(Args& a) {
     });
     pd = dropped.get();
   }
-  batched(g, false, false, g.tq, g.dv, g.tk, 1.0f, pd, g.tq * g.tk, v.p, g.tk * g.dv, 0.0f, out.p, g.tq * g.dv);
+  batched(g, false, false, rows, g.dv, g.tk, 1.0f, pd, rows * g.tk, v.p, g.tk * g.dv, 0.0f, out.p, rows * g.dv);
   return undefinedValue(a.env());
 }
 
@@ -143,16 +152,16 @@ napi_value AttentionBackwardKernel(Args& a) {
   const F32 q = a.f32(3, "q"), k = a.f32(4, "k"), v = a.f32(5, "v"), probs = a.f32(6, "probs");
   const F32 mask = a.f32OrNull(7, "dropMask"), gy = a.f32(8, "gy");
   const F32 gq = a.f32OrNull(9, "gq"), gk = a.f32OrNull(10, "gk"), gv = a.f32OrNull(11, "gv");
-  const int64_t pn = g.bh * g.tq * g.tk;
+  const int64_t pn = g.bh * g.tq * g.tk, kv = g.kvSlices(), rows = g.groupRows();
   a.need(q, g.bh * g.tq * g.d, "q");
-  a.need(k, g.bh * g.tk * g.d, "k");
-  a.need(v, g.bh * g.tk * g.dv, "v");
+  a.need(k, kv * g.tk * g.d, "k");
+  a.need(v, kv * g.tk * g.dv, "v");
   a.need(probs, pn, "probs");
   a.need(gy, g.bh * g.tq * g.dv, "gy");
   if (mask.p) a.need(mask, pn, "dropMask");
   if (gq.p) a.need(gq, g.bh * g.tq * g.d, "gq");
-  if (gk.p) a.need(gk, g.bh * g.tk * g.d, "gk");
-  if (gv.p) a.need(gv, g.bh * g.tk * g.dv, "gv");
+  if (gk.p) a.need(gk, kv * g.tk * g.d, "gk");
+  if (gv.p) a.need(gv, kv * g.tk * g.dv, "gv");
   if (pn == 0) return undefinedValue(a.env());
   const std::unique_ptr<float[]> scratch = uninitialised(pn);
   if (gv.p) {
@@ -164,18 +173,18 @@ napi_value AttentionBackwardKernel(Args& a) {
       pd = scratch.get();
     }
     // gv += Pdᵀ gy
-    batched(g, true, false, g.tk, g.dv, g.tq, 1.0f, pd, g.tq * g.tk, gy.p, g.tq * g.dv, 1.0f, gv.p, g.tk * g.dv);
+    batched(g, true, false, g.tk, g.dv, rows, 1.0f, pd, rows * g.tk, gy.p, rows * g.dv, 1.0f, gv.p, g.tk * g.dv);
   }
   if (!gq.p && !gk.p) return undefinedValue(a.env());
   // dPd = gy vᵀ, then the softmax backward turns it into the (scaled) score gradient in place.
-  batched(g, false, true, g.tq, g.tk, g.dv, 1.0f, gy.p, g.tq * g.dv, v.p, g.tk * g.dv, 0.0f, scratch.get(), g.tq * g.tk);
+  batched(g, false, true, rows, g.tk, g.dv, 1.0f, gy.p, rows * g.dv, v.p, g.tk * g.dv, 0.0f, scratch.get(), rows * g.tk);
   forRows(g, [&](int64_t r, int64_t lim) {
     softmaxBackwardRow(probs.p + r * g.tk, mask.p ? mask.p + r * g.tk : nullptr, scratch.get() + r * g.tk, lim, g.tk, g.scale);
   });
   if (gq.p)  // gq += dS k
-    batched(g, false, false, g.tq, g.d, g.tk, 1.0f, scratch.get(), g.tq * g.tk, k.p, g.tk * g.d, 1.0f, gq.p, g.tq * g.d);
+    batched(g, false, false, rows, g.d, g.tk, 1.0f, scratch.get(), rows * g.tk, k.p, g.tk * g.d, 1.0f, gq.p, rows * g.d);
   if (gk.p)  // gk += dSᵀ q
-    batched(g, true, false, g.tk, g.d, g.tq, 1.0f, scratch.get(), g.tq * g.tk, q.p, g.tq * g.d, 1.0f, gk.p, g.tk * g.d);
+    batched(g, true, false, g.tk, g.d, rows, 1.0f, scratch.get(), rows * g.tk, q.p, rows * g.d, 1.0f, gk.p, g.tk * g.d);
   return undefinedValue(a.env());
 }
 

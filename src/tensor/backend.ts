@@ -77,11 +77,17 @@ export interface Pool2dGeometry {
 }
 
 /**
- * Sizes of a scaled dot-product attention over `bh` independent (batch × head) slices:
- * q [bh, tq, d], k [bh, tk, d], v [bh, tk, dv], out [bh, tq, dv], probs [bh, tq, tk].
+ * Sizes of a scaled dot-product attention over `bh` independent (batch × query head) slices:
+ * q [bh, tq, d], k [bh / groups, tk, d], v [bh / groups, tk, dv], out [bh, tq, dv], probs [bh, tq, tk].
  */
 export interface AttentionGeometry {
   bh: number;
+  /**
+   * Query slices per key/value slice (grouped-query attention): query slice b reads k/v slice
+   * floor(b / groups), as Hugging Face's repeat_kv. The `groups` query slices of one k/v slice are
+   * consecutive, so they form one [groups · tq, d] block against it. 1: one k/v slice per query slice.
+   */
+  groups: number;
   tq: number;
   tk: number;
   d: number;
@@ -326,12 +332,40 @@ export interface Kernels<B> {
     x: B, rows: number, cols: number, gamma: B, mean: B, invStd: B, gy: B, gx: B,
     gGamma: B, gBeta: B,
   ): void;
+  /**
+   * RMSNorm per row of [rows, cols] (Llama's norm): invRms[r] = 1 / sqrt(mean_j x[r, j]² + eps),
+   * y[r, j] = x[r, j] · invRms[r] · weight[j]. y and invRms [rows] are overwritten.
+   */
+  rmsNorm(x: B, rows: number, cols: number, weight: B, eps: number, y: B, invRms: B): void;
+  /**
+   * Backward of `rmsNorm` from its saved invRms: with x̂ = x·invRms and g = gy·weight,
+   * gx += invRms · (g − x̂ · mean_j(g·x̂)), gWeight += Σ_rows gy·x̂. A null gradient buffer is
+   * skipped (that input is frozen).
+   */
+  rmsNormBackward(x: B, rows: number, cols: number, weight: B, invRms: B, gy: B, gx: B | null, gWeight: B | null): void;
 
   // ---- embedding -------------------------------------------------------------------------------
   /** out[i, :] = table[ids[i], :] for i < ids.length; table is [vocab, dim]. */
   embedding(table: B, ids: B, dim: number, out: B): void;
   /** gTable[ids[i], :] += gy[i, :] */
   embeddingBackward(gy: B, ids: B, dim: number, gTable: B): void;
+
+  // ---- rotary positions and gated activations (the Llama family) ----------------------------------
+  /**
+   * Rotary position embedding in Hugging Face's rotate_half layout over x [slices, t, d] (d even,
+   * h = d/2) with cos, sin [t, h]: out[i] = x[i]·cos − x[i+h]·sin, out[i+h] = x[i+h]·cos + x[i]·sin
+   * for i < h. out is overwritten (it must not be x).
+   */
+  rotary(x: B, cos: B, sin: B, slices: number, t: number, d: number, out: B): void;
+  /** Backward of `rotary` (the inverse rotation of gy): gx[i] += gy[i]·cos + gy[i+h]·sin, gx[i+h] += gy[i+h]·cos − gy[i]·sin. */
+  rotaryBackward(gy: B, cos: B, sin: B, slices: number, t: number, d: number, gx: B): void;
+  /** out[i] = silu(gate[i]) · up[i] with silu(z) = z·sigmoid(z): a SwiGLU MLP's gated product. out is overwritten. */
+  siluMul(gate: B, up: B, out: B): void;
+  /**
+   * Backward of `siluMul` from its inputs (no silu(gate) is kept): with s = sigmoid(gate),
+   * gGate += gy·up·s·(1 + gate·(1 − s)), gUp += gy·gate·s. A null gradient buffer is skipped.
+   */
+  siluMulBackward(gate: B, up: B, gy: B, gGate: B | null, gUp: B | null): void;
 
   // ---- attention ----------------------------------------------------------------------------
   /**
@@ -341,8 +375,8 @@ export interface Kernels<B> {
    */
   attention(g: AttentionGeometry, q: B, k: B, v: B, dropMask: B | null, out: B, probs: B): void;
   /**
-   * Backward of `attention` from the saved probs. Accumulates into gq, gk, gv; a null gradient
-   * buffer is skipped (that input is frozen).
+   * Backward of `attention` from the saved probs. Accumulates into gq, gk, gv (gk and gv sum over
+   * the query slices of a group); a null gradient buffer is skipped (that input is frozen).
    */
   attentionBackward(
     g: AttentionGeometry, q: B, k: B, v: B, probs: B, dropMask: B | null, gy: B,

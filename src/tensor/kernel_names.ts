@@ -16,6 +16,7 @@ export const KERNEL_NAMES = [
   'maxPool2dBackward', 'maxPool2dBackwardSet', 'avgPool2d', 'avgPool2dBackward', 'batchNorm', 'batchNormBackward',
   'batchNormEvalBackward', 'layerNorm', 'layerNormBackward', 'embedding', 'embeddingBackward', 'attention',
   'attentionBackward', 'sgdStep', 'adamStep',
+  'rmsNorm', 'rmsNormBackward', 'rotary', 'rotaryBackward', 'siluMul', 'siluMulBackward',
 ] as const satisfies readonly KernelName[];
 
 /**

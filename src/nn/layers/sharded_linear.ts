@@ -15,17 +15,17 @@ import type { ShardGroup, ShardRule, ShardedModule } from './sharded.js';
 /**
  * y_r = x W_rᵀ + b_r: the output features rank r owns, from the whole (replicated) input, whose
  * gradient is summed over the group in the backward. `groups` > 1 for a fused projection (GPT-2's
- * c_attn holds q, k and v: each rank takes its heads of each).
+ * c_attn holds q, k and v: each rank takes its heads of each). `bias` false: none (Llama's projections).
  */
 export class ColumnParallelLinear extends Module implements ShardedModule {
   readonly weight: Tensor;
-  readonly bias: Tensor;
+  readonly bias: Tensor | null;
 
-  constructor(readonly inFeatures: number, readonly outFeatures: number, private readonly group: ShardGroup, readonly groups = 1) {
+  constructor(readonly inFeatures: number, readonly outFeatures: number, private readonly group: ShardGroup, readonly groups = 1, bias = true) {
     super();
     const local = outFeatures / group.size;
     this.weight = this.registerParameter('weight', Tensor.zeros([local, inFeatures]));
-    this.bias = this.registerParameter('bias', Tensor.zeros([local]));
+    this.bias = bias ? this.registerParameter('bias', Tensor.zeros([local])) : null;
   }
 
   forward(x: Tensor): Tensor {
@@ -33,26 +33,29 @@ export class ColumnParallelLinear extends Module implements ShardedModule {
   }
 
   shardRules(): [string, ShardRule][] {
-    return [['weight', { dim: 0, groups: this.groups }], ['bias', { dim: 0, groups: this.groups }]];
+    const rule = { dim: 0, groups: this.groups } as const;
+    return this.bias ? [['weight', rule], ['bias', rule]] : [['weight', rule]];
   }
 }
 
 /**
  * y = Σ_r x_r W_rᵀ + b: rank r's input features (a column-parallel layer's output) times its
- * columns of W, summed over the group, then the bias (replicated) added once.
+ * columns of W, summed over the group, then the bias (replicated; `bias` false: none) added once.
  */
 export class RowParallelLinear extends Module implements ShardedModule {
   readonly weight: Tensor;
-  readonly bias: Tensor;
+  readonly bias: Tensor | null;
 
-  constructor(readonly inFeatures: number, readonly outFeatures: number, private readonly group: ShardGroup) {
+  constructor(readonly inFeatures: number, readonly outFeatures: number, private readonly group: ShardGroup, bias = true) {
     super();
     this.weight = this.registerParameter('weight', Tensor.zeros([outFeatures, inFeatures / group.size]));
-    this.bias = this.registerParameter('bias', Tensor.zeros([outFeatures]));
+    this.bias = bias ? this.registerParameter('bias', Tensor.zeros([outFeatures])) : null;
   }
 
   run(x: Tensor): MaybeAsync<Tensor> {
-    return then(sumOverGroup(linear(x, this.weight, null), this.group), (summed) => add(summed, this.bias));
+    const bias = this.bias;
+    const summed = sumOverGroup(linear(x, this.weight, null), this.group);
+    return bias ? then(summed, (s) => add(s, bias)) : summed;
   }
 
   forward(x: Tensor): Tensor {

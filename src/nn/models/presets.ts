@@ -1,6 +1,7 @@
 import type { BertSpec } from './bert.js';
 import type { Gpt2Spec } from './gpt2.js';
-import type { BertName, Gpt2Name, ResNetName } from './names.js';
+import type { LlamaSpec } from './llama.js';
+import type { BertName, Gpt2Name, LlamaName, ResNetName } from './names.js';
 import { RESNET_DEPTHS, type ResNetSpec } from './resnet.js';
 
 /**
@@ -89,4 +90,67 @@ export function resnetSpec(name: ResNetName, inputShape: readonly number[], clas
     type: 'resnet', block: shape.block, blocks: shape.blocks, width: o.width ?? 64,
     stem: inputShape[1] <= 64 ? 'cifar' : 'imagenet', inChannels: inputShape[0], inputSize: inputShape[1], out: classes,
   };
+}
+
+/** A Llama-family preset: the whole spec but the vocabulary (which comes from the dataset). */
+export type LlamaSize = Omit<LlamaSpec, 'type' | 'vocabSize'> & { vocabSize: number };
+
+const llamaBase = { ropeScaling: null, qkvBias: false, qkNorm: false, dropout: 0 } as const;
+
+/**
+ * Each model's config.json (Hugging Face hub, checked 2026-11), its published vocabulary kept for
+ * reference (a Hugging Face folder's own config wins over these: nn/interchange). `llama-tiny` is for
+ * tests: 2 layers × 64, 4 heads / 2 kv heads of 16, untied.
+ */
+export const LLAMA_SIZES: Record<LlamaName, LlamaSize> = {
+  'smollm2-135m': {
+    ...llamaBase, modelType: 'llama', vocabSize: 49152, context: 8192, layers: 30, width: 576, intermediate: 1536,
+    heads: 9, kvHeads: 3, headDim: 64, ropeTheta: 1e5, rmsEps: 1e-5, tieEmbeddings: true,
+  },
+  'smollm2-360m': {
+    ...llamaBase, modelType: 'llama', vocabSize: 49152, context: 8192, layers: 32, width: 960, intermediate: 2560,
+    heads: 15, kvHeads: 5, headDim: 64, ropeTheta: 1e5, rmsEps: 1e-5, tieEmbeddings: true,
+  },
+  'qwen2.5-0.5b': {
+    ...llamaBase, modelType: 'qwen2', vocabSize: 151936, context: 32768, layers: 24, width: 896, intermediate: 4864,
+    heads: 14, kvHeads: 2, headDim: 64, ropeTheta: 1e6, rmsEps: 1e-6, tieEmbeddings: true, qkvBias: true,
+  },
+  'qwen3-0.6b': {
+    ...llamaBase, modelType: 'qwen3', vocabSize: 151936, context: 40960, layers: 28, width: 1024, intermediate: 3072,
+    heads: 16, kvHeads: 8, headDim: 128, ropeTheta: 1e6, rmsEps: 1e-6, tieEmbeddings: true, qkNorm: true,
+  },
+  'llama-3.2-1b': {
+    ...llamaBase, modelType: 'llama', vocabSize: 128256, context: 131072, layers: 16, width: 2048, intermediate: 8192,
+    heads: 32, kvHeads: 8, headDim: 64, ropeTheta: 5e5, rmsEps: 1e-5, tieEmbeddings: true,
+    ropeScaling: { type: 'llama3', factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalContext: 8192 },
+  },
+  'llama-tiny': {
+    ...llamaBase, modelType: 'llama', vocabSize: 256, context: 128, layers: 2, width: 64, intermediate: 128,
+    heads: 4, kvHeads: 2, headDim: 16, ropeTheta: 1e4, rmsEps: 1e-5, tieEmbeddings: false,
+  },
+};
+
+/**
+ * A Llama-family spec for a dataset's vocabulary and sequence length. --layers keeps the shape of a
+ * layer; --width or --heads make head_dim width / heads and scale the MLP with the width (the
+ * preset's ratio). The kv heads stay where they divide the heads, else keep the preset's queries
+ * per kv head. --context sets the model's positions (max_position_embeddings), at least the sequence.
+ */
+export function llamaSpec(name: LlamaName, vocabSize: number, sequence: number, o: SizeOverrides = {}): LlamaSpec {
+  const base = LLAMA_SIZES[name];
+  const s = sized(name, { layers: base.layers, width: base.width, heads: base.heads, context: base.context, dropout: base.dropout }, o, sequence);
+  const reshaped = o.width !== undefined || o.heads !== undefined;
+  return {
+    ...base, type: 'llama', vocabSize, context: s.context, layers: s.layers, width: s.width, heads: s.heads,
+    kvHeads: kvHeadsFor(name, base, s.heads),
+    headDim: reshaped ? s.width / s.heads : base.headDim,
+    intermediate: reshaped ? Math.round((base.intermediate * s.width) / base.width) : base.intermediate,
+  };
+}
+
+function kvHeadsFor(name: LlamaName, base: LlamaSize, heads: number): number {
+  if (heads % base.kvHeads === 0) return base.kvHeads;
+  const perKv = base.heads / base.kvHeads;
+  if (heads % perKv === 0) return heads / perKv;
+  throw new Error(`${name}: --heads ${heads} divides neither into the preset's ${base.kvHeads} kv heads nor into groups of ${perKv} queries per kv head`);
 }

@@ -11,14 +11,18 @@ import { embedding, embeddingBackward } from './js/embedding.js';
 import { fillNormal, fillUniform } from './js/fill.js';
 import { gemm } from './js/gemm.js';
 import { stridedCopy, subBuffer } from './js/layout.js';
-import { batchNorm, batchNormBackward, batchNormEvalBackward, layerNorm, layerNormBackward } from './js/norm.js';
+import {
+  batchNorm, batchNormBackward, batchNormEvalBackward, layerNorm, layerNormBackward, rmsNorm, rmsNormBackward,
+} from './js/norm.js';
 import { adamStep, sgdStep } from './js/optim.js';
 import { avgPool2d, avgPool2dBackward, maxPool2d, maxPool2dBackward, maxPool2dBackwardSet, maxPool2dRelu } from './js/pool.js';
 import { reduceMax, reduceMaxBackward, reduceSum } from './js/reduce.js';
+import { rotary, rotaryBackward } from './js/rotary.js';
 import {
   crossEntropyGradientInPlace, logSoftmax, logSoftmaxBackward, softmax, softmaxBackward, softmaxCrossEntropy,
   softmaxCrossEntropyBackward,
 } from './js/softmax.js';
+import { siluMul, siluMulBackward } from './js/swiglu.js';
 
 /** The pure-TypeScript kernels: single-threaded, float32 or float64, on host arrays. */
 export const jsHostBackend: HostBackend = {
@@ -35,6 +39,7 @@ export const jsHostBackend: HostBackend = {
   conv2dBackward, maxPool2d, maxPool2dRelu, maxPool2dBackward, maxPool2dBackwardSet, avgPool2d, avgPool2dBackward,
   batchNorm, batchNormBackward, batchNormEvalBackward, layerNorm, layerNormBackward, embedding, embeddingBackward,
   attention, attentionBackward, sgdStep, adamStep,
+  rmsNorm, rmsNormBackward, rotary, rotaryBackward, siluMul, siluMulBackward,
   toBf16, fromBf16, bf16View, softmaxCausal,
   bfloat16: { gemm: gemmBf16, conv2d: conv2dBf16, conv2dBackward: conv2dBackwardBf16 },
 };

@@ -141,7 +141,7 @@ const MAX_DIMS = 16;
 const dimsPack = new Float64Array(1 + 3 * MAX_DIMS);
 const convPack = new Float64Array(13);
 const poolPack = new Float64Array(12);
-const attentionPack = new Float64Array(5);
+const attentionPack = new Float64Array(6);
 
 function packDims(shape: number[], s0: number[], s1: number[]): Float64Array {
   const nd = shape.length;
@@ -172,7 +172,7 @@ function packPool(g: Pool2dGeometry): Float64Array {
 
 function packAttention(g: AttentionGeometry): Float64Array {
   const p = attentionPack;
-  p[0] = g.bh; p[1] = g.tq; p[2] = g.tk; p[3] = g.d; p[4] = g.dv;
+  p[0] = g.bh; p[1] = g.tq; p[2] = g.tk; p[3] = g.d; p[4] = g.dv; p[5] = g.groups;
   return p;
 }
 
@@ -229,6 +229,12 @@ function makeHostBackend(n: Addon): HostBackend {
     },
     reduceMaxBackward: js.reduceMaxBackward,
     batchNormEvalBackward: js.batchNormEvalBackward,
+    rmsNorm: js.rmsNorm,
+    rmsNormBackward: js.rmsNormBackward,
+    rotary: js.rotary,
+    rotaryBackward: js.rotaryBackward,
+    siluMul: js.siluMul,
+    siluMulBackward: js.siluMulBackward,
     stridedCopy: (src, srcOffset, srcStrides, dst, dstOffset, dstStrides, shape, accumulate) =>
       n.stridedCopy(src, srcOffset, dst, dstOffset, packDims(shape, srcStrides, dstStrides), accumulate),
     reduceSum: (x, outer, len, inner, out) => n.reduceSum(x, outer, len, inner, out),

@@ -30,23 +30,19 @@ export interface AttentionOptions {
  * softmax(scale · q kᵀ + mask) v of shape [..., Tq, Dv]. Only the probabilities [..., Tq, Tk] are
  * kept for the backward pass (no separate score, mask or softmax tensors). bfloat16 q, k, v (a bf16
  * step's autocast casts them) run both products in bf16 and the rest in float32 (attentionBf16).
+ *
+ * Grouped-query attention (rank 4 and up, heads in dimension -3): q [N, H, Tq, D] with
+ * k [N, Hkv, Tk, D], v [N, Hkv, Tk, Dv], H a multiple of Hkv; query head h reads key/value head
+ * floor(h / (H / Hkv)), as Hugging Face's repeat_kv, without repeating k or v in memory.
  */
 export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {
-  const shapes = [q.shape, k.shape, v.shape];
-  if (q.ndim < 2 || k.ndim !== q.ndim || v.ndim !== q.ndim) {
-    throw new ShapeError('scaledDotProductAttention', 'q, k, v must have the same rank (>= 2), e.g. [B, H, T, D]', shapes);
-  }
+  const groups = attentionGroups(q, k, v);
   const lead = q.shape.slice(0, -2);
-  if (!sameShape(lead, k.shape.slice(0, -2)) || !sameShape(lead, v.shape.slice(0, -2))) {
-    throw new ShapeError('scaledDotProductAttention', 'leading (batch, head) dimensions differ', shapes);
-  }
   const [tq, d] = q.shape.slice(-2);
-  const [tk, dk] = k.shape.slice(-2);
-  const [tv, dv] = v.shape.slice(-2);
-  if (dk !== d || tv !== tk) throw new ShapeError('scaledDotProductAttention', 'need k [..., Tk, D] matching q [..., Tq, D] and v [..., Tk, Dv]', shapes);
-  if (q.dtype !== k.dtype || q.dtype !== v.dtype) throw new Error(`scaledDotProductAttention: dtypes differ (${q.dtype}, ${k.dtype}, ${v.dtype})`);
+  const [tk, dv] = [k.shape[k.ndim - 2], v.shape[v.ndim - 1]];
   const g: AttentionGeometry = {
-    bh: sizeOf(lead), tq, tk, d, dv, scale: opts.scale ?? 1 / Math.sqrt(d), causal: opts.causal ?? false,
+    bh: sizeOf(lead), groups, tq, tk, d, dv,
+    scale: opts.scale ?? 1 / Math.sqrt(d), causal: opts.causal ?? false,
   };
   const dropMask = opts.dropout ? attentionDropMask(opts.dropout.p, opts.dropout.rng, q, g) : null;
   const operands = autocast('scaledDotProductAttention', q, k, v);
@@ -63,6 +59,35 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts:
   });
 }
 
+/**
+ * Checks q, k, v against each other and returns the query heads per key/value head (1 unless k and
+ * v have fewer heads than q).
+ */
+function attentionGroups(q: Tensor, k: Tensor, v: Tensor): number {
+  const shapes = [q.shape, k.shape, v.shape];
+  const fail = (why: string): never => {
+    throw new ShapeError('scaledDotProductAttention', why, shapes);
+  };
+  if (q.ndim < 2 || k.ndim !== q.ndim || v.ndim !== q.ndim) fail('q, k, v must have the same rank (>= 2), e.g. [B, H, T, D]');
+  const d = q.shape[q.ndim - 1];
+  const [tk, dk] = k.shape.slice(-2);
+  if (dk !== d || v.shape[v.ndim - 2] !== tk) fail('need k [..., Tk, D] matching q [..., Tq, D] and v [..., Tk, Dv]');
+  if (q.dtype !== k.dtype || q.dtype !== v.dtype) throw new Error(`scaledDotProductAttention: dtypes differ (${q.dtype}, ${k.dtype}, ${v.dtype})`);
+  const lead = q.shape.slice(0, -2);
+  if (sameShape(lead, k.shape.slice(0, -2)) && sameShape(lead, v.shape.slice(0, -2))) return 1;
+  if (q.ndim < 4) fail('leading (batch, head) dimensions differ');
+  const batch = (s: readonly number[]): number[] => s.slice(0, -3);
+  if (!sameShape(batch(q.shape), batch(k.shape)) || !sameShape(batch(q.shape), batch(v.shape))) {
+    fail('leading batch dimensions (those before the heads) differ');
+  }
+  const [heads, kvHeads, vHeads] = shapes.map((s) => s[s.length - 3]);
+  if (vHeads !== kvHeads) fail(`k and v have different head counts (${kvHeads}, ${vHeads})`);
+  if (kvHeads === 0 || heads % kvHeads !== 0) {
+    fail(`grouped-query attention needs the query heads (${heads}) to be a multiple of the key/value heads (${kvHeads})`);
+  }
+  return heads / kvHeads;
+}
+
 function attentionDropMask(p: number, rng: Rng, like: Tensor, g: AttentionGeometry): DeviceBuffer | null {
   if (!(p >= 0 && p < 1)) throw new Error(`scaledDotProductAttention: dropout p must be in [0, 1), got ${p}`);
   if (p === 0) return null;
@@ -75,7 +100,9 @@ function attentionDropMask(p: number, rng: Rng, like: Tensor, g: AttentionGeomet
  * scaled scores, the softmax and its backward in float32. The probabilities are kept in float32 (the
  * softmax backward reads them); q, k, v (unless handed over: then their bf16 copies are kept) and
  * the bf16 probabilities (after dropout) that multiply v are rounded again in the backward (see
- * bf16Operand); gy is rounded in its own memory.
+ * bf16Operand); gy is rounded in its own memory. Each product runs once per key/value slice, its
+ * `groups` query slices taken as one [groups · tq, ·] block (they are consecutive in memory), so gk
+ * and gv sum over a group's query heads inside the product.
  */
 function attentionBf16(
   operands: Tensor[], g: AttentionGeometry, mask: DeviceBuffer | null, outShape: number[],
@@ -83,13 +110,15 @@ function attentionBf16(
   const [q, k, v] = operands.map(gradInput);
   const { bh, tq, tk, d, dv } = g;
   const n = bh * tq * tk;
+  const kv = bh / g.groups;
+  const rows = g.groups * tq;
   const kern = kernelsFor({ device: q.device, dtype: 'float32' });
   const kb = kernelsFor(operands[0]);
   // q, k, v handed over (handover.ts): their bf16 casts are the saved tensors, their float32 values go.
   const handedOver = operands.map((t) => handsOver(t));
   const [qo, ko, vo] = operands.map((t, i) => bf16Operand(t, handedOver[i]));
   const scores = allocUninit('float32', n, q.device);
-  kb.gemm(false, true, tq, tk, d, g.scale, qo.forward, tq * d, ko.forward, tk * d, 0, scores.buffer, tq * tk, bh);
+  kb.gemm(false, true, rows, tk, d, g.scale, qo.forward, rows * d, ko.forward, tk * d, 0, scores.buffer, rows * tk, kv);
   qo.release();
   ko.release();
   const probs = allocUninit('float32', n, q.device).buffer;
@@ -98,7 +127,7 @@ function attentionBf16(
   release(scores);
   const out = new Tensor(allocUninit('float32', bh * tq * dv, q.device), outShape);
   const pb = droppedBf16(kern, probs, mask, n, q);
-  kb.gemm(false, false, tq, dv, tk, 1, pb.buffer, tq * tk, vo.forward, tk * dv, 0, out.buffer, tq * dv, bh);
+  kb.gemm(false, false, rows, dv, tk, 1, pb.buffer, rows * tk, vo.forward, tk * dv, 0, out.buffer, rows * dv, kv);
   release(pb);
   vo.release();
   [q, k, v].forEach((t, i) => handedOver[i] && releaseValues(t, 'scaledDotProductAttention'));
@@ -109,13 +138,13 @@ function attentionBf16(
     if (v.requiresGrad) {
       const pbAgain = droppedBf16(kern, probs, mask, n, q);
       const gv = gradTarget(v);
-      kb.gemm(true, false, tk, dv, tq, 1, pbAgain.buffer, tq * tk, gyb, tq * dv, gv.beta, gv.buffer, tk * dv, bh);
+      kb.gemm(true, false, tk, dv, rows, 1, pbAgain.buffer, rows * tk, gyb, rows * dv, gv.beta, gv.buffer, tk * dv, kv);
       release(pbAgain);
     }
     if (!q.requiresGrad && !k.requiresGrad) return vs.done();
     // dProbs = gy vᵀ (through the dropout mask), then the softmax backward in float32.
     const gp = allocUninit('float32', n, q.device);
-    kb.gemm(false, true, tq, tk, dv, 1, gyb, tq * dv, vb, tk * dv, 0, gp.buffer, tq * tk, bh);
+    kb.gemm(false, true, rows, tk, dv, 1, gyb, rows * dv, vb, tk * dv, 0, gp.buffer, rows * tk, kv);
     vs.done();
     if (mask) kern.binary('mul', gp.buffer, [1], mask, [1], gp.buffer, [n]);
     const gs = allocStorage('float32', n, q.device);
@@ -125,13 +154,13 @@ function attentionBf16(
     if (q.requiresGrad) {
       const ks = ko.backward();
       const gq = gradTarget(q);
-      kb.gemm(false, false, tq, d, tk, g.scale, gsb.buffer, tq * tk, ks.buffer, tk * d, gq.beta, gq.buffer, tq * d, bh);
+      kb.gemm(false, false, rows, d, tk, g.scale, gsb.buffer, rows * tk, ks.buffer, tk * d, gq.beta, gq.buffer, rows * d, kv);
       ks.done();
     }
     if (k.requiresGrad) {
       const qs = qo.backward();
       const gk = gradTarget(k);
-      kb.gemm(true, false, tk, d, tq, g.scale, gsb.buffer, tq * tk, qs.buffer, tq * d, gk.beta, gk.buffer, tk * d, bh);
+      kb.gemm(true, false, tk, d, rows, g.scale, gsb.buffer, rows * tk, qs.buffer, rows * d, gk.beta, gk.buffer, tk * d, kv);
       qs.done();
     }
     release(gsb);

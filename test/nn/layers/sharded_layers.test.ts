@@ -61,7 +61,7 @@ describe('column- then row-parallel linear over two ranks', () => {
       assertClose(Array.from(r.y), Array.from(y0.values()), { rtol: 1e-6, atol: 1e-6 });
       assertClose(Array.from(r.x), Array.from(x0.gradValues()!), { rtol: 1e-6, atol: 1e-6 });
     }
-    const grads = (m: 'col' | 'row', name: 'weight' | 'bias') => runs.map((r) => r[m][name].gradValues() as Float32Array);
+    const grads = (m: 'col' | 'row', name: 'weight' | 'bias') => runs.map((r) => r[m][name]!.gradValues() as Float32Array);
     assertClose(Array.from(assembleShards(grads('col', 'weight'), [6, 4], { dim: 0, groups: 1 })), Array.from(fc.weight.gradValues()!), { rtol: 1e-6, atol: 1e-6 });
     assertClose(Array.from(assembleShards(grads('row', 'weight'), [3, 6], { dim: 1, groups: 1 })), Array.from(proj.weight.gradValues()!), { rtol: 1e-6, atol: 1e-6 });
     for (const g of grads('row', 'bias')) assertClose(Array.from(g), Array.from(proj.bias!.gradValues()!), { rtol: 1e-6 });
@@ -78,7 +78,7 @@ describe('column- then row-parallel linear over two ranks', () => {
     const fc = new Linear(4, 6, rng);
     const col = new ColumnParallelLinear(4, 6, one);
     col.weight.storage.write(fc.weight.values() as Float32Array);
-    col.bias.storage.write(fc.bias!.values() as Float32Array);
+    col.bias!.storage.write(fc.bias!.values() as Float32Array);
     const row = new RowParallelLinear(6, 3, one);
     const y = row.forward(col.forward(input()));
     assert.deepEqual(y.shape, [2, 3]);

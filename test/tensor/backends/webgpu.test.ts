@@ -313,11 +313,15 @@ const CASES: KernelCase[] = [
       k.embeddingBackward(gy, ids, 8, gt);
     },
   },
-  ...[{ causal: true, drop: false }, { causal: false, drop: true }, { causal: true, drop: true }].map(({ causal, drop }): KernelCase => {
-    const g: AttentionGeometry = { bh: 3, tq: causal ? 9 : 5, tk: 9, d: 6, dv: 4, scale: 1 / Math.sqrt(6), causal };
-    const nq = g.bh * g.tq * g.d, nk = g.bh * g.tk * g.d, nv = g.bh * g.tk * g.dv, no = g.bh * g.tq * g.dv, np = g.bh * g.tq * g.tk;
+  ...[
+    { causal: true, drop: false, groups: 1 }, { causal: false, drop: true, groups: 1 }, { causal: true, drop: true, groups: 1 },
+    { causal: true, drop: true, groups: 3 }, { causal: false, drop: false, groups: 2 },
+  ].map(({ causal, drop, groups }): KernelCase => {
+    const g: AttentionGeometry = { bh: 3 * groups, groups, tq: causal ? 9 : 5, tk: 9, d: 6, dv: 4, scale: 1 / Math.sqrt(6), causal };
+    const kv = g.bh / groups;
+    const nq = g.bh * g.tq * g.d, nk = kv * g.tk * g.d, nv = kv * g.tk * g.dv, no = g.bh * g.tq * g.dv, np = g.bh * g.tq * g.tk;
     return {
-      name: `attention ${causal ? 'causal' : 'full, tq != tk, dv != d'}${drop ? ' with a dropout mask' : ''} and its backward`,
+      name: `attention ${causal ? 'causal' : 'full, tq != tk, dv != d'}${drop ? ' with a dropout mask' : ''}${groups > 1 ? `, ${groups} query heads per kv head` : ''} and its backward`,
       bufs: (r) => [rnd(r, nq), rnd(r, nk), rnd(r, nv), Float32Array.from({ length: np }, () => (r.uniform() < 0.25 ? 0 : 1 / 0.75)),
         zeros(no), zeros(np), rnd(r, no), rnd(r, nq), rnd(r, nk), rnd(r, nv)],
       run: (k, [q, kk, v, mask, out, probs, gy, gq, gk, gv]) => {

@@ -9,17 +9,18 @@ function dot(a: Buf, ao: number, b: Buf, bo: number, n: number): number {
   return s;
 }
 
-/** probs = softmax(scale · q kᵀ) with masked entries 0; out = (probs ∘ dropMask) v. */
+/** probs = softmax(scale · q kᵀ) with masked entries 0; out = (probs ∘ dropMask) v. Query slice b reads k/v slice floor(b / groups). */
 export function attention(g: AttentionGeometry, q: Buf, k: Buf, v: Buf, dropMask: Buf | null, out: Buf, probs: Buf): void {
   const { bh, tq, tk, d, dv, scale } = g;
   for (let b = 0; b < bh; b++) {
+    const kv = Math.floor(b / g.groups);
     for (let i = 0; i < tq; i++) {
       const lim = visibleKeys(g, i);
       const row = (b * tq + i) * tk;
       const qo = (b * tq + i) * d;
       let m = -Infinity;
       for (let j = 0; j < lim; j++) {
-        const s = scale * dot(q, qo, k, (b * tk + j) * d, d);
+        const s = scale * dot(q, qo, k, (kv * tk + j) * d, d);
         probs[row + j] = s;
         if (s > m) m = s;
       }
@@ -36,7 +37,7 @@ export function attention(g: AttentionGeometry, q: Buf, k: Buf, v: Buf, dropMask
       for (let c = 0; c < dv; c++) out[oo + c] = 0;
       for (let j = 0; j < lim; j++) {
         const p = dropMask ? probs[row + j] * dropMask[row + j] : probs[row + j];
-        const vo = (b * tk + j) * dv;
+        const vo = (kv * tk + j) * dv;
         for (let c = 0; c < dv; c++) out[oo + c] += p * v[vo + c];
       }
     }
@@ -46,6 +47,7 @@ export function attention(g: AttentionGeometry, q: Buf, k: Buf, v: Buf, dropMask
 /**
  * With Pd = P ∘ M (M the dropout mask, all ones without dropout) and dPd = gy vᵀ:
  * gv += Pdᵀ gy; dS = P ∘ (M ∘ dPd) − P · rowsum(dPd ∘ Pd); gq += scale dS k; gk += scale dSᵀ q.
+ * gk and gv of a k/v slice accumulate over the `groups` query slices that read it.
  */
 export function attentionBackward(
   g: AttentionGeometry, q: Buf, k: Buf, v: Buf, probs: Buf, dropMask: Buf | null, gy: Buf,
@@ -54,6 +56,7 @@ export function attentionBackward(
   const { bh, tq, tk, d, dv, scale } = g;
   const dpd = new Float64Array(tk);
   for (let b = 0; b < bh; b++) {
+    const kv = Math.floor(b / g.groups);
     for (let i = 0; i < tq; i++) {
       const lim = visibleKeys(g, i);
       const row = (b * tq + i) * tk;
@@ -61,7 +64,7 @@ export function attentionBackward(
       const qo = (b * tq + i) * d;
       let rowDot = 0;
       for (let j = 0; j < lim; j++) {
-        const vo = (b * tk + j) * dv;
+        const vo = (kv * tk + j) * dv;
         const pd = dropMask ? probs[row + j] * dropMask[row + j] : probs[row + j];
         if (gv) for (let c = 0; c < dv; c++) gv[vo + c] += pd * gy[go + c];
         dpd[j] = dot(gy, go, v, vo, dv);
@@ -71,7 +74,7 @@ export function attentionBackward(
       for (let j = 0; j < lim; j++) {
         const p = probs[row + j];
         const ds = scale * (p * (dropMask ? dropMask[row + j] * dpd[j] : dpd[j]) - p * rowDot);
-        const ko = (b * tk + j) * d;
+        const ko = (kv * tk + j) * d;
         if (gq) for (let c = 0; c < d; c++) gq[qo + c] += ds * k[ko + c];
         if (gk) for (let c = 0; c < d; c++) gk[ko + c] += ds * q[qo + c];
       }

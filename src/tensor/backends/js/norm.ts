@@ -141,3 +141,32 @@ export function batchNormEvalBackward(
     }
   }
 }
+
+export function rmsNorm(x: Buf, rows: number, cols: number, weight: Buf, eps: number, y: Buf, invRms: Buf): void {
+  for (let r = 0; r < rows; r++) {
+    const off = r * cols;
+    let sq = 0;
+    for (let j = 0; j < cols; j++) sq += x[off + j] * x[off + j];
+    const inv = 1 / Math.sqrt(sq / cols + eps);
+    invRms[r] = inv;
+    for (let j = 0; j < cols; j++) y[off + j] = x[off + j] * inv * weight[j];
+  }
+}
+
+export function rmsNormBackward(
+  x: Buf, rows: number, cols: number, weight: Buf, invRms: Buf, gy: Buf, gx: Buf | null, gWeight: Buf | null,
+): void {
+  for (let r = 0; r < rows; r++) {
+    const off = r * cols;
+    const inv = invRms[r];
+    // mean_j(g·x̂) with g = gy·weight, x̂ = x·inv: the part of g along x̂ that the normalisation removes.
+    let dot = 0;
+    for (let j = 0; j < cols; j++) dot += gy[off + j] * weight[j] * x[off + j] * inv;
+    const along = dot / cols;
+    for (let j = 0; j < cols; j++) {
+      const xhat = x[off + j] * inv;
+      if (gx) gx[off + j] += inv * (gy[off + j] * weight[j] - xhat * along);
+      if (gWeight) gWeight[j] += gy[off + j] * xhat;
+    }
+  }
+}

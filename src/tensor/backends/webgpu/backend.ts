@@ -11,6 +11,7 @@ import * as E from './wgsl_elementwise.js';
 import * as N from './wgsl_nn.js';
 import { BLOCKED_TILE, gemmBlocked } from './wgsl_gemm_blocked.js';
 import * as C from './wgsl_conv.js';
+import * as L from './wgsl_llama.js';
 import type { OpenedGpu } from './loader.js';
 
 type B = GpuBuf;
@@ -272,38 +273,53 @@ export function webgpuBackend(gpu: OpenedGpu): GpuBackend & { stream: GpuStream;
       run(N.layerNormGradInput, [x, gamma, mean, invStd, gy, gx], [r, c], rows(r));
       run(N.layerNormGradParams, [x, mean, invStd, gy, gGamma, gBeta], [r, c], rows(c));
     },
+    rmsNorm: (x, r, c, weight, eps, y, invRms) => run(L.rmsNorm, [x, weight, y, invRms], [r, c, eps], rows(r)),
+    rmsNormBackward(x, r, c, weight, invRms, gy, gx, gWeight) {
+      if (gx) run(L.rmsNormGradInput, [x, weight, invRms, gy, gx], [r, c], rows(r));
+      if (gWeight) run(L.rmsNormGradWeight, [x, invRms, gy, gWeight], [r, c], rows(c));
+    },
+    rotary: (x, cos, sin, slices, t, d, out) => run(L.rotary, [x, cos, sin, out], [slices * t * d / 2, t, d / 2, 1, 0], elem(slices * t * d / 2)),
+    rotaryBackward: (gy, cos, sin, slices, t, d, gx) =>
+      run(L.rotary, [gy, cos, sin, gx], [slices * t * d / 2, t, d / 2, -1, 1], elem(slices * t * d / 2)),
+    siluMul: (gate, up, out) => perElement(L.siluMul, [gate, up, out], out.length, []),
+    siluMulBackward: (gate, up, gy, gGate, gUp) =>
+      perElement(L.siluMulBackward, [gate, up, gy, gGate ?? gy, gUp ?? gy], gy.length, [gGate ? 1 : 0, gUp ? 1 : 0]),
     embedding: (table, ids, dim, out) => run(N.embedding, [table, ids, out], [ids.length * dim, dim], elem(ids.length * dim)),
     embeddingBackward: (gy, ids, dim, gTable) => run(N.embeddingBackward, [gy, ids, gTable], [ids.length, dim], elem(dim)),
+    // Each product runs once per k/v slice, its `groups` (consecutive) query slices as one block of
+    // `qRows` query rows, so gk and gv sum over a group's query heads inside the product.
     attention(g: AttentionGeometry, q, k, v, dropMask, out, probs) {
       const { bh, tq, tk, d, dv } = g;
-      gemm(false, true, tq, tk, d, g.scale, q, tq * d, k, tk * d, 0, probs, tq * tk, bh);
+      const kv = bh / g.groups, qRows = g.groups * tq;
+      gemm(false, true, qRows, tk, d, g.scale, q, qRows * d, k, tk * d, 0, probs, qRows * tk, kv);
       softmaxRows(probs, bh * tq, tk, probs, false, g.causal, tq);
       let weights = probs;
       if (dropMask) {
         weights = temp(bh * tq * tk);
         mul(probs, dropMask, weights, bh * tq * tk);
       }
-      gemm(false, false, tq, dv, tk, 1, weights, tq * tk, v, tk * dv, 0, out, tq * dv, bh);
+      gemm(false, false, qRows, dv, tk, 1, weights, qRows * tk, v, tk * dv, 0, out, qRows * dv, kv);
       if (weights !== probs) done(weights);
     },
     attentionBackward(g: AttentionGeometry, q, k, v, probs, dropMask, gy, gq, gk, gv) {
       const { bh, tq, tk, d, dv } = g;
+      const kv = bh / g.groups, qRows = g.groups * tq;
       const n = bh * tq * tk;
       let weights = probs;
       if (dropMask) {
         weights = temp(n);
         mul(probs, dropMask, weights, n);
       }
-      if (gv) gemm(true, false, tk, dv, tq, 1, weights, tq * tk, gy, tq * dv, 1, gv, tk * dv, bh);
+      if (gv) gemm(true, false, tk, dv, qRows, 1, weights, qRows * tk, gy, qRows * dv, 1, gv, tk * dv, kv);
       if (weights !== probs) done(weights);
       if (!gq && !gk) return;
       const dP = temp(n);
-      gemm(false, true, tq, tk, dv, 1, gy, tq * dv, v, tk * dv, 0, dP, tq * tk, bh);
+      gemm(false, true, qRows, tk, dv, 1, gy, qRows * dv, v, tk * dv, 0, dP, qRows * tk, kv);
       if (dropMask) mul(dP, dropMask, dP, n);
       const dS = temp(n);
       run(E.softmaxBackward, [probs, dP, dS], [bh * tq, tk, 0], rows(bh * tq));
-      if (gq) gemm(false, false, tq, d, tk, g.scale, dS, tq * tk, k, tk * d, 1, gq, tq * d, bh);
-      if (gk) gemm(true, false, tk, d, tq, g.scale, dS, tq * tk, q, tq * d, 1, gk, tk * d, bh);
+      if (gq) gemm(false, false, qRows, d, tk, g.scale, dS, qRows * tk, k, tk * d, 1, gq, qRows * d, kv);
+      if (gk) gemm(true, false, tk, d, qRows, g.scale, dS, qRows * tk, q, qRows * d, 1, gk, tk * d, kv);
       done(dP, dS);
     },
     sgdStep(param, grad, momentumBuf, h: SgdHyper) {

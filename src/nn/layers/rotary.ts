@@ -1,0 +1,93 @@
+/**
+ * Rotary position embeddings (Su et al. 2021) as Hugging Face's Llama computes them: inverse
+ * frequencies θ^(-2i/D) for i < D/2 (Llama 3 rescales them: `llama3Frequencies`), and cos/sin
+ * tables [T, D/2] of position × frequency that the rotary op (tensor/ops/rotary.ts) applies to
+ * q and k [N, H, T, D]. Each step is rounded to float32 as torch computes it in float32, so the
+ * tables equal transformers' to the last bit or so. The tables are constants, built once per
+ * sequence length and device, in storages of their own (a training step's buffers are reused by
+ * the next step: tensor/recycler.ts).
+ */
+import { rotary } from '../../tensor/ops/rotary.js';
+import type { Device } from '../../tensor/storage.js';
+import { Tensor } from '../../tensor/tensor.js';
+
+/** Llama 3's frequency scaling (transformers' `_compute_llama3_parameters`; attention factor 1). */
+export interface Llama3Scaling {
+  factor: number;
+  lowFreqFactor: number;
+  highFreqFactor: number;
+  /** original_max_position_embeddings */
+  originalContext: number;
+}
+
+const f32 = Math.fround;
+
+/** θ^(-2i/D), i < D/2: `1 / base ** (arange(0, D, 2) / D)` in float32. */
+export function inverseFrequencies(headDim: number, theta: number, scaling: Llama3Scaling | null = null): Float32Array {
+  if (!Number.isInteger(headDim) || headDim < 2 || headDim % 2 !== 0) throw new Error(`rotary: head_dim must be a positive even integer, got ${headDim}`);
+  if (!(theta > 0)) throw new Error(`rotary: rope_theta must be positive, got ${theta}`);
+  const inv = Float32Array.from({ length: headDim / 2 }, (_, i) => f32(1 / f32(theta ** f32((2 * i) / headDim))));
+  return scaling ? llama3Frequencies(inv, scaling) : inv;
+}
+
+/**
+ * Llama 3's rescaling: wavelengths longer than originalContext / lowFreqFactor are divided by
+ * `factor`, shorter than originalContext / highFreqFactor kept, and those between blended smoothly.
+ */
+export function llama3Frequencies(inv: Float32Array, s: Llama3Scaling): Float32Array {
+  if (!(s.highFreqFactor > s.lowFreqFactor)) throw new Error(`rotary: llama3 scaling needs high_freq_factor > low_freq_factor, got ${s.highFreqFactor} and ${s.lowFreqFactor}`);
+  const lowWavelen = s.originalContext / s.lowFreqFactor;
+  const highWavelen = s.originalContext / s.highFreqFactor;
+  return inv.map((f) => {
+    const wavelen = f32((2 * Math.PI) / f);
+    if (wavelen > lowWavelen) return f32(f / s.factor);
+    if (wavelen < highWavelen) return f;
+    const smooth = f32((s.originalContext / wavelen - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor));
+    return f32(f32((1 - smooth) * f32(f / s.factor)) + f32(smooth * f));
+  });
+}
+
+/** cos and sin of position t × frequency i, [T, D/2] each, in float32. */
+export function rotaryTables(inv: Float32Array, length: number): { cos: Float32Array; sin: Float32Array } {
+  const half = inv.length;
+  const cos = new Float32Array(length * half);
+  const sin = new Float32Array(length * half);
+  for (let t = 0; t < length; t++) {
+    for (let i = 0; i < half; i++) {
+      const angle = f32(t * inv[i]);
+      cos[t * half + i] = Math.cos(angle);
+      sin[t * half + i] = Math.sin(angle);
+    }
+  }
+  return { cos, sin };
+}
+
+/** A head size's rotary embedding: applies the rotation to q or k, its tables cached per length and device. */
+export class RotaryEmbedding {
+  readonly inverseFrequencies: Float32Array;
+  private readonly tables = new Map<string, { cos: Tensor; sin: Tensor }>();
+
+  constructor(readonly headDim: number, theta: number, scaling: Llama3Scaling | null = null) {
+    this.inverseFrequencies = inverseFrequencies(headDim, theta, scaling);
+  }
+
+  /** x [N, H, T, D] rotated by each position t < T. */
+  apply(x: Tensor): Tensor {
+    const { cos, sin } = this.tablesFor(x.shape[x.ndim - 2], x.device);
+    return rotary(x, cos, sin);
+  }
+
+  /** The cos/sin tables [T, D/2] for positions 0..T-1 on `device` (built on first use). */
+  tablesFor(length: number, device: Device): { cos: Tensor; sin: Tensor } {
+    const key = `${device}:${length}`;
+    let t = this.tables.get(key);
+    if (!t) {
+      const { cos, sin } = rotaryTables(this.inverseFrequencies, length);
+      const shape = [length, this.headDim / 2];
+      // Adopted or uploaded (fromHost), never a step's recycled buffer: the tables outlive the step.
+      t = { cos: Tensor.fromHost(cos, shape, false, device), sin: Tensor.fromHost(sin, shape, false, device) };
+      this.tables.set(key, t);
+    }
+    return t;
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * Grouped-query attention (q [N, H, T, D] against k, v with Hkv heads, H a multiple of Hkv) equals
+ * the same attention on k and v whose heads are repeated explicitly, as Hugging Face's repeat_kv
+ * does: forward, gradients (gk and gv summed over each group's query heads) and attention dropout.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from '../../helpers/every_backend.js';
+import { Tensor, backward, concat, scaledDotProductAttention, slice, type AttentionOptions } from '../../../src/tensor/index.js';
+import { gradcheckOnBackend } from '../../helpers/gradcheck.js';
+import { assertValues, gradOf, onDevice, seedFor, valuesOf } from '../../helpers/on_device.js';
+import { Rng, randn } from '../../helpers/tensors.js';
+
+/** k or v [..., Hkv, T, D] with each head repeated `groups` times in place: [..., Hkv·groups, T, D]. */
+function repeatHeads(x: Tensor, groups: number): Tensor {
+  const axis = x.ndim - 3;
+  const heads: Tensor[] = [];
+  for (let h = 0; h < x.shape[axis]; h++) for (let r = 0; r < groups; r++) heads.push(slice(x, axis, h, h + 1));
+  return concat(heads, axis);
+}
+
+interface Case { name: string; q: number[]; k: number[]; v: number[]; opts: () => AttentionOptions }
+
+const CASES: Case[] = [
+  { name: 'causal, 6 heads over 2 kv heads [2, 6, 5, 4]', q: [2, 6, 5, 4], k: [2, 2, 5, 4], v: [2, 2, 5, 3], opts: () => ({ causal: true }) },
+  { name: 'full, one kv head (multi-query), Tq != Tk', q: [1, 4, 3, 4], k: [1, 1, 6, 4], v: [1, 1, 6, 2], opts: () => ({}) },
+  { name: 'causal with dropout 0.3, 4 heads over 2', q: [2, 4, 6, 3], k: [2, 2, 6, 3], v: [2, 2, 6, 3], opts: () => ({ causal: true, dropout: { p: 0.3, rng: new Rng(42) } }) },
+  { name: 'full with dropout, rank 5, 3 heads over 1', q: [2, 1, 3, 4, 2], k: [2, 1, 1, 5, 2], v: [2, 1, 1, 5, 3], opts: () => ({ dropout: { p: 0.25, rng: new Rng(8) } }) },
+];
+
+describe('scaledDotProductAttention, grouped-query', () => {
+  for (const c of CASES) {
+    it(`equals attention on explicitly repeated k, v: ${c.name}`, async () => {
+      const r = new Rng(c.q[1] * 10 + c.k[1]);
+      const ins = [randn(c.q, r), randn(c.k, r), randn(c.v, r)];
+      const grouped = ins.map((t) => onDevice(t, true));
+      const plain = ins.map((t) => onDevice(t, true));
+      const groups = c.q[c.q.length - 3] / c.k[c.k.length - 3];
+      const y = scaledDotProductAttention(grouped[0], grouped[1], grouped[2], c.opts());
+      const yr = scaledDotProductAttention(plain[0], repeatHeads(plain[1], groups), repeatHeads(plain[2], groups), c.opts());
+      assert.deepEqual([...y.shape], [...yr.shape]);
+      assertValues(await valuesOf(y), await valuesOf(yr), { rtol: 1e-12, atol: 1e-12, msg: 'forward' });
+      const R = randn(y.shape, new Rng(5)).toArray();
+      backward(y, seedFor(y, R));
+      backward(yr, seedFor(yr, R));
+      for (let i = 0; i < 3; i++) assertValues(await gradOf(grouped[i]), await gradOf(plain[i]), { rtol: 1e-10, atol: 1e-12, msg: `gradient of input ${i}` });
+    });
+    it(`gradcheck ${c.name}`, async () => {
+      const r = new Rng(17);
+      await gradcheckOnBackend((q, k, v) => scaledDotProductAttention(q, k, v, c.opts()), [randn(c.q, r), randn(c.k, r), randn(c.v, r)], { name: c.name });
+    });
+  }
+
+  it('query head h reads kv head floor(h / groups): with one-hot values each output is its kv head', async () => {
+    // v of kv head j is constant j + 1 over keys, so any attention of query head h returns j + 1.
+    const [heads, kvHeads, t] = [6, 3, 4];
+    const r = new Rng(2);
+    const v = Tensor.from(Float64Array.from({ length: kvHeads * t }, (_, i) => Math.floor(i / t) + 1), [1, kvHeads, t, 1], 'float64');
+    const y = scaledDotProductAttention(onDevice(randn([1, heads, t, 2], r)), onDevice(randn([1, kvHeads, t, 2], r)), onDevice(v), { causal: true });
+    const expected = Array.from({ length: heads * t }, (_, i) => Math.floor(Math.floor(i / t) / (heads / kvHeads)) + 1);
+    assertValues(await valuesOf(y), expected, { rtol: 1e-12, atol: 1e-12 });
+  });
+
+  it('refuses head counts that do not divide, different batches and k/v heads that differ', async () => {
+    const r = new Rng(1);
+    const rn = (shape: number[]): Tensor => onDevice(randn(shape, r));
+    assert.throws(() => scaledDotProductAttention(rn([1, 6, 3, 4]), rn([1, 4, 3, 4]), rn([1, 4, 3, 4])),
+      /scaledDotProductAttention.*query heads \(6\) to be a multiple of the key\/value heads \(4\)/);
+    assert.throws(() => scaledDotProductAttention(rn([2, 4, 3, 4]), rn([1, 2, 3, 4]), rn([1, 2, 3, 4])), /batch dimensions.*differ/);
+    assert.throws(() => scaledDotProductAttention(rn([2, 4, 3, 4]), rn([2, 2, 3, 4]), rn([2, 1, 3, 4])), /k and v have different head counts \(2, 1\)/);
+    assert.throws(() => scaledDotProductAttention(rn([4, 3, 4]), rn([2, 3, 4]), rn([2, 3, 4])), /leading/);
+  });
+});
