@@ -30,7 +30,8 @@ export interface LlamaAttentionShape {
  *
  * Tensor parallelism splits q/k/v by columns and o_proj by rows: each rank takes heads/T query
  * heads and the kvHeads/T key/value heads they read (rank r's query heads map onto its own kv
- * heads because heads/kvHeads divides heads/T).
+ * heads because heads/kvHeads divides heads/T). Qwen3's norm weights stay whole on every rank, their
+ * gradients summed over the group (each rank's comes from its heads).
  */
 export class LlamaAttention extends Module {
   private readonly q_proj: Module;
@@ -42,7 +43,7 @@ export class LlamaAttention extends Module {
   private readonly heads: number;
   private readonly kvHeads: number;
 
-  constructor(s: LlamaAttentionShape, rng: Rng, private readonly rope: RotaryEmbedding, private readonly drop: Dropout, split: Projections) {
+  constructor(s: LlamaAttentionShape, rng: Rng, private readonly rope: RotaryEmbedding, private readonly drop: Dropout, private readonly split: Projections) {
     super();
     this.heads = s.heads / split.size;
     this.kvHeads = s.kvHeads / split.size;
@@ -56,12 +57,13 @@ export class LlamaAttention extends Module {
 
   /**
    * x [N, T, width] → the attention's output [N, T, width] (summed over the group when split). x is
-   * the block's norm output, read by nothing after v_proj: under bf16 v_proj hands it over (lastUse).
+   * not handed over (lastUse): three projections read it, and under bf16 each backward rounds it
+   * again from its float32 values.
    */
   run(x: Tensor): MaybeAsync<Tensor> {
     const q = this.rope.apply(this.normed(this.q_norm, splitHeads(this.q_proj.forward(x), this.heads)));
     const k = this.rope.apply(this.normed(this.k_norm, splitHeads(this.k_proj.forward(x), this.kvHeads)));
-    const v = splitHeads(this.v_proj.forward(lastUse(x)), this.kvHeads);
+    const v = splitHeads(this.v_proj.forward(x), this.kvHeads);
     const y = mergeHeads(scaledDotProductAttention(q, k, v, true, this.drop.forAttention()));
     return then(runModule(this.o_proj, lastUse(y)), (out) => this.drop.forward(out));
   }
@@ -71,6 +73,6 @@ export class LlamaAttention extends Module {
   }
 
   private normed(norm: RMSNorm | null, heads: Tensor): Tensor {
-    return norm ? norm.forward(heads) : heads;
+    return norm ? norm.forward(heads, this.split.sharedWeight(norm.weight)) : heads;
   }
 }

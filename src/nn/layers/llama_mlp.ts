@@ -24,8 +24,9 @@ export class LlamaMlp extends Module {
     this.down_proj = this.registerModule('down_proj', split.rows(intermediate, width, rng, false));
   }
 
+  /** x is read by two projections (not handed over); the gated product by down_proj alone (handed over under bf16). */
   run(x: Tensor): MaybeAsync<Tensor> {
-    const gated = siluMul(this.gate_proj.forward(x), this.up_proj.forward(lastUse(x)));
+    const gated = siluMul(this.gate_proj.forward(x), this.up_proj.forward(x));
     return then(runModule(this.down_proj, lastUse(gated)), (y) => this.drop.forward(y));
   }
 

@@ -15,7 +15,8 @@ export class RMSNorm extends Module {
     this.weight = this.registerParameter('weight', Tensor.full([features], 1));
   }
 
-  forward(x: Tensor): Tensor {
-    return rmsNorm(x, this.weight, this.eps);
+  /** `weight`: the weight as read (a tensor-parallel rank's view of it: Projections.sharedWeight). */
+  forward(x: Tensor, weight: Tensor = this.weight): Tensor {
+    return rmsNorm(x, weight, this.eps);
   }
 }

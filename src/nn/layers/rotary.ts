@@ -4,7 +4,8 @@
  * tables [T, D/2] of position × frequency that the rotary op (tensor/ops/rotary.ts) applies to
  * q and k [N, H, T, D]. Each step is rounded to float32 as torch computes it in float32, so the
  * tables equal transformers' to the last bit or so. The tables are constants, built once per
- * sequence length and device.
+ * sequence length and device, in storages of their own (a training step's buffers are reused by
+ * the next step: tensor/recycler.ts).
  */
 import { rotary } from '../../tensor/ops/rotary.js';
 import type { Device } from '../../tensor/storage.js';
@@ -83,7 +84,8 @@ export class RotaryEmbedding {
     if (!t) {
       const { cos, sin } = rotaryTables(this.inverseFrequencies, length);
       const shape = [length, this.headDim / 2];
-      t = { cos: Tensor.from(cos, shape, 'float32', device), sin: Tensor.from(sin, shape, 'float32', device) };
+      // Adopted or uploaded (fromHost), never a step's recycled buffer: the tables outlive the step.
+      t = { cos: Tensor.fromHost(cos, shape, false, device), sin: Tensor.fromHost(sin, shape, false, device) };
       this.tables.set(key, t);
     }
     return t;

@@ -13,7 +13,7 @@ import { type ResNetSpec, buildResNet } from './resnet.js';
 export type { BertSpec, CnnSpec, Gpt2Spec, MlpSpec, ResNetSpec, SizeOverrides };
 export type { LlamaSpec };
 export type { RopeScaling } from './llama.js';
-export { LlamaForCausalLM, checkLlamaSpec } from './llama.js';
+export { checkLlamaSpec } from './llama.js';
 export type ModelSpec = MlpSpec | CnnSpec | ResNetSpec | Gpt2Spec | BertSpec | LlamaSpec;
 
 export { MODEL_NAMES, type ModelType };

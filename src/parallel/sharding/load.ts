@@ -1,7 +1,7 @@
 /**
  * Building a rank's shard of a model and assembling the full model from the shards.
  *
- * The shard is the one definition of the model (nn/models/gpt2.ts, bert.ts) with the split
+ * The shard is the one definition of the model (nn/models/gpt2.ts, bert.ts, llama.ts) with the split
  * projections swapped in (nn/layers/projections.ts). Its values come from the full model built from
  * the same seed, so T ranks start exactly where one process does. That full model lives only while
  * the shard is filled (the peak of construction is one full model); from then on a rank holds its
@@ -9,9 +9,10 @@
  * initialisers to draw per parameter, which would change every model's initial values: not done here.
  */
 import { isSharded, type ShardGroup } from '../../nn/layers/sharded.js';
-import { shardedProjections } from '../../nn/layers/projections.js';
+import { type Projections, shardedProjections } from '../../nn/layers/projections.js';
 import { BertForMaskedLM } from '../../nn/models/bert.js';
 import { Gpt2LMHead } from '../../nn/models/gpt2.js';
+import { LlamaForCausalLM } from '../../nn/models/llama.js';
 import { type ModelSpec, createModel } from '../../nn/models/index.js';
 import type { Module } from '../../nn/module.js';
 import { checkTensorParallel } from './check.js';
@@ -27,11 +28,11 @@ export function shardLayout(model: Module): ShardLayout {
   return layout;
 }
 
-/** A GPT-2 or BERT model: its one definition with the projections split over `group`. */
-export type TensorParallelModel = Gpt2LMHead | BertForMaskedLM;
+/** A GPT-2, BERT or Llama-family model: its one definition with the projections split over `group`. */
+export type TensorParallelModel = Gpt2LMHead | BertForMaskedLM | LlamaForCausalLM;
 
 export function isTensorParallelModel(model: Module): model is TensorParallelModel {
-  return model instanceof Gpt2LMHead || model instanceof BertForMaskedLM;
+  return model instanceof Gpt2LMHead || model instanceof BertForMaskedLM || model instanceof LlamaForCausalLM;
 }
 
 /** Rank `group.rank` of `group.size`'s shard of the model `spec` and `seed` describe. */
@@ -39,9 +40,18 @@ export function buildTensorParallelModel(spec: ModelSpec, seed: number, group: S
   checkTensorParallel(spec, group.size, modelName);
   if (group.rank < 0 || group.rank >= group.size) throw new Error(`tensor parallel: rank ${group.rank} is not in a group of ${group.size}`);
   const split = shardedProjections(group);
-  const shard = spec.type === 'gpt2' ? new Gpt2LMHead(spec, seed, split) : new BertForMaskedLM(spec as Extract<ModelSpec, { type: 'bert' }>, seed, split);
+  const shard = shardOf(spec, seed, split);
   loadShard(shard, createModel(spec, seed), group.rank, group.size);
   return shard;
+}
+
+function shardOf(spec: ModelSpec, seed: number, split: Projections): TensorParallelModel {
+  switch (spec.type) {
+    case 'gpt2': return new Gpt2LMHead(spec, seed, split);
+    case 'bert': return new BertForMaskedLM(spec, seed, split);
+    case 'llama': return new LlamaForCausalLM(spec, seed, split);
+    default: throw new Error(`tensor parallel: no sharded ${spec.type} model`);
+  }
 }
 
 /** Copies each parameter's shard (or the whole of a replicated one) from the full model, by name. */

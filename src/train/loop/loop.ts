@@ -57,7 +57,8 @@ export interface TrainOutcome {
 /** The model spec a config describes, for a dataset's input shape (an --init folder's own config.json, when it names one). */
 export function specFor(config: TrainConfig, data: Dataset): ModelSpec {
   if (initIsFolder(config.init)) return folderSpec(config, data);
-  const sizes = { layers: config.layers, width: config.width, heads: config.heads, context: config.context };
+  // --context is the training window (the dataset's sequence length), never the model's positions.
+  const sizes = { layers: config.layers, width: config.width, heads: config.heads, dropout: config.dropout };
   const spec = defaultSpec(config.model, data.inputShape, outputWidth(data), sizes);
   return spec.type === 'mlp' ? { ...spec, hidden: config.hidden.length === 1 ? config.hidden[0] : config.hidden } : spec;
 }

@@ -69,12 +69,15 @@ export const SYNTHETIC_REGRESSION = { train: 7680, test: 1024, inputDim: 16, out
  * train size (7680) divides by 1–6, 8, 10, 12, 15 and 16, so N workers at batch B see exactly the
  * global batches of one process at batch N·B.
  */
-export function loadTrainData(config: Pick<TrainConfig, 'dataset' | 'dataDir' | 'seed' | 'context' | 'augment' | 'dataFile' | 'tokenizer'> & { model?: string }): TrainData {
+export function loadTrainData(
+  config: Pick<TrainConfig, 'dataset' | 'dataDir' | 'seed' | 'context' | 'augment' | 'dataFile' | 'tokenizer' | 'valFile' | 'valFraction' | 'textField'> & { model?: string },
+): TrainData {
   if (config.dataset === 'mnist') return loadMnist({ dataDir: config.dataDir });
   if ((GUIDE_DATASETS as readonly string[]).includes(config.dataset)) {
     return loadDataset({
       name: config.dataset as GuideDatasetName, seed: config.seed, tokenTask: tokenTaskFor(config.model), contextLength: config.context,
       dataDir: config.dataDir, augment: config.augment, dataFile: config.dataFile, tokenizer: config.tokenizer,
+      validationFile: config.valFile, validationFraction: config.valFraction, textField: config.textField,
     });
   }
   const s = SYNTHETIC_REGRESSION;

@@ -1,13 +1,14 @@
 /**
- * Tensor parallelism is the same math as one process: GPT-2-tiny (T = 2, 4) and BERT-tiny (T = 2)
- * split over the in-process transport give the same loss and, assembled from the shards, the same
+ * Tensor parallelism is the same math as one process: GPT-2-tiny (T = 2, 4), BERT-tiny (T = 2) and
+ * llama-tiny with its Qwen2 (q/k/v biases) and Qwen3 (q/k norms, tied head) variants (T = 2: the
+ * heads and the kv heads split) split over the in-process transport give the same loss and, assembled from the shards, the same
  * gradients as the whole model; replicated parameters get bit-equal gradients on every rank; and a
  * block costs two all-reduces forward and two backward.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { bertSpec, gpt2Spec } from '../../../src/nn/models/presets.js';
-import { type BertSpec, type Gpt2Spec, type ModelSpec, createModel } from '../../../src/nn/models/index.js';
+import { bertSpec, gpt2Spec, llamaSpec } from '../../../src/nn/models/presets.js';
+import { type ModelSpec, createModel } from '../../../src/nn/models/index.js';
 import { PendingGroup, type TensorParallelComm, type TensorParallelModel, assembleFull, buildTensorParallelModel, groupReducer, shardLayout } from '../../../src/parallel/sharding/index.js';
 import { backward, backwardAsync } from '../../../src/tensor/autograd.js';
 import { crossEntropy } from '../../../src/tensor/ops/loss.js';
@@ -70,12 +71,18 @@ async function parallel(spec: ModelSpec, size: number): Promise<RankRun[]> {
 }
 
 
-const cases: [string, Gpt2Spec | BertSpec, number[]][] = [
-  ['gpt2-tiny', gpt2Spec('gpt2-tiny', VOCAB, T), [2, 4]],
-  ['bert-tiny', bertSpec('bert-tiny', VOCAB, T), [2]],
+const llamaTiny = llamaSpec('llama-tiny', VOCAB, T);
+/** Name, spec, group sizes, and all-reduces per block in the backward beyond the two of every block. */
+const cases: [string, ModelSpec & { layers: number }, number[], number][] = [
+  ['gpt2-tiny', gpt2Spec('gpt2-tiny', VOCAB, T), [2, 4], 0],
+  ['bert-tiny', bertSpec('bert-tiny', VOCAB, T), [2], 0],
+  ['llama-tiny', llamaTiny, [2], 0],
+  ['llama-tiny as qwen2 (q/k/v biases)', { ...llamaTiny, modelType: 'qwen2', qkvBias: true }, [2], 0],
+  // Qwen3's q/k norm weights are whole on every rank but each rank's gradient is its heads' part: two sums more.
+  ['llama-tiny as qwen3 (q/k norms, tied head)', { ...llamaTiny, modelType: 'qwen3', qkNorm: true, tieEmbeddings: true }, [2], 2],
 ];
 
-for (const [name, spec, sizes] of cases) {
+for (const [name, spec, sizes, extraBackwardSums] of cases) {
   describe(`tensor-parallel ${name}`, () => {
     const ref = reference(spec);
     for (const size of sizes) {
@@ -108,11 +115,11 @@ for (const [name, spec, sizes] of cases) {
         }
       });
 
-      test(`T=${size}: two all-reduces forward and two backward per block`, async () => {
+      test(`T=${size}: two all-reduces forward and ${2 + extraBackwardSums} backward per block`, async () => {
         const runs = await parallel(spec, size);
         for (const r of runs) {
           assert.equal(r.forwardSums, 2 * spec.layers, 'forward');
-          assert.equal(r.backwardSums, 2 * spec.layers, 'backward');
+          assert.equal(r.backwardSums, (2 + extraBackwardSums) * spec.layers, 'backward');
         }
       });
     }
@@ -122,4 +129,8 @@ for (const [name, spec, sizes] of cases) {
 test('a model that does not split T ways is refused, naming the flag and the model', () => {
   assert.throws(() => buildTensorParallelModel(bertSpec('bert-tiny', VOCAB, T), SEED, new PendingGroup(0, 4), 'bert-tiny'), /--tensor-parallel 4: bert-tiny has 2 attention heads, which do not divide by 4/);
   assert.throws(() => buildTensorParallelModel(gpt2Spec('gpt2', VOCAB, T), SEED, new PendingGroup(0, 2), 'gpt2'), /--tensor-parallel 2: gpt2 has dropout 0.1/);
+  assert.throws(
+    () => buildTensorParallelModel(llamaTiny, SEED, new PendingGroup(0, 4), 'llama-tiny'),
+    /--tensor-parallel 4: llama-tiny has 2 key\/value heads \(num_key_value_heads\), which do not divide by 4/,
+  );
 });

@@ -9,7 +9,7 @@ import { runCliProcess, tempDir } from '../../helpers/cluster.js';
  * and MLP and train on the same batch, so every step's loss equals one process's at the same batch
  * (AdamW with the transformers' default clipping at norm 1, which needs the whole model's gradient
  * norm: the shards' squares are summed over the group). The test set runs through the split model:
- * bert-tiny's test loss is one process's.
+ * bert-tiny's and llama-tiny's test loss is one process's.
  */
 let dir = '';
 before(() => {
@@ -62,6 +62,19 @@ describe('tensor parallelism through train --workers', { timeout: 150_000 }, () 
       assert.equal(got.length, 3);
       got.forEach((loss, step) => assert.ok(Math.abs(loss - one[step]) <= 1e-5 * one[step], `rank ${rank} step ${step}: ${loss} vs ${one[step]}`));
     }
+  });
+
+  it('llama-tiny (4 heads over 2 kv heads: one kv head per rank) at --tensor-parallel 2: every step\'s loss and the test loss one process gives', async () => {
+    await Promise.all([train('llama-tp', ['--workers', '2', '--tensor-parallel', '2'], 'llama-tiny'), train('llama-one', [], 'llama-tiny')]);
+    const one = losses('llama-one').get(0)!;
+    assert.equal(one.length, 3);
+    for (const rank of [0, 1]) {
+      const got = losses('llama-tp').get(rank);
+      assert.ok(got && got.length === 3, `rank ${rank} recorded ${got?.length ?? 0} steps`);
+      got.forEach((loss, step) => assert.ok(Math.abs(loss - one[step]) <= 1e-5 * one[step], `rank ${rank} step ${step}: ${loss} vs ${one[step]}`));
+    }
+    const [tp, single] = [scores('llama-tp'), scores('llama-one')];
+    assert.ok(single.test_loss !== null && tp.test_loss !== null && Math.abs(tp.test_loss - single.test_loss) <= 1e-5 * single.test_loss, `test loss ${tp.test_loss} vs ${single.test_loss}`);
   });
 
   // The run's summary said "test loss NaN" for BERT (and GPT-2): a tensor-parallel run did not evaluate.

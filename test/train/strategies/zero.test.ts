@@ -33,6 +33,10 @@ function gptConfig(over: Partial<TrainConfig> = {}): TrainConfig {
   return { ...defaultConfig('gpt2-tiny'), layers: 3, width: 32, heads: 2, context: 16, optimizer: 'adamw', lr: 0.003, clipGradNorm: 1, maxSteps: 3, evalBatchSize: 16, evalEvery: 0, ...over };
 }
 
+function llamaConfig(over: Partial<TrainConfig> = {}): TrainConfig {
+  return { ...defaultConfig('llama-tiny'), context: 16, optimizer: 'adamw', lr: 0.003, clipGradNorm: 1, maxSteps: 3, evalBatchSize: 16, evalEvery: 0, ...over };
+}
+
 /** n ranks over in-process transports, each running the loop with the strategy `make` builds. */
 async function cluster(n: number, config: TrainConfig, data: TrainData, make: (g: ProcessGroup) => Strategy, onLoss?: (rank: number, loss: number) => void): Promise<Array<TrainOutcome & { strategy: Strategy }>> {
   const groups = createInProcessTransports(n, { timeoutMs: 20_000 }).map((t) => new ProcessGroup(t, { timeoutMs: 20_000 }));
@@ -93,6 +97,21 @@ describe('ZeRO (--zero 1|2|3) over in-process transports', () => {
     }
   });
 
+  it('llama-tiny (grouped-query attention, rotary, untied head): data parallel and stages 1, 2, 3 on 2 ranks equal one process', async () => {
+    const losses: number[] = [];
+    const single = await train(llamaConfig({ batchSize: 8 }), TEXT_DATA, new LocalStrategy(), { onStep: (r) => losses.push(r.loss) });
+    const strategies: [string, (g: ProcessGroup) => Strategy][] = [
+      ['data parallel', (g) => new AllReduceStrategy(g, { checksumEvery: 0, bucketFloats: 2000 })],
+      ...([1, 2, 3] as const).map((stage): [string, (g: ProcessGroup) => Strategy] => [`stage ${stage}`, (g) => new ZeroStrategy(g, { stage, bucketFloats: 2000 })]),
+    ];
+    for (const [name, make] of strategies) {
+      const seen: number[] = [];
+      const outs = await cluster(2, llamaConfig({ batchSize: 4 }), TEXT_DATA, make, (r, l) => r === 0 && seen.push(l));
+      assert.ok(maxRelDiff(seen, losses) < 1e-5, `${name}: losses ${seen} vs ${losses}`);
+      for (const o of outs) assert.ok(paramDiff(o, single, o.strategy) < 1e-5, `${name}: ${paramDiff(o, single, o.strategy)}`);
+    }
+  });
+
   it('bytes on the wire per step: stages 1 and 2 send what allreduce sends, stage 3 at most 1.5× (counted by the transport)', async () => {
     const bytesOf = async (make: (g: ProcessGroup) => Strategy): Promise<number[]> => {
       const per: number[][] = [[], [], [], []];
@@ -102,7 +121,7 @@ describe('ZeRO (--zero 1|2|3) over in-process transports', () => {
       return per.map((steps) => steps[1]); // the second step: nothing of setup in it
     };
     const plain = await bytesOf((g) => new AllReduceStrategy(g, { checksumEvery: 0, bucketFloats: 4000 }));
-    const gradientBytes = 4 * 39712; // gpt2 at 3 layers, width 32, vocab 32, context 16
+    const gradientBytes = 4 * 43296; // gpt2-tiny at 3 layers, width 32, vocab 32: windows of 16 tokens, the preset's 128 positions
     for (const b of plain) assert.ok(Math.abs(b - 2 * (3 / 4) * gradientBytes) < 1024, `allreduce sends a ring all-reduce's bytes: ${b}`);
     for (const stage of [1, 2, 3] as const) {
       const zero = await bytesOf((g) => new ZeroStrategy(g, { stage, checksumEvery: 0, bucketFloats: 4000 }));
