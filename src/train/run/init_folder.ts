@@ -48,7 +48,7 @@ function familyNames(spec: ModelSpec): readonly ModelType[] {
  * --width and --heads must equal config.json's when given, --context (the window) must not exceed
  * the model's positions, and the dataset's token ids must be below its vocabulary size.
  */
-export function folderSpec(config: Pick<TrainConfig, 'init' | 'layers' | 'width' | 'heads' | 'context'>, data: Dataset): ModelSpec {
+export function folderSpec(config: Pick<TrainConfig, 'init' | 'layers' | 'width' | 'heads' | 'context' | 'dropout'>, data: Dataset): ModelSpec {
   const dir = config.init!;
   const spec = specFromFolder(dir);
   if (spec.type !== 'gpt2' && spec.type !== 'bert' && spec.type !== 'llama') throw new Error(`${dir}: not a transformer folder`);
@@ -65,7 +65,8 @@ export function folderSpec(config: Pick<TrainConfig, 'init' | 'layers' | 'width'
   if (isTokenTask(data) && data.vocabSize > spec.vocabSize) {
     throw new ConfigError('command line', '--tokenizer', `the dataset's tokenizer has ${data.vocabSize} token ids, more than the ${spec.vocabSize} of the model in ${dir}/config.json (use the model's own tokenizer)`);
   }
-  return spec;
+  // Dropout is how the run trains, not the model's shape: --dropout overrides config.json's.
+  return config.dropout === undefined ? spec : { ...spec, dropout: config.dropout };
 }
 
 /**
@@ -73,7 +74,7 @@ export function folderSpec(config: Pick<TrainConfig, 'init' | 'layers' | 'width'
  * config.json we can build that the flags and the dataset agree with, and the weight files its
  * index names. (Names and shapes of the tensors are checked when the model loads them.)
  */
-export function checkInitSource(config: Pick<TrainConfig, 'init' | 'layers' | 'width' | 'heads' | 'context'>, data: Dataset): void {
+export function checkInitSource(config: Pick<TrainConfig, 'init' | 'layers' | 'width' | 'heads' | 'context' | 'dropout'>, data: Dataset): void {
   const init = config.init;
   if (init === undefined) return;
   if (!existsSync(init)) throw new ConfigError('command line', '--init', `"${init}" does not exist`);

@@ -25,8 +25,9 @@ import { type CheckpointOptions, Checkpointer } from './checkpoints.js';
 import { runSignature } from './signature.js';
 import { settlePrecision } from '../engine/precision.js';
 import { type ModelSpec, createModel, isTokenModel } from '../../nn/models/index.js';
-import { isFolderTarget, saveFolder } from '../../nn/interchange/hf_folder.js';
-import { checkInitSource, initIsFolder } from './init_folder.js';
+import { isFolderTarget } from '../../nn/interchange/hf_folder.js';
+import { checkInitSource } from './init_folder.js';
+import { saveRunFolder } from './save_folder.js';
 import type { Module } from '../../nn/module.js';
 
 export interface RunOptions {
@@ -189,7 +190,7 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
       const meta = { steps: outcome.steps, seed: config.seed };
       const model = await modelOnHost(saved!, outcome.spec);
       if (isFolderTarget(o.save)) {
-        saveFolder(o.save, model, outcome.spec, { dtype: o.saveDtype, shardBytes: o.saveShardSize, tokenizerFrom: initIsFolder(config.init) ? config.init : undefined, meta });
+        saveRunFolder(o.save, model, outcome.spec, config, { dtype: o.saveDtype, shardBytes: o.saveShardSize, meta });
       } else if (isSafetensorsPath(o.save)) saveSafetensors(o.save, model, outcome.spec, meta, o.saveDtype);
       else await saveModel(o.save, model, outcome.spec, meta);
       runEvents.modelSaved(o.save, outcome.steps);

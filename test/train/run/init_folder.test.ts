@@ -38,6 +38,7 @@ describe('--init DIR: the model from config.json', () => {
     const data = text(16);
     assert.deepEqual(folderSpec({ init }, data), SPEC);
     assert.deepEqual(folderSpec({ init, layers: 2, heads: 4, context: 16 }, data), SPEC);
+    assert.deepEqual(folderSpec({ init, dropout: 0.2 }, data), { ...SPEC, dropout: 0.2 }, '--dropout is how the run trains: it overrides config.json\'s');
     assert.throws(() => folderSpec({ init, layers: 3 }, data), /--layers\): 3 disagrees with --init's config\.json, which has 2/);
     assert.throws(() => folderSpec({ init, width: 32 }, data), /--width\): 32 disagrees/);
     assert.throws(() => folderSpec({ init, context: 64 }, data), /--context\): 64 exceeds the 32 positions/);
