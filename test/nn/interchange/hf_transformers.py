@@ -8,7 +8,11 @@
       (float32 | bfloat16 | float16) with max_shard_size SHARD, then runs the inputs on the weights
       as saved (read back from DIR: rounded to DTYPE, computed in float32).
 
-Both print JSON {logits, loss, grads: {name: values}}: the logits of INPUTS' token ids [N, T] in eval
+  hf_transformers.py tokenize DIR TEXTS_JSON
+      AutoTokenizer.from_pretrained(DIR) (the tokenizer files a saved folder carries); prints the ids
+      of each text, no special tokens added.
+
+load and make print JSON {logits, loss, grads: {name: values}}: the logits of INPUTS' token ids [N, T] in eval
 mode, the mean cross-entropy against INPUTS' labels as given (no shift; -100 ignored), and the
 gradient of that loss for every parameter under its Hugging Face name.
 """
@@ -56,6 +60,10 @@ def make(config_json, folder, inputs, dtype, shard):
 
 if __name__ == "__main__":
     mode = sys.argv[1]
+    if mode == "tokenize":
+        tok = T.AutoTokenizer.from_pretrained(sys.argv[2])
+        print(json.dumps([tok.encode(t, add_special_tokens=False) for t in json.load(open(sys.argv[3]))]))
+        sys.exit(0)
     if mode == "load":
         out = load(sys.argv[2], json.load(open(sys.argv[3])))
     else:

@@ -72,6 +72,15 @@ export function python(dir: string, args: string[], inputs: Inputs): Run {
   return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Run;
 }
 
+/** hf_transformers.py tokenize: AutoTokenizer's ids for each text. */
+export function pythonTokenize(dir: string, folder: string, texts: string[]): number[][] {
+  const file = join(dir, `texts-${Math.random().toString(36).slice(2)}.json`);
+  writeFileSync(file, JSON.stringify(texts));
+  const r = spawnSync(PYTHON!, [SCRIPT, 'tokenize', folder, file], { encoding: 'utf8', timeout: 300_000 });
+  assert.equal(r.status, 0, `hf_transformers.py tokenize failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as number[][];
+}
+
 /** max|a − b| / max|b| (or over `floor` where |b| is smaller: a gradient that is zero in exact arithmetic). */
 function relDiff(a: ArrayLike<number>, b: ArrayLike<number>, floor = 0): number {
   assert.equal(a.length, b.length, 'lengths');
