@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { type Dataset, isTokenTask } from '../../data/dataset.js';
 import { specFromFolder } from '../../nn/interchange/hf_folder.js';
 import { folderWeights, isFolder } from '../../nn/interchange/hf_weights.js';
-import { BERT_MODELS, GPT2_MODELS, LLAMA_MODELS, LLAMA_SIZES, type ModelSpec, type ModelType } from '../../nn/models/index.js';
+import { BERT_MODELS, GPT2_MODELS, LLAMA_MODELS, LLAMA_SIZES, type ModelSpec, type ModelType, isTokenModel } from '../../nn/models/index.js';
 import { ConfigError } from '../../util/errors.js';
 import type { TrainConfig } from './config.js';
 
@@ -20,14 +20,19 @@ export function initIsFolder(init: string | undefined): init is string {
 /**
  * The model name a run records for an --init folder: --model when it names the folder's family
  * (`--model smollm2-135m --init ./SmolLM2-135M`), else the family's name (gpt2, bert) or the Llama
- * preset of the folder's variant and shape (else the variant's first preset). Without a folder,
- * --model as given.
+ * preset of the folder's variant and shape (else the variant's first preset). A transformer of
+ * another family in --model is refused by name (a non-transformer is --model's default, mlp, left
+ * as it was). Without a folder, --model as given.
  */
 export function modelForInit(init: string | undefined, model: ModelType): ModelType {
   if (!initIsFolder(init)) return model;
   const spec = specFromFolder(init);
   const family = familyNames(spec);
   if ((family as readonly string[]).includes(model)) return model;
+  // --model defaults to mlp: a transformer named there was asked for, and is not what the folder holds.
+  if (isTokenModel(model)) {
+    throw new ConfigError('command line', '--model', `${model} is not the family of --init ${init}, whose config.json holds a ${spec.type === 'llama' ? spec.modelType : spec.type} (leave --model out, or name one of ${family.join(', ')})`);
+  }
   if (spec.type !== 'llama') return family[0];
   const same = LLAMA_MODELS.filter((n) => LLAMA_SIZES[n].modelType === spec.modelType);
   const shaped = same.find((n) => ['layers', 'width', 'heads', 'kvHeads'].every((k) => LLAMA_SIZES[n][k as 'layers'] === spec[k as 'layers']));

@@ -13,7 +13,7 @@ import { parseByteSize, planShards } from '../../../src/nn/interchange/hf_shards
 import { readFolderTensors } from '../../../src/nn/interchange/hf_weights.js';
 import { initFromFile } from '../../../src/nn/interchange/model_io.js';
 import { openInitRanges } from '../../../src/nn/interchange/init_ranges.js';
-import { fromBf16Bits, toBf16Bits } from '../../../src/nn/interchange/float_formats.js';
+import { fromBf16Bits, fromF16Bits, toBf16Bits, toF16Bits } from '../../../src/nn/interchange/float_formats.js';
 import { type LlamaSpec, type ModelSpec, createModel } from '../../../src/nn/models/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'smol-hf-folder-'));
@@ -71,6 +71,16 @@ describe('saveFolder → loadPretrained', () => {
     assert.ok([...readFolderTensors(out).values()].every((t) => t.dtype === 'BF16'));
     const back = params((await loadPretrained(out)).model);
     for (const [name, v] of params(model)) assert.deepEqual(back.get(name), v.map((x) => fromBf16Bits(toBf16Bits(x))), name);
+  });
+
+  it('f16: F16 tensors, torch_dtype float16, weights rounded to nearest even', async () => {
+    const model = createModel(LLAMA, 4);
+    const out = join(dir, 'f16');
+    saveFolder(out, model, LLAMA, { dtype: 'f16', shardBytes: 2000 });
+    assert.equal(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).torch_dtype, 'float16');
+    assert.ok([...readFolderTensors(out).values()].every((t) => t.dtype === 'F16'));
+    const back = params((await loadPretrained(out)).model);
+    for (const [name, v] of params(model)) assert.deepEqual(back.get(name), v.map((x) => fromF16Bits(toF16Bits(x))), name);
   });
 
   it('copies the tokenizer files of the --init folder and keeps its token ids', () => {

@@ -98,11 +98,12 @@ describe('Hugging Face folders against transformers (logits, loss and gradients 
     await theirsToOurs('bert', BERT_CONFIG, BERT_SPEC, inputs, 'float32', '5GB', BERT_ALIASES);
   });
 
-  it('bf16 folders both ways (torch_dtype bfloat16, BF16 tensors), computed in fp32 on the rounded weights', async () => {
+  it('bf16 folders both ways (torch_dtype bfloat16, BF16 tensors) and transformers\' float16, computed in fp32 on the rounded weights', async () => {
     const inputs = tokenInputs(2, 8, 61, 3);
     const ours = await oursToTheirs('gpt2-bf16', GPT2_SPEC, inputs, { dtype: 'bf16' });
     assert.equal(JSON.parse(readFileSync(join(ours, 'config.json'), 'utf8')).torch_dtype, 'bfloat16');
     await theirsToOurs('gpt2-bf16', GPT2_CONFIG, GPT2_SPEC, inputs, 'bfloat16');
+    await theirsToOurs('gpt2-f16', GPT2_CONFIG, GPT2_SPEC, inputs, 'float16');
   });
 
   it('sharded folders both ways (an index above the shard size)', async () => {

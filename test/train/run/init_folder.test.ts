@@ -34,6 +34,8 @@ describe('--init DIR: the model from config.json', () => {
   it('modelForInit and folderSpec: the family\'s name, the folder\'s spec, flags checked', () => {
     assert.equal(modelForInit(init, 'mlp'), 'qwen3-0.6b');
     assert.equal(modelForInit(undefined, 'mlp'), 'mlp');
+    assert.equal(modelForInit(init, 'llama-tiny'), 'llama-tiny', 'a preset of the folder\'s family stays');
+    assert.throws(() => modelForInit(init, 'gpt2-tiny'), /--model\): gpt2-tiny is not the family of --init .*, whose config\.json holds a qwen3/);
     const text = (contextLength: number): ReturnType<typeof syntheticText> => syntheticText({ seed: 0, samples: 4, split: 'train', task: 'language-model', contextLength });
     const data = text(16);
     assert.deepEqual(folderSpec({ init }, data), SPEC);
