@@ -14,6 +14,14 @@ export * from './tensor/index.js';
 // Layers, Module, models (createModel, defaultSpec, presets), optimizers and LR schedules, model
 // files: our own format (saveModel/loadModel, saveCheckpoint/loadCheckpoint) and safetensors.
 export * from './nn/index.js';
+// Hugging Face model folders in and out: config.json ⇄ spec (gpt2, bert, llama / qwen2 / qwen3),
+// model.safetensors or its shards, the tokenizer files copied through.
+export {
+  loadPretrained, saveFolder, readHfConfig, specFromFolder, isFolderTarget, TOKENIZER_FILES, type PretrainedModel, type SaveFolderOptions,
+} from './nn/interchange/hf_folder.js';
+export { specFromHfConfig, hfConfigFromSpec, hfTokenIds, type HfConfig, type HfTokenIds } from './nn/interchange/hf_config.js';
+export { loadFolderWeights, externalTensors } from './nn/interchange/model_io.js';
+export { DEFAULT_SHARD_BYTES, parseByteSize } from './nn/interchange/hf_shards.js';
 // Datasets (MNIST, CIFAR-10, synthetic images/regression/classification/text, text files), the
 // deterministic sharded sampler and the batch loader.
 export * from './data/index.js';

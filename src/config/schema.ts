@@ -81,6 +81,7 @@ export const nnConfigSchema = z.object({
     width: z.number().int().min(1).optional(),
     heads: z.number().int().min(1).optional(),
     context: z.number().int().min(1).optional(),
+    dropout: z.number().min(0).lt(1).optional(),
     input_dim: z.number().int().min(1).optional(),
     hidden: z.union([z.number().int().min(1), z.array(z.number().int().min(1)).min(1)]).optional(),
     out: z.number().int().min(1).optional(),
@@ -91,7 +92,10 @@ export const nnConfigSchema = z.object({
     data_dir: z.string().min(1).optional(),
     augment: z.boolean().optional(),
     data_file: z.string().min(1).optional(),
-    tokenizer: z.enum(['gpt2', 'bytes']).optional(),
+    tokenizer: z.string().min(1).optional(),
+    val_file: z.string().min(1).optional(),
+    val_fraction: z.number().gt(0).lt(1).optional(),
+    text_field: z.string().min(1).optional(),
   }).strict(),
   // smolcluster's own additions
   // (without them the file means SmolCluster's own training: Adam at a constant learning rate)

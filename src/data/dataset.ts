@@ -60,10 +60,35 @@ export interface TokenDataset extends DatasetBase<Int32Array> {
   readonly maskToken?: number;
 }
 
-export type Dataset = ClassificationDataset | RegressionDataset | TokenDataset;
+/** Reads one window of a corpus kept on disk (text_windows.ts) into the caller's arrays. */
+export interface WindowReader {
+  /** Fills `inputs` and `labels` (contextLength ids each) with window `index`. */
+  read(index: number, inputs: Int32Array, labels: Int32Array): void;
+}
+
+/**
+ * A token dataset whose windows are read on demand (a packed text corpus in a token file, which
+ * may be larger than memory) instead of held in arrays; otherwise like a TokenDataset.
+ */
+export interface StreamedTokenDataset {
+  readonly task: TokenTask;
+  readonly name: string;
+  readonly size: number;
+  readonly inputShape: readonly [number];
+  readonly vocabSize: number;
+  readonly maskToken?: number;
+  readonly windows: WindowReader;
+}
+
+export type Dataset = ClassificationDataset | RegressionDataset | TokenDataset | StreamedTokenDataset;
+
+/** True for a dataset whose samples are read on demand (no `inputs` array). */
+export function isStreamed(dataset: Dataset): dataset is StreamedTokenDataset {
+  return 'windows' in dataset;
+}
 
 /** True for the token tasks (language-model, masked-lm). */
-export function isTokenTask(dataset: Dataset): dataset is TokenDataset {
+export function isTokenTask(dataset: Dataset): dataset is TokenDataset | StreamedTokenDataset {
   return dataset.task === 'language-model' || dataset.task === 'masked-lm';
 }
 

@@ -9,7 +9,6 @@ import { DataError } from './errors.js';
 import { syntheticImage } from './synthetic_image.js';
 import { syntheticText } from './synthetic_text.js';
 import { loadText, textFileProblem } from './text.js';
-import type { TokenizerName } from './tokenizer.js';
 
 export const GUIDE_DATASETS = ['synthetic_image', 'synthetic_text', 'cifar10', 'text'] as const;
 export type GuideDatasetName = (typeof GUIDE_DATASETS)[number];
@@ -34,25 +33,34 @@ export interface DatasetRequest {
   dataDir?: string;
   /** Image sets: random crop (pad 4) + horizontal flip of training samples (cifar10). */
   augment?: boolean;
-  /** text: the file to train on, and how to tokenise it (default gpt2). */
+  /** text: the file, folder or glob to train on, and how to tokenise it (default gpt2; text.ts). */
   dataFile?: string;
-  tokenizer?: TokenizerName;
+  /** `gpt2`, `bytes`, or a tokenizer.json (or a model folder holding one). */
+  tokenizer?: string;
+  /** text: the validation corpus (--val-file), or the share of documents held out (--val-fraction). */
+  validationFile?: string;
+  validationFraction?: number;
+  /** text: the JSONL / Parquet field holding the text (--text-field; default `text`). */
+  textField?: string;
 }
 
 /**
- * What is wrong with the file a dataset is read from (text: --data-file not given, missing, not a
+ * What is wrong with the files a dataset is read from (text: --data-file not given, or naming no
  * file), or null; cheap, so checked before anything starts too.
  */
 export function dataFileProblem(req: { name: string; dataFile?: string }): DataError | null {
   if (req.name !== 'text') return null;
-  return req.dataFile ? textFileProblem(req.dataFile) : new DataError('--data-file', '--dataset text needs --data-file FILE (a UTF-8 text file)');
+  return req.dataFile ? textFileProblem(req.dataFile) : new DataError('--data-file', '--dataset text needs --data-file FILE (a text, JSONL or Parquet file, a folder of them, or a glob)');
 }
 
 export function loadDataset(req: DatasetRequest): { train: Dataset; test: Dataset } {
   switch (req.name) {
     case 'text': {
       if (!req.dataFile) throw dataFileProblem(req)!;
-      return loadText({ file: req.dataFile, tokenizer: req.tokenizer ?? 'gpt2', task: req.tokenTask, seed: req.seed, contextLength: req.contextLength });
+      return loadText({
+        file: req.dataFile, tokenizer: req.tokenizer ?? 'gpt2', task: req.tokenTask, seed: req.seed, contextLength: req.contextLength,
+        validationFile: req.validationFile, validationFraction: req.validationFraction, textField: req.textField,
+      });
     }
     case 'cifar10':
       return loadCifar10({ dataDir: req.dataDir, augment: req.augment, seed: req.seed });

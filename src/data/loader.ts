@@ -9,7 +9,7 @@
  * Batch b holds positions [b·batchSize, (b+1)·batchSize) of the epoch's indices; see sampler.ts for
  * how this makes N ranks' batches add up to the single-process global batch.
  */
-import { sampleSize, targetSize, type Dataset, type RegressionDataset, type TokenDataset } from './dataset.js';
+import { isStreamed, sampleSize, targetSize, type Dataset, type RegressionDataset, type StreamedTokenDataset, type TokenDataset } from './dataset.js';
 import type { IndexSource } from './sampler.js';
 
 interface BatchBase<I extends Float32Array | Int32Array = Float32Array> {
@@ -36,7 +36,7 @@ export interface TokenBatch extends BatchBase<Int32Array> {
 }
 
 export type BatchOf<D extends Dataset> = D extends RegressionDataset ? RegressionBatch
-  : D extends TokenDataset ? TokenBatch : ClassificationBatch;
+  : D extends TokenDataset | StreamedTokenDataset ? TokenBatch : ClassificationBatch;
 
 export interface BatchLoaderOptions {
   /** Skip the last batch when it is smaller than batchSize. */
@@ -113,7 +113,7 @@ export class BatchLoader<D extends Dataset = Dataset> {
     const regression = this.dataset.task === 'regression';
     return {
       indices: new Int32Array(b),
-      inputs: this.dataset.inputs instanceof Int32Array ? new Int32Array(b * this.sampleSize) : new Float32Array(b * this.sampleSize),
+      inputs: isStreamed(this.dataset) || this.dataset.inputs instanceof Int32Array ? new Int32Array(b * this.sampleSize) : new Float32Array(b * this.sampleSize),
       labels: new Int32Array(regression ? 0 : b * this.targetSize),
       targets: new Float32Array(regression ? b * this.targetSize : 0),
     };
@@ -123,6 +123,7 @@ export class BatchLoader<D extends Dataset = Dataset> {
     const n = picked.length;
     const indices = buf.indices.subarray(0, n);
     indices.set(picked);
+    if (isStreamed(this.dataset)) return readWindows(this.dataset, picked, buf) as BatchOf<D>;
     const inputs = gatherRows<Float32Array | Int32Array>(this.dataset.inputs, this.sampleSize, picked, buf.inputs);
     const augment = this.dataset.augment;
     // Augmentations transform images (float inputs); token datasets have none.
@@ -134,6 +135,16 @@ export class BatchLoader<D extends Dataset = Dataset> {
     const labels = gatherRows(this.dataset.labels, this.targetSize, picked, buf.labels);
     return { size: n, indices, inputs, labels } as ClassificationBatch as BatchOf<D>;
   }
+}
+
+/** A streamed dataset's windows `picked`, read one by one into the front of the buffers. */
+function readWindows(dataset: StreamedTokenDataset, picked: Int32Array, buf: Buffers): TokenBatch {
+  const T = dataset.inputShape[0];
+  const n = picked.length;
+  const inputs = (buf.inputs as Int32Array).subarray(0, n * T);
+  const labels = buf.labels.subarray(0, n * T);
+  for (let j = 0; j < n; j++) dataset.windows.read(picked[j], inputs.subarray(j * T, (j + 1) * T), labels.subarray(j * T, (j + 1) * T));
+  return { size: n, indices: buf.indices.subarray(0, n), inputs, labels };
 }
 
 /** Copies rows `picked` of a row-major matrix with `width` columns into the front of `out`. */

@@ -11,6 +11,7 @@ import { CONFIG_OPTION_NAMES, type ExchangeOptionValues, type TrainFlags } from 
 import type { CheckpointOptions } from '../train/run/checkpoints.js';
 import type { TrainResult } from '../train/run/result.js';
 import { type TrainConfig, defaultConfig } from '../train/run/config.js';
+import { modelForInit } from '../train/run/init_folder.js';
 import { runSignature } from '../train/run/signature.js';
 import { type ClusterStrategyOptions, strategySignature } from '../train/strategies/registry.js';
 
@@ -57,7 +58,8 @@ export function checkpointOptions(flags: TrainFlags, experimentDir: string, rank
 
 /** The training config the flags describe, on the model's defaults (train/run/config.ts). */
 export function configFrom(flags: TrainFlags, threads: number): TrainConfig {
-  const c = defaultConfig(flags.model);
+  // An --init folder's config.json names the family (train/run/init_folder.ts).
+  const c = defaultConfig(modelForInit(flags.init, flags.model));
   const fields = c as unknown as Record<string, unknown>;
   for (const name of CONFIG_OPTION_NAMES) if (flags[name] !== undefined) fields[name] = flags[name];
   if (flags.gradAccum !== undefined && flags.gradAccum > 1) c.gradAccum = flags.gradAccum;

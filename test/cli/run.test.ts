@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import type { Dataset, RegressionDataset } from '../../src/data/dataset.js';
 import { SYNTHETIC_REGRESSION, loadTrainData } from '../../src/train/run/run.js';
 import type { RunFile } from '../../src/validate/run_file.js';
 import { runCliProcess, stepRecords, tempDir } from '../helpers/cluster.js';
@@ -22,8 +23,9 @@ describe('smolcluster run', { timeout: 120_000 }, () => {
     assert.equal(a.train.size, SYNTHETIC_REGRESSION.train);
     assert.equal(a.test.size, SYNTHETIC_REGRESSION.test);
     assert.equal(a.train.task, 'regression');
-    assert.deepEqual(a.train.inputs, b.train.inputs);
-    assert.notDeepEqual(a.train.inputs.subarray(0, 16), c.train.inputs.subarray(0, 16));
+    const inputs = (d: Dataset): Float32Array => (d as RegressionDataset).inputs;
+    assert.deepEqual(inputs(a.train), inputs(b.train));
+    assert.notDeepEqual(inputs(a.train).subarray(0, 16), inputs(c.train).subarray(0, 16));
   });
 
   it('2 workers: run.json with per-step, per-rank measurements taken from metrics.jsonl', async () => {

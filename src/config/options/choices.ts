@@ -42,5 +42,4 @@ export type DeviceChoice = (typeof DEVICE_CHOICES)[number];
 
 export const OPTIMIZERS = ['sgd', 'adam', 'adamw'] as const;
 export const SCHEDULES = ['constant', 'step', 'cosine'] as const;
-export const TOKENIZERS = ['gpt2', 'bytes'] as const;
 export const LOAD_BALANCE_POLICIES = ['proportional', 'dynamic', 'hybrid'] as const;

@@ -1,8 +1,7 @@
 /** Options of what is trained: the model, its size, its data. */
 import { MODEL_NAMES } from '../../nn/models/names.js';
 import { DATASET_NAMES, canonicalDataset, canonicalModel } from '../spellings.js';
-import { TOKENIZERS } from './choices.js';
-import { datasetFlag, intList, modelFlag, positiveInt } from './parsers.js';
+import { datasetFlag, fraction, intList, modelFlag, positiveInt, probability } from './parsers.js';
 import { type OptionSpec, choice, toggle, valued } from './spec.js';
 
 /** A YAML name as the CLI spells it: the canonical name, else the name in lower case. */
@@ -22,8 +21,12 @@ export const MODEL_OPTIONS = {
   layers: modelSize('layers', 'transformer layers, or the ResNet depth (default: the preset\'s)'),
   width: modelSize('width', 'transformer hidden size, or the ResNet\'s first-stage channels (default: the preset\'s)'),
   heads: modelSize('heads', 'attention heads (default: the preset\'s)'),
-  context: modelSize('context', 'tokens per sequence: the token dataset\'s length and the transformer\'s positions (default: the dataset\'s, positions the preset\'s)'),
-  init: valued<string>({ arg: '<file>', help: 'start from these weights: a .safetensors file (Hugging Face / torchvision names, e.g. a published GPT-2) or a smolcluster model file', forward: true, config: true }),
+  context: modelSize('context', 'tokens per training window of a token dataset (default: the dataset\'s); the model keeps its own positions (a 1024-position gpt2 trains at --context 256)'),
+  dropout: valued({
+    arg: '<p>', help: 'dropout probability of a transformer\'s attention and residual paths, 0 ≤ p < 1 (default: the preset\'s, 0.1 for gpt2/bert, 0 for the small presets)',
+    parse: probability, forward: true, config: true, yaml: [{ file: 'nn', key: 'model.dropout' }],
+  }),
+  init: valued<string>({ arg: '<file>', help: 'start from these weights: a Hugging Face model folder (config.json + model.safetensors or its shards; the model\'s family and shape come from its config.json), a .safetensors file (Hugging Face / torchvision names, e.g. a published GPT-2) or a smolcluster model file', forward: true, config: true }),
   hidden: valued({
     arg: '<widths>', help: 'MLP hidden widths, comma-separated (default 128)', parse: intList, forward: true, config: true,
     yaml: [{ file: 'nn', key: 'model.hidden', read: (v) => (v === undefined ? undefined : Array.isArray(v) ? (v as number[]) : [v as number]) }],
@@ -38,11 +41,24 @@ export const MODEL_OPTIONS = {
     forward: true, config: true, yaml: [{ file: 'nn', key: 'dataset.data_dir' }],
   }),
   dataFile: valued<string>({
-    arg: '<file>', help: 'text: the UTF-8 text file to train on (the last 10 % of its tokens are the validation split)',
+    arg: '<path>', help: 'text: what to train on: a text, JSONL or Parquet file, a folder of them, or a glob (each file, line or row one document; docs/DATA.md)',
     forward: true, config: true, yaml: [{ file: 'nn', key: 'dataset.data_file' }],
   }),
-  tokenizer: choice(TOKENIZERS, {
-    arg: '<name>', help: 'text: GPT-2 byte-pair encoding or raw UTF-8 bytes (default gpt2)', forward: true, config: true, yaml: [{ file: 'nn', key: 'dataset.tokenizer' }],
+  valFile: valued<string>({
+    arg: '<path>', help: 'text: the validation corpus (file, folder or glob); the whole --data-file then trains',
+    forward: true, config: true, yaml: [{ file: 'nn', key: 'dataset.val_file' }],
+  }),
+  valFraction: valued({
+    arg: '<f>', help: 'text: the share of --data-file\'s documents held out for validation, its last ones (default 0.1; one document: its last tokens)',
+    parse: fraction, forward: true, config: true, yaml: [{ file: 'nn', key: 'dataset.val_fraction' }],
+  }),
+  textField: valued<string>({
+    arg: '<name>', help: 'text: the JSONL / Parquet field that holds each document (default text)',
+    forward: true, config: true, yaml: [{ file: 'nn', key: 'dataset.text_field' }],
+  }),
+  tokenizer: valued<string>({
+    arg: '<name|path>', help: 'text: gpt2 (GPT-2 byte-pair encoding, default), bytes (raw UTF-8), or a Hugging Face tokenizer.json / model folder holding one',
+    forward: true, config: true, yaml: [{ file: 'nn', key: 'dataset.tokenizer' }],
   }),
   // Not `config`: only `true` reaches the config (a file's `augment: false` leaves it unset).
   augment: toggle({ help: 'cifar10: random crop (pad 4) + horizontal flip of training images, from the seed', forward: true, yaml: [{ file: 'nn', key: 'dataset.augment' }] }),

@@ -32,6 +32,20 @@ export function nonNegativeNumber(value: string): number {
   return n;
 }
 
+/** A probability that may be 0 but never 1 (--dropout). */
+export function probability(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0 || n >= 1) throw new InvalidArgumentError('expected a probability, 0 ≤ p < 1.');
+  return n;
+}
+
+/** A share strictly between 0 and 1 (--val-fraction). */
+export function fraction(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0 || n >= 1) throw new InvalidArgumentError('expected a fraction, 0 < f < 1.');
+  return n;
+}
+
 /** --zero: a ZeRO stage, 1 (optimizer state sharded), 2 (also gradients) or 3 (also parameters). */
 export function zeroStage(value: string): 1 | 2 | 3 {
   const n = Number(value);

@@ -1,7 +1,18 @@
 /** Options of one run's processes: where results go, engines, threads, deadlines, checkpoints. */
 import { COMM_BACKENDS, DEVICE_CHOICES, PRECISION_CHOICES, SAVE_DTYPES } from './choices.js';
 import { appended, backendFlag, nonNegativeInt, oneOf, positiveInt, positiveNumber } from './parsers.js';
+import { InvalidArgumentError } from 'commander';
+import { parseByteSize } from '../../nn/interchange/hf_shards.js';
 import { choice, toggle, valued } from './spec.js';
+
+/** --save-shard-size: "5GB", "500MB" or bytes. */
+function shardSize(text: string): number {
+  try {
+    return parseByteSize(text);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+}
 
 export const PROCESS_OPTIONS = {
   fault: valued({ arg: '<spec>', help: 'inject a fault, e.g. slow:rank=1:ms=50 (repeatable; docs/VALIDATION.md; env SMOLCLUSTER_FAULT)', parse: appended, repeatable: true, forward: true }),
@@ -9,9 +20,10 @@ export const PROCESS_OPTIONS = {
   experimentsDir: valued({ arg: '<dir>', help: 'where experiment folders are written', default: 'experiments', forward: true }),
   overwrite: toggle({ help: 'replace the run already in <experiments-dir>/<name>/ (without it, an existing --name is refused unless --resume continues it)', forward: true }),
   output: valued<string>({ arg: '<file>', help: 'also write the run summary (result.json) here', forward: true }),
-  save: valued<string>({ arg: '<file>', help: 'save the trained model here (see docs/CHECKPOINT.md; a name ending in .safetensors writes safetensors under PyTorch / Hugging Face names)', forward: true }),
+  save: valued<string>({ arg: '<file>', help: 'save the trained model here: a folder (a name without extension, or ending in /) gets a Hugging Face model folder (config.json, model.safetensors, the --init folder\'s tokenizer files) that transformers loads; x.safetensors writes safetensors under PyTorch / Hugging Face names; other names smolcluster\'s own format (docs/CHECKPOINT.md)', forward: true }),
+  saveShardSize: valued({ arg: '<size>', help: '--save DIR: shard the weights into files of at most this size, with model.safetensors.index.json (e.g. 500MB; default 5GB, as transformers)', parse: shardSize, forward: true }),
   saveDtype: choice(SAVE_DTYPES, {
-    arg: '<dtype>', help: 'the dtype --save x.safetensors writes weights in: fp32, bf16 or f16 (rounded to nearest even; default fp32). Checkpoints always keep fp32', parse: oneOf(SAVE_DTYPES), forward: true,
+    arg: '<dtype>', help: 'the dtype --save x.safetensors or --save DIR writes weights in: fp32, bf16 or f16 (rounded to nearest even; default fp32). Checkpoints always keep fp32', parse: oneOf(SAVE_DTYPES), forward: true,
   }),
   threads: valued({ arg: '<n>', help: 'compute threads per process (default: SMOLCLUSTER_THREADS, else the cores divided among local workers, or 1 where a start-up calibration finds more no faster)', parse: positiveInt, forward: true }),
   backend: valued({

@@ -10,6 +10,9 @@ import type { ModelSpec } from '../models/index.js';
  *   - BERT: cls.predictions.decoder.{weight,bias} are tied to the word embeddings and
  *     cls.predictions.bias (written for PyTorch, skipped on load); position_ids and the pooler, which
  *     BertForMaskedLM does not use, are skipped; old checkpoints' LayerNorm.gamma/beta are read.
+ *   - Llama family: Hugging Face's names exactly (nn/models/llama.ts); a tied model reads no
+ *     lm_head.weight (some tied checkpoints carry a copy: skipped) and writes none (transformers ties
+ *     it on load); older checkpoints' rotary_emb.inv_freq buffers are skipped (we compute them).
  *   - ResNet: torchvision's names; BatchNorm's num_batches_tracked is an I64 scalar.
  */
 export interface NameMap {
@@ -48,6 +51,16 @@ function bertMap(): NameMap {
   };
 }
 
+function llamaMap(tied: boolean): NameMap {
+  return {
+    external: (n) => n,
+    candidates: (n) => [n],
+    transposed: () => false,
+    skippable: (e) => /\.rotary_emb\.inv_freq$/.test(e) || (tied && e === 'lm_head.weight'),
+    tiedCopies: [],
+  };
+}
+
 function identityMap(): NameMap {
   return {
     external: (n) => n,
@@ -62,6 +75,7 @@ export function nameMapFor(spec: ModelSpec): NameMap {
   switch (spec.type) {
     case 'gpt2': return gpt2Map();
     case 'bert': return bertMap();
+    case 'llama': return llamaMap(spec.tieEmbeddings);
     default: return identityMap();
   }
 }

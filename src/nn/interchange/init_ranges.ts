@@ -6,6 +6,7 @@
 import { CheckpointError, readModelHeader } from '../checkpoint.js';
 import type { ModelSpec } from '../models/index.js';
 import type { Module } from '../module.js';
+import { isFolder } from './hf_weights.js';
 import { isSafetensorsPath } from './safetensors.js';
 import { SafetensorsRanges } from './safetensors_ranges.js';
 
@@ -17,9 +18,9 @@ export interface InitRanges {
   close(): void;
 }
 
-/** Opens `file` (by its extension) for ranged reads into `model`, refusing a file that does not hold its parameters and buffers. */
+/** Opens `file` (a Hugging Face folder, or a file by its extension) for ranged reads into `model`, refusing a file that does not hold its parameters and buffers. */
 export function openInitRanges(file: string, model: Module, spec: ModelSpec): InitRanges {
-  return isSafetensorsPath(file) ? new SafetensorsRanges(file, model, spec) : modelFileRanges(file, model, spec);
+  return isSafetensorsPath(file) || isFolder(file) ? new SafetensorsRanges(file, model, spec) : modelFileRanges(file, model, spec);
 }
 
 /** Our own model file (or a checkpoint): its floats in our layout, each tensor at its record's offset. */

@@ -3,6 +3,7 @@ import { BatchNorm } from '../layers/norm.js';
 import { type ModelSpec, createModel } from '../models/index.js';
 import type { Module } from '../module.js';
 import { nameMapFor } from './hf_names.js';
+import { isFolder, readFolderTensors } from './hf_weights.js';
 import { type SafeTensor, type WriteDtype, type WriteTensor, isSafetensorsPath, readSafetensors, toFloat32, writeSafetensors } from './safetensors.js';
 
 /** [rows, cols] → [cols, rows], copied. */
@@ -24,6 +25,22 @@ const SAFE_DTYPE: Record<SaveDtype, WriteDtype> = { fp32: 'F32', bf16: 'BF16', f
  * own weights stay fp32.
  */
 export function saveSafetensors(file: string, model: Module, spec: ModelSpec, meta: Record<string, unknown> = {}, dtype: SaveDtype = 'fp32'): void {
+  writeSafetensors(file, externalTensors(model, spec, dtype), safetensorsMetadata(spec, meta));
+}
+
+/** The __metadata__ of a file we write: format pt (transformers requires it), the spec and `meta`. */
+export function safetensorsMetadata(spec: ModelSpec, meta: Record<string, unknown> = {}): Record<string, string> {
+  const metadata: Record<string, string> = { format: 'pt', architecture: JSON.stringify(spec) };
+  for (const [k, v] of Object.entries(meta)) metadata[k] = typeof v === 'string' ? v : JSON.stringify(v);
+  return metadata;
+}
+
+/**
+ * The model's tensors under PyTorch / Hugging Face names and layouts (hf_names.ts), floating-point
+ * ones as `dtype`, with tied copies and BatchNorm's num_batches_tracked (what torch's strict
+ * load_state_dict expects).
+ */
+export function externalTensors(model: Module, spec: ModelSpec, dtype: SaveDtype = 'fp32'): [string, WriteTensor][] {
   const as = SAFE_DTYPE[dtype];
   const names = nameMapFor(spec);
   const out: [string, WriteTensor][] = [];
@@ -42,9 +59,7 @@ export function saveSafetensors(file: string, model: Module, spec: ModelSpec, me
     const p = byName.get(ours);
     if (p) out.push([ext, { shape: p.shape, data: p.values() as Float32Array, dtype: as }]);
   }
-  const metadata: Record<string, string> = { format: 'pt', architecture: JSON.stringify(spec) };
-  for (const [k, v] of Object.entries(meta)) metadata[k] = typeof v === 'string' ? v : JSON.stringify(v);
-  writeSafetensors(file, out, metadata);
+  return out;
 }
 
 /**
@@ -56,7 +71,12 @@ export function loadSafetensors(file: string, model: Module, spec: ModelSpec): v
   loadTensors(file, readSafetensors(file).tensors, model, spec);
 }
 
-const SPEC_TYPES = new Set<string>(['mlp', 'cnn', 'resnet', 'gpt2', 'bert']);
+/** Loads a Hugging Face folder's weights (model.safetensors or its shards: hf_weights.ts) into the model. */
+export function loadFolderWeights(dir: string, model: Module, spec: ModelSpec): void {
+  loadTensors(dir, readFolderTensors(dir), model, spec);
+}
+
+const SPEC_TYPES = new Set<string>(['mlp', 'cnn', 'resnet', 'gpt2', 'bert', 'llama']);
 
 /**
  * A model rebuilt from a safetensors file that saveSafetensors wrote: the spec from its
@@ -124,6 +144,7 @@ export function matchTensors(file: string, tensors: ReadonlyMap<string, { shape:
   };
   for (const [name, p] of model.namedParameters()) match(name, p.shape);
   for (const [name, b] of model.namedBufferStorages()) match(name, [b.size]);
+  if (missing.length && found.size === 0) throw new CheckpointError(file, `holds none of the tensors of a ${spec.type} model${looksLike(tensors.keys())}`);
   if (missing.length) throw new CheckpointError(file, `missing ${missing.length} tensor(s) the model needs: ${preview(missing)}`);
   const used = new Set(found.values());
   const unexpected = [...tensors.keys()].filter((k) => !used.has(k) && !names.skippable(k));
@@ -131,13 +152,29 @@ export function matchTensors(file: string, tensors: ReadonlyMap<string, { shape:
   return found;
 }
 
+/** Families by their checkpoints' tensor names, to say what a file that fits nothing of ours holds. */
+const FAMILY_NAMES: [RegExp, string][] = [
+  [/^(model\.)?layers\.\d+\.self_attn\./, 'a Llama-family (llama, qwen2, qwen3, mistral, ...)'],
+  [/^(transformer\.)?h\.\d+\.attn\./, 'a GPT-2'],
+  [/^bert\./, 'a BERT'],
+  [/^layer\d\.\d+\.conv\d/, 'a ResNet'],
+];
+
+function looksLike(names: Iterable<string>): string {
+  const list = [...names];
+  const family = FAMILY_NAMES.find(([re]) => list.some((n) => re.test(n)));
+  const what = family ? ` (it looks like ${family[1]} checkpoint: ${preview(list.filter((n) => family[0].test(n)))})` : ` (it holds ${preview(list)})`;
+  return `${what}; --init a Hugging Face folder (with its config.json) to build the model it holds`;
+}
+
 function preview(list: string[]): string {
   return list.slice(0, 5).join(', ') + (list.length > 5 ? `, … (${list.length - 5} more)` : '');
 }
 
-/** --init: start from a file's weights, safetensors (by extension) or our own model format. */
+/** --init: start from a Hugging Face folder's weights, or a file's: safetensors (by extension) or our own model format. */
 export function initFromFile(file: string, model: Module, spec: ModelSpec): void {
-  if (isSafetensorsPath(file)) loadSafetensors(file, model, spec);
+  if (isFolder(file)) loadFolderWeights(file, model, spec);
+  else if (isSafetensorsPath(file)) loadSafetensors(file, model, spec);
   else loadModel(file, model, spec);
 }
 

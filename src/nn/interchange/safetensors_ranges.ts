@@ -1,6 +1,7 @@
 /**
- * --init from a safetensors file, read by ranges: a rank that keeps a range of a parameter (a ZeRO
- * shard) reads the bytes of that range only, never the whole file. Names and shapes are checked
+ * --init from a safetensors file or a Hugging Face folder's shards, read by ranges: a rank that
+ * keeps a range of a parameter (a ZeRO shard) reads the bytes of that range only, never the whole
+ * file. Names and shapes are checked
  * against the model's from the header before anything is read (model_io.ts matchTensors), so the
  * model may be one whose parameters hold no values yet (a deferred build).
  *
@@ -12,33 +13,54 @@ import { CheckpointError } from '../checkpoint.js';
 import type { ModelSpec } from '../models/index.js';
 import type { Module } from '../module.js';
 import { nameMapFor } from './hf_names.js';
+import { checkWeightMap, folderWeights, isFolder } from './hf_weights.js';
 import { matchTensors, transpose2d } from './model_io.js';
 import { bytesPerElement, readSafetensorsHeader, type SafeEntry, toFloat32 } from './safetensors.js';
 
+/** A tensor's entry in the file (one shard of a folder) that holds it. */
+interface Located extends SafeEntry {
+  fd: number;
+  dataStart: number;
+}
+
 export class SafetensorsRanges {
-  private readonly fd: number;
-  private readonly entries: Map<string, SafeEntry>;
-  private readonly dataStart: number;
+  private readonly fds: number[] = [];
+  private readonly entries = new Map<string, Located>();
   /** Our parameter or buffer name → the file's tensor name. */
   private readonly sources: Map<string, string>;
   private readonly transposed: (name: string) => boolean;
 
-  /** Opens `file` and checks it holds every parameter and buffer of `model` with its shape. */
+  /**
+   * Opens `source` (a .safetensors file, or a Hugging Face folder: its model.safetensors or every
+   * shard its index names) and checks it holds every parameter and buffer of `model` with its shape.
+   */
   constructor(private readonly file: string, model: Module, spec: ModelSpec) {
     try {
-      this.fd = openSync(file, 'r');
-    } catch (e) {
-      throw new CheckpointError(file, `cannot read: ${(e as Error).message}`);
-    }
-    try {
-      const header = readSafetensorsHeader(file, this.fd);
-      this.entries = header.entries;
-      this.dataStart = header.dataStart;
+      const weights = isFolder(file) ? folderWeights(file) : { files: [file] };
+      const home = new Map<string, string>();
+      for (const shard of weights.files) this.openShard(shard, home);
+      if (weights.weightMap) checkWeightMap(file, weights.weightMap, home);
       this.sources = matchTensors(file, this.entries, model, spec);
       this.transposed = nameMapFor(spec).transposed;
     } catch (e) {
-      closeSync(this.fd);
+      this.close();
       throw e;
+    }
+  }
+
+  private openShard(shard: string, home: Map<string, string>): void {
+    let fd: number;
+    try {
+      fd = openSync(shard, 'r');
+    } catch (e) {
+      throw new CheckpointError(shard, `cannot read: ${(e as Error).message}`);
+    }
+    this.fds.push(fd);
+    const header = readSafetensorsHeader(shard, fd);
+    for (const [name, entry] of header.entries) {
+      if (home.has(name)) throw new CheckpointError(shard, `tensor "${name}" is also in ${home.get(name)}`);
+      home.set(name, shard);
+      this.entries.set(name, { ...entry, fd, dataStart: header.dataStart });
     }
   }
 
@@ -51,12 +73,12 @@ export class SafetensorsRanges {
     return this.floats(ext, entry, from, to);
   }
 
-  /** Elements [from, to) of the file's tensor, read from the file and widened to float32. */
-  private floats(ext: string, entry: SafeEntry, from: number, to: number): Float32Array {
+  /** Elements [from, to) of the file's tensor, read from its file and widened to float32. */
+  private floats(ext: string, entry: Located, from: number, to: number): Float32Array {
     const width = bytesPerElement(entry.dtype);
     const bytes = Buffer.alloc((to - from) * width);
-    const at = this.dataStart + entry.begin + from * width;
-    if (readSync(this.fd, bytes, 0, bytes.length, at) !== bytes.length) throw new CheckpointError(this.file, `tensor "${ext}": truncated`);
+    const at = entry.dataStart + entry.begin + from * width;
+    if (readSync(entry.fd, bytes, 0, bytes.length, at) !== bytes.length) throw new CheckpointError(this.file, `tensor "${ext}": truncated`);
     return toFloat32(this.file, ext, { dtype: entry.dtype, shape: [to - from], bytes });
   }
 
@@ -66,6 +88,6 @@ export class SafetensorsRanges {
   }
 
   close(): void {
-    closeSync(this.fd);
+    for (const fd of this.fds.splice(0)) closeSync(fd);
   }
 }

@@ -6,14 +6,21 @@ import { RESNET_DEPTHS, type ResNetSpec } from './resnet.js';
 
 /**
  * Named model sizes. A name picks a family and its published (or CPU-sized) shape; `SizeOverrides`
- * (the --layers --width --heads --context flags) change any of it. The guide's names `resnet50`,
+ * (the --layers --width --heads --dropout flags) change any of it. The guide's names `resnet50`,
  * `bert` and `gpt2` are presets like the others (`bert` = bert-base).
+ *
+ * A transformer's positions are the model's, not the training window's: --context only sets the
+ * window (the dataset's sequence length), so a 1024-position gpt2 fine-tunes at --context 256. The
+ * positions grow only for a window longer than the preset has.
  */
 export interface SizeOverrides {
   layers?: number;
   width?: number;
   heads?: number;
+  /** The model's positions (library callers only: the command line's --context never sets them). */
   context?: number;
+  /** Dropout probability of the attention and residual paths (--dropout; default the preset's). */
+  dropout?: number;
 }
 
 /** A transformer preset's shape. */
@@ -41,6 +48,7 @@ function positive(name: string, field: string, v: number | undefined): void {
 
 function sized(name: string, base: TransformerSize, o: SizeOverrides, sequence: number): TransformerSize {
   for (const f of ['layers', 'width', 'heads', 'context'] as const) positive(name, f, o[f]);
+  if (o.dropout !== undefined && !(o.dropout >= 0 && o.dropout < 1)) throw new Error(`${name}: --dropout must be a probability, 0 ≤ p < 1, got ${o.dropout}`);
   const s = { ...base, ...definedOnly(o) };
   // A dataset longer than the preset's positions gets as many positions as it needs.
   if (o.context === undefined) s.context = Math.max(s.context, sequence);

@@ -9,6 +9,7 @@ import { clipGradNorm } from '../../nn/optim/clip.js';
 import { makeOptimizer } from '../../nn/optim/index.js';
 import { type LrSchedule, makeSchedule } from '../../nn/optim/schedule.js';
 import type { TrainConfig } from '../run/config.js';
+import { folderSpec, initIsFolder } from '../run/init_folder.js';
 import { type AnyBatch, outputWidth } from './objective.js';
 import type { StepWork } from './step.js';
 import { accumulating } from '../strategies/grad_accum.js';
@@ -54,9 +55,11 @@ export interface TrainOutcome {
   afterEvalWaitMs: number;
 }
 
-/** The model spec a config describes, for a dataset's input shape. */
+/** The model spec a config describes, for a dataset's input shape (an --init folder's own config.json, when it names one). */
 export function specFor(config: TrainConfig, data: Dataset): ModelSpec {
-  const sizes = { layers: config.layers, width: config.width, heads: config.heads, context: config.context };
+  if (initIsFolder(config.init)) return folderSpec(config, data);
+  // --context is the training window (the dataset's sequence length), never the model's positions.
+  const sizes = { layers: config.layers, width: config.width, heads: config.heads, dropout: config.dropout };
   const spec = defaultSpec(config.model, data.inputShape, outputWidth(data), sizes);
   return spec.type === 'mlp' ? { ...spec, hidden: config.hidden.length === 1 ? config.hidden[0] : config.hidden } : spec;
 }

@@ -25,11 +25,18 @@ export interface TrainConfig {
   dataDir?: string;
   /** cifar10: random crop (pad 4) + horizontal flip of the training images, drawn from the seed. */
   augment?: boolean;
-  /** text: the file to train on and its tokenizer (default gpt2). */
+  /** text: the file, folder or glob to train on and its tokenizer (gpt2, bytes or a tokenizer.json; default gpt2). */
   dataFile?: string;
-  tokenizer?: 'gpt2' | 'bytes';
-  /** Tokens per sequence of a token dataset (the model's context; default: the dataset's). */
+  tokenizer?: string;
+  /** text: the validation corpus (--val-file) or the share of documents held out (--val-fraction, default 0.1). */
+  valFile?: string;
+  valFraction?: number;
+  /** text: the JSONL / Parquet field holding each document (default `text`). */
+  textField?: string;
+  /** Tokens per training window of a token dataset (default: the dataset's); never the model's positions. */
   context?: number;
+  /** A transformer's dropout probability (default: the preset's). */
+  dropout?: number;
   epochs: number;
   /** Per process (per worker), as in torch DDP; with gradAccum K, the size of each micro-batch. */
   batchSize: number;

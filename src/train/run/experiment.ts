@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../util/atomic_file.js';
 import { CONFIG_SCHEMA, CONFIG_SCHEMA_VERSION } from '../../metrics/reader.js';
@@ -47,7 +47,36 @@ export function claimNamedRun(dir: string, opts: { resume?: string; overwrite?: 
     return; // no folder yet
   }
   if (entries.length === 0) return; // new, or holding only files no run wrote (say, the data)
+  if (failedBeforeTraining(dir)) return; // nothing to lose: the rerun resets it
   throw new ConfigError('command line', '--name', `${dir} already holds a run (${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', ...' : ''}); choose another --name, continue it with --resume auto, or replace it with --overwrite`);
+}
+
+/**
+ * A run that ended in failure before it recorded a step (a bad --init, data, or flag found once the
+ * folder existed): no result, no checkpoint, no metrics, and a run_end of status failed. Such a
+ * folder holds nothing worth keeping, so it does not block rerunning the same --name. A run still
+ * going, or killed without its run_end, still does.
+ */
+export function failedBeforeTraining(dir: string): boolean {
+  if (existsSync(join(dir, 'result.json'))) return false;
+  if (existsSync(join(dir, 'checkpoints')) && readdirSync(join(dir, 'checkpoints')).length > 0) return false;
+  if (readOr(join(dir, 'metrics.jsonl')).trim() !== '') return false;
+  return readOr(join(dir, 'events.jsonl')).split('\n').some((line) => {
+    try {
+      const e = JSON.parse(line) as { kind?: unknown; status?: unknown };
+      return e.kind === 'run_end' && e.status === 'failed';
+    } catch {
+      return false;
+    }
+  });
+}
+
+function readOr(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
 }
 
 export function experimentPaths(root: string, name: string): ExperimentPaths {

@@ -1,4 +1,4 @@
-import { ensureWritable } from '../../util/writable.js';
+import { ensureWritable, ensureWritableFolder } from '../../util/writable.js';
 import { hostname } from 'node:os';
 import type { RegressionDataset, TokenTask } from '../../data/dataset.js';
 import { GUIDE_DATASETS, type GuideDatasetName, loadDataset } from '../../data/load.js';
@@ -24,7 +24,10 @@ import { type Strategy, isLeader } from '../strategies/strategy.js';
 import { type CheckpointOptions, Checkpointer } from './checkpoints.js';
 import { runSignature } from './signature.js';
 import { settlePrecision } from '../engine/precision.js';
-import { type ModelSpec, createModel } from '../../nn/models/index.js';
+import { type ModelSpec, createModel, isTokenModel } from '../../nn/models/index.js';
+import { isFolderTarget } from '../../nn/interchange/hf_folder.js';
+import { checkInitSource } from './init_folder.js';
+import { saveRunFolder } from './save_folder.js';
 import type { Module } from '../../nn/module.js';
 
 export interface RunOptions {
@@ -39,6 +42,8 @@ export interface RunOptions {
   save?: string;
   /** The dtype a safetensors `save` holds its weights in (default fp32; --save-dtype). */
   saveDtype?: SaveDtype;
+  /** A Hugging Face folder `save` is sharded above this many bytes (default 5 GB; --save-shard-size). */
+  saveShardSize?: number;
   /** Record every rank's step phases into the experiment's trace.json (--trace). */
   trace?: boolean;
   /** Where monitors and faults report (default: the experiment's events.jsonl, closed at the end). */
@@ -65,12 +70,15 @@ export const SYNTHETIC_REGRESSION = { train: 7680, test: 1024, inputDim: 16, out
  * train size (7680) divides by 1–6, 8, 10, 12, 15 and 16, so N workers at batch B see exactly the
  * global batches of one process at batch N·B.
  */
-export function loadTrainData(config: Pick<TrainConfig, 'dataset' | 'dataDir' | 'seed' | 'context' | 'augment' | 'dataFile' | 'tokenizer'> & { model?: string }): TrainData {
+export function loadTrainData(
+  config: Pick<TrainConfig, 'dataset' | 'dataDir' | 'seed' | 'context' | 'augment' | 'dataFile' | 'tokenizer' | 'valFile' | 'valFraction' | 'textField'> & { model?: string },
+): TrainData {
   if (config.dataset === 'mnist') return loadMnist({ dataDir: config.dataDir });
   if ((GUIDE_DATASETS as readonly string[]).includes(config.dataset)) {
     return loadDataset({
       name: config.dataset as GuideDatasetName, seed: config.seed, tokenTask: tokenTaskFor(config.model), contextLength: config.context,
       dataDir: config.dataDir, augment: config.augment, dataFile: config.dataFile, tokenizer: config.tokenizer,
+      validationFile: config.valFile, validationFraction: config.valFraction, textField: config.textField,
     });
   }
   const s = SYNTHETIC_REGRESSION;
@@ -86,8 +94,17 @@ export function loadTrainData(config: Pick<TrainConfig, 'dataset' | 'dataDir' | 
 /** --save-dtype narrows a safetensors export only: our model file and checkpoints keep fp32 master weights. */
 function checkSaveDtype(save: string | undefined, dtype: SaveDtype | undefined): void {
   if (dtype === undefined || dtype === 'fp32') return;
-  if (save === undefined) throw new ConfigError('command line', '--save-dtype', `${dtype} needs --save x.safetensors (the file it narrows)`);
-  if (!isSafetensorsPath(save)) throw new ConfigError('command line', '--save-dtype', `${dtype} is written to safetensors only, and --save ${save} is not a .safetensors name (smolcluster's model file and checkpoints keep fp32)`);
+  if (save === undefined) throw new ConfigError('command line', '--save-dtype', `${dtype} needs --save x.safetensors or --save DIR (what it narrows)`);
+  if (!isSafetensorsPath(save) && !isFolderTarget(save)) throw new ConfigError('command line', '--save-dtype', `${dtype} is written to safetensors only, and --save ${save} is not a .safetensors name (smolcluster's model file and checkpoints keep fp32)`);
+}
+
+/** --save DIR writes a Hugging Face folder, which only the transformer families have; a file must be writable. */
+function checkSaveTarget(save: string, config: Pick<TrainConfig, 'model'>): void {
+  if (!isFolderTarget(save)) return ensureWritable(save, '--save');
+  if (!isTokenModel(config.model)) {
+    throw new ConfigError('command line', '--save', `${save} names a folder (a Hugging Face model folder), which a ${config.model} has none of; save it as x.safetensors or x.smol`);
+  }
+  ensureWritableFolder(save, '--save');
 }
 
 /** BERT models learn masked tokens; every other model of a token dataset predicts the next token. */
@@ -108,9 +125,11 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
   // folder before strategy setup, which no rank passes without rank 0.
   // Before any training: a result or model that cannot be written is refused now, not at the end.
   if (rank === 0 && o.output) ensureWritable(o.output, '--output');
-  if (rank === 0 && o.save) ensureWritable(o.save, '--save');
+  if (rank === 0 && o.save) checkSaveTarget(o.save, config);
   checkSaveDtype(o.save, o.saveDtype);
   const data = loadTrainData(config);
+  // A missing --init, or a folder the flags contradict, is refused before the run's folder exists.
+  if (rank === 0) checkInitSource(config, data.train);
   const events = o.events ?? new MonitorLog(eventsFile(o.experiment.dir), rank);
   // auto resolved before config.json is written (a cluster's ranks agreed on it already: train/engine/precision_agreement.ts).
   settlePrecision(config);
@@ -170,7 +189,9 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
     if (o.save) {
       const meta = { steps: outcome.steps, seed: config.seed };
       const model = await modelOnHost(saved!, outcome.spec);
-      if (isSafetensorsPath(o.save)) saveSafetensors(o.save, model, outcome.spec, meta, o.saveDtype);
+      if (isFolderTarget(o.save)) {
+        saveRunFolder(o.save, model, outcome.spec, config, { dtype: o.saveDtype, shardBytes: o.saveShardSize, meta });
+      } else if (isSafetensorsPath(o.save)) saveSafetensors(o.save, model, outcome.spec, meta, o.saveDtype);
       else await saveModel(o.save, model, outcome.spec, meta);
       runEvents.modelSaved(o.save, outcome.steps);
     }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { readConfig } from '../../../src/metrics/reader.js';
-import { claimNamedRun, createExperiment, experimentName, experimentPaths } from '../../../src/train/run/experiment.js';
+import { claimNamedRun, createExperiment, experimentName, experimentPaths, failedBeforeTraining } from '../../../src/train/run/experiment.js';
 
 const root = mkdtempSync(join(tmpdir(), 'smolcluster-experiment-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -60,6 +60,39 @@ describe('claimNamedRun', () => {
     const dir = withRun('replaced');
     claimNamedRun(dir, { overwrite: true });
     assert.equal(existsSync(dir), false);
+  });
+
+  /** What a run that failed before its first step leaves: its config, empty metrics, run_start and a failed run_end. */
+  const failedEarly = (name: string, more: (dir: string) => void = () => {}): string => {
+    const dir = join(root, name);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'config.json'), '{}');
+    writeFileSync(join(dir, 'metrics.jsonl'), '');
+    writeFileSync(join(dir, 'events.jsonl'), `${JSON.stringify({ kind: 'run_start' })}\n${JSON.stringify({ kind: 'run_end', status: 'failed', error: 'EISDIR' })}\n`);
+    more(dir);
+    return dir;
+  };
+
+  it('lets a run that failed before its first step (say, a bad --init) be rerun under its name', () => {
+    const dir = failedEarly('failed-early');
+    assert.equal(failedBeforeTraining(dir), true);
+    claimNamedRun(dir, {});
+  });
+
+  it('still refuses a failed run that recorded steps, saved a checkpoint or a result, or one with no failed run_end', () => {
+    const cases = [
+      failedEarly('failed-late', (d) => writeFileSync(join(d, 'metrics.jsonl'), '{"step":1}\n')),
+      failedEarly('failed-checkpointed', (d) => {
+        mkdirSync(join(d, 'checkpoints'));
+        writeFileSync(join(d, 'checkpoints', 'step-10.ckpt'), '');
+      }),
+      failedEarly('failed-result', (d) => writeFileSync(join(d, 'result.json'), '{}')),
+      failedEarly('still-running', (d) => writeFileSync(join(d, 'events.jsonl'), `${JSON.stringify({ kind: 'run_start' })}\n`)),
+    ];
+    for (const dir of cases) {
+      assert.equal(failedBeforeTraining(dir), false, dir);
+      assert.throws(() => claimNamedRun(dir, {}), /already holds a run/, dir);
+    }
   });
 
   it('accepts a name that is new, or an empty folder', () => {
