@@ -49,6 +49,8 @@ describe('text corpora through train', { timeout: 180_000 }, () => {
     assert.equal((spec as { dropout: number }).dropout, 0.25);
     const bert = specFor({ ...config, model: 'bert-tiny' }, loadTrainData({ ...config, model: 'bert-tiny' }).train);
     assert.deepEqual([(bert as { context: number }).context, (bert as { dropout: number }).dropout], [512, 0.25]);
+    const llama = specFor({ ...config, model: 'llama-tiny' }, data.train);
+    assert.deepEqual([llama.type, (llama as { context: number }).context, (llama as { dropout: number }).dropout], ['llama', 128, 0.25]);
     // Without --dropout the preset's stays (gpt2: 0.1); a window longer than the positions grows them.
     assert.equal((specFor({ ...config, model: 'gpt2', dropout: undefined }, data.train) as { dropout: number }).dropout, 0.1);
     const long = { ...config, context: 200 };
