@@ -15,7 +15,7 @@ import type { StreamedTokenDataset, TokenTask } from './dataset.js';
 import { corpusFiles } from './corpus_files.js';
 import { DataError } from './errors.js';
 import { type TokenFile, cachedTokens, defaultTokenCacheDir, tokenCachePath } from './token_cache.js';
-import { makeTokenizer } from './tokenizer.js';
+import { isNamedTokenizer, makeTokenizer } from './tokenizer.js';
 import { tokenWindows, windowCount, windowSpan } from './text_windows.js';
 
 export const TEXT_DEFAULTS = { contextLength: 128, validationFraction: 0.1, textField: 'text' } as const;
@@ -76,7 +76,7 @@ export function loadText(o: TextOptions): TextData {
     const files = corpusFiles(spec);
     return cachedTokens(tokenCachePath(dir, files, tokenizer, documents), files, tokenizer, documents);
   };
-  const label = o.tokenizer === 'gpt2' || o.tokenizer === 'bytes' ? o.tokenizer : basename(tokenizer.name);
+  const label = isNamedTokenizer(o.tokenizer) ? o.tokenizer : basename(tokenizer.name);
   const span = windowSpan(T, o.task);
   const corpus = open(o.file);
   const windows = (tokens: TokenFile, lo: number, hi: number, split: 'train' | 'test'): StreamedTokenDataset =>

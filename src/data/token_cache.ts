@@ -19,7 +19,7 @@ import { dirname, join } from 'node:path';
 import type { CorpusFile } from './corpus_files.js';
 import { type DocumentOptions, documentPieces } from './documents.js';
 import { DataError } from './errors.js';
-import type { Tokenizer } from './tokenizer.js';
+import { type Tokenizer, isNamedTokenizer } from './tokenizer.js';
 
 const MAGIC = 'SCTOKENS';
 const VERSION = 1;
@@ -45,7 +45,7 @@ export function tokenCachePath(dir: string, files: readonly CorpusFile[], tokeni
 }
 
 function tokenizerIdentity(t: Tokenizer): string {
-  if (t.name === 'gpt2' || t.name === 'bytes') return t.name;
+  if (isNamedTokenizer(t.name)) return t.name;
   const s = statSync(t.name);
   return `${t.name}\0${s.size}\0${s.mtimeMs}`;
 }
