@@ -149,6 +149,7 @@ function* checkedChunks(path: string, chunkBytes: number, cut: CutRule): Generat
         first = false;
         if (!atEnd && held < buf.length) continue;
       }
+      if (held === 0) break;
       const end = atEnd ? held : cut(buf, held);
       if (end <= 0) {
         // No place to cut: read on in a larger buffer.
