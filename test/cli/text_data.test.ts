@@ -93,4 +93,12 @@ describe('text corpora through train', { timeout: 180_000 }, () => {
     assert.notEqual(g.code, 0);
     assert.match(g.stderr, /fake\.parquet: is gzip-compressed data/);
   });
+
+  it('--dropout and --val-fraction refuse values outside their range, naming the flag', async () => {
+    for (const [flag, value, expected] of [['--dropout', '1', /--dropout <p>.*expected a probability, 0 ≤ p < 1/], ['--val-fraction', '0', /--val-fraction <f>.*expected a fraction, 0 < f < 1/]] as const) {
+      const r = await runCli(['train', '--model', 'gpt2-tiny', '--dataset', 'text', '--data-file', corpus, flag, value, ...common(`bad-${flag.slice(2)}`)], { env: env() });
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, expected);
+    }
+  });
 });
