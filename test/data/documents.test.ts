@@ -103,6 +103,8 @@ describe('documents of a corpus file', () => {
     refused(() => documents(badJson), badJson, /line 3 is not JSON/);
     const noField = file('nofield.jsonl', '{"text": "a"}\n{"body": "b", "id": 7}\n');
     refused(() => documents(noField), noField, /line 2 has no "text" text \(its fields: body, id\); name the field with --text-field/);
+    const pretty = file('pretty.json', '[\n  {"text": "a"}\n]\n');
+    refused(() => documents(pretty), pretty, /line 1 is not JSON/);
     const notObject = file('array.jsonl', '["a"]\n');
     refused(() => documents(notObject), notObject, /line 1 has no "text" text \(it is an array\)/);
     const fake = file('fake.parquet', 'id,text\n1,hello\n');
@@ -131,6 +133,9 @@ describe('the files of --data-file', () => {
     assert.deepEqual(corpusFiles(corpus).map((f) => f.format), ['text', 'text', 'text', 'jsonl', 'parquet']);
     assert.deepEqual(names(corpusFiles(join(corpus, 'chapter_*.txt'))), ['chapter_1.txt', 'chapter_2.txt', 'chapter_10.txt']);
     assert.deepEqual(names(corpusFiles(join(corpus, 'notes.bin'))), ['notes.bin'], 'a named file is read as text whatever its extension');
+    file('corpus/records.json', '{"text": "a"}\n');
+    assert.deepEqual(corpusFiles(join(corpus, 'records.json')).map((f) => f.format), ['jsonl'], 'a named .json is JSON Lines (HF to_json)');
+    assert.ok(!names(corpusFiles(corpus)).includes('records.json'), 'a folder\'s .json files are not data');
   });
 
   it('npm:PACKAGE/PATH reaches a corpus an installed package ships (Moby-Dick\'s 135 chapters, in order)', () => {
