@@ -2,7 +2,8 @@
  * A tokenised corpus on disk (nanoGPT's train.bin, with a header): built once by streaming the
  * documents through the tokenizer, then read by range, so a corpus larger than memory trains and a
  * second run skips the tokenising. The name is a hash of the files (paths, sizes, modification
- * times), the tokenizer and the text field, so a changed input builds a new file.
+ * times), the tokenizer (its file, its BOS and EOS) and the text field, so a changed input builds a
+ * new file.
  *
  * Layout (little-endian):
  *   0  'SCTOKENS' magic (8 bytes)      8  u32 format version (1)     12 u32 bytes per token (2 or 4)
@@ -36,7 +37,8 @@ export function defaultTokenCacheDir(): string {
 /** The token file of these files under this tokenizer and field, in `dir`. */
 export function tokenCachePath(dir: string, files: readonly CorpusFile[], tokenizer: Tokenizer, o: Pick<DocumentOptions, 'textField'>): string {
   const hash = createHash('sha256');
-  hash.update(JSON.stringify({ version: VERSION, textField: o.textField, tokenizer: tokenizerIdentity(tokenizer) }));
+  // The document ends too: they come from tokenizer_config.json / config.json, beside the tokenizer's file.
+  hash.update(JSON.stringify({ version: VERSION, textField: o.textField, tokenizer: tokenizerIdentity(tokenizer), bos: tokenizer.bos, eos: tokenizer.eos }));
   for (const f of files) {
     const s = statSync(f.path);
     hash.update(`\n${f.path}\0${s.size}\0${s.mtimeMs}`);
