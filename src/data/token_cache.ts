@@ -146,6 +146,8 @@ class TokenWriter {
 
 /** A token file open for reading by range. */
 export class TokenFile {
+  private scratch = new ArrayBuffer(0);
+
   private constructor(
     readonly path: string,
     private readonly fd: number,
@@ -182,9 +184,11 @@ export class TokenFile {
   /** Tokens [from, from + out.length) into `out`. */
   read(from: number, out: Int32Array): void {
     if (from < 0 || from + out.length > this.tokens) throw new RangeError(`${this.path}: tokens [${from}, ${from + out.length}) outside the ${this.tokens} it holds`);
-    const bytes = new Uint8Array(out.length * this.width);
-    readSync(this.fd, bytes, 0, bytes.length, HEADER + from * this.width);
-    out.set(this.width === 2 ? new Uint16Array(bytes.buffer) : new Uint32Array(bytes.buffer));
+    const length = out.length * this.width;
+    // One scratch buffer, grown as needed: a window read allocates nothing.
+    if (this.scratch.byteLength < length) this.scratch = new ArrayBuffer(length);
+    readSync(this.fd, new Uint8Array(this.scratch, 0, length), 0, length, HEADER + from * this.width);
+    out.set(this.width === 2 ? new Uint16Array(this.scratch, 0, out.length) : new Uint32Array(this.scratch, 0, out.length));
   }
 
   close(): void {
