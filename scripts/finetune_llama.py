@@ -12,6 +12,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 
 def held_out_loss(model, windows):
+    """LlamaForCausalLM's mean next-token loss over the windows, in eval mode."""
     model.eval()
     with torch.no_grad():
         x = torch.tensor(windows, dtype=torch.long)
@@ -30,7 +31,9 @@ def main():
     out["class"] = type(model).__name__
     out["parameters"] = model.num_parameters()
     out["heldOutLoss"] = held_out_loss(model, a["heldOut"])
-    # Further training: AdamW over the training windows, `batch` at a time, in order.
+    # Further training: AdamW over the training windows, `batch` at a time, in order; whether it
+    # still learns is read on all of those windows before and after (one batch's loss is noisy).
+    out["trainWindowsLoss"] = held_out_loss(model, a["train"])
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=a["lr"])
     losses, t0 = [], time.perf_counter()
@@ -46,6 +49,7 @@ def main():
     out["trainSeconds"] = time.perf_counter() - t0
     out["trainLosses"] = losses
     out["heldOutLossAfter"] = held_out_loss(model, a["heldOut"])
+    out["trainWindowsLossAfter"] = held_out_loss(model, a["train"])
     print(json.dumps(out))
 
 
