@@ -29,9 +29,15 @@ const FORMATS: Record<string, CorpusFormat> = {
 
 const WHAT = '--data-file takes a text, JSONL or Parquet file, a folder of them, or a glob';
 
-/** What a file holds, by its extension: a named file of another extension is read as text. */
+/**
+ * What a file holds, by its extension: a named file of another extension is read as text, except
+ * `.json`, read as JSON Lines (what Hugging Face datasets' `to_json` writes under that name; a JSON
+ * document that is not one record per line is refused at its first line). A folder's `.json` files
+ * are not data (dataset_info.json, state.json).
+ */
 export function formatOf(path: string): CorpusFormat {
-  return FORMATS[extname(path).toLowerCase()] ?? 'text';
+  const ext = extname(path).toLowerCase();
+  return ext === '.json' ? 'jsonl' : FORMATS[ext] ?? 'text';
 }
 
 /** The files of a --data-file value, in natural order; refused (DataError) when it names none. */

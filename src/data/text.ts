@@ -15,8 +15,8 @@ import type { StreamedTokenDataset, TokenTask } from './dataset.js';
 import { corpusFiles } from './corpus_files.js';
 import { DataError } from './errors.js';
 import { type TokenFile, cachedTokens, defaultTokenCacheDir, tokenCachePath } from './token_cache.js';
-import { makeTokenizer } from './tokenizer.js';
-import { tokenWindows, windowCount, windowSpan } from './text_windows.js';
+import { isNamedTokenizer, makeTokenizer } from './tokenizer.js';
+import { tokenWindows, windowSpan } from './text_windows.js';
 
 export const TEXT_DEFAULTS = { contextLength: 128, validationFraction: 0.1, textField: 'text' } as const;
 
@@ -76,7 +76,7 @@ export function loadText(o: TextOptions): TextData {
     const files = corpusFiles(spec);
     return cachedTokens(tokenCachePath(dir, files, tokenizer, documents), files, tokenizer, documents);
   };
-  const label = o.tokenizer === 'gpt2' || o.tokenizer === 'bytes' ? o.tokenizer : basename(tokenizer.name);
+  const label = isNamedTokenizer(o.tokenizer) ? o.tokenizer : basename(tokenizer.name);
   const span = windowSpan(T, o.task);
   const corpus = open(o.file);
   const windows = (tokens: TokenFile, lo: number, hi: number, split: 'train' | 'test'): StreamedTokenDataset =>
@@ -119,7 +119,7 @@ export function validationStart(corpus: Pick<TokenFile, 'tokens' | 'docStarts'>,
 }
 
 function need(file: string, tokens: number, span: number, T: number, label: string, what: string): void {
-  if (windowCount(tokens, T, 'masked-lm') < 1 || tokens < span) {
+  if (tokens < span) {
     throw new DataError(file, `the ${what} has ${tokens} ${label} tokens; at context ${T} it needs at least ${span} (one window)`);
   }
 }

@@ -2,7 +2,8 @@
  * A tokenised corpus on disk (nanoGPT's train.bin, with a header): built once by streaming the
  * documents through the tokenizer, then read by range, so a corpus larger than memory trains and a
  * second run skips the tokenising. The name is a hash of the files (paths, sizes, modification
- * times), the tokenizer and the text field, so a changed input builds a new file.
+ * times), the tokenizer (its file, its BOS and EOS) and the text field, so a changed input builds a
+ * new file.
  *
  * Layout (little-endian):
  *   0  'SCTOKENS' magic (8 bytes)      8  u32 format version (1)     12 u32 bytes per token (2 or 4)
@@ -19,7 +20,7 @@ import { dirname, join } from 'node:path';
 import type { CorpusFile } from './corpus_files.js';
 import { type DocumentOptions, documentPieces } from './documents.js';
 import { DataError } from './errors.js';
-import type { Tokenizer } from './tokenizer.js';
+import { type Tokenizer, isNamedTokenizer } from './tokenizer.js';
 
 const MAGIC = 'SCTOKENS';
 const VERSION = 1;
@@ -36,7 +37,8 @@ export function defaultTokenCacheDir(): string {
 /** The token file of these files under this tokenizer and field, in `dir`. */
 export function tokenCachePath(dir: string, files: readonly CorpusFile[], tokenizer: Tokenizer, o: Pick<DocumentOptions, 'textField'>): string {
   const hash = createHash('sha256');
-  hash.update(JSON.stringify({ version: VERSION, textField: o.textField, tokenizer: tokenizerIdentity(tokenizer) }));
+  // The document ends too: they come from tokenizer_config.json / config.json, beside the tokenizer's file.
+  hash.update(JSON.stringify({ version: VERSION, textField: o.textField, tokenizer: tokenizerIdentity(tokenizer), bos: tokenizer.bos, eos: tokenizer.eos }));
   for (const f of files) {
     const s = statSync(f.path);
     hash.update(`\n${f.path}\0${s.size}\0${s.mtimeMs}`);
@@ -45,7 +47,7 @@ export function tokenCachePath(dir: string, files: readonly CorpusFile[], tokeni
 }
 
 function tokenizerIdentity(t: Tokenizer): string {
-  if (t.name === 'gpt2' || t.name === 'bytes') return t.name;
+  if (isNamedTokenizer(t.name)) return t.name;
   const s = statSync(t.name);
   return `${t.name}\0${s.size}\0${s.mtimeMs}`;
 }
@@ -144,6 +146,8 @@ class TokenWriter {
 
 /** A token file open for reading by range. */
 export class TokenFile {
+  private scratch = new ArrayBuffer(0);
+
   private constructor(
     readonly path: string,
     private readonly fd: number,
@@ -180,9 +184,11 @@ export class TokenFile {
   /** Tokens [from, from + out.length) into `out`. */
   read(from: number, out: Int32Array): void {
     if (from < 0 || from + out.length > this.tokens) throw new RangeError(`${this.path}: tokens [${from}, ${from + out.length}) outside the ${this.tokens} it holds`);
-    const bytes = new Uint8Array(out.length * this.width);
-    readSync(this.fd, bytes, 0, bytes.length, HEADER + from * this.width);
-    out.set(this.width === 2 ? new Uint16Array(bytes.buffer) : new Uint32Array(bytes.buffer));
+    const length = out.length * this.width;
+    // One scratch buffer, grown as needed: a window read allocates nothing.
+    if (this.scratch.byteLength < length) this.scratch = new ArrayBuffer(length);
+    readSync(this.fd, new Uint8Array(this.scratch, 0, length), 0, length, HEADER + from * this.width);
+    out.set(this.width === 2 ? new Uint16Array(this.scratch, 0, out.length) : new Uint32Array(this.scratch, 0, out.length));
   }
 
   close(): void {

@@ -344,12 +344,6 @@ export interface Kernels<B> {
    */
   rmsNormBackward(x: B, rows: number, cols: number, weight: B, invRms: B, gy: B, gx: B | null, gWeight: B | null): void;
 
-  // ---- embedding -------------------------------------------------------------------------------
-  /** out[i, :] = table[ids[i], :] for i < ids.length; table is [vocab, dim]. */
-  embedding(table: B, ids: B, dim: number, out: B): void;
-  /** gTable[ids[i], :] += gy[i, :] */
-  embeddingBackward(gy: B, ids: B, dim: number, gTable: B): void;
-
   // ---- rotary positions and gated activations (the Llama family) ----------------------------------
   /**
    * Rotary position embedding in Hugging Face's rotate_half layout over x [slices, t, d] (d even,
@@ -366,6 +360,12 @@ export interface Kernels<B> {
    * gGate += gy·up·s·(1 + gate·(1 − s)), gUp += gy·gate·s. A null gradient buffer is skipped.
    */
   siluMulBackward(gate: B, up: B, gy: B, gGate: B | null, gUp: B | null): void;
+
+  // ---- embedding -------------------------------------------------------------------------------
+  /** out[i, :] = table[ids[i], :] for i < ids.length; table is [vocab, dim]. */
+  embedding(table: B, ids: B, dim: number, out: B): void;
+  /** gTable[ids[i], :] += gy[i, :] */
+  embeddingBackward(gy: B, ids: B, dim: number, gTable: B): void;
 
   // ---- attention ----------------------------------------------------------------------------
   /**

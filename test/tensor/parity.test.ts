@@ -14,6 +14,7 @@ import {
   Tensor, abs, add, affine, avgPool2d, backward, batchNorm, concat, conv2d, crossEntropy, div, dropout, embedding,
   exp, flatten, gelu, geluErf, globalAvgPool2d, scaledDotProductAttention, layerNorm, linear, log, logSoftmax, matmul, max, maxPool2d, mean, mseLoss, mul,
   neg, permute, pow, powScalar, relu, reshape, setBackend, sigmoid, slice, softmax, sqrt, sub, sum, tanh, transpose,
+  rmsNorm, rotary, siluMul,
   type BackendName, type Device, type HostArray, type Storage, CPU, deviceMemory,
 } from '../../src/tensor/index.js';
 import type { WebGpuBackend } from '../../src/tensor/backends/webgpu/index.js';
@@ -35,6 +36,12 @@ interface Case {
 }
 
 const f32 = 'float32' as const;
+
+/** float32 cos and sin [t, d/2] of Llama's angles p·10000^(−2i/d) (rotary's constant tables). */
+function rotaryTables(t: number, d: number): [Tensor, Tensor] {
+  const angles = Array.from({ length: t * (d / 2) }, (_, k) => Math.floor(k / (d / 2)) * 10000 ** (-(2 * (k % (d / 2))) / d));
+  return [Tensor.from(angles.map(Math.cos), [t, d / 2], f32), Tensor.from(angles.map(Math.sin), [t, d / 2], f32)];
+}
 const rn = (s: number[], scale = 1) => (r: Rng): Tensor => randn(s, r, f32, scale);
 const op1 = (fn: (x: Tensor) => Tensor) => (x: Tensor) => ({ out: fn(x) });
 const op2 = (fn: (a: Tensor, b: Tensor) => Tensor) => (a: Tensor, b: Tensor) => ({ out: fn(a, b) });
@@ -175,6 +182,21 @@ const CASES: Case[] = [
     inputs: (r) => [rn([2, 4, 64, 16])(r), rn([2, 4, 64, 16])(r), rn([2, 4, 64, 16])(r)],
     run: (q, k, v) => ({ out: scaledDotProductAttention(q, k, v, { causal: true }) }),
   },
+  {
+    name: 'attention grouped-query causal, 6 heads over 2 kv heads [2, 6, 17, 8]',
+    inputs: (r) => [rn([2, 6, 17, 8])(r), rn([2, 2, 17, 8])(r), rn([2, 2, 17, 8])(r)],
+    run: (q, k, v) => ({ out: scaledDotProductAttention(q, k, v, { causal: true }) }),
+  },
+  {
+    name: 'attention grouped-query full with dropout, one kv head, Tq != Tk, Dv != D',
+    inputs: (r) => [rn([2, 4, 5, 6])(r), rn([2, 1, 9, 6])(r), rn([2, 1, 9, 4])(r)],
+    run: (q, k, v) => ({ out: scaledDotProductAttention(q, k, v, { dropout: { p: 0.25, rng: new Rng(6) } }) }),
+  },
+  {
+    name: 'attention grouped-query smollm2-like, 9 heads over 3 [1, 9, 64, 16], frozen query',
+    inputs: (r) => [rn([1, 9, 64, 16])(r), rn([1, 3, 64, 16])(r), rn([1, 3, 64, 16])(r)],
+    run: (q, k, v) => ({ out: scaledDotProductAttention(q, k, v, { causal: true }) }), frozen: [0],
+  },
   // ---- normalisation ----
   {
     name: 'batchNorm training [N, C, H, W]', inputs: (r) => [rn([4, 3, 5, 5], 2)(r), uniform([3], r, 0.5, 1.5, f32), rn([3])(r)],
@@ -198,6 +220,15 @@ const CASES: Case[] = [
     },
   },
   { name: 'layerNorm', inputs: (r) => [rn([6, 16], 2)(r), uniform([16], r, 0.5, 1.5, f32), rn([16])(r)], run: (x, g, b) => ({ out: layerNorm(x, g, b) }) },
+  // ---- the Llama family: RMSNorm, rotary embeddings, the SiLU-gated product ----
+  { name: 'rmsNorm', inputs: (r) => [rn([6, 16], 2)(r), uniform([16], r, 0.5, 1.5, f32)], run: (x, w) => ({ out: rmsNorm(x, w, 1e-6) }) },
+  { name: 'rmsNorm long rows [4, 7, 576]', inputs: (r) => [rn([4, 7, 576])(r), uniform([576], r, 0.5, 1.5, f32)], run: (x, w) => ({ out: rmsNorm(x, w, 1e-5) }) },
+  { name: 'rmsNorm frozen weight', inputs: (r) => [rn([5, 8])(r), uniform([8], r, 0.5, 1.5, f32)], run: (x, w) => ({ out: rmsNorm(x, w, 1e-6) }), frozen: [1] },
+  { name: 'rotary [2, 3, 17, 8]', inputs: (r) => [rn([2, 3, 17, 8])(r), ...rotaryTables(17, 8)], run: (x, c, s) => ({ out: rotary(x, c, s) }), frozen: [1, 2] },
+  { name: 'rotary [2, 9, 64, 64]', inputs: (r) => [rn([2, 9, 64, 64])(r), ...rotaryTables(64, 64)], run: (x, c, s) => ({ out: rotary(x, c, s) }), frozen: [1, 2] },
+  { name: 'siluMul', inputs: (r) => [rn([7, 9], 3)(r), rn([7, 9])(r)], run: op2(siluMul) },
+  { name: 'siluMul [4, 32, 1536]', inputs: (r) => [rn([4, 32, 1536], 3)(r), rn([4, 32, 1536])(r)], run: op2(siluMul) },
+  { name: 'siluMul frozen up', inputs: (r) => [rn([5, 6], 3)(r), rn([5, 6])(r)], run: op2(siluMul), frozen: [1] },
   // ---- embedding, dropout ----
   { name: 'embedding repeated ids', inputs: (r) => [rn([10, 8])(r)], run: op1((t) => embedding(t, labels([3, 1, 3, 9, 0, 3, 1]), [7])) },
   { name: 'dropout fixed seed', inputs: (r) => [rn([9, 11])(r)], run: op1((x) => dropout(x, 0.4, new Rng(77))) },

@@ -18,9 +18,19 @@ import type { ModelLayer } from '../layer_list.js';
 import { Module } from '../module.js';
 
 /**
- * The Llama family's shape (Hugging Face's LlamaConfig, Qwen2Config and Qwen3Config as one spec):
- * Qwen2 is Llama with biases on q/k/v, Qwen3 is Llama with a per-head RMSNorm on q and k, and
- * Llama 3 scales the rotary frequencies (`ropeScaling`). nn/models/llama.ts builds it.
+ * The Llama family (Touvron et al. 2023; Hugging Face's LlamaForCausalLM, Qwen2ForCausalLM and
+ * Qwen3ForCausalLM): a decoder of pre-RMSNorm blocks, each grouped-query causal attention with
+ * rotary positions then a SwiGLU MLP, a final RMSNorm and an LM head tied to the token embedding or
+ * its own matrix. Module names are Hugging Face's (model.layers.0.self_attn.q_proj, mlp.gate_proj,
+ * input_layernorm, ...), Linear [out, in] as theirs, so checkpoints load by name unchanged.
+ *
+ * Tensor parallelism swaps split projections in (layers/projections.ts) as for GPT-2: q/k/v and
+ * gate/up column-parallel, o and down row-parallel, heads and kv heads split over the group; the
+ * embedding, norms and head stay whole on every rank. `dropout` drops attention probabilities and
+ * each residual branch while training (Hugging Face's Llama has only the former; 0 in every preset).
+ *
+ * One spec for the three configs: Qwen2 is Llama with biases on q/k/v, Qwen3 is Llama with a
+ * per-head RMSNorm on q and k, and Llama 3 scales the rotary frequencies (`ropeScaling`).
  */
 
 /** Llama 3's rotary scaling (config.json `rope_scaling` / `rope_parameters` with rope_type "llama3"). */
@@ -66,18 +76,7 @@ export interface LlamaSpec {
   dropout: number;
 }
 
-/**
- * The Llama family (Touvron et al. 2023; Hugging Face's LlamaForCausalLM, Qwen2ForCausalLM and
- * Qwen3ForCausalLM): a decoder of pre-RMSNorm blocks, each grouped-query causal attention with
- * rotary positions then a SwiGLU MLP, a final RMSNorm and an LM head tied to the token embedding or
- * its own matrix. Module names are Hugging Face's (model.layers.0.self_attn.q_proj, mlp.gate_proj,
- * input_layernorm, ...), Linear [out, in] as theirs, so checkpoints load by name unchanged.
- *
- * Tensor parallelism swaps split projections in (layers/projections.ts) as for GPT-2: q/k/v and
- * gate/up column-parallel, o and down row-parallel, heads and kv heads split over the group; the
- * embedding, norms and head stay whole on every rank. `dropout` drops attention probabilities and
- * each residual branch while training (Hugging Face's Llama has only the former; 0 in every preset).
- */
+/** A pre-norm decoder block: h = x + attention(norm(x)), then h + mlp(norm(h)). */
 class LlamaDecoderLayer extends Module {
   private readonly self_attn: LlamaAttention;
   private readonly mlp: LlamaMlp;

@@ -134,7 +134,8 @@ export const LLAMA_SIZES: Record<LlamaName, LlamaSize> = {
  * A Llama-family spec for a dataset's vocabulary and sequence length. --layers keeps the shape of a
  * layer; --width or --heads make head_dim width / heads and scale the MLP with the width (the
  * preset's ratio). The kv heads stay where they divide the heads, else keep the preset's queries
- * per kv head. --context sets the model's positions (max_position_embeddings), at least the sequence.
+ * per kv head. The positions (max_position_embeddings) are the preset's, at least the sequence (the
+ * window --context sets); --dropout sets the attention and residual dropout.
  */
 export function llamaSpec(name: LlamaName, vocabSize: number, sequence: number, o: SizeOverrides = {}): LlamaSpec {
   const base = LLAMA_SIZES[name];
@@ -145,6 +146,7 @@ export function llamaSpec(name: LlamaName, vocabSize: number, sequence: number, 
     kvHeads: kvHeadsFor(name, base, s.heads),
     headDim: reshaped ? s.width / s.heads : base.headDim,
     intermediate: reshaped ? Math.round((base.intermediate * s.width) / base.width) : base.intermediate,
+    dropout: s.dropout,
   };
 }
 

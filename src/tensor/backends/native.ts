@@ -72,6 +72,12 @@ export interface Addon {
   layerNorm(x: Buf, rows: number, cols: number, gamma: Buf, beta: Buf, eps: number, y: Buf, mean: Buf, invStd: Buf): void;
   layerNormBackward(x: Buf, rows: number, cols: number, gamma: Buf, mean: Buf, invStd: Buf, gy: Buf,
     gx: Buf, gGamma: Buf, gBeta: Buf): void;
+  rmsNorm(x: Buf, rows: number, cols: number, weight: Buf, eps: number, y: Buf, invRms: Buf): void;
+  rmsNormBackward(x: Buf, rows: number, cols: number, weight: Buf, invRms: Buf, gy: Buf, gx: Buf | null, gWeight: Buf | null): void;
+  rotary(x: Buf, cos: Buf, sin: Buf, slices: number, t: number, d: number, out: Buf): void;
+  rotaryBackward(gy: Buf, cos: Buf, sin: Buf, slices: number, t: number, d: number, gx: Buf): void;
+  siluMul(gate: Buf, up: Buf, out: Buf): void;
+  siluMulBackward(gate: Buf, up: Buf, gy: Buf, gGate: Buf | null, gUp: Buf | null): void;
   embedding(table: Buf, ids: Int32Array, dim: number, out: Buf): void;
   embeddingBackward(gy: Buf, ids: Int32Array, dim: number, gTable: Buf): void;
   attention(sizes: Float64Array, scale: number, causal: boolean, q: Buf, k: Buf, v: Buf, dropMask: Buf | null, out: Buf, probs: Buf): void;
@@ -229,12 +235,6 @@ function makeHostBackend(n: Addon): HostBackend {
     },
     reduceMaxBackward: js.reduceMaxBackward,
     batchNormEvalBackward: js.batchNormEvalBackward,
-    rmsNorm: js.rmsNorm,
-    rmsNormBackward: js.rmsNormBackward,
-    rotary: js.rotary,
-    rotaryBackward: js.rotaryBackward,
-    siluMul: js.siluMul,
-    siluMulBackward: js.siluMulBackward,
     stridedCopy: (src, srcOffset, srcStrides, dst, dstOffset, dstStrides, shape, accumulate) =>
       n.stridedCopy(src, srcOffset, dst, dstOffset, packDims(shape, srcStrides, dstStrides), accumulate),
     reduceSum: (x, outer, len, inner, out) => n.reduceSum(x, outer, len, inner, out),
@@ -272,6 +272,12 @@ function makeHostBackend(n: Addon): HostBackend {
       n.layerNorm(x, rows, cols, gamma, beta, eps, y, mean, invStd),
     layerNormBackward: (x, rows, cols, gamma, mean, invStd, gy, gx, gGamma, gBeta) =>
       n.layerNormBackward(x, rows, cols, gamma, mean, invStd, gy, gx, gGamma, gBeta),
+    rmsNorm: (x, rows, cols, weight, eps, y, invRms) => n.rmsNorm(x, rows, cols, weight, eps, y, invRms),
+    rmsNormBackward: (x, rows, cols, weight, invRms, gy, gx, gWeight) => n.rmsNormBackward(x, rows, cols, weight, invRms, gy, gx, gWeight),
+    rotary: (x, cos, sin, slices, t, d, out) => n.rotary(x, cos, sin, slices, t, d, out),
+    rotaryBackward: (gy, cos, sin, slices, t, d, gx) => n.rotaryBackward(gy, cos, sin, slices, t, d, gx),
+    siluMul: (gate, up, out) => n.siluMul(gate, up, out),
+    siluMulBackward: (gate, up, gy, gGate, gUp) => n.siluMulBackward(gate, up, gy, gGate, gUp),
     embedding: (table, ids, dim, out) => n.embedding(table, ix(ids), dim, out),
     embeddingBackward: (gy, ids, dim, gTable) => n.embeddingBackward(gy, ix(ids), dim, gTable),
     attention: (g, q, k, v, mask, out, probs) => n.attention(packAttention(g), g.scale, g.causal, q, k, v, mask, out, probs),

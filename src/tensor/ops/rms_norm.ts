@@ -14,6 +14,7 @@ export function rmsNorm(x: Tensor, weight: Tensor, eps: number): Tensor {
   if (x.ndim < 1 || weight.ndim !== 1 || weight.size !== cols) {
     throw new ShapeError('rmsNorm', 'weight must be [C] for x [..., C]', [x.shape, weight.shape]);
   }
+  if (cols === 0) throw new ShapeError('rmsNorm', 'the normalised dimension C is empty', [x.shape, weight.shape]);
   if (!(eps > 0 && Number.isFinite(eps))) throw new RangeError(`rmsNorm: eps must be a positive number, got ${eps}`);
   if (x.dtype !== weight.dtype) throw new TypeError(`rmsNorm: x is ${x.dtype} but weight is ${weight.dtype}`);
   if (x.device !== weight.device) throw new TypeError(`rmsNorm: x is on "${x.device}" but weight on "${weight.device}"`);

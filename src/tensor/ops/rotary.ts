@@ -13,7 +13,8 @@ export function rotary(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
   const shapes = [x.shape, cos.shape, sin.shape];
   if (x.ndim < 2) throw new ShapeError('rotary', 'x must be [..., T, D]', shapes);
   const [t, d] = x.shape.slice(-2);
-  if (d % 2 !== 0) throw new ShapeError('rotary', `the head dimension D must be even, got ${d}`, shapes);
+  if (d % 2 !== 0 || d === 0) throw new ShapeError('rotary', `the head dimension D must be even and positive, got ${d}`, shapes);
+  if (t === 0) throw new ShapeError('rotary', 'the sequence T is empty', shapes);
   for (const [name, table] of [['cos', cos], ['sin', sin]] as const) {
     if (table.ndim !== 2 || table.shape[0] !== t || table.shape[1] !== d / 2) {
       throw new ShapeError('rotary', `${name} must be [T, D/2] = [${t}, ${d / 2}] for x [..., ${t}, ${d}]`, shapes);

@@ -3,7 +3,7 @@ import type { TrainConfig } from './config.js';
 
 /**
  * What every process of a run must agree on, as one string for the handshake: the model and every
- * setting that shapes the steps. Per-host settings (threads, data directory, the device: one
+ * setting that shapes the steps. Per-host settings (threads, data directory and files, the device: one
  * worker may train on a GPU beside another on the cpu) are left out. Peers
  * with different signatures are refused at connect, naming the mismatch.
  *
@@ -12,7 +12,7 @@ import type { TrainConfig } from './config.js';
  * (launch/worker_flags.ts), and on auto's choice through the store (launch/precision_agreement.ts).
  */
 export function runSignature(config: TrainConfig): string {
-  const { threads: _threads, dataDir: _dataDir, dataFile: _dataFile, precision: _precision, precisionAuto: _auto, device: _device, ...shared } = config;
+  const { threads: _threads, dataDir: _dataDir, dataFile: _dataFile, valFile: _valFile, precision: _precision, precisionAuto: _auto, device: _device, ...shared } = config;
   const digest = createHash('sha256').update(JSON.stringify(shared)).digest('hex').slice(0, 16);
   return `${config.model}[${config.model === 'mlp' ? config.hidden.join('-') : 'default'}] config ${digest}`;
 }

@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { makeTokenizer } from '../../../src/data/tokenizer.js';
 import { loadPretrained, saveFolder } from '../../../src/nn/interchange/hf_folder.js';
-import type { SaveDtype } from '../../../src/nn/interchange/model_io.js';
+import { type SaveDtype, loadFolderWeights } from '../../../src/nn/interchange/model_io.js';
 import { type LlamaSpec, type ModelSpec, createModel } from '../../../src/nn/models/index.js';
 import type { Module } from '../../../src/nn/module.js';
 import { Rng } from '../../../src/util/rng.js';
@@ -117,8 +117,17 @@ describe('Hugging Face folders against transformers (logits, loss and gradients 
   for (const [what, spec, config] of LLAMA_VARIANTS) {
     it(`${what}: our folder → AutoModelForCausalLM, and save_pretrained → ours`, async () => {
       const inputs = tokenInputs(2, 12, 61, 5);
-      await oursToTheirs(spec.modelType + what.length, spec, inputs);
+      const ours = await oursToTheirs(spec.modelType + what.length, spec, inputs);
       await theirsToOurs(spec.modelType + what.length, config, spec, inputs);
+      if (spec.ropeScaling) {
+        // The comparison can tell: without the scaling, the same weights give other logits (so transformers read it from our config.json).
+        const plain: LlamaSpec = { ...spec, ropeScaling: null };
+        const unscaled = createModel(plain, 0);
+        loadFolderWeights(ours, unscaled, plain);
+        const scaled = runOurs((await loadPretrained(ours)).model, spec, inputs).logits;
+        const worst = Math.max(...runOurs(unscaled, plain, inputs).logits.map((v, i) => Math.abs(v - scaled[i]))) / Math.max(...scaled.map(Math.abs));
+        assert.ok(worst > 1e-3, `llama3 scaling changes the logits by only ${worst}`);
+      }
     });
   }
 

@@ -126,6 +126,30 @@ for (const [name, spec, sizes, extraBackwardSums] of cases) {
   });
 }
 
+test('qwen3 at T=2: a second step (the q/k norm weights read through f again) gives one process\'s gradients again', async () => {
+  const spec: ModelSpec = { ...llamaTiny, modelType: 'qwen3', qkNorm: true };
+  const ref = reference(spec);
+  const world = await makeWorld('inproc', 2, { timeoutMs: 10_000 });
+  try {
+    const models = await onAll(world, async (pg) => {
+      const model = buildTensorParallelModel(spec, SEED, groupReducer(pg));
+      model.arena();
+      for (const seed of [2, 1]) {
+        model.zeroGrad();
+        const { ids, labels } = batch(seed);
+        await backwardAsync(crossEntropy(await model.forwardAsync(ids), labels));
+      }
+      return model;
+    });
+    for (const [param, got] of assembleFull(models, true)) {
+      const err = maxRelDiff(got.values, ref.grads.get(param)!, GRADIENT_NOISE_FLOOR);
+      assert.ok(err <= 1e-5, `${param}: second step's gradient differs by ${err.toExponential(2)} relative`);
+    }
+  } finally {
+    await world.close();
+  }
+});
+
 test('a model that does not split T ways is refused, naming the flag and the model', () => {
   assert.throws(() => buildTensorParallelModel(bertSpec('bert-tiny', VOCAB, T), SEED, new PendingGroup(0, 4), 'bert-tiny'), /--tensor-parallel 4: bert-tiny has 2 attention heads, which do not divide by 4/);
   assert.throws(() => buildTensorParallelModel(gpt2Spec('gpt2', VOCAB, T), SEED, new PendingGroup(0, 2), 'gpt2'), /--tensor-parallel 2: gpt2 has dropout 0.1/);

@@ -10,11 +10,15 @@ const SPECS: ModelSpec[] = [
   { type: 'mlp', inputDim: 12, hidden: [9, 7], out: 5 },
   { type: 'bert', vocabSize: 29, context: 8, layers: 1, width: 8, heads: 2, intermediate: 32, dropout: 0 },
   { type: 'cnn', inChannels: 1, inputSize: 8, out: 3 },
+  {
+    type: 'llama', modelType: 'qwen3', vocabSize: 31, context: 8, layers: 2, width: 16, intermediate: 24, heads: 4, kvHeads: 2, headDim: 8,
+    ropeTheta: 1e4, ropeScaling: null, rmsEps: 1e-6, tieEmbeddings: true, qkvBias: true, qkNorm: true, dropout: 0,
+  },
 ];
 
 describe('ZeRO deferred initialisation', () => {
   for (const spec of SPECS) {
-    it(`${spec.type}: every range of every parameter is made with the whole build's values, and no parameter holds memory`, () => {
+    it(`${spec.type === 'llama' ? spec.modelType : spec.type}: every range of every parameter is made with the whole build's values, and no parameter holds memory`, () => {
       const whole = createModel(spec, 11);
       const deferred = buildDeferred(() => createModel(spec, 11));
       const wholeParams = whole.namedParameters();

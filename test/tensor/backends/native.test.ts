@@ -274,6 +274,17 @@ describe('native gemm', () => {
     assert.throws(() => native.embedding(f, new Int32Array([5]), 2, f), { name: 'RangeError', message: /outside the table/ });
     assert.throws(() => xent(native, f, new Int32Array([0, 9]), 2, 2, copy(f)), { name: 'RangeError' });
   });
+
+  ntest('grouped-query attention: k, v sized for bh / groups slices; groups that do not divide bh refused', (native) => {
+    const g = { bh: 4, groups: 2, tq: 3, tk: 3, d: 2, dv: 2, scale: 1, causal: true };
+    const [q, out, probs] = [new Float32Array(24).fill(0.5), new Float32Array(24), new Float32Array(36)];
+    const kv = Float32Array.from({ length: 12 }, (_, i) => i);
+    native.attention(g, q, kv, kv, null, out, probs);
+    // The first query of a causal slice sees key 0 only: query slices 0, 1 read k/v slice 0, slices 2, 3 slice 1.
+    assert.deepEqual([0, 3, 6, 9].map((b) => [...out.subarray(b * 2, b * 2 + 2)]), [[0, 1], [0, 1], [6, 7], [6, 7]]);
+    assert.throws(() => native.attention({ ...g, groups: 3 }, q, kv, kv, null, out, probs), { name: 'RangeError', message: /groups must be >= 1 and divide bh/ });
+    assert.throws(() => native.attention({ ...g, groups: 1 }, q, kv, kv, null, out, probs), { name: 'RangeError', message: /buffer 'k' has 12 elements, needs 24/ });
+  });
 });
 
 // ---- elementwise -------------------------------------------------------------------------------

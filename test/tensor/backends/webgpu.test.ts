@@ -305,6 +305,33 @@ const CASES: KernelCase[] = [
     },
   },
   {
+    name: 'rmsNorm and its backward (rows longer than a workgroup; a frozen weight skips its gradient)',
+    bufs: (r) => [rnd(r, 5 * 150, 2), pos(r, 150, 0.5, 1.5), zeros(750), zeros(5), rnd(r, 750), rnd(r, 750), rnd(r, 150), rnd(r, 750)],
+    run: (k, [x, w, y, inv, gy, gx, gw, gxOnly]) => {
+      k.rmsNorm(x, 5, 150, w, 1e-6, y, inv);
+      k.rmsNormBackward(x, 5, 150, w, inv, gy, gx, gw);
+      k.rmsNormBackward(x, 5, 150, w, inv, gy, gxOnly, null);
+    },
+  },
+  {
+    name: 'rotary and its backward (accumulating)',
+    bufs: (r) => [rnd(r, 3 * 7 * 10), rnd(r, 7 * 5), rnd(r, 7 * 5), zeros(210), rnd(r, 210), rnd(r, 210)],
+    run: (k, [x, cos, sin, out, gy, gx]) => {
+      k.rotary(x, cos, sin, 3, 7, 10, out);
+      k.rotaryBackward(gy, cos, sin, 3, 7, 10, gx);
+    },
+  },
+  {
+    name: 'siluMul and its backward (with gate or up frozen)',
+    bufs: (r) => [rnd(r, 300, 4), rnd(r, 300), zeros(300), rnd(r, 300), rnd(r, 300), rnd(r, 300), rnd(r, 300)],
+    run: (k, [gate, up, out, gy, gGate, gUp, gOnly]) => {
+      k.siluMul(gate, up, out);
+      k.siluMulBackward(gate, up, gy, gGate, gUp);
+      k.siluMulBackward(gate, up, gy, gOnly, null);
+      k.siluMulBackward(gate, up, gy, null, gOnly);
+    },
+  },
+  {
     name: 'embedding and its backward with repeated ids',
     bufs: (r) => [rnd(r, 80), zeros(56), rnd(r, 56), rnd(r, 80)],
     run: (k, [table, out, gy, gt], ix) => {

@@ -3,8 +3,8 @@
  * SwiftShader, 2 GiB on Vulkan), with the limit lowered in our binding code (stream.maxBindingBytes,
  * as SMOLCLUSTER_WEBGPU_MAX_BINDING_BYTES does) so that a test-sized arena is several times it:
  * a kernel on a view inside such a buffer binds only the view's range (its start aligned down,
- * the rest in the uniforms), kernels over a whole storage run in pieces that each fit, a kernel
- * whose view alone exceeds the limit is refused by name, a storage past maxBufferSize too, and
+ * the rest in the uniforms), kernels over a whole storage run in pieces that each fit (rotary in
+ * pieces of whole slices), a kernel whose view alone exceeds the limit is refused by name, a storage past maxBufferSize too, and
  * gpt2-tiny trains 2 steps with its arenas 5× the limit, equal to the cpu. On SwiftShader when
  * there is no GPU; skipped when the backend cannot load, except under CI=true.
  */
@@ -101,6 +101,56 @@ describe('webgpu storages larger than the binding limit', () => {
       // Nothing else in the output was written.
       assert.equal(got.subarray(0, outAt).some((v) => v !== 0), false, 'elements before the softmax view untouched');
       for (const s of [big, out, gB]) s.dispose();
+    });
+  });
+
+  it('siluMul and its backward over storages several times the limit run in pieces and equal the cpu', async (t) => {
+    if (!load.backend) return t.skip(load.reason ?? 'webgpu unavailable');
+    const k = gpu as unknown as K;
+    const memory = deviceMemory('webgpu');
+    await withBindingLimit(LIMIT, async () => {
+      const n = 3 * pieceOf(LIMIT) + 555;
+      const pieces = Math.ceil(n / pieceOf(LIMIT));
+      const r = new Rng(8);
+      const host = [rnd(r, n), rnd(r, n), new Float32Array(n), rnd(r, n), rnd(r, n), rnd(r, n)];
+      const dev = host.map((h) => memory.fromHost(h));
+      const want = host.map((h) => Float32Array.from(h));
+      const before = gpu.stream.dispatches.get('siluMulBackward') ?? 0;
+      for (const kk of [k, js]) {
+        const [gate, up, out, gy, gGate, gUp] = kk === js ? want : dev.map((s) => s.buffer);
+        kk.siluMul(gate, up, out);
+        kk.siluMulBackward(gate, up, gy, gGate, gUp);
+      }
+      assert.equal(gpu.stream.dispatches.get('siluMulBackward'), before + pieces, `the backward ran as ${pieces} pieces`);
+      for (const i of [2, 4, 5]) assertClose(await dev[i].read(), want[i], { rtol: 1e-5, atol: 1e-6, msg: ['', '', 'out', '', 'gGate', 'gUp'][i] });
+      for (const s of dev) s.dispose();
+    });
+  });
+
+  it('rotary and its backward over storages several times the limit run in pieces of whole slices and equal the cpu', async (t) => {
+    if (!load.backend) return t.skip(load.reason ?? 'webgpu unavailable');
+    const k = gpu as unknown as K;
+    const memory = deviceMemory('webgpu');
+    await withBindingLimit(LIMIT, async () => {
+      const [T, D] = [33, 64];
+      const slices = Math.ceil((3.5 * pieceOf(LIMIT)) / (T * D));
+      const n = slices * T * D;
+      const r = new Rng(9);
+      const host = [rnd(r, n), rnd(r, T * D / 2), rnd(r, T * D / 2), new Float32Array(n), rnd(r, n), rnd(r, n)];
+      const dev = host.map((h) => memory.fromHost(h));
+      const want = host.map((h) => Float32Array.from(h));
+      const before = gpu.stream.dispatches.get('rotary') ?? 0;
+      for (const kk of [k, js]) {
+        const [x, cos, sin, out, gy, gx] = kk === js ? want : dev.map((s) => s.buffer);
+        kk.rotary(x, cos, sin, slices, T, D, out);
+        kk.rotaryBackward(gy, cos, sin, slices, T, D, gx);
+      }
+      const pieces = Math.ceil(slices / Math.floor(pieceOf(LIMIT) / (T * D)));
+      assert.ok(pieces >= 4, `${pieces} pieces`);
+      assert.equal(gpu.stream.dispatches.get('rotary'), before + 2 * pieces, `each pass ran as ${pieces} pieces`);
+      assertClose(await dev[3].read(), want[3], { rtol: 1e-5, atol: 1e-6, msg: 'rotary' });
+      assertClose(await dev[5].read(), want[5], { rtol: 1e-5, atol: 1e-6, msg: 'rotaryBackward' });
+      for (const s of dev) s.dispose();
     });
   });
 

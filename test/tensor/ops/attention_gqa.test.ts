@@ -5,10 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from '../../helpers/every_backend.js';
-import { Tensor, backward, concat, scaledDotProductAttention, slice, type AttentionOptions } from '../../../src/tensor/index.js';
+import {
+  Tensor, backward, concat, scaledDotProductAttention, slice, withComputePrecision, type AttentionOptions,
+} from '../../../src/tensor/index.js';
+import { backend } from '../../../src/tensor/dispatch.js';
 import { gradcheckOnBackend } from '../../helpers/gradcheck.js';
-import { assertValues, gradOf, onDevice, seedFor, valuesOf } from '../../helpers/on_device.js';
-import { Rng, randn } from '../../helpers/tensors.js';
+import { assertValues, gradOf, onDevice, seedFor, testDevice, valuesOf } from '../../helpers/on_device.js';
+import { missingKernels } from '../../helpers/provided.js';
+import { Rng, assertClose, randn } from '../../helpers/tensors.js';
 
 /** k or v [..., Hkv, T, D] with each head repeated `groups` times in place: [..., Hkv·groups, T, D]. */
 function repeatHeads(x: Tensor, groups: number): Tensor {
@@ -49,6 +53,30 @@ describe('scaledDotProductAttention, grouped-query', () => {
       await gradcheckOnBackend((q, k, v) => scaledDotProductAttention(q, k, v, c.opts()), [randn(c.q, r), randn(c.k, r), randn(c.v, r)], { name: c.name });
     });
   }
+
+  it('under bf16 compute equals bf16 attention on repeated k, v (float32 accumulation apart)', async (t) => {
+    const missing = missingKernels(backend(), ['toBf16', 'bf16View', 'gemm@bfloat16']);
+    if (missing.length > 0) return t.skip(`${backend().name} does not provide ${missing.join(', ')}`);
+    const r = new Rng(21);
+    const ins = [randn([2, 6, 7, 8], r, 'float32'), randn([2, 2, 7, 8], r, 'float32'), randn([2, 2, 7, 8], r, 'float32')];
+    const gy = randn([2, 6, 7, 8], r, 'float32').values();
+    const run = async (repeat: boolean): Promise<number[][]> => {
+      const xs = ins.map((x) => {
+        const c = Tensor.from(x.values(), x.shape, 'float32', testDevice());
+        c.requiresGrad = true;
+        return c;
+      });
+      const y = withComputePrecision('bf16', () => {
+        const [k, v] = repeat ? [repeatHeads(xs[1], 3), repeatHeads(xs[2], 3)] : [xs[1], xs[2]];
+        const out = scaledDotProductAttention(xs[0], k, v, { causal: true, dropout: { p: 0.2, rng: new Rng(3) } });
+        backward(out, seedFor(out, gy));
+        return out;
+      });
+      return [await valuesOf(y), ...(await Promise.all(xs.map(gradOf)))];
+    };
+    const [grouped, repeated] = [await run(false), await run(true)];
+    grouped.forEach((g, i) => assertClose(g, repeated[i], { rtol: 1e-5, atol: 1e-6, msg: i === 0 ? 'forward' : `gradient of input ${i - 1}` }));
+  });
 
   it('query head h reads kv head floor(h / groups): with one-hot values each output is its kv head', async () => {
     // v of kv head j is constant j + 1 over keys, so any attention of query head h returns j + 1.

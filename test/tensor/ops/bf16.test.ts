@@ -138,6 +138,14 @@ const CASES: Case[] = [
     name: 'attention full, Tq != Tk [4, 5, 8] [4, 9, 8] [4, 9, 6]', shapes: [[4, 5, 8], [4, 9, 8], [4, 9, 6]],
     op: (q, k, v) => scaledDotProductAttention(q, k, v), exact: false,
   },
+  {
+    name: 'attention grouped-query causal, 6 heads over 2 [2, 6, 12, 16] [2, 2, 12, 16]', shapes: [[2, 6, 12, 16], [2, 2, 12, 16], [2, 2, 12, 16]],
+    op: (q, k, v) => scaledDotProductAttention(q, k, v, { causal: true }), exact: false,
+  },
+  {
+    name: 'attention grouped-query with dropout 0.2, one kv head, Tq != Tk, Dv != D', shapes: [[2, 4, 5, 8], [2, 1, 9, 8], [2, 1, 9, 6]],
+    op: (q, k, v) => scaledDotProductAttention(q, k, v, { dropout: { p: 0.2, rng: new Rng(9) } }), exact: false,
+  },
 ];
 
 /** Output and input gradients of op at `precision`, from float32 copies of the inputs on the device under test. */

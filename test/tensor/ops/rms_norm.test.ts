@@ -59,11 +59,12 @@ describe('rmsNorm', () => {
     assertValues(await valuesOf(w.grad!), once[1].map((v) => 2 * v), { rtol: 1e-12, atol: 1e-12 });
   });
 
-  it('refuses a weight that is not [C], and an eps that is not positive', () => {
+  it('refuses a weight that is not [C], an empty C, and an eps that is not positive', () => {
     const x = onDevice(Tensor.zeros([2, 3, 8], 'float64'));
     assert.throws(() => rmsNorm(x, onDevice(Tensor.zeros([7], 'float64')), 1e-6), /rmsNorm: weight must be \[C\] for x \[\.\.\., C\] \(shapes \[2, 3, 8\], \[7\]\)/);
     assert.throws(() => rmsNorm(x, onDevice(Tensor.zeros([1, 8], 'float64')), 1e-6), /rmsNorm: weight must be \[C\]/);
     assert.throws(() => rmsNorm(x, onDevice(Tensor.zeros([8], 'float64')), 0), /rmsNorm: eps must be a positive number, got 0/);
+    assert.throws(() => rmsNorm(onDevice(Tensor.zeros([2, 0], 'float64')), onDevice(Tensor.zeros([0], 'float64')), 1e-6), /rmsNorm: the normalised dimension C is empty/);
     assert.throws(() => rmsNorm(x, onDevice(Tensor.zeros([8], 'float64')), Number.NaN), /eps must be a positive number/);
   });
 });

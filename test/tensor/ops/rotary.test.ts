@@ -76,10 +76,12 @@ describe('rotary', () => {
     assert.equal(s.grad, null);
   });
 
-  it('refuses an odd head dimension, tables of the wrong shape, and x of rank 1', () => {
+  it('refuses an odd or empty head dimension, an empty sequence, tables of the wrong shape, and x of rank 1', () => {
     const [cos, sin] = tables(5, 8);
     const x = onDevice(Tensor.zeros([2, 5, 8], 'float64'));
-    assert.throws(() => rotary(onDevice(Tensor.zeros([2, 5, 7], 'float64')), onDevice(cos), onDevice(sin)), /rotary: the head dimension D must be even, got 7/);
+    assert.throws(() => rotary(onDevice(Tensor.zeros([2, 5, 7], 'float64')), onDevice(cos), onDevice(sin)), /rotary: the head dimension D must be even and positive, got 7/);
+    assert.throws(() => rotary(onDevice(Tensor.zeros([2, 5, 0], 'float64')), onDevice(Tensor.zeros([5, 0], 'float64')), onDevice(Tensor.zeros([5, 0], 'float64'))), /D must be even and positive, got 0/);
+    assert.throws(() => rotary(onDevice(Tensor.zeros([2, 0, 8], 'float64')), onDevice(Tensor.zeros([0, 4], 'float64')), onDevice(Tensor.zeros([0, 4], 'float64'))), /rotary: the sequence T is empty/);
     assert.throws(() => rotary(x, onDevice(Tensor.zeros([4, 4], 'float64')), onDevice(sin)), /rotary: cos must be \[T, D\/2\] = \[5, 4\] for x \[\.\.\., 5, 8\] \(shapes \[2, 5, 8\], \[4, 4\], \[5, 4\]\)/);
     assert.throws(() => rotary(x, onDevice(cos), onDevice(Tensor.zeros([5, 8], 'float64'))), /rotary: sin must be \[T, D\/2\]/);
     assert.throws(() => rotary(onDevice(Tensor.zeros([8], 'float64')), onDevice(cos), onDevice(sin)), /rotary: x must be \[\.\.\., T, D\]/);

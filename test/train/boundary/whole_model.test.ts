@@ -18,9 +18,9 @@ before(() => {
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-async function train(name: string, args: string[]): Promise<void> {
+async function train(name: string, args: string[], model = 'gpt2-tiny'): Promise<void> {
   const exit = await runCliProcess([
-    'train', '--model', 'gpt2-tiny', '--dataset', 'synthetic_text', '--context', '32', '--max-steps', '3', '--eval-every', '0', '--optimizer', 'sgd', '--lr', '0.5',
+    'train', '--model', model, '--dataset', 'synthetic_text', '--context', '32', '--max-steps', '3', '--eval-every', '0', '--optimizer', 'sgd', '--lr', '0.5',
     '--threads', '1', '--timeout', '60', '--experiments-dir', dir, '--name', name, '--save', join(dir, `${name}.safetensors`), ...args,
   ], { timeoutMs: 180_000 });
   assert.equal(exit.code, 0, exit.stderr);
@@ -49,6 +49,21 @@ describe('--save after pipeline and tensor parallelism', { timeout: 400_000 }, (
       assert.deepEqual([...saved.keys()], [...reference.keys()], `${name}: the whole model's tensors, in its order`);
       for (const [k, v] of saved) assert.equal(v.length, reference.get(k)!.length, `${name} ${k}`);
       assert.ok(maxRelDiff(flat(saved), flat(reference)) < 1e-5, `${name}: ${maxRelDiff(flat(saved), flat(reference))}`);
+    }
+  });
+
+  it('llama-tiny (q/k/v and gate/up split by columns, o/down by rows, kv heads split) after tensor parallelism and a pipeline writes one process\'s model', async () => {
+    await Promise.all([
+      train('llama-one', ['--batch-size', '4'], 'llama-tiny'),
+      train('llama-tp', ['--batch-size', '4', '--workers', '2', '--tensor-parallel', '2'], 'llama-tiny'),
+    ]);
+    await train('llama-pp', ['--batch-size', '2', '--workers', '4', '--pipeline-stages', '2', '--micro-batches', '2'], 'llama-tiny');
+    const reference = tensorsOf('llama-one');
+    assert.ok(reference.has('model.layers.1.self_attn.k_proj.weight') && reference.has('lm_head.weight'));
+    for (const name of ['llama-tp', 'llama-pp']) {
+      const saved = tensorsOf(name);
+      assert.deepEqual([...saved.keys()], [...reference.keys()], `${name}: the whole model's tensors, in its order`);
+      for (const [k, v] of saved) assert.ok(maxRelDiff(v, reference.get(k)!) < 1e-5, `${name} ${k}: ${maxRelDiff(v, reference.get(k)!)}`);
     }
   });
 });

@@ -7,7 +7,7 @@ import { TEST_TOKEN, freePort, runAll, runCliProcess, tempDir } from '../../help
 /**
  * `train --workers 2 --pipeline-stages 2 --micro-batches 4` with real processes on 127.0.0.1: the
  * two stages of gpt2-tiny (its head tied to the embedding) give every step the loss one process
- * gives, under GPipe and 1F1B; evaluation runs through the pipeline and reaches rank 0's
+ * gives, under GPipe and 1F1B (and llama-tiny's, untied, under 1F1B); evaluation runs through the pipeline and reaches rank 0's
  * result.json with the placement, the measured bubble and the live micro-batches per stage. A
  * stage killed mid-run ends the run naming it; the run resumes from each stage's checkpoint and
  * retakes the same steps.
@@ -42,13 +42,13 @@ interface Result {
 
 const result = (name: string): Result => JSON.parse(readFileSync(join(dir, name, 'result.json'), 'utf8')) as Result;
 
-const common = (name: string, extra: string[]): string[] => [
-  'train', '--model', 'gpt2-tiny', '--dataset', 'synthetic_text', '--context', '32', '--batch-size', '8', '--max-steps', String(STEPS),
+const common = (name: string, extra: string[], model = 'gpt2-tiny'): string[] => [
+  'train', '--model', model, '--dataset', 'synthetic_text', '--context', '32', '--batch-size', '8', '--max-steps', String(STEPS),
   '--threads', '1', '--timeout', '30', '--experiments-dir', dir, '--name', name, ...extra,
 ];
 
-async function train(name: string, extra: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return runCliProcess(common(name, extra), { timeoutMs: 120_000 });
+async function train(name: string, extra: string[], model?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return runCliProcess(common(name, extra, model), { timeoutMs: 120_000 });
 }
 
 const pipeline = (schedule: string): string[] => ['--workers', '2', '--pipeline-stages', '2', '--micro-batches', '4', '--pipeline-schedule', schedule];
@@ -84,6 +84,15 @@ describe('pipeline parallelism through train --workers (real processes)', { time
     // Stage 0 holds at most P = 2 micro-batches' activations under 1F1B, all M = 4 under GPipe.
     assert.deepEqual(result('1f1b').pipeline.peak_live_micro_batches, [2, 1]);
     assert.deepEqual(result('gpipe').pipeline.peak_live_micro_batches, [4, 4]);
+  });
+
+  it('llama-tiny (its own lm_head on the last stage) under 1f1b: every step\'s loss and the test loss one process gives', async () => {
+    const runs = await Promise.all([train('llama-one', [], 'llama-tiny'), train('llama-1f1b', pipeline('1f1b'), 'llama-tiny')]);
+    runs.forEach((r) => assert.equal(r.code, 0, r.stderr));
+    sameLosses('llama-1f1b', losses('llama-one').get(0)!);
+    const [single, r] = [result('llama-one'), result('llama-1f1b')];
+    assert.ok(Math.abs(r.test_loss - single.test_loss) <= 1e-5 * single.test_loss, `test loss ${r.test_loss} vs ${single.test_loss}`);
+    assert.equal(r.parameters, single.parameters);
   });
 
   // What torchrun and srun give each process (MASTER_ADDR/PORT as a Slurm job script exports them).

@@ -1,7 +1,7 @@
 /**
  * ZeRO (--zero 1|2|3) with ranks on the GPU (webgpu on SwiftShader here): a GPU rank beside a cpu
  * rank, and two GPU ranks, over in-process transports, equal one cpu process at the same global
- * batch. Skipped when webgpu cannot load, except under CI=true.
+ * batch (the MLP, GPT-2 and llama-tiny). Skipped when webgpu cannot load, except under CI=true.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -33,6 +33,9 @@ const mlpConfig = (over: Partial<TrainConfig> = {}): TrainConfig => ({
 });
 const gptConfig = (over: Partial<TrainConfig> = {}): TrainConfig => ({
   ...defaultConfig('gpt2-tiny'), layers: 2, width: 16, heads: 2, context: 8, optimizer: 'adamw', lr: 0.003, clipGradNorm: 1, maxSteps: 2, evalBatchSize: 4, evalEvery: 0, ...over,
+});
+const llamaConfig = (over: Partial<TrainConfig> = {}): TrainConfig => ({
+  ...defaultConfig('llama-tiny'), context: 8, optimizer: 'adamw', lr: 0.003, clipGradNorm: 1, maxSteps: 2, evalBatchSize: 4, evalEvery: 0, ...over,
 });
 
 let load: WebGpuLoad;
@@ -111,6 +114,20 @@ describe('ZeRO with GPU ranks (webgpu)', () => {
     const ref = single.model.arena().params.readSync();
     for (const stage of [3, 1] as const) {
       const ranks = await zeroPair(stage, ['webgpu', 'webgpu'], gptConfig({ batchSize: 2 }), TEXT_DATA);
+      for (const r of ranks) assert.ok(maxRelDiff(r.losses, losses) < 1e-5, `stage ${stage}: losses ${r.losses} vs ${losses}`);
+      const diffs = await paramDiffs(ranks, ref);
+      for (const [r, d] of diffs.entries()) assert.ok(d < 1e-4, `stage ${stage} rank ${r}: parameters differ by ${d}`);
+    }
+  });
+
+  it('llama-tiny (rotary, grouped-query attention, untied head): a GPU rank beside a cpu rank at stages 1 and 3 equals one cpu process', async (t) => {
+    if (!load.backend) return t.skip(load.reason ?? 'webgpu unavailable');
+    const losses: number[] = [];
+    const single = await train(llamaConfig({ batchSize: 4 }), TEXT_DATA, new LocalStrategy(), { onStep: (r) => losses.push(r.loss) });
+    const ref = single.model.arena().params.readSync();
+    for (const stage of [1, 3] as const) {
+      const ranks = await zeroPair(stage, ['webgpu', CPU], llamaConfig({ batchSize: 2 }), TEXT_DATA);
+      assert.equal(ranks[0].outcome.model.arena().device, 'webgpu', `stage ${stage}: rank 0 trained on the GPU`);
       for (const r of ranks) assert.ok(maxRelDiff(r.losses, losses) < 1e-5, `stage ${stage}: losses ${r.losses} vs ${losses}`);
       const diffs = await paramDiffs(ranks, ref);
       for (const [r, d] of diffs.entries()) assert.ok(d < 1e-4, `stage ${stage} rank ${r}: parameters differ by ${d}`);

@@ -142,6 +142,19 @@ export function webgpuBackend(gpu: OpenedGpu): GpuBackend & { stream: GpuStream;
     run(C.sumSplits, [parts, gw], [M * g.outC, splits], elem(M * g.outC));
     done(parts);
   };
+  /**
+   * rotary (sign 1, dst written) or its backward (sign −1, dst accumulated), in pieces of whole
+   * [t, d] slices when src and dst would not fit one binding (cos and sin are bound whole).
+   */
+  const rotate = (src: B, cos: B, sin: B, slices: number, t: number, d: number, dst: B, backwardPass: boolean): void => {
+    const per = Math.max(1, Math.floor(pieceElements() / (t * d)));
+    for (let s0 = 0; s0 < slices; s0 += per) {
+      const m = Math.min(per, slices - s0);
+      const view = (b: B): B => (m === slices ? b : kernels.subBuffer(b, s0 * t * d, m * t * d));
+      const pairs = (m * t * d) / 2;
+      run(L.rotary, [view(src), cos, sin, view(dst)], [pairs, t, d / 2, backwardPass ? -1 : 1, backwardPass ? 1 : 0], elem(pairs));
+    }
+  };
   const softmaxRows = (x: B, nRows: number, cols: number, out: B, log: boolean, causal = false, tq = 1): void =>
     run(E.softmax, [x, out], [nRows, cols, log ? 1 : 0, causal ? 1 : 0, tq], rows(nRows));
   const mul = (a: B, b: B, out: B, n: number): void => run(E.binary, [a, b, out], [n, 1, 2, [n], [1], [1]], elem(n));
@@ -278,9 +291,8 @@ export function webgpuBackend(gpu: OpenedGpu): GpuBackend & { stream: GpuStream;
       if (gx) run(L.rmsNormGradInput, [x, weight, invRms, gy, gx], [r, c], rows(r));
       if (gWeight) run(L.rmsNormGradWeight, [x, invRms, gy, gWeight], [r, c], rows(c));
     },
-    rotary: (x, cos, sin, slices, t, d, out) => run(L.rotary, [x, cos, sin, out], [slices * t * d / 2, t, d / 2, 1, 0], elem(slices * t * d / 2)),
-    rotaryBackward: (gy, cos, sin, slices, t, d, gx) =>
-      run(L.rotary, [gy, cos, sin, gx], [slices * t * d / 2, t, d / 2, -1, 1], elem(slices * t * d / 2)),
+    rotary: (x, cos, sin, slices, t, d, out) => rotate(x, cos, sin, slices, t, d, out, false),
+    rotaryBackward: (gy, cos, sin, slices, t, d, gx) => rotate(gy, cos, sin, slices, t, d, gx, true),
     siluMul: (gate, up, out) => perElement(L.siluMul, [gate, up, out], out.length, []),
     siluMulBackward: (gate, up, gy, gGate, gUp) =>
       perElement(L.siluMulBackward, [gate, up, gy, gGate ?? gy, gUp ?? gy], gy.length, [gGate ? 1 : 0, gUp ? 1 : 0]),
