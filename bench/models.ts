@@ -2,7 +2,21 @@
  * bench:models — training throughput and peak memory of the issue-10 model families on one thread,
  * against the same models in PyTorch run in the same invocation (bench/reference/models_torch.py).
  *
- *   npm run bench:models [-- --only resnet18,gpt2-tiny,gpt2,bert-mini] [--steps N] [--repeats R] [--precision bf16]
+ *   npm run bench:models [-- --only resnet18,gpt2-tiny,gpt2,bert-mini,smollm2-135m] [--steps N] [--repeats R] [--precision bf16]
+ *   npm run bench:models -- --only smollm2-135m [--precision bf16] [--layers N]
+ *
+ * smollm2-135m is the Llama family at SmolLM2-135M's shape (30 layers × 576, 9 heads / 3 kv heads
+ * of 64, SwiGLU 1536, tied head, vocab 49152), window 256, batch 4, AdamW; its PyTorch side is
+ * transformers' LlamaForCausalLM (bench/reference/llama_torch.py) built from the config.json our
+ * spec writes (hfConfigFromSpec), so both build the same model. `--layers N` shrinks it (a smoke run
+ * of the code path, not a figure to report). Its rows add model FLOPs utilisation (MFU): tokens/s ×
+ * training FLOPs per token, with
+ *
+ *   FLOPs per token = 6 · (matmul parameters, the lm head included) + 12 · layers · window · heads · headDim
+ *
+ * (bench/lib/llama_flops.ts), against this core's measured float32 GEMM peak for fp32 rows
+ * (bench/lib/fp32_peak.ts) and bf16 GEMM peak for bf16 rows (bench/lib/bf16_peak.ts), each taken by a
+ * child of its own on one thread.
  *
  * --precision bf16 adds, beside the float32 rows (kept), both engines in bf16 mixed precision: ours
  * with setComputePrecision('bf16') (docs/PRECISION.md), PyTorch's forward and loss under
@@ -22,8 +36,11 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { findPythonWith, packageRoot, threadEnv } from './lib/index.js';
 import { measureBf16GemmPeak, type Bf16Peak } from './lib/bf16_peak.js';
+import { measureFp32GemmPeak } from './lib/fp32_peak.js';
+import { llamaTrainingFlopsPerToken } from './lib/llama_flops.js';
+import { hfConfigFromSpec } from '../src/nn/interchange/hf_config.js';
 import { hostKernels } from '../src/tensor/backends/cpu/storage.js';
-import { type ModelSpec, createModel, defaultSpec, describeSpec, makeOptimizer } from '../src/nn/index.js';
+import { type LlamaSpec, type ModelSpec, createModel, defaultSpec, describeSpec, makeOptimizer } from '../src/nn/index.js';
 import { Tensor, backend, backward, crossEntropy, lastUse, setComputePrecision, type Precision } from '../src/tensor/index.js';
 import { kernelsFor } from '../src/tensor/dispatch.js';
 import type { Backend, Conv2dGeometry } from '../src/tensor/backend.js';
@@ -36,7 +53,17 @@ const WORKLOADS: Record<string, Workload> = {
   'gpt2-tiny': { label: 'gpt2-tiny ctx 128, vocab 50257, batch 8', model: 'gpt2-tiny', input: [128], classes: 50257, batch: 8, optimizer: 'adamw' },
   gpt2: { label: 'gpt2 124M ctx 128, batch 4', model: 'gpt2', input: [128], classes: 50257, batch: 4, optimizer: 'adamw' },
   'bert-mini': { label: 'bert-mini ctx 128, vocab 30522, batch 8', model: 'bert-mini', input: [128], classes: 30522, batch: 8, optimizer: 'adamw' },
+  'smollm2-135m': { label: 'smollm2-135m ctx 256, vocab 49152, batch 4', model: 'smollm2-135m', input: [256], classes: 49152, batch: 4, optimizer: 'adamw' },
 };
+/** Workloads of the Llama family: PyTorch side from transformers, rows with MFU. */
+const LLAMA_WORKLOADS = new Set(['smollm2-135m']);
+
+/** A workload's spec; `layers` overrides a llama workload's depth (--layers, for smoke runs). */
+function workloadSpec(id: string, layers?: number): ModelSpec {
+  const w = WORKLOADS[id];
+  if (w === undefined) throw new Error(`bench:models: --only names an unknown workload ${id} (have ${Object.keys(WORKLOADS).join(', ')})`);
+  return defaultSpec(w.model as never, w.input, w.classes, LLAMA_WORKLOADS.has(id) && layers !== undefined ? { layers } : {});
+}
 const SEED = 1234;
 
 interface Report {
@@ -84,12 +111,12 @@ function median(a: number[]): number {
 }
 
 /** Child: one workload on our engine, one thread. */
-function worker(id: string, steps: number, precision: Precision, profile: boolean): void {
+function worker(id: string, steps: number, precision: Precision, profile: boolean, layers?: number): void {
   backend().setThreads(1);
   setComputePrecision(precision);
   const matrix: MatrixProfile = { ms: 0, flops: 0 };
   const w = WORKLOADS[id];
-  const spec: ModelSpec = defaultSpec(w.model as never, w.input, w.classes);
+  const spec = workloadSpec(id, layers);
   const model = createModel(spec, SEED);
   const opt = makeOptimizer(model.arena(), w.optimizer === 'sgd' ? { name: 'sgd', lr: 0.01, momentum: 0.9 } : { name: 'adamw', lr: 1e-4 });
   const rng = new Rng(SEED);
@@ -136,10 +163,11 @@ function worker(id: string, steps: number, precision: Precision, profile: boolea
   console.log(JSON.stringify(r));
 }
 
-/** Child: this core's bf16 GEMM peak on our engine, one thread. */
-function peakWorker(): void {
+/** Child: this core's bf16 or float32 GEMM peak on our engine, one thread. */
+function peakWorker(precision: Precision): void {
   backend().setThreads(1);
-  console.log(JSON.stringify({ backend: backend().name, ...measureBf16GemmPeak(hostKernels(backend())) }));
+  const k = hostKernels(backend());
+  console.log(JSON.stringify({ backend: backend().name, ...(precision === 'bf16' ? measureBf16GemmPeak(k) : measureFp32GemmPeak(k)) }));
 }
 
 function runChild(cmd: string, args: string[]): Report | string {
@@ -162,31 +190,53 @@ function throughput(r: Report): number {
  * first, so both sides see the same machine; each side's figure is the median over the repeats,
  * with the range of the per-repeat ratios shown (windows that disagree are visible, not averaged away).
  */
-function parent(ids: string[], steps: number, repeats: number, precision: Precision): void {
+function parent(ids: string[], steps: number, repeats: number, precision: Precision, layers?: number): void {
   const root = packageRoot(import.meta.url);
   const self = fileURLToPath(import.meta.url);
   const torch = findPythonWith('torch').found;
+  // The llama rows' reference is transformers' LlamaForCausalLM, so that row needs transformers too.
+  const transformers = ids.some((id) => LLAMA_WORKLOADS.has(id)) ? findPythonWith('transformers').found : null;
   const precisions: Precision[] = precision === 'bf16' ? ['fp32', 'bf16'] : ['fp32'];
-  const peak = precision === 'bf16' ? runPeak(self) : null;
+  const llama = ids.some((id) => LLAMA_WORKLOADS.has(id));
+  const peaks: Record<Precision, GemmPeakReport | string | null> = {
+    fp32: llama ? runPeak(self, 'fp32') : null,
+    bf16: precision === 'bf16' ? runPeak(self, 'bf16') : null,
+  };
+  const depth = layers !== undefined ? ['--layers', String(layers)] : [];
   const all: Record<Precision, Record<string, { ours: Array<Report | string>; torch: Array<Report | string> }>> = { fp32: {}, bf16: {} };
   for (const p of precisions) {
     const profile = p === 'bf16' ? ['--profile'] : [];
-    const runOurs = (id: string): Report | string => runChild(process.execPath, ['--max-old-space-size=8192', self, '--worker', id, '--steps', String(steps), '--precision', p, ...profile]);
-    const runTorch = (id: string): Report | string => torch
-      ? runChild(torch.python, [join(root, 'bench', 'reference', 'models_torch.py'), '--workload', JSON.stringify(WORKLOADS[id]), '--id', id, '--steps', String(steps), '--seed', String(SEED), '--precision', p])
-      : 'no python with torch';
+    const runOurs = (id: string): Report | string => runChild(process.execPath, ['--max-old-space-size=8192', self, '--worker', id, '--steps', String(steps), '--precision', p, ...profile, ...depth]);
+    const runTorch = (id: string): Report | string => {
+      const common = ['--id', id, '--steps', String(steps), '--seed', String(SEED), '--precision', p];
+      if (LLAMA_WORKLOADS.has(id)) {
+        if (!transformers) return 'no python with transformers';
+        const w = WORKLOADS[id];
+        const config = JSON.stringify(hfConfigFromSpec(workloadSpec(id, layers)));
+        return runChild(transformers.python, [join(root, 'bench', 'reference', 'llama_torch.py'), '--config', config, '--batch', String(w.batch), '--context', String(w.input[0]), ...common]);
+      }
+      return torch
+        ? runChild(torch.python, [join(root, 'bench', 'reference', 'models_torch.py'), '--workload', JSON.stringify(WORKLOADS[id]), ...common])
+        : 'no python with torch';
+    };
     all[p] = runRepeats(ids, repeats, runOurs, runTorch);
     printTable(ids, steps, repeats, p, torch?.version ?? 'absent', all[p]);
   }
-  if (precision === 'bf16') printBf16Summary(ids, all, peak!);
-  console.log(JSON.stringify({ bench: 'models', steps, repeats, precision, rows: all.fp32, ...(precision === 'bf16' ? { bf16Rows: all.bf16, bf16Peak: peak } : {}) }));
+  if (precision === 'bf16') printBf16Summary(ids, all, peaks.bf16!);
+  const mfu = llama ? printMfu(ids.filter((id) => LLAMA_WORKLOADS.has(id)), precisions, all, peaks, layers) : undefined;
+  console.log(JSON.stringify({
+    bench: 'models', steps, repeats, precision, ...(layers !== undefined ? { layers } : {}), rows: all.fp32,
+    ...(precision === 'bf16' ? { bf16Rows: all.bf16, bf16Peak: peaks.bf16 } : {}), ...(llama ? { fp32Peak: peaks.fp32, mfu } : {}),
+  }));
 }
 
-/** The bf16 GEMM peak from a child of its own (one thread), or why there is none. */
-function runPeak(self: string): (Bf16Peak & { backend: string }) | string {
-  const r = spawnSync(process.execPath, [self, '--peak'], { encoding: 'utf8', env: threadEnv(1), maxBuffer: 1 << 20, timeout: 5 * 60_000 });
+type GemmPeakReport = Bf16Peak & { backend: string };
+
+/** A GEMM peak (bf16 or float32) from a child of its own (one thread), or why there is none. */
+function runPeak(self: string, precision: Precision): GemmPeakReport | string {
+  const r = spawnSync(process.execPath, [self, '--peak', precision], { encoding: 'utf8', env: threadEnv(1), maxBuffer: 1 << 20, timeout: 5 * 60_000 });
   try {
-    return JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as Bf16Peak & { backend: string };
+    return JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as GemmPeakReport;
   } catch {
     return `exit ${r.status}: ${(r.stderr || r.stdout).trim().split('\n').slice(-2).join(' | ')}`;
   }
@@ -242,7 +292,7 @@ function printTable(ids: string[], steps: number, repeats: number, precision: Pr
 }
 
 /** Ours in bf16 against ours in fp32 and PyTorch's autocast; where the bf16 step's time goes. */
-function printBf16Summary(ids: string[], all: Record<Precision, Rows>, peak: (Bf16Peak & { backend: string }) | string): void {
+function printBf16Summary(ids: string[], all: Record<Precision, Rows>, peak: GemmPeakReport | string): void {
   const peakGflops = typeof peak === 'string' ? NaN : peak.gflops;
   const peakLine = typeof peak === 'string'
     ? `not measured (${peak})`
@@ -269,15 +319,51 @@ function printBf16Summary(ids: string[], all: Record<Precision, Rows>, peak: (Bf
   }
 }
 
+interface MfuRow { workload: string; precision: Precision; flopsPerToken: number; peakGflops: number | null; ours: number | null; torch: number | null }
+
+/**
+ * Model FLOPs utilisation of the llama rows: median tokens/s × training FLOPs per token, against the
+ * GEMM peak of the row's precision (float32 rows against the fp32 peak, bf16 rows against the bf16 peak).
+ */
+function printMfu(ids: string[], precisions: Precision[], all: Record<Precision, Rows>, peaks: Record<Precision, GemmPeakReport | string | null>, layers?: number): MfuRow[] {
+  const peakLine = (p: Precision): string => {
+    const k = peaks[p];
+    if (k === null) return 'not measured';
+    return typeof k === 'string' ? `not measured (${k})` : `${k.gflops.toFixed(1)} GFLOP/s at ${k.shape} (${k.backend} backend)`;
+  };
+  console.log('\nModel FLOPs utilisation (FLOPs per token = 6 · matmul parameters incl. the lm head + 12 · layers · window · heads · headDim)');
+  for (const p of precisions) console.log(`this core's ${p} GEMM peak (one thread): ${peakLine(p)}`);
+  console.log('| workload | precision | FLOPs per token | smolcluster tokens/s | smolcluster MFU | PyTorch tokens/s | PyTorch MFU |');
+  console.log('|---|---|---|---|---|---|---|');
+  const rows: MfuRow[] = [];
+  for (const id of ids) {
+    const spec = workloadSpec(id, layers) as LlamaSpec;
+    const flopsPerToken = llamaTrainingFlopsPerToken(spec, WORKLOADS[id].input[0]);
+    for (const p of precisions) {
+      const peak = peaks[p];
+      const peakGflops = peak !== null && typeof peak !== 'string' ? peak.gflops : null;
+      const tps = (xs: Array<Report | string>): number | null => (xs.length > 0 && xs.every((x) => typeof x !== 'string') ? median((xs as Report[]).map(throughput)) : null);
+      const [ours, torch] = [tps(all[p][id].ours), tps(all[p][id].torch)];
+      const mfu = (t: number | null): string => (t === null || peakGflops === null ? '–' : `${((100 * t * flopsPerToken) / (peakGflops * 1e9)).toFixed(1)} %`);
+      const label = layers !== undefined ? `${WORKLOADS[id].label}, ${layers} layer(s) (smoke)` : WORKLOADS[id].label;
+      console.log(`| ${label} | ${p} | ${(flopsPerToken / 1e6).toFixed(1)} M | ${ours === null ? '–' : fmt(ours)} | ${mfu(ours)} | ${torch === null ? '–' : fmt(torch)} | ${mfu(torch)} |`);
+      rows.push({ workload: id, precision: p, flopsPerToken, peakGflops, ours, torch });
+    }
+  }
+  return rows;
+}
+
 const { values } = parseArgs({
   options: {
     worker: { type: 'string' }, only: { type: 'string' }, steps: { type: 'string' }, repeats: { type: 'string' },
-    precision: { type: 'string' }, profile: { type: 'boolean' }, peak: { type: 'boolean' },
+    precision: { type: 'string' }, profile: { type: 'boolean' }, peak: { type: 'string' }, layers: { type: 'string' },
   },
 });
 const steps = Number(values.steps ?? 3);
 const precision = values.precision ?? 'fp32';
 if (precision !== 'fp32' && precision !== 'bf16') throw new Error(`bench:models: --precision must be fp32 or bf16, got ${precision}`);
-if (values.peak) peakWorker();
-else if (values.worker) worker(values.worker, steps, precision, values.profile ?? false);
-else parent(values.only ? values.only.split(',') : Object.keys(WORKLOADS), steps, Number(values.repeats ?? 1), precision);
+const layers = values.layers === undefined ? undefined : Number(values.layers);
+if (layers !== undefined && !(Number.isInteger(layers) && layers > 0)) throw new Error(`bench:models: --layers must be a positive integer, got ${values.layers}`);
+if (values.peak !== undefined) peakWorker(values.peak === 'bf16' ? 'bf16' : 'fp32');
+else if (values.worker) worker(values.worker, steps, precision, values.profile ?? false, layers);
+else parent(values.only ? values.only.split(',') : Object.keys(WORKLOADS), steps, Number(values.repeats ?? 1), precision, layers);
