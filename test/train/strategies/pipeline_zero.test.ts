@@ -76,6 +76,26 @@ describe('--zero 1 inside data × pipeline parallelism (real processes)', { time
     process.stdout.write(`# optimizer state per rank: ${[0, 1, 2, 3].map((r) => `${want.get(r)![0].optimizer_state_bytes} → ${got.get(r)![0].optimizer_state_bytes}`).join(', ')} bytes; saved parameters within ${diff.toExponential(2)}\n`);
   });
 
+  it('a --zero 1 stage killed at step 3 ends the run; --resume auto retakes the steps from every rank\'s step-2 shard and optimizer state', async () => {
+    const flags = ['--zero', '1', '--checkpoint-every', '2'];
+    const cut = await train('cut', [...flags, '--fault', 'kill:rank=1:step=3', '--timeout', '10']);
+    assert.notEqual(cut.code, 0, 'the killed stage should end the run');
+    const resumed = await train('cut', [...flags, '--resume', 'auto']);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.match(readFileSync(join(dir, 'cut', 'events.jsonl'), 'utf8'), /"kind":"resumed","rank":0,"file":"[^"]*rank-0[/\\]ckpt-00000002\.smolckpt","step":2/);
+    // The first test's plain run is the same run: the resumed steps are its steps.
+    const want = steps('dp2pp2');
+    const got = steps('cut');
+    for (const rank of [0, 1, 2, 3]) {
+      for (let step = 2; step < STEPS; step++) {
+        const [a, b] = [want.get(rank)?.[step]?.loss, got.get(rank)?.[step]?.loss];
+        assert.ok(a !== undefined && b !== undefined && Math.abs(b - a) <= 1e-5 * a, `rank ${rank} step ${step}: resumed loss ${b} vs ${a}`);
+      }
+    }
+    const diff = maxRelDiff(readSavedParams(join(dir, 'cut.smol')).params, readSavedParams(join(dir, 'dp2pp2.smol')).params);
+    assert.ok(diff < 1e-5, `saved parameters differ by ${diff}`);
+  });
+
   for (const stage of ['2', '3']) {
     it(`refuses --zero ${stage} with --pipeline-stages, naming both flags`, async () => {
       const r = await runCliProcess(['train', '--model', 'gpt2-tiny', '--dataset', 'synthetic_text', '--workers', '4', '--pipeline-stages', '2', '--zero', stage, '--max-steps', '1', '--experiments-dir', dir], { timeoutMs: 60_000 });
