@@ -18,7 +18,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 const STEPS = 4;
 
-interface StepLine { kind?: string; rank?: number; step?: number; loss?: number; optimizer_state_bytes?: number }
+interface StepLine { kind?: string; rank?: number; step?: number; loss?: number; grad_norm?: number; optimizer_state_bytes?: number }
 
 /** Every step record of the run's metrics.jsonl, per rank. */
 function steps(name: string): Map<number, StepLine[]> {
@@ -56,6 +56,8 @@ describe('--zero 1 inside data × pipeline parallelism (real processes)', { time
         const b = got.get(rank)?.[step];
         assert.ok(a?.loss !== undefined && b?.loss !== undefined, `rank ${rank} step ${step}: recorded by both runs`);
         assert.ok(Math.abs(b.loss - a.loss) <= 1e-5 * a.loss, `rank ${rank} step ${step}: loss ${b.loss} with --zero 1 vs ${a.loss} without`);
+        // The norm clipping uses (gpt2-tiny clips at 1): the shards' squares summed over the group, then the pipeline.
+        assert.ok(a.grad_norm !== undefined && b.grad_norm !== undefined && Math.abs(b.grad_norm - a.grad_norm) <= 1e-5 * a.grad_norm, `rank ${rank} step ${step}: gradient norm ${b.grad_norm} with --zero 1 vs ${a.grad_norm} without`);
         // Adam's two moments over the stage's parameters, against those over this rank's half of them.
         const whole = a.optimizer_state_bytes;
         const half = b.optimizer_state_bytes;
