@@ -43,6 +43,7 @@ import { type Placement, placeStages } from '../../parallel/pipeline/placement.j
 import { type PipelineScheduleName, idealBubbleFraction, pipelineSchedule } from '../../parallel/pipeline/schedule.js';
 import { PipelineStageModule } from '../../parallel/pipeline/stage_model.js';
 import { ShardedModel, type ZeroStage } from '../../parallel/zero/sharded_model.js';
+import { verifySameParameters } from './zero.js';
 import { PendingGroup, buildTensorParallelModel, checkTensorParallel, shardLayout } from '../../parallel/sharding/index.js';
 import { noGrad } from '../../tensor/autograd.js';
 import type { Tensor } from '../../tensor/tensor.js';
@@ -67,6 +68,8 @@ export interface PipelineOptions {
   tensorParallel?: number;
   /** ZeRO stage 1 over each stage's data-parallel group (absent: the stage's gradients are all-reduced). */
   zero?: ZeroStage;
+  /** With `zero`: compare the replicas' parameter checksums every K steps (0: never; default 100, --checksum-every). */
+  checksumEvery?: number;
 }
 
 /** Tags of the messages besides the executor's: the tied gradient, evaluation activations and results. */
@@ -207,6 +210,7 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
       if (ctx.model.arena() !== this.sharded.shard) throw new Error('--zero 1: the stage\'s arena is not this rank\'s shard');
       // A resumed shard is each rank's own: the stage is whole again once every shard is gathered.
       await this.sharded.allGatherParams();
+      if ((ctx.startStep ?? 0) > 0 && (this.options.checksumEvery ?? 100) > 0) await verifySameParameters(this.dataParallelGroup!, this.sharded, ctx.startStep!);
       return;
     }
     this.dataParallel = this.buildDataParallel(this.dataParallelGroup!);
@@ -254,7 +258,10 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
       waitMs: outcome.waitMs + ran.waitMs,
       commMs: outcome.commMs + tiedMs,
       gradNorm: await this.gradNorm(model),
-      info: { ...outcome.info, bubble: stats.waitMs / Math.max(1e-9, stats.totalMs), stage_peak_live: stats.peakLive, optimizer_state_bytes: optimizerStateBytes(ctx) },
+      info: { ...outcome.info, bubble: stats.waitMs / Math.max(1e-9, stats.totalMs), stage_peak_live: stats.peakLive,
+        // What --zero 1 divides: Adam's state is 2 × the stage's parameter bytes whole, about 2 ÷ R of them per rank sharded.
+        stage_parameter_bytes: 4 * model.numParameters(), optimizer_state_bytes: optimizerStateBytes(ctx),
+      },
     };
   }
 
@@ -424,9 +431,12 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
     return gatherWholeModel(this.group, spec, { model, sends: this.replica === 0, ...(this.tp > 1 ? { tp: { rank: this.tpRank, size: this.tp, rules: shardLayout(model) } } : {}) });
   }
 
-  /** --zero 1: every replica's updated shard into the stage's parameters; otherwise the data-parallel strategy's (checksums). */
-  afterStep(ctx: StrategyContext, step: number): Promise<void> {
-    return this.sharded ? this.sharded.allGatherParams() : this.dataParallel!.afterStep(ctx, step);
+  /** --zero 1: every replica's updated shard into the stage's parameters, their checksums compared every K steps; otherwise the data-parallel strategy's. */
+  async afterStep(ctx: StrategyContext, step: number): Promise<void> {
+    if (!this.sharded) return this.dataParallel!.afterStep(ctx, step);
+    await this.sharded.allGatherParams();
+    const every = this.options.checksumEvery ?? 100;
+    if (every > 0 && (step + 1) % every === 0) await verifySameParameters(this.dataParallelGroup!, this.sharded, step + 1);
   }
 
   gather(local: Float32Array): Promise<Float32Array> {
