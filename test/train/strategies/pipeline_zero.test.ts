@@ -2,13 +2,18 @@ import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { createInProcessTransports } from '../../../src/comm/inproc.js';
+import { ProcessGroup } from '../../../src/comm/process_group.js';
+import { createClusterStrategy, strategySignature } from '../../../src/train/strategies/registry.js';
+import { PipelineStrategy } from '../../../src/train/strategies/pipeline.js';
 import { maxRelDiff, readSavedParams, runCliProcess, tempDir } from '../../helpers/cluster.js';
 
 /**
  * `train --workers 4 --pipeline-stages 2 --zero 1` with real processes on 127.0.0.1: each stage's
  * two replicas shard that stage's Adam state (reduce-scatter, the shard's update, all-gather), and
  * the run gives the losses and the saved model of the same run without --zero, with half the
- * optimizer state on every rank. --zero 2 and 3 are refused with a pipeline, by name.
+ * optimizer state on every rank; a killed run resumes from every rank's shard. --zero 2 and 3 (and
+ * --zero 1 with --tensor-parallel inside the stages) are refused with a pipeline, by name.
  */
 let dir = '';
 before(() => {
@@ -97,6 +102,18 @@ describe('--zero 1 inside data × pipeline parallelism (real processes)', { time
     }
     const diff = maxRelDiff(readSavedParams(join(dir, 'cut.smol')).params, readSavedParams(join(dir, 'dp2pp2.smol')).params);
     assert.ok(diff < 1e-5, `saved parameters differ by ${diff}`);
+  });
+
+  it('the registry builds --zero 1 with --pipeline-stages as the pipeline strategy, signs it, and refuses it with --tensor-parallel', () => {
+    const opts = { checksumEvery: 0, peerTimeoutMs: 1000, pipelineStages: 2, zero: 1 as const };
+    const [t] = createInProcessTransports(4, { timeoutMs: 1000 });
+    const group = new ProcessGroup(t, { timeoutMs: 1000 });
+    const built = createClusterStrategy('allreduce', group, opts);
+    assert.ok(built instanceof PipelineStrategy);
+    assert.equal(built.name, 'allreduce+pp2+zero1');
+    assert.equal(strategySignature('allreduce', opts), 'allreduce+pp2(m=4,1f1b)+zero1');
+    assert.throws(() => createClusterStrategy('allreduce', group, { ...opts, tensorParallel: 2 }), /--zero 1 cannot be combined with --tensor-parallel 2 yet/);
+    assert.throws(() => createClusterStrategy('ps', group, opts), /--zero 1: runs with --strategy allreduce, not ps/);
   });
 
   for (const stage of ['2', '3']) {
