@@ -16,11 +16,8 @@
  * over their step time) and the live micro-batches per stage are gathered every step.
  *
  * With --zero 1 (PipelineOptions.zero) each stage's data-parallel group shards that stage's optimizer
- * state (parallel/zero/sharded_model.ts, as ZeroStrategy's stage 1 does): the stage's arena becomes
- * this rank's shard, so the loop's optimizer keeps state for 1/R of the stage (R replicas); the
- * step reduce-scatters the stage's gradient over the group instead of all-reducing it, the
- * optimizer steps the shard, and afterStep all-gathers the updated shards into the stage's
- * parameters. Such a stage trains on the cpu.
+ * state (zero_pipeline.ts): the step reduce-scatters the stage's gradient over the group instead of
+ * all-reducing it, the optimizer steps this rank's shard, and afterStep all-gathers the shards.
  *
  * A stage may train on a GPU (--device gpu on its rank): its arena and layers live there, and what
  * crosses between ranks — activations, their gradients, the tied gradient, the loss and the norm's
@@ -42,8 +39,8 @@ import { nodeMemoryBytes } from '../../parallel/pipeline/node_memory.js';
 import { type Placement, placeStages } from '../../parallel/pipeline/placement.js';
 import { type PipelineScheduleName, idealBubbleFraction, pipelineSchedule } from '../../parallel/pipeline/schedule.js';
 import { PipelineStageModule } from '../../parallel/pipeline/stage_model.js';
-import { ShardedModel, type ZeroStage } from '../../parallel/zero/sharded_model.js';
-import { verifySameParameters } from './zero.js';
+import type { ZeroStage } from '../../parallel/zero/sharded_model.js';
+import { ShardedStage } from './zero_pipeline.js';
 import { PendingGroup, buildTensorParallelModel, checkTensorParallel, shardLayout } from '../../parallel/sharding/index.js';
 import { noGrad } from '../../tensor/autograd.js';
 import type { Tensor } from '../../tensor/tensor.js';
@@ -110,7 +107,7 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
   private readonly stats: StepStats[] = [];
   private model: Module | null = null;
   /** --zero 1: this rank's shard of its stage, over the stage's data-parallel group. */
-  private sharded: ShardedModel | null = null;
+  private sharded: ShardedStage | null = null;
 
   constructor(private readonly group: ProcessGroup, readonly options: PipelineOptions, private readonly buildDataParallel: (group: ProcessGroup) => Strategy, private readonly innerName = 'allreduce') {
     const { stages, microBatches: micro } = options;
@@ -180,7 +177,7 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
       if (!deviceMemory(run.device ?? CPU).hostMemory) throw new Error(`--zero 1 with --pipeline-stages ${P}: the sharded stages train on the cpu only; train with --device cpu`);
       // The stage's arena becomes this rank's shard: the loop's optimizer is then built over the shard only.
       await this.formGroups();
-      this.sharded = await ShardedModel.build(stage, this.dataParallelGroup!, 1);
+      this.sharded = await ShardedStage.build(stage, this.dataParallelGroup!, this.options.checksumEvery);
     }
     return stage;
   }
@@ -206,13 +203,7 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
   async setup(ctx: StrategyContext): Promise<void> {
     this.model = ctx.model;
     await this.formGroups();
-    if (this.sharded) {
-      if (ctx.model.arena() !== this.sharded.shard) throw new Error('--zero 1: the stage\'s arena is not this rank\'s shard');
-      // A resumed shard is each rank's own: the stage is whole again once every shard is gathered.
-      await this.sharded.allGatherParams();
-      if ((ctx.startStep ?? 0) > 0 && (this.options.checksumEvery ?? 100) > 0) await verifySameParameters(this.dataParallelGroup!, this.sharded, ctx.startStep!);
-      return;
-    }
+    if (this.sharded) return this.sharded.start(ctx.model, ctx.startStep ?? 0);
     this.dataParallel = this.buildDataParallel(this.dataParallelGroup!);
     await this.dataParallel.setup(ctx);
   }
@@ -224,7 +215,7 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
     const micros = microBatchPlan(data, batch, Math.max(1, Math.ceil(batch.size / this.options.microBatches)));
     const device = model.arena().device;
     // The loop zeroed the module's arena, which under --zero 1 is the shard only.
-    this.sharded?.zeroFullGradients();
+    this.sharded?.zeroGradients();
     const stageWork: StageWork = {
       device,
       // A tensor-parallel stage's layers wait on their group's sums; the others run at once.
@@ -249,7 +240,7 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
     this.stats.push(stats);
     const local = { loss: weight > 0 ? lossSum / weight : NaN, samples: this.stage === 0 && this.tpRank === 0 ? batch.size : 0, weight };
     // The data-parallel exchange, without the monitors: its health rows are numbered by its group, the run's by the world.
-    const outcome = this.sharded ? await this.reduceScatter(work, local) : await exchange({ ...ctx, monitors: undefined }, gradientsOf(this.dataParallel!), work, local);
+    const outcome = this.sharded ? await this.sharded.exchange(work, local) : await exchange({ ...ctx, monitors: undefined }, gradientsOf(this.dataParallel!), work, local);
     // A GPU arena's averaged gradients go back to the device before their norm is taken there.
     hostArena(model.arena()).flush();
     return {
@@ -263,24 +254,6 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
         stage_parameter_bytes: 4 * model.numParameters(), optimizer_state_bytes: optimizerStateBytes(ctx),
       },
     };
-  }
-
-  /**
-   * --zero 1's exchange: the stage's gradient (each replica's sum over its batch) reduce-scattered
-   * over the data-parallel group, so this rank holds its shard of the sum, divided by the weight of
-   * all the replicas' batches; the loss is their weighted mean.
-   */
-  private async reduceScatter(work: StepWork, local: { loss: number; weight: number; samples: number }): Promise<StepOutcome> {
-    const s = this.sharded!;
-    const group = this.dataParallelGroup!;
-    const exchangeStart = await work.beforeExchange();
-    const mark = group.bytesSent;
-    await s.reduceScatter(0, s.plan.total, s.fullGradients(0, s.plan.total), false);
-    const sums = Float32Array.of(local.weight > 0 ? local.loss * local.weight : 0, local.weight);
-    await group.allReduce(sums, { op: 'sum' });
-    const grads = s.shard.grads;
-    if (sums[1] > 0 && grads.size > 0) kernelsFor(grads).affine(grads.buffer, 1 / sums[1], 0, grads.buffer);
-    return { loss: sums[0] / sums[1], samples: local.samples, exchangeStart, waitMs: 0, commMs: performance.now() - exchangeStart, info: { bytes_sent: group.bytesSent - mark } };
   }
 
   /**
@@ -305,10 +278,10 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
 
   /** Parameter `name`'s gradient in the stage's arena (--zero 1: in the whole gradient arena, of which the module's holds the shard). */
   private gradientOf(arena: ParamArena, name: string): Storage {
-    const entries = this.sharded?.layout ?? arena.entries;
-    const e = entries.find((x) => x.name === name);
+    if (this.sharded) return this.sharded.gradientOf(name);
+    const e = arena.entries.find((x) => x.name === name);
     if (!e) throw new Error(`pipeline: the stage has no parameter ${name}`);
-    return this.sharded ? this.sharded.tensors[entries.indexOf(e)].grad! : arena.grads.view(e.offset, e.size);
+    return arena.grads.view(e.offset, e.size);
   }
 
   /** The tied parameters: the layer that reads each and the layer that owns it. */
@@ -334,7 +307,7 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
     });
     // A tensor-parallel shard's squares summed over its group; the replicated parameters' once.
     if (this.tensorGroup) await this.tensorGroup.allReduce(sq.subarray(0, 1));
-    if (this.sharded) await this.dataParallelGroup!.allReduce(sq);
+    await this.sharded?.sumSquares(sq);
     const total = await this.pipeline!.allReduce(Float32Array.of(sq[0] + sq[1]));
     return Math.sqrt(total[0]);
   }
@@ -432,11 +405,8 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
   }
 
   /** --zero 1: every replica's updated shard into the stage's parameters, their checksums compared every K steps; otherwise the data-parallel strategy's. */
-  async afterStep(ctx: StrategyContext, step: number): Promise<void> {
-    if (!this.sharded) return this.dataParallel!.afterStep(ctx, step);
-    await this.sharded.allGatherParams();
-    const every = this.options.checksumEvery ?? 100;
-    if (every > 0 && (step + 1) % every === 0) await verifySameParameters(this.dataParallelGroup!, this.sharded, step + 1);
+  afterStep(ctx: StrategyContext, step: number): Promise<void> {
+    return this.sharded ? this.sharded.afterStep(step) : this.dataParallel!.afterStep(ctx, step);
   }
 
   gather(local: Float32Array): Promise<Float32Array> {
