@@ -15,6 +15,10 @@
  * loss weight, then the data-parallel exchange. The bubble (the stages' time waiting on neighbours
  * over their step time) and the live micro-batches per stage are gathered every step.
  *
+ * With --zero 1 (PipelineOptions.zero) each stage's data-parallel group shards that stage's optimizer
+ * state (zero_pipeline.ts): the step reduce-scatters the stage's gradient over the group instead of
+ * all-reducing it, the optimizer steps this rank's shard, and afterStep all-gathers the shards.
+ *
  * A stage may train on a GPU (--device gpu on its rank): its arena and layers live there, and what
  * crosses between ranks — activations, their gradients, the tied gradient, the loss and the norm's
  * squares — is read back (awaited) and uploaded on the receiving side (executor.ts), so a GPU stage
@@ -35,11 +39,14 @@ import { nodeMemoryBytes } from '../../parallel/pipeline/node_memory.js';
 import { type Placement, placeStages } from '../../parallel/pipeline/placement.js';
 import { type PipelineScheduleName, idealBubbleFraction, pipelineSchedule } from '../../parallel/pipeline/schedule.js';
 import { PipelineStageModule } from '../../parallel/pipeline/stage_model.js';
+import type { ZeroStage } from '../../parallel/zero/sharded_model.js';
+import { ShardedStage } from './zero_pipeline.js';
 import { PendingGroup, buildTensorParallelModel, checkTensorParallel, shardLayout } from '../../parallel/sharding/index.js';
 import { noGrad } from '../../tensor/autograd.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { kernelsFor } from '../../tensor/dispatch.js';
-import { CPU, deviceMemory } from '../../tensor/storage.js';
+import { CPU, deviceMemory, type Storage } from '../../tensor/storage.js';
+import type { ParamArena } from '../../nn/arena.js';
 import { evalResult, evaluationLoop } from '../loop/evaluate.js';
 import { gradSquares } from '../loop/grad_squares.js';
 import { hostArena } from '../boundary/host_arena.js';
@@ -56,6 +63,10 @@ export interface PipelineOptions {
   schedule: PipelineScheduleName;
   /** Tensor-parallel degree inside each stage (GPT-2, BERT; default 1). */
   tensorParallel?: number;
+  /** ZeRO stage 1 over each stage's data-parallel group (absent: the stage's gradients are all-reduced). */
+  zero?: ZeroStage;
+  /** With `zero`: compare the replicas' parameter checksums every K steps (0: never; default 100, --checksum-every). */
+  checksumEvery?: number;
 }
 
 /** Tags of the messages besides the executor's: the tied gradient, evaluation activations and results. */
@@ -95,6 +106,8 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
   private placement: (Placement & { from: 'measured' | 'checkpoint'; layerNames: string[] }) | null = null;
   private readonly stats: StepStats[] = [];
   private model: Module | null = null;
+  /** --zero 1: this rank's shard of its stage, over the stage's data-parallel group. */
+  private sharded: ShardedStage | null = null;
 
   constructor(private readonly group: ProcessGroup, readonly options: PipelineOptions, private readonly buildDataParallel: (group: ProcessGroup) => Strategy, private readonly innerName = 'allreduce') {
     const { stages, microBatches: micro } = options;
@@ -102,6 +115,8 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
     if (!Number.isInteger(micro) || micro < 1) throw new Error(`--micro-batches ${micro}: must be a positive integer`);
     const tp = options.tensorParallel ?? 1;
     if (!Number.isInteger(tp) || tp < 1) throw new Error(`--tensor-parallel ${tp}: must be a positive integer`);
+    if (options.zero !== undefined && options.zero !== 1) throw new Error(`--zero ${options.zero} cannot be combined with --pipeline-stages ${stages} yet (--zero 1 can)`);
+    if (options.zero && tp > 1) throw new Error(`--zero 1 cannot be combined with --pipeline-stages ${stages} and --tensor-parallel ${tp} yet`);
     const block = stages * tp;
     if (group.size % block !== 0) {
       throw new Error(`--pipeline-stages ${stages}${tp > 1 ? ` × --tensor-parallel ${tp}` : ''}: --workers ${group.size} is not a multiple of ${block} (the data-parallel degree is workers ÷ ${tp > 1 ? '(stages × tensor parallel)' : 'stages'})`);
@@ -117,7 +132,7 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
   }
 
   get name(): string {
-    return `${this.innerName}+pp${this.options.stages}${this.tp > 1 ? `+tp${this.tp}` : ''}`;
+    return `${this.innerName}+pp${this.options.stages}${this.tp > 1 ? `+tp${this.tp}` : ''}${this.options.zero ? `+zero${this.options.zero}` : ''}`;
   }
 
   private get last(): number {
@@ -147,7 +162,7 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
     });
     const placement = placeStages({
       ranks, stages: P, stageOf: ranks.map((_, r) => Math.floor(r / this.tp) % P), parameters: cost.parameters, activationFloats: cost.activationFloats,
-      bytesPerParameter: bytesPerParameter(run.optimizer), liveMicroBatches: this.options.schedule === '1f1b' ? P : this.options.microBatches,
+      bytesPerParameter: bytesPerParameter(run.optimizer, this.options.zero ? this.dataShard.count : 1), liveMicroBatches: this.options.schedule === '1f1b' ? P : this.options.microBatches,
     });
     if (saved) placement.ranges = saved;
     this.placement = { ...placement, from: saved ? 'checkpoint' : 'measured', layerNames: layers.map((l) => l.name) };
@@ -158,13 +173,22 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
     const stage = new PipelineStageModule(stageLayers, from, to);
     // The timing left gradients behind: dropped without packing the arena, which the loop packs on the rank's device.
     for (const [, p] of stage.namedParameters()) p.grad = null;
+    if (this.options.zero) {
+      if (!deviceMemory(run.device ?? CPU).hostMemory) throw new Error(`--zero 1 with --pipeline-stages ${P}: the sharded stages train on the cpu only; train with --device cpu`);
+      // The stage's arena becomes this rank's shard: the loop's optimizer is then built over the shard only.
+      await this.formGroups();
+      this.sharded = await ShardedStage.build(stage, this.dataParallelGroup!, this.options.checksumEvery);
+    }
     return stage;
   }
 
-  /** Splits the world into the pipelines and the data-parallel groups, then sets the data-parallel strategy up. */
-  async setup(ctx: StrategyContext): Promise<void> {
-    this.model = ctx.model;
-    // Pipelines: one replica, one tensor-parallel rank. Data parallel: one stage and tensor-parallel rank. Tensor parallel: one stage of one replica.
+  /**
+   * Splits the world into the pipelines and the data-parallel groups (once: --zero 1 needs its
+   * group while the model is built). Pipelines: one replica, one tensor-parallel rank. Data
+   * parallel: one stage and tensor-parallel rank. Tensor parallel: one stage of one replica.
+   */
+  private async formGroups(): Promise<void> {
+    if (this.pipeline) return;
     const pipeline = await this.group.split(this.replica * this.tp + this.tpRank, this.rank, { name: 'pipeline' });
     const dataParallel = await this.group.split(this.stage * this.tp + this.tpRank, this.rank, { name: 'pipeline-data-parallel' });
     if (this.tp > 1) {
@@ -173,7 +197,14 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
     }
     this.pipeline = pipeline!;
     this.dataParallelGroup = dataParallel!;
-    this.dataParallel = this.buildDataParallel(dataParallel!);
+  }
+
+  /** Forms the groups, then sets the data-parallel strategy up (--zero 1: gathers the shards into the stage's parameters). */
+  async setup(ctx: StrategyContext): Promise<void> {
+    this.model = ctx.model;
+    await this.formGroups();
+    if (this.sharded) return this.sharded.start(ctx.model, ctx.startStep ?? 0);
+    this.dataParallel = this.buildDataParallel(this.dataParallelGroup!);
     await this.dataParallel.setup(ctx);
   }
 
@@ -183,6 +214,8 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
     if (!batch) throw new Error(`pipeline: rank ${this.rank} has no batch at step ${work.step}; every stage reads its replica's batch`);
     const micros = microBatchPlan(data, batch, Math.max(1, Math.ceil(batch.size / this.options.microBatches)));
     const device = model.arena().device;
+    // The loop zeroed the module's arena, which under --zero 1 is the shard only.
+    this.sharded?.zeroGradients();
     const stageWork: StageWork = {
       device,
       // A tensor-parallel stage's layers wait on their group's sums; the others run at once.
@@ -194,7 +227,8 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
     const ran = await runStage(this.pipeline!, stageWork, actions);
     const weight = micros.reduce((w, m) => w + m.weight, 0);
     const tiedMs = await this.sumTiedGradients(model);
-    if (weight > 0) {
+    // Under --zero 1 the sum is divided after the reduce-scatter, by the weight of every replica's batch.
+    if (weight > 0 && !this.sharded) {
       const grad = model.arena().grads;
       kernelsFor(grad).affine(grad.buffer, 1 / weight, 0, grad.buffer);
     }
@@ -206,7 +240,7 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
     this.stats.push(stats);
     const local = { loss: weight > 0 ? lossSum / weight : NaN, samples: this.stage === 0 && this.tpRank === 0 ? batch.size : 0, weight };
     // The data-parallel exchange, without the monitors: its health rows are numbered by its group, the run's by the world.
-    const outcome = await exchange({ ...ctx, monitors: undefined }, gradientsOf(this.dataParallel!), work, local);
+    const outcome = this.sharded ? await this.sharded.exchange(work, local) : await exchange({ ...ctx, monitors: undefined }, gradientsOf(this.dataParallel!), work, local);
     // A GPU arena's averaged gradients go back to the device before their norm is taken there.
     hostArena(model.arena()).flush();
     return {
@@ -215,7 +249,10 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
       waitMs: outcome.waitMs + ran.waitMs,
       commMs: outcome.commMs + tiedMs,
       gradNorm: await this.gradNorm(model),
-      info: { ...outcome.info, bubble: stats.waitMs / Math.max(1e-9, stats.totalMs), stage_peak_live: stats.peakLive },
+      info: { ...outcome.info, bubble: stats.waitMs / Math.max(1e-9, stats.totalMs), stage_peak_live: stats.peakLive,
+        // What --zero 1 divides: Adam's state is 2 × the stage's parameter bytes whole, about 2 ÷ R of them per rank sharded.
+        stage_parameter_bytes: 4 * model.numParameters(), optimizer_state_bytes: optimizerStateBytes(ctx),
+      },
     };
   }
 
@@ -229,15 +266,22 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
     const t0 = performance.now();
     const arena = model.arena();
     for (const [name, peer] of names) {
-      const entry = arena.entries.find((e) => e.name === name)!;
-      const view = arena.grads.view(entry.offset, entry.size);
+      const view = this.gradientOf(arena, name);
       const mine = await view.read(); // an owned copy: the view is added into below
       const sent = this.pipeline!.send(mine, peer, { tag: TIED_TAG });
-      const theirs = await this.pipeline!.recv(new Float32Array(entry.size), peer, { tag: TIED_TAG });
+      const theirs = await this.pipeline!.recv(new Float32Array(view.size), peer, { tag: TIED_TAG });
       await sent;
       kernelsFor(view).addInto(view.buffer, deviceMemory(view.device).fromHost(theirs).buffer);
     }
     return performance.now() - t0;
+  }
+
+  /** Parameter `name`'s gradient in the stage's arena (--zero 1: in the whole gradient arena, of which the module's holds the shard). */
+  private gradientOf(arena: ParamArena, name: string): Storage {
+    if (this.sharded) return this.sharded.gradientOf(name);
+    const e = arena.entries.find((x) => x.name === name);
+    if (!e) throw new Error(`pipeline: the stage has no parameter ${name}`);
+    return arena.grads.view(e.offset, e.size);
   }
 
   /** The tied parameters: the layer that reads each and the layer that owns it. */
@@ -250,7 +294,7 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
     return this.placement!.ranges.findIndex(([a, b]) => tie[role] >= a && tie[role] < b);
   }
 
-  /** The whole model's gradient norm: each stage's squares (a tied copy counted once, at its owner), summed over the pipeline. */
+  /** The whole model's gradient norm: each stage's squares (a tied copy counted once, at its owner; --zero 1: each shard's, summed over the group), summed over the pipeline. */
   private async gradNorm(model: PipelineStageModule): Promise<number> {
     const arena = model.arena();
     const copies = new Set(model.tiedCopies);
@@ -263,6 +307,7 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
     });
     // A tensor-parallel shard's squares summed over its group; the replicated parameters' once.
     if (this.tensorGroup) await this.tensorGroup.allReduce(sq.subarray(0, 1));
+    await this.sharded?.sumSquares(sq);
     const total = await this.pipeline!.allReduce(Float32Array.of(sq[0] + sq[1]));
     return Math.sqrt(total[0]);
   }
@@ -318,7 +363,7 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
     const parameters = await this.group.allGather(Float32Array.of(own));
     return {
       pipeline: {
-        stages: P, micro_batches: M, schedule, data_parallel: this.dataShard.count, tensor_parallel: this.tp,
+        stages: P, micro_batches: M, schedule, data_parallel: this.dataShard.count, tensor_parallel: this.tp, zero: this.options.zero ?? 0,
         placement: {
           from: p.from,
           layers: p.ranges.map(([a, b]) => p.layerNames.slice(a, b)),
@@ -359,8 +404,9 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
     return gatherWholeModel(this.group, spec, { model, sends: this.replica === 0, ...(this.tp > 1 ? { tp: { rank: this.tpRank, size: this.tp, rules: shardLayout(model) } } : {}) });
   }
 
+  /** --zero 1: every replica's updated shard into the stage's parameters, their checksums compared every K steps; otherwise the data-parallel strategy's. */
   afterStep(ctx: StrategyContext, step: number): Promise<void> {
-    return this.dataParallel!.afterStep(ctx, step);
+    return this.sharded ? this.sharded.afterStep(step) : this.dataParallel!.afterStep(ctx, step);
   }
 
   gather(local: Float32Array): Promise<Float32Array> {
@@ -392,9 +438,14 @@ function sampleInput(data: Dataset, n: number): ReturnType<typeof batchInput> {
   return batchInput(data, batch);
 }
 
-/** Model-state bytes per parameter: weights and gradients, plus Adam's two moments or SGD's momentum. */
-function bytesPerParameter(optimizer: string): number {
-  return optimizer.startsWith('adam') ? 16 : 12;
+/** Model-state bytes per parameter: weights and gradients, plus Adam's two moments or SGD's momentum (sharded over `shards` ranks: --zero 1). */
+function bytesPerParameter(optimizer: string, shards: number): number {
+  return 8 + (optimizer.startsWith('adam') ? 8 : 4) / shards;
+}
+
+/** Bytes of optimizer state this rank holds (measured from its storages). */
+function optimizerStateBytes(ctx: StrategyContext): number {
+  return ctx.optimizer.stateStorages().reduce((n, b) => n + b.byteLength, 0);
 }
 
 /** A checkpoint's plan, when it is one for this many stages and layers. */

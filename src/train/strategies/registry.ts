@@ -140,9 +140,10 @@ function pipelineOptions(o: ClusterStrategyOptions): PipelineOptions {
 /** --zero N: sharded data parallelism, for allreduce; the options it cannot be combined with are refused by name. */
 function zeroStrategy(name: ClusterStrategyName, group: ProcessGroup, o: ClusterStrategyOptions, stage: 1 | 2 | 3): Strategy {
   if (name !== 'allreduce') throw new Error(`--zero ${stage}: runs with --strategy allreduce, not ${name}`);
-  if ((o.pipelineStages ?? 1) > 1) throw new Error(`--zero ${stage} cannot be combined with --pipeline-stages ${o.pipelineStages} yet`);
   if ((o.tensorParallel ?? 1) > 1) throw new Error(`--zero ${stage} cannot be combined with --tensor-parallel ${o.tensorParallel} yet`);
   if (o.compression && o.compression !== 'none') throw new Error(`--zero ${stage} cannot be combined with --compress ${o.compression}: the reduce-scatter sends float32`);
+  // --zero 1 shards each pipeline stage's optimizer state over the stage's replicas (pipeline.ts); 2 and 3 are refused there.
+  if ((o.pipelineStages ?? 1) > 1) return new PipelineStrategy(group, { ...pipelineOptions(o), zero: stage, checksumEvery: o.checksumEvery }, (dataParallel) => entry(name).build(dataParallel, o), name);
   if (stage === 3 && o.balanced) throw new Error('--zero 3 cannot be combined with --enable-load-balancing: every rank gathers the layers together, so no rank may get an empty share');
   return new ZeroStrategy(group, { stage, buckets: o.buckets, overlap: o.overlap, checksumEvery: o.checksumEvery });
 }

@@ -332,14 +332,8 @@ export class ZeroStrategy implements Strategy, ModelBuilder, Checkpointing, Mode
     this.model().reshard(ctx.model);
   }
 
-  /** All-gathers every rank's checksum of the full parameters (stages 1, 2); a rank that differs from rank 0 is named. */
-  private async verifyChecksums(step: number): Promise<void> {
-    if (this.worldSize === 1) return;
-    const s = this.model();
-    const mine = new Float32Array(new Uint32Array([parseInt(await s.checksum(), 16)]).buffer);
-    const all = new Uint32Array((await this.group.allGather(mine)).buffer);
-    const bad = [...all.keys()].filter((r) => all[r] !== all[0]);
-    if (bad.length > 0) throw new DivergenceError(bad, step, `checksums ${[...all].map((c) => c.toString(16)).join(', ')}`);
+  private verifyChecksums(step: number): Promise<void> {
+    return verifySameParameters(this.group, this.model(), step);
   }
 
   async gather(local: Float32Array): Promise<Float32Array> {
@@ -348,4 +342,16 @@ export class ZeroStrategy implements Strategy, ModelBuilder, Checkpointing, Mode
 
   /** The group belongs to whoever formed it. */
   async close(): Promise<void> {}
+}
+
+/**
+ * All-gathers every rank's checksum of the full parameters (stages 1, 2: the same on every rank of
+ * the group after each all-gather); a rank that differs from the group's rank 0 is named.
+ */
+export async function verifySameParameters(group: ProcessGroup, sharded: ShardedModel, step: number): Promise<void> {
+  if (group.size === 1) return;
+  const mine = new Float32Array(new Uint32Array([parseInt(await sharded.checksum(), 16)]).buffer);
+  const all = new Uint32Array((await group.allGather(mine)).buffer);
+  const bad = [...all.keys()].filter((r) => all[r] !== all[0]);
+  if (bad.length > 0) throw new DivergenceError(bad, step, `checksums ${[...all].map((c) => c.toString(16)).join(', ')}`);
 }
