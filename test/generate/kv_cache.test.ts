@@ -1,0 +1,80 @@
+/**
+ * The cached decode against the full forward: prefill a prefix, then decode token by token; each
+ * step's next-token logits equal the full causal forward's at that position within 1e-5, for GPT-2
+ * and the Llama family's variants (GQA, Qwen2's biases, Qwen3's norms, Llama 3's rotary scaling, tied).
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { cachedStep } from '../../src/generate/generate.js';
+import { KvCache } from '../../src/generate/kv_cache.js';
+import { type LlamaSpec, type ModelSpec, createModel } from '../../src/nn/models/index.js';
+import type { CausalLm } from '../../src/generate/generate.js';
+import { noGrad } from '../../src/tensor/autograd.js';
+import { Tensor } from '../../src/tensor/tensor.js';
+import { Rng } from '../../src/util/rng.js';
+
+const llama = (o: Partial<LlamaSpec>): LlamaSpec => ({
+  type: 'llama', modelType: 'llama', vocabSize: 61, context: 64, layers: 2, width: 32, intermediate: 48, heads: 4, kvHeads: 2, headDim: 8,
+  ropeTheta: 10000, ropeScaling: null, rmsEps: 1e-6, tieEmbeddings: false, qkvBias: false, qkNorm: false, dropout: 0, ...o,
+});
+
+export const FAMILIES: [string, ModelSpec][] = [
+  ['gpt2-tiny', { type: 'gpt2', vocabSize: 61, context: 32, layers: 2, width: 32, heads: 4, dropout: 0 }],
+  ['llama (4 heads / 2 kv heads, llama3 rope scaling)', llama({ ropeScaling: { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalContext: 16 } })],
+  ['llama tied (3 heads / 1 kv head)', llama({ width: 24, heads: 3, kvHeads: 1, tieEmbeddings: true, ropeTheta: 1e5 })],
+  ['qwen2 (q/k/v biases)', llama({ modelType: 'qwen2', qkvBias: true, tieEmbeddings: true, ropeTheta: 1e6 })],
+  ['qwen3 (q/k norms, head_dim 16)', llama({ modelType: 'qwen3', qkNorm: true, headDim: 16 })],
+];
+
+/** A model of `spec` with every parameter (norms and biases too) moved off its initial value. */
+export function randomModel(spec: ModelSpec, seed: number): CausalLm {
+  const model = createModel(spec, seed);
+  const rng = new Rng(seed + 1);
+  for (const [, p] of model.namedParameters()) p.storage.write(Float32Array.from(p.values() as Float32Array, (v) => v + 0.1 * rng.normal()));
+  return model.eval() as CausalLm;
+}
+
+function maxDiff(a: Float32Array, b: Float32Array): number {
+  return a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i])), 0);
+}
+
+describe('KV cache: cached decode equals the full forward', () => {
+  for (const [name, spec] of FAMILIES) {
+    it(`${name}: prefill 5 then 7 decoded tokens, logits within 1e-5`, () => {
+      const model = randomModel(spec, 7);
+      const rng = new Rng(3);
+      const ids = Array.from({ length: 12 }, () => rng.int(61));
+      const full = noGrad(() => model.forward(Tensor.from(ids, [1, ids.length]))).values() as Float32Array;
+      const V = full.length / ids.length;
+      const row = (t: number): Float32Array => full.subarray(t * V, (t + 1) * V);
+      const cache = new KvCache();
+      let logits = cachedStep(model, ids.slice(0, 5), cache);
+      assert.ok(maxDiff(logits, row(4)) <= 1e-5, `prefill: ${maxDiff(logits, row(4))}`);
+      for (let t = 5; t < ids.length; t++) {
+        logits = cachedStep(model, [ids[t]], cache);
+        assert.ok(maxDiff(logits, row(t)) <= 1e-5, `position ${t}: ${maxDiff(logits, row(t))}`);
+      }
+      assert.equal(cache.offset, 12);
+    });
+  }
+
+  it('refuses several tokens after the prefill, and positions past the context, naming both', () => {
+    const [, spec] = FAMILIES[0];
+    const model = randomModel(spec, 1);
+    const cache = new KvCache();
+    cachedStep(model, [1, 2, 3], cache);
+    assert.throws(() => model.forward(Tensor.from([4, 5], [1, 2]), cache), /one token at a time, got 2 at position 3/);
+    const full = new KvCache();
+    cachedStep(model, Array.from({ length: 32 }, (_, i) => i), full);
+    assert.throws(() => cachedStep(model, [1], full), /sequence length 33 exceeds the model's context 32/);
+  });
+
+  it('advance() checks that every layer took the new positions', () => {
+    const cache = new KvCache();
+    const k = Tensor.zeros([1, 2, 3, 4]);
+    cache.extend({}, k, k);
+    assert.throws(() => cache.advance(2), /advance\(2\) from 0, but a layer holds 3 positions/);
+    cache.advance(3);
+    assert.equal(cache.offset, 3);
+  });
+});
