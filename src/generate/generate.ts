@@ -42,16 +42,19 @@ export interface GenerateResult {
   stopReason: StopReason;
 }
 
-/** The logits of the last position of a [1, T, vocab] forward. */
-function lastRow(logits: Tensor): Float32Array {
+/** The logits of the last position of a [1, T, vocab] forward, read from any device (bfloat16 widened). */
+async function lastRow(logits: Tensor): Promise<Float32Array> {
   const vocab = logits.shape[logits.ndim - 1];
-  const values = logits.values();
-  return Float32Array.from(values.subarray(values.length - vocab));
+  const values = await logits.read();
+  const row = values.subarray(values.length - vocab);
+  if (logits.dtype !== 'bfloat16') return Float32Array.from(row);
+  return new Float32Array(Uint32Array.from(row, (bits) => bits << 16).buffer);
 }
 
-/** One cached forward of `ids` (batch 1) and the next-token logits. */
-export function cachedStep(model: CausalLm, ids: readonly number[], cache: KvCache): Float32Array {
-  const logits = noGrad(() => model.forward(Tensor.from(ids, [1, ids.length]), cache));
+/** One cached forward of `ids` (batch 1, int32 on the model's device) and the next-token logits. */
+export async function cachedStep(model: CausalLm, ids: readonly number[], cache: KvCache): Promise<Float32Array> {
+  const device = model.parameters()[0]?.device;
+  const logits = noGrad(() => model.forward(Tensor.from(ids, [1, ids.length], 'int32', device), cache));
   cache.advance(ids.length);
   return lastRow(logits);
 }
@@ -72,21 +75,21 @@ function stopAt(text: string, stops: readonly string[]): number {
 }
 
 /**
- * Generates up to maxNewTokens after `promptIds` with a KV cache (batch 1), the model in eval mode
- * for the call (its train/eval mode restored after).
+ * Generates up to maxNewTokens after `promptIds` with a KV cache (batch 1) on the model's device,
+ * the model in eval mode for the call (its train/eval mode restored after).
  */
-export function generate(model: CausalLm, promptIds: readonly number[], options: GenerateOptions = {}): GenerateResult {
+export async function generate(model: CausalLm, promptIds: readonly number[], options: GenerateOptions = {}): Promise<GenerateResult> {
   const max = checkOptions(promptIds, options);
   const wasTraining = model.training;
   model.eval();
   try {
-    return decodeLoop(model, promptIds, max, options);
+    return await decodeLoop(model, promptIds, max, options);
   } finally {
     model.train(wasTraining);
   }
 }
 
-function decodeLoop(model: CausalLm, promptIds: readonly number[], max: number, o: GenerateOptions): GenerateResult {
+async function decodeLoop(model: CausalLm, promptIds: readonly number[], max: number, o: GenerateOptions): Promise<GenerateResult> {
   const rng = new Rng(o.seed ?? 0);
   const cache = new KvCache();
   const seen = [...promptIds];
@@ -99,7 +102,7 @@ function decodeLoop(model: CausalLm, promptIds: readonly number[], max: number, 
     return { ids, text: cut >= 0 ? text.slice(0, cut) : text, stopReason };
   };
   if (max === 0) return finish('length');
-  let logits = cachedStep(model, promptIds, cache);
+  let logits = await cachedStep(model, promptIds, cache);
   for (;;) {
     const next = sampleToken(logits, seen, o, rng);
     ids.push(next);
@@ -108,6 +111,6 @@ function decodeLoop(model: CausalLm, promptIds: readonly number[], max: number, 
     if (eos.has(next)) return finish('eos');
     if (o.stopStrings?.length && stopAt(o.decode!(ids), o.stopStrings) >= 0) return finish('stop');
     if (ids.length >= max) return finish('length');
-    logits = cachedStep(model, [next], cache);
+    logits = await cachedStep(model, [next], cache);
   }
 }

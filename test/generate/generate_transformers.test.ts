@@ -29,13 +29,13 @@ function theirs(folder: string, prompt: number[], count: number): number[] {
 
 describe('greedy generate equals transformers\' generate token for token', { skip: SKIP }, () => {
   FAMILIES.forEach(([name, spec], i) => {
-    it(`${name}: 20 new tokens after a 6-token prompt`, () => {
+    it(`${name}: 20 new tokens after a 6-token prompt`, async () => {
       const model = randomModel(spec, 11 + i);
       const folder = join(dir, `model-${i}`);
       saveFolder(folder, model, spec);
       const rng = new Rng(i);
       const prompt = Array.from({ length: 6 }, () => rng.int(61));
-      const ours = generate(model, prompt, { maxNewTokens: 20 });
+      const ours = await generate(model, prompt, { maxNewTokens: 20 });
       assert.equal(ours.stopReason, 'length');
       assert.deepEqual(ours.ids, theirs(folder, prompt, 20));
     });

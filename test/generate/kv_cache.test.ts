@@ -4,7 +4,7 @@
  * and the Llama family's variants (GQA, Qwen2's biases, Qwen3's norms, Llama 3's rotary scaling, tied).
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from '../helpers/per_backend.js';
 import { cachedStep } from '../../src/generate/generate.js';
 import { KvCache } from '../../src/generate/kv_cache.js';
 import { noGrad } from '../../src/tensor/autograd.js';
@@ -18,7 +18,7 @@ function maxDiff(a: Float32Array, b: Float32Array): number {
 
 describe('KV cache: cached decode equals the full forward', () => {
   for (const [name, spec] of FAMILIES) {
-    it(`${name}: prefill 5 then 7 decoded tokens, logits within 1e-5`, () => {
+    it(`${name}: prefill 5 then 7 decoded tokens, logits within 1e-5`, async () => {
       const model = randomModel(spec, 7);
       const rng = new Rng(3);
       const ids = Array.from({ length: 12 }, () => rng.int(61));
@@ -26,25 +26,25 @@ describe('KV cache: cached decode equals the full forward', () => {
       const V = full.length / ids.length;
       const row = (t: number): Float32Array => full.subarray(t * V, (t + 1) * V);
       const cache = new KvCache();
-      let logits = cachedStep(model, ids.slice(0, 5), cache);
+      let logits = await cachedStep(model, ids.slice(0, 5), cache);
       assert.ok(maxDiff(logits, row(4)) <= 1e-5, `prefill: ${maxDiff(logits, row(4))}`);
       for (let t = 5; t < ids.length; t++) {
-        logits = cachedStep(model, [ids[t]], cache);
+        logits = await cachedStep(model, [ids[t]], cache);
         assert.ok(maxDiff(logits, row(t)) <= 1e-5, `position ${t}: ${maxDiff(logits, row(t))}`);
       }
       assert.equal(cache.offset, 12);
     });
   }
 
-  it('refuses several tokens after the prefill, and positions past the context, naming both', () => {
+  it('refuses several tokens after the prefill, and positions past the context, naming both', async () => {
     const [, spec] = FAMILIES[0];
     const model = randomModel(spec, 1);
     const cache = new KvCache();
-    cachedStep(model, [1, 2, 3], cache);
-    assert.throws(() => model.forward(Tensor.from([4, 5], [1, 2]), cache), /one token at a time, got 2 at position 3/);
+    await cachedStep(model, [1, 2, 3], cache);
+    assert.throws(() => model.forward(Tensor.from([4, 5], [1, 2], 'int32'), cache), /one token at a time, got 2 at position 3/);
     const full = new KvCache();
-    cachedStep(model, Array.from({ length: 32 }, (_, i) => i), full);
-    assert.throws(() => cachedStep(model, [1], full), /sequence length 33 exceeds the model's context 32/);
+    await cachedStep(model, Array.from({ length: 32 }, (_, i) => i), full);
+    await assert.rejects(cachedStep(model, [1], full), /sequence length 33 exceeds the model's context 32/);
   });
 
   it('advance() checks that every layer took the new positions', () => {
