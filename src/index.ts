@@ -24,7 +24,7 @@ export { loadFolderWeights, externalTensors } from './nn/interchange/model_io.js
 export { DEFAULT_SHARD_BYTES, parseByteSize } from './nn/interchange/hf_shards.js';
 
 // Generation: a KV cache over GPT-2 and the Llama family, sampling, and generate() itself.
-export { generate, cachedStep, type CausalLm, type GenerateOptions, type GenerateResult, type StopReason } from './generate/generate.js';
+export { generate, generateStream, cachedStep, type CausalLm, type GenerateOptions, type GenerateResult, type StopReason } from './generate/generate.js';
 export { KvCache } from './generate/kv_cache.js';
 export type { AttentionCache } from './nn/layers/attention.js';
 export { type SamplingOptions, sampleToken, applyRepetitionPenalty, argmax, topK, topP, minP, draw } from './generate/sampling.js';

@@ -79,17 +79,29 @@ function stopAt(text: string, stops: readonly string[]): number {
  * the model in eval mode for the call (its train/eval mode restored after).
  */
 export async function generate(model: CausalLm, promptIds: readonly number[], options: GenerateOptions = {}): Promise<GenerateResult> {
+  const tokens = generateStream(model, promptIds, options);
+  for (;;) {
+    const step = await tokens.next();
+    if (step.done) return step.value;
+  }
+}
+
+/**
+ * generate() as a stream: yields each new token as it is chosen, and returns the result. Leaving
+ * the loop early (break) ends generation and restores the model's train/eval mode.
+ */
+export async function* generateStream(model: CausalLm, promptIds: readonly number[], options: GenerateOptions = {}): AsyncGenerator<number, GenerateResult> {
   const max = checkOptions(promptIds, options);
   const wasTraining = model.training;
   model.eval();
   try {
-    return await decodeLoop(model, promptIds, max, options);
+    return yield* decodeLoop(model, promptIds, max, options);
   } finally {
     model.train(wasTraining);
   }
 }
 
-async function decodeLoop(model: CausalLm, promptIds: readonly number[], max: number, o: GenerateOptions): Promise<GenerateResult> {
+async function* decodeLoop(model: CausalLm, promptIds: readonly number[], max: number, o: GenerateOptions): AsyncGenerator<number, GenerateResult> {
   const rng = new Rng(o.seed ?? 0);
   const cache = new KvCache();
   const seen = [...promptIds];
@@ -107,6 +119,7 @@ async function decodeLoop(model: CausalLm, promptIds: readonly number[], max: nu
     const next = sampleToken(logits, seen, o, rng);
     ids.push(next);
     seen.push(next);
+    yield next;
     if (o.onToken?.(next) === false) return finish('callback');
     if (eos.has(next)) return finish('eos');
     if (o.stopStrings?.length && stopAt(o.decode!(ids), o.stopStrings) >= 0) return finish('stop');

@@ -1,7 +1,7 @@
 /** generate(): its stops (length, EOS, stop strings, the callback), seeded sampling, its errors and the model's mode. */
 import assert from 'node:assert/strict';
 import { describe, it } from '../helpers/per_backend.js';
-import { generate } from '../../src/generate/generate.js';
+import { generate, generateStream } from '../../src/generate/generate.js';
 import { FAMILIES, randomModel } from './families.js';
 
 const [, GPT2] = FAMILIES[0];
@@ -30,6 +30,27 @@ describe('generate', () => {
     assert.equal(byString.text, greedy.text!.slice(0, greedy.text!.indexOf(stop)));
     const byCallback = await generate(model, prompt, { maxNewTokens: 8, onToken: () => false });
     assert.deepEqual([byCallback.ids.length, byCallback.stopReason], [1, 'callback']);
+  });
+
+  it('generateStream yields the tokens generate returns, and a break ends it with the model\'s mode restored', async () => {
+    const all = await generate(model, prompt, { maxNewTokens: 5 });
+    const streamed: number[] = [];
+    const stream = generateStream(model, prompt, { maxNewTokens: 5 });
+    let step = await stream.next();
+    while (!step.done) {
+      streamed.push(step.value);
+      step = await stream.next();
+    }
+    assert.deepEqual(streamed, all.ids);
+    assert.deepEqual(step.value, all);
+    model.train();
+    for await (const id of generateStream(model, prompt, { maxNewTokens: 5 })) {
+      assert.equal(model.training, false);
+      assert.equal(id, all.ids[0]);
+      break;
+    }
+    assert.equal(model.training, true);
+    model.eval();
   });
 
   it('samples the same tokens for the same seed, other tokens for another', async () => {
