@@ -5,6 +5,7 @@
  * or a stop string (found in the decoded text of the generated tokens).
  */
 import { noGrad } from '../tensor/autograd.js';
+import { type Precision, withComputePrecision } from '../tensor/precision.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { AttentionCache } from '../nn/layers/attention.js';
 import type { Module } from '../nn/module.js';
@@ -26,6 +27,8 @@ export interface GenerateOptions extends SamplingOptions {
   stopStrings?: readonly string[];
   /** The tokenizer's decode, for stop strings and `text`. */
   decode?: (ids: number[]) => string;
+  /** 'bf16': matmuls and attention in bfloat16, as a bf16 training step (default 'fp32'). */
+  precision?: Precision;
   /** The sampling Rng's seed (default 0). */
   seed?: number;
   /** Called with each new token as it is chosen (streaming); returning false stops generation. */
@@ -52,9 +55,10 @@ async function lastRow(logits: Tensor): Promise<Float32Array> {
 }
 
 /** One cached forward of `ids` (batch 1, int32 on the model's device) and the next-token logits. */
-export async function cachedStep(model: CausalLm, ids: readonly number[], cache: KvCache): Promise<Float32Array> {
+export async function cachedStep(model: CausalLm, ids: readonly number[], cache: KvCache, precision: Precision = 'fp32'): Promise<Float32Array> {
   const device = model.parameters()[0]?.device;
-  const logits = noGrad(() => model.forward(Tensor.from(ids, [1, ids.length], 'int32', device), cache));
+  const input = Tensor.from(ids, [1, ids.length], 'int32', device);
+  const logits = withComputePrecision(precision, () => noGrad(() => model.forward(input, cache)));
   cache.advance(ids.length);
   return lastRow(logits);
 }
@@ -114,7 +118,7 @@ async function* decodeLoop(model: CausalLm, promptIds: readonly number[], max: n
     return { ids, text: cut >= 0 ? text.slice(0, cut) : text, stopReason };
   };
   if (max === 0) return finish('length');
-  let logits = await cachedStep(model, promptIds, cache);
+  let logits = await cachedStep(model, promptIds, cache, o.precision);
   for (;;) {
     const next = sampleToken(logits, seen, o, rng);
     ids.push(next);
@@ -124,6 +128,6 @@ async function* decodeLoop(model: CausalLm, promptIds: readonly number[], max: n
     if (eos.has(next)) return finish('eos');
     if (o.stopStrings?.length && stopAt(o.decode!(ids), o.stopStrings) >= 0) return finish('stop');
     if (ids.length >= max) return finish('length');
-    logits = await cachedStep(model, [next], cache);
+    logits = await cachedStep(model, [next], cache, o.precision);
   }
 }

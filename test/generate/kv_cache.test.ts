@@ -8,6 +8,7 @@ import { describe, it } from '../helpers/per_backend.js';
 import { cachedStep } from '../../src/generate/generate.js';
 import { KvCache } from '../../src/generate/kv_cache.js';
 import { noGrad } from '../../src/tensor/autograd.js';
+import { withComputePrecision } from '../../src/tensor/precision.js';
 import { Tensor } from '../../src/tensor/tensor.js';
 import { Rng } from '../../src/util/rng.js';
 import { FAMILIES, randomModel } from './families.js';
@@ -35,6 +36,26 @@ describe('KV cache: cached decode equals the full forward', () => {
       assert.equal(cache.offset, 12);
     });
   }
+
+  it('under bf16 the cached decode follows the bf16 full forward (and differs from fp32)', async () => {
+    for (const [name, spec] of [FAMILIES[0], FAMILIES[4]]) {
+      const model = randomModel(spec, 9);
+      const ids = [5, 17, 2, 40, 33, 8, 1, 60];
+      const full = withComputePrecision('bf16', () => noGrad(() => model.forward(Tensor.from(ids, [1, ids.length])))).values() as Float32Array;
+      const V = full.length / ids.length;
+      const cache = new KvCache();
+      await cachedStep(model, ids.slice(0, 4), cache, 'bf16');
+      const fp32 = new KvCache();
+      await cachedStep(model, ids.slice(0, 4), fp32);
+      for (let t = 4; t < ids.length; t++) {
+        const bf16 = await cachedStep(model, [ids[t]], cache, 'bf16');
+        const f32 = await cachedStep(model, [ids[t]], fp32);
+        const row = full.subarray(t * V, (t + 1) * V);
+        assert.ok(maxDiff(bf16, row) <= 2e-2, `${name} position ${t}: ${maxDiff(bf16, row)}`);
+        assert.ok(maxDiff(bf16, f32) > 1e-5, `${name} position ${t}: bf16 ran`);
+      }
+    }
+  });
 
   it('refuses several tokens after the prefill, and positions past the context, naming both', async () => {
     const [, spec] = FAMILIES[0];
