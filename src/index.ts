@@ -22,6 +22,13 @@ export {
 export { specFromHfConfig, hfConfigFromSpec, hfTokenIds, type HfConfig, type HfTokenIds } from './nn/interchange/hf_config.js';
 export { loadFolderWeights, externalTensors } from './nn/interchange/model_io.js';
 export { DEFAULT_SHARD_BYTES, parseByteSize } from './nn/interchange/hf_shards.js';
+
+// Generation: a KV cache over GPT-2 and the Llama family, sampling, and generate() itself.
+export { generate, generateStream, cachedStep, type CausalLm, type GenerateOptions, type GenerateResult, type StopReason } from './generate/generate.js';
+export { KvCache } from './generate/kv_cache.js';
+export type { Precision } from './tensor/precision.js';
+export type { AttentionCache } from './nn/layers/attention.js';
+export { type SamplingOptions, sampleToken, applyRepetitionPenalty, argmax, topK, topP, minP, draw } from './generate/sampling.js';
 // Datasets (MNIST, CIFAR-10, synthetic images/regression/classification/text, text files), the
 // deterministic sharded sampler and the batch loader.
 export * from './data/index.js';

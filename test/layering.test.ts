@@ -19,6 +19,7 @@ const LAYER: Record<string, number> = {
   nn: 2,
   data: 3,
   comm: 4,
+  generate: 4,
   config: 4,
   parallel: 5,
   metrics: 5,

@@ -13,6 +13,30 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, causa
   return fusedAttention(q, k, v, { causal, dropout });
 }
 
+/**
+ * A decoder's key/value cache for generation (generate/kv_cache.ts holds one): each attention layer
+ * hands in its new keys and values and reads back all of them so far, so a decoded token's query
+ * attends to every earlier position without recomputing it. Training never passes one.
+ */
+export interface AttentionCache {
+  /** Positions cached before this forward: the first new token's position. */
+  readonly offset: number;
+  /** Appends `layer`'s new keys and values [N, Hkv, T, D]; returns its keys and values [N, Hkv, offset + T, D]. */
+  extend(layer: object, k: Tensor, v: Tensor): { k: Tensor; v: Tensor };
+}
+
+/**
+ * Attention over the cache (or over the sequence itself without one): the prompt's prefill (offset 0)
+ * is the causal forward; a decoded token (T = 1) attends to every cached key, which is exactly causal.
+ */
+export function cachedAttention(layer: object, q: Tensor, k: Tensor, v: Tensor, cache: AttentionCache | undefined, dropout?: { p: number; rng: Rng }): Tensor {
+  if (!cache) return scaledDotProductAttention(q, k, v, true, dropout);
+  const T = q.shape[q.ndim - 2];
+  if (cache.offset > 0 && T > 1) throw new Error(`attention: a cached forward after the prefill takes one token at a time, got ${T} at position ${cache.offset}`);
+  const all = cache.extend(layer, k, v);
+  return scaledDotProductAttention(q, all.k, all.v, cache.offset === 0, dropout);
+}
+
 /** [N, T, H·D] → [N, H, T, D]. */
 export function splitHeads(x: Tensor, heads: number): Tensor {
   const [N, T, C] = x.shape;

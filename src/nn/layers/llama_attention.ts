@@ -3,7 +3,7 @@ import type { Tensor } from '../../tensor/tensor.js';
 import type { Rng } from '../../util/rng.js';
 import { Module } from '../module.js';
 import type { Dropout } from './activation.js';
-import { mergeHeads, scaledDotProductAttention, splitHeads } from './attention.js';
+import { type AttentionCache, cachedAttention, mergeHeads, splitHeads } from './attention.js';
 import { type MaybeAsync, runModule, settled, then } from './maybe_async.js';
 import type { Projections } from './projections.js';
 import { RMSNorm } from './rms_norm.js';
@@ -58,18 +58,20 @@ export class LlamaAttention extends Module {
   /**
    * x [N, T, width] → the attention's output [N, T, width] (summed over the group when split). x is
    * not handed over (lastUse): three projections read it, and under bf16 each backward rounds it
-   * again from its float32 values.
+   * again from its float32 values. `cache` (generation): the new positions start at its offset, and
+   * their keys and values join it, grouped kv heads cached once.
    */
-  run(x: Tensor): MaybeAsync<Tensor> {
-    const q = this.rope.apply(this.normed(this.q_norm, splitHeads(this.q_proj.forward(x), this.heads)));
-    const k = this.rope.apply(this.normed(this.k_norm, splitHeads(this.k_proj.forward(x), this.kvHeads)));
+  run(x: Tensor, cache?: AttentionCache): MaybeAsync<Tensor> {
+    const offset = cache?.offset ?? 0;
+    const q = this.rope.apply(this.normed(this.q_norm, splitHeads(this.q_proj.forward(x), this.heads)), offset);
+    const k = this.rope.apply(this.normed(this.k_norm, splitHeads(this.k_proj.forward(x), this.kvHeads)), offset);
     const v = splitHeads(this.v_proj.forward(x), this.kvHeads);
-    const y = mergeHeads(scaledDotProductAttention(q, k, v, true, this.drop.forAttention()));
+    const y = mergeHeads(cachedAttention(this, q, k, v, cache, this.drop.forAttention()));
     return then(runModule(this.o_proj, lastUse(y)), (out) => this.drop.forward(out));
   }
 
-  forward(x: Tensor): Tensor {
-    return settled(this.run(x), 'llama attention');
+  forward(x: Tensor, cache?: AttentionCache): Tensor {
+    return settled(this.run(x, cache), 'llama attention');
   }
 
   private normed(norm: RMSNorm | null, heads: Tensor): Tensor {

@@ -7,6 +7,7 @@
  * sequence length and device, in storages of their own (a training step's buffers are reused by
  * the next step: tensor/recycler.ts).
  */
+import { slice } from '../../tensor/ops/layout.js';
 import { rotary } from '../../tensor/ops/rotary.js';
 import type { Device } from '../../tensor/storage.js';
 import { Tensor } from '../../tensor/tensor.js';
@@ -71,10 +72,12 @@ export class RotaryEmbedding {
     this.inverseFrequencies = inverseFrequencies(headDim, theta, scaling);
   }
 
-  /** x [N, H, T, D] rotated by each position t < T. */
-  apply(x: Tensor): Tensor {
-    const { cos, sin } = this.tablesFor(x.shape[x.ndim - 2], x.device);
-    return rotary(x, cos, sin);
+  /** x [N, H, T, D] rotated by positions offset..offset+T-1 (offset > 0: tokens decoded after a cached prefix). */
+  apply(x: Tensor, offset = 0): Tensor {
+    const T = x.shape[x.ndim - 2];
+    const { cos, sin } = this.tablesFor(offset + T, x.device);
+    if (offset === 0) return rotary(x, cos, sin);
+    return rotary(x, slice(cos, 0, offset, offset + T), slice(sin, 0, offset, offset + T));
   }
 
   /** The cos/sin tables [T, D/2] for positions 0..T-1 on `device` (built on first use). */

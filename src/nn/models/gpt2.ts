@@ -4,7 +4,7 @@ import { linear } from '../../tensor/ops/matmul.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { Rng } from '../../util/rng.js';
 import { Dropout } from '../layers/activation.js';
-import { mergeHeads, scaledDotProductAttention, splitQkv } from '../layers/attention.js';
+import { type AttentionCache, cachedAttention, mergeHeads, splitQkv } from '../layers/attention.js';
 import { Embedding, tokenIds } from '../layers/embedding.js';
 import { fillConst, fillNormal } from '../layers/init_fill.js';
 import { LayerNorm } from '../layers/norm.js';
@@ -51,9 +51,10 @@ class Gpt2Attention extends Module {
     this.c_proj = this.registerModule('c_proj', split.rows(spec.width, spec.width, rng));
   }
 
-  run(x: Tensor): MaybeAsync<Tensor> {
+  /** `cache` (generation): the new positions' keys and values join it, and q attends to all of them. */
+  run(x: Tensor, cache?: AttentionCache): MaybeAsync<Tensor> {
     const [q, k, v] = splitQkv(this.c_attn.forward(x), this.heads);
-    return then(runModule(this.c_proj, mergeHeads(scaledDotProductAttention(q, k, v, true, this.drop.forAttention()))), (y) => this.drop.forward(y));
+    return then(runModule(this.c_proj, mergeHeads(cachedAttention(this, q, k, v, cache, this.drop.forAttention()))), (y) => this.drop.forward(y));
   }
 
   forward(x: Tensor): Tensor {
@@ -94,9 +95,9 @@ class Gpt2Block extends Module {
     this.mlp = this.registerModule('mlp', new Gpt2Mlp(spec.width, rng, drop, split));
   }
 
-  run(x: Tensor): MaybeAsync<Tensor> {
+  run(x: Tensor, cache?: AttentionCache): MaybeAsync<Tensor> {
     // Each norm's output feeds one linear only: under bf16 it saves a bf16 copy and lets it go (lastUse).
-    return then(this.attn.run(lastUse(this.ln_1.forward(x))), (a) => {
+    return then(this.attn.run(lastUse(this.ln_1.forward(x)), cache), (a) => {
       const h = add(x, a);
       return then(this.mlp.run(lastUse(this.ln_2.forward(h))), (m) => add(h, m));
     });
@@ -122,20 +123,20 @@ class Gpt2Model extends Module {
     this.ln_f = this.registerModule('ln_f', new LayerNorm(spec.width));
   }
 
-  run(ids: Tensor): MaybeAsync<Tensor> {
-    return then(eachInTurn(this.h.layers as Gpt2Block[], this.embed(ids), (block, x) => block.run(x)), (x) => this.ln_f.forward(x));
+  run(ids: Tensor, cache?: AttentionCache): MaybeAsync<Tensor> {
+    return then(eachInTurn(this.h.layers as Gpt2Block[], this.embed(ids, cache?.offset), (block, x) => block.run(x, cache)), (x) => this.ln_f.forward(x));
   }
 
-  forward(ids: Tensor): Tensor {
-    return settled(this.run(ids), 'gpt2');
+  forward(ids: Tensor, cache?: AttentionCache): Tensor {
+    return settled(this.run(ids, cache), 'gpt2');
   }
 
-  /** Token plus position embeddings (then dropout): the input of the first block. */
-  embed(ids: Tensor): Tensor {
+  /** Token plus position embeddings (then dropout): the input of the first block; positions from `offset` (generation). */
+  embed(ids: Tensor, offset = 0): Tensor {
     const [N, T] = ids.shape;
     if (ids.ndim !== 2) throw new Error(`gpt2: expected token ids [N, T], got [${ids.shape.join(', ')}]`);
-    if (T > this.spec.context) throw new Error(`gpt2: sequence length ${T} exceeds the model's context ${this.spec.context} (--context)`);
-    const positions = this.wpe.lookup(Int32Array.from({ length: T }, (_, i) => i), [T]);
+    if (offset + T > this.spec.context) throw new Error(`gpt2: sequence length ${offset + T} exceeds the model's context ${this.spec.context} (--context)`);
+    const positions = this.wpe.lookup(Int32Array.from({ length: T }, (_, i) => offset + i), [T]);
     return this.drop.forward(add(this.wte.lookup(tokenIds(ids), [N, T]), positions));
   }
 
@@ -172,13 +173,13 @@ export class Gpt2LMHead extends Module {
     initGpt2(this, spec, rng);
   }
 
-  /** The logits, once the group's sums are in (split projections); at once on one rank. */
-  run(ids: Tensor): MaybeAsync<Tensor> {
-    return then(this.transformer.run(ids), (h) => linear(lastUse(h), this.transformer.wte.weight, null));
+  /** The logits, once the group's sums are in (split projections); at once on one rank. `cache`: generate/kv_cache.ts. */
+  run(ids: Tensor, cache?: AttentionCache): MaybeAsync<Tensor> {
+    return then(this.transformer.run(ids, cache), (h) => linear(lastUse(h), this.transformer.wte.weight, null));
   }
 
-  forward(ids: Tensor): Tensor {
-    return settled(this.run(ids), 'gpt2');
+  forward(ids: Tensor, cache?: AttentionCache): Tensor {
+    return settled(this.run(ids, cache), 'gpt2');
   }
 
   forwardAsync(ids: Tensor): Promise<Tensor> {

@@ -4,6 +4,7 @@ import { linear } from '../../tensor/ops/matmul.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { Rng } from '../../util/rng.js';
 import { Dropout } from '../layers/activation.js';
+import type { AttentionCache } from '../layers/attention.js';
 import { Embedding, tokenIds } from '../layers/embedding.js';
 import { fillConst, fillNormal } from '../layers/init_fill.js';
 import { Linear } from '../layers/linear.js';
@@ -91,8 +92,8 @@ class LlamaDecoderLayer extends Module {
     this.post_attention_layernorm = this.registerModule('post_attention_layernorm', new RMSNorm(spec.width, spec.rmsEps));
   }
 
-  run(x: Tensor): MaybeAsync<Tensor> {
-    return then(this.self_attn.run(this.input_layernorm.forward(x)), (a) => {
+  run(x: Tensor, cache?: AttentionCache): MaybeAsync<Tensor> {
+    return then(this.self_attn.run(this.input_layernorm.forward(x), cache), (a) => {
       const h = add(x, a);
       return then(this.mlp.run(this.post_attention_layernorm.forward(h)), (m) => add(h, m));
     });
@@ -122,19 +123,22 @@ class LlamaModel extends Module {
     return this.layers.layers as LlamaDecoderLayer[];
   }
 
-  run(ids: Tensor): MaybeAsync<Tensor> {
-    return then(eachInTurn(this.blocks, this.embed(ids), (block, x) => block.run(x)), (x) => this.norm.forward(x));
+  run(ids: Tensor, cache?: AttentionCache): MaybeAsync<Tensor> {
+    return then(eachInTurn(this.blocks, this.embed(ids, cache?.offset), (block, x) => block.run(x, cache)), (x) => this.norm.forward(x));
   }
 
-  forward(ids: Tensor): Tensor {
-    return settled(this.run(ids), this.spec.modelType);
+  forward(ids: Tensor, cache?: AttentionCache): Tensor {
+    return settled(this.run(ids, cache), this.spec.modelType);
   }
 
-  /** The token embeddings: the first block's input (positions enter inside attention, by rotation). */
-  embed(ids: Tensor): Tensor {
+  /**
+   * The token embeddings: the first block's input (positions enter inside attention, by rotation).
+   * `offset`: positions already cached (generation), counted against max_position_embeddings.
+   */
+  embed(ids: Tensor, offset = 0): Tensor {
     const [N, T] = ids.shape;
     if (ids.ndim !== 2) throw new Error(`${this.spec.modelType}: expected token ids [N, T], got [${ids.shape.join(', ')}]`);
-    if (T > this.spec.context) throw new Error(`${this.spec.modelType}: sequence length ${T} exceeds the model's ${this.spec.context} positions (max_position_embeddings)`);
+    if (offset + T > this.spec.context) throw new Error(`${this.spec.modelType}: sequence length ${offset + T} exceeds the model's ${this.spec.context} positions (max_position_embeddings)`);
     return this.embed_tokens.lookup(tokenIds(ids), [N, T]);
   }
 }
@@ -158,13 +162,16 @@ export class LlamaForCausalLM extends Module {
     initLlama(this, rng);
   }
 
-  /** The logits, once the group's sums are in (split projections); at once on one rank. */
-  run(ids: Tensor): MaybeAsync<Tensor> {
-    return then(this.model.run(ids), (h) => this.head(lastUse(h)));
+  /**
+   * The logits, once the group's sums are in (split projections); at once on one rank. `cache`
+   * (generation): ids continue the cached positions (generate/kv_cache.ts).
+   */
+  run(ids: Tensor, cache?: AttentionCache): MaybeAsync<Tensor> {
+    return then(this.model.run(ids, cache), (h) => this.head(lastUse(h)));
   }
 
-  forward(ids: Tensor): Tensor {
-    return settled(this.run(ids), this.spec.modelType);
+  forward(ids: Tensor, cache?: AttentionCache): Tensor {
+    return settled(this.run(ids, cache), this.spec.modelType);
   }
 
   forwardAsync(ids: Tensor): Promise<Tensor> {

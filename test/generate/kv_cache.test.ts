@@ -1,0 +1,79 @@
+/**
+ * The cached decode against the full forward: prefill a prefix, then decode token by token; each
+ * step's next-token logits equal the full causal forward's at that position within 1e-5, for GPT-2
+ * and the Llama family's variants (GQA, Qwen2's biases, Qwen3's norms, Llama 3's rotary scaling, tied).
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from '../helpers/per_backend.js';
+import { cachedStep } from '../../src/generate/generate.js';
+import { KvCache } from '../../src/generate/kv_cache.js';
+import { noGrad } from '../../src/tensor/autograd.js';
+import { withComputePrecision } from '../../src/tensor/precision.js';
+import { Tensor } from '../../src/tensor/tensor.js';
+import { Rng } from '../../src/util/rng.js';
+import { FAMILIES, randomModel } from './families.js';
+
+function maxDiff(a: Float32Array, b: Float32Array): number {
+  return a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i])), 0);
+}
+
+describe('KV cache: cached decode equals the full forward', () => {
+  for (const [name, spec] of FAMILIES) {
+    it(`${name}: prefill 5 then 7 decoded tokens, logits within 1e-5`, async () => {
+      const model = randomModel(spec, 7);
+      const rng = new Rng(3);
+      const ids = Array.from({ length: 12 }, () => rng.int(61));
+      const full = noGrad(() => model.forward(Tensor.from(ids, [1, ids.length]))).values() as Float32Array;
+      const V = full.length / ids.length;
+      const row = (t: number): Float32Array => full.subarray(t * V, (t + 1) * V);
+      const cache = new KvCache();
+      let logits = await cachedStep(model, ids.slice(0, 5), cache);
+      assert.ok(maxDiff(logits, row(4)) <= 1e-5, `prefill: ${maxDiff(logits, row(4))}`);
+      for (let t = 5; t < ids.length; t++) {
+        logits = await cachedStep(model, [ids[t]], cache);
+        assert.ok(maxDiff(logits, row(t)) <= 1e-5, `position ${t}: ${maxDiff(logits, row(t))}`);
+      }
+      assert.equal(cache.offset, 12);
+    });
+  }
+
+  it('under bf16 the cached decode follows the bf16 full forward (and differs from fp32)', async () => {
+    for (const [name, spec] of [FAMILIES[0], FAMILIES[4]]) {
+      const model = randomModel(spec, 9);
+      const ids = [5, 17, 2, 40, 33, 8, 1, 60];
+      const full = withComputePrecision('bf16', () => noGrad(() => model.forward(Tensor.from(ids, [1, ids.length])))).values() as Float32Array;
+      const V = full.length / ids.length;
+      const cache = new KvCache();
+      await cachedStep(model, ids.slice(0, 4), cache, 'bf16');
+      const fp32 = new KvCache();
+      await cachedStep(model, ids.slice(0, 4), fp32);
+      for (let t = 4; t < ids.length; t++) {
+        const bf16 = await cachedStep(model, [ids[t]], cache, 'bf16');
+        const f32 = await cachedStep(model, [ids[t]], fp32);
+        const row = full.subarray(t * V, (t + 1) * V);
+        assert.ok(maxDiff(bf16, row) <= 2e-2, `${name} position ${t}: ${maxDiff(bf16, row)}`);
+        assert.ok(maxDiff(bf16, f32) > 1e-5, `${name} position ${t}: bf16 ran`);
+      }
+    }
+  });
+
+  it('refuses several tokens after the prefill, and positions past the context, naming both', async () => {
+    const [, spec] = FAMILIES[0];
+    const model = randomModel(spec, 1);
+    const cache = new KvCache();
+    await cachedStep(model, [1, 2, 3], cache);
+    assert.throws(() => model.forward(Tensor.from([4, 5], [1, 2], 'int32'), cache), /one token at a time, got 2 at position 3/);
+    const full = new KvCache();
+    await cachedStep(model, Array.from({ length: 32 }, (_, i) => i), full);
+    await assert.rejects(cachedStep(model, [1], full), /sequence length 33 exceeds the model's context 32/);
+  });
+
+  it('advance() checks that every layer took the new positions', () => {
+    const cache = new KvCache();
+    const k = Tensor.zeros([1, 2, 3, 4]);
+    cache.extend({}, k, k);
+    assert.throws(() => cache.advance(2), /advance\(2\) from 0, but a layer holds 3 positions/);
+    cache.advance(3);
+    assert.equal(cache.offset, 3);
+  });
+});

@@ -1,0 +1,36 @@
+/**
+ * Generation on the webgpu device: the same model moved to the GPU (`module.to('webgpu')`) decodes
+ * with its KV cache there, and greedy generation gives the tokens it gives on the cpu. On
+ * SwiftShader when there is no GPU; skipped when the backend cannot load, except under CI=true.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { generate } from '../../src/generate/generate.js';
+import { closeWebGpu, type WebGpuLoad } from '../../src/tensor/backends/webgpu/index.js';
+import { setBackend } from '../../src/tensor/dispatch.js';
+import { loadWebGpuForTests } from '../helpers/webgpu.js';
+import { FAMILIES, randomModel } from './families.js';
+
+let load: WebGpuLoad;
+
+describe('generate on the webgpu device equals the cpu', () => {
+  before(async () => {
+    load = await loadWebGpuForTests();
+    if (!load.backend && process.env.CI === 'true') throw new Error(`CI=true but webgpu is unavailable: ${load.reason}`);
+    setBackend('js');
+  });
+  after(() => closeWebGpu());
+
+  for (const [name, spec] of FAMILIES) {
+    it(`${name}: 10 greedy tokens, the same on the GPU`, async (t) => {
+      if (!load.backend) return t.skip(load.reason ?? 'webgpu unavailable');
+      const model = randomModel(spec, 21);
+      const prompt = [7, 3, 9, 1];
+      const cpu = await generate(model, prompt, { maxNewTokens: 10 });
+      model.to('webgpu');
+      assert.equal(model.parameters()[0].device, 'webgpu');
+      const gpu = await generate(model, prompt, { maxNewTokens: 10 });
+      assert.deepEqual(gpu.ids, cpu.ids);
+    });
+  }
+});
