@@ -100,7 +100,7 @@ export const nnConfigSchema = z.object({
   // smolcluster's own additions
   // (without them the file means SmolCluster's own training: Adam at a constant learning rate)
   optimizer: z.enum(['sgd', 'adam', 'adamw']).optional(),
-  schedule: z.enum(['constant', 'step', 'cosine']).optional(),
+  schedule: z.enum(['constant', 'step', 'cosine', 'linear', 'wsd']).optional(),
   momentum: z.number().min(0).optional(),
   weight_decay: z.number().min(0).optional(),
   seed: z.number().int().min(0).optional(),

@@ -41,5 +41,5 @@ export const DEVICE_CHOICES = ['cpu', 'gpu', 'auto'] as const;
 export type DeviceChoice = (typeof DEVICE_CHOICES)[number];
 
 export const OPTIMIZERS = ['sgd', 'adam', 'adamw'] as const;
-export const SCHEDULES = ['constant', 'step', 'cosine'] as const;
+export const SCHEDULES = ['constant', 'step', 'cosine', 'linear', 'wsd'] as const;
 export const LOAD_BALANCE_POLICIES = ['proportional', 'dynamic', 'hybrid'] as const;

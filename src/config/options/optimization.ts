@@ -22,7 +22,9 @@ export const OPTIMIZATION_OPTIONS = {
     arg: '<name>', help: 'LR schedule (default cosine)', parse: oneOf(SCHEDULES), forward: true, config: true,
     yaml: [{ file: 'nn', key: 'schedule', read: (v) => (v as (typeof SCHEDULES)[number] | undefined) ?? 'constant' }],
   }),
-  warmupSteps: valued({ arg: '<n>', help: 'linear LR warm-up steps for the cosine schedule (default 0)', parse: nonNegativeInt, forward: true, config: true }),
+  warmupSteps: valued({ arg: '<n>', help: 'linear LR warm-up steps (constant, cosine, linear and wsd schedules; default 0)', parse: nonNegativeInt, forward: true, config: true }),
+  minLr: valued({ arg: '<rate>', help: 'the LR cosine, linear and wsd decay to (default 0)', parse: nonNegativeNumber, forward: true, config: true }),
+  decaySteps: valued({ arg: '<n>', help: 'wsd: the decay phase, the run\'s last N steps (default a fifth of the run)', parse: positiveInt, forward: true, config: true }),
   clipGradNorm: valued({
     arg: '<max>', help: 'clip gradients to this global L2 norm (default off; transformers 1)', parse: positiveNumber, forward: true, config: true,
     yaml: [{ file: 'nn', key: 'gradient_clipping', read: (v) => {

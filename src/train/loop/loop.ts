@@ -125,7 +125,7 @@ export async function train(
   const host = hostArena(model.arena());
   await strategy.setup(ctx);
   host.flush();
-  const schedule = makeSchedule({ name: config.schedule, lr: config.lr, totalSteps, warmupSteps: config.warmupSteps });
+  const schedule = makeSchedule({ name: config.schedule, lr: config.lr, totalSteps, warmupSteps: config.warmupSteps, minLr: config.minLr, decaySteps: config.decaySteps });
   observer.onStart?.({ totalSteps, model: spec, parameters: model.numParameters(), device: model.arena().device });
 
   const outcome: TrainOutcome = {

@@ -48,6 +48,10 @@ export interface TrainConfig {
   weightDecay: number;
   schedule: ScheduleName;
   warmupSteps: number;
+  /** Where cosine, linear and wsd end (--min-lr; unset: 0). */
+  minLr?: number;
+  /** wsd's decay phase (--decay-steps; unset: a fifth of the run). */
+  decaySteps?: number;
   /** Global-norm gradient clipping; 0 disables. */
   clipGradNorm: number;
   seed: number;

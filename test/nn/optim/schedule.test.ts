@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { constantLr, cosineLr, makeSchedule, stepLr } from '../../../src/nn/optim/schedule.js';
+import { constantLr, cosineLr, linearLr, makeSchedule, stepLr, warmupConstantLr, wsdLr } from '../../../src/nn/optim/schedule.js';
 
 function close(actual: number, expected: number, msg: string): void {
   assert.ok(Math.abs(actual - expected) <= 1e-12 + 1e-12 * Math.abs(expected), `${msg}: ${actual} != ${expected}`);
@@ -62,5 +62,49 @@ describe('LR schedules', () => {
     const cos = makeSchedule({ name: 'cosine', lr: 1, totalSteps: 20, warmupSteps: 4 });
     close(cos.lrAt(1), 0.5, 'cosine warm-up');
     close(cos.lrAt(12), 0.5, 'cosine midpoint');
+  });
+
+  it('linear (the Trainer\'s linear): warm-up, then a straight line to minLr at the end, held after', () => {
+    const s = linearLr(1, 110, 10);
+    close(s.lrAt(9), 1, 'end of warm-up');
+    close(s.lrAt(10), 1, 'first decay step');
+    close(s.lrAt(60), 0.5, 'half way down');
+    close(s.lrAt(110), 0, 'end');
+    close(s.lrAt(200), 0, 'held');
+    const m = linearLr(1, 100, 0, 0.2);
+    close(m.lrAt(50), 0.6, 'minLr 0.2, half way');
+    close(m.lrAt(100), 0.2, 'ends at minLr');
+  });
+
+  it('wsd: warm-up, lr held, then a cosine decay to minLr over the last decaySteps', () => {
+    const s = wsdLr(1, 100, 10, 20, 0.1);
+    close(s.lrAt(4), 0.5, 'warm-up');
+    for (const step of [10, 50, 79, 80]) close(s.lrAt(step), 1, `stable at ${step}`);
+    close(s.lrAt(90), 0.1 + 0.9 * 0.5, 'decay midpoint');
+    close(s.lrAt(100), 0.1, 'ends at minLr');
+    close(s.lrAt(150), 0.1, 'held');
+    assert.throws(() => wsdLr(1, 100, 10, 91), /decaySteps \(91\) <= totalSteps \(100\) - warmupSteps \(10\)/);
+    assert.throws(() => wsdLr(1, 100, 0, -1), /0 <= decaySteps/);
+    close(wsdLr(1, 10, 0, 0).lrAt(9), 1, 'no decay phase: held to the end');
+  });
+
+  it('constant with warm-up ramps to lr and stays; minLr above lr is refused', () => {
+    const s = warmupConstantLr(0.4, 100, 4);
+    close(s.lrAt(0), 0.1, 'first warm-up step');
+    close(s.lrAt(3), 0.4, 'end of warm-up');
+    close(s.lrAt(99), 0.4, 'held');
+    assert.throws(() => cosineLr(0.1, 10, 0, 0.2), /minLr \(0.2\) <= lr \(0.1\)/);
+    assert.throws(() => linearLr(0.1, 10, 0, -1), /linearLr: need 0 <= minLr/);
+  });
+
+  it('makeSchedule: warm-up for constant, linear and wsd; wsd decays over the last fifth by default', () => {
+    close(makeSchedule({ name: 'constant', lr: 1, totalSteps: 10, warmupSteps: 2 }).lrAt(0), 0.5, 'constant warm-up');
+    close(makeSchedule({ name: 'linear', lr: 1, totalSteps: 10, minLr: 0.5 }).lrAt(10), 0.5, 'linear minLr');
+    const wsd = makeSchedule({ name: 'wsd', lr: 1, totalSteps: 100 });
+    close(wsd.lrAt(80), 1, 'stable until the last 20 steps');
+    close(wsd.lrAt(90), 0.5, 'decay midpoint');
+    const short = makeSchedule({ name: 'wsd', lr: 1, totalSteps: 3, warmupSteps: 3 });
+    close(short.lrAt(2), 1, 'a run all warm-up has no decay phase left');
+    close(makeSchedule({ name: 'wsd', lr: 1, totalSteps: 100, decaySteps: 50 }).lrAt(75), 0.5, 'decaySteps given');
   });
 });

@@ -136,6 +136,11 @@ describe('training loop', () => {
 
     const constant = await run(config({ maxSteps: 5, schedule: 'constant', lr: 0.01 }));
     assert.deepEqual(constant.steps.map((s) => s.lr), [0.01, 0.01, 0.01, 0.01, 0.01]);
+
+    const wsd = await run(config({ maxSteps: 10, lr: 0.1, schedule: 'wsd', warmupSteps: 2, decaySteps: 4, minLr: 0.02 }));
+    const wsdLrs = wsd.steps.map((s) => s.lr);
+    assert.deepEqual(wsdLrs.slice(1, 7), [0.1, 0.1, 0.1, 0.1, 0.1, 0.1], 'warm-up reaches lr at step 1, held until the last 4 steps');
+    assert.ok(wsdLrs[7] < 0.1 && wsdLrs[9] < wsdLrs[8] && wsdLrs[9] > 0.02, `decaying towards --min-lr: ${wsdLrs}`);
   });
 
   it('adam and the cnn run through the same loop', async () => {
