@@ -3,7 +3,9 @@ import { Progress } from './progress.js';
 import { clusterSamples } from './throughput.js';
 
 /**
- * The training progress bar: smoothed loss and the cluster's measured throughput (throughput.ts:
+ * The training progress bar: the loss as an exponential moving average over about the last 50 steps
+ * (labelled so: one step's loss is noisy), the learning rate, the gradient norm (before clipping,
+ * when the loop measured it) and the cluster's measured throughput (throughput.ts:
  * this rank's samples × the training ranks, or a server's workers' samples, over this rank's step
  * times). A parameter server's bar is labelled `server`.
  */
@@ -21,7 +23,7 @@ export class ProgressObserver implements TrainObserver {
   }
 
   onStep(r: StepRecord): void {
-    this.smoothLoss = Number.isNaN(this.smoothLoss) ? r.loss : 0.98 * this.smoothLoss + 0.02 * r.loss;
+    this.smoothLoss = Number.isNaN(this.smoothLoss) ? r.loss : 0.98 * this.smoothLoss + 0.02 * r.loss; // ~50-step memory
     this.windowSamples += clusterSamples(r, this.trainers);
     this.windowMs += r.computeMs + r.commMs + r.waitMs;
     if (this.windowMs > 500) {
@@ -31,7 +33,7 @@ export class ProgressObserver implements TrainObserver {
     }
     // Until a first full window, show the rate measured so far rather than 0.
     const rate = this.rate > 0 || this.windowMs === 0 ? this.rate : (this.windowSamples / this.windowMs) * 1000;
-    this.progress?.update(r.step + 1, { loss: this.smoothLoss.toFixed(4), 'samples/s': String(Math.round(rate)) });
+    this.progress?.update(r.step + 1, stepFields(this.smoothLoss, r, rate));
   }
 
   onEval(r: EvalRecord): void {
@@ -43,4 +45,12 @@ export class ProgressObserver implements TrainObserver {
   onEnd(): void {
     this.progress?.stop();
   }
+}
+
+/** The fields beside the bar, in the order a reader scans them. */
+export function stepFields(smoothLoss: number, r: StepRecord, samplesPerSecond: number): Record<string, string> {
+  const fields: Record<string, string> = { 'loss (avg 50)': smoothLoss.toFixed(4), lr: r.lr.toExponential(2) };
+  if (r.gradNorm !== undefined) fields['grad norm'] = r.gradNorm.toPrecision(3);
+  fields['samples/s'] = String(Math.round(samplesPerSecond));
+  return fields;
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Progress } from '../../src/metrics/progress.js';
+import { stepFields } from '../../src/metrics/progress_observer.js';
 
 /** A stream that is not a terminal and records what is written to it. */
 function fakeStream(isTTY = false): { stream: NodeJS.WriteStream; text: () => string; lines: () => string[] } {
@@ -84,5 +85,16 @@ describe('Progress on a non-TTY stream', () => {
   it('writes to stderr by default, leaving stdout to results', () => {
     const p = new Progress({ label: 'x', total: 1 });
     assert.equal((p as unknown as { stream: unknown }).stream, process.stderr);
+  });
+});
+
+describe('the training bar\'s fields', () => {
+  const record = { step: 3, epoch: 0, rank: 0, loss: 2, samples: 32, lr: 0.02, computeMs: 1, commMs: 0, waitMs: 0, time: 0 };
+
+  it('label the loss as a moving average and show the lr and, when measured, the gradient norm', () => {
+    assert.deepEqual(stepFields(1.23456, { ...record, gradNorm: 0.51234 }, 1234.4), {
+      'loss (avg 50)': '1.2346', lr: '2.00e-2', 'grad norm': '0.512', 'samples/s': '1234',
+    });
+    assert.deepEqual(Object.keys(stepFields(1, record, 10)), ['loss (avg 50)', 'lr', 'samples/s'], 'no gradient norm when the loop did not measure one');
   });
 });
