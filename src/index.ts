@@ -92,9 +92,10 @@ export {
   compareRuns, formatValidation, type ValidationReport, type CompareOptions, type RunSummary, type StepComparison,
 } from './validate/compare.js';
 export {
-  compareToBaseline, makeBaseline, loadBaseline, saveBaseline, type Baseline, type BaselineComparison, type MetricComparison, type MetricDef,
+  compareToBaseline, makeBaseline, loadBaseline, saveBaseline, type Baseline, type BaselineComparison, type MetricComparison, type MetricDef, type RunSample,
   type Thresholds, type ThresholdName, type Direction,
 } from './validate/baseline.js';
+export { type Spread, spreadOf, noisePct } from './validate/noise.js';
 export {
   runFaultTest, formatFaultTest, SCENARIOS as FAULT_SCENARIOS, type FaultTestReport, type FaultTestSettings, type FaultTestOptions, type Scenario,
   type ScenarioResult, type ScenarioParams, type LossDivergence,

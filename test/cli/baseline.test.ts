@@ -72,8 +72,20 @@ describe('smolcluster baseline save / compare', () => {
     // Thresholds are optional: MiniCluster's 5% when none is given.
     const noThreshold = await runCli(['baseline', 'compare', '--metrics', run, '--name', 'ci', '--baseline-dir', baselines]);
     assert.equal(noThreshold.code, 0, noThreshold.stderr);
-    assert.match(noThreshold.stdout, /^step latency \(mean\) .* 5% +ok$/m);
+    assert.match(noThreshold.stdout, /^step latency \(mean\) .* 5% +- +ok$/m);
     const badName = await runCli(['baseline', 'save', '--metrics', run, '--name', '../x', '--baseline-dir', baselines]);
     assert.equal(badName.code, 2);
+  });
+
+  it('several --metrics files: saved as means with their spread; a slower run within that noise passes, naming the noise', async () => {
+    const runs = [2, 1.7, 2.4].map((stepMs, i) => writeRun(dir, `rep${i}.json`, { losses: curve(10), stepMs }));
+    const saved = await runCli(['baseline', 'save', '--metrics', ...runs, '--name', 'rep', '--baseline-dir', baselines]);
+    assert.equal(saved.code, 0, saved.stderr);
+    assert.match(saved.stdout, /\(3 runs; step time 1\.700–2\.400 ms, ±17\.\d%\)/);
+    const slower = writeRun(dir, 'slower.json', { losses: curve(10), stepMs: 2.3 });
+    const cmp = await runCli(['baseline', 'compare', '--metrics', slower, '--name', 'rep', '--baseline-dir', baselines]);
+    assert.equal(cmp.code, 0, cmp.stdout + cmp.stderr);
+    assert.match(cmp.stdout, /^step latency \(mean\) .* 5% +\d+\.\d% +within-noise$/m);
+    assert.match(cmp.stdout, /unstable/);
   });
 });
