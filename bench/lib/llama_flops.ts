@@ -1,25 +1,2 @@
-/**
- * Training FLOPs per token of a Llama-family model, for model FLOPs utilisation (MFU):
- *
- *   6 · (matmul parameters, the lm head included even when tied) + 12 · layers · window · heads · headDim
- *
- * The first term is the forward (2 FLOPs per weight per token) and backward (4) of every projection;
- * the second is attention's q·kᵀ and p·v products over the whole window (each 2·T·headDim per query
- * per head forward, twice that backward), counted without causal halving, as PaLM's appendix B does.
- * Norms, rotary, SiLU, softmax and the optimizer are left out: MFU counts the model's matmul work only.
- */
-import type { LlamaSpec } from '../../src/nn/models/index.js';
-
-/** Weights that take part in a matrix product per token: q/k/v/o, gate/up/down per layer, and the head. */
-export function llamaMatmulParams(spec: LlamaSpec): number {
-  const q = spec.width * spec.heads * spec.headDim;
-  const kv = 2 * spec.width * spec.kvHeads * spec.headDim;
-  const o = spec.heads * spec.headDim * spec.width;
-  const mlp = 3 * spec.width * spec.intermediate;
-  return spec.layers * (q + kv + o + mlp) + spec.width * spec.vocabSize;
-}
-
-/** Training FLOPs per token at a training window of `window` tokens (formula above). */
-export function llamaTrainingFlopsPerToken(spec: LlamaSpec, window: number): number {
-  return 6 * llamaMatmulParams(spec) + 12 * spec.layers * window * spec.heads * spec.headDim;
-}
+/** Training FLOPs per token of a Llama-family model (src/nn/models/flops.ts), for the benches' MFU. */
+export { llamaMatmulParams, llamaTrainingFlopsPerToken } from '../../src/nn/models/flops.js';

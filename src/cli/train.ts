@@ -57,7 +57,14 @@ function testScore(r: TrainResult): string {
   return r.test_loss === null || r.test_loss === undefined ? 'no test evaluation' : `test loss ${r.test_loss.toFixed(4)}`;
 }
 
-/** The one-line summary every training run ends with. */
+/** "1234 samples/s", and for language models "…, 39488 tokens/s, MFU 31.2%". */
+function throughput(r: TrainResult): string {
+  const samples = `${Math.round(r.samples_per_sec)} samples/s`;
+  if (r.tokens_per_sec === undefined) return samples;
+  return `${samples}, ${Math.round(r.tokens_per_sec)} tokens/s${r.mfu ? `, MFU ${(r.mfu.value * 100).toFixed(1)}%` : ''}`;
+}
+
+/** The one-line summary every training run ends with: what was trained, how well, how fast, and on what. */
 export function printSummary(r: TrainResult, dir: string): void {
   const threads = `${r.threads} thread${r.threads > 1 ? 's' : ''}${r.workers > 1 ? ' per worker' : ''}`;
   process.stdout.write(
@@ -65,6 +72,6 @@ export function printSummary(r: TrainResult, dir: string): void {
       `final loss ${r.final_loss.toFixed(4)}, ` +
       `${testScore(r)}, ` +
       `${r.test_perplexity !== undefined ? `test perplexity ${r.test_perplexity.toFixed(2)}, ` : ''}` +
-      `${Math.round(r.samples_per_sec)} samples/s (${r.backend}, ${threads}), ${r.wall_seconds.toFixed(1)} s; results in ${dir}\n`,
+      `${throughput(r)} (${r.backend}, ${threads}, ${r.precision ?? 'fp32'} on ${r.device ?? 'cpu'}), ${r.wall_seconds.toFixed(1)} s; results in ${dir}\n`,
   );
 }

@@ -15,6 +15,14 @@ export interface ResultFile<C = Record<string, unknown>> {
   test_perplexity?: number;
   /** Training samples per second across the whole run, training steps only (evaluation excluded). */
   samples_per_sec: number;
+  /** Token tasks: samples_per_sec × the training window. */
+  tokens_per_sec?: number;
+  /**
+   * GPT-2 and the Llama family on the cpu: model FLOPs utilisation — tokens_per_sec × training FLOPs
+   * per token (src/nn/models/flops.ts) over the trainers' GEMM peak (the leader's, probed after
+   * training at its thread count and precision, times the trainers).
+   */
+  mfu?: { value: number; flops_per_token: number; gemm_peak_gflops: number; precision: 'fp32' | 'bf16' };
   steps: number;
   wall_seconds: number;
   train_seconds: number;

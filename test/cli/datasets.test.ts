@@ -28,6 +28,8 @@ describe('the guide\'s datasets through train', { timeout: 120_000 }, () => {
     assert.match(res.model, /^mlp 3072-16-10$/);
     assert.ok(res.test_accuracy !== null && res.test_accuracy >= 0 && res.test_accuracy <= 1);
     assert.equal(res.test_perplexity, undefined);
+    assert.equal(res.tokens_per_sec, undefined, 'no tokens/s for an image model');
+    assert.match(r.stdout, / samples\/s \(.*, fp32 on cpu\)/);
   });
 
   it('cifar10 from --data-dir with --augment trains; a missing directory says where to get the files', async () => {

@@ -67,6 +67,10 @@ describe('text corpora through train', { timeout: 180_000 }, () => {
     assert.equal(res.config.context, 32);
     assert.equal(res.config.dropout, 0.1);
     assert.equal(res.steps, 2);
+    // A language model's summary: tokens/s (samples/s × the 32-token window) and MFU against a GEMM probe.
+    assert.ok(Math.abs(res.tokens_per_sec! - 32 * res.samples_per_sec) < 1e-6 * res.tokens_per_sec!);
+    assert.ok(res.mfu!.value > 0 && res.mfu!.value < 1 && res.mfu!.gemm_peak_gflops > 0 && res.mfu!.precision === 'fp32', JSON.stringify(res.mfu));
+    assert.match(r.stdout, / samples\/s, \d+ tokens\/s, MFU \d+\.\d% \(.*, fp32 on cpu\)/);
     const files = readdirSync(cache);
     assert.equal(files.length, 1, files.join(', '));
     const again = await runCli([...args, ...common('folder-again')], { env: env() });

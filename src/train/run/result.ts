@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import { writeFileAtomic } from '../../util/atomic_file.js';
 import os from 'node:os';
 import { describeSpec } from '../../nn/models/index.js';
+import { trainingFlopsPerToken } from '../../nn/models/flops.js';
 import type { TrainConfig } from './config.js';
 import type { TrainOutcome } from '../loop/loop.js';
 import { snakeCaseKeys } from '../../util/snake_case.js';
@@ -53,6 +54,21 @@ export interface ResultInfo {
   perRank: RankTotals[];
   /** Ranks that train (default: every rank); under ps the server only aggregates. */
   trainers?: number;
+  /** Token tasks: tokens per training sample (the window). */
+  tokensPerSample?: number;
+  /** The leader's GEMM peak in the run's precision, GFLOP/s (MFU's yardstick; absent: no MFU). */
+  gemmPeakGflops?: number;
+}
+
+/** Tokens/s and, where the model's FLOPs and a peak are known, MFU (docs/RESULT.md). */
+function tokenFields(config: TrainConfig, outcome: TrainOutcome, info: ResultInfo, samplesPerSec: number): Pick<TrainResult, 'tokens_per_sec' | 'mfu'> {
+  if (!info.tokensPerSample) return {};
+  const tokensPerSec = samplesPerSec * info.tokensPerSample;
+  const flops = trainingFlopsPerToken(outcome.spec, info.tokensPerSample);
+  if (flops === null || !info.gemmPeakGflops) return { tokens_per_sec: tokensPerSec };
+  const peak = info.gemmPeakGflops * 1e9 * (info.trainers ?? info.perRank.length);
+  const precision = config.precision === 'bf16' ? 'bf16' : 'fp32';
+  return { tokens_per_sec: tokensPerSec, mfu: { value: (tokensPerSec * flops) / peak, flops_per_token: flops, gemm_peak_gflops: info.gemmPeakGflops, precision } };
 }
 
 /**
@@ -72,6 +88,7 @@ export function buildResult(config: TrainConfig, outcome: TrainOutcome, info: Re
     test_accuracy: outcome.finalEval?.accuracy ?? null,
     ...(outcome.finalEval?.perplexity != null ? { test_perplexity: outcome.finalEval.perplexity } : {}),
     samples_per_sec: seconds > 0 ? samples / seconds : 0,
+    ...tokenFields(config, outcome, info, seconds > 0 ? samples / seconds : 0),
     steps: outcome.steps,
     wall_seconds: (info.endedAt.getTime() - info.startedAt.getTime()) / 1000,
     train_seconds: outcome.trainSeconds,

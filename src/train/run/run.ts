@@ -19,6 +19,7 @@ import { type FaultSpec, FaultInjector } from '../loop/faults.js';
 import { type TrainData, type TrainObserver, train } from '../loop/loop.js';
 import { MonitorLog, RunMonitors } from '../loop/monitors.js';
 import { type TrainResult, buildResult, totalsVector, unpackTotals, writeResult } from './result.js';
+import { tokenThroughputInfo } from './token_throughput.js';
 import type { BatchShares } from '../loop/shares.js';
 import { type Strategy, isLeader } from '../strategies/strategy.js';
 import { type CheckpointOptions, Checkpointer } from './checkpoints.js';
@@ -181,6 +182,7 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
     const result = {
       ...buildResult(config, outcome, {
         backend: kernels.description, threads: kernels.getThreads(), startedAt, endedAt: new Date(), strategy: strategy.name, perRank, trainers: strategy.dataShard?.count,
+        ...tokenThroughputInfo(config, outcome.spec, data.train, kernels),
       }),
       ...extra,
     };
