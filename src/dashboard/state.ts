@@ -2,6 +2,7 @@ import type { EventRecord } from '../metrics/events.js';
 import type { EvalLine, RunConfig, StepLine, parseMetricsLine } from '../metrics/reader.js';
 import type { ResultFile } from '../metrics/result_file.js';
 import { ClusterView, type ClusterStatus } from './cluster_view.js';
+import { describeClusterEvent } from './cluster_events.js';
 
 /**
  * What the dashboard shows of one run, built from the lines of its metrics.jsonl and events.jsonl
@@ -448,6 +449,8 @@ export function describeEvent(e: EventRecord): EventView {
       return view(`step ${f('step')}: ${f('policy')} rebalanced shares ${pct(e.old_shares)} → ${pct(e.shares)} (${f('reason')})`);
     }
     default: {
+      const cluster = describeClusterEvent(e);
+      if (cluster) return view(cluster.text, cluster.level);
       const { schema: _s, schema_version: _sv, v: _v, time: _t, kind: _k, rank: _r, ...rest } = e;
       return view(`${e.kind} ${JSON.stringify(rest)}`);
     }

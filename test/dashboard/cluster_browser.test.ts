@@ -78,6 +78,13 @@ describe('cluster dashboard in a real browser', { timeout: 60_000 }, () => {
       await page.waitForFunction(() => document.querySelectorAll('table.nodes tbody tr[data-state="idle"]').length === 2, null, { timeout: 10_000 });
       const done = await page.$$eval('table.nodes tbody tr td:nth-child(4)', (tds) => tds.map((td) => Number(td.textContent)));
       assert.equal(done.reduce((s, x) => s + x, 0), 11 * rounds);
+      // The rounds as a chart, each node's busy spans on its timeline, and where every task ran.
+      assert.equal(await page.$eval('[data-chart="rounds"]', (f) => (f as HTMLElement).dataset.points), String(rounds));
+      assert.equal(await page.$$eval('[data-chart="rounds"] canvas', (c) => c.length) > 0, true, 'the rounds chart is drawn');
+      for (const id of ids) assert.ok(await page.$(`.timeline[data-node="${id}"] .track span[data-state="busy"]`), `${id} has busy spans on its timeline`);
+      const ran = await page.$$eval('table.tasks tbody tr', (trs) => trs.map((tr) => tr.getAttribute('data-node')));
+      assert.equal(ran.length, 11 * rounds);
+      assert.deepEqual([...new Set(ran)].sort(), ids, 'round-robin ran tasks on both nodes');
 
       // A node SIGKILLed: dead on the page, with why; the other stays idle.
       a.child.kill('SIGKILL');

@@ -191,6 +191,53 @@ class RunView {
         el('td', { class: 'device' }, n.device ?? '–'), el('td', {}, fmt.int(n.tasksDone)), el('td', {}, n.note ?? ''))));
     box.querySelector('table.rounds tbody').replaceChildren(...c.rounds.slice().reverse().map((r) =>
       el('tr', {}, el('td', {}, r.job), el('td', {}, r.round), el('td', {}, fmt.num(r.validationError)), el('td', {}, fmt.num(r.trainError)), el('td', {}, fmt.ms(r.ms)))));
+    box.querySelector('table.tasks tbody').replaceChildren(...c.tasks.slice(-100).reverse().map((t) =>
+      el('tr', { 'data-node': t.node }, el('td', {}, t.job), el('td', {}, t.round), el('td', {}, t.task), el('td', {}, t.node), el('td', {}, t.device),
+        el('td', {}, fmt.ms(t.ms)), el('td', {}, t.attempt))));
+    this.renderTimelines(box.querySelector('.timelines'), c);
+    this.renderRoundsChart(c.rounds);
+  }
+
+  /** One bar per node from the coordinator's start to now: a span per state it was in. */
+  renderTimelines(host, c) {
+    const end = Math.max(Date.now(), ...c.nodes.flatMap((n) => n.history.map((h) => h.time)));
+    const span = Math.max(1, end - c.startedAt);
+    host.replaceChildren(...c.nodes.map((n) => {
+      const spans = n.history.map((h, i) => {
+        const until = i + 1 < n.history.length ? n.history[i + 1].time : end;
+        const from = Math.max(h.time, c.startedAt);
+        return el('span', {
+          class: h.state, 'data-state': h.state, title: `${h.state} ${fmt.clock(from)}–${fmt.clock(until)} (${fmt.secs((until - from) / 1000)})`,
+          style: `left:${(100 * (from - c.startedAt)) / span}%;width:${Math.max(0.2, (100 * (until - from)) / span)}%`,
+        });
+      });
+      return el('div', { class: 'timeline', 'data-node': n.id }, el('span', { class: 'label' }, n.id), el('div', { class: 'track' }, ...spans));
+    }));
+  }
+
+  /** Validation and training error by round (the latest job's rounds numbered on, across jobs). */
+  renderRoundsChart(rounds) {
+    const x = rounds.map((_, i) => i + 1);
+    const data = [x, rounds.map((r) => r.validationError), rounds.map((r) => r.trainError)];
+    const fig = this.node.querySelector('[data-chart="rounds"]');
+    fig.dataset.points = String(rounds.length);
+    const existing = this.charts.rounds;
+    if (existing) {
+      existing.plot.setData(data);
+      return;
+    }
+    const host = fig.querySelector('.plot');
+    const opts = {
+      width: Math.max(240, host.clientWidth || fig.clientWidth - 16),
+      height: 190,
+      scales: { x: { time: false } },
+      series: [{ label: 'round' },
+        { label: 'validation error', stroke: '#dc2626', width: 1.5, points: { show: true, size: 5 } },
+        { label: 'training error', stroke: '#2563eb', width: 1.5, points: { show: true, size: 5 } }],
+      axes: [{}, { size: 52, values: (u, vals) => vals.map(compact) }],
+      legend: { live: true },
+    };
+    this.charts.rounds = { plot: new uPlot(opts, data, host), shape: '' };
   }
 
   renderEvents() {
