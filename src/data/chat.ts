@@ -39,7 +39,7 @@ export interface ChatData {
   test: TokenDataset;
   /** Examples in each split. */
   documents: { train: number; test: number };
-  /** Examples cut to the window. */
+  /** Examples cut to the window, in both splits. */
   truncated: number;
   /** Tokens whose loss is learned (labels other than -100), in the training split. */
   learnedTokens: number;

