@@ -8,10 +8,11 @@
  *   - conversational prompt/completion: the tokens after the prompt rendered with the generation
  *     prompt are learned (`completion_only_loss`);
  *   - plain prompt/completion: no template; the text is prompt + completion + the end-of-sequence
- *     text (TRL appends it), framed as the tokenizer frames a text (its BOS), the completion learned.
- * The text is tokenized whole (as transformers does); the learned spans must fall on token
- * boundaries, which holds for templates whose turns end in special tokens or newlines. One that does
- * not is refused naming the example.
+ *     text (TRL appends it), framed as the tokenizer frames a text (its BOS), the tokens after the
+ *     prompt's own learned.
+ * The text is tokenized whole (as transformers does). A conversation's learned spans must fall on
+ * token boundaries, which holds for templates whose turns end in special tokens or newlines; one
+ * that does not is refused naming the example.
  */
 import type { ChatExample, ChatTurn } from './chat_examples.js';
 import { DataError } from './errors.js';
@@ -59,17 +60,17 @@ interface Piece {
 
 /** The example's token ids and learned mask; `where` (file: line) names it in errors. */
 export function chatTokens(example: ChatExample, format: ChatFormat | null, tokenizer: Tokenizer, where: string): ChatTokens {
-  if ('prompt' in example && typeof example.prompt === 'string') return plainTokens(example as { prompt: string; completion: string }, tokenizer, where);
+  if ('prompt' in example && typeof example.prompt === 'string') return plainTokens(example as { prompt: string; completion: string }, tokenizer);
   if (!format) throw new DataError(where, 'is a conversation, and the tokenizer has no chat template (tokenizer_config.json chat_template or chat_template.jinja)');
-  if ('messages' in example) return encodePieces(conversationPieces(example.messages, format, where), tokenizer, [], where);
+  if ('messages' in example) return encodePieces(conversationPieces(example.messages, format, where), tokenizer, where);
   return completionTokens(example.prompt as ChatTurn[], example.completion as ChatTurn[], format, tokenizer);
 }
 
-function plainTokens(example: { prompt: string; completion: string }, tokenizer: Tokenizer, where: string): ChatTokens {
+/** TRL's plain prompt/completion: [BOS] + prompt + completion + EOS text, learned after the prompt's own tokens (as TRL counts them). */
+function plainTokens(example: { prompt: string; completion: string }, tokenizer: Tokenizer): ChatTokens {
   const eos = tokenizer.eosText ?? '';
   const completion = example.completion.endsWith(eos) ? example.completion : example.completion + eos;
-  const bos = tokenizer.bos === null ? [] : [tokenizer.bos];
-  return encodePieces([{ text: example.prompt, learned: false }, { text: completion, learned: true }], tokenizer, bos, where);
+  return maskedAfter(tokenizer.encode(example.prompt), tokenizer.encode(example.prompt + completion), tokenizer.bos === null ? [] : [tokenizer.bos]);
 }
 
 function conversationPieces(messages: readonly ChatTurn[], format: ChatFormat, where: string): Piece[] {
@@ -100,10 +101,15 @@ function conversationPieces(messages: readonly ChatTurn[], format: ChatFormat, w
 function completionTokens(prompt: readonly ChatTurn[], completion: readonly ChatTurn[], format: ChatFormat, tokenizer: Tokenizer): ChatTokens {
   const unmark = (s: string): string => (format.marked ? s.replaceAll(START, '').replaceAll(END, '') : s);
   const head = tokenizer.encode(unmark(format.renderer.render(prompt, { addGenerationPrompt: true })));
-  const ids = tokenizer.encode(unmark(format.renderer.render([...prompt, ...completion])));
-  const learned = new Uint8Array(ids.length);
-  learned.fill(1, Math.min(head.length, ids.length));
-  return { ids, learned };
+  return maskedAfter(head, tokenizer.encode(unmark(format.renderer.render([...prompt, ...completion]))), []);
+}
+
+/** prefix + ids, learned from the end of prefix + head on (head: the prompt's own tokens). */
+function maskedAfter(head: Int32Array, ids: Int32Array, prefix: number[]): ChatTokens {
+  const all = Int32Array.from([...prefix, ...ids]);
+  const learned = new Uint8Array(all.length);
+  learned.fill(1, Math.min(prefix.length + head.length, all.length));
+  return { ids: all, learned };
 }
 
 /** The rendered text split at its generation marks. */
@@ -126,23 +132,22 @@ function markedPieces(text: string, where: string): Piece[] {
 }
 
 /**
- * The pieces' text tokenized whole (after `prefix`), each token learned when it lies in a learned
- * piece; the piece boundaries must be token boundaries of the whole text.
+ * The pieces' text tokenized whole, each token learned when it lies in a learned piece; the piece
+ * boundaries must be token boundaries of the whole text.
  */
-function encodePieces(pieces: readonly Piece[], tokenizer: Tokenizer, prefix: number[], where: string): ChatTokens {
+function encodePieces(pieces: readonly Piece[], tokenizer: Tokenizer, where: string): ChatTokens {
   const parts = pieces.filter((p) => p.text !== '').map((p) => ({ ids: tokenizer.encode(p.text), learned: p.learned }));
-  const length = prefix.length + parts.reduce((n, p) => n + p.ids.length, 0);
+  const length = parts.reduce((n, p) => n + p.ids.length, 0);
   const ids = new Int32Array(length);
   const learned = new Uint8Array(length);
-  ids.set(prefix);
-  let at = prefix.length;
+  let at = 0;
   for (const p of parts) {
     ids.set(p.ids, at);
     if (p.learned) learned.fill(1, at, at + p.ids.length);
     at += p.ids.length;
   }
   const whole = tokenizer.encode(pieces.map((p) => p.text).join(''));
-  if (whole.length !== length - prefix.length || whole.some((id, i) => id !== ids[prefix.length + i])) {
+  if (whole.length !== length || whole.some((id, i) => id !== ids[i])) {
     throw new DataError(where, 'a learned span of the rendered chat does not start or end on a token boundary (the template joins an assistant turn to the text around it)');
   }
   return { ids, learned };

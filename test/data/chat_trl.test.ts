@@ -1,7 +1,7 @@
 /**
  * Chat SFT data against TRL's SFTTrainer (the torch venv): a random-weight tiny Llama folder written
  * by saveFolder with Qwen3's real tokenizer and a ChatML template with {% generation %} blocks, the
- * same JSONL read by both. Messages with `assistant_only_loss=True` and conversational
+ * same JSONL read by both. Messages with `assistant_only_loss=True`, conversational and plain
  * prompt/completion (TRL's completion-only loss): the same token ids, the same learned positions
  * (our next-token labels are TRL's labels shifted by one) and the same first-step loss (TRL's
  * compute_loss on its collated batch) within 1e-4. One Python process for both.
@@ -41,6 +41,7 @@ const COMPLETIONS = [
   { prompt: [{ role: 'user', content: 'Capital of Peru?' }], completion: [{ role: 'assistant', content: 'Lima.' }] },
   { prompt: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Largest planet?' }], completion: [{ role: 'assistant', content: 'Jupiter, by far.' }] },
 ];
+const PLAIN = [{ prompt: 'Q: 12 + 30 =', completion: ' 42' }, { prompt: 'Translate to Spanish: cat\n', completion: 'gato' }];
 const T = 64;
 
 const SCRIPT = `
@@ -70,7 +71,7 @@ const dir = mkdtempSync(join(tmpdir(), 'smol-chat-trl-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('chat SFT data equals TRL\'s SFTTrainer', { skip: PYTHON ? false : 'no Python with trl (set SMOLCLUSTER_PYTHON)' }, () => {
-  it('messages (assistant_only_loss) and conversational prompt/completion: ids, learned positions and first-step loss', () => {
+  it('messages (assistant_only_loss), conversational and plain prompt/completion: ids, learned positions and first-step loss', () => {
     const spec: LlamaSpec = {
       type: 'llama', modelType: 'llama', vocabSize: 151669, context: 128, layers: 2, width: 16, intermediate: 32, heads: 2, kvHeads: 1, headDim: 8,
       ropeTheta: 10000, ropeScaling: null, rmsEps: 1e-6, tieEmbeddings: true, qkvBias: false, qkNorm: false, dropout: 0,
@@ -80,9 +81,10 @@ describe('chat SFT data equals TRL\'s SFTTrainer', { skip: PYTHON ? false : 'no 
     saveFolder(folder, model, spec, { tokenizerFrom: QWEN3 });
     const config = JSON.parse(readFileSync(join(QWEN3, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>;
     writeFileSync(join(folder, 'tokenizer_config.json'), JSON.stringify({ ...config, chat_template: CHATML_GENERATION }));
-    const files: [string, string, boolean][] = [['messages', join(dir, 'messages.jsonl'), true], ['completions', join(dir, 'completions.jsonl'), false]];
+    const files: [string, string, boolean][] = [['messages', join(dir, 'messages.jsonl'), true], ['completions', join(dir, 'completions.jsonl'), false], ['plain', join(dir, 'plain.jsonl'), false]];
     writeFileSync(files[0][1], MESSAGES.map((m) => JSON.stringify(m)).join('\n'));
     writeFileSync(files[1][1], COMPLETIONS.map((m) => JSON.stringify(m)).join('\n'));
+    writeFileSync(files[2][1], PLAIN.map((m) => JSON.stringify(m)).join('\n'));
 
     const run = spawnSync(PYTHON!, ['-c', SCRIPT, folder, join(dir, 'out'), JSON.stringify(files)], { encoding: 'utf8', timeout: 300_000 });
     assert.equal(run.status, 0, `TRL failed: ${run.stderr.slice(-3000)}`);
