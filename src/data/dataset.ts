@@ -7,6 +7,8 @@
  * laid out like the inputs), or one target token per input position for the token tasks.
  * `task` discriminates them.
  */
+import { IGNORE_LABEL } from '../tensor/ops/loss.js';
+
 export interface DatasetBase<I extends Float32Array | Int32Array = Float32Array> {
   readonly name: string;
   /** Number of samples. */
@@ -37,8 +39,8 @@ export interface RegressionDataset extends DatasetBase {
   readonly targets: Float32Array;
 }
 
-/** Label of a position that takes no part in the loss or the accuracy (PyTorch's ignore_index). */
-export const IGNORE_INDEX = -100;
+/** Label of a position that takes no part in the loss or the accuracy (PyTorch's ignore_index, -100). */
+export const IGNORE_INDEX = IGNORE_LABEL;
 
 export type TokenTask = 'language-model' | 'masked-lm';
 

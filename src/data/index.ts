@@ -42,6 +42,9 @@ export {
   type Cifar10Options,
 } from './cifar10.js';
 export { loadText, validationStart, TEXT_DEFAULTS, type TextOptions, type TextData } from './text.js';
+export { loadChat, chatWindows, CHAT_MAX_CONTEXT, type ChatDataOptions, type ChatData } from './chat.js';
+export { readChatExamples, looksLikeChat, type ChatExample, type ChatTurn } from './chat_examples.js';
+export { chatTokens, markGenerationBlocks, type ChatFormat, type ChatRenderer, type ChatTokens } from './chat_tokens.js';
 export { makeTokenizer, isNamedTokenizer, TOKENIZERS, type Tokenizer, type TokenizerName } from './tokenizer.js';
 export { loadHfTokenizer, tokenizerFile } from './hf_tokenizer.js';
 export { corpusFiles, formatOf, type CorpusFile, type CorpusFormat } from './corpus_files.js';

@@ -8,7 +8,11 @@ import type { Dataset, TokenTask } from './dataset.js';
 import { DataError } from './errors.js';
 import { syntheticImage } from './synthetic_image.js';
 import { syntheticText } from './synthetic_text.js';
+import { loadChat } from './chat.js';
+import { looksLikeChat } from './chat_examples.js';
+import type { ChatFormat } from './chat_tokens.js';
 import { loadText, textFileProblem } from './text.js';
+import { makeTokenizer } from './tokenizer.js';
 
 export const GUIDE_DATASETS = ['synthetic_image', 'synthetic_text', 'cifar10', 'text'] as const;
 export type GuideDatasetName = (typeof GUIDE_DATASETS)[number];
@@ -42,6 +46,10 @@ export interface DatasetRequest {
   validationFraction?: number;
   /** text: the JSONL / Parquet field holding the text (--text-field; default `text`). */
   textField?: string;
+  /** text: the file is chat JSONL (--chat; found by itself from its first record too). */
+  chat?: boolean;
+  /** The tokenizer's chat template, asked for only when the data is chat (train/run/chat_format.ts). */
+  chatFormat?: () => ChatFormat | null;
 }
 
 /**
@@ -57,6 +65,13 @@ export function loadDataset(req: DatasetRequest): { train: Dataset; test: Datase
   switch (req.name) {
     case 'text': {
       if (!req.dataFile) throw dataFileProblem(req)!;
+      if (req.chat || looksLikeChat(req.dataFile)) {
+        if (req.tokenTask !== 'language-model') throw new DataError('--chat', 'chat data trains a next-token model (gpt2 or the Llama family), not masked tokens');
+        return loadChat({
+          file: req.dataFile, tokenizer: makeTokenizer(req.tokenizer ?? 'gpt2'), format: req.chatFormat?.() ?? null, contextLength: req.contextLength,
+          validationFile: req.validationFile, validationFraction: req.validationFraction,
+        });
+      }
       return loadText({
         file: req.dataFile, tokenizer: req.tokenizer ?? 'gpt2', task: req.tokenTask, seed: req.seed, contextLength: req.contextLength,
         validationFile: req.validationFile, validationFraction: req.validationFraction, textField: req.textField,

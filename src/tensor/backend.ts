@@ -257,19 +257,21 @@ export interface Kernels<B> {
   logSoftmaxBackward(y: B, gy: B, rows: number, cols: number, gx: B): void;
   /**
    * Fused softmax + cross-entropy over rows with integer labels. Returns the mean loss over rows
-   * whose label is >= 0 (label -1 is ignored, like torch's ignore_index). Writes
-   * probs = probScale · softmax(logits) into `probs` (used by the backward; the scale rides along
-   * the normalising multiply for free, so the loss's 1/rows need not cost a pass of its own later).
-   * On the host backends probs may be logits itself (in place; ops/loss.ts).
+   * whose label is >= 0 (a negative label skips its row; ops/loss.ts maps the ignore label to -1).
+   * Writes probs = probScale · softmax(logits) into `probs` (used by the backward; the scale rides
+   * along the normalising multiply for free, so the loss's 1/rows need not cost a pass of its own
+   * later). On the host backends probs may be logits itself (in place; ops/loss.ts). `smoothing` ε
+   * is torch's label_smoothing: a row's loss is (1 − ε)·(lse − x[label]) + ε·(lse − mean(x)).
    */
-  softmaxCrossEntropy(logits: B, labels: B, rows: number, cols: number, probs: B, probScale: number, loss: B): void;
+  softmaxCrossEntropy(logits: B, labels: B, rows: number, cols: number, probs: B, probScale: number, loss: B, smoothing?: number): void;
   /**
    * scaledProbs (probs / counted, as softmaxCrossEntropy wrote them) := g · scaledProbs −
-   * (g / counted) · onehot(labels), rows labelled −1 zeroed, in place: the gradient of g · mean
-   * cross-entropy (g is gy[0], read by the kernel). A backend computes g / counted in its own
-   * precision (native: float32, like its other scalar arguments).
+   * (g / counted) · target, rows with a negative label zeroed, in place: the gradient of g · mean
+   * cross-entropy (g is gy[0], read by the kernel). The target is onehot(labels), or with
+   * `smoothing` ε (1 − ε)·onehot + ε / cols. A backend computes g / counted in its own precision
+   * (native: float32, like its other scalar arguments).
    */
-  crossEntropyGradientInPlace(scaledProbs: B, labels: B, rows: number, cols: number, gy: B, counted: number): void;
+  crossEntropyGradientInPlace(scaledProbs: B, labels: B, rows: number, cols: number, gy: B, counted: number, smoothing?: number): void;
   /** gLogits += scale * (probs - onehot(labels)); rows with label -1 get nothing. */
   softmaxCrossEntropyBackward(probs: B, labels: B, rows: number, cols: number, scale: number, gLogits: B): void;
 

@@ -56,6 +56,10 @@ export const MODEL_OPTIONS = {
     arg: '<name>', help: 'text: the JSONL / Parquet field that holds each document (default text)',
     forward: true, config: true, yaml: [{ file: 'nn', key: 'dataset.text_field' }],
   }),
+  chat: toggle({
+    help: 'text: --data-file is chat JSONL ("messages", or "prompt" and "completion"; found by itself from the first record): rendered with the tokenizer\'s chat template, the loss on the assistant\'s tokens only, one conversation per window (docs/FINETUNE.md)',
+    forward: true, config: true, yaml: [{ file: 'nn', key: 'dataset.chat' }],
+  }),
   tokenizer: valued<string>({
     arg: '<name|path>', help: 'text: gpt2 (GPT-2 byte-pair encoding, default), bytes (raw UTF-8), or a Hugging Face tokenizer.json / model folder holding one',
     forward: true, config: true, yaml: [{ file: 'nn', key: 'dataset.tokenizer' }],

@@ -20,7 +20,7 @@ import type {
 import { CPU } from '../storage.js';
 import { cpuBackend } from './cpu/storage.js';
 import { jsHostBackend } from './js.js';
-import { subtractLabels } from './js/softmax.js';
+import { smoothingSum, subtractLabels } from './js/softmax.js';
 import { staleAddonReason } from './native_stamp.js';
 
 /** The addon's raw exports (src/native/*.cc); argument order mirrors the Backend methods. */
@@ -142,6 +142,13 @@ function ix(b: Buf): Int32Array {
   return b;
 }
 
+/** Rows the cross-entropy scores (label ≥ 0; a negative label skips its row). */
+function countScoredRows(labels: Int32Array): number {
+  let n = 0;
+  for (let i = 0; i < labels.length; i++) if (labels[i] >= 0) n++;
+  return n;
+}
+
 const MAX_DIMS = 16;
 // Reused argument packs: kernel calls are synchronous, so one of each suffices.
 const dimsPack = new Float64Array(1 + 3 * MAX_DIMS);
@@ -243,14 +250,18 @@ function makeHostBackend(n: Addon): HostBackend {
     softmaxBackward: (y, gy, rows, cols, gx) => n.softmaxBackward(y, gy, rows, cols, gx),
     logSoftmax: (x, rows, cols, out) => n.logSoftmax(x, rows, cols, out),
     logSoftmaxBackward: (y, gy, rows, cols, gx) => n.logSoftmaxBackward(y, gy, rows, cols, gx),
-    softmaxCrossEntropy: (logits, labels, rows, cols, probs, probScale, loss) => {
-      loss[0] = n.softmaxCrossEntropy(logits, ix(labels), rows, cols, probs, probScale);
+    softmaxCrossEntropy: (logits, labels, rows, cols, probs, probScale, loss, smoothing = 0) => {
+      // Label smoothing's linear part is summed here before the kernel (which may write probs over
+      // the logits): one host pass over the logits, paid only by runs that smooth.
+      const scored = smoothing === 0 ? 0 : countScoredRows(ix(labels));
+      const correction = scored === 0 ? 0 : (smoothing * smoothingSum(logits, ix(labels), rows, cols)) / scored;
+      loss[0] = n.softmaxCrossEntropy(logits, ix(labels), rows, cols, probs, probScale) + correction;
     },
-    crossEntropyGradientInPlace: (probs, labels, rows, cols, gy, counted) => {
+    crossEntropyGradientInPlace: (probs, labels, rows, cols, gy, counted, smoothing = 0) => {
       const g = gy[0];
       if (g !== 1) n.affine(probs, g, 0, probs);
       // The native kernels take scale as a float32; the js ones keep the double.
-      subtractLabels(probs, ix(labels), rows, cols, Math.fround(g / counted));
+      subtractLabels(probs, ix(labels), rows, cols, Math.fround(g / counted), smoothing);
     },
     softmaxCrossEntropyBackward: (probs, labels, rows, cols, scale, g) =>
       n.softmaxCrossEntropyBackward(probs, ix(labels), rows, cols, scale, g),

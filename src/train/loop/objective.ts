@@ -1,7 +1,7 @@
 import { IGNORE_INDEX, type Dataset, isTokenTask } from '../../data/dataset.js';
 import type { ClassificationBatch, RegressionBatch, TokenBatch } from '../../data/loader.js';
 import { lastUse } from '../../tensor/handover.js';
-import { crossEntropy, mseLoss } from '../../tensor/ops/loss.js';
+import { crossEntropy, isIgnoredLabel, mseLoss } from '../../tensor/ops/loss.js';
 import { argmaxIndices } from '../../tensor/ops/reduce.js';
 import { CPU, hostDType, type Device } from '../../tensor/storage.js';
 import { Tensor } from '../../tensor/tensor.js';
@@ -31,12 +31,12 @@ export function batchLoss(data: Dataset, output: Tensor, batch: AnyBatch): Tenso
  * `classes` of the output (the loss cannot count or check labels on a GPU without reading them back).
  */
 export function batchLabels(data: Dataset, batch: AnyBatch, device: Device, classes: number): { labels: Tensor; scored: number } {
-  const given = (batch as ClassificationBatch | TokenBatch).labels;
-  const labels = isTokenTask(data) ? engineLabels(given) : given;
+  const labels = (batch as ClassificationBatch | TokenBatch).labels;
   let scored = 0;
   for (let i = 0; i < labels.length; i++) {
-    if (labels[i] >= classes || labels[i] < -1) throw new Error(`crossEntropy: label ${labels[i]} at row ${i} is outside [0, ${classes})`);
-    if (labels[i] >= 0) scored++;
+    if (isIgnoredLabel(labels[i])) continue;
+    if (labels[i] >= classes || labels[i] < 0) throw new Error(`crossEntropy: label ${labels[i]} at row ${i} is outside [0, ${classes}) and is not the ignore label ${IGNORE_INDEX}`);
+    scored++;
   }
   return { labels: Tensor.fromHost(labels, [labels.length], false, device), scored };
 }
@@ -94,10 +94,4 @@ export function outputWidth(data: Dataset): number {
 export function batchInput(data: Dataset, batch: AnyBatch, device: Device = CPU): Tensor {
   // fromHost adopts the batch's array on the cpu (no copy) and uploads it elsewhere (token ids as int32).
   return Tensor.fromHost(batch.inputs, [batch.size, ...data.inputShape], false, device);
-}
-
-/** The engine's cross-entropy skips label -1; datasets mark skipped positions with PyTorch's -100. */
-function engineLabels(labels: Int32Array): Int32Array {
-  if (!labels.includes(IGNORE_INDEX)) return labels;
-  return labels.map((l) => (l === IGNORE_INDEX ? -1 : l));
 }

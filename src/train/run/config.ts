@@ -33,6 +33,8 @@ export interface TrainConfig {
   valFraction?: number;
   /** text: the JSONL / Parquet field holding each document (default `text`). */
   textField?: string;
+  /** text: --data-file is chat JSONL (data/chat.ts; also found by itself from its first record). */
+  chat?: boolean;
   /** Tokens per training window of a token dataset (default: the dataset's); never the model's positions. */
   context?: number;
   /** A transformer's dropout probability (default: the preset's). */

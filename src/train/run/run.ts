@@ -2,6 +2,7 @@ import { ensureWritable, ensureWritableFolder } from '../../util/writable.js';
 import { hostname } from 'node:os';
 import type { RegressionDataset, TokenTask } from '../../data/dataset.js';
 import { GUIDE_DATASETS, type GuideDatasetName, loadDataset } from '../../data/load.js';
+import { chatFormatFor } from './chat_format.js';
 import { loadMnist } from '../../data/mnist.js';
 import { syntheticRegression } from '../../data/synthetic.js';
 import { type NodeSummary, RunEvents, eventsFile, launcherOwnsRun, resetEvents } from '../../metrics/events.js';
@@ -72,7 +73,7 @@ export const SYNTHETIC_REGRESSION = { train: 7680, test: 1024, inputDim: 16, out
  * global batches of one process at batch N·B.
  */
 export function loadTrainData(
-  config: Pick<TrainConfig, 'dataset' | 'dataDir' | 'seed' | 'context' | 'augment' | 'dataFile' | 'tokenizer' | 'valFile' | 'valFraction' | 'textField'> & { model?: string },
+  config: Pick<TrainConfig, 'dataset' | 'dataDir' | 'seed' | 'context' | 'augment' | 'dataFile' | 'tokenizer' | 'valFile' | 'valFraction' | 'textField' | 'chat'> & { model?: string },
 ): TrainData {
   if (config.dataset === 'mnist') return loadMnist({ dataDir: config.dataDir });
   if ((GUIDE_DATASETS as readonly string[]).includes(config.dataset)) {
@@ -80,6 +81,7 @@ export function loadTrainData(
       name: config.dataset as GuideDatasetName, seed: config.seed, tokenTask: tokenTaskFor(config.model), contextLength: config.context,
       dataDir: config.dataDir, augment: config.augment, dataFile: config.dataFile, tokenizer: config.tokenizer,
       validationFile: config.valFile, validationFraction: config.valFraction, textField: config.textField,
+      chat: config.chat, chatFormat: () => chatFormatFor(config.tokenizer),
     });
   }
   const s = SYNTHETIC_REGRESSION;

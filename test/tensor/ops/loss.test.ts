@@ -77,6 +77,79 @@ describe('crossEntropy', () => {
   });
 });
 
+describe('crossEntropy: PyTorch\'s ignore label and label smoothing', () => {
+  it('gradcheck with ignored rows (label -100, the default ignoreIndex)', async () => {
+    await gradcheckOnBackend((x) => crossEntropy(x, labels([1, -100, 3, -100, 0])), [randn([5, 4], new Rng(5), 'float64', 2)], { name: 'crossEntropy -100' });
+  });
+  it('gradcheck with label smoothing, ignored rows and an upstream gradient other than 1', async () => {
+    await gradcheckOnBackend((x) => affine(crossEntropy(affine(x, 2, 0), labels([2, -100, 0, 4]), { labelSmoothing: 0.3 }), 3, 0.5), [randn([4, 5], new Rng(6), 'float64', 2)], { name: 'crossEntropy smoothed' });
+    await gradcheckOnBackend((x) => crossEntropy(x, labels([1, 2, 2]), { labelSmoothing: 1 }), [randn([3, 4], new Rng(7), 'float64', 2)], { name: 'crossEntropy smoothing 1' });
+  });
+  it('-100 and -1 give the same loss and gradient; the mean is over the counted rows', async () => {
+    const values = [1, 2, 3, 0.5, -1, 2, 0, 0, 0, 4, 1, -2];
+    const a = leaf(tensor(values, [4, 3]));
+    const b = leaf(tensor(values, [4, 3]));
+    const la = crossEntropy(a, labels([2, -1, 0, -1]));
+    const lb = crossEntropy(b, labels([2, -100, 0, -100]));
+    assert.equal(await itemOf(lb), await itemOf(la));
+    const first = crossEntropy(tensor(values.slice(0, 3), [1, 3]), labels([2]));
+    const third = crossEntropy(tensor(values.slice(6, 9), [1, 3]), labels([0]));
+    assertValues([await itemOf(lb)], [((await itemOf(first)) + (await itemOf(third))) / 2], { rtol: 1e-12 });
+    backward(la);
+    backward(lb);
+    assert.deepEqual(await gradOf(b), await gradOf(a));
+  });
+  it('an ignoreIndex that is a class index skips its rows (and -100 is then a bad label)', async () => {
+    const values = [1, 2, 3, 0.5, -1, 2];
+    const a = leaf(tensor(values, [2, 3]));
+    const b = leaf(tensor(values, [2, 3]));
+    const la = crossEntropy(a, labels([2, -1]));
+    const lb = crossEntropy(b, labels([2, 1]), { ignoreIndex: 1 });
+    assert.equal(await itemOf(lb), await itemOf(la));
+    backward(la);
+    backward(lb);
+    assert.deepEqual(await gradOf(b), await gradOf(a));
+    assert.throws(() => crossEntropy(tensor(values, [2, 3]), labels([2, -100]), { ignoreIndex: 1 }), /crossEntropy: label -100 at row 1 is outside \[0, 3\) and is not the ignore label 1/);
+  });
+  it('label smoothing: known value and hand-computed gradient ((p − (1 − ε)·onehot − ε/C) / counted)', async () => {
+    // uniform logits over 4 classes: every term is log 4 whatever ε is
+    assertValues([await itemOf(crossEntropy(zeros([2, 4], 'float64'), labels([0, 3]), { labelSmoothing: 0.4 }))], [Math.log(4)], { rtol: 1e-14 });
+    const x = leaf(tensor([0, 0, 0, 5, 5, 5], [2, 3]));
+    backward(crossEntropy(x, labels([1, -100]), { labelSmoothing: 0.3 }));
+    const [p, e] = [1 / 3, 0.3];
+    assertValues(await gradOf(x), [p - e / 3, p - (1 - e) - e / 3, p - e / 3, 0, 0, 0], { rtol: 1e-12 });
+  });
+  it('all rows ignored: loss 0 and a zero gradient, smoothed or not (torch\'s mean gives NaN)', async () => {
+    for (const labelSmoothing of [0, 0.1]) {
+      const x = leaf(tensor([1, 2, 3, 4], [2, 2]));
+      const y = crossEntropy(x, labels([-100, -100]), { labelSmoothing });
+      assert.equal(await itemOf(y), 0);
+      backward(y);
+      for (const g of x.grad ? await gradOf(x) : []) assert.equal(g, 0);
+    }
+  });
+  it('int32 tensor labels on the logits\' device give what host labels give (-100, smoothing)', async () => {
+    const values = [1, 2, 3, 0.5, -1, 2, 0, 0.25, 0];
+    const a = leaf(tensor(values, [3, 3]));
+    const b = leaf(tensor(values, [3, 3]));
+    const la = crossEntropy(a, labels([2, -100, 0]), { labelSmoothing: 0.2 });
+    const onDevice = Tensor.fromHost(Int32Array.of(2, -100, 0), [3], false, b.device);
+    const lb = crossEntropy(b, onDevice, { labelSmoothing: 0.2, scored: 2 });
+    assertValues([await itemOf(lb)], [await itemOf(la)], { rtol: 1e-6 }, 'float32');
+    backward(la);
+    backward(lb);
+    assertValues(await gradOf(b), await gradOf(a), { rtol: 1e-6 }, 'float32');
+    if (b.device !== 'cpu') {
+      assert.throws(() => crossEntropy(tensor(values, [3, 3]), onDevice, { ignoreIndex: 0, scored: 2 }), /crossEntropy: ignoreIndex 0 is a class index, which labels on device "webgpu" cannot be mapped from/);
+    }
+  });
+  it('bad options are refused by name', () => {
+    assert.throws(() => crossEntropy(zeros([2, 4]), labels([0, 1]), { labelSmoothing: 1.5 }), /crossEntropy: labelSmoothing must lie in \[0, 1\], got 1.5/);
+    assert.throws(() => crossEntropy(zeros([2, 4]), labels([0, 1]), { labelSmoothing: -0.1 }), /labelSmoothing must lie in \[0, 1\]/);
+    assert.throws(() => crossEntropy(zeros([2, 4]), labels([0, 1]), { ignoreIndex: 0.5 }), /crossEntropy: ignoreIndex must be an integer, got 0.5/);
+  });
+});
+
 describe('mseLoss', () => {
   it('gradcheck (both arguments)', async () => {
     const r = new Rng(4);

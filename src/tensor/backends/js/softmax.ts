@@ -53,18 +53,39 @@ export function logSoftmaxBackward(y: Buf, gy: Buf, rows: number, cols: number, 
 }
 
 /**
- * Mean cross-entropy over rows whose label is not -1; leaves softmax probabilities in `probs`.
+ * Mean cross-entropy over rows whose label is not negative (the skipped rows); leaves
+ * probScale · softmax in `probs` (also returned to host callers: the native adapter's tests compare
+ * it). With `smoothing` ε (torch's label_smoothing) a row's loss is
+ * (1 − ε)(lse − x[label]) + ε(lse − mean(x)) = lse − x[label] + ε(x[label] − mean(x)).
  * The loss uses log-sum-exp rather than log(prob) so a tiny probability keeps its precision.
  */
-/** The mean cross-entropy (also returned to host callers: the native adapter's tests compare it). */
-export function softmaxCrossEntropy(logits: Buf, labels: Int32Array, rows: number, cols: number, probs: Buf, probScale = 1, loss?: Buf): number {
-  const value = crossEntropyOf(logits, labels, rows, cols, probs, probScale);
+export function softmaxCrossEntropy(logits: Buf, labels: Int32Array, rows: number, cols: number, probs: Buf, probScale = 1, loss?: Buf, smoothing = 0): number {
+  // Read before the softmax: probs may be logits itself (in place).
+  const correction = smoothing === 0 ? 0 : smoothing * smoothingSum(logits, labels, rows, cols);
+  const value = crossEntropyOf(logits, labels, rows, cols, probs, probScale, correction);
   if (loss) loss[0] = value;
   return value;
 }
 
-function crossEntropyOf(logits: Buf, labels: Int32Array, rows: number, cols: number, probs: Buf, probScale: number): number {
-  let loss = 0;
+/**
+ * Σ over the scored rows of x[label] − mean(x): the part of label smoothing's loss that is linear
+ * in the logits (its gradient needs no softmax), so a kernel without smoothing adds it apart.
+ */
+export function smoothingSum(logits: Buf, labels: Int32Array, rows: number, cols: number): number {
+  let total = 0;
+  for (let r = 0; r < rows; r++) {
+    const label = labels[r];
+    if (label < 0) continue;
+    const off = r * cols;
+    let s = 0;
+    for (let j = 0; j < cols; j++) s += logits[off + j];
+    total += logits[off + label] - s / cols;
+  }
+  return total;
+}
+
+function crossEntropyOf(logits: Buf, labels: Int32Array, rows: number, cols: number, probs: Buf, probScale: number, correction: number): number {
+  let loss = correction;
   let counted = 0;
   for (let r = 0; r < rows; r++) {
     const off = r * cols;
@@ -99,16 +120,25 @@ export function softmaxCrossEntropyBackward(
   }
 }
 
-export function crossEntropyGradientInPlace(scaledProbs: Buf, labels: Int32Array, rows: number, cols: number, gy: Buf, counted: number): void {
+export function crossEntropyGradientInPlace(scaledProbs: Buf, labels: Int32Array, rows: number, cols: number, gy: Buf, counted: number, smoothing = 0): void {
   const g = gy[0];
   if (g !== 1) affine(scaledProbs, g, 0, scaledProbs);
-  subtractLabels(scaledProbs, labels, rows, cols, g / counted);
+  subtractLabels(scaledProbs, labels, rows, cols, g / counted, smoothing);
 }
 
-/** probs[r, labels[r]] -= s; rows labelled -1 are zeroed. With g = 1 only the labelled entries are touched. */
-export function subtractLabels(probs: Buf, labels: Int32Array, rows: number, cols: number, s: number): void {
+/**
+ * probs[r, labels[r]] −= s(1 − ε) and every entry of a scored row −= sε / cols (label smoothing's
+ * target; ε = 0: only the labelled entries are touched); rows with a negative label are zeroed.
+ */
+export function subtractLabels(probs: Buf, labels: Int32Array, rows: number, cols: number, s: number, smoothing = 0): void {
+  const spread = (s * smoothing) / cols;
   for (let r = 0; r < rows; r++) {
-    if (labels[r] >= 0) probs[r * cols + labels[r]] -= s;
-    else probs.fill(0, r * cols, (r + 1) * cols);
+    const off = r * cols;
+    if (labels[r] < 0) {
+      probs.fill(0, off, off + cols);
+      continue;
+    }
+    if (spread !== 0) for (let j = 0; j < cols; j++) probs[off + j] -= spread;
+    probs[off + labels[r]] -= s - s * smoothing;
   }
 }

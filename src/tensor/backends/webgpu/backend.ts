@@ -225,14 +225,14 @@ export function webgpuBackend(gpu: OpenedGpu): GpuBackend & { stream: GpuStream;
     softmaxBackward: (y, gy, r, c, gx) => run(E.softmaxBackward, [y, gy, gx], [r, c, 0], rows(r)),
     logSoftmax: (x, r, c, out) => softmaxRows(x, r, c, out, true),
     logSoftmaxBackward: (y, gy, r, c, gx) => run(E.softmaxBackward, [y, gy, gx], [r, c, 1], rows(r)),
-    softmaxCrossEntropy(logits, labels, r, c, probs, probScale, loss) {
+    softmaxCrossEntropy(logits, labels, r, c, probs, probScale, loss, smoothing = 0) {
       const rowLoss = temp(r);
-      run(E.crossEntropyRows, [logits, labels, probs, rowLoss], [r, c, probScale], rows(r));
+      run(E.crossEntropyRows, [logits, labels, probs, rowLoss], [r, c, probScale, smoothing], rows(r));
       run(E.crossEntropyMean, [rowLoss, labels, loss], [r], [1]);
       done(rowLoss);
     },
-    crossEntropyGradientInPlace: (p, labels, r, c, gy, counted) =>
-      run(E.crossEntropyGradient, [p, labels, gy], [r * c, c, counted], elem(r * c)),
+    crossEntropyGradientInPlace: (p, labels, r, c, gy, counted, smoothing = 0) =>
+      run(E.crossEntropyGradient, [p, labels, gy], [r * c, c, counted, smoothing], elem(r * c)),
     softmaxCrossEntropyBackward: (p, labels, r, c, scale, gx) =>
       run(E.crossEntropyBackward, [p, labels, gx], [r * c, c, scale], elem(r * c)),
     conv2d(g, x, w, bias, y) {

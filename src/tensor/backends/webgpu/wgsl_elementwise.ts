@@ -343,9 +343,12 @@ ${ROW}
 }`,
 };
 
-/** probs = probScale·softmax per row; rowLoss[r] = lse − logit[label] (0 where the label is −1). */
+/**
+ * probs = probScale·softmax per row; rowLoss[r] = lse − logit[label] + ε·(logit[label] − mean(logits))
+ * (ε: label smoothing; 0 where the label is negative).
+ */
 export const crossEntropyRows: KernelSpec = {
-  name: 'crossEntropyRows', bufs: ['x', 'labels', 'probs', 'rowLoss'], params: [['rows', 'u'], ['cols', 'u'], ['probScale', 'f']],
+  name: 'crossEntropyRows', bufs: ['x', 'labels', 'probs', 'rowLoss'], params: [['rows', 'u'], ['cols', 'u'], ['probScale', 'f'], ['smoothing', 'f']],
   body: `${REDUCE64}
 ${ROW}
   if (row >= P_rows()) { return; }
@@ -354,13 +357,17 @@ ${ROW}
   for (var j = li; j < P_cols(); j += 64u) { m = max(m, x_at(off + j)); }
   m = wg_max(li, m);
   var s = 0.0;
-  for (var j = li; j < P_cols(); j += 64u) { s += exp(x_at(off + j) - m); }
+  var sx = 0.0;
+  for (var j = li; j < P_cols(); j += 64u) { let v = x_at(off + j); s += exp(v - m); sx += v; }
   s = wg_sum(li, s);
+  sx = wg_sum(li, sx);
   let inv = P_probScale() / s;
   for (var j = li; j < P_cols(); j += 64u) { probs_set(off + j, exp(x_at(off + j) - m) * inv); }
   if (li == 0u) {
     let lab = labels_int(row);
-    rowLoss_set(row, select(0.0, m + log(s) - x_at(off + u32(max(lab, 0))), lab >= 0));
+    let picked = x_at(off + u32(max(lab, 0)));
+    let smoothed = select(0.0, P_smoothing() * (picked - sx / f32(P_cols())), P_smoothing() != 0.0);
+    rowLoss_set(row, select(0.0, m + log(s) - picked + smoothed, lab >= 0));
   }
 }`,
 };
@@ -378,14 +385,16 @@ ${ROW}
 }`,
 };
 
+/** p := g·p − (g / counted)·target in place (target: (1 − ε)·onehot + ε / cols); rows with a negative label zeroed. */
 export const crossEntropyGradient: KernelSpec = {
-  name: 'crossEntropyGradient', bufs: ['p', 'labels', 'gy'], params: [['n', 'u'], ['cols', 'u'], ['counted', 'f']],
+  name: 'crossEntropyGradient', bufs: ['p', 'labels', 'gy'], params: [['n', 'u'], ['cols', 'u'], ['counted', 'f'], ['smoothing', 'f']],
   body: `${ELEM('P_n()')}
   let r = i / P_cols(); let j = i % P_cols();
   let lab = labels_int(r);
   let g = gy_at(0u);
+  let e = P_smoothing();
   var v = 0.0;
-  if (lab >= 0) { v = g * p_at(i) - select(0.0, g / P_counted(), u32(lab) == j); }
+  if (lab >= 0) { v = g * p_at(i) - (g / P_counted()) * (select(0.0, 1.0 - e, u32(lab) == j) + e / f32(P_cols())); }
   p_set(i, v);
 }`,
 };

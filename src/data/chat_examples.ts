@@ -1,0 +1,80 @@
+/**
+ * Chat fine-tuning data as JSONL, one example a line, in the forms TRL's SFTTrainer reads:
+ *   - `{"messages": [{"role": "user", "content": "..."}, {"role": "assistant", "content": "..."}]}`
+ *     (OpenAI's format: a whole conversation; the assistant turns are learned);
+ *   - `{"prompt": [...messages], "completion": [...messages]}` (conversational prompt/completion: the
+ *     completion is learned);
+ *   - `{"prompt": "...", "completion": "..."}` (plain text, no template: the completion is learned).
+ * A line that is not one of these is refused with the file and line.
+ */
+import { readFileSync } from 'node:fs';
+import { DataError } from './errors.js';
+
+export interface ChatTurn {
+  role: string;
+  content: string;
+}
+
+export type ChatExample =
+  | { readonly messages: readonly ChatTurn[] }
+  | { readonly prompt: readonly ChatTurn[]; readonly completion: readonly ChatTurn[] }
+  | { readonly prompt: string; readonly completion: string };
+
+/** Every example of a chat JSONL file (blank lines skipped). */
+export function readChatExamples(file: string): ChatExample[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new DataError(file, `cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  const examples: ChatExample[] = [];
+  text.split('\n').forEach((line, i) => {
+    if (line.trim() !== '') examples.push(chatExample(line, `${file}: line ${i + 1}`));
+  });
+  if (examples.length === 0) throw new DataError(file, 'holds no chat example (JSONL with "messages", or "prompt" and "completion")');
+  return examples;
+}
+
+/** True when the first record of a JSONL file is a chat example (`messages`, or `prompt` and `completion`). */
+export function looksLikeChat(file: string): boolean {
+  if (!/\.(jsonl|ndjson)$/i.test(file)) return false;
+  let first: unknown;
+  try {
+    const line = readFileSync(file, 'utf8').split('\n').find((l) => l.trim() !== '');
+    first = line === undefined ? null : JSON.parse(line);
+  } catch {
+    return false;
+  }
+  if (typeof first !== 'object' || first === null) return false;
+  return 'messages' in first || ('prompt' in first && 'completion' in first);
+}
+
+function chatExample(line: string, where: string): ChatExample {
+  let record: unknown;
+  try {
+    record = JSON.parse(line);
+  } catch (e) {
+    throw new DataError(where, `is not JSON (${(e as Error).message})`);
+  }
+  if (typeof record !== 'object' || record === null || Array.isArray(record)) throw new DataError(where, 'is not a JSON object');
+  const r = record as Record<string, unknown>;
+  if ('messages' in r) return { messages: turns(r.messages, where, 'messages') };
+  if (!('prompt' in r) || !('completion' in r)) throw new DataError(where, 'has neither "messages" nor "prompt" and "completion"');
+  if (typeof r.prompt === 'string' && typeof r.completion === 'string') return { prompt: r.prompt, completion: r.completion };
+  if (Array.isArray(r.prompt) && Array.isArray(r.completion)) {
+    return { prompt: turns(r.prompt, where, 'prompt'), completion: turns(r.completion, where, 'completion') };
+  }
+  throw new DataError(where, '"prompt" and "completion" must both be strings or both be lists of messages');
+}
+
+function turns(value: unknown, where: string, field: string): ChatTurn[] {
+  if (!Array.isArray(value) || value.length === 0) throw new DataError(where, `"${field}" must be a non-empty list of {role, content}`);
+  return value.map((m, i) => {
+    const t = m as Partial<ChatTurn> | null;
+    if (typeof t !== 'object' || t === null || typeof t.role !== 'string' || typeof t.content !== 'string') {
+      throw new DataError(where, `${field}[${i}] must be {"role": string, "content": string}`);
+    }
+    return { role: t.role, content: t.content };
+  });
+}

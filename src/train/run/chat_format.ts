@@ -1,0 +1,19 @@
+/**
+ * The chat template a chat dataset is rendered with (data/chat.ts): the one beside the run's
+ * --tokenizer (a tokenizer.json or the model folder holding it), its `{% generation %}` blocks, where
+ * it has them, turned into marks that say which text is learned (data/chat_tokens.ts).
+ */
+import { type ChatFormat, markGenerationBlocks } from '../../data/chat_tokens.js';
+import { isNamedTokenizer } from '../../data/tokenizer.js';
+import { chatTemplateFrom, loadChatTemplate } from '../../generate/chat_template.js';
+
+/** Null for a named tokenizer (gpt2, bytes) or a folder without a template. */
+export function chatFormatFor(tokenizer: string | undefined): ChatFormat | null {
+  if (tokenizer === undefined || isNamedTokenizer(tokenizer)) return null;
+  const template = loadChatTemplate(tokenizer);
+  if (!template) return null;
+  const marked = markGenerationBlocks(template.source);
+  if (marked === null) return { renderer: template, marked: false };
+  const special = { bosToken: template.bosToken, eosToken: template.eosToken };
+  return { renderer: chatTemplateFrom(marked, special, template.file), marked: true };
+}
