@@ -1,0 +1,70 @@
+/**
+ * bench:generate's child for this engine: greedy generation on one thread. Batch 1 goes through
+ * generateStream (what `smolcluster generate` runs: cached forward, logits read, sampling); a batch
+ * of equal-length sequences is the same loop over model.forward with one KvCache, the argmax taken
+ * per row (generate() itself is batch 1).
+ */
+import { generateStream, type CausalLm } from '../../src/generate/generate.js';
+import { KvCache } from '../../src/generate/kv_cache.js';
+import { createModel, type ModelSpec } from '../../src/nn/index.js';
+import { Tensor, backend, noGrad, withComputePrecision, type Precision } from '../../src/tensor/index.js';
+import { type GenerationRun, cpuNow } from './generation_run.js';
+
+/** Batch 1 through generateStream: the first yield ends prefill. */
+async function runOne(model: CausalLm, prompt: number[], newTokens: number, precision: Precision): Promise<GenerationRun> {
+  const c0 = cpuNow();
+  const t0 = performance.now();
+  let t1 = t0;
+  const ids: number[] = [];
+  for await (const id of generateStream(model, prompt, { maxNewTokens: newTokens, precision })) {
+    if (ids.length === 0) t1 = performance.now();
+    ids.push(id);
+  }
+  const t2 = performance.now();
+  return { batch: 1, promptTokens: prompt.length, newTokens: ids.length, prefillMs: t1 - t0, decodeMs: t2 - t1, cpuShare: (cpuNow() - c0) / (t2 - t0), firstIds: ids };
+}
+
+/** The last position's argmax of each row of [B, T, vocab] logits. */
+async function lastArgmax(logits: Tensor): Promise<number[]> {
+  const [batch, steps, vocab] = logits.shape;
+  const values = await logits.read();
+  return Array.from({ length: batch }, (_, b) => {
+    const row = (b * steps + steps - 1) * vocab;
+    let best = 0;
+    for (let i = 1; i < vocab; i++) if (values[row + i] > values[row + best]) best = i;
+    return best;
+  });
+}
+
+/** A batch of equal-length prompts: one cached forward per step over all rows. */
+async function runBatch(model: CausalLm, prompts: number[][], newTokens: number, precision: Precision): Promise<GenerationRun> {
+  const cache = new KvCache();
+  const step = async (rows: number[][]): Promise<number[]> => {
+    const input = Tensor.from(rows.flat(), [rows.length, rows[0].length], 'int32');
+    const logits = withComputePrecision(precision, () => noGrad(() => model.forward(input, cache)));
+    cache.advance(rows[0].length);
+    return lastArgmax(logits);
+  };
+  const c0 = cpuNow();
+  const t0 = performance.now();
+  let next = await step(prompts);
+  const t1 = performance.now();
+  const first = [next[0]];
+  for (let i = 1; i < newTokens; i++) {
+    next = await step(next.map((id) => [id]));
+    first.push(next[0]);
+  }
+  const t2 = performance.now();
+  return { batch: prompts.length, promptTokens: prompts[0].length, newTokens, prefillMs: t1 - t0, decodeMs: t2 - t1, cpuShare: (cpuNow() - c0) / (t2 - t0), firstIds: first };
+}
+
+/** Warm-up (a short batch-1 run), then one timed run per batch size. */
+export async function oursGeneration(spec: ModelSpec, seed: number, prompts: number[][], batches: number[], newTokens: number, precision: Precision): Promise<GenerationRun[]> {
+  backend().setThreads(1);
+  const model = createModel(spec, seed) as CausalLm;
+  model.eval();
+  await runOne(model, prompts[0], 4, precision);
+  const runs: GenerationRun[] = [];
+  for (const b of batches) runs.push(b === 1 ? await runOne(model, prompts[0], newTokens, precision) : await runBatch(model, prompts.slice(0, b), newTokens, precision));
+  return runs;
+}
