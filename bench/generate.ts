@@ -21,7 +21,10 @@
  * and the input embedding where an lm head of its own reads instead; 4 bytes each in fp32, 2 in bf16;
  * the KV cache's few MB left out). The bandwidth is this core's, measured here on one thread
  * (bench/lib/read_bandwidth.ts, and numpy's sum where a Python has it: the faster is taken).
- * `--layers N` shrinks both models (a smoke run of the code paths, not a figure to report).
+ * `--layers N` shrinks both models (a smoke run of the code paths, not a figure to report);
+ * `--cast-once` gives our bf16 runs a CastCache (src/tensor/ops/cast_cache.ts: each weight cast to
+ * bf16 once per generation, as generate() would with one; it does not yet);
+ * `--report FILE` re-prints the tables of a finished run from its log's last (JSON) line.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
@@ -34,7 +37,7 @@ import { type EngineReport, promptIds } from './lib/generation_run.js';
 import { oursGeneration } from './lib/generate_ours.js';
 import { llamaCppGeneration, loadNodeLlamaCpp } from './lib/generate_llama_cpp.js';
 import { measureReadBandwidth, type ReadBandwidth } from './lib/read_bandwidth.js';
-import { printGenerationReport, type Bench } from './lib/generate_report.js';
+import { benchFromJson, printGenerationReport, type Bench } from './lib/generate_report.js';
 import { saveFolder } from '../src/nn/interchange/hf_folder.js';
 import { type ModelSpec, createModel, defaultSpec } from '../src/nn/index.js';
 import type { Module } from '../src/nn/module.js';
@@ -85,7 +88,7 @@ function spawnPython(python: string, args: string[]): string | null {
   return r.status === 0 ? null : (r.stderr || r.stdout || String(r.error)).trim().split('\n').slice(-2).join(' | ');
 }
 
-interface Plan { ids: ModelId[]; dtypes: Dtype[]; batches: number[]; newTokens: number; repeats: number; layers?: number }
+interface Plan { ids: ModelId[]; dtypes: Dtype[]; batches: number[]; newTokens: number; repeats: number; layers?: number; castOnce: boolean }
 
 async function parent(plan: Plan): Promise<void> {
   const root = packageRoot(import.meta.url);
@@ -114,7 +117,7 @@ async function parent(plan: Plan): Promise<void> {
     const runEngine = async (engine: Engine, id: ModelId, dtype: Dtype): Promise<EngineReport | string> => {
       if (skip[engine]) return 'skipped';
       const p = prepared[id];
-      const depth = plan.layers !== undefined ? ['--layers', String(plan.layers)] : [];
+      const depth = [...(plan.layers !== undefined ? ['--layers', String(plan.layers)] : []), ...(plan.castOnce ? ['--cast-once'] : [])];
       const [cmd, args] = engine === 'transformers'
         ? [transformers.found!.python, [join(root, 'bench', 'reference', 'generate_torch.py'), '--folder', p.folder, '--model', id, '--dtype', dtype, ...common]]
         : engine === 'llama.cpp'
@@ -145,25 +148,26 @@ async function parent(plan: Plan): Promise<void> {
   }
 }
 
-/** This core's read bandwidth: ours (memchr) and numpy's sum where a Python has it; the faster is the bound. */
+/** This core's read bandwidth: ours (memchr) and numpy's sum where a Python has it; the faster (per CPU-second) is the bound. */
 async function readBandwidth(root: string, python: string | null): Promise<Bench['bandwidth']> {
   const ours: ReadBandwidth & { how: string } = { ...measureReadBandwidth(), how: 'Buffer.indexOf (memchr)' };
   if (python === null) return { best: ours, all: [ours] };
   const r = await runJsonChild<ReadBandwidth & { how: string }>(python, [join(root, 'bench', 'reference', 'read_bandwidth.py')], { env: threadEnv(1), stderr: 'pipe' });
   const all = r.value ? [ours, r.value] : [ours];
-  return { best: all.reduce((a, b) => (b.gbPerSec > a.gbPerSec ? b : a)), all };
+  return { best: all.reduce((a, b) => (b.gbPerCpuSec > a.gbPerCpuSec ? b : a)), all };
 }
 
 /** Child: one engine of ours (smolcluster or llama.cpp) on one model and dtype; prints an EngineReport. */
-async function worker(engine: string, id: ModelId, dtype: Dtype, promptFile: string, batches: number[], newTokens: number, layers?: number, ggufPath?: string): Promise<void> {
+async function worker(engine: string, id: ModelId, dtype: Dtype, promptFile: string, batches: number[], newTokens: number, castOnce: boolean, layers?: number, ggufPath?: string): Promise<void> {
   const prompts = JSON.parse(readFileSync(promptFile, 'utf8')) as number[][];
   let report: EngineReport;
   if (engine === 'llama.cpp') {
     const { runs, version } = await llamaCppGeneration(ggufPath!, prompts, batches, newTokens);
     report = { engine, model: id, dtype, detail: `node-llama-cpp ${version}, cpu, 1 thread, GGUF ${dtype === 'fp32' ? 'F32' : 'BF16'}`, runs };
   } else {
-    const runs = await oursGeneration(specOf(id, layers), SEED, prompts, batches, newTokens, dtype);
-    report = { engine: 'smolcluster', model: id, dtype, detail: `native backend, 1 thread, precision ${dtype}`, runs };
+    const runs = await oursGeneration(specOf(id, layers), SEED, prompts, batches, newTokens, dtype, castOnce);
+    const casts = castOnce && dtype === 'bf16' ? ', weights cast to bf16 once per generation (CastCache)' : '';
+    report = { engine: 'smolcluster', model: id, dtype, detail: `native backend, 1 thread, precision ${dtype}${casts}`, runs };
   }
   console.log(JSON.stringify(report));
 }
@@ -172,7 +176,7 @@ const { values } = parseArgs({
   options: {
     worker: { type: 'string' }, model: { type: 'string' }, dtype: { type: 'string' }, prompts: { type: 'string' }, gguf: { type: 'string' },
     only: { type: 'string' }, dtypes: { type: 'string' }, batches: { type: 'string' }, 'new-tokens': { type: 'string' },
-    repeats: { type: 'string' }, layers: { type: 'string' },
+    repeats: { type: 'string' }, layers: { type: 'string' }, report: { type: 'string' }, 'cast-once': { type: 'boolean' },
   },
 });
 const positiveInt = (flag: string, v: string | undefined, dflt: number): number => {
@@ -183,11 +187,15 @@ const positiveInt = (flag: string, v: string | undefined, dflt: number): number 
 const batches = (values.batches ?? '1,8').split(',').map((b) => positiveInt('batches', b, 1));
 const newTokens = positiveInt('new-tokens', values['new-tokens'], 128);
 const layers = values.layers === undefined ? undefined : positiveInt('layers', values.layers, 1);
-if (values.worker) {
-  await worker(values.worker, values.model as ModelId, values.dtype as Dtype, values.prompts!, batches, newTokens, layers, values.gguf);
+if (values.report) {
+  // Re-print the tables of a finished run from its JSON line (the log's last line).
+  const lines = readFileSync(values.report, 'utf8').trim().split('\n');
+  printGenerationReport(benchFromJson(lines[lines.length - 1]), false);
+} else if (values.worker) {
+  await worker(values.worker, values.model as ModelId, values.dtype as Dtype, values.prompts!, batches, newTokens, values['cast-once'] ?? false, layers, values.gguf);
 } else {
   await parent({
     ids: parseOnly(values.only, MODELS), dtypes: parseOnly(values.dtypes, DTYPES), batches, newTokens,
-    repeats: positiveInt('repeats', values.repeats, 2), ...(layers !== undefined ? { layers } : {}),
+    repeats: positiveInt('repeats', values.repeats, 2), ...(layers !== undefined ? { layers } : {}), castOnce: values['cast-once'] ?? false,
   });
 }

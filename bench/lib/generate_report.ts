@@ -7,7 +7,7 @@
 import type { MachineInfo } from './machine.js';
 import type { ReadBandwidth } from './read_bandwidth.js';
 import { median } from './stats.js';
-import { type EngineReport, type GenerationRun, decodePerSecond, prefillPerSecond } from './generation_run.js';
+import { type EngineReport, type GenerationRun, decodePerCpuSecond, decodePerSecond, prefillPerSecond } from './generation_run.js';
 
 type Engine = 'smolcluster' | 'transformers' | 'llama.cpp';
 
@@ -20,6 +20,13 @@ export interface Bench {
   machine: MachineInfo;
   skip: Partial<Record<Engine, string>>;
   llamaCppVersion: string | null;
+}
+
+/** Reads back the JSON line a run printed (bench:generate --report FILE re-prints its tables). */
+export function benchFromJson(line: string): Bench {
+  const j = JSON.parse(line) as Bench & { bench: string };
+  if (j.bench !== 'generate') throw new Error(`bench:generate --report: not a bench:generate line (bench ${j.bench})`);
+  return j;
 }
 
 const fmt = (v: number): string => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
@@ -55,9 +62,10 @@ function ratioCell(ours: GenerationRun[], theirs: GenerationRun[], rate: (r: Gen
   return n > 1 ? `${m.toFixed(2)}× (${Math.min(...each).toFixed(2)}–${Math.max(...each).toFixed(2)})` : `${m.toFixed(2)}×`;
 }
 
-function printRates(b: Bench, what: 'decode' | 'prefill'): void {
-  const rate = what === 'decode' ? decodePerSecond : prefillPerSecond;
-  console.log(`\n${what} tokens/s (median over the repeats, each repeat in brackets)`);
+function printRates(b: Bench, what: 'decode' | 'prefill' | 'decode, CPU time'): void {
+  const rate = what === 'decode' ? decodePerSecond : what === 'prefill' ? prefillPerSecond : decodePerCpuSecond;
+  const unit = what === 'decode, CPU time' ? 'tokens per CPU-second of the process' : 'tokens/s';
+  console.log(`\n${what}: ${unit} (median over the repeats, each repeat in brackets)`);
   console.log('| model | dtype | batch | smolcluster | transformers | llama.cpp | ours / transformers | ours / llama.cpp |');
   console.log('|---|---|---|---|---|---|---|---|');
   for (const model of b.plan.ids) {
@@ -71,10 +79,16 @@ function printRates(b: Bench, what: 'decode' | 'prefill'): void {
   }
 }
 
+/**
+ * Decode at batch 1 against weight bytes ÷ read bandwidth, both per CPU-second of the process
+ * (on an idle core the same as per wall-second; on a loaded one the wall clock counts other
+ * processes' turns in both, unequally).
+ */
 function printBound(b: Bench): Array<Record<string, unknown>> {
-  const bw = b.bandwidth.best.gbPerSec;
-  console.log(`\ndecode at batch 1 against the memory-bandwidth bound: this core's read bandwidth ${bw.toFixed(2)} GB/s (${b.bandwidth.all.map((x) => `${x.how} ${x.gbPerSec.toFixed(2)}`).join(', ')}; one thread, 2 GiB)`);
-  console.log('| model | dtype | weight MB per token | bound tokens/s | smolcluster (fraction) | transformers (fraction) | llama.cpp (fraction) |');
+  const bw = b.bandwidth.best.gbPerCpuSec;
+  const each = b.bandwidth.all.map((x) => `${x.how} ${x.gbPerCpuSec.toFixed(2)} per CPU-second, ${x.gbPerSec.toFixed(2)} per wall-second`).join('; ');
+  console.log(`\ndecode at batch 1 against the memory-bandwidth bound, in CPU time: this core's read bandwidth ${bw.toFixed(2)} GB per CPU-second (${each}; one thread, 2 GiB)`);
+  console.log('| model | dtype | weight MB per token | bound tokens per CPU-second | smolcluster (fraction) | transformers (fraction) | llama.cpp (fraction) |');
   console.log('|---|---|---|---|---|---|---|');
   const rows: Array<Record<string, unknown>> = [];
   for (const model of b.plan.ids) {
@@ -84,7 +98,7 @@ function printBound(b: Bench): Array<Record<string, unknown>> {
       const frac = (e: Engine): [string, number | null] => {
         const runs = runsOf(b, model, dtype, e, 1);
         if (!runs.length) return ['–', null];
-        const m = median(runs.map(decodePerSecond));
+        const m = median(runs.map(decodePerCpuSecond));
         return [`${fmt(m)} (${((100 * m) / bound).toFixed(0)} %)`, m / bound];
       };
       const [o, t, l] = [frac('smolcluster'), frac('transformers'), frac('llama.cpp')];
@@ -114,7 +128,7 @@ function printAgreement(b: Bench): void {
   }
 }
 
-export function printGenerationReport(b: Bench): void {
+export function printGenerationReport(b: Bench, json = true): void {
   const { plan, machine } = b;
   console.log(`\nbench:generate — one thread, prompt 32, ${plan.newTokens} new tokens, greedy, random weights (seeded)${plan.layers !== undefined ? `, ${plan.layers} layer(s) (smoke run)` : ''}; ${plan.repeats} interleaved repeat(s)`);
   console.log(`machine: ${machine.cpu}, ${machine.cores} cores, load average ${machine.loadAvg1} at the end${machine.loadAvg1 > 0.5 ? ' (a loaded machine: figures are pessimistic, ratios less so)' : ''}`);
@@ -122,8 +136,9 @@ export function printGenerationReport(b: Bench): void {
   for (const r of b.results) if (typeof r.report !== 'string') details.set(`${r.engine} ${r.dtype}`, r.report.detail);
   for (const [k, v] of details) console.log(`  ${k}: ${v}`);
   printRates(b, 'decode');
+  printRates(b, 'decode, CPU time');
   printRates(b, 'prefill');
   const bound = printBound(b);
   printAgreement(b);
-  console.log(JSON.stringify({ bench: 'generate', plan, machine, bandwidth: b.bandwidth, weights: b.weights, bound, skip: b.skip, llamaCppVersion: b.llamaCppVersion, results: b.results }));
+  if (json) console.log(JSON.stringify({ bench: 'generate', plan, machine, bandwidth: b.bandwidth, weights: b.weights, bound, skip: b.skip, llamaCppVersion: b.llamaCppVersion, results: b.results }));
 }

@@ -19,6 +19,8 @@ export interface GenerationRun {
   decodeMs: number;
   /** Process CPU time / wall time over the run (≈ 1 on an idle core with one thread). */
   cpuShare: number;
+  /** Process CPU milliseconds (all threads) over the decode part: what a loaded machine's other processes do not inflate. */
+  decodeCpuMs: number;
   /** The first sequence's generated ids (to compare engines: same weights, greedy). */
   firstIds: number[];
 }
@@ -39,6 +41,8 @@ export function promptIds(seed: number, batch: number, length: number, vocab: nu
 
 export const prefillPerSecond = (r: GenerationRun): number => (r.batch * r.promptTokens * 1000) / r.prefillMs;
 export const decodePerSecond = (r: GenerationRun): number => (r.batch * (r.newTokens - 1) * 1000) / r.decodeMs;
+/** Decode tokens per CPU-second of the process (equal to decodePerSecond on an idle core). */
+export const decodePerCpuSecond = (r: GenerationRun): number => (r.batch * (r.newTokens - 1) * 1000) / r.decodeCpuMs;
 
 /** Process CPU milliseconds (all threads). */
 export function cpuNow(): number {
