@@ -1,5 +1,5 @@
-// Thin bf16 products x·Wᵀ: a few rows of x (M ≤ kThinBf16Rows) against a linear layer's weight W
-// [N, K] row-major, bf16 operands, float32 accumulation and output: every decode step's linears.
+// Thin bf16 products x·Wᵀ: a single row of x (M ≤ kThinBf16Rows) against a linear layer's weight W
+// [N, K] row-major, bf16 operands, float32 accumulation and output: a batch-1 decode step's linears.
 //
 // oneDNN's matmul primitive (bf16.cc) reorders W into its blocked VNNI layout on every call when
 // W comes in plain row-major: at M = 1 it reads W, writes the reorder and reads that again, so a

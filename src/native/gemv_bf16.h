@@ -5,8 +5,11 @@
 
 namespace sc {
 
-/** Rows of x at most this: a decode step's batch; above it oneDNN's primitive repays its reorder. */
-constexpr int64_t kThinBf16Rows = 8;
+/**
+ * Rows of x at most this: batch-1 decode. bench:generate measured 8 rows (batch-8 decode) slower
+ * here than in oneDNN's primitive, whose reorder 8 rows repay (GPT-2 124M: 93 against 106 tokens/s).
+ */
+constexpr int64_t kThinBf16Rows = 1;
 
 /** C [M, N] = alpha · A [M, K] · B [N, K]ᵀ (+ bias [N], or + beta · C), all row-major, one product. */
 struct ThinBf16 {

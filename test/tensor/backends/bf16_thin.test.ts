@@ -1,6 +1,6 @@
 /**
- * The native bf16 GEMM's thin path (src/native/gemv_bf16.cc: x·Wᵀ with at most 8 rows of x, the
- * linears of a decode step) against the js bf16 GEMM: odd K around the 32-element vector (the
+ * The native bf16 GEMM's thin path (src/native/gemv_bf16.cc: x·Wᵀ with one row of x, the linears
+ * of a batch-1 decode step) against the js bf16 GEMM: odd K around the 32-element vector (the
  * masked tail), N not a multiple of the 4-row block, alpha, beta = 1, a bias, and rows above the
  * limit going to oneDNN; and that it is the path taken where the CPU has AVX512-BF16.
  */
@@ -54,18 +54,18 @@ function product(k: HostBackend, c: Case): Float32Array {
 
 describe('bf16 GEMM, thin x·Wᵀ path: native against js', { skip }, () => {
   const cases: Case[] = [];
-  for (const M of [1, 3, 8, 9]) for (const K of [1, 31, 32, 33, 100]) cases.push({ M, N: 37, K, alpha: 1, beta: 0, bias: false });
-  cases.push({ M: 1, N: 768, K: 768, alpha: 1, beta: 0, bias: true }, { M: 2, N: 6, K: 64, alpha: 0.5, beta: 1, bias: false }, { M: 8, N: 3, K: 40, alpha: 1, beta: 0, bias: true });
+  for (const M of [1, 2]) for (const K of [1, 31, 32, 33, 100]) cases.push({ M, N: 37, K, alpha: 1, beta: 0, bias: false });
+  cases.push({ M: 1, N: 768, K: 768, alpha: 1, beta: 0, bias: true }, { M: 1, N: 6, K: 64, alpha: 0.5, beta: 1, bias: false }, { M: 1, N: 3, K: 40, alpha: 1, beta: 0, bias: true });
   for (const c of cases) {
     test(`M ${c.M}, N ${c.N}, K ${c.K}${c.alpha !== 1 ? `, alpha ${c.alpha}` : ''}${c.beta ? ', beta 1' : ''}${c.bias ? ', bias' : ''}`, () => {
       assertNear(product(native!, c), product(js, c), 1e-5, 'C');
     });
   }
 
-  test('runs the thin kernel up to 8 rows where the CPU has AVX512-BF16, oneDNN above', { skip: cpuHasAvx512Bf16() ? false : 'no avx512_bf16 on this CPU' }, () => {
-    product(native!, { M: 8, N: 16, K: 64, alpha: 1, beta: 0, bias: false });
+  test('runs the thin kernel for one row where the CPU has AVX512-BF16, oneDNN for more', { skip: cpuHasAvx512Bf16() ? false : 'no avx512_bf16 on this CPU' }, () => {
+    product(native!, { M: 1, N: 16, K: 64, alpha: 1, beta: 0, bias: false });
     assert.equal(nativeInternals()!.lastBf16GemmImpl(), 'thin avx512_bf16');
-    product(native!, { M: 9, N: 16, K: 64, alpha: 1, beta: 0, bias: false });
+    product(native!, { M: 2, N: 16, K: 64, alpha: 1, beta: 0, bias: false });
     assert.notEqual(nativeInternals()!.lastBf16GemmImpl(), 'thin avx512_bf16');
   });
 });
