@@ -1,7 +1,7 @@
 """Writes a Hugging Face folder (GPT-2 or Llama, as saveFolder writes it) as a GGUF file for llama.cpp,
 with the pip package `gguf` (GGUFWriter), F32 or BF16: the same weights bench:generate runs on every engine.
 
-    python hf_to_gguf.py FOLDER OUT.gguf --dtype f32|bf16
+    python hf_to_gguf.py FOLDER OUT.gguf [FOLDER OUT.gguf ...] --dtype f32|bf16
 
 Tensor names and layouts are the ones llama.cpp's loader expects (its convert_hf_to_gguf.py does the same):
 GPT-2's Conv1D weights [in, out] transposed to [out, in]; Llama's q and k rows permuted from Hugging
@@ -44,7 +44,9 @@ def stand_in_vocab(writer, vocab_size):
     writer.add_tokenizer_pre("default")
     writer.add_token_list(tokens)
     writer.add_token_types([gguf.TokenType.NORMAL] * vocab_size)
-    writer.add_token_merges([f"{alphabet[i // 256]} {alphabet[i % 256]}" for i in range(256, min(vocab_size, 512))])
+    # llama.cpp refuses a gpt2 vocabulary without merges (an empty list is not written): at least one.
+    merges = [f"{alphabet[i // 256]} {alphabet[i % 256]}" for i in range(256, min(vocab_size, 512))]
+    writer.add_token_merges(merges or [f"{alphabet[0]} {alphabet[1]}"])
     writer.add_bos_token_id(0)
     writer.add_eos_token_id(vocab_size - 1)
 
@@ -114,25 +116,20 @@ def llama_header(writer, cfg):
     writer.add_vocab_size(cfg["vocab_size"])
 
 
-def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("folder")
-    p.add_argument("out")
-    p.add_argument("--dtype", choices=["f32", "bf16"], default="f32")
-    a = p.parse_args()
-    cfg = json.load(open(os.path.join(a.folder, "config.json")))
+def convert(folder, out, dtype):
+    cfg = json.load(open(os.path.join(folder, "config.json")))
     arch = cfg.get("model_type")
     if arch not in ("gpt2", "llama"):
-        sys.exit(f"hf_to_gguf: {a.folder}/config.json: model_type {arch!r} is not gpt2 or llama")
-    weights = {k: v.astype(np.float32) for k, v in load_weights(a.folder).items()}
-    writer = gguf.GGUFWriter(a.out, arch)
+        sys.exit(f"hf_to_gguf: {folder}/config.json: model_type {arch!r} is not gpt2 or llama")
+    weights = {k: v.astype(np.float32) for k, v in load_weights(folder).items()}
+    writer = gguf.GGUFWriter(out, arch)
     writer.add_name(f"bench-{arch}")
-    writer.add_file_type(gguf.LlamaFileType.MOSTLY_BF16 if a.dtype == "bf16" else gguf.LlamaFileType.ALL_F32)
+    writer.add_file_type(gguf.LlamaFileType.MOSTLY_BF16 if dtype == "bf16" else gguf.LlamaFileType.ALL_F32)
     (gpt2_header if arch == "gpt2" else llama_header)(writer, cfg)
     stand_in_vocab(writer, cfg["vocab_size"])
     for name, t in (gpt2_tensors if arch == "gpt2" else llama_tensors)(cfg, weights).items():
         t = np.ascontiguousarray(t, dtype=np.float32)
-        if a.dtype == "bf16" and t.ndim == 2:
+        if dtype == "bf16" and t.ndim == 2:
             writer.add_tensor(name, gguf.quants.quantize(t, gguf.GGMLQuantizationType.BF16), raw_dtype=gguf.GGMLQuantizationType.BF16)
         else:
             writer.add_tensor(name, t)
@@ -140,7 +137,17 @@ def main():
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
-    print(json.dumps({"gguf": a.out, "arch": arch, "dtype": a.dtype, "bytes": os.path.getsize(a.out)}))
+    return {"gguf": out, "arch": arch, "dtype": dtype, "bytes": os.path.getsize(out)}
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("pairs", nargs="+", help="FOLDER OUT.gguf, once or more (one process for several models)")
+    p.add_argument("--dtype", choices=["f32", "bf16"], default="f32")
+    a = p.parse_args()
+    if len(a.pairs) % 2:
+        sys.exit("hf_to_gguf: give FOLDER OUT.gguf pairs")
+    print(json.dumps([convert(a.pairs[i], a.pairs[i + 1], a.dtype) for i in range(0, len(a.pairs), 2)]))
 
 
 if __name__ == "__main__":
