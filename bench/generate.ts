@@ -32,7 +32,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { findPythonWith, machineInfo, packageRoot, parseOnly, runJsonChild, threadEnv } from './lib/index.js';
+import { findPythonWith, machineInfo, packageRoot, parseOnly, pythonCandidates, runJsonChild, threadEnv } from './lib/index.js';
 import { type EngineReport, promptIds } from './lib/generation_run.js';
 import { oursGeneration } from './lib/generate_ours.js';
 import { llamaCppGeneration, loadNodeLlamaCpp } from './lib/generate_llama_cpp.js';
@@ -93,8 +93,10 @@ interface Plan { ids: ModelId[]; dtypes: Dtype[]; batches: number[]; newTokens: 
 async function parent(plan: Plan): Promise<void> {
   const root = packageRoot(import.meta.url);
   const self = fileURLToPath(import.meta.url);
-  const transformers = findPythonWith('transformers');
-  const gguf = findPythonWith('gguf');
+  // The project's torch venv too (issue 31: torch 2.13 at /opt/torchvenv or $SMOLCLUSTER_PYTHON).
+  const candidates = [...pythonCandidates(), '/opt/torchvenv/bin/python'];
+  const transformers = findPythonWith('transformers', candidates);
+  const gguf = findPythonWith('gguf', candidates);
   const llamaCpp = await loadNodeLlamaCpp();
   const skip: Partial<Record<Engine, string>> = {};
   if (!transformers.found) skip.transformers = transformers.reason;
@@ -110,7 +112,7 @@ async function parent(plan: Plan): Promise<void> {
     const prepared = {} as Record<ModelId, Prepared>;
     for (const id of plan.ids) {
       prepared[id] = prepare(id, work, plan.layers, plan.dtypes, skip['llama.cpp'] ? null : gguf.found!.python, skip['llama.cpp'] ?? '');
-      if (prepared[id].ggufSkip) console.log(`bench:generate: llama.cpp skipped for ${id}: ${prepared[id].ggufSkip}`);
+      if (prepared[id].ggufSkip && !skip['llama.cpp']) console.log(`bench:generate: llama.cpp skipped for ${id}: ${prepared[id].ggufSkip}`);
     }
     const bandwidth = await readBandwidth(root, transformers.found?.python ?? null);
     const common = ['--prompts', promptFile, '--batches', plan.batches.join(','), '--new-tokens', String(plan.newTokens)];
