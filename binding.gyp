@@ -39,6 +39,7 @@
         'src/native/shm.cc',
         'src/native/memory.cc',
         'src/native/bf16.cc',
+        'src/native/gemv_bf16.cc',
         'src/native/llama.cc',
       ],
       'defines': ['NAPI_VERSION=8'],

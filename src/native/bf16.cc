@@ -17,6 +17,7 @@
 
 #include "dnnl_context.h"
 #include "gemm.h"
+#include "gemv_bf16.h"
 #include "napi_args.h"
 #include "registry.h"
 #include "simd.h"
@@ -229,7 +230,26 @@ void gemmBf16Widened(const GemmBf16& g) {
   sgemm(f);
 }
 
+/** x·Wᵀ with a few rows of x (decode's linears) by gemv_bf16.cc, where it applies. */
+bool gemmBf16Thin(const GemmBf16& g) {
+  if (g.transA || !g.transB || g.batch != 1 || g.K == 0 || g.alpha == 0) return false;
+  ThinBf16 t;
+  t.M = g.M;
+  t.N = g.N;
+  t.K = g.K;
+  t.alpha = g.alpha;
+  t.beta = g.beta;
+  t.A = g.A;
+  t.B = g.B;
+  t.C = g.C;
+  t.bias = g.bias;
+  if (!thinBf16Product(t)) return false;
+  g_lastImpl = "thin avx512_bf16";
+  return true;
+}
+
 void gemmBf16(const GemmBf16& g) {
+  if (gemmBf16Thin(g)) return;
 #ifdef SC_HAVE_DNNL
   if (g.K > 0 && g.alpha != 0 && gemmBf16Dnnl(g)) return;
 #endif

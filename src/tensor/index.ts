@@ -21,6 +21,7 @@ export { ShapeError, sizeOf, stridesOf } from './shape.js';
 export { PRECISIONS, computePrecision, setComputePrecision, withComputePrecision, type Precision, type PrecisionChoice } from './precision.js';
 export * from './ops/elementwise.js';
 export * from './ops/matmul.js';
+export { CastCache, activeCastCache, setCastCache } from './ops/cast_cache.js';
 export * from './ops/reduce.js';
 export * from './ops/layout.js';
 export * from './ops/softmax.js';

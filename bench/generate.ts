@@ -1,0 +1,203 @@
+/**
+ * bench:generate — generation speed on one thread: decode tokens/s at batch 1 and 8 (prompt 32, 128
+ * new tokens, greedy, KV cache) and prefill tokens/s, for GPT-2 124M and the SmolLM2-135M shape with
+ * random weights (seeded), fp32 and bf16, side by side in one run with
+ *   (a) transformers' `generate` with its cache (bench/reference/generate_torch.py; bf16 = the model
+ *       in torch.bfloat16), and
+ *   (b) llama.cpp through the npm package node-llama-cpp (cpu, one thread) on GGUF files written from
+ *       the same weights with the pip package `gguf` (bench/reference/hf_to_gguf.py: F32 and BF16).
+ *
+ *   npm run bench:generate [-- --only gpt2,smollm2-135m] [--dtypes fp32,bf16] [--repeats 2] [--new-tokens 128] [--layers N]
+ *
+ * The weights are written once as a Hugging Face folder (saveFolder) that transformers loads and the
+ * GGUF files are converted from; our child builds the same model from the same seed. Every engine
+ * runs in a child of its own per model and dtype (a warm-up generation, then batch 1 and batch 8);
+ * repeats are interleaved (the engines' order rotates each repeat) and each repeat's figure is shown.
+ * Ours in bf16 is `generate`'s precision 'bf16' (matmuls and attention on bfloat16 operands cast from
+ * the float32 weights, docs/PRECISION.md).
+ *
+ * Decode at batch 1 is also read against the memory-bandwidth bound: every weight is read once per
+ * token, so tokens/s ≤ read bandwidth ÷ weight bytes per token (all parameters but the position table,
+ * and the input embedding where an lm head of its own reads instead; 4 bytes each in fp32, 2 in bf16;
+ * the KV cache's few MB left out). The bandwidth is this core's, measured here on one thread
+ * (bench/lib/read_bandwidth.ts, and numpy's sum where a Python has it: the faster is taken).
+ * `--layers N` shrinks both models (a smoke run of the code paths, not a figure to report);
+ * `--cast-once` gives our bf16 runs a CastCache (src/tensor/ops/cast_cache.ts: each weight cast to
+ * bf16 once per generation, as generate() would with one; it does not yet);
+ * `--report FILE` re-prints the tables of a finished run from its log's last (JSON) line.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { findPythonWith, machineInfo, packageRoot, parseOnly, pythonCandidates, runJsonChild, threadEnv } from './lib/index.js';
+import { type EngineReport, promptIds } from './lib/generation_run.js';
+import { oursGeneration } from './lib/generate_ours.js';
+import { llamaCppGeneration, loadNodeLlamaCpp } from './lib/generate_llama_cpp.js';
+import { measureReadBandwidth, type ReadBandwidth } from './lib/read_bandwidth.js';
+import { benchFromJson, printGenerationReport, type Bench } from './lib/generate_report.js';
+import { saveFolder } from '../src/nn/interchange/hf_folder.js';
+import { type ModelSpec, createModel, defaultSpec } from '../src/nn/index.js';
+import type { Module } from '../src/nn/module.js';
+
+const MODELS = ['gpt2', 'smollm2-135m'] as const;
+type ModelId = (typeof MODELS)[number];
+const VOCAB: Record<ModelId, number> = { gpt2: 50257, 'smollm2-135m': 49152 };
+const DTYPES = ['fp32', 'bf16'] as const;
+type Dtype = (typeof DTYPES)[number];
+const ENGINES = ['smolcluster', 'transformers', 'llama.cpp'] as const;
+type Engine = (typeof ENGINES)[number];
+const SEED = 1234;
+const PROMPT = 32;
+
+function specOf(id: ModelId, layers?: number): ModelSpec {
+  return defaultSpec(id, [256], VOCAB[id], layers !== undefined ? { layers } : {});
+}
+
+/** Bytes decode reads per token at batch 1 (header comment), per weight byte width. */
+function weightsPerToken(model: Module): number {
+  const named = model.namedParameters();
+  const ownHead = named.some(([n]) => n === 'lm_head.weight');
+  return named.filter(([n]) => !n.endsWith('wpe.weight') && !(ownHead && n.endsWith('embed_tokens.weight'))).reduce((s, [, p]) => s + p.size, 0);
+}
+
+interface Prepared { folder: string; gguf: Partial<Record<Dtype, string>>; weights: number; ggufSkip?: string }
+
+/** The Hugging Face folder and GGUF files of one model, written under `work`. */
+function prepare(id: ModelId, work: string, layers: number | undefined, dtypes: readonly Dtype[], gguf: string | null, ggufWhy: string): Prepared {
+  const spec = specOf(id, layers);
+  const model = createModel(spec, SEED);
+  const folder = join(work, id);
+  saveFolder(folder, model, spec);
+  const out: Prepared = { folder, gguf: {}, weights: weightsPerToken(model) };
+  if (gguf === null) return { ...out, ggufSkip: ggufWhy };
+  const script = join(packageRoot(import.meta.url), 'bench', 'reference', 'hf_to_gguf.py');
+  for (const d of dtypes) {
+    const file = join(work, `${id}-${d}.gguf`);
+    const r = spawnPython(gguf, [script, folder, file, '--dtype', d === 'fp32' ? 'f32' : 'bf16']);
+    if (r !== null) return { ...out, ggufSkip: `hf_to_gguf.py failed: ${r}` };
+    out.gguf[d] = file;
+  }
+  return out;
+}
+
+function spawnPython(python: string, args: string[]): string | null {
+  const r = spawnSync(python, args, { encoding: 'utf8', timeout: 10 * 60_000, maxBuffer: 1 << 24 });
+  return r.status === 0 ? null : (r.stderr || r.stdout || String(r.error)).trim().split('\n').slice(-2).join(' | ');
+}
+
+interface Plan { ids: ModelId[]; dtypes: Dtype[]; batches: number[]; newTokens: number; repeats: number; layers?: number; castOnce: boolean }
+
+async function parent(plan: Plan): Promise<void> {
+  const root = packageRoot(import.meta.url);
+  const self = fileURLToPath(import.meta.url);
+  // The project's torch venv too (issue 31: torch 2.13 at /opt/torchvenv or $SMOLCLUSTER_PYTHON).
+  const candidates = [...pythonCandidates(), '/opt/torchvenv/bin/python'];
+  const transformers = findPythonWith('transformers', candidates);
+  const gguf = findPythonWith('gguf', candidates);
+  const llamaCpp = await loadNodeLlamaCpp();
+  const skip: Partial<Record<Engine, string>> = {};
+  if (!transformers.found) skip.transformers = transformers.reason;
+  if (typeof llamaCpp === 'string') skip['llama.cpp'] = llamaCpp;
+  else if (!gguf.found) skip['llama.cpp'] = `cannot write GGUF files: ${gguf.reason}`;
+  for (const [e, why] of Object.entries(skip)) console.log(`bench:generate: ${e} skipped: ${why}`);
+
+  const work = mkdtempSync(join(tmpdir(), 'smolcluster-bench-generate-'));
+  try {
+    const prompts = promptIds(SEED, Math.max(...plan.batches), PROMPT, Math.min(...plan.ids.map((id) => VOCAB[id])));
+    const promptFile = join(work, 'prompts.json');
+    writeFileSync(promptFile, JSON.stringify(prompts));
+    const prepared = {} as Record<ModelId, Prepared>;
+    for (const id of plan.ids) {
+      prepared[id] = prepare(id, work, plan.layers, plan.dtypes, skip['llama.cpp'] ? null : gguf.found!.python, skip['llama.cpp'] ?? '');
+      if (prepared[id].ggufSkip && !skip['llama.cpp']) console.log(`bench:generate: llama.cpp skipped for ${id}: ${prepared[id].ggufSkip}`);
+    }
+    const bandwidth = await readBandwidth(root, transformers.found?.python ?? null);
+    const common = ['--prompts', promptFile, '--batches', plan.batches.join(','), '--new-tokens', String(plan.newTokens)];
+    const runEngine = async (engine: Engine, id: ModelId, dtype: Dtype): Promise<EngineReport | string> => {
+      if (skip[engine]) return 'skipped';
+      const p = prepared[id];
+      const depth = [...(plan.layers !== undefined ? ['--layers', String(plan.layers)] : []), ...(plan.castOnce ? ['--cast-once'] : [])];
+      const [cmd, args] = engine === 'transformers'
+        ? [transformers.found!.python, [join(root, 'bench', 'reference', 'generate_torch.py'), '--folder', p.folder, '--model', id, '--dtype', dtype, ...common]]
+        : engine === 'llama.cpp'
+          ? (p.gguf[dtype] ? [process.execPath, [self, '--worker', engine, '--gguf', p.gguf[dtype]!, '--model', id, '--dtype', dtype, ...common]] : [null, []])
+          : [process.execPath, ['--max-old-space-size=8192', self, '--worker', engine, '--model', id, '--dtype', dtype, ...depth, ...common]];
+      if (cmd === null) return 'skipped';
+      const r = await runJsonChild<EngineReport>(cmd, args as string[], { env: threadEnv(1), timeoutMs: 20 * 60_000, stderr: 'pipe' });
+      return r.value && !r.error ? r.value : (r.error ?? 'no report');
+    };
+    const results: Bench['results'] = [];
+    for (let rep = 0; rep < plan.repeats; rep++) {
+      for (const id of plan.ids) {
+        for (const dtype of plan.dtypes) {
+          const order = ENGINES.map((_, i) => ENGINES[(i + rep) % ENGINES.length]);
+          for (const engine of order) {
+            const t0 = Date.now();
+            const report = await runEngine(engine, id, dtype);
+            console.error(`bench:generate: repeat ${rep + 1} ${id} ${dtype} ${engine}: ${typeof report === 'string' ? report : 'ok'} (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
+            results.push({ repeat: rep, model: id, dtype, engine, report });
+          }
+        }
+      }
+    }
+    const weights = Object.fromEntries(plan.ids.map((id) => [id, prepared[id].weights])) as Record<string, number>;
+    printGenerationReport({ plan, results, bandwidth, weights, machine: machineInfo(), skip, llamaCppVersion: typeof llamaCpp === 'string' ? null : llamaCpp.version });
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** This core's read bandwidth: ours (memchr) and numpy's sum where a Python has it; the faster (per CPU-second) is the bound. */
+async function readBandwidth(root: string, python: string | null): Promise<Bench['bandwidth']> {
+  const ours: ReadBandwidth & { how: string } = { ...measureReadBandwidth(), how: 'Buffer.indexOf (memchr)' };
+  if (python === null) return { best: ours, all: [ours] };
+  const r = await runJsonChild<ReadBandwidth & { how: string }>(python, [join(root, 'bench', 'reference', 'read_bandwidth.py')], { env: threadEnv(1), stderr: 'pipe' });
+  const all = r.value ? [ours, r.value] : [ours];
+  return { best: all.reduce((a, b) => (b.gbPerCpuSec > a.gbPerCpuSec ? b : a)), all };
+}
+
+/** Child: one engine of ours (smolcluster or llama.cpp) on one model and dtype; prints an EngineReport. */
+async function worker(engine: string, id: ModelId, dtype: Dtype, promptFile: string, batches: number[], newTokens: number, castOnce: boolean, layers?: number, ggufPath?: string): Promise<void> {
+  const prompts = JSON.parse(readFileSync(promptFile, 'utf8')) as number[][];
+  let report: EngineReport;
+  if (engine === 'llama.cpp') {
+    const { runs, version } = await llamaCppGeneration(ggufPath!, prompts, batches, newTokens);
+    report = { engine, model: id, dtype, detail: `node-llama-cpp ${version}, cpu, 1 thread, GGUF ${dtype === 'fp32' ? 'F32' : 'BF16'}`, runs };
+  } else {
+    const runs = await oursGeneration(specOf(id, layers), SEED, prompts, batches, newTokens, dtype, castOnce);
+    const casts = castOnce && dtype === 'bf16' ? ', weights cast to bf16 once per generation (CastCache)' : '';
+    report = { engine: 'smolcluster', model: id, dtype, detail: `native backend, 1 thread, precision ${dtype}${casts}`, runs };
+  }
+  console.log(JSON.stringify(report));
+}
+
+const { values } = parseArgs({
+  options: {
+    worker: { type: 'string' }, model: { type: 'string' }, dtype: { type: 'string' }, prompts: { type: 'string' }, gguf: { type: 'string' },
+    only: { type: 'string' }, dtypes: { type: 'string' }, batches: { type: 'string' }, 'new-tokens': { type: 'string' },
+    repeats: { type: 'string' }, layers: { type: 'string' }, report: { type: 'string' }, 'cast-once': { type: 'boolean' },
+  },
+});
+const positiveInt = (flag: string, v: string | undefined, dflt: number): number => {
+  const n = v === undefined ? dflt : Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`bench:generate: --${flag} must be a positive integer, got ${v}`);
+  return n;
+};
+const batches = (values.batches ?? '1,8').split(',').map((b) => positiveInt('batches', b, 1));
+const newTokens = positiveInt('new-tokens', values['new-tokens'], 128);
+const layers = values.layers === undefined ? undefined : positiveInt('layers', values.layers, 1);
+if (values.report) {
+  // Re-print the tables of a finished run from its JSON line (the log's last line).
+  const lines = readFileSync(values.report, 'utf8').trim().split('\n');
+  printGenerationReport(benchFromJson(lines[lines.length - 1]), false);
+} else if (values.worker) {
+  await worker(values.worker, values.model as ModelId, values.dtype as Dtype, values.prompts!, batches, newTokens, values['cast-once'] ?? false, layers, values.gguf);
+} else {
+  await parent({
+    ids: parseOnly(values.only, MODELS), dtypes: parseOnly(values.dtypes, DTYPES), batches, newTokens,
+    repeats: positiveInt('repeats', values.repeats, 2), ...(layers !== undefined ? { layers } : {}), castOnce: values['cast-once'] ?? false,
+  });
+}

@@ -1,0 +1,83 @@
+/**
+ * bench:generate's child for this engine: greedy generation on one thread. Batch 1 goes through
+ * generateStream (what `smolcluster generate` runs: cached forward, logits read, sampling); a batch
+ * of equal-length sequences is the same loop over model.forward with one KvCache, the argmax taken
+ * per row (generate() itself is batch 1). With `castOnce` a bf16 run puts a CastCache of the model's
+ * parameters in place for each generation (cast_cache.ts): each weight cast to bf16 once, not per op.
+ */
+import { generateStream, type CausalLm } from '../../src/generate/generate.js';
+import { KvCache } from '../../src/generate/kv_cache.js';
+import { createModel, type ModelSpec } from '../../src/nn/index.js';
+import { CastCache, Tensor, backend, noGrad, setCastCache, withComputePrecision, type Precision } from '../../src/tensor/index.js';
+import { type GenerationRun, cpuNow } from './generation_run.js';
+
+/** Batch 1 through generateStream: the first yield ends prefill. */
+async function runOne(model: CausalLm, prompt: number[], newTokens: number, precision: Precision): Promise<GenerationRun> {
+  const c0 = cpuNow();
+  const t0 = performance.now();
+  let [t1, c1] = [t0, c0];
+  const ids: number[] = [];
+  for await (const id of generateStream(model, prompt, { maxNewTokens: newTokens, precision })) {
+    if (ids.length === 0) [t1, c1] = [performance.now(), cpuNow()];
+    ids.push(id);
+  }
+  const [t2, c2] = [performance.now(), cpuNow()];
+  return { batch: 1, promptTokens: prompt.length, newTokens: ids.length, prefillMs: t1 - t0, decodeMs: t2 - t1, cpuShare: (c2 - c0) / (t2 - t0), decodeCpuMs: c2 - c1, firstIds: ids };
+}
+
+/** The last position's argmax of each row of [B, T, vocab] logits. */
+async function lastArgmax(logits: Tensor): Promise<number[]> {
+  const [batch, steps, vocab] = logits.shape;
+  const values = await logits.read();
+  return Array.from({ length: batch }, (_, b) => {
+    const row = (b * steps + steps - 1) * vocab;
+    let best = 0;
+    for (let i = 1; i < vocab; i++) if (values[row + i] > values[row + best]) best = i;
+    return best;
+  });
+}
+
+/** A batch of equal-length prompts: one cached forward per step over all rows. */
+async function runBatch(model: CausalLm, prompts: number[][], newTokens: number, precision: Precision): Promise<GenerationRun> {
+  const cache = new KvCache();
+  const step = async (rows: number[][]): Promise<number[]> => {
+    const input = Tensor.from(rows.flat(), [rows.length, rows[0].length], 'int32');
+    const logits = withComputePrecision(precision, () => noGrad(() => model.forward(input, cache)));
+    cache.advance(rows[0].length);
+    return lastArgmax(logits);
+  };
+  const c0 = cpuNow();
+  const t0 = performance.now();
+  let next = await step(prompts);
+  const [t1, c1] = [performance.now(), cpuNow()];
+  const first = [next[0]];
+  for (let i = 1; i < newTokens; i++) {
+    next = await step(next.map((id) => [id]));
+    first.push(next[0]);
+  }
+  const [t2, c2] = [performance.now(), cpuNow()];
+  return { batch: prompts.length, promptTokens: prompts[0].length, newTokens, prefillMs: t1 - t0, decodeMs: t2 - t1, cpuShare: (c2 - c0) / (t2 - t0), decodeCpuMs: c2 - c1, firstIds: first };
+}
+
+/** One generation, with a fresh cast cache in place when `castOnce` (its casts are made inside the timed run). */
+async function withCasts<T>(model: CausalLm, castOnce: boolean, run: () => Promise<T>): Promise<T> {
+  const before = castOnce ? setCastCache(new CastCache(model.parameters())) : null;
+  try {
+    return await run();
+  } finally {
+    if (castOnce) setCastCache(before);
+  }
+}
+
+/** Warm-up (a short batch-1 run), then one timed run per batch size. */
+export async function oursGeneration(spec: ModelSpec, seed: number, prompts: number[][], batches: number[], newTokens: number, precision: Precision, castOnce = false): Promise<GenerationRun[]> {
+  backend().setThreads(1);
+  const model = createModel(spec, seed) as CausalLm;
+  model.eval();
+  await withCasts(model, castOnce, () => runOne(model, prompts[0], 4, precision));
+  const runs: GenerationRun[] = [];
+  for (const b of batches) {
+    runs.push(await withCasts(model, castOnce, () => (b === 1 ? runOne(model, prompts[0], newTokens, precision) : runBatch(model, prompts.slice(0, b), newTokens, precision))));
+  }
+  return runs;
+}

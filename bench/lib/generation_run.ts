@@ -1,0 +1,51 @@
+/**
+ * What bench:generate's engines share: the run each child times, and the one JSON line it prints.
+ *
+ * A run is greedy generation of `newTokens` tokens after a prompt of `promptTokens` random ids (seeded),
+ * for `batch` sequences of equal length, with a KV cache. It is timed in two parts on the wall clock:
+ * prefill (from the call to the first new token, which the prompt's forward gives) and decode (the
+ * remaining newTokens − 1 tokens, one forward each). bench/reference/generate_torch.py prints the
+ * same fields.
+ */
+import { Rng } from '../../src/util/rng.js';
+
+export interface GenerationRun {
+  batch: number;
+  promptTokens: number;
+  newTokens: number;
+  /** Milliseconds from the start to every sequence's first new token. */
+  prefillMs: number;
+  /** Milliseconds from there to the last token of every sequence. */
+  decodeMs: number;
+  /** Process CPU time / wall time over the run (≈ 1 on an idle core with one thread). */
+  cpuShare: number;
+  /** Process CPU milliseconds (all threads) over the decode part: what a loaded machine's other processes do not inflate. */
+  decodeCpuMs: number;
+  /** The first sequence's generated ids (to compare engines: same weights, greedy). */
+  firstIds: number[];
+}
+
+export interface EngineReport {
+  engine: 'smolcluster' | 'transformers' | 'llama.cpp';
+  model: string;
+  dtype: 'fp32' | 'bf16';
+  detail: string;
+  runs: GenerationRun[];
+}
+
+/** Prompt ids of every engine: `batch` rows of `length` ids below `vocab`, from one seed. */
+export function promptIds(seed: number, batch: number, length: number, vocab: number): number[][] {
+  const rng = new Rng(seed);
+  return Array.from({ length: batch }, () => Array.from({ length }, () => rng.int(vocab)));
+}
+
+export const prefillPerSecond = (r: GenerationRun): number => (r.batch * r.promptTokens * 1000) / r.prefillMs;
+export const decodePerSecond = (r: GenerationRun): number => (r.batch * (r.newTokens - 1) * 1000) / r.decodeMs;
+/** Decode tokens per CPU-second of the process (equal to decodePerSecond on an idle core). */
+export const decodePerCpuSecond = (r: GenerationRun): number => (r.batch * (r.newTokens - 1) * 1000) / r.decodeCpuMs;
+
+/** Process CPU milliseconds (all threads). */
+export function cpuNow(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
