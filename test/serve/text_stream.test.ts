@@ -1,0 +1,50 @@
+/** Streamed text: a stop string never reaches the client, a character split across tokens is held until complete. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseCompletionRequest } from '../../src/serve/request.js';
+import { TextStream } from '../../src/serve/text_stream.js';
+
+const letters = (ids: number[]): string => ids.map((i) => String.fromCharCode(i)).join('');
+
+describe('TextStream', () => {
+  it('holds back what could start a stop string, and cuts before it', () => {
+    const s = new TextStream(letters, ['END']);
+    const ids: number[] = [];
+    const sent: string[] = [];
+    for (const c of 'abcENxEND!') {
+      ids.push(c.charCodeAt(0));
+      sent.push(s.next(ids, false));
+    }
+    assert.equal(sent.join('') + s.next(ids, true), 'abcENx');
+    assert.equal(sent.slice(0, 5).join(''), 'abc', 'EN held while it could start END');
+  });
+
+  it('holds a trailing U+FFFD (a character cut between tokens) until it completes', () => {
+    const bytes = (ids: number[]): string => new TextDecoder().decode(Uint8Array.from(ids));
+    const s = new TextStream(bytes, []);
+    const euro = [...new TextEncoder().encode('€')];
+    assert.equal(s.next([104, euro[0]], false), 'h');
+    assert.equal(s.next([104, ...euro], false), '€');
+    assert.equal(s.next([104, ...euro], true), '');
+  });
+});
+
+describe('completion requests', () => {
+  it('map OpenAI fields to ours, with defaults', () => {
+    const r = parseCompletionRequest({ model: 'm', prompt: ['hi'], stop: 'x', seed: 3, stream: true, stream_options: { include_usage: true } }, false);
+    assert.deepEqual(r, { model: 'm', prompt: 'hi', maxTokens: 16, temperature: 1, topP: 1, seed: 3, stop: ['x'], stream: true, includeUsage: true });
+    const chat = parseCompletionRequest({ model: 'm', messages: [{ role: 'user', content: [{ type: 'text', text: 'a' }, { type: 'text', text: 'b' }] }], max_completion_tokens: 5 }, true);
+    assert.deepEqual([chat.prompt, chat.maxTokens], [[{ role: 'user', content: 'ab' }], 5]);
+  });
+
+  it('refuse wrong types and unserved fields, naming the field', () => {
+    const bad = (body: unknown, chat: boolean, re: RegExp): void => assert.throws(() => parseCompletionRequest(body, chat), re);
+    bad({ model: 'm', prompt: 'hi', top_p: 2 }, false, /'top_p' must be between 0 and 1/);
+    bad({ model: 'm', prompt: 'hi', stop: ['a', 'b', 'c', 'd', 'e'] }, false, /'stop' must be/);
+    bad({ model: 'm', prompt: 'hi', stream: 'yes' }, false, /'stream' must be a boolean/);
+    bad({ model: 'm', prompt: 'hi', logprobs: 2 }, false, /'logprobs' is not supported/);
+    bad({ model: 'm', prompt: 'hi', frobnicate: 1 }, false, /unknown field 'frobnicate'/);
+    bad({ prompt: 'hi' }, false, /'model' must be a string/);
+    bad({ model: 'm', messages: [{ role: 'user' }] }, true, /'messages\[0\]\.content' must be a string/);
+  });
+});
