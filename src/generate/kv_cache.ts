@@ -23,7 +23,7 @@ import { Tensor } from '../tensor/tensor.js';
 const FIRST_CAPACITY = 16;
 
 /** One layer's keys and values of one sequence: [heads, capacity, dim] each. */
-interface LayerSlot {
+export interface LayerSlot {
   k: Storage;
   v: Storage;
   heads: number;
