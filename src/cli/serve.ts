@@ -5,7 +5,7 @@ import { type OptionValues } from '../config/options/index.js';
 import { SERVE_OPTIONS } from '../config/options/serve.js';
 import { wildcardUrls } from '../dashboard/exposure.js';
 import { type Generator, loadGenerator } from '../generate/load_generator.js';
-import { followRun } from '../serve/follow.js';
+import { followRun, weightsKey } from '../serve/follow.js';
 import type { ServedModel } from '../serve/served_model.js';
 import { startModelServer } from '../serve/server.js';
 import { SmolError } from '../util/errors.js';
@@ -47,6 +47,7 @@ export async function runServe(flags: ServeFlags, stopped: Promise<void>, onList
   const token = flags.token ?? process.env.SMOLCLUSTER_SERVE_TOKEN;
   const id = flags.modelName ?? basename(resolve(source));
   const load = (): Promise<Generator> => loadGenerator(source, { tokenizer: flags.tokenizer, device: flags.device, precision: flags.precision });
+  const servedKey = flags.follow ? weightsKey(flags.follow) : '';
   const first = await load();
   const server = await startModelServer(servedModel(first, id), {
     host: flags.host, port: flags.port, maxBatch: flags.maxBatch, token, precision: flags.precision, queueTimeoutMs: flags.queueTimeout * 1000,
@@ -55,7 +56,7 @@ export async function runServe(flags: ServeFlags, stopped: Promise<void>, onList
   for (const url of wildcardUrls(flags.host, server.port)) process.stderr.write(`smolcluster: reachable at ${url}\n`);
   onListening?.(server.url);
   const follower = flags.follow
-    ? followRun(flags.follow, first.weights, flags.followEvery * 1000, async () => {
+    ? followRun(flags.follow, servedKey, flags.followEvery * 1000, async () => {
       const next = await load();
       server.swap(servedModel(next, id));
       return next.weights;

@@ -6,13 +6,20 @@
  */
 import { resolveModelSource } from '../generate/model_source.js';
 
+/** Which weights a run's folder names now: their path and step (a saved model is rewritten at the same path with a new step). */
+export function weightsKey(run: string): string {
+  const r = resolveModelSource(run);
+  return `${r.path}@${r.run?.step ?? 0}`;
+}
+
 export interface Follower {
   stop(): void;
 }
 
 /**
- * Polls `run` every `everyMs`: when its newest weights differ from `served` (a path), calls
- * `reload()` (which loads and swaps them) and then `onReloaded(path)`; failures go to `onError`.
+ * Polls `run` every `everyMs`: when its newest weights differ from `served` (a weightsKey), calls
+ * `reload()` (which loads and swaps them, returning the path loaded) and then `onReloaded(path)`;
+ * failures go to `onError`.
  */
 export function followRun(run: string, served: string, everyMs: number, reload: () => Promise<string>, hooks: { onReloaded(path: string): void; onError(e: unknown): void }): Follower {
   let current = served;
@@ -21,9 +28,10 @@ export function followRun(run: string, served: string, everyMs: number, reload: 
     if (busy) return;
     busy = true;
     try {
-      if (resolveModelSource(run).path === current) return;
-      current = await reload();
-      hooks.onReloaded(current);
+      const now = weightsKey(run);
+      if (now === current) return;
+      hooks.onReloaded(await reload());
+      current = now;
     } catch (e) {
       hooks.onError(e);
     } finally {

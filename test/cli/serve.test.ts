@@ -39,14 +39,14 @@ async function complete(url: string, prompt: string): Promise<string> {
 /** Saves a model of SPEC (seeded) into the run and records it in events.jsonl at `step`; returns its greedy reply to 'ab'. */
 async function saveStep(run: string, seed: number, step: number): Promise<string> {
   const model = randomModel(SPEC, seed);
-  const file = join(run, `model-${step}.smol`);
+  const file = join(run, 'model.smol'); // --save rewrites one file: the step tells the versions apart
   await saveModel(file, model, SPEC);
   appendFileSync(join(run, 'events.jsonl'), `${JSON.stringify({ kind: 'model_saved', file, step })}\n`);
   return bytes.decode((await generate(model, Array.from(bytes.encode('ab')), { maxNewTokens: 6 })).ids);
 }
 
 describe('smolcluster serve', { timeout: 60_000 }, () => {
-  it('--follow serves a run\'s newest model and reloads it when a newer one is saved', async () => {
+  it('--follow serves a run\'s newest model and reloads it when a newer one is saved (over the same file)', async () => {
     const run = join(tempDir('serve-follow'), 'experiments', 'run1');
     mkdirSync(run, { recursive: true });
     writeFileSync(join(run, 'config.json'), JSON.stringify({ schema: 'smolcluster-config', tokenizer: 'bytes' }));
