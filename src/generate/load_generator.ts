@@ -53,6 +53,8 @@ export interface LoadGeneratorOptions {
  * run's folder: its newest checkpoint or saved model) with its tokenizer and chat template.
  */
 export async function loadGenerator(source: string, opts: LoadGeneratorOptions = {}): Promise<Generator> {
+  const device = opts.device ?? 'cpu';
+  if (!['cpu', 'gpu', 'webgpu'].includes(device)) throw new ModelSourceError('device', `"${device}" is not a device generation runs on (cpu, gpu)`);
   const resolved = resolveModelSource(source);
   const { model, spec } = await readWeights(resolved);
   if (spec.type !== 'gpt2' && spec.type !== 'llama') {
@@ -66,7 +68,7 @@ export async function loadGenerator(source: string, opts: LoadGeneratorOptions =
   if (tokenizer.vocabSize > spec.vocabSize) {
     throw new ModelSourceError(source, `the tokenizer ${tokenizer.name} has ${tokenizer.vocabSize} token ids, more than the model's ${spec.vocabSize}: not the tokenizer it was trained with (pass --tokenizer)`);
   }
-  await placeOn(model, opts.device ?? 'cpu');
+  await placeOn(model, device);
   return {
     model: model as unknown as CausalLm, spec, tokenizer,
     eosIds: endIds(resolved, tokenizer),
@@ -125,7 +127,6 @@ function templateFor(resolved: ResolvedSource, tokenizerName: string): ChatTempl
 
 async function placeOn(model: Module, device: string): Promise<void> {
   if (device === 'cpu') return;
-  if (device !== 'gpu' && device !== 'webgpu') throw new ModelSourceError('device', `"${device}" is not a device generation runs on (cpu, gpu)`);
   const load = await loadWebGpuBackend();
   if (!load.backend) throw new ModelSourceError('--device gpu', load.reason ?? 'no WebGPU adapter');
   model.to('webgpu');
