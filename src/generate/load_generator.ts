@@ -16,7 +16,7 @@ import { hfTokenIds } from '../nn/interchange/hf_config.js';
 import { loadPretrained } from '../nn/interchange/hf_folder.js';
 import { loadSafetensorsModel } from '../nn/interchange/model_io.js';
 import { isSafetensorsPath } from '../nn/interchange/safetensors.js';
-import { type ModelSpec, createModel } from '../nn/models/index.js';
+import { type Gpt2Spec, type LlamaSpec, type ModelSpec, createModel } from '../nn/models/index.js';
 import type { Module } from '../nn/module.js';
 import { loadWebGpuBackend } from '../tensor/backends/webgpu/index.js';
 import type { Precision } from '../tensor/precision.js';
@@ -24,9 +24,12 @@ import { type ChatTemplate, loadChatTemplate } from './chat_template.js';
 import type { CausalLm } from './generate.js';
 import { ModelSourceError, type ResolvedSource, readJsonObject, resolveModelSource } from './model_source.js';
 
+/** The spec of a model that generates text. */
+export type CausalLmSpec = Gpt2Spec | LlamaSpec;
+
 export interface Generator {
   model: CausalLm;
-  spec: ModelSpec;
+  spec: CausalLmSpec;
   tokenizer: Tokenizer;
   /** Ids that end generation: the tokenizer's end of document and the folder's eos_token_id(s). */
   eosIds: number[];
