@@ -45,6 +45,14 @@ export const SAMPLING_OPTIONS = {
   stop: valued({ arg: '<text>', help: 'end generation where this text appears (repeatable; the text is not printed)', parse: appended, repeatable: true, forward: false }),
 } as const;
 
+/** `train --sample-every N`: rank 0 shows what a text model writes as it trains (train/loop/samples.ts). */
+export const TRAINING_SAMPLE_OPTIONS = {
+  sampleEvery: valued({ arg: '<steps>', help: 'text models: every N steps rank 0 generates a short sample after --sample-prompt, prints it and writes it to metrics.jsonl (the dashboard shows it; 0: never, the default)', parse: nonNegativeInt, forward: true, config: true }),
+  samplePrompt: valued<string>({ arg: '<text>', help: 'what the samples continue (default: none, the start of a document)', forward: true, config: true }),
+  sampleTemperature: valued({ arg: '<t>', help: 'the samples\' temperature (default 0: greedy; a seed from --seed and the step)', parse: nonNegativeNumber, forward: true, config: true }),
+  sampleTokens: valued({ arg: '<n>', help: 'tokens per sample (default 32)', parse: positiveInt, forward: true, config: true }),
+} as const;
+
 /** `smolcluster generate`. */
 export const GENERATE_OPTIONS = {
   ...MODEL_SOURCE_OPTIONS,
