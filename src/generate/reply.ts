@@ -48,14 +48,16 @@ export async function streamReply(g: Generator, prompt: readonly number[], o: Re
   const stream = new TextStream(decode, o.stopStrings ?? []);
   const start = performance.now();
   let first = 0;
-  const tokens = generateStream(g.model, prompt, { ...o, maxNewTokens, eosIds: o.eosIds ?? g.eosIds, decode, precision: g.precision });
+  const eos = o.eosIds ?? g.eosIds;
+  const tokens = generateStream(g.model, prompt, { ...o, maxNewTokens, eosIds: eos, decode, precision: g.precision });
   const ids: number[] = [];
   let step = await tokens.next();
   let stopReason: StopReason = 'callback';
   while (!step.done) {
     first ||= performance.now();
     ids.push(step.value);
-    const piece = g.eosIds.includes(step.value) ? '' : stream.push(step.value);
+    // The end token itself is not part of the reply's text.
+    const piece = eos.includes(step.value) ? '' : stream.push(step.value);
     if (piece) onText(piece);
     if (o.aborted?.()) {
       await tokens.return(undefined as never);
