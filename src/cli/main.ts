@@ -25,6 +25,8 @@ const COMMANDS: ReadonlyArray<readonly [string, () => Promise<Command>]> = [
   ['compute-node', async () => (await import('./compute_node.js')).computeNodeCommand()],
   ['submit', async () => (await import('./submit.js')).submitCommand()],
   ['federated', async () => (await import('./federated.js')).federatedCommand()],
+  ['generate', async () => (await import('./generate.js')).generateCommand()],
+  ['chat', async () => (await import('./chat.js')).chatCommand()],
   ['info', async () => (await import('./info.js')).infoCommand()],
   ['discover', async () => (await import('./discover.js')).discoverCommand()],
 ];
