@@ -15,9 +15,7 @@ export type ServeFlags = OptionValues<typeof SERVE_OPTIONS>;
 
 /** A loaded generator as the server serves it, under `id`. */
 export function servedModel(g: Generator, id: string): ServedModel {
-  const spec = g.spec;
-  if (spec.type !== 'gpt2' && spec.type !== 'llama') throw new SmolError('SERVE', `serve: ${g.source} is a ${spec.type} model, not a language model`);
-  return { id, model: g.model, tokenizer: g.tokenizer, eosIds: g.eosIds, context: spec.context, chatTemplate: g.chatTemplate };
+  return { id, model: g.model, tokenizer: g.tokenizer, eosIds: g.eosIds, context: g.spec.context, chatTemplate: g.chatTemplate };
 }
 
 /** Resolves on SIGINT or SIGTERM. */

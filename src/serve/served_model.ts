@@ -4,6 +4,7 @@
  * a chat template, chat messages are laid out as plain "role: content" lines (documented in
  * docs/SERVE.md): a model trained here on plain text has none.
  */
+import { endOfTurn } from '../generate/chat_template.js';
 import type { CausalLm } from '../generate/generate.js';
 import type { ChatMessage } from './request.js';
 
@@ -22,4 +23,16 @@ export interface ServedModel {
 export function chatPrompt(served: ServedModel, messages: readonly ChatMessage[]): string {
   if (served.chatTemplate) return served.chatTemplate.render(messages, { addGenerationPrompt: true });
   return `${messages.map((m) => `${m.role}: ${m.content}`).join('\n')}\nassistant:`;
+}
+
+/**
+ * What ends a reply: the model's eos ids, and for a chat the template's end of turn (`<|im_end|>`,
+ * `<|eot_id|>`): its id when it is one token, else a stop string.
+ */
+export function replyEnds(served: ServedModel, chat: boolean): { eosIds: number[]; stopStrings: string[] } {
+  const end = chat && served.chatTemplate ? endOfTurn(served.chatTemplate as never) : null;
+  if (end === null) return { eosIds: [...served.eosIds], stopStrings: [] };
+  const ids = Array.from(served.tokenizer.encode(end));
+  if (ids.length === 1) return { eosIds: [...new Set([...served.eosIds, ids[0]])], stopStrings: [] };
+  return { eosIds: [...served.eosIds], stopStrings: [end] };
 }

@@ -13,14 +13,13 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { isLoopbackHost } from '../dashboard/exposure.js';
-import type { Sequence } from '../generate/sequence.js';
+import { TextStream } from '../generate/text_stream.js';
 import type { Precision } from '../tensor/precision.js';
 import { ApiError } from './api_error.js';
 import { type CompletionRequest, parseCompletionRequest } from './request.js';
 import * as out from './responses.js';
 import { BatchScheduler } from './scheduler.js';
-import { type ServedModel, chatPrompt } from './served_model.js';
-import { TextStream } from './text_stream.js';
+import { type ServedModel, chatPrompt, replyEnds } from './served_model.js';
 
 export interface ServeOptions {
   host?: string;
@@ -134,28 +133,34 @@ export async function startModelServer(model: ServedModel, o: ServeOptions = {})
       if (!res.writableFinished) gone.abort();
     });
     const greedy = r.temperature === 0 || r.topP === 0;
+    const ends = replyEnds(served, chat);
+    const stopStrings = [...r.stop, ...ends.stopStrings];
     const options = {
       maxNewTokens: Math.min(r.maxTokens ?? Infinity, served.context - ids.length),
       temperature: greedy ? 0 : r.temperature, topP: greedy ? 1 : r.topP, seed: r.seed ?? Math.floor(Math.random() * 2 ** 31),
-      eosIds: served.eosIds, stopStrings: r.stop, decode,
+      eosIds: ends.eosIds, stopStrings, decode,
     };
-    const text = new TextStream(decode, r.stop);
+    // The text shown leaves out the end id a reply stops at (its decoded text, e.g. <|endoftext|>).
+    const eos = new Set(ends.eosIds);
+    const text = new TextStream(decode, stopStrings);
     const send = (chunk: object): void => void res.write(`data: ${JSON.stringify(chunk)}\n\n`);
-    let onToken: ((id: number, s: Sequence) => void) | undefined;
+    let onToken: ((id: number) => void) | undefined;
     if (r.stream) {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
       if (chat) send(out.chatChunk(envelope, { role: 'assistant', content: '' }, null));
-      onToken = (_id, s) => {
-        const piece = text.next(s.ids, false);
+      onToken = (id) => {
+        const piece = eos.has(id) ? '' : text.push(id);
         if (piece) send(chat ? out.chatChunk(envelope, { content: piece }, null) : out.completionChunk(envelope, piece, null));
       };
+    } else {
+      onToken = (id) => void (eos.has(id) || text.push(id));
     }
     const result = await scheduler.submit({ promptIds: ids, options, onToken, signal: gone.signal });
     if (gone.signal.aborted) return;
     const used = out.usage(ids.length, result.ids.length);
     const finish = out.finishReason(result.stopReason);
-    if (!r.stream) return sendJson(res, 200, chat ? out.chatCompletion(envelope, result.text ?? '', finish, used) : out.completion(envelope, result.text ?? '', finish, used));
-    const rest = text.next(result.ids, true);
+    if (!r.stream) return sendJson(res, 200, chat ? out.chatCompletion(envelope, text.text(), finish, used) : out.completion(envelope, text.text(), finish, used));
+    const rest = text.finish();
     if (chat) send(out.chatChunk(envelope, rest ? { content: rest } : {}, finish));
     else send(out.completionChunk(envelope, rest, finish));
     if (r.includeUsage) send(out.usageChunk(envelope, chat, used));

@@ -13,7 +13,8 @@ import OpenAI from 'openai';
 import { chatPrompt } from '../../src/serve/served_model.js';
 import { type ModelServer, startModelServer } from '../../src/serve/server.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
-import { CONTEXT, greedyAlone, tinyServed } from './fixtures.js';
+import { generate } from '../../src/generate/generate.js';
+import { CONTEXT, greedyAlone, letters, tinyServed } from './fixtures.js';
 
 const served = tinyServed();
 /** The batch size of every forward the model runs. */
@@ -58,6 +59,16 @@ describe('serve: the OpenAI API', { timeout: 60_000 }, () => {
     const cut = await client.completions.create({ model: 'tiny', prompt: 'Hello', max_tokens: 8, temperature: 0, stop: [stop] });
     assert.equal(cut.choices[0].text, alone.slice(0, alone.indexOf(stop)));
     assert.equal(cut.choices[0].finish_reason, 'stop');
+    // An end id stops the reply and is left out of its text (GPT-2's <|endoftext|> never shows).
+    const ids = (await generate(served.model, letters.encode('Hello'), { maxNewTokens: 8 })).ids;
+    server.swap({ ...served, eosIds: [ids[3]] });
+    try {
+      const ended = await client.completions.create({ model: 'tiny', prompt: 'Hello', max_tokens: 8, temperature: 0 });
+      const upTo = ids.indexOf(ids[3]);
+      assert.deepEqual([ended.choices[0].text, ended.choices[0].finish_reason, ended.usage?.completion_tokens], [letters.decode(ids.slice(0, upTo)), 'stop', upTo + 1]);
+    } finally {
+      server.swap(served);
+    }
   });
 
   it('streams chat as SSE chunks (role first, usage last) that add up to the reply', async () => {

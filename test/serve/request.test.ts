@@ -1,33 +1,7 @@
-/** Streamed text: a stop string never reaches the client, a character split across tokens is held until complete. */
+/** Request bodies: OpenAI's fields mapped to ours, wrong types and unserved fields refused by name. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseCompletionRequest } from '../../src/serve/request.js';
-import { TextStream } from '../../src/serve/text_stream.js';
-
-const letters = (ids: number[]): string => ids.map((i) => String.fromCharCode(i)).join('');
-
-describe('TextStream', () => {
-  it('holds back what could start a stop string, and cuts before it', () => {
-    const s = new TextStream(letters, ['END']);
-    const ids: number[] = [];
-    const sent: string[] = [];
-    for (const c of 'abcENxEND!') {
-      ids.push(c.charCodeAt(0));
-      sent.push(s.next(ids, false));
-    }
-    assert.equal(sent.join('') + s.next(ids, true), 'abcENx');
-    assert.equal(sent.slice(0, 5).join(''), 'abc', 'EN held while it could start END');
-  });
-
-  it('holds a trailing U+FFFD (a character cut between tokens) until it completes', () => {
-    const bytes = (ids: number[]): string => new TextDecoder().decode(Uint8Array.from(ids));
-    const s = new TextStream(bytes, []);
-    const euro = [...new TextEncoder().encode('€')];
-    assert.equal(s.next([104, euro[0]], false), 'h');
-    assert.equal(s.next([104, ...euro], false), '€');
-    assert.equal(s.next([104, ...euro], true), '');
-  });
-});
 
 describe('completion requests', () => {
   it('map OpenAI fields to ours, with defaults', () => {
