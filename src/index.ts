@@ -25,7 +25,9 @@ export { DEFAULT_SHARD_BYTES, parseByteSize } from './nn/interchange/hf_shards.j
 
 // Generation: a KV cache over GPT-2 and the Llama family, sampling, and generate() itself.
 export { generate, generateStream, cachedStep, type CausalLm, type GenerateOptions, type GenerateResult, type StopReason } from './generate/generate.js';
-export { KvCache } from './generate/kv_cache.js';
+export { KvCache, SequenceCache, type LayerSlot } from './generate/kv_cache.js';
+export { DecodeBatch, generateBatch } from './generate/batch.js';
+export { Sequence, type SequenceOptions } from './generate/sequence.js';
 export type { Precision } from './tensor/precision.js';
 export type { AttentionCache } from './nn/layers/attention.js';
 export { type SamplingOptions, sampleToken, applyRepetitionPenalty, argmax, topK, topP, minP, draw } from './generate/sampling.js';

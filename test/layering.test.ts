@@ -29,6 +29,7 @@ const LAYER: Record<string, number> = {
   balance: 7,
   cluster: 7,
   launch: 8,
+  serve: 8,
   cli: 9,
   '(root)': 10,
 };

@@ -20,10 +20,13 @@ const COMMANDS: ReadonlyArray<readonly [string, () => Promise<Command>]> = [
   ['config', async () => (await import('./config.js')).configCommand()],
   ['launch', async () => (await import('./launch.js')).launchCommand()],
   ['dashboard', async () => (await import('./dashboard.js')).dashboardCommand()],
+  ['serve', async () => (await import('./serve.js')).serveCommand()],
   ['coordinator', async () => (await import('./coordinator.js')).coordinatorCommand()],
   ['compute-node', async () => (await import('./compute_node.js')).computeNodeCommand()],
   ['submit', async () => (await import('./submit.js')).submitCommand()],
   ['federated', async () => (await import('./federated.js')).federatedCommand()],
+  ['generate', async () => (await import('./generate.js')).generateCommand()],
+  ['chat', async () => (await import('./chat.js')).chatCommand()],
   ['info', async () => (await import('./info.js')).infoCommand()],
   ['discover', async () => (await import('./discover.js')).discoverCommand()],
 ];

@@ -172,6 +172,8 @@ class FixedSource implements RunSource {
     for (const e of this.run.events) state.addEvent(e);
     for (const rec of this.run.metrics.steps) state.addMetric({ kind: 'step', rec });
     for (const rec of this.run.metrics.evals) state.addMetric({ kind: 'eval', rec });
+    // Lines of other kinds (train --sample-every's samples) the state shows or ignores itself.
+    for (const rec of this.run.metrics.other) state.addMetric({ kind: 'other', rec });
     if (this.run.result) state.setResult(this.run.result);
     state.finish();
     state.settle();

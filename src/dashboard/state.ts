@@ -169,6 +169,11 @@ export class RunState {
   }
 
   addMetric(m: Metric): void {
+    // A text model's sample (train --sample-every): shown in the event list, as it was written.
+    if (m.kind === 'other' && m.rec.kind === 'sample') {
+      this.events.push(sampleView(m.rec));
+      return;
+    }
     if (m.kind === 'eval') {
       const e = m.rec;
       // Evaluations come from rank 0, in step order; keep the x axis sorted all the same.
@@ -398,6 +403,12 @@ function straggler(recent: Split[]): Straggler | null {
 }
 
 /** One line of the event log, in words. */
+/** A metrics.jsonl "sample" line as the event list shows it: the step, then the prompt and what the model wrote. */
+export function sampleView(r: Record<string, unknown>): EventView {
+  const text = `${typeof r.prompt === 'string' ? r.prompt : ''}${typeof r.text === 'string' ? r.text : ''}`;
+  return { time: typeof r.time === 'number' ? r.time : 0, rank: 0, kind: 'sample', text: `step ${String(r.step ?? '?')} sample: ${text}`, level: 'info' };
+}
+
 export function describeEvent(e: EventRecord): EventView {
   const rank = typeof e.rank === 'number' ? e.rank : null;
   const f = (k: string): string => String(e[k] ?? '?');

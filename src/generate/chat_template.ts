@@ -131,3 +131,17 @@ function specialTokens(config: Record<string, unknown> | null, mapFile: string):
   };
   return { bosToken: text('bos_token'), eosToken: text('eos_token'), unkToken: text('unk_token'), padToken: text('pad_token') };
 }
+
+/**
+ * The text that ends an assistant turn in this template (`<|im_end|>`, `<|eot_id|>`, `</s>`), found
+ * by rendering a probe conversation: what follows the assistant's words, up to a line break. Null
+ * when the template ends a turn with nothing but whitespace.
+ */
+export function endOfTurn(template: ChatTemplate): string | null {
+  const words = 'smolcluster-probe-reply';
+  const text = template.render([{ role: 'user', content: 'probe' }, { role: 'assistant', content: words }]);
+  const at = text.lastIndexOf(words);
+  if (at < 0) return null;
+  const end = text.slice(at + words.length).trimStart().split(/\s/)[0];
+  return end === '' ? null : end;
+}

@@ -1,37 +1,160 @@
 /**
- * The key/value cache of one generation (batch of N sequences of equal length): per attention layer
- * the keys and values [N, Hkv, T, D] of every position so far, grouped kv heads cached once (the
- * attention kernel maps query heads onto them). The model's cached forward (`forward(ids, cache)`)
- * appends each layer's new positions; `advance` then moves the offset past them.
+ * The key/value cache of generation. A SequenceCache holds one sequence's keys and values per
+ * attention layer in preallocated storage, [Hkv, capacity, D] per layer, the capacity doubling as
+ * it fills, so a decoded token is written in place at its position (no concatenation of the whole
+ * cache each step). Grouped kv heads are cached once.
+ *
+ * A KvCache is one forward's view of a batch of sequences (its rows), each at its own length: the
+ * models take their per-row positions from `offsets`, and every attention layer hands its new q, k,
+ * v to `attend`, which stores k and v and runs attention per row and kv head over that row's own
+ * positions (zero-copy views of the prefix of each head's storage: no padding, no mask). The
+ * projections and MLP before and after run on all rows together: the shared weights are read once
+ * per step for the whole batch, which is what batching buys at decode.
  */
 import type { AttentionCache } from '../nn/layers/attention.js';
 import { noGrad } from '../tensor/autograd.js';
-import { concat } from '../tensor/ops/layout.js';
-import type { Tensor } from '../tensor/tensor.js';
+import { kernelsFor } from '../tensor/dispatch.js';
+import { scaledDotProductAttention } from '../tensor/ops/attention.js';
+import { concat, reshape } from '../tensor/ops/layout.js';
+import { type Storage, deviceMemory } from '../tensor/storage.js';
+import { Tensor } from '../tensor/tensor.js';
 
-export class KvCache implements AttentionCache {
-  private readonly layers = new Map<object, { k: Tensor; v: Tensor }>();
+/** The first capacity of a layer's cache, in positions (then doubled as needed). */
+const FIRST_CAPACITY = 16;
+
+/** One layer's keys and values of one sequence: [heads, capacity, dim] each. */
+export interface LayerSlot {
+  k: Storage;
+  v: Storage;
+  heads: number;
+  dim: number;
+  capacity: number;
+  /** Positions written (the sequence's length once the forward is advanced past). */
+  written: number;
+}
+
+/** A [1, 1, length, D] tensor over head `h`'s first `length` positions of a slot's storage (no copy). */
+function headPrefix(s: Storage, slot: LayerSlot, h: number, length: number): Tensor {
+  return new Tensor(s.view(h * slot.capacity * slot.dim, length * slot.dim), [1, 1, length, slot.dim]);
+}
+
+/** One sequence's cached keys and values for every attention layer, and its length. */
+export class SequenceCache {
+  private readonly layers = new Map<object, LayerSlot>();
   private cached = 0;
 
-  /** Positions every layer holds: the next forward's first position. */
-  get offset(): number {
+  /** Positions every layer holds: the next token's position. */
+  get length(): number {
     return this.cached;
   }
 
-  extend(layer: object, k: Tensor, v: Tensor): { k: Tensor; v: Tensor } {
-    const held = this.layers.get(layer);
-    const length = held ? held.k.shape[2] : 0;
-    if (length !== this.cached) throw new Error(`KvCache: a layer already holds ${length} positions at offset ${this.cached} (call advance() after each forward)`);
-    const next = held ? noGrad(() => ({ k: concat([held.k, k.detach()], 2), v: concat([held.v, v.detach()], 2) })) : { k: k.detach(), v: v.detach() };
-    this.layers.set(layer, next);
-    return next;
+  /** Writes row `row` of k, v [N, Hkv, T, D] at this sequence's length; returns the layer's slot. */
+  store(layer: object, k: Tensor, v: Tensor, row: number): LayerSlot {
+    const [, heads, T, dim] = k.shape;
+    const slot = this.slotFor(layer, k, this.cached + T);
+    if (slot.written !== this.cached) throw new Error(`KvCache: a layer already holds ${slot.written} positions at offset ${this.cached} (call advance() after each forward)`);
+    const kern = kernelsFor(k);
+    const from = row * heads * T * dim;
+    const into = [slot.capacity * dim, dim, 1];
+    kern.stridedCopy(k.buffer, from, [T * dim, dim, 1], slot.k.buffer, this.cached * dim, into, [heads, T, dim], false);
+    kern.stridedCopy(v.buffer, from, [T * dim, dim, 1], slot.v.buffer, this.cached * dim, into, [heads, T, dim], false);
+    slot.written = this.cached + T;
+    return slot;
   }
 
-  /** Moves the offset past the `tokens` positions the last forward appended to every layer. */
+  /** Moves the length past the `tokens` positions the last forward wrote to every layer. */
   advance(tokens: number): void {
-    for (const { k } of this.layers.values()) {
-      if (k.shape[2] !== this.cached + tokens) throw new Error(`KvCache: advance(${tokens}) from ${this.cached}, but a layer holds ${k.shape[2]} positions`);
+    for (const slot of this.layers.values()) {
+      if (slot.written !== this.cached + tokens) throw new Error(`KvCache: advance(${tokens}) from ${this.cached}, but a layer holds ${slot.written} positions`);
     }
     this.cached += tokens;
+  }
+
+  /** Frees the storage (a GPU's memory; the cpu's is left to the garbage collector). */
+  dispose(): void {
+    for (const slot of this.layers.values()) {
+      slot.k.dispose();
+      slot.v.dispose();
+    }
+    this.layers.clear();
+  }
+
+  /** The layer's slot with room for `needed` positions: made on first use, its capacity doubled when full. */
+  private slotFor(layer: object, k: Tensor, needed: number): LayerSlot {
+    const [, heads, , dim] = k.shape;
+    let slot = this.layers.get(layer);
+    if (slot && (slot.heads !== heads || slot.dim !== dim)) throw new Error(`KvCache: a layer's keys were [${slot.heads} heads, ${slot.dim}] and are now [${heads}, ${dim}]`);
+    if (slot && needed <= slot.capacity) return slot;
+    let capacity = slot?.capacity ?? FIRST_CAPACITY;
+    while (capacity < needed) capacity *= 2;
+    const memory = deviceMemory(k.device);
+    const grown: LayerSlot = { k: memory.alloc(k.dtype, heads * capacity * dim), v: memory.alloc(k.dtype, heads * capacity * dim), heads, dim, capacity, written: slot?.written ?? 0 };
+    if (slot) this.copyInto(slot, grown, k);
+    this.layers.set(layer, grown);
+    return grown;
+  }
+
+  private copyInto(from: LayerSlot, to: LayerSlot, like: Tensor): void {
+    const kern = kernelsFor(like);
+    const shape = [from.heads, from.written, from.dim];
+    for (const part of ['k', 'v'] as const) {
+      kern.stridedCopy(from[part].buffer, 0, [from.capacity * from.dim, from.dim, 1], to[part].buffer, 0, [to.capacity * to.dim, to.dim, 1], shape, false);
+      from[part].dispose();
+    }
+  }
+}
+
+/** One forward's batch of sequences (rows), each continuing from its own length. */
+export class KvCache implements AttentionCache {
+  readonly rows: readonly SequenceCache[];
+
+  /** A batch of `rows` (default: one new, empty sequence). */
+  constructor(rows?: readonly SequenceCache[]) {
+    this.rows = rows ?? [new SequenceCache()];
+    if (this.rows.length === 0) throw new Error('KvCache: a batch needs at least one sequence');
+  }
+
+  get offsets(): readonly number[] {
+    return this.rows.map((r) => r.length);
+  }
+
+  /** The first row's length: the next position of a batch of one. */
+  get offset(): number {
+    return this.rows[0].length;
+  }
+
+  /**
+   * Stores `layer`'s new k, v [N, Hkv, T, D] and returns q's attention [N, H, T, D]. Several new
+   * positions (a prefill) need every row empty: one causal attention. One new position per row (a
+   * decode step) attends per row and kv head over that row's positions so far.
+   */
+  attend(layer: object, q: Tensor, k: Tensor, v: Tensor): Tensor {
+    const [N, H, T, D] = q.shape;
+    if (N !== this.rows.length) throw new Error(`KvCache: the forward has ${N} rows but the cache ${this.rows.length}`);
+    if (T > 1) {
+      const at = this.rows.find((r) => r.length > 0);
+      if (at) throw new Error(`attention: a cached forward after the prefill takes one token at a time, got ${T} at position ${at.length}`);
+      return noGrad(() => {
+        this.rows.forEach((r, i) => r.store(layer, k, v, i));
+        return scaledDotProductAttention(q, k, v, { causal: true });
+      });
+    }
+    return noGrad(() => {
+      const pieces: Tensor[] = [];
+      this.rows.forEach((r, i) => {
+        const slot = r.store(layer, k, v, i);
+        const groups = H / slot.heads;
+        for (let h = 0; h < slot.heads; h++) {
+          const query = new Tensor(q.storage.view((i * H + h * groups) * D, groups * D), [1, groups, 1, D]);
+          pieces.push(scaledDotProductAttention(query, headPrefix(slot.k, slot, h, slot.written), headPrefix(slot.v, slot, h, slot.written)));
+        }
+      });
+      return reshape(pieces.length === 1 ? pieces[0] : concat(pieces, 0), [N, H, 1, D]);
+    });
+  }
+
+  /** Moves every row past the `tokens` positions the last forward wrote. */
+  advance(tokens: number): void {
+    for (const r of this.rows) r.advance(tokens);
   }
 }

@@ -16,7 +16,7 @@ import { hfTokenIds } from '../nn/interchange/hf_config.js';
 import { loadPretrained } from '../nn/interchange/hf_folder.js';
 import { loadSafetensorsModel } from '../nn/interchange/model_io.js';
 import { isSafetensorsPath } from '../nn/interchange/safetensors.js';
-import { type ModelSpec, createModel } from '../nn/models/index.js';
+import { type Gpt2Spec, type LlamaSpec, type ModelSpec, createModel } from '../nn/models/index.js';
 import type { Module } from '../nn/module.js';
 import { loadWebGpuBackend } from '../tensor/backends/webgpu/index.js';
 import type { Precision } from '../tensor/precision.js';
@@ -24,9 +24,12 @@ import { type ChatTemplate, loadChatTemplate } from './chat_template.js';
 import type { CausalLm } from './generate.js';
 import { ModelSourceError, type ResolvedSource, readJsonObject, resolveModelSource } from './model_source.js';
 
+/** The spec of a model that generates text. */
+export type CausalLmSpec = Gpt2Spec | LlamaSpec;
+
 export interface Generator {
   model: CausalLm;
-  spec: ModelSpec;
+  spec: CausalLmSpec;
   tokenizer: Tokenizer;
   /** Ids that end generation: the tokenizer's end of document and the folder's eos_token_id(s). */
   eosIds: number[];
@@ -53,6 +56,8 @@ export interface LoadGeneratorOptions {
  * run's folder: its newest checkpoint or saved model) with its tokenizer and chat template.
  */
 export async function loadGenerator(source: string, opts: LoadGeneratorOptions = {}): Promise<Generator> {
+  const device = opts.device ?? 'cpu';
+  if (!['cpu', 'gpu', 'webgpu'].includes(device)) throw new ModelSourceError('device', `"${device}" is not a device generation runs on (cpu, gpu)`);
   const resolved = resolveModelSource(source);
   const { model, spec } = await readWeights(resolved);
   if (spec.type !== 'gpt2' && spec.type !== 'llama') {
@@ -66,7 +71,7 @@ export async function loadGenerator(source: string, opts: LoadGeneratorOptions =
   if (tokenizer.vocabSize > spec.vocabSize) {
     throw new ModelSourceError(source, `the tokenizer ${tokenizer.name} has ${tokenizer.vocabSize} token ids, more than the model's ${spec.vocabSize}: not the tokenizer it was trained with (pass --tokenizer)`);
   }
-  await placeOn(model, opts.device ?? 'cpu');
+  await placeOn(model, device);
   return {
     model: model as unknown as CausalLm, spec, tokenizer,
     eosIds: endIds(resolved, tokenizer),
@@ -125,7 +130,6 @@ function templateFor(resolved: ResolvedSource, tokenizerName: string): ChatTempl
 
 async function placeOn(model: Module, device: string): Promise<void> {
   if (device === 'cpu') return;
-  if (device !== 'gpu' && device !== 'webgpu') throw new ModelSourceError('device', `"${device}" is not a device generation runs on (cpu, gpu)`);
   const load = await loadWebGpuBackend();
   if (!load.backend) throw new ModelSourceError('--device gpu', load.reason ?? 'no WebGPU adapter');
   model.to('webgpu');

@@ -7,6 +7,7 @@ export function fanOut(...observers: TrainObserver[]): TrainObserver {
     onStart: (info) => observers.forEach((o) => o.onStart?.(info)),
     onStep: (r) => observers.forEach((o) => o.onStep?.(r)),
     onEval: (r) => observers.forEach((o) => o.onEval?.(r)),
+    onSample: (r) => observers.forEach((o) => o.onSample?.(r)),
     onEnd: () => observers.forEach((o) => o.onEnd?.()),
   };
 }

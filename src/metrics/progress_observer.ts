@@ -1,4 +1,4 @@
-import type { EvalRecord, StepRecord, TrainObserver } from './records.js';
+import type { EvalRecord, SampleRecord, StepRecord, TrainObserver } from './records.js';
 import { Progress } from './progress.js';
 import { clusterSamples } from './throughput.js';
 
@@ -40,6 +40,10 @@ export class ProgressObserver implements TrainObserver {
     const acc = r.accuracy === null ? '' : `, accuracy ${(r.accuracy * 100).toFixed(2)}%`;
     const ppl = r.perplexity != null ? `, perplexity ${r.perplexity.toFixed(2)}` : '';
     this.progress?.log(`step ${r.step}: test loss ${r.loss.toFixed(4)}${acc}${ppl}`);
+  }
+
+  onSample(r: SampleRecord): void {
+    this.progress?.log(`step ${r.step} sample: ${JSON.stringify(r.prompt + r.text)}`);
   }
 
   onEnd(): void {

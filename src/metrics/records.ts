@@ -70,6 +70,15 @@ export interface BucketSpan {
   floats: number;
 }
 
+/** A text model's sample during training (--sample-every): what it writes after the prompt, at this step. */
+export interface SampleRecord {
+  step: number;
+  prompt: string;
+  text: string;
+  /** 0: greedy. */
+  temperature: number;
+}
+
 export interface EvalRecord extends EvalResult {
   step: number;
   epoch: number;
@@ -83,5 +92,7 @@ export interface TrainObserver {
   onStart?(info: { totalSteps: number; model: ModelSpec; parameters: number; device: Device }): void;
   onStep?(r: StepRecord): void;
   onEval?(r: EvalRecord): void;
+  /** Rank 0's sample of a text model's writing (--sample-every). */
+  onSample?(r: SampleRecord): void;
   onEnd?(): void;
 }

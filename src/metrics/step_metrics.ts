@@ -1,5 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import type { EvalRecord, StepRecord, TrainObserver } from './records.js';
+import type { EvalRecord, SampleRecord, StepRecord, TrainObserver } from './records.js';
 import { JsonlWriter } from './jsonl.js';
 
 /** Schema of one metrics.jsonl line (docs/METRICS.md); lines before it was named carried `"v": 1`. */
@@ -32,7 +32,7 @@ export class StepMetricsObserver implements TrainObserver {
       if (line.trim() === '') return false;
       try {
         const r = JSON.parse(line) as { kind?: string; step?: number };
-        return typeof r.step !== 'number' || r.step < step || (r.kind === 'eval' && r.step <= step);
+        return typeof r.step !== 'number' || r.step < step || ((r.kind === 'eval' || r.kind === 'sample') && r.step <= step);
       } catch {
         return false; // a line cut short by the interruption
       }
@@ -53,6 +53,12 @@ export class StepMetricsObserver implements TrainObserver {
   onEval(r: EvalRecord): void {
     if (this.rank !== 0) return;
     this.out.write({ ...HEAD, kind: 'eval', step: r.step, epoch: r.epoch, rank: 0, test_loss: r.loss, test_accuracy: r.accuracy, ...(r.perplexity != null ? { test_perplexity: r.perplexity } : {}), time: Date.now() });
+  }
+
+  /** Kind "sample" (rank 0, --sample-every): the prompt and the text the model wrote after it. */
+  onSample(r: SampleRecord): void {
+    if (this.rank !== 0) return;
+    this.out.write({ ...HEAD, kind: 'sample', step: r.step, rank: 0, prompt: r.prompt, text: r.text, temperature: r.temperature, time: Date.now() });
   }
 
   onEnd(): void {

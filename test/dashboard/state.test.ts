@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BUCKET_STEPS, RunState, describeEvent, deviceOf } from '../../src/dashboard/state.js';
+import { parseMetricsLine } from '../../src/metrics/reader.js';
 import type { StepLine } from '../../src/metrics/reader.js';
 
 const line = (rank: number, step: number, over: Partial<StepLine> = {}): { kind: 'step'; rec: StepLine } => ({
@@ -62,6 +63,14 @@ describe('RunState', () => {
     const texts = s.snapshot().events.map((e) => e.text);
     assert.ok(texts.includes('rank 2 lost: killed by SIGKILL'), texts.join('\n'));
     assert.ok(texts.includes('rank 0: peer-lost: rank 2: connection lost'), texts.join('\n'));
+  });
+
+  it('shows a text model\'s samples (metrics.jsonl "sample" lines, train --sample-every) in the event list', () => {
+    const s = new RunState('r', null);
+    const sample = { schema: 'smolcluster-metrics', schema_version: 1, kind: 'sample', step: 20, rank: 0, prompt: 'the cat', text: ' sat\non', temperature: 0, time: 7 };
+    s.addMetric(parseMetricsLine(sample, 'metrics.jsonl'));
+    assert.deepEqual(s.snapshot().events, [{ time: 7, rank: 0, kind: 'sample', text: 'step 20 sample: the cat sat\non', level: 'info' }]);
+    assert.deepEqual(s.delta().events.map((e) => e.kind), ['sample']);
   });
 
   it('delta() carries only what is new since the last one', () => {

@@ -71,7 +71,7 @@ describe('KV cache: cached decode equals the full forward', () => {
   it('advance() checks that every layer took the new positions', () => {
     const cache = new KvCache();
     const k = Tensor.zeros([1, 2, 3, 4]);
-    cache.extend({}, k, k);
+    cache.attend({}, k, k, k);
     assert.throws(() => cache.advance(2), /advance\(2\) from 0, but a layer holds 3 positions/);
     cache.advance(3);
     assert.equal(cache.offset, 3);

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { generateBatch } from '../../src/generate/batch.js';
 import { generate } from '../../src/generate/generate.js';
 import { closeWebGpu, type WebGpuLoad } from '../../src/tensor/backends/webgpu/index.js';
 import { setBackend } from '../../src/tensor/dispatch.js';
@@ -33,4 +34,16 @@ describe('generate on the webgpu device equals the cpu', () => {
       assert.deepEqual(gpu.ids, cpu.ids);
     });
   }
+
+  it('a batch of prompts of different lengths decodes on the GPU as on the cpu (gpt2, llama GQA)', async (t) => {
+    if (!load.backend) return t.skip(load.reason ?? 'webgpu unavailable');
+    for (const [, spec] of [FAMILIES[0], FAMILIES[1]]) {
+      const model = randomModel(spec, 22);
+      const prompts = [[7, 3, 9, 1], [2], [5, 8, 13, 4, 6, 1]];
+      const cpu = await generateBatch(model, prompts, { maxNewTokens: 6 });
+      model.to('webgpu');
+      const gpu = await generateBatch(model, prompts, { maxNewTokens: 6 });
+      assert.deepEqual(gpu.map((r) => r.ids), cpu.map((r) => r.ids));
+    }
+  });
 });

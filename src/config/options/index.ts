@@ -5,6 +5,7 @@
  */
 import { MODEL_OPTIONS } from './model.js';
 import { OPTIMIZATION_OPTIONS } from './optimization.js';
+import { TRAINING_SAMPLE_OPTIONS } from './generation.js';
 import { PROCESS_OPTIONS } from './process.js';
 import { EXCHANGE_OPTIONS, MEMBERSHIP_OPTIONS, STRATEGY_OPTIONS } from './cluster.js';
 import { CONFIG_FILE_OPTIONS, DASHBOARD_OPTIONS, SINK_OPTIONS, WORKER_DASHBOARD_OPTIONS } from './outputs.js';
@@ -14,6 +15,7 @@ import type { OptionValues } from './spec.js';
 export const TRAIN_OPTIONS = {
   ...MODEL_OPTIONS,
   ...OPTIMIZATION_OPTIONS,
+  ...TRAINING_SAMPLE_OPTIONS,
   ...PROCESS_OPTIONS,
   ...STRATEGY_OPTIONS,
   ...EXCHANGE_OPTIONS,
@@ -38,3 +40,4 @@ export const CONFIG_OPTION_NAMES = (Object.keys(TRAIN_OPTIONS) as Array<keyof ty
 
 export * from './spec.js';
 export * from './choices.js';
+export { CHAT_OPTIONS, GENERATE_OPTIONS, MODEL_SOURCE_OPTIONS, SAMPLING_OPTIONS } from './generation.js';

@@ -14,27 +14,26 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, causa
 }
 
 /**
- * A decoder's key/value cache for generation (generate/kv_cache.ts holds one): each attention layer
- * hands in its new keys and values and reads back all of them so far, so a decoded token's query
- * attends to every earlier position without recomputing it. Training never passes one.
+ * A decoder's key/value cache for generation (generate/kv_cache.ts holds one): a batch of sequences
+ * (rows), each at its own position. Each attention layer hands in its new q, k, v and gets back the
+ * attention over each row's cached and new positions, so a decoded token attends to every earlier
+ * position without recomputing it. Training never passes one.
  */
 export interface AttentionCache {
-  /** Positions cached before this forward: the first new token's position. */
-  readonly offset: number;
-  /** Appends `layer`'s new keys and values [N, Hkv, T, D]; returns its keys and values [N, Hkv, offset + T, D]. */
-  extend(layer: object, k: Tensor, v: Tensor): { k: Tensor; v: Tensor };
+  /** Each row's positions cached before this forward: its first new token's position. */
+  readonly offsets: readonly number[];
+  /** Stores `layer`'s new keys and values [N, Hkv, T, D]; returns q's attention [N, H, T, D] over each row's positions so far. */
+  attend(layer: object, q: Tensor, k: Tensor, v: Tensor): Tensor;
 }
 
 /**
- * Attention over the cache (or over the sequence itself without one): the prompt's prefill (offset 0)
- * is the causal forward; a decoded token (T = 1) attends to every cached key, which is exactly causal.
+ * Attention over the cache (or over the sequence itself without one, causal): the prompt's prefill
+ * is the causal forward; a decoded token (T = 1) attends to every cached key of its row, which is
+ * exactly causal.
  */
 export function cachedAttention(layer: object, q: Tensor, k: Tensor, v: Tensor, cache: AttentionCache | undefined, dropout?: { p: number; rng: Rng }): Tensor {
   if (!cache) return scaledDotProductAttention(q, k, v, true, dropout);
-  const T = q.shape[q.ndim - 2];
-  if (cache.offset > 0 && T > 1) throw new Error(`attention: a cached forward after the prefill takes one token at a time, got ${T} at position ${cache.offset}`);
-  const all = cache.extend(layer, k, v);
-  return scaledDotProductAttention(q, all.k, all.v, cache.offset === 0, dropout);
+  return cache.attend(layer, q, k, v);
 }
 
 /** [N, T, H·D] → [N, H, T, D]. */

@@ -58,13 +58,13 @@ export class LlamaAttention extends Module {
   /**
    * x [N, T, width] → the attention's output [N, T, width] (summed over the group when split). x is
    * not handed over (lastUse): three projections read it, and under bf16 each backward rounds it
-   * again from its float32 values. `cache` (generation): the new positions start at its offset, and
+   * again from its float32 values. `cache` (generation): each row's new positions start at its offset, and
    * their keys and values join it, grouped kv heads cached once.
    */
   run(x: Tensor, cache?: AttentionCache): MaybeAsync<Tensor> {
-    const offset = cache?.offset ?? 0;
-    const q = this.rope.apply(this.normed(this.q_norm, splitHeads(this.q_proj.forward(x), this.heads)), offset);
-    const k = this.rope.apply(this.normed(this.k_norm, splitHeads(this.k_proj.forward(x), this.kvHeads)), offset);
+    const offsets = cache?.offsets ?? [0];
+    const q = this.rope.applyRows(this.normed(this.q_norm, splitHeads(this.q_proj.forward(x), this.heads)), offsets);
+    const k = this.rope.applyRows(this.normed(this.k_norm, splitHeads(this.k_proj.forward(x), this.kvHeads)), offsets);
     const v = splitHeads(this.v_proj.forward(x), this.kvHeads);
     const y = mergeHeads(cachedAttention(this, q, k, v, cache, this.drop.forAttention()));
     return then(runModule(this.o_proj, lastUse(y)), (out) => this.drop.forward(out));

@@ -7,7 +7,7 @@
  * sequence length and device, in storages of their own (a training step's buffers are reused by
  * the next step: tensor/recycler.ts).
  */
-import { slice } from '../../tensor/ops/layout.js';
+import { concat, slice } from '../../tensor/ops/layout.js';
 import { rotary } from '../../tensor/ops/rotary.js';
 import type { Device } from '../../tensor/storage.js';
 import { Tensor } from '../../tensor/tensor.js';
@@ -78,6 +78,19 @@ export class RotaryEmbedding {
     const { cos, sin } = this.tablesFor(offset + T, x.device);
     if (offset === 0) return rotary(x, cos, sin);
     return rotary(x, slice(cos, 0, offset, offset + T), slice(sin, 0, offset, offset + T));
+  }
+
+  /**
+   * x [N, H, T, D] with row n rotated by positions offsets[n]..offsets[n]+T-1: a batch of sequences
+   * at different lengths (generation). Equal offsets rotate the batch at once.
+   */
+  applyRows(x: Tensor, offsets: readonly number[]): Tensor {
+    if (offsets.every((o) => o === offsets[0])) return this.apply(x, offsets[0] ?? 0);
+    const [N] = x.shape;
+    if (offsets.length !== N) throw new Error(`rotary: ${offsets.length} row offsets for a batch of ${N}`);
+    const rowSize = x.size / N;
+    const row = (n: number): Tensor => new Tensor(x.storage.view(n * rowSize, rowSize), [1, ...x.shape.slice(1)]);
+    return concat(offsets.map((o, n) => this.apply(row(n), o)), 0);
   }
 
   /** The cos/sin tables [T, D/2] for positions 0..T-1 on `device` (built on first use). */

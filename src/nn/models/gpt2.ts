@@ -124,19 +124,26 @@ class Gpt2Model extends Module {
   }
 
   run(ids: Tensor, cache?: AttentionCache): MaybeAsync<Tensor> {
-    return then(eachInTurn(this.h.layers as Gpt2Block[], this.embed(ids, cache?.offset), (block, x) => block.run(x, cache)), (x) => this.ln_f.forward(x));
+    return then(eachInTurn(this.h.layers as Gpt2Block[], this.embed(ids, cache?.offsets), (block, x) => block.run(x, cache)), (x) => this.ln_f.forward(x));
   }
 
   forward(ids: Tensor, cache?: AttentionCache): Tensor {
     return settled(this.run(ids, cache), 'gpt2');
   }
 
-  /** Token plus position embeddings (then dropout): the input of the first block; positions from `offset` (generation). */
-  embed(ids: Tensor, offset = 0): Tensor {
+  /**
+   * Token plus position embeddings (then dropout): the input of the first block. `offsets`
+   * (generation): positions already cached, one number for every row or one per row.
+   */
+  embed(ids: Tensor, offsets: number | readonly number[] = 0): Tensor {
     const [N, T] = ids.shape;
     if (ids.ndim !== 2) throw new Error(`gpt2: expected token ids [N, T], got [${ids.shape.join(', ')}]`);
-    if (offset + T > this.spec.context) throw new Error(`gpt2: sequence length ${offset + T} exceeds the model's context ${this.spec.context} (--context)`);
-    const positions = this.wpe.lookup(Int32Array.from({ length: T }, (_, i) => offset + i), [T]);
+    const starts = typeof offsets === 'number' ? [offsets] : offsets;
+    const longest = Math.max(...starts) + T;
+    if (longest > this.spec.context) throw new Error(`gpt2: sequence length ${longest} exceeds the model's context ${this.spec.context} (--context)`);
+    const positions = starts.length === 1 || starts.every((o) => o === starts[0])
+      ? this.wpe.lookup(Int32Array.from({ length: T }, (_, i) => starts[0] + i), [T])
+      : this.wpe.lookup(Int32Array.from({ length: N * T }, (_, j) => starts[Math.floor(j / T)] + (j % T)), [N, T]);
     return this.drop.forward(add(this.wte.lookup(tokenIds(ids), [N, T]), positions));
   }
 

@@ -124,7 +124,7 @@ class LlamaModel extends Module {
   }
 
   run(ids: Tensor, cache?: AttentionCache): MaybeAsync<Tensor> {
-    return then(eachInTurn(this.blocks, this.embed(ids, cache?.offset), (block, x) => block.run(x, cache)), (x) => this.norm.forward(x));
+    return then(eachInTurn(this.blocks, this.embed(ids, cache?.offsets), (block, x) => block.run(x, cache)), (x) => this.norm.forward(x));
   }
 
   forward(ids: Tensor, cache?: AttentionCache): Tensor {
@@ -133,12 +133,14 @@ class LlamaModel extends Module {
 
   /**
    * The token embeddings: the first block's input (positions enter inside attention, by rotation).
-   * `offset`: positions already cached (generation), counted against max_position_embeddings.
+   * `offsets`: positions already cached (generation; one number, or one per row), counted against
+   * max_position_embeddings.
    */
-  embed(ids: Tensor, offset = 0): Tensor {
+  embed(ids: Tensor, offsets: number | readonly number[] = 0): Tensor {
     const [N, T] = ids.shape;
     if (ids.ndim !== 2) throw new Error(`${this.spec.modelType}: expected token ids [N, T], got [${ids.shape.join(', ')}]`);
-    if (offset + T > this.spec.context) throw new Error(`${this.spec.modelType}: sequence length ${offset + T} exceeds the model's ${this.spec.context} positions (max_position_embeddings)`);
+    const longest = Math.max(...(typeof offsets === 'number' ? [offsets] : offsets)) + T;
+    if (longest > this.spec.context) throw new Error(`${this.spec.modelType}: sequence length ${longest} exceeds the model's ${this.spec.context} positions (max_position_embeddings)`);
     return this.embed_tokens.lookup(tokenIds(ids), [N, T]);
   }
 }

@@ -26,6 +26,7 @@ import { SmolError } from '../../util/errors.js';
 import { hostArena } from '../boundary/host_arena.js';
 import { mappedMemory } from '../../tensor/boundary/host_values.js';
 import { applyPrecision, checkPrecisionRuns } from '../engine/precision.js';
+import { TrainingSamples } from './samples.js';
 
 // The record types the metrics sinks read live in metrics/records.ts (train imports metrics, never
 // the other way); re-exported here for the loop's callers.
@@ -122,6 +123,7 @@ export async function train(
     if (resumed.shares) guards.balance?.restore?.(resumed.shares, resumed.position.step);
   }
   const ctx: StrategyContext = { model, optimizer, totalSteps, monitors, startStep: resumed?.position.step ?? 0, resumedState: resumed?.strategy };
+  const samples = TrainingSamples.of(config, spec, strategy.sharding !== undefined || strategy.evaluation !== undefined);
   const host = hostArena(model.arena());
   await strategy.setup(ctx);
   host.flush();
@@ -178,6 +180,18 @@ export async function train(
       const evalMs = performance.now() - e0;
       arrivals.exclude(evalMs);
       outcome.evalMs += evalMs;
+    }
+    if (samples?.due(step)) {
+      // Like an evaluation: the leader's time out of training, which the others wait out at their next step.
+      afterEval = step < totalSteps;
+      if (isLeader(strategy)) {
+        await unsettled.settle();
+        const s0 = performance.now();
+        host.flush();
+        observer.onSample?.(await samples.take(model, step, precision));
+        arrivals.exclude(performance.now() - s0);
+        outcome.evalMs += performance.now() - s0;
+      }
     }
   }
   await unsettled.settle();

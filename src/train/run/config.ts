@@ -72,6 +72,12 @@ export interface TrainConfig {
   precision: PrecisionChoice;
   /** Where this process trains: cpu or webgpu (--device, resolved by train/engine/device.ts; default cpu). */
   device?: Device;
+  /** Text models: rank 0 writes a sample every N steps (--sample-every; train/loop/samples.ts), after this prompt, at this temperature (0: greedy). */
+  sampleEvery?: number;
+  samplePrompt?: string;
+  sampleTemperature?: number;
+  /** Tokens per sample (default 32). */
+  sampleTokens?: number;
   /** Why `auto` chose `precision` (only when it was asked for). */
   precisionAuto?: AutoPrecision;
 }

@@ -12,7 +12,11 @@ import type { TrainConfig } from './config.js';
  * (launch/worker_flags.ts), and on auto's choice through the store (train/engine/precision_agreement.ts).
  */
 export function runSignature(config: TrainConfig): string {
-  const { threads: _threads, dataDir: _dataDir, dataFile: _dataFile, valFile: _valFile, precision: _precision, precisionAuto: _auto, device: _device, ...shared } = config;
+  // Samples during training (--sample-*) only watch the run: a checkpoint resumes with other ones.
+  const {
+    threads: _threads, dataDir: _dataDir, dataFile: _dataFile, valFile: _valFile, precision: _precision, precisionAuto: _auto, device: _device,
+    sampleEvery: _se, samplePrompt: _sp, sampleTemperature: _st, sampleTokens: _sn, ...shared
+  } = config;
   const digest = createHash('sha256').update(JSON.stringify(shared)).digest('hex').slice(0, 16);
   return `${config.model}[${config.model === 'mlp' ? config.hidden.join('-') : 'default'}] config ${digest}`;
 }

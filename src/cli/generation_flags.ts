@@ -1,0 +1,44 @@
+/**
+ * What `generate` and `chat` share: loading the model --model names on the --device asked for, with
+ * --threads, and the sampling options from their flags.
+ */
+import { ConfigError } from '../util/errors.js';
+import type { OptionValues } from '../config/options/index.js';
+import type { MODEL_SOURCE_OPTIONS, SAMPLING_OPTIONS } from '../config/options/generation.js';
+import { type Generator, loadGenerator } from '../generate/load_generator.js';
+import type { ReplyOptions } from '../generate/reply.js';
+import { backend } from '../tensor/dispatch.js';
+import { resolveDevice } from '../train/engine/device.js';
+
+export type ModelSourceFlags = OptionValues<typeof MODEL_SOURCE_OPTIONS>;
+export type SamplingFlags = OptionValues<typeof SAMPLING_OPTIONS>;
+
+/** The model, on its device; `release` closes a GPU it opened (Dawn keeps a process alive while open). */
+export async function loadFromFlags(command: string, f: ModelSourceFlags): Promise<{ generator: Generator; release(): void }> {
+  if (f.model === undefined) throw new ConfigError('command line', '--model', `${command} needs --model SRC (a Hugging Face folder, a model file, or a run's folder)`);
+  if (f.threads !== undefined) backend().setThreads(f.threads);
+  const device = await resolveDevice(f.device ?? 'cpu');
+  if (device.note) process.stderr.write(`smolcluster: ${device.note}\n`);
+  try {
+    const generator = await loadGenerator(f.model, { tokenizer: f.tokenizer, device: device.device === 'cpu' ? 'cpu' : 'gpu', precision: f.precision });
+    return { generator, release: () => device.release() };
+  } catch (e) {
+    device.release();
+    throw e;
+  }
+}
+
+/** The flags' sampling options, as streamReply takes them. */
+export function samplingFrom(f: SamplingFlags): ReplyOptions {
+  return {
+    maxNewTokens: f.maxNewTokens, temperature: f.temperature, topK: f.topK, topP: f.topP, minP: f.minP,
+    repetitionPenalty: f.repetitionPenalty, seed: f.seed, stopStrings: f.stop,
+  };
+}
+
+/** One line naming what was loaded. */
+export function loadedLine(g: Generator): string {
+  const s = g.spec;
+  const shape = `${s.layers} layers × ${s.width}, vocab ${s.vocabSize}, ${s.context} positions`;
+  return `smolcluster: ${g.weights} (${s.type === 'llama' ? s.modelType : 'gpt2'}, ${shape}); tokenizer ${g.tokenizer.name}`;
+}

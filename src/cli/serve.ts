@@ -1,0 +1,69 @@
+/** `smolcluster serve`: an OpenAI-compatible HTTP server over one model, with continuous batching. */
+import { Command } from 'commander';
+import { basename, resolve } from 'node:path';
+import { type OptionValues } from '../config/options/index.js';
+import { SERVE_OPTIONS } from '../config/options/serve.js';
+import { wildcardUrls } from '../dashboard/exposure.js';
+import { type Generator, loadGenerator } from '../generate/load_generator.js';
+import { followRun, weightsKey } from '../serve/follow.js';
+import type { ServedModel } from '../serve/served_model.js';
+import { startModelServer } from '../serve/server.js';
+import { SmolError } from '../util/errors.js';
+import { addOptions } from './option_table.js';
+
+export type ServeFlags = OptionValues<typeof SERVE_OPTIONS>;
+
+/** A loaded generator as the server serves it, under `id`. */
+export function servedModel(g: Generator, id: string): ServedModel {
+  return { id, model: g.model, tokenizer: g.tokenizer, eosIds: g.eosIds, context: g.spec.context, chatTemplate: g.chatTemplate };
+}
+
+/** Resolves on SIGINT or SIGTERM. */
+function untilSignalled(): Promise<void> {
+  return new Promise((done) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      done();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
+
+export function serveCommand(): Command {
+  return addOptions(new Command('serve'), SERVE_OPTIONS)
+    .description('serve a model over an OpenAI-compatible HTTP API (/v1/models, /v1/completions, /v1/chat/completions) with a chat page at /')
+    .action((flags: ServeFlags) => runServe(flags, untilSignalled()));
+}
+
+/** serve's work: loads the model, serves it (following a run with --follow) until `stopped`; `onListening` gets the URL. */
+export async function runServe(flags: ServeFlags, stopped: Promise<void>, onListening?: (url: string) => void): Promise<void> {
+  const source = flags.follow ?? flags.model;
+  if (!source) throw new SmolError('SERVE', 'serve: give --model SRC (or --follow experiments/RUN)');
+  if (flags.follow && flags.model) throw new SmolError('SERVE', 'serve: give --model or --follow, not both');
+  const token = flags.token ?? process.env.SMOLCLUSTER_SERVE_TOKEN;
+  const id = flags.modelName ?? basename(resolve(source));
+  const load = (): Promise<Generator> => loadGenerator(source, { tokenizer: flags.tokenizer, device: flags.device, precision: flags.precision });
+  const servedKey = flags.follow ? weightsKey(flags.follow) : '';
+  const first = await load();
+  const server = await startModelServer(servedModel(first, id), {
+    host: flags.host, port: flags.port, maxBatch: flags.maxBatch, token, precision: flags.precision, queueTimeoutMs: flags.queueTimeout * 1000,
+  });
+  process.stderr.write(`smolcluster: serving ${id} (${first.weights}) at ${server.url}/v1 — chat page at ${server.url}/ (Ctrl-C to stop)\n`);
+  for (const url of wildcardUrls(flags.host, server.port)) process.stderr.write(`smolcluster: reachable at ${url}\n`);
+  onListening?.(server.url);
+  const follower = flags.follow
+    ? followRun(flags.follow, servedKey, flags.followEvery * 1000, async () => {
+      const next = await load();
+      server.swap(servedModel(next, id));
+      return next.weights;
+    }, {
+      onReloaded: (path) => process.stderr.write(`smolcluster: now serving ${path}\n`),
+      onError: (e) => process.stderr.write(`smolcluster: --follow kept the served model: ${(e as Error).message}\n`),
+    })
+    : null;
+  await stopped;
+  follower?.stop();
+  await server.close();
+}

@@ -1,0 +1,18 @@
+/** `smolcluster serve`'s options: what it serves, where, to whom, and how many requests at once. */
+import { nonNegativeInt, positiveInt, positiveNumber } from './parsers.js';
+import { choice, valued } from './spec.js';
+
+export const SERVE_OPTIONS = {
+  model: valued<string>({ arg: '<src>', help: 'the model: a Hugging Face folder, a model file saved by smolcluster (--save), or a run\'s folder (its newest checkpoint)', forward: false }),
+  follow: valued<string>({ arg: '<run>', help: 'serve a run\'s folder (experiments/NAME) and reload its newest checkpoint while it trains (instead of --model)', forward: false }),
+  followEvery: valued({ arg: '<s>', help: 'with --follow: seconds between looks for a newer checkpoint', parse: positiveNumber, default: 10, forward: false }),
+  modelName: valued<string>({ arg: '<id>', help: 'the model id /v1/models lists and requests name (default: the folder or file name)', forward: false }),
+  tokenizer: valued<string>({ arg: '<name|path>', help: 'tokenizer over the one found beside the model: gpt2, bytes, or a tokenizer.json', forward: false }),
+  host: valued({ arg: '<host>', help: 'address to listen on; beyond loopback (e.g. 0.0.0.0) --token is required', default: '127.0.0.1', forward: false }),
+  port: valued({ arg: '<n>', help: 'port (0: any free port)', parse: nonNegativeInt, default: 8000, forward: false }),
+  maxBatch: valued({ arg: '<n>', help: 'requests decoded together at most (continuous batching); more wait in a queue', parse: positiveInt, default: 8, forward: false }),
+  token: valued<string>({ arg: '<token>', help: 'API key clients must send as "Authorization: Bearer <token>" (default: the SMOLCLUSTER_SERVE_TOKEN variable; required beyond loopback)', forward: false }),
+  queueTimeout: valued({ arg: '<s>', help: 'seconds a request may wait for a free row before it is refused with 503', parse: positiveNumber, default: 60, forward: false }),
+  precision: choice(['fp32', 'bf16'], { arg: '<p>', help: 'compute precision of generation', default: 'fp32', forward: false }),
+  device: valued({ arg: '<device>', help: 'cpu, or gpu (the WebGPU device)', default: 'cpu', forward: false }),
+} as const;

@@ -1,0 +1,102 @@
+/**
+ * Continuous batching for generation: sequences of different lengths decode together, one forward
+ * for all of them per step, and join or leave between steps. A joining sequence's prompt is
+ * prefilled by a forward of its own (its first token chosen from it); each decode step then runs
+ * every row's last token as one [N, 1] forward, each row at its own position (KvCache: per-row
+ * positions, attention per row over its own cache), so the weight matmuls are shared by the batch.
+ */
+import { noGrad } from '../tensor/autograd.js';
+import { type Precision, withComputePrecision } from '../tensor/precision.js';
+import { Tensor } from '../tensor/tensor.js';
+import { type CausalLm, lastLogits } from './generate.js';
+import { KvCache, SequenceCache } from './kv_cache.js';
+import { type GenerateResult, Sequence, type SequenceOptions } from './sequence.js';
+
+interface Row {
+  sequence: Sequence;
+  cache: SequenceCache;
+}
+
+/** The decoding rows of a batch and the forwards that advance them. The model must be in eval mode. */
+export class DecodeBatch {
+  private rows: Row[] = [];
+
+  constructor(private readonly model: CausalLm, private readonly precision: Precision = 'fp32') {}
+
+  /** The sequences decoding now. */
+  get size(): number {
+    return this.rows.length;
+  }
+
+  /** Prefills `sequence`'s prompt (one forward of its own), chooses its first token and adds it to the rows. */
+  async join(sequence: Sequence): Promise<number> {
+    const cache = new SequenceCache();
+    try {
+      const [logits] = await this.forward(sequence.promptIds, [cache]);
+      this.rows.push({ sequence, cache });
+      return sequence.choose(logits);
+    } catch (e) {
+      cache.dispose();
+      throw e;
+    }
+  }
+
+  /** One forward of every row's last token together; each row's sequence and its new token, in row order. */
+  async step(): Promise<{ sequence: Sequence; token: number }[]> {
+    if (this.rows.length === 0) return [];
+    const rows = [...this.rows];
+    const last = rows.map((r) => r.sequence.ids[r.sequence.ids.length - 1]);
+    const logits = await this.forward(last, rows.map((r) => r.cache));
+    return rows.map((r, i) => ({ sequence: r.sequence, token: r.sequence.choose(logits[i]) }));
+  }
+
+  /** Removes `sequence` from the rows (finished, or its client gone) and frees its cache. */
+  leave(sequence: Sequence): void {
+    const row = this.rows.find((r) => r.sequence === sequence);
+    if (!row) return;
+    this.rows = this.rows.filter((r) => r !== row);
+    row.cache.dispose();
+  }
+
+  /** A forward of `ids` ([N, T] row-major) over the rows' caches; each row's next-token logits. */
+  private async forward(ids: readonly number[], caches: SequenceCache[]): Promise<Float32Array[]> {
+    const device = this.model.parameters()[0]?.device;
+    const N = caches.length;
+    const input = Tensor.from(ids, [N, ids.length / N], 'int32', device);
+    const cache = new KvCache(caches);
+    const logits = withComputePrecision(this.precision, () => noGrad(() => this.model.forward(input, cache)));
+    cache.advance(ids.length / N);
+    return lastLogits(logits);
+  }
+}
+
+/**
+ * Generates after each of `prompts` (ids of any lengths) in one batch: all rows decode together,
+ * each leaving as it stops. Each result equals generate() of that prompt alone (same options).
+ */
+export async function generateBatch(model: CausalLm, prompts: readonly (readonly number[])[], options: SequenceOptions & { precision?: Precision } = {}): Promise<GenerateResult[]> {
+  const sequences = prompts.map((p) => new Sequence(p, options));
+  const results = new Map<Sequence, GenerateResult>();
+  const wasTraining = model.training;
+  model.eval();
+  const batch = new DecodeBatch(model, options.precision);
+  const settle = (s: Sequence): void => {
+    const reason = s.stopped();
+    if (!reason) return;
+    results.set(s, s.result(reason));
+    batch.leave(s);
+  };
+  try {
+    for (const s of sequences) {
+      if (s.maxNewTokens === 0) results.set(s, s.result('length'));
+      else {
+        await batch.join(s);
+        settle(s);
+      }
+    }
+    while (batch.size > 0) for (const { sequence } of await batch.step()) settle(sequence);
+  } finally {
+    model.train(wasTraining);
+  }
+  return sequences.map((s) => results.get(s)!);
+}

@@ -1,0 +1,83 @@
+/**
+ * One generation's state, whatever drives its forwards (generate() alone, or a batch of requests):
+ * its options, its own seeded Rng, the ids seen so far (for the repetition penalty) and generated,
+ * and the stop rules — max new tokens, an EOS id, a stop string in the decoded text.
+ */
+import { Rng } from '../util/rng.js';
+import { type SamplingOptions, checkSampling, sampleToken } from './sampling.js';
+
+export interface SequenceOptions extends SamplingOptions {
+  /** The most tokens to generate (default 32). */
+  maxNewTokens?: number;
+  /** Token ids that end generation (kept in the output, as transformers does). */
+  eosIds?: readonly number[];
+  /** Texts that end generation once the generated text contains one (needs `decode`); the text is cut before it. */
+  stopStrings?: readonly string[];
+  /** The tokenizer's decode, for stop strings and `text`. */
+  decode?: (ids: number[]) => string;
+  /** The sampling Rng's seed (default 0). */
+  seed?: number;
+}
+
+export type StopReason = 'length' | 'eos' | 'stop' | 'callback';
+
+export interface GenerateResult {
+  /** The generated ids (the prompt not included). */
+  ids: number[];
+  /** Their decoded text, cut before a stop string (when `decode` was given). */
+  text?: string;
+  stopReason: StopReason;
+}
+
+/** The first stop string's index in `text`, or -1. */
+export function stopAt(text: string, stops: readonly string[]): number {
+  const at = stops.map((s) => text.indexOf(s)).filter((i) => i >= 0);
+  return at.length ? Math.min(...at) : -1;
+}
+
+export class Sequence {
+  /** The generated ids so far. */
+  readonly ids: number[] = [];
+  readonly maxNewTokens: number;
+  private readonly seen: number[];
+  private readonly rng: Rng;
+  private readonly eos: Set<number>;
+
+  /** Checks the options and the prompt (errors name the option). */
+  constructor(readonly promptIds: readonly number[], readonly options: SequenceOptions = {}) {
+    checkSampling(options);
+    const max = options.maxNewTokens ?? 32;
+    if (!Number.isInteger(max) || max < 0) throw new Error(`generate: maxNewTokens must be an integer >= 0, got ${max}`);
+    if (promptIds.length === 0) throw new Error('generate: the prompt needs at least one token id');
+    if (options.stopStrings?.length && !options.decode) throw new Error('generate: stopStrings need the tokenizer\'s decode');
+    this.maxNewTokens = max;
+    this.seen = [...promptIds];
+    this.rng = new Rng(options.seed ?? 0);
+    this.eos = new Set(options.eosIds ?? []);
+  }
+
+  /** Picks the next token from its logits and records it. */
+  choose(logits: Float32Array): number {
+    const next = sampleToken(logits, this.seen, this.options, this.rng);
+    this.ids.push(next);
+    this.seen.push(next);
+    return next;
+  }
+
+  /** Why generation ends after the tokens so far, or null to go on. */
+  stopped(): StopReason | null {
+    if (this.ids.length > 0 && this.eos.has(this.ids[this.ids.length - 1])) return 'eos';
+    const stops = this.options.stopStrings;
+    if (stops?.length && stopAt(this.options.decode!(this.ids), stops) >= 0) return 'stop';
+    if (this.ids.length >= this.maxNewTokens) return 'length';
+    return null;
+  }
+
+  /** The result, its text cut before a stop string. */
+  result(stopReason: StopReason): GenerateResult {
+    if (!this.options.decode) return { ids: this.ids, stopReason };
+    const text = this.options.decode(this.ids);
+    const cut = stopAt(text, this.options.stopStrings ?? []);
+    return { ids: this.ids, text: cut >= 0 ? text.slice(0, cut) : text, stopReason };
+  }
+}

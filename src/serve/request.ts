@@ -1,0 +1,127 @@
+/**
+ * The request bodies of /v1/completions and /v1/chat/completions: the subset of OpenAI's fields we
+ * serve, checked field by field (a wrong type or range is a 400 naming the field), and the sampling
+ * options they map to. Fields we do not serve (logprobs, tools, n > 1, ...) are refused by name
+ * rather than silently ignored.
+ */
+import { ApiError, badField } from './api_error.js';
+
+export interface ChatMessage {
+  role: string;
+  content: string;
+}
+
+/** What a completion request asks for, in our terms. */
+export interface CompletionRequest {
+  model: string;
+  /** /v1/completions: the prompt's text or its token ids; /v1/chat/completions: the messages. */
+  prompt: string | number[] | ChatMessage[];
+  /** Null: as many as the context leaves. */
+  maxTokens: number | null;
+  temperature: number;
+  topP: number;
+  seed: number | undefined;
+  stop: string[];
+  stream: boolean;
+  /** stream_options.include_usage: a last chunk with the usage counts. */
+  includeUsage: boolean;
+}
+
+type Body = Record<string, unknown>;
+
+/** Fields clients send that change nothing here (or are accepted at their default). */
+const IGNORED = new Set(['model', 'prompt', 'messages', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'seed', 'stop', 'stream', 'stream_options', 'n', 'user', 'frequency_penalty', 'presence_penalty', 'logprobs', 'echo', 'best_of', 'suffix', 'logit_bias', 'top_logprobs', 'response_format', 'tools', 'tool_choice', 'parallel_tool_calls', 'store', 'metadata']);
+
+function optionalNumber(b: Body, key: string, min: number, max: number, fallback: number): number {
+  const v = b[key];
+  if (v === undefined || v === null) return fallback;
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw badField(key, `must be a number, got ${JSON.stringify(v)}`);
+  if (v < min || v > max) throw badField(key, `must be between ${min} and ${max}, got ${v}`);
+  return v;
+}
+
+function optionalInt(b: Body, key: string, min: number): number | undefined {
+  const v = b[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v)) throw badField(key, `must be an integer, got ${JSON.stringify(v)}`);
+  if (v < min) throw badField(key, `must be at least ${min}, got ${v}`);
+  return v;
+}
+
+/** Refuses features we do not serve when a request asks for them (a value other than their default). */
+function refuseUnserved(b: Body): void {
+  const unserved: [string, (v: unknown) => boolean][] = [
+    ['n', (v) => v !== 1], ['best_of', (v) => v !== 1], ['logprobs', (v) => v !== false && v !== 0], ['echo', (v) => v !== false],
+    ['suffix', () => true], ['tools', (v) => !(Array.isArray(v) && v.length === 0)], ['top_logprobs', () => true],
+    ['frequency_penalty', (v) => v !== 0], ['presence_penalty', (v) => v !== 0], ['logit_bias', (v) => !(typeof v === 'object' && v !== null && Object.keys(v).length === 0)],
+  ];
+  for (const [key, asked] of unserved) {
+    if (b[key] !== undefined && b[key] !== null && asked(b[key])) throw new ApiError(400, `'${key}' is not supported by this server`, 'invalid_request_error', key, 'unsupported_parameter');
+  }
+  const unknown = Object.keys(b).find((k) => !IGNORED.has(k));
+  if (unknown) throw new ApiError(400, `unknown field '${unknown}'`, 'invalid_request_error', unknown, 'unknown_parameter');
+}
+
+function stopStrings(b: Body): string[] {
+  const v = b.stop;
+  if (v === undefined || v === null) return [];
+  const list = typeof v === 'string' ? [v] : v;
+  if (!Array.isArray(list) || list.length > 4 || !list.every((s) => typeof s === 'string' && s.length > 0)) {
+    throw badField('stop', 'must be a non-empty string or an array of at most 4 of them');
+  }
+  return list as string[];
+}
+
+function completionPrompt(b: Body): string | number[] {
+  let p = b.prompt;
+  if (Array.isArray(p) && p.length === 1 && (typeof p[0] === 'string' || Array.isArray(p[0]))) p = p[0];
+  if (typeof p === 'string') {
+    if (p.length === 0) throw badField('prompt', 'is empty');
+    return p;
+  }
+  if (Array.isArray(p) && p.length > 0 && p.every((t) => Number.isInteger(t) && t >= 0)) return p as number[];
+  throw badField('prompt', 'must be a non-empty string, or an array of token ids (one prompt per request)');
+}
+
+function chatMessages(b: Body): ChatMessage[] {
+  const m = b.messages;
+  if (!Array.isArray(m) || m.length === 0) throw badField('messages', 'must be a non-empty array of {role, content}');
+  return m.map((x: unknown, i) => {
+    const msg = x as Body;
+    if (typeof msg !== 'object' || msg === null || typeof msg.role !== 'string') throw badField(`messages[${i}].role`, 'must be a string');
+    let content = msg.content;
+    // Content parts: the text ones joined (images and audio are refused).
+    if (Array.isArray(content)) {
+      if (!content.every((p: Body) => p?.type === 'text' && typeof p.text === 'string')) throw badField(`messages[${i}].content`, 'parts must all be {type: "text", text}');
+      content = content.map((p: Body) => p.text).join('');
+    }
+    if (typeof content !== 'string') throw badField(`messages[${i}].content`, 'must be a string');
+    return { role: msg.role, content };
+  });
+}
+
+/** Reads a request body (already parsed JSON) of `/v1/completions` (chat false) or `/v1/chat/completions` (chat true). */
+export function parseCompletionRequest(body: unknown, chat: boolean): CompletionRequest {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new ApiError(400, 'the request body must be a JSON object');
+  const b = body as Body;
+  refuseUnserved(b);
+  if (typeof b.model !== 'string') throw badField('model', 'must be a string (see GET /v1/models)');
+  if (b.stream !== undefined && b.stream !== null && typeof b.stream !== 'boolean') throw badField('stream', 'must be a boolean');
+  const so = b.stream_options as Body | undefined | null;
+  if (so !== undefined && so !== null && (typeof so !== 'object' || (so.include_usage !== undefined && typeof so.include_usage !== 'boolean'))) {
+    throw badField('stream_options', 'must be {include_usage: boolean}');
+  }
+  const maxKey = b.max_completion_tokens !== undefined && b.max_completion_tokens !== null ? 'max_completion_tokens' : 'max_tokens';
+  return {
+    model: b.model,
+    prompt: chat ? chatMessages(b) : completionPrompt(b),
+    // OpenAI's legacy completions default to 16 tokens; chat goes on until EOS or the context's end.
+    maxTokens: optionalInt(b, maxKey, 1) ?? (chat ? null : 16),
+    temperature: optionalNumber(b, 'temperature', 0, 2, 1),
+    topP: optionalNumber(b, 'top_p', 0, 1, 1),
+    seed: optionalInt(b, 'seed', 0),
+    stop: stopStrings(b),
+    stream: b.stream === true,
+    includeUsage: so?.include_usage === true,
+  };
+}

@@ -1,0 +1,38 @@
+/**
+ * What the server needs of a loaded model (gen-cli's Generator has it all): the model, its
+ * tokenizer, the ids that end a reply, its context, and its chat template when it has one. Without
+ * a chat template, chat messages are laid out as plain "role: content" lines (documented in
+ * docs/SERVE.md): a model trained here on plain text has none.
+ */
+import { endOfTurn } from '../generate/chat_template.js';
+import type { CausalLm } from '../generate/generate.js';
+import type { ChatMessage } from './request.js';
+
+export interface ServedModel {
+  /** The name /v1/models lists and requests must name. */
+  id: string;
+  model: CausalLm;
+  tokenizer: { readonly vocabSize: number; encode(text: string): ArrayLike<number>; decode(ids: ArrayLike<number>): string };
+  eosIds: readonly number[];
+  /** The longest sequence (prompt + reply) the model takes. */
+  context: number;
+  chatTemplate: { render(messages: readonly ChatMessage[], opts?: { addGenerationPrompt?: boolean }): string } | null;
+}
+
+/** The prompt text of a chat: the model's template, or "role: content" lines ending with "assistant:". */
+export function chatPrompt(served: ServedModel, messages: readonly ChatMessage[]): string {
+  if (served.chatTemplate) return served.chatTemplate.render(messages, { addGenerationPrompt: true });
+  return `${messages.map((m) => `${m.role}: ${m.content}`).join('\n')}\nassistant:`;
+}
+
+/**
+ * What ends a reply: the model's eos ids, and for a chat the template's end of turn (`<|im_end|>`,
+ * `<|eot_id|>`): its id when it is one token, else a stop string.
+ */
+export function replyEnds(served: ServedModel, chat: boolean): { eosIds: number[]; stopStrings: string[] } {
+  const end = chat && served.chatTemplate ? endOfTurn(served.chatTemplate as never) : null;
+  if (end === null) return { eosIds: [...served.eosIds], stopStrings: [] };
+  const ids = Array.from(served.tokenizer.encode(end));
+  if (ids.length === 1) return { eosIds: [...new Set([...served.eosIds, ids[0]])], stopStrings: [] };
+  return { eosIds: [...served.eosIds], stopStrings: [end] };
+}

@@ -1,0 +1,217 @@
+/**
+ * `smolcluster serve`'s HTTP server: the OpenAI-compatible API (GET /v1/models, POST
+ * /v1/completions and /v1/chat/completions, streamed as server-sent events ending in
+ * `data: [DONE]`), the chat page at /, and /health. Requests are decoded together by the
+ * scheduler (continuous batching). Every failure of a request is an OpenAI error object with a 4xx
+ * or 5xx status, never a crash. Security: a bearer token is required when one is set, and is
+ * mandatory to bind beyond loopback; without one, requests must name a loopback Host (no DNS
+ * rebinding from a web page).
+ */
+import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { isLoopbackHost } from '../dashboard/exposure.js';
+import { TextStream } from '../generate/text_stream.js';
+import type { Precision } from '../tensor/precision.js';
+import { ApiError } from './api_error.js';
+import { type CompletionRequest, parseCompletionRequest } from './request.js';
+import * as out from './responses.js';
+import { BatchScheduler } from './scheduler.js';
+import { type ServedModel, chatPrompt, replyEnds } from './served_model.js';
+
+export interface ServeOptions {
+  host?: string;
+  /** 0: any free port. */
+  port?: number;
+  maxBatch?: number;
+  /** Required for a host beyond loopback. */
+  token?: string;
+  precision?: Precision;
+  /** How long a request may wait for a batch row (ms, default 60 s). */
+  queueTimeoutMs?: number;
+  /** How long a client may take to send its request (ms, default 30 s). */
+  requestTimeoutMs?: number;
+}
+
+export interface ModelServer {
+  url: string;
+  port: number;
+  /** The scheduler of the model served now (tests read its active and queued counts). */
+  readonly scheduler: BatchScheduler;
+  /** Serves `model` from now on (`--follow`): requests already decoding finish on the old one. */
+  swap(model: ServedModel): void;
+  close(): Promise<void>;
+}
+
+const CHAT_PAGE = fileURLToPath(new URL('../../../src/dashboard/static/chat.html', import.meta.url));
+const MAX_BODY_BYTES = 4 << 20;
+
+/** The token check that takes the same time whatever the guess. */
+function sameToken(given: string, token: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  if (res.headersSent) return;
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+}
+
+function sendError(res: ServerResponse, e: unknown): void {
+  const err = e instanceof ApiError ? e : new ApiError(500, `the server failed: ${(e as Error)?.message ?? String(e)}`, 'server_error');
+  if (!res.headersSent) return sendJson(res, err.status, err.body());
+  // Mid-stream: the error as one more event, then the end.
+  if (!res.writableEnded) res.end(`data: ${JSON.stringify(err.body())}\n\ndata: [DONE]\n\n`);
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) throw new ApiError(413, `the request body exceeds ${MAX_BODY_BYTES >> 20} MiB`);
+    chunks.push(chunk as Buffer);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch (e) {
+    throw new ApiError(400, `the request body is not valid JSON: ${(e as Error).message}`, 'invalid_request_error', null, 'invalid_json');
+  }
+}
+
+/** The prompt's token ids, checked against the vocabulary and the context. */
+function promptIds(served: ServedModel, r: CompletionRequest, chat: boolean): number[] {
+  const p = r.prompt;
+  const ids = chat ? Array.from(served.tokenizer.encode(chatPrompt(served, p as never))) : typeof p === 'string' ? Array.from(served.tokenizer.encode(p)) : (p as number[]);
+  const bad = ids.find((id) => id >= served.tokenizer.vocabSize);
+  if (bad !== undefined) throw new ApiError(400, `'prompt' holds token id ${bad}, beyond the vocabulary (${served.tokenizer.vocabSize})`, 'invalid_request_error', 'prompt', 'invalid_value');
+  if (ids.length === 0) throw new ApiError(400, 'the prompt encodes to no tokens', 'invalid_request_error', chat ? 'messages' : 'prompt', 'invalid_value');
+  if (ids.length >= served.context) {
+    throw new ApiError(400, `the prompt is ${ids.length} tokens, but this model's context is ${served.context} (prompt and reply together)`, 'invalid_request_error', chat ? 'messages' : 'prompt', 'context_length_exceeded');
+  }
+  return ids;
+}
+
+interface Backend {
+  served: ServedModel;
+  scheduler: BatchScheduler;
+}
+
+/** Starts the server; resolves once it listens. */
+export async function startModelServer(model: ServedModel, o: ServeOptions = {}): Promise<ModelServer> {
+  const host = o.host ?? '127.0.0.1';
+  if (!isLoopbackHost(host) && !o.token) {
+    throw new Error(`serve: --host ${host} is reachable from other machines: give --token (clients send it as "Authorization: Bearer <token>")`);
+  }
+  const schedulerFor = (m: ServedModel): BatchScheduler => new BatchScheduler(m.model, { maxBatch: o.maxBatch ?? 8, queueTimeoutMs: o.queueTimeoutMs ?? 60_000, precision: o.precision });
+  let backend: Backend = { served: model, scheduler: schedulerFor(model) };
+  const allowedHosts = new Set(['127.0.0.1', 'localhost', '[::1]', host.includes(':') ? `[${host}]` : host]);
+
+  const authorize = (req: IncomingMessage): void => {
+    if (o.token) {
+      const given = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+      if (!given || !sameToken(given, o.token)) throw new ApiError(401, 'a valid API key is required: "Authorization: Bearer <token>" (serve --token)', 'authentication_error', null, 'invalid_api_key');
+      return;
+    }
+    const hostHeader = (req.headers.host ?? '').replace(/:\d+$/, '');
+    if (!allowedHosts.has(hostHeader)) throw new ApiError(403, `requests must name this server's host, not '${hostHeader}'`, 'invalid_request_error', null, 'forbidden_host');
+  };
+
+  const complete = async (req: IncomingMessage, res: ServerResponse, chat: boolean): Promise<void> => {
+    const r = parseCompletionRequest(await readJson(req), chat);
+    const { served, scheduler } = backend;
+    if (r.model !== served.id) throw new ApiError(404, `the model '${r.model}' does not exist: this server serves '${served.id}' (GET /v1/models)`, 'not_found_error', 'model', 'model_not_found');
+    const ids = promptIds(served, r, chat);
+    const decode = (x: number[]): string => served.tokenizer.decode(x);
+    const envelope: out.Envelope = { id: `${chat ? 'chatcmpl' : 'cmpl'}-${randomUUID()}`, created: Math.floor(Date.now() / 1000), model: served.id };
+    const gone = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) gone.abort();
+    });
+    const greedy = r.temperature === 0 || r.topP === 0;
+    const ends = replyEnds(served, chat);
+    const stopStrings = [...r.stop, ...ends.stopStrings];
+    const options = {
+      maxNewTokens: Math.min(r.maxTokens ?? Infinity, served.context - ids.length),
+      temperature: greedy ? 0 : r.temperature, topP: greedy ? 1 : r.topP, seed: r.seed ?? Math.floor(Math.random() * 2 ** 31),
+      eosIds: ends.eosIds, stopStrings, decode,
+    };
+    // The text shown leaves out the end id a reply stops at (its decoded text, e.g. <|endoftext|>).
+    const eos = new Set(ends.eosIds);
+    const text = new TextStream(decode, stopStrings);
+    const send = (chunk: object): void => void res.write(`data: ${JSON.stringify(chunk)}\n\n`);
+    let onToken: ((id: number) => void) | undefined;
+    if (r.stream) {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+      if (chat) send(out.chatChunk(envelope, { role: 'assistant', content: '' }, null));
+      onToken = (id) => {
+        const piece = eos.has(id) ? '' : text.push(id);
+        if (piece) send(chat ? out.chatChunk(envelope, { content: piece }, null) : out.completionChunk(envelope, piece, null));
+      };
+    } else {
+      onToken = (id) => void (eos.has(id) || text.push(id));
+    }
+    const result = await scheduler.submit({ promptIds: ids, options, onToken, signal: gone.signal });
+    if (gone.signal.aborted) return;
+    const used = out.usage(ids.length, result.ids.length);
+    const finish = out.finishReason(result.stopReason);
+    if (!r.stream) return sendJson(res, 200, chat ? out.chatCompletion(envelope, text.text(), finish, used) : out.completion(envelope, text.text(), finish, used));
+    const rest = text.finish();
+    if (chat) send(out.chatChunk(envelope, rest ? { content: rest } : {}, finish));
+    else send(out.completionChunk(envelope, rest, finish));
+    if (r.includeUsage) send(out.usageChunk(envelope, chat, used));
+    res.end('data: [DONE]\n\n');
+  };
+
+  const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method === 'GET' && (path === '/' || path === '/chat')) {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      return void res.end(readFileSync(CHAT_PAGE));
+    }
+    if (req.method === 'GET' && path === '/health') return sendJson(res, 200, { status: 'ok', model: backend.served.id });
+    authorize(req);
+    const modelEntry = { id: backend.served.id, object: 'model', created: 0, owned_by: 'smolcluster' };
+    if (req.method === 'GET' && path === '/v1/models') return sendJson(res, 200, { object: 'list', data: [modelEntry] });
+    if (req.method === 'GET' && path.startsWith('/v1/models/')) {
+      const id = decodeURIComponent(path.slice('/v1/models/'.length));
+      if (id !== backend.served.id) throw new ApiError(404, `the model '${id}' does not exist`, 'not_found_error', 'model', 'model_not_found');
+      return sendJson(res, 200, modelEntry);
+    }
+    if (req.method === 'POST' && path === '/v1/completions') return complete(req, res, false);
+    if (req.method === 'POST' && path === '/v1/chat/completions') return complete(req, res, true);
+    throw new ApiError(404, `no route ${req.method} ${path} (this server has GET /v1/models, POST /v1/completions and /v1/chat/completions)`, 'not_found_error', null, 'unknown_url');
+  };
+
+  const server: Server = createServer((req, res) => {
+    route(req, res).catch((e: unknown) => sendError(res, e));
+  });
+  server.requestTimeout = o.requestTimeoutMs ?? 30_000;
+  server.headersTimeout = Math.min(server.requestTimeout, 20_000);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e: NodeJS.ErrnoException) => reject(e.code === 'EADDRINUSE' ? new Error(`serve: port ${o.port} on ${host} is in use (--port)`) : e));
+    server.listen(o.port ?? 8000, host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    port,
+    get scheduler() {
+      return backend.scheduler;
+    },
+    swap(next: ServedModel) {
+      backend = { served: next, scheduler: schedulerFor(next) };
+    },
+    close: () => new Promise<void>((resolve) => {
+      backend.scheduler.close();
+      server.close(() => resolve());
+      server.closeIdleConnections();
+      // Streams still open get 5 s to end, then are cut: closing never waits forever.
+      setTimeout(() => server.closeAllConnections(), 5000).unref();
+    }),
+  };
+}

@@ -1,0 +1,97 @@
+/**
+ * Batched decoding of sequences of different lengths (generate/batch.ts, per-row positions in
+ * kv_cache.ts): each row's logits equal the full forward of that row's sequence within 1e-5, a row
+ * joins mid-way and another leaves, and greedy generateBatch gives each prompt the tokens generate()
+ * gives it alone — for GPT-2 and each Llama variant, on every cpu backend.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from '../helpers/per_backend.js';
+import { DecodeBatch, generateBatch } from '../../src/generate/batch.js';
+import { generate } from '../../src/generate/generate.js';
+import { KvCache, SequenceCache } from '../../src/generate/kv_cache.js';
+import { Sequence } from '../../src/generate/sequence.js';
+import { noGrad } from '../../src/tensor/autograd.js';
+import { Tensor } from '../../src/tensor/tensor.js';
+import { FAMILIES, randomModel } from './families.js';
+
+function maxDiff(a: Float32Array, b: Float32Array): number {
+  return a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i])), 0);
+}
+
+/** The full causal forward's logits at the last position of `ids`. */
+function fullLast(model: ReturnType<typeof randomModel>, ids: number[]): Float32Array {
+  const all = noGrad(() => model.forward(Tensor.from(ids, [1, ids.length]))).values() as Float32Array;
+  const V = all.length / ids.length;
+  return all.slice(all.length - V);
+}
+
+const PROMPTS = [[5, 9, 2], [7, 1, 4, 4, 8, 3, 6], [11], [2, 6, 10, 1, 9]];
+
+describe('batched decode of different lengths', () => {
+  for (const [name, spec] of FAMILIES) {
+    it(`${name}: each row's logits equal its own full forward; rows join and leave`, () => {
+      const model = randomModel(spec, 13);
+      const seqs = PROMPTS.map((p) => [...p]);
+      const caches = seqs.map(() => new SequenceCache());
+      const prefill = (i: number): void => {
+        const cache = new KvCache([caches[i]]);
+        noGrad(() => model.forward(Tensor.from(seqs[i], [1, seqs[i].length], 'int32'), cache));
+        cache.advance(seqs[i].length);
+      };
+      [0, 1, 2].forEach(prefill);
+      let active = [0, 1, 2];
+      for (let step = 0; step < 5; step++) {
+        if (step === 2) {
+          prefill(3); // joins between steps
+          active = [1, 3, 0, 2];
+        }
+        if (step === 4) active = active.filter((i) => i !== 1); // leaves
+        const next = active.map((i) => (seqs[i].length * 7 + i) % 61);
+        active.forEach((i, r) => seqs[i].push(next[r]));
+        const cache = new KvCache(active.map((i) => caches[i]));
+        const logits = noGrad(() => model.forward(Tensor.from(next, [active.length, 1], 'int32'), cache)).values() as Float32Array;
+        cache.advance(1);
+        const V = logits.length / active.length;
+        active.forEach((i, r) => {
+          const d = maxDiff(logits.subarray(r * V, (r + 1) * V), fullLast(model, seqs[i]));
+          assert.ok(d <= 1e-5, `step ${step} row ${i} (length ${seqs[i].length}): ${d}`);
+        });
+      }
+    });
+
+    it(`${name}: greedy generateBatch equals generate() of each prompt alone`, async () => {
+      const model = randomModel(spec, 17);
+      const batched = await generateBatch(model, PROMPTS, { maxNewTokens: 6 });
+      for (const [i, p] of PROMPTS.entries()) {
+        const alone = await generate(model, p, { maxNewTokens: 6 });
+        assert.deepEqual(batched[i].ids, alone.ids, `prompt ${i}`);
+      }
+    });
+  }
+
+  it('rows stop on their own (EOS, max tokens) while the others go on; seeded sampling per row', async () => {
+    const [, spec] = FAMILIES[1];
+    const model = randomModel(spec, 3);
+    const alone = await generate(model, PROMPTS[1], { maxNewTokens: 8 });
+    const eos = alone.ids[2];
+    const [a, b] = await generateBatch(model, [PROMPTS[0], PROMPTS[1]], { maxNewTokens: 8, eosIds: [eos] });
+    assert.deepEqual(b.ids, alone.ids.slice(0, alone.ids.indexOf(eos) + 1));
+    assert.equal(b.stopReason, 'eos');
+    assert.deepEqual(a.ids, (await generate(model, PROMPTS[0], { maxNewTokens: 8, eosIds: [eos] })).ids);
+    const sampled = { maxNewTokens: 5, temperature: 0.8, topP: 0.9, seed: 4 };
+    const [s] = await generateBatch(model, [PROMPTS[3], PROMPTS[2]], sampled);
+    assert.deepEqual(s.ids, (await generate(model, PROMPTS[3], sampled)).ids);
+  });
+
+  it('a batch step with no rows does nothing; leave frees a row', async () => {
+    const [, spec] = FAMILIES[0];
+    const model = randomModel(spec, 2);
+    const batch = new DecodeBatch(model);
+    assert.deepEqual(await batch.step(), []);
+    const s = new Sequence([1, 2, 3], { maxNewTokens: 4 });
+    await batch.join(s);
+    assert.equal(batch.size, 1);
+    batch.leave(s);
+    assert.equal(batch.size, 0);
+  });
+});

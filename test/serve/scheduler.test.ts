@@ -1,0 +1,30 @@
+/** The batch scheduler's own limits: a request that waits past the queue timeout is refused (503), and close() refuses new ones. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ApiError } from '../../src/serve/api_error.js';
+import { BatchScheduler } from '../../src/serve/scheduler.js';
+import type { Tensor } from '../../src/tensor/tensor.js';
+import { tinyServed } from './fixtures.js';
+
+describe('BatchScheduler', { timeout: 30_000 }, () => {
+  it('refuses a request that finds no free row within the queue timeout, and serves the one that had it', async () => {
+    const { model } = tinyServed();
+    const forward = model.forward.bind(model);
+    model.forward = ((ids: Tensor, cache?: never) => {
+      for (const end = Date.now() + 5; Date.now() < end;);
+      return forward(ids, cache);
+    }) as typeof model.forward;
+    const scheduler = new BatchScheduler(model, { maxBatch: 1, queueTimeoutMs: 30 });
+    const first = scheduler.submit({ promptIds: [1, 2], options: { maxNewTokens: 30 } });
+    const second = scheduler.submit({ promptIds: [3], options: { maxNewTokens: 2 } });
+    await assert.rejects(second, (e: ApiError) => e.status === 503 && e.code === 'server_busy' && /no free row within 0\.03 s/.test(e.message));
+    assert.equal((await first).ids.length, 30);
+    scheduler.close();
+    await assert.rejects(scheduler.submit({ promptIds: [1], options: {} }), /shutting down/);
+    assert.deepEqual([scheduler.active, scheduler.queued], [0, 0]);
+  });
+
+  it('refuses a --max-batch below 1', () => {
+    assert.throws(() => new BatchScheduler(tinyServed().model, { maxBatch: 0, queueTimeoutMs: 10 }), /--max-batch must be an integer >= 1, got 0/);
+  });
+});

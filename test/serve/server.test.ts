@@ -1,0 +1,198 @@
+/**
+ * The OpenAI-compatible server in-process, called by the official `openai` client (streaming and
+ * not), by raw fetch for what a client library hides (bad requests, a client that disconnects),
+ * and by a spawned curl: replies equal generate() alone, concurrent requests share forwards
+ * (continuous batching) without changing anyone's tokens, and every bad request is an OpenAI error
+ * object with a 4xx, after which the server still answers.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { request } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import OpenAI from 'openai';
+import { chatPrompt } from '../../src/serve/served_model.js';
+import { type ModelServer, startModelServer } from '../../src/serve/server.js';
+import type { Tensor } from '../../src/tensor/tensor.js';
+import { generate } from '../../src/generate/generate.js';
+import { CONTEXT, greedyAlone, letters, tinyServed } from './fixtures.js';
+
+const served = tinyServed();
+/** The batch size of every forward the model runs. */
+const batchSizes: number[] = [];
+const forward = served.model.forward.bind(served.model);
+/** Milliseconds each forward takes at least (a slow model: a disconnect is seen mid-generation). */
+let forwardMs = 0;
+served.model.forward = ((ids: Tensor, cache?: never) => {
+  batchSizes.push(ids.shape[0]);
+  for (const end = Date.now() + forwardMs; Date.now() < end;);
+  return forward(ids, cache);
+}) as typeof served.model.forward;
+
+let server: ModelServer;
+let client: OpenAI;
+
+async function post(path: string, body: string, headers: Record<string, string> = {}): Promise<{ status: number; json: { error?: { message: string; type: string; param: string | null; code: string | null } } }> {
+  const res = await fetch(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body, signal: AbortSignal.timeout(10_000) });
+  return { status: res.status, json: await res.json() as never };
+}
+
+describe('serve: the OpenAI API', { timeout: 60_000 }, () => {
+  before(async () => {
+    server = await startModelServer(served, { port: 0, maxBatch: 4 });
+    client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', timeout: 20_000, maxRetries: 0 });
+  });
+  after(() => server.close());
+
+  it('lists its model', async () => {
+    const models = await client.models.list();
+    assert.deepEqual(models.data.map((m) => m.id), ['tiny']);
+    assert.equal((await client.models.retrieve('tiny')).id, 'tiny');
+  });
+
+  it('completes like generate() alone, with usage counts; stop strings cut the text', async () => {
+    const r = await client.completions.create({ model: 'tiny', prompt: 'Hello', max_tokens: 8, temperature: 0 });
+    const alone = await greedyAlone(served, 'Hello', 8);
+    assert.equal(r.choices[0].text, alone);
+    assert.equal(r.choices[0].finish_reason, 'length');
+    assert.deepEqual(r.usage, { prompt_tokens: 5, completion_tokens: 8, total_tokens: 13 });
+    const stop = alone.slice(3, 5);
+    const cut = await client.completions.create({ model: 'tiny', prompt: 'Hello', max_tokens: 8, temperature: 0, stop: [stop] });
+    assert.equal(cut.choices[0].text, alone.slice(0, alone.indexOf(stop)));
+    assert.equal(cut.choices[0].finish_reason, 'stop');
+    // An end id stops the reply and is left out of its text (GPT-2's <|endoftext|> never shows).
+    const ids = (await generate(served.model, letters.encode('Hello'), { maxNewTokens: 8 })).ids;
+    server.swap({ ...served, eosIds: [ids[3]] });
+    try {
+      const ended = await client.completions.create({ model: 'tiny', prompt: 'Hello', max_tokens: 8, temperature: 0 });
+      const upTo = ids.indexOf(ids[3]);
+      assert.deepEqual([ended.choices[0].text, ended.choices[0].finish_reason, ended.usage?.completion_tokens], [letters.decode(ids.slice(0, upTo)), 'stop', upTo + 1]);
+    } finally {
+      server.swap(served);
+    }
+  });
+
+  it('streams chat as SSE chunks (role first, usage last) that add up to the reply', async () => {
+    const messages = [{ role: 'user' as const, content: 'hi there' }];
+    const full = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 6, temperature: 0 });
+    assert.equal(full.choices[0].message.content, await greedyAlone(served, chatPrompt(served, messages), 6));
+    const stream = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 6, temperature: 0, stream: true, stream_options: { include_usage: true } });
+    const chunks = [];
+    for await (const chunk of stream) chunks.push(chunk);
+    assert.equal(chunks[0].choices[0].delta.role, 'assistant');
+    assert.equal(chunks.map((c) => c.choices[0]?.delta.content ?? '').join(''), full.choices[0].message.content);
+    assert.equal(chunks.at(-2)!.choices[0].finish_reason, 'length');
+    assert.deepEqual(chunks.at(-1)!.usage, full.usage);
+  });
+
+  it('decodes concurrent requests together (continuous batching), each as if alone, at most --max-batch at once', async () => {
+    const prompts = ['a', 'bcdefg', 'hij', 'klmnopqrst', 'uv', 'wxyz'];
+    batchSizes.length = 0;
+    const replies = await Promise.all(prompts.map((prompt, i) => (i % 2
+      ? client.completions.create({ model: 'tiny', prompt, max_tokens: 12, temperature: 0 }).then((r) => r.choices[0].text)
+      : client.completions.create({ model: 'tiny', prompt, max_tokens: 12, temperature: 0, stream: true }).then(async (s) => {
+        let text = '';
+        for await (const c of s) text += c.choices[0]?.text ?? '';
+        return text;
+      }))));
+    for (const [i, prompt] of prompts.entries()) assert.equal(replies[i], await greedyAlone(served, prompt, 12), prompt);
+    assert.ok(Math.max(...batchSizes) > 1, `forwards shared: ${batchSizes.join(' ')}`);
+    assert.ok(Math.max(...batchSizes) <= 4, `--max-batch 4: ${batchSizes.join(' ')}`);
+    assert.equal(server.scheduler.active, 0);
+  });
+
+  it('a client that disconnects frees its row; the others go on', async () => {
+    forwardMs = 10;
+    try {
+      const gone = new AbortController();
+      const res = await fetch(`${server.url}/v1/completions`, {
+        method: 'POST', signal: gone.signal, headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'tiny', prompt: 'x', max_tokens: 60, temperature: 0, stream: true }),
+      });
+      await res.body!.getReader().read();
+      gone.abort();
+      batchSizes.length = 0;
+      const other = await client.completions.create({ model: 'tiny', prompt: 'other', max_tokens: 20, temperature: 0 });
+      const forwards = [...batchSizes];
+      assert.equal(server.scheduler.active, 0);
+      // Had the dropped stream gone on to its 60 tokens, it would have run ~40 more forwards.
+      assert.ok(forwards.length <= 25, `forwards after the disconnect: ${forwards.join(' ')}`);
+      assert.equal(other.choices[0].text, await greedyAlone(served, 'other', 20));
+    } finally {
+      forwardMs = 0;
+    }
+  });
+
+  it('answers bad requests with OpenAI error objects (4xx) and keeps serving', async () => {
+    const ok = JSON.stringify({ model: 'tiny', prompt: 'hi' });
+    const cases: [string, string, number, string | null, string | null][] = [
+      ['/v1/completions', '{"model": "tiny", prompt', 400, null, 'invalid_json'],
+      ['/v1/completions', JSON.stringify({ model: 'gpt-9', prompt: 'hi' }), 404, 'model', 'model_not_found'],
+      ['/v1/completions', JSON.stringify({ model: 'tiny', prompt: 'hi', temperature: 'hot' }), 400, 'temperature', 'invalid_value'],
+      ['/v1/completions', JSON.stringify({ model: 'tiny', prompt: 'hi', max_tokens: -1 }), 400, 'max_tokens', 'invalid_value'],
+      ['/v1/completions', JSON.stringify({ model: 'tiny', prompt: 'x'.repeat(CONTEXT) }), 400, 'prompt', 'context_length_exceeded'],
+      ['/v1/completions', JSON.stringify({ model: 'tiny', prompt: 'hi', n: 2 }), 400, 'n', 'unsupported_parameter'],
+      ['/v1/completions', JSON.stringify({ model: 'tiny', prompt: [1, 999] }), 400, 'prompt', 'invalid_value'],
+      ['/v1/completions', '[1, 2]', 400, null, null],
+      ['/v1/chat/completions', JSON.stringify({ model: 'tiny', messages: 'hi' }), 400, 'messages', 'invalid_value'],
+      ['/v1/chat/completions', JSON.stringify({ model: 'tiny', messages: [{ role: 'user', content: 3 }] }), 400, 'messages[0].content', 'invalid_value'],
+      ['/v1/embeddings', ok, 404, null, 'unknown_url'],
+    ];
+    for (const [path, body, status, param, code] of cases) {
+      const r = await post(path, body);
+      assert.equal(r.status, status, `${path} ${body}: ${JSON.stringify(r.json)}`);
+      assert.equal(typeof r.json.error?.message, 'string');
+      assert.deepEqual([r.json.error!.param, r.json.error!.code], [param, code], body);
+    }
+    await assert.rejects(client.completions.create({ model: 'gpt-9', prompt: 'hi' }), (e: InstanceType<typeof OpenAI.NotFoundError>) => e.status === 404 && /serves 'tiny'/.test(e.message));
+    assert.equal((await post('/v1/completions', ok)).status, 200);
+  });
+
+  it('streams to curl as data: lines ending in data: [DONE]', async () => {
+    const body = JSON.stringify({ model: 'tiny', prompt: 'curl', max_tokens: 5, temperature: 0, stream: true });
+    const curl = spawn('curl', ['-sN', '--max-time', '20', '-H', 'content-type: application/json', '-d', body, `${server.url}/v1/completions`]);
+    let out = '';
+    curl.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const code = await new Promise<number | null>((resolve) => curl.on('close', resolve));
+    assert.equal(code, 0);
+    const events = out.split('\n\n').filter((e) => e.length > 0);
+    assert.equal(events.at(-1), 'data: [DONE]');
+    const texts = events.slice(0, -1).map((e) => (JSON.parse(e.slice('data: '.length)) as { choices: { text: string }[] }).choices[0].text);
+    assert.equal(texts.join(''), await greedyAlone(served, 'curl', 5));
+  });
+});
+
+describe('serve: who may call it', { timeout: 30_000 }, () => {
+  it('with --token requires it as a bearer token; refuses to bind beyond loopback without one', async () => {
+    const guarded = await startModelServer(tinyServed(), { port: 0, token: 'sekret' });
+    try {
+      const bare = await fetch(`${guarded.url}/v1/models`, { signal: AbortSignal.timeout(5000) });
+      assert.equal(bare.status, 401);
+      assert.equal(((await bare.json()) as { error: { code: string } }).error.code, 'invalid_api_key');
+      const wrong = new OpenAI({ baseURL: `${guarded.url}/v1`, apiKey: 'guess', maxRetries: 0, timeout: 5000 });
+      await assert.rejects(wrong.models.list(), (e: { status?: number }) => e.status === 401);
+      const right = new OpenAI({ baseURL: `${guarded.url}/v1`, apiKey: 'sekret', maxRetries: 0, timeout: 5000 });
+      assert.deepEqual((await right.models.list()).data.map((m) => m.id), ['tiny']);
+    } finally {
+      await guarded.close();
+    }
+    await assert.rejects(startModelServer(tinyServed(), { host: '0.0.0.0', port: 0 }), /--host 0\.0\.0\.0 .*give --token/);
+  });
+
+  it('without a token, refuses requests naming another host (DNS rebinding)', async () => {
+    const open = await startModelServer(tinyServed(), { port: 0 });
+    try {
+      const r = await new Promise<number>((resolve, reject) => {
+        const req = request(`${open.url}/v1/models`, { headers: { host: 'evil.example' }, timeout: 5000 }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.on('timeout', () => req.destroy(new Error('timed out')));
+        req.end();
+      });
+      assert.equal(r, 403);
+    } finally {
+      await open.close();
+    }
+  });
+});
