@@ -4,6 +4,7 @@
  * ones on to its workers (argv.ts).
  */
 import { MODEL_OPTIONS } from './model.js';
+import { LORA_OPTIONS } from './lora.js';
 import { OPTIMIZATION_OPTIONS } from './optimization.js';
 import { PROCESS_OPTIONS } from './process.js';
 import { EXCHANGE_OPTIONS, MEMBERSHIP_OPTIONS, STRATEGY_OPTIONS } from './cluster.js';
@@ -13,6 +14,7 @@ import type { OptionValues } from './spec.js';
 /** Every training option, in --help order. */
 export const TRAIN_OPTIONS = {
   ...MODEL_OPTIONS,
+  ...LORA_OPTIONS,
   ...OPTIMIZATION_OPTIONS,
   ...PROCESS_OPTIONS,
   ...STRATEGY_OPTIONS,
