@@ -29,6 +29,10 @@ export { KvCache } from './generate/kv_cache.js';
 export type { Precision } from './tensor/precision.js';
 export type { AttentionCache } from './nn/layers/attention.js';
 export { type SamplingOptions, sampleToken, applyRepetitionPenalty, argmax, topK, topP, minP, draw } from './generate/sampling.js';
+// What generate / chat / serve load from --model, and the folder's chat template.
+export { loadGenerator, type Generator, type LoadGeneratorOptions } from './generate/load_generator.js';
+export { resolveModelSource, ModelSourceError, type ResolvedSource, type RunRecord } from './generate/model_source.js';
+export { loadChatTemplate, chatTemplateFrom, ChatTemplateError, type ChatTemplate, type ChatMessage, type SpecialTokens } from './generate/chat_template.js';
 // Datasets (MNIST, CIFAR-10, synthetic images/regression/classification/text, text files), the
 // deterministic sharded sampler and the batch loader.
 export * from './data/index.js';

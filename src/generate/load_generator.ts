@@ -1,0 +1,133 @@
+/**
+ * Everything generate, chat and serve need to talk to a model, loaded from what `--model` names
+ * (model_source.ts): the model itself (GPT-2 or the Llama family) on its device, its tokenizer, the
+ * ids that end a reply and the folder's chat template.
+ *
+ * The tokenizer is `tokenizer` when given, else the one the run trained with, else the folder's
+ * tokenizer.json, else the one the vocabulary size implies (50,257: GPT-2's byte-pair encoding; 256:
+ * bytes) — a model whose tokenizer cannot be found is refused with a hint to pass --tokenizer.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { makeTokenizer, type Tokenizer } from '../data/tokenizer.js';
+import { tokenizerFile } from '../data/hf_tokenizer.js';
+import { loadModel, readModelHeader } from '../nn/checkpoint.js';
+import { hfTokenIds } from '../nn/interchange/hf_config.js';
+import { loadPretrained } from '../nn/interchange/hf_folder.js';
+import { loadSafetensorsModel } from '../nn/interchange/model_io.js';
+import { isSafetensorsPath } from '../nn/interchange/safetensors.js';
+import { type ModelSpec, createModel } from '../nn/models/index.js';
+import type { Module } from '../nn/module.js';
+import { loadWebGpuBackend } from '../tensor/backends/webgpu/index.js';
+import type { Precision } from '../tensor/precision.js';
+import { type ChatTemplate, loadChatTemplate } from './chat_template.js';
+import type { CausalLm } from './generate.js';
+import { ModelSourceError, type ResolvedSource, readJsonObject, resolveModelSource } from './model_source.js';
+
+export interface Generator {
+  model: CausalLm;
+  spec: ModelSpec;
+  tokenizer: Tokenizer;
+  /** Ids that end generation: the tokenizer's end of document and the folder's eos_token_id(s). */
+  eosIds: number[];
+  chatTemplate: ChatTemplate | null;
+  /** What `source` named. */
+  source: string;
+  /** The weights read: a folder, a model file, or a run's checkpoint. */
+  weights: string;
+  /** The precision generation computes in (as loadGenerator was asked; default fp32). */
+  precision: Precision;
+}
+
+export interface LoadGeneratorOptions {
+  /** A tokenizer name (gpt2, bytes) or tokenizer.json path, over the one found beside the model. */
+  tokenizer?: string;
+  /** 'cpu' (default), or 'gpu' / 'webgpu': the WebGPU device (refused when there is none). */
+  device?: string;
+  /** 'bf16': matmuls and attention in bfloat16 (default fp32). */
+  precision?: Precision;
+}
+
+/**
+ * Loads the model `source` names (a Hugging Face folder, a model file this project writes, or a
+ * run's folder: its newest checkpoint or saved model) with its tokenizer and chat template.
+ */
+export async function loadGenerator(source: string, opts: LoadGeneratorOptions = {}): Promise<Generator> {
+  const device = opts.device ?? 'cpu';
+  if (!['cpu', 'gpu', 'webgpu'].includes(device)) throw new ModelSourceError('device', `"${device}" is not a device generation runs on (cpu, gpu)`);
+  const resolved = resolveModelSource(source);
+  const { model, spec } = await readWeights(resolved);
+  if (spec.type !== 'gpt2' && spec.type !== 'llama') {
+    throw new ModelSourceError(source, `holds a ${spec.type} model; generation needs a causal language model (gpt2 or the Llama family)`);
+  }
+  const tokenizerName = opts.tokenizer ?? resolved.run?.tokenizer ?? folderTokenizer(resolved) ?? tokenizerForVocab(spec.vocabSize);
+  if (tokenizerName === null) {
+    throw new ModelSourceError(source, `has no tokenizer beside it and its vocabulary (${spec.vocabSize}) is not one of a named tokenizer (gpt2: 50257, bytes: 256); pass --tokenizer NAME|PATH`);
+  }
+  const tokenizer = makeTokenizer(tokenizerName);
+  if (tokenizer.vocabSize > spec.vocabSize) {
+    throw new ModelSourceError(source, `the tokenizer ${tokenizer.name} has ${tokenizer.vocabSize} token ids, more than the model's ${spec.vocabSize}: not the tokenizer it was trained with (pass --tokenizer)`);
+  }
+  await placeOn(model, device);
+  return {
+    model: model as unknown as CausalLm, spec, tokenizer,
+    eosIds: endIds(resolved, tokenizer),
+    chatTemplate: templateFor(resolved, tokenizerName),
+    source, weights: resolved.path, precision: opts.precision ?? 'fp32',
+  };
+}
+
+async function readWeights(resolved: ResolvedSource): Promise<{ model: Module; spec: ModelSpec }> {
+  if (resolved.kind === 'folder') return loadPretrained(resolved.path);
+  if (isSafetensorsPath(resolved.path)) return loadSafetensorsModel(resolved.path);
+  // smolcluster's model file or a training checkpoint: the header holds the spec.
+  const spec = readModelHeader(resolved.path).header.architecture as ModelSpec;
+  if (typeof spec !== 'object' || spec === null || typeof spec.type !== 'string') {
+    throw new ModelSourceError(resolved.path, 'has no model architecture in its header');
+  }
+  const model = createModel(spec, 0);
+  loadModel(resolved.path, model, spec);
+  return { model, spec };
+}
+
+/** A Hugging Face folder's own tokenizer.json (its folder), when it has one. */
+function folderTokenizer(resolved: ResolvedSource): string | null {
+  return resolved.kind === 'folder' && existsSync(join(resolved.path, 'tokenizer.json')) ? resolved.path : null;
+}
+
+/** The named tokenizer a vocabulary size implies (the models smolcluster trains on gpt2 or bytes). */
+function tokenizerForVocab(vocabSize: number): string | null {
+  if (vocabSize === 50257) return 'gpt2';
+  if (vocabSize === 256) return 'bytes';
+  return null;
+}
+
+/** The tokenizer's end of document and the eos_token_id(s) of config.json and generation_config.json. */
+function endIds(resolved: ResolvedSource, tokenizer: Tokenizer): number[] {
+  const ids = new Set<number>();
+  if (tokenizer.eos !== null) ids.add(tokenizer.eos);
+  if (resolved.kind === 'folder') {
+    const config = readJsonObject(join(resolved.path, 'config.json'));
+    const generation = readJsonObject(join(resolved.path, 'generation_config.json'));
+    for (const [json, file] of [[config, 'config.json'], [generation, 'generation_config.json']] as const) {
+      if (!json) continue;
+      const eos = hfTokenIds(json, join(resolved.path, file)).eos;
+      for (const id of Array.isArray(eos) ? eos : eos === undefined ? [] : [eos]) ids.add(id);
+    }
+  }
+  return [...ids];
+}
+
+/** The chat template of the model's folder, else of the tokenizer's folder; null when neither has one. */
+function templateFor(resolved: ResolvedSource, tokenizerName: string): ChatTemplate | null {
+  const fromModel = resolved.kind === 'folder' ? loadChatTemplate(resolved.path) : null;
+  if (fromModel || ['gpt2', 'bytes'].includes(tokenizerName)) return fromModel;
+  return loadChatTemplate(dirname(tokenizerFile(tokenizerName)));
+}
+
+async function placeOn(model: Module, device: string): Promise<void> {
+  if (device === 'cpu') return;
+  const load = await loadWebGpuBackend();
+  if (!load.backend) throw new ModelSourceError('--device gpu', load.reason ?? 'no WebGPU adapter');
+  model.to('webgpu');
+}
