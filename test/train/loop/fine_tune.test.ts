@@ -81,6 +81,17 @@ describe('LoRA in the training loop', () => {
     assert.ok(bytes[0][1] >= 4 * trained && bytes[0][1] < 4 * trained + 1024);
   });
 
+  it('bf16: autocast steps and a base held in bf16 train the adapters to within 1 % of float32\'s loss', async () => {
+    const losses: number[] = [];
+    for (const over of [{}, { precision: 'bf16' }, { precision: 'bf16', loraBaseDtype: 'bf16' }, { loraBaseDtype: 'bf16' }] as Partial<TrainConfig>[]) {
+      const o = await train(config({ ...LORA, batchSize: 8, ...over }), data, new LocalStrategy());
+      if (over.loraBaseDtype) assert.equal(loraLayers(o.model)[0][1].weight.dtype, 'bfloat16');
+      losses.push(o.finalLoss);
+    }
+    for (const l of losses.slice(1)) assert.ok(Math.abs(l - losses[0]) < 0.01 * losses[0], `losses ${losses.join(', ')}`);
+    assert.notEqual(losses[1], losses[0], 'bf16 ran');
+  });
+
   it('refuses LoRA flags without LoRA, --freeze with it, and strategies that build the model themselves', () => {
     assert.throws(() => checkFineTuneFlags({ loraAlpha: 16, seed: 0 }), /--lora-alpha\): applies to LoRA training: add --lora-rank/);
     assert.throws(() => checkFineTuneFlags({ loraRank: 8, freeze: 'x', seed: 0 }), /--freeze\): LoRA already freezes/);
