@@ -7,6 +7,7 @@
 import { type LoraOptions, applyLora, defaultLoraTargets, freezeMatching, holdBaseInBf16, loadAdapter, readAdapterConfig } from '../../nn/lora/index.js';
 import type { ModelSpec } from '../../nn/models/index.js';
 import type { Module } from '../../nn/module.js';
+import { supportsPrecision } from '../../tensor/precision_support.js';
 import { ConfigError } from '../../util/errors.js';
 import type { TrainConfig } from '../run/config.js';
 
@@ -54,7 +55,10 @@ export function prepareFineTune(model: Module, spec: ModelSpec, config: FineTune
 /** After --init loaded the base: the --adapter's values, then the base held in bf16 when asked. */
 export function finishFineTune(model: Module, config: FineTuneConfig): void {
   if (config.adapter !== undefined) loadAdapter(config.adapter, model, config.seed);
-  if (config.loraBaseDtype === 'bf16') holdBaseInBf16(model);
+  if (config.loraBaseDtype !== 'bf16') return;
+  const device = model.arena().device;
+  if (!supportsPrecision(device, 'bf16')) throw new ConfigError('command line', '--lora-base-dtype', `bf16 needs bf16 kernels, which the ${device} device has none of; hold the base in fp32 there`);
+  holdBaseInBf16(model);
 }
 
 /** A strategy that builds the model itself (ZeRO, pipeline, tensor parallel) does not take adapters or frozen parameters yet: refused by flag. */
