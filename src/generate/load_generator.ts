@@ -18,6 +18,7 @@ import { loadSafetensorsModel } from '../nn/interchange/model_io.js';
 import { isSafetensorsPath } from '../nn/interchange/safetensors.js';
 import { type Gpt2Spec, type LlamaSpec, type ModelSpec, createModel } from '../nn/models/index.js';
 import type { Module } from '../nn/module.js';
+import { mergeAdapterInto } from '../nn/lora/peft.js';
 import { loadWebGpuBackend } from '../tensor/backends/webgpu/index.js';
 import type { Precision } from '../tensor/precision.js';
 import { type ChatTemplate, loadChatTemplate } from './chat_template.js';
@@ -49,6 +50,8 @@ export interface LoadGeneratorOptions {
   device?: string;
   /** 'bf16': matmuls and attention in bfloat16 (default fp32). */
   precision?: Precision;
+  /** A PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors) merged into the weights (nn/lora/peft.ts). */
+  adapter?: string;
 }
 
 /**
@@ -60,6 +63,8 @@ export async function loadGenerator(source: string, opts: LoadGeneratorOptions =
   if (!['cpu', 'gpu', 'webgpu'].includes(device)) throw new ModelSourceError('device', `"${device}" is not a device generation runs on (cpu, gpu)`);
   const resolved = resolveModelSource(source);
   const { model, spec } = await readWeights(resolved);
+  // Merged once on the host: generation then runs at the base model's speed.
+  if (opts.adapter !== undefined) mergeAdapterInto(opts.adapter, model);
   if (spec.type !== 'gpt2' && spec.type !== 'llama') {
     throw new ModelSourceError(source, `holds a ${spec.type} model; generation needs a causal language model (gpt2 or the Llama family)`);
   }

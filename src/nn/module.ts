@@ -136,9 +136,44 @@ export abstract class Module {
     return this.namedParameters().map(([, p]) => p);
   }
 
-  /** The flat parameter/gradient arena, built on first use (parameters become views into it). */
+  /**
+   * The parameters that train (requiresGrad), in namedParameters order: what arena() packs, so the
+   * optimizer, gradient exchange and checkpoints see these only. A frozen parameter (freeze(), LoRA's
+   * base weights: nn/lora/) keeps a storage of its own, with no gradient and no optimizer state.
+   */
+  namedTrainable(prefix = ''): [string, Tensor][] {
+    return this.namedParameters(prefix).filter(([, p]) => p.requiresGrad);
+  }
+
+  /**
+   * Stops training the parameters `which` picks (by dotted name): they leave the arena (no gradient,
+   * no optimizer state). Only before the arena exists. Returns the names frozen.
+   */
+  freeze(which: (name: string) => boolean): string[] {
+    if (this.arenaCache) throw new Error('module.freeze(): the arena is already built; freeze parameters before training starts');
+    const frozen = this.namedParameters().filter(([n]) => which(n));
+    for (const [, p] of frozen) p.requiresGrad = false;
+    return frozen.map(([n]) => n);
+  }
+
+  /**
+   * Puts `m` in the place of the child `name` (LoRA wraps a Linear: nn/lora/): the child registry and
+   * the field of the same name a forward reads (every layer names its fields as it registers them;
+   * a field by another name is refused). Only before the arena exists.
+   */
+  replaceModule(name: string, m: Module): void {
+    const old = this.children.get(name);
+    if (!old) throw new Error(`module.replaceModule(): no child named ${name}`);
+    if (this.arenaCache) throw new Error(`module.replaceModule(${name}): the arena is already built`);
+    const fields = this as unknown as Record<string, unknown>;
+    if (fields[name] !== old) throw new Error(`module.replaceModule(${name}): the module keeps that child in no field named ${name}`);
+    this.children.set(name, m);
+    fields[name] = m;
+  }
+
+  /** The flat parameter/gradient arena of the trainable parameters, built on first use (they become views into it). */
   arena(): ParamArena {
-    if (!this.arenaCache) this.arenaCache = ParamArena.pack(this.namedParameters(), this.noDecayNames());
+    if (!this.arenaCache) this.arenaCache = ParamArena.pack(this.namedTrainable(), this.noDecayNames());
     return this.arenaCache;
   }
 
@@ -149,7 +184,9 @@ export abstract class Module {
    */
   to(device: Device): this {
     if (this.arenaCache && this.arenaCache.device !== device) throw new Error(`module.to(${device}): its arena already lives on ${this.arenaCache.device}`);
-    this.arenaCache ??= ParamArena.pack(this.namedParameters(), this.noDecayNames(), device);
+    this.arenaCache ??= ParamArena.pack(this.namedTrainable(), this.noDecayNames(), device);
+    // Frozen parameters are outside the arena: each moves on its own.
+    for (const [, p] of this.namedParameters()) if (!p.requiresGrad && p.device !== device) p.bind(copyTo(p.storage as Storage<Float32Array>, device), null);
     this.moveBuffers(device);
     return this;
   }

@@ -4,6 +4,7 @@
  * ones on to its workers (argv.ts).
  */
 import { MODEL_OPTIONS } from './model.js';
+import { LORA_OPTIONS } from './lora.js';
 import { OPTIMIZATION_OPTIONS } from './optimization.js';
 import { TRAINING_SAMPLE_OPTIONS } from './generation.js';
 import { PROCESS_OPTIONS } from './process.js';
@@ -14,6 +15,7 @@ import type { OptionValues } from './spec.js';
 /** Every training option, in --help order. */
 export const TRAIN_OPTIONS = {
   ...MODEL_OPTIONS,
+  ...LORA_OPTIONS,
   ...OPTIMIZATION_OPTIONS,
   ...TRAINING_SAMPLE_OPTIONS,
   ...PROCESS_OPTIONS,

@@ -2,9 +2,16 @@ import { CheckpointError, loadModel } from '../checkpoint.js';
 import { BatchNorm } from '../layers/norm.js';
 import { type ModelSpec, createModel } from '../models/index.js';
 import type { Module } from '../module.js';
+import { isAdapterParameter } from '../lora/names.js';
+import type { Tensor } from '../../tensor/tensor.js';
 import { nameMapFor } from './hf_names.js';
 import { isFolder, readFolderTensors } from './hf_weights.js';
 import { type SafeTensor, type WriteDtype, type WriteTensor, isSafetensorsPath, readSafetensors, toFloat32, writeSafetensors } from './safetensors.js';
+
+/** The model's parameters a model file holds: all but LoRA adapters' (those go to a PEFT folder: nn/lora/peft.ts). */
+function baseParameters(model: Module): [string, Tensor][] {
+  return model.namedParameters().filter(([name]) => !isAdapterParameter(name));
+}
 
 /** [rows, cols] → [cols, rows], copied. */
 export function transpose2d(a: Float32Array, rows: number, cols: number): Float32Array {
@@ -44,7 +51,7 @@ export function externalTensors(model: Module, spec: ModelSpec, dtype: SaveDtype
   const as = SAFE_DTYPE[dtype];
   const names = nameMapFor(spec);
   const out: [string, WriteTensor][] = [];
-  const byName = new Map(model.namedParameters());
+  const byName = new Map(baseParameters(model));
   for (const [name, p] of byName) {
     const data = p.values() as Float32Array;
     out.push(names.transposed(name)
@@ -115,7 +122,7 @@ function loadTensors(file: string, tensors: Map<string, SafeTensor>, model: Modu
     const values = toFloat32(file, ext, tensors.get(ext)!);
     return names.transposed(name) ? transpose2d(values, shape[1], shape[0]) : values;
   };
-  for (const [name, p] of model.namedParameters()) p.storage.write(valuesOf(name, p.shape));
+  for (const [name, p] of baseParameters(model)) p.storage.write(valuesOf(name, p.shape));
   // Through the storages: loading works on any device.
   for (const [name, b] of model.namedBufferStorages()) b.write(valuesOf(name, [b.size]));
 }
@@ -142,7 +149,7 @@ export function matchTensors(file: string, tensors: ReadonlyMap<string, { shape:
       throw new CheckpointError(file, `tensor "${ext}" has shape [${t.shape.join(', ')}], the model needs [${want.join(', ')}] (${spec.type}: check --layers/--width/--heads/--context and the vocabulary)`);
     }
   };
-  for (const [name, p] of model.namedParameters()) match(name, p.shape);
+  for (const [name, p] of baseParameters(model)) match(name, p.shape);
   for (const [name, b] of model.namedBufferStorages()) match(name, [b.size]);
   if (missing.length && found.size === 0) throw new CheckpointError(file, `holds none of the tensors of a ${spec.type} model${looksLike(tensors.keys())}`);
   if (missing.length) throw new CheckpointError(file, `missing ${missing.length} tensor(s) the model needs: ${preview(missing)}`);

@@ -40,7 +40,8 @@ export class BucketedExchange {
   private launch: LaunchBucket = async () => {};
 
   constructor(private readonly model: Module, readonly plan: readonly Bucket[]) {
-    this.entryOf = new Map(model.parameters().map((p, i) => [p, i]));
+    // Indexed as the arena's entries: the trainable parameters only (frozen ones send nothing).
+    this.entryOf = new Map(model.namedTrainable().map(([, p], i) => [p, i]));
     this.bucketOf = [];
     plan.forEach((b, k) => b.entries.forEach((e) => (this.bucketOf[e] = k)));
   }

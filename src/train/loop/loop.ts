@@ -27,6 +27,7 @@ import { hostArena } from '../boundary/host_arena.js';
 import { mappedMemory } from '../../tensor/boundary/host_values.js';
 import { applyPrecision, checkPrecisionRuns } from '../engine/precision.js';
 import { TrainingSamples } from './samples.js';
+import { finishFineTune, prepareFineTune, refuseFineTune } from './fine_tune.js';
 
 // The record types the metrics sinks read live in metrics/records.ts (train imports metrics, never
 // the other way); re-exported here for the loop's callers.
@@ -96,11 +97,15 @@ export async function train(
       device: config.device ?? CPU, init: config.init,
     })
     : createModel(spec, config.seed);
+  // Adapters on and parameters frozen before the arena is built: it holds what trains only.
+  if (strategy.modelBuilder) refuseFineTune(config, strategy.name);
+  else prepareFineTune(model, spec, config);
   // The device this process really trains on goes into result.json (a server that only aggregates stays on the cpu).
   config.device = placeModel(model, config.device ?? CPU, strategy);
   // Where the model really is (a ps server stays on the cpu): its device must run the run's precision.
   checkPrecisionRuns(precision, config.device, strategy.rank);
   if (config.init && !strategy.modelBuilder?.loadsInit) initFromFile(config.init, model, spec);
+  finishFineTune(model, config);
   const optimizer = makeOptimizer(model.arena(), {
     name: config.optimizer, lr: config.lr, momentum: config.momentum, weightDecay: config.weightDecay,
   });

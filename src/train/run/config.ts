@@ -78,6 +78,16 @@ export interface TrainConfig {
   sampleTemperature?: number;
   /** Tokens per sample (default 32). */
   sampleTokens?: number;
+  /** LoRA (--lora-*, nn/lora/): adapters of this rank on these modules, the rest frozen; from an --adapter folder; --save merged. */
+  loraRank?: number;
+  loraAlpha?: number;
+  loraDropout?: number;
+  loraTargets?: string[];
+  loraBaseDtype?: 'fp32' | 'bf16';
+  adapter?: string;
+  mergeLora?: boolean;
+  /** Parameters frozen by name (--freeze: globs or /regex/, comma-separated). */
+  freeze?: string;
   /** Why `auto` chose `precision` (only when it was asked for). */
   precisionAuto?: AutoPrecision;
 }

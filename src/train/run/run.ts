@@ -31,6 +31,8 @@ import { isFolderTarget } from '../../nn/interchange/hf_folder.js';
 import { checkInitSource } from './init_folder.js';
 import { saveRunFolder } from './save_folder.js';
 import type { Module } from '../../nn/module.js';
+import { mergeLora, saveAdapter } from '../../nn/lora/index.js';
+import { trainsLora } from '../loop/fine_tune.js';
 
 export interface RunOptions {
   config: TrainConfig;
@@ -102,7 +104,10 @@ function checkSaveDtype(save: string | undefined, dtype: SaveDtype | undefined):
 }
 
 /** --save DIR writes a Hugging Face folder, which only the transformer families have; a file must be writable. */
-function checkSaveTarget(save: string, config: Pick<TrainConfig, 'model'>): void {
+function checkSaveTarget(save: string, config: Pick<TrainConfig, 'model' | 'loraRank' | 'adapter' | 'mergeLora'>): void {
+  if (trainsLora(config) && !config.mergeLora && !isFolderTarget(save)) {
+    throw new ConfigError('command line', '--save', `${save} is a file; LoRA saves a PEFT adapter folder (a name without extension), or with --merge-lora the merged model`);
+  }
   if (!isFolderTarget(save)) return ensureWritable(save, '--save');
   if (!isTokenModel(config.model)) {
     throw new ConfigError('command line', '--save', `${save} names a folder (a Hugging Face model folder), which a ${config.model} has none of; save it as x.safetensors or x.smol`);
@@ -192,8 +197,11 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
     if (o.output) writeResult(o.output, result);
     if (o.save) {
       const meta = { steps: outcome.steps, seed: config.seed };
-      const model = await modelOnHost(saved!, outcome.spec);
-      if (isFolderTarget(o.save)) {
+      // LoRA: the PEFT adapter folder, or (--merge-lora) the base with the adapters merged in.
+      const adapterOnly = trainsLora(config) && !config.mergeLora;
+      const model = adapterOnly ? saved! : config.mergeLora ? await mergeLora(saved!, outcome.spec) : await modelOnHost(saved!, outcome.spec);
+      if (adapterOnly) await saveAdapter(o.save, model, outcome.spec, config.init ?? '');
+      else if (isFolderTarget(o.save)) {
         saveRunFolder(o.save, model, outcome.spec, config, { dtype: o.saveDtype, shardBytes: o.saveShardSize, meta });
       } else if (isSafetensorsPath(o.save)) saveSafetensors(o.save, model, outcome.spec, meta, o.saveDtype);
       else await saveModel(o.save, model, outcome.spec, meta);

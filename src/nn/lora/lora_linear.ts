@@ -1,0 +1,71 @@
+import { add, affine } from '../../tensor/ops/elementwise.js';
+import { reshape } from '../../tensor/ops/layout.js';
+import { linear } from '../../tensor/ops/matmul.js';
+import { toBf16ForOneOp } from '../../tensor/ops/cast.js';
+import type { Tensor } from '../../tensor/tensor.js';
+import type { Rng } from '../../util/rng.js';
+import { Dropout } from '../layers/activation.js';
+import { fillConst } from '../layers/init_fill.js';
+import { Linear } from '../layers/linear.js';
+import { Module } from '../module.js';
+
+/** A LoRA adapter's shape: rank r, scale alpha / r, dropout on its input (PEFT's LoraConfig). */
+export interface LoraShape {
+  rank: number;
+  alpha: number;
+  dropout: number;
+}
+
+/**
+ * LoRA (Hu et al. 2021) over a Linear layer: y = x Wᵀ + b + (alpha / r) · B A dropout(x), with W
+ * and b the base layer's, frozen, and A [r, in], B [out, r] trained. A starts as torch's Linear
+ * default (PEFT's kaiming-uniform with a = √5), B at zero, so the wrapped layer starts equal to the
+ * base. The base tensors are registered here under their own names (`weight`, `bias`), so the
+ * model's parameter names do not change and the adapter's are PEFT's (`….lora_A.weight`).
+ */
+export class LoraLinear extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor | null;
+  readonly lora_A: Linear;
+  readonly lora_B: Linear;
+  readonly scaling: number;
+  private readonly drop: Dropout | null;
+
+  constructor(readonly base: Linear, readonly shape: LoraShape, rng: Rng, dropoutRng: Rng) {
+    super();
+    this.weight = this.registerParameter('weight', base.weight);
+    if (base.bias) this.registerParameter('bias', base.bias);
+    this.bias = base.bias;
+    this.weight.requiresGrad = false;
+    if (this.bias) this.bias.requiresGrad = false;
+    this.lora_A = this.registerModule('lora_A', new Linear(base.inFeatures, shape.rank, rng, { bias: false }));
+    this.lora_B = this.registerModule('lora_B', new Linear(shape.rank, base.outFeatures, rng, { bias: false }));
+    fillConst(this.lora_B.weight, 0);
+    this.scaling = shape.alpha / shape.rank;
+    this.drop = shape.dropout > 0 ? this.registerModule('lora_dropout', new Dropout(shape.dropout, dropoutRng)) : null;
+  }
+
+  get inFeatures(): number {
+    return this.base.inFeatures;
+  }
+
+  get outFeatures(): number {
+    return this.base.outFeatures;
+  }
+
+  /**
+   * Both branches read x through views of their own: x may come handed over (lastUse) to the one op
+   * that reads it, and under bf16 that op would give its values back before the other branch reads them.
+   */
+  forward(x: Tensor): Tensor {
+    const update = affine(this.lora_B.forward(this.lora_A.forward(this.dropped(reshape(x, x.shape)))), this.scaling);
+    const input = reshape(x, x.shape);
+    // A base held in bf16 (holdBaseInBf16) multiplies bf16 inputs; the gradient still reaches x in float32.
+    const y = linear(this.weight.dtype === 'bfloat16' && input.dtype === 'float32' ? toBf16ForOneOp(input) : input, this.weight, this.bias);
+    return add(y, update);
+  }
+
+  private dropped(x: Tensor): Tensor {
+    return this.drop ? this.drop.forward(x) : x;
+  }
+}

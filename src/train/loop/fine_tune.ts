@@ -1,0 +1,68 @@
+/**
+ * What a run's fine-tuning flags do to its model, in the two places the loop calls: before the
+ * model is placed (the arena is built of what trains, so adapters are put on and parameters frozen
+ * first) and after --init has loaded the base weights (an --adapter's A and B, then a base held in
+ * bf16). Every rank does the same from the same seed, so replicas start equal.
+ */
+import { type LoraOptions, applyLora, defaultLoraTargets, freezeMatching, holdBaseInBf16, loadAdapter, readAdapterConfig } from '../../nn/lora/index.js';
+import type { ModelSpec } from '../../nn/models/index.js';
+import type { Module } from '../../nn/module.js';
+import { supportsPrecision } from '../../tensor/precision_support.js';
+import { ConfigError } from '../../util/errors.js';
+import type { TrainConfig } from '../run/config.js';
+
+type FineTuneConfig = Pick<TrainConfig, 'loraRank' | 'loraAlpha' | 'loraDropout' | 'loraTargets' | 'loraBaseDtype' | 'adapter' | 'freeze' | 'mergeLora' | 'seed'>;
+
+/** Whether the run trains LoRA adapters (asked for by --lora-rank or an --adapter folder). */
+export function trainsLora(config: Pick<TrainConfig, 'loraRank' | 'adapter'>): boolean {
+  return config.loraRank !== undefined || config.adapter !== undefined;
+}
+
+/** The LoRA the flags describe: --lora-* over the --adapter folder's config over the defaults (r 8, alpha 2r, the family's q/v targets). */
+export function loraOptionsFor(config: FineTuneConfig, spec: ModelSpec): LoraOptions {
+  const folder = config.adapter !== undefined ? readAdapterConfig(config.adapter) : undefined;
+  const rank = config.loraRank ?? folder?.rank ?? 8;
+  return {
+    rank,
+    alpha: config.loraAlpha ?? folder?.alpha ?? 2 * rank,
+    dropout: config.loraDropout ?? folder?.dropout ?? 0,
+    targets: config.loraTargets ?? folder?.targets ?? defaultLoraTargets(spec),
+    seed: config.seed,
+  };
+}
+
+/** Refuses flags that mean nothing alone (a LoRA option without LoRA, --freeze with it). */
+export function checkFineTuneFlags(config: FineTuneConfig): void {
+  const lora = trainsLora(config);
+  for (const [flag, given] of [['--lora-alpha', config.loraAlpha], ['--lora-dropout', config.loraDropout], ['--lora-targets', config.loraTargets], ['--lora-base-dtype', config.loraBaseDtype], ['--merge-lora', config.mergeLora]] as const) {
+    if (given !== undefined && !lora) throw new ConfigError('command line', flag, 'applies to LoRA training: add --lora-rank r (or --adapter DIR)');
+  }
+  if (config.freeze !== undefined && lora) throw new ConfigError('command line', '--freeze', 'LoRA already freezes every base parameter; --freeze is for full fine-tuning');
+}
+
+/** Before placement: adapters on (every other parameter frozen), or --freeze's parameters frozen. Returns what it did, for the log. */
+export function prepareFineTune(model: Module, spec: ModelSpec, config: FineTuneConfig): string | null {
+  checkFineTuneFlags(config);
+  if (trainsLora(config)) {
+    const o = loraOptionsFor(config, spec);
+    const wrapped = applyLora(model, o);
+    return `LoRA r=${o.rank} alpha=${o.alpha} on ${wrapped.length} modules (${o.targets.join(',')})`;
+  }
+  if (config.freeze !== undefined) return `froze ${freezeMatching(model, config.freeze).length} parameters (--freeze)`;
+  return null;
+}
+
+/** After --init loaded the base: the --adapter's values, then the base held in bf16 when asked. */
+export function finishFineTune(model: Module, config: FineTuneConfig): void {
+  if (config.adapter !== undefined) loadAdapter(config.adapter, model, config.seed);
+  if (config.loraBaseDtype !== 'bf16') return;
+  const device = model.arena().device;
+  if (!supportsPrecision(device, 'bf16')) throw new ConfigError('command line', '--lora-base-dtype', `bf16 needs bf16 kernels, which the ${device} device has none of; hold the base in fp32 there`);
+  holdBaseInBf16(model);
+}
+
+/** A strategy that builds the model itself (ZeRO, pipeline, tensor parallel) does not take adapters or frozen parameters yet: refused by flag. */
+export function refuseFineTune(config: FineTuneConfig, strategy: string): void {
+  const flag = trainsLora(config) ? (config.loraRank !== undefined ? '--lora-rank' : '--adapter') : config.freeze !== undefined ? '--freeze' : null;
+  if (flag) throw new ConfigError('command line', flag, `the ${strategy} strategy builds and shards the model itself and does not train adapters or frozen parameters yet; use data parallelism (allreduce)`);
+}
