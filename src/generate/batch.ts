@@ -5,10 +5,11 @@
  * every row's last token as one [N, 1] forward, each row at its own position (KvCache: per-row
  * positions, attention per row over its own cache), so the weight matmuls are shared by the batch.
  */
-import { noGrad } from '../tensor/autograd.js';
-import { type Precision, withComputePrecision } from '../tensor/precision.js';
+import type { CastCache } from '../tensor/ops/cast_cache.js';
+import type { Precision } from '../tensor/precision.js';
 import { Tensor } from '../tensor/tensor.js';
 import { type CausalLm, lastLogits } from './generate.js';
+import { inferenceForward, weightCasts } from './inference_forward.js';
 import { KvCache, SequenceCache } from './kv_cache.js';
 import { type GenerateResult, Sequence, type SequenceOptions } from './sequence.js';
 
@@ -21,7 +22,12 @@ interface Row {
 export class DecodeBatch {
   private rows: Row[] = [];
 
-  constructor(private readonly model: CausalLm, private readonly precision: Precision = 'fp32') {}
+  /** bf16: the weights cast once for the batch's life (the weights do not change under it). */
+  private readonly casts: CastCache | null;
+
+  constructor(private readonly model: CausalLm, private readonly precision: Precision = 'fp32') {
+    this.casts = weightCasts(model, precision);
+  }
 
   /** The sequences decoding now. */
   get size(): number {
@@ -64,7 +70,7 @@ export class DecodeBatch {
     const N = caches.length;
     const input = Tensor.from(ids, [N, ids.length / N], 'int32', device);
     const cache = new KvCache(caches);
-    const logits = withComputePrecision(this.precision, () => noGrad(() => this.model.forward(input, cache)));
+    const logits = inferenceForward(this.model, input, cache, this.precision, this.casts);
     cache.advance(ids.length / N);
     return lastLogits(logits);
   }

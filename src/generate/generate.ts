@@ -4,11 +4,12 @@
  * over the cache. Tokens are chosen by sampling.ts, and generation stops at max new tokens, an EOS id
  * or a stop string (found in the decoded text of the generated tokens).
  */
-import { noGrad } from '../tensor/autograd.js';
-import { type Precision, withComputePrecision } from '../tensor/precision.js';
+import type { CastCache } from '../tensor/ops/cast_cache.js';
+import type { Precision } from '../tensor/precision.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { AttentionCache } from '../nn/layers/attention.js';
 import type { Module } from '../nn/module.js';
+import { inferenceForward, weightCasts } from './inference_forward.js';
 import { KvCache } from './kv_cache.js';
 import { type GenerateResult, Sequence, type SequenceOptions } from './sequence.js';
 
@@ -35,10 +36,10 @@ export async function lastLogits(logits: Tensor): Promise<Float32Array[]> {
 }
 
 /** One cached forward of `ids` (batch 1, int32 on the model's device) and the next-token logits. */
-export async function cachedStep(model: CausalLm, ids: readonly number[], cache: KvCache, precision: Precision = 'fp32'): Promise<Float32Array> {
+export async function cachedStep(model: CausalLm, ids: readonly number[], cache: KvCache, precision: Precision = 'fp32', casts: CastCache | null = null): Promise<Float32Array> {
   const device = model.parameters()[0]?.device;
   const input = Tensor.from(ids, [1, ids.length], 'int32', device);
-  const logits = withComputePrecision(precision, () => noGrad(() => model.forward(input, cache)));
+  const logits = inferenceForward(model, input, cache, precision, casts);
   cache.advance(ids.length);
   return (await lastLogits(logits))[0];
 }
@@ -73,13 +74,14 @@ export async function* generateStream(model: CausalLm, promptIds: readonly numbe
 async function* decodeLoop(model: CausalLm, sequence: Sequence, o: GenerateOptions): AsyncGenerator<number, GenerateResult> {
   if (sequence.maxNewTokens === 0) return sequence.result('length');
   const cache = new KvCache();
-  let logits = await cachedStep(model, sequence.promptIds, cache, o.precision);
+  const casts = weightCasts(model, o.precision);
+  let logits = await cachedStep(model, sequence.promptIds, cache, o.precision, casts);
   for (;;) {
     const next = sequence.choose(logits);
     yield next;
     if (o.onToken?.(next) === false) return sequence.result('callback');
     const stop = sequence.stopped();
     if (stop) return sequence.result(stop);
-    logits = await cachedStep(model, [next], cache, o.precision);
+    logits = await cachedStep(model, [next], cache, o.precision, casts);
   }
 }
