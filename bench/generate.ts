@@ -22,8 +22,6 @@
  * the KV cache's few MB left out). The bandwidth is this core's, measured here on one thread
  * (bench/lib/read_bandwidth.ts, and numpy's sum where a Python has it: the faster is taken).
  * `--layers N` shrinks both models (a smoke run of the code paths, not a figure to report);
- * `--cast-once` gives our bf16 runs a CastCache (src/tensor/ops/cast_cache.ts: each weight cast to
- * bf16 once per generation, as generate() would with one; it does not yet);
  * `--report FILE` re-prints the tables of a finished run from its log's last (JSON) line.
  */
 import { spawnSync } from 'node:child_process';
@@ -88,7 +86,7 @@ function spawnPython(python: string, args: string[]): string | null {
   return r.status === 0 ? null : (r.stderr || r.stdout || String(r.error)).trim().split('\n').slice(-2).join(' | ');
 }
 
-interface Plan { ids: ModelId[]; dtypes: Dtype[]; batches: number[]; newTokens: number; repeats: number; layers?: number; castOnce: boolean }
+interface Plan { ids: ModelId[]; dtypes: Dtype[]; batches: number[]; newTokens: number; repeats: number; layers?: number }
 
 async function parent(plan: Plan): Promise<void> {
   const root = packageRoot(import.meta.url);
@@ -119,7 +117,7 @@ async function parent(plan: Plan): Promise<void> {
     const runEngine = async (engine: Engine, id: ModelId, dtype: Dtype): Promise<EngineReport | string> => {
       if (skip[engine]) return 'skipped';
       const p = prepared[id];
-      const depth = [...(plan.layers !== undefined ? ['--layers', String(plan.layers)] : []), ...(plan.castOnce ? ['--cast-once'] : [])];
+      const depth = plan.layers !== undefined ? ['--layers', String(plan.layers)] : [];
       const [cmd, args] = engine === 'transformers'
         ? [transformers.found!.python, [join(root, 'bench', 'reference', 'generate_torch.py'), '--folder', p.folder, '--model', id, '--dtype', dtype, ...common]]
         : engine === 'llama.cpp'
@@ -160,15 +158,15 @@ async function readBandwidth(root: string, python: string | null): Promise<Bench
 }
 
 /** Child: one engine of ours (smolcluster or llama.cpp) on one model and dtype; prints an EngineReport. */
-async function worker(engine: string, id: ModelId, dtype: Dtype, promptFile: string, batches: number[], newTokens: number, castOnce: boolean, layers?: number, ggufPath?: string): Promise<void> {
+async function worker(engine: string, id: ModelId, dtype: Dtype, promptFile: string, batches: number[], newTokens: number, layers?: number, ggufPath?: string): Promise<void> {
   const prompts = JSON.parse(readFileSync(promptFile, 'utf8')) as number[][];
   let report: EngineReport;
   if (engine === 'llama.cpp') {
     const { runs, version } = await llamaCppGeneration(ggufPath!, prompts, batches, newTokens);
     report = { engine, model: id, dtype, detail: `node-llama-cpp ${version}, cpu, 1 thread, GGUF ${dtype === 'fp32' ? 'F32' : 'BF16'}`, runs };
   } else {
-    const runs = await oursGeneration(specOf(id, layers), SEED, prompts, batches, newTokens, dtype, castOnce);
-    const casts = castOnce && dtype === 'bf16' ? ', weights cast to bf16 once per generation (CastCache)' : '';
+    const runs = await oursGeneration(specOf(id, layers), SEED, prompts, batches, newTokens, dtype);
+    const casts = dtype === 'bf16' ? ', weights cast to bf16 once per generation' : '';
     report = { engine: 'smolcluster', model: id, dtype, detail: `native backend, 1 thread, precision ${dtype}${casts}`, runs };
   }
   console.log(JSON.stringify(report));
@@ -178,7 +176,7 @@ const { values } = parseArgs({
   options: {
     worker: { type: 'string' }, model: { type: 'string' }, dtype: { type: 'string' }, prompts: { type: 'string' }, gguf: { type: 'string' },
     only: { type: 'string' }, dtypes: { type: 'string' }, batches: { type: 'string' }, 'new-tokens': { type: 'string' },
-    repeats: { type: 'string' }, layers: { type: 'string' }, report: { type: 'string' }, 'cast-once': { type: 'boolean' },
+    repeats: { type: 'string' }, layers: { type: 'string' }, report: { type: 'string' },
   },
 });
 const positiveInt = (flag: string, v: string | undefined, dflt: number): number => {
@@ -194,10 +192,10 @@ if (values.report) {
   const lines = readFileSync(values.report, 'utf8').trim().split('\n');
   printGenerationReport(benchFromJson(lines[lines.length - 1]), false);
 } else if (values.worker) {
-  await worker(values.worker, values.model as ModelId, values.dtype as Dtype, values.prompts!, batches, newTokens, values['cast-once'] ?? false, layers, values.gguf);
+  await worker(values.worker, values.model as ModelId, values.dtype as Dtype, values.prompts!, batches, newTokens, layers, values.gguf);
 } else {
   await parent({
     ids: parseOnly(values.only, MODELS), dtypes: parseOnly(values.dtypes, DTYPES), batches, newTokens,
-    repeats: positiveInt('repeats', values.repeats, 2), ...(layers !== undefined ? { layers } : {}), castOnce: values['cast-once'] ?? false,
+    repeats: positiveInt('repeats', values.repeats, 2), ...(layers !== undefined ? { layers } : {}),
   });
 }

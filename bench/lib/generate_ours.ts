@@ -1,14 +1,15 @@
 /**
  * bench:generate's child for this engine: greedy generation on one thread. Batch 1 goes through
  * generateStream (what `smolcluster generate` runs: cached forward, logits read, sampling); a batch
- * of equal-length sequences is the same loop over model.forward with one KvCache, the argmax taken
- * per row (generate() itself is batch 1). With `castOnce` a bf16 run puts a CastCache of the model's
- * parameters in place for each generation (cast_cache.ts): each weight cast to bf16 once, not per op.
+ * of equal-length sequences is one cached forward per step over all rows (a KvCache of a
+ * SequenceCache per row, as the server's DecodeBatch steps them), the argmax taken per row. Both
+ * cast a bf16 run's weights once per generation (generate/inference_forward.ts), as generate does.
  */
 import { generateStream, type CausalLm } from '../../src/generate/generate.js';
-import { KvCache } from '../../src/generate/kv_cache.js';
+import { inferenceForward, weightCasts } from '../../src/generate/inference_forward.js';
+import { KvCache, SequenceCache } from '../../src/generate/kv_cache.js';
 import { createModel, type ModelSpec } from '../../src/nn/index.js';
-import { CastCache, Tensor, backend, noGrad, setCastCache, withComputePrecision, type Precision } from '../../src/tensor/index.js';
+import { Tensor, backend, type Precision } from '../../src/tensor/index.js';
 import { type GenerationRun, cpuNow } from './generation_run.js';
 
 /** Batch 1 through generateStream: the first yield ends prefill. */
@@ -39,10 +40,11 @@ async function lastArgmax(logits: Tensor): Promise<number[]> {
 
 /** A batch of equal-length prompts: one cached forward per step over all rows. */
 async function runBatch(model: CausalLm, prompts: number[][], newTokens: number, precision: Precision): Promise<GenerationRun> {
-  const cache = new KvCache();
+  const cache = new KvCache(prompts.map(() => new SequenceCache()));
+  const casts = weightCasts(model, precision);
   const step = async (rows: number[][]): Promise<number[]> => {
     const input = Tensor.from(rows.flat(), [rows.length, rows[0].length], 'int32');
-    const logits = withComputePrecision(precision, () => noGrad(() => model.forward(input, cache)));
+    const logits = inferenceForward(model, input, cache, precision, casts);
     cache.advance(rows[0].length);
     return lastArgmax(logits);
   };
@@ -59,25 +61,15 @@ async function runBatch(model: CausalLm, prompts: number[][], newTokens: number,
   return { batch: prompts.length, promptTokens: prompts[0].length, newTokens, prefillMs: t1 - t0, decodeMs: t2 - t1, cpuShare: (c2 - c0) / (t2 - t0), decodeCpuMs: c2 - c1, firstIds: first };
 }
 
-/** One generation, with a fresh cast cache in place when `castOnce` (its casts are made inside the timed run). */
-async function withCasts<T>(model: CausalLm, castOnce: boolean, run: () => Promise<T>): Promise<T> {
-  const before = castOnce ? setCastCache(new CastCache(model.parameters())) : null;
-  try {
-    return await run();
-  } finally {
-    if (castOnce) setCastCache(before);
-  }
-}
-
 /** Warm-up (a short batch-1 run), then one timed run per batch size. */
-export async function oursGeneration(spec: ModelSpec, seed: number, prompts: number[][], batches: number[], newTokens: number, precision: Precision, castOnce = false): Promise<GenerationRun[]> {
+export async function oursGeneration(spec: ModelSpec, seed: number, prompts: number[][], batches: number[], newTokens: number, precision: Precision): Promise<GenerationRun[]> {
   backend().setThreads(1);
   const model = createModel(spec, seed) as CausalLm;
   model.eval();
-  await withCasts(model, castOnce, () => runOne(model, prompts[0], 4, precision));
+  await runOne(model, prompts[0], 4, precision);
   const runs: GenerationRun[] = [];
   for (const b of batches) {
-    runs.push(await withCasts(model, castOnce, () => (b === 1 ? runOne(model, prompts[0], newTokens, precision) : runBatch(model, prompts.slice(0, b), newTokens, precision))));
+    runs.push(await (b === 1 ? runOne(model, prompts[0], newTokens, precision) : runBatch(model, prompts.slice(0, b), newTokens, precision)));
   }
   return runs;
 }
