@@ -15,15 +15,15 @@ import { backward } from '../../../src/tensor/autograd.js';
 import { crossEntropy } from '../../../src/tensor/ops/loss.js';
 import { Tensor } from '../../../src/tensor/tensor.js';
 import { Rng } from '../../../src/util/rng.js';
+import { findPython } from '../../helpers/python.js';
 
 const SCRIPT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../../test/nn/interchange/hf_transformers.py');
 const VENV = '/opt/torchvenv/bin/python';
 
-/** A Python that imports transformers: $SMOLCLUSTER_PYTHON or the project's venv. */
-export const PYTHON = [process.env.SMOLCLUSTER_PYTHON, VENV].filter((p): p is string => !!p)
-  .find((p) => spawnSync(p, ['-c', 'import torch, transformers'], { encoding: 'utf8' }).status === 0);
-// CI builds the venv (.ci/run): there, a venv that cannot import transformers is a failure, not a skip.
-if (!PYTHON && process.env.CI === 'true' && existsSync(VENV)) throw new Error(`${VENV} exists but cannot import torch and transformers`);
+/** A Python with torch and transformers: $SMOLCLUSTER_PYTHON or the project's venv. */
+export const PYTHON = findPython([process.env.SMOLCLUSTER_PYTHON, VENV], ['torch', 'transformers']);
+// CI builds the venv (.ci/run): there, a venv without transformers is a failure, not a skip.
+if (!PYTHON && process.env.CI === 'true' && existsSync(VENV)) throw new Error(`${VENV} exists but has no torch and transformers`);
 export const SKIP = PYTHON ? false : 'no Python with torch and transformers (set SMOLCLUSTER_PYTHON or build /opt/torchvenv)';
 
 /** Logits, mean loss and every parameter's gradient (Hugging Face name and layout). */
