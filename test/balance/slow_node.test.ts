@@ -6,6 +6,9 @@ import { readBalanceRun } from '../../bench/lib/balance_report.js';
 import { runSlowCluster } from '../../bench/lib/slow_cluster.js';
 import { stepRecords, tempDir } from '../helpers/cluster.js';
 
+// run-tests: alone (rank 1's quota is a third of a CPU: with another file computing beside it, rank 0
+// gets less than a whole one too, the two speeds draw closer and the shares it judges with them)
+
 // A real slow node (CLI workers on 127.0.0.1): rank 1's CPU time is cut to a third by a cgroup
 // quota from step 15 (the `slow` fault where no cgroup is writable; the test says which). The
 // dynamic policy must follow: rank 1's share drops well below half, and every step still covers

@@ -11,6 +11,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runCli } from '../helpers/cli.js';
 
+// run-tests: alone (its servers and workers judge each other by 2-6 s deadlines while faults stall
+// them: a file computing beside it on 2 cores can push a healthy process past them; it failed so with
+// two files at once on a loaded machine)
+
 let dir = '';
 before(() => {
   dir = mkdtempSync(join(tmpdir(), 'smolcluster-ps-hung-'));

@@ -8,6 +8,9 @@ import { after, test } from 'node:test';
 import { waitFor } from '../helpers/cluster.js';
 import { jobSpec, letters, startCoordinator, startNode, stopAll, submit, type NodeProcess } from '../helpers/cluster_jobs.js';
 
+// run-tests: alone (its node must answer within a 1 s deadline while it computes flat out; a file
+// computing beside it on 2 cores starves it of that, which is not what it is about)
+
 const nodes: NodeProcess[] = [];
 after(() => stopAll(nodes));
 

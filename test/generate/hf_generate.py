@@ -1,5 +1,7 @@
-"""Greedy generation by transformers for generate_transformers.test.ts: a folder, prompt ids and a
-token count in; the new ids (prompt excluded) out as JSON on stdout."""
+"""Greedy generation by transformers for generate_transformers.test.ts, every case in one process
+(importing torch and transformers is most of the cost): a JSON file of jobs in, each
+{"folder", "prompt" (ids), "count"}; the new ids of each job (prompt excluded), in order, out as one
+JSON list on stdout's last line."""
 import json
 import sys
 
@@ -7,8 +9,7 @@ import torch
 from transformers import AutoModelForCausalLM
 
 
-def main() -> None:
-    folder, prompt, count = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
+def generate(folder: str, prompt: list, count: int) -> list:
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(folder, torch_dtype=torch.float32).eval()
     # No EOS: every run generates exactly `count` tokens, as ours does without eosIds.
@@ -17,7 +18,13 @@ def main() -> None:
     ids = torch.tensor([prompt], dtype=torch.long)
     with torch.no_grad():
         out = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False, max_new_tokens=count, use_cache=True)
-    print(json.dumps(out[0, len(prompt):].tolist()))
+    return out[0, len(prompt):].tolist()
+
+
+def main() -> None:
+    with open(sys.argv[1]) as f:
+        jobs = json.load(f)
+    print(json.dumps([generate(j["folder"], j["prompt"], int(j["count"])) for j in jobs]))
 
 
 if __name__ == "__main__":

@@ -10,17 +10,23 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { makeTokenizer } from '../../../src/data/tokenizer.js';
 import { loadPretrained, saveFolder } from '../../../src/nn/interchange/hf_folder.js';
 import { type SaveDtype, loadFolderWeights } from '../../../src/nn/interchange/model_io.js';
 import { type LlamaSpec, type ModelSpec, createModel } from '../../../src/nn/models/index.js';
 import type { Module } from '../../../src/nn/module.js';
 import { Rng } from '../../../src/util/rng.js';
-import { type Inputs, SKIP, assertSameRun, python, pythonTokenize, runOurs, tokenInputs } from './hf_transformers.js';
+import { type Inputs, PythonSession, SKIP, assertSameRun, runOurs, tokenInputs } from './hf_transformers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'smol-hf-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
+// One Python for every case (torch and transformers imported once).
+let session: PythonSession;
+before(() => {
+  if (!SKIP) session = new PythonSession(dir);
+});
+after(() => session?.close());
 
 /** Every parameter moved off its initial value (LayerNorms included), from a seed. */
 function perturbed(model: Module, seed: number): Module {
@@ -36,14 +42,14 @@ async function oursToTheirs(what: string, spec: ModelSpec, inputs: Inputs, opts:
   // What the folder holds (rounded, for bf16), read back through our own loader.
   const { model, spec: read } = await loadPretrained(folder);
   assert.deepEqual(read, spec, `${what}: config.json gives back the spec`);
-  assertSameRun(runOurs(model, spec, inputs), python(dir, ['load', folder, '@inputs'], inputs), `${what}: our folder in transformers`, 1e-4, aliases);
+  assertSameRun(runOurs(model, spec, inputs), await session.run(['load', folder, '@inputs'], inputs), `${what}: our folder in transformers`, 1e-4, aliases);
   return folder;
 }
 
 /** Transformers → ours: a save_pretrained folder builds the expected spec here and computes what transformers computes. */
 async function theirsToOurs(what: string, config: Record<string, unknown>, spec: ModelSpec, inputs: Inputs, dtype = 'float32', shard = '5GB', aliases: Record<string, string> = {}): Promise<string> {
   const folder = join(dir, `theirs-${what}`);
-  const ref = python(dir, ['make', JSON.stringify(config), folder, '@inputs', dtype, shard], inputs);
+  const ref = await session.run(['make', JSON.stringify(config), folder, '@inputs', dtype, shard], inputs);
   const loaded = await loadPretrained(folder);
   assert.deepEqual(loaded.spec, spec, `${what}: the spec built from transformers' config.json`);
   assertSameRun(runOurs(loaded.model, loaded.spec, inputs), ref, `${what}: transformers' folder here`, 1e-4, aliases);
@@ -145,6 +151,6 @@ describe('Hugging Face folders against transformers (logits, loss and gradients 
     saveFolder(folder, createModel(spec, 8), spec, { tokenizerFrom: qwen3 });
     const texts = ['Hello, world!', 'Grüße aus Zürich — 東京 🚀', '<|im_start|>user\nhi<|im_end|>'];
     const ours = makeTokenizer(folder);
-    assert.deepEqual(texts.map((t) => Array.from(ours.encode(t))), pythonTokenize(dir, folder, texts));
+    assert.deepEqual(texts.map((t) => Array.from(ours.encode(t))), await session.tokenize(folder, texts));
   });
 });

@@ -12,6 +12,10 @@
       AutoTokenizer.from_pretrained(DIR) (the tokenizer files a saved folder carries); prints the ids
       of each text, no special tokens added.
 
+  hf_transformers.py serve
+      the commands above as JSON lists on stdin, one a line, each answered on one stdout line
+      (`RESULT json` or `ERROR traceback-as-json`): one process for a whole test file.
+
 load and make print JSON {logits, loss, grads: {name: values}}: the logits of INPUTS' token ids [N, T] in eval
 mode, the mean cross-entropy against INPUTS' labels as given (no shift; -100 ignored), and the
 gradient of that loss for every parameter under its Hugging Face name.
@@ -58,14 +62,31 @@ def make(config_json, folder, inputs, dtype, shard):
     return load(folder, inputs)
 
 
-if __name__ == "__main__":
-    mode = sys.argv[1]
+def answer(args):
+    """One command (argv without the script): its JSON result."""
+    mode = args[0]
     if mode == "tokenize":
-        tok = T.AutoTokenizer.from_pretrained(sys.argv[2])
-        print(json.dumps([tok.encode(t, add_special_tokens=False) for t in json.load(open(sys.argv[3]))]))
-        sys.exit(0)
+        tok = T.AutoTokenizer.from_pretrained(args[1])
+        return [tok.encode(t, add_special_tokens=False) for t in json.load(open(args[2]))]
     if mode == "load":
-        out = load(sys.argv[2], json.load(open(sys.argv[3])))
+        return load(args[1], json.load(open(args[2])))
+    return make(args[1], args[2], json.load(open(args[3])), args[4], args[5])
+
+
+def serve():
+    """Commands as JSON lists on stdin, one a line; each answer on one stdout line after RESULT
+    (or ERROR and the traceback as a JSON string): torch and transformers are imported once."""
+    import traceback
+    for line in sys.stdin:
+        try:
+            reply = "RESULT " + json.dumps(answer(json.loads(line)))
+        except Exception:
+            reply = "ERROR " + json.dumps(traceback.format_exc())
+        print(reply, flush=True)
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "serve":
+        serve()
     else:
-        out = make(sys.argv[2], sys.argv[3], json.load(open(sys.argv[4])), sys.argv[5], sys.argv[6])
-    print(json.dumps(out))
+        print(json.dumps(answer(sys.argv[1:])))

@@ -3,7 +3,7 @@
  * our model's logits, loss and gradients under Hugging Face names, and their comparison.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,15 +15,15 @@ import { backward } from '../../../src/tensor/autograd.js';
 import { crossEntropy } from '../../../src/tensor/ops/loss.js';
 import { Tensor } from '../../../src/tensor/tensor.js';
 import { Rng } from '../../../src/util/rng.js';
+import { findPython } from '../../helpers/python.js';
 
 const SCRIPT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../../test/nn/interchange/hf_transformers.py');
 const VENV = '/opt/torchvenv/bin/python';
 
-/** A Python that imports transformers: $SMOLCLUSTER_PYTHON or the project's venv. */
-export const PYTHON = [process.env.SMOLCLUSTER_PYTHON, VENV].filter((p): p is string => !!p)
-  .find((p) => spawnSync(p, ['-c', 'import torch, transformers'], { encoding: 'utf8' }).status === 0);
-// CI builds the venv (.ci/run): there, a venv that cannot import transformers is a failure, not a skip.
-if (!PYTHON && process.env.CI === 'true' && existsSync(VENV)) throw new Error(`${VENV} exists but cannot import torch and transformers`);
+/** A Python with torch and transformers: $SMOLCLUSTER_PYTHON or the project's venv. */
+export const PYTHON = findPython([process.env.SMOLCLUSTER_PYTHON, VENV], ['torch', 'transformers']);
+// CI builds the venv (.ci/run): there, a venv without transformers is a failure, not a skip.
+if (!PYTHON && process.env.CI === 'true' && existsSync(VENV)) throw new Error(`${VENV} exists but has no torch and transformers`);
 export const SKIP = PYTHON ? false : 'no Python with torch and transformers (set SMOLCLUSTER_PYTHON or build /opt/torchvenv)';
 
 /** Logits, mean loss and every parameter's gradient (Hugging Face name and layout). */
@@ -79,6 +79,75 @@ export function pythonTokenize(dir: string, folder: string, texts: string[]): nu
   const r = spawnSync(PYTHON!, [SCRIPT, 'tokenize', folder, file], { encoding: 'utf8', timeout: 300_000 });
   assert.equal(r.status, 0, `hf_transformers.py tokenize failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as number[][];
+}
+
+/**
+ * One hf_transformers.py process for a whole test file (`serve`): torch and transformers are
+ * imported once, not once a command (seconds each). Commands go one at a time, each answered on
+ * one line; every wait has a deadline.
+ */
+export class PythonSession {
+  private readonly child: ChildProcess;
+  private readonly answers: string[] = [];
+  private pending = '';
+  private stderr = '';
+  private exited = false;
+  private wake: (() => void) | null = null;
+
+  constructor(private readonly dir: string) {
+    this.child = spawn(PYTHON!, [SCRIPT, 'serve'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child.stdout!.setEncoding('utf8').on('data', (text: string) => {
+      const lines = (this.pending + text).split('\n');
+      this.pending = lines.pop()!;
+      // Only the answers: anything else a library prints is not ours to parse.
+      this.answers.push(...lines.filter((l) => l.startsWith('RESULT ') || l.startsWith('ERROR ')));
+      this.wake?.();
+    });
+    this.child.stderr!.setEncoding('utf8').on('data', (text: string) => (this.stderr = (this.stderr + text).slice(-20_000)));
+    this.child.on('close', () => {
+      this.exited = true;
+      this.wake?.();
+    });
+  }
+
+  /** hf_transformers.py load / make (args as on its command line, '@inputs' for the inputs' file). */
+  async run(args: string[], inputs: Inputs): Promise<Run> {
+    const file = join(this.dir, `inputs-${Math.random().toString(36).slice(2)}.json`);
+    writeFileSync(file, JSON.stringify(inputs));
+    return (await this.command(args.map((a) => (a === '@inputs' ? file : a)))) as Run;
+  }
+
+  /** hf_transformers.py tokenize: AutoTokenizer's ids for each text. */
+  async tokenize(folder: string, texts: string[]): Promise<number[][]> {
+    const file = join(this.dir, `texts-${Math.random().toString(36).slice(2)}.json`);
+    writeFileSync(file, JSON.stringify(texts));
+    return (await this.command(['tokenize', folder, file])) as number[][];
+  }
+
+  close(): void {
+    this.child.kill();
+  }
+
+  private async command(args: string[], timeoutMs = 300_000): Promise<unknown> {
+    if (this.exited) throw new Error(`hf_transformers.py serve has exited: ${this.stderr}`);
+    this.child.stdin!.write(`${JSON.stringify(args)}\n`);
+    const deadline = Date.now() + timeoutMs;
+    while (this.answers.length === 0) {
+      if (this.exited) throw new Error(`hf_transformers.py serve exited during ${args[0]}: ${this.stderr}`);
+      if (Date.now() > deadline) throw new Error(`hf_transformers.py ${args[0]}: no answer within ${timeoutMs} ms; its stderr: ${this.stderr}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 1000);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wake = null;
+    }
+    const line = this.answers.shift()!;
+    if (line.startsWith('ERROR ')) throw new Error(`hf_transformers.py ${args[0]} failed: ${JSON.parse(line.slice('ERROR '.length)) as string}`);
+    return JSON.parse(line.slice('RESULT '.length));
+  }
 }
 
 /** max|a − b| / max|b| (or over `floor` where |b| is smaller: a gradient that is zero in exact arithmetic). */

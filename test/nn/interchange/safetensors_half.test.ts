@@ -17,9 +17,10 @@ import { initFromFile, saveSafetensors } from '../../../src/nn/interchange/model
 import { readSafetensors, toFloat32, writeSafetensors } from '../../../src/nn/interchange/safetensors.js';
 import { createModel, defaultSpec } from '../../../src/nn/models/index.js';
 import { Rng } from '../../../src/util/rng.js';
+import { findPython } from '../../helpers/python.js';
 
 const SCRIPT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../../test/nn/interchange/torch_half.py');
-const PYTHON = [process.env.SMOLCLUSTER_PYTHON, '/usr/bin/python3', 'python3'].find((p) => p && spawnSync(p, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0);
+const PYTHON = findPython([process.env.SMOLCLUSTER_PYTHON, '/usr/bin/python3', 'python3'], ['torch']);
 if (!PYTHON && process.env.CI === 'true') throw new Error('safetensors_half: no python3 with torch (CI installs python3-torch via .ci/run)');
 const dir = mkdtempSync(join(tmpdir(), 'smol-half-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

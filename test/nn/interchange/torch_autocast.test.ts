@@ -12,6 +12,7 @@ import { crossEntropy } from '../../../src/tensor/ops/loss.js';
 import { withComputePrecision } from '../../../src/tensor/precision.js';
 import { Tensor } from '../../../src/tensor/tensor.js';
 import { Rng } from '../../../src/util/rng.js';
+import { findPython } from '../../helpers/python.js';
 
 /**
  * Our bf16 against PyTorch's: the same weights (written as safetensors, loaded strictly into the
@@ -23,8 +24,7 @@ import { Rng } from '../../../src/util/rng.js';
  * project's venv /opt/torchvenv); skipped elsewhere.
  */
 const SCRIPT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../../test/nn/interchange/torch_models.py');
-const PYTHON = [process.env.SMOLCLUSTER_PYTHON, '/opt/torchvenv/bin/python'].filter((p): p is string => !!p)
-  .find((p) => spawnSync(p, ['-c', 'import torch, sys; sys.exit(0 if int(torch.__version__.split(".")[0]) >= 2 else 1)'], { encoding: 'utf8' }).status === 0);
+const PYTHON = findPython([process.env.SMOLCLUSTER_PYTHON, '/opt/torchvenv/bin/python'], ['torch'], { torchMajorAtLeast: 2 });
 const dir = mkdtempSync(join(tmpdir(), 'smol-autocast-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 

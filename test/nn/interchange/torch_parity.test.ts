@@ -13,6 +13,7 @@ import { noGrad } from '../../../src/tensor/autograd.js';
 import { crossEntropy } from '../../../src/tensor/ops/loss.js';
 import { Tensor } from '../../../src/tensor/tensor.js';
 import { Rng } from '../../../src/util/rng.js';
+import { findPython } from '../../helpers/python.js';
 
 /**
  * The exchange with PyTorch itself: each family is written as safetensors here and loaded with a
@@ -22,7 +23,7 @@ import { Rng } from '../../../src/util/rng.js';
  * without it, except under CI=true, where .ci/run installs it and its absence is a failure.
  */
 const SCRIPT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../../test/nn/interchange/torch_models.py');
-const PYTHON = ['/usr/bin/python3', 'python3'].find((p) => spawnSync(p, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0);
+const PYTHON = findPython(['/usr/bin/python3', 'python3'], ['torch']);
 if (!PYTHON && process.env.CI === 'true') throw new Error('torch_parity: no python3 with torch (CI installs python3-torch via .ci/run)');
 const dir = mkdtempSync(join(tmpdir(), 'smol-parity-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

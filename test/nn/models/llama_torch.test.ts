@@ -20,10 +20,10 @@ import { backward } from '../../../src/tensor/autograd.js';
 import { crossEntropy } from '../../../src/tensor/ops/loss.js';
 import { Tensor } from '../../../src/tensor/tensor.js';
 import { Rng } from '../../../src/util/rng.js';
+import { findPython } from '../../helpers/python.js';
 
 const SCRIPT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../../test/nn/models/llama_reference.py');
-const PYTHON = [process.env.SMOLCLUSTER_PYTHON, '/opt/torchvenv/bin/python'].filter((p): p is string => !!p)
-  .find((p) => spawnSync(p, ['-c', 'import torch, transformers'], { encoding: 'utf8' }).status === 0);
+const PYTHON = findPython([process.env.SMOLCLUSTER_PYTHON, '/opt/torchvenv/bin/python'], ['torch', 'transformers']);
 const dir = mkdtempSync(join(tmpdir(), 'smol-llama-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 

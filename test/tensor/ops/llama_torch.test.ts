@@ -9,10 +9,10 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from '../../helpers/per_backend.js';
 import { Tensor, backward, rmsNorm, rotary, siluMul } from '../../../src/tensor/index.js';
+import { findPython } from '../../helpers/python.js';
 import { Rng, assertClose, randn, uniform } from '../../helpers/tensors.js';
 
-const PYTHON = [process.env.SMOLCLUSTER_PYTHON, '/opt/torchvenv/bin/python'].filter((p): p is string => !!p)
-  .find((p) => spawnSync(p, ['-c', 'import torch, transformers'], { encoding: 'utf8' }).status === 0);
+const PYTHON = findPython([process.env.SMOLCLUSTER_PYTHON, '/opt/torchvenv/bin/python'], ['torch', 'transformers']);
 
 const SCRIPT = `
 import json, sys, torch

@@ -1,0 +1,81 @@
+/**
+ * scripts/run-tests.mjs: two files at a time by default, a file marked `// run-tests: alone` after
+ * the others and by itself, `--concurrency 1` one at a time in order, filters still narrowing the
+ * set. Run in a temporary folder whose dist/test holds files that log when they start and end.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+
+const SCRIPT = fileURLToPath(new URL('../../../scripts/run-tests.mjs', import.meta.url));
+
+let root = '';
+const log = (): string => join(root, 'order.log');
+
+/** A test file that logs its start, waits `ms` (long enough for a second file to start beside it) and logs its end. */
+function fakeTest(name: string, ms: number, marker = ''): string {
+  return `${marker}import { appendFileSync } from 'node:fs';
+appendFileSync(${JSON.stringify(log())}, 'start ${name}\\n');
+await new Promise((r) => setTimeout(r, ${ms}));
+appendFileSync(${JSON.stringify(log())}, 'end ${name}\\n');
+`;
+}
+
+function runTests(...args: string[]): { status: number | null; output: string; order: string[] } {
+  rmSync(log(), { force: true });
+  // Without NODE_TEST_CONTEXT, which tells a node --test started inside a test to report to its parent.
+  const env: NodeJS.ProcessEnv = { ...process.env, SMOLCLUSTER_TEST_CONCURRENCY: '' };
+  delete env.NODE_TEST_CONTEXT;
+  const r = spawnSync(process.execPath, [SCRIPT, ...args], { cwd: root, encoding: 'utf8', timeout: 60_000, env });
+  let order: string[] = [];
+  try {
+    order = readFileSync(log(), 'utf8').trim().split('\n');
+  } catch {
+    // nothing ran
+  }
+  return { status: r.status, output: r.stdout + r.stderr, order };
+}
+
+before(() => {
+  root = mkdtempSync(join(tmpdir(), 'smolcluster-run-tests-'));
+  mkdirSync(join(root, 'dist/test/sub'), { recursive: true });
+  writeFileSync(join(root, 'package.json'), '{ "type": "module" }\n');
+  writeFileSync(join(root, 'dist/test/a.test.js'), fakeTest('a', 1500));
+  writeFileSync(join(root, 'dist/test/sub/b.test.js'), fakeTest('b', 1500));
+  writeFileSync(join(root, 'dist/test/c.test.js'), fakeTest('c', 10, '// run-tests: alone (it measures something)\n'));
+  writeFileSync(join(root, 'dist/test/helper.js'), 'throw new Error("a helper is not a test file");\n');
+});
+after(() => rmSync(root, { recursive: true, force: true }));
+
+describe('scripts/run-tests.mjs', { timeout: 120_000 }, () => {
+  it('runs two files at once, then the one marked alone by itself', () => {
+    // The environment variable empty: the default.
+    const r = runTests();
+    assert.equal(r.status, 0, r.output);
+    const at = (line: string): number => r.order.indexOf(line);
+    assert.equal(r.order.length, 6, r.order.join(', '));
+    assert.ok(at('start b') < at('end a') && at('start a') < at('end b'), `a and b overlap: ${r.order.join(', ')}`);
+    assert.ok(at('start c') > at('end a') && at('start c') > at('end b'), `c runs after the others: ${r.order.join(', ')}`);
+    assert.match(r.output, /run-tests: 1 file\(s\) that run alone: c\.test\.js/);
+  });
+
+  it('--concurrency 1 runs every file by itself, in path order', () => {
+    const r = runTests('--concurrency', '1');
+    assert.equal(r.status, 0, r.output);
+    assert.deepEqual(r.order, ['start a', 'end a', 'start c', 'end c', 'start b', 'end b']);
+  });
+
+  it('filters still narrow the set; a bad --concurrency is refused, naming the flag', () => {
+    const r = runTests('sub/');
+    assert.equal(r.status, 0, r.output);
+    assert.deepEqual(r.order, ['start b', 'end b']);
+    const bad = runTests('--concurrency=two');
+    assert.equal(bad.status, 2);
+    assert.match(bad.output, /--concurrency \(or SMOLCLUSTER_TEST_CONCURRENCY\) must be a whole number ≥ 1, got "two"/);
+    assert.deepEqual(bad.order, []);
+  });
+});
