@@ -46,7 +46,7 @@ export * from './comm/index.js';
 
 // The one training loop and its configuration.
 export {
-  train, specFor, type TrainObserver, type StepRecord, type EvalRecord, type StepMarks, type TrainOutcome, type TrainData, type TrainGuards,
+  train, specFor, type TrainObserver, type StepRecord, type EvalRecord, type SampleRecord, type StepMarks, type TrainOutcome, type TrainData, type TrainGuards,
 } from './train/loop/loop.js';
 export type { BucketSpan, StepInfo } from './metrics/records.js';
 export type { BatchShares } from './train/loop/shares.js';

@@ -18,7 +18,8 @@ export async function loadFromFlags(command: string, f: ModelSourceFlags): Promi
   if (f.model === undefined) throw new ConfigError('command line', '--model', `${command} needs --model SRC (a Hugging Face folder, a model file, or a run's folder)`);
   if (f.threads !== undefined) backend().setThreads(f.threads);
   const device = await resolveDevice(f.device ?? 'cpu');
-  if (device.note) process.stderr.write(`smolcluster: ${device.note}\n`);
+  // The note is worded for training (train/engine/device.ts).
+  if (device.note) process.stderr.write(`smolcluster: ${device.note.replace('training on', 'running on')}\n`);
   try {
     const generator = await loadGenerator(f.model, { tokenizer: f.tokenizer, device: device.device === 'cpu' ? 'cpu' : 'gpu', precision: f.precision });
     return { generator, release: () => device.release() };

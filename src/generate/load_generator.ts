@@ -76,9 +76,9 @@ export async function loadGenerator(source: string, opts: LoadGeneratorOptions =
   if (tokenizer.vocabSize > spec.vocabSize) {
     throw new ModelSourceError(source, `the tokenizer ${tokenizer.name} has ${tokenizer.vocabSize} token ids, more than the model's ${spec.vocabSize}: not the tokenizer it was trained with (pass --tokenizer)`);
   }
-  await placeOn(model, device);
+  const placed = await placeOn(model, spec, device);
   return {
-    model: model as unknown as CausalLm, spec, tokenizer,
+    model: placed as unknown as CausalLm, spec, tokenizer,
     eosIds: endIds(resolved, tokenizer),
     chatTemplate: templateFor(resolved, tokenizerName),
     source, weights: resolved.path, precision: opts.precision ?? 'fp32',
@@ -133,9 +133,18 @@ function templateFor(resolved: ResolvedSource, tokenizerName: string): ChatTempl
   return loadChatTemplate(dirname(tokenizerFile(tokenizerName)));
 }
 
-async function placeOn(model: Module, device: string): Promise<void> {
-  if (device === 'cpu') return;
+/**
+ * The model on its device. Loading filled a cpu arena, which cannot move: a fresh model is placed on
+ * the GPU first and the weights written through its storages (as training places a model, then loads --init).
+ */
+async function placeOn(model: Module, spec: ModelSpec, device: string): Promise<Module> {
+  if (device === 'cpu') return model;
   const load = await loadWebGpuBackend();
   if (!load.backend) throw new ModelSourceError('--device gpu', load.reason ?? 'no WebGPU adapter');
-  model.to('webgpu');
+  const placed = createModel(spec, 0).to('webgpu');
+  const params = new Map(model.namedParameters());
+  for (const [name, p] of placed.namedParameters()) p.storage.write(params.get(name)!.values() as Float32Array);
+  const buffers = new Map(model.namedBuffers());
+  for (const [name, b] of placed.namedBufferStorages()) b.write(buffers.get(name)!);
+  return placed;
 }

@@ -110,6 +110,7 @@ const EVERY_FLAG = [
   '--inner-steps', '10', '--outer-lr', '0.5', '--outer-momentum', '0.8', '--tensor-parallel', '2', '--zero', '2', '--eval-batch-size', '50',
   '--pipeline-stages', '2', '--micro-batches', '8', '--pipeline-schedule', 'gpipe',
   '--elastic', '--min-workers', '2', '--max-restarts', '1', '--precision', 'auto', '--save-dtype', 'bf16', '--save-shard-size', '500MB',
+  '--sample-every', '25', '--sample-prompt', 'Once upon a time', '--sample-temperature', '0.7', '--sample-tokens', '16',
 ];
 
 /** Flags the local launcher itself acts on; workers never see them. */

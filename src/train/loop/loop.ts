@@ -31,7 +31,7 @@ import { finishFineTune, prepareFineTune, refuseFineTune } from './fine_tune.js'
 
 // The record types the metrics sinks read live in metrics/records.ts (train imports metrics, never
 // the other way); re-exported here for the loop's callers.
-export type { EvalRecord, StepMarks, StepRecord, TrainObserver } from '../../metrics/records.js';
+export type { EvalRecord, SampleRecord, StepMarks, StepRecord, TrainObserver } from '../../metrics/records.js';
 
 export interface TrainData {
   train: Dataset;
