@@ -21,7 +21,7 @@ export async function loadFromFlags(command: string, f: ModelSourceFlags): Promi
   // The note is worded for training (train/engine/device.ts).
   if (device.note) process.stderr.write(`smolcluster: ${device.note.replace('training on', 'running on')}\n`);
   try {
-    const generator = await loadGenerator(f.model, { tokenizer: f.tokenizer, device: device.device === 'cpu' ? 'cpu' : 'gpu', precision: f.precision });
+    const generator = await loadGenerator(f.model, { tokenizer: f.tokenizer, adapter: f.adapter, device: device.device === 'cpu' ? 'cpu' : 'gpu', precision: f.precision });
     return { generator, release: () => device.release() };
   } catch (e) {
     device.release();

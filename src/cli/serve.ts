@@ -44,7 +44,7 @@ export async function runServe(flags: ServeFlags, stopped: Promise<void>, onList
   if (flags.follow && flags.model) throw new SmolError('SERVE', 'serve: give --model or --follow, not both');
   const token = flags.token ?? process.env.SMOLCLUSTER_SERVE_TOKEN;
   const id = flags.modelName ?? basename(resolve(source));
-  const load = (): Promise<Generator> => loadGenerator(source, { tokenizer: flags.tokenizer, device: flags.device, precision: flags.precision });
+  const load = (): Promise<Generator> => loadGenerator(source, { tokenizer: flags.tokenizer, adapter: flags.adapter, device: flags.device, precision: flags.precision });
   const servedKey = flags.follow ? weightsKey(flags.follow) : '';
   const first = await load();
   const server = await startModelServer(servedModel(first, id), {

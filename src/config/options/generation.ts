@@ -28,6 +28,7 @@ export const GENERATION_PRECISIONS = ['fp32', 'bf16'] as const;
 export const MODEL_SOURCE_OPTIONS = {
   model: valued<string>({ arg: '<src>', help: 'the model: a Hugging Face model folder, a model file saved by smolcluster (--save), or a run\'s folder (experiments/NAME: its newest checkpoint or saved model)', forward: false }),
   tokenizer: valued<string>({ arg: '<name|path>', help: 'the tokenizer (default: the folder\'s tokenizer.json, the one the run trained with, or gpt2 / bytes as the vocabulary size implies)', forward: false }),
+  adapter: valued<string>({ arg: '<dir>', help: 'a PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors) merged into the model\'s weights once, at load', forward: false }),
   device: choice(DEVICE_CHOICES, { arg: '<device>', help: 'where the model runs: cpu (default), gpu (WebGPU) or auto', parse: oneOf(DEVICE_CHOICES), forward: false }),
   precision: choice(GENERATION_PRECISIONS, { arg: '<name>', help: 'fp32 (default) or bf16 (matmuls and attention in bfloat16)', parse: oneOf(GENERATION_PRECISIONS), forward: false }),
   threads: valued({ arg: '<n>', help: 'compute threads (default: SMOLCLUSTER_THREADS, else every core)', parse: positiveInt, forward: false }),
