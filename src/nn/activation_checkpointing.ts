@@ -17,6 +17,7 @@ import { Tensor, allocStorage } from '../tensor/tensor.js';
 import type { Rng, RngState } from '../util/rng.js';
 import { type ModelLayer, modelLayers, runLayers } from './layer_list.js';
 import type { Module } from './module.js';
+import { SparseMoeBlock } from './layers/sparse_moe.js';
 
 /** The layer with a forward that keeps no activations and recomputes them in its backward. */
 export function checkpointLayer(layer: ModelLayer): ModelLayer {
@@ -31,6 +32,8 @@ export function checkpointLayer(layer: ModelLayer): ModelLayer {
  * Returns the model. Refuses a model without a layer list, naming it.
  */
 export function enableActivationCheckpointing<M extends Module>(model: M, modelName = 'this model'): M {
+  // The load-balancing loss reads the router probabilities of the forward, which keeps no graph here.
+  if (model.namedModules().some(([, m]) => m instanceof SparseMoeBlock)) throw new Error(`${modelName}: activation checkpointing does not carry a mixture of experts' load-balancing loss yet`);
   const layers = modelLayers(model, modelName).map(checkpointLayer);
   const own = model.forward.bind(model);
   model.forward = (x: Tensor, ...rest: unknown[]): Tensor => {
