@@ -115,6 +115,19 @@ export class SparseMoeBlock extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    const r = this.route(x);
+    // Each slot (row r, choice j) is entry r·k + j of `chosen`: the expert reads row ⌊slot / k⌋.
+    const outputs: Tensor[] = [];
+    r.slotsOf.forEach((slots, e) => {
+      if (slots.length === 0) return;
+      const tokenRows = slots.map((slot) => Math.floor(slot / this.moe.topK));
+      outputs.push(this.expert(e).forward(embedding(r.flat, tokenRows, [slots.length])));
+    });
+    return this.finish(x, concat(outputs, 0), r);
+  }
+
+  /** The router's part of a forward: the rows, their top-k experts and weights, and the dispatch plan (records lastRouting). */
+  route(x: Tensor): RoutedRows {
     const width = x.shape[x.ndim - 1];
     const rows = x.size / width;
     const { experts, topK } = this.moe;
@@ -122,18 +135,23 @@ export class SparseMoeBlock extends Module {
     const probs = softmax(this.gate.forward(flat), -1);
     const chosen = topKRouting(probs.values(), rows, experts, topK);
     this.lastRouting = { probs, counts: countChoices(chosen, experts), rows };
-    const weights = routingWeights(probs, chosen, rows, experts, topK);
-    const { slotsOf, stackedAt } = dispatchPlan(chosen, experts);
-    // Each slot (row r, choice j) is entry r·k + j of `chosen`: the expert reads row ⌊slot / k⌋.
-    const outputs: Tensor[] = [];
-    slotsOf.forEach((slots, e) => {
-      if (slots.length === 0) return;
-      const tokenRows = slots.map((slot) => Math.floor(slot / topK));
-      outputs.push(this.expert(e).forward(embedding(flat, tokenRows, [slots.length])));
-    });
-    const mixed = combine(concat(outputs, 0), stackedAt, weights, rows, topK, width);
-    return this.drop.forward(reshape(mixed, x.shape));
+    return { flat, rows, width, weights: routingWeights(probs, chosen, rows, experts, topK), ...dispatchPlan(chosen, experts) };
   }
+
+  /** The experts' outputs, stacked in expert order, mixed back into rows of x's shape. */
+  finish(x: Tensor, stacked: Tensor, r: RoutedRows): Tensor {
+    return this.drop.forward(reshape(combine(stacked, r.stackedAt, r.weights, r.rows, this.moe.topK, r.width), x.shape));
+  }
+}
+
+/** One forward's routing as the experts' dispatch needs it. */
+export interface RoutedRows {
+  flat: Tensor;
+  rows: number;
+  width: number;
+  weights: Tensor;
+  slotsOf: Int32Array[];
+  stackedAt: Int32Array;
 }
 
 /** The top-k probabilities of each row renormalised to sum to 1: [rows, k], differentiable. */
