@@ -14,6 +14,7 @@ import { doublingAllReduce } from './collectives/allreduce_doubling.js';
 import type { Codec } from './codecs/codec.js';
 import { ringAllReduce } from './collectives/allreduce_ring.js';
 import { ringAllGather } from './collectives/allgather.js';
+import { pairwiseAllToAll } from './collectives/alltoall.js';
 import { segmentCounts } from './collectives/counts.js';
 import { disseminationBarrier } from './collectives/barrier.js';
 import { chainBroadcast } from './collectives/broadcast.js';
@@ -61,6 +62,18 @@ export interface ReduceScatterOptions extends CollectiveOptions {
 export interface AllGatherOptions extends CollectiveOptions {
   /** Elements each rank contributes (sum: the output's length); default: all equal to the input's. */
   counts?: readonly number[];
+}
+
+export interface AllToAllOptions extends CollectiveOptions {
+  /** Elements of the input's block for each rank (sum: the input's length); default: size equal blocks. */
+  sendCounts?: readonly number[];
+  /**
+   * Elements of the block each rank sends here. Default: with equal send blocks, the same; with
+   * `sendCounts`, learnt from the other ranks first (one more small all-to-all).
+   */
+  recvCounts?: readonly number[];
+  /** Where the received blocks go, rank-major (the recvCounts' sum long); default: a new array. */
+  output?: Float32Array;
 }
 
 export interface SplitOptions extends CollectiveOptions {
@@ -173,6 +186,36 @@ export class ProcessGroup {
     out.set(input, plan.segStart[this.rank] / 4);
     if (this.size > 1) await this.within(ctx, ringAllGather(ctx, bytesOf(out), plan));
     return out;
+  }
+
+  /**
+   * All-to-all (collectives/alltoall.ts): block p of the input (rank-major) goes to rank p, and
+   * block p of the output comes from rank p. Blocks are equal, or `sendCounts` / `recvCounts` long
+   * (the receive counts are learnt from the senders when not given). The output must not overlap
+   * the input. Returns the output.
+   */
+  async allToAll(input: Float32Array, opts: AllToAllOptions = {}): Promise<Float32Array> {
+    const sendCounts = segmentCounts('allToAll', input.length, this.size, opts.sendCounts);
+    const recvCounts = opts.recvCounts ?? (opts.sendCounts ? await this.exchangeCounts(sendCounts, opts) : sendCounts);
+    if (recvCounts.length !== this.size || recvCounts.some((c) => !Number.isInteger(c) || c < 0)) {
+      throw new RangeError(`allToAll recvCounts must be ${this.size} non-negative integers, got [${recvCounts.join(', ')}]`);
+    }
+    const total = recvCounts.reduce((a, b) => a + b, 0);
+    const out = opts.output ?? new Float32Array(total);
+    if (out.length !== total) throw new RangeError(`allToAll output has ${out.length} elements, the receive counts sum to ${total}`);
+    if (out.buffer === input.buffer && out.byteOffset < input.byteOffset + input.byteLength && input.byteOffset < out.byteOffset + out.byteLength) {
+      throw new RangeError('allToAll output overlaps its input');
+    }
+    const ctx = this.context('alltoall', opts);
+    if (this.size === 1) out.set(input);
+    else await this.within(ctx, pairwiseAllToAll(ctx, input, sendCounts, out, recvCounts));
+    return out;
+  }
+
+  /** What each rank will send here: every rank's send counts, one element per pair. */
+  private async exchangeCounts(sendCounts: readonly number[], opts: CollectiveOptions): Promise<number[]> {
+    const got = await this.allToAll(Float32Array.from(sendCounts), { recvCounts: Array(this.size).fill(1), timeoutMs: opts.timeoutMs });
+    return Array.from(got);
   }
 
   /**

@@ -13,5 +13,6 @@ export * from './models/index.js';
 export * from './checkpoint.js';
 export { saveSafetensors, loadSafetensors, loadSafetensorsModel, initFromFile, isSafetensorsPath, type SaveDtype } from './interchange/model_io.js';
 export type { ModelLayer } from './layer_list.js';
+export { checkpointLayer, enableActivationCheckpointing } from './activation_checkpointing.js';
 export { readSafetensors, writeSafetensors, type SafetensorsFile, type SafeTensor, type SafeDtype, type WriteTensor, type WriteDtype } from './interchange/safetensors.js';
 export * from './lora/index.js';

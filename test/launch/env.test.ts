@@ -101,7 +101,7 @@ const EVERY_FLAG = [
   '--checksum-every', '13', '--timeout', '7.5', '--layers', '3', '--width', '96', '--heads', '6', '--context', '40', '--init', '/tmp/w.safetensors',
   '--dataset', 'synthetic-regression', '--fault', 'slow:rank=1:ms=5',
   '--strategy', 'ps', '--straggler-timeout', '0.25', '--ps-reply', 'gradients', '--server-trains', '--push-every', '3',
-  '--staleness-bound', '2', '--quantize', 'int8', '--track-gradients', '--iface', 'eth0',
+  '--staleness-bound', '2', '--quantize', 'int8', '--track-gradients', '--activation-checkpointing', '--iface', 'eth0',
   '--enable-load-balancing', '--load-balance-policy', 'hybrid', '--rebalance-interval', '6', '--balance-model', 'speed',
   '--grad-accum', '4', '--augment', '--data-file', '/data/book.txt', '--tokenizer', 'bytes',
   '--val-file', '/data/val.jsonl', '--val-fraction', '0.05', '--text-field', 'body', '--chat', '--dropout', '0.2',

@@ -1,5 +1,5 @@
 /**
- * The Llama family's config.json (LlamaConfig, Qwen2Config, Qwen3Config) ⇄ LlamaSpec.
+ * The Llama family's config.json (LlamaConfig, Qwen2Config, Qwen3Config, MixtralConfig) ⇄ LlamaSpec.
  *
  * How the variants differ there: Qwen2 always has q/k/v biases (no attention_bias key) and none on
  * o_proj; Llama's and Qwen3's `attention_bias` puts biases on o_proj too, which our model does not
@@ -9,10 +9,24 @@
  * and the older spelling is written, which every transformers version reads.
  */
 import type { LlamaSpec, ModelSpec, RopeScaling } from '../models/index.js';
+import type { MoeSpec } from '../layers/sparse_moe.js';
 import { checkLlamaSpec } from '../models/index.js';
 import { type ConfigReader, type HfConfig, type HfFamily } from './hf_config_reader.js';
 
-const ARCHITECTURES: Record<LlamaSpec['modelType'], string> = { llama: 'LlamaForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM' };
+const ARCHITECTURES: Record<LlamaSpec['modelType'], string> = {
+  llama: 'LlamaForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM', mixtral: 'MixtralForCausalLM',
+};
+
+/**
+ * Mixtral's experts. transformers adds the load-balancing loss only with output_router_logits, so
+ * without it the coefficient we train with is 0; we write it back with the flag set when it is not.
+ */
+function expertsOf(c: ConfigReader): MoeSpec {
+  c.oneOf('router_jitter_noise', [0], 'smolcluster\'s router adds no noise');
+  c.oneOf('sliding_window', [null], 'smolcluster\'s attention sees the whole window');
+  const coef = c.number('router_aux_loss_coef', 0.001);
+  return { experts: c.size('num_local_experts', 8), topK: c.size('num_experts_per_tok', 2), auxLossCoef: c.bool('output_router_logits', false) ? coef : 0 };
+}
 
 /** Rotary θ and scaling, from rope_parameters or rope_theta / rope_scaling. */
 function rotaryOf(c: ConfigReader): { ropeTheta: number; ropeScaling: RopeScaling | null } {
@@ -59,6 +73,7 @@ function toSpec(c: ConfigReader): LlamaSpec {
     ...rotaryOf(c),
     rmsEps: c.number('rms_norm_eps', 1e-6), tieEmbeddings: c.bool('tie_word_embeddings', false),
     qkvBias: modelType === 'qwen2', qkNorm: modelType === 'qwen3', dropout: c.number('attention_dropout', 0),
+    ...(modelType === 'mixtral' ? { moe: expertsOf(c) } : {}),
   };
   try {
     checkLlamaSpec(spec);
@@ -78,15 +93,21 @@ function toConfig(s: ModelSpec): HfConfig {
     max_position_embeddings: spec.context, num_hidden_layers: spec.layers, hidden_size: spec.width,
     intermediate_size: spec.intermediate, num_attention_heads: spec.heads, num_key_value_heads: spec.kvHeads, head_dim: spec.headDim,
     hidden_act: 'silu', rms_norm_eps: spec.rmsEps, tie_word_embeddings: spec.tieEmbeddings,
-    ...(spec.modelType === 'qwen2' ? {} : { attention_bias: false }), attention_dropout: spec.dropout, mlp_bias: false,
+    ...(spec.modelType === 'qwen2' || spec.modelType === 'mixtral' ? {} : { attention_bias: false }), attention_dropout: spec.dropout,
+    ...(spec.modelType === 'mixtral' ? {} : { mlp_bias: false }),
+    // No router_jitter_noise (its default 0.0): a JSON 0 is an int, which transformers' strict config refuses for a float field.
+    ...(spec.moe ? {
+      num_local_experts: spec.moe.experts, num_experts_per_tok: spec.moe.topK, sliding_window: null,
+      output_router_logits: spec.moe.auxLossCoef > 0, ...(spec.moe.auxLossCoef > 0 ? { router_aux_loss_coef: spec.moe.auxLossCoef } : {}),
+    } : {}),
     rope_theta: spec.ropeTheta,
     rope_scaling: r && { rope_type: 'llama3', factor: r.factor, low_freq_factor: r.lowFreqFactor, high_freq_factor: r.highFreqFactor, original_max_position_embeddings: r.originalContext },
   };
 }
 
 export const LLAMA_FAMILY: HfFamily = {
-  modelTypes: ['llama', 'qwen2', 'qwen3'],
-  architectures: ['LlamaForCausalLM', 'Qwen2ForCausalLM', 'Qwen3ForCausalLM'],
+  modelTypes: ['llama', 'qwen2', 'qwen3', 'mixtral'],
+  architectures: ['LlamaForCausalLM', 'Qwen2ForCausalLM', 'Qwen3ForCausalLM', 'MixtralForCausalLM'],
   toSpec,
   toConfig,
 };

@@ -12,7 +12,8 @@ import { type ResNetSpec, buildResNet } from './resnet.js';
 
 export type { BertSpec, CnnSpec, Gpt2Spec, MlpSpec, ResNetSpec, SizeOverrides };
 export type { LlamaSpec };
-export type { RopeScaling } from './llama.js';
+export type { RopeScaling, LlamaForCausalLM } from './llama.js';
+export type { MoeSpec, Routing } from '../layers/sparse_moe.js';
 export { checkLlamaSpec } from './llama.js';
 export type ModelSpec = MlpSpec | CnnSpec | ResNetSpec | Gpt2Spec | BertSpec | LlamaSpec;
 
@@ -71,6 +72,6 @@ export function describeSpec(spec: ModelSpec): string {
     }
     case 'gpt2':
     case 'bert': return `${spec.type} ${spec.layers}L×${spec.width} ${spec.heads}H ctx ${spec.context} vocab ${spec.vocabSize}`;
-    case 'llama': return `${spec.modelType} ${spec.layers}L×${spec.width} ${spec.heads}H/${spec.kvHeads}KV×${spec.headDim} mlp ${spec.intermediate} ctx ${spec.context} vocab ${spec.vocabSize}`;
+    case 'llama': return `${spec.modelType} ${spec.layers}L×${spec.width} ${spec.heads}H/${spec.kvHeads}KV×${spec.headDim} mlp ${spec.intermediate}${spec.moe ? ` ×${spec.moe.experts} experts top ${spec.moe.topK}` : ''} ctx ${spec.context} vocab ${spec.vocabSize}`;
   }
 }

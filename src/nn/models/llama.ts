@@ -1,4 +1,5 @@
-import { add } from '../../tensor/ops/elementwise.js';
+import { isGradEnabled } from '../../tensor/autograd.js';
+import { add, affine } from '../../tensor/ops/elementwise.js';
 import { lastUse } from '../../tensor/handover.js';
 import { linear } from '../../tensor/ops/matmul.js';
 import type { Tensor } from '../../tensor/tensor.js';
@@ -10,7 +11,9 @@ import { fillConst, fillNormal } from '../layers/init_fill.js';
 import { Linear } from '../layers/linear.js';
 import { LlamaAttention } from '../layers/llama_attention.js';
 import { LlamaMlp } from '../layers/llama_mlp.js';
-import { type MaybeAsync, eachInTurn, settled, then } from '../layers/maybe_async.js';
+import { type MaybeAsync, eachInTurn, runModule, settled, then } from '../layers/maybe_async.js';
+import { attachAuxLoss, loadBalancingLoss } from '../layers/router_loss.js';
+import { type MoeSpec, SparseMoeBlock } from '../layers/sparse_moe.js';
 import { type Projections, wholeProjections } from '../layers/projections.js';
 import { RMSNorm } from '../layers/rms_norm.js';
 import { RotaryEmbedding } from '../layers/rotary.js';
@@ -30,8 +33,10 @@ import { Module } from '../module.js';
  * embedding, norms and head stay whole on every rank. `dropout` drops attention probabilities and
  * each residual branch while training (Hugging Face's Llama has only the former; 0 in every preset).
  *
- * One spec for the three configs: Qwen2 is Llama with biases on q/k/v, Qwen3 is Llama with a
- * per-head RMSNorm on q and k, and Llama 3 scales the rotary frequencies (`ropeScaling`).
+ * One spec for the four configs: Qwen2 is Llama with biases on q/k/v, Qwen3 is Llama with a
+ * per-head RMSNorm on q and k, Llama 3 scales the rotary frequencies (`ropeScaling`), and Mixtral
+ * replaces each MLP by a sparse mixture of experts (`moe`; layers/sparse_moe.ts) whose
+ * load-balancing loss the forward attaches to its logits for the training loss (router_loss.ts).
  */
 
 /** Llama 3's rotary scaling (config.json `rope_scaling` / `rope_parameters` with rope_type "llama3"). */
@@ -46,8 +51,8 @@ export interface RopeScaling {
 
 export interface LlamaSpec {
   type: 'llama';
-  /** config.json model_type written back out: 'llama' | 'qwen2' | 'qwen3' (qwen2: q/k/v biases; qwen3: q/k norms). */
-  modelType: 'llama' | 'qwen2' | 'qwen3';
+  /** config.json model_type written back out: 'llama' | 'qwen2' | 'qwen3' | 'mixtral' (qwen2: q/k/v biases; qwen3: q/k norms; mixtral: experts). */
+  modelType: 'llama' | 'qwen2' | 'qwen3' | 'mixtral';
   vocabSize: number;
   /** max_position_embeddings: the positions the model was built for (not the training window). */
   context: number;
@@ -75,19 +80,25 @@ export interface LlamaSpec {
   qkNorm: boolean;
   /** attention_dropout (and the residual dropout --dropout sets). */
   dropout: number;
+  /** Mixtral: each block's MLP is a sparse mixture of experts of `intermediate` width each; absent or null: a plain MLP. */
+  moe?: MoeSpec | null;
 }
 
 /** A pre-norm decoder block: h = x + attention(norm(x)), then h + mlp(norm(h)). */
 class LlamaDecoderLayer extends Module {
   private readonly self_attn: LlamaAttention;
-  private readonly mlp: LlamaMlp;
+  /** The MLP (`mlp`), or Mixtral's experts (`block_sparse_moe`). */
+  private readonly ffn: LlamaMlp | SparseMoeBlock;
   private readonly input_layernorm: RMSNorm;
   private readonly post_attention_layernorm: RMSNorm;
 
   constructor(spec: LlamaSpec, rng: Rng, rope: RotaryEmbedding, drop: Dropout, split: Projections) {
     super();
     this.self_attn = this.registerModule('self_attn', new LlamaAttention(spec, rng, rope, drop, split));
-    this.mlp = this.registerModule('mlp', new LlamaMlp(spec.width, spec.intermediate, rng, drop, split));
+    if (spec.moe && split.size > 1) throw new Error(`${spec.modelType}: tensor parallelism does not split a mixture of experts (use --expert-parallel)`);
+    this.ffn = spec.moe
+      ? this.registerModule('block_sparse_moe', new SparseMoeBlock(spec.width, spec.intermediate, spec.moe, rng, drop))
+      : this.registerModule('mlp', new LlamaMlp(spec.width, spec.intermediate, rng, drop, split));
     this.input_layernorm = this.registerModule('input_layernorm', new RMSNorm(spec.width, spec.rmsEps));
     this.post_attention_layernorm = this.registerModule('post_attention_layernorm', new RMSNorm(spec.width, spec.rmsEps));
   }
@@ -95,12 +106,17 @@ class LlamaDecoderLayer extends Module {
   run(x: Tensor, cache?: AttentionCache): MaybeAsync<Tensor> {
     return then(this.self_attn.run(this.input_layernorm.forward(x), cache), (a) => {
       const h = add(x, a);
-      return then(this.mlp.run(this.post_attention_layernorm.forward(h)), (m) => add(h, m));
+      return then(runModule(this.ffn, this.post_attention_layernorm.forward(h)), (m) => add(h, m));
     });
   }
 
   forward(x: Tensor): Tensor {
     return settled(this.run(x), 'llama block');
+  }
+
+  /** The experts (a Mixtral block), else null. */
+  get moe(): SparseMoeBlock | null {
+    return this.ffn instanceof SparseMoeBlock ? this.ffn : null;
   }
 }
 
@@ -169,7 +185,21 @@ export class LlamaForCausalLM extends Module {
    * (generation): ids continue the cached positions (generate/kv_cache.ts).
    */
   run(ids: Tensor, cache?: AttentionCache): MaybeAsync<Tensor> {
-    return then(this.model.run(ids, cache), (h) => this.head(lastUse(h)));
+    return then(this.model.run(ids, cache), (h) => this.withAuxLoss(this.head(lastUse(h))));
+  }
+
+  /** Mixtral: the load-balancing loss of the last forward's routing (unweighted, as transformers' aux_loss); null without experts. */
+  routerAuxLoss(): Tensor | null {
+    const moe = this.spec.moe;
+    if (!moe) return null;
+    return loadBalancingLoss(this.model.blocks.map((b) => b.moe!.lastRouting!), moe.experts);
+  }
+
+  /** While training a Mixtral, the logits carry router_aux_loss_coef × the load-balancing loss for the training loss to add. */
+  private withAuxLoss(logits: Tensor): Tensor {
+    const moe = this.spec.moe;
+    if (!moe || !isGradEnabled() || moe.auxLossCoef === 0) return logits;
+    return attachAuxLoss(logits, affine(this.routerAuxLoss()!, moe.auxLossCoef));
   }
 
   forward(ids: Tensor, cache?: AttentionCache): Tensor {
@@ -212,6 +242,12 @@ export function checkLlamaSpec(spec: LlamaSpec): void {
   if (spec.headDim % 2 !== 0) throw new Error(`${who}: head_dim ${spec.headDim} must be even (rotary rotates pairs)`);
   if (!(spec.rmsEps > 0)) throw new Error(`${who}: rms_norm_eps must be positive, got ${spec.rmsEps}`);
   if (!(spec.dropout >= 0 && spec.dropout < 1)) throw new Error(`${who}: dropout must be in [0, 1), got ${spec.dropout}`);
+  if ((spec.modelType === 'mixtral') !== Boolean(spec.moe)) throw new Error(`${who}: experts (num_local_experts) go with model_type mixtral, and mixtral needs them`);
+  if (spec.moe && (!Number.isInteger(spec.moe.experts) || spec.moe.experts < 1)) throw new Error(`${who}: num_local_experts must be a positive integer, got ${spec.moe.experts}`);
+  if (spec.moe && (!Number.isInteger(spec.moe.topK) || spec.moe.topK < 1 || spec.moe.topK > spec.moe.experts)) {
+    throw new Error(`${who}: num_experts_per_tok must be an integer in [1, ${spec.moe.experts}] (num_local_experts), got ${spec.moe.topK}`);
+  }
+  if (spec.moe && !(spec.moe.auxLossCoef >= 0)) throw new Error(`${who}: router_aux_loss_coef must be ≥ 0, got ${spec.moe.auxLossCoef}`);
 }
 
 /** Hugging Face's _init_weights: weights and embeddings N(0, 0.02), biases 0, RMSNorm weights 1. */

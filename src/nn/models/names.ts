@@ -5,8 +5,8 @@
 export const IMAGE_MODELS = ['resnet18', 'resnet34', 'resnet50'] as const;
 export const GPT2_MODELS = ['gpt2', 'gpt2-medium', 'gpt2-mini', 'gpt2-tiny'] as const;
 export const BERT_MODELS = ['bert', 'bert-base', 'bert-mini', 'bert-tiny'] as const;
-/** The Llama family (llama, qwen2, qwen3 variants): published shapes and a tiny one for tests. */
-export const LLAMA_MODELS = ['smollm2-135m', 'smollm2-360m', 'qwen2.5-0.5b', 'qwen3-0.6b', 'llama-3.2-1b', 'llama-tiny'] as const;
+/** The Llama family (llama, qwen2, qwen3, mixtral variants): published shapes and tiny ones for tests. */
+export const LLAMA_MODELS = ['smollm2-135m', 'smollm2-360m', 'qwen2.5-0.5b', 'qwen3-0.6b', 'llama-3.2-1b', 'llama-tiny', 'mixtral-tiny'] as const;
 export type ResNetName = (typeof IMAGE_MODELS)[number];
 export type Gpt2Name = (typeof GPT2_MODELS)[number];
 export type BertName = (typeof BERT_MODELS)[number];

@@ -100,7 +100,7 @@ const llamaBase = { ropeScaling: null, qkvBias: false, qkNorm: false, dropout: 0
 /**
  * Each model's config.json (Hugging Face hub, checked 2026-11), its published vocabulary kept for
  * reference (a Hugging Face folder's own config wins over these: nn/interchange). `llama-tiny` is for
- * tests: 2 layers × 64, 4 heads / 2 kv heads of 16, untied.
+ * tests: 2 layers × 64, 4 heads / 2 kv heads of 16, untied; `mixtral-tiny` the same with 8 experts, top 2.
  */
 export const LLAMA_SIZES: Record<LlamaName, LlamaSize> = {
   'smollm2-135m': {
@@ -127,6 +127,12 @@ export const LLAMA_SIZES: Record<LlamaName, LlamaSize> = {
   'llama-tiny': {
     ...llamaBase, modelType: 'llama', vocabSize: 256, context: 128, layers: 2, width: 64, intermediate: 128,
     heads: 4, kvHeads: 2, headDim: 16, ropeTheta: 1e4, rmsEps: 1e-5, tieEmbeddings: false,
+  },
+  // llama-tiny's shape with Mixtral's experts: 8 of them, each token to 2 (Mixtral-8x7B's routing and router_aux_loss_coef).
+  'mixtral-tiny': {
+    ...llamaBase, modelType: 'mixtral', vocabSize: 256, context: 128, layers: 2, width: 64, intermediate: 128,
+    heads: 4, kvHeads: 2, headDim: 16, ropeTheta: 1e6, rmsEps: 1e-5, tieEmbeddings: false,
+    moe: { experts: 8, topK: 2, auxLossCoef: 0.02 },
   },
 };
 

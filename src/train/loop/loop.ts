@@ -3,6 +3,7 @@ import type { Dataset } from '../../data/dataset.js';
 import { BatchLoader } from '../../data/loader.js';
 import { DistributedSampler } from '../../data/sampler.js';
 import type { Module } from '../../nn/module.js';
+import { enableActivationCheckpointing } from '../../nn/activation_checkpointing.js';
 import { initFromFile } from '../../nn/interchange/model_io.js';
 import { type ModelSpec, createModel, defaultSpec } from '../../nn/models/index.js';
 import { clipGradNorm } from '../../nn/optim/clip.js';
@@ -106,6 +107,7 @@ export async function train(
   checkPrecisionRuns(precision, config.device, strategy.rank);
   if (config.init && !strategy.modelBuilder?.loadsInit) initFromFile(config.init, model, spec);
   finishFineTune(model, config);
+  if (config.activationCheckpointing) enableActivationCheckpointing(model, config.model);
   const optimizer = makeOptimizer(model.arena(), {
     name: config.optimizer, lr: config.lr, momentum: config.momentum, weightDecay: config.weightDecay,
   });

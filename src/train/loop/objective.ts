@@ -1,6 +1,8 @@
 import { IGNORE_INDEX, type Dataset, isTokenTask } from '../../data/dataset.js';
 import type { ClassificationBatch, RegressionBatch, TokenBatch } from '../../data/loader.js';
+import { auxLossOf } from '../../nn/layers/router_loss.js';
 import { lastUse } from '../../tensor/handover.js';
+import { add } from '../../tensor/ops/elementwise.js';
 import { crossEntropy, isIgnoredLabel, mseLoss } from '../../tensor/ops/loss.js';
 import { argmaxIndices } from '../../tensor/ops/reduce.js';
 import { CPU, hostDType, type Device } from '../../tensor/storage.js';
@@ -47,7 +49,10 @@ export function batchLabels(data: Dataset, batch: AnyBatch, device: Device, clas
  * logits instead of beside them (ops/loss.ts).
  */
 export function trainingLoss(data: Dataset, output: Tensor, batch: AnyBatch): Tensor {
-  return batchLoss(data, lastUse(output), batch);
+  // A mixture of experts attaches its weighted load-balancing loss to its output (nn/layers/router_loss.ts).
+  const aux = auxLossOf(output);
+  const loss = batchLoss(data, lastUse(output), batch);
+  return aux ? add(loss, aux) : loss;
 }
 
 /**

@@ -62,6 +62,8 @@ export interface TrainConfig {
   evalBatchSize: number;
   /** Record per-layer and global gradient norms every step (SmolCluster's `track_gradients`). */
   trackGradients: boolean;
+  /** Recompute each layer's activations in the backward (--activation-checkpointing; nn/activation_checkpointing.ts). */
+  activationCheckpointing?: boolean;
   /** Stop after this many steps (0: run all epochs). */
   maxSteps: number;
   threads: number;

@@ -123,8 +123,8 @@ describe('malformed folders are refused naming the file', () => {
     mkdirSync(noWeights);
     writeFileSync(join(noWeights, 'config.json'), JSON.stringify({ model_type: 'gpt2', vocab_size: 30, n_positions: 8, n_embd: 8, n_layer: 1, n_head: 2 }));
     await assert.rejects(loadPretrained(noWeights), /holds neither model\.safetensors nor model\.safetensors\.index\.json/);
-    writeFileSync(join(noWeights, 'config.json'), JSON.stringify({ model_type: 'mixtral', architectures: ['MixtralForCausalLM'] }));
-    await assert.rejects(loadPretrained(noWeights), /model_type "mixtral" \(architectures \["MixtralForCausalLM"\]\) is not an architecture smolcluster builds/);
+    writeFileSync(join(noWeights, 'config.json'), JSON.stringify({ model_type: 'qwen2_moe', architectures: ['Qwen2MoeForCausalLM'] }));
+    await assert.rejects(loadPretrained(noWeights), /model_type "qwen2_moe" \(architectures \["Qwen2MoeForCausalLM"\]\) is not an architecture smolcluster builds/);
   });
 
   it('an index naming a missing shard, a shard outside the folder, or the wrong shard for a tensor', async () => {

@@ -1,0 +1,86 @@
+/**
+ * Activation checkpointing (Chen et al. 2016, torch.utils.checkpoint): each layer of the model's
+ * layer list (layer_list.ts) runs its forward without building a graph, so only its input is
+ * kept; its backward runs the forward again, this time recording, and differentiates that. A step
+ * then holds one layer's activations at a time plus each layer's input, instead of all of them.
+ *
+ * The recomputation replays the layer's random generators (its dropout's masks) from where they
+ * stood before the first forward and puts them back afterwards, so the masks, the values and the
+ * gradients are bit-identical to a step without checkpointing. Parameters receive their gradients
+ * inside the layer's backward in the same order as without (the outer pass visits layers in
+ * reverse, the inner pass a layer's ops in reverse), so even a tied weight's sum is the same.
+ */
+import { backward, isGradEnabled, needsGrad, noGrad, record } from '../tensor/autograd.js';
+import { kernelsFor } from '../tensor/dispatch.js';
+import type { DeviceBuffer } from '../tensor/storage.js';
+import { Tensor, allocStorage } from '../tensor/tensor.js';
+import type { Rng, RngState } from '../util/rng.js';
+import { type ModelLayer, modelLayers, runLayers } from './layer_list.js';
+import type { Module } from './module.js';
+import { SparseMoeBlock } from './layers/sparse_moe.js';
+
+/** The layer with a forward that keeps no activations and recomputes them in its backward. */
+export function checkpointLayer(layer: ModelLayer): ModelLayer {
+  const params = uniq(layer.modules.flatMap(([, m]) => m.parameters()));
+  const rngs = uniq(layer.modules.flatMap(([, m]) => m.namedRngs().map(([, r]) => r)));
+  return { ...layer, forward: (x, tied) => checkpointed(layer, params, rngs, x, tied) };
+}
+
+/**
+ * Makes `model.forward(x)` run its layer list with every layer checkpointed while gradients are
+ * recorded; evaluation (noGrad) and generation (a cache argument) run the model's own forward.
+ * Returns the model. Refuses a model without a layer list, naming it.
+ */
+export function enableActivationCheckpointing<M extends Module>(model: M, modelName = 'this model'): M {
+  // The load-balancing loss reads the router probabilities of the forward, which keeps no graph here.
+  if (model.namedModules().some(([, m]) => m instanceof SparseMoeBlock)) throw new Error(`${modelName}: activation checkpointing does not carry a mixture of experts' load-balancing loss yet`);
+  const layers = modelLayers(model, modelName).map(checkpointLayer);
+  const own = model.forward.bind(model);
+  model.forward = (x: Tensor, ...rest: unknown[]): Tensor => {
+    if (rest.some((r) => r !== undefined) || !isGradEnabled()) return (own as (...a: unknown[]) => Tensor)(x, ...rest);
+    const y = runLayers(layers, x);
+    if (y instanceof Promise) throw new Error(`${modelName}: activation checkpointing runs synchronous layers only (not tensor-parallel ones)`);
+    return y;
+  };
+  return model;
+}
+
+function checkpointed(layer: ModelLayer, params: Tensor[], rngs: Rng[], x: Tensor, tied?: Tensor): Tensor {
+  const inputs = tied ? [x, ...params, tied] : [x, ...params];
+  if (!needsGrad(...inputs)) return runNow(layer, x, tied);
+  const before = rngs.map((r) => r.getState());
+  const out = noGrad(() => runNow(layer, x.detach(), tied));
+  return record(out, `checkpoint(${layer.name})`, inputs, (gy) => recompute(layer, rngs, before, x, tied, out, gy), false);
+}
+
+/** The layer's backward: its forward again from the same generator states, recorded, then differentiated. */
+function recompute(layer: ModelLayer, rngs: Rng[], before: RngState[], x: Tensor, tied: Tensor | undefined, out: Tensor, gy: DeviceBuffer): void {
+  const now = rngs.map((r) => r.getState());
+  rngs.forEach((r, i) => r.setState(before[i]));
+  const input = new Tensor(x.storage, x.shape, x.requiresGrad);
+  let y: Tensor;
+  try {
+    y = runNow(layer, input, tied);
+  } finally {
+    rngs.forEach((r, i) => r.setState(now[i]));
+  }
+  if (!y.requiresGrad) return;
+  const seed = allocStorage(out.dtype, out.size, out.device);
+  kernelsFor(out).axpy(1, gy, seed.buffer);
+  backward(y, seed);
+  // The input's gradient, summed inside the layer, reaches x as one contribution (x feeds only this layer).
+  if (x.requiresGrad && input.grad) kernelsFor(x).axpy(1, input.grad.buffer, x.ensureGrad());
+}
+
+function runNow(layer: ModelLayer, x: Tensor, tied?: Tensor): Tensor {
+  const y = layer.forward(x, tied);
+  if (y instanceof Promise) {
+    y.catch(() => undefined);
+    throw new Error(`activation checkpointing: layer ${layer.name} waits on a group sum (tensor parallelism is not supported)`);
+  }
+  return y;
+}
+
+function uniq<T>(items: T[]): T[] {
+  return [...new Set(items)];
+}
