@@ -46,9 +46,21 @@ export function sharedMemoryAllowed(flags: Pick<TrainFlags, 'commBackend'>): boo
   return (flags.commBackend ?? 'auto') === 'auto';
 }
 
+/**
+ * Checkpoints are on by default, as a Trainer's are (its save_steps is 500 too): a run stopped by
+ * Ctrl-C or a crash resumes with --resume auto. Each costs a few milliseconds for the quick start's
+ * MLP, and a run shorter than the interval writes none unless interrupted (interrupt.ts).
+ */
+export const DEFAULT_CHECKPOINT_EVERY = 500;
+
+/** --checkpoint-every as given, or the default (0: never). */
+export function checkpointEvery(flags: Pick<TrainFlags, 'checkpointEvery'>): number {
+  return flags.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY;
+}
+
 /** The checkpoint settings the flags describe for process `rank` (undefined: neither saving nor resuming). */
 export function checkpointOptions(flags: TrainFlags, experimentDir: string, rank = 0): CheckpointOptions | undefined {
-  const every = flags.checkpointEvery ?? 0;
+  const every = checkpointEvery(flags);
   if (every === 0 && flags.resume === undefined) return undefined;
   // An async-ps checkpoint is the server's: its model, version and where each worker stood. A
   // resumed worker takes all of it from the server (AsyncPsWorker.setup), never from the file.
