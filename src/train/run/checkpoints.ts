@@ -137,8 +137,14 @@ export class Checkpointer {
    * it has one). A GPU model's parameters, buffers and optimizer state are read back first (awaited).
    */
   async afterStep(model: Module, architecture: unknown, optimizer: Optimizer, position: LoopPosition, totalSteps: number, strategy?: () => Record<string, unknown> | undefined): Promise<void> {
-    const signal = (await this.stop?.poll()) ?? null;
-    if (signal) throw new InterruptedError(signal, position.step, await this.save(model, architecture, optimizer, position, totalSteps, strategy));
+    // The writing rank acts on Ctrl-C, after a step all ranks took; the others go on until it leaves
+    // (they may be a step ahead). Ranks with state of their own save together or not at all: they
+    // keep their last periodic checkpoint.
+    const signal = this.writer ? (await this.stop?.poll()) ?? null : null;
+    if (signal) {
+      const own = (this.rankState?.buffers(model) ?? []).length > 0;
+      throw new InterruptedError(signal, position.step, own ? null : await this.save(model, architecture, optimizer, position, totalSteps, strategy));
+    }
     if (this.opts.every <= 0 || position.step % this.opts.every !== 0) return;
     await this.save(model, architecture, optimizer, position, totalSteps, strategy);
   }

@@ -1,7 +1,8 @@
 /**
  * Ctrl-C (SIGINT) or SIGTERM during a checkpointed run: the step in flight finishes, a checkpoint of
  * it is written, and the run stops with InterruptedError — so `--resume auto` continues from the
- * step the user stopped at, not from the last periodic checkpoint. A second signal exits at once.
+ * step the user stopped at, not from the last periodic checkpoint. A second signal (a second
+ * later: a terminal's SIGINT and a launcher's SIGTERM arrive together) exits at once.
  */
 import { SmolError } from '../../util/errors.js';
 
@@ -18,9 +19,13 @@ export function interruptedExitCode(signal: NodeJS.Signals): number {
 
 export class StopRequest {
   requested: NodeJS.Signals | null = null;
+  private requestedAt = 0;
   private readonly onSignal = (signal: NodeJS.Signals): void => {
-    if (this.requested) process.exit(interruptedExitCode(signal)); // asked twice: no more waiting
+    // Asked again (not the launcher's SIGTERM right after the terminal's SIGINT): no more waiting.
+    if (this.requested && Date.now() - this.requestedAt > 1000) process.exit(interruptedExitCode(signal));
+    if (this.requested) return;
     this.requested = signal;
+    this.requestedAt = Date.now();
   };
 
   private lastTurn = performance.now();
