@@ -107,6 +107,8 @@ function build() {
   const args = [nodeGyp, 'rebuild', '--jobs', 'max'];
   const nodedir = findNodeDir();
   if (nodedir) args.push(`--nodedir=${nodedir}`);
+  // npm shows nothing else for the half minute a build takes: say what is going on first.
+  console.log('smolcluster: building the native addon from source (once; about 30 s on 2 cores; SMOLCLUSTER_NATIVE_VERBOSE=1 shows the compiler)');
   const started = Date.now();
   const r = spawnSync(process.execPath, args, {
     cwd: root,

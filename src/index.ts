@@ -61,6 +61,7 @@ export type { ResultFile, RankTotals } from './metrics/result_file.js';
 export {
   Checkpointer, ResumeError, checkpointFile, listCheckpoints, type CheckpointOptions, type LoopPosition, type RankState, type Restored,
 } from './train/run/checkpoints.js';
+export { InterruptedError, StopRequest } from './train/run/interrupt.js';
 
 // Strategies: how ranks combine their work. A strategy goes to `train` as its third argument.
 export type {

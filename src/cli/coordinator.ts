@@ -6,6 +6,7 @@ import { backend } from '../tensor/dispatch.js';
 import { clusterToken, either, untilSignal, parsePort } from './cluster_flags.js';
 import { startClusterDashboard } from './cluster_dashboard.js';
 import { nonNegativeInt, positiveInt } from './options.js';
+import { expectedNodesLine, noNodeLine, nodesFileFor } from './coordinator_nodes.js';
 
 interface CoordinatorFlags {
   port?: number;
@@ -37,7 +38,7 @@ export function coordinatorCommand(): Command {
     .argument('[policy]', "the original's positional policy: 1 = random, 2 = least-loaded, 3 = round-robin")
     .option('--port <n>', 'port to listen on (0: any free port)', (s) => parsePort(s))
     .addOption(new Option('--policy <name>', 'scheduling policy (or 1, 2, 3)').choices([...POLICY_NAMES, '1', '2', '3']))
-    .option('--nodes <file>', 'compute_nodes.txt: "host,port" per line; dialed, and re-read while running')
+    .option('--nodes <file>', 'compute_nodes.txt: "host,port" per line; dialed, and re-read while running (default: compute_nodes.txt in the working folder, if there is one)')
     .option('--host <addr>', 'address to listen on (default 127.0.0.1; 0.0.0.0 for nodes and clients on other machines, with a warning)', LOOPBACK)
     .option('--out <dir>', 'folder for events.jsonl and jobs/job-<id>/result.json', 'experiments/coordinator')
     .option('--seed <n>', 'seed of the random policy', nonNegativeInt, 0)
@@ -54,6 +55,7 @@ export function coordinatorCommand(): Command {
       const port = either(f.port, portArg, '--port', parsePort);
       const policy: PolicyName = parsePolicy(either(f.policy, policyArg, '--policy', (s) => s, 'least-loaded'));
       backend().setThreads(1);
+      const nodes = nodesFileFor(f.nodes);
       const coordinator = await Coordinator.start({
         ...d,
         host: f.host,
@@ -61,7 +63,7 @@ export function coordinatorCommand(): Command {
         token: clusterToken(),
         policy,
         seed: f.seed,
-        nodesFile: f.nodes,
+        nodesFile: nodes.file,
         outDir: f.out,
         deadAfterMs: f.deadAfterMs,
         retry: { baseMs: f.retryBaseMs, capMs: f.retryCapMs, maxAttempts: f.retryLimit },
@@ -70,11 +72,19 @@ export function coordinatorCommand(): Command {
         slots: f.slots,
         onEvent: printEvent,
       });
-      process.stderr.write(`smolcluster: coordinator on ${f.host}:${coordinator.port} (policy ${policy}${f.nodes ? `, nodes from ${f.nodes}` : ''}); events in ${f.out}/events.jsonl\n`);
+      process.stderr.write(`smolcluster: coordinator on ${f.host}:${coordinator.port} (policy ${policy}${nodes.file ? `, nodes from ${nodes.file}` : ''}); events in ${f.out}/events.jsonl\n`);
+      process.stderr.write(`smolcluster: ${expectedNodesLine(nodes.file, nodes.found, coordinator.port)}\n`);
+      const started = Date.now();
+      // While no node is live, say why every 5 s (a job submitted meanwhile fails after --wait-for-nodes-ms).
+      const whyNone = setInterval(() => {
+        if (coordinator.liveNodes === 0) process.stderr.write(`smolcluster: ${noNodeLine(nodes.file, coordinator.port, Date.now() - started)}\n`);
+      }, 5000);
+      whyNone.unref();
       const exposed = listenWarning('coordinator', f.host, coordinator.port);
       if (exposed) process.stderr.write(`smolcluster: ${exposed}\n`);
       const dashboard = f.dashboard ? await startClusterDashboard(f.out, f.dashboardPort) : null;
       await untilSignal();
+      clearInterval(whyNone);
       await dashboard?.close();
       await coordinator.close();
     });

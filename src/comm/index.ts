@@ -20,6 +20,8 @@ export { rendezvous, ADDRESS_KEY } from './rendezvous.js';
 export type { Cluster, RendezvousOptions } from './rendezvous.js';
 export type { ShmNative } from './shm/native.js';
 export { StoreServer } from './store/server.js';
+export { RefusalError } from './tcp/handshake.js';
+export type { Refusal } from './wire/control.js';
 export type { StoreServerConfig, StoreLimits } from './store/server.js';
 export { StoreClient } from './store/client.js';
 export type { StoreClientConfig } from './store/client.js';

@@ -10,6 +10,7 @@
  */
 import { SmolError, TimeoutError } from '../util/errors.js';
 import { ProcessGroup, type ProcessGroupOptions } from './process_group.js';
+import type { RefusalError } from './tcp/handshake.js';
 import { StoreClient } from './store/client.js';
 import { ADDRESS_PREFIX } from './store/keys.js';
 import { StoreTimeoutError } from './store/protocol.js';
@@ -53,6 +54,8 @@ export interface RendezvousOptions {
    * -1): used instead of dialing the store again; `rank` is then its rank.
    */
   store?: StoreClient;
+  /** A store this process hosts apart from the rendezvous (bound elsewhere): a peer it refuses for its settings ends the wait too. */
+  watchStore?: StoreServer;
   /** Told as each rank registers its address (rank 0 prints the joins): the rank, its address, how many have. */
   onJoin?: (rank: number, address: string, joined: number, total: number) => void;
 }
@@ -85,6 +88,9 @@ export async function rendezvous(opts: RendezvousOptions): Promise<Cluster> {
   const storeServer = hostStore ? await StoreServer.start({ ...common, host: opts.masterHost, port: opts.masterPort, timeoutMs, firstAssigned: opts.rank === 0 ? 1 : 0 }) : null;
   let store: StoreClient | null = null;
   let listener: MeshListener | null = null;
+  // A worker the store turns away for its settings will never register: the wait ends with why.
+  const watched = storeServer ?? opts.watchStore ?? null;
+  const refused = watched ? refusedWhileWaiting(watched, () => missingRanks(watched, n).filter((r) => r !== opts.rank)) : null;
   try {
     const masterPort = storeServer?.port ?? opts.masterPort;
     store = opts.store ?? await StoreClient.connect({ ...common, host: opts.masterHost, port: masterPort, rank: opts.rank, timeoutMs: left() });
@@ -95,7 +101,8 @@ export async function rendezvous(opts: RendezvousOptions): Promise<Cluster> {
     const advertise = opts.advertiseHost ?? (isWildcard(listenHost) ? store.localAddress : listenHost);
     await store.set(`${ADDRESS_KEY}${rank}`, `${advertise}:${listener.port}`);
     if (opts.onJoin) watchJoins(store, n, left(), opts.onJoin);
-    const addresses = await collectAddresses(store, n, left(), Date.now() - start);
+    const collecting = collectAddresses(store, n, left(), Date.now() - start);
+    const addresses = refused ? await Promise.race([collecting, refused.promise]) : await collecting;
     const transport = await listener.connect(addresses);
     const data = opts.sharedMemory ? await shareMemory(transport, { timeoutMs: left(), native: opts.sharedMemory }) : transport;
     const group = new ProcessGroup(data, opts.group);
@@ -106,7 +113,28 @@ export async function rendezvous(opts: RendezvousOptions): Promise<Cluster> {
     store?.close();
     await storeServer?.close();
     throw err;
+  } finally {
+    refused?.dispose();
   }
+}
+
+/** Rejects at the first peer the store refuses for its settings, naming it, what differs and whom rank 0 was waiting for. */
+function refusedWhileWaiting(server: StoreServer, waitingFor: () => number[]): { promise: Promise<never>; dispose: () => void } {
+  let dispose = (): void => {};
+  const promise = new Promise<never>((_, reject) => {
+    dispose = server.onMismatch((r) => {
+      const missing = waitingFor();
+      const waiting = missing.length ? ` while waiting for rank${missing.length === 1 ? '' : 's'} ${missing.join(', ')}` : '';
+      reject(new SmolError('REFUSED', `stopped${waiting}: ${r.message}`));
+    });
+  });
+  promise.catch(() => {}); // observed through the race; never unhandled
+  return { promise, dispose: () => dispose() };
+}
+
+/** Ranks whose address the store does not hold yet. */
+function missingRanks(server: StoreServer, n: number): number[] {
+  return Array.from({ length: n }, (_, r) => r).filter((r) => !server.has(`${ADDRESS_KEY}${r}`));
 }
 
 async function collectAddresses(store: StoreClient, n: number, timeoutMs: number, elapsed: number): Promise<string[]> {

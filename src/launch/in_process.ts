@@ -7,7 +7,7 @@ import { resolveDevice } from '../train/engine/device.js';
 import { ProgressObserver } from '../metrics/progress_observer.js';
 import { openWandb } from '../metrics/wandb.js';
 import { backend, setBackend } from '../tensor/dispatch.js';
-import { claimNamedRun, experimentName, experimentPaths } from '../train/run/experiment.js';
+import { claimNamedRun, experimentName, resumedName, experimentPaths } from '../train/run/experiment.js';
 import { checkRunInputs } from './preflight.js';
 import { parseFaults } from '../train/loop/faults.js';
 import { settlePrecision } from '../train/engine/precision.js';
@@ -30,7 +30,7 @@ export async function trainInThisProcess(flags: TrainFlags, onResult: (o: Worker
   // auto measured on this engine and threads, before W&B and the dashboard see the config.
   settlePrecision(config);
   const faults = parseFaults(flags.fault);
-  const name = flags.name ?? experimentName(config.model, undefined, flags.experimentsDir);
+  const name = flags.name ?? resumedName(flags, config.model) ?? experimentName(config.model, undefined, flags.experimentsDir);
   const experiment = experimentPaths(flags.experimentsDir, name);
   if (flags.name !== undefined) claimNamedRun(experiment.dir, flags);
   const dashboard = flags.dashboard

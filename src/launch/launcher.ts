@@ -13,7 +13,8 @@
  */
 import { resolveToken, TOKEN_ENV } from '../comm/token.js';
 import { SmolError } from '../util/errors.js';
-import type { HostEntry, LaunchPlan, Placement } from './hosts.js';
+import { type HostEntry, type LaunchPlan, type Placement, sshHostPart } from './hosts.js';
+import { isLoopbackHost } from './iface.js';
 import { type SshResult, type SshTarget, runRemote, shq } from './ssh.js';
 import { tmuxStart, tmuxState, tmuxStop } from './tmux.js';
 
@@ -72,14 +73,24 @@ export function processArgs(plan: LaunchPlan, p: Placement): string[] {
   const s = plan.spec;
   const common = ['--strategy', s.strategy, ...(s.cluster ? ['--cluster', s.cluster] : []), ...(s.nn ? ['--nn', s.nn] : []), ...(p.host.iface ? ['--iface', p.host.iface] : []), ...s.args];
   const master = `${plan.masterHost.includes(':') ? `[${plan.masterHost}]` : plan.masterHost}:${plan.masterPort}`;
-  if (p.role === 'store') return ['store', '--world-size', String(plan.worldSize), '--master', master, '--bind-host', '0.0.0.0', ...common];
+  const bind = bindHostFor(plan);
+  if (p.role === 'store') return ['store', '--world-size', String(plan.worldSize), '--master', master, '--bind-host', bind, ...common];
   if (p.role === 'server') {
-    return ['server', '--world-size', String(plan.worldSize), '--master', master, '--bind-host', '0.0.0.0', ...common];
+    return ['server', '--world-size', String(plan.worldSize), '--master', master, '--bind-host', bind, ...common];
   }
   const addr = p.host.address && !p.host.iface ? ['--iface', p.host.address] : [];
   // After `args`: the host's own device wins over one given to every process.
   const device = p.host.device ? ['--device', p.host.device] : [];
   return ['worker', '--rank', String(p.rank), '--world-size', String(plan.worldSize), '--master', master, ...addr, ...common, ...device];
+}
+
+/**
+ * Where the server (or store) listens: every interface when some host is another machine, but
+ * only loopback when every host of the plan is this machine (127.0.0.1, localhost): nothing
+ * outside needs to reach it, so nothing outside can.
+ */
+export function bindHostFor(plan: LaunchPlan): string {
+  return plan.spec.hosts.every((h) => isLoopbackHost(h.address ?? sshHostPart(h.ssh))) ? '127.0.0.1' : '0.0.0.0';
 }
 
 function tokenFile(p: Placement): string {

@@ -3,10 +3,10 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { StoreServer } from '../comm/store/server.js';
 import { TOKEN_ENV, generateToken } from '../comm/token.js';
-import { LAUNCHER_STORE_ENV, type TrainFlags, clusterSignature, configFrom } from './worker_flags.js';
+import { LAUNCHER_STORE_ENV, type TrainFlags, checkpointEvery, clusterSignature, configFrom } from './worker_flags.js';
 import { LauncherEvents, RUN_OWNER_ENV } from '../metrics/events.js';
 import { finalizeTrace } from '../metrics/trace.js';
-import { experimentName, experimentPaths, claimNamedRun } from '../train/run/experiment.js';
+import { experimentName, experimentPaths, claimNamedRun, resumedName } from '../train/run/experiment.js';
 import { resolveThreads } from '../train/engine/threads.js';
 import { flagsToArgs } from './worker_args.js';
 import { RESTARTS_ENV, superviseElastic } from './elastic_supervisor.js';
@@ -46,7 +46,7 @@ export async function launchLocalCluster(flags: TrainFlags & { workers: number }
   if (flags.name !== undefined) claimNamedRun(experimentPaths(flags.experimentsDir, flags.name).dir, flags);
   const startStore = (): Promise<StoreServer> => StoreServer.start({ host: '127.0.0.1', port: 0, token, worldSize: n, signature: clusterSignature(config, flags) });
   let store = await startStore();
-  const name = flags.name ?? experimentName(config.model, undefined, flags.experimentsDir);
+  const name = flags.name ?? resumedName(flags, config.model) ?? experimentName(config.model, undefined, flags.experimentsDir);
   const args = [CLI, 'worker', ...flagsToArgs({ ...flags, name, threads })];
   const env = {
     ...process.env, [TOKEN_ENV]: token, [LAUNCHER_STORE_ENV]: '1', [RUN_OWNER_ENV]: 'launcher',
@@ -89,7 +89,7 @@ export async function launchLocalCluster(flags: TrainFlags & { workers: number }
   try {
     if (flags.elastic || psAlone) {
       const rejoinArgs = [CLI, 'worker', ...flagsToArgs({ ...flags, name, threads, fault: undefined })];
-      const restartable = psAlone ? (rank: number): boolean => rank !== 0 || Boolean(flags.checkpointEvery) : undefined;
+      const restartable = psAlone ? (rank: number): boolean => rank !== 0 || checkpointEvery(flags) > 0 : undefined;
       // A parameter server that hangs (alive, not answering) is killed and restarted like a crashed one.
       const probed = (rank: number): boolean => psAlone && rank === 0 && restartable!(0);
       const spawn = (rank: number, restarts: number): ChildProcess => {
@@ -116,7 +116,7 @@ export async function launchLocalCluster(flags: TrainFlags & { workers: number }
       const exits = await supervise(cluster, graceMs);
       if (interrupted) return reportInterrupted(interrupted, n);
       const code = report(exits);
-      if (code === 0 || attempt >= (flags.maxRestarts ?? 0) || !flags.checkpointEvery) {
+      if (code === 0 || attempt >= (flags.maxRestarts ?? 0) || checkpointEvery(flags) === 0) {
         elasticCode = attempt > 0 ? code : -1;
         finished = code === 0;
         return code;

@@ -82,7 +82,7 @@ export async function joinCluster(o: JoinOptions): Promise<JoinedCluster | 'over
   };
   const cluster = await (restarted ? joinRunningPs(psPlace) : rendezvous({
     rank: place.rank, worldSize: place.worldSize, masterHost: bind ? loopbackFor(bind) : place.masterHost, masterPort: place.masterPort,
-    hostStore, listenHost: iface?.address ?? bind, advertiseHost: advertise, store: o.claimedStore,
+    hostStore, listenHost: iface?.address ?? bind, advertiseHost: advertise, store: o.claimedStore, watchStore: store ?? undefined,
     signature, timeoutMs, group: { timeoutMs, reducer: tensorReducer },
     // Ranks on this host exchange through shared memory (comm/shm/) unless --comm-backend tcp; ps recovery swaps TCP links.
     sharedMemory: !o.recoverable && sharedMemoryAllowed(flags) ? shmNative() : null,

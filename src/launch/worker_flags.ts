@@ -13,6 +13,7 @@ import type { TrainResult } from '../train/run/result.js';
 import { type TrainConfig, defaultConfig } from '../train/run/config.js';
 import { modelForInit } from '../train/run/init_folder.js';
 import { runSignature } from '../train/run/signature.js';
+import { signatureWithSettings } from '../comm/tcp/signature_settings.js';
 import { type ClusterStrategyOptions, strategySignature } from '../train/strategies/registry.js';
 
 export type { TrainFlags };
@@ -46,9 +47,21 @@ export function sharedMemoryAllowed(flags: Pick<TrainFlags, 'commBackend'>): boo
   return (flags.commBackend ?? 'auto') === 'auto';
 }
 
+/**
+ * Checkpoints are on by default, as a Trainer's are (its save_steps is 500 too): a run stopped by
+ * Ctrl-C or a crash resumes with --resume auto. Each costs a few milliseconds for the quick start's
+ * MLP, and a run shorter than the interval writes none unless interrupted (interrupt.ts).
+ */
+export const DEFAULT_CHECKPOINT_EVERY = 500;
+
+/** --checkpoint-every as given, or the default (0: never). */
+export function checkpointEvery(flags: Pick<TrainFlags, 'checkpointEvery'>): number {
+  return flags.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY;
+}
+
 /** The checkpoint settings the flags describe for process `rank` (undefined: neither saving nor resuming). */
 export function checkpointOptions(flags: TrainFlags, experimentDir: string, rank = 0): CheckpointOptions | undefined {
-  const every = flags.checkpointEvery ?? 0;
+  const every = checkpointEvery(flags);
   if (every === 0 && flags.resume === undefined) return undefined;
   // An async-ps checkpoint is the server's: its model, version and where each worker stood. A
   // resumed worker takes all of it from the server (AsyncPsWorker.setup), never from the file.
@@ -71,10 +84,25 @@ export function configFrom(flags: TrainFlags, threads: number): TrainConfig {
   return c;
 }
 
-/** What every process of a cluster must agree on: the run and the strategy. */
+/**
+ * What every process of a cluster must agree on: the run and the strategy, followed by the settings
+ * it was made from, so that a refused peer is told which flags differ and both values.
+ */
 export function clusterSignature(config: TrainConfig, flags: TrainFlags): string {
   // The precision right after the run, where a refused peer's shortened signature still shows it.
-  return `${runSignature(config)}${precisionSignature(flags)} ${strategySignature(flags.strategy ?? 'allreduce', strategyOptions(flags))} ${balanceSignature(flags)}`;
+  const text = `${runSignature(config)}${precisionSignature(flags)} ${strategySignature(flags.strategy ?? 'allreduce', strategyOptions(flags))} ${balanceSignature(flags)}`;
+  return signatureWithSettings(text, clusterSettings(config, flags));
+}
+
+/** The settings a cluster signature covers, by flag (--batch-size), as printable values; per-host ones left out as in runSignature. */
+export function clusterSettings(config: TrainConfig, flags: Pick<TrainFlags, 'strategy' | 'precision'>): Record<string, string> {
+  const { threads: _t, dataDir: _d, dataFile: _f, valFile: _v, precision: _p, precisionAuto: _a, device: _dev, ...shared } = config;
+  const settings: Record<string, string> = { '--strategy': flags.strategy ?? 'allreduce', '--precision': flags.precision ?? 'fp32' };
+  for (const [key, value] of Object.entries(shared)) {
+    if (value === undefined) continue;
+    settings[`--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`] = Array.isArray(value) ? value.join(',') : String(value);
+  }
+  return settings;
 }
 
 /** The precision every peer must have asked for (as typed: auto's choice is rank 0's); empty for fp32, so fp32 peers match older ones. */

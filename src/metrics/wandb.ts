@@ -46,7 +46,7 @@ export async function openWandb(o: WandbOptions): Promise<WandbObserver | null> 
   } catch (e) {
     missing = isModuleNotFound(e);
     if (!missing) {
-      warn(`smolcluster: --wandb: could not load ${SDK} (${(e as Error).message}); training continues without W&B`);
+      warn(`smolcluster: --wandb: could not load ${SDK} (${firstLine(e)}); training continues without W&B`);
       return null;
     }
   }
@@ -59,15 +59,40 @@ export async function openWandb(o: WandbOptions): Promise<WandbObserver | null> 
   try {
     await api.init({ project: o.project ?? 'smolcluster', name: o.name, config: o.config });
   } catch (e) {
-    warn(`smolcluster: --wandb: W&B init failed (${(e as Error).message}); training continues without W&B`);
+    warn(`smolcluster: --wandb: W&B init failed (${firstLine(e)}); training continues without W&B`);
     return null;
   }
-  return new WandbObserver(api, o.worldSize ?? 1);
+  return new WandbObserver(api, o.worldSize ?? 1, warn);
+}
+
+/** An SDK error in one line: its first, cut at 200 characters (a stack trace is no message). */
+export function firstLine(e: unknown): string {
+  const text = (e instanceof Error ? e.message : String(e)).split('\n').find((l) => l.trim() !== '') ?? 'unknown error';
+  return text.length > 200 ? `${text.slice(0, 197)}...` : text.trim();
 }
 
 /** Logs every step and evaluation; `finish()` must be awaited at the end (the SDK flushes then). */
 export class WandbObserver implements TrainObserver {
-  constructor(private readonly api: WandbApi, private readonly worldSize: number) {}
+  /** Set at the first failing call: W&B is then left alone, said once, and training goes on. */
+  private failed = false;
+
+  constructor(private readonly api: WandbApi, private readonly worldSize: number, private readonly warn: (line: string) => void = (l) => process.stderr.write(`${l}\n`)) {}
+
+  private guarded(what: string, call: () => unknown): void {
+    if (this.failed) return;
+    try {
+      const r = call();
+      if (r instanceof Promise) r.catch((e: unknown) => this.fail(what, e));
+    } catch (e) {
+      this.fail(what, e);
+    }
+  }
+
+  private fail(what: string, e: unknown): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.warn(`smolcluster: --wandb: W&B ${what} failed (${firstLine(e)}); training continues without W&B`);
+  }
 
   onStep(r: StepRecord): void {
     const ms = r.computeMs + r.commMs + r.waitMs;
@@ -77,15 +102,20 @@ export class WandbObserver implements TrainObserver {
     };
     if (r.gradNorm !== undefined) data.grad_norm = r.gradNorm;
     for (const [name, norm] of Object.entries(r.layerGradNorms ?? {})) data[`grad_norm/${name}`] = norm;
-    this.api.log(data);
+    this.guarded('log', () => this.api.log(data));
   }
 
   onEval(r: EvalRecord): void {
-    this.api.log({ step: r.step, test_loss: r.loss, ...(r.accuracy !== null ? { test_accuracy: r.accuracy } : {}) });
+    this.guarded('log', () => this.api.log({ step: r.step, test_loss: r.loss, ...(r.accuracy !== null ? { test_accuracy: r.accuracy } : {}) }));
   }
 
   async finish(): Promise<void> {
-    await this.api.finish();
+    if (this.failed) return;
+    try {
+      await this.api.finish();
+    } catch (e) {
+      this.fail('finish', e);
+    }
   }
 }
 

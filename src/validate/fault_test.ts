@@ -7,13 +7,14 @@
  * rule it should trip names the faulty rank at or after the injection.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FAULT_ENV } from '../train/loop/faults.js';
 import { eventsFile } from '../metrics/events.js';
 import type { Rule } from '../train/loop/monitors.js';
+import { type EventLine, readEvents, scenarioOutcome, stepsRecordedSince } from './fault_outcome.js';
 import { readStepLines } from './run_file.js';
 import { table } from './text.js';
 
@@ -76,24 +77,15 @@ export interface FaultTestOptions {
   progress?: (line: string) => void;
 }
 
-interface EventLine {
-  kind: 'detection' | 'fault_injected';
-  time: number;
-  step: number | null;
-  rule?: Rule;
-  severity?: string;
-  ranks?: number[];
-  observer?: number;
-  detail: string;
-  spec?: string;
-  rank?: number;
-}
-
 export interface ScenarioResult {
   scenario: string;
   what: string;
   fault: string;
   faulty_rank: number;
+  /** The run recorded a step or injected its fault in this invocation; false: it did not run (a failure). */
+  ran: boolean;
+  /** Why it did not run (the run's error line), null when it ran. */
+  not_run_reason: string | null;
   injected: boolean;
   injected_step: number | null;
   detected: boolean;
@@ -151,6 +143,8 @@ export interface FaultTestReport {
   num_faults: number;
   num_detected: number;
   num_missed: number;
+  /** Scenarios whose run never started training (counted as missed). */
+  num_not_run: number;
   detection_rate: number;
   started_at: string;
   ended_at: string;
@@ -200,6 +194,7 @@ export async function runFaultTest(o: FaultTestOptions): Promise<FaultTestReport
     num_faults: results.length,
     num_detected: detected,
     num_missed: results.length - detected,
+    num_not_run: results.filter((r) => !r.ran).length,
     detection_rate: results.length > 0 ? detected / results.length : 0,
     started_at: started,
     ended_at: ended,
@@ -213,9 +208,13 @@ export async function runFaultTest(o: FaultTestOptions): Promise<FaultTestReport
 /** One local cluster run of the fault-test workload, with `fault` injected (null: none). */
 async function launchRun(
   name: string, fault: string | null, o: FaultTestOptions & { step: number },
-): Promise<{ dir: string; log: string; exitCode: number | null; wallMs: number }> {
+): Promise<{ dir: string; log: string; exitCode: number | null; wallMs: number; startedAt: number }> {
   const dir = join(o.experimentsDir, name);
   const log = join(o.experimentsDir, `${name}.log`);
+  // Every launch starts fresh: an earlier invocation's folder would be refused as "already holds a
+  // run", and its events must never be read as this one's.
+  rmSync(dir, { recursive: true, force: true });
+  rmSync(log, { force: true });
   const args = [
     CLI, 'train', '--workers', String(o.workers), '--dataset', 'synthetic-regression', '--model', 'mlp', '--hidden', '32',
     '--optimizer', 'adam', '--lr', '0.01', '--schedule', 'constant', '--batch-size', String(o.batchSize),
@@ -224,6 +223,7 @@ async function launchRun(
   ];
   const { [FAULT_ENV]: _ignored, ...env } = process.env;
   const t0 = Date.now();
+  const startedAt = t0;
   const fd = openSync(log, 'w');
   // Its own process group, so whatever is left at the deadline (launcher and workers) goes at once.
   const child = spawn(process.execPath, args, { env, stdio: ['ignore', fd, fd], detached: true });
@@ -238,25 +238,25 @@ async function launchRun(
     });
   });
   killGroup(child.pid); // a hung worker outliving its launcher
-  return { dir, log, exitCode, wallMs: Date.now() - t0 };
+  return { dir, log, exitCode, wallMs: Date.now() - t0, startedAt };
 }
 
 async function runScenario(s: Scenario, o: FaultTestOptions & { step: number }): Promise<ScenarioResult> {
   const fault = s.spec({ rank: o.rank, step: o.step, slowMs: o.slowMs });
-  const { dir, log, exitCode, wallMs } = await launchRun(`fault-test-${s.name}`, fault, o);
-  const events = readEvents(eventsFile(dir));
-  const injected = events.find((e) => e.kind === 'fault_injected' && e.spec === fault) ?? null;
-  const detections = events.filter((e) => e.kind === 'detection');
-  const counts = (e: EventLine): boolean =>
-    injected !== null && s.expect.includes(e.rule!) && (e.ranks ?? []).includes(o.rank) && e.time >= injected.time && (e.step === null || e.step >= injected.step!);
-  const hit = detections.filter(counts).sort((a, b) => a.time - b.time)[0] ?? null;
+  const { dir, log, exitCode, wallMs, startedAt } = await launchRun(`fault-test-${s.name}`, fault, o);
   const output = existsSync(log) ? readFileSync(log, 'utf8') : '';
+  const { ran, notRunReason, injected, hit, others } = scenarioOutcome({
+    events: readEvents(eventsFile(dir)), stepsRecorded: stepsRecordedSince(join(dir, 'metrics.jsonl'), startedAt), since: startedAt,
+    fault, rank: o.rank, expect: s.expect, log: output, exitCode,
+  });
   const clusterError = output.split('\n').find((l) => l.startsWith('smolcluster: error: worker rank')) ?? null;
   return {
     scenario: s.name,
     what: s.what,
     fault,
     faulty_rank: o.rank,
+    ran,
+    not_run_reason: notRunReason,
     injected: injected !== null,
     injected_step: injected?.step ?? null,
     detected: hit !== null,
@@ -267,7 +267,7 @@ async function runScenario(s: Scenario, o: FaultTestOptions & { step: number }):
     detected_step: hit?.step ?? null,
     time_to_detection_ms: hit && injected ? hit.time - injected.time : null,
     detail: hit?.detail ?? null,
-    other_detections: detections.filter((e) => e !== hit && !counts(e)).map((e) => ({ rule: e.rule!, ranks: e.ranks ?? [], step: e.step })),
+    other_detections: others.map((e: EventLine) => ({ rule: e.rule!, ranks: e.ranks ?? [], step: e.step })),
     exit_code: exitCode,
     run_stopped: exitCode !== 0,
     cluster_error: clusterError?.replace(/^smolcluster: error: /, '') ?? null,
@@ -313,22 +313,11 @@ function killGroup(pid: number | undefined): void {
   }
 }
 
-function readEvents(file: string): EventLine[] {
-  if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8').split('\n').flatMap((line) => {
-    try {
-      return line.trim() ? [JSON.parse(line) as EventLine] : [];
-    } catch {
-      return [];
-    }
-  });
-}
-
 export function formatFaultTest(r: FaultTestReport): string {
   const rows = r.scenarios.map((s) => [
     s.scenario,
-    s.injected ? `rank ${s.faulty_rank}, step ${s.injected_step}` : 'not injected',
-    s.detected ? 'yes' : 'MISSED',
+    !s.ran ? 'did not run' : s.injected ? `rank ${s.faulty_rank}, step ${s.injected_step}` : 'not injected',
+    s.detected ? 'yes' : s.ran ? 'MISSED' : 'NOT RUN',
     s.rule ?? '-',
     s.named_ranks.length ? `rank ${s.named_ranks.join(', ')}` : '-',
     s.detected_by === null ? '-' : `rank ${s.detected_by}`,
@@ -338,11 +327,12 @@ export function formatFaultTest(r: FaultTestReport): string {
   const lines = [
     ...table(['fault', 'injected', 'detected', 'rule', 'named', 'by', 'time to detect', 'run'], rows, ['l', 'l', 'l', 'l', 'l', 'l', 'r', 'l']),
     '',
-    ...r.scenarios.map((s) => `${s.scenario}: ${s.fault} — ${s.detail ?? (s.injected ? 'no monitor named the faulty rank' : 'the fault never fired')}` +
+    ...r.scenarios.map((s) => `${s.scenario}: ${s.fault} — ${!s.ran ? `did not run: ${s.not_run_reason}` : s.detail ?? (s.injected ? 'no monitor named the faulty rank' : 'the fault never fired')}` +
       (s.other_detections.length ? ` (also: ${s.other_detections.map((d) => `${d.rule} rank ${d.ranks.join(', ')}`).join('; ')})` : '')),
     ...r.scenarios.flatMap((s) => (s.loss_divergence ? [lossLine(s.scenario, s.loss_divergence)] : [])),
     '',
-    `${r.summary.detected}/${r.summary.total} faults detected${r.summary.missed ? `; MISSED: ${r.scenarios.filter((s) => !s.detected).map((s) => s.scenario).join(', ')}` : ''}`,
+    `${r.summary.detected}/${r.summary.total} faults detected${r.summary.missed ? `; MISSED: ${r.scenarios.filter((s) => !s.detected).map((s) => s.scenario).join(', ')}` : ''}` +
+      (r.num_not_run ? `; NOT RUN: ${r.scenarios.filter((s) => !s.ran).map((s) => s.scenario).join(', ')}` : ''),
   ];
   return `${lines.join('\n')}\n`;
 }

@@ -4,7 +4,7 @@
  * kind) is the CI check; a fault the monitors cannot see must be reported missed (exit 1).
  */
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FaultTestReport } from '../../src/validate/fault_test.js';
@@ -69,6 +69,15 @@ describe('smolcluster fault-test', { timeout: 150_000 }, () => {
 
   it('a fault below every rule\'s threshold is reported missed, and the exit code is 1', async () => {
     const out = join(dir, 'missed.json');
+    // An earlier invocation's run in the same folder, which saw the fault detected: this invocation
+    // clears it and reports only what its own run saw (issue 33 §1).
+    const stale = join(dir, 'missed', 'fault-test-slow');
+    mkdirSync(stale, { recursive: true });
+    writeFileSync(join(stale, 'config.json'), '{}');
+    writeFileSync(join(stale, 'events.jsonl'), [
+      { kind: 'fault_injected', time: Date.now() - 1000, step: 6, spec: 'slow:rank=1:ms=2:step=6', rank: 1, detail: '' },
+      { kind: 'detection', time: Date.now() - 500, step: 10, rule: 'straggler', ranks: [1], observer: 0, detail: 'stale' },
+    ].map((e) => JSON.stringify(e)).join('\n'));
     // A 2 ms sleep per step is under the straggler rule's 20 ms floor: not a straggler.
     const exit = await runCliProcess(
       ['fault-test', '--only', 'slow', '--slow-ms', '2', '--steps', '20', '--experiments-dir', join(dir, 'missed'), '--output', out],
@@ -79,6 +88,8 @@ describe('smolcluster fault-test', { timeout: 150_000 }, () => {
     assert.deepEqual(report.summary, { total: 1, detected: 0, missed: 1, verdict: 'fail' });
     assert.equal(report.scenarios[0].injected, true);
     assert.equal(report.scenarios[0].detected, false);
+    assert.equal(report.scenarios[0].ran, true);
+    assert.equal(report.num_not_run, 0);
     assert.match(exit.stdout, /^slow\s+rank 1, step 6\s+MISSED\s/m);
     assert.match(exit.stdout, /0\/1 faults detected; MISSED: slow/);
   });

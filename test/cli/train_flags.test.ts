@@ -23,5 +23,7 @@ test('async-ps: only the server reads the checkpoint (its workers take their sta
 
 test('allreduce without lossy state, and fp16 compression, keep their checkpoints', () => {
   assert.equal(checkpointOptions(flags({ strategy: 'allreduce', compress: 'fp16', checkpointEvery: 5 }), '/tmp/run')?.every, 5);
-  assert.equal(checkpointOptions(flags({ strategy: 'diloco' }), '/tmp/run'), undefined);
+  // Checkpoints are on by default (issue 33 §2); --checkpoint-every 0 without --resume turns them off.
+  assert.equal(checkpointOptions(flags({ strategy: 'diloco' }), '/tmp/run')?.every, 500);
+  assert.equal(checkpointOptions(flags({ strategy: 'diloco', checkpointEvery: 0 }), '/tmp/run'), undefined);
 });

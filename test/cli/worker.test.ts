@@ -133,7 +133,8 @@ describe('smolcluster worker (child processes on 127.0.0.1)', { concurrency: tru
     const port = await freePort();
     const common = ['--world-size', '2', '--master', `127.0.0.1:${port}`];
     // (--timeout is not part of the run signature; --lr is.)
-    const r0 = startCli(workerArgs('mismatch', '--rank', '0', '--lr', '0.1', '--timeout', '3', ...common), { env: withToken, timeoutMs: 20_000 });
+    // Rank 0 would wait 30 s: the refusal ends its wait at once (issue 33 §3).
+    const r0 = startCli(workerArgs('mismatch', '--rank', '0', '--lr', '0.1', '--timeout', '30', ...common), { env: withToken, timeoutMs: 20_000 });
     await sleep(300);
     const r1 = startCli(workerArgs('mismatch', '--rank', '1', '--lr', '0.2', '--timeout', '15', ...common), { env: withToken, timeoutMs: 30_000 });
     const [e0, e1, startup] = await Promise.all([r0.done, r1.done, startupMs()]);
@@ -146,6 +147,10 @@ describe('smolcluster worker (child processes on 127.0.0.1)', { concurrency: tru
     assert.match(e0.stderr, /refused .*rank 1.*signature mismatch/);
     const line0 = oneErrorLine(e0, 'rank 0');
     assert.match(line0, /waiting for rank 1\b/, line0);
+    // Both sides name the differing flag with both values, not two hashes.
+    assert.match(line0, /--lr: the store has 0\.1, rank 1 has 0\.2/, line0);
+    assert.match(line1, /--lr: the store has 0\.1, rank 1 has 0\.2/, line1);
+    assert.ok(e0.ms < startup + 8000, `rank 0 took ${Math.round(e0.ms)} ms to stop (start-up alone ${Math.round(startup)} ms)`);
     // Neither trained a step.
     assert.deepEqual(stepRecords(join(dir, 'mismatch', 'metrics.jsonl')), []);
   });

@@ -6,6 +6,7 @@ import { StoreClient } from '../../src/comm/store/client.js';
 import { StoreServer } from '../../src/comm/store/server.js';
 import { PeerError, SmolError, TimeoutError } from '../../src/util/errors.js';
 import { rankData, TOKEN } from './fixture.js';
+import { signatureWithSettings } from '../../src/comm/tcp/signature_settings.js';
 
 async function freePort(): Promise<number> {
   const s = net.createServer();
@@ -71,4 +72,23 @@ test('unreachable master: one clear line naming it', async () => {
   const t0 = Date.now();
   await assert.rejects(StoreClient.connect({ host: '127.0.0.1', port, token: TOKEN, worldSize: 2, signature: '', rank: 1, timeoutMs: 300 }), (e: Error) => e instanceof PeerError && new RegExp(`^127\\.0\\.0\\.1:${port}: cannot reach the master \\(rendezvous store\\) after \\d+ ms \\(connection refused\\)$`).test(e.message));
   assert.ok(Date.now() - t0 < 2000);
+});
+
+test('a worker refused for its token or settings ends rank 0\'s wait at once, naming what differs (issue 33 §3)', async () => {
+  const port = await freePort();
+  const settings = (lr: string): string => signatureWithSettings('mlp abc', { '--lr': lr, '--hidden': '128' });
+  const zero = rendezvous({ ...base(port, 0, 2), signature: settings('0.1'), timeoutMs: 30_000 });
+  const t0 = Date.now();
+  await new Promise((r) => setTimeout(r, 100));
+  const one = rendezvous({ ...base(port, 1, 2), signature: settings('0.2'), timeoutMs: 30_000 });
+  await assert.rejects(one, /model signature mismatch: --lr: the store has 0\.1, rank 1 has 0\.2$/);
+  await assert.rejects(zero, (e: Error) => e instanceof SmolError && e.code === 'REFUSED' &&
+    /^stopped while waiting for rank 1: rank 1 \(127\.0\.0\.1:\d+\): model signature mismatch: --lr: the store has 0\.1, rank 1 has 0\.2$/.test(e.message));
+  assert.ok(Date.now() - t0 < 5000, `rank 0 waited ${Date.now() - t0} ms of its 30 s`);
+
+  const port2 = await freePort();
+  const zero2 = rendezvous({ ...base(port2, 0, 2), timeoutMs: 30_000 });
+  await new Promise((r) => setTimeout(r, 100));
+  await assert.rejects(rendezvous({ ...base(port2, 1, 2), token: `${TOKEN}-other`, timeoutMs: 30_000 }), /different cluster tokens/);
+  await assert.rejects(zero2, /stopped while waiting for rank 1: .*different cluster tokens/);
 });

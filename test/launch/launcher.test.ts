@@ -115,6 +115,8 @@ describe('smolcluster launch (real sshd and tmux on 127.0.0.1)', { skip }, () =>
     const plan = loadHostsFile(hostsFile);
     assert.deepEqual(plan.processes.map((p) => [p.host.name, p.rank, p.session]), [['alpha', 0, `sc-${ID}-server`], ['beta', 1, `sc-${ID}-worker1`]]);
     assert.equal(processArgs(plan, plan.processes[0])[0], 'server');
+    // Every host is 127.0.0.1: the server listens on loopback only (issue 33 §7).
+    assert.match(processArgs(plan, plan.processes[0]).join(' '), /--bind-host 127\.0\.0\.1/);
     assert.deepEqual(processArgs(plan, plan.processes[1]).slice(0, 5), ['worker', '--rank', '1', '--world-size', '2']);
     const script = startScript(plan, plan.processes[1], TOKEN);
     assert.ok(script.includes(TOKEN), 'the start script carries the token (it is sent on stdin)');

@@ -57,6 +57,22 @@ describe('--wandb', () => {
     assert.deepEqual(logged.at(-1), { finished: 1 });
   });
 
+  it('a W&B failure is one line, once: an init error with a stack, a log that throws, a finish that rejects (issue 33 §7)', async () => {
+    const stack = new Error('401 Unauthorized\n    at init (wandb.js:1:1)\n    at more (wandb.js:2:2)');
+    const lines: string[] = [];
+    const failingInit = { init: async () => { throw stack; }, log: () => {}, finish: async () => {} };
+    assert.equal(await openWandb({ name: 'x', config: {}, env: { WANDB_MODE: 'offline' }, load: async () => failingInit, warn: (l) => lines.push(l) }), null);
+    assert.deepEqual(lines, ['smolcluster: --wandb: W&B init failed (401 Unauthorized); training continues without W&B']);
+    lines.length = 0;
+    let finished = 0;
+    const flaky = { init: async () => {}, log: () => { throw stack; }, finish: async () => { finished++; throw stack; } };
+    const sink = await openWandb({ name: 'x', config: {}, env: { WANDB_MODE: 'offline' }, load: async () => flaky, warn: (l) => lines.push(l) });
+    for (let step = 0; step < 3; step++) sink!.onStep({ step, epoch: 0, rank: 0, loss: 1, samples: 1, lr: 0.1, computeMs: 1, commMs: 0, waitMs: 0, time: 1 });
+    await sink!.finish();
+    assert.deepEqual(lines, ['smolcluster: --wandb: W&B log failed (401 Unauthorized); training continues without W&B']);
+    assert.equal(finished, 0, 'a sink that failed is left alone');
+  });
+
   it('train --wandb with no W&B key: one message on stderr, training completes', async () => {
     const home = join(dir, 'nokey');
     mkdirSync(home, { recursive: true });

@@ -16,7 +16,7 @@ import type net from 'node:net';
 import { ProtocolError } from '../../util/errors.js';
 import { commLog } from '../log.js';
 import { Connection, type ConnectionOptions } from '../tcp/connection.js';
-import { acceptHandshake, logRefused, PendingHandshakes } from '../tcp/handshake.js';
+import { acceptHandshake, isMismatch, logRefused, PendingHandshakes, type RefusalError } from '../tcp/handshake.js';
 import { boundPort, listen } from '../tcp/net.js';
 import type { Refusal } from '../wire/control.js';
 import { MessageType, type FrameHeader } from '../wire/frame.js';
@@ -123,7 +123,16 @@ export class StoreServer {
       .catch((err: Error) => {
         this.release(conn);
         logRefused('store refused a client', err);
+        if (isMismatch(err)) for (const l of this.mismatchListeners) l(err);
       });
+  }
+
+  private readonly mismatchListeners = new Set<(err: RefusalError) => void>();
+
+  /** Told of each peer refused for its settings (token, protocol, world size, signature): a rank waiting for it waits in vain. */
+  onMismatch(listener: (err: RefusalError) => void): () => void {
+    this.mismatchListeners.add(listener);
+    return () => this.mismatchListeners.delete(listener);
   }
 
   /** Checks or assigns the client's rank; the rank is held from now on (so duplicates are refused). */

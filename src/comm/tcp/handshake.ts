@@ -26,6 +26,24 @@ import { decodeHello, decodeReady, decodeRefusal, encodeJson, type Hello, type P
 import { MessageType } from '../wire/frame.js';
 import type { Connection } from './connection.js';
 import { commLog } from '../log.js';
+import { settingsDifference, splitSignature } from './signature_settings.js';
+
+/**
+ * A peer turned away for what it is (another token, protocol, world size or signature), as opposed
+ * to a connection that failed: a rank waiting for that peer will wait in vain.
+ */
+export class RefusalError extends PeerError {
+  constructor(rank: number, host: string, readonly refusal: Refusal) {
+    super(rank, host, refusal.message);
+  }
+}
+
+/** Refusals that no retry of the same peer can get past: its settings differ from ours. */
+const MISMATCHES: ReadonlySet<string> = new Set(['AUTH', 'VERSION', 'WORLD_SIZE', 'SIGNATURE', 'PURPOSE']);
+
+export function isMismatch(err: unknown): err is RefusalError {
+  return err instanceof RefusalError && MISMATCHES.has(err.refusal.code);
+}
 
 export interface HandshakeConfig {
   token: string;
@@ -122,7 +140,7 @@ async function exchange(conn: Connection, cfg: HandshakeConfig, role: 'dialer' |
   const mismatch = compareHellos(mine, peer, role);
   if (mismatch) {
     conn.refuse(cfg.rank, mismatch.code, mismatch.message);
-    throw new PeerError(peer.rank, conn.remote, mismatch.message);
+    throw new RefusalError(peer.rank, conn.remote, mismatch);
   }
   const transcript = role === 'dialer' ? [mineBytes, f.payload] : [f.payload, mineBytes];
   const sendProof = (): void => void conn.send(MessageType.Auth, cfg.rank, 0, 0, proof(cfg.token, role, transcript)).catch(() => {});
@@ -132,7 +150,7 @@ async function exchange(conn: Connection, cfg: HandshakeConfig, role: 'dialer' |
   if (auth.payload.length !== expected.length || !timingSafeEqual(auth.payload, expected)) {
     const message = `authentication failed: ${name(mine, role)} and ${name(peer, other(role))} have different cluster tokens (check SMOLCLUSTER_TOKEN)`;
     conn.refuse(cfg.rank, 'AUTH', message);
-    throw new PeerError(peer.rank, conn.remote, message);
+    throw new RefusalError(peer.rank, conn.remote, { code: 'AUTH', message });
   }
   conn.markAuthenticated();
   if (role === 'acceptor') sendProof();
@@ -147,7 +165,11 @@ function compareHellos(mine: Hello, peer: Hello, role: 'dialer' | 'acceptor'): R
   if (peer.purpose !== mine.purpose) return { code: 'PURPOSE', message: `wrong endpoint: ${b} opened a ${peer.purpose} connection to a ${mine.purpose} endpoint` };
   if (peer.worldSize !== mine.worldSize) return { code: 'WORLD_SIZE', message: `world size mismatch: ${a} has ${mine.worldSize}, ${b} has ${peer.worldSize}` };
   if (peer.signature !== mine.signature) {
-    return { code: 'SIGNATURE', message: `model signature mismatch: ${a} has "${short(mine.signature)}", ${b} has "${short(peer.signature)}"` };
+    // The settings that differ, by flag with both values, when both sides sent them.
+    // The acceptor's values first, so both sides print the same line.
+    const settings = role === 'acceptor' ? settingsDifference(mine.signature, peer.signature, a, b) : settingsDifference(peer.signature, mine.signature, b, a);
+    if (settings) return { code: 'SIGNATURE', message: `model signature mismatch: ${settings}` };
+    return { code: 'SIGNATURE', message: `model signature mismatch: ${a} has "${short(splitSignature(mine.signature).text)}", ${b} has "${short(splitSignature(peer.signature).text)}"` };
   }
   return null;
 }

@@ -49,7 +49,7 @@ export const PROCESS_OPTIONS = {
     yaml: [{ file: 'cluster', key: 'timeout', read: (v, f) => ((f.strategy ?? 'ps') === 'allreduce' ? (v as number | undefined) : undefined) }],
   }),
   iface: valued<string>({ arg: '<name>', help: 'network interface or address for data connections (env SMOLCLUSTER_IFNAME; default: auto, wired before Wi-Fi)', forward: true }),
-  checkpointEvery: valued({ arg: '<steps>', help: 'save a training checkpoint every N steps (0: never; docs/CHECKPOINT.md)', parse: nonNegativeInt, forward: true }),
+  checkpointEvery: valued({ arg: '<steps>', help: 'save a training checkpoint every N steps, and at Ctrl-C (default 500; 0: never; docs/CHECKPOINT.md)', parse: nonNegativeInt, forward: true }),
   checkpointDir: valued<string>({ arg: '<dir>', help: 'where checkpoints go (default: <experiment>/checkpoints)', forward: true }),
   keepCheckpoints: valued({ arg: '<k>', help: 'keep the newest K checkpoints (default 3)', parse: positiveInt, forward: true }),
   resume: valued<string>({ arg: '<dir|auto>', help: 'continue from the newest good checkpoint in DIR (auto: in --checkpoint-dir, if any)', forward: true }),

@@ -119,11 +119,17 @@ export async function train(
   const shared = guards.balance ? new SharedBatches(data.train, stepBatch, shard.count, config.seed, shard) : null;
   const stepsPerEpoch = shared ? shared.stepsPerEpoch : Math.ceil(sampler.length / stepBatch);
   const shardSteps = config.maxSteps > 0 ? Math.min(config.maxSteps, stepsPerEpoch * config.epochs) : stepsPerEpoch * config.epochs;
-  const totalSteps = strategy.planning?.stepsFor ? strategy.planning.stepsFor(shardSteps) : shardSteps;
+  let totalSteps = strategy.planning?.stepsFor ? strategy.planning.stepsFor(shardSteps) : shardSteps;
   const monitors = guards.monitors ?? new RunMonitors(strategy.rank, strategy.worldSize, null, strategy.sharesHealth === true);
-  const plan = { numBatches: stepsPerEpoch, epochs: config.epochs, totalSteps, compute: shard.compute };
+  const plan: StepPlan = { numBatches: stepsPerEpoch, epochs: config.epochs, totalSteps, compute: shard.compute, offset: 0 };
   const resumed = guards.checkpoints?.restore(model, spec, optimizer, totalSteps) ?? null;
   if (resumed) {
+    // Written at another number of workers: the same share of its epoch, in this run's batches.
+    plan.offset = resumeOffset(resumed.position, plan, Boolean(shared || strategy.planning), resumed.file);
+    if (plan.offset !== 0) {
+      totalSteps = config.maxSteps > 0 ? Math.min(config.maxSteps, shardSteps + plan.offset) : shardSteps + plan.offset;
+      plan.totalSteps = totalSteps;
+    }
     // Rank 0 wrote the position; other ranks (e.g. ps workers, with other shards) derive theirs from the step.
     if (strategy.rank === 0) checkPosition(resumed.position, positionAt(plan, resumed.position.step), resumed.file);
     observer.onResume?.(resumed.position.step, resumed.file);
@@ -237,15 +243,33 @@ interface StepPlan {
   epochs: number;
   totalSteps: number;
   compute: boolean;
+  /** Step number minus batch index: non-zero after resuming a checkpoint written at another number of workers. */
+  offset: number;
 }
 
 /** Where the plan stands after `step` steps. A process that computes nothing spreads its steps over the epochs. */
 function positionAt(p: StepPlan, step: number): LoopPosition {
   if (!p.compute) return { step, epoch: Math.min(p.epochs - 1, Math.floor((step * p.epochs) / p.totalSteps)), batch: 0 };
-  return { step, epoch: Math.floor(step / p.numBatches), batch: step % p.numBatches };
+  const index = step - p.offset;
+  return { step, epoch: Math.floor(index / p.numBatches), batch: index % p.numBatches, batches: p.numBatches };
+}
+
+/**
+ * A checkpoint of a run with another number of batches per epoch (another number of workers):
+ * the run goes on at the same share of the same epoch, its steps numbered on from the saved step.
+ * Shuffling is a function of (seed, epoch), so the rest of the epoch is drawn from the same order,
+ * cut into this run's shards. Load balancing and step-planning strategies keep their own schedules
+ * and are refused.
+ */
+export function resumeOffset(saved: LoopPosition, p: Pick<StepPlan, 'compute' | 'numBatches'>, ownSchedule: boolean, file: string): number {
+  if (!p.compute || saved.batches === undefined || saved.batches === p.numBatches) return 0;
+  if (ownSchedule) throw new Error(`${file}: written with ${saved.batches} batches per epoch, this run has ${p.numBatches} (another number of workers); load balancing and pipeline schedules resume only on the same number`);
+  const index = saved.epoch * p.numBatches + Math.round((saved.batch * p.numBatches) / saved.batches);
+  return saved.step - index;
 }
 
 function checkPosition(saved: LoopPosition, expected: LoopPosition, file: string): void {
+  if (saved.batches !== undefined && saved.batches !== expected.batches) return; // mapped by resumeOffset
   if (saved.epoch !== expected.epoch || saved.batch !== expected.batch) {
     throw new Error(`${file}: position epoch ${saved.epoch} batch ${saved.batch} does not fit this run (step ${saved.step} is epoch ${expected.epoch} batch ${expected.batch})`);
   }

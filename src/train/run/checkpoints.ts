@@ -13,7 +13,7 @@
  * int8 / PowerSGD error feedback) makes every rank write its own files, with its own parameters,
  * optimizer state and those buffers, under `dir/rank-<r>/`; each rank resumes from its own folder.
  */
-import { readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CheckpointError, loadCheckpoint, type NamedBuffers, readModelHeader, readTrainingState, saveCheckpoint } from '../../nn/checkpoint.js';
 import type { Module } from '../../nn/module.js';
@@ -21,6 +21,7 @@ import type { Optimizer } from '../../nn/optim/optimizer.js';
 import { fsyncDir } from '../../util/atomic_file.js';
 import { SmolError } from '../../util/errors.js';
 import { ensureWritableFolder } from '../../util/writable.js';
+import { InterruptedError, type StopRequest } from './interrupt.js';
 
 export interface CheckpointOptions {
   /** Folder of the checkpoint files. */
@@ -38,12 +39,16 @@ export interface LoopPosition {
   step: number;
   epoch: number;
   batch: number;
+  /** Batches per epoch of the run that wrote it (absent in older files: this run's): another number of workers has another. */
+  batches?: number;
 }
 
 /** The loop's part of a checkpoint header (`state`). */
 export interface LoopState {
-  /** What the run is (config signature, strategy, processes): a file of another run is foreign. */
+  /** What the run is (model, data and optimizer signature, strategy): a file of another run is foreign. */
   run: string;
+  /** Processes of the run that wrote it. */
+  workers?: number;
   position: LoopPosition;
   /** The LR schedule is a function of the step: its position is position.step of totalSteps. */
   schedule: { totalSteps: number };
@@ -68,6 +73,13 @@ export function listCheckpoints(dir: string): string[] {
     return [];
   }
   return names.filter((n) => PATTERN.test(n)).sort().reverse().map((n) => join(dir, n));
+}
+
+/** Whether `dir` holds a checkpoint: its own files, or those of ranks with state of their own (rank-<r>/). */
+export function hasCheckpoints(dir: string): boolean {
+  if (listCheckpoints(dir).length > 0) return true;
+  if (!existsSync(dir)) return false;
+  return readdirSync(dir).some((n) => /^rank-\d+$/.test(n) && listCheckpoints(join(dir, n)).length > 0);
 }
 
 /** Refused: no checkpoint of this run could be loaded from the folder --resume names. */
@@ -111,6 +123,10 @@ export class Checkpointer {
     private readonly shares?: () => readonly number[],
     /** This rank's own state (none, or an empty list: rank 0's file serves every rank). */
     private readonly rankState?: RankState,
+    /** Processes of this run (saved with every checkpoint; ranks with state of their own must match it to resume). */
+    private readonly workers = 1,
+    /** Ctrl-C: the step just taken is saved, whatever the interval, and the run stops (interrupt.ts). */
+    private readonly stop?: StopRequest,
   ) {
     // At start, not at the first save: an unwritable folder is refused before any training.
     if (writer && opts.every > 0) ensureWritableFolder(opts.dir, '--checkpoint-dir');
@@ -121,19 +137,33 @@ export class Checkpointer {
    * it has one). A GPU model's parameters, buffers and optimizer state are read back first (awaited).
    */
   async afterStep(model: Module, architecture: unknown, optimizer: Optimizer, position: LoopPosition, totalSteps: number, strategy?: () => Record<string, unknown> | undefined): Promise<void> {
+    // The writing rank acts on Ctrl-C, after a step all ranks took; the others go on until it leaves
+    // (they may be a step ahead). Ranks with state of their own save together or not at all: they
+    // keep their last periodic checkpoint.
+    const signal = this.writer ? (await this.stop?.poll()) ?? null : null;
+    if (signal) {
+      const own = (this.rankState?.buffers(model) ?? []).length > 0;
+      throw new InterruptedError(signal, position.step, own ? null : await this.save(model, architecture, optimizer, position, totalSteps, strategy));
+    }
     if (this.opts.every <= 0 || position.step % this.opts.every !== 0) return;
+    await this.save(model, architecture, optimizer, position, totalSteps, strategy);
+  }
+
+  /** Writes this rank's checkpoint of `position` (none on a rank that writes nothing): its file. */
+  private async save(model: Module, architecture: unknown, optimizer: Optimizer, position: LoopPosition, totalSteps: number, strategy?: () => Record<string, unknown> | undefined): Promise<string | null> {
     const extra = this.rankState?.buffers(model) ?? [];
-    if (!this.writer && extra.length === 0) return;
+    if (!this.writer && extra.length === 0) return null;
     const dir = this.folder(this.opts.dir, extra);
     if (extra.length > 0) ensureWritableFolder(dir, '--checkpoint-dir');
     const file = checkpointFile(dir, position.step);
     const own = strategy?.();
-    const state: LoopState = { run: this.run, position, schedule: { totalSteps }, ...(this.shares ? { shares: [...this.shares()] } : {}), ...(own ? { strategy: own } : {}) };
+    const state: LoopState = { run: this.run, workers: this.workers, position, schedule: { totalSteps }, ...(this.shares ? { shares: [...this.shares()] } : {}), ...(own ? { strategy: own } : {}) };
     const values = await readTrainingState(model, optimizer);
     saveCheckpoint(file, model, architecture, optimizer, state as unknown as Record<string, unknown>, extra, values);
     if (this.writer) this.rankState?.manifest?.(this.opts.dir);
     this.prune(dir);
     this.report.saved?.(file, position.step);
+    return file;
   }
 
   /**
@@ -171,6 +201,7 @@ export class Checkpointer {
     const resharded = this.rankState?.reshard?.(resume === 'auto' ? this.opts.dir : resume, model, architecture, optimizer, this.run, totalSteps);
     if (resharded) return resharded;
     const extra = this.rankState?.buffers(model) ?? [];
+    if (extra.length > 0) this.checkRankFolders(resume === 'auto' ? this.opts.dir : resume);
     const dir = this.folder(resume === 'auto' ? this.opts.dir : resume, extra);
     const files = listCheckpoints(dir);
     if (files.length === 0) {
@@ -183,9 +214,6 @@ export class Checkpointer {
         const header = loadCheckpoint(file, model, architecture, optimizer, extra);
         const state = header.state as unknown as LoopState;
         if (state.run !== this.run) throw new CheckpointError(file, `belongs to another run (${String(state.run)}), not this one (${this.run})`);
-        if (state.schedule?.totalSteps !== totalSteps) {
-          throw new CheckpointError(file, `was written for a run of ${String(state.schedule?.totalSteps)} steps, this one has ${totalSteps}`);
-        }
         if (state.shares !== undefined && !validShares(state.shares)) throw new CheckpointError(file, `its batch shares ${JSON.stringify(state.shares).slice(0, 80)} are not fractions summing to 1`);
         return { position: state.position, file, ...(state.shares ? { shares: state.shares } : {}), ...(isRecord(state.strategy) ? { strategy: state.strategy } : {}) };
       } catch (err) {
@@ -195,6 +223,18 @@ export class Checkpointer {
       }
     }
     throw new ResumeError(dir, `every checkpoint was refused: ${refused.join('; ')}`);
+  }
+
+  /**
+   * Ranks with state of their own resume from their own folders, which only the same number of
+   * ranks has (without a strategy's resharding): another number is refused, not half-resumed.
+   */
+  private checkRankFolders(dir: string): void {
+    if (!existsSync(dir)) return;
+    const ranks = readdirSync(dir).filter((n) => /^rank-\d+$/.test(n) && listCheckpoints(join(dir, n)).length > 0).length;
+    if (ranks > 0 && ranks !== this.workers) {
+      throw new ResumeError(dir, `holds the checkpoints of ${ranks} ranks, each with state of its own, and this run has ${this.workers}: resume it on ${ranks}`);
+    }
   }
 
   private prune(dir: string): void {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { hasCheckpoints } from './checkpoints.js';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../util/atomic_file.js';
 import { CONFIG_SCHEMA, CONFIG_SCHEMA_VERSION } from '../../metrics/reader.js';
@@ -102,4 +103,37 @@ export function createExperiment(paths: ExperimentPaths, config: object, opts: {
 /** config.json: the run's configuration under snake_case keys, named and versioned (docs/METRICS.md). */
 export function configFile(config: object): Record<string, unknown> {
   return { schema: CONFIG_SCHEMA, schema_version: CONFIG_SCHEMA_VERSION, ...(snakeCaseKeys(config) as object) };
+}
+
+/**
+ * `--resume auto` without --name: the newest run of this model under `root` that left checkpoints
+ * (the one a Ctrl-C just stopped), or undefined when there is none — a Trainer's
+ * resume_from_checkpoint=True looks in its output folder the same way.
+ */
+export function newestResumableRun(root: string, model: string): string | undefined {
+  let names: string[];
+  try {
+    names = readdirSync(root);
+  } catch {
+    return undefined;
+  }
+  const runs = names.flatMap((name) => {
+    const dir = join(root, name);
+    if (!hasCheckpoints(join(dir, 'checkpoints'))) return [];
+    try {
+      const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { model?: unknown };
+      return config.model === model ? [{ name, at: statSync(join(dir, 'checkpoints')).mtimeMs }] : [];
+    } catch {
+      return [];
+    }
+  });
+  return runs.sort((a, b) => b.at - a.at)[0]?.name;
+}
+
+/** The run `--resume auto` continues when no --name is given (newestResumableRun), said in one line; undefined otherwise. */
+export function resumedName(flags: { resume?: string; checkpointDir?: string; experimentsDir: string }, model: string): string | undefined {
+  if (flags.resume !== 'auto' || flags.checkpointDir !== undefined) return undefined;
+  const name = newestResumableRun(flags.experimentsDir, model);
+  if (name) process.stderr.write(`smolcluster: --resume auto: continuing ${join(flags.experimentsDir, name)} (the newest ${model} run with checkpoints; --name picks another)\n`);
+  return name;
 }

@@ -23,8 +23,9 @@ import { type TrainResult, buildResult, totalsVector, unpackTotals, writeResult 
 import { tokenThroughputInfo } from './token_throughput.js';
 import type { BatchShares } from '../loop/shares.js';
 import { type Strategy, isLeader } from '../strategies/strategy.js';
-import { type CheckpointOptions, Checkpointer } from './checkpoints.js';
-import { runSignature } from './signature.js';
+import { type CheckpointOptions, Checkpointer, hasCheckpoints } from './checkpoints.js';
+import { StopRequest } from './interrupt.js';
+import { resumeSignature, runSignature } from './signature.js';
 import { settlePrecision } from '../engine/precision.js';
 import { type ModelSpec, createModel, isTokenModel } from '../../nn/models/index.js';
 import { isFolderTarget } from '../../nn/interchange/hf_folder.js';
@@ -120,6 +121,12 @@ export function tokenTaskFor(model: string | undefined): TokenTask {
   return model?.startsWith('bert') ? 'masked-lm' : 'language-model';
 }
 
+/** Whether the run continues from a checkpoint: --resume DIR always (it refuses an empty one), auto when there is one. */
+function resumable(c: CheckpointOptions | undefined): boolean {
+  if (c?.resume === undefined) return false;
+  return c.resume !== 'auto' || hasCheckpoints(c.dir);
+}
+
 /**
  * One process's part of a run, the same for a single process and for every worker of a cluster:
  * rank 0 creates the experiment folder, every rank appends its steps to metrics.jsonl, and rank 0
@@ -141,8 +148,11 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
   const events = o.events ?? new MonitorLog(eventsFile(o.experiment.dir), rank);
   // auto resolved before config.json is written (a cluster's ranks agreed on it already: train/engine/precision_agreement.ts).
   settlePrecision(config);
+  const resuming = resumable(o.checkpoints);
+  if (rank === 0 && o.checkpoints?.resume === 'auto' && !resuming) process.stderr.write(`smolcluster: --resume auto: nothing to resume in ${o.checkpoints.dir}; starting at step 0\n`);
   if (rank === 0 && !o.rejoin) {
-    createExperiment(o.experiment, { ...config, workers: strategy.worldSize, strategy: strategy.name }, { resuming: o.checkpoints?.resume !== undefined });
+    // Nothing to resume: the folder starts over, so an earlier attempt's records are not kept twice.
+    createExperiment(o.experiment, { ...config, workers: strategy.worldSize, strategy: strategy.name }, { resuming });
     // Truncated, not removed: ranks append to the same file. The local launcher resets it itself.
     if (!launcherOwnsRun()) resetEvents(o.experiment.dir);
     resetTrace(o.experiment.dir, o.trace === true);
@@ -157,7 +167,10 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
   const globalRun = `${runSignature({ ...config, batchSize: config.batchSize * (strategy.dataShard?.count ?? strategy.worldSize) })} ${strategy.name}`;
   // A strategy whose ranks keep state of their own checkpoints every rank (Strategy.checkpointing).
   const ranked = strategy.checkpointing;
-  const checkpoints = o.checkpoints && new Checkpointer(o.checkpoints, `${runSignature(config)} ${strategy.name} x${strategy.worldSize}`, rank === 0, {
+  // Ctrl-C saves the step just taken (interrupt.ts) when the run checkpoints at all.
+  const stop = o.checkpoints && o.checkpoints.every > 0 ? StopRequest.watch() : undefined;
+  // Model, data and optimizer identify the run a checkpoint resumes; steps and the number of workers may change.
+  const checkpoints = o.checkpoints && new Checkpointer(o.checkpoints, `${resumeSignature(config)} ${strategy.name}`, rank === 0, {
     saved: (file, step) => runEvents.checkpointSaved(file, step),
     refused: (file, why) => {
       process.stderr.write(`smolcluster: rank ${rank}: checkpoint refused: ${why}; trying the one before it\n`);
@@ -169,9 +182,10 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
     // Resharding keeps the global batch: the run's identity at it holds whatever the world size.
     ...(ranked.checkpointManifest ? { manifest: (dir: string) => ranked.checkpointManifest!(dir, globalRun) } : {}),
     ...(ranked.restoreResharded ? { reshard: (dir, model, arch, opt, _run, steps) => ranked.restoreResharded!(dir, model, arch, opt, globalRun, steps) } : {}),
-  } : undefined);
+  } : undefined, strategy.worldSize, stop);
+  const resumeLine: TrainObserver = { onResume: (step, file) => process.stderr.write(`smolcluster: resumed from step ${step} (${file})\n`) };
   const observers = fanOut(
-    metrics, runEvents,
+    metrics, runEvents, ...(rank === 0 ? [resumeLine] : []),
     ...(o.trace ? [new TraceObserver(o.experiment.dir, rank, hostname())] : []),
     ...(rank === 0 && o.observer ? [o.observer] : []),
   );
@@ -215,6 +229,7 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
     runEvents.end(err);
     throw err;
   } finally {
+    stop?.dispose();
     runEvents.close();
     metrics.onEnd();
     if (!o.events) events.close();

@@ -17,6 +17,25 @@ export function runSignature(config: TrainConfig): string {
     threads: _threads, dataDir: _dataDir, dataFile: _dataFile, valFile: _valFile, precision: _precision, precisionAuto: _auto, device: _device,
     sampleEvery: _se, samplePrompt: _sp, sampleTemperature: _st, sampleTokens: _sn, ...shared
   } = config;
+  return signatureOf(config, shared);
+}
+
+/**
+ * What a checkpoint must share with the run resuming from it: the model, the data and the
+ * optimizer. How long the run goes on (epochs, --max-steps) and what it records (evaluation,
+ * gradient tracking, samples) may change between attempts, and so may the number of workers (not
+ * part of the config): a resumed run may ask for more steps, or run on another number of workers.
+ */
+export function resumeSignature(config: TrainConfig): string {
+  const {
+    threads: _threads, dataDir: _dataDir, dataFile: _dataFile, valFile: _valFile, precision: _precision, precisionAuto: _auto, device: _device,
+    epochs: _epochs, maxSteps: _maxSteps, evalEvery: _evalEvery, evalBatchSize: _evalBatchSize, trackGradients: _track,
+    sampleEvery: _se, samplePrompt: _sp, sampleTemperature: _st, sampleTokens: _sn, ...shared
+  } = config;
+  return signatureOf(config, shared);
+}
+
+function signatureOf(config: TrainConfig, shared: object): string {
   const digest = createHash('sha256').update(JSON.stringify(shared)).digest('hex').slice(0, 16);
   return `${config.model}[${config.model === 'mlp' ? config.hidden.join('-') : 'default'}] config ${digest}`;
 }

@@ -6,7 +6,9 @@ import { after, before, describe, it } from 'node:test';
 import { Dropout, Linear, Sequential, loadModel, readModelHeader } from '../../../src/nn/index.js';
 import { type ModelSpec, createModel } from '../../../src/nn/models/index.js';
 import { makeOptimizer } from '../../../src/nn/optim/index.js';
-import { Checkpointer, ResumeError, checkpointFile, listCheckpoints } from '../../../src/train/run/checkpoints.js';
+import { Checkpointer, ResumeError, checkpointFile, hasCheckpoints, listCheckpoints } from '../../../src/train/run/checkpoints.js';
+import { InterruptedError, StopRequest } from '../../../src/train/run/interrupt.js';
+import { resumeOffset } from '../../../src/train/loop/loop.js';
 import { Tensor } from '../../../src/tensor/tensor.js';
 import { Rng } from '../../../src/util/rng.js';
 
@@ -110,5 +112,52 @@ describe('Checkpointer', () => {
     const b = net();
     new Checkpointer({ dir: join(dir, 'rng'), every: 0, keep: 1, resume: 'auto' }, 'r', false).restore(b, 'net', makeOptimizer(b.arena(), { name: 'sgd', lr: 0.1 }), 5);
     assert.deepEqual(b.forward(x).values(), next);
+  });
+
+  it('a resumed run may ask for more steps than the one that wrote the checkpoint (issue 33 §2)', async () => {
+    const d = join(dir, 'more-steps');
+    const { model, optimizer } = trained(4, 2);
+    await new Checkpointer({ dir: d, every: 5, keep: 1 }, 'run-m', true).afterStep(model, SPEC, optimizer, { step: 5, epoch: 0, batch: 5, batches: 10 }, 10);
+    const fresh = trained(5, 0);
+    const got = new Checkpointer({ dir: d, every: 5, keep: 1, resume: 'auto' }, 'run-m', true).restore(fresh.model, SPEC, fresh.optimizer, 40);
+    assert.deepEqual(got?.position, { step: 5, epoch: 0, batch: 5, batches: 10 });
+    assert.equal(hasCheckpoints(d), true);
+    assert.equal(hasCheckpoints(join(dir, 'none')), false);
+  });
+
+  it('ranks with state of their own refuse to resume on another number of ranks, naming both', async () => {
+    const d = join(dir, 'ranked-workers');
+    const { model, optimizer } = trained(6, 1);
+    for (const rank of [0, 1]) {
+      const w = new Checkpointer({ dir: d, every: 2, keep: 1 }, 'run-w', rank === 0, {}, undefined, { rank, buffers: () => [['anchor', new Float32Array(3)]] }, 2);
+      await w.afterStep(model, SPEC, optimizer, { step: 2, epoch: 0, batch: 2 }, 10);
+    }
+    const fresh = trained(7, 0);
+    const three = new Checkpointer({ dir: d, every: 2, keep: 1, resume: 'auto' }, 'run-w', true, {}, undefined, { rank: 0, buffers: () => [['anchor', new Float32Array(3)]] }, 3);
+    assert.throws(() => three.restore(fresh.model, SPEC, fresh.optimizer, 10), (e: Error) => e instanceof ResumeError && /checkpoints of 2 ranks.*this run has 3/.test(e.message));
+  });
+
+  it('a stop request (Ctrl-C) saves the step just taken whatever the interval, then stops the run', async () => {
+    const d = join(dir, 'interrupt');
+    const { model, optimizer } = trained(8, 1);
+    const stop = new StopRequest();
+    const ck = new Checkpointer({ dir: d, every: 500, keep: 3 }, 'run-i', true, {}, undefined, undefined, 1, stop);
+    await ck.afterStep(model, SPEC, optimizer, { step: 7, epoch: 0, batch: 7 }, 1000);
+    assert.deepEqual(listCheckpoints(d), []);
+    stop.requested = 'SIGINT';
+    await assert.rejects(ck.afterStep(model, SPEC, optimizer, { step: 8, epoch: 0, batch: 8 }, 1000),
+      (e: Error) => e instanceof InterruptedError && e.step === 8 && e.file === checkpointFile(d, 8) && /interrupted \(SIGINT, Ctrl-C\) after step 8: saved .*--resume auto/.test(e.message));
+    assert.deepEqual(listCheckpoints(d), [checkpointFile(d, 8)]);
+  });
+});
+
+describe('resumeOffset: a checkpoint of another number of workers', () => {
+  it('goes on at the same share of the same epoch, its steps numbered on', () => {
+    // 2 workers: 120 batches per epoch; step 100 is batch 100 of epoch 0. 3 workers: 80 batches, so batch 67.
+    assert.equal(resumeOffset({ step: 100, epoch: 0, batch: 100, batches: 120 }, { compute: true, numBatches: 80 }, false, 'f'), 100 - 67);
+    assert.equal(resumeOffset({ step: 130, epoch: 1, batch: 10, batches: 120 }, { compute: true, numBatches: 240 }, false, 'f'), 130 - 260);
+    assert.equal(resumeOffset({ step: 100, epoch: 0, batch: 100, batches: 120 }, { compute: true, numBatches: 120 }, false, 'f'), 0);
+    assert.equal(resumeOffset({ step: 100, epoch: 0, batch: 100 }, { compute: true, numBatches: 80 }, false, 'f'), 0);
+    assert.throws(() => resumeOffset({ step: 100, epoch: 0, batch: 100, batches: 120 }, { compute: true, numBatches: 80 }, true, 'ck'), /ck: written with 120 batches per epoch, this run has 80/);
   });
 });

@@ -1,0 +1,48 @@
+/**
+ * Resume means resume (issue 33 §2), as a new user does it: a default run (no checkpoint flags, no
+ * --name) stopped with Ctrl-C saves the step it was at; `--resume auto` continues it from there in
+ * the same folder, may ask for more steps, says so in one line, and metrics.jsonl holds each step
+ * once. A --resume auto with nothing to resume says that instead and starts over.
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { runCliProcess, startCli, stepRecords, tempDir, waitFor } from '../helpers/cluster.js';
+
+let dir = '';
+before(() => {
+  dir = tempDir('resume-default');
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const train = ['train', '--dataset', 'synthetic-regression', '--model', 'mlp', '--hidden', '16', '--threads', '1', '--eval-batch-size', '1024'];
+
+describe('resume by default', { timeout: 60_000 }, () => {
+  it('Ctrl-C saves the step in flight; --resume auto continues it with more steps, without duplicate metrics', async () => {
+    const root = join(dir, 'runs');
+    const run = startCli([...train, '--epochs', '1000', '--experiments-dir', root]);
+    await waitFor(() => /train \d+\/240000/.test(run.stderr), 'the first steps', 20_000);
+    run.child.kill('SIGINT');
+    const stopped = await run.done;
+    assert.equal(stopped.code, 130, stopped.stderr);
+    const m = /interrupted \(SIGINT, Ctrl-C\) after step (\d+): saved (\S+); continue with --resume auto/.exec(stopped.stderr);
+    assert.ok(m, stopped.stderr);
+    const step = Number(m[1]);
+    const [name] = readdirSync(root);
+    const resumed = await runCliProcess([...train, '--epochs', '1000', '--max-steps', String(step + 40), '--experiments-dir', root, '--resume', 'auto']);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.match(resumed.stderr, new RegExp(`--resume auto: continuing ${join(root, name).replace(/[/.]/g, '\\$&')} `));
+    assert.match(resumed.stderr, new RegExp(`^smolcluster: resumed from step ${step} \\(`, 'm'));
+    assert.deepEqual(readdirSync(root), [name]);
+    const steps = stepRecords(join(root, name, 'metrics.jsonl')).map((r) => r.step);
+    assert.deepEqual(steps, Array.from({ length: step + 40 }, (_, i) => i), 'each step once, in order');
+  });
+
+  it('--resume auto with nothing to resume says so in one line and starts at step 0', async () => {
+    const r = await runCliProcess([...train, '--max-steps', '3', '--name', 'fresh', '--experiments-dir', join(dir, 'fresh'), '--resume', 'auto']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /^smolcluster: --resume auto: nothing to resume in \S+checkpoints; starting at step 0$/m);
+    assert.deepEqual(stepRecords(join(dir, 'fresh', 'fresh', 'metrics.jsonl')).map((s) => s.step), [0, 1, 2]);
+  });
+});
