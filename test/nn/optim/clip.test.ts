@@ -43,4 +43,12 @@ describe('clipGradNorm (torch.nn.utils.clip_grad_norm_)', async () => {
     assert.ok(Math.abs(Math.sqrt(sq) - 1) < 1e-4);
     assert.ok(g.every((v) => v === g[0]), 'every element scaled by the same factor');
   });
+
+  it('a wrong argument is named, not met by a kernel error', async () => {
+    await assert.rejects(clipGradNorm(Float32Array.of(1, 2) as never, 1), /clipGradNorm: the first argument is the model's gradient storage \(model\.arena\(\)\.grads\), got Float32Array/);
+    await assert.rejects(clipGradNorm([] as never, 1), /got an array/);
+    await assert.rejects(clipGradNorm(host(Float32Array.of(1)), 0), /maxNorm must be a finite number > 0, got 0/);
+    await assert.rejects(clipGradNorm(host(Float32Array.of(1)), '1' as never), /maxNorm must be a finite number > 0, got 1/);
+    await assert.rejects(clipGradNorm(host(Float32Array.of(1)), 1, -2), /norm must be a number >= 0 when given, got -2/);
+  });
 });
