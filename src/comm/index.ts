@@ -3,7 +3,7 @@
  * tests), the rendezvous store, and collectives on a ProcessGroup. It moves Float32Array/byte
  * buffers and knows nothing of tensors or models.
  */
-export { ProcessGroup, DEFAULT_CHUNK_BYTES, DEFAULT_DIRECT_MAX_BYTES } from './process_group.js';
+export { ProcessGroup, DEFAULT_CHUNK_BYTES, DEFAULT_DIRECT_MAX_BYTES, type AllToAllOptions } from './process_group.js';
 export type { AllGatherOptions, AllReduceOptions, AllReduceAlgorithm, CollectiveOptions, P2POptions, ProcessGroupOptions, ReduceScatterOptions, SplitOptions } from './process_group.js';
 export type { Reducer, ReduceOp } from './collectives/reduce_ops.js';
 export { plainAddInto } from './collectives/reduce_ops.js';

@@ -12,7 +12,7 @@ import { type ResNetSpec, buildResNet } from './resnet.js';
 
 export type { BertSpec, CnnSpec, Gpt2Spec, MlpSpec, ResNetSpec, SizeOverrides };
 export type { LlamaSpec };
-export type { RopeScaling, LlamaForCausalLM } from './llama.js';
+export type { RopeScaling } from './llama.js';
 export type { MoeSpec, Routing } from '../layers/sparse_moe.js';
 export { checkLlamaSpec } from './llama.js';
 export type ModelSpec = MlpSpec | CnnSpec | ResNetSpec | Gpt2Spec | BertSpec | LlamaSpec;
