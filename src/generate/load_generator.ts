@@ -58,13 +58,17 @@ export interface LoadGeneratorOptions {
  * Loads the model `source` names (a Hugging Face folder, a model file this project writes, or a
  * run's folder: its newest checkpoint or saved model) with its tokenizer and chat template.
  */
+/** The --device names generation takes, and whether each means the WebGPU device. */
+const ON_GPU: Readonly<Record<string, boolean>> = { cpu: false, gpu: true, webgpu: true };
+
 export async function loadGenerator(source: string, opts: LoadGeneratorOptions = {}): Promise<Generator> {
   const device = opts.device ?? 'cpu';
-  if (!['cpu', 'gpu', 'webgpu'].includes(device)) throw new ModelSourceError('device', `"${device}" is not a device generation runs on (cpu, gpu)`);
+  const onGpu = Object.hasOwn(ON_GPU, device) ? ON_GPU[device] : undefined;
+  if (onGpu === undefined) throw new ModelSourceError('device', `"${device}" is not a device generation runs on (cpu, gpu)`);
   const resolved = resolveModelSource(source);
   const { model, spec } = await readWeights(resolved);
   // Merged once on the host: generation then runs at the base model's speed.
-  if (opts.adapter !== undefined) mergeAdapterInto(opts.adapter, model);
+  if (opts.adapter !== undefined) await mergeAdapterInto(opts.adapter, model);
   if (spec.type !== 'gpt2' && spec.type !== 'llama') {
     throw new ModelSourceError(source, `holds a ${spec.type} model; generation needs a causal language model (gpt2 or the Llama family)`);
   }
@@ -76,7 +80,7 @@ export async function loadGenerator(source: string, opts: LoadGeneratorOptions =
   if (tokenizer.vocabSize > spec.vocabSize) {
     throw new ModelSourceError(source, `the tokenizer ${tokenizer.name} has ${tokenizer.vocabSize} token ids, more than the model's ${spec.vocabSize}: not the tokenizer it was trained with (pass --tokenizer)`);
   }
-  const placed = await placeOn(model, spec, device);
+  const placed = onGpu ? await placeOnGpu(model, spec) : model;
   return {
     model: placed as unknown as CausalLm, spec, tokenizer,
     eosIds: endIds(resolved, tokenizer),
@@ -137,13 +141,12 @@ function templateFor(resolved: ResolvedSource, tokenizerName: string): ChatTempl
  * The model on its device. Loading filled a cpu arena, which cannot move: a fresh model is placed on
  * the GPU first and the weights written through its storages (as training places a model, then loads --init).
  */
-async function placeOn(model: Module, spec: ModelSpec, device: string): Promise<Module> {
-  if (device === 'cpu') return model;
+async function placeOnGpu(model: Module, spec: ModelSpec): Promise<Module> {
   const load = await loadWebGpuBackend();
   if (!load.backend) throw new ModelSourceError('--device gpu', load.reason ?? 'no WebGPU adapter');
   const placed = createModel(spec, 0).to('webgpu');
   const params = new Map(model.namedParameters());
-  for (const [name, p] of placed.namedParameters()) p.storage.write(params.get(name)!.values() as Float32Array);
+  for (const [name, p] of placed.namedParameters()) p.storage.write(await params.get(name)!.read() as Float32Array);
   const buffers = new Map(model.namedBuffers());
   for (const [name, b] of placed.namedBufferStorages()) b.write(buffers.get(name)!);
   return placed;

@@ -21,11 +21,11 @@ export interface GroupExchanger {
  */
 export async function exchangeRows(x: Tensor, sendRows: readonly number[], recvRows: readonly number[], group: GroupExchanger): Promise<Tensor> {
   const width = x.shape[x.ndim - 1];
-  const values = Float32Array.from(x.values() as ArrayLike<number>);
+  const values = Float32Array.from(await x.read() as ArrayLike<number>);
   const got = await group.exchange(values, sendRows.map((r) => r * width), recvRows.map((r) => r * width));
   const out = Tensor.from(got, [got.length / width, width]);
   return record(out, 'exchange_rows', [x], async () => {
-    const g = Float32Array.from(out.grad!.readSync() as ArrayLike<number>);
+    const g = Float32Array.from(await out.grad!.read() as ArrayLike<number>);
     const back = await group.exchange(g, recvRows.map((r) => r * width), sendRows.map((r) => r * width));
     kernelsFor(x).axpy(1, Tensor.from(back, x.shape).buffer, x.ensureGrad());
   });

@@ -125,3 +125,14 @@ export function assertBitwiseEqual(a: ArrayLike<number>, b: ArrayLike<number>, m
     if (!Object.is(a[i], b[i])) assert.fail(`${msg}: element ${i} differs: ${a[i]} vs ${b[i]}`);
   }
 }
+
+/** max |ours − ref| / max |ref|: the error on the scale of the reference tensor (comparisons with transformers). */
+export function relError(ours: ArrayLike<number>, ref: ArrayLike<number>): number {
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < ref.length; i++) {
+    diff = Math.max(diff, Math.abs(ours[i] - ref[i]));
+    scale = Math.max(scale, Math.abs(ref[i]));
+  }
+  return diff / (scale || 1);
+}

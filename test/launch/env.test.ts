@@ -111,6 +111,8 @@ const EVERY_FLAG = [
   '--pipeline-stages', '2', '--micro-batches', '8', '--pipeline-schedule', 'gpipe',
   '--elastic', '--min-workers', '2', '--max-restarts', '1', '--precision', 'auto', '--save-dtype', 'bf16', '--save-shard-size', '500MB',
   '--sample-every', '25', '--sample-prompt', 'Once upon a time', '--sample-temperature', '0.7', '--sample-tokens', '16',
+  '--lora-rank', '8', '--lora-alpha', '16', '--lora-dropout', '0.05', '--lora-targets', 'q_proj,v_proj', '--lora-base-dtype', 'bf16',
+  '--adapter', '/tmp/adapter dir', '--merge-lora', '--freeze', 'model.embed_tokens.*', '--min-lr', '0.001', '--decay-steps', '9',
 ];
 
 /** Flags the local launcher itself acts on; workers never see them. */

@@ -150,7 +150,7 @@ export function loadAdapter(dir: string, model: Module, seed = 0): AdapterConfig
  * Merges a PEFT adapter folder into a plain model's weights in place (W += alpha / r · B A): a base
  * model plus an adapter for generation, at the base's speed. The model's parameters must be on the host.
  */
-export function mergeAdapterInto(dir: string, model: Module): AdapterConfig {
+export async function mergeAdapterInto(dir: string, model: Module): Promise<AdapterConfig> {
   const config = readAdapterConfig(dir);
   const file = join(dir, ADAPTER_WEIGHTS);
   const params = new Map(model.namedParameters());
@@ -159,7 +159,7 @@ export function mergeAdapterInto(dir: string, model: Module): AdapterConfig {
     if (!w || w.ndim !== 2) throw new CheckpointError(file, `adapts ${module}, which is no Linear layer of the model`);
     const [out, inF] = w.shape;
     if (a.shape[1] !== inF || b.shape[0] !== out) throw new CheckpointError(file, `${module}: lora_A [${a.shape}] / lora_B [${b.shape}] do not fit its weight [${w.shape}]`);
-    const values = Float32Array.from(w.values() as Float32Array);
+    const values = Float32Array.from(await w.read() as Float32Array);
     addLoraDelta(values, toFloat32(file, `${module}.lora_A`, a), toFloat32(file, `${module}.lora_B`, b), out, inF, a.shape[0], config.alpha / config.rank);
     w.storage.write(values);
   }

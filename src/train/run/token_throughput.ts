@@ -23,7 +23,9 @@ export function tokenThroughputInfo(config: TrainConfig, spec: ModelSpec, train:
   if (!isTokenModel(config.model)) return {};
   const tokensPerSample = train.inputShape[0];
   const dtype = config.precision === 'bf16' ? 'bf16' : 'fp32';
-  const measurable = (config.device ?? 'cpu') === 'cpu' && trainingFlopsPerToken(spec, tokensPerSample) !== null && (dtype === 'fp32' || kernels.bfloat16 !== undefined);
+  // The probe times the cpu backend's GEMM: the yardstick only of a run that computes on it.
+  const onProbedBackend = (config.device ?? kernels.device) === kernels.device;
+  const measurable = onProbedBackend && trainingFlopsPerToken(spec, tokensPerSample) !== null && (dtype === 'fp32' || kernels.bfloat16 !== undefined);
   if (!measurable) return { tokensPerSample };
   return { tokensPerSample, gemmPeakGflops: measureGemmPeak(kernels, dtype, PROBE.shapes, PROBE.budgetMs).gflops };
 }

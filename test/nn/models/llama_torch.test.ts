@@ -21,6 +21,7 @@ import { crossEntropy } from '../../../src/tensor/ops/loss.js';
 import { Tensor } from '../../../src/tensor/tensor.js';
 import { Rng } from '../../../src/util/rng.js';
 import { findPython } from '../../helpers/python.js';
+import { relError } from '../../helpers/tensors.js';
 
 const SCRIPT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../../test/nn/models/llama_reference.py');
 const PYTHON = findPython([process.env.SMOLCLUSTER_PYTHON, '/opt/torchvenv/bin/python'], ['torch', 'transformers']);
@@ -30,17 +31,6 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 const VOCAB = 48;
 const [N, T] = [2, 12];
 const tiny = (over: Partial<LlamaSpec>): LlamaSpec => ({ ...llamaSpec('llama-tiny', VOCAB, T), ...over });
-
-/** max |a − b| / max |b|: the error on the scale of the reference tensor. */
-function relError(ours: ArrayLike<number>, ref: ArrayLike<number>): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < ref.length; i++) {
-    diff = Math.max(diff, Math.abs(ours[i] - ref[i]));
-    scale = Math.max(scale, Math.abs(ref[i]));
-  }
-  return diff / (scale || 1);
-}
 
 const VARIANTS: [string, LlamaSpec][] = [
   ['llama, untied head', tiny({})],

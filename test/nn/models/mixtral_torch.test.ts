@@ -23,6 +23,7 @@ import { add } from '../../../src/tensor/ops/elementwise.js';
 import { crossEntropy } from '../../../src/tensor/ops/loss.js';
 import { Tensor } from '../../../src/tensor/tensor.js';
 import { Rng } from '../../../src/util/rng.js';
+import { relError } from '../../helpers/tensors.js';
 
 const SCRIPT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../../test/nn/models/mixtral_reference.py');
 const PYTHON = [process.env.SMOLCLUSTER_PYTHON, '/opt/torchvenv/bin/python'].filter((p): p is string => !!p)
@@ -32,17 +33,6 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 const VOCAB = 48;
 const [N, T] = [2, 12];
-
-/** max |a − b| / max |b|. */
-function relError(ours: ArrayLike<number>, ref: ArrayLike<number>): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < ref.length; i++) {
-    diff = Math.max(diff, Math.abs(ours[i] - ref[i]));
-    scale = Math.max(scale, Math.abs(ref[i]));
-  }
-  return diff / (scale || 1);
-}
 
 const CASES: [string, LlamaSpec][] = [
   ['mixtral-tiny: 8 experts, top 2', llamaSpec('mixtral-tiny', VOCAB, T)],

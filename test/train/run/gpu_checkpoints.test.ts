@@ -65,7 +65,7 @@ async function zeroRun(devices: string[], stage: 1 | 3, folder: string, resume: 
     const run = 'mlp zero, global batch 12';
     const checkpoints = new Checkpointer({ dir: folder, every: 2, keep: 5, ...(resume ? { resume: folder } : {}) }, `mlp zero x${devices.length}`, g.rank === 0, {}, undefined, {
       rank: g.rank, buffers: () => strategy.checkpointBuffers(), manifest: (d) => strategy.checkpointManifest(d, run), reshard: (d, m, a, o, _run, n) => strategy.restoreResharded(d, m, a, o, run, n),
-    });
+    }, devices.length);
     const losses: number[] = [];
     const outcome = await train(config(devices.length, devices[g.rank]), DATA, strategy, { onStep: (r) => losses.push(r.loss) }, { checkpoints });
     return { outcome, losses };

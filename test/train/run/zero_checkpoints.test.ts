@@ -37,7 +37,7 @@ async function run(workers: number, stage: 1 | 2 | 3, folder: string, resume: bo
     const strategy = new ZeroStrategy(g, { stage });
     const checkpoints = new Checkpointer({ dir: folder, every: 2, keep: 5, ...(resume ? { resume: folder } : {}) }, `mlp zero x${workers}`, g.rank === 0, {}, undefined, {
       rank: g.rank, buffers: () => strategy.checkpointBuffers(), manifest: (d) => strategy.checkpointManifest(d, 'mlp zero, global batch 12'), reshard: (d, m, a, o, _run, n) => strategy.restoreResharded(d, m, a, o, 'mlp zero, global batch 12', n),
-    });
+    }, workers);
     return { outcome: await train(config(workers), DATA, strategy, {}, { checkpoints }), strategy };
   }));
 }
