@@ -1,5 +1,5 @@
 /**
- * bench:generate's child for llama.cpp, through the npm package node-llama-cpp (a dev dependency,
+ * bench:generate's child for llama.cpp, through the npm package node-llama-cpp (installed beside the project, not a dependency,
  * imported only here, so the bench runs without it): the GGUF file written from the same weights,
  * cpu only, one thread, greedy (temperature 0). A batch is that many context sequences evaluated at
  * once: node-llama-cpp gathers the concurrent sequences' tokens into one llama_decode per step.
@@ -15,12 +15,20 @@ interface Context { getSequence(): Sequence; dispose(): Promise<void> }
 interface Model { createContext(o: { contextSize: number; sequences: number; threads: number; batchSize: number }): Promise<Context>; dispose(): Promise<void> }
 interface Llama { loadModel(o: { modelPath: string; gpuLayers?: number }): Promise<Model>; dispose(): Promise<void> }
 
+/**
+ * Installed beside the project by `npm install --no-save node-llama-cpp@3.22.1` (.ci/run does), not a
+ * dev dependency: a lock file naming it must list its prebuilt binaries for every platform, and
+ * registry mirrors without the macOS and Windows ones then fail `npm ci`.
+ */
+const LLAMA_CPP_PACKAGE: string = 'node-llama-cpp';
+
 /** node-llama-cpp's getLlama, or why it cannot be had. */
 export async function loadNodeLlamaCpp(): Promise<{ getLlama: (o: object) => Promise<Llama>; version: string } | string> {
   try {
-    const mod = (await import('node-llama-cpp')) as unknown as { getLlama: (o: object) => Promise<Llama> };
+    // By name at run time: not a dependency of ours (see LLAMA_CPP_PACKAGE), so the type checker must not look for it.
+    const mod = (await import(LLAMA_CPP_PACKAGE)) as { getLlama: (o: object) => Promise<Llama> };
     // The package's own package.json (its exports map does not list it).
-    const file = join(packageRoot(import.meta.resolve('node-llama-cpp')), 'package.json');
+    const file = join(packageRoot(import.meta.resolve(LLAMA_CPP_PACKAGE)), 'package.json');
     const version = (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
     return { getLlama: mod.getLlama, version };
   } catch (e) {

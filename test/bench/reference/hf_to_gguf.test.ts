@@ -22,7 +22,7 @@ const VENV = '/opt/torchvenv/bin/python';
 const PYTHON = [process.env.SMOLCLUSTER_PYTHON, VENV].filter((p): p is string => !!p)
   .find((p) => spawnSync(p, ['-c', 'import gguf, safetensors, numpy'], { encoding: 'utf8' }).status === 0);
 const llamaCpp = await loadNodeLlamaCpp();
-// CI has the venv (with gguf) and the dev dependencies: a missing one there is a failure, not a skip.
+// CI has the venv (with gguf) and installs node-llama-cpp (.ci/run): a missing one there is a failure, not a skip.
 const SKIP = !PYTHON ? 'no Python with gguf (set SMOLCLUSTER_PYTHON or build /opt/torchvenv)' : typeof llamaCpp === 'string' ? llamaCpp : false;
 if (SKIP && process.env.CI === 'true' && existsSync(VENV)) throw new Error(`hf_to_gguf test: ${SKIP}`);
 
