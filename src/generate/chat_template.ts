@@ -9,6 +9,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { Template } from '@huggingface/jinja';
+import { readJsonObjectFile } from '../util/json_file.js';
 
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant' | 'tool' | string;
@@ -90,15 +91,7 @@ export function loadChatTemplate(dirOrTokenizerConfig: string): ChatTemplate | n
 }
 
 function readConfig(file: string): Record<string, unknown> | null {
-  if (!existsSync(file)) return null;
-  let json: unknown;
-  try {
-    json = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new ChatTemplateError(file, `is not valid JSON (${(e as Error).message})`);
-  }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new ChatTemplateError(file, 'is not a JSON object');
-  return json as Record<string, unknown>;
+  return readJsonObjectFile(file, (f, why) => new ChatTemplateError(f, why));
 }
 
 /** `chat_template` as a source: a string, or the 'default' entry of a named list; null when absent. */

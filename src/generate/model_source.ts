@@ -7,6 +7,7 @@
  */
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { basename, isAbsolute, join, resolve } from 'node:path';
+import { readJsonObjectFile } from '../util/json_file.js';
 
 export class ModelSourceError extends Error {
   constructor(readonly source: string, message: string) {
@@ -124,13 +125,5 @@ function readEvents(file: string): Record<string, unknown>[] {
 
 /** A JSON object file, or null when absent; malformed ones refused by name. */
 export function readJsonObject(file: string): Record<string, unknown> | null {
-  if (!existsSync(file)) return null;
-  let json: unknown;
-  try {
-    json = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new ModelSourceError(file, `is not valid JSON (${(e as Error).message})`);
-  }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new ModelSourceError(file, 'is not a JSON object');
-  return json as Record<string, unknown>;
+  return readJsonObjectFile(file, (f, why) => new ModelSourceError(f, why));
 }
