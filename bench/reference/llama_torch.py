@@ -4,7 +4,8 @@ built from the same config.json keys our preset writes, on one thread, as one JS
 Random weights (the model's own _init_weights), random token ids, AdamW, labels = inputs shifted as
 LlamaForCausalLM computes its loss; fp32, or forward and loss under torch.autocast('cpu', bfloat16).
 """
-import argparse, json, resource, time
+import argparse, json, resource
+from timed_steps import timed_steps
 import torch
 import transformers
 
@@ -33,21 +34,7 @@ def main():
     model.train()
     x = torch.randint(0, config["vocab_size"], (a.batch, a.context))
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    times, cpu, loss = [], [], float("nan")
-    for s in range(a.steps + 1):
-        t0 = time.perf_counter()
-        c0 = time.process_time()
-        opt.zero_grad(set_to_none=False)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.precision == "bf16"):
-            l = model(input_ids=x, labels=x).loss
-        l.backward()
-        opt.step()
-        loss = l.item()
-        if s > 0:
-            times.append((time.perf_counter() - t0) * 1000)
-            cpu.append((time.process_time() - c0) * 1000)
-    st = sorted(times)
-    ms = st[len(st) // 2] if len(st) % 2 else (st[len(st) // 2 - 1] + st[len(st) // 2]) / 2
+    times, cpu, ms, loss = timed_steps(a.steps, opt, lambda: model(input_ids=x, labels=x).loss, a.precision == "bf16")
     print(json.dumps({
         "engine": "torch", "workload": a.id, "stepMs": times, "cpuMs": cpu, "samplesPerSec": 1000 * a.batch / ms,
         "tokensPerSec": 1000 * a.batch * a.context / ms, "peakRssMB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

@@ -3,12 +3,13 @@
 The models are the plain-torch references of the safetensors exchange test
 (test/nn/interchange/torch_models.py: Hugging Face / torchvision names and semantics).
 """
-import argparse, json, os, resource, sys, time
+import argparse, json, os, resource, sys
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "test", "nn", "interchange"))
 from torch_models import BertForMaskedLM, GPT2LMHead, ResNet, init_like_hf  # noqa: E402
+from timed_steps import timed_steps  # noqa: E402
 
 SIZES = {
     "gpt2": dict(layers=12, width=768, heads=12, context=1024),
@@ -44,23 +45,13 @@ def main():
         y = torch.randint(0, w["classes"], (w["batch"] * w["input"][0],))
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     model.train()
-    times, cpu, loss = [], [], float("nan")
-    for s in range(a.steps + 1):
-        t0 = time.perf_counter()
-        c0 = time.process_time()
-        opt.zero_grad(set_to_none=False)
-        # bf16: torch's one-line mixed precision, forward and loss under autocast (the loss runs in
-        # float32 there, by autocast's own lists); the backward follows the forward's dtypes.
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.precision == "bf16"):
-            out = model(x)
-            l = F.cross_entropy(out.reshape(-1, out.shape[-1]), y)
-        l.backward()
-        opt.step()
-        loss = l.item()
-        if s > 0:
-            times.append((time.perf_counter() - t0) * 1000)
-            cpu.append((time.process_time() - c0) * 1000)
-    ms = sorted(times)[len(times) // 2] if len(times) % 2 else sum(sorted(times)[len(times) // 2 - 1:len(times) // 2 + 1]) / 2
+
+    def loss_fn():
+        # Under bf16 autocast the loss runs in float32, by autocast's own lists.
+        out = model(x)
+        return F.cross_entropy(out.reshape(-1, out.shape[-1]), y)
+
+    times, cpu, ms, loss = timed_steps(a.steps, opt, loss_fn, a.precision == "bf16")
     print(json.dumps({
         "engine": "torch", "workload": a.id, "stepMs": times, "cpuMs": cpu, "samplesPerSec": 1000 * w["batch"] / ms,
         "tokensPerSec": 1000 * w["batch"] * w["input"][0] / ms if tokens else None,
