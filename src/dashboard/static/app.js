@@ -215,29 +215,13 @@ class RunView {
     }));
   }
 
-  /** Validation and training error by round (the latest job's rounds numbered on, across jobs). */
+  /** Validation and training error by round (rounds numbered on across jobs), x spanning the rounds so far. */
   renderRoundsChart(rounds) {
-    const x = rounds.map((_, i) => i + 1);
-    const data = [x, rounds.map((r) => r.validationError), rounds.map((r) => r.trainError)];
-    const fig = this.node.querySelector('[data-chart="rounds"]');
-    fig.dataset.points = String(rounds.length);
-    const existing = this.charts.rounds;
-    if (existing) {
-      existing.plot.setData(data);
-      return;
-    }
-    const host = fig.querySelector('.plot');
-    const opts = {
-      width: Math.max(240, host.clientWidth || fig.clientWidth - 16),
-      height: 190,
-      scales: { x: { time: false } },
-      series: [{ label: 'round' },
-        { label: 'validation error', stroke: '#dc2626', width: 1.5, points: { show: true, size: 5 } },
-        { label: 'training error', stroke: '#2563eb', width: 1.5, points: { show: true, size: 5 } }],
-      axes: [{}, { size: 52, values: (u, vals) => vals.map(compact) }],
-      legend: { live: true },
-    };
-    this.charts.rounds = { plot: new uPlot(opts, data, host), shape: '' };
+    const data = [rounds.map((_, i) => i + 1), rounds.map((r) => r.validationError), rounds.map((r) => r.trainError)];
+    this.chart('rounds', data, [
+      { label: 'validation error', stroke: '#dc2626', width: 1.5, points: { show: true, size: 5 } },
+      { label: 'training error', stroke: '#2563eb', width: 1.5, points: { show: true, size: 5 } },
+    ], rounds.length, '', null, { label: 'round', range: null });
   }
 
   renderEvents() {
@@ -280,8 +264,11 @@ class RunView {
     return Math.max(1, last(this.data.buckets.x), last(this.data.evals.x));
   }
 
-  /** Creates or updates one chart; `shape` changes (new ranks) rebuild it; `yRange` fixes the y-axis. */
-  chart(name, data, series, points, shape = '', yRange = null) {
+  /**
+   * Creates or updates one chart; `shape` changes (new ranks) rebuild it; `yRange` fixes the y-axis;
+   * `x` names the x-axis and its span (default: steps, 0 to the run's last; a null range follows the data).
+   */
+  chart(name, data, series, points, shape = '', yRange = null, x = { label: 'step', range: () => [0, this.lastStep()] }) {
     const fig = this.node.querySelector(`[data-chart="${name}"]`);
     fig.dataset.points = String(points);
     const host = fig.querySelector('.plot');
@@ -295,10 +282,10 @@ class RunView {
     const opts = {
       width,
       height: 190,
-      scales: { x: { time: false, range: () => [0, this.lastStep()] }, ...(yRange ? { y: { range: () => yRange } } : {}) },
+      scales: { x: { time: false, ...(x.range ? { range: x.range } : {}) }, ...(yRange ? { y: { range: () => yRange } } : {}) },
       // The axes' spans, readable by tests and tools (uPlot draws them on a canvas).
       hooks: { setScale: [(u, key) => { fig.dataset[`${key}Range`] = `${u.scales[key].min},${u.scales[key].max}`; }] },
-      series: [{ label: 'step' }, ...series],
+      series: [{ label: x.label }, ...series],
       axes: [{}, { size: 52, values: (u, vals) => vals.map(compact) }],
       legend: { live: true },
       cursor: { drag: { x: true, y: false } },
