@@ -24,6 +24,11 @@ function checkSpan(name: string, totalSteps: number, warmupSteps: number, lr: nu
   if (!(minLr >= 0) || minLr > lr) throw new Error(`${name}: need 0 <= minLr (${minLr}) <= lr (${lr})`);
 }
 
+/** The linear warm-up's LR at `step` (< warmupSteps): lr/warmupSteps at step 0, lr at the last. */
+function warmupLr(lr: number, step: number, warmupSteps: number): number {
+  return (lr * (step + 1)) / warmupSteps;
+}
+
 /**
  * Warm-up over the first `warmupSteps` steps, then `decay(t)` (1 at t = 0 down to 0 at t = 1) of
  * the way from minLr to lr, t running over the rest of the run.
@@ -31,7 +36,7 @@ function checkSpan(name: string, totalSteps: number, warmupSteps: number, lr: nu
 function warmupThenDecay(lr: number, totalSteps: number, warmupSteps: number, minLr: number, decay: (t: number) => number): LrSchedule {
   return {
     lrAt(step) {
-      if (step < warmupSteps) return (lr * (step + 1)) / warmupSteps;
+      if (step < warmupSteps) return warmupLr(lr, step, warmupSteps);
       const span = Math.max(totalSteps - warmupSteps, 1);
       const t = Math.min((step - warmupSteps) / span, 1);
       return minLr + (lr - minLr) * decay(t);
@@ -55,7 +60,7 @@ export function linearLr(lr: number, totalSteps: number, warmupSteps = 0, minLr 
 
 /** Linear warm-up, then lr held (the Trainer's `constant_with_warmup`). */
 export function warmupConstantLr(lr: number, totalSteps: number, warmupSteps: number): LrSchedule {
-  checkSpan('constantLr', totalSteps, warmupSteps, lr, 0);
+  checkSpan('warmupConstantLr', totalSteps, warmupSteps, lr, 0);
   return warmupThenDecay(lr, totalSteps, warmupSteps, lr, () => 1);
 }
 
@@ -71,7 +76,7 @@ export function wsdLr(lr: number, totalSteps: number, warmupSteps: number, decay
   const decayStart = totalSteps - decaySteps;
   return {
     lrAt(step) {
-      if (step < warmupSteps) return (lr * (step + 1)) / warmupSteps;
+      if (step < warmupSteps) return warmupLr(lr, step, warmupSteps);
       if (step < decayStart || decaySteps === 0) return lr;
       return minLr + (lr - minLr) * cosineDecay(Math.min((step - decayStart) / decaySteps, 1));
     },
