@@ -7,6 +7,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../util/atomic_file.js';
+import { readJsonObjectFile } from '../../util/json_file.js';
 import { CheckpointError } from '../checkpoint.js';
 import { type SafeTensor, type WriteTensor, readSafetensors, toFloat32, writeSafetensors } from '../interchange/safetensors.js';
 import type { ModelSpec } from '../models/index.js';
@@ -59,13 +60,8 @@ export async function saveAdapter(dir: string, model: Module, spec: ModelSpec, b
 /** Reads a PEFT folder's adapter_config.json; what we cannot honour (DoRA, rsLoRA, per-module ranks) is refused by field. */
 export function readAdapterConfig(dir: string): AdapterConfig {
   const file = join(dir, ADAPTER_CONFIG);
-  if (!existsSync(file)) throw new CheckpointError(dir, `is not a PEFT adapter folder (no ${ADAPTER_CONFIG})`);
-  let c: Record<string, unknown>;
-  try {
-    c = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-  } catch (e) {
-    throw new CheckpointError(file, `is not valid JSON (${(e as Error).message})`);
-  }
+  const c = readJsonObjectFile(file, (f, why) => new CheckpointError(f, why));
+  if (!c) throw new CheckpointError(dir, `is not a PEFT adapter folder (no ${ADAPTER_CONFIG})`);
   const refuse = (field: string, why: string): CheckpointError => new CheckpointError(file, `${field}: ${why}`);
   if (c.peft_type !== 'LORA') throw refuse('peft_type', `${JSON.stringify(c.peft_type)} is not LORA`);
   if (c.use_dora === true) throw refuse('use_dora', 'DoRA adapters are not supported');
