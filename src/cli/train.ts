@@ -72,6 +72,7 @@ export function printSummary(r: TrainResult, dir: string): void {
       `final loss ${r.final_loss.toFixed(4)}, ` +
       `${testScore(r)}, ` +
       `${r.test_perplexity !== undefined ? `test perplexity ${r.test_perplexity.toFixed(2)}, ` : ''}` +
+      `${r.best ? `best eval loss ${r.best.eval_loss.toFixed(4)} at step ${r.best.step}${r.stopped_early ? ' (stopped early)' : ''}, ` : ''}` +
       `${throughput(r)} (${r.backend}, ${threads}, ${r.precision ?? 'fp32'} on ${r.device ?? 'cpu'}), ${r.wall_seconds.toFixed(1)} s; results in ${dir}\n`,
   );
 }

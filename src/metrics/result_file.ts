@@ -23,6 +23,10 @@ export interface ResultFile<C = Record<string, unknown>> {
    * training at its thread count and precision, times the trainers).
    */
   mfu?: { value: number; flops_per_token: number; gemm_peak_gflops: number; precision: 'fp32' | 'bf16' };
+  /** --save-best, early stopping: the evaluation of the lowest loss, its step and the model kept of it (best/model.smol). */
+  best?: { step: number; eval_loss: number; file: string };
+  /** --early-stopping-patience ended the run after the evaluation at this step. */
+  stopped_early?: { step: number; patience: number };
   steps: number;
   wall_seconds: number;
   train_seconds: number;

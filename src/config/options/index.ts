@@ -6,6 +6,7 @@
 import { MODEL_OPTIONS } from './model.js';
 import { LORA_OPTIONS } from './lora.js';
 import { OPTIMIZATION_OPTIONS } from './optimization.js';
+import { TRAINER_OPTIONS } from './trainer.js';
 import { TRAINING_SAMPLE_OPTIONS } from './generation.js';
 import { PROCESS_OPTIONS } from './process.js';
 import { EXCHANGE_OPTIONS, MEMBERSHIP_OPTIONS, STRATEGY_OPTIONS } from './cluster.js';
@@ -17,6 +18,7 @@ export const TRAIN_OPTIONS = {
   ...MODEL_OPTIONS,
   ...LORA_OPTIONS,
   ...OPTIMIZATION_OPTIONS,
+  ...TRAINER_OPTIONS,
   ...TRAINING_SAMPLE_OPTIONS,
   ...PROCESS_OPTIONS,
   ...STRATEGY_OPTIONS,

@@ -11,7 +11,9 @@ import { makeOptimizer } from '../../nn/optim/index.js';
 import { type LrSchedule, makeSchedule } from '../../nn/optim/schedule.js';
 import type { TrainConfig } from '../run/config.js';
 import { folderSpec, initIsFolder } from '../run/init_folder.js';
-import { type AnyBatch, outputWidth } from './objective.js';
+import { type AnyBatch, outputWidth, withLabelSmoothing } from './objective.js';
+import { type BestKeeper, actOnEvaluation, watchFor } from './early_stopping.js';
+export type { BestKeeper };
 import type { StepWork } from './step.js';
 import { accumulating } from '../strategies/grad_accum.js';
 import { type EvalResult, evaluate } from './evaluate.js';
@@ -51,6 +53,10 @@ export interface TrainOutcome {
   totals: { computeMs: number; commMs: number; waitMs: number };
   /** This rank's time in evaluations during the run (the leader's; the final one is after training). */
   evalMs: number;
+  /** The best evaluation (--save-best, early stopping): its step and loss; null where none was watched or this rank saw none. */
+  best?: { step: number; loss: number } | null;
+  /** The evaluation after which early stopping ended the run (--early-stopping-patience), and the patience. */
+  stoppedEarly?: { step: number; patience: number };
   /**
    * This rank's waits in the steps right after those evaluations: where another rank evaluated,
    * they hold the time it spent doing so (the leader arrives that much later), which is not training.
@@ -76,7 +82,10 @@ export interface TrainGuards {
   balance?: BatchShares;
   /** Periodic checkpoints, and the one to resume from (checkpoints.ts). */
   checkpoints?: Checkpointer;
+  /** Where the model of the lowest evaluation loss is kept (--save-best, early stopping; run/best_model.ts). */
+  best?: BestKeeper;
 }
+
 
 /**
  * The one training loop: every strategy runs through it. Each rank iterates its shard of every
@@ -92,6 +101,9 @@ export async function train(
   // With --grad-accum K a step's batch is K micro-batches of batchSize, run by a step-owning wrapper (grad_accum.ts).
   const strategy = accumulating(given, config.gradAccum ?? 1);
   const spec = specFor(config, data.train);
+  // The training set carries its objective (--label-smoothing) to every strategy's step.
+  data = { ...data, train: withLabelSmoothing(data.train, config.labelSmoothing) };
+  const watch = watchFor(config, strategy.name);
   const model = strategy.modelBuilder
     ? await strategy.modelBuilder.buildModel(spec, config.seed, config.model, {
       train: data.train, batchSize: config.batchSize, optimizer: config.optimizer, resumedState: () => guards.checkpoints?.peekStrategyState() ?? null,
@@ -124,6 +136,7 @@ export async function train(
   const plan: StepPlan = { numBatches: stepsPerEpoch, epochs: config.epochs, totalSteps, compute: shard.compute, offset: 0 };
   const resumed = guards.checkpoints?.restore(model, spec, optimizer, totalSteps) ?? null;
   if (resumed) {
+    watch?.restore(resumed.evaluations);
     // Written at another number of workers: the same share of its epoch, in this run's batches.
     plan.offset = resumeOffset(resumed.position, plan, Boolean(shared || strategy.planning), resumed.file);
     if (plan.offset !== 0) {
@@ -148,6 +161,8 @@ export async function train(
     totals: { computeMs: 0, commMs: 0, waitMs: 0 }, evalMs: 0, afterEvalWaitMs: 0,
   };
   let afterEval = false;
+  /** The evaluation early stopping ended the run after (the leader's result; null elsewhere). */
+  let lastEval: { result: EvalResult | null } | null = null;
   let step = ctx.startStep ?? 0;
   let lastEpoch = 0;
   const arrivals = new ArrivalClock();
@@ -177,22 +192,31 @@ export async function train(
     if (settled) unsettled.hold(r, settled, book);
     else book();
     step++;
-    await guards.checkpoints?.afterStep(model, spec, optimizer, positionAt(plan, step), totalSteps, checkpointState(strategy));
+    await guards.checkpoints?.afterStep(model, spec, optimizer, positionAt(plan, step), totalSteps, checkpointState(strategy), watch ? () => watch.state() : undefined);
     if (stop) break;
     // Every rank knows the schedule, evaluating or not: its next step may wait for the evaluator.
-    afterEval = config.evalEvery > 0 && step % config.evalEvery === 0 && step < totalSteps;
-    if (afterEval && (strategy.evaluation || strategy.sharding || isLeader(strategy))) {
+    afterEval = evalDue(config, plan, step, watch !== null) && step < totalSteps;
+    const evaluates = afterEval && (strategy.evaluation || strategy.sharding || isLeader(strategy));
+    let e: EvalResult | null = null;
+    if (evaluates) {
       await unsettled.settle();
       const e0 = performance.now();
       // A sharded model is made whole on the leader first (every rank takes part), unless the strategy evaluates it itself.
       if (!strategy.evaluation) await strategy.sharding?.wholeModel(ctx);
       host.flush();
-      const e = await evaluation(ctx, strategy, data.test, config.evalBatchSize);
+      e = await evaluation(ctx, strategy, data.test, config.evalBatchSize);
       if (e) observer.onEval?.({ step, epoch, ...e });
-      if (!strategy.evaluation) strategy.sharding?.shardModel(ctx);
       const evalMs = performance.now() - e0;
       arrivals.exclude(evalMs);
       outcome.evalMs += evalMs;
+    }
+    // Every rank acts on the leader's verdict; a new best is kept while the model is whole.
+    const verdict = afterEval && watch ? await actOnEvaluation({ ctx, strategy, spec, keeper: guards.best, watch }, step, e, false, outcome) : null;
+    if (evaluates && !strategy.evaluation) strategy.sharding?.shardModel(ctx);
+    if (verdict?.stop) {
+      // Stopped early right after an evaluation: the model is the one just evaluated, not evaluated again.
+      lastEval = { result: e };
+      break;
     }
     if (samples?.due(step)) {
       // Like an evaluation: the leader's time out of training, which the others wait out at their next step.
@@ -212,12 +236,21 @@ export async function train(
   // evaluation when the strategy evaluates it itself, so the two never add up).
   if (!strategy.evaluation) await strategy.sharding?.wholeModel(ctx);
   host.flush();
-  outcome.finalEval = await evaluation(ctx, strategy, data.test, config.evalBatchSize);
+  outcome.finalEval = lastEval ? lastEval.result : await evaluation(ctx, strategy, data.test, config.evalBatchSize);
   if (strategy.evaluation) await strategy.sharding?.wholeModel(ctx);
   // The epoch of the last step taken (maxSteps may end the run before the last epoch).
-  if (outcome.finalEval) observer.onEval?.({ step, epoch: lastEpoch, ...outcome.finalEval });
+  if (outcome.finalEval && !lastEval) observer.onEval?.({ step, epoch: lastEpoch, ...outcome.finalEval });
+  // The final evaluation may be the best (the Trainer evaluates at the end too).
+  if (watch && !lastEval) await actOnEvaluation({ ctx, strategy, spec, keeper: guards.best, watch }, step, outcome.finalEval, true, outcome);
+  if (watch) outcome.best = watch.best;
   observer.onEnd?.();
   return outcome;
+}
+
+/** Evaluations every --eval-every steps; with none given, a watched run evaluates at each epoch's end. */
+function evalDue(config: TrainConfig, plan: StepPlan, step: number, watched: boolean): boolean {
+  if (config.evalEvery > 0) return step % config.evalEvery === 0;
+  return watched && (step - plan.offset) % plan.numBatches === 0;
 }
 
 /** What the strategy keeps in rank 0's checkpoint, for Checkpointer.afterStep. */

@@ -20,10 +20,26 @@ export type AnyBatch = ClassificationBatch | RegressionBatch | TokenBatch;
 export function batchLoss(data: Dataset, output: Tensor, batch: AnyBatch): Tensor {
   if (data.task !== 'regression') {
     const { labels, scored } = batchLabels(data, batch, output.device, output.shape[output.ndim - 1]);
-    return crossEntropy(output, labels, scored);
+    return crossEntropy(output, labels, { scored, labelSmoothing: (data as TrainingSet).labelSmoothing ?? 0 });
   }
   const targets = (batch as RegressionBatch).targets;
   return mseLoss(output, Tensor.fromHost(targets, [batch.size, ...data.targetShape], false, output.device));
+}
+
+/** A training set whose cross-entropy smooths its targets (--label-smoothing): the objective travels with the data every strategy's step reads. */
+export type TrainingSet = Dataset & { readonly labelSmoothing?: number };
+
+/**
+ * The training set with torch's `label_smoothing` ε for its cross-entropy (the target becomes
+ * (1 − ε)·onehot + ε / classes); the set itself when ε is 0 or unset. Evaluation reads the test set,
+ * which keeps the plain cross-entropy, so its loss and perplexity mean what they say. Regression has
+ * no classes to smooth over and is refused.
+ */
+export function withLabelSmoothing(data: Dataset, epsilon: number | undefined): TrainingSet {
+  if (!epsilon) return data;
+  if (!(epsilon > 0 && epsilon < 1)) throw new RangeError(`--label-smoothing must lie in [0, 1), got ${epsilon}`);
+  if (data.task === 'regression') throw new RangeError(`--label-smoothing ${epsilon}: ${data.name} is a regression set (mean squared error), which has no classes to smooth over`);
+  return { ...data, labelSmoothing: epsilon };
 }
 
 /**

@@ -22,6 +22,7 @@ import { fsyncDir } from '../../util/atomic_file.js';
 import { SmolError } from '../../util/errors.js';
 import { ensureWritableFolder } from '../../util/writable.js';
 import { InterruptedError, type StopRequest } from './interrupt.js';
+import type { WatchState } from '../loop/early_stopping.js';
 
 export interface CheckpointOptions {
   /** Folder of the checkpoint files. */
@@ -56,6 +57,8 @@ export interface LoopState {
   shares?: number[];
   /** The strategy's own state (Strategy.checkpointing.checkpointState), e.g. where each async-ps worker stood. */
   strategy?: Record<string, unknown>;
+  /** The evaluation watch (--save-best, early stopping): the best loss, its step and the evaluations since (loop/early_stopping.ts). */
+  evaluations?: WatchState;
 }
 
 const PATTERN = /^ckpt-(\d{8,})\.smolckpt$/;
@@ -108,6 +111,7 @@ export interface Restored {
   file: string;
   shares?: number[];
   strategy?: Record<string, unknown>;
+  evaluations?: WatchState;
 }
 
 export class Checkpointer {
@@ -136,28 +140,34 @@ export class Checkpointer {
    * After a step: saves when `position.step` is a multiple of `every` (with the strategy's state, if
    * it has one). A GPU model's parameters, buffers and optimizer state are read back first (awaited).
    */
-  async afterStep(model: Module, architecture: unknown, optimizer: Optimizer, position: LoopPosition, totalSteps: number, strategy?: () => Record<string, unknown> | undefined): Promise<void> {
+  async afterStep(
+    model: Module, architecture: unknown, optimizer: Optimizer, position: LoopPosition, totalSteps: number, strategy?: () => Record<string, unknown> | undefined,
+    evaluations?: () => WatchState,
+  ): Promise<void> {
     // The writing rank acts on Ctrl-C, after a step all ranks took; the others go on until it leaves
     // (they may be a step ahead). Ranks with state of their own save together or not at all: they
     // keep their last periodic checkpoint.
     const signal = this.writer ? (await this.stop?.poll()) ?? null : null;
     if (signal) {
       const own = (this.rankState?.buffers(model) ?? []).length > 0;
-      throw new InterruptedError(signal, position.step, own ? null : await this.save(model, architecture, optimizer, position, totalSteps, strategy));
+      throw new InterruptedError(signal, position.step, own ? null : await this.save(model, architecture, optimizer, position, totalSteps, strategy, evaluations));
     }
     if (this.opts.every <= 0 || position.step % this.opts.every !== 0) return;
-    await this.save(model, architecture, optimizer, position, totalSteps, strategy);
+    await this.save(model, architecture, optimizer, position, totalSteps, strategy, evaluations);
   }
 
   /** Writes this rank's checkpoint of `position` (none on a rank that writes nothing): its file. */
-  private async save(model: Module, architecture: unknown, optimizer: Optimizer, position: LoopPosition, totalSteps: number, strategy?: () => Record<string, unknown> | undefined): Promise<string | null> {
+  private async save(
+    model: Module, architecture: unknown, optimizer: Optimizer, position: LoopPosition, totalSteps: number, strategy?: () => Record<string, unknown> | undefined,
+    evaluations?: () => WatchState,
+  ): Promise<string | null> {
     const extra = this.rankState?.buffers(model) ?? [];
     if (!this.writer && extra.length === 0) return null;
     const dir = this.folder(this.opts.dir, extra);
     if (extra.length > 0) ensureWritableFolder(dir, '--checkpoint-dir');
     const file = checkpointFile(dir, position.step);
     const own = strategy?.();
-    const state: LoopState = { run: this.run, workers: this.workers, position, schedule: { totalSteps }, ...(this.shares ? { shares: [...this.shares()] } : {}), ...(own ? { strategy: own } : {}) };
+    const state: LoopState = { run: this.run, workers: this.workers, position, schedule: { totalSteps }, ...(this.shares ? { shares: [...this.shares()] } : {}), ...(own ? { strategy: own } : {}), ...(evaluations ? { evaluations: evaluations() } : {}) };
     const values = await readTrainingState(model, optimizer);
     saveCheckpoint(file, model, architecture, optimizer, state as unknown as Record<string, unknown>, extra, values);
     if (this.writer) this.rankState?.manifest?.(this.opts.dir);
@@ -215,7 +225,10 @@ export class Checkpointer {
         const state = header.state as unknown as LoopState;
         if (state.run !== this.run) throw new CheckpointError(file, `belongs to another run (${String(state.run)}), not this one (${this.run})`);
         if (state.shares !== undefined && !validShares(state.shares)) throw new CheckpointError(file, `its batch shares ${JSON.stringify(state.shares).slice(0, 80)} are not fractions summing to 1`);
-        return { position: state.position, file, ...(state.shares ? { shares: state.shares } : {}), ...(isRecord(state.strategy) ? { strategy: state.strategy } : {}) };
+        return {
+          position: state.position, file, ...(state.shares ? { shares: state.shares } : {}), ...(isRecord(state.strategy) ? { strategy: state.strategy } : {}),
+          ...(isRecord(state.evaluations) ? { evaluations: state.evaluations } : {}),
+        };
       } catch (err) {
         if (!(err instanceof CheckpointError)) throw err;
         refused.push(err.message);

@@ -64,6 +64,14 @@ export interface TrainConfig {
   trackGradients: boolean;
   /** Recompute each layer's activations in the backward (--activation-checkpointing; nn/activation_checkpointing.ts). */
   activationCheckpointing?: boolean;
+  /** torch's label_smoothing ε for the training cross-entropy (--label-smoothing; loop/objective.ts). */
+  labelSmoothing?: number;
+  /** Stop when the evaluation loss has not improved for this many evaluations (--early-stopping-patience; loop/early_stopping.ts). */
+  earlyStoppingPatience?: number;
+  /** The least lowering of the best evaluation loss that counts as an improvement (default 0). */
+  earlyStoppingThreshold?: number;
+  /** Keep the model of the lowest evaluation loss (--save-best; on with early stopping; run/best_model.ts). */
+  saveBest?: boolean;
   /** Stop after this many steps (0: run all epochs). */
   maxSteps: number;
   threads: number;

@@ -1,5 +1,6 @@
 import { ensureWritable, ensureWritableFolder } from '../../util/writable.js';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import type { RegressionDataset, TokenTask } from '../../data/dataset.js';
 import { GUIDE_DATASETS, type GuideDatasetName, loadDataset } from '../../data/load.js';
 import { chatFormatFor } from './chat_format.js';
@@ -34,6 +35,7 @@ import { saveRunFolder } from './save_folder.js';
 import type { Module } from '../../nn/module.js';
 import { mergeLora, saveAdapter } from '../../nn/lora/index.js';
 import { trainsLora } from '../loop/fine_tune.js';
+import { BEST_FOLDER, BestModel } from './best_model.js';
 
 export interface RunOptions {
   config: TrainConfig;
@@ -121,6 +123,15 @@ export function tokenTaskFor(model: string | undefined): TokenTask {
   return model?.startsWith('bert') ? 'masked-lm' : 'language-model';
 }
 
+/** result.json's record of the best evaluation (docs/RESULT.md `best`) and of early stopping. */
+function bestFields(best: BestModel | undefined, stopped: { step: number; patience: number } | undefined): Pick<TrainResult, 'best' | 'stopped_early'> {
+  const r = best?.record;
+  return {
+    ...(r ? { best: { step: r.step, eval_loss: r.loss, file: r.file } } : {}),
+    ...(stopped ? { stopped_early: { step: stopped.step, patience: stopped.patience } } : {}),
+  };
+}
+
 /** Whether the run continues from a checkpoint: --resume DIR always (it refuses an empty one), auto when there is one. */
 function resumable(c: CheckpointOptions | undefined): boolean {
   if (c?.resume === undefined) return false;
@@ -183,6 +194,10 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
     ...(ranked.checkpointManifest ? { manifest: (dir: string) => ranked.checkpointManifest!(dir, globalRun) } : {}),
     ...(ranked.restoreResharded ? { reshard: (dir, model, arch, opt, _run, steps) => ranked.restoreResharded!(dir, model, arch, opt, globalRun, steps) } : {}),
   } : undefined, strategy.worldSize, stop);
+  // The model of the lowest evaluation loss, in best/ beside the checkpoints (best_model.ts).
+  const best = config.saveBest || config.earlyStoppingPatience !== undefined
+    ? new BestModel(join(o.checkpoints?.dir ?? join(o.experiment.dir, 'checkpoints'), BEST_FOLDER), resuming, rank === 0)
+    : undefined;
   const resumeLine: TrainObserver = { onResume: (step, file) => process.stderr.write(`smolcluster: resumed from step ${step} (${file})\n`) };
   const observers = fanOut(
     metrics, runEvents, ...(rank === 0 ? [resumeLine] : []),
@@ -191,8 +206,12 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
   );
   try {
     const outcome = await train(config, data, strategy, observers, {
-      monitors, faults: faults.enabled ? faults : undefined, balance: o.balance, checkpoints,
+      monitors, faults: faults.enabled ? faults : undefined, balance: o.balance, checkpoints, best,
     });
+    if (outcome.stoppedEarly) {
+      const s = outcome.stoppedEarly;
+      process.stderr.write(`smolcluster: early stopping after step ${s.step}: the evaluation loss has not improved for ${s.patience} evaluation${s.patience > 1 ? 's' : ''}${outcome.best ? ` (best ${outcome.best.loss.toFixed(4)} at step ${outcome.best.step})` : ''}\n`);
+    }
     const perRank = unpackTotals(await strategy.gather(totalsVector(outcome, config.device)));
     const extra = strategy.leadership?.resultFields ? await strategy.leadership.resultFields() : {};
     runEvents.finished(outcome.steps);
@@ -206,11 +225,14 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
         ...tokenThroughputInfo(config, outcome.spec, data.train, kernels),
       }),
       ...extra,
+      ...bestFields(best, outcome.stoppedEarly),
     };
     writeResult(o.experiment.result, result);
     if (o.output) writeResult(o.output, result);
     if (o.save) {
-      const meta = { steps: outcome.steps, seed: config.seed };
+      // --save-best, early stopping: the best model, as the Trainer's load_best_model_at_end.
+      if (best?.record) best.loadInto(saved!, outcome.spec);
+      const meta = { steps: outcome.steps, seed: config.seed, ...(best?.record ? { best_step: best.record.step, best_eval_loss: best.record.loss } : {}) };
       // LoRA: the PEFT adapter folder, or (--merge-lora) the base with the adapters merged in.
       const adapterOnly = trainsLora(config) && !config.mergeLora;
       const model = adapterOnly ? saved! : config.mergeLora ? await mergeLora(saved!, outcome.spec) : await modelOnHost(saved!, outcome.spec);

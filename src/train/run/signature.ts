@@ -22,14 +22,15 @@ export function runSignature(config: TrainConfig): string {
 
 /**
  * What a checkpoint must share with the run resuming from it: the model, the data and the
- * optimizer. How long the run goes on (epochs, --max-steps) and what it records (evaluation,
- * gradient tracking, samples) may change between attempts, and so may the number of workers (not
+ * optimizer. How long the run goes on (epochs, --max-steps, early stopping) and what it records
+ * (evaluation, the best model, gradient tracking, samples) may change between attempts, and so may the number of workers (not
  * part of the config): a resumed run may ask for more steps, or run on another number of workers.
  */
 export function resumeSignature(config: TrainConfig): string {
   const {
     threads: _threads, dataDir: _dataDir, dataFile: _dataFile, valFile: _valFile, precision: _precision, precisionAuto: _auto, device: _device,
     epochs: _epochs, maxSteps: _maxSteps, evalEvery: _evalEvery, evalBatchSize: _evalBatchSize, trackGradients: _track,
+    earlyStoppingPatience: _patience, earlyStoppingThreshold: _threshold, saveBest: _saveBest,
     sampleEvery: _se, samplePrompt: _sp, sampleTemperature: _st, sampleTokens: _sn, ...shared
   } = config;
   return signatureOf(config, shared);

@@ -20,7 +20,7 @@ import type { Optimizer } from '../../nn/optim/optimizer.js';
 import type { ShardedModel } from '../../parallel/zero/sharded_model.js';
 import { install, installAll, valuesToReceive } from '../../tensor/boundary/host_values.js';
 import { writeFileAtomic } from '../../util/atomic_file.js';
-import { type LoopPosition, type LoopState, ResumeError, checkpointFile, listCheckpoints } from './checkpoints.js';
+import { type LoopState, type Restored, ResumeError, checkpointFile, listCheckpoints } from './checkpoints.js';
 
 export const MANIFEST = 'zero-manifest.json';
 
@@ -95,7 +95,7 @@ function readOldShard(dir: string, m: ZeroManifest, r: number, step: number, tot
  */
 export function restoreResharded(
   dir: string, sharded: ShardedModel, model: Module, architecture: unknown, optimizer: Optimizer, run: string, totalSteps: number,
-): { position: LoopPosition; file: string; strategy?: Record<string, unknown> } | null {
+): Restored | null {
   const m = readManifest(dir);
   if (!m || m.world === sharded.plan.ranges.length) return null;
   if (m.run !== run) throw new ResumeError(dir, `its ZeRO shards belong to another run (${m.run}), not this one (${run})`);
@@ -116,7 +116,7 @@ export function restoreResharded(
 
 function reshardStep(
   dir: string, m: ZeroManifest, step: number, sharded: ShardedModel, model: Module, architecture: unknown, optimizer: Optimizer, totalSteps: number,
-): { position: LoopPosition; file: string; strategy?: Record<string, unknown> } {
+): Restored {
   const [a, b] = sharded.range;
   // On the cpu the shard and the state themselves; on a GPU host arrays installed at the end (the old shards tile the new range).
   const params = valuesToReceive(sharded.shard.params);
@@ -146,5 +146,8 @@ function reshardStep(
   }
   optimizer.restoreSteps(stepsTaken);
   const state = first.header.state as unknown as LoopState;
-  return { position: state.position, file: `${first.file} (resharded from ${m.world} ranks to ${sharded.plan.ranges.length})`, ...(state.strategy ? { strategy: state.strategy } : {}) };
+  return {
+    position: state.position, file: `${first.file} (resharded from ${m.world} ranks to ${sharded.plan.ranges.length})`, ...(state.strategy ? { strategy: state.strategy } : {}),
+    ...(state.evaluations ? { evaluations: state.evaluations } : {}),
+  };
 }
