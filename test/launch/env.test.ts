@@ -113,6 +113,7 @@ const EVERY_FLAG = [
   '--sample-every', '25', '--sample-prompt', 'Once upon a time', '--sample-temperature', '0.7', '--sample-tokens', '16',
   '--lora-rank', '8', '--lora-alpha', '16', '--lora-dropout', '0.05', '--lora-targets', 'q_proj,v_proj', '--lora-base-dtype', 'bf16',
   '--adapter', '/tmp/adapter dir', '--merge-lora', '--freeze', 'model.embed_tokens.*', '--min-lr', '0.001', '--decay-steps', '9',
+  '--label-smoothing', '0.1', '--early-stopping-patience', '3', '--early-stopping-threshold', '0.01', '--save-best',
 ];
 
 /** Flags the local launcher itself acts on; workers never see them. */
