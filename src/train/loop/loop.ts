@@ -138,7 +138,7 @@ export async function train(
   if (resumed) {
     watch?.restore(resumed.evaluations);
     // Written at another number of workers: the same share of its epoch, in this run's batches.
-    plan.offset = resumeOffset(resumed.position, plan, Boolean(shared || strategy.planning), resumed.file);
+    plan.offset = resumeOffset(resumed.position, plan, Boolean(strategy.planning), resumed.file);
     if (plan.offset !== 0) {
       totalSteps = config.maxSteps > 0 ? Math.min(config.maxSteps, shardSteps + plan.offset) : shardSteps + plan.offset;
       plan.totalSteps = totalSteps;
@@ -146,7 +146,8 @@ export async function train(
     // Rank 0 wrote the position; other ranks (e.g. ps workers, with other shards) derive theirs from the step.
     if (strategy.rank === 0) checkPosition(resumed.position, positionAt(plan, resumed.position.step), resumed.file);
     observer.onResume?.(resumed.position.step, resumed.file);
-    if (resumed.shares) guards.balance?.restore?.(resumed.shares, resumed.position.step);
+    // Shares of another number of workers mean nothing here: the balancer starts again from equal ones.
+    if (resumed.shares?.length === shard.count) guards.balance?.restore?.(resumed.shares, resumed.position.step);
   }
   const ctx: StrategyContext = { model, optimizer, totalSteps, monitors, startStep: resumed?.position.step ?? 0, resumedState: resumed?.strategy };
   const samples = TrainingSamples.of(config, spec, strategy.sharding !== undefined || strategy.evaluation !== undefined);
@@ -168,7 +169,7 @@ export async function train(
   const arrivals = new ArrivalClock();
   const steps: AsyncIterable<PlannedStep> | Iterable<PlannedStep> = strategy.planning?.steps
     ? strategy.planning.steps(ctx, data.train, config.batchSize, config.epochs, config.seed)
-    : shared && guards.balance ? shared.plan(guards.balance, totalSteps, step) : stepPlan(new BatchLoader(data.train, sampler, stepBatch), plan, step);
+    : shared && guards.balance ? shared.plan(guards.balance, totalSteps, step, plan.offset) : stepPlan(new BatchLoader(data.train, sampler, stepBatch), plan, step);
   // A step whose loss is still on its way from the GPU (Strategy.gradients.sendsNothing): recorded once read.
   const unsettled = new UnsettledStep(model.arena().device);
   for await (const [epoch, batch, at, lrStep] of steps) {
@@ -291,12 +292,12 @@ function positionAt(p: StepPlan, step: number): LoopPosition {
  * A checkpoint of a run with another number of batches per epoch (another number of workers):
  * the run goes on at the same share of the same epoch, its steps numbered on from the saved step.
  * Shuffling is a function of (seed, epoch), so the rest of the epoch is drawn from the same order,
- * cut into this run's shards. Load balancing and step-planning strategies keep their own schedules
- * and are refused.
+ * cut into this run's shards (load balancing's shares of the global batch too). Strategies that plan
+ * their own steps keep their own schedules and are refused.
  */
 export function resumeOffset(saved: LoopPosition, p: Pick<StepPlan, 'compute' | 'numBatches'>, ownSchedule: boolean, file: string): number {
   if (!p.compute || saved.batches === undefined || saved.batches === p.numBatches) return 0;
-  if (ownSchedule) throw new Error(`${file}: written with ${saved.batches} batches per epoch, this run has ${p.numBatches} (another number of workers); load balancing and pipeline schedules resume only on the same number`);
+  if (ownSchedule) throw new Error(`${file}: written with ${saved.batches} batches per epoch, this run has ${p.numBatches} (another number of workers); strategies that plan their own steps resume only on the same number`);
   const index = saved.epoch * p.numBatches + Math.round((saved.batch * p.numBatches) / saved.batches);
   return saved.step - index;
 }

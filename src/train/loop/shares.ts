@@ -62,18 +62,22 @@ export class SharedBatches {
     return this.sampler.stepsPerEpoch;
   }
 
-  /** (epoch, batch) for each step from `from` (a resumed run) to `totalSteps`; null for a process that computes nothing, or an empty share. */
-  async *plan(shares: BatchShares, totalSteps: number, from = 0): AsyncGenerator<[number, AnyBatch | null]> {
+  /**
+   * (epoch, batch) for each step from `from` (a resumed run) to `totalSteps`; null for a process that
+   * computes nothing, or an empty share. `offset`: step number minus batch index, for a run resumed
+   * from a checkpoint of another number of workers (loop.ts resumeOffset).
+   */
+  async *plan(shares: BatchShares, totalSteps: number, from = 0, offset = 0): AsyncGenerator<[number, AnyBatch | null]> {
     for (let step = from; step < totalSteps; step++) {
       const t0 = performance.now();
       const now = await shares.sharesAt(step);
       this.exchangeMs += performance.now() - t0;
-      const epoch = Math.floor(step / this.stepsPerEpoch);
+      const epoch = Math.floor((step - offset) / this.stepsPerEpoch);
       if (!this.shard.compute) {
         yield [epoch, null];
         continue;
       }
-      const picked = this.sampler.indices(epoch, step % this.stepsPerEpoch, now, this.shard.index);
+      const picked = this.sampler.indices(epoch, (step - offset) % this.stepsPerEpoch, now, this.shard.index);
       yield [epoch, picked.length > 0 ? this.loader.batchOf(picked, epoch) : null];
     }
   }

@@ -26,7 +26,7 @@ import type { BatchShares } from '../loop/shares.js';
 import { type Strategy, isLeader } from '../strategies/strategy.js';
 import { type CheckpointOptions, Checkpointer, hasCheckpoints } from './checkpoints.js';
 import { StopRequest } from './interrupt.js';
-import { resumeSignature, runSignature } from './signature.js';
+import { resumeSignature } from './signature.js';
 import { settlePrecision } from '../engine/precision.js';
 import { type ModelSpec, createModel, isTokenModel } from '../../nn/models/index.js';
 import { isFolderTarget } from '../../nn/interchange/hf_folder.js';
@@ -175,7 +175,9 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
   const monitors = new RunMonitors(rank, strategy.worldSize, events, strategy.sharesHealth === true);
   const faults = new FaultInjector(o.faults ?? [], rank, strategy.worldSize, events);
   const metrics = new StepMetricsObserver(o.experiment.metrics, rank, strategy.planning?.steps ? 1 : 64);
-  const globalRun = `${runSignature({ ...config, batchSize: config.batchSize * (strategy.dataShard?.count ?? strategy.worldSize) })} ${strategy.name}`;
+  // Sharded checkpoints name the run at its global batch (the same whatever the world size), and
+  // like every checkpoint leave out how long it goes on: a resharded resume may ask for more steps.
+  const globalRun = `${resumeSignature({ ...config, batchSize: config.batchSize * (strategy.dataShard?.count ?? strategy.worldSize) })} ${strategy.name}`;
   // A strategy whose ranks keep state of their own checkpoints every rank (Strategy.checkpointing).
   const ranked = strategy.checkpointing;
   // Ctrl-C saves the step just taken (interrupt.ts) when the run checkpoints at all.

@@ -65,14 +65,18 @@ interface OldShard {
   range: [number, number];
 }
 
-/** Old rank r's file of `step`, checked against the manifest and this run. */
-function readOldShard(dir: string, m: ZeroManifest, r: number, step: number, totalSteps: number, optimizer: Optimizer, architecture: unknown): OldShard {
+/**
+ * Old rank r's file of `step`, checked against the manifest and this run. The number of steps the
+ * run was planned for is not checked: a resumed run may ask for more (the LR schedule follows this
+ * run's plan, as an unsharded resume's does).
+ */
+function readOldShard(dir: string, m: ZeroManifest, r: number, step: number, optimizer: Optimizer, architecture: unknown): OldShard {
   const file = checkpointFile(join(dir, `rank-${r}`), step);
   const { header: h, data, dataStart } = readModelHeader(file);
   if (h.format !== 'smolcluster-checkpoint') throw new CheckpointError(file, 'is a model file, not a training checkpoint');
   const header = h as CheckpointFileHeader;
   const state = header.state as unknown as LoopState;
-  if (state?.schedule?.totalSteps !== totalSteps) throw new CheckpointError(file, `was written for a run of ${String(state.schedule?.totalSteps)} steps, this one has ${totalSteps}`);
+  if (!Number.isInteger(state?.position?.step)) throw new CheckpointError(file, 'has no loop position');
   if (JSON.stringify(header.architecture) !== JSON.stringify(architecture)) throw new CheckpointError(file, 'holds another architecture');
   if (header.optimizer?.kind !== optimizer.constructor.name) throw new CheckpointError(file, `holds ${String(header.optimizer?.kind)} state, but the optimizer is ${optimizer.constructor.name}`);
   if (header.optimizer.state.length !== optimizer.stateStorages().length) throw new CheckpointError(file, 'holds another number of optimizer state buffers');
@@ -94,7 +98,7 @@ function readOldShard(dir: string, m: ZeroManifest, r: number, step: number, tot
  * when there is nothing to reshard (no manifest, or the same world size: each rank's own file).
  */
 export function restoreResharded(
-  dir: string, sharded: ShardedModel, model: Module, architecture: unknown, optimizer: Optimizer, run: string, totalSteps: number,
+  dir: string, sharded: ShardedModel, model: Module, architecture: unknown, optimizer: Optimizer, run: string, _totalSteps?: number,
 ): Restored | null {
   const m = readManifest(dir);
   if (!m || m.world === sharded.plan.ranges.length) return null;
@@ -105,7 +109,7 @@ export function restoreResharded(
   const refused: string[] = [];
   for (const step of steps) {
     try {
-      return reshardStep(dir, m, step, sharded, model, architecture, optimizer, totalSteps);
+      return reshardStep(dir, m, step, sharded, model, architecture, optimizer);
     } catch (err) {
       if (!(err instanceof CheckpointError)) throw err;
       refused.push(err.message);
@@ -115,14 +119,14 @@ export function restoreResharded(
 }
 
 function reshardStep(
-  dir: string, m: ZeroManifest, step: number, sharded: ShardedModel, model: Module, architecture: unknown, optimizer: Optimizer, totalSteps: number,
+  dir: string, m: ZeroManifest, step: number, sharded: ShardedModel, model: Module, architecture: unknown, optimizer: Optimizer,
 ): Restored {
   const [a, b] = sharded.range;
   // On the cpu the shard and the state themselves; on a GPU host arrays installed at the end (the old shards tile the new range).
   const params = valuesToReceive(sharded.shard.params);
   const states = optimizer.stateStorages().map(valuesToReceive);
   // Everything is read and checked before anything is written: a refused step changes nothing.
-  const olds = m.ranges.map((_, r) => readOldShard(dir, m, r, step, totalSteps, optimizer, architecture));
+  const olds = m.ranges.map((_, r) => readOldShard(dir, m, r, step, optimizer, architecture));
   const stepsTaken = olds[0].header.optimizer.steps;
   for (const o of olds) if (o.header.optimizer.steps !== stepsTaken) throw new CheckpointError(o.file, `optimizer at step ${o.header.optimizer.steps}, rank 0's at ${stepsTaken}`);
   for (const o of olds) {
