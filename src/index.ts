@@ -47,7 +47,11 @@ export * from './comm/index.js';
 // The one training loop and its configuration.
 export {
   train, specFor, type TrainObserver, type StepRecord, type EvalRecord, type SampleRecord, type StepMarks, type TrainOutcome, type TrainData, type TrainGuards,
+  type BestKeeper,
 } from './train/loop/loop.js';
+// Early stopping and the best model (--early-stopping-patience, --save-best).
+export { EvalWatch, type EvalVerdict, type WatchState } from './train/loop/early_stopping.js';
+export { BestModel, type BestRecord } from './train/run/best_model.js';
 export type { BucketSpan, StepInfo } from './metrics/records.js';
 export type { BatchShares } from './train/loop/shares.js';
 export { evaluate, type EvalResult } from './train/loop/evaluate.js';

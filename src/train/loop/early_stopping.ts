@@ -142,21 +142,26 @@ export async function actOnEvaluation(
 ): Promise<EvalVerdict | null> {
   const mine = e ? w.watch.observe(step, e.loss) : null;
   const verdict = await shareVerdict(verdictRoute(w.strategy.name), (v) => w.strategy.gather(v), w.ctx, step, final && mine ? { ...mine, stop: false } : mine);
-  if (verdict?.improved) await keepBest(w);
+  if (verdict?.improved) await keepBest(w, final);
   if (mine?.stop && !final) outcome.stoppedEarly = { step, patience: w.watch.patience! };
   return verdict;
 }
 
 /**
- * Hands the model of a new best evaluation to the keeper. Where each rank holds a part of the model
- * (pipeline stages, tensor-parallel shards) every rank takes part in making it whole on the leader
- * (ModelBuilder.savedModel): every rank knows of the new best from the shared verdict. Elsewhere
- * the leader's model is whole now (a ZeRO-3 model is gathered for the evaluation).
+ * Hands the model of a new best evaluation to the keeper (every rank has one, or none does: each
+ * takes part in the gathering below). Where each rank holds a part of the model (pipeline stages,
+ * tensor-parallel shards) every rank takes part in making it whole on the leader
+ * (ModelBuilder.savedModel): every rank knows of the new best from the shared verdict. A ZeRO-3
+ * model, which evaluates sharded, is gathered on the leader and sharded again (at the end of the
+ * run it is whole already). Elsewhere the leader's model is whole.
  */
-async function keepBest({ ctx, strategy, spec, keeper, watch }: Watched): Promise<void> {
+async function keepBest({ ctx, strategy, spec, keeper, watch }: Watched, final: boolean): Promise<void> {
   if (!keeper) return;
   const builder = strategy.modelBuilder;
+  const gathered = !final && strategy.evaluation !== undefined ? strategy.sharding : undefined;
+  await gathered?.wholeModel(ctx);
   const whole = builder?.savedModel ? await builder.savedModel(ctx.model, spec) : isLeader(strategy) ? ctx.model : null;
   const best = watch.best;
   if (whole && best && isLeader(strategy)) await keeper.keep(whole, spec, best.step, best.loss);
+  gathered?.shardModel(ctx);
 }

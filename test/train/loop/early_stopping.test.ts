@@ -17,6 +17,9 @@ import { type EvalRecord, type TrainData, train } from '../../../src/train/loop/
 import { type TrainConfig, defaultConfig } from '../../../src/train/run/config.js';
 import { AllReduceStrategy } from '../../../src/train/strategies/allreduce.js';
 import { LocalStrategy } from '../../../src/train/strategies/local.js';
+import { ZeroStrategy } from '../../../src/train/strategies/zero.js';
+import { createModel } from '../../../src/nn/models/index.js';
+import { specFor } from '../../../src/train/loop/loop.js';
 import { splitTrainTest } from '../../helpers/split.js';
 
 /** 48 noisy training samples an MLP memorises: its test loss falls, then rises. */
@@ -95,6 +98,22 @@ describe('early stopping in the training loop', () => {
     // The kept parameters evaluate to the best loss.
     lead.model.arena().params.write(last.params);
     assert.equal((await evaluate(lead.model, OVERFIT.test, 400)).loss, lead.best!.loss);
+  });
+
+  it('ZeRO-3 (a model evaluated sharded): the best model is gathered whole on the leader and kept', async () => {
+    const transports = createInProcessTransports(2, { timeoutMs: 10_000 });
+    const keepers = [new Kept(), new Kept()];
+    const c = config({ evalEvery: 6, earlyStoppingPatience: 2, optimizer: 'adam', lr: 0.01 });
+    const [lead, other] = await Promise.all(transports.map((t, r) => train({ ...c }, OVERFIT, new ZeroStrategy(new ProcessGroup(t, { timeoutMs: 10_000 }), { stage: 3 }), {}, { best: keepers[r] })));
+    assert.ok(lead.stoppedEarly, 'the overfitting run did not stop early');
+    assert.equal(other.steps, lead.steps);
+    const last = keepers[0].kept.at(-1)!;
+    const model = createModel(specFor(c, OVERFIT.train), 0);
+    assert.equal(last.params.length, model.arena().size, 'the whole model, not rank 0\'s shard');
+    model.arena().params.write(last.params);
+    // ZeRO-3 evaluates layer group by layer group: the same loss up to float rounding.
+    const loss = (await evaluate(model, OVERFIT.test, 400)).loss;
+    assert.ok(Math.abs(loss - lead.best!.loss) < 1e-6 * loss, `kept model: ${loss}, best evaluation: ${lead.best!.loss}`);
   });
 
   it('without --eval-every a watched run evaluates at each epoch\'s end; --save-best alone never stops', async () => {
