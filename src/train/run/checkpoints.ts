@@ -103,6 +103,12 @@ export interface RankState {
    * world size (ZeRO resharding), or returns null to load the rank's own file as usual.
    */
   reshard?: (dir: string, model: Module, architecture: unknown, optimizer: Optimizer, run: string, totalSteps: number) => Restored | null;
+  /**
+   * Written by `savedRanks` ranks, another number than this run's: the rank whose folder this rank
+   * resumes from (Strategy.checkpointing.checkpointSourceRank: a pipeline rank takes its stage's
+   * folder of the first replica), or null to refuse.
+   */
+  sourceRank?: (savedRanks: number) => number | null;
 }
 
 /** What a resume restored besides model and optimizer. */
@@ -185,7 +191,7 @@ export class Checkpointer {
     const resume = this.opts.resume;
     if (resume === undefined) return null;
     const dir = resume === 'auto' ? this.opts.dir : resume;
-    const folders = this.rankState ? [join(dir, `rank-${this.rankState.rank}`), dir] : [dir];
+    const folders = this.rankState ? [this.rankFolder(dir, false), dir] : [dir];
     for (const folder of folders) {
       const [newest] = listCheckpoints(folder);
       if (!newest) continue;
@@ -211,8 +217,7 @@ export class Checkpointer {
     const resharded = this.rankState?.reshard?.(resume === 'auto' ? this.opts.dir : resume, model, architecture, optimizer, this.run, totalSteps);
     if (resharded) return resharded;
     const extra = this.rankState?.buffers(model) ?? [];
-    if (extra.length > 0) this.checkRankFolders(resume === 'auto' ? this.opts.dir : resume);
-    const dir = this.folder(resume === 'auto' ? this.opts.dir : resume, extra);
+    const dir = extra.length > 0 ? this.rankFolder(resume === 'auto' ? this.opts.dir : resume, true) : this.folder(resume === 'auto' ? this.opts.dir : resume, extra);
     const files = listCheckpoints(dir);
     if (files.length === 0) {
       if (resume === 'auto') return null;
@@ -239,15 +244,20 @@ export class Checkpointer {
   }
 
   /**
-   * Ranks with state of their own resume from their own folders, which only the same number of
-   * ranks has (without a strategy's resharding): another number is refused, not half-resumed.
+   * The folder this rank resumes from. Ranks with state of their own resume from their own folders,
+   * which only the same number of ranks has; written by another number, a strategy may name the
+   * rank whose folder holds this rank's state (RankState.sourceRank); otherwise (and with `refuse`)
+   * another number is refused, not half-resumed.
    */
-  private checkRankFolders(dir: string): void {
-    if (!existsSync(dir)) return;
+  private rankFolder(dir: string, refuse: boolean): string {
+    const own = join(dir, `rank-${this.rankState!.rank}`);
+    if (!existsSync(dir)) return own;
     const ranks = readdirSync(dir).filter((n) => /^rank-\d+$/.test(n) && listCheckpoints(join(dir, n)).length > 0).length;
-    if (ranks > 0 && ranks !== this.workers) {
-      throw new ResumeError(dir, `holds the checkpoints of ${ranks} ranks, each with state of its own, and this run has ${this.workers}: resume it on ${ranks}`);
-    }
+    if (ranks === 0 || ranks === this.workers) return own;
+    const source = this.rankState!.sourceRank?.(ranks) ?? null;
+    if (source !== null) return join(dir, `rank-${source}`);
+    if (!refuse) return own;
+    throw new ResumeError(dir, `holds the checkpoints of ${ranks} ranks, each with state of its own, and this run has ${this.workers}: resume it on ${ranks}`);
   }
 
   private prune(dir: string): void {

@@ -194,6 +194,7 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
     rank, buffers: (model) => ranked.checkpointBuffers!(model),
     // Resharding keeps the global batch: the run's identity at it holds whatever the world size.
     ...(ranked.checkpointManifest ? { manifest: (dir: string) => ranked.checkpointManifest!(dir, globalRun) } : {}),
+    ...(ranked.checkpointSourceRank ? { sourceRank: (n: number) => ranked.checkpointSourceRank!(n) } : {}),
     ...(ranked.restoreResharded ? { reshard: (dir, model, arch, opt, _run, steps) => ranked.restoreResharded!(dir, model, arch, opt, globalRun, steps) } : {}),
   } : undefined, strategy.worldSize, stop);
   // The model of the lowest evaluation loss, in best/ beside the checkpoints (best_model.ts).

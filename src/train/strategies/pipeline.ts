@@ -390,6 +390,17 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
     return [['pipeline.stage', Float32Array.of(this.stage, this.options.stages, from, to, this.tpRank, this.tp)]] as NamedBuffers;
   }
 
+  /**
+   * Checkpoints of another number of replicas (another --workers, the same stages): every replica of
+   * a stage holds the same parameters and optimizer state after the all-reduce, so this rank takes
+   * its stage's folder of the first replica. With --zero the replicas hold shards of it: refused.
+   */
+  checkpointSourceRank(savedRanks: number): number | null {
+    const block = this.options.stages * this.tp;
+    if (this.options.zero !== undefined || savedRanks % block !== 0) return null;
+    return this.rank % block;
+  }
+
   /** The plan, so a resumed run cuts the model where its checkpoints were cut. */
   checkpointState(): Record<string, unknown> {
     return { pipeline_ranges: this.placement!.ranges };

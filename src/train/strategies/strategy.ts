@@ -198,6 +198,12 @@ export interface Checkpointing {
    * at its global batch, whatever the world size.
    */
   restoreResharded?(dir: string, model: Module, architecture: unknown, optimizer: Optimizer, run: string, totalSteps: number): Restored | null;
+  /**
+   * With checkpointBuffers: checkpoints written by `savedRanks` ranks, another number than this
+   * run's; the rank whose folder holds this rank's state (e.g. a pipeline stage's in another
+   * number of replicas), or null to refuse.
+   */
+  checkpointSourceRank?(savedRanks: number): number | null;
 }
 
 /** A strategy that builds its process's model: a tensor-parallel rank builds its shard. */
