@@ -85,7 +85,9 @@ export class Balancer implements MemberShares {
       this.capacity?.start();
       this.capacityStarted = true;
     }
-    this.meter.observe(step, samples, scaledMs, fixedMs);
+    // The step's wall times as its CPU work: a stall (a quota's throttled part of a period, a neighbour's burst) is not work.
+    const granted = this.capacity?.stepGranted() ?? 1;
+    this.meter.observe(step, samples, scaledMs * granted, fixedMs === undefined ? undefined : fixedMs * granted);
   }
 
   async sharesAt(step: number): Promise<readonly number[]> {
@@ -113,7 +115,7 @@ export class Balancer implements MemberShares {
   private async rebalance(step: number, change?: { reason: string; before: number[] }): Promise<void> {
     const m = this.meter;
     const cap = this.capacity && this.capacityStarted ? this.capacity.read() : { capacity: 1, factor: 1 };
-    const window = [m.windowMean * cap.factor, m.fixedWindowMean * cap.factor, m.samplesPerStep, m.jitterMs];
+    const window = [m.windowMean * cap.factor, m.fixedWindowMean * cap.factor, m.samplesPerStep, m.jitterMs * cap.factor];
     m.closeWindow(cap.factor);
     this.mine.set([this.shard.compute ? this.shard.index : -1, window[0], m.trend, window[1], m.fixedTrend, window[2], window[3], cap.capacity]);
     const group = this.group!;

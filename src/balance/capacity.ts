@@ -4,10 +4,12 @@ import type { CpuSource, CpuTimes } from './cpu_source.js';
  * The CPU capacity a rank really has: the share of one CPU it gets when it wants one, over
  * windows of wall time, smoothed, and planned with hysteresis.
  *
- * Per window (the steps between two decisions): `granted` = time on a CPU ÷ (that + time runnable
- * but waiting), from cpu_source.ts. The rank's wall times in that window were its CPU work ÷
- * `granted`; the balancer multiplies them by `granted ÷ capacity` (`factor`) so the policy sees
- * what the work costs at the capacity the rank can count on, whatever happened in the window.
+ * `granted` = time on a CPU ÷ (that + time runnable but waiting), from cpu_source.ts. Per step
+ * (stepGranted) it turns the step's wall times into its CPU work: a step that fell into a throttled
+ * part of a quota period, or met a neighbour's burst, looks 3× slower by the wall clock and costs
+ * the same work. Per window (read: the steps between two decisions) it measures the capacity;
+ * the balancer divides the work by it (× `factor`), so the policy sees what the work costs at the
+ * capacity the rank can count on, whatever happened in the window.
  *
  * - A cgroup quota is a hard ceiling, read from its files (a rank under its quota never shows it:
  *   its steps look full speed until a larger share makes it stall for the rest of each period).
@@ -27,7 +29,7 @@ export interface CapacityReading {
   quota: number | null;
   /** The capacity planned with (≤ 1; 1 where nothing is known). */
   capacity: number;
-  /** Wall ms measured in the window × this = ms at `capacity` (1 where the window was not measured). */
+  /** Work (CPU ms) × this = ms at `capacity`: 1 / capacity. */
   factor: number;
 }
 
@@ -45,6 +47,7 @@ const MIN_DEMAND_MS = 2;
 
 export class CapacityMeter {
   private last: (CpuTimes & { at: number }) | null = null;
+  private lastStep: CpuTimes | null = null;
   private smoothed = NaN;
   private held = NaN;
   private readonly halfLifeMs: number;
@@ -57,6 +60,18 @@ export class CapacityMeter {
   start(): void {
     const t = this.source.times();
     this.last = t ? { ...t, at: this.source.nowMs() } : null;
+    this.lastStep = t;
+  }
+
+  /** Of the time since the previous call (or start) in which the rank wanted a CPU, the fraction it ran: 1 where unknown. Once per step. */
+  stepGranted(): number {
+    const t = this.source.times();
+    const prev = this.lastStep;
+    this.lastStep = t;
+    if (!t || !prev) return 1;
+    const run = t.runMs - prev.runMs;
+    const queued = t.queuedMs - prev.queuedMs;
+    return run >= 0 && queued >= 0 && run + queued > 0 ? run / (run + queued) : 1;
   }
 
   /** Ends the window begun at the previous call (or start()) and begins the next. */
@@ -66,7 +81,7 @@ export class CapacityMeter {
     if (Number.isFinite(granted.fraction)) this.smooth(granted.fraction, granted.wallMs);
     const measured = Number.isFinite(this.held) ? this.held : 1;
     const capacity = Math.min(1, measured, quota === null ? 1 : quota * HEADROOM);
-    const factor = Number.isFinite(granted.fraction) ? granted.fraction / capacity : 1;
+    const factor = 1 / capacity;
     return { granted: granted.fraction, smoothed: this.smoothed, quota, capacity, factor };
   }
 

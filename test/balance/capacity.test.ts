@@ -15,6 +15,12 @@ describe('CapacityMeter (fake clock)', () => {
     near(first.granted, 1);
     near(first.capacity, 1);
     near(first.factor, 1);
+    // Per step: each call measures since the previous one.
+    near(m.stepGranted(), (900 + 0) / 900);
+    cpu.pass(10, 10, 1 / 3);
+    near(m.stepGranted(), 1 / 3);
+    cpu.pass(10, 10, 1);
+    near(m.stepGranted(), 1);
     const idle = new CapacityMeter(cpu).read();
     assert.ok(Number.isNaN(idle.granted) && idle.factor === 1, 'not started: nothing measured');
   });
@@ -28,13 +34,13 @@ describe('CapacityMeter (fake clock)', () => {
     cpu.pass(1000, 200, 1);
     const r = m.read();
     near(r.capacity, HEADROOM / 3);
-    // Its wall times are its CPU work; at the capacity it can count on they take 1 / (0.9 / 3) as long.
+    // Its work takes 1 / (0.9 / 3) as long at the capacity it can count on.
     near(r.factor, 3 / HEADROOM);
-    // Throttled (it wanted the CPU and got a third of the time): the same work, the same planned times.
+    // Throttled (it wanted the CPU and got a third of the time): the same capacity planned with.
     cpu.pass(1000, 900, 1 / 3);
     const t = m.read();
     near(t.granted, 1 / 3);
-    near(t.factor, (1 / 3) / (HEADROOM / 3));
+    near(t.factor, 3 / HEADROOM);
     near(t.capacity, HEADROOM / 3, 1e-9);
   });
 
@@ -52,8 +58,7 @@ describe('CapacityMeter (fake clock)', () => {
     near(r.granted, 0.5);
     near(r.smoothed, 1 - 0.5 * (1 - 0.5 ** (500 / 4000)));
     near(r.capacity, 1, 0);
-    // The window's wall times were doubled by the neighbour: the factor takes them back to the work.
-    near(r.factor, 0.5);
+    near(r.factor, 1);
   });
 
   it('hysteresis: the planned capacity follows load that stays, in steps larger than the band, and comes back', () => {
@@ -73,15 +78,15 @@ describe('CapacityMeter (fake clock)', () => {
     assert.ok(planned[39] > 0.85, `and came back: ${planned[39]}`);
   });
 
-  it('without schedstat the wall times stand (factor 1); a quota still caps the capacity reported', () => {
+  it('without schedstat the wall times are the work; a quota still caps the capacity', () => {
     const cpu = new FakeCpu();
     cpu.schedstat = false;
     cpu.quota = 0.5;
     const m = new CapacityMeter(cpu);
     m.start();
     cpu.pass(1000, 1000, 1);
+    near(m.stepGranted(), 1);
     const r = m.read();
-    near(r.factor, 1);
     near(r.capacity, 0.5 * HEADROOM);
   });
 
@@ -92,6 +97,6 @@ describe('CapacityMeter (fake clock)', () => {
     cpu.pass(1000, 1, 0.5);
     const r = m.read();
     assert.ok(Number.isNaN(r.granted));
-    near(r.factor, 1);
+    near(r.capacity, 1);
   });
 });
