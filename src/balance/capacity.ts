@@ -41,7 +41,7 @@ export interface CapacityOptions {
 /** A quota is planned at this fraction of itself. */
 export const HEADROOM = 0.9;
 /** The planned capacity follows the smoothed one when they differ by more than this fraction. */
-export const BAND = 0.15;
+export const BAND = 0.1;
 /** A window in which the rank wanted a CPU for less than this (ms) measures nothing. */
 const MIN_DEMAND_MS = 2;
 

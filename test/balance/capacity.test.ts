@@ -71,7 +71,7 @@ describe('CapacityMeter (fake clock)', () => {
       planned.push(m.read().capacity);
     }
     const changes = planned.filter((c, i) => i > 0 && c !== planned[i - 1]);
-    assert.ok(changes.length >= 2 && changes.length <= 8, `few changes: ${planned.map((c) => c.toFixed(2)).join(' ')}`);
+    assert.ok(changes.length >= 2 && changes.length <= 10, `few changes: ${planned.map((c) => c.toFixed(2)).join(' ')}`);
     // Each change moved the planned capacity by more than the band.
     planned.forEach((c, i) => i > 0 && c !== planned[i - 1] && assert.ok(Math.abs(c - planned[i - 1]) > BAND * planned[i - 1] * 0.99));
     assert.ok(planned[23] < 0.6, `followed the load that stayed: ${planned[23]}`);
