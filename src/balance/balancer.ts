@@ -85,9 +85,21 @@ export class Balancer implements MemberShares {
       this.capacity?.start();
       this.capacityStarted = true;
     }
-    // The step's wall times as its CPU work: a stall (a quota's throttled part of a period, a neighbour's burst) is not work.
-    const granted = this.capacity?.stepGranted() ?? 1;
-    this.meter.observe(step, samples, scaledMs * granted, fixedMs === undefined ? undefined : fixedMs * granted);
+    this.meter.observe(step, samples, ...this.asWork(scaledMs, fixedMs));
+  }
+
+  /**
+   * The step's wall times as its CPU work: a stall (a quota's throttled part of a period, a
+   * neighbour's burst) is not work, nor is time blocked inside the gradient exchange waiting on a
+   * slower peer's part of it (the fixed time is at most the CPU the process used beside the scaled work).
+   */
+  private asWork(scaledMs: number, fixedMs: number | undefined): [number, number | undefined] {
+    const s = this.capacity?.step();
+    if (!s) return [scaledMs, fixedMs];
+    const scaled = scaledMs * s.granted;
+    if (fixedMs === undefined) return [scaled, undefined];
+    const fixed = fixedMs * s.granted;
+    return [scaled, Number.isFinite(s.cpuMs) ? Math.max(0, Math.min(fixed, s.cpuMs - scaled)) : fixed];
   }
 
   async sharesAt(step: number): Promise<readonly number[]> {

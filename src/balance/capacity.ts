@@ -5,7 +5,7 @@ import type { CpuSource, CpuTimes } from './cpu_source.js';
  * windows of wall time, smoothed, and planned with hysteresis.
  *
  * `granted` = time on a CPU ÷ (that + time runnable but waiting), from cpu_source.ts. Per step
- * (stepGranted) it turns the step's wall times into its CPU work: a step that fell into a throttled
+ * (step) it turns the step's wall times into its CPU work: a step that fell into a throttled
  * part of a quota period, or met a neighbour's burst, looks 3× slower by the wall clock and costs
  * the same work. Per window (read: the steps between two decisions) it measures the capacity;
  * the balancer divides the work by it (× `factor`), so the policy sees what the work costs at the
@@ -48,6 +48,7 @@ const MIN_DEMAND_MS = 2;
 export class CapacityMeter {
   private last: (CpuTimes & { at: number }) | null = null;
   private lastStep: CpuTimes | null = null;
+  private lastCpuMs = NaN;
   private smoothed = NaN;
   private held = NaN;
   private readonly halfLifeMs: number;
@@ -61,17 +62,24 @@ export class CapacityMeter {
     const t = this.source.times();
     this.last = t ? { ...t, at: this.source.nowMs() } : null;
     this.lastStep = t;
+    this.lastCpuMs = this.source.processCpuMs();
   }
 
-  /** Of the time since the previous call (or start) in which the rank wanted a CPU, the fraction it ran: 1 where unknown. Once per step. */
-  stepGranted(): number {
+  /**
+   * Once per step, since the previous call (or start): `granted`, of the time the rank wanted a
+   * CPU the fraction it ran (1 where unknown), and `cpuMs`, the CPU time the process used.
+   */
+  step(): { granted: number; cpuMs: number } {
     const t = this.source.times();
     const prev = this.lastStep;
+    const cpu = this.source.processCpuMs();
+    const cpuMs = cpu - this.lastCpuMs;
     this.lastStep = t;
-    if (!t || !prev) return 1;
+    this.lastCpuMs = cpu;
+    if (!t || !prev) return { granted: 1, cpuMs };
     const run = t.runMs - prev.runMs;
     const queued = t.queuedMs - prev.queuedMs;
-    return run >= 0 && queued >= 0 && run + queued > 0 ? run / (run + queued) : 1;
+    return { granted: run >= 0 && queued >= 0 && run + queued > 0 ? run / (run + queued) : 1, cpuMs };
   }
 
   /** Ends the window begun at the previous call (or start()) and begins the next. */

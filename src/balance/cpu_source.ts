@@ -30,11 +30,18 @@ export interface CpuSource {
   times(): CpuTimes | null;
   /** CPUs this process may use by its cgroup quota (the tightest along its cgroup path), or null: no quota known. */
   quotaCpus(): number | null;
+  /** CPU time this process has used, all its threads (ms, cumulative). */
+  processCpuMs(): number;
 }
 
 /** The running process's source (the main thread: with --threads 1 it does the training). */
 export function procCpuSource(): CpuSource {
-  return { nowMs: () => performance.now(), times: readSchedstat, quotaCpus: readQuotaCpus };
+  return { nowMs: () => performance.now(), times: readSchedstat, quotaCpus: readQuotaCpus, processCpuMs };
+}
+
+function processCpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
 }
 
 function readSchedstat(): CpuTimes | null {

@@ -16,11 +16,13 @@ describe('CapacityMeter (fake clock)', () => {
     near(first.capacity, 1);
     near(first.factor, 1);
     // Per step: each call measures since the previous one.
-    near(m.stepGranted(), (900 + 0) / 900);
-    cpu.pass(10, 10, 1 / 3);
-    near(m.stepGranted(), 1 / 3);
+    near(m.step().granted, 1);
+    cpu.pass(10, 12, 1 / 3);
+    const s = m.step();
+    near(s.granted, 1 / 3);
+    near(s.cpuMs, 4);
     cpu.pass(10, 10, 1);
-    near(m.stepGranted(), 1);
+    near(m.step().granted, 1);
     const idle = new CapacityMeter(cpu).read();
     assert.ok(Number.isNaN(idle.granted) && idle.factor === 1, 'not started: nothing measured');
   });
@@ -85,7 +87,7 @@ describe('CapacityMeter (fake clock)', () => {
     const m = new CapacityMeter(cpu);
     m.start();
     cpu.pass(1000, 1000, 1);
-    near(m.stepGranted(), 1);
+    near(m.step().granted, 1);
     const r = m.read();
     near(r.capacity, 0.5 * HEADROOM);
   });

@@ -81,6 +81,23 @@ describe('the default policy under real-world noise (simulated clock)', () => {
     assert.ok(late[0] < 0.2, `rank 1's share ${late[0]}`);
   });
 
+  it('time a rank spends blocked inside the exchange, waiting on a slower peer, is not its work', async () => {
+    const cpus = [new FakeCpu(), new FakeCpu()];
+    const groups = createInProcessTransports(2, { timeoutMs: 5000 }).map((t) => new ProcessGroup(t, { timeoutMs: 5000 }));
+    const balancers = groups.map((g, r) => new Balancer(g, makePolicy('dynamic', { rebalanceInterval: 10 }), { index: r, count: 2, compute: true }, () => {}, new CapacityMeter(cpus[r])));
+    let shares: readonly number[] = [];
+    for (let step = 0; step < 31; step++) {
+      shares = (await Promise.all(balancers.map((b) => b.sharesAt(step))))[0];
+      // Equal work (10 ms + 2 ms of optimizer); rank 0 also sat 38 ms in the exchange for rank 1's part, using no CPU.
+      cpus.forEach((c, r) => {
+        c.pass(60, 12, 1);
+        balancers[r].observe(step, 32, 10, r === 0 ? 40 : 2);
+      });
+    }
+    await Promise.all(groups.map((g) => g.close()));
+    assert.deepEqual([...shares], [0.5, 0.5]);
+  });
+
   it('equal nodes with outside load taking half of one core for a while stay within 60/40', async () => {
     const { shares } = await simulate(300, { outside: { from: 100, to: 200, granted: 0.5 } }, true);
     assert.ok(shares.every((s) => s >= 0.4 && s <= 0.6), `rank 1's shares ${[...new Set(shares)].map((s) => s.toFixed(3)).join(' ')}`);

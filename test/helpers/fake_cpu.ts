@@ -7,6 +7,7 @@ export class FakeCpu implements CpuSource {
   queued = 0;
   quota: number | null = null;
   schedstat = true;
+  extraCpu = 0;
 
   /** `wallMs` pass in which the thread wanted a CPU for `busyMs` and got `granted` of it. */
   pass(wallMs: number, busyMs: number, granted: number): void {
@@ -25,5 +26,10 @@ export class FakeCpu implements CpuSource {
 
   quotaCpus(): number | null {
     return this.quota;
+  }
+
+  /** The process's CPU time: the thread's, and `extraCpu` (other threads). */
+  processCpuMs(): number {
+    return this.run + this.extraCpu;
   }
 }
