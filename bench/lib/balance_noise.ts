@@ -9,6 +9,7 @@
  * The cgroups are created and removed by bench/lib/slow_cluster.ts; where none is writable the
  * bench says so and runs nothing (the `slow` fault is no bursty quota).
  */
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { cpuControllerAvailable } from '../../src/validate/cpu_quota.js';
 import { type BalanceRun, readBalanceRun } from './balance_report.js';
@@ -46,6 +47,7 @@ export interface NoiseResult {
 
 export async function runNoiseScenarios(o: NoiseOptions): Promise<NoiseResult[] | string> {
   if (!cpuControllerAvailable()) return 'bench:balance --noise: no writable cgroup cpu controller (needs Linux and root): the bursty quota and the outside load cannot be made here, nothing was run';
+  if (spawnSync('taskset', ['-V']).error) return 'bench:balance --noise: no `taskset` (util-linux) to pin the workers and the outside load to CPUs, nothing was run';
   const results: NoiseResult[] = [];
   for (const s of SCENARIOS) {
     const runs: BalanceRun[] = [];
