@@ -2,6 +2,7 @@
  * npm run bench:balance -- [--steps 150] [--batch 128] [--fraction 0.38] [--interval 10]
  *                          [--period-ms 3] [--model cnn] [--hidden 128] [--target 0.9] [--eval-every 25] [--only none,dynamic,...] [--no-mid]
  *                          [--no-async] [--keep]
+ * npm run bench:balance -- --noise [--steps 600] [--interval 10] [--keep]
  *
  * Load balancing on a really slow node: two workers (allreduce, one thread each) on this machine,
  * rank 1's CPU time limited to `fraction` of one CPU by a cgroup quota (bench/lib/slow_cluster.ts;
@@ -21,6 +22,10 @@
  * share of the run (it finished its shard and waited for the end). `--no-async` leaves them out.
  * Last line: one JSON object with every figure. `--keep` keeps the runs' experiment folders
  * (events.jsonl has every decision's measurements) and prints where.
+ *
+ * `--noise`: instead, the real-world noise scenarios (bench/lib/balance_noise.ts): a third of a CPU
+ * in bursty 100 ms quota periods at batch 32 and 128, and equal nodes with a CPU burner beside one
+ * worker for the middle third of the run; 600 steps unless --steps says otherwise.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,6 +34,7 @@ import { type BalanceRun, readBalanceRun } from './lib/balance_report.js';
 import { fmtNum, machineInfo, parseOnly, renderTable } from './lib/index.js';
 import { runSlowCluster } from './lib/slow_cluster.js';
 import { type AsyncBalanceRun, readAsyncBalanceRun } from './lib/async_balance_report.js';
+import { renderNoise, runNoiseScenarios } from './lib/balance_noise.js';
 
 /**
  * Each policy as a user types it, with the default balance model; `dynamic-arrival` /
@@ -51,14 +57,19 @@ interface Options {
   mid: boolean;
   async: boolean;
   keep: boolean;
+  noise: boolean;
+  stepsGiven: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { steps: 150, batch: 128, fraction: 0.38, interval: 10, model: 'cnn', hidden: '128', target: 0.9, evalEvery: 25, only: [...POLICIES], mid: true, async: true, keep: false };
+  const o: Options = { steps: 150, batch: 128, fraction: 0.38, interval: 10, model: 'cnn', hidden: '128', target: 0.9, evalEvery: 25, only: [...POLICIES], mid: true, async: true, keep: false, noise: false, stepsGiven: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = (): string => argv[++i];
-    if (a === '--steps') o.steps = Number(next());
+    if (a === '--steps') {
+      o.steps = Number(next());
+      o.stepsGiven = true;
+    } else if (a === '--noise') o.noise = true;
     else if (a === '--batch') o.batch = Number(next());
     else if (a === '--fraction') o.fraction = Number(next());
     else if (a === '--period-ms') o.periodMs = Number(next());
@@ -116,6 +127,7 @@ async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   const machine = machineInfo();
   const dir = mkdtempSync(join(tmpdir(), 'smolcluster-bench-balance-'));
+  if (o.noise) return noise(o, dir, machine);
   const runs = new Map<Row, BalanceRun>();
   let slowedBy = '';
   try {
@@ -163,6 +175,23 @@ async function main(): Promise<void> {
       ])) + '\n');
     }
     process.stdout.write(JSON.stringify({ bench: 'balance', options: o, slowedBy, machine, runs: Object.fromEntries(runs), asyncPs: asyncRuns }) + '\n');
+  } finally {
+    if (o.keep) process.stderr.write(`bench:balance: runs kept in ${dir}\n`);
+    else rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function noise(o: Options, dir: string, machine: ReturnType<typeof machineInfo>): Promise<void> {
+  const n = { steps: o.stepsGiven ? o.steps : 600, interval: o.interval, dir };
+  try {
+    const results = await runNoiseScenarios(n);
+    if (typeof results === 'string') {
+      process.stderr.write(`${results}\n`);
+      process.exitCode = 1;
+      return;
+    }
+    process.stdout.write(renderNoise(n, results, machine.loadAvg1));
+    process.stdout.write(JSON.stringify({ bench: 'balance', mode: 'noise', options: n, machine, results }) + '\n');
   } finally {
     if (o.keep) process.stderr.write(`bench:balance: runs kept in ${dir}\n`);
     else rmSync(dir, { recursive: true, force: true });

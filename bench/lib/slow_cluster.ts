@@ -9,6 +9,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { freePort } from './free_port.js';
 import { join } from 'node:path';
+import { cpus } from 'node:os';
 import { readMetrics } from '../../src/metrics/reader.js';
 import { CpuQuota, cpuControllerAvailable } from '../../src/validate/cpu_quota.js';
 import { packageRoot } from './child.js';
@@ -29,6 +30,10 @@ export interface SlowClusterOptions {
   /** The fallback's sleep per step where cgroups are unavailable (ms). */
   fallbackSlowMs?: number;
   timeoutMs?: number;
+  /** Pin worker r to CPU r (mod this machine's CPUs; `taskset`), so outside load on one CPU meets one worker. */
+  pin?: boolean;
+  /** Outside load: a CPU-burning process beside worker `beside` (its CPU and its cgroup, so it takes half of that worker's CPU) from step `fromStep` until `toStep`. */
+  burner?: { beside: number; fromStep: number; toStep: number };
 }
 
 export interface SlowClusterResult {
@@ -43,6 +48,8 @@ export interface SlowClusterResult {
    * every 0.5 s, so a mid-run slowdown lands some steps after `fromStep`: this is where it did.
    */
   slowedFromStep: number | null;
+  /** The outside load's first and last step as the metrics saw them (null: no burner, or it never ran). */
+  burnedSteps: [number, number] | null;
 }
 
 const CLI = join(packageRoot(import.meta.url), 'dist', 'src', 'cli', 'main.js');
@@ -65,9 +72,9 @@ export async function runSlowCluster(o: SlowClusterOptions): Promise<SlowCluster
       slowedAt = Date.now();
     }
     const exits = Array.from({ length: o.workers }, (_, r) => {
-      const child = spawn(process.execPath, [CLI, 'worker', '--rank', String(r), '--world-size', String(o.workers), '--master', `127.0.0.1:${port}`, ...o.args, ...fault], {
-        env, stdio: ['ignore', 'ignore', 'pipe'],
-      });
+      const command = [process.execPath, CLI, 'worker', '--rank', String(r), '--world-size', String(o.workers), '--master', `127.0.0.1:${port}`, ...o.args, ...fault];
+      const [exe, ...args] = o.pin ? pinned(r, command) : command;
+      const child = spawn(exe, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
       children.push(child);
       if (version) groups[r].add(child.pid!);
       child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr[r] += s));
@@ -82,12 +89,14 @@ export async function runSlowCluster(o: SlowClusterOptions): Promise<SlowCluster
         slowedAt = Date.now();
       });
     }
+    const burned = o.burner ? burnBeside(o.burner, o.pin ?? false, version ? groups[o.burner.beside] : null, o.metricsFile, exits, children) : null;
     const codes = await Promise.all(exits);
     clearTimeout(timer);
+    const burnedAt = burned ? await burned : null;
     const slowed = slowedAt === null || !existsSync(o.metricsFile) ? null
       : readMetrics(o.metricsFile).steps.filter((s) => s.rank === o.slowRank && s.time > slowedAt!).sort((a, b) => a.step - b.step)[0];
     return {
-      codes, stderr, slowedAt, slowedFromStep: version ? (slowed?.step ?? null) : from,
+      codes, stderr, slowedAt, slowedFromStep: version ? (slowed?.step ?? null) : from, burnedSteps: burnedAt && existsSync(o.metricsFile) ? stepsBetween(o.metricsFile, o.burner!.beside, burnedAt) : null,
       slowedBy: version === 'v1' ? 'cgroup v1 cpu quota' : version === 'v2' ? 'cgroup v2 cpu.max' : 'slow fault (no writable cgroup)',
     };
   } finally {
@@ -108,3 +117,35 @@ async function waitForStep(file: string, step: number, exits: Promise<unknown>[]
   return false;
 }
 
+
+/** `command` pinned to CPU `r` (mod the CPUs) by taskset, which runs it in its own process. */
+function pinned(r: number, command: string[]): string[] {
+  return ['taskset', '-c', String(r % cpus().length), ...command];
+}
+
+/**
+ * A busy loop pinned beside worker `beside` and in its cgroup from `fromStep` until `toStep` (or the
+ * run's end); resolves to when it ran (ms since the epoch), or null if the run ended first.
+ */
+async function burnBeside(
+  b: { beside: number; fromStep: number; toStep: number }, pin: boolean, group: CpuQuota | null, file: string, exits: Promise<unknown>[], children: ChildProcess[],
+): Promise<[number, number] | null> {
+  if (!(await waitForStep(file, b.fromStep, exits))) return null;
+  const command = [process.execPath, '-e', 'for (;;) {}'];
+  const [exe, ...args] = pin ? pinned(b.beside, command) : command;
+  const burner = spawn(exe, args, { stdio: 'ignore' });
+  children.push(burner);
+  const gone = new Promise((resolve) => burner.on('close', resolve));
+  group?.add(burner.pid!);
+  const start = Date.now();
+  await waitForStep(file, b.toStep, exits);
+  burner.kill('SIGKILL');
+  await gone;
+  return [start, Date.now()];
+}
+
+/** Worker `rank`'s first and last step that ended within [from, to] (ms since the epoch). */
+function stepsBetween(file: string, rank: number, [from, to]: [number, number]): [number, number] | null {
+  const steps = readMetrics(file).steps.filter((s) => s.rank === rank && s.time > from && s.time <= to).map((s) => s.step);
+  return steps.length > 0 ? [Math.min(...steps), Math.max(...steps)] : null;
+}

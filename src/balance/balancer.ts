@@ -11,6 +11,7 @@ import type { MemberShares } from '../train/loop/shares.js';
 import type { BalancePolicy, Measured } from './policy.js';
 import { equalShares } from './shares.js';
 import { SpeedMeter } from './speed.js';
+import type { CapacityMeter } from './capacity.js';
 import { SmolError } from '../util/errors.js';
 
 export const DECIDER = 0;
@@ -29,6 +30,8 @@ export interface RebalanceEvent {
   fixed_ms: number[];
   /** Standard deviation of each shard's busy time per step since the last decision (ms). */
   jitter_ms: number[];
+  /** The CPU capacity each shard was planned with (capacity.ts; 1 where unmeasured): the times above are at it. */
+  capacity: number[];
 }
 
 /** What a rank trains on: shard `index` of `count`, or nothing (a parameter server). */
@@ -46,6 +49,7 @@ export class Balancer implements MemberShares {
   /** Per rank: [shard index or −1, then the meter's figures] (ROW floats). */
   private readonly mine = new Float32Array(ROW);
   private decided: Float32Array;
+  private capacityStarted = false;
 
   constructor(
     /** null: an elastic run's, until its first group forms (regroup). */
@@ -53,6 +57,8 @@ export class Balancer implements MemberShares {
     private readonly policy: BalancePolicy,
     private shard: ShardOf,
     private readonly onRebalance: (e: RebalanceEvent) => void = () => {},
+    /** This rank's CPU capacity (capacity.ts); without one, the wall times as measured. */
+    private readonly capacity?: CapacityMeter,
   ) {
     this.current = equalShares(shard.count);
     this.decided = new Float32Array(1 + shard.count);
@@ -70,10 +76,30 @@ export class Balancer implements MemberShares {
     }
     this.current = [...shares];
     this.meter = new SpeedMeter(step);
+    this.capacityStarted = false;
   }
 
   observe(step: number, samples: number, scaledMs: number, fixedMs?: number): void {
-    this.meter.observe(step, samples, scaledMs, fixedMs);
+    // The capacity's first window begins where the speed meter's first step does (after warm-up).
+    if (!this.capacityStarted) {
+      this.capacity?.start();
+      this.capacityStarted = true;
+    }
+    this.meter.observe(step, samples, ...this.asWork(scaledMs, fixedMs));
+  }
+
+  /**
+   * The step's wall times as its CPU work: a stall (a quota's throttled part of a period, a
+   * neighbour's burst) is not work, nor is time blocked inside the gradient exchange waiting on a
+   * slower peer's part of it (the fixed time is at most the CPU the process used beside the scaled work).
+   */
+  private asWork(scaledMs: number, fixedMs: number | undefined): [number, number | undefined] {
+    const s = this.capacity?.step();
+    if (!s) return [scaledMs, fixedMs];
+    const scaled = scaledMs * s.granted;
+    if (fixedMs === undefined) return [scaled, undefined];
+    const fixed = fixedMs * s.granted;
+    return [scaled, Number.isFinite(s.cpuMs) ? Math.max(0, Math.min(fixed, s.cpuMs - scaled)) : fixed];
   }
 
   async sharesAt(step: number): Promise<readonly number[]> {
@@ -100,9 +126,10 @@ export class Balancer implements MemberShares {
   /** `change`: a change of members — decide even with unknown times, from equal shares, and record the previous membership's shares as the old ones. */
   private async rebalance(step: number, change?: { reason: string; before: number[] }): Promise<void> {
     const m = this.meter;
-    const window = [m.windowMean, m.fixedWindowMean, m.samplesPerStep, m.jitterMs];
-    m.closeWindow();
-    this.mine.set([this.shard.compute ? this.shard.index : -1, window[0], m.trend, window[1], m.fixedTrend, window[2], window[3]]);
+    const cap = this.capacity && this.capacityStarted ? this.capacity.read() : { capacity: 1, factor: 1 };
+    const window = [m.windowMean * cap.factor, m.fixedWindowMean * cap.factor, m.samplesPerStep, m.jitterMs * cap.factor];
+    m.closeWindow(cap.factor);
+    this.mine.set([this.shard.compute ? this.shard.index : -1, window[0], m.trend, window[1], m.fixedTrend, window[2], window[3], cap.capacity]);
     const group = this.group!;
     const all = await group.allGather(this.mine);
     const measured = byShard(all, this.shard.count);
@@ -123,17 +150,20 @@ export class Balancer implements MemberShares {
     const old = change?.before ?? this.current;
     this.current = Array.from(this.decided.subarray(1));
     if (group.rank === DECIDER) {
-      this.onRebalance({ step, policy: this.policy.name, reason, old_shares: old, shares: this.current, ms_per_sample: measured.trend, fixed_ms: measured.fixedTrend ?? [], jitter_ms: measured.jitterMs ?? [] });
+      this.onRebalance({
+        step, policy: this.policy.name, reason, old_shares: old, shares: this.current, ms_per_sample: measured.trend,
+        fixed_ms: measured.fixedTrend ?? [], jitter_ms: measured.jitterMs ?? [], capacity: measured.capacity ?? [],
+      });
     }
   }
 }
 
-const ROW = 7;
+const ROW = 8;
 
 /** The gathered rows as per-shard arrays (NaN where a shard reported nothing); the global batch is the shards' samples per step. */
 function byShard(all: Float32Array, shards: number): Measured {
   const nan = (): number[] => Array<number>(shards).fill(NaN);
-  const m = { windowMean: nan(), trend: nan(), fixedWindowMean: nan(), fixedTrend: nan(), jitterMs: nan(), globalBatch: 0 };
+  const m = { windowMean: nan(), trend: nan(), fixedWindowMean: nan(), fixedTrend: nan(), jitterMs: nan(), capacity: nan(), globalBatch: 0 };
   for (let i = 0; i + ROW - 1 < all.length; i += ROW) {
     const s = all[i];
     if (s < 0 || s >= shards) continue;
@@ -143,6 +173,7 @@ function byShard(all: Float32Array, shards: number): Measured {
     m.fixedTrend[s] = all[i + 4];
     m.globalBatch += all[i + 5];
     m.jitterMs[s] = all[i + 6];
+    m.capacity[s] = all[i + 7];
   }
   if (!(m.globalBatch > 0)) m.globalBatch = 1;
   return m;

@@ -6,9 +6,13 @@ import { DynamicPolicy } from './dynamic.js';
 import { HybridPolicy } from './hybrid.js';
 import { type BalanceModel, type BalancePolicy, DEFAULT_BALANCE_MODEL, type PolicyName, type PolicyOptions } from './policy.js';
 import { ProportionalPolicy } from './proportional.js';
+import { CapacityMeter } from './capacity.js';
+import { procCpuSource } from './cpu_source.js';
 
 export { BALANCE_MODELS, POLICIES, type BalanceModel, type BalancePolicy, type PolicyName, type PolicyOptions, type Measured, type Decision } from './policy.js';
 export { Balancer, type RebalanceEvent, type ShardOf } from './balancer.js';
+export { CapacityMeter, type CapacityOptions, type CapacityReading } from './capacity.js';
+export { procCpuSource, type CpuSource, type CpuTimes } from './cpu_source.js';
 
 export function makePolicy(name: PolicyName, o: PolicyOptions): BalancePolicy {
   switch (name) {
@@ -49,13 +53,13 @@ export function balancerFromFlags(
     }
     return null;
   }
-  return new Balancer(group, policyFromFlags(f), shard, onRebalance);
+  return new Balancer(group, policyFromFlags(f), shard, onRebalance, new CapacityMeter(procCpuSource()));
 }
 
 /** An elastic run's balancer (flags as above): its group is each membership's, given as members change (Balancer.regroup). */
 export function elasticBalancerFromFlags(f: BalanceFlags, onRebalance: (e: RebalanceEvent) => void): Balancer | null {
   if (!f.enableLoadBalancing) return null;
-  return new Balancer(null, policyFromFlags(f), { index: 0, count: 1, compute: true }, onRebalance);
+  return new Balancer(null, policyFromFlags(f), { index: 0, count: 1, compute: true }, onRebalance, new CapacityMeter(procCpuSource()));
 }
 
 /** A decision as one line for stderr: "step 20: shares 50.0%/50.0% → 75.0%/25.0% (reason)". */

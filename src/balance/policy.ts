@@ -24,6 +24,8 @@ export interface Measured {
   globalBatch?: number;
   /** Standard deviation of each shard's busy time per step since the last decision (ms). */
   jitterMs?: number[];
+  /** The CPU capacity each shard's times are at (capacity.ts: the times are its CPU work at that share of a CPU). */
+  capacity?: number[];
 }
 
 /**
@@ -76,7 +78,8 @@ export function describeMeasured(m: Measured, which: 'window' | 'trend'): string
   const times = describeTimes('times', which === 'window' ? m.windowMean : m.trend);
   const ms = (xs: readonly number[]): string => xs.map((t) => (Number.isFinite(t) ? t.toPrecision(3) : '?')).join(', ');
   const jitter = m.jitterMs ? `, jitter ${ms(m.jitterMs)} ms` : '';
-  return fixed ? `${times} + ${ms(fixed)} ms per step${jitter}` : times;
+  const capacity = m.capacity?.some((c) => c < 1) ? `, capacity ${m.capacity.map((c) => (Number.isFinite(c) ? c.toFixed(2) : '?')).join(', ')} CPU` : '';
+  return fixed ? `${times} + ${ms(fixed)} ms per step${jitter}${capacity}` : times;
 }
 
 export interface Decision {

@@ -74,14 +74,18 @@ export class SpeedMeter {
     return median(busy.slice(1).map((b, i) => Math.abs(b - busy[i]))) / MEDIAN_DIFF_TO_SD;
   }
 
-  /** Folds the window's settled steps into the trend (an empty window leaves it) and starts a new window. */
-  closeWindow(): void {
+  /**
+   * Folds the window's settled steps into the trend (an empty window leaves it) and starts a new
+   * window. `factor` converts its wall times to times at the rank's planned capacity (capacity.ts).
+   */
+  closeWindow(factor = 1): void {
     const s = this.settled();
     if (s.length > 0) {
       const n = s.length;
       // The standard error of the window's ms per step, from its steps' spread.
-      const noiseMs = stdev(s.map(busyOf)) / Math.sqrt(n);
-      this.trendOf.fold({ samples: sum(s.map((x) => x.samples)) / n, scaledMs: sum(s.map((x) => x.scaledMs)) / n, fixedMs: sum(s.map((x) => x.fixedMs)) / n, noiseMs });
+      const noiseMs = (factor * stdev(s.map(busyOf))) / Math.sqrt(n);
+      const perStep = (of: (x: StepTimes) => number): number => (factor * sum(s.map(of))) / n;
+      this.trendOf.fold({ samples: sum(s.map((x) => x.samples)) / n, scaledMs: perStep((x) => x.scaledMs), fixedMs: perStep((x) => x.fixedMs), noiseMs });
     }
     this.steps = [];
   }
