@@ -9,7 +9,9 @@
  *   (random weights, its 49,152-token vocabulary, tied head), context 512, batch 4, AdamW over the
  *   adapters. Ours (applyLora) against peft.get_peft_model on transformers' LlamaForCausalLM built
  *   from the config.json our spec writes (bench/reference/finetune_peft.py); fp32, and bf16 (ours
- *   setComputePrecision('bf16'), torch's forward and loss under autocast bfloat16). Figures: tokens/s
+ *   setComputePrecision('bf16') with the frozen base held in bf16 as --lora-base-dtype bf16 holds it:
+ *   the same bf16 operands autocast casts it to every step; torch's forward and loss under autocast
+ *   bfloat16). Figures: tokens/s
  *   of the median timed step after one warm-up, and each process's peak RSS. Targets: ≥ 1.5× PEFT's
  *   tokens/s in fp32, ≥ 1.3× in bf16, peak memory ≤ PEFT's.
  * - wire: two in-process all-reduce ranks of the real training loop on the same shape, LoRA and full
