@@ -4,13 +4,15 @@
  * it has them, turned into marks that say which text is learned (data/chat_tokens.ts).
  */
 import { type ChatFormat, markGenerationBlocks } from '../../data/chat_tokens.js';
+import { tokenizerFile } from '../../data/hf_tokenizer.js';
 import { isNamedTokenizer } from '../../data/tokenizer.js';
 import { chatTemplateFrom, loadChatTemplate } from '../../generate/chat_template.js';
 
 /** Null for a named tokenizer (gpt2, bytes) or a folder without a template. */
 export function chatFormatFor(tokenizer: string | undefined): ChatFormat | null {
   if (tokenizer === undefined || isNamedTokenizer(tokenizer)) return null;
-  const template = loadChatTemplate(tokenizer);
+  // Through tokenizerFile, as the tokenizer itself is found: an npm:PACKAGE/PATH reaches the template beside it too.
+  const template = loadChatTemplate(tokenizerFile(tokenizer));
   if (!template) return null;
   const marked = markGenerationBlocks(template.source);
   if (marked === null) return { renderer: template, marked: false };

@@ -5,10 +5,10 @@
  * files, its bos / eos), else the bos / eos of a named tokenizer (gpt2's <|endoftext|>).
  */
 import { dirname } from 'node:path';
+import { tokenizerFile } from '../../data/hf_tokenizer.js';
 import { isNamedTokenizer, makeTokenizer } from '../../data/tokenizer.js';
 import type { HfTokenIds } from '../../nn/interchange/hf_config.js';
 import { type SaveFolderOptions, saveFolder } from '../../nn/interchange/hf_folder.js';
-import { isFolder } from '../../nn/interchange/hf_weights.js';
 import type { ModelSpec } from '../../nn/models/index.js';
 import type { Module } from '../../nn/module.js';
 import type { TrainConfig } from './config.js';
@@ -24,7 +24,8 @@ export function tokenizerSources(config: Pick<TrainConfig, 'init' | 'dataset' | 
   if (t.bos !== null) tokens.bos = t.bos;
   if (t.eos !== null) tokens.eos = t.eos;
   if (isNamedTokenizer(name)) return { tokens };
-  return { tokenizerFrom: isFolder(name) ? name : dirname(name), tokens };
+  // The folder of the tokenizer.json the run read (an npm:PACKAGE/PATH resolved as the tokenizer was).
+  return { tokenizerFrom: dirname(tokenizerFile(name)), tokens };
 }
 
 /** Writes the run's model into `dir` as a Hugging Face folder; the files written. */

@@ -1,0 +1,191 @@
+/**
+ * bench:finetune — fine-tuning on one thread against Hugging Face PEFT + torch in the same run
+ * (issue 32 §5):
+ *
+ *   npm run bench:finetune [-- --only lora,wire,moe] [--precisions fp32,bf16] [--steps 3] [--repeats 1]
+ *                            [--context 512] [--batch 4] [--layers N] [--quick]
+ *
+ * - lora: LoRA r=16, alpha 32, dropout 0 on q_proj,k_proj,v_proj,o_proj of the SmolLM2-135M shape
+ *   (random weights, its 49,152-token vocabulary, tied head), context 512, batch 4, AdamW over the
+ *   adapters. Ours (applyLora) against peft.get_peft_model on transformers' LlamaForCausalLM built
+ *   from the config.json our spec writes (bench/reference/finetune_peft.py); fp32, and bf16 (ours
+ *   setComputePrecision('bf16') with the frozen base held in bf16 as --lora-base-dtype bf16 holds it:
+ *   the same bf16 operands autocast casts it to every step; torch's forward and loss under autocast
+ *   bfloat16). Figures: tokens/s
+ *   of the median timed step after one warm-up, and each process's peak RSS. Targets: ≥ 1.5× PEFT's
+ *   tokens/s in fp32, ≥ 1.3× in bf16, peak memory ≤ PEFT's.
+ * - wire: two in-process all-reduce ranks of the real training loop on the same shape, LoRA and full
+ *   fine-tuning: the bytes rank 0 sends per step as its process group counts them. Target: LoRA
+ *   ≤ 2 % of full fine-tuning's.
+ * - moe: full training of the mixtral-tiny shape (2 layers × 64, 8 experts, top-2, vocab 256,
+ *   context 128, batch 8, load-balancing loss 0.02) against transformers' MixtralForCausalLM with
+ *   output_router_logits (the same loss), tokens/s and peak RSS; no target, a reading.
+ *
+ * Every engine and workload runs in a child of its own (its peak RSS its own); repeats alternate
+ * which engine goes first. `--quick` is a smoke run for a loaded machine: 4 layers, context 128,
+ * 2 timed steps (figures not comparable with the issue's targets). Last line: one JSON object.
+ */
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { findPythonWith, median, packageRoot, parseOnly, pythonCandidates, runJsonChild, threadEnv } from './lib/index.js';
+import { LORA, SEED, type StepReport, type WireReport, timedTraining, wireBytes } from './lib/finetune_runs.js';
+import { hfConfigFromSpec } from '../src/nn/interchange/hf_config.js';
+import { type LlamaSpec, llamaSpec } from '../src/nn/index.js';
+import type { Precision } from '../src/tensor/index.js';
+
+const PARTS = ['lora', 'wire', 'moe'] as const;
+const PRECISIONS = ['fp32', 'bf16'] as const;
+const TARGET = { fp32: 1.5, bf16: 1.3, wirePercent: 2 } as const;
+const MOE = { context: 128, batch: 8 } as const;
+
+interface Plan { parts: string[]; precisions: Precision[]; steps: number; repeats: number; context: number; batch: number; layers?: number }
+
+function loraSpec(p: Pick<Plan, 'context' | 'layers'>): LlamaSpec {
+  return llamaSpec('smollm2-135m', 49152, p.context, p.layers !== undefined ? { layers: p.layers } : {});
+}
+const moeSpec = (): LlamaSpec => llamaSpec('mixtral-tiny', 256, MOE.context);
+
+type Outcome = StepReport | string;
+interface Pair { ours: Outcome[]; torch: Outcome[] }
+
+async function child(cmd: string, args: string[]): Promise<Outcome> {
+  const r = await runJsonChild<StepReport>(cmd, args, { env: threadEnv(1), timeoutMs: 30 * 60_000, stderr: 'pipe' });
+  return r.value && !r.error ? r.value : `${r.error ?? 'no report'} ${r.stderr.trim().split('\n').slice(-2).join(' | ')}`;
+}
+
+async function parent(plan: Plan): Promise<void> {
+  const self = fileURLToPath(import.meta.url);
+  const reference = join(packageRoot(import.meta.url), 'bench', 'reference', 'finetune_peft.py');
+  const py = findPythonWith('peft', [...pythonCandidates(), '/opt/torchvenv/bin/python']);
+  if (!py.found) console.log(`bench:finetune: the PyTorch side is skipped: ${py.reason}`);
+  const shape = ['--steps', String(plan.steps), '--context', String(plan.context), '--batch', String(plan.batch), ...(plan.layers ? ['--layers', String(plan.layers)] : [])];
+  // --context is the training window (spec.context is the model's positions, the preset's).
+  const torchArgs = (spec: LlamaSpec, window: number, batch: number, p: Precision, lora: boolean): string[] => [
+    reference, '--config', JSON.stringify(hfConfigFromSpec(spec)), '--id', lora ? 'lora' : 'moe', '--batch', String(batch), '--context', String(window),
+    '--steps', String(plan.steps), '--seed', String(SEED), '--precision', p, ...(lora ? ['--lora', JSON.stringify(LORA)] : []),
+  ];
+  const pairs = async (ours: () => Promise<Outcome>, torch: () => Promise<Outcome>): Promise<Pair> => {
+    const out: Pair = { ours: [], torch: [] };
+    for (let r = 0; r < plan.repeats; r++) {
+      const order = r % 2 === 0 ? [ours, torch] : [torch, ours];
+      const got = [await order[0](), await order[1]()];
+      out.ours.push(r % 2 === 0 ? got[0] : got[1]);
+      out.torch.push(r % 2 === 0 ? got[1] : got[0]);
+    }
+    return out;
+  };
+  const skipped = async (): Promise<Outcome> => `skipped: ${py.reason}`;
+  const lora: Partial<Record<Precision, Pair>> = {};
+  if (plan.parts.includes('lora')) {
+    for (const p of plan.precisions) {
+      lora[p] = await pairs(
+        () => child(process.execPath, ['--max-old-space-size=8192', self, '--worker', 'lora', '--precision', p, ...shape]),
+        py.found ? () => child(py.found!.python, torchArgs(loraSpec(plan), plan.context, plan.batch, p, true)) : skipped,
+      );
+    }
+  }
+  let wire: WireReport | string | undefined;
+  if (plan.parts.includes('wire')) {
+    const r = await runJsonChild<WireReport>(process.execPath, ['--max-old-space-size=12288', self, '--worker', 'wire', ...shape], { env: threadEnv(1), timeoutMs: 30 * 60_000, stderr: 'pipe' });
+    wire = r.value ?? `${r.error} ${r.stderr.trim().split('\n').slice(-2).join(' | ')}`;
+  }
+  let moe: Pair | undefined;
+  if (plan.parts.includes('moe')) {
+    moe = await pairs(
+      () => child(process.execPath, [self, '--worker', 'moe', ...shape]),
+      py.found ? () => child(py.found!.python, torchArgs(moeSpec(), MOE.context, MOE.batch, 'fp32', false)) : skipped,
+    );
+  }
+  report(plan, lora, wire, moe, referenceDetail(lora, moe));
+}
+
+/** The reference's versions (torch, transformers, peft), as its first report states them. */
+function referenceDetail(lora: Partial<Record<Precision, Pair>>, moe: Pair | undefined): string {
+  const first = [...Object.values(lora).flatMap((p) => p.torch), ...(moe?.torch ?? [])].find((x): x is StepReport => typeof x !== 'string');
+  return first?.detail ?? 'absent';
+}
+
+const ok = (xs: Outcome[]): StepReport[] | null => (xs.length > 0 && xs.every((x) => typeof x !== 'string') ? (xs as StepReport[]) : null);
+const tps = (xs: StepReport[]): number => median(xs.map((x) => x.tokensPerSec));
+const rss = (xs: StepReport[]): number => Math.max(...xs.map((x) => x.peakRssMB));
+const verdict = (pass: boolean): string => (pass ? 'met' : 'MISSED');
+
+interface Row { workload: string; precision: Precision; ours: number; torch: number; ratio: number; oursRssMB: number; torchRssMB: number; target: number | null; speedMet: boolean | null; memoryMet: boolean | null }
+
+function row(workload: string, precision: Precision, pair: Pair, target: number | null): Row | string {
+  const [o, t] = [ok(pair.ours), ok(pair.torch)];
+  if (!o || !t) return [...pair.ours, ...pair.torch].find((x): x is string => typeof x === 'string') ?? 'no result';
+  const ratio = tps(o) / tps(t);
+  return {
+    workload, precision, ours: tps(o), torch: tps(t), ratio, oursRssMB: rss(o), torchRssMB: rss(t), target,
+    speedMet: target === null ? null : ratio >= target, memoryMet: target === null ? null : rss(o) <= rss(t),
+  };
+}
+
+function report(plan: Plan, lora: Partial<Record<Precision, Pair>>, wire: WireReport | string | undefined, moe: Pair | undefined, torchVersion: string): void {
+  const rows: Array<Row | string> = [];
+  const shape = `${plan.layers ?? 30} layers, context ${plan.context}, batch ${plan.batch}`;
+  console.log(`\nbench:finetune — one thread, ${plan.steps} timed steps after one warm-up (median), ${plan.repeats} alternating repeat(s); reference: ${torchVersion}`);
+  console.log('| workload | precision | smolcluster tokens/s | PyTorch tokens/s | ratio (target) | peak RSS smolcluster / PyTorch | speed | memory |');
+  console.log('|---|---|---|---|---|---|---|---|');
+  const print = (label: string, r: Row | string, p: Precision): void => {
+    rows.push(r);
+    if (typeof r === 'string') return void console.log(`| ${label} | ${p} | ${r} | | | | | |`);
+    const target = r.target === null ? '' : ` (≥ ${r.target}×)`;
+    console.log(`| ${label} | ${p} | ${r.ours.toFixed(0)} | ${r.torch.toFixed(0)} | ${r.ratio.toFixed(2)}×${target} | ${r.oursRssMB.toFixed(0)} / ${r.torchRssMB.toFixed(0)} MB | ${r.speedMet === null ? '–' : verdict(r.speedMet)} | ${r.memoryMet === null ? '–' : verdict(r.memoryMet)} |`);
+  };
+  for (const p of plan.precisions) {
+    const pair = lora[p];
+    if (pair) print(`LoRA r=16 q,k,v,o, SmolLM2-135M shape (${shape}) vs PEFT`, row('lora', p, pair, TARGET[p]), p);
+  }
+  if (moe) print(`mixtral-tiny (8 experts, top-2), context ${MOE.context}, batch ${MOE.batch}, full training vs MixtralForCausalLM`, row('moe', 'fp32', moe, null), 'fp32');
+  let wireRow: Record<string, number | boolean> | string | undefined;
+  if (typeof wire === 'string') {
+    wireRow = wire;
+    console.log(`\nbytes on the wire: ${wire}`);
+  } else if (wire) {
+    const [l, f] = [median(wire.lora.bytesPerStep), median(wire.full.bytesPerStep)];
+    const percent = (100 * l) / f;
+    wireRow = { loraBytesPerStep: l, fullBytesPerStep: f, loraTrained: wire.lora.trained, fullTrained: wire.full.trained, percent, met: percent <= TARGET.wirePercent };
+    console.log(`\nbytes on the wire per step, rank 0 of a 2-rank all-reduce (the process group's counter), SmolLM2-135M shape (${plan.layers ?? 30} layers)`);
+    console.log('| run | values trained | bytes sent per step |');
+    console.log('|---|---|---|');
+    console.log(`| LoRA r=16 q,k,v,o | ${l === 0 ? 0 : wire.lora.trained.toLocaleString('en')} | ${l.toLocaleString('en')} |`);
+    console.log(`| full fine-tuning | ${wire.full.trained.toLocaleString('en')} | ${f.toLocaleString('en')} |`);
+    console.log(`LoRA sends ${percent.toFixed(2)} % of full fine-tuning's bytes (target ≤ ${TARGET.wirePercent} %): ${verdict(percent <= TARGET.wirePercent)}`);
+  }
+  console.log(JSON.stringify({ bench: 'finetune', ...plan, reference: torchVersion, rows, wire: wireRow, raw: { lora, moe } }));
+}
+
+const { values } = parseArgs({
+  options: {
+    worker: { type: 'string' }, only: { type: 'string' }, precisions: { type: 'string' }, precision: { type: 'string' },
+    steps: { type: 'string' }, repeats: { type: 'string' }, context: { type: 'string' }, batch: { type: 'string' }, layers: { type: 'string' },
+    quick: { type: 'boolean' },
+  },
+});
+const positiveInt = (flag: string, v: string | undefined, dflt: number): number => {
+  const n = v === undefined ? dflt : Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`bench:finetune: --${flag} must be a positive integer, got ${v}`);
+  return n;
+};
+const quick = values.quick ?? false;
+const plan: Plan = {
+  parts: parseOnly(values.only, PARTS), precisions: parseOnly(values.precisions, PRECISIONS),
+  steps: positiveInt('steps', values.steps, quick ? 2 : 3), repeats: positiveInt('repeats', values.repeats, 1),
+  context: positiveInt('context', values.context, quick ? 128 : 512), batch: positiveInt('batch', values.batch, 4),
+  ...(values.layers !== undefined || quick ? { layers: positiveInt('layers', values.layers, 4) } : {}),
+};
+if (values.worker === 'lora') {
+  const precision = values.precision === 'bf16' ? 'bf16' : 'fp32';
+  console.log(JSON.stringify(timedTraining('lora', loraSpec(plan), plan.context, plan.batch, plan.steps, precision, true)));
+} else if (values.worker === 'moe') {
+  console.log(JSON.stringify(timedTraining('moe', moeSpec(), MOE.context, MOE.batch, plan.steps, 'fp32', false)));
+} else if (values.worker === 'wire') {
+  console.log(JSON.stringify(await wireBytes('smollm2-135m', 49152, 3, plan.layers)));
+} else if (values.worker !== undefined) {
+  throw new Error(`bench:finetune: unknown --worker ${values.worker} (lora, moe, wire)`);
+} else {
+  await parent(plan);
+}
