@@ -104,7 +104,7 @@ const EVERY_FLAG = [
   '--staleness-bound', '2', '--quantize', 'int8', '--track-gradients', '--activation-checkpointing', '--iface', 'eth0',
   '--enable-load-balancing', '--load-balance-policy', 'hybrid', '--rebalance-interval', '6', '--balance-model', 'speed',
   '--grad-accum', '4', '--augment', '--data-file', '/data/book.txt', '--tokenizer', 'bytes',
-  '--val-file', '/data/val.jsonl', '--val-fraction', '0.05', '--text-field', 'body', '--chat', '--dropout', '0.2',
+  '--val-file', '/data/val.jsonl', '--val-fraction', '0.05', '--text-field', 'body', '--chat', '--packing', '--dropout', '0.2',
   '--checkpoint-every', '5', '--checkpoint-dir', '/tmp/ck', '--keep-checkpoints', '2', '--resume', 'auto', '--overwrite',
   '--bucket-mb', '2', '--first-bucket-mb', '0.5', '--overlap', '--compress', 'int8', '--powersgd-rank', '2',
   '--inner-steps', '10', '--outer-lr', '0.5', '--outer-momentum', '0.8', '--tensor-parallel', '2', '--zero', '2', '--eval-batch-size', '50',
