@@ -107,7 +107,7 @@ const EVERY_FLAG = [
   '--val-file', '/data/val.jsonl', '--val-fraction', '0.05', '--text-field', 'body', '--chat', '--packing', '--dropout', '0.2',
   '--checkpoint-every', '5', '--checkpoint-dir', '/tmp/ck', '--keep-checkpoints', '2', '--resume', 'auto', '--overwrite',
   '--bucket-mb', '2', '--first-bucket-mb', '0.5', '--overlap', '--compress', 'int8', '--powersgd-rank', '2',
-  '--inner-steps', '10', '--outer-lr', '0.5', '--outer-momentum', '0.8', '--tensor-parallel', '2', '--zero', '2', '--eval-batch-size', '50',
+  '--inner-steps', '10', '--outer-lr', '0.5', '--outer-momentum', '0.8', '--tensor-parallel', '2', '--expert-parallel', '2', '--zero', '2', '--eval-batch-size', '50',
   '--pipeline-stages', '2', '--micro-batches', '8', '--pipeline-schedule', 'gpipe',
   '--elastic', '--min-workers', '2', '--max-restarts', '1', '--precision', 'auto', '--save-dtype', 'bf16', '--save-shard-size', '500MB',
   '--sample-every', '25', '--sample-prompt', 'Once upon a time', '--sample-temperature', '0.7', '--sample-tokens', '16',
