@@ -19,6 +19,10 @@ export function trainCommand(): Command {
 async function runTrain(flags: TrainCommandFlags): Promise<void> {
   const tp = flags.tensorParallel ?? 1;
   if (tp > 1 && flags.workers % tp !== 0) throw new Error(`--tensor-parallel ${tp}: needs --workers a multiple of ${tp} (got ${flags.workers}); the data-parallel degree is workers ÷ tensor parallel`);
+  const layerByLayer = [flags.activationCheckpointing && '--activation-checkpointing', flags.zero === 3 && '--zero 3', (flags.pipelineStages ?? 1) > 1 && `--pipeline-stages ${flags.pipelineStages}`].filter(Boolean);
+  if (flags.packing && layerByLayer.length > 0) throw new Error(`--packing cannot be combined with ${layerByLayer.join(', ')} yet: the model runs layer by layer there, which does not carry the packed sequences`);
+  const ep = flags.expertParallel ?? 1;
+  if (ep > 1 && (flags.workers < ep || flags.workers % ep !== 0)) throw new Error(`--expert-parallel ${ep}: needs --workers a multiple of ${ep} (got ${flags.workers}); expert groups of ${ep} workers, data parallel across all of them`);
   const pp = flags.pipelineStages ?? 1;
   if (pp > 1 && flags.workers % (pp * tp) !== 0) {
     const both = tp > 1 ? ` × --tensor-parallel ${tp}` : '';

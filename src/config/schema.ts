@@ -97,6 +97,7 @@ export const nnConfigSchema = z.object({
     val_fraction: z.number().gt(0).lt(1).optional(),
     text_field: z.string().min(1).optional(),
     chat: z.boolean().optional(),
+    packing: z.boolean().optional(),
   }).strict(),
   // smolcluster's own additions
   // (without them the file means SmolCluster's own training: Adam at a constant learning rate)

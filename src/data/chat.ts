@@ -5,16 +5,18 @@
  * a position its next token where that token is learned and PyTorch's ignore label -100 elsewhere,
  * so the loss is over the assistant's tokens only.
  *
- * One conversation per window, padded (not packed): a window holds one example's first
- * `contextLength` tokens (longer ones are cut, TRL's truncation_mode keep_start) and pad tokens after
- * it whose labels are -100. Causal attention keeps the pads out of every real position, so each
- * conversation sees only itself, as TRL's padded batches give. Packing several conversations in a
- * window would need attention that never crosses them and positions restarting at each: not done.
+ * One conversation per window, padded: a window holds one example's first `contextLength` tokens
+ * (longer ones are cut, TRL's truncation_mode keep_start) and pad tokens after it whose labels are
+ * -100. Causal attention keeps the pads out of every real position, so each conversation sees only
+ * itself, as TRL's padded batches give. With `packing` (--packing, TRL's packing=True) several
+ * conversations share a window, each with its own positions and attending only to itself
+ * (chat_packing.ts); the window length defaults the same way.
  *
  * Validation: `validationFile` (--val-file, another chat JSONL), else the last `validationFraction`
  * of the examples (at least one, never all).
  */
 import { readChatExamples } from './chat_examples.js';
+import { packedChatWindows } from './chat_packing.js';
 import { type ChatFormat, type ChatTokens, chatTokens } from './chat_tokens.js';
 import { IGNORE_INDEX, type TokenDataset } from './dataset.js';
 import { DataError } from './errors.js';
@@ -32,6 +34,8 @@ export interface ChatDataOptions {
   contextLength?: number;
   validationFile?: string;
   validationFraction?: number;
+  /** Several conversations per window (chat_packing.ts), in both splits. */
+  packing?: boolean;
 }
 
 export interface ChatData {
@@ -62,10 +66,11 @@ export function loadChat(o: ChatDataOptions): ChatData {
   }
   const T = o.contextLength ?? Math.min(CHAT_MAX_CONTEXT, Math.max(...train.map((c) => c.ids.length), ...test.map((c) => c.ids.length)));
   const pad = o.tokenizer.eos ?? 0;
-  const trainSet = chatWindows(train, T, pad, o.tokenizer.vocabSize, 'chat-train');
+  const windows = o.packing ? packedChatWindows : chatWindows;
+  const trainSet = windows(train, T, pad, o.tokenizer.vocabSize, 'chat-train');
   return {
     train: trainSet,
-    test: chatWindows(test, T, pad, o.tokenizer.vocabSize, 'chat-test'),
+    test: windows(test, T, pad, o.tokenizer.vocabSize, 'chat-test'),
     documents: { train: train.length, test: test.length },
     truncated: [...train, ...test].filter((c) => c.ids.length > T).length,
     learnedTokens: trainSet.labels.reduce((n, l) => n + (l === IGNORE_INDEX ? 0 : 1), 0),

@@ -60,6 +60,11 @@ export interface TokenDataset extends DatasetBase<Int32Array> {
   readonly labels: Int32Array;
   /** masked-lm: the id that replaces masked tokens (below vocabSize). */
   readonly maskToken?: number;
+  /**
+   * Packed windows (chat_packing.ts): each token's position in its own sequence, size × contextLength,
+   * 0 where a sequence begins (TRL's position_ids). Absent: every window is one sequence.
+   */
+  readonly positions?: Int32Array;
 }
 
 /** Reads one window of a corpus kept on disk (text_windows.ts) into the caller's arrays. */

@@ -48,6 +48,8 @@ export interface DatasetRequest {
   textField?: string;
   /** text: the file is chat JSONL (--chat; found by itself from its first record too). */
   chat?: boolean;
+  /** Chat data packed several conversations to a window (--packing; chat_packing.ts). */
+  packing?: boolean;
   /** The tokenizer's chat template, asked for only when the data is chat (train/run/chat_format.ts). */
   chatFormat?: () => ChatFormat | null;
 }
@@ -69,9 +71,10 @@ export function loadDataset(req: DatasetRequest): { train: Dataset; test: Datase
         if (req.tokenTask !== 'language-model') throw new DataError('--chat', 'chat data trains a next-token model (gpt2 or the Llama family), not masked tokens');
         return loadChat({
           file: req.dataFile, tokenizer: makeTokenizer(req.tokenizer ?? 'gpt2'), format: req.chatFormat?.() ?? null, contextLength: req.contextLength,
-          validationFile: req.validationFile, validationFraction: req.validationFraction,
+          validationFile: req.validationFile, validationFraction: req.validationFraction, packing: req.packing,
         });
       }
+      if (req.packing) throw new DataError('--packing', `packs chat data (JSONL with "messages", or "prompt" and "completion"); ${req.dataFile} is not chat (add --chat if it is)`);
       return loadText({
         file: req.dataFile, tokenizer: req.tokenizer ?? 'gpt2', task: req.tokenTask, seed: req.seed, contextLength: req.contextLength,
         validationFile: req.validationFile, validationFraction: req.validationFraction, textField: req.textField,

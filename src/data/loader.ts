@@ -30,9 +30,13 @@ export interface RegressionBatch extends BatchBase {
   readonly targets: Float32Array;
 }
 
-/** A token task's batch: `labels` holds size × contextLength target ids (IGNORE_INDEX: not scored). */
+/**
+ * A token task's batch: `labels` holds size × contextLength target ids (IGNORE_INDEX: not scored);
+ * `positions` each token's position in its packed sequence, when the dataset packs (TokenDataset.positions).
+ */
 export interface TokenBatch extends BatchBase<Int32Array> {
   readonly labels: Int32Array;
+  readonly positions?: Int32Array;
 }
 
 export type BatchOf<D extends Dataset> = D extends RegressionDataset ? RegressionBatch
@@ -48,6 +52,7 @@ interface Buffers {
   inputs: Float32Array | Int32Array;
   labels: Int32Array;
   targets: Float32Array;
+  positions: Int32Array | null;
 }
 
 export class BatchLoader<D extends Dataset = Dataset> {
@@ -116,6 +121,7 @@ export class BatchLoader<D extends Dataset = Dataset> {
       inputs: isStreamed(this.dataset) || this.dataset.inputs instanceof Int32Array ? new Int32Array(b * this.sampleSize) : new Float32Array(b * this.sampleSize),
       labels: new Int32Array(regression ? 0 : b * this.targetSize),
       targets: new Float32Array(regression ? b * this.targetSize : 0),
+      positions: 'positions' in this.dataset && this.dataset.positions ? new Int32Array(b * this.sampleSize) : null,
     };
   }
 
@@ -133,6 +139,10 @@ export class BatchLoader<D extends Dataset = Dataset> {
       return { size: n, indices, inputs, targets } as RegressionBatch as BatchOf<D>;
     }
     const labels = gatherRows(this.dataset.labels, this.targetSize, picked, buf.labels);
+    if ('positions' in this.dataset && this.dataset.positions && buf.positions) {
+      const positions = gatherRows(this.dataset.positions, this.sampleSize, picked, buf.positions);
+      return { size: n, indices, inputs: inputs as Int32Array, labels, positions } as TokenBatch as BatchOf<D>;
+    }
     return { size: n, indices, inputs, labels } as ClassificationBatch as BatchOf<D>;
   }
 }

@@ -120,7 +120,7 @@ export function strategyOptions(flags: TrainFlags): ClusterStrategyOptions {
     pushEvery: flags.pushEvery, stalenessBound: flags.stalenessBound, quantize: flags.quantize, balanced: flags.enableLoadBalancing === true,
     buckets: bucketSizesFrom(flags), overlap: flags.overlap, compression: flags.compress, powerSgdRank: flags.powersgdRank,
     innerSteps: flags.innerSteps, outerLr: flags.outerLr, outerMomentum: flags.outerMomentum,
-    tensorParallel: flags.tensorParallel, zero: flags.zero,
+    tensorParallel: flags.tensorParallel, expertParallel: flags.expertParallel, zero: flags.zero,
     pipelineStages: flags.pipelineStages, microBatches: flags.microBatches, pipelineSchedule: flags.pipelineSchedule,
   };
 }

@@ -18,6 +18,7 @@ import type { Rng, RngState } from '../util/rng.js';
 import { type ModelLayer, modelLayers, runLayers } from './layer_list.js';
 import type { Module } from './module.js';
 import { SparseMoeBlock } from './layers/sparse_moe.js';
+import { refusePacking } from './layers/packed_sequences.js';
 
 /** The layer with a forward that keeps no activations and recomputes them in its backward. */
 export function checkpointLayer(layer: ModelLayer): ModelLayer {
@@ -38,6 +39,7 @@ export function enableActivationCheckpointing<M extends Module>(model: M, modelN
   const own = model.forward.bind(model);
   model.forward = (x: Tensor, ...rest: unknown[]): Tensor => {
     if (rest.some((r) => r !== undefined) || !isGradEnabled()) return (own as (...a: unknown[]) => Tensor)(x, ...rest);
+    refusePacking(x, modelName);
     const y = runLayers(layers, x);
     if (y instanceof Promise) throw new Error(`${modelName}: activation checkpointing runs synchronous layers only (not tensor-parallel ones)`);
     return y;

@@ -25,6 +25,7 @@ export const STRATEGY_OPTIONS = {
     arg: '<stage>', help: 'allreduce: ZeRO sharding over the workers: 1 optimizer state, 2 also gradients, 3 also parameters (gathered per layer group; docs/PARALLEL.md)',
     parse: zeroStage, forward: true, yaml: [{ file: 'cluster', key: 'zero' }],
   }),
+  expertParallel: valued({ arg: '<e>', help: 'allreduce: split each mixture of experts\' experts over groups of E workers (all-to-all dispatch; E divides --workers and the expert count; data parallel over all workers)', parse: positiveInt, forward: true }),
   tensorParallel: valued({ arg: '<t>', help: 'allreduce: split GPT-2/BERT layers over groups of T workers (Megatron tensor parallelism; data parallel over --workers ÷ T; default 1)', parse: positiveInt, forward: true }),
 } as const;
 

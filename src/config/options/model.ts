@@ -60,6 +60,10 @@ export const MODEL_OPTIONS = {
     help: 'text: --data-file is chat JSONL ("messages", or "prompt" and "completion"; found by itself from the first record): rendered with the tokenizer\'s chat template, the loss on the assistant\'s tokens only, one conversation per window (docs/FINETUNE.md)',
     forward: true, config: true, yaml: [{ file: 'nn', key: 'dataset.chat' }],
   }),
+  packing: toggle({
+    help: 'chat data: several conversations per window (best-fit decreasing, as TRL\'s packing=True), positions restarting at each and no conversation attending to another',
+    forward: true, config: true, yaml: [{ file: 'nn', key: 'dataset.packing' }],
+  }),
   tokenizer: valued<string>({
     arg: '<name|path>', help: 'text: gpt2 (GPT-2 byte-pair encoding, default), bytes (raw UTF-8), or a Hugging Face tokenizer.json / model folder holding one',
     forward: true, config: true, yaml: [{ file: 'nn', key: 'dataset.tokenizer' }],

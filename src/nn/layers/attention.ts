@@ -17,13 +17,16 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, causa
  * A decoder's key/value cache for generation (generate/kv_cache.ts holds one): a batch of sequences
  * (rows), each at its own position. Each attention layer hands in its new q, k, v and gets back the
  * attention over each row's cached and new positions, so a decoded token attends to every earlier
- * position without recomputing it. Training never passes one.
+ * position without recomputing it. Training passes one only for packed windows
+ * (packed_sequences.ts), whose attention stays inside each packed sequence.
  */
 export interface AttentionCache {
   /** Each row's positions cached before this forward: its first new token's position. */
   readonly offsets: readonly number[];
+  /** Each token's own position [N·T] where it is not its row's offset + t (packed windows: packed_sequences.ts). */
+  readonly positions?: Int32Array;
   /** Stores `layer`'s new keys and values [N, Hkv, T, D]; returns q's attention [N, H, T, D] over each row's positions so far. */
-  attend(layer: object, q: Tensor, k: Tensor, v: Tensor): Tensor;
+  attend(layer: object, q: Tensor, k: Tensor, v: Tensor, dropout?: { p: number; rng: Rng }): Tensor;
 }
 
 /**
@@ -33,7 +36,7 @@ export interface AttentionCache {
  */
 export function cachedAttention(layer: object, q: Tensor, k: Tensor, v: Tensor, cache: AttentionCache | undefined, dropout?: { p: number; rng: Rng }): Tensor {
   if (!cache) return scaledDotProductAttention(q, k, v, true, dropout);
-  return cache.attend(layer, q, k, v);
+  return cache.attend(layer, q, k, v, dropout);
 }
 
 /** [N, T, H·D] → [N, H, T, D]. */

@@ -59,12 +59,15 @@ export class LlamaAttention extends Module {
    * x [N, T, width] → the attention's output [N, T, width] (summed over the group when split). x is
    * not handed over (lastUse): three projections read it, and under bf16 each backward rounds it
    * again from its float32 values. `cache` (generation): each row's new positions start at its offset, and
-   * their keys and values join it, grouped kv heads cached once.
+   * their keys and values join it, grouped kv heads cached once; packed windows (packed_sequences.ts):
+   * each token is rotated by its own position and attends within its sequence.
    */
   run(x: Tensor, cache?: AttentionCache): MaybeAsync<Tensor> {
     const offsets = cache?.offsets ?? [0];
-    const q = this.rope.applyRows(this.normed(this.q_norm, splitHeads(this.q_proj.forward(x), this.heads)), offsets);
-    const k = this.rope.applyRows(this.normed(this.k_norm, splitHeads(this.k_proj.forward(x), this.kvHeads)), offsets);
+    const positions = cache?.positions;
+    const rotate = (t: Tensor): Tensor => (positions ? this.rope.applyPositions(t, positions) : this.rope.applyRows(t, offsets));
+    const q = rotate(this.normed(this.q_norm, splitHeads(this.q_proj.forward(x), this.heads)));
+    const k = rotate(this.normed(this.k_norm, splitHeads(this.k_proj.forward(x), this.kvHeads)));
     const v = splitHeads(this.v_proj.forward(x), this.kvHeads);
     const y = mergeHeads(cachedAttention(this, q, k, v, cache, this.drop.forAttention()));
     return then(runModule(this.o_proj, lastUse(y)), (out) => this.drop.forward(out));

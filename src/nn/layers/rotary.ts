@@ -7,6 +7,7 @@
  * sequence length and device, in storages of their own (a training step's buffers are reused by
  * the next step: tensor/recycler.ts).
  */
+import { embedding } from '../../tensor/ops/embedding.js';
 import { concat, slice } from '../../tensor/ops/layout.js';
 import { rotary } from '../../tensor/ops/rotary.js';
 import type { Device } from '../../tensor/storage.js';
@@ -91,6 +92,22 @@ export class RotaryEmbedding {
     const rowSize = x.size / N;
     const row = (n: number): Tensor => new Tensor(x.storage.view(n * rowSize, rowSize), [1, ...x.shape.slice(1)]);
     return concat(offsets.map((o, n) => this.apply(row(n), o)), 0);
+  }
+
+  /**
+   * x [N, H, T, D] with each token rotated by its own position: `positions` [N·T], row-major
+   * (packed windows: layers/packed_sequences.ts). Rows with the same positions share one table.
+   */
+  applyPositions(x: Tensor, positions: Int32Array): Tensor {
+    const [N] = x.shape;
+    const T = x.shape[x.ndim - 2];
+    if (positions.length !== N * T) throw new Error(`rotary: ${positions.length} position ids for ${N} rows of ${T}`);
+    const { cos, sin } = this.tablesFor(Math.max(...positions) + 1, x.device);
+    const rowPositions = Array.from({ length: N }, (_, n) => positions.subarray(n * T, (n + 1) * T));
+    const rotate = (part: Tensor, p: Int32Array): Tensor => rotary(part, embedding(cos, p, [T]), embedding(sin, p, [T]));
+    const same = rowPositions.every((p) => p.every((v, t) => v === rowPositions[0][t]));
+    if (same) return rotate(x, rowPositions[0]);
+    return concat(rowPositions.map((p, n) => rotate(slice(x, 0, n, n + 1), p)), 0);
   }
 
   /** The cos/sin tables [T, D/2] for positions 0..T-1 on `device` (built on first use). */

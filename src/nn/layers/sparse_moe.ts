@@ -10,6 +10,9 @@ import { Module } from '../module.js';
 import type { Dropout } from './activation.js';
 import { Linear } from './linear.js';
 import { Sequential } from './sequential.js';
+import { expertParallelForward } from './expert_parallel_moe.js';
+import type { MaybeAsync } from './maybe_async.js';
+import type { GroupExchanger } from '../../tensor/group_exchange.js';
 
 /**
  * A sparse mixture of experts (Shazeer et al. 2017; Mixtral, Jiang et al. 2024; Hugging Face's
@@ -98,6 +101,11 @@ export class SparseMoeBlock extends Module {
   private readonly experts: Sequential;
   /** The last forward's routing (the load-balancing loss reads it); null before the first. */
   lastRouting: Routing | null = null;
+  /**
+   * Expert parallelism (expert_parallel_moe.ts): the group the experts are split over, which `run`
+   * then dispatches to (it waits on the exchanges); null: every expert runs here.
+   */
+  expertGroup: GroupExchanger | null = null;
 
   constructor(width: number, intermediate: number, readonly moe: MoeSpec, rng: Rng, private readonly drop: Dropout) {
     super();
@@ -112,6 +120,11 @@ export class SparseMoeBlock extends Module {
   /** The experts, by index (expert parallelism runs a rank's own). */
   expert(i: number): Module {
     return this.experts.layers[i];
+  }
+
+  /** The block's forward, over its expert group when it has one (then it waits on the all-to-alls). */
+  run(x: Tensor): MaybeAsync<Tensor> {
+    return this.expertGroup ? expertParallelForward(this, x, this.expertGroup) : this.forward(x);
   }
 
   forward(x: Tensor): Tensor {

@@ -5,6 +5,7 @@ import type { Tensor } from '../../tensor/tensor.js';
 import { Rng } from '../../util/rng.js';
 import { Dropout } from '../layers/activation.js';
 import { type AttentionCache, cachedAttention, mergeHeads, splitQkv } from '../layers/attention.js';
+import { packingOf, refusePacking } from '../layers/packed_sequences.js';
 import { Embedding, tokenIds } from '../layers/embedding.js';
 import { fillConst, fillNormal } from '../layers/init_fill.js';
 import { LayerNorm } from '../layers/norm.js';
@@ -124,7 +125,7 @@ class Gpt2Model extends Module {
   }
 
   run(ids: Tensor, cache?: AttentionCache): MaybeAsync<Tensor> {
-    return then(eachInTurn(this.h.layers as Gpt2Block[], this.embed(ids, cache?.offsets), (block, x) => block.run(x, cache)), (x) => this.ln_f.forward(x));
+    return then(eachInTurn(this.h.layers as Gpt2Block[], this.embed(ids, cache?.offsets, cache?.positions), (block, x) => block.run(x, cache)), (x) => this.ln_f.forward(x));
   }
 
   forward(ids: Tensor, cache?: AttentionCache): Tensor {
@@ -133,18 +134,26 @@ class Gpt2Model extends Module {
 
   /**
    * Token plus position embeddings (then dropout): the input of the first block. `offsets`
-   * (generation): positions already cached, one number for every row or one per row.
+   * (generation): positions already cached, one number for every row or one per row; `own`: each
+   * token's own position [N·T] (packed windows: layers/packed_sequences.ts).
    */
-  embed(ids: Tensor, offsets: number | readonly number[] = 0): Tensor {
+  embed(ids: Tensor, offsets: number | readonly number[] = 0, own?: Int32Array): Tensor {
     const [N, T] = ids.shape;
     if (ids.ndim !== 2) throw new Error(`gpt2: expected token ids [N, T], got [${ids.shape.join(', ')}]`);
     const starts = typeof offsets === 'number' ? [offsets] : offsets;
     const longest = Math.max(...starts) + T;
     if (longest > this.spec.context) throw new Error(`gpt2: sequence length ${longest} exceeds the model's context ${this.spec.context} (--context)`);
-    const positions = starts.length === 1 || starts.every((o) => o === starts[0])
+    const positions = own ? this.wpe.lookup(own, [N, T])
+      : starts.length === 1 || starts.every((o) => o === starts[0])
       ? this.wpe.lookup(Int32Array.from({ length: T }, (_, i) => starts[0] + i), [T])
       : this.wpe.lookup(Int32Array.from({ length: N * T }, (_, j) => starts[Math.floor(j / T)] + (j % T)), [N, T]);
     return this.drop.forward(add(this.wte.lookup(tokenIds(ids), [N, T]), positions));
+  }
+
+  /** The embedding layer's forward: packed windows are refused there (layers/packed_sequences.ts). */
+  private embedLayer(ids: Tensor): Tensor {
+    refusePacking(ids, 'gpt2');
+    return this.embed(ids);
   }
 
   /** The embeddings, each block, then the final norm with the head tied to wte (one layer each). */
@@ -155,7 +164,7 @@ class Gpt2Model extends Module {
     }));
     const ln_f = this.ln_f;
     return [
-      { name: `${prefix}wte+wpe`, modules: [[`${prefix}wte`, this.wte], [`${prefix}wpe`, this.wpe], drop], forward: (ids) => this.embed(ids) },
+      { name: `${prefix}wte+wpe`, modules: [[`${prefix}wte`, this.wte], [`${prefix}wpe`, this.wpe], drop], forward: (ids) => this.embedLayer(ids) },
       ...blocks,
       {
         name: `${prefix}ln_f+lm_head`, modules: [[`${prefix}ln_f`, ln_f]], tied: { name: `${prefix}wte.weight`, tensor: this.wte.weight },
@@ -180,9 +189,9 @@ export class Gpt2LMHead extends Module {
     initGpt2(this, spec, rng);
   }
 
-  /** The logits, once the group's sums are in (split projections); at once on one rank. `cache`: generate/kv_cache.ts. */
+  /** The logits, once the group's sums are in (split projections); at once on one rank. `cache`: generate/kv_cache.ts; ids marked as packed windows attend within each packed sequence (layers/packed_sequences.ts). */
   run(ids: Tensor, cache?: AttentionCache): MaybeAsync<Tensor> {
-    return then(this.transformer.run(ids, cache), (h) => linear(lastUse(h), this.transformer.wte.weight, null));
+    return then(this.transformer.run(ids, cache ?? packingOf(ids)), (h) => linear(lastUse(h), this.transformer.wte.weight, null));
   }
 
   forward(ids: Tensor, cache?: AttentionCache): Tensor {

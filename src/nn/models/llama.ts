@@ -17,6 +17,7 @@ import { type MoeSpec, SparseMoeBlock } from '../layers/sparse_moe.js';
 import { type Projections, wholeProjections } from '../layers/projections.js';
 import { RMSNorm } from '../layers/rms_norm.js';
 import { RotaryEmbedding } from '../layers/rotary.js';
+import { packingOf, refusePacking } from '../layers/packed_sequences.js';
 import { Sequential } from '../layers/sequential.js';
 import type { ModelLayer } from '../layer_list.js';
 import { Module } from '../module.js';
@@ -182,10 +183,11 @@ export class LlamaForCausalLM extends Module {
 
   /**
    * The logits, once the group's sums are in (split projections); at once on one rank. `cache`
-   * (generation): ids continue the cached positions (generate/kv_cache.ts).
+   * (generation): ids continue the cached positions (generate/kv_cache.ts). Ids marked as packed
+   * windows (layers/packed_sequences.ts) attend within each packed sequence.
    */
   run(ids: Tensor, cache?: AttentionCache): MaybeAsync<Tensor> {
-    return then(this.model.run(ids, cache), (h) => this.withAuxLoss(this.head(lastUse(h))));
+    return then(this.model.run(ids, cache ?? packingOf(ids)), (h) => this.withAuxLoss(this.head(lastUse(h))));
   }
 
   /** Mixtral: the load-balancing loss of the last forward's routing (unweighted, as transformers' aux_loss); null without experts. */
@@ -217,7 +219,11 @@ export class LlamaForCausalLM extends Module {
     const blocks = this.model.blocks.map((block, i): ModelLayer => ({
       name: `model.layers.${i}`, modules: [[`model.layers.${i}`, block], drop], forward: (x) => block.run(x),
     }));
-    const embed: ModelLayer = { name: 'model.embed_tokens', modules: [['model.embed_tokens', embed_tokens]], forward: (ids) => this.model.embed(ids) };
+    const embedIds = (ids: Tensor): Tensor => {
+      refusePacking(ids, this.spec.modelType);
+      return this.model.embed(ids);
+    };
+    const embed: ModelLayer = { name: 'model.embed_tokens', modules: [['model.embed_tokens', embed_tokens]], forward: embedIds };
     const head: ModelLayer = this.lm_head
       ? { name: 'model.norm+lm_head', modules: [['model.norm', norm], ['lm_head', this.lm_head]], forward: (x) => this.lm_head!.forward(norm.forward(x)) }
       : {

@@ -158,6 +158,7 @@ export function* microBatches(data: Dataset, batch: AnyBatch, size: number): Gen
     const part = { size: to - from, indices: batch.indices.subarray(from, to), inputs: batch.inputs.subarray(from * s, to * s) };
     // A view keeps its batch's input type (token ids int32, else float32).
     if ('targets' in batch) yield { ...part, targets: batch.targets.subarray(from * t, to * t) } as AnyBatch;
+    else if ('positions' in batch && batch.positions) yield { ...part, labels: batch.labels.subarray(from * t, to * t), positions: batch.positions.subarray(from * s, to * s) } as AnyBatch;
     else yield { ...part, labels: batch.labels.subarray(from * t, to * t) } as AnyBatch;
   }
 }

@@ -1,5 +1,6 @@
 import { IGNORE_INDEX, type Dataset, isTokenTask } from '../../data/dataset.js';
 import type { ClassificationBatch, RegressionBatch, TokenBatch } from '../../data/loader.js';
+import { packTokens } from '../../nn/layers/packed_sequences.js';
 import { auxLossOf } from '../../nn/layers/router_loss.js';
 import { lastUse } from '../../tensor/handover.js';
 import { add } from '../../tensor/ops/elementwise.js';
@@ -111,8 +112,13 @@ export function outputWidth(data: Dataset): number {
   return data.targetShape.reduce((n, d) => n * d, 1);
 }
 
-/** The input tensor of a batch on the model's device (token ids: int32 [N, T], which the embedding reads there). */
+/**
+ * The input tensor of a batch on the model's device (token ids: int32 [N, T], which the embedding
+ * reads there); a packed batch's ids carry its position ids (nn/layers/packed_sequences.ts).
+ */
 export function batchInput(data: Dataset, batch: AnyBatch, device: Device = CPU): Tensor {
   // fromHost adopts the batch's array on the cpu (no copy) and uploads it elsewhere (token ids as int32).
-  return Tensor.fromHost(batch.inputs, [batch.size, ...data.inputShape], false, device);
+  const input = Tensor.fromHost(batch.inputs, [batch.size, ...data.inputShape], false, device);
+  const positions = (batch as TokenBatch).positions;
+  return positions ? packTokens(input, positions) : input;
 }

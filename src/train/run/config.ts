@@ -35,6 +35,8 @@ export interface TrainConfig {
   textField?: string;
   /** text: --data-file is chat JSONL (data/chat.ts; also found by itself from its first record). */
   chat?: boolean;
+  /** Chat data: conversations packed several to a window, attending only within themselves (data/chat_packing.ts). */
+  packing?: boolean;
   /** Tokens per training window of a token dataset (default: the dataset's); never the model's positions. */
   context?: number;
   /** A transformer's dropout probability (default: the preset's). */

@@ -78,7 +78,7 @@ export const SYNTHETIC_REGRESSION = { train: 7680, test: 1024, inputDim: 16, out
  * global batches of one process at batch N·B.
  */
 export function loadTrainData(
-  config: Pick<TrainConfig, 'dataset' | 'dataDir' | 'seed' | 'context' | 'augment' | 'dataFile' | 'tokenizer' | 'valFile' | 'valFraction' | 'textField' | 'chat'> & { model?: string },
+  config: Pick<TrainConfig, 'dataset' | 'dataDir' | 'seed' | 'context' | 'augment' | 'dataFile' | 'tokenizer' | 'valFile' | 'valFraction' | 'textField' | 'chat' | 'packing'> & { model?: string },
 ): TrainData {
   if (config.dataset === 'mnist') return loadMnist({ dataDir: config.dataDir });
   if ((GUIDE_DATASETS as readonly string[]).includes(config.dataset)) {
@@ -86,7 +86,7 @@ export function loadTrainData(
       name: config.dataset as GuideDatasetName, seed: config.seed, tokenTask: tokenTaskFor(config.model), contextLength: config.context,
       dataDir: config.dataDir, augment: config.augment, dataFile: config.dataFile, tokenizer: config.tokenizer,
       validationFile: config.valFile, validationFraction: config.valFraction, textField: config.textField,
-      chat: config.chat, chatFormat: () => chatFormatFor(config.tokenizer),
+      chat: config.chat, packing: config.packing, chatFormat: () => chatFormatFor(config.tokenizer),
     });
   }
   const s = SYNTHETIC_REGRESSION;

@@ -12,6 +12,7 @@ import { createAsyncPsStrategy } from './async_ps.js';
 import { createParamServerStrategy } from './param_server.js';
 import type { PsRecovery } from './ps_common.js';
 import { TensorParallelStrategy } from './tensor_parallel.js';
+import { ExpertParallelStrategy } from './expert_parallel.js';
 import { PipelineStrategy, type PipelineOptions } from './pipeline.js';
 import type { PipelineScheduleName } from '../../parallel/pipeline/schedule.js';
 import { ZeroStrategy } from './zero.js';
@@ -49,6 +50,8 @@ export interface ClusterStrategyOptions {
   zero?: 1 | 2 | 3;
   /** Tensor-parallel degree (default 1): groups of T ranks split the model, the strategy runs across the groups. */
   tensorParallel?: number;
+  /** Expert-parallel degree (default 1): groups of E ranks split each mixture of experts' experts, data parallel across all ranks. */
+  expertParallel?: number;
   /** Pipeline stages (default 1): groups of P ranks each hold a pipeline, the strategy runs across them. */
   pipelineStages?: number;
   microBatches?: number;
@@ -112,6 +115,7 @@ const STRATEGIES = {
 
 /** Builds strategy `name` over the process group. */
 export function createClusterStrategy(name: ClusterStrategyName, group: ProcessGroup, o: ClusterStrategyOptions): Strategy {
+  if ((o.expertParallel ?? 1) > 1) return expertParallelStrategy(name, group, o, o.expertParallel!);
   if (o.zero !== undefined) return zeroStrategy(name, group, o, o.zero);
   const stages = o.pipelineStages ?? 1;
   if (stages > 1) {
@@ -130,7 +134,20 @@ export function strategySignature(name: ClusterStrategyName, o: ClusterStrategyO
   const degree = o.tensorParallel ?? 1;
   const stages = o.pipelineStages ?? 1;
   const pp = stages > 1 ? (({ microBatches, schedule }) => `+pp${stages}(m=${microBatches},${schedule})`)(pipelineOptions(o)) : '';
-  return entry(name).signature(o) + pp + (degree > 1 ? `+tp${degree}` : '') + (o.zero !== undefined ? `+zero${o.zero}` : '');
+  const ep = (o.expertParallel ?? 1) > 1 ? `+ep${o.expertParallel}` : '';
+  return entry(name).signature(o) + pp + (degree > 1 ? `+tp${degree}` : '') + (o.zero !== undefined ? `+zero${o.zero}` : '') + ep;
+}
+
+/** --expert-parallel E: for allreduce alone; the options it cannot be combined with are refused by name. */
+function expertParallelStrategy(name: ClusterStrategyName, group: ProcessGroup, o: ClusterStrategyOptions, degree: number): Strategy {
+  const flag = `--expert-parallel ${degree}`;
+  if (name !== 'allreduce') throw new Error(`${flag}: runs with --strategy allreduce, not ${name}`);
+  if (o.zero !== undefined) throw new Error(`${flag} cannot be combined with --zero ${o.zero} yet`);
+  if ((o.tensorParallel ?? 1) > 1) throw new Error(`${flag} cannot be combined with --tensor-parallel ${o.tensorParallel} yet`);
+  if ((o.pipelineStages ?? 1) > 1) throw new Error(`${flag} cannot be combined with --pipeline-stages ${o.pipelineStages} yet`);
+  if (o.compression && o.compression !== 'none') throw new Error(`${flag} cannot be combined with --compress ${o.compression}: its reductions send float32`);
+  if (o.overlap) throw new Error(`${flag} cannot be combined with --overlap`);
+  return new ExpertParallelStrategy(group, degree);
 }
 
 function pipelineOptions(o: ClusterStrategyOptions): PipelineOptions {
