@@ -191,7 +191,7 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
   );
   try {
     const outcome = await train(config, data, strategy, observers, {
-      monitors, faults: faults.enabled ? faults : undefined, balance: o.balance, checkpoints,
+      monitors, faults: faults.enabled ? faults : undefined, balance: o.balance, checkpoints, wholeModelAtEnd: Boolean(o.save),
     });
     const perRank = unpackTotals(await strategy.gather(totalsVector(outcome, config.device)));
     const extra = strategy.leadership?.resultFields ? await strategy.leadership.resultFields() : {};
