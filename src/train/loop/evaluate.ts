@@ -177,8 +177,13 @@ export function evalResult(data: Dataset, sums: EvalSums): EvalResult {
   };
 }
 
-/** What an evaluation batch's buffers may hold (the training step's own memory comes on top). */
-export const EVAL_BYTES = 256 * 1024 * 1024;
+/**
+ * What an evaluation batch's buffers may hold: about what a small training step's activations hold
+ * (GPT-2 at 64 tokens: ~60 MB a sequence), so the evaluation does not set the run's peak memory
+ * (at 256 MB it did: rank 0 of plain data parallelism and every ZeRO-3 rank ~300 MB above the
+ * others on 4-layer GPT-2). An MLP's or a small CNN's batches of 1000 still fit.
+ */
+export const EVAL_BYTES = 64 * 1024 * 1024;
 
 /** A token task's logits are batch × T × vocab floats: at GPT-2's vocabulary 1000 sequences would be tens of GB. */
 const MAX_EVAL_LOGITS = 1 << 24;
