@@ -311,17 +311,17 @@ export class ZeroStrategy implements Strategy, ModelBuilder, Checkpointing, Mode
   /**
    * The test set through the model. Stages 1 and 2: the leader's forward of its whole parameters.
    * Stage 3: every rank takes part in every layer group's gather anyway, so each runs the staged
-   * forward (each group gathered, then dropped) on its share of every batch, in batches within the
-   * same byte budget as one process's evaluation, and the ranks' sums are added up
-   * (sharedEvaluationLoop). No rank holds the whole model for it, every rank's activations stay
-   * within the budget, and a batch's gathers serve every rank's share instead of rank 0's alone.
+   * forward (each group gathered, then dropped) on its share of every batch, and the ranks' sums
+   * are added up (sharedEvaluationLoop). One process's evaluation budget is split over the ranks,
+   * so the group holds what one process would, each rank 1/N of it (at least one sample); no rank
+   * holds the whole model, and a batch's gathers serve every rank's share instead of rank 0's alone.
    * The result on rank 0, null elsewhere.
    */
   async evaluate(ctx: StrategyContext, data: Dataset, batchSize: number): Promise<EvalResult | null> {
     if (this.stage < 3) return this.rank === 0 ? evaluate(ctx.model, data, batchSize) : null;
     const device = this.model().shard.device;
     const share = { rank: this.rank, count: this.worldSize, allGather: (values: Float32Array) => this.group.allGather(values) };
-    const sums = await sharedEvaluationLoop(ctx.model, data, batchSize, (batch, within) => this.staged!.forward(batch && within(() => batchInput(data, batch, device)), within), share, { bytesBudget: EVAL_BYTES });
+    const sums = await sharedEvaluationLoop(ctx.model, data, batchSize, (batch, within) => this.staged!.forward(batch && within(() => batchInput(data, batch, device)), within), share, { bytesBudget: EVAL_BYTES / this.worldSize });
     return this.rank === 0 ? evalResult(data, sums) : null;
   }
 
