@@ -75,18 +75,19 @@ export class StagedStep {
 
   /**
    * Forward only (evaluation): each stage's groups gathered (the next stage's prefetched) and
-   * dropped after the last stage that reads them; no graph is kept. A rank that only serves the
-   * gathers (null input: another rank scores the output) takes part in every gather and computes
-   * nothing, so it holds no activations.
+   * dropped after the last stage that reads them; no graph is kept. A rank with nothing to compute
+   * (null input: its share of the batch is empty) takes part in every gather and holds no
+   * activations. Each stage's computation runs through `within` (the evaluation loop's recycled
+   * run); the gathers never do, as they outlive the stage.
    */
-  async forward(input: Tensor | null): Promise<Tensor | null> {
+  async forward(input: Tensor | null, within: <T>(piece: () => T) => T = (piece) => piece()): Promise<Tensor | null> {
     let x = input;
     for (let s = 0; s < this.stages.length; s++) {
       await this.ready(s, 'eval');
       this.prefetch(s + 1, 'eval');
       const stage = this.stages[s];
       const from = x;
-      x = from && noGrad(() => runLayer(stage, from));
+      x = from && within(() => noGrad(() => runLayer(stage, from)));
       for (const g of this.byStage[s]) if (this.groups[g].stages[this.groups[g].stages.length - 1] === s) this.drop(g);
     }
     return x;

@@ -16,23 +16,41 @@ export type { EvalResult };
  * without a graph, wherever the model lives. Batch losses are weighted by what they average over
  * (objective.ts `lossWeight`), so a token task's loss is the mean over all scored tokens of the
  * set, whatever the batch size. Batches hold up to `batchSize` samples, fewer where their buffers
- * would exceed `bytesBudget` (measured on a first batch of 32); each reuses the previous one's
- * buffers (the CNN's conv outputs at batch 1000 are ~100 MB).
+ * would exceed `bytesBudget` (measured on a first batch of one sample); each reuses the previous
+ * one's buffers (the CNN's conv outputs at batch 1000 are ~100 MB).
  */
 export async function evaluate(model: Module, data: Dataset, batchSize = 1000, bytesBudget = EVAL_BYTES): Promise<EvalResult> {
   const device = model.arena().device;
-  const sums = await evaluationLoop(model, data, batchSize, (batch) => noGrad(() => model.forward(batchInput(data, batch, device))), { bytesBudget });
+  const sums = await evaluationLoop(model, data, batchSize, (batch, within) => within(() => noGrad(() => model.forward(batchInput(data, batch, device)))), { bytesBudget });
   return evalResult(data, sums);
 }
 
-/** How the evaluation loop runs a forward whose buffers all come from its own call. */
+/**
+ * Runs a synchronous piece of a batch's forward (and nothing that must outlive the batch: no
+ * gathered parameters) inside the batch's recycled run; the piece itself where the loop does not
+ * recycle.
+ */
+export type Within = <T>(piece: () => T) => T;
+
+/** A batch's forward: its output, or null where this rank scores nothing. Builds no graph (noGrad, or a graph it drops). */
+export type EvalForward<B> = (batch: B, within: Within) => Tensor | null | Promise<Tensor | null>;
+
+/** How the evaluation loop runs a forward whose computation goes through `within`. */
 export interface EvalBudget {
   /**
-   * A synchronous forward that keeps nothing it allocates (a whole model's): its buffers and the
-   * scoring's are recycled from batch to batch (tensor/recycler.ts), and batches are sized so they
-   * hold at most this many bytes, measured on a first batch of PROBE_BATCH samples.
+   * Every piece the forward runs through `within` keeps nothing it allocates past its batch: its
+   * buffers and the scoring's are recycled from batch to batch (tensor/recycler.ts), and batches are
+   * sized so they hold at most this many bytes, measured on a first batch of one sample (per rank).
    */
   bytesBudget?: number;
+}
+
+/** Ranks that evaluate one test set together (ZeRO-3, where every rank takes part in every forward anyway). */
+export interface EvalShare {
+  rank: number;
+  count: number;
+  /** Rank-major all-gather of equal-length inputs (ProcessGroup.allGather); every rank calls it at the same points. */
+  allGather(values: Float32Array): Promise<Float32Array>;
 }
 
 /**
@@ -40,49 +58,87 @@ export interface EvalBudget {
  * the test set in order, in batches of at most `batchSize` samples (evalBatchSize), the model in
  * eval mode meanwhile; `forward` gives each batch's output, scored into the sums (scoreOutput), or
  * null where this rank scores nothing (an earlier pipeline stage, a tensor-parallel rank other
- * than 0). `forward` builds no graph (noGrad, or a graph it drops).
+ * than 0).
  */
-export async function evaluationLoop(
-  model: Module, data: Dataset, batchSize: number, forward: (batch: AnyBatch) => Tensor | null | Promise<Tensor | null>, budget: EvalBudget = {},
+export function evaluationLoop(model: Module, data: Dataset, batchSize: number, forward: EvalForward<AnyBatch>, budget: EvalBudget = {}): Promise<EvalSums> {
+  return scoreSet(model, data, batchSize, (batch, within) => batch && forward(batch, within), budget, null);
+}
+
+/**
+ * The evaluation loop over ranks that share it: every batch of `share.count` × b samples is split in
+ * consecutive shares of b, one per rank (b at most `batchSize`, and within the budget on every
+ * rank); a rank whose share is empty (the set's end) gets null and still takes part. Every rank's
+ * sums are added up (in float64, in rank order): the result on every rank, the whole set's.
+ */
+export function sharedEvaluationLoop(
+  model: Module, data: Dataset, batchSize: number, forward: EvalForward<AnyBatch | null>, share: EvalShare, budget: EvalBudget = {},
+): Promise<EvalSums> {
+  return scoreSet(model, data, batchSize, forward, budget, share);
+}
+
+async function scoreSet(
+  model: Module, data: Dataset, batchSize: number, forward: EvalForward<AnyBatch | null>, budget: EvalBudget, share: EvalShare | null,
 ): Promise<EvalSums> {
   const wasTraining = model.training;
   model.eval();
   const sums: EvalSums = { loss: 0, weight: 0, correct: 0 };
+  const [rank, count] = share ? [share.rank, share.count] : [0, 1];
   const order = Int32Array.from({ length: data.size }, (_, i) => i);
   const cap = evalBatchSize(data, batchSize);
+  const loader = new BatchLoader<Dataset>(data, new Int32Array(0), cap);
   const recycler = budget.bytesBudget === undefined ? null : new BufferRecycler();
-  const run = async (from: number, to: number, size: number): Promise<void> => {
-    for (const batch of new BatchLoader<Dataset>(data, order.subarray(from, to), size).batches() as Iterable<AnyBatch>) {
-      await scoreBatch(data, batch, forward, sums, recycler);
-    }
+  let next = 0;
+  /** The next batch of up to perRank samples per rank; this rank's share of it scored. Returns the share's size. */
+  const step = async (perRank: number): Promise<number> => {
+    const size = Math.min(perRank * count, data.size - next);
+    const each = Math.ceil(size / count);
+    const [from, to] = [next + Math.min(size, rank * each), next + Math.min(size, (rank + 1) * each)];
+    next += size;
+    await scoreBatch(data, to > from ? (loader.batchOf(order.subarray(from, to)) as AnyBatch) : null, forward, sums, recycler);
+    return to - from;
   };
   try {
-    if (!recycler || budget.bytesBudget === undefined) await run(0, data.size, cap);
-    else {
-      // A small first batch measures what one sample's forward pass holds; the rest go in batches
-      // that fit the budget (ResNet-18 at 1000 CIFAR images would hold about 10 GB).
-      const probe = Math.min(cap, PROBE_BATCH, data.size);
-      if (probe > 0) await run(0, probe, probe);
-      const perSample = recycler.bytesTaken / Math.max(probe, 1);
-      const rest = Math.max(probe, Math.min(cap, Math.floor(budget.bytesBudget / Math.max(perSample, 1))));
-      if (probe > 0 && probe < data.size) await run(probe, data.size, rest);
+    let perRank = cap;
+    if (recycler && budget.bytesBudget !== undefined && data.size > 0) {
+      // One sample first measures what a sample's forward holds; the rest go in batches that fit
+      // the budget (ResNet-18 at 1000 CIFAR images would hold about 10 GB, GPT-2 at 32 sequences
+      // of 64 tokens 1.9 GB). Every rank must run the same batches: the ranks' smallest size.
+      const mine = await step(1);
+      const perSample = recycler.bytesTaken / Math.max(mine, 1);
+      const fits = mine > 0 ? Math.max(1, Math.min(cap, Math.floor(budget.bytesBudget / Math.max(perSample, 1)))) : cap;
+      perRank = share ? Math.min(...(await share.allGather(Float32Array.of(fits)))) : fits;
     }
+    while (next < data.size) await step(perRank);
   } finally {
     model.train(wasTraining);
   }
-  return sums;
+  return share ? addedOver(share, sums) : sums;
+}
+
+/** Every rank's sums added up, in rank order (sent as float64 bytes, so nothing is rounded on the way). */
+async function addedOver(share: EvalShare, sums: EvalSums): Promise<EvalSums> {
+  const mine = new Float64Array([sums.loss, sums.weight, sums.correct]);
+  const all = new Float64Array((await share.allGather(new Float32Array(mine.buffer))).slice().buffer);
+  const total: EvalSums = { loss: 0, weight: 0, correct: 0 };
+  for (let r = 0; r < share.count; r++) {
+    total.loss += all[3 * r];
+    total.weight += all[3 * r + 1];
+    total.correct += all[3 * r + 2];
+  }
+  return total;
 }
 
 /**
- * One batch: its forward and the scoring's kernels, in one recycled run where the loop recycles
- * (the scoring resumes the forward's run: it reads the output), then the scores read.
+ * One batch (or this rank's empty share of one: the forward still runs, scoring nothing): a new
+ * recycled run (the last batch's buffers free again) for the forward's pieces and the scoring's
+ * kernels (the scoring reads the output), then the scores read.
  */
-async function scoreBatch(
-  data: Dataset, batch: AnyBatch, forward: (batch: AnyBatch) => Tensor | null | Promise<Tensor | null>, sums: EvalSums, recycler: BufferRecycler | null,
-): Promise<void> {
-  const output = await (recycler ? recycler.run(() => forward(batch)) : forward(batch));
-  if (!output) return;
-  await (recycler ? recycler.resume(() => scoreOutput(data, output, batch, sums)) : scoreOutput(data, output, batch, sums));
+async function scoreBatch(data: Dataset, batch: AnyBatch | null, forward: EvalForward<AnyBatch | null>, sums: EvalSums, recycler: BufferRecycler | null): Promise<void> {
+  const within: Within = recycler ? (piece) => recycler.resume(piece) : (piece) => piece();
+  recycler?.run(() => undefined);
+  const output = await forward(batch, within);
+  if (!output || !batch) return;
+  await within(() => scoreOutput(data, output, batch, sums));
 }
 
 /** An evaluation's running sums: Σ loss × lossWeight, Σ lossWeight, and the correct predictions. */
@@ -121,10 +177,13 @@ export function evalResult(data: Dataset, sums: EvalSums): EvalResult {
   };
 }
 
-/** The first evaluation batch, whose buffers measure the bytes per sample. */
-const PROBE_BATCH = 32;
-/** What an evaluation batch's buffers may hold (the training step's own memory comes on top). */
-const EVAL_BYTES = 256 * 1024 * 1024;
+/**
+ * What an evaluation batch's buffers may hold: about what a small training step's activations hold
+ * (GPT-2 at 64 tokens: ~60 MB a sequence), so the evaluation does not set the run's peak memory
+ * (at 256 MB it did: rank 0 of plain data parallelism and every ZeRO-3 rank ~300 MB above the
+ * others on 4-layer GPT-2). An MLP's or a small CNN's batches of 1000 still fit.
+ */
+export const EVAL_BYTES = 64 * 1024 * 1024;
 
 /** A token task's logits are batch × T × vocab floats: at GPT-2's vocabulary 1000 sequences would be tens of GB. */
 const MAX_EVAL_LOGITS = 1 << 24;

@@ -84,6 +84,12 @@ export interface TrainGuards {
   checkpoints?: Checkpointer;
   /** Where the model of the lowest evaluation loss is kept (--save-best, early stopping; run/best_model.ts). */
   best?: BestKeeper;
+  /**
+   * Whether a sharded model (ZeRO-3) is sent whole to the leader after its final evaluation
+   * (default true: the outcome's model is the whole model there). False where nothing reads it
+   * (the CLI without --save): the leader's peak memory stays that of its shard.
+   */
+  wholeModelAtEnd?: boolean;
 }
 
 
@@ -234,11 +240,11 @@ export async function train(
   }
   await unsettled.settle();
   // The leader evaluates and saves the whole model (a sharded one is gathered there: after the
-  // evaluation when the strategy evaluates it itself, so the two never add up).
+  // evaluation when the strategy evaluates it itself, so the two never add up; and only when asked: wholeModelAtEnd).
   if (!strategy.evaluation) await strategy.sharding?.wholeModel(ctx);
   host.flush();
   outcome.finalEval = lastEval ? lastEval.result : await evaluation(ctx, strategy, data.test, config.evalBatchSize);
-  if (strategy.evaluation) await strategy.sharding?.wholeModel(ctx);
+  if (strategy.evaluation && guards.wholeModelAtEnd !== false) await strategy.sharding?.wholeModel(ctx);
   // The epoch of the last step taken (maxSteps may end the run before the last epoch).
   if (outcome.finalEval && !lastEval) observer.onEval?.({ step, epoch: lastEpoch, ...outcome.finalEval });
   // The final evaluation may be the best (the Trainer evaluates at the end too).

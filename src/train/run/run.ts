@@ -209,7 +209,7 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
   );
   try {
     const outcome = await train(config, data, strategy, observers, {
-      monitors, faults: faults.enabled ? faults : undefined, balance: o.balance, checkpoints, best,
+      monitors, faults: faults.enabled ? faults : undefined, balance: o.balance, checkpoints, best, wholeModelAtEnd: Boolean(o.save),
     });
     if (outcome.stoppedEarly) {
       const s = outcome.stoppedEarly;

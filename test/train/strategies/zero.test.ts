@@ -78,6 +78,15 @@ describe('ZeRO (--zero 1|2|3) over in-process transports', () => {
     }
   });
 
+  it('stage 3 without wholeModelAtEnd (the CLI without --save): rank 0 keeps its shard, with the same final evaluation', async () => {
+    const single = await train(mlpConfig({ batchSize: 16 }), MLP_DATA, new LocalStrategy());
+    const groups = createInProcessTransports(2, { timeoutMs: 20_000 }).map((t) => new ProcessGroup(t, { timeoutMs: 20_000 }));
+    const outs = await Promise.all(groups.map((g) => train(mlpConfig({ batchSize: 8 }), MLP_DATA, new ZeroStrategy(g, { stage: 3 }), {}, { wholeModelAtEnd: false })));
+    assert.ok(outs[0].model.arena().size < single.model.arena().size, `rank 0's arena ${outs[0].model.arena().size} of ${single.model.arena().size}`);
+    assert.ok(outs[0].finalEval && Math.abs(outs[0].finalEval.loss - single.finalEval!.loss) < 1e-5 * single.finalEval!.loss);
+    assert.equal(outs[1].finalEval, null);
+  });
+
   it('with --grad-accum 2 (4 ranks × 2 micro-batches of 4 = one process at 32)', async () => {
     const single = await train(mlpConfig({ batchSize: 32 }), MLP_DATA, new LocalStrategy());
     for (const stage of [1, 2, 3] as const) {
