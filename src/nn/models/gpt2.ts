@@ -151,11 +151,11 @@ class Gpt2Model extends Module {
   layerList(prefix: string): ModelLayer[] {
     const drop: [string, Module] = ['drop', this.drop];
     const blocks = (this.h.layers as Gpt2Block[]).map((block, i): ModelLayer => ({
-      name: `${prefix}h.${i}`, modules: [[`${prefix}h.${i}`, block], drop], forward: (x) => block.run(x),
+      name: `${prefix}h.${i}`, modules: [[`${prefix}h.${i}`, block], drop], forward: (x, _tied, cache) => block.run(x, cache),
     }));
     const ln_f = this.ln_f;
     return [
-      { name: `${prefix}wte+wpe`, modules: [[`${prefix}wte`, this.wte], [`${prefix}wpe`, this.wpe], drop], forward: (ids) => this.embed(ids) },
+      { name: `${prefix}wte+wpe`, modules: [[`${prefix}wte`, this.wte], [`${prefix}wpe`, this.wpe], drop], forward: (ids, _tied, cache) => this.embed(ids, cache?.offsets) },
       ...blocks,
       {
         name: `${prefix}ln_f+lm_head`, modules: [[`${prefix}ln_f`, ln_f]], tied: { name: `${prefix}wte.weight`, tensor: this.wte.weight },
