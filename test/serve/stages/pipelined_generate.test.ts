@@ -79,6 +79,25 @@ describe('generation across pipeline stages', { timeout: 120_000 }, () => {
     }
   }
 
+  it('a stage that does not answer fails the step at its deadline, naming the late stage, and every later request at once', async () => {
+    const spec = FAMILIES[0][1];
+    const store = await StoreServer.start({ host: '127.0.0.1', port: 0, token: TOKEN, worldSize: 2, signature: stageSignature(spec) });
+    const joined = await Promise.all([0, 1].map((rank) => joinStages({
+      spec, weights: { seed: 1 }, stages: 2, rank, masterHost: '127.0.0.1', masterPort: store.port, hostStore: false, token: TOKEN, timeoutMs: 20_000, maxBatch: 1,
+    })));
+    // Rank 1 joined but runs no stage loop: it never answers.
+    const driver = new PipelinedBatch(joined[0].cluster.transport, joined[0].rows, { timeoutMs: 300 });
+    try {
+      const late = /pipeline: no tokens from the last stage \(stage 1, rank 1 at 127\.0\.0\.1:\d+\) or a stage before it within 0\.3 s/;
+      await assert.rejects(generateAcross(driver, [[1, 2]], { maxNewTokens: 3 }), (e: Error & { status?: number }) => late.test(e.message) && e.status === 503);
+      await assert.rejects(generateAcross(driver, [[3]], { maxNewTokens: 3 }), late);
+    } finally {
+      await driver.close();
+      await Promise.all(joined.map((j) => j.cluster.close()));
+      await store.close();
+    }
+  });
+
   it('a stage built from the seed holds the values a whole build holds, and only its own', () => {
     const spec = FAMILIES[0][1];
     const whole = new Map(createModel(spec, 4).namedParameters());
