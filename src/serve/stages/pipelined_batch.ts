@@ -74,7 +74,7 @@ export class PipelinedBatch {
     };
     this.rowOf.set(sequence, row);
     try {
-      this.send('prefill', [row], sequence.promptIds, [sampling]);
+      await this.send('prefill', [row], sequence.promptIds, [sampling]);
       const [token] = await this.receive([row]);
       return sequence.accept(token);
     } catch (e) {
@@ -90,7 +90,7 @@ export class PipelinedBatch {
     if (rows.length === 0) return [];
     const count = Math.min(rows.length, this.o.groups ?? this.stages);
     const groups = Array.from({ length: count }, (_, g) => rows.filter((_, i) => i % count === g));
-    for (const group of groups) this.send('decode', group.map(([, r]) => r), group.map(([s]) => s.ids[s.ids.length - 1]));
+    for (const group of groups) await this.send('decode', group.map(([, r]) => r), group.map(([s]) => s.ids[s.ids.length - 1]));
     const out: { sequence: Sequence; token: number }[] = [];
     for (const group of groups) {
       const tokens = await this.receive(group.map(([, r]) => r));
@@ -120,13 +120,13 @@ export class PipelinedBatch {
     if (this.broken) throw this.broken;
   }
 
-  /** Stage 0's forward of `ids` for `rows`, handed to stage 1 (or, alone, sampled here: not pipelined). */
-  private send(kind: 'prefill' | 'decode', rows: number[], ids: readonly number[], sampling?: RowSampling[]): void {
+  /** Stage 0's forward of `ids` for `rows`, handed to stage 1 (not awaiting the wire: stage 0 goes on with the next group). */
+  private async send(kind: 'prefill' | 'decode', rows: number[], ids: readonly number[], sampling?: RowSampling[]): Promise<void> {
     const group = this.nextGroup++;
     const T = ids.length / rows.length;
     const input = Tensor.from(ids, [rows.length, T], 'int32');
     const out = this.stage0.forward(input, rows);
-    const activations = out.values() as Float32Array;
+    const activations = await out.read() as Float32Array;
     const bytes = encodePass({ kind, group, rows, T, width: out.shape[2], sampling, activations });
     this.transport.send(1, PASS_TAG, bytes, { timeoutMs: this.o.timeoutMs, op: 'pipeline send' }).catch((e: Error) => this.breakWith(`pipeline stage 1 (rank 1 at ${this.host(1)}) cannot be reached: ${e.message}`));
   }

@@ -49,7 +49,8 @@ export function probeRank(spec: ModelSpec, rows: number, memoryBytes: number, bu
   const start = performance.now();
   while (times.length < 3 || (performance.now() - start < budgetMs && times.length < 50)) {
     const t0 = performance.now();
-    noGrad(() => block.forward(x)).values();
+    // The cpu computes eagerly: the forward's return is its end.
+    noGrad(() => block.forward(x));
     times.push(performance.now() - t0);
   }
   times.sort((a, b) => a - b);
