@@ -40,13 +40,13 @@ export function promptIds(tokenizer: Tokenizer, text: string): number[] {
 }
 
 /** Where a reply's tokens come from: generateStream over the model here, or a pipeline of stages elsewhere. */
-export type TokenSource = (prompt: readonly number[], options: GenerateOptions) => AsyncGenerator<number, GenerateResult>;
+export type ReplyTokens = (prompt: readonly number[], options: GenerateOptions) => AsyncGenerator<number, GenerateResult>;
 
 /** A generator whose weights may live elsewhere (then `tokens` is given). */
 export type ReplyModel = Omit<Generator, 'model'> & { model?: CausalLm };
 
 /** Generates after `prompt`, calling `onText` with each printable piece; resolves with the whole reply. */
-export async function streamReply(g: ReplyModel, prompt: readonly number[], o: ReplyOptions, onText: (text: string) => void, source?: TokenSource): Promise<Reply> {
+export async function streamReply(g: ReplyModel, prompt: readonly number[], o: ReplyOptions, onText: (text: string) => void, source?: ReplyTokens): Promise<Reply> {
   const room = g.spec.context - prompt.length;
   if (room < 1) throw new Error(`the prompt has ${prompt.length} tokens; the model has ${g.spec.context} positions`);
   const maxNewTokens = Math.min(o.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS, room);

@@ -2,10 +2,12 @@
  * The driver of pipelined generation (rank 0, which holds stage 0): a batch of decoding rows with
  * DecodeBatch's shape (join, step, leave), whose forwards run through P stages on P processes.
  *
- * A step splits the rows into as many groups as stages (at most one per row) and sends them one
- * after another: while stage 1 works on group 0, stage 0 works on group 1, and so on down the
- * pipe, so every stage is busy once the pipe is full. The last stage samples and sends each row's
- * token back; the driver records it in the row's sequence (the stop rules stay here).
+ * The decoding rows travel in as many groups as stages (at most one per row), each group going
+ * round the pipe on its own: a step sends the rows whose last token is known and returns the oldest
+ * group's new tokens, leaving the others in flight, so while stage 1 works on one group stage 0
+ * works on the next and every stage is busy once the pipe is full. The last stage samples and sends
+ * each row's token back; the driver records it in the row's sequence (the stop rules stay here).
+ * A step may thus return tokens for some rows only (the scheduler and generateAcross take that).
  *
  * Every wait has a deadline naming the stage waited for; a stage that is lost (its process killed,
  * its host gone) or fails breaks the pipeline: the requests in flight fail with a StageLostError
@@ -36,6 +38,11 @@ export interface PipelinedBatchOptions {
 
 export class PipelinedBatch {
   private readonly rowOf = new Map<Sequence, number>();
+  /** Groups sent down the pipe whose tokens have not come back, oldest first (the last stage answers in order). */
+  private readonly inFlight: [Sequence, number][][] = [];
+  private readonly flying = new Set<Sequence>();
+  /** Tokens collected while a join drained the pipe, for the next step. */
+  private readonly ready: { sequence: Sequence; token: number }[] = [];
   private nextRow = 0;
   private nextGroup = 0;
   private broken: StageLostError | null = null;
@@ -72,6 +79,8 @@ export class PipelinedBatch {
     const sampling: RowSampling = {
       promptIds: [...sequence.promptIds], temperature: o.temperature, topK: o.topK, topP: o.topP, minP: o.minP, repetitionPenalty: o.repetitionPenalty, seed: o.seed,
     };
+    // The last stage answers in the order groups were sent: the groups in flight come back first.
+    await this.drain();
     this.rowOf.set(sequence, row);
     try {
       await this.send('prefill', [row], sequence.promptIds, [sampling]);
@@ -83,20 +92,36 @@ export class PipelinedBatch {
     }
   }
 
-  /** One token for every row: the rows in groups, each group sent down the pipe as soon as stage 0 has run it. */
+  /**
+   * The next group's tokens. The rows not in flight go down the pipe first, in as many groups as it
+   * has room for (one per stage in all), then the oldest group in flight is awaited: the others stay
+   * in flight across steps, so each stage works on one group while the next works on another.
+   */
   async step(): Promise<{ sequence: Sequence; token: number }[]> {
     this.check();
-    const rows = [...this.rowOf];
-    if (rows.length === 0) return [];
-    const count = Math.min(rows.length, this.o.groups ?? this.stages);
-    const groups = Array.from({ length: count }, (_, g) => rows.filter((_, i) => i % count === g));
-    for (const group of groups) await this.send('decode', group.map(([, r]) => r), group.map(([s]) => s.ids[s.ids.length - 1]));
-    const out: { sequence: Sequence; token: number }[] = [];
-    for (const group of groups) {
-      const tokens = await this.receive(group.map(([, r]) => r));
-      group.forEach(([sequence], i) => out.push({ sequence, token: sequence.accept(tokens[i]) }));
+    if (this.ready.length > 0) return this.ready.splice(0);
+    const idle = [...this.rowOf].filter(([s]) => !this.flying.has(s));
+    const room = Math.min(idle.length, (this.o.groups ?? this.stages) - this.inFlight.length);
+    for (let g = 0; g < room; g++) {
+      const group = idle.filter((_, i) => i % room === g);
+      await this.send('decode', group.map(([, r]) => r), group.map(([s]) => s.ids[s.ids.length - 1]));
+      this.inFlight.push(group);
+      for (const [s] of group) this.flying.add(s);
     }
-    return out;
+    const oldest = this.inFlight.shift();
+    return oldest ? this.collect(oldest) : [];
+  }
+
+  /** A group's tokens, recorded in the sequences still decoding (a row that left meanwhile is skipped). */
+  private async collect(group: [Sequence, number][]): Promise<{ sequence: Sequence; token: number }[]> {
+    for (const [s] of group) this.flying.delete(s);
+    const tokens = await this.receive(group.map(([, r]) => r));
+    return group.flatMap(([sequence, row], i) => (this.rowOf.get(sequence) === row ? [{ sequence, token: sequence.accept(tokens[i]) }] : []));
+  }
+
+  /** Every group in flight collected (before a prefill), its tokens kept for the next step. */
+  private async drain(): Promise<void> {
+    while (this.inFlight.length > 0) this.ready.push(...await this.collect(this.inFlight.shift()!));
   }
 
   /** Frees `sequence`'s row on every stage. */

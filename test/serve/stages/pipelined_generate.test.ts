@@ -13,6 +13,7 @@ import { StoreServer } from '../../../src/comm/store/server.js';
 import { generate } from '../../../src/generate/generate.js';
 import { saveSafetensors } from '../../../src/nn/interchange/model_io.js';
 import { type ModelSpec, createModel } from '../../../src/nn/models/index.js';
+import { BatchScheduler } from '../../../src/serve/scheduler.js';
 import { PipelinedBatch } from '../../../src/serve/stages/pipelined_batch.js';
 import { generateAcross } from '../../../src/serve/stages/pipelined_generate.js';
 import { type JoinedStage, joinStages, stageSignature } from '../../../src/serve/stages/stage_cluster.js';
@@ -78,6 +79,26 @@ describe('generation across pipeline stages', { timeout: 120_000 }, () => {
       });
     }
   }
+
+  it('the server\'s scheduler over 3 stages: requests joining while groups are in flight get one process\'s tokens', async () => {
+    const [, spec] = FAMILIES[1];
+    const model = randomModel(spec, 5);
+    const file = join(dir, 'scheduled.safetensors');
+    saveSafetensors(file, model, spec);
+    const stages = await startStages(spec, file, 3);
+    try {
+      const scheduler = new BatchScheduler(stages.driver, { maxBatch: 4, queueTimeoutMs: 20_000 });
+      let started!: () => void;
+      const firstTokens = new Promise<void>((r) => (started = r));
+      const first = scheduler.submit({ promptIds: PROMPTS[0], options: { maxNewTokens: 12 }, onToken: (_, s) => s.ids.length === 3 && started() });
+      await firstTokens;
+      const later = PROMPTS.slice(1).map((p, i) => scheduler.submit({ promptIds: p, options: { maxNewTokens: 6 + i } }));
+      const results = await Promise.all([first, ...later]);
+      for (const [i, p] of PROMPTS.entries()) assert.deepEqual(results[i].ids, (await generate(model, p, { maxNewTokens: i === 0 ? 12 : 5 + i })).ids, `request ${i}`);
+    } finally {
+      await stages.close();
+    }
+  });
 
   it('a stage that does not answer fails the step at its deadline, naming the late stage, and every later request at once', async () => {
     const spec = FAMILIES[0][1];
