@@ -1,11 +1,11 @@
 /**
- * `serve --stages 3` with real stage processes on 127.0.0.1: replies equal one process's; a stage
- * killed with SIGKILL while a request is in flight fails that request with a 503 naming the stage,
+ * `generate --stages 2` and `serve --stages 3` with real stage processes on 127.0.0.1: replies equal
+ * one process's; a stage killed with SIGKILL while a request is in flight fails that request with a 503 naming the stage,
  * its rank and host, /v1/models keeps answering, and new completions are refused at once with the
  * same OpenAI error object (never a hang).
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Command } from 'commander';
@@ -17,6 +17,7 @@ import { generate } from '../../../src/generate/generate.js';
 import { saveSafetensors } from '../../../src/nn/interchange/model_io.js';
 import type { ModelSpec } from '../../../src/nn/models/index.js';
 import { randomModel } from '../../generate/families.js';
+import { CLI } from '../../helpers/cli.js';
 import { tempDir } from '../../helpers/cluster.js';
 
 const SPEC: ModelSpec = { type: 'gpt2', vocabSize: 256, context: 64, layers: 3, width: 32, heads: 4, dropout: 0 };
@@ -45,6 +46,20 @@ function stagePid(rank: number): number {
   assert.ok(line, `stage ${rank}'s process is running:\n${lines.join('\n')}`);
   return Number(line.trim().split(/\s+/)[0]);
 }
+
+describe('generate --stages 2', { timeout: 60_000 }, () => {
+  it('prints what one process prints, the model split over two processes', async () => {
+    const file = join(tempDir('generate-stages'), 'tiny.safetensors');
+    saveSafetensors(file, randomModel(SPEC, 22), SPEC);
+    const run = (extra: string[]): Promise<{ stdout: string; stderr: string }> => new Promise((resolve, reject) => execFile(process.execPath,
+      [CLI, 'generate', '--model', file, '--tokenizer', 'bytes', '--prompt', 'ab', '--max-new-tokens', '6', ...extra],
+      { timeout: 45_000 }, (e, stdout, stderr) => (e ? reject(new Error(`${e.message}\n${stderr}`)) : resolve({ stdout, stderr }))));
+    const [alone, split] = await Promise.all([run([]), run(['--stages', '2'])]);
+    assert.equal(split.stdout, alone.stdout);
+    assert.match(split.stderr, /stage 1 \(rank 1 at 127\.0\.0\.1:\d+\): layers \d+\.\.\d+/);
+    assert.match(split.stderr, /6 tokens in/);
+  });
+});
 
 describe('serve --stages 3: a lost stage', { timeout: 90_000 }, () => {
   it('fails the request in flight naming the stage, keeps answering /v1/models, and refuses new completions with a 503', async () => {
