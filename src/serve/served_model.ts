@@ -26,6 +26,8 @@ export interface RowBatch {
   join(sequence: Sequence): Promise<number>;
   step(): Promise<{ sequence: Sequence; token: number }[]>;
   leave(sequence: Sequence): void;
+  /** Set once the rows cannot be decoded any more (a lost pipeline stage): /health answers 503 with it. */
+  readonly lost?: Error | null;
 }
 
 /** A model served through a pipeline of stages (`serve --stages N`): the rows' forwards run there, not here. */

@@ -173,7 +173,10 @@ export async function startModelServer(model: Served, o: ServeOptions = {}): Pro
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
       return void res.end(readFileSync(CHAT_PAGE));
     }
-    if (req.method === 'GET' && path === '/health') return sendJson(res, 200, { status: 'ok', model: backend.served.id });
+    if (req.method === 'GET' && path === '/health') {
+      const lost = 'rows' in backend.served ? backend.served.rows.lost : null;
+      return lost ? sendJson(res, 503, { status: 'error', model: backend.served.id, error: lost.message }) : sendJson(res, 200, { status: 'ok', model: backend.served.id });
+    }
     authorize(req);
     const modelEntry = { id: backend.served.id, object: 'model', created: 0, owned_by: 'smolcluster' };
     if (req.method === 'GET' && path === '/v1/models') return sendJson(res, 200, { object: 'list', data: [modelEntry] });

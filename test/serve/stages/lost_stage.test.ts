@@ -1,7 +1,7 @@
 /**
  * `generate --stages 2` and `serve --stages 3` with real stage processes on 127.0.0.1: replies equal
  * one process's; a stage killed with SIGKILL while a request is in flight fails that request with a 503 naming the stage,
- * its rank and host, /v1/models keeps answering, and new completions are refused at once with the
+ * its rank and host, /v1/models keeps answering (/health says 503 with the stage), and new completions are refused at once with the
  * same OpenAI error object (never a hang).
  */
 import assert from 'node:assert/strict';
@@ -78,6 +78,7 @@ describe('serve --stages 3: a lost stage', { timeout: 90_000 }, () => {
       const ok = await complete(url, 'ab', 6);
       assert.equal(ok.status, 200);
       assert.equal(ok.json.choices![0].text, alone, 'the pipeline replies as one process does');
+      assert.equal((await fetch(`${url}/health`, { signal: AbortSignal.timeout(5000) })).status, 200);
 
       pids.push(stagePid(1), stagePid(2));
       // Stage 2 paused: the next request is in flight in the pipe when stage 1 dies.
@@ -95,6 +96,10 @@ describe('serve --stages 3: a lost stage', { timeout: 90_000 }, () => {
       const models = await fetch(`${url}/v1/models`, { signal: AbortSignal.timeout(5000) });
       assert.equal(models.status, 200);
       assert.deepEqual(((await models.json()) as { data: { id: string }[] }).data.map((m) => m.id), ['tiny']);
+
+      const health = await fetch(`${url}/health`, { signal: AbortSignal.timeout(5000) });
+      assert.equal(health.status, 503);
+      assert.match(((await health.json()) as { error: string }).error, /pipeline stage 1 \(rank 1 at/);
 
       const t0 = Date.now();
       const refused = await complete(url, 'ef', 4);
