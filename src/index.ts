@@ -33,7 +33,7 @@ export type { AttentionCache } from './nn/layers/attention.js';
 export { type SamplingOptions, sampleToken, applyRepetitionPenalty, argmax, topK, topP, minP, draw } from './generate/sampling.js';
 // What generate / chat / serve load from --model, and the folder's chat template.
 export { loadGenerator, type Generator, type LoadGeneratorOptions, type CausalLmSpec } from './generate/load_generator.js';
-export { streamReply, promptIds, replySummary, DEFAULT_MAX_NEW_TOKENS, type Reply, type ReplyOptions } from './generate/reply.js';
+export { streamReply, promptIds, replySummary, DEFAULT_MAX_NEW_TOKENS, type Reply, type ReplyOptions, type ReplyModel, type ReplyTokens } from './generate/reply.js';
 export { TextStream } from './generate/text_stream.js';
 export { Conversation } from './generate/conversation.js';
 export { resolveModelSource, ModelSourceError, type ResolvedSource, type RunRecord } from './generate/model_source.js';

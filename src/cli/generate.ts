@@ -2,9 +2,11 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { GENERATE_OPTIONS, type OptionValues } from '../config/options/index.js';
 import { promptIds, replySummary, streamReply } from '../generate/reply.js';
+import { pipelinedStream } from '../serve/stages/pipelined_generate.js';
 import { ConfigError } from '../util/errors.js';
 import { loadFromFlags, loadedLine, samplingFrom } from './generation_flags.js';
 import { addOptions } from './option_table.js';
+import { startStagesFromFlags } from './stages_driver.js';
 
 type GenerateFlags = OptionValues<typeof GENERATE_OPTIONS>;
 
@@ -18,6 +20,7 @@ export function generateCommand(): Command {
   return addOptions(cmd, GENERATE_OPTIONS).action(async (f: GenerateFlags) => {
     if (f.prompt === undefined) throw new ConfigError('command line', '--prompt', 'generate needs --prompt TEXT (or --prompt - to read it from stdin)');
     const text = f.prompt === '-' ? readFileSync(0, 'utf8') : f.prompt;
+    if (f.stages > 1) return generateAcrossStages(f, text);
     const { generator, release } = await loadFromFlags('generate', f);
     try {
       process.stderr.write(`${loadedLine(generator)}\n`);
@@ -28,4 +31,17 @@ export function generateCommand(): Command {
       release();
     }
   });
+}
+
+/** `generate --stages N`: the same, the model's layers in N stage processes (docs/GENERATE.md, "Across the cluster"). */
+async function generateAcrossStages(f: GenerateFlags, text: string): Promise<void> {
+  const { described, pipeline } = await startStagesFromFlags('generate', f, 1);
+  try {
+    process.stderr.write(`${loadedLine(described)}\n`);
+    const reply = await streamReply(described, promptIds(described.tokenizer, text), samplingFrom(f), (piece) => process.stdout.write(piece), (p, o) => pipelinedStream(pipeline.batch, p, o));
+    process.stdout.write('\n');
+    process.stderr.write(`smolcluster: ${replySummary(reply)}\n`);
+  } finally {
+    await pipeline.close();
+  }
 }

@@ -38,7 +38,7 @@ export function samplingFrom(f: SamplingFlags): ReplyOptions {
 }
 
 /** One line naming what was loaded. */
-export function loadedLine(g: Generator): string {
+export function loadedLine(g: Pick<Generator, 'spec' | 'weights' | 'tokenizer'>): string {
   const s = g.spec;
   const shape = `${s.layers} layers × ${s.width}, vocab ${s.vocabSize}, ${s.context} positions`;
   return `smolcluster: ${g.weights} (${s.type === 'llama' ? s.modelType : 'gpt2'}, ${shape}); tokenizer ${g.tokenizer.name}`;

@@ -10,6 +10,7 @@ import type { ServedModel } from '../serve/served_model.js';
 import { startModelServer } from '../serve/server.js';
 import { SmolError } from '../util/errors.js';
 import { addOptions } from './option_table.js';
+import { startStagesFromFlags } from './stages_driver.js';
 
 export type ServeFlags = OptionValues<typeof SERVE_OPTIONS>;
 
@@ -44,6 +45,7 @@ export async function runServe(flags: ServeFlags, stopped: Promise<void>, onList
   if (flags.follow && flags.model) throw new SmolError('SERVE', 'serve: give --model or --follow, not both');
   const token = flags.token ?? process.env.SMOLCLUSTER_SERVE_TOKEN;
   const id = flags.modelName ?? basename(resolve(source));
+  if (flags.stages > 1) return serveAcrossStages(flags, id, token, stopped, onListening);
   const load = (): Promise<Generator> => loadGenerator(source, { tokenizer: flags.tokenizer, adapter: flags.adapter, device: flags.device, precision: flags.precision });
   const servedKey = flags.follow ? weightsKey(flags.follow) : '';
   const first = await load();
@@ -66,4 +68,25 @@ export async function runServe(flags: ServeFlags, stopped: Promise<void>, onList
   await stopped;
   follower?.stop();
   await server.close();
+}
+
+/**
+ * `serve --stages N`: the model's layers in N stage processes, requests decoded through the pipeline.
+ * A lost stage fails the requests in flight and answers new ones 503 naming it; /v1/models still answers.
+ */
+async function serveAcrossStages(flags: ServeFlags, id: string, token: string | undefined, stopped: Promise<void>, onListening?: (url: string) => void): Promise<void> {
+  if (flags.follow) throw new SmolError('SERVE', 'serve: --follow is not taken with --stages (give --model)');
+  const { described, pipeline } = await startStagesFromFlags('serve', flags, flags.maxBatch);
+  try {
+    const served = { id, rows: pipeline.batch, tokenizer: described.tokenizer, eosIds: described.eosIds, context: described.spec.context, chatTemplate: described.chatTemplate };
+    const server = await startModelServer(served, {
+      host: flags.host, port: flags.port, maxBatch: flags.maxBatch, token, precision: flags.precision, queueTimeoutMs: flags.queueTimeout * 1000,
+    });
+    process.stderr.write(`smolcluster: serving ${id} (${described.weights}) over ${flags.stages} pipeline stages at ${server.url}/v1 (Ctrl-C to stop)\n`);
+    onListening?.(server.url);
+    await stopped;
+    await server.close();
+  } finally {
+    await pipeline.close();
+  }
 }

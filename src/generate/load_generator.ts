@@ -69,6 +69,16 @@ export async function loadGenerator(source: string, opts: LoadGeneratorOptions =
   const { model, spec } = await readWeights(resolved);
   // Merged once on the host: generation then runs at the base model's speed.
   if (opts.adapter !== undefined) await mergeAdapterInto(opts.adapter, model);
+  const described = describeModel(source, resolved, spec, opts);
+  const placed = onGpu ? await placeOnGpu(model, spec) : model;
+  return { model: placed as unknown as CausalLm, ...described };
+}
+
+/**
+ * Everything of a generator but its weights: what a pipeline's driver needs (its stages load the
+ * weights, nn/layer_list.ts ranges of them), given the spec read from the source's header.
+ */
+export function describeModel(source: string, resolved: ResolvedSource, spec: ModelSpec, opts: LoadGeneratorOptions = {}): Omit<Generator, 'model' | 'spec'> & { spec: CausalLmSpec } {
   if (spec.type !== 'gpt2' && spec.type !== 'llama') {
     throw new ModelSourceError(source, `holds a ${spec.type} model; generation needs a causal language model (gpt2 or the Llama family)`);
   }
@@ -80,9 +90,8 @@ export async function loadGenerator(source: string, opts: LoadGeneratorOptions =
   if (tokenizer.vocabSize > spec.vocabSize) {
     throw new ModelSourceError(source, `the tokenizer ${tokenizer.name} has ${tokenizer.vocabSize} token ids, more than the model's ${spec.vocabSize}: not the tokenizer it was trained with (pass --tokenizer)`);
   }
-  const placed = onGpu ? await placeOnGpu(model, spec) : model;
   return {
-    model: placed as unknown as CausalLm, spec, tokenizer,
+    spec, tokenizer,
     eosIds: endIds(resolved, tokenizer),
     chatTemplate: templateFor(resolved, tokenizerName),
     source, weights: resolved.path, precision: opts.precision ?? 'fp32',

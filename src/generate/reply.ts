@@ -4,7 +4,7 @@
  * (prefill: the time to the first token; decode: tokens per second after it) are measured.
  */
 import type { Tokenizer } from '../data/tokenizer.js';
-import { type GenerateOptions, type StopReason, generateStream } from './generate.js';
+import { type CausalLm, type GenerateOptions, type GenerateResult, type StopReason, generateStream } from './generate.js';
 import type { Generator } from './load_generator.js';
 import { TextStream } from './text_stream.js';
 
@@ -39,8 +39,14 @@ export function promptIds(tokenizer: Tokenizer, text: string): number[] {
   throw new Error('the prompt is empty, and the tokenizer has no end-of-document token to start from: give a prompt');
 }
 
+/** Where a reply's tokens come from: generateStream over the model here, or a pipeline of stages elsewhere. */
+export type ReplyTokens = (prompt: readonly number[], options: GenerateOptions) => AsyncGenerator<number, GenerateResult>;
+
+/** A generator whose weights may live elsewhere (then `tokens` is given). */
+export type ReplyModel = Omit<Generator, 'model'> & { model?: CausalLm };
+
 /** Generates after `prompt`, calling `onText` with each printable piece; resolves with the whole reply. */
-export async function streamReply(g: Generator, prompt: readonly number[], o: ReplyOptions, onText: (text: string) => void): Promise<Reply> {
+export async function streamReply(g: ReplyModel, prompt: readonly number[], o: ReplyOptions, onText: (text: string) => void, source?: ReplyTokens): Promise<Reply> {
   const room = g.spec.context - prompt.length;
   if (room < 1) throw new Error(`the prompt has ${prompt.length} tokens; the model has ${g.spec.context} positions`);
   const maxNewTokens = Math.min(o.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS, room);
@@ -49,7 +55,9 @@ export async function streamReply(g: Generator, prompt: readonly number[], o: Re
   const start = performance.now();
   let first = 0;
   const eos = o.eosIds ?? g.eosIds;
-  const tokens = generateStream(g.model, prompt, { ...o, maxNewTokens, eosIds: eos, decode, precision: g.precision });
+  const options: GenerateOptions = { ...o, maxNewTokens, eosIds: eos, decode, precision: g.precision };
+  if (!source && !g.model) throw new Error('streamReply: a generator without its model needs a token source');
+  const tokens = source ? source(prompt, options) : generateStream(g.model!, prompt, options);
   const ids: number[] = [];
   let step = await tokens.next();
   let stopReason: StopReason = 'callback';

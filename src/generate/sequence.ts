@@ -58,10 +58,14 @@ export class Sequence {
 
   /** Picks the next token from its logits and records it. */
   choose(logits: Float32Array): number {
-    const next = sampleToken(logits, this.seen, this.options, this.rng);
-    this.ids.push(next);
-    this.seen.push(next);
-    return next;
+    return this.accept(sampleToken(logits, this.seen, this.options, this.rng));
+  }
+
+  /** Records a token chosen elsewhere (a pipeline's last stage samples with this sequence's twin). */
+  accept(token: number): number {
+    this.ids.push(token);
+    this.seen.push(token);
+    return token;
   }
 
   /** Why generation ends after the tokens so far, or null to go on. */

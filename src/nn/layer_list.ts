@@ -15,6 +15,7 @@
  * token embedding); a pipeline stage that holds the reader but not the owner keeps a copy.
  */
 import type { Tensor } from '../tensor/tensor.js';
+import type { AttentionCache } from './layers/attention.js';
 import type { Module } from './module.js';
 import { type MaybeAsync, eachInTurn } from './layers/maybe_async.js';
 import { Sequential, runInOrder } from './layers/sequential.js';
@@ -28,9 +29,11 @@ export interface ModelLayer {
   tied?: { name: string; tensor: Tensor };
   /**
    * The layer's forward; `tied` is the tied parameter (the owner's, or a stage's copy). It waits
-   * only where a tensor-parallel layer sums over its group (layers/maybe_async.ts).
+   * only where a tensor-parallel layer sums over its group (layers/maybe_async.ts). `cache`
+   * (generation across pipeline stages): the KV cache its attention continues, and the positions
+   * its embedding starts at.
    */
-  forward(x: Tensor, tied?: Tensor): MaybeAsync<Tensor>;
+  forward(x: Tensor, tied?: Tensor, cache?: AttentionCache): MaybeAsync<Tensor>;
 }
 
 /** A model that lists its own layers. */

@@ -11,6 +11,7 @@ import type { CausalLm } from '../generate/generate.js';
 import { type GenerateResult, Sequence, type SequenceOptions } from '../generate/sequence.js';
 import type { Precision } from '../tensor/precision.js';
 import { ApiError } from './api_error.js';
+import type { RowBatch } from './served_model.js';
 
 export interface SchedulerOptions {
   /** Rows decoded together at most (--max-batch). */
@@ -40,16 +41,20 @@ interface Entry {
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export class BatchScheduler {
-  private readonly batch: DecodeBatch;
+  private readonly batch: RowBatch;
   private readonly waiting: Entry[] = [];
   private readonly rows = new Map<Sequence, Entry>();
   private running = false;
   private closed = false;
 
-  constructor(model: CausalLm, private readonly o: SchedulerOptions) {
+  /** `model`: decoded here (a DecodeBatch over it), or rows whose forwards run elsewhere (pipeline stages). */
+  constructor(model: CausalLm | RowBatch, private readonly o: SchedulerOptions) {
     if (!Number.isInteger(o.maxBatch) || o.maxBatch < 1) throw new Error(`serve: --max-batch must be an integer >= 1, got ${o.maxBatch}`);
-    model.eval();
-    this.batch = new DecodeBatch(model, o.precision);
+    if ('step' in model) this.batch = model;
+    else {
+      model.eval();
+      this.batch = new DecodeBatch(model, o.precision);
+    }
   }
 
   /** Requests decoding now. */

@@ -6,6 +6,7 @@
  */
 import { endOfTurn } from '../generate/chat_template.js';
 import type { CausalLm } from '../generate/generate.js';
+import type { Sequence } from '../generate/sequence.js';
 import type { ChatMessage } from './request.js';
 
 export interface ServedModel {
@@ -19,8 +20,26 @@ export interface ServedModel {
   chatTemplate: { render(messages: readonly ChatMessage[], opts?: { addGenerationPrompt?: boolean }): string } | null;
 }
 
+/** Decoding rows whose forwards run elsewhere: a pipeline of stages (stages/pipelined_batch.ts) has DecodeBatch's shape. */
+export interface RowBatch {
+  readonly size: number;
+  join(sequence: Sequence): Promise<number>;
+  step(): Promise<{ sequence: Sequence; token: number }[]>;
+  leave(sequence: Sequence): void;
+  /** Set once the rows cannot be decoded any more (a lost pipeline stage): /health answers 503 with it. */
+  readonly lost?: Error | null;
+}
+
+/** A model served through a pipeline of stages (`serve --stages N`): the rows' forwards run there, not here. */
+export interface ServedPipeline extends Omit<ServedModel, 'model'> {
+  rows: RowBatch;
+}
+
+/** What the server serves: a model in this process, or a pipeline of stages. */
+export type Served = ServedModel | ServedPipeline;
+
 /** The prompt text of a chat: the model's template, or "role: content" lines ending with "assistant:". */
-export function chatPrompt(served: ServedModel, messages: readonly ChatMessage[]): string {
+export function chatPrompt(served: Served, messages: readonly ChatMessage[]): string {
   if (served.chatTemplate) return served.chatTemplate.render(messages, { addGenerationPrompt: true });
   return `${messages.map((m) => `${m.role}: ${m.content}`).join('\n')}\nassistant:`;
 }
@@ -29,7 +48,7 @@ export function chatPrompt(served: ServedModel, messages: readonly ChatMessage[]
  * What ends a reply: the model's eos ids, and for a chat the template's end of turn (`<|im_end|>`,
  * `<|eot_id|>`): its id when it is one token, else a stop string.
  */
-export function replyEnds(served: ServedModel, chat: boolean): { eosIds: number[]; stopStrings: string[] } {
+export function replyEnds(served: Served, chat: boolean): { eosIds: number[]; stopStrings: string[] } {
   const end = chat && served.chatTemplate ? endOfTurn(served.chatTemplate as never) : null;
   if (end === null) return { eosIds: [...served.eosIds], stopStrings: [] };
   const ids = Array.from(served.tokenizer.encode(end));

@@ -19,7 +19,7 @@ import { ApiError } from './api_error.js';
 import { type CompletionRequest, parseCompletionRequest } from './request.js';
 import * as out from './responses.js';
 import { BatchScheduler } from './scheduler.js';
-import { type ServedModel, chatPrompt, replyEnds } from './served_model.js';
+import { type Served, chatPrompt, replyEnds } from './served_model.js';
 
 export interface ServeOptions {
   host?: string;
@@ -41,7 +41,7 @@ export interface ModelServer {
   /** The scheduler of the model served now (tests read its active and queued counts). */
   readonly scheduler: BatchScheduler;
   /** Serves `model` from now on (`--follow`): requests already decoding finish on the old one. */
-  swap(model: ServedModel): void;
+  swap(model: Served): void;
   close(): Promise<void>;
 }
 
@@ -84,7 +84,7 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
 }
 
 /** The prompt's token ids, checked against the vocabulary and the context. */
-function promptIds(served: ServedModel, r: CompletionRequest, chat: boolean): number[] {
+function promptIds(served: Served, r: CompletionRequest, chat: boolean): number[] {
   const p = r.prompt;
   const ids = chat ? Array.from(served.tokenizer.encode(chatPrompt(served, p as never))) : typeof p === 'string' ? Array.from(served.tokenizer.encode(p)) : (p as number[]);
   const bad = ids.find((id) => id >= served.tokenizer.vocabSize);
@@ -97,17 +97,17 @@ function promptIds(served: ServedModel, r: CompletionRequest, chat: boolean): nu
 }
 
 interface Backend {
-  served: ServedModel;
+  served: Served;
   scheduler: BatchScheduler;
 }
 
 /** Starts the server; resolves once it listens. */
-export async function startModelServer(model: ServedModel, o: ServeOptions = {}): Promise<ModelServer> {
+export async function startModelServer(model: Served, o: ServeOptions = {}): Promise<ModelServer> {
   const host = o.host ?? '127.0.0.1';
   if (!isLoopbackHost(host) && !o.token) {
     throw new Error(`serve: --host ${host} is reachable from other machines: give --token (clients send it as "Authorization: Bearer <token>")`);
   }
-  const schedulerFor = (m: ServedModel): BatchScheduler => new BatchScheduler(m.model, { maxBatch: o.maxBatch ?? 8, queueTimeoutMs: o.queueTimeoutMs ?? 60_000, precision: o.precision });
+  const schedulerFor = (m: Served): BatchScheduler => new BatchScheduler('rows' in m ? m.rows : m.model, { maxBatch: o.maxBatch ?? 8, queueTimeoutMs: o.queueTimeoutMs ?? 60_000, precision: o.precision });
   let backend: Backend = { served: model, scheduler: schedulerFor(model) };
   const allowedHosts = new Set(['127.0.0.1', 'localhost', '[::1]', host.includes(':') ? `[${host}]` : host]);
 
@@ -173,7 +173,10 @@ export async function startModelServer(model: ServedModel, o: ServeOptions = {})
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
       return void res.end(readFileSync(CHAT_PAGE));
     }
-    if (req.method === 'GET' && path === '/health') return sendJson(res, 200, { status: 'ok', model: backend.served.id });
+    if (req.method === 'GET' && path === '/health') {
+      const lost = 'rows' in backend.served ? backend.served.rows.lost : null;
+      return lost ? sendJson(res, 503, { status: 'error', model: backend.served.id, error: lost.message }) : sendJson(res, 200, { status: 'ok', model: backend.served.id });
+    }
     authorize(req);
     const modelEntry = { id: backend.served.id, object: 'model', created: 0, owned_by: 'smolcluster' };
     if (req.method === 'GET' && path === '/v1/models') return sendJson(res, 200, { object: 'list', data: [modelEntry] });
@@ -203,7 +206,7 @@ export async function startModelServer(model: ServedModel, o: ServeOptions = {})
     get scheduler() {
       return backend.scheduler;
     },
-    swap(next: ServedModel) {
+    swap(next: Served) {
       backend = { served: next, scheduler: schedulerFor(next) };
     },
     close: () => new Promise<void>((resolve) => {

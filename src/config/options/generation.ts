@@ -7,6 +7,7 @@ import { InvalidArgumentError } from 'commander';
 import { DEVICE_CHOICES } from './choices.js';
 import { appended, nonNegativeInt, nonNegativeNumber, oneOf, positiveInt, positiveNumber } from './parsers.js';
 import { choice, toggle, valued } from './spec.js';
+import { STAGE_OPTIONS } from './stages.js';
 
 /** A probability in (0, 1] (--top-p). */
 function openUnit(value: string): number {
@@ -59,6 +60,7 @@ export const GENERATE_OPTIONS = {
   ...MODEL_SOURCE_OPTIONS,
   prompt: valued<string>({ arg: '<text>', help: 'the text to continue (- reads it from stdin)', forward: false }),
   ...SAMPLING_OPTIONS,
+  ...STAGE_OPTIONS,
 } as const;
 
 /** `smolcluster chat`. */

@@ -45,3 +45,4 @@ export const CONFIG_OPTION_NAMES = (Object.keys(TRAIN_OPTIONS) as Array<keyof ty
 export * from './spec.js';
 export * from './choices.js';
 export { CHAT_OPTIONS, GENERATE_OPTIONS, MODEL_SOURCE_OPTIONS, SAMPLING_OPTIONS } from './generation.js';
+export { STAGE_OPTIONS, STAGE_PROCESS_OPTIONS } from './stages.js';

@@ -1,6 +1,7 @@
 /** `smolcluster serve`'s options: what it serves, where, to whom, and how many requests at once. */
 import { nonNegativeInt, positiveInt, positiveNumber } from './parsers.js';
 import { choice, valued } from './spec.js';
+import { STAGE_OPTIONS } from './stages.js';
 
 export const SERVE_OPTIONS = {
   model: valued<string>({ arg: '<src>', help: 'the model: a Hugging Face folder, a model file saved by smolcluster (--save), or a run\'s folder (its newest checkpoint)', forward: false }),
@@ -16,4 +17,5 @@ export const SERVE_OPTIONS = {
   queueTimeout: valued({ arg: '<s>', help: 'seconds a request may wait for a free row before it is refused with 503', parse: positiveNumber, default: 60, forward: false }),
   precision: choice(['fp32', 'bf16'], { arg: '<p>', help: 'compute precision of generation', default: 'fp32', forward: false }),
   device: valued({ arg: '<device>', help: 'cpu, or gpu (the WebGPU device)', default: 'cpu', forward: false }),
+  ...STAGE_OPTIONS,
 } as const;

@@ -99,7 +99,8 @@ export function loadSafetensorsModel(file: string): { model: Module; spec: Model
   return { model, spec };
 }
 
-function architectureOf(file: string, text: string | undefined): ModelSpec {
+/** The spec a smolcluster safetensors file records in __metadata__.architecture. */
+export function architectureOf(file: string, text: string | undefined): ModelSpec {
   if (text === undefined) throw new CheckpointError(file, 'has no __metadata__.architecture (not saved by smolcluster): build the model from its spec and call loadSafetensors');
   let spec: unknown;
   try {

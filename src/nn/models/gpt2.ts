@@ -151,20 +151,20 @@ class Gpt2Model extends Module {
   }
 
   /** The embedding layer's forward: packed windows are refused there (layers/packed_sequences.ts). */
-  private embedLayer(ids: Tensor): Tensor {
+  private embedLayer(ids: Tensor, offsets?: number | readonly number[]): Tensor {
     refusePacking(ids, 'gpt2');
-    return this.embed(ids);
+    return this.embed(ids, offsets);
   }
 
   /** The embeddings, each block, then the final norm with the head tied to wte (one layer each). */
   layerList(prefix: string): ModelLayer[] {
     const drop: [string, Module] = ['drop', this.drop];
     const blocks = (this.h.layers as Gpt2Block[]).map((block, i): ModelLayer => ({
-      name: `${prefix}h.${i}`, modules: [[`${prefix}h.${i}`, block], drop], forward: (x) => block.run(x),
+      name: `${prefix}h.${i}`, modules: [[`${prefix}h.${i}`, block], drop], forward: (x, _tied, cache) => block.run(x, cache),
     }));
     const ln_f = this.ln_f;
     return [
-      { name: `${prefix}wte+wpe`, modules: [[`${prefix}wte`, this.wte], [`${prefix}wpe`, this.wpe], drop], forward: (ids) => this.embedLayer(ids) },
+      { name: `${prefix}wte+wpe`, modules: [[`${prefix}wte`, this.wte], [`${prefix}wpe`, this.wpe], drop], forward: (ids, _tied, cache) => this.embedLayer(ids, cache?.offsets) },
       ...blocks,
       {
         name: `${prefix}ln_f+lm_head`, modules: [[`${prefix}ln_f`, ln_f]], tied: { name: `${prefix}wte.weight`, tensor: this.wte.weight },

@@ -217,13 +217,13 @@ export class LlamaForCausalLM extends Module {
     const drop: [string, Module] = ['drop', this.drop];
     const { embed_tokens, norm } = this.model;
     const blocks = this.model.blocks.map((block, i): ModelLayer => ({
-      name: `model.layers.${i}`, modules: [[`model.layers.${i}`, block], drop], forward: (x) => block.run(x),
+      name: `model.layers.${i}`, modules: [[`model.layers.${i}`, block], drop], forward: (x, _tied, cache) => block.run(x, cache),
     }));
-    const embedIds = (ids: Tensor): Tensor => {
+    const embedIds = (ids: Tensor, offsets?: number | readonly number[]): Tensor => {
       refusePacking(ids, this.spec.modelType);
-      return this.model.embed(ids);
+      return this.model.embed(ids, offsets);
     };
-    const embed: ModelLayer = { name: 'model.embed_tokens', modules: [['model.embed_tokens', embed_tokens]], forward: embedIds };
+    const embed: ModelLayer = { name: 'model.embed_tokens', modules: [['model.embed_tokens', embed_tokens]], forward: (ids, _tied, cache) => embedIds(ids, cache?.offsets) };
     const head: ModelLayer = this.lm_head
       ? { name: 'model.norm+lm_head', modules: [['model.norm', norm], ['lm_head', this.lm_head]], forward: (x) => this.lm_head!.forward(norm.forward(x)) }
       : {

@@ -1,0 +1,71 @@
+/**
+ * Joining a generation pipeline: every process (rank 0 the driver, which serves or prints, ranks
+ * 1..P-1 the `smolcluster stage` processes, local or on other hosts) meets at the rendezvous store
+ * (comm/rendezvous.ts: authenticated by the cluster token, refused when the model differs), probes
+ * its speed and memory, gathers everyone's, computes the same placement, and loads only its own
+ * stage's weights.
+ */
+import { type Cluster, rendezvous } from '../../comm/rendezvous.js';
+import type { ModelSpec } from '../../nn/models/index.js';
+import { nodeMemoryBytes } from '../../parallel/pipeline/node_memory.js';
+import type { Placement } from '../../parallel/pipeline/placement.js';
+import type { Precision } from '../../tensor/precision.js';
+import { deferredLayers, type GenerationStage, loadStage, type StageWeights } from './stage_model.js';
+import { placeGeneration, probeRank } from './stage_placement.js';
+import { StageRows } from './stage_rows.js';
+
+export interface StageClusterOptions {
+  spec: ModelSpec;
+  weights: StageWeights;
+  stages: number;
+  rank: number;
+  masterHost: string;
+  masterPort: number;
+  /** Rank 0 hosts the store unless a launcher already does (false). */
+  hostStore?: boolean;
+  token?: string;
+  /** Start-up and per-message deadline (ms). */
+  timeoutMs: number;
+  maxBatch: number;
+  precision?: Precision;
+  /** Bytes this rank gives its stage (default: its free memory, cgroup-aware). */
+  memoryBytes?: number;
+}
+
+export interface JoinedStage {
+  cluster: Cluster;
+  stage: GenerationStage;
+  rows: StageRows;
+  placement: Placement;
+}
+
+export async function joinStages(o: StageClusterOptions): Promise<JoinedStage> {
+  if (!Number.isInteger(o.stages) || o.stages < 2) throw new RangeError(`--stages must be an integer >= 2 to split a model, got ${o.stages}`);
+  const cluster = await rendezvous({
+    rank: o.rank, worldSize: o.stages, masterHost: o.masterHost, masterPort: o.masterPort, hostStore: o.hostStore, token: o.token,
+    signature: stageSignature(o.spec, o.precision), timeoutMs: o.timeoutMs, group: { timeoutMs: o.timeoutMs },
+  });
+  try {
+    const probe = probeRank(o.spec, o.maxBatch, o.memoryBytes ?? nodeMemoryBytes());
+    const table = await cluster.group.allGather(Float32Array.of(probe.msPerWeight, probe.memoryBytes / 2 ** 20));
+    const probes = Array.from({ length: o.stages }, (_, r) => ({ msPerWeight: table[2 * r], memoryBytes: table[2 * r + 1] * 2 ** 20 }));
+    const layers = deferredLayers(o.spec, 0);
+    const placement = placeGeneration(o.spec, layers, probes, { maxBatch: o.maxBatch, bytesPerWeight: o.precision === 'bf16' ? 6 : 4 });
+    const [from, to] = placement.ranges[cluster.rank];
+    const stage = loadStage(o.spec, from, to, o.weights);
+    return { cluster, stage, rows: new StageRows(stage, o.precision), placement };
+  } catch (e) {
+    await cluster.close();
+    throw e;
+  }
+}
+
+/** What every stage must agree on: the model and the precision (a stage of another model is refused at connect). */
+export function stageSignature(spec: ModelSpec, precision: Precision = 'fp32'): string {
+  return `generate ${JSON.stringify(spec)} ${precision}`;
+}
+
+/** The plan in one line per stage, for logs. */
+export function describePlacement(p: Placement, hosts: readonly string[]): string[] {
+  return p.ranges.map(([from, to], s) => `stage ${s} (rank ${s}${hosts[s] ? ` at ${hosts[s]}` : ''}): layers ${from}..${to - 1}, speed ${p.rankSpeed[s].toFixed(2)}, ${(p.layerBytes.slice(from, to).reduce((a, b) => a + b, 0) / 2 ** 20).toFixed(1)} MiB`);
+}

@@ -1,0 +1,106 @@
+/**
+ * The driver's side of `generate --stages N` / `serve --stages N`: starts the N-1 `smolcluster stage`
+ * processes on 127.0.0.1 (a rendezvous store on a free port, a fresh cluster token) — or, with
+ * --stage-master HOST:PORT, hosts the rendezvous there and waits for stages started by hand on
+ * other hosts — then joins as rank 0, holding stage 0, and drives the pipeline (PipelinedBatch).
+ * A stage that exits before the pipeline stands fails the start naming it and its last words.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { parseAddress } from '../../comm/tcp/mesh.js';
+import { StoreServer } from '../../comm/store/server.js';
+import { TOKEN_ENV, generateToken, resolveToken } from '../../comm/token.js';
+import type { ModelSpec } from '../../nn/models/index.js';
+import type { Precision } from '../../tensor/precision.js';
+import { SmolError } from '../../util/errors.js';
+import { PipelinedBatch } from './pipelined_batch.js';
+import { type JoinedStage, describePlacement, joinStages, stageSignature } from './stage_cluster.js';
+
+const CLI = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
+
+export interface PipelineLaunch {
+  /** What --model named (each stage resolves it on its own host). */
+  source: string;
+  spec: ModelSpec;
+  /** The weights file or folder rank 0 reads its layers from. */
+  weights: string;
+  stages: number;
+  /** HOST:PORT: stages started elsewhere by hand; absent: started here. */
+  master?: string;
+  timeoutMs: number;
+  maxBatch: number;
+  precision?: Precision;
+  threads?: number;
+  /** Lines for the user (the plan, the stages' own output). */
+  log(line: string): void;
+}
+
+export interface Pipeline {
+  batch: PipelinedBatch;
+  joined: JoinedStage;
+  /** Stops the stages and closes the connections. */
+  close(): Promise<void>;
+}
+
+export async function startPipeline(o: PipelineLaunch): Promise<Pipeline> {
+  const local = o.master === undefined;
+  const token = local ? generateToken() : resolveToken();
+  const store = local ? await StoreServer.start({ host: '127.0.0.1', port: 0, token, worldSize: o.stages, signature: stageSignature(o.spec, o.precision) }) : null;
+  const { host: masterHost, port: masterPort } = local ? { host: '127.0.0.1', port: store!.port } : parseAddress(o.master!);
+  const children = local ? Array.from({ length: o.stages - 1 }, (_, i) => spawnStage(o, i + 1, `${masterHost}:${masterPort}`, token)) : [];
+  if (!local) o.log(`waiting for ${o.stages - 1} stage(s): on each host run  SMOLCLUSTER_TOKEN=… smolcluster stage --model SRC --stages ${o.stages} --rank R --stage-master ${o.master}`);
+  const exited = new Promise<never>((_, reject) => children.forEach((c, i) => c.once('exit', (code, signal) => reject(new SmolError('STAGE', `pipeline stage ${i + 1} (rank ${i + 1}, 127.0.0.1) exited (${signal ?? `code ${code}`}) before the pipeline stood`)))));
+  exited.catch(() => {});
+  let joined: JoinedStage;
+  try {
+    joined = await Promise.race([joinStages({
+      spec: o.spec, weights: { file: o.weights }, stages: o.stages, rank: 0, masterHost, masterPort, hostStore: !local, token,
+      timeoutMs: o.timeoutMs, maxBatch: o.maxBatch, precision: o.precision,
+    }), exited]);
+  } catch (e) {
+    children.forEach((c) => c.exitCode === null && c.kill('SIGTERM'));
+    await store?.close();
+    throw e;
+  }
+  const hosts = Array.from({ length: o.stages }, (_, r) => (r === 0 ? 'this process' : joined.cluster.transport.peerHost(r)));
+  for (const line of describePlacement(joined.placement, hosts)) o.log(line);
+  const batch = new PipelinedBatch(joined.cluster.transport, joined.rows, { timeoutMs: o.timeoutMs });
+  return {
+    batch, joined,
+    async close() {
+      await batch.close();
+      await Promise.all(children.map((c) => waitExit(c, 5000)));
+      await joined.cluster.close();
+      await store?.close();
+    },
+  };
+}
+
+/** `smolcluster stage` for rank `rank`, its output lines prefixed with its stage. */
+function spawnStage(o: PipelineLaunch, rank: number, master: string, token: string): ChildProcess {
+  const args = [CLI, 'stage', '--model', o.source, '--stages', String(o.stages), '--rank', String(rank), '--stage-master', master,
+    '--stage-timeout', String(o.timeoutMs / 1000), '--max-batch', String(o.maxBatch), '--precision', o.precision ?? 'fp32',
+    ...(o.threads ? ['--threads', String(o.threads)] : [])];
+  const child = spawn(process.execPath, args, { env: { ...process.env, [TOKEN_ENV]: token }, stdio: ['ignore', 'pipe', 'pipe'] });
+  for (const stream of [child.stdout!, child.stderr!]) {
+    let rest = '';
+    stream.on('data', (d: Buffer) => {
+      const lines = (rest + d.toString()).split('\n');
+      rest = lines.pop()!;
+      for (const line of lines) if (line) o.log(`[stage ${rank}] ${line}`);
+    });
+  }
+  return child;
+}
+
+/** Resolves when `child` has exited, killing it after `ms`. */
+function waitExit(child: ChildProcess, ms: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), ms);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}

@@ -1,0 +1,86 @@
+/**
+ * One pipeline stage of a causal language model for generation: the layers [from, to) of its layer
+ * list (nn/layer_list.ts), holding only those layers' weights. The whole model is built deferred
+ * (parallel/zero/deferred_init.ts: its parameters are recipes that hold no memory), the stage's
+ * layers are kept, and only their parameters get values — read by name from the weights file (a
+ * Hugging Face folder, a safetensors file or smolcluster's model file, by ranges), or made from the
+ * seed's recipes exactly as a whole build makes them. A tied weight the stage reads but does not own
+ * (GPT-2's head reads the token embedding) is held as a copy under the owner's name.
+ */
+import type { ModelLayer } from '../../nn/layer_list.js';
+import { modelLayers } from '../../nn/layer_list.js';
+import type { AttentionCache } from '../../nn/layers/attention.js';
+import { type MaybeAsync, eachInTurn, settled } from '../../nn/layers/maybe_async.js';
+import { openInitRanges } from '../../nn/interchange/init_ranges.js';
+import { type ModelSpec, createModel } from '../../nn/models/index.js';
+import { Module } from '../../nn/module.js';
+import { buildDeferred, deferredValues, isDeferred } from '../../parallel/zero/deferred_init.js';
+import { deviceMemory } from '../../tensor/storage.js';
+import type { Tensor } from '../../tensor/tensor.js';
+
+/** Where a stage's weights come from: a file (read by name), or the seed's initialisation (tests). */
+export type StageWeights = { file: string } | { seed: number };
+
+export class GenerationStage extends Module {
+  private readonly layers: ModelLayer[];
+  private readonly tied = new Map<string, Tensor>();
+
+  constructor(all: readonly ModelLayer[], readonly from: number, readonly end: number, readonly layerCount = all.length) {
+    super();
+    if (!(from >= 0 && from < end && end <= all.length)) throw new RangeError(`pipeline stage layers [${from}, ${end}) are not a range of the model's ${all.length} layers`);
+    this.layers = all.slice(from, end);
+    const registered = new Set<string>();
+    for (const layer of this.layers) {
+      for (const [name, m] of layer.modules) {
+        if (!registered.has(name)) registered.add(name), this.registerModule(name, m);
+      }
+    }
+    const owned = new Map(this.namedParameters());
+    for (const layer of this.layers) {
+      if (!layer.tied) continue;
+      const { name, tensor } = layer.tied;
+      this.tied.set(name, owned.get(name) ?? this.registerParameter(name, tensor));
+    }
+  }
+
+  get isFirst(): boolean {
+    return this.from === 0;
+  }
+
+  get isLast(): boolean {
+    return this.end === this.layerCount;
+  }
+
+  /** The stage's layers in order over `x` (token ids on the first stage), continuing `cache`. */
+  run(x: Tensor, cache?: AttentionCache): MaybeAsync<Tensor> {
+    return eachInTurn(this.layers, x, (layer, y) => layer.forward(y, layer.tied && this.tied.get(layer.tied.name), cache));
+  }
+
+  forward(x: Tensor, cache?: AttentionCache): Tensor {
+    return settled(this.run(x, cache), 'a pipeline stage');
+  }
+}
+
+/** The model's layer list, built deferred: nothing holds memory until a stage gives its layers values. */
+export function deferredLayers(spec: ModelSpec, seed: number): ModelLayer[] {
+  return modelLayers(buildDeferred(() => createModel(spec, seed)), spec.type);
+}
+
+/** Stage [from, to) of the model `spec` describes, its parameters (and only they) given values from `weights` on the host. */
+export function loadStage(spec: ModelSpec, from: number, to: number, weights: StageWeights): GenerationStage {
+  const seed = 'seed' in weights ? weights.seed : 0;
+  const whole = buildDeferred(() => createModel(spec, seed));
+  const stage = new GenerationStage(modelLayers(whole, spec.type), from, to);
+  const ranges = 'file' in weights ? openInitRanges(weights.file, whole, spec) : null;
+  try {
+    for (const [name, p] of stage.namedParameters()) {
+      if (!isDeferred(p.storage)) continue;
+      const values = ranges ? ranges.read(name, p.shape, 0, p.size) : deferredValues(p.storage, 0, p.size);
+      p.bind(deviceMemory('cpu').fromHost(values), null);
+    }
+  } finally {
+    ranges?.close();
+  }
+  stage.eval();
+  return stage;
+}

@@ -1,0 +1,140 @@
+/**
+ * Generation across pipeline stages (one process here, real TCP sockets on 127.0.0.1 between the
+ * stages): greedy and sampled tokens equal one process's, for GPT-2 and a Llama with grouped kv
+ * heads, over 2 and 3 stages, batched prompts of different lengths pipelined in groups; each
+ * stage holds only its own layers' weights, read by name from a safetensors file.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { StoreServer } from '../../../src/comm/store/server.js';
+import { generate } from '../../../src/generate/generate.js';
+import { saveSafetensors } from '../../../src/nn/interchange/model_io.js';
+import { type ModelSpec, createModel } from '../../../src/nn/models/index.js';
+import { BatchScheduler } from '../../../src/serve/scheduler.js';
+import { PipelinedBatch } from '../../../src/serve/stages/pipelined_batch.js';
+import { generateAcross } from '../../../src/serve/stages/pipelined_generate.js';
+import { type JoinedStage, joinStages, stageSignature } from '../../../src/serve/stages/stage_cluster.js';
+import { placeGeneration } from '../../../src/serve/stages/stage_placement.js';
+import { deferredLayers, loadStage } from '../../../src/serve/stages/stage_model.js';
+import { runStageWorker } from '../../../src/serve/stages/stage_worker.js';
+import { FAMILIES, randomModel } from '../../generate/families.js';
+
+const TOKEN = 'pipeline-test-token-0123456789';
+const dir = mkdtempSync(join(tmpdir(), 'smol-stages-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** P stages of the model in `file`, joined over TCP; the driver (rank 0) and a close that stops them all. */
+async function startStages(spec: ModelSpec, file: string, P: number): Promise<{ driver: PipelinedBatch; joined: JoinedStage[]; close(): Promise<void> }> {
+  const store = await StoreServer.start({ host: '127.0.0.1', port: 0, token: TOKEN, worldSize: P, signature: stageSignature(spec) });
+  const joined = await Promise.all(Array.from({ length: P }, (_, rank) => joinStages({
+    spec, weights: { file }, stages: P, rank, masterHost: '127.0.0.1', masterPort: store.port, hostStore: false, token: TOKEN, timeoutMs: 20_000, maxBatch: 4,
+  })));
+  const workers = joined.slice(1).map((j) => runStageWorker({ transport: j.cluster.transport, rows: j.rows }));
+  const driver = new PipelinedBatch(joined[0].cluster.transport, joined[0].rows, { timeoutMs: 20_000 });
+  return {
+    driver, joined,
+    async close() {
+      await driver.close();
+      await Promise.all(workers);
+      await Promise.all(joined.map((j) => j.cluster.close()));
+      await store.close();
+    },
+  };
+}
+
+const PROMPTS = [[3, 1, 4, 1, 5], [9, 2], [6, 5, 3, 5, 8, 9, 7], [2]];
+
+describe('generation across pipeline stages', { timeout: 120_000 }, () => {
+  for (const [name, spec] of [FAMILIES[0], FAMILIES[1]]) {
+    for (const P of [2, 3]) {
+      it(`${name}, ${P} stages: the same tokens as one process (greedy and sampled), each stage holding only its layers`, async () => {
+        const model = randomModel(spec, 11);
+        const file = join(dir, `${spec.type}-${P}.safetensors`);
+        saveSafetensors(file, model, spec);
+        const stages = await startStages(spec, file, P);
+        try {
+          const greedy = await generateAcross(stages.driver, PROMPTS, { maxNewTokens: 6 });
+          for (const [i, p] of PROMPTS.entries()) assert.deepEqual(greedy[i].ids, (await generate(model, p, { maxNewTokens: 6 })).ids, `prompt ${i}`);
+          const sampled = await generateAcross(stages.driver, PROMPTS.slice(0, 2), { maxNewTokens: 5, temperature: 0.9, topK: 20, seed: 7, repetitionPenalty: 1.2 });
+          for (const [i, p] of PROMPTS.slice(0, 2).entries()) {
+            assert.deepEqual(sampled[i].ids, (await generate(model, p, { maxNewTokens: 5, temperature: 0.9, topK: 20, seed: 7, repetitionPenalty: 1.2 })).ids, `sampled prompt ${i}`);
+          }
+          // Each stage's parameters are its layers' only: together one model's (a tied weight counted on both of its stages).
+          const names = stages.joined.map((j) => j.stage.namedParameters().map(([n]) => n));
+          const all = new Set(model.namedParameters().map(([n]) => n));
+          for (const stageNames of names) {
+            assert.ok(stageNames.length < all.size, 'a stage holds fewer parameters than the model');
+            for (const n of stageNames) assert.ok(all.has(n), `${n} is one of the model's`);
+          }
+          assert.deepEqual(new Set(names.flat()), all);
+          // A leave travels down the pipe behind the last step: every stage frees its rows soon after.
+          for (const end = Date.now() + 5000; stages.joined.some((j) => j.rows.size > 0) && Date.now() < end;) await new Promise((r) => setTimeout(r, 20));
+          assert.deepEqual(stages.joined.map((j) => j.rows.size), new Array(P).fill(0), 'every row left every stage');
+        } finally {
+          await stages.close();
+        }
+      });
+    }
+  }
+
+  it('the server\'s scheduler over 3 stages: requests joining while groups are in flight get one process\'s tokens', async () => {
+    const [, spec] = FAMILIES[1];
+    const model = randomModel(spec, 5);
+    const file = join(dir, 'scheduled.safetensors');
+    saveSafetensors(file, model, spec);
+    const stages = await startStages(spec, file, 3);
+    try {
+      const scheduler = new BatchScheduler(stages.driver, { maxBatch: 4, queueTimeoutMs: 20_000 });
+      let started!: () => void;
+      const firstTokens = new Promise<void>((r) => (started = r));
+      const first = scheduler.submit({ promptIds: PROMPTS[0], options: { maxNewTokens: 12 }, onToken: (_, s) => s.ids.length === 3 && started() });
+      await firstTokens;
+      const later = PROMPTS.slice(1).map((p, i) => scheduler.submit({ promptIds: p, options: { maxNewTokens: 6 + i } }));
+      const results = await Promise.all([first, ...later]);
+      for (const [i, p] of PROMPTS.entries()) assert.deepEqual(results[i].ids, (await generate(model, p, { maxNewTokens: i === 0 ? 12 : 5 + i })).ids, `request ${i}`);
+    } finally {
+      await stages.close();
+    }
+  });
+
+  it('a stage that does not answer fails the step at its deadline, naming the late stage, and every later request at once', async () => {
+    const spec = FAMILIES[0][1];
+    const store = await StoreServer.start({ host: '127.0.0.1', port: 0, token: TOKEN, worldSize: 2, signature: stageSignature(spec) });
+    const joined = await Promise.all([0, 1].map((rank) => joinStages({
+      spec, weights: { seed: 1 }, stages: 2, rank, masterHost: '127.0.0.1', masterPort: store.port, hostStore: false, token: TOKEN, timeoutMs: 20_000, maxBatch: 1,
+    })));
+    // Rank 1 joined but runs no stage loop: it never answers.
+    const driver = new PipelinedBatch(joined[0].cluster.transport, joined[0].rows, { timeoutMs: 300 });
+    try {
+      const late = /pipeline: no tokens from the last stage \(stage 1, rank 1 at 127\.0\.0\.1:\d+\) or a stage before it within 0\.3 s/;
+      await assert.rejects(generateAcross(driver, [[1, 2]], { maxNewTokens: 3 }), (e: Error & { status?: number }) => late.test(e.message) && e.status === 503);
+      await assert.rejects(generateAcross(driver, [[3]], { maxNewTokens: 3 }), late);
+    } finally {
+      await driver.close();
+      await Promise.all(joined.map((j) => j.cluster.close()));
+      await store.close();
+    }
+  });
+
+  it('a stage built from the seed holds the values a whole build holds, and only its own', () => {
+    const spec = FAMILIES[0][1];
+    const whole = new Map(createModel(spec, 4).namedParameters());
+    const stage = loadStage(spec, 1, 2, { seed: 4 });
+    for (const [name, p] of stage.namedParameters()) assert.deepEqual(p.values(), whole.get(name)!.values(), name);
+    assert.ok(stage.namedParameters().length > 0 && stage.namedParameters().every(([n]) => n.startsWith('transformer.h.0.')));
+  });
+
+  it('placement gives a slower rank fewer layers and refuses layers that fit no rank, naming the stages', () => {
+    const spec: ModelSpec = { type: 'gpt2', vocabSize: 61, context: 32, layers: 6, width: 32, heads: 4, dropout: 0 };
+    const layers = deferredLayers(spec, 0);
+    const even = placeGeneration(spec, layers, [{ msPerWeight: 1, memoryBytes: 1e9 }, { msPerWeight: 1, memoryBytes: 1e9 }], { maxBatch: 1, bytesPerWeight: 4 });
+    const slow = placeGeneration(spec, layers, [{ msPerWeight: 1, memoryBytes: 1e9 }, { msPerWeight: 3, memoryBytes: 1e9 }], { maxBatch: 1, bytesPerWeight: 4 });
+    const size = (p: typeof even, s: number): number => p.ranges[s][1] - p.ranges[s][0];
+    assert.ok(size(slow, 1) < size(even, 1), `the slow rank gets ${size(slow, 1)} layers, ${size(even, 1)} at equal speed`);
+    assert.throws(() => placeGeneration(spec, layers, [{ msPerWeight: 1, memoryBytes: 1000 }, { msPerWeight: 1, memoryBytes: 1000 }], { maxBatch: 1, bytesPerWeight: 4 }), /do not fit in the memory of the 2 pipeline nodes/);
+  });
+});
+
