@@ -127,7 +127,7 @@ export async function mergeLora(model: Module, spec: ModelSpec): Promise<Module>
 }
 
 /** A parameter's values as float32 on the host (a base held in bf16 widened: its bits are float32's top half). */
-async function readFloat32(p: Tensor): Promise<Float32Array> {
+export async function readFloat32(p: Tensor): Promise<Float32Array> {
   const values = await p.read();
   if (!(values instanceof Uint16Array)) return values as Float32Array;
   const bits = new Uint32Array(values.length);
