@@ -27,6 +27,7 @@ import { AllReduceStrategy } from '../../../src/train/strategies/allreduce.js';
 import { LocalStrategy } from '../../../src/train/strategies/local.js';
 import { PipelineStrategy } from '../../../src/train/strategies/pipeline.js';
 import type { Strategy } from '../../../src/train/strategies/strategy.js';
+import { TensorParallelStrategy } from '../../../src/train/strategies/tensor_parallel.js';
 import { ZeroStrategy } from '../../../src/train/strategies/zero.js';
 import { maxRelDiff, tempDir } from '../../helpers/cluster.js';
 
@@ -98,6 +99,20 @@ describe('LoRA and --freeze under ZeRO and pipeline stages (2 in-process ranks a
     });
   }
 
+  it('--zero 3 from an --adapter folder: the shards start from its A and B (recorded in the deferred build), as one process does', async () => {
+    const one = await single;
+    const folder = join(dir, 'start');
+    await saveAdapter(folder, one.model, one.spec);
+    const from: Partial<TrainConfig> = { adapter: folder, loraTargets: undefined, loraRank: undefined, maxSteps: 1 };
+    const resumed = await train(config(from), data, new LocalStrategy());
+    const ranks = await twoRanks(config({ ...from, batchSize: 4 }), (g) => new ZeroStrategy(g, { stage: 3, checksumEvery: 0 }));
+    assertSameTraining(ranks[0].model, resumed, '--zero 3 --adapter');
+    // Not the step a fresh start takes: the folder's A and B were loaded.
+    const fresh = await train(config({ ...LORA, maxSteps: 1 }), data, new LocalStrategy());
+    const apart = trainedDiff(ranks[0].model, fresh.model, 'fresh');
+    assert.ok(apart > 1e-2, `one step from the folder is ${apart} from one step from scratch`);
+  });
+
   it('--zero 2 with the base held in bf16: one bf16-base process\'s adapters within bf16\'s step 2⁻⁸, fp32\'s loss within 1 %; the base\'s bytes halved', async () => {
     const fp32 = await single;
     const bf16: Partial<TrainConfig> = { ...LORA, loraBaseDtype: 'bf16' };
@@ -118,6 +133,13 @@ describe('LoRA and --freeze under ZeRO and pipeline stages (2 in-process ranks a
     const one = await train(config(freeze), data, new LocalStrategy());
     const ranks = await twoRanks(config({ ...freeze, batchSize: 4 }), (g) => new ZeroStrategy(g, { stage: 3, checksumEvery: 0 }));
     assertSameTraining(ranks[0].model, one, '--zero 3 --freeze');
+  });
+
+  it('tensor parallelism refuses LoRA and --freeze by flag before it builds anything', async () => {
+    const [g] = createInProcessTransports(1, { timeoutMs: 1000 }).map((t) => new ProcessGroup(t));
+    const tp = (): TensorParallelStrategy => new TensorParallelStrategy(g, 1, (dp) => new AllReduceStrategy(dp));
+    await assert.rejects(train(config(LORA), data, tp()), /--lora-rank\): the allreduce\+tp1 strategy builds and shards the model itself/);
+    await assert.rejects(train(config({ freeze: 'transformer.wte.weight' }), data, tp()), /--freeze\): .*use data parallelism \(allreduce\), --zero 1\|2\|3 or --pipeline-stages/);
   });
 
   it('pipeline stages: each stage trains its layers\' adapters as one process does; the whole model on rank 0 saves the same PEFT folder', async () => {
