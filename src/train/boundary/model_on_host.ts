@@ -1,5 +1,5 @@
 import { BatchNorm } from '../../nn/layers/norm.js';
-import { readFloat32 } from '../../nn/lora/apply.js';
+import { readParameterFloat32 } from '../../nn/lora/apply.js';
 import { type ModelSpec, createModel } from '../../nn/models/index.js';
 import type { Module } from '../../nn/module.js';
 import { mappedMemory } from '../../tensor/boundary/host_values.js';
@@ -17,7 +17,7 @@ export async function modelOnHost(model: Module, spec: ModelSpec): Promise<Modul
   for (const [name, p] of model.namedParameters()) {
     const target = into.get(name);
     if (!target) throw new Error(`--save: the model has ${name}, which a plain ${spec.type} model of its spec does not`);
-    target.storage.write(await readFloat32(p));
+    target.storage.write(await readParameterFloat32(p));
   }
   copy.writeBuffers((await model.readBuffers()).map(([, b]) => b));
   const trained = model.namedModules();

@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { createInProcessTransports } from '../../../src/comm/inproc.js';
 import { ProcessGroup } from '../../../src/comm/process_group.js';
 import { syntheticText } from '../../../src/data/synthetic_text.js';
-import { loadAdapter, readFloat32, saveAdapter } from '../../../src/nn/lora/index.js';
+import { loadAdapter, readParameterFloat32, saveAdapter } from '../../../src/nn/lora/index.js';
 import { createModel } from '../../../src/nn/models/index.js';
 import type { Module } from '../../../src/nn/module.js';
 import { closeWebGpu, type WebGpuLoad } from '../../../src/tensor/backends/webgpu/index.js';
@@ -58,7 +58,7 @@ async function gpuBesideCpu(c: TrainConfig, make: (g: ProcessGroup) => Strategy)
 /** The adapters' values by name, read from any device. */
 async function adapters(m: Module): Promise<Map<string, Float32Array>> {
   const out = new Map<string, Float32Array>();
-  for (const [n, p] of m.namedTrainable()) out.set(n, await readFloat32(p));
+  for (const [n, p] of m.namedTrainable()) out.set(n, await readParameterFloat32(p));
   return out;
 }
 
