@@ -69,7 +69,7 @@ export class DecodeBatch {
     const device = this.model.parameters()[0]?.device;
     const N = caches.length;
     const input = Tensor.from(ids, [N, ids.length / N], 'int32', device);
-    const cache = new KvCache(caches);
+    const cache = new KvCache(caches, { lastPositionOnly: true });
     const logits = inferenceForward(this.model, input, cache, this.precision, this.casts);
     cache.advance(ids.length / N);
     return lastLogits(logits);

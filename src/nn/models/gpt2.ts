@@ -4,7 +4,7 @@ import { linear } from '../../tensor/ops/matmul.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { Rng } from '../../util/rng.js';
 import { Dropout } from '../layers/activation.js';
-import { type AttentionCache, cachedAttention, mergeHeads, splitQkv } from '../layers/attention.js';
+import { type AttentionCache, cachedAttention, headPositions, mergeHeads, splitQkv } from '../layers/attention.js';
 import { Embedding, tokenIds } from '../layers/embedding.js';
 import { fillConst, fillNormal } from '../layers/init_fill.js';
 import { LayerNorm } from '../layers/norm.js';
@@ -182,7 +182,7 @@ export class Gpt2LMHead extends Module {
 
   /** The logits, once the group's sums are in (split projections); at once on one rank. `cache`: generate/kv_cache.ts. */
   run(ids: Tensor, cache?: AttentionCache): MaybeAsync<Tensor> {
-    return then(this.transformer.run(ids, cache), (h) => linear(lastUse(h), this.transformer.wte.weight, null));
+    return then(this.transformer.run(ids, cache), (h) => linear(lastUse(headPositions(h, cache)), this.transformer.wte.weight, null));
   }
 
   forward(ids: Tensor, cache?: AttentionCache): Tensor {
