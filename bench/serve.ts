@@ -7,11 +7,12 @@
  * tokens/s (every stream's completion tokens ÷ the wall time from the first request to the last
  * [DONE]), the time to the first token, and the ratio 8 streams ÷ 1 stream (target ≥ 3×).
  *
- *   npm run bench:serve [-- --only gpt2,smollm2-135m] [--streams 8] [--new-tokens 128] [--precision fp32|bf16] [--repeats 1] [--layers N] [--profile DIR]
+ *   npm run bench:serve [-- --only gpt2,smollm2-135m] [--streams 8] [--new-tokens 128] [--precision fp32|bf16] [--repeats 1] [--layers N] [--profile DIR] [--cli FILE,...]
  *
  * The client (this process: fetch, SSE parsing) shares the machine with the server; it is light
  * beside the model. `--layers N` shrinks both models (a smoke run of the code path, not a figure);
- * `--profile DIR` writes the server's CPU profile there (node --cpu-prof).
+ * `--profile DIR` writes the server's CPU profile there (node --cpu-prof); `--cli A,B` serves with
+ * each of several smolcluster CLI scripts in turn (a before/after comparison in one run).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -29,6 +30,8 @@ type ModelId = (typeof MODELS)[number];
 const VOCAB: Record<ModelId, number> = { gpt2: 50257, 'smollm2-135m': 49152 };
 /** The tokenizer the server loads: the SmolLM2 shape's folder has none, and ids are sent as ids anyway. */
 const TOKENIZER: Record<ModelId, string> = { gpt2: 'gpt2', 'smollm2-135m': 'bytes' };
+/** The ids prompts draw from: within the tokenizer's vocabulary, which the server checks them against. */
+const PROMPT_VOCAB: Record<ModelId, number> = { gpt2: 50257, 'smollm2-135m': 256 };
 const SEED = 1234;
 const PROMPT = 32;
 const READY_TIMEOUT_MS = 120_000;
@@ -73,9 +76,9 @@ async function concurrent(url: string, prompts: number[][], streams: number, new
 }
 
 /** Starts `smolcluster serve` on `folder`; resolves with its URL once /health answers. */
-async function startServer(root: string, folder: string, tokenizer: string, maxBatch: number, precision: string, profile?: string): Promise<{ url: string; child: ChildProcess }> {
+async function startServer(cli: string, folder: string, tokenizer: string, maxBatch: number, precision: string, profile?: string): Promise<{ url: string; child: ChildProcess }> {
   const port = await freePort();
-  const args = [...(profile ? ['--cpu-prof', '--cpu-prof-dir', profile] : []), join(root, 'dist', 'src', 'cli', 'main.js'), 'serve', '--model', folder, '--model-name', 'm', '--tokenizer', tokenizer, '--port', String(port), '--max-batch', String(maxBatch), '--precision', precision];
+  const args = [...(profile ? ['--cpu-prof', '--cpu-prof-dir', profile] : []), cli, 'serve', '--model', folder, '--model-name', 'm', '--tokenizer', tokenizer, '--port', String(port), '--max-batch', String(maxBatch), '--precision', precision];
   const child = spawn(process.execPath, args, { env: threadEnv(1), stdio: ['ignore', 'inherit', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => {
@@ -106,31 +109,39 @@ function stop(child: ChildProcess): Promise<void> {
   });
 }
 
-interface Plan { ids: ModelId[]; streams: number; newTokens: number; precision: string; repeats: number; layers?: number; profile?: string }
+interface Plan { ids: ModelId[]; streams: number; newTokens: number; precision: string; repeats: number; layers?: number; profile?: string; clis: string[] }
+
+/** One server's run: started on `folder`, warmed up, 1 stream then `streams` streams, stopped. */
+async function serverRun(cli: string, id: ModelId, folder: string, prompts: number[][], plan: Plan): Promise<{ one: Run; many: Run }> {
+  const { url, child } = await startServer(cli, folder, TOKENIZER[id], plan.streams, plan.precision, plan.profile);
+  try {
+    // Warm-up: one short stream, then a short batch (the first forwards allocate and, in bf16, cast).
+    await concurrent(url, prompts, 1, 4);
+    await concurrent(url, prompts, plan.streams, 4);
+    const one = await concurrent(url, prompts, 1, plan.newTokens);
+    return { one, many: await concurrent(url, prompts, plan.streams, plan.newTokens) };
+  } finally {
+    await stop(child);
+  }
+}
 
 async function main(plan: Plan): Promise<void> {
-  const root = packageRoot(import.meta.url);
   const work = mkdtempSync(join(tmpdir(), 'smolcluster-bench-serve-'));
-  const report: { model: ModelId; repeat: number; one: Run; many: Run; ratio: number }[] = [];
+  const report: { model: ModelId; cli: string; repeat: number; one: Run; many: Run; ratio: number }[] = [];
   try {
     for (const id of plan.ids) {
       const spec = defaultSpec(id, [256], VOCAB[id], plan.layers !== undefined ? { layers: plan.layers } : {});
       const folder = join(work, id);
       saveFolder(folder, createModel(spec, SEED), spec);
-      const prompts = promptIds(SEED, plan.streams, PROMPT, VOCAB[id]);
-      const { url, child } = await startServer(root, folder, TOKENIZER[id], plan.streams, plan.precision, plan.profile);
-      try {
-        // Warm-up: one short stream, then a short batch (the first forwards allocate and, in bf16, cast).
-        await concurrent(url, prompts, 1, 4);
-        await concurrent(url, prompts, plan.streams, 4);
-        for (let repeat = 0; repeat < plan.repeats; repeat++) {
-          const one = await concurrent(url, prompts, 1, plan.newTokens);
-          const many = await concurrent(url, prompts, plan.streams, plan.newTokens);
-          report.push({ model: id, repeat, one, many, ratio: many.tokensPerSecond / one.tokensPerSecond });
-          console.error(`bench:serve: ${id} repeat ${repeat + 1}: 1 stream ${one.tokensPerSecond.toFixed(1)} tokens/s, ${plan.streams} streams ${many.tokensPerSecond.toFixed(1)} (${(many.tokensPerSecond / one.tokensPerSecond).toFixed(2)}×)`);
+      const prompts = promptIds(SEED, plan.streams, PROMPT, PROMPT_VOCAB[id]);
+      // Several CLIs (--cli, a before/after comparison) take turns each repeat, their order rotating.
+      for (let repeat = 0; repeat < plan.repeats; repeat++) {
+        for (let c = 0; c < plan.clis.length; c++) {
+          const cli = plan.clis[(c + repeat) % plan.clis.length];
+          const { one, many } = await serverRun(cli, id, folder, prompts, plan);
+          report.push({ model: id, cli, repeat, one, many, ratio: many.tokensPerSecond / one.tokensPerSecond });
+          console.error(`bench:serve: ${id} ${cli} repeat ${repeat + 1}: 1 stream ${one.tokensPerSecond.toFixed(1)} tokens/s, ${plan.streams} streams ${many.tokensPerSecond.toFixed(1)} (${(many.tokensPerSecond / one.tokensPerSecond).toFixed(2)}×)`);
         }
-      } finally {
-        await stop(child);
       }
     }
   } finally {
@@ -138,11 +149,11 @@ async function main(plan: Plan): Promise<void> {
   }
   const m = machineInfo();
   console.log(`\nbench:serve — smolcluster serve, 1 compute thread, ${plan.precision}, prompt ${PROMPT}, ${plan.newTokens} new tokens per stream, greedy, ignore_eos (${m.cpu}, load average ${m.loadAvg1})`);
-  console.log(`| model | repeat | 1 stream tokens/s | ${plan.streams} streams tokens/s | ratio | first token, 1 stream (ms) | first token, ${plan.streams} streams (ms, min–max) |`);
-  console.log('|---|---|---|---|---|---|---|');
+  console.log(`| model | server | repeat | 1 stream tokens/s | ${plan.streams} streams tokens/s | ratio | first token, 1 stream (ms) | first token, ${plan.streams} streams (ms, min–max) |`);
+  console.log('|---|---|---|---|---|---|---|---|');
   for (const r of report) {
     const f = r.many.firstTokenMs;
-    console.log(`| ${r.model} | ${r.repeat + 1} | ${r.one.tokensPerSecond.toFixed(1)} | ${r.many.tokensPerSecond.toFixed(1)} | ${r.ratio.toFixed(2)}× | ${r.one.firstTokenMs[0].toFixed(0)} | ${Math.min(...f).toFixed(0)}–${Math.max(...f).toFixed(0)} |`);
+    console.log(`| ${r.model} | ${r.cli} | ${r.repeat + 1} | ${r.one.tokensPerSecond.toFixed(1)} | ${r.many.tokensPerSecond.toFixed(1)} | ${r.ratio.toFixed(2)}× | ${r.one.firstTokenMs[0].toFixed(0)} | ${Math.min(...f).toFixed(0)}–${Math.max(...f).toFixed(0)} |`);
   }
   console.log(JSON.stringify({ plan, report, machine: m }));
 }
@@ -150,7 +161,7 @@ async function main(plan: Plan): Promise<void> {
 const { values } = parseArgs({
   options: {
     only: { type: 'string' }, streams: { type: 'string' }, 'new-tokens': { type: 'string' }, precision: { type: 'string' },
-    repeats: { type: 'string' }, layers: { type: 'string' }, profile: { type: 'string' },
+    repeats: { type: 'string' }, layers: { type: 'string' }, profile: { type: 'string' }, cli: { type: 'string' },
   },
 });
 const positiveInt = (flag: string, v: string | undefined, dflt: number): number => {
@@ -164,4 +175,5 @@ await main({
   ids: parseOnly(values.only, MODELS), streams: positiveInt('streams', values.streams, 8), newTokens: positiveInt('new-tokens', values['new-tokens'], 128),
   precision, repeats: positiveInt('repeats', values.repeats, 1), ...(values.layers !== undefined ? { layers: positiveInt('layers', values.layers, 1) } : {}),
   ...(values.profile !== undefined ? { profile: values.profile } : {}),
+  clis: (values.cli ?? join(packageRoot(import.meta.url), 'dist', 'src', 'cli', 'main.js')).split(','),
 });
