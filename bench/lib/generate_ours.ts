@@ -40,7 +40,7 @@ async function lastArgmax(logits: Tensor): Promise<number[]> {
 
 /** A batch of equal-length prompts: one cached forward per step over all rows. */
 async function runBatch(model: CausalLm, prompts: number[][], newTokens: number, precision: Precision): Promise<GenerationRun> {
-  const cache = new KvCache(prompts.map(() => new SequenceCache()));
+  const cache = new KvCache(prompts.map(() => new SequenceCache()), { lastPositionOnly: true });
   const casts = weightCasts(model, precision);
   const step = async (rows: number[][]): Promise<number[]> => {
     const input = Tensor.from(rows.flat(), [rows.length, rows[0].length], 'int32');

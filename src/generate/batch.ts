@@ -1,7 +1,8 @@
 /**
  * Continuous batching for generation: sequences of different lengths decode together, one forward
- * for all of them per step, and join or leave between steps. A joining sequence's prompt is
- * prefilled by a forward of its own (its first token chosen from it); each decode step then runs
+ * for all of them per step, and join or leave between steps. Joining sequences' prompts are
+ * prefilled by one forward per prompt length (those of one length as the rows of one causal
+ * forward; each's first token chosen from it); each decode step then runs
  * every row's last token as one [N, 1] forward, each row at its own position (KvCache: per-row
  * positions, attention per row over its own cache), so the weight matmuls are shared by the batch.
  */
@@ -34,15 +35,27 @@ export class DecodeBatch {
     return this.rows.length;
   }
 
-  /** Prefills `sequence`'s prompt (one forward of its own), chooses its first token and adds it to the rows. */
+  /** Prefills `sequence`'s prompt, chooses its first token and adds it to the rows. */
   async join(sequence: Sequence): Promise<number> {
-    const cache = new SequenceCache();
+    return (await this.joinAll([sequence]))[0];
+  }
+
+  /**
+   * Prefills the prompts of `sequences`, all of one length, as the rows of one forward (a matrix
+   * product over all their positions instead of one per prompt), chooses each one's first token
+   * and adds them to the rows; their first tokens, in order.
+   */
+  async joinAll(sequences: readonly Sequence[]): Promise<number[]> {
+    if (sequences.length === 0) return [];
+    const T = sequences[0].promptIds.length;
+    if (sequences.some((s) => s.promptIds.length !== T)) throw new Error(`DecodeBatch.joinAll: prompts joining together must be of one length, got ${sequences.map((s) => s.promptIds.length).join(', ')}`);
+    const caches = sequences.map(() => new SequenceCache());
     try {
-      const [logits] = await this.forward(sequence.promptIds, [cache]);
-      this.rows.push({ sequence, cache });
-      return sequence.choose(logits);
+      const logits = await this.forward(sequences.flatMap((s) => s.promptIds), caches);
+      sequences.forEach((sequence, i) => this.rows.push({ sequence, cache: caches[i] }));
+      return sequences.map((s, i) => s.choose(logits[i]));
     } catch (e) {
-      cache.dispose();
+      for (const c of caches) c.dispose();
       throw e;
     }
   }
@@ -69,11 +82,22 @@ export class DecodeBatch {
     const device = this.model.parameters()[0]?.device;
     const N = caches.length;
     const input = Tensor.from(ids, [N, ids.length / N], 'int32', device);
-    const cache = new KvCache(caches);
+    const cache = new KvCache(caches, { lastPositionOnly: true });
     const logits = inferenceForward(this.model, input, cache, this.precision, this.casts);
     cache.advance(ids.length / N);
     return lastLogits(logits);
   }
+}
+
+/** `sequences` grouped by prompt length (each group joins a batch in one forward), groups in order of first appearance. */
+export function byPromptLength(sequences: readonly Sequence[]): Sequence[][] {
+  const groups = new Map<number, Sequence[]>();
+  for (const s of sequences) {
+    const group = groups.get(s.promptIds.length);
+    if (group) group.push(s);
+    else groups.set(s.promptIds.length, [s]);
+  }
+  return [...groups.values()];
 }
 
 /**
@@ -93,12 +117,10 @@ export async function generateBatch(model: CausalLm, prompts: readonly (readonly
     batch.leave(s);
   };
   try {
-    for (const s of sequences) {
-      if (s.maxNewTokens === 0) results.set(s, s.result('length'));
-      else {
-        await batch.join(s);
-        settle(s);
-      }
+    for (const s of sequences) if (s.maxNewTokens === 0) results.set(s, s.result('length'));
+    for (const group of byPromptLength(sequences.filter((s) => s.maxNewTokens > 0))) {
+      await batch.joinAll(group);
+      group.forEach(settle);
     }
     while (batch.size > 0) for (const { sequence } of await batch.step()) settle(sequence);
   } finally {

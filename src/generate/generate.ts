@@ -35,7 +35,7 @@ export async function lastLogits(logits: Tensor): Promise<Float32Array[]> {
   return Array.from({ length: N }, (_, n) => Float32Array.from(widened.subarray(((n + 1) * T - 1) * vocab, (n + 1) * T * vocab)));
 }
 
-/** One cached forward of `ids` (batch 1, int32 on the model's device) and the next-token logits. */
+/** One cached forward of `ids` (batch 1, int32 on the model's device) and the next-token logits (the last position's, whatever the cache's lastPositionOnly). */
 export async function cachedStep(model: CausalLm, ids: readonly number[], cache: KvCache, precision: Precision = 'fp32', casts: CastCache | null = null): Promise<Float32Array> {
   const device = model.parameters()[0]?.device;
   const input = Tensor.from(ids, [1, ids.length], 'int32', device);
@@ -73,7 +73,7 @@ export async function* generateStream(model: CausalLm, promptIds: readonly numbe
 
 async function* decodeLoop(model: CausalLm, sequence: Sequence, o: GenerateOptions): AsyncGenerator<number, GenerateResult> {
   if (sequence.maxNewTokens === 0) return sequence.result('length');
-  const cache = new KvCache();
+  const cache = new KvCache(undefined, { lastPositionOnly: true });
   const casts = weightCasts(model, o.precision);
   let logits = await cachedStep(model, sequence.promptIds, cache, o.precision, casts);
   for (;;) {

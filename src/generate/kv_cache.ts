@@ -107,10 +107,15 @@ export class SequenceCache {
 /** One forward's batch of sequences (rows), each continuing from its own length. */
 export class KvCache implements AttentionCache {
   readonly rows: readonly SequenceCache[];
+  readonly lastPositionOnly: boolean;
 
-  /** A batch of `rows` (default: one new, empty sequence). */
-  constructor(rows?: readonly SequenceCache[]) {
+  /**
+   * A batch of `rows` (default: one new, empty sequence). `lastPositionOnly`: the forward's logits
+   * are each row's last position only (what generation reads), not every position's.
+   */
+  constructor(rows?: readonly SequenceCache[], options: { lastPositionOnly?: boolean } = {}) {
     this.rows = rows ?? [new SequenceCache()];
+    this.lastPositionOnly = options.lastPositionOnly ?? false;
     if (this.rows.length === 0) throw new Error('KvCache: a batch needs at least one sequence');
   }
 

@@ -25,12 +25,14 @@ export interface CompletionRequest {
   stream: boolean;
   /** stream_options.include_usage: a last chunk with the usage counts. */
   includeUsage: boolean;
+  /** ignore_eos (vLLM's and llama.cpp's extension): the model's end ids do not stop the reply (benchmarks). */
+  ignoreEos: boolean;
 }
 
 type Body = Record<string, unknown>;
 
 /** Fields clients send that change nothing here (or are accepted at their default). */
-const IGNORED = new Set(['model', 'prompt', 'messages', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'seed', 'stop', 'stream', 'stream_options', 'n', 'user', 'frequency_penalty', 'presence_penalty', 'logprobs', 'echo', 'best_of', 'suffix', 'logit_bias', 'top_logprobs', 'response_format', 'tools', 'tool_choice', 'parallel_tool_calls', 'store', 'metadata']);
+const IGNORED = new Set(['model', 'prompt', 'messages', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'seed', 'stop', 'stream', 'stream_options', 'n', 'user', 'frequency_penalty', 'presence_penalty', 'logprobs', 'echo', 'best_of', 'suffix', 'logit_bias', 'top_logprobs', 'response_format', 'tools', 'tool_choice', 'parallel_tool_calls', 'store', 'metadata', 'ignore_eos']);
 
 function optionalNumber(b: Body, key: string, min: number, max: number, fallback: number): number {
   const v = b[key];
@@ -106,7 +108,9 @@ export function parseCompletionRequest(body: unknown, chat: boolean): Completion
   const b = body as Body;
   refuseUnserved(b);
   if (typeof b.model !== 'string') throw badField('model', 'must be a string (see GET /v1/models)');
-  if (b.stream !== undefined && b.stream !== null && typeof b.stream !== 'boolean') throw badField('stream', 'must be a boolean');
+  for (const key of ['stream', 'ignore_eos']) {
+    if (b[key] !== undefined && b[key] !== null && typeof b[key] !== 'boolean') throw badField(key, 'must be a boolean');
+  }
   const so = b.stream_options as Body | undefined | null;
   if (so !== undefined && so !== null && (typeof so !== 'object' || (so.include_usage !== undefined && typeof so.include_usage !== 'boolean'))) {
     throw badField('stream_options', 'must be {include_usage: boolean}');
@@ -123,5 +127,6 @@ export function parseCompletionRequest(body: unknown, chat: boolean): Completion
     stop: stopStrings(b),
     stream: b.stream === true,
     includeUsage: so?.include_usage === true,
+    ignoreEos: b.ignore_eos === true,
   };
 }

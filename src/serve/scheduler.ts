@@ -1,12 +1,13 @@
 /**
  * Continuous batching for the server: requests wait in a queue, join the running batch at the next
- * step while it has room (their prompt prefilled by a forward of their own), and every step decodes
+ * step while it has room (the prompts of one length prefilled together, one forward per length),
+ * and every step decodes
  * one token for all of them with one forward (generate/batch.ts). A request leaves the batch as it
  * stops or as its client goes away (its AbortSignal), freeing its row for the next in the queue. A
  * request that waits longer than the queue timeout is refused (503), so no wait is unbounded.
  * Between steps the loop yields to the event loop: new requests and disconnects are seen there.
  */
-import { DecodeBatch } from '../generate/batch.js';
+import { DecodeBatch, byPromptLength } from '../generate/batch.js';
 import type { CausalLm } from '../generate/generate.js';
 import { type GenerateResult, Sequence, type SequenceOptions } from '../generate/sequence.js';
 import type { Precision } from '../tensor/precision.js';
@@ -116,27 +117,29 @@ export class BatchScheduler {
     for (const [sequence, entry] of this.rows) if (entry.job.signal?.aborted) this.finish(entry, sequence.result('callback'));
   }
 
-  /** Waiting requests take the free rows, each prefilled and given its first token. */
+  /** Waiting requests take the free rows, prefilled together by prompt length and given their first tokens. */
   private async admit(): Promise<void> {
-    while (this.waiting.length > 0 && this.rows.size < this.o.maxBatch) {
+    const joining = new Map<Sequence, Entry>();
+    while (this.waiting.length > 0 && this.rows.size + joining.size < this.o.maxBatch) {
       const entry = this.waiting.shift()!;
       clearTimeout(entry.timer);
       const { sequence, job } = entry;
-      if (job.signal?.aborted) {
-        entry.resolve(sequence.result('callback'));
-        continue;
-      }
-      if (sequence.maxNewTokens === 0) {
-        entry.resolve(sequence.result('length'));
-        continue;
-      }
+      if (job.signal?.aborted) entry.resolve(sequence.result('callback'));
+      else if (sequence.maxNewTokens === 0) entry.resolve(sequence.result('length'));
+      else joining.set(sequence, entry);
+    }
+    for (const group of byPromptLength([...joining.keys()])) {
+      let tokens: number[];
       try {
-        const token = await this.batch.join(sequence);
-        this.rows.set(sequence, entry);
-        this.deliver(entry, token);
+        tokens = await this.batch.joinAll(group);
       } catch (e) {
-        entry.reject(e);
+        for (const s of group) joining.get(s)!.reject(e);
+        continue;
       }
+      group.forEach((s, i) => {
+        this.rows.set(s, joining.get(s)!);
+        this.deliver(joining.get(s)!, tokens[i]);
+      });
     }
   }
 

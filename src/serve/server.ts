@@ -133,7 +133,7 @@ export async function startModelServer(model: Served, o: ServeOptions = {}): Pro
       if (!res.writableFinished) gone.abort();
     });
     const greedy = r.temperature === 0 || r.topP === 0;
-    const ends = replyEnds(served, chat);
+    const ends = r.ignoreEos ? { eosIds: [], stopStrings: [] } : replyEnds(served, chat);
     const stopStrings = [...r.stop, ...ends.stopStrings];
     const options = {
       maxNewTokens: Math.min(r.maxTokens ?? Infinity, served.context - ids.length),

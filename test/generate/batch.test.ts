@@ -69,6 +69,26 @@ describe('batched decode of different lengths', () => {
     });
   }
 
+  it('prompts of one length join in one forward, each getting the tokens it gets alone; mixed lengths are refused', async () => {
+    for (const [name, spec] of [FAMILIES[0], FAMILIES[2]]) {
+      const model = randomModel(spec, 19);
+      const prompts = [[5, 9, 2], [7, 1, 4], [2, 6, 10, 1, 9], [11, 3, 3]];
+      const shapes: number[][] = [];
+      const forward = model.forward.bind(model);
+      model.forward = ((ids: Tensor, cache?: never) => {
+        shapes.push([...ids.shape]);
+        return forward(ids, cache);
+      }) as typeof model.forward;
+      const batched = await generateBatch(model, prompts, { maxNewTokens: 5 });
+      assert.deepEqual(shapes.slice(0, 2), [[3, 3], [1, 5]], `${name}: one prefill per prompt length`);
+      model.forward = forward;
+      for (const [i, p] of prompts.entries()) assert.deepEqual(batched[i].ids, (await generate(model, p, { maxNewTokens: 5 })).ids, `${name} prompt ${i}`);
+    }
+    const batch = new DecodeBatch(randomModel(FAMILIES[0][1], 2));
+    await assert.rejects(batch.joinAll([new Sequence([1, 2]), new Sequence([3])]), /prompts joining together must be of one length, got 2, 1/);
+    assert.equal(batch.size, 0);
+  });
+
   it('rows stop on their own (EOS, max tokens) while the others go on; seeded sampling per row', async () => {
     const [, spec] = FAMILIES[1];
     const model = randomModel(spec, 3);

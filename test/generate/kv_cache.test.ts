@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from '../helpers/per_backend.js';
 import { cachedStep } from '../../src/generate/generate.js';
-import { KvCache } from '../../src/generate/kv_cache.js';
+import { KvCache, SequenceCache } from '../../src/generate/kv_cache.js';
 import { noGrad } from '../../src/tensor/autograd.js';
 import { withComputePrecision } from '../../src/tensor/precision.js';
 import { Tensor } from '../../src/tensor/tensor.js';
@@ -34,6 +34,27 @@ describe('KV cache: cached decode equals the full forward', () => {
         assert.ok(maxDiff(logits, row(t)) <= 1e-5, `position ${t}: ${maxDiff(logits, row(t))}`);
       }
       assert.equal(cache.offset, 12);
+    });
+  }
+
+  for (const [name, spec] of FAMILIES) {
+    it(`${name}: lastPositionOnly gives each row's last logits only, within 1e-5 of the full forward's`, () => {
+      const model = randomModel(spec, 11);
+      const rows = [[5, 17, 2, 40, 33, 8], [9, 1, 60, 4, 4, 21]];
+      const T = rows[0].length;
+      const full = noGrad(() => model.forward(Tensor.from(rows.flat(), [2, T]))).values() as Float32Array;
+      const V = full.length / (2 * T);
+      const cache = new KvCache([new SequenceCache(), new SequenceCache()], { lastPositionOnly: true });
+      const last = noGrad(() => model.forward(Tensor.from(rows.flat(), [2, T], 'int32'), cache));
+      assert.deepEqual(last.shape, [2, 1, V]);
+      const values = last.values() as Float32Array;
+      for (let n = 0; n < 2; n++) {
+        const d = maxDiff(values.subarray(n * V, (n + 1) * V), full.subarray(((n + 1) * T - 1) * V, (n + 1) * T * V));
+        assert.ok(d <= 1e-5, `row ${n}: ${d}`);
+      }
+      assert.deepEqual(cache.offsets, [0, 0], 'the forward wrote every prompt position to the cache');
+      cache.advance(T);
+      assert.deepEqual(cache.offsets, [T, T]);
     });
   }
 

@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import { ApiError } from '../../src/serve/api_error.js';
 import { BatchScheduler } from '../../src/serve/scheduler.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
+import { generate } from '../../src/generate/generate.js';
 import { tinyServed } from './fixtures.js';
 
 describe('BatchScheduler', { timeout: 30_000 }, () => {
@@ -22,6 +23,24 @@ describe('BatchScheduler', { timeout: 30_000 }, () => {
     scheduler.close();
     await assert.rejects(scheduler.submit({ promptIds: [1], options: {} }), /shutting down/);
     assert.deepEqual([scheduler.active, scheduler.queued], [0, 0]);
+  });
+
+  it('requests waiting together with prompts of one length are prefilled in one forward, each getting its tokens alone', async () => {
+    const { model } = tinyServed();
+    const shapes: number[][] = [];
+    const forward = model.forward.bind(model);
+    model.forward = ((ids: Tensor, cache?: never) => {
+      shapes.push([...ids.shape]);
+      return forward(ids, cache);
+    }) as typeof model.forward;
+    const scheduler = new BatchScheduler(model, { maxBatch: 4, queueTimeoutMs: 10_000 });
+    const prompts = [[1, 2], [3, 4, 5], [6, 7, 8], [9, 10, 11]];
+    // The first starts the loop and is prefilled at once; the other three wait and join together.
+    const results = await Promise.all(prompts.map((p) => scheduler.submit({ promptIds: p, options: { maxNewTokens: 4 } })));
+    assert.deepEqual(shapes.filter((s) => s[1] > 1), [[1, 2], [3, 3]]);
+    model.forward = forward;
+    for (const [i, p] of prompts.entries()) assert.deepEqual(results[i].ids, (await generate(model, p, { maxNewTokens: 4 })).ids, `prompt ${i}`);
+    scheduler.close();
   });
 
   it('refuses a --max-batch below 1', () => {

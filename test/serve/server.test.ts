@@ -66,6 +66,9 @@ describe('serve: the OpenAI API', { timeout: 60_000 }, () => {
       const ended = await client.completions.create({ model: 'tiny', prompt: 'Hello', max_tokens: 8, temperature: 0 });
       const upTo = ids.indexOf(ids[3]);
       assert.deepEqual([ended.choices[0].text, ended.choices[0].finish_reason, ended.usage?.completion_tokens], [letters.decode(ids.slice(0, upTo)), 'stop', upTo + 1]);
+      // ignore_eos (vLLM's extension, for benchmarks): the end id no longer stops the reply.
+      const all = await post('/v1/completions', JSON.stringify({ model: 'tiny', prompt: 'Hello', max_tokens: 8, temperature: 0, ignore_eos: true })) as never as { json: { choices: { finish_reason: string }[]; usage: { completion_tokens: number } } };
+      assert.deepEqual([all.json.choices[0].finish_reason, all.json.usage.completion_tokens], ['length', 8]);
     } finally {
       server.swap(served);
     }

@@ -27,6 +27,18 @@ export interface AttentionCache {
   readonly positions?: Int32Array;
   /** Stores `layer`'s new keys and values [N, Hkv, T, D]; returns q's attention [N, H, T, D] over each row's positions so far. */
   attend(layer: object, q: Tensor, k: Tensor, v: Tensor, dropout?: { p: number; rng: Rng }): Tensor;
+  /** True when the caller reads only each row's last position (generation): the LM head skips the others. */
+  readonly lastPositionOnly?: boolean;
+}
+
+/**
+ * The hidden states [N, T, C] the LM head turns into logits: all of them, or each row's last when
+ * the cache says only those are read — a prefill's head over every prompt position was a third of
+ * GPT-2's prefill FLOPs, for logits nobody used (transformers' `logits_to_keep`).
+ */
+export function headPositions(h: Tensor, cache: AttentionCache | undefined): Tensor {
+  const T = h.shape[1];
+  return cache?.lastPositionOnly && T > 1 ? slice(h, 1, T - 1, T) : h;
 }
 
 /**

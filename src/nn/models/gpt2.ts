@@ -4,7 +4,7 @@ import { linear } from '../../tensor/ops/matmul.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { Rng } from '../../util/rng.js';
 import { Dropout } from '../layers/activation.js';
-import { type AttentionCache, cachedAttention, mergeHeads, splitQkv } from '../layers/attention.js';
+import { type AttentionCache, cachedAttention, headPositions, mergeHeads, splitQkv } from '../layers/attention.js';
 import { packingOf, refusePacking } from '../layers/packed_sequences.js';
 import { Embedding, tokenIds } from '../layers/embedding.js';
 import { fillConst, fillNormal } from '../layers/init_fill.js';
@@ -191,7 +191,7 @@ export class Gpt2LMHead extends Module {
 
   /** The logits, once the group's sums are in (split projections); at once on one rank. `cache`: generate/kv_cache.ts; ids marked as packed windows attend within each packed sequence (layers/packed_sequences.ts). */
   run(ids: Tensor, cache?: AttentionCache): MaybeAsync<Tensor> {
-    return then(this.transformer.run(ids, cache ?? packingOf(ids)), (h) => linear(lastUse(h), this.transformer.wte.weight, null));
+    return then(this.transformer.run(ids, cache ?? packingOf(ids)), (h) => linear(lastUse(headPositions(h, cache)), this.transformer.wte.weight, null));
   }
 
   forward(ids: Tensor, cache?: AttentionCache): Tensor {

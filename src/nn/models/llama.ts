@@ -5,7 +5,7 @@ import { linear } from '../../tensor/ops/matmul.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { Rng } from '../../util/rng.js';
 import { Dropout } from '../layers/activation.js';
-import type { AttentionCache } from '../layers/attention.js';
+import { type AttentionCache, headPositions } from '../layers/attention.js';
 import { Embedding, tokenIds } from '../layers/embedding.js';
 import { fillConst, fillNormal } from '../layers/init_fill.js';
 import { Linear } from '../layers/linear.js';
@@ -187,7 +187,7 @@ export class LlamaForCausalLM extends Module {
    * windows (layers/packed_sequences.ts) attend within each packed sequence.
    */
   run(ids: Tensor, cache?: AttentionCache): MaybeAsync<Tensor> {
-    return then(this.model.run(ids, cache ?? packingOf(ids)), (h) => this.withAuxLoss(this.head(lastUse(h))));
+    return then(this.model.run(ids, cache ?? packingOf(ids)), (h) => this.withAuxLoss(this.head(lastUse(headPositions(h, cache)))));
   }
 
   /** Mixtral: the load-balancing loss of the last forward's routing (unweighted, as transformers' aux_loss); null without experts. */

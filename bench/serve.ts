@@ -1,0 +1,179 @@
+/**
+ * bench:serve — the server's aggregate throughput (issue 31 §5): `smolcluster serve` in a child of
+ * its own on 127.0.0.1 (one compute thread), GPT-2 124M and the SmolLM2-135M shape with random
+ * weights (seeded, written as a Hugging Face folder), driven over HTTP like real clients: one stream,
+ * then 8 concurrent streams, each a streamed /v1/completions of a 32-token prompt, greedy, 128 new
+ * tokens with `ignore_eos` (so every stream makes all of them). Reports each run's aggregate
+ * tokens/s (every stream's completion tokens ÷ the wall time from the first request to the last
+ * [DONE]), the time to the first token, and the ratio 8 streams ÷ 1 stream (target ≥ 3×).
+ *
+ *   npm run bench:serve [-- --only gpt2,smollm2-135m] [--streams 8] [--new-tokens 128] [--precision fp32|bf16] [--repeats 1] [--layers N] [--profile DIR] [--cli FILE,...]
+ *
+ * The client (this process: fetch, SSE parsing) shares the machine with the server; it is light
+ * beside the model. `--layers N` shrinks both models (a smoke run of the code path, not a figure);
+ * `--profile DIR` writes the server's CPU profile there (node --cpu-prof); `--cli A,B` serves with
+ * each of several smolcluster CLI scripts in turn (a before/after comparison in one run).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { machineInfo, packageRoot, parseOnly, threadEnv } from './lib/index.js';
+import { freePort } from './lib/free_port.js';
+import { promptIds } from './lib/generation_run.js';
+import { saveFolder } from '../src/nn/interchange/hf_folder.js';
+import { createModel, defaultSpec } from '../src/nn/index.js';
+
+const MODELS = ['gpt2', 'smollm2-135m'] as const;
+type ModelId = (typeof MODELS)[number];
+const VOCAB: Record<ModelId, number> = { gpt2: 50257, 'smollm2-135m': 49152 };
+/** The tokenizer the server loads: the SmolLM2 shape's folder has none, and ids are sent as ids anyway. */
+const TOKENIZER: Record<ModelId, string> = { gpt2: 'gpt2', 'smollm2-135m': 'bytes' };
+/** The ids prompts draw from: within the tokenizer's vocabulary, which the server checks them against. */
+const PROMPT_VOCAB: Record<ModelId, number> = { gpt2: 50257, 'smollm2-135m': 256 };
+const SEED = 1234;
+const PROMPT = 32;
+const READY_TIMEOUT_MS = 120_000;
+const REQUEST_TIMEOUT_MS = 10 * 60_000;
+
+interface StreamResult { tokens: number; firstTokenMs: number; doneMs: number }
+interface Run { streams: number; tokens: number; wallMs: number; tokensPerSecond: number; firstTokenMs: number[] }
+
+/** One streamed completion; the times are from `t0`. */
+async function streamCompletion(url: string, prompt: number[], newTokens: number, t0: number): Promise<StreamResult> {
+  const body = { model: 'm', prompt, max_tokens: newTokens, temperature: 0, ignore_eos: true, stream: true, stream_options: { include_usage: true } };
+  const res = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+  if (!res.ok || !res.body) throw new Error(`bench:serve: the server answered ${res.status}: ${await res.text()}`);
+  let firstTokenMs = -1;
+  let tokens = -1;
+  let pending = '';
+  const decoder = new TextDecoder();
+  for await (const bytes of res.body) {
+    if (firstTokenMs < 0) firstTokenMs = performance.now() - t0;
+    pending += decoder.decode(bytes as Uint8Array, { stream: true });
+    const events = pending.split('\n\n');
+    pending = events.pop()!;
+    for (const e of events) {
+      const data = e.replace(/^data: /, '');
+      if (data === '[DONE]') continue;
+      const chunk = JSON.parse(data) as { usage?: { completion_tokens: number }; error?: { message: string } };
+      if (chunk.error) throw new Error(`bench:serve: a stream failed: ${chunk.error.message}`);
+      if (chunk.usage) tokens = chunk.usage.completion_tokens;
+    }
+  }
+  if (tokens !== newTokens) throw new Error(`bench:serve: a stream made ${tokens} tokens, not ${newTokens}`);
+  return { tokens, firstTokenMs, doneMs: performance.now() - t0 };
+}
+
+/** `streams` concurrent streams, one prompt each. */
+async function concurrent(url: string, prompts: number[][], streams: number, newTokens: number): Promise<Run> {
+  const t0 = performance.now();
+  const results = await Promise.all(prompts.slice(0, streams).map((p) => streamCompletion(url, p, newTokens, t0)));
+  const wallMs = Math.max(...results.map((r) => r.doneMs));
+  const tokens = results.reduce((s, r) => s + r.tokens, 0);
+  return { streams, tokens, wallMs, tokensPerSecond: (tokens * 1000) / wallMs, firstTokenMs: results.map((r) => r.firstTokenMs) };
+}
+
+/** Starts `smolcluster serve` on `folder`; resolves with its URL once /health answers. */
+async function startServer(cli: string, folder: string, tokenizer: string, maxBatch: number, precision: string, profile?: string): Promise<{ url: string; child: ChildProcess }> {
+  const port = await freePort();
+  const args = [...(profile ? ['--cpu-prof', '--cpu-prof-dir', profile] : []), cli, 'serve', '--model', folder, '--model-name', 'm', '--tokenizer', tokenizer, '--port', String(port), '--max-batch', String(maxBatch), '--precision', precision];
+  const child = spawn(process.execPath, args, { env: threadEnv(1), stdio: ['ignore', 'inherit', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    process.stderr.write(d);
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`bench:serve: the server exited (${child.exitCode}): ${stderr.trim().slice(-500)}`);
+    const ok = await fetch(`${url}/health`).then((r) => r.ok, () => false);
+    if (ok) return { url, child };
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  child.kill();
+  throw new Error(`bench:serve: the server did not answer /health within ${READY_TIMEOUT_MS / 1000} s: ${stderr.trim().slice(-500)}`);
+}
+
+function stop(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null) return resolve();
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+interface Plan { ids: ModelId[]; streams: number; newTokens: number; precision: string; repeats: number; layers?: number; profile?: string; clis: string[] }
+
+/** One server's run: started on `folder`, warmed up, 1 stream then `streams` streams, stopped. */
+async function serverRun(cli: string, id: ModelId, folder: string, prompts: number[][], plan: Plan): Promise<{ one: Run; many: Run }> {
+  const { url, child } = await startServer(cli, folder, TOKENIZER[id], plan.streams, plan.precision, plan.profile);
+  try {
+    // Warm-up: one short stream, then a short batch (the first forwards allocate and, in bf16, cast).
+    await concurrent(url, prompts, 1, 4);
+    await concurrent(url, prompts, plan.streams, 4);
+    const one = await concurrent(url, prompts, 1, plan.newTokens);
+    return { one, many: await concurrent(url, prompts, plan.streams, plan.newTokens) };
+  } finally {
+    await stop(child);
+  }
+}
+
+async function main(plan: Plan): Promise<void> {
+  const work = mkdtempSync(join(tmpdir(), 'smolcluster-bench-serve-'));
+  const report: { model: ModelId; cli: string; repeat: number; one: Run; many: Run; ratio: number }[] = [];
+  try {
+    for (const id of plan.ids) {
+      const spec = defaultSpec(id, [256], VOCAB[id], plan.layers !== undefined ? { layers: plan.layers } : {});
+      const folder = join(work, id);
+      saveFolder(folder, createModel(spec, SEED), spec);
+      const prompts = promptIds(SEED, plan.streams, PROMPT, PROMPT_VOCAB[id]);
+      // Several CLIs (--cli, a before/after comparison) take turns each repeat, their order rotating.
+      for (let repeat = 0; repeat < plan.repeats; repeat++) {
+        for (let c = 0; c < plan.clis.length; c++) {
+          const cli = plan.clis[(c + repeat) % plan.clis.length];
+          const { one, many } = await serverRun(cli, id, folder, prompts, plan);
+          report.push({ model: id, cli, repeat, one, many, ratio: many.tokensPerSecond / one.tokensPerSecond });
+          console.error(`bench:serve: ${id} ${cli} repeat ${repeat + 1}: 1 stream ${one.tokensPerSecond.toFixed(1)} tokens/s, ${plan.streams} streams ${many.tokensPerSecond.toFixed(1)} (${(many.tokensPerSecond / one.tokensPerSecond).toFixed(2)}×)`);
+        }
+      }
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  const m = machineInfo();
+  console.log(`\nbench:serve — smolcluster serve, 1 compute thread, ${plan.precision}, prompt ${PROMPT}, ${plan.newTokens} new tokens per stream, greedy, ignore_eos (${m.cpu}, load average ${m.loadAvg1})`);
+  console.log(`| model | server | repeat | 1 stream tokens/s | ${plan.streams} streams tokens/s | ratio | first token, 1 stream (ms) | first token, ${plan.streams} streams (ms, min–max) |`);
+  console.log('|---|---|---|---|---|---|---|---|');
+  for (const r of report) {
+    const f = r.many.firstTokenMs;
+    console.log(`| ${r.model} | ${r.cli} | ${r.repeat + 1} | ${r.one.tokensPerSecond.toFixed(1)} | ${r.many.tokensPerSecond.toFixed(1)} | ${r.ratio.toFixed(2)}× | ${r.one.firstTokenMs[0].toFixed(0)} | ${Math.min(...f).toFixed(0)}–${Math.max(...f).toFixed(0)} |`);
+  }
+  console.log(JSON.stringify({ plan, report, machine: m }));
+}
+
+const { values } = parseArgs({
+  options: {
+    only: { type: 'string' }, streams: { type: 'string' }, 'new-tokens': { type: 'string' }, precision: { type: 'string' },
+    repeats: { type: 'string' }, layers: { type: 'string' }, profile: { type: 'string' }, cli: { type: 'string' },
+  },
+});
+const positiveInt = (flag: string, v: string | undefined, dflt: number): number => {
+  const n = v === undefined ? dflt : Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`bench:serve: --${flag} must be a positive integer, got ${v}`);
+  return n;
+};
+const precision = values.precision ?? 'fp32';
+if (precision !== 'fp32' && precision !== 'bf16') throw new Error(`bench:serve: --precision must be fp32 or bf16, got ${precision}`);
+await main({
+  ids: parseOnly(values.only, MODELS), streams: positiveInt('streams', values.streams, 8), newTokens: positiveInt('new-tokens', values['new-tokens'], 128),
+  precision, repeats: positiveInt('repeats', values.repeats, 1), ...(values.layers !== undefined ? { layers: positiveInt('layers', values.layers, 1) } : {}),
+  ...(values.profile !== undefined ? { profile: values.profile } : {}),
+  clis: (values.cli ?? join(packageRoot(import.meta.url), 'dist', 'src', 'cli', 'main.js')).split(','),
+});
