@@ -24,6 +24,8 @@ export interface ServedModel {
 export interface RowBatch {
   readonly size: number;
   join(sequence: Sequence): Promise<number>;
+  /** Prefills prompts of one length together where the rows can (DecodeBatch); their first tokens, in order. */
+  joinAll(sequences: readonly Sequence[]): Promise<number[]>;
   step(): Promise<{ sequence: Sequence; token: number }[]>;
   leave(sequence: Sequence): void;
   /** Set once the rows cannot be decoded any more (a lost pipeline stage): /health answers 503 with it. */

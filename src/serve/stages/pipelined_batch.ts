@@ -92,6 +92,13 @@ export class PipelinedBatch {
     }
   }
 
+  /** Prefills each prompt in turn: a prefill goes down the pipe as one row (no shared prompt forward across stages yet). */
+  async joinAll(sequences: readonly Sequence[]): Promise<number[]> {
+    const tokens: number[] = [];
+    for (const sequence of sequences) tokens.push(await this.join(sequence));
+    return tokens;
+  }
+
   /**
    * The next group's tokens. The rows not in flight go down the pipe first, in as many groups as it
    * has room for (one per stage in all), then the oldest group in flight is awaited: the others stay
