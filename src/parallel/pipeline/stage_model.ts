@@ -10,6 +10,7 @@
  * gradient one process gets for the shared tensor), so equal updates keep them equal.
  */
 import { type ModelLayer, modelLayers } from '../../nn/layer_list.js';
+import type { AttentionCache } from '../../nn/layers/attention.js';
 import { type MaybeAsync, eachInTurn, settled } from '../../nn/layers/maybe_async.js';
 import { Module } from '../../nn/module.js';
 import { Tensor } from '../../tensor/tensor.js';
@@ -22,7 +23,11 @@ export class PipelineStageModule extends Module {
   readonly tiedOwned: string[] = [];
   private readonly tiedTensors = new Map<string, Tensor>();
 
-  constructor(all: readonly ModelLayer[], readonly from: number, readonly end: number, readonly layerCount = all.length) {
+  /**
+   * `copyTied` makes the copy of a tied weight owned by another stage: by default a trainable copy
+   * of its values; generation (serve/stages) keeps the deferred tensor itself and gives it values later.
+   */
+  constructor(all: readonly ModelLayer[], readonly from: number, readonly end: number, readonly layerCount = all.length, copyTied: (tensor: Tensor) => Tensor = copyOfValues) {
     super();
     if (!(from >= 0 && from < end && end <= all.length)) throw new RangeError(`pipeline stage layers [${from}, ${end}) are not a range of the model's ${all.length} layers`);
     this.layers = all.slice(from, end);
@@ -42,9 +47,7 @@ export class PipelineStageModule extends Module {
         this.tiedTensors.set(name, owned.get(name)!);
         continue;
       }
-      const copy = Tensor.fromHost(Float32Array.from(tensor.values() as Float32Array), tensor.shape);
-      this.tiedTensors.set(name, this.registerParameter(name, copy));
-      copy.requiresGrad = tensor.requiresGrad; // a frozen weight's copy is frozen too (LoRA's embedding)
+      this.tiedTensors.set(name, this.registerParameter(name, copyTied(tensor)));
       this.tiedCopies.push(name);
     }
     // The tied parameters this stage owns that a later stage reads.
@@ -64,14 +67,21 @@ export class PipelineStageModule extends Module {
     return this.layers.map((l) => l.name);
   }
 
-  /** The stage's layers in order; it waits only where a tensor-parallel layer sums over its group. */
-  run(x: Tensor): MaybeAsync<Tensor> {
-    return eachInTurn(this.layers, x, (layer, y) => layer.forward(y, layer.tied && this.tiedTensors.get(layer.tied.name)));
+  /** The stage's layers in order, continuing `cache` (generation); it waits only where a tensor-parallel layer sums over its group. */
+  run(x: Tensor, cache?: AttentionCache): MaybeAsync<Tensor> {
+    return eachInTurn(this.layers, x, (layer, y) => layer.forward(y, layer.tied && this.tiedTensors.get(layer.tied.name), cache));
   }
 
-  forward(x: Tensor): Tensor {
-    return settled(this.run(x), 'a pipeline stage');
+  forward(x: Tensor, cache?: AttentionCache): Tensor {
+    return settled(this.run(x, cache), 'a pipeline stage');
   }
+}
+
+/** A trainable copy of a tied weight's values (frozen when the weight is: LoRA's embedding). */
+function copyOfValues(tensor: Tensor): Tensor {
+  const copy = Tensor.fromHost(Float32Array.from(tensor.values() as Float32Array), tensor.shape);
+  copy.requiresGrad = tensor.requiresGrad;
+  return copy;
 }
 
 /** Stage [from, to) of `model`'s layer list. */

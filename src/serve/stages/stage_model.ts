@@ -9,55 +9,19 @@
  */
 import type { ModelLayer } from '../../nn/layer_list.js';
 import { modelLayers } from '../../nn/layer_list.js';
-import type { AttentionCache } from '../../nn/layers/attention.js';
-import { type MaybeAsync, eachInTurn, settled } from '../../nn/layers/maybe_async.js';
 import { openInitRanges } from '../../nn/interchange/init_ranges.js';
 import { type ModelSpec, createModel } from '../../nn/models/index.js';
-import { Module } from '../../nn/module.js';
+import { PipelineStageModule } from '../../parallel/pipeline/stage_model.js';
 import { buildDeferred, deferredValues, isDeferred } from '../../parallel/zero/deferred_init.js';
 import { deviceMemory } from '../../tensor/storage.js';
-import type { Tensor } from '../../tensor/tensor.js';
 
 /** Where a stage's weights come from: a file (read by name), or the seed's initialisation (tests). */
 export type StageWeights = { file: string } | { seed: number };
 
-export class GenerationStage extends Module {
-  private readonly layers: ModelLayer[];
-  private readonly tied = new Map<string, Tensor>();
-
-  constructor(all: readonly ModelLayer[], readonly from: number, readonly end: number, readonly layerCount = all.length) {
-    super();
-    if (!(from >= 0 && from < end && end <= all.length)) throw new RangeError(`pipeline stage layers [${from}, ${end}) are not a range of the model's ${all.length} layers`);
-    this.layers = all.slice(from, end);
-    const registered = new Set<string>();
-    for (const layer of this.layers) {
-      for (const [name, m] of layer.modules) {
-        if (!registered.has(name)) registered.add(name), this.registerModule(name, m);
-      }
-    }
-    const owned = new Map(this.namedParameters());
-    for (const layer of this.layers) {
-      if (!layer.tied) continue;
-      const { name, tensor } = layer.tied;
-      this.tied.set(name, owned.get(name) ?? this.registerParameter(name, tensor));
-    }
-  }
-
-  get isFirst(): boolean {
-    return this.from === 0;
-  }
-
-  get isLast(): boolean {
-    return this.end === this.layerCount;
-  }
-
-  /** The stage's layers in order over `x` (token ids on the first stage), continuing `cache`. */
-  run(x: Tensor, cache?: AttentionCache): MaybeAsync<Tensor> {
-    return eachInTurn(this.layers, x, (layer, y) => layer.forward(y, layer.tied && this.tied.get(layer.tied.name), cache));
-  }
-
-  forward(x: Tensor, cache?: AttentionCache): Tensor {
-    return settled(this.run(x, cache), 'a pipeline stage');
+/** A training stage's layers (parallel/pipeline/stage_model.ts) whose tied weight stays the deferred tensor until loadStage gives it values. */
+export class GenerationStage extends PipelineStageModule {
+  constructor(all: readonly ModelLayer[], from: number, end: number, layerCount = all.length) {
+    super(all, from, end, layerCount, (tensor) => tensor);
   }
 }
 
