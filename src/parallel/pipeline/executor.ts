@@ -100,7 +100,8 @@ export async function runStage(group: ProcessGroup, work: StageWork, actions: re
       } else {
         // The output's gradient seeds backward as host values: no tensor is made of it.
         const gy = await waited(recvValues(group, stage + 1, GRADIENT_TAG));
-        await differentiate(entry.output, gy.data);
+        // A first stage with nothing to train (LoRA's frozen embeddings) has no graph to run it into.
+        if (entry.output.requiresGrad) await differentiate(entry.output, gy.data);
       }
       if (entry.input) {
         const { grad, shape, size } = entry.input;

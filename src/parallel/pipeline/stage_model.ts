@@ -24,7 +24,7 @@ export class PipelineStageModule extends Module {
   private readonly tiedTensors = new Map<string, Tensor>();
 
   /**
-   * `copyTied` makes the copy of a tied weight owned by another stage: by default a trainable copy
+   * `copyTied` makes the copy of a tied weight owned by another stage: by default a copy
    * of its values; generation (serve/stages) keeps the deferred tensor itself and gives it values later.
    */
   constructor(all: readonly ModelLayer[], readonly from: number, readonly end: number, readonly layerCount = all.length, copyTied: (tensor: Tensor) => Tensor = copyOfValues) {
@@ -47,7 +47,9 @@ export class PipelineStageModule extends Module {
         this.tiedTensors.set(name, owned.get(name)!);
         continue;
       }
-      this.tiedTensors.set(name, this.registerParameter(name, copyTied(tensor)));
+      const copy = this.registerParameter(name, copyTied(tensor));
+      copy.requiresGrad = tensor.requiresGrad; // a frozen weight's copy is frozen too (LoRA's embedding)
+      this.tiedTensors.set(name, copy);
       this.tiedCopies.push(name);
     }
     // The tied parameters this stage owns that a later stage reads.
@@ -77,11 +79,9 @@ export class PipelineStageModule extends Module {
   }
 }
 
-/** A trainable copy of a tied weight's values (frozen when the weight is: LoRA's embedding). */
+/** A copy of a tied weight's values. */
 function copyOfValues(tensor: Tensor): Tensor {
-  const copy = Tensor.fromHost(Float32Array.from(tensor.values() as Float32Array), tensor.shape);
-  copy.requiresGrad = tensor.requiresGrad;
-  return copy;
+  return Tensor.fromHost(Float32Array.from(tensor.values() as Float32Array), tensor.shape);
 }
 
 /** Stage [from, to) of `model`'s layer list. */

@@ -81,3 +81,32 @@ test('pipelined gradients equal one process within 1e-5 relative (P=2,4; M=1..8;
     }
   }
 });
+
+test('a first stage with nothing to train (frozen layers) takes its gradient and runs no backward; the next stage gets its gradients', async () => {
+  const M = 2;
+  const groups = createInProcessTransports(2, { timeoutMs: 5000 }).map((t) => new ProcessGroup(t));
+  const layers = buildMlp(SPEC, 1).layers.length;
+  const { ranges } = planStages(new Array(layers).fill(1), [{ speed: 1 }, { speed: 1 }]);
+  const b = batch(M);
+  const models = ranges.map(() => buildMlp(SPEC, 1));
+  const [from0, to0] = ranges[0];
+  for (const l of models[0].layers.slice(from0, to0)) for (const p of l.parameters()) p.requiresGrad = false;
+  models.forEach((m) => m.zeroGrad());
+  await Promise.all(ranges.map(([from, to], s) => runStage(groups[s], {
+    forward: (x) => models[s].layers.slice(from, to).reduce((y, l) => l.forward(y), x),
+    input: (k) => microInput(b, k),
+    loss: (out, k) => microLoss(b, out, k),
+  }, pipelineSchedule('1f1b', s, 2, M))));
+  const want = reference(M);
+  const [from1, to1] = ranges[1];
+  const own = new Set(models[1].layers.slice(from1, to1).flatMap((l) => l.parameters()));
+  let checked = 0;
+  for (const [name, p] of models[1].namedParameters()) {
+    if (!own.has(p)) continue;
+    const offset = models[1].arena().entries.find((e) => e.name === name)!.offset;
+    const got = p.gradValues() as Float32Array;
+    for (let i = 0; i < got.length; i++, checked++) assert.ok(Math.abs(got[i] - want[offset + i]) <= 1e-5 * (Math.abs(want[offset + i]) + 1e-3), `${name}[${i}]`);
+  }
+  assert.ok(checked > 0);
+  await Promise.all(groups.map((g) => g.close()));
+});
