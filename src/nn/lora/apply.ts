@@ -113,7 +113,7 @@ export async function mergeLora(model: Module, spec: ModelSpec): Promise<Module>
     if (isAdapterParameter(name)) continue;
     const into = target.get(name);
     if (!into) throw new Error(`mergeLora: the model has ${name}, which a plain ${spec.type} model of its spec does not`);
-    const values = Float32Array.from(await readFloat32(p));
+    const values = Float32Array.from(await readParameterFloat32(p));
     const layer = name.endsWith('.weight') ? lora.get(name.slice(0, -'.weight'.length)) : undefined;
     if (layer) {
       const [a, b] = await Promise.all([layer.lora_A.weight.read(), layer.lora_B.weight.read()]) as Float32Array[];
@@ -127,7 +127,7 @@ export async function mergeLora(model: Module, spec: ModelSpec): Promise<Module>
 }
 
 /** A parameter's values as float32 on the host (a base held in bf16 widened: its bits are float32's top half). */
-async function readFloat32(p: Tensor): Promise<Float32Array> {
+export async function readParameterFloat32(p: Tensor): Promise<Float32Array> {
   const values = await p.read();
   if (!(values instanceof Uint16Array)) return values as Float32Array;
   const bits = new Uint32Array(values.length);

@@ -55,7 +55,8 @@ function timedPass(layers: readonly ModelLayer[], input: Tensor): { ms: number[]
     const t0 = performance.now();
     // The whole model's layers on one rank: none waits on a group.
     const y = settled(layer.forward(x, layer.tied?.tensor), `layer ${layer.name}`);
-    backward(y, new Float32Array(y.size).fill(1 / y.size));
+    // A layer whose parameters are all frozen (LoRA's embedding) has no backward to time.
+    if (y.requiresGrad) backward(y, new Float32Array(y.size).fill(1 / y.size));
     ms.push(performance.now() - t0);
     floats.push(y.size);
     // The next layer's input: the values only, a leaf of its own.

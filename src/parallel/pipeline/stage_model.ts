@@ -44,6 +44,7 @@ export class PipelineStageModule extends Module {
       }
       const copy = Tensor.fromHost(Float32Array.from(tensor.values() as Float32Array), tensor.shape);
       this.tiedTensors.set(name, this.registerParameter(name, copy));
+      copy.requiresGrad = tensor.requiresGrad; // a frozen weight's copy is frozen too (LoRA's embedding)
       this.tiedCopies.push(name);
     }
     // The tied parameters this stage owns that a later stage reads.

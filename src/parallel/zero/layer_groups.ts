@@ -57,9 +57,10 @@ export function layerGroups(layers: readonly ModelLayer[], layout: readonly Aren
   return { groups, byStage };
 }
 
-/** The group (made by an earlier layer, its owner) holding the tied weight `layer` reads. */
-function tiedGroup(layer: ModelLayer, groups: readonly LayerGroup[], layout: readonly ArenaEntry[]): number {
+/** The group (made by an earlier layer, its owner) holding the tied weight `layer` reads; none when it is frozen (held whole, outside the layout). */
+function tiedGroup(layer: ModelLayer, groups: readonly LayerGroup[], layout: readonly ArenaEntry[]): number | undefined {
   const name = layer.tied!.name;
+  if (!layer.tied!.tensor.requiresGrad) return undefined;
   const entry = layout.findIndex((e) => e.name === name);
   const g = groups.findIndex((grp) => grp.first <= entry && entry <= grp.last);
   if (entry < 0 || g < 0) throw new Error(`ZeRO-3: layer ${layer.name} reads ${name}, which no earlier layer owns`);

@@ -98,7 +98,8 @@ export class ShardedModel {
    * now on only the shard lives.
    */
   static async build(model: Module, group: ProcessGroup, stage: ZeroStage, device: Device = CPU, values: ParameterValues = ownValues): Promise<ShardedModel> {
-    const named = model.namedParameters();
+    await holdFrozenWhole(model, device, values);
+    const named = model.namedTrainable();
     const noDecay = model.noDecayNames();
     const layout: ArenaEntry[] = [];
     let total = 0;
@@ -301,6 +302,20 @@ export class ShardedModel {
     const grads = (this.fullGrads ?? this.shard.grads).byteLength;
     const state = optimizer.stateStorages().reduce((n, b) => n + b.byteLength, 0);
     return { params, grads, optimizer: state, total: params + grads + state };
+  }
+}
+
+/**
+ * Frozen parameters (LoRA's base, --freeze's) have no gradient and no optimizer state to shard:
+ * every rank holds them whole on `device`, made from `values`, outside the arena; they are
+ * neither reduced nor gathered (ZeRO-3's forward reads them where they are).
+ */
+async function holdFrozenWhole(model: Module, device: Device, values: ParameterValues): Promise<void> {
+  for (const [name, p] of model.namedParameters()) {
+    if (p.requiresGrad) continue;
+    const whole = deviceMemory(device).alloc(p.dtype, p.size);
+    whole.write(await values(name, p, 0, p.size));
+    p.bind(whole, null);
   }
 }
 

@@ -18,6 +18,8 @@ export interface HeldPart {
   model: Module;
   /** False: another rank sends the same values (this rank's replica is not the first). */
   sends: boolean;
+  /** Rank 0's empty whole model (default the spec's plain model): a fine-tuned run's carries its adapters. */
+  build?: () => Module;
   /** Tensor parallel: this rank's place in its group and the rules of the split parameters. */
   tp?: { rank: number; size: number; rules: ShardLayout };
 }
@@ -41,7 +43,7 @@ export async function gatherWholeModel(group: ProcessGroup, spec: ModelSpec, par
     if (records.length > 0) await group.send(concat(values), 0);
     return null;
   }
-  const whole = new Assembly(createModel(spec, 0));
+  const whole = new Assembly(part.build ? part.build() : createModel(spec, 0));
   records.forEach((rec, i) => whole.take(rec, values[i]));
   for (let r = 1; r < group.size; r++) {
     const length = (await group.recv(new Uint32Array(1), r))[0];

@@ -46,23 +46,24 @@ export function prepareFineTune(model: Module, spec: ModelSpec, config: FineTune
   if (trainsLora(config)) {
     const o = loraOptionsFor(config, spec);
     const wrapped = applyLora(model, o);
+    // The --adapter's A and B now, before the model is placed or sharded (a ZeRO build records them as the parameters' values).
+    if (config.adapter !== undefined) loadAdapter(config.adapter, model, config.seed);
     return `LoRA r=${o.rank} alpha=${o.alpha} on ${wrapped.length} modules (${o.targets.join(',')})`;
   }
   if (config.freeze !== undefined) return `froze ${freezeMatching(model, config.freeze).length} parameters (--freeze)`;
   return null;
 }
 
-/** After --init loaded the base: the --adapter's values, then the base held in bf16 when asked. */
+/** After --init loaded the base: the base held in bf16 when asked. */
 export function finishFineTune(model: Module, config: FineTuneConfig): void {
-  if (config.adapter !== undefined) loadAdapter(config.adapter, model, config.seed);
   if (config.loraBaseDtype !== 'bf16') return;
   const device = model.arena().device;
   if (!supportsPrecision(device, 'bf16')) throw new ConfigError('command line', '--lora-base-dtype', `bf16 needs bf16 kernels, which the ${device} device has none of; hold the base in fp32 there`);
   holdBaseInBf16(model);
 }
 
-/** A strategy that builds the model itself (ZeRO, pipeline, tensor parallel) does not take adapters or frozen parameters yet: refused by flag. */
+/** A strategy that builds the model itself without the fine-tuning hook (tensor parallel) does not take adapters or frozen parameters yet: refused by flag. */
 export function refuseFineTune(config: FineTuneConfig, strategy: string): void {
   const flag = trainsLora(config) ? (config.loraRank !== undefined ? '--lora-rank' : '--adapter') : config.freeze !== undefined ? '--freeze' : null;
-  if (flag) throw new ConfigError('command line', flag, `the ${strategy} strategy builds and shards the model itself and does not train adapters or frozen parameters yet; use data parallelism (allreduce)`);
+  if (flag) throw new ConfigError('command line', flag, `the ${strategy} strategy builds and shards the model itself and does not train adapters or frozen parameters yet; use data parallelism (allreduce), --zero 1|2|3 or --pipeline-stages`);
 }

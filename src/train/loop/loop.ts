@@ -92,15 +92,16 @@ export async function train(
   // With --grad-accum K a step's batch is K micro-batches of batchSize, run by a step-owning wrapper (grad_accum.ts).
   const strategy = accumulating(given, config.gradAccum ?? 1);
   const spec = specFor(config, data.train);
+  if (strategy.modelBuilder && !strategy.modelBuilder.preparesModel) refuseFineTune(config, strategy.name);
+  // Adapters on and parameters frozen before the arena is built (or the model sharded): it holds what trains only.
+  const prepare = (m: Module): void => void prepareFineTune(m, spec, config);
   const model = strategy.modelBuilder
     ? await strategy.modelBuilder.buildModel(spec, config.seed, config.model, {
       train: data.train, batchSize: config.batchSize, optimizer: config.optimizer, resumedState: () => guards.checkpoints?.peekStrategyState() ?? null,
-      device: config.device ?? CPU, init: config.init,
+      device: config.device ?? CPU, init: config.init, prepare,
     })
     : createModel(spec, config.seed);
-  // Adapters on and parameters frozen before the arena is built: it holds what trains only.
-  if (strategy.modelBuilder) refuseFineTune(config, strategy.name);
-  else prepareFineTune(model, spec, config);
+  if (!strategy.modelBuilder) prepare(model);
   // The device this process really trains on goes into result.json (a server that only aggregates stays on the cpu).
   config.device = placeModel(model, config.device ?? CPU, strategy);
   // Where the model really is (a ps server stays on the cpu): its device must run the run's precision.

@@ -92,6 +92,8 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
   readonly dataShard: DataShard;
   /** A shard or stage trains on the rank's GPU too: what crosses between ranks is read back, awaited. */
   readonly buildsDeviceModel = true;
+  /** LoRA and --freeze: the whole model is fine-tuned before it is cut (ModelBuildContext.prepare). */
+  readonly preparesModel = true;
   readonly stage: number;
   readonly replica: number;
   readonly tpRank: number;
@@ -108,6 +110,8 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
   private model: Module | null = null;
   /** --zero 1: this rank's shard of its stage, over the stage's data-parallel group. */
   private sharded: ShardedStage | null = null;
+  /** The run's fine-tuning (ModelBuildContext.prepare), for the whole model --save assembles. */
+  private prepare: ((model: Module) => void) | undefined;
 
   constructor(private readonly group: ProcessGroup, readonly options: PipelineOptions, private readonly buildDataParallel: (group: ProcessGroup) => Strategy, private readonly innerName = 'allreduce') {
     const { stages, microBatches: micro } = options;
@@ -147,6 +151,12 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
     if (!run) throw new Error('pipeline: the loop did not give the data to time the layers on');
     if (this.tp > 1) checkTensorParallel(spec, this.tp, modelName);
     const full = createModel(spec, seed);
+    // Adapters on and parameters frozen in the whole model, so each stage's layers carry theirs (and its arena holds what trains only).
+    run.prepare?.(full);
+    this.prepare = run.prepare;
+    if (this.tp > 1 && full.namedParameters().some(([, p]) => !p.requiresGrad)) {
+      throw new Error(`--lora-rank / --adapter / --freeze: the stages of --pipeline-stages ${this.options.stages} with --tensor-parallel ${this.tp} build their split layers themselves and take no adapters or frozen parameters yet; drop --tensor-parallel`);
+    }
     const layers = modelLayers(full, modelName);
     const P = this.options.stages;
     if (layers.length < P) throw new Error(`--pipeline-stages ${P}: ${modelName} has ${layers.length} layers to cut (${layers.map((l) => l.name).join(', ')})`);
@@ -261,7 +271,9 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
    * head): each of the two stages sends its part and adds the other's, so both hold the sum.
    */
   private async sumTiedGradients(model: PipelineStageModule): Promise<number> {
-    const names = [...model.tiedOwned.map((n) => [n, this.stageHolding(n, 'reader')] as const), ...model.tiedCopies.map((n) => [n, this.stageHolding(n, 'owner')] as const)];
+    // A frozen tied weight (LoRA's embedding) has no gradient to sum.
+    const trains = new Set(model.namedTrainable().map(([n]) => n));
+    const names = [...model.tiedOwned.map((n) => [n, this.stageHolding(n, 'reader')] as const), ...model.tiedCopies.map((n) => [n, this.stageHolding(n, 'owner')] as const)].filter(([n]) => trains.has(n));
     if (names.length === 0) return 0;
     const t0 = performance.now();
     const arena = model.arena();
@@ -401,7 +413,13 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
 
   /** --save: every stage of the first replica sends its layers (tensor-parallel shards too) to rank 0. */
   savedModel(model: Module, spec: ModelSpec): Promise<Module | null> {
-    return gatherWholeModel(this.group, spec, { model, sends: this.replica === 0, ...(this.tp > 1 ? { tp: { rank: this.tpRank, size: this.tp, rules: shardLayout(model) } } : {}) });
+    // Rank 0's whole model carries the run's adapters too (saved as a PEFT folder, or merged).
+    const build = (): Module => {
+      const whole = createModel(spec, 0);
+      this.prepare?.(whole);
+      return whole;
+    };
+    return gatherWholeModel(this.group, spec, { model, build, sends: this.replica === 0, ...(this.tp > 1 ? { tp: { rank: this.tpRank, size: this.tp, rules: shardLayout(model) } } : {}) });
   }
 
   /** --zero 1: every replica's updated shard into the stage's parameters, their checksums compared every K steps; otherwise the data-parallel strategy's. */

@@ -30,6 +30,11 @@ export interface ModelBuildContext {
   device?: Device;
   /** --init's file, for a strategy that reads it while it builds (`loadsInit`: ZeRO reads its ranges only). */
   init?: string;
+  /**
+   * The run's fine-tuning (LoRA adapters put on, --freeze's parameters frozen), for a strategy that
+   * `preparesModel`: called on the whole model as soon as it is made, before it is cut or sharded.
+   */
+  prepare?(model: Module): void;
 }
 
 /** What a strategy sees of the run. */
@@ -213,6 +218,8 @@ export interface ModelBuilder {
   readonly buildsDeviceModel?: boolean;
   /** True: buildModel loads ModelBuildContext.init itself, and the loop does not load it again. */
   readonly loadsInit?: boolean;
+  /** True: buildModel calls ModelBuildContext.prepare (frozen parameters and adapters); otherwise the loop refuses LoRA and --freeze. */
+  readonly preparesModel?: boolean;
   /**
    * For the final --save when each rank holds a part of the model (pipeline stages, tensor-parallel
    * shards): every rank calls it once after the run; the leader gets the whole model, as one process

@@ -33,7 +33,8 @@ import { openInitRanges } from '../../nn/interchange/init_ranges.js';
 import { layerListOf } from '../../nn/layer_list.js';
 import { buildDeferred } from '../../parallel/zero/deferred_init.js';
 import { layerGroups } from '../../parallel/zero/layer_groups.js';
-import { type ModelStateBytes, ShardedModel, type ZeroStage } from '../../parallel/zero/sharded_model.js';
+import { type ModelStateBytes, type ParameterValues, ShardedModel, type ZeroStage, ownValues } from '../../parallel/zero/sharded_model.js';
+import { isAdapterParameter } from '../../nn/lora/names.js';
 import { StagedStep } from '../../parallel/zero/staged_step.js';
 import { backward, backwardAsync } from '../../tensor/autograd.js';
 import { kernelsFor } from '../../tensor/dispatch.js';
@@ -75,6 +76,8 @@ export class ZeroStrategy implements Strategy, ModelBuilder, Checkpointing, Mode
   readonly sharesHealth = true;
   /** --init is read by ranges while the model is built (buildModel). */
   readonly loadsInit = true;
+  /** LoRA and --freeze: frozen parameters are held whole by every rank, outside the shards (sharded_model.ts). */
+  readonly preparesModel = true;
   readonly stage: ZeroStage;
   private readonly overlap: boolean;
   private readonly bucketSizes: BucketSizes;
@@ -109,14 +112,21 @@ export class ZeroStrategy implements Strategy, ModelBuilder, Checkpointing, Mode
    * this rank makes only the values it keeps (stage 3: its shard), or reads only those from
    * --init's file, on the run's device (its buffers moved there too).
    */
-  async buildModel(spec: ModelSpec, seed: number, modelName?: string, run?: Pick<ModelBuildContext, 'device' | 'init'>): Promise<Module> {
-    const model = buildDeferred(() => createModel(spec, seed));
+  async buildModel(spec: ModelSpec, seed: number, modelName?: string, run?: Pick<ModelBuildContext, 'device' | 'init' | 'prepare'>): Promise<Module> {
+    // Adapters put on and parameters frozen inside the deferred build: their values are recipes too (an --adapter's, host values).
+    const model = buildDeferred(() => {
+      const m = createModel(spec, seed);
+      run?.prepare?.(m);
+      return m;
+    });
     const stages = this.stage === 3 ? layerListOf(model) : null;
     if (this.stage === 3 && !stages) throw new Error(`--zero 3: model ${modelName ?? spec.type} has no layer list (GPT-2, BERT, the MLP and the CNN have); use --zero 1 or 2`);
     const device = run?.device ?? CPU;
     const file = run?.init ? openInitRanges(run.init, model, spec) : null;
     try {
-      this.sharded = await ShardedModel.build(model, this.group, this.stage, device, file ? (name, p, from, to) => file.read(name, p.shape, from, to) : undefined);
+      // The base's file holds no adapters: theirs are the model's own (the seed's, or an --adapter's).
+      const values: ParameterValues | undefined = file ? (name, p, from, to) => (isAdapterParameter(name) ? ownValues(name, p, from, to) : file.read(name, p.shape, from, to)) : undefined;
+      this.sharded = await ShardedModel.build(model, this.group, this.stage, device, values);
       file?.loadBuffers(model);
     } finally {
       file?.close();

@@ -1,11 +1,13 @@
 /**
  * modelOnHost (train/model_on_host.ts), what `--save` writes from: a cpu model is itself; a GPU
  * model (SwiftShader here) becomes a host copy with its parameters, batch-norm running statistics
- * and batch counts. Skipped when webgpu cannot load, except under CI=true.
+ * and batch counts, and a model with frozen parameters (--freeze: an arena of the trained ones only)
+ * copied by name. Skipped when webgpu cannot load, except under CI=true.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { BatchNorm } from '../../../src/nn/layers/norm.js';
+import { freezeMatching } from '../../../src/nn/lora/index.js';
 import { createModel, defaultSpec } from '../../../src/nn/models/index.js';
 import { closeWebGpu, type WebGpuLoad } from '../../../src/tensor/backends/webgpu/index.js';
 import { setBackend } from '../../../src/tensor/dispatch.js';
@@ -46,5 +48,16 @@ describe('modelOnHost', () => {
     assert.ok(hostBuffers[0][1].some((v) => v !== 0), 'the running mean was updated on the GPU');
     const counts = host.namedModules().filter(([, l]) => l instanceof BatchNorm).map(([, l]) => (l as BatchNorm).batchesTracked);
     assert.ok(counts.length > 0 && counts.every((c) => c === 1), `batch counts ${counts.join(',')}`);
+  });
+
+  it('webgpu with --freeze: the frozen parameters (outside the arena) and the trained ones, each by name', async (t) => {
+    if (!load.backend) return t.skip(load.reason ?? 'webgpu unavailable');
+    const m = createModel(spec, 1);
+    assert.equal(freezeMatching(m, 'conv1.weight,layer1.**').length > 1, true);
+    m.to('webgpu');
+    const host = await modelOnHost(m, spec);
+    const want = createModel(spec, 1).namedParameters();
+    assert.deepEqual(host.namedParameters().map(([n]) => n), want.map(([n]) => n));
+    host.namedParameters().forEach(([n, p], i) => assert.deepEqual(p.values(), want[i][1].values(), n));
   });
 });
