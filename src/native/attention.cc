@@ -94,9 +94,10 @@ void softmaxBackwardRow(const float* SC_RESTRICT p, const float* SC_RESTRICT mas
 /** A buffer every use below overwrites whole before reading (std::vector would zero it first). */
 std::unique_ptr<float[]> uninitialised(int64_t n) { return std::unique_ptr<float[]>(new float[static_cast<size_t>(n)]); }
 
-/** A batched product over the k/v slices: C_b = alpha op(A_b) op(B_b) + beta C_b. */
+/** A batched product over the k/v slices: C_b = alpha op(A_b) op(B_b) + beta C_b, leading dimensions given. */
 void batched(const Geometry& g, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-             int64_t sA, const float* B, int64_t sB, float beta, float* C, int64_t sC) {
+             int64_t lda, int64_t sA, const float* B, int64_t ldb, int64_t sB, float beta, float* C, int64_t ldc,
+             int64_t sC) {
   Gemm m;
   m.transA = ta;
   m.transB = tb;
@@ -106,16 +107,37 @@ void batched(const Geometry& g, bool ta, bool tb, int64_t M, int64_t N, int64_t 
   m.alpha = alpha;
   m.beta = beta;
   m.A = A;
-  m.lda = ta ? M : K;
+  m.lda = lda;
   m.strideA = sA;
   m.B = B;
-  m.ldb = tb ? K : N;
+  m.ldb = ldb;
   m.strideB = sB;
   m.C = C;
-  m.ldc = N;
+  m.ldc = ldc;
   m.strideC = sC;
   m.batch = g.kvSlices();
   sgemm(m);
+}
+
+// Causal attention runs its products per block of query rows, each over the keys its last row may
+// see: the masked upper triangle is never multiplied (at t = 512, 4 blocks do 5/8 of the full work).
+constexpr int64_t kQueryBlock = 128;
+
+/** Rows [row0, row0 + rows) of a k/v slice's [groups · tq] query block, which read keys [0, keys). */
+struct Block {
+  int64_t row0, rows, keys;
+};
+
+/** Without a causal mask, one block of every row and key; with it, blocks of one group's rows. */
+template <class F>
+void forBlocks(const Geometry& g, F&& f) {
+  if (!g.causal) return f(Block{0, g.groupRows(), g.tk});
+  for (int64_t gi = 0; gi < g.groups; gi++) {
+    for (int64_t i0 = 0; i0 < g.tq; i0 += kQueryBlock) {
+      const int64_t i1 = std::min(g.tq, i0 + kQueryBlock);
+      f(Block{gi * g.tq + i0, i1 - i0, g.visible(i1 - 1)});
+    }
+  }
 }
 
 // attention(sizes[bh, tq, tk, d, dv, groups], scale, causal, q, k, v, dropMask|null, out, probs)
@@ -131,7 +153,10 @@ napi_value AttentionKernel(Args& a) {
   a.need(probs, pn, "probs");
   if (mask.p) a.need(mask, pn, "dropMask");
   if (g.bh * g.tq == 0 || g.dv == 0) return undefinedValue(a.env());
-  batched(g, false, true, rows, g.tk, g.d, g.scale, q.p, rows * g.d, k.p, g.tk * g.d, 0.0f, probs.p, rows * g.tk);
+  forBlocks(g, [&](Block b) {
+    batched(g, false, true, b.rows, b.keys, g.d, g.scale, q.p + b.row0 * g.d, g.d, rows * g.d, k.p, g.d, g.tk * g.d,
+            0.0f, probs.p + b.row0 * g.tk, g.tk, rows * g.tk);
+  });
   forRows(g, [&](int64_t r, int64_t lim) { softmaxRow(probs.p + r * g.tk, lim, g.tk); });
   const float* pd = probs.p;
   std::unique_ptr<float[]> dropped;
@@ -142,7 +167,10 @@ napi_value AttentionKernel(Args& a) {
     });
     pd = dropped.get();
   }
-  batched(g, false, false, rows, g.dv, g.tk, 1.0f, pd, rows * g.tk, v.p, g.tk * g.dv, 0.0f, out.p, rows * g.dv);
+  forBlocks(g, [&](Block b) {
+    batched(g, false, false, b.rows, g.dv, b.keys, 1.0f, pd + b.row0 * g.tk, g.tk, rows * g.tk, v.p, g.dv,
+            g.tk * g.dv, 0.0f, out.p + b.row0 * g.dv, g.dv, rows * g.dv);
+  });
   return undefinedValue(a.env());
 }
 
@@ -173,18 +201,29 @@ napi_value AttentionBackwardKernel(Args& a) {
       pd = scratch.get();
     }
     // gv += Pdᵀ gy
-    batched(g, true, false, g.tk, g.dv, rows, 1.0f, pd, rows * g.tk, gy.p, rows * g.dv, 1.0f, gv.p, g.tk * g.dv);
+    forBlocks(g, [&](Block b) {
+      batched(g, true, false, b.keys, g.dv, b.rows, 1.0f, pd + b.row0 * g.tk, g.tk, rows * g.tk, gy.p + b.row0 * g.dv,
+              g.dv, rows * g.dv, 1.0f, gv.p, g.dv, g.tk * g.dv);
+    });
   }
   if (!gq.p && !gk.p) return undefinedValue(a.env());
   // dPd = gy vᵀ, then the softmax backward turns it into the (scaled) score gradient in place.
-  batched(g, false, true, rows, g.tk, g.dv, 1.0f, gy.p, rows * g.dv, v.p, g.tk * g.dv, 0.0f, scratch.get(), rows * g.tk);
+  forBlocks(g, [&](Block b) {
+    batched(g, false, true, b.rows, b.keys, g.dv, 1.0f, gy.p + b.row0 * g.dv, g.dv, rows * g.dv, v.p, g.dv,
+            g.tk * g.dv, 0.0f, scratch.get() + b.row0 * g.tk, g.tk, rows * g.tk);
+  });
   forRows(g, [&](int64_t r, int64_t lim) {
     softmaxBackwardRow(probs.p + r * g.tk, mask.p ? mask.p + r * g.tk : nullptr, scratch.get() + r * g.tk, lim, g.tk, g.scale);
   });
-  if (gq.p)  // gq += dS k
-    batched(g, false, false, rows, g.d, g.tk, 1.0f, scratch.get(), rows * g.tk, k.p, g.tk * g.d, 1.0f, gq.p, rows * g.d);
-  if (gk.p)  // gk += dSᵀ q
-    batched(g, true, false, g.tk, g.d, rows, 1.0f, scratch.get(), rows * g.tk, q.p, rows * g.d, 1.0f, gk.p, g.tk * g.d);
+  forBlocks(g, [&](Block b) {
+    const float* ds = scratch.get() + b.row0 * g.tk;
+    if (gq.p)  // gq += dS k
+      batched(g, false, false, b.rows, g.d, b.keys, 1.0f, ds, g.tk, rows * g.tk, k.p, g.d, g.tk * g.d, 1.0f,
+              gq.p + b.row0 * g.d, g.d, rows * g.d);
+    if (gk.p)  // gk += dSᵀ q
+      batched(g, true, false, b.keys, g.d, b.rows, 1.0f, ds, g.tk, rows * g.tk, q.p + b.row0 * g.d, g.d, rows * g.d,
+              1.0f, gk.p, g.d, g.tk * g.d);
+  });
   return undefinedValue(a.env());
 }
 

@@ -2,6 +2,8 @@ import { add, affine } from '../../tensor/ops/elementwise.js';
 import { reshape } from '../../tensor/ops/layout.js';
 import { linear } from '../../tensor/ops/matmul.js';
 import { toBf16ForOneOp } from '../../tensor/ops/cast.js';
+import { lastUse, mayRelease, releaseValues } from '../../tensor/handover.js';
+import { activeRecycler } from '../../tensor/recycler.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import type { Rng } from '../../util/rng.js';
 import { Dropout } from '../layers/activation.js';
@@ -58,11 +60,18 @@ export class LoraLinear extends Module {
    * that reads it, and under bf16 that op would give its values back before the other branch reads them.
    */
   forward(x: Tensor): Tensor {
-    const update = affine(this.lora_B.forward(this.lora_A.forward(this.dropped(reshape(x, x.shape)))), this.scaling);
+    const bax = this.lora_B.forward(this.lora_A.forward(this.dropped(reshape(x, x.shape))));
+    const update = affine(bax, this.scaling);
     const input = reshape(x, x.shape);
     // A base held in bf16 (holdBaseInBf16) multiplies bf16 inputs; the gradient still reaches x in float32.
     const y = linear(this.weight.dtype === 'bfloat16' && input.dtype === 'float32' ? toBf16ForOneOp(input) : input, this.weight, this.bias);
-    return add(y, update);
+    const out = add(y, update);
+    // Neither the scale's backward nor the sum's reads its inputs, and no product reads its own output:
+    // B A x, the base product and the update go back to the step's buffers now instead of living to
+    // its end (three [.., out] tensors a projection). Only into a step's recycler: outside one a
+    // device buffer would be disposed, not reused.
+    if (activeRecycler()) for (const t of [bax, y, update]) if (mayRelease(lastUse(t))) releaseValues(t, 'LoraLinear');
+    return out;
   }
 
   private dropped(x: Tensor): Tensor {

@@ -121,14 +121,18 @@ function attentionBf16(
   kb.gemm(false, true, rows, tk, d, g.scale, qo.forward, rows * d, ko.forward, tk * d, 0, scores.buffer, rows * tk, kv);
   qo.release();
   ko.release();
-  const probs = allocUninit('float32', n, q.device).buffer;
+  const probsStorage = allocUninit('float32', n, q.device);
+  const probs = probsStorage.buffer;
   if (g.causal) kern.softmaxCausal(scores.buffer, bh, tq, tk, probs);
   else kern.softmax(scores.buffer, bh * tq, tk, probs);
   release(scores);
   const out = new Tensor(allocUninit('float32', bh * tq * dv, q.device), outShape);
   const pb = droppedBf16(kern, probs, mask, n, q);
   kb.gemm(false, false, rows, dv, tk, 1, pb.buffer, rows * tk, vo.forward, tk * dv, 0, out.buffer, rows * dv, kv);
-  release(pb);
+  // Without dropout the backward reads the probabilities as this bf16 copy (2 bytes an element, as
+  // autocast's saved tensors are), widened again for the softmax backward; the float32 ones go now.
+  const keptPb = mask ? null : pb;
+  release(keptPb ? probsStorage : pb);
   vo.release();
   [q, k, v].forEach((t, i) => handedOver[i] && releaseValues(t, 'scaledDotProductAttention'));
   return record(out, 'scaledDotProductAttention', [q, k, v], (gy) => {
@@ -136,21 +140,30 @@ function attentionBf16(
     const vs = vo.backward();
     const vb = vs.buffer;
     if (v.requiresGrad) {
-      const pbAgain = droppedBf16(kern, probs, mask, n, q);
+      const pbAgain = keptPb ?? droppedBf16(kern, probs, mask, n, q);
       const gv = gradTarget(v);
       kb.gemm(true, false, tk, dv, rows, 1, pbAgain.buffer, rows * tk, gyb, rows * dv, gv.beta, gv.buffer, tk * dv, kv);
-      release(pbAgain);
+      if (!keptPb) release(pbAgain);
     }
-    if (!q.requiresGrad && !k.requiresGrad) return vs.done();
+    if (!q.requiresGrad && !k.requiresGrad) {
+      if (keptPb) release(keptPb);
+      return vs.done();
+    }
     // dProbs = gy vᵀ (through the dropout mask), then the softmax backward in float32.
     const gp = allocUninit('float32', n, q.device);
     kb.gemm(false, true, rows, tk, dv, 1, gyb, rows * dv, vb, tk * dv, 0, gp.buffer, rows * tk, kv);
     vs.done();
     if (mask) kern.binary('mul', gp.buffer, [1], mask, [1], gp.buffer, [n]);
     const gs = allocStorage('float32', n, q.device);
-    kern.softmaxBackward(probs, gp.buffer, bh * tq, tk, gs.buffer);
+    const widened = keptPb ? allocUninit('float32', n, q.device) : null;
+    if (widened && keptPb) {
+      kern.fromBf16(keptPb.buffer, widened.buffer);
+      release(keptPb);
+    }
+    kern.softmaxBackward(widened ? widened.buffer : probs, gp.buffer, bh * tq, tk, gs.buffer);
     const gsb = roundedStorage(kern, gs.buffer, n, q.device);
     release(gp, gs);
+    if (widened) release(widened);
     if (q.requiresGrad) {
       const ks = ko.backward();
       const gq = gradTarget(q);

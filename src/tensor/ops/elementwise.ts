@@ -145,7 +145,7 @@ export function affine(x: Tensor, scale: number, shift = 0): Tensor {
   const out = Tensor.zeros(x.shape, x.dtype, x.device);
   const k = kernelsFor(x);
   k.affine(x.buffer, scale, shift, out.buffer);
-  return record(out, 'affine', [x], (gy) => k.axpy(scale, gy, x.ensureGrad()));
+  return record(out, 'affine', [x], (gy) => k.axpy(scale, gy, x.ensureGrad()), false); // reads neither x nor its output
 }
 
 /** The unary ops whose derivative is computed from their output (the others read only x). */

@@ -182,6 +182,11 @@ function linearBf16(xOperand: Tensor, wOperand: Tensor, bias: Tensor | null, out
   xo.release();
   wo.release();
   if (handedOver) releaseValues(x, 'linear');
+  // dW alone reads x and dx alone the weight: a frozen weight (LoRA's base) keeps no cast of x for
+  // the backward, nor rounds x again there (the same numbers, less memory and work).
+  const [needX, needW] = [weight.requiresGrad, x.requiresGrad];
+  if (!needX && xo.kept) xo.backward().done();
+  if (!needW && wo.kept) wo.backward().done();
   const inputs = bias ? [x, weight, bias] : [x, weight];
   return record(out, 'linear', inputs, (gy) => {
     // The bias gradient sums the float32 gy, before gy is rounded to bf16 in its own memory.
@@ -191,18 +196,18 @@ function linearBf16(xOperand: Tensor, wOperand: Tensor, bias: Tensor | null, out
       k.axpy(1, gb, bias.ensureGrad());
     }
     const gyb = roundInPlace(k, gy, out.size, out.device);
-    const [xs, ws] = [xo.backward(), wo.backward()];
     // (x and the weight one tensor: both products add into its one gradient.)
     const target = (t: Tensor): GradTarget => (x === weight ? { buffer: t.ensureGrad(), beta: 1 } : gradTarget(t));
-    if (x.requiresGrad) {
+    const [xs, ws] = [needX ? xo.backward() : null, needW ? wo.backward() : null];
+    if (ws) {
       const gx = target(x);
       kb.gemm(false, false, M, inF, outF, 1, gyb, 0, ws.buffer, 0, gx.beta, gx.buffer, 0, 1);
     }
-    if (weight.requiresGrad) {
+    if (xs) {
       const gw = target(weight);
       kb.gemm(true, false, outF, inF, M, 1, gyb, 0, xs.buffer, 0, gw.beta, gw.buffer, 0, 1);
     }
-    xs.done();
-    ws.done();
+    xs?.done();
+    ws?.done();
   }, false); // never reads its output (handover.ts may release it)
 }

@@ -3,6 +3,7 @@ import { describe, it } from '../../helpers/every_backend.js';
 import {
   Tensor, add, affine, backward, matmul, mul, scaledDotProductAttention, softmax, transpose, type AttentionOptions,
 } from '../../../src/tensor/index.js';
+import { backend } from '../../../src/tensor/dispatch.js';
 import { gradcheckOnBackend } from '../../helpers/gradcheck.js';
 import { assertValues, gradOf, onDevice, seedFor, valuesOf } from '../../helpers/on_device.js';
 import { Rng, randn } from '../../helpers/tensors.js';
@@ -19,15 +20,21 @@ function reference(q: Tensor, k: Tensor, v: Tensor, causal: boolean, scale: numb
   return matmul(softmax(s), v);
 }
 
-const CASES: { name: string; q: number[]; k: number[]; v: number[]; opts: AttentionOptions }[] = [
+/** `big`: too many entries for a numerical gradcheck; checked against the unfused definition only. */
+const CASES: { name: string; q: number[]; k: number[]; v: number[]; opts: AttentionOptions; big?: boolean }[] = [
   { name: 'causal [2, 2, 5, 3]', q: [2, 2, 5, 3], k: [2, 2, 5, 3], v: [2, 2, 5, 3], opts: { causal: true } },
   { name: 'full attention, Tq != Tk, Dv != D', q: [1, 2, 3, 4], k: [1, 2, 6, 4], v: [1, 2, 6, 2], opts: {} },
   { name: 'causal, Tq < Tk, custom scale, 3-d', q: [3, 2, 4], k: [3, 5, 4], v: [3, 5, 3], opts: { causal: true, scale: 0.7 } },
+  // Past 128 query rows the native kernel multiplies per block of rows over the keys each may see.
+  { name: 'causal over three query blocks, the last partial [1, 2, 300, 8]', q: [1, 2, 300, 8], k: [1, 2, 300, 8], v: [1, 2, 300, 5], opts: { causal: true }, big: true },
+  { name: 'causal over two query blocks, Tq < Tk', q: [1, 1, 200, 4], k: [1, 1, 260, 4], v: [1, 1, 260, 3], opts: { causal: true }, big: true },
 ];
 
 describe('scaledDotProductAttention', () => {
   for (const c of CASES) {
-    it(`matches the unfused definition: ${c.name}`, async () => {
+    it(`matches the unfused definition: ${c.name}`, async (t) => {
+      // The row blocks are the native kernel's; on a software Vulkan these sizes cost seconds.
+      if (c.big && backend().name === 'webgpu') return t.skip('query blocks are a native-kernel path');
       const r = new Rng(c.q.length + c.k[c.k.length - 2]);
       const ins = [randn(c.q, r), randn(c.k, r), randn(c.v, r)];
       const fused = ins.map((t) => onDevice(t, true));
@@ -42,7 +49,7 @@ describe('scaledDotProductAttention', () => {
       backward(yr, seedFor(yr, R));
       for (let i = 0; i < 3; i++) assertValues(await gradOf(fused[i]), await gradOf(plain[i]), { rtol: 1e-10, atol: 1e-12, msg: `gradient of input ${i}` });
     });
-    it(`gradcheck ${c.name}`, async () => {
+    if (!c.big) it(`gradcheck ${c.name}`, async () => {
       const r = new Rng(7);
       await gradcheckOnBackend((q, k, v) => scaledDotProductAttention(q, k, v, c.opts), [randn(c.q, r), randn(c.k, r), randn(c.v, r)], { name: c.name });
     });

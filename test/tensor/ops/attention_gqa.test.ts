@@ -22,18 +22,23 @@ function repeatHeads(x: Tensor, groups: number): Tensor {
   return concat(heads, axis);
 }
 
-interface Case { name: string; q: number[]; k: number[]; v: number[]; opts: () => AttentionOptions }
+/** `big`: too many entries for a numerical gradcheck; checked against repeated heads only. */
+interface Case { name: string; q: number[]; k: number[]; v: number[]; opts: () => AttentionOptions; big?: boolean }
 
 const CASES: Case[] = [
   { name: 'causal, 6 heads over 2 kv heads [2, 6, 5, 4]', q: [2, 6, 5, 4], k: [2, 2, 5, 4], v: [2, 2, 5, 3], opts: () => ({ causal: true }) },
   { name: 'full, one kv head (multi-query), Tq != Tk', q: [1, 4, 3, 4], k: [1, 1, 6, 4], v: [1, 1, 6, 2], opts: () => ({}) },
   { name: 'causal with dropout 0.3, 4 heads over 2', q: [2, 4, 6, 3], k: [2, 2, 6, 3], v: [2, 2, 6, 3], opts: () => ({ causal: true, dropout: { p: 0.3, rng: new Rng(42) } }) },
   { name: 'full with dropout, rank 5, 3 heads over 1', q: [2, 1, 3, 4, 2], k: [2, 1, 1, 5, 2], v: [2, 1, 1, 5, 3], opts: () => ({ dropout: { p: 0.25, rng: new Rng(8) } }) },
+  // Past 128 query rows the native kernel multiplies each group's rows per block of rows.
+  { name: 'causal over three query blocks, 4 heads over 2', q: [1, 4, 260, 4], k: [1, 2, 260, 4], v: [1, 2, 260, 3], opts: () => ({ causal: true }), big: true },
 ];
 
 describe('scaledDotProductAttention, grouped-query', () => {
   for (const c of CASES) {
-    it(`equals attention on explicitly repeated k, v: ${c.name}`, async () => {
+    it(`equals attention on explicitly repeated k, v: ${c.name}`, async (t) => {
+      // The row blocks are the native kernel's; on a software Vulkan these sizes cost seconds.
+      if (c.big && backend().name === 'webgpu') return t.skip('query blocks are a native-kernel path');
       const r = new Rng(c.q[1] * 10 + c.k[1]);
       const ins = [randn(c.q, r), randn(c.k, r), randn(c.v, r)];
       const grouped = ins.map((t) => onDevice(t, true));
@@ -48,7 +53,7 @@ describe('scaledDotProductAttention, grouped-query', () => {
       backward(yr, seedFor(yr, R));
       for (let i = 0; i < 3; i++) assertValues(await gradOf(grouped[i]), await gradOf(plain[i]), { rtol: 1e-10, atol: 1e-12, msg: `gradient of input ${i}` });
     });
-    it(`gradcheck ${c.name}`, async () => {
+    if (!c.big) it(`gradcheck ${c.name}`, async () => {
       const r = new Rng(17);
       await gradcheckOnBackend((q, k, v) => scaledDotProductAttention(q, k, v, c.opts()), [randn(c.q, r), randn(c.k, r), randn(c.v, r)], { name: c.name });
     });

@@ -1,0 +1,52 @@
+/**
+ * LoraLinear's forward against the plain composition it is, y = x Wᵀ + s·B(A x): the same output
+ * and gradients of x, A and B bit for bit, and a step that holds three [M, out] float32 tensors
+ * fewer after the forward (B A x, the base product and the update go back to the step's buffers
+ * once read).
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Tensor, add, affine, backward, linear } from '../../../src/tensor/index.js';
+import { BufferRecycler } from '../../../src/tensor/recycler.js';
+import { Linear } from '../../../src/nn/layers/linear.js';
+import { LoraLinear } from '../../../src/nn/lora/lora_linear.js';
+import { Rng, randn } from '../../helpers/tensors.js';
+
+const [M, IN, OUT, RANK] = [32, 24, 40, 4];
+
+interface Step { out: Float32Array; grads: Float32Array[]; heldBytes: number }
+
+function step(adapted: boolean, alpha = 2 * RANK): Step {
+  const layer = new LoraLinear(new Linear(IN, OUT, new Rng(1)), { rank: RANK, alpha, dropout: 0 }, new Rng(2), new Rng(3));
+  // B starts at zero; a random B makes every gradient depend on it.
+  layer.lora_B.weight.storage.write(randn([OUT, RANK], new Rng(4)).values() as Float32Array);
+  const x = randn([M, IN], new Rng(5), 'float32');
+  x.requiresGrad = true;
+  const recycler = new BufferRecycler();
+  let heldBytes = 0;
+  let out = new Float32Array(0);
+  recycler.run(() => {
+    const y = adapted ? layer.forward(x)
+      : add(linear(x, layer.weight, layer.bias), affine(linear(linear(x, layer.lora_A.weight, null), layer.lora_B.weight, null), layer.scaling));
+    heldBytes = recycler.bytesLent;
+    out = Float32Array.from(y.values() as Float32Array);
+    backward(y, randn(y.shape, new Rng(6)).values() as Float32Array);
+  });
+  return { out, heldBytes, grads: [x, layer.lora_A.weight, layer.lora_B.weight].map((t) => Float32Array.from(t.gradValues()!)) };
+}
+
+describe('LoraLinear forward', () => {
+  for (const alpha of [2 * RANK, 6]) {
+    it(`equals x Wᵀ + s·B(A x) bit for bit (s = ${alpha / RANK}): output and the gradients of x, A, B`, () => {
+      const [ours, plain] = [step(true, alpha), step(false, alpha)];
+      assert.deepEqual(ours.out, plain.out, 'output');
+      ['x', 'A', 'B'].forEach((n, i) => assert.deepEqual(ours.grads[i], plain.grads[i], `gradient of ${n}`));
+    });
+  }
+
+  it('holds three [M, out] tensors fewer after the forward', () => {
+    const [ours, plain] = [step(true), step(false)];
+    // plain holds x Wᵀ, A x, B A x, s·B A x and the sum; ours A x and the sum.
+    assert.equal(plain.heldBytes - ours.heldBytes, 4 * 3 * M * OUT);
+  });
+});
