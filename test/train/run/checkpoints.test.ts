@@ -8,7 +8,7 @@ import { type ModelSpec, createModel } from '../../../src/nn/models/index.js';
 import { makeOptimizer } from '../../../src/nn/optim/index.js';
 import { Checkpointer, ResumeError, checkpointFile, hasCheckpoints, listCheckpoints } from '../../../src/train/run/checkpoints.js';
 import { InterruptedError, StopRequest } from '../../../src/train/run/interrupt.js';
-import { resumeOffset } from '../../../src/train/loop/loop.js';
+import { resumeOffset } from '../../../src/train/loop/step_plan.js';
 import { Tensor } from '../../../src/tensor/tensor.js';
 import { Rng } from '../../../src/util/rng.js';
 
