@@ -272,3 +272,14 @@ export function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>, floor = 0
   scale = Math.max(scale, floor);
   return scale === 0 ? diff : diff / scale;
 }
+
+/** Rank 0's loss of every step of the run in `runDir`, from its metrics.jsonl. */
+export function rankZeroLosses(runDir: string): number[] {
+  const out: number[] = [];
+  for (const line of readFileSync(join(runDir, 'metrics.jsonl'), 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    const r = JSON.parse(line) as { rank?: number; step?: number; loss?: number };
+    if (r.rank === 0 && r.loss !== undefined && r.step !== undefined) out[r.step] = r.loss;
+  }
+  return out;
+}

@@ -4,12 +4,12 @@
  * same folder; the model comes from config.json on every rank. Real processes on 127.0.0.1.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { saveFolder } from '../../../src/nn/interchange/hf_folder.js';
 import { type LlamaSpec, createModel } from '../../../src/nn/models/index.js';
-import { maxRelDiff, runCliProcess, tempDir } from '../../helpers/cluster.js';
+import { maxRelDiff, rankZeroLosses, runCliProcess, tempDir } from '../../helpers/cluster.js';
 
 const SPEC: LlamaSpec = {
   type: 'llama', modelType: 'llama', vocabSize: 64, context: 32, layers: 2, width: 32, intermediate: 48, heads: 4, kvHeads: 2, headDim: 8,
@@ -32,16 +32,7 @@ async function train(name: string, args: string[]): Promise<void> {
   assert.equal(exit.code, 0, exit.stderr);
 }
 
-/** Rank 0's loss of every step, from the run's metrics.jsonl. */
-function losses(name: string): number[] {
-  const out: number[] = [];
-  for (const line of readFileSync(join(dir, name, 'metrics.jsonl'), 'utf8').split('\n')) {
-    if (!line.trim()) continue;
-    const r = JSON.parse(line) as { rank?: number; step?: number; loss?: number };
-    if (r.rank === 0 && r.loss !== undefined && r.step !== undefined) out[r.step] = r.loss;
-  }
-  return out;
-}
+const losses = (name: string): number[] => rankZeroLosses(join(dir, name));
 
 describe('--init DIR --zero 3 (sharded folder, ranged reads)', { timeout: 300_000 }, () => {
   it('trains as one process does from the same folder', async () => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ProcessGroup } from '../../../src/comm/process_group.js';
@@ -8,7 +8,7 @@ import { saveFolder } from '../../../src/nn/interchange/hf_folder.js';
 import { createModel, llamaSpec } from '../../../src/nn/models/index.js';
 import { ExpertParallelStrategy, expertOf } from '../../../src/train/strategies/expert_parallel.js';
 import { createClusterStrategy } from '../../../src/train/strategies/registry.js';
-import { maxRelDiff, runCliProcess, tempDir } from '../../helpers/cluster.js';
+import { maxRelDiff, rankZeroLosses, runCliProcess, tempDir } from '../../helpers/cluster.js';
 
 /**
  * `train --workers W --expert-parallel E` on mixtral-tiny's shape with real processes: expert groups
@@ -27,16 +27,7 @@ before(() => {
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Rank 0's loss at every step, from the run's metrics.jsonl. */
-function losses(name: string): number[] {
-  const out: number[] = [];
-  for (const line of readFileSync(join(dir, name, 'metrics.jsonl'), 'utf8').split('\n')) {
-    if (!line.trim()) continue;
-    const r = JSON.parse(line) as { rank?: number; step?: number; loss?: number };
-    if (r.rank === 0 && r.loss !== undefined && r.step !== undefined) out[r.step] = r.loss;
-  }
-  return out;
-}
+const losses = (name: string): number[] => rankZeroLosses(join(dir, name));
 
 async function train(name: string, args: string[]): Promise<void> {
   const exit = await runCliProcess([

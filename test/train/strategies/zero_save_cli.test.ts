@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { readSafetensors, toFloat32 } from '../../../src/nn/interchange/safetensors.js';
-import { maxRelDiff, runCliProcess, tempDir } from '../../helpers/cluster.js';
+import { maxRelDiff, rankZeroLosses, runCliProcess, tempDir } from '../../helpers/cluster.js';
 
 /**
  * `--save` after `--zero 1` and `--zero 2` (the whole parameters on every rank) writes one model
@@ -24,16 +24,7 @@ async function train(name: string, args: string[]): Promise<void> {
   assert.equal(exit.code, 0, exit.stderr);
 }
 
-/** Rank 0's loss of every step, from the run's metrics.jsonl. */
-function losses(name: string): number[] {
-  const out: number[] = [];
-  for (const line of readFileSync(join(dir, name, 'metrics.jsonl'), 'utf8').split('\n')) {
-    if (!line.trim()) continue;
-    const r = JSON.parse(line) as { rank?: number; step?: number; loss?: number };
-    if (r.rank === 0 && r.loss !== undefined && r.step !== undefined) out[r.step] = r.loss;
-  }
-  return out;
-}
+const losses = (name: string): number[] => rankZeroLosses(join(dir, name));
 
 /** A safetensors file's tensors by name, as float32. */
 function tensorsOf(file: string): Map<string, Float32Array> {
