@@ -17,6 +17,7 @@ import { loadPretrained } from '../nn/interchange/hf_folder.js';
 import { loadSafetensorsModel } from '../nn/interchange/model_io.js';
 import { isSafetensorsPath } from '../nn/interchange/safetensors.js';
 import { type Gpt2Spec, type LlamaSpec, type ModelSpec, createModel } from '../nn/models/index.js';
+import { withoutRandomInit } from '../tensor/init_scope.js';
 import type { Module } from '../nn/module.js';
 import { mergeAdapterInto } from '../nn/lora/peft.js';
 import { loadWebGpuBackend } from '../tensor/backends/webgpu/index.js';
@@ -106,7 +107,7 @@ async function readWeights(resolved: ResolvedSource): Promise<{ model: Module; s
   if (typeof spec !== 'object' || spec === null || typeof spec.type !== 'string') {
     throw new ModelSourceError(resolved.path, 'has no model architecture in its header');
   }
-  const model = createModel(spec, 0);
+  const model = withoutRandomInit(() => createModel(spec, 0));
   loadModel(resolved.path, model, spec);
   return { model, spec };
 }
@@ -153,7 +154,7 @@ function templateFor(resolved: ResolvedSource, tokenizerName: string): ChatTempl
 async function placeOnGpu(model: Module, spec: ModelSpec): Promise<Module> {
   const load = await loadWebGpuBackend();
   if (!load.backend) throw new ModelSourceError('--device gpu', load.reason ?? 'no WebGPU adapter');
-  const placed = createModel(spec, 0).to('webgpu');
+  const placed = withoutRandomInit(() => createModel(spec, 0)).to('webgpu');
   const params = new Map(model.namedParameters());
   for (const [name, p] of placed.namedParameters()) p.storage.write(await params.get(name)!.read() as Float32Array);
   const buffers = new Map(model.namedBuffers());

@@ -3,6 +3,7 @@ import { throwProblems } from '../config/problems.js';
 import { dataFileProblem } from '../data/load.js';
 import { initFromFile } from '../nn/interchange/model_io.js';
 import { createModel } from '../nn/models/index.js';
+import { withoutRandomInit } from '../tensor/init_scope.js';
 import type { TrainConfig } from '../train/run/config.js';
 import { specFor } from '../train/loop/loop.js';
 import { loadTrainData } from '../train/run/run.js';
@@ -20,7 +21,7 @@ export function preflight(config: TrainConfig): void {
   const data = loadTrainData(config);
   if (!config.init) return;
   const spec = specFor(config, data.train);
-  initFromFile(config.init, createModel(spec, config.seed), spec);
+  initFromFile(config.init, withoutRandomInit(() => createModel(spec, config.seed)), spec);
 }
 
 /**

@@ -3,6 +3,7 @@ import type { Rng } from '../util/rng.js';
 import { activeRecycler } from './recycler.js';
 import { markPoolable, takePooled } from './buffer_pool.js';
 import { kernelsFor } from './dispatch.js';
+import { randomInitSkipped } from './init_scope.js';
 import { CPU, deviceMemory, type DType, type Device, type DeviceBuffer, type HostArray, type Storage } from './storage.js';
 
 export type { DType, Device } from './storage.js';
@@ -204,13 +205,15 @@ export class Tensor {
 
   static randn(shape: readonly number[], rng: Rng, dtype: DType = 'float32', std = 1, device: Device = CPU): Tensor {
     const t = new Tensor(allocUninit(dtype, sizeOf(shape), device), shape);
-    kernelsFor(t).fillNormal(t.buffer, rng, std);
+    if (randomInitSkipped()) kernelsFor(t).fill(t.buffer, 0);
+    else kernelsFor(t).fillNormal(t.buffer, rng, std);
     return t;
   }
 
   static uniform(shape: readonly number[], rng: Rng, low: number, high: number, dtype: DType = 'float32', device: Device = CPU): Tensor {
     const t = new Tensor(allocUninit(dtype, sizeOf(shape), device), shape);
-    kernelsFor(t).fillUniform(t.buffer, rng, low, high);
+    if (randomInitSkipped()) kernelsFor(t).fill(t.buffer, 0);
+    else kernelsFor(t).fillUniform(t.buffer, rng, low, high);
     return t;
   }
 }

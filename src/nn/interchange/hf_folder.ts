@@ -10,6 +10,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
 import { CheckpointError } from '../checkpoint.js';
 import { type ModelSpec, createModel } from '../models/index.js';
+import { withoutRandomInit } from '../../tensor/init_scope.js';
 import type { Module } from '../module.js';
 import { writeFileAtomic } from '../../util/atomic_file.js';
 import { ConfigError } from '../../util/errors.js';
@@ -75,7 +76,8 @@ export async function loadPretrained(dir: string): Promise<PretrainedModel> {
   const config = readHfConfig(dir);
   const file = join(dir, CONFIG_FILE);
   const spec = specFromHfConfig(config, file);
-  const model = createModel(spec, 0);
+  // Every parameter is read from the folder (a missing one is refused): nothing to draw first.
+  const model = withoutRandomInit(() => createModel(spec, 0));
   loadFolderWeights(dir, model, spec);
   return { spec, model, config, tokens: hfTokenIds(config, file), dir };
 }

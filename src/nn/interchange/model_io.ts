@@ -1,6 +1,7 @@
 import { CheckpointError, loadModel } from '../checkpoint.js';
 import { BatchNorm } from '../layers/norm.js';
 import { type ModelSpec, createModel } from '../models/index.js';
+import { withoutRandomInit } from '../../tensor/init_scope.js';
 import type { Module } from '../module.js';
 import { isAdapterParameter } from '../lora/names.js';
 import type { Tensor } from '../../tensor/tensor.js';
@@ -94,7 +95,7 @@ const SPEC_TYPES = new Set<string>(['mlp', 'cnn', 'resnet', 'gpt2', 'bert', 'lla
 export function loadSafetensorsModel(file: string): { model: Module; spec: ModelSpec } {
   const { tensors, metadata } = readSafetensors(file);
   const spec = architectureOf(file, metadata.architecture);
-  const model = createModel(spec, 0);
+  const model = withoutRandomInit(() => createModel(spec, 0));
   loadTensors(file, tensors, model, spec);
   return { model, spec };
 }

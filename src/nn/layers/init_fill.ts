@@ -1,5 +1,6 @@
 import type { Tensor } from '../../tensor/tensor.js';
 import { kernelsFor } from '../../tensor/dispatch.js';
+import { randomInitSkipped } from '../../tensor/init_scope.js';
 import type { Rng } from '../../util/rng.js';
 
 /**
@@ -7,7 +8,7 @@ import type { Rng } from '../../util/rng.js';
  * for models whose published recipe differs from torch's layer defaults (GPT-2, BERT, ResNet).
  */
 export function fillNormal(t: Tensor, rng: Rng, std: number): void {
-  kernelsFor(t).fillNormal(t.buffer, rng, std);
+  if (!randomInitSkipped()) kernelsFor(t).fillNormal(t.buffer, rng, std);
 }
 
 export function fillConst(t: Tensor | null, value: number): void {

@@ -6,6 +6,7 @@ import type { Module } from '../../nn/module.js';
 import { enableActivationCheckpointing } from '../../nn/activation_checkpointing.js';
 import { initFromFile } from '../../nn/interchange/model_io.js';
 import { type ModelSpec, createModel, defaultSpec } from '../../nn/models/index.js';
+import { withoutRandomInit } from '../../tensor/init_scope.js';
 import { clipGradNorm } from '../../nn/optim/clip.js';
 import { makeOptimizer } from '../../nn/optim/index.js';
 import { type LrSchedule, makeSchedule } from '../../nn/optim/schedule.js';
@@ -119,7 +120,8 @@ export async function train(
       train: data.train, batchSize: config.batchSize, optimizer: config.optimizer, resumedState: () => guards.checkpoints?.peekStrategyState() ?? null,
       device: config.device ?? CPU, init: config.init, prepare,
     })
-    : createModel(spec, config.seed);
+    // --init overwrites every parameter (a missing one is refused): draw none first.
+    : config.init ? withoutRandomInit(() => createModel(spec, config.seed)) : createModel(spec, config.seed);
   if (!strategy.modelBuilder) prepare(model);
   // The device this process really trains on goes into result.json (a server that only aggregates stays on the cpu).
   config.device = placeModel(model, config.device ?? CPU, strategy);
