@@ -20,6 +20,7 @@ import { type JoinedStage, joinStages, stageSignature } from '../../../src/serve
 import { placeGeneration } from '../../../src/serve/stages/stage_placement.js';
 import { deferredLayers, loadStage } from '../../../src/serve/stages/stage_model.js';
 import { runStageWorker } from '../../../src/serve/stages/stage_worker.js';
+import type { Precision } from '../../../src/tensor/precision.js';
 import { FAMILIES, randomModel } from '../../generate/families.js';
 
 const TOKEN = 'pipeline-test-token-0123456789';
@@ -27,10 +28,10 @@ const dir = mkdtempSync(join(tmpdir(), 'smol-stages-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 /** P stages of the model in `file`, joined over TCP; the driver (rank 0) and a close that stops them all. */
-async function startStages(spec: ModelSpec, file: string, P: number): Promise<{ driver: PipelinedBatch; joined: JoinedStage[]; close(): Promise<void> }> {
-  const store = await StoreServer.start({ host: '127.0.0.1', port: 0, token: TOKEN, worldSize: P, signature: stageSignature(spec) });
+async function startStages(spec: ModelSpec, file: string, P: number, precision: Precision = 'fp32'): Promise<{ driver: PipelinedBatch; joined: JoinedStage[]; close(): Promise<void> }> {
+  const store = await StoreServer.start({ host: '127.0.0.1', port: 0, token: TOKEN, worldSize: P, signature: stageSignature(spec, precision) });
   const joined = await Promise.all(Array.from({ length: P }, (_, rank) => joinStages({
-    spec, weights: { file }, stages: P, rank, masterHost: '127.0.0.1', masterPort: store.port, hostStore: false, token: TOKEN, timeoutMs: 20_000, maxBatch: 4,
+    spec, weights: { file }, stages: P, rank, masterHost: '127.0.0.1', masterPort: store.port, hostStore: false, token: TOKEN, timeoutMs: 20_000, maxBatch: 4, precision,
   })));
   const workers = joined.slice(1).map((j) => runStageWorker({ transport: j.cluster.transport, rows: j.rows }));
   const driver = new PipelinedBatch(joined[0].cluster.transport, joined[0].rows, { timeoutMs: 20_000 });
@@ -79,6 +80,26 @@ describe('generation across pipeline stages', { timeout: 120_000 }, () => {
       });
     }
   }
+
+  it('bf16 over 2 stages (each stage casts its own weights once): the same greedy tokens as one bf16 process', async () => {
+    const [, spec] = FAMILIES[1];
+    // A seed whose bf16 tokens part from fp32's within 16 tokens: equal tokens show bf16 really ran on the stages.
+    const model = randomModel(spec, 23);
+    const file = join(dir, 'bf16.safetensors');
+    saveSafetensors(file, model, spec);
+    const stages = await startStages(spec, file, 2, 'bf16');
+    try {
+      const greedy = await generateAcross(stages.driver, PROMPTS, { maxNewTokens: 16 });
+      let partsFromFp32 = false;
+      for (const [i, p] of PROMPTS.entries()) {
+        assert.deepEqual(greedy[i].ids, (await generate(model, p, { maxNewTokens: 16, precision: 'bf16' })).ids, `prompt ${i}`);
+        partsFromFp32 ||= greedy[i].ids.join() !== (await generate(model, p, { maxNewTokens: 16 })).ids.join();
+      }
+      assert.ok(partsFromFp32, 'bf16 tokens equal fp32 tokens for every prompt: the stages may not have run bf16');
+    } finally {
+      await stages.close();
+    }
+  });
 
   it('the server\'s scheduler over 3 stages: requests joining while groups are in flight get one process\'s tokens', async () => {
     const [, spec] = FAMILIES[1];
