@@ -21,6 +21,12 @@ import { ApiError } from '../api_error.js';
 import type { StageRows } from './stage_rows.js';
 import { FAILURE_TAG, PASS_TAG, type RowSampling, TOKENS_TAG, decodeTokens, encodePass } from './stage_wire.js';
 
+/** What the last stage needs to sample `sequence`'s tokens as one process would. */
+function samplingOf(sequence: Sequence): RowSampling {
+  const o = sequence.options;
+  return { promptIds: [...sequence.promptIds], temperature: o.temperature, topK: o.topK, topP: o.topP, minP: o.minP, repetitionPenalty: o.repetitionPenalty, seed: o.seed };
+}
+
 /** A broken pipeline: OpenAI's 503 object, naming the stage. */
 export class StageLostError extends ApiError {
   constructor(message: string) {
@@ -73,30 +79,33 @@ export class PipelinedBatch {
 
   /** Prefills `sequence`'s prompt through the stages and records its first token. */
   async join(sequence: Sequence): Promise<number> {
-    this.check();
-    const row = this.nextRow++;
-    const o = sequence.options;
-    const sampling: RowSampling = {
-      promptIds: [...sequence.promptIds], temperature: o.temperature, topK: o.topK, topP: o.topP, minP: o.minP, repetitionPenalty: o.repetitionPenalty, seed: o.seed,
-    };
-    // The last stage answers in the order groups were sent: the groups in flight come back first.
-    await this.drain();
-    this.rowOf.set(sequence, row);
-    try {
-      await this.send('prefill', [row], sequence.promptIds, [sampling]);
-      const [token] = await this.receive([row]);
-      return sequence.accept(token);
-    } catch (e) {
-      this.leave(sequence);
-      throw e;
-    }
+    return (await this.joinAll([sequence]))[0];
   }
 
-  /** Prefills each prompt in turn: a prefill goes down the pipe as one row (no shared prompt forward across stages yet). */
+  /**
+   * Prefills prompts of one length together (as DecodeBatch.joinAll: one causal forward of their
+   * rows on every stage, one pass down the pipe) and records each one's first token.
+   */
   async joinAll(sequences: readonly Sequence[]): Promise<number[]> {
-    const tokens: number[] = [];
-    for (const sequence of sequences) tokens.push(await this.join(sequence));
-    return tokens;
+    this.check();
+    if (sequences.length === 0) return [];
+    const T = sequences[0].promptIds.length;
+    if (sequences.some((s) => s.promptIds.length !== T)) throw new Error(`pipeline: prompts joining together must be of one length, got ${sequences.map((s) => s.promptIds.length).join(', ')}`);
+    // The last stage answers in the order groups were sent: the groups in flight come back first.
+    await this.drain();
+    const rows = sequences.map((s) => {
+      const row = this.nextRow++;
+      this.rowOf.set(s, row);
+      return row;
+    });
+    try {
+      await this.send('prefill', rows, sequences.flatMap((s) => s.promptIds), sequences.map(samplingOf));
+      const tokens = await this.receive(rows);
+      return sequences.map((s, i) => s.accept(tokens[i]));
+    } catch (e) {
+      for (const s of sequences) this.leave(s);
+      throw e;
+    }
   }
 
   /**

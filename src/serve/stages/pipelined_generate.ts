@@ -1,8 +1,9 @@
 /**
  * Generation over a pipeline of stages (pipelined_batch.ts), for `generate --stages N` and tests:
- * every prompt joins the batch, then all rows decode together (in groups down the pipe), each
+ * the prompts join the batch (those of one length prefilled together), then all rows decode together (in groups down the pipe), each
  * leaving as it stops. Each result equals generate() of that prompt in one process (same options).
  */
+import { byPromptLength } from '../../generate/batch.js';
 import type { GenerateOptions } from '../../generate/generate.js';
 import { type GenerateResult, Sequence, type SequenceOptions } from '../../generate/sequence.js';
 import type { PipelinedBatch } from './pipelined_batch.js';
@@ -18,9 +19,10 @@ export async function generateAcross(batch: PipelinedBatch, prompts: readonly (r
     batch.leave(s);
   };
   try {
-    for (const s of sequences) {
-      if (s.maxNewTokens === 0) results.set(s, s.result('length'));
-      else settle(s, await batch.join(s));
+    for (const s of sequences) if (s.maxNewTokens === 0) results.set(s, s.result('length'));
+    for (const group of byPromptLength(sequences.filter((s) => s.maxNewTokens > 0))) {
+      const tokens = await batch.joinAll(group);
+      group.forEach((s, i) => settle(s, tokens[i]));
     }
     while (batch.size > 0) for (const { sequence, token } of await batch.step()) settle(sequence, token);
   } finally {

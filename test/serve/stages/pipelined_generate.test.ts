@@ -81,6 +81,32 @@ describe('generation across pipeline stages', { timeout: 120_000 }, () => {
     }
   }
 
+  it('prompts of one length are prefilled together (one pass down the pipe), and tokens stay one process\'s', async () => {
+    const [, spec] = FAMILIES[1];
+    const model = randomModel(spec, 3);
+    const file = join(dir, 'grouped.safetensors');
+    saveSafetensors(file, model, spec);
+    const stages = await startStages(spec, file, 2);
+    const prompts = [[3, 1, 4], [9, 2, 6], [5], [2, 7, 1]];
+    // Stage 0's forwards of rows it has not seen: the prefills.
+    const prefills: number[] = [];
+    const seen = new Set<number>();
+    const rows = stages.joined[0].rows;
+    const forward = rows.forward.bind(rows);
+    rows.forward = (input, ids) => {
+      if (ids.some((r) => !seen.has(r))) prefills.push(ids.length);
+      ids.forEach((r) => seen.add(r));
+      return forward(input, ids);
+    };
+    try {
+      const greedy = await generateAcross(stages.driver, prompts, { maxNewTokens: 5 });
+      for (const [i, p] of prompts.entries()) assert.deepEqual(greedy[i].ids, (await generate(model, p, { maxNewTokens: 5 })).ids, `prompt ${i}`);
+      assert.deepEqual(prefills, [3, 1], 'the three 3-token prompts in one prefill, the 1-token one alone');
+    } finally {
+      await stages.close();
+    }
+  });
+
   it('bf16 over 2 stages (each stage casts its own weights once): the same greedy tokens as one bf16 process', async () => {
     const [, spec] = FAMILIES[1];
     // A seed whose bf16 tokens part from fp32's within 16 tokens: equal tokens show bf16 really ran on the stages.
