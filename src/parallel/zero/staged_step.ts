@@ -21,24 +21,46 @@ import { backward, noGrad } from '../../tensor/autograd.js';
 import { Tensor } from '../../tensor/tensor.js';
 import type { ModelLayer } from '../../nn/layer_list.js';
 import { settled } from '../../nn/layers/maybe_async.js';
+import type { FrozenShards } from './frozen_shards.js';
 import type { LayerGroup } from './layer_groups.js';
 import type { ShardedModel } from './sharded_model.js';
 
 /** What a gather is for: the training forward, the backward, or an evaluation. */
 type Phase = 'forward' | 'backward' | 'eval';
 
+/** Frozen parameters sharded too (frozen_shards.ts), with their layer groups: gathered beside the trained ones, never reduced. */
+export interface FrozenGroups {
+  shards: FrozenShards;
+  groups: readonly LayerGroup[];
+  byStage: readonly number[][];
+}
+
 export class StagedStep {
   /** Gathers in flight or done, by group. */
   private gathered = new Map<number, Promise<unknown>>();
+  /** Every group, the trained ones first; a frozen group names its shards. */
+  private readonly groups: readonly (LayerGroup & { frozen?: FrozenShards })[];
+  private readonly byStage: readonly number[][];
 
   constructor(
     private readonly sharded: ShardedModel,
     private readonly stages: readonly ModelLayer[],
-    private readonly groups: readonly LayerGroup[],
-    private readonly byStage: readonly number[][],
+    groups: readonly LayerGroup[],
+    byStage: readonly number[][],
     /** Sees each group's gradient before it leaves (the strategy counts non-finite values). */
     private readonly inspect: (values: Float32Array) => void = () => {},
-  ) {}
+    frozen: readonly FrozenGroups[] = [],
+  ) {
+    const all: (LayerGroup & { frozen?: FrozenShards })[] = [...groups];
+    const stageGroups = byStage.map((gs) => [...gs]);
+    for (const f of frozen) {
+      const base = all.length;
+      all.push(...f.groups.map((g) => ({ ...g, frozen: f.shards })));
+      f.byStage.forEach((gs, s) => stageGroups[s].push(...gs.map((g) => base + g)));
+    }
+    this.groups = all;
+    this.byStage = stageGroups;
+  }
 
   /** Whether a group stays gathered from its first forward use to its last backward use. */
   private pinned(g: number): boolean {
@@ -55,8 +77,8 @@ export class StagedStep {
     if (s < 0 || s >= this.stages.length) return;
     for (const g of this.byStage[s]) {
       if (this.gathered.has(g)) continue;
-      const { first, last } = this.groups[g];
-      const p = this.sharded.gather(first, last, phase === 'backward' || (phase === 'forward' && this.pinned(g)));
+      const { first, last, frozen } = this.groups[g];
+      const p = frozen ? frozen.gather(first, last) : this.sharded.gather(first, last, phase === 'backward' || (phase === 'forward' && this.pinned(g)));
       p.catch(() => {}); // awaited when its stage runs
       this.gathered.set(g, p);
     }
@@ -68,8 +90,8 @@ export class StagedStep {
   }
 
   private drop(g: number): void {
-    const { first, last } = this.groups[g];
-    this.sharded.release(first, last);
+    const { first, last, frozen } = this.groups[g];
+    (frozen ?? this.sharded).release(first, last);
     this.gathered.delete(g);
   }
 
@@ -123,6 +145,10 @@ export class StagedStep {
       if (leaves[s + 1]) leaves[s + 1].grad = null;
       for (const g of this.byStage[s]) {
         if (this.groups[g].stages[0] !== s) continue; // a stage before this one still adds to its gradient
+        if (this.groups[g].frozen) {
+          this.drop(g); // no gradient: only backward's dX read it
+          continue;
+        }
         const { first, last: end } = this.groups[g];
         const grads = this.sharded.takeGradients(first, end);
         // On a device the gradients are still being read: they are inspected once on the host.

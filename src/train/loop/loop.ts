@@ -117,7 +117,7 @@ export async function train(
   const model = strategy.modelBuilder
     ? await strategy.modelBuilder.buildModel(spec, config.seed, config.model, {
       train: data.train, batchSize: config.batchSize, optimizer: config.optimizer, resumedState: () => guards.checkpoints?.peekStrategyState() ?? null,
-      device: config.device ?? CPU, init: config.init, prepare,
+      device: config.device ?? CPU, init: config.init, prepare, loraBaseDtype: config.loraBaseDtype,
     })
     : createModel(spec, config.seed);
   if (!strategy.modelBuilder) prepare(model);

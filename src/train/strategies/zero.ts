@@ -35,7 +35,9 @@ import { buildDeferred } from '../../parallel/zero/deferred_init.js';
 import { layerGroups } from '../../parallel/zero/layer_groups.js';
 import { type ModelStateBytes, type ParameterValues, ShardedModel, type ZeroStage, ownValues } from '../../parallel/zero/sharded_model.js';
 import { isAdapterParameter } from '../../nn/lora/names.js';
-import { StagedStep } from '../../parallel/zero/staged_step.js';
+import { type FrozenGroups, StagedStep } from '../../parallel/zero/staged_step.js';
+import { shardFrozen } from '../../parallel/zero/frozen_groups.js';
+import { loraLayers } from '../../nn/lora/apply.js';
 import { backward, backwardAsync } from '../../tensor/autograd.js';
 import { kernelsFor } from '../../tensor/dispatch.js';
 import { sumOfSquares } from '../../tensor/scalar.js';
@@ -76,7 +78,7 @@ export class ZeroStrategy implements Strategy, ModelBuilder, Checkpointing, Mode
   readonly sharesHealth = true;
   /** --init is read by ranges while the model is built (buildModel). */
   readonly loadsInit = true;
-  /** LoRA and --freeze: frozen parameters are held whole by every rank, outside the shards (sharded_model.ts). */
+  /** LoRA and --freeze: frozen parameters are outside the trained shards; stages 1, 2 hold them whole, stage 3 shards them too (frozen_shards.ts). */
   readonly preparesModel = true;
   readonly stage: ZeroStage;
   private readonly overlap: boolean;
@@ -86,6 +88,8 @@ export class ZeroStrategy implements Strategy, ModelBuilder, Checkpointing, Mode
   private sharded: ShardedModel | null = null;
   private buckets: Bucket[] = [];
   private staged: StagedStep | null = null;
+  /** Stage 3: the frozen parameters' shards (LoRA's base, --freeze's), gathered beside the trained ones. */
+  private frozen: FrozenGroups[] = [];
   private bytesMark = 0;
   /** NaN / ±Inf values this rank sent this step. */
   private nonFinite = 0;
@@ -112,7 +116,7 @@ export class ZeroStrategy implements Strategy, ModelBuilder, Checkpointing, Mode
    * this rank makes only the values it keeps (stage 3: its shard), or reads only those from
    * --init's file, on the run's device (its buffers moved there too).
    */
-  async buildModel(spec: ModelSpec, seed: number, modelName?: string, run?: Pick<ModelBuildContext, 'device' | 'init' | 'prepare'>): Promise<Module> {
+  async buildModel(spec: ModelSpec, seed: number, modelName?: string, run?: Pick<ModelBuildContext, 'device' | 'init' | 'prepare' | 'loraBaseDtype'>): Promise<Module> {
     // Adapters put on and parameters frozen inside the deferred build: their values are recipes too (an --adapter's, host values).
     const model = buildDeferred(() => {
       const m = createModel(spec, seed);
@@ -126,7 +130,10 @@ export class ZeroStrategy implements Strategy, ModelBuilder, Checkpointing, Mode
     try {
       // The base's file holds no adapters: theirs are the model's own (the seed's, or an --adapter's).
       const values: ParameterValues | undefined = file ? (name, p, from, to) => (isAdapterParameter(name) ? ownValues(name, p, from, to) : file.read(name, p.shape, from, to)) : undefined;
+      // ZeRO-3 shards the frozen base too (before the trained parameters, which hold the rest whole).
+      this.frozen = stages ? await shardFrozen(model, this.group, device, values ?? ownValues, stages, adaptedWeights(model, run?.loraBaseDtype)) : [];
       this.sharded = await ShardedModel.build(model, this.group, this.stage, device, values);
+      for (const f of this.frozen) f.shards.collectives = this.sharded.collectives;
       file?.loadBuffers(model);
     } finally {
       file?.close();
@@ -135,7 +142,7 @@ export class ZeroStrategy implements Strategy, ModelBuilder, Checkpointing, Mode
     this.buckets = planBuckets(this.sharded.layout, this.bucketSizes);
     if (stages) {
       const { groups, byStage } = layerGroups(stages, this.sharded.layout);
-      this.staged = new StagedStep(this.sharded, stages, groups, byStage, (values) => this.counted(values));
+      this.staged = new StagedStep(this.sharded, stages, groups, byStage, (values) => this.counted(values), this.frozen);
     }
     return model;
   }
@@ -148,6 +155,11 @@ export class ZeroStrategy implements Strategy, ModelBuilder, Checkpointing, Mode
   /** This rank's [start, end) of the flat arena. */
   shardRange(): readonly [number, number] {
     return this.model().range;
+  }
+
+  /** Bytes of frozen parameters this rank keeps between steps under stage 3 (its shards of them); 0 when none are sharded. */
+  frozenShardBytes(): number {
+    return this.frozen.reduce((n, f) => n + f.shards.shardBytes, 0);
   }
 
   /** Model-state bytes this rank holds now (parameters, gradients, optimizer state). */
@@ -232,7 +244,7 @@ export class ZeroStrategy implements Strategy, ModelBuilder, Checkpointing, Mode
     const s = this.model();
     return {
       zero_state_bytes: s.stateBytes(ctx.optimizer).total,
-      ...(this.stage === 3 ? { zero_gathered_peak_bytes: 4 * s.peakGatheredFloats } : {}),
+      ...(this.stage === 3 ? { zero_gathered_peak_bytes: 4 * s.peakGatheredFloats, zero_frozen_bytes: this.frozenShardBytes() } : {}),
       peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
     };
   }
@@ -338,11 +350,13 @@ export class ZeroStrategy implements Strategy, ModelBuilder, Checkpointing, Mode
   /** The whole model on rank 0, for --save (stage 3 sends the shards there; the loop calls it after the final evaluation). */
   async wholeModel(ctx: StrategyContext): Promise<void> {
     await this.model().gatherTo(ctx.model, 0);
+    for (const f of this.frozen) await f.shards.gatherTo(0);
   }
 
   /** Undoes wholeModel: rank 0's model is its shard again. */
   shardModel(ctx: StrategyContext): void {
     this.model().reshard(ctx.model);
+    for (const f of this.frozen) f.shards.reshard();
   }
 
   private verifyChecksums(step: number): Promise<void> {
@@ -367,4 +381,9 @@ export async function verifySameParameters(group: ProcessGroup, sharded: Sharded
   const all = new Uint32Array((await group.allGather(mine)).buffer);
   const bad = [...all.keys()].filter((r) => all[r] !== all[0]);
   if (bad.length > 0) throw new DivergenceError(bad, step, `checksums ${[...all].map((c) => c.toString(16)).join(', ')}`);
+}
+
+/** The LoRA base weights held in bf16 under --lora-base-dtype bf16 (holdBaseInBf16's), by parameter name; none otherwise. */
+function adaptedWeights(model: Module, dtype: 'fp32' | 'bf16' | undefined): Set<string> {
+  return new Set(dtype === 'bf16' ? loraLayers(model).map(([name]) => `${name}.weight`) : []);
 }
