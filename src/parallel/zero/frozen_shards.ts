@@ -79,7 +79,7 @@ export class FrozenShards {
       const from = Math.max(start, offset);
       const to = Math.min(end, offset + size);
       if (from < to) kept.set(await values(name, p, from - offset, to - offset), from - start);
-      p.storage = new ReleasedStorage(p.size, name, dtype);
+      p.storage = new ReleasedStorage(p.size, name, dtype, device);
       p.grad = null;
     }
     const shard = held(kept, dtype, device);
@@ -119,7 +119,7 @@ export class FrozenShards {
 
   /** Drops entries `first..last`'s gathered values (their window is freed with the last reference). */
   release(first: number, last: number): void {
-    for (let i = first; i <= last; i++) this.tensors[i].bind(new ReleasedStorage(this.layout[i].size, this.layout[i].name, this.dtype), null);
+    for (let i = first; i <= last; i++) this.tensors[i].bind(new ReleasedStorage(this.layout[i].size, this.layout[i].name, this.dtype, this.device), null);
   }
 
   /** The whole frozen layout on `root` (every rank's shard sent there, one message each), bound to its tensors: for --save at the end. */
