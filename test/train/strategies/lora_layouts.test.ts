@@ -18,7 +18,7 @@ import { after, describe, it } from 'node:test';
 import { createInProcessTransports } from '../../../src/comm/inproc.js';
 import { ProcessGroup } from '../../../src/comm/process_group.js';
 import { loadDataset } from '../../../src/data/load.js';
-import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, loraLayers, saveAdapter } from '../../../src/nn/lora/index.js';
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, loraLayers, mergeLora, readParameterFloat32, saveAdapter } from '../../../src/nn/lora/index.js';
 import { readSafetensors, toFloat32 } from '../../../src/nn/interchange/safetensors.js';
 import { createModel } from '../../../src/nn/models/index.js';
 import type { Module } from '../../../src/nn/module.js';
@@ -193,5 +193,25 @@ describe('LoRA and --freeze under ZeRO and pipeline stages (2 in-process ranks a
     assert.ok(whole);
     assertSameTraining(whole, one, 'pipeline');
     await assertSameFolder(whole, one, 'pipeline');
+  });
+
+  it('pipeline stages with the base held in bf16: rank 0\'s whole model for --save holds the bf16 base (widened exactly), one bf16-base process\'s adapters within 2⁻⁸, the same merge', async () => {
+    const bf16: Partial<TrainConfig> = { ...LORA, loraBaseDtype: 'bf16' };
+    const one = await train(config(bf16), data, new LocalStrategy());
+    const ranks = await twoRanks(config(bf16), (g) => new PipelineStrategy(g, { stages: 2, microBatches: 2, schedule: '1f1b' }, (dp) => new AllReduceStrategy(dp, { checksumEvery: 0 })));
+    const [whole] = await Promise.all(ranks.map((r) => r.strategy.modelBuilder!.savedModel!(r.model, r.spec)));
+    assert.ok(whole);
+    const base = new Map<string, Float32Array>(await Promise.all(loraLayers(one.model).map(async ([name, l]): Promise<[string, Float32Array]> => [`${name}.weight`, await readParameterFloat32(l.weight)])));
+    for (const [name, p] of whole.namedParameters()) {
+      const want = base.get(name);
+      if (want) assert.deepEqual(await readParameterFloat32(p), want, `${name}: the bf16 base one process holds`);
+    }
+    const d = trainedDiff(whole, one.model, 'pipeline bf16 base');
+    assert.ok(d < 2 ** -8, `pipeline against one process, both with a bf16 base: ${d}`);
+    await assertSameFolderWithin(whole, one, 'pipeline-bf16', 2 ** -8);
+    // --merge-lora's folder: W + scaling·BA from the whole model, as one process merges its own.
+    const [mine, theirs] = await Promise.all([mergeLora(whole, one.spec), mergeLora(one.model, one.spec)]);
+    const flat = (m: Module): Float32Array => Float32Array.from(m.namedParameters().flatMap(([, p]) => Array.from(p.values() as Float32Array)));
+    assert.ok(maxRelDiff(flat(mine), flat(theirs)) < 2 ** -8, `merged: ${maxRelDiff(flat(mine), flat(theirs))}`);
   });
 });
