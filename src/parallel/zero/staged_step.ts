@@ -12,7 +12,7 @@
  *  - after the backward of the first stage that reads a group, the group's gradient is final: it is
  *    reduce-scattered into the shard's gradient and dropped, and so are its parameters.
  *
- * Evaluation (`forward`) gathers each group once per batch and keeps no graph.
+ * Evaluation (`forwardPass`) gathers each group once per pass over many chunks and keeps no graph.
  *
  * Bytes per rank per step: every group gathered at most twice (Ψ(N−1)/N each) and reduce-scattered
  * once: at most 3Ψ(N−1)/N, 1.5× one ring all-reduce of the gradient.
@@ -24,6 +24,13 @@ import { settled } from '../../nn/layers/maybe_async.js';
 import type { FrozenShards } from './frozen_shards.js';
 import type { LayerGroup } from './layer_groups.js';
 import type { ShardedModel } from './sharded_model.js';
+
+/** The evaluation loop's hooks for a layer-major pass (train/loop/layered_evaluation.ts LayeredRun). */
+export interface LayeredPieces {
+  piece<T>(fn: () => T): T;
+  keep(k: number, output: Tensor): Tensor;
+  score(k: number, output: Tensor): Promise<void>;
+}
 
 /** What a gather is for: the training forward, the backward, or an evaluation. */
 type Phase = 'forward' | 'backward' | 'eval';
@@ -96,23 +103,30 @@ export class StagedStep {
   }
 
   /**
-   * Forward only (evaluation): each stage's groups gathered (the next stage's prefetched) and
-   * dropped after the last stage that reads them; no graph is kept. A rank with nothing to compute
-   * (null input: its share of the batch is empty) takes part in every gather and holds no
-   * activations. Each stage's computation runs through `within` (the evaluation loop's recycled
-   * run); the gathers never do, as they outlive the stage.
+   * Forward only (evaluation), layer-major over a pass's chunks: each stage's groups gathered once
+   * (the next stage's prefetched), the stage run on every chunk, the groups dropped after the last
+   * stage that reads them; no graph is kept. Each chunk's stage runs as one `run.piece` (the
+   * evaluation's recycled run) and its output is kept for the next stage (`run.keep`); the last
+   * stage's output is scored at once (`run.score`), before the next chunk's piece. A rank with no
+   * chunks (its share of the pass is empty) takes part in every gather. The gathers never run in a
+   * piece, as they outlive it.
    */
-  async forward(input: Tensor | null, within: <T>(piece: () => T) => T = (piece) => piece()): Promise<Tensor | null> {
-    let x = input;
-    for (let s = 0; s < this.stages.length; s++) {
+  async forwardPass(inputs: readonly Tensor[], run: LayeredPieces): Promise<void> {
+    const last = this.stages.length - 1;
+    let xs = inputs;
+    for (let s = 0; s <= last; s++) {
       await this.ready(s, 'eval');
       this.prefetch(s + 1, 'eval');
       const stage = this.stages[s];
-      const from = x;
-      x = from && within(() => noGrad(() => runLayer(stage, from)));
+      const outs: Tensor[] = [];
+      for (const [k, x] of xs.entries()) {
+        const out = run.piece(() => noGrad(() => runLayer(stage, x)));
+        if (s < last) outs.push(run.keep(k, out));
+        else await run.score(k, out);
+      }
+      xs = outs;
       for (const g of this.byStage[s]) if (this.groups[g].stages[this.groups[g].stages.length - 1] === s) this.drop(g);
     }
-    return x;
   }
 
   /**

@@ -44,7 +44,8 @@ import { sumOfSquares } from '../../tensor/scalar.js';
 import { SmolError } from '../../util/errors.js';
 import { type Bucket, type BucketSizes, DDP_BUCKETS, planBuckets } from '../exchange/buckets.js';
 import { MicroBatchLoss, hostScalar, microBatchPlan, type LocalGradient } from '../loop/micro_batches.js';
-import { EVAL_BYTES, evalResult, evaluate, sharedEvaluationLoop } from '../loop/evaluate.js';
+import { EVAL_BYTES, evalResult, evaluate } from '../loop/evaluate.js';
+import { layeredEvaluationLoop } from '../loop/layered_evaluation.js';
 import { HEALTH_WIDTH } from '../loop/monitors.js';
 import { batchInput, batchLoss, trainingLoss } from '../loop/objective.js';
 import type { StepOutcome, StepWork } from '../loop/step.js';
@@ -332,18 +333,18 @@ export class ZeroStrategy implements Strategy, ModelBuilder, Checkpointing, Mode
 
   /**
    * The test set through the model. Stages 1 and 2: the leader's forward of its whole parameters.
-   * Stage 3: every rank takes part in every layer group's gather anyway, so each runs the staged
-   * forward (each group gathered, then dropped) on its share of every batch, and the ranks' sums
-   * are added up (sharedEvaluationLoop). One process's evaluation budget is split over the ranks,
-   * so the group holds what one process would, each rank 1/N of it (at least one sample); no rank
-   * holds the whole model, and a batch's gathers serve every rank's share instead of rank 0's alone.
+   * Stage 3: every rank takes part in every layer group's gather anyway, so each evaluates its
+   * share of the test set layer-major (layeredEvaluationLoop: each group gathered once per pass over
+   * many chunks, then dropped), and the ranks' sums are added up. One process's evaluation budget is
+   * split over the ranks, so the group holds what one process would, each rank 1/N of it; no rank
+   * holds the whole model.
    * The result on rank 0, null elsewhere.
    */
   async evaluate(ctx: StrategyContext, data: Dataset, batchSize: number): Promise<EvalResult | null> {
     if (this.stage < 3) return this.rank === 0 ? evaluate(ctx.model, data, batchSize) : null;
     const device = this.model().shard.device;
     const share = { rank: this.rank, count: this.worldSize, allGather: (values: Float32Array) => this.group.allGather(values) };
-    const sums = await sharedEvaluationLoop(ctx.model, data, batchSize, (batch, within) => this.staged!.forward(batch && within(() => batchInput(data, batch, device)), within), share, { bytesBudget: EVAL_BYTES / this.worldSize });
+    const sums = await layeredEvaluationLoop(ctx.model, data, batchSize, (chunks, run) => this.staged!.forwardPass(chunks.map((c) => batchInput(data, c, device)), run), share, EVAL_BYTES / this.worldSize);
     return this.rank === 0 ? evalResult(data, sums) : null;
   }
 
