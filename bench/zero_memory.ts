@@ -1,6 +1,6 @@
 /**
  * npm run bench:zero-memory -- [--layers 20] [--width 512] [--workers 4] [--steps 3] [--cap-mb N] [--keep]
- * npm run bench:zero-memory -- --rss [--model gpt2] [--workers 4] [--steps 3] [--eval-batch-size N]
+ * npm run bench:zero-memory -- --rss [--model gpt2] [--workers 4] [--steps 3] [--eval-batch-size N] [--lora]
  *
  * --rss: issue 29's measurement. Each rank's peak RSS (the kernel's VmHWM, polled under the
  * launcher: bench/lib/rss_sampler.ts) of `train --workers N --model M --dataset synthetic_text --context 64 --batch-size 1
@@ -8,7 +8,9 @@
  * the other; the last line is one JSON object with every rank's peak and the ratios of the largest
  * peaks (ZeRO-3 ÷ plain, ZeRO-3 ÷ ZeRO-1). The final evaluation is part of the command: rank 0's
  * in plain data parallelism and ZeRO-1, every rank's share under ZeRO-3, in batches within the same
- * byte budget (src/train/loop/evaluate.ts); --eval-batch-size N caps the batch further. Needs Linux
+ * byte budget (src/train/loop/evaluate.ts); --eval-batch-size N caps the batch further. --lora adds
+ * `--lora-rank 16` to every run (the family's default targets, a frozen fp32 base): ZeRO-1 holds the
+ * frozen base whole on every rank, ZeRO-3 shards it (parallel/zero/frozen_shards.ts). Needs Linux
  * (/proc); no root.
  *
  * A model that does not fit: GPT-2 resized (--layers × --width, synthetic_text, context 32) on
@@ -34,6 +36,7 @@ import { RssSampler } from './lib/rss_sampler.js';
 
 interface Options {
   rss: boolean;
+  lora: boolean;
   model: string;
   evalBatch: number | null;
   layers: number;
@@ -45,7 +48,7 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { rss: false, model: 'gpt2', evalBatch: null, layers: 20, width: 512, workers: 4, steps: 3, capMb: null, keep: false };
+  const o: Options = { rss: false, lora: false, model: 'gpt2', evalBatch: null, layers: 20, width: 512, workers: 4, steps: 3, capMb: null, keep: false };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const next = (): number => {
@@ -60,6 +63,7 @@ function parseArgs(argv: string[]): Options {
     else if (flag === '--cap-mb') o.capMb = next();
     else if (flag === '--keep') o.keep = true;
     else if (flag === '--rss') o.rss = true;
+    else if (flag === '--lora') o.lora = true;
     else if (flag === '--model') o.model = argv[++i];
     else if (flag === '--eval-batch-size') o.evalBatch = next();
     else throw new Error(`unknown flag ${flag}`);
@@ -88,6 +92,7 @@ async function rssMain(o: Options): Promise<void> {
   const command = [
     '--workers', String(o.workers), '--model', o.model, '--dataset', 'synthetic_text', '--context', '64', '--batch-size', '1', '--optimizer', 'adamw', '--max-steps', String(o.steps),
     ...(o.evalBatch !== null ? ['--eval-batch-size', String(o.evalBatch)] : []),
+    ...(o.lora ? ['--lora-rank', '16'] : []),
   ];
   process.stdout.write(`train ${command.join(' ')} [--zero k]: each rank's peak RSS (VmHWM)\n`);
   const peaks: Record<string, number[]> = {};
@@ -104,7 +109,7 @@ async function rssMain(o: Options): Promise<void> {
   const top = (k: string): number => Math.max(...peaks[k]);
   const ratios = { zero3_over_plain: top('zero3') / top('plain'), zero3_over_zero1: top('zero3') / top('zero1') };
   process.stdout.write(`largest peak: ZeRO-3 ${ratios.zero3_over_plain.toFixed(2)}× plain data parallelism, ${ratios.zero3_over_zero1.toFixed(2)}× ZeRO-1\n`);
-  process.stdout.write(`${JSON.stringify({ bench: 'zero-memory-rss', model: o.model, workers: o.workers, steps: o.steps, eval_batch_size: o.evalBatch ?? 'default', peak_mb: peaks, ...ratios })}\n`);
+  process.stdout.write(`${JSON.stringify({ bench: 'zero-memory-rss', model: o.model, lora: o.lora, workers: o.workers, steps: o.steps, eval_batch_size: o.evalBatch ?? 'default', peak_mb: peaks, ...ratios })}\n`);
 }
 
 async function main(): Promise<void> {

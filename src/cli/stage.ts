@@ -28,7 +28,7 @@ export function stageCommand(): Command {
       const { resolved, spec } = stageSource(f.model!);
       const { host, port } = parseAddress(f.stageMaster!);
       const joined = await joinStages({
-        spec, weights: { file: resolved.path }, stages: f.stages!, rank: f.rank!, masterHost: host, masterPort: port, hostStore: false,
+        spec, weights: { file: resolved.path, adapter: f.adapter }, stages: f.stages!, rank: f.rank!, masterHost: host, masterPort: port, hostStore: false,
         timeoutMs: f.stageTimeout * 1000, maxBatch: f.maxBatch, precision: f.precision as 'fp32' | 'bf16',
       });
       const [from, to] = joined.placement.ranges[f.rank!];

@@ -23,14 +23,13 @@ type StageFlags = OptionValues<typeof STAGE_OPTIONS> & {
 
 export async function startStagesFromFlags(command: string, f: StageFlags, maxBatch: number): Promise<{ described: ReplyModel; pipeline: Pipeline }> {
   if (f.model === undefined) throw new ConfigError('command line', '--model', `${command} --stages needs --model SRC`);
-  if (f.adapter !== undefined) throw new ConfigError('command line', '--adapter', 'is not taken with --stages (merge the adapter into the model first: train --save)');
   if (f.device !== undefined && f.device !== 'cpu') throw new ConfigError('command line', '--device', `--stages runs its stages on the cpu, not ${f.device}`);
   if (f.threads !== undefined) backend().setThreads(f.threads);
   const precision = (f.precision ?? 'fp32') as Precision;
   const { resolved, spec } = stageSource(f.model);
   const described = describeModel(f.model, resolved, spec, { tokenizer: f.tokenizer, precision });
   const pipeline = await startPipeline({
-    source: f.model, spec, weights: resolved.path, stages: f.stages, master: f.stageMaster, timeoutMs: f.stageTimeout * 1000,
+    source: f.model, spec, weights: resolved.path, adapter: f.adapter, stages: f.stages, master: f.stageMaster, timeoutMs: f.stageTimeout * 1000,
     maxBatch, precision, threads: f.threads, log: (line) => process.stderr.write(`smolcluster: ${line}\n`),
   });
   return { described, pipeline };

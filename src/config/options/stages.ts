@@ -15,6 +15,7 @@ export const STAGE_OPTIONS = {
 /** `smolcluster stage`: one stage process of a pipeline (started by --stages, or by hand on another host). */
 export const STAGE_PROCESS_OPTIONS = {
   model: valued<string>({ arg: '<src>', help: 'the model, as the driver names it (a Hugging Face folder, a model file, or a run\'s folder on this host)', forward: false }),
+  adapter: valued<string>({ arg: '<dir>', help: 'the driver\'s --adapter: a PEFT LoRA adapter folder on this host, merged into this stage\'s layers at load (the same contents as the driver\'s, or the stage is refused)', forward: false }),
   stages: valued({ arg: '<n>', help: 'the pipeline\'s stages (the driver\'s --stages)', parse: positiveInt, forward: false }),
   rank: valued({ arg: '<r>', help: 'this stage\'s rank, 1..N-1 (rank 0 is the driver: generate or serve)', parse: nonNegativeInt, forward: false }),
   stageMaster: valued<string>({ arg: '<host:port>', help: 'the driver\'s rendezvous address (its --stage-master)', forward: false }),

@@ -4,3 +4,4 @@ export { applyLora, mergeLora, holdBaseInBf16, loraLayers, defaultLoraTargets, a
 export { freezeMatching, parameterPattern } from './freeze.js';
 export { saveAdapter, loadAdapter, mergeAdapterInto, readAdapterConfig, ADAPTER_CONFIG, ADAPTER_WEIGHTS, type AdapterConfig } from './peft.js';
 export { isAdapterParameter, peftTensorName, parsePeftTensorName } from './names.js';
+export { AdapterDeltas, adapterDigest } from './adapter_deltas.js';

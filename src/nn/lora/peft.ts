@@ -81,7 +81,7 @@ export function readAdapterConfig(dir: string): AdapterConfig {
 }
 
 /** The adapter file's A and B per module, shapes checked against each other. */
-function readAdapterTensors(dir: string): Map<string, { a: SafeTensor; b: SafeTensor }> {
+export function readAdapterTensors(dir: string): Map<string, { a: SafeTensor; b: SafeTensor }> {
   const file = join(dir, ADAPTER_WEIGHTS);
   if (!existsSync(file)) throw new CheckpointError(dir, `has no ${ADAPTER_WEIGHTS}`);
   const parts = new Map<string, { a?: SafeTensor; b?: SafeTensor }>();

@@ -8,6 +8,7 @@
  */
 import type { ArenaEntry } from '../../nn/arena.js';
 import type { ModelLayer } from '../../nn/layer_list.js';
+import type { Tensor } from '../../tensor/tensor.js';
 
 export interface LayerGroup {
   module: string;
@@ -18,8 +19,14 @@ export interface LayerGroup {
   stages: number[];
 }
 
-/** The groups of `layers` over `layout`; every parameter must belong to exactly one layer's module. */
-export function layerGroups(layers: readonly ModelLayer[], layout: readonly ArenaEntry[]): { groups: LayerGroup[]; byStage: number[][] } {
+/**
+ * The groups of `layers` over `layout`; every parameter must belong to exactly one layer's module.
+ * `tiedElsewhere`: whether a layer's tied weight lives outside this layout (default: a frozen one,
+ * outside the trained layout; the frozen layout (frozen_shards.ts) passes the opposite).
+ */
+export function layerGroups(
+  layers: readonly ModelLayer[], layout: readonly Pick<ArenaEntry, 'name'>[], tiedElsewhere: (tied: Tensor) => boolean = (t) => !t.requiresGrad,
+): { groups: LayerGroup[]; byStage: number[][] } {
   const groups: LayerGroup[] = [];
   const index = new Map<string, number>();
   const groupOf = (module: string): number | undefined => {
@@ -41,7 +48,7 @@ export function layerGroups(layers: readonly ModelLayer[], layout: readonly Aren
       mine.push(g);
     };
     for (const [module] of layer.modules) read(groupOf(module));
-    if (layer.tied) read(tiedGroup(layer, groups, layout));
+    if (layer.tied && !tiedElsewhere(layer.tied.tensor)) read(tiedGroup(layer, groups, layout));
     return mine;
   });
   const covered = new Set(groups.flatMap((g) => Array.from({ length: g.last - g.first + 1 }, (_, k) => g.first + k)));
@@ -57,10 +64,9 @@ export function layerGroups(layers: readonly ModelLayer[], layout: readonly Aren
   return { groups, byStage };
 }
 
-/** The group (made by an earlier layer, its owner) holding the tied weight `layer` reads; none when it is frozen (held whole, outside the layout). */
-function tiedGroup(layer: ModelLayer, groups: readonly LayerGroup[], layout: readonly ArenaEntry[]): number | undefined {
+/** The group (made by an earlier layer, its owner) holding the tied weight `layer` reads. */
+function tiedGroup(layer: ModelLayer, groups: readonly LayerGroup[], layout: readonly Pick<ArenaEntry, 'name'>[]): number {
   const name = layer.tied!.name;
-  if (!layer.tied!.tensor.requiresGrad) return undefined;
   const entry = layout.findIndex((e) => e.name === name);
   const g = groups.findIndex((grp) => grp.first <= entry && entry <= grp.last);
   if (entry < 0 || g < 0) throw new Error(`ZeRO-3: layer ${layer.name} reads ${name}, which no earlier layer owns`);

@@ -3,14 +3,13 @@
  * tensor keeps its shape, but no memory, and any use names the parameter instead of computing on
  * stale values.
  */
-import { CPU, type DeviceBuffer, type Storage } from '../../tensor/storage.js';
+import { CPU, type Device, type DeviceBuffer, type DType, type Storage } from '../../tensor/storage.js';
 
 export class ReleasedStorage implements Storage<Float32Array> {
-  readonly device = CPU;
-  readonly dtype = 'float32' as const;
   readonly byteLength = 0;
 
-  constructor(readonly size: number, private readonly name: string) {}
+  /** `dtype` and `device`: what the parameter is and where it lives when gathered (a frozen base held in bf16 is bfloat16). */
+  constructor(readonly size: number, private readonly name: string, readonly dtype: DType = 'float32', readonly device: Device = CPU) {}
 
   private fail(): never {
     throw new Error(`ZeRO-3: parameter ${this.name} is used while it is sharded (its layer group was not gathered)`);

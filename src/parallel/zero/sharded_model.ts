@@ -66,8 +66,8 @@ export class ShardedModel {
   peakGatheredFloats = 0;
   /** Stage 3: the gradient window of each gathered group (by its first entry) and the views its tensors were bound to. */
   private readonly gradWindows = new Map<number, { last: number; storage: Storage<Float32Array>; views: Storage[] }>();
-  /** This model's collectives, issued in call order whatever order the device's reads finish in. */
-  private readonly collectives: StorageCollectives;
+  /** This model's collectives, issued in call order whatever order the device's reads finish in (the frozen shards' too). */
+  readonly collectives: StorageCollectives;
 
   private constructor(
     readonly stage: ZeroStage,
@@ -312,7 +312,8 @@ export class ShardedModel {
  */
 async function holdFrozenWhole(model: Module, device: Device, values: ParameterValues): Promise<void> {
   for (const [name, p] of model.namedParameters()) {
-    if (p.requiresGrad) continue;
+    // Frozen parameters ZeRO-3 shards (frozen_shards.ts) hold a released storage already.
+    if (p.requiresGrad || p.storage instanceof ReleasedStorage) continue;
     const whole = deviceMemory(device).alloc(p.dtype, p.size);
     whole.write(await values(name, p, 0, p.size));
     p.bind(whole, null);

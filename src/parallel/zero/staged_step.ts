@@ -12,7 +12,7 @@
  *  - after the backward of the first stage that reads a group, the group's gradient is final: it is
  *    reduce-scattered into the shard's gradient and dropped, and so are its parameters.
  *
- * Evaluation (`forward`) gathers each group once per batch and keeps no graph.
+ * Evaluation (`forwardPass`) gathers each group once per pass over many chunks and keeps no graph.
  *
  * Bytes per rank per step: every group gathered at most twice (Ψ(N−1)/N each) and reduce-scattered
  * once: at most 3Ψ(N−1)/N, 1.5× one ring all-reduce of the gradient.
@@ -21,24 +21,53 @@ import { backward, noGrad } from '../../tensor/autograd.js';
 import { Tensor } from '../../tensor/tensor.js';
 import type { ModelLayer } from '../../nn/layer_list.js';
 import { settled } from '../../nn/layers/maybe_async.js';
+import type { FrozenShards } from './frozen_shards.js';
 import type { LayerGroup } from './layer_groups.js';
 import type { ShardedModel } from './sharded_model.js';
+
+/** The evaluation loop's hooks for a layer-major pass (train/loop/layered_evaluation.ts LayeredRun). */
+export interface LayeredPieces {
+  piece<T>(fn: () => T): T;
+  keep(k: number, output: Tensor): Tensor;
+  score(k: number, output: Tensor): Promise<void>;
+}
 
 /** What a gather is for: the training forward, the backward, or an evaluation. */
 type Phase = 'forward' | 'backward' | 'eval';
 
+/** Frozen parameters sharded too (frozen_shards.ts), with their layer groups: gathered beside the trained ones, never reduced. */
+export interface FrozenGroups {
+  shards: FrozenShards;
+  groups: readonly LayerGroup[];
+  byStage: readonly number[][];
+}
+
 export class StagedStep {
   /** Gathers in flight or done, by group. */
   private gathered = new Map<number, Promise<unknown>>();
+  /** Every group, the trained ones first; a frozen group names its shards. */
+  private readonly groups: readonly (LayerGroup & { frozen?: FrozenShards })[];
+  private readonly byStage: readonly number[][];
 
   constructor(
     private readonly sharded: ShardedModel,
     private readonly stages: readonly ModelLayer[],
-    private readonly groups: readonly LayerGroup[],
-    private readonly byStage: readonly number[][],
+    groups: readonly LayerGroup[],
+    byStage: readonly number[][],
     /** Sees each group's gradient before it leaves (the strategy counts non-finite values). */
     private readonly inspect: (values: Float32Array) => void = () => {},
-  ) {}
+    frozen: readonly FrozenGroups[] = [],
+  ) {
+    const all: (LayerGroup & { frozen?: FrozenShards })[] = [...groups];
+    const stageGroups = byStage.map((gs) => [...gs]);
+    for (const f of frozen) {
+      const base = all.length;
+      all.push(...f.groups.map((g) => ({ ...g, frozen: f.shards })));
+      f.byStage.forEach((gs, s) => stageGroups[s].push(...gs.map((g) => base + g)));
+    }
+    this.groups = all;
+    this.byStage = stageGroups;
+  }
 
   /** Whether a group stays gathered from its first forward use to its last backward use. */
   private pinned(g: number): boolean {
@@ -55,8 +84,8 @@ export class StagedStep {
     if (s < 0 || s >= this.stages.length) return;
     for (const g of this.byStage[s]) {
       if (this.gathered.has(g)) continue;
-      const { first, last } = this.groups[g];
-      const p = this.sharded.gather(first, last, phase === 'backward' || (phase === 'forward' && this.pinned(g)));
+      const { first, last, frozen } = this.groups[g];
+      const p = frozen ? frozen.gather(first, last) : this.sharded.gather(first, last, phase === 'backward' || (phase === 'forward' && this.pinned(g)));
       p.catch(() => {}); // awaited when its stage runs
       this.gathered.set(g, p);
     }
@@ -68,29 +97,36 @@ export class StagedStep {
   }
 
   private drop(g: number): void {
-    const { first, last } = this.groups[g];
-    this.sharded.release(first, last);
+    const { first, last, frozen } = this.groups[g];
+    (frozen ?? this.sharded).release(first, last);
     this.gathered.delete(g);
   }
 
   /**
-   * Forward only (evaluation): each stage's groups gathered (the next stage's prefetched) and
-   * dropped after the last stage that reads them; no graph is kept. A rank with nothing to compute
-   * (null input: its share of the batch is empty) takes part in every gather and holds no
-   * activations. Each stage's computation runs through `within` (the evaluation loop's recycled
-   * run); the gathers never do, as they outlive the stage.
+   * Forward only (evaluation), layer-major over a pass's chunks: each stage's groups gathered once
+   * (the next stage's prefetched), the stage run on every chunk, the groups dropped after the last
+   * stage that reads them; no graph is kept. Each chunk's stage runs as one `run.piece` (the
+   * evaluation's recycled run) and its output is kept for the next stage (`run.keep`); the last
+   * stage's output is scored at once (`run.score`), before the next chunk's piece. A rank with no
+   * chunks (its share of the pass is empty) takes part in every gather. The gathers never run in a
+   * piece, as they outlive it.
    */
-  async forward(input: Tensor | null, within: <T>(piece: () => T) => T = (piece) => piece()): Promise<Tensor | null> {
-    let x = input;
-    for (let s = 0; s < this.stages.length; s++) {
+  async forwardPass(inputs: readonly Tensor[], run: LayeredPieces): Promise<void> {
+    const last = this.stages.length - 1;
+    let xs = inputs;
+    for (let s = 0; s <= last; s++) {
       await this.ready(s, 'eval');
       this.prefetch(s + 1, 'eval');
       const stage = this.stages[s];
-      const from = x;
-      x = from && within(() => noGrad(() => runLayer(stage, from)));
+      const outs: Tensor[] = [];
+      for (const [k, x] of xs.entries()) {
+        const out = run.piece(() => noGrad(() => runLayer(stage, x)));
+        if (s < last) outs.push(run.keep(k, out));
+        else await run.score(k, out);
+      }
+      xs = outs;
       for (const g of this.byStage[s]) if (this.groups[g].stages[this.groups[g].stages.length - 1] === s) this.drop(g);
     }
-    return x;
   }
 
   /**
@@ -123,6 +159,10 @@ export class StagedStep {
       if (leaves[s + 1]) leaves[s + 1].grad = null;
       for (const g of this.byStage[s]) {
         if (this.groups[g].stages[0] !== s) continue; // a stage before this one still adds to its gradient
+        if (this.groups[g].frozen) {
+          this.drop(g); // no gradient: only backward's dX read it
+          continue;
+        }
         const { first, last: end } = this.groups[g];
         const grads = this.sharded.takeGradients(first, end);
         // On a device the gradients are still being read: they are inspected once on the host.

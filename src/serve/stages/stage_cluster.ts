@@ -6,6 +6,7 @@
  * stage's weights.
  */
 import { type Cluster, rendezvous } from '../../comm/rendezvous.js';
+import { adapterDigest } from '../../nn/lora/adapter_deltas.js';
 import type { ModelSpec } from '../../nn/models/index.js';
 import { nodeMemoryBytes } from '../../parallel/pipeline/node_memory.js';
 import type { Placement } from '../../parallel/pipeline/placement.js';
@@ -43,7 +44,7 @@ export async function joinStages(o: StageClusterOptions): Promise<JoinedStage> {
   if (!Number.isInteger(o.stages) || o.stages < 2) throw new RangeError(`--stages must be an integer >= 2 to split a model, got ${o.stages}`);
   const cluster = await rendezvous({
     rank: o.rank, worldSize: o.stages, masterHost: o.masterHost, masterPort: o.masterPort, hostStore: o.hostStore, token: o.token,
-    signature: stageSignature(o.spec, o.precision), timeoutMs: o.timeoutMs, group: { timeoutMs: o.timeoutMs },
+    signature: stageSignature(o.spec, o.precision, 'file' in o.weights ? o.weights.adapter : undefined), timeoutMs: o.timeoutMs, group: { timeoutMs: o.timeoutMs },
   });
   try {
     const probe = probeRank(o.spec, o.maxBatch, o.memoryBytes ?? nodeMemoryBytes());
@@ -60,9 +61,9 @@ export async function joinStages(o: StageClusterOptions): Promise<JoinedStage> {
   }
 }
 
-/** What every stage must agree on: the model and the precision (a stage of another model is refused at connect). */
-export function stageSignature(spec: ModelSpec, precision: Precision = 'fp32'): string {
-  return `generate ${JSON.stringify(spec)} ${precision}`;
+/** What every stage must agree on: the model, the precision and the adapter's contents (a stage of another model is refused at connect). */
+export function stageSignature(spec: ModelSpec, precision: Precision = 'fp32', adapter?: string): string {
+  return `generate ${JSON.stringify(spec)} ${precision}${adapter !== undefined ? ` adapter ${adapterDigest(adapter)}` : ''}`;
 }
 
 /** The plan in one line per stage, for logs. */

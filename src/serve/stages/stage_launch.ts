@@ -24,6 +24,8 @@ export interface PipelineLaunch {
   spec: ModelSpec;
   /** The weights file or folder rank 0 reads its layers from. */
   weights: string;
+  /** A PEFT adapter folder every stage merges into its layers (--adapter; each stage reads it on its own host). */
+  adapter?: string;
   stages: number;
   /** HOST:PORT: stages started elsewhere by hand; absent: started here. */
   master?: string;
@@ -45,16 +47,16 @@ export interface Pipeline {
 export async function startPipeline(o: PipelineLaunch): Promise<Pipeline> {
   const local = o.master === undefined;
   const token = local ? generateToken() : resolveToken();
-  const store = local ? await StoreServer.start({ host: '127.0.0.1', port: 0, token, worldSize: o.stages, signature: stageSignature(o.spec, o.precision) }) : null;
+  const store = local ? await StoreServer.start({ host: '127.0.0.1', port: 0, token, worldSize: o.stages, signature: stageSignature(o.spec, o.precision, o.adapter) }) : null;
   const { host: masterHost, port: masterPort } = local ? { host: '127.0.0.1', port: store!.port } : parseAddress(o.master!);
   const children = local ? Array.from({ length: o.stages - 1 }, (_, i) => spawnStage(o, i + 1, `${masterHost}:${masterPort}`, token)) : [];
-  if (!local) o.log(`waiting for ${o.stages - 1} stage(s): on each host run  SMOLCLUSTER_TOKEN=… smolcluster stage --model SRC --stages ${o.stages} --rank R --stage-master ${o.master}`);
+  if (!local) o.log(`waiting for ${o.stages - 1} stage(s): on each host run  SMOLCLUSTER_TOKEN=… smolcluster stage --model SRC${o.adapter !== undefined ? ' --adapter DIR' : ''} --stages ${o.stages} --rank R --stage-master ${o.master}`);
   const exited = new Promise<never>((_, reject) => children.forEach((c, i) => c.once('exit', (code, signal) => reject(new SmolError('STAGE', `pipeline stage ${i + 1} (rank ${i + 1}, 127.0.0.1) exited (${signal ?? `code ${code}`}) before the pipeline stood`)))));
   exited.catch(() => {});
   let joined: JoinedStage;
   try {
     joined = await Promise.race([joinStages({
-      spec: o.spec, weights: { file: o.weights }, stages: o.stages, rank: 0, masterHost, masterPort, hostStore: !local, token,
+      spec: o.spec, weights: { file: o.weights, adapter: o.adapter }, stages: o.stages, rank: 0, masterHost, masterPort, hostStore: !local, token,
       timeoutMs: o.timeoutMs, maxBatch: o.maxBatch, precision: o.precision,
     }), exited]);
   } catch (e) {
@@ -80,7 +82,7 @@ export async function startPipeline(o: PipelineLaunch): Promise<Pipeline> {
 function spawnStage(o: PipelineLaunch, rank: number, master: string, token: string): ChildProcess {
   const args = [CLI, 'stage', '--model', o.source, '--stages', String(o.stages), '--rank', String(rank), '--stage-master', master,
     '--stage-timeout', String(o.timeoutMs / 1000), '--max-batch', String(o.maxBatch), '--precision', o.precision ?? 'fp32',
-    ...(o.threads ? ['--threads', String(o.threads)] : [])];
+    ...(o.threads ? ['--threads', String(o.threads)] : []), ...(o.adapter !== undefined ? ['--adapter', o.adapter] : [])];
   const child = spawn(process.execPath, args, { env: { ...process.env, [TOKEN_ENV]: token }, stdio: ['ignore', 'pipe', 'pipe'] });
   for (const stream of [child.stdout!, child.stderr!]) {
     let rest = '';

@@ -4,19 +4,24 @@
  * (parallel/zero/deferred_init.ts: its parameters are recipes that hold no memory), the stage's
  * layers are kept, and only their parameters get values — read by name from the weights file (a
  * Hugging Face folder, a safetensors file or smolcluster's model file, by ranges), or made from the
- * seed's recipes exactly as a whole build makes them. A tied weight the stage reads but does not own
+ * seed's recipes exactly as a whole build makes them; an adapter's update is merged into the
+ * stage's adapted weights as they load (one process merges the same). A tied weight the stage reads but does not own
  * (GPT-2's head reads the token embedding) is held as a copy under the owner's name.
  */
 import type { ModelLayer } from '../../nn/layer_list.js';
 import { modelLayers } from '../../nn/layer_list.js';
 import { openInitRanges } from '../../nn/interchange/init_ranges.js';
+import { AdapterDeltas } from '../../nn/lora/adapter_deltas.js';
 import { type ModelSpec, createModel } from '../../nn/models/index.js';
 import { PipelineStageModule } from '../../parallel/pipeline/stage_model.js';
 import { buildDeferred, deferredValues, isDeferred } from '../../parallel/zero/deferred_init.js';
 import { deviceMemory } from '../../tensor/storage.js';
 
-/** Where a stage's weights come from: a file (read by name), or the seed's initialisation (tests). */
-export type StageWeights = { file: string } | { seed: number };
+/**
+ * Where a stage's weights come from: a file (read by name), with a PEFT adapter folder merged into
+ * the stage's own layers as they load (`adapter`), or the seed's initialisation (tests).
+ */
+export type StageWeights = { file: string; adapter?: string } | { seed: number };
 
 /** A training stage's layers (parallel/pipeline/stage_model.ts) whose tied weight stays the deferred tensor until loadStage gives it values. */
 export class GenerationStage extends PipelineStageModule {
@@ -36,10 +41,14 @@ export function loadStage(spec: ModelSpec, from: number, to: number, weights: St
   const whole = buildDeferred(() => createModel(spec, seed));
   const stage = new GenerationStage(modelLayers(whole, spec.type), from, to);
   const ranges = 'file' in weights ? openInitRanges(weights.file, whole, spec) : null;
+  const adapter = 'file' in weights && weights.adapter !== undefined ? AdapterDeltas.read(weights.adapter) : null;
+  // Every stage checks the adapter against the whole model, so one naming a module no stage holds is refused.
+  adapter?.check(new Map(whole.namedParameters().map(([name, p]) => [name, p.shape])));
   try {
     for (const [name, p] of stage.namedParameters()) {
       if (!isDeferred(p.storage)) continue;
-      const values = ranges ? ranges.read(name, p.shape, 0, p.size) : deferredValues(p.storage, 0, p.size);
+      let values = ranges ? ranges.read(name, p.shape, 0, p.size) : deferredValues(p.storage, 0, p.size);
+      if (adapter?.adapts(name)) adapter.mergeInto(name, p.shape, (values = Float32Array.from(values)));
       p.bind(deviceMemory('cpu').fromHost(values), null);
     }
   } finally {

@@ -35,7 +35,7 @@ interface PartRecord {
 export async function gatherWholeModel(group: ProcessGroup, spec: ModelSpec, part: HeldPart): Promise<Module | null> {
   const held = part.sends ? heldStorages(part) : [];
   const records = held.map(([rec]) => rec);
-  const values = await Promise.all(held.map(([, s]) => s.read() as Promise<Float32Array>));
+  const values = await Promise.all(held.map(([, s]) => float32Values(s)));
   if (group.rank !== 0) {
     const list = Buffer.from(JSON.stringify(records), 'utf8');
     await group.send(Uint32Array.of(list.length), 0);
@@ -64,6 +64,19 @@ function heldStorages(part: HeldPart): Array<[PartRecord, Storage]> {
   ]);
   const buffers = part.model.namedBufferStorages().map(([name, b]): [PartRecord, Storage] => [{ name, size: b.size }, b]);
   return [...params, ...buffers];
+}
+
+/**
+ * A storage's values as float32, what the wire and the whole model carry: a bf16 one (LoRA's base
+ * under --lora-base-dtype bf16) widened exactly (its bits are float32's top half).
+ */
+async function float32Values(storage: Storage): Promise<Float32Array> {
+  const values = await storage.read();
+  if (values instanceof Float32Array) return values;
+  if (!(values instanceof Uint16Array)) throw new Error(`--save: a ${storage.dtype} tensor cannot be gathered as float32`);
+  const bits = new Uint32Array(values.length);
+  for (let i = 0; i < values.length; i++) bits[i] = values[i] << 16;
+  return new Float32Array(bits.buffer);
 }
 
 function concat(arrays: Float32Array[]): Float32Array {

@@ -116,7 +116,7 @@ async function scoreSet(
 }
 
 /** Every rank's sums added up, in rank order (sent as float64 bytes, so nothing is rounded on the way). */
-async function addedOver(share: EvalShare, sums: EvalSums): Promise<EvalSums> {
+export async function addedOver(share: EvalShare, sums: EvalSums): Promise<EvalSums> {
   const mine = new Float64Array([sums.loss, sums.weight, sums.correct]);
   const all = new Float64Array((await share.allGather(new Float32Array(mine.buffer))).slice().buffer);
   const total: EvalSums = { loss: 0, weight: 0, correct: 0 };

@@ -118,7 +118,7 @@ export async function train(
   const model = strategy.modelBuilder
     ? await strategy.modelBuilder.buildModel(spec, config.seed, config.model, {
       train: data.train, batchSize: config.batchSize, optimizer: config.optimizer, resumedState: () => guards.checkpoints?.peekStrategyState() ?? null,
-      device: config.device ?? CPU, init: config.init, prepare,
+      device: config.device ?? CPU, init: config.init, prepare, loraBaseDtype: config.loraBaseDtype,
     })
     // --init overwrites every parameter (a missing one is refused): draw none first.
     : config.init ? withoutRandomInit(() => createModel(spec, config.seed)) : createModel(spec, config.seed);

@@ -35,6 +35,8 @@ export interface ModelBuildContext {
    * `preparesModel`: called on the whole model as soon as it is made, before it is cut or sharded.
    */
   prepare?(model: Module): void;
+  /** --lora-base-dtype: a strategy that shards the frozen base as it builds (ZeRO-3) holds the adapted weights' shards in bf16. */
+  loraBaseDtype?: 'fp32' | 'bf16';
 }
 
 /** What a strategy sees of the run. */

@@ -35,14 +35,17 @@ import { buildDeferred } from '../../parallel/zero/deferred_init.js';
 import { layerGroups } from '../../parallel/zero/layer_groups.js';
 import { type ModelStateBytes, type ParameterValues, ShardedModel, type ZeroStage, ownValues } from '../../parallel/zero/sharded_model.js';
 import { isAdapterParameter } from '../../nn/lora/names.js';
-import { StagedStep } from '../../parallel/zero/staged_step.js';
+import { type FrozenGroups, StagedStep } from '../../parallel/zero/staged_step.js';
+import { shardFrozen } from '../../parallel/zero/frozen_groups.js';
+import { loraLayers } from '../../nn/lora/apply.js';
 import { backward, backwardAsync } from '../../tensor/autograd.js';
 import { kernelsFor } from '../../tensor/dispatch.js';
 import { sumOfSquares } from '../../tensor/scalar.js';
 import { SmolError } from '../../util/errors.js';
 import { type Bucket, type BucketSizes, DDP_BUCKETS, planBuckets } from '../exchange/buckets.js';
 import { MicroBatchLoss, hostScalar, microBatchPlan, type LocalGradient } from '../loop/micro_batches.js';
-import { EVAL_BYTES, evalResult, evaluate, sharedEvaluationLoop } from '../loop/evaluate.js';
+import { EVAL_BYTES, evalResult, evaluate } from '../loop/evaluate.js';
+import { layeredEvaluationLoop } from '../loop/layered_evaluation.js';
 import { HEALTH_WIDTH } from '../loop/monitors.js';
 import { batchInput, batchLoss, trainingLoss } from '../loop/objective.js';
 import type { StepOutcome, StepWork } from '../loop/step.js';
@@ -76,7 +79,7 @@ export class ZeroStrategy implements Strategy, ModelBuilder, Checkpointing, Mode
   readonly sharesHealth = true;
   /** --init is read by ranges while the model is built (buildModel). */
   readonly loadsInit = true;
-  /** LoRA and --freeze: frozen parameters are held whole by every rank, outside the shards (sharded_model.ts). */
+  /** LoRA and --freeze: frozen parameters are outside the trained shards; stages 1, 2 hold them whole, stage 3 shards them too (frozen_shards.ts). */
   readonly preparesModel = true;
   readonly stage: ZeroStage;
   private readonly overlap: boolean;
@@ -86,6 +89,8 @@ export class ZeroStrategy implements Strategy, ModelBuilder, Checkpointing, Mode
   private sharded: ShardedModel | null = null;
   private buckets: Bucket[] = [];
   private staged: StagedStep | null = null;
+  /** Stage 3: the frozen parameters' shards (LoRA's base, --freeze's), gathered beside the trained ones. */
+  private frozen: FrozenGroups[] = [];
   private bytesMark = 0;
   /** NaN / ±Inf values this rank sent this step. */
   private nonFinite = 0;
@@ -112,7 +117,7 @@ export class ZeroStrategy implements Strategy, ModelBuilder, Checkpointing, Mode
    * this rank makes only the values it keeps (stage 3: its shard), or reads only those from
    * --init's file, on the run's device (its buffers moved there too).
    */
-  async buildModel(spec: ModelSpec, seed: number, modelName?: string, run?: Pick<ModelBuildContext, 'device' | 'init' | 'prepare'>): Promise<Module> {
+  async buildModel(spec: ModelSpec, seed: number, modelName?: string, run?: Pick<ModelBuildContext, 'device' | 'init' | 'prepare' | 'loraBaseDtype'>): Promise<Module> {
     // Adapters put on and parameters frozen inside the deferred build: their values are recipes too (an --adapter's, host values).
     const model = buildDeferred(() => {
       const m = createModel(spec, seed);
@@ -126,7 +131,10 @@ export class ZeroStrategy implements Strategy, ModelBuilder, Checkpointing, Mode
     try {
       // The base's file holds no adapters: theirs are the model's own (the seed's, or an --adapter's).
       const values: ParameterValues | undefined = file ? (name, p, from, to) => (isAdapterParameter(name) ? ownValues(name, p, from, to) : file.read(name, p.shape, from, to)) : undefined;
+      // ZeRO-3 shards the frozen base too (before the trained parameters, which hold the rest whole).
+      this.frozen = stages ? await shardFrozen(model, this.group, device, values ?? ownValues, stages, adaptedWeights(model, run?.loraBaseDtype)) : [];
       this.sharded = await ShardedModel.build(model, this.group, this.stage, device, values);
+      for (const f of this.frozen) f.shards.collectives = this.sharded.collectives;
       file?.loadBuffers(model);
     } finally {
       file?.close();
@@ -135,7 +143,7 @@ export class ZeroStrategy implements Strategy, ModelBuilder, Checkpointing, Mode
     this.buckets = planBuckets(this.sharded.layout, this.bucketSizes);
     if (stages) {
       const { groups, byStage } = layerGroups(stages, this.sharded.layout);
-      this.staged = new StagedStep(this.sharded, stages, groups, byStage, (values) => this.counted(values));
+      this.staged = new StagedStep(this.sharded, stages, groups, byStage, (values) => this.counted(values), this.frozen);
     }
     return model;
   }
@@ -148,6 +156,11 @@ export class ZeroStrategy implements Strategy, ModelBuilder, Checkpointing, Mode
   /** This rank's [start, end) of the flat arena. */
   shardRange(): readonly [number, number] {
     return this.model().range;
+  }
+
+  /** Bytes of frozen parameters this rank keeps between steps under stage 3 (its shards of them); 0 when none are sharded. */
+  frozenShardBytes(): number {
+    return this.frozen.reduce((n, f) => n + f.shards.shardBytes, 0);
   }
 
   /** Model-state bytes this rank holds now (parameters, gradients, optimizer state). */
@@ -232,7 +245,7 @@ export class ZeroStrategy implements Strategy, ModelBuilder, Checkpointing, Mode
     const s = this.model();
     return {
       zero_state_bytes: s.stateBytes(ctx.optimizer).total,
-      ...(this.stage === 3 ? { zero_gathered_peak_bytes: 4 * s.peakGatheredFloats } : {}),
+      ...(this.stage === 3 ? { zero_gathered_peak_bytes: 4 * s.peakGatheredFloats, zero_frozen_bytes: this.frozenShardBytes() } : {}),
       peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
     };
   }
@@ -320,29 +333,31 @@ export class ZeroStrategy implements Strategy, ModelBuilder, Checkpointing, Mode
 
   /**
    * The test set through the model. Stages 1 and 2: the leader's forward of its whole parameters.
-   * Stage 3: every rank takes part in every layer group's gather anyway, so each runs the staged
-   * forward (each group gathered, then dropped) on its share of every batch, and the ranks' sums
-   * are added up (sharedEvaluationLoop). One process's evaluation budget is split over the ranks,
-   * so the group holds what one process would, each rank 1/N of it (at least one sample); no rank
-   * holds the whole model, and a batch's gathers serve every rank's share instead of rank 0's alone.
+   * Stage 3: every rank takes part in every layer group's gather anyway, so each evaluates its
+   * share of the test set layer-major (layeredEvaluationLoop: each group gathered once per pass over
+   * many chunks, then dropped), and the ranks' sums are added up. One process's evaluation budget is
+   * split over the ranks, so the group holds what one process would, each rank 1/N of it; no rank
+   * holds the whole model.
    * The result on rank 0, null elsewhere.
    */
   async evaluate(ctx: StrategyContext, data: Dataset, batchSize: number): Promise<EvalResult | null> {
     if (this.stage < 3) return this.rank === 0 ? evaluate(ctx.model, data, batchSize) : null;
     const device = this.model().shard.device;
     const share = { rank: this.rank, count: this.worldSize, allGather: (values: Float32Array) => this.group.allGather(values) };
-    const sums = await sharedEvaluationLoop(ctx.model, data, batchSize, (batch, within) => this.staged!.forward(batch && within(() => batchInput(data, batch, device)), within), share, { bytesBudget: EVAL_BYTES / this.worldSize });
+    const sums = await layeredEvaluationLoop(ctx.model, data, batchSize, (chunks, run) => this.staged!.forwardPass(chunks.map((c) => batchInput(data, c, device)), run), share, EVAL_BYTES / this.worldSize);
     return this.rank === 0 ? evalResult(data, sums) : null;
   }
 
   /** The whole model on rank 0, for --save (stage 3 sends the shards there; the loop calls it after the final evaluation). */
   async wholeModel(ctx: StrategyContext): Promise<void> {
     await this.model().gatherTo(ctx.model, 0);
+    for (const f of this.frozen) await f.shards.gatherTo(0);
   }
 
   /** Undoes wholeModel: rank 0's model is its shard again. */
   shardModel(ctx: StrategyContext): void {
     this.model().reshard(ctx.model);
+    for (const f of this.frozen) f.shards.reshard();
   }
 
   private verifyChecksums(step: number): Promise<void> {
@@ -367,4 +382,9 @@ export async function verifySameParameters(group: ProcessGroup, sharded: Sharded
   const all = new Uint32Array((await group.allGather(mine)).buffer);
   const bad = [...all.keys()].filter((r) => all[r] !== all[0]);
   if (bad.length > 0) throw new DivergenceError(bad, step, `checksums ${[...all].map((c) => c.toString(16)).join(', ')}`);
+}
+
+/** The LoRA base weights held in bf16 under --lora-base-dtype bf16 (holdBaseInBf16's), by parameter name; none otherwise. */
+function adaptedWeights(model: Module, dtype: 'fp32' | 'bf16' | undefined): Set<string> {
+  return new Set(dtype === 'bf16' ? loraLayers(model).map(([name]) => `${name}.weight`) : []);
 }

@@ -1,6 +1,6 @@
 /**
  * `generate --stages 2` and `serve --stages 3` with real stage processes on 127.0.0.1: replies equal
- * one process's; a stage killed with SIGKILL while a request is in flight fails that request with a 503 naming the stage,
+ * one process's (with a PEFT adapter too); a stage killed with SIGKILL while a request is in flight fails that request with a 503 naming the stage,
  * its rank and host, /v1/models keeps answering (/health says 503 with the stage), and new completions are refused at once with the
  * same OpenAI error object (never a hang).
  */
@@ -16,6 +16,8 @@ import { makeTokenizer } from '../../../src/data/tokenizer.js';
 import { generate } from '../../../src/generate/generate.js';
 import { saveSafetensors } from '../../../src/nn/interchange/model_io.js';
 import type { ModelSpec } from '../../../src/nn/models/index.js';
+import { applyLora, defaultLoraTargets, loraLayers, saveAdapter } from '../../../src/nn/lora/index.js';
+import { Rng } from '../../../src/util/rng.js';
 import { randomModel } from '../../generate/families.js';
 import { CLI } from '../../helpers/cli.js';
 import { tempDir } from '../../helpers/cluster.js';
@@ -58,6 +60,24 @@ describe('generate --stages 2', { timeout: 60_000 }, () => {
     assert.equal(split.stdout, alone.stdout);
     assert.match(split.stderr, /stage 1 \(rank 1 at 127\.0\.0\.1:\d+\): layers \d+\.\.\d+/);
     assert.match(split.stderr, /6 tokens in/);
+  });
+
+  it('with --adapter: prints what one process prints with the same PEFT adapter merged (the stage process merges its own layers\')', async () => {
+    const dir = tempDir('generate-stages-adapter');
+    const file = join(dir, 'tiny.safetensors');
+    saveSafetensors(file, randomModel(SPEC, 22), SPEC);
+    // An adapter whose B is far from PEFT's zeros: it changes the tokens.
+    const tuned = randomModel(SPEC, 22);
+    applyLora(tuned, { rank: 4, alpha: 8, dropout: 0, targets: defaultLoraTargets(SPEC), seed: 3 });
+    const rng = new Rng(9);
+    for (const [, l] of loraLayers(tuned)) l.lora_B.weight.storage.write(Float32Array.from({ length: l.lora_B.weight.size }, () => rng.normal() * 4));
+    await saveAdapter(join(dir, 'adapter'), tuned, SPEC);
+    const run = (extra: string[]): Promise<string> => new Promise((resolve, reject) => execFile(process.execPath,
+      [CLI, 'generate', '--model', file, '--tokenizer', 'bytes', '--prompt', 'ab', '--max-new-tokens', '6', ...extra],
+      { timeout: 45_000 }, (e, stdout, stderr) => (e ? reject(new Error(`${e.message}\n${stderr}`)) : resolve(stdout))));
+    const [plain, alone, split] = await Promise.all([run([]), run(['--adapter', join(dir, 'adapter')]), run(['--adapter', join(dir, 'adapter'), '--stages', '2'])]);
+    assert.equal(split, alone);
+    assert.notEqual(alone, plain, 'the adapter changes the tokens');
   });
 });
 

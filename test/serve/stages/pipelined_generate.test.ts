@@ -2,7 +2,8 @@
  * Generation across pipeline stages (one process here, real TCP sockets on 127.0.0.1 between the
  * stages): greedy and sampled tokens equal one process's, for GPT-2 and a Llama with grouped kv
  * heads, over 2 and 3 stages, batched prompts of different lengths pipelined in groups; each
- * stage holds only its own layers' weights, read by name from a safetensors file.
+ * stage holds only its own layers' weights, read by name from a safetensors file, with a PEFT
+ * adapter's update merged into them when one is given.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -20,18 +21,23 @@ import { type JoinedStage, joinStages, stageSignature } from '../../../src/serve
 import { placeGeneration } from '../../../src/serve/stages/stage_placement.js';
 import { deferredLayers, loadStage } from '../../../src/serve/stages/stage_model.js';
 import { runStageWorker } from '../../../src/serve/stages/stage_worker.js';
+import { applyLora, defaultLoraTargets, loraLayers, mergeAdapterInto, saveAdapter } from '../../../src/nn/lora/index.js';
+import type { HostArray } from '../../../src/tensor/storage.js';
+import { Rng } from '../../../src/util/rng.js';
 import type { Precision } from '../../../src/tensor/precision.js';
 import { FAMILIES, randomModel } from '../../generate/families.js';
+
+const sameValues = (a: HostArray, b: HostArray): boolean => a.length === b.length && a.every((v, i) => v === b[i]);
 
 const TOKEN = 'pipeline-test-token-0123456789';
 const dir = mkdtempSync(join(tmpdir(), 'smol-stages-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 /** P stages of the model in `file`, joined over TCP; the driver (rank 0) and a close that stops them all. */
-async function startStages(spec: ModelSpec, file: string, P: number, precision: Precision = 'fp32'): Promise<{ driver: PipelinedBatch; joined: JoinedStage[]; close(): Promise<void> }> {
-  const store = await StoreServer.start({ host: '127.0.0.1', port: 0, token: TOKEN, worldSize: P, signature: stageSignature(spec, precision) });
+async function startStages(spec: ModelSpec, file: string, P: number, o: { precision?: Precision; adapter?: string } = {}): Promise<{ driver: PipelinedBatch; joined: JoinedStage[]; close(): Promise<void> }> {
+  const store = await StoreServer.start({ host: '127.0.0.1', port: 0, token: TOKEN, worldSize: P, signature: stageSignature(spec, o.precision ?? 'fp32', o.adapter) });
   const joined = await Promise.all(Array.from({ length: P }, (_, rank) => joinStages({
-    spec, weights: { file }, stages: P, rank, masterHost: '127.0.0.1', masterPort: store.port, hostStore: false, token: TOKEN, timeoutMs: 20_000, maxBatch: 4, precision,
+    spec, weights: { file, adapter: o.adapter }, stages: P, rank, masterHost: '127.0.0.1', masterPort: store.port, hostStore: false, token: TOKEN, timeoutMs: 20_000, maxBatch: 4, precision: o.precision,
   })));
   const workers = joined.slice(1).map((j) => runStageWorker({ transport: j.cluster.transport, rows: j.rows }));
   const driver = new PipelinedBatch(joined[0].cluster.transport, joined[0].rows, { timeoutMs: 20_000 });
@@ -113,7 +119,7 @@ describe('generation across pipeline stages', { timeout: 120_000 }, () => {
     const model = randomModel(spec, 23);
     const file = join(dir, 'bf16.safetensors');
     saveSafetensors(file, model, spec);
-    const stages = await startStages(spec, file, 2, 'bf16');
+    const stages = await startStages(spec, file, 2, { precision: 'bf16' });
     try {
       const greedy = await generateAcross(stages.driver, PROMPTS, { maxNewTokens: 16 });
       let partsFromFp32 = false;
@@ -125,6 +131,44 @@ describe('generation across pipeline stages', { timeout: 120_000 }, () => {
     } finally {
       await stages.close();
     }
+  });
+
+  it('a base model plus a PEFT adapter over 2 stages: each stage merges its own layers\' A and B, the tokens one process gives with the adapter merged', async () => {
+    const [, spec] = FAMILIES[1];
+    const file = join(dir, 'adapted-base.safetensors');
+    saveSafetensors(file, randomModel(spec, 13), spec);
+    // An adapter with a B far from PEFT's zeros, so merging it moves the weights (and the tokens).
+    const tuned = randomModel(spec, 13);
+    applyLora(tuned, { rank: 4, alpha: 8, dropout: 0, targets: defaultLoraTargets(spec), seed: 3 });
+    const rng = new Rng(9);
+    for (const [, l] of loraLayers(tuned)) l.lora_B.weight.storage.write(Float32Array.from({ length: l.lora_B.weight.size }, () => rng.normal() * 0.5));
+    const folder = join(dir, 'adapter');
+    await saveAdapter(folder, tuned, spec);
+    const base = randomModel(spec, 13);
+    const merged = randomModel(spec, 13);
+    await mergeAdapterInto(folder, merged);
+    const stages = await startStages(spec, file, 2, { adapter: folder });
+    try {
+      const want = new Map(merged.namedParameters());
+      const unmerged = new Map(base.namedParameters());
+      let adapted = 0;
+      for (const j of stages.joined) {
+        for (const [name, p] of j.stage.namedParameters()) {
+          assert.deepEqual(p.values(), want.get(name)!.values(), `${name}: one process's merged weight`);
+          if (!sameValues(p.values(), unmerged.get(name)!.values())) adapted++;
+        }
+      }
+      assert.equal(adapted, loraLayers(tuned).length, 'every adapted weight, and only those, moved on its stage');
+      const greedy = await generateAcross(stages.driver, PROMPTS, { maxNewTokens: 6 });
+      const reference = await Promise.all(PROMPTS.map((p) => generate(merged, p, { maxNewTokens: 6 })));
+      PROMPTS.forEach((_, i) => assert.deepEqual(greedy[i].ids, reference[i].ids, `prompt ${i}`));
+      const plain = await Promise.all(PROMPTS.map((p) => generate(base, p, { maxNewTokens: 6 })));
+      assert.ok(plain.some((r, i) => r.ids.join() !== reference[i].ids.join()), 'the adapter changes some tokens');
+    } finally {
+      await stages.close();
+    }
+    // A stage that merges another adapter (or none) is another model: refused at connect.
+    assert.notEqual(stageSignature(spec, 'fp32', folder), stageSignature(spec, 'fp32'));
   });
 
   it('the server\'s scheduler over 3 stages: requests joining while groups are in flight get one process\'s tokens', async () => {
