@@ -37,8 +37,13 @@ export async function lastLogits(logits: Tensor): Promise<Float32Array[]> {
 }
 
 /** One cached forward of `ids` (batch 1, int32 on the model's device) and the next-token logits (the last position's, whatever the cache's lastPositionOnly). */
-export async function cachedStep(
-  model: CausalLm, ids: readonly number[], cache: KvCache, precision: Precision = 'fp32', casts: CastCache | null = null, recycler: BufferRecycler | null = null,
+export function cachedStep(model: CausalLm, ids: readonly number[], cache: KvCache, precision: Precision = 'fp32', casts: CastCache | null = null): Promise<Float32Array> {
+  return recycledStep(model, ids, cache, precision, casts, null);
+}
+
+/** cachedStep with the generation's step recycler (inference_forward.ts stepRecycler), if any. */
+async function recycledStep(
+  model: CausalLm, ids: readonly number[], cache: KvCache, precision: Precision, casts: CastCache | null, recycler: BufferRecycler | null,
 ): Promise<Float32Array> {
   const device = model.parameters()[0]?.device;
   const input = Tensor.from(ids, [1, ids.length], 'int32', device);
@@ -79,13 +84,13 @@ async function* decodeLoop(model: CausalLm, sequence: Sequence, o: GenerateOptio
   const cache = new KvCache(undefined, { lastPositionOnly: true });
   const casts = weightCasts(model, o.precision);
   const recycler = stepRecycler(model, o.precision);
-  let logits = await cachedStep(model, sequence.promptIds, cache, o.precision, casts, recycler);
+  let logits = await recycledStep(model, sequence.promptIds, cache, o.precision ?? 'fp32', casts, recycler);
   for (;;) {
     const next = sequence.choose(logits);
     yield next;
     if (o.onToken?.(next) === false) return sequence.result('callback');
     const stop = sequence.stopped();
     if (stop) return sequence.result(stop);
-    logits = await cachedStep(model, [next], cache, o.precision, casts, recycler);
+    logits = await recycledStep(model, [next], cache, o.precision ?? 'fp32', casts, recycler);
   }
 }
