@@ -3,10 +3,11 @@
  * generateStream (what `smolcluster generate` runs: cached forward, logits read, sampling); a batch
  * of equal-length sequences is one cached forward per step over all rows (a KvCache of a
  * SequenceCache per row, as the server's DecodeBatch steps them), the argmax taken per row. Both
- * cast a bf16 run's weights once per generation (generate/inference_forward.ts), as generate does.
+ * cast a bf16 run's weights once per generation and reuse an fp32 step's buffers at the next step
+ * (generate/inference_forward.ts), as generate and DecodeBatch do.
  */
 import { generateStream, type CausalLm } from '../../src/generate/generate.js';
-import { inferenceForward, weightCasts } from '../../src/generate/inference_forward.js';
+import { inferenceForward, stepRecycler, weightCasts } from '../../src/generate/inference_forward.js';
 import { KvCache, SequenceCache } from '../../src/generate/kv_cache.js';
 import { createModel, type ModelSpec } from '../../src/nn/index.js';
 import { Tensor, backend, type Precision } from '../../src/tensor/index.js';
@@ -42,9 +43,10 @@ async function lastArgmax(logits: Tensor): Promise<number[]> {
 async function runBatch(model: CausalLm, prompts: number[][], newTokens: number, precision: Precision): Promise<GenerationRun> {
   const cache = new KvCache(prompts.map(() => new SequenceCache()), { lastPositionOnly: true });
   const casts = weightCasts(model, precision);
+  const recycler = stepRecycler(model, precision);
   const step = async (rows: number[][]): Promise<number[]> => {
     const input = Tensor.from(rows.flat(), [rows.length, rows[0].length], 'int32');
-    const logits = inferenceForward(model, input, cache, precision, casts);
+    const logits = inferenceForward(model, input, cache, precision, casts, recycler);
     cache.advance(rows[0].length);
     return lastArgmax(logits);
   };

@@ -6,11 +6,13 @@
  * every row's last token as one [N, 1] forward, each row at its own position (KvCache: per-row
  * positions, attention per row over its own cache), so the weight matmuls are shared by the batch.
  */
+import type { BufferRecycler } from '../tensor/recycler.js';
 import type { CastCache } from '../tensor/ops/cast_cache.js';
 import type { Precision } from '../tensor/precision.js';
+import type { Device } from '../tensor/storage.js';
 import { Tensor } from '../tensor/tensor.js';
 import { type CausalLm, lastLogits } from './generate.js';
-import { inferenceForward, weightCasts } from './inference_forward.js';
+import { inferenceForward, stepRecycler, weightCasts } from './inference_forward.js';
 import { KvCache, SequenceCache } from './kv_cache.js';
 import { type GenerateResult, Sequence, type SequenceOptions } from './sequence.js';
 
@@ -25,9 +27,15 @@ export class DecodeBatch {
 
   /** bf16: the weights cast once for the batch's life (the weights do not change under it). */
   private readonly casts: CastCache | null;
+  /** fp32 on the cpu: each forward's buffers are the last one's (its logits are read before the next). */
+  private readonly recycler: BufferRecycler | null;
+  /** The model's device, where the ids go (looked up once: listing the parameters each step showed in the profile). */
+  private readonly device: Device | undefined;
 
   constructor(private readonly model: CausalLm, private readonly precision: Precision = 'fp32') {
     this.casts = weightCasts(model, precision);
+    this.recycler = stepRecycler(model, precision);
+    this.device = model.parameters()[0]?.device;
   }
 
   /** The sequences decoding now. */
@@ -79,11 +87,10 @@ export class DecodeBatch {
 
   /** A forward of `ids` ([N, T] row-major) over the rows' caches; each row's next-token logits. */
   private async forward(ids: readonly number[], caches: SequenceCache[]): Promise<Float32Array[]> {
-    const device = this.model.parameters()[0]?.device;
     const N = caches.length;
-    const input = Tensor.from(ids, [N, ids.length / N], 'int32', device);
+    const input = Tensor.from(ids, [N, ids.length / N], 'int32', this.device);
     const cache = new KvCache(caches, { lastPositionOnly: true });
-    const logits = inferenceForward(this.model, input, cache, this.precision, this.casts);
+    const logits = inferenceForward(this.model, input, cache, this.precision, this.casts, this.recycler);
     cache.advance(ids.length / N);
     return lastLogits(logits);
   }

@@ -4,12 +4,13 @@
  * over the cache. Tokens are chosen by sampling.ts, and generation stops at max new tokens, an EOS id
  * or a stop string (found in the decoded text of the generated tokens).
  */
+import type { BufferRecycler } from '../tensor/recycler.js';
 import type { CastCache } from '../tensor/ops/cast_cache.js';
 import type { Precision } from '../tensor/precision.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { AttentionCache } from '../nn/layers/attention.js';
 import type { Module } from '../nn/module.js';
-import { inferenceForward, weightCasts } from './inference_forward.js';
+import { inferenceForward, stepRecycler, weightCasts } from './inference_forward.js';
 import { KvCache } from './kv_cache.js';
 import { type GenerateResult, Sequence, type SequenceOptions } from './sequence.js';
 
@@ -36,10 +37,17 @@ export async function lastLogits(logits: Tensor): Promise<Float32Array[]> {
 }
 
 /** One cached forward of `ids` (batch 1, int32 on the model's device) and the next-token logits (the last position's, whatever the cache's lastPositionOnly). */
-export async function cachedStep(model: CausalLm, ids: readonly number[], cache: KvCache, precision: Precision = 'fp32', casts: CastCache | null = null): Promise<Float32Array> {
+export function cachedStep(model: CausalLm, ids: readonly number[], cache: KvCache, precision: Precision = 'fp32', casts: CastCache | null = null): Promise<Float32Array> {
+  return recycledStep(model, ids, cache, precision, casts, null);
+}
+
+/** cachedStep with the generation's step recycler (inference_forward.ts stepRecycler), if any. */
+async function recycledStep(
+  model: CausalLm, ids: readonly number[], cache: KvCache, precision: Precision, casts: CastCache | null, recycler: BufferRecycler | null,
+): Promise<Float32Array> {
   const device = model.parameters()[0]?.device;
   const input = Tensor.from(ids, [1, ids.length], 'int32', device);
-  const logits = inferenceForward(model, input, cache, precision, casts);
+  const logits = inferenceForward(model, input, cache, precision, casts, recycler);
   cache.advance(ids.length);
   return (await lastLogits(logits))[0];
 }
@@ -75,13 +83,14 @@ async function* decodeLoop(model: CausalLm, sequence: Sequence, o: GenerateOptio
   if (sequence.maxNewTokens === 0) return sequence.result('length');
   const cache = new KvCache(undefined, { lastPositionOnly: true });
   const casts = weightCasts(model, o.precision);
-  let logits = await cachedStep(model, sequence.promptIds, cache, o.precision, casts);
+  const recycler = stepRecycler(model, o.precision);
+  let logits = await recycledStep(model, sequence.promptIds, cache, o.precision ?? 'fp32', casts, recycler);
   for (;;) {
     const next = sequence.choose(logits);
     yield next;
     if (o.onToken?.(next) === false) return sequence.result('callback');
     const stop = sequence.stopped();
     if (stop) return sequence.result(stop);
-    logits = await cachedStep(model, [next], cache, o.precision, casts);
+    logits = await recycledStep(model, [next], cache, o.precision ?? 'fp32', casts, recycler);
   }
 }

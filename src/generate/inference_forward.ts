@@ -8,6 +8,8 @@ import type { Module } from '../nn/module.js';
 import { noGrad } from '../tensor/autograd.js';
 import { CastCache, setCastCache } from '../tensor/ops/cast_cache.js';
 import { type Precision, withComputePrecision } from '../tensor/precision.js';
+import { BufferRecycler } from '../tensor/recycler.js';
+import { deviceMemory } from '../tensor/storage.js';
 import type { Tensor } from '../tensor/tensor.js';
 
 export interface StepModel extends Module {
@@ -19,11 +21,30 @@ export function weightCasts(model: Module, precision: Precision | undefined): Ca
   return precision === 'bf16' ? new CastCache(model.parameters()) : null;
 }
 
-/** model.forward(ids, cache) for generation, with `casts` in place while it runs. */
-export function inferenceForward(model: StepModel, ids: Tensor, cache: AttentionCache, precision: Precision, casts: CastCache | null): Tensor {
+/**
+ * A recycler for a decoder's steps when its buffers may be recycled: in fp32 (a bf16 forward makes
+ * its cached weight casts on first use, which must outlive the step) on a device whose memory is
+ * the host's (a GPU's caching allocator reuses its buffers already). Every step allocates the same
+ * activations (at batch 8 on the SmolLM2 shape a few hundred small arrays); fresh zeroed typed arrays
+ * cost the allocator and the garbage collector about 3.5 % of a decode step's time.
+ */
+export function stepRecycler(model: Module, precision: Precision | undefined): BufferRecycler | null {
+  const device = model.parameters()[0]?.device;
+  if ((precision ?? 'fp32') !== 'fp32' || device === undefined || deviceMemory(device).hostMemory === undefined) return null;
+  return new BufferRecycler();
+}
+
+/**
+ * model.forward(ids, cache) for generation, with `casts` in place while it runs. Given a recycler,
+ * the forward's buffers are the previous step's: the caller reads the output before the next step.
+ */
+export function inferenceForward(
+  model: StepModel, ids: Tensor, cache: AttentionCache, precision: Precision, casts: CastCache | null, recycler: BufferRecycler | null = null,
+): Tensor {
   const before = setCastCache(casts);
   try {
-    return withComputePrecision(precision, () => noGrad(() => model.forward(ids, cache)));
+    const forward = (): Tensor => withComputePrecision(precision, () => noGrad(() => model.forward(ids, cache)));
+    return recycler ? recycler.run(forward) : forward();
   } finally {
     setCastCache(before);
   }

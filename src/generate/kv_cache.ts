@@ -15,9 +15,11 @@ import type { AttentionCache } from '../nn/layers/attention.js';
 import { noGrad } from '../tensor/autograd.js';
 import { kernelsFor } from '../tensor/dispatch.js';
 import { scaledDotProductAttention } from '../tensor/ops/attention.js';
+import { lowersToBf16 } from '../tensor/ops/autocast.js';
 import { concat, reshape } from '../tensor/ops/layout.js';
 import { type Storage, deviceMemory } from '../tensor/storage.js';
-import { Tensor } from '../tensor/tensor.js';
+import { giveBack } from '../tensor/buffer_pool.js';
+import { Tensor, allocUninit } from '../tensor/tensor.js';
 
 /** The first capacity of a layer's cache, in positions (then doubled as needed). */
 const FIRST_CAPACITY = 16;
@@ -131,10 +133,10 @@ export class KvCache implements AttentionCache {
   /**
    * Stores `layer`'s new k, v [N, Hkv, T, D] and returns q's attention [N, H, T, D]. Several new
    * positions (a prefill) need every row empty: one causal attention. One new position per row (a
-   * decode step) attends per row and kv head over that row's positions so far.
+   * decode step) attends per row over that row's positions so far, all its kv heads in one call.
    */
   attend(layer: object, q: Tensor, k: Tensor, v: Tensor): Tensor {
-    const [N, H, T, D] = q.shape;
+    const [N, , T] = q.shape;
     if (N !== this.rows.length) throw new Error(`KvCache: the forward has ${N} rows but the cache ${this.rows.length}`);
     if (T > 1) {
       const at = this.rows.find((r) => r.length > 0);
@@ -144,18 +146,47 @@ export class KvCache implements AttentionCache {
         return scaledDotProductAttention(q, k, v, { causal: true });
       });
     }
-    return noGrad(() => {
-      const pieces: Tensor[] = [];
-      this.rows.forEach((r, i) => {
-        const slot = r.store(layer, k, v, i);
-        const groups = H / slot.heads;
-        for (let h = 0; h < slot.heads; h++) {
-          const query = new Tensor(q.storage.view((i * H + h * groups) * D, groups * D), [1, groups, 1, D]);
-          pieces.push(scaledDotProductAttention(query, headPrefix(slot.k, slot, h, slot.written), headPrefix(slot.v, slot, h, slot.written)));
-        }
-      });
-      return reshape(pieces.length === 1 ? pieces[0] : concat(pieces, 0), [N, H, 1, D]);
+    return noGrad(() => (lowersToBf16('scaledDotProductAttention') ? this.decodePerHead(layer, q, k, v) : this.decodeRows(layer, q, k, v)));
+  }
+
+  /**
+   * A decode step's attention: per row, one kernel call over all its kv heads, reading the cache's
+   * [Hkv, capacity, D] storage in place (kvCapacity) over the row's own length and writing the
+   * row's [H, 1, D] straight into the output (no per-head calls, no concatenation).
+   */
+  private decodeRows(layer: object, q: Tensor, k: Tensor, v: Tensor): Tensor {
+    const [N, H, , D] = q.shape;
+    const slots = this.rows.map((r, i) => r.store(layer, k, v, i));
+    const out = allocUninit(q.dtype, N * H * D, q.device);
+    const probs = allocUninit(q.dtype, H * Math.max(...slots.map((s) => s.written)), q.device);
+    const kern = kernelsFor(q);
+    slots.forEach((slot, i) => {
+      const g = {
+        bh: H, groups: H / slot.heads, tq: 1, tk: slot.written, d: D, dv: D,
+        scale: 1 / Math.sqrt(D), causal: false, kvCapacity: slot.capacity,
+      };
+      kern.attention(g, q.storage.view(i * H * D, H * D).buffer, slot.k.buffer, slot.v.buffer, null, out.view(i * H * D, H * D).buffer, probs.buffer);
     });
+    giveBack(probs);
+    return new Tensor(out, [N, H, 1, D]);
+  }
+
+  /**
+   * The same through the attention op, per row and kv head: under bf16 autocast the op casts its
+   * operands and multiplies in bf16 (attentionBf16), which the strided kernel call does not.
+   */
+  private decodePerHead(layer: object, q: Tensor, k: Tensor, v: Tensor): Tensor {
+    const [N, H, , D] = q.shape;
+    const pieces: Tensor[] = [];
+    this.rows.forEach((r, i) => {
+      const slot = r.store(layer, k, v, i);
+      const groups = H / slot.heads;
+      for (let h = 0; h < slot.heads; h++) {
+        const query = new Tensor(q.storage.view((i * H + h * groups) * D, groups * D), [1, groups, 1, D]);
+        pieces.push(scaledDotProductAttention(query, headPrefix(slot.k, slot, h, slot.written), headPrefix(slot.v, slot, h, slot.written)));
+      }
+    });
+    return reshape(pieces.length === 1 ? pieces[0] : concat(pieces, 0), [N, H, 1, D]);
   }
 
   /** Moves every row past the `tokens` positions the last forward wrote. */

@@ -22,6 +22,8 @@ struct Geometry {
   int64_t bh, tq, tk, d, dv, groups;
   float scale;
   bool causal;
+  /** Positions from one k/v slice's start to the next (a KV cache's capacity; tk when packed). */
+  int64_t cap;
   /** Keys row i may see. */
   int64_t visible(int64_t i) const { return causal ? std::min(i + 1, tk) : tk; }
   /** k/v slices (bh / groups) and the query rows that read each one (groups · tq). */
@@ -31,15 +33,16 @@ struct Geometry {
 
 constexpr int64_t kGrain = 16384;  // probability entries per thread before the row loops fork
 
-/** Arguments 0..2: sizes [bh, tq, tk, d, dv, groups] (a Float64Array), scale, causal. */
+/** Arguments 0..2: sizes [bh, tq, tk, d, dv, groups, kvCapacity] (a Float64Array), scale, causal. */
 Geometry geometry(const Args& a) {
-  const double* p = a.ints(0, "geometry", 6);
-  for (int j = 0; j < 6; j++)
+  const double* p = a.ints(0, "geometry", 7);
+  for (int j = 0; j < 7; j++)
     if (p[j] < 0) throwRange("attention: sizes must be non-negative");
   const Geometry g{static_cast<int64_t>(p[0]), static_cast<int64_t>(p[1]), static_cast<int64_t>(p[2]),
                    static_cast<int64_t>(p[3]), static_cast<int64_t>(p[4]), static_cast<int64_t>(p[5]),
-                   static_cast<float>(a.num(1, "scale")), a.flag(2)};
+                   static_cast<float>(a.num(1, "scale")), a.flag(2), static_cast<int64_t>(p[6])};
   if (g.groups < 1 || g.bh % g.groups != 0) throwRange("attention: groups must be >= 1 and divide bh");
+  if (g.cap < g.tk) throwRange("attention: kvCapacity must be >= tk");
   return g;
 }
 
@@ -91,6 +94,37 @@ void softmaxBackwardRow(const float* SC_RESTRICT p, const float* SC_RESTRICT mas
   for (int64_t j = lim; j < tk; j++) dp[j] = 0.0f;
 }
 
+/**
+ * One query row of a thin attention (decode): scores against the first `lim` keys of its k/v
+ * slice, the softmax, then out = Σ p_j v_j, in direct loops (the dot products and the row update
+ * vectorise over d).
+ */
+SC_MULTIVERSION
+void attendRow(const float* SC_RESTRICT q, const float* SC_RESTRICT k, const float* SC_RESTRICT v,
+               float* SC_RESTRICT p, float* SC_RESTRICT out, int64_t lim, int64_t tk, int64_t d, int64_t dv,
+               float scale) {
+  for (int64_t j = 0; j < lim; j++) {
+    const float* kj = k + j * d;
+    float dot = 0;
+#pragma omp simd reduction(+ : dot)
+    for (int64_t c = 0; c < d; c++) dot += q[c] * kj[c];
+    p[j] = scale * dot;
+  }
+  softmaxRow(p, lim, tk);
+  for (int64_t c = 0; c < dv; c++) out[c] = 0.0f;
+  for (int64_t j = 0; j < lim; j++) {
+    const float pj = p[j];
+    const float* vj = v + j * dv;
+#pragma omp simd
+    for (int64_t c = 0; c < dv; c++) out[c] += pj * vj[c];
+  }
+}
+
+// At most this many query rows per k/v slice (a decode step: the query heads of one kv head) run as
+// direct loops: the library products cost more per call than these rows' work (SmolLM2's decode,
+// 3 rows × ~100 keys × 64, took ~29 µs a call for 9 heads through six sgemm calls).
+constexpr int64_t kThinRows = 4;
+
 /** A buffer every use below overwrites whole before reading (std::vector would zero it first). */
 std::unique_ptr<float[]> uninitialised(int64_t n) { return std::unique_ptr<float[]>(new float[static_cast<size_t>(n)]); }
 
@@ -140,21 +174,29 @@ void forBlocks(const Geometry& g, F&& f) {
   }
 }
 
-// attention(sizes[bh, tq, tk, d, dv, groups], scale, causal, q, k, v, dropMask|null, out, probs)
+// attention(sizes[bh, tq, tk, d, dv, groups, kvCapacity], scale, causal, q, k, v, dropMask|null, out, probs)
 napi_value AttentionKernel(Args& a) {
   const Geometry g = geometry(a);
   const F32 q = a.f32(3, "q"), k = a.f32(4, "k"), v = a.f32(5, "v"), mask = a.f32OrNull(6, "dropMask");
   const F32 out = a.f32(7, "out"), probs = a.f32(8, "probs");
   const int64_t pn = g.bh * g.tq * g.tk, kv = g.kvSlices(), rows = g.groupRows();
   a.need(q, g.bh * g.tq * g.d, "q");
-  a.need(k, kv * g.tk * g.d, "k");
-  a.need(v, kv * g.tk * g.dv, "v");
+  a.need(k, kv * g.cap * g.d, "k");
+  a.need(v, kv * g.cap * g.dv, "v");
   a.need(out, g.bh * g.tq * g.dv, "out");
   a.need(probs, pn, "probs");
   if (mask.p) a.need(mask, pn, "dropMask");
   if (g.bh * g.tq == 0 || g.dv == 0) return undefinedValue(a.env());
+  if (!mask.p && g.groupRows() <= kThinRows) {
+    forRows(g, [&](int64_t r, int64_t lim) {
+      const int64_t slice = r / g.tq / g.groups;
+      attendRow(q.p + r * g.d, k.p + slice * g.cap * g.d, v.p + slice * g.cap * g.dv, probs.p + r * g.tk,
+                out.p + r * g.dv, lim, g.tk, g.d, g.dv, g.scale);
+    });
+    return undefinedValue(a.env());
+  }
   forBlocks(g, [&](Block b) {
-    batched(g, false, true, b.rows, b.keys, g.d, g.scale, q.p + b.row0 * g.d, g.d, rows * g.d, k.p, g.d, g.tk * g.d,
+    batched(g, false, true, b.rows, b.keys, g.d, g.scale, q.p + b.row0 * g.d, g.d, rows * g.d, k.p, g.d, g.cap * g.d,
             0.0f, probs.p + b.row0 * g.tk, g.tk, rows * g.tk);
   });
   forRows(g, [&](int64_t r, int64_t lim) { softmaxRow(probs.p + r * g.tk, lim, g.tk); });
@@ -169,7 +211,7 @@ napi_value AttentionKernel(Args& a) {
   }
   forBlocks(g, [&](Block b) {
     batched(g, false, false, b.rows, g.dv, b.keys, 1.0f, pd + b.row0 * g.tk, g.tk, rows * g.tk, v.p, g.dv,
-            g.tk * g.dv, 0.0f, out.p + b.row0 * g.dv, g.dv, rows * g.dv);
+            g.cap * g.dv, 0.0f, out.p + b.row0 * g.dv, g.dv, rows * g.dv);
   });
   return undefinedValue(a.env());
 }
@@ -182,14 +224,14 @@ napi_value AttentionBackwardKernel(Args& a) {
   const F32 gq = a.f32OrNull(9, "gq"), gk = a.f32OrNull(10, "gk"), gv = a.f32OrNull(11, "gv");
   const int64_t pn = g.bh * g.tq * g.tk, kv = g.kvSlices(), rows = g.groupRows();
   a.need(q, g.bh * g.tq * g.d, "q");
-  a.need(k, kv * g.tk * g.d, "k");
-  a.need(v, kv * g.tk * g.dv, "v");
+  a.need(k, kv * g.cap * g.d, "k");
+  a.need(v, kv * g.cap * g.dv, "v");
   a.need(probs, pn, "probs");
   a.need(gy, g.bh * g.tq * g.dv, "gy");
   if (mask.p) a.need(mask, pn, "dropMask");
   if (gq.p) a.need(gq, g.bh * g.tq * g.d, "gq");
-  if (gk.p) a.need(gk, kv * g.tk * g.d, "gk");
-  if (gv.p) a.need(gv, kv * g.tk * g.dv, "gv");
+  if (gk.p) a.need(gk, kv * g.cap * g.d, "gk");
+  if (gv.p) a.need(gv, kv * g.cap * g.dv, "gv");
   if (pn == 0) return undefinedValue(a.env());
   const std::unique_ptr<float[]> scratch = uninitialised(pn);
   if (gv.p) {
@@ -203,14 +245,14 @@ napi_value AttentionBackwardKernel(Args& a) {
     // gv += Pdᵀ gy
     forBlocks(g, [&](Block b) {
       batched(g, true, false, b.keys, g.dv, b.rows, 1.0f, pd + b.row0 * g.tk, g.tk, rows * g.tk, gy.p + b.row0 * g.dv,
-              g.dv, rows * g.dv, 1.0f, gv.p, g.dv, g.tk * g.dv);
+              g.dv, rows * g.dv, 1.0f, gv.p, g.dv, g.cap * g.dv);
     });
   }
   if (!gq.p && !gk.p) return undefinedValue(a.env());
   // dPd = gy vᵀ, then the softmax backward turns it into the (scaled) score gradient in place.
   forBlocks(g, [&](Block b) {
     batched(g, false, true, b.rows, b.keys, g.dv, 1.0f, gy.p + b.row0 * g.dv, g.dv, rows * g.dv, v.p, g.dv,
-            g.tk * g.dv, 0.0f, scratch.get() + b.row0 * g.tk, g.tk, rows * g.tk);
+            g.cap * g.dv, 0.0f, scratch.get() + b.row0 * g.tk, g.tk, rows * g.tk);
   });
   forRows(g, [&](int64_t r, int64_t lim) {
     softmaxBackwardRow(probs.p + r * g.tk, mask.p ? mask.p + r * g.tk : nullptr, scratch.get() + r * g.tk, lim, g.tk, g.scale);
@@ -218,11 +260,11 @@ napi_value AttentionBackwardKernel(Args& a) {
   forBlocks(g, [&](Block b) {
     const float* ds = scratch.get() + b.row0 * g.tk;
     if (gq.p)  // gq += dS k
-      batched(g, false, false, b.rows, g.d, b.keys, 1.0f, ds, g.tk, rows * g.tk, k.p, g.d, g.tk * g.d, 1.0f,
+      batched(g, false, false, b.rows, g.d, b.keys, 1.0f, ds, g.tk, rows * g.tk, k.p, g.d, g.cap * g.d, 1.0f,
               gq.p + b.row0 * g.d, g.d, rows * g.d);
     if (gk.p)  // gk += dSᵀ q
       batched(g, true, false, b.keys, g.d, b.rows, 1.0f, ds, g.tk, rows * g.tk, q.p + b.row0 * g.d, g.d, rows * g.d,
-              1.0f, gk.p, g.d, g.tk * g.d);
+              1.0f, gk.p, g.d, g.cap * g.d);
   });
   return undefinedValue(a.env());
 }

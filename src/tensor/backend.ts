@@ -96,6 +96,19 @@ export interface AttentionGeometry {
   scale: number;
   /** Query i sees keys j <= i only (torch's is_causal: a top-left aligned lower triangle). */
   causal: boolean;
+  /**
+   * Positions each k/v slice holds in memory, of which the first tk are read (default tk: packed
+   * slices). A KV cache's [Hkv, capacity, d] storage is read in place with kvCapacity = capacity:
+   * k slice s starts at s · kvCapacity · d, v slice s at s · kvCapacity · dv.
+   */
+  kvCapacity?: number;
+}
+
+/** Positions between the starts of consecutive k/v slices: `kvCapacity` (checked against tk), or tk. */
+export function kvSliceLength(g: AttentionGeometry): number {
+  const capacity = g.kvCapacity ?? g.tk;
+  if (capacity < g.tk) throw new RangeError(`attention: kvCapacity ${capacity} is below tk ${g.tk}`);
+  return capacity;
 }
 
 export interface AdamHyper {

@@ -1,11 +1,12 @@
 /**
  * A generation step in bf16 casts each weight once per generation (the cast cache), not once per
- * op call, and computes the very same logits as casting per op.
+ * op call, and computes the very same logits as casting per op. In fp32 on the cpu a step recycler
+ * gives each step the last step's buffers, with the very same logits.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from '../helpers/per_backend.js';
-import { inferenceForward, weightCasts } from '../../src/generate/inference_forward.js';
-import { KvCache } from '../../src/generate/kv_cache.js';
+import { inferenceForward, stepRecycler, weightCasts } from '../../src/generate/inference_forward.js';
+import { KvCache, SequenceCache } from '../../src/generate/kv_cache.js';
 import { activeCastCache } from '../../src/tensor/ops/cast_cache.js';
 import { Tensor } from '../../src/tensor/tensor.js';
 import { FAMILIES, randomModel } from './families.js';
@@ -26,5 +27,33 @@ describe('inferenceForward', () => {
     assert.deepEqual(again, plain);
     assert.equal(activeCastCache(), null, 'the cache is in place only during the forward');
     assert.equal(weightCasts(model, 'fp32'), null);
+  });
+
+  it("fp32: a step recycler reuses the last step's buffers, the logits unchanged; none in bf16", () => {
+    const [, spec] = FAMILIES.find(([name]) => name.startsWith('llama'))!;
+    const model = randomModel(spec, 3);
+    assert.equal(stepRecycler(model, 'bf16'), null, 'a bf16 step makes weight casts that outlive it');
+    const recycler = stepRecycler(model, 'fp32');
+    assert.ok(recycler);
+    const decode = (r: typeof recycler | null): Float32Array[] => {
+      const rows = [new SequenceCache(), new SequenceCache()];
+      const prefill = new KvCache(rows);
+      inferenceForward(model, Tensor.from([3, 1, 4, 1, 5, 9, 2, 6], [2, 4], 'int32'), prefill, 'fp32', null, r);
+      prefill.advance(4);
+      return [7, 8, 9].map((t) => {
+        const step = new KvCache(rows, { lastPositionOnly: true });
+        const logits = inferenceForward(model, Tensor.from([t, t + 1], [2, 1], 'int32'), step, 'fp32', null, r).values() as Float32Array;
+        step.advance(1);
+        return logits.slice();
+      });
+    };
+    const plain = decode(null);
+    const recycled = decode(recycler);
+    const taken = recycler.bytesTaken;
+    assert.ok(taken > 0, 'the steps took their buffers from the recycler');
+    assert.deepEqual(recycled, plain);
+    const again = decode(recycler);
+    assert.deepEqual(again, plain);
+    assert.equal(recycler.bytesTaken, taken, 'a step takes the same buffers as the last one');
   });
 });

@@ -58,6 +58,36 @@ describe('KV cache: cached decode equals the full forward', () => {
     });
   }
 
+  for (const [name, spec] of [FAMILIES[0], FAMILIES[1]]) {
+    it(`${name}: 3 rows of different lengths decoded together across a capacity doubling, logits within 1e-5`, () => {
+      const model = randomModel(spec, 5);
+      const rng = new Rng(8);
+      // Row 0 fills its first 16 positions mid-way and its cache grows while the others' do not.
+      const seqs = [13, 4, 9].map((n) => Array.from({ length: n }, () => rng.int(61)));
+      const rows = seqs.map((ids) => {
+        const row = new SequenceCache();
+        const cache = new KvCache([row]);
+        noGrad(() => model.forward(Tensor.from(ids, [1, ids.length], 'int32'), cache));
+        cache.advance(ids.length);
+        return row;
+      });
+      for (let step = 0; step < 6; step++) {
+        const next = seqs.map(() => rng.int(61));
+        seqs.forEach((ids, r) => ids.push(next[r]));
+        const cache = new KvCache(rows, { lastPositionOnly: true });
+        const logits = noGrad(() => model.forward(Tensor.from(next, [3, 1], 'int32'), cache)).values() as Float32Array;
+        cache.advance(1);
+        const V = logits.length / 3;
+        seqs.forEach((ids, r) => {
+          const full = noGrad(() => model.forward(Tensor.from(ids, [1, ids.length]))).values() as Float32Array;
+          const d = maxDiff(logits.subarray(r * V, (r + 1) * V), full.subarray(full.length - V));
+          assert.ok(d <= 1e-5, `step ${step} row ${r} (length ${ids.length}): ${d}`);
+        });
+      }
+      assert.deepEqual(rows.map((r) => r.length), [19, 10, 15]);
+    });
+  }
+
   it('under bf16 the cached decode follows the bf16 full forward (and differs from fp32)', async () => {
     for (const [name, spec] of [FAMILIES[0], FAMILIES[4]]) {
       const model = randomModel(spec, 9);

@@ -8,7 +8,7 @@
  * the next step: tensor/recycler.ts).
  */
 import { embedding } from '../../tensor/ops/embedding.js';
-import { concat, slice } from '../../tensor/ops/layout.js';
+import { concat, reshape, slice } from '../../tensor/ops/layout.js';
 import { rotary } from '../../tensor/ops/rotary.js';
 import type { Device } from '../../tensor/storage.js';
 import { Tensor } from '../../tensor/tensor.js';
@@ -64,10 +64,34 @@ export function rotaryTables(inv: Float32Array, length: number): { cos: Float32A
   return { cos, sin };
 }
 
+/**
+ * cos and sin [positions.length · repeat, D/2]: row r holds position positions[⌊r / repeat⌋], the
+ * same float32 values as rotaryTables' row of that position.
+ */
+export function rotaryRowsAt(inv: Float32Array, positions: readonly number[], repeat: number): { cos: Float32Array; sin: Float32Array } {
+  const half = inv.length;
+  const cos = new Float32Array(positions.length * repeat * half);
+  const sin = new Float32Array(positions.length * repeat * half);
+  positions.forEach((t, n) => {
+    for (let i = 0; i < half; i++) {
+      const angle = f32(t * inv[i]);
+      cos[n * repeat * half + i] = Math.cos(angle);
+      sin[n * repeat * half + i] = Math.sin(angle);
+    }
+    for (let r = 1; r < repeat; r++) {
+      cos.copyWithin((n * repeat + r) * half, n * repeat * half, (n * repeat + 1) * half);
+      sin.copyWithin((n * repeat + r) * half, n * repeat * half, (n * repeat + 1) * half);
+    }
+  });
+  return { cos, sin };
+}
+
 /** A head size's rotary embedding: applies the rotation to q or k, its tables cached per length and device. */
 export class RotaryEmbedding {
   readonly inverseFrequencies: Float32Array;
   private readonly tables = new Map<string, { cos: Tensor; sin: Tensor }>();
+  /** The last decode steps' per-row tables (applyDecodeRows), by device, heads and row positions. */
+  private readonly decodeTables = new Map<string, { cos: Tensor; sin: Tensor }>();
 
   constructor(readonly headDim: number, theta: number, scaling: Llama3Scaling | null = null) {
     this.inverseFrequencies = inverseFrequencies(headDim, theta, scaling);
@@ -89,9 +113,29 @@ export class RotaryEmbedding {
     if (offsets.every((o) => o === offsets[0])) return this.apply(x, offsets[0] ?? 0);
     const [N] = x.shape;
     if (offsets.length !== N) throw new Error(`rotary: ${offsets.length} row offsets for a batch of ${N}`);
+    if (x.ndim === 4 && x.shape[2] === 1) return this.applyDecodeRows(x, offsets);
     const rowSize = x.size / N;
     const row = (n: number): Tensor => new Tensor(x.storage.view(n * rowSize, rowSize), [1, ...x.shape.slice(1)]);
     return concat(offsets.map((o, n) => this.apply(row(n), o)), 0);
+  }
+
+  /**
+   * A decode step's x [N, H, 1, D], row n at position offsets[n], in one rotary call: x as [N·H, D]
+   * (one "position" per head of each row) against tables of each row's position repeated per head.
+   * Every layer of the step asks for the same tables, so the last ones are kept (two: q's heads and
+   * k's); they are made on the host and adopted, never a step's recycled buffer.
+   */
+  private applyDecodeRows(x: Tensor, offsets: readonly number[]): Tensor {
+    const [N, H, , D] = x.shape;
+    const key = `${x.device}:${H}:${offsets.join(',')}`;
+    let t = this.decodeTables.get(key);
+    if (!t) {
+      const { cos, sin } = rotaryRowsAt(this.inverseFrequencies, offsets, H);
+      t = { cos: Tensor.fromHost(cos, [N * H, D / 2], false, x.device), sin: Tensor.fromHost(sin, [N * H, D / 2], false, x.device) };
+      if (this.decodeTables.size >= 2) this.decodeTables.delete(this.decodeTables.keys().next().value!);
+      this.decodeTables.set(key, t);
+    }
+    return reshape(rotary(reshape(x, [N * H, D]), t.cos, t.sin), x.shape);
   }
 
   /**

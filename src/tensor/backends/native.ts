@@ -154,7 +154,7 @@ const MAX_DIMS = 16;
 const dimsPack = new Float64Array(1 + 3 * MAX_DIMS);
 const convPack = new Float64Array(13);
 const poolPack = new Float64Array(12);
-const attentionPack = new Float64Array(6);
+const attentionPack = new Float64Array(7);
 
 function packDims(shape: number[], s0: number[], s1: number[]): Float64Array {
   const nd = shape.length;
@@ -185,7 +185,7 @@ function packPool(g: Pool2dGeometry): Float64Array {
 
 function packAttention(g: AttentionGeometry): Float64Array {
   const p = attentionPack;
-  p[0] = g.bh; p[1] = g.tq; p[2] = g.tk; p[3] = g.d; p[4] = g.dv; p[5] = g.groups;
+  p[0] = g.bh; p[1] = g.tq; p[2] = g.tk; p[3] = g.d; p[4] = g.dv; p[5] = g.groups; p[6] = g.kvCapacity ?? g.tk;
   return p;
 }
 

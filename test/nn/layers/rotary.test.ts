@@ -113,4 +113,17 @@ describe('RotaryEmbedding', () => {
     const after = rope.tablesFor(6, 'cpu');
     assert.deepEqual([after.cos.values(), after.sin.values()], before);
   });
+
+  it('a decode step\'s rows at different positions, rotated in one call, equal each row rotated alone', () => {
+    const [N, H, D] = [3, 2, 8];
+    const rope = new RotaryEmbedding(D, 1e4, { factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalContext: 16 });
+    const x = Tensor.from(Array.from({ length: N * H * D }, (_, i) => Math.cos(i + 0.5)), [N, H, 1, D], 'float32');
+    const offsets = [5, 0, 37];
+    const got = rope.applyRows(x, offsets);
+    assert.deepEqual(got.shape, [N, H, 1, D]);
+    const alone = offsets.map((o, n) => rope.apply(Tensor.from(x.values().subarray(n * H * D, (n + 1) * H * D), [1, H, 1, D], 'float32'), o).values());
+    assert.deepEqual(got.values(), Float32Array.from(alone.flatMap((v) => Array.from(v))), 'the same float32 values, bit for bit');
+    const again = rope.applyRows(x, offsets);
+    assert.deepEqual(again.values(), got.values(), 'the next layer of the step reuses the step\'s tables');
+  });
 });

@@ -1,4 +1,4 @@
-import type { AttentionGeometry, Buf } from '../../backend.js';
+import { type AttentionGeometry, type Buf, kvSliceLength } from '../../backend.js';
 
 /** Keys row i of a slice may see: all of them, or j <= i under a causal mask. */
 const visibleKeys = (g: AttentionGeometry, i: number): number => (g.causal ? Math.min(i + 1, g.tk) : g.tk);
@@ -12,6 +12,7 @@ function dot(a: Buf, ao: number, b: Buf, bo: number, n: number): number {
 /** probs = softmax(scale · q kᵀ) with masked entries 0; out = (probs ∘ dropMask) v. Query slice b reads k/v slice floor(b / groups). */
 export function attention(g: AttentionGeometry, q: Buf, k: Buf, v: Buf, dropMask: Buf | null, out: Buf, probs: Buf): void {
   const { bh, tq, tk, d, dv, scale } = g;
+  const cap = kvSliceLength(g);
   for (let b = 0; b < bh; b++) {
     const kv = Math.floor(b / g.groups);
     for (let i = 0; i < tq; i++) {
@@ -20,7 +21,7 @@ export function attention(g: AttentionGeometry, q: Buf, k: Buf, v: Buf, dropMask
       const qo = (b * tq + i) * d;
       let m = -Infinity;
       for (let j = 0; j < lim; j++) {
-        const s = scale * dot(q, qo, k, (kv * tk + j) * d, d);
+        const s = scale * dot(q, qo, k, (kv * cap + j) * d, d);
         probs[row + j] = s;
         if (s > m) m = s;
       }
@@ -37,7 +38,7 @@ export function attention(g: AttentionGeometry, q: Buf, k: Buf, v: Buf, dropMask
       for (let c = 0; c < dv; c++) out[oo + c] = 0;
       for (let j = 0; j < lim; j++) {
         const p = dropMask ? probs[row + j] * dropMask[row + j] : probs[row + j];
-        const vo = (kv * tk + j) * dv;
+        const vo = (kv * cap + j) * dv;
         for (let c = 0; c < dv; c++) out[oo + c] += p * v[vo + c];
       }
     }
@@ -54,6 +55,7 @@ export function attentionBackward(
   gq: Buf | null, gk: Buf | null, gv: Buf | null,
 ): void {
   const { bh, tq, tk, d, dv, scale } = g;
+  const cap = kvSliceLength(g);
   const dpd = new Float64Array(tk);
   for (let b = 0; b < bh; b++) {
     const kv = Math.floor(b / g.groups);
@@ -64,7 +66,7 @@ export function attentionBackward(
       const qo = (b * tq + i) * d;
       let rowDot = 0;
       for (let j = 0; j < lim; j++) {
-        const vo = (kv * tk + j) * dv;
+        const vo = (kv * cap + j) * dv;
         const pd = dropMask ? probs[row + j] * dropMask[row + j] : probs[row + j];
         if (gv) for (let c = 0; c < dv; c++) gv[vo + c] += pd * gy[go + c];
         dpd[j] = dot(gy, go, v, vo, dv);
@@ -74,7 +76,7 @@ export function attentionBackward(
       for (let j = 0; j < lim; j++) {
         const p = probs[row + j];
         const ds = scale * (p * (dropMask ? dropMask[row + j] * dpd[j] : dpd[j]) - p * rowDot);
-        const ko = (kv * tk + j) * d;
+        const ko = (kv * cap + j) * d;
         if (gq) for (let c = 0; c < d; c++) gq[qo + c] += ds * k[ko + c];
         if (gk) for (let c = 0; c < d; c++) gk[ko + c] += ds * q[qo + c];
       }

@@ -1,6 +1,7 @@
 /// <reference types="@webgpu/types" />
-import type {
-  AdamHyper, AttentionGeometry, BackendInfo, BinaryOp, Conv2dGeometry, Kernels, Pool2dGeometry, SgdHyper, UnaryOp,
+import {
+  type AdamHyper, type AttentionGeometry, type BackendInfo, type BinaryOp, type Conv2dGeometry, type Kernels, type Pool2dGeometry,
+  type SgdHyper, type UnaryOp, kvSliceLength,
 } from '../../backend.js';
 import type { DeviceBuffer } from '../../storage.js';
 import type { BF16_CASTS } from '../../kernel_names.js';
@@ -302,36 +303,36 @@ export function webgpuBackend(gpu: OpenedGpu): GpuBackend & { stream: GpuStream;
     // `qRows` query rows, so gk and gv sum over a group's query heads inside the product.
     attention(g: AttentionGeometry, q, k, v, dropMask, out, probs) {
       const { bh, tq, tk, d, dv } = g;
-      const kv = bh / g.groups, qRows = g.groups * tq;
-      gemm(false, true, qRows, tk, d, g.scale, q, qRows * d, k, tk * d, 0, probs, qRows * tk, kv);
+      const kv = bh / g.groups, qRows = g.groups * tq, cap = kvSliceLength(g);
+      gemm(false, true, qRows, tk, d, g.scale, q, qRows * d, k, cap * d, 0, probs, qRows * tk, kv);
       softmaxRows(probs, bh * tq, tk, probs, false, g.causal, tq);
       let weights = probs;
       if (dropMask) {
         weights = temp(bh * tq * tk);
         mul(probs, dropMask, weights, bh * tq * tk);
       }
-      gemm(false, false, qRows, dv, tk, 1, weights, qRows * tk, v, tk * dv, 0, out, qRows * dv, kv);
+      gemm(false, false, qRows, dv, tk, 1, weights, qRows * tk, v, cap * dv, 0, out, qRows * dv, kv);
       if (weights !== probs) done(weights);
     },
     attentionBackward(g: AttentionGeometry, q, k, v, probs, dropMask, gy, gq, gk, gv) {
       const { bh, tq, tk, d, dv } = g;
-      const kv = bh / g.groups, qRows = g.groups * tq;
+      const kv = bh / g.groups, qRows = g.groups * tq, cap = kvSliceLength(g);
       const n = bh * tq * tk;
       let weights = probs;
       if (dropMask) {
         weights = temp(n);
         mul(probs, dropMask, weights, n);
       }
-      if (gv) gemm(true, false, tk, dv, qRows, 1, weights, qRows * tk, gy, qRows * dv, 1, gv, tk * dv, kv);
+      if (gv) gemm(true, false, tk, dv, qRows, 1, weights, qRows * tk, gy, qRows * dv, 1, gv, cap * dv, kv);
       if (weights !== probs) done(weights);
       if (!gq && !gk) return;
       const dP = temp(n);
-      gemm(false, true, qRows, tk, dv, 1, gy, qRows * dv, v, tk * dv, 0, dP, qRows * tk, kv);
+      gemm(false, true, qRows, tk, dv, 1, gy, qRows * dv, v, cap * dv, 0, dP, qRows * tk, kv);
       if (dropMask) mul(dP, dropMask, dP, n);
       const dS = temp(n);
       run(E.softmaxBackward, [probs, dP, dS], [bh * tq, tk, 0], rows(bh * tq));
-      if (gq) gemm(false, false, qRows, d, tk, g.scale, dS, qRows * tk, k, tk * d, 1, gq, qRows * d, kv);
-      if (gk) gemm(true, false, tk, d, qRows, g.scale, dS, qRows * tk, q, qRows * d, 1, gk, tk * d, kv);
+      if (gq) gemm(false, false, qRows, d, tk, g.scale, dS, qRows * tk, k, cap * d, 1, gq, qRows * d, kv);
+      if (gk) gemm(true, false, tk, d, qRows, g.scale, dS, qRows * tk, q, qRows * d, 1, gk, cap * d, kv);
       done(dP, dS);
     },
     sgdStep(param, grad, momentumBuf, h: SgdHyper) {
