@@ -9,7 +9,8 @@
 //  - backward (dY·W, the dX of its backward): B = W,  K = rows, N = cols.
 // Each is its own packed copy (a different logical B). The handle owns its memory and its
 // primitives (keyed by M, beta, bias, threads); JavaScript holds it as an external and frees it
-// with the storage it came from (ops/packed_weights.ts). The arithmetic is the bf16 primitive's:
+// with the storage it came from (ops/packed_weights.ts); its bytes are reported to V8 as external
+// memory, so a server's per-generation packs are collected like the casts they came from. The arithmetic is the bf16 primitive's:
 // exact bf16 products, float32 accumulation (the sums' order may differ: float32 rounding).
 #include "dnnl_context.h"
 #include "napi_args.h"
@@ -115,7 +116,15 @@ PackedPrimitive* primitiveFor(PackedBf16& p, int64_t M, float beta, bool bias, i
   return raw;
 }
 
-void finalizePacked(napi_env, void* data, void*) { delete static_cast<PackedBf16*>(data); }
+/** The packed copy's bytes, reported to V8 so that its collector sees the memory a handle holds. */
+int64_t packedBytes(const PackedBf16& p) { return static_cast<int64_t>(p.packedDesc.get_size()); }
+
+void finalizePacked(napi_env env, void* data, void*) {
+  auto* p = static_cast<PackedBf16*>(data);
+  int64_t total = 0;
+  napi_adjust_external_memory(env, -packedBytes(*p), &total);
+  delete p;
+}
 
 PackedBf16& packedArg(Args& a, size_t i) { return *static_cast<PackedBf16*>(a.external(i, "packed")); }
 #endif
@@ -136,6 +145,8 @@ napi_value PackBf16WeightKernel(Args& a) {
     if (napi_create_external(a.env(), p.get(), finalizePacked, nullptr, &result) != napi_ok) {
       throwRange("packBf16Weight: could not create the external");
     }
+    int64_t total = 0;
+    napi_adjust_external_memory(a.env(), packedBytes(*p), &total);
     p.release();
     return result;
   }
