@@ -22,7 +22,7 @@ export { PRECISIONS, computePrecision, setComputePrecision, withComputePrecision
 export * from './ops/elementwise.js';
 export * from './ops/matmul.js';
 export { CastCache, activeCastCache, setCastCache } from './ops/cast_cache.js';
-export { markUnchanging, setWeightPacking } from './ops/packed_weights.js';
+export { isPacked, markUnchanging, setWeightPacking } from './ops/packed_weights.js';
 export * from './ops/reduce.js';
 export * from './ops/layout.js';
 export * from './ops/softmax.js';
