@@ -40,6 +40,7 @@
         'src/native/memory.cc',
         'src/native/bf16.cc',
         'src/native/gemv_bf16.cc',
+        'src/native/gemm_bf16_packed.cc',
         'src/native/llama.cc',
       ],
       'defines': ['NAPI_VERSION=8'],

@@ -109,6 +109,14 @@ int64_t Args::integer(size_t i, const char* name, int64_t lo, int64_t hi) const 
   return static_cast<int64_t>(v);
 }
 
+void* Args::external(size_t i, const char* name) const {
+  void* data = nullptr;
+  if (napi_get_value_external(env_, arg(i), &data) != napi_ok || data == nullptr) {
+    throwType(std::string(fn_) + ": argument '" + name + "' must be a native handle (an external)");
+  }
+  return data;
+}
+
 bool Args::flag(size_t i) const {
   bool b = false;
   if (napi_get_value_bool(env_, arg(i), &b) != napi_ok) {

@@ -64,6 +64,8 @@ class Args {
   /** An integer-valued number in [lo, hi]. */
   int64_t integer(size_t i, const char* name, int64_t lo = 0, int64_t hi = INT64_C(1) << 53) const;
   bool flag(size_t i) const;
+  /** The pointer an N-API external holds (a native object JavaScript keeps as a handle). */
+  void* external(size_t i, const char* name) const;
   std::string str(size_t i, const char* name) const;
   /** A Float64Array of small integers (shapes, strides, geometry), packed by the TS layer. */
   const double* ints(size_t i, const char* name, int64_t minLen) const;

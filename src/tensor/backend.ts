@@ -422,4 +422,28 @@ export interface HostBackend extends BackendInfo, Kernels<HostArray> {
  * the gradients, and the accumulation. conv2dBackward's gy is float32 too: the kernel rounds it to
  * bfloat16 itself (each backend in its own pass or layout change).
  */
-export type Bf16Entries<B> = Pick<Kernels<B>, 'gemm' | 'conv2d' | 'conv2dBackward'>;
+export type Bf16Entries<B> = Pick<Kernels<B>, 'gemm' | 'conv2d' | 'conv2dBackward'> & Partial<Bf16Packing<B>>;
+
+declare const packedWeightBrand: unique symbol;
+/** A weight held in the backend's own product layout (ops/packed_weights.ts); opaque above it. */
+export interface PackedWeight {
+  readonly [packedWeightBrand]: true;
+}
+
+/**
+ * Optional bf16 products against a weight laid out once for the backend's kernels (oneDNN's
+ * blocked layout on the native backend) instead of on every call. W is bf16 [rows, cols] row-major.
+ */
+export interface Bf16Packing<B> {
+  /**
+   * W packed for C = A·Wᵀ (`forward`: a linear layer's x·Wᵀ, K = cols, N = rows) or C = A·W (K =
+   * rows, N = cols), laid out as a product of M rows wants it; null where the backend has no faster
+   * kernel for it.
+   */
+  packWeight(w: B, rows: number, cols: number, forward: boolean, M: number): PackedWeight | null;
+  /**
+   * C [M, N] = A [M, K] (bf16) times the packed weight + beta·C (+ bias [N], beta then 0), float32
+   * C; false (C untouched) where no fast kernel takes this M.
+   */
+  gemmPacked(M: number, A: B, packed: PackedWeight, beta: number, C: B, bias: B | null): boolean;
+}

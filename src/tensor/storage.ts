@@ -57,6 +57,12 @@ export interface Storage<H extends HostArray = HostArray> {
   write(values: ArrayLike<number>, offset?: number): void;
   /** Sets every element to 0 (an allocator's job, like cudaMemset, not a kernel over values). */
   zero(): void;
+  /**
+   * How many times write() or zero() changed the values (where a device counts them): what a cache
+   * of a frozen weight's derived forms (ops/packed_weights.ts) checks. Kernels writing the buffer do
+   * not count, so only values no kernel writes (a frozen weight) may be cached by it.
+   */
+  readonly version?: number;
   /** Elements [offset, offset + size) as a storage sharing this one's memory (arena views). */
   view(offset: number, size: number): Storage<H>;
   /** Releases the memory (a no-op on the cpu device, where the garbage collector frees it). */

@@ -7,6 +7,7 @@
  */
 import { kernelsFor } from '../../tensor/dispatch.js';
 import { deviceMemory } from '../../tensor/storage.js';
+import { markUnchanging } from '../../tensor/ops/packed_weights.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { Rng } from '../../util/rng.js';
 import { Linear } from '../layers/linear.js';
@@ -149,6 +150,7 @@ export function holdBaseInBf16(model: Module): number {
     const held = deviceMemory(w.device).alloc('bfloat16', w.size);
     kernelsFor(w).toBf16(w.buffer, held.buffer);
     w.storage = held;
+    markUnchanging(w); // frozen: its products may run on a packed copy (tensor/ops/packed_weights.ts)
     bytes += 2 * w.size;
   }
   return bytes;

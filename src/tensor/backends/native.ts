@@ -15,7 +15,7 @@ import { createRequire } from 'node:module';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type {
-  AdamHyper, AttentionGeometry, Backend, BinaryOp, Buf, Conv2dGeometry, HostBackend, Pool2dGeometry, SgdHyper, UnaryOp,
+  AdamHyper, AttentionGeometry, Backend, BinaryOp, Buf, Conv2dGeometry, HostBackend, PackedWeight, Pool2dGeometry, SgdHyper, UnaryOp,
 } from '../backend.js';
 import { CPU } from '../storage.js';
 import { cpuBackend } from './cpu/storage.js';
@@ -91,6 +91,8 @@ export interface Addon {
   conv2dBackwardBf16(geom: Float64Array, x: Buf, w: Buf, gy: Buf, gx: Buf | null, gw: Buf, gb: Buf | null, setGx?: boolean): void;
   softmaxCausal(x: Buf, slices: number, rows: number, cols: number, out: Buf): void;
   lastBf16GemmImpl(): string;
+  packBf16Weight(W: Buf, rows: number, cols: number, forward: boolean, M: number): PackedWeight | null;
+  gemmBf16Packed(M: number, A: Buf, packed: PackedWeight, beta: number, C: Buf, bias: Buf | null): boolean;
   lastConvBf16Impl(): string;
   sgdStep(p: Buf, g: Buf, buf: Buf | null, lr: number, momentum: number, dampening: number,
     weightDecay: number, nesterov: boolean, firstStep: boolean): void;
@@ -303,6 +305,8 @@ function makeHostBackend(n: Addon): HostBackend {
       conv2d: (g, x, w, bias, y) => n.conv2dBf16(packConv(g), x, w, bias, y),
       conv2dBackward: (g, x, w, gy, gx, gw, gb, setGx = false) =>
         n.conv2dBackwardBf16(packConv(g), x, w, gy, gx, gw, gb, setGx),
+      packWeight: (w, rows, cols, forward, M) => n.packBf16Weight(w, rows, cols, forward, M),
+      gemmPacked: (M, A, packed, beta, C, bias) => n.gemmBf16Packed(M, A, packed, beta, C, bias),
     },
     softmaxCausal: (x, slices, rows, cols, out) => n.softmaxCausal(x, slices, rows, cols, out),
     sgdStep: (p, g, buf, h: SgdHyper) =>

@@ -11,6 +11,7 @@
  */
 import type { Tensor } from '../tensor.js';
 import { toBf16 } from './cast.js';
+import { markUnchanging } from './packed_weights.js';
 
 export class CastCache {
   private readonly weights: Set<Tensor>;
@@ -26,6 +27,8 @@ export class CastCache {
     let cast = this.casts.get(x);
     if (cast === undefined) {
       cast = toBf16(x);
+      // Unchanging while the cache holds it: its products may run on a packed copy (packed_weights.ts).
+      markUnchanging(cast);
       this.casts.set(x, cast);
     }
     return cast;

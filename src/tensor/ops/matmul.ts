@@ -8,6 +8,7 @@ import { Tensor, allocStorage, allocUninit } from '../tensor.js';
 import { autocast } from './autocast.js';
 import { accumulated, bf16Operand, gradTarget, handsOver, roundInPlace, sameDtype, type GradTarget } from './bf16.js';
 import { gradInput } from './cast.js';
+import { packedLinear } from './packed_weights.js';
 
 /**
  * Matrix product over the last two dimensions. Supported forms:
@@ -178,7 +179,10 @@ function linearBf16(xOperand: Tensor, wOperand: Tensor, bias: Tensor | null, out
   const handedOver = handsOver(xOperand);
   const xo = bf16Operand(xOperand, handedOver);
   const wo = bf16Operand(wOperand);
-  kb.gemm(false, true, M, outF, inF, 1, xo.forward, 0, wo.forward, 0, 0, out.buffer, 0, 1, bias?.buffer ?? null);
+  // A weight that does not change (packed_weights.ts) multiplies from its packed copy.
+  if (!packedLinear(xo.forward, wOperand, M, out.buffer, bias?.buffer ?? null)) {
+    kb.gemm(false, true, M, outF, inF, 1, xo.forward, 0, wo.forward, 0, 0, out.buffer, 0, 1, bias?.buffer ?? null);
+  }
   xo.release();
   wo.release();
   if (handedOver) releaseValues(x, 'linear');

@@ -11,6 +11,8 @@ import {
 class CpuStorage<H extends HostArray> implements Storage<H> {
   readonly device = CPU;
   readonly dtype: DType;
+  /** Writes through this handle (Storage.version). */
+  version = 0;
 
   constructor(private readonly host: H) {
     this.dtype = hostDType(host);
@@ -46,10 +48,12 @@ class CpuStorage<H extends HostArray> implements Storage<H> {
       throw new RangeError(`storage write: ${values.length} values at offset ${offset} do not fit ${this.host.length} elements`);
     }
     this.host.set(values, offset);
+    this.version++;
   }
 
   zero(): void {
     this.host.fill(0);
+    this.version++;
   }
 
   view(offset: number, size: number): Storage<H> {

@@ -1,0 +1,89 @@
+/**
+ * bf16 weights that do not change, kept in the backend's product layout across calls.
+ *
+ * oneDNN's bf16 matmul lays a plain row-major weight out in its blocked (VNNI/AMX) layout inside
+ * every call, so a weight used many times (LoRA's frozen base held in bf16, a generation's cast
+ * weights in a CastCache) is re-laid-out on every product. A tensor marked here (markUnchanging)
+ * is packed on its second x·Wᵀ of more than one row and the packed copy reused while its storage is the same and its
+ * version (Storage.version: writes through the handle) has not moved; a new storage (holdBaseInBf16
+ * swaps one in) or a write packs again. The packed copy lives as long as the storage does (a weak
+ * map) and costs as much memory as the bf16 weight itself.
+ *
+ * Only the forward product packs: a LoRA step's dX product (dY·W) gained about 5 % from a second
+ * packed copy at 2,048 rows (one thread, AMX), not worth the memory; generation has no backward.
+ */
+import type { Bf16Entries, PackedWeight } from '../backend.js';
+import { backendFor } from '../dispatch.js';
+import type { DeviceBuffer, Storage } from '../storage.js';
+import type { Tensor } from '../tensor.js';
+
+interface Packed {
+  readonly version: number | undefined;
+  /** undefined: seen once, not packed yet; null: the backend has no faster kernel for this weight. */
+  readonly packed: PackedWeight | null | undefined;
+}
+
+/** Rows up to which the plain weight's thin kernel serves (src/native/gemv_bf16.h kThinBf16Rows). */
+const THIN_ROWS = 1;
+const unchanging = new WeakSet<Tensor>();
+const packs = new WeakMap<Storage, Packed>();
+let enabled = process.env.SMOLCLUSTER_PACKED_WEIGHTS !== '0';
+
+/**
+ * Declares that `w` (a bfloat16 weight) changes only through its storage's write() or a new storage,
+ * never through a kernel (a frozen weight, a cast held for a generation): its products may use a
+ * packed copy.
+ */
+export function markUnchanging(w: Tensor): void {
+  unchanging.add(w);
+}
+
+/** Whether packing is on (SMOLCLUSTER_PACKED_WEIGHTS=0 starts a process with it off); returns the setting it replaces. */
+export function setWeightPacking(on: boolean): boolean {
+  const before = enabled;
+  enabled = on;
+  return before;
+}
+
+/** The bf16 entries of the backend serving w's device (a backend's bf16 products register there). */
+function packingOf(w: Tensor): Bf16Entries<DeviceBuffer> | undefined {
+  return backendFor({ device: w.device, dtype: 'float32' }).bfloat16 as Bf16Entries<DeviceBuffer> | undefined;
+}
+
+/**
+ * w's packed copy for x·Wᵀ of M rows; null where none applies. A weight packs on its second use:
+ * one product alone (a generation's prefill, each weight once) would pay the reorder and gain
+ * nothing; and a single row (batch-1 decode) keeps the thin kernel (gemv_bf16.cc), which reads the
+ * plain weight once.
+ */
+function packedFor(w: Tensor, M: number): PackedWeight | null {
+  if (!enabled || M <= THIN_ROWS || w.dtype !== 'bfloat16' || w.ndim !== 2 || !unchanging.has(w)) return null;
+  const packing = packingOf(w);
+  if (!packing?.packWeight) return null;
+  const storage = w.storage;
+  const held = packs.get(storage);
+  if (held === undefined || held.version !== storage.version) {
+    packs.set(storage, { version: storage.version, packed: undefined });
+    return null;
+  }
+  if (held.packed !== undefined) return held.packed;
+  const packed = packing.packWeight(w.buffer, w.shape[0], w.shape[1], true, M);
+  packs.set(storage, { version: storage.version, packed });
+  return packed;
+}
+
+/** Whether w has a packed copy of its current values (tests, and a reading of what packed). */
+export function isPacked(w: Tensor): boolean {
+  const held = packs.get(w.storage);
+  return held !== undefined && held.packed != null && held.version === w.storage.version;
+}
+
+/**
+ * out [M, N] = x [M, K] · wᵀ (+ bias) on w's packed copy, when w is marked and the backend takes
+ * it; false (out untouched) otherwise, and the caller runs the plain product.
+ */
+export function packedLinear(x: DeviceBuffer, w: Tensor, M: number, out: DeviceBuffer, bias: DeviceBuffer | null): boolean {
+  const packed = packedFor(w, M);
+  if (!packed) return false;
+  return packingOf(w)!.gemmPacked!(M, x, packed, 0, out, bias);
+}

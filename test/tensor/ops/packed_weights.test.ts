@@ -1,0 +1,137 @@
+/**
+ * Packed bf16 weights (ops/packed_weights.ts, src/native/gemm_bf16_packed.cc): a weight marked
+ * unchanging multiplies from a copy in oneDNN's blocked layout from its second use on (not at one
+ * row: the thin kernel's), with the plain product's bits; a
+ * write through its storage or a new storage packs again; the dY·W layout (forward = false) and a
+ * fused bias agree with the plain bf16 GEMM too. Native backend only (the js backend has no
+ * packing: its products never pack); CI=true fails where the addon is missing.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import {
+  Tensor, backendFor, isPacked, linear, markUnchanging, nativeAvailable, noGrad, setBackend, setWeightPacking, toBf16,
+  withComputePrecision, type PackedWeight,
+} from '../../../src/tensor/index.js';
+import { applyLora, holdBaseInBf16 } from '../../../src/nn/lora/index.js';
+import { Linear } from '../../../src/nn/layers/linear.js';
+import { Module } from '../../../src/nn/module.js';
+import { Rng, randn } from '../../helpers/tensors.js';
+
+const skip = !nativeAvailable() && process.env.CI !== 'true' && 'the native addon is not built here';
+
+function seeded(seed: number, shape: number[]): Tensor {
+  return Tensor.from(randn(shape, new Rng(seed)).values(), shape, 'float32');
+}
+
+/** A bf16 weight [rows, cols] of its own (as holdBaseInBf16 holds one). */
+function bf16Weight(seed: number, rows: number, cols: number): Tensor {
+  return noGrad(() => toBf16(seeded(seed, [rows, cols])));
+}
+
+/** x·wᵀ (+ b) on bf16 operands (x cast as LoRA casts its input for a base held in bf16). */
+const product = (x: Tensor, w: Tensor, b: Tensor | null): number[] =>
+  Array.from(noGrad(() => withComputePrecision('bf16', () => linear(toBf16(x), w, b))).values());
+
+const packing = () => backendFor({ device: 'cpu', dtype: 'float32' }).bfloat16!;
+
+describe('packed bf16 weights', { skip }, () => {
+  let previous = '';
+  before(() => {
+    previous = backendFor({ device: 'cpu', dtype: 'float32' }).name;
+    setBackend('native');
+  });
+  after(() => setBackend(previous));
+
+  it('a marked weight multiplies from its packed copy, bit for bit the plain product (bias fused)', () => {
+    const [rows, cols] = [45, 70];
+    const x = seeded(1, [37, cols]);
+    const b = seeded(2, [rows]);
+    const plainW = bf16Weight(3, rows, cols);
+    const markedW = bf16Weight(3, rows, cols);
+    markUnchanging(markedW);
+    const plain = product(x, plainW, b);
+    assert.deepEqual(product(x, markedW, b), plain);
+    assert.equal(isPacked(markedW), false, 'one use alone does not pack');
+    assert.deepEqual(product(x, markedW, b), plain);
+    assert.equal(isPacked(markedW), true);
+    assert.equal(isPacked(plainW), false);
+    // Other row counts reuse the one packed copy.
+    assert.deepEqual(product(seeded(4, [3, cols]), markedW, null), product(seeded(4, [3, cols]), plainW, null));
+  });
+
+  it('a single row keeps the thin kernel: nothing packs', () => {
+    const w = bf16Weight(18, 30, 64);
+    markUnchanging(w);
+    for (let i = 0; i < 3; i++) product(seeded(19, [1, 64]), w, null);
+    assert.equal(isPacked(w), false);
+  });
+
+  it('a write through the storage, or a new storage, packs the new values', () => {
+    const [rows, cols] = [24, 40];
+    const x = seeded(5, [9, cols]);
+    const w = bf16Weight(6, rows, cols);
+    markUnchanging(w);
+    const twice = (): number[] => (product(x, w, null), product(x, w, null));
+    twice();
+    assert.equal(isPacked(w), true);
+    const other = bf16Weight(7, rows, cols);
+    w.storage.write(other.values());
+    assert.equal(isPacked(w), false);
+    assert.deepEqual(twice(), product(x, other, null));
+    assert.equal(isPacked(w), true);
+    const third = bf16Weight(8, rows, cols);
+    w.storage = third.storage;
+    assert.deepEqual(twice(), product(x, third, null));
+    assert.equal(isPacked(w), true);
+  });
+
+  it('packs nothing while packing is off', () => {
+    const w = bf16Weight(9, 16, 32);
+    markUnchanging(w);
+    const was = setWeightPacking(false);
+    try {
+      for (let i = 0; i < 3; i++) product(seeded(10, [5, 32]), w, null);
+      assert.equal(isPacked(w), false);
+    } finally {
+      setWeightPacking(was);
+    }
+  });
+
+  it('the dY·W layout (forward = false) with beta = 1 equals the plain bf16 GEMM', () => {
+    const [M, rows, cols] = [33, 20, 50];
+    const w = bf16Weight(11, rows, cols).buffer;
+    const gy = bf16Weight(12, M, rows).buffer;
+    const start = Float32Array.from(seeded(13, [M, cols]).values());
+    const plain = start.slice();
+    packing().gemm!(false, false, M, cols, rows, 1, gy, 0, w, 0, 1, plain as never, 0, 1, null);
+    const packed = packing().packWeight!(w, rows, cols, false, M);
+    assert.ok(packed, 'oneDNN packs a bf16 weight on this machine');
+    const viaPacked = start.slice();
+    assert.equal(packing().gemmPacked!(M, gy, packed, 1, viaPacked as never, null), true);
+    assert.deepEqual(Array.from(viaPacked), Array.from(plain));
+  });
+
+  it('refuses a handle that is no packed weight, naming the argument', () => {
+    const w = bf16Weight(14, 4, 8);
+    assert.throws(() => packing().gemmPacked!(2, w.buffer, {} as PackedWeight, 0, new Float32Array(8) as never, null), /packed/);
+  });
+
+  it('LoRA\'s base held in bf16 is packed, and the layer\'s output is the same with packing off', () => {
+    class One extends Module {
+      readonly q_proj = this.registerModule('q_proj', new Linear(32, 24, new Rng(15)));
+      forward(x: Tensor): Tensor { return this.q_proj.forward(x); }
+    }
+    const model = new One();
+    applyLora(model, { rank: 4, alpha: 8, dropout: 0, targets: ['q_proj'], seed: 16 });
+    holdBaseInBf16(model);
+    const x = seeded(17, [6, 32]);
+    const run = (): number[] => Array.from(noGrad(() => withComputePrecision('bf16', () => model.forward(x))).values());
+    const was = setWeightPacking(false);
+    const off = run();
+    setWeightPacking(was);
+    run();
+    assert.deepEqual(run(), off);
+    const base = model.parameters().find((p) => p.dtype === 'bfloat16')!;
+    assert.equal(isPacked(base), true);
+  });
+});
