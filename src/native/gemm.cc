@@ -32,7 +32,7 @@ namespace sc {
 
 namespace {
 
-enum class Engine { Auto, Matmul, DnnlSgemm, Cblas, Own };
+enum class Engine { Auto, Matmul, DnnlSgemm, Cblas, Thin, Own };
 Engine g_engine = Engine::Auto;
 
 constexpr int64_t kTinyGemm = 2048;  // M·N·K at or below which library call overhead dominates
@@ -66,6 +66,12 @@ void sgemm(const Gemm& given) {
   Gemm g = given;
   Engine e = g_engine;
   if (g.K == 0 || g.alpha == 0) e = Engine::Own;  // C = beta·C only; libraries differ on K = 0
+  // A few rows of x against W [N, K]: our thin kernel reads W once for all of them (gemm_thin.cc).
+  const bool thin = g.M * g.N * g.K > kTinyGemm && gemmThinApplies(g);
+  if (e == Engine::Thin || (e == Engine::Auto && thin)) {
+    if (gemmThin(g)) return;
+    e = Engine::Auto;
+  }
   if (e == Engine::Auto) {
 #if defined(SC_HAVE_DNNL)
     if (g.M * g.N * g.K <= kTinyGemm) e = Engine::Own;
@@ -101,6 +107,7 @@ const char* gemmEngine() {
     case Engine::Matmul: return "dnnl";
     case Engine::DnnlSgemm: return "dnnl_sgemm";
     case Engine::Cblas: return "cblas";
+    case Engine::Thin: return "thin";
     case Engine::Own: return "own";
     default: return "auto";
   }
@@ -110,6 +117,7 @@ bool setGemmEngine(const char* name) {
   const std::string n(name);
   if (n == "auto") g_engine = Engine::Auto;
   else if (n == "own") g_engine = Engine::Own;
+  else if (n == "thin") g_engine = Engine::Thin;  // where it applies; the auto choice elsewhere
 #ifdef SC_HAVE_DNNL
   else if (n == "dnnl") g_engine = Engine::Matmul;
   else if (n == "dnnl_sgemm") g_engine = Engine::DnnlSgemm;
@@ -177,7 +185,7 @@ napi_value GemmKernel(Args& a) {
   return undefinedValue(a.env());
 }
 
-/** Test/benchmark hook: setGemmEngine("auto"|"dnnl"|"dnnl_sgemm"|"cblas"|"own"). */
+/** Test/benchmark hook: setGemmEngine("auto"|"dnnl"|"dnnl_sgemm"|"cblas"|"thin"|"own"). */
 napi_value SetGemmEngine(Args& a) {
   const std::string name = a.str(0, "engine");
   if (!setGemmEngine(name.c_str()))
