@@ -12,6 +12,7 @@
 // dnnl_sgemm calls (`node dist/bench/native-gemm.js --transformer`). So: own loops for tiny
 // products, the matmul primitive for batches and for x·Wᵀ with a bias (which it fuses), dnnl_sgemm
 // for the rest.
+#include <atomic>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -34,6 +35,7 @@ namespace {
 
 enum class Engine { Auto, Matmul, DnnlSgemm, Cblas, Thin, Own };
 Engine g_engine = Engine::Auto;
+std::atomic<const char*> g_lastEngine{"none"};  // the engine the latest product ran on (tests)
 
 constexpr int64_t kTinyGemm = 2048;  // M·N·K at or below which library call overhead dominates
 constexpr int64_t kThin = 4;         // M or N at most this: a matrix-vector-like product
@@ -69,7 +71,10 @@ void sgemm(const Gemm& given) {
   // A few rows of x against W [N, K]: our thin kernel reads W once for all of them (gemm_thin.cc).
   const bool thin = g.M * g.N * g.K > kTinyGemm && gemmThinApplies(g);
   if (e == Engine::Thin || (e == Engine::Auto && thin)) {
-    if (gemmThin(g)) return;
+    if (gemmThin(g)) {
+      g_lastEngine.store("thin", std::memory_order_relaxed);
+      return;
+    }
     e = Engine::Auto;
   }
   if (e == Engine::Auto) {
@@ -86,6 +91,7 @@ void sgemm(const Gemm& given) {
   }
 #ifdef SC_HAVE_DNNL
   if (e == Engine::Matmul) {
+    g_lastEngine.store("dnnl", std::memory_order_relaxed);
     if (gemmDnnlMatmul(g)) return;
     e = Engine::DnnlSgemm;
   }
@@ -93,12 +99,12 @@ void sgemm(const Gemm& given) {
   if (g.bias) g = withBiasCopied(g);
   switch (e) {
 #ifdef SC_HAVE_DNNL
-    case Engine::DnnlSgemm: gemmDnnlSgemm(g); return;
+    case Engine::DnnlSgemm: g_lastEngine.store("dnnl_sgemm", std::memory_order_relaxed); gemmDnnlSgemm(g); return;
 #endif
 #ifdef SC_HAVE_CBLAS
-    case Engine::Cblas: gemmCblas(g); return;
+    case Engine::Cblas: g_lastEngine.store("cblas", std::memory_order_relaxed); gemmCblas(g); return;
 #endif
-    default: gemmOwn(g); return;
+    default: g_lastEngine.store("own", std::memory_order_relaxed); gemmOwn(g); return;
   }
 }
 
@@ -195,12 +201,16 @@ napi_value SetGemmEngine(Args& a) {
 
 napi_value GetGemmEngine(Args& a) { return stringValue(a.env(), gemmEngine()); }
 
+/** Test hook: the engine the latest product ran on ("thin", "dnnl", "dnnl_sgemm", "cblas", "own"). */
+napi_value LastGemmEngine(Args& a) { return stringValue(a.env(), g_lastEngine.load(std::memory_order_relaxed)); }
+
 }  // namespace
 
 void registerGemm(napi_env env, napi_value exports) {
   defineFunction(env, exports, "gemm", entry<GemmKernel>);
   defineFunction(env, exports, "setGemmEngine", entry<SetGemmEngine>);
   defineFunction(env, exports, "getGemmEngine", entry<GetGemmEngine>);
+  defineFunction(env, exports, "lastGemmEngine", entry<LastGemmEngine>);
 }
 
 }  // namespace sc
