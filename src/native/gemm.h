@@ -31,8 +31,13 @@ bool setGemmEngine(const char* name);
 // Engines. Each handles one batch entry (dnnl_matmul also whole batches) and beta = 0 exactly.
 // Only dnnl_matmul and gemmThin take a bias; sgemm copies it into C for the others.
 void gemmOwn(const Gemm& g);  // cache-blocked C++ (gemm_blocked.cc)
-/** Rows of A at most this take the thin x·Wᵀ kernel (gemm_thin.cc), measured against oneDNN there. */
+/** Rows of A at most this can take the thin x·Wᵀ kernel (gemm_thin.cc). */
 constexpr int64_t kThinGemmRows = 16;
+/**
+ * Rows of A from which `auto` takes it (docs/NATIVE.md): below, dnnl_sgemm's matrix-vector path
+ * reads W as fast (1-3 rows: 27-29 GB/s streaming W, one thread); from 4 rows oneDNN packs W per call.
+ */
+constexpr int64_t kThinGemmMinRows = 4;
 /** Whether gemmThin takes g: A·Bᵀ (a linear layer's x·Wᵀ), M ≤ kThinGemmRows, a CPU with AVX-512. */
 bool gemmThinApplies(const Gemm& g);
 /** The thin x·Wᵀ kernel (bias and beta honoured); false (nothing written) where it does not apply. */

@@ -30,7 +30,7 @@ bool cpuHasAvx512() {
   return has;
 }
 
-constexpr int kRowsPerPass = 4;  // rows of x per pass over a block of W: 4 x 4 accumulators
+constexpr int kRowsPerPass = 6;  // rows of x per pass over a block of W: 4 x 6 accumulators of 32 registers
 
 /** v's upper eight lanes added to its lower eight. */
 __attribute__((target("avx512f,avx2,fma")))
@@ -109,16 +109,21 @@ void tile(const Gemm& g, int64_t m0, int64_t n0) {
   }
 }
 
-/** Rows [n0, n0 + R) of W against every row of x, kRowsPerPass rows of x per pass (W stays in cache). */
+/** Rows [n0, n0 + R) of W against every row of x in passes of at most kRowsPerPass rows, as equal as can be (W stays in cache). */
 template <int R>
 void rowBlock(const Gemm& g, int64_t n0) {
-  int64_t m = 0;
-  for (; m + kRowsPerPass <= g.M; m += kRowsPerPass) tile<R, kRowsPerPass>(g, m, n0);
-  switch (g.M - m) {
-    case 3: tile<R, 3>(g, m, n0); break;
-    case 2: tile<R, 2>(g, m, n0); break;
-    case 1: tile<R, 1>(g, m, n0); break;
-    default: break;
+  const int64_t passes = (g.M + kRowsPerPass - 1) / kRowsPerPass;
+  for (int64_t p = 0, m = 0; p < passes; p++) {
+    const int64_t end = g.M * (p + 1) / passes;
+    switch (end - m) {
+      case 6: tile<R, 6>(g, m, n0); break;
+      case 5: tile<R, 5>(g, m, n0); break;
+      case 4: tile<R, 4>(g, m, n0); break;
+      case 3: tile<R, 3>(g, m, n0); break;
+      case 2: tile<R, 2>(g, m, n0); break;
+      default: tile<R, 1>(g, m, n0); break;
+    }
+    m = end;
   }
 }
 
