@@ -11,7 +11,7 @@
 // small products (attention's 48 × 128×128×64) are 5-15 % faster as one primitive than as a loop of
 // dnnl_sgemm calls (`node dist/bench/native-gemm.js --transformer`). So: own loops for tiny
 // products, the matmul primitive for batches and for x·Wᵀ with a bias (which it fuses), dnnl_sgemm
-// for the rest. Except x·Wᵀ with 4-16 rows of x (batched decode), where oneDNN packs W per call and
+// for the rest. Except x·Wᵀ with 4-12 rows of x (batched decode), where oneDNN packs W per call and
 // reads it at a third of one row's speed: our thin kernel (gemm_thin.cc) reads it once.
 #include <atomic>
 #include <cstring>
@@ -70,7 +70,7 @@ void sgemm(const Gemm& given) {
   Engine e = g_engine;
   if (g.K == 0 || g.alpha == 0) e = Engine::Own;  // C = beta·C only; libraries differ on K = 0
   // A few rows of x against W [N, K]: our thin kernel reads W once for all of them (gemm_thin.cc).
-  const bool thin = g.M >= kThinGemmMinRows && g.M * g.N * g.K > kTinyGemm && gemmThinApplies(g);
+  const bool thin = g.M >= kThinGemmMinRows && g.M <= kThinGemmAutoRows && g.M * g.N * g.K > kTinyGemm && gemmThinApplies(g);
   if (e == Engine::Thin || (e == Engine::Auto && thin)) {
     if (gemmThin(g)) {
       g_lastEngine.store("thin", std::memory_order_relaxed);

@@ -38,6 +38,8 @@ constexpr int64_t kThinGemmRows = 16;
  * reads W as fast (1-3 rows: 27-29 GB/s streaming W, one thread); from 4 rows oneDNN packs W per call.
  */
 constexpr int64_t kThinGemmMinRows = 4;
+/** Rows of A up to which `auto` takes it: at 16 rows oneDNN's packing has paid for itself (as fast or faster). */
+constexpr int64_t kThinGemmAutoRows = 12;
 /** Whether gemmThin takes g: A·Bᵀ (a linear layer's x·Wᵀ), M ≤ kThinGemmRows, a CPU with AVX-512. */
 bool gemmThinApplies(const Gemm& g);
 /** The thin x·Wᵀ kernel (bias and beta honoured); false (nothing written) where it does not apply. */
