@@ -23,6 +23,7 @@
         'src/native/gemm.cc',
         'src/native/gemm_dnnl.cc',
         'src/native/gemm_blocked.cc',
+        'src/native/gemm_thin.cc',
         'src/native/elementwise.cc',
         'src/native/layout.cc',
         'src/native/reduce.cc',

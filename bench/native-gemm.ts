@@ -3,11 +3,15 @@
  * MLP/CNN shapes, and convolution / pooling times on the CNN shapes, through the same TS entry
  * points the engine uses (so N-API overhead is included).
  *
- *   npx tsc -p tsconfig.json && node dist/bench/native-gemm.js [--threads N] [--transformer]
+ *   npx tsc -p tsconfig.json && node dist/bench/native-gemm.js [--threads N] [--transformer | --decode]
  *
  * --transformer times the GEMMs of one bench:models training step instead (gpt2 124M at batch 4,
  * gpt2-tiny and bert-mini at batch 8, context 128; backward products accumulate, beta = 1) on the
  * oneDNN engines only, the figures behind sgemm's routing of non-transposed-B products.
+ *
+ * --decode times x·Wᵀ at 1-16 rows (batched decode steps) on GPT-2's and SmolLM2-135M's linears and
+ * heads: the thin kernel (src/native/gemm_thin.cc) against the oneDNN engines, the figures behind
+ * sgemm's 4-12 row rule (docs/NATIVE.md, "Decode shapes").
  *
  * --bf16 times the bf16 GEMM (gemmBf16: bf16 operands, float32 accumulation and output) against the
  * float32 one at large shapes and at the transformer's, with the oneDNN implementation each ran:
@@ -72,6 +76,16 @@ const TRANSFORMER_GEMMS: GemmCase[] = [
   ['gpt2 attn p·v', false, false, 128, 64, 128, 0, 48],
   ['gpt2 attn gv pᵀ·gy', true, false, 128, 64, 128, 0, 48],
 ];
+
+/** x·Wᵀ with `rows` rows of x for every decode linear [in → out] of GPT-2 and SmolLM2-135M. */
+function decodeCases(rows: number[]): GemmCase[] {
+  const linears: Array<[string, number, number]> = [
+    ['gpt2 qkv', 768, 2304], ['gpt2 attn-out', 768, 768], ['gpt2 mlp-fc', 768, 3072], ['gpt2 mlp-proj', 3072, 768],
+    ['gpt2 lm-head', 768, 50257], ['smol q/o', 576, 576], ['smol k/v', 576, 192], ['smol gate/up', 576, 1536],
+    ['smol down', 1536, 576], ['smol lm-head', 576, 49152],
+  ];
+  return linears.flatMap(([name, inF, outF]) => rows.map((M): GemmCase => [`${name} M${M}`, false, true, M, outF, inF, 0]));
+}
 
 function benchGemm(native: Backend, engines: string[], cases: GemmCase[]): void {
   const internals = nativeInternals()!;
@@ -253,6 +267,11 @@ function main(): void {
   }
   if (process.argv.includes('--bf16')) {
     benchBf16(native);
+    return;
+  }
+  if (process.argv.includes('--decode')) {
+    const engines = ['auto', 'thin', 'dnnl_sgemm', 'dnnl'].filter((e) => e === 'auto' || e === 'thin' || gemmEngines.includes(e));
+    benchGemm(native, engines, decodeCases([1, 2, 4, 8, 12, 16]));
     return;
   }
   if (process.argv.includes('--transformer')) {

@@ -11,7 +11,9 @@
 // small products (attention's 48 × 128×128×64) are 5-15 % faster as one primitive than as a loop of
 // dnnl_sgemm calls (`node dist/bench/native-gemm.js --transformer`). So: own loops for tiny
 // products, the matmul primitive for batches and for x·Wᵀ with a bias (which it fuses), dnnl_sgemm
-// for the rest.
+// for the rest. Except x·Wᵀ with 4-12 rows of x (batched decode), where oneDNN packs W per call and
+// reads it at a third of one row's speed: our thin kernel (gemm_thin.cc) reads it once.
+#include <atomic>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -32,8 +34,9 @@ namespace sc {
 
 namespace {
 
-enum class Engine { Auto, Matmul, DnnlSgemm, Cblas, Own };
+enum class Engine { Auto, Matmul, DnnlSgemm, Cblas, Thin, Own };
 Engine g_engine = Engine::Auto;
+std::atomic<const char*> g_lastEngine{"none"};  // the engine the latest product ran on (tests)
 
 constexpr int64_t kTinyGemm = 2048;  // M·N·K at or below which library call overhead dominates
 constexpr int64_t kThin = 4;         // M or N at most this: a matrix-vector-like product
@@ -66,6 +69,15 @@ void sgemm(const Gemm& given) {
   Gemm g = given;
   Engine e = g_engine;
   if (g.K == 0 || g.alpha == 0) e = Engine::Own;  // C = beta·C only; libraries differ on K = 0
+  // A few rows of x against W [N, K]: our thin kernel reads W once for all of them (gemm_thin.cc).
+  const bool thin = g.M >= kThinGemmMinRows && g.M <= kThinGemmAutoRows && g.M * g.N * g.K > kTinyGemm && gemmThinApplies(g);
+  if (e == Engine::Thin || (e == Engine::Auto && thin)) {
+    if (gemmThin(g)) {
+      g_lastEngine.store("thin", std::memory_order_relaxed);
+      return;
+    }
+    e = Engine::Auto;
+  }
   if (e == Engine::Auto) {
 #if defined(SC_HAVE_DNNL)
     if (g.M * g.N * g.K <= kTinyGemm) e = Engine::Own;
@@ -80,6 +92,7 @@ void sgemm(const Gemm& given) {
   }
 #ifdef SC_HAVE_DNNL
   if (e == Engine::Matmul) {
+    g_lastEngine.store("dnnl", std::memory_order_relaxed);
     if (gemmDnnlMatmul(g)) return;
     e = Engine::DnnlSgemm;
   }
@@ -87,12 +100,12 @@ void sgemm(const Gemm& given) {
   if (g.bias) g = withBiasCopied(g);
   switch (e) {
 #ifdef SC_HAVE_DNNL
-    case Engine::DnnlSgemm: gemmDnnlSgemm(g); return;
+    case Engine::DnnlSgemm: g_lastEngine.store("dnnl_sgemm", std::memory_order_relaxed); gemmDnnlSgemm(g); return;
 #endif
 #ifdef SC_HAVE_CBLAS
-    case Engine::Cblas: gemmCblas(g); return;
+    case Engine::Cblas: g_lastEngine.store("cblas", std::memory_order_relaxed); gemmCblas(g); return;
 #endif
-    default: gemmOwn(g); return;
+    default: g_lastEngine.store("own", std::memory_order_relaxed); gemmOwn(g); return;
   }
 }
 
@@ -101,6 +114,7 @@ const char* gemmEngine() {
     case Engine::Matmul: return "dnnl";
     case Engine::DnnlSgemm: return "dnnl_sgemm";
     case Engine::Cblas: return "cblas";
+    case Engine::Thin: return "thin";
     case Engine::Own: return "own";
     default: return "auto";
   }
@@ -110,6 +124,7 @@ bool setGemmEngine(const char* name) {
   const std::string n(name);
   if (n == "auto") g_engine = Engine::Auto;
   else if (n == "own") g_engine = Engine::Own;
+  else if (n == "thin") g_engine = Engine::Thin;  // where it applies; the auto choice elsewhere
 #ifdef SC_HAVE_DNNL
   else if (n == "dnnl") g_engine = Engine::Matmul;
   else if (n == "dnnl_sgemm") g_engine = Engine::DnnlSgemm;
@@ -177,7 +192,7 @@ napi_value GemmKernel(Args& a) {
   return undefinedValue(a.env());
 }
 
-/** Test/benchmark hook: setGemmEngine("auto"|"dnnl"|"dnnl_sgemm"|"cblas"|"own"). */
+/** Test/benchmark hook: setGemmEngine("auto"|"dnnl"|"dnnl_sgemm"|"cblas"|"thin"|"own"). */
 napi_value SetGemmEngine(Args& a) {
   const std::string name = a.str(0, "engine");
   if (!setGemmEngine(name.c_str()))
@@ -187,12 +202,16 @@ napi_value SetGemmEngine(Args& a) {
 
 napi_value GetGemmEngine(Args& a) { return stringValue(a.env(), gemmEngine()); }
 
+/** Test hook: the engine the latest product ran on ("thin", "dnnl", "dnnl_sgemm", "cblas", "own"). */
+napi_value LastGemmEngine(Args& a) { return stringValue(a.env(), g_lastEngine.load(std::memory_order_relaxed)); }
+
 }  // namespace
 
 void registerGemm(napi_env env, napi_value exports) {
   defineFunction(env, exports, "gemm", entry<GemmKernel>);
   defineFunction(env, exports, "setGemmEngine", entry<SetGemmEngine>);
   defineFunction(env, exports, "getGemmEngine", entry<GetGemmEngine>);
+  defineFunction(env, exports, "lastGemmEngine", entry<LastGemmEngine>);
 }
 
 }  // namespace sc

@@ -23,14 +23,27 @@ struct Gemm {
 /** C_b = alpha op(A_b) op(B_b) + beta C_b for every b, with the fastest engine available. */
 void sgemm(const Gemm& g);
 
-/** Which engine `sgemm` prefers: "dnnl" (matmul primitive), "dnnl_sgemm", "cblas" or "own". */
+/** Which engine `sgemm` prefers: "dnnl" (matmul primitive), "dnnl_sgemm", "cblas", "thin" or "own". */
 const char* gemmEngine();
 /** Overrides the engine (benchmarks and tests); returns false if it is not compiled in. */
 bool setGemmEngine(const char* name);
 
 // Engines. Each handles one batch entry (dnnl_matmul also whole batches) and beta = 0 exactly.
-// Only dnnl_matmul takes a bias (and may refuse it); sgemm copies it into C for the others.
+// Only dnnl_matmul and gemmThin take a bias; sgemm copies it into C for the others.
 void gemmOwn(const Gemm& g);  // cache-blocked C++ (gemm_blocked.cc)
+/** Rows of A at most this can take the thin x·Wᵀ kernel (gemm_thin.cc). */
+constexpr int64_t kThinGemmRows = 16;
+/**
+ * Rows of A from which `auto` takes it (docs/NATIVE.md): below, dnnl_sgemm's matrix-vector path
+ * reads W as fast (1-3 rows: 27-29 GB/s streaming W, one thread); from 4 rows oneDNN packs W per call.
+ */
+constexpr int64_t kThinGemmMinRows = 4;
+/** Rows of A up to which `auto` takes it: at 16 rows oneDNN's packing has paid for itself (as fast or faster). */
+constexpr int64_t kThinGemmAutoRows = 12;
+/** Whether gemmThin takes g: A·Bᵀ (a linear layer's x·Wᵀ), M ≤ kThinGemmRows, a CPU with AVX-512. */
+bool gemmThinApplies(const Gemm& g);
+/** The thin x·Wᵀ kernel (bias and beta honoured); false (nothing written) where it does not apply. */
+bool gemmThin(const Gemm& g);
 #ifdef SC_HAVE_DNNL
 bool gemmDnnlMatmul(const Gemm& g);  // false when oneDNN cannot express it (gemm_dnnl.cc)
 void gemmDnnlSgemm(const Gemm& g);

@@ -31,6 +31,7 @@ export interface Addon {
   getThreads(): number;
   setGemmEngine(name: string): void;
   getGemmEngine(): string;
+  lastGemmEngine(): string;
   setConvEngine(name: string): void;
   setPoolEngine(name: string): void;
   setFlushDenormals(on: boolean): void;
@@ -111,9 +112,11 @@ export interface NativeLoadResult {
 /** Test and benchmark controls of the loaded addon (not part of the Backend contract). */
 export interface NativeInternals {
   libraries: { dnnl: boolean; cblas: boolean; openmp: boolean };
-  /** "auto" | "dnnl" | "dnnl_sgemm" | "cblas" | "own" (throws if not compiled in). */
+  /** "auto" | "dnnl" | "dnnl_sgemm" | "cblas" | "thin" | "own" (throws if not compiled in). */
   setGemmEngine(name: string): void;
   getGemmEngine(): string;
+  /** The engine the latest fp32 product ran on: "thin" | "dnnl" | "dnnl_sgemm" | "cblas" | "own" ("none" before any). */
+  lastGemmEngine(): string;
   /** "auto" | "im2col" | "dnnl-plain" | "dnnl-blocked" (direct) | "dnnl-winograd" (where oneDNN has it). */
   setConvEngine(name: string): void;
   /** "auto" (oneDNN average pooling when built with it) | "own". */
@@ -454,6 +457,7 @@ export function nativeInternals(): NativeInternals | null {
     libraries: addon.libraries,
     setGemmEngine: (name) => addon.setGemmEngine(name),
     getGemmEngine: () => addon.getGemmEngine(),
+    lastGemmEngine: () => addon.lastGemmEngine(),
     setConvEngine: (name) => addon.setConvEngine(name),
     setPoolEngine: (name) => addon.setPoolEngine(name),
     setFlushDenormals: (on) => addon.setFlushDenormals(on),
