@@ -99,19 +99,6 @@ std::vector<float> widened(const uint16_t* x, int64_t n) {
 
 namespace {
 
-struct GemmBf16 {
-  bool transA = false, transB = false;
-  int64_t M = 0, N = 0, K = 0;
-  float alpha = 1, beta = 0;
-  const uint16_t* A = nullptr;
-  const uint16_t* B = nullptr;
-  float* C = nullptr;
-  const float* bias = nullptr;
-  int64_t strideA = 0, strideB = 0, strideC = 0, batch = 1;
-  int64_t lda() const { return transA ? M : K; }
-  int64_t ldb() const { return transB ? K : N; }
-};
-
 #ifdef SC_HAVE_DNNL
 using dims = dnnl::memory::dims;
 using dt = dnnl::memory::data_type;
@@ -248,6 +235,8 @@ bool gemmBf16Thin(const GemmBf16& g) {
   return true;
 }
 
+}  // namespace
+
 void gemmBf16(const GemmBf16& g) {
   if (gemmBf16Thin(g)) return;
 #ifdef SC_HAVE_DNNL
@@ -255,6 +244,8 @@ void gemmBf16(const GemmBf16& g) {
 #endif
   gemmBf16Widened(g);
 }
+
+namespace {
 
 // gemmBf16(transA, transB, M, N, K, alpha, A, strideA, B, strideB, beta, C, strideC, batch[, bias|null])
 napi_value GemmBf16Kernel(Args& a) {

@@ -83,6 +83,7 @@ NAPI_MODULE_INIT() {
     sc::registerShm(env, exports);
     sc::registerMemory(env, exports);
     sc::registerBf16(env, exports);
+    sc::registerAttentionBf16(env, exports);
     sc::registerLlama(env, exports);
     sc::describe(env, exports);
   } catch (...) {
