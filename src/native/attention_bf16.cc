@@ -9,9 +9,9 @@
 // to bf16, gq = scale · dS k, gk = scale · dSᵀ q, gv = bf16(P ∘ mask)ᵀ gy.
 //
 // Saved between the two: the bf16 probabilities in a blocked layout, each block's [rows, keys]
-// per k/v slice packed one after the other: only the visible blocks (attention.ts bf16SavedLength
-// computes the same length).
-// Grouped-query attention as attention.cc: `groups` consecutive query slices read one k/v slice.
+// per query slice packed one after the other: only the visible blocks (attention.ts
+// bf16SavedLength computes the same length). Grouped-query attention as attention.cc: `groups`
+// consecutive query slices read one k/v slice (gk and gv sum over them), k and v never repeated.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -33,44 +33,38 @@ struct Geometry {
   float scale;
   bool causal;
   int64_t kvSlices() const { return bh / groups; }
-  int64_t groupRows() const { return groups * tq; }
   /** Keys the query at position i (0 ≤ i < tq) may see. */
   int64_t visible(int64_t i) const { return causal ? std::min(i + 1, tk) : tk; }
 };
 
-constexpr int64_t kQueryBlock = 128;  // as attention.cc
+constexpr int64_t kQueryBlock = 128;  // as attention.cc (and attention.ts bf16SavedLength)
 constexpr int64_t kGrain = 16384;     // block entries per thread before the row loops fork
 
-/** Rows [row0, row0 + rows) of a k/v slice's [groups · tq] query block reading keys [0, keys); its saved probabilities start at `saved`. */
+/**
+ * Query positions [i0, i0 + rows) of every slice, reading keys [0, keys); slice b's saved
+ * probabilities of the block are [rows, keys] at saved + b · rows · keys.
+ */
 struct Block {
-  int64_t row0, rows, keys, saved;
+  int64_t i0, rows, keys, saved;
 };
 
-/** Without a causal mask one block of every row and key; with it, blocks of one group's query rows. */
+/** Without a causal mask one block of every row and key; with it, blocks of kQueryBlock query positions. */
 std::vector<Block> blocks(const Geometry& g) {
   std::vector<Block> out;
   int64_t saved = 0;
-  const auto add = [&](int64_t row0, int64_t rows, int64_t keys) {
-    out.push_back(Block{row0, rows, keys, saved});
-    saved += g.kvSlices() * rows * keys;
-  };
-  if (!g.causal) {
-    add(0, g.groupRows(), g.tk);
-    return out;
-  }
-  for (int64_t gi = 0; gi < g.groups; gi++) {
-    for (int64_t i0 = 0; i0 < g.tq; i0 += kQueryBlock) {
-      const int64_t i1 = std::min(g.tq, i0 + kQueryBlock);
-      add(gi * g.tq + i0, i1 - i0, g.visible(i1 - 1));
-    }
+  const int64_t step = g.causal ? kQueryBlock : std::max<int64_t>(g.tq, 1);
+  for (int64_t i0 = 0; i0 < g.tq; i0 += step) {
+    const int64_t i1 = std::min(g.tq, i0 + step);
+    out.push_back(Block{i0, i1 - i0, g.visible(i1 - 1), saved});
+    saved += g.bh * (i1 - i0) * g.visible(i1 - 1);
   }
   return out;
 }
 
-/** bf16 elements the saved probabilities take (the sum of the blocks' kv · rows · keys). */
+/** bf16 elements the saved probabilities take (every block's bh · rows · keys). */
 int64_t savedLength(const Geometry& g) {
   const std::vector<Block> bs = blocks(g);
-  return bs.empty() ? 0 : bs.back().saved + g.kvSlices() * bs.back().rows * bs.back().keys;
+  return bs.empty() ? 0 : bs.back().saved + g.bh * bs.back().rows * bs.back().keys;
 }
 
 /** Arguments 0..2: sizes [bh, tq, tk, d, dv, groups] (a Float64Array), scale, causal. */
@@ -85,9 +79,13 @@ Geometry geometry(const Args& a) {
   return g;
 }
 
-/** One product batched over the k/v slices, every operand packed (bf16.h GemmBf16). */
-void product(const Geometry& g, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const uint16_t* A,
-             int64_t sA, const uint16_t* B, int64_t sB, float beta, float* C, int64_t sC) {
+/**
+ * One product of a slice, every operand packed (bf16.h GemmBf16). One slice at a time rather than
+ * batched over slices: oneDNN 2.6 runs its AMX brgemm matmul only on dense batches, and a block's
+ * rows of q (or keys of k) are a strided batch.
+ */
+void product(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const uint16_t* A, const uint16_t* B,
+             float beta, float* C) {
   GemmBf16 m;
   m.transA = ta;
   m.transB = tb;
@@ -97,33 +95,30 @@ void product(const Geometry& g, bool ta, bool tb, int64_t M, int64_t N, int64_t 
   m.alpha = alpha;
   m.beta = beta;
   m.A = A;
-  m.strideA = sA;
   m.B = B;
-  m.strideB = sB;
   m.C = C;
-  m.strideC = sC;
-  m.batch = g.kvSlices();
   gemmBf16(m);
 }
 
-/**
- * Runs row(slice, i, rowAt, lim) for every row of a block in its [kv, rows, keys] scratch: rowAt
- * is the row's offset there, lim the keys its query sees (the rest of the row is masked).
- */
+/** Runs row(i, lim) for every row of a block's [rows, keys] scratch; lim is the keys its query sees. */
 template <class Row>
 void forBlockRows(const Geometry& g, const Block& b, Row&& row) {
-  const int64_t n = g.kvSlices() * b.rows;
-  parallelRange(n, std::max<int64_t>(1, kGrain / std::max<int64_t>(b.keys, 1)), [&](int64_t lo, int64_t hi) {
-    for (int64_t r = lo; r < hi; r++) {
-      const int64_t s = r / b.rows, i = r % b.rows;
-      row(s, i, r * b.keys, g.visible((b.row0 + i) % g.tq));
-    }
+  parallelRange(b.rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(b.keys, 1)), [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; i++) row(i, g.visible(b.i0 + i));
   });
 }
 
-/** The dropout mask's row for a block's row i of k/v slice s (the mask is [bh, tq, tk]). */
-const float* maskRow(const Geometry& g, const float* mask, const Block& b, int64_t s, int64_t i) {
-  return mask + (s * g.groupRows() + b.row0 + i) * g.tk;
+inline float widen(uint16_t h) {
+  const uint32_t u = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+inline uint16_t rounded(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return bf16Bits(u);
 }
 
 /** Row of scaled scores → probabilities: p (bf16, saved) and pd = bf16(p ∘ mask) (the operand of v). */
@@ -149,20 +144,14 @@ void softmaxRowBf16(float* SC_RESTRICT s, int64_t lim, int64_t keys, const float
   toBf16(s, pd, keys);
 }
 
-/** Row of dPd (float32, in place) → dS = P ∘ (M ∘ dPd − Σ dPd ∘ M ∘ P), unscaled (the products carry scale). */
+/** Row of dP (float32, in place) → dS = P ∘ (M ∘ dP − Σ M ∘ dP ∘ P), unscaled (the products carry scale). */
 SC_MULTIVERSION
 void softmaxBackwardRowBf16(const uint16_t* SC_RESTRICT pb, const float* SC_RESTRICT mask, float* SC_RESTRICT dp,
                             int64_t lim, int64_t keys) {
-  const auto widen = [](uint16_t h) {
-    const uint32_t u = static_cast<uint32_t>(h) << 16;
-    float f;
-    std::memcpy(&f, &u, 4);
-    return f;
-  };
-  double dot = 0;
   if (mask) {
     for (int64_t j = 0; j < lim; j++) dp[j] *= mask[j];
   }
+  double dot = 0;
 #pragma omp simd reduction(+ : dot)
   for (int64_t j = 0; j < lim; j++) dot += static_cast<double>(dp[j]) * widen(pb[j]);
   const float r = static_cast<float>(dot);
@@ -175,11 +164,17 @@ std::unique_ptr<T[]> uninitialised(int64_t n) {
   return std::unique_ptr<T[]>(new T[static_cast<size_t>(std::max<int64_t>(n, 1))]);
 }
 
-/** The largest block's kv · rows · keys: the scratch one block needs. */
-int64_t largestBlock(const Geometry& g, const std::vector<Block>& bs) {
+/** The largest block's rows · keys: the scratch one slice of a block needs. */
+int64_t largestBlock(const std::vector<Block>& bs) {
   int64_t n = 0;
-  for (const Block& b : bs) n = std::max(n, g.kvSlices() * b.rows * b.keys);
+  for (const Block& b : bs) n = std::max(n, b.rows * b.keys);
   return n;
+}
+
+/** Slice b's rows of a block, in a [bh, tq, width] tensor. */
+template <class T>
+T* rowsOf(const Geometry& g, T* base, const Block& blk, int64_t b, int64_t width) {
+  return base + (b * g.tq + blk.i0) * width;
 }
 
 // attentionBf16(sizes, scale, causal, q, k, v (bf16), dropMask|null, out (f32), probs (bf16, savedLength))
@@ -188,7 +183,7 @@ napi_value AttentionBf16Kernel(Args& a) {
   const U16 q = a.u16(3, "q"), k = a.u16(4, "k"), v = a.u16(5, "v");
   const F32 mask = a.f32OrNull(6, "dropMask"), out = a.f32(7, "out");
   const U16 probs = a.u16(8, "probs");
-  const int64_t kv = g.kvSlices(), rows = g.groupRows();
+  const int64_t kv = g.kvSlices();
   if (q.n < g.bh * g.tq * g.d || k.n < kv * g.tk * g.d || v.n < kv * g.tk * g.dv)
     throwRange("attentionBf16: q, k or v is shorter than the geometry says");
   if (probs.n < savedLength(g)) throwRange("attentionBf16: probs is shorter than the visible blocks need");
@@ -200,20 +195,24 @@ napi_value AttentionBf16Kernel(Args& a) {
     return undefinedValue(a.env());
   }
   const std::vector<Block> bs = blocks(g);
-  const int64_t most = largestBlock(g, bs);
+  const int64_t most = largestBlock(bs);
   const std::unique_ptr<float[]> scores = uninitialised<float>(most);
   const std::unique_ptr<uint16_t[]> dropped = uninitialised<uint16_t>(mask.p ? most : 0);
-  for (const Block& b : bs) {
-    const int64_t area = b.rows * b.keys;
-    product(g, false, true, b.rows, b.keys, g.d, g.scale, q.p + b.row0 * g.d, rows * g.d, k.p, g.tk * g.d, 0.0f,
-            scores.get(), area);
-    uint16_t* saved = probs.p + b.saved;
-    forBlockRows(g, b, [&](int64_t s, int64_t i, int64_t at, int64_t lim) {
-      softmaxRowBf16(scores.get() + at, lim, b.keys, mask.p ? maskRow(g, mask.p, b, s, i) : nullptr, saved + at,
-                     mask.p ? dropped.get() + at : nullptr);
-    });
-    product(g, false, false, b.rows, g.dv, b.keys, 1.0f, mask.p ? dropped.get() : saved, area, v.p, g.tk * g.dv,
-            0.0f, out.p + b.row0 * g.dv, rows * g.dv);
+  for (const Block& blk : bs) {
+    for (int64_t b = 0; b < g.bh; b++) {
+      const int64_t s = b / g.groups;
+      uint16_t* saved = probs.p + blk.saved + b * blk.rows * blk.keys;
+      product(false, true, blk.rows, blk.keys, g.d, g.scale, rowsOf(g, q.p, blk, b, g.d), k.p + s * g.tk * g.d, 0.0f,
+              scores.get());
+      const float* maskRows = mask.p ? rowsOf(g, mask.p, blk, b, g.tk) : nullptr;
+      forBlockRows(g, blk, [&](int64_t i, int64_t lim) {
+        const int64_t at = i * blk.keys;
+        softmaxRowBf16(scores.get() + at, lim, blk.keys, maskRows ? maskRows + i * g.tk : nullptr, saved + at,
+                       maskRows ? dropped.get() + at : nullptr);
+      });
+      product(false, false, blk.rows, g.dv, blk.keys, 1.0f, mask.p ? dropped.get() : saved, v.p + s * g.tk * g.dv,
+              0.0f, rowsOf(g, out.p, blk, b, g.dv));
+    }
   }
   return undefinedValue(a.env());
 }
@@ -226,7 +225,7 @@ napi_value AttentionBf16BackwardKernel(Args& a) {
   const F32 mask = a.f32OrNull(7, "dropMask");
   const U16 gy = a.u16(8, "gy");
   const F32 gq = a.f32OrNull(9, "gq"), gk = a.f32OrNull(10, "gk"), gv = a.f32OrNull(11, "gv");
-  const int64_t kv = g.kvSlices(), rows = g.groupRows();
+  const int64_t kv = g.kvSlices();
   if (q.n < g.bh * g.tq * g.d || k.n < kv * g.tk * g.d || v.n < kv * g.tk * g.dv || gy.n < g.bh * g.tq * g.dv)
     throwRange("attentionBf16Backward: q, k, v or gy is shorter than the geometry says");
   if (probs.n < savedLength(g)) throwRange("attentionBf16Backward: probs is shorter than the visible blocks need");
@@ -234,47 +233,45 @@ napi_value AttentionBf16BackwardKernel(Args& a) {
   if (gq.p) a.need(gq, g.bh * g.tq * g.d, "gq");
   if (gk.p) a.need(gk, kv * g.tk * g.d, "gk");
   if (gv.p) a.need(gv, kv * g.tk * g.dv, "gv");
-  if (g.bh * g.tq * g.tk == 0) return undefinedValue(a.env());
+  if (g.bh * g.tq * g.tk == 0 || g.dv == 0) return undefinedValue(a.env());
   const std::vector<Block> bs = blocks(g);
-  const int64_t most = largestBlock(g, bs);
-  const std::unique_ptr<float[]> dp = uninitialised<float>(gq.p || gk.p ? most : 0);
-  const std::unique_ptr<uint16_t[]> ds = uninitialised<uint16_t>(gq.p || gk.p ? most : 0);
+  const int64_t most = largestBlock(bs);
+  const bool scoresGrad = gq.p || gk.p;
+  const std::unique_ptr<float[]> dp = uninitialised<float>(scoresGrad ? most : 0);
+  const std::unique_ptr<uint16_t[]> ds = uninitialised<uint16_t>(scoresGrad ? most : 0);
   const std::unique_ptr<uint16_t[]> dropped = uninitialised<uint16_t>(mask.p && gv.p ? most : 0);
-  for (const Block& b : bs) {
-    const int64_t area = b.rows * b.keys;
-    const uint16_t* saved = probs.p + b.saved;
-    const uint16_t* gyb = gy.p + b.row0 * g.dv;
-    if (gv.p) {  // gv += Pdᵀ gy, Pd = bf16(P ∘ mask) as the forward multiplied v by
-      const uint16_t* pd = saved;
-      if (mask.p) {
-        forBlockRows(g, b, [&](int64_t s, int64_t i, int64_t at, int64_t) {
-          const float* m = maskRow(g, mask.p, b, s, i);
-          for (int64_t j = 0; j < b.keys; j++) {
-            uint32_t u = static_cast<uint32_t>(saved[at + j]) << 16;
-            float f;
-            std::memcpy(&f, &u, 4);
-            f *= m[j];
-            std::memcpy(&u, &f, 4);
-            dropped[at + j] = bf16Bits(u);
-          }
-        });
-        pd = dropped.get();
+  for (const Block& blk : bs) {
+    for (int64_t b = 0; b < g.bh; b++) {
+      const int64_t s = b / g.groups;
+      const uint16_t* saved = probs.p + blk.saved + b * blk.rows * blk.keys;
+      const uint16_t* gyRows = rowsOf(g, gy.p, blk, b, g.dv);
+      const float* maskRows = mask.p ? rowsOf(g, mask.p, blk, b, g.tk) : nullptr;
+      if (gv.p) {  // gv += Pdᵀ gy, Pd = bf16(P ∘ mask) as the forward multiplied v by
+        const uint16_t* pd = saved;
+        if (maskRows) {
+          forBlockRows(g, blk, [&](int64_t i, int64_t) {
+            for (int64_t j = 0; j < blk.keys; j++)
+              dropped[i * blk.keys + j] = rounded(widen(saved[i * blk.keys + j]) * maskRows[i * g.tk + j]);
+          });
+          pd = dropped.get();
+        }
+        product(true, false, blk.keys, g.dv, blk.rows, 1.0f, pd, gyRows, 1.0f, gv.p + s * g.tk * g.dv);
       }
-      product(g, true, false, b.keys, g.dv, b.rows, 1.0f, pd, area, gyb, rows * g.dv, 1.0f, gv.p, g.tk * g.dv);
+      if (!scoresGrad) continue;
+      // dPd = gy vᵀ, then the softmax backward in float32, rounded to bf16 for the two products.
+      product(false, true, blk.rows, blk.keys, g.dv, 1.0f, gyRows, v.p + s * g.tk * g.dv, 0.0f, dp.get());
+      forBlockRows(g, blk, [&](int64_t i, int64_t lim) {
+        const int64_t at = i * blk.keys;
+        softmaxBackwardRowBf16(saved + at, maskRows ? maskRows + i * g.tk : nullptr, dp.get() + at, lim, blk.keys);
+        toBf16(dp.get() + at, ds.get() + at, blk.keys);
+      });
+      if (gq.p)  // gq += scale · dS k
+        product(false, false, blk.rows, g.d, blk.keys, g.scale, ds.get(), k.p + s * g.tk * g.d, 1.0f,
+                rowsOf(g, gq.p, blk, b, g.d));
+      if (gk.p)  // gk += scale · dSᵀ q
+        product(true, false, blk.keys, g.d, blk.rows, g.scale, ds.get(), rowsOf(g, q.p, blk, b, g.d), 1.0f,
+                gk.p + s * g.tk * g.d);
     }
-    if (!gq.p && !gk.p) continue;
-    // dPd = gy vᵀ, then the softmax backward in float32, rounded to bf16 for the two products.
-    product(g, false, true, b.rows, b.keys, g.dv, 1.0f, gyb, rows * g.dv, v.p, g.tk * g.dv, 0.0f, dp.get(), area);
-    forBlockRows(g, b, [&](int64_t s, int64_t i, int64_t at, int64_t lim) {
-      softmaxBackwardRowBf16(saved + at, mask.p ? maskRow(g, mask.p, b, s, i) : nullptr, dp.get() + at, lim, b.keys);
-      toBf16(dp.get() + at, ds.get() + at, b.keys);
-    });
-    if (gq.p)  // gq += scale · dS k
-      product(g, false, false, b.rows, g.d, b.keys, g.scale, ds.get(), area, k.p, g.tk * g.d, 1.0f,
-              gq.p + b.row0 * g.d, rows * g.d);
-    if (gk.p)  // gk += scale · dSᵀ q
-      product(g, true, false, b.keys, g.d, b.rows, g.scale, ds.get(), area, q.p + b.row0 * g.d, rows * g.d, 1.0f,
-              gk.p, g.tk * g.d);
   }
   return undefinedValue(a.env());
 }
