@@ -136,12 +136,11 @@ void softmaxRowBf16(float* SC_RESTRICT s, int64_t lim, int64_t keys, const float
     sum += e;
   }
   const float inv = static_cast<float>(1.0 / sum);
-  for (int64_t j = 0; j < lim; j++) s[j] *= inv;
-  for (int64_t j = lim; j < keys; j++) s[j] = 0.0f;
-  toBf16(s, p, keys);
+  toBf16Scaled(s, inv, p, lim);
+  std::fill(p + lim, p + keys, uint16_t{0});
   if (!pd) return;
-  for (int64_t j = 0; j < keys; j++) s[j] *= mask[j];
-  toBf16(s, pd, keys);
+  for (int64_t j = 0; j < lim; j++) pd[j] = rounded(s[j] * inv * mask[j]);
+  std::fill(pd + lim, pd + keys, uint16_t{0});
 }
 
 /** Row of dP (float32, in place) → dS = P ∘ (M ∘ dP − Σ M ∘ dP ∘ P), unscaled (the products carry scale). */

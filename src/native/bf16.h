@@ -18,6 +18,11 @@ inline uint16_t bf16Bits(uint32_t u) {
 
 /** out[i] = bf16(x[i]) for i < n (threaded over large n). */
 void toBf16(const float* x, uint16_t* out, int64_t n);
+/**
+ * out[i] = bf16(x[i] · k) for i < n on the calling thread (the float32 product rounded, exactly as
+ * scaling then toBf16 would): a row loop's normalise-and-round in one pass.
+ */
+void toBf16Scaled(const float* x, float k, uint16_t* out, int64_t n);
 /** out[i] = float(x[i]) for i < n (exact). */
 void fromBf16(const uint16_t* x, float* out, int64_t n);
 
