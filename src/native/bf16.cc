@@ -62,6 +62,22 @@ void toBf16RangeAvx512(const float* SC_RESTRICT x, uint16_t* SC_RESTRICT out, in
   for (; i < hi; i++) out[i] = bf16Bits(u[i]);
 }
 
+__attribute__((target("avx512f,avx512bf16")))
+void toBf16ScaledAvx512(const float* SC_RESTRICT x, float k, uint16_t* SC_RESTRICT out, int64_t n) {
+  const __m512 kk = _mm512_set1_ps(k);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256bh b = _mm512_cvtneps_pbh(_mm512_mul_ps(_mm512_loadu_ps(x + i), kk));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), reinterpret_cast<const __m256i&>(b));
+  }
+  for (; i < n; i++) {
+    const float f = x[i] * k;
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    out[i] = bf16Bits(u);
+  }
+}
+
 bool cpuHasAvx512Bf16() {
   static const bool has = __builtin_cpu_supports("avx512bf16");
   return has;
@@ -76,6 +92,16 @@ void toBf16Range(const float* x, uint16_t* out, int64_t lo, int64_t hi) {
 }
 
 SC_MULTIVERSION
+void toBf16ScaledPortable(const float* SC_RESTRICT x, float k, uint16_t* SC_RESTRICT out, int64_t n) {
+  for (int64_t i = 0; i < n; i++) {
+    const float f = x[i] * k;
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    out[i] = bf16Bits(u);
+  }
+}
+
+SC_MULTIVERSION
 void fromBf16Range(const uint16_t* SC_RESTRICT x, float* SC_RESTRICT out, int64_t lo, int64_t hi) {
   uint32_t* u = reinterpret_cast<uint32_t*>(out);
   for (int64_t i = lo; i < hi; i++) u[i] = static_cast<uint32_t>(x[i]) << 16;
@@ -85,6 +111,13 @@ void fromBf16Range(const uint16_t* SC_RESTRICT x, float* SC_RESTRICT out, int64_
 
 void toBf16(const float* x, uint16_t* out, int64_t n) {
   parallelRange(n, kConvertGrain, [&](int64_t lo, int64_t hi) { toBf16Range(x, out, lo, hi); });
+}
+
+void toBf16Scaled(const float* x, float k, uint16_t* out, int64_t n) {
+#if SC_HAVE_AVX512BF16_PATH
+  if (cpuHasAvx512Bf16()) return toBf16ScaledAvx512(x, k, out, n);
+#endif
+  toBf16ScaledPortable(x, k, out, n);
 }
 
 void fromBf16(const uint16_t* x, float* out, int64_t n) {
@@ -98,19 +131,6 @@ std::vector<float> widened(const uint16_t* x, int64_t n) {
 }
 
 namespace {
-
-struct GemmBf16 {
-  bool transA = false, transB = false;
-  int64_t M = 0, N = 0, K = 0;
-  float alpha = 1, beta = 0;
-  const uint16_t* A = nullptr;
-  const uint16_t* B = nullptr;
-  float* C = nullptr;
-  const float* bias = nullptr;
-  int64_t strideA = 0, strideB = 0, strideC = 0, batch = 1;
-  int64_t lda() const { return transA ? M : K; }
-  int64_t ldb() const { return transB ? K : N; }
-};
 
 #ifdef SC_HAVE_DNNL
 using dims = dnnl::memory::dims;
@@ -248,6 +268,8 @@ bool gemmBf16Thin(const GemmBf16& g) {
   return true;
 }
 
+}  // namespace
+
 void gemmBf16(const GemmBf16& g) {
   if (gemmBf16Thin(g)) return;
 #ifdef SC_HAVE_DNNL
@@ -255,6 +277,8 @@ void gemmBf16(const GemmBf16& g) {
 #endif
   gemmBf16Widened(g);
 }
+
+namespace {
 
 // gemmBf16(transA, transB, M, N, K, alpha, A, strideA, B, strideB, beta, C, strideC, batch[, bias|null])
 napi_value GemmBf16Kernel(Args& a) {

@@ -18,8 +18,30 @@ inline uint16_t bf16Bits(uint32_t u) {
 
 /** out[i] = bf16(x[i]) for i < n (threaded over large n). */
 void toBf16(const float* x, uint16_t* out, int64_t n);
+/**
+ * out[i] = bf16(x[i] · k) for i < n on the calling thread (the float32 product rounded, exactly as
+ * scaling then toBf16 would): a row loop's normalise-and-round in one pass.
+ */
+void toBf16Scaled(const float* x, float k, uint16_t* out, int64_t n);
 /** out[i] = float(x[i]) for i < n (exact). */
 void fromBf16(const uint16_t* x, float* out, int64_t n);
+
+/** C_b = alpha op(A_b) op(B_b) + beta C_b with bf16 A and B (packed: lda = K, or M transposed), float32 C. */
+struct GemmBf16 {
+  bool transA = false, transB = false;
+  int64_t M = 0, N = 0, K = 0;
+  float alpha = 1, beta = 0;
+  const uint16_t* A = nullptr;
+  const uint16_t* B = nullptr;
+  float* C = nullptr;
+  const float* bias = nullptr;
+  int64_t strideA = 0, strideB = 0, strideC = 0, batch = 1;
+  int64_t lda() const { return transA ? M : K; }
+  int64_t ldb() const { return transB ? K : N; }
+};
+
+/** The bf16 GEMM (oneDNN's matmul where it has a real kernel, else float32 over widened operands). */
+void gemmBf16(const GemmBf16& g);
 
 /** A bf16 operand widened to a float32 scratch (the fallback when no bf16 primitive runs). */
 std::vector<float> widened(const uint16_t* x, int64_t n);

@@ -84,6 +84,7 @@ NAPI_MODULE_INIT() {
     sc::registerMemory(env, exports);
     sc::registerBf16(env, exports);
     sc::registerBf16Packed(env, exports);
+    sc::registerAttentionBf16(env, exports);
     sc::registerLlama(env, exports);
     sc::describe(env, exports);
   } catch (...) {

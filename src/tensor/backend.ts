@@ -421,8 +421,12 @@ export interface HostBackend extends BackendInfo, Kernels<HostArray> {
  * (gemm's A and B, conv2d's and conv2dBackward's x and w) and everything else float32: C, bias, y,
  * the gradients, and the accumulation. conv2dBackward's gy is float32 too: the kernel rounds it to
  * bfloat16 itself (each backend in its own pass or layout change).
+ *
+ * Optional (kernel_names.ts BF16_OPTIONAL_ENTRIES): a fused bf16 attention. Its q, k, v and the
+ * backward's gy are bfloat16; out and the gradients float32 (accumulated into); `probs` is a
+ * bfloat16 buffer of the kernel's own saved layout, attention.ts bf16SavedLength(g) elements.
  */
-export type Bf16Entries<B> = Pick<Kernels<B>, 'gemm' | 'conv2d' | 'conv2dBackward'> & Partial<Bf16Packing<B>>;
+export type Bf16Entries<B> = Pick<Kernels<B>, 'gemm' | 'conv2d' | 'conv2dBackward'> & Partial<Bf16Packing<B>> & Partial<Pick<Kernels<B>, 'attention' | 'attentionBackward'>>;
 
 declare const packedWeightBrand: unique symbol;
 /** A weight held in the backend's own product layout (ops/packed_weights.ts); opaque above it. */

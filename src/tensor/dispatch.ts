@@ -1,7 +1,7 @@
 import type { Backend, BackendInfo, Bf16Entries, Kernels } from './backend.js';
 import type { DType, Device, DeviceBuffer } from './storage.js';
 import { jsBackend, loadNativeBackend } from './backends/registration.js';
-import { BF16_CASTS, BF16_ENTRIES, KERNEL_NAMES } from './kernel_names.js';
+import { BF16_CASTS, BF16_ENTRIES, BF16_OPTIONAL_ENTRIES, KERNEL_NAMES } from './kernel_names.js';
 import {
   getKernel, hasKernels, missingKernelMessage, registerKernel, registryVersion, unregisterKernels, type KernelName,
 } from './kernel_registry.js';
@@ -164,7 +164,7 @@ function ensureInstalled(): void {
 /** The bfloat16 entries of a device: its float32 backend's bf16 kernels (backend.ts Bf16Entries), under the ops' names. */
 function installBf16(from: RegisteredBackend, device: Device): void {
   unregisterKernels(device, 'bfloat16');
-  if (from.bfloat16) for (const name of BF16_ENTRIES) install(from, name, device, 'bfloat16', from.bfloat16);
+  if (from.bfloat16) for (const name of [...BF16_ENTRIES, ...BF16_OPTIONAL_ENTRIES]) install(from, name, device, 'bfloat16', from.bfloat16);
 }
 
 /** Registers `kernels`' (backend `from`'s own, or its bfloat16 entries) `name`, when written, as the kernel of (name, device, dtype). */

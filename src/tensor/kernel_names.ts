@@ -28,6 +28,12 @@ export const KERNEL_NAMES = [
  */
 export const BF16_ENTRIES = ['gemm', 'conv2d', 'conv2dBackward'] as const satisfies readonly KernelName[];
 
+/**
+ * bfloat16 entries a backend may add beyond BF16_ENTRIES (a device computes in bf16 without them):
+ * fused bf16 attention (backend.ts Bf16Entries); without it the op runs its products through gemm.
+ */
+export const BF16_OPTIONAL_ENTRIES = ['attention', 'attentionBackward'] as const satisfies readonly KernelName[];
+
 /** The bf16 casts: what a device needs beside the bfloat16 entries to compute in bf16. */
 export const BF16_CASTS = ['toBf16', 'fromBf16', 'bf16View'] as const satisfies readonly KernelName[];
 

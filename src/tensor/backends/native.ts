@@ -40,6 +40,9 @@ export interface Addon {
   dropoutMask(k0: number, k1: number, threshold: number, keep: number, out: Buf): void;
   gemm(ta: boolean, tb: boolean, M: number, N: number, K: number, alpha: number, A: Buf, sA: number,
     B: Buf, sB: number, beta: number, C: Buf, sC: number, batch: number, bias: Buf | null): void;
+  attentionBf16(sizes: Float64Array, scale: number, causal: boolean, q: Buf, k: Buf, v: Buf, dropMask: Buf | null, out: Buf, probs: Buf): void;
+  attentionBf16Backward(sizes: Float64Array, scale: number, causal: boolean, q: Buf, k: Buf, v: Buf, probs: Buf, dropMask: Buf | null, gy: Buf,
+    gq: Buf | null, gk: Buf | null, gv: Buf | null): void;
   unary(op: number, x: Buf, out: Buf): void;
   unaryBackward(op: number, x: Buf, y: Buf, gy: Buf, gx: Buf): void;
   binary(op: number, a: Buf, b: Buf, out: Buf, dims: Float64Array): void;
@@ -310,6 +313,9 @@ function makeHostBackend(n: Addon): HostBackend {
         n.conv2dBackwardBf16(packConv(g), x, w, gy, gx, gw, gb, setGx),
       packWeight: (w, rows, cols, forward, M) => n.packBf16Weight(w, rows, cols, forward, M),
       gemmPacked: (M, A, packed, beta, C, bias) => n.gemmBf16Packed(M, A, packed, beta, C, bias),
+      attention: (g, q, k, v, mask, out, probs) => n.attentionBf16(packAttention(g), g.scale, g.causal, q, k, v, mask, out, probs),
+      attentionBackward: (g, q, k, v, probs, mask, gy, gq, gk, gv) =>
+        n.attentionBf16Backward(packAttention(g), g.scale, g.causal, q, k, v, probs, mask, gy, gq, gk, gv),
     },
     softmaxCausal: (x, slices, rows, cols, out) => n.softmaxCausal(x, slices, rows, cols, out),
     sgdStep: (p, g, buf, h: SgdHyper) =>

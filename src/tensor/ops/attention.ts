@@ -2,6 +2,7 @@ import type { AttentionGeometry, Backend } from '../backend.js';
 import type { DeviceBuffer } from '../storage.js';
 import { record } from '../autograd.js';
 import { kernelsFor } from '../dispatch.js';
+import { hasKernels } from '../kernel_registry.js';
 import { ShapeError, sameShape, sizeOf } from '../shape.js';
 import { Tensor, allocStorage, allocUninit } from '../tensor.js';
 import { dropMask } from './dropout.js';
@@ -107,6 +108,7 @@ function attentionDropMask(p: number, rng: Rng, like: Tensor, g: AttentionGeomet
 function attentionBf16(
   operands: Tensor[], g: AttentionGeometry, mask: DeviceBuffer | null, outShape: number[],
 ): Tensor {
+  if (hasKernels(operands[0].device, 'bfloat16', ['attention', 'attentionBackward'])) return fusedBf16(operands, g, mask, outShape);
   const [q, k, v] = operands.map(gradInput);
   const { bh, tq, tk, d, dv } = g;
   const n = bh * tq * tk;
@@ -188,4 +190,51 @@ function droppedBf16(kern: Backend, probs: DeviceBuffer, mask: DeviceBuffer | nu
   const out = roundedStorage(kern, dropped.buffer, n, like.device);
   release(dropped);
   return out;
+}
+
+/** Query rows per block of the fused bf16 kernel's causal blocking (src/native/attention_bf16.cc). */
+const BF16_QUERY_BLOCK = 128;
+
+/**
+ * The bf16 elements a fused bf16 attention keeps between forward and backward: the probabilities of
+ * the blocks it computes, [rows, keys] per k/v slice each. Without a causal mask that is every
+ * entry; with one, each block of 128 query rows of a group keeps only the keys its last row sees
+ * (at t = 512: 5/8 of the square).
+ */
+export function bf16SavedLength(g: AttentionGeometry): number {
+  const kv = g.bh / g.groups;
+  if (!g.causal) return g.bh * g.tq * g.tk;
+  let perGroup = 0;
+  for (let i0 = 0; i0 < g.tq; i0 += BF16_QUERY_BLOCK) {
+    const i1 = Math.min(g.tq, i0 + BF16_QUERY_BLOCK);
+    perGroup += (i1 - i0) * Math.min(i1, g.tk);
+  }
+  return kv * g.groups * perGroup;
+}
+
+/**
+ * attentionBf16 where the device has a fused bf16 attention kernel (native): the same arithmetic
+ * (bf16 products, float32 softmax and its backward) in one call each way, over only the blocks a
+ * causal mask leaves visible, with the bf16 probabilities of those blocks as the saved tensor. q, k
+ * and v live as bf16Operand says (transient casts are made again in the backward).
+ */
+function fusedBf16(operands: Tensor[], g: AttentionGeometry, mask: DeviceBuffer | null, outShape: number[]): Tensor {
+  const [q, k, v] = operands.map(gradInput);
+  const kern = kernelsFor({ device: q.device, dtype: 'float32' });
+  const kb = kernelsFor(operands[0]);
+  const handedOver = operands.map((t) => handsOver(t));
+  const [qo, ko, vo] = operands.map((t, i) => bf16Operand(t, handedOver[i]));
+  const out = new Tensor(allocUninit('float32', g.bh * g.tq * g.dv, q.device), outShape);
+  const probs = allocUninit('bfloat16', bf16SavedLength(g), q.device);
+  kb.attention(g, qo.forward, ko.forward, vo.forward, mask, out.buffer, probs.buffer);
+  [qo, ko, vo].forEach((o) => o.release());
+  [q, k, v].forEach((t, i) => handedOver[i] && releaseValues(t, 'scaledDotProductAttention'));
+  return record(out, 'scaledDotProductAttention', [q, k, v], (gy) => {
+    const gyb = roundInPlace(kern, gy, g.bh * g.tq * g.dv, q.device);
+    const [qs, ks, vs] = [qo, ko, vo].map((o) => o.backward());
+    const grad = (t: Tensor): DeviceBuffer | null => (t.requiresGrad ? t.ensureGrad() : null);
+    kb.attentionBackward(g, qs.buffer, ks.buffer, vs.buffer, probs.buffer, mask, gyb, grad(q), grad(k), grad(v));
+    [qs, ks, vs].forEach((s) => s.done());
+    release(probs);
+  });
 }
