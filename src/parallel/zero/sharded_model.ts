@@ -183,11 +183,11 @@ export class ShardedModel {
    * one buffer, and dropped from their tensors (the buffer is the only copy until it is reduced).
    * On a device the reads start now and `values` resolves once they are all on the host.
    */
-  takeGradients(first: number, last: number): { start: number; end: number; values: Float32Array | Promise<Float32Array>; window?: Storage<Float32Array> } {
+  takeGradients(first: number, last: number): { start: number; end: number; values: Float32Array | Promise<Float32Array> } {
     const start = this.layout[first].offset;
     const end = this.layout[last].offset + this.layout[last].size;
     const flat = this.takeGradientWindow(first, last);
-    if (flat) return { start, end, values: flat.values, window: flat.window };
+    if (flat) return { start, end, values: flat };
     const values = new Float32Array(end - start);
     const reads: Promise<void>[] = [];
     for (let i = first; i <= last; i++) {
@@ -204,15 +204,14 @@ export class ShardedModel {
   /**
    * Stage 3: the gradient window gather() bound to entries `first..last`, when backward wrote into
    * it (every tensor's gradient still one of its views): the group's gradient, contiguous already,
-   * with no copy on the cpu (`values` may be the window's own memory: recycle the window once they are sent).
-   * The tensors' gradients are unbound.
+   * with no copy on the cpu. The tensors' gradients are unbound.
    */
-  private takeGradientWindow(first: number, last: number): { values: Float32Array | Promise<Float32Array>; window: Storage<Float32Array> } | null {
+  private takeGradientWindow(first: number, last: number): Float32Array | Promise<Float32Array> | null {
     const w = this.gradWindows.get(first);
     this.gradWindows.delete(first);
     if (!w || w.last !== last || w.views.some((v, k) => this.tensors[first + k].grad !== v)) return null;
     for (let i = first; i <= last; i++) this.tensors[i].grad = null;
-    return { values: valuesToSend(w.storage), window: w.storage };
+    return valuesToSend(w.storage);
   }
 
   /**
@@ -269,7 +268,7 @@ export class ShardedModel {
     return window;
   }
 
-  /** Stage 3: a window (parameters or gradient) nothing reads any more, reused by a later gather. */
+  /** Stage 3: a parameter window nothing reads any more (an evaluation's), reused by a later gather. */
   recycle(window: Storage<Float32Array>): void {
     this.pool.give(window);
   }

@@ -1,9 +1,9 @@
 /**
- * ZeRO-3's gathered windows (a layer group's full parameters, or its gradient) kept for reuse, by
- * size: a step gathers every group and makes a gradient window for each, and fresh windows each
- * time are garbage the collector frees late (V8 lets tens of MB of dead array buffers pile up), so
- * a rank's peak memory grew with every step. A window comes back only once nothing reads it (the
- * staged step knows when: staged_step.ts); the pool then holds at most what was alive at once.
+ * ZeRO-3's gathered windows kept for reuse, by size: an evaluation gathers every group once a pass,
+ * and fresh windows each time were garbage the collector freed late. Only windows nothing reads go
+ * back (an evaluation's, which builds no graph: staged_step.ts); a training step's are left to the
+ * collector, as its graph reads them until backward and pooling a whole step's windows held about
+ * 3× the model idle between steps.
  */
 import { type Device, type Storage, deviceMemory } from '../../tensor/storage.js';
 
