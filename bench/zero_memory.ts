@@ -7,8 +7,8 @@
  * --optimizer adamw --max-steps S` with plain data parallelism, --zero 1 and --zero 3, one run after
  * the other; the last line is one JSON object with every rank's peak and the ratios of the largest
  * peaks (ZeRO-3 ÷ plain, ZeRO-3 ÷ ZeRO-1). The final evaluation is part of the command: rank 0's
- * in plain data parallelism and ZeRO-1, every rank's share under ZeRO-3, in batches within the same
- * byte budget (src/train/loop/evaluate.ts); --eval-batch-size N caps the batch further. Needs Linux
+ * in plain data parallelism and ZeRO-1, every rank's share under ZeRO-3, layer-major within the same
+ * byte budget (src/train/loop/layered_evaluation.ts); --eval-batch-size N caps the batch further. Needs Linux
  * (/proc); no root.
  *
  * A model that does not fit: GPT-2 resized (--layers × --width, synthetic_text, context 32) on
