@@ -7,8 +7,8 @@
  * --optimizer adamw --max-steps S` with plain data parallelism, --zero 1 and --zero 3, one run after
  * the other; the last line is one JSON object with every rank's peak and the ratios of the largest
  * peaks (ZeRO-3 ÷ plain, ZeRO-3 ÷ ZeRO-1). The final evaluation is part of the command: rank 0's
- * in plain data parallelism and ZeRO-1, every rank's share under ZeRO-3, in batches within the same
- * byte budget (src/train/loop/evaluate.ts); --eval-batch-size N caps the batch further. --lora adds
+ * in plain data parallelism and ZeRO-1, every rank's share under ZeRO-3, layer-major within the same
+ * byte budget (src/train/loop/layered_evaluation.ts); --eval-batch-size N caps the batch further. --lora adds
  * `--lora-rank 16` to every run (the family's default targets, a frozen fp32 base): ZeRO-1 holds the
  * frozen base whole on every rank, ZeRO-3 shards it (parallel/zero/frozen_shards.ts). Needs Linux
  * (/proc); no root.

@@ -33,6 +33,7 @@ import { deferredValues, isDeferred } from './deferred_init.js';
 import { ReleasedStorage } from './released.js';
 import { StorageCollectives } from '../boundary/storage_collectives.js';
 import { overlapCounts, planShards, type ShardPlan } from './shard_plan.js';
+import { WindowPool } from './window_pool.js';
 
 export type ZeroStage = 1 | 2 | 3;
 
@@ -66,6 +67,10 @@ export class ShardedModel {
   peakGatheredFloats = 0;
   /** Stage 3: the gradient window of each gathered group (by its first entry) and the views its tensors were bound to. */
   private readonly gradWindows = new Map<number, { last: number; storage: Storage<Float32Array>; views: Storage[] }>();
+  /** Stage 3: the parameter window of each gathered group (by its first entry). */
+  private readonly paramWindows = new Map<number, Storage<Float32Array>>();
+  /** Stage 3: windows nothing reads any more, for the next gathers. */
+  private readonly pool: WindowPool;
   /** This model's collectives, issued in call order whatever order the device's reads finish in (the frozen shards' too). */
   readonly collectives: StorageCollectives;
 
@@ -87,6 +92,7 @@ export class ShardedModel {
     this.range = this.plan.ranges[group.rank];
     this.shard = ParamArena.over(shardParams, shardGrads, shardEntries(layout, this.range));
     this.collectives = new StorageCollectives(group);
+    this.pool = new WindowPool(shardParams.device);
   }
 
   /**
@@ -218,7 +224,9 @@ export class ShardedModel {
     const start = this.layout[first].offset;
     const end = this.layout[last].offset + this.layout[last].size;
     const counts = overlapCounts(this.plan, start, end);
-    const window = deviceMemory(this.shard.device).alloc('float32', end - start) as Storage<Float32Array>;
+    // Every float of the window is gathered over: a spare one needs no zeroing.
+    const window = this.pool.take(end - start, false);
+    this.paramWindows.set(first, window);
     this.gathered += end - start;
     this.peakGatheredFloats = Math.max(this.peakGatheredFloats, this.gathered);
     const from = Math.max(start, this.range[0]) - this.range[0];
@@ -227,7 +235,7 @@ export class ShardedModel {
     const all = valuesToReceive(window);
     await this.collectives.inOrder([own ? valuesToSend(own) : new Float32Array(0)], ([mine]) => this.group.allGather(mine, all, { counts }));
     install(window, all);
-    const grads = withGradients ? deviceMemory(this.shard.device).alloc('float32', end - start) as Storage<Float32Array> : null;
+    const grads = withGradients ? this.pool.take(end - start, true) : null;
     const views: Storage[] = [];
     for (let i = first; i <= last; i++) {
       const e = this.layout[i];
@@ -244,13 +252,25 @@ export class ShardedModel {
     return end - start;
   }
 
-  /** Stage 3: drops entries `first..last`'s gathered parameters (their window is freed with the last reference). */
-  release(first: number, last: number): void {
+  /**
+   * Stage 3: drops entries `first..last`'s gathered parameters from their tensors. Returns their
+   * window, which a graph built while they were bound may still read (ops keep their operands'
+   * buffers): hand it to `recycle` once nothing does.
+   */
+  release(first: number, last: number): Storage<Float32Array> | undefined {
     for (let i = first; i <= last; i++) {
       const t = this.tensors[i];
       t.bind(new ReleasedStorage(t.size, this.layout[i].name), t.grad);
     }
     this.gathered -= this.layout[last].offset + this.layout[last].size - this.layout[first].offset;
+    const window = this.paramWindows.get(first);
+    this.paramWindows.delete(first);
+    return window;
+  }
+
+  /** Stage 3: a parameter window nothing reads any more (an evaluation's), reused by a later gather. */
+  recycle(window: Storage<Float32Array>): void {
+    this.pool.give(window);
   }
 
   /**

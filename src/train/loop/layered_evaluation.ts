@@ -8,7 +8,8 @@
  * Memory stays bounded by the byte budget, per rank: one stage of one chunk runs at a time in a
  * recycled run (its buffers free again for the next), and between stages only the chunks' stage
  * outputs are kept (GPT-2's hidden states, 1/V of its logits). A one-chunk probe pass of one sample
- * measures both; half the budget sizes the chunks, the other half the number of chunks per pass.
+ * measures both; half the budget sizes the chunks (never more than a training micro-batch's
+ * forward holds), the other half the number of chunks per pass (passShape).
  * Every rank runs the same passes (the ranks' smallest sizes); the sums are added over the ranks.
  */
 import { BatchLoader } from '../../data/loader.js';
@@ -38,28 +39,51 @@ export interface LayeredRun {
  */
 export type LayeredForward = (chunks: readonly AnyBatch[], run: LayeredRun) => Promise<void>;
 
-/** Chunk size and chunks per pass that fit `bytesBudget`, from one sample's measured run and kept bytes. */
-export function passShape(bytesBudget: number, runBytesPerSample: number, keptBytesPerSample: number, cap: number): { chunk: number; chunks: number } {
-  const half = bytesBudget / 2;
-  const chunk = Math.max(1, Math.min(cap, Math.floor(half / Math.max(runBytesPerSample, 1))));
-  // A stage reads the previous stage's kept outputs while it writes its own: two sets alive.
-  const chunks = Math.max(1, Math.floor(half / Math.max(2 * chunk * keptBytesPerSample, 1)));
+/** What a rank's evaluation may hold. */
+export interface LayeredBudget {
+  /** The byte budget (one process's split over the ranks). */
+  bytes: number;
+  /** The training's micro-batch on this rank, when a step has run: the evaluation holds no more than its forward. */
+  trainingSamples?: number;
+}
+
+/** What the probe measured for one sample: its largest piece's run, its largest kept stage output, its pieces (stages). */
+export interface SampleCost {
+  run: number;
+  kept: number;
+  stages: number;
+}
+
+/**
+ * Chunk size and chunks per pass. A chunk's run takes at most half the budget, and never more than
+ * a training micro-batch of `trainingSamples` holds in its forward alone (its largest stage's run
+ * and every other stage's output, which training keeps for backward; HF's per-device evaluation
+ * batch is likewise the training's size): evaluating a batch costs no more than training on it.
+ * The kept outputs of a pass (two sets: a stage reads one while it writes the other) take the
+ * other half, so a pass holds many small chunks and its gathers serve them all.
+ */
+export function passShape(budget: LayeredBudget, cost: SampleCost, cap: number): { chunk: number; chunks: number } {
+  const half = budget.bytes / 2;
+  const training = budget.trainingSamples === undefined ? Infinity : budget.trainingSamples * (cost.run + Math.max(cost.stages - 1, 0) * cost.kept);
+  const chunk = Math.max(1, Math.min(cap, Math.floor(Math.min(half, training) / Math.max(cost.run, 1))));
+  const chunks = Math.max(1, Math.floor(half / Math.max(2 * chunk * cost.kept, 1)));
   return { chunk, chunks };
 }
 
 /** The test set's sums over every rank of `share`, layer-major (see the file's header). */
 export async function layeredEvaluationLoop(
-  model: Module, data: Dataset, batchSize: number, forward: LayeredForward, share: EvalShare, bytesBudget: number,
+  model: Module, data: Dataset, batchSize: number, forward: LayeredForward, share: EvalShare, budget: LayeredBudget,
 ): Promise<EvalSums> {
   const wasTraining = model.training;
   model.eval();
   const sums: EvalSums = { loss: 0, weight: 0, correct: 0 };
   const recycler = new BufferRecycler();
-  const measured = { run: 0, kept: 0 };
+  const measured = { run: 0, kept: 0, pieces: 0 };
   const kept = new KeptOutputs();
   const run: LayeredRun = {
     piece: (fn) => {
       const out = recycler.run(fn);
+      measured.pieces++;
       measured.run = Math.max(measured.run, recycler.bytesTaken);
       return out;
     },
@@ -90,7 +114,7 @@ export async function layeredEvaluationLoop(
     let shape = { chunk: cap, chunks: 1 };
     if (data.size > 0) {
       const probed = await pass(new BatchLoader<Dataset>(data, new Int32Array(0), 1), 1, 1);
-      const fits = probed > 0 ? passShape(bytesBudget, measured.run, measured.kept, cap) : { chunk: cap, chunks: cap };
+      const fits = probed > 0 ? passShape(budget, { run: measured.run, kept: measured.kept, stages: measured.pieces }, cap) : { chunk: cap, chunks: cap };
       const all = await share.allGather(Float32Array.of(fits.chunk, fits.chunks));
       const everyRank = (i: number): number => Math.min(...Array.from({ length: share.count }, (_, r) => all[2 * r + i]));
       const chunk = everyRank(0);

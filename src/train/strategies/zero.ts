@@ -91,6 +91,8 @@ export class ZeroStrategy implements Strategy, ModelBuilder, Checkpointing, Mode
   private staged: StagedStep | null = null;
   /** Stage 3: the frozen parameters' shards (LoRA's base, --freeze's), gathered beside the trained ones. */
   private frozen: FrozenGroups[] = [];
+  /** Stage 3: the largest micro-batch a step has run on this rank (bounds the evaluation's memory). */
+  private trainingSamples: number | undefined;
   private bytesMark = 0;
   /** NaN / ±Inf values this rank sent this step. */
   private nonFinite = 0;
@@ -317,6 +319,7 @@ export class ZeroStrategy implements Strategy, ModelBuilder, Checkpointing, Mode
     const mean = new MicroBatchLoss();
     for (const { micro, weight: w } of micros) {
       // A micro-batch that scores nothing still runs: the gathers and reduce-scatters are collective.
+      this.trainingSamples = Math.max(this.trainingSamples ?? 0, micro.size);
       const loss = await staged.run(batchInput(work.data, micro, this.model().shard.device), (out) => batchLoss(work.data, out, micro), Float32Array.of(w));
       if (w > 0) mean.add(await hostScalar(loss), w);
     }
@@ -344,7 +347,7 @@ export class ZeroStrategy implements Strategy, ModelBuilder, Checkpointing, Mode
     if (this.stage < 3) return this.rank === 0 ? evaluate(ctx.model, data, batchSize) : null;
     const device = this.model().shard.device;
     const share = { rank: this.rank, count: this.worldSize, allGather: (values: Float32Array) => this.group.allGather(values) };
-    const sums = await layeredEvaluationLoop(ctx.model, data, batchSize, (chunks, run) => this.staged!.forwardPass(chunks.map((c) => batchInput(data, c, device)), run), share, EVAL_BYTES / this.worldSize);
+    const sums = await layeredEvaluationLoop(ctx.model, data, batchSize, (chunks, run) => this.staged!.forwardPass(chunks.map((c) => batchInput(data, c, device)), run), share, { bytes: EVAL_BYTES / this.worldSize, trainingSamples: this.trainingSamples });
     return this.rank === 0 ? evalResult(data, sums) : null;
   }
 

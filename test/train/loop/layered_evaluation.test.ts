@@ -14,11 +14,17 @@ import { type LayeredForward, layeredEvaluationLoop, passShape } from '../../../
 import { batchInput } from '../../../src/train/loop/objective.js';
 
 test('a pass fits the budget: half for one chunk\'s run, half for two sets of kept stage outputs', () => {
-  // 100 bytes a sample run, 10 kept: chunks of 5 (500 ≤ 500), 10 of them (2 × 10 × 5 × 10 = 1000 > 500 → 5).
-  assert.deepEqual(passShape(1000, 100, 10, 1000), { chunk: 5, chunks: 5 });
+  // 100 bytes a sample's run, 10 kept: chunks of 5 (500 ≤ 500), 5 of them (2 × 5 × 5 × 10 = 500).
+  assert.deepEqual(passShape({ bytes: 1000 }, { run: 100, kept: 10, stages: 4 }, 1000), { chunk: 5, chunks: 5 });
   // The requested batch caps the chunk; a sample over budget still runs alone.
-  assert.deepEqual(passShape(1000, 1, 1, 3), { chunk: 3, chunks: 83 });
-  assert.deepEqual(passShape(10, 1000, 1000, 8), { chunk: 1, chunks: 1 });
+  assert.deepEqual(passShape({ bytes: 1000 }, { run: 1, kept: 1, stages: 4 }, 3), { chunk: 3, chunks: 83 });
+  assert.deepEqual(passShape({ bytes: 10 }, { run: 1000, kept: 1000, stages: 4 }, 8), { chunk: 1, chunks: 1 });
+});
+
+test('an evaluation chunk holds no more than a training micro-batch\'s forward: its largest stage and every other stage\'s output', () => {
+  // 2 training samples hold 2 × (100 + 3 × 10) = 260 bytes: chunks of 2 (not 5), and more of them a pass.
+  assert.deepEqual(passShape({ bytes: 1000, trainingSamples: 2 }, { run: 100, kept: 10, stages: 4 }, 1000), { chunk: 2, chunks: 12 });
+  assert.deepEqual(passShape({ bytes: 1000, trainingSamples: 1 }, { run: 100, kept: 10, stages: 4 }, 1000), { chunk: 1, chunks: 25 });
 });
 
 const data = syntheticText({ seed: 4, samples: 23, split: 'test', task: 'language-model', contextLength: 16, vocab: 32 });
@@ -46,7 +52,7 @@ test('ranks evaluating layer-major add up to one process\'s sums, each stage run
           xs = outs;
         }
       };
-      return layeredEvaluationLoop(lm, data, 1000, forward, { rank: g.rank, count: g.size, allGather: (v) => g.allGather(v) }, budget);
+      return layeredEvaluationLoop(lm, data, 1000, forward, { rank: g.rank, count: g.size, allGather: (v) => g.allGather(v) }, { bytes: budget });
     }));
     for (const s of sums) {
       assert.equal(s.weight, whole.weight, `budget ${budget}`);
