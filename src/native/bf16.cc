@@ -253,17 +253,7 @@ void gemmBf16Widened(const GemmBf16& g) {
 /** x·Wᵀ with a few rows of x (decode's linears) by gemv_bf16.cc, where it applies. */
 bool gemmBf16Thin(const GemmBf16& g) {
   if (g.transA || !g.transB || g.batch != 1 || g.K == 0 || g.alpha == 0) return false;
-  ThinBf16 t;
-  t.M = g.M;
-  t.N = g.N;
-  t.K = g.K;
-  t.alpha = g.alpha;
-  t.beta = g.beta;
-  t.A = g.A;
-  t.B = g.B;
-  t.C = g.C;
-  t.bias = g.bias;
-  if (!thinBf16Product(t)) return false;
+  if (!thinBf16Product(g)) return false;
   g_lastImpl = "thin avx512_bf16";
   return true;
 }

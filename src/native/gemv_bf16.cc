@@ -34,7 +34,7 @@ bool cpuHasThinBf16() {
 }
 
 /** C[m, n] from its float32 sum: alpha·sum, plus the bias or beta·C (C is not read when beta = 0). */
-inline void store(const ThinBf16& t, int64_t m, int64_t n, float sum) {
+inline void store(const GemmBf16& t, int64_t m, int64_t n, float sum) {
   float& c = t.C[m * t.N + n];
   const float add = t.bias ? t.bias[n] : (t.beta != 0 ? t.beta * c : 0.0f);
   c = t.alpha * sum + add;
@@ -53,7 +53,7 @@ inline float laneSum(__m512 v) {
 /** Rows [n0, n0 + R) of W against every row of x. */
 template <int R>
 __attribute__((target("avx512f,avx512bw,avx512bf16")))
-void rowBlock(const ThinBf16& t, int64_t n0) {
+void rowBlock(const GemmBf16& t, int64_t n0) {
   const int64_t K = t.K;
   const int64_t full = K - K % 32;
   const __mmask32 tail = static_cast<__mmask32>((uint64_t{1} << (K % 32)) - 1);
@@ -75,7 +75,7 @@ void rowBlock(const ThinBf16& t, int64_t n0) {
   }
 }
 
-void rows(const ThinBf16& t, int64_t lo, int64_t hi) {
+void rows(const GemmBf16& t, int64_t lo, int64_t hi) {
   int64_t n = lo;
   for (; n + 4 <= hi; n += 4) rowBlock<4>(t, n);
   for (; n < hi; n++) rowBlock<1>(t, n);
@@ -86,7 +86,7 @@ constexpr int64_t kRowGrain = 256;  // rows of W per thread before the product f
 
 }  // namespace
 
-bool thinBf16Product(const ThinBf16& t) {
+bool thinBf16Product(const GemmBf16& t) {
 #if SC_HAVE_THIN_BF16
   if (t.M < 1 || t.M > kThinBf16Rows || t.K < 1 || !cpuHasThinBf16()) return false;
   // Blocks of four rows per chunk, so a thread's rows start on a block.

@@ -3,6 +3,8 @@
 
 #include <cstdint>
 
+#include "bf16.h"
+
 namespace sc {
 
 /**
@@ -11,17 +13,10 @@ namespace sc {
  */
 constexpr int64_t kThinBf16Rows = 1;
 
-/** C [M, N] = alpha · A [M, K] · B [N, K]ᵀ (+ bias [N], or + beta · C), all row-major, one product. */
-struct ThinBf16 {
-  int64_t M = 0, N = 0, K = 0;
-  float alpha = 1, beta = 0;
-  const uint16_t* A = nullptr;
-  const uint16_t* B = nullptr;
-  float* C = nullptr;
-  const float* bias = nullptr;
-};
-
-/** Runs the product with AVX512-BF16 and returns true, or false (nothing written) where it does not apply. */
-bool thinBf16Product(const ThinBf16& t);
+/**
+ * C [M, N] = alpha · A [M, K] · B [N, K]ᵀ (+ bias [N], or + beta · C), all row-major: a GemmBf16 with
+ * transB, one product (the caller checks the layout).
+ */
+bool thinBf16Product(const GemmBf16& t);
 
 }  // namespace sc
