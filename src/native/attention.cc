@@ -12,6 +12,7 @@
 #include "napi_args.h"
 #include "registry.h"
 #include "simd.h"
+#include "softmax_row.h"
 #include "threads.h"
 #include "vmath.h"
 
@@ -60,16 +61,7 @@ void forRows(const Geometry& g, Row&& row) {
 /** Row r of scores (already scaled) → probabilities in place; hidden entries become 0. */
 SC_MULTIVERSION
 void softmaxRow(float* SC_RESTRICT s, int64_t lim, int64_t tk) {
-  float m = -INFINITY;
-#pragma omp simd reduction(max : m)
-  for (int64_t j = 0; j < lim; j++) m = s[j] > m ? s[j] : m;
-  double sum = 0;
-#pragma omp simd reduction(+ : sum)
-  for (int64_t j = 0; j < lim; j++) {
-    const float e = vexp(s[j] - m);
-    s[j] = e;
-    sum += e;
-  }
+  const double sum = expShiftedSumInPlace(s, lim, rowMax(s, lim));
   const float inv = static_cast<float>(1.0 / sum);
   for (int64_t j = 0; j < lim; j++) s[j] *= inv;
   for (int64_t j = lim; j < tk; j++) s[j] = 0.0f;

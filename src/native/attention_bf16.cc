@@ -22,6 +22,7 @@
 #include "napi_args.h"
 #include "registry.h"
 #include "simd.h"
+#include "softmax_row.h"
 #include "threads.h"
 #include "vmath.h"
 
@@ -129,16 +130,7 @@ inline uint16_t rounded(float f) {
 SC_MULTIVERSION
 void softmaxRowBf16(float* SC_RESTRICT s, int64_t lim, int64_t keys, const float* SC_RESTRICT mask,
                     uint16_t* SC_RESTRICT p, uint16_t* SC_RESTRICT pd) {
-  float m = -INFINITY;
-#pragma omp simd reduction(max : m)
-  for (int64_t j = 0; j < lim; j++) m = s[j] > m ? s[j] : m;
-  double sum = 0;
-#pragma omp simd reduction(+ : sum)
-  for (int64_t j = 0; j < lim; j++) {
-    const float e = vexp(s[j] - m);
-    s[j] = e;
-    sum += e;
-  }
+  const double sum = expShiftedSumInPlace(s, lim, rowMax(s, lim));
   const float inv = static_cast<float>(1.0 / sum);
   toBf16Scaled(s, inv, p, lim);
   std::fill(p + lim, p + keys, uint16_t{0});

@@ -7,15 +7,12 @@
 #include "napi_args.h"
 #include "registry.h"
 #include "simd.h"
+#include "softmax_row.h"
 #include "threads.h"
 #include "vmath.h"
 
 namespace sc {
-namespace {
 
-constexpr int64_t kGrain = 16384;  // elements per thread before a row loop forks
-
-/** Row maximum, the shift that keeps exp() from overflowing (NaN entries are skipped). */
 SC_MULTIVERSION
 float rowMax(const float* SC_RESTRICT x, int64_t cols) {
   float m = -INFINITY;
@@ -23,6 +20,23 @@ float rowMax(const float* SC_RESTRICT x, int64_t cols) {
   for (int64_t j = 0; j < cols; j++) m = x[j] > m ? x[j] : m;
   return m;
 }
+
+// Each element is read before it is written (no restrict: x is both).
+SC_MULTIVERSION
+double expShiftedSumInPlace(float* x, int64_t cols, float m) {
+  double s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int64_t j = 0; j < cols; j++) {
+    const float e = vexp(x[j] - m);
+    x[j] = e;
+    s += e;
+  }
+  return s;
+}
+
+namespace {
+
+constexpr int64_t kGrain = 16384;  // elements per thread before a row loop forks
 
 /** Σ exp(x − m), writing each term to out (vectorised exp; the sum in double lanes). */
 SC_MULTIVERSION
@@ -32,19 +46,6 @@ double expShiftedSum(const float* SC_RESTRICT x, int64_t cols, float m, float* S
   for (int64_t j = 0; j < cols; j++) {
     const float e = vexp(x[j] - m);
     out[j] = e;
-    s += e;
-  }
-  return s;
-}
-
-/** expShiftedSum over x in place (x := exp(x − m)): each element read before it is written. */
-SC_MULTIVERSION
-double expShiftedSumInPlace(float* x, int64_t cols, float m) {
-  double s = 0;
-#pragma omp simd reduction(+ : s)
-  for (int64_t j = 0; j < cols; j++) {
-    const float e = vexp(x[j] - m);
-    x[j] = e;
     s += e;
   }
   return s;
