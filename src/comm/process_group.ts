@@ -57,6 +57,11 @@ export interface ReduceScatterOptions extends CollectiveOptions {
   op?: ReduceOp;
   /** Elements of each rank's segment (sum: the input's length); default: size equal segments. */
   counts?: readonly number[];
+  /**
+   * The input is the caller's to discard: partial sums accumulate in it instead of in scratch
+   * (ZeRO's gradient windows: on shared memory this takes no scratch at all). Same result bits.
+   */
+  overwriteInput?: boolean;
 }
 
 export interface AllGatherOptions extends CollectiveOptions {
@@ -220,8 +225,8 @@ export class ProcessGroup {
 
   /**
    * Reduces every rank's input element-wise and leaves segment `rank` of the result in output
-   * (collectives/reduce_scatter.ts): size equal segments, or `counts`. The input is not modified; the
-   * output must not overlap it. Returns the output.
+   * (collectives/reduce_scatter.ts): size equal segments, or `counts`. The input is not modified
+   * (unless `overwriteInput`); the output must not overlap it. Returns the output.
    */
   async reduceScatter(input: Float32Array, output?: Float32Array, opts: ReduceScatterOptions = {}): Promise<Float32Array> {
     const op = opts.op ?? 'sum';
@@ -235,7 +240,7 @@ export class ProcessGroup {
     const ctx = this.context('reducescatter', opts);
     const plan = planCounts(counts, this.chunkBytes >>> 2);
     if (this.size === 1) out.set(input);
-    else await this.within(ctx, ringReduceScatter(ctx, input, out, plan, op));
+    else await this.within(ctx, ringReduceScatter(ctx, input, out, plan, op, opts.overwriteInput));
     return out;
   }
 

@@ -60,12 +60,18 @@ export function postReduceScatter(ctx: OpContext, phase: RingPhase<Float32Array>
   };
 }
 
-/** Rank r's reduced segment r of `input` (segments: `plan`) into `output`; `input` is left as it was. */
-export async function ringReduceScatter(ctx: OpContext, input: Float32Array, output: Float32Array, plan: RingPlan, op: ReduceOp): Promise<void> {
+/**
+ * Rank r's reduced segment r of `input` (segments: `plan`) into `output`. `input` is left as it was,
+ * unless `overwriteInput`: then partial sums accumulate in it, as the all-reduce's do, so no scratch
+ * holds them (on shared memory, incoming pieces are summed straight out of the ring: no scratch at
+ * all). Either way each segment is summed along the same path, so the result has the same bits.
+ */
+export async function ringReduceScatter(ctx: OpContext, input: Float32Array, output: Float32Array, plan: RingPlan, op: ReduceOp, overwriteInput = false): Promise<void> {
   const { rank: r, size: n } = ctx;
   const slots = n - 1;
-  const laneScratch = plan.maxPiece * slots;
-  const scratch = ctx.scratch.acquire(laneScratch * plan.lanes);
+  const consumes = overwriteInput && (ctx.transport.consumesPiecesFrom?.(mod(r - 1, n)) ?? false);
+  const laneScratch = consumes ? 0 : plan.maxPiece * slots;
+  const scratch = consumes ? new Float32Array(0) : ctx.scratch.acquire(laneScratch * plan.lanes);
   const sends: Promise<void>[] = [];
   const runs: Promise<void>[] = [];
   const mineStart = plan.segStart[r];
@@ -74,10 +80,12 @@ export async function ringReduceScatter(ctx: OpContext, input: Float32Array, out
     const phase = ringPhase(ctx, input, { plan, lane, firstStep: 0, rotate: -1, sends });
     const [a, b] = pieceRange(plan, r, lane);
     const into = output.subarray(a - mineStart, b - mineStart);
-    runs.push(postReduceScatter(ctx, phase, op, scratch.subarray(lane * laneScratch, (lane + 1) * laneScratch), plan.maxPiece, into)());
+    const laneSlots = scratch.subarray(lane * laneScratch, (lane + 1) * laneScratch);
+    if (!overwriteInput) runs.push(postReduceScatter(ctx, phase, op, laneSlots, plan.maxPiece, into)());
+    else runs.push(postReduceScatter(ctx, phase, op, laneSlots, plan.maxPiece)().then(() => into.set(input.subarray(a, b))));
   }
   await Promise.all(runs);
   await Promise.all(sends);
-  ctx.scratch.release(scratch);
+  if (!consumes) ctx.scratch.release(scratch);
   if (op === 'avg') divideInPlace(output, n);
 }

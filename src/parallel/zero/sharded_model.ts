@@ -151,11 +151,12 @@ export class ShardedModel {
    * Sums every rank's gradient of the layout range [start, end) (`input`, that range's floats) and
    * leaves this rank's part in the shard's gradient: written over it (stage 1: the reduced sum
    * replaces the local gradient), or added to it (stages 2 and 3: micro-batches accumulate there).
+   * A `disposable` input (takeGradients' window or copy) holds the partial sums: no scratch.
    */
-  async reduceScatter(start: number, end: number, input: Float32Array | Promise<Float32Array>, accumulate: boolean): Promise<void> {
+  async reduceScatter(start: number, end: number, input: Float32Array | Promise<Float32Array>, accumulate: boolean, disposable = false): Promise<void> {
     const counts = overlapCounts(this.plan, start, end);
     const mine = new Float32Array(counts[this.group.rank]);
-    await this.collectives.inOrder([input], ([values]) => this.group.reduceScatter(values, mine, { op: 'sum', counts }));
+    await this.collectives.inOrder([input], ([values]) => this.group.reduceScatter(values, mine, { op: 'sum', counts, overwriteInput: disposable }));
     if (mine.length === 0) return;
     const at = Math.max(start, this.range[0]) - this.range[0];
     const target = this.shard.grads.view(at, mine.length);

@@ -182,7 +182,7 @@ export class StagedStep {
         const values = grads.values instanceof Float32Array ? grads.values : grads.values.then((v) => (this.inspect(v), v));
         if (grads.values instanceof Float32Array) this.inspect(grads.values);
         this.drop(g, false);
-        const p = this.sharded.reduceScatter(grads.start, grads.end, values, true);
+        const p = this.sharded.reduceScatter(grads.start, grads.end, values, true, true);
         p.catch(() => {});
         reductions.push(p);
       }

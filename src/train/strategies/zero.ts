@@ -299,7 +299,7 @@ export class ZeroStrategy implements Strategy, ModelBuilder, Checkpointing, Mode
     const first = Math.min(...b.entries);
     const last = Math.max(...b.entries);
     const grads = s.takeGradients(first, last);
-    return s.reduceScatter(grads.start, grads.end, this.counted(grads.values), true);
+    return s.reduceScatter(grads.start, grads.end, this.counted(grads.values), true, true);
   }
 
   /** Counts the NaN / ±Inf values of a gradient about to leave (the health row's count); a device's once read. */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { ReduceOp } from '../../../src/comm/collectives/reduce_ops.js';
 import { SmolError, TimeoutError } from '../../../src/util/errors.js';
-import { ALL_BACKENDS, makeWorld, onAll, rankData } from '../fixture.js';
+import { ALL_BACKENDS, bitsEqual, makeWorld, onAll, rankData } from '../fixture.js';
 
 /** Element-wise reduction of every rank's rankData over n ranks (what all-reduce would give). */
 function reduced(n: number, length: number, op: ReduceOp): Float32Array {
@@ -54,6 +54,26 @@ for (const backend of ALL_BACKENDS) {
         }
       });
     }
+
+    test('overwriteInput: the same bits as out of place, the partial sums left in the input', async () => {
+      for (const n of [3, 4]) {
+        const world = await makeWorld(backend, n, { chunkBytes: 256, timeoutMs: 10_000 });
+        try {
+          const counts = unevenCounts(n, 300);
+          const length = counts.reduce((a, b) => a + b, 0);
+          for (const op of ['sum', 'avg'] as const) {
+            const outOfPlace = await onAll(world, (pg, r) => pg.reduceScatter(rankData(r, length, 'float'), undefined, { op, counts }));
+            const inputs = Array.from({ length: n }, (_, r) => rankData(r, length, 'float'));
+            const inPlace = await onAll(world, (pg, r) => pg.reduceScatter(inputs[r], undefined, { op, counts, overwriteInput: true }));
+            for (let r = 0; r < n; r++) assert.ok(bitsEqual(inPlace[r], outOfPlace[r]), `world ${n}, ${op}, rank ${r}`);
+            // Rank 0's input now holds partial sums (what the option allows), so it is no longer its data.
+            assert.ok(!bitsEqual(inputs[0], rankData(0, length, 'float')), `world ${n}: the input held the partial sums`);
+          }
+        } finally {
+          await world.close();
+        }
+      }
+    });
 
     test('world 3: sends (n-1)/n of the buffer per rank', async () => {
       const world = await makeWorld(backend, 3, { chunkBytes: 1 << 20 });
