@@ -12,6 +12,7 @@ import { flagsToArgs } from './worker_args.js';
 import { RESTARTS_ENV, superviseElastic } from './elastic_supervisor.js';
 import { FAULT_ENV } from '../train/loop/faults.js';
 import { psRecoverable } from '../train/strategies/ps_common.js';
+import { type WorkerExit, describeFailure } from './exit_report.js';
 import { probeLiveness } from './liveness.js';
 import { preflight } from './preflight.js';
 
@@ -20,20 +21,13 @@ const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 /** How long the last worker still running after a failure gets before it is killed. */
 const LAST_WORKER_GRACE_MS = 2000;
 
-interface Exit {
-  rank: number;
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  /** Still running at the end of the grace period, so the launcher killed it. */
-  killedByLauncher?: boolean;
-}
-
 /**
  * `train --workers N`: hosts the rendezvous store on 127.0.0.1 (a free port, no race), spawns N
  * `worker` processes with torchrun-style environment variables and a fresh cluster token, and
  * supervises them. Rank 0 owns the terminal (progress bar, summary); other ranks' lines are
  * prefixed with their rank. When one worker fails, the others get the peer timeout to notice and
- * exit by themselves; the launcher then stops any left and exits non-zero naming the first failure.
+ * exit by themselves; the launcher then stops any left and exits non-zero naming the worker that
+ * caused it (exit_report.ts).
  */
 export async function launchLocalCluster(flags: TrainFlags & { workers: number }): Promise<number> {
   // ps / async-ps: rank 0 is the server, besides the workers.
@@ -158,9 +152,9 @@ function killHung(child: ChildProcess, rank: number, silentMs: number, events: L
 }
 
 /** Waits for every child; after the first failure, the rest get `graceMs` before being killed. */
-function supervise(children: ChildProcess[], graceMs: number): Promise<Exit[]> {
+function supervise(children: ChildProcess[], graceMs: number): Promise<WorkerExit[]> {
   return new Promise((resolve) => {
-    const exits: Exit[] = [];
+    const exits: WorkerExit[] = [];
     const killed = new Set<number>();
     let killer: NodeJS.Timeout | null = null;
     children.forEach((child, rank) => {
@@ -191,23 +185,10 @@ function reportInterrupted(signal: NodeJS.Signals, workers: number): number {
   return signal === 'SIGINT' ? 130 : 143;
 }
 
-/**
- * 0 when every worker succeeded; otherwise one line naming the first worker that failed, the ones
- * that stopped after it, and apart from those any the launcher had to kill after the grace period
- * (a hung worker: usually the cause, though it exits last).
- */
-function report(exits: Exit[]): number {
-  const first = exits.find((e) => e.code !== 0);
-  if (!first) return 0;
-  const how = first.signal ? `was killed by ${first.signal}` : `exited with code ${first.code}`;
-  const rest = exits.filter((e) => e !== first && e.code !== 0);
-  const ranks = (es: Exit[]): string => `rank${es.length > 1 ? 's' : ''} ${es.map((e) => e.rank).join(', ')}`;
-  const stopped = rest.filter((e) => !e.killedByLauncher);
-  const hung = rest.filter((e) => e.killedByLauncher);
-  process.stderr.write(
-    `smolcluster: error: worker rank ${first.rank} ${how}` +
-      `${stopped.length ? `; ${ranks(stopped)} stopped after it` : ''}` +
-      `${hung.length ? `; ${ranks(hung)} did not stop and ${hung.length > 1 ? 'were' : 'was'} killed` : ''}\n`,
-  );
+/** 0 when every worker succeeded; otherwise 1, with the failure line (exit_report.ts) on stderr. */
+function report(exits: WorkerExit[]): number {
+  const failure = describeFailure(exits);
+  if (failure === null) return 0;
+  process.stderr.write(`smolcluster: error: ${failure}\n`);
   return 1;
 }
