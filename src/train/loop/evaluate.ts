@@ -45,7 +45,7 @@ export interface EvalBudget {
   bytesBudget?: number;
 }
 
-/** Ranks that evaluate one test set together (ZeRO-3, where every rank takes part in every forward anyway). */
+/** Ranks that evaluate one test set together (ZeRO-3's layer-major evaluation: layered_evaluation.ts). */
 export interface EvalShare {
   rank: number;
   count: number;
@@ -60,59 +60,37 @@ export interface EvalShare {
  * null where this rank scores nothing (an earlier pipeline stage, a tensor-parallel rank other
  * than 0).
  */
-export function evaluationLoop(model: Module, data: Dataset, batchSize: number, forward: EvalForward<AnyBatch>, budget: EvalBudget = {}): Promise<EvalSums> {
-  return scoreSet(model, data, batchSize, (batch, within) => batch && forward(batch, within), budget, null);
-}
-
-/**
- * The evaluation loop over ranks that share it: every batch of `share.count` × b samples is split in
- * consecutive shares of b, one per rank (b at most `batchSize`, and within the budget on every
- * rank); a rank whose share is empty (the set's end) gets null and still takes part. Every rank's
- * sums are added up (in float64, in rank order): the result on every rank, the whole set's.
- */
-export function sharedEvaluationLoop(
-  model: Module, data: Dataset, batchSize: number, forward: EvalForward<AnyBatch | null>, share: EvalShare, budget: EvalBudget = {},
-): Promise<EvalSums> {
-  return scoreSet(model, data, batchSize, forward, budget, share);
-}
-
-async function scoreSet(
-  model: Module, data: Dataset, batchSize: number, forward: EvalForward<AnyBatch | null>, budget: EvalBudget, share: EvalShare | null,
-): Promise<EvalSums> {
+export async function evaluationLoop(model: Module, data: Dataset, batchSize: number, forward: EvalForward<AnyBatch>, budget: EvalBudget = {}): Promise<EvalSums> {
   const wasTraining = model.training;
   model.eval();
   const sums: EvalSums = { loss: 0, weight: 0, correct: 0 };
-  const [rank, count] = share ? [share.rank, share.count] : [0, 1];
   const order = Int32Array.from({ length: data.size }, (_, i) => i);
   const cap = evalBatchSize(data, batchSize);
   const loader = new BatchLoader<Dataset>(data, new Int32Array(0), cap);
   const recycler = budget.bytesBudget === undefined ? null : new BufferRecycler();
   let next = 0;
-  /** The next batch of up to perRank samples per rank; this rank's share of it scored. Returns the share's size. */
-  const step = async (perRank: number): Promise<number> => {
-    const size = Math.min(perRank * count, data.size - next);
-    const each = Math.ceil(size / count);
-    const [from, to] = [next + Math.min(size, rank * each), next + Math.min(size, (rank + 1) * each)];
-    next += size;
-    await scoreBatch(data, to > from ? (loader.batchOf(order.subarray(from, to)) as AnyBatch) : null, forward, sums, recycler);
+  /** The next batch of up to `size` samples, scored. Returns its size. */
+  const step = async (size: number): Promise<number> => {
+    const [from, to] = [next, Math.min(next + size, data.size)];
+    next = to;
+    await scoreBatch(data, loader.batchOf(order.subarray(from, to)) as AnyBatch, forward, sums, recycler);
     return to - from;
   };
   try {
-    let perRank = cap;
+    let size = cap;
     if (recycler && budget.bytesBudget !== undefined && data.size > 0) {
       // One sample first measures what a sample's forward holds; the rest go in batches that fit
       // the budget (ResNet-18 at 1000 CIFAR images would hold about 10 GB, GPT-2 at 32 sequences
-      // of 64 tokens 1.9 GB). Every rank must run the same batches: the ranks' smallest size.
-      const mine = await step(1);
-      const perSample = recycler.bytesTaken / Math.max(mine, 1);
-      const fits = mine > 0 ? Math.max(1, Math.min(cap, Math.floor(budget.bytesBudget / Math.max(perSample, 1)))) : cap;
-      perRank = share ? Math.min(...(await share.allGather(Float32Array.of(fits)))) : fits;
+      // of 64 tokens 1.9 GB).
+      const probed = await step(1);
+      const perSample = recycler.bytesTaken / Math.max(probed, 1);
+      size = Math.max(1, Math.min(cap, Math.floor(budget.bytesBudget / Math.max(perSample, 1))));
     }
-    while (next < data.size) await step(perRank);
+    while (next < data.size) await step(size);
   } finally {
     model.train(wasTraining);
   }
-  return share ? addedOver(share, sums) : sums;
+  return sums;
 }
 
 /** Every rank's sums added up, in rank order (sent as float64 bytes, so nothing is rounded on the way). */
@@ -133,11 +111,11 @@ export async function addedOver(share: EvalShare, sums: EvalSums): Promise<EvalS
  * recycled run (the last batch's buffers free again) for the forward's pieces and the scoring's
  * kernels (the scoring reads the output), then the scores read.
  */
-async function scoreBatch(data: Dataset, batch: AnyBatch | null, forward: EvalForward<AnyBatch | null>, sums: EvalSums, recycler: BufferRecycler | null): Promise<void> {
+async function scoreBatch(data: Dataset, batch: AnyBatch, forward: EvalForward<AnyBatch>, sums: EvalSums, recycler: BufferRecycler | null): Promise<void> {
   const within: Within = recycler ? (piece) => recycler.resume(piece) : (piece) => piece();
   recycler?.run(() => undefined);
   const output = await forward(batch, within);
-  if (!output || !batch) return;
+  if (!output) return;
   await within(() => scoreOutput(data, output, batch, sums));
 }
 

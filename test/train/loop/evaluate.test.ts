@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createInProcessTransports } from '../../../src/comm/inproc.js';
-import { ProcessGroup } from '../../../src/comm/process_group.js';
 import type { Dataset } from '../../../src/data/dataset.js';
 import { syntheticClassification } from '../../../src/data/synthetic.js';
 import { syntheticText } from '../../../src/data/synthetic_text.js';
@@ -9,7 +7,7 @@ import { createModel, defaultSpec } from '../../../src/nn/index.js';
 import { gpt2Spec } from '../../../src/nn/models/presets.js';
 import type { Tensor } from '../../../src/tensor/tensor.js';
 import { noGrad } from '../../../src/tensor/autograd.js';
-import { EVAL_BYTES, type EvalSums, evalResult, evaluate, evaluationLoop, sharedEvaluationLoop } from '../../../src/train/loop/evaluate.js';
+import { evalResult, evaluate, evaluationLoop } from '../../../src/train/loop/evaluate.js';
 import { batchInput } from '../../../src/train/loop/objective.js';
 
 function model() {
@@ -96,40 +94,3 @@ test('a language model\'s metrics are means over the same tokens whatever the ev
   }
 });
 
-/** 3 ranks' shared evaluation of `data`, each rank's budget its own; the batch sizes each rank's forward saw (0: an empty share). */
-async function shared(data: Dataset, batchSize: number, budgets: (number | undefined)[]): Promise<{ sums: EvalSums[]; sizes: number[][] }> {
-  const groups = createInProcessTransports(3, { timeoutMs: 10_000 }).map((t) => new ProcessGroup(t, { timeoutMs: 10_000 }));
-  const sizes: number[][] = [[], [], []];
-  const sums = await Promise.all(groups.map((g) => {
-    const m = model();
-    const share = { rank: g.rank, count: g.size, allGather: (v: Float32Array) => g.allGather(v) };
-    return sharedEvaluationLoop(m, data, batchSize, (batch, within) => {
-      sizes[g.rank].push(batch?.size ?? 0);
-      return batch && within(() => noGrad(() => m.forward(batchInput(data, batch))));
-    }, share, { bytesBudget: budgets[g.rank] });
-  }));
-  return { sums, sizes };
-}
-
-test('ranks sharing an evaluation score consecutive shares of every batch, an empty share at the end, and add up to one process\'s sums', async () => {
-  const data = syntheticClassification({ seed: 5, samples: 14, inputShape: [1, 28, 28], numClasses: 10, noise: 4 });
-  const m = model();
-  const one = await evaluationLoop(m, data, 1000, (batch) => noGrad(() => m.forward(batchInput(data, batch))));
-  const { sums, sizes } = await shared(data, 4, [undefined, undefined, undefined]);
-  // Batches of 3 × 4: 12 samples as 4, 4, 4, then the last 2 as 1, 1 and nothing.
-  assert.deepEqual(sizes, [[4, 1], [4, 1], [4, 0]]);
-  for (const s of sums) {
-    assert.equal(s.weight, one.weight);
-    assert.equal(s.correct, one.correct);
-    assert.ok(Math.abs(s.loss - one.loss) < 1e-6 * one.loss, `${s.loss} vs ${one.loss}`);
-  }
-});
-
-test('ranks sharing an evaluation run the same batches: the smallest size that fits every rank\'s budget', async () => {
-  const data = syntheticClassification({ seed: 5, samples: 14, inputShape: [1, 28, 28], numClasses: 10, noise: 4 });
-  // Rank 1 fits one sample a batch, the others everything: after the one-sample probe all run one each.
-  const { sums, sizes } = await shared(data, 1000, [EVAL_BYTES, 1, EVAL_BYTES]);
-  assert.deepEqual(sizes, [[1, 1, 1, 1, 1], [1, 1, 1, 1, 1], [1, 1, 1, 1, 0]]);
-  assert.equal(sums[0].weight, 14);
-  assert.deepEqual(sums[1], sums[0]);
-});
