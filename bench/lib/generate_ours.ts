@@ -2,13 +2,16 @@
  * bench:generate's child for this engine: greedy generation on one thread. Batch 1 goes through
  * generateStream (what `smolcluster generate` runs: cached forward, logits read, sampling); a batch
  * of equal-length sequences is one cached forward per step over all rows (a KvCache of a
- * SequenceCache per row, as the server's DecodeBatch steps them), the argmax taken per row. Both
- * cast a bf16 run's weights once per generation and reuse an fp32 step's buffers at the next step
- * (generate/inference_forward.ts), as generate and DecodeBatch do.
+ * SequenceCache per row, as the server's DecodeBatch steps them), the argmax taken per row. A bf16
+ * run's model holds its weight casts for its life (generate/model_casts.ts), as a model loaded by
+ * `generate`/`serve --precision bf16` does: the warm-up generation casts them, so the timed prefill
+ * is what a server sees (transformers' model is bf16 at load, too). Both reuse an fp32 step's
+ * buffers at the next step (generate/inference_forward.ts), as generate and DecodeBatch do.
  */
 import { generateStream, type CausalLm } from '../../src/generate/generate.js';
 import { inferenceForward, stepRecycler, weightCasts } from '../../src/generate/inference_forward.js';
 import { KvCache, SequenceCache } from '../../src/generate/kv_cache.js';
+import { holdBf16Casts } from '../../src/generate/model_casts.js';
 import { createModel, type ModelSpec } from '../../src/nn/index.js';
 import { Tensor, backend, type Precision } from '../../src/tensor/index.js';
 import { type GenerationRun, cpuNow } from './generation_run.js';
@@ -68,6 +71,7 @@ export async function oursGeneration(spec: ModelSpec, seed: number, prompts: num
   backend().setThreads(1);
   const model = createModel(spec, seed) as CausalLm;
   model.eval();
+  if (precision === 'bf16') holdBf16Casts(model);
   await runOne(model, prompts[0], 4, precision);
   const runs: GenerationRun[] = [];
   for (const b of batches) {

@@ -1,7 +1,9 @@
 /**
  * One forward of a generation step: grad off, in the generation's precision, and in bf16 with the
- * model's weights cast once per generation (tensor/ops/cast_cache.ts) instead of once per op call —
- * which made a bf16 decode step read each weight three times and run at half float32's speed.
+ * model's weights cast once (tensor/ops/cast_cache.ts) instead of once per op call — which made a
+ * bf16 decode step read each weight three times and run at half float32's speed. Once means for the
+ * model's life where it holds its casts (model_casts.ts: a model loaded for inference), else once per
+ * generation (a model that may train between generations).
  */
 import type { AttentionCache } from '../nn/layers/attention.js';
 import type { Module } from '../nn/module.js';
@@ -9,6 +11,7 @@ import { noGrad } from '../tensor/autograd.js';
 import { CastCache, setCastCache } from '../tensor/ops/cast_cache.js';
 import { type Precision, withComputePrecision } from '../tensor/precision.js';
 import { BufferRecycler } from '../tensor/recycler.js';
+import { heldBf16Casts } from './model_casts.js';
 import { deviceMemory } from '../tensor/storage.js';
 import type { Tensor } from '../tensor/tensor.js';
 
@@ -16,9 +19,13 @@ export interface StepModel extends Module {
   forward(ids: Tensor, cache?: AttentionCache): Tensor;
 }
 
-/** The weight casts one generation (or one server's batch) reuses; null outside bf16. */
+/**
+ * The weight casts one generation (or one server's batch) uses: the model's held casts where it
+ * holds them (model_casts.ts), else a cache of this generation's own; null outside bf16.
+ */
 export function weightCasts(model: Module, precision: Precision | undefined): CastCache | null {
-  return precision === 'bf16' ? new CastCache(model.parameters()) : null;
+  if (precision !== 'bf16') return null;
+  return heldBf16Casts(model) ?? new CastCache(model.parameters());
 }
 
 /**
