@@ -9,6 +9,8 @@ import { generateBatch } from '../../src/generate/batch.js';
 import { generate } from '../../src/generate/generate.js';
 import { weightCasts } from '../../src/generate/inference_forward.js';
 import { heldBf16Casts, holdBf16Casts, releaseBf16Casts } from '../../src/generate/model_casts.js';
+import { backendFor } from '../../src/tensor/dispatch.js';
+import { isPacked } from '../../src/tensor/ops/packed_weights.js';
 import { FAMILIES, randomModel } from './families.js';
 
 const [, LLAMA] = FAMILIES.find(([name]) => name.startsWith('llama'))!;
@@ -28,6 +30,10 @@ describe('held bf16 casts', () => {
     assert.deepEqual((await generate(model, PROMPT, greedy)).ids, perGeneration);
     const made = casts.castsMade;
     assert.ok(made > 0 && made <= matrices(model), `the first generation cast each weight once (${made})`);
+    // Where the backend packs bf16 weights (native), the first prompt (5 rows) packed the layers' weights for the later ones.
+    const layerWeight = casts.castOf(model.parameters().find((p) => p.ndim === 2 && p.shape[0] !== 61)!)!; // 61: the vocabulary (not the embedding or head)
+    const packs = backendFor({ device: 'cpu', dtype: 'float32' }).bfloat16?.packWeight !== undefined;
+    assert.equal(isPacked(layerWeight), packs);
     assert.deepEqual((await generate(model, PROMPT, greedy)).ids, perGeneration);
     assert.deepEqual((await generateBatch(model, [PROMPT, [2, 7, 1, 8, 2]], greedy))[0].ids, perGeneration);
     assert.equal(casts.castsMade, made, 'later generations and a batch make no cast');
