@@ -20,6 +20,7 @@
 import type { Module } from '../nn/module.js';
 import { CastCache } from '../tensor/ops/cast_cache.js';
 import { markLongLived } from '../tensor/ops/packed_weights.js';
+import { outsideRecycler } from '../tensor/recycler.js';
 import type { Storage } from '../tensor/storage.js';
 import type { Tensor } from '../tensor/tensor.js';
 
@@ -44,7 +45,8 @@ export class HeldCasts extends CastCache {
     // One weight changed: a reload writes them all, so every cast is dropped, not only this one.
     if (from !== undefined && (from.storage !== x.storage || from.version !== x.storage.version)) this.clear();
     const held = this.size;
-    const cast = super.castOf(x);
+    // Made outside a step's recycler: the cast outlives the step (inference_forward.ts stepRecycler).
+    const cast = outsideRecycler(() => super.castOf(x));
     if (cast !== null && this.size > held) {
       // Packed at its first product of several rows (a prompt): the reorder is paid once, not by the second prompt.
       markLongLived(cast);

@@ -1,15 +1,18 @@
 /**
  * A model that holds its bf16 casts (model_casts.ts) casts each weight once for its life: a second
  * generation (generate, or a DecodeBatch) makes no cast, the tokens are those of casting per
- * generation, and a write to a weight makes the casts again from the new values.
+ * generation (each step recycling the last one's buffers: the casts are made outside a step's
+ * recycler), and a write to a weight makes the casts again from the new values.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from '../helpers/per_backend.js';
 import { generateBatch } from '../../src/generate/batch.js';
 import { generate } from '../../src/generate/generate.js';
-import { weightCasts } from '../../src/generate/inference_forward.js';
+import { stepRecycler, weightCasts } from '../../src/generate/inference_forward.js';
 import { heldBf16Casts, holdBf16Casts, releaseBf16Casts } from '../../src/generate/model_casts.js';
+import { noGrad } from '../../src/tensor/autograd.js';
 import { backendFor } from '../../src/tensor/dispatch.js';
+import { BufferRecycler } from '../../src/tensor/recycler.js';
 import { isPacked } from '../../src/tensor/ops/packed_weights.js';
 import { FAMILIES, randomModel } from './families.js';
 
@@ -27,6 +30,7 @@ describe('held bf16 casts', () => {
     assert.equal(holdBf16Casts(model), casts, 'one cache per model');
     assert.equal(weightCasts(model, 'bf16'), casts, 'generation uses the held casts');
     assert.equal(weightCasts(model, 'fp32'), null);
+    assert.ok(stepRecycler(model, 'bf16'), "held casts outlive a step: a bf16 step recycles the last one's buffers");
     assert.deepEqual((await generate(model, PROMPT, greedy)).ids, perGeneration);
     const made = casts.castsMade;
     assert.ok(made > 0 && made <= matrices(model), `the first generation cast each weight once (${made})`);
@@ -40,6 +44,16 @@ describe('held bf16 casts', () => {
     releaseBf16Casts(model);
     assert.equal(heldBf16Casts(model), undefined);
     assert.notEqual(weightCasts(model, 'bf16'), casts, 'released: a cache per generation again');
+  });
+
+  it("makes its casts outside a step's recycler, so they outlive the step", () => {
+    const model = randomModel(LLAMA, 13);
+    const casts = holdBf16Casts(model);
+    const recycler = new BufferRecycler();
+    const weight = model.parameters().find((p) => p.ndim === 2)!;
+    const cast = recycler.run(() => noGrad(() => casts.castOf(weight)));
+    assert.equal(cast?.dtype, 'bfloat16');
+    assert.equal(recycler.bytesTaken, 0, 'no buffer of the step held a cast');
   });
 
   it('a write to a weight casts again from the new values', async () => {
