@@ -46,7 +46,11 @@ export function stepRecycler(model: Module, precision: Precision | undefined): B
 
 /**
  * model.forward(ids, cache) for generation, with `casts` in place while it runs. Given a recycler,
- * the forward's buffers are the previous step's: the caller reads the output before the next step.
+ * a decode step's buffers (one position per row) are the previous step's: the caller reads the
+ * output before the next step. A prefill (several positions) allocates as usual: its buffers are of
+ * sizes no step takes again, and a recycler keeps a whole forward's buffers, fresh pages each prompt,
+ * where the buffer pool reuses those an op gives back (SmolLM2-135M, one thread, a prompt of 8 × 32:
+ * 589 against 429 ms in fp32, 317 against 199 in bf16).
  */
 export function inferenceForward(
   model: StepModel, ids: Tensor, cache: AttentionCache, precision: Precision, casts: CastCache | null, recycler: BufferRecycler | null = null,
@@ -54,7 +58,7 @@ export function inferenceForward(
   const before = setCastCache(casts);
   try {
     const forward = (): Tensor => withComputePrecision(precision, () => noGrad(() => model.forward(ids, cache)));
-    return recycler ? recycler.run(forward) : forward();
+    return recycler && ids.shape[1] === 1 ? recycler.run(forward) : forward();
   } finally {
     setCastCache(before);
   }
