@@ -12,7 +12,10 @@
  * weight operands; the held casts cost 2 bytes a weight beside the 4, as DecodeBatch's did already.
  *
  * A cast is made again when its weight changes through its storage: a new storage (a reload that
- * swaps one in) or a write (Storage.version: `serve --follow` loading a checkpoint, loadStateDict).
+ * swaps one in) or a write (Storage.version: `serve --follow` loading a checkpoint, loadStateDict;
+ * on the cpu, whose storages count writes; a WebGPU storage counts none, and `serve --follow` swaps
+ * in a new model, whose casts are its own). Each held cast also gets a packed copy at its first
+ * prompt (2 bytes a weight more, as a server's batched decode made already).
  * A kernel writing a weight in place (an optimizer step) does not count, so a model that trains
  * must not hold its casts: generate() then casts per generation (weightCasts), as the training
  * samples do, and holding is the caller's declaration that nothing trains the model.
