@@ -11,10 +11,13 @@
  *
  * The weights are written once as a Hugging Face folder (saveFolder) that transformers loads and the
  * GGUF files are converted from; our child builds the same model from the same seed. Every engine
- * runs in a child of its own per model and dtype (a warm-up generation, then batch 1 and batch 8);
+ * runs in a child of its own per model and dtype (warm-up generations, then batch 1 and batch 8);
  * repeats are interleaved (the engines' order rotates each repeat) and each repeat's figure is shown.
  * Ours in bf16 is `generate`'s precision 'bf16' (matmuls and attention on bfloat16 operands cast from
- * the float32 weights, docs/PRECISION.md).
+ * the float32 weights, docs/PRECISION.md), the casts held for the model's life as a model loaded with
+ * `--precision bf16` holds them (generate/model_casts.ts): the warm-up generations (ours: a batch of 1
+ * and one of 2) make them and pack them (packed_weights.ts), so the
+ * timed prefill no longer includes casting every weight (transformers' bf16 model is cast at load).
  *
  * Decode at batch 1 is also read against the memory-bandwidth bound: every weight is read once per
  * token, so tokens/s ≤ read bandwidth ÷ weight bytes per token (all parameters but the position table,
@@ -166,7 +169,7 @@ async function worker(engine: string, id: ModelId, dtype: Dtype, promptFile: str
     report = { engine, model: id, dtype, detail: `node-llama-cpp ${version}, cpu, 1 thread, GGUF ${dtype === 'fp32' ? 'F32' : 'BF16'}`, runs };
   } else {
     const runs = await oursGeneration(specOf(id, layers), SEED, prompts, batches, newTokens, dtype);
-    const casts = dtype === 'bf16' ? ', weights cast to bf16 once per generation' : '';
+    const casts = dtype === 'bf16' ? ', weights cast to bf16 once for the model\'s life (and packed) in the warm-up, as at a server\'s first requests' : '';
     report = { engine: 'smolcluster', model: id, dtype, detail: `native backend, 1 thread, precision ${dtype}${casts}`, runs };
   }
   console.log(JSON.stringify(report));

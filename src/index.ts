@@ -27,6 +27,7 @@ export { DEFAULT_SHARD_BYTES, parseByteSize } from './nn/interchange/hf_shards.j
 export { generate, generateStream, cachedStep, type CausalLm, type GenerateOptions, type GenerateResult, type StopReason } from './generate/generate.js';
 export { KvCache, SequenceCache, type LayerSlot } from './generate/kv_cache.js';
 export { DecodeBatch, generateBatch } from './generate/batch.js';
+export { holdBf16Casts, heldBf16Casts, releaseBf16Casts, HeldCasts } from './generate/model_casts.js';
 export { Sequence, type SequenceOptions } from './generate/sequence.js';
 export type { Precision } from './tensor/precision.js';
 export type { AttentionCache } from './nn/layers/attention.js';

@@ -102,3 +102,17 @@ let active: BufferRecycler | null = null;
 export function activeRecycler(): BufferRecycler | null {
   return active;
 }
+
+/**
+ * Runs fn with no recycler serving its allocations, inside a run or not: what fn makes outlives the
+ * run (a model's bf16 weight cast made at its first use, held for the model's life).
+ */
+export function outsideRecycler<T>(fn: () => T): T {
+  const outer = active;
+  active = null;
+  try {
+    return fn();
+  } finally {
+    active = outer;
+  }
+}

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { generate } from '../../src/generate/generate.js';
 import { loadGenerator } from '../../src/generate/load_generator.js';
+import { heldBf16Casts } from '../../src/generate/model_casts.js';
 import { readTrainingState, saveCheckpoint, saveModel } from '../../src/nn/checkpoint.js';
 import { saveFolder } from '../../src/nn/interchange/hf_folder.js';
 import { saveSafetensors } from '../../src/nn/interchange/model_io.js';
@@ -56,7 +57,10 @@ describe('loadGenerator', () => {
       assert.equal(g.chatTemplate, null);
       assert.deepEqual(params(g.model), params(model));
     }
-    assert.equal((await loadGenerator(smol, { tokenizer: 'bytes', precision: 'bf16' })).precision, 'bf16');
+    const bf16 = await loadGenerator(smol, { tokenizer: 'bytes', precision: 'bf16' });
+    assert.equal(bf16.precision, 'bf16');
+    assert.ok(heldBf16Casts(bf16.model), 'a model loaded for bf16 holds its weight casts for its life');
+    assert.equal(heldBf16Casts((await loadGenerator(smol)).model), undefined, 'an fp32 load holds none');
   });
 
   it('a run\'s folder: the saved model when it has the most steps, else the newest checkpoint; the run\'s tokenizer', async () => {

@@ -38,6 +38,18 @@ export function markUnchanging(w: Tensor): void {
   unchanging.add(w);
 }
 
+const packAtFirstUse = new WeakSet<Tensor>();
+
+/**
+ * markUnchanging, for a weight that will serve many products (a model's bf16 casts held for its
+ * life, generate/model_casts.ts): packed on its first x·Wᵀ of more than one row, so the reorder is
+ * paid by the first prompt (a warm-up) and not by the second.
+ */
+export function markLongLived(w: Tensor): void {
+  unchanging.add(w);
+  packAtFirstUse.add(w);
+}
+
 /** Whether packing is on (SMOLCLUSTER_PACKED_WEIGHTS=0 starts a process with it off); returns the setting it replaces. */
 export function setWeightPacking(on: boolean): boolean {
   const before = enabled;
@@ -51,8 +63,8 @@ function packingOf(w: Tensor): Bf16Entries<DeviceBuffer> | undefined {
 }
 
 /**
- * w's packed copy for x·Wᵀ of M rows; null where none applies. A weight packs on its second use:
- * one product alone (a generation's prefill, each weight once) would pay the reorder and gain
+ * w's packed copy for x·Wᵀ of M rows; null where none applies. A weight packs on its second use
+ * (a long-lived one on its first, markLongLived): one product alone (a generation's prefill, each weight once) would pay the reorder and gain
  * nothing; and a single row (batch-1 decode) keeps the thin kernel (gemv_bf16.cc), which reads the
  * plain weight once.
  */
@@ -62,11 +74,13 @@ function packedFor(w: Tensor, M: number): PackedWeight | null {
   if (!packing?.packWeight) return null;
   const storage = w.storage;
   const held = packs.get(storage);
-  if (held === undefined || held.version !== storage.version) {
+  const current = held !== undefined && held.version === storage.version;
+  if (current && held.packed !== undefined) return held.packed;
+  // A first use (or the first since a write) only marks the weight, unless it is long-lived.
+  if (!current && !packAtFirstUse.has(w)) {
     packs.set(storage, { version: storage.version, packed: undefined });
     return null;
   }
-  if (held.packed !== undefined) return held.packed;
   const packed = packing.packWeight(w.buffer, w.shape[0], w.shape[1], true, M);
   packs.set(storage, { version: storage.version, packed });
   return packed;
