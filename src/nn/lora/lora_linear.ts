@@ -11,6 +11,7 @@ import { Dropout } from '../layers/activation.js';
 import { fillConst } from '../layers/init_fill.js';
 import { Linear } from '../layers/linear.js';
 import { Module } from '../module.js';
+import { loraUpdate } from './lora_update.js';
 
 /** A LoRA adapter's shape: rank r, scale alpha / r, dropout on its input (PEFT's LoraConfig). */
 export interface LoraShape {
@@ -74,16 +75,16 @@ export class LoraLinear extends Module {
    * A bf16 step without dropout: x is rounded once (sharedBf16) for the base product and A's, and
    * for the other projections reading the same x (q, k, v); A's backward keeps that cast instead of
    * rounding x again. x handed over (o_proj's input): its float32 values go, the cast is all either
-   * backward reads. The numbers are autocast's (the same rounding of the same values).
+   * backward reads. B's product adds into the base product's memory (lora_update.ts).
    */
   private forwardBf16(x: Tensor): Tensor {
     const xb = sharedBf16(x);
     // The adapter first, as the float32 path orders them (the backward then sums x's gradient in the same order).
-    const bax = this.lora_B.forward(lastUse(linear(xb, autocast('linear', this.lora_A.weight)[0], null)));
+    const ax = linear(xb, autocast('linear', this.lora_A.weight)[0], null);
     const [weight] = this.weight.dtype === 'bfloat16' ? [this.weight] : autocast('linear', this.weight);
     const y = linear(xb, weight, this.bias);
     if (activeRecycler() && mayRelease(x)) releaseValues(x, 'LoraLinear');
-    return this.sum(y, bax, affine(bax, this.scaling));
+    return loraUpdate(y, ax, this.lora_B.weight, this.scaling);
   }
 
   private sum(y: Tensor, bax: Tensor, update: Tensor): Tensor {
