@@ -8,6 +8,7 @@
 import { kernelsFor } from '../../tensor/dispatch.js';
 import { deviceMemory } from '../../tensor/storage.js';
 import { markUnchanging } from '../../tensor/ops/packed_weights.js';
+import { holdFrozenCasts } from '../../tensor/ops/cast_frozen.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { Rng } from '../../util/rng.js';
 import { Linear } from '../layers/linear.js';
@@ -140,6 +141,9 @@ export async function readParameterFloat32(p: Tensor): Promise<Float32Array> {
  * Holds the frozen base weight of every LoRA layer in bfloat16 (`--lora-base-dtype bf16`): half the
  * memory of the base's largest part; its matmuls then run on bf16 operands (float32 accumulation),
  * the adapters and their gradients stay float32. After the base weights are loaded (a rounding).
+ * The other frozen matrices (the MLP, the embedding the head is tied to) stay float32, but a bf16
+ * step casts each once and reuses the cast while it stays frozen (tensor/ops/cast_frozen.ts), where
+ * autocast would cast it for every product. Returns the bytes the LoRA base weights now take.
  */
 export function holdBaseInBf16(model: Module): number {
   let bytes = 0;
@@ -153,5 +157,6 @@ export function holdBaseInBf16(model: Module): number {
     markUnchanging(w); // frozen: its products may run on a packed copy (tensor/ops/packed_weights.ts)
     bytes += 2 * w.size;
   }
+  holdFrozenCasts(model.parameters().filter((p) => !p.requiresGrad && p.ndim === 2));
   return bytes;
 }

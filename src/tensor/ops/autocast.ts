@@ -3,6 +3,7 @@ import type { Tensor } from '../tensor.js';
 import { isGradEnabled } from '../autograd.js';
 import { activeCastCache } from './cast_cache.js';
 import { toBf16ForOneOp } from './cast.js';
+import { frozenCastOf } from './cast_frozen.js';
 
 /**
  * The lower-precision policy of a step (torch's autocast, docs/PRECISION.md): the ops on this list
@@ -30,10 +31,11 @@ export function lowersToBf16(op: LowerPrecisionOp): boolean {
  * The operands `op` runs on: under a bf16 step, float32 operands become casts for that op (all or none:
  * a float64 operand, or one already bfloat16, leaves them as given). `op` names the list entry the
  * cast is for; it is typed to the list, so an op off it cannot ask. With grad off and a cast cache
- * in place (cast_cache.ts), a weight's cast is the cache's, made once.
+ * in place (cast_cache.ts), a weight's cast is the cache's, made once; a frozen weight registered
+ * with holdFrozenCasts (cast_frozen.ts) is cast once for every step while it stays frozen.
  */
 export function autocast(op: LowerPrecisionOp, ...operands: Tensor[]): Tensor[] {
   if (!lowersToBf16(op) || !operands.every((t) => t.dtype === 'float32')) return operands;
   const cache = isGradEnabled() ? null : activeCastCache();
-  return operands.map((t) => cache?.castOf(t) ?? toBf16ForOneOp(t));
+  return operands.map((t) => cache?.castOf(t) ?? frozenCastOf(t) ?? toBf16ForOneOp(t));
 }

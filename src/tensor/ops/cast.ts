@@ -1,6 +1,8 @@
 import { kernelsFor } from '../dispatch.js';
+import type { Storage } from '../storage.js';
 import { Tensor } from '../tensor.js';
 import { roundedStorage } from './bf16.js';
+import { frozenCastSource } from './cast_frozen.js';
 
 /**
  * The cast to bfloat16 that autocast (autocast.ts) inserts before a lower-precision op: a bfloat16
@@ -36,12 +38,28 @@ export function isForOneOp(t: Tensor): boolean {
   return forOneOp.has(t);
 }
 
+/**
+ * One bf16 cast of an activation for every op that reads it (q, k and v and their adapters' A
+ * products read one normed input): made on the first call, the same tensor on later calls while
+ * x's storage and version stand. The caller's (toBf16): each reading op keeps it for its backward
+ * instead of rounding x again, so x is rounded once a step, not once per product and again per
+ * backward.
+ */
+export function sharedBf16(x: Tensor): Tensor {
+  const prior = shared.get(x);
+  if (prior && prior.storage === x.storage && prior.version === x.storage.version) return prior.cast;
+  const cast = toBf16(x);
+  shared.set(x, { storage: x.storage, version: x.storage.version, cast });
+  return cast;
+}
+
+const shared = new WeakMap<Tensor, { storage: Storage; version: number | undefined; cast: Tensor }>();
 const sources = new WeakMap<Tensor, Tensor>();
 const forOneOp = new WeakSet<Tensor>();
 
-/** The float32 tensor a cast was made from, or null for a bfloat16 tensor that is no cast. */
+/** The float32 tensor a cast was made from (a held frozen cast's too: cast_frozen.ts), or null for a bfloat16 tensor that is no cast. */
 export function castSource(t: Tensor): Tensor | null {
-  return sources.get(t) ?? null;
+  return sources.get(t) ?? frozenCastSource(t);
 }
 
 /** The tensor autograd sees for an operand: a cast's source (its gradient is the source's), else the operand. */

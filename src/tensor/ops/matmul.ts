@@ -8,7 +8,7 @@ import { Tensor, allocStorage, allocUninit } from '../tensor.js';
 import { autocast } from './autocast.js';
 import { accumulated, bf16Operand, gradTarget, handsOver, roundInPlace, sameDtype, type GradTarget } from './bf16.js';
 import { gradInput } from './cast.js';
-import { packedLinear } from './packed_weights.js';
+import { packedLinear, packedLinearBackward } from './packed_weights.js';
 
 /**
  * Matrix product over the last two dimensions. Supported forms:
@@ -205,7 +205,8 @@ function linearBf16(xOperand: Tensor, wOperand: Tensor, bias: Tensor | null, out
     const [xs, ws] = [needX ? xo.backward() : null, needW ? wo.backward() : null];
     if (ws) {
       const gx = target(x);
-      kb.gemm(false, false, M, inF, outF, 1, gyb, 0, ws.buffer, 0, gx.beta, gx.buffer, 0, 1);
+      // A frozen vocabulary head multiplies from its dY·W packed copy (packed_weights.ts).
+      if (!packedLinearBackward(gyb, wOperand, M, gx.buffer, gx.beta)) kb.gemm(false, false, M, inF, outF, 1, gyb, 0, ws.buffer, 0, gx.beta, gx.buffer, 0, 1);
     }
     if (xs) {
       const gw = target(weight);

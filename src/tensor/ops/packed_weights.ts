@@ -9,8 +9,10 @@
  * swaps one in) or a write packs again. The packed copy lives as long as the storage does (a weak
  * map) and costs as much memory as the bf16 weight itself.
  *
- * Only the forward product packs: a LoRA step's dX product (dY·W) gained about 5 % from a second
- * packed copy at 2,048 rows (one thread, AMX), not worth the memory; generation has no backward.
+ * The dX product (dY·W, a frozen weight's backward) packs a second copy in its own layout only for
+ * a weight of at least BACKWARD_ROWS rows (a vocabulary head): there the plain product re-lays out
+ * the whole [vocab, width] weight every call, and the packed one ran about 1.2× as fast (49,152 × 576,
+ * 2,048 rows, one thread, AMX); a LoRA layer's dX gained about 5 %, not worth a second copy.
  */
 import type { Bf16Entries, PackedWeight } from '../backend.js';
 import { backendFor } from '../dispatch.js';
@@ -25,8 +27,11 @@ interface Packed {
 
 /** Rows up to which the plain weight's thin kernel serves (src/native/gemv_bf16.h kThinBf16Rows). */
 const THIN_ROWS = 1;
+/** Rows from which a weight's dX product (dY·W) packs too: a vocabulary head's, not a layer's. */
+const BACKWARD_ROWS = 8192;
 const unchanging = new WeakSet<Tensor>();
 const packs = new WeakMap<Storage, Packed>();
+const backwardPacks = new WeakMap<Storage, Packed>();
 let enabled = process.env.SMOLCLUSTER_PACKED_WEIGHTS !== '0';
 
 /**
@@ -63,32 +68,34 @@ function packingOf(w: Tensor): Bf16Entries<DeviceBuffer> | undefined {
 }
 
 /**
- * w's packed copy for x·Wᵀ of M rows; null where none applies. A weight packs on its second use
- * (a long-lived one on its first, markLongLived): one product alone (a generation's prefill, each weight once) would pay the reorder and gain
- * nothing; and a single row (batch-1 decode) keeps the thin kernel (gemv_bf16.cc), which reads the
- * plain weight once.
+ * w's packed copy for x·Wᵀ of M rows (`forward` false: for dY·W); null where none applies. A weight
+ * packs on its second use (a long-lived one on its first, markLongLived): one product alone (a
+ * generation's prefill, each weight once) would pay the reorder and gain nothing; and a single row
+ * (batch-1 decode) keeps the thin kernel (gemv_bf16.cc), which reads the plain weight once.
  */
-function packedFor(w: Tensor, M: number): PackedWeight | null {
+function packedFor(w: Tensor, M: number, forward = true): PackedWeight | null {
   if (!enabled || M <= THIN_ROWS || w.dtype !== 'bfloat16' || w.ndim !== 2 || !unchanging.has(w)) return null;
+  if (!forward && w.shape[0] < BACKWARD_ROWS) return null;
   const packing = packingOf(w);
   if (!packing?.packWeight) return null;
   const storage = w.storage;
-  const held = packs.get(storage);
+  const table = forward ? packs : backwardPacks;
+  const held = table.get(storage);
   const current = held !== undefined && held.version === storage.version;
   if (current && held.packed !== undefined) return held.packed;
   // A first use (or the first since a write) only marks the weight, unless it is long-lived.
   if (!current && !packAtFirstUse.has(w)) {
-    packs.set(storage, { version: storage.version, packed: undefined });
+    table.set(storage, { version: storage.version, packed: undefined });
     return null;
   }
-  const packed = packing.packWeight(w.buffer, w.shape[0], w.shape[1], true, M);
-  packs.set(storage, { version: storage.version, packed });
+  const packed = packing.packWeight(w.buffer, w.shape[0], w.shape[1], forward, M);
+  table.set(storage, { version: storage.version, packed });
   return packed;
 }
 
-/** Whether w has a packed copy of its current values (tests, and a reading of what packed). */
-export function isPacked(w: Tensor): boolean {
-  const held = packs.get(w.storage);
+/** Whether w has a packed copy of its current values (tests, and a reading of what packed); `forward` false: its dY·W copy. */
+export function isPacked(w: Tensor, forward = true): boolean {
+  const held = (forward ? packs : backwardPacks).get(w.storage);
   return held !== undefined && held.packed != null && held.version === w.storage.version;
 }
 
@@ -100,4 +107,15 @@ export function packedLinear(x: DeviceBuffer, w: Tensor, M: number, out: DeviceB
   const packed = packedFor(w, M);
   if (!packed) return false;
   return packingOf(w)!.gemmPacked!(M, x, packed, 0, out, bias);
+}
+
+/**
+ * gx [M, cols] = gy [M, rows] · w (+ beta·gx) on w's dY·W packed copy: a marked weight of at least
+ * BACKWARD_ROWS rows (a vocabulary head) from its second backward on; false (gx untouched) otherwise,
+ * and the caller runs the plain product.
+ */
+export function packedLinearBackward(gy: DeviceBuffer, w: Tensor, M: number, gx: DeviceBuffer, beta: 0 | 1): boolean {
+  const packed = packedFor(w, M, false);
+  if (!packed) return false;
+  return packingOf(w)!.gemmPacked!(M, gy, packed, beta, gx, null);
 }

@@ -9,6 +9,7 @@ import { describe, it } from 'node:test';
 import {
   Tensor, backward, conv2d, lastUse, layerNorm, linear, matmul, scaledDotProductAttention, toBf16, withComputePrecision,
 } from '../../../src/tensor/index.js';
+import { sharedBf16 } from '../../../src/tensor/ops/cast.js';
 import { Rng, randn } from '../../helpers/tensors.js';
 
 /** float32 leaves of seeded values, one per shape. */
@@ -98,6 +99,14 @@ describe('bf16 as a dtype', () => {
     const released = layerNorm(x, gamma, beta);
     withComputePrecision('bf16', () => linear(lastUse(released), w, null));
     assert.throws(() => released.values(), /released after 'linear'/);
+  });
+
+  it('sharedBf16 rounds an activation once for every op that reads it, again after a write', () => {
+    const x = Tensor.from(randn([4, 10], new Rng(8)).values(), [4, 10], 'float32');
+    const cast = sharedBf16(x);
+    assert.equal(sharedBf16(x), cast);
+    x.storage.write(randn([4, 10], new Rng(9)).values() as Float32Array);
+    assert.notEqual(sharedBf16(x), cast);
   });
 
   it('takes a bfloat16 tensor that is no cast as it is (inference)', () => {

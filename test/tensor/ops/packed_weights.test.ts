@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {
-  Tensor, backendFor, isPacked, linear, markUnchanging, nativeAvailable, noGrad, setBackend, setWeightPacking, toBf16,
+  Tensor, backendFor, backward, isPacked, linear, markUnchanging, nativeAvailable, noGrad, setBackend, setWeightPacking, toBf16,
   withComputePrecision, type PackedWeight,
 } from '../../../src/tensor/index.js';
 import { applyLora, holdBaseInBf16 } from '../../../src/nn/lora/index.js';
@@ -31,6 +31,14 @@ function bf16Weight(seed: number, rows: number, cols: number): Tensor {
 /** x·wᵀ (+ b) on bf16 operands (x cast as LoRA casts its input for a base held in bf16). */
 const product = (x: Tensor, w: Tensor, b: Tensor | null): number[] =>
   Array.from(noGrad(() => withComputePrecision('bf16', () => linear(toBf16(x), w, b))).values());
+
+/** x's gradient through a bf16 linear on w (its forward discarded). */
+function gradOfX2(w: Tensor, M: number): void {
+  const x = seeded(24, [M, w.shape[1]]);
+  x.requiresGrad = true;
+  const y = withComputePrecision('bf16', () => linear(toBf16(x), w, null));
+  backward(y, new Float32Array(y.size).fill(1));
+}
 
 const packing = () => backendFor({ device: 'cpu', dtype: 'float32' }).bfloat16!;
 
@@ -109,6 +117,30 @@ describe('packed bf16 weights', { skip }, () => {
     const viaPacked = start.slice();
     assert.equal(packing().gemmPacked!(M, gy, packed, 1, viaPacked as never, null), true);
     assert.deepEqual(Array.from(viaPacked), Array.from(plain));
+  });
+
+  it('a vocabulary-sized frozen weight (≥ 8,192 rows) packs its dY·W layout too: x\'s gradient as the plain product\'s', () => {
+    const [M, rows, cols] = [12, 8192, 16];
+    const gradOfX = (w: Tensor): number[] => {
+      const x = seeded(20, [M, cols]);
+      x.requiresGrad = true;
+      const y = withComputePrecision('bf16', () => linear(toBf16(x), w, null));
+      backward(y, Float32Array.from(seeded(21, [M, rows]).values()));
+      return Array.from(x.grad!.readSync());
+    };
+    const plain = gradOfX(bf16Weight(22, rows, cols));
+    const marked = bf16Weight(22, rows, cols);
+    markUnchanging(marked);
+    assert.deepEqual(gradOfX(marked), plain);
+    assert.equal(isPacked(marked, false), false, 'one backward alone does not pack');
+    const packed = gradOfX(marked);
+    assert.equal(isPacked(marked, false), true);
+    const scale = Math.max(...plain.map(Math.abs));
+    assert.ok(packed.every((g, i) => Math.abs(g - plain[i]) <= 1e-5 * scale), 'within float32 summation order of the plain product');
+    const small = bf16Weight(23, 64, cols);
+    markUnchanging(small);
+    for (let i = 0; i < 3; i++) gradOfX2(small, M);
+    assert.equal(isPacked(small, false), false, 'a layer-sized weight keeps the plain dX product');
   });
 
   it('refuses a handle that is no packed weight, naming the argument', () => {
