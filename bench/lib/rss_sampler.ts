@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
  * /proc/<pid>/status) of every process under the given roots (the launcher's workers, found through
  * /proc/<pid>/task/<pid>/children), polled until stop(). VmHWM only grows, so the last reading of
  * each process is its peak up to then; a process's last ~interval before it exits can be missed.
+ * Only processes running the root's program count (a worker's `lspci` probe of a few MB is not a rank).
  */
 export class RssSampler {
   private readonly peaks = new Map<number, number>();
@@ -23,7 +24,9 @@ export class RssSampler {
 
   private sample(): void {
     for (const root of this.roots) {
+      const program = programOf(root);
       for (const pid of this.includeRoots ? [root, ...descendants(root)] : descendants(root)) {
+        if (programOf(pid) !== program) continue;
         const hwm = vmHwmBytes(pid);
         if (hwm !== null) this.peaks.set(pid, Math.max(this.peaks.get(pid) ?? 0, hwm));
       }
@@ -51,6 +54,15 @@ function descendants(pid: number): number[] {
     return [];
   }
   return kids.flatMap((k) => [k, ...descendants(k)]);
+}
+
+/** A live process's program name (/proc/<pid>/comm: `node`, `python`), or null once it is gone. */
+function programOf(pid: number): string | null {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return null;
+  }
 }
 
 /** VmHWM of a live process in bytes, or null (gone, or a kernel thread). */
