@@ -2,7 +2,8 @@
  * The native bf16 GEMM's thin path (src/native/gemv_bf16.cc: x·Wᵀ with one row of x, the linears
  * of a batch-1 decode step) against the js bf16 GEMM: odd K around the 32-element vector (the
  * masked tail), N not a multiple of the 4-row block, alpha, beta = 1, a bias, and rows above the
- * limit going to oneDNN; and that it is the path taken where the CPU has AVX512-BF16.
+ * limit going to oneDNN; a long weight (the prefetch ahead of the rows) whole and in row slices bit
+ * for bit; and that it is the path taken where the CPU has AVX512-BF16.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -59,6 +60,31 @@ describe('bf16 GEMM, thin x·Wᵀ path: native against js', { skip }, () => {
   for (const c of cases) {
     test(`M ${c.M}, N ${c.N}, K ${c.K}${c.alpha !== 1 ? `, alpha ${c.alpha}` : ''}${c.beta ? ', beta 1' : ''}${c.bias ? ', bias' : ''}`, () => {
       assertNear(product(native!, c), product(js, c), 1e-5, 'C');
+    });
+  }
+
+  // The kernel prefetches the weight 12 KB ahead of the rows it reads (up to the weight's end): a
+  // weight of many blocks, split or whole, must give every output element the very same dot product,
+  // so a fused [q; k; v] product (SmolLM2-135M's 576 + 192 + 192 rows) equals the three unfused ones.
+  for (const K of [576, 100]) {
+    test(`one row against W whole equals W in row slices, bit for bit (K ${K}, 960 rows)`, () => {
+      const rng = new Rng(K);
+      const parts = [576, 192, 192];
+      const N = parts.reduce((a, b) => a + b, 0);
+      const x = randomBf16(K, rng);
+      const W = randomBf16(N * K, rng);
+      const whole = new Float32Array(N);
+      native!.bfloat16!.gemm(false, true, 1, N, K, 1, x, 0, W, 0, 0, whole, 0, 1);
+      let row = 0;
+      for (const n of parts) {
+        const part = new Float32Array(n);
+        native!.bfloat16!.gemm(false, true, 1, n, K, 1, x, 0, W.subarray(row * K, (row + n) * K), 0, 0, part, 0, 1);
+        assert.deepEqual(part, whole.subarray(row, row + n), `rows ${row}..${row + n}`);
+        row += n;
+      }
+      const reference = new Float32Array(N);
+      js.bfloat16!.gemm(false, true, 1, N, K, 1, x, 0, W, 0, 0, reference, 0, 1);
+      assertNear(whole, reference, 1e-5, 'C');
     });
   }
 
