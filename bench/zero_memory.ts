@@ -79,7 +79,7 @@ const CLI = join(dirname(fileURLToPath(import.meta.url)), '../src/cli/main.js');
 function peaksOf(args: string[]): Promise<{ code: number | null; stderr: string; peaks: number[] }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI, 'train', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-    const sampler = new RssSampler([child.pid!], false, 50);
+    const sampler = new RssSampler([child.pid!], false, 50, 'node');
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (t: string) => (stderr += t));
     child.on('close', (code) => resolve({ code, stderr, peaks: sampler.stop() }));

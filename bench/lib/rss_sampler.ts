@@ -5,14 +5,20 @@ import { readFileSync } from 'node:fs';
  * /proc/<pid>/status) of every process under the given roots (the launcher's workers, found through
  * /proc/<pid>/task/<pid>/children), polled until stop(). VmHWM only grows, so the last reading of
  * each process is its peak up to then; a process's last ~interval before it exits can be missed.
- * Only processes running the root's program count (a worker's `lspci` probe of a few MB is not a rank).
+ * `program` (/proc/<pid>/comm) keeps only the processes that run it: a launcher's workers are
+ * `node`, and a worker's `lspci` probe of a few MB caught alive by the poll is not a rank.
  */
 export class RssSampler {
   private readonly peaks = new Map<number, number>();
   private readonly timer: NodeJS.Timeout;
 
   /** `includeRoots`: count the roots themselves (torch ranks), or only their descendants (a launcher's workers). */
-  constructor(private readonly roots: number[], private readonly includeRoots: boolean, intervalMs = 100) {
+  constructor(
+    private readonly roots: number[],
+    private readonly includeRoots: boolean,
+    intervalMs = 100,
+    private readonly program?: string,
+  ) {
     this.timer = setInterval(() => this.sample(), intervalMs);
     this.sample();
   }
@@ -24,9 +30,8 @@ export class RssSampler {
 
   private sample(): void {
     for (const root of this.roots) {
-      const program = programOf(root);
       for (const pid of this.includeRoots ? [root, ...descendants(root)] : descendants(root)) {
-        if (programOf(pid) !== program) continue;
+        if (this.program !== undefined && programOf(pid) !== this.program) continue;
         const hwm = vmHwmBytes(pid);
         if (hwm !== null) this.peaks.set(pid, Math.max(this.peaks.get(pid) ?? 0, hwm));
       }

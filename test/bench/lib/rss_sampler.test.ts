@@ -26,6 +26,12 @@ describe('RssSampler: peak RSS read where it happens (VmHWM)', { timeout: 30_000
       assert.equal(kids.length, 1, 'only the launcher\'s child');
       assert.ok(kids[0] >= 96 * MiB, `child peak ${kids[0]}`);
       assert.ok((vmHwmBytes(launcher.pid!) ?? 0) < 32 * MiB, 'the shell itself is small');
+      // Asked for one program, a sampler skips the others (a worker's `lspci` probe is not a rank).
+      const nodes = new RssSampler([launcher.pid!], true, 20, 'node');
+      const shells = new RssSampler([launcher.pid!], true, 20, 'sh');
+      await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(nodes.stop().map((b) => b >= 96 * MiB), [true], 'the node child only');
+      assert.deepEqual(shells.stop().map((b) => b < 32 * MiB), [true], 'the shell only');
     } finally {
       rank.kill('SIGKILL');
       if (grandchild > 0) process.kill(grandchild, 'SIGKILL');
