@@ -8,6 +8,7 @@
 #include <cmath>
 #include <memory>
 
+#include "attention_geometry.h"
 #include "gemm.h"
 #include "napi_args.h"
 #include "registry.h"
@@ -19,33 +20,11 @@
 namespace sc {
 namespace {
 
-struct Geometry {
-  int64_t bh, tq, tk, d, dv, groups;
-  float scale;
-  bool causal;
-  /** Positions from one k/v slice's start to the next (a KV cache's capacity; tk when packed). */
-  int64_t cap;
-  /** Keys row i may see. */
-  int64_t visible(int64_t i) const { return causal ? std::min(i + 1, tk) : tk; }
-  /** k/v slices (bh / groups) and the query rows that read each one (groups · tq). */
-  int64_t kvSlices() const { return bh / groups; }
-  int64_t groupRows() const { return groups * tq; }
-};
+using Geometry = AttentionGeometry;
 
 constexpr int64_t kGrain = 16384;  // probability entries per thread before the row loops fork
 
-/** Arguments 0..2: sizes [bh, tq, tk, d, dv, groups, kvCapacity] (a Float64Array), scale, causal. */
-Geometry geometry(const Args& a) {
-  const double* p = a.ints(0, "geometry", 7);
-  for (int j = 0; j < 7; j++)
-    if (p[j] < 0) throwRange("attention: sizes must be non-negative");
-  const Geometry g{static_cast<int64_t>(p[0]), static_cast<int64_t>(p[1]), static_cast<int64_t>(p[2]),
-                   static_cast<int64_t>(p[3]), static_cast<int64_t>(p[4]), static_cast<int64_t>(p[5]),
-                   static_cast<float>(a.num(1, "scale")), a.flag(2), static_cast<int64_t>(p[6])};
-  if (g.groups < 1 || g.bh % g.groups != 0) throwRange("attention: groups must be >= 1 and divide bh");
-  if (g.cap < g.tk) throwRange("attention: kvCapacity must be >= tk");
-  return g;
-}
+Geometry geometry(const Args& a) { return attentionGeometry(a, "attention"); }
 
 template <class Row>
 void forRows(const Geometry& g, Row&& row) {

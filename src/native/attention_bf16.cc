@@ -18,6 +18,7 @@
 #include <memory>
 #include <vector>
 
+#include "attention_geometry.h"
 #include "bf16.h"
 #include "napi_args.h"
 #include "registry.h"
@@ -29,14 +30,7 @@
 namespace sc {
 namespace {
 
-struct Geometry {
-  int64_t bh, tq, tk, d, dv, groups;
-  float scale;
-  bool causal;
-  int64_t kvSlices() const { return bh / groups; }
-  /** Keys the query at position i (0 ≤ i < tq) may see. */
-  int64_t visible(int64_t i) const { return causal ? std::min(i + 1, tk) : tk; }
-};
+using Geometry = AttentionGeometry;
 
 constexpr int64_t kQueryBlock = 128;  // as attention.cc (and attention.ts bf16SavedLength)
 constexpr int64_t kGrain = 16384;     // block entries per thread before the row loops fork
@@ -75,13 +69,7 @@ int64_t savedLength(const Geometry& g) {
 Geometry geometry(const Args& a) {
   const double* p = a.ints(0, "geometry", 7);
   if (p[6] != p[2]) throwRange("attentionBf16: k and v must be packed (kvCapacity = tk)");
-  for (int j = 0; j < 6; j++)
-    if (p[j] < 0) throwRange("attentionBf16: sizes must be non-negative");
-  const Geometry g{static_cast<int64_t>(p[0]), static_cast<int64_t>(p[1]), static_cast<int64_t>(p[2]),
-                   static_cast<int64_t>(p[3]), static_cast<int64_t>(p[4]), static_cast<int64_t>(p[5]),
-                   static_cast<float>(a.num(1, "scale")), a.flag(2)};
-  if (g.groups < 1 || g.bh % g.groups != 0) throwRange("attentionBf16: groups must be >= 1 and divide bh");
-  return g;
+  return attentionGeometry(a, "attentionBf16");
 }
 
 /**
