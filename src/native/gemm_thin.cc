@@ -13,6 +13,7 @@
 // alone streamed them at 7.9 GB/s at 8 rows (as gemv_bf16.cc found for the one-row bf16 product).
 #include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include "gemm.h"
 #include "threads.h"
@@ -34,10 +35,17 @@ bool cpuHasAvx512() {
   return has;
 }
 
-constexpr int kRowsPerPass = 6;  // rows of x per pass over a block of W: 4 x 6 accumulators of 32 registers
+/** Rows of x per pass over a block of W: three rows of W against eight rows of x are 24 accumulators of 32 registers. */
+constexpr int kRowsPerPass = 8;
+/** Above kRowsPerPass rows in one pass: two rows of W against twelve rows of x (24 accumulators). */
+constexpr int kWideRowsPerPass = 12;
 
-/** How far ahead of the rows being read W is prefetched (gemv_bf16.cc's sweep: 8-16 KB best). */
-constexpr int64_t kPrefetchBytes = 12288;
+/**
+ * How far ahead of the rows being read W is prefetched, and into L2 (_MM_HINT_T1): over a SmolLM2
+ * decode step's 211 distinct weights at 8 rows, 24 KB into L2 read W at 12.1-12.5 GB/s against
+ * 11.0-11.7 for 12 KB into L1 (docs/PERFORMANCE.md, "The thin fp32 product").
+ */
+constexpr int64_t kPrefetchBytes = 24576;
 
 /** v's upper eight lanes added to its lower eight. */
 __attribute__((target("avx512f,avx2,fma")))
@@ -62,13 +70,6 @@ template <int R>
 __attribute__((target("avx512f,avx2,fma")))
 inline void store(const Gemm& g, int64_t m, int64_t n0, __m128 sums) {
   float* c = g.C + m * g.ldc + n0;
-  if (R == 4) {
-    __m128 v = _mm_mul_ps(_mm_set1_ps(g.alpha), sums);
-    if (g.bias) v = _mm_add_ps(v, _mm_loadu_ps(g.bias + n0));
-    else if (g.beta != 0) v = _mm_fmadd_ps(_mm_set1_ps(g.beta), _mm_loadu_ps(c), v);
-    _mm_storeu_ps(c, v);
-    return;
-  }
   alignas(16) float s[4];
   _mm_store_ps(s, sums);
   for (int r = 0; r < R; r++) {
@@ -78,41 +79,68 @@ inline void store(const Gemm& g, int64_t m, int64_t n0, __m128 sums) {
 }
 
 /**
- * Rows [n0, n0 + R) of W (R ≤ 4) against rows [m0, m0 + MB) of x, K in 16-float vectors. `ahead`:
- * the first pass over these rows, which prefetches W's bytes kPrefetchBytes on, short of `end`.
+ * x's rows packed for the kernel: pass by pass (the rows [m, m + MB) of a pass), K in 16-float
+ * vectors, each vector of the pass's MB rows side by side ([K/16][MB][16], zeros past K). The
+ * inner loop then reads x through one pointer at fixed offsets: with a pointer per row of x GCC
+ * ran out of general registers at 8 rows and spilled them in the loop.
+ */
+struct alignas(64) Vector16 {
+  float lanes[16];
+};
+struct PackedX {
+  std::vector<Vector16> v;
+  int64_t vectors = 0;  // per row: ceil(K / 16)
+  const float* pass(int64_t m) const { return reinterpret_cast<const float*>(v.data() + m * vectors); }
+};
+
+/** Rows [m0, m0 + MB) of x into `out` at pass m0's place (rows of one pass, see PackedX). */
+void packPass(const Gemm& g, int64_t m0, int64_t MB, PackedX& out) {
+  float* dst = reinterpret_cast<float*>(out.v.data() + m0 * out.vectors);
+  for (int64_t k = 0; k < g.K; k += 16) {
+    const int64_t n = std::min<int64_t>(16, g.K - k);
+    for (int64_t i = 0; i < MB; i++, dst += 16) {
+      std::copy(g.A + (m0 + i) * g.lda + k, g.A + (m0 + i) * g.lda + k + n, dst);
+      std::fill(dst + n, dst + 16, 0.0f);
+    }
+  }
+}
+
+/**
+ * Rows [n0, n0 + R) of W (R ≤ 4) against the MB rows of x packed at `xp` (rows m0 ..), K in
+ * 16-float vectors. `ahead`: the first pass over these rows, which prefetches W's bytes
+ * kPrefetchBytes on, short of `end`.
  */
 template <int R, int MB>
 __attribute__((target("avx512f,avx2,fma")))
-void tile(const Gemm& g, int64_t m0, int64_t n0, bool ahead, const char* end) {
+void tile(const Gemm& g, const float* xp, int64_t m0, int64_t n0, bool ahead, const char* end) {
   const int64_t K = g.K;
   const int64_t full = K - K % 16;
   const __mmask16 tail = static_cast<__mmask16>((1u << (K % 16)) - 1);
   const float* w[R];
   for (int r = 0; r < R; r++) w[r] = g.B + (n0 + r) * g.ldb;
-  const float* x[MB];
-  for (int i = 0; i < MB; i++) x[i] = g.A + (m0 + i) * g.lda;
   __m512 acc[MB][R];
   for (int i = 0; i < MB; i++)
     for (int r = 0; r < R; r++) acc[i][r] = _mm512_setzero_ps();
-  for (int64_t k = 0; k < full; k += 16) {
+  for (int64_t k = 0; k < full; k += 16, xp += 16 * MB) {
     if (ahead) {
       for (int r = 0; r < R; r++) {
         const char* p = reinterpret_cast<const char*>(w[r] + k) + kPrefetchBytes;
-        if (p < end) _mm_prefetch(p, _MM_HINT_T0);
+        if (p < end) _mm_prefetch(p, _MM_HINT_T1);
       }
     }
     __m512 wv[R];
     for (int r = 0; r < R; r++) wv[r] = _mm512_loadu_ps(w[r] + k);
     for (int i = 0; i < MB; i++) {
-      const __m512 xv = _mm512_loadu_ps(x[i] + k);
+      const __m512 xv = _mm512_load_ps(xp + 16 * i);
       for (int r = 0; r < R; r++) acc[i][r] = _mm512_fmadd_ps(xv, wv[r], acc[i][r]);
     }
   }
   if (tail) {
+    // x is packed with zeros past K; W is read masked (past it lies another row, or not W).
     __m512 wv[R];
     for (int r = 0; r < R; r++) wv[r] = _mm512_maskz_loadu_ps(tail, w[r] + full);
     for (int i = 0; i < MB; i++) {
-      const __m512 xv = _mm512_maskz_loadu_ps(tail, x[i] + full);
+      const __m512 xv = _mm512_load_ps(xp + 16 * i);
       for (int r = 0; r < R; r++) acc[i][r] = _mm512_fmadd_ps(xv, wv[r], acc[i][r]);
     }
   }
@@ -125,36 +153,47 @@ void tile(const Gemm& g, int64_t m0, int64_t n0, bool ahead, const char* end) {
   }
 }
 
-/** Rows [n0, n0 + R) of W against every row of x in passes of at most kRowsPerPass rows, as equal as can be (W stays in cache). */
+/** How x's M rows split into passes: as equal as can be, at most kWideRowsPerPass each. */
+int64_t passesFor(int64_t M) { return (M + kWideRowsPerPass - 1) / kWideRowsPerPass; }
+
+/** Rows of W per block: three while a pass holds at most kRowsPerPass rows of x, else two (registers). */
+int64_t wRowsFor(int64_t M) { return (M + passesFor(M) - 1) / passesFor(M) <= kRowsPerPass ? 3 : 2; }
+
+/** Rows [n0, n0 + R) of W against every row of x, pass by pass (W stays in cache for the later passes). */
 template <int R>
-void rowBlock(const Gemm& g, int64_t n0, const char* end) {
-  const int64_t passes = (g.M + kRowsPerPass - 1) / kRowsPerPass;
+void rowBlock(const Gemm& g, const PackedX& x, int64_t n0, const char* end) {
+  const int64_t passes = passesFor(g.M);
   for (int64_t p = 0, m = 0; p < passes; p++) {
     const int64_t last = g.M * (p + 1) / passes;
     const bool ahead = p == 0;
+    const float* xp = x.pass(m);
     switch (last - m) {
-      case 6: tile<R, 6>(g, m, n0, ahead, end); break;
-      case 5: tile<R, 5>(g, m, n0, ahead, end); break;
-      case 4: tile<R, 4>(g, m, n0, ahead, end); break;
-      case 3: tile<R, 3>(g, m, n0, ahead, end); break;
-      case 2: tile<R, 2>(g, m, n0, ahead, end); break;
-      default: tile<R, 1>(g, m, n0, ahead, end); break;
+      case 12: tile<R, 12>(g, xp, m, n0, ahead, end); break;
+      case 11: tile<R, 11>(g, xp, m, n0, ahead, end); break;
+      case 10: tile<R, 10>(g, xp, m, n0, ahead, end); break;
+      case 9: tile<R, 9>(g, xp, m, n0, ahead, end); break;
+      case 8: tile<R, 8>(g, xp, m, n0, ahead, end); break;
+      case 7: tile<R, 7>(g, xp, m, n0, ahead, end); break;
+      case 6: tile<R, 6>(g, xp, m, n0, ahead, end); break;
+      case 5: tile<R, 5>(g, xp, m, n0, ahead, end); break;
+      case 4: tile<R, 4>(g, xp, m, n0, ahead, end); break;
+      case 3: tile<R, 3>(g, xp, m, n0, ahead, end); break;
+      case 2: tile<R, 2>(g, xp, m, n0, ahead, end); break;
+      default: tile<R, 1>(g, xp, m, n0, ahead, end); break;
     }
     m = last;
   }
 }
 
-void rows(const Gemm& g, int64_t lo, int64_t hi) {
+/** W's rows [lo, hi) in blocks of R (3 or 2), then the rows left over. */
+void rows(const Gemm& g, const PackedX& x, int64_t R, int64_t lo, int64_t hi) {
   // Prefetches stop at this chunk's last row of W: what lies past it is another thread's, or not W.
   const char* end = reinterpret_cast<const char*>(g.B + (hi - 1) * g.ldb + g.K);
   int64_t n = lo;
-  for (; n + 4 <= hi; n += 4) rowBlock<4>(g, n, end);
-  switch (hi - n) {
-    case 3: rowBlock<3>(g, n, end); break;
-    case 2: rowBlock<2>(g, n, end); break;
-    case 1: rowBlock<1>(g, n, end); break;
-    default: break;
-  }
+  if (R == 3)
+    for (; n + 3 <= hi; n += 3) rowBlock<3>(g, x, n, end);
+  for (; n + 2 <= hi; n += 2) rowBlock<2>(g, x, n, end);
+  if (n < hi) rowBlock<1>(g, x, n, end);
 }
 
 constexpr int64_t kRowGrain = 256;  // rows of W per thread before the product forks
@@ -174,13 +213,19 @@ bool gemmThinApplies(const Gemm& g) {
 bool gemmThin(const Gemm& g) {
   if (!gemmThinApplies(g)) return false;
 #if SC_HAVE_THIN_F32
+  const int64_t R = wRowsFor(g.M);
+  const int64_t passes = passesFor(g.M);
+  PackedX x;
+  x.vectors = (g.K + 15) / 16;
+  x.v.resize(static_cast<size_t>(g.M * x.vectors));
   for (int64_t b = 0; b < g.batch; b++) {
     Gemm one = g;
     one.A = g.A + b * g.strideA;
     one.B = g.B + b * g.strideB;
     one.C = g.C + b * g.strideC;
-    // Blocks of four rows per chunk, so a thread's rows start on a block.
-    parallelRange((one.N + 3) / 4, kRowGrain / 4, [&](int64_t lo, int64_t hi) { rows(one, lo * 4, std::min(one.N, hi * 4)); });
+    for (int64_t p = 0, m = 0; p < passes; m = g.M * (p + 1) / passes, p++) packPass(one, m, g.M * (p + 1) / passes - m, x);
+    // Blocks of R rows per chunk, so a thread's rows start on a block.
+    parallelRange((one.N + R - 1) / R, kRowGrain / R, [&](int64_t lo, int64_t hi) { rows(one, x, R, lo * R, std::min(one.N, hi * R)); });
   }
 #endif
   return true;
