@@ -3,7 +3,7 @@
  * MLP/CNN shapes, and convolution / pooling times on the CNN shapes, through the same TS entry
  * points the engine uses (so N-API overhead is included).
  *
- *   npx tsc -p tsconfig.json && node dist/bench/native-gemm.js [--threads N] [--transformer | --decode]
+ *   npx tsc -p tsconfig.json && node dist/bench/native-gemm.js [--threads N] [--transformer | --decode | --decode-step]
  *
  * --transformer times the GEMMs of one bench:models training step instead (gpt2 124M at batch 4,
  * gpt2-tiny and bert-mini at batch 8, context 128; backward products accumulate, beta = 1) on the
@@ -11,7 +11,14 @@
  *
  * --decode times x·Wᵀ at 1-16 rows (batched decode steps) on GPT-2's and SmolLM2-135M's linears and
  * heads: the thin kernel (src/native/gemm_thin.cc) against the oneDNN engines, the figures behind
- * sgemm's 4-12 row rule (docs/NATIVE.md, "Decode shapes").
+ * sgemm's 4-12 row rule (docs/NATIVE.md, "Decode shapes"). Each product reuses one weight, so W is
+ * read from cache after the first call.
+ *
+ * --decode-step [--models smollm2,gpt2] [--rows 1,2,3,4,8,12] times what a decode step really reads:
+ * every linear of every layer and the head, each its own weight (SmolLM2-135M's 211 products, 538 MB
+ * of float32; GPT-2 124M's 49, 494 MB), one step per M and engine, the best of a few steps, as
+ * ms per step and GB/s of W (docs/PERFORMANCE.md, "The thin fp32 product"). Run it under
+ * scripts/benchrun.sh: it holds one model's weights (~540 MB) at a time.
  *
  * --bf16 times the bf16 GEMM (gemmBf16: bf16 operands, float32 accumulation and output) against the
  * float32 one at large shapes and at the transformer's, with the oneDNN implementation each ran:
@@ -85,6 +92,53 @@ function decodeCases(rows: number[]): GemmCase[] {
     ['smol down', 1536, 576], ['smol lm-head', 576, 49152],
   ];
   return linears.flatMap(([name, inF, outF]) => rows.map((M): GemmCase => [`${name} M${M}`, false, true, M, outF, inF, 0]));
+}
+
+/** [out, in] of every linear a decode step runs, in order: all layers, then the head. */
+const DECODE_STEPS: Record<string, { layers: number; linears: Array<[number, number]>; head: [number, number] }> = {
+  smollm2: { layers: 30, linears: [[576, 576], [192, 576], [192, 576], [576, 576], [1536, 576], [1536, 576], [576, 1536]], head: [49152, 576] },
+  gpt2: { layers: 12, linears: [[2304, 768], [768, 768], [3072, 768], [768, 3072]], head: [50257, 768] },
+};
+
+/** ms per decode step's products over distinct weights and GB/s of W, per rows of x and engine. */
+function benchDecodeStep(native: Backend, engines: string[], models: string[], rows: number[]): void {
+  const internals = nativeInternals()!;
+  for (const model of models) {
+    const step = DECODE_STEPS[model];
+    if (!step) throw new Error(`--models: unknown model '${model}' (have ${Object.keys(DECODE_STEPS).join(', ')})`);
+    const shapes = [...Array.from({ length: step.layers }, () => step.linears).flat(), step.head];
+    const rng = new Rng(6);
+    const weights = shapes.map(([N, K]) => Float32Array.from({ length: N * K }, () => rng.normal() * 0.02));
+    const bytes = weights.reduce((sum, w) => sum + w.byteLength, 0);
+    const maxN = Math.max(...shapes.map(([N]) => N));
+    const maxK = Math.max(...shapes.map(([, K]) => K));
+    console.log(`\n${model} decode step: ${shapes.length} x·Wᵀ over distinct weights, ${(bytes / 1e6).toFixed(0)} MB of W (${native.getThreads()} thread(s))`);
+    console.log(`| rows of x | ${engines.map((e) => `${e} ms | ${e} GB/s`).join(' | ')} |`);
+    console.log(`|---|${engines.map(() => '---|---').join('|')}|`);
+    for (const M of rows) {
+      const x = randn(rng, M * maxK);
+      const C = new Float32Array(M * maxN);
+      const cells = engines.map((e) => {
+        internals.setGemmEngine(e);
+        const runStep = () => shapes.forEach(([N, K], i) => native.gemm(false, true, M, N, K, 1, x, 0, weights[i], 0, 0, C, 0, 1));
+        let best = Infinity;
+        for (let rep = 0; rep < 5; rep++) {
+          const t0 = process.hrtime.bigint();
+          runStep();
+          best = Math.min(best, Number(process.hrtime.bigint() - t0) / 1e9);
+        }
+        return `${(best * 1e3).toFixed(1)} | ${(bytes / best / 1e9).toFixed(2)}`;
+      });
+      console.log(`| ${M} | ${cells.join(' | ')} |`);
+    }
+    internals.setGemmEngine('auto');
+  }
+}
+
+/** The comma-separated list after `flag`, or `fallback`. */
+function listFlag(flag: string, fallback: string): string[] {
+  const i = process.argv.indexOf(flag);
+  return (i > 0 ? process.argv[i + 1] : fallback).split(',').filter(Boolean);
 }
 
 function benchGemm(native: Backend, engines: string[], cases: GemmCase[]): void {
@@ -267,6 +321,13 @@ function main(): void {
   }
   if (process.argv.includes('--bf16')) {
     benchBf16(native);
+    return;
+  }
+  if (process.argv.includes('--decode-step')) {
+    const engines = ['auto', 'thin', 'dnnl_sgemm'].filter((e) => e === 'auto' || e === 'thin' || gemmEngines.includes(e));
+    const rows = listFlag('--rows', '1,2,3,4,8,12').map(Number);
+    if (rows.some((M) => !Number.isInteger(M) || M < 1 || M > 16)) throw new Error(`--rows: whole numbers in 1..16, got ${rows.join(',')}`);
+    benchDecodeStep(native, engines, listFlag('--models', 'smollm2,gpt2'), rows);
     return;
   }
   if (process.argv.includes('--decode')) {

@@ -11,8 +11,9 @@
 // small products (attention's 48 × 128×128×64) are 5-15 % faster as one primitive than as a loop of
 // dnnl_sgemm calls (`node dist/bench/native-gemm.js --transformer`). So: own loops for tiny
 // products, the matmul primitive for batches and for x·Wᵀ with a bias (which it fuses), dnnl_sgemm
-// for the rest. Except x·Wᵀ with 4-12 rows of x (batched decode), where oneDNN packs W per call and
-// reads it at a third of one row's speed: our thin kernel (gemm_thin.cc) reads it once.
+// for the rest. Except x·Wᵀ with 1-12 rows of x (decode), where oneDNN packs W per call from 4 rows
+// and reads it at a third of one row's speed: our thin kernel (gemm_thin.cc) reads it once, and at
+// 1-3 rows it streams W a little faster than dnnl_sgemm's matrix-vector path (gemm.h).
 #include <atomic>
 #include <cstring>
 #include <stdexcept>

@@ -34,10 +34,12 @@ void gemmOwn(const Gemm& g);  // cache-blocked C++ (gemm_blocked.cc)
 /** Rows of A at most this can take the thin x·Wᵀ kernel (gemm_thin.cc). */
 constexpr int64_t kThinGemmRows = 16;
 /**
- * Rows of A from which `auto` takes it (docs/NATIVE.md): below, dnnl_sgemm's matrix-vector path
- * reads W as fast (1-3 rows: 27-29 GB/s streaming W, one thread); from 4 rows oneDNN packs W per call.
+ * Rows of A from which `auto` takes it: every row count, one included. Over a decode step's distinct
+ * weights (bench:native-gemm --decode-step, one thread) it read W faster than dnnl_sgemm's
+ * matrix-vector path at 1-3 rows too: SmolLM2-135M's 211 products in 36.7-39.1 ms against
+ * 41.1-43.7 at one row (docs/PERFORMANCE.md, "The thin fp32 product").
  */
-constexpr int64_t kThinGemmMinRows = 4;
+constexpr int64_t kThinGemmMinRows = 1;
 /** Rows of A up to which `auto` takes it: at 16 rows oneDNN's packing has paid for itself (as fast or faster). */
 constexpr int64_t kThinGemmAutoRows = 12;
 /** Whether gemmThin takes g: A·Bᵀ (a linear layer's x·Wᵀ), M ≤ kThinGemmRows, a CPU with AVX-512. */

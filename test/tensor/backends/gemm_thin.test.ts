@@ -1,9 +1,10 @@
 /**
  * The native fp32 GEMM's thin path (src/native/gemm_thin.cc: x·Wᵀ with at most 16 rows of x, the
  * linears of a batch-8 decode step) against the js GEMM, in the native gemm tests' tolerance: every
- * M in 1..16, K around the 16-float vector (the masked tail), N not a multiple of the 4-row block,
- * a bias, alpha, beta; batched products with gaps; and that `auto` takes it where the CPU has
- * AVX-512 and leaves it for fewer or more rows and other transposes.
+ * M in 1..16, K around the 16-float vector (the masked tail), N not a multiple of a block of W rows,
+ * a bias, alpha, beta; batched products with gaps; every block of W rows (3 rows up to 8 rows of x
+ * per pass, 2 rows at 9-12) with the rows left over; and that `auto` takes it for 1-12 rows where
+ * the CPU has AVX-512 and leaves it for more rows, other transposes and tiny products.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -73,6 +74,14 @@ describe('fp32 GEMM, thin x·Wᵀ path: native against js', { skip }, () => {
     }
   });
 
+  test('every block of W rows with one or two rows left over, K past whole vectors, in one pass or two', () => {
+    // N mod 3 and N mod 2 cover the leftover rows of the 3-row (1-8 and 13-16 rows of x) and 2-row (9-12) blocks.
+    for (const M of [1, 3, 7, 8, 9, 12, 13, 16]) {
+      for (const N of [2, 4, 5, 6, 38, 40]) compare({ M, N, K: 47, bias: M % 2 === 0 }, 'thin');
+    }
+    compare({ M: 1, N: 1000, K: 600, alpha: 0.5, beta: 2 }, 'thin'); // a prefetch distance past every short row
+  });
+
   test('decode-sized products, batched products with gaps between matrices, and the auto choice', () => {
     compare({ M: 8, N: 771, K: 576, bias: true }, 'thin');
     compare({ M: 16, N: 193, K: 1539 }, 'thin');
@@ -81,14 +90,15 @@ describe('fp32 GEMM, thin x·Wᵀ path: native against js', { skip }, () => {
     compare({ M: 17, N: 300, K: 100, bias: true }, 'auto');
   });
 
-  test('auto runs it for 4..12 rows of x·Wᵀ where the CPU has AVX-512; not for 1-3 or 13+ rows, A·B or a tiny product', { skip: cpuHasAvx512() ? false : 'no avx512f on this CPU' }, () => {
+  test('auto runs it for 1..12 rows of x·Wᵀ where the CPU has AVX-512; not for 13+ rows, A·B or a tiny product', { skip: cpuHasAvx512() ? false : 'no avx512f on this CPU' }, () => {
     const internals = nativeInternals()!;
     const run = (M: number, N: number, K: number, tb: boolean): string => {
       native!.gemm(false, tb, M, N, K, 1, new Float32Array(M * K), 0, new Float32Array(N * K), 0, 0, new Float32Array(M * N), 0, 1);
       return internals.lastGemmEngine();
     };
-    for (const M of [4, 8, 12]) assert.equal(run(M, 64, 64, true), 'thin', `M ${M}`);
-    for (const M of [1, 3, 13, 16]) assert.notEqual(run(M, 64, 64, true), 'thin', `M ${M}`);
+    // 1-3 rows too: over a decode step's distinct weights it streams W faster than dnnl_sgemm's gemv (gemm.h).
+    for (const M of [1, 2, 3, 4, 8, 12]) assert.equal(run(M, 64, 64, true), 'thin', `M ${M}`);
+    for (const M of [13, 16]) assert.notEqual(run(M, 64, 64, true), 'thin', `M ${M}`);
     assert.notEqual(run(8, 64, 64, false), 'thin');
     assert.notEqual(run(2, 4, 4, true), 'thin'); // our plain loops: a library call costs more
   });
