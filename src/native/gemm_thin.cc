@@ -1,16 +1,18 @@
 // Thin float32 products C = alpha·x·Wᵀ (+ bias | + beta·C): a few rows of x (M ≤ kThinGemmRows)
-// against a linear layer's weight W [N, K] row-major, as PyTorch stores it: a batch-8 decode step.
+// against a linear layer's weight W [N, K] row-major, as PyTorch stores it: a decode step.
 //
 // At M = 8 oneDNN 2.6.3 read W at 8.6-13 GB/s on the AVX-512 Xeon (dnnl_sgemm and the matmul
-// primitive both pack W per call), against 27 GB/s for one row (dnnl_sgemm's gemv): a batch of 8
-// cost ~3x one row. Here W is read once, straight: four rows of W at a time against up to
-// kRowsPerPass rows of x held in registers (x's row and W's row are both contiguous along K), so
-// the 8 rows of a decode batch share every load of W. The sums' order differs from oneDNN's (a
-// float32 rounding apart).
+// primitive both pack W per call), against 27 GB/s for one row (dnnl_sgemm's gemv) from cache: a
+// batch of 8 cost ~3x one row. Here W is read once, straight: three rows of W at a time (two from 9
+// rows of x) against up to kWideRowsPerPass rows of x in registers, so the rows of a decode batch
+// share every load of W. x is packed first (PackedX) so the loop reads it through one pointer. The
+// sums' order differs from oneDNN's (a float32 rounding apart).
 //
 // The first pass over a block also prefetches W kPrefetchBytes ahead: a decode step's layer weights
-// are many and short (210 a SmolLM2-135M step, 576 × 576 is 1.3 MB), and the hardware prefetcher
+// are many and short (211 a SmolLM2-135M step, 576 × 576 is 1.3 MB), and the hardware prefetcher
 // alone streamed them at 7.9 GB/s at 8 rows (as gemv_bf16.cc found for the one-row bf16 product).
+// Over a decode step's distinct weights (bench:native-gemm --decode-step) the stream is what costs:
+// at 8 rows 45 ms for SmolLM2's 538 MB (11.9 GB/s), at one row 37 ms (14.7 GB/s).
 #include <algorithm>
 #include <cstdint>
 #include <vector>
@@ -41,9 +43,10 @@ constexpr int kRowsPerPass = 8;
 constexpr int kWideRowsPerPass = 12;
 
 /**
- * How far ahead of the rows being read W is prefetched, and into L2 (_MM_HINT_T1): over a SmolLM2
- * decode step's 211 distinct weights at 8 rows, 24 KB into L2 read W at 12.1-12.5 GB/s against
- * 11.0-11.7 for 12 KB into L1 (docs/PERFORMANCE.md, "The thin fp32 product").
+ * How far ahead of the rows being read W is prefetched, and into L2 (_MM_HINT_T1). A sweep over a
+ * SmolLM2 decode step's 538 MB of distinct weights at 8 rows (one thread, standalone C++, loaded
+ * machine): 24-48 KB into L2 11.9-12.8 GB/s, 12 KB into L1 (the earlier choice) 11.7, no prefetch
+ * 8.9, prefetchnta 6.0; the distance mattered less than the hint.
  */
 constexpr int64_t kPrefetchBytes = 24576;
 
