@@ -13,11 +13,12 @@
  */
 import type { AttentionCache } from '../nn/layers/attention.js';
 import { noGrad } from '../tensor/autograd.js';
-import { kernelsFor } from '../tensor/dispatch.js';
+import type { AttentionGeometry, Bf16Decode, Bf16Entries } from '../tensor/backend.js';
+import { backendFor, kernelsFor } from '../tensor/dispatch.js';
 import { scaledDotProductAttention } from '../tensor/ops/attention.js';
 import { lowersToBf16 } from '../tensor/ops/autocast.js';
 import { concat, reshape } from '../tensor/ops/layout.js';
-import { type Storage, deviceMemory } from '../tensor/storage.js';
+import { type DeviceBuffer, type Storage, deviceMemory } from '../tensor/storage.js';
 import { giveBack } from '../tensor/buffer_pool.js';
 import { Tensor, allocUninit } from '../tensor/tensor.js';
 
@@ -33,6 +34,11 @@ export interface LayerSlot {
   capacity: number;
   /** Positions written (the sequence's length once the forward is advanced past). */
   written: number;
+}
+
+/** One row's decode attention over its slot: H query heads of one position against the slot's positions, read in place. */
+function rowGeometry(H: number, D: number, slot: LayerSlot): AttentionGeometry {
+  return { bh: H, groups: H / slot.heads, tq: 1, tk: slot.written, d: D, dv: D, scale: 1 / Math.sqrt(D), causal: false, kvCapacity: slot.capacity };
 }
 
 /** A [1, 1, length, D] tensor over head `h`'s first `length` positions of a slot's storage (no copy). */
@@ -146,7 +152,11 @@ export class KvCache implements AttentionCache {
         return scaledDotProductAttention(q, k, v, { causal: true });
       });
     }
-    return noGrad(() => (lowersToBf16('scaledDotProductAttention') ? this.decodePerHead(layer, q, k, v) : this.decodeRows(layer, q, k, v)));
+    return noGrad(() => {
+      if (!lowersToBf16('scaledDotProductAttention')) return this.decodeRows(layer, q, k, v);
+      const bf16Decode = (backendFor(q).bfloat16 as Bf16Entries<DeviceBuffer> | undefined)?.attentionDecode;
+      return bf16Decode ? this.decodeRowsBf16(layer, q, k, v, bf16Decode) : this.decodePerHead(layer, q, k, v);
+    });
   }
 
   /**
@@ -161,19 +171,30 @@ export class KvCache implements AttentionCache {
     const probs = allocUninit(q.dtype, H * Math.max(...slots.map((s) => s.written)), q.device);
     const kern = kernelsFor(q);
     slots.forEach((slot, i) => {
-      const g = {
-        bh: H, groups: H / slot.heads, tq: 1, tk: slot.written, d: D, dv: D,
-        scale: 1 / Math.sqrt(D), causal: false, kvCapacity: slot.capacity,
-      };
-      kern.attention(g, q.storage.view(i * H * D, H * D).buffer, slot.k.buffer, slot.v.buffer, null, out.view(i * H * D, H * D).buffer, probs.buffer);
+      kern.attention(rowGeometry(H, D, slot), q.storage.view(i * H * D, H * D).buffer, slot.k.buffer, slot.v.buffer, null, out.view(i * H * D, H * D).buffer, probs.buffer);
     });
     giveBack(probs);
     return new Tensor(out, [N, H, 1, D]);
   }
 
   /**
-   * The same through the attention op, per row and kv head: under bf16 autocast the op casts its
-   * operands and multiplies in bf16 (attentionBf16), which the strided kernel call does not.
+   * decodeRows under bf16 autocast, through the backend's bf16 decode attention: the float32 cache
+   * read in place and rounded as the op's casts would, per row one call over all its kv heads.
+   */
+  private decodeRowsBf16(layer: object, q: Tensor, k: Tensor, v: Tensor, attention: Bf16Decode<DeviceBuffer>['attentionDecode']): Tensor {
+    const [N, H, , D] = q.shape;
+    const slots = this.rows.map((r, i) => r.store(layer, k, v, i));
+    const out = allocUninit('float32', N * H * D, q.device);
+    slots.forEach((slot, i) => {
+      attention(rowGeometry(H, D, slot), q.storage.view(i * H * D, H * D).buffer, slot.k.buffer, slot.v.buffer, out.view(i * H * D, H * D).buffer);
+    });
+    return new Tensor(out, [N, H, 1, D]);
+  }
+
+  /**
+   * The same through the attention op, per row and kv head, where the backend has no bf16 decode
+   * attention: under bf16 autocast the op casts its operands and multiplies in bf16 (attentionBf16),
+   * which the float32 strided kernel call does not.
    */
   private decodePerHead(layer: object, q: Tensor, k: Tensor, v: Tensor): Tensor {
     const [N, H, , D] = q.shape;
