@@ -1,14 +1,16 @@
-// A bf16 decode step's attention, read straight from a float32 KV cache: one query position per
-// head, every head of one sequence in one call, the cache's [Hkv, capacity, d] storage read in
-// place (kvCapacity), grouped query heads sharing their kv head's rounded keys and values.
+// A bf16 decode step's attention over a bf16 KV cache: one query position per head, every head of
+// one sequence in one call. The call stores the new position's k and v (rounded to bf16) into the
+// cache's [Hkv, capacity, d] storage and reads the cache in place (kvCapacity), grouped query heads
+// sharing their kv head's keys and values.
 //
-// Under bf16 autocast a decode step used to run the attention op once per row and kv head: each
-// call cast its query and the kv head's whole cached prefix to bf16 and ran two oneDNN products of
-// one row (SmolLM2-135M at batch 8: 720 op calls and ~20 MB of casts a step, a third of the step).
-// The arithmetic here is that op's (attention_bf16.cc at tq = 1): q, k and v rounded to bf16 as
-// the casts would (bf16Bits: nearest even), scores = scale · q·k over exact float32 products of
-// bf16 values, a float32 softmax, p rounded to bf16, out = Σ p_j v_j in float32. Only the order of
-// the two sums differs from oneDNN's (a float32 rounding apart).
+// Under bf16 autocast a decode step used to run the attention op once per row and kv head over a
+// float32 cache: each call cast its query and the kv head's whole cached prefix to bf16 and ran two
+// oneDNN products of one row (SmolLM2-135M at batch 8: 720 op calls and ~20 MB of casts a step, a
+// third of the step). The arithmetic here is that op's (attention_bf16.cc at tq = 1): q, k and v
+// rounded to bf16 as its casts round them (bf16Bits: nearest even; the cache holds k and v so
+// rounded), scores = scale · q·k over exact float32 products of bf16 values, a float32 softmax, p
+// rounded to bf16, out = Σ p_j v_j in float32. Only the order of the two sums differs from
+// oneDNN's (a float32 rounding apart).
 #include <algorithm>
 #include <cstring>
 #include <memory>
@@ -162,59 +164,69 @@ void weightedRowBf16(const float* p, const uint16_t* v, float* out, int64_t keys
 }
 #endif
 
-/** Scratch one call reuses for every kv slice: a slice's rounded keys, values and query rows, its scores. */
+/** Scratch one call reuses for every query head: the head's rounded query (bf16 and widened) and its scores. */
 struct Scratch {
-  std::unique_ptr<uint16_t[]> k, v, q;
+  std::unique_ptr<uint16_t[]> q;
   std::unique_ptr<float[]> qf, scores;
   explicit Scratch(const AttentionGeometry& g)
-      : k(new uint16_t[static_cast<size_t>(std::max<int64_t>(g.tk * g.d, 1))]),
-        v(new uint16_t[static_cast<size_t>(std::max<int64_t>(g.tk * g.dv, 1))]),
-        q(new uint16_t[static_cast<size_t>(std::max<int64_t>(g.d, 1))]),
+      : q(new uint16_t[static_cast<size_t>(std::max<int64_t>(g.d, 1))]),
         qf(new float[static_cast<size_t>(std::max<int64_t>(g.d, 1))]),
         scores(new float[static_cast<size_t>(std::max<int64_t>(g.tk, 1))]) {}
 };
 
-/** Query heads [s · groups, (s + 1) · groups) against kv slice s. */
-void attendSlice(const AttentionGeometry& g, int64_t s, const float* q, const float* k, const float* v, float* out,
-                 Scratch& m) {
-  // A slice's first tk positions are contiguous in the cache: one rounding pass each.
-  toBf16(k + s * g.cap * g.d, m.k.get(), g.tk * g.d);
-  toBf16(v + s * g.cap * g.dv, m.v.get(), g.tk * g.dv);
+/** The call's operands: q, the new position's k and v (float32), the bf16 cache, out. */
+struct Operands {
+  const float *q, *kNew, *vNew;
+  uint16_t *k, *v;
+  float* out;
+};
+
+/** Stores kv slice s's new position (tk − 1), then attends its query heads [s · groups, (s + 1) · groups). */
+void attendSlice(const AttentionGeometry& g, int64_t s, const Operands& o, Scratch& m) {
+  const uint16_t* k = o.k + s * g.cap * g.d;
+  const uint16_t* v = o.v + s * g.cap * g.dv;
+  toBf16(o.kNew + s * g.d, o.k + (s * g.cap + g.tk - 1) * g.d, g.d);
+  toBf16(o.vNew + s * g.dv, o.v + (s * g.cap + g.tk - 1) * g.dv, g.dv);
   for (int64_t b = s * g.groups; b < (s + 1) * g.groups; b++) {
-    toBf16(q + b * g.d, m.q.get(), g.d);
+    toBf16(o.q + b * g.d, m.q.get(), g.d);
+    float* out = o.out + b * g.dv;
 #if SC_HAVE_DECODE_BF16
     if (cpuHasDecodeBf16()) {
-      scoreRowBf16(m.q.get(), m.k.get(), m.scores.get(), g.tk, g.d, g.scale);
+      scoreRowBf16(m.q.get(), k, m.scores.get(), g.tk, g.d, g.scale);
       softmaxRowRounded(m.scores.get(), g.tk);
-      weightedRowBf16(m.scores.get(), m.v.get(), out + b * g.dv, g.tk, g.dv);
+      weightedRowBf16(m.scores.get(), v, out, g.tk, g.dv);
       continue;
     }
 #endif
     for (int64_t c = 0; c < g.d; c++) m.qf[c] = widen(m.q[c]);
-    scoreRow(m.qf.get(), m.k.get(), m.scores.get(), g.tk, g.d, g.scale);
+    scoreRow(m.qf.get(), k, m.scores.get(), g.tk, g.d, g.scale);
     softmaxRowRounded(m.scores.get(), g.tk);
-    weightedRow(m.scores.get(), m.v.get(), out + b * g.dv, g.tk, g.dv);
+    weightedRow(m.scores.get(), v, out, g.tk, g.dv);
   }
 }
 
 // attentionDecodeBf16(sizes[bh, tq = 1, tk, d, dv, groups, kvCapacity], scale, causal = false,
-//                     q (f32 [bh, d]), k (f32 [bh / groups, kvCapacity, d]), v (f32 [.., dv]), out (f32 [bh, dv]))
+//                     q (f32 [bh, d]), kNew (f32 [kv, d]), vNew (f32 [kv, dv]),
+//                     k (bf16 [kv, kvCapacity, d]), v (bf16 [kv, kvCapacity, dv]), out (f32 [bh, dv]))
+// kv = bh / groups; kNew and vNew are stored at position tk − 1 of the cache, which is then read over [0, tk).
 napi_value AttentionDecodeBf16Kernel(Args& a) {
   const AttentionGeometry g = attentionGeometry(a, "attentionDecodeBf16");
   if (g.tq != 1 || g.causal) throwRange("attentionDecodeBf16: one query position per head (tq = 1), no causal mask");
-  const F32 q = a.f32(3, "q"), k = a.f32(4, "k"), v = a.f32(5, "v"), out = a.f32(6, "out");
+  if (g.tk < 1) throwRange("attentionDecodeBf16: tk counts the new position, so it is at least 1");
+  const F32 q = a.f32(3, "q"), kNew = a.f32(4, "kNew"), vNew = a.f32(5, "vNew");
+  const U16 k = a.u16(6, "k"), v = a.u16(7, "v");
+  const F32 out = a.f32(8, "out");
   const int64_t kv = g.kvSlices();
   a.need(q, g.bh * g.d, "q");
+  a.need(kNew, kv * g.d, "kNew");
+  a.need(vNew, kv * g.dv, "vNew");
   a.need(k, kv * g.cap * g.d, "k");
   a.need(v, kv * g.cap * g.dv, "v");
   a.need(out, g.bh * g.dv, "out");
-  if (g.bh == 0 || g.dv == 0) return undefinedValue(a.env());
-  if (g.tk == 0) {
-    std::fill(out.p, out.p + g.bh * g.dv, 0.0f);
-    return undefinedValue(a.env());
-  }
+  if (g.bh == 0) return undefinedValue(a.env());
   Scratch scratch(g);
-  for (int64_t s = 0; s < kv; s++) attendSlice(g, s, q.p, k.p, v.p, out.p, scratch);
+  const Operands o{q.p, kNew.p, vNew.p, k.p, v.p, out.p};
+  for (int64_t s = 0; s < kv; s++) attendSlice(g, s, o, scratch);
   return undefinedValue(a.env());
 }
 

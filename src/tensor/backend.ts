@@ -430,13 +430,15 @@ export type Bf16Entries<B> = Pick<Kernels<B>, 'gemm' | 'conv2d' | 'conv2dBackwar
   & Partial<Pick<Kernels<B>, 'attention' | 'attentionBackward'>>;
 
 /**
- * Optional: a bf16 decode step's attention over a float32 KV cache (generate/kv_cache.ts). g has
- * tq = 1 and no causal mask; q [bh, d], k and v the cache's [bh / groups, kvCapacity, d] storage
- * and out [bh, dv] are float32. The arithmetic is the bf16 attention op's on q, k, v cast to bf16:
- * bf16 products summed in float32, the probabilities rounded to bf16 before the product with v.
+ * Optional: a bf16 decode step's attention over a bf16 KV cache (generate/kv_cache.ts). g has tq = 1
+ * and no causal mask; q [bh, d], the new position's kNew [bh / groups, d] and vNew [.., dv] and out
+ * [bh, dv] are float32; k and v are the cache's bfloat16 [bh / groups, kvCapacity, d] storage, into
+ * whose position tk − 1 kNew and vNew are stored (rounded) before positions [0, tk) are read. The
+ * arithmetic is the bf16 attention op's on q, k, v cast to bf16: bf16 products summed in float32,
+ * the probabilities rounded to bf16 before the product with v.
  */
 export interface Bf16Decode<B> {
-  attentionDecode(g: AttentionGeometry, q: B, k: B, v: B, out: B): void;
+  attentionDecode(g: AttentionGeometry, q: B, kNew: B, vNew: B, k: B, v: B, out: B): void;
 }
 
 declare const packedWeightBrand: unique symbol;

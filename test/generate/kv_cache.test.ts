@@ -137,7 +137,7 @@ describe('KV cache: cached decode equals the full forward', () => {
 const nativeLoaded = loadNativeBackend();
 const skipNative = nativeLoaded.backend ? false : process.env.CI === 'true' ? false : `native addon unavailable: ${nativeLoaded.reason}`;
 
-test('under bf16 a decode step runs the backend\'s decode attention, one call per row and layer, as the per-head op does', { skip: skipNative }, async () => {
+test('under bf16 a decode step runs the backend\'s decode attention over a bf16 cache, one call per row and layer, as the per-head op does', { skip: skipNative }, async () => {
   const before = backendFor({ device: 'cpu', dtype: 'float32' }).name;
   setBackend('native');
   const entries = backendFor({ device: 'cpu', dtype: 'float32' }).bfloat16 as Bf16Entries<DeviceBuffer>;
@@ -172,6 +172,10 @@ test('under bf16 a decode step runs the backend\'s decode attention, one call pe
       assert.equal(fused.calls, 3 * 2 * 2, `${name}: 3 steps x 2 rows x 2 layers`);
       const perHead = await decode(false);
       fused.logits.forEach((l, t) => assert.ok(maxDiff(l, perHead.logits[t]) <= 1e-4, `${name} step ${t}: ${maxDiff(l, perHead.logits[t])}`));
+      // The bf16 cache is the sequence's: a float32 forward cannot continue it.
+      const cache = new KvCache();
+      await cachedStep(model, [5, 17], cache, 'bf16');
+      await assert.rejects(cachedStep(model, [2], cache), /KvCache: a layer's keys are cached in bf16 and a forward now asks for float32 \(the compute precision changed within a sequence\)/);
     }
   } finally {
     setBackend(before);

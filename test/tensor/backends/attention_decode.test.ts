@@ -1,10 +1,11 @@
 /**
- * The native bf16 decode attention (src/native/attention_decode.cc): one query position per head
- * read against a float32 KV cache's [Hkv, capacity, d] storage in place, with the bf16 attention
- * op's arithmetic. Checked against a float64 reference of that arithmetic (q, k, v rounded to bf16,
- * exact products, a softmax, the probabilities rounded to bf16), over grouped heads, a capacity
- * beyond the keys read, head sizes off the 32-lane vectors (the masked tails) and an empty cache;
- * and against the float32 attention, which it must not equal (the rounding happened).
+ * The native bf16 decode attention (src/native/attention_decode.cc): one query position per head,
+ * the new position's k and v stored (rounded to bf16) into a bf16 KV cache's [Hkv, capacity, d]
+ * storage, which is then read in place, with the bf16 attention op's arithmetic. Checked against a
+ * float64 reference of that arithmetic (q rounded to bf16, exact products, a softmax, the
+ * probabilities rounded to bf16) over grouped heads, a capacity beyond the keys read (never read:
+ * NaN there), head sizes off the 32-lane vectors (the masked tails) and a single key; and against
+ * the float32 attention on the same cache, which it must not equal (q and p were rounded).
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -25,16 +26,21 @@ function bf16Values(x: Float32Array): Float32Array {
   return new Float32Array(Uint32Array.from(h, (b) => b << 16).buffer);
 }
 
-/** The documented arithmetic in float64, head by head. */
+/** bf16 bits widened to float32. */
+function widened(h: Uint16Array): Float32Array {
+  return new Float32Array(Uint32Array.from(h, (b) => b << 16).buffer);
+}
+
+/** The documented arithmetic in float64, head by head, over the cache's first tk positions (k, v: widened bf16). */
 function reference(g: AttentionGeometry, q: Float32Array, k: Float32Array, v: Float32Array): Float32Array {
-  const [qb, kb, vb] = [q, k, v].map(bf16Values);
+  const qb = bf16Values(q);
   const cap = g.kvCapacity ?? g.tk;
   const out = new Float32Array(g.bh * g.dv);
   for (let b = 0; b < g.bh; b++) {
     const s = Math.floor(b / g.groups);
     const scores = Array.from({ length: g.tk }, (_, j) => {
       let dot = 0;
-      for (let c = 0; c < g.d; c++) dot += qb[b * g.d + c] * kb[(s * cap + j) * g.d + c];
+      for (let c = 0; c < g.d; c++) dot += qb[b * g.d + c] * k[(s * cap + j) * g.d + c];
       return g.scale * dot;
     });
     const top = Math.max(...scores);
@@ -43,21 +49,33 @@ function reference(g: AttentionGeometry, q: Float32Array, k: Float32Array, v: Fl
     const p = bf16Values(Float32Array.from(e, (x) => x / sum));
     for (let c = 0; c < g.dv; c++) {
       let acc = 0;
-      for (let j = 0; j < g.tk; j++) acc += p[j] * vb[(s * cap + j) * g.dv + c];
+      for (let j = 0; j < g.tk; j++) acc += p[j] * v[(s * cap + j) * g.dv + c];
       out[b * g.dv + c] = acc;
     }
   }
   return out;
 }
 
-interface Operands { q: Float32Array; k: Float32Array; v: Float32Array }
+/** q, the new position's k and v, and a bf16 cache: positions below tk − 1 random, the rest NaN (never to be read). */
+interface Operands { q: Float32Array; kNew: Float32Array; vNew: Float32Array; k: Uint16Array; v: Uint16Array }
+
+const NAN_BF16 = 0x7fc0;
 
 function operands(g: AttentionGeometry, seed: number): Operands {
   const rng = new Rng(seed);
   const cap = g.kvCapacity ?? g.tk;
   const kv = g.bh / g.groups;
   const fill = (n: number): Float32Array => Float32Array.from({ length: n }, () => rng.normal());
-  return { q: fill(g.bh * g.d), k: fill(kv * cap * g.d), v: fill(kv * cap * g.dv) };
+  const cache = (d: number): Uint16Array => {
+    const h = new Uint16Array(kv * cap * d).fill(NAN_BF16);
+    for (let s = 0; s < kv; s++) {
+      const earlier = new Uint16Array((g.tk - 1) * d);
+      js.toBf16(fill((g.tk - 1) * d), earlier);
+      h.set(earlier, s * cap * d);
+    }
+    return h;
+  };
+  return { q: fill(g.bh * g.d), kNew: fill(kv * g.d), vNew: fill(kv * g.dv), k: cache(g.d), v: cache(g.dv) };
 }
 
 function geometry(bh: number, groups: number, tk: number, d: number, kvCapacity: number): AttentionGeometry {
@@ -78,27 +96,34 @@ describe('native bf16 decode attention over a float32 KV cache', { skip }, () =>
   ];
   for (const [name, g] of cases) {
     test(name, () => {
-      const { q, k, v } = operands(g, g.bh * 100 + g.tk);
+      const o = operands(g, g.bh * 100 + g.tk);
       const out = new Float32Array(g.bh * g.dv).fill(Number.NaN);
-      native!.bfloat16!.attentionDecode!(g, q, k, v, out);
-      const want = reference(g, q, k, v);
+      native!.bfloat16!.attentionDecode!(g, o.q, o.kNew, o.vNew, o.k, o.v, out);
+      const cap = g.kvCapacity!;
+      for (let s = 0; s < g.bh / g.groups; s++) {
+        const at = (s * cap + g.tk - 1) * g.d;
+        assert.deepEqual([...widened(o.k.subarray(at, at + g.d))], [...bf16Values(o.kNew.subarray(s * g.d, (s + 1) * g.d))], `k of slice ${s} stored at ${g.tk - 1}`);
+        assert.deepEqual([...widened(o.v.subarray(at, at + g.d))], [...bf16Values(o.vNew.subarray(s * g.d, (s + 1) * g.d))], `v of slice ${s} stored at ${g.tk - 1}`);
+      }
+      const [k, v] = [widened(o.k), widened(o.v)];
+      const want = reference(g, o.q, k, v);
       assert.ok(maxDiff(out, want) <= 1e-5, `against the float64 reference: ${maxDiff(out, want)}`);
       if (g.tk > 1) {
         const f32 = new Float32Array(g.bh * g.dv);
-        native!.attention(g, q, k, v, null, f32, new Float32Array(g.bh * g.tk));
-        assert.ok(maxDiff(out, f32) > 1e-4, 'the operands were rounded to bf16 (the float32 attention differs)');
+        native!.attention(g, o.q, k, v, null, f32, new Float32Array(g.bh * g.tk));
+        assert.ok(maxDiff(out, f32) > 1e-4, 'q and the probabilities were rounded to bf16 (the float32 attention differs)');
       }
     });
   }
 
-  test('an empty cache gives zeros; several query positions, a causal mask or a short cache buffer are refused by name', () => {
-    const g = geometry(3, 3, 0, 16, 4);
-    const { q, k, v } = operands(g, 1);
-    const out = new Float32Array(3 * 16).fill(7);
-    native!.bfloat16!.attentionDecode!(g, q, k, v, out);
-    assert.deepEqual([...out], new Array(48).fill(0));
-    assert.throws(() => native!.bfloat16!.attentionDecode!({ ...g, tq: 2, tk: 2 }, q, k, v, out), /attentionDecodeBf16: one query position/);
-    assert.throws(() => native!.bfloat16!.attentionDecode!({ ...g, tk: 2, causal: true }, q, k, v, out), /attentionDecodeBf16: one query position/);
-    assert.throws(() => native!.bfloat16!.attentionDecode!({ ...g, tk: 2, kvCapacity: 8 }, q, k, v, out), /attentionDecodeBf16: buffer 'k' has 64 elements, needs 128/);
+  test('several query positions, a causal mask, an empty cache or a short cache buffer are refused by name', () => {
+    const g = geometry(3, 3, 2, 16, 4);
+    const o = operands(g, 1);
+    const out = new Float32Array(3 * 16);
+    const call = (h: AttentionGeometry, k = o.k): void => native!.bfloat16!.attentionDecode!(h, o.q, o.kNew, o.vNew, k, o.v, out);
+    assert.throws(() => call({ ...g, tq: 2 }), /attentionDecodeBf16: one query position/);
+    assert.throws(() => call({ ...g, causal: true }), /attentionDecodeBf16: one query position/);
+    assert.throws(() => call({ ...g, tk: 0 }), /attentionDecodeBf16: tk counts the new position/);
+    assert.throws(() => call(g, o.k.subarray(0, 63)), /attentionDecodeBf16: buffer 'k' has 63 elements, needs 64/);
   });
 });
