@@ -38,6 +38,7 @@
         'src/native/optim.cc',
         'src/native/attention.cc',
         'src/native/attention_bf16.cc',
+        'src/native/attention_decode.cc',
         'src/native/shm.cc',
         'src/native/memory.cc',
         'src/native/bf16.cc',

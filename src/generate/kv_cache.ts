@@ -2,22 +2,25 @@
  * The key/value cache of generation. A SequenceCache holds one sequence's keys and values per
  * attention layer in preallocated storage, [Hkv, capacity, D] per layer, the capacity doubling as
  * it fills, so a decoded token is written in place at its position (no concatenation of the whole
- * cache each step). Grouped kv heads are cached once.
+ * cache each step). Grouped kv heads are cached once. A generation in bf16 on a backend with a bf16
+ * decode attention caches them in bf16, as transformers' bf16 model does (half the memory, and the
+ * values its attention op would have cast them to).
  *
  * A KvCache is one forward's view of a batch of sequences (its rows), each at its own length: the
  * models take their per-row positions from `offsets`, and every attention layer hands its new q, k,
- * v to `attend`, which stores k and v and runs attention per row and kv head over that row's own
- * positions (zero-copy views of the prefix of each head's storage: no padding, no mask). The
+ * v to `attend`, which stores k and v and runs attention per row over that row's own positions
+ * (the cache's storage read in place: no padding, no mask). The
  * projections and MLP before and after run on all rows together: the shared weights are read once
  * per step for the whole batch, which is what batching buys at decode.
  */
 import type { AttentionCache } from '../nn/layers/attention.js';
 import { noGrad } from '../tensor/autograd.js';
-import { kernelsFor } from '../tensor/dispatch.js';
+import type { AttentionGeometry, Bf16Decode, Bf16Entries } from '../tensor/backend.js';
+import { backendFor, kernelsFor } from '../tensor/dispatch.js';
 import { scaledDotProductAttention } from '../tensor/ops/attention.js';
 import { lowersToBf16 } from '../tensor/ops/autocast.js';
 import { concat, reshape } from '../tensor/ops/layout.js';
-import { type Storage, deviceMemory } from '../tensor/storage.js';
+import { type DeviceBuffer, type Storage, deviceMemory } from '../tensor/storage.js';
 import { giveBack } from '../tensor/buffer_pool.js';
 import { Tensor, allocUninit } from '../tensor/tensor.js';
 
@@ -33,6 +36,33 @@ export interface LayerSlot {
   capacity: number;
   /** Positions written (the sequence's length once the forward is advanced past). */
   written: number;
+  /**
+   * k and v hold bf16 values, two to a float32 element of their storage: a bf16 generation's cache,
+   * which the backend's bf16 decode attention writes and reads (half a float32 cache's memory).
+   */
+  bf16: boolean;
+}
+
+/** A slot's storage elements per position: its dim, halved where two bf16 values share one. */
+function widthOf(slot: { dim: number; bf16: boolean }): number {
+  return slot.bf16 ? slot.dim / 2 : slot.dim;
+}
+
+/** One row's decode attention over its slot: H query heads of one position against the slot's positions, read in place. */
+function rowGeometry(H: number, D: number, slot: LayerSlot): AttentionGeometry {
+  return { bh: H, groups: H / slot.heads, tq: 1, tk: slot.written, d: D, dv: D, scale: 1 / Math.sqrt(D), causal: false, kvCapacity: slot.capacity };
+}
+
+type DecodeAttention = Bf16Decode<DeviceBuffer>['attentionDecode'];
+
+/**
+ * The backend's bf16 decode attention where this forward runs attention in bf16 (autocast) and its
+ * k [N, Hkv, T, D] can be cached in bf16 (D even: two values to a float32 element); else null, and
+ * the cache stays float32.
+ */
+function bf16DecodeAttention(k: Tensor): DecodeAttention | null {
+  if (!lowersToBf16('scaledDotProductAttention') || k.shape[3] % 2 !== 0) return null;
+  return (backendFor(k).bfloat16 as Bf16Entries<DeviceBuffer> | undefined)?.attentionDecode ?? null;
 }
 
 /** A [1, 1, length, D] tensor over head `h`'s first `length` positions of a slot's storage (no copy). */
@@ -50,17 +80,37 @@ export class SequenceCache {
     return this.cached;
   }
 
-  /** Writes row `row` of k, v [N, Hkv, T, D] at this sequence's length; returns the layer's slot. */
-  store(layer: object, k: Tensor, v: Tensor, row: number): LayerSlot {
+  /**
+   * Writes row `row` of k, v [N, Hkv, T, D] at this sequence's length (rounded to bf16 into a bf16
+   * cache: `bf16`, which every forward of the sequence must ask alike); returns the layer's slot.
+   */
+  store(layer: object, k: Tensor, v: Tensor, row: number, bf16 = false): LayerSlot {
     const [, heads, T, dim] = k.shape;
-    const slot = this.slotFor(layer, k, this.cached + T);
-    if (slot.written !== this.cached) throw new Error(`KvCache: a layer already holds ${slot.written} positions at offset ${this.cached} (call advance() after each forward)`);
+    const slot = this.openSlot(layer, k, T, bf16);
     const kern = kernelsFor(k);
     const from = row * heads * T * dim;
-    const into = [slot.capacity * dim, dim, 1];
-    kern.stridedCopy(k.buffer, from, [T * dim, dim, 1], slot.k.buffer, this.cached * dim, into, [heads, T, dim], false);
-    kern.stridedCopy(v.buffer, from, [T * dim, dim, 1], slot.v.buffer, this.cached * dim, into, [heads, T, dim], false);
+    if (bf16) {
+      for (const [src, dst] of [[k, slot.k], [v, slot.v]] as const) {
+        for (let h = 0; h < heads; h++) {
+          kern.toBf16(src.storage.view(from + h * T * dim, T * dim).buffer, kern.bf16View(dst.buffer, (h * slot.capacity + this.cached) * dim, T * dim));
+        }
+      }
+    } else {
+      const into = [slot.capacity * dim, dim, 1];
+      kern.stridedCopy(k.buffer, from, [T * dim, dim, 1], slot.k.buffer, this.cached * dim, into, [heads, T, dim], false);
+      kern.stridedCopy(v.buffer, from, [T * dim, dim, 1], slot.v.buffer, this.cached * dim, into, [heads, T, dim], false);
+    }
     slot.written = this.cached + T;
+    return slot;
+  }
+
+  /**
+   * Room in a bf16 cache for one more position of `layer`, counted as written: the caller's kernel
+   * writes it (the bf16 decode attention stores the new k and v itself).
+   */
+  reserveNext(layer: object, k: Tensor): LayerSlot {
+    const slot = this.openSlot(layer, k, 1, true);
+    slot.written = this.cached + 1;
     return slot;
   }
 
@@ -81,16 +131,27 @@ export class SequenceCache {
     this.layers.clear();
   }
 
+  /** The layer's slot with room for `tokens` more positions at this sequence's length. */
+  private openSlot(layer: object, k: Tensor, tokens: number, bf16: boolean): LayerSlot {
+    const slot = this.slotFor(layer, k, this.cached + tokens, bf16);
+    if (slot.written !== this.cached) throw new Error(`KvCache: a layer already holds ${slot.written} positions at offset ${this.cached} (call advance() after each forward)`);
+    return slot;
+  }
+
   /** The layer's slot with room for `needed` positions: made on first use, its capacity doubled when full. */
-  private slotFor(layer: object, k: Tensor, needed: number): LayerSlot {
+  private slotFor(layer: object, k: Tensor, needed: number, bf16: boolean): LayerSlot {
     const [, heads, , dim] = k.shape;
     let slot = this.layers.get(layer);
     if (slot && (slot.heads !== heads || slot.dim !== dim)) throw new Error(`KvCache: a layer's keys were [${slot.heads} heads, ${slot.dim}] and are now [${heads}, ${dim}]`);
+    if (slot && slot.bf16 !== bf16) {
+      throw new Error(`KvCache: a layer's keys are cached in ${slot.bf16 ? 'bf16' : 'float32'} and a forward now asks for ${bf16 ? 'bf16' : 'float32'} (the compute precision changed within a sequence)`);
+    }
     if (slot && needed <= slot.capacity) return slot;
     let capacity = slot?.capacity ?? FIRST_CAPACITY;
     while (capacity < needed) capacity *= 2;
     const memory = deviceMemory(k.device);
-    const grown: LayerSlot = { k: memory.alloc(k.dtype, heads * capacity * dim), v: memory.alloc(k.dtype, heads * capacity * dim), heads, dim, capacity, written: slot?.written ?? 0 };
+    const size = heads * capacity * widthOf({ dim, bf16 });
+    const grown: LayerSlot = { k: memory.alloc(k.dtype, size), v: memory.alloc(k.dtype, size), heads, dim, capacity, written: slot?.written ?? 0, bf16 };
     if (slot) this.copyInto(slot, grown, k);
     this.layers.set(layer, grown);
     return grown;
@@ -98,9 +159,10 @@ export class SequenceCache {
 
   private copyInto(from: LayerSlot, to: LayerSlot, like: Tensor): void {
     const kern = kernelsFor(like);
-    const shape = [from.heads, from.written, from.dim];
+    const width = widthOf(from);
+    const shape = [from.heads, from.written, width];
     for (const part of ['k', 'v'] as const) {
-      kern.stridedCopy(from[part].buffer, 0, [from.capacity * from.dim, from.dim, 1], to[part].buffer, 0, [to.capacity * to.dim, to.dim, 1], shape, false);
+      kern.stridedCopy(from[part].buffer, 0, [from.capacity * width, width, 1], to[part].buffer, 0, [to.capacity * width, width, 1], shape, false);
       from[part].dispose();
     }
   }
@@ -138,15 +200,19 @@ export class KvCache implements AttentionCache {
   attend(layer: object, q: Tensor, k: Tensor, v: Tensor): Tensor {
     const [N, , T] = q.shape;
     if (N !== this.rows.length) throw new Error(`KvCache: the forward has ${N} rows but the cache ${this.rows.length}`);
+    const bf16Decode = bf16DecodeAttention(k);
     if (T > 1) {
       const at = this.rows.find((r) => r.length > 0);
       if (at) throw new Error(`attention: a cached forward after the prefill takes one token at a time, got ${T} at position ${at.length}`);
       return noGrad(() => {
-        this.rows.forEach((r, i) => r.store(layer, k, v, i));
+        this.rows.forEach((r, i) => r.store(layer, k, v, i, bf16Decode !== null));
         return scaledDotProductAttention(q, k, v, { causal: true });
       });
     }
-    return noGrad(() => (lowersToBf16('scaledDotProductAttention') ? this.decodePerHead(layer, q, k, v) : this.decodeRows(layer, q, k, v)));
+    return noGrad(() => {
+      if (bf16Decode) return this.decodeRowsBf16(layer, q, k, v, bf16Decode);
+      return lowersToBf16('scaledDotProductAttention') ? this.decodePerHead(layer, q, k, v) : this.decodeRows(layer, q, k, v);
+    });
   }
 
   /**
@@ -161,19 +227,34 @@ export class KvCache implements AttentionCache {
     const probs = allocUninit(q.dtype, H * Math.max(...slots.map((s) => s.written)), q.device);
     const kern = kernelsFor(q);
     slots.forEach((slot, i) => {
-      const g = {
-        bh: H, groups: H / slot.heads, tq: 1, tk: slot.written, d: D, dv: D,
-        scale: 1 / Math.sqrt(D), causal: false, kvCapacity: slot.capacity,
-      };
-      kern.attention(g, q.storage.view(i * H * D, H * D).buffer, slot.k.buffer, slot.v.buffer, null, out.view(i * H * D, H * D).buffer, probs.buffer);
+      kern.attention(rowGeometry(H, D, slot), q.storage.view(i * H * D, H * D).buffer, slot.k.buffer, slot.v.buffer, null, out.view(i * H * D, H * D).buffer, probs.buffer);
     });
     giveBack(probs);
     return new Tensor(out, [N, H, 1, D]);
   }
 
   /**
-   * The same through the attention op, per row and kv head: under bf16 autocast the op casts its
-   * operands and multiplies in bf16 (attentionBf16), which the strided kernel call does not.
+   * decodeRows under bf16 autocast, through the backend's bf16 decode attention over the bf16
+   * cache: per row one call, which stores the row's new k and v and attends over all its kv heads.
+   */
+  private decodeRowsBf16(layer: object, q: Tensor, k: Tensor, v: Tensor, attention: DecodeAttention): Tensor {
+    const [N, H, , D] = q.shape;
+    const heads = k.shape[1];
+    const kern = kernelsFor(k);
+    const out = allocUninit('float32', N * H * D, q.device);
+    this.rows.forEach((r, i) => {
+      const slot = r.reserveNext(layer, k);
+      const cached = (s: Storage): DeviceBuffer => kern.bf16View(s.buffer, 0, slot.heads * slot.capacity * D);
+      const newest = (t: Tensor): DeviceBuffer => t.storage.view(i * heads * D, heads * D).buffer;
+      attention(rowGeometry(H, D, slot), q.storage.view(i * H * D, H * D).buffer, newest(k), newest(v), cached(slot.k), cached(slot.v), out.view(i * H * D, H * D).buffer);
+    });
+    return new Tensor(out, [N, H, 1, D]);
+  }
+
+  /**
+   * The same through the attention op, per row and kv head, where the backend has no bf16 decode
+   * attention: under bf16 autocast the op casts its operands and multiplies in bf16 (attentionBf16),
+   * which the float32 strided kernel call does not.
    */
   private decodePerHead(layer: object, q: Tensor, k: Tensor, v: Tensor): Tensor {
     const [N, H, , D] = q.shape;

@@ -85,6 +85,7 @@ NAPI_MODULE_INIT() {
     sc::registerBf16(env, exports);
     sc::registerBf16Packed(env, exports);
     sc::registerAttentionBf16(env, exports);
+    sc::registerAttentionDecode(env, exports);
     sc::registerLlama(env, exports);
     sc::describe(env, exports);
   } catch (...) {

@@ -22,6 +22,7 @@ void registerMemory(napi_env env, napi_value exports);
 void registerBf16(napi_env env, napi_value exports);
 void registerBf16Packed(napi_env env, napi_value exports);
 void registerAttentionBf16(napi_env env, napi_value exports);
+void registerAttentionDecode(napi_env env, napi_value exports);
 void registerLlama(napi_env env, napi_value exports);
 
 }  // namespace sc

@@ -426,7 +426,20 @@ export interface HostBackend extends BackendInfo, Kernels<HostArray> {
  * backward's gy are bfloat16; out and the gradients float32 (accumulated into); `probs` is a
  * bfloat16 buffer of the kernel's own saved layout, attention.ts bf16SavedLength(g) elements.
  */
-export type Bf16Entries<B> = Pick<Kernels<B>, 'gemm' | 'conv2d' | 'conv2dBackward'> & Partial<Bf16Packing<B>> & Partial<Pick<Kernels<B>, 'attention' | 'attentionBackward'>>;
+export type Bf16Entries<B> = Pick<Kernels<B>, 'gemm' | 'conv2d' | 'conv2dBackward'> & Partial<Bf16Packing<B>> & Partial<Bf16Decode<B>>
+  & Partial<Pick<Kernels<B>, 'attention' | 'attentionBackward'>>;
+
+/**
+ * Optional: a bf16 decode step's attention over a bf16 KV cache (generate/kv_cache.ts). g has tq = 1
+ * and no causal mask; q [bh, d], the new position's kNew [bh / groups, d] and vNew [.., dv] and out
+ * [bh, dv] are float32; k and v are the cache's bfloat16 [bh / groups, kvCapacity, d] storage, into
+ * whose position tk − 1 kNew and vNew are stored (rounded) before positions [0, tk) are read. The
+ * arithmetic is the bf16 attention op's on q, k, v cast to bf16: bf16 products summed in float32,
+ * the probabilities rounded to bf16 before the product with v.
+ */
+export interface Bf16Decode<B> {
+  attentionDecode(g: AttentionGeometry, q: B, kNew: B, vNew: B, k: B, v: B, out: B): void;
+}
 
 declare const packedWeightBrand: unique symbol;
 /** A weight held in the backend's own product layout (ops/packed_weights.ts); opaque above it. */

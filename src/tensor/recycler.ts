@@ -81,6 +81,17 @@ export class BufferRecycler {
     return true;
   }
 
+  /**
+   * A buffer this run lent that must outlive the run (a layer's output, which the next layer reads:
+   * layer_recycling.ts): the recycler forgets it, and the garbage collector frees it as any other.
+   * False if this recycler did not lend it.
+   */
+  disown(buf: Storage): boolean {
+    if (!this.lent.delete(buf)) return false;
+    this.used.delete(buf);
+    return true;
+  }
+
   /** Everything lent so far becomes free; what the last run did not take again is dropped (memory stays one run's worth). */
   private reclaim(): void {
     const free = new Map<string, Storage[]>();

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from '../helpers/per_backend.js';
 import { inferenceForward, stepRecycler, weightCasts } from '../../src/generate/inference_forward.js';
 import { KvCache, SequenceCache } from '../../src/generate/kv_cache.js';
+import { holdBf16Casts } from '../../src/generate/model_casts.js';
 import { activeCastCache } from '../../src/tensor/ops/cast_cache.js';
 import { Tensor } from '../../src/tensor/tensor.js';
 import { FAMILIES, randomModel } from './families.js';
@@ -55,5 +56,26 @@ describe('inferenceForward', () => {
     const again = decode(recycler);
     assert.deepEqual(again, plain);
     assert.equal(recycler.bytesTaken, taken, 'a step takes the same buffers as the last one');
+  });
+});
+
+describe('inferenceForward: a prefill recycles across its layers', () => {
+  it('with a recycler the prefill\'s logits are bit for bit those without, for every family, fp32 and bf16 with held casts', () => {
+    for (const [name, spec] of FAMILIES) {
+      for (const precision of ['fp32', 'bf16'] as const) {
+        const model = randomModel(spec, 5);
+        if (precision === 'bf16') holdBf16Casts(model);
+        const casts = weightCasts(model, precision);
+        const recycler = stepRecycler(model, precision);
+        assert.ok(recycler, `${name} ${precision}: recyclable`);
+        const prefill = (r: typeof recycler | null): Float32Array => {
+          const cache = new KvCache([new SequenceCache(), new SequenceCache()], { lastPositionOnly: true });
+          return inferenceForward(model, Tensor.from([3, 1, 4, 1, 5, 9, 2, 6, 5, 3], [2, 5], 'int32'), cache, precision, casts, r).values() as Float32Array;
+        };
+        const plain = prefill(null);
+        assert.deepEqual(prefill(recycler), plain, `${name} ${precision}`);
+        assert.deepEqual(prefill(recycler), plain, `${name} ${precision}, again`);
+      }
+    }
   });
 });

@@ -4,9 +4,14 @@
  * and the Llama family's variants (GQA, Qwen2's biases, Qwen3's norms, Llama 3's rotary scaling, tied).
  */
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { describe, it } from '../helpers/per_backend.js';
 import { cachedStep } from '../../src/generate/generate.js';
 import { KvCache, SequenceCache } from '../../src/generate/kv_cache.js';
+import type { Bf16Entries } from '../../src/tensor/backend.js';
+import { loadNativeBackend } from '../../src/tensor/backends/native.js';
+import { backendFor, setBackend } from '../../src/tensor/dispatch.js';
+import type { DeviceBuffer } from '../../src/tensor/storage.js';
 import { noGrad } from '../../src/tensor/autograd.js';
 import { withComputePrecision } from '../../src/tensor/precision.js';
 import { Tensor } from '../../src/tensor/tensor.js';
@@ -127,4 +132,52 @@ describe('KV cache: cached decode equals the full forward', () => {
     cache.advance(3);
     assert.equal(cache.offset, 3);
   });
+});
+
+const nativeLoaded = loadNativeBackend();
+const skipNative = nativeLoaded.backend ? false : process.env.CI === 'true' ? false : `native addon unavailable: ${nativeLoaded.reason}`;
+
+test('under bf16 a decode step runs the backend\'s decode attention over a bf16 cache, one call per row and layer, as the per-head op does', { skip: skipNative }, async () => {
+  const before = backendFor({ device: 'cpu', dtype: 'float32' }).name;
+  setBackend('native');
+  const entries = backendFor({ device: 'cpu', dtype: 'float32' }).bfloat16 as Bf16Entries<DeviceBuffer>;
+  const kernel = entries.attentionDecode!;
+  try {
+    for (const [name, spec] of [FAMILIES[0], FAMILIES[2], FAMILIES[4]]) {
+      const model = randomModel(spec, 11);
+      const prompts = [[5, 17, 2, 40], [33, 8]];
+      const decode = async (fused: boolean): Promise<{ logits: Float32Array[]; calls: number }> => {
+        const cache = new KvCache(prompts.map(() => new SequenceCache()));
+        const logits: Float32Array[] = [];
+        let calls = 0;
+        if (fused) {
+          entries.attentionDecode = (...args) => {
+            calls++;
+            kernel(...args);
+          };
+        } else delete entries.attentionDecode;
+        try {
+          for (const [i, p] of prompts.entries()) await cachedStep(model, p, new KvCache([cache.rows[i]]), 'bf16');
+          for (let t = 0; t < 3; t++) {
+            const out = withComputePrecision('bf16', () => noGrad(() => model.forward(Tensor.from([t + 1, t + 7], [2, 1], 'int32'), cache)));
+            cache.advance(1);
+            logits.push(out.values() as Float32Array);
+          }
+        } finally {
+          entries.attentionDecode = kernel;
+        }
+        return { logits, calls };
+      };
+      const fused = await decode(true);
+      assert.equal(fused.calls, 3 * 2 * 2, `${name}: 3 steps x 2 rows x 2 layers`);
+      const perHead = await decode(false);
+      fused.logits.forEach((l, t) => assert.ok(maxDiff(l, perHead.logits[t]) <= 1e-4, `${name} step ${t}: ${maxDiff(l, perHead.logits[t])}`));
+      // The bf16 cache is the sequence's: a float32 forward cannot continue it.
+      const cache = new KvCache();
+      await cachedStep(model, [5, 17], cache, 'bf16');
+      await assert.rejects(cachedStep(model, [2], cache), /KvCache: a layer's keys are cached in bf16 and a forward now asks for float32 \(the compute precision changed within a sequence\)/);
+    }
+  } finally {
+    setBackend(before);
+  }
 });

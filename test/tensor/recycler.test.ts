@@ -81,3 +81,18 @@ test('training steps inside runs give the same bits as with fresh buffers', () =
   for (let e = 0; e < 4; e++) assert.equal(r.run(() => step(reused)), step(fresh));
   for (let i = 0; i < 4; i++) assert.deepEqual(reused[i].values(), fresh[i].values());
 });
+
+test('disown: a lent buffer leaves the recycler (the next run does not hand it out); one it did not lend is refused', () => {
+  const r = new BufferRecycler();
+  const [kept, dropped] = r.run(() => {
+    const a = allocBuf('float32', 8);
+    const b = allocBuf('float32', 8);
+    assert.equal(r.disown(a), true);
+    return [a, b];
+  });
+  const next = r.run(() => [allocBuf('float32', 8), allocBuf('float32', 8)]);
+  assert.equal(next[0], dropped, 'the buffer still owned comes back');
+  assert.notEqual(next[1], kept, 'the disowned one does not');
+  assert.equal(r.disown(kept), false);
+  assert.equal(r.disown(allocBuf('float32', 8)), false, 'a buffer made outside a run');
+});

@@ -14,6 +14,7 @@ import { type Projections, wholeProjections } from '../layers/projections.js';
 import { Sequential } from '../layers/sequential.js';
 import type { ModelLayer } from '../layer_list.js';
 import { Module } from '../module.js';
+import { inLayerScope } from '../../tensor/layer_recycling.js';
 
 /**
  * GPT-2 (Radford et al. 2019): decoder-only transformer with learned positions, pre-LayerNorm
@@ -125,7 +126,7 @@ class Gpt2Model extends Module {
   }
 
   run(ids: Tensor, cache?: AttentionCache): MaybeAsync<Tensor> {
-    return then(eachInTurn(this.h.layers as Gpt2Block[], this.embed(ids, cache?.offsets, cache?.positions), (block, x) => block.run(x, cache)), (x) => this.ln_f.forward(x));
+    return then(eachInTurn(this.h.layers as Gpt2Block[], this.embed(ids, cache?.offsets, cache?.positions), (block, x) => inLayerScope(() => block.run(x, cache))), (x) => this.ln_f.forward(x));
   }
 
   forward(ids: Tensor, cache?: AttentionCache): Tensor {

@@ -21,6 +21,7 @@ import { packingOf, refusePacking } from '../layers/packed_sequences.js';
 import { Sequential } from '../layers/sequential.js';
 import type { ModelLayer } from '../layer_list.js';
 import { Module } from '../module.js';
+import { inLayerScope } from '../../tensor/layer_recycling.js';
 
 /**
  * The Llama family (Touvron et al. 2023; Hugging Face's LlamaForCausalLM, Qwen2ForCausalLM and
@@ -141,7 +142,7 @@ class LlamaModel extends Module {
   }
 
   run(ids: Tensor, cache?: AttentionCache): MaybeAsync<Tensor> {
-    return then(eachInTurn(this.blocks, this.embed(ids, cache?.offsets), (block, x) => block.run(x, cache)), (x) => this.norm.forward(x));
+    return then(eachInTurn(this.blocks, this.embed(ids, cache?.offsets), (block, x) => inLayerScope(() => block.run(x, cache))), (x) => this.norm.forward(x));
   }
 
   forward(ids: Tensor, cache?: AttentionCache): Tensor {

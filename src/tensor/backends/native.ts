@@ -43,6 +43,7 @@ export interface Addon {
   attentionBf16(sizes: Float64Array, scale: number, causal: boolean, q: Buf, k: Buf, v: Buf, dropMask: Buf | null, out: Buf, probs: Buf): void;
   attentionBf16Backward(sizes: Float64Array, scale: number, causal: boolean, q: Buf, k: Buf, v: Buf, probs: Buf, dropMask: Buf | null, gy: Buf,
     gq: Buf | null, gk: Buf | null, gv: Buf | null): void;
+  attentionDecodeBf16(sizes: Float64Array, scale: number, causal: boolean, q: Buf, kNew: Buf, vNew: Buf, k: Buf, v: Buf, out: Buf): void;
   unary(op: number, x: Buf, out: Buf): void;
   unaryBackward(op: number, x: Buf, y: Buf, gy: Buf, gx: Buf): void;
   binary(op: number, a: Buf, b: Buf, out: Buf, dims: Float64Array): void;
@@ -316,6 +317,7 @@ function makeHostBackend(n: Addon): HostBackend {
       attention: (g, q, k, v, mask, out, probs) => n.attentionBf16(packAttention(g), g.scale, g.causal, q, k, v, mask, out, probs),
       attentionBackward: (g, q, k, v, probs, mask, gy, gq, gk, gv) =>
         n.attentionBf16Backward(packAttention(g), g.scale, g.causal, q, k, v, probs, mask, gy, gq, gk, gv),
+      attentionDecode: (g, q, kNew, vNew, k, v, out) => n.attentionDecodeBf16(packAttention(g), g.scale, g.causal, q, kNew, vNew, k, v, out),
     },
     softmaxCausal: (x, slices, rows, cols, out) => n.softmaxCausal(x, slices, rows, cols, out),
     sgdStep: (p, g, buf, h: SgdHyper) =>
