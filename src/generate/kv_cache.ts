@@ -15,7 +15,7 @@
  */
 import type { AttentionCache } from '../nn/layers/attention.js';
 import { noGrad } from '../tensor/autograd.js';
-import type { AttentionGeometry, Bf16Decode, Bf16Entries } from '../tensor/backend.js';
+import type { AttentionGeometry, DecodeAttention } from '../tensor/backend.js';
 import { backendFor, kernelsFor } from '../tensor/dispatch.js';
 import { scaledDotProductAttention } from '../tensor/ops/attention.js';
 import { lowersToBf16 } from '../tensor/ops/autocast.js';
@@ -53,16 +53,23 @@ function rowGeometry(H: number, D: number, slot: LayerSlot): AttentionGeometry {
   return { bh: H, groups: H / slot.heads, tq: 1, tk: slot.written, d: D, dv: D, scale: 1 / Math.sqrt(D), causal: false, kvCapacity: slot.capacity };
 }
 
-type DecodeAttention = Bf16Decode<DeviceBuffer>['attentionDecode'];
+/** The backend's decode attention (backend.ts DecodeAttention) a forward's decode steps run, and its cache's kind. */
+interface DecodeKernel {
+  readonly attention: DecodeAttention<DeviceBuffer>['attentionDecode'];
+  /** The cache holds bf16 (the kernel of the backend's bfloat16 entries). */
+  readonly bf16: boolean;
+}
 
 /**
- * The backend's bf16 decode attention where this forward runs attention in bf16 (autocast) and its
- * k [N, Hkv, T, D] can be cached in bf16 (D even: two values to a float32 element); else null, and
- * the cache stays float32.
+ * The decode attention for a forward with k [N, Hkv, T, D]: under bf16 autocast the backend's bf16
+ * one where k can be cached in bf16 (D even: two values to a float32 element), else its float32
+ * one; null where the backend has none (the attention op or kernel runs instead, over a float32 cache).
  */
-function bf16DecodeAttention(k: Tensor): DecodeAttention | null {
-  if (!lowersToBf16('scaledDotProductAttention') || k.shape[3] % 2 !== 0) return null;
-  return (backendFor(k).bfloat16 as Bf16Entries<DeviceBuffer> | undefined)?.attentionDecode ?? null;
+function decodeKernelFor(k: Tensor): DecodeKernel | null {
+  const backend = backendFor(k);
+  if (!lowersToBf16('scaledDotProductAttention')) return backend.attentionDecode ? { attention: backend.attentionDecode, bf16: false } : null;
+  const bf16 = backend.bfloat16?.attentionDecode;
+  return bf16 && k.shape[3] % 2 === 0 ? { attention: bf16, bf16: true } : null;
 }
 
 /** A [1, 1, length, D] tensor over head `h`'s first `length` positions of a slot's storage (no copy). */
@@ -105,11 +112,11 @@ export class SequenceCache {
   }
 
   /**
-   * Room in a bf16 cache for one more position of `layer`, counted as written: the caller's kernel
-   * writes it (the bf16 decode attention stores the new k and v itself).
+   * Room for one more position of `layer` (in a bf16 cache: `bf16`), counted as written: the
+   * caller's kernel writes it (the decode attention stores the new k and v itself).
    */
-  reserveNext(layer: object, k: Tensor): LayerSlot {
-    const slot = this.openSlot(layer, k, 1, true);
+  reserveNext(layer: object, k: Tensor, bf16: boolean): LayerSlot {
+    const slot = this.openSlot(layer, k, 1, bf16);
     slot.written = this.cached + 1;
     return slot;
   }
@@ -200,17 +207,17 @@ export class KvCache implements AttentionCache {
   attend(layer: object, q: Tensor, k: Tensor, v: Tensor): Tensor {
     const [N, , T] = q.shape;
     if (N !== this.rows.length) throw new Error(`KvCache: the forward has ${N} rows but the cache ${this.rows.length}`);
-    const bf16Decode = bf16DecodeAttention(k);
+    const decode = decodeKernelFor(k);
     if (T > 1) {
       const at = this.rows.find((r) => r.length > 0);
       if (at) throw new Error(`attention: a cached forward after the prefill takes one token at a time, got ${T} at position ${at.length}`);
       return noGrad(() => {
-        this.rows.forEach((r, i) => r.store(layer, k, v, i, bf16Decode !== null));
+        this.rows.forEach((r, i) => r.store(layer, k, v, i, decode?.bf16 ?? false));
         return scaledDotProductAttention(q, k, v, { causal: true });
       });
     }
     return noGrad(() => {
-      if (bf16Decode) return this.decodeRowsBf16(layer, q, k, v, bf16Decode);
+      if (decode) return this.decodeThrough(decode, layer, q, k, v);
       return lowersToBf16('scaledDotProductAttention') ? this.decodePerHead(layer, q, k, v) : this.decodeRows(layer, q, k, v);
     });
   }
@@ -218,7 +225,8 @@ export class KvCache implements AttentionCache {
   /**
    * A decode step's attention: per row, one kernel call over all its kv heads, reading the cache's
    * [Hkv, capacity, D] storage in place (kvCapacity) over the row's own length and writing the
-   * row's [H, 1, D] straight into the output (no per-head calls, no concatenation).
+   * row's [H, 1, D] straight into the output (no per-head calls, no concatenation). For a backend
+   * without a decode attention (decodeThrough), which stores k and v itself.
    */
   private decodeRows(layer: object, q: Tensor, k: Tensor, v: Tensor): Tensor {
     const [N, H, , D] = q.shape;
@@ -234,17 +242,18 @@ export class KvCache implements AttentionCache {
   }
 
   /**
-   * decodeRows under bf16 autocast, through the backend's bf16 decode attention over the bf16
-   * cache: per row one call, which stores the row's new k and v and attends over all its kv heads.
+   * A decode step through the backend's decode attention: per row one call, which stores the row's
+   * new k and v into its cache (bf16 or float32) and attends over all its kv heads.
    */
-  private decodeRowsBf16(layer: object, q: Tensor, k: Tensor, v: Tensor, attention: DecodeAttention): Tensor {
+  private decodeThrough(decode: DecodeKernel, layer: object, q: Tensor, k: Tensor, v: Tensor): Tensor {
     const [N, H, , D] = q.shape;
     const heads = k.shape[1];
     const kern = kernelsFor(k);
     const out = allocUninit('float32', N * H * D, q.device);
+    const { attention, bf16 } = decode;
     this.rows.forEach((r, i) => {
-      const slot = r.reserveNext(layer, k);
-      const cached = (s: Storage): DeviceBuffer => kern.bf16View(s.buffer, 0, slot.heads * slot.capacity * D);
+      const slot = r.reserveNext(layer, k, bf16);
+      const cached = (s: Storage): DeviceBuffer => (bf16 ? kern.bf16View(s.buffer, 0, slot.heads * slot.capacity * D) : s.buffer);
       const newest = (t: Tensor): DeviceBuffer => t.storage.view(i * heads * D, heads * D).buffer;
       attention(rowGeometry(H, D, slot), q.storage.view(i * H * D, H * D).buffer, newest(k), newest(v), cached(slot.k), cached(slot.v), out.view(i * H * D, H * D).buffer);
     });

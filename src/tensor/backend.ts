@@ -406,12 +406,12 @@ export interface Kernels<B> {
 }
 
 /** A backend as the op layer sees it: kernels over opaque device buffers. */
-export interface Backend extends BackendInfo, Kernels<DeviceBuffer> {
+export interface Backend extends BackendInfo, Kernels<DeviceBuffer>, Partial<DecodeAttention<DeviceBuffer>> {
   readonly bfloat16?: Bf16Entries<DeviceBuffer>;
 }
 
 /** A cpu backend as written: kernels over host arrays (cast to a Backend in src/tensor/backends/). */
-export interface HostBackend extends BackendInfo, Kernels<HostArray> {
+export interface HostBackend extends BackendInfo, Kernels<HostArray>, Partial<DecodeAttention<HostArray>> {
   readonly bfloat16?: Bf16Entries<HostArray>;
 }
 
@@ -426,18 +426,19 @@ export interface HostBackend extends BackendInfo, Kernels<HostArray> {
  * backward's gy are bfloat16; out and the gradients float32 (accumulated into); `probs` is a
  * bfloat16 buffer of the kernel's own saved layout, attention.ts bf16SavedLength(g) elements.
  */
-export type Bf16Entries<B> = Pick<Kernels<B>, 'gemm' | 'conv2d' | 'conv2dBackward'> & Partial<Bf16Packing<B>> & Partial<Bf16Decode<B>>
+export type Bf16Entries<B> = Pick<Kernels<B>, 'gemm' | 'conv2d' | 'conv2dBackward'> & Partial<Bf16Packing<B>> & Partial<DecodeAttention<B>>
   & Partial<Pick<Kernels<B>, 'attention' | 'attentionBackward'>>;
 
 /**
- * Optional: a bf16 decode step's attention over a bf16 KV cache (generate/kv_cache.ts). g has tq = 1
- * and no causal mask; q [bh, d], the new position's kNew [bh / groups, d] and vNew [.., dv] and out
- * [bh, dv] are float32; k and v are the cache's bfloat16 [bh / groups, kvCapacity, d] storage, into
- * whose position tk − 1 kNew and vNew are stored (rounded) before positions [0, tk) are read. The
- * arithmetic is the bf16 attention op's on q, k, v cast to bf16: bf16 products summed in float32,
- * the probabilities rounded to bf16 before the product with v.
+ * Optional: a decode step's attention over a KV cache (generate/kv_cache.ts), one call per
+ * sequence. g has tq = 1 and no causal mask; q [bh, d], the new position's kNew [bh / groups, d] and
+ * vNew [.., dv] and out [bh, dv] are float32; k and v are the cache's [bh / groups, kvCapacity, d]
+ * storage, into whose position tk − 1 kNew and vNew are stored before positions [0, tk) are read.
+ * A backend's own entry takes a float32 cache, with the fused attention's arithmetic; its bfloat16
+ * entry (Bf16Entries) a bfloat16 cache, with the bf16 attention op's arithmetic on q, k, v cast to
+ * bf16: bf16 products summed in float32, the probabilities rounded to bf16 before the product with v.
  */
-export interface Bf16Decode<B> {
+export interface DecodeAttention<B> {
   attentionDecode(g: AttentionGeometry, q: B, kNew: B, vNew: B, k: B, v: B, out: B): void;
 }
 

@@ -181,3 +181,28 @@ test('under bf16 a decode step runs the backend\'s decode attention over a bf16 
     setBackend(before);
   }
 });
+
+test('in float32 a decode step runs the backend\'s float32 decode attention, one call per row and layer', { skip: skipNative }, async () => {
+  const before = backendFor({ device: 'cpu', dtype: 'float32' }).name;
+  const registered = setBackend('native');
+  const kernel = registered.attentionDecode!;
+  let calls = 0;
+  registered.attentionDecode = (...args) => {
+    calls++;
+    kernel(...args);
+  };
+  try {
+    const [, spec] = FAMILIES[1];
+    const model = randomModel(spec, 4);
+    const cache = new KvCache([new SequenceCache(), new SequenceCache()]);
+    noGrad(() => model.forward(Tensor.from([5, 17, 2, 40, 33, 8], [2, 3], 'int32'), cache));
+    cache.advance(3);
+    assert.equal(calls, 0, 'a prefill runs the causal attention');
+    noGrad(() => model.forward(Tensor.from([1, 2], [2, 1], 'int32'), cache));
+    cache.advance(1);
+    assert.equal(calls, 2 * 2, '2 rows x 2 layers');
+  } finally {
+    registered.attentionDecode = kernel;
+    setBackend(before);
+  }
+});

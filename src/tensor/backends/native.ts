@@ -43,6 +43,7 @@ export interface Addon {
   attentionBf16(sizes: Float64Array, scale: number, causal: boolean, q: Buf, k: Buf, v: Buf, dropMask: Buf | null, out: Buf, probs: Buf): void;
   attentionBf16Backward(sizes: Float64Array, scale: number, causal: boolean, q: Buf, k: Buf, v: Buf, probs: Buf, dropMask: Buf | null, gy: Buf,
     gq: Buf | null, gk: Buf | null, gv: Buf | null): void;
+  attentionDecodeF32(sizes: Float64Array, scale: number, causal: boolean, q: Buf, kNew: Buf, vNew: Buf, k: Buf, v: Buf, out: Buf): void;
   attentionDecodeBf16(sizes: Float64Array, scale: number, causal: boolean, q: Buf, kNew: Buf, vNew: Buf, k: Buf, v: Buf, out: Buf): void;
   unary(op: number, x: Buf, out: Buf): void;
   unaryBackward(op: number, x: Buf, y: Buf, gy: Buf, gx: Buf): void;
@@ -303,6 +304,7 @@ function makeHostBackend(n: Addon): HostBackend {
     attention: (g, q, k, v, mask, out, probs) => n.attention(packAttention(g), g.scale, g.causal, q, k, v, mask, out, probs),
     attentionBackward: (g, q, k, v, probs, mask, gy, gq, gk, gv) =>
       n.attentionBackward(packAttention(g), g.scale, g.causal, q, k, v, probs, mask, gy, gq, gk, gv),
+    attentionDecode: (g, q, kNew, vNew, k, v, out) => n.attentionDecodeF32(packAttention(g), g.scale, g.causal, q, kNew, vNew, k, v, out),
     toBf16: (x, out) => n.toBf16(x, out),
     fromBf16: (x, out) => n.fromBf16(x, out),
     bf16View: js.bf16View,

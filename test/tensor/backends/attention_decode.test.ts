@@ -5,7 +5,8 @@
  * float64 reference of that arithmetic (q rounded to bf16, exact products, a softmax, the
  * probabilities rounded to bf16) over grouped heads, a capacity beyond the keys read (never read:
  * NaN there), head sizes off the 32-lane vectors (the masked tails) and a single key; and against
- * the float32 attention on the same cache, which it must not equal (q and p were rounded).
+ * the float32 attention on the same cache, which it must not equal (q and p were rounded). The
+ * float32 decode attention over a float32 cache against the fused float32 kernel.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -125,5 +126,45 @@ describe('native bf16 decode attention over a float32 KV cache', { skip }, () =>
     assert.throws(() => call({ ...g, causal: true }), /attentionDecodeBf16: one query position/);
     assert.throws(() => call({ ...g, tk: 0 }), /attentionDecodeBf16: tk counts the new position/);
     assert.throws(() => call(g, o.k.subarray(0, 63)), /attentionDecodeBf16: buffer 'k' has 63 elements, needs 64/);
+  });
+});
+
+describe('native float32 decode attention over a float32 KV cache', { skip }, () => {
+  const cases: Array<[string, AttentionGeometry]> = [
+    ['9 heads over 3 kv heads (SmolLM2), d 64, capacity 128 holding 37 keys', geometry(9, 3, 37, 64, 128)],
+    ['12 heads, no grouping (GPT-2), d 64, 1 key', geometry(12, 1, 1, 64, 16)],
+    ['d 20 (a masked tail), 6 keys', geometry(4, 2, 6, 20, 8)],
+    ['d 80, 9 keys (a partial pass of the weighted sum)', geometry(2, 1, 9, 80, 9)],
+  ];
+  for (const [name, g] of cases) {
+    test(`${name}: the new position stored exactly, out within 1e-5 of the fused float32 kernel`, () => {
+      const rng = new Rng(g.bh * 10 + g.tk);
+      const cap = g.kvCapacity!;
+      const kv = g.bh / g.groups;
+      const fill = (n: number): Float32Array => Float32Array.from({ length: n }, () => rng.normal());
+      const cache = (): Float32Array => {
+        const c = new Float32Array(kv * cap * g.d).fill(Number.NaN);
+        for (let s = 0; s < kv; s++) c.set(fill((g.tk - 1) * g.d), s * cap * g.d);
+        return c;
+      };
+      const [q, kNew, vNew, k, v] = [fill(g.bh * g.d), fill(kv * g.d), fill(kv * g.d), cache(), cache()];
+      const out = new Float32Array(g.bh * g.dv).fill(Number.NaN);
+      native!.attentionDecode!(g, q, kNew, vNew, k, v, out);
+      for (let s = 0; s < kv; s++) {
+        const at = (s * cap + g.tk - 1) * g.d;
+        assert.deepEqual([...k.subarray(at, at + g.d)], [...kNew.subarray(s * g.d, (s + 1) * g.d)]);
+        assert.deepEqual([...v.subarray(at, at + g.d)], [...vNew.subarray(s * g.d, (s + 1) * g.d)]);
+      }
+      const fused = new Float32Array(g.bh * g.dv);
+      native!.attention(g, q, k, v, null, fused, new Float32Array(g.bh * g.tk));
+      assert.ok(maxDiff(out, fused) <= 1e-5, `against the fused kernel: ${maxDiff(out, fused)}`);
+    });
+  }
+
+  test('refuses several query positions and a short cache by name', () => {
+    const g = geometry(2, 1, 2, 16, 4);
+    const buf = (n: number): Float32Array => new Float32Array(n);
+    assert.throws(() => native!.attentionDecode!({ ...g, tq: 2 }, buf(32), buf(32), buf(32), buf(128), buf(128), buf(32)), /attentionDecodeF32: one query position/);
+    assert.throws(() => native!.attentionDecode!(g, buf(32), buf(32), buf(32), buf(127), buf(128), buf(32)), /attentionDecodeF32: buffer 'k' has 127 elements, needs 128/);
   });
 });
