@@ -5,8 +5,9 @@
  * whole step's, the step with q/k/v and gate/up fused into one product each, a 1×1 product (the
  * call's fixed cost) and `Buffer.indexOf` over as many bytes (a plain memory read in the same
  * sitting, the yardstick). With `--rows 2,4,8` each M > 1 also runs oneDNN's product on weights
- * packed once (gemm_bf16_packed.cc, what ops/packed_weights.ts used for M > 1 before) beside it:
- * the measurement behind kThinBf16Rows.
+ * packed once (gemm_bf16_packed.cc: what ops/packed_weights.ts uses past THIN_ROWS) beside the plain
+ * weights' product (the thin kernels up to kThinBf16Rows rows, oneDNN's reorder per call past it;
+ * each table names the kernel): the measurement behind both limits.
  *
  *   npx tsc -p tsconfig.json && node dist/bench/gemv_bf16.js [--rows 1,8] [--layers 30] [--passes 5]
  *
@@ -14,7 +15,7 @@
  */
 import type { HostBackend, PackedWeight } from '../src/tensor/backend.js';
 import { hostKernels } from '../src/tensor/backends/cpu/storage.js';
-import { loadNativeBackend } from '../src/tensor/backends/native.js';
+import { loadNativeBackend, nativeInternals } from '../src/tensor/backends/native.js';
 import { Rng } from '../src/util/rng.js';
 
 const HIDDEN = 576;
@@ -119,23 +120,23 @@ function timeStep(product: Product, shapes: Shape[], layers: Layer[], x: Map<num
 
 interface Timing { perShape: number[]; step: number }
 
-/** One table: µs a call and GB/s of weight per shape and for the step, thin and (M > 1) packed side by side. */
+/** One table: µs a call and GB/s of weight per shape and for the step, plain weights and (M > 1) packed side by side. */
 function report(title: string, shapes: Shape[], layers: number, thin: Timing, packed: Timing | null): void {
   console.log(`\n${title}: ${layers} layers, best of the passes`);
-  console.log(packed ? '| product | thin µs | thin GB/s | packed µs | packed GB/s |' : '| product | µs a call | GB/s |');
+  console.log(packed ? '| product | plain µs | plain GB/s | packed µs | packed GB/s |' : '| product | µs a call | GB/s |');
   console.log(packed ? '|---|---|---|---|---|' : '|---|---|---|');
-  const cells = (seconds: number, bytes: number, scale: number, unit: number): string =>
-    `${(seconds * unit).toFixed(scale === 1e6 ? 1 : 2)} | ${(bytes / seconds / 1e9).toFixed(1)}`;
+  const cells = (seconds: number, bytes: number, unit: 1e3 | 1e6): string =>
+    `${(seconds * unit).toFixed(unit === 1e6 ? 1 : 2)} | ${(bytes / seconds / 1e9).toFixed(1)}`;
   let bytes = 0;
   shapes.forEach(([name, N, K], s) => {
     const b = N * K * 2;
     bytes += b * layers;
-    const row = [cells(thin.perShape[s] / layers, b, 1e6, 1e6)];
-    if (packed) row.push(cells(packed.perShape[s] / layers, b, 1e6, 1e6));
+    const row = [cells(thin.perShape[s] / layers, b, 1e6)];
+    if (packed) row.push(cells(packed.perShape[s] / layers, b, 1e6));
     console.log(`| ${name} | ${row.join(' | ')} |`);
   });
-  const step = [cells(thin.step, bytes, 1e3, 1e3)];
-  if (packed) step.push(cells(packed.step, bytes, 1e3, 1e3));
+  const step = [cells(thin.step, bytes, 1e3)];
+  if (packed) step.push(cells(packed.step, bytes, 1e3));
   console.log(`| the step, ms (${(bytes / 1e6).toFixed(0)} MB, ${shapes.length * layers} products) | ${step.join(' | ')} |`);
 }
 
@@ -180,8 +181,9 @@ function main(): void {
     const x = new Map([HIDDEN, FFN].map((n) => [n, bf16Random(k, rng, M * n)] as const));
     for (const [title, shapes, layers] of [['Unfused (7 products a layer)', UNFUSED, unfused], ['q/k/v and gate/up fused (4 products a layer)', FUSED, fused]] as const) {
       const thin = timeStep(plainProduct(k, shapes, layers, M), shapes, layers, x, M, passes);
+      const kernel = nativeInternals()?.lastBf16GemmImpl() ?? 'unknown';
       const packed = M > 1 ? timeStep(packedProduct(k, shapes, layers, M), shapes, layers, x, M, passes) : null;
-      report(`M ${M}, ${title}`, shapes, layerCount, thin, packed);
+      report(`M ${M}, ${title}, plain weights by ${kernel}`, shapes, layerCount, thin, packed);
     }
   }
 

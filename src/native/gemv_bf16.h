@@ -7,8 +7,13 @@
 
 namespace sc {
 
-/** Rows of x at most this take a thin kernel (decode batches); more go to oneDNN (prefill). */
-constexpr int64_t kThinBf16Rows = 16;
+/**
+ * Rows of x at most this take a thin kernel (decode at batch 1 to 4); more go to oneDNN, whose product
+ * on a packed weight (ops/packed_weights.ts THIN_ROWS, the same number) bench/gemv_bf16.ts measured
+ * level with the AMX kernel at 4 rows and ahead of it from 8 (SmolLM2-135M's step, one thread). The
+ * kernels take up to 16 rows (one AMX tile's columns): raise this to measure them there.
+ */
+constexpr int64_t kThinBf16Rows = 4;
 
 /** Rows of x from which the AMX kernel serves where it can (below: AVX512-BF16, bound by memory there). */
 constexpr int64_t kAmxThinRows = 2;

@@ -1,7 +1,7 @@
 /**
- * The native bf16 GEMM's thin x·Wᵀ kernels (src/native/gemv_bf16.cc: AVX512-BF16; gemv_bf16_amx.cc:
- * AMX tiles from two rows of x) against a float64 reference of the bf16 products, for every M from
- * 1 to 16: odd K around the 32-element vector (the masked tail; the AMX kernel takes whole tiles
+ * The native bf16 GEMM's x·Wᵀ against a float64 reference of the bf16 products for every M from 1
+ * to 16: the thin kernels up to THIN_ROWS (src/native/gemv_bf16.cc: AVX512-BF16; gemv_bf16_amx.cc:
+ * AMX tiles from two rows of x), oneDNN past it: odd K around the 32-element vector (the masked tail; the AMX kernel takes whole tiles
  * only), N not a multiple of the 4-row block nor of the 16-row tile, alpha, beta = 1, a bias. A long
  * weight (the prefetch ahead of the rows) whole and in row slices, bit for bit. And the policy: which
  * M take which kernel (where the CPU has the instructions), and which never pack (THIN_ROWS).
@@ -133,15 +133,15 @@ describe('bf16 GEMM, thin x·Wᵀ kernels: against float64 sums of the bf16 prod
     });
   }
 
-  test('kernel by M: one row AVX512-BF16, 2 to 16 rows AMX where it has whole tiles, more rows oneDNN', { skip: hasAvx512Bf16 ? false : 'no avx512_bf16 on this CPU' }, () => {
+  test(`kernel by M: one row AVX512-BF16, 2 to ${THIN_ROWS} rows AMX where it has whole tiles, more rows oneDNN`, { skip: hasAvx512Bf16 ? false : 'no avx512_bf16 on this CPU' }, () => {
     const impl = (M: number, K: number): string => {
       product(native!, { M, N: 20, K, alpha: 1, beta: 0, bias: false });
       return nativeInternals()!.lastBf16GemmImpl();
     };
     assert.equal(impl(1, 64), 'thin avx512_bf16');
-    for (const M of [2, 8, 16]) assert.equal(impl(M, 64), hasAmx ? 'thin amx_bf16' : 'thin avx512_bf16', `M ${M}`);
-    assert.equal(impl(8, 33), 'thin avx512_bf16', 'a K of no whole tiles');
-    assert.doesNotMatch(impl(17, 64), /^thin/);
+    for (let M = 2; M <= THIN_ROWS; M++) assert.equal(impl(M, 64), hasAmx ? 'thin amx_bf16' : 'thin avx512_bf16', `M ${M}`);
+    assert.equal(impl(3, 33), 'thin avx512_bf16', 'a K of no whole tiles');
+    for (const M of [THIN_ROWS + 1, 8]) assert.doesNotMatch(impl(M, 64), /^thin/, `M ${M}: the native limit (gemv_bf16.h kThinBf16Rows) is THIN_ROWS`);
   });
 });
 
