@@ -26,10 +26,11 @@ interface Packed {
 }
 
 /**
- * Rows up to which a weight keeps its plain copy and the thin kernels (src/native/gemv_bf16*.cc), and
- * never packs. bench/gemv_bf16.ts, one thread, SmolLM2-135M's step of 210 products from memory: the
- * thin AMX kernel beat oneDNN's packed product at 2 and 3 rows (16.9-17.9 ms against 19.0-19.6), tied
- * at 4, and lost at 8 (19.6-21.5 against 19.0-19.4), 12 and 16 (by 10-20 %).
+ * Rows up to which a weight keeps its plain copy and the thin kernels (src/native/gemv_bf16*.cc;
+ * gemv_bf16.h kThinBf16Rows is the same number), and never packs. bench/gemv_bf16.ts, one thread,
+ * SmolLM2-135M's step of 210 products from memory (docs/PERFORMANCE.md): the thin AMX kernel ahead of
+ * oneDNN's packed product at 2 and 3 rows (16.8-18.3 ms against 18.8-19.3), level at 4, behind from
+ * 8 (19.6-21.8 against 18.9-20.1).
  */
 export const THIN_ROWS = 4;
 /** Rows from which a weight's dX product (dY·W) packs too: a vocabulary head's, not a layer's. */
