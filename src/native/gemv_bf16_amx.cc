@@ -12,9 +12,6 @@
 // of only K·2 bytes each (1,152 at K = 576), too short for the hardware prefetcher to follow.
 // The products are exact in float32, the sums float32 (in the tile unit's order: a float32
 // rounding from the other kernels').
-#include <sys/syscall.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -25,7 +22,10 @@
 #if defined(__x86_64__) && defined(__linux__) && \
     ((defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11) || (defined(__clang__) && __clang_major__ >= 12))
 #define SC_HAVE_AMX_THIN 1
+#include <cpuid.h>
 #include <immintrin.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #else
 #define SC_HAVE_AMX_THIN 0
 #endif
@@ -38,7 +38,9 @@ namespace {
 /** The CPU has AMX-BF16 and the kernel lets this process use the tile data (Linux asks each process to request it). */
 bool amxUsable() {
   static const bool ok = [] {
-    if (!__builtin_cpu_supports("amx-tile") || !__builtin_cpu_supports("amx-bf16")) return false;
+    // CPUID leaf 7: EDX bit 22 AMX-BF16, bit 24 AMX-TILE (read directly: older compilers' __builtin_cpu_supports lacks them).
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 22)) || !(d & (1u << 24))) return false;
     constexpr int kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
     return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
   }();
