@@ -29,8 +29,8 @@ interface Packed {
  * Rows up to which a weight keeps its plain copy and the thin kernels (src/native/gemv_bf16*.cc;
  * gemv_bf16.h kThinBf16Rows is the same number), and never packs. bench/gemv_bf16.ts, one thread,
  * SmolLM2-135M's step of 210 products from memory (docs/PERFORMANCE.md): the thin AMX kernel ahead of
- * oneDNN's packed product at 2 and 3 rows (16.8-18.3 ms against 18.8-19.3), level at 4, behind from
- * 8 (19.6-21.8 against 18.9-20.1).
+ * oneDNN's packed product at 2 and 3 rows (16.8-18.3 ms against 18.8-19.3), level at 4, level at
+ * best from 8 (19.6-21.8 against 18.9-20.1 in three sittings of four).
  */
 export const THIN_ROWS = 4;
 /** Rows from which a weight's dX product (dY·W) packs too: a vocabulary head's, not a layer's. */
