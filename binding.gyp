@@ -43,6 +43,7 @@
         'src/native/memory.cc',
         'src/native/bf16.cc',
         'src/native/gemv_bf16.cc',
+        'src/native/gemv_bf16_amx.cc',
         'src/native/gemm_bf16_packed.cc',
         'src/native/llama.cc',
       ],

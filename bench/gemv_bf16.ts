@@ -1,17 +1,21 @@
 /**
- * The one-row bf16 product x·Wᵀ of a batch-1 decode step (src/native/gemv_bf16.cc) on SmolLM2-135M's
- * layer shapes, each weight distinct per layer as in a decode step, so the weights come from memory
- * (212 MB a step), not from a cache: GB/s of weight read per shape, the whole step's, the step with
- * q/k/v and gate/up fused into one product each, a 1×1 product (the call's fixed cost) and
- * `Buffer.indexOf` over as many bytes (a plain memory read in the same sitting, the yardstick).
+ * The thin bf16 product x·Wᵀ of a decode step (src/native/gemv_bf16.cc: M rows of x, a batch-M
+ * step) on SmolLM2-135M's layer shapes, each weight distinct per layer as in a decode step, so the
+ * weights come from memory (212 MB a step), not from a cache: GB/s of weight read per shape, the
+ * whole step's, the step with q/k/v and gate/up fused into one product each, a 1×1 product (the
+ * call's fixed cost) and `Buffer.indexOf` over as many bytes (a plain memory read in the same
+ * sitting, the yardstick). With `--rows 2,4,8` each M > 1 also runs oneDNN's product on weights
+ * packed once (gemm_bf16_packed.cc: what ops/packed_weights.ts uses past THIN_ROWS) beside the plain
+ * weights' product (the thin kernels up to kThinBf16Rows rows, oneDNN's reorder per call past it;
+ * each table names the kernel): the measurement behind both limits.
  *
- *   npx tsc -p tsconfig.json && node dist/bench/gemv_bf16.js [--layers 30] [--passes 5]
+ *   npx tsc -p tsconfig.json && node dist/bench/gemv_bf16.js [--rows 1,8] [--layers 30] [--passes 5]
  *
  * One thread, as bench:generate's children run.
  */
-import type { HostBackend } from '../src/tensor/backend.js';
+import type { HostBackend, PackedWeight } from '../src/tensor/backend.js';
 import { hostKernels } from '../src/tensor/backends/cpu/storage.js';
-import { loadNativeBackend } from '../src/tensor/backends/native.js';
+import { loadNativeBackend, nativeInternals } from '../src/tensor/backends/native.js';
 import { Rng } from '../src/util/rng.js';
 
 const HIDDEN = 576;
@@ -43,6 +47,18 @@ function flag(name: string, fallback: number): number {
   return i > 0 ? Number(process.argv[i + 1]) : fallback;
 }
 
+/** --rows: the M values, a comma-separated list of whole numbers from 1. */
+function rowsFlag(): number[] {
+  const i = process.argv.indexOf('--rows');
+  if (i < 0) return [1];
+  const rows = (process.argv[i + 1] ?? '').split(',').map(Number);
+  if (rows.length === 0 || rows.some((m) => !Number.isInteger(m) || m < 1)) {
+    console.error(`--rows: expected whole numbers from 1 separated by commas, got ${process.argv[i + 1]}`);
+    process.exit(2);
+  }
+  return rows;
+}
+
 function bf16Random(k: HostBackend, rng: Rng, n: number): Uint16Array {
   const f = new Float32Array(n);
   for (let i = 0; i < n; i++) f[i] = rng.normal() * 0.05;
@@ -55,20 +71,42 @@ interface Layer {
   readonly weights: Uint16Array[];
 }
 
-/** Per shape, the best pass's total seconds over every layer; and the best whole pass. */
-function timeStep(k: HostBackend, shapes: Shape[], layers: Layer[], x: Map<number, Uint16Array>, passes: number): { perShape: number[]; step: number } {
+/** One product of a step: shape s of `layer` against x's M rows into out. */
+type Product = (layer: number, s: number, x: Uint16Array, out: Float32Array) => void;
+
+/** The plain product (the thin kernel up to kThinBf16Rows rows, oneDNN's primitive past it). */
+function plainProduct(k: HostBackend, shapes: Shape[], layers: Layer[], M: number): Product {
   const gemm = k.bfloat16!.gemm;
-  const outs = shapes.map(([, N]) => new Float32Array(N));
+  return (l, s, x, out) => gemm(false, true, M, shapes[s][1], shapes[s][2], 1, x, 0, layers[l].weights[s], 0, 0, out, 0, 1);
+}
+
+/** oneDNN's product on every weight packed once for M rows (its packing is not timed). */
+function packedProduct(k: HostBackend, shapes: Shape[], layers: Layer[], M: number): Product {
+  const bf = k.bfloat16!;
+  const packed: PackedWeight[][] = layers.map((layer) =>
+    shapes.map(([, N, K], s) => {
+      const p = bf.packWeight!(layer.weights[s], N, K, true, M);
+      if (!p) throw new Error(`packWeight refused ${N}×${K} for ${M} rows`);
+      return p;
+    }),
+  );
+  return (l, s, x, out) => {
+    if (!bf.gemmPacked!(M, x, packed[l][s], 0, out, null)) throw new Error(`gemmPacked refused ${M} rows`);
+  };
+}
+
+/** Per shape, the best pass's total seconds over every layer; and the best whole pass. */
+function timeStep(product: Product, shapes: Shape[], layers: Layer[], x: Map<number, Uint16Array>, M: number, passes: number): { perShape: number[]; step: number } {
+  const outs = shapes.map(([, N]) => new Float32Array(M * N));
   const perShape = shapes.map(() => Infinity);
   let step = Infinity;
   for (let p = 0; p < passes + 1; p++) {
     const sums = shapes.map(() => 0);
     const t0 = process.hrtime.bigint();
-    for (const layer of layers) {
+    for (let l = 0; l < layers.length; l++) {
       for (let s = 0; s < shapes.length; s++) {
-        const [, N, K] = shapes[s];
         const a = process.hrtime.bigint();
-        gemm(false, true, 1, N, K, 1, x.get(K)!, 0, layer.weights[s], 0, 0, outs[s], 0, 1);
+        product(l, s, x.get(shapes[s][2])!, outs[s]);
         sums[s] += Number(process.hrtime.bigint() - a) / 1e9;
       }
     }
@@ -80,18 +118,26 @@ function timeStep(k: HostBackend, shapes: Shape[], layers: Layer[], x: Map<numbe
   return { perShape, step };
 }
 
-function report(title: string, shapes: Shape[], layers: number, t: { perShape: number[]; step: number }): void {
+interface Timing { perShape: number[]; step: number }
+
+/** One table: µs a call and GB/s of weight per shape and for the step, plain weights and (M > 1) packed side by side. */
+function report(title: string, shapes: Shape[], layers: number, thin: Timing, packed: Timing | null): void {
   console.log(`\n${title}: ${layers} layers, best of the passes`);
-  console.log('| product | µs a call | GB/s |');
-  console.log('|---|---|---|');
+  console.log(packed ? '| product | plain µs | plain GB/s | packed µs | packed GB/s |' : '| product | µs a call | GB/s |');
+  console.log(packed ? '|---|---|---|---|---|' : '|---|---|---|');
+  const cells = (seconds: number, bytes: number, unit: 1e3 | 1e6): string =>
+    `${(seconds * unit).toFixed(unit === 1e6 ? 1 : 2)} | ${(bytes / seconds / 1e9).toFixed(1)}`;
   let bytes = 0;
   shapes.forEach(([name, N, K], s) => {
     const b = N * K * 2;
     bytes += b * layers;
-    const per = t.perShape[s] / layers;
-    console.log(`| ${name} | ${(per * 1e6).toFixed(1)} | ${(b / per / 1e9).toFixed(1)} |`);
+    const row = [cells(thin.perShape[s] / layers, b, 1e6)];
+    if (packed) row.push(cells(packed.perShape[s] / layers, b, 1e6));
+    console.log(`| ${name} | ${row.join(' | ')} |`);
   });
-  console.log(`| the step (${(bytes / 1e6).toFixed(0)} MB, ${shapes.length * layers} products) | ${(t.step * 1e3).toFixed(2)} ms | ${(bytes / t.step / 1e9).toFixed(1)} |`);
+  const step = [cells(thin.step, bytes, 1e3)];
+  if (packed) step.push(cells(packed.step, bytes, 1e3));
+  console.log(`| the step, ms (${(bytes / 1e6).toFixed(0)} MB, ${shapes.length * layers} products) | ${step.join(' | ')} |`);
 }
 
 /** Seconds of the best of `n` runs of fn. */
@@ -116,7 +162,6 @@ function main(): void {
   const layerCount = flag('--layers', 30);
   const passes = flag('--passes', 5);
   const rng = new Rng(7);
-  const x = new Map([HIDDEN, FFN].map((n) => [n, bf16Random(k, rng, n)] as const));
   const make = (shapes: Shape[]): Layer[] =>
     Array.from({ length: layerCount }, () => ({ weights: shapes.map(([, N, K]) => bf16Random(k, rng, N * K)) }));
 
@@ -131,9 +176,16 @@ function main(): void {
   console.log(`1×1 product (the call's fixed cost): ${(overhead * 1e6).toFixed(2)} µs a call`);
 
   const unfused = make(UNFUSED);
-  report('Unfused (7 products a layer)', UNFUSED, layerCount, timeStep(k, UNFUSED, unfused, x, passes));
   const fused = make(FUSED);
-  report('q/k/v and gate/up fused (4 products a layer)', FUSED, layerCount, timeStep(k, FUSED, fused, x, passes));
+  for (const M of rowsFlag()) {
+    const x = new Map([HIDDEN, FFN].map((n) => [n, bf16Random(k, rng, M * n)] as const));
+    for (const [title, shapes, layers] of [['Unfused (7 products a layer)', UNFUSED, unfused], ['q/k/v and gate/up fused (4 products a layer)', FUSED, fused]] as const) {
+      const thin = timeStep(plainProduct(k, shapes, layers, M), shapes, layers, x, M, passes);
+      const kernel = nativeInternals()?.lastBf16GemmImpl() ?? 'unknown';
+      const packed = M > 1 ? timeStep(packedProduct(k, shapes, layers, M), shapes, layers, x, M, passes) : null;
+      report(`M ${M}, ${title}, plain weights by ${kernel}`, shapes, layerCount, thin, packed);
+    }
+  }
 
   // A plain read of as many bytes: indexOf scans for a byte that is not there.
   const bytes = unfused.reduce((n, l) => n + l.weights.reduce((m, w) => m + w.byteLength, 0), 0);

@@ -8,11 +8,13 @@
  * products of several rows (packed_weights.ts), so the timed prefill is what a server that has
  * served a request and a batch sees (transformers' model is bf16 at load, too). Both reuse a step's
  * buffers at the next step (generate/inference_forward.ts stepRecycler), as generate and DecodeBatch do.
+ * The weights move into huge pages first (generate/weight_pages.ts), as loadGenerator moves them.
  */
 import { generateStream, type CausalLm } from '../../src/generate/generate.js';
 import { inferenceForward, stepRecycler, weightCasts } from '../../src/generate/inference_forward.js';
 import { KvCache, SequenceCache } from '../../src/generate/kv_cache.js';
 import { holdBf16Casts } from '../../src/generate/model_casts.js';
+import { holdWeightsInHugePages } from '../../src/generate/weight_pages.js';
 import { createModel, type ModelSpec } from '../../src/nn/index.js';
 import { Tensor, backend, type Precision } from '../../src/tensor/index.js';
 import { type GenerationRun, cpuNow } from './generation_run.js';
@@ -72,6 +74,7 @@ export async function oursGeneration(spec: ModelSpec, seed: number, prompts: num
   backend().setThreads(1);
   const model = createModel(spec, seed) as CausalLm;
   model.eval();
+  holdWeightsInHugePages(model);
   if (precision === 'bf16') holdBf16Casts(model);
   await runOne(model, prompts[0], 4, precision);
   // A short batch too: a held cast packs at its first product of several rows (the lm head's is a batch's), once per model.

@@ -23,6 +23,7 @@ import { mergeAdapterInto } from '../nn/lora/peft.js';
 import { loadWebGpuBackend } from '../tensor/backends/webgpu/index.js';
 import type { Precision } from '../tensor/precision.js';
 import { holdBf16Casts } from './model_casts.js';
+import { holdWeightsInHugePages } from './weight_pages.js';
 import { type ChatTemplate, loadChatTemplate } from './chat_template.js';
 import type { CausalLm } from './generate.js';
 import { ModelSourceError, type ResolvedSource, readJsonObject, resolveModelSource } from './model_source.js';
@@ -73,7 +74,9 @@ export async function loadGenerator(source: string, opts: LoadGeneratorOptions =
   if (opts.adapter !== undefined) await mergeAdapterInto(opts.adapter, model);
   const described = describeModel(source, resolved, spec, opts);
   const placed = onGpu ? await placeOnGpu(model, spec) : model;
-  // Loaded for inference: nothing trains it, so its bf16 casts live as long as it (model_casts.ts).
+  // Loaded for inference: nothing trains it, so its weights may move into huge pages (weight_pages.ts)
+  // and its bf16 casts live as long as it (model_casts.ts).
+  holdWeightsInHugePages(placed);
   if (described.precision === 'bf16') holdBf16Casts(placed);
   return { model: placed as unknown as CausalLm, ...described };
 }

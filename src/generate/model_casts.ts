@@ -21,7 +21,9 @@
  * samples do, and holding is the caller's declaration that nothing trains the model.
  */
 import type { Module } from '../nn/module.js';
+import { HugePageBlocks } from '../tensor/huge_page_block.js';
 import { CastCache } from '../tensor/ops/cast_cache.js';
+import { toBf16Into } from '../tensor/ops/cast.js';
 import { markLongLived } from '../tensor/ops/packed_weights.js';
 import { outsideRecycler } from '../tensor/recycler.js';
 import type { Storage } from '../tensor/storage.js';
@@ -33,10 +35,24 @@ interface CastFrom {
   readonly version: number | undefined;
 }
 
+/** bf16 elements of a block of held casts at most (64 MB). */
+const CAST_BLOCK = 32 << 20;
+
 /** A CastCache that recasts all of its weights when one of them changed through its storage. */
 export class HeldCasts extends CastCache {
   private readonly from = new Map<Tensor, CastFrom>();
   private made = 0;
+  /** Where the casts are laid out: huge-page blocks (weight_pages.ts has why), null where the backend has none; undefined before the first cast. */
+  private blocks: HugePageBlocks | null | undefined;
+  /** Elements of the float32 weights, and of those not cast yet: a new block's size, so the last block ends near the last cast. */
+  private readonly total: number;
+  private uncast: number;
+
+  constructor(weights: readonly Tensor[]) {
+    super(weights);
+    this.total = weights.reduce((n, w) => n + (w.dtype === 'float32' ? w.size : 0), 0);
+    this.uncast = this.total;
+  }
 
   /** How many casts this cache has made over its life (a second generation should make none). */
   get castsMade(): number {
@@ -59,8 +75,18 @@ export class HeldCasts extends CastCache {
     return cast;
   }
 
+  /** A cast in the current huge-page block (64 MB of bf16 at most, or what is left to cast). */
+  protected override makeCast(x: Tensor): Tensor {
+    if (this.blocks === undefined) this.blocks = HugePageBlocks.on(x.device, 'bfloat16');
+    if (this.blocks === null) return super.makeCast(x);
+    const cast = toBf16Into(x, this.blocks.take(x.size, Math.min(CAST_BLOCK, Math.max(this.uncast, x.size))));
+    this.uncast = Math.max(0, this.uncast - x.size);
+    return cast;
+  }
+
   override clear(): void {
     super.clear();
+    this.uncast = this.total;
     this.from.clear();
   }
 }

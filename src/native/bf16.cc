@@ -253,8 +253,9 @@ void gemmBf16Widened(const GemmBf16& g) {
 /** x·Wᵀ with a few rows of x (decode's linears) by gemv_bf16.cc, where it applies. */
 bool gemmBf16Thin(const GemmBf16& g) {
   if (g.transA || !g.transB || g.batch != 1 || g.K == 0 || g.alpha == 0) return false;
-  if (!thinBf16Product(g)) return false;
-  g_lastImpl = "thin avx512_bf16";
+  const char* kernel = thinBf16Product(g);
+  if (!kernel) return false;
+  g_lastImpl = kernel;
   return true;
 }
 

@@ -1,21 +1,25 @@
-// Thin bf16 products x·Wᵀ: a single row of x (M ≤ kThinBf16Rows) against a linear layer's weight W
-// [N, K] row-major, bf16 operands, float32 accumulation and output: a batch-1 decode step's linears.
+// Thin bf16 products x·Wᵀ: a few rows of x (M ≤ kThinBf16Rows) against a linear layer's weight W
+// [N, K] row-major, bf16 operands, float32 accumulation and output: a decode step's linears. From
+// kAmxThinRows rows, where the CPU has AMX and K is whole tiles, gemv_bf16_amx.cc serves; here is
+// the AVX512-BF16 kernel for the rest (one row: batch-1 decode; any M on a CPU without AMX).
 //
 // oneDNN's matmul primitive (bf16.cc) reorders W into its blocked VNNI layout on every call when
-// W comes in plain row-major: at M = 1 it reads W, writes the reorder and reads that again, so a
-// bf16 decode step of GPT-2 124M took as long in its GEMMs as the float32 one with twice the
-// bytes (one thread, avx512_bf16). Here W's rows are read once, straight: AVX512-BF16's
-// vdpbf16ps multiplies pairs of bf16 (x's row and W's row are both contiguous along K) into float32
-// sums, four rows of W at a time against each row of x. The products are exact in float32 (as
-// oneDNN's); the sums' order differs (a float32 rounding apart).
+// W comes in plain row-major: at M = 1 it reads W, writes the reorder and reads that again. Here
+// W's rows are read once, straight: AVX512-BF16's vdpbf16ps multiplies pairs of bf16 (x's row and
+// W's row are both contiguous along K) into float32 sums, four rows of W at a time against up to
+// kRowsPerPass rows of x held in registers (more rows take another pass over the block, from L1).
+// The products are exact in float32 (as oneDNN's); the sums' order differs (a float32 rounding
+// apart). Each output's order is the same whatever M (its lanes summed in lane order), so the
+// one-row results are those of the one-row kernel before it served more rows, bit for bit.
 //
-// Each block also prefetches the weight kPrefetchBytes ahead of the rows it reads: a decode step's
-// layer weights are short (576 × 576 is 663 KB) and many (210 a SmolLM2-135M step), and without
-// it they streamed at 8.8 GB/s where the 56 MB head reached 20.9 (bench/gemv_bf16.ts, one thread).
+// The first pass over a block also prefetches the weight kPrefetchBytes ahead of the rows it reads:
+// a decode step's layer weights are short (576 × 576 is 663 KB) and many (210 a SmolLM2-135M step),
+// and without it they streamed at 8.8 GB/s where the 56 MB head reached 20.9 (bench/gemv_bf16.ts,
+// one thread). At 8 rows this kernel is bound by its arithmetic, not memory (28.5 ms a SmolLM2 step's
+// products against oneDNN's packed 19.6): hence the AMX kernel.
 #include "gemv_bf16.h"
 
 #include <algorithm>
-#include <cstring>
 
 #include "threads.h"
 
@@ -37,6 +41,16 @@ bool cpuHasThinBf16() {
   return has;
 }
 
+/** Rows of x per pass over a block of W: 4 × 6 accumulators, 4 rows of W and x's row of 32 registers. */
+constexpr int kRowsPerPass = 6;
+
+/**
+ * How far ahead of the rows being read the weight is prefetched. The hardware prefetcher alone left
+ * the one-row product at 10 GB/s over a step's weights from memory; 4 KB ahead gave 13, 8–16 KB 14–15,
+ * 32 KB no more (a C++ loop over SmolLM2-135M's 210 layer weights, one thread, loaded machine).
+ */
+constexpr int64_t kPrefetchBytes = 12288;
+
 /** C[m, n] from its float32 sum: alpha·sum, plus the bias or beta·C (C is not read when beta = 0). */
 inline void store(const GemmBf16& t, int64_t m, int64_t n, float sum) {
   float& c = t.C[m * t.N + n];
@@ -44,7 +58,7 @@ inline void store(const GemmBf16& t, int64_t m, int64_t n, float sum) {
   c = t.alpha * sum + add;
 }
 
-/** The sum of v's 16 lanes (through memory: GCC 12's _mm512_reduce_add_ps warns of an uninitialised lane). */
+/** The sum of v's 16 lanes in lane order (through memory: GCC 12's _mm512_reduce_add_ps warns of an uninitialised lane). */
 __attribute__((target("avx512f")))
 inline float laneSum(__m512 v) {
   alignas(64) float lanes[16];
@@ -55,50 +69,78 @@ inline float laneSum(__m512 v) {
 }
 
 /**
- * How far ahead of the rows being read the weight is prefetched. The hardware prefetcher alone left
- * the one-row product at 10 GB/s over a step's weights from memory; 4 KB ahead gave 13, 8–16 KB 14–15,
- * 32 KB no more (a C++ loop over SmolLM2-135M's 210 layer weights, one thread, loaded machine).
+ * Rows [n0, n0 + R) of W (R ≤ 4) against rows [m0, m0 + MB) of x, K in 32-element vectors. `ahead`:
+ * the first pass over these rows, which prefetches W's bytes kPrefetchBytes on, short of `end`.
  */
-constexpr int64_t kPrefetchBytes = 12288;
-
-/** Rows [n0, n0 + R) of W against every row of x. */
-template <int R>
+template <int R, int MB>
 __attribute__((target("avx512f,avx512bw,avx512bf16")))
-void rowBlock(const GemmBf16& t, int64_t n0, int64_t hi) {
+void tile(const GemmBf16& t, int64_t m0, int64_t n0, bool ahead, const char* end) {
   const int64_t K = t.K;
   const int64_t full = K - K % 32;
   const __mmask32 tail = static_cast<__mmask32>((uint64_t{1} << (K % 32)) - 1);
   const uint16_t* w[R];
   for (int r = 0; r < R; r++) w[r] = t.B + (n0 + r) * K;
-  // The block's rows are contiguous: the byte kPrefetchBytes past each one read, up to this chunk's end.
-  const char* ahead = reinterpret_cast<const char*>(w[0]) + kPrefetchBytes;
-  const char* end = reinterpret_cast<const char*>(t.B + hi * K);
-  for (int64_t m = 0; m < t.M; m++) {
-    const uint16_t* x = t.A + m * K;
-    __m512 acc[R];
-    for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
-    for (int64_t k = 0; k < full; k += 32) {
-      const __m512bh xv = reinterpret_cast<__m512bh>(_mm512_loadu_si512(x + k));
-      if (m == 0) {
-        for (int r = 0; r < R; r++) {
-          const char* p = ahead + (r * K + k) * 2;
-          if (p < end) _mm_prefetch(p, _MM_HINT_T0);
-        }
+  const uint16_t* x[MB];
+  for (int i = 0; i < MB; i++) x[i] = t.A + (m0 + i) * K;
+  __m512 acc[MB][R];
+  for (int i = 0; i < MB; i++)
+    for (int r = 0; r < R; r++) acc[i][r] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < full; k += 32) {
+    if (ahead) {
+      for (int r = 0; r < R; r++) {
+        const char* p = reinterpret_cast<const char*>(w[r] + k) + kPrefetchBytes;
+        if (p < end) _mm_prefetch(p, _MM_HINT_T0);
       }
-      for (int r = 0; r < R; r++) acc[r] = _mm512_dpbf16_ps(acc[r], xv, reinterpret_cast<__m512bh>(_mm512_loadu_si512(w[r] + k)));
     }
-    if (tail) {
-      const __m512bh xv = reinterpret_cast<__m512bh>(_mm512_maskz_loadu_epi16(tail, x + full));
-      for (int r = 0; r < R; r++) acc[r] = _mm512_dpbf16_ps(acc[r], xv, reinterpret_cast<__m512bh>(_mm512_maskz_loadu_epi16(tail, w[r] + full)));
+    __m512bh wv[R];
+    for (int r = 0; r < R; r++) wv[r] = reinterpret_cast<__m512bh>(_mm512_loadu_si512(w[r] + k));
+    for (int i = 0; i < MB; i++) {
+      const __m512bh xv = reinterpret_cast<__m512bh>(_mm512_loadu_si512(x[i] + k));
+      for (int r = 0; r < R; r++) acc[i][r] = _mm512_dpbf16_ps(acc[i][r], xv, wv[r]);
     }
-    for (int r = 0; r < R; r++) store(t, m, n0 + r, laneSum(acc[r]));
+  }
+  if (tail) {
+    __m512bh wv[R];
+    for (int r = 0; r < R; r++) wv[r] = reinterpret_cast<__m512bh>(_mm512_maskz_loadu_epi16(tail, w[r] + full));
+    for (int i = 0; i < MB; i++) {
+      const __m512bh xv = reinterpret_cast<__m512bh>(_mm512_maskz_loadu_epi16(tail, x[i] + full));
+      for (int r = 0; r < R; r++) acc[i][r] = _mm512_dpbf16_ps(acc[i][r], xv, wv[r]);
+    }
+  }
+  for (int i = 0; i < MB; i++)
+    for (int r = 0; r < R; r++) store(t, m0 + i, n0 + r, laneSum(acc[i][r]));
+}
+
+/** Rows [n0, n0 + R) of W against every row of x in passes of at most kRowsPerPass rows, as equal as can be (W stays in L1). */
+template <int R>
+void rowBlock(const GemmBf16& t, int64_t n0, const char* end) {
+  const int64_t passes = (t.M + kRowsPerPass - 1) / kRowsPerPass;
+  for (int64_t p = 0, m = 0; p < passes; p++) {
+    const int64_t last = t.M * (p + 1) / passes;
+    const bool ahead = p == 0;
+    switch (last - m) {
+      case 6: tile<R, 6>(t, m, n0, ahead, end); break;
+      case 5: tile<R, 5>(t, m, n0, ahead, end); break;
+      case 4: tile<R, 4>(t, m, n0, ahead, end); break;
+      case 3: tile<R, 3>(t, m, n0, ahead, end); break;
+      case 2: tile<R, 2>(t, m, n0, ahead, end); break;
+      default: tile<R, 1>(t, m, n0, ahead, end); break;
+    }
+    m = last;
   }
 }
 
 void rows(const GemmBf16& t, int64_t lo, int64_t hi) {
+  // Prefetches stop at this chunk's last row of W: what lies past it is another thread's, or not W.
+  const char* end = reinterpret_cast<const char*>(t.B + hi * t.K);
   int64_t n = lo;
-  for (; n + 4 <= hi; n += 4) rowBlock<4>(t, n, hi);
-  for (; n < hi; n++) rowBlock<1>(t, n, hi);
+  for (; n + 4 <= hi; n += 4) rowBlock<4>(t, n, end);
+  switch (hi - n) {
+    case 3: rowBlock<3>(t, n, end); break;
+    case 2: rowBlock<2>(t, n, end); break;
+    case 1: rowBlock<1>(t, n, end); break;
+    default: break;
+  }
 }
 #endif
 
@@ -106,15 +148,16 @@ constexpr int64_t kRowGrain = 256;  // rows of W per thread before the product f
 
 }  // namespace
 
-bool thinBf16Product(const GemmBf16& t) {
+const char* thinBf16Product(const GemmBf16& t) {
+  if (t.M < 1 || t.M > kThinBf16Rows || t.K < 1) return nullptr;
+  if (t.M >= kAmxThinRows && thinBf16ProductAmx(t)) return "thin amx_bf16";
 #if SC_HAVE_THIN_BF16
-  if (t.M < 1 || t.M > kThinBf16Rows || t.K < 1 || !cpuHasThinBf16()) return false;
+  if (!cpuHasThinBf16()) return nullptr;
   // Blocks of four rows per chunk, so a thread's rows start on a block.
   parallelRange((t.N + 3) / 4, kRowGrain / 4, [&](int64_t lo, int64_t hi) { rows(t, lo * 4, std::min(t.N, hi * 4)); });
-  return true;
+  return "thin avx512_bf16";
 #else
-  (void)t;
-  return false;
+  return nullptr;
 #endif
 }
 

@@ -1,4 +1,4 @@
-// Thin bf16 products x·Wᵀ for decode (gemv_bf16.cc).
+// Thin bf16 products x·Wᵀ for decode: AVX512-BF16 (gemv_bf16.cc) and AMX tiles (gemv_bf16_amx.cc).
 #pragma once
 
 #include <cstdint>
@@ -8,15 +8,25 @@
 namespace sc {
 
 /**
- * Rows of x at most this: batch-1 decode. bench:generate measured 8 rows (batch-8 decode) slower
- * here than in oneDNN's primitive, whose reorder 8 rows repay (GPT-2 124M: 93 against 106 tokens/s).
+ * Rows of x at most this take a thin kernel (decode at batch 1 to 4); more go to oneDNN, whose product
+ * on a packed weight (ops/packed_weights.ts THIN_ROWS, the same number) bench/gemv_bf16.ts measured
+ * level with the AMX kernel at 4 rows and ahead of it from 8 (SmolLM2-135M's step, one thread,
+ * docs/PERFORMANCE.md). The kernels take up to 16 rows (one AMX tile's columns): raise this to
+ * measure them there.
  */
-constexpr int64_t kThinBf16Rows = 1;
+constexpr int64_t kThinBf16Rows = 4;
+
+/** Rows of x from which the AMX kernel serves where it can (below: AVX512-BF16, bound by memory there). */
+constexpr int64_t kAmxThinRows = 2;
 
 /**
  * C [M, N] = alpha · A [M, K] · B [N, K]ᵀ (+ bias [N], or + beta · C), all row-major: a GemmBf16 with
- * transB, one product (the caller checks the layout).
+ * transB, one product (the caller checks the layout). Returns the kernel that ran ("thin amx_bf16",
+ * "thin avx512_bf16"), or nullptr where none applies (M past kThinBf16Rows, no AVX512-BF16).
  */
-bool thinBf16Product(const GemmBf16& t);
+const char* thinBf16Product(const GemmBf16& t);
+
+/** The AMX kernel alone: false where it does not apply (no AMX, M past 16, K not a multiple of 32). */
+bool thinBf16ProductAmx(const GemmBf16& t);
 
 }  // namespace sc

@@ -406,12 +406,12 @@ export interface Kernels<B> {
 }
 
 /** A backend as the op layer sees it: kernels over opaque device buffers. */
-export interface Backend extends BackendInfo, Kernels<DeviceBuffer>, Partial<DecodeAttention<DeviceBuffer>> {
+export interface Backend extends BackendInfo, Kernels<DeviceBuffer>, Partial<DecodeAttention<DeviceBuffer>>, Partial<HugePages<DeviceBuffer>> {
   readonly bfloat16?: Bf16Entries<DeviceBuffer>;
 }
 
 /** A cpu backend as written: kernels over host arrays (cast to a Backend in src/tensor/backends/). */
-export interface HostBackend extends BackendInfo, Kernels<HostArray>, Partial<DecodeAttention<HostArray>> {
+export interface HostBackend extends BackendInfo, Kernels<HostArray>, Partial<DecodeAttention<HostArray>>, Partial<HugePages<HostArray>> {
   readonly bfloat16?: Bf16Entries<HostArray>;
 }
 
@@ -438,6 +438,14 @@ export type Bf16Entries<B> = Pick<Kernels<B>, 'gemm' | 'conv2d' | 'conv2dBackwar
  * entry (Bf16Entries) a bfloat16 cache, with the bf16 attention op's arithmetic on q, k, v cast to
  * bf16: bf16 products summed in float32, the probabilities rounded to bf16 before the product with v.
  */
+/**
+ * Optional: backs a long-lived host buffer (a model's weights held for inference) with huge pages
+ * where the system can; returns the bytes advised (0: none). The values are kept.
+ */
+export interface HugePages<B> {
+  adviseHugePages(x: B): number;
+}
+
 export interface DecodeAttention<B> {
   attentionDecode(g: AttentionGeometry, q: B, kNew: B, vNew: B, k: B, v: B, out: B): void;
 }

@@ -1,4 +1,4 @@
-import type { Backend, BackendInfo, Bf16Entries, DecodeAttention, Kernels } from './backend.js';
+import type { Backend, BackendInfo, Bf16Entries, DecodeAttention, HugePages, Kernels } from './backend.js';
 import type { DType, Device, DeviceBuffer } from './storage.js';
 import { jsBackend, loadNativeBackend } from './backends/registration.js';
 import { BF16_CASTS, BF16_ENTRIES, BF16_OPTIONAL_ENTRIES, KERNEL_NAMES } from './kernel_names.js';
@@ -19,7 +19,7 @@ import {
  */
 
 /** A backend as registered: its description and the kernels it has written so far (a GPU backend lacks some). */
-export type RegisteredBackend = BackendInfo & Partial<Kernels<DeviceBuffer>> & Partial<DecodeAttention<DeviceBuffer>> & { readonly bfloat16?: Partial<Bf16Entries<DeviceBuffer>> };
+export type RegisteredBackend = BackendInfo & Partial<Kernels<DeviceBuffer>> & Partial<DecodeAttention<DeviceBuffer>> & Partial<HugePages<DeviceBuffer>> & { readonly bfloat16?: Partial<Bf16Entries<DeviceBuffer>> };
 
 const registered: RegisteredBackend[] = [jsBackend];
 

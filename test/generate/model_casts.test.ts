@@ -14,6 +14,7 @@ import { noGrad } from '../../src/tensor/autograd.js';
 import { backendFor } from '../../src/tensor/dispatch.js';
 import { BufferRecycler } from '../../src/tensor/recycler.js';
 import { isPacked } from '../../src/tensor/ops/packed_weights.js';
+import { toBf16 } from '../../src/tensor/ops/cast.js';
 import { FAMILIES, randomModel } from './families.js';
 
 const [, LLAMA] = FAMILIES.find(([name]) => name.startsWith('llama'))!;
@@ -44,6 +45,17 @@ describe('held bf16 casts', () => {
     releaseBf16Casts(model);
     assert.equal(heldBf16Casts(model), undefined);
     assert.notEqual(weightCasts(model, 'bf16'), casts, 'released: a cache per generation again');
+  });
+
+  it('lays its casts out in huge-page blocks where the backend advises huge pages, each the weight rounded to bf16', () => {
+    const model = randomModel(LLAMA, 14);
+    const casts = holdBf16Casts(model);
+    const weights = model.parameters().filter((p) => p.ndim === 2);
+    const made = noGrad(() => weights.map((w) => casts.castOf(w)!));
+    made.forEach((c, i) => assert.deepEqual(c.values(), toBf16(weights[i]).values(), `cast ${i}`));
+    const blocks = new Set(made.map((c) => (c.buffer as unknown as Uint16Array).buffer));
+    const advises = backendFor({ device: 'cpu', dtype: 'float32' }).adviseHugePages !== undefined;
+    assert.equal(blocks.size, advises ? 1 : made.length, advises ? 'one block holds every cast of a small model' : 'a cast of its own each');
   });
 
   it("makes its casts outside a step's recycler, so they outlive the step", () => {

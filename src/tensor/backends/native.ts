@@ -37,6 +37,7 @@ export interface Addon {
   setFlushDenormals(on: boolean): void;
   getFlushDenormals(): boolean;
   keepLargeAllocations(): boolean;
+  adviseHugePages(x: Uint16Array): number;
   dropoutMask(k0: number, k1: number, threshold: number, keep: number, out: Buf): void;
   gemm(ta: boolean, tb: boolean, M: number, N: number, K: number, alpha: number, A: Buf, sA: number,
     B: Buf, sB: number, beta: number, C: Buf, sC: number, batch: number, bias: Buf | null): void;
@@ -304,6 +305,7 @@ function makeHostBackend(n: Addon): HostBackend {
     attention: (g, q, k, v, mask, out, probs) => n.attention(packAttention(g), g.scale, g.causal, q, k, v, mask, out, probs),
     attentionBackward: (g, q, k, v, probs, mask, gy, gq, gk, gv) =>
       n.attentionBackward(packAttention(g), g.scale, g.causal, q, k, v, probs, mask, gy, gq, gk, gv),
+    adviseHugePages: (x) => n.adviseHugePages(new Uint16Array(x.buffer, x.byteOffset, x.byteLength >> 1)),
     attentionDecode: (g, q, kNew, vNew, k, v, out) => n.attentionDecodeF32(packAttention(g), g.scale, g.causal, q, kNew, vNew, k, v, out),
     toBf16: (x, out) => n.toBf16(x, out),
     fromBf16: (x, out) => n.fromBf16(x, out),

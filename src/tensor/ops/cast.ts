@@ -23,6 +23,20 @@ export function toBf16(x: Tensor): Tensor {
 }
 
 /**
+ * toBf16 into `into`, a bfloat16 storage of x's size that the caller holds (a model's held casts
+ * laid out in one block: generate/model_casts.ts).
+ */
+export function toBf16Into(x: Tensor, into: Storage): Tensor {
+  if (x.dtype !== 'float32' || into.dtype !== 'bfloat16' || into.size !== x.size) {
+    throw new Error(`toBf16Into: casts a float32 tensor into a bfloat16 storage of its size, got ${x.dtype} [${x.size}] into ${into.dtype} [${into.size}]`);
+  }
+  kernelsFor(x).toBf16(x.buffer, into.buffer);
+  const cast = new Tensor(into, x.shape);
+  sources.set(cast, x);
+  return cast;
+}
+
+/**
  * A cast for one op only (autocast's): the op decides how long its memory lives (bf16.ts
  * `bf16Operand`): transient, handed back after the forward and made again from x by the backward,
  * unless the op keeps it as its saved tensor (handover.ts).

@@ -26,12 +26,17 @@ export class CastCache {
     if (!this.weights.has(x) || x.dtype !== 'float32') return null;
     let cast = this.casts.get(x);
     if (cast === undefined) {
-      cast = toBf16(x);
+      cast = this.makeCast(x);
       // Unchanging while the cache holds it: its products may run on a packed copy (packed_weights.ts).
       markUnchanging(cast);
       this.casts.set(x, cast);
     }
     return cast;
+  }
+
+  /** x's cast (a subclass may lay its casts out in memory of its own). */
+  protected makeCast(x: Tensor): Tensor {
+    return toBf16(x);
   }
 
   /** Casts held. */

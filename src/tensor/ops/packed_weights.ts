@@ -25,8 +25,14 @@ interface Packed {
   readonly packed: PackedWeight | null | undefined;
 }
 
-/** Rows up to which the plain weight's thin kernel serves (src/native/gemv_bf16.h kThinBf16Rows). */
-const THIN_ROWS = 1;
+/**
+ * Rows up to which a weight keeps its plain copy and the thin kernels (src/native/gemv_bf16*.cc;
+ * gemv_bf16.h kThinBf16Rows is the same number), and never packs. bench/gemv_bf16.ts, one thread,
+ * SmolLM2-135M's step of 210 products from memory (docs/PERFORMANCE.md): the thin AMX kernel ahead of
+ * oneDNN's packed product at 2 and 3 rows (16.8-18.3 ms against 18.8-19.3), level at 4, level at
+ * best from 8 (19.6-21.8 against 18.9-20.1 in three sittings of four).
+ */
+export const THIN_ROWS = 4;
 /** Rows from which a weight's dX product (dY·W) packs too: a vocabulary head's, not a layer's. */
 const BACKWARD_ROWS = 8192;
 const unchanging = new WeakSet<Tensor>();
@@ -70,8 +76,9 @@ function packingOf(w: Tensor): Bf16Entries<DeviceBuffer> | undefined {
 /**
  * w's packed copy for x·Wᵀ of M rows (`forward` false: for dY·W); null where none applies. A weight
  * packs on its second use (a long-lived one on its first, markLongLived): one product alone (a
- * generation's prefill, each weight once) would pay the reorder and gain nothing; and a single row
- * (batch-1 decode) keeps the thin kernel (gemv_bf16.cc), which reads the plain weight once.
+ * generation's prefill, each weight once) would pay the reorder and gain nothing; and up to THIN_ROWS
+ * rows (decode at batch 1 to 4) keep the thin kernels, which read the plain weight once: a weight
+ * that only ever serves those is never packed.
  */
 function packedFor(w: Tensor, M: number, forward = true): PackedWeight | null {
   if (!enabled || M <= THIN_ROWS || w.dtype !== 'bfloat16' || w.ndim !== 2 || !unchanging.has(w)) return null;
