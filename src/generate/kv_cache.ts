@@ -225,8 +225,8 @@ export class KvCache implements AttentionCache {
   /**
    * A decode step's attention: per row, one kernel call over all its kv heads, reading the cache's
    * [Hkv, capacity, D] storage in place (kvCapacity) over the row's own length and writing the
-   * row's [H, 1, D] straight into the output (no per-head calls, no concatenation). For a backend
-   * without a decode attention (decodeThrough), which stores k and v itself.
+   * row's [H, 1, D] straight into the output (no per-head calls, no concatenation). Where the
+   * backend has no decode attention of its own (else decodeThrough, whose kernel stores k and v too).
    */
   private decodeRows(layer: object, q: Tensor, k: Tensor, v: Tensor): Tensor {
     const [N, H, , D] = q.shape;
