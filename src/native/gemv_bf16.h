@@ -8,13 +8,11 @@
 namespace sc {
 
 /**
- * Rows of x at most this take a thin kernel (decode at batch 1 to 4); more go to oneDNN, whose product
- * on a packed weight (ops/packed_weights.ts THIN_ROWS, the same number) bench/gemv_bf16.ts measured
- * level with the AMX kernel at 4 rows and ahead of it from 8 (SmolLM2-135M's step, one thread,
- * docs/PERFORMANCE.md). The kernels take up to 16 rows (one AMX tile's columns): raise this to
- * measure them there.
+ * Rows of x at most this take a thin kernel (decode at batch 1 to 8); more go to oneDNN's product on a
+ * packed weight (ops/packed_weights.ts THIN_ROWS, the same number, has the measurements). The
+ * kernels take up to 16 rows (one AMX tile's columns): raise this to measure them there.
  */
-constexpr int64_t kThinBf16Rows = 4;
+constexpr int64_t kThinBf16Rows = 8;
 
 /** Rows of x from which the AMX kernel serves where it can (below: AVX512-BF16, bound by memory there). */
 constexpr int64_t kAmxThinRows = 2;

@@ -18,7 +18,7 @@ import { toBf16 } from '../../src/tensor/ops/cast.js';
 import { FAMILIES, randomModel } from './families.js';
 
 const [, LLAMA] = FAMILIES.find(([name]) => name.startsWith('llama'))!;
-const PROMPT = [3, 1, 4, 1, 5];
+const PROMPT = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3];
 const greedy = { maxNewTokens: 6, precision: 'bf16' as const };
 /** The matrix weights a forward casts (biases, norms and the embedding table stay float32). */
 const matrices = (model: ReturnType<typeof randomModel>): number => model.parameters().filter((p) => p.ndim === 2).length;
@@ -35,7 +35,7 @@ describe('held bf16 casts', () => {
     assert.deepEqual((await generate(model, PROMPT, greedy)).ids, perGeneration);
     const made = casts.castsMade;
     assert.ok(made > 0 && made <= matrices(model), `the first generation cast each weight once (${made})`);
-    // Where the backend packs bf16 weights (native), the first prompt (5 rows) packed the layers' weights for the later ones.
+    // Where the backend packs bf16 weights (native), the first prompt (10 rows: more than THIN_ROWS) packed the layers' weights for the later ones.
     const layerWeight = casts.castOf(model.parameters().find((p) => p.ndim === 2 && p.shape[0] !== 61)!)!; // 61: the vocabulary (not the embedding or head)
     const packs = backendFor({ device: 'cpu', dtype: 'float32' }).bfloat16?.packWeight !== undefined;
     assert.equal(isPacked(layerWeight), packs);

@@ -28,11 +28,13 @@ interface Packed {
 /**
  * Rows up to which a weight keeps its plain copy and the thin kernels (src/native/gemv_bf16*.cc;
  * gemv_bf16.h kThinBf16Rows is the same number), and never packs. bench/gemv_bf16.ts, one thread,
- * SmolLM2-135M's step of 210 products from memory (docs/PERFORMANCE.md): the thin AMX kernel ahead of
- * oneDNN's packed product at 2 and 3 rows (16.8-18.3 ms against 18.8-19.3), level at 4, level at
- * best from 8 (19.6-21.8 against 18.9-20.1 in three sittings of four).
+ * SmolLM2-135M's step of 210 products from memory in 4 KB pages (docs/PERFORMANCE.md): the thin AMX
+ * kernel ahead of oneDNN's packed product at 2 and 3 rows (16.8-18.3 ms against 18.8-19.3), level at
+ * 4, level at best from 8. With a generator's held casts in huge pages (generate/model_casts.ts) it is
+ * ahead at 8 too: bench:generate's batch-8 bf16 decode step, A/B with a limit of 4, SmolLM2 35.1-35.3
+ * → 32.8-33.3 ms, GPT-2 29.6-30.0 → 25.7-26.4 ms (oneDNN's packed copy is not in huge pages).
  */
-export const THIN_ROWS = 4;
+export const THIN_ROWS = 8;
 /** Rows from which a weight's dX product (dY·W) packs too: a vocabulary head's, not a layer's. */
 const BACKWARD_ROWS = 8192;
 const unchanging = new WeakSet<Tensor>();
