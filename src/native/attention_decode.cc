@@ -30,6 +30,8 @@
     ((defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 10) || (defined(__clang__) && __clang_major__ >= 9))
 #define SC_HAVE_DECODE_AVX512 1
 #include <immintrin.h>
+
+#include "lane_sums.h"
 #else
 #define SC_HAVE_DECODE_AVX512 0
 #endif
@@ -95,23 +97,6 @@ bool cpuHasDecodeBf16() {
   static const bool has = __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") &&
                           __builtin_cpu_supports("avx512vl");
   return has;
-}
-
-/** v's upper eight lanes added to its lower eight (zero-masked extracts: GCC 12's plain cast warns). */
-__attribute__((target("avx512f,avx2,fma")))
-inline __m256 fold(__m512 v) {
-  const __m512d w = _mm512_castps_pd(v);
-  return _mm256_add_ps(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xF, w, 0)),
-                       _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xF, w, 1)));
-}
-
-/** The four sums of a, b, c, d's 16 lanes, in that order. */
-__attribute__((target("avx512f,avx2,fma")))
-inline __m128 sum4(__m512 a, __m512 b, __m512 c, __m512 d) {
-  const __m256 ab = _mm256_hadd_ps(fold(a), fold(b));
-  const __m256 cd = _mm256_hadd_ps(fold(c), fold(d));
-  const __m256 all = _mm256_hadd_ps(ab, cd);
-  return _mm_add_ps(_mm256_castps256_ps128(all), _mm256_extractf128_ps(all, 1));
 }
 
 /** 32 bf16 of p from c, the lanes past `full` masked by `tail` (d's last partial block). */

@@ -23,6 +23,8 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define SC_HAVE_THIN_F32 1
 #include <immintrin.h>
+
+#include "lane_sums.h"
 #else
 #define SC_HAVE_THIN_F32 0
 #endif
@@ -49,24 +51,6 @@ constexpr int kWideRowsPerPass = 12;
  * 8.9, prefetchnta 6.0; the distance mattered less than the hint.
  */
 constexpr int64_t kPrefetchBytes = 24576;
-
-/** v's upper eight lanes added to its lower eight. */
-__attribute__((target("avx512f,avx2,fma")))
-inline __m256 fold(__m512 v) {
-  // The zero-masked extracts: GCC 12's plain ones (and the 512-to-256 cast) warn of an uninitialised operand.
-  const __m512d d = _mm512_castps_pd(v);
-  return _mm256_add_ps(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xF, d, 0)),
-                       _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xF, d, 1)));
-}
-
-/** The four sums of a, b, c, d's 16 lanes, in that order. */
-__attribute__((target("avx512f,avx2,fma")))
-inline __m128 sum4(__m512 a, __m512 b, __m512 c, __m512 d) {
-  const __m256 ab = _mm256_hadd_ps(fold(a), fold(b));  // a01 a23 b01 b23 | a45 a67 b45 b67
-  const __m256 cd = _mm256_hadd_ps(fold(c), fold(d));
-  const __m256 all = _mm256_hadd_ps(ab, cd);  // a0-3 b0-3 c0-3 d0-3 | a4-7 b4-7 c4-7 d4-7
-  return _mm_add_ps(_mm256_castps256_ps128(all), _mm256_extractf128_ps(all, 1));
-}
 
 /** C[m, n0 .. n0+R) from its sums: alpha·sum, plus the bias or beta·C (C is not read when beta = 0). */
 template <int R>
