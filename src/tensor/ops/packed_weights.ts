@@ -79,7 +79,7 @@ function packingOf(w: Tensor): Bf16Entries<DeviceBuffer> | undefined {
  * w's packed copy for x·Wᵀ of M rows (`forward` false: for dY·W); null where none applies. A weight
  * packs on its second use (a long-lived one on its first, markLongLived): one product alone (a
  * generation's prefill, each weight once) would pay the reorder and gain nothing; and up to THIN_ROWS
- * rows (decode at batch 1 to 4) keep the thin kernels, which read the plain weight once: a weight
+ * rows (decode at batch 1 to 8) keep the thin kernels, which read the plain weight once: a weight
  * that only ever serves those is never packed.
  */
 function packedFor(w: Tensor, M: number, forward = true): PackedWeight | null {
