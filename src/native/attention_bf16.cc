@@ -101,19 +101,6 @@ void forBlockRows(const Geometry& g, const Block& b, Row&& row) {
   });
 }
 
-inline float widen(uint16_t h) {
-  const uint32_t u = static_cast<uint32_t>(h) << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
-inline uint16_t rounded(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return bf16Bits(u);
-}
-
 /** Row of scaled scores → probabilities: p (bf16, saved) and pd = bf16(p ∘ mask) (the operand of v). */
 SC_MULTIVERSION
 void softmaxRowBf16(float* SC_RESTRICT s, int64_t lim, int64_t keys, const float* SC_RESTRICT mask,
@@ -123,7 +110,7 @@ void softmaxRowBf16(float* SC_RESTRICT s, int64_t lim, int64_t keys, const float
   toBf16Scaled(s, inv, p, lim);
   std::fill(p + lim, p + keys, uint16_t{0});
   if (!pd) return;
-  for (int64_t j = 0; j < lim; j++) pd[j] = rounded(s[j] * inv * mask[j]);
+  for (int64_t j = 0; j < lim; j++) pd[j] = bf16Of(s[j] * inv * mask[j]);
   std::fill(pd + lim, pd + keys, uint16_t{0});
 }
 
@@ -136,9 +123,9 @@ void softmaxBackwardRowBf16(const uint16_t* SC_RESTRICT pb, const float* SC_REST
   }
   double dot = 0;
 #pragma omp simd reduction(+ : dot)
-  for (int64_t j = 0; j < lim; j++) dot += static_cast<double>(dp[j]) * widen(pb[j]);
+  for (int64_t j = 0; j < lim; j++) dot += static_cast<double>(dp[j]) * widenBf16(pb[j]);
   const float r = static_cast<float>(dot);
-  for (int64_t j = 0; j < lim; j++) dp[j] = widen(pb[j]) * (dp[j] - r);
+  for (int64_t j = 0; j < lim; j++) dp[j] = widenBf16(pb[j]) * (dp[j] - r);
   for (int64_t j = lim; j < keys; j++) dp[j] = 0.0f;
 }
 
@@ -234,7 +221,7 @@ napi_value AttentionBf16BackwardKernel(Args& a) {
         if (maskRows) {
           forBlockRows(g, blk, [&](int64_t i, int64_t) {
             for (int64_t j = 0; j < blk.keys; j++)
-              dropped[i * blk.keys + j] = rounded(widen(saved[i * blk.keys + j]) * maskRows[i * g.tk + j]);
+              dropped[i * blk.keys + j] = bf16Of(widenBf16(saved[i * blk.keys + j]) * maskRows[i * g.tk + j]);
           });
           pd = dropped.get();
         }

@@ -39,15 +39,8 @@
 namespace sc {
 namespace {
 
-inline float widen(uint16_t h) {
-  const uint32_t u = static_cast<uint32_t>(h) << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
 inline float valueOf(float x) { return x; }
-inline float valueOf(uint16_t h) { return widen(h); }
+inline float valueOf(uint16_t h) { return widenBf16(h); }
 
 /** scores[j] = scale · q·k_j over the first `keys` rows of k (q's values float32, k's float32 or bf16). */
 template <class T>
@@ -68,9 +61,7 @@ void softmaxRow(float* s, int64_t keys, bool rounded) {
   const float inv = static_cast<float>(1.0 / sum);
   for (int64_t j = 0; j < keys; j++) {
     const float f = s[j] * inv;
-    uint32_t u;
-    std::memcpy(&u, &f, 4);
-    s[j] = rounded ? widen(bf16Bits(u)) : f;
+    s[j] = rounded ? widenBf16(bf16Of(f)) : f;
   }
 }
 
@@ -237,7 +228,7 @@ void attendHead(const AttentionGeometry& g, const float* q, const uint16_t* k, c
     return weightedRowAvx512(m.scores.get(), v, out, g.tk, g.dv);
   }
 #endif
-  for (int64_t c = 0; c < g.d; c++) m.qf[c] = widen(m.q[c]);
+  for (int64_t c = 0; c < g.d; c++) m.qf[c] = widenBf16(m.q[c]);
   scoreRow(m.qf.get(), k, m.scores.get(), g.tk, g.d, g.scale);
   softmaxRow(m.scores.get(), g.tk, true);
   weightedRow(m.scores.get(), v, out, g.tk, g.dv);

@@ -70,12 +70,7 @@ void toBf16ScaledAvx512(const float* SC_RESTRICT x, float k, uint16_t* SC_RESTRI
     const __m256bh b = _mm512_cvtneps_pbh(_mm512_mul_ps(_mm512_loadu_ps(x + i), kk));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), reinterpret_cast<const __m256i&>(b));
   }
-  for (; i < n; i++) {
-    const float f = x[i] * k;
-    uint32_t u;
-    std::memcpy(&u, &f, 4);
-    out[i] = bf16Bits(u);
-  }
+  for (; i < n; i++) out[i] = bf16Of(x[i] * k);
 }
 
 bool cpuHasAvx512Bf16() {
@@ -93,12 +88,7 @@ void toBf16Range(const float* x, uint16_t* out, int64_t lo, int64_t hi) {
 
 SC_MULTIVERSION
 void toBf16ScaledPortable(const float* SC_RESTRICT x, float k, uint16_t* SC_RESTRICT out, int64_t n) {
-  for (int64_t i = 0; i < n; i++) {
-    const float f = x[i] * k;
-    uint32_t u;
-    std::memcpy(&u, &f, 4);
-    out[i] = bf16Bits(u);
-  }
+  for (int64_t i = 0; i < n; i++) out[i] = bf16Of(x[i] * k);
 }
 
 SC_MULTIVERSION

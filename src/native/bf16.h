@@ -16,6 +16,21 @@ inline uint16_t bf16Bits(uint32_t u) {
   return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
 }
 
+/** f rounded to bf16 (bf16Bits of its bits). */
+inline uint16_t bf16Of(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return bf16Bits(u);
+}
+
+/** A bf16 value widened to float32 (exact). */
+inline float widenBf16(uint16_t h) {
+  const uint32_t u = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
 /** out[i] = bf16(x[i]) for i < n (threaded over large n). */
 void toBf16(const float* x, uint16_t* out, int64_t n);
 /**
