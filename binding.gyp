@@ -17,6 +17,7 @@
       'target_name': 'smolcluster',
       'sources': [
         'src/native/module.cc',
+        'src/native/cpu_features.cc',
         'src/native/napi_args.cc',
         'src/native/threads.cc',
         'src/native/dnnl_context.cc',

@@ -38,8 +38,7 @@ void forRows(const Geometry& g, Row&& row) {
 // ordered scalar loop for a double sum, and with it the vectorised exp that dominates this pass.
 
 /** Row r of scores (already scaled) → probabilities in place; hidden entries become 0. */
-SC_MULTIVERSION
-void softmaxRow(float* SC_RESTRICT s, int64_t lim, int64_t tk) {
+SC_VECTOR_KERNEL(void, softmaxRow, (float* SC_RESTRICT s, int64_t lim, int64_t tk), (s, lim, tk)) {
   const double sum = expShiftedSumInPlace(s, lim, rowMax(s, lim));
   const float inv = static_cast<float>(1.0 / sum);
   for (int64_t j = 0; j < lim; j++) s[j] *= inv;
@@ -47,9 +46,8 @@ void softmaxRow(float* SC_RESTRICT s, int64_t lim, int64_t tk) {
 }
 
 /** dS = scale · (P ∘ (M ∘ dPd) − P · Σ dPd ∘ Pd) for one row, in place over dPd. */
-SC_MULTIVERSION
-void softmaxBackwardRow(const float* SC_RESTRICT p, const float* SC_RESTRICT mask, float* SC_RESTRICT dp,
-                        int64_t lim, int64_t tk, float scale) {
+SC_VECTOR_KERNEL(void, softmaxBackwardRow, (const float* SC_RESTRICT p, const float* SC_RESTRICT mask, float* SC_RESTRICT dp,
+                        int64_t lim, int64_t tk, float scale), (p, mask, dp, lim, tk, scale)) {
   double dot = 0;
   if (mask) {
 #pragma omp simd reduction(+ : dot)
@@ -70,10 +68,9 @@ void softmaxBackwardRow(const float* SC_RESTRICT p, const float* SC_RESTRICT mas
  * slice, the softmax, then out = Σ p_j v_j, in direct loops (the dot products and the row update
  * vectorise over d).
  */
-SC_MULTIVERSION
-void attendRow(const float* SC_RESTRICT q, const float* SC_RESTRICT k, const float* SC_RESTRICT v,
+SC_VECTOR_KERNEL(void, attendRow, (const float* SC_RESTRICT q, const float* SC_RESTRICT k, const float* SC_RESTRICT v,
                float* SC_RESTRICT p, float* SC_RESTRICT out, int64_t lim, int64_t tk, int64_t d, int64_t dv,
-               float scale) {
+               float scale), (q, k, v, p, out, lim, tk, d, dv, scale)) {
   for (int64_t j = 0; j < lim; j++) {
     const float* kj = k + j * d;
     float dot = 0;

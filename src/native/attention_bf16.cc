@@ -102,9 +102,8 @@ void forBlockRows(const Geometry& g, const Block& b, Row&& row) {
 }
 
 /** Row of scaled scores → probabilities: p (bf16, saved) and pd = bf16(p ∘ mask) (the operand of v). */
-SC_MULTIVERSION
-void softmaxRowBf16(float* SC_RESTRICT s, int64_t lim, int64_t keys, const float* SC_RESTRICT mask,
-                    uint16_t* SC_RESTRICT p, uint16_t* SC_RESTRICT pd) {
+SC_VECTOR_KERNEL(void, softmaxRowBf16, (float* SC_RESTRICT s, int64_t lim, int64_t keys, const float* SC_RESTRICT mask,
+                    uint16_t* SC_RESTRICT p, uint16_t* SC_RESTRICT pd), (s, lim, keys, mask, p, pd)) {
   const double sum = expShiftedSumInPlace(s, lim, rowMax(s, lim));
   const float inv = static_cast<float>(1.0 / sum);
   toBf16Scaled(s, inv, p, lim);
@@ -115,9 +114,8 @@ void softmaxRowBf16(float* SC_RESTRICT s, int64_t lim, int64_t keys, const float
 }
 
 /** Row of dP (float32, in place) → dS = P ∘ (M ∘ dP − Σ M ∘ dP ∘ P), unscaled (the products carry scale). */
-SC_MULTIVERSION
-void softmaxBackwardRowBf16(const uint16_t* SC_RESTRICT pb, const float* SC_RESTRICT mask, float* SC_RESTRICT dp,
-                            int64_t lim, int64_t keys) {
+SC_VECTOR_KERNEL(void, softmaxBackwardRowBf16, (const uint16_t* SC_RESTRICT pb, const float* SC_RESTRICT mask, float* SC_RESTRICT dp,
+                            int64_t lim, int64_t keys), (pb, mask, dp, lim, keys)) {
   if (mask) {
     for (int64_t j = 0; j < lim; j++) dp[j] *= mask[j];
   }

@@ -21,6 +21,7 @@
 
 #include "attention_geometry.h"
 #include "bf16.h"
+#include "cpu_features.h"
 #include "napi_args.h"
 #include "registry.h"
 #include "simd.h"
@@ -78,18 +79,6 @@ void weightedRow(const float* SC_RESTRICT p, const T* SC_RESTRICT v, float* SC_R
 }
 
 #if SC_HAVE_DECODE_AVX512
-bool cpuHasAvx512() {
-  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512vl");
-  return has;
-}
-
-bool cpuHasDecodeBf16() {
-  static const bool has = __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512vl");
-  return has;
-}
-
 /** 32 bf16 of p from c, the lanes past `full` masked by `tail` (d's last partial block). */
 __attribute__((target("avx512f,avx512bw,avx512bf16")))
 inline __m512bh loadPairs(const uint16_t* p, int64_t c, int64_t full, __mmask32 tail) {
@@ -208,7 +197,7 @@ void storeValues(const float* x, uint16_t* into, int64_t n) { toBf16(x, into, n)
 /** One query head against its slice: scores, the softmax, the weighted sum (AVX-512 where the CPU has it). */
 void attendHead(const AttentionGeometry& g, const float* q, const float* k, const float* v, float* out, Scratch& m) {
 #if SC_HAVE_DECODE_AVX512
-  if (cpuHasAvx512()) {
+  if (cpuFeatures().avx512) {
     scoreRowF32(q, k, m.scores.get(), g.tk, g.d, g.scale);
     softmaxRow(m.scores.get(), g.tk, false);
     return weightedRowAvx512(m.scores.get(), v, out, g.tk, g.dv);
@@ -222,7 +211,7 @@ void attendHead(const AttentionGeometry& g, const float* q, const float* k, cons
 void attendHead(const AttentionGeometry& g, const float* q, const uint16_t* k, const uint16_t* v, float* out, Scratch& m) {
   toBf16(q, m.q.get(), g.d);
 #if SC_HAVE_DECODE_AVX512
-  if (cpuHasDecodeBf16()) {
+  if (cpuFeatures().avx512bf16) {
     scoreRowBf16(m.q.get(), k, m.scores.get(), g.tk, g.d, g.scale);
     softmaxRow(m.scores.get(), g.tk, true);
     return weightedRowAvx512(m.scores.get(), v, out, g.tk, g.dv);

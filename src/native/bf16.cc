@@ -15,6 +15,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "cpu_features.h"
 #include "dnnl_context.h"
 #include "gemm.h"
 #include "gemv_bf16.h"
@@ -39,8 +40,7 @@ namespace {
 
 constexpr int64_t kConvertGrain = 1 << 16;  // elements per thread before a conversion forks
 
-SC_MULTIVERSION
-void toBf16RangePortable(const float* SC_RESTRICT x, uint16_t* SC_RESTRICT out, int64_t lo, int64_t hi) {
+SC_VECTOR_KERNEL(void, toBf16RangePortable, (const float* SC_RESTRICT x, uint16_t* SC_RESTRICT out, int64_t lo, int64_t hi), (x, out, lo, hi)) {
   const uint32_t* u = reinterpret_cast<const uint32_t*>(x);
   for (int64_t i = lo; i < hi; i++) out[i] = bf16Bits(u[i]);
 }
@@ -72,27 +72,20 @@ void toBf16ScaledAvx512(const float* SC_RESTRICT x, float k, uint16_t* SC_RESTRI
   }
   for (; i < n; i++) out[i] = bf16Of(x[i] * k);
 }
-
-bool cpuHasAvx512Bf16() {
-  static const bool has = __builtin_cpu_supports("avx512bf16");
-  return has;
-}
 #endif
 
 void toBf16Range(const float* x, uint16_t* out, int64_t lo, int64_t hi) {
 #if SC_HAVE_AVX512BF16_PATH
-  if (cpuHasAvx512Bf16()) return toBf16RangeAvx512(x, out, lo, hi);
+  if (cpuFeatures().avx512bf16) return toBf16RangeAvx512(x, out, lo, hi);
 #endif
   toBf16RangePortable(x, out, lo, hi);
 }
 
-SC_MULTIVERSION
-void toBf16ScaledPortable(const float* SC_RESTRICT x, float k, uint16_t* SC_RESTRICT out, int64_t n) {
+SC_VECTOR_KERNEL(void, toBf16ScaledPortable, (const float* SC_RESTRICT x, float k, uint16_t* SC_RESTRICT out, int64_t n), (x, k, out, n)) {
   for (int64_t i = 0; i < n; i++) out[i] = bf16Of(x[i] * k);
 }
 
-SC_MULTIVERSION
-void fromBf16Range(const uint16_t* SC_RESTRICT x, float* SC_RESTRICT out, int64_t lo, int64_t hi) {
+SC_VECTOR_KERNEL(void, fromBf16Range, (const uint16_t* SC_RESTRICT x, float* SC_RESTRICT out, int64_t lo, int64_t hi), (x, out, lo, hi)) {
   uint32_t* u = reinterpret_cast<uint32_t*>(out);
   for (int64_t i = lo; i < hi; i++) u[i] = static_cast<uint32_t>(x[i]) << 16;
 }
@@ -105,7 +98,7 @@ void toBf16(const float* x, uint16_t* out, int64_t n) {
 
 void toBf16Scaled(const float* x, float k, uint16_t* out, int64_t n) {
 #if SC_HAVE_AVX512BF16_PATH
-  if (cpuHasAvx512Bf16()) return toBf16ScaledAvx512(x, k, out, n);
+  if (cpuFeatures().avx512bf16) return toBf16ScaledAvx512(x, k, out, n);
 #endif
   toBf16ScaledPortable(x, k, out, n);
 }

@@ -34,8 +34,7 @@ inline float jsPow(float a, float b) {
   return std::pow(a, b);
 }
 
-SC_MULTIVERSION
-void unaryRange(int op, const float* SC_RESTRICT x, float* out, int64_t lo, int64_t hi) {
+SC_VECTOR_KERNEL(void, unaryRange, (int op, const float* SC_RESTRICT x, float* out, int64_t lo, int64_t hi), (op, x, out, lo, hi)) {
   switch (op) {
     case NEG: for (int64_t i = lo; i < hi; i++) out[i] = -x[i]; break;
     case EXP: for (int64_t i = lo; i < hi; i++) out[i] = vexp(x[i]); break;
@@ -58,8 +57,7 @@ void unaryRange(int op, const float* SC_RESTRICT x, float* out, int64_t lo, int6
   }
 }
 
-SC_MULTIVERSION
-void unaryBackwardRange(int op, const float* x, const float* y, const float* gy, float* gx, int64_t lo, int64_t hi) {
+SC_VECTOR_KERNEL(void, unaryBackwardRange, (int op, const float* x, const float* y, const float* gy, float* gx, int64_t lo, int64_t hi), (op, x, y, gy, gx, lo, hi)) {
   switch (op) {
     case NEG: for (int64_t i = lo; i < hi; i++) gx[i] -= gy[i]; break;
     case EXP: for (int64_t i = lo; i < hi; i++) gx[i] += gy[i] * y[i]; break;
@@ -109,8 +107,7 @@ void binaryRows(F f, const StridedView& v, const float* a, const float* b, float
   });
 }
 
-SC_MULTIVERSION
-void binaryRange(int op, const StridedView& v, const float* a, const float* b, float* o, int64_t lo, int64_t hi) {
+SC_VECTOR_KERNEL(void, binaryRange, (int op, const StridedView& v, const float* a, const float* b, float* o, int64_t lo, int64_t hi), (op, v, a, b, o, lo, hi)) {
   switch (op) {
     case ADD: binaryRows([](float x, float y) { return x + y; }, v, a, b, o, lo, hi); break;
     case SUB: binaryRows([](float x, float y) { return x - y; }, v, a, b, o, lo, hi); break;

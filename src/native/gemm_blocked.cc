@@ -59,8 +59,7 @@ void packA(const Gemm& g, const float* A, int64_t i0, int64_t mc, int64_t k0, in
 typedef float v8 __attribute__((vector_size(32)));
 
 /** acc = a-strip · b-strip over kc steps (MR×NR = 6×16 in 12 vector accumulators). */
-SC_MULTIVERSION
-void microKernel(int64_t kc, const float* SC_RESTRICT a, const float* SC_RESTRICT b, float acc[MR][NR]) {
+SC_VECTOR_KERNEL(void, microKernel, (int64_t kc, const float* SC_RESTRICT a, const float* SC_RESTRICT b, float acc[MR][NR]), (kc, a, b, acc)) {
   v8 c[MR][2] = {};
   for (int64_t k = 0; k < kc; k++) {
     v8 b0, b1;  // (memcpy: packed B is not guaranteed 32-byte aligned)
@@ -135,8 +134,7 @@ void blocked(const Gemm& g, const float* A, const float* B, float* C) {
 }
 
 /** Direct loops without packing, for products too small to repay it. */
-SC_MULTIVERSION
-void small(const Gemm& g, const float* A, const float* B, float* C) {
+SC_VECTOR_KERNEL(void, small, (const Gemm& g, const float* A, const float* B, float* C), (g, A, B, C)) {
   for (int64_t i = 0; i < g.M; i++) {
     float* c = C + i * g.ldc;
     if (g.beta == 0) std::fill(c, c + g.N, 0.0f);

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "cpu_features.h"
 #include "gemm.h"
 #include "threads.h"
 
@@ -34,11 +35,6 @@ namespace sc {
 namespace {
 
 #if SC_HAVE_THIN_F32
-bool cpuHasAvx512() {
-  static const bool has = __builtin_cpu_supports("avx512f");
-  return has;
-}
-
 /** Rows of x per pass over a block of W: three rows of W against eight rows of x are 24 accumulators of 32 registers. */
 constexpr int kRowsPerPass = 8;
 /** Above kRowsPerPass rows in one pass: two rows of W against twelve rows of x (24 accumulators). */
@@ -190,7 +186,7 @@ constexpr int64_t kRowGrain = 256;  // rows of W per thread before the product f
 
 bool gemmThinApplies(const Gemm& g) {
 #if SC_HAVE_THIN_F32
-  return !g.transA && g.transB && g.M >= 1 && g.M <= kThinGemmRows && g.K >= 1 && cpuHasAvx512();
+  return !g.transA && g.transB && g.M >= 1 && g.M <= kThinGemmRows && g.K >= 1 && cpuFeatures().avx512;
 #else
   (void)g;
   return false;

@@ -21,6 +21,7 @@
 
 #include <algorithm>
 
+#include "cpu_features.h"
 #include "threads.h"
 
 #if defined(__x86_64__) && defined(__linux__) && \
@@ -36,11 +37,6 @@ namespace sc {
 namespace {
 
 #if SC_HAVE_THIN_BF16
-bool cpuHasThinBf16() {
-  static const bool has = __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw");
-  return has;
-}
-
 /** Rows of x per pass over a block of W: 4 × 6 accumulators, 4 rows of W and x's row of 32 registers. */
 constexpr int kRowsPerPass = 6;
 
@@ -152,7 +148,7 @@ const char* thinBf16Product(const GemmBf16& t) {
   if (t.M < 1 || t.M > kThinBf16Rows || t.K < 1) return nullptr;
   if (t.M >= kAmxThinRows && thinBf16ProductAmx(t)) return "thin amx_bf16";
 #if SC_HAVE_THIN_BF16
-  if (!cpuHasThinBf16()) return nullptr;
+  if (!cpuFeatures().avx512bf16) return nullptr;
   // Blocks of four rows per chunk, so a thread's rows start on a block.
   parallelRange((t.N + 3) / 4, kRowGrain / 4, [&](int64_t lo, int64_t hi) { rows(t, lo * 4, std::min(t.N, hi * 4)); });
   return "thin avx512_bf16";

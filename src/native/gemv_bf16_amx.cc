@@ -16,16 +16,14 @@
 #include <cstring>
 #include <vector>
 
+#include "cpu_features.h"
 #include "gemv_bf16.h"
 #include "threads.h"
 
 #if defined(__x86_64__) && defined(__linux__) && \
     ((defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11) || (defined(__clang__) && __clang_major__ >= 12))
 #define SC_HAVE_AMX_THIN 1
-#include <cpuid.h>
 #include <immintrin.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 #else
 #define SC_HAVE_AMX_THIN 0
 #endif
@@ -35,18 +33,6 @@ namespace sc {
 namespace {
 
 #if SC_HAVE_AMX_THIN
-/** The CPU has AMX-BF16 and the kernel lets this process use the tile data (Linux asks each process to request it). */
-bool amxUsable() {
-  static const bool ok = [] {
-    // CPUID leaf 7: EDX bit 22 AMX-BF16, bit 24 AMX-TILE (read directly: older compilers' __builtin_cpu_supports lacks them).
-    unsigned a = 0, b = 0, c = 0, d = 0;
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 22)) || !(d & (1u << 24))) return false;
-    constexpr int kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
-    return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
-  }();
-  return ok;
-}
-
 /** ldtilecfg's 64-byte operand (palette 1). */
 struct alignas(64) TileConfig {
   uint8_t palette = 1;
@@ -143,7 +129,7 @@ constexpr int64_t kRowGrain = 256;  // rows of W per thread before the product f
 
 bool thinBf16ProductAmx(const GemmBf16& t) {
 #if SC_HAVE_AMX_THIN
-  if (t.M < 1 || t.M > kTileRows || t.K < kTileK || t.K % kTileK != 0 || !amxUsable()) return false;
+  if (t.M < 1 || t.M > kTileRows || t.K < kTileK || t.K % kTileK != 0 || !cpuFeatures().amxBf16) return false;
   static thread_local std::vector<uint32_t> xt;
   layOutX(t, xt);
   const uint32_t* x = xt.data();

@@ -1,7 +1,7 @@
 // The Llama family's kernels: RMSNorm, rotary position embeddings (Hugging Face's rotate_half
 // layout) and the SiLU-gated product of a SwiGLU MLP. Row sums accumulate in double like
-// norm.cc's; the per-element work is float in loops the compiler vectorises (SC_MULTIVERSION
-// adds an AVX2+FMA clone; vexp is the vectorisable exp of vmath.h).
+// norm.cc's; the per-element work is float in loops the compiler vectorises (SC_VECTOR_KERNEL
+// compiles an AVX2+FMA twin; vexp is the vectorisable exp of vmath.h).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -21,9 +21,8 @@ constexpr int64_t kGrain = 1 << 19;
 // Row work per thread for the norms (a row reads x two or three times).
 constexpr int64_t kRowGrain = 16384;
 
-SC_MULTIVERSION
-void rmsNormRow(const float* SC_RESTRICT x, const float* SC_RESTRICT w, int64_t cols, double eps, float* SC_RESTRICT y,
-                float* invRms) {
+SC_VECTOR_KERNEL(void, rmsNormRow, (const float* SC_RESTRICT x, const float* SC_RESTRICT w, int64_t cols, double eps, float* SC_RESTRICT y,
+                float* invRms), (x, w, cols, eps, y, invRms)) {
   double q = 0;
 #pragma omp simd reduction(+ : q)
   for (int64_t j = 0; j < cols; j++) q += static_cast<double>(x[j]) * x[j];
@@ -33,9 +32,8 @@ void rmsNormRow(const float* SC_RESTRICT x, const float* SC_RESTRICT w, int64_t 
 }
 
 /** gx += inv · (gy·w − x̂ · mean(gy·w·x̂)) for one row. */
-SC_MULTIVERSION
-void rmsNormGradRow(const float* SC_RESTRICT x, const float* SC_RESTRICT w, const float* SC_RESTRICT gy, float inv,
-                    int64_t cols, float* SC_RESTRICT gx) {
+SC_VECTOR_KERNEL(void, rmsNormGradRow, (const float* SC_RESTRICT x, const float* SC_RESTRICT w, const float* SC_RESTRICT gy, float inv,
+                    int64_t cols, float* SC_RESTRICT gx), (x, w, gy, inv, cols, gx)) {
   double dot = 0;
 #pragma omp simd reduction(+ : dot)
   for (int64_t j = 0; j < cols; j++) dot += static_cast<double>(gy[j] * w[j]) * x[j];
@@ -45,9 +43,8 @@ void rmsNormGradRow(const float* SC_RESTRICT x, const float* SC_RESTRICT w, cons
 }
 
 /** gw[j] += Σ_rows gy·x·inv over columns [lo, hi). */
-SC_MULTIVERSION
-void rmsNormGradWeight(const float* x, const float* gy, const float* invRms, int64_t rows, int64_t cols, int64_t lo,
-                       int64_t hi, float* gw) {
+SC_VECTOR_KERNEL(void, rmsNormGradWeight, (const float* x, const float* gy, const float* invRms, int64_t rows, int64_t cols, int64_t lo,
+                       int64_t hi, float* gw), (x, gy, invRms, rows, cols, lo, hi, gw)) {
   for (int64_t r = 0; r < rows; r++) {
     const float *xr = x + r * cols, *g = gy + r * cols;
     const float inv = invRms[r];
@@ -106,9 +103,8 @@ napi_value RmsNormBackwardKernel(Args& a) {
  * Rows [lo, hi) of src [rows, 2h] turned by sign·angle(row mod t, i): dst = (or += with accumulate)
  * (a·c − b·s, b·c + a·s) for each pair (a, b) = (src[i], src[i + h]).
  */
-SC_MULTIVERSION
-void rotateRows(const float* SC_RESTRICT src, const float* SC_RESTRICT cosT, const float* SC_RESTRICT sinT, int64_t t,
-                int64_t h, float sign, bool accumulate, int64_t lo, int64_t hi, float* SC_RESTRICT dst) {
+SC_VECTOR_KERNEL(void, rotateRows, (const float* SC_RESTRICT src, const float* SC_RESTRICT cosT, const float* SC_RESTRICT sinT, int64_t t,
+                int64_t h, float sign, bool accumulate, int64_t lo, int64_t hi, float* SC_RESTRICT dst), (src, cosT, sinT, t, h, sign, accumulate, lo, hi, dst)) {
   for (int64_t row = lo; row < hi; row++) {
     const float *c = cosT + (row % t) * h, *s = sinT + (row % t) * h;
     const float *a = src + row * 2 * h, *b = a + h;
@@ -157,15 +153,13 @@ napi_value RotaryBackwardKernel(Args& a) {
   return undefinedValue(a.env());
 }
 
-SC_MULTIVERSION
-void siluMulRange(const float* SC_RESTRICT gate, const float* SC_RESTRICT up, float* SC_RESTRICT out, int64_t lo,
-                  int64_t hi) {
+SC_VECTOR_KERNEL(void, siluMulRange, (const float* SC_RESTRICT gate, const float* SC_RESTRICT up, float* SC_RESTRICT out, int64_t lo,
+                  int64_t hi), (gate, up, out, lo, hi)) {
   for (int64_t i = lo; i < hi; i++) out[i] = gate[i] / (1.0f + vexp(-gate[i])) * up[i];
 }
 
-SC_MULTIVERSION
-void siluMulGradRange(const float* SC_RESTRICT gate, const float* SC_RESTRICT up, const float* SC_RESTRICT gy,
-                      float* SC_RESTRICT gGate, float* SC_RESTRICT gUp, int64_t lo, int64_t hi) {
+SC_VECTOR_KERNEL(void, siluMulGradRange, (const float* SC_RESTRICT gate, const float* SC_RESTRICT up, const float* SC_RESTRICT gy,
+                      float* SC_RESTRICT gGate, float* SC_RESTRICT gUp, int64_t lo, int64_t hi), (gate, up, gy, gGate, gUp, lo, hi)) {
   if (gGate && gUp) {
     for (int64_t i = lo; i < hi; i++) {
       const float g = gate[i], s = 1.0f / (1.0f + vexp(-g));

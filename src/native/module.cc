@@ -1,7 +1,9 @@
 // Module initialisation: registers every kernel family and describes what this build uses.
 #include <mutex>
+#include <stdexcept>
 #include <string>
 
+#include "cpu_features.h"
 #include "napi_args.h"
 #include "registry.h"
 #include "threads.h"
@@ -61,13 +63,36 @@ void describe(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "libraries", libs);
 }
 
+/**
+ * oneDNN's own dispatch lowered to SMOLCLUSTER_CPU's level, so that a capped process runs oneDNN's
+ * kernels for that level too. Must precede oneDNN's first primitive, so it runs at module init.
+ */
+void capDnnlIsa() {
+#ifdef SC_HAVE_DNNL
+  const CpuFeatures& f = cpuFeatures();
+  if (cpuLevelOf(f) == cpuLevelOf(cpuFeaturesDetected())) return;
+  const dnnl_cpu_isa_t isa = f.amxBf16      ? dnnl_cpu_isa_avx512_core_amx
+                             : f.avx512bf16 ? dnnl_cpu_isa_avx512_core_bf16
+                             : f.avx512vnni ? dnnl_cpu_isa_avx512_core_vnni
+                             : f.avx512     ? dnnl_cpu_isa_avx512_core
+                             : f.avx2       ? dnnl_cpu_isa_avx2
+                                            : dnnl_cpu_isa_sse41;
+  // Refused only once oneDNN has dispatched already (a second addon load in one process): the first cap stands.
+  dnnl_set_max_cpu_isa(isa);
+#endif
+}
+
 }  // namespace
 }  // namespace sc
 
 NAPI_MODULE_INIT() {
   try {
+    if (!sc::cpuCapError().empty()) throw std::invalid_argument(sc::cpuCapError());
+    static std::once_flag isa;
+    std::call_once(isa, sc::capDnnlIsa);
     static std::once_flag pools;  // process-wide pools: size them once, on the first load
     std::call_once(pools, sc::initThreads);
+    sc::registerCpuFeatures(env, exports);
     sc::registerThreads(env, exports);
     sc::registerGemm(env, exports);
     sc::registerElementwise(env, exports);

@@ -121,10 +121,9 @@ static const float* maskRow(const float* reluY, const uint16_t* reluYBf16, int64
   return row.data();
 }
 
-SC_MULTIVERSION
-void bnBackwardChannel(const BnDims& d, int64_t c, const float* SC_RESTRICT x, const float* gamma, const float* mean,
+SC_VECTOR_KERNEL(void, bnBackwardChannel, (const BnDims& d, int64_t c, const float* SC_RESTRICT x, const float* gamma, const float* mean,
                        const float* invStd, const float* SC_RESTRICT gy, const float* SC_RESTRICT reluY,
-                       const uint16_t* reluYBf16, bool setGx, float* SC_RESTRICT gx, float* gGamma, float* gBeta) {
+                       const uint16_t* reluYBf16, bool setGx, float* SC_RESTRICT gx, float* gGamma, float* gBeta), (d, c, x, gamma, mean, invStd, gy, reluY, reluYBf16, setGx, gx, gGamma, gBeta)) {
   const float mu = mean[c], is = invStd[c];
   const double m = static_cast<double>(d.outer * d.inner);
   double sumG = 0, sumGX = 0;

@@ -22,9 +22,8 @@ struct Sgd {
 // one straight vectorisable body (a store through p[] could otherwise alias a field of the struct,
 // and a mode test inside keeps GCC from vectorising); with -fno-math-errno, sqrt is vsqrtps.
 
-SC_MULTIVERSION
-void sgdRange(const Sgd& h, float* SC_RESTRICT p, const float* SC_RESTRICT g, float* SC_RESTRICT buf,
-              int64_t lo, int64_t hi) {
+SC_VECTOR_KERNEL(void, sgdRange, (const Sgd& h, float* SC_RESTRICT p, const float* SC_RESTRICT g, float* SC_RESTRICT buf,
+              int64_t lo, int64_t hi), (h, p, g, buf, lo, hi)) {
   const float lr = h.lr, wd = h.wd, mu = h.momentum, keep = 1.0f - h.dampening;
   if (!buf) {
     for (int64_t i = lo; i < hi; i++) p[i] -= lr * (g[i] + wd * p[i]);
@@ -81,9 +80,8 @@ struct Adam {
   float beta1, beta2, oneMinusBeta1, oneMinusBeta2, eps, l2, decay, stepSize, invSqrtBc2;
 };
 
-SC_MULTIVERSION
-void adamRange(const Adam& h, float* SC_RESTRICT p, const float* SC_RESTRICT g, float* SC_RESTRICT m,
-               float* SC_RESTRICT v, int64_t lo, int64_t hi) {
+SC_VECTOR_KERNEL(void, adamRange, (const Adam& h, float* SC_RESTRICT p, const float* SC_RESTRICT g, float* SC_RESTRICT m,
+               float* SC_RESTRICT v, int64_t lo, int64_t hi), (h, p, g, m, v, lo, hi)) {
   const float b1 = h.beta1, b2 = h.beta2, c1 = h.oneMinusBeta1, c2 = h.oneMinusBeta2, eps = h.eps, l2 = h.l2,
               decay = h.decay, stepSize = h.stepSize, invSqrtBc2 = h.invSqrtBc2;
   for (int64_t i = lo; i < hi; i++) {

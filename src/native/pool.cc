@@ -223,20 +223,17 @@ inline __attribute__((always_inline)) void maxPlane2x2Of(const PoolGeom& g, cons
   }
 }
 
-SC_MULTIVERSION
-void maxPlane(const PoolGeom& g, const float* SC_RESTRICT xp, float* SC_RESTRICT yp, int32_t* SC_RESTRICT ap, bool relu) {
+SC_VECTOR_KERNEL(void, maxPlane, (const PoolGeom& g, const float* SC_RESTRICT xp, float* SC_RESTRICT yp, int32_t* SC_RESTRICT ap, bool relu), (g, xp, yp, ap, relu)) {
   if (relu) maxPlaneOf<true>(g, xp, yp, ap);
   else maxPlaneOf<false>(g, xp, yp, ap);
 }
 
-SC_MULTIVERSION
-void maxPlane2x2(const PoolGeom& g, const float* SC_RESTRICT xp, float* SC_RESTRICT yp, int32_t* SC_RESTRICT ap, bool relu) {
+SC_VECTOR_KERNEL(void, maxPlane2x2, (const PoolGeom& g, const float* SC_RESTRICT xp, float* SC_RESTRICT yp, int32_t* SC_RESTRICT ap, bool relu), (g, xp, yp, ap, relu)) {
   if (relu) maxPlane2x2Of<true>(g, xp, yp, ap);
   else maxPlane2x2Of<false>(g, xp, yp, ap);
 }
 
-SC_MULTIVERSION
-void avgPlane(const PoolGeom& g, const float* SC_RESTRICT xp, float* SC_RESTRICT yp, const float* SC_RESTRICT invW) {
+SC_VECTOR_KERNEL(void, avgPlane, (const PoolGeom& g, const float* SC_RESTRICT xp, float* SC_RESTRICT yp, const float* SC_RESTRICT invW), (g, xp, yp, invW)) {
   const int64_t sw = g.strideW;
   for (int64_t oy = 0; oy < g.outH; oy++) {
     float* out = yp + oy * g.outW;
@@ -257,9 +254,8 @@ void avgPlane(const PoolGeom& g, const float* SC_RESTRICT xp, float* SC_RESTRICT
   }
 }
 
-SC_MULTIVERSION
-void avgBackwardPlane(const PoolGeom& g, const float* SC_RESTRICT gp, float* SC_RESTRICT out,
-                      const float* SC_RESTRICT invW, float* SC_RESTRICT share) {
+SC_VECTOR_KERNEL(void, avgBackwardPlane, (const PoolGeom& g, const float* SC_RESTRICT gp, float* SC_RESTRICT out,
+                      const float* SC_RESTRICT invW, float* SC_RESTRICT share), (g, gp, out, invW, share)) {
   const int64_t sw = g.strideW;
   for (int64_t oy = 0; oy < g.outH; oy++) {
     const float invH = 1.0f / static_cast<float>(extentInPadded(oy, g.strideH, g.padH, g.kH, g.inH));
@@ -355,8 +351,7 @@ inline __attribute__((always_inline)) void set2x2xN(const float* gp, const int32
  * each is written once (the gradient at the window's argmax, 0 elsewhere) instead of zeroed and
  * then scattered into; cells of no window (an odd last row or column) get 0.
  */
-SC_MULTIVERSION
-void setPlane2x2(const PoolGeom& g, const float* SC_RESTRICT gp, const int32_t* SC_RESTRICT ap, float* SC_RESTRICT out) {
+SC_VECTOR_KERNEL(void, setPlane2x2, (const PoolGeom& g, const float* SC_RESTRICT gp, const int32_t* SC_RESTRICT ap, float* SC_RESTRICT out), (g, gp, ap, out)) {
   const int32_t W = static_cast<int32_t>(g.inW);
   const int64_t ow = g.outW;
   for (int64_t oy = 0; oy < g.outH; oy++) {

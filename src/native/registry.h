@@ -5,6 +5,7 @@
 
 namespace sc {
 
+void registerCpuFeatures(napi_env env, napi_value exports);
 void registerThreads(napi_env env, napi_value exports);
 void registerGemm(napi_env env, napi_value exports);
 void registerElementwise(napi_env env, napi_value exports);

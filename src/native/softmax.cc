@@ -13,8 +13,7 @@
 
 namespace sc {
 
-SC_MULTIVERSION
-float rowMax(const float* SC_RESTRICT x, int64_t cols) {
+SC_VECTOR_KERNEL(float, rowMax, (const float* SC_RESTRICT x, int64_t cols), (x, cols)) {
   float m = -INFINITY;
 #pragma omp simd reduction(max : m)
   for (int64_t j = 0; j < cols; j++) m = x[j] > m ? x[j] : m;
@@ -22,8 +21,7 @@ float rowMax(const float* SC_RESTRICT x, int64_t cols) {
 }
 
 // Each element is read before it is written (no restrict: x is both).
-SC_MULTIVERSION
-double expShiftedSumInPlace(float* x, int64_t cols, float m) {
+SC_VECTOR_KERNEL(double, expShiftedSumInPlace, (float* x, int64_t cols, float m), (x, cols, m)) {
   double s = 0;
 #pragma omp simd reduction(+ : s)
   for (int64_t j = 0; j < cols; j++) {
@@ -39,8 +37,7 @@ namespace {
 constexpr int64_t kGrain = 16384;  // elements per thread before a row loop forks
 
 /** Σ exp(x − m), writing each term to out (vectorised exp; the sum in double lanes). */
-SC_MULTIVERSION
-double expShiftedSum(const float* SC_RESTRICT x, int64_t cols, float m, float* SC_RESTRICT out) {
+SC_VECTOR_KERNEL(double, expShiftedSum, (const float* SC_RESTRICT x, int64_t cols, float m, float* SC_RESTRICT out), (x, cols, m, out)) {
   double s = 0;
 #pragma omp simd reduction(+ : s)
   for (int64_t j = 0; j < cols; j++) {
@@ -52,22 +49,19 @@ double expShiftedSum(const float* SC_RESTRICT x, int64_t cols, float m, float* S
 }
 
 /** Σ exp(x − m) without storing the terms. */
-SC_MULTIVERSION
-double expSum(const float* SC_RESTRICT x, int64_t cols, float m) {
+SC_VECTOR_KERNEL(double, expSum, (const float* SC_RESTRICT x, int64_t cols, float m), (x, cols, m)) {
   double s = 0;
 #pragma omp simd reduction(+ : s)
   for (int64_t j = 0; j < cols; j++) s += vexp(x[j] - m);
   return s;
 }
 
-SC_MULTIVERSION
-void scaleRow(float* SC_RESTRICT o, int64_t cols, float k) {
+SC_VECTOR_KERNEL(void, scaleRow, (float* SC_RESTRICT o, int64_t cols, float k), (o, cols, k)) {
   for (int64_t j = 0; j < cols; j++) o[j] *= k;
 }
 
 /** o += k · p */
-SC_MULTIVERSION
-void addScaled(float* SC_RESTRICT o, const float* SC_RESTRICT p, int64_t cols, float k) {
+SC_VECTOR_KERNEL(void, addScaled, (float* SC_RESTRICT o, const float* SC_RESTRICT p, int64_t cols, float k), (o, p, cols, k)) {
   for (int64_t j = 0; j < cols; j++) o[j] += k * p[j];
 }
 
