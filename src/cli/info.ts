@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { formatNodeInfo, nodeInfo, nodeInfoFile } from '../launch/node_info.js';
-import { nativeAddonSource } from '../tensor/backends/native.js';
+import { nativeAddonSource, nativeCpuTable } from '../tensor/backends/native.js';
 import { backend } from '../tensor/dispatch.js';
 import { listAdapters, type AdapterSummary } from '../tensor/backends/webgpu/index.js';
 
@@ -12,7 +12,7 @@ export function infoCommand(): Command {
     .action(async (flags: { json?: boolean }) => {
       const kernels = backend();
       const source = kernels.name === 'native' ? nativeAddonSource() : null;
-      const info = nodeInfo(kernels.description, source && { path: source.path, origin: source.origin, dnnlLibrary: source.dnnlLibrary });
+      const info = nodeInfo(kernels.description, source && { path: source.path, origin: source.origin, dnnlLibrary: source.dnnlLibrary, cpu: nativeCpuTable() ?? undefined });
       const adapters = await listAdapters();
       if (flags.json) {
         const webgpu = typeof adapters === 'string' ? { webgpu_unavailable: adapters } : { webgpu_adapters: adapters.map(adapterJson) };

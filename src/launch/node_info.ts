@@ -10,6 +10,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { detectBf16Instructions } from '../train/engine/precision_auto.js';
+import type { CpuTable } from '../tensor/backends/native.js';
 import { snakeCaseKeys } from '../util/snake_case.js';
 import { classifyInterface, type LinkKind } from './iface.js';
 
@@ -48,6 +49,8 @@ export interface AddonFacts {
   origin: string;
   /** The libdnnl file the loader mapped (the bundled copy beside a prebuilt addon), or null. */
   dnnlLibrary: string | null;
+  /** The addon's CPU feature table: the level its kernels run at, under any SMOLCLUSTER_CPU cap. */
+  cpu?: CpuTable;
 }
 
 export const NODE_INFO_SCHEMA = 'smolcluster-node-info';
@@ -61,7 +64,7 @@ export function nodeInfoFile(n: NodeInfo): Record<string, unknown> {
 /** This node's facts; `backend` is the tensor backend's description and `addon` its file (the caller knows them). */
 export function nodeInfo(backend: string, addon: AddonFacts | null = null): NodeInfo {
   const gpus = detectGpus();
-  const bf16 = detectBf16Instructions();
+  const bf16 = detectBf16Instructions({ cpu: addon?.cpu ?? null });
   return {
     host: os.hostname(),
     platform: os.platform(),
@@ -145,12 +148,20 @@ export function formatNodeInfo(n: NodeInfo): string {
     `memory     ${n.memoryGiB} GiB`,
     `kernels    ${n.backend}`,
     `addon      ${formatAddon(n.addon)}`,
+    ...(n.addon?.cpu ? [`cpu level  ${formatCpuLevel(n.addon.cpu)}`] : []),
     `bf16       ${n.bf16.length > 0 ? n.bf16.join(', ') : 'no bf16 instructions'} (${n.bf16Source}; --precision auto measures whether they pay)`,
     `gpus       ${n.gpus.length > 0 ? n.gpus.join('; ') : 'none seen'} (${n.gpuSource}; training runs on the CPU)`,
     'interfaces',
     ...n.interfaces.map((i) => `  ${i.name.padEnd(12)} ${i.kind.padEnd(11)} ${i.addresses.join(', ')}`),
   ];
   return lines.join('\n');
+}
+
+/** "avx2 (capped by SMOLCLUSTER_CPU; the CPU reaches amx): avx2" — the level, then the features the kernels may use. */
+export function formatCpuLevel(c: CpuTable): string {
+  const capped = c.level !== c.detectedLevel ? ` (capped by SMOLCLUSTER_CPU; the CPU reaches ${c.detectedLevel})` : '';
+  const features = Object.entries(c.features).filter(([, on]) => on).map(([f]) => f);
+  return `${c.level}${capped}: ${features.join(' ') || 'no SIMD extensions'}; levels ${c.levels.join(' < ')}`;
 }
 
 function formatAddon(a: AddonFacts | null): string {

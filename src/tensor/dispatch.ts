@@ -122,13 +122,14 @@ function choose(forced: string | undefined): RegisteredBackend {
       throw new Error(`SMOLCLUSTER_BACKEND="${forced}": ${e instanceof Error ? e.message : String(e)}`);
     }
   }
-  const { backend: native, reason, stale } = loadNativeBackend();
+  const { backend: native, reason, stale, badCpuCap } = loadNativeBackend();
   if (native) {
     ensureNative();
     return native;
   }
-  // A stale build is a mistake to fix, not a missing toolchain: falling back would skew every figure.
-  if (stale) throw new Error(reason ?? 'stale native addon');
+  // A stale build or a CPU cap it cannot honour is a mistake to fix, not a missing toolchain:
+  // falling back would skew every figure (or test a path nobody asked for).
+  if (stale || badCpuCap) throw new Error(reason ?? 'stale native addon');
   process.stderr.write(`smolcluster: native addon unavailable (${reason}); using the pure-TypeScript backend\n`);
   return jsBackend;
 }

@@ -24,9 +24,28 @@ import { smoothingSum, subtractLabels } from './js/softmax.js';
 import { staleAddonReason } from './native_stamp.js';
 
 /** The addon's raw exports (src/native/*.cc); argument order mirrors the Backend methods. */
+/**
+ * The addon's CPU feature table (src/native/cpu_features.h): what the kernels may use in this
+ * process, after the SMOLCLUSTER_CPU cap, and what the hardware has.
+ */
+export interface CpuTable {
+  arch: 'x64' | 'arm64';
+  /** The level the kernels run at ("amx", "avx2", "neon-dotprod", "generic" …). */
+  level: string;
+  /** The level the hardware reaches (above `level` when capped). */
+  detectedLevel: string;
+  /** This architecture's levels, lowest first: the values SMOLCLUSTER_CPU takes (and "native"). */
+  levels: string[];
+  /** Feature → usable in this process (x64: avx2 avx512 avx512vnni avx512bf16 amxBf16 amxInt8; arm64: neon dotprod i8mm bf16). */
+  features: Record<string, boolean>;
+  /** The same features as the hardware and OS offer them. */
+  detected: Record<string, boolean>;
+}
+
 export interface Addon {
   description: string;
   libraries: { dnnl: boolean; cblas: boolean; openmp: boolean };
+  cpu: CpuTable;
   setThreads(n: number): void;
   getThreads(): number;
   setGemmEngine(name: string): void;
@@ -113,6 +132,8 @@ export interface NativeLoadResult {
   reason: string | null;
   /** The addon was refused as built from other sources: no silent fallback then (src/tensor/dispatch.ts). */
   stale: boolean;
+  /** The addon refused the environment's SMOLCLUSTER_CPU (a level this architecture lacks): no silent fallback either. */
+  badCpuCap?: boolean;
 }
 
 /** Test and benchmark controls of the loaded addon (not part of the Backend contract). */
@@ -418,6 +439,7 @@ export function loadFirst(candidates: AddonCandidate[], root: string | null): Lo
   const passedOver: string[] = [];
   const missing: LoadedAddon[] = [];
   let stale = false;
+  let badCpuCap = false;
   for (const c of candidates) {
     const attempt = loadAddonAt(c.path, root);
     if (attempt.result.backend) return { ...attempt, origin: c.origin, passedOver };
@@ -426,12 +448,13 @@ export function loadFirst(candidates: AddonCandidate[], root: string | null): Lo
       continue;
     }
     stale ||= attempt.result.stale;
+    badCpuCap ||= attempt.result.badCpuCap === true;
     passedOver.push(`${c.origin} ${c.path}: ${attempt.result.reason}`);
   }
   const last = candidates[candidates.length - 1];
   // Nothing there at all: the source build's own "not built" reason says what to run.
   const reason = passedOver.length === 0 ? missing[missing.length - 1].result.reason : passedOver.join('; ');
-  return { result: { backend: null, reason, stale }, addon: null, path: last.path, passedOver };
+  return { result: { backend: null, reason, stale, badCpuCap }, addon: null, path: last.path, passedOver };
 }
 
 /**
@@ -452,7 +475,8 @@ export function loadAddonAt(path: string, root: string | null): LoadedAddon {
     return result;
   } catch (e) {
     const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
-    return { result: { backend: null, reason: `addon failed to load: ${msg}`, stale: false }, addon: null, path };
+    const badCpuCap = msg.includes('SMOLCLUSTER_CPU=');
+    return { result: { backend: null, reason: `addon failed to load: ${msg}`, stale: false, badCpuCap }, addon: null, path };
   }
 }
 
@@ -508,6 +532,11 @@ function mappedLibrary(name: RegExp): string | null {
     // no procfs: say nothing rather than guess
   }
   return null;
+}
+
+/** The CPU feature table the native kernels dispatch on, or null when the addon is unavailable. */
+export function nativeCpuTable(): CpuTable | null {
+  return load().addon?.cpu ?? null;
 }
 
 /** The addon's exports as loaded (null when unavailable), for the few non-tensor users (src/launch/shm_native.ts hands comm its shared-memory half). */

@@ -4,6 +4,9 @@
  * fp32. The instructions alone are not enough: an engine without bf16 kernels for them (the js
  * backend, an older oneDNN) would only pay for the rounding.
  *
+ *   native addon   its CPU feature table (src/native/cpu_features.h), under any SMOLCLUSTER_CPU cap:
+ *                  amxBf16 → amx_bf16, avx512bf16 → avx512_bf16, arm64 bf16 → bf16
+ *   else:
  *   Linux x86-64   /proc/cpuinfo `flags`: amx_bf16 (AMX tiles), avx512_bf16 (VDPBF16PS)
  *   Linux arm64    /proc/cpuinfo `Features`: bf16 (BFDOT, BFMMLA)
  *   macOS arm64    `sysctl -n hw.optional.arm.FEAT_BF16` = 1 (Apple M2 and later)
@@ -21,6 +24,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { backward } from '../../tensor/autograd.js';
+import { type CpuTable, nativeCpuTable } from '../../tensor/backends/native.js';
 import { backend } from '../../tensor/dispatch.js';
 import { supportsPrecision } from '../../tensor/precision_support.js';
 import { linear } from '../../tensor/ops/matmul.js';
@@ -77,8 +81,20 @@ export function bf16InSysctl(output: string): boolean {
   return output.trim() === '1';
 }
 
-/** The bf16 instructions of this CPU (`read` and `sysctl` are injectable for tests). */
-export function detectBf16Instructions(o: { platform?: NodeJS.Platform; arch?: string; read?: (file: string) => string; sysctl?: (name: string) => string } = {}): Bf16Instructions {
+/** The bf16 instructions a native CPU table allows, named as /proc/cpuinfo names them. */
+export function bf16InCpuTable(cpu: CpuTable): string[] {
+  const named: Array<[string, string]> = [['amxBf16', 'amx_bf16'], ['avx512bf16', 'avx512_bf16'], ['bf16', 'bf16']];
+  return named.filter(([key]) => cpu.features[key] === true).map(([, name]) => name);
+}
+
+/**
+ * The bf16 instructions this process may use: the native addon's table when it is loaded (the
+ * kernels dispatch on it, and SMOLCLUSTER_CPU lowers it), else what the OS reports (`cpu`, `read`
+ * and `sysctl` are injectable for tests; `cpu: null` skips the table).
+ */
+export function detectBf16Instructions(o: { cpu?: CpuTable | null; platform?: NodeJS.Platform; arch?: string; read?: (file: string) => string; sysctl?: (name: string) => string } = {}): Bf16Instructions {
+  const cpu = o.cpu === undefined ? nativeCpuTable() : o.cpu;
+  if (cpu) return { found: bf16InCpuTable(cpu), source: `native CPU table, level ${cpu.level}` };
   const platform = o.platform ?? process.platform;
   const arch = o.arch ?? process.arch;
   if (platform === 'linux') {

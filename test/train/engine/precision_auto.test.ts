@@ -44,25 +44,35 @@ describe('bf16 instruction detection', () => {
   it('macOS: sysctl hw.optional.arm.FEAT_BF16 = 1 (M2 and later); 0 or an unknown name means none', () => {
     assert.equal(bf16InSysctl('1\n'), true);
     assert.equal(bf16InSysctl('0\n'), false);
-    const m2 = detectBf16Instructions({ platform: 'darwin', arch: 'arm64', sysctl: () => '1\n' });
+    const m2 = detectBf16Instructions({ cpu: null, platform: 'darwin', arch: 'arm64', sysctl: () => '1\n' });
     assert.deepEqual(m2, { found: ['FEAT_BF16'], source: 'sysctl hw.optional.arm.FEAT_BF16' });
-    const m1 = detectBf16Instructions({ platform: 'darwin', arch: 'arm64', sysctl: () => '0\n' });
+    const m1 = detectBf16Instructions({ cpu: null, platform: 'darwin', arch: 'arm64', sysctl: () => '0\n' });
     assert.deepEqual(m1.found, []);
-    const old = detectBf16Instructions({ platform: 'darwin', arch: 'arm64', sysctl: () => { throw new Error('unknown oid'); } });
+    const old = detectBf16Instructions({ cpu: null, platform: 'darwin', arch: 'arm64', sysctl: () => { throw new Error('unknown oid'); } });
     assert.deepEqual(old.found, []);
     assert.match(old.source, /unknown/);
   });
 
+  it('the native CPU table, when loaded, is what counts: a cap that excludes bf16 finds none', () => {
+    const table = (features: Record<string, boolean>, level: string) => ({ arch: 'x64' as const, level, detectedLevel: 'amx', levels: [], features, detected: {} });
+    const amx = detectBf16Instructions({ cpu: table({ avx2: true, avx512bf16: true, amxBf16: true }, 'amx'), read: () => SKYLAKE });
+    assert.deepEqual(amx, { found: ['amx_bf16', 'avx512_bf16'], source: 'native CPU table, level amx' });
+    const capped = detectBf16Instructions({ cpu: table({ avx2: true, avx512bf16: false, amxBf16: false }, 'avx2'), read: () => SAPPHIRE_RAPIDS });
+    assert.deepEqual(capped, { found: [], source: 'native CPU table, level avx2' });
+    const m2 = detectBf16Instructions({ cpu: { ...table({ neon: true, bf16: true }, 'neon-bf16'), arch: 'arm64' } });
+    assert.deepEqual(m2.found, ['bf16']);
+  });
+
   it('Linux reads /proc/cpuinfo; an unreadable one or another platform finds none, saying why', () => {
     const files: string[] = [];
-    const linux = detectBf16Instructions({ platform: 'linux', read: (f) => (files.push(f), ZEN4) });
+    const linux = detectBf16Instructions({ cpu: null, platform: 'linux', read: (f) => (files.push(f), ZEN4) });
     assert.deepEqual(files, ['/proc/cpuinfo']);
     assert.deepEqual(linux, { found: ['avx512_bf16'], source: '/proc/cpuinfo' });
-    const hidden = detectBf16Instructions({ platform: 'linux', read: () => { throw new Error('EACCES'); } });
+    const hidden = detectBf16Instructions({ cpu: null, platform: 'linux', read: () => { throw new Error('EACCES'); } });
     assert.deepEqual(hidden.found, []);
     assert.match(hidden.source, /unreadable.*EACCES/);
-    assert.match(detectBf16Instructions({ platform: 'win32', arch: 'x64' }).source, /no bf16 detection on win32 x64/);
-    assert.match(detectBf16Instructions({ platform: 'darwin', arch: 'x64' }).source, /no bf16 detection on darwin x64/);
+    assert.match(detectBf16Instructions({ cpu: null, platform: 'win32', arch: 'x64' }).source, /no bf16 detection on win32 x64/);
+    assert.match(detectBf16Instructions({ cpu: null, platform: 'darwin', arch: 'x64' }).source, /no bf16 detection on darwin x64/);
   });
 });
 
