@@ -3,7 +3,11 @@
  * and gradients of x, A and B bit for bit, and a step that holds three [M, out] float32 tensors
  * fewer after the forward (B A x, the base product and the update go back to the step's buffers
  * once read). Under a bf16 step the layer rounds x once for both products (and for q, k, v beside
- * it), where the plain composition's autocast rounds it per product: the same bits all the same.
+ * it), where the plain composition's autocast rounds it per product: the same bits all the same
+ * where s is a power of two. At s = 1.5 the fused update's GEMM may round s·(a Bᵀ) + y once (an FMA
+ * into C: oneDNN's kernels without bf16 hardware do) where the composition rounds s·(a Bᵀ), then the
+ * sum: one float32 rounding of the update apart, ≤ 2⁻²⁴·(|s·a Bᵀ| + |y|) an element, below 2⁻²³ of
+ * max |out| here.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -66,13 +70,13 @@ function withChild(layer: LoraLinear): Module {
 
 describe('LoraLinear forward', () => {
   for (const baseBf16 of [false, true]) {
-    it(`under a bf16 step (base ${baseBf16 ? 'held in bf16' : 'float32'}) equals the per-product autocast composition: bit for bit at s = 2, within bf16 rounding at s = 1.5`, () => {
+    it(`under a bf16 step (base ${baseBf16 ? 'held in bf16' : 'float32'}) equals the per-product autocast composition: bit for bit at s = 2; at s = 1.5 the output within one float32 rounding, the gradients within bf16 rounding`, () => {
       const [ours, plain] = [step(true, 2 * RANK, 'bf16', baseBf16), step(false, 2 * RANK, 'bf16', baseBf16)];
       assert.deepEqual(ours.out, plain.out, 'output');
       ['x', 'A', 'B'].forEach((n, i) => assert.deepEqual(ours.grads[i], plain.grads[i], `gradient of ${n}`));
       // s = 1.5: the fused update rounds gy where the composition rounds s·gy (one bf16 rounding apart).
       const [fused, composed] = [step(true, 6, 'bf16', baseBf16), step(false, 6, 'bf16', baseBf16)];
-      assert.deepEqual(fused.out, composed.out, 'output');
+      assert.ok(relativeGap(fused.out, composed.out) <= 2 ** -23, `output: ${relativeGap(fused.out, composed.out)}`);
       ['x', 'A', 'B'].forEach((n, i) => assert.ok(relativeGap(fused.grads[i], composed.grads[i]) < 1e-2, `gradient of ${n}: ${relativeGap(fused.grads[i], composed.grads[i])}`));
     });
   }

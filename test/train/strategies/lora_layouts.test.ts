@@ -8,8 +8,8 @@
  * equal one process's within 1e-5, the base never moves, and the PEFT folder written from each
  * layout's whole model (what --save writes: saveAdapter) equals one process's. A base held in
  * bf16 (--lora-base-dtype bf16) under ZeRO takes half the bytes on every rank and trains the
- * adapters of one process with a bf16 base within bf16's rounding step (2⁻⁸), to the fp32 run's
- * loss within 1 %.
+ * adapters of one process with a bf16 base within BF16_TRAINED (6 × 2⁻⁹ of the largest
+ * trained value), to the fp32 run's loss within 1 %.
  */
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
@@ -41,6 +41,16 @@ const LORA: Partial<TrainConfig> = { loraRank: 4, loraTargets: ['c_attn', 'c_pro
 
 const dir = tempDir('lora-layouts');
 after(() => rmSync(dir, { recursive: true, force: true }));
+
+/**
+ * How far two runs with a bf16 base may train apart, over the largest trained value: each rank's
+ * bf16 products round gy (at its own loss scale, half the batch), x and W once each (3 × 2⁻⁹), and
+ * Adam's second step divides by √v̂ of the same rounded gradients, doubling a relative difference:
+ * 6 × 2⁻⁹ ≈ 0.0117 (torch.testing's bf16 rtol is 1.6e-2). Which kernels round where
+ * is the CPU's (AMX, AVX512-BF16, or oneDNN's emulation on AVX-512 and AVX2): seen here 0.0013 at
+ * amx, 0.0040 at avx512-vnni, 0.0020 at avx2 and 0.0022 generic (SMOLCLUSTER_CPU).
+ */
+const BF16_TRAINED = 6 * 2 ** -9;
 
 /** Two in-process ranks running the loop with the strategies `make` builds; each rank's outcome and strategy. */
 async function twoRanks(c: TrainConfig, make: (g: ProcessGroup) => Strategy): Promise<Array<TrainOutcome & { strategy: Strategy }>> {
@@ -135,7 +145,7 @@ describe('LoRA and --freeze under ZeRO and pipeline stages (2 in-process ranks a
     assert.ok(apart > 1e-2, `one step from the folder is ${apart} from one step from scratch`);
   });
 
-  it('--zero 2 with the base held in bf16: one bf16-base process\'s adapters within bf16\'s step 2⁻⁸, fp32\'s loss within 1 %; the base\'s bytes halved', async () => {
+  it('--zero 2 with the base held in bf16: one bf16-base process\'s adapters within BF16_TRAINED (6 × 2⁻⁹), fp32\'s loss within 1 %; the base\'s bytes halved', async () => {
     const fp32 = await single;
     const bf16: Partial<TrainConfig> = { ...LORA, loraBaseDtype: 'bf16' };
     const one = await train(config(bf16), data, new LocalStrategy());
@@ -144,7 +154,7 @@ describe('LoRA and --freeze under ZeRO and pipeline stages (2 in-process ranks a
     for (const r of ranks) assert.equal(2 * baseBytes(r.model), baseBytes(fp32.model), 'every rank holds the adapted weights in half the bytes');
     // Not 1e-5: the bf16 matmuls round what flows back through them at each rank's own loss scale (half the batch).
     const d = trainedDiff(ranks[0].model, one.model, 'bf16 base');
-    assert.ok(d < 2 ** -8, `--zero 2 against one process, both with a bf16 base: ${d}`);
+    assert.ok(d < BF16_TRAINED, `--zero 2 against one process, both with a bf16 base: ${d}`);
     // Against fp32 the loss (Adam's first steps move each value by about lr whatever its gradient's size, so values are no measure).
     for (const o of [one, ...ranks]) assert.ok(o.finalLoss !== fp32.finalLoss && Math.abs(o.finalLoss - fp32.finalLoss) < 0.01 * fp32.finalLoss, `loss ${o.finalLoss} with a bf16 base, ${fp32.finalLoss} in fp32`);
   });
@@ -158,7 +168,7 @@ describe('LoRA and --freeze under ZeRO and pipeline stages (2 in-process ranks a
     assertBaseSharded(ranks, one.model, 4);
   });
 
-  it('--zero 3 with the base held in bf16: the adapted weights\' shards are bf16 (half the bytes), one bf16-base process\'s adapters within 2⁻⁸, the same PEFT folder', async () => {
+  it('--zero 3 with the base held in bf16: the adapted weights\' shards are bf16 (half the bytes), one bf16-base process\'s adapters within BF16_TRAINED (6 × 2⁻⁹), the same PEFT folder', async () => {
     const bf16: Partial<TrainConfig> = { ...LORA, loraBaseDtype: 'bf16' };
     const one = await train(config(bf16), data, new LocalStrategy());
     const ranks = await twoRanks(config({ ...bf16, batchSize: 4 }), (g) => new ZeroStrategy(g, { stage: 3, checksumEvery: 0 }));
@@ -175,8 +185,8 @@ describe('LoRA and --freeze under ZeRO and pipeline stages (2 in-process ranks a
     }
     // As under --zero 2: bf16 matmuls round at each rank's own loss scale (half the batch).
     const d = trainedDiff(ranks[0].model, one.model, 'zero3 bf16 base');
-    assert.ok(d < 2 ** -8, `--zero 3 against one process, both with a bf16 base: ${d}`);
-    await assertSameFolderWithin(ranks[0].model, one, 'zero3-bf16', 2 ** -8);
+    assert.ok(d < BF16_TRAINED, `--zero 3 against one process, both with a bf16 base: ${d}`);
+    await assertSameFolderWithin(ranks[0].model, one, 'zero3-bf16', BF16_TRAINED);
   });
 
   it('tensor parallelism refuses LoRA and --freeze by flag before it builds anything', async () => {
@@ -195,7 +205,7 @@ describe('LoRA and --freeze under ZeRO and pipeline stages (2 in-process ranks a
     await assertSameFolder(whole, one, 'pipeline');
   });
 
-  it('pipeline stages with the base held in bf16: rank 0\'s whole model for --save holds the bf16 base (widened exactly), one bf16-base process\'s adapters within 2⁻⁸, the same merge', async () => {
+  it('pipeline stages with the base held in bf16: rank 0\'s whole model for --save holds the bf16 base (widened exactly), one bf16-base process\'s adapters within BF16_TRAINED (6 × 2⁻⁹), the same merge', async () => {
     const bf16: Partial<TrainConfig> = { ...LORA, loraBaseDtype: 'bf16' };
     const one = await train(config(bf16), data, new LocalStrategy());
     const ranks = await twoRanks(config(bf16), (g) => new PipelineStrategy(g, { stages: 2, microBatches: 2, schedule: '1f1b' }, (dp) => new AllReduceStrategy(dp, { checksumEvery: 0 })));
@@ -207,11 +217,11 @@ describe('LoRA and --freeze under ZeRO and pipeline stages (2 in-process ranks a
       if (want) assert.deepEqual(await readParameterFloat32(p), want, `${name}: the bf16 base one process holds`);
     }
     const d = trainedDiff(whole, one.model, 'pipeline bf16 base');
-    assert.ok(d < 2 ** -8, `pipeline against one process, both with a bf16 base: ${d}`);
-    await assertSameFolderWithin(whole, one, 'pipeline-bf16', 2 ** -8);
+    assert.ok(d < BF16_TRAINED, `pipeline against one process, both with a bf16 base: ${d}`);
+    await assertSameFolderWithin(whole, one, 'pipeline-bf16', BF16_TRAINED);
     // --merge-lora's folder: W + scaling·BA from the whole model, as one process merges its own.
     const [mine, theirs] = await Promise.all([mergeLora(whole, one.spec), mergeLora(one.model, one.spec)]);
     const flat = (m: Module): Float32Array => Float32Array.from(m.namedParameters().flatMap(([, p]) => Array.from(p.values() as Float32Array)));
-    assert.ok(maxRelDiff(flat(mine), flat(theirs)) < 2 ** -8, `merged: ${maxRelDiff(flat(mine), flat(theirs))}`);
+    assert.ok(maxRelDiff(flat(mine), flat(theirs)) < BF16_TRAINED, `merged: ${maxRelDiff(flat(mine), flat(theirs))}`);
   });
 });
