@@ -40,6 +40,13 @@ describe('smolcluster info', () => {
     assert.match(text, /addon +none loaded/);
     const prebuilt = { path: '/p/prebuilds/linux-x64/smolcluster.node', origin: 'prebuilt', dnnlLibrary: '/p/prebuilds/linux-x64/libdnnl.so.2' };
     assert.match(formatNodeInfo({ ...info, addon: prebuilt }), /addon +\/p\/prebuilds\/linux-x64\/smolcluster\.node \(prebuilt; oneDNN from \/p\/prebuilds\/linux-x64\/libdnnl\.so\.2\)/);
+    assert.doesNotMatch(formatNodeInfo({ ...info, addon: prebuilt }), /cpu level/, 'no table: no line');
+    const levels = ['generic', 'avx2', 'avx512', 'avx512-vnni', 'avx512-bf16', 'amx'];
+    const table = { arch: 'x64' as const, level: 'avx2', detectedLevel: 'amx', levels, features: { avx2: true, avx512: false }, detected: { avx2: true, avx512: true } };
+    assert.match(formatNodeInfo({ ...info, addon: { ...prebuilt, cpu: table } }),
+      /cpu level +avx2 \(capped by SMOLCLUSTER_CPU; the CPU reaches amx\): avx2; levels generic < avx2 < avx512 < avx512-vnni < avx512-bf16 < amx/);
+    assert.match(formatNodeInfo({ ...info, addon: { ...prebuilt, cpu: { ...table, level: 'generic', detectedLevel: 'generic', features: { avx2: false } } } }),
+      /cpu level +generic: no SIMD extensions; levels/);
     assert.match(text, /gpus +Apple M2 Pro/);
     assert.match(formatNodeInfo({ ...info, bf16: ['amx_bf16', 'avx512_bf16'], bf16Source: '/proc/cpuinfo' }), /bf16 +amx_bf16, avx512_bf16 \(\/proc\/cpuinfo; --precision auto/);
     assert.match(formatNodeInfo({ ...info, bf16: [], bf16Source: '/proc/cpuinfo' }), /bf16 +no bf16 instructions \(\/proc\/cpuinfo/);
