@@ -146,8 +146,12 @@ test('the packed package installs with --ignore-scripts and trains on its bundle
   for (const lib of BUNDLED) assert.ok(ldd.includes(`${lib} => ${join(prebuiltDir, lib)} `), `ldd does not resolve ${lib} to the bundled copy:\n${ldd}`);
 
   assert.match(ns.stdout, /info exit 0/, readFileSync(join(work, 'info.err'), 'utf8'));
-  const info = JSON.parse(readFileSync(join(work, 'info.json'), 'utf8')) as { backend: string; addon: { path: string; origin: string; dnnl_library: string } | null };
-  assert.deepEqual(info.addon, { path: join(prebuiltDir, 'smolcluster.node'), origin: 'prebuilt', dnnl_library: join(prebuiltDir, 'libdnnl.so.2') });
+  const info = JSON.parse(readFileSync(join(work, 'info.json'), 'utf8')) as { backend: string; addon: { path: string; origin: string; dnnl_library: string; cpu?: { arch: string; level: string; levels: string[] } } | null };
+  const { cpu, ...addon } = info.addon ?? {};
+  assert.deepEqual(addon, { path: join(prebuiltDir, 'smolcluster.node'), origin: 'prebuilt', dnnl_library: join(prebuiltDir, 'libdnnl.so.2') });
+  // The installed addon reports its CPU table (the level its kernels run at).
+  assert.equal(cpu?.arch, 'x64');
+  assert.ok(cpu.levels.includes(cpu.level), `cpu level ${cpu.level}`);
 
   assert.match(ns.stdout, /train exit 0/, readFileSync(join(work, 'train.out'), 'utf8'));
   const runDir = join(work, 'exp', readdirSync(join(work, 'exp'))[0]);
