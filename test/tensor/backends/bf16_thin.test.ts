@@ -131,7 +131,7 @@ describe('bf16 GEMM, thin x·Wᵀ kernels: against float64 sums of the bf16 prod
     });
   }
 
-  test(`kernel by M: one row AVX512-BF16, 2 to ${THIN_ROWS} rows AMX where it has whole tiles, more rows oneDNN`, { skip: hasAvx512Bf16 ? false : 'no avx512_bf16 on this CPU' }, () => {
+  test(`kernel by M: one row AVX512-BF16, 2 to ${THIN_ROWS} rows AMX where it has whole tiles, more rows oneDNN`, { skip: hasAvx512Bf16 ? false : `no avx512_bf16 at cpu level ${cpu?.level}` }, () => {
     const impl = (M: number, K: number): string => {
       product(native!, { M, N: 20, K, alpha: 1, beta: 0, bias: false });
       return nativeInternals()!.lastBf16GemmImpl();
@@ -166,7 +166,7 @@ describe('packing policy: up to THIN_ROWS rows a weight keeps its plain copy', {
 
   const packs = nativePacksBf16();
   const expected = bf16PackingExpected();
-  test('packing is there exactly where the build and the CPU table say (oneDNN; AVX512-BF16 on x86-64)', { skip: expected === null && `oneDNN's own dispatch decides at cpu level ${cpu?.level}` }, () => {
+  test('packing is there exactly where the build and the CPU table say (oneDNN; on x86-64 at a level with AVX-512)', { skip: expected === null && `oneDNN's own dispatch decides at cpu level ${cpu?.level}` }, () => {
     assert.equal(packs, expected, `libraries ${JSON.stringify(nativeInternals()?.libraries)}, cpu level ${cpu?.level}`);
   });
 
