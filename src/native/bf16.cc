@@ -248,6 +248,8 @@ void gemmBf16(const GemmBf16& g) {
   if (gemmBf16Thin(g)) return;
 #ifdef SC_HAVE_DNNL
   if (g.K > 0 && g.alpha != 0 && gemmBf16Dnnl(g)) return;
+#else
+  g_lastImpl = "float32 fallback (no oneDNN)";  // not the thin kernel's name from an earlier product
 #endif
   gemmBf16Widened(g);
 }

@@ -3,15 +3,17 @@
  * bit for bit, over every class of float32 (normals, ties, denormals, infinities, NaNs) and large
  * random buffers (the threaded path); the bf16 GEMM and convolution within float32 summation-order
  * differences on odd sizes, transposes, broadcast batches, a bias and beta = 1; and the oneDNN
- * implementation they run where the CPU has bf16 instructions (not the reference kernels).
+ * implementation they run where the CPU has bf16 instructions (not the reference kernels), or the
+ * float32 product over widened operands where the build has no oneDNN (OpenBLAS-only, arm64). The
+ * instructions are the addon's CPU table's word (nativeCpuTable, capped by SMOLCLUSTER_CPU), never
+ * /proc/cpuinfo: under qemu an arm64 process reads the x86 host's.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import type { Conv2dGeometry, HostBackend } from '../../../src/tensor/backend.js';
 import { jsHostBackend as js } from '../../../src/tensor/backends/js.js';
 import { hostKernels } from '../../../src/tensor/backends/cpu/storage.js';
-import { loadNativeBackend, nativeInternals } from '../../../src/tensor/backends/native.js';
+import { loadNativeBackend, nativeCpuTable, nativeInternals } from '../../../src/tensor/backends/native.js';
 import { Rng } from '../../../src/util/rng.js';
 
 const loaded = loadNativeBackend();
@@ -44,15 +46,12 @@ function assertNear(a: Float32Array, b: Float32Array, rtol: number, msg: string)
   }
 }
 
-/** Whether the CPU has bf16 matrix or dot-product instructions oneDNN uses (x86 Linux). */
+/** Whether this process's CPU level has the bf16 instructions oneDNN's bf16 kernels use (x86-64: AVX512-BF16 or AMX). */
 function cpuHasBf16(): boolean {
-  try {
-    const flags = readFileSync('/proc/cpuinfo', 'utf8');
-    return /\b(avx512_bf16|amx_bf16)\b/.test(flags);
-  } catch {
-    return false;
-  }
+  const cpu = nativeCpuTable();
+  return process.arch === 'x64' && cpu?.arch === 'x64' && (cpu.features.avx512bf16 === true || cpu.features.amxBf16 === true);
 }
+const hasDnnl = nativeInternals()?.libraries.dnnl === true;
 
 describe('bf16 kernels: native against js', { skip }, () => {
   test('toBf16 rounds every class of float32 to the same bits (random patterns, 1M elements: threaded)', () => {
@@ -168,7 +167,16 @@ describe('bf16 kernels: native against js', { skip }, () => {
     for (let r = 0; r < 5; r++) for (let j = r + 1; j < 7; j++) assert.equal(a[r * 7 + j], 0);
   });
 
-  test('on a CPU with bf16 instructions the GEMM and convolution run oneDNN bf16 kernels, not the reference ones', { skip: cpuHasBf16() ? false : 'no avx512_bf16 / amx_bf16 on this CPU' }, () => {
+  test('without oneDNN in the build the GEMM and convolution run the float32 product over widened operands', { skip: hasDnnl && 'this build has oneDNN (next test)' }, () => {
+    const A = new Uint16Array(64 * 64).fill(0x3f80);
+    native!.bfloat16!.gemm(false, false, 64, 64, 64, 1, A, 0, A, 0, 0, new Float32Array(64 * 64), 0, 1);
+    assert.equal(nativeInternals()!.lastBf16GemmImpl(), 'float32 fallback (no oneDNN)');
+    const g = convs[2];
+    native!.bfloat16!.conv2d(g, new Uint16Array(g.batch * g.inC * 64), new Uint16Array(g.outC * g.inC * 9), null, new Float32Array(g.batch * g.outC * 64));
+    assert.equal(nativeInternals()!.lastConvBf16Impl(), 'float32 fallback (no oneDNN)');
+  });
+
+  test('on a CPU with bf16 instructions the GEMM and convolution run oneDNN bf16 kernels, not the reference ones', { skip: !hasDnnl ? 'no oneDNN in this build (previous test)' : cpuHasBf16() ? false : `no avx512_bf16 / amx_bf16 at cpu level ${nativeCpuTable()?.level}` }, () => {
     const A = new Uint16Array(64 * 64).fill(0x3f80);
     native!.bfloat16!.gemm(false, false, 64, 64, 64, 1, A, 0, A, 0, 0, new Float32Array(64 * 64), 0, 1);
     const impl = nativeInternals()!.lastBf16GemmImpl();

@@ -4,18 +4,21 @@
  * AMX tiles from two rows of x), oneDNN past it: odd K around the 32-element vector (the masked tail; the AMX kernel takes whole tiles
  * only), N not a multiple of the 4-row block nor of the 16-row tile, alpha, beta = 1, a bias. A long
  * weight (the prefetch ahead of the rows) whole and in row slices, bit for bit. And the policy: which
- * M take which kernel (where the CPU has the instructions), and which never pack (THIN_ROWS).
+ * M take which kernel (where the CPU has the instructions; elsewhere none is thin), and which never
+ * pack (THIN_ROWS), or that nothing packs where the build cannot (no oneDNN: OpenBLAS-only, arm64).
+ * The instructions are the addon's CPU table's word (nativeCpuTable, capped by SMOLCLUSTER_CPU),
+ * never /proc/cpuinfo: under qemu an arm64 process reads the x86 host's.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import type { HostBackend } from '../../../src/tensor/backend.js';
 import { jsHostBackend as js } from '../../../src/tensor/backends/js.js';
 import { hostKernels } from '../../../src/tensor/backends/cpu/storage.js';
-import { loadNativeBackend, nativeInternals } from '../../../src/tensor/backends/native.js';
+import { loadNativeBackend, nativeCpuTable, nativeInternals } from '../../../src/tensor/backends/native.js';
 import { Tensor, backendFor, isPacked, linear, markUnchanging, noGrad, setBackend, toBf16, withComputePrecision } from '../../../src/tensor/index.js';
 import { THIN_ROWS } from '../../../src/tensor/ops/packed_weights.js';
 import { Rng } from '../../../src/util/rng.js';
+import { bf16PackingExpected, nativePacksBf16 } from '../../helpers/bf16_packing.js';
 
 const loaded = loadNativeBackend();
 const native = loaded.backend ? hostKernels(loaded.backend) : null;
@@ -28,16 +31,11 @@ function randomBf16(n: number, rng: Rng): Uint16Array {
   return out;
 }
 
-const cpuFlags = ((): string => {
-  try {
-    return readFileSync('/proc/cpuinfo', 'utf8');
-  } catch {
-    return '';
-  }
-})();
-const hasFlag = (name: string): boolean => new RegExp(`\\b${name}\\b`).test(cpuFlags);
-const hasAvx512Bf16 = hasFlag('avx512_bf16') && hasFlag('avx512bw');
-const hasAmx = hasFlag('amx_bf16') && hasFlag('amx_tile');
+/** The thin kernels run on x86-64 only (gemv_bf16.cc, gemv_bf16_amx.cc), at the addon's (capped) CPU level. */
+const cpu = nativeCpuTable();
+const x64 = process.arch === 'x64' && cpu?.arch === 'x64';
+const hasAvx512Bf16 = x64 && cpu.features.avx512bf16 === true;
+const hasAmx = x64 && cpu.features.amxBf16 === true;
 
 interface Case { M: number; N: number; K: number; alpha: number; beta: 0 | 1; bias: boolean }
 
@@ -133,7 +131,7 @@ describe('bf16 GEMM, thin x·Wᵀ kernels: against float64 sums of the bf16 prod
     });
   }
 
-  test(`kernel by M: one row AVX512-BF16, 2 to ${THIN_ROWS} rows AMX where it has whole tiles, more rows oneDNN`, { skip: hasAvx512Bf16 ? false : 'no avx512_bf16 on this CPU' }, () => {
+  test(`kernel by M: one row AVX512-BF16, 2 to ${THIN_ROWS} rows AMX where it has whole tiles, more rows oneDNN`, { skip: hasAvx512Bf16 ? false : `no avx512_bf16 at cpu level ${cpu?.level}` }, () => {
     const impl = (M: number, K: number): string => {
       product(native!, { M, N: 20, K, alpha: 1, beta: 0, bias: false });
       return nativeInternals()!.lastBf16GemmImpl();
@@ -142,6 +140,16 @@ describe('bf16 GEMM, thin x·Wᵀ kernels: against float64 sums of the bf16 prod
     for (let M = 2; M <= THIN_ROWS; M++) assert.equal(impl(M, 64), hasAmx ? 'thin amx_bf16' : 'thin avx512_bf16', `M ${M}`);
     assert.equal(impl(3, 33), 'thin avx512_bf16', 'a K of no whole tiles');
     for (const M of [THIN_ROWS + 1, 16]) assert.doesNotMatch(impl(M, 64), /^thin/, `M ${M}: the native limit (gemv_bf16.h kThinBf16Rows) is THIN_ROWS`);
+  });
+
+  test('kernel by M where no thin kernel runs (no AVX512-BF16, a lower cap, arm64): oneDNN, or the float32 product without it', { skip: hasAvx512Bf16 ? 'the thin kernels run here (previous test)' : false }, () => {
+    const dnnl = nativeInternals()!.libraries.dnnl;
+    for (const M of [1, 2, THIN_ROWS, THIN_ROWS + 1]) {
+      product(native!, { M, N: 20, K: 64, alpha: 1, beta: 0, bias: false });
+      const impl = nativeInternals()!.lastBf16GemmImpl();
+      assert.doesNotMatch(impl, /^thin/, `M ${M} (cpu level ${cpu?.level})`);
+      if (!dnnl) assert.equal(impl, 'float32 fallback (no oneDNN)', `M ${M}`);
+    }
   });
 });
 
@@ -156,7 +164,13 @@ describe('packing policy: up to THIN_ROWS rows a weight keeps its plain copy', {
   const rows = (M: number, K: number): Tensor => Tensor.from(Float32Array.from({ length: M * K }, (_, i) => Math.sin(i)), [M, K], 'float32');
   const use = (w: Tensor, M: number): void => void noGrad(() => withComputePrecision('bf16', () => linear(toBf16(rows(M, w.shape[1])), w, null)));
 
-  test(`a marked weight serving ${THIN_ROWS} rows or fewer never packs; one serving more packs from its second use`, () => {
+  const packs = nativePacksBf16();
+  const expected = bf16PackingExpected();
+  test('packing is there exactly where the build and the CPU table say (oneDNN; on x86-64 at a level with AVX-512)', { skip: expected === null && `oneDNN's own dispatch decides at cpu level ${cpu?.level}` }, () => {
+    assert.equal(packs, expected, `libraries ${JSON.stringify(nativeInternals()?.libraries)}, cpu level ${cpu?.level}`);
+  });
+
+  test(`a marked weight serving ${THIN_ROWS} rows or fewer never packs; one serving more packs from its second use (where the build packs at all)`, () => {
     assert.equal(THIN_ROWS, 8, 'bench:generate A/B measured the thin AMX kernel over held casts in huge pages ahead of the packed product at 8 rows');
     const w = noGrad(() => toBf16(rows(48, 64)));
     markUnchanging(w);
@@ -164,6 +178,6 @@ describe('packing policy: up to THIN_ROWS rows a weight keeps its plain copy', {
     assert.equal(isPacked(w), false);
     use(w, THIN_ROWS + 1);
     use(w, THIN_ROWS + 1);
-    assert.equal(isPacked(w), true);
+    assert.equal(isPacked(w), packs, packs ? 'packed from its second use' : 'this build packs nothing: the plain product serves every use');
   });
 });

@@ -4,27 +4,25 @@
  * M in 1..16, K around the 16-float vector (the masked tail), N not a multiple of a block of W rows,
  * a bias, alpha, beta; batched products with gaps; every block of W rows (3 rows up to 8 rows of x
  * per pass, 2 rows at 9-12) with the rows left over; and that `auto` takes it for 1-12 rows where
- * the CPU has AVX-512 and leaves it for more rows, other transposes and tiny products.
+ * the CPU has AVX-512 and leaves it for more rows, other transposes and tiny products — and never
+ * takes it where the kernel does not run (no AVX-512, a lower SMOLCLUSTER_CPU cap, arm64: there the
+ * library's GEMM serves every row count). Whether it runs is the addon's CPU table's word
+ * (nativeCpuTable), never /proc/cpuinfo: under qemu an arm64 process reads the x86 host's.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { jsHostBackend as js } from '../../../src/tensor/backends/js.js';
 import { hostKernels } from '../../../src/tensor/backends/cpu/storage.js';
-import { loadNativeBackend, nativeInternals } from '../../../src/tensor/backends/native.js';
+import { loadNativeBackend, nativeCpuTable, nativeInternals } from '../../../src/tensor/backends/native.js';
 import { Rng } from '../../../src/util/rng.js';
 
 const loaded = loadNativeBackend();
 const native = loaded.backend ? hostKernels(loaded.backend) : null;
 const skip = native ? false : process.env.CI === 'true' ? false : `native addon unavailable: ${loaded.reason}`;
 
-function cpuHasAvx512(): boolean {
-  try {
-    return /\bavx512f\b/.test(readFileSync('/proc/cpuinfo', 'utf8'));
-  } catch {
-    return false;
-  }
-}
+/** Whether the thin fp32 kernel runs in this process: x86-64 with AVX-512 at the addon's (capped) level (gemm_thin.cc). */
+const cpu = nativeCpuTable();
+const thinRuns = process.arch === 'x64' && cpu?.arch === 'x64' && cpu.features.avx512 === true;
 
 interface Case { M: number; N: number; K: number; alpha?: number; beta?: number; bias?: boolean; batch?: number; gap?: number }
 
@@ -90,12 +88,24 @@ describe('fp32 GEMM, thin x·Wᵀ path: native against js', { skip }, () => {
     compare({ M: 17, N: 300, K: 100, bias: true }, 'auto');
   });
 
-  test('auto runs it for 1..12 rows of x·Wᵀ where the CPU has AVX-512; not for 13+ rows, A·B or a tiny product', { skip: cpuHasAvx512() ? false : 'no avx512f on this CPU' }, () => {
-    const internals = nativeInternals()!;
-    const run = (M: number, N: number, K: number, tb: boolean): string => {
-      native!.gemm(false, tb, M, N, K, 1, new Float32Array(M * K), 0, new Float32Array(N * K), 0, 0, new Float32Array(M * N), 0, 1);
-      return internals.lastGemmEngine();
-    };
+  const run = (M: number, N: number, K: number, tb: boolean): string => {
+    native!.gemm(false, tb, M, N, K, 1, new Float32Array(M * K), 0, new Float32Array(N * K), 0, 0, new Float32Array(M * N), 0, 1);
+    return nativeInternals()!.lastGemmEngine();
+  };
+
+  test('the CPU table the choice reads is this process\'s architecture\'s', () => {
+    assert.ok(cpu, 'the addon loaded but gave no CPU table');
+    assert.equal(cpu.arch, process.arch);
+    assert.ok(cpu.levels.includes(cpu.level), `level ${cpu.level} is not one of ${cpu.levels.join(', ')}`);
+  });
+
+  test('where the thin kernel does not run (no AVX-512, a lower cap, arm64), auto gives every row count to the library\'s GEMM', { skip: thinRuns ? 'the thin kernel runs here (next test)' : false }, () => {
+    for (const M of [1, 2, 3, 4, 8, 12, 13, 16]) assert.notEqual(run(M, 64, 64, true), 'thin', `M ${M} (cpu level ${cpu?.level})`);
+    const library = nativeInternals()!.libraries.dnnl ? /^dnnl/ : nativeInternals()!.libraries.cblas ? /^cblas$/ : /^own$/;
+    assert.match(run(8, 64, 64, true), library);
+  });
+
+  test('auto runs it for 1..12 rows of x·Wᵀ where the CPU has AVX-512; not for 13+ rows, A·B or a tiny product', { skip: thinRuns ? false : `the thin kernel does not run here (${process.arch}, cpu level ${cpu?.level})` }, () => {
     // 1-3 rows too: over a decode step's distinct weights it streams W faster than dnnl_sgemm's gemv (gemm.h).
     for (const M of [1, 2, 3, 4, 8, 12]) assert.equal(run(M, 64, 64, true), 'thin', `M ${M}`);
     for (const M of [13, 16]) assert.notEqual(run(M, 64, 64, true), 'thin', `M ${M}`);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { registeredBackends } from '../../../src/tensor/dispatch.js';
 import { CPU, deviceMemory } from '../../../src/tensor/storage.js';
-import { BACKEND_NAMES, REFERENCE, REQUIRED_ON_CI, backendList, closeDeviceBackends, loadDeviceBackends } from './list.js';
+import { BACKEND_NAMES, LEFT_OUT, NARROWING_REFUSED, REFERENCE, REQUIRED_ON_CI, backendList, closeDeviceBackends, loadDeviceBackends } from './list.js';
 
 await loadDeviceBackends();
 
@@ -28,6 +28,16 @@ describe('the conformance list of backends', () => {
     assert.equal(new Set(BACKEND_NAMES).size, BACKEND_NAMES.length);
     for (const b of available) assert.ok(registeredBackends().includes(b), `${b.name} is not in the registry`);
     for (const m of missing) assert.ok(m.reason.length > 0, `${m.name}: no reason given`);
+  });
+
+  it('lets SMOLCLUSTER_TEST_BACKENDS leave a backend out only off x86-64 CI, and never the reference', () => {
+    assert.equal(NARROWING_REFUSED, false,
+      `SMOLCLUSTER_TEST_BACKENDS=${process.env.SMOLCLUSTER_TEST_BACKENDS} would leave a backend out of an x86-64 CI run (it is for the arm64 check only)`);
+    assert.ok(!LEFT_OUT.includes(REFERENCE));
+    for (const name of LEFT_OUT) {
+      assert.ok(!REQUIRED_ON_CI.includes(name));
+      assert.match(missing.find((m) => m.name === name)?.reason ?? '', /SMOLCLUSTER_TEST_BACKENDS/);
+    }
   });
 
   for (const name of REQUIRED_ON_CI) {

@@ -23,8 +23,22 @@ export const REFERENCE = 'js';
 /** The backends under test, reference first. */
 export const BACKEND_NAMES: readonly string[] = [REFERENCE, 'native', 'webgpu'];
 
-/** Backends a CI machine must be able to run (webgpu on SwiftShader: .ci/run sets VK_ICD_FILENAMES). */
-export const REQUIRED_ON_CI: readonly string[] = ['native', 'webgpu'];
+/**
+ * SMOLCLUSTER_TEST_BACKENDS=js,native narrows the backends under test (unset: all of them; the
+ * reference is always kept). Only the linux-arm64 check sets it (scripts/arm64-check.sh): under qemu
+ * Dawn's arm64 build loads but finds no adapter. A backend left out is never loaded, is missing with
+ * that reason, and is not required under CI=true. On x86-64 under CI=true the narrowing is refused
+ * (ignored, and list.test.ts fails saying so), so it can never excuse webgpu from the x86 CI run.
+ */
+const narrowed = (process.env.SMOLCLUSTER_TEST_BACKENDS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+const narrowedOut = narrowed.length === 0 ? [] : BACKEND_NAMES.filter((n) => n !== REFERENCE && !narrowed.includes(n));
+/** True when SMOLCLUSTER_TEST_BACKENDS would leave a backend out of an x86-64 CI run (then it is ignored). */
+export const NARROWING_REFUSED = narrowedOut.length > 0 && process.env.CI === 'true' && process.arch === 'x64';
+/** The backends SMOLCLUSTER_TEST_BACKENDS leaves out here. */
+export const LEFT_OUT: readonly string[] = NARROWING_REFUSED ? [] : narrowedOut;
+
+/** Backends a CI machine must be able to run (webgpu on SwiftShader: .ci/run sets VK_ICD_FILENAMES), less those left out. */
+export const REQUIRED_ON_CI: readonly string[] = ['native', 'webgpu'].filter((n) => !LEFT_OUT.includes(n));
 
 /** Backends that live on a device of their own, loaded by loadDeviceBackends. */
 const DEVICE_BACKENDS: readonly string[] = ['webgpu'];
@@ -47,6 +61,10 @@ export function backendList(): BackendList {
   const before = backend();
   const list: BackendList = { available: [], missing: [] };
   for (const name of BACKEND_NAMES) {
+    if (LEFT_OUT.includes(name)) {
+      list.missing.push({ name, reason: `left out by SMOLCLUSTER_TEST_BACKENDS=${process.env.SMOLCLUSTER_TEST_BACKENDS}` });
+      continue;
+    }
     if (DEVICE_BACKENDS.includes(name) && deviceReasons.has(name)) {
       list.missing.push({ name, reason: deviceReasons.get(name)! });
       continue;
@@ -64,6 +82,7 @@ export function backendList(): BackendList {
 
 /** Loads the device backends (webgpu) into this process; call closeDeviceBackends() when done. */
 export async function loadDeviceBackends(): Promise<void> {
+  if (LEFT_OUT.includes('webgpu')) return;
   const load = await loadWebGpuForTests();
   if (load.reason) deviceReasons.set('webgpu', load.reason);
   else deviceReasons.delete('webgpu');

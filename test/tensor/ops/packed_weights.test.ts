@@ -4,7 +4,10 @@
  * row: the thin kernel's), with the plain product's bits; a
  * write through its storage or a new storage packs again; the dY·W layout (forward = false) and a
  * fused bias agree with the plain bf16 GEMM too. Native backend only (the js backend has no
- * packing: its products never pack); CI=true fails where the addon is missing.
+ * packing: its products never pack); CI=true fails where the addon is missing. Where the build
+ * cannot pack (no oneDNN: OpenBLAS-only, arm64; or oneDNN without a fast bf16 matmul at this CPU
+ * level) the same uses must give the same values with nothing packed: test/helpers/bf16_packing.ts
+ * asks the addon, and holds the answer to the build and the CPU table where those decide it.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -16,6 +19,8 @@ import { applyLora, holdBaseInBf16 } from '../../../src/nn/lora/index.js';
 import { Linear } from '../../../src/nn/layers/linear.js';
 import { Module } from '../../../src/nn/module.js';
 import { Rng, randn } from '../../helpers/tensors.js';
+import { bf16PackingExpected, nativePacksBf16 } from '../../helpers/bf16_packing.js';
+import { nativeCpuTable, nativeInternals } from '../../../src/tensor/backends/native.js';
 
 const skip = !nativeAvailable() && process.env.CI !== 'true' && 'the native addon is not built here';
 
@@ -49,6 +54,13 @@ describe('packed bf16 weights', { skip }, () => {
     setBackend('native');
   });
   after(() => setBackend(previous));
+  /** Whether this build packs (false: every use below runs the plain product, and nothing is packed). */
+  const packs = nativePacksBf16();
+  const expected = bf16PackingExpected();
+
+  it('packs exactly where the build and the CPU table say: never without oneDNN; with it on x86-64 exactly at levels with AVX-512', { skip: expected === null && `oneDNN's own dispatch decides at cpu level ${nativeCpuTable()?.level}` }, () => {
+    assert.equal(packs, expected, `libraries ${JSON.stringify(nativeInternals()?.libraries)}, cpu level ${nativeCpuTable()?.level}`);
+  });
 
   it('a marked weight multiplies from its packed copy, bit for bit the plain product (bias fused)', () => {
     const [rows, cols] = [45, 70];
@@ -61,7 +73,7 @@ describe('packed bf16 weights', { skip }, () => {
     assert.deepEqual(product(x, markedW, b), plain);
     assert.equal(isPacked(markedW), false, 'one use alone does not pack');
     assert.deepEqual(product(x, markedW, b), plain);
-    assert.equal(isPacked(markedW), true);
+    assert.equal(isPacked(markedW), packs);
     assert.equal(isPacked(plainW), false);
     // Other row counts reuse the one packed copy.
     assert.deepEqual(product(seeded(4, [3, cols]), markedW, null), product(seeded(4, [3, cols]), plainW, null));
@@ -81,16 +93,16 @@ describe('packed bf16 weights', { skip }, () => {
     markUnchanging(w);
     const twice = (): number[] => (product(x, w, null), product(x, w, null));
     twice();
-    assert.equal(isPacked(w), true);
+    assert.equal(isPacked(w), packs);
     const other = bf16Weight(7, rows, cols);
     w.storage.write(other.values());
     assert.equal(isPacked(w), false);
     assert.deepEqual(twice(), product(x, other, null));
-    assert.equal(isPacked(w), true);
+    assert.equal(isPacked(w), packs);
     const third = bf16Weight(8, rows, cols);
     w.storage = third.storage;
     assert.deepEqual(twice(), product(x, third, null));
-    assert.equal(isPacked(w), true);
+    assert.equal(isPacked(w), packs);
   });
 
   it('packs nothing while packing is off', () => {
@@ -113,6 +125,10 @@ describe('packed bf16 weights', { skip }, () => {
     const plain = start.slice();
     packing().gemm!(false, false, M, cols, rows, 1, gy, 0, w, 0, 1, plain as never, 0, 1, null);
     const packed = packing().packWeight!(w, rows, cols, false, M);
+    if (!packs) {
+      assert.equal(packed, null, 'a build that packs no forward weight packs no dY·W one either');
+      return;
+    }
     assert.ok(packed, 'oneDNN packs a bf16 weight on this machine');
     const viaPacked = start.slice();
     assert.equal(packing().gemmPacked!(M, gy, packed, 1, viaPacked as never, null), true);
@@ -134,7 +150,7 @@ describe('packed bf16 weights', { skip }, () => {
     assert.deepEqual(gradOfX(marked), plain);
     assert.equal(isPacked(marked, false), false, 'one backward alone does not pack');
     const packed = gradOfX(marked);
-    assert.equal(isPacked(marked, false), true);
+    assert.equal(isPacked(marked, false), packs);
     const scale = Math.max(...plain.map(Math.abs));
     assert.ok(packed.every((g, i) => Math.abs(g - plain[i]) <= 1e-5 * scale), 'within float32 summation order of the plain product');
     const small = bf16Weight(23, 64, cols);
@@ -143,9 +159,13 @@ describe('packed bf16 weights', { skip }, () => {
     assert.equal(isPacked(small, false), false, 'a layer-sized weight keeps the plain dX product');
   });
 
-  it('refuses a handle that is no packed weight, naming the argument', () => {
+  it('refuses a handle that is no packed weight, naming the argument (without oneDNN: runs nothing, C untouched)', () => {
     const w = bf16Weight(14, 4, 8);
-    assert.throws(() => packing().gemmPacked!(2, w.buffer, {} as PackedWeight, 0, new Float32Array(8) as never, null), /packed/);
+    const C = new Float32Array(8).fill(7);
+    const call = () => packing().gemmPacked!(2, w.buffer, {} as PackedWeight, 0, C as never, null);
+    if (nativeInternals()!.libraries.dnnl) assert.throws(call, /packed/);
+    else assert.equal(call(), false);
+    assert.deepEqual(Array.from(C), new Array(8).fill(7));
   });
 
   it('LoRA\'s base held in bf16 is packed, and the layer\'s output is the same with packing off', () => {
@@ -164,6 +184,6 @@ describe('packed bf16 weights', { skip }, () => {
     run();
     assert.deepEqual(run(), off);
     const base = model.parameters().find((p) => p.dtype === 'bfloat16')!;
-    assert.equal(isPacked(base), true);
+    assert.equal(isPacked(base), packs);
   });
 });
