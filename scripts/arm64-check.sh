@@ -24,6 +24,7 @@
 #   ARM64_TESTS          test filters for scripts/run-tests.mjs (default: the set below)
 #   ARM64_CPU            SMOLCLUSTER_CPU for the arm64 run (generic, neon, neon-dotprod, neon-bf16);
 #                        the caller's SMOLCLUSTER_CPU is an x86 cap and is not passed on
+#   ARM64_LEVELS         the lower levels the kernel tests run again at (default: neon-dotprod generic)
 set -euo pipefail
 unset SMOLCLUSTER_CPU
 if [ -n "${ARM64_CPU:-}" ]; then export SMOLCLUSTER_CPU=$ARM64_CPU; fi
@@ -108,4 +109,18 @@ t0=$SECONDS
 say "running ${#tests[@]} test filters under qemu: ${tests[*]}"
 SMOLCLUSTER_NATIVE_ADDON=$ADDON SMOLCLUSTER_TEST_BACKENDS=js,native \
   "$NODE" scripts/run-tests.mjs "${tests[@]}" || die "tests failed under qemu (arm64)"
-say "tests passed in $((SECONDS - t0)) s; whole check $((SECONDS - started)) s"
+say "tests passed in $((SECONDS - t0)) s"
+
+# 6. The kernel tests again at the lower arm64 levels: neon-dotprod (no BF16: the widened bf16 kernel)
+#    and generic (no NEON kernels: the portable and library paths). qemu's CPU has every feature.
+if [ -z "${ARM64_CPU:-}" ]; then
+  kernels=(tensor/backends/gemm_thin tensor/backends/bf16_thin tensor/backends/attention_decode tensor/backends/cpu_features)
+  for level in ${ARM64_LEVELS:-neon-dotprod generic}; do
+    t0=$SECONDS
+    SMOLCLUSTER_CPU=$level SMOLCLUSTER_NATIVE_ADDON=$ADDON SMOLCLUSTER_TEST_BACKENDS=js,native \
+      "$NODE" scripts/run-tests.mjs "${kernels[@]}" > "$CACHE/level-$level.log" 2>&1 \
+      || { tail -n 60 "$CACHE/level-$level.log"; die "kernel tests failed under qemu at SMOLCLUSTER_CPU=$level"; }
+    say "kernel tests at SMOLCLUSTER_CPU=$level passed in $((SECONDS - t0)) s"
+  done
+fi
+say "whole check $((SECONDS - started)) s"

@@ -19,6 +19,7 @@
 
 #include "cpu_features.h"
 #include "gemm.h"
+#include "gemm_thin_neon.h"
 #include "threads.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -185,17 +186,22 @@ constexpr int64_t kRowGrain = 256;  // rows of W per thread before the product f
 }  // namespace
 
 bool gemmThinApplies(const Gemm& g) {
+  const bool thin = !g.transA && g.transB && g.M >= 1 && g.M <= kThinGemmRows && g.K >= 1;
 #if SC_HAVE_THIN_F32
-  return !g.transA && g.transB && g.M >= 1 && g.M <= kThinGemmRows && g.K >= 1 && cpuFeatures().avx512;
+  return thin && cpuFeatures().avx512;
+#elif defined(__aarch64__)
+  return thin && cpuFeatures().neon;  // gemm_thin_neon.cc
 #else
-  (void)g;
+  (void)thin;
   return false;
 #endif
 }
 
 bool gemmThin(const Gemm& g) {
   if (!gemmThinApplies(g)) return false;
-#if SC_HAVE_THIN_F32
+#if defined(__aarch64__)
+  gemmThinNeon(g);
+#elif SC_HAVE_THIN_F32
   const int64_t R = wRowsFor(g.M);
   const int64_t passes = passesFor(g.M);
   PackedX x;

@@ -22,6 +22,7 @@
 #include <algorithm>
 
 #include "cpu_features.h"
+#include "gemm_thin_neon.h"
 #include "threads.h"
 
 #if defined(__x86_64__) && defined(__linux__) && \
@@ -152,6 +153,9 @@ const char* thinBf16Product(const GemmBf16& t) {
   // Blocks of four rows per chunk, so a thread's rows start on a block.
   parallelRange((t.N + 3) / 4, kRowGrain / 4, [&](int64_t lo, int64_t hi) { rows(t, lo * 4, std::min(t.N, hi * 4)); });
   return "thin avx512_bf16";
+#elif defined(__aarch64__)
+  if (!cpuFeatures().neon) return nullptr;
+  return thinBf16ProductNeon(t, cpuFeatures().bf16);  // gemv_bf16_neon.cc
 #else
   return nullptr;
 #endif

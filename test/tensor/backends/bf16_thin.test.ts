@@ -1,6 +1,6 @@
 /**
  * The native bf16 GEMM's x·Wᵀ against a float64 reference of the bf16 products for every M from 1
- * to 16: the thin kernels up to THIN_ROWS (src/native/gemv_bf16.cc: AVX512-BF16; gemv_bf16_amx.cc:
+ * to 16: the thin kernels up to THIN_ROWS (src/native/gemv_bf16.cc: AVX512-BF16; gemv_bf16_neon.cc: NEON, BFDOT; gemv_bf16_amx.cc:
  * AMX tiles from two rows of x), oneDNN past it: odd K around the 32-element vector (the masked tail; the AMX kernel takes whole tiles
  * only), N not a multiple of the 4-row block nor of the 16-row tile, alpha, beta = 1, a bias. A long
  * weight (the prefetch ahead of the rows) whole and in row slices, bit for bit. And the policy: which
@@ -31,11 +31,13 @@ function randomBf16(n: number, rng: Rng): Uint16Array {
   return out;
 }
 
-/** The thin kernels run on x86-64 only (gemv_bf16.cc, gemv_bf16_amx.cc), at the addon's (capped) CPU level. */
+/** The x86-64 thin kernels (gemv_bf16.cc, gemv_bf16_amx.cc), at the addon's (capped) CPU level. */
 const cpu = nativeCpuTable();
 const x64 = process.arch === 'x64' && cpu?.arch === 'x64';
 const hasAvx512Bf16 = x64 && cpu.features.avx512bf16 === true;
 const hasAmx = x64 && cpu.features.amxBf16 === true;
+/** arm64's thin kernels (gemv_bf16_neon.cc): BFDOT where the table has bf16, else bf16 widened in registers. */
+const neonKernel = process.arch === 'arm64' && cpu?.arch === 'arm64' && cpu.features.neon ? (cpu.features.bf16 ? 'thin neon_bf16' : 'thin neon') : null;
 
 interface Case { M: number; N: number; K: number; alpha: number; beta: 0 | 1; bias: boolean }
 
@@ -57,6 +59,8 @@ const widen = (x: Uint16Array): Float32Array => new Float32Array(Uint32Array.fro
 /**
  * The native product's C against float64 sums of the same bf16 products: each element within a
  * float32 summation's error of its products' magnitudes (K roundings of 2⁻²⁴), plus the add's.
+ * arm64's BFDOT rounds each pair's sum once more (to odd: 2⁻²³ of the pair) before adding it, K/2
+ * roundings of 2⁻²³ of the pairs within the same bound.
  */
 function checkAgainstFloat64(c: Case, o: Operands, got: Float32Array): void {
   const [A, B] = [widen(o.A), widen(o.B)];
@@ -142,7 +146,16 @@ describe('bf16 GEMM, thin x·Wᵀ kernels: against float64 sums of the bf16 prod
     for (const M of [THIN_ROWS + 1, 16]) assert.doesNotMatch(impl(M, 64), /^thin/, `M ${M}: the native limit (gemv_bf16.h kThinBf16Rows) is THIN_ROWS`);
   });
 
-  test('kernel by M where no thin kernel runs (no AVX512-BF16, a lower cap, arm64): oneDNN, or the float32 product without it', { skip: hasAvx512Bf16 ? 'the thin kernels run here (previous test)' : false }, () => {
+  test(`kernel by M on arm64: 1 to ${THIN_ROWS} rows NEON (BFDOT where the CPU has bf16), more rows the library's`, { skip: neonKernel ? false : `no NEON kernel at cpu level ${cpu?.level} (${process.arch})` }, () => {
+    for (let M = 1; M <= THIN_ROWS; M++) {
+      product(native!, { M, N: 20, K: 64, alpha: 1, beta: 0, bias: false });
+      assert.equal(nativeInternals()!.lastBf16GemmImpl(), neonKernel, `M ${M}`);
+    }
+    product(native!, { M: THIN_ROWS + 1, N: 20, K: 64, alpha: 1, beta: 0, bias: false });
+    assert.doesNotMatch(nativeInternals()!.lastBf16GemmImpl(), /^thin/, `M ${THIN_ROWS + 1}: the native limit is THIN_ROWS`);
+  });
+
+  test('kernel by M where no thin kernel runs (no AVX512-BF16, a lower cap, arm64 capped at generic): oneDNN, or the float32 product without it', { skip: hasAvx512Bf16 || neonKernel ? 'the thin kernels run here (previous tests)' : false }, () => {
     const dnnl = nativeInternals()!.libraries.dnnl;
     for (const M of [1, 2, THIN_ROWS, THIN_ROWS + 1]) {
       product(native!, { M, N: 20, K: 64, alpha: 1, beta: 0, bias: false });

@@ -22,7 +22,8 @@ const skip = native ? false : process.env.CI === 'true' ? false : `native addon 
 
 /** Whether the thin fp32 kernel runs in this process: x86-64 with AVX-512 at the addon's (capped) level (gemm_thin.cc). */
 const cpu = nativeCpuTable();
-const thinRuns = process.arch === 'x64' && cpu?.arch === 'x64' && cpu.features.avx512 === true;
+// The thin kernel: AVX-512 on x86-64 (gemm_thin.cc), NEON on arm64 (gemm_thin_neon.cc).
+const thinRuns = process.arch === cpu?.arch && (cpu.arch === 'x64' ? cpu.features.avx512 === true : cpu.features.neon === true);
 
 interface Case { M: number; N: number; K: number; alpha?: number; beta?: number; bias?: boolean; batch?: number; gap?: number }
 
@@ -99,13 +100,13 @@ describe('fp32 GEMM, thin x·Wᵀ path: native against js', { skip }, () => {
     assert.ok(cpu.levels.includes(cpu.level), `level ${cpu.level} is not one of ${cpu.levels.join(', ')}`);
   });
 
-  test('where the thin kernel does not run (no AVX-512, a lower cap, arm64), auto gives every row count to the library\'s GEMM', { skip: thinRuns ? 'the thin kernel runs here (next test)' : false }, () => {
+  test('where the thin kernel does not run (no AVX-512, a lower cap, arm64 capped at generic), auto gives every row count to the library\'s GEMM', { skip: thinRuns ? 'the thin kernel runs here (next test)' : false }, () => {
     for (const M of [1, 2, 3, 4, 8, 12, 13, 16]) assert.notEqual(run(M, 64, 64, true), 'thin', `M ${M} (cpu level ${cpu?.level})`);
     const library = nativeInternals()!.libraries.dnnl ? /^dnnl/ : nativeInternals()!.libraries.cblas ? /^cblas$/ : /^own$/;
     assert.match(run(8, 64, 64, true), library);
   });
 
-  test('auto runs it for 1..12 rows of x·Wᵀ where the CPU has AVX-512; not for 13+ rows, A·B or a tiny product', { skip: thinRuns ? false : `the thin kernel does not run here (${process.arch}, cpu level ${cpu?.level})` }, () => {
+  test('auto runs it for 1..12 rows of x·Wᵀ where the CPU has AVX-512 (arm64: NEON); not for 13+ rows, A·B or a tiny product', { skip: thinRuns ? false : `the thin kernel does not run here (${process.arch}, cpu level ${cpu?.level})` }, () => {
     // 1-3 rows too: over a decode step's distinct weights it streams W faster than dnnl_sgemm's gemv (gemm.h).
     for (const M of [1, 2, 3, 4, 8, 12]) assert.equal(run(M, 64, 64, true), 'thin', `M ${M}`);
     for (const M of [13, 16]) assert.notEqual(run(M, 64, 64, true), 'thin', `M ${M}`);
