@@ -41,6 +41,7 @@
         'src/native/attention.cc',
         'src/native/attention_bf16.cc',
         'src/native/attention_decode.cc',
+        'src/native/attention_decode_neon.cc',
         'src/native/shm.cc',
         'src/native/memory.cc',
         'src/native/bf16.cc',

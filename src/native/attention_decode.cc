@@ -19,6 +19,7 @@
 #include <memory>
 #include <string>
 
+#include "attention_decode_neon.h"
 #include "attention_geometry.h"
 #include "bf16.h"
 #include "cpu_features.h"
@@ -202,6 +203,12 @@ void attendHead(const AttentionGeometry& g, const float* q, const float* k, cons
     softmaxRow(m.scores.get(), g.tk, false);
     return weightedRowAvx512(m.scores.get(), v, out, g.tk, g.dv);
   }
+#elif defined(__aarch64__)
+  if (cpuFeatures().neon) {
+    scoreRowNeon(q, k, m.scores.get(), g.tk, g.d, g.scale);
+    softmaxRow(m.scores.get(), g.tk, false);
+    return weightedRowNeon(m.scores.get(), v, out, g.tk, g.dv);
+  }
 #endif
   scoreRow(q, k, m.scores.get(), g.tk, g.d, g.scale);
   softmaxRow(m.scores.get(), g.tk, false);
@@ -218,6 +225,14 @@ void attendHead(const AttentionGeometry& g, const float* q, const uint16_t* k, c
   }
 #endif
   for (int64_t c = 0; c < g.d; c++) m.qf[c] = widenBf16(m.q[c]);
+#if defined(__aarch64__)
+  if (cpuFeatures().neon) {
+    if (cpuFeatures().bf16) scoreRowBfdot(m.q.get(), k, m.scores.get(), g.tk, g.d, g.scale);
+    else scoreRowNeon(m.qf.get(), k, m.scores.get(), g.tk, g.d, g.scale);
+    softmaxRow(m.scores.get(), g.tk, true);
+    return weightedRowNeon(m.scores.get(), v, out, g.tk, g.dv);
+  }
+#endif
   scoreRow(m.qf.get(), k, m.scores.get(), g.tk, g.d, g.scale);
   softmaxRow(m.scores.get(), g.tk, true);
   weightedRow(m.scores.get(), v, out, g.tk, g.dv);
