@@ -58,17 +58,28 @@ inline void finish(const GemmBf16& t, float32x4_t (&acc)[MB][R], const uint16_t*
   }
 }
 
+/** A tile's operands: rows [n0, n0 + R) of W and [m0, m0 + MB) of x, their sums zeroed, K's whole steps of 8. */
+template <int R, int MB>
+struct Tile {
+  const uint16_t* w[R];
+  const uint16_t* x[MB];
+  float32x4_t acc[MB][R];
+  int64_t full;
+  Tile(const GemmBf16& t, int64_t m0, int64_t n0) : full(t.K - t.K % 8) {
+    for (int r = 0; r < R; r++) w[r] = t.B + (n0 + r) * t.K;
+    for (int i = 0; i < MB; i++) x[i] = t.A + (m0 + i) * t.K;
+    for (int i = 0; i < MB; i++)
+      for (int r = 0; r < R; r++) acc[i][r] = vdupq_n_f32(0.0f);
+  }
+};
+
 template <int R, int MB>
 void tileWidened(const GemmBf16& t, int64_t m0, int64_t n0) {
-  const int64_t full = t.K - t.K % 8;
-  const uint16_t* w[R];
-  for (int r = 0; r < R; r++) w[r] = t.B + (n0 + r) * t.K;
-  const uint16_t* x[MB];
-  for (int i = 0; i < MB; i++) x[i] = t.A + (m0 + i) * t.K;
-  float32x4_t acc[MB][R];
-  for (int i = 0; i < MB; i++)
-    for (int r = 0; r < R; r++) acc[i][r] = vdupq_n_f32(0.0f);
-  for (int64_t k = 0; k < full; k += 8) {
+  Tile<R, MB> o(t, m0, n0);
+  const auto& w = o.w;
+  const auto& x = o.x;
+  auto& acc = o.acc;
+  for (int64_t k = 0; k < o.full; k += 8) {
     float32x4_t lo[R], hi[R];
     for (int r = 0; r < R; r++) {
       const uint16x8_t v = vld1q_u16(w[r] + k);
@@ -81,21 +92,17 @@ void tileWidened(const GemmBf16& t, int64_t m0, int64_t n0) {
       for (int r = 0; r < R; r++) acc[i][r] = vfmaq_f32(vfmaq_f32(acc[i][r], xl, lo[r]), xh, hi[r]);
     }
   }
-  finish<R, MB>(t, acc, x, w, m0, n0, full);
+  finish<R, MB>(t, acc, x, w, m0, n0, o.full);
 }
 
 template <int R, int MB>
 __attribute__((target("arch=armv8.2-a+bf16")))
 void tileBfdot(const GemmBf16& t, int64_t m0, int64_t n0) {
-  const int64_t full = t.K - t.K % 8;
-  const uint16_t* w[R];
-  for (int r = 0; r < R; r++) w[r] = t.B + (n0 + r) * t.K;
-  const uint16_t* x[MB];
-  for (int i = 0; i < MB; i++) x[i] = t.A + (m0 + i) * t.K;
-  float32x4_t acc[MB][R];
-  for (int i = 0; i < MB; i++)
-    for (int r = 0; r < R; r++) acc[i][r] = vdupq_n_f32(0.0f);
-  for (int64_t k = 0; k < full; k += 8) {
+  Tile<R, MB> o(t, m0, n0);
+  const auto& w = o.w;
+  const auto& x = o.x;
+  auto& acc = o.acc;
+  for (int64_t k = 0; k < o.full; k += 8) {
     bfloat16x8_t wv[R];
     for (int r = 0; r < R; r++) wv[r] = vreinterpretq_bf16_u16(vld1q_u16(w[r] + k));
     for (int i = 0; i < MB; i++) {
@@ -103,7 +110,7 @@ void tileBfdot(const GemmBf16& t, int64_t m0, int64_t n0) {
       for (int r = 0; r < R; r++) acc[i][r] = vbfdotq_f32(acc[i][r], xv, wv[r]);
     }
   }
-  finish<R, MB>(t, acc, x, w, m0, n0, full);
+  finish<R, MB>(t, acc, x, w, m0, n0, o.full);
 }
 
 template <int R, int MB>
