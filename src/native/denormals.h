@@ -1,4 +1,5 @@
-// Flush-to-zero / denormals-are-zero for our kernels (x86 MXCSR FTZ + DAZ bits).
+// Flush-to-zero / denormals-are-zero for our kernels (x86 MXCSR FTZ + DAZ bits; arm64 FPCR.FZ, which
+// flushes subnormal inputs and results alike).
 //
 // Adam's moments decay into subnormal floats once gradients are zero, and every operation on a
 // subnormal costs ~100 cycles on x86: the same step ran 2.3x slower (issue 13). With the mode on,
@@ -6,12 +7,15 @@
 // get the same with torch.set_flush_denormal(True). The mode is set only while a kernel runs on the
 // calling (JavaScript) thread and restored afterwards, so JavaScript's own double arithmetic is never
 // affected; OpenMP worker threads, which run nothing but native kernels, keep it.
-// On by default; SMOLCLUSTER_FLUSH_DENORMALS=0 (or setFlushDenormals(false)) turns it off.
+// On by default; SMOLCLUSTER_FLUSH_DENORMALS=0 (or setFlushDenormals(false)) turns it off. Apple's
+// cores take subnormals at full speed; arm64 flushes all the same, so every CPU computes alike.
 #pragma once
+
+#include <cstdint>
 
 #if defined(__SSE__) || defined(_M_X64)
 #include <xmmintrin.h>
-#define SC_HAVE_MXCSR 1
+#define SC_HAVE_FLUSH_MODE 1
 #endif
 
 namespace sc {
@@ -19,16 +23,29 @@ namespace sc {
 bool flushDenormals();
 void setFlushDenormals(bool on);
 
-#ifdef SC_HAVE_MXCSR
-constexpr unsigned kFtzDaz = 0x8040;  // MXCSR bit 15 (flush to zero) | bit 6 (denormals are zero)
+#if defined(SC_HAVE_FLUSH_MODE)
+using FpMode = unsigned;
+constexpr FpMode kFlushBits = 0x8040;  // MXCSR bit 15 (flush to zero) | bit 6 (denormals are zero)
+inline FpMode readFpMode() { return _mm_getcsr(); }
+inline void writeFpMode(FpMode m) { _mm_setcsr(m); }
+#elif defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__))
+#define SC_HAVE_FLUSH_MODE 1
+using FpMode = uint64_t;
+constexpr FpMode kFlushBits = FpMode{1} << 24;  // FPCR.FZ
+inline FpMode readFpMode() {
+  FpMode v;
+  __asm__ volatile("mrs %0, fpcr" : "=r"(v));
+  return v;
+}
+inline void writeFpMode(FpMode m) { __asm__ volatile("msr fpcr, %0" : : "r"(m)); }
 #endif
 
 /** Applies the configured mode to the calling thread for its lifetime (OpenMP workers). */
 inline void applyDenormalMode() {
-#ifdef SC_HAVE_MXCSR
-  const unsigned cur = _mm_getcsr();
-  const unsigned want = flushDenormals() ? (cur | kFtzDaz) : (cur & ~kFtzDaz);
-  if (want != cur) _mm_setcsr(want);
+#ifdef SC_HAVE_FLUSH_MODE
+  const FpMode cur = readFpMode();
+  const FpMode want = flushDenormals() ? (cur | kFlushBits) : (cur & ~kFlushBits);
+  if (want != cur) writeFpMode(want);
 #endif
 }
 
@@ -36,21 +53,23 @@ inline void applyDenormalMode() {
 class DenormalScope {
  public:
   DenormalScope() {
-#ifdef SC_HAVE_MXCSR
-    saved_ = _mm_getcsr();
+#ifdef SC_HAVE_FLUSH_MODE
+    saved_ = readFpMode();
     applyDenormalMode();
 #endif
   }
   ~DenormalScope() {
-#ifdef SC_HAVE_MXCSR
-    if (_mm_getcsr() != saved_) _mm_setcsr(saved_);
+#ifdef SC_HAVE_FLUSH_MODE
+    if (readFpMode() != saved_) writeFpMode(saved_);
 #endif
   }
   DenormalScope(const DenormalScope&) = delete;
   DenormalScope& operator=(const DenormalScope&) = delete;
 
  private:
-  unsigned saved_ = 0;
+#ifdef SC_HAVE_FLUSH_MODE
+  FpMode saved_ = 0;
+#endif
 };
 
 }  // namespace sc

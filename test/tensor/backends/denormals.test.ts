@@ -20,13 +20,14 @@ describe('native flush-to-zero / denormals-are-zero', () => {
     test('skipped: native addon unavailable', { skip: reason ?? 'unavailable' }, () => {});
     return;
   }
-  const mxcsrMatters = process.arch === 'x64';
+  // MXCSR's FTZ+DAZ on x86-64, FPCR.FZ on arm64 (src/native/denormals.h).
+  const flushMatters = process.arch === 'x64' || process.arch === 'arm64';
 
   test('is on by default unless SMOLCLUSTER_FLUSH_DENORMALS=0', () => {
     assert.equal(internals.getFlushDenormals(), process.env.SMOLCLUSTER_FLUSH_DENORMALS !== '0');
   });
 
-  test('on: subnormal inputs read as 0 and subnormal results are written as 0; off: kept', { skip: !mxcsrMatters && 'x86 only' }, () => {
+  test('on: subnormal inputs read as 0 and subnormal results are written as 0; off: kept', { skip: !flushMatters && 'x86-64 and arm64 only' }, () => {
     const before = internals.getFlushDenormals();
     try {
       const x = new Float32Array([SUB, 1]);
