@@ -13,13 +13,14 @@
 // alone streamed them at 7.9 GB/s at 8 rows (as gemv_bf16.cc found for the one-row bf16 product).
 // Over a decode step's distinct weights (bench:native-gemm --decode-step) the stream is what costs:
 // at 8 rows 45 ms for SmolLM2's 538 MB (11.9 GB/s), at one row 37 ms (14.7 GB/s).
+// This is the AVX-512 kernel (cpuFeatures().avx512); arm64 takes gemm_thin_neon.cc's.
 #include <algorithm>
 #include <cstdint>
 #include <vector>
 
 #include "cpu_features.h"
 #include "gemm.h"
-#include "gemm_thin_neon.h"
+#include "thin_neon.h"
 #include "threads.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))

@@ -8,7 +8,7 @@
 //
 // What it should reach (docs/NATIVE.md, "NEON paths"): at one row it is bound by reading W, at 8
 // rows by the FMA pipes (4 × 128-bit on an Apple P-core), as the x86 kernel is by AVX-512's.
-#include "gemm_thin_neon.h"
+#include "thin_neon.h"
 
 #if defined(__aarch64__)
 #include <arm_neon.h>

@@ -22,7 +22,7 @@
 #include <algorithm>
 
 #include "cpu_features.h"
-#include "gemm_thin_neon.h"
+#include "thin_neon.h"
 #include "threads.h"
 
 #if defined(__x86_64__) && defined(__linux__) && \

@@ -11,7 +11,7 @@
 //    nearest instead), so its results are the widened kernel's within float32 rounding, not bit for
 //    bit: test/tensor/backends/neon_kernels.test.ts states the bound.
 // K's last K % 8 values are summed in scalar FMAs after the lanes.
-#include "gemm_thin_neon.h"
+#include "thin_neon.h"
 
 #if defined(__aarch64__)
 #include <arm_neon.h>
