@@ -1,6 +1,6 @@
 import { fstatSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { CheckpointError } from '../checkpoint.js';
-import { fromBf16Bits, fromF16Bits, toBf16Bits, toF16Bits } from './float_formats.js';
+import { fromBf16Bits, fromF16Bits, toBf16Bits, toF16Bits } from '../../util/float_formats.js';
 
 /**
  * Hugging Face's safetensors format (https://huggingface.co/docs/safetensors):

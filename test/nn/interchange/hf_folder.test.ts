@@ -13,7 +13,7 @@ import { parseByteSize, planShards } from '../../../src/nn/interchange/hf_shards
 import { readFolderTensors } from '../../../src/nn/interchange/hf_weights.js';
 import { initFromFile } from '../../../src/nn/interchange/model_io.js';
 import { openInitRanges } from '../../../src/nn/interchange/init_ranges.js';
-import { fromBf16Bits, fromF16Bits, toBf16Bits, toF16Bits } from '../../../src/nn/interchange/float_formats.js';
+import { fromBf16Bits, fromF16Bits, toBf16Bits, toF16Bits } from '../../../src/util/float_formats.js';
 import { type LlamaSpec, type ModelSpec, createModel } from '../../../src/nn/models/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'smol-hf-folder-'));

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { fromBf16Bits, fromF16Bits, toBf16Bits, toF16Bits } from '../../../src/nn/interchange/float_formats.js';
+import { fromBf16Bits, fromF16Bits, toBf16Bits, toF16Bits } from '../../../src/util/float_formats.js';
 import { initFromFile, saveSafetensors } from '../../../src/nn/interchange/model_io.js';
 import { readSafetensors, toFloat32, writeSafetensors } from '../../../src/nn/interchange/safetensors.js';
 import { createModel, defaultSpec } from '../../../src/nn/models/index.js';

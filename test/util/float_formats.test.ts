@@ -1,10 +1,10 @@
 /**
- * bfloat16 and float16 to and from float32 (src/nn/interchange/float_formats.ts): known bit
+ * bfloat16 and float16 to and from float32 (src/util/float_formats.ts): known bit
  * patterns, round to nearest even at ties, overflow, subnormals, signed zeros, NaN; widening exact.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { fromBf16Bits, fromF16Bits, toBf16Bits, toF16Bits } from '../../../src/nn/interchange/float_formats.js';
+import { fromBf16Bits, fromF16Bits, toBf16Bits, toF16Bits } from '../../src/util/float_formats.js';
 
 /** The float32 whose bits are `bits`. */
 function f32(bits: number): number {
