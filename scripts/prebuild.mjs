@@ -2,16 +2,21 @@
 /**
  * Builds prebuilds/<platform>-<arch>/ (npm's prepack step, and .ci/run before the tests): the native
  * addon as built from this checkout's sources, its source stamp, and the shared libraries it needs
- * beyond glibc and the GCC C++ runtime (oneDNN and what oneDNN links: libgomp, libOpenCL), copied
- * beside it with their Debian copyright files. The addon is linked with RPATH $ORIGIN (binding.gyp),
- * so the copies beside it are the ones loaded. `npm install --ignore-scripts` then has the fast
- * kernels on a machine without libdnnl-dev (docs/NATIVE.md, "Prebuilt addon").
+ * beyond glibc and the GCC C++ runtime, copied beside it with their Debian copyright files: on
+ * linux-x64 oneDNN and what oneDNN links (libgomp, libOpenCL); on linux-arm64 OpenBLAS, libgfortran
+ * and libgomp. The addon is linked with RPATH $ORIGIN (binding.gyp), so the copies beside it are the
+ * ones loaded. `npm install --ignore-scripts` then has the fast kernels on a machine without the
+ * libraries' -dev packages (docs/NATIVE.md, "Prebuilt addon").
  *
- *   SMOLCLUSTER_SKIP_PREBUILD=1  skip (npm pack without oneDNN at hand: the package then builds from source)
+ *   --target linux-arm64         on linux-x64: the addon cross-built by scripts/arm64-build.sh (run
+ *                                here when .arm64/'s build is stale), its libraries resolved by the
+ *                                arm64 loader and its loading checked with the arm64 Node, under qemu
+ *   SMOLCLUSTER_SKIP_PREBUILD=1  skip (npm pack without the libraries at hand: the package then builds from source)
  *   --force                      rebuild the directory even when its stamp matches the sources
  *
- * Only linux-x64 is built; elsewhere one line says so and nothing is written. The build must have
- * oneDNN: a prebuild without it would not be the fast path it stands for, so that is an error.
+ * Only Linux is prebuilt; elsewhere one line says so and nothing is written. The build must have its
+ * fast library (oneDNN on x64, oneDNN or OpenBLAS on arm64): a prebuild without it would not be the
+ * fast path it stands for, so that is an error.
  */
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -23,10 +28,37 @@ const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const require = createRequire(import.meta.url);
 const { nativeSourceHash, stampPathFor } = require('./native-source-hash.cjs');
 
-const TARGET = `${process.platform}-${process.arch}`;
+const HOST = `${process.platform}-${process.arch}`;
+const TARGET = targetArgument() ?? HOST;
 const ADDON = 'smolcluster.node';
-const built = join(root, 'build', 'Release', ADDON);
 const outDir = join(root, 'prebuilds', TARGET);
+/** Where the arm64 Node and the cross-built addon live (scripts/arm64-build.sh; its default Node version). */
+const ARM64_CACHE = join(root, '.arm64');
+const ARM64_NODE = join(ARM64_CACHE, `node-${process.env.ARM64_NODE_VERSION ?? '20.20.2'}`, 'bin', 'node');
+
+/**
+ * How a target's prebuild is made here: the addon's path and how to build it, the command that lists
+ * the libraries the loader resolves for it (ldd's output), the Node that loads it to check, and the
+ * libraries one of which must be bundled for it to be the fast path.
+ */
+function toolchainFor(target) {
+  const fast = target === 'linux-x64' ? ['libdnnl'] : ['libdnnl', 'libopenblas'];
+  if (target === HOST && (HOST === 'linux-x64' || HOST === 'linux-arm64')) {
+    const build = () => spawnSync(process.execPath, [join(root, 'scripts', 'build-native.mjs')], { cwd: root, stdio: 'inherit' });
+    return { built: join(root, 'build', 'Release', ADDON), build, listLibraries: ['ldd'], node: process.execPath, fast };
+  }
+  if (target === 'linux-arm64' && HOST === 'linux-x64') {
+    const build = () => spawnSync('bash', [join(root, 'scripts', 'arm64-build.sh')], { cwd: root, stdio: 'inherit' });
+    // The arm64 loader lists what it resolves as ldd does (ldd itself cannot read an aarch64 file); binfmt runs it.
+    return { built: join(ARM64_CACHE, 'tree', 'build', 'Release', ADDON), build, listLibraries: ['/lib/ld-linux-aarch64.so.1', '--list'], node: ARM64_NODE, fast };
+  }
+  return null;
+}
+
+function targetArgument() {
+  const i = process.argv.indexOf('--target');
+  return i < 0 ? null : process.argv[i + 1];
+}
 
 /**
  * Libraries every Linux that runs Node already has (Node itself links them): glibc's and the GCC
@@ -44,20 +76,23 @@ function readStamp(addonPath) {
   return existsSync(stamp) ? readFileSync(stamp, 'utf8').trim() : null;
 }
 
-/** build/Release's addon, built now unless its stamp already names these sources. */
-function freshBuild(hash) {
+/** The toolchain's addon, built now unless its stamp already names these sources. */
+function freshBuild(toolchain, hash) {
+  const { built } = toolchain;
   if (existsSync(built) && readStamp(built) === hash) return;
-  const r = spawnSync(process.execPath, [join(root, 'scripts', 'build-native.mjs')], { cwd: root, stdio: 'inherit' });
+  const r = toolchain.build();
   if (r.status !== 0 || !existsSync(built) || readStamp(built) !== hash) {
-    fail('the native addon did not build from these sources (see build/native-build.log); '
+    fail(`the native addon for ${TARGET} did not build from these sources (see ${join(dirname(dirname(built)), 'native-build.log')}); `
       + 'SMOLCLUSTER_SKIP_PREBUILD=1 packs without a prebuilt addon');
   }
 }
 
 /** `name => path` for every shared library the loader resolves for the addon (ldd lists them transitively). */
-function resolvedLibraries(addonPath) {
-  const r = spawnSync('ldd', [addonPath], { encoding: 'utf8' });
-  if (r.status !== 0) fail(`ldd ${addonPath} failed: ${(r.stderr || r.stdout).trim()}`);
+function resolvedLibraries(toolchain) {
+  const [command, ...args] = toolchain.listLibraries;
+  const addonPath = toolchain.built;
+  const r = spawnSync(command, [...args, addonPath], { encoding: 'utf8' });
+  if (r.status !== 0) fail(`${command} ${addonPath} failed: ${(r.stderr || r.stdout || r.error?.message || '').trim()}`);
   const libs = [];
   for (const line of r.stdout.split('\n')) {
     const m = /^\s*(\S+)\s+=>\s+(.+?)\s+\(0x[0-9a-f]+\)\s*$/.exec(line) ?? /^\s*(\S+)\s+=>\s+(not found)\s*$/.exec(line);
@@ -72,8 +107,10 @@ function resolvedLibraries(addonPath) {
 function debianPackageOf(path) {
   const owner = spawnSync('dpkg', ['-S', realpathSync(path)], { encoding: 'utf8' });
   if (owner.status !== 0) return null;
-  const pkg = owner.stdout.split(':')[0].trim();
-  const version = spawnSync('dpkg-query', ['-W', '-f=${Version}', pkg], { encoding: 'utf8' }).stdout.trim();
+  // "libgomp1:arm64: /usr/lib/…": the package qualified by its architecture where several are installed.
+  const qualified = owner.stdout.slice(0, owner.stdout.indexOf(': ')).trim();
+  const pkg = qualified.split(':')[0];
+  const version = spawnSync('dpkg-query', ['-W', '-f=${Version}', qualified], { encoding: 'utf8' }).stdout.trim();
   const copyright = join('/usr/share/doc', pkg, 'copyright');
   return { pkg, version, copyright: existsSync(copyright) ? copyright : null };
 }
@@ -89,12 +126,12 @@ function commonLicensesIn(text) {
 }
 
 /** Copies the addon, its stamp, the bundled libraries and their licenses into dir; returns the manifest. */
-function stage(dir, hash) {
+function stage(toolchain, dir, hash) {
   mkdirSync(join(dir, 'LICENSES'), { recursive: true });
-  copyFileSync(built, join(dir, ADDON));
+  copyFileSync(toolchain.built, join(dir, ADDON));
   writeFileSync(stampPathFor(join(dir, ADDON)), `${hash}\n`);
   const bundled = [];
-  for (const { soname, path } of resolvedLibraries(built)) {
+  for (const { soname, path } of resolvedLibraries(toolchain)) {
     if (SYSTEM_LIBRARIES.test(soname)) continue;
     copyFileSync(realpathSync(path), join(dir, soname));
     const deb = debianPackageOf(path);
@@ -111,27 +148,29 @@ function stage(dir, hash) {
     if (licenses.length === 0) fail(`no license text found for ${soname} (${path}); refusing to ship it without one`);
     bundled.push({ file: soname, from: path, package: deb ? `${deb.pkg} ${deb.version}` : null, licenses, bytes: statSync(path).size });
   }
-  if (!bundled.some((b) => b.file.startsWith('libdnnl'))) {
-    fail('the addon does not link oneDNN: install libdnnl-dev (Debian) and run this again, '
+  if (!bundled.some((b) => toolchain.fast.some((lib) => b.file.startsWith(lib)))) {
+    fail(`the ${TARGET} addon links none of ${toolchain.fast.join(', ')}: install libdnnl-dev `
+      + `${TARGET === 'linux-x64' ? '' : 'or libopenblas-dev '}(Debian) and run this again, `
       + 'or set SMOLCLUSTER_SKIP_PREBUILD=1 to pack without a prebuilt addon');
   }
-  return { target: TARGET, addon: ADDON, source_hash: hash, napi_version: 8, built_with_node: process.version, bundled };
+  const builtWithNode = spawnSync(toolchain.node, ['-p', 'process.version'], { encoding: 'utf8' }).stdout.trim();
+  return { target: TARGET, addon: ADDON, source_hash: hash, napi_version: 8, built_with_node: builtWithNode, bundled };
 }
 
 /**
  * Loads the staged addon in a fresh process with LD_LIBRARY_PATH cleared and checks that it reports
  * oneDNN and that every bundled library was mapped from beside it, not from the system.
  */
-function verify(dir, manifest) {
+function verify(toolchain, dir, manifest) {
   const script = `const a = require(${JSON.stringify(join(dir, ADDON))});
 const maps = require('node:fs').readFileSync('/proc/self/maps', 'utf8').split('\\n').map((l) => l.split(/\\s+/)[5]).filter(Boolean);
-console.log(JSON.stringify({ description: a.description, dnnl: a.libraries.dnnl, maps: [...new Set(maps)] }));`;
+console.log(JSON.stringify({ description: a.description, fast: a.libraries.dnnl || a.libraries.cblas, maps: [...new Set(maps)] }));`;
   const env = { ...process.env };
   delete env.LD_LIBRARY_PATH;
-  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env });
+  const r = spawnSync(toolchain.node, ['-e', script], { encoding: 'utf8', env });
   if (r.status !== 0) fail(`the staged addon does not load: ${r.stderr.trim().split('\n')[0]}`);
   const seen = JSON.parse(r.stdout);
-  if (!seen.dnnl) fail(`the staged addon reports no oneDNN (${seen.description})`);
+  if (!seen.fast) fail(`the staged addon reports no oneDNN or BLAS (${seen.description})`);
   for (const b of manifest.bundled) {
     const mapped = seen.maps.filter((p) => basename(p) === b.file || basename(p).startsWith(`${b.file}.`));
     if (!mapped.every((p) => dirname(p) === dir) || mapped.length === 0) {
@@ -146,8 +185,10 @@ function main() {
     console.log('smolcluster: prebuild skipped (SMOLCLUSTER_SKIP_PREBUILD=1)');
     return;
   }
-  if (TARGET !== 'linux-x64') {
-    console.log(`smolcluster: no prebuild for ${TARGET} (only linux-x64 is prebuilt; this platform builds from source)`);
+  const toolchain = toolchainFor(TARGET);
+  if (toolchain === null) {
+    if (targetArgument() !== null) fail(`cannot build a prebuild for ${TARGET} on ${HOST} (linux-arm64 is cross-built on linux-x64)`);
+    console.log(`smolcluster: no prebuild for ${TARGET} (only Linux is prebuilt; this platform builds from source)`);
     return;
   }
   const hash = nativeSourceHash(root);
@@ -157,13 +198,13 @@ function main() {
     console.log(`smolcluster: prebuilds/${TARGET} is up to date (sources ${hash.slice(0, 16)})`);
     return;
   }
-  freshBuild(hash);
+  freshBuild(toolchain, hash);
   // Staged beside the target and renamed into place, so a process loading the addon meanwhile never sees half a directory.
   const staging = join(root, 'prebuilds', `.${TARGET}.staging-${process.pid}`);
   rmSync(staging, { recursive: true, force: true });
   try {
-    const manifest = stage(staging, hash);
-    const description = verify(staging, manifest);
+    const manifest = stage(toolchain, staging, hash);
+    const description = verify(toolchain, staging, manifest);
     writeFileSync(join(staging, 'prebuild.json'), `${JSON.stringify(manifest, null, 2)}\n`);
     const old = join(root, 'prebuilds', `.${TARGET}.old-${process.pid}`);
     if (existsSync(outDir)) renameSync(outDir, old);
