@@ -23,6 +23,10 @@ const TARGET = 'linux-x64';
 /** The libraries the prebuild bundles; the namespace hides the system's copies of each. */
 const BUNDLED = ['libdnnl.so.2', 'libgomp.so.1', 'libOpenCL.so.1'];
 const temps: string[] = [];
+/** The arm64 Node scripts/arm64-build.sh fetches (its default version), which runs under qemu through binfmt. */
+const ARM64_NODE = join(ROOT, '.arm64', `node-${process.env.ARM64_NODE_VERSION ?? '20.20.2'}`, 'bin', 'node');
+/** The consumer project the first test installed the tarball into, and the tarball's files; the second reuses them. */
+let installed: { project: string; files: Set<string> } | null = null;
 after(() => { for (const t of temps) rmSync(t, { recursive: true, force: true }); });
 
 /** Skips with the reason, or fails under CI=true, where everything this test needs is installed. */
@@ -113,6 +117,7 @@ test('the packed package installs with --ignore-scripts and trains on its bundle
   t.diagnostic(`tarball ${(packed.size / 2 ** 20).toFixed(1)} MiB, unpacked ${(packed.unpackedSize / 2 ** 20).toFixed(1)} MiB, ${files.size} files`);
 
   const project = join(work, 'consumer');
+  installed = { project, files };
   mkdirSync(project);
   consumerProject(project);
   const install = run('npm', ['install', '--ignore-scripts', '--offline', '--no-audit', '--no-fund', join(work, packed.filename)], project, 300_000);
@@ -160,4 +165,30 @@ test('the packed package installs with --ignore-scripts and trains on its bundle
   assert.equal(result.steps, 5);
   assert.ok(Number.isFinite(result.final_loss), `final loss ${result.final_loss}`);
   t.diagnostic(`trained: ${result.backend}, ${result.samples_per_sec.toFixed(0)} samples/s over 5 CNN steps`);
+});
+
+test('the package carries the linux-arm64 prebuild, and the arm64 Node under qemu runs the installed copy', { timeout: 300_000 }, (t) => {
+  const dir = join(ROOT, 'prebuilds', 'linux-arm64');
+  // .ci/run builds it (scripts/prebuild.mjs --target linux-arm64) before the tests.
+  if (!existsSync(join(dir, 'prebuild.json'))) return unavailable(t, 'no prebuilds/linux-arm64 (node scripts/prebuild.mjs --target linux-arm64 builds it)');
+  if (!installed) return unavailable(t, 'the linux-x64 test above did not install the package');
+  if (!existsSync(ARM64_NODE)) return unavailable(t, `no arm64 Node at ${ARM64_NODE} (scripts/arm64-build.sh fetches it)`);
+  const manifest = JSON.parse(readFileSync(join(dir, 'prebuild.json'), 'utf8')) as { target: string; bundled: { file: string; licenses: string[] }[] };
+  assert.equal(manifest.target, 'linux-arm64');
+  assert.ok(manifest.bundled.some((b) => b.file === 'libopenblas.so.0'), 'the arm64 prebuild bundles no OpenBLAS');
+  for (const f of ['smolcluster.node', 'smolcluster.node.sources', 'prebuild.json', ...manifest.bundled.flatMap((b) => [b.file, ...b.licenses])]) {
+    assert.ok(installed.files.has(`prebuilds/linux-arm64/${f}`), `the tarball lacks prebuilds/linux-arm64/${f}`);
+  }
+  // The installed package's own loader, in an arm64 process: it takes prebuilds/linux-arm64 (platform-arch), not build/.
+  const bin = join(installed.project, 'node_modules', 'smolcluster', 'dist', 'src', 'cli', 'main.js');
+  const info = spawnSync(ARM64_NODE, [bin, 'info', '--json'],
+    { cwd: installed.project, env: { ...userEnv(), SMOLCLUSTER_BACKEND: 'native' }, encoding: 'utf8', timeout: 240_000 });
+  assert.equal(info.status, 0, tail(info));
+  const report = JSON.parse(info.stdout) as { backend: string; addon: { path: string; origin: string; cpu: { arch: string; level: string } } | null };
+  const installedDir = join(installed.project, 'node_modules', 'smolcluster', 'prebuilds', 'linux-arm64');
+  assert.equal(report.addon?.path, join(installedDir, 'smolcluster.node'));
+  assert.equal(report.addon?.origin, 'prebuilt');
+  assert.equal(report.addon?.cpu.arch, 'arm64');
+  assert.match(report.backend, /OpenBLAS/);
+  t.diagnostic(`arm64 under qemu: ${report.backend}, level ${report.addon?.cpu.level}`);
 });
