@@ -25,6 +25,7 @@
  */
 
 import type { DType, Device, DeviceBuffer, HostArray } from './storage.js';
+import type { QuantBackend } from './quant/kernels.js';
 import type { Rng } from '../util/rng.js';
 
 /** A buffer as a cpu backend's kernels see it (host memory). Only src/tensor/backends/ uses it. */
@@ -411,7 +412,7 @@ export interface Backend extends BackendInfo, Kernels<DeviceBuffer>, Partial<Dec
 }
 
 /** A cpu backend as written: kernels over host arrays (cast to a Backend in src/tensor/backends/). */
-export interface HostBackend extends BackendInfo, Kernels<HostArray>, Partial<DecodeAttention<HostArray>>, Partial<HugePages<HostArray>> {
+export interface HostBackend extends BackendInfo, Kernels<HostArray>, Partial<DecodeAttention<HostArray>>, Partial<HugePages<HostArray>>, Partial<QuantBackend<HostArray>> {
   readonly bfloat16?: Bf16Entries<HostArray>;
 }
 

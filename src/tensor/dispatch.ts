@@ -1,5 +1,7 @@
 import type { Backend, BackendInfo, Bf16Entries, DecodeAttention, HugePages, Kernels } from './backend.js';
 import type { DType, Device, DeviceBuffer } from './storage.js';
+import type { QuantType } from './quant/formats.js';
+import { QUANT_KERNEL_NAMES, type QuantBackend, type QuantKernels } from './quant/kernels.js';
 import { jsBackend, loadNativeBackend } from './backends/registration.js';
 import { BF16_CASTS, BF16_ENTRIES, BF16_OPTIONAL_ENTRIES, KERNEL_NAMES } from './kernel_names.js';
 import {
@@ -19,7 +21,8 @@ import {
  */
 
 /** A backend as registered: its description and the kernels it has written so far (a GPU backend lacks some). */
-export type RegisteredBackend = BackendInfo & Partial<Kernels<DeviceBuffer>> & Partial<DecodeAttention<DeviceBuffer>> & Partial<HugePages<DeviceBuffer>> & { readonly bfloat16?: Partial<Bf16Entries<DeviceBuffer>> };
+export type RegisteredBackend = BackendInfo & Partial<Kernels<DeviceBuffer>> & Partial<DecodeAttention<DeviceBuffer>> & Partial<HugePages<DeviceBuffer>>
+  & Partial<QuantBackend<DeviceBuffer>> & { readonly bfloat16?: Partial<Bf16Entries<DeviceBuffer>> };
 
 const registered: RegisteredBackend[] = [jsBackend];
 
@@ -95,6 +98,21 @@ export function backendFor(x: { readonly device: Device; readonly dtype: DType }
 }
 
 /**
+ * The kernels of a quantized weight's format on its device (quant/kernels.ts), from the registry;
+ * a device without them is refused in one line naming the format, the device and what it runs.
+ */
+export function quantKernelsFor(w: { readonly device: Device; readonly dtype: DType }): QuantKernels<DeviceBuffer> {
+  ensureInstalled();
+  const kernels = {} as Record<string, unknown>;
+  for (const name of QUANT_KERNEL_NAMES) {
+    const entry = getKernel(name, w.device, w.dtype);
+    if (!entry) throw new Error(`${missingKernelMessage(name, w.device, w.dtype)}: ${w.dtype} weights run where a backend has their kernels (the cpu)`);
+    kernels[name] = entry.kernel;
+  }
+  return kernels as unknown as QuantKernels<DeviceBuffer>;
+}
+
+/**
  * Whether `device` can run `dtype` — every op in `ops`, or any op at all when none are named: a
  * registry lookup, for checks made before a run starts. A GPU backend loads asynchronously: load it
  * first, or its device answers false.
@@ -159,7 +177,21 @@ function ensureInstalled(): void {
     for (const name of KERNEL_NAMES) install(from, name, device, dtype);
     if (dtype === 'float32') installBf16(from, device);
   }
+  installQuant();
   installed = true;
+}
+
+/** Per (device, quantized format) some backend runs: the preferred one's kernels for that format, its type bound. */
+function installQuant(): void {
+  const pairs = new Set(registered.flatMap((b) => (b.quantTypes ?? []).map((type) => `${b.device}|${type}`)));
+  for (const pair of pairs) {
+    const [device, type] = pair.split('|') as [Device, QuantType];
+    unregisterKernels(device, type);
+    const from = (current?.device === device && current.quantTypes?.includes(type) ? current : undefined)
+      ?? registered.find((b) => b.device === device && b.quantTypes?.includes(type))!;
+    const kernels = from.quantKernels!(type);
+    for (const name of QUANT_KERNEL_NAMES) install(from, name, device, type, kernels as Partial<Record<KernelName, unknown>>);
+  }
 }
 
 /** The bfloat16 entries of a device: its float32 backend's bf16 kernels (backend.ts Bf16Entries), under the ops' names. */

@@ -9,10 +9,14 @@
  * registers the chosen backend's kernels here); it only stores and answers.
  */
 import type { Kernels } from './backend.js';
+import type { QuantKernels } from './quant/kernels.js';
 import type { DType, Device, DeviceBuffer } from './storage.js';
 
-/** An op's name in the kernel contract ('gemm', 'conv2d', ...). */
-export type KernelName = keyof Kernels<DeviceBuffer>;
+/** Every kernel the registry may hold: the contract's ops, and a quantized format's (quant/kernels.ts). */
+type RegistryKernels = Kernels<DeviceBuffer> & QuantKernels<DeviceBuffer>;
+
+/** An op's name in the kernel contract ('gemm', 'conv2d', ..., 'quantLinear'). */
+export type KernelName = keyof RegistryKernels;
 
 /** One registered kernel: the function that runs `name` on `device` for `dtype`, and who wrote it. */
 export interface KernelConfig<K extends KernelName = KernelName> {
@@ -21,7 +25,7 @@ export interface KernelConfig<K extends KernelName = KernelName> {
   readonly dtype: DType;
   /** The backend that registered it ('js', 'native', 'webgpu', ...): for messages only. */
   readonly backend: string;
-  readonly kernel: Kernels<DeviceBuffer>[K];
+  readonly kernel: RegistryKernels[K];
 }
 
 const entries = new Map<string, KernelConfig>();

@@ -12,6 +12,8 @@
  * and scripts/count-raw-buffer-uses.mjs counts every call above the backends.
  */
 
+import type { QuantType } from './quant/formats.js';
+
 /** A device id: an open string ('cpu' today; 'webgpu' later). */
 export type Device = string;
 
@@ -24,11 +26,16 @@ export const CPU: Device = 'cpu';
  * kernels and activations saved for their backward. No other kernel takes it.
  * 'int32' holds indices — token ids, class labels, a max-pool's argmax — on the device whose
  * kernels read or write them, so they need not cross to the host on every call.
+ * A quantized format (quant/formats.ts: 'q4_k', 'q8_0', 'mlx4' …) holds a frozen weight in its
+ * blocks: `size` counts its weights, `byteLength` its bytes, and the host sees the raw bytes.
  */
-export type DType = 'float32' | 'float64' | 'bfloat16' | 'int32';
+export type DType = 'float32' | 'float64' | 'bfloat16' | 'int32' | QuantType;
 
-/** Host values as the CPU sees them (bfloat16: the raw 16-bit patterns, a Uint16Array; int32: an Int32Array). */
-export type HostArray = Float32Array | Float64Array | Uint16Array | Int32Array;
+/**
+ * Host values as the CPU sees them (bfloat16: the raw 16-bit patterns, a Uint16Array; int32: an
+ * Int32Array; a quantized format: its blocks' bytes, a Uint8Array).
+ */
+export type HostArray = Float32Array | Float64Array | Uint16Array | Int32Array | Uint8Array;
 
 declare const deviceBufferBrand: unique symbol;
 /**
@@ -74,8 +81,11 @@ export interface DeviceMemory {
   readonly device: Device;
   /** A zeroed storage of n elements. */
   alloc(dtype: DType, n: number): Storage;
-  /** A storage holding `values` (on the cpu device: adopting the array itself, no copy). */
-  fromHost<H extends HostArray>(values: H): Storage<H>;
+  /**
+   * A storage holding `values` (on the cpu device: adopting the array itself, no copy). Bytes
+   * (a Uint8Array) are a quantized weight's blocks: `dtype` names the format.
+   */
+  fromHost<H extends HostArray>(values: H, dtype?: DType): Storage<H>;
   /**
    * The storage's own memory, where the host addresses this device's memory directly (the cpu:
    * the typed array itself, so what is written into it is the storage). Absent on a device the host
@@ -102,8 +112,9 @@ export function deviceMemory(device: Device): DeviceMemory {
   return memory;
 }
 
-/** The dtype host values of this kind hold. */
+/** The dtype host values of this kind hold (bytes hold a quantized format, which the caller names). */
 export function hostDType(values: HostArray): DType {
+  if (values instanceof Uint8Array) throw new TypeError('host bytes are a quantized weight\'s blocks: name the format (fromHost(bytes, dtype))');
   if (values instanceof Uint16Array) return 'bfloat16';
   if (values instanceof Int32Array) return 'int32';
   return values instanceof Float64Array ? 'float64' : 'float32';

@@ -23,6 +23,8 @@ import {
   softmaxCrossEntropyBackward,
 } from './js/softmax.js';
 import { siluMul, siluMulBackward } from './js/swiglu.js';
+import { jsQuantKernels } from './js/quant.js';
+import { QUANT_TYPES } from '../quant/formats.js';
 
 /** The pure-TypeScript kernels: single-threaded, float32 or float64, on host arrays. */
 export const jsHostBackend: HostBackend = {
@@ -42,6 +44,8 @@ export const jsHostBackend: HostBackend = {
   rmsNorm, rmsNormBackward, rotary, rotaryBackward, siluMul, siluMulBackward,
   toBf16, fromBf16, bf16View, softmaxCausal,
   bfloat16: { gemm: gemmBf16, conv2d: conv2dBf16, conv2dBackward: conv2dBackwardBf16 },
+  quantTypes: QUANT_TYPES,
+  quantKernels: (type) => jsQuantKernels(type) as never,
 };
 
 /** The pure-TypeScript backend on the cpu device (the reference every other backend is tested against). */
