@@ -30,6 +30,7 @@ export * from './ops/loss.js';
 export * from './ops/conv.js';
 export * from './ops/norm.js';
 export * from './ops/embedding.js';
+export { dequantize, quantize } from './ops/quant.js';
 export * from './ops/dropout.js';
 export * from './ops/attention.js';
 export * from './ops/indices.js';

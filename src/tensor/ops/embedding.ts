@@ -2,12 +2,14 @@ import { record } from '../autograd.js';
 import { kernelsFor } from '../dispatch.js';
 import { ShapeError, fmtShape, sizeOf } from '../shape.js';
 import { Tensor } from '../tensor.js';
+import { isQuantType } from '../quant/formats.js';
+import { quantizedEmbedding } from './quant.js';
 import { hostIndexValues, indexCount, indexStorage, type Indices } from './indices.js';
 
 /**
  * Looks up rows of `table` [vocab, dim]; output shape is idsShape + [dim]. `ids` is an int32 tensor
  * on the table's device (token ids as the data pipeline makes them; its shape is the default
- * idsShape) or host values.
+ * idsShape) or host values. A quantized table (ops/quant.ts) gives its rows as float32 and no gradient.
  */
 export function embedding(table: Tensor, ids: Indices, idsShape: readonly number[] = ids instanceof Int32Array ? [ids.length] : ids.shape): Tensor {
   if (table.ndim !== 2) throw new ShapeError('embedding', 'table must be [vocab, dim]', [table.shape]);
@@ -21,6 +23,7 @@ export function embedding(table: Tensor, ids: Indices, idsShape: readonly number
     if (host[i] < 0 || host[i] >= vocab) throw new Error(`embedding: id ${host[i]} at position ${i} is outside [0, ${vocab})`);
   }
   const idBuf = indexStorage('embedding', ids, table.device).buffer;
+  if (isQuantType(table.dtype)) return quantizedEmbedding(table, idBuf, idsShape);
   const out = Tensor.zeros([...idsShape, dim], table.dtype, table.device);
   const k = kernelsFor(table);
   k.embedding(table.buffer, idBuf, dim, out.buffer);

@@ -9,6 +9,8 @@ import { autocast } from './autocast.js';
 import { accumulated, bf16Operand, gradTarget, handsOver, roundInPlace, sameDtype, type GradTarget } from './bf16.js';
 import { gradInput } from './cast.js';
 import { packedLinear, packedLinearBackward } from './packed_weights.js';
+import { quantizedLinear } from './quant.js';
+import { isQuantType } from '../quant/formats.js';
 
 /**
  * Matrix product over the last two dimensions. Supported forms:
@@ -147,6 +149,7 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
   if (weight.ndim !== 2 || weight.shape[1] !== inF || (bias && (bias.ndim !== 1 || bias.size !== outF))) {
     throw new ShapeError('linear', 'expected x [..., in], weight [out, in], bias [out]', [x.shape, weight.shape, bias?.shape ?? []]);
   }
+  if (isQuantType(weight.dtype)) return quantizedLinear(x, weight, bias);
   // The output is made before the casts, as it always was (the step's recycler sees the same order).
   const out = outputOf([...x.shape.slice(0, -1), outF], x);
   const [xOperand, wOperand] = autocast('linear', x, weight);
