@@ -1,0 +1,134 @@
+/**
+ * GGUF files, as llama.cpp and Ollama keep models (https://github.com/ggml-org/ggml/blob/master/docs/gguf.md).
+ * The header — metadata and tensor infos — is read by `@huggingface/gguf` (maintained by Hugging
+ * Face, MIT); the tensor bytes are ours to read: each tensor's own bytes from its offset, a
+ * quantized one kept in its blocks (tensor/quant/formats.ts), never widened to a dense copy.
+ *
+ * Shapes: ggml lists a tensor's dimensions innermost first (ne[0] is a row's length); we give them
+ * outermost first, as torch and safetensors do, so a weight is [out, in] in both.
+ */
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { gguf, GGMLQuantizationType, type MetadataValue } from '@huggingface/gguf';
+import { type QuantType, quantBytes, quantFormatOfGgml } from '../../tensor/quant/formats.js';
+import { fromBf16Bits, fromF16Bits } from '../../util/float_formats.js';
+import { CheckpointError } from '../checkpoint.js';
+
+/** A tensor's element type in a GGUF file, as we hold it: a float type, or a quantized format. */
+export type GgufType = 'F32' | 'F16' | 'BF16' | QuantType;
+
+const FLOAT_TYPES: ReadonlyMap<number, GgufType> = new Map([[0, 'F32'], [1, 'F16'], [30, 'BF16']]);
+const FLOAT_BYTES: Readonly<Record<string, number>> = { F32: 4, F16: 2, BF16: 2 };
+
+export interface GgufTensorInfo {
+  readonly name: string;
+  /** Outermost first (torch's order). */
+  readonly shape: readonly number[];
+  readonly type: GgufType;
+  /** Where its bytes start in the file, and how many. */
+  readonly offset: number;
+  readonly bytes: number;
+}
+
+export interface GgufFile {
+  readonly path: string;
+  readonly metadata: Readonly<Record<string, MetadataValue>>;
+  /** In the file's order. */
+  readonly tensors: ReadonlyMap<string, GgufTensorInfo>;
+  /** general.architecture ('llama', 'qwen2', ...). */
+  readonly architecture: string;
+}
+
+/** The values a tensor holds: float32 values, or a quantized format's blocks. */
+export type GgufValues = { readonly type: 'float32'; readonly values: Float32Array } | { readonly type: QuantType; readonly blocks: Uint8Array };
+
+/** Reads a GGUF file's header: metadata and every tensor's name, shape, type and place. */
+export async function readGgufHeader(path: string): Promise<GgufFile> {
+  let parsed: Awaited<ReturnType<typeof gguf>>;
+  try {
+    parsed = await gguf(path, { allowLocalFile: true });
+  } catch (e) {
+    throw new CheckpointError(path, `not a GGUF file we can read (${(e as Error).message})`);
+  }
+  if (!parsed.littleEndian) throw new CheckpointError(path, `a big-endian GGUF file; only little-endian files are read`);
+  const size = fileSize(path);
+  const base = Number(parsed.tensorDataOffset);
+  const tensors = new Map<string, GgufTensorInfo>();
+  for (const t of parsed.tensorInfos) {
+    const shape = t.shape.map(Number).reverse();
+    const type = ggufType(path, t.name, t.dtype);
+    const cols = shape[shape.length - 1] ?? 1;
+    const rows = shape.slice(0, -1).reduce((a, b) => a * b, 1);
+    const bytes = type in FLOAT_BYTES ? rows * cols * FLOAT_BYTES[type] : quantBytes(type as QuantType, rows, cols, `${path}: tensor ${t.name}'s row`);
+    const offset = base + Number(t.offset);
+    if (offset + bytes > size) throw new CheckpointError(path, `tensor ${t.name} (${bytes} bytes at ${offset}) runs past the file's end (${size} bytes): the file is truncated`);
+    tensors.set(t.name, { name: t.name, shape, type, offset, bytes });
+  }
+  const architecture = parsed.metadata['general.architecture'];
+  if (typeof architecture !== 'string') throw new CheckpointError(path, `no general.architecture in the metadata`);
+  return { path, metadata: parsed.metadata as Record<string, MetadataValue>, tensors, architecture };
+}
+
+/** One tensor's values: F32, F16 and BF16 widened (exactly) to float32; a quantized one as its blocks. */
+export function readGgufTensor(file: GgufFile, name: string): GgufValues {
+  const info = file.tensors.get(name);
+  if (!info) throw new CheckpointError(file.path, `no tensor named ${name}`);
+  const raw = readBytes(file.path, info.offset, info.bytes);
+  switch (info.type) {
+    case 'F32': return { type: 'float32', values: new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4) };
+    case 'F16': return { type: 'float32', values: widen(raw, fromF16Bits) };
+    case 'BF16': return { type: 'float32', values: widen(raw, fromBf16Bits) };
+    default: return { type: info.type, blocks: raw };
+  }
+}
+
+/** A metadata value by key, refused by name when absent (`fallback` serves an optional one). */
+export function ggufMeta<T extends MetadataValue>(file: GgufFile, key: string, fallback?: T): T {
+  const v = file.metadata[key];
+  if (v === undefined) {
+    if (fallback !== undefined) return fallback;
+    throw new CheckpointError(file.path, `the metadata has no ${key}`);
+  }
+  return (typeof v === 'bigint' ? Number(v) : v) as T;
+}
+
+function ggufType(path: string, tensor: string, id: number): GgufType {
+  const float = FLOAT_TYPES.get(id);
+  if (float) return float;
+  const q = quantFormatOfGgml(id);
+  if (q) return q.type;
+  const name = GGMLQuantizationType[id] ?? `type ${id}`;
+  throw new CheckpointError(path, `tensor ${tensor} is ${name}, which we do not read (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K)`);
+}
+
+/** 16-bit floats' little-endian bytes as float32 values (exact: both widen). */
+function widen(raw: Uint8Array, fromBits: (bits: number) => number): Float32Array {
+  const bits = new Uint16Array(raw.buffer, raw.byteOffset, raw.byteLength / 2);
+  const out = new Float32Array(bits.length);
+  for (let i = 0; i < bits.length; i++) out[i] = fromBits(bits[i]);
+  return out;
+}
+
+function fileSize(path: string): number {
+  const fd = openSync(path, 'r');
+  try {
+    return fstatSync(fd).size;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** `length` bytes from `offset`, in a buffer of their own (aligned for a Float32Array view). */
+function readBytes(path: string, offset: number, length: number): Uint8Array {
+  const out = new Uint8Array(new ArrayBuffer(length));
+  const fd = openSync(path, 'r');
+  try {
+    for (let done = 0; done < length;) {
+      const n = readSync(fd, out, done, length - done, offset + done);
+      if (n === 0) throw new CheckpointError(path, `ended before ${length} bytes at ${offset}`);
+      done += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return out;
+}
