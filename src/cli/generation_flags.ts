@@ -21,7 +21,7 @@ export async function loadFromFlags(command: string, f: ModelSourceFlags): Promi
   // The note is worded for training (train/engine/device.ts).
   if (device.note) process.stderr.write(`smolcluster: ${device.note.replace('training on', 'running on')}\n`);
   try {
-    const generator = await loadGenerator(f.model, { tokenizer: f.tokenizer, adapter: f.adapter, device: device.device === 'cpu' ? 'cpu' : 'gpu', precision: f.precision });
+    const generator = await loadGenerator(f.model, { tokenizer: f.tokenizer, adapter: f.adapter, quantize: f.quantize, device: device.device === 'cpu' ? 'cpu' : 'gpu', precision: f.precision });
     return { generator, release: () => device.release() };
   } catch (e) {
     device.release();
@@ -38,8 +38,14 @@ export function samplingFrom(f: SamplingFlags): ReplyOptions {
 }
 
 /** One line naming what was loaded. */
-export function loadedLine(g: Pick<Generator, 'spec' | 'weights' | 'tokenizer'>): string {
+export function loadedLine(g: Pick<Generator, 'spec' | 'weights' | 'tokenizer' | 'quantized'>): string {
   const s = g.spec;
   const shape = `${s.layers} layers × ${s.width}, vocab ${s.vocabSize}, ${s.context} positions`;
-  return `smolcluster: ${g.weights} (${s.type === 'llama' ? s.modelType : 'gpt2'}, ${shape}); tokenizer ${g.tokenizer.name}`;
+  const q = g.quantized;
+  const quantized = q ? `; weights ${q.scheme}, ${megabytes(q.bytesAfter)} (${megabytes(q.bytesBefore)} in float32)` : '';
+  return `smolcluster: ${g.weights} (${s.type === 'llama' ? s.modelType : 'gpt2'}, ${shape}); tokenizer ${g.tokenizer.name}${quantized}`;
+}
+
+function megabytes(bytes: number): string {
+  return `${(bytes / 1e6).toFixed(bytes < 1e7 ? 2 : 0)} MB`;
 }

@@ -46,7 +46,7 @@ export async function runServe(flags: ServeFlags, stopped: Promise<void>, onList
   const token = flags.token ?? process.env.SMOLCLUSTER_SERVE_TOKEN;
   const id = flags.modelName ?? basename(resolve(source));
   if (flags.stages > 1) return serveAcrossStages(flags, id, token, stopped, onListening);
-  const load = (): Promise<Generator> => loadGenerator(source, { tokenizer: flags.tokenizer, adapter: flags.adapter, device: flags.device, precision: flags.precision });
+  const load = (): Promise<Generator> => loadGenerator(source, { tokenizer: flags.tokenizer, adapter: flags.adapter, quantize: flags.quantize, device: flags.device, precision: flags.precision });
   const servedKey = flags.follow ? weightsKey(flags.follow) : '';
   const first = await load();
   const server = await startModelServer(servedModel(first, id), {
@@ -76,6 +76,7 @@ export async function runServe(flags: ServeFlags, stopped: Promise<void>, onList
  */
 async function serveAcrossStages(flags: ServeFlags, id: string, token: string | undefined, stopped: Promise<void>, onListening?: (url: string) => void): Promise<void> {
   if (flags.follow) throw new SmolError('SERVE', 'serve: --follow is not taken with --stages (give --model)');
+  if (flags.quantize !== undefined) throw new SmolError('SERVE', 'serve: --quantize is not taken with --stages yet (a stage loads its layers in float32)');
   const { described, pipeline } = await startStagesFromFlags('serve', flags, flags.maxBatch);
   try {
     const served = { id, rows: pipeline.batch, tokenizer: described.tokenizer, eosIds: described.eosIds, context: described.spec.context, chatTemplate: described.chatTemplate };

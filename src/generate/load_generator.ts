@@ -23,6 +23,7 @@ import { mergeAdapterInto } from '../nn/lora/peft.js';
 import { loadWebGpuBackend } from '../tensor/backends/webgpu/index.js';
 import type { Precision } from '../tensor/precision.js';
 import { holdBf16Casts } from './model_casts.js';
+import { type QuantScheme, quantizeModel } from '../nn/quantize_model.js';
 import { holdWeightsInHugePages } from './weight_pages.js';
 import { type ChatTemplate, loadChatTemplate } from './chat_template.js';
 import type { CausalLm } from './generate.js';
@@ -44,6 +45,8 @@ export interface Generator {
   weights: string;
   /** The precision generation computes in (as loadGenerator was asked; default fp32). */
   precision: Precision;
+  /** --quantize: the scheme and the weight matrices' bytes before (float32) and after. */
+  quantized?: { scheme: QuantScheme; bytesBefore: number; bytesAfter: number };
 }
 
 export interface LoadGeneratorOptions {
@@ -53,6 +56,8 @@ export interface LoadGeneratorOptions {
   device?: string;
   /** 'bf16': matmuls and attention in bfloat16 (default fp32). */
   precision?: Precision;
+  /** Weight matrices held quantized (nn/quantize_model.ts), after the adapter is merged; cpu only. */
+  quantize?: QuantScheme;
   /** A PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors) merged into the weights (nn/lora/peft.ts). */
   adapter?: string;
 }
@@ -73,12 +78,21 @@ export async function loadGenerator(source: string, opts: LoadGeneratorOptions =
   // Merged once on the host: generation then runs at the base model's speed.
   if (opts.adapter !== undefined) await mergeAdapterInto(opts.adapter, model);
   const described = describeModel(source, resolved, spec, opts);
+  const quantized = opts.quantize === undefined ? undefined : quantizeForGeneration(source, model, described.spec, opts.quantize, onGpu);
   const placed = onGpu ? await placeOnGpu(model, spec) : model;
   // Loaded for inference: nothing trains it, so its weights may move into huge pages (weight_pages.ts)
   // and its bf16 casts live as long as it (model_casts.ts).
   holdWeightsInHugePages(placed);
   if (described.precision === 'bf16') holdBf16Casts(placed);
-  return { model: placed as unknown as CausalLm, ...described };
+  return { model: placed as unknown as CausalLm, ...described, ...(quantized ? { quantized } : {}) };
+}
+
+/** --quantize: the Llama family's weight matrices in the scheme's formats, on the cpu (whose backends have their kernels). */
+function quantizeForGeneration(source: string, model: Module, spec: CausalLmSpec, scheme: QuantScheme, onGpu: boolean): Generator['quantized'] {
+  if (onGpu) throw new ModelSourceError('--quantize', 'quantized weights run on the cpu; drop --device gpu or --quantize');
+  if (spec.type !== 'llama') throw new ModelSourceError(source, `holds a ${spec.type} model; --quantize takes the Llama family (llama, qwen2, qwen3, mixtral)`);
+  const { bytesBefore, bytesAfter } = quantizeModel(model, spec, scheme);
+  return { scheme, bytesBefore, bytesAfter };
 }
 
 /**

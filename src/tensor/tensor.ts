@@ -144,6 +144,18 @@ export class Tensor {
   }
 
   /**
+   * A frozen tensor's values replaced by a storage of another dtype holding as many elements: a
+   * weight quantized where it stands (nn/quantize_model.ts), its layer's field and name unchanged.
+   */
+  holdFrozen(storage: Storage): void {
+    if (this.requiresGrad) throw new Error(`Tensor ${this.name || fmtShape(this.shape)}: only a frozen tensor may change its dtype (it trains)`);
+    if (storage.size !== this.size) throw new Error(`Tensor ${this.name || fmtShape(this.shape)}: a storage of ${storage.size} elements cannot hold its ${this.size}`);
+    this.storage = storage;
+    this.grad = null;
+    this.zeroedGrad = null;
+  }
+
+  /**
    * The gradient storage ParamArena.zeroGrads last zeroed, while nothing has been asked for it
    * since (ensureGrad or gradToOverwrite forget it; a new grad is another storage object).
    */

@@ -96,4 +96,25 @@ describe('generate and chat from the command line', { timeout: 180_000 }, () => 
     assert.equal(none.code, 1);
     assert.match(none.stderr, /has no chat template .*pass --no-template/);
   });
+
+  it('generate --quantize holds a Llama folder\'s matrices quantized and streams what the library makes of it; a GPT-2 is refused', async () => {
+    const spec: ModelSpec = {
+      type: 'llama', modelType: 'qwen2', vocabSize: 7, context: 64, layers: 2, width: 64, intermediate: 128, heads: 4, kvHeads: 2, headDim: 16,
+      ropeTheta: 1e6, ropeScaling: null, rmsEps: 1e-6, tieEmbeddings: true, qkvBias: true, qkNorm: false, dropout: 0,
+    };
+    const folder = writeTokenizerFolder(join(dir, 'qwen-tiny'), { eos_token: '<|endoftext|>' });
+    saveFolder(folder, randomModel(spec, 5), spec);
+    const gen = await cli(['generate', '--model', folder, '--quantize', 'q8_0', '--prompt', 'hello', '--max-new-tokens', '6']);
+    assert.equal(gen.code, 0, gen.stderr);
+    const g = await loadGenerator(folder, { quantize: 'q8_0' });
+    assert.equal(g.quantized?.scheme, 'q8_0');
+    const params = (g.model as unknown as { namedParameters(): [string, { dtype: string }][] }).namedParameters();
+    assert.equal(params.find(([n]) => n === 'model.layers.0.mlp.up_proj.weight')?.[1].dtype, 'q8_0');
+    const want = await streamReply(g, promptIds(g.tokenizer, 'hello'), { maxNewTokens: 6 }, () => {});
+    assert.equal(gen.stdout, `${want.text}\n`);
+    assert.match(gen.stderr, /weights q8_0, 0\.\d\d MB \(0\.\d\d MB in float32\)/);
+    const gpt2 = await cli(['generate', '--model', join(dir, 'run.smol'), '--quantize', 'q4_k_m', '--prompt', 'x']);
+    assert.equal(gpt2.code, 1);
+    assert.match(gpt2.stderr, /holds a gpt2 model; --quantize takes the Llama family/);
+  });
 });

@@ -4,10 +4,11 @@
  * meanings and "off" values (docs/GENERATE.md).
  */
 import { InvalidArgumentError } from 'commander';
-import { DEVICE_CHOICES } from './choices.js';
+import { DEVICE_CHOICES, QUANT_SCHEMES } from './choices.js';
 import { appended, nonNegativeInt, nonNegativeNumber, oneOf, positiveInt, positiveNumber } from './parsers.js';
 import { choice, toggle, valued } from './spec.js';
 import { STAGE_OPTIONS } from './stages.js';
+
 
 /** A probability in (0, 1] (--top-p). */
 function openUnit(value: string): number {
@@ -31,6 +32,7 @@ export const MODEL_SOURCE_OPTIONS = {
   tokenizer: valued<string>({ arg: '<name|path>', help: 'the tokenizer (default: the folder\'s tokenizer.json, the one the run trained with, or gpt2 / bytes as the vocabulary size implies)', forward: false }),
   adapter: valued<string>({ arg: '<dir>', help: 'a PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors) merged into the model\'s weights once, at load', forward: false }),
   device: choice(DEVICE_CHOICES, { arg: '<device>', help: 'where the model runs: cpu (default), gpu (WebGPU) or auto', parse: oneOf(DEVICE_CHOICES), forward: false }),
+  quantize: choice(QUANT_SCHEMES, { arg: '<scheme>', help: 'hold the weight matrices quantized, as llama.cpp / mlx-lm would: q8_0, q4_0, q4_k_m (llama.cpp\'s mix), mlx4, mlx8 (docs/QUANTIZE.md)', parse: oneOf(QUANT_SCHEMES), forward: false }),
   precision: choice(GENERATION_PRECISIONS, { arg: '<name>', help: 'fp32 (default) or bf16 (matmuls and attention in bfloat16)', parse: oneOf(GENERATION_PRECISIONS), forward: false }),
   threads: valued({ arg: '<n>', help: 'compute threads (default: SMOLCLUSTER_THREADS, else every core)', parse: positiveInt, forward: false }),
 } as const;
