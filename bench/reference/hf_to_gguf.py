@@ -1,11 +1,16 @@
-"""Writes a Hugging Face folder (GPT-2 or Llama, as saveFolder writes it) as a GGUF file for llama.cpp,
-with the pip package `gguf` (GGUFWriter), F32 or BF16: the same weights bench:generate runs on every engine.
+"""Writes a Hugging Face folder (GPT-2 or the Llama family, as saveFolder writes it) as a GGUF file for
+llama.cpp, with the pip package `gguf` (GGUFWriter): the same weights bench:generate runs on every engine.
 
-    python hf_to_gguf.py FOLDER OUT.gguf [FOLDER OUT.gguf ...] --dtype f32|bf16
+    python hf_to_gguf.py FOLDER OUT.gguf [FOLDER OUT.gguf ...] --dtype f32|bf16|q8_0|q4_0|q4_1|q5_0|q5_1
+
+F32 and BF16 as they say; a legacy quantized type (gguf-py quantizes these byte for byte as ggml's
+reference does) applies to every matrix, the embedding and head included, as `llama-quantize
+--pure` would. model_type llama, qwen2 (q/k/v biases) and qwen3 (q/k norms) are the Llama family.
 
 Tensor names and layouts are the ones llama.cpp's loader expects (its convert_hf_to_gguf.py does the same):
 GPT-2's Conv1D weights [in, out] transposed to [out, in]; Llama's q and k rows permuted from Hugging
-Face's rotate-half order to llama.cpp's interleaved rotary pairs. 1-d tensors (norms, biases) stay F32.
+Face's rotate-half order to llama.cpp's interleaved rotary pairs (model_type llama only: llama.cpp
+runs qwen2 and qwen3 with rotate-half, as Hugging Face does). 1-d tensors (norms, biases) stay F32.
 The vocabulary is a stand-in of the right size (distinct byte-level strings, no real merges): the
 bench feeds token ids, never text.
 """
@@ -86,14 +91,18 @@ def llama_tensors(cfg, w):
     out = {"token_embd.weight": w["model.embed_tokens.weight"], "output_norm.weight": w["model.norm.weight"]}
     names = {"input_layernorm": "attn_norm", "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
              "self_attn.o_proj": "attn_output", "post_attention_layernorm": "ffn_norm", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down"}
+    names.update({"self_attn.q_norm": "attn_q_norm", "self_attn.k_norm": "attn_k_norm"})
+    permute = cfg["model_type"] == "llama"
     for i in range(cfg["num_hidden_layers"]):
         for hf, gg in names.items():
-            weight = w[f"model.layers.{i}.{hf}.weight"]
-            if gg == "attn_q":
-                weight = permute_rotary(weight, heads)
-            elif gg == "attn_k":
-                weight = permute_rotary(weight, kv)
-            out[f"blk.{i}.{gg}.weight"] = weight
+            for kind in ("weight", "bias"):
+                key = f"model.layers.{i}.{hf}.{kind}"
+                if key not in w:
+                    continue
+                t = w[key]
+                if permute and gg in ("attn_q", "attn_k"):
+                    t = permute_rotary(t, heads if gg == "attn_q" else kv)
+                out[f"blk.{i}.{gg}.{kind}"] = t
     if not cfg.get("tie_word_embeddings", False):
         out["output.weight"] = w["lm_head.weight"]
     return out
@@ -116,21 +125,29 @@ def llama_header(writer, cfg):
     writer.add_vocab_size(cfg["vocab_size"])
 
 
+FILE_TYPES = {
+    "f32": gguf.LlamaFileType.ALL_F32, "bf16": gguf.LlamaFileType.MOSTLY_BF16, "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0,
+    "q4_0": gguf.LlamaFileType.MOSTLY_Q4_0, "q4_1": gguf.LlamaFileType.MOSTLY_Q4_1, "q5_0": gguf.LlamaFileType.MOSTLY_Q5_0,
+    "q5_1": gguf.LlamaFileType.MOSTLY_Q5_1,
+}
+
+
 def convert(folder, out, dtype):
     cfg = json.load(open(os.path.join(folder, "config.json")))
     arch = cfg.get("model_type")
-    if arch not in ("gpt2", "llama"):
-        sys.exit(f"hf_to_gguf: {folder}/config.json: model_type {arch!r} is not gpt2 or llama")
+    if arch not in ("gpt2", "llama", "qwen2", "qwen3"):
+        sys.exit(f"hf_to_gguf: {folder}/config.json: model_type {arch!r} is not gpt2, llama, qwen2 or qwen3")
     weights = {k: v.astype(np.float32) for k, v in load_weights(folder).items()}
     writer = gguf.GGUFWriter(out, arch)
     writer.add_name(f"bench-{arch}")
-    writer.add_file_type(gguf.LlamaFileType.MOSTLY_BF16 if dtype == "bf16" else gguf.LlamaFileType.ALL_F32)
+    writer.add_file_type(FILE_TYPES[dtype])
     (gpt2_header if arch == "gpt2" else llama_header)(writer, cfg)
     stand_in_vocab(writer, cfg["vocab_size"])
     for name, t in (gpt2_tensors if arch == "gpt2" else llama_tensors)(cfg, weights).items():
         t = np.ascontiguousarray(t, dtype=np.float32)
-        if dtype == "bf16" and t.ndim == 2:
-            writer.add_tensor(name, gguf.quants.quantize(t, gguf.GGMLQuantizationType.BF16), raw_dtype=gguf.GGMLQuantizationType.BF16)
+        if dtype != "f32" and t.ndim == 2:
+            qtype = gguf.GGMLQuantizationType[dtype.upper()]
+            writer.add_tensor(name, gguf.quants.quantize(t, qtype), raw_dtype=qtype)
         else:
             writer.add_tensor(name, t)
     writer.write_header_to_file()
@@ -143,7 +160,7 @@ def convert(folder, out, dtype):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("pairs", nargs="+", help="FOLDER OUT.gguf, once or more (one process for several models)")
-    p.add_argument("--dtype", choices=["f32", "bf16"], default="f32")
+    p.add_argument("--dtype", choices=list(FILE_TYPES), default="f32")
     a = p.parse_args()
     if len(a.pairs) % 2:
         sys.exit("hf_to_gguf: give FOLDER OUT.gguf pairs")

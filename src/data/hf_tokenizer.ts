@@ -90,7 +90,7 @@ function vocabularySize(json: { added_tokens?: { id: number }[] }, hf: HfTokeniz
 }
 
 /** `ids` with `bos` in front and `eos` behind, each unless null or already there. */
-function withEnds(ids: Int32Array, bos: number | null, eos: number | null): Int32Array {
+export function withEnds(ids: Int32Array, bos: number | null, eos: number | null): Int32Array {
   const front = bos !== null && ids[0] !== bos ? 1 : 0;
   const back = eos !== null && ids[ids.length - 1] !== eos ? 1 : 0;
   if (front + back === 0) return ids;

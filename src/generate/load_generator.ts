@@ -23,9 +23,12 @@ import { mergeAdapterInto } from '../nn/lora/peft.js';
 import { loadWebGpuBackend } from '../tensor/backends/webgpu/index.js';
 import type { Precision } from '../tensor/precision.js';
 import { holdBf16Casts } from './model_casts.js';
+import { tokenizerFromGguf } from '../data/gguf_tokenizer.js';
+import { ggufMeta, isGgufFile, readGgufHeader } from '../nn/interchange/gguf.js';
+import { loadGgufModel } from '../nn/interchange/gguf_llama.js';
 import { type QuantScheme, quantizeModel } from '../nn/quantize_model.js';
 import { holdWeightsInHugePages } from './weight_pages.js';
-import { type ChatTemplate, loadChatTemplate } from './chat_template.js';
+import { type ChatTemplate, chatTemplateFrom, loadChatTemplate } from './chat_template.js';
 import type { CausalLm } from './generate.js';
 import { ModelSourceError, type ResolvedSource, readJsonObject, resolveModelSource } from './model_source.js';
 
@@ -74,6 +77,7 @@ export async function loadGenerator(source: string, opts: LoadGeneratorOptions =
   const onGpu = Object.hasOwn(ON_GPU, device) ? ON_GPU[device] : undefined;
   if (onGpu === undefined) throw new ModelSourceError('device', `"${device}" is not a device generation runs on (cpu, gpu)`);
   const resolved = resolveModelSource(source);
+  if (resolved.kind === 'file' && isGgufFile(resolved.path)) return loadGgufGenerator(source, resolved, opts, onGpu);
   const { model, spec } = await readWeights(resolved);
   // Merged once on the host: generation then runs at the base model's speed.
   if (opts.adapter !== undefined) await mergeAdapterInto(opts.adapter, model);
@@ -85,6 +89,34 @@ export async function loadGenerator(source: string, opts: LoadGeneratorOptions =
   holdWeightsInHugePages(placed);
   if (described.precision === 'bf16') holdBf16Casts(placed);
   return { model: placed as unknown as CausalLm, ...described, ...(quantized ? { quantized } : {}) };
+}
+
+/**
+ * A GGUF file's model, with the tokenizer, end ids and chat template its metadata holds (unless
+ * --tokenizer names another). Its quantized tensors stay as they are: --quantize applies to a float
+ * file only (re-quantizing loses what the first quantization kept).
+ */
+async function loadGgufGenerator(source: string, resolved: ResolvedSource, opts: LoadGeneratorOptions, onGpu: boolean): Promise<Generator> {
+  const file = await readGgufHeader(resolved.path);
+  const { model, spec } = loadGgufModel(file);
+  if (opts.adapter !== undefined) throw new ModelSourceError('--adapter', 'is not merged into a GGUF file\'s weights yet (merge it into the Hugging Face folder, then export)');
+  const quantizedAlready = model.namedParameters().some(([, p]) => p.dtype !== 'float32');
+  if (opts.quantize !== undefined && quantizedAlready) throw new ModelSourceError(source, `is quantized already; --quantize ${opts.quantize} takes a float model`);
+  if (onGpu && quantizedAlready) throw new ModelSourceError('--device gpu', 'quantized weights run on the cpu; drop --device gpu');
+  const quantized = opts.quantize === undefined ? undefined : quantizeForGeneration(source, model, spec, opts.quantize, onGpu);
+  const tokenizer = opts.tokenizer !== undefined ? makeTokenizer(opts.tokenizer) : tokenizerFromGguf(resolved.path, file.metadata);
+  const eos = [tokenizer.eos, ggufMeta<number>(file, 'tokenizer.ggml.eot_token_id', -1)].filter((id): id is number => id !== null && id >= 0);
+  const template = ggufMeta<string>(file, 'tokenizer.chat_template', '');
+  const tokenText = (id: number | null): string | undefined => (id === null || id < 0 ? undefined : ggufMeta<string[]>(file, 'tokenizer.ggml.tokens', [])[id]);
+  const chatTemplate = template === '' ? null : chatTemplateFrom(template, { bosToken: tokenText(ggufMeta<number>(file, 'tokenizer.ggml.bos_token_id', -1)), eosToken: tokenText(tokenizer.eos) }, `${resolved.path} (tokenizer.chat_template)`);
+  const placed = onGpu ? await placeOnGpu(model, spec) : model;
+  holdWeightsInHugePages(placed);
+  const precision = opts.precision ?? 'fp32';
+  if (precision === 'bf16') holdBf16Casts(placed);
+  return {
+    model: placed as unknown as CausalLm, spec, tokenizer, eosIds: [...new Set(eos)], chatTemplate, source, weights: resolved.path, precision,
+    ...(quantized ? { quantized } : {}),
+  };
 }
 
 /** --quantize: the Llama family's weight matrices in the scheme's formats, on the cpu (whose backends have their kernels). */

@@ -41,6 +41,22 @@ export interface GgufFile {
 /** The values a tensor holds: float32 values, or a quantized format's blocks. */
 export type GgufValues = { readonly type: 'float32'; readonly values: Float32Array } | { readonly type: QuantType; readonly blocks: Uint8Array };
 
+/** Whether `path` is a GGUF file: its first four bytes are the magic "GGUF". */
+export function isGgufFile(path: string): boolean {
+  const head = Buffer.alloc(4);
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return false;
+  }
+  try {
+    return readSync(fd, head, 0, 4, 0) === 4 && head.toString('latin1') === 'GGUF';
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Reads a GGUF file's header: metadata and every tensor's name, shape, type and place. */
 export async function readGgufHeader(path: string): Promise<GgufFile> {
   let parsed: Awaited<ReturnType<typeof gguf>>;

@@ -5,7 +5,8 @@
  */
 import { closeSync, openSync } from 'node:fs';
 import { type ResolvedSource, resolveModelSource } from '../../generate/model_source.js';
-import { readModelHeader } from '../../nn/checkpoint.js';
+import { CheckpointError, readModelHeader } from '../../nn/checkpoint.js';
+import { isGgufFile } from '../../nn/interchange/gguf.js';
 import { specFromFolder } from '../../nn/interchange/hf_folder.js';
 import { architectureOf } from '../../nn/interchange/model_io.js';
 import { isSafetensorsPath, readSafetensorsHeader } from '../../nn/interchange/safetensors.js';
@@ -23,6 +24,7 @@ export function stageSource(source: string): StageSource {
 
 function specOf(resolved: ResolvedSource): ModelSpec {
   if (resolved.kind === 'folder') return specFromFolder(resolved.path);
+  if (isGgufFile(resolved.path)) throw new CheckpointError(resolved.path, 'is a GGUF file, which runs in one process: a stage reads float32 layer ranges (drop --stages)');
   if (isSafetensorsPath(resolved.path)) {
     const fd = openSync(resolved.path, 'r');
     try {

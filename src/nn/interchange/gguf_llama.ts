@@ -1,0 +1,148 @@
+/**
+ * A Llama-family model from a GGUF file (gguf.ts): the spec from its metadata, each tensor by
+ * llama.cpp's name put where Hugging Face's name puts it in our model (models/llama.ts), a quantized
+ * tensor held in its blocks (a frozen weight, as --quantize leaves one), a float one widened.
+ *
+ * llama.cpp's converter reorders the rows of q and k for the `llama` architecture (each head's two
+ * rotary halves interleaved, llama.cpp's rope on adjacent pairs; convert_hf_to_gguf.py `permute`);
+ * Qwen2 and Qwen3 keep Hugging Face's order (rope over halves). Reading undoes the reorder, row by
+ * row — a row is whole blocks, so a quantized matrix moves without decoding.
+ */
+import type { MetadataValue } from '@huggingface/gguf';
+import { deviceMemory, CPU } from '../../tensor/storage.js';
+import { withoutRandomInit } from '../../tensor/init_scope.js';
+import { quantBytes } from '../../tensor/quant/formats.js';
+import { CheckpointError } from '../checkpoint.js';
+import { type LlamaSpec, createModel } from '../models/index.js';
+import type { Module } from '../module.js';
+import { type GgufFile, type GgufValues, ggufMeta, readGgufTensor } from './gguf.js';
+
+const ARCHITECTURES = ['llama', 'qwen2', 'qwen3'] as const;
+type GgufArchitecture = (typeof ARCHITECTURES)[number];
+
+/** llama.cpp's per-layer tensor names → the layer's Hugging Face module path. */
+const LAYER_NAMES: Readonly<Record<string, string>> = {
+  attn_norm: 'input_layernorm', ffn_norm: 'post_attention_layernorm',
+  attn_q: 'self_attn.q_proj', attn_k: 'self_attn.k_proj', attn_v: 'self_attn.v_proj', attn_output: 'self_attn.o_proj',
+  attn_q_norm: 'self_attn.q_norm', attn_k_norm: 'self_attn.k_norm',
+  ffn_gate: 'mlp.gate_proj', ffn_up: 'mlp.up_proj', ffn_down: 'mlp.down_proj',
+};
+const TOP_NAMES: Readonly<Record<string, string>> = {
+  'token_embd.weight': 'model.embed_tokens.weight', 'output_norm.weight': 'model.norm.weight', 'output.weight': 'lm_head.weight',
+};
+
+/** Our parameter name of a GGUF tensor, or null for one we do not know. */
+export function parameterNameOf(ggufName: string): string | null {
+  if (Object.hasOwn(TOP_NAMES, ggufName)) return TOP_NAMES[ggufName];
+  const m = /^blk\.(\d+)\.([a-z_]+)\.(weight|bias)$/.exec(ggufName);
+  if (!m || !Object.hasOwn(LAYER_NAMES, m[2])) return null;
+  return `model.layers.${m[1]}.${LAYER_NAMES[m[2]]}.${m[3]}`;
+}
+
+/** The model a GGUF file's metadata describes (the Llama family: llama, qwen2, qwen3). */
+export function specFromGguf(file: GgufFile): LlamaSpec {
+  const arch = file.architecture;
+  if (!(ARCHITECTURES as readonly string[]).includes(arch)) {
+    throw new CheckpointError(file.path, `general.architecture is ${arch}; we read ${ARCHITECTURES.join(', ')} (the Llama family)`);
+  }
+  if (file.tensors.has('rope_freqs.weight')) {
+    throw new CheckpointError(file.path, 'holds rope_freqs.weight (Llama 3.1\'s scaled rotary frequencies as a tensor), which we do not read yet');
+  }
+  const meta = <T extends MetadataValue>(key: string, fallback?: T): T => ggufMeta<T>(file, `${arch}.${key}`, fallback);
+  const embed = file.tensors.get('token_embd.weight');
+  if (!embed) throw new CheckpointError(file.path, 'has no token_embd.weight');
+  const [vocabSize, width] = embed.shape;
+  const heads = meta<number>('attention.head_count');
+  return {
+    type: 'llama', modelType: arch as GgufArchitecture, vocabSize, width,
+    context: meta<number>('context_length'), layers: meta<number>('block_count'),
+    intermediate: meta<number>('feed_forward_length'), heads,
+    kvHeads: meta<number>('attention.head_count_kv', heads),
+    headDim: meta<number>('attention.key_length', width / heads),
+    ropeTheta: shortestDecimal(meta<number>('rope.freq_base', 10000)), ropeScaling: null,
+    rmsEps: shortestDecimal(meta<number>('attention.layer_norm_rms_epsilon')),
+    tieEmbeddings: !file.tensors.has('output.weight'),
+    qkvBias: file.tensors.has('blk.0.attn_q.bias'),
+    qkNorm: file.tensors.has('blk.0.attn_q_norm.weight'),
+    dropout: 0,
+  };
+}
+
+/**
+ * The model a GGUF file holds: every parameter read from its tensor (a missing one, or a tensor
+ * the model has no place for, refused by name), quantized ones frozen in their blocks.
+ */
+export function loadGgufModel(file: GgufFile): { model: Module; spec: LlamaSpec } {
+  const spec = specFromGguf(file);
+  const model = withoutRandomInit(() => createModel(spec, 0));
+  const sources = new Map<string, string>();
+  for (const name of file.tensors.keys()) {
+    const ours = parameterNameOf(name);
+    if (ours === null) throw new CheckpointError(file.path, `tensor ${name} has no place in a ${spec.modelType} model`);
+    sources.set(ours, name);
+  }
+  const params = model.namedParameters();
+  const missing = params.filter(([n]) => !sources.has(n)).map(([n]) => n);
+  if (missing.length > 0) throw new CheckpointError(file.path, `lacks ${missing.length} tensors the model needs: ${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', ...' : ''}`);
+  const quantized = new Set(params.filter(([n]) => isQuantized(file, sources.get(n)!)).map(([n]) => n));
+  model.freeze((n) => quantized.has(n));
+  for (const [name, p] of params) {
+    const ggufName = sources.get(name)!;
+    const info = file.tensors.get(ggufName)!;
+    if (info.shape.join() !== p.shape.join()) {
+      throw new CheckpointError(file.path, `tensor ${ggufName} is [${info.shape}], the model's ${name} is [${p.shape}]`);
+    }
+    const values = unpermuted(spec, ggufName, p.shape, readGgufTensor(file, ggufName));
+    if ('values' in values) p.storage.write(values.values);
+    else p.holdFrozen(deviceMemory(CPU).fromHost(values.blocks, values.type));
+  }
+  return { model, spec };
+}
+
+/**
+ * A float32 the metadata holds as the shortest decimal it rounds from (1e-5, not 9.99999974e-6):
+ * the value config.json had before the converter narrowed it.
+ */
+function shortestDecimal(x: number): number {
+  for (let digits = 1; digits < 9; digits++) {
+    const d = Number(x.toPrecision(digits));
+    if (Math.fround(d) === x) return d;
+  }
+  return x;
+}
+
+function isQuantized(file: GgufFile, name: string): boolean {
+  const type = file.tensors.get(name)!.type;
+  return type !== 'F32' && type !== 'F16' && type !== 'BF16';
+}
+
+/** q and k of the `llama` architecture back in Hugging Face's row order (the module comment has why). */
+function unpermuted(spec: LlamaSpec, ggufName: string, shape: readonly number[], v: GgufValues): GgufValues {
+  const m = /^blk\.\d+\.attn_(q|k)\.(weight|bias)$/.exec(ggufName);
+  if (spec.modelType !== 'llama' || !m) return v;
+  const heads = m[1] === 'q' ? spec.heads : spec.kvHeads;
+  const cols = shape.length === 2 ? shape[1] : 1;
+  if ('values' in v) return { type: 'float32', values: permuteRows(v.values, heads, cols) as Float32Array };
+  return { type: v.type, blocks: permuteRows(v.blocks, heads, quantBytes(v.type, 1, cols)) as Uint8Array };
+}
+
+/**
+ * Rows of each head taken back from interleaved pairs (2j, 2j + 1) to halves (j, half + j); a row is
+ * `rowLength` array elements (floats, or a quantized row's bytes).
+ */
+function permuteRows(src: Float32Array | Uint8Array, heads: number, rowLength: number): Float32Array | Uint8Array {
+  const out = new (src.constructor as new (n: number) => Float32Array | Uint8Array)(src.length);
+  const rowsPerHead = src.length / rowLength / heads;
+  const half = rowsPerHead / 2;
+  for (let h = 0; h < heads; h++) {
+    for (let j = 0; j < half; j++) {
+      for (let i = 0; i < 2; i++) {
+        const from = (h * rowsPerHead + 2 * j + i) * rowLength;
+        const to = (h * rowsPerHead + i * half + j) * rowLength;
+        out.set(src.subarray(from, from + rowLength), to);
+      }
+    }
+  }
+  return out;
+}
+
