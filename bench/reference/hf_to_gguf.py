@@ -11,8 +11,9 @@ Tensor names and layouts are the ones llama.cpp's loader expects (its convert_hf
 GPT-2's Conv1D weights [in, out] transposed to [out, in]; Llama's q and k rows permuted from Hugging
 Face's rotate-half order to llama.cpp's interleaved rotary pairs (model_type llama only: llama.cpp
 runs qwen2 and qwen3 with rotate-half, as Hugging Face does). 1-d tensors (norms, biases) stay F32.
-The vocabulary is a stand-in of the right size (distinct byte-level strings, no real merges): the
-bench feeds token ids, never text.
+The vocabulary is the folder's tokenizer.json where a Llama-family folder has one (its tokens, merges
+and chat template, as convert_hf_to_gguf.py writes them), else a stand-in of the right size
+(distinct byte-level strings, no real merges): the bench feeds token ids, never text.
 """
 import argparse, json, os, sys
 import numpy as np
@@ -54,6 +55,37 @@ def stand_in_vocab(writer, vocab_size):
     writer.add_token_merges(merges or [f"{alphabet[0]} {alphabet[1]}"])
     writer.add_bos_token_id(0)
     writer.add_eos_token_id(vocab_size - 1)
+
+
+PRE_OF_MODEL_TYPE = {"qwen2": "qwen2", "qwen3": "qwen2", "llama": "llama-bpe"}
+
+
+def real_vocab(writer, folder, cfg):
+    """The folder's own byte-level BPE tokenizer, written as convert_hf_to_gguf.py writes one: tokens
+    by id (padded to the model's vocabulary), added special tokens CONTROL and other added ones
+    USER_DEFINED, merges, the llama.cpp `pre` name of the family, the end token and chat template."""
+    tok = json.load(open(os.path.join(folder, "tokenizer.json"), encoding="utf-8"))
+    conf_path = os.path.join(folder, "tokenizer_config.json")
+    conf = json.load(open(conf_path, encoding="utf-8")) if os.path.exists(conf_path) else {}
+    added = {t["id"]: t for t in tok.get("added_tokens", [])}
+    tokens = [f"[PAD{i}]" for i in range(cfg["vocab_size"])]
+    types = [gguf.TokenType.UNUSED] * cfg["vocab_size"]
+    for text, i in tok["model"]["vocab"].items():
+        tokens[i], types[i] = text, gguf.TokenType.NORMAL
+    for i, t in added.items():
+        tokens[i], types[i] = t["content"], gguf.TokenType.CONTROL if t["special"] else gguf.TokenType.USER_DEFINED
+    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_pre(PRE_OF_MODEL_TYPE[cfg["model_type"]])
+    writer.add_token_list(tokens)
+    writer.add_token_types(types)
+    writer.add_token_merges([m if isinstance(m, str) else " ".join(m) for m in tok["model"]["merges"]])
+    eos = conf.get("eos_token")
+    eos = eos["content"] if isinstance(eos, dict) else eos
+    if eos in tokens:
+        writer.add_eos_token_id(tokens.index(eos))
+    writer.add_add_bos_token(False)
+    if isinstance(conf.get("chat_template"), str):
+        writer.add_chat_template(conf["chat_template"])
 
 
 def permute_rotary(w, heads):
@@ -142,7 +174,10 @@ def convert(folder, out, dtype):
     writer.add_name(f"bench-{arch}")
     writer.add_file_type(FILE_TYPES[dtype])
     (gpt2_header if arch == "gpt2" else llama_header)(writer, cfg)
-    stand_in_vocab(writer, cfg["vocab_size"])
+    if os.path.exists(os.path.join(folder, "tokenizer.json")) and arch != "gpt2":
+        real_vocab(writer, folder, cfg)
+    else:
+        stand_in_vocab(writer, cfg["vocab_size"])
     for name, t in (gpt2_tensors if arch == "gpt2" else llama_tensors)(cfg, weights).items():
         t = np.ascontiguousarray(t, dtype=np.float32)
         if dtype != "f32" and t.ndim == 2:
