@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { availableMemory, formatWeightReport, weightReport } from '../generate/weight_report.js';
 import { formatNodeInfo, nodeInfo, nodeInfoFile } from '../launch/node_info.js';
 import { nativeAddonSource, nativeCpuTable } from '../tensor/backends/native.js';
 import { backend } from '../tensor/dispatch.js';
@@ -9,7 +10,9 @@ export function infoCommand(): Command {
   return new Command('info')
     .description('what this node brings: cores, memory, kernel libraries, network interfaces (kind, addresses), GPUs seen, WebGPU adapters')
     .option('--json', 'one JSON object instead of text')
-    .action(async (flags: { json?: boolean }) => {
+    .option('--model <src>', 'a GGUF file or Hugging Face folder: its weights\' bytes per format, what each --quantize scheme holds, and whether it fits this machine\'s memory (docs/QUANTIZE.md)')
+    .action(async (flags: { json?: boolean; model?: string }) => {
+      if (flags.model !== undefined) return printWeightReport(flags.model, flags.json === true);
       const kernels = backend();
       const source = kernels.name === 'native' ? nativeAddonSource() : null;
       const info = nodeInfo(kernels.description, source && { path: source.path, origin: source.origin, dnnlLibrary: source.dnnlLibrary, cpu: nativeCpuTable() ?? undefined });
@@ -21,6 +24,12 @@ export function infoCommand(): Command {
         process.stdout.write(`${formatNodeInfo(info)}\n${formatAdapters(adapters)}\n`);
       }
     });
+}
+
+async function printWeightReport(source: string, json: boolean): Promise<void> {
+  const report = await weightReport(source);
+  const available = availableMemory();
+  process.stdout.write(json ? `${JSON.stringify({ ...report, available_bytes: available }, null, 2)}\n` : `${formatWeightReport(report, available)}\n`);
 }
 
 /** The adapters Dawn offers, one line each (vendor, architecture, kind, limits, features), or why none. */

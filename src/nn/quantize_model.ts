@@ -80,10 +80,15 @@ function roleOf(name: string, spec: LlamaSpec): { role: Role; layer: number } | 
 
 /** The format each weight of `model` takes under `scheme` (a plan; nothing changes). */
 export function quantizationPlan(model: Module, spec: LlamaSpec, scheme: QuantScheme): Map<string, QuantType | null> {
+  return planFromShapes(model.namedParameters().map(([n, p]) => [n, p.shape]), spec, scheme);
+}
+
+/** The same from the tensors' names and shapes alone (a folder's headers: `info --model`, no weights read). */
+export function planFromShapes(tensors: Iterable<readonly [string, readonly number[]]>, spec: LlamaSpec, scheme: QuantScheme): Map<string, QuantType | null> {
   const plan = new Map<string, QuantType | null>();
-  for (const [name, p] of model.namedParameters()) {
-    const r = p.ndim === 2 ? roleOf(name, spec) : null;
-    if (r) plan.set(name, formatFor(scheme, r.role, r.layer, spec.layers, p.shape[1]));
+  for (const [name, shape] of tensors) {
+    const r = shape.length === 2 ? roleOf(name, spec) : null;
+    if (r) plan.set(name, formatFor(scheme, r.role, r.layer, spec.layers, shape[1]));
   }
   return plan;
 }

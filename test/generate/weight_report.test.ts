@@ -1,0 +1,62 @@
+/**
+ * `info --model` (src/generate/weight_report.ts): from headers alone, a folder's bytes per dtype, what
+ * each --quantize scheme would hold (its plan applied to the shapes), the KV cache a token adds; a
+ * GGUF file's bytes per tensor type; and whether it fits the memory given.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { formatWeightReport, weightReport } from '../../src/generate/weight_report.js';
+import { saveFolder } from '../../src/nn/interchange/hf_folder.js';
+import { type LlamaSpec, createModel, defaultSpec } from '../../src/nn/models/index.js';
+import { quantizeModel } from '../../src/nn/quantize_model.js';
+import { CLI } from '../helpers/cli.js';
+import { findPython } from '../helpers/python.js';
+
+const SCRIPT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../bench/reference/hf_to_gguf.py');
+const PYTHON = findPython([process.env.SMOLCLUSTER_PYTHON, '/opt/torchvenv/bin/python'], ['gguf', 'safetensors', 'numpy']);
+const dir = mkdtempSync(join(tmpdir(), 'smol-weight-report-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const spec = defaultSpec('llama-tiny', [64], 256) as LlamaSpec;
+const folder = join(dir, 'llama');
+const model = createModel(spec, 1);
+saveFolder(folder, model, spec);
+
+describe('info --model', () => {
+  it('a folder: its float32 bytes, each scheme\'s bytes as the model quantized at load holds them, the KV cache a token adds', async () => {
+    const r = await weightReport(folder);
+    const elements = model.namedParameters().reduce((n, [, p]) => n + p.size, 0);
+    assert.deepEqual(r.formats, [{ format: 'F32', tensors: model.namedParameters().length, fileBytes: 4 * elements, heldBytes: 4 * elements }]);
+    assert.equal(r.kvBytesPerToken, 2 * spec.layers * spec.kvHeads * spec.headDim * 4);
+    for (const { scheme, heldBytes } of r.schemes) {
+      const quantized = createModel(spec, 1);
+      quantizeModel(quantized, spec, scheme);
+      assert.equal(heldBytes, quantized.namedParameters().reduce((n, [, p]) => n + p.storage.byteLength, 0), scheme);
+    }
+    const text = formatWeightReport(r, 1e12);
+    assert.match(text, /weights {4}F32 +\d+ tensors .* held/);
+    assert.match(text, /memory .*: fits/);
+    assert.match(formatWeightReport(r, 1000), /does not fit/);
+    assert.match(text, /--quantize q4_k_m/);
+  });
+
+  it('a GGUF file: bytes per tensor type, its quantized ones held as they are', { skip: !PYTHON && 'no python with gguf' }, () => {
+    const gguf = join(dir, 'llama-q8_0.gguf');
+    const c = spawnSync(PYTHON!, [SCRIPT, folder, gguf, '--dtype', 'q8_0'], { encoding: 'utf8', timeout: 120_000 });
+    assert.equal(c.status, 0, c.stderr);
+    const r = spawnSync(process.execPath, [CLI, 'info', '--model', gguf, '--json'], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const report = JSON.parse(r.stdout) as { formats: { format: string; tensors: number; fileBytes: number; heldBytes: number }[]; schemes: unknown[]; available_bytes: number };
+    const matrices = model.namedParameters().filter(([, p]) => p.ndim === 2);
+    assert.deepEqual(report.formats.find((f) => f.format === 'q8_0'), {
+      format: 'q8_0', tensors: matrices.length, fileBytes: matrices.reduce((n, [, p]) => n + (p.size / 32) * 34, 0), heldBytes: matrices.reduce((n, [, p]) => n + (p.size / 32) * 34, 0),
+    });
+    assert.equal(report.formats.find((f) => f.format === 'F32')?.tensors, model.namedParameters().length - matrices.length);
+    assert.deepEqual(report.schemes, [], 'a quantized file offers no --quantize');
+    assert.ok(report.available_bytes > 0);
+  });
+});
