@@ -29,6 +29,7 @@ const COMMANDS: ReadonlyArray<readonly [string, () => Promise<Command>]> = [
   ['chat', async () => (await import('./chat.js')).chatCommand()],
   ['stage', async () => (await import('./stage.js')).stageCommand()],
   ['info', async () => (await import('./info.js')).infoCommand()],
+  ['export', async () => (await import('./export.js')).exportCommand()],
   ['discover', async () => (await import('./discover.js')).discoverCommand()],
 ];
 

@@ -39,11 +39,41 @@ const PRE_TOKENIZERS: Readonly<Record<string, { pre: object; normalizer?: object
   'default': { pre: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true } },
 };
 
+/**
+ * The `tokenizer.ggml.pre` name of a tokenizer.json's pre-tokenizer (export), by the split it makes:
+ * the inverse of the table above, null where it is none of them.
+ */
+export function preTokenizerName(json: { pre_tokenizer?: unknown }): string | null {
+  const text = JSON.stringify(json.pre_tokenizer ?? null);
+  if (text.includes(JSON.stringify(QWEN2_SPLIT))) return 'qwen2';
+  if (text.includes(JSON.stringify(LLAMA3_SPLIT))) return 'llama-bpe';
+  const pre = json.pre_tokenizer as { type?: string; pretokenizers?: { type?: string }[] } | null;
+  if (pre?.type === 'Sequence' && pre.pretokenizers?.[0]?.type === 'Digits' && pre.pretokenizers[1]?.type === 'ByteLevel') return 'smollm';
+  if (pre?.type === 'ByteLevel') return 'gpt-2';
+  return null;
+}
+
 const TOKEN_CONTROL = 3;
 const TOKEN_USER_DEFINED = 4;
 
 /** The tokenizer of a GGUF file's metadata (`path` names the file in messages). */
 export function tokenizerFromGguf(path: string, meta: Metadata): Tokenizer {
+  const json = ggufTokenizerJson(path, meta);
+  const tokens = meta['tokenizer.ggml.tokens'] as string[];
+  const hf = new HfTokenizer(json, {});
+  const id = (key: string): number | null => (typeof meta[key] === 'number' && meta[key] as number < tokens.length ? meta[key] as number : null);
+  const eos = id('tokenizer.ggml.eos_token_id');
+  const bos = meta['tokenizer.ggml.add_bos_token'] === true ? id('tokenizer.ggml.bos_token_id') : null;
+  return {
+    name: path, vocabSize: tokens.length, bos, eos, eosText: eos === null ? null : tokens[eos],
+    encode: (text) => Int32Array.from(hf.encode(text, { add_special_tokens: false }).ids),
+    encodeDocument: (text) => withEnds(Int32Array.from(hf.encode(text, { add_special_tokens: false }).ids), bos, eos),
+    decode: (ids) => (ids.length === 0 ? '' : hf.decode(Array.from(ids), { clean_up_tokenization_spaces: false })),
+  };
+}
+
+/** The Hugging Face tokenizer.json a GGUF file's tokenizer metadata stands for (refused by name where we read none). */
+export function ggufTokenizerJson(path: string, meta: Metadata): Record<string, unknown> {
   const model = meta['tokenizer.ggml.model'];
   if (model !== 'gpt2') {
     throw new DataError(path, `tokenizer.ggml.model is ${JSON.stringify(model)}; we read byte-level BPE ("gpt2"); pass --tokenizer with the model's tokenizer.json`);
@@ -69,16 +99,7 @@ export function tokenizerFromGguf(path: string, meta: Metadata): Tokenizer {
       merges,
     },
   };
-  const hf = new HfTokenizer(json, {});
-  const id = (key: string): number | null => (typeof meta[key] === 'number' && meta[key] as number < tokens.length ? meta[key] as number : null);
-  const eos = id('tokenizer.ggml.eos_token_id');
-  const bos = meta['tokenizer.ggml.add_bos_token'] === true ? id('tokenizer.ggml.bos_token_id') : null;
-  return {
-    name: path, vocabSize: tokens.length, bos, eos, eosText: eos === null ? null : tokens[eos],
-    encode: (text) => Int32Array.from(hf.encode(text, { add_special_tokens: false }).ids),
-    encodeDocument: (text) => withEnds(Int32Array.from(hf.encode(text, { add_special_tokens: false }).ids), bos, eos),
-    decode: (ids) => (ids.length === 0 ? '' : hf.decode(Array.from(ids), { clean_up_tokenization_spaces: false })),
-  };
+  return json;
 }
 
 function stringList(path: string, meta: Metadata, key: string): string[] {

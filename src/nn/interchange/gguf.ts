@@ -7,7 +7,7 @@
  * Shapes: ggml lists a tensor's dimensions innermost first (ne[0] is a row's length); we give them
  * outermost first, as torch and safetensors do, so a weight is [out, in] in both.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { gguf, GGMLQuantizationType, type MetadataValue } from '@huggingface/gguf';
 import { type QuantType, quantBytes, quantFormatOfGgml } from '../../tensor/quant/formats.js';
 import { fromBf16Bits, fromF16Bits } from '../../util/float_formats.js';
@@ -46,6 +46,7 @@ export function isGgufFile(path: string): boolean {
   const head = Buffer.alloc(4);
   let fd: number;
   try {
+    if (!statSync(path).isFile()) return false;
     fd = openSync(path, 'r');
   } catch {
     return false;

@@ -1,0 +1,166 @@
+/**
+ * A Llama-family model as a GGUF file llama.cpp and Ollama load (`smolcluster export --out X.gguf`):
+ * the metadata llama.cpp's loader reads, llama.cpp's tensor names (gguf_llama.ts, inverted), q and k
+ * rows in its order for `llama`, each matrix in the format `--quantize` gives it (quantize_model.ts,
+ * llama.cpp's mix) or float32, norms and biases float32; and the tokenizer, from the model's
+ * tokenizer.json as llama.cpp's converter writes it, or copied from the GGUF file it was read from.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { MetadataValue } from '@huggingface/gguf';
+import { preTokenizerName } from '../../data/gguf_tokenizer.js';
+import { quantize } from '../../tensor/ops/quant.js';
+import { type QuantType, isQuantType, quantBytes, quantFormat } from '../../tensor/quant/formats.js';
+import type { Tensor } from '../../tensor/tensor.js';
+import { CheckpointError } from '../checkpoint.js';
+import type { LlamaSpec } from '../models/llama.js';
+import type { Module } from '../module.js';
+import { type QuantScheme, quantizationPlan } from '../quantize_model.js';
+import { parameterNameOf } from './gguf_llama.js';
+import { type GgufTensorOut, type GgufValue, writeGguf } from './gguf_writer.js';
+
+/** llama.cpp's LlamaFileType of each scheme (general.file_type). */
+const FILE_TYPE: Readonly<Record<'f32' | 'q8_0' | 'q4_0' | 'q4_k_m', number>> = { f32: 0, q8_0: 7, q4_0: 2, q4_k_m: 15 };
+const TOKEN_NORMAL = 1;
+const TOKEN_CONTROL = 3;
+const TOKEN_USER_DEFINED = 4;
+const TOKEN_UNUSED = 5;
+
+export interface GgufExportOptions {
+  /** The matrices' formats (default: float32 as they are held; a quantized model keeps its blocks). */
+  quantize?: QuantScheme;
+  /** Where the tokenizer comes from: a tokenizer.json (its folder's tokenizer_config.json too), or a GGUF file's metadata. */
+  tokenizer: { json: string } | { gguf: Readonly<Record<string, MetadataValue>> };
+  name?: string;
+}
+
+/** Writes `model` (the Llama family) to `path` as GGUF. */
+export function exportGguf(path: string, model: Module, spec: LlamaSpec, opts: GgufExportOptions): void {
+  if (opts.quantize === 'mlx4' || opts.quantize === 'mlx8') throw new CheckpointError(path, `--quantize ${opts.quantize} is MLX's format, which GGUF does not hold (q8_0, q4_0, q4_k_m)`);
+  const plan = opts.quantize ? quantizationPlan(model, spec, opts.quantize) : new Map<string, QuantType | null>();
+  const tensors = model.namedParameters().map(([name, p]) => tensorOut(name, p, spec, plan.get(name) ?? null));
+  const metadata = new Map<string, GgufValue>([...modelMetadata(spec, opts), ...tokenizerMetadata(path, spec, opts.tokenizer)]);
+  writeGguf(path, metadata, tensors);
+}
+
+/** Our parameter name → llama.cpp's (the inverse of parameterNameOf over the names a model has). */
+function ggufNameOf(name: string, spec: LlamaSpec): string {
+  for (const candidate of ggufCandidates(name)) if (parameterNameOf(candidate) === name) return candidate;
+  throw new Error(`export: ${name} has no GGUF name for ${spec.modelType}`);
+}
+
+function ggufCandidates(name: string): string[] {
+  const top = ['token_embd.weight', 'output_norm.weight', 'output.weight'];
+  const m = /^model\.layers\.(\d+)\.[a-z_.]+\.(weight|bias)$/.exec(name);
+  if (!m) return top;
+  const parts = ['attn_norm', 'ffn_norm', 'attn_q', 'attn_k', 'attn_v', 'attn_output', 'attn_q_norm', 'attn_k_norm', 'ffn_gate', 'ffn_up', 'ffn_down'];
+  return parts.map((p) => `blk.${m[1]}.${p}.${m[2]}`);
+}
+
+function tensorOut(name: string, p: Tensor, spec: LlamaSpec, type: QuantType | null): GgufTensorOut {
+  const ggufName = ggufNameOf(name, spec);
+  const held = isQuantType(p.dtype) ? p : type ? quantize(p, type) : p;
+  const format = isQuantType(held.dtype) ? held.dtype : null;
+  const ggmlType = format ? quantFormat(format).ggmlType : 0;
+  if (ggmlType === null) throw new Error(`export: ${name} is ${format}, which GGUF does not hold`);
+  const raw = held.values();
+  let bytes = new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
+  const qk = /^blk\.\d+\.attn_(q|k)\.(weight|bias)$/.exec(ggufName);
+  if (spec.modelType === 'llama' && qk) {
+    const cols = p.ndim === 2 ? p.shape[1] : 1;
+    const rowBytes = format ? quantBytes(format, 1, cols) : cols * 4;
+    bytes = interleaveRows(bytes, qk[1] === 'q' ? spec.heads : spec.kvHeads, rowBytes);
+  }
+  return { name: ggufName, shape: p.shape, ggmlType, bytes };
+}
+
+/** Each head's rows from halves (j, half + j) to llama.cpp's interleaved pairs (2j, 2j + 1). */
+function interleaveRows(src: Uint8Array, heads: number, rowBytes: number): Uint8Array {
+  const out = new Uint8Array(src.length);
+  const rowsPerHead = src.length / rowBytes / heads;
+  const half = rowsPerHead / 2;
+  for (let h = 0; h < heads; h++) {
+    for (let j = 0; j < half; j++) {
+      for (let i = 0; i < 2; i++) {
+        const from = (h * rowsPerHead + i * half + j) * rowBytes;
+        out.set(src.subarray(from, from + rowBytes), (h * rowsPerHead + 2 * j + i) * rowBytes);
+      }
+    }
+  }
+  return out;
+}
+
+function modelMetadata(spec: LlamaSpec, opts: GgufExportOptions): [string, GgufValue][] {
+  const a = spec.modelType;
+  if (a === 'mixtral') throw new Error('export: a mixture of experts is not written as GGUF yet');
+  const u32 = (value: number): GgufValue => ({ type: 'u32', value });
+  const f32 = (value: number): GgufValue => ({ type: 'f32', value });
+  return [
+    ['general.architecture', { type: 'string', value: a }],
+    ['general.name', { type: 'string', value: opts.name ?? `smolcluster-${a}` }],
+    ['general.file_type', u32(FILE_TYPE[(opts.quantize ?? 'f32') as keyof typeof FILE_TYPE])],
+    ['general.quantization_version', u32(2)],
+    [`${a}.context_length`, u32(spec.context)],
+    [`${a}.embedding_length`, u32(spec.width)],
+    [`${a}.block_count`, u32(spec.layers)],
+    [`${a}.feed_forward_length`, u32(spec.intermediate)],
+    [`${a}.attention.head_count`, u32(spec.heads)],
+    [`${a}.attention.head_count_kv`, u32(spec.kvHeads)],
+    [`${a}.attention.key_length`, u32(spec.headDim)],
+    [`${a}.attention.value_length`, u32(spec.headDim)],
+    [`${a}.rope.dimension_count`, u32(spec.headDim)],
+    [`${a}.rope.freq_base`, f32(spec.ropeTheta)],
+    [`${a}.attention.layer_norm_rms_epsilon`, f32(spec.rmsEps)],
+    [`${a}.vocab_size`, u32(spec.vocabSize)],
+  ];
+}
+
+function tokenizerMetadata(path: string, spec: LlamaSpec, from: GgufExportOptions['tokenizer']): [string, GgufValue][] {
+  if ('gguf' in from) return Object.entries(from.gguf).filter(([k]) => k.startsWith('tokenizer.')).map(([k, v]) => [k, asGgufValue(k, v)]);
+  return tokenizerJsonMetadata(path, from.json, spec.vocabSize);
+}
+
+/** A value read from a GGUF file, written back with the type llama.cpp's converter gives that key. */
+function asGgufValue(key: string, v: MetadataValue): GgufValue {
+  if (typeof v === 'string') return { type: 'string', value: v };
+  if (typeof v === 'boolean') return { type: 'bool', value: v };
+  if (typeof v === 'number' || typeof v === 'bigint') return { type: 'u32', value: Number(v) };
+  if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return { type: 'strings', value: v as string[] };
+  if (Array.isArray(v)) return { type: key.endsWith('scores') ? 'f32s' : 'i32s', value: (v as (number | bigint)[]).map(Number) };
+  throw new Error(`export: metadata ${key} has a value we cannot write`);
+}
+
+/** The tokenizer.* metadata of a byte-level BPE tokenizer.json, as convert_hf_to_gguf.py writes it. */
+function tokenizerJsonMetadata(path: string, file: string, vocabSize: number): [string, GgufValue][] {
+  const json = JSON.parse(readFileSync(file, 'utf8')) as {
+    model?: { type?: string; vocab?: Record<string, number>; merges?: (string | string[])[] }; pre_tokenizer?: unknown;
+    added_tokens?: { id: number; content: string; special: boolean }[];
+  };
+  if (json.model?.type !== 'BPE' || !json.model.vocab || !json.model.merges) throw new CheckpointError(path, `${file} is not a byte-level BPE tokenizer, which is what we write to GGUF`);
+  const pre = preTokenizerName(json);
+  if (pre === null) throw new CheckpointError(path, `${file}'s pre-tokenizer is none llama.cpp names that we know (qwen2, llama-bpe, smollm, gpt-2)`);
+  const tokens = Array.from({ length: vocabSize }, (_, i) => `[PAD${i}]`);
+  const types = new Int32Array(vocabSize).fill(TOKEN_UNUSED);
+  for (const [text, id] of Object.entries(json.model.vocab)) if (id < vocabSize) [tokens[id], types[id]] = [text, TOKEN_NORMAL];
+  for (const t of json.added_tokens ?? []) if (t.id < vocabSize) [tokens[t.id], types[t.id]] = [t.content, t.special ? TOKEN_CONTROL : TOKEN_USER_DEFINED];
+  const config = readConfig(join(dirname(file), 'tokenizer_config.json'));
+  const textOf = (v: unknown): string | undefined => (typeof v === 'string' ? v : (v as { content?: string } | undefined)?.content);
+  const eos = textOf(config.eos_token);
+  const bos = textOf(config.bos_token);
+  const out: [string, GgufValue][] = [
+    ['tokenizer.ggml.model', { type: 'string', value: 'gpt2' }],
+    ['tokenizer.ggml.pre', { type: 'string', value: pre }],
+    ['tokenizer.ggml.tokens', { type: 'strings', value: tokens }],
+    ['tokenizer.ggml.token_type', { type: 'i32s', value: types }],
+    ['tokenizer.ggml.merges', { type: 'strings', value: json.model.merges.map((m) => (Array.isArray(m) ? m.join(' ') : m)) }],
+    ['tokenizer.ggml.add_bos_token', { type: 'bool', value: config.add_bos_token === true }],
+  ];
+  if (eos !== undefined && tokens.includes(eos)) out.push(['tokenizer.ggml.eos_token_id', { type: 'u32', value: tokens.indexOf(eos) }]);
+  if (bos !== undefined && tokens.includes(bos)) out.push(['tokenizer.ggml.bos_token_id', { type: 'u32', value: tokens.indexOf(bos) }]);
+  if (typeof config.chat_template === 'string') out.push(['tokenizer.chat_template', { type: 'string', value: config.chat_template }]);
+  return out;
+}
+
+function readConfig(file: string): Record<string, unknown> {
+  return existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown> : {};
+}
