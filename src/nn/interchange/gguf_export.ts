@@ -17,6 +17,7 @@ import type { LlamaSpec } from '../models/llama.js';
 import type { Module } from '../module.js';
 import { type QuantScheme, quantizationPlan } from '../quantize_model.js';
 import { parameterNameOf } from './gguf_llama.js';
+import { inverseFrequencies, llama3Frequencies } from '../layers/rotary.js';
 import { type GgufTensorOut, type GgufValue, writeGguf } from './gguf_writer.js';
 
 /** llama.cpp's LlamaFileType of each scheme (general.file_type). */
@@ -39,6 +40,7 @@ export function exportGguf(path: string, model: Module, spec: LlamaSpec, opts: G
   if (opts.quantize === 'mlx4' || opts.quantize === 'mlx8') throw new CheckpointError(path, `--quantize ${opts.quantize} is MLX's format, which GGUF does not hold (q8_0, q4_0, q4_k_m)`);
   const plan = opts.quantize ? quantizationPlan(model, spec, opts.quantize) : new Map<string, QuantType | null>();
   const tensors = model.namedParameters().map(([name, p]) => tensorOut(name, p, spec, plan.get(name) ?? null));
+  if (spec.ropeScaling) tensors.push(ropeFreqs(spec));
   const metadata = new Map<string, GgufValue>([...modelMetadata(spec, opts), ...tokenizerMetadata(path, spec, opts.tokenizer)]);
   writeGguf(path, metadata, tensors);
 }
@@ -72,6 +74,17 @@ function tensorOut(name: string, p: Tensor, spec: LlamaSpec, type: QuantType | n
     bytes = interleaveRows(bytes, qk[1] === 'q' ? spec.heads : spec.kvHeads, rowBytes);
   }
   return { name: ggufName, shape: p.shape, ggmlType, bytes };
+}
+
+/**
+ * Llama 3's rotary scaling as llama.cpp's converter writes it: the factor each frequency is divided
+ * by (rope_freqs.weight, float32), which gguf_llama.ts's ropeScalingOf recognises on reading.
+ */
+function ropeFreqs(spec: LlamaSpec): GgufTensorOut {
+  const inv = inverseFrequencies(spec.headDim, spec.ropeTheta);
+  const scaled = llama3Frequencies(inv, spec.ropeScaling!);
+  const factors = Float32Array.from(inv, (f, i) => f / scaled[i]);
+  return { name: 'rope_freqs.weight', shape: [factors.length], ggmlType: 0, bytes: new Uint8Array(factors.buffer) };
 }
 
 /** Each head's rows from halves (j, half + j) to llama.cpp's interleaved pairs (2j, 2j + 1). */

@@ -14,6 +14,8 @@ import { withoutRandomInit } from '../../tensor/init_scope.js';
 import { quantBytes } from '../../tensor/quant/formats.js';
 import { CheckpointError } from '../checkpoint.js';
 import { type LlamaSpec, createModel } from '../models/index.js';
+import type { RopeScaling } from '../models/llama.js';
+import { inverseFrequencies, llama3Frequencies } from '../layers/rotary.js';
 import type { Module } from '../module.js';
 import { type GgufFile, type GgufValues, ggufMeta, readGgufTensor } from './gguf.js';
 
@@ -45,21 +47,19 @@ export function specFromGguf(file: GgufFile): LlamaSpec {
   if (!(ARCHITECTURES as readonly string[]).includes(arch)) {
     throw new CheckpointError(file.path, `general.architecture is ${arch}; we read ${ARCHITECTURES.join(', ')} (the Llama family)`);
   }
-  if (file.tensors.has('rope_freqs.weight')) {
-    throw new CheckpointError(file.path, 'holds rope_freqs.weight (Llama 3.1\'s scaled rotary frequencies as a tensor), which we do not read yet');
-  }
   const meta = <T extends MetadataValue>(key: string, fallback?: T): T => ggufMeta<T>(file, `${arch}.${key}`, fallback);
   const embed = file.tensors.get('token_embd.weight');
   if (!embed) throw new CheckpointError(file.path, 'has no token_embd.weight');
   const [vocabSize, width] = embed.shape;
   const heads = meta<number>('attention.head_count');
+  const headDim = meta<number>('attention.key_length', width / heads);
+  const ropeTheta = shortestDecimal(meta<number>('rope.freq_base', 10000));
   return {
     type: 'llama', modelType: arch as GgufArchitecture, vocabSize, width,
     context: meta<number>('context_length'), layers: meta<number>('block_count'),
     intermediate: meta<number>('feed_forward_length'), heads,
     kvHeads: meta<number>('attention.head_count_kv', heads),
-    headDim: meta<number>('attention.key_length', width / heads),
-    ropeTheta: shortestDecimal(meta<number>('rope.freq_base', 10000)), ropeScaling: null,
+    headDim, ropeTheta, ropeScaling: ropeScalingOf(file, headDim, ropeTheta),
     rmsEps: shortestDecimal(meta<number>('attention.layer_norm_rms_epsilon')),
     tieEmbeddings: !file.tensors.has('output.weight'),
     qkvBias: file.tensors.has('blk.0.attn_q.bias'),
@@ -77,6 +77,7 @@ export function loadGgufModel(file: GgufFile): { model: Module; spec: LlamaSpec 
   const model = withoutRandomInit(() => createModel(spec, 0));
   const sources = new Map<string, string>();
   for (const name of file.tensors.keys()) {
+    if (name === 'rope_freqs.weight') continue; // in the spec (ropeScalingOf)
     const ours = parameterNameOf(name);
     if (ours === null) throw new CheckpointError(file.path, `tensor ${name} has no place in a ${spec.modelType} model`);
     sources.set(ours, name);
@@ -97,6 +98,28 @@ export function loadGgufModel(file: GgufFile): { model: Module; spec: LlamaSpec 
     else p.holdFrozen(deviceMemory(CPU).fromHost(values.blocks, values.type));
   }
   return { model, spec };
+}
+
+/**
+ * Llama 3's rotary scaling, which llama.cpp's converter stores as the factor each frequency is
+ * divided by (rope_freqs.weight), not as its parameters: recognised by finding the parameters
+ * (the factor, the low and high frequency factors and the original context, over the values Llama
+ * 3.1-3.3 use and their neighbours) whose factors are the file's; refused by name when none is.
+ */
+function ropeScalingOf(file: GgufFile, headDim: number, theta: number): RopeScaling | null {
+  if (!file.tensors.has('rope_freqs.weight')) return null;
+  const stored = readGgufTensor(file, 'rope_freqs.weight');
+  if (!('values' in stored) || stored.values.length !== headDim / 2) throw new CheckpointError(file.path, `rope_freqs.weight is not ${headDim / 2} float factors`);
+  const inv = inverseFrequencies(headDim, theta);
+  const factor = stored.values.reduce((a, b) => Math.max(a, b), 1);
+  for (const originalContext of [8192, 4096, 2048, 16384, 32768, 65536, 131072]) {
+    for (const [lowFreqFactor, highFreqFactor] of [[1, 4], [1, 2], [2, 4], [1, 8], [2, 8]]) {
+      const s = { type: 'llama3' as const, factor, lowFreqFactor, highFreqFactor, originalContext };
+      const scaled = llama3Frequencies(inv, s);
+      if (scaled.every((f, i) => Math.abs(inv[i] / f - stored.values[i]) <= 1e-4 * stored.values[i])) return s;
+    }
+  }
+  throw new CheckpointError(file.path, 'rope_freqs.weight holds rotary factors that are not Llama 3\'s scaling with any parameters we try');
 }
 
 /**

@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { generate, type CausalLm } from '../../../src/generate/generate.js';
 import { readGgufHeader } from '../../../src/nn/interchange/gguf.js';
 import { loadGgufModel, parameterNameOf, specFromGguf } from '../../../src/nn/interchange/gguf_llama.js';
+import { exportGguf } from '../../../src/nn/interchange/gguf_export.js';
 import { saveFolder } from '../../../src/nn/interchange/hf_folder.js';
 import { type LlamaSpec, createModel, defaultSpec } from '../../../src/nn/models/index.js';
 import type { Module } from '../../../src/nn/module.js';
@@ -89,6 +90,23 @@ describe('a Llama-family model from a GGUF file', { skip: !PYTHON && 'no python 
     assert.equal(params.get('model.norm.weight')!.dtype, 'float32');
     assert.equal(params.get('lm_head.weight')!.requiresGrad, false);
     quantizeModel(model, spec, 'q8_0');
+    assert.deepEqual(logits(loaded), logits(model));
+    if (typeof llamaCpp === 'string') return;
+    const ours = await generate(loaded as unknown as CausalLm, PROMPT, { maxNewTokens: 12 });
+    const { runs } = await llamaCppGeneration(path, [PROMPT], [1], 12);
+    assert.deepEqual(runs[0].firstIds, ours.ids, `llama.cpp ${runs[0].firstIds} against ours ${ours.ids}`);
+  });
+
+  it('Llama 3\'s rotary scaling, written as rope_freqs.weight: read back as its parameters; llama.cpp generates what we do', async () => {
+    const spec: LlamaSpec = { ...FAMILY[0][1], ropeScaling: { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalContext: 8192 } };
+    const model = sharpened(spec, 9);
+    const path = join(dir, 'llama3-scaled.gguf');
+    const tokenizer = join(dir, 'llama3-tokenizer.json');
+    writeFileSync(tokenizer, JSON.stringify({ model: { type: 'BPE', vocab: Object.fromEntries(Array.from({ length: 256 }, (_, i) => [`t${i}`, i])), merges: [] }, pre_tokenizer: { type: 'ByteLevel' } }));
+    exportGguf(path, model, spec, { tokenizer: { json: tokenizer } });
+    const file = await readGgufHeader(path);
+    assert.deepEqual(specFromGguf(file).ropeScaling, spec.ropeScaling);
+    const loaded = loadGgufModel(file).model;
     assert.deepEqual(logits(loaded), logits(model));
     if (typeof llamaCpp === 'string') return;
     const ours = await generate(loaded as unknown as CausalLm, PROMPT, { maxNewTokens: 12 });
