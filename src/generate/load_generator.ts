@@ -13,7 +13,9 @@ import { makeTokenizer, type Tokenizer } from '../data/tokenizer.js';
 import { tokenizerFile } from '../data/hf_tokenizer.js';
 import { loadModel, readModelHeader } from '../nn/checkpoint.js';
 import { hfTokenIds } from '../nn/interchange/hf_config.js';
-import { loadPretrained } from '../nn/interchange/hf_folder.js';
+import { loadPretrained, readHfConfig } from '../nn/interchange/hf_folder.js';
+import { specFromHfConfig } from '../nn/interchange/hf_config.js';
+import { loadMlxFolder, mlxQuantizationOf } from '../nn/interchange/mlx_folder.js';
 import { loadSafetensorsModel } from '../nn/interchange/model_io.js';
 import { isSafetensorsPath } from '../nn/interchange/safetensors.js';
 import { type Gpt2Spec, type LlamaSpec, type ModelSpec, createModel } from '../nn/models/index.js';
@@ -101,7 +103,6 @@ async function loadGgufGenerator(source: string, resolved: ResolvedSource, opts:
   const { model, spec } = loadGgufModel(file);
   if (opts.adapter !== undefined) throw new ModelSourceError('--adapter', 'is not merged into a GGUF file\'s weights yet (merge it into the Hugging Face folder, then export)');
   const quantizedAlready = model.namedParameters().some(([, p]) => p.dtype !== 'float32');
-  if (opts.quantize !== undefined && quantizedAlready) throw new ModelSourceError(source, `is quantized already; --quantize ${opts.quantize} takes a float model`);
   if (onGpu && quantizedAlready) throw new ModelSourceError('--device gpu', 'quantized weights run on the cpu; drop --device gpu');
   const quantized = opts.quantize === undefined ? undefined : quantizeForGeneration(source, model, spec, opts.quantize, onGpu);
   const tokenizer = opts.tokenizer !== undefined ? makeTokenizer(opts.tokenizer) : tokenizerFromGguf(resolved.path, file.metadata);
@@ -123,6 +124,7 @@ async function loadGgufGenerator(source: string, resolved: ResolvedSource, opts:
 function quantizeForGeneration(source: string, model: Module, spec: CausalLmSpec, scheme: QuantScheme, onGpu: boolean): Generator['quantized'] {
   if (onGpu) throw new ModelSourceError('--quantize', 'quantized weights run on the cpu; drop --device gpu or --quantize');
   if (spec.type !== 'llama') throw new ModelSourceError(source, `holds a ${spec.type} model; --quantize takes the Llama family (llama, qwen2, qwen3, mixtral)`);
+  if (model.namedParameters().some(([, p]) => p.dtype !== 'float32')) throw new ModelSourceError(source, `is quantized already; --quantize ${scheme} takes a float model`);
   const { bytesBefore, bytesAfter } = quantizeModel(model, spec, scheme);
   return { scheme, bytesBefore, bytesAfter };
 }
@@ -152,7 +154,16 @@ export function describeModel(source: string, resolved: ResolvedSource, spec: Mo
 }
 
 async function readWeights(resolved: ResolvedSource): Promise<{ model: Module; spec: ModelSpec }> {
-  if (resolved.kind === 'folder') return loadPretrained(resolved.path);
+  if (resolved.kind === 'folder') {
+    const config = readHfConfig(resolved.path);
+    const file = join(resolved.path, 'config.json');
+    const mlx = mlxQuantizationOf(config, file);
+    if (mlx) {
+      const spec = specFromHfConfig(config, file);
+      return { model: loadMlxFolder(resolved.path, spec, mlx), spec };
+    }
+    return loadPretrained(resolved.path);
+  }
   if (isSafetensorsPath(resolved.path)) return loadSafetensorsModel(resolved.path);
   // smolcluster's model file or a training checkpoint: the header holds the spec.
   const spec = readModelHeader(resolved.path).header.architecture as ModelSpec;

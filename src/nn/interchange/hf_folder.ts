@@ -17,6 +17,7 @@ import { ConfigError } from '../../util/errors.js';
 import { type HfConfig, type HfTokenIds, hfConfigFromSpec, hfTokenIds, specFromHfConfig } from './hf_config.js';
 import { DEFAULT_SHARD_BYTES, writeShardedSafetensors } from './hf_shards.js';
 import { CONFIG_FILE, isFolder } from './hf_weights.js';
+import { mlxQuantizationOf } from './mlx_folder.js';
 import { type SaveDtype, externalTensors, loadFolderWeights, safetensorsMetadata } from './model_io.js';
 
 /** The files beside the weights that describe the tokenizer and generation, copied as they are. */
@@ -76,6 +77,7 @@ export async function loadPretrained(dir: string): Promise<PretrainedModel> {
   const config = readHfConfig(dir);
   const file = join(dir, CONFIG_FILE);
   const spec = specFromHfConfig(config, file);
+  if (mlxQuantizationOf(config, file)) throw new CheckpointError(dir, 'is an MLX quantized folder: generate, chat and serve run it (docs/QUANTIZE.md); training over a quantized base is not built yet');
   // Every parameter is read from the folder (a missing one is refused): nothing to draw first.
   const model = withoutRandomInit(() => createModel(spec, 0));
   loadFolderWeights(dir, model, spec);

@@ -11,11 +11,11 @@ import { fromBf16Bits, fromF16Bits, toBf16Bits, toF16Bits } from '../../util/flo
  *   then         the raw little-endian tensor bytes; offsets are relative to the end of the header
  *
  * We write F32, BF16 and F16 (narrowed with round to nearest even: float_formats.ts) and read F32,
- * F64, F16 and BF16 (widened exactly to float32) plus the integer types (I64, I32, ...: BatchNorm's
+ * F64, F16 and BF16 (widened exactly to float32) plus the integer types (I64, I32, U32 (MLX's packed codes), ...: BatchNorm's
  * num_batches_tracked, position_ids), which callers may skip.
  */
-export type SafeDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
-const BYTES: Record<SafeDtype, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
+export type SafeDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'U32' | 'I16' | 'I8' | 'U8' | 'BOOL';
+const BYTES: Record<SafeDtype, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, U32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
 
 export interface SafeTensor {
   dtype: SafeDtype;

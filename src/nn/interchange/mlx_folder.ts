@@ -1,0 +1,90 @@
+/**
+ * An MLX quantized folder (mlx-lm's `convert -q`, the mlx-community models): config.json's
+ * `"quantization": {"group_size": 64, "bits": 4|8}` and, for each quantized layer X, `X.weight`
+ * (uint32 words of codes, little-endian, [out, in·bits/32]), `X.scales` and `X.biases`
+ * ([out, in/64], bfloat16 or float16). Each weight is regrouped into our MLX blocks
+ * (tensor/quant/mlx.ts: scale, bias, then the group's code bytes as they are: nothing re-rounded)
+ * and held frozen; the other tensors (norms, unquantized layers) are read as a folder's are.
+ */
+import type { HfConfig } from './hf_config.js';
+import { CheckpointError } from '../checkpoint.js';
+import { type ModelSpec, createModel } from '../models/index.js';
+import type { Module } from '../module.js';
+import { withoutRandomInit } from '../../tensor/init_scope.js';
+import { type QuantType, quantFormat } from '../../tensor/quant/formats.js';
+import { MLX_GROUP } from '../../tensor/quant/mlx.js';
+import { CPU, deviceMemory } from '../../tensor/storage.js';
+import { readFolderTensors } from './hf_weights.js';
+import { type SafeTensor, toFloat32 } from './safetensors.js';
+
+interface MlxQuantization { groupSize: number; bits: number }
+
+/** config.json's "quantization" entry, or null for a float folder; per-layer overrides refused by name. */
+export function mlxQuantizationOf(config: HfConfig, file: string): MlxQuantization | null {
+  const q = (config as Record<string, unknown>).quantization as Record<string, unknown> | undefined;
+  if (q === undefined || q === null) return null;
+  const { group_size: groupSize, bits, ...rest } = q;
+  const layered = Object.keys(rest).filter((k) => typeof rest[k] === 'object' || typeof rest[k] === 'boolean');
+  if (layered.length > 0) throw new CheckpointError(file, `quantization has per-layer settings (${layered.slice(0, 2).join(', ')}), which we do not read yet`);
+  if (groupSize !== MLX_GROUP || (bits !== 4 && bits !== 8)) {
+    throw new CheckpointError(file, `quantization is ${bits}-bit in groups of ${groupSize}; we read MLX's 4- and 8-bit groups of ${MLX_GROUP}`);
+  }
+  return { groupSize, bits };
+}
+
+/** The model of an MLX quantized folder whose spec config.json gave. */
+export function loadMlxFolder(dir: string, spec: ModelSpec, q: MlxQuantization): Module {
+  if (spec.type !== 'llama') throw new CheckpointError(dir, `an MLX quantized ${spec.type} folder; we read the Llama family's`);
+  const model = withoutRandomInit(() => createModel(spec, 0));
+  const tensors = readFolderTensors(dir);
+  const used = new Set<string>();
+  const take = (name: string): SafeTensor => {
+    const t = tensors.get(name);
+    if (!t) throw new CheckpointError(dir, `lacks ${name}`);
+    used.add(name);
+    return t;
+  };
+  const params = model.namedParameters();
+  const quantized = new Set(params.filter(([n]) => n.endsWith('.weight') && tensors.has(n.replace(/weight$/, 'scales'))).map(([n]) => n));
+  model.freeze((n) => quantized.has(n));
+  for (const [name, p] of params) {
+    if (quantized.has(name)) {
+      const base = name.slice(0, -'weight'.length);
+      const [scales, biases] = [take(`${base}scales`), take(`${base}biases`)];
+      const type = formatOf(dir, base, q.bits, scales.dtype);
+      p.holdFrozen(deviceMemory(CPU).fromHost(mlxBlocks(dir, base, take(name), scales, biases, p.shape as [number, number], type), type));
+    } else {
+      const t = take(name);
+      if (t.shape.join() !== p.shape.join()) throw new CheckpointError(dir, `${name} is [${t.shape}], the model's is [${p.shape}]`);
+      p.storage.write(toFloat32(dir, name, t));
+    }
+  }
+  const extra = [...tensors.keys()].filter((n) => !used.has(n));
+  if (extra.length > 0) throw new CheckpointError(dir, `holds tensors the model has no place for: ${extra.slice(0, 3).join(', ')}`);
+  return model;
+}
+
+function formatOf(dir: string, base: string, bits: number, scaleDtype: string): QuantType {
+  if (scaleDtype !== 'BF16' && scaleDtype !== 'F16') throw new CheckpointError(dir, `${base}scales is ${scaleDtype}; MLX keeps scales in BF16 or F16`);
+  return `mlx${bits}${scaleDtype === 'F16' ? '_f16' : ''}` as QuantType;
+}
+
+/** X.weight, X.scales and X.biases of a [rows, cols] layer as our blocks: per group its scale, bias and code bytes. */
+function mlxBlocks(dir: string, base: string, w: SafeTensor, scales: SafeTensor, biases: SafeTensor, [rows, cols]: [number, number], type: QuantType): Uint8Array {
+  const { blockBytes } = quantFormat(type);
+  const codeBytes = blockBytes - 4;
+  const groups = cols / MLX_GROUP;
+  if (w.dtype !== 'U32' || w.bytes.length !== rows * groups * codeBytes) throw new CheckpointError(dir, `${base}weight is ${w.dtype} [${w.shape}], not the U32 codes of a [${rows}, ${cols}] layer`);
+  for (const [t, n] of [[scales, 'scales'], [biases, 'biases']] as const) {
+    if (t.shape.join() !== `${rows},${groups}` || t.dtype !== scales.dtype) throw new CheckpointError(dir, `${base}${n} is ${t.dtype} [${t.shape}], not [${rows}, ${groups}] in ${scales.dtype}`);
+  }
+  const out = new Uint8Array(rows * groups * blockBytes);
+  for (let g = 0; g < rows * groups; g++) {
+    const at = g * blockBytes;
+    out.set(scales.bytes.subarray(2 * g, 2 * g + 2), at);
+    out.set(biases.bytes.subarray(2 * g, 2 * g + 2), at + 2);
+    out.set(w.bytes.subarray(g * codeBytes, (g + 1) * codeBytes), at + 4);
+  }
+  return out;
+}
+
