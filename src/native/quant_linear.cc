@@ -50,6 +50,10 @@ namespace {
 
 std::atomic<const char*> g_lastImpl{"none"};
 
+/** "auto" (integer path up to kQuantDotRows rows of x), "dot" (always) or "gemm" (always tiles + GEMM): benchmarks and tests. */
+enum class QuantPath : int { Auto, Dot, Gemm };
+std::atomic<QuantPath> g_path{QuantPath::Auto};
+
 QFmt formatArg(Args& a, size_t i) {
   return static_cast<QFmt>(a.integer(i, "format", 0, static_cast<int64_t>(QFmt::Count) - 1));
 }
@@ -123,27 +127,31 @@ napi_value QuantLinearKernel(Args& a) {
   a.need(x, M * K, "x");
   a.need(y, M * N, "y");
   if (bias.p) a.need(bias, N, "bias");
-  if (M <= kQuantDotRows) {
-    // Quantize x's rows once (K is whole blocks of ≥ 32), then every row of W meets them all.
+  const QuantPath path = g_path.load(std::memory_order_relaxed);
+  if (path == QuantPath::Dot || (path == QuantPath::Auto && M <= kQuantDotRows)) {
+    // Quantize x's rows once (K is whole blocks of ≥ 32), then every row of W meets them all, up to
+    // kQuantDotRows rows of x at a time (more rows: W is read again per chunk of rows).
     std::vector<int8_t> q(static_cast<size_t>(M * K));
     std::vector<float> d(static_cast<size_t>(M * K / 32)), s(static_cast<size_t>(M * K / 16));
     quantizeActivations(x.p, M, K, q.data(), d.data(), s.data());
-    QuantDot t;
-    t.fmt = f;
-    t.M = M;
-    t.N = N;
-    t.K = K;
-    t.W = w.p;
-    t.xq = q.data();
-    t.xd = d.data();
-    t.xs = s.data();
-    t.bias = bias.p;
-    t.y = y.p;
     const char* name = "generic";
     const DotFn kernel = dotKernel(&name);
     // A thread's rows: at least ~64 KB of weight bytes before the product forks.
     const int64_t grain = std::max<int64_t>(4, 65536 / std::max<int64_t>(1, rowBytes(a, f, K)));
-    parallelRange(N, grain, [&](int64_t lo, int64_t hi) { kernel(t, lo, hi); });
+    for (int64_t m0 = 0; m0 < M; m0 += kQuantDotRows) {
+      QuantDot t;
+      t.fmt = f;
+      t.M = std::min(kQuantDotRows, M - m0);
+      t.N = N;
+      t.K = K;
+      t.W = w.p;
+      t.xq = q.data() + m0 * K;
+      t.xd = d.data() + m0 * K / 32;
+      t.xs = s.data() + m0 * K / 16;
+      t.bias = bias.p;
+      t.y = y.p + m0 * N;
+      parallelRange(N, grain, [&](int64_t lo, int64_t hi) { kernel(t, lo, hi); });
+    }
     g_lastImpl.store(name, std::memory_order_relaxed);
     return undefinedValue(a.env());
   }
@@ -229,6 +237,16 @@ napi_value QuantEmbeddingKernel(Args& a) {
   return undefinedValue(a.env());
 }
 
+// setQuantPath("auto" | "dot" | "gemm")
+napi_value SetQuantPath(Args& a) {
+  const std::string p = a.str(0, "path");
+  if (p == "auto") g_path.store(QuantPath::Auto);
+  else if (p == "dot") g_path.store(QuantPath::Dot);
+  else if (p == "gemm") g_path.store(QuantPath::Gemm);
+  else throwRange("setQuantPath: expected \"auto\", \"dot\" or \"gemm\", got \"" + p + "\"");
+  return undefinedValue(a.env());
+}
+
 napi_value LastQuantImpl(Args& a) { return stringValue(a.env(), g_lastImpl.load(std::memory_order_relaxed)); }
 
 }  // namespace
@@ -239,6 +257,7 @@ void registerQuant(napi_env env, napi_value exports) {
   defineFunction(env, exports, "quantDequantize", entry<QuantDequantizeKernel>);
   defineFunction(env, exports, "quantEmbedding", entry<QuantEmbeddingKernel>);
   defineFunction(env, exports, "lastQuantImpl", entry<LastQuantImpl>);
+  defineFunction(env, exports, "setQuantPath", entry<SetQuantPath>);
 }
 
 }  // namespace sc

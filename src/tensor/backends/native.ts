@@ -162,6 +162,8 @@ export interface NativeInternals {
   lastConvBf16Impl(): string;
   /** The path the latest quantized product took: "generic" | "avx2" | "avx512-vnni" | "neon-dotprod" | "dequant+gemm" (native_quant.ts). */
   lastQuantImpl(): string;
+  /** "auto" | "dot" | "gemm": which path quantized products take (src/native/quant_linear.cc); throws on an addon without them. */
+  setQuantPath(path: string): void;
   path: string;
 }
 
@@ -507,6 +509,10 @@ export function nativeInternals(): NativeInternals | null {
     lastBf16GemmImpl: () => addon.lastBf16GemmImpl(),
     lastConvBf16Impl: () => addon.lastConvBf16Impl(),
     lastQuantImpl: () => (hasQuantKernels(addon) ? addon.lastQuantImpl() : 'none'),
+    setQuantPath: (p) => {
+      if (!hasQuantKernels(addon)) throw new Error('setQuantPath: this addon has no quant kernels');
+      addon.setQuantPath(p);
+    },
     path,
   };
 }

@@ -6,7 +6,10 @@
  *  - quantLinear at M = 1, 3, 8: the integer path on x quantized per 32 values (d_x = max|x|/127,
  *    q = round(x/d_x), so each x's error is at most d_x/2). Its result is Σ ŵ·x̂ up to float32
  *    rounding, so against the exact Σ ŵ·x:
- *        |Δy| ≤ Σ_blocks (d_x/2)·Σ_block |ŵ|  +  R,    R = 2^-20·Σ (|ŵ|+|ŵ|max_block)·|x|  (float32 slack)
+ *        |Δy| ≤ Σ_blocks (d_x/2)·Σ_block |ŵ|  +  R,    R = 2^-20·Σ (|ŵ| + S_block)·|x|  (float32 slack)
+ *    with S_block the block's largest |ŵ| (its scales' and offsets' magnitude) and, for mlx8, 256·|s|
+ *    besides: the kernel takes its codes as q − 128 and moves 128·s into the offset (quant_blocks.h),
+ *    whose cancellation rounds at that magnitude;
  *    a worst case; and, the errors x − x̂ being independent and uniform on [−d_x/2, d_x/2] for these
  *    gaussian x, also within six standard deviations: |Δy| ≤ 6·sqrt(Σ ŵ²·d_x²/12) + R. The second
  *    is tight: the test checks that a kernel dropping one block of 32 would break it.
@@ -23,6 +26,7 @@ import { quantKernelsFor, setBackend } from '../../../src/tensor/dispatch.js';
 import { jsQuantKernels } from '../../../src/tensor/backends/js/quant.js';
 import { loadNativeBackend, nativeCpuTable, nativeInternals } from '../../../src/tensor/backends/native.js';
 import { QUANT_TYPES, type QuantType, dequantizeRows, quantBytes, quantFormat, quantizeRows } from '../../../src/tensor/quant/formats.js';
+import { readBf16, readF16 } from '../../../src/tensor/quant/half.js';
 import type { QuantKernels } from '../../../src/tensor/quant/kernels.js';
 import type { DeviceBuffer } from '../../../src/tensor/storage.js';
 import { Rng } from '../../../src/util/rng.js';
@@ -92,8 +96,19 @@ function activationScales(x: Float32Array): Float32Array {
 
 interface Bounds { worst: number; sigma6: number }
 
+/** For mlx8 / mlx8_f16: 256·|s| of the group at column k0 of row n (the scale is the block's first 16 bits). */
+function mlx8Shift(type: QuantType, bytes: Uint8Array, K: number): ((n: number, k0: number) => number) | null {
+  if (type !== 'mlx8' && type !== 'mlx8_f16') return null;
+  const q = quantFormat(type);
+  return (n, k0) => {
+    const at = (n * K + k0) / q.blockWeights * q.blockBytes;
+    return 256 * Math.abs(type === 'mlx8' ? readBf16(bytes, at) : readF16(bytes, at));
+  };
+}
+
 /** The integer path's bounds for output (m, n) (header): worst case and six standard deviations, each with the float32 slack R. */
-function integerBounds(dense: Float32Array, x: Float32Array, dx: Float32Array, m: number, n: number, K: number, blockW: number): Bounds {
+function integerBounds(dense: Float32Array, x: Float32Array, dx: Float32Array, m: number, n: number, K: number, blockW: number,
+  shifted: ((n: number, k0: number) => number) | null = null): Bounds {
   let act = 0;
   let variance = 0;
   let slack = 0;
@@ -108,6 +123,7 @@ function integerBounds(dense: Float32Array, x: Float32Array, dx: Float32Array, m
   for (let b0 = 0; b0 < K; b0 += blockW) {
     let wmax = 0;
     for (let k = b0; k < b0 + blockW; k++) wmax = Math.max(wmax, Math.abs(dense[n * K + k]));
+    if (shifted) wmax += shifted(n, b0);
     for (let k = b0; k < b0 + blockW; k++) slack += (Math.abs(dense[n * K + k]) + wmax) * Math.abs(x[m * K + k]);
   }
   slack *= 2 ** -20;
@@ -195,7 +211,7 @@ describe('native quant kernels against the js reference', { skip }, () => {
           for (let n = 0; n < N; n++) {
             const i = m * N + n;
             const err = Math.abs(got[i] - want[i]);
-            const b = integerBounds(dense, x, dx, m, n, K, blockW);
+            const b = integerBounds(dense, x, dx, m, n, K, blockW, mlx8Shift(type, bytes, K));
             const at = `${type} M=${M} y[${m},${n}] native ${got[i]} vs js ${want[i]}`;
             assert.ok(err <= b.worst, `${at}: |Δ| ${err} past the worst-case bound ${b.worst}`);
             assert.ok(err <= b.sigma6, `${at}: |Δ| ${err} past six standard deviations ${b.sigma6}`);
@@ -267,6 +283,44 @@ describe('native quant kernels against the js reference', { skip }, () => {
         }
         withinGemmBound(got, want, mag, N + 1, `${type} input grad M=${M}`);
       }
+    }
+  });
+
+  test('forced paths: the integer path past 8 rows (chunks of 8) and tiles + GEMM at one row, within the same bounds', () => {
+    const internals = nativeInternals()!;
+    const N = 19;
+    try {
+      for (const type of ['q4_0', 'q4_k', 'mlx8'] as const) {
+        const K = colsOf(type);
+        const { bytes, dense } = weight(type, N, K, 51);
+        const js = jsQuantKernels(type);
+        // 11 rows: a chunk of 8 and one of 3 on the integer path.
+        const M = 11;
+        const x = gaussian(M * K, 52);
+        const want = new Float32Array(M * N);
+        js.quantLinear(bytes, x, M, N, K, want, null);
+        internals.setQuantPath('dot');
+        const got = new Float32Array(M * N).fill(NaN);
+        nativeKernels(type).quantLinear(buf(bytes), buf(x), M, N, K, buf(got), null);
+        assert.equal(internals.lastQuantImpl(), expectedDotPath());
+        const dx = activationScales(x);
+        for (let m = 0; m < M; m++) {
+          for (let n = 0; n < N; n++) {
+            const b = integerBounds(dense, x, dx, m, n, K, quantFormat(type).blockWeights, mlx8Shift(type, bytes, K));
+            assert.ok(Math.abs(got[m * N + n] - want[m * N + n]) <= b.sigma6, `${type} dot M=11 y[${m},${n}]`);
+          }
+        }
+        internals.setQuantPath('gemm');
+        const one = new Float32Array(N);
+        nativeKernels(type).quantLinear(buf(bytes), buf(x.subarray(0, K)), 1, N, K, buf(one), null);
+        assert.equal(internals.lastQuantImpl(), 'dequant+gemm');
+        const mag = new Float64Array(N);
+        for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) mag[n] += Math.abs(x[k] * dense[n * K + k]);
+        withinGemmBound(one, want.subarray(0, N), mag, K, `${type} gemm M=1`);
+      }
+      assert.throws(() => internals.setQuantPath('fast'), /expected "auto", "dot" or "gemm"/);
+    } finally {
+      internals.setQuantPath('auto');
     }
   });
 
