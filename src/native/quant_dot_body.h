@@ -2,7 +2,8 @@
 // quant_dot_generic.cc, quant_dot_avx2.cc, quant_dot_vnni.cc and quant_dot_neon.cc, after each
 // defines SC_QDOT_TARGET, its target attribute, and `Isa`: an accumulator type and
 //   Acc zero(); Acc dot32(Acc, const int8_t* w, const int8_t* x, float a0, float a1); float sum(Acc)
-// where dot32 adds a0·Σ_{j<16} w_j·x_j + a1·Σ_{16≤j<32} w_j·x_j, the sums exact in int32).
+// where dot32 adds a0·Σ_{j<16} w_j·x_j + a1·Σ_{16≤j<32} w_j·x_j, the sums exact in int32), and
+// `Unpack`: quant_blocks.h's ScalarUnpack or the ISA's own nibble and fifth-bit steps).
 //
 // For each output column n, W's row is walked block by block: the block's codes, scales and
 // offsets are unpacked once (quant_blocks.h, vectorised by the compiler for this ISA) and then
@@ -28,7 +29,7 @@ SC_QDOT_TARGET void dotRows(const QuantDot& t, int64_t n0, int64_t n1) {
     }
     const uint8_t* wr = t.W + n * rowBytes;
     for (int64_t blk = 0; blk < blocks; blk++) {
-      unpackBlock<F>(wr + blk * BB, c, a, off);
+      unpackBlock<F, Unpack>(wr + blk * BB, c, a, off);
       const int64_t k0 = blk * BW;
       for (int64_t m = 0; m < M; m++) {
         const int8_t* xq = t.xq + m * K + k0;

@@ -19,6 +19,8 @@ struct Isa {
   static inline float sum(float acc) { return acc; }
 };
 
+using Unpack = ScalarUnpack;
+
 #include "quant_dot_body.h"
 
 #undef SC_QDOT_TARGET

@@ -24,6 +24,29 @@ struct Isa {
   static SC_QDOT_TARGET inline float sum(float32x4_t v) { return vaddvq_f32(v); }
 };
 
+
+/** ScalarUnpack's steps in NEON registers. */
+struct Unpack {
+  static SC_QDOT_TARGET inline void nibbles16(const uint8_t* q, int8_t* c, int bias) {
+    const uint8x16_t v = vld1q_u8(q);
+    const int8x16_t b = vdupq_n_s8(static_cast<int8_t>(bias));
+    vst1q_s8(c, vsubq_s8(vreinterpretq_s8_u8(vandq_u8(v, vdupq_n_u8(15))), b));
+    vst1q_s8(c + 16, vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(v, 4)), b));
+  }
+  static SC_QDOT_TARGET inline void fifthBits32(uint32_t qh, int8_t* c, int bias) {
+    static const uint8_t kBit[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
+    const uint8x16_t bit = vld1q_u8(kBit);
+    const int8x16_t b = vdupq_n_s8(static_cast<int8_t>(bias));
+    for (int h = 0; h < 2; h++) {
+      // Bytes 8h·2 .. of qh: byte j of this half takes byte j/8 of its 16 bits, then bit j%8.
+      const uint8x8_t lo = vdup_n_u8(static_cast<uint8_t>(qh >> (16 * h))), hi = vdup_n_u8(static_cast<uint8_t>(qh >> (16 * h + 8)));
+      const uint8x16_t set = vtstq_u8(vcombine_u8(lo, hi), bit);
+      const int8x16_t add = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(set, vdupq_n_u8(16))), b);
+      vst1q_s8(c + 16 * h, vaddq_s8(vld1q_s8(c + 16 * h), add));
+    }
+  }
+};
+
 #include "quant_dot_body.h"
 
 #undef SC_QDOT_TARGET
