@@ -183,9 +183,15 @@ inline __attribute__((always_inline)) void dequantizeBlock(const uint8_t* src, f
 struct ScalarUnpack {
   /** c[j] = low nibble of q[j] − bias, c[j + 16] = its high nibble − bias (j < 16). */
   static inline void nibbles16(const uint8_t* q, int8_t* c, int bias) {
+    // Two loops, one store each: the compiler vectorises these (one loop with both stores it did not).
+    for (int j = 0; j < 16; j++) c[j] = static_cast<int8_t>((q[j] & 15) - bias);
+    for (int j = 0; j < 16; j++) c[j + 16] = static_cast<int8_t>((q[j] >> 4) - bias);
+  }
+  /** MLX's packing: c[2j] = low nibble of q[j], c[2j + 1] = its high nibble (j < 16). */
+  static inline void nibblesPaired16(const uint8_t* q, int8_t* c) {
     for (int j = 0; j < 16; j++) {
-      c[j] = static_cast<int8_t>((q[j] & 15) - bias);
-      c[j + 16] = static_cast<int8_t>((q[j] >> 4) - bias);
+      c[2 * j] = static_cast<int8_t>(q[j] & 15);
+      c[2 * j + 1] = static_cast<int8_t>(q[j] >> 4);
     }
   }
   /** c[j] += 16·(bit j of qh) − bias (j < 32). */
@@ -250,10 +256,8 @@ inline __attribute__((always_inline)) void unpackBlock(const uint8_t* src, int8_
     constexpr bool four = F == QFmt::Mlx4 || F == QFmt::Mlx4F16;
     const float s = mlxHalf<F>(b), bias = mlxHalf<F>(b + 2);
     if constexpr (four) {
-      for (int i = 0; i < 32; i++) {
-        c[2 * i] = static_cast<int8_t>(b[4 + i] & 15);
-        c[2 * i + 1] = static_cast<int8_t>(b[4 + i] >> 4);
-      }
+      U::nibblesPaired16(b + 4, c);
+      U::nibblesPaired16(b + 20, c + 32);
     } else {
       // 0..255 does not fit int8: c = q − 128, and the 128·s moves into the offset.
       for (int i = 0; i < 64; i++) c[i] = static_cast<int8_t>(static_cast<int>(b[4 + i]) - 128);

@@ -10,17 +10,63 @@
 #pragma GCC optimize("fp-contract=off")
 #endif
 
+#include "cpu_features.h"
 #include "quant_dot.h"
+#include "simd.h"
 
 namespace sc {
 namespace {
 
+/**
+ * One block as float32: its integer codes and per-16 scales first (unpackBlock: integers, and
+ * scales rounded as dequantizeBlock rounds them), then each weight a·c (+ b), which is
+ * dequantizeBlock's arithmetic term for term (q4_k's b is −dmin·m, so p + b is p − ml), in loops the
+ * compiler vectorises. MLX's 8-bit groups keep dequantizeBlock (unpackBlock shifts their codes).
+ */
 template <QFmt F>
-void rowsOf(const uint8_t* w, int64_t K, int64_t row0, int64_t rows, float* out) {
+inline __attribute__((always_inline)) void exactBlock(const uint8_t* src, float* out) {
+  if constexpr (F == QFmt::Mlx8 || F == QFmt::Mlx8F16) {
+    dequantizeBlock<F>(src, out);
+  } else {
+    constexpr int BW = qBlockWeights(F);
+    alignas(64) int8_t c[BW];
+    float a[BW / 16], off[BW / 16];
+    unpackBlock<F>(src, c, a, off);
+    for (int g = 0; g < BW / 16; g++) {
+      for (int j = 0; j < 16; j++) {
+        const float p = a[g] * static_cast<float>(c[16 * g + j]);
+        if constexpr (qHasOffset(F)) out[16 * g + j] = p + off[g];
+        else out[16 * g + j] = p;
+      }
+    }
+  }
+}
+
+template <QFmt F>
+inline __attribute__((always_inline)) void rowsBody(const uint8_t* w, int64_t K, int64_t row0, int64_t rows, float* out) {
   constexpr int BW = qBlockWeights(F), BB = qBlockBytes(F);
   const int64_t blocks = rows * (K / BW);
   const uint8_t* src = w + row0 * (K / BW) * BB;
-  for (int64_t b = 0; b < blocks; b++) dequantizeBlock<F>(src + b * BB, out + b * BW);
+  for (int64_t b = 0; b < blocks; b++) exactBlock<F>(src + b * BB, out + b * BW);
+}
+
+// Compiled twice on x86-64 (simd.h's scheme): for AVX2 and for the baseline; fp-contract is off in both.
+template <QFmt F>
+void rowsBaseline(const uint8_t* w, int64_t K, int64_t row0, int64_t rows, float* out) { rowsBody<F>(w, K, row0, rows, out); }
+
+#if defined(__x86_64__) && defined(SC_AVX2_TARGET)
+template <QFmt F>
+__attribute__((target(SC_AVX2_TARGET))) void rowsAvx2(const uint8_t* w, int64_t K, int64_t row0, int64_t rows, float* out) {
+  rowsBody<F>(w, K, row0, rows, out);
+}
+#endif
+
+template <QFmt F>
+void rowsOf(const uint8_t* w, int64_t K, int64_t row0, int64_t rows, float* out) {
+#if defined(__x86_64__) && defined(SC_AVX2_TARGET)
+  if (cpuFeatures().avx2) return rowsAvx2<F>(w, K, row0, rows, out);
+#endif
+  rowsBaseline<F>(w, K, row0, rows, out);
 }
 
 }  // namespace

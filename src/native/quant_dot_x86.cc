@@ -44,6 +44,13 @@ struct Unpack {
     const __m256i both = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_and_si128(v, m));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(c), _mm256_sub_epi8(both, _mm256_set1_epi8(static_cast<char>(bias))));
   }
+  static SC_QDOT_TARGET inline void nibblesPaired16(const uint8_t* q, int8_t* c) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+    const __m128i m = _mm_set1_epi8(15);
+    const __m128i lo = _mm_and_si128(v, m), hi = _mm_and_si128(_mm_srli_epi16(v, 4), m);
+    const __m256i both = _mm256_set_m128i(_mm_unpackhi_epi8(lo, hi), _mm_unpacklo_epi8(lo, hi));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(c), both);
+  }
   static SC_QDOT_TARGET inline void fifthBits32(uint32_t qh, int8_t* c, int bias) {
     // Byte j takes byte j/8 of qh (a shuffle within each 128-bit lane of the broadcast word), then its bit j%8.
     const __m256i word = _mm256_set1_epi32(static_cast<int>(qh));
@@ -95,6 +102,13 @@ struct Unpack {
     // One 32-byte store: two 16-byte ones would stall the 32-byte load that reads them back (no store forwarding).
     const __m256i both = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_and_si128(v, m));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(c), _mm256_sub_epi8(both, _mm256_set1_epi8(static_cast<char>(bias))));
+  }
+  static SC_QDOT_TARGET inline void nibblesPaired16(const uint8_t* q, int8_t* c) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+    const __m128i m = _mm_set1_epi8(15);
+    const __m128i lo = _mm_and_si128(v, m), hi = _mm_and_si128(_mm_srli_epi16(v, 4), m);
+    const __m256i both = _mm256_set_m128i(_mm_unpackhi_epi8(lo, hi), _mm_unpacklo_epi8(lo, hi));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(c), both);
   }
   static SC_QDOT_TARGET inline void fifthBits32(uint32_t qh, int8_t* c, int bias) {
     // Byte j takes byte j/8 of qh (a shuffle within each 128-bit lane of the broadcast word), then its bit j%8.
