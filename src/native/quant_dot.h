@@ -10,8 +10,15 @@
 
 namespace sc {
 
-/** Rows of x up to which quantLinear takes the integer path (more: dequantized tiles of W + fp32 GEMM). */
-constexpr int64_t kQuantDotRows = 8;
+/**
+ * Rows of x up to which quantLinear takes the integer path (more: dequantized tiles of W + fp32 GEMM).
+ * One thread, Qwen2.5-0.5B's MLP shapes (docs/NATIVE.md, "Quantized products"): the integer path was
+ * the faster at 12 rows for all 10 shape × format pairs, at 16 for 8 of 10, at 32 for 2.
+ */
+constexpr int64_t kQuantDotRows = 16;
+
+/** Rows of x the integer kernel holds per pass over W (its accumulators); more rows take more passes. */
+constexpr int64_t kQuantDotChunk = 8;
 
 /** Rows of W dequantized at a time for the GEMM path (a tile of kQuantTileRows × K floats). */
 constexpr int64_t kQuantTileRows = 128;
@@ -35,7 +42,7 @@ struct QuantDot {
   float* y = nullptr;
 };
 
-/** Output columns [n0, n1) of t (every row of x, M ≤ kQuantDotRows), one kernel per ISA. */
+/** Output columns [n0, n1) of t (every row of x, M ≤ kQuantDotChunk), one kernel per ISA. */
 void quantDotGeneric(const QuantDot& t, int64_t n0, int64_t n1);
 #if defined(__x86_64__)
 void quantDotAvx2(const QuantDot& t, int64_t n0, int64_t n1);

@@ -7,7 +7,7 @@
 //
 // For each output column n, W's row is walked block by block: the block's codes, scales and
 // offsets are unpacked once (quant_blocks.h, vectorised by the compiler for this ISA) and then
-// multiplied with every row of x's quantized block (at most kQuantDotRows rows), so the weight is
+// multiplied with every row of x's quantized block (at most kQuantDotChunk rows), so the weight is
 // read once per product whatever M. With x = d_x·q_x per 32 values, a row's output is
 //   Σ_blocks Σ_16 [ a·d_x·Σ c·q_x + b·(d_x·Σ q_x) ]  =  Σ_k ŵ_k·x̂_k
 // (ŵ = a·c + b, the weight; x̂ = d_x·q_x) up to float32 rounding of the scales and sums.
@@ -20,8 +20,8 @@ SC_QDOT_TARGET void dotRows(const QuantDot& t, int64_t n0, int64_t n1) {
   const int64_t K = t.K, M = t.M, blocks = K / BW, rowBytes = blocks * BB;
   alignas(64) int8_t c[BW];
   float a[BW / 16], off[BW / 16];
-  typename Isa::Acc acc[kQuantDotRows];
-  float offAcc[kQuantDotRows];
+  typename Isa::Acc acc[kQuantDotChunk];
+  float offAcc[kQuantDotChunk];
   for (int64_t n = n0; n < n1; n++) {
     for (int64_t m = 0; m < M; m++) {
       acc[m] = Isa::zero();

@@ -130,7 +130,7 @@ napi_value QuantLinearKernel(Args& a) {
   const QuantPath path = g_path.load(std::memory_order_relaxed);
   if (path == QuantPath::Dot || (path == QuantPath::Auto && M <= kQuantDotRows)) {
     // Quantize x's rows once (K is whole blocks of ≥ 32), then every row of W meets them all, up to
-    // kQuantDotRows rows of x at a time (more rows: W is read again per chunk of rows).
+    // kQuantDotChunk rows of x at a time (more rows: W is read again per chunk of rows).
     std::vector<int8_t> q(static_cast<size_t>(M * K));
     std::vector<float> d(static_cast<size_t>(M * K / 32)), s(static_cast<size_t>(M * K / 16));
     quantizeActivations(x.p, M, K, q.data(), d.data(), s.data());
@@ -138,10 +138,10 @@ napi_value QuantLinearKernel(Args& a) {
     const DotFn kernel = dotKernel(&name);
     // A thread's rows: at least ~64 KB of weight bytes before the product forks.
     const int64_t grain = std::max<int64_t>(4, 65536 / std::max<int64_t>(1, rowBytes(a, f, K)));
-    for (int64_t m0 = 0; m0 < M; m0 += kQuantDotRows) {
+    for (int64_t m0 = 0; m0 < M; m0 += kQuantDotChunk) {
       QuantDot t;
       t.fmt = f;
-      t.M = std::min(kQuantDotRows, M - m0);
+      t.M = std::min(kQuantDotChunk, M - m0);
       t.N = N;
       t.K = K;
       t.W = w.p;

@@ -3,7 +3,7 @@
  * js reference (src/tensor/backends/js/quant.ts: W's rows dequantized exactly as gguf-py does, every
  * product summed in float64), for every format:
  *  - dequantize and embedding: bit for bit (denormal flushing off, as the js arithmetic has none);
- *  - quantLinear at M = 1, 3, 8: the integer path on x quantized per 32 values (d_x = max|x|/127,
+ *  - quantLinear at M = 1, 3, 8, 16: the integer path (16 rows: two passes of 8 over W) on x quantized per 32 values (d_x = max|x|/127,
  *    q = round(x/d_x), so each x's error is at most d_x/2). Its result is Σ ŵ·x̂ up to float32
  *    rounding, so against the exact Σ ŵ·x:
  *        |Δy| ≤ Σ_blocks (d_x/2)·Σ_block |ŵ|  +  R,    R = 2^-20·Σ (|ŵ| + S_block)·|x|  (float32 slack)
@@ -189,7 +189,7 @@ describe('native quant kernels against the js reference', { skip }, () => {
     }
   });
 
-  test(`quantLinear at M = 1, 3, 8 takes the integer path (${expectedDotPath()} here) within the activation quantization's bound`, () => {
+  test(`quantLinear at M = 1, 3, 8, 16 takes the integer path (${expectedDotPath()} here) within the activation quantization's bound`, () => {
     const N = 37;
     for (const type of QUANT_TYPES) {
       const K = colsOf(type);
@@ -197,7 +197,7 @@ describe('native quant kernels against the js reference', { skip }, () => {
       const { bytes, dense } = weight(type, N, K, 21);
       const bias = gaussian(N, 22);
       const js = jsQuantKernels(type);
-      for (const M of [1, 3, 8]) {
+      for (const M of [1, 3, 8, 16]) {
         const x = gaussian(M * K, 23 + M);
         const want = new Float32Array(M * N);
         js.quantLinear(bytes, x, M, N, K, want, bias);
@@ -286,7 +286,7 @@ describe('native quant kernels against the js reference', { skip }, () => {
     }
   });
 
-  test('forced paths: the integer path past 8 rows (chunks of 8) and tiles + GEMM at one row, within the same bounds', () => {
+  test('forced paths: the integer path past 16 rows (passes of 8) and tiles + GEMM at one row, within the same bounds', () => {
     const internals = nativeInternals()!;
     const N = 19;
     try {
@@ -294,8 +294,8 @@ describe('native quant kernels against the js reference', { skip }, () => {
         const K = colsOf(type);
         const { bytes, dense } = weight(type, N, K, 51);
         const js = jsQuantKernels(type);
-        // 11 rows: a chunk of 8 and one of 3 on the integer path.
-        const M = 11;
+        // 19 rows: passes of 8, 8 and 3 on the integer path, where auto would take the tiles.
+        const M = 19;
         const x = gaussian(M * K, 52);
         const want = new Float32Array(M * N);
         js.quantLinear(bytes, x, M, N, K, want, null);
@@ -307,7 +307,7 @@ describe('native quant kernels against the js reference', { skip }, () => {
         for (let m = 0; m < M; m++) {
           for (let n = 0; n < N; n++) {
             const b = integerBounds(dense, x, dx, m, n, K, quantFormat(type).blockWeights, mlx8Shift(type, bytes, K));
-            assert.ok(Math.abs(got[m * N + n] - want[m * N + n]) <= b.sigma6, `${type} dot M=11 y[${m},${n}]`);
+            assert.ok(Math.abs(got[m * N + n] - want[m * N + n]) <= b.sigma6, `${type} dot M=19 y[${m},${n}]`);
           }
         }
         internals.setQuantPath('gemm');
