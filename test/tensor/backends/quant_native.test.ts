@@ -324,6 +324,29 @@ describe('native quant kernels against the js reference', { skip }, () => {
     }
   });
 
+  test('the integer path split over two threads gives the one-thread results bit for bit (rows of W are independent)', () => {
+    const host = loaded.backend!;
+    const before = host.getThreads();
+    const [M, N] = [3, 600]; // past two grains of rows for every K here (quant_linear.cc: ≥ 64 KB of weight a thread)
+    try {
+      for (const type of ['q4_0', 'q8_0', 'q4_k', 'q6_k', 'mlx4'] as const) {
+        const K = colsOf(type);
+        const { bytes } = weight(type, N, K, 61);
+        const x = gaussian(M * K, 62);
+        const bias = gaussian(N, 63);
+        const run = (threads: number): Float32Array => {
+          host.setThreads(threads);
+          const y = new Float32Array(M * N).fill(NaN);
+          nativeKernels(type).quantLinear(buf(bytes), buf(x), M, N, K, buf(y), buf(bias));
+          return y;
+        };
+        sameBits(run(2), run(1), `${type} two threads`);
+      }
+    } finally {
+      host.setThreads(before);
+    }
+  });
+
   test('a row that is not whole blocks and a short weight are refused with the format named', () => {
     const k = nativeKernels('q4_k');
     const bytes = new Uint8Array(quantBytes('q4_k', 2, 256));
