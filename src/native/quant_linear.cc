@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -29,14 +30,20 @@ void quantizeActivations(const float* x, int64_t M, int64_t K, int8_t* q, float*
   for (int64_t b = 0; b < blocks; b++) {
     const float* xb = x + 32 * b;
     float amax = 0.0f;
-    for (int j = 0; j < 32; j++) amax = std::max(amax, std::fabs(xb[j]));
-    const float db = amax / 127.0f;
-    const float id = db != 0.0f ? 1.0f / db : 0.0f;
+    bool finite = true;
+    for (int j = 0; j < 32; j++) {
+      amax = std::max(amax, std::fabs(xb[j]));
+      finite = finite && std::fabs(xb[j]) <= std::numeric_limits<float>::max();
+    }
+    // A NaN or infinity in the block makes its scale NaN (codes 0), so every output it reaches is NaN
+    // rather than a finite number that hides it.
+    const float db = finite ? amax / 127.0f : std::numeric_limits<float>::quiet_NaN();
+    const float id = finite && db != 0.0f ? 1.0f / db : 0.0f;
     int8_t* qb = q + 32 * b;
     int32_t s0 = 0, s1 = 0;
     for (int j = 0; j < 32; j++) {
-      // |x·id| ≤ 127 (to a rounding), so the nearest integer fits; NaN or ±inf in x is not defined here.
-      const int v = static_cast<int>(std::nearbyint(xb[j] * id));
+      // |x·id| ≤ 127 (to a rounding), so the nearest integer fits.
+      const int v = finite ? static_cast<int>(std::nearbyint(xb[j] * id)) : 0;
       qb[j] = static_cast<int8_t>(std::max(-127, std::min(127, v)));
       (j < 16 ? s0 : s1) += qb[j];
     }

@@ -347,6 +347,23 @@ describe('native quant kernels against the js reference', { skip }, () => {
     }
   });
 
+  test('a NaN or an infinity in x makes its row of y NaN on the integer path (never a finite value that hides it)', () => {
+    for (const type of ['q8_0', 'q4_k', 'mlx4'] as const) {
+      const K = colsOf(type);
+      const N = 5;
+      const { bytes } = weight(type, N, K, 71);
+      const x = gaussian(3 * K, 72);
+      x[K + 40] = NaN;
+      x[2 * K + 7] = -Infinity;
+      const y = new Float32Array(3 * N);
+      nativeKernels(type).quantLinear(buf(bytes), buf(x), 3, N, K, buf(y), null);
+      for (let n = 0; n < N; n++) {
+        assert.ok(Number.isFinite(y[n]), `${type} row 0 stays finite`);
+        assert.ok(Number.isNaN(y[N + n]) && Number.isNaN(y[2 * N + n]), `${type} y[1..2, ${n}]: ${y[N + n]}, ${y[2 * N + n]}`);
+      }
+    }
+  });
+
   test('a row that is not whole blocks and a short weight are refused with the format named', () => {
     const k = nativeKernels('q4_k');
     const bytes = new Uint8Array(quantBytes('q4_k', 2, 256));
