@@ -50,6 +50,11 @@
         'src/native/gemv_bf16_neon.cc',
         'src/native/gemm_bf16_packed.cc',
         'src/native/llama.cc',
+        'src/native/quant_dequant.cc',
+        'src/native/quant_dot_generic.cc',
+        'src/native/quant_dot_x86.cc',
+        'src/native/quant_dot_neon.cc',
+        'src/native/quant_linear.cc',
       ],
       'defines': ['NAPI_VERSION=8'],
       # C++ exceptions are on throughout: oneDNN's C++ API reports errors by throwing, and our

@@ -49,7 +49,7 @@ say "tests passed in $((SECONDS - t0)) s"
 # 6. The kernel tests again at the lower arm64 levels: neon-dotprod (no BF16: the widened bf16 kernel)
 #    and generic (no NEON kernels: the portable and library paths). qemu's CPU has every feature.
 if [ -z "${ARM64_CPU:-}" ]; then
-  kernels=(tensor/backends/gemm_thin tensor/backends/bf16_thin tensor/backends/attention_decode tensor/backends/cpu_features)
+  kernels=(tensor/backends/gemm_thin tensor/backends/bf16_thin tensor/backends/attention_decode tensor/backends/cpu_features tensor/backends/quant_native)
   for level in ${ARM64_LEVELS:-neon-dotprod generic}; do
     t0=$SECONDS
     SMOLCLUSTER_CPU=$level SMOLCLUSTER_NATIVE_ADDON=$ADDON SMOLCLUSTER_TEST_BACKENDS=js,native \

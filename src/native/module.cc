@@ -112,6 +112,7 @@ NAPI_MODULE_INIT() {
     sc::registerAttentionBf16(env, exports);
     sc::registerAttentionDecode(env, exports);
     sc::registerLlama(env, exports);
+    sc::registerQuant(env, exports);
     sc::describe(env, exports);
   } catch (...) {
     sc::reportException(env, "smolcluster native init");

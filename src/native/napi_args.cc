@@ -81,6 +81,12 @@ I32 Args::i32(size_t i, const char* name) const {
   return r;
 }
 
+U8 Args::u8(size_t i, const char* name) const {
+  U8 r;
+  r.p = static_cast<uint8_t*>(typedArray(*this, arg(i), napi_uint8_array, name, &r.n));
+  return r;
+}
+
 U16 Args::u16(size_t i, const char* name) const {
   U16 r;
   r.p = static_cast<uint16_t*>(typedArray(*this, arg(i), napi_uint16_array, name, &r.n));

@@ -27,6 +27,12 @@ struct U16 {
   int64_t n = 0;
 };
 
+/** Raw bytes (a quantized weight's blocks) in a Uint8Array. */
+struct U8 {
+  uint8_t* p = nullptr;
+  int64_t n = 0;
+};
+
 struct I32 {
   int32_t* p = nullptr;
   int64_t n = 0;
@@ -56,6 +62,8 @@ class Args {
   /** Like f32, but null/undefined gives an empty F32 with p == nullptr. */
   F32 f32OrNull(size_t i, const char* name) const;
   I32 i32(size_t i, const char* name) const;
+  /** A Uint8Array (bytes: a quantized weight's blocks). */
+  U8 u8(size_t i, const char* name) const;
   /** A Uint16Array holding bfloat16 values. */
   U16 u16(size_t i, const char* name) const;
   /** Like u16, but null/undefined gives an empty U16 with p == nullptr. */

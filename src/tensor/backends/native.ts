@@ -22,6 +22,8 @@ import { cpuBackend } from './cpu/storage.js';
 import { jsHostBackend } from './js.js';
 import { smoothingSum, subtractLabels } from './js/softmax.js';
 import { staleAddonReason } from './native_stamp.js';
+import { hasQuantKernels, nativeQuantKernels } from './native_quant.js';
+import { QUANT_TYPES } from '../quant/formats.js';
 
 /** The addon's raw exports (src/native/*.cc); argument order mirrors the Backend methods. */
 /**
@@ -158,6 +160,10 @@ export interface NativeInternals {
   lastBf16GemmImpl(): string;
   /** Likewise for the last bf16 convolution call (forward, or backward-weights / backward-data). */
   lastConvBf16Impl(): string;
+  /** The path the latest quantized product took: "generic" | "avx2" | "avx512-vnni" | "neon-dotprod" | "dequant+gemm" (native_quant.ts). */
+  lastQuantImpl(): string;
+  /** "auto" | "dot" | "gemm": which path quantized products take (src/native/quant_linear.cc); throws on an addon without them. */
+  setQuantPath(path: string): void;
   path: string;
 }
 
@@ -349,6 +355,8 @@ function makeHostBackend(n: Addon): HostBackend {
       n.sgdStep(p, g, buf, h.lr, h.momentum, h.dampening, h.weightDecay, h.nesterov, h.firstStep),
     adamStep: (p, g, m, v, h: AdamHyper) =>
       n.adamStep(p, g, m, v, h.lr, h.beta1, h.beta2, h.eps, h.weightDecay, h.decoupled, h.step),
+    // Every format's kernels (src/native/quant_linear.cc), where the addon has them.
+    ...(hasQuantKernels(n) ? { quantTypes: QUANT_TYPES, quantKernels: (type) => nativeQuantKernels(n, type) as never } : {}),
   };
 }
 
@@ -500,6 +508,11 @@ export function nativeInternals(): NativeInternals | null {
     getFlushDenormals: () => addon.getFlushDenormals(),
     lastBf16GemmImpl: () => addon.lastBf16GemmImpl(),
     lastConvBf16Impl: () => addon.lastConvBf16Impl(),
+    lastQuantImpl: () => (hasQuantKernels(addon) ? addon.lastQuantImpl() : 'none'),
+    setQuantPath: (p) => {
+      if (!hasQuantKernels(addon)) throw new Error('setQuantPath: this addon has no quant kernels');
+      addon.setQuantPath(p);
+    },
     path,
   };
 }

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { quantKernelsFor } from '../../../../src/tensor/dispatch.js';
+import { quantKernelsFor, setBackend } from '../../../../src/tensor/dispatch.js';
 import { QUANT_TYPES, type QuantType, dequantizeRows, quantBytes, quantFormat, quantizeRows } from '../../../../src/tensor/quant/formats.js';
 import type { DeviceBuffer } from '../../../../src/tensor/storage.js';
 import { Rng } from '../../../../src/util/rng.js';
@@ -32,6 +32,9 @@ function weight(type: QuantType, K: number): { bytes: Uint8Array; dense: Float32
 const colsOf = (type: QuantType): number => 2 * quantFormat(type).blockWeights;
 
 describe('js quant kernels, through the registry', () => {
+  // The cpu's chosen backend serves the registry's quant entries: the native one, where it loads,
+  // has its own (test/tensor/backends/quant_native.test.ts), so this file chooses js.
+  setBackend('js');
   for (const type of QUANT_TYPES) {
     const K = colsOf(type);
     it(`${type}: linear, its input gradient, dequantize and embedding are the exact products of the dequantized rows`, () => {

@@ -1,0 +1,273 @@
+// The quantized weight formats' blocks (src/tensor/quant/formats.ts has the byte layouts: ggml's
+// Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q4_K Q5_K Q6_K and MLX's affine groups of 64), decoded two ways:
+//  - dequantizeBlock: float32 values, rounded as gguf-py's numpy (and our js reference) does: every
+//    product and sum one float32 rounding, in the order written. Bit for bit the js values, provided
+//    no multiply-add is fused (quant_dequant.cc is compiled so) and denormals are not flushed.
+//  - unpackBlock: the integer codes of the block as int8 (centred where the format is symmetric) with,
+//    per 16 weights, a float scale a and offset b such that w = a·c + b (in real arithmetic): what the
+//    integer dot products (quant_dot*.cc) multiply. Every code fits int8, so one u8×s8 product kernel
+//    (the sign trick) serves every format.
+// Both are plain C++ inlined into each caller, so the compiler vectorises them for the caller's ISA.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+namespace sc {
+
+/** The formats in src/tensor/quant/formats.ts QUANT_TYPES order (native.ts passes this index). */
+enum class QFmt : int { Q8_0 = 0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, Mlx4, Mlx8, Mlx4F16, Mlx8F16, Count };
+
+struct QTraits {
+  const char* name;
+  int blockWeights;
+  int blockBytes;
+  bool offset;  // w = a·c + b with b ≠ 0 (the affine formats): the product needs x's partial sums
+};
+
+constexpr int qBlockWeights(QFmt f) {
+  return f == QFmt::Q4_K || f == QFmt::Q5_K || f == QFmt::Q6_K ? 256 : (f >= QFmt::Mlx4 ? 64 : 32);
+}
+constexpr int qBlockBytes(QFmt f) {
+  constexpr int bytes[] = {34, 18, 20, 22, 24, 144, 176, 210, 36, 68, 36, 68};
+  return bytes[static_cast<int>(f)];
+}
+constexpr bool qHasOffset(QFmt f) { return !(f == QFmt::Q8_0 || f == QFmt::Q4_0 || f == QFmt::Q5_0 || f == QFmt::Q6_K); }
+
+inline const QTraits& qtraits(QFmt f) {
+  static const QTraits t[] = {
+      {"q8_0", 32, 34, false},  {"q4_0", 32, 18, false},  {"q4_1", 32, 20, true},   {"q5_0", 32, 22, false},
+      {"q5_1", 32, 24, true},   {"q4_k", 256, 144, true}, {"q5_k", 256, 176, true}, {"q6_k", 256, 210, false},
+      {"mlx4", 64, 36, true},   {"mlx8", 64, 68, true},   {"mlx4_f16", 64, 36, true}, {"mlx8_f16", 64, 68, true},
+  };
+  return t[static_cast<int>(f)];
+}
+
+/** The largest block's weights (the K-quants' 256): scratch sizes. */
+constexpr int kMaxBlockWeights = 256;
+
+/** IEEE float16 bits → float32, exactly (subnormals, infinities and NaN included). */
+inline float halfToFloat(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
+  const uint32_t exp = (h >> 10) & 31, man = h & 0x3ff;
+  uint32_t bits;
+  if (exp == 0) {
+    // zero or subnormal: man · 2^-24, exact in float32 (and a normal float32 when man ≠ 0)
+    float v = static_cast<float>(man) * 5.9604644775390625e-8f;
+    std::memcpy(&bits, &v, 4);
+    bits |= sign;
+  } else if (exp == 31) {
+    bits = sign | 0x7f800000u | (man << 13);
+  } else {
+    bits = sign | ((exp + 112) << 23) | (man << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+inline float bf16ToFloat(uint16_t h) {
+  const uint32_t bits = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+inline uint16_t le16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
+inline uint32_t le32(const uint8_t* p) {
+  return static_cast<uint32_t>(p[0]) | (static_cast<uint32_t>(p[1]) << 8) | (static_cast<uint32_t>(p[2]) << 16) |
+         (static_cast<uint32_t>(p[3]) << 24);
+}
+
+/** A K-quant's six-bit scale and min of sub-block j (ggml's get_scale_min_k4). */
+inline void kScaleMin(const uint8_t* s, int j, int& sc, int& m) {
+  if (j < 4) {
+    sc = s[j] & 63;
+    m = s[j + 4] & 63;
+  } else {
+    sc = (s[j + 4] & 0x0f) | ((s[j - 4] >> 6) << 4);
+    m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+  }
+}
+
+/** The MLX group's scale and bias (bf16 or f16). */
+template <QFmt F>
+inline float mlxHalf(const uint8_t* p) {
+  return (F == QFmt::Mlx4F16 || F == QFmt::Mlx8F16) ? halfToFloat(le16(p)) : bf16ToFloat(le16(p));
+}
+
+// ---- dequantization (float32, gguf-py's rounding) -----------------------------------------------
+
+template <QFmt F>
+inline __attribute__((always_inline)) void dequantizeBlock(const uint8_t* src, float* out) {
+  // A local copy: the compiler must assume `out` may overlap a byte pointer, and then keeps the
+  // decoding loops scalar (q4_0 dequantized 2.7× slower than q8_0 before this copy).
+  uint8_t b[qBlockBytes(F)];
+  std::memcpy(b, src, sizeof b);
+  if constexpr (F == QFmt::Q8_0) {
+    const float d = halfToFloat(le16(b));
+    for (int j = 0; j < 32; j++) out[j] = d * static_cast<float>(static_cast<int8_t>(b[2 + j]));
+  } else if constexpr (F == QFmt::Q4_0) {
+    const float d = halfToFloat(le16(b));
+    for (int j = 0; j < 16; j++) {
+      out[j] = d * static_cast<float>((b[2 + j] & 15) - 8);
+      out[j + 16] = d * static_cast<float>((b[2 + j] >> 4) - 8);
+    }
+  } else if constexpr (F == QFmt::Q4_1) {
+    const float d = halfToFloat(le16(b)), m = halfToFloat(le16(b + 2));
+    for (int j = 0; j < 16; j++) {
+      const float p0 = d * static_cast<float>(b[4 + j] & 15), p1 = d * static_cast<float>(b[4 + j] >> 4);
+      out[j] = p0 + m;
+      out[j + 16] = p1 + m;
+    }
+  } else if constexpr (F == QFmt::Q5_0) {
+    const float d = halfToFloat(le16(b));
+    const uint32_t qh = le32(b + 2);
+    for (int j = 0; j < 32; j++) {
+      const int low = j < 16 ? (b[6 + j] & 15) : (b[6 + j - 16] >> 4);
+      out[j] = d * static_cast<float>((low | static_cast<int>(((qh >> j) & 1) << 4)) - 16);
+    }
+  } else if constexpr (F == QFmt::Q5_1) {
+    const float d = halfToFloat(le16(b)), m = halfToFloat(le16(b + 2));
+    const uint32_t qh = le32(b + 4);
+    for (int j = 0; j < 32; j++) {
+      const int low = j < 16 ? (b[8 + j] & 15) : (b[8 + j - 16] >> 4);
+      const float p = d * static_cast<float>(low | (((qh >> j) & 1) << 4));
+      out[j] = p + m;
+    }
+  } else if constexpr (F == QFmt::Q4_K || F == QFmt::Q5_K) {
+    const float d = halfToFloat(le16(b)), dmin = halfToFloat(le16(b + 2));
+    for (int g = 0; g < 8; g++) {
+      int sc, m;
+      kScaleMin(b + 4, g, sc, m);
+      const float dl = d * static_cast<float>(sc), ml = dmin * static_cast<float>(m);
+      for (int j = 0; j < 32; j++) {
+        int q;
+        if constexpr (F == QFmt::Q4_K) q = (b[16 + 32 * (g >> 1) + j] >> (4 * (g & 1))) & 15;
+        else q = ((b[48 + 32 * (g >> 1) + j] >> (4 * (g & 1))) & 15) | (((b[16 + j] >> g) & 1) << 4);
+        const float p = dl * static_cast<float>(q);
+        out[32 * g + j] = p - ml;
+      }
+    }
+  } else if constexpr (F == QFmt::Q6_K) {
+    const float d = halfToFloat(le16(b + 208));
+    for (int e = 0; e < 256; e++) {
+      const int h = e >> 7, i = e & 127;
+      const int low = (b[64 * h + (i & 63)] >> (4 * (i >> 6))) & 15;
+      const int high = (b[128 + 32 * h + (i & 31)] >> (2 * (i >> 5))) & 3;
+      const float ds = d * static_cast<float>(static_cast<int8_t>(b[192 + (e >> 4)]));
+      out[e] = ds * static_cast<float>((low | (high << 4)) - 32);
+    }
+  } else {
+    constexpr bool four = F == QFmt::Mlx4 || F == QFmt::Mlx4F16;
+    const float s = mlxHalf<F>(b), bias = mlxHalf<F>(b + 2);
+    for (int i = 0; i < 64; i++) {
+      const int q = four ? (b[4 + (i >> 1)] >> (4 * (i & 1))) & 15 : b[4 + i];
+      const float p = s * static_cast<float>(q);
+      out[i] = p + bias;
+    }
+  }
+}
+
+// ---- integer codes for the dot products ----------------------------------------------------------
+
+/**
+ * The block's codes c (int8) and, per 16 weights, scale a[] and offset b[] (b left untouched for the
+ * symmetric formats, whose traits say offset = false): w = a·c + b up to the float32 rounding of a
+ * and b (the dequantized value rounds a·c and the sum besides).
+ */
+/**
+ * The legacy formats' unpacking steps in portable C++; each ISA's kernel may pass its own (the
+ * compiler builds these 16-byte loops from byte inserts: q4_0's product ran 10× slower than q8_0's).
+ */
+struct ScalarUnpack {
+  /** c[j] = low nibble of q[j] − bias, c[j + 16] = its high nibble − bias (j < 16). */
+  static inline void nibbles16(const uint8_t* q, int8_t* c, int bias) {
+    // Two loops, one store each: the compiler vectorises these (one loop with both stores it did not).
+    for (int j = 0; j < 16; j++) c[j] = static_cast<int8_t>((q[j] & 15) - bias);
+    for (int j = 0; j < 16; j++) c[j + 16] = static_cast<int8_t>((q[j] >> 4) - bias);
+  }
+  /** MLX's packing: c[2j] = low nibble of q[j], c[2j + 1] = its high nibble (j < 16). */
+  static inline void nibblesPaired16(const uint8_t* q, int8_t* c) {
+    for (int j = 0; j < 16; j++) {
+      c[2 * j] = static_cast<int8_t>(q[j] & 15);
+      c[2 * j + 1] = static_cast<int8_t>(q[j] >> 4);
+    }
+  }
+  /** c[j] += 16·(bit j of qh) − bias (j < 32). */
+  static inline void fifthBits32(uint32_t qh, int8_t* c, int bias) {
+    for (int j = 0; j < 32; j++) c[j] = static_cast<int8_t>(c[j] + static_cast<int>(((qh >> j) & 1) << 4) - bias);
+  }
+};
+
+template <QFmt F, class U = ScalarUnpack>
+inline __attribute__((always_inline)) void unpackBlock(const uint8_t* src, int8_t* c, float* a, float* off) {
+  uint8_t b[qBlockBytes(F)];  // a local copy, as in dequantizeBlock: the int8 codes may not alias it
+  std::memcpy(b, src, sizeof b);
+  if constexpr (F == QFmt::Q8_0) {
+    std::memcpy(c, b + 2, 32);
+    a[0] = a[1] = halfToFloat(le16(b));
+  } else if constexpr (F == QFmt::Q4_0 || F == QFmt::Q4_1) {
+    constexpr int at = F == QFmt::Q4_0 ? 2 : 4;
+    U::nibbles16(b + at, c, F == QFmt::Q4_0 ? 8 : 0);
+    a[0] = a[1] = halfToFloat(le16(b));
+    if constexpr (F == QFmt::Q4_1) off[0] = off[1] = halfToFloat(le16(b + 2));
+  } else if constexpr (F == QFmt::Q5_0 || F == QFmt::Q5_1) {
+    constexpr int hAt = F == QFmt::Q5_0 ? 2 : 4, at = hAt + 4;
+    U::nibbles16(b + at, c, 0);
+    U::fifthBits32(le32(b + hAt), c, F == QFmt::Q5_0 ? 16 : 0);
+    a[0] = a[1] = halfToFloat(le16(b));
+    if constexpr (F == QFmt::Q5_1) off[0] = off[1] = halfToFloat(le16(b + 2));
+  } else if constexpr (F == QFmt::Q4_K || F == QFmt::Q5_K) {
+    const float d = halfToFloat(le16(b)), dmin = halfToFloat(le16(b + 2));
+    for (int p = 0; p < 4; p++) {
+      const uint8_t* qs = b + (F == QFmt::Q4_K ? 16 : 48) + 32 * p;
+      for (int j = 0; j < 32; j++) {
+        int lo = qs[j] & 15, hi = qs[j] >> 4;
+        if constexpr (F == QFmt::Q5_K) {
+          lo |= ((b[16 + j] >> (2 * p)) & 1) << 4;
+          hi |= ((b[16 + j] >> (2 * p + 1)) & 1) << 4;
+        }
+        c[64 * p + j] = static_cast<int8_t>(lo);
+        c[64 * p + 32 + j] = static_cast<int8_t>(hi);
+      }
+    }
+    for (int g = 0; g < 8; g++) {
+      int sc, m;
+      kScaleMin(b + 4, g, sc, m);
+      a[2 * g] = a[2 * g + 1] = d * static_cast<float>(sc);
+      off[2 * g] = off[2 * g + 1] = -(dmin * static_cast<float>(m));
+    }
+  } else if constexpr (F == QFmt::Q6_K) {
+    const float d = halfToFloat(le16(b + 208));
+    for (int h = 0; h < 2; h++) {
+      const uint8_t* ql = b + 64 * h;
+      const uint8_t* qh = b + 128 + 32 * h;
+      int8_t* o = c + 128 * h;
+      for (int l = 0; l < 32; l++) {
+        o[l] = static_cast<int8_t>(((ql[l] & 15) | ((qh[l] & 3) << 4)) - 32);
+        o[l + 32] = static_cast<int8_t>(((ql[l + 32] & 15) | (((qh[l] >> 2) & 3) << 4)) - 32);
+        o[l + 64] = static_cast<int8_t>(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+        o[l + 96] = static_cast<int8_t>(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+      }
+    }
+    for (int g = 0; g < 16; g++) a[g] = d * static_cast<float>(static_cast<int8_t>(b[192 + g]));
+  } else {
+    constexpr bool four = F == QFmt::Mlx4 || F == QFmt::Mlx4F16;
+    const float s = mlxHalf<F>(b), bias = mlxHalf<F>(b + 2);
+    if constexpr (four) {
+      U::nibblesPaired16(b + 4, c);
+      U::nibblesPaired16(b + 20, c + 32);
+    } else {
+      // 0..255 does not fit int8: c = q − 128, and the 128·s moves into the offset.
+      for (int i = 0; i < 64; i++) c[i] = static_cast<int8_t>(static_cast<int>(b[4 + i]) - 128);
+    }
+    const float o = four ? bias : bias + 128.0f * s;
+    for (int g = 0; g < 4; g++) {
+      a[g] = s;
+      off[g] = o;
+    }
+  }
+}
+
+}  // namespace sc

@@ -1,0 +1,66 @@
+// The integer path on arm64 with DotProd (Armv8.2: Apple M1, Graviton 2): quant_dot_body.h with
+// SDOT (vdotq_s32), four int8 products summed into each int32 lane, exact. Compiled for
+// armv8.2-a+dotprod by a target attribute only; quant_linear.cc calls it where cpuFeatures().dotprod.
+#include "quant_dot.h"
+
+#if defined(__aarch64__)
+#include <arm_neon.h>
+
+namespace sc {
+namespace {
+
+#define SC_QDOT_TARGET __attribute__((target("arch=armv8.2-a+dotprod")))
+
+struct Isa {
+  using Acc = float32x4_t;
+  static SC_QDOT_TARGET inline float32x4_t zero() { return vdupq_n_f32(0.0f); }
+  static SC_QDOT_TARGET inline float32x4_t dot32(float32x4_t acc, const int8_t* w, const int8_t* x, float a0, float a1) {
+    const int32x4_t z = vdupq_n_s32(0);
+    const int32x4_t p0 = vdotq_s32(z, vld1q_s8(w), vld1q_s8(x));
+    const int32x4_t p1 = vdotq_s32(z, vld1q_s8(w + 16), vld1q_s8(x + 16));
+    acc = vfmaq_n_f32(acc, vcvtq_f32_s32(p0), a0);
+    return vfmaq_n_f32(acc, vcvtq_f32_s32(p1), a1);
+  }
+  static SC_QDOT_TARGET inline float sum(float32x4_t v) { return vaddvq_f32(v); }
+};
+
+
+/** ScalarUnpack's steps in NEON registers. */
+struct Unpack {
+  static SC_QDOT_TARGET inline void nibbles16(const uint8_t* q, int8_t* c, int bias) {
+    const uint8x16_t v = vld1q_u8(q);
+    const int8x16_t b = vdupq_n_s8(static_cast<int8_t>(bias));
+    vst1q_s8(c, vsubq_s8(vreinterpretq_s8_u8(vandq_u8(v, vdupq_n_u8(15))), b));
+    vst1q_s8(c + 16, vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(v, 4)), b));
+  }
+  static SC_QDOT_TARGET inline void nibblesPaired16(const uint8_t* q, int8_t* c) {
+    const uint8x16_t v = vld1q_u8(q);
+    uint8x16x2_t pair;
+    pair.val[0] = vandq_u8(v, vdupq_n_u8(15));
+    pair.val[1] = vshrq_n_u8(v, 4);
+    vst2q_u8(reinterpret_cast<uint8_t*>(c), pair);  // interleaved: low, high, low, high …
+  }
+  static SC_QDOT_TARGET inline void fifthBits32(uint32_t qh, int8_t* c, int bias) {
+    static const uint8_t kBit[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
+    const uint8x16_t bit = vld1q_u8(kBit);
+    const int8x16_t b = vdupq_n_s8(static_cast<int8_t>(bias));
+    for (int h = 0; h < 2; h++) {
+      // Bytes 8h·2 .. of qh: byte j of this half takes byte j/8 of its 16 bits, then bit j%8.
+      const uint8x8_t lo = vdup_n_u8(static_cast<uint8_t>(qh >> (16 * h))), hi = vdup_n_u8(static_cast<uint8_t>(qh >> (16 * h + 8)));
+      const uint8x16_t set = vtstq_u8(vcombine_u8(lo, hi), bit);
+      const int8x16_t add = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(set, vdupq_n_u8(16))), b);
+      vst1q_s8(c + 16 * h, vaddq_s8(vld1q_s8(c + 16 * h), add));
+    }
+  }
+};
+
+#include "quant_dot_body.h"
+
+#undef SC_QDOT_TARGET
+
+}  // namespace
+
+void quantDotNeonDot(const QuantDot& t, int64_t n0, int64_t n1) { dotRowsAny(t, n0, n1); }
+
+}  // namespace sc
+#endif

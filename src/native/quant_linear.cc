@@ -1,0 +1,270 @@
+// The quantized weights' kernels (src/tensor/quant/kernels.ts QuantKernels) for the native backend:
+//   quantLinear           y = x·Wᵀ (+ bias): up to kQuantDotRows rows of x (decode) on quantized
+//                         activations and integer dot products (quant_dot*.cc, the best ISA the CPU
+//                         table allows); more rows (prefill) through tiles of kQuantTileRows rows of W
+//                         dequantized into float32 scratch and the fp32 GEMM (gemm.h), so no dense
+//                         copy of W is ever held.
+//   quantLinearInputGrad  gx += gy·W through the same tiles and the GEMM.
+//   quantDequantize       rows of W as float32, bit for bit the js reference's (quant_dequant.cc).
+//   quantEmbedding        the rows ids name, likewise.
+// lastQuantImpl() names the path the latest quantLinear took ("generic", "avx2", "avx512-vnni",
+// "neon-dotprod", "dequant+gemm"), for tests.
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "cpu_features.h"
+#include "gemm.h"
+#include "napi_args.h"
+#include "quant_dot.h"
+#include "registry.h"
+#include "threads.h"
+
+namespace sc {
+
+void quantizeActivations(const float* x, int64_t M, int64_t K, int8_t* q, float* d, float* s) {
+  const int64_t blocks = M * K / 32;
+  for (int64_t b = 0; b < blocks; b++) {
+    const float* xb = x + 32 * b;
+    float amax = 0.0f;
+    bool finite = true;
+    for (int j = 0; j < 32; j++) {
+      amax = std::max(amax, std::fabs(xb[j]));
+      finite = finite && std::fabs(xb[j]) <= std::numeric_limits<float>::max();
+    }
+    // A NaN or infinity in the block makes its scale NaN (codes 0), so every output it reaches is NaN
+    // rather than a finite number that hides it.
+    const float db = finite ? amax / 127.0f : std::numeric_limits<float>::quiet_NaN();
+    const float id = finite && db != 0.0f ? 1.0f / db : 0.0f;
+    int8_t* qb = q + 32 * b;
+    int32_t s0 = 0, s1 = 0;
+    for (int j = 0; j < 32; j++) {
+      // |x·id| ≤ 127 (to a rounding), so the nearest integer fits.
+      const int v = finite ? static_cast<int>(std::nearbyint(xb[j] * id)) : 0;
+      qb[j] = static_cast<int8_t>(std::max(-127, std::min(127, v)));
+      (j < 16 ? s0 : s1) += qb[j];
+    }
+    d[b] = db;
+    s[2 * b] = db * static_cast<float>(s0);
+    s[2 * b + 1] = db * static_cast<float>(s1);
+  }
+}
+
+namespace {
+
+std::atomic<const char*> g_lastImpl{"none"};
+
+/** "auto" (integer path up to kQuantDotRows rows of x), "dot" (always) or "gemm" (always tiles + GEMM): benchmarks and tests. */
+enum class QuantPath : int { Auto, Dot, Gemm };
+std::atomic<QuantPath> g_path{QuantPath::Auto};
+
+QFmt formatArg(Args& a, size_t i) {
+  return static_cast<QFmt>(a.integer(i, "format", 0, static_cast<int64_t>(QFmt::Count) - 1));
+}
+
+/** Bytes of a row of K weights; K must be whole blocks. */
+int64_t rowBytes(Args& a, QFmt f, int64_t K) {
+  const QTraits& t = qtraits(f);
+  if (K % t.blockWeights != 0)
+    throwRange(std::string(a.fn()) + ": a row of " + std::to_string(K) + " values is not a whole number of " + t.name +
+               " blocks (" + std::to_string(t.blockWeights) + " weights each)");
+  return K / t.blockWeights * t.blockBytes;
+}
+
+U8 weightArg(Args& a, size_t i, QFmt f, int64_t rows, int64_t K) {
+  const U8 w = a.u8(i, "w");
+  const int64_t need = rows * rowBytes(a, f, K);
+  if (w.n < need)
+    throwRange(std::string(a.fn()) + ": the weight has " + std::to_string(w.n) + " bytes, " + std::to_string(rows) +
+               " rows of " + std::to_string(K) + " " + qtraits(f).name + " weights need " + std::to_string(need));
+  return w;
+}
+
+/** Which integer kernel the CPU table allows (the dot product's ISA), and its name. */
+using DotFn = void (*)(const QuantDot&, int64_t, int64_t);
+DotFn dotKernel(const char** name) {
+  const CpuFeatures& f = cpuFeatures();
+#if defined(__x86_64__)
+  if (f.avx512 && f.avx512vnni) {
+    *name = "avx512-vnni";
+    return quantDotVnni;
+  }
+  if (f.avx2) {
+    *name = "avx2";
+    return quantDotAvx2;
+  }
+#elif defined(__aarch64__)
+  if (f.dotprod) {
+    *name = "neon-dotprod";
+    return quantDotNeonDot;
+  }
+#endif
+  (void)f;
+  *name = "generic";
+  return quantDotGeneric;
+}
+
+/** Rows of W a dequantized tile holds: kQuantTileRows, fewer when N is smaller. */
+int64_t tileRows(int64_t N) { return std::min<int64_t>(N, kQuantTileRows); }
+
+/** Rows [n0, n0 + rows) of W into scratch as float32, the rows split over the threads. */
+void dequantizeTile(QFmt f, const uint8_t* w, int64_t K, int64_t n0, int64_t rows, float* tile) {
+  parallelRange(rows, std::max<int64_t>(1, 16384 / K), [&](int64_t lo, int64_t hi) {
+    dequantizeRows(f, w, K, n0 + lo, hi - lo, tile + lo * K);
+  });
+}
+
+thread_local std::vector<float> t_tile;
+
+float* tileScratch(int64_t n) {
+  if (static_cast<int64_t>(t_tile.size()) < n) t_tile.resize(static_cast<size_t>(n));
+  return t_tile.data();
+}
+
+// quantLinear(format, w, x, M, N, K, y, bias|null)
+napi_value QuantLinearKernel(Args& a) {
+  const QFmt f = formatArg(a, 0);
+  const int64_t M = a.integer(3, "M", 1), N = a.integer(4, "N", 1), K = a.integer(5, "K", 1);
+  const U8 w = weightArg(a, 1, f, N, K);
+  const F32 x = a.f32(2, "x"), y = a.f32(6, "y");
+  const F32 bias = a.argCount() > 7 ? a.f32OrNull(7, "bias") : F32{};
+  a.need(x, M * K, "x");
+  a.need(y, M * N, "y");
+  if (bias.p) a.need(bias, N, "bias");
+  const QuantPath path = g_path.load(std::memory_order_relaxed);
+  if (path == QuantPath::Dot || (path == QuantPath::Auto && M <= kQuantDotRows)) {
+    // Quantize x's rows once (K is whole blocks of ≥ 32), then every row of W meets them all, up to
+    // kQuantDotChunk rows of x at a time (more rows: W is read again per chunk of rows).
+    std::vector<int8_t> q(static_cast<size_t>(M * K));
+    std::vector<float> d(static_cast<size_t>(M * K / 32)), s(static_cast<size_t>(M * K / 16));
+    quantizeActivations(x.p, M, K, q.data(), d.data(), s.data());
+    const char* name = "generic";
+    const DotFn kernel = dotKernel(&name);
+    // A thread's rows: at least ~64 KB of weight bytes before the product forks.
+    const int64_t grain = std::max<int64_t>(4, 65536 / std::max<int64_t>(1, rowBytes(a, f, K)));
+    for (int64_t m0 = 0; m0 < M; m0 += kQuantDotChunk) {
+      QuantDot t;
+      t.fmt = f;
+      t.M = std::min(kQuantDotChunk, M - m0);
+      t.N = N;
+      t.K = K;
+      t.W = w.p;
+      t.xq = q.data() + m0 * K;
+      t.xd = d.data() + m0 * K / 32;
+      t.xs = s.data() + m0 * K / 16;
+      t.bias = bias.p;
+      t.y = y.p + m0 * N;
+      parallelRange(N, grain, [&](int64_t lo, int64_t hi) { kernel(t, lo, hi); });
+    }
+    g_lastImpl.store(name, std::memory_order_relaxed);
+    return undefinedValue(a.env());
+  }
+  const int64_t T = tileRows(N);
+  float* tile = tileScratch(T * K);
+  for (int64_t n0 = 0; n0 < N; n0 += T) {
+    const int64_t rows = std::min(T, N - n0);
+    dequantizeTile(f, w.p, K, n0, rows, tile);
+    Gemm g;
+    g.transB = true;
+    g.M = M;
+    g.N = rows;
+    g.K = K;
+    g.A = x.p;
+    g.lda = K;
+    g.B = tile;
+    g.ldb = K;
+    g.C = y.p + n0;
+    g.ldc = N;
+    g.bias = bias.p ? bias.p + n0 : nullptr;
+    sgemm(g);
+  }
+  g_lastImpl.store("dequant+gemm", std::memory_order_relaxed);
+  return undefinedValue(a.env());
+}
+
+// quantLinearInputGrad(format, w, gy, M, N, K, gx): gx [M, K] += gy [M, N] · W [N, K]
+napi_value QuantLinearInputGradKernel(Args& a) {
+  const QFmt f = formatArg(a, 0);
+  const int64_t M = a.integer(3, "M", 1), N = a.integer(4, "N", 1), K = a.integer(5, "K", 1);
+  const U8 w = weightArg(a, 1, f, N, K);
+  const F32 gy = a.f32(2, "gy"), gx = a.f32(6, "gx");
+  a.need(gy, M * N, "gy");
+  a.need(gx, M * K, "gx");
+  const int64_t T = tileRows(N);
+  float* tile = tileScratch(T * K);
+  for (int64_t n0 = 0; n0 < N; n0 += T) {
+    const int64_t rows = std::min(T, N - n0);
+    dequantizeTile(f, w.p, K, n0, rows, tile);
+    Gemm g;
+    g.M = M;
+    g.N = K;
+    g.K = rows;
+    g.A = gy.p + n0;
+    g.lda = N;
+    g.B = tile;
+    g.ldb = K;
+    g.C = gx.p;
+    g.ldc = K;
+    g.beta = 1;
+    sgemm(g);
+  }
+  return undefinedValue(a.env());
+}
+
+// quantDequantize(format, w, K, row0, rows, out)
+napi_value QuantDequantizeKernel(Args& a) {
+  const QFmt f = formatArg(a, 0);
+  const int64_t K = a.integer(2, "K", 1), row0 = a.integer(3, "row0"), rows = a.integer(4, "rows");
+  const U8 w = weightArg(a, 1, f, row0 + rows, K);
+  const F32 out = a.f32(5, "out");
+  a.need(out, rows * K, "out");
+  dequantizeTile(f, w.p, K, row0, rows, out.p);
+  return undefinedValue(a.env());
+}
+
+// quantEmbedding(format, w, ids, K, out)
+napi_value QuantEmbeddingKernel(Args& a) {
+  const QFmt f = formatArg(a, 0);
+  const int64_t K = a.integer(3, "K", 1);
+  const U8 w = a.u8(1, "w");
+  const I32 ids = a.i32(2, "ids");
+  const F32 out = a.f32(4, "out");
+  const int64_t rows = w.n / rowBytes(a, f, K);
+  a.need(out, ids.n * K, "out");
+  for (int64_t i = 0; i < ids.n; i++)
+    if (ids.p[i] < 0 || ids.p[i] >= rows)
+      throwRange(std::string("embedding: token id ") + std::to_string(ids.p[i]) + " at position " + std::to_string(i) +
+                 " is outside the table's " + std::to_string(rows) + " rows");
+  parallelRange(ids.n, std::max<int64_t>(1, 16384 / K), [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; i++) dequantizeRows(f, w.p, K, ids.p[i], 1, out.p + i * K);
+  });
+  return undefinedValue(a.env());
+}
+
+// setQuantPath("auto" | "dot" | "gemm")
+napi_value SetQuantPath(Args& a) {
+  const std::string p = a.str(0, "path");
+  if (p == "auto") g_path.store(QuantPath::Auto);
+  else if (p == "dot") g_path.store(QuantPath::Dot);
+  else if (p == "gemm") g_path.store(QuantPath::Gemm);
+  else throwRange("setQuantPath: expected \"auto\", \"dot\" or \"gemm\", got \"" + p + "\"");
+  return undefinedValue(a.env());
+}
+
+napi_value LastQuantImpl(Args& a) { return stringValue(a.env(), g_lastImpl.load(std::memory_order_relaxed)); }
+
+}  // namespace
+
+void registerQuant(napi_env env, napi_value exports) {
+  defineFunction(env, exports, "quantLinear", entry<QuantLinearKernel>);
+  defineFunction(env, exports, "quantLinearInputGrad", entry<QuantLinearInputGradKernel>);
+  defineFunction(env, exports, "quantDequantize", entry<QuantDequantizeKernel>);
+  defineFunction(env, exports, "quantEmbedding", entry<QuantEmbeddingKernel>);
+  defineFunction(env, exports, "lastQuantImpl", entry<LastQuantImpl>);
+  defineFunction(env, exports, "setQuantPath", entry<SetQuantPath>);
+}
+
+}  // namespace sc

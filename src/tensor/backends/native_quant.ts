@@ -1,0 +1,47 @@
+/**
+ * The native backend's quantized-weight kernels (tensor/quant/kernels.ts): the addon's
+ * src/native/quant_linear.cc behind the QuantKernels contract. The format travels as its index in
+ * QUANT_TYPES (quant_blocks.h QFmt has the same order). Quantizing float32 into blocks stays the js
+ * reference's (a load-time step, not a hot loop).
+ */
+import type { QuantKernels } from '../quant/kernels.js';
+import { QUANT_TYPES, type QuantType } from '../quant/formats.js';
+import { jsQuantKernels } from './js/quant.js';
+
+type Host = Float32Array | Uint8Array | Int32Array;
+
+/** The addon's quant entry points (src/native/quant_linear.cc). */
+export interface QuantAddon {
+  quantLinear(format: number, w: Uint8Array, x: Float32Array, M: number, N: number, K: number, y: Float32Array, bias: Float32Array | null): void;
+  quantLinearInputGrad(format: number, w: Uint8Array, gy: Float32Array, M: number, N: number, K: number, gx: Float32Array): void;
+  quantDequantize(format: number, w: Uint8Array, K: number, row0: number, rows: number, out: Float32Array): void;
+  quantEmbedding(format: number, w: Uint8Array, ids: Int32Array, K: number, out: Float32Array): void;
+  /** The path the latest quantLinear took: "generic" | "avx2" | "avx512-vnni" | "neon-dotprod" | "dequant+gemm" ("none" before any). */
+  lastQuantImpl(): string;
+  /** "auto" (integer path up to 16 rows of x, tiles + GEMM past), "dot" or "gemm" for every M: benchmarks and tests. */
+  setQuantPath(path: string): void;
+}
+
+/** Whether the loaded addon has the quant kernels (an addon from before them has not). */
+export function hasQuantKernels(n: object): n is QuantAddon {
+  return typeof (n as Partial<QuantAddon>).quantLinear === 'function';
+}
+
+/** The kernels of one format on the addon. */
+export function nativeQuantKernels(n: QuantAddon, type: QuantType): QuantKernels<Host> {
+  const format = QUANT_TYPES.indexOf(type);
+  if (format < 0) throw new RangeError(`native quant kernels: unknown format '${type}'`);
+  const js = jsQuantKernels(type);
+  return {
+    quantLinear: (w, x, M, N, K, y, bias) =>
+      n.quantLinear(format, w as Uint8Array, x as Float32Array, M, N, K, y as Float32Array, (bias as Float32Array | null) ?? null),
+    quantLinearInputGrad: (w, gy, M, N, K, gx) =>
+      n.quantLinearInputGrad(format, w as Uint8Array, gy as Float32Array, M, N, K, gx as Float32Array),
+    quantDequantize: (w, K, row0, rows, out) => n.quantDequantize(format, w as Uint8Array, K, row0, rows, out as Float32Array),
+    quantQuantize: js.quantQuantize,
+    quantEmbedding: (w, ids, K, out) => {
+      if (!(ids instanceof Int32Array)) throw new TypeError('quantEmbedding: ids must be an Int32Array');
+      n.quantEmbedding(format, w as Uint8Array, ids, K, out as Float32Array);
+    },
+  };
+}

@@ -1,0 +1,375 @@
+/**
+ * The native quant kernels (src/native/quant_linear.cc, quant_dot*.cc, quant_dequant.cc) against the
+ * js reference (src/tensor/backends/js/quant.ts: W's rows dequantized exactly as gguf-py does, every
+ * product summed in float64), for every format:
+ *  - dequantize and embedding: bit for bit (denormal flushing off, as the js arithmetic has none);
+ *  - quantLinear at M = 1, 3, 8, 16: the integer path (16 rows: two passes of 8 over W) on x quantized per 32 values (d_x = max|x|/127,
+ *    q = round(x/d_x), so each x's error is at most d_x/2). Its result is Σ ŵ·x̂ up to float32
+ *    rounding, so against the exact Σ ŵ·x:
+ *        |Δy| ≤ Σ_blocks (d_x/2)·Σ_block |ŵ|  +  R,    R = 2^-20·Σ (|ŵ| + S_block)·|x|  (float32 slack)
+ *    with S_block the block's largest |ŵ| (its scales' and offsets' magnitude) and, for mlx8, 256·|s|
+ *    besides: the kernel takes its codes as q − 128 and moves 128·s into the offset (quant_blocks.h),
+ *    whose cancellation rounds at that magnitude;
+ *    a worst case; and, the errors x − x̂ being independent and uniform on [−d_x/2, d_x/2] for these
+ *    gaussian x, also within six standard deviations: |Δy| ≤ 6·sqrt(Σ ŵ²·d_x²/12) + R. The second
+ *    is tight: the test checks that a kernel dropping one block of 32 would break it.
+ *  - quantLinear at M = 40 (dequantized tiles + fp32 GEMM) and the input gradient: an fp32 GEMM's
+ *    bound, |Δ| ≤ (K + 2)·2^-24·Σ|products| (recursive summation's γ_K plus the output's rounding).
+ * And the path that ran, keyed to this process's CPU table (the SMOLCLUSTER_CPU cap included, so
+ * scripts/cpu-levels.sh and scripts/arm64-check.sh run the lower paths): avx512-vnni where the
+ * table has AVX512-VNNI, avx2 with AVX2, neon-dotprod with DotProd, generic otherwise.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { getKernel } from '../../../src/tensor/kernel_registry.js';
+import { quantKernelsFor, setBackend } from '../../../src/tensor/dispatch.js';
+import { jsQuantKernels } from '../../../src/tensor/backends/js/quant.js';
+import { loadNativeBackend, nativeCpuTable, nativeInternals } from '../../../src/tensor/backends/native.js';
+import { QUANT_TYPES, type QuantType, dequantizeRows, quantBytes, quantFormat, quantizeRows } from '../../../src/tensor/quant/formats.js';
+import { readBf16, readF16 } from '../../../src/tensor/quant/half.js';
+import type { QuantKernels } from '../../../src/tensor/quant/kernels.js';
+import type { DeviceBuffer } from '../../../src/tensor/storage.js';
+import { Rng } from '../../../src/util/rng.js';
+
+const loaded = loadNativeBackend();
+const skip = loaded.backend ? false : process.env.CI === 'true' ? false : `native addon unavailable: ${loaded.reason}`;
+const cpu = nativeCpuTable();
+
+/** The integer kernel this process's CPU table selects (quant_linear.cc dotKernel). */
+function expectedDotPath(): string {
+  if (!cpu) return 'none';
+  const f = cpu.features;
+  if (cpu.arch === 'x64') return f.avx512 && f.avx512vnni ? 'avx512-vnni' : f.avx2 ? 'avx2' : 'generic';
+  return f.dotprod ? 'neon-dotprod' : 'generic';
+}
+
+const f32 = Math.fround;
+
+function gaussian(n: number, seed: number, scale = 1): Float32Array {
+  const rng = new Rng(seed);
+  return Float32Array.from({ length: n }, () => rng.normal() * scale);
+}
+
+/** K for a format: 896 (Qwen2.5's hidden size: not whole 256s) where blocks allow, else two super-blocks. */
+const colsOf = (type: QuantType): number => (quantFormat(type).blockWeights === 256 ? 512 : 896);
+
+/**
+ * An [N, K] weight in `type` from values with edge rows: row 0 all zeros, row 1 with outliers (×100
+ * every 37th), row 2 tiny (×1e-4: float16 scales in the subnormal range), the rest gaussian.
+ */
+function weight(type: QuantType, N: number, K: number, seed: number): { bytes: Uint8Array; dense: Float32Array } {
+  const v = gaussian(N * K, seed, 0.05);
+  v.fill(0, 0, K);
+  for (let k = 0; k < K; k += 37) v[K + k] *= 100;
+  for (let k = 0; k < K; k++) v[2 * K + k] *= 1e-4;
+  const bytes = quantizeRows(type, v, K);
+  const dense = new Float32Array(N * K);
+  dequantizeRows(type, bytes, K, 0, N, dense);
+  return { bytes, dense };
+}
+
+const buf = (a: ArrayBufferView | null): DeviceBuffer => a as unknown as DeviceBuffer;
+
+function nativeKernels(type: QuantType): QuantKernels<DeviceBuffer> {
+  return quantKernelsFor({ device: 'cpu', dtype: type });
+}
+
+/** Same value, NaN counted equal to NaN (random bytes make NaN and infinite scales). */
+function sameBits(a: Float32Array, b: Float32Array, what: string): void {
+  assert.equal(a.length, b.length);
+  for (let i = 0; i < a.length; i++) {
+    if (Object.is(a[i], b[i]) || (Number.isNaN(a[i]) && Number.isNaN(b[i]))) continue;
+    assert.fail(`${what}: [${i}] native ${a[i]} vs js ${b[i]}`);
+  }
+}
+
+/** The activation quantization's d_x per block of 32, as quant_linear.cc computes it. */
+function activationScales(x: Float32Array): Float32Array {
+  const d = new Float32Array(x.length / 32);
+  for (let b = 0; b < d.length; b++) {
+    let amax = 0;
+    for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[32 * b + j]));
+    d[b] = f32(amax / 127);
+  }
+  return d;
+}
+
+interface Bounds { worst: number; sigma6: number }
+
+/** For mlx8 / mlx8_f16: 256·|s| of the group at column k0 of row n (the scale is the block's first 16 bits). */
+function mlx8Shift(type: QuantType, bytes: Uint8Array, K: number): ((n: number, k0: number) => number) | null {
+  if (type !== 'mlx8' && type !== 'mlx8_f16') return null;
+  const q = quantFormat(type);
+  return (n, k0) => {
+    const at = (n * K + k0) / q.blockWeights * q.blockBytes;
+    return 256 * Math.abs(type === 'mlx8' ? readBf16(bytes, at) : readF16(bytes, at));
+  };
+}
+
+/** The integer path's bounds for output (m, n) (header): worst case and six standard deviations, each with the float32 slack R. */
+function integerBounds(dense: Float32Array, x: Float32Array, dx: Float32Array, m: number, n: number, K: number, blockW: number,
+  shifted: ((n: number, k0: number) => number) | null = null): Bounds {
+  let act = 0;
+  let variance = 0;
+  let slack = 0;
+  for (let b = 0; b < K / 32; b++) {
+    const d = dx[(m * K) / 32 + b];
+    for (let j = 0; j < 32; j++) {
+      const w = dense[n * K + 32 * b + j];
+      act += (d / 2) * Math.abs(w);
+      variance += (w * w * d * d) / 12;
+    }
+  }
+  for (let b0 = 0; b0 < K; b0 += blockW) {
+    let wmax = 0;
+    for (let k = b0; k < b0 + blockW; k++) wmax = Math.max(wmax, Math.abs(dense[n * K + k]));
+    if (shifted) wmax += shifted(n, b0);
+    for (let k = b0; k < b0 + blockW; k++) slack += (Math.abs(dense[n * K + k]) + wmax) * Math.abs(x[m * K + k]);
+  }
+  slack *= 2 ** -20;
+  return { worst: act + slack, sigma6: 6 * Math.sqrt(variance) + slack };
+}
+
+describe('native quant kernels against the js reference', { skip }, () => {
+  setBackend('native');
+
+  test('the native backend serves every format on the cpu (dispatch registers its kernels)', () => {
+    for (const type of QUANT_TYPES) {
+      for (const name of ['quantLinear', 'quantLinearInputGrad', 'quantDequantize', 'quantEmbedding', 'quantQuantize'] as const) {
+        assert.equal(getKernel(name, 'cpu', type)?.backend, 'native', `${name} ${type}`);
+      }
+    }
+  });
+
+  test('dequantize equals the js reference bit for bit: quantized rows with edge rows, then random bytes', () => {
+    const internals = nativeInternals()!;
+    const flush = internals.getFlushDenormals();
+    internals.setFlushDenormals(false); // a random bf16 scale may be a float32 subnormal: js keeps it
+    try {
+      for (const type of QUANT_TYPES) {
+        const K = colsOf(type);
+        const N = 9;
+        const { bytes, dense } = weight(type, N, K, 11);
+        const k = nativeKernels(type);
+        const out = new Float32Array(N * K).fill(NaN);
+        k.quantDequantize(buf(bytes), K, 0, N, buf(out));
+        sameBits(out, dense, `${type} dequantize`);
+        // Rows from the middle (row0 > 0).
+        const part = new Float32Array(3 * K);
+        k.quantDequantize(buf(bytes), K, 4, 3, buf(part));
+        sameBits(part, dense.subarray(4 * K, 7 * K), `${type} rows 4..6`);
+        // Every byte random: every code, sign and scale (subnormal, infinite and NaN ones too).
+        const rng = new Rng(99);
+        const raw = Uint8Array.from({ length: quantBytes(type, 16, K) }, () => rng.int(256));
+        const want = new Float32Array(16 * K);
+        dequantizeRows(type, raw, K, 0, 16, want);
+        const got = new Float32Array(16 * K);
+        k.quantDequantize(buf(raw), K, 0, 16, buf(got));
+        sameBits(got, want, `${type} random bytes`);
+      }
+    } finally {
+      internals.setFlushDenormals(flush);
+    }
+  });
+
+  test('embedding gathers the dequantized rows bit for bit and refuses an id outside the table', () => {
+    for (const type of QUANT_TYPES) {
+      const K = colsOf(type);
+      const N = 6;
+      const { bytes, dense } = weight(type, N, K, 12);
+      const ids = Int32Array.from([5, 0, 2, 2, 1]);
+      const out = new Float32Array(ids.length * K);
+      nativeKernels(type).quantEmbedding(buf(bytes), buf(ids), K, buf(out));
+      const want = new Float32Array(ids.length * K);
+      ids.forEach((id, i) => want.set(dense.subarray(id * K, (id + 1) * K), i * K));
+      sameBits(out, want, `${type} embedding`);
+      assert.throws(() => nativeKernels(type).quantEmbedding(buf(bytes), buf(Int32Array.from([1, 6])), K, buf(out)),
+        /token id 6 .*outside the table's 6 rows/);
+      assert.throws(() => nativeKernels(type).quantEmbedding(buf(bytes), buf(Int32Array.from([-1])), K, buf(out)), /token id -1/);
+    }
+  });
+
+  test(`quantLinear at M = 1, 3, 8, 16 takes the integer path (${expectedDotPath()} here) within the activation quantization's bound`, () => {
+    const N = 37;
+    for (const type of QUANT_TYPES) {
+      const K = colsOf(type);
+      const blockW = quantFormat(type).blockWeights;
+      const { bytes, dense } = weight(type, N, K, 21);
+      const bias = gaussian(N, 22);
+      const js = jsQuantKernels(type);
+      for (const M of [1, 3, 8, 16]) {
+        const x = gaussian(M * K, 23 + M);
+        const want = new Float32Array(M * N);
+        js.quantLinear(bytes, x, M, N, K, want, bias);
+        const got = new Float32Array(M * N).fill(NaN);
+        nativeKernels(type).quantLinear(buf(bytes), buf(x), M, N, K, buf(got), buf(bias));
+        assert.equal(nativeInternals()!.lastQuantImpl(), expectedDotPath(), `${type} M=${M}`);
+        const dx = activationScales(x);
+        let within = 0;
+        let bogusOut = 0;
+        for (let m = 0; m < M; m++) {
+          for (let n = 0; n < N; n++) {
+            const i = m * N + n;
+            const err = Math.abs(got[i] - want[i]);
+            const b = integerBounds(dense, x, dx, m, n, K, blockW, mlx8Shift(type, bytes, K));
+            const at = `${type} M=${M} y[${m},${n}] native ${got[i]} vs js ${want[i]}`;
+            assert.ok(err <= b.worst, `${at}: |Δ| ${err} past the worst-case bound ${b.worst}`);
+            assert.ok(err <= b.sigma6, `${at}: |Δ| ${err} past six standard deviations ${b.sigma6}`);
+            if (err <= b.sigma6 / 4) within++;
+            // A kernel that dropped x's last block of 32 would be off by that block's products.
+            let dropped = 0;
+            for (let k = K - 32; k < K; k++) dropped += dense[n * K + k] * x[m * K + k];
+            if (n >= 3 && Math.abs(dropped) > b.sigma6) bogusOut++;
+          }
+        }
+        // The statistical bound is not loose: most errors sit well inside it, and a dropped block breaks it for most rows.
+        assert.ok(within >= 0.5 * M * N, `${type} M=${M}: only ${within} of ${M * N} errors within a quarter of the bound`);
+        assert.ok(bogusOut >= 0.5 * M * (N - 3), `${type} M=${M}: a dropped block stays within the bound for ${M * (N - 3) - bogusOut} rows`);
+      }
+    }
+  });
+
+  /** |got − want| within an fp32 GEMM's bound over sums of `terms` products each (header). */
+  function withinGemmBound(got: Float32Array, want: Float32Array, magnitude: Float64Array, terms: number, what: string): void {
+    for (let i = 0; i < got.length; i++) {
+      const bound = (terms + 2) * 2 ** -24 * magnitude[i];
+      if (!(Math.abs(got[i] - want[i]) <= bound)) assert.fail(`${what}: [${i}] native ${got[i]} vs js ${want[i]} (bound ${bound})`);
+    }
+  }
+
+  test('quantLinear at M = 40 runs dequantized tiles and the fp32 GEMM (several tiles, a bias) within the GEMM bound', () => {
+    const [M, N] = [40, 300];
+    for (const type of QUANT_TYPES) {
+      const K = quantFormat(type).blockWeights === 256 ? 256 : 320;
+      const { bytes, dense } = weight(type, N, K, 31);
+      const x = gaussian(M * K, 32);
+      const bias = gaussian(N, 33);
+      const want = new Float32Array(M * N);
+      jsQuantKernels(type).quantLinear(bytes, x, M, N, K, want, bias);
+      const got = new Float32Array(M * N).fill(NaN);
+      nativeKernels(type).quantLinear(buf(bytes), buf(x), M, N, K, buf(got), buf(bias));
+      assert.equal(nativeInternals()!.lastQuantImpl(), 'dequant+gemm');
+      const mag = new Float64Array(M * N);
+      for (let m = 0; m < M; m++) {
+        for (let n = 0; n < N; n++) {
+          let s = Math.abs(bias[n]);
+          for (let k = 0; k < K; k++) s += Math.abs(x[m * K + k] * dense[n * K + k]);
+          mag[m * N + n] = s;
+        }
+      }
+      withinGemmBound(got, want, mag, K, `${type} M=40`);
+    }
+  });
+
+  test('the input gradient gx += gy·W through the tiles, at 3 and 40 rows, within the GEMM bound', () => {
+    const N = 300;
+    for (const type of QUANT_TYPES) {
+      const K = quantFormat(type).blockWeights === 256 ? 256 : 320;
+      const { bytes, dense } = weight(type, N, K, 41);
+      for (const M of [3, 40]) {
+        const gy = gaussian(M * N, 42 + M);
+        const gx0 = gaussian(M * K, 43 + M);
+        const want = Float32Array.from(gx0);
+        jsQuantKernels(type).quantLinearInputGrad(bytes, gy, M, N, K, want);
+        const got = Float32Array.from(gx0);
+        nativeKernels(type).quantLinearInputGrad(buf(bytes), buf(gy), M, N, K, buf(got));
+        const mag = new Float64Array(M * K);
+        for (let m = 0; m < M; m++) {
+          for (let k = 0; k < K; k++) {
+            let s = Math.abs(gx0[m * K + k]);
+            for (let n = 0; n < N; n++) s += Math.abs(gy[m * N + n] * dense[n * K + k]);
+            mag[m * K + k] = s;
+          }
+        }
+        withinGemmBound(got, want, mag, N + 1, `${type} input grad M=${M}`);
+      }
+    }
+  });
+
+  test('forced paths: the integer path past 16 rows (passes of 8) and tiles + GEMM at one row, within the same bounds', () => {
+    const internals = nativeInternals()!;
+    const N = 19;
+    try {
+      for (const type of ['q4_0', 'q4_k', 'mlx8'] as const) {
+        const K = colsOf(type);
+        const { bytes, dense } = weight(type, N, K, 51);
+        const js = jsQuantKernels(type);
+        // 19 rows: passes of 8, 8 and 3 on the integer path, where auto would take the tiles.
+        const M = 19;
+        const x = gaussian(M * K, 52);
+        const want = new Float32Array(M * N);
+        js.quantLinear(bytes, x, M, N, K, want, null);
+        internals.setQuantPath('dot');
+        const got = new Float32Array(M * N).fill(NaN);
+        nativeKernels(type).quantLinear(buf(bytes), buf(x), M, N, K, buf(got), null);
+        assert.equal(internals.lastQuantImpl(), expectedDotPath());
+        const dx = activationScales(x);
+        for (let m = 0; m < M; m++) {
+          for (let n = 0; n < N; n++) {
+            const b = integerBounds(dense, x, dx, m, n, K, quantFormat(type).blockWeights, mlx8Shift(type, bytes, K));
+            assert.ok(Math.abs(got[m * N + n] - want[m * N + n]) <= b.sigma6, `${type} dot M=19 y[${m},${n}]`);
+          }
+        }
+        internals.setQuantPath('gemm');
+        const one = new Float32Array(N);
+        nativeKernels(type).quantLinear(buf(bytes), buf(x.subarray(0, K)), 1, N, K, buf(one), null);
+        assert.equal(internals.lastQuantImpl(), 'dequant+gemm');
+        const mag = new Float64Array(N);
+        for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) mag[n] += Math.abs(x[k] * dense[n * K + k]);
+        withinGemmBound(one, want.subarray(0, N), mag, K, `${type} gemm M=1`);
+      }
+      assert.throws(() => internals.setQuantPath('fast'), /expected "auto", "dot" or "gemm"/);
+    } finally {
+      internals.setQuantPath('auto');
+    }
+  });
+
+  test('the integer path split over two threads gives the one-thread results bit for bit (rows of W are independent)', () => {
+    const host = loaded.backend!;
+    const before = host.getThreads();
+    const [M, N] = [3, 600]; // past two grains of rows for every K here (quant_linear.cc: ≥ 64 KB of weight a thread)
+    try {
+      for (const type of ['q4_0', 'q8_0', 'q4_k', 'q6_k', 'mlx4'] as const) {
+        const K = colsOf(type);
+        const { bytes } = weight(type, N, K, 61);
+        const x = gaussian(M * K, 62);
+        const bias = gaussian(N, 63);
+        const run = (threads: number): Float32Array => {
+          host.setThreads(threads);
+          const y = new Float32Array(M * N).fill(NaN);
+          nativeKernels(type).quantLinear(buf(bytes), buf(x), M, N, K, buf(y), buf(bias));
+          return y;
+        };
+        sameBits(run(2), run(1), `${type} two threads`);
+      }
+    } finally {
+      host.setThreads(before);
+    }
+  });
+
+  test('a NaN or an infinity in x makes its row of y NaN on the integer path (never a finite value that hides it)', () => {
+    for (const type of ['q8_0', 'q4_k', 'mlx4'] as const) {
+      const K = colsOf(type);
+      const N = 5;
+      const { bytes } = weight(type, N, K, 71);
+      const x = gaussian(3 * K, 72);
+      x[K + 40] = NaN;
+      x[2 * K + 7] = -Infinity;
+      const y = new Float32Array(3 * N);
+      nativeKernels(type).quantLinear(buf(bytes), buf(x), 3, N, K, buf(y), null);
+      for (let n = 0; n < N; n++) {
+        assert.ok(Number.isFinite(y[n]), `${type} row 0 stays finite`);
+        assert.ok(Number.isNaN(y[N + n]) && Number.isNaN(y[2 * N + n]), `${type} y[1..2, ${n}]: ${y[N + n]}, ${y[2 * N + n]}`);
+      }
+    }
+  });
+
+  test('a row that is not whole blocks and a short weight are refused with the format named', () => {
+    const k = nativeKernels('q4_k');
+    const bytes = new Uint8Array(quantBytes('q4_k', 2, 256));
+    const y = new Float32Array(4);
+    assert.throws(() => k.quantLinear(buf(bytes), buf(new Float32Array(2 * 128)), 1, 2, 128, buf(y), null), /not a whole number of q4_k blocks/);
+    assert.throws(() => k.quantLinear(buf(bytes), buf(new Float32Array(256)), 1, 3, 256, buf(y), null), /3 rows of 256 q4_k weights need 432/);
+  });
+});
+
