@@ -41,7 +41,8 @@ export function providesOp(b: Backend, op: keyof typeof OP_PROBES): Promise<bool
 }
 
 /** BackendInfo's methods, which are not kernels. */
-const NOT_KERNELS = new Set(['setThreads', 'getThreads']);
+// quantKernels makes a quantized format's kernels (tensor/quant/kernels.ts), a contract of its own that the cpu backends keep.
+const NOT_KERNELS = new Set(['setThreads', 'getThreads', 'quantKernels']);
 
 /** The kernels of the contract, as the reference (js, which provides every one) has them; a bfloat16 entry is `op@bfloat16`. */
 export function contractKernels(): string[] {
