@@ -40,14 +40,21 @@ import { llamaCppGeneration, loadNodeLlamaCpp } from './lib/generate_llama_cpp.j
 import { measureReadBandwidth, type ReadBandwidth } from './lib/read_bandwidth.js';
 import { benchFromJson, printGenerationReport, type Bench } from './lib/generate_report.js';
 import { saveFolder } from '../src/nn/interchange/hf_folder.js';
-import { type ModelSpec, createModel, defaultSpec } from '../src/nn/index.js';
+import { type LlamaSpec, type ModelSpec, createModel, defaultSpec } from '../src/nn/index.js';
+import type { Precision } from '../src/tensor/precision.js';
+import { readGgufHeader } from '../src/nn/interchange/gguf.js';
+import { exportGguf } from '../src/nn/interchange/gguf_export.js';
+import { loadGgufModel } from '../src/nn/interchange/gguf_llama.js';
 import type { Module } from '../src/nn/module.js';
 
-const MODELS = ['gpt2', 'smollm2-135m'] as const;
+const MODELS = ['gpt2', 'smollm2-135m', 'qwen2.5-0.5b'] as const;
 type ModelId = (typeof MODELS)[number];
-const VOCAB: Record<ModelId, number> = { gpt2: 50257, 'smollm2-135m': 49152 };
-const DTYPES = ['fp32', 'bf16'] as const;
+const VOCAB: Record<ModelId, number> = { gpt2: 50257, 'smollm2-135m': 49152, 'qwen2.5-0.5b': 151936 };
+const DTYPES = ['fp32', 'bf16', 'q8_0', 'q4_0', 'q4_k_m'] as const;
 type Dtype = (typeof DTYPES)[number];
+/** The quantized rows: both engines run the same GGUF file (ours through loadGenerator's reader), transformers none. */
+const QUANTIZED: readonly Dtype[] = ['q8_0', 'q4_0', 'q4_k_m'];
+const isQuantized = (d: Dtype): boolean => QUANTIZED.includes(d);
 const ENGINES = ['smolcluster', 'transformers', 'llama.cpp'] as const;
 type Engine = (typeof ENGINES)[number];
 const SEED = 1234;
@@ -64,22 +71,41 @@ function weightsPerToken(model: Module): number {
   return named.filter(([n]) => !n.endsWith('wpe.weight') && !(ownHead && n.endsWith('embed_tokens.weight'))).reduce((s, [, p]) => s + p.size, 0);
 }
 
-interface Prepared { folder: string; gguf: Partial<Record<Dtype, string>>; weights: number; ggufSkip?: string }
+interface Prepared { folder: string; gguf: Partial<Record<Dtype, string>>; weights: number; bytesPerToken: Partial<Record<Dtype, number>>; ggufSkip?: string }
+
+/** Bytes a decode step reads from a GGUF file's tensors: all of them but an embedding that a head of its own replaces. */
+async function fileBytesPerToken(path: string): Promise<number> {
+  const file = await readGgufHeader(path);
+  const ownHead = file.tensors.has('output.weight');
+  return [...file.tensors.values()].filter((t) => !(ownHead && t.name === 'token_embd.weight')).reduce((n, t) => n + t.bytes, 0);
+}
+
+/** A quantized GGUF file of the folder: legacy types by gguf-py (hf_to_gguf.py), Q4_K_M by our writer (llama.cpp's mix). */
+function writeQuantizedGguf(python: string, script: string, folder: string, model: Module, spec: ModelSpec, dtype: Dtype, file: string): string | null {
+  if (dtype !== 'q4_k_m') return spawnPython(python, [script, folder, file, '--dtype', dtype]);
+  const tokenizer = join(folder, 'stand-in-tokenizer.json');
+  // Token ids only are fed: a stand-in vocabulary of the model's size (llama.cpp needs a tokenizer in the file).
+  writeFileSync(tokenizer, JSON.stringify({ model: { type: 'BPE', vocab: Object.fromEntries(Array.from({ length: (spec as LlamaSpec).vocabSize }, (_, i) => [`t${i}`, i])), merges: [] }, pre_tokenizer: { type: 'ByteLevel' } }));
+  exportGguf(file, model, spec as LlamaSpec, { quantize: 'q4_k_m', tokenizer: { json: tokenizer } });
+  return null;
+}
 
 /** The Hugging Face folder and GGUF files of one model, written under `work`. */
-function prepare(id: ModelId, work: string, layers: number | undefined, dtypes: readonly Dtype[], gguf: string | null, ggufWhy: string): Prepared {
+async function prepare(id: ModelId, work: string, layers: number | undefined, dtypes: readonly Dtype[], gguf: string | null, ggufWhy: string): Promise<Prepared> {
   const spec = specOf(id, layers);
   const model = createModel(spec, SEED);
   const folder = join(work, id);
   saveFolder(folder, model, spec);
-  const out: Prepared = { folder, gguf: {}, weights: weightsPerToken(model) };
+  const out: Prepared = { folder, gguf: {}, weights: weightsPerToken(model), bytesPerToken: {} };
   if (gguf === null) return { ...out, ggufSkip: ggufWhy };
   const script = join(packageRoot(import.meta.url), 'bench', 'reference', 'hf_to_gguf.py');
   for (const d of dtypes) {
+    if (isQuantized(d) && spec.type !== 'llama') continue;
     const file = join(work, `${id}-${d}.gguf`);
-    const r = spawnPython(gguf, [script, folder, file, '--dtype', d === 'fp32' ? 'f32' : 'bf16']);
+    const r = isQuantized(d) ? writeQuantizedGguf(gguf, script, folder, model, spec, d, file) : spawnPython(gguf, [script, folder, file, '--dtype', d === 'fp32' ? 'f32' : 'bf16']);
     if (r !== null) return { ...out, ggufSkip: `hf_to_gguf.py failed: ${r}` };
     out.gguf[d] = file;
+    if (isQuantized(d)) out.bytesPerToken[d] = await fileBytesPerToken(file);
   }
   return out;
 }
@@ -112,7 +138,7 @@ async function parent(plan: Plan): Promise<void> {
     writeFileSync(promptFile, JSON.stringify(prompts));
     const prepared = {} as Record<ModelId, Prepared>;
     for (const id of plan.ids) {
-      prepared[id] = prepare(id, work, plan.layers, plan.dtypes, skip['llama.cpp'] ? null : gguf.found!.python, skip['llama.cpp'] ?? '');
+      prepared[id] = await prepare(id, work, plan.layers, plan.dtypes, skip['llama.cpp'] ? null : gguf.found!.python, skip['llama.cpp'] ?? '');
       if (prepared[id].ggufSkip && !skip['llama.cpp']) console.log(`bench:generate: llama.cpp skipped for ${id}: ${prepared[id].ggufSkip}`);
     }
     const bandwidth = await readBandwidth(root, transformers.found?.python ?? null);
@@ -120,12 +146,15 @@ async function parent(plan: Plan): Promise<void> {
     const runEngine = async (engine: Engine, id: ModelId, dtype: Dtype): Promise<EngineReport | string> => {
       if (skip[engine]) return 'skipped';
       const p = prepared[id];
+      if (isQuantized(dtype) && specOf(id).type !== 'llama') return 'not run (quantized rows: the Llama family)';
+      if (isQuantized(dtype) && engine === 'transformers') return 'not run (transformers dequantizes a GGUF file at load: no quantized cpu kernels)';
+      if (isQuantized(dtype) && engine === 'smolcluster' && !p.gguf[dtype]) return 'not run (no GGUF file)';
       const depth = plan.layers !== undefined ? ['--layers', String(plan.layers)] : [];
       const [cmd, args] = engine === 'transformers'
         ? [transformers.found!.python, [join(root, 'bench', 'reference', 'generate_torch.py'), '--folder', p.folder, '--model', id, '--dtype', dtype, ...common]]
         : engine === 'llama.cpp'
           ? (p.gguf[dtype] ? [process.execPath, [self, '--worker', engine, '--gguf', p.gguf[dtype]!, '--model', id, '--dtype', dtype, ...common]] : [null, []])
-          : [process.execPath, ['--max-old-space-size=8192', self, '--worker', engine, '--model', id, '--dtype', dtype, ...depth, ...common]];
+          : [process.execPath, ['--max-old-space-size=8192', self, '--worker', engine, '--model', id, '--dtype', dtype, ...depth, ...(isQuantized(dtype) ? ['--gguf', p.gguf[dtype]!] : []), ...common]];
       if (cmd === null) return 'skipped';
       const r = await runJsonChild<EngineReport>(cmd, args as string[], { env: threadEnv(1), timeoutMs: 20 * 60_000, stderr: 'pipe' });
       return r.value && !r.error ? r.value : (r.error ?? 'no report');
@@ -145,7 +174,8 @@ async function parent(plan: Plan): Promise<void> {
       }
     }
     const weights = Object.fromEntries(plan.ids.map((id) => [id, prepared[id].weights])) as Record<string, number>;
-    printGenerationReport({ plan, results, bandwidth, weights, machine: machineInfo(), skip, llamaCppVersion: typeof llamaCpp === 'string' ? null : llamaCpp.version });
+    const bytesPerToken = Object.fromEntries(plan.ids.map((id) => [id, prepared[id].bytesPerToken])) as Record<string, Record<string, number>>;
+    printGenerationReport({ plan, results, bandwidth, weights, bytesPerToken, machine: machineInfo(), skip, llamaCppVersion: typeof llamaCpp === 'string' ? null : llamaCpp.version });
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
@@ -166,9 +196,15 @@ async function worker(engine: string, id: ModelId, dtype: Dtype, promptFile: str
   let report: EngineReport;
   if (engine === 'llama.cpp') {
     const { runs, version } = await llamaCppGeneration(ggufPath!, prompts, batches, newTokens);
-    report = { engine, model: id, dtype, detail: `node-llama-cpp ${version}, cpu, 1 thread, GGUF ${dtype === 'fp32' ? 'F32' : 'BF16'}`, runs };
+    report = { engine, model: id, dtype, detail: `node-llama-cpp ${version}, cpu, 1 thread, GGUF ${dtype === 'fp32' ? 'F32' : dtype.toUpperCase()}`, runs };
+  } else if (isQuantized(dtype)) {
+    // The same file llama.cpp runs, read as `--model FILE.gguf` reads it: matrices in their blocks.
+    const { model } = loadGgufModel(await readGgufHeader(ggufPath!));
+    const runs = await oursGeneration(() => model, prompts, batches, newTokens, 'fp32');
+    report = { engine: 'smolcluster', model: id, dtype, detail: `native backend, 1 thread, the GGUF file's ${dtype.toUpperCase()} blocks (integer products up to 16 rows, dequantized tiles + GEMM above)`, runs };
   } else {
-    const runs = await oursGeneration(specOf(id, layers), SEED, prompts, batches, newTokens, dtype);
+    const precision = dtype as Precision;
+    const runs = await oursGeneration(() => createModel(specOf(id, layers), SEED), prompts, batches, newTokens, precision);
     const casts = dtype === 'bf16' ? ', weights cast to bf16 once for the model\'s life (and packed) in the warm-up, as at a server\'s first requests' : '';
     report = { engine: 'smolcluster', model: id, dtype, detail: `native backend, 1 thread, precision ${dtype}${casts}`, runs };
   }

@@ -15,7 +15,7 @@ import { inferenceForward, stepRecycler, weightCasts } from '../../src/generate/
 import { KvCache, SequenceCache } from '../../src/generate/kv_cache.js';
 import { holdBf16Casts } from '../../src/generate/model_casts.js';
 import { holdWeightsInHugePages } from '../../src/generate/weight_pages.js';
-import { createModel, type ModelSpec } from '../../src/nn/index.js';
+import type { Module } from '../../src/nn/module.js';
 import { Tensor, backend, type Precision } from '../../src/tensor/index.js';
 import { type GenerationRun, cpuNow } from './generation_run.js';
 
@@ -70,9 +70,9 @@ async function runBatch(model: CausalLm, prompts: number[][], newTokens: number,
 }
 
 /** Warm-up (a short batch-1 run, and a short batch of the largest timed size), then one timed run per batch size. */
-export async function oursGeneration(spec: ModelSpec, seed: number, prompts: number[][], batches: number[], newTokens: number, precision: Precision): Promise<GenerationRun[]> {
+export async function oursGeneration(make: () => Module, prompts: number[][], batches: number[], newTokens: number, precision: Precision): Promise<GenerationRun[]> {
   backend().setThreads(1);
-  const model = createModel(spec, seed) as CausalLm;
+  const model = make() as unknown as CausalLm;
   model.eval();
   holdWeightsInHugePages(model);
   if (precision === 'bf16') holdBf16Casts(model);

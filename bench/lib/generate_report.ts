@@ -17,6 +17,8 @@ export interface Bench {
   bandwidth: { best: ReadBandwidth & { how: string }; all: Array<ReadBandwidth & { how: string }> };
   /** Weights read per decoded token (count, not bytes), per model. */
   weights: Record<string, number>;
+  /** A quantized row's bytes read per decoded token, from its GGUF file's tensors, per model and dtype. */
+  bytesPerToken?: Record<string, Record<string, number>>;
   machine: MachineInfo;
   skip: Partial<Record<Engine, string>>;
   llamaCppVersion: string | null;
@@ -93,7 +95,7 @@ function printBound(b: Bench): Array<Record<string, unknown>> {
   const rows: Array<Record<string, unknown>> = [];
   for (const model of b.plan.ids) {
     for (const dtype of b.plan.dtypes) {
-      const bytes = b.weights[model] * BYTES[dtype];
+      const bytes = b.bytesPerToken?.[model]?.[dtype] ?? b.weights[model] * BYTES[dtype];
       const bound = (bw * 1e9) / bytes;
       const frac = (e: Engine): [string, number | null] => {
         const runs = runsOf(b, model, dtype, e, 1);

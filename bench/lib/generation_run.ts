@@ -28,7 +28,8 @@ export interface GenerationRun {
 export interface EngineReport {
   engine: 'smolcluster' | 'transformers' | 'llama.cpp';
   model: string;
-  dtype: 'fp32' | 'bf16';
+  /** fp32 / bf16, or a GGUF file's quantized type (q8_0, q4_0, q4_k_m). */
+  dtype: string;
   detail: string;
   runs: GenerationRun[];
 }
