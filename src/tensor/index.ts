@@ -12,8 +12,10 @@ export {
   type RegisteredBackend,
 } from './dispatch.js';
 export {
-  getKernel, hasKernels, kernelsRegistered, registerKernel, unregisterKernel, type KernelConfig, type KernelName,
+  getKernel, hasKernels, kernelsRegistered, registerKernel, unregisterKernel, type KernelConfig, type KernelName, type RegistryKernels,
 } from './kernel_registry.js';
+export { QUANT_TYPES, bitsPerWeight, isQuantType, type QuantType } from './quant/formats.js';
+export type { QuantBackend, QuantKernels } from './quant/kernels.js';
 export { BF16_KERNEL_NAMES, KERNEL_NAMES } from './kernel_names.js';
 export { supportsPrecision } from './precision_support.js';
 export { summarizeDevice, type DeviceSummary } from './device_summary.js';

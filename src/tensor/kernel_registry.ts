@@ -13,7 +13,7 @@ import type { QuantKernels } from './quant/kernels.js';
 import type { DType, Device, DeviceBuffer } from './storage.js';
 
 /** Every kernel the registry may hold: the contract's ops, and a quantized format's (quant/kernels.ts). */
-type RegistryKernels = Kernels<DeviceBuffer> & QuantKernels<DeviceBuffer>;
+export type RegistryKernels = Kernels<DeviceBuffer> & QuantKernels<DeviceBuffer>;
 
 /** An op's name in the kernel contract ('gemm', 'conv2d', ..., 'quantLinear'). */
 export type KernelName = keyof RegistryKernels;
