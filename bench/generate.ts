@@ -81,12 +81,12 @@ async function fileBytesPerToken(path: string): Promise<number> {
 }
 
 /** A quantized GGUF file of the folder: legacy types by gguf-py (hf_to_gguf.py), Q4_K_M by our writer (llama.cpp's mix). */
-function writeQuantizedGguf(python: string, script: string, folder: string, model: Module, spec: ModelSpec, dtype: Dtype, file: string): string | null {
+async function writeQuantizedGguf(python: string, script: string, folder: string, model: Module, spec: ModelSpec, dtype: Dtype, file: string): Promise<string | null> {
   if (dtype !== 'q4_k_m') return spawnPython(python, [script, folder, file, '--dtype', dtype]);
   const tokenizer = join(folder, 'stand-in-tokenizer.json');
   // Token ids only are fed: a stand-in vocabulary of the model's size (llama.cpp needs a tokenizer in the file).
   writeFileSync(tokenizer, JSON.stringify({ model: { type: 'BPE', vocab: Object.fromEntries(Array.from({ length: (spec as LlamaSpec).vocabSize }, (_, i) => [`t${i}`, i])), merges: [] }, pre_tokenizer: { type: 'ByteLevel' } }));
-  exportGguf(file, model, spec as LlamaSpec, { quantize: 'q4_k_m', tokenizer: { json: tokenizer } });
+  await exportGguf(file, model, spec as LlamaSpec, { quantize: 'q4_k_m', tokenizer: { json: tokenizer } });
   return null;
 }
 
@@ -102,7 +102,7 @@ async function prepare(id: ModelId, work: string, layers: number | undefined, dt
   for (const d of dtypes) {
     if (isQuantized(d) && spec.type !== 'llama') continue;
     const file = join(work, `${id}-${d}.gguf`);
-    const r = isQuantized(d) ? writeQuantizedGguf(gguf, script, folder, model, spec, d, file) : spawnPython(gguf, [script, folder, file, '--dtype', d === 'fp32' ? 'f32' : 'bf16']);
+    const r = isQuantized(d) ? await writeQuantizedGguf(gguf, script, folder, model, spec, d, file) : spawnPython(gguf, [script, folder, file, '--dtype', d === 'fp32' ? 'f32' : 'bf16']);
     if (r !== null) return { ...out, ggufSkip: `hf_to_gguf.py failed: ${r}` };
     out.gguf[d] = file;
     if (isQuantized(d)) out.bytesPerToken[d] = await fileBytesPerToken(file);

@@ -44,7 +44,7 @@ export function exportCommand(): Command {
           throw new ConfigError('command line', '--model', `${f.model}'s tokenizer is ${g.tokenizer.name}; a GGUF file is written with a byte-level BPE tokenizer.json (pass --model a folder that has one)`);
         }
         const tokenizer = fromGguf ? { gguf: fromGguf } : { json: tokenizerFile(g.tokenizer.name) };
-        exportGguf(f.out, model, g.spec, { quantize: f.quantize, tokenizer });
+        await exportGguf(f.out, model, g.spec, { quantize: f.quantize, tokenizer });
       } else {
         if (f.quantize !== undefined) throw new ConfigError('command line', '--quantize', 'applies to a GGUF file (--out X.gguf); a Hugging Face folder holds float weights');
         for (const [, p] of model.namedParameters()) if (isQuantType(p.dtype)) p.holdFrozen(dequantize(p).storage);

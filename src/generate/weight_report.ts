@@ -37,10 +37,13 @@ export interface WeightReport {
 
 const FLOAT_BYTES: Readonly<Record<string, number>> = { F32: 4, F16: 2, BF16: 2, F64: 8 };
 
+/** One tensor as a header lists it. */
+interface TensorEntry { name: string; shape: readonly number[]; format: string; bytes: number }
+
 /** The weight report of what `source` names (a GGUF file or a Hugging Face folder). */
 export async function weightReport(source: string): Promise<WeightReport> {
   const resolved = resolveModelSource(source);
-  let tensors: { name: string; shape: readonly number[]; format: string; bytes: number }[];
+  let tensors: TensorEntry[];
   let spec: ModelSpec;
   if (resolved.kind === 'file' && isGgufFile(resolved.path)) {
     const file = await readGgufHeader(resolved.path);
@@ -64,8 +67,8 @@ export async function weightReport(source: string): Promise<WeightReport> {
 }
 
 /** Every tensor of a folder's safetensors files, from their headers (ours and Hugging Face's names agree for the Llama family). */
-function folderTensors(dir: string): { name: string; shape: readonly number[]; format: string; bytes: number }[] {
-  const out: { name: string; shape: readonly number[]; format: string; bytes: number }[] = [];
+function folderTensors(dir: string): TensorEntry[] {
+  const out: TensorEntry[] = [];
   for (const file of folderWeights(dir).files) {
     const fd = openSync(file, 'r');
     try {
@@ -77,7 +80,7 @@ function folderTensors(dir: string): { name: string; shape: readonly number[]; f
   return out;
 }
 
-function schemeBytes(tensors: readonly { name: string; shape: readonly number[] }[], spec: Extract<ModelSpec, { type: 'llama' }>, scheme: QuantScheme): number {
+function schemeBytes(tensors: readonly TensorEntry[], spec: Extract<ModelSpec, { type: 'llama' }>, scheme: QuantScheme): number {
   const plan = planFromShapes(tensors.map((t) => [t.name, t.shape] as const), spec, scheme);
   let bytes = 0;
   for (const t of tensors) {

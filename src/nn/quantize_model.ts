@@ -17,11 +17,11 @@
  */
 import { type QuantType, bitsPerWeight, quantFormat } from '../tensor/quant/formats.js';
 import { quantize } from '../tensor/ops/quant.js';
-import { QUANT_SCHEMES, type QuantScheme } from '../config/options/choices.js';
 import type { Module } from './module.js';
 import type { LlamaSpec } from './models/llama.js';
 
-export { QUANT_SCHEMES, type QuantScheme } from '../config/options/choices.js';
+export const QUANT_SCHEMES = ['q8_0', 'q4_0', 'q4_k_m', 'mlx4', 'mlx8'] as const;
+export type QuantScheme = (typeof QUANT_SCHEMES)[number];
 
 /** What a weight is to llama.cpp's rules. */
 type Role = 'output' | 'attn_v' | 'ffn_down' | 'other';

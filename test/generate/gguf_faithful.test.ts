@@ -66,12 +66,12 @@ describe('logits from a quantized GGUF file against transformers on its dequanti
   const tokenizer = join(dir, 'tokenizer.json');
   writeFileSync(tokenizer, JSON.stringify({ model: { type: 'BPE', vocab: Object.fromEntries(Array.from({ length: VOCAB }, (_, i) => [`t${i}`, i])), merges: [] }, pre_tokenizer: { type: 'ByteLevel' } }));
 
-  const files: [string, () => string][] = [
+  const files: [string, () => string | Promise<string>][] = [
     ['Q8_0', () => convert('q8_0')],
     ['Q4_0', () => convert('q4_0')],
-    ['Q4_K_M', () => {
+    ['Q4_K_M', async () => {
       const path = join(dir, 'q4_k_m.gguf');
-      exportGguf(path, model, spec, { quantize: 'q4_k_m', tokenizer: { json: tokenizer } });
+      await exportGguf(path, model, spec, { quantize: 'q4_k_m', tokenizer: { json: tokenizer } });
       return path;
     }],
   ];
@@ -84,7 +84,7 @@ describe('logits from a quantized GGUF file against transformers on its dequanti
 
   for (const [name, write] of files) {
     it(`${name}: mean KL ≤ 1e-3 nats a token and top-1 agreement ≥ 99 % over ${T} positions and the first 16 as decode rows`, async (t) => {
-      const path = write();
+      const path = await write();
       const out = join(dir, `${name}.theirs.f32`);
       const r = spawnSync(PYTHON!, [SCRIPT, path, join(dir, 'ids.json'), out], { encoding: 'utf8', timeout: 240_000 });
       assert.equal(r.status, 0, r.stderr);

@@ -44,6 +44,5 @@ export const OPTIMIZERS = ['sgd', 'adam', 'adamw'] as const;
 export const SCHEDULES = ['constant', 'step', 'cosine', 'linear', 'wsd'] as const;
 export const LOAD_BALANCE_POLICIES = ['proportional', 'dynamic', 'hybrid'] as const;
 
-/** --quantize: the weight formats a model is held in at load (nn/quantize_model.ts). */
-export const QUANT_SCHEMES = ['q8_0', 'q4_0', 'q4_k_m', 'mlx4', 'mlx8'] as const;
-export type QuantScheme = (typeof QUANT_SCHEMES)[number];
+/** --quantize: the weight formats a model is held in at load. */
+export { QUANT_SCHEMES, type QuantScheme } from '../../nn/quantize_model.js';

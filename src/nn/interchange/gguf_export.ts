@@ -8,7 +8,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { MetadataValue } from '@huggingface/gguf';
-import { preTokenizerName } from '../../data/gguf_tokenizer.js';
 import { quantize } from '../../tensor/ops/quant.js';
 import { type QuantType, isQuantType, quantBytes, quantFormat } from '../../tensor/quant/formats.js';
 import type { Tensor } from '../../tensor/tensor.js';
@@ -17,6 +16,7 @@ import type { LlamaSpec } from '../models/llama.js';
 import type { Module } from '../module.js';
 import { type QuantScheme, quantizationPlan } from '../quantize_model.js';
 import { parameterNameOf } from './gguf_llama.js';
+import { preTokenizerName } from './gguf_pre_tokenizers.js';
 import { inverseFrequencies, llama3Frequencies } from '../layers/rotary.js';
 import { type GgufTensorOut, type GgufValue, writeGguf } from './gguf_writer.js';
 
@@ -35,11 +35,11 @@ export interface GgufExportOptions {
   name?: string;
 }
 
-/** Writes `model` (the Llama family) to `path` as GGUF. */
-export function exportGguf(path: string, model: Module, spec: LlamaSpec, opts: GgufExportOptions): void {
+/** Writes `model` (the Llama family) to `path` as GGUF (its weights read from their device). */
+export async function exportGguf(path: string, model: Module, spec: LlamaSpec, opts: GgufExportOptions): Promise<void> {
   if (opts.quantize === 'mlx4' || opts.quantize === 'mlx8') throw new CheckpointError(path, `--quantize ${opts.quantize} is MLX's format, which GGUF does not hold (q8_0, q4_0, q4_k_m)`);
   const plan = opts.quantize ? quantizationPlan(model, spec, opts.quantize) : new Map<string, QuantType | null>();
-  const tensors = model.namedParameters().map(([name, p]) => tensorOut(name, p, spec, plan.get(name) ?? null));
+  const tensors = await Promise.all(model.namedParameters().map(([name, p]) => tensorOut(name, p, spec, plan.get(name) ?? null)));
   if (spec.ropeScaling) tensors.push(ropeFreqs(spec));
   const metadata = new Map<string, GgufValue>([...modelMetadata(spec, opts), ...tokenizerMetadata(path, spec, opts.tokenizer)]);
   writeGguf(path, metadata, tensors);
@@ -59,13 +59,13 @@ function ggufCandidates(name: string): string[] {
   return parts.map((p) => `blk.${m[1]}.${p}.${m[2]}`);
 }
 
-function tensorOut(name: string, p: Tensor, spec: LlamaSpec, type: QuantType | null): GgufTensorOut {
+async function tensorOut(name: string, p: Tensor, spec: LlamaSpec, type: QuantType | null): Promise<GgufTensorOut> {
   const ggufName = ggufNameOf(name, spec);
   const held = isQuantType(p.dtype) ? p : type ? quantize(p, type) : p;
   const format = isQuantType(held.dtype) ? held.dtype : null;
   const ggmlType = format ? quantFormat(format).ggmlType : 0;
   if (ggmlType === null) throw new Error(`export: ${name} is ${format}, which GGUF does not hold`);
-  const raw = held.values();
+  const raw = await held.read();
   let bytes = new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
   const qk = /^blk\.\d+\.attn_(q|k)\.(weight|bias)$/.exec(ggufName);
   if (spec.modelType === 'llama' && qk) {

@@ -103,7 +103,7 @@ describe('a Llama-family model from a GGUF file', { skip: !PYTHON && 'no python 
     const path = join(dir, 'llama3-scaled.gguf');
     const tokenizer = join(dir, 'llama3-tokenizer.json');
     writeFileSync(tokenizer, JSON.stringify({ model: { type: 'BPE', vocab: Object.fromEntries(Array.from({ length: 256 }, (_, i) => [`t${i}`, i])), merges: [] }, pre_tokenizer: { type: 'ByteLevel' } }));
-    exportGguf(path, model, spec, { tokenizer: { json: tokenizer } });
+    await exportGguf(path, model, spec, { tokenizer: { json: tokenizer } });
     const file = await readGgufHeader(path);
     assert.deepEqual(specFromGguf(file).ropeScaling, spec.ropeScaling);
     const loaded = loadGgufModel(file).model;
