@@ -24,6 +24,7 @@ import type { Module } from '../nn/module.js';
 import { mergeAdapterInto } from '../nn/lora/peft.js';
 import { loadWebGpuBackend } from '../tensor/backends/webgpu/index.js';
 import type { Precision } from '../tensor/precision.js';
+import { isQuantType } from '../tensor/quant/formats.js';
 import { holdBf16Casts } from './model_casts.js';
 import { tokenizerFromGguf } from '../data/gguf_tokenizer.js';
 import { ggufMeta, isGgufFile, readGgufHeader } from '../nn/interchange/gguf.js';
@@ -67,13 +68,13 @@ export interface LoadGeneratorOptions {
   adapter?: string;
 }
 
+/** The --device names generation takes, and whether each means the WebGPU device. */
+const ON_GPU: Readonly<Record<string, boolean>> = { cpu: false, gpu: true, webgpu: true };
+
 /**
  * Loads the model `source` names (a Hugging Face folder, a model file this project writes, or a
  * run's folder: its newest checkpoint or saved model) with its tokenizer and chat template.
  */
-/** The --device names generation takes, and whether each means the WebGPU device. */
-const ON_GPU: Readonly<Record<string, boolean>> = { cpu: false, gpu: true, webgpu: true };
-
 export async function loadGenerator(source: string, opts: LoadGeneratorOptions = {}): Promise<Generator> {
   const device = opts.device ?? 'cpu';
   const onGpu = Object.hasOwn(ON_GPU, device) ? ON_GPU[device] : undefined;
@@ -84,13 +85,7 @@ export async function loadGenerator(source: string, opts: LoadGeneratorOptions =
   // Merged once on the host: generation then runs at the base model's speed.
   if (opts.adapter !== undefined) await mergeAdapterInto(opts.adapter, model);
   const described = describeModel(source, resolved, spec, opts);
-  const quantized = opts.quantize === undefined ? undefined : quantizeForGeneration(source, model, described.spec, opts.quantize, onGpu);
-  const placed = onGpu ? await placeOnGpu(model, spec) : model;
-  // Loaded for inference: nothing trains it, so its weights may move into huge pages (weight_pages.ts)
-  // and its bf16 casts live as long as it (model_casts.ts).
-  holdWeightsInHugePages(placed);
-  if (described.precision === 'bf16') holdBf16Casts(placed);
-  return { model: placed as unknown as CausalLm, ...described, ...(quantized ? { quantized } : {}) };
+  return { ...described, ...await readyForInference(source, model, described.spec, opts, onGpu) };
 }
 
 /**
@@ -102,22 +97,30 @@ async function loadGgufGenerator(source: string, resolved: ResolvedSource, opts:
   const file = await readGgufHeader(resolved.path);
   const { model, spec } = loadGgufModel(file);
   if (opts.adapter !== undefined) throw new ModelSourceError('--adapter', 'is not merged into a GGUF file\'s weights yet (merge it into the Hugging Face folder, then export)');
-  const quantizedAlready = model.namedParameters().some(([, p]) => p.dtype !== 'float32');
-  if (onGpu && quantizedAlready) throw new ModelSourceError('--device gpu', 'quantized weights run on the cpu; drop --device gpu');
-  const quantized = opts.quantize === undefined ? undefined : quantizeForGeneration(source, model, spec, opts.quantize, onGpu);
   const tokenizer = opts.tokenizer !== undefined ? makeTokenizer(opts.tokenizer) : tokenizerFromGguf(resolved.path, file.metadata);
   const eos = [tokenizer.eos, ggufMeta<number>(file, 'tokenizer.ggml.eot_token_id', -1)].filter((id): id is number => id !== null && id >= 0);
   const template = ggufMeta<string>(file, 'tokenizer.chat_template', '');
   const tokenText = (id: number | null): string | undefined => (id === null || id < 0 ? undefined : ggufMeta<string[]>(file, 'tokenizer.ggml.tokens', [])[id]);
   const chatTemplate = template === '' ? null : chatTemplateFrom(template, { bosToken: tokenText(ggufMeta<number>(file, 'tokenizer.ggml.bos_token_id', -1)), eosToken: tokenText(tokenizer.eos) }, `${resolved.path} (tokenizer.chat_template)`);
+  return {
+    spec, tokenizer, eosIds: [...new Set(eos)], chatTemplate, source, weights: resolved.path, precision: opts.precision ?? 'fp32',
+    ...await readyForInference(source, model, spec, opts, onGpu),
+  };
+}
+
+/**
+ * What every source shares once its weights are read: --quantize, the device, and what a model
+ * loaded for inference may hold. Nothing trains it, so its weights may move into huge pages
+ * (weight_pages.ts) and its bf16 casts live as long as it (model_casts.ts).
+ */
+async function readyForInference(source: string, model: Module, spec: CausalLmSpec, opts: LoadGeneratorOptions, onGpu: boolean): Promise<Pick<Generator, 'model' | 'quantized'>> {
+  // A quantized file or MLX folder: its formats have cpu kernels only.
+  if (onGpu && model.namedParameters().some(([, p]) => isQuantType(p.dtype))) throw new ModelSourceError('--device gpu', 'quantized weights run on the cpu; drop --device gpu');
+  const quantized = opts.quantize === undefined ? undefined : quantizeForGeneration(source, model, spec, opts.quantize, onGpu);
   const placed = onGpu ? await placeOnGpu(model, spec) : model;
   holdWeightsInHugePages(placed);
-  const precision = opts.precision ?? 'fp32';
-  if (precision === 'bf16') holdBf16Casts(placed);
-  return {
-    model: placed as unknown as CausalLm, spec, tokenizer, eosIds: [...new Set(eos)], chatTemplate, source, weights: resolved.path, precision,
-    ...(quantized ? { quantized } : {}),
-  };
+  if ((opts.precision ?? 'fp32') === 'bf16') holdBf16Casts(placed);
+  return { model: placed as unknown as CausalLm, ...(quantized ? { quantized } : {}) };
 }
 
 /** --quantize: the Llama family's weight matrices in the scheme's formats, on the cpu (whose backends have their kernels). */

@@ -1,5 +1,5 @@
 // The integer path's loop, one body for every ISA (included inside an anonymous namespace by
-// quant_dot_generic.cc, quant_dot_avx2.cc, quant_dot_vnni.cc and quant_dot_neon.cc, after each
+// quant_dot_generic.cc, quant_dot_x86.cc (once for AVX2, once for AVX512-VNNI) and quant_dot_neon.cc, after each
 // defines SC_QDOT_TARGET, its target attribute, and `Isa`: an accumulator type and
 //   Acc zero(); Acc dot32(Acc, const int8_t* w, const int8_t* x, float a0, float a1); float sum(Acc)
 // where dot32 adds a0·Σ_{j<16} w_j·x_j + a1·Σ_{16≤j<32} w_j·x_j, the sums exact in int32), and

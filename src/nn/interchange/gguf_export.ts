@@ -17,6 +17,7 @@ import type { Module } from '../module.js';
 import { type QuantScheme, quantizationPlan } from '../quantize_model.js';
 import { parameterNameOf } from './gguf_llama.js';
 import { preTokenizerName } from './gguf_pre_tokenizers.js';
+import { reorderRopeRows } from './gguf_rope_rows.js';
 import { inverseFrequencies, llama3Frequencies } from '../layers/rotary.js';
 import { type GgufTensorOut, type GgufValue, writeGguf } from './gguf_writer.js';
 
@@ -71,7 +72,7 @@ async function tensorOut(name: string, p: Tensor, spec: LlamaSpec, type: QuantTy
   if (spec.modelType === 'llama' && qk) {
     const cols = p.ndim === 2 ? p.shape[1] : 1;
     const rowBytes = format ? quantBytes(format, 1, cols) : cols * 4;
-    bytes = interleaveRows(bytes, qk[1] === 'q' ? spec.heads : spec.kvHeads, rowBytes);
+    bytes = reorderRopeRows(bytes, qk[1] === 'q' ? spec.heads : spec.kvHeads, rowBytes, 'pairs');
   }
   return { name: ggufName, shape: p.shape, ggmlType, bytes };
 }
@@ -86,23 +87,6 @@ function ropeFreqs(spec: LlamaSpec): GgufTensorOut {
   const factors = Float32Array.from(inv, (f, i) => f / scaled[i]);
   return { name: 'rope_freqs.weight', shape: [factors.length], ggmlType: 0, bytes: new Uint8Array(factors.buffer) };
 }
-
-/** Each head's rows from halves (j, half + j) to llama.cpp's interleaved pairs (2j, 2j + 1). */
-function interleaveRows(src: Uint8Array, heads: number, rowBytes: number): Uint8Array {
-  const out = new Uint8Array(src.length);
-  const rowsPerHead = src.length / rowBytes / heads;
-  const half = rowsPerHead / 2;
-  for (let h = 0; h < heads; h++) {
-    for (let j = 0; j < half; j++) {
-      for (let i = 0; i < 2; i++) {
-        const from = (h * rowsPerHead + i * half + j) * rowBytes;
-        out.set(src.subarray(from, from + rowBytes), (h * rowsPerHead + 2 * j + i) * rowBytes);
-      }
-    }
-  }
-  return out;
-}
-
 function modelMetadata(spec: LlamaSpec, opts: GgufExportOptions): [string, GgufValue][] {
   const a = spec.modelType;
   if (a === 'mixtral') throw new Error('export: a mixture of experts is not written as GGUF yet');

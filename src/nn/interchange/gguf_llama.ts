@@ -18,6 +18,7 @@ import type { RopeScaling } from '../models/llama.js';
 import { inverseFrequencies, llama3Frequencies } from '../layers/rotary.js';
 import type { Module } from '../module.js';
 import { type GgufFile, type GgufValues, ggufMeta, readGgufTensor } from './gguf.js';
+import { reorderRopeRows } from './gguf_rope_rows.js';
 
 const ARCHITECTURES = ['llama', 'qwen2', 'qwen3'] as const;
 type GgufArchitecture = (typeof ARCHITECTURES)[number];
@@ -145,27 +146,7 @@ function unpermuted(spec: LlamaSpec, ggufName: string, shape: readonly number[],
   if (spec.modelType !== 'llama' || !m) return v;
   const heads = m[1] === 'q' ? spec.heads : spec.kvHeads;
   const cols = shape.length === 2 ? shape[1] : 1;
-  if ('values' in v) return { type: 'float32', values: permuteRows(v.values, heads, cols) as Float32Array };
-  return { type: v.type, blocks: permuteRows(v.blocks, heads, quantBytes(v.type, 1, cols)) as Uint8Array };
-}
-
-/**
- * Rows of each head taken back from interleaved pairs (2j, 2j + 1) to halves (j, half + j); a row is
- * `rowLength` array elements (floats, or a quantized row's bytes).
- */
-function permuteRows(src: Float32Array | Uint8Array, heads: number, rowLength: number): Float32Array | Uint8Array {
-  const out = new (src.constructor as new (n: number) => Float32Array | Uint8Array)(src.length);
-  const rowsPerHead = src.length / rowLength / heads;
-  const half = rowsPerHead / 2;
-  for (let h = 0; h < heads; h++) {
-    for (let j = 0; j < half; j++) {
-      for (let i = 0; i < 2; i++) {
-        const from = (h * rowsPerHead + 2 * j + i) * rowLength;
-        const to = (h * rowsPerHead + i * half + j) * rowLength;
-        out.set(src.subarray(from, from + rowLength), to);
-      }
-    }
-  }
-  return out;
+  if ('values' in v) return { type: 'float32', values: reorderRopeRows(v.values, heads, cols, 'halves') };
+  return { type: v.type, blocks: reorderRopeRows(v.blocks, heads, quantBytes(v.type, 1, cols), 'halves') };
 }
 

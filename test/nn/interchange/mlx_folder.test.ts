@@ -87,6 +87,7 @@ describe('an MLX quantized folder', () => {
     assert.deepEqual(logits(g.model as unknown as Module), logits(quantizedAtLoad.model as unknown as Module));
     await assert.rejects(loadGenerator(folder, { tokenizer: 'bytes', quantize: 'q8_0' }), /is quantized already; --quantize q8_0 takes a float model/);
     await assert.rejects(loadPretrained(folder), /is an MLX quantized folder: generate, chat and serve run it/);
+    await assert.rejects(loadGenerator(folder, { tokenizer: 'bytes', device: 'gpu' }), /--device gpu: quantized weights run on the cpu/);
   });
 
   it('refuses other group sizes, bit widths and per-layer settings by name', async () => {

@@ -1,0 +1,40 @@
+// Pieces of the x86 integer path that AVX2 and AVX512-VNNI share (quant_dot_x86.cc): the horizontal
+// sum and ScalarUnpack's steps in SSE/AVX2 registers. Included inside each ISA's namespace, after
+// SC_QDOT_TARGET names that ISA, so each copy is compiled for its own target.
+// No include guard: quant_dot_x86.cc includes it once per ISA.
+
+static SC_QDOT_TARGET inline float hsum(__m256 v) {
+  const __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
+  return _mm_cvtss_f32(_mm_add_ss(q, _mm_movehdup_ps(q)));
+}
+
+/** ScalarUnpack's steps in SSE/AVX2 registers. */
+struct Unpack {
+  static SC_QDOT_TARGET inline void nibbles16(const uint8_t* q, int8_t* c, int bias) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+    const __m128i m = _mm_set1_epi8(15);
+    // One 32-byte store: two 16-byte ones would stall the 32-byte load that reads them back (no store forwarding).
+    const __m256i both = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_and_si128(v, m));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(c), _mm256_sub_epi8(both, _mm256_set1_epi8(static_cast<char>(bias))));
+  }
+  static SC_QDOT_TARGET inline void nibblesPaired16(const uint8_t* q, int8_t* c) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+    const __m128i m = _mm_set1_epi8(15);
+    const __m128i lo = _mm_and_si128(v, m), hi = _mm_and_si128(_mm_srli_epi16(v, 4), m);
+    const __m256i both = _mm256_set_m128i(_mm_unpackhi_epi8(lo, hi), _mm_unpacklo_epi8(lo, hi));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(c), both);
+  }
+  static SC_QDOT_TARGET inline void fifthBits32(uint32_t qh, int8_t* c, int bias) {
+    // Byte j takes byte j/8 of qh (a shuffle within each 128-bit lane of the broadcast word), then its bit j%8.
+    const __m256i word = _mm256_set1_epi32(static_cast<int>(qh));
+    const __m256i spread = _mm256_shuffle_epi8(word, _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                                                      2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+    const __m256i bit = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ULL));
+    const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+    const __m256i add = _mm256_sub_epi8(_mm256_and_si256(set, _mm256_set1_epi8(16)), _mm256_set1_epi8(static_cast<char>(bias)));
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(c), _mm256_add_epi8(v, add));
+  }
+};
+
