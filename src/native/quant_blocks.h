@@ -90,6 +90,20 @@ inline void kScaleMin(const uint8_t* s, int j, int& sc, int& m) {
   }
 }
 
+/**
+ * All eight six-bit scales and mins of a K-quant super-block at once (kScaleMin's values, j = 0..7):
+ * ggml's word-wise unpacking of the 12 bytes, which leaves the loops over them free of branches.
+ */
+inline void kScalesMins(const uint8_t* s, uint8_t sc[8], uint8_t m[8]) {
+  constexpr uint32_t low6 = 0x3f3f3f3f, low4 = 0x0f0f0f0f, top2 = 0x03030303;
+  uint32_t w[3];
+  std::memcpy(w, s, 12);
+  const uint32_t scales[2] = {w[0] & low6, (w[2] & low4) | (((w[0] >> 6) & top2) << 4)};
+  const uint32_t mins[2] = {w[1] & low6, ((w[2] >> 4) & low4) | (((w[1] >> 6) & top2) << 4)};
+  std::memcpy(sc, scales, 8);
+  std::memcpy(m, mins, 8);
+}
+
 /** The MLX group's scale and bias (bf16 or f16). */
 template <QFmt F>
 inline float mlxHalf(const uint8_t* p) {
@@ -194,6 +208,11 @@ struct ScalarUnpack {
       c[2 * j + 1] = static_cast<int8_t>(q[j] >> 4);
     }
   }
+  /** The K-quants' layout: c[j] = low nibble of q[j], c[j + 32] = its high nibble (j < 32). */
+  static inline void nibbles32(const uint8_t* q, int8_t* c) {
+    for (int j = 0; j < 32; j++) c[j] = static_cast<int8_t>(q[j] & 15);
+    for (int j = 0; j < 32; j++) c[j + 32] = static_cast<int8_t>(q[j] >> 4);
+  }
   /** c[j] += 16·(bit j of qh) − bias (j < 32). */
   static inline void fifthBits32(uint32_t qh, int8_t* c, int bias) {
     for (int j = 0; j < 32; j++) c[j] = static_cast<int8_t>(c[j] + static_cast<int>(((qh >> j) & 1) << 4) - bias);
@@ -220,23 +239,24 @@ inline __attribute__((always_inline)) void unpackBlock(const uint8_t* src, int8_
     if constexpr (F == QFmt::Q5_1) off[0] = off[1] = halfToFloat(le16(b + 2));
   } else if constexpr (F == QFmt::Q4_K || F == QFmt::Q5_K) {
     const float d = halfToFloat(le16(b)), dmin = halfToFloat(le16(b + 2));
-    for (int p = 0; p < 4; p++) {
-      const uint8_t* qs = b + (F == QFmt::Q4_K ? 16 : 48) + 32 * p;
-      for (int j = 0; j < 32; j++) {
-        int lo = qs[j] & 15, hi = qs[j] >> 4;
-        if constexpr (F == QFmt::Q5_K) {
-          lo |= ((b[16 + j] >> (2 * p)) & 1) << 4;
-          hi |= ((b[16 + j] >> (2 * p + 1)) & 1) << 4;
+    if constexpr (F == QFmt::Q4_K) {
+      for (int p = 0; p < 4; p++) U::nibbles32(b + 16 + 32 * p, c + 64 * p);
+    } else {
+      for (int p = 0; p < 4; p++) {
+        const uint8_t* qs = b + 48 + 32 * p;
+        for (int j = 0; j < 32; j++) {
+          const int lo = (qs[j] & 15) | (((b[16 + j] >> (2 * p)) & 1) << 4);
+          const int hi = (qs[j] >> 4) | (((b[16 + j] >> (2 * p + 1)) & 1) << 4);
+          c[64 * p + j] = static_cast<int8_t>(lo);
+          c[64 * p + 32 + j] = static_cast<int8_t>(hi);
         }
-        c[64 * p + j] = static_cast<int8_t>(lo);
-        c[64 * p + 32 + j] = static_cast<int8_t>(hi);
       }
     }
-    for (int g = 0; g < 8; g++) {
-      int sc, m;
-      kScaleMin(b + 4, g, sc, m);
-      a[2 * g] = a[2 * g + 1] = d * static_cast<float>(sc);
-      off[2 * g] = off[2 * g + 1] = -(dmin * static_cast<float>(m));
+    uint8_t sc[8], m[8];
+    kScalesMins(b + 4, sc, m);
+    for (int g = 0; g < 16; g++) {
+      a[g] = d * static_cast<float>(sc[g >> 1]);
+      off[g] = -(dmin * static_cast<float>(m[g >> 1]));
     }
   } else if constexpr (F == QFmt::Q6_K) {
     const float d = halfToFloat(le16(b + 208));

@@ -50,20 +50,98 @@ SC_QDOT_TARGET void dotRows(const QuantDot& t, int64_t n0, int64_t n1) {
   }
 }
 
+/**
+ * One block's codes for the product: Q8_0's are its bytes as they lie (no copy), every other
+ * format's unpacked into c; a and off as unpackBlock gives them.
+ */
+template <QFmt F>
+SC_QDOT_TARGET inline const int8_t* blockCodes(const uint8_t* src, int8_t* c, float* a, float* off) {
+  if constexpr (F == QFmt::Q8_0) {
+    a[0] = a[1] = halfToFloat(le16(src));
+    return reinterpret_cast<const int8_t*>(src + 2);
+  } else {
+    unpackBlock<F, Unpack>(src, c, a, off);
+    return c;
+  }
+}
+
+/**
+ * dotRows for one row of x (batch-1 decode): the accumulators live in registers, in two chains
+ * (even and odd 32-weight chunks) so that consecutive multiply-adds do not wait on each other. With
+ * them in dotRows' arrays, each chunk's add waited on the previous one's store and reload.
+ */
+template <QFmt F>
+SC_QDOT_TARGET void dotRow1(const QuantDot& t, int64_t n0, int64_t n1) {
+  constexpr int BW = qBlockWeights(F), BB = qBlockBytes(F), CH = BW / 32;
+  constexpr bool OFF = qHasOffset(F);
+  const int64_t K = t.K, blocks = K / BW, rowBytes = blocks * BB;
+  alignas(64) int8_t c0[BW], c1[BW];
+  float a0[BW / 16], a1[BW / 16], off0[BW / 16], off1[BW / 16];
+  for (int64_t n = n0; n < n1; n++) {
+    typename Isa::Acc even = Isa::zero(), odd = Isa::zero();
+    float offSum = 0.0f;
+    const uint8_t* wr = t.W + n * rowBytes;
+    // The offsets' term of one block (the affine formats): Σ_g off_g · d_x·Σq_x over its groups of 16.
+    auto offsets = [&](const float* off, int64_t blk) {
+      if constexpr (OFF) {
+        const float* xs = t.xs + blk * BW / 16;
+        for (int g = 0; g < BW / 16; g++) offSum += off[g] * xs[g];
+      }
+    };
+    if constexpr (CH == 1) {
+      // 32-weight blocks: even and odd blocks take the two chains.
+      int64_t blk = 0;
+      for (; blk + 1 < blocks; blk += 2) {
+        const int8_t* w0 = blockCodes<F>(wr + blk * BB, c0, a0, off0);
+        const int8_t* w1 = blockCodes<F>(wr + (blk + 1) * BB, c1, a1, off1);
+        const float d0 = t.xd[blk], d1 = t.xd[blk + 1];
+        even = Isa::dot32(even, w0, t.xq + blk * 32, a0[0] * d0, a0[1] * d0);
+        odd = Isa::dot32(odd, w1, t.xq + (blk + 1) * 32, a1[0] * d1, a1[1] * d1);
+        offsets(off0, blk);
+        offsets(off1, blk + 1);
+      }
+      if (blk < blocks) {
+        const int8_t* w0 = blockCodes<F>(wr + blk * BB, c0, a0, off0);
+        even = Isa::dot32(even, w0, t.xq + blk * 32, a0[0] * t.xd[blk], a0[1] * t.xd[blk]);
+        offsets(off0, blk);
+      }
+    } else {
+      for (int64_t blk = 0; blk < blocks; blk++) {
+        const int8_t* w = blockCodes<F>(wr + blk * BB, c0, a0, off0);
+        const int8_t* xq = t.xq + blk * BW;
+        const float* xd = t.xd + blk * CH;
+        for (int ch = 0; ch < CH; ch += 2) {
+          even = Isa::dot32(even, w + 32 * ch, xq + 32 * ch, a0[2 * ch] * xd[ch], a0[2 * ch + 1] * xd[ch]);
+          odd = Isa::dot32(odd, w + 32 * ch + 32, xq + 32 * ch + 32, a0[2 * ch + 2] * xd[ch + 1], a0[2 * ch + 3] * xd[ch + 1]);
+        }
+        offsets(off0, blk);
+      }
+    }
+    const float b = t.bias ? t.bias[n] : 0.0f;
+    t.y[n] = (Isa::sum(even) + Isa::sum(odd) + offSum) + b;
+  }
+}
+
+template <QFmt F>
+SC_QDOT_TARGET void dotRowsOf(const QuantDot& t, int64_t n0, int64_t n1) {
+  if (t.M == 1) return dotRow1<F>(t, n0, n1);
+  return dotRows<F>(t, n0, n1);
+}
+
 SC_QDOT_TARGET void dotRowsAny(const QuantDot& t, int64_t n0, int64_t n1) {
   switch (t.fmt) {
-    case QFmt::Q8_0: return dotRows<QFmt::Q8_0>(t, n0, n1);
-    case QFmt::Q4_0: return dotRows<QFmt::Q4_0>(t, n0, n1);
-    case QFmt::Q4_1: return dotRows<QFmt::Q4_1>(t, n0, n1);
-    case QFmt::Q5_0: return dotRows<QFmt::Q5_0>(t, n0, n1);
-    case QFmt::Q5_1: return dotRows<QFmt::Q5_1>(t, n0, n1);
-    case QFmt::Q4_K: return dotRows<QFmt::Q4_K>(t, n0, n1);
-    case QFmt::Q5_K: return dotRows<QFmt::Q5_K>(t, n0, n1);
-    case QFmt::Q6_K: return dotRows<QFmt::Q6_K>(t, n0, n1);
-    case QFmt::Mlx4: return dotRows<QFmt::Mlx4>(t, n0, n1);
-    case QFmt::Mlx8: return dotRows<QFmt::Mlx8>(t, n0, n1);
-    case QFmt::Mlx4F16: return dotRows<QFmt::Mlx4F16>(t, n0, n1);
-    case QFmt::Mlx8F16: return dotRows<QFmt::Mlx8F16>(t, n0, n1);
+    case QFmt::Q8_0: return dotRowsOf<QFmt::Q8_0>(t, n0, n1);
+    case QFmt::Q4_0: return dotRowsOf<QFmt::Q4_0>(t, n0, n1);
+    case QFmt::Q4_1: return dotRowsOf<QFmt::Q4_1>(t, n0, n1);
+    case QFmt::Q5_0: return dotRowsOf<QFmt::Q5_0>(t, n0, n1);
+    case QFmt::Q5_1: return dotRowsOf<QFmt::Q5_1>(t, n0, n1);
+    case QFmt::Q4_K: return dotRowsOf<QFmt::Q4_K>(t, n0, n1);
+    case QFmt::Q5_K: return dotRowsOf<QFmt::Q5_K>(t, n0, n1);
+    case QFmt::Q6_K: return dotRowsOf<QFmt::Q6_K>(t, n0, n1);
+    case QFmt::Mlx4: return dotRowsOf<QFmt::Mlx4>(t, n0, n1);
+    case QFmt::Mlx8: return dotRowsOf<QFmt::Mlx8>(t, n0, n1);
+    case QFmt::Mlx4F16: return dotRowsOf<QFmt::Mlx4F16>(t, n0, n1);
+    case QFmt::Mlx8F16: return dotRowsOf<QFmt::Mlx8F16>(t, n0, n1);
     default: return;
   }
 }

@@ -40,6 +40,13 @@ struct Unpack {
     pair.val[1] = vshrq_n_u8(v, 4);
     vst2q_u8(reinterpret_cast<uint8_t*>(c), pair);  // interleaved: low, high, low, high …
   }
+  static SC_QDOT_TARGET inline void nibbles32(const uint8_t* q, int8_t* c) {
+    for (int h = 0; h < 2; h++) {
+      const uint8x16_t v = vld1q_u8(q + 16 * h);
+      vst1q_s8(c + 16 * h, vreinterpretq_s8_u8(vandq_u8(v, vdupq_n_u8(15))));
+      vst1q_s8(c + 32 + 16 * h, vreinterpretq_s8_u8(vshrq_n_u8(v, 4)));
+    }
+  }
   static SC_QDOT_TARGET inline void fifthBits32(uint32_t qh, int8_t* c, int bias) {
     static const uint8_t kBit[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
     const uint8x16_t bit = vld1q_u8(kBit);

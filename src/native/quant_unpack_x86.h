@@ -25,6 +25,12 @@ struct Unpack {
     const __m256i both = _mm256_set_m128i(_mm_unpackhi_epi8(lo, hi), _mm_unpacklo_epi8(lo, hi));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(c), both);
   }
+  static SC_QDOT_TARGET inline void nibbles32(const uint8_t* q, int8_t* c) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
+    const __m256i m = _mm256_set1_epi8(15);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(c), _mm256_and_si256(v, m));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + 32), _mm256_and_si256(_mm256_srli_epi16(v, 4), m));
+  }
   static SC_QDOT_TARGET inline void fifthBits32(uint32_t qh, int8_t* c, int bias) {
     // Byte j takes byte j/8 of qh (a shuffle within each 128-bit lane of the broadcast word), then its bit j%8.
     const __m256i word = _mm256_set1_epi32(static_cast<int>(qh));
