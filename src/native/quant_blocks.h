@@ -195,6 +195,8 @@ inline __attribute__((always_inline)) void dequantizeBlock(const uint8_t* src, f
  * compiler builds these 16-byte loops from byte inserts: q4_0's product ran 10× slower than q8_0's).
  */
 struct ScalarUnpack {
+  /** A float16 scale as float32 (x86 F16C and NEON convert it in one instruction). */
+  static inline float half(uint16_t h) { return halfToFloat(h); }
   /** c[j] = low nibble of q[j] − bias, c[j + 16] = its high nibble − bias (j < 16). */
   static inline void nibbles16(const uint8_t* q, int8_t* c, int bias) {
     // Two loops, one store each: the compiler vectorises these (one loop with both stores it did not).
@@ -225,20 +227,20 @@ inline __attribute__((always_inline)) void unpackBlock(const uint8_t* src, int8_
   std::memcpy(b, src, sizeof b);
   if constexpr (F == QFmt::Q8_0) {
     std::memcpy(c, b + 2, 32);
-    a[0] = a[1] = halfToFloat(le16(b));
+    a[0] = a[1] = U::half(le16(b));
   } else if constexpr (F == QFmt::Q4_0 || F == QFmt::Q4_1) {
     constexpr int at = F == QFmt::Q4_0 ? 2 : 4;
     U::nibbles16(b + at, c, F == QFmt::Q4_0 ? 8 : 0);
-    a[0] = a[1] = halfToFloat(le16(b));
-    if constexpr (F == QFmt::Q4_1) off[0] = off[1] = halfToFloat(le16(b + 2));
+    a[0] = a[1] = U::half(le16(b));
+    if constexpr (F == QFmt::Q4_1) off[0] = off[1] = U::half(le16(b + 2));
   } else if constexpr (F == QFmt::Q5_0 || F == QFmt::Q5_1) {
     constexpr int hAt = F == QFmt::Q5_0 ? 2 : 4, at = hAt + 4;
     U::nibbles16(b + at, c, 0);
     U::fifthBits32(le32(b + hAt), c, F == QFmt::Q5_0 ? 16 : 0);
-    a[0] = a[1] = halfToFloat(le16(b));
-    if constexpr (F == QFmt::Q5_1) off[0] = off[1] = halfToFloat(le16(b + 2));
+    a[0] = a[1] = U::half(le16(b));
+    if constexpr (F == QFmt::Q5_1) off[0] = off[1] = U::half(le16(b + 2));
   } else if constexpr (F == QFmt::Q4_K || F == QFmt::Q5_K) {
-    const float d = halfToFloat(le16(b)), dmin = halfToFloat(le16(b + 2));
+    const float d = U::half(le16(b)), dmin = U::half(le16(b + 2));
     if constexpr (F == QFmt::Q4_K) {
       for (int p = 0; p < 4; p++) U::nibbles32(b + 16 + 32 * p, c + 64 * p);
     } else {
@@ -259,7 +261,7 @@ inline __attribute__((always_inline)) void unpackBlock(const uint8_t* src, int8_
       off[g] = -(dmin * static_cast<float>(m[g >> 1]));
     }
   } else if constexpr (F == QFmt::Q6_K) {
-    const float d = halfToFloat(le16(b + 208));
+    const float d = U::half(le16(b + 208));
     for (int h = 0; h < 2; h++) {
       const uint8_t* ql = b + 64 * h;
       const uint8_t* qh = b + 128 + 32 * h;

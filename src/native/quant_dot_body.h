@@ -2,7 +2,8 @@
 // quant_dot_generic.cc, quant_dot_x86.cc (once for AVX2, once for AVX512-VNNI) and quant_dot_neon.cc, after each
 // defines SC_QDOT_TARGET, its target attribute, and `Isa`: an accumulator type and
 //   Acc zero(); Acc dot32(Acc, const int8_t* w, const int8_t* x, float a0, float a1); float sum(Acc)
-// where dot32 adds a0·Σ_{j<16} w_j·x_j + a1·Σ_{16≤j<32} w_j·x_j, the sums exact in int32), and
+// where dot32 adds a0·Σ_{j<16} w_j·x_j + a1·Σ_{16≤j<32} w_j·x_j, the sums exact in int32, and
+// dot32one(Acc, w, x, float s) the same with a0 = a1 = s), and
 // `Unpack`: quant_blocks.h's ScalarUnpack or the ISA's own nibble and fifth-bit steps).
 //
 // For each output column n, W's row is walked block by block: the block's codes, scales and
@@ -57,7 +58,7 @@ SC_QDOT_TARGET void dotRows(const QuantDot& t, int64_t n0, int64_t n1) {
 template <QFmt F>
 SC_QDOT_TARGET inline const int8_t* blockCodes(const uint8_t* src, int8_t* c, float* a, float* off) {
   if constexpr (F == QFmt::Q8_0) {
-    a[0] = a[1] = halfToFloat(le16(src));
+    a[0] = a[1] = Unpack::half(le16(src));
     return reinterpret_cast<const int8_t*>(src + 2);
   } else {
     unpackBlock<F, Unpack>(src, c, a, off);
@@ -95,14 +96,14 @@ SC_QDOT_TARGET void dotRow1(const QuantDot& t, int64_t n0, int64_t n1) {
         const int8_t* w0 = blockCodes<F>(wr + blk * BB, c0, a0, off0);
         const int8_t* w1 = blockCodes<F>(wr + (blk + 1) * BB, c1, a1, off1);
         const float d0 = t.xd[blk], d1 = t.xd[blk + 1];
-        even = Isa::dot32(even, w0, t.xq + blk * 32, a0[0] * d0, a0[1] * d0);
-        odd = Isa::dot32(odd, w1, t.xq + (blk + 1) * 32, a1[0] * d1, a1[1] * d1);
+        even = Isa::dot32one(even, w0, t.xq + blk * 32, a0[0] * d0);
+        odd = Isa::dot32one(odd, w1, t.xq + (blk + 1) * 32, a1[0] * d1);
         offsets(off0, blk);
         offsets(off1, blk + 1);
       }
       if (blk < blocks) {
         const int8_t* w0 = blockCodes<F>(wr + blk * BB, c0, a0, off0);
-        even = Isa::dot32(even, w0, t.xq + blk * 32, a0[0] * t.xd[blk], a0[1] * t.xd[blk]);
+        even = Isa::dot32one(even, w0, t.xq + blk * 32, a0[0] * t.xd[blk]);
         offsets(off0, blk);
       }
     } else {
@@ -111,8 +112,13 @@ SC_QDOT_TARGET void dotRow1(const QuantDot& t, int64_t n0, int64_t n1) {
         const int8_t* xq = t.xq + blk * BW;
         const float* xd = t.xd + blk * CH;
         for (int ch = 0; ch < CH; ch += 2) {
-          even = Isa::dot32(even, w + 32 * ch, xq + 32 * ch, a0[2 * ch] * xd[ch], a0[2 * ch + 1] * xd[ch]);
-          odd = Isa::dot32(odd, w + 32 * ch + 32, xq + 32 * ch + 32, a0[2 * ch + 2] * xd[ch + 1], a0[2 * ch + 3] * xd[ch + 1]);
+          if constexpr (F == QFmt::Q6_K) {  // a scale per 16 weights
+            even = Isa::dot32(even, w + 32 * ch, xq + 32 * ch, a0[2 * ch] * xd[ch], a0[2 * ch + 1] * xd[ch]);
+            odd = Isa::dot32(odd, w + 32 * ch + 32, xq + 32 * ch + 32, a0[2 * ch + 2] * xd[ch + 1], a0[2 * ch + 3] * xd[ch + 1]);
+          } else {  // one per 32 (or more)
+            even = Isa::dot32one(even, w + 32 * ch, xq + 32 * ch, a0[2 * ch] * xd[ch]);
+            odd = Isa::dot32one(odd, w + 32 * ch + 32, xq + 32 * ch + 32, a0[2 * ch + 2] * xd[ch + 1]);
+          }
         }
         offsets(off0, blk);
       }

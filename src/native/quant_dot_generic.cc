@@ -16,6 +16,11 @@ struct Isa {
     for (int j = 16; j < 32; j++) s1 += static_cast<int32_t>(w[j]) * static_cast<int32_t>(x[j]);
     return acc + (a0 * static_cast<float>(s0) + a1 * static_cast<float>(s1));
   }
+  static inline float dot32one(float acc, const int8_t* w, const int8_t* x, float s) {
+    int32_t t = 0;
+    for (int j = 0; j < 32; j++) t += static_cast<int32_t>(w[j]) * static_cast<int32_t>(x[j]);
+    return acc + s * static_cast<float>(t);
+  }
   static inline float sum(float acc) { return acc; }
 };
 

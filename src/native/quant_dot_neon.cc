@@ -21,12 +21,19 @@ struct Isa {
     acc = vfmaq_n_f32(acc, vcvtq_f32_s32(p0), a0);
     return vfmaq_n_f32(acc, vcvtq_f32_s32(p1), a1);
   }
+  static SC_QDOT_TARGET inline float32x4_t dot32one(float32x4_t acc, const int8_t* w, const int8_t* x, float s) {
+    const int32x4_t p = vdotq_s32(vdotq_s32(vdupq_n_s32(0), vld1q_s8(w), vld1q_s8(x)), vld1q_s8(w + 16), vld1q_s8(x + 16));
+    return vfmaq_n_f32(acc, vcvtq_f32_s32(p), s);
+  }
   static SC_QDOT_TARGET inline float sum(float32x4_t v) { return vaddvq_f32(v); }
 };
 
 
 /** ScalarUnpack's steps in NEON registers. */
 struct Unpack {
+  static SC_QDOT_TARGET inline float half(uint16_t h) {
+    return vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(h))), 0);
+  }
   static SC_QDOT_TARGET inline void nibbles16(const uint8_t* q, int8_t* c, int bias) {
     const uint8x16_t v = vld1q_u8(q);
     const int8x16_t b = vdupq_n_s8(static_cast<int8_t>(bias));

@@ -29,6 +29,12 @@ struct Isa {
     const __m256 scale = _mm256_set_m128(_mm_set1_ps(a1), _mm_set1_ps(a0));
     return _mm256_fmadd_ps(_mm256_cvtepi32_ps(quads), scale, acc);
   }
+  static SC_QDOT_TARGET inline __m256 dot32one(__m256 acc, const int8_t* w, const int8_t* x, float s) {
+    const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
+    const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x));
+    const __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv));
+    return scaleAdd(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)), s);
+  }
   static SC_QDOT_TARGET inline float sum(__m256 v) { return hsum(v); }
 };
 
@@ -55,6 +61,11 @@ struct Isa {
     const __m256i quads = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv));
     const __m256 scale = _mm256_set_m128(_mm_set1_ps(a1), _mm_set1_ps(a0));
     return _mm256_fmadd_ps(_mm256_cvtepi32_ps(quads), scale, acc);
+  }
+  static SC_QDOT_TARGET inline __m256 dot32one(__m256 acc, const int8_t* w, const int8_t* x, float s) {
+    const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
+    const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x));
+    return scaleAdd(acc, _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv)), s);
   }
   static SC_QDOT_TARGET inline float sum(__m256 v) { return hsum(v); }
 };

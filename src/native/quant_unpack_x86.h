@@ -3,6 +3,11 @@
 // SC_QDOT_TARGET names that ISA, so each copy is compiled for its own target.
 // No include guard: quant_dot_x86.cc includes it once per ISA.
 
+/** acc + s·(the 32 products' int32 sums), one scale for the whole chunk. */
+static SC_QDOT_TARGET inline __m256 scaleAdd(__m256 acc, __m256i quads, float s) {
+  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(quads), _mm256_set1_ps(s), acc);
+}
+
 static SC_QDOT_TARGET inline float hsum(__m256 v) {
   const __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   const __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
@@ -11,6 +16,7 @@ static SC_QDOT_TARGET inline float hsum(__m256 v) {
 
 /** ScalarUnpack's steps in SSE/AVX2 registers. */
 struct Unpack {
+  static SC_QDOT_TARGET inline float half(uint16_t h) { return _cvtsh_ss(h); }
   static SC_QDOT_TARGET inline void nibbles16(const uint8_t* q, int8_t* c, int bias) {
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
     const __m128i m = _mm_set1_epi8(15);
