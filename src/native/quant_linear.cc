@@ -21,36 +21,51 @@
 #include "napi_args.h"
 #include "quant_dot.h"
 #include "registry.h"
+#include "simd.h"
 #include "threads.h"
 
 namespace sc {
 
+/**
+ * One block of 32 values of x: its scale d, codes q and the two halves' d·Σq. Loops the compiler
+ * vectorises (an AVX2 twin where the CPU table allows): at one row of x this quantization was a
+ * tenth of the product's time in scalar code.
+ */
+SC_VECTOR_KERNEL(void, quantizeBlock32, (const float* SC_RESTRICT xb, int8_t* SC_RESTRICT qb, float* d, float* s), (xb, qb, d, s)) {
+  float amax = 0.0f;
+  int bad = 0;
+#pragma omp simd reduction(max : amax) reduction(| : bad)
+  for (int j = 0; j < 32; j++) {
+    const float a = std::fabs(xb[j]);
+    amax = std::max(amax, a);
+    bad |= !(a <= std::numeric_limits<float>::max());
+  }
+  // A NaN or infinity in the block makes its scale NaN (codes 0), so every output it reaches is NaN
+  // rather than a finite number that hides it.
+  const float db = bad ? std::numeric_limits<float>::quiet_NaN() : amax / 127.0f;
+  const float id = !bad && db != 0.0f ? 1.0f / db : 0.0f;
+  int32_t s0 = 0, s1 = 0;
+#pragma omp simd reduction(+ : s0)
+  for (int j = 0; j < 16; j++) {
+    // |x·id| ≤ 127 (to a rounding), so the nearest integer fits.
+    const float v = std::min(127.0f, std::max(-127.0f, std::nearbyint(xb[j] * id)));
+    qb[j] = static_cast<int8_t>(v);
+    s0 += static_cast<int32_t>(v);
+  }
+#pragma omp simd reduction(+ : s1)
+  for (int j = 16; j < 32; j++) {
+    const float v = std::min(127.0f, std::max(-127.0f, std::nearbyint(xb[j] * id)));
+    qb[j] = static_cast<int8_t>(v);
+    s1 += static_cast<int32_t>(v);
+  }
+  *d = db;
+  s[0] = db * static_cast<float>(s0);
+  s[1] = db * static_cast<float>(s1);
+}
+
 void quantizeActivations(const float* x, int64_t M, int64_t K, int8_t* q, float* d, float* s) {
   const int64_t blocks = M * K / 32;
-  for (int64_t b = 0; b < blocks; b++) {
-    const float* xb = x + 32 * b;
-    float amax = 0.0f;
-    bool finite = true;
-    for (int j = 0; j < 32; j++) {
-      amax = std::max(amax, std::fabs(xb[j]));
-      finite = finite && std::fabs(xb[j]) <= std::numeric_limits<float>::max();
-    }
-    // A NaN or infinity in the block makes its scale NaN (codes 0), so every output it reaches is NaN
-    // rather than a finite number that hides it.
-    const float db = finite ? amax / 127.0f : std::numeric_limits<float>::quiet_NaN();
-    const float id = finite && db != 0.0f ? 1.0f / db : 0.0f;
-    int8_t* qb = q + 32 * b;
-    int32_t s0 = 0, s1 = 0;
-    for (int j = 0; j < 32; j++) {
-      // |x·id| ≤ 127 (to a rounding), so the nearest integer fits.
-      const int v = finite ? static_cast<int>(std::nearbyint(xb[j] * id)) : 0;
-      qb[j] = static_cast<int8_t>(std::max(-127, std::min(127, v)));
-      (j < 16 ? s0 : s1) += qb[j];
-    }
-    d[b] = db;
-    s[2 * b] = db * static_cast<float>(s0);
-    s[2 * b + 1] = db * static_cast<float>(s1);
-  }
+  for (int64_t b = 0; b < blocks; b++) quantizeBlock32(x + 32 * b, q + 32 * b, d + b, s + 2 * b);
 }
 
 namespace {
