@@ -215,6 +215,16 @@ struct ScalarUnpack {
     for (int j = 0; j < 32; j++) c[j] = static_cast<int8_t>(q[j] & 15);
     for (int j = 0; j < 32; j++) c[j + 32] = static_cast<int8_t>(q[j] >> 4);
   }
+  /**
+   * Q6_K's 128 codes of one half super-block: ql 64 bytes of low nibbles, qh 32 bytes of 2-bit
+   * highs, each code − 32 (ggml's order: ql[l] low, ql[l+32] low, ql[l] high, ql[l+32] high).
+   */
+  static inline void q6Codes128(const uint8_t* ql, const uint8_t* qh, int8_t* o) {
+    for (int l = 0; l < 32; l++) o[l] = static_cast<int8_t>(((ql[l] & 15) | ((qh[l] & 3) << 4)) - 32);
+    for (int l = 0; l < 32; l++) o[l + 32] = static_cast<int8_t>(((ql[l + 32] & 15) | (((qh[l] >> 2) & 3) << 4)) - 32);
+    for (int l = 0; l < 32; l++) o[l + 64] = static_cast<int8_t>(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+    for (int l = 0; l < 32; l++) o[l + 96] = static_cast<int8_t>(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+  }
   /** c[j] += 16·(bit j of qh) − bias (j < 32). */
   static inline void fifthBits32(uint32_t qh, int8_t* c, int bias) {
     for (int j = 0; j < 32; j++) c[j] = static_cast<int8_t>(c[j] + static_cast<int>(((qh >> j) & 1) << 4) - bias);
@@ -262,17 +272,7 @@ inline __attribute__((always_inline)) void unpackBlock(const uint8_t* src, int8_
     }
   } else if constexpr (F == QFmt::Q6_K) {
     const float d = U::half(le16(b + 208));
-    for (int h = 0; h < 2; h++) {
-      const uint8_t* ql = b + 64 * h;
-      const uint8_t* qh = b + 128 + 32 * h;
-      int8_t* o = c + 128 * h;
-      for (int l = 0; l < 32; l++) {
-        o[l] = static_cast<int8_t>(((ql[l] & 15) | ((qh[l] & 3) << 4)) - 32);
-        o[l + 32] = static_cast<int8_t>(((ql[l + 32] & 15) | (((qh[l] >> 2) & 3) << 4)) - 32);
-        o[l + 64] = static_cast<int8_t>(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
-        o[l + 96] = static_cast<int8_t>(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
-      }
-    }
+    for (int h = 0; h < 2; h++) U::q6Codes128(b + 64 * h, b + 128 + 32 * h, c + 128 * h);
     for (int g = 0; g < 16; g++) a[g] = d * static_cast<float>(static_cast<int8_t>(b[192 + g]));
   } else {
     constexpr bool four = F == QFmt::Mlx4 || F == QFmt::Mlx4F16;

@@ -54,6 +54,17 @@ struct Unpack {
       vst1q_s8(c + 32 + 16 * h, vreinterpretq_s8_u8(vshrq_n_u8(v, 4)));
     }
   }
+  static SC_QDOT_TARGET inline void q6Codes128(const uint8_t* ql, const uint8_t* qh, int8_t* o) {
+    const uint8x16_t m4 = vdupq_n_u8(15), m2 = vdupq_n_u8(0x30);
+    const int8x16_t bias = vdupq_n_s8(32);
+    for (int k = 0; k < 2; k++) {
+      const uint8x16_t lo0 = vld1q_u8(ql + 16 * k), lo1 = vld1q_u8(ql + 32 + 16 * k), hi = vld1q_u8(qh + 16 * k);
+      const uint8x16_t codes[4] = {
+          vorrq_u8(vandq_u8(lo0, m4), vandq_u8(vshlq_n_u8(hi, 4), m2)), vorrq_u8(vandq_u8(lo1, m4), vandq_u8(vshlq_n_u8(hi, 2), m2)),
+          vorrq_u8(vshrq_n_u8(lo0, 4), vandq_u8(hi, m2)), vorrq_u8(vshrq_n_u8(lo1, 4), vandq_u8(vshrq_n_u8(hi, 2), m2))};
+      for (int i = 0; i < 4; i++) vst1q_s8(o + 32 * i + 16 * k, vsubq_s8(vreinterpretq_s8_u8(codes[i]), bias));
+    }
+  }
   static SC_QDOT_TARGET inline void fifthBits32(uint32_t qh, int8_t* c, int bias) {
     static const uint8_t kBit[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
     const uint8x16_t bit = vld1q_u8(kBit);

@@ -37,6 +37,20 @@ struct Unpack {
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(c), _mm256_and_si256(v, m));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + 32), _mm256_and_si256(_mm256_srli_epi16(v, 4), m));
   }
+  static SC_QDOT_TARGET inline void q6Codes128(const uint8_t* ql, const uint8_t* qh, int8_t* o) {
+    const __m256i lo0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
+    const __m256i lo1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
+    const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh));
+    const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(0x30), bias = _mm256_set1_epi8(32);
+    // Each 2-bit high moved to bits 4-5 of its byte; 16-bit shifts spill into the neighbour byte, which the 0x30 mask drops.
+    const __m256i h0 = _mm256_and_si256(_mm256_slli_epi16(hi, 4), m2), h1 = _mm256_and_si256(_mm256_slli_epi16(hi, 2), m2);
+    const __m256i h2 = _mm256_and_si256(hi, m2), h3 = _mm256_and_si256(_mm256_srli_epi16(hi, 2), m2);
+    const __m256i codes[4] = {
+        _mm256_or_si256(_mm256_and_si256(lo0, m4), h0), _mm256_or_si256(_mm256_and_si256(lo1, m4), h1),
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lo0, 4), m4), h2),
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lo1, 4), m4), h3)};
+    for (int i = 0; i < 4; i++) _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + 32 * i), _mm256_sub_epi8(codes[i], bias));
+  }
   static SC_QDOT_TARGET inline void fifthBits32(uint32_t qh, int8_t* c, int bias) {
     // Byte j takes byte j/8 of qh (a shuffle within each 128-bit lane of the broadcast word), then its bit j%8.
     const __m256i word = _mm256_set1_epi32(static_cast<int>(qh));
