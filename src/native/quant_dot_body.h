@@ -41,6 +41,7 @@ SC_QDOT_TARGET void dotRows(const QuantDot& t, int64_t n0, int64_t n1) {
         if constexpr (OFF) {
           const float* xs = t.xs + (m * K + k0) / 16;
           float o = 0.0f;
+#pragma omp simd reduction(+ : o)
           for (int g = 0; g < BW / 16; g++) o += off[g] * xs[g];
           offAcc[m] += o;
         }
@@ -86,7 +87,10 @@ SC_QDOT_TARGET void dotRow1(const QuantDot& t, int64_t n0, int64_t n1) {
     auto offsets = [&](const float* off, int64_t blk) {
       if constexpr (OFF) {
         const float* xs = t.xs + blk * BW / 16;
-        for (int g = 0; g < BW / 16; g++) offSum += off[g] * xs[g];
+        float o = 0.0f;
+#pragma omp simd reduction(+ : o)
+        for (int g = 0; g < BW / 16; g++) o += off[g] * xs[g];
+        offSum += o;
       }
     };
     if constexpr (CH == 1) {
