@@ -51,6 +51,8 @@ describe('load balancing follows a node slowed mid-run (cgroup CPU quota, 127.0.
     const taken = r1.slice(settled).map((s) => s.samples / 128);
     const mean = taken.reduce((a, b) => a + b, 0) / taken.length;
     assert.ok(taken.length >= 20 && mean < 0.35, `rank 1's mean share over steps ${settled}–${STEPS - 1}: ${mean} (decisions ${shares})`);
-    assert.ok(run.rebalances.some((e) => e.step > from), 'a decision after the slowdown');
+    // From the slowdown's step on: the first slowed step is found by its record's time, so a decision
+    // made at that very step may already have seen the slow steps before it (CI saw one at step 70, share 0.05).
+    assert.ok(run.rebalances.some((e) => e.step >= from && e.shares[1] < 0.35), `a decision that moved work off rank 1 from step ${from} on (decisions ${shares})`);
   });
 });
