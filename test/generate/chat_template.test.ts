@@ -4,7 +4,6 @@
  * process for every case), and how a folder's template is found or refused.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -13,6 +12,7 @@ import { after, describe, it } from 'node:test';
 import { type ChatMessage, chatTemplateFrom, loadChatTemplate } from '../../src/generate/chat_template.js';
 import { PYTHON, SKIP } from '../nn/interchange/hf_transformers.js';
 import { INST_TEMPLATE, QWEN25_TEMPLATE, SMOLLM2_TEMPLATE, writeTokenizerFolder } from './chat_template_fixtures.js';
+import { runReference } from '../helpers/python_reference.js';
 
 const SCRIPT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../test/generate/hf_chat_template.py');
 const root = mkdtempSync(join(tmpdir(), 'smol-chat-template-'));
@@ -42,7 +42,7 @@ describe('chat templates render as transformers\' apply_chat_template', { skip: 
     }))));
     const file = join(root, 'cases.json');
     writeFileSync(file, JSON.stringify(cases));
-    const r = spawnSync(PYTHON!, [SCRIPT, file], { encoding: 'utf8', timeout: 120_000 });
+    const r = runReference({ python: PYTHON!, args: [SCRIPT, file], root, timeout: 120_000 });
     if (r.status !== 0) throw new Error(`hf_chat_template.py failed (${r.status}): ${r.stderr}`);
     const theirs = JSON.parse(r.stdout.trim().split('\n').pop()!) as string[];
     assert.equal(theirs.length, cases.length);

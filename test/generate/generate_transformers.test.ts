@@ -5,7 +5,6 @@
  * with the venv present (hf_transformers.ts decides).
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -16,6 +15,7 @@ import { saveFolder } from '../../src/nn/interchange/hf_folder.js';
 import { Rng } from '../../src/util/rng.js';
 import { PYTHON, SKIP } from '../nn/interchange/hf_transformers.js';
 import { FAMILIES, randomModel } from './families.js';
+import { runReference } from '../helpers/python_reference.js';
 
 const SCRIPT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../test/generate/hf_generate.py');
 const dir = mkdtempSync(join(tmpdir(), 'smol-generate-'));
@@ -31,7 +31,7 @@ interface Job {
 function theirs(jobs: Job[]): number[][] {
   const file = join(dir, 'jobs.json');
   writeFileSync(file, JSON.stringify(jobs));
-  const r = spawnSync(PYTHON!, [SCRIPT, file], { encoding: 'utf8', timeout: 300_000 });
+  const r = runReference({ python: PYTHON!, args: [SCRIPT, file], root: dir, timeout: 300_000 });
   if (r.status !== 0) throw new Error(`hf_generate.py failed (${r.status}): ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as number[][];
 }

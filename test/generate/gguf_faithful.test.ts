@@ -8,7 +8,6 @@
  * and top-1 agreement ≥ 99 %, at Q8_0, Q4_0 and Q4_K_M.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -24,6 +23,7 @@ import { noGrad } from '../../src/tensor/autograd.js';
 import { Tensor } from '../../src/tensor/tensor.js';
 import { Rng } from '../../src/util/rng.js';
 import { PYTHON, SKIP } from '../nn/interchange/hf_transformers.js';
+import { runReference } from '../helpers/python_reference.js';
 
 const BENCH = resolve(dirname(fileURLToPath(import.meta.url)), '../../../bench/reference/hf_to_gguf.py');
 const SCRIPT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../test/generate/gguf_logits.py');
@@ -77,7 +77,7 @@ describe('logits from a quantized GGUF file against transformers on its dequanti
   ];
   function convert(dtype: string): string {
     const path = join(dir, `${dtype}.gguf`);
-    const r = spawnSync(PYTHON!, [BENCH, folder, path, '--dtype', dtype], { encoding: 'utf8', timeout: 120_000 });
+    const r = runReference({ python: PYTHON!, args: [BENCH, folder, path, '--dtype', dtype], outputs: [path], timeout: 120_000 });
     assert.equal(r.status, 0, r.stderr);
     return path;
   }
@@ -86,7 +86,7 @@ describe('logits from a quantized GGUF file against transformers on its dequanti
     it(`${name}: mean KL ≤ 1e-3 nats a token and top-1 agreement ≥ 99 % over ${T} positions and the first 16 as decode rows`, async (t) => {
       const path = await write();
       const out = join(dir, `${name}.theirs.f32`);
-      const r = spawnSync(PYTHON!, [SCRIPT, path, join(dir, 'ids.json'), out], { encoding: 'utf8', timeout: 240_000 });
+      const r = runReference({ python: PYTHON!, args: [SCRIPT, path, join(dir, 'ids.json'), out], outputs: [out], timeout: 240_000 });
       assert.equal(r.status, 0, r.stderr);
       const b = readFileSync(out);
       const theirs = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length));

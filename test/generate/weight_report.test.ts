@@ -16,6 +16,7 @@ import { type LlamaSpec, createModel, defaultSpec } from '../../src/nn/models/in
 import { quantizeModel } from '../../src/nn/quantize_model.js';
 import { CLI } from '../helpers/cli.js';
 import { findPython } from '../helpers/python.js';
+import { runReference } from '../helpers/python_reference.js';
 
 const SCRIPT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../bench/reference/hf_to_gguf.py');
 const PYTHON = findPython([process.env.SMOLCLUSTER_PYTHON, '/opt/torchvenv/bin/python'], ['gguf', 'safetensors', 'numpy']);
@@ -46,7 +47,7 @@ describe('info --model', () => {
 
   it('a GGUF file: bytes per tensor type, its quantized ones held as they are', { skip: !PYTHON && 'no python with gguf' }, () => {
     const gguf = join(dir, 'llama-q8_0.gguf');
-    const c = spawnSync(PYTHON!, [SCRIPT, folder, gguf, '--dtype', 'q8_0'], { encoding: 'utf8', timeout: 120_000 });
+    const c = runReference({ python: PYTHON!, args: [SCRIPT, folder, gguf, '--dtype', 'q8_0'], outputs: [gguf], timeout: 120_000 });
     assert.equal(c.status, 0, c.stderr);
     const r = spawnSync(process.execPath, [CLI, 'info', '--model', gguf, '--json'], { encoding: 'utf8', timeout: 60_000 });
     assert.equal(r.status, 0, r.stderr);

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -13,6 +12,7 @@ import { withComputePrecision } from '../../../src/tensor/precision.js';
 import { Tensor } from '../../../src/tensor/tensor.js';
 import { Rng } from '../../../src/util/rng.js';
 import { findPython } from '../../helpers/python.js';
+import { runReference } from '../../helpers/python_reference.js';
 
 /**
  * Our bf16 against PyTorch's: the same weights (written as safetensors, loaded strictly into the
@@ -40,7 +40,8 @@ function compare(family: string, spec: ModelSpec, x: Tensor, labels: Int32Array,
   const torchRun = (autocast: boolean): Record<string, ModeResult> => {
     const inputs = join(dir, `${family}-inputs.json`);
     writeFileSync(inputs, JSON.stringify({ x: Array.from(x.values()), shape: x.shape, labels: Array.from(labels), modes, autocast }));
-    const r = spawnSync(PYTHON!, [SCRIPT, family, JSON.stringify(spec), file, inputs, join(dir, `${family}-theirs.safetensors`)], { encoding: 'utf8', timeout: 120_000, maxBuffer: 1 << 27 });
+    const theirs = join(dir, `${family}-theirs.safetensors`);
+    const r = runReference({ python: PYTHON!, args: [SCRIPT, family, JSON.stringify(spec), file, inputs, theirs], outputs: [theirs], timeout: 120_000, maxBuffer: 1 << 27 });
     assert.equal(r.status, 0, `torch_models.py failed: ${r.stderr}`);
     return (JSON.parse(r.stdout) as { ours: Record<string, ModeResult> }).ours;
   };

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -14,6 +13,7 @@ import { crossEntropy } from '../../../src/tensor/ops/loss.js';
 import { Tensor } from '../../../src/tensor/tensor.js';
 import { Rng } from '../../../src/util/rng.js';
 import { findPython } from '../../helpers/python.js';
+import { runReference } from '../../helpers/python_reference.js';
 
 /**
  * The exchange with PyTorch itself: each family is written as safetensors here and loaded with a
@@ -67,7 +67,7 @@ function exchange(family: string, spec: ModelSpec, x: Tensor, labels: Int32Array
   const model = dtype === 'fp32' ? saved : createModel(spec, 98);
   if (dtype !== 'fp32') loadSafetensors(ours, model, spec);
   writeFileSync(inputs, JSON.stringify({ x: Array.from(x.values()), shape: x.shape, labels: Array.from(labels), modes }));
-  const r = spawnSync(PYTHON!, [SCRIPT, family, JSON.stringify(spec), ours, inputs, theirs, dtype], { encoding: 'utf8', timeout: 120_000 });
+  const r = runReference({ python: PYTHON!, args: [SCRIPT, family, JSON.stringify(spec), ours, inputs, theirs, dtype], outputs: [theirs], timeout: 120_000 });
   assert.equal(r.status, 0, `torch_models.py failed: ${r.stderr}`);
   const ref = JSON.parse(r.stdout) as { ours: Modes; theirs: Modes };
   if (dtype !== 'fp32') {

@@ -8,7 +8,6 @@
  * project's venv /opt/torchvenv); skipped elsewhere.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -22,6 +21,7 @@ import { Tensor } from '../../../src/tensor/tensor.js';
 import { Rng } from '../../../src/util/rng.js';
 import { findPython } from '../../helpers/python.js';
 import { relError } from '../../helpers/tensors.js';
+import { runReference } from '../../helpers/python_reference.js';
 
 const SCRIPT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../../test/nn/models/llama_reference.py');
 const PYTHON = findPython([process.env.SMOLCLUSTER_PYTHON, '/opt/torchvenv/bin/python'], ['torch', 'transformers']);
@@ -61,7 +61,7 @@ describe('the llama family against transformers (logits, loss, gradients)', { sk
   before(() => {
     const [input, output] = [join(dir, 'in.json'), join(dir, 'out.json')];
     writeFileSync(input, JSON.stringify(runs.map((r) => r.input)));
-    const run = spawnSync(PYTHON!, [SCRIPT, input, output], { encoding: 'utf8' });
+    const run = runReference({ python: PYTHON!, args: [SCRIPT, input, output], outputs: [output] });
     assert.equal(run.status, 0, run.stderr);
     refs = JSON.parse(readFileSync(output, 'utf8')) as Reference[];
   });

@@ -8,7 +8,6 @@
  * with torch and transformers ($SMOLCLUSTER_PYTHON, /opt/torchvenv).
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -23,11 +22,12 @@ import { add } from '../../../src/tensor/ops/elementwise.js';
 import { crossEntropy } from '../../../src/tensor/ops/loss.js';
 import { Tensor } from '../../../src/tensor/tensor.js';
 import { Rng } from '../../../src/util/rng.js';
+import { findPython } from '../../helpers/python.js';
 import { relError } from '../../helpers/tensors.js';
+import { runReference } from '../../helpers/python_reference.js';
 
 const SCRIPT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../../test/nn/models/mixtral_reference.py');
-const PYTHON = [process.env.SMOLCLUSTER_PYTHON, '/opt/torchvenv/bin/python'].filter((p): p is string => !!p)
-  .find((p) => spawnSync(p, ['-c', 'import torch, transformers'], { encoding: 'utf8' }).status === 0);
+const PYTHON = findPython([process.env.SMOLCLUSTER_PYTHON, '/opt/torchvenv/bin/python'], ['torch', 'transformers']);
 const dir = mkdtempSync(join(tmpdir(), 'smol-mixtral-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -66,7 +66,7 @@ describe('mixtral against transformers (logits, aux loss, loss, gradients)', { s
     runs = CASES.map(([, spec], i) => ours(spec, i));
     const [input, output] = [join(dir, 'in.json'), join(dir, 'out.json')];
     writeFileSync(input, JSON.stringify(runs.map((r) => r.input)));
-    const run = spawnSync(PYTHON!, [SCRIPT, input, output], { encoding: 'utf8' });
+    const run = runReference({ python: PYTHON!, args: [SCRIPT, input, output], outputs: [output], root: dir });
     assert.equal(run.status, 0, run.stderr);
     refs = JSON.parse(readFileSync(output, 'utf8')) as Reference[];
   });

@@ -6,7 +6,6 @@
  * ($SMOLCLUSTER_PYTHON, the project's venv /opt/torchvenv); skipped elsewhere.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { describe, it } from '../../helpers/per_backend.js';
 import { Tensor, backward, rmsNorm, rotary, siluMul } from '../../../src/tensor/index.js';
 import { findPython } from '../../helpers/python.js';
@@ -38,6 +37,7 @@ ys = ACT2FN['silu'](g) * u
 res['silu'] = [ys.flatten().tolist()] + grads(ys, t('silu_R'), g, u)
 print(json.dumps(res))
 `;
+import { runReference } from '../../helpers/python_reference.js';
 
 type Case = Record<string, number[] | number>;
 
@@ -75,7 +75,8 @@ describe('rmsNorm, rotary and siluMul against transformers', { skip: PYTHON ? fa
       sin: Tensor.from(angles.map(Math.sin), [T, D / 2], f32), rot_R: randn([2, 3, T, D], r, f32),
       gate: randn([3, 40], r, f32, 4), up: randn([3, 40], r, f32), silu_R: randn([3, 40], r, f32),
     };
-    const run = spawnSync(PYTHON!, ['-c', SCRIPT], { input: asJson(inputs, { eps: 1e-6 }), encoding: 'utf8', timeout: 120_000 });
+    // Once per process: the spec runs on every backend with the same inputs.
+    const run = runReference({ python: PYTHON!, args: ['-c', SCRIPT], input: asJson(inputs, { eps: 1e-6 }), timeout: 120_000 });
     assert.equal(run.status, 0, `transformers failed: ${run.stderr}`);
     const theirs = JSON.parse(run.stdout) as Record<'rms' | 'rot' | 'silu', number[][]>;
     const mine = {

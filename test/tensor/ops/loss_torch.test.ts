@@ -6,14 +6,13 @@
  * ($SMOLCLUSTER_PYTHON, the project's venv /opt/torchvenv), except under CI=true.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { describe, it } from '../../helpers/every_backend.js';
 import { type CrossEntropyOptions, Tensor, affine, backward, crossEntropy } from '../../../src/tensor/index.js';
 import { assertValues, gradOf, itemOf, tensor } from '../../helpers/on_device.js';
 import { Rng, leaf, randn } from '../../helpers/tensors.js';
 
-const PYTHON = [process.env.SMOLCLUSTER_PYTHON, '/opt/torchvenv/bin/python'].filter((p): p is string => !!p)
-  .find((p) => spawnSync(p, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0);
+// find_spec, not `import torch`: an import alone costs seconds.
+const PYTHON = findPython([process.env.SMOLCLUSTER_PYTHON, '/opt/torchvenv/bin/python'], ['torch']);
 if (!PYTHON && process.env.CI === 'true') throw new Error('loss_torch: no Python with torch (set SMOLCLUSTER_PYTHON)');
 
 const SCRIPT = `
@@ -28,6 +27,8 @@ for c in json.load(sys.stdin):
     out.append({'loss': loss.item(), 'grad': x.grad.flatten().tolist()})
 print(json.dumps(out))
 `;
+import { runReference } from '../../helpers/python_reference.js';
+import { findPython } from '../../helpers/python.js';
 
 interface Case { name: string; shape: number[]; labels: number[]; options: CrossEntropyOptions; upstream: number; intermediate: boolean }
 
@@ -47,7 +48,7 @@ function torchResults(): { loss: number; grad: number[] }[] {
     logits: inputs[i], shape: c.shape, labels: c.labels, upstream: c.upstream,
     ignoreIndex: c.options.ignoreIndex ?? -100, smoothing: c.options.labelSmoothing ?? 0,
   }));
-  const run = spawnSync(PYTHON!, ['-c', SCRIPT], { input: JSON.stringify(cases), encoding: 'utf8', timeout: 120_000 });
+  const run = runReference({ python: PYTHON!, args: ['-c', SCRIPT], input: JSON.stringify(cases), timeout: 120_000 });
   assert.equal(run.status, 0, `torch failed: ${run.stderr}`);
   return JSON.parse(run.stdout);
 }

@@ -22,8 +22,8 @@ import { noGrad } from '../../../src/tensor/autograd.js';
 import { Rng } from '../../../src/util/rng.js';
 import { splitTrainTest } from '../../helpers/split.js';
 
-const PYTHON = [process.env.SMOLCLUSTER_PYTHON, '/opt/torchvenv/bin/python'].filter((p): p is string => !!p)
-  .find((p) => spawnSync(p, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0);
+// find_spec, not `import torch`: an import alone costs seconds.
+const PYTHON = findPython([process.env.SMOLCLUSTER_PYTHON, '/opt/torchvenv/bin/python'], ['torch']);
 if (!PYTHON && process.env.CI === 'true') throw new Error('label_smoothing: no Python with torch (set SMOLCLUSTER_PYTHON)');
 
 const SCRIPT = `
@@ -35,6 +35,7 @@ for c in json.load(sys.stdin):
     out.append(F.cross_entropy(x, torch.tensor(c['labels']), ignore_index=-100, label_smoothing=c['eps']).item())
 print(json.dumps(out))
 `;
+import { findPython } from '../../helpers/python.js';
 
 const rng = new Rng(5);
 const values = (n: number): Float32Array => Float32Array.from({ length: n }, () => rng.normal() * 3);
