@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, it as nodeIt } from 'node:test';
-import { REQUIRED_ON_CI, backendList, closeDeviceBackends, loadDeviceBackends } from '../tensor/backends/list.js';
+import { REQUIRED_ON_CI, backendList, closeDeviceBackends, loadDeviceBackends, specBackendList } from '../tensor/backends/list.js';
 import { CPU, deviceMemory } from '../../src/tensor/storage.js';
 import { suitesOver } from './suites_over.js';
 
@@ -36,4 +36,4 @@ for (const m of backendList().missing) {
   });
 }
 
-export const { describe, it, test } = suitesOver(() => backendList().available);
+export const { describe, it, test } = suitesOver(specBackendList);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { registeredBackends } from '../../../src/tensor/dispatch.js';
 import { CPU, deviceMemory } from '../../../src/tensor/storage.js';
-import { BACKEND_NAMES, LEFT_OUT, NARROWING_REFUSED, REFERENCE, REQUIRED_ON_CI, backendList, closeDeviceBackends, loadDeviceBackends } from './list.js';
+import { BACKEND_NAMES, LEFT_OUT, NARROWING_REFUSED, REFERENCE, REQUIRED_ON_CI, SPECS_SKIP_REFERENCE, backendList, closeDeviceBackends, loadDeviceBackends, specBackendList } from './list.js';
 
 await loadDeviceBackends();
 
@@ -38,6 +38,12 @@ describe('the conformance list of backends', () => {
       assert.ok(!REQUIRED_ON_CI.includes(name));
       assert.match(missing.find((m) => m.name === name)?.reason ?? '', /SMOLCLUSTER_TEST_BACKENDS/);
     }
+  });
+
+  it('leaves the reference out of the specs only where the narrowing is allowed, and keeps it loaded as the reference', () => {
+    if (NARROWING_REFUSED || !process.env.SMOLCLUSTER_TEST_BACKENDS) assert.equal(SPECS_SKIP_REFERENCE, false);
+    assert.equal(specBackendList().some((b) => b.name === REFERENCE), !SPECS_SKIP_REFERENCE);
+    assert.equal(available[0]?.name, REFERENCE);
   });
 
   for (const name of REQUIRED_ON_CI) {

@@ -24,13 +24,14 @@ export const REFERENCE = 'js';
 export const BACKEND_NAMES: readonly string[] = [REFERENCE, 'native', 'webgpu'];
 
 /**
- * SMOLCLUSTER_TEST_BACKENDS=js,native narrows the backends under test (unset: all of them; the
+ * SMOLCLUSTER_TEST_BACKENDS=native narrows the backends under test (unset: all of them; the
  * reference is always kept). Two runs set it: the linux-arm64 check (scripts/arm64-check.sh: under
  * qemu Dawn's arm64 build loads but finds no adapter) and the reruns at a lower CPU level
  * (scripts/cpu-levels.sh, SMOLCLUSTER_CPU set: the cap changes the native addon's paths, not the
- * GPU's). A backend left out is never loaded, is missing with that reason, and is not required
- * under CI=true. On x86-64 under CI=true without a CPU cap the narrowing is refused (ignored, and
- * list.test.ts fails saying so), so it can never excuse webgpu from the x86 CI run.
+ * GPU's). Both name `native` only: the reference then runs no specs of its own
+ * (SPECS_SKIP_REFERENCE). A backend left out is never loaded, is missing with that reason, and is
+ * not required under CI=true. On x86-64 under CI=true without a CPU cap the narrowing is refused
+ * (ignored, and list.test.ts fails saying so), so it can never excuse webgpu from the x86 CI run.
  */
 const narrowed = (process.env.SMOLCLUSTER_TEST_BACKENDS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 const narrowedOut = narrowed.length === 0 ? [] : BACKEND_NAMES.filter((n) => n !== REFERENCE && !narrowed.includes(n));
@@ -39,6 +40,14 @@ const cpuCapped = (process.env.SMOLCLUSTER_CPU ?? '') !== '' && process.env.SMOL
 export const NARROWING_REFUSED = narrowedOut.length > 0 && process.env.CI === 'true' && process.arch === 'x64' && !cpuCapped;
 /** The backends SMOLCLUSTER_TEST_BACKENDS leaves out here. */
 export const LEFT_OUT: readonly string[] = NARROWING_REFUSED ? [] : narrowedOut;
+/**
+ * Whether the specs (per_backend.ts, every_backend.ts) leave out the reference: where the narrowing
+ * names backends without it (SMOLCLUSTER_TEST_BACKENDS=native: scripts/cpu-levels.sh and the arm64
+ * check). The reference is plain JavaScript that never reads SMOLCLUSTER_CPU, so there its specs
+ * would repeat the x86 run's arithmetic (JavaScript's is the same on every CPU); it stays loaded,
+ * the reference the native addon's parity tests compare against.
+ */
+export const SPECS_SKIP_REFERENCE = !NARROWING_REFUSED && narrowed.length > 0 && !narrowed.includes(REFERENCE);
 
 /** Backends a CI machine must be able to run (webgpu on SwiftShader: .ci/run sets VK_ICD_FILENAMES), less those left out. */
 export const REQUIRED_ON_CI: readonly string[] = ['native', 'webgpu'].filter((n) => !LEFT_OUT.includes(n));
@@ -99,5 +108,10 @@ export function closeDeviceBackends(): void {
 
 /** The listed backends on the cpu device (the ones the synchronous per-backend op tests run on). */
 export function cpuBackendList(): RegisteredBackend[] {
-  return backendList().available.filter((b) => b.device === 'cpu');
+  return specBackendList().filter((b) => b.device === 'cpu');
+}
+
+/** The available backends a spec runs on: all of them, less the reference where SPECS_SKIP_REFERENCE. */
+export function specBackendList(): RegisteredBackend[] {
+  return backendList().available.filter((b) => !(SPECS_SKIP_REFERENCE && b.name === REFERENCE));
 }
