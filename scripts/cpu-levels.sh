@@ -14,19 +14,26 @@ levels=("$@")
 # tensor/: every kernel and op against js and float64 references; nn/: layers, LoRA and the model
 # families' parity; generate/: decode kernels (thin products, decode attention, the quantized
 # products) end to end. Left out, as the cap changes none of what they test: the WebGPU files and
-# backend (SMOLCLUSTER_TEST_BACKENDS=js,native: the GPU's kernels are not the addon's), and the
-# GGUF file-format tests (gguf_llama, gguf_generator: names, layouts, tokenizers, llama.cpp's side;
-# the quantized kernels they run are tested per level by quant_native and gguf_faithful).
+# backend, and the js reference's own specs (SMOLCLUSTER_TEST_BACKENDS=native: the GPU's kernels
+# are not the addon's, and the reference is plain JavaScript that never reads the cap; it stays
+# loaded as the reference), and the GGUF file-format tests (gguf_llama, gguf_generator: names,
+# layouts, tokenizers, llama.cpp's side; the quantized kernels they run are tested per level by
+# quant_native and gguf_faithful).
+# The Python references (torch, transformers, gguf-py) do not depend on the cap either: the first
+# level computes them, the next ones reuse them (SMOLCLUSTER_REFERENCE_CACHE,
+# test/helpers/python_reference.ts: keyed by the script and the contents of its inputs).
 suites=()
 for f in dist/test/tensor dist/test/nn dist/test/generate; do
   while IFS= read -r file; do
     case "$(basename "$file")" in *webgpu*|gguf_llama.test.js|gguf_generator.test.js) ;; *) suites+=("${file#dist/test/}") ;; esac
   done < <(find "$f" -name '*.test.js' | sort)
 done
+references=$(mktemp -d "${TMPDIR:-/tmp}/smolcluster-references-XXXXXX")
+trap 'rm -rf "$references"' EXIT
 for level in "${levels[@]}"; do
   start=$(date +%s)
   echo "cpu-levels: SMOLCLUSTER_CPU=$level node scripts/run-tests.mjs (${#suites[@]} files of tensor/, nn/, generate/)"
-  SMOLCLUSTER_CPU="$level" SMOLCLUSTER_TEST_BACKENDS=js,native node scripts/run-tests.mjs "${suites[@]}" > ".cpu-level-$level.log" 2>&1 || {
+  SMOLCLUSTER_CPU="$level" SMOLCLUSTER_TEST_BACKENDS=native SMOLCLUSTER_REFERENCE_CACHE="$references" node scripts/run-tests.mjs "${suites[@]}" > ".cpu-level-$level.log" 2>&1 || {
     grep -E '^✖|^  ✖|AssertionError|test at ' ".cpu-level-$level.log" | head -60
     echo "cpu-levels: FAILED at SMOLCLUSTER_CPU=$level (whole output: .cpu-level-$level.log)"
     exit 1
