@@ -33,6 +33,8 @@ constexpr int qBlockBytes(QFmt f) {
   return bytes[static_cast<int>(f)];
 }
 constexpr bool qHasOffset(QFmt f) { return !(f == QFmt::Q8_0 || f == QFmt::Q4_0 || f == QFmt::Q5_0 || f == QFmt::Q6_K); }
+/** Whether each 16 weights have a scale of their own (Q6_K); every other format has one per 32 or more. */
+constexpr bool qScalePer16(QFmt f) { return f == QFmt::Q6_K; }
 
 inline const QTraits& qtraits(QFmt f) {
   static const QTraits t[] = {
@@ -79,20 +81,9 @@ inline uint32_t le32(const uint8_t* p) {
          (static_cast<uint32_t>(p[3]) << 24);
 }
 
-/** A K-quant's six-bit scale and min of sub-block j (ggml's get_scale_min_k4). */
-inline void kScaleMin(const uint8_t* s, int j, int& sc, int& m) {
-  if (j < 4) {
-    sc = s[j] & 63;
-    m = s[j + 4] & 63;
-  } else {
-    sc = (s[j + 4] & 0x0f) | ((s[j - 4] >> 6) << 4);
-    m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-  }
-}
-
 /**
- * All eight six-bit scales and mins of a K-quant super-block at once (kScaleMin's values, j = 0..7):
- * ggml's word-wise unpacking of the 12 bytes, which leaves the loops over them free of branches.
+ * All eight six-bit scales and mins of a K-quant super-block at once (ggml's get_scale_min_k4 for
+ * j = 0..7): its word-wise unpacking of the 12 bytes, which leaves the loops over them free of branches.
  */
 inline void kScalesMins(const uint8_t* s, uint8_t sc[8], uint8_t m[8]) {
   constexpr uint32_t low6 = 0x3f3f3f3f, low4 = 0x0f0f0f0f, top2 = 0x03030303;
@@ -151,10 +142,10 @@ inline __attribute__((always_inline)) void dequantizeBlock(const uint8_t* src, f
     }
   } else if constexpr (F == QFmt::Q4_K || F == QFmt::Q5_K) {
     const float d = halfToFloat(le16(b)), dmin = halfToFloat(le16(b + 2));
+    uint8_t sc[8], m[8];
+    kScalesMins(b + 4, sc, m);
     for (int g = 0; g < 8; g++) {
-      int sc, m;
-      kScaleMin(b + 4, g, sc, m);
-      const float dl = d * static_cast<float>(sc), ml = dmin * static_cast<float>(m);
+      const float dl = d * static_cast<float>(sc[g]), ml = dmin * static_cast<float>(m[g]);
       for (int j = 0; j < 32; j++) {
         int q;
         if constexpr (F == QFmt::Q4_K) q = (b[16 + 32 * (g >> 1) + j] >> (4 * (g & 1))) & 15;

@@ -116,7 +116,7 @@ SC_QDOT_TARGET void dotRow1(const QuantDot& t, int64_t n0, int64_t n1) {
         const int8_t* xq = t.xq + blk * BW;
         const float* xd = t.xd + blk * CH;
         for (int ch = 0; ch < CH; ch += 2) {
-          if constexpr (F == QFmt::Q6_K) {  // a scale per 16 weights
+          if constexpr (qScalePer16(F)) {
             even = Isa::dot32(even, w + 32 * ch, xq + 32 * ch, a0[2 * ch] * xd[ch], a0[2 * ch + 1] * xd[ch]);
             odd = Isa::dot32(odd, w + 32 * ch + 32, xq + 32 * ch + 32, a0[2 * ch + 2] * xd[ch + 1], a0[2 * ch + 3] * xd[ch + 1]);
           } else {  // one per 32 (or more)
