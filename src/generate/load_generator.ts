@@ -115,7 +115,7 @@ async function loadGgufGenerator(source: string, resolved: ResolvedSource, opts:
  */
 async function readyForInference(source: string, model: Module, spec: CausalLmSpec, opts: LoadGeneratorOptions, onGpu: boolean): Promise<Pick<Generator, 'model' | 'quantized'>> {
   // A quantized file or MLX folder: its formats have cpu kernels only.
-  if (onGpu && model.namedParameters().some(([, p]) => isQuantType(p.dtype))) throw new ModelSourceError('--device gpu', 'quantized weights run on the cpu; drop --device gpu');
+  if (onGpu && holdsQuantizedWeights(model)) throw new ModelSourceError('--device gpu', 'quantized weights run on the cpu; drop --device gpu');
   const quantized = opts.quantize === undefined ? undefined : quantizeForGeneration(source, model, spec, opts.quantize, onGpu);
   const placed = onGpu ? await placeOnGpu(model, spec) : model;
   holdWeightsInHugePages(placed);
@@ -123,11 +123,16 @@ async function readyForInference(source: string, model: Module, spec: CausalLmSp
   return { model: placed as unknown as CausalLm, ...(quantized ? { quantized } : {}) };
 }
 
+/** Whether a model holds weights in a quantized format (a GGUF file's, an MLX folder's, --quantize's). */
+function holdsQuantizedWeights(model: Module): boolean {
+  return model.namedParameters().some(([, p]) => isQuantType(p.dtype));
+}
+
 /** --quantize: the Llama family's weight matrices in the scheme's formats, on the cpu (whose backends have their kernels). */
 function quantizeForGeneration(source: string, model: Module, spec: CausalLmSpec, scheme: QuantScheme, onGpu: boolean): Generator['quantized'] {
   if (onGpu) throw new ModelSourceError('--quantize', 'quantized weights run on the cpu; drop --device gpu or --quantize');
   if (spec.type !== 'llama') throw new ModelSourceError(source, `holds a ${spec.type} model; --quantize takes the Llama family (llama, qwen2, qwen3, mixtral)`);
-  if (model.namedParameters().some(([, p]) => p.dtype !== 'float32')) throw new ModelSourceError(source, `is quantized already; --quantize ${scheme} takes a float model`);
+  if (holdsQuantizedWeights(model)) throw new ModelSourceError(source, `is quantized already; --quantize ${scheme} takes a float model`);
   const { bytesBefore, bytesAfter } = quantizeModel(model, spec, scheme);
   return { scheme, bytesBefore, bytesAfter };
 }
