@@ -5,7 +5,8 @@
  * prefill runs the quantized products on dequantized tiles, and each of the first 16 positions is
  * also taken as the last row of a short forward, which runs the integer path (x quantized per
  * block, as llama.cpp does) where the backend has one. Mean KL(theirs ‖ ours) ≤ 1e-3 nats a token
- * and top-1 agreement ≥ 99 %, at Q8_0, Q4_0 and Q4_K_M.
+ * and top-1 agreement ≥ 99 %, at Q8_0, Q4_0 and Q4_K_M. And the perplexity of those ids (each
+ * next id scored) within 0.5 % of llama.cpp's on the same file (node-llama-cpp's logits, one thread).
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,6 +25,7 @@ import { Tensor } from '../../src/tensor/tensor.js';
 import { Rng } from '../../src/util/rng.js';
 import { PYTHON, SKIP } from '../nn/interchange/hf_transformers.js';
 import { runReference } from '../helpers/python_reference.js';
+import { loadNodeLlamaCpp } from '../../bench/lib/generate_llama_cpp.js';
 
 const BENCH = resolve(dirname(fileURLToPath(import.meta.url)), '../../../bench/reference/hf_to_gguf.py');
 const SCRIPT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../test/generate/gguf_logits.py');
@@ -48,6 +50,43 @@ function compare(theirs: Float32Array, ours: Float32Array): { kl: number; same: 
   for (let i = 0; i < lp.length; i++) kl += Math.exp(lp[i]) * (lp[i] - lq[i]);
   const argmax = (a: Float64Array): number => a.reduce((best, v, i) => (v > a[best] ? i : best), 0);
   return { kl, same: argmax(lp) === argmax(lq) };
+}
+
+/** exp of the mean negative log-probability of ids[p + 1] under row p of `logits` (T rows of VOCAB). */
+function perplexity(rowLogits: (p: number) => ArrayLike<number>, ids: Int32Array): number {
+  let nll = 0;
+  for (let p = 0; p + 1 < ids.length; p++) nll -= logSoftmax(Float64Array.from(rowLogits(p)))[ids[p + 1]];
+  return Math.exp(nll / (ids.length - 1));
+}
+
+type Token = number;
+interface LlamaSequence { controlledEvaluate(input: [Token, { generateNext: { logits: true } }][]): Promise<({ next: { logits?: Map<Token, number> } } | undefined)[]> }
+interface LlamaContext { getSequence(): LlamaSequence; dispose(): Promise<void> }
+interface LlamaModel { createContext(o: { contextSize: number; sequences: number; threads: number; batchSize: number }): Promise<LlamaContext>; dispose(): Promise<void> }
+interface Llama { loadModel(o: { modelPath: string; gpuLayers: number }): Promise<LlamaModel>; dispose(): Promise<void> }
+
+/** llama.cpp's logits (node-llama-cpp, cpu, one thread) after each of `ids`, teacher-forced in one pass: T rows of VOCAB. */
+async function llamaCppLogits(getLlama: (o: object) => Promise<unknown>, path: string, ids: Int32Array): Promise<Float64Array> {
+  const llama = await getLlama({ gpu: false, maxThreads: 1, logLevel: 'error' }) as Llama;
+  const model = await llama.loadModel({ modelPath: path, gpuLayers: 0 });
+  try {
+    const context = await model.createContext({ contextSize: ids.length, sequences: 1, threads: 1, batchSize: ids.length });
+    try {
+      const out = await context.getSequence().controlledEvaluate([...ids].map((id) => [id, { generateNext: { logits: true } }]));
+      const rows = new Float64Array(ids.length * VOCAB);
+      out.forEach((o, p) => {
+        const logits = o?.next.logits;
+        assert.ok(logits && logits.size === VOCAB, `llama.cpp gave ${logits?.size ?? 'no'} logits at position ${p}`);
+        for (const [token, v] of logits) rows[p * VOCAB + token] = v;
+      });
+      return rows;
+    } finally {
+      await context.dispose();
+    }
+  } finally {
+    await model.dispose();
+    await llama.dispose();
+  }
 }
 
 function forward(model: Module, ids: Int32Array): Float32Array {
@@ -82,6 +121,7 @@ describe('logits from a quantized GGUF file against transformers on its dequanti
     return path;
   }
 
+  const prefills = new Map<string, { path: string; prefill: Float32Array }>();
   for (const [name, write] of files) {
     it(`${name}: mean KL ≤ 1e-3 nats a token and top-1 agreement ≥ 99 % over ${T} positions and the first 16 as decode rows`, async (t) => {
       const path = await write();
@@ -103,6 +143,23 @@ describe('logits from a quantized GGUF file against transformers on its dequanti
       assert.ok(meanKl <= 1e-3, `mean KL ${meanKl}`);
       assert.ok(agree >= 0.99, `top-1 agreement ${agree}`);
       t.diagnostic(`${name}: mean KL ${meanKl.toExponential(2)} nats, top-1 agreement ${(100 * agree).toFixed(2)} % over ${rows.length} rows`);
+      prefills.set(name, { path, prefill });
+    });
+
+    it(`${name}: perplexity of the ${T} ids within 0.5 % of llama.cpp's on the same file`, async (t) => {
+      const ran = prefills.get(name);
+      assert.ok(ran, 'the logits case above ran first');
+      const lib = await loadNodeLlamaCpp();
+      if (typeof lib === 'string') {
+        if (process.env.CI === 'true') assert.fail(lib);
+        return t.skip(lib);
+      }
+      const theirs = await llamaCppLogits(lib.getLlama, ran.path, ids);
+      const ours = perplexity((p) => ran.prefill.subarray(p * VOCAB, (p + 1) * VOCAB), ids);
+      const reference = perplexity((p) => theirs.subarray(p * VOCAB, (p + 1) * VOCAB), ids);
+      const rel = Math.abs(ours / reference - 1);
+      assert.ok(rel <= 0.005, `perplexity ${ours} against llama.cpp's ${reference}: ${(100 * rel).toFixed(3)} % apart`);
+      t.diagnostic(`${name}: perplexity ${ours.toFixed(4)}, llama.cpp ${reference.toFixed(4)} (node-llama-cpp ${lib.version}), ${(100 * rel).toFixed(4)} % apart`);
     });
   }
 });
