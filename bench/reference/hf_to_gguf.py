@@ -45,7 +45,17 @@ def byte_chars():
 
 def stand_in_vocab(writer, vocab_size):
     alphabet = byte_chars()
-    tokens = [alphabet[i] if i < 256 else alphabet[i // 256] + alphabet[i % 256] for i in range(vocab_size)]
+
+    def token(i):
+        # i's digits in base 256, spelled in the byte alphabet: distinct for every id (Qwen2.5's
+        # 151,936 need three characters past 65,535).
+        text = alphabet[i % 256]
+        while i >= 256:
+            i //= 256
+            text = alphabet[i % 256] + text
+        return text
+
+    tokens = [token(i) for i in range(vocab_size)]
     writer.add_tokenizer_model("gpt2")
     writer.add_tokenizer_pre("default")
     writer.add_token_list(tokens)
