@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from '../../helpers/per_backend.js';
 import { Tensor, backward, rmsNorm, rotary, siluMul } from '../../../src/tensor/index.js';
 import { findPython } from '../../helpers/python.js';
+import { runReference } from '../../helpers/python_reference.js';
 import { Rng, assertClose, randn, uniform } from '../../helpers/tensors.js';
 
 const PYTHON = findPython([process.env.SMOLCLUSTER_PYTHON, '/opt/torchvenv/bin/python'], ['torch', 'transformers']);
@@ -37,7 +38,6 @@ ys = ACT2FN['silu'](g) * u
 res['silu'] = [ys.flatten().tolist()] + grads(ys, t('silu_R'), g, u)
 print(json.dumps(res))
 `;
-import { runReference } from '../../helpers/python_reference.js';
 
 type Case = Record<string, number[] | number>;
 

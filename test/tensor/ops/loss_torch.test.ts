@@ -9,6 +9,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from '../../helpers/every_backend.js';
 import { type CrossEntropyOptions, Tensor, affine, backward, crossEntropy } from '../../../src/tensor/index.js';
 import { assertValues, gradOf, itemOf, tensor } from '../../helpers/on_device.js';
+import { findPython } from '../../helpers/python.js';
+import { runReference } from '../../helpers/python_reference.js';
 import { Rng, leaf, randn } from '../../helpers/tensors.js';
 
 // find_spec, not `import torch`: an import alone costs seconds.
@@ -27,8 +29,6 @@ for c in json.load(sys.stdin):
     out.append({'loss': loss.item(), 'grad': x.grad.flatten().tolist()})
 print(json.dumps(out))
 `;
-import { runReference } from '../../helpers/python_reference.js';
-import { findPython } from '../../helpers/python.js';
 
 interface Case { name: string; shape: number[]; labels: number[]; options: CrossEntropyOptions; upstream: number; intermediate: boolean }
 

@@ -20,6 +20,7 @@ import { LocalStrategy } from '../../../src/train/strategies/local.js';
 import { Tensor } from '../../../src/tensor/tensor.js';
 import { noGrad } from '../../../src/tensor/autograd.js';
 import { Rng } from '../../../src/util/rng.js';
+import { findPython } from '../../helpers/python.js';
 import { splitTrainTest } from '../../helpers/split.js';
 
 // find_spec, not `import torch`: an import alone costs seconds.
@@ -35,7 +36,6 @@ for c in json.load(sys.stdin):
     out.append(F.cross_entropy(x, torch.tensor(c['labels']), ignore_index=-100, label_smoothing=c['eps']).item())
 print(json.dumps(out))
 `;
-import { findPython } from '../../helpers/python.js';
 
 const rng = new Rng(5);
 const values = (n: number): Float32Array => Float32Array.from({ length: n }, () => rng.normal() * 3);
