@@ -8,6 +8,7 @@
  * and top-1 agreement ≥ 99 %, at Q8_0, Q4_0 and Q4_K_M. And the perplexity of those ids (each
  * next id scored) within 0.5 % of llama.cpp's on the same file (node-llama-cpp's logits, one thread).
  */
+// run-tests: own process (imported beside the other generate/ and nn/ files, node-llama-cpp's evaluation hung past the 300 s timeout)
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

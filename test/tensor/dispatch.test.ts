@@ -1,4 +1,5 @@
 /** The open backend list and the kernel lookup: ops dispatch on the tensor's (op, device, dtype), never on a backend's name. */
+// run-tests: own process (it asserts which backends are registered: other files register more)
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Backend } from '../../src/tensor/backend.js';

@@ -1,4 +1,5 @@
 /** The storage handle (src/tensor/storage.ts) on the cpu device (src/tensor/backends/cpu/storage.ts). */
+// run-tests: own process (it asserts which devices are registered: other files register more)
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import '../../src/tensor/dispatch.js'; // registers the cpu device

@@ -3,6 +3,7 @@
  * installs); on a device the host cannot map (far_device.ts, and webgpu on SwiftShader under
  * CI=true) a copy is read, or a fresh array received into and written back by install.
  */
+// run-tests: own process (it opens and closes a WebGPU device in its hooks: imported beside the other tensor/ files, a device copy was aborted)
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import '../../../src/tensor/dispatch.js'; // registers the cpu device

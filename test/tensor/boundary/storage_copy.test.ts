@@ -3,6 +3,7 @@
  * target's own device are copied there by a kernel, bit for bit; a device the host cannot map
  * (far_device.ts) cannot reach another device without an awaited read, and canCopy says so first.
  */
+// run-tests: own process (it opens and closes a WebGPU device in its hooks: imported beside the other tensor/ files, a device copy was aborted)
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import '../../../src/tensor/dispatch.js'; // registers the cpu device
