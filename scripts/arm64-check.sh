@@ -26,9 +26,11 @@ if [ "${ARM64_SKIP_TSC:-0}" != 1 ]; then
   say "tsc in $((SECONDS - t0)) s"
 fi
 
-# 5. The kernel, op and parity tests under qemu: 45 files, ≈1,090 tests, 2–5 min on 2 cores with the
+# 5. The kernel, op and parity tests under qemu: 48 files, ≈700 tests, 1.5–3 min on 2 cores with the
 #    machine's load (node starts ×18 slower, native kernels ×14, single-thread sgemm ×200 under
-#    emulation): the whole suite does not fit.
+#    emulation): the whole suite does not fit. The files share four processes (--isolation none):
+#    a node process and its imports take ≈ 4 s under qemu, which one process per file paid 48 times
+#    (194 s for these files, 85 s shared, on an AMD EPYC with 2 cores).
 #    Left out: webgpu*.test.js (Dawn's arm64 build loads under qemu but finds no adapter), and the
 #    js reference's own specs (JavaScript's arithmetic is the same on every CPU; the x86 run has
 #    them), hence SMOLCLUSTER_TEST_BACKENDS=native: under CI=true it is allowed only off x86-64 or
@@ -45,7 +47,7 @@ fi
 t0=$SECONDS
 say "running ${#tests[@]} test filters under qemu: ${tests[*]}"
 SMOLCLUSTER_NATIVE_ADDON=$ADDON SMOLCLUSTER_TEST_BACKENDS=native \
-  "$NODE" scripts/run-tests.mjs "${tests[@]}" || die "tests failed under qemu (arm64)"
+  "$NODE" scripts/run-tests.mjs --isolation none --concurrency 4 "${tests[@]}" || die "tests failed under qemu (arm64)"
 say "tests passed in $((SECONDS - t0)) s"
 
 # 6. The kernel tests again at the lower arm64 levels: neon-dotprod (no BF16: the widened bf16 kernel)
@@ -58,7 +60,7 @@ if [ -z "${ARM64_CPU:-}" ]; then
     extra=()
     case "$level" in neon-dotprod|neon-bf16) ;; *) extra=(tensor/backends/quant_native) ;; esac
     SMOLCLUSTER_CPU=$level SMOLCLUSTER_NATIVE_ADDON=$ADDON SMOLCLUSTER_TEST_BACKENDS=native \
-      "$NODE" scripts/run-tests.mjs "${kernels[@]}" "${extra[@]}" > "$CACHE/level-$level.log" 2>&1 \
+      "$NODE" scripts/run-tests.mjs --isolation none "${kernels[@]}" "${extra[@]}" > "$CACHE/level-$level.log" 2>&1 \
       || { tail -n 60 "$CACHE/level-$level.log"; die "kernel tests failed under qemu at SMOLCLUSTER_CPU=$level"; }
     say "kernel tests at SMOLCLUSTER_CPU=$level passed in $((SECONDS - t0)) s"
   done
