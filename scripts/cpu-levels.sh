@@ -21,15 +21,20 @@ levels=("$@")
 # quant_native and gguf_faithful).
 # The Python references (torch, transformers, gguf-py) do not depend on the cap either: the first
 # level computes them, the next ones reuse them (SMOLCLUSTER_REFERENCE_CACHE,
-# test/helpers/python_reference.ts: keyed by the script and the contents of its inputs).
+# test/helpers/python_reference.ts: keyed by the script and the contents of its inputs). A folder
+# the caller names is used and kept (.ci/run's, for npm test after it); else a temporary one.
 suites=()
 for f in dist/test/tensor dist/test/nn dist/test/generate; do
   while IFS= read -r file; do
     case "$(basename "$file")" in *webgpu*|gguf_llama.test.js|gguf_generator.test.js) ;; *) suites+=("${file#dist/test/}") ;; esac
   done < <(find "$f" -name '*.test.js' | sort)
 done
-references=$(mktemp -d "${TMPDIR:-/tmp}/smolcluster-references-XXXXXX")
-trap 'rm -rf "$references"' EXIT
+if [ -n "${SMOLCLUSTER_REFERENCE_CACHE:-}" ]; then
+  references=$SMOLCLUSTER_REFERENCE_CACHE
+else
+  references=$(mktemp -d "${TMPDIR:-/tmp}/smolcluster-references-XXXXXX")
+  trap 'rm -rf "$references"' EXIT
+fi
 for level in "${levels[@]}"; do
   start=$(date +%s)
   echo "cpu-levels: SMOLCLUSTER_CPU=$level node scripts/run-tests.mjs (${#suites[@]} files of tensor/, nn/, generate/)"

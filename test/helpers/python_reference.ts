@@ -5,7 +5,8 @@
  *    the same reference each time;
  *  - across processes where SMOLCLUSTER_REFERENCE_CACHE names a folder: scripts/cpu-levels.sh sets
  *    one for its reruns of the same tests at each CPU cap, whose references do not depend on the
- *    cap (only our side does). The folder lives for one such run; nothing else sets it.
+ *    cap (only our side does); .ci/run names it and keeps it for npm test after them. The folder
+ *    lives for one such run; nothing else sets it.
  * A call's key is the Python, stdin, and its arguments with every existing file or folder replaced
  * by a hash of its contents (the script, the model folder, the inputs a test wrote to a temporary
  * folder) and each declared output by its position. Where an input file names paths under the
