@@ -3,8 +3,9 @@
  * file, the key (as a dotted path) and what was expected.
  */
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { basename } from 'node:path';
-import { parseDocument } from 'yaml';
+import type * as Yaml from 'yaml';
 import type { ZodError, ZodIssue, ZodTypeAny, z } from 'zod';
 import { ConfigError } from '../util/errors.js';
 import type { ModelType } from '../nn/models/names.js';
@@ -16,6 +17,10 @@ import { canonicalDataset, canonicalModel, closest } from './spellings.js';
 
 const MNIST = { inputDim: 784, out: 10 };
 
+/** yaml, loaded on first use: every command imports this file, most read no YAML, and loading the parser cost each process start ≈ 47 ms. */
+let yaml: typeof Yaml | undefined;
+const yamlParser = (): typeof Yaml => (yaml ??= createRequire(import.meta.url)('yaml') as typeof Yaml);
+
 /** The YAML document of a file as plain data (mappings as objects). */
 export function readYaml(file: string): unknown {
   let text: string;
@@ -24,7 +29,7 @@ export function readYaml(file: string): unknown {
   } catch (err) {
     throw new ConfigError(file, '', `cannot read the file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  const doc = yamlParser().parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   throwProblems(doc.errors.map((e) => syntaxProblem(file, text, e)));
   const data = doc.toJS() as unknown;
   if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new ConfigError(file, '', 'expected a mapping of keys to values at the top level');
