@@ -77,7 +77,7 @@ function importAll(files) {
   return new Promise((done) => child.on('close', (code, signal) => done({ status: code ?? 1, output: signal ? `${output}\nrun-tests: killed by ${signal}\n` : output })));
 }
 
-/** `files` in `concurrency` shared processes, each one's report printed whole when it ends; the worst exit status. */
+/** `files` in `concurrency` shared processes, each one's report printed whole when it ends; the first non-zero exit status, else 0. */
 async function runShared(files, concurrency) {
   const groups = balancedGroups(files, concurrency);
   const results = await Promise.all(groups.map(async (group, i) => {
