@@ -10,12 +10,15 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const OUTPUTS = ['.d.ts.map', '.js.map', '.d.ts', '.js'];
+/** scripts/bundle-cli.mjs's output, not tsc's: it rebuilds the folder whole. */
+const BUNDLE = join('src', 'cli', 'bundle');
 
 /** The source a dist file was compiled from (dist/src/a/b.js → src/a/b.ts), or null if it is not tsc's. */
 function sourceOf(root, file) {
   const ext = OUTPUTS.find((e) => file.endsWith(e));
   if (!ext) return null;
   const rel = relative(join(root, 'dist'), file);
+  if (rel.startsWith(BUNDLE + '/')) return null;
   return join(root, rel.slice(0, -ext.length) + '.ts');
 }
 
