@@ -160,6 +160,17 @@ napi_value QuantLinearKernel(Args& a) {
     const DotFn kernel = dotKernel(&name);
     // A thread's rows: at least ~64 KB of weight bytes before the product forks.
     const int64_t grain = std::max<int64_t>(4, 65536 / std::max<int64_t>(1, rowBytes(a, f, K)));
+#if defined(__x86_64__)
+    if (M == 1 && kernel == quantDotVnni && quantRow1Avx512Handles(f)) {
+      // The caller's scratch, named by a plain reference: a thread_local named in the lambda would be each worker's own.
+      thread_local QuantRow1X scratch;
+      QuantRow1X& x1 = scratch;
+      prepareRow1Avx512(f, q.data(), d.data(), K, x1);
+      parallelRange(N, grain, [&](int64_t lo, int64_t hi) { quantRow1Avx512(f, x1, w.p, K, bias.p, y.p, lo, hi); });
+      g_lastImpl.store(name, std::memory_order_relaxed);
+      return undefinedValue(a.env());
+    }
+#endif
     for (int64_t m0 = 0; m0 < M; m0 += kQuantDotChunk) {
       QuantDot t;
       t.fmt = f;

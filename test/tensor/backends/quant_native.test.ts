@@ -189,43 +189,49 @@ describe('native quant kernels against the js reference', { skip }, () => {
     }
   });
 
-  test(`quantLinear at M = 1, 3, 8, 16 takes the integer path (${expectedDotPath()} here) within the activation quantization's bound`, () => {
-    const N = 37;
-    for (const type of QUANT_TYPES) {
-      const K = colsOf(type);
-      const blockW = quantFormat(type).blockWeights;
-      const { bytes, dense } = weight(type, N, K, 21);
-      const bias = gaussian(N, 22);
-      const js = jsQuantKernels(type);
-      for (const M of [1, 3, 8, 16]) {
-        const x = gaussian(M * K, 23 + M);
-        const want = new Float32Array(M * N);
-        js.quantLinear(bytes, x, M, N, K, want, bias);
-        const got = new Float32Array(M * N).fill(NaN);
-        nativeKernels(type).quantLinear(buf(bytes), buf(x), M, N, K, buf(got), buf(bias));
-        assert.equal(nativeInternals()!.lastQuantImpl(), expectedDotPath(), `${type} M=${M}`);
-        const dx = activationScales(x);
-        let within = 0;
-        let bogusOut = 0;
-        for (let m = 0; m < M; m++) {
-          for (let n = 0; n < N; n++) {
-            const i = m * N + n;
-            const err = Math.abs(got[i] - want[i]);
-            const b = integerBounds(dense, x, dx, m, n, K, blockW, mlx8Shift(type, bytes, K));
-            const at = `${type} M=${M} y[${m},${n}] native ${got[i]} vs js ${want[i]}`;
-            assert.ok(err <= b.worst, `${at}: |Δ| ${err} past the worst-case bound ${b.worst}`);
-            assert.ok(err <= b.sigma6, `${at}: |Δ| ${err} past six standard deviations ${b.sigma6}`);
-            if (err <= b.sigma6 / 4) within++;
-            // A kernel that dropped x's last block of 32 would be off by that block's products.
-            let dropped = 0;
-            for (let k = K - 32; k < K; k++) dropped += dense[n * K + k] * x[m * K + k];
-            if (n >= 3 && Math.abs(dropped) > b.sigma6) bogusOut++;
-          }
-        }
-        // The statistical bound is not loose: most errors sit well inside it, and a dropped block breaks it for most rows.
-        assert.ok(within >= 0.5 * M * N, `${type} M=${M}: only ${within} of ${M * N} errors within a quarter of the bound`);
-        assert.ok(bogusOut >= 0.5 * M * (N - 3), `${type} M=${M}: a dropped block stays within the bound for ${M * (N - 3) - bogusOut} rows`);
+  /**
+   * quantLinear of M rows over an [N, K] weight in `type` takes the integer path, each output within
+   * the activation quantization's bounds (header), and the statistical bound is not loose: most
+   * errors sit well inside it, and a dropped last block of 32 breaks it for most rows.
+   */
+  function checkIntegerPath(type: QuantType, N: number, K: number, M: number, seed: number): void {
+    const blockW = quantFormat(type).blockWeights;
+    const { bytes, dense } = weight(type, N, K, seed);
+    const bias = gaussian(N, seed + 1);
+    const x = gaussian(M * K, seed + 2 + M);
+    const want = new Float32Array(M * N);
+    jsQuantKernels(type).quantLinear(bytes, x, M, N, K, want, bias);
+    const got = new Float32Array(M * N).fill(NaN);
+    nativeKernels(type).quantLinear(buf(bytes), buf(x), M, N, K, buf(got), buf(bias));
+    assert.equal(nativeInternals()!.lastQuantImpl(), expectedDotPath(), `${type} M=${M}`);
+    const dx = activationScales(x);
+    let within = 0;
+    let bogusOut = 0;
+    for (let m = 0; m < M; m++) {
+      for (let n = 0; n < N; n++) {
+        const i = m * N + n;
+        const err = Math.abs(got[i] - want[i]);
+        const b = integerBounds(dense, x, dx, m, n, K, blockW, mlx8Shift(type, bytes, K));
+        const at = `${type} K=${K} M=${M} y[${m},${n}] native ${got[i]} vs js ${want[i]}`;
+        assert.ok(err <= b.worst, `${at}: |Δ| ${err} past the worst-case bound ${b.worst}`);
+        assert.ok(err <= b.sigma6, `${at}: |Δ| ${err} past six standard deviations ${b.sigma6}`);
+        if (err <= b.sigma6 / 4) within++;
+        let dropped = 0;
+        for (let k = K - 32; k < K; k++) dropped += dense[n * K + k] * x[m * K + k];
+        if (n >= 3 && Math.abs(dropped) > b.sigma6) bogusOut++;
       }
+    }
+    assert.ok(within >= 0.5 * M * N, `${type} K=${K} M=${M}: only ${within} of ${M * N} errors within a quarter of the bound`);
+    assert.ok(bogusOut >= 0.5 * M * (N - 3), `${type} K=${K} M=${M}: a dropped block stays within the bound for ${M * (N - 3) - bogusOut} rows`);
+  }
+
+  test(`quantLinear at M = 1, 3, 8, 16 takes the integer path (${expectedDotPath()} here) within the activation quantization's bound`, () => {
+    for (const type of QUANT_TYPES) for (const M of [1, 3, 8, 16]) checkIntegerPath(type, 37, colsOf(type), M, 21);
+  });
+
+  test('one row of x over K that leaves 0 to 3 blocks of 32 past whole groups of 128 (quant_row1_avx512.cc reads those with masks), and K under 128', () => {
+    for (const type of QUANT_TYPES.filter((t) => quantFormat(t).blockWeights === 32)) {
+      for (const K of [32, 96, 512, 544, 576, 608]) checkIntegerPath(type, 37, K, 1, 31);
     }
   });
 
@@ -327,9 +333,9 @@ describe('native quant kernels against the js reference', { skip }, () => {
   test('the integer path split over two threads gives the one-thread results bit for bit (rows of W are independent)', () => {
     const host = loaded.backend!;
     const before = host.getThreads();
-    const [M, N] = [3, 600]; // past two grains of rows for every K here (quant_linear.cc: ≥ 64 KB of weight a thread)
+    const N = 600; // past two grains of rows for every K here (quant_linear.cc: ≥ 64 KB of weight a thread)
     try {
-      for (const type of ['q4_0', 'q8_0', 'q4_k', 'q6_k', 'mlx4'] as const) {
+      for (const [type, M] of [['q4_0', 3], ['q8_0', 3], ['q4_k', 3], ['q6_k', 3], ['mlx4', 3], ['q4_0', 1], ['q5_0', 1], ['q8_0', 1], ['q4_k', 1], ['q6_k', 1]] as const) {
         const K = colsOf(type);
         const { bytes } = weight(type, N, K, 61);
         const x = gaussian(M * K, 62);
@@ -340,7 +346,7 @@ describe('native quant kernels against the js reference', { skip }, () => {
           nativeKernels(type).quantLinear(buf(bytes), buf(x), M, N, K, buf(y), buf(bias));
           return y;
         };
-        sameBits(run(2), run(1), `${type} two threads`);
+        sameBits(run(2), run(1), `${type} M=${M} two threads`);
       }
     } finally {
       host.setThreads(before);
@@ -348,7 +354,7 @@ describe('native quant kernels against the js reference', { skip }, () => {
   });
 
   test('a NaN or an infinity in x makes its row of y NaN on the integer path (never a finite value that hides it)', () => {
-    for (const type of ['q8_0', 'q4_k', 'mlx4'] as const) {
+    for (const type of ['q8_0', 'q4_0', 'q5_0', 'q4_k', 'mlx4'] as const) {
       const K = colsOf(type);
       const N = 5;
       const { bytes } = weight(type, N, K, 71);
@@ -361,6 +367,10 @@ describe('native quant kernels against the js reference', { skip }, () => {
         assert.ok(Number.isFinite(y[n]), `${type} row 0 stays finite`);
         assert.ok(Number.isNaN(y[N + n]) && Number.isNaN(y[2 * N + n]), `${type} y[1..2, ${n}]: ${y[N + n]}, ${y[2 * N + n]}`);
       }
+      // One row (batch-1 decode has a kernel of its own).
+      const one = new Float32Array(N);
+      nativeKernels(type).quantLinear(buf(bytes), buf(x.subarray(K, 2 * K)), 1, N, K, buf(one), null);
+      for (let n = 0; n < N; n++) assert.ok(Number.isNaN(one[n]), `${type} one row: y[${n}] = ${one[n]}`);
     }
   });
 

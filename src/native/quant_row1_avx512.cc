@@ -1,0 +1,336 @@
+// The one-row quantized product (batch-1 decode) for Q8_0, Q4_0 and Q5_0 on 512-bit AVX512-VNNI:
+// four blocks of 32 weights (128) a step, all in registers. quant_dot_body.h's dotRow1 unpacks each
+// block to int8 codes in memory and multiplies them back with the sign trick, one block and one
+// broadcast scale at a time: about 18 instructions per 32 weights, which bound it at ~7 weights a
+// cycle, under this core's read bandwidth for 4-bit weights. Here a step takes ~16-20 for 128:
+//  - the group's bytes come in as two or three 64-byte loads, and one word permute (vpermt2w) each
+//    gathers its codes and its four fp16 scales out of the interleaved blocks;
+//  - Q4_0/Q5_0's codes stay unsigned (0..15, 0..31) for vpdpbusd, and their centre (8, 16) is
+//    taken off by starting each lane's sum at −centre·Σx (x's sums, computed once per product);
+//    Q8_0's codes go in as c + 128 (an xor) with −128·Σx the start, the same trick;
+//  - x is laid out once per product to match: for the nibble formats the four blocks' low halves
+//    then their high halves, so lane 4b..4b+3 of the sums is block b's and one scale vector
+//    [s0×4, s1×4, s2×4, s3×4] serves the step (Q8_0's two natural-order halves are folded to that
+//    shape with two lane permutes).
+// A row's last blocks past a whole group are read with masked loads (nothing past the row is
+// touched) and meet zeros in x. The sums are exact in int32 (|c|·|q| ≤ 255·127 per product, 8 per
+// lane); the result is Σ ŵ·x̂ up to float32 rounding, as every other path of quant_dot*.cc.
+#include "quant_dot.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+#include <cstring>
+
+#define SC_ROW1_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,f16c,fma")))
+
+namespace sc {
+namespace {
+
+constexpr int kGroupBlocks = 4;
+constexpr int kGroupWeights = 32 * kGroupBlocks;
+
+/** Words (16-bit) of one block and where its scale and codes start: the formats' layouts (quant_blocks.h). */
+struct Layout {
+  int blockWords, scaleWord, codeWord, highWord;  // highWord: Q5_0's fifth bits (−1: none)
+};
+constexpr Layout layoutOf(QFmt f) {
+  return f == QFmt::Q8_0 ? Layout{17, 0, 1, -1} : f == QFmt::Q4_0 ? Layout{9, 0, 1, -1} : Layout{11, 0, 3, 1};
+}
+
+/** The word permutes' indices for a format: codes, scales and (Q5_0) fifth bits. */
+struct Permutes {
+  alignas(64) uint16_t codes[64];   // Q8_0: two vectors (blocks 0-1 from A:B, 2-3 from B:C); nibbles: one
+  alignas(64) uint16_t scales[32];  // [d0×4, d1×4, d2×4, d3×4] in the low 16 words
+  alignas(64) uint16_t high[32];    // Q5_0: block b's qh words at words 8b, 8b+1 (its 128-bit lane)
+};
+
+Permutes permutesOf(QFmt f) {
+  const Layout l = layoutOf(f);
+  Permutes p{};
+  for (int b = 0; b < kGroupBlocks; b++) {
+    const int base = b * l.blockWords;
+    for (int i = 0; i < 4; i++) p.scales[4 * b + i] = static_cast<uint16_t>(base + l.scaleWord);
+    if (f == QFmt::Q8_0) {
+      // Blocks 0-1 from A:B (words 0-63), blocks 2-3 from B:C (the group's words 32-95).
+      const int from = b < 2 ? 0 : 32;
+      for (int i = 0; i < 16; i++) p.codes[32 * (b / 2) + 16 * (b % 2) + i] = static_cast<uint16_t>(base + l.codeWord + i - from);
+    } else {
+      for (int i = 0; i < 8; i++) p.codes[8 * b + i] = static_cast<uint16_t>(base + l.codeWord + i);
+      if (l.highWord >= 0) {
+        p.high[8 * b] = static_cast<uint16_t>(base + l.highWord);
+        p.high[8 * b + 1] = static_cast<uint16_t>(base + l.highWord + 1);
+      }
+    }
+  }
+  return p;
+}
+
+const Permutes& permutes(QFmt f) {
+  static const Permutes q8 = permutesOf(QFmt::Q8_0), q4 = permutesOf(QFmt::Q4_0), q5 = permutesOf(QFmt::Q5_0);
+  return f == QFmt::Q8_0 ? q8 : f == QFmt::Q4_0 ? q4 : q5;
+}
+
+/** Words [0, n) of a 32-word load as a mask (n clamped to 0..32). */
+inline __mmask32 firstWords(int n) {
+  return n <= 0 ? 0 : n >= 32 ? 0xffffffffu : static_cast<__mmask32>((1u << n) - 1);
+}
+
+/** The masks of a group's (up to) three 32-word loads when it holds `blocks` blocks. */
+struct GroupMasks {
+  __mmask32 a, b, c;
+};
+GroupMasks masksFor(QFmt f, int blocks) {
+  const int words = blocks * layoutOf(f).blockWords;
+  return {firstWords(words), firstWords(words - 32), firstWords(words - 64)};
+}
+
+/** One group's sums Σ c·q per lane (lane 4b..4b+3: block b), its codes unpacked in registers. */
+template <QFmt F>
+SC_ROW1_TARGET inline __m512i groupSums(const uint8_t* p, const GroupMasks& k, const Permutes& ix, const int8_t* xq,
+                                         const int32_t* start, __m256i* scaleHalves) {
+  const __m512i a = _mm512_maskz_loadu_epi16(k.a, p), b = _mm512_maskz_loadu_epi16(k.b, p + 64);
+  if constexpr (F == QFmt::Q8_0) {
+    const __m512i c = _mm512_maskz_loadu_epi16(k.c, p + 128);
+    const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+    const __m512i w01 = _mm512_xor_si512(_mm512_permutex2var_epi16(a, _mm512_load_si512(ix.codes), b), flip);
+    const __m512i w23 = _mm512_xor_si512(_mm512_permutex2var_epi16(b, _mm512_load_si512(ix.codes + 32), c), flip);
+    *scaleHalves = _mm512_castsi512_si256(_mm512_permutex2var_epi16(a, _mm512_load_si512(ix.scales), b));
+    const __m512i r01 = _mm512_dpbusd_epi32(_mm512_loadu_si512(start), w01, _mm512_loadu_si512(xq));
+    const __m512i r23 = _mm512_dpbusd_epi32(_mm512_loadu_si512(start + 16), w23, _mm512_loadu_si512(xq + 64));
+    // Lanes 0-7 of r01 are block 0's, 8-15 block 1's (r23: 2, 3): pairs summed into 4 lanes a block.
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    return _mm512_add_epi32(_mm512_permutex2var_epi32(r01, even, r23), _mm512_permutex2var_epi32(r01, odd, r23));
+  } else {
+    const __m512i packed = _mm512_permutex2var_epi16(a, _mm512_load_si512(ix.codes), b);
+    *scaleHalves = _mm512_castsi512_si256(_mm512_permutex2var_epi16(a, _mm512_load_si512(ix.scales), b));
+    const __m512i m4 = _mm512_set1_epi8(15);
+    __m512i lo = _mm512_and_si512(packed, m4), hi = _mm512_and_si512(_mm512_srli_epi16(packed, 4), m4);
+    if constexpr (F == QFmt::Q5_0) {
+      // Block b's 32 fifth bits in its lane: byte j of the low codes takes bit j, of the high codes bit 16 + j.
+      const __m512i qh = _mm512_permutex2var_epi16(a, _mm512_load_si512(ix.high), b);
+      const __m512i lowBytes = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
+      const __m512i highBytes = _mm512_add_epi8(lowBytes, _mm512_set1_epi8(2));
+      const __m512i bit = _mm512_set1_epi64(static_cast<long long>(0x8040201008040201ULL));
+      const __m512i sixteen = _mm512_set1_epi8(16);
+      lo = _mm512_mask_add_epi8(lo, _mm512_test_epi8_mask(_mm512_shuffle_epi8(qh, lowBytes), bit), lo, sixteen);
+      hi = _mm512_mask_add_epi8(hi, _mm512_test_epi8_mask(_mm512_shuffle_epi8(qh, highBytes), bit), hi, sixteen);
+    }
+    const __m512i r = _mm512_dpbusd_epi32(_mm512_loadu_si512(start), lo, _mm512_loadu_si512(xq));
+    return _mm512_dpbusd_epi32(r, hi, _mm512_loadu_si512(xq + 64));
+  }
+}
+
+/** acc + one group's products: its sums times the blocks' scales d_w·d_x. */
+template <QFmt F>
+SC_ROW1_TARGET inline __m512 groupStep(__m512 acc, const uint8_t* p, const GroupMasks& k, const Permutes& ix, const QuantRow1X& x, int64_t g) {
+  constexpr int lanes = F == QFmt::Q8_0 ? 32 : 16;  // x's start sums per group
+  __m256i halves;
+  const __m512i sums = groupSums<F>(p, k, ix, x.q.data() + g * kGroupWeights, x.start.data() + g * lanes, &halves);
+  const __m512 scale = _mm512_mul_ps(_mm512_cvtph_ps(halves), _mm512_loadu_ps(x.d.data() + 16 * g));
+  return _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), scale, acc);
+}
+
+template <QFmt F>
+SC_ROW1_TARGET void rows(const QuantRow1X& x, const uint8_t* W, int64_t K, const float* bias, float* y, int64_t n0, int64_t n1) {
+  constexpr int64_t GB = qBlockBytes(F) * kGroupBlocks;
+  const int64_t blocks = K / 32, rowBytes = blocks * qBlockBytes(F), whole = blocks / kGroupBlocks;
+  const int tail = static_cast<int>(blocks % kGroupBlocks);
+  const Permutes& ix = permutes(F);
+  const GroupMasks full = masksFor(F, kGroupBlocks), part = masksFor(F, tail);
+  for (int64_t n = n0; n < n1; n++) {
+    const uint8_t* wr = W + n * rowBytes;
+    // Two chains, even and odd groups, so that consecutive multiply-adds do not wait on each other.
+    __m512 even = _mm512_setzero_ps(), odd = _mm512_setzero_ps();
+    int64_t g = 0;
+    for (; g + 1 < whole; g += 2) {
+      even = groupStep<F>(even, wr + g * GB, full, ix, x, g);
+      odd = groupStep<F>(odd, wr + (g + 1) * GB, full, ix, x, g + 1);
+    }
+    if (g < whole) {
+      even = groupStep<F>(even, wr + g * GB, full, ix, x, g);
+      g++;
+    }
+    if (tail) odd = groupStep<F>(odd, wr + g * GB, part, ix, x, g);
+    y[n] = _mm512_reduce_add_ps(_mm512_add_ps(even, odd)) + (bias ? bias[n] : 0.0f);
+  }
+}
+
+/** Lanes [a×8, b×8] of a 16-lane vector: the 8 lanes of two 32-weight sub-blocks (vpermps indices). */
+SC_ROW1_TARGET inline __m512i pairLanes(int a, int b) {
+  return _mm512_mask_blend_epi32(0xff00, _mm512_set1_epi32(a), _mm512_set1_epi32(b));
+}
+
+/**
+ * Q4_K: a super-block of 256 is 8 sub-blocks of 32, w = d·sc_g·q − dmin·m_g (6-bit sc, m). Its 128
+ * bytes of nibbles are two 64-byte loads whose low and high nibbles are sub-blocks [0|2], [1|3],
+ * [4|6], [5|7], which x's layout follows; each sum vector takes its two sub-blocks' scales
+ * d·sc_g·d_x,g, and the mins' term Σ dmin·m_g·(d_x,g·Σq_x,g) goes to an accumulator of its own.
+ */
+SC_ROW1_TARGET void rowsQ4K(const QuantRow1X& x, const uint8_t* W, int64_t K, const float* bias, float* y, int64_t n0, int64_t n1) {
+  const int64_t supers = K / 256;
+  const __m512i m4 = _mm512_set1_epi8(15);
+  const __m512i pick[4] = {pairLanes(0, 2), pairLanes(1, 3), pairLanes(4, 6), pairLanes(5, 7)};
+  for (int64_t n = n0; n < n1; n++) {
+    const uint8_t* wr = W + n * supers * 144;
+    __m512 acc = _mm512_setzero_ps();
+    __m256 mins = _mm256_setzero_ps();
+    for (int64_t s = 0; s < supers; s++) {
+      const uint8_t* p = wr + s * 144;
+      uint8_t sc[8], m[8];
+      kScalesMins(p + 4, sc, m);
+      const __m128i dd = _mm_cvtsi32_si128(static_cast<int>(le32(p)));  // d, dmin
+      const __m128 dAndMin = _mm_cvtph_ps(dd);
+      const __m256 scales = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc)))),
+                                          _mm256_broadcastss_ps(dAndMin));
+      const __m256 lows = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(m)))),
+                                        _mm256_broadcastss_ps(_mm_movehdup_ps(dAndMin)));
+      mins = _mm256_fmadd_ps(lows, _mm256_loadu_ps(x.msum.data() + 8 * s), mins);
+      const __m512i z0 = _mm512_loadu_si512(p + 16), z1 = _mm512_loadu_si512(p + 80);
+      const __m512i codes[4] = {_mm512_and_si512(z0, m4), _mm512_and_si512(_mm512_srli_epi16(z0, 4), m4),
+                                _mm512_and_si512(z1, m4), _mm512_and_si512(_mm512_srli_epi16(z1, 4), m4)};
+      const __m512 s16 = _mm512_castps256_ps512(scales);
+      for (int i = 0; i < 4; i++) {
+        const __m512i r = _mm512_dpbusd_epi32(_mm512_setzero_si512(), codes[i], _mm512_loadu_si512(x.q.data() + 256 * s + 64 * i));
+        const __m512 scale = _mm512_mul_ps(_mm512_permutexvar_ps(pick[i], s16), _mm512_loadu_ps(x.d.data() + 64 * s + 16 * i));
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(r), scale, acc);
+      }
+    }
+    const __m128 m2 = _mm_add_ps(_mm256_castps256_ps128(mins), _mm256_extractf128_ps(mins, 1));
+    const __m128 m1 = _mm_add_ps(m2, _mm_movehl_ps(m2, m2));
+    y[n] = (_mm512_reduce_add_ps(acc) - _mm_cvtss_f32(_mm_add_ss(m1, _mm_movehdup_ps(m1)))) + (bias ? bias[n] : 0.0f);
+  }
+}
+
+/**
+ * Q6_K: w = d·sc_i·(q − 32), q = 4 low bits (ql) and 2 high bits (qh), a signed 8-bit scale per
+ * 16 weights. Each half super-block's 64 ql bytes give codes 0-63 (low nibbles) and 64-127 (high
+ * nibbles); its 32 qh bytes, loaded into both 256-bit halves, give their high bits by word shifts
+ * (4, 2 left; 0, 2 right) and a 0x30 mask. x keeps its order; the sums start at −32·Σq_x.
+ */
+SC_ROW1_TARGET void rowsQ6K(const QuantRow1X& x, const uint8_t* W, int64_t K, const float* bias, float* y, int64_t n0, int64_t n1) {
+  const int64_t supers = K / 256;
+  const __m512i m4 = _mm512_set1_epi8(15), m2 = _mm512_set1_epi8(0x30);
+  const __m512i up = _mm512_mask_blend_epi16(0xffff0000u, _mm512_set1_epi16(4), _mm512_set1_epi16(2));
+  const __m512i down = _mm512_mask_blend_epi16(0xffff0000u, _mm512_setzero_si512(), _mm512_set1_epi16(2));
+  __m512i pick[4];
+  for (int i = 0; i < 4; i++) {
+    pick[i] = _mm512_add_epi32(_mm512_set1_epi32(4 * i), _mm512_srli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 2));
+  }
+  for (int64_t n = n0; n < n1; n++) {
+    const uint8_t* wr = W + n * supers * 210;
+    __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (int64_t s = 0; s < supers; s++) {
+      const uint8_t* p = wr + s * 210;
+      const __m512 d = _mm512_set1_ps(_cvtsh_ss(le16(p + 208)));
+      const __m512 s16 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 192)))), d);
+      for (int h = 0; h < 2; h++) {
+        const __m512i ql = _mm512_loadu_si512(p + 64 * h);
+        const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 128 + 32 * h)));
+        const __m512i c0 = _mm512_or_si512(_mm512_and_si512(ql, m4), _mm512_and_si512(_mm512_sllv_epi16(qh, up), m2));
+        const __m512i c1 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4), _mm512_and_si512(_mm512_srlv_epi16(qh, down), m2));
+        const int64_t at = 256 * s + 128 * h;
+        const __m512i r0 = _mm512_dpbusd_epi32(_mm512_loadu_si512(x.start.data() + at / 4), c0, _mm512_loadu_si512(x.q.data() + at));
+        const __m512i r1 = _mm512_dpbusd_epi32(_mm512_loadu_si512(x.start.data() + at / 4 + 16), c1, _mm512_loadu_si512(x.q.data() + at + 64));
+        const __m512 s0 = _mm512_mul_ps(_mm512_permutexvar_ps(pick[2 * h], s16), _mm512_loadu_ps(x.d.data() + at / 4));
+        const __m512 s1 = _mm512_mul_ps(_mm512_permutexvar_ps(pick[2 * h + 1], s16), _mm512_loadu_ps(x.d.data() + at / 4 + 16));
+        acc[h] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(r0), s0, acc[h]);
+        acc[h] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(r1), s1, acc[h]);
+      }
+    }
+    y[n] = _mm512_reduce_add_ps(_mm512_add_ps(acc[0], acc[1])) + (bias ? bias[n] : 0.0f);
+  }
+}
+
+}  // namespace
+
+bool quantRow1Avx512Handles(QFmt f) {
+  return f == QFmt::Q8_0 || f == QFmt::Q4_0 || f == QFmt::Q5_0 || f == QFmt::Q4_K || f == QFmt::Q6_K;
+}
+
+namespace {
+
+/** Q8_0, Q4_0, Q5_0: groups of four blocks, codes in the layout groupSums reads (its header). */
+void prepareGroups(QFmt f, const int8_t* xq, const float* xd, int64_t K, QuantRow1X& out) {
+  const int64_t blocks = K / 32, groups = (blocks + kGroupBlocks - 1) / kGroupBlocks;
+  const bool natural = f == QFmt::Q8_0;
+  const int lanes = natural ? 32 : 16;
+  const int32_t centre = f == QFmt::Q8_0 ? 128 : f == QFmt::Q4_0 ? 8 : 16;
+  out.q.assign(static_cast<size_t>(groups * kGroupWeights), 0);
+  out.start.assign(static_cast<size_t>(groups * lanes), 0);
+  out.d.assign(static_cast<size_t>(groups * 16), 0.0f);
+  for (int64_t blk = 0; blk < blocks; blk++) {
+    const int64_t g = blk / kGroupBlocks;
+    const int b = static_cast<int>(blk % kGroupBlocks);
+    int8_t* q = out.q.data() + g * kGroupWeights;
+    int32_t* start = out.start.data() + g * lanes;
+    const int8_t* src = xq + 32 * blk;
+    for (int j = 0; j < 32; j++) {
+      // Natural: value j of block b at 32b + j (lane 8b + j/4). Nibbles: the low half (j < 16) at
+      // 16b + j, the high half at 64 + 16b + (j − 16): lane 4b + (j % 16)/4 either way.
+      const int at = natural ? 32 * b + j : (j < 16 ? 16 * b + j : 64 + 16 * b + (j - 16));
+      q[at] = src[j];
+      start[natural ? at / 4 : (at % 64) / 4] -= centre * src[j];
+    }
+    for (int i = 0; i < 4; i++) out.d[static_cast<size_t>(16 * g + 4 * b + i)] = xd[blk];
+  }
+}
+
+/** Q4_K: per super-block the sub-blocks in the order [0, 2, 1, 3, 4, 6, 5, 7], their scales in lanes to match, and d_x·Σq_x each. */
+void prepareQ4K(const int8_t* xq, const float* xd, int64_t K, QuantRow1X& out) {
+  constexpr int order[8] = {0, 2, 1, 3, 4, 6, 5, 7};
+  const int64_t blocks = K / 32;
+  out.q.resize(static_cast<size_t>(K));
+  out.d.resize(static_cast<size_t>(blocks * 8));
+  out.msum.resize(static_cast<size_t>(blocks));
+  for (int64_t s = 0; s < blocks / 8; s++) {
+    for (int i = 0; i < 8; i++) {
+      const int64_t blk = 8 * s + order[i];
+      std::memcpy(out.q.data() + 256 * s + 32 * i, xq + 32 * blk, 32);
+      for (int l = 0; l < 8; l++) out.d[static_cast<size_t>(64 * s + 8 * i + l)] = xd[blk];
+    }
+  }
+  for (int64_t blk = 0; blk < blocks; blk++) {
+    int32_t sum = 0;
+    for (int j = 0; j < 32; j++) sum += xq[32 * blk + j];
+    out.msum[static_cast<size_t>(blk)] = xd[blk] * static_cast<float>(sum);
+  }
+}
+
+/** Q6_K: x in its order, each lane's sums starting at −32·Σq_x, x's scale for each lane. */
+void prepareQ6K(const int8_t* xq, const float* xd, int64_t K, QuantRow1X& out) {
+  out.q.assign(xq, xq + K);
+  out.start.resize(static_cast<size_t>(K / 4));
+  out.d.resize(static_cast<size_t>(K / 4));
+  for (int64_t l = 0; l < K / 4; l++) {
+    out.start[static_cast<size_t>(l)] = -32 * (xq[4 * l] + xq[4 * l + 1] + xq[4 * l + 2] + xq[4 * l + 3]);
+    out.d[static_cast<size_t>(l)] = xd[l / 8];
+  }
+}
+
+}  // namespace
+
+void prepareRow1Avx512(QFmt f, const int8_t* xq, const float* xd, int64_t K, QuantRow1X& out) {
+  if (f == QFmt::Q4_K) prepareQ4K(xq, xd, K, out);
+  else if (f == QFmt::Q6_K) prepareQ6K(xq, xd, K, out);
+  else prepareGroups(f, xq, xd, K, out);
+}
+
+void quantRow1Avx512(QFmt f, const QuantRow1X& x, const uint8_t* W, int64_t K, const float* bias, float* y, int64_t n0, int64_t n1) {
+  if (f == QFmt::Q8_0) rows<QFmt::Q8_0>(x, W, K, bias, y, n0, n1);
+  else if (f == QFmt::Q4_0) rows<QFmt::Q4_0>(x, W, K, bias, y, n0, n1);
+  else if (f == QFmt::Q5_0) rows<QFmt::Q5_0>(x, W, K, bias, y, n0, n1);
+  else if (f == QFmt::Q4_K) rowsQ4K(x, W, K, bias, y, n0, n1);
+  else if (f == QFmt::Q6_K) rowsQ6K(x, W, K, bias, y, n0, n1);
+}
+
+}  // namespace sc
+
+#else
+namespace sc {
+bool quantRow1Avx512Handles(QFmt) { return false; }
+void prepareRow1Avx512(QFmt, const int8_t*, const float*, int64_t, QuantRow1X&) {}
+void quantRow1Avx512(QFmt, const QuantRow1X&, const uint8_t*, int64_t, const float*, float*, int64_t, int64_t) {}
+}  // namespace sc
+#endif
