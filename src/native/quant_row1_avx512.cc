@@ -29,6 +29,17 @@ namespace {
 
 constexpr int kGroupBlocks = 4;
 constexpr int kGroupWeights = 32 * kGroupBlocks;
+/**
+ * How far ahead of the bytes a step reads it asks for W's cache lines. Rows are read once per token
+ * from memory, and without it the kernel waited on them: a 130 MB Q4_0 matrix (K = 576) read at
+ * 6.7 GB/s, 8.7 with lines 2 KB ahead (this core's plain streaming read: 14 GB/s).
+ */
+constexpr int kPrefetchBytes = 2048;
+
+/** Asks for the cache lines of [p, p + bytes) kPrefetchBytes ahead (a prefetch never faults, past W's end too). */
+SC_ROW1_TARGET inline void prefetchAhead(const uint8_t* p, int bytes) {
+  for (int line = 0; line < bytes; line += 64) _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchBytes + line), _MM_HINT_T0);
+}
 
 /** Words (16-bit) of one block and where its scale and codes start: the formats' layouts (quant_blocks.h). */
 struct Layout {
@@ -127,6 +138,7 @@ template <QFmt F>
 SC_ROW1_TARGET inline __m512 groupStep(__m512 acc, const uint8_t* p, const GroupMasks& k, const Permutes& ix, const QuantRow1X& x, int64_t g) {
   constexpr int lanes = F == QFmt::Q8_0 ? 32 : 16;  // x's start sums per group
   __m256i halves;
+  prefetchAhead(p, qBlockBytes(F) * kGroupBlocks);
   const __m512i sums = groupSums<F>(p, k, ix, x.q.data() + g * kGroupWeights, x.start.data() + g * lanes, &halves);
   const __m512 scale = _mm512_mul_ps(_mm512_cvtph_ps(halves), _mm512_loadu_ps(x.d.data() + 16 * g));
   return _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), scale, acc);
@@ -178,6 +190,7 @@ SC_ROW1_TARGET void rowsQ4K(const QuantRow1X& x, const uint8_t* W, int64_t K, co
     __m256 mins = _mm256_setzero_ps();
     for (int64_t s = 0; s < supers; s++) {
       const uint8_t* p = wr + s * 144;
+      prefetchAhead(p, 144);
       uint8_t sc[8], m[8];
       kScalesMins(p + 4, sc, m);
       const __m128i dd = _mm_cvtsi32_si128(static_cast<int>(le32(p)));  // d, dmin
@@ -223,6 +236,7 @@ SC_ROW1_TARGET void rowsQ6K(const QuantRow1X& x, const uint8_t* W, int64_t K, co
     __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
     for (int64_t s = 0; s < supers; s++) {
       const uint8_t* p = wr + s * 210;
+      prefetchAhead(p, 210);
       const __m512 d = _mm512_set1_ps(_cvtsh_ss(le16(p + 208)));
       const __m512 s16 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 192)))), d);
       for (int h = 0; h < 2; h++) {
