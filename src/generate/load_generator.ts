@@ -27,8 +27,8 @@ import type { Precision } from '../tensor/precision.js';
 import { isQuantType } from '../tensor/quant/formats.js';
 import { holdBf16Casts } from './model_casts.js';
 import { tokenizerFromGguf } from '../data/gguf_tokenizer.js';
-import { ggufMeta, isGgufFile, readGgufHeader } from '../nn/interchange/gguf.js';
-import { loadGgufModel } from '../nn/interchange/gguf_llama.js';
+import { type GgufFile, ggufMeta, isGgufFile, readGgufHeader } from '../nn/interchange/gguf.js';
+import { loadGgufModel, specFromGguf } from '../nn/interchange/gguf_llama.js';
 import { type QuantScheme, quantizeModel } from '../nn/quantize_model.js';
 import { holdWeightsInHugePages } from './weight_pages.js';
 import { type ChatTemplate, chatTemplateFrom, loadChatTemplate } from './chat_template.js';
@@ -97,15 +97,20 @@ async function loadGgufGenerator(source: string, resolved: ResolvedSource, opts:
   const file = await readGgufHeader(resolved.path);
   const { model, spec } = loadGgufModel(file);
   if (opts.adapter !== undefined) throw new ModelSourceError('--adapter', 'is not merged into a GGUF file\'s weights yet (merge it into the Hugging Face folder, then export)');
-  const tokenizer = opts.tokenizer !== undefined ? makeTokenizer(opts.tokenizer) : tokenizerFromGguf(resolved.path, file.metadata);
+  return { ...describeGguf(source, file, opts), spec, ...await readyForInference(source, model, spec, opts, onGpu) };
+}
+
+/**
+ * Everything of a GGUF file's generator but its weights (a pipeline's driver: its stages load the
+ * weights): the tokenizer, end ids and chat template of the file's metadata.
+ */
+export function describeGguf(source: string, file: GgufFile, opts: LoadGeneratorOptions = {}): Omit<Generator, 'model' | 'quantized'> {
+  const tokenizer = opts.tokenizer !== undefined ? makeTokenizer(opts.tokenizer) : tokenizerFromGguf(file.path, file.metadata);
   const eos = [tokenizer.eos, ggufMeta<number>(file, 'tokenizer.ggml.eot_token_id', -1)].filter((id): id is number => id !== null && id >= 0);
   const template = ggufMeta<string>(file, 'tokenizer.chat_template', '');
   const tokenText = (id: number | null): string | undefined => (id === null || id < 0 ? undefined : ggufMeta<string[]>(file, 'tokenizer.ggml.tokens', [])[id]);
-  const chatTemplate = template === '' ? null : chatTemplateFrom(template, { bosToken: tokenText(ggufMeta<number>(file, 'tokenizer.ggml.bos_token_id', -1)), eosToken: tokenText(tokenizer.eos) }, `${resolved.path} (tokenizer.chat_template)`);
-  return {
-    spec, tokenizer, eosIds: [...new Set(eos)], chatTemplate, source, weights: resolved.path, precision: opts.precision ?? 'fp32',
-    ...await readyForInference(source, model, spec, opts, onGpu),
-  };
+  const chatTemplate = template === '' ? null : chatTemplateFrom(template, { bosToken: tokenText(ggufMeta<number>(file, 'tokenizer.ggml.bos_token_id', -1)), eosToken: tokenText(tokenizer.eos) }, `${file.path} (tokenizer.chat_template)`);
+  return { spec: specFromGguf(file), tokenizer, eosIds: [...new Set(eos)], chatTemplate, source, weights: file.path, precision: opts.precision ?? 'fp32' };
 }
 
 /**

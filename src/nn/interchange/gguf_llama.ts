@@ -11,7 +11,7 @@
 import type { MetadataValue } from '@huggingface/gguf';
 import { deviceMemory, CPU } from '../../tensor/storage.js';
 import { withoutRandomInit } from '../../tensor/init_scope.js';
-import { quantBytes } from '../../tensor/quant/formats.js';
+import { type QuantType, quantBytes } from '../../tensor/quant/formats.js';
 import { CheckpointError } from '../checkpoint.js';
 import { type LlamaSpec, createModel } from '../models/index.js';
 import type { RopeScaling } from '../models/llama.js';
@@ -76,29 +76,60 @@ export function specFromGguf(file: GgufFile): LlamaSpec {
 export function loadGgufModel(file: GgufFile): { model: Module; spec: LlamaSpec } {
   const spec = specFromGguf(file);
   const model = withoutRandomInit(() => createModel(spec, 0));
-  const sources = new Map<string, string>();
-  for (const name of file.tensors.keys()) {
-    if (name === 'rope_freqs.weight') continue; // in the spec (ropeScalingOf)
-    const ours = parameterNameOf(name);
-    if (ours === null) throw new CheckpointError(file.path, `tensor ${name} has no place in a ${spec.modelType} model`);
-    sources.set(ours, name);
-  }
   const params = model.namedParameters();
-  const missing = params.filter(([n]) => !sources.has(n)).map(([n]) => n);
-  if (missing.length > 0) throw new CheckpointError(file.path, `lacks ${missing.length} tensors the model needs: ${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', ...' : ''}`);
-  const quantized = new Set(params.filter(([n]) => isQuantized(file, sources.get(n)!)).map(([n]) => n));
-  model.freeze((n) => quantized.has(n));
+  const sources = ggufSources(file, spec, params);
+  const formats = ggufFormats(file, sources);
+  model.freeze((n) => formats.has(n));
   for (const [name, p] of params) {
-    const ggufName = sources.get(name)!;
-    const info = file.tensors.get(ggufName)!;
-    if (info.shape.join() !== p.shape.join()) {
-      throw new CheckpointError(file.path, `tensor ${ggufName} is [${info.shape}], the model's ${name} is [${p.shape}]`);
-    }
-    const values = unpermuted(spec, ggufName, p.shape, readGgufTensor(file, ggufName));
+    const values = readGgufParameter(file, spec, sources.get(name)!);
     if ('values' in values) p.storage.write(values.values);
     else p.holdFrozen(deviceMemory(CPU).fromHost(values.blocks, values.type));
   }
   return { model, spec };
+}
+
+/**
+ * The GGUF tensor each of the model's parameters (`params`, by our name) is read from, its shape
+ * checked; a parameter the file lacks, or a tensor the model has no place for, is refused by name.
+ */
+export function ggufSources(file: GgufFile, spec: LlamaSpec, params: Iterable<readonly [string, { readonly shape: readonly number[] }]>): Map<string, string> {
+  const inFile = new Map<string, string>();
+  for (const name of file.tensors.keys()) {
+    if (name === 'rope_freqs.weight') continue; // in the spec (ropeScalingOf)
+    const ours = parameterNameOf(name);
+    if (ours === null) throw new CheckpointError(file.path, `tensor ${name} has no place in a ${spec.modelType} model`);
+    inFile.set(ours, name);
+  }
+  const sources = new Map<string, string>();
+  const missing: string[] = [];
+  for (const [name, p] of params) {
+    const ggufName = inFile.get(name);
+    if (ggufName === undefined) {
+      missing.push(name);
+      continue;
+    }
+    const info = file.tensors.get(ggufName)!;
+    if (info.shape.join() !== p.shape.join()) throw new CheckpointError(file.path, `tensor ${ggufName} is [${info.shape}], the model's ${name} is [${p.shape}]`);
+    sources.set(name, ggufName);
+  }
+  if (missing.length > 0) throw new CheckpointError(file.path, `lacks ${missing.length} tensors the model needs: ${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', ...' : ''}`);
+  return sources;
+}
+
+/** The parameters (of `sources`, ggufSources') the file holds quantized, and each one's format (F16 and BF16 are widened to float32: absent). */
+export function ggufFormats(file: GgufFile, sources: ReadonlyMap<string, string>): Map<string, QuantType> {
+  const formats = new Map<string, QuantType>();
+  for (const [name, ggufName] of sources) {
+    const type = file.tensors.get(ggufName)!.type;
+    if (type !== 'F32' && type !== 'F16' && type !== 'BF16') formats.set(name, type);
+  }
+  return formats;
+}
+
+/** One tensor's values as our parameter holds them: floats widened, a quantized one's blocks, q and k rows in Hugging Face's order. */
+export function readGgufParameter(file: GgufFile, spec: LlamaSpec, ggufName: string): GgufValues {
+  const shape = file.tensors.get(ggufName)!.shape;
+  return unpermuted(spec, ggufName, shape, readGgufTensor(file, ggufName));
 }
 
 /**
@@ -133,11 +164,6 @@ function shortestDecimal(x: number): number {
     if (Math.fround(d) === x) return d;
   }
   return x;
-}
-
-function isQuantized(file: GgufFile, name: string): boolean {
-  const type = file.tensors.get(name)!.type;
-  return type !== 'F32' && type !== 'F16' && type !== 'BF16';
 }
 
 /** q and k of the `llama` architecture back in Hugging Face's row order (the module comment has why). */
