@@ -25,10 +25,10 @@ export function stageCommand(): Command {
       }
       if (f.rank! < 1 || f.rank! >= f.stages!) throw new ConfigError('command line', '--rank', `a stage's rank is 1..${f.stages! - 1} (rank 0 is the driver), got ${f.rank}`);
       if (f.threads !== undefined) backend().setThreads(f.threads);
-      const { resolved, spec } = stageSource(f.model!);
+      const { spec, weights } = await stageSource(f.model!, { adapter: f.adapter, quantize: f.quantize });
       const { host, port } = parseAddress(f.stageMaster!);
       const joined = await joinStages({
-        spec, weights: { file: resolved.path, adapter: f.adapter }, stages: f.stages!, rank: f.rank!, masterHost: host, masterPort: port, hostStore: false,
+        spec, weights, stages: f.stages!, rank: f.rank!, masterHost: host, masterPort: port, hostStore: false,
         timeoutMs: f.stageTimeout * 1000, maxBatch: f.maxBatch, precision: f.precision as 'fp32' | 'bf16',
       });
       const [from, to] = joined.placement.ranges[f.rank!];

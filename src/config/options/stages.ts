@@ -3,7 +3,8 @@
  * the model's layers split into N pipeline stages on N processes, placed by measured speed and
  * memory as `train --pipeline-stages` places training's (docs/GENERATE.md, "Across the cluster").
  */
-import { nonNegativeInt, positiveInt, positiveNumber } from './parsers.js';
+import { QUANT_SCHEMES } from './choices.js';
+import { nonNegativeInt, oneOf, positiveInt, positiveNumber } from './parsers.js';
 import { choice, valued } from './spec.js';
 
 export const STAGE_OPTIONS = {
@@ -16,6 +17,7 @@ export const STAGE_OPTIONS = {
 export const STAGE_PROCESS_OPTIONS = {
   model: valued<string>({ arg: '<src>', help: 'the model, as the driver names it (a Hugging Face folder, a model file, or a run\'s folder on this host)', forward: false }),
   adapter: valued<string>({ arg: '<dir>', help: 'the driver\'s --adapter: a PEFT LoRA adapter folder on this host, merged into this stage\'s layers at load (the same contents as the driver\'s, or the stage is refused)', forward: false }),
+  quantize: choice(QUANT_SCHEMES, { arg: '<scheme>', help: 'the driver\'s --quantize: this stage\'s weight matrices quantized at load, in the formats the whole model\'s plan gives them (the same scheme as the driver\'s, or the stage is refused)', parse: oneOf(QUANT_SCHEMES), forward: false }),
   stages: valued({ arg: '<n>', help: 'the pipeline\'s stages (the driver\'s --stages)', parse: positiveInt, forward: false }),
   rank: valued({ arg: '<r>', help: 'this stage\'s rank, 1..N-1 (rank 0 is the driver: generate or serve)', parse: nonNegativeInt, forward: false }),
   stageMaster: valued<string>({ arg: '<host:port>', help: 'the driver\'s rendezvous address (its --stage-master)', forward: false }),

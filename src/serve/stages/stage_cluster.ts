@@ -6,14 +6,16 @@
  * stage's weights.
  */
 import { type Cluster, rendezvous } from '../../comm/rendezvous.js';
-import { adapterDigest } from '../../nn/lora/adapter_deltas.js';
+import { signatureWithSettings } from '../../comm/tcp/signature_settings.js';
+import { modelLayers } from '../../nn/layer_list.js';
 import type { ModelSpec } from '../../nn/models/index.js';
 import { nodeMemoryBytes } from '../../parallel/pipeline/node_memory.js';
 import type { Placement } from '../../parallel/pipeline/placement.js';
 import type { Precision } from '../../tensor/precision.js';
-import { deferredLayers, type GenerationStage, loadStage, type StageWeights } from './stage_model.js';
-import { placeGeneration, probeRank } from './stage_placement.js';
+import { deferredModel, type GenerationStage, loadStage } from './stage_model.js';
+import { heldBytes, placeGeneration, probeRank } from './stage_placement.js';
 import { StageRows } from './stage_rows.js';
+import { type StageWeights, heldFormats, weightsSettings } from './stage_weights.js';
 
 export interface StageClusterOptions {
   spec: ModelSpec;
@@ -44,14 +46,16 @@ export async function joinStages(o: StageClusterOptions): Promise<JoinedStage> {
   if (!Number.isInteger(o.stages) || o.stages < 2) throw new RangeError(`--stages must be an integer >= 2 to split a model, got ${o.stages}`);
   const cluster = await rendezvous({
     rank: o.rank, worldSize: o.stages, masterHost: o.masterHost, masterPort: o.masterPort, hostStore: o.hostStore, token: o.token,
-    signature: stageSignature(o.spec, o.precision, 'file' in o.weights ? o.weights.adapter : undefined), timeoutMs: o.timeoutMs, group: { timeoutMs: o.timeoutMs },
+    signature: stageSignature(o.spec, o.precision, o.weights), timeoutMs: o.timeoutMs, group: { timeoutMs: o.timeoutMs },
   });
   try {
     const probe = probeRank(o.spec, o.maxBatch, o.memoryBytes ?? nodeMemoryBytes());
     const table = await cluster.group.allGather(Float32Array.of(probe.msPerWeight, probe.memoryBytes / 2 ** 20));
     const probes = Array.from({ length: o.stages }, (_, r) => ({ msPerWeight: table[2 * r], memoryBytes: table[2 * r + 1] * 2 ** 20 }));
-    const layers = deferredLayers(o.spec, 0);
-    const placement = placeGeneration(o.spec, layers, probes, { maxBatch: o.maxBatch, bytesPerWeight: o.precision === 'bf16' ? 6 : 4 });
+    const whole = deferredModel(o.spec, 0);
+    // Each weight priced as it will be held: a quantized one at its format's bytes.
+    const bytesOf = heldBytes(heldFormats(o.spec, whole, o.weights), o.precision);
+    const placement = placeGeneration(o.spec, modelLayers(whole, o.spec.type), probes, { maxBatch: o.maxBatch, bytesOf });
     const [from, to] = placement.ranges[cluster.rank];
     const stage = loadStage(o.spec, from, to, o.weights);
     return { cluster, stage, rows: new StageRows(stage, o.precision), placement };
@@ -61,9 +65,12 @@ export async function joinStages(o: StageClusterOptions): Promise<JoinedStage> {
   }
 }
 
-/** What every stage must agree on: the model, the precision and the adapter's contents (a stage of another model is refused at connect). */
-export function stageSignature(spec: ModelSpec, precision: Precision = 'fp32', adapter?: string): string {
-  return `generate ${JSON.stringify(spec)} ${precision}${adapter !== undefined ? ` adapter ${adapterDigest(adapter)}` : ''}`;
+/**
+ * What every stage must agree on: the model, the precision, and of the weights the adapter's
+ * contents, the --quantize scheme or the GGUF file's formats (a stage of another model is refused at connect).
+ */
+export function stageSignature(spec: ModelSpec, precision: Precision = 'fp32', weights?: StageWeights): string {
+  return signatureWithSettings(`generate ${JSON.stringify(spec)}`, { '--precision': precision, ...weightsSettings(weights) });
 }
 
 /** The plan in one line per stage, for logs. */

@@ -15,6 +15,7 @@ import type { Precision } from '../../tensor/precision.js';
 import { SmolError } from '../../util/errors.js';
 import { PipelinedBatch } from './pipelined_batch.js';
 import { type JoinedStage, describePlacement, joinStages, stageSignature } from './stage_cluster.js';
+import type { StageWeights } from './stage_weights.js';
 
 const CLI = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
 
@@ -22,10 +23,11 @@ export interface PipelineLaunch {
   /** What --model named (each stage resolves it on its own host). */
   source: string;
   spec: ModelSpec;
-  /** The weights file or folder rank 0 reads its layers from. */
-  weights: string;
-  /** A PEFT adapter folder every stage merges into its layers (--adapter; each stage reads it on its own host). */
-  adapter?: string;
+  /**
+   * What rank 0 loads its layers from (stage_source.ts): its PEFT adapter (--adapter) and --quantize
+   * scheme are passed on to every stage, which reads the adapter on its own host.
+   */
+  weights: StageWeights;
   stages: number;
   /** HOST:PORT: stages started elsewhere by hand; absent: started here. */
   master?: string;
@@ -47,16 +49,16 @@ export interface Pipeline {
 export async function startPipeline(o: PipelineLaunch): Promise<Pipeline> {
   const local = o.master === undefined;
   const token = local ? generateToken() : resolveToken();
-  const store = local ? await StoreServer.start({ host: '127.0.0.1', port: 0, token, worldSize: o.stages, signature: stageSignature(o.spec, o.precision, o.adapter) }) : null;
+  const store = local ? await StoreServer.start({ host: '127.0.0.1', port: 0, token, worldSize: o.stages, signature: stageSignature(o.spec, o.precision, o.weights) }) : null;
   const { host: masterHost, port: masterPort } = local ? { host: '127.0.0.1', port: store!.port } : parseAddress(o.master!);
   const children = local ? Array.from({ length: o.stages - 1 }, (_, i) => spawnStage(o, i + 1, `${masterHost}:${masterPort}`, token)) : [];
-  if (!local) o.log(`waiting for ${o.stages - 1} stage(s): on each host run  SMOLCLUSTER_TOKEN=… smolcluster stage --model SRC${o.adapter !== undefined ? ' --adapter DIR' : ''} --stages ${o.stages} --rank R --stage-master ${o.master}`);
+  if (!local) o.log(`waiting for ${o.stages - 1} stage(s): on each host run  ${byHandCommand(o)}`);
   const exited = new Promise<never>((_, reject) => children.forEach((c, i) => c.once('exit', (code, signal) => reject(new SmolError('STAGE', `pipeline stage ${i + 1} (rank ${i + 1}, 127.0.0.1) exited (${signal ?? `code ${code}`}) before the pipeline stood`)))));
   exited.catch(() => {});
   let joined: JoinedStage;
   try {
     joined = await Promise.race([joinStages({
-      spec: o.spec, weights: { file: o.weights, adapter: o.adapter }, stages: o.stages, rank: 0, masterHost, masterPort, hostStore: !local, token,
+      spec: o.spec, weights: o.weights, stages: o.stages, rank: 0, masterHost, masterPort, hostStore: !local, token,
       timeoutMs: o.timeoutMs, maxBatch: o.maxBatch, precision: o.precision,
     }), exited]);
   } catch (e) {
@@ -82,7 +84,7 @@ export async function startPipeline(o: PipelineLaunch): Promise<Pipeline> {
 function spawnStage(o: PipelineLaunch, rank: number, master: string, token: string): ChildProcess {
   const args = [CLI, 'stage', '--model', o.source, '--stages', String(o.stages), '--rank', String(rank), '--stage-master', master,
     '--stage-timeout', String(o.timeoutMs / 1000), '--max-batch', String(o.maxBatch), '--precision', o.precision ?? 'fp32',
-    ...(o.threads ? ['--threads', String(o.threads)] : []), ...(o.adapter !== undefined ? ['--adapter', o.adapter] : [])];
+    ...(o.threads ? ['--threads', String(o.threads)] : []), ...(adapterOf(o.weights) !== undefined ? ['--adapter', adapterOf(o.weights)!] : []), ...quantizeFlags(o.weights)];
   const child = spawn(process.execPath, args, { env: { ...process.env, [TOKEN_ENV]: token }, stdio: ['ignore', 'pipe', 'pipe'] });
   for (const stream of [child.stdout!, child.stderr!]) {
     let rest = '';
@@ -93,6 +95,23 @@ function spawnStage(o: PipelineLaunch, rank: number, master: string, token: stri
     });
   }
   return child;
+}
+
+/** What to run on each other host for stages started by hand: every flag the signature checks. */
+function byHandCommand(o: PipelineLaunch): string {
+  const flags = ['--model SRC', ...(adapterOf(o.weights) !== undefined ? ['--adapter DIR'] : []), ...quantizeFlags(o.weights),
+    ...(o.precision === 'bf16' ? ['--precision bf16'] : []), `--stages ${o.stages}`, '--rank R', `--stage-master ${o.master}`];
+  return `SMOLCLUSTER_TOKEN=… smolcluster stage ${flags.join(' ')}`;
+}
+
+/** The PEFT adapter folder the stages merge, if any. */
+function adapterOf(w: StageWeights): string | undefined {
+  return 'file' in w ? w.adapter : undefined;
+}
+
+/** `--quantize SCHEME` when the stages quantize their layers at load, else nothing. */
+function quantizeFlags(w: StageWeights): string[] {
+  return 'seed' in w || w.quantize === undefined ? [] : ['--quantize', w.quantize];
 }
 
 /** Resolves when `child` has exited, killing it after `ms`. */

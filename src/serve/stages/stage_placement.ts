@@ -4,16 +4,22 @@
  * block's decode forward on its own cores (the block built alone from the seed's recipes, so no rank
  * ever holds the whole model) and gives its free memory; a layer's time is its matmul weights × the
  * rank's ms per weight (the embedding is a lookup: next to nothing), and its bytes are its weights
- * plus its KV cache at the full context for every row (--max-batch). All ranks gather the same table
- * and compute the same plan.
+ * as they will be held (a quantized one at its format's bytes: stage_weights.ts) plus its KV cache
+ * at the full context for every row (--max-batch). All ranks gather the same table and compute the
+ * same plan.
  */
 import type { ModelLayer } from '../../nn/layer_list.js';
 import type { ModelSpec } from '../../nn/models/index.js';
 import { type Placement, placeStages } from '../../parallel/pipeline/placement.js';
 import { noGrad } from '../../tensor/autograd.js';
+import type { Precision } from '../../tensor/precision.js';
+import { type QuantType, bitsPerWeight } from '../../tensor/quant/formats.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { Rng } from '../../util/rng.js';
 import { loadStage } from './stage_model.js';
+
+/** The bytes a parameter (by its name in the whole model) takes as its stage holds it. */
+export type ParameterBytes = (name: string, p: Tensor) => number;
 
 export interface RankProbe {
   /** Decode-forward ms per weight of a block on this rank. */
@@ -23,11 +29,32 @@ export interface RankProbe {
 
 /** Each layer's weights (a tied weight it reads counted: a stage without its owner keeps a copy). */
 export function layerWeights(layers: readonly ModelLayer[]): number[] {
-  const seen = new Set<unknown>();
+  return perLayer(layers, (_, p) => p.size);
+}
+
+/** Each layer's bytes of weights as held (a tied weight it reads counted, in its owner's format). */
+export function layerBytes(layers: readonly ModelLayer[], bytesOf: ParameterBytes): number[] {
+  return perLayer(layers, bytesOf);
+}
+
+/**
+ * A parameter's bytes as a stage holds it: a quantized one its format's; a float one 4, or 6 in
+ * bf16 (its bf16 cast is held beside it: generate/model_casts.ts; a quantized one has none).
+ */
+export function heldBytes(formats: ReadonlyMap<string, QuantType>, precision: Precision = 'fp32'): ParameterBytes {
+  return (name, p) => {
+    const format = formats.get(name);
+    return format !== undefined ? (p.size * bitsPerWeight(format)) / 8 : p.size * (precision === 'bf16' ? 6 : 4);
+  };
+}
+
+/** `cost` summed over each layer's parameters, each counted once (a shared module in the first layer that lists it). */
+function perLayer(layers: readonly ModelLayer[], cost: (name: string, p: Tensor) => number): number[] {
+  const seen = new Set<Tensor>();
   return layers.map((l) => {
     let n = 0;
-    for (const [, m] of l.modules) for (const [, p] of m.namedParameters()) if (!seen.has(p)) (seen.add(p), (n += p.size));
-    return n + (l.tied ? l.tied.tensor.size : 0);
+    for (const [prefix, m] of l.modules) for (const [name, p] of m.namedParameters(`${prefix}.`)) if (!seen.has(p)) (seen.add(p), (n += cost(name, p)));
+    return n + (l.tied ? cost(l.tied.name, l.tied.tensor) : 0);
   });
 }
 
@@ -58,8 +85,11 @@ export function probeRank(spec: ModelSpec, rows: number, memoryBytes: number, bu
   return { msPerWeight: times[Math.floor(times.length / 2)] / weights, memoryBytes };
 }
 
-/** The plan: stage s (rank s) takes layers ranges[s]. Refused by name when the layers do not fit the ranks' memory. */
-export function placeGeneration(spec: ModelSpec, layers: readonly ModelLayer[], probes: readonly RankProbe[], o: { maxBatch: number; bytesPerWeight: number }): Placement {
+/**
+ * The plan: stage s (rank s) takes layers ranges[s]. `bytesOf` prices each weight as it will be held
+ * (heldBytes). Refused by name when the layers do not fit the ranks' memory.
+ */
+export function placeGeneration(spec: ModelSpec, layers: readonly ModelLayer[], probes: readonly RankProbe[], o: { maxBatch: number; bytesOf: ParameterBytes }): Placement {
   const weights = layerWeights(layers);
   const kv = kvFloats(spec, o.maxBatch);
   const activationFloats = layers.map((_, l) => (l === 0 || l === layers.length - 1 ? 0 : kv));
@@ -67,9 +97,10 @@ export function placeGeneration(spec: ModelSpec, layers: readonly ModelLayer[], 
     ranks: probes.map((p) => ({ layerMs: weights.map((w, l) => (l === 0 ? 1e-6 : w * p.msPerWeight)), memoryBytes: p.memoryBytes })),
     stages: probes.length,
     stageOf: probes.map((_, r) => r),
-    parameters: weights,
+    // Bytes already: one "parameter" a byte.
+    parameters: layerBytes(layers, o.bytesOf),
     activationFloats,
-    bytesPerParameter: o.bytesPerWeight,
+    bytesPerParameter: 1,
     liveMicroBatches: 1,
   });
 }

@@ -1,30 +1,61 @@
 /**
  * The model a pipeline's processes generate with, from what `--model` names (generate/model_source.ts),
- * without reading its weights: the spec from the folder's config.json, the safetensors header or the
- * model file's header, and where the weights are (each stage reads its own layers' from there).
+ * without reading its weights: the spec from the folder's config.json, the safetensors header, the
+ * model file's header or the GGUF file's metadata, and where the weights are (each stage reads its
+ * own layers' from there, in the formats stage_weights.ts gives them).
  */
 import { closeSync, openSync } from 'node:fs';
-import { type ResolvedSource, resolveModelSource } from '../../generate/model_source.js';
-import { CheckpointError, readModelHeader } from '../../nn/checkpoint.js';
-import { isGgufFile } from '../../nn/interchange/gguf.js';
+import { ModelSourceError, type ResolvedSource, resolveModelSource } from '../../generate/model_source.js';
+import { readModelHeader } from '../../nn/checkpoint.js';
+import { type GgufFile, isGgufFile, readGgufHeader } from '../../nn/interchange/gguf.js';
+import { specFromGguf } from '../../nn/interchange/gguf_llama.js';
 import { specFromFolder } from '../../nn/interchange/hf_folder.js';
 import { architectureOf } from '../../nn/interchange/model_io.js';
 import { isSafetensorsPath, readSafetensorsHeader } from '../../nn/interchange/safetensors.js';
 import type { ModelSpec } from '../../nn/models/index.js';
+import type { QuantScheme } from '../../nn/quantize_model.js';
+import { deferredModel } from './stage_model.js';
+import { type StageWeights, heldFormats, quantizedSummary } from './stage_weights.js';
 
 export interface StageSource {
   resolved: ResolvedSource;
   spec: ModelSpec;
+  /** What each stage loads its layers from (a GGUF file's header read once, here). */
+  weights: StageWeights;
+  /** A GGUF file's header: its metadata holds the tokenizer, end ids and chat template. */
+  gguf?: GgufFile;
+  /** --quantize: the scheme and the quantized matrices' bytes in float32 and as the stages hold them. */
+  quantized?: { scheme: QuantScheme; bytesBefore: number; bytesAfter: number };
 }
 
-export function stageSource(source: string): StageSource {
+export interface StageSourceOptions {
+  /** A PEFT adapter folder each stage merges into its layers (not into a GGUF file's). */
+  adapter?: string;
+  quantize?: QuantScheme;
+}
+
+/** The model `source` names, its weights' formats checked as loading checks them (--quantize over a quantized file is refused here, before any stage starts). */
+export async function stageSource(source: string, o: StageSourceOptions = {}): Promise<StageSource> {
   const resolved = resolveModelSource(source);
-  return { resolved, spec: specOf(resolved) };
+  const { spec, weights, gguf } = await weightsOf(resolved, o);
+  const whole = deferredModel(spec, 0);
+  const formats = heldFormats(spec, whole, weights);
+  const quantized = o.quantize !== undefined ? { scheme: o.quantize, ...quantizedSummary(whole, formats) } : undefined;
+  return { resolved, spec, weights, ...(gguf ? { gguf } : {}), ...(quantized ? { quantized } : {}) };
+}
+
+async function weightsOf(resolved: ResolvedSource, o: StageSourceOptions): Promise<{ spec: ModelSpec; weights: StageWeights; gguf?: GgufFile }> {
+  if (resolved.kind === 'file' && isGgufFile(resolved.path)) {
+    // As one process refuses it (generate/load_generator.ts).
+    if (o.adapter !== undefined) throw new ModelSourceError('--adapter', 'is not merged into a GGUF file\'s weights yet (merge it into the Hugging Face folder, then export)');
+    const gguf = await readGgufHeader(resolved.path);
+    return { spec: specFromGguf(gguf), weights: { gguf, quantize: o.quantize }, gguf };
+  }
+  return { spec: specOf(resolved), weights: { file: resolved.path, adapter: o.adapter, quantize: o.quantize } };
 }
 
 function specOf(resolved: ResolvedSource): ModelSpec {
   if (resolved.kind === 'folder') return specFromFolder(resolved.path);
-  if (isGgufFile(resolved.path)) throw new CheckpointError(resolved.path, 'is a GGUF file, which runs in one process: a stage reads float32 layer ranges (drop --stages)');
   if (isSafetensorsPath(resolved.path)) {
     const fd = openSync(resolved.path, 'r');
     try {

@@ -17,40 +17,19 @@ import { type ModelSpec, createModel } from '../../../src/nn/models/index.js';
 import { BatchScheduler } from '../../../src/serve/scheduler.js';
 import { PipelinedBatch } from '../../../src/serve/stages/pipelined_batch.js';
 import { generateAcross } from '../../../src/serve/stages/pipelined_generate.js';
-import { type JoinedStage, joinStages, stageSignature } from '../../../src/serve/stages/stage_cluster.js';
-import { placeGeneration } from '../../../src/serve/stages/stage_placement.js';
+import { joinStages, stageSignature } from '../../../src/serve/stages/stage_cluster.js';
+import { heldBytes, placeGeneration } from '../../../src/serve/stages/stage_placement.js';
 import { deferredLayers, loadStage } from '../../../src/serve/stages/stage_model.js';
-import { runStageWorker } from '../../../src/serve/stages/stage_worker.js';
 import { applyLora, defaultLoraTargets, loraLayers, mergeAdapterInto, saveAdapter } from '../../../src/nn/lora/index.js';
 import type { HostArray } from '../../../src/tensor/storage.js';
 import { Rng } from '../../../src/util/rng.js';
-import type { Precision } from '../../../src/tensor/precision.js';
 import { FAMILIES, randomModel } from '../../generate/families.js';
+import { TOKEN, startStages } from './start_stages.js';
 
 const sameValues = (a: HostArray, b: HostArray): boolean => a.length === b.length && a.every((v, i) => v === b[i]);
 
-const TOKEN = 'pipeline-test-token-0123456789';
 const dir = mkdtempSync(join(tmpdir(), 'smol-stages-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
-
-/** P stages of the model in `file`, joined over TCP; the driver (rank 0) and a close that stops them all. */
-async function startStages(spec: ModelSpec, file: string, P: number, o: { precision?: Precision; adapter?: string } = {}): Promise<{ driver: PipelinedBatch; joined: JoinedStage[]; close(): Promise<void> }> {
-  const store = await StoreServer.start({ host: '127.0.0.1', port: 0, token: TOKEN, worldSize: P, signature: stageSignature(spec, o.precision ?? 'fp32', o.adapter) });
-  const joined = await Promise.all(Array.from({ length: P }, (_, rank) => joinStages({
-    spec, weights: { file, adapter: o.adapter }, stages: P, rank, masterHost: '127.0.0.1', masterPort: store.port, hostStore: false, token: TOKEN, timeoutMs: 20_000, maxBatch: 4, precision: o.precision,
-  })));
-  const workers = joined.slice(1).map((j) => runStageWorker({ transport: j.cluster.transport, rows: j.rows }));
-  const driver = new PipelinedBatch(joined[0].cluster.transport, joined[0].rows, { timeoutMs: 20_000 });
-  return {
-    driver, joined,
-    async close() {
-      await driver.close();
-      await Promise.all(workers);
-      await Promise.all(joined.map((j) => j.cluster.close()));
-      await store.close();
-    },
-  };
-}
 
 const PROMPTS = [[3, 1, 4, 1, 5], [9, 2], [6, 5, 3, 5, 8, 9, 7], [2]];
 
@@ -61,7 +40,7 @@ describe('generation across pipeline stages', { timeout: 120_000 }, () => {
         const model = randomModel(spec, 11);
         const file = join(dir, `${spec.type}-${P}.safetensors`);
         saveSafetensors(file, model, spec);
-        const stages = await startStages(spec, file, P);
+        const stages = await startStages(spec, { file }, P);
         try {
           const greedy = await generateAcross(stages.driver, PROMPTS, { maxNewTokens: 6 });
           for (const [i, p] of PROMPTS.entries()) assert.deepEqual(greedy[i].ids, (await generate(model, p, { maxNewTokens: 6 })).ids, `prompt ${i}`);
@@ -92,7 +71,7 @@ describe('generation across pipeline stages', { timeout: 120_000 }, () => {
     const model = randomModel(spec, 3);
     const file = join(dir, 'grouped.safetensors');
     saveSafetensors(file, model, spec);
-    const stages = await startStages(spec, file, 2);
+    const stages = await startStages(spec, { file }, 2);
     const prompts = [[3, 1, 4], [9, 2, 6], [5], [2, 7, 1]];
     // Stage 0's forwards of rows it has not seen: the prefills.
     const prefills: number[] = [];
@@ -119,7 +98,7 @@ describe('generation across pipeline stages', { timeout: 120_000 }, () => {
     const model = randomModel(spec, 23);
     const file = join(dir, 'bf16.safetensors');
     saveSafetensors(file, model, spec);
-    const stages = await startStages(spec, file, 2, { precision: 'bf16' });
+    const stages = await startStages(spec, { file }, 2, { precision: 'bf16' });
     try {
       const greedy = await generateAcross(stages.driver, PROMPTS, { maxNewTokens: 16 });
       let partsFromFp32 = false;
@@ -147,7 +126,7 @@ describe('generation across pipeline stages', { timeout: 120_000 }, () => {
     const base = randomModel(spec, 13);
     const merged = randomModel(spec, 13);
     await mergeAdapterInto(folder, merged);
-    const stages = await startStages(spec, file, 2, { adapter: folder });
+    const stages = await startStages(spec, { file, adapter: folder }, 2);
     try {
       const want = new Map(merged.namedParameters());
       const unmerged = new Map(base.namedParameters());
@@ -168,7 +147,7 @@ describe('generation across pipeline stages', { timeout: 120_000 }, () => {
       await stages.close();
     }
     // A stage that merges another adapter (or none) is another model: refused at connect.
-    assert.notEqual(stageSignature(spec, 'fp32', folder), stageSignature(spec, 'fp32'));
+    assert.notEqual(stageSignature(spec, 'fp32', { file, adapter: folder }), stageSignature(spec, 'fp32', { file }));
   });
 
   it('the server\'s scheduler over 3 stages: requests joining while groups are in flight get one process\'s tokens', async () => {
@@ -176,7 +155,7 @@ describe('generation across pipeline stages', { timeout: 120_000 }, () => {
     const model = randomModel(spec, 5);
     const file = join(dir, 'scheduled.safetensors');
     saveSafetensors(file, model, spec);
-    const stages = await startStages(spec, file, 3);
+    const stages = await startStages(spec, { file }, 3);
     try {
       const scheduler = new BatchScheduler(stages.driver, { maxBatch: 4, queueTimeoutMs: 20_000 });
       let started!: () => void;
@@ -221,11 +200,11 @@ describe('generation across pipeline stages', { timeout: 120_000 }, () => {
   it('placement gives a slower rank fewer layers and refuses layers that fit no rank, naming the stages', () => {
     const spec: ModelSpec = { type: 'gpt2', vocabSize: 61, context: 32, layers: 6, width: 32, heads: 4, dropout: 0 };
     const layers = deferredLayers(spec, 0);
-    const even = placeGeneration(spec, layers, [{ msPerWeight: 1, memoryBytes: 1e9 }, { msPerWeight: 1, memoryBytes: 1e9 }], { maxBatch: 1, bytesPerWeight: 4 });
-    const slow = placeGeneration(spec, layers, [{ msPerWeight: 1, memoryBytes: 1e9 }, { msPerWeight: 3, memoryBytes: 1e9 }], { maxBatch: 1, bytesPerWeight: 4 });
+    const even = placeGeneration(spec, layers, [{ msPerWeight: 1, memoryBytes: 1e9 }, { msPerWeight: 1, memoryBytes: 1e9 }], { maxBatch: 1, bytesOf: heldBytes(new Map()) });
+    const slow = placeGeneration(spec, layers, [{ msPerWeight: 1, memoryBytes: 1e9 }, { msPerWeight: 3, memoryBytes: 1e9 }], { maxBatch: 1, bytesOf: heldBytes(new Map()) });
     const size = (p: typeof even, s: number): number => p.ranges[s][1] - p.ranges[s][0];
     assert.ok(size(slow, 1) < size(even, 1), `the slow rank gets ${size(slow, 1)} layers, ${size(even, 1)} at equal speed`);
-    assert.throws(() => placeGeneration(spec, layers, [{ msPerWeight: 1, memoryBytes: 1000 }, { msPerWeight: 1, memoryBytes: 1000 }], { maxBatch: 1, bytesPerWeight: 4 }), /do not fit in the memory of the 2 pipeline nodes/);
+    assert.throws(() => placeGeneration(spec, layers, [{ msPerWeight: 1, memoryBytes: 1000 }, { msPerWeight: 1, memoryBytes: 1000 }], { maxBatch: 1, bytesOf: heldBytes(new Map()) }), /do not fit in the memory of the 2 pipeline nodes/);
   });
 });
 

@@ -1,0 +1,74 @@
+/**
+ * Where a pipeline stage's weights come from, and the format each one is held in:
+ * - a float file (a Hugging Face folder, a safetensors file, smolcluster's model file), with a
+ *   PEFT adapter merged and, with --quantize, each weight matrix in the format the plan of the
+ *   WHOLE model gives it (nn/quantize_model.ts): llama.cpp's rules pick some layers' formats by
+ *   their index among all the layers, so a layer is held alike whichever stage holds it, and the
+ *   tokens are one process's given the same --quantize;
+ * - a GGUF file, each tensor in the format the file holds it (a float one widened to float32);
+ * - the seed's recipes (tests, the speed probe).
+ * stage_model.ts loads them, stage_placement.ts counts the bytes they will hold, and the stage
+ * signature carries what every stage must agree on about them.
+ */
+import { createHash } from 'node:crypto';
+import { ModelSourceError } from '../../generate/model_source.js';
+import type { GgufFile } from '../../nn/interchange/gguf.js';
+import { ggufFormats, ggufSources } from '../../nn/interchange/gguf_llama.js';
+import { adapterDigest } from '../../nn/lora/adapter_deltas.js';
+import type { LlamaSpec, ModelSpec } from '../../nn/models/index.js';
+import type { Module } from '../../nn/module.js';
+import { type QuantScheme, quantizationPlan } from '../../nn/quantize_model.js';
+import { type QuantType, bitsPerWeight } from '../../tensor/quant/formats.js';
+
+export type StageWeights =
+  | { file: string; adapter?: string; quantize?: QuantScheme }
+  | { gguf: GgufFile; quantize?: QuantScheme }
+  | { seed: number };
+
+/**
+ * The parameters of the whole model (`whole`, built deferred: it holds nothing) that a stage holds
+ * quantized, each with its format: the GGUF file's, or the --quantize plan's. --quantize is
+ * refused where one process refuses it: over a model outside the Llama family, or a file quantized already.
+ */
+export function heldFormats(spec: ModelSpec, whole: Module, weights: StageWeights): Map<string, QuantType> {
+  const fromFile = 'gguf' in weights ? ggufFormats(weights.gguf, ggufSources(weights.gguf, spec as LlamaSpec, whole.namedParameters())) : new Map<string, QuantType>();
+  if ('seed' in weights || weights.quantize === undefined) return fromFile;
+  const where = 'gguf' in weights ? weights.gguf.path : weights.file;
+  if (spec.type !== 'llama') throw new ModelSourceError(where, `holds a ${spec.type} model; --quantize takes the Llama family (llama, qwen2, qwen3, mixtral)`);
+  if (fromFile.size > 0) throw new ModelSourceError(where, `is quantized already; --quantize ${weights.quantize} takes a float model`);
+  const plan = quantizationPlan(whole, spec, weights.quantize);
+  return new Map([...plan].filter((entry): entry is [string, QuantType] => entry[1] !== null));
+}
+
+/**
+ * What every stage must agree on about its weights beyond the model's shape, as settings a refusal
+ * names (comm/tcp/signature_settings.ts): the adapter's contents, the --quantize scheme, the GGUF
+ * file's tensor formats; absent where they do not apply.
+ */
+export function weightsSettings(weights: StageWeights | undefined): Record<string, string> {
+  if (weights === undefined || 'seed' in weights) return {};
+  const settings: Record<string, string> = {};
+  if ('file' in weights && weights.adapter !== undefined) settings['--adapter'] = `contents ${adapterDigest(weights.adapter)}`;
+  if ('gguf' in weights) settings['GGUF tensor formats'] = ggufFormatsDigest(weights.gguf);
+  if (weights.quantize !== undefined) settings['--quantize'] = weights.quantize;
+  return settings;
+}
+
+/** The --quantize line of a model whose stages quantize it: the quantized matrices' bytes in float32 and as held (as one process's loading reports them). */
+export function quantizedSummary(whole: Module, formats: ReadonlyMap<string, QuantType>): { bytesBefore: number; bytesAfter: number } {
+  let [bytesBefore, bytesAfter] = [0, 0];
+  for (const [name, p] of whole.namedParameters()) {
+    const format = formats.get(name);
+    if (format === undefined) continue;
+    bytesBefore += p.size * 4;
+    bytesAfter += (p.size * bitsPerWeight(format)) / 8;
+  }
+  return { bytesBefore, bytesAfter };
+}
+
+/** A short digest of a GGUF file's tensors and their types: two files of one shape quantized otherwise differ. */
+function ggufFormatsDigest(file: GgufFile): string {
+  const hash = createHash('sha256');
+  for (const t of file.tensors.values()) hash.update(`${t.name}:${t.type};`);
+  return hash.digest('hex').slice(0, 16);
+}
