@@ -20,11 +20,8 @@ export function generateCommand(): Command {
   return addOptions(cmd, GENERATE_OPTIONS).action(async (f: GenerateFlags) => {
     if (f.prompt === undefined) throw new ConfigError('command line', '--prompt', 'generate needs --prompt TEXT (or --prompt - to read it from stdin)');
     const text = f.prompt === '-' ? readFileSync(0, 'utf8') : f.prompt;
-    if (f.stages > 1) {
-      // Each stage loads its own layers (nn/layer_list.ts); none of them quantizes them yet.
-      if (f.quantize !== undefined) throw new ConfigError('command line', '--quantize', 'is not taken with --stages yet: a stage loads its layers in float32');
-      return generateAcrossStages(f, text);
-    }
+    // Each stage loads its own layers (nn/layer_list.ts), quantizing them with --quantize.
+    if (f.stages > 1) return generateAcrossStages(f, text);
     const { generator, release } = await loadFromFlags('generate', f);
     try {
       process.stderr.write(`${loadedLine(generator)}\n`);

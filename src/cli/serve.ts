@@ -76,7 +76,6 @@ export async function runServe(flags: ServeFlags, stopped: Promise<void>, onList
  */
 async function serveAcrossStages(flags: ServeFlags, id: string, token: string | undefined, stopped: Promise<void>, onListening?: (url: string) => void): Promise<void> {
   if (flags.follow) throw new SmolError('SERVE', 'serve: --follow is not taken with --stages (give --model)');
-  if (flags.quantize !== undefined) throw new SmolError('SERVE', 'serve: --quantize is not taken with --stages yet (a stage loads its layers in float32)');
   const { described, pipeline } = await startStagesFromFlags('serve', flags, flags.maxBatch);
   try {
     const served = { id, rows: pipeline.batch, tokenizer: described.tokenizer, eosIds: described.eosIds, context: described.spec.context, chatTemplate: described.chatTemplate };
