@@ -5,11 +5,14 @@
  * own layers' from there, in the formats stage_weights.ts gives them).
  */
 import { closeSync, openSync } from 'node:fs';
+import { join } from 'node:path';
 import { ModelSourceError, type ResolvedSource, resolveModelSource } from '../../generate/model_source.js';
 import { readModelHeader } from '../../nn/checkpoint.js';
 import { type GgufFile, isGgufFile, readGgufHeader } from '../../nn/interchange/gguf.js';
 import { specFromGguf } from '../../nn/interchange/gguf_llama.js';
-import { specFromFolder } from '../../nn/interchange/hf_folder.js';
+import { specFromHfConfig } from '../../nn/interchange/hf_config.js';
+import { readHfConfig } from '../../nn/interchange/hf_folder.js';
+import { mlxQuantizationOf } from '../../nn/interchange/mlx_folder.js';
 import { architectureOf } from '../../nn/interchange/model_io.js';
 import { isSafetensorsPath, readSafetensorsHeader } from '../../nn/interchange/safetensors.js';
 import type { ModelSpec } from '../../nn/models/index.js';
@@ -55,7 +58,13 @@ async function weightsOf(resolved: ResolvedSource, o: StageSourceOptions): Promi
 }
 
 function specOf(resolved: ResolvedSource): ModelSpec {
-  if (resolved.kind === 'folder') return specFromFolder(resolved.path);
+  if (resolved.kind === 'folder') {
+    const config = readHfConfig(resolved.path);
+    const file = join(resolved.path, 'config.json');
+    // Its weights are words of codes with scales beside them, which a stage does not read by ranges yet.
+    if (mlxQuantizationOf(config, file)) throw new ModelSourceError(resolved.path, 'is an MLX quantized folder, which runs in one process: drop --stages, or give --stages the float folder with --quantize mlx4|mlx8');
+    return specFromHfConfig(config, file);
+  }
   if (isSafetensorsPath(resolved.path)) {
     const fd = openSync(resolved.path, 'r');
     try {

@@ -10,7 +10,7 @@
  * fits on one or two quantized.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -19,11 +19,12 @@ import { type CausalLm, generate } from '../../../src/generate/generate.js';
 import { type GgufFile, readGgufHeader } from '../../../src/nn/interchange/gguf.js';
 import { exportGguf } from '../../../src/nn/interchange/gguf_export.js';
 import { loadGgufModel } from '../../../src/nn/interchange/gguf_llama.js';
+import { saveFolder } from '../../../src/nn/interchange/hf_folder.js';
 import { saveSafetensors } from '../../../src/nn/interchange/model_io.js';
 import { modelLayers } from '../../../src/nn/layer_list.js';
 import type { LlamaSpec, ModelSpec } from '../../../src/nn/models/index.js';
 import type { Module } from '../../../src/nn/module.js';
-import { quantizeModel } from '../../../src/nn/quantize_model.js';
+import { type QuantScheme, quantizeModel } from '../../../src/nn/quantize_model.js';
 import { generateAcross } from '../../../src/serve/stages/pipelined_generate.js';
 import { joinStages, stageSignature } from '../../../src/serve/stages/stage_cluster.js';
 import { deferredModel } from '../../../src/serve/stages/stage_model.js';
@@ -56,11 +57,20 @@ function tokenizerJson(vocab: number): string {
   return path;
 }
 
-/** `model` written as a GGUF file in `scheme`'s formats, and its header. */
-async function ggufOf(name: string, model: Module, spec: LlamaSpec, scheme: 'q8_0' | 'q4_k_m'): Promise<GgufFile> {
+/** `model` written as a GGUF file in `scheme`'s formats (float32 without one), and its header. */
+async function ggufOf(name: string, model: Module, spec: LlamaSpec, scheme?: 'q8_0' | 'q4_k_m'): Promise<GgufFile> {
   const path = join(dir, `${name}.gguf`);
   await exportGguf(path, model, spec, { quantize: scheme, tokenizer: { json: tokenizerJson(spec.vocabSize) } });
   return readGgufHeader(path);
+}
+
+/** A random model of `spec` saved as a float safetensors file, and the same model as one process quantizes it at load. */
+function floatFileAndQuantized(name: string, spec: LlamaSpec, scheme: QuantScheme): { file: string; reference: CausalLm } {
+  const file = join(dir, `${name}.safetensors`);
+  const reference = randomModel(spec, 33);
+  saveSafetensors(file, reference, spec);
+  quantizeModel(reference, spec, scheme);
+  return { file, reference };
 }
 
 /** Greedy and sampled tokens across the stages equal `reference`'s (one process) for every prompt. */
@@ -142,10 +152,7 @@ describe('generation across pipeline stages over quantized layers', { timeout: 1
 
     it(`--quantize q4_0 of a safetensors file of a tied Llama, ${P} stages: one process's tokens and blocks`, async () => {
       const spec = { ...LLAMA_Q8, tieEmbeddings: true };
-      const file = join(dir, `tied-${P}.safetensors`);
-      saveSafetensors(file, randomModel(spec, 33), spec);
-      const reference = randomModel(spec, 33);
-      quantizeModel(reference, spec, 'q4_0');
+      const { file, reference } = floatFileAndQuantized(`tied-${P}`, spec, 'q4_0');
       const stages = await startStages(spec, { file, quantize: 'q4_0' }, P);
       try {
         await assertOneProcessTokens(stages, reference);
@@ -157,6 +164,31 @@ describe('generation across pipeline stages over quantized layers', { timeout: 1
       }
     });
   }
+
+  it('--quantize mlx4 of a Llama of rows of 64, 2 stages: one process\'s tokens and blocks', async () => {
+    const spec = llama({ width: 64, intermediate: 128 });
+    const { file, reference } = floatFileAndQuantized('mlx4', spec, 'mlx4');
+    const stages = await startStages(spec, { file, quantize: 'mlx4' }, 2);
+    try {
+      await assertOneProcessTokens(stages, reference);
+      assert.deepEqual((await assertHeldAsOneProcess(stages, reference)).map((f) => [...f]), [['mlx4'], ['mlx4']]);
+    } finally {
+      await stages.close();
+    }
+  });
+
+  it('--quantize q8_0 of an F32 GGUF file, 2 stages: one process\'s tokens and blocks', async () => {
+    const file = await ggufOf('llama-f32', randomModel(LLAMA_Q8, 35), LLAMA_Q8);
+    const reference = loadGgufModel(file);
+    quantizeModel(reference.model, reference.spec, 'q8_0');
+    const stages = await startStages(reference.spec, { gguf: file, quantize: 'q8_0' }, 2);
+    try {
+      await assertOneProcessTokens(stages, reference.model as unknown as CausalLm);
+      assert.deepEqual((await assertHeldAsOneProcess(stages, reference.model)).map((f) => [...f]), [['q8_0'], ['q8_0']]);
+    } finally {
+      await stages.close();
+    }
+  });
 
   it('--quantize q4_k_m of a safetensors file, 3 stages: the whole model\'s plan (layers 0, 3, 6, 7 with more bits wherever they stand), one process\'s tokens and blocks', async () => {
     const stages = await startStages(QWEN2_K, { file: qwen2File, quantize: 'q4_k_m' }, 3);
@@ -185,13 +217,19 @@ describe('generation across pipeline stages over quantized layers', { timeout: 1
     }
   });
 
-  it('--quantize is refused where one process refuses it: over a quantized GGUF file, over GPT-2; and an adapter with a GGUF file', async () => {
+  it('refused by name, as one process refuses them: --quantize over a quantized GGUF file or GPT-2, an adapter with a GGUF file; and an MLX quantized folder', async () => {
     await assert.rejects(stageSource(q8.path, { quantize: 'q4_0' }), /llama-q8_0\.gguf: is quantized already; --quantize q4_0 takes a float model/);
     await assert.rejects(stageSource(q8.path, { adapter: join(dir, 'adapter') }), /--adapter: is not merged into a GGUF file's weights/);
     const gpt2: ModelSpec = { type: 'gpt2', vocabSize: 61, context: 32, layers: 2, width: 32, heads: 4, dropout: 0 };
     const file = join(dir, 'gpt2.safetensors');
     saveSafetensors(file, randomModel(gpt2, 1), gpt2);
     await assert.rejects(stageSource(file, { quantize: 'q8_0' }), /gpt2\.safetensors: holds a gpt2 model; --quantize takes the Llama family/);
+    // An MLX quantized folder (config.json's quantization) is refused before any weight is read.
+    const mlx = join(dir, 'mlx-4bit');
+    saveFolder(mlx, randomModel(LLAMA_Q8, 2), LLAMA_Q8);
+    const config = join(mlx, 'config.json');
+    writeFileSync(config, JSON.stringify({ ...JSON.parse(readFileSync(config, 'utf8')), quantization: { group_size: 64, bits: 4 } }));
+    await assert.rejects(stageSource(mlx), /mlx-4bit: is an MLX quantized folder, which runs in one process: drop --stages, or give --stages the float folder with --quantize mlx4\|mlx8/);
   });
 
   it('placement counts the bytes held: a model that needs 3 ranks in float32 fits on 2, and on 1, quantized (--quantize q4_k_m, or the Q4_K_M file)', () => {
