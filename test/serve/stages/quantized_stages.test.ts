@@ -5,9 +5,9 @@
  * float safetensors file quantized at load (--quantize q4_0 of a tied Llama; q4_k_m, llama.cpp's
  * per-layer mix, planned over the whole model). Greedy and sampled tokens over 2 and 3 stages equal one process's; each
  * stage holds only its own layers, its quantized ones in the very blocks one process holds. The
- * scheme is part of the stage signature, --quantize is refused where one process refuses it, and
- * placement counts the bytes the weights will hold: a model that needs three ranks in float32
- * fits on one or two quantized.
+ * scheme is part of the stage signature (a stage started by hand is told it, and one with another
+ * is refused at connect), --quantize is refused where one process refuses it, and placement counts
+ * the bytes the weights will hold: a model that needs three ranks in float32 fits on one or two quantized.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { StoreServer } from '../../../src/comm/store/server.js';
+import { TOKEN_ENV } from '../../../src/comm/token.js';
 import { type CausalLm, generate } from '../../../src/generate/generate.js';
 import { type GgufFile, readGgufHeader } from '../../../src/nn/interchange/gguf.js';
 import { exportGguf } from '../../../src/nn/interchange/gguf_export.js';
@@ -29,10 +30,13 @@ import { generateAcross } from '../../../src/serve/stages/pipelined_generate.js'
 import { joinStages, stageSignature } from '../../../src/serve/stages/stage_cluster.js';
 import { deferredModel } from '../../../src/serve/stages/stage_model.js';
 import { heldBytes, layerBytes, placeGeneration } from '../../../src/serve/stages/stage_placement.js';
+import { startPipeline } from '../../../src/serve/stages/stage_launch.js';
 import { stageSource } from '../../../src/serve/stages/stage_source.js';
 import { type StageWeights, heldFormats } from '../../../src/serve/stages/stage_weights.js';
+import { runStageWorker } from '../../../src/serve/stages/stage_worker.js';
 import { isQuantType } from '../../../src/tensor/quant/formats.js';
 import { randomModel } from '../../generate/families.js';
+import { freePort } from '../../helpers/cluster.js';
 import { TOKEN, type TestPipeline, startStages } from './start_stages.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'smol-quant-stages-'));
@@ -199,6 +203,33 @@ describe('generation across pipeline stages over quantized layers', { timeout: 1
       assert.deepEqual(Array.from({ length: 8 }, (_, l) => downProj.get(`model.layers.${l}.mlp.down_proj.weight`)!.dtype), ['q6_k', 'q4_k', 'q4_k', 'q6_k', 'q4_k', 'q4_k', 'q6_k', 'q6_k']);
     } finally {
       await stages.close();
+    }
+  });
+
+  it('a stage started by hand: the driver\'s line names --quantize, and a stage given it joins and decodes one process\'s tokens', async () => {
+    const { file, reference } = floatFileAndQuantized('by-hand', LLAMA_Q8, 'q4_0');
+    const port = await freePort();
+    const lines: string[] = [];
+    const saved = process.env[TOKEN_ENV];
+    process.env[TOKEN_ENV] = TOKEN;
+    try {
+      const weights: StageWeights = { file, quantize: 'q4_0' };
+      const driver = startPipeline({ source: file, spec: LLAMA_Q8, weights, stages: 2, master: `127.0.0.1:${port}`, timeoutMs: 20_000, maxBatch: 4, log: (l) => lines.push(l) });
+      const stage = await joinStages({ spec: LLAMA_Q8, weights, stages: 2, rank: 1, masterHost: '127.0.0.1', masterPort: port, hostStore: false, token: TOKEN, timeoutMs: 20_000, maxBatch: 4 });
+      const worker = runStageWorker({ transport: stage.cluster.transport, rows: stage.rows });
+      const pipeline = await driver;
+      try {
+        assert.match(lines[0], new RegExp(`smolcluster stage --model SRC --quantize q4_0 --stages 2 --rank R --stage-master 127\\.0\\.0\\.1:${port}$`));
+        const greedy = await generateAcross(pipeline.batch, PROMPTS, { maxNewTokens: 6 });
+        for (const [i, p] of PROMPTS.entries()) assert.deepEqual(greedy[i].ids, (await generate(reference, p, { maxNewTokens: 6 })).ids, `prompt ${i}`);
+      } finally {
+        await pipeline.close();
+        await worker;
+        await stage.cluster.close();
+      }
+    } finally {
+      if (saved === undefined) delete process.env[TOKEN_ENV];
+      else process.env[TOKEN_ENV] = saved;
     }
   });
 
