@@ -82,9 +82,10 @@ export async function startPipeline(o: PipelineLaunch): Promise<Pipeline> {
 
 /** `smolcluster stage` for rank `rank`, its output lines prefixed with its stage. */
 function spawnStage(o: PipelineLaunch, rank: number, master: string, token: string): ChildProcess {
+  const adapter = adapterOf(o.weights);
   const args = [CLI, 'stage', '--model', o.source, '--stages', String(o.stages), '--rank', String(rank), '--stage-master', master,
     '--stage-timeout', String(o.timeoutMs / 1000), '--max-batch', String(o.maxBatch), '--precision', o.precision ?? 'fp32',
-    ...(o.threads ? ['--threads', String(o.threads)] : []), ...(adapterOf(o.weights) !== undefined ? ['--adapter', adapterOf(o.weights)!] : []), ...quantizeFlags(o.weights)];
+    ...(o.threads ? ['--threads', String(o.threads)] : []), ...(adapter !== undefined ? ['--adapter', adapter] : []), ...quantizeFlags(o.weights)];
   const child = spawn(process.execPath, args, { env: { ...process.env, [TOKEN_ENV]: token }, stdio: ['ignore', 'pipe', 'pipe'] });
   for (const stream of [child.stdout!, child.stderr!]) {
     let rest = '';

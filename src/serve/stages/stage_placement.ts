@@ -39,7 +39,7 @@ export function layerBytes(layers: readonly ModelLayer[], bytesOf: ParameterByte
 
 /**
  * A parameter's bytes as a stage holds it: a quantized one its format's; a float one 4, or 6 in
- * bf16 (its bf16 cast is held beside it: generate/model_casts.ts; a quantized one has none).
+ * bf16 (its bf16 cast is held beside it for the stage's life: stage_rows.ts; a quantized one has none).
  */
 export function heldBytes(formats: ReadonlyMap<string, QuantType>, precision: Precision = 'fp32'): ParameterBytes {
   return (name, p) => {
