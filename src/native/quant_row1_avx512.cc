@@ -1,8 +1,8 @@
-// The one-row quantized product (batch-1 decode) for Q8_0, Q4_0 and Q5_0 on 512-bit AVX512-VNNI:
-// four blocks of 32 weights (128) a step, all in registers. quant_dot_body.h's dotRow1 unpacks each
-// block to int8 codes in memory and multiplies them back with the sign trick, one block and one
-// broadcast scale at a time: about 18 instructions per 32 weights, which bound it at ~7 weights a
-// cycle, under this core's read bandwidth for 4-bit weights. Here a step takes ~16-20 for 128:
+// The one-row quantized product (batch-1 decode) for Q8_0, Q4_0, Q5_0, Q4_K and Q6_K on 512-bit
+// AVX512-VNNI, all in registers. quant_dot_body.h's dotRow1 unpacks each block to int8 codes in
+// memory and multiplies them back with the sign trick, one block and one broadcast scale at a
+// time: about 18 instructions per 32 weights, which bound it at ~7 weights a cycle, under this
+// core's read bandwidth for 4-bit weights. Here a step of four 32-weight blocks (128) takes ~16-20:
 //  - the group's bytes come in as two or three 64-byte loads, and one word permute (vpermt2w) each
 //    gathers its codes and its four fp16 scales out of the interleaved blocks;
 //  - Q4_0/Q5_0's codes stay unsigned (0..15, 0..31) for vpdpbusd, and their centre (8, 16) is
@@ -12,6 +12,7 @@
 //    then their high halves, so lane 4b..4b+3 of the sums is block b's and one scale vector
 //    [s0×4, s1×4, s2×4, s3×4] serves the step (Q8_0's two natural-order halves are folded to that
 //    shape with two lane permutes).
+// The K-quants take a super-block of 256 a step the same way (rowsQ4K, rowsQ6K have how).
 // A row's last blocks past a whole group are read with masked loads (nothing past the row is
 // touched) and meet zeros in x. The sums are exact in int32 (|c|·|q| ≤ 255·127 per product, 8 per
 // lane); the result is Σ ŵ·x̂ up to float32 rounding, as every other path of quant_dot*.cc.
@@ -32,7 +33,8 @@ constexpr int kGroupWeights = 32 * kGroupBlocks;
 /**
  * How far ahead of the bytes a step reads it asks for W's cache lines. Rows are read once per token
  * from memory, and without it the kernel waited on them: a 130 MB Q4_0 matrix (K = 576) read at
- * 6.7 GB/s, 8.7 with lines 2 KB ahead (this core's plain streaming read: 14 GB/s).
+ * 6.7 GB/s, 8.7 with lines 2 KB ahead (an Intel Xeon whose plain streaming read is 14 GB/s; a
+ * one-off harness, docs/NATIVE.md).
  */
 constexpr int kPrefetchBytes = 2048;
 
