@@ -1,5 +1,5 @@
 /**
- * bench:generate — generation speed on one thread: decode tokens/s at batch 1 and 8 (prompt 32, 128
+ * bench:generate — generation speed on one thread (or --threads N, every engine alike): decode tokens/s at batch 1 and 8 (prompt 32, 128
  * new tokens, greedy, KV cache) and prefill tokens/s, for GPT-2 124M and the SmolLM2-135M shape with
  * random weights (seeded), fp32 and bf16, side by side in one run with
  *   (a) transformers' `generate` with its cache (bench/reference/generate_torch.py; bf16 = the model
@@ -7,7 +7,7 @@
  *   (b) llama.cpp through the npm package node-llama-cpp (cpu, one thread) on GGUF files written from
  *       the same weights with the pip package `gguf` (bench/reference/hf_to_gguf.py: F32 and BF16).
  *
- *   npm run bench:generate [-- --only gpt2,smollm2-135m] [--dtypes fp32,bf16] [--repeats 2] [--new-tokens 128] [--layers N]
+ *   npm run bench:generate [-- --only gpt2,smollm2-135m] [--dtypes fp32,bf16] [--repeats 2] [--new-tokens 128] [--threads 1] [--layers N]
  *
  * The weights are written once as a Hugging Face folder (saveFolder) that transformers loads and the
  * GGUF files are converted from; our child builds the same model from the same seed. Every engine
@@ -115,7 +115,7 @@ function spawnPython(python: string, args: string[]): string | null {
   return r.status === 0 ? null : (r.stderr || r.stdout || String(r.error)).trim().split('\n').slice(-2).join(' | ');
 }
 
-interface Plan { ids: ModelId[]; dtypes: Dtype[]; batches: number[]; newTokens: number; repeats: number; layers?: number }
+interface Plan { ids: ModelId[]; dtypes: Dtype[]; batches: number[]; newTokens: number; repeats: number; threads: number; layers?: number }
 
 async function parent(plan: Plan): Promise<void> {
   const root = packageRoot(import.meta.url);
@@ -142,7 +142,7 @@ async function parent(plan: Plan): Promise<void> {
       if (prepared[id].ggufSkip && !skip['llama.cpp']) console.log(`bench:generate: llama.cpp skipped for ${id}: ${prepared[id].ggufSkip}`);
     }
     const bandwidth = await readBandwidth(root, transformers.found?.python ?? null);
-    const common = ['--prompts', promptFile, '--batches', plan.batches.join(','), '--new-tokens', String(plan.newTokens)];
+    const common = ['--prompts', promptFile, '--batches', plan.batches.join(','), '--new-tokens', String(plan.newTokens), '--threads', String(plan.threads)];
     const runEngine = async (engine: Engine, id: ModelId, dtype: Dtype): Promise<EngineReport | string> => {
       if (skip[engine]) return 'skipped';
       const p = prepared[id];
@@ -156,7 +156,7 @@ async function parent(plan: Plan): Promise<void> {
           ? (p.gguf[dtype] ? [process.execPath, [self, '--worker', engine, '--gguf', p.gguf[dtype]!, '--model', id, '--dtype', dtype, ...common]] : [null, []])
           : [process.execPath, ['--max-old-space-size=8192', self, '--worker', engine, '--model', id, '--dtype', dtype, ...depth, ...(isQuantized(dtype) ? ['--gguf', p.gguf[dtype]!] : []), ...common]];
       if (cmd === null) return 'skipped';
-      const r = await runJsonChild<EngineReport>(cmd, args as string[], { env: threadEnv(1), timeoutMs: 20 * 60_000, stderr: 'pipe' });
+      const r = await runJsonChild<EngineReport>(cmd, args as string[], { env: threadEnv(plan.threads), timeoutMs: 20 * 60_000, stderr: 'pipe' });
       return r.value && !r.error ? r.value : (r.error ?? 'no report');
     };
     const results: Bench['results'] = [];
@@ -191,22 +191,23 @@ async function readBandwidth(root: string, python: string | null): Promise<Bench
 }
 
 /** Child: one engine of ours (smolcluster or llama.cpp) on one model and dtype; prints an EngineReport. */
-async function worker(engine: string, id: ModelId, dtype: Dtype, promptFile: string, batches: number[], newTokens: number, layers?: number, ggufPath?: string): Promise<void> {
+async function worker(engine: string, id: ModelId, dtype: Dtype, promptFile: string, batches: number[], newTokens: number, threads: number, layers?: number, ggufPath?: string): Promise<void> {
+  const onThreads = `${threads} thread${threads === 1 ? '' : 's'}`;
   const prompts = JSON.parse(readFileSync(promptFile, 'utf8')) as number[][];
   let report: EngineReport;
   if (engine === 'llama.cpp') {
-    const { runs, version } = await llamaCppGeneration(ggufPath!, prompts, batches, newTokens);
-    report = { engine, model: id, dtype, detail: `node-llama-cpp ${version}, cpu, 1 thread, GGUF ${dtype === 'fp32' ? 'F32' : dtype.toUpperCase()}`, runs };
+    const { runs, version } = await llamaCppGeneration(ggufPath!, prompts, batches, newTokens, threads);
+    report = { engine, model: id, dtype, detail: `node-llama-cpp ${version}, cpu, ${onThreads}, GGUF ${dtype === 'fp32' ? 'F32' : dtype.toUpperCase()}`, runs };
   } else if (isQuantized(dtype)) {
     // The same file llama.cpp runs, read as `--model FILE.gguf` reads it: matrices in their blocks.
     const { model } = loadGgufModel(await readGgufHeader(ggufPath!));
     const runs = await oursGeneration(() => model, prompts, batches, newTokens, 'fp32');
-    report = { engine: 'smolcluster', model: id, dtype, detail: `native backend, 1 thread, the GGUF file's ${dtype.toUpperCase()} blocks (integer products up to 16 rows, dequantized tiles + GEMM above)`, runs };
+    report = { engine: 'smolcluster', model: id, dtype, detail: `native backend, ${onThreads}, the GGUF file's ${dtype.toUpperCase()} blocks (integer products up to 16 rows, dequantized tiles + GEMM above)`, runs };
   } else {
     const precision = dtype as Precision;
     const runs = await oursGeneration(() => createModel(specOf(id, layers), SEED), prompts, batches, newTokens, precision);
     const casts = dtype === 'bf16' ? ', weights cast to bf16 once for the model\'s life (and packed) in the warm-up, as at a server\'s first requests' : '';
-    report = { engine: 'smolcluster', model: id, dtype, detail: `native backend, 1 thread, precision ${dtype}${casts}`, runs };
+    report = { engine: 'smolcluster', model: id, dtype, detail: `native backend, ${onThreads}, precision ${dtype}${casts}`, runs };
   }
   console.log(JSON.stringify(report));
 }
@@ -215,7 +216,7 @@ const { values } = parseArgs({
   options: {
     worker: { type: 'string' }, model: { type: 'string' }, dtype: { type: 'string' }, prompts: { type: 'string' }, gguf: { type: 'string' },
     only: { type: 'string' }, dtypes: { type: 'string' }, batches: { type: 'string' }, 'new-tokens': { type: 'string' },
-    repeats: { type: 'string' }, layers: { type: 'string' }, report: { type: 'string' },
+    repeats: { type: 'string' }, threads: { type: 'string' }, layers: { type: 'string' }, report: { type: 'string' },
   },
 });
 const positiveInt = (flag: string, v: string | undefined, dflt: number): number => {
@@ -226,15 +227,16 @@ const positiveInt = (flag: string, v: string | undefined, dflt: number): number 
 const batches = (values.batches ?? '1,8').split(',').map((b) => positiveInt('batches', b, 1));
 const newTokens = positiveInt('new-tokens', values['new-tokens'], 128);
 const layers = values.layers === undefined ? undefined : positiveInt('layers', values.layers, 1);
+const threads = positiveInt('threads', values.threads, 1);
 if (values.report) {
   // Re-print the tables of a finished run from its JSON line (the log's last line).
   const lines = readFileSync(values.report, 'utf8').trim().split('\n');
   printGenerationReport(benchFromJson(lines[lines.length - 1]), false);
 } else if (values.worker) {
-  await worker(values.worker, values.model as ModelId, values.dtype as Dtype, values.prompts!, batches, newTokens, layers, values.gguf);
+  await worker(values.worker, values.model as ModelId, values.dtype as Dtype, values.prompts!, batches, newTokens, threads, layers, values.gguf);
 } else {
   await parent({
     ids: parseOnly(values.only, MODELS), dtypes: parseOnly(values.dtypes, DTYPES), batches, newTokens,
-    repeats: positiveInt('repeats', values.repeats, 2), ...(layers !== undefined ? { layers } : {}),
+    repeats: positiveInt('repeats', values.repeats, 2), threads, ...(layers !== undefined ? { layers } : {}),
   });
 }

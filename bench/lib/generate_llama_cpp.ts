@@ -55,8 +55,8 @@ async function generateTogether(sequences: Sequence[], prompts: number[][], newT
   return { first: Math.max(...firsts) - t0, last: performance.now() - t0, firstCpu, ids: ids[0] };
 }
 
-async function timedRun(model: Model, prompts: number[][], newTokens: number): Promise<GenerationRun> {
-  const context = await model.createContext({ contextSize: 256 * prompts.length, sequences: prompts.length, threads: 1, batchSize: 512 });
+async function timedRun(model: Model, prompts: number[][], newTokens: number, threads: number): Promise<GenerationRun> {
+  const context = await model.createContext({ contextSize: 256 * prompts.length, sequences: prompts.length, threads, batchSize: 512 });
   try {
     const sequences = prompts.map(() => context.getSequence());
     const c0 = cpuNow();
@@ -70,15 +70,15 @@ async function timedRun(model: Model, prompts: number[][], newTokens: number): P
 }
 
 /** Warm-up (a short batch-1 run), then one timed run per batch size. */
-export async function llamaCppGeneration(ggufPath: string, prompts: number[][], batches: number[], newTokens: number): Promise<{ runs: GenerationRun[]; version: string }> {
+export async function llamaCppGeneration(ggufPath: string, prompts: number[][], batches: number[], newTokens: number, threads = 1): Promise<{ runs: GenerationRun[]; version: string }> {
   const lib = await loadNodeLlamaCpp();
   if (typeof lib === 'string') throw new Error(lib);
-  const llama = await lib.getLlama({ gpu: false, maxThreads: 1, logLevel: 'error' });
+  const llama = await lib.getLlama({ gpu: false, maxThreads: threads, logLevel: 'error' });
   const model = await llama.loadModel({ modelPath: ggufPath, gpuLayers: 0 });
   try {
-    await timedRun(model, prompts.slice(0, 1), 4);
+    await timedRun(model, prompts.slice(0, 1), 4, threads);
     const runs: GenerationRun[] = [];
-    for (const b of batches) runs.push(await timedRun(model, prompts.slice(0, b), newTokens));
+    for (const b of batches) runs.push(await timedRun(model, prompts.slice(0, b), newTokens, threads));
     return { runs, version: lib.version };
   } finally {
     await model.dispose();

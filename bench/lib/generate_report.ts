@@ -12,7 +12,8 @@ import { type EngineReport, type GenerationRun, decodePerCpuSecond, decodePerSec
 type Engine = 'smolcluster' | 'transformers' | 'llama.cpp';
 
 export interface Bench {
-  plan: { ids: string[]; dtypes: string[]; batches: number[]; newTokens: number; repeats: number; layers?: number };
+  /** threads: absent in a log written before --threads (one thread). */
+  plan: { ids: string[]; dtypes: string[]; batches: number[]; newTokens: number; repeats: number; threads?: number; layers?: number };
   results: Array<{ repeat: number; model: string; dtype: string; engine: Engine; report: EngineReport | string }>;
   bandwidth: { best: ReadBandwidth & { how: string }; all: Array<ReadBandwidth & { how: string }> };
   /** Weights read per decoded token (count, not bytes), per model. */
@@ -132,7 +133,8 @@ function printAgreement(b: Bench): void {
 
 export function printGenerationReport(b: Bench, json = true): void {
   const { plan, machine } = b;
-  console.log(`\nbench:generate — one thread, prompt 32, ${plan.newTokens} new tokens, greedy, random weights (seeded)${plan.layers !== undefined ? `, ${plan.layers} layer(s) (smoke run)` : ''}; ${plan.repeats} interleaved repeat(s)`);
+  const threads = plan.threads ?? 1;
+  console.log(`\nbench:generate — ${threads === 1 ? 'one thread' : `${threads} threads`}, prompt 32, ${plan.newTokens} new tokens, greedy, random weights (seeded)${plan.layers !== undefined ? `, ${plan.layers} layer(s) (smoke run)` : ''}; ${plan.repeats} interleaved repeat(s)`);
   console.log(`machine: ${machine.cpu}, ${machine.cores} cores, load average ${machine.loadAvg1} at the end${machine.loadAvg1 > 0.5 ? ' (a loaded machine: figures are pessimistic, ratios less so)' : ''}`);
   const details = new Map<string, string>();
   for (const r of b.results) if (typeof r.report !== 'string') details.set(`${r.engine} ${r.dtype}`, r.report.detail);

@@ -50,8 +50,9 @@ def main():
     p.add_argument("--new-tokens", type=int, default=128)
     p.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
     p.add_argument("--model", required=True)
+    p.add_argument("--threads", type=int, default=1)
     a = p.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(a.threads)
     prompts = json.load(open(a.prompts))
     model = transformers.AutoModelForCausalLM.from_pretrained(a.folder, torch_dtype=torch.float32, attn_implementation="sdpa")
     if a.dtype == "bf16":
