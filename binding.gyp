@@ -54,7 +54,7 @@
         'src/native/quant_dot_generic.cc',
         'src/native/quant_dot_x86.cc',
         'src/native/quant_dot_neon.cc',
-        'src/native/quant_row1_avx512.cc',
+        'src/native/quant_rows_avx512.cc',
         'src/native/quant_linear.cc',
       ],
       'defines': ['NAPI_VERSION=8'],

@@ -54,9 +54,10 @@ void quantDotNeonDot(const QuantDot& t, int64_t n0, int64_t n1);
 #endif
 
 /**
- * One row of quantized x laid out for quantRow1Avx512 (quant_row1_avx512.cc), per group of four
- * blocks of 32: its codes in the order the format's unpacked codes take, each sum lane's start
- * −centre·Σq, and x's scale for each of the 16 lanes; a last partial group padded with zeros.
+ * One row of quantized x laid out for quantRow1Avx512 and quantRowsAvx512 (quant_rows_avx512.cc),
+ * per group of four blocks of 32 (a K-quant super-block): its codes in the order the format's
+ * unpacked codes take, each sum lane's start −centre·Σq, and x's scale for each sum lane; a last
+ * partial group padded with zeros.
  */
 struct QuantRow1X {
   std::vector<int8_t> q;
@@ -71,6 +72,14 @@ bool quantRow1Avx512Handles(QFmt f);
 void prepareRow1Avx512(QFmt f, const int8_t* q, const float* d, int64_t K, QuantRow1X& out);
 /** y[n] = x̂·W[n] (+ bias[n]) for n in [n0, n1): the one-row product on 512-bit AVX512-VNNI. */
 void quantRow1Avx512(QFmt f, const QuantRow1X& x, const uint8_t* W, int64_t K, const float* bias, float* y, int64_t n0, int64_t n1);
+
+/** Whether quantRowsAvx512 takes format f (Q8_0, Q4_0, Q5_0 on x86-64 built with GCC or Clang). */
+bool quantRowsAvx512Handles(QFmt f);
+/**
+ * y[m·ldy + n] = x̂_m·W[n] (+ bias[n]) for the M rows xs[0..M) (1 ≤ M ≤ kQuantDotChunk, each laid
+ * out by prepareRow1Avx512) and n in [n0, n1): each group of W unpacked once for every row.
+ */
+void quantRowsAvx512(QFmt f, const QuantRow1X* xs, int M, const uint8_t* W, int64_t K, const float* bias, float* y, int64_t ldy, int64_t n0, int64_t n1);
 
 /** Rows [row0, row0 + rows) of a quantized [*, K] matrix as float32 (gguf-py's values, bit for bit). */
 void dequantizeRows(QFmt f, const uint8_t* w, int64_t K, int64_t row0, int64_t rows, float* out);

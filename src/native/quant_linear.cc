@@ -161,12 +161,20 @@ napi_value QuantLinearKernel(Args& a) {
     // A thread's rows: at least ~64 KB of weight bytes before the product forks.
     const int64_t grain = std::max<int64_t>(4, 65536 / std::max<int64_t>(1, rowBytes(a, f, K)));
 #if defined(__x86_64__)
-    if (M == 1 && kernel == quantDotVnni && quantRow1Avx512Handles(f)) {
+    if (kernel == quantDotVnni && (M == 1 ? quantRow1Avx512Handles(f) : quantRowsAvx512Handles(f))) {
       // The caller's scratch, named by a plain reference: a thread_local named in the lambda would be each worker's own.
-      thread_local QuantRow1X scratch;
-      QuantRow1X& x1 = scratch;
-      prepareRow1Avx512(f, q.data(), d.data(), K, x1);
-      parallelRange(N, grain, [&](int64_t lo, int64_t hi) { quantRow1Avx512(f, x1, w.p, K, bias.p, y.p, lo, hi); });
+      thread_local std::vector<QuantRow1X> scratch;
+      std::vector<QuantRow1X>& xs = scratch;
+      if (static_cast<int64_t>(xs.size()) < M) xs.resize(static_cast<size_t>(M));
+      for (int64_t m = 0; m < M; m++) prepareRow1Avx512(f, q.data() + m * K, d.data() + m * K / 32, K, xs[static_cast<size_t>(m)]);
+      if (M == 1) {
+        parallelRange(N, grain, [&](int64_t lo, int64_t hi) { quantRow1Avx512(f, xs[0], w.p, K, bias.p, y.p, lo, hi); });
+      } else {
+        for (int64_t m0 = 0; m0 < M; m0 += kQuantDotChunk) {
+          const int rows = static_cast<int>(std::min(kQuantDotChunk, M - m0));
+          parallelRange(N, grain, [&](int64_t lo, int64_t hi) { quantRowsAvx512(f, xs.data() + m0, rows, w.p, K, bias.p, y.p + m0 * N, N, lo, hi); });
+        }
+      }
       g_lastImpl.store(name, std::memory_order_relaxed);
       return undefinedValue(a.env());
     }

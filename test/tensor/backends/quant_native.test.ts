@@ -229,9 +229,9 @@ describe('native quant kernels against the js reference', { skip }, () => {
     for (const type of QUANT_TYPES) for (const M of [1, 3, 8, 16]) checkIntegerPath(type, 37, colsOf(type), M, 21);
   });
 
-  test('one row of x over K that leaves 0 to 3 blocks of 32 past whole groups of 128 (quant_row1_avx512.cc reads those with masks), and K under 128', () => {
+  test('one and three rows of x over K that leaves 0 to 3 blocks of 32 past whole groups of 128 (quant_rows_avx512.cc reads those with masks), and K under 128', () => {
     for (const type of QUANT_TYPES.filter((t) => quantFormat(t).blockWeights === 32)) {
-      for (const K of [32, 96, 512, 544, 576, 608]) checkIntegerPath(type, 37, K, 1, 31);
+      for (const K of [32, 96, 512, 544, 576, 608]) for (const M of [1, 3]) checkIntegerPath(type, 37, K, M, 31);
     }
   });
 
@@ -296,12 +296,11 @@ describe('native quant kernels against the js reference', { skip }, () => {
     const internals = nativeInternals()!;
     const N = 19;
     try {
-      for (const type of ['q4_0', 'q4_k', 'mlx8'] as const) {
+      // 19 rows: passes of 8, 8 and 3 on the integer path, where auto would take the tiles (17: a last pass of one row).
+      for (const [type, M] of [['q4_0', 19], ['q4_0', 17], ['q8_0', 17], ['q4_k', 19], ['mlx8', 19]] as const) {
         const K = colsOf(type);
         const { bytes, dense } = weight(type, N, K, 51);
         const js = jsQuantKernels(type);
-        // 19 rows: passes of 8, 8 and 3 on the integer path, where auto would take the tiles.
-        const M = 19;
         const x = gaussian(M * K, 52);
         const want = new Float32Array(M * N);
         js.quantLinear(bytes, x, M, N, K, want, null);
@@ -313,7 +312,7 @@ describe('native quant kernels against the js reference', { skip }, () => {
         for (let m = 0; m < M; m++) {
           for (let n = 0; n < N; n++) {
             const b = integerBounds(dense, x, dx, m, n, K, quantFormat(type).blockWeights, mlx8Shift(type, bytes, K));
-            assert.ok(Math.abs(got[m * N + n] - want[m * N + n]) <= b.sigma6, `${type} dot M=19 y[${m},${n}]`);
+            assert.ok(Math.abs(got[m * N + n] - want[m * N + n]) <= b.sigma6, `${type} dot M=${M} y[${m},${n}]`);
           }
         }
         internals.setQuantPath('gemm');

@@ -1,8 +1,10 @@
-// The one-row quantized product (batch-1 decode) for Q8_0, Q4_0, Q5_0, Q4_K and Q6_K on 512-bit
-// AVX512-VNNI, all in registers. quant_dot_body.h's dotRow1 unpacks each block to int8 codes in
-// memory and multiplies them back with the sign trick, one block and one broadcast scale at a
-// time: about 18 instructions per 32 weights, which bound it at ~7 weights a cycle, under this
-// core's read bandwidth for 4-bit weights. Here a step of four 32-weight blocks (128) takes ~16-20:
+// The quantized products of a few rows of x on 512-bit AVX512-VNNI, W unpacked in registers: one
+// row (batch-1 decode) of Q8_0, Q4_0, Q5_0, Q4_K and Q6_K, and up to kQuantDotChunk rows (a batch's
+// decode, a short prefill) of Q8_0, Q4_0 and Q5_0, each group of W unpacked once for every row.
+// quant_dot_body.h's kernels unpack each block to int8 codes in memory and multiply them back with
+// the sign trick, one block and one broadcast scale at a time: about 18 instructions per 32
+// weights, which bound one row at ~7 weights a cycle, under this core's read bandwidth for 4-bit
+// weights. Here a step of four 32-weight blocks (128) takes ~16-20:
 //  - the group's bytes come in as two or three 64-byte loads, and one word permute (vpermt2w) each
 //    gathers its codes and its four fp16 scales out of the interleaved blocks;
 //  - Q4_0/Q5_0's codes stay unsigned (0..15, 0..31) for vpdpbusd, and their centre (8, 16) is
@@ -98,26 +100,23 @@ GroupMasks masksFor(QFmt f, int blocks) {
   return {firstWords(words), firstWords(words - 32), firstWords(words - 64)};
 }
 
-/** One group's sums Σ c·q per lane (lane 4b..4b+3: block b), its codes unpacked in registers. */
+/** One group of W unpacked in registers: its codes (two vectors; Q8_0's as c + 128) and its fp16 scales. */
+struct GroupCodes {
+  __m512i a, b;
+  __m256i scales;
+};
+
 template <QFmt F>
-SC_ROW1_TARGET inline __m512i groupSums(const uint8_t* p, const GroupMasks& k, const Permutes& ix, const int8_t* xq,
-                                         const int32_t* start, __m256i* scaleHalves) {
+SC_ROW1_TARGET inline GroupCodes unpackGroup(const uint8_t* p, const GroupMasks& k, const Permutes& ix) {
   const __m512i a = _mm512_maskz_loadu_epi16(k.a, p), b = _mm512_maskz_loadu_epi16(k.b, p + 64);
+  const __m256i scales = _mm512_castsi512_si256(_mm512_permutex2var_epi16(a, _mm512_load_si512(ix.scales), b));
   if constexpr (F == QFmt::Q8_0) {
     const __m512i c = _mm512_maskz_loadu_epi16(k.c, p + 128);
     const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
-    const __m512i w01 = _mm512_xor_si512(_mm512_permutex2var_epi16(a, _mm512_load_si512(ix.codes), b), flip);
-    const __m512i w23 = _mm512_xor_si512(_mm512_permutex2var_epi16(b, _mm512_load_si512(ix.codes + 32), c), flip);
-    *scaleHalves = _mm512_castsi512_si256(_mm512_permutex2var_epi16(a, _mm512_load_si512(ix.scales), b));
-    const __m512i r01 = _mm512_dpbusd_epi32(_mm512_loadu_si512(start), w01, _mm512_loadu_si512(xq));
-    const __m512i r23 = _mm512_dpbusd_epi32(_mm512_loadu_si512(start + 16), w23, _mm512_loadu_si512(xq + 64));
-    // Lanes 0-7 of r01 are block 0's, 8-15 block 1's (r23: 2, 3): pairs summed into 4 lanes a block.
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
-    return _mm512_add_epi32(_mm512_permutex2var_epi32(r01, even, r23), _mm512_permutex2var_epi32(r01, odd, r23));
+    return {_mm512_xor_si512(_mm512_permutex2var_epi16(a, _mm512_load_si512(ix.codes), b), flip),
+            _mm512_xor_si512(_mm512_permutex2var_epi16(b, _mm512_load_si512(ix.codes + 32), c), flip), scales};
   } else {
     const __m512i packed = _mm512_permutex2var_epi16(a, _mm512_load_si512(ix.codes), b);
-    *scaleHalves = _mm512_castsi512_si256(_mm512_permutex2var_epi16(a, _mm512_load_si512(ix.scales), b));
     const __m512i m4 = _mm512_set1_epi8(15);
     __m512i lo = _mm512_and_si512(packed, m4), hi = _mm512_and_si512(_mm512_srli_epi16(packed, 4), m4);
     if constexpr (F == QFmt::Q5_0) {
@@ -130,20 +129,40 @@ SC_ROW1_TARGET inline __m512i groupSums(const uint8_t* p, const GroupMasks& k, c
       lo = _mm512_mask_add_epi8(lo, _mm512_test_epi8_mask(_mm512_shuffle_epi8(qh, lowBytes), bit), lo, sixteen);
       hi = _mm512_mask_add_epi8(hi, _mm512_test_epi8_mask(_mm512_shuffle_epi8(qh, highBytes), bit), hi, sixteen);
     }
-    const __m512i r = _mm512_dpbusd_epi32(_mm512_loadu_si512(start), lo, _mm512_loadu_si512(xq));
-    return _mm512_dpbusd_epi32(r, hi, _mm512_loadu_si512(xq + 64));
+    return {lo, hi, scales};
   }
+}
+
+/** A group's sums Σ c·q with one row of x (its layout: QuantRow1X), lane 4b..4b+3 block b's. */
+template <QFmt F>
+SC_ROW1_TARGET inline __m512i groupSums(const GroupCodes& w, const int8_t* xq, const int32_t* start) {
+  if constexpr (F == QFmt::Q8_0) {
+    const __m512i r01 = _mm512_dpbusd_epi32(_mm512_loadu_si512(start), w.a, _mm512_loadu_si512(xq));
+    const __m512i r23 = _mm512_dpbusd_epi32(_mm512_loadu_si512(start + 16), w.b, _mm512_loadu_si512(xq + 64));
+    // Lanes 0-7 of r01 are block 0's, 8-15 block 1's (r23: 2, 3): pairs summed into 4 lanes a block.
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    return _mm512_add_epi32(_mm512_permutex2var_epi32(r01, even, r23), _mm512_permutex2var_epi32(r01, odd, r23));
+  } else {
+    const __m512i r = _mm512_dpbusd_epi32(_mm512_loadu_si512(start), w.a, _mm512_loadu_si512(xq));
+    return _mm512_dpbusd_epi32(r, w.b, _mm512_loadu_si512(xq + 64));
+  }
+}
+
+/** acc + one row of x's products with an unpacked group: the sums times the blocks' scales d_w·d_x. */
+template <QFmt F>
+SC_ROW1_TARGET inline __m512 rowStep(__m512 acc, const GroupCodes& w, const __m512 wScales, const QuantRow1X& x, int64_t g) {
+  constexpr int lanes = F == QFmt::Q8_0 ? 32 : 16;  // x's start sums per group
+  const __m512i sums = groupSums<F>(w, x.q.data() + g * kGroupWeights, x.start.data() + g * lanes);
+  return _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_mul_ps(wScales, _mm512_loadu_ps(x.d.data() + 16 * g)), acc);
 }
 
 /** acc + one group's products: its sums times the blocks' scales d_w·d_x. */
 template <QFmt F>
 SC_ROW1_TARGET inline __m512 groupStep(__m512 acc, const uint8_t* p, const GroupMasks& k, const Permutes& ix, const QuantRow1X& x, int64_t g) {
-  constexpr int lanes = F == QFmt::Q8_0 ? 32 : 16;  // x's start sums per group
-  __m256i halves;
   prefetchAhead(p, qBlockBytes(F) * kGroupBlocks);
-  const __m512i sums = groupSums<F>(p, k, ix, x.q.data() + g * kGroupWeights, x.start.data() + g * lanes, &halves);
-  const __m512 scale = _mm512_mul_ps(_mm512_cvtph_ps(halves), _mm512_loadu_ps(x.d.data() + 16 * g));
-  return _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), scale, acc);
+  const GroupCodes w = unpackGroup<F>(p, k, ix);
+  return rowStep<F>(acc, w, _mm512_cvtph_ps(w.scales), x, g);
 }
 
 template <QFmt F>
@@ -168,6 +187,45 @@ SC_ROW1_TARGET void rows(const QuantRow1X& x, const uint8_t* W, int64_t K, const
     }
     if (tail) odd = groupStep<F>(odd, wr + g * GB, part, ix, x, g);
     y[n] = _mm512_reduce_add_ps(_mm512_add_ps(even, odd)) + (bias ? bias[n] : 0.0f);
+  }
+}
+
+/**
+ * rows for M rows of x at once (M ≤ kQuantDotChunk: decode of a batch, a short prefill): each
+ * group of W unpacked once and multiplied with every row, one accumulator a row.
+ */
+template <QFmt F, int M>
+SC_ROW1_TARGET void rowsOfMany(const QuantRow1X* xs, const uint8_t* W, int64_t K, const float* bias, float* y, int64_t ldy, int64_t n0, int64_t n1) {
+  constexpr int64_t GB = qBlockBytes(F) * kGroupBlocks;
+  const int64_t blocks = K / 32, rowBytes = blocks * qBlockBytes(F), groups = (blocks + kGroupBlocks - 1) / kGroupBlocks;
+  const int64_t whole = blocks / kGroupBlocks;
+  const Permutes& ix = permutes(F);
+  const GroupMasks full = masksFor(F, kGroupBlocks), part = masksFor(F, static_cast<int>(blocks % kGroupBlocks));
+  for (int64_t n = n0; n < n1; n++) {
+    const uint8_t* wr = W + n * rowBytes;
+    __m512 acc[M];
+    for (int m = 0; m < M; m++) acc[m] = _mm512_setzero_ps();
+    for (int64_t g = 0; g < groups; g++) {
+      prefetchAhead(wr + g * GB, static_cast<int>(GB));
+      const GroupCodes w = unpackGroup<F>(wr + g * GB, g < whole ? full : part, ix);
+      const __m512 wScales = _mm512_cvtph_ps(w.scales);
+      for (int m = 0; m < M; m++) acc[m] = rowStep<F>(acc[m], w, wScales, xs[m], g);
+    }
+    for (int m = 0; m < M; m++) y[m * ldy + n] = _mm512_reduce_add_ps(acc[m]) + (bias ? bias[n] : 0.0f);
+  }
+}
+
+template <QFmt F>
+SC_ROW1_TARGET void rowsOfMany(const QuantRow1X* xs, int M, const uint8_t* W, int64_t K, const float* bias, float* y, int64_t ldy, int64_t n0, int64_t n1) {
+  switch (M) {
+    case 1: return rows<F>(xs[0], W, K, bias, y, n0, n1);
+    case 2: return rowsOfMany<F, 2>(xs, W, K, bias, y, ldy, n0, n1);
+    case 3: return rowsOfMany<F, 3>(xs, W, K, bias, y, ldy, n0, n1);
+    case 4: return rowsOfMany<F, 4>(xs, W, K, bias, y, ldy, n0, n1);
+    case 5: return rowsOfMany<F, 5>(xs, W, K, bias, y, ldy, n0, n1);
+    case 6: return rowsOfMany<F, 6>(xs, W, K, bias, y, ldy, n0, n1);
+    case 7: return rowsOfMany<F, 7>(xs, W, K, bias, y, ldy, n0, n1);
+    default: return rowsOfMany<F, 8>(xs, W, K, bias, y, ldy, n0, n1);
   }
 }
 
@@ -333,6 +391,14 @@ void prepareRow1Avx512(QFmt f, const int8_t* xq, const float* xd, int64_t K, Qua
   else prepareGroups(f, xq, xd, K, out);
 }
 
+bool quantRowsAvx512Handles(QFmt f) { return f == QFmt::Q8_0 || f == QFmt::Q4_0 || f == QFmt::Q5_0; }
+
+void quantRowsAvx512(QFmt f, const QuantRow1X* xs, int M, const uint8_t* W, int64_t K, const float* bias, float* y, int64_t ldy, int64_t n0, int64_t n1) {
+  if (f == QFmt::Q8_0) rowsOfMany<QFmt::Q8_0>(xs, M, W, K, bias, y, ldy, n0, n1);
+  else if (f == QFmt::Q4_0) rowsOfMany<QFmt::Q4_0>(xs, M, W, K, bias, y, ldy, n0, n1);
+  else if (f == QFmt::Q5_0) rowsOfMany<QFmt::Q5_0>(xs, M, W, K, bias, y, ldy, n0, n1);
+}
+
 void quantRow1Avx512(QFmt f, const QuantRow1X& x, const uint8_t* W, int64_t K, const float* bias, float* y, int64_t n0, int64_t n1) {
   if (f == QFmt::Q8_0) rows<QFmt::Q8_0>(x, W, K, bias, y, n0, n1);
   else if (f == QFmt::Q4_0) rows<QFmt::Q4_0>(x, W, K, bias, y, n0, n1);
@@ -348,5 +414,7 @@ namespace sc {
 bool quantRow1Avx512Handles(QFmt) { return false; }
 void prepareRow1Avx512(QFmt, const int8_t*, const float*, int64_t, QuantRow1X&) {}
 void quantRow1Avx512(QFmt, const QuantRow1X&, const uint8_t*, int64_t, const float*, float*, int64_t, int64_t) {}
+bool quantRowsAvx512Handles(QFmt) { return false; }
+void quantRowsAvx512(QFmt, const QuantRow1X*, int, const uint8_t*, int64_t, const float*, float*, int64_t, int64_t, int64_t) {}
 }  // namespace sc
 #endif
