@@ -122,6 +122,15 @@ DotFn dotKernel(const char** name) {
   return quantDotGeneric;
 }
 
+/** Rows of x up to which quantLinear takes the integer path: further where quant_rows_avx512.cc serves the format. */
+int64_t dotRowsLimit(QFmt f, DotFn kernel) {
+#if defined(__x86_64__)
+  if (kernel == quantDotVnni && quantRowsAvx512Handles(f)) return kQuantRowsAvx512Rows;
+#endif
+  (void)f, (void)kernel;
+  return kQuantDotRows;
+}
+
 /** Rows of W a dequantized tile holds: kQuantTileRows, fewer when N is smaller. */
 int64_t tileRows(int64_t N) { return std::min<int64_t>(N, kQuantTileRows); }
 
@@ -150,14 +159,14 @@ napi_value QuantLinearKernel(Args& a) {
   a.need(y, M * N, "y");
   if (bias.p) a.need(bias, N, "bias");
   const QuantPath path = g_path.load(std::memory_order_relaxed);
-  if (path == QuantPath::Dot || (path == QuantPath::Auto && M <= kQuantDotRows)) {
+  const char* name = "generic";
+  const DotFn kernel = dotKernel(&name);
+  if (path == QuantPath::Dot || (path == QuantPath::Auto && M <= dotRowsLimit(f, kernel))) {
     // Quantize x's rows once (K is whole blocks of ≥ 32), then every row of W meets them all, up to
     // kQuantDotChunk rows of x at a time (more rows: W is read again per chunk of rows).
     std::vector<int8_t> q(static_cast<size_t>(M * K));
     std::vector<float> d(static_cast<size_t>(M * K / 32)), s(static_cast<size_t>(M * K / 16));
     quantizeActivations(x.p, M, K, q.data(), d.data(), s.data());
-    const char* name = "generic";
-    const DotFn kernel = dotKernel(&name);
     // A thread's rows: at least ~64 KB of weight bytes before the product forks.
     const int64_t grain = std::max<int64_t>(4, 65536 / std::max<int64_t>(1, rowBytes(a, f, K)));
 #if defined(__x86_64__)
