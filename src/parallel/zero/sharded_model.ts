@@ -29,7 +29,7 @@ import type { Optimizer } from '../../nn/optim/optimizer.js';
 import { install, valuesToReceive, valuesToSend } from '../../tensor/boundary/host_values.js';
 import { CPU, type Device, deviceMemory, type Storage } from '../../tensor/storage.js';
 import type { Tensor } from '../../tensor/tensor.js';
-import { deferredValues, isDeferred } from './deferred_init.js';
+import { deferredValues, isDeferred } from '../../tensor/deferred_init.js';
 import { ReleasedStorage } from './released.js';
 import { StorageCollectives } from '../boundary/storage_collectives.js';
 import { overlapCounts, planShards, type ShardPlan } from './shard_plan.js';
@@ -98,7 +98,7 @@ export class ShardedModel {
   /**
    * Shards `model` for this rank and makes the module's arena the shard, allocated on `device` (the
    * model's buffers stay where they are: `model.to(device)` after moves them). The model comes from
-   * the run's seed on every rank, built deferred (deferred_init.ts: its parameters are recipes, and
+   * the run's seed on every rank, built deferred (tensor/deferred_init.ts: its parameters are recipes, and
    * only the values this rank keeps are made) or whole; `values` may bring them from elsewhere (a
    * file read by ranges: --init). Under stage 3 its parameter storages are dropped here, and from
    * now on only the shard lives.

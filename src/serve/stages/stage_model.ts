@@ -1,7 +1,7 @@
 /**
  * One pipeline stage of a causal language model for generation: the layers [from, to) of its layer
  * list (nn/layer_list.ts), holding only those layers' weights. The whole model is built deferred
- * (parallel/zero/deferred_init.ts: its parameters are recipes that hold no memory), the stage's
+ * (tensor/deferred_init.ts: its parameters are recipes that hold no memory), the stage's
  * layers are kept, and only their parameters get values (stage_values.ts) — read by name from the
  * weights file (a Hugging Face folder, a safetensors file or smolcluster's model file, by ranges; a
  * GGUF file, by llama.cpp's names), or made from the seed's recipes exactly as a whole build makes
@@ -15,7 +15,7 @@ import { modelLayers } from '../../nn/layer_list.js';
 import { type ModelSpec, createModel } from '../../nn/models/index.js';
 import type { Module } from '../../nn/module.js';
 import { PipelineStageModule } from '../../parallel/pipeline/stage_model.js';
-import { buildDeferred, isDeferred } from '../../parallel/zero/deferred_init.js';
+import { buildDeferred, isDeferred } from '../../tensor/deferred_init.js';
 import { openStageValues } from './stage_values.js';
 import { type StageWeights, heldFormats } from './stage_weights.js';
 

@@ -11,7 +11,7 @@ import { openInitRanges } from '../../nn/interchange/init_ranges.js';
 import { AdapterDeltas } from '../../nn/lora/adapter_deltas.js';
 import type { LlamaSpec, ModelSpec } from '../../nn/models/index.js';
 import type { Module } from '../../nn/module.js';
-import { deferredValues, isDeferred } from '../../parallel/zero/deferred_init.js';
+import { deferredValues, isDeferred } from '../../tensor/deferred_init.js';
 import { quantize } from '../../tensor/ops/quant.js';
 import type { QuantType } from '../../tensor/quant/formats.js';
 import { CPU, deviceMemory } from '../../tensor/storage.js';

@@ -31,7 +31,7 @@ import { type ModelSpec, createModel } from '../../nn/models/index.js';
 import type { Module } from '../../nn/module.js';
 import { openInitRanges } from '../../nn/interchange/init_ranges.js';
 import { layerListOf } from '../../nn/layer_list.js';
-import { buildDeferred } from '../../parallel/zero/deferred_init.js';
+import { buildDeferred } from '../../tensor/deferred_init.js';
 import { layerGroups } from '../../parallel/zero/layer_groups.js';
 import { type ModelStateBytes, type ParameterValues, ShardedModel, type ZeroStage, ownValues } from '../../parallel/zero/sharded_model.js';
 import { isAdapterParameter } from '../../nn/lora/names.js';
@@ -115,7 +115,7 @@ export class ZeroStrategy implements Strategy, ModelBuilder, Checkpointing, Mode
   }
 
   /**
-   * The model from the run's seed on every rank, built deferred (parallel/zero/deferred_init.ts):
+   * The model from the run's seed on every rank, built deferred (tensor/deferred_init.ts):
    * this rank makes only the values it keeps (stage 3: its shard), or reads only those from
    * --init's file, on the run's device (its buffers moved there too).
    */

@@ -8,7 +8,7 @@ import { openInitRanges } from '../../../src/nn/interchange/init_ranges.js';
 import { saveSafetensors } from '../../../src/nn/interchange/model_io.js';
 import { readSafetensorsHeader } from '../../../src/nn/interchange/safetensors.js';
 import { createModel, type Gpt2Spec } from '../../../src/nn/models/index.js';
-import { buildDeferred } from '../../../src/parallel/zero/deferred_init.js';
+import { buildDeferred } from '../../../src/tensor/deferred_init.js';
 
 const SPEC: Gpt2Spec = { type: 'gpt2', vocabSize: 23, context: 8, layers: 2, width: 12, heads: 2, dropout: 0 };
 

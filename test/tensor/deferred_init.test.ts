@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createModel, type ModelSpec } from '../../../src/nn/models/index.js';
-import { buildDeferred, DeferredInitError, deferredValues, isDeferred } from '../../../src/parallel/zero/deferred_init.js';
-import { Tensor } from '../../../src/tensor/tensor.js';
-import { Rng } from '../../../src/util/rng.js';
+import { createModel, type ModelSpec } from '../../src/nn/models/index.js';
+import { buildDeferred, DeferredInitError, deferredValues, isDeferred } from '../../src/tensor/deferred_init.js';
+import { Tensor } from '../../src/tensor/tensor.js';
+import { Rng } from '../../src/util/rng.js';
 
 const SPECS: ModelSpec[] = [
   { type: 'gpt2', vocabSize: 37, context: 8, layers: 2, width: 16, heads: 2, dropout: 0 },

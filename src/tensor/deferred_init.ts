@@ -1,5 +1,6 @@
 /**
- * ZeRO's deferred initialisation (torchdistx's `deferred_init`, for our seeded fills): the model is
+ * Deferred initialisation (torchdistx's `deferred_init`, for our seeded fills; ZeRO's ranks, a
+ * pipeline stage and a GGUF file's model build with it, so no weight is held twice): the model is
  * built with every storage it allocates standing in for its values. Such a storage holds no memory,
  * only a recipe of the last fill it received — a constant, host values, or the state of the seeded
  * generator where a normal or uniform fill began. The fills still draw every value from the
@@ -9,11 +10,11 @@
  * A model whose build computes with its parameters (any op but a fill) is refused with a
  * DeferredInitError naming the op; the caller then builds it whole.
  */
-import type { Backend } from '../../tensor/backend.js';
-import { registerBackend } from '../../tensor/dispatch.js';
-import { BufferRecycler } from '../../tensor/recycler.js';
-import type { DType, Device, DeviceBuffer, Storage } from '../../tensor/storage.js';
-import { Rng, type RngState } from '../../util/rng.js';
+import type { Backend } from './backend.js';
+import { registerBackend } from './dispatch.js';
+import { BufferRecycler } from './recycler.js';
+import type { DType, Device, DeviceBuffer, Storage } from './storage.js';
+import { Rng, type RngState } from '../util/rng.js';
 
 /** The device of deferred storages: nothing runs on it but the fills. */
 const DEFERRED: Device = 'zero-deferred';
