@@ -10,7 +10,7 @@ import type { HfConfig } from './hf_config.js';
 import { CheckpointError } from '../checkpoint.js';
 import { type ModelSpec, createModel } from '../models/index.js';
 import type { Module } from '../module.js';
-import { withoutRandomInit } from '../../tensor/init_scope.js';
+import { buildDeferred } from '../../tensor/deferred_init.js';
 import { type QuantType, quantFormat } from '../../tensor/quant/formats.js';
 import { MLX_GROUP } from '../../tensor/quant/mlx.js';
 import { CPU, deviceMemory } from '../../tensor/storage.js';
@@ -35,7 +35,8 @@ export function mlxQuantizationOf(config: HfConfig, file: string): MlxQuantizati
 /** The model of an MLX quantized folder whose spec config.json gave. */
 export function loadMlxFolder(dir: string, spec: ModelSpec, q: MlxQuantization): Module {
   if (spec.type !== 'llama') throw new CheckpointError(dir, `an MLX quantized ${spec.type} folder; we read the Llama family's`);
-  const model = withoutRandomInit(() => createModel(spec, 0));
+  // Built deferred, as a GGUF file's model (gguf_llama.ts): no float32 copy of a quantized weight.
+  const model = buildDeferred(() => createModel(spec, 0));
   const tensors = readFolderTensors(dir);
   const used = new Set<string>();
   const take = (name: string): SafeTensor => {
@@ -56,7 +57,7 @@ export function loadMlxFolder(dir: string, spec: ModelSpec, q: MlxQuantization):
     } else {
       const t = take(name);
       if (t.shape.join() !== p.shape.join()) throw new CheckpointError(dir, `${name} is [${t.shape}], the model's is [${p.shape}]`);
-      p.storage.write(toFloat32(dir, name, t));
+      p.bind(deviceMemory(CPU).fromHost(toFloat32(dir, name, t)), null);
     }
   }
   const extra = [...tensors.keys()].filter((n) => !used.has(n));
