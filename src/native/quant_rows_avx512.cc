@@ -25,13 +25,14 @@
 
 #include <cstring>
 
-#define SC_ROW1_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,f16c,fma")))
+#define SC_ROWS_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,f16c,fma")))
 
 namespace sc {
 namespace {
 
 constexpr int kGroupBlocks = 4;
 constexpr int kGroupWeights = 32 * kGroupBlocks;
+
 /**
  * How far ahead of the bytes a step reads it asks for W's cache lines. Rows are read once per token
  * from memory, and without it the kernel waited on them: a 130 MB Q4_0 matrix (K = 576) read at
@@ -41,7 +42,7 @@ constexpr int kGroupWeights = 32 * kGroupBlocks;
 constexpr int kPrefetchBytes = 2048;
 
 /** Asks for the cache lines of [p, p + bytes) kPrefetchBytes ahead (a prefetch never faults, past W's end too). */
-SC_ROW1_TARGET inline void prefetchAhead(const uint8_t* p, int bytes) {
+SC_ROWS_TARGET inline void prefetchAhead(const uint8_t* p, int bytes) {
   for (int line = 0; line < bytes; line += 64) _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchBytes + line), _MM_HINT_T0);
 }
 
@@ -107,7 +108,7 @@ struct GroupCodes {
 };
 
 template <QFmt F>
-SC_ROW1_TARGET inline GroupCodes unpackGroup(const uint8_t* p, const GroupMasks& k, const Permutes& ix) {
+SC_ROWS_TARGET inline GroupCodes unpackGroup(const uint8_t* p, const GroupMasks& k, const Permutes& ix) {
   const __m512i a = _mm512_maskz_loadu_epi16(k.a, p), b = _mm512_maskz_loadu_epi16(k.b, p + 64);
   const __m256i scales = _mm512_castsi512_si256(_mm512_permutex2var_epi16(a, _mm512_load_si512(ix.scales), b));
   if constexpr (F == QFmt::Q8_0) {
@@ -135,7 +136,7 @@ SC_ROW1_TARGET inline GroupCodes unpackGroup(const uint8_t* p, const GroupMasks&
 
 /** A group's sums Σ c·q with one row of x (its layout: QuantRow1X), lane 4b..4b+3 block b's. */
 template <QFmt F>
-SC_ROW1_TARGET inline __m512i groupSums(const GroupCodes& w, const int8_t* xq, const int32_t* start) {
+SC_ROWS_TARGET inline __m512i groupSums(const GroupCodes& w, const int8_t* xq, const int32_t* start) {
   if constexpr (F == QFmt::Q8_0) {
     const __m512i r01 = _mm512_dpbusd_epi32(_mm512_loadu_si512(start), w.a, _mm512_loadu_si512(xq));
     const __m512i r23 = _mm512_dpbusd_epi32(_mm512_loadu_si512(start + 16), w.b, _mm512_loadu_si512(xq + 64));
@@ -151,7 +152,7 @@ SC_ROW1_TARGET inline __m512i groupSums(const GroupCodes& w, const int8_t* xq, c
 
 /** acc + one row of x's products with an unpacked group: the sums times the blocks' scales d_w·d_x. */
 template <QFmt F>
-SC_ROW1_TARGET inline __m512 rowStep(__m512 acc, const GroupCodes& w, const __m512 wScales, const QuantRow1X& x, int64_t g) {
+SC_ROWS_TARGET inline __m512 rowStep(__m512 acc, const GroupCodes& w, const __m512 wScales, const QuantRow1X& x, int64_t g) {
   constexpr int lanes = F == QFmt::Q8_0 ? 32 : 16;  // x's start sums per group
   const __m512i sums = groupSums<F>(w, x.q.data() + g * kGroupWeights, x.start.data() + g * lanes);
   return _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_mul_ps(wScales, _mm512_loadu_ps(x.d.data() + 16 * g)), acc);
@@ -159,14 +160,14 @@ SC_ROW1_TARGET inline __m512 rowStep(__m512 acc, const GroupCodes& w, const __m5
 
 /** acc + one group's products: its sums times the blocks' scales d_w·d_x. */
 template <QFmt F>
-SC_ROW1_TARGET inline __m512 groupStep(__m512 acc, const uint8_t* p, const GroupMasks& k, const Permutes& ix, const QuantRow1X& x, int64_t g) {
+SC_ROWS_TARGET inline __m512 groupStep(__m512 acc, const uint8_t* p, const GroupMasks& k, const Permutes& ix, const QuantRow1X& x, int64_t g) {
   prefetchAhead(p, qBlockBytes(F) * kGroupBlocks);
   const GroupCodes w = unpackGroup<F>(p, k, ix);
   return rowStep<F>(acc, w, _mm512_cvtph_ps(w.scales), x, g);
 }
 
 template <QFmt F>
-SC_ROW1_TARGET void rows(const QuantRow1X& x, const uint8_t* W, int64_t K, const float* bias, float* y, int64_t n0, int64_t n1) {
+SC_ROWS_TARGET void rows(const QuantRow1X& x, const uint8_t* W, int64_t K, const float* bias, float* y, int64_t n0, int64_t n1) {
   constexpr int64_t GB = qBlockBytes(F) * kGroupBlocks;
   const int64_t blocks = K / 32, rowBytes = blocks * qBlockBytes(F), whole = blocks / kGroupBlocks;
   const int tail = static_cast<int>(blocks % kGroupBlocks);
@@ -195,7 +196,7 @@ SC_ROW1_TARGET void rows(const QuantRow1X& x, const uint8_t* W, int64_t K, const
  * group of W unpacked once and multiplied with every row, one accumulator a row.
  */
 template <QFmt F, int M>
-SC_ROW1_TARGET void rowsOfMany(const QuantRow1X* xs, const uint8_t* W, int64_t K, const float* bias, float* y, int64_t ldy, int64_t n0, int64_t n1) {
+SC_ROWS_TARGET void rowsOfMany(const QuantRow1X* xs, const uint8_t* W, int64_t K, const float* bias, float* y, int64_t ldy, int64_t n0, int64_t n1) {
   constexpr int64_t GB = qBlockBytes(F) * kGroupBlocks;
   const int64_t blocks = K / 32, rowBytes = blocks * qBlockBytes(F), groups = (blocks + kGroupBlocks - 1) / kGroupBlocks;
   const int64_t whole = blocks / kGroupBlocks;
@@ -216,7 +217,7 @@ SC_ROW1_TARGET void rowsOfMany(const QuantRow1X* xs, const uint8_t* W, int64_t K
 }
 
 template <QFmt F>
-SC_ROW1_TARGET void rowsOfMany(const QuantRow1X* xs, int M, const uint8_t* W, int64_t K, const float* bias, float* y, int64_t ldy, int64_t n0, int64_t n1) {
+SC_ROWS_TARGET void rowsOfMany(const QuantRow1X* xs, int M, const uint8_t* W, int64_t K, const float* bias, float* y, int64_t ldy, int64_t n0, int64_t n1) {
   switch (M) {
     case 1: return rows<F>(xs[0], W, K, bias, y, n0, n1);
     case 2: return rowsOfMany<F, 2>(xs, W, K, bias, y, ldy, n0, n1);
@@ -230,7 +231,7 @@ SC_ROW1_TARGET void rowsOfMany(const QuantRow1X* xs, int M, const uint8_t* W, in
 }
 
 /** Lanes [a×8, b×8] of a 16-lane vector: the 8 lanes of two 32-weight sub-blocks (vpermps indices). */
-SC_ROW1_TARGET inline __m512i pairLanes(int a, int b) {
+SC_ROWS_TARGET inline __m512i pairLanes(int a, int b) {
   return _mm512_mask_blend_epi32(0xff00, _mm512_set1_epi32(a), _mm512_set1_epi32(b));
 }
 
@@ -240,7 +241,7 @@ SC_ROW1_TARGET inline __m512i pairLanes(int a, int b) {
  * [4|6], [5|7], which x's layout follows; each sum vector takes its two sub-blocks' scales
  * d·sc_g·d_x,g, and the mins' term Σ dmin·m_g·(d_x,g·Σq_x,g) goes to an accumulator of its own.
  */
-SC_ROW1_TARGET void rowsQ4K(const QuantRow1X& x, const uint8_t* W, int64_t K, const float* bias, float* y, int64_t n0, int64_t n1) {
+SC_ROWS_TARGET void rowsQ4K(const QuantRow1X& x, const uint8_t* W, int64_t K, const float* bias, float* y, int64_t n0, int64_t n1) {
   const int64_t supers = K / 256;
   const __m512i m4 = _mm512_set1_epi8(15);
   const __m512i pick[4] = {pairLanes(0, 2), pairLanes(1, 3), pairLanes(4, 6), pairLanes(5, 7)};
@@ -282,7 +283,7 @@ SC_ROW1_TARGET void rowsQ4K(const QuantRow1X& x, const uint8_t* W, int64_t K, co
  * nibbles); its 32 qh bytes, loaded into both 256-bit halves, give their high bits by word shifts
  * (4, 2 left; 0, 2 right) and a 0x30 mask. x keeps its order; the sums start at −32·Σq_x.
  */
-SC_ROW1_TARGET void rowsQ6K(const QuantRow1X& x, const uint8_t* W, int64_t K, const float* bias, float* y, int64_t n0, int64_t n1) {
+SC_ROWS_TARGET void rowsQ6K(const QuantRow1X& x, const uint8_t* W, int64_t K, const float* bias, float* y, int64_t n0, int64_t n1) {
   const int64_t supers = K / 256;
   const __m512i m4 = _mm512_set1_epi8(15), m2 = _mm512_set1_epi8(0x30);
   const __m512i up = _mm512_mask_blend_epi16(0xffff0000u, _mm512_set1_epi16(4), _mm512_set1_epi16(2));
