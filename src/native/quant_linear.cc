@@ -148,7 +148,8 @@ float* tileScratch(int64_t n) {
   return t_tile.data();
 }
 
-// quantLinear(format, w, x, M, N, K, y, bias|null)
+// quantLinear(format, w, x, M, N, K, y, bias|null, exact?): exact (a training step) takes the tiles
+// + GEMM at every M: the product of x itself, not of x quantized, so gradients are the float ones.
 napi_value QuantLinearKernel(Args& a) {
   const QFmt f = formatArg(a, 0);
   const int64_t M = a.integer(3, "M", 1), N = a.integer(4, "N", 1), K = a.integer(5, "K", 1);
@@ -158,7 +159,8 @@ napi_value QuantLinearKernel(Args& a) {
   a.need(x, M * K, "x");
   a.need(y, M * N, "y");
   if (bias.p) a.need(bias, N, "bias");
-  const QuantPath path = g_path.load(std::memory_order_relaxed);
+  const bool exact = a.argCount() > 8 && a.flag(8);
+  const QuantPath path = exact ? QuantPath::Gemm : g_path.load(std::memory_order_relaxed);
   const char* name = "generic";
   const DotFn kernel = dotKernel(&name);
   if (path == QuantPath::Dot || (path == QuantPath::Auto && M <= dotRowsLimit(f, kernel))) {

@@ -5,7 +5,7 @@
  * branches on the format. Only the input's gradient flows: the weight is frozen (a LoRA adapter
  * beside it is what trains, QLoRA's way).
  */
-import { record } from '../autograd.js';
+import { isGradEnabled, record } from '../autograd.js';
 import { kernelsFor, quantKernelsFor } from '../dispatch.js';
 import { type QuantType, isQuantType, quantFormat } from '../quant/formats.js';
 import { ShapeError, sizeOf } from '../shape.js';
@@ -33,14 +33,18 @@ export function dequantize(w: Tensor): Tensor {
   return out;
 }
 
-/** y = x Wᵀ + b for a quantized W [out, in]; x float32 [..., in]. */
+/**
+ * y = x Wᵀ + b for a quantized W [out, in]; x float32 [..., in]. Where gradients are recorded (a
+ * training step: LoRA adapters train over W) the product is exact at every size; only inference
+ * (noGrad) lets a few rows run on quantized activations, as llama.cpp's decode does.
+ */
 export function quantizedLinear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
   const [outF, inF] = quantizedMatrix('linear', weight);
   if (x.dtype !== 'float32') throw new Error(`linear: a ${weight.dtype} weight multiplies float32 inputs, not ${x.dtype}`);
   const M = x.size / inF;
   const out = new Tensor(allocUninit('float32', M * outF, x.device), [...x.shape.slice(0, -1), outF]);
   const q = quantKernelsFor(weight);
-  q.quantLinear(weight.buffer, x.buffer, M, outF, inF, out.buffer, bias?.buffer ?? null);
+  q.quantLinear(weight.buffer, x.buffer, M, outF, inF, out.buffer, bias?.buffer ?? null, isGradEnabled());
   const inputs = bias ? [x, weight, bias] : [x, weight];
   return record(out, 'linear', inputs, (gy) => {
     if (x.requiresGrad) q.quantLinearInputGrad(weight.buffer, gy, M, outF, inF, x.ensureGrad());

@@ -11,8 +11,11 @@
 import type { QuantType } from './formats.js';
 
 export interface QuantKernels<B> {
-  /** y [M, N] = x [M, K] · Wᵀ (+ bias [N]): a linear layer's forward. */
-  quantLinear(w: B, x: B, M: number, N: number, K: number, y: B, bias: B | null): void;
+  /**
+   * y [M, N] = x [M, K] · Wᵀ (+ bias [N]): a linear layer's forward. `exact` (a training step) asks
+   * for the product of x itself at every M, never of x quantized: gradients then are the float ones.
+   */
+  quantLinear(w: B, x: B, M: number, N: number, K: number, y: B, bias: B | null, exact?: boolean): void;
   /** gx [M, K] += gy [M, N] · W: the input's gradient through the frozen weight (its tiles dequantized in turn). */
   quantLinearInputGrad(w: B, gy: B, M: number, N: number, K: number, gx: B): void;
   /** out [rows, K] = rows [row0, row0 + rows) of W as float32, as gguf-py dequantizes them. */
