@@ -13,6 +13,7 @@ import { StoreServer } from '../comm/store/server.js';
 import { resolveToken } from '../comm/token.js';
 import { resolvePlacementWithSources } from '../launch/env.js';
 import { clusterSignature, configFrom } from '../launch/worker_flags.js';
+import { readInitGguf } from '../train/run/init_folder.js';
 import { addConfigFlags } from './config.js';
 import { addAdvertiseFlags } from './discovery_flags.js';
 import { type AdvertiseFlags, advertiseStore, checkDiscoveryFlags } from '../launch/discovery/advertise.js';
@@ -40,6 +41,7 @@ export function storeCommand(): Command {
 async function runStore(flags: StoreFlags): Promise<void> {
   checkDiscoveryFlags(flags);
   const { placement: place } = resolvePlacementWithSources({ ...flags, rank: 0 });
+  await readInitGguf(flags.init);
   const config = configFrom(flags, 1);
   const signature = clusterSignature(config, flags);
   const host = flags.bindHost ?? place.masterHost;

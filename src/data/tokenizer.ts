@@ -3,7 +3,8 @@
  * weights expect) from js-tiktoken, which ships the vocabulary inside the package, so nothing is
  * downloaded; `bytes` is the UTF-8 bytes of the text (256 tokens), a fallback with no vocabulary.
  * Any other name is a path to a Hugging Face `tokenizer.json` or a folder holding one
- * (hf_tokenizer.ts).
+ * (hf_tokenizer.ts), or a GGUF file whose metadata holds one (gguf_tokenizer.ts; its header read
+ * at the command's start).
  *
  * Documents are separated the way each family's own tokenizer does it: `encodeDocument` adds what
  * the tokenizer's post-processor adds (Llama 3 prepends <|begin_of_text|>; GPT-2, Qwen and SmolLM
@@ -12,6 +13,8 @@
  */
 import { Tiktoken } from 'js-tiktoken/lite';
 import gpt2Ranks from 'js-tiktoken/ranks/gpt2';
+import { ggufHeaderRead, isGgufFile } from '../nn/interchange/gguf.js';
+import { tokenizerFromGguf } from './gguf_tokenizer.js';
 import { loadHfTokenizer } from './hf_tokenizer.js';
 
 /** The tokenizers known by name; anything else given to --tokenizer is a tokenizer.json path. */
@@ -43,7 +46,17 @@ export function makeTokenizer(name: string): Tokenizer {
   if (name === 'bytes') return BYTES;
   // Building the BPE tables takes about a second: once per process.
   if (name === 'gpt2') return (gpt2 ??= gpt2Tokenizer());
+  if (isGgufFile(name)) return ggufTokenizer(name);
   return loadHfTokenizer(name);
+}
+
+const fromGguf = new Map<string, Tokenizer>();
+
+/** A GGUF file's tokenizer, built once per process (its BPE tables take a while). */
+function ggufTokenizer(path: string): Tokenizer {
+  let t = fromGguf.get(path);
+  if (!t) fromGguf.set(path, (t = tokenizerFromGguf(path, ggufHeaderRead(path).metadata)));
+  return t;
 }
 
 /** True for the tokenizers known by name (not a file). */

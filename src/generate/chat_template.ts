@@ -9,6 +9,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { Template } from '@huggingface/jinja';
+import { type GgufFile, ggufMeta } from '../nn/interchange/gguf.js';
 import { readJsonObjectFile } from '../util/json_file.js';
 
 export interface ChatMessage {
@@ -137,4 +138,16 @@ export function endOfTurn(template: ChatTemplate): string | null {
   if (at < 0) return null;
   const end = text.slice(at + words.length).trimStart().split(/\s/)[0];
   return end === '' ? null : end;
+}
+
+/**
+ * The chat template of a GGUF file's metadata (`tokenizer.chat_template`, as llama.cpp's converter
+ * copies it), its bos and eos tokens by the file's ids (`eosId`: the tokenizer's), or null.
+ */
+export function ggufChatTemplate(file: GgufFile, eosId: number | null): ChatTemplate | null {
+  const source = ggufMeta<string>(file, 'tokenizer.chat_template', '');
+  if (source === '') return null;
+  const tokens = ggufMeta<string[]>(file, 'tokenizer.ggml.tokens', []);
+  const text = (id: number | null): string | undefined => (id === null || id < 0 ? undefined : tokens[id]);
+  return chatTemplateFrom(source, { bosToken: text(ggufMeta<number>(file, 'tokenizer.ggml.bos_token_id', -1)), eosToken: text(eosId) }, `${file.path} (tokenizer.chat_template)`);
 }

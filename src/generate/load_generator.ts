@@ -21,7 +21,7 @@ import { isSafetensorsPath } from '../nn/interchange/safetensors.js';
 import { type Gpt2Spec, type LlamaSpec, type ModelSpec, createModel } from '../nn/models/index.js';
 import { withoutRandomInit } from '../tensor/init_scope.js';
 import type { Module } from '../nn/module.js';
-import { mergeAdapterInto } from '../nn/lora/peft.js';
+import { loadAdapter, mergeAdapterInto } from '../nn/lora/peft.js';
 import { loadWebGpuBackend } from '../tensor/backends/webgpu/index.js';
 import type { Precision } from '../tensor/precision.js';
 import { isQuantType } from '../tensor/quant/formats.js';
@@ -31,7 +31,7 @@ import { type GgufFile, ggufMeta, isGgufFile, readGgufHeader } from '../nn/inter
 import { loadGgufModel, specFromGguf } from '../nn/interchange/gguf_llama.js';
 import { type QuantScheme, quantizeModel } from '../nn/quantize_model.js';
 import { holdWeightsInHugePages } from './weight_pages.js';
-import { type ChatTemplate, chatTemplateFrom, loadChatTemplate } from './chat_template.js';
+import { type ChatTemplate, ggufChatTemplate, loadChatTemplate } from './chat_template.js';
 import type { CausalLm } from './generate.js';
 import { ModelSourceError, type ResolvedSource, readJsonObject, resolveModelSource } from './model_source.js';
 
@@ -96,7 +96,8 @@ export async function loadGenerator(source: string, opts: LoadGeneratorOptions =
 async function loadGgufGenerator(source: string, resolved: ResolvedSource, opts: LoadGeneratorOptions, onGpu: boolean): Promise<Generator> {
   const file = await readGgufHeader(resolved.path);
   const { model, spec } = loadGgufModel(file);
-  if (opts.adapter !== undefined) throw new ModelSourceError('--adapter', 'is not merged into a GGUF file\'s weights yet (merge it into the Hugging Face folder, then export)');
+  // Unmerged, over the quantized matrices: merged into 4-bit blocks a fine-tune's small change would be rounded away.
+  if (opts.adapter !== undefined) loadAdapter(opts.adapter, model);
   return { ...describeGguf(source, file, opts), spec, ...await readyForInference(source, model, spec, opts, onGpu) };
 }
 
@@ -107,9 +108,7 @@ async function loadGgufGenerator(source: string, resolved: ResolvedSource, opts:
 export function describeGguf(source: string, file: GgufFile, opts: LoadGeneratorOptions = {}): Omit<Generator, 'model' | 'quantized'> {
   const tokenizer = opts.tokenizer !== undefined ? makeTokenizer(opts.tokenizer) : tokenizerFromGguf(file.path, file.metadata);
   const eos = [tokenizer.eos, ggufMeta<number>(file, 'tokenizer.ggml.eot_token_id', -1)].filter((id): id is number => id !== null && id >= 0);
-  const template = ggufMeta<string>(file, 'tokenizer.chat_template', '');
-  const tokenText = (id: number | null): string | undefined => (id === null || id < 0 ? undefined : ggufMeta<string[]>(file, 'tokenizer.ggml.tokens', [])[id]);
-  const chatTemplate = template === '' ? null : chatTemplateFrom(template, { bosToken: tokenText(ggufMeta<number>(file, 'tokenizer.ggml.bos_token_id', -1)), eosToken: tokenText(tokenizer.eos) }, `${file.path} (tokenizer.chat_template)`);
+  const chatTemplate = ggufChatTemplate(file, tokenizer.eos);
   return { spec: specFromGguf(file), tokenizer, eosIds: [...new Set(eos)], chatTemplate, source, weights: file.path, precision: opts.precision ?? 'fp32' };
 }
 

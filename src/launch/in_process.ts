@@ -15,6 +15,7 @@ import { runTraining } from '../train/run/run.js';
 import { LocalStrategy } from '../train/strategies/local.js';
 import { resolveThreads } from '../train/engine/threads.js';
 import { type TrainFlags, type WorkerOutcome, checkpointOptions, configFrom, tensorBackend } from './worker_flags.js';
+import { readInitGguf } from '../train/run/init_folder.js';
 
 /** Trains in this process; `onResult` hears the result before the dashboard and W&B close. */
 export async function trainInThisProcess(flags: TrainFlags, onResult: (o: WorkerOutcome) => void = () => {}): Promise<WorkerOutcome> {
@@ -24,6 +25,8 @@ export async function trainInThisProcess(flags: TrainFlags, onResult: (o: Worker
   if (chosenDevice.note) process.stderr.write(`smolcluster: ${chosenDevice.note}\n`);
   const threads = resolveThreads(flags.threads);
   backend().setThreads(threads);
+  // An --init GGUF file's header, read once: its spec and tokenizer are asked for synchronously later.
+  await readInitGguf(flags.init);
   const config = configFrom(flags, threads);
   config.device = chosenDevice.device;
   checkRunInputs(config);

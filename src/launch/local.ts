@@ -15,6 +15,7 @@ import { psRecoverable } from '../train/strategies/ps_common.js';
 import { type WorkerExit, describeFailure } from './exit_report.js';
 import { probeLiveness } from './liveness.js';
 import { preflight } from './preflight.js';
+import { readInitGguf } from '../train/run/init_folder.js';
 
 const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
@@ -34,6 +35,8 @@ export async function launchLocalCluster(flags: TrainFlags & { workers: number }
   const n = flags.workers + (flags.strategy === 'ps' || flags.strategy === 'async-ps' ? 1 : 0);
   const threads = resolveThreads(flags.threads, n);
   const token = generateToken();
+  // An --init GGUF file's header, read once: its spec and tokenizer are asked for synchronously later.
+  await readInitGguf(flags.init);
   const config = configFrom(flags, threads);
   // Root causes that every rank would hit are found here, once, before any worker starts.
   preflight(config);

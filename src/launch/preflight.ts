@@ -1,8 +1,12 @@
 import { modelDatasetMismatch } from '../config/compatibility.js';
 import { throwProblems } from '../config/problems.js';
 import { dataFileProblem } from '../data/load.js';
+import { ggufHeaderRead } from '../nn/interchange/gguf.js';
+import { ggufSources } from '../nn/interchange/gguf_llama.js';
 import { initFromFile } from '../nn/interchange/model_io.js';
-import { createModel } from '../nn/models/index.js';
+import { type LlamaSpec, createModel } from '../nn/models/index.js';
+import { buildDeferred } from '../tensor/deferred_init.js';
+import { initIsGguf, initIsQuantized } from '../train/run/init_folder.js';
 import { withoutRandomInit } from '../tensor/init_scope.js';
 import type { TrainConfig } from '../train/run/config.js';
 import { specFor } from '../train/loop/loop.js';
@@ -21,7 +25,9 @@ export function preflight(config: TrainConfig): void {
   const data = loadTrainData(config);
   if (!config.init) return;
   const spec = specFor(config, data.train);
-  initFromFile(config.init, withoutRandomInit(() => createModel(spec, config.seed)), spec);
+  // A GGUF file's tensors are matched to the model by name and shape, none read (a quantized base is the big file).
+  if (initIsGguf(config.init)) ggufSources(ggufHeaderRead(config.init), spec as LlamaSpec, buildDeferred(() => createModel(spec, config.seed)).namedParameters());
+  else if (!initIsQuantized(config.init)) initFromFile(config.init, withoutRandomInit(() => createModel(spec, config.seed)), spec);
 }
 
 /**

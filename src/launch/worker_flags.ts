@@ -11,7 +11,7 @@ import { CONFIG_OPTION_NAMES, type ExchangeOptionValues, type TrainFlags } from 
 import type { CheckpointOptions } from '../train/run/checkpoints.js';
 import type { TrainResult } from '../train/run/result.js';
 import { type TrainConfig, defaultConfig } from '../train/run/config.js';
-import { modelForInit } from '../train/run/init_folder.js';
+import { initIsGguf, modelForInit } from '../train/run/init_folder.js';
 import { runSignature } from '../train/run/signature.js';
 import { signatureWithSettings } from '../comm/tcp/signature_settings.js';
 import { type ClusterStrategyOptions, strategySignature } from '../train/strategies/registry.js';
@@ -80,6 +80,8 @@ export function configFrom(flags: TrainFlags, threads: number): TrainConfig {
   const optimizer = flags.optimizer ?? (flags.strategy === 'diloco' ? 'adamw' : undefined);
   if (optimizer !== undefined) c.optimizer = optimizer;
   if (flags.augment) c.augment = true;
+  // A GGUF file carries its tokenizer (and chat template): the one its model was trained with.
+  if (c.tokenizer === undefined && initIsGguf(flags.init)) c.tokenizer = flags.init;
   c.threads = threads;
   return c;
 }

@@ -36,6 +36,7 @@ import { type WorkerDashboardFlags, openWorkerDashboard } from './worker_dashboa
 import { type AdvertiseFlags, checkDiscoveryFlags } from './discovery/advertise.js';
 import { type DiscoverFlags, type Discovered, discoverAndClaim } from './discovery/join.js';
 import { LAUNCHER_STORE_ENV, type TrainFlags, type WorkerOutcome, checkpointOptions, clusterSignature, configFrom, strategyOptions, tensorBackend } from './worker_flags.js';
+import { readInitGguf } from '../train/run/init_folder.js';
 
 export type { WorkerOutcome };
 
@@ -84,6 +85,8 @@ async function runPlaced(flags: WorkerFlags, discovered: Discovered | null, star
   const chosenDevice = await resolveDevice(flags.device);
   if (chosenDevice.note) process.stderr.write(`smolcluster: ${chosenDevice.note}\n`);
   const { threads, chosenAlone } = settleThreads(flags, describePlacement(place, sources));
+  // An --init GGUF file's header, read once: its spec and tokenizer are asked for synchronously later.
+  await readInitGguf(flags.init);
   const config = configFrom(flags, threads);
   config.device = chosenDevice.device;
   checkRunInputs(config);

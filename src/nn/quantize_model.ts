@@ -17,6 +17,7 @@
  */
 import { type QuantType, bitsPerWeight, quantFormat } from '../tensor/quant/formats.js';
 import { quantize } from '../tensor/ops/quant.js';
+import { isAdapterParameter } from './lora/names.js';
 import type { Module } from './module.js';
 import type { LlamaSpec } from './models/llama.js';
 
@@ -70,6 +71,8 @@ function withFallback(type: QuantType, cols: number): QuantType {
 
 /** Each weight matrix of a Llama-family model and what it is to llama.cpp (null: it stays float32). */
 function roleOf(name: string, spec: LlamaSpec): { role: Role; layer: number } | null {
+  // A LoRA adapter over a weight trains (QLoRA): it stays float32.
+  if (isAdapterParameter(name)) return null;
   if (name === 'lm_head.weight') return { role: 'output', layer: 0 };
   if (name === 'model.embed_tokens.weight') return { role: spec.tieEmbeddings ? 'output' : 'other', layer: 0 };
   const m = /^model\.layers\.(\d+)\.(.+)\.weight$/.exec(name);
@@ -96,8 +99,9 @@ export function planFromShapes(tensors: Iterable<readonly [string, readonly numb
 /** Quantizes `model`'s weights in place under `scheme` (a model nothing trains: a generator's). */
 export function quantizeModel(model: Module, spec: LlamaSpec, scheme: QuantScheme): QuantizedModel {
   const plan = quantizationPlan(model, spec, scheme);
-  // Frozen first (refused once an arena holds them: a model that trains keeps float32 masters).
-  model.freeze((name) => plan.get(name) != null);
+  // Frozen first (refused once an arena holds them: a model that trains keeps float32 masters). Under
+  // LoRA they are frozen already, and the arena of the adapters may exist.
+  if (model.namedParameters().some(([name, p]) => plan.get(name) != null && p.requiresGrad)) model.freeze((name) => plan.get(name) != null);
   const params = new Map(model.namedParameters());
   const types = new Map<string, QuantType>();
   const kept: string[] = [];

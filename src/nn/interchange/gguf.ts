@@ -58,8 +58,28 @@ export function isGgufFile(path: string): boolean {
   }
 }
 
+/** Headers this process has read, by path: code that cannot wait (a dataset's tokenizer) asks ggufHeaderRead. */
+const headersRead = new Map<string, GgufFile>();
+
+/**
+ * The header readGgufHeader read of `path` earlier in this process. A command that takes a GGUF file
+ * where synchronous code reads it (`train --init X.gguf`: the model's spec, its tokenizer) reads
+ * the header first, once (@huggingface/gguf reads only asynchronously).
+ */
+export function ggufHeaderRead(path: string): GgufFile {
+  const file = headersRead.get(path);
+  if (!file) throw new Error(`${path}: its GGUF header was not read at the command's start (readGgufHeader)`);
+  return file;
+}
+
 /** Reads a GGUF file's header: metadata and every tensor's name, shape, type and place. */
 export async function readGgufHeader(path: string): Promise<GgufFile> {
+  const file = await parseGgufHeader(path);
+  headersRead.set(path, file);
+  return file;
+}
+
+async function parseGgufHeader(path: string): Promise<GgufFile> {
   let parsed: Awaited<ReturnType<typeof gguf>>;
   try {
     parsed = await gguf(path, { allowLocalFile: true });

@@ -71,10 +71,10 @@ export function specFromGguf(file: GgufFile): LlamaSpec {
 
 /**
  * The model a GGUF file holds: every parameter read from its tensor (a missing one, or a tensor
- * the model has no place for, refused by name), quantized ones frozen in their blocks.
+ * the model has no place for, refused by name), quantized ones frozen in their blocks. `spec` is
+ * the file's (a run may change how it trains, e.g. its dropout, never its shape).
  */
-export function loadGgufModel(file: GgufFile): { model: Module; spec: LlamaSpec } {
-  const spec = specFromGguf(file);
+export function loadGgufModel(file: GgufFile, spec: LlamaSpec = specFromGguf(file)): { model: Module; spec: LlamaSpec } {
   // Built deferred: a float32 copy of every quantized weight, written and then dropped, once took
   // 538 MB of a SmolLM2-135M Q4_0 file's 673 MB peak (the allocator keeps what it had).
   const model = buildDeferred(() => createModel(spec, 0));

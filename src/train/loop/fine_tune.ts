@@ -7,9 +7,14 @@
 import { type LoraOptions, applyLora, defaultLoraTargets, freezeMatching, holdBaseInBf16, loadAdapter, readAdapterConfig } from '../../nn/lora/index.js';
 import type { ModelSpec } from '../../nn/models/index.js';
 import type { Module } from '../../nn/module.js';
+import { type QuantScheme, isQuantScheme, quantizeModel } from '../../nn/quantize_model.js';
+import { isQuantType } from '../../tensor/quant/formats.js';
+import { CPU } from '../../tensor/storage.js';
 import { supportsPrecision } from '../../tensor/precision_support.js';
 import { ConfigError } from '../../util/errors.js';
 import type { TrainConfig } from '../run/config.js';
+
+import { initIsQuantized } from '../run/init_folder.js';
 
 type FineTuneConfig = Pick<TrainConfig, 'loraRank' | 'loraAlpha' | 'loraDropout' | 'loraTargets' | 'loraBaseDtype' | 'adapter' | 'freeze' | 'mergeLora' | 'seed'>;
 
@@ -54,16 +59,55 @@ export function prepareFineTune(model: Module, spec: ModelSpec, config: FineTune
   return null;
 }
 
-/** After --init loaded the base: the base held in bf16 when asked. */
-export function finishFineTune(model: Module, config: FineTuneConfig): void {
-  if (config.loraBaseDtype !== 'bf16') return;
+/**
+ * After --init loaded the base: the base held in bf16, or its weight matrices quantized (QLoRA),
+ * when asked. A base that holds quantized matrices (a GGUF file, an MLX folder, a quantized
+ * --lora-base-dtype) trains adapters only: its matrices have no gradient.
+ */
+export function finishFineTune(model: Module, spec: ModelSpec, config: FineTuneConfig): void {
+  const scheme = config.loraBaseDtype;
+  if (scheme !== undefined && isQuantScheme(scheme)) quantizeBase(model, spec, scheme);
+  refuseTrainingQuantized(model, config);
+  if (scheme !== 'bf16') return;
   const device = model.arena().device;
   if (!supportsPrecision(device, 'bf16')) throw new ConfigError('command line', '--lora-base-dtype', `bf16 needs bf16 kernels, which the ${device} device has none of; hold the base in fp32 there`);
   holdBaseInBf16(model);
+}
+
+/** A strategy that builds the model itself (ZeRO, pipeline stages, tensor parallel) reads float weights only: a quantized base is refused by flag. */
+export function refuseQuantizedBase(config: FineTuneConfig & Pick<TrainConfig, 'init'>, strategy: string): void {
+  const scheme = config.loraBaseDtype;
+  const flag = scheme !== undefined && isQuantScheme(scheme) ? `--lora-base-dtype ${scheme}` : initIsQuantized(config.init) ? '--init' : null;
+  if (flag) throw new ConfigError('command line', flag, `a quantized base trains with data parallelism (allreduce) or in one process; the ${strategy} strategy builds the model itself from float weights, not yet over quantized ones`);
 }
 
 /** A strategy that builds the model itself without the fine-tuning hook (tensor parallel) does not take adapters or frozen parameters yet: refused by flag. */
 export function refuseFineTune(config: FineTuneConfig, strategy: string): void {
   const flag = trainsLora(config) ? (config.loraRank !== undefined ? '--lora-rank' : '--adapter') : config.freeze !== undefined ? '--freeze' : null;
   if (flag) throw new ConfigError('command line', flag, `the ${strategy} strategy builds and shards the model itself and does not train adapters or frozen parameters yet; use data parallelism (allreduce), --zero 1|2|3 or --pipeline-stages`);
+}
+
+/** --lora-base-dtype SCHEME: the base's weight matrices in the scheme's formats (nn/quantize_model.ts), frozen in their blocks. */
+function quantizeBase(model: Module, spec: ModelSpec, scheme: QuantScheme): void {
+  const flag = `--lora-base-dtype ${scheme}`;
+  if (spec.type !== 'llama') throw new ConfigError('command line', flag, `quantizes the Llama family's weights (llama, qwen2, qwen3, mixtral); this model is a ${spec.type}`);
+  const quantized = quantizedParameters(model);
+  if (quantized.length > 0) throw new ConfigError('command line', flag, `the --init model is quantized already (${quantized[0]} is ${formatOf(model, quantized[0])}); leave --lora-base-dtype out`);
+  if (model.arena().device !== CPU) throw new ConfigError('command line', flag, 'quantized weights run on the cpu; drop --device gpu');
+  quantizeModel(model, spec, scheme);
+}
+
+/** A run over quantized matrices trains adapters: without LoRA, only the norms would train, which no one means. */
+function refuseTrainingQuantized(model: Module, config: FineTuneConfig): void {
+  const quantized = quantizedParameters(model);
+  if (quantized.length === 0 || trainsLora(config)) return;
+  throw new ConfigError('command line', '--init', `the model holds ${quantized.length} quantized weight matrices (${quantized[0]} is ${formatOf(model, quantized[0])}), which are frozen: train LoRA adapters over them (--lora-rank r), as QLoRA does`);
+}
+
+function quantizedParameters(model: Module): string[] {
+  return model.namedParameters().filter(([, p]) => isQuantType(p.dtype)).map(([n]) => n);
+}
+
+function formatOf(model: Module, name: string): string {
+  return model.namedParameters().find(([n]) => n === name)![1].dtype;
 }

@@ -5,13 +5,12 @@ import { DistributedSampler } from '../../data/sampler.js';
 import type { Module } from '../../nn/module.js';
 import { enableActivationCheckpointing } from '../../nn/activation_checkpointing.js';
 import { initFromFile } from '../../nn/interchange/model_io.js';
-import { type ModelSpec, createModel, defaultSpec } from '../../nn/models/index.js';
-import { withoutRandomInit } from '../../tensor/init_scope.js';
+import { type ModelSpec, defaultSpec } from '../../nn/models/index.js';
 import { clipGradNorm } from '../../nn/optim/clip.js';
 import { makeOptimizer } from '../../nn/optim/index.js';
 import { type LrSchedule, makeSchedule } from '../../nn/optim/schedule.js';
 import type { TrainConfig } from '../run/config.js';
-import { folderSpec, initIsFolder } from '../run/init_folder.js';
+import { folderSpec, initDescribesModel, initialModel } from '../run/init_folder.js';
 import { type AnyBatch, outputWidth, withLabelSmoothing } from './objective.js';
 import { type BestKeeper, actOnEvaluation, watchFor } from './early_stopping.js';
 export type { BestKeeper };
@@ -32,7 +31,7 @@ import { hostArena } from '../boundary/host_arena.js';
 import { mappedMemory } from '../../tensor/boundary/host_values.js';
 import { applyPrecision, checkPrecisionRuns } from '../engine/precision.js';
 import { TrainingSamples } from './samples.js';
-import { finishFineTune, prepareFineTune, refuseFineTune } from './fine_tune.js';
+import { finishFineTune, prepareFineTune, refuseFineTune, refuseQuantizedBase } from './fine_tune.js';
 
 // The record types the metrics sinks read live in metrics/records.ts (train imports metrics, never
 // the other way); re-exported here for the loop's callers.
@@ -68,7 +67,7 @@ export interface TrainOutcome {
 
 /** The model spec a config describes, for a dataset's input shape (an --init folder's own config.json, when it names one). */
 export function specFor(config: TrainConfig, data: Dataset): ModelSpec {
-  if (initIsFolder(config.init)) return folderSpec(config, data);
+  if (initDescribesModel(config.init)) return folderSpec(config, data);
   // --context is the training window (the dataset's sequence length), never the model's positions.
   const sizes = { layers: config.layers, width: config.width, heads: config.heads, dropout: config.dropout };
   const spec = defaultSpec(config.model, data.inputShape, outputWidth(data), sizes);
@@ -113,22 +112,21 @@ export async function train(
   data = { ...data, train: withLabelSmoothing(data.train, config.labelSmoothing) };
   const watch = watchFor(config, strategy.name);
   if (strategy.modelBuilder && !strategy.modelBuilder.preparesModel) refuseFineTune(config, strategy.name);
+  if (strategy.modelBuilder) refuseQuantizedBase(config, strategy.name);
   // Adapters on and parameters frozen before the arena is built (or the model sharded): it holds what trains only.
   const prepare = (m: Module): void => void prepareFineTune(m, spec, config);
-  const model = strategy.modelBuilder
-    ? await strategy.modelBuilder.buildModel(spec, config.seed, config.model, {
+  const start = strategy.modelBuilder ? null : initialModel(config, spec);
+  const model = start ? start.model : await strategy.modelBuilder!.buildModel(spec, config.seed, config.model, {
       train: data.train, batchSize: config.batchSize, optimizer: config.optimizer, resumedState: () => guards.checkpoints?.peekStrategyState() ?? null,
       device: config.device ?? CPU, init: config.init, prepare, loraBaseDtype: config.loraBaseDtype,
-    })
-    // --init overwrites every parameter (a missing one is refused): draw none first.
-    : config.init ? withoutRandomInit(() => createModel(spec, config.seed)) : createModel(spec, config.seed);
+    });
   if (!strategy.modelBuilder) prepare(model);
   // The device this process really trains on goes into result.json (a server that only aggregates stays on the cpu).
   config.device = placeModel(model, config.device ?? CPU, strategy);
   // Where the model really is (a ps server stays on the cpu): its device must run the run's precision.
   checkPrecisionRuns(precision, config.device, strategy.rank);
-  if (config.init && !strategy.modelBuilder?.loadsInit) initFromFile(config.init, model, spec);
-  finishFineTune(model, config);
+  if (config.init && !start?.read && !strategy.modelBuilder?.loadsInit) initFromFile(config.init, model, spec);
+  finishFineTune(model, spec, config);
   if (config.activationCheckpointing) enableActivationCheckpointing(model, config.model);
   const optimizer = makeOptimizer(model.arena(), {
     name: config.optimizer, lr: config.lr, momentum: config.momentum, weightDecay: config.weightDecay,

@@ -1,5 +1,6 @@
 import { type ModelType, isTokenModel } from '../../nn/models/index.js';
 import type { OptimizerName } from '../../nn/optim/index.js';
+import type { LoraBaseDtype } from '../../config/options/lora.js';
 import type { ScheduleName } from '../../nn/optim/schedule.js';
 import { DATASET_NAMES } from '../../config/spellings.js';
 import type { PrecisionChoice } from '../../tensor/precision.js';
@@ -95,7 +96,7 @@ export interface TrainConfig {
   loraAlpha?: number;
   loraDropout?: number;
   loraTargets?: string[];
-  loraBaseDtype?: 'fp32' | 'bf16';
+  loraBaseDtype?: LoraBaseDtype;
   adapter?: string;
   mergeLora?: boolean;
   /** Parameters frozen by name (--freeze: globs or /regex/, comma-separated). */

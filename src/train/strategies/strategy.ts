@@ -1,5 +1,6 @@
 import type { NamedBuffers } from '../../nn/checkpoint.js';
 import type { ModelSpec } from '../../nn/models/index.js';
+import type { LoraBaseDtype } from '../../config/options/lora.js';
 import type { Module } from '../../nn/module.js';
 import type { Optimizer } from '../../nn/optim/optimizer.js';
 import type { Dataset } from '../../data/dataset.js';
@@ -36,7 +37,7 @@ export interface ModelBuildContext {
    */
   prepare?(model: Module): void;
   /** --lora-base-dtype: a strategy that shards the frozen base as it builds (ZeRO-3) holds the adapted weights' shards in bf16. */
-  loraBaseDtype?: 'fp32' | 'bf16';
+  loraBaseDtype?: LoraBaseDtype;
 }
 
 /** What a strategy sees of the run. */

@@ -23,6 +23,7 @@
  * comes from the one rank that owns its shard.
  */
 import { performance } from 'node:perf_hooks';
+import type { LoraBaseDtype } from '../../config/options/lora.js';
 import type { ProcessGroup } from '../../comm/process_group.js';
 import type { Dataset } from '../../data/dataset.js';
 import type { EvalResult } from '../../metrics/records.js';
@@ -388,6 +389,6 @@ export async function verifySameParameters(group: ProcessGroup, sharded: Sharded
 }
 
 /** The LoRA base weights held in bf16 under --lora-base-dtype bf16 (holdBaseInBf16's), by parameter name; none otherwise. */
-function adaptedWeights(model: Module, dtype: 'fp32' | 'bf16' | undefined): Set<string> {
+function adaptedWeights(model: Module, dtype: LoraBaseDtype | undefined): Set<string> {
   return new Set(dtype === 'bf16' ? loraLayers(model).map(([name]) => `${name}.weight`) : []);
 }

@@ -1,0 +1,107 @@
+/**
+ * LoRA over a quantized base through the CLI (QLoRA's way), as real processes:
+ * - `train --init FILE.gguf --lora-rank r --workers 2`: two processes (all-reduce over TCP on
+ *   127.0.0.1) train adapters over the file's frozen Q8_0 matrices; their losses are those of one
+ *   float folder quantized at load with `--lora-base-dtype q8_0` (the same blocks), step for step;
+ *   only the adapters' gradients travel, and the PEFT adapter folder names the file as its base;
+ * - the file's tokenizer is the run's by default (a text file tokenized by its metadata);
+ * - an MLX quantized folder trains the same way;
+ * - what cannot work is refused by flag: a quantized base without LoRA, quantizing a quantized
+ *   file again, a strategy that builds the model from float weights.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { exportGguf } from '../../src/nn/interchange/gguf_export.js';
+import { saveFolder } from '../../src/nn/interchange/hf_folder.js';
+import { readSafetensors } from '../../src/nn/index.js';
+import { type LlamaSpec, createModel } from '../../src/nn/models/index.js';
+import { runCli } from '../helpers/cli.js';
+import { stepRecords, tempDir } from '../helpers/cluster.js';
+import { writeMlxFolder } from '../helpers/mlx_folder.js';
+
+const SPEC: LlamaSpec = {
+  type: 'llama', modelType: 'llama', vocabSize: 256, context: 64, layers: 2, width: 64, intermediate: 128, heads: 4, kvHeads: 2, headDim: 16,
+  ropeTheta: 1e4, ropeScaling: null, rmsEps: 1e-5, tieEmbeddings: false, qkvBias: false, qkNorm: false, dropout: 0,
+};
+const dir = tempDir('qlora-cli');
+const model = createModel(SPEC, 5);
+const folder = join(dir, 'float');
+saveFolder(folder, model, SPEC);
+const gguf = join(dir, 'tiny-q8_0.gguf');
+const text = join(dir, 'plain.txt');
+writeFileSync(text, Array.from({ length: 200 }, (_, i) => `line ${i}: the quick brown fox ${i % 7}.`).join('\n'));
+const common = ['--lora-rank', '4', '--lora-targets', 'q_proj,v_proj,down_proj', '--context', '16', '--batch-size', '4', '--max-steps', '3', '--eval-every', '0', '--threads', '1', '--experiments-dir', dir];
+
+/** GPT-2's byte-level alphabet: the character that spells byte b in a byte-level BPE vocabulary. */
+function byteCharacters(): string[] {
+  const printable = (b: number): boolean => (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
+  let next = 256;
+  return Array.from({ length: 256 }, (_, b) => String.fromCharCode(printable(b) ? b : next++));
+}
+
+async function writeGguf(): Promise<void> {
+  const tokenizer = join(dir, 'tokenizer.json');
+  writeFileSync(tokenizer, JSON.stringify({ model: { type: 'BPE', vocab: Object.fromEntries(byteCharacters().map((c, i) => [c, i])), merges: [] }, pre_tokenizer: { type: 'ByteLevel' } }));
+  await exportGguf(gguf, model, SPEC, { quantize: 'q8_0', tokenizer: { json: tokenizer } });
+}
+
+function losses(run: string, rank: number): (number | null)[] {
+  return stepRecords(join(dir, run, 'metrics.jsonl'), rank).map((s) => s.loss);
+}
+
+describe('train over a quantized base (CLI)', { timeout: 240_000 }, () => {
+  it('--init FILE.gguf with 2 workers: the losses of a float folder quantized at load, adapters only on the wire, a PEFT folder naming the file', async () => {
+    await writeGguf();
+    const adapter = join(dir, 'adapter');
+    const [file, quantized] = await Promise.all([
+      runCli(['train', '--init', gguf, '--dataset', 'synthetic_text', '--workers', '2', '--name', 'gguf', '--save', adapter, ...common], { timeoutMs: 200_000 }),
+      runCli(['train', '--init', folder, '--lora-base-dtype', 'q8_0', '--dataset', 'synthetic_text', '--workers', '2', '--name', 'folder', ...common], { timeoutMs: 200_000 }),
+    ]);
+    assert.equal(file.code, 0, file.stderr);
+    assert.equal(quantized.code, 0, quantized.stderr);
+    assert.equal(losses('gguf', 0).length, 3);
+    assert.deepEqual(losses('gguf', 0), losses('folder', 0), 'the same Q8_0 blocks, the same adapters, the same losses');
+    assert.deepEqual(losses('gguf', 1), losses('gguf', 0), 'both ranks hold the same model');
+    // q_proj 4·64 + 64·4, v_proj 4·64 + 32·4, down_proj 4·128 + 64·4; two layers; float32 on the wire.
+    const adapterBytes = 4 * 2 * (4 * 64 + 64 * 4 + 4 * 64 + 32 * 4 + 4 * 128 + 64 * 4);
+    for (const s of stepRecords(join(dir, 'gguf', 'metrics.jsonl'), 0) as unknown as Array<{ bytes_sent: number }>) {
+      assert.ok(s.bytes_sent >= adapterBytes && s.bytes_sent < adapterBytes + 1024, `${s.bytes_sent} bytes a step`);
+    }
+    const config = JSON.parse(readFileSync(join(adapter, 'adapter_config.json'), 'utf8'));
+    assert.deepEqual([config.r, config.target_modules, config.base_model_name_or_path], [4, ['q_proj', 'v_proj', 'down_proj'], gguf]);
+    assert.equal(readSafetensors(join(adapter, 'adapter_model.safetensors')).tensors.size, 12);
+  });
+
+  it('a text file is tokenized by the GGUF file\'s own tokenizer unless --tokenizer says otherwise', async () => {
+    const r = await runCli(['train', '--init', gguf, '--dataset', 'text', '--data-file', text, '--name', 'text', ...common], { timeoutMs: 120_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const config = JSON.parse(readFileSync(join(dir, 'text', 'config.json'), 'utf8'));
+    assert.equal(config.tokenizer, gguf);
+  });
+
+  it('--init an MLX quantized folder trains adapters over its 4-bit groups', async () => {
+    const mlx = join(dir, 'mlx4');
+    writeMlxFolder(mlx, model, SPEC, { quantization: { group_size: 64, bits: 4 } });
+    const r = await runCli(['train', '--init', mlx, '--dataset', 'synthetic_text', '--name', 'mlx', ...common], { timeoutMs: 120_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const steps = losses('mlx', 0);
+    assert.equal(steps.length, 3);
+    assert.ok(steps.every((l) => Number.isFinite(l)), `${steps}`);
+  });
+
+  it('refuses by flag what a quantized base cannot do', async () => {
+    const base = ['train', '--dataset', 'synthetic_text', '--context', '16', '--max-steps', '1', '--threads', '1', '--experiments-dir', dir];
+    const cases: [string[], RegExp][] = [
+      [['--init', gguf], /--init\): the model holds 16 quantized weight matrices \(model\.embed_tokens\.weight is q8_0\), which are frozen: train LoRA adapters over them \(--lora-rank r\)/],
+      [['--init', gguf, '--lora-rank', '4', '--lora-base-dtype', 'q4_0'], /--lora-base-dtype q4_0\): the --init model is quantized already/],
+      [['--init', gguf, '--lora-rank', '4', '--workers', '2', '--zero', '2'], /--init\): a quantized base trains with data parallelism \(allreduce\) or in one process/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await runCli([...base, ...args], { timeoutMs: 60_000 });
+      assert.notEqual(r.code, 0, args.join(' '));
+      assert.match(r.stderr, message, args.join(' '));
+    }
+  });
+});

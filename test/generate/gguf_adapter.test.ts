@@ -1,0 +1,78 @@
+/**
+ * `generate`/`serve --model FILE.gguf --adapter DIR`: the PEFT adapter runs unmerged over the file's
+ * quantized matrices (merged into 4-bit blocks, a fine-tune's small change would be rounded away).
+ * Its logits equal those of the adapter merged into the file's dequantized float32 weights, within
+ * float32 rounding, over a prompt long enough for the exact product (tiles + GEMM).
+ */
+import assert from 'node:assert/strict';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { loadGenerator } from '../../src/generate/load_generator.js';
+import { exportGguf } from '../../src/nn/interchange/gguf_export.js';
+import { readGgufHeader } from '../../src/nn/interchange/gguf.js';
+import { loadGgufModel } from '../../src/nn/interchange/gguf_llama.js';
+import { applyLora, mergeAdapterInto, saveAdapter } from '../../src/nn/lora/index.js';
+import { type LlamaSpec, createModel } from '../../src/nn/models/index.js';
+import type { Module } from '../../src/nn/module.js';
+import { noGrad } from '../../src/tensor/autograd.js';
+import { dequantize } from '../../src/tensor/ops/quant.js';
+import { isQuantType } from '../../src/tensor/quant/formats.js';
+import { Tensor } from '../../src/tensor/tensor.js';
+import { Rng } from '../../src/util/rng.js';
+import { tempDir } from '../helpers/cluster.js';
+
+const SPEC: LlamaSpec = {
+  type: 'llama', modelType: 'llama', vocabSize: 256, context: 64, layers: 2, width: 64, intermediate: 128, heads: 4, kvHeads: 2, headDim: 16,
+  ropeTheta: 1e4, ropeScaling: null, rmsEps: 1e-5, tieEmbeddings: false, qkvBias: false, qkNorm: false, dropout: 0,
+};
+const dir = tempDir('gguf-adapter');
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A byte-level BPE tokenizer.json of the 256 bytes and no merges (the file must carry a tokenizer). */
+function byteTokenizer(): string {
+  const printable = (b: number): boolean => (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
+  let next = 256;
+  const chars = Array.from({ length: 256 }, (_, b) => String.fromCharCode(printable(b) ? b : next++));
+  const path = join(dir, 'tokenizer.json');
+  writeFileSync(path, JSON.stringify({ model: { type: 'BPE', vocab: Object.fromEntries(chars.map((c, i) => [c, i])), merges: [] }, pre_tokenizer: { type: 'ByteLevel' } }));
+  return path;
+}
+
+/** An adapter on q, v and down, its B moved off zero so it changes the logits. */
+async function writeAdapter(path: string): Promise<void> {
+  const model = createModel(SPEC, 9);
+  applyLora(model, { rank: 4, alpha: 8, dropout: 0, targets: ['q_proj', 'v_proj', 'down_proj'], seed: 2 });
+  const rng = new Rng(4);
+  for (const [n, p] of model.namedTrainable()) if (n.endsWith('lora_B.weight')) p.storage.write(Float32Array.from(p.values() as Float32Array, () => 0.2 * rng.normal()));
+  await saveAdapter(path, model, SPEC);
+}
+
+function logits(model: Module): Float32Array {
+  const ids = Tensor.fromHost(Int32Array.from({ length: 48 }, (_, i) => (i * 37 + 11) % 256), [1, 48]);
+  return noGrad(() => Float32Array.from(model.forward(ids).values() as Float32Array));
+}
+
+describe('a GGUF file with --adapter', () => {
+  it('runs the adapter unmerged over the quantized matrices: the logits of it merged into the dequantized weights', async () => {
+    const file = join(dir, 'tiny-q4_0.gguf');
+    await exportGguf(file, createModel(SPEC, 3), SPEC, { quantize: 'q4_0', tokenizer: { json: byteTokenizer() } });
+    const adapter = join(dir, 'adapter');
+    await writeAdapter(adapter);
+
+    const g = await loadGenerator(file, { adapter });
+    const params = new Map(g.model.namedParameters());
+    assert.equal(params.get('model.layers.0.self_attn.q_proj.weight')!.dtype, 'q4_0', 'the adapted weight stays in its blocks');
+    assert.ok(params.has('model.layers.0.self_attn.q_proj.lora_A.weight'));
+
+    const { model: merged } = loadGgufModel(await readGgufHeader(file));
+    for (const [, p] of merged.namedParameters()) if (isQuantType(p.dtype)) p.holdFrozen(dequantize(p).storage);
+    await mergeAdapterInto(adapter, merged);
+    const [got, want] = [logits(g.model as unknown as Module), logits(merged)];
+    const plain = logits((await loadGenerator(file)).model as unknown as Module);
+    const largest = want.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    const apart = (a: Float32Array, b: Float32Array): number => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
+    assert.ok(apart(got, want) <= 1e-5 * largest, `${apart(got, want)} apart (largest logit ${largest})`);
+    assert.ok(apart(plain, want) > 1e-3 * largest, 'the adapter changes the logits');
+  });
+});
