@@ -26,7 +26,7 @@ export function preflight(config: TrainConfig): void {
   if (!config.init) return;
   const spec = specFor(config, data.train);
   // A GGUF file's tensors are matched to the model by name and shape, none read (a quantized base is the big file).
-  if (initIsGguf(config.init)) ggufSources(ggufHeaderRead(config.init), spec as LlamaSpec, buildDeferred(() => createModel(spec, config.seed)).namedParameters());
+  if (initIsGguf(config.init)) ggufSources(ggufHeaderRead(config.init), spec as LlamaSpec, buildDeferred(() => withoutRandomInit(() => createModel(spec, config.seed))).namedParameters());
   else if (!initIsQuantized(config.init)) initFromFile(config.init, withoutRandomInit(() => createModel(spec, config.seed)), spec);
 }
 

@@ -11,6 +11,7 @@
 import type { MetadataValue } from '@huggingface/gguf';
 import { deviceMemory, CPU } from '../../tensor/storage.js';
 import { buildDeferred } from '../../tensor/deferred_init.js';
+import { withoutRandomInit } from '../../tensor/init_scope.js';
 import { type QuantType, quantBytes } from '../../tensor/quant/formats.js';
 import { CheckpointError } from '../checkpoint.js';
 import { type LlamaSpec, createModel } from '../models/index.js';
@@ -76,8 +77,9 @@ export function specFromGguf(file: GgufFile): LlamaSpec {
  */
 export function loadGgufModel(file: GgufFile, spec: LlamaSpec = specFromGguf(file)): { model: Module; spec: LlamaSpec } {
   // Built deferred: a float32 copy of every quantized weight, written and then dropped, once took
-  // 538 MB of a SmolLM2-135M Q4_0 file's 673 MB peak (the allocator keeps what it had).
-  const model = buildDeferred(() => createModel(spec, 0));
+  // 538 MB of a SmolLM2-135M Q4_0 file's 673 MB peak (the allocator keeps what it had). And without
+  // random fills: the file writes every value, and moving the generator past 8B normals takes minutes.
+  const model = buildDeferred(() => withoutRandomInit(() => createModel(spec, 0)));
   const params = model.namedParameters();
   const sources = ggufSources(file, spec, params);
   const formats = ggufFormats(file, sources);

@@ -11,6 +11,7 @@ import { CheckpointError } from '../checkpoint.js';
 import { type ModelSpec, createModel } from '../models/index.js';
 import type { Module } from '../module.js';
 import { buildDeferred } from '../../tensor/deferred_init.js';
+import { withoutRandomInit } from '../../tensor/init_scope.js';
 import { type QuantType, quantFormat } from '../../tensor/quant/formats.js';
 import { MLX_GROUP } from '../../tensor/quant/mlx.js';
 import { CPU, deviceMemory } from '../../tensor/storage.js';
@@ -36,7 +37,7 @@ export function mlxQuantizationOf(config: HfConfig, file: string): MlxQuantizati
 export function loadMlxFolder(dir: string, spec: ModelSpec, q: MlxQuantization): Module {
   if (spec.type !== 'llama') throw new CheckpointError(dir, `an MLX quantized ${spec.type} folder; we read the Llama family's`);
   // Built deferred, as a GGUF file's model (gguf_llama.ts): no float32 copy of a quantized weight.
-  const model = buildDeferred(() => createModel(spec, 0));
+  const model = buildDeferred(() => withoutRandomInit(() => createModel(spec, 0)));
   const tensors = readFolderTensors(dir);
   const used = new Set<string>();
   const take = (name: string): SafeTensor => {
