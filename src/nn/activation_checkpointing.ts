@@ -13,7 +13,9 @@
 import { backward, isGradEnabled, needsGrad, noGrad, record } from '../tensor/autograd.js';
 import { kernelsFor } from '../tensor/dispatch.js';
 import type { DeviceBuffer } from '../tensor/storage.js';
-import { Tensor, allocStorage } from '../tensor/tensor.js';
+import { exactQuantProducts } from '../tensor/ops/quant.js';
+import { BufferRecycler } from '../tensor/recycler.js';
+import { Tensor, allocStorage, allocUninit } from '../tensor/tensor.js';
 import type { Rng, RngState } from '../util/rng.js';
 import { type ModelLayer, modelLayers, runLayers } from './layer_list.js';
 import type { Module } from './module.js';
@@ -21,10 +23,10 @@ import { SparseMoeBlock } from './layers/sparse_moe.js';
 import { refusePacking } from './layers/packed_sequences.js';
 
 /** The layer with a forward that keeps no activations and recomputes them in its backward. */
-export function checkpointLayer(layer: ModelLayer): ModelLayer {
+export function checkpointLayer(layer: ModelLayer, scratch = new BufferRecycler()): ModelLayer {
   const params = uniq(layer.modules.flatMap(([, m]) => m.parameters()));
   const rngs = uniq(layer.modules.flatMap(([, m]) => m.namedRngs().map(([, r]) => r)));
-  return { ...layer, forward: (x, tied) => checkpointed(layer, params, rngs, x, tied) };
+  return { ...layer, forward: (x, tied) => checkpointed(layer, params, rngs, scratch, x, tied) };
 }
 
 /**
@@ -32,10 +34,13 @@ export function checkpointLayer(layer: ModelLayer): ModelLayer {
  * recorded; evaluation (noGrad) and generation (a cache argument) run the model's own forward.
  * Returns the model. Refuses a model without a layer list, naming it.
  */
-export function enableActivationCheckpointing<M extends Module>(model: M, modelName = 'this model'): M {
+export function enableActivationCheckpointing<M extends Module>(model: M, modelName = 'this model', scratch = new BufferRecycler()): M {
   // The load-balancing loss reads the router probabilities of the forward, which keeps no graph here.
   if (model.namedModules().some(([, m]) => m instanceof SparseMoeBlock)) throw new Error(`${modelName}: activation checkpointing does not carry a mixture of experts' load-balancing loss yet`);
-  const layers = modelLayers(model, modelName).map(checkpointLayer);
+  // One scratch recycler for every layer (`scratch`: given by a caller that measures it): a layer's
+  // forward and its recomputation run in it, so what one layer makes is reused by the next and a
+  // step holds one layer's activations, not all of them.
+  const layers = modelLayers(model, modelName).map((layer) => checkpointLayer(layer, scratch));
   const own = model.forward.bind(model);
   model.forward = (x: Tensor, ...rest: unknown[]): Tensor => {
     if (rest.some((r) => r !== undefined) || !isGradEnabled()) return (own as (...a: unknown[]) => Tensor)(x, ...rest);
@@ -47,31 +52,48 @@ export function enableActivationCheckpointing<M extends Module>(model: M, modelN
   return model;
 }
 
-function checkpointed(layer: ModelLayer, params: Tensor[], rngs: Rng[], x: Tensor, tied?: Tensor): Tensor {
+function checkpointed(layer: ModelLayer, params: Tensor[], rngs: Rng[], scratch: BufferRecycler, x: Tensor, tied?: Tensor): Tensor {
   const inputs = tied ? [x, ...params, tied] : [x, ...params];
   if (!needsGrad(...inputs)) return runNow(layer, x, tied);
   const before = rngs.map((r) => r.getState());
-  const out = noGrad(() => runNow(layer, x.detach(), tied));
-  return record(out, `checkpoint(${layer.name})`, inputs, (gy) => recompute(layer, rngs, before, x, tied, out, gy), false);
+  // The forward's products are exact (a quantized base's too): the recomputation must meet the same values.
+  const out = kept(scratch, scratch.run(() => exactQuantProducts(() => noGrad(() => runNow(layer, x.detach(), tied)))));
+  return record(out, `checkpoint(${layer.name})`, inputs, (gy) => recompute(layer, rngs, scratch, before, x, tied, out, gy), false);
 }
 
-/** The layer's backward: its forward again from the same generator states, recorded, then differentiated. */
-function recompute(layer: ModelLayer, rngs: Rng[], before: RngState[], x: Tensor, tied: Tensor | undefined, out: Tensor, gy: DeviceBuffer): void {
-  const now = rngs.map((r) => r.getState());
-  rngs.forEach((r, i) => r.setState(before[i]));
-  const input = new Tensor(x.storage, x.shape, x.requiresGrad);
-  let y: Tensor;
-  try {
-    y = runNow(layer, input, tied);
-  } finally {
-    rngs.forEach((r, i) => r.setState(now[i]));
-  }
-  if (!y.requiresGrad) return;
-  const seed = allocStorage(out.dtype, out.size, out.device);
-  kernelsFor(out).axpy(1, gy, seed.buffer);
-  backward(y, seed);
+/**
+ * The layer's backward: its forward again from the same generator states, recorded, then
+ * differentiated, all in the scratch recycler (the next layer's backward reuses its buffers). The
+ * parameters' gradients land in the arena (or the tied tensor's own); the input's is added to x's
+ * before the scratch is run again.
+ */
+function recompute(layer: ModelLayer, rngs: Rng[], scratch: BufferRecycler, before: RngState[], x: Tensor, tied: Tensor | undefined, out: Tensor, gy: DeviceBuffer): void {
+  const input = scratch.run(() => {
+    const now = rngs.map((r) => r.getState());
+    rngs.forEach((r, i) => r.setState(before[i]));
+    const inner = new Tensor(x.storage, x.shape, x.requiresGrad);
+    let y: Tensor;
+    try {
+      y = runNow(layer, inner, tied);
+    } finally {
+      rngs.forEach((r, i) => r.setState(now[i]));
+    }
+    if (!y.requiresGrad) return null;
+    const seed = allocStorage(out.dtype, out.size, out.device);
+    kernelsFor(out).axpy(1, gy, seed.buffer);
+    backward(y, seed);
+    return inner;
+  });
   // The input's gradient, summed inside the layer, reaches x as one contribution (x feeds only this layer).
-  if (x.requiresGrad && input.grad) kernelsFor(x).axpy(1, input.grad.buffer, x.ensureGrad());
+  if (input && x.requiresGrad && input.grad) kernelsFor(x).axpy(1, input.grad.buffer, x.ensureGrad());
+}
+
+/** The layer's output, out of the scratch recycler's reach (disowned, or copied where it is a view of a lent buffer). */
+function kept(scratch: BufferRecycler, out: Tensor): Tensor {
+  if (scratch.disown(out.storage)) return out;
+  const copy = allocUninit(out.dtype, out.size, out.device);
+  kernelsFor(out).stridedCopy(out.buffer, 0, [1], copy.buffer, 0, [1], [out.size], false);
+  return new Tensor(copy, out.shape);
 }
 
 function runNow(layer: ModelLayer, x: Tensor, tied?: Tensor): Tensor {

@@ -33,6 +33,21 @@ export function dequantize(w: Tensor): Tensor {
   return out;
 }
 
+let exactDepth = 0;
+
+/**
+ * Runs fn with every quantized product exact, gradients recorded or not: a checkpointed layer's
+ * forward (nn/activation_checkpointing.ts), whose values the recorded recomputation must meet.
+ */
+export function exactQuantProducts<T>(fn: () => T): T {
+  exactDepth++;
+  try {
+    return fn();
+  } finally {
+    exactDepth--;
+  }
+}
+
 /**
  * y = x Wᵀ + b for a quantized W [out, in]; x float32 [..., in]. Where gradients are recorded (a
  * training step: LoRA adapters train over W) the product is exact at every size; only inference
@@ -44,7 +59,7 @@ export function quantizedLinear(x: Tensor, weight: Tensor, bias: Tensor | null):
   const M = x.size / inF;
   const out = new Tensor(allocUninit('float32', M * outF, x.device), [...x.shape.slice(0, -1), outF]);
   const q = quantKernelsFor(weight);
-  q.quantLinear(weight.buffer, x.buffer, M, outF, inF, out.buffer, bias?.buffer ?? null, isGradEnabled());
+  q.quantLinear(weight.buffer, x.buffer, M, outF, inF, out.buffer, bias?.buffer ?? null, isGradEnabled() || exactDepth > 0);
   const inputs = bias ? [x, weight, bias] : [x, weight];
   return record(out, 'linear', inputs, (gy) => {
     if (x.requiresGrad) q.quantLinearInputGrad(weight.buffer, gy, M, outF, inF, x.ensureGrad());
