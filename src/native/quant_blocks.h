@@ -1,12 +1,13 @@
 // The quantized weight formats' blocks (src/tensor/quant/formats.ts has the byte layouts: ggml's
-// Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q4_K Q5_K Q6_K and MLX's affine groups of 64), decoded two ways:
+// Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q4_K Q5_K Q6_K, MLX's affine groups of 64 and QLoRA's NF4), decoded two ways:
 //  - dequantizeBlock: float32 values, rounded as gguf-py's numpy (and our js reference) does: every
 //    product and sum one float32 rounding, in the order written. Bit for bit the js values, provided
 //    no multiply-add is fused (quant_dequant.cc is compiled so) and denormals are not flushed.
 //  - unpackBlock: the integer codes of the block as int8 (centred where the format is symmetric) with,
 //    per 16 weights, a float scale a and offset b such that w = a·c + b (in real arithmetic): what the
 //    integer dot products (quant_dot*.cc) multiply. Every code fits int8, so one u8×s8 product kernel
-//    (the sign trick) serves every format.
+//    (the sign trick) serves every format that has integer codes: all but NF4, whose 16 levels are
+//    not integers (qIntegerCodes; quant_linear.cc sends NF4 to the dequantized tiles and the GEMM).
 // Both are plain C++ inlined into each caller, so the compiler vectorises them for the caller's ISA.
 #pragma once
 
@@ -16,7 +17,7 @@
 namespace sc {
 
 /** The formats in src/tensor/quant/formats.ts QUANT_TYPES order (native.ts passes this index). */
-enum class QFmt : int { Q8_0 = 0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, Mlx4, Mlx8, Mlx4F16, Mlx8F16, Count };
+enum class QFmt : int { Q8_0 = 0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, Mlx4, Mlx8, Mlx4F16, Mlx8F16, Nf4, Count };
 
 struct QTraits {
   const char* name;
@@ -26,12 +27,19 @@ struct QTraits {
 };
 
 constexpr int qBlockWeights(QFmt f) {
-  return f == QFmt::Q4_K || f == QFmt::Q5_K || f == QFmt::Q6_K ? 256 : (f >= QFmt::Mlx4 ? 64 : 32);
+  return f == QFmt::Q4_K || f == QFmt::Q5_K || f == QFmt::Q6_K ? 256 : (f >= QFmt::Mlx4 ? 64 : 32);  // Mlx*, Nf4: 64
 }
 constexpr int qBlockBytes(QFmt f) {
-  constexpr int bytes[] = {34, 18, 20, 22, 24, 144, 176, 210, 36, 68, 36, 68};
+  constexpr int bytes[] = {34, 18, 20, 22, 24, 144, 176, 210, 36, 68, 36, 68, 33};
+  static_assert(sizeof bytes / sizeof bytes[0] == static_cast<int>(QFmt::Count), "a block size per format");
   return bytes[static_cast<int>(f)];
 }
+/**
+ * Whether the format's weights are a·c + b with integer codes c (unpackBlock), which the integer
+ * dot products multiply. NF4's are levels of a normal's quantiles: no integer codes, so no
+ * unpackBlock and no integer path (quant_linear.cc takes the tiles + GEMM for it at every M).
+ */
+constexpr bool qIntegerCodes(QFmt f) { return f != QFmt::Nf4; }
 constexpr bool qHasOffset(QFmt f) { return !(f == QFmt::Q8_0 || f == QFmt::Q4_0 || f == QFmt::Q5_0 || f == QFmt::Q6_K); }
 /** Whether each 16 weights have a scale of their own (Q6_K); every other format has one per 32 or more. */
 constexpr bool qScalePer16(QFmt f) { return f == QFmt::Q6_K; }
@@ -41,7 +49,9 @@ inline const QTraits& qtraits(QFmt f) {
       {"q8_0", 32, 34, false},  {"q4_0", 32, 18, false},  {"q4_1", 32, 20, true},   {"q5_0", 32, 22, false},
       {"q5_1", 32, 24, true},   {"q4_k", 256, 144, true}, {"q5_k", 256, 176, true}, {"q6_k", 256, 210, false},
       {"mlx4", 64, 36, true},   {"mlx8", 64, 68, true},   {"mlx4_f16", 64, 36, true}, {"mlx8_f16", 64, 68, true},
+      {"nf4", 64, 33, false},
   };
+  static_assert(sizeof t / sizeof t[0] == static_cast<int>(QFmt::Count), "a traits row per format");
   return t[static_cast<int>(f)];
 }
 
@@ -99,6 +109,27 @@ inline void kScalesMins(const uint8_t* s, uint8_t sc[8], uint8_t m[8]) {
 template <QFmt F>
 inline float mlxHalf(const uint8_t* p) {
   return (F == QFmt::Mlx4F16 || F == QFmt::Mlx8F16) ? halfToFloat(le16(p)) : bf16ToFloat(le16(p));
+}
+
+/**
+ * NF4's 16 levels (bitsandbytes' code book; src/tensor/quant/nf4.ts NF4_LEVELS, float32 values
+ * written exactly, so these literals are the same floats).
+ */
+inline constexpr float kNf4Levels[16] = {
+    -1.0f, -0.6961928009986877f, -0.5250730514526367f, -0.39491748809814453f,
+    -0.28444138169288635f, -0.18477343022823334f, -0.09105003625154495f, 0.0f,
+    0.07958029955625534f, 0.16093020141124725f, 0.24611230194568634f, 0.33791524171829224f,
+    0.44070982933044434f, 0.5626170039176941f, 0.7229568362236023f, 1.0f,
+};
+
+/** NF4's scale of code c: 0 for c = 0, else (1 + (c & 7)/8) · 2^((c >> 3) − 17), exact in float32. */
+inline float nf4Scale(uint8_t c) {
+  if (c == 0) return 0.0f;
+  // Built from its bits: exponent (c >> 3) − 17 (biased: + 127, always a normal), mantissa (c & 7)/8.
+  const uint32_t bits = (static_cast<uint32_t>((c >> 3) - 17 + 127) << 23) | (static_cast<uint32_t>(c & 7) << 20);
+  float s;
+  std::memcpy(&s, &bits, 4);
+  return s;
 }
 
 // ---- dequantization (float32, gguf-py's rounding) -----------------------------------------------
@@ -163,6 +194,11 @@ inline __attribute__((always_inline)) void dequantizeBlock(const uint8_t* src, f
       const float ds = d * static_cast<float>(static_cast<int8_t>(b[192 + (e >> 4)]));
       out[e] = ds * static_cast<float>((low | (high << 4)) - 32);
     }
+  } else if constexpr (F == QFmt::Nf4) {
+    // One float32 product per weight, as nf4.ts's Math.fround(level · scale).
+    const float s = nf4Scale(b[0]);
+    for (int j = 0; j < 32; j++) out[j] = kNf4Levels[b[1 + j] & 15] * s;
+    for (int j = 0; j < 32; j++) out[j + 32] = kNf4Levels[b[1 + j] >> 4] * s;
   } else {
     constexpr bool four = F == QFmt::Mlx4 || F == QFmt::Mlx4F16;
     const float s = mlxHalf<F>(b), bias = mlxHalf<F>(b + 2);
@@ -224,6 +260,7 @@ struct ScalarUnpack {
 
 template <QFmt F, class U = ScalarUnpack>
 inline __attribute__((always_inline)) void unpackBlock(const uint8_t* src, int8_t* c, float* a, float* off) {
+  static_assert(qIntegerCodes(F), "the format has no integer codes (NF4): decode it with dequantizeBlock");
   uint8_t b[qBlockBytes(F)];  // a local copy, as in dequantizeBlock: the int8 codes may not alias it
   std::memcpy(b, src, sizeof b);
   if constexpr (F == QFmt::Q8_0) {

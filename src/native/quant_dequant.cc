@@ -21,11 +21,12 @@ namespace {
  * One block as float32: its integer codes and per-16 scales first (unpackBlock: integers, and
  * scales rounded as dequantizeBlock rounds them), then each weight a·c (+ b), which is
  * dequantizeBlock's arithmetic term for term (q4_k's b is −dmin·m, so p + b is p − ml), in loops the
- * compiler vectorises. MLX's 8-bit groups keep dequantizeBlock (unpackBlock shifts their codes).
+ * compiler vectorises. MLX's 8-bit groups keep dequantizeBlock (unpackBlock shifts their codes), and
+ * so does NF4 (its levels are no integer codes: a table lookup and one product a weight).
  */
 template <QFmt F>
 inline __attribute__((always_inline)) void exactBlock(const uint8_t* src, float* out) {
-  if constexpr (F == QFmt::Mlx8 || F == QFmt::Mlx8F16) {
+  if constexpr (F == QFmt::Mlx8 || F == QFmt::Mlx8F16 || !qIntegerCodes(F)) {
     dequantizeBlock<F>(src, out);
   } else {
     constexpr int BW = qBlockWeights(F);
@@ -85,7 +86,8 @@ void dequantizeRows(QFmt f, const uint8_t* w, int64_t K, int64_t row0, int64_t r
     case QFmt::Mlx8: return rowsOf<QFmt::Mlx8>(w, K, row0, rows, out);
     case QFmt::Mlx4F16: return rowsOf<QFmt::Mlx4F16>(w, K, row0, rows, out);
     case QFmt::Mlx8F16: return rowsOf<QFmt::Mlx8F16>(w, K, row0, rows, out);
-    default: return;
+    case QFmt::Nf4: return rowsOf<QFmt::Nf4>(w, K, row0, rows, out);
+    case QFmt::Count: return;
   }
 }
 

@@ -152,6 +152,8 @@ SC_QDOT_TARGET void dotRowsAny(const QuantDot& t, int64_t n0, int64_t n1) {
     case QFmt::Mlx8: return dotRowsOf<QFmt::Mlx8>(t, n0, n1);
     case QFmt::Mlx4F16: return dotRowsOf<QFmt::Mlx4F16>(t, n0, n1);
     case QFmt::Mlx8F16: return dotRowsOf<QFmt::Mlx8F16>(t, n0, n1);
-    default: return;
+    // NF4 has no integer codes (quant_blocks.h qIntegerCodes): quantLinear never brings it here.
+    case QFmt::Nf4:
+    case QFmt::Count: return;
   }
 }

@@ -3,7 +3,8 @@
 //                         activations and integer dot products (quant_dot*.cc, the best ISA the CPU
 //                         table allows); more rows (prefill) through tiles of kQuantTileRows rows of W
 //                         dequantized into float32 scratch and the fp32 GEMM (gemm.h), so no dense
-//                         copy of W is ever held.
+//                         copy of W is ever held. NF4 (no integer codes: its levels are a normal's
+//                         quantiles) takes the tiles + GEMM at every M.
 //   quantLinearInputGrad  gx += gy·W through the same tiles and the GEMM.
 //   quantDequantize       rows of W as float32, bit for bit the js reference's (quant_dequant.cc).
 //   quantEmbedding        the rows ids name, likewise.
@@ -72,7 +73,10 @@ namespace {
 
 std::atomic<const char*> g_lastImpl{"none"};
 
-/** "auto" (integer path up to kQuantDotRows rows of x), "dot" (always) or "gemm" (always tiles + GEMM): benchmarks and tests. */
+/**
+ * "auto" (integer path up to kQuantDotRows rows of x), "dot" (always, for the formats that have an
+ * integer path: NF4 still takes the tiles) or "gemm" (always tiles + GEMM): benchmarks and tests.
+ */
 enum class QuantPath : int { Auto, Dot, Gemm };
 std::atomic<QuantPath> g_path{QuantPath::Auto};
 
@@ -122,8 +126,13 @@ DotFn dotKernel(const char** name) {
   return quantDotGeneric;
 }
 
-/** Rows of x up to which quantLinear takes the integer path: further where quant_rows_avx512.cc serves the format. */
+/**
+ * Rows of x up to which quantLinear takes the integer path: further where quant_rows_avx512.cc serves
+ * the format; none for NF4, whose 16 levels are not integers (quant_blocks.h qIntegerCodes), so no
+ * integer product over quantized activations exists for it: its every M takes the tiles + GEMM.
+ */
 int64_t dotRowsLimit(QFmt f, DotFn kernel) {
+  if (!qIntegerCodes(f)) return 0;
 #if defined(__x86_64__)
   if (kernel == quantDotVnni && quantRowsAvx512Handles(f)) return kQuantRowsAvx512Rows;
 #endif
@@ -163,7 +172,9 @@ napi_value QuantLinearKernel(Args& a) {
   const QuantPath path = exact ? QuantPath::Gemm : g_path.load(std::memory_order_relaxed);
   const char* name = "generic";
   const DotFn kernel = dotKernel(&name);
-  if (path == QuantPath::Dot || (path == QuantPath::Auto && M <= dotRowsLimit(f, kernel))) {
+  // setQuantPath("dot") forces the integer path only where the format has one (not NF4: it falls to the tiles).
+  const bool integerPath = path == QuantPath::Dot ? qIntegerCodes(f) : path == QuantPath::Auto && M <= dotRowsLimit(f, kernel);
+  if (integerPath) {
     // Quantize x's rows once (K is whole blocks of ≥ 32), then every row of W meets them all, up to
     // kQuantDotChunk rows of x at a time (more rows: W is read again per chunk of rows).
     std::vector<int8_t> q(static_cast<size_t>(M * K));

@@ -18,7 +18,10 @@ export interface QuantAddon {
   quantEmbedding(format: number, w: Uint8Array, ids: Int32Array, K: number, out: Float32Array): void;
   /** The path the latest quantLinear took: "generic" | "avx2" | "avx512-vnni" | "neon-dotprod" | "dequant+gemm" ("none" before any). */
   lastQuantImpl(): string;
-  /** "auto" (integer path up to 16 rows of x, tiles + GEMM past), "dot" or "gemm" for every M: benchmarks and tests. */
+  /**
+   * "auto" (integer path up to 16 rows of x, tiles + GEMM past), "dot" or "gemm" for every M: benchmarks
+   * and tests. nf4 has no integer path (its levels are not integers): it takes the tiles + GEMM under all three.
+   */
   setQuantPath(path: string): void;
 }
 

@@ -8,6 +8,11 @@
  *   q4_k q5_k q6_k              ggml's K-quants, blocks of 256 (k_quants.ts)
  *   mlx4 mlx8                   MLX's affine groups of 64 with bfloat16 scales (mlx.ts)
  *   mlx4_f16 mlx8_f16           the same with float16 scales
+ *   nf4                         QLoRA's 4-bit NormalFloat, blocks of 64 (nf4.ts): 33 bytes, an 8-bit
+ *                               float scale code c (0: scale 0, else (1 + (c & 7)/8)·2^((c >> 3) − 17))
+ *                               then 32 bytes of nibbles (byte 1 + j: weight j low, j + 32 high), each
+ *                               a level of bitsandbytes' NF4 code book; w = float32(level·scale);
+ *                               4.125 bits a weight, not a GGUF type
  *
  * A row of a quantized matrix is whole blocks: its length (the input features) is a multiple of
  * the block's weights, and rows follow one another, as in a GGUF file.
@@ -15,14 +20,16 @@
 import { q4_k, q5_k, q6_k } from './k_quants.js';
 import { q4_0, q4_1, q5_0, q5_1, q8_0 } from './legacy.js';
 import { mlxFormat } from './mlx.js';
+import { nf4 } from './nf4.js';
 
-export const QUANT_TYPES = ['q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'q4_k', 'q5_k', 'q6_k', 'mlx4', 'mlx8', 'mlx4_f16', 'mlx8_f16'] as const;
+/** The formats; the native addon passes a format as its index here (quant_blocks.h QFmt: append only). */
+export const QUANT_TYPES = ['q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'q4_k', 'q5_k', 'q6_k', 'mlx4', 'mlx8', 'mlx4_f16', 'mlx8_f16', 'nf4'] as const;
 
 export type QuantType = (typeof QUANT_TYPES)[number];
 
 export interface QuantFormat {
   readonly type: QuantType;
-  /** ggml's type id (the GGUF file's tensor type), or null for MLX's groups. */
+  /** ggml's type id (the GGUF file's tensor type), or null for the formats GGUF lacks (MLX's groups, nf4). */
   readonly ggmlType: number | null;
   /** Weights a block holds. */
   readonly blockWeights: number;
@@ -57,6 +64,7 @@ const FORMATS: Readonly<Record<QuantType, QuantFormat>> = {
   mlx8: row('mlx8', null, mlxFormat(8, 'bf16')),
   mlx4_f16: row('mlx4_f16', null, mlxFormat(4, 'f16')),
   mlx8_f16: row('mlx8_f16', null, mlxFormat(8, 'f16')),
+  nf4: row('nf4', null, nf4),
 };
 
 /** Whether a dtype name is a quantized format. */

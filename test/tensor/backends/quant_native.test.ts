@@ -15,6 +15,8 @@
  *    is tight: the test checks that a kernel dropping one block of 32 would break it.
  *  - quantLinear at M = 40 (dequantized tiles + fp32 GEMM) and the input gradient: an fp32 GEMM's
  *    bound, |Δ| ≤ (K + 2)·2^-24·Σ|products| (recursive summation's γ_K plus the output's rounding).
+ *  - nf4, whose levels are not integers, has no integer path: its quantLinear takes the tiles + GEMM
+ *    at every M (setQuantPath("dot") too), within that same bound.
  * And the path that ran, keyed to this process's CPU table (the SMOLCLUSTER_CPU cap included, so
  * scripts/cpu-levels.sh and scripts/arm64-check.sh run the lower paths): avx512-vnni where the
  * table has AVX512-VNNI, avx2 with AVX2, neon-dotprod with DotProd, generic otherwise.
@@ -34,6 +36,9 @@ import { Rng } from '../../../src/util/rng.js';
 const loaded = loadNativeBackend();
 const skip = loaded.backend ? false : process.env.CI === 'true' ? false : `native addon unavailable: ${loaded.reason}`;
 const cpu = nativeCpuTable();
+
+/** The formats with an integer path (quant_blocks.h qIntegerCodes): all but nf4. */
+const INTEGER_TYPES = QUANT_TYPES.filter((t) => t !== 'nf4');
 
 /** The integer kernel this process's CPU table selects (quant_linear.cc dotKernel). */
 function expectedDotPath(): string {
@@ -226,11 +231,11 @@ describe('native quant kernels against the js reference', { skip }, () => {
   }
 
   test(`quantLinear at M = 1, 3, 8, 16 takes the integer path (${expectedDotPath()} here) within the activation quantization's bound`, () => {
-    for (const type of QUANT_TYPES) for (const M of [1, 3, 8, 16]) checkIntegerPath(type, 37, colsOf(type), M, 21);
+    for (const type of INTEGER_TYPES) for (const M of [1, 3, 8, 16]) checkIntegerPath(type, 37, colsOf(type), M, 21);
   });
 
   test('one and three rows of x over K that leaves 0 to 3 blocks of 32 past whole groups of 128 (quant_rows_avx512.cc reads those with masks), and K under 128', () => {
-    for (const type of QUANT_TYPES.filter((t) => quantFormat(t).blockWeights === 32)) {
+    for (const type of INTEGER_TYPES.filter((t) => quantFormat(t).blockWeights === 32)) {
       for (const K of [32, 96, 512, 544, 576, 608]) for (const M of [1, 3]) checkIntegerPath(type, 37, K, M, 31);
     }
   });
@@ -329,6 +334,48 @@ describe('native quant kernels against the js reference', { skip }, () => {
     }
   });
 
+  test('nf4 takes the tiles + fp32 GEMM at every M (no integer path: its levels are not integers), "dot" forced too, within the GEMM bound', () => {
+    const internals = nativeInternals()!;
+    const [N, K] = [37, colsOf('nf4')];
+    const { bytes, dense } = weight('nf4', N, K, 81);
+    const bias = gaussian(N, 82);
+    try {
+      for (const path of ['auto', 'dot'] as const) {
+        internals.setQuantPath(path);
+        for (const M of [1, 3, 8, 16, 17, 33]) {
+          const x = gaussian(M * K, 83 + M);
+          const want = new Float32Array(M * N);
+          jsQuantKernels('nf4').quantLinear(bytes, x, M, N, K, want, bias);
+          const got = new Float32Array(M * N).fill(NaN);
+          nativeKernels('nf4').quantLinear(buf(bytes), buf(x), M, N, K, buf(got), buf(bias));
+          assert.equal(internals.lastQuantImpl(), 'dequant+gemm', `nf4 ${path} M=${M}`);
+          const mag = new Float64Array(M * N);
+          for (let m = 0; m < M; m++) {
+            for (let n = 0; n < N; n++) {
+              let s = Math.abs(bias[n]);
+              for (let k = 0; k < K; k++) s += Math.abs(x[m * K + k] * dense[n * K + k]);
+              mag[m * N + n] = s;
+            }
+          }
+          withinGemmBound(got, want, mag, K, `nf4 ${path} M=${M}`);
+        }
+      }
+    } finally {
+      internals.setQuantPath('auto');
+    }
+    // A NaN or an infinity in x reaches its row of y through the GEMM as IEEE arithmetic has it (NaN,
+    // or the infinity where no weight it meets is zero): never a finite value.
+    const x = gaussian(3 * K, 84);
+    x[K + 40] = NaN;
+    x[2 * K + 7] = -Infinity;
+    const y = new Float32Array(3 * N);
+    nativeKernels('nf4').quantLinear(buf(bytes), buf(x), 3, N, K, buf(y), null);
+    for (let n = 0; n < N; n++) {
+      assert.ok(Number.isFinite(y[n]), `nf4 row 0 stays finite: y[${n}] = ${y[n]}`);
+      assert.ok(Number.isNaN(y[N + n]) && !Number.isFinite(y[2 * N + n]), `nf4 y[1..2, ${n}]: ${y[N + n]}, ${y[2 * N + n]}`);
+    }
+  });
+
   test('the integer path split over two threads gives the one-thread results bit for bit (rows of W are independent)', () => {
     const host = loaded.backend!;
     const before = host.getThreads();
@@ -379,6 +426,11 @@ describe('native quant kernels against the js reference', { skip }, () => {
     const y = new Float32Array(4);
     assert.throws(() => k.quantLinear(buf(bytes), buf(new Float32Array(2 * 128)), 1, 2, 128, buf(y), null), /not a whole number of q4_k blocks/);
     assert.throws(() => k.quantLinear(buf(bytes), buf(new Float32Array(256)), 1, 3, 256, buf(y), null), /3 rows of 256 q4_k weights need 432/);
+    // The addon names nf4 by the index native_quant.ts passes (QUANT_TYPES order = quant_blocks.h QFmt's).
+    const nf4 = nativeKernels('nf4');
+    const nf4Bytes = new Uint8Array(quantBytes('nf4', 2, 128));
+    assert.throws(() => nf4.quantLinear(buf(nf4Bytes), buf(new Float32Array(96)), 1, 2, 96, buf(y), null), /not a whole number of nf4 blocks \(64 weights each\)/);
+    assert.throws(() => nf4.quantLinear(buf(nf4Bytes), buf(new Float32Array(128)), 1, 3, 128, buf(y), null), /3 rows of 128 nf4 weights need 198/);
   });
 });
 
