@@ -21,7 +21,8 @@ import type { LlamaSpec } from '../nn/models/llama.js';
 import { dequantize } from '../tensor/ops/quant.js';
 import { isQuantType } from '../tensor/quant/formats.js';
 import { ConfigError } from '../util/errors.js';
-import { QUANT_SCHEMES, type QuantScheme } from '../config/options/choices.js';
+import { type QuantScheme } from '../config/options/choices.js';
+import { GGUF_SCHEMES } from '../nn/quantize_model.js';
 
 interface ExportFlags { model?: string; out?: string; quantize?: QuantScheme; dtype: 'fp32' | 'bf16' | 'f16' }
 
@@ -30,7 +31,7 @@ export function exportCommand(): Command {
     .description('write a model for other tools: OUT.gguf for llama.cpp / Ollama, or a Hugging Face folder (docs/QUANTIZE.md)')
     .option('--model <src>', 'the model: a Hugging Face folder, a GGUF file, a model file saved by smolcluster, or a run\'s folder')
     .option('--out <path>', 'OUT.gguf, or a folder for a Hugging Face model')
-    .addOption(new Option('--quantize <scheme>', 'GGUF only: the matrices\' formats (q8_0, q4_0, q4_k_m: llama.cpp\'s mix)').choices(QUANT_SCHEMES.filter((s) => !s.startsWith('mlx'))))
+    .addOption(new Option('--quantize <scheme>', 'GGUF only: the matrices\' formats (q8_0, q4_0, q4_k_m: llama.cpp\'s mix)').choices(GGUF_SCHEMES))
     .addOption(new Option('--dtype <dtype>', 'a folder\'s weights: fp32, bf16 or f16').choices(['fp32', 'bf16', 'f16']).default('fp32'))
     .action(async (f: ExportFlags) => {
       if (f.model === undefined) throw new ConfigError('command line', '--model', 'export needs --model SRC');

@@ -11,6 +11,9 @@
  *            does (Q4_K → Q5_0, Q6_K → Q8_0): Qwen2.5-0.5B (hidden 896) is mostly Q5_0
  *   mlx4     mlx-lm's `quantize` default: every matrix 4-bit, groups of 64, bf16 scales and biases
  *   mlx8     the same at 8 bits
+ *   nf4      QLoRA's base (bitsandbytes' NF4 with double quantization, as tensor/quant/nf4.ts holds it):
+ *            every matrix of the layers NF4; the embedding and the head stay float32, as QLoRA keeps
+ *            them in 16 bits (they are not Linear layers of the blocks)
  *
  * Norms, biases and MoE routers stay float32 (llama.cpp never quantizes them). mlx-lm leaves a
  * matrix whose rows are not whole groups unquantized, and so does this.
@@ -21,11 +24,14 @@ import { isAdapterParameter } from './lora/names.js';
 import type { Module } from './module.js';
 import type { LlamaSpec } from './models/llama.js';
 
-export const QUANT_SCHEMES = ['q8_0', 'q4_0', 'q4_k_m', 'mlx4', 'mlx8'] as const;
+export const QUANT_SCHEMES = ['q8_0', 'q4_0', 'q4_k_m', 'mlx4', 'mlx8', 'nf4'] as const;
+
+/** The schemes a GGUF file holds (llama.cpp's types; MLX's groups and NF4 are not). */
+export const GGUF_SCHEMES = ['q8_0', 'q4_0', 'q4_k_m'] as const;
 export type QuantScheme = (typeof QUANT_SCHEMES)[number];
 
 /** What a weight is to llama.cpp's rules. */
-type Role = 'output' | 'attn_v' | 'ffn_down' | 'other';
+type Role = 'output' | 'embedding' | 'attn_v' | 'ffn_down' | 'other';
 
 export interface QuantizedModel {
   /** Per weight quantized: its format. */
@@ -50,6 +56,7 @@ export function useMoreBits(layer: number, layers: number): boolean {
 /** The format of one weight under `scheme`, or null when it stays float32. */
 export function formatFor(scheme: QuantScheme, role: Role, layer: number, layers: number, cols: number): QuantType | null {
   if (scheme === 'mlx4' || scheme === 'mlx8') return cols % quantFormat(scheme).blockWeights === 0 ? scheme : null;
+  if (scheme === 'nf4') return role !== 'output' && role !== 'embedding' && cols % quantFormat('nf4').blockWeights === 0 ? 'nf4' : null;
   let type: QuantType;
   if (scheme === 'q8_0') type = 'q8_0';
   else if (role === 'output') type = 'q6_k';
@@ -74,7 +81,7 @@ function roleOf(name: string, spec: LlamaSpec): { role: Role; layer: number } | 
   // A LoRA adapter over a weight trains (QLoRA): it stays float32.
   if (isAdapterParameter(name)) return null;
   if (name === 'lm_head.weight') return { role: 'output', layer: 0 };
-  if (name === 'model.embed_tokens.weight') return { role: spec.tieEmbeddings ? 'output' : 'other', layer: 0 };
+  if (name === 'model.embed_tokens.weight') return { role: spec.tieEmbeddings ? 'output' : 'embedding', layer: 0 };
   const m = /^model\.layers\.(\d+)\.(.+)\.weight$/.exec(name);
   if (!m || /(norm|block_sparse_moe\.gate)$/.test(m[2])) return null;
   const role = m[2] === 'self_attn.v_proj' ? 'attn_v' : /mlp\.down_proj|experts\.\d+\.w2/.test(m[2]) ? 'ffn_down' : 'other';

@@ -5,7 +5,7 @@
  *   float folder quantized at load with `--lora-base-dtype q8_0` (the same blocks), step for step;
  *   only the adapters' gradients travel, and the PEFT adapter folder names the file as its base;
  * - the file's tokenizer is the run's by default (a text file tokenized by its metadata);
- * - an MLX quantized folder trains the same way;
+ * - an MLX quantized folder trains the same way, and a float folder quantized to NF4 at load;
  * - what cannot work is refused by flag: a quantized base without LoRA, quantizing a quantized
  *   file again, a strategy that builds the model from float weights.
  */
@@ -81,14 +81,19 @@ describe('train over a quantized base (CLI)', { timeout: 240_000 }, () => {
     assert.equal(config.tokenizer, gguf);
   });
 
-  it('--init an MLX quantized folder trains adapters over its 4-bit groups', async () => {
+  it('--init an MLX quantized folder, and a float folder with --lora-base-dtype nf4, train adapters over 4-bit matrices', async () => {
     const mlx = join(dir, 'mlx4');
     writeMlxFolder(mlx, model, SPEC, { quantization: { group_size: 64, bits: 4 } });
-    const r = await runCli(['train', '--init', mlx, '--dataset', 'synthetic_text', '--name', 'mlx', ...common], { timeoutMs: 120_000 });
-    assert.equal(r.code, 0, r.stderr);
-    const steps = losses('mlx', 0);
-    assert.equal(steps.length, 3);
-    assert.ok(steps.every((l) => Number.isFinite(l)), `${steps}`);
+    const runs = await Promise.all([
+      runCli(['train', '--init', mlx, '--dataset', 'synthetic_text', '--name', 'mlx', ...common], { timeoutMs: 120_000 }),
+      runCli(['train', '--init', folder, '--lora-base-dtype', 'nf4', '--dataset', 'synthetic_text', '--name', 'nf4', ...common], { timeoutMs: 120_000 }),
+    ]);
+    for (const [r, name] of [[runs[0], 'mlx'], [runs[1], 'nf4']] as const) {
+      assert.equal(r.code, 0, r.stderr);
+      const steps = losses(name, 0);
+      assert.equal(steps.length, 3, name);
+      assert.ok(steps.every((l) => Number.isFinite(l)), `${name}: ${steps}`);
+    }
   });
 
   it('refuses by flag what a quantized base cannot do', async () => {

@@ -51,6 +51,17 @@ describe('quantization plan', () => {
     assert.equal(formatFor('mlx4', 'other', 0, 24, 96), null, 'a row that is not whole groups of 64 stays float32, as in mlx-lm');
     assert.throws(() => formatFor('q8_0', 'other', 0, 24, 48), /a row of 48 weights is not whole q8_0 blocks/);
   });
+
+  it('nf4 (QLoRA\'s base): every matrix of the layers NF4, the embedding and the head float32', () => {
+    const s = spec({ layers: 2, width: 64, intermediate: 128, heads: 4, kvHeads: 2, headDim: 16, tieEmbeddings: false });
+    const plan = quantizationPlan(createModel(s, 1), s, 'nf4');
+    assert.equal(plan.get('lm_head.weight'), null);
+    assert.equal(plan.get('model.embed_tokens.weight'), null);
+    for (const m of ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj', 'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj']) {
+      assert.equal(plan.get(`model.layers.1.${m}.weight`), 'nf4', m);
+    }
+    assert.equal(formatFor('nf4', 'other', 0, 24, 96), null, 'a row that is not whole blocks of 64 stays float32');
+  });
 });
 
 describe('a model quantized at load', () => {
@@ -60,7 +71,7 @@ describe('a model quantized at load', () => {
   // Bounds: twice the relative error seeds 7-9 gave on this shape (q8_0 0.008-0.010, q4_0 0.08-0.10,
   // q4_k_m 0.032-0.034 (mostly Q5_0 and Q8_0 at width 64), mlx4 0.13-0.17, mlx8 0.008): each weight's
   // rounding is a step over √12, a step being 1/127 of a block's range at 8 bits and 1/15 at 4.
-  for (const [scheme, bound] of [['q8_0', 0.02], ['q4_0', 0.2], ['q4_k_m', 0.07], ['mlx4', 0.33], ['mlx8', 0.02]] as const) {
+  for (const [scheme, bound] of [['q8_0', 0.02], ['q4_0', 0.2], ['q4_k_m', 0.07], ['mlx4', 0.33], ['mlx8', 0.02], ['nf4', 0.2]] as const) {
     it(`${scheme}: matrices hold only their blocks, norms and biases stay float32, the logits follow float32's (relative error ≤ ${bound})`, () => {
       const model = createModel(s, 7);
       const before = logits(model, ids);

@@ -14,7 +14,7 @@ import type { Tensor } from '../../tensor/tensor.js';
 import { CheckpointError } from '../checkpoint.js';
 import type { LlamaSpec } from '../models/llama.js';
 import type { Module } from '../module.js';
-import { type QuantScheme, quantizationPlan } from '../quantize_model.js';
+import { GGUF_SCHEMES, type QuantScheme, quantizationPlan } from '../quantize_model.js';
 import { parameterNameOf } from './gguf_llama.js';
 import { preTokenizerName } from './gguf_pre_tokenizers.js';
 import { reorderRopeRows } from './gguf_rope_rows.js';
@@ -38,7 +38,9 @@ export interface GgufExportOptions {
 
 /** Writes `model` (the Llama family) to `path` as GGUF (its weights read from their device). */
 export async function exportGguf(path: string, model: Module, spec: LlamaSpec, opts: GgufExportOptions): Promise<void> {
-  if (opts.quantize === 'mlx4' || opts.quantize === 'mlx8') throw new CheckpointError(path, `--quantize ${opts.quantize} is MLX's format, which GGUF does not hold (q8_0, q4_0, q4_k_m)`);
+  if (opts.quantize !== undefined && !(GGUF_SCHEMES as readonly string[]).includes(opts.quantize)) {
+    throw new CheckpointError(path, `--quantize ${opts.quantize} is not a format GGUF holds (${GGUF_SCHEMES.join(', ')})`);
+  }
   const plan = opts.quantize ? quantizationPlan(model, spec, opts.quantize) : new Map<string, QuantType | null>();
   const tensors = await Promise.all(model.namedParameters().map(([name, p]) => tensorOut(name, p, spec, plan.get(name) ?? null)));
   if (spec.ropeScaling) tensors.push(ropeFreqs(spec));

@@ -56,7 +56,7 @@ function tokens(batch: number, seq: number): Tensor {
 }
 
 describe('LoRA over a quantized base', () => {
-  for (const type of ['q8_0', 'q4_0', 'q4_k', 'q6_k', 'mlx4'] as const) {
+  for (const type of ['q8_0', 'q4_0', 'q4_k', 'q6_k', 'mlx4', 'nf4'] as const) {
     for (const [batch, seq] of [[2, 24], [1, 6]] as const) {
       it(`${type}, ${batch}×${seq} tokens: the adapters' gradients equal LoRA's on the dequantized float32 base within 1e-5`, () => {
         const quantized = adapted(type, 'quantized');
