@@ -39,7 +39,7 @@ export async function launchLocalCluster(flags: TrainFlags & { workers: number }
   await readInitGguf(flags.init);
   const config = configFrom(flags, threads);
   // Root causes that every rank would hit are found here, once, before any worker starts.
-  preflight(config);
+  preflight(config, n);
   if (flags.name !== undefined) claimNamedRun(experimentPaths(flags.experimentsDir, flags.name).dir, flags);
   const startStore = (): Promise<StoreServer> => StoreServer.start({ host: '127.0.0.1', port: 0, token, worldSize: n, signature: clusterSignature(config, flags) });
   let store = await startStore();

@@ -18,7 +18,8 @@ import { backend } from '../../tensor/dispatch.js';
 import type { TrainConfig } from './config.js';
 import { type ExperimentPaths, createExperiment } from './experiment.js';
 import { type FaultSpec, FaultInjector } from '../loop/faults.js';
-import { type TrainData, type TrainObserver, train } from '../loop/loop.js';
+import { type TrainData, type TrainObserver, specFor, train } from '../loop/loop.js';
+import { checkTrainingMemory } from './memory_estimate.js';
 import { MonitorLog, RunMonitors } from '../loop/monitors.js';
 import { type TrainResult, buildResult, totalsVector, unpackTotals, writeResult } from './result.js';
 import { tokenThroughputInfo } from './token_throughput.js';
@@ -156,6 +157,9 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
   const data = loadTrainData(config);
   // A missing --init, or a folder the flags contradict, is refused before the run's folder exists.
   if (rank === 0) checkInitSource(config, data.train);
+  // A fine-tuning run that cannot fit this machine is refused before anything is loaded.
+  const memory = config.init !== undefined ? checkTrainingMemory(config, specFor(config, data.train), data.train.inputShape[0]) : null;
+  if (rank === 0 && memory) process.stderr.write(`smolcluster: memory estimate per process ${memory}\n`);
   const events = o.events ?? new MonitorLog(eventsFile(o.experiment.dir), rank);
   // auto resolved before config.json is written (a cluster's ranks agreed on it already: train/engine/precision_agreement.ts).
   settlePrecision(config);
