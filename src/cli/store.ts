@@ -13,7 +13,7 @@ import { StoreServer } from '../comm/store/server.js';
 import { resolveToken } from '../comm/token.js';
 import { resolvePlacementWithSources } from '../launch/env.js';
 import { clusterSignature, configFrom } from '../launch/worker_flags.js';
-import { readInitGguf } from '../train/run/init_folder.js';
+import { readInitGguf } from '../train/run/init_source.js';
 import { addConfigFlags } from './config.js';
 import { addAdvertiseFlags } from './discovery_flags.js';
 import { type AdvertiseFlags, advertiseStore, checkDiscoveryFlags } from '../launch/discovery/advertise.js';

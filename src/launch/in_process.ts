@@ -15,7 +15,7 @@ import { runTraining } from '../train/run/run.js';
 import { LocalStrategy } from '../train/strategies/local.js';
 import { resolveThreads } from '../train/engine/threads.js';
 import { type TrainFlags, type WorkerOutcome, checkpointOptions, configFrom, tensorBackend } from './worker_flags.js';
-import { readInitGguf } from '../train/run/init_folder.js';
+import { readInitGguf } from '../train/run/init_source.js';
 
 /** Trains in this process; `onResult` hears the result before the dashboard and W&B close. */
 export async function trainInThisProcess(flags: TrainFlags, onResult: (o: WorkerOutcome) => void = () => {}): Promise<WorkerOutcome> {

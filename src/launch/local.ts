@@ -15,7 +15,7 @@ import { psRecoverable } from '../train/strategies/ps_common.js';
 import { type WorkerExit, describeFailure } from './exit_report.js';
 import { probeLiveness } from './liveness.js';
 import { preflight } from './preflight.js';
-import { readInitGguf } from '../train/run/init_folder.js';
+import { readInitGguf } from '../train/run/init_source.js';
 
 const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 

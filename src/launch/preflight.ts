@@ -6,7 +6,7 @@ import { ggufSources } from '../nn/interchange/gguf_llama.js';
 import { initFromFile } from '../nn/interchange/model_io.js';
 import { type LlamaSpec, createModel } from '../nn/models/index.js';
 import { buildDeferred } from '../tensor/deferred_init.js';
-import { initIsGguf, initIsQuantized } from '../train/run/init_folder.js';
+import { initIsGguf, initIsQuantized } from '../train/run/init_source.js';
 import { checkTrainingMemory } from '../train/run/memory_estimate.js';
 import { withoutRandomInit } from '../tensor/init_scope.js';
 import type { TrainConfig } from '../train/run/config.js';

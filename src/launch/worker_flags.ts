@@ -11,7 +11,7 @@ import { CONFIG_OPTION_NAMES, type ExchangeOptionValues, type TrainFlags } from 
 import type { CheckpointOptions } from '../train/run/checkpoints.js';
 import type { TrainResult } from '../train/run/result.js';
 import { type TrainConfig, defaultConfig } from '../train/run/config.js';
-import { initIsGguf, modelForInit } from '../train/run/init_folder.js';
+import { initIsGguf, modelForInit } from '../train/run/init_source.js';
 import { runSignature } from '../train/run/signature.js';
 import { signatureWithSettings } from '../comm/tcp/signature_settings.js';
 import { type ClusterStrategyOptions, strategySignature } from '../train/strategies/registry.js';
@@ -71,7 +71,7 @@ export function checkpointOptions(flags: TrainFlags, experimentDir: string, rank
 
 /** The training config the flags describe, on the model's defaults (train/run/config.ts). */
 export function configFrom(flags: TrainFlags, threads: number): TrainConfig {
-  // An --init folder's config.json names the family (train/run/init_folder.ts).
+  // An --init folder's config.json names the family (train/run/init_source.ts).
   const c = defaultConfig(modelForInit(flags.init, flags.model));
   const fields = c as unknown as Record<string, unknown>;
   for (const name of CONFIG_OPTION_NAMES) if (flags[name] !== undefined) fields[name] = flags[name];

@@ -36,7 +36,7 @@ import { type WorkerDashboardFlags, openWorkerDashboard } from './worker_dashboa
 import { type AdvertiseFlags, checkDiscoveryFlags } from './discovery/advertise.js';
 import { type DiscoverFlags, type Discovered, discoverAndClaim } from './discovery/join.js';
 import { LAUNCHER_STORE_ENV, type TrainFlags, type WorkerOutcome, checkpointOptions, clusterSignature, configFrom, strategyOptions, tensorBackend } from './worker_flags.js';
-import { readInitGguf } from '../train/run/init_folder.js';
+import { readInitGguf } from '../train/run/init_source.js';
 
 export type { WorkerOutcome };
 

@@ -50,7 +50,7 @@ export async function stageSource(source: string, o: StageSourceOptions = {}): P
 async function weightsOf(resolved: ResolvedSource, o: StageSourceOptions): Promise<{ spec: ModelSpec; weights: StageWeights; gguf?: GgufFile }> {
   if (resolved.kind === 'file' && isGgufFile(resolved.path)) {
     // As one process refuses it (generate/load_generator.ts).
-    if (o.adapter !== undefined) throw new ModelSourceError('--adapter', 'is not merged into a GGUF file\'s weights yet (merge it into the Hugging Face folder, then export)');
+    if (o.adapter !== undefined) throw new ModelSourceError('--adapter', 'is not carried over --stages with a GGUF file yet (one process runs it unmerged over the file: drop --stages)');
     const gguf = await readGgufHeader(resolved.path);
     return { spec: specFromGguf(gguf), weights: { gguf, quantize: o.quantize }, gguf };
   }

@@ -13,8 +13,7 @@ import { CPU } from '../../tensor/storage.js';
 import { supportsPrecision } from '../../tensor/precision_support.js';
 import { ConfigError } from '../../util/errors.js';
 import type { TrainConfig } from '../run/config.js';
-
-import { initIsQuantized } from '../run/init_folder.js';
+import { initIsQuantized } from '../run/init_source.js';
 
 type FineTuneConfig = Pick<TrainConfig, 'loraRank' | 'loraAlpha' | 'loraDropout' | 'loraTargets' | 'loraBaseDtype' | 'adapter' | 'freeze' | 'mergeLora' | 'seed'>;
 

@@ -10,7 +10,7 @@ import { clipGradNorm } from '../../nn/optim/clip.js';
 import { makeOptimizer } from '../../nn/optim/index.js';
 import { type LrSchedule, makeSchedule } from '../../nn/optim/schedule.js';
 import type { TrainConfig } from '../run/config.js';
-import { folderSpec, initDescribesModel, initialModel } from '../run/init_folder.js';
+import { folderSpec, initDescribesModel, initialModel } from '../run/init_source.js';
 import { type AnyBatch, outputWidth, withLabelSmoothing } from './objective.js';
 import { type BestKeeper, actOnEvaluation, watchFor } from './early_stopping.js';
 export type { BestKeeper };
@@ -117,9 +117,9 @@ export async function train(
   const prepare = (m: Module): void => void prepareFineTune(m, spec, config);
   const start = strategy.modelBuilder ? null : initialModel(config, spec);
   const model = start ? start.model : await strategy.modelBuilder!.buildModel(spec, config.seed, config.model, {
-      train: data.train, batchSize: config.batchSize, optimizer: config.optimizer, resumedState: () => guards.checkpoints?.peekStrategyState() ?? null,
-      device: config.device ?? CPU, init: config.init, prepare, loraBaseDtype: config.loraBaseDtype,
-    });
+    train: data.train, batchSize: config.batchSize, optimizer: config.optimizer, resumedState: () => guards.checkpoints?.peekStrategyState() ?? null,
+    device: config.device ?? CPU, init: config.init, prepare, loraBaseDtype: config.loraBaseDtype,
+  });
   if (!strategy.modelBuilder) prepare(model);
   // The device this process really trains on goes into result.json (a server that only aggregates stays on the cpu).
   config.device = placeModel(model, config.device ?? CPU, strategy);

@@ -31,7 +31,7 @@ import { resumeSignature } from './signature.js';
 import { settlePrecision } from '../engine/precision.js';
 import { type ModelSpec, createModel, isTokenModel } from '../../nn/models/index.js';
 import { isFolderTarget } from '../../nn/interchange/hf_folder.js';
-import { checkInitSource } from './init_folder.js';
+import { checkInitSource } from './init_source.js';
 import { saveRunFolder } from './save_folder.js';
 import type { Module } from '../../nn/module.js';
 import { mergeLora, saveAdapter } from '../../nn/lora/index.js';

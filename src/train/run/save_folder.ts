@@ -12,7 +12,7 @@ import { type SaveFolderOptions, saveFolder } from '../../nn/interchange/hf_fold
 import type { ModelSpec } from '../../nn/models/index.js';
 import type { Module } from '../../nn/module.js';
 import type { TrainConfig } from './config.js';
-import { initIsFolder } from './init_folder.js';
+import { initIsFolder } from './init_source.js';
 
 /** Where the saved folder's tokenizer files and token ids come from, for this run. */
 export function tokenizerSources(config: Pick<TrainConfig, 'init' | 'dataset' | 'tokenizer'>): Pick<SaveFolderOptions, 'tokenizerFrom' | 'tokens'> {

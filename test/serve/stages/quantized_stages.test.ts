@@ -250,7 +250,7 @@ describe('generation across pipeline stages over quantized layers', { timeout: 1
 
   it('refused by name, as one process refuses them: --quantize over a quantized GGUF file or GPT-2, an adapter with a GGUF file; and an MLX quantized folder', async () => {
     await assert.rejects(stageSource(q8.path, { quantize: 'q4_0' }), /llama-q8_0\.gguf: is quantized already; --quantize q4_0 takes a float model/);
-    await assert.rejects(stageSource(q8.path, { adapter: join(dir, 'adapter') }), /--adapter: is not merged into a GGUF file's weights/);
+    await assert.rejects(stageSource(q8.path, { adapter: join(dir, 'adapter') }), /--adapter: is not carried over --stages with a GGUF file yet/);
     const gpt2: ModelSpec = { type: 'gpt2', vocabSize: 61, context: 32, layers: 2, width: 32, heads: 4, dropout: 0 };
     const file = join(dir, 'gpt2.safetensors');
     saveSafetensors(file, randomModel(gpt2, 1), gpt2);

@@ -1,5 +1,5 @@
 /**
- * `train --init DIR` and `--save DIR` through the CLI (train/run/init_folder.ts, run.ts): the model
+ * `train --init DIR` and `--save DIR` through the CLI (train/run/init_source.ts, run.ts): the model
  * comes from the folder's config.json (no --model or size flags), flags that contradict it are
  * refused by name, the trained model is saved as a folder with the --init folder's tokenizer files,
  * and a run that failed on its --init does not block rerunning the same --name.
@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { loadPretrained, saveFolder } from '../../../src/nn/interchange/hf_folder.js';
 import { type LlamaSpec, createModel } from '../../../src/nn/models/index.js';
-import { folderSpec, modelForInit } from '../../../src/train/run/init_folder.js';
+import { folderSpec, modelForInit } from '../../../src/train/run/init_source.js';
 import { syntheticText } from '../../../src/data/synthetic_text.js';
 import { runCli } from '../../helpers/cli.js';
 
