@@ -43,6 +43,7 @@
         'src/native/attention_decode.cc',
         'src/native/attention_decode_neon.cc',
         'src/native/shm.cc',
+        'src/native/file_map.cc',
         'src/native/memory.cc',
         'src/native/bf16.cc',
         'src/native/gemv_bf16.cc',

@@ -106,6 +106,7 @@ NAPI_MODULE_INIT() {
     sc::registerOptim(env, exports);
     sc::registerAttention(env, exports);
     sc::registerShm(env, exports);
+    sc::registerFileMap(env, exports);
     sc::registerMemory(env, exports);
     sc::registerBf16(env, exports);
     sc::registerBf16Packed(env, exports);

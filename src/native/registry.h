@@ -19,6 +19,7 @@ void registerEmbedding(napi_env env, napi_value exports);
 void registerOptim(napi_env env, napi_value exports);
 void registerAttention(napi_env env, napi_value exports);
 void registerShm(napi_env env, napi_value exports);
+void registerFileMap(napi_env env, napi_value exports);
 void registerMemory(napi_env env, napi_value exports);
 void registerBf16(napi_env env, napi_value exports);
 void registerBf16Packed(napi_env env, napi_value exports);

@@ -12,6 +12,7 @@ import { gguf, GGMLQuantizationType, type MetadataValue } from '@huggingface/ggu
 import { type QuantType, quantBytes, quantFormatOfGgml } from '../../tensor/quant/formats.js';
 import { fromBf16Bits, fromF16Bits } from '../../util/float_formats.js';
 import { CheckpointError } from '../checkpoint.js';
+import { mapFileReadOnly } from './file_map.js';
 
 /** A tensor's element type in a GGUF file, as we hold it: a float type, or a quantized format. */
 export type GgufType = 'F32' | 'F16' | 'BF16' | QuantType;
@@ -105,10 +106,26 @@ async function parseGgufHeader(path: string): Promise<GgufFile> {
   return { path, metadata: parsed.metadata as Record<string, MetadataValue>, tensors, architecture };
 }
 
-/** One tensor's values: F32, F16 and BF16 widened (exactly) to float32; a quantized one as its blocks. */
-export function readGgufTensor(file: GgufFile, name: string): GgufValues {
+/** Each file's read-only mapping (file_map.ts), made once; null where the host cannot map. */
+const mappings = new WeakMap<GgufFile, Uint8Array | null>();
+
+function mapped(file: GgufFile): Uint8Array | null {
+  if (!mappings.has(file)) mappings.set(file, mapFileReadOnly(file.path));
+  return mappings.get(file)!;
+}
+
+/**
+ * One tensor's values: F32, F16 and BF16 widened (exactly) to float32; a quantized one as its
+ * blocks. `shared`: a quantized tensor's blocks are a view of the file mapped read-only where the
+ * host can map it (frozen weights: no copy in this process, one in the page cache for every
+ * process of the host); otherwise they are read.
+ */
+export function readGgufTensor(file: GgufFile, name: string, shared = false): GgufValues {
   const info = file.tensors.get(name);
   if (!info) throw new CheckpointError(file.path, `no tensor named ${name}`);
+  const isFloat = info.type === 'F32' || info.type === 'F16' || info.type === 'BF16';
+  const map = shared && !isFloat ? mapped(file) : null;
+  if (map) return { type: info.type as QuantType, blocks: map.subarray(info.offset, info.offset + info.bytes) };
   const raw = readBytes(file.path, info.offset, info.bytes);
   switch (info.type) {
     case 'F32': return { type: 'float32', values: new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4) };

@@ -85,7 +85,8 @@ export function loadGgufModel(file: GgufFile, spec: LlamaSpec = specFromGguf(fil
   const formats = ggufFormats(file, sources);
   model.freeze((n) => formats.has(n));
   for (const [name, p] of params) {
-    const values = readGgufParameter(file, spec, sources.get(name)!);
+    // Quantized blocks as views of the file mapped read-only where the host can: they are frozen.
+    const values = readGgufParameter(file, spec, sources.get(name)!, true);
     if ('values' in values) p.bind(deviceMemory(CPU).fromHost(values.values), null);
     else p.holdFrozen(deviceMemory(CPU).fromHost(values.blocks, values.type));
   }
@@ -131,9 +132,9 @@ export function ggufFormats(file: GgufFile, sources: ReadonlyMap<string, string>
 }
 
 /** One tensor's values as our parameter holds them: floats widened, a quantized one's blocks, q and k rows in Hugging Face's order. */
-export function readGgufParameter(file: GgufFile, spec: LlamaSpec, ggufName: string): GgufValues {
+export function readGgufParameter(file: GgufFile, spec: LlamaSpec, ggufName: string, shared = false): GgufValues {
   const shape = file.tensors.get(ggufName)!.shape;
-  return unpermuted(spec, ggufName, shape, readGgufTensor(file, ggufName));
+  return unpermuted(spec, ggufName, shape, readGgufTensor(file, ggufName, shared));
 }
 
 /**
