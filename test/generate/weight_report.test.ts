@@ -1,7 +1,8 @@
 /**
  * `info --model` (src/generate/weight_report.ts): from headers alone, a folder's bytes per dtype, what
  * each --quantize scheme would hold (its plan applied to the shapes), the KV cache a token adds; a
- * GGUF file's bytes per tensor type; and whether it fits the memory given.
+ * GGUF file's bytes per tensor type; what fine-tuning would hold (train/run/memory_estimate.ts);
+ * and whether it fits the memory given.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -14,6 +15,8 @@ import { formatWeightReport, weightReport } from '../../src/generate/weight_repo
 import { saveFolder } from '../../src/nn/interchange/hf_folder.js';
 import { type LlamaSpec, createModel, defaultSpec } from '../../src/nn/models/index.js';
 import { quantizeModel } from '../../src/nn/quantize_model.js';
+import { defaultConfig } from '../../src/train/run/config.js';
+import { estimateTrainingMemory } from '../../src/train/run/memory_estimate.js';
 import { CLI } from '../helpers/cli.js';
 import { findPython } from '../helpers/python.js';
 import { runReference } from '../helpers/python_reference.js';
@@ -45,6 +48,22 @@ describe('info --model', () => {
     assert.match(text, /--quantize q4_k_m/);
   });
 
+  it('what fine-tuning it would hold per process, estimated before loading: full, LoRA, QLoRA', () => {
+    const r = spawnSync(process.execPath, [CLI, 'info', '--model', folder, '--json'], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const rows = (JSON.parse(r.stdout) as { fine_tuning: { method: string; estimated_bytes: number }[] }).fine_tuning;
+    const bytes = new Map(rows.map((t) => [t.method, t.estimated_bytes]));
+    assert.deepEqual([...bytes.keys()], ['full (float32, AdamW)', 'LoRA r=16 (float32 base)', 'LoRA r=16 (bf16 base)', 'QLoRA r=16 (nf4 at load)', 'QLoRA r=16 (q4_k_m at load)']);
+    const targets = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'];
+    const base = { ...defaultConfig('llama-tiny'), init: folder, optimizer: 'adamw' as const, batchSize: 1, activationCheckpointing: true };
+    const window = Math.min(512, spec.context);
+    assert.equal(bytes.get('full (float32, AdamW)'), estimateTrainingMemory(base, spec, window)!.total);
+    assert.equal(bytes.get('QLoRA r=16 (nf4 at load)'), estimateTrainingMemory({ ...base, loraRank: 16, loraTargets: targets, loraBaseDtype: 'nf4' }, spec, window)!.total);
+    assert.ok(bytes.get('LoRA r=16 (float32 base)')! < bytes.get('full (float32, AdamW)')!, 'LoRA keeps no state for the base');
+    const text = spawnSync(process.execPath, [CLI, 'info', '--model', folder], { encoding: 'utf8', timeout: 60_000 }).stdout;
+    assert.match(text, /fine-tune {2}QLoRA r=16 \(nf4 at load\) +\d+\.\d\d GiB a process/);
+  });
+
   it('a GGUF file: bytes per tensor type, its quantized ones held as they are', { skip: !PYTHON && 'no python with gguf' }, () => {
     const gguf = join(dir, 'llama-q8_0.gguf');
     const c = runReference({ python: PYTHON!, args: [SCRIPT, folder, gguf, '--dtype', 'q8_0'], outputs: [gguf], timeout: 120_000 });
@@ -58,6 +77,7 @@ describe('info --model', () => {
     });
     assert.equal(report.formats.find((f) => f.format === 'F32')?.tensors, model.namedParameters().length - matrices.length);
     assert.deepEqual(report.schemes, [], 'a quantized file offers no --quantize');
+    assert.deepEqual((report as unknown as { fine_tuning: { method: string }[] }).fine_tuning.map((t) => t.method), ['QLoRA r=16 over its blocks'], 'a quantized file fine-tunes with adapters only');
     assert.ok(report.available_bytes > 0);
   });
 });

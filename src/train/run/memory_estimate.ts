@@ -15,6 +15,8 @@
 import { availableMemory } from '../../generate/weight_report.js';
 import { ggufHeaderRead } from '../../nn/interchange/gguf.js';
 import { ggufSources } from '../../nn/interchange/gguf_llama.js';
+import { readHfConfig } from '../../nn/interchange/hf_folder.js';
+import { mlxQuantizationOf } from '../../nn/interchange/mlx_folder.js';
 import type { LlamaSpec, ModelSpec } from '../../nn/models/index.js';
 import { createModel } from '../../nn/models/index.js';
 import type { Module } from '../../nn/module.js';
@@ -26,7 +28,7 @@ import { type QuantType, quantBytes } from '../../tensor/quant/formats.js';
 import { ConfigError } from '../../util/errors.js';
 import { prepareFineTune } from '../loop/fine_tune.js';
 import type { TrainConfig } from './config.js';
-import { initIsGguf, initIsQuantized } from './init_source.js';
+import { initIsFolder, initIsGguf, initIsQuantized } from './init_source.js';
 
 /** Node, the addon and our modules before any weight (measured: ~70 MB), with the allocator's slack. */
 const RUNTIME_BYTES = 200 * 2 ** 20;
@@ -104,7 +106,9 @@ function heldBytes(model: Module, spec: ModelSpec, config: EstimateConfig): { by
     }
     return { bytes, formats: [...formats].join(' + '), loadsFloat: false };
   }
-  const scheme = config.loraBaseDtype;
+  const mlx = initIsFolder(config.init) ? mlxQuantizationOf(readHfConfig(config.init), `${config.init}/config.json`) : null;
+  // An MLX folder's matrices are its groups (mlx-lm quantizes those our mlx scheme does); else the asked scheme's.
+  const scheme = mlx ? (`mlx${mlx.bits}` as const) : config.loraBaseDtype;
   const plan = scheme !== undefined && isQuantScheme(scheme) && spec.type === 'llama' ? quantizationPlan(model, spec, scheme) : null;
   for (const [name, p] of params) {
     const type: QuantType | null | undefined = plan?.get(name);
