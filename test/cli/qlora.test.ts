@@ -4,6 +4,7 @@
  *   127.0.0.1) train adapters over the file's frozen Q8_0 matrices; their losses are those of one
  *   float folder quantized at load with `--lora-base-dtype q8_0` (the same blocks), step for step;
  *   only the adapters' gradients travel, and the PEFT adapter folder names the file as its base;
+ * - a run over the file resumes from its checkpoint as an uninterrupted run goes on;
  * - the file's tokenizer is the run's by default (a text file tokenized by its metadata);
  * - an MLX quantized folder trains the same way, and a float folder quantized to NF4 at load;
  * - what cannot work is refused by flag: a quantized base without LoRA, quantizing a quantized
@@ -72,6 +73,21 @@ describe('train over a quantized base (CLI)', { timeout: 240_000 }, () => {
     const config = JSON.parse(readFileSync(join(adapter, 'adapter_config.json'), 'utf8'));
     assert.deepEqual([config.r, config.target_modules, config.base_model_name_or_path], [4, ['q_proj', 'v_proj', 'down_proj'], gguf]);
     assert.equal(readSafetensors(join(adapter, 'adapter_model.safetensors')).tensors.size, 12);
+  });
+
+  it('--resume over a GGUF file continues where the checkpoint stood: the steps of an uninterrupted run', async () => {
+    const run = (name: string, steps: number, resume: string[]): Promise<{ code: number | null; stderr: string }> => runCli(['train', '--init', gguf, '--dataset', 'synthetic_text',
+      '--name', name, '--checkpoint-every', '2', '--schedule', 'constant', ...common.filter((a, i, all) => a !== '--max-steps' && all[i - 1] !== '--max-steps'), '--max-steps', String(steps), ...resume], { timeoutMs: 120_000 });
+    const [whole, first] = await Promise.all([run('whole', 4, []), run('resumed', 2, [])]);
+    assert.equal(whole.code, 0, whole.stderr);
+    assert.equal(first.code, 0, first.stderr);
+    const resumed = await run('resumed', 4, ['--resume', 'auto']);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    const steps = (name: string): Map<number, number | null> => new Map(stepRecords(join(dir, name, 'metrics.jsonl'), 0).map((s) => [s.step, s.loss]));
+    const [a, b] = [steps('whole'), steps('resumed')];
+    assert.equal(a.size, 4);
+    // A constant rate: a longer --max-steps on resume would stretch a decaying schedule (issue 50's).
+    assert.deepEqual([...b], [...a], 'the two steps before the checkpoint and the two after the resume are the uninterrupted run\'s');
   });
 
   it('a text file is tokenized by the GGUF file\'s own tokenizer unless --tokenizer says otherwise', async () => {
