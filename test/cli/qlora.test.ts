@@ -4,6 +4,7 @@
  *   127.0.0.1) train adapters over the file's frozen Q8_0 matrices; their losses are those of one
  *   float folder quantized at load with `--lora-base-dtype q8_0` (the same blocks), step for step;
  *   only the adapters' gradients travel, and the PEFT adapter folder names the file as its base;
+ * - `--merge-lora` over the file saves the float merge, saying how much of the change its blocks would keep;
  * - a run over the file resumes from its checkpoint as an uninterrupted run goes on;
  * - the file's tokenizer is the run's by default (a text file tokenized by its metadata);
  * - an MLX quantized folder trains the same way, and a float folder quantized to NF4 at load;
@@ -15,7 +16,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { exportGguf } from '../../src/nn/interchange/gguf_export.js';
-import { saveFolder } from '../../src/nn/interchange/hf_folder.js';
+import { loadPretrained, saveFolder } from '../../src/nn/interchange/hf_folder.js';
 import { readSafetensors } from '../../src/nn/index.js';
 import { type LlamaSpec, createModel } from '../../src/nn/models/index.js';
 import { runCli } from '../helpers/cli.js';
@@ -73,6 +74,16 @@ describe('train over a quantized base (CLI)', { timeout: 240_000 }, () => {
     const config = JSON.parse(readFileSync(join(adapter, 'adapter_config.json'), 'utf8'));
     assert.deepEqual([config.r, config.target_modules, config.base_model_name_or_path], [4, ['q_proj', 'v_proj', 'down_proj'], gguf]);
     assert.equal(readSafetensors(join(adapter, 'adapter_model.safetensors')).tensors.size, 12);
+  });
+
+  it('--merge-lora over a GGUF file saves the float merge and says what its Q8_0 blocks would keep of the change', async () => {
+    const merged = join(dir, 'merged');
+    const r = await runCli(['train', '--init', gguf, '--adapter', join(dir, 'adapter'), '--merge-lora', '--lr', '1e-9', '--dataset', 'synthetic_text', '--name', 'merge',
+      '--save', merged, ...common.filter((a, i, all) => a !== '--max-steps' && all[i - 1] !== '--max-steps'), '--max-steps', '1'], { timeoutMs: 120_000 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /--merge-lora over a quantized base: the merged weights are saved in float; put back into the base's q8_0 they would keep \d+\.\d % of the adapters' change \(bf16 \d+\.\d %, q8_0 \d+\.\d %/);
+    const { spec } = await loadPretrained(merged);
+    assert.equal(spec.type, 'llama');
   });
 
   it('--resume over a GGUF file continues where the checkpoint stood: the steps of an uninterrupted run', async () => {

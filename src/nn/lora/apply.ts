@@ -9,6 +9,8 @@ import { kernelsFor } from '../../tensor/dispatch.js';
 import { deviceMemory } from '../../tensor/storage.js';
 import { markUnchanging } from '../../tensor/ops/packed_weights.js';
 import { holdFrozenCasts } from '../../tensor/ops/cast_frozen.js';
+import { dequantize } from '../../tensor/ops/quant.js';
+import { isQuantType } from '../../tensor/quant/formats.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { Rng } from '../../util/rng.js';
 import { Linear } from '../layers/linear.js';
@@ -128,8 +130,13 @@ export async function mergeLora(model: Module, spec: ModelSpec): Promise<Module>
   return merged;
 }
 
-/** A parameter's values as float32 on the host (a base held in bf16 widened: its bits are float32's top half). */
+/**
+ * A parameter's values as float32 on the host: a base held in bf16 widened (its bits are float32's
+ * top half), a quantized one dequantized (a merge over a QLoRA base is float: merge_report.ts says
+ * what putting it back into the base's formats would keep).
+ */
 export async function readParameterFloat32(p: Tensor): Promise<Float32Array> {
+  if (isQuantType(p.dtype)) return dequantize(p).values() as Float32Array;
   const values = await p.read();
   if (!(values instanceof Uint16Array)) return values as Float32Array;
   const bits = new Uint32Array(values.length);

@@ -34,7 +34,9 @@ import { isFolderTarget } from '../../nn/interchange/hf_folder.js';
 import { checkInitSource } from './init_source.js';
 import { saveRunFolder } from './save_folder.js';
 import type { Module } from '../../nn/module.js';
-import { mergeLora, saveAdapter } from '../../nn/lora/index.js';
+import { loraLayers, mergeLora, saveAdapter } from '../../nn/lora/index.js';
+import { mergeKept } from '../../nn/lora/merge_report.js';
+import { isQuantType } from '../../tensor/quant/formats.js';
 import { trainsLora } from '../loop/fine_tune.js';
 import { BEST_FOLDER, BestModel } from './best_model.js';
 
@@ -117,6 +119,19 @@ function checkSaveTarget(save: string, config: Pick<TrainConfig, 'model' | 'lora
     throw new ConfigError('command line', '--save', `${save} names a folder (a Hugging Face model folder), which a ${config.model} has none of; save it as x.safetensors or x.smol`);
   }
   ensureWritableFolder(save, '--save');
+}
+
+/**
+ * --merge-lora over a quantized base: the merged weights are float (dequantized base + B A). Says
+ * what putting them back into the base's own formats would keep of the adapters' change, beside
+ * bf16 and Q8_0 (nn/lora/merge_report.ts): a merge into 4-bit blocks can round a fine-tune away.
+ */
+async function reportQuantizedMerge(model: Module): Promise<void> {
+  const formats = [...new Set(loraLayers(model).map(([, l]) => l.weight.dtype))].filter(isQuantType);
+  if (formats.length === 0) return;
+  const kept = await mergeKept(model, ['base', 'bfloat16', 'q8_0']);
+  const pct = (target: string): string => `${(100 * kept.find((k) => k.target === target)!.kept).toFixed(1)} %`;
+  process.stderr.write(`smolcluster: --merge-lora over a quantized base: the merged weights are saved in float; put back into the base's ${formats.join(', ')} they would keep ${pct('base')} of the adapters' change (bf16 ${pct('bfloat16')}, q8_0 ${pct('q8_0')}; the first 64 rows of each adapted layer)\n`);
 }
 
 /** BERT models learn masked tokens; every other model of a token dataset predicts the next token. */
@@ -242,6 +257,7 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
       const meta = { steps: outcome.steps, seed: config.seed, ...(best?.record ? { best_step: best.record.step, best_eval_loss: best.record.loss } : {}) };
       // LoRA: the PEFT adapter folder, or (--merge-lora) the base with the adapters merged in.
       const adapterOnly = trainsLora(config) && !config.mergeLora;
+      if (config.mergeLora) await reportQuantizedMerge(saved!);
       const model = adapterOnly ? saved! : config.mergeLora ? await mergeLora(saved!, outcome.spec) : await modelOnHost(saved!, outcome.spec);
       if (adapterOnly) await saveAdapter(o.save, model, outcome.spec, config.init ?? '');
       else if (isFolderTarget(o.save)) {
