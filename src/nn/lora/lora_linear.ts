@@ -5,6 +5,7 @@ import { autocast, lowersToBf16 } from '../../tensor/ops/autocast.js';
 import { sharedBf16, toBf16ForOneOp } from '../../tensor/ops/cast.js';
 import { lastUse, mayRelease, releaseValues } from '../../tensor/handover.js';
 import { activeRecycler } from '../../tensor/recycler.js';
+import { isQuantType } from '../../tensor/quant/formats.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import type { Rng } from '../../util/rng.js';
 import { Dropout } from '../layers/activation.js';
@@ -62,7 +63,8 @@ export class LoraLinear extends Module {
    * that reads it, and under bf16 that op would give its values back before the other branch reads them.
    */
   forward(x: Tensor): Tensor {
-    if (!this.drop && x.dtype === 'float32' && lowersToBf16('linear')) return this.forwardBf16(x);
+    // A quantized base (QLoRA) multiplies float32 x on its own kernels whatever the precision; the adapters follow autocast.
+    if (!this.drop && x.dtype === 'float32' && lowersToBf16('linear') && !isQuantType(this.weight.dtype)) return this.forwardBf16(x);
     const bax = this.lora_B.forward(this.lora_A.forward(this.dropped(reshape(x, x.shape))));
     const update = affine(bax, this.scaling);
     const input = reshape(x, x.shape);

@@ -10,6 +10,7 @@ import { applyLora } from '../../../src/nn/lora/index.js';
 import { type LlamaSpec, createModel } from '../../../src/nn/models/index.js';
 import type { Module } from '../../../src/nn/module.js';
 import { backward } from '../../../src/tensor/autograd.js';
+import { withComputePrecision } from '../../../src/tensor/index.js';
 import { crossEntropy } from '../../../src/tensor/ops/loss.js';
 import { dequantize, quantize } from '../../../src/tensor/ops/quant.js';
 import type { QuantType } from '../../../src/tensor/quant/formats.js';
@@ -56,6 +57,19 @@ function tokens(batch: number, seq: number): Tensor {
 }
 
 describe('LoRA over a quantized base', () => {
+  it('under --precision bf16 the base multiplies float32 on its own kernels and the adapters follow autocast: the float32 step\'s gradients within bf16\'s rounding', () => {
+    const want = adapterGrads(adapted('q4_0', 'quantized'), tokens(2, 24));
+    const got = withComputePrecision('bf16', () => adapterGrads(adapted('q4_0', 'quantized'), tokens(2, 24)));
+    const largest = Math.max(...[...want.values()].map((g) => g.reduce((m, v) => Math.max(m, Math.abs(v)), 0)));
+    // bf16 keeps 8 bits of each adapter operand: a few 2^-8 of the largest gradient apart at most.
+    for (const [name, g] of want) {
+      const h = got.get(name)!;
+      let worst = 0;
+      for (let i = 0; i < g.length; i++) worst = Math.max(worst, Math.abs(g[i] - h[i]));
+      assert.ok(worst <= 0.05 * largest, `${name}: ${worst} apart (largest gradient ${largest})`);
+    }
+  });
+
   for (const type of ['q8_0', 'q4_0', 'q4_k', 'q6_k', 'mlx4', 'nf4'] as const) {
     for (const [batch, seq] of [[2, 24], [1, 6]] as const) {
       it(`${type}, ${batch}×${seq} tokens: the adapters' gradients equal LoRA's on the dequantized float32 base within 1e-5`, () => {
