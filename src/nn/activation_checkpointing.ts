@@ -23,7 +23,12 @@ import { SparseMoeBlock } from './layers/sparse_moe.js';
 import { refusePacking } from './layers/packed_sequences.js';
 
 /** The layer with a forward that keeps no activations and recomputes them in its backward. */
-export function checkpointLayer(layer: ModelLayer, scratch = new BufferRecycler()): ModelLayer {
+export function checkpointLayer(layer: ModelLayer): ModelLayer {
+  return checkpointLayerIn(layer, new BufferRecycler());
+}
+
+/** checkpointLayer with the recycler its forward and recomputation run in (one shared by a model's layers). */
+function checkpointLayerIn(layer: ModelLayer, scratch: BufferRecycler): ModelLayer {
   const params = uniq(layer.modules.flatMap(([, m]) => m.parameters()));
   const rngs = uniq(layer.modules.flatMap(([, m]) => m.namedRngs().map(([, r]) => r)));
   return { ...layer, forward: (x, tied) => checkpointed(layer, params, rngs, scratch, x, tied) };
@@ -34,13 +39,14 @@ export function checkpointLayer(layer: ModelLayer, scratch = new BufferRecycler(
  * recorded; evaluation (noGrad) and generation (a cache argument) run the model's own forward.
  * Returns the model. Refuses a model without a layer list, naming it.
  */
-export function enableActivationCheckpointing<M extends Module>(model: M, modelName = 'this model', scratch = new BufferRecycler()): M {
+export function enableActivationCheckpointing<M extends Module>(model: M, modelName = 'this model'): M {
   // The load-balancing loss reads the router probabilities of the forward, which keeps no graph here.
   if (model.namedModules().some(([, m]) => m instanceof SparseMoeBlock)) throw new Error(`${modelName}: activation checkpointing does not carry a mixture of experts' load-balancing loss yet`);
-  // One scratch recycler for every layer (`scratch`: given by a caller that measures it): a layer's
-  // forward and its recomputation run in it, so what one layer makes is reused by the next and a
-  // step holds one layer's activations, not all of them.
-  const layers = modelLayers(model, modelName).map((layer) => checkpointLayer(layer, scratch));
+  // One scratch recycler for every layer: a layer's forward and its recomputation run in it, so what
+  // one layer makes is reused by the next and a step holds one layer's activations, not all of them.
+  const scratch = new BufferRecycler();
+  scratches.set(model, scratch);
+  const layers = modelLayers(model, modelName).map((layer) => checkpointLayerIn(layer, scratch));
   const own = model.forward.bind(model);
   model.forward = (x: Tensor, ...rest: unknown[]): Tensor => {
     if (rest.some((r) => r !== undefined) || !isGradEnabled()) return (own as (...a: unknown[]) => Tensor)(x, ...rest);
@@ -50,6 +56,13 @@ export function enableActivationCheckpointing<M extends Module>(model: M, modelN
     return y;
   };
   return model;
+}
+
+const scratches = new WeakMap<Module, BufferRecycler>();
+
+/** The recycler a checkpointed model's layers run in (what a step holds beside its own buffers: tests measure it). */
+export function checkpointScratch(model: Module): BufferRecycler | undefined {
+  return scratches.get(model);
 }
 
 function checkpointed(layer: ModelLayer, params: Tensor[], rngs: Rng[], scratch: BufferRecycler, x: Tensor, tied?: Tensor): Tensor {

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from '../helpers/per_backend.js';
-import { enableActivationCheckpointing } from '../../src/nn/activation_checkpointing.js';
+import { checkpointScratch, enableActivationCheckpointing } from '../../src/nn/activation_checkpointing.js';
 import { type ModelSpec, createModel, defaultSpec, gpt2Spec, llamaSpec } from '../../src/nn/index.js';
 import type { Module } from '../../src/nn/module.js';
 import { backward, noGrad } from '../../src/tensor/autograd.js';
@@ -61,14 +61,13 @@ describe('activation checkpointing', () => {
 
   it('a step in its recycler takes less with it than without: one layer\'s activations at a time, not all of them', () => {
     const spec: ModelSpec = { ...llamaSpec('llama-tiny', VOCAB, T), layers: 8 };
-    const scratch = new BufferRecycler();
     const taken = (model: Module): number => {
       const step = new BufferRecycler();
       step.run(() => run(model, 1));
-      return step.bytesTaken + scratch.bytesTaken;
+      return step.bytesTaken + (checkpointScratch(model)?.bytesTaken ?? 0);
     };
     const plain = taken(createModel(spec, 3));
-    const checkpointed = taken(enableActivationCheckpointing(createModel(spec, 3), 'llama-tiny', scratch));
+    const checkpointed = taken(enableActivationCheckpointing(createModel(spec, 3), 'llama-tiny'));
     // Without: every layer's activations live to the backward. With: each layer's input, and one layer's scratch.
     assert.ok(checkpointed < 0.6 * plain, `${checkpointed} bytes with checkpointing, ${plain} without`);
   });
