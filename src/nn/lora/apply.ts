@@ -136,7 +136,7 @@ export async function mergeLora(model: Module, spec: ModelSpec): Promise<Module>
  * what putting it back into the base's formats would keep).
  */
 export async function readParameterFloat32(p: Tensor): Promise<Float32Array> {
-  if (isQuantType(p.dtype)) return dequantize(p).values() as Float32Array;
+  if (isQuantType(p.dtype)) return await dequantize(p).read() as Float32Array;
   const values = await p.read();
   if (!(values instanceof Uint16Array)) return values as Float32Array;
   const bits = new Uint32Array(values.length);

@@ -34,21 +34,21 @@ export async function mergeKept(model: Module, targets: readonly MergeTarget[], 
     const delta = new Float32Array(n * inF);
     addLoraDelta(delta, a, b.subarray(0, n * layer.shape.rank), n, inF, layer.shape.rank, layer.scaling);
     const merged = Float32Array.from(base, (w, i) => w + delta[i]);
-    targets.forEach((target, t) => {
+    for (const [t, target] of targets.entries()) {
       const format = target === 'base' ? layer.weight.dtype : target;
-      const held = heldAs(merged, n, inF, format);
+      const held = await heldAs(merged, n, inF, format);
       for (let i = 0; i < delta.length; i++) {
         sums[t].along += (held[i] - base[i]) * delta[i];
         sums[t].squared += delta[i] * delta[i];
       }
-    });
+    }
   }
   return targets.map((target, t) => ({ target, kept: sums[t].squared > 0 ? sums[t].along / sums[t].squared : 1 }));
 }
 
 /** `values` [rows, cols] as a weight held in `format` reads back: quantized and dequantized, rounded to bf16, or as they are. */
-function heldAs(values: Float32Array, rows: number, cols: number, format: string): Float32Array {
-  if (isQuantType(format)) return dequantize(quantize(Tensor.fromHost(values, [rows, cols]), format)).values() as Float32Array;
+async function heldAs(values: Float32Array, rows: number, cols: number, format: string): Promise<Float32Array> {
+  if (isQuantType(format)) return await dequantize(quantize(Tensor.fromHost(values, [rows, cols]), format)).read() as Float32Array;
   if (format === 'bfloat16') return Float32Array.from(values, (v) => fromBf16Bits(toBf16Bits(v)));
   return values;
 }

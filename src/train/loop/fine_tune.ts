@@ -9,7 +9,7 @@ import type { ModelSpec } from '../../nn/models/index.js';
 import type { Module } from '../../nn/module.js';
 import { type QuantScheme, isQuantScheme, quantizeModel } from '../../nn/quantize_model.js';
 import { isQuantType } from '../../tensor/quant/formats.js';
-import { CPU } from '../../tensor/storage.js';
+import { canRun } from '../../tensor/dispatch.js';
 import { supportsPrecision } from '../../tensor/precision_support.js';
 import { ConfigError } from '../../util/errors.js';
 import type { TrainConfig } from '../run/config.js';
@@ -92,7 +92,8 @@ function quantizeBase(model: Module, spec: ModelSpec, scheme: QuantScheme): void
   if (spec.type !== 'llama') throw new ConfigError('command line', flag, `quantizes the Llama family's weights (llama, qwen2, qwen3, mixtral); this model is a ${spec.type}`);
   const quantized = quantizedParameters(model);
   if (quantized.length > 0) throw new ConfigError('command line', flag, `the --init model is quantized already (${quantized[0]} is ${formatOf(model, quantized[0])}); leave --lora-base-dtype out`);
-  if (model.arena().device !== CPU) throw new ConfigError('command line', flag, 'quantized weights run on the cpu; drop --device gpu');
+  // Asked of the kernel registry, the quantized products' home (the cpu's backends today).
+  if (!canRun(model.arena().device, scheme === 'nf4' ? 'nf4' : 'q8_0')) throw new ConfigError('command line', flag, `quantized weights run where a backend has their kernels, not on ${model.arena().device}; drop --device`);
   quantizeModel(model, spec, scheme);
 }
 
