@@ -2,7 +2,7 @@
  * bench:finetune — fine-tuning on one thread against Hugging Face PEFT + torch in the same run
  * (issue 32 §5):
  *
- *   npm run bench:finetune [-- --only lora,wire,moe] [--precisions fp32,bf16] [--steps 3] [--repeats 1]
+ *   npm run bench:finetune [-- --only lora,qlora,wire,moe] [--precisions fp32,bf16] [--steps 3] [--repeats 1]
  *                            [--context 512] [--batch 4] [--layers N] [--quick]
  *
  * - lora: LoRA r=16, alpha 32, dropout 0 on q_proj,k_proj,v_proj,o_proj of the SmolLM2-135M shape
@@ -17,6 +17,10 @@
  * - wire: two in-process all-reduce ranks of the real training loop on the same shape, LoRA and full
  *   fine-tuning: the bytes rank 0 sends per step as its process group counts them. Target: LoRA
  *   ≤ 2 % of full fine-tuning's.
+ * - qlora: the lora workload over a base quantized at load (--lora-base-dtype nf4 and q4_k_m; float32
+ *   products over dequantized tiles), against the lora part's bf16 pair when it ran in the same
+ *   invocation (`--only lora,qlora --precisions bf16`). Targets (issue 46): a QLoRA step ≤ 1.3× our
+ *   bf16 LoRA step, and ≥ 1.2× PEFT's bf16 LoRA speed (no 4-bit CPU trainer installs here).
  * - moe: full training of the mixtral-tiny shape (2 layers × 64, 8 experts, top-2, vocab 256,
  *   context 128, batch 8, load-balancing loss 0.02) against transformers' MixtralForCausalLM with
  *   output_router_logits (the same loss), tokens/s and peak RSS; no target, a reading.
@@ -34,9 +38,11 @@ import { hfConfigFromSpec } from '../src/nn/interchange/hf_config.js';
 import { type LlamaSpec, llamaSpec } from '../src/nn/index.js';
 import type { Precision } from '../src/tensor/index.js';
 
-const PARTS = ['lora', 'wire', 'moe'] as const;
+const PARTS = ['lora', 'qlora', 'wire', 'moe'] as const;
+/** QLoRA's bases: its own NF4, and llama.cpp's Q4_K_M mix. */
+const QLORA_BASES = ['nf4', 'q4_k_m'] as const;
 const PRECISIONS = ['fp32', 'bf16'] as const;
-const TARGET = { fp32: 1.5, bf16: 1.3, wirePercent: 2 } as const;
+const TARGET = { fp32: 1.5, bf16: 1.3, wirePercent: 2, qloraOverBf16Lora: 1.3, qloraOverPeftBf16: 1.2 } as const;
 const MOE = { context: 128, batch: 8 } as const;
 
 interface Plan { parts: string[]; precisions: Precision[]; steps: number; repeats: number; context: number; batch: number; layers?: number }
@@ -85,6 +91,11 @@ async function parent(plan: Plan): Promise<void> {
       );
     }
   }
+  const qlora: Partial<Record<(typeof QLORA_BASES)[number], Outcome[]>> = {};
+  if (plan.parts.includes('qlora')) {
+    // float32 products over dequantized tiles (the step's exact path), the adapters float32.
+    for (const base of QLORA_BASES) qlora[base] = [await child(process.execPath, ['--max-old-space-size=8192', self, '--worker', 'qlora', '--base', base, ...shape])];
+  }
   let wire: WireReport | string | undefined;
   if (plan.parts.includes('wire')) {
     const r = await runJsonChild<WireReport>(process.execPath, ['--max-old-space-size=12288', self, '--worker', 'wire', ...shape], { env: threadEnv(1), timeoutMs: 30 * 60_000, stderr: 'pipe' });
@@ -98,6 +109,7 @@ async function parent(plan: Plan): Promise<void> {
     );
   }
   report(plan, lora, wire, moe, referenceDetail(lora, moe));
+  if (plan.parts.includes('qlora')) reportQlora(qlora, lora.bf16);
 }
 
 /** The reference's versions (torch, transformers, peft), as its first report states them. */
@@ -158,9 +170,34 @@ function report(plan: Plan, lora: Partial<Record<Precision, Pair>>, wire: WireRe
   console.log(JSON.stringify({ bench: 'finetune', ...plan, reference: torchVersion, rows, wire: wireRow, raw: { lora, moe } }));
 }
 
+/**
+ * QLoRA's step against our bf16 LoRA's and PEFT's bf16 LoRA's (the lora part's bf16 pair, when it
+ * ran in the same invocation): targets QLoRA ≤ 1.3× our bf16 LoRA's step, ≥ 1.2× faster than PEFT's.
+ */
+function reportQlora(qlora: Partial<Record<(typeof QLORA_BASES)[number], Outcome[]>>, bf16: Pair | undefined): void {
+  const [ours, peft] = [bf16 ? ok(bf16.ours) : null, bf16 ? ok(bf16.torch) : null];
+  console.log('\n| QLoRA base | tokens/s | step vs our bf16 LoRA (target ≤ 1.3×) | speed vs PEFT bf16 LoRA (target ≥ 1.2×) | peak RSS |');
+  console.log('|---|---|---|---|---|');
+  const rows: Record<string, unknown>[] = [];
+  for (const base of QLORA_BASES) {
+    const runs = ok(qlora[base] ?? []);
+    if (!runs) {
+      console.log(`| ${base} | ${(qlora[base] ?? []).find((x) => typeof x === 'string') ?? 'no result'} | | | |`);
+      continue;
+    }
+    const t = tps(runs);
+    const slower = ours ? tps(ours) / t : null;
+    const faster = peft ? t / tps(peft) : null;
+    const cell = (x: number | null, target: number, atMost: boolean): string => (x === null ? 'no bf16 LoRA run (--only lora,qlora --precisions bf16)' : `${x.toFixed(2)}× (${verdict(atMost ? x <= target : x >= target)})`);
+    console.log(`| ${base} | ${t.toFixed(0)} | ${cell(slower, TARGET.qloraOverBf16Lora, true)} | ${cell(faster, TARGET.qloraOverPeftBf16, false)} | ${rss(runs).toFixed(0)} MB |`);
+    rows.push({ base, tokensPerSec: t, stepOverOurBf16Lora: slower, speedOverPeftBf16: faster, peakRssMB: rss(runs) });
+  }
+  console.log(JSON.stringify({ bench: 'finetune-qlora', rows }));
+}
+
 const { values } = parseArgs({
   options: {
-    worker: { type: 'string' }, only: { type: 'string' }, precisions: { type: 'string' }, precision: { type: 'string' },
+    worker: { type: 'string' }, only: { type: 'string' }, precisions: { type: 'string' }, precision: { type: 'string' }, base: { type: 'string' },
     steps: { type: 'string' }, repeats: { type: 'string' }, context: { type: 'string' }, batch: { type: 'string' }, layers: { type: 'string' },
     quick: { type: 'boolean' },
   },
@@ -180,12 +217,16 @@ const plan: Plan = {
 if (values.worker === 'lora') {
   const precision = values.precision === 'bf16' ? 'bf16' : 'fp32';
   console.log(JSON.stringify(timedTraining('lora', loraSpec(plan), plan.context, plan.batch, plan.steps, precision, true)));
+} else if (values.worker === 'qlora') {
+  const base = values.base as (typeof QLORA_BASES)[number];
+  if (!(QLORA_BASES as readonly string[]).includes(base)) throw new Error(`bench:finetune: --base ${values.base}: one of ${QLORA_BASES.join(', ')}`);
+  console.log(JSON.stringify(timedTraining(`qlora-${base}`, loraSpec(plan), plan.context, plan.batch, plan.steps, 'fp32', true, base)));
 } else if (values.worker === 'moe') {
   console.log(JSON.stringify(timedTraining('moe', moeSpec(), MOE.context, MOE.batch, plan.steps, 'fp32', false)));
 } else if (values.worker === 'wire') {
   console.log(JSON.stringify(await wireBytes('smollm2-135m', 49152, 3, plan.layers)));
 } else if (values.worker !== undefined) {
-  throw new Error(`bench:finetune: unknown --worker ${values.worker} (lora, moe, wire)`);
+  throw new Error(`bench:finetune: unknown --worker ${values.worker} (lora, qlora, moe, wire)`);
 } else {
   await parent(plan);
 }

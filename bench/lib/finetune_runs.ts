@@ -5,6 +5,7 @@
  */
 import { syntheticText } from '../../src/data/synthetic_text.js';
 import { applyLora, holdBaseInBf16 } from '../../src/nn/lora/index.js';
+import { type QuantScheme, quantizeModel } from '../../src/nn/quantize_model.js';
 import { type LlamaName, type LlamaSpec, createModel, describeSpec, makeOptimizer } from '../../src/nn/index.js';
 import { createInProcessTransports } from '../../src/comm/inproc.js';
 import { ProcessGroup } from '../../src/comm/process_group.js';
@@ -32,14 +33,16 @@ export interface StepReport {
  * random tokens and labels, AdamW over what trains); with `lora`, adapters on and the base frozen first.
  * Each step's buffers are reused from the step before, as `train` does.
  */
-export function timedTraining(workload: string, spec: LlamaSpec, window: number, batch: number, steps: number, precision: Precision, lora: boolean): StepReport {
+export function timedTraining(workload: string, spec: LlamaSpec, window: number, batch: number, steps: number, precision: Precision, lora: boolean, quantizedBase?: QuantScheme): StepReport {
   backend().setThreads(1);
   setComputePrecision(precision);
   const model = createModel(spec, SEED);
   if (lora) applyLora(model, { ...LORA, seed: SEED });
+  // QLoRA (--lora-base-dtype SCHEME): the base's matrices quantized and frozen, the adapters float32.
+  if (quantizedBase) quantizeModel(model, spec, quantizedBase);
   // In bf16 the frozen base is held in bf16 (--lora-base-dtype bf16): the bf16 operand autocast would
   // cast it to each step anyway, made once instead of every step, at half the memory.
-  const heldBf16 = lora && precision === 'bf16';
+  const heldBf16 = lora && precision === 'bf16' && !quantizedBase;
   if (heldBf16) holdBaseInBf16(model);
   model.train();
   const opt = makeOptimizer(model.arena(), { name: 'adamw', lr: 1e-4 });
@@ -73,7 +76,7 @@ export function timedTraining(workload: string, spec: LlamaSpec, window: number,
   return {
     engine: 'smolcluster', workload, stepMs: times, cpuMs: cpu, tokensPerSec: (1000 * batch * T) / median(times),
     peakRssMB: process.resourceUsage().maxRSS / 1024, loss, trainable: model.arena().size,
-    detail: `${describeSpec(spec)}, ${precision}${lora ? `, LoRA r=${LORA.rank} on ${LORA.targets.join(',')}` : ''}${heldBf16 ? ', base held in bf16' : ''}`,
+    detail: `${describeSpec(spec)}, ${precision}${lora ? `, LoRA r=${LORA.rank} on ${LORA.targets.join(',')}` : ''}${heldBf16 ? ', base held in bf16' : ''}${quantizedBase ? `, base ${quantizedBase}` : ''}`,
   };
 }
 
