@@ -52,7 +52,7 @@ export async function joinStages(o: StageClusterOptions): Promise<JoinedStage> {
     const probe = probeRank(o.spec, o.maxBatch, o.memoryBytes ?? nodeMemoryBytes());
     const table = await cluster.group.allGather(Float32Array.of(probe.msPerWeight, probe.memoryBytes / 2 ** 20));
     const probes = Array.from({ length: o.stages }, (_, r) => ({ msPerWeight: table[2 * r], memoryBytes: table[2 * r + 1] * 2 ** 20 }));
-    const whole = deferredModel(o.spec, 0);
+    const whole = deferredModel(o.spec, null);
     // Each weight priced as it will be held: a quantized one at its format's bytes.
     const bytesOf = heldBytes(heldFormats(o.spec, whole, o.weights), o.precision);
     const placement = placeGeneration(o.spec, modelLayers(whole, o.spec.type), probes, { maxBatch: o.maxBatch, bytesOf });

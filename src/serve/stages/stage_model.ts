@@ -16,6 +16,7 @@ import { type ModelSpec, createModel } from '../../nn/models/index.js';
 import type { Module } from '../../nn/module.js';
 import { PipelineStageModule } from '../../parallel/pipeline/stage_model.js';
 import { buildDeferred, isDeferred } from '../../tensor/deferred_init.js';
+import { withoutRandomInit } from '../../tensor/init_scope.js';
 import { openStageValues } from './stage_values.js';
 import { type StageWeights, heldFormats } from './stage_weights.js';
 
@@ -28,9 +29,13 @@ export class GenerationStage extends PipelineStageModule {
   }
 }
 
-/** The whole model, built deferred: its parameters are recipes that hold no memory. */
-export function deferredModel(spec: ModelSpec, seed: number): Module {
-  return buildDeferred(() => createModel(spec, seed));
+/**
+ * The whole model, built deferred: its parameters are recipes that hold no memory. `seed` null: no
+ * random recipe (the values come from a file, or only the names and shapes are asked), so the
+ * generator is not moved past every weight's draw (minutes for an 8B model).
+ */
+export function deferredModel(spec: ModelSpec, seed: number | null): Module {
+  return buildDeferred(() => (seed === null ? withoutRandomInit(() => createModel(spec, 0)) : createModel(spec, seed)));
 }
 
 /** The model's layer list, built deferred: nothing holds memory until a stage gives its layers values. */
@@ -43,7 +48,7 @@ export function deferredLayers(spec: ModelSpec, seed: number): ModelLayer[] {
  * `weights` on the host, each in the format it is held in (stage_weights.ts: quantized ones frozen).
  */
 export function loadStage(spec: ModelSpec, from: number, to: number, weights: StageWeights): GenerationStage {
-  const whole = deferredModel(spec, 'seed' in weights ? weights.seed : 0);
+  const whole = deferredModel(spec, 'seed' in weights ? weights.seed : null);
   const stage = new GenerationStage(modelLayers(whole, spec.type), from, to);
   const formats = heldFormats(spec, whole, weights);
   const values = openStageValues(spec, whole, weights);

@@ -41,7 +41,7 @@ export interface StageSourceOptions {
 export async function stageSource(source: string, o: StageSourceOptions = {}): Promise<StageSource> {
   const resolved = resolveModelSource(source);
   const { spec, weights, gguf } = await weightsOf(resolved, o);
-  const whole = deferredModel(spec, 0);
+  const whole = deferredModel(spec, null);
   const formats = heldFormats(spec, whole, weights);
   const quantized = o.quantize !== undefined ? { scheme: o.quantize, ...quantizedSummary(whole, formats) } : undefined;
   return { resolved, spec, weights, ...(gguf ? { gguf } : {}), ...(quantized ? { quantized } : {}) };
