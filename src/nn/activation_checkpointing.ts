@@ -15,7 +15,8 @@ import { kernelsFor } from '../tensor/dispatch.js';
 import type { DeviceBuffer } from '../tensor/storage.js';
 import { exactQuantProducts } from '../tensor/ops/quant.js';
 import { BufferRecycler } from '../tensor/recycler.js';
-import { Tensor, allocStorage, allocUninit } from '../tensor/tensor.js';
+import { keptOutput } from '../tensor/layer_recycling.js';
+import { Tensor, allocStorage } from '../tensor/tensor.js';
 import type { Rng, RngState } from '../util/rng.js';
 import { type ModelLayer, modelLayers, runLayers } from './layer_list.js';
 import type { Module } from './module.js';
@@ -70,7 +71,7 @@ function checkpointed(layer: ModelLayer, params: Tensor[], rngs: Rng[], scratch:
   if (!needsGrad(...inputs)) return runNow(layer, x, tied);
   const before = rngs.map((r) => r.getState());
   // The forward's products are exact (a quantized base's too): the recomputation must meet the same values.
-  const out = kept(scratch, scratch.run(() => exactQuantProducts(() => noGrad(() => runNow(layer, x.detach(), tied)))));
+  const out = keptOutput(scratch, scratch.run(() => exactQuantProducts(() => noGrad(() => runNow(layer, x.detach(), tied)))));
   return record(out, `checkpoint(${layer.name})`, inputs, (gy) => recompute(layer, rngs, scratch, before, x, tied, out, gy), false);
 }
 
@@ -99,14 +100,6 @@ function recompute(layer: ModelLayer, rngs: Rng[], scratch: BufferRecycler, befo
   });
   // The input's gradient, summed inside the layer, reaches x as one contribution (x feeds only this layer).
   if (input && x.requiresGrad && input.grad) kernelsFor(x).axpy(1, input.grad.buffer, x.ensureGrad());
-}
-
-/** The layer's output, out of the scratch recycler's reach (disowned, or copied where it is a view of a lent buffer). */
-function kept(scratch: BufferRecycler, out: Tensor): Tensor {
-  if (scratch.disown(out.storage)) return out;
-  const copy = allocUninit(out.dtype, out.size, out.device);
-  kernelsFor(out).stridedCopy(out.buffer, 0, [1], copy.buffer, 0, [1], [out.size], false);
-  return new Tensor(copy, out.shape);
 }
 
 function runNow(layer: ModelLayer, x: Tensor, tied?: Tensor): Tensor {

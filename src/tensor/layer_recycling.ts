@@ -40,8 +40,8 @@ export function inLayerScope<T extends Tensor | Promise<Tensor>>(layer: () => T)
   return keptOutput(recycler, out) as T;
 }
 
-/** The layer's output, out of the recycler's reach: disowned, or copied where it is a view of a lent buffer. */
-function keptOutput(recycler: BufferRecycler, out: Tensor): Tensor {
+/** A layer's output, out of its recycler's reach: disowned, or copied where it is a view of a lent buffer (activation checkpointing's layers too). */
+export function keptOutput(recycler: BufferRecycler, out: Tensor): Tensor {
   if (recycler.disown(out.storage)) return out;
   const copy = outsideRecycler(() => allocUninit(out.dtype, out.size, out.device));
   kernelsFor(out).stridedCopy(out.buffer, 0, [1], copy.buffer, 0, [1], [out.size], false);
