@@ -241,6 +241,19 @@ describe('native quant kernels against the js reference', { skip }, () => {
   });
 
   /** |got − want| within an fp32 GEMM's bound over sums of `terms` products each (header). */
+  /** Σ|b| + Σ|x·w| of each output: what a float32 GEMM's rounding scales with. */
+  function productMagnitudes(x: Float32Array, dense: Float32Array, bias: Float32Array, M: number, N: number, K: number): Float64Array {
+    const mag = new Float64Array(M * N);
+    for (let m = 0; m < M; m++) {
+      for (let n = 0; n < N; n++) {
+        let s = Math.abs(bias[n]);
+        for (let k = 0; k < K; k++) s += Math.abs(x[m * K + k] * dense[n * K + k]);
+        mag[m * N + n] = s;
+      }
+    }
+    return mag;
+  }
+
   function withinGemmBound(got: Float32Array, want: Float32Array, magnitude: Float64Array, terms: number, what: string): void {
     for (let i = 0; i < got.length; i++) {
       const bound = (terms + 2) * 2 ** -24 * magnitude[i];
@@ -260,15 +273,7 @@ describe('native quant kernels against the js reference', { skip }, () => {
       const got = new Float32Array(M * N).fill(NaN);
       nativeKernels(type).quantLinear(buf(bytes), buf(x), M, N, K, buf(got), buf(bias));
       assert.equal(nativeInternals()!.lastQuantImpl(), 'dequant+gemm');
-      const mag = new Float64Array(M * N);
-      for (let m = 0; m < M; m++) {
-        for (let n = 0; n < N; n++) {
-          let s = Math.abs(bias[n]);
-          for (let k = 0; k < K; k++) s += Math.abs(x[m * K + k] * dense[n * K + k]);
-          mag[m * N + n] = s;
-        }
-      }
-      withinGemmBound(got, want, mag, K, `${type} M=40`);
+      withinGemmBound(got, want, productMagnitudes(x, dense, bias, M, N, K), K, `${type} M=40`);
     }
   });
 
@@ -349,15 +354,7 @@ describe('native quant kernels against the js reference', { skip }, () => {
           const got = new Float32Array(M * N).fill(NaN);
           nativeKernels('nf4').quantLinear(buf(bytes), buf(x), M, N, K, buf(got), buf(bias));
           assert.equal(internals.lastQuantImpl(), 'dequant+gemm', `nf4 ${path} M=${M}`);
-          const mag = new Float64Array(M * N);
-          for (let m = 0; m < M; m++) {
-            for (let n = 0; n < N; n++) {
-              let s = Math.abs(bias[n]);
-              for (let k = 0; k < K; k++) s += Math.abs(x[m * K + k] * dense[n * K + k]);
-              mag[m * N + n] = s;
-            }
-          }
-          withinGemmBound(got, want, mag, K, `nf4 ${path} M=${M}`);
+          withinGemmBound(got, want, productMagnitudes(x, dense, bias, M, N, K), K, `nf4 ${path} M=${M}`);
         }
       }
     } finally {
