@@ -57,6 +57,7 @@
         'src/native/quant_dot_neon.cc',
         'src/native/quant_rows_avx512.cc',
         'src/native/quant_linear.cc',
+        'src/native/quant_tiles_bf16.cc',
       ],
       'defines': ['NAPI_VERSION=8'],
       # C++ exceptions are on throughout: oneDNN's C++ API reports errors by throwing, and our

@@ -17,8 +17,9 @@
  * - wire: two in-process all-reduce ranks of the real training loop on the same shape, LoRA and full
  *   fine-tuning: the bytes rank 0 sends per step as its process group counts them. Target: LoRA
  *   ≤ 2 % of full fine-tuning's.
- * - qlora: the lora workload over a base quantized at load (--lora-base-dtype nf4 and q4_k_m; float32
- *   products over dequantized tiles), against the lora part's bf16 pair when it ran in the same
+ * - qlora: the lora workload over a base quantized at load (--lora-base-dtype nf4 and q4_k_m) under
+ *   --precision bf16, QLoRA's compute dtype: the base's products over dequantized tiles rounded to
+ *   bf16 and the bf16 GEMM (ops/quant.ts), against the lora part's bf16 pair when it ran in the same
  *   invocation (`--only lora,qlora --precisions bf16`). Targets (issue 46): a QLoRA step ≤ 1.3× our
  *   bf16 LoRA step, and ≥ 1.2× PEFT's bf16 LoRA speed (no 4-bit CPU trainer installs here).
  * - moe: full training of the mixtral-tiny shape (2 layers × 64, 8 experts, top-2, vocab 256,
@@ -220,7 +221,7 @@ if (values.worker === 'lora') {
 } else if (values.worker === 'qlora') {
   const base = values.base as (typeof QLORA_BASES)[number];
   if (!(QLORA_BASES as readonly string[]).includes(base)) throw new Error(`bench:finetune: --base ${values.base}: one of ${QLORA_BASES.join(', ')}`);
-  console.log(JSON.stringify(timedTraining(`qlora-${base}`, loraSpec(plan), plan.context, plan.batch, plan.steps, 'fp32', true, base)));
+  console.log(JSON.stringify(timedTraining(`qlora-${base}`, loraSpec(plan), plan.context, plan.batch, plan.steps, 'bf16', true, base)));
 } else if (values.worker === 'moe') {
   console.log(JSON.stringify(timedTraining('moe', moeSpec(), MOE.context, MOE.batch, plan.steps, 'fp32', false)));
 } else if (values.worker === 'wire') {

@@ -92,4 +92,12 @@ void quantRowsAvx512(QFmt f, const QuantRow1X* xs, int M, const uint8_t* W, int6
 /** Rows [row0, row0 + rows) of a quantized [*, K] matrix as float32 (gguf-py's values, bit for bit). */
 void dequantizeRows(QFmt f, const uint8_t* w, int64_t K, int64_t row0, int64_t rows, float* out);
 
+/**
+ * A bf16 step's products over a quantized W (quant_tiles_bf16.cc): x, gy and W's dequantized values
+ * rounded to bf16, as autocast rounds a float32 weight's operands, and summed in float32 by the bf16 GEMM.
+ * y [M, N] = x·Wᵀ (+ bias); gx [M, K] += gy·W.
+ */
+void quantLinearBf16(QFmt f, const uint8_t* w, const float* x, int64_t M, int64_t N, int64_t K, float* y, const float* bias);
+void quantLinearInputGradBf16(QFmt f, const uint8_t* w, const float* gy, int64_t M, int64_t N, int64_t K, float* gx);
+
 }  // namespace sc

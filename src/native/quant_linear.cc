@@ -4,12 +4,13 @@
 //                         table allows); more rows (prefill) through tiles of kQuantTileRows rows of W
 //                         dequantized into float32 scratch and the fp32 GEMM (gemm.h), so no dense
 //                         copy of W is ever held. NF4 (no integer codes: its levels are a normal's
-//                         quantiles) takes the tiles + GEMM at every M.
-//   quantLinearInputGrad  gx += gy·W through the same tiles and the GEMM.
+//                         quantiles) takes the tiles + GEMM at every M. Under a bf16 step the tiles
+//                         and x are rounded to bf16 for the bf16 GEMM (quant_tiles_bf16.cc).
+//   quantLinearInputGrad  gx += gy·W through the same tiles and the GEMM (bf16 likewise).
 //   quantDequantize       rows of W as float32, bit for bit the js reference's (quant_dequant.cc).
 //   quantEmbedding        the rows ids name, likewise.
 // lastQuantImpl() names the path the latest quantLinear took ("generic", "avx2", "avx512-vnni",
-// "neon-dotprod", "dequant+gemm"), for tests.
+// "neon-dotprod", "dequant+gemm", "dequant+gemm-bf16"), for tests.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -157,8 +158,9 @@ float* tileScratch(int64_t n) {
   return t_tile.data();
 }
 
-// quantLinear(format, w, x, M, N, K, y, bias|null, exact?): exact (a training step) takes the tiles
-// + GEMM at every M: the product of x itself, not of x quantized, so gradients are the float ones.
+// quantLinear(format, w, x, M, N, K, y, bias|null, exact?, bf16?): exact (a training step) takes the
+// tiles + GEMM at every M: the product of x itself, not of x quantized, so gradients are the float
+// ones. bf16 (a bf16 step) makes the tiles' product autocast's: bf16 operands, the bf16 GEMM.
 napi_value QuantLinearKernel(Args& a) {
   const QFmt f = formatArg(a, 0);
   const int64_t M = a.integer(3, "M", 1), N = a.integer(4, "N", 1), K = a.integer(5, "K", 1);
@@ -169,6 +171,7 @@ napi_value QuantLinearKernel(Args& a) {
   a.need(y, M * N, "y");
   if (bias.p) a.need(bias, N, "bias");
   const bool exact = a.argCount() > 8 && a.flag(8);
+  const bool bf16 = a.argCount() > 9 && a.flag(9);
   const QuantPath path = exact ? QuantPath::Gemm : g_path.load(std::memory_order_relaxed);
   const char* name = "generic";
   const DotFn kernel = dotKernel(&name);
@@ -218,6 +221,11 @@ napi_value QuantLinearKernel(Args& a) {
     g_lastImpl.store(name, std::memory_order_relaxed);
     return undefinedValue(a.env());
   }
+  g_lastImpl.store(bf16 ? "dequant+gemm-bf16" : "dequant+gemm", std::memory_order_relaxed);
+  if (bf16) {
+    quantLinearBf16(f, w.p, x.p, M, N, K, y.p, bias.p);
+    return undefinedValue(a.env());
+  }
   const int64_t T = tileRows(N);
   float* tile = tileScratch(T * K);
   for (int64_t n0 = 0; n0 < N; n0 += T) {
@@ -237,11 +245,10 @@ napi_value QuantLinearKernel(Args& a) {
     g.bias = bias.p ? bias.p + n0 : nullptr;
     sgemm(g);
   }
-  g_lastImpl.store("dequant+gemm", std::memory_order_relaxed);
   return undefinedValue(a.env());
 }
 
-// quantLinearInputGrad(format, w, gy, M, N, K, gx): gx [M, K] += gy [M, N] · W [N, K]
+// quantLinearInputGrad(format, w, gy, M, N, K, gx, bf16?): gx [M, K] += gy [M, N] · W [N, K]
 napi_value QuantLinearInputGradKernel(Args& a) {
   const QFmt f = formatArg(a, 0);
   const int64_t M = a.integer(3, "M", 1), N = a.integer(4, "N", 1), K = a.integer(5, "K", 1);
@@ -249,6 +256,10 @@ napi_value QuantLinearInputGradKernel(Args& a) {
   const F32 gy = a.f32(2, "gy"), gx = a.f32(6, "gx");
   a.need(gy, M * N, "gy");
   a.need(gx, M * K, "gx");
+  if (a.argCount() > 7 && a.flag(7)) {
+    quantLinearInputGradBf16(f, w.p, gy.p, M, N, K, gx.p);
+    return undefinedValue(a.env());
+  }
   const int64_t T = tileRows(N);
   float* tile = tileScratch(T * K);
   for (int64_t n0 = 0; n0 < N; n0 += T) {

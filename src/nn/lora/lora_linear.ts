@@ -63,7 +63,7 @@ export class LoraLinear extends Module {
    * that reads it, and under bf16 that op would give its values back before the other branch reads them.
    */
   forward(x: Tensor): Tensor {
-    // A quantized base (QLoRA) multiplies float32 x on its own kernels whatever the precision; the adapters follow autocast.
+    // A quantized base (QLoRA) takes float32 x: under a bf16 step its product rounds x and its tiles itself (ops/quant.ts); the adapters follow autocast.
     if (!this.drop && x.dtype === 'float32' && lowersToBf16('linear') && !isQuantType(this.weight.dtype)) return this.forwardBf16(x);
     const bax = this.lora_B.forward(this.lora_A.forward(this.dropped(reshape(x, x.shape))));
     const update = affine(bax, this.scaling);

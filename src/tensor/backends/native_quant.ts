@@ -12,11 +12,11 @@ type Host = Float32Array | Uint8Array | Int32Array;
 
 /** The addon's quant entry points (src/native/quant_linear.cc). */
 export interface QuantAddon {
-  quantLinear(format: number, w: Uint8Array, x: Float32Array, M: number, N: number, K: number, y: Float32Array, bias: Float32Array | null, exact?: boolean): void;
-  quantLinearInputGrad(format: number, w: Uint8Array, gy: Float32Array, M: number, N: number, K: number, gx: Float32Array): void;
+  quantLinear(format: number, w: Uint8Array, x: Float32Array, M: number, N: number, K: number, y: Float32Array, bias: Float32Array | null, exact?: boolean, bf16?: boolean): void;
+  quantLinearInputGrad(format: number, w: Uint8Array, gy: Float32Array, M: number, N: number, K: number, gx: Float32Array, bf16?: boolean): void;
   quantDequantize(format: number, w: Uint8Array, K: number, row0: number, rows: number, out: Float32Array): void;
   quantEmbedding(format: number, w: Uint8Array, ids: Int32Array, K: number, out: Float32Array): void;
-  /** The path the latest quantLinear took: "generic" | "avx2" | "avx512-vnni" | "neon-dotprod" | "dequant+gemm" ("none" before any). */
+  /** The path the latest quantLinear took: "generic" | "avx2" | "avx512-vnni" | "neon-dotprod" | "dequant+gemm" | "dequant+gemm-bf16" ("none" before any). */
   lastQuantImpl(): string;
   /**
    * "auto" (integer path up to 16 rows of x, tiles + GEMM past), "dot" or "gemm" for every M: benchmarks
@@ -36,10 +36,10 @@ export function nativeQuantKernels(n: QuantAddon, type: QuantType): QuantKernels
   if (format < 0) throw new RangeError(`native quant kernels: unknown format '${type}'`);
   const js = jsQuantKernels(type);
   return {
-    quantLinear: (w, x, M, N, K, y, bias, exact) =>
-      n.quantLinear(format, w as Uint8Array, x as Float32Array, M, N, K, y as Float32Array, (bias as Float32Array | null) ?? null, exact === true),
-    quantLinearInputGrad: (w, gy, M, N, K, gx) =>
-      n.quantLinearInputGrad(format, w as Uint8Array, gy as Float32Array, M, N, K, gx as Float32Array),
+    quantLinear: (w, x, M, N, K, y, bias, exact, bf16) =>
+      n.quantLinear(format, w as Uint8Array, x as Float32Array, M, N, K, y as Float32Array, (bias as Float32Array | null) ?? null, exact === true, bf16 === true),
+    quantLinearInputGrad: (w, gy, M, N, K, gx, bf16) =>
+      n.quantLinearInputGrad(format, w as Uint8Array, gy as Float32Array, M, N, K, gx as Float32Array, bf16 === true),
     quantDequantize: (w, K, row0, rows, out) => n.quantDequantize(format, w as Uint8Array, K, row0, rows, out as Float32Array),
     quantQuantize: js.quantQuantize,
     quantEmbedding: (w, ids, K, out) => {

@@ -9,6 +9,7 @@ import { isGradEnabled, record } from '../autograd.js';
 import { kernelsFor, quantKernelsFor } from '../dispatch.js';
 import { type QuantType, isQuantType, quantFormat } from '../quant/formats.js';
 import { ShapeError, sizeOf } from '../shape.js';
+import { lowersToBf16 } from './autocast.js';
 import type { DeviceBuffer } from '../storage.js';
 import { Tensor, allocStorage, allocUninit } from '../tensor.js';
 
@@ -51,7 +52,9 @@ export function exactQuantProducts<T>(fn: () => T): T {
 /**
  * y = x Wᵀ + b for a quantized W [out, in]; x float32 [..., in]. Where gradients are recorded (a
  * training step: LoRA adapters train over W) the product is exact at every size; only inference
- * (noGrad) lets a few rows run on quantized activations, as llama.cpp's decode does.
+ * (noGrad) lets a few rows run on quantized activations, as llama.cpp's decode does. Under a bf16
+ * step the exact products take autocast's operands (x and W's dequantized values in bf16, the bf16
+ * GEMM): QLoRA's step is then a bf16 LoRA step on the dequantized base, as bitsandbytes' is.
  */
 export function quantizedLinear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
   const [outF, inF] = quantizedMatrix('linear', weight);
@@ -59,10 +62,11 @@ export function quantizedLinear(x: Tensor, weight: Tensor, bias: Tensor | null):
   const M = x.size / inF;
   const out = new Tensor(allocUninit('float32', M * outF, x.device), [...x.shape.slice(0, -1), outF]);
   const q = quantKernelsFor(weight);
-  q.quantLinear(weight.buffer, x.buffer, M, outF, inF, out.buffer, bias?.buffer ?? null, isGradEnabled() || exactDepth > 0);
+  const bf16 = lowersToBf16('linear');
+  q.quantLinear(weight.buffer, x.buffer, M, outF, inF, out.buffer, bias?.buffer ?? null, isGradEnabled() || exactDepth > 0, bf16);
   const inputs = bias ? [x, weight, bias] : [x, weight];
   return record(out, 'linear', inputs, (gy) => {
-    if (x.requiresGrad) q.quantLinearInputGrad(weight.buffer, gy, M, outF, inF, x.ensureGrad());
+    if (x.requiresGrad) q.quantLinearInputGrad(weight.buffer, gy, M, outF, inF, x.ensureGrad(), bf16);
     if (bias?.requiresGrad) biasGrad(gy, M, outF, bias);
   }, false);
 }

@@ -14,10 +14,12 @@ export interface QuantKernels<B> {
   /**
    * y [M, N] = x [M, K] · Wᵀ (+ bias [N]): a linear layer's forward. `exact` (a training step) asks
    * for the product of x itself at every M, never of x quantized: gradients then are the float ones.
+   * `bf16` (a bf16 step) gives the product over x itself (the exact one, or more rows than the
+   * integer path takes) autocast's operands: x and W's dequantized values rounded to bf16, summed in float32.
    */
-  quantLinear(w: B, x: B, M: number, N: number, K: number, y: B, bias: B | null, exact?: boolean): void;
-  /** gx [M, K] += gy [M, N] · W: the input's gradient through the frozen weight (its tiles dequantized in turn). */
-  quantLinearInputGrad(w: B, gy: B, M: number, N: number, K: number, gx: B): void;
+  quantLinear(w: B, x: B, M: number, N: number, K: number, y: B, bias: B | null, exact?: boolean, bf16?: boolean): void;
+  /** gx [M, K] += gy [M, N] · W: the input's gradient through the frozen weight (its tiles dequantized in turn); `bf16` as quantLinear's. */
+  quantLinearInputGrad(w: B, gy: B, M: number, N: number, K: number, gx: B, bf16?: boolean): void;
   /** out [rows, K] = rows [row0, row0 + rows) of W as float32, as gguf-py dequantizes them. */
   quantDequantize(w: B, K: number, row0: number, rows: number, out: B): void;
   /** out = x [rows, K] (float32) in the format's blocks (ggml's reference quantization; MLX's for its groups). */

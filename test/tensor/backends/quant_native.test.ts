@@ -15,6 +15,8 @@
  *    is tight: the test checks that a kernel dropping one block of 32 would break it.
  *  - quantLinear at M = 40 (dequantized tiles + fp32 GEMM) and the input gradient: an fp32 GEMM's
  *    bound, |Δ| ≤ (K + 2)·2^-24·Σ|products| (recursive summation's γ_K plus the output's rounding).
+ *  - under a bf16 step, the tiles over bf16-rounded operands and the bf16 GEMM: the same bound over
+ *    the rounded operands (float32 products of bf16 values are exact).
  *  - nf4, whose levels are not integers, has no integer path: its quantLinear takes the tiles + GEMM
  *    at every M (setQuantPath("dot") too), within that same bound.
  * And the path that ran, keyed to this process's CPU table (the SMOLCLUSTER_CPU cap included, so
@@ -25,6 +27,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { getKernel } from '../../../src/tensor/kernel_registry.js';
 import { quantKernelsFor, setBackend } from '../../../src/tensor/dispatch.js';
+import { rounded as roundedThroughBf16 } from '../../../src/tensor/backends/js/bf16.js';
 import { jsQuantKernels } from '../../../src/tensor/backends/js/quant.js';
 import { loadNativeBackend, nativeCpuTable, nativeInternals } from '../../../src/tensor/backends/native.js';
 import { QUANT_TYPES, type QuantType, dequantizeRows, quantBytes, quantFormat, quantizeRows } from '../../../src/tensor/quant/formats.js';
@@ -299,6 +302,55 @@ describe('native quant kernels against the js reference', { skip }, () => {
         }
         withinGemmBound(got, want, mag, N + 1, `${type} input grad M=${M}`);
       }
+    }
+  });
+
+  /**
+   * Under a bf16 step the tiles' products take autocast's operands: x (or gy) and W's dequantized
+   * values rounded to bf16, products exact in float32 (8 + 8 significant bits), summed in float32:
+   * the js reference over the same rounded operands within the GEMM bound. At K = 256/320 the
+   * float32 operands' product lies outside that bound (so the rounding is pinned); at K = 8192 a
+   * tile holds 128 rows of W and N = 300 takes three (quant_tiles_bf16.cc bf16TileRows), at 12 rows
+   * of x (the thin bf16 product where the CPU has one).
+   */
+  test('under a bf16 step the tiles take bf16 operands (x, gy and each dequantized weight rounded) and the bf16 GEMM, forward and input gradient, one tile and three', () => {
+    const N = 300;
+    const cases: [QuantType, number][] = [...QUANT_TYPES.map((t): [QuantType, number] => [t, quantFormat(t).blockWeights === 256 ? 256 : 320]),
+      ['q4_0', 8192], ['q4_k', 8192], ['nf4', 8192]];
+    for (const [type, K] of cases) {
+      const M = K < 8192 ? 40 : 12;
+      const { bytes, dense } = weight(type, N, K, 91);
+      const js = jsQuantKernels(type);
+      const x = gaussian(M * K, 92);
+      const bias = gaussian(N, 93);
+      const want = new Float32Array(M * N);
+      js.quantLinear(bytes, x, M, N, K, want, bias, true, true);
+      const got = new Float32Array(M * N).fill(NaN);
+      nativeKernels(type).quantLinear(buf(bytes), buf(x), M, N, K, buf(got), buf(bias), true, true);
+      assert.equal(nativeInternals()!.lastQuantImpl(), 'dequant+gemm-bf16');
+      const [xb, wb] = [roundedThroughBf16(x), roundedThroughBf16(dense)];
+      withinGemmBound(got, want, productMagnitudes(xb, wb, bias, M, N, K), K, `${type} K=${K} bf16 forward`);
+      if (K < 8192) {
+        const float32 = new Float32Array(M * N);
+        js.quantLinear(bytes, x, M, N, K, float32, bias, true);
+        assert.throws(() => withinGemmBound(got, float32, productMagnitudes(xb, wb, bias, M, N, K), K, 'float32 operands'), /bound/, `${type}: the bf16 product equals the float32 one`);
+      }
+      const gy = gaussian(M * N, 94);
+      const gx0 = gaussian(M * K, 95);
+      const gradWant = Float32Array.from(gx0);
+      js.quantLinearInputGrad(bytes, gy, M, N, K, gradWant, true);
+      const gradGot = Float32Array.from(gx0);
+      nativeKernels(type).quantLinearInputGrad(buf(bytes), buf(gy), M, N, K, buf(gradGot), true);
+      const gyb = roundedThroughBf16(gy);
+      const mag = new Float64Array(M * K);
+      for (let m = 0; m < M; m++) {
+        for (let n = 0; n < N; n++) {
+          const g = Math.abs(gyb[m * N + n]);
+          for (let k = 0; k < K; k++) mag[m * K + k] += g * Math.abs(wb[n * K + k]);
+        }
+        for (let k = 0; k < K; k++) mag[m * K + k] += Math.abs(gx0[m * K + k]);
+      }
+      withinGemmBound(gradGot, gradWant, mag, N + 1, `${type} K=${K} bf16 input grad`);
     }
   });
 

@@ -53,7 +53,7 @@ function widen(x: Buf): Float32Array {
 }
 
 /** A float32 buffer rounded through bfloat16 and widened back. */
-function rounded(x: Buf): Float32Array {
+export function rounded(x: Buf): Float32Array {
   const b = new Uint16Array(x.length);
   toBf16(x, b);
   return widen(b);

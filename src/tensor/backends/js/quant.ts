@@ -2,24 +2,27 @@
  * The reference quant kernels (tensor/quant/kernels.ts) in TypeScript: every product over W's rows
  * dequantized exactly (as gguf-py does) and summed in float64, so they are the exact products the
  * native kernels' bounds are measured against. One row of W is decoded at a time: never a dense
- * copy of the matrix.
+ * copy of the matrix. Under a bf16 step (`bf16`) x, gy and each row of W are rounded to bf16 first,
+ * the operands autocast gives a float32 weight's product.
  */
 import type { QuantKernels } from '../../quant/kernels.js';
 import { type QuantType, dequantizeRows, quantFormat, quantizeRows } from '../../quant/formats.js';
+import { rounded } from './bf16.js';
 
 type Host = Float32Array | Uint8Array | Int32Array;
 
 export function jsQuantKernels(type: QuantType): QuantKernels<Host> {
-  const row = (w: Uint8Array, K: number, n: number, into: Float32Array): Float32Array => {
+  const row = (w: Uint8Array, K: number, n: number, into: Float32Array, bf16: boolean): Float32Array => {
     dequantizeRows(type, w, K, n, 1, into);
-    return into;
+    return bf16 ? rounded(into) : into;
   };
+  const operand = (t: Float32Array, length: number, bf16: boolean): Float32Array => (bf16 ? rounded(t.subarray(0, length)) : t);
   return {
-    quantLinear(w, x, M, N, K, y, bias) {
-      const wr = new Float32Array(K);
-      const [xs, ys, b] = [x as Float32Array, y as Float32Array, bias as Float32Array | null];
+    quantLinear(w, x, M, N, K, y, bias, _exact, bf16 = false) {
+      const wf = new Float32Array(K);
+      const [xs, ys, b] = [operand(x as Float32Array, M * K, bf16), y as Float32Array, bias as Float32Array | null];
       for (let n = 0; n < N; n++) {
-        row(w as Uint8Array, K, n, wr);
+        const wr = row(w as Uint8Array, K, n, wf, bf16);
         for (let m = 0; m < M; m++) {
           let s = 0;
           for (let k = 0, xo = m * K; k < K; k++) s += xs[xo + k] * wr[k];
@@ -27,12 +30,12 @@ export function jsQuantKernels(type: QuantType): QuantKernels<Host> {
         }
       }
     },
-    quantLinearInputGrad(w, gy, M, N, K, gx) {
-      const wr = new Float32Array(K);
-      const [g, out] = [gy as Float32Array, gx as Float32Array];
+    quantLinearInputGrad(w, gy, M, N, K, gx, bf16 = false) {
+      const wf = new Float32Array(K);
+      const [g, out] = [operand(gy as Float32Array, M * N, bf16), gx as Float32Array];
       const acc = new Float64Array(M * K);
       for (let n = 0; n < N; n++) {
-        row(w as Uint8Array, K, n, wr);
+        const wr = row(w as Uint8Array, K, n, wf, bf16);
         for (let m = 0; m < M; m++) {
           const gmn = g[m * N + n];
           if (gmn === 0) continue;
