@@ -2,11 +2,12 @@
  * bench:finetune — fine-tuning on one thread against Hugging Face PEFT + torch in the same run
  * (issue 32 §5):
  *
- *   npm run bench:finetune [-- --only lora,qlora,wire,moe] [--precisions fp32,bf16] [--steps 3] [--repeats 1]
- *                            [--context 512] [--batch 4] [--layers N] [--quick]
+ *   npm run bench:finetune [-- --only lora,qlora,quality,wire,moe] [--precisions fp32,bf16] [--steps 3] [--repeats 1]
+ *                            [--context 512] [--batch 4] [--layers N] [--shape smollm2-135m|qwen2.5-0.5b] [--quick]
  *
  * - lora: LoRA r=16, alpha 32, dropout 0 on q_proj,k_proj,v_proj,o_proj of the SmolLM2-135M shape
- *   (random weights, its 49,152-token vocabulary, tied head), context 512, batch 4, AdamW over the
+ *   (random weights, its 49,152-token vocabulary, tied head; `--shape qwen2.5-0.5b`: Qwen2.5-0.5B's,
+ *   151,936 tokens, tied head, q/k/v biases), context 512, batch 4, AdamW over the
  *   adapters. Ours (applyLora) against peft.get_peft_model on transformers' LlamaForCausalLM built
  *   from the config.json our spec writes (bench/reference/finetune_peft.py); fp32, and bf16 (ours
  *   setComputePrecision('bf16') with the frozen base held in bf16 as --lora-base-dtype bf16 holds it:
@@ -14,6 +15,11 @@
  *   bfloat16). Figures: tokens/s
  *   of the median timed step after one warm-up, and each process's peak RSS. Targets: ≥ 1.5× PEFT's
  *   tokens/s in fp32, ≥ 1.3× in bf16, peak memory ≤ PEFT's.
+ * - quality: bf16 LoRA and QLoRA (nf4, q4_k_m) trained 200 steps from the same random start on a
+ *   seeded chat data set, each a `smolcluster train` run on 2 threads, on the SmolLM2-135M and
+ *   Qwen2.5-0.5B shapes (bench/lib/finetune_quality.ts). Target (issue 46): QLoRA's loss after 200
+ *   steps (the mean of the last 10 steps') within 2 % of bf16 LoRA's. Tens of minutes: it runs only
+ *   when --only names it.
  * - wire: two in-process all-reduce ranks of the real training loop on the same shape, LoRA and full
  *   fine-tuning: the bytes rank 0 sends per step as its process group counts them. Target: LoRA
  *   ≤ 2 % of full fine-tuning's.
@@ -30,26 +36,34 @@
  * which engine goes first. `--quick` is a smoke run for a loaded machine: 4 layers, context 128,
  * 2 timed steps (figures not comparable with the issue's targets). Last line: one JSON object.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { findPythonWith, median, packageRoot, parseOnly, pythonCandidates, runJsonChild, threadEnv } from './lib/index.js';
 import { LORA, SEED, type StepReport, type WireReport, timedTraining, wireBytes } from './lib/finetune_runs.js';
+import { QUALITY, type QualityRun, qualityRun, writeChatSet } from './lib/finetune_quality.js';
 import { hfConfigFromSpec } from '../src/nn/interchange/hf_config.js';
-import { type LlamaSpec, llamaSpec } from '../src/nn/index.js';
+import { type LlamaName, type LlamaSpec, llamaSpec } from '../src/nn/index.js';
 import type { Precision } from '../src/tensor/index.js';
 
-const PARTS = ['lora', 'qlora', 'wire', 'moe'] as const;
+const PARTS = ['lora', 'qlora', 'quality', 'wire', 'moe'] as const;
+/** The shapes the lora and qlora parts take (--shape), with their vocabularies; quality runs both. */
+const SHAPES: Partial<Record<LlamaName, { vocab: number; label: string }>> = {
+  'smollm2-135m': { vocab: 49152, label: 'SmolLM2-135M' },
+  'qwen2.5-0.5b': { vocab: 151936, label: 'Qwen2.5-0.5B' },
+};
 /** QLoRA's bases: its own NF4, and llama.cpp's Q4_K_M mix. */
 const QLORA_BASES = ['nf4', 'q4_k_m'] as const;
 const PRECISIONS = ['fp32', 'bf16'] as const;
 const TARGET = { fp32: 1.5, bf16: 1.3, wirePercent: 2, qloraOverBf16Lora: 1.3, qloraOverPeftBf16: 1.2 } as const;
 const MOE = { context: 128, batch: 8 } as const;
 
-interface Plan { parts: string[]; precisions: Precision[]; steps: number; repeats: number; context: number; batch: number; layers?: number }
+interface Plan { parts: string[]; precisions: Precision[]; steps: number; repeats: number; context: number; batch: number; layers?: number; shape: LlamaName }
 
-function loraSpec(p: Pick<Plan, 'context' | 'layers'>): LlamaSpec {
-  return llamaSpec('smollm2-135m', 49152, p.context, p.layers !== undefined ? { layers: p.layers } : {});
+function loraSpec(p: Pick<Plan, 'context' | 'layers' | 'shape'>): LlamaSpec {
+  return llamaSpec(p.shape, SHAPES[p.shape]!.vocab, p.context, p.layers !== undefined ? { layers: p.layers } : {});
 }
 const moeSpec = (): LlamaSpec => llamaSpec('mixtral-tiny', 256, MOE.context);
 
@@ -66,7 +80,7 @@ async function parent(plan: Plan): Promise<void> {
   const reference = join(packageRoot(import.meta.url), 'bench', 'reference', 'finetune_peft.py');
   const py = findPythonWith('peft', [...pythonCandidates(), '/opt/torchvenv/bin/python']);
   if (!py.found) console.log(`bench:finetune: the PyTorch side is skipped: ${py.reason}`);
-  const shape = ['--steps', String(plan.steps), '--context', String(plan.context), '--batch', String(plan.batch), ...(plan.layers ? ['--layers', String(plan.layers)] : [])];
+  const shape = ['--steps', String(plan.steps), '--context', String(plan.context), '--batch', String(plan.batch), '--shape', plan.shape, ...(plan.layers ? ['--layers', String(plan.layers)] : [])];
   // --context is the training window (spec.context is the model's positions, the preset's).
   const torchArgs = (spec: LlamaSpec, window: number, batch: number, p: Precision, lora: boolean): string[] => [
     reference, '--config', JSON.stringify(hfConfigFromSpec(spec)), '--id', lora ? 'lora' : 'moe', '--batch', String(batch), '--context', String(window),
@@ -94,9 +108,10 @@ async function parent(plan: Plan): Promise<void> {
   }
   const qlora: Partial<Record<(typeof QLORA_BASES)[number], Outcome[]>> = {};
   if (plan.parts.includes('qlora')) {
-    // float32 products over dequantized tiles (the step's exact path), the adapters float32.
+    // Under bf16, QLoRA's compute dtype: the base's tiles rounded to bf16 for the bf16 GEMM.
     for (const base of QLORA_BASES) qlora[base] = [await child(process.execPath, ['--max-old-space-size=8192', self, '--worker', 'qlora', '--base', base, ...shape])];
   }
+  const quality = plan.parts.includes('quality') ? await qualityRuns() : null;
   let wire: WireReport | string | undefined;
   if (plan.parts.includes('wire')) {
     const r = await runJsonChild<WireReport>(process.execPath, ['--max-old-space-size=12288', self, '--worker', 'wire', ...shape], { env: threadEnv(1), timeoutMs: 30 * 60_000, stderr: 'pipe' });
@@ -110,7 +125,50 @@ async function parent(plan: Plan): Promise<void> {
     );
   }
   report(plan, lora, wire, moe, referenceDetail(lora, moe));
-  if (plan.parts.includes('qlora')) reportQlora(qlora, lora.bf16);
+  if (plan.parts.includes('qlora')) reportQlora(plan, qlora, lora.bf16);
+  if (quality) reportQuality(quality);
+}
+
+type QualityOutcome = QualityRun | string;
+const QUALITY_BASES = ['bf16', ...QLORA_BASES] as const;
+
+/** bf16 LoRA and each QLoRA base on both shapes, one `train` child at a time, all on one data set. */
+async function qualityRuns(): Promise<Map<string, QualityOutcome>> {
+  const dir = mkdtempSync(join(tmpdir(), 'smol-finetune-quality-'));
+  const out = new Map<string, QualityOutcome>();
+  try {
+    const data = writeChatSet(dir, SEED);
+    for (const shape of Object.keys(SHAPES)) {
+      for (const base of QUALITY_BASES) out.set(`${shape}/${base}`, await qualityRun(shape, base, data, dir, SEED, 2));
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return out;
+}
+
+/** Each QLoRA run's loss against bf16 LoRA's on its shape: target within QUALITY.targetPercent. */
+function reportQuality(runs: Map<string, QualityOutcome>): void {
+  console.log(`
+QLoRA's loss against bf16 LoRA's: ${QUALITY.steps} steps of ${QUALITY.batch} × ${QUALITY.context} tokens from the same random start, ${QUALITY.examples} seeded chat examples, GPT-2's tokenizer, r=16 q,k,v,o, AdamW lr ${QUALITY.lr}, --precision bf16`);
+  console.log(`| shape | base | first loss | loss, mean of the last ${QUALITY.lastSteps} steps | held-out loss | vs bf16 LoRA (target within ${QUALITY.targetPercent} %) | wall |`);
+  console.log('|---|---|---|---|---|---|---|');
+  const rows: Record<string, unknown>[] = [];
+  for (const shape of Object.keys(SHAPES)) {
+    const reference = runs.get(`${shape}/bf16`);
+    for (const base of QUALITY_BASES) {
+      const r = runs.get(`${shape}/${base}`)!;
+      if (typeof r === 'string') {
+        console.log(`| ${SHAPES[shape as LlamaName]!.label} | ${base} | ${r} | | | | |`);
+        continue;
+      }
+      const percent = typeof reference === 'object' && base !== 'bf16' ? (100 * (r.lastLoss - reference.lastLoss)) / reference.lastLoss : null;
+      const cell = percent === null ? '–' : `${percent >= 0 ? '+' : ''}${percent.toFixed(2)} % (${verdict(Math.abs(percent) <= QUALITY.targetPercent)})`;
+      console.log(`| ${SHAPES[shape as LlamaName]!.label} | ${base} | ${r.losses[0].toFixed(4)} | ${r.lastLoss.toFixed(4)} | ${r.testLoss?.toFixed(4) ?? '–'} | ${cell} | ${r.wallSeconds.toFixed(0)} s |`);
+      rows.push({ shape, base, firstLoss: r.losses[0], lastLoss: r.lastLoss, testLoss: r.testLoss, percentFromBf16Lora: percent, met: percent === null ? null : Math.abs(percent) <= QUALITY.targetPercent });
+    }
+  }
+  console.log(JSON.stringify({ bench: 'finetune-quality', ...QUALITY, rows }));
 }
 
 /** The reference's versions (torch, transformers, peft), as its first report states them. */
@@ -138,7 +196,7 @@ function row(workload: string, precision: Precision, pair: Pair, target: number 
 
 function report(plan: Plan, lora: Partial<Record<Precision, Pair>>, wire: WireReport | string | undefined, moe: Pair | undefined, torchVersion: string): void {
   const rows: Array<Row | string> = [];
-  const shape = `${plan.layers ?? 30} layers, context ${plan.context}, batch ${plan.batch}`;
+  const shape = `${plan.layers ?? loraSpec(plan).layers} layers, context ${plan.context}, batch ${plan.batch}`;
   console.log(`\nbench:finetune — one thread, ${plan.steps} timed steps after one warm-up (median), ${plan.repeats} alternating repeat(s); reference: ${torchVersion}`);
   console.log('| workload | precision | smolcluster tokens/s | PyTorch tokens/s | ratio (target) | peak RSS smolcluster / PyTorch | speed | memory |');
   console.log('|---|---|---|---|---|---|---|---|');
@@ -175,9 +233,10 @@ function report(plan: Plan, lora: Partial<Record<Precision, Pair>>, wire: WireRe
  * QLoRA's step against our bf16 LoRA's and PEFT's bf16 LoRA's (the lora part's bf16 pair, when it
  * ran in the same invocation): targets QLoRA ≤ 1.3× our bf16 LoRA's step, ≥ 1.2× faster than PEFT's.
  */
-function reportQlora(qlora: Partial<Record<(typeof QLORA_BASES)[number], Outcome[]>>, bf16: Pair | undefined): void {
+function reportQlora(plan: Plan, qlora: Partial<Record<(typeof QLORA_BASES)[number], Outcome[]>>, bf16: Pair | undefined): void {
   const [ours, peft] = [bf16 ? ok(bf16.ours) : null, bf16 ? ok(bf16.torch) : null];
-  console.log('\n| QLoRA base | tokens/s | step vs our bf16 LoRA (target ≤ 1.3×) | speed vs PEFT bf16 LoRA (target ≥ 1.2×) | peak RSS |');
+  console.log(`\nQLoRA under bf16, the lora workload's ${SHAPES[plan.shape]!.label} shape`);
+  console.log('| QLoRA base | tokens/s | step vs our bf16 LoRA (target ≤ 1.3×) | speed vs PEFT bf16 LoRA (target ≥ 1.2×) | peak RSS |');
   console.log('|---|---|---|---|---|');
   const rows: Record<string, unknown>[] = [];
   for (const base of QLORA_BASES) {
@@ -199,7 +258,7 @@ function reportQlora(qlora: Partial<Record<(typeof QLORA_BASES)[number], Outcome
 const { values } = parseArgs({
   options: {
     worker: { type: 'string' }, only: { type: 'string' }, precisions: { type: 'string' }, precision: { type: 'string' }, base: { type: 'string' },
-    steps: { type: 'string' }, repeats: { type: 'string' }, context: { type: 'string' }, batch: { type: 'string' }, layers: { type: 'string' },
+    steps: { type: 'string' }, repeats: { type: 'string' }, context: { type: 'string' }, batch: { type: 'string' }, layers: { type: 'string' }, shape: { type: 'string' },
     quick: { type: 'boolean' },
   },
 });
@@ -209,11 +268,18 @@ const positiveInt = (flag: string, v: string | undefined, dflt: number): number 
   return n;
 };
 const quick = values.quick ?? false;
+function shapeArg(v: string | undefined): LlamaName {
+  if (v === undefined) return 'smollm2-135m';
+  if (!(v in SHAPES)) throw new Error(`bench:finetune: --shape ${v}: one of ${Object.keys(SHAPES).join(', ')}`);
+  return v as LlamaName;
+}
 const plan: Plan = {
-  parts: parseOnly(values.only, PARTS), precisions: parseOnly(values.precisions, PRECISIONS),
+  // quality (tens of minutes) runs only when --only names it.
+  parts: values.only === undefined ? PARTS.filter((p) => p !== 'quality') : parseOnly(values.only, PARTS), precisions: parseOnly(values.precisions, PRECISIONS),
   steps: positiveInt('steps', values.steps, quick ? 2 : 3), repeats: positiveInt('repeats', values.repeats, 1),
   context: positiveInt('context', values.context, quick ? 128 : 512), batch: positiveInt('batch', values.batch, 4),
   ...(values.layers !== undefined || quick ? { layers: positiveInt('layers', values.layers, 4) } : {}),
+  shape: shapeArg(values.shape),
 };
 if (values.worker === 'lora') {
   const precision = values.precision === 'bf16' ? 'bf16' : 'fp32';
