@@ -76,7 +76,7 @@ export async function runElasticWorker(
   });
   try {
     const result = await runTraining({
-      config, strategy, experiment, observer: new ProgressObserver(place.worldSize), output: flags.output, save: flags.save, saveDtype: flags.saveDtype, saveShardSize: flags.saveShardSize, events, faults,
+      config, strategy, experiment, observer: new ProgressObserver(place.worldSize), output: flags.output, save: flags.save, saveDtype: flags.saveDtype, saveQuantize: flags.saveQuantize, saveShardSize: flags.saveShardSize, events, faults,
       trace: flags.trace, rejoin: Number(process.env[RESTARTS_ENV] ?? 0) > 0, balance: balance ?? undefined,
     });
     onResult({ result, dir: experiment.dir });

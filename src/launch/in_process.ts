@@ -45,7 +45,7 @@ export async function trainInThisProcess(flags: TrainFlags, onResult: (o: Worker
     const progress = new ProgressObserver();
     const result = await runTraining({
       config, strategy: new LocalStrategy(), experiment, observer: wandb ? fanOut(progress, wandb) : progress,
-      output: flags.output, save: flags.save, saveDtype: flags.saveDtype, saveShardSize: flags.saveShardSize, faults, trace: flags.trace, checkpoints: checkpointOptions(flags, experiment.dir),
+      output: flags.output, save: flags.save, saveDtype: flags.saveDtype, saveQuantize: flags.saveQuantize, saveShardSize: flags.saveShardSize, faults, trace: flags.trace, checkpoints: checkpointOptions(flags, experiment.dir),
     });
     onResult({ result, dir: experiment.dir });
     finished = true;

@@ -187,7 +187,7 @@ async function trainOnCluster(flags: WorkerFlags, place: Placement, joined: Join
     const progress = new ProgressObserver(trainers, strategy.dataShard?.compute === false ? 'server' : 'train');
     try {
       const result = await runTraining({
-        config, strategy, experiment, observer: fanOut(progress, ...(wandb ? [wandb] : []), ...(stream.observer ? [stream.observer] : [])), output: flags.output, save: flags.save, saveDtype: flags.saveDtype, saveShardSize: flags.saveShardSize, events, faults,
+        config, strategy, experiment, observer: fanOut(progress, ...(wandb ? [wandb] : []), ...(stream.observer ? [stream.observer] : [])), output: flags.output, save: flags.save, saveDtype: flags.saveDtype, saveQuantize: flags.saveQuantize, saveShardSize: flags.saveShardSize, events, faults,
         trace: flags.trace, balance: balance ?? undefined, node: joinSummary(nodeInfo(backend().description)), checkpoints: checkpointOptions(flags, experiment.dir, place.rank),
         beforeEnd: () => stream.settle(),
       });

@@ -4,7 +4,8 @@
  *   127.0.0.1) train adapters over the file's frozen Q8_0 matrices; their losses are those of one
  *   float folder quantized at load with `--lora-base-dtype q8_0` (the same blocks), step for step;
  *   only the adapters' gradients travel, and the PEFT adapter folder names the file as its base;
- * - `--merge-lora` over the file saves the float merge, saying how much of the change its blocks would keep;
+ * - `--merge-lora` over the file saves the float merge, or a GGUF file requantized to Q8_0, saying
+ *   how much of the change each form keeps;
  * - a run over the file resumes from its checkpoint as an uninterrupted run goes on;
  * - the file's tokenizer is the run's by default (a text file tokenized by its metadata);
  * - an MLX quantized folder trains the same way, and a float folder quantized to NF4 at load;
@@ -15,12 +16,15 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { loadGenerator } from '../../src/generate/load_generator.js';
+import { readGgufHeader } from '../../src/nn/interchange/gguf.js';
 import { exportGguf } from '../../src/nn/interchange/gguf_export.js';
 import { loadPretrained, saveFolder } from '../../src/nn/interchange/hf_folder.js';
 import { readSafetensors } from '../../src/nn/index.js';
 import { type LlamaSpec, createModel } from '../../src/nn/models/index.js';
 import { runCli } from '../helpers/cli.js';
 import { stepRecords, tempDir } from '../helpers/cluster.js';
+import { dequantize, quantize } from '../../src/tensor/ops/quant.js';
 import { writeMlxFolder } from '../helpers/mlx_folder.js';
 
 const SPEC: LlamaSpec = {
@@ -76,14 +80,32 @@ describe('train over a quantized base (CLI)', { timeout: 240_000 }, () => {
     assert.equal(readSafetensors(join(adapter, 'adapter_model.safetensors')).tensors.size, 12);
   });
 
-  it('--merge-lora over a GGUF file saves the float merge and says what its Q8_0 blocks would keep of the change', async () => {
-    const merged = join(dir, 'merged');
-    const r = await runCli(['train', '--init', gguf, '--adapter', join(dir, 'adapter'), '--merge-lora', '--lr', '1e-9', '--dataset', 'synthetic_text', '--name', 'merge',
-      '--save', merged, ...common.filter((a, i, all) => a !== '--max-steps' && all[i - 1] !== '--max-steps'), '--max-steps', '1'], { timeoutMs: 120_000 });
-    assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stderr, /--merge-lora over a quantized base: the merged weights are saved in float; put back into the base's q8_0 they would keep \d+\.\d % of the adapters' change \(bf16 \d+\.\d %, q8_0 \d+\.\d %/);
-    const { spec } = await loadPretrained(merged);
+  it('--merge-lora over a GGUF file saves the float merge, or a GGUF file requantized (--save-quantize), saying what each form keeps of the change', async () => {
+    const [merged, mergedGguf] = [join(dir, 'merged'), join(dir, 'merged-q8_0.gguf')];
+    const once = [...common.filter((a, i, all) => a !== '--max-steps' && all[i - 1] !== '--max-steps'), '--max-steps', '1'];
+    const merge = (name: string, save: string[]) => runCli(['train', '--init', gguf, '--adapter', join(dir, 'adapter'), '--merge-lora', '--lr', '1e-9',
+      '--dataset', 'synthetic_text', '--name', name, ...save, ...once], { timeoutMs: 120_000 });
+    const [folderRun, ggufRun] = await Promise.all([merge('merge', ['--save', merged]), merge('merge-gguf', ['--save', mergedGguf, '--save-quantize', 'q8_0'])]);
+    assert.equal(folderRun.code, 0, folderRun.stderr);
+    assert.match(folderRun.stderr, /--merge-lora: the merged weights are saved in float; of the adapters' change they keep: the base's q8_0 \d+\.\d %, bf16 \d+\.\d %, q8_0 \d+\.\d %/);
+    assert.equal(ggufRun.code, 0, ggufRun.stderr);
+    assert.match(ggufRun.stderr, /saved in q8_0; of the adapters' change they keep: the file's q8_0 \d+\.\d %, the base's q8_0/);
+    const { spec, model: float } = await loadPretrained(merged);
     assert.equal(spec.type, 'llama');
+    // The file holds the merge requantized: each projection's blocks are the float merge's quantized
+    // to Q8_0 (the same reference quantizer), and some of them moved off the base's.
+    const header = await readGgufHeader(mergedGguf);
+    assert.equal(header.tensors.get('blk.0.attn_q.weight')!.type, 'q8_0');
+    const [fromFile, base] = await Promise.all([mergedGguf, gguf].map(async (f) => new Map((await loadGenerator(f)).model.namedParameters())));
+    let moved = 0;
+    for (const [name, p] of float.namedParameters()) {
+      if (!/_proj\.weight$/.test(name)) continue;
+      const got = dequantize(fromFile.get(name)!).values() as Float32Array;
+      assert.deepEqual(got, dequantize(quantize(p, 'q8_0')).values(), `${name}: the file's blocks are the merge's, quantized`);
+      const was = dequantize(base.get(name)!).values() as Float32Array;
+      moved += got.filter((v, i) => v !== was[i]).length;
+    }
+    assert.ok(moved > 0, 'the merge moved some weights off the base\'s blocks');
   });
 
   it('--resume over a GGUF file continues where the checkpoint stood: the steps of an uninterrupted run', async () => {
@@ -129,6 +151,8 @@ describe('train over a quantized base (CLI)', { timeout: 240_000 }, () => {
       [['--init', gguf], /--init\): the model holds 16 quantized weight matrices \(model\.embed_tokens\.weight is q8_0\), which are frozen: train LoRA adapters over them \(--lora-rank r\)/],
       [['--init', gguf, '--lora-rank', '4', '--lora-base-dtype', 'q4_0'], /--lora-base-dtype q4_0\): the --init model is quantized already/],
       [['--init', gguf, '--lora-rank', '4', '--workers', '2', '--zero', '2'], /--init\): a quantized base trains with data parallelism \(allreduce\) or in one process/],
+      [['--init', gguf, '--lora-rank', '4', '--merge-lora', '--save', join(dir, 'm.safetensors'), '--save-quantize', 'q4_0'], /--save-quantize\): q4_0 is written into a GGUF file only: --save X\.gguf, not .*m\.safetensors/],
+      [['--model', 'llama-tiny', '--save', join(dir, 'm.gguf')], /--save\): .*m\.gguf: a GGUF file carries its tokenizer as a tokenizer\.json's vocabulary and merges, and this run's is the named gpt2/],
     ];
     for (const [args, message] of cases) {
       const r = await runCli([...base, ...args], { timeoutMs: 60_000 });

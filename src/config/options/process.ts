@@ -1,5 +1,6 @@
 /** Options of one run's processes: where results go, engines, threads, deadlines, checkpoints. */
 import { COMM_BACKENDS, DEVICE_CHOICES, PRECISION_CHOICES, SAVE_DTYPES } from './choices.js';
+import { GGUF_SCHEMES } from '../../nn/quantize_model.js';
 import { appended, backendFlag, nonNegativeInt, oneOf, positiveInt, positiveNumber } from './parsers.js';
 import { InvalidArgumentError } from 'commander';
 import { parseByteSize } from '../../nn/interchange/hf_shards.js';
@@ -20,10 +21,13 @@ export const PROCESS_OPTIONS = {
   experimentsDir: valued({ arg: '<dir>', help: 'where experiment folders are written', default: 'experiments', forward: true }),
   overwrite: toggle({ help: 'replace the run already in <experiments-dir>/<name>/ (without it, an existing --name is refused unless --resume continues it)', forward: true }),
   output: valued<string>({ arg: '<file>', help: 'also write the run summary (result.json) here', forward: true }),
-  save: valued<string>({ arg: '<file>', help: 'save the trained model here: a folder (a name without extension, or ending in /) gets a Hugging Face model folder (config.json, model.safetensors, the --init folder\'s tokenizer files) that transformers loads; x.safetensors writes safetensors under PyTorch / Hugging Face names; other names smolcluster\'s own format (docs/CHECKPOINT.md)', forward: true }),
+  save: valued<string>({ arg: '<file>', help: 'save the trained model here: a folder (a name without extension, or ending in /) gets a Hugging Face model folder (config.json, model.safetensors, the --init folder\'s tokenizer files) that transformers loads; x.safetensors writes safetensors under PyTorch / Hugging Face names; x.gguf a GGUF file for llama.cpp, Ollama and serve (the Llama family; --save-quantize); other names smolcluster\'s own format (docs/CHECKPOINT.md)', forward: true }),
   saveShardSize: valued({ arg: '<size>', help: '--save DIR: shard the weights into files of at most this size, with model.safetensors.index.json (e.g. 500MB; default 5GB, as transformers)', parse: shardSize, forward: true }),
   saveDtype: choice(SAVE_DTYPES, {
     arg: '<dtype>', help: 'the dtype --save x.safetensors or --save DIR writes weights in: fp32, bf16 or f16 (rounded to nearest even; default fp32). Checkpoints always keep fp32', parse: oneOf(SAVE_DTYPES), forward: true,
+  }),
+  saveQuantize: choice(GGUF_SCHEMES, {
+    arg: '<scheme>', help: '--save X.gguf: the matrices\' formats (q8_0, q4_0, q4_k_m: llama.cpp\'s mix; default float32). A LoRA merge rounded to 4 bits can lose the fine-tune: the run says how much of it each format keeps', parse: oneOf(GGUF_SCHEMES), forward: true,
   }),
   threads: valued({ arg: '<n>', help: 'compute threads per process (default: SMOLCLUSTER_THREADS, else the cores divided among local workers, or 1 where a start-up calibration finds more no faster)', parse: positiveInt, forward: true }),
   backend: valued({

@@ -19,6 +19,7 @@ import type { TrainConfig } from './config.js';
 import { type ExperimentPaths, createExperiment } from './experiment.js';
 import { type FaultSpec, FaultInjector } from '../loop/faults.js';
 import { type TrainData, type TrainObserver, specFor, train } from '../loop/loop.js';
+import { type GgufScheme, checkGgufTarget, isGgufTarget, saveGgufModel } from './save_gguf.js';
 import { checkTrainingMemory } from './memory_estimate.js';
 import { MonitorLog, RunMonitors } from '../loop/monitors.js';
 import { type TrainResult, buildResult, totalsVector, unpackTotals, writeResult } from './result.js';
@@ -35,7 +36,7 @@ import { checkInitSource } from './init_source.js';
 import { saveRunFolder } from './save_folder.js';
 import type { Module } from '../../nn/module.js';
 import { loraLayers, mergeLora, saveAdapter } from '../../nn/lora/index.js';
-import { mergeKept } from '../../nn/lora/merge_report.js';
+import { type MergeTarget, mergeKept } from '../../nn/lora/merge_report.js';
 import { isQuantType } from '../../tensor/quant/formats.js';
 import { trainsLora } from '../loop/fine_tune.js';
 import { BEST_FOLDER, BestModel } from './best_model.js';
@@ -52,6 +53,8 @@ export interface RunOptions {
   save?: string;
   /** The dtype a safetensors `save` holds its weights in (default fp32; --save-dtype). */
   saveDtype?: SaveDtype;
+  /** --save X.gguf: the matrices' formats (default float32). */
+  saveQuantize?: GgufScheme;
   /** A Hugging Face folder `save` is sharded above this many bytes (default 5 GB; --save-shard-size). */
   saveShardSize?: number;
   /** Record every rank's step phases into the experiment's trace.json (--trace). */
@@ -103,8 +106,12 @@ export function loadTrainData(
 }
 
 /** --save-dtype narrows a safetensors export only: our model file and checkpoints keep fp32 master weights. */
-function checkSaveDtype(save: string | undefined, dtype: SaveDtype | undefined): void {
+function checkSaveDtype(save: string | undefined, dtype: SaveDtype | undefined, quantize: GgufScheme | undefined): void {
+  if (quantize !== undefined && (save === undefined || !isGgufTarget(save))) {
+    throw new ConfigError('command line', '--save-quantize', `${quantize} is written into a GGUF file only: --save X.gguf${save === undefined ? '' : `, not ${save}`}`);
+  }
   if (dtype === undefined || dtype === 'fp32') return;
+  if (save !== undefined && isGgufTarget(save)) throw new ConfigError('command line', '--save-dtype', `${dtype}: --save ${save} writes float32 or --save-quantize's formats (q8_0, q4_0, q4_k_m)`);
   if (save === undefined) throw new ConfigError('command line', '--save-dtype', `${dtype} needs --save x.safetensors or --save DIR (what it narrows)`);
   if (!isSafetensorsPath(save) && !isFolderTarget(save)) throw new ConfigError('command line', '--save-dtype', `${dtype} is written to safetensors only, and --save ${save} is not a .safetensors name (smolcluster's model file and checkpoints keep fp32)`);
 }
@@ -122,16 +129,24 @@ function checkSaveTarget(save: string, config: Pick<TrainConfig, 'model' | 'lora
 }
 
 /**
- * --merge-lora over a quantized base: the merged weights are float (dequantized base + B A). Says
- * what putting them back into the base's own formats would keep of the adapters' change, beside
- * bf16 and Q8_0 (nn/lora/merge_report.ts): a merge into 4-bit blocks can round a fine-tune away.
+ * --merge-lora into 4-bit blocks can round a fine-tune away (nn/lora/merge_report.ts): over a
+ * quantized base, or into a GGUF file with --save-quantize, says what the merge keeps of the
+ * adapters' change in the base's own formats and in the file's, beside bf16 and Q8_0.
  */
-async function reportQuantizedMerge(model: Module): Promise<void> {
+async function reportMerge(model: Module, saveQuantize: GgufScheme | undefined): Promise<void> {
   const formats = [...new Set(loraLayers(model).map(([, l]) => l.weight.dtype))].filter(isQuantType);
-  if (formats.length === 0) return;
-  const kept = await mergeKept(model, ['base', 'bfloat16', 'q8_0']);
-  const pct = (target: string): string => `${(100 * kept.find((k) => k.target === target)!.kept).toFixed(1)} %`;
-  process.stderr.write(`smolcluster: --merge-lora over a quantized base: the merged weights are saved in float; put back into the base's ${formats.join(', ')} they would keep ${pct('base')} of the adapters' change (bf16 ${pct('bfloat16')}, q8_0 ${pct('q8_0')}; the first 64 rows of each adapted layer)\n`);
+  if (formats.length === 0 && saveQuantize === undefined) return;
+  // q4_k_m holds most matrices in q4_k (llama.cpp's mix gives a few q6_k).
+  const saved: MergeTarget | null = saveQuantize === undefined ? null : saveQuantize === 'q4_k_m' ? 'q4_k' : saveQuantize;
+  const targets: MergeTarget[] = [...(formats.length ? ['base' as const] : []), ...(saved ? [saved] : []), 'bfloat16', 'q8_0'];
+  const kept = await mergeKept(model, targets);
+  const pct = (target: MergeTarget): string => `${(100 * kept.find((k) => k.target === target)!.kept).toFixed(1)} %`;
+  const parts = [
+    ...(saved ? [`the file's ${saveQuantize === 'q4_k_m' ? 'q4_k (most of q4_k_m)' : saved} ${pct(saved)}`] : []),
+    ...(formats.length ? [`the base's ${formats.join(', ')} ${pct('base')}`] : []),
+    `bf16 ${pct('bfloat16')}`, `q8_0 ${pct('q8_0')}`,
+  ];
+  process.stderr.write(`smolcluster: --merge-lora: the merged weights are saved in ${saveQuantize ?? 'float'}; of the adapters' change they keep: ${parts.join(', ')} (the first 64 rows of each adapted layer)\n`);
 }
 
 /** BERT models learn masked tokens; every other model of a token dataset predicts the next token. */
@@ -168,10 +183,11 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
   // Before any training: a result or model that cannot be written is refused now, not at the end.
   if (rank === 0 && o.output) ensureWritable(o.output, '--output');
   if (rank === 0 && o.save) checkSaveTarget(o.save, config);
-  checkSaveDtype(o.save, o.saveDtype);
+  checkSaveDtype(o.save, o.saveDtype, o.saveQuantize);
   const data = loadTrainData(config);
   // A missing --init, or a folder the flags contradict, is refused before the run's folder exists.
   if (rank === 0) checkInitSource(config, data.train);
+  if (rank === 0 && o.save && isGgufTarget(o.save)) checkGgufTarget(o.save, config, specFor(config, data.train).type === 'llama');
   // A fine-tuning run that cannot fit this machine is refused before anything is loaded.
   const memory = config.init !== undefined ? checkTrainingMemory(config, specFor(config, data.train), data.train.inputShape[0]) : null;
   if (rank === 0 && memory) process.stderr.write(`smolcluster: memory estimate per process ${memory}\n`);
@@ -257,12 +273,13 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
       const meta = { steps: outcome.steps, seed: config.seed, ...(best?.record ? { best_step: best.record.step, best_eval_loss: best.record.loss } : {}) };
       // LoRA: the PEFT adapter folder, or (--merge-lora) the base with the adapters merged in.
       const adapterOnly = trainsLora(config) && !config.mergeLora;
-      if (config.mergeLora) await reportQuantizedMerge(saved!);
+      if (config.mergeLora) await reportMerge(saved!, o.save && isGgufTarget(o.save) ? o.saveQuantize : undefined);
       const model = adapterOnly ? saved! : config.mergeLora ? await mergeLora(saved!, outcome.spec) : await modelOnHost(saved!, outcome.spec);
       if (adapterOnly) await saveAdapter(o.save, model, outcome.spec, config.init ?? '');
       else if (isFolderTarget(o.save)) {
         saveRunFolder(o.save, model, outcome.spec, config, { dtype: o.saveDtype, shardBytes: o.saveShardSize, meta });
-      } else if (isSafetensorsPath(o.save)) saveSafetensors(o.save, model, outcome.spec, meta, o.saveDtype);
+      } else if (isGgufTarget(o.save)) await saveGgufModel(o.save, model, outcome.spec, config, o.saveQuantize);
+      else if (isSafetensorsPath(o.save)) saveSafetensors(o.save, model, outcome.spec, meta, o.saveDtype);
       else await saveModel(o.save, model, outcome.spec, meta);
       runEvents.modelSaved(o.save, outcome.steps);
     }
