@@ -208,7 +208,7 @@ function report(plan: Plan, lora: Partial<Record<Precision, Pair>>, wire: WireRe
   };
   for (const p of plan.precisions) {
     const pair = lora[p];
-    if (pair) print(`LoRA r=16 q,k,v,o, SmolLM2-135M shape (${shape}) vs PEFT`, row('lora', p, pair, TARGET[p]), p);
+    if (pair) print(`LoRA r=16 q,k,v,o, ${SHAPES[plan.shape]!.label} shape (${shape}) vs PEFT`, row('lora', p, pair, TARGET[p]), p);
   }
   if (moe) print(`mixtral-tiny (8 experts, top-2), context ${MOE.context}, batch ${MOE.batch}, full training vs MixtralForCausalLM`, row('moe', 'fp32', moe, null), 'fp32');
   let wireRow: Record<string, number | boolean> | string | undefined;

@@ -8,15 +8,27 @@ import { type Generator, loadGenerator } from '../generate/load_generator.js';
 import { followRun, weightsKey } from '../serve/follow.js';
 import type { ServedModel } from '../serve/served_model.js';
 import { startModelServer } from '../serve/server.js';
-import { SmolError } from '../util/errors.js';
+import { ConfigError, SmolError } from '../util/errors.js';
+import type { NamedAdapter } from '../nn/lora/served_adapters.js';
 import { addOptions } from './option_table.js';
 import { startStagesFromFlags } from './stages_driver.js';
 
 export type ServeFlags = OptionValues<typeof SERVE_OPTIONS>;
 
 /** A loaded generator as the server serves it, under `id`. */
-export function servedModel(g: Generator, id: string): ServedModel {
-  return { id, model: g.model, tokenizer: g.tokenizer, eosIds: g.eosIds, context: g.spec.context, chatTemplate: g.chatTemplate };
+export function servedModel(g: Generator, id: string, adapters: readonly NamedAdapter[] = []): ServedModel {
+  return { id, model: g.model, tokenizer: g.tokenizer, eosIds: g.eosIds, context: g.spec.context, chatTemplate: g.chatTemplate, adapters: adapters.map((a) => a.name) };
+}
+
+/** --lora-modules NAME=DIR, each checked: a name that is not the base's, a folder. */
+export function loraModules(given: readonly string[] | undefined, baseId: string): NamedAdapter[] {
+  return (given ?? []).map((text) => {
+    const at = text.indexOf('=');
+    const [name, dir] = [text.slice(0, at).trim(), text.slice(at + 1).trim()];
+    if (at < 0 || name === '' || dir === '') throw new ConfigError('command line', '--lora-modules', `${JSON.stringify(text)}: expected NAME=DIR (a PEFT adapter folder served as model NAME)`);
+    if (name === baseId) throw new ConfigError('command line', '--lora-modules', `${name} is the base model's id (--model-name): give the adapter another name`);
+    return { name, dir };
+  });
 }
 
 /** Resolves on SIGINT or SIGTERM. */
@@ -45,20 +57,24 @@ export async function runServe(flags: ServeFlags, stopped: Promise<void>, onList
   if (flags.follow && flags.model) throw new SmolError('SERVE', 'serve: give --model or --follow, not both');
   const token = flags.token ?? process.env.SMOLCLUSTER_SERVE_TOKEN;
   const id = flags.modelName ?? basename(resolve(source));
-  if (flags.stages > 1) return serveAcrossStages(flags, id, token, stopped, onListening);
-  const load = (): Promise<Generator> => loadGenerator(source, { tokenizer: flags.tokenizer, adapter: flags.adapter, quantize: flags.quantize, device: flags.device, precision: flags.precision });
+  const adapters = loraModules(flags.loraModules, id);
+  if (flags.stages > 1) {
+    if (adapters.length > 0) throw new ConfigError('command line', '--lora-modules', 'adapters served by name run in one process, not over --stages');
+    return serveAcrossStages(flags, id, token, stopped, onListening);
+  }
+  const load = (): Promise<Generator> => loadGenerator(source, { tokenizer: flags.tokenizer, adapter: flags.adapter, adapters, quantize: flags.quantize, device: flags.device, precision: flags.precision });
   const servedKey = flags.follow ? weightsKey(flags.follow) : '';
   const first = await load();
-  const server = await startModelServer(servedModel(first, id), {
+  const server = await startModelServer(servedModel(first, id, adapters), {
     host: flags.host, port: flags.port, maxBatch: flags.maxBatch, token, precision: flags.precision, queueTimeoutMs: flags.queueTimeout * 1000,
   });
-  process.stderr.write(`smolcluster: serving ${id} (${first.weights}) at ${server.url}/v1 — chat page at ${server.url}/ (Ctrl-C to stop)\n`);
+  process.stderr.write(`smolcluster: serving ${id} (${first.weights})${adapters.length ? ` and its adapters ${adapters.map((a) => a.name).join(', ')}` : ''} at ${server.url}/v1 — chat page at ${server.url}/ (Ctrl-C to stop)\n`);
   for (const url of wildcardUrls(flags.host, server.port)) process.stderr.write(`smolcluster: reachable at ${url}\n`);
   onListening?.(server.url);
   const follower = flags.follow
     ? followRun(flags.follow, servedKey, flags.followEvery * 1000, async () => {
       const next = await load();
-      server.swap(servedModel(next, id));
+      server.swap(servedModel(next, id, adapters));
       return next.weights;
     }, {
       onReloaded: (path) => process.stderr.write(`smolcluster: now serving ${path}\n`),

@@ -6,6 +6,7 @@
  * every row's last token as one [N, 1] forward, each row at its own position (KvCache: per-row
  * positions, attention per row over its own cache), so the weight matmuls are shared by the batch.
  */
+import { withAdapterRows } from '../nn/lora/adapter_rows.js';
 import type { BufferRecycler } from '../tensor/recycler.js';
 import type { CastCache } from '../tensor/ops/cast_cache.js';
 import type { Precision } from '../tensor/precision.js';
@@ -59,8 +60,9 @@ export class DecodeBatch {
     if (sequences.some((s) => s.promptIds.length !== T)) throw new Error(`DecodeBatch.joinAll: prompts joining together must be of one length, got ${sequences.map((s) => s.promptIds.length).join(', ')}`);
     const caches = sequences.map(() => new SequenceCache());
     try {
-      const logits = await this.forward(sequences.flatMap((s) => s.promptIds), caches);
+      const logits = await this.forward(sequences.flatMap((s) => s.promptIds), caches, sequences);
       sequences.forEach((sequence, i) => this.rows.push({ sequence, cache: caches[i] }));
+      this.rows = byAdapter(this.rows);
       return sequences.map((s, i) => s.choose(logits[i]));
     } catch (e) {
       for (const c of caches) c.dispose();
@@ -73,7 +75,7 @@ export class DecodeBatch {
     if (this.rows.length === 0) return [];
     const rows = [...this.rows];
     const last = rows.map((r) => r.sequence.ids[r.sequence.ids.length - 1]);
-    const logits = await this.forward(last, rows.map((r) => r.cache));
+    const logits = await this.forward(last, rows.map((r) => r.cache), rows.map((r) => r.sequence));
     return rows.map((r, i) => ({ sequence: r.sequence, token: r.sequence.choose(logits[i]) }));
   }
 
@@ -86,14 +88,30 @@ export class DecodeBatch {
   }
 
   /** A forward of `ids` ([N, T] row-major) over the rows' caches; each row's next-token logits. */
-  private async forward(ids: readonly number[], caches: SequenceCache[]): Promise<Float32Array[]> {
+  /** One forward of `ids` (the rows' tokens, row after row), each row on its sequence's adapter. */
+  private async forward(ids: readonly number[], caches: SequenceCache[], sequences: readonly Sequence[]): Promise<Float32Array[]> {
     const N = caches.length;
     const input = Tensor.from(ids, [N, ids.length / N], 'int32', this.device);
     const cache = new KvCache(caches, { lastPositionOnly: true });
-    const logits = inferenceForward(this.model, input, cache, this.precision, this.casts, this.recycler);
+    const logits = withAdapterRows(sequences.map((s) => s.options.adapter ?? null), () => inferenceForward(this.model, input, cache, this.precision, this.casts, this.recycler));
     cache.advance(ids.length / N);
     return lastLogits(logits);
   }
+}
+
+/**
+ * The rows with those of one adapter next to each other (adapters in order of first appearance,
+ * rows in order within each): each adapter's update is then one product per layer (adapter_rows.ts).
+ */
+function byAdapter(rows: Row[]): Row[] {
+  const groups = new Map<string | undefined, Row[]>();
+  for (const r of rows) {
+    const key = r.sequence.options.adapter;
+    const group = groups.get(key);
+    if (group) group.push(r);
+    else groups.set(key, [r]);
+  }
+  return [...groups.values()].flat();
 }
 
 /** `sequences` grouped by prompt length (each group joins a batch in one forward), groups in order of first appearance. */

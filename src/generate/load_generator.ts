@@ -22,6 +22,7 @@ import { type Gpt2Spec, type LlamaSpec, type ModelSpec, createModel } from '../n
 import { withoutRandomInit } from '../tensor/init_scope.js';
 import type { Module } from '../nn/module.js';
 import { loadAdapter, mergeAdapterInto } from '../nn/lora/peft.js';
+import { type NamedAdapter, loadServedAdapters } from '../nn/lora/served_adapters.js';
 import { loadWebGpuBackend } from '../tensor/backends/webgpu/index.js';
 import type { Precision } from '../tensor/precision.js';
 import { isQuantType } from '../tensor/quant/formats.js';
@@ -66,6 +67,8 @@ export interface LoadGeneratorOptions {
   quantize?: QuantScheme;
   /** A PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors) merged into the weights (nn/lora/peft.ts). */
   adapter?: string;
+  /** PEFT adapter folders held by name beside the weights, unmerged: a sequence runs the one it names (serve's several adapters); cpu only. */
+  adapters?: readonly NamedAdapter[];
 }
 
 /** The --device names generation takes, and whether each means the WebGPU device. */
@@ -84,6 +87,7 @@ export async function loadGenerator(source: string, opts: LoadGeneratorOptions =
   const { model, spec } = await readWeights(resolved);
   // Merged once on the host: generation then runs at the base model's speed.
   if (opts.adapter !== undefined) await mergeAdapterInto(opts.adapter, model);
+  loadNamedAdapters(model, opts, onGpu);
   const described = describeModel(source, resolved, spec, opts);
   return { ...described, ...await readyForInference(source, model, described.spec, opts, onGpu) };
 }
@@ -98,7 +102,16 @@ async function loadGgufGenerator(source: string, resolved: ResolvedSource, opts:
   const { model, spec } = loadGgufModel(file);
   // Unmerged, over the quantized matrices: merged into 4-bit blocks a fine-tune's small change would be rounded away.
   if (opts.adapter !== undefined) loadAdapter(opts.adapter, model);
+  loadNamedAdapters(model, opts, onGpu);
   return { ...describeGguf(source, file, opts), spec, ...await readyForInference(source, model, spec, opts, onGpu) };
+}
+
+/** opts.adapters by name beside the weights (nn/lora/served_adapters.ts); each sequence names its own. */
+function loadNamedAdapters(model: Module, opts: LoadGeneratorOptions, onGpu: boolean): void {
+  if (!opts.adapters?.length) return;
+  if (onGpu) throw new ModelSourceError('--device gpu', 'adapters served by name run on the cpu; drop --device gpu');
+  if (opts.adapter !== undefined) throw new ModelSourceError('--adapter', 'give one adapter DIR (merged) or adapters by NAME=DIR (served unmerged), not both');
+  loadServedAdapters(model, opts.adapters);
 }
 
 /**

@@ -18,6 +18,8 @@ export interface ServedModel {
   /** The longest sequence (prompt + reply) the model takes. */
   context: number;
   chatTemplate: { render(messages: readonly ChatMessage[], opts?: { addGenerationPrompt?: boolean }): string } | null;
+  /** LoRA adapters served by name beside the base (`serve --lora-modules NAME=DIR`): a request's model picks one. */
+  adapters?: readonly string[];
 }
 
 /** Decoding rows whose forwards run elsewhere: a pipeline of stages (stages/pipelined_batch.ts) has DecodeBatch's shape. */
@@ -39,6 +41,17 @@ export interface ServedPipeline extends Omit<ServedModel, 'model'> {
 
 /** What the server serves: a model in this process, or a pipeline of stages. */
 export type Served = ServedModel | ServedPipeline;
+
+/** The model ids a server answers to: the base's, then each adapter's. */
+export function servedIds(served: Served): string[] {
+  return [served.id, ...('adapters' in served ? served.adapters ?? [] : [])];
+}
+
+/** The adapter a request's model id runs (undefined: the base), or null when the server has no such id. */
+export function adapterFor(served: Served, model: string): string | undefined | null {
+  if (model === served.id) return undefined;
+  return servedIds(served).includes(model) ? model : null;
+}
 
 /** The prompt text of a chat: the model's template, or "role: content" lines ending with "assistant:". */
 export function chatPrompt(served: Served, messages: readonly ChatMessage[]): string {

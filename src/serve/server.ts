@@ -19,7 +19,7 @@ import { ApiError } from './api_error.js';
 import { type CompletionRequest, parseCompletionRequest } from './request.js';
 import * as out from './responses.js';
 import { BatchScheduler } from './scheduler.js';
-import { type Served, chatPrompt, replyEnds } from './served_model.js';
+import { type Served, adapterFor, chatPrompt, replyEnds, servedIds } from './served_model.js';
 
 export interface ServeOptions {
   host?: string;
@@ -124,10 +124,11 @@ export async function startModelServer(model: Served, o: ServeOptions = {}): Pro
   const complete = async (req: IncomingMessage, res: ServerResponse, chat: boolean): Promise<void> => {
     const r = parseCompletionRequest(await readJson(req), chat);
     const { served, scheduler } = backend;
-    if (r.model !== served.id) throw new ApiError(404, `the model '${r.model}' does not exist: this server serves '${served.id}' (GET /v1/models)`, 'not_found_error', 'model', 'model_not_found');
+    const adapter = adapterFor(served, r.model);
+    if (adapter === null) throw new ApiError(404, `the model '${r.model}' does not exist: this server serves ${servedIds(served).map((m) => `'${m}'`).join(', ')} (GET /v1/models)`, 'not_found_error', 'model', 'model_not_found');
     const ids = promptIds(served, r, chat);
     const decode = (x: number[]): string => served.tokenizer.decode(x);
-    const envelope: out.Envelope = { id: `${chat ? 'chatcmpl' : 'cmpl'}-${randomUUID()}`, created: Math.floor(Date.now() / 1000), model: served.id };
+    const envelope: out.Envelope = { id: `${chat ? 'chatcmpl' : 'cmpl'}-${randomUUID()}`, created: Math.floor(Date.now() / 1000), model: r.model };
     const gone = new AbortController();
     res.on('close', () => {
       if (!res.writableFinished) gone.abort();
@@ -138,7 +139,7 @@ export async function startModelServer(model: Served, o: ServeOptions = {}): Pro
     const options = {
       maxNewTokens: Math.min(r.maxTokens ?? Infinity, served.context - ids.length),
       temperature: greedy ? 0 : r.temperature, topP: greedy ? 1 : r.topP, seed: r.seed ?? Math.floor(Math.random() * 2 ** 31),
-      eosIds: ends.eosIds, stopStrings, decode,
+      eosIds: ends.eosIds, stopStrings, decode, ...(adapter !== undefined ? { adapter } : {}),
     };
     // The text shown leaves out the end id a reply stops at (its decoded text, e.g. <|endoftext|>).
     const eos = new Set(ends.eosIds);
@@ -178,12 +179,14 @@ export async function startModelServer(model: Served, o: ServeOptions = {}): Pro
       return lost ? sendJson(res, 503, { status: 'error', model: backend.served.id, error: lost.message }) : sendJson(res, 200, { status: 'ok', model: backend.served.id });
     }
     authorize(req);
-    const modelEntry = { id: backend.served.id, object: 'model', created: 0, owned_by: 'smolcluster' };
-    if (req.method === 'GET' && path === '/v1/models') return sendJson(res, 200, { object: 'list', data: [modelEntry] });
+    // An adapter names its base as its parent (vLLM's listing of LoRA modules).
+    const entries = servedIds(backend.served).map((id) => ({ id, object: 'model', created: 0, owned_by: 'smolcluster', ...(id === backend.served.id ? {} : { parent: backend.served.id }) }));
+    if (req.method === 'GET' && path === '/v1/models') return sendJson(res, 200, { object: 'list', data: entries });
     if (req.method === 'GET' && path.startsWith('/v1/models/')) {
       const id = decodeURIComponent(path.slice('/v1/models/'.length));
-      if (id !== backend.served.id) throw new ApiError(404, `the model '${id}' does not exist`, 'not_found_error', 'model', 'model_not_found');
-      return sendJson(res, 200, modelEntry);
+      const entry = entries.find((e) => e.id === id);
+      if (!entry) throw new ApiError(404, `the model '${id}' does not exist`, 'not_found_error', 'model', 'model_not_found');
+      return sendJson(res, 200, entry);
     }
     if (req.method === 'POST' && path === '/v1/completions') return complete(req, res, false);
     if (req.method === 'POST' && path === '/v1/chat/completions') return complete(req, res, true);

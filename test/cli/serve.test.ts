@@ -1,7 +1,8 @@
 /**
  * `smolcluster serve`'s command logic in-process (runServe, with the flags parsed from its option
  * table): `--follow experiments/RUN` serves the run's newest saved model and, when training saves
- * a newer one, serves that; --help lists every flag; bad flag combinations are refused by name.
+ * a newer one, serves that; `--lora-modules NAME=DIR` serves an adapter by name beside the base;
+ * --help lists every flag; bad flag combinations are refused by name.
  */
 import assert from 'node:assert/strict';
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -15,7 +16,9 @@ import { SERVE_OPTIONS } from '../../src/config/options/serve.js';
 import { makeTokenizer } from '../../src/data/tokenizer.js';
 import { generate } from '../../src/generate/generate.js';
 import { saveModel } from '../../src/nn/checkpoint.js';
-import type { ModelSpec } from '../../src/nn/models/index.js';
+import { applyLora, mergeAdapterInto, saveAdapter } from '../../src/nn/lora/index.js';
+import type { LlamaSpec, ModelSpec } from '../../src/nn/models/index.js';
+import type { Module } from '../../src/nn/module.js';
 import { randomModel } from '../generate/families.js';
 import { tempDir } from '../helpers/cluster.js';
 
@@ -28,10 +31,10 @@ function flags(args: string[]): ServeFlags {
   return cmd.opts() as ServeFlags;
 }
 
-async function complete(url: string, prompt: string): Promise<string> {
+async function complete(url: string, prompt: string, model = 'run1'): Promise<string> {
   const res = await fetch(`${url}/v1/completions`, {
     method: 'POST', headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(10_000),
-    body: JSON.stringify({ model: 'run1', prompt, max_tokens: 6, temperature: 0 }),
+    body: JSON.stringify({ model, prompt, max_tokens: 6, temperature: 0 }),
   });
   return ((await res.json()) as { choices: { text: string }[] }).choices[0].text;
 }
@@ -70,6 +73,37 @@ describe('smolcluster serve', { timeout: 60_000 }, () => {
       stop();
       await serving;
     }
+  });
+
+  it('--lora-modules NAME=DIR serves adapters by name over the --model base, unmerged; refused over --stages', async () => {
+    const spec: LlamaSpec = {
+      type: 'llama', modelType: 'llama', vocabSize: 256, context: 48, layers: 1, width: 16, intermediate: 32, heads: 2, kvHeads: 1, headDim: 8,
+      ropeTheta: 1e4, ropeScaling: null, rmsEps: 1e-5, tieEmbeddings: false, qkvBias: false, qkNorm: false, dropout: 0,
+    };
+    const dir = tempDir('serve-lora-modules');
+    const file = join(dir, 'base.smol');
+    await saveModel(file, randomModel(spec, 2), spec);
+    const tuned = randomModel(spec, 2) as unknown as Module;
+    applyLora(tuned, { rank: 2, alpha: 4, dropout: 0, targets: ['q_proj', 'down_proj'], seed: 3 });
+    for (const [n, p] of tuned.namedTrainable()) if (n.endsWith('lora_B.weight')) p.storage.write(Float32Array.from(p.values() as Float32Array, (_, i) => Math.sin(i)));
+    await saveAdapter(join(dir, 'adapter'), tuned, spec);
+    const merged = randomModel(spec, 2);
+    await mergeAdapterInto(join(dir, 'adapter'), merged as unknown as Module);
+    let stop!: () => void;
+    let url!: string;
+    const serving = runServe(flags(['--model', file, '--model-name', 'base', '--tokenizer', 'bytes', '--lora-modules', `tuned=${join(dir, 'adapter')}`, '--port', '0']), new Promise<void>((r) => (stop = r)), (u) => (url = u));
+    try {
+      const deadline = Date.now() + 20_000;
+      while (!url && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      const listed = (await (await fetch(`${url}/v1/models`)).json()) as { data: { id: string }[] };
+      assert.deepEqual(listed.data.map((m) => m.id), ['base', 'tuned']);
+      const want = bytes.decode((await generate(merged, Array.from(bytes.encode('ab')), { maxNewTokens: 6 })).ids);
+      assert.equal(await complete(url, 'ab', 'tuned'), want);
+    } finally {
+      stop();
+      await serving;
+    }
+    await assert.rejects(runServe(flags(['--model', file, '--stages', '2', '--lora-modules', 'x=y']), Promise.resolve()), /--lora-modules\): adapters served by name run in one process, not over --stages/);
   });
 
   it('refuses --model with --follow, and neither; --help lists every flag', async () => {

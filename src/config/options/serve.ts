@@ -1,5 +1,5 @@
 /** `smolcluster serve`'s options: what it serves, where, to whom, and how many requests at once. */
-import { nonNegativeInt, oneOf, positiveInt, positiveNumber } from './parsers.js';
+import { appended, nonNegativeInt, oneOf, positiveInt, positiveNumber } from './parsers.js';
 import { choice, valued } from './spec.js';
 import { STAGE_OPTIONS } from './stages.js';
 import { QUANT_SCHEMES } from './choices.js';
@@ -11,6 +11,10 @@ export const SERVE_OPTIONS = {
   modelName: valued<string>({ arg: '<id>', help: 'the model id /v1/models lists and requests name (default: the folder or file name)', forward: false }),
   tokenizer: valued<string>({ arg: '<name|path>', help: 'tokenizer over the one found beside the model: gpt2, bytes, or a tokenizer.json', forward: false }),
   adapter: valued<string>({ arg: '<dir>', help: 'a PEFT LoRA adapter folder merged into the served model\'s weights at load (and at each --follow reload)', forward: false }),
+  loraModules: valued({
+    arg: '<name=dir>', help: 'serve a PEFT LoRA adapter folder unmerged over the model as NAME: /v1/models lists it and a request\'s "model": NAME runs it, beside the base (vLLM\'s --lora-modules; repeatable; cpu, one process)',
+    parse: appended, repeatable: true, forward: false,
+  }),
   quantize: choice(QUANT_SCHEMES, { arg: '<scheme>', help: 'hold the weight matrices quantized: q8_0, q4_0, q4_k_m, mlx4, mlx8, nf4 (docs/QUANTIZE.md)', parse: oneOf(QUANT_SCHEMES), forward: false }),
   host: valued({ arg: '<host>', help: 'address to listen on; beyond loopback (e.g. 0.0.0.0) --token is required', default: '127.0.0.1', forward: false }),
   port: valued({ arg: '<n>', help: 'port (0: any free port)', parse: nonNegativeInt, default: 8000, forward: false }),
