@@ -5,3 +5,4 @@ export { freezeMatching, parameterPattern } from './freeze.js';
 export { saveAdapter, loadAdapter, mergeAdapterInto, readAdapterConfig, ADAPTER_CONFIG, ADAPTER_WEIGHTS, type AdapterConfig } from './peft.js';
 export { isAdapterParameter, peftTensorName, parsePeftTensorName } from './names.js';
 export { AdapterDeltas, adapterDigest } from './adapter_deltas.js';
+export { loadServedAdapters, type NamedAdapter } from './served_adapters.js';
