@@ -11,6 +11,7 @@ import { markUnchanging } from '../../tensor/ops/packed_weights.js';
 import { holdFrozenCasts } from '../../tensor/ops/cast_frozen.js';
 import { dequantize } from '../../tensor/ops/quant.js';
 import { isQuantType } from '../../tensor/quant/formats.js';
+import { withoutRandomInit } from '../../tensor/init_scope.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { Rng } from '../../util/rng.js';
 import { Linear } from '../layers/linear.js';
@@ -110,7 +111,8 @@ export function addLoraDelta(weight: Float32Array, a: Float32Array, b: Float32Ar
  * await, so the model may live on any device; the merged model is on the host.
  */
 export async function mergeLora(model: Module, spec: ModelSpec): Promise<Module> {
-  const merged = createModel(spec, 0);
+  // Every value is written below: drawing the random ones first only costs time (minutes at 8B).
+  const merged = withoutRandomInit(() => createModel(spec, 0));
   const target = new Map(merged.namedParameters());
   const lora = new Map(loraLayers(model));
   for (const [name, p] of model.namedParameters()) {
