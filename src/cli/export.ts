@@ -5,6 +5,8 @@
  *   OUT/      a Hugging Face folder (float32, or --dtype bf16 / f16) that transformers loads: a
  *             quantized model (a GGUF file) dequantized as gguf-py dequantizes, its tokenizer
  *             written as tokenizer.json and tokenizer_config.json.
+ * `--adapter DIR` merges a PEFT adapter into what is written (a GGUF file: one weight at a time, so
+ * an 8B model's merge needs the memory of its largest matrix, not of a float copy).
  * The Llama family (llama, qwen2, qwen3); see docs/QUANTIZE.md.
  */
 import { writeFileSync } from 'node:fs';
@@ -23,20 +25,25 @@ import { isQuantType } from '../tensor/quant/formats.js';
 import { ConfigError } from '../util/errors.js';
 import { type QuantScheme } from '../config/options/choices.js';
 import { GGUF_SCHEMES } from '../nn/quantize_model.js';
+import { loraLayers, mergeLora } from '../nn/lora/index.js';
+import { describeMergeKept } from '../nn/lora/merge_report.js';
+import { loraMergedValues } from '../nn/lora/merged_values.js';
 
-interface ExportFlags { model?: string; out?: string; quantize?: QuantScheme; dtype: 'fp32' | 'bf16' | 'f16' }
+interface ExportFlags { model?: string; out?: string; adapter?: string; quantize?: QuantScheme; dtype: 'fp32' | 'bf16' | 'f16' }
 
 export function exportCommand(): Command {
   return new Command('export')
     .description('write a model for other tools: OUT.gguf for llama.cpp / Ollama, or a Hugging Face folder (docs/QUANTIZE.md)')
     .option('--model <src>', 'the model: a Hugging Face folder, a GGUF file, a model file saved by smolcluster, or a run\'s folder')
     .option('--out <path>', 'OUT.gguf, or a folder for a Hugging Face model')
+    .option('--adapter <dir>', 'a PEFT LoRA adapter folder merged into the weights as they are written (over a GGUF file: its blocks dequantized, the merge requantized by --quantize, one weight at a time)')
     .addOption(new Option('--quantize <scheme>', 'GGUF only: the matrices\' formats (q8_0, q4_0, q4_k_m: llama.cpp\'s mix)').choices(GGUF_SCHEMES))
     .addOption(new Option('--dtype <dtype>', 'a folder\'s weights: fp32, bf16 or f16').choices(['fp32', 'bf16', 'f16']).default('fp32'))
     .action(async (f: ExportFlags) => {
       if (f.model === undefined) throw new ConfigError('command line', '--model', 'export needs --model SRC');
       if (f.out === undefined) throw new ConfigError('command line', '--out', 'export needs --out OUT.gguf or --out FOLDER');
-      const g = await loadGenerator(f.model);
+      // Over a GGUF file the adapter loads unmerged; each weight is merged as it is written (below).
+      const g = await loadGenerator(f.model, f.adapter !== undefined ? { adapter: f.adapter } : {});
       if (g.spec.type !== 'llama') throw new ConfigError('command line', '--model', `${f.model} holds a ${g.spec.type} model; export writes the Llama family`);
       const model = g.model as unknown as Module;
       const fromGguf = isGgufFile(g.weights) ? (await readGgufHeader(g.weights)).metadata : null;
@@ -45,11 +52,14 @@ export function exportCommand(): Command {
           throw new ConfigError('command line', '--model', `${f.model}'s tokenizer is ${g.tokenizer.name}; a GGUF file is written with a byte-level BPE tokenizer.json (pass --model a folder that has one)`);
         }
         const tokenizer = fromGguf ? { gguf: fromGguf } : { json: tokenizerFile(g.tokenizer.name) };
-        await exportGguf(f.out, model, g.spec, { quantize: f.quantize, tokenizer });
+        const kept = f.adapter !== undefined ? await describeMergeKept(model, f.quantize as 'q8_0' | 'q4_0' | 'q4_k_m' | undefined) : null;
+        if (kept) process.stderr.write(`smolcluster: --adapter: ${kept}\n`);
+        await exportGguf(f.out, model, g.spec, { quantize: f.quantize, tokenizer, merged: loraMergedValues(model) });
       } else {
         if (f.quantize !== undefined) throw new ConfigError('command line', '--quantize', 'applies to a GGUF file (--out X.gguf); a Hugging Face folder holds float weights');
-        for (const [, p] of model.namedParameters()) if (isQuantType(p.dtype)) p.holdFrozen(dequantize(p).storage);
-        saveFolder(f.out, model, g.spec as LlamaSpec, { dtype: f.dtype, tokenizerFrom: fromGguf ? undefined : folderOf(g.tokenizer.name) });
+        const plain = loraLayers(model).length > 0 ? await mergeLora(model, g.spec) : model;
+        for (const [, p] of plain.namedParameters()) if (isQuantType(p.dtype)) p.holdFrozen(dequantize(p).storage);
+        saveFolder(f.out, plain, g.spec as LlamaSpec, { dtype: f.dtype, tokenizerFrom: fromGguf ? undefined : folderOf(g.tokenizer.name) });
         if (fromGguf) writeGgufTokenizer(f.out, g.weights, fromGguf, g);
       }
       process.stderr.write(`smolcluster: wrote ${f.out}\n`);

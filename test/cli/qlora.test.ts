@@ -24,7 +24,10 @@ import { readSafetensors } from '../../src/nn/index.js';
 import { type LlamaSpec, createModel } from '../../src/nn/models/index.js';
 import { runCli } from '../helpers/cli.js';
 import { stepRecords, tempDir } from '../helpers/cluster.js';
+import { mergeAdapterInto } from '../../src/nn/lora/index.js';
+import type { Module } from '../../src/nn/module.js';
 import { dequantize, quantize } from '../../src/tensor/ops/quant.js';
+import { isQuantType } from '../../src/tensor/quant/formats.js';
 import { writeMlxFolder } from '../helpers/mlx_folder.js';
 
 const SPEC: LlamaSpec = {
@@ -106,6 +109,21 @@ describe('train over a quantized base (CLI)', { timeout: 240_000 }, () => {
       moved += got.filter((v, i) => v !== was[i]).length;
     }
     assert.ok(moved > 0, 'the merge moved some weights off the base\'s blocks');
+
+    // `export --adapter` writes the same merge without a training run: the saved adapter merged into the
+    // file's dequantized weights, requantized to Q8_0 weight by weight.
+    const exported = join(dir, 'exported-q8_0.gguf');
+    const ex = await runCli(['export', '--model', gguf, '--adapter', join(dir, 'adapter'), '--out', exported, '--quantize', 'q8_0'], { timeoutMs: 60_000 });
+    assert.equal(ex.code, 0, ex.stderr);
+    assert.match(ex.stderr, /--adapter: the merged weights are saved in q8_0; of the adapters' change they keep: the file's q8_0 \d+\.\d %/);
+    const reference = (await loadGenerator(gguf)).model as unknown as Module;
+    for (const [, p] of reference.namedParameters()) if (isQuantType(p.dtype)) p.holdFrozen(dequantize(p).storage);
+    await mergeAdapterInto(join(dir, 'adapter'), reference);
+    const written = new Map((await loadGenerator(exported)).model.namedParameters());
+    for (const [name, p] of reference.namedParameters()) {
+      if (!/_proj\.weight$/.test(name)) continue;
+      assert.deepEqual(dequantize(written.get(name)!).values(), dequantize(quantize(p, 'q8_0')).values(), `${name}: exported blocks are the merge's, quantized`);
+    }
   });
 
   it('--resume over a GGUF file continues where the checkpoint stood: the steps of an uninterrupted run', async () => {

@@ -10,11 +10,11 @@ import { dirname, join } from 'node:path';
 import type { MetadataValue } from '@huggingface/gguf';
 import { quantize } from '../../tensor/ops/quant.js';
 import { type QuantType, isQuantType, quantBytes, quantFormat } from '../../tensor/quant/formats.js';
-import type { Tensor } from '../../tensor/tensor.js';
+import { Tensor } from '../../tensor/tensor.js';
 import { CheckpointError } from '../checkpoint.js';
 import type { LlamaSpec } from '../models/llama.js';
 import type { Module } from '../module.js';
-import { GGUF_SCHEMES, type QuantScheme, quantizationPlan } from '../quantize_model.js';
+import { GGUF_SCHEMES, type QuantScheme, planFromShapes } from '../quantize_model.js';
 import { parameterNameOf } from './gguf_llama.js';
 import { preTokenizerName } from './gguf_pre_tokenizers.js';
 import { reorderRopeRows } from './gguf_rope_rows.js';
@@ -34,18 +34,32 @@ export interface GgufExportOptions {
   /** Where the tokenizer comes from: a tokenizer.json (its folder's tokenizer_config.json too), or a GGUF file's metadata. */
   tokenizer: { json: string } | { gguf: Readonly<Record<string, MetadataValue>> };
   name?: string;
+  /** A model with LoRA layers written merged (nn/lora/merged_values.ts): W + (alpha / r)·B A in each adapted weight's place. */
+  merged?: MergedValues;
 }
 
-/** Writes `model` (the Llama family) to `path` as GGUF (its weights read from their device). */
+/** How a model's LoRA layers are written merged. */
+export interface MergedValues {
+  /** Whether `name` is an adapter's own tensor (lora_A, lora_B): not written. */
+  isAdapter(name: string): boolean;
+  /** The merged float32 values of parameter `name`, made when asked; null where no adapter changes it. */
+  of(name: string): (() => Promise<Float32Array>) | null;
+}
+
+/**
+ * Writes `model` (the Llama family) to `path` as GGUF (its weights read from their device), one
+ * tensor made at a time: a merged or requantized 8B model never exists whole beside its base.
+ */
 export async function exportGguf(path: string, model: Module, spec: LlamaSpec, opts: GgufExportOptions): Promise<void> {
   if (opts.quantize !== undefined && !(GGUF_SCHEMES as readonly string[]).includes(opts.quantize)) {
     throw new CheckpointError(path, `--quantize ${opts.quantize} is not a format GGUF holds (${GGUF_SCHEMES.join(', ')})`);
   }
-  const plan = opts.quantize ? quantizationPlan(model, spec, opts.quantize) : new Map<string, QuantType | null>();
-  const tensors = await Promise.all(model.namedParameters().map(([name, p]) => tensorOut(name, p, spec, plan.get(name) ?? null)));
+  const params = model.namedParameters().filter(([name]) => !opts.merged?.isAdapter(name));
+  const plan = opts.quantize ? planFromShapes(params.map(([name, p]) => [name, p.shape]), spec, opts.quantize) : new Map<string, QuantType | null>();
+  const tensors = params.map(([name, p]) => tensorOut(name, p, spec, plan.get(name) ?? null, opts.merged?.of(name) ?? null));
   if (spec.ropeScaling) tensors.push(ropeFreqs(spec));
   const metadata = new Map<string, GgufValue>([...modelMetadata(spec, opts), ...tokenizerMetadata(path, spec, opts.tokenizer)]);
-  writeGguf(path, metadata, tensors);
+  await writeGguf(path, metadata, tensors);
 }
 
 /** Our parameter name → llama.cpp's (the inverse of parameterNameOf over the names a model has). */
@@ -62,21 +76,27 @@ function ggufCandidates(name: string): string[] {
   return parts.map((p) => `blk.${m[1]}.${p}.${m[2]}`);
 }
 
-async function tensorOut(name: string, p: Tensor, spec: LlamaSpec, type: QuantType | null): Promise<GgufTensorOut> {
+/**
+ * One parameter's entry: a quantized weight keeps its blocks, a float one takes the plan's format (or
+ * float32); a merged weight is float (merged: its values) and takes the plan's format too.
+ */
+function tensorOut(name: string, p: Tensor, spec: LlamaSpec, type: QuantType | null, merged: (() => Promise<Float32Array>) | null): GgufTensorOut {
   const ggufName = ggufNameOf(name, spec);
-  const held = isQuantType(p.dtype) ? p : type ? quantize(p, type) : p;
-  const format = isQuantType(held.dtype) ? held.dtype : null;
+  const format: QuantType | null = !merged && isQuantType(p.dtype) ? p.dtype : type;
   const ggmlType = format ? quantFormat(format).ggmlType : 0;
   if (ggmlType === null) throw new Error(`export: ${name} is ${format}, which GGUF does not hold`);
-  const raw = await held.read();
-  let bytes = new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
-  const qk = /^blk\.\d+\.attn_(q|k)\.(weight|bias)$/.exec(ggufName);
-  if (spec.modelType === 'llama' && qk) {
-    const cols = p.ndim === 2 ? p.shape[1] : 1;
-    const rowBytes = format ? quantBytes(format, 1, cols) : cols * 4;
-    bytes = reorderRopeRows(bytes, qk[1] === 'q' ? spec.heads : spec.kvHeads, rowBytes, 'pairs');
-  }
-  return { name: ggufName, shape: p.shape, ggmlType, bytes };
+  const cols = p.ndim === 2 ? p.shape[1] : 1;
+  const byteLength = format ? quantBytes(format, p.size / cols, cols) : p.size * 4;
+  const bytes = async (): Promise<Uint8Array> => {
+    const source = merged ? Tensor.fromHost(await merged(), p.shape) : p;
+    const held = isQuantType(source.dtype) ? source : format ? quantize(source, format) : source;
+    const raw = await held.read();
+    let out = new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
+    const qk = /^blk\.\d+\.attn_(q|k)\.(weight|bias)$/.exec(ggufName);
+    if (spec.modelType === 'llama' && qk) out = reorderRopeRows(out, qk[1] === 'q' ? spec.heads : spec.kvHeads, format ? quantBytes(format, 1, cols) : cols * 4, 'pairs');
+    return out;
+  };
+  return { name: ggufName, shape: p.shape, ggmlType, byteLength, bytes };
 }
 
 /**
@@ -87,7 +107,7 @@ function ropeFreqs(spec: LlamaSpec): GgufTensorOut {
   const inv = inverseFrequencies(spec.headDim, spec.ropeTheta);
   const scaled = llama3Frequencies(inv, spec.ropeScaling!);
   const factors = Float32Array.from(inv, (f, i) => f / scaled[i]);
-  return { name: 'rope_freqs.weight', shape: [factors.length], ggmlType: 0, bytes: new Uint8Array(factors.buffer) };
+  return { name: 'rope_freqs.weight', shape: [factors.length], ggmlType: 0, byteLength: factors.byteLength, bytes: async () => new Uint8Array(factors.buffer) };
 }
 function modelMetadata(spec: LlamaSpec, opts: GgufExportOptions): [string, GgufValue][] {
   const a = spec.modelType;

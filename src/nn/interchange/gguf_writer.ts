@@ -25,7 +25,10 @@ export interface GgufTensorOut {
   readonly shape: readonly number[];
   /** ggml's type id (0 F32, 1 F16, 30 BF16, 8 Q8_0 ...). */
   readonly ggmlType: number;
-  readonly bytes: Uint8Array;
+  /** The bytes' length, known before they are made (the header holds every tensor's offset). */
+  readonly byteLength: number;
+  /** The tensor's bytes, made when the writer reaches it: one tensor's bytes are held at a time. */
+  bytes(): Promise<Uint8Array>;
 }
 
 /** Little-endian bytes appended as they come. */
@@ -114,14 +117,14 @@ function header(metadata: ReadonlyMap<string, GgufValue>, tensors: readonly Gguf
     for (const d of [...t.shape].reverse()) out.u64(d);
     out.u32(t.ggmlType);
     out.u64(offset);
-    offset += t.bytes.length + ((ALIGNMENT - (t.bytes.length % ALIGNMENT)) % ALIGNMENT);
+    offset += t.byteLength + ((ALIGNMENT - (t.byteLength % ALIGNMENT)) % ALIGNMENT);
   }
   out.padTo(ALIGNMENT);
   return out.concat();
 }
 
-/** Writes `path`: the metadata (general.alignment is ours to write) and the tensors in order. */
-export function writeGguf(path: string, metadata: ReadonlyMap<string, GgufValue>, tensors: readonly GgufTensorOut[]): void {
+/** Writes `path`: the metadata (general.alignment is ours to write) and the tensors in order, each made as it is written. */
+export async function writeGguf(path: string, metadata: ReadonlyMap<string, GgufValue>, tensors: readonly GgufTensorOut[]): Promise<void> {
   if (metadata.has('general.alignment')) throw new CheckpointError(path, 'general.alignment is the writer\'s to set');
   const tmp = `${path}.tmp-${process.pid}`;
   const fd = openSync(tmp, 'w');
@@ -129,8 +132,10 @@ export function writeGguf(path: string, metadata: ReadonlyMap<string, GgufValue>
     writeSync(fd, header(metadata, tensors));
     const zeros = new Uint8Array(ALIGNMENT);
     for (const t of tensors) {
-      writeSync(fd, t.bytes);
-      const pad = (ALIGNMENT - (t.bytes.length % ALIGNMENT)) % ALIGNMENT;
+      const bytes = await t.bytes();
+      if (bytes.length !== t.byteLength) throw new Error(`${t.name} has ${bytes.length} bytes, its header entry says ${t.byteLength}`);
+      writeSync(fd, bytes);
+      const pad = (ALIGNMENT - (bytes.length % ALIGNMENT)) % ALIGNMENT;
       if (pad) writeSync(fd, zeros, 0, pad);
     }
     closeSync(fd);

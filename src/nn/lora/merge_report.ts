@@ -52,3 +52,25 @@ async function heldAs(values: Float32Array, rows: number, cols: number, format: 
   if (format === 'bfloat16') return Float32Array.from(values, (v) => fromBf16Bits(toBf16Bits(v)));
   return values;
 }
+
+/**
+ * What a merge keeps of the adapters' change, as one line for stderr: in the format the merged file
+ * is written in (`saved`: a GGUF scheme; q4_k_m's matrices are mostly q4_k), in the base's own
+ * formats when it is quantized, and in bf16 and Q8_0 beside them. Null where neither the base nor
+ * the file is quantized (a float merge keeps the change whole), or the model has no LoRA layers.
+ */
+export async function describeMergeKept(model: Module, saved: 'q8_0' | 'q4_0' | 'q4_k_m' | undefined): Promise<string | null> {
+  const layers = loraLayers(model);
+  const formats = [...new Set(layers.map(([, l]) => l.weight.dtype))].filter(isQuantType);
+  if (layers.length === 0 || (formats.length === 0 && saved === undefined)) return null;
+  const file: MergeTarget | null = saved === undefined ? null : saved === 'q4_k_m' ? 'q4_k' : saved;
+  const targets: MergeTarget[] = [...(formats.length ? ['base' as const] : []), ...(file ? [file] : []), 'bfloat16', 'q8_0'];
+  const kept = await mergeKept(model, targets);
+  const pct = (target: MergeTarget): string => `${(100 * kept.find((k) => k.target === target)!.kept).toFixed(1)} %`;
+  const parts = [
+    ...(file ? [`the file's ${saved === 'q4_k_m' ? 'q4_k (most of q4_k_m)' : file} ${pct(file)}`] : []),
+    ...(formats.length ? [`the base's ${formats.join(', ')} ${pct('base')}`] : []),
+    `bf16 ${pct('bfloat16')}`, `q8_0 ${pct('q8_0')}`,
+  ];
+  return `the merged weights are saved in ${saved ?? 'float'}; of the adapters' change they keep: ${parts.join(', ')} (the first 64 rows of each adapted layer)`;
+}

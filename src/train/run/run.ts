@@ -30,14 +30,12 @@ import { type CheckpointOptions, Checkpointer, hasCheckpoints } from './checkpoi
 import { StopRequest } from './interrupt.js';
 import { resumeSignature } from './signature.js';
 import { settlePrecision } from '../engine/precision.js';
-import { type ModelSpec, createModel, isTokenModel } from '../../nn/models/index.js';
+import { isTokenModel } from '../../nn/models/index.js';
 import { isFolderTarget } from '../../nn/interchange/hf_folder.js';
 import { checkInitSource } from './init_source.js';
 import { saveRunFolder } from './save_folder.js';
-import type { Module } from '../../nn/module.js';
-import { loraLayers, mergeLora, saveAdapter } from '../../nn/lora/index.js';
-import { type MergeTarget, mergeKept } from '../../nn/lora/merge_report.js';
-import { isQuantType } from '../../tensor/quant/formats.js';
+import { mergeLora, saveAdapter } from '../../nn/lora/index.js';
+import { describeMergeKept } from '../../nn/lora/merge_report.js';
 import { trainsLora } from '../loop/fine_tune.js';
 import { BEST_FOLDER, BestModel } from './best_model.js';
 
@@ -126,27 +124,6 @@ function checkSaveTarget(save: string, config: Pick<TrainConfig, 'model' | 'lora
     throw new ConfigError('command line', '--save', `${save} names a folder (a Hugging Face model folder), which a ${config.model} has none of; save it as x.safetensors or x.smol`);
   }
   ensureWritableFolder(save, '--save');
-}
-
-/**
- * --merge-lora into 4-bit blocks can round a fine-tune away (nn/lora/merge_report.ts): over a
- * quantized base, or into a GGUF file with --save-quantize, says what the merge keeps of the
- * adapters' change in the base's own formats and in the file's, beside bf16 and Q8_0.
- */
-async function reportMerge(model: Module, saveQuantize: GgufScheme | undefined): Promise<void> {
-  const formats = [...new Set(loraLayers(model).map(([, l]) => l.weight.dtype))].filter(isQuantType);
-  if (formats.length === 0 && saveQuantize === undefined) return;
-  // q4_k_m holds most matrices in q4_k (llama.cpp's mix gives a few q6_k).
-  const saved: MergeTarget | null = saveQuantize === undefined ? null : saveQuantize === 'q4_k_m' ? 'q4_k' : saveQuantize;
-  const targets: MergeTarget[] = [...(formats.length ? ['base' as const] : []), ...(saved ? [saved] : []), 'bfloat16', 'q8_0'];
-  const kept = await mergeKept(model, targets);
-  const pct = (target: MergeTarget): string => `${(100 * kept.find((k) => k.target === target)!.kept).toFixed(1)} %`;
-  const parts = [
-    ...(saved ? [`the file's ${saveQuantize === 'q4_k_m' ? 'q4_k (most of q4_k_m)' : saved} ${pct(saved)}`] : []),
-    ...(formats.length ? [`the base's ${formats.join(', ')} ${pct('base')}`] : []),
-    `bf16 ${pct('bfloat16')}`, `q8_0 ${pct('q8_0')}`,
-  ];
-  process.stderr.write(`smolcluster: --merge-lora: the merged weights are saved in ${saveQuantize ?? 'float'}; of the adapters' change they keep: ${parts.join(', ')} (the first 64 rows of each adapted layer)\n`);
 }
 
 /** BERT models learn masked tokens; every other model of a token dataset predicts the next token. */
@@ -273,14 +250,18 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
       const meta = { steps: outcome.steps, seed: config.seed, ...(best?.record ? { best_step: best.record.step, best_eval_loss: best.record.loss } : {}) };
       // LoRA: the PEFT adapter folder, or (--merge-lora) the base with the adapters merged in.
       const adapterOnly = trainsLora(config) && !config.mergeLora;
-      if (config.mergeLora) await reportMerge(saved!, o.save && isGgufTarget(o.save) ? o.saveQuantize : undefined);
-      const model = adapterOnly ? saved! : config.mergeLora ? await mergeLora(saved!, outcome.spec) : await modelOnHost(saved!, outcome.spec);
-      if (adapterOnly) await saveAdapter(o.save, model, outcome.spec, config.init ?? '');
-      else if (isFolderTarget(o.save)) {
-        saveRunFolder(o.save, model, outcome.spec, config, { dtype: o.saveDtype, shardBytes: o.saveShardSize, meta });
-      } else if (isGgufTarget(o.save)) await saveGgufModel(o.save, model, outcome.spec, config, o.saveQuantize);
-      else if (isSafetensorsPath(o.save)) saveSafetensors(o.save, model, outcome.spec, meta, o.saveDtype);
-      else await saveModel(o.save, model, outcome.spec, meta);
+      // A merge into 4-bit blocks can round a fine-tune away: say what each form keeps of it.
+      const kept = config.mergeLora ? await describeMergeKept(saved!, isGgufTarget(o.save) ? o.saveQuantize : undefined) : null;
+      if (kept) process.stderr.write(`smolcluster: --merge-lora: ${kept}\n`);
+      // A GGUF file merges each weight as it is written (no merged copy of the model).
+      if (isGgufTarget(o.save)) await saveGgufModel(o.save, trainsLora(config) ? saved! : await modelOnHost(saved!, outcome.spec), outcome.spec, config, o.saveQuantize, trainsLora(config));
+      else {
+        const model = adapterOnly ? saved! : config.mergeLora ? await mergeLora(saved!, outcome.spec) : await modelOnHost(saved!, outcome.spec);
+        if (adapterOnly) await saveAdapter(o.save, model, outcome.spec, config.init ?? '');
+        else if (isFolderTarget(o.save)) saveRunFolder(o.save, model, outcome.spec, config, { dtype: o.saveDtype, shardBytes: o.saveShardSize, meta });
+        else if (isSafetensorsPath(o.save)) saveSafetensors(o.save, model, outcome.spec, meta, o.saveDtype);
+        else await saveModel(o.save, model, outcome.spec, meta);
+      }
       runEvents.modelSaved(o.save, outcome.steps);
     }
     // Every rank closed its part of the trace before the gather above.

@@ -1,6 +1,6 @@
 /**
- * `--save X.gguf`: the trained model (with --merge-lora, the base with the adapters merged in) as a
- * GGUF file that llama.cpp, Ollama and `smolcluster serve` load, its matrices float32 or in
+ * `--save X.gguf`: the trained model (with --merge-lora, the base with the adapters merged in, one
+ * weight at a time) as a GGUF file that llama.cpp, Ollama and `smolcluster serve` load, its matrices float32 or in
  * `--save-quantize`'s formats (q8_0, q4_0, q4_k_m: nn/interchange/gguf_export.ts), with the
  * tokenizer the run used: a --tokenizer tokenizer.json, else a GGUF --init's own metadata, else the
  * --init folder's tokenizer.json. The Llama family only, as `export` writes it.
@@ -11,6 +11,7 @@ import { type GgufExportOptions, exportGguf } from '../../nn/interchange/gguf_ex
 import { ggufHeaderRead } from '../../nn/interchange/gguf.js';
 import type { LlamaSpec, ModelSpec } from '../../nn/models/index.js';
 import type { Module } from '../../nn/module.js';
+import { loraMergedValues } from '../../nn/lora/merged_values.js';
 import type { GGUF_SCHEMES } from '../../nn/quantize_model.js';
 import { ConfigError } from '../../util/errors.js';
 import type { TrainConfig } from './config.js';
@@ -41,8 +42,8 @@ export function checkGgufTarget(save: string, config: SaveConfig, isLlama: boole
   ggufTokenizerSource(save, config);
 }
 
-/** Writes the model to `path` as GGUF. */
-export async function saveGgufModel(path: string, model: Module, spec: ModelSpec, config: SaveConfig, quantize: GgufScheme | undefined): Promise<void> {
+/** Writes the model to `path` as GGUF; `merge`: its LoRA layers merged, one weight at a time (nn/lora/merged_values.ts). */
+export async function saveGgufModel(path: string, model: Module, spec: ModelSpec, config: SaveConfig, quantize: GgufScheme | undefined, merge: boolean): Promise<void> {
   if (spec.type !== 'llama') throw new ConfigError('command line', '--save', `${path}: GGUF holds the Llama family, not a ${spec.type} model`);
-  await exportGguf(path, model, spec as LlamaSpec, { tokenizer: ggufTokenizerSource(path, config), ...(quantize ? { quantize } : {}) });
+  await exportGguf(path, model, spec as LlamaSpec, { tokenizer: ggufTokenizerSource(path, config), ...(quantize ? { quantize } : {}), ...(merge ? { merged: loraMergedValues(model) } : {}) });
 }
