@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { availableMemory, formatWeightReport, weightReport } from '../generate/weight_report.js';
 import type { ModelSpec } from '../nn/models/index.js';
 import { defaultConfig } from '../train/run/config.js';
@@ -15,8 +15,10 @@ export function infoCommand(): Command {
     .description('what this node brings: cores, memory, kernel libraries, network interfaces (kind, addresses), GPUs seen, WebGPU adapters')
     .option('--json', 'one JSON object instead of text')
     .option('--model <src>', 'a GGUF file or Hugging Face folder: its weights\' bytes per format, what each --quantize scheme holds, what fine-tuning it would hold (full, LoRA, QLoRA), and whether each fits this machine\'s memory (docs/QUANTIZE.md)')
-    .action(async (flags: { json?: boolean; model?: string }) => {
-      if (flags.model !== undefined) return printWeightReport(flags.model, flags.json === true);
+    .option('--lora-rank <r>', 'with --model: the LoRA and QLoRA rows\' rank', positiveInt, 16)
+    .option('--seq <n>', 'with --model: the tokens of a training window the estimates assume (at most the model\'s positions)', positiveInt, FINE_TUNE_WINDOW)
+    .action(async (flags: { json?: boolean; model?: string; loraRank: number; seq: number }) => {
+      if (flags.model !== undefined) return printWeightReport(flags.model, flags.json === true, { rank: flags.loraRank, seq: flags.seq });
       const kernels = backend();
       const source = kernels.name === 'native' ? nativeAddonSource() : null;
       const info = nodeInfo(kernels.description, source && { path: source.path, origin: source.origin, dnnlLibrary: source.dnnlLibrary, cpu: nativeCpuTable() ?? undefined });
@@ -30,42 +32,52 @@ export function infoCommand(): Command {
     });
 }
 
-async function printWeightReport(source: string, json: boolean): Promise<void> {
+/** What the fine-tuning rows assume: LoRA's rank and the window's tokens. */
+interface TuningSetting { rank: number; seq: number }
+
+async function printWeightReport(source: string, json: boolean, setting: TuningSetting): Promise<void> {
   const report = await weightReport(source);
   const available = availableMemory();
-  const tuning = fineTuningEstimates(report.path, report.spec);
+  const tuning = fineTuningEstimates(report.path, report.spec, setting);
   if (json) {
     const fineTuning = tuning.map((t) => ({ method: t.method, estimated_bytes: t.memory.total }));
     process.stdout.write(`${JSON.stringify({ ...report, available_bytes: available, fine_tuning: fineTuning }, null, 2)}\n`);
     return;
   }
   const lines = tuning.map((t) => `fine-tune  ${t.method.padEnd(34)} ${(t.memory.total / 2 ** 30).toFixed(2).padStart(7)} GiB a process${t.memory.total <= available ? '' : ' (does not fit)'}`);
-  const window = 'context' in report.spec ? Math.min(FINE_TUNE_WINDOW, report.spec.context) : FINE_TUNE_WINDOW;
-  const setting = tuning.length > 0 ? [`           (estimated before loading: ${window} tokens, batch 1, --activation-checkpointing, AdamW; docs/FINETUNE.md)`] : [];
-  process.stdout.write(`${[formatWeightReport(report, available), ...lines, ...setting].join('\n')}\n`);
+  const window = 'context' in report.spec ? Math.min(setting.seq, report.spec.context) : setting.seq;
+  const assumed = tuning.length > 0 ? [`           (estimated before loading: ${window} tokens, batch 1, --activation-checkpointing, AdamW; docs/FINETUNE.md)`] : [];
+  process.stdout.write(`${[formatWeightReport(report, available), ...lines, ...assumed].join('\n')}\n`);
 }
 
-/** The window `info --model`'s fine-tuning estimates assume (at most the model's positions). */
+/** The window `info --model`'s fine-tuning estimates assume by default (at most the model's positions). */
 const FINE_TUNE_WINDOW = 512;
+
+function positiveInt(text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a positive integer, got ${text}`);
+  return n;
+}
 
 /**
  * What fine-tuning the model would hold per process (train/run/memory_estimate.ts): full
- * fine-tuning and LoRA r = 16 on every projection over a float base, and QLoRA over a quantized
+ * fine-tuning and LoRA of rank r on every projection over a float base, and QLoRA over a quantized
  * one (the file's own blocks, or NF4 / Q4_K_M at load).
  */
-function fineTuningEstimates(path: string, spec: ModelSpec): { method: string; memory: TrainingMemory }[] {
+function fineTuningEstimates(path: string, spec: ModelSpec, setting: TuningSetting): { method: string; memory: TrainingMemory }[] {
   if (spec.type !== 'llama' && spec.type !== 'gpt2') return [];
   const targets = spec.type === 'gpt2' ? ['c_attn', 'c_proj', 'c_fc'] : ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'];
   const base = { ...defaultConfig(spec.type === 'gpt2' ? 'gpt2-tiny' : 'llama-tiny'), init: path, optimizer: 'adamw' as const, batchSize: 1, activationCheckpointing: true };
-  const lora = { ...base, loraRank: 16, loraTargets: targets };
-  const window = Math.min(FINE_TUNE_WINDOW, spec.context);
+  const lora = { ...base, loraRank: setting.rank, loraTargets: targets };
+  const window = Math.min(setting.seq, spec.context);
+  const r = `r=${setting.rank}`;
   const rows: [string, typeof base][] = initIsQuantized(path)
-    ? [['QLoRA r=16 over its blocks', lora]]
+    ? [[`QLoRA ${r} over its blocks`, lora]]
     : [
       ['full (float32, AdamW)', base],
-      ['LoRA r=16 (float32 base)', lora],
-      ['LoRA r=16 (bf16 base)', { ...lora, loraBaseDtype: 'bf16' }],
-      ...(spec.type === 'llama' ? [['QLoRA r=16 (nf4 at load)', { ...lora, loraBaseDtype: 'nf4' }], ['QLoRA r=16 (q4_k_m at load)', { ...lora, loraBaseDtype: 'q4_k_m' }]] as [string, typeof base][] : []),
+      [`LoRA ${r} (float32 base)`, lora],
+      [`LoRA ${r} (bf16 base)`, { ...lora, loraBaseDtype: 'bf16' }],
+      ...(spec.type === 'llama' ? [[`QLoRA ${r} (nf4 at load)`, { ...lora, loraBaseDtype: 'nf4' }], [`QLoRA ${r} (q4_k_m at load)`, { ...lora, loraBaseDtype: 'q4_k_m' }]] as [string, typeof base][] : []),
     ];
   return rows.map(([method, config]) => ({ method, memory: estimateTrainingMemory(config, spec, window)! }));
 }

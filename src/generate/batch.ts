@@ -87,8 +87,7 @@ export class DecodeBatch {
     row.cache.dispose();
   }
 
-  /** A forward of `ids` ([N, T] row-major) over the rows' caches; each row's next-token logits. */
-  /** One forward of `ids` (the rows' tokens, row after row), each row on its sequence's adapter. */
+  /** A forward of `ids` ([N, T] row-major) over the rows' caches, each row on its sequence's adapter; each row's next-token logits. */
   private async forward(ids: readonly number[], caches: SequenceCache[], sequences: readonly Sequence[]): Promise<Float32Array[]> {
     const N = caches.length;
     const input = Tensor.from(ids, [N, ids.length / N], 'int32', this.device);

@@ -17,7 +17,7 @@ export interface SequenceOptions extends SamplingOptions {
   decode?: (ids: number[]) => string;
   /** The sampling Rng's seed (default 0). */
   seed?: number;
-  /** The LoRA adapter that decodes this sequence (`serve --adapter NAME=DIR`); none: the base alone. */
+  /** The LoRA adapter that decodes this sequence (`serve --lora-modules NAME=DIR`); none: the base alone. */
   adapter?: string;
 }
 

@@ -62,6 +62,12 @@ describe('info --model', () => {
     assert.ok(bytes.get('LoRA r=16 (float32 base)')! < bytes.get('full (float32, AdamW)')!, 'LoRA keeps no state for the base');
     const text = spawnSync(process.execPath, [CLI, 'info', '--model', folder], { encoding: 'utf8', timeout: 60_000 }).stdout;
     assert.match(text, /fine-tune {2}QLoRA r=16 \(nf4 at load\) +\d+\.\d\d GiB a process/);
+    // --lora-rank and --seq set what the rows assume (the issue's `info --model M --lora-rank 16 --seq 512`).
+    const other = spawnSync(process.execPath, [CLI, 'info', '--model', folder, '--lora-rank', '4', '--seq', '16', '--json'], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(other.status, 0, other.stderr);
+    const set = new Map((JSON.parse(other.stdout) as { fine_tuning: { method: string; estimated_bytes: number }[] }).fine_tuning.map((t) => [t.method, t.estimated_bytes]));
+    assert.equal(set.get('QLoRA r=4 (nf4 at load)'), estimateTrainingMemory({ ...base, loraRank: 4, loraTargets: targets, loraBaseDtype: 'nf4' }, spec, Math.min(16, spec.context))!.total);
+    assert.match(spawnSync(process.execPath, [CLI, 'info', '--model', folder, '--seq', '0'], { encoding: 'utf8', timeout: 60_000 }).stderr, /--seq.*expected a positive integer, got 0/);
   });
 
   it('a GGUF file: bytes per tensor type, its quantized ones held as they are', { skip: !PYTHON && 'no python with gguf' }, () => {

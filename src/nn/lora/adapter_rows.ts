@@ -1,6 +1,6 @@
 /**
- * Which LoRA adapter each row of a batched forward runs (`serve --adapter NAME=DIR`, several
- * adapters over one base): set around one synchronous forward by the decode batch, read by every
+ * Which LoRA adapter each row of a batched forward runs (`serve --lora-modules NAME=DIR`,
+ * several adapters over one base): set around one synchronous forward by the decode batch, read by every
  * AdaptersLinear layer (adapters_linear.ts). Rows are the batch's first dimension; consecutive rows
  * of one adapter make one range, so each range's update is one product per layer.
  */

@@ -1,5 +1,5 @@
 /**
- * PEFT adapter folders loaded side by side over one base for serving (`serve --adapter NAME=DIR`,
+ * PEFT adapter folders loaded side by side over one base for serving (`serve --lora-modules NAME=DIR`,
  * repeatable): each module an adapter names becomes an AdaptersLinear holding every adapter's A and
  * B under its name, never merged into the base, and each request runs the one its `model` names.
  * Adapters may differ in rank, alpha and targets; a module no adapter names stays a plain Linear.
@@ -22,7 +22,7 @@ export interface NamedAdapter {
 export function loadServedAdapters(model: Module, adapters: readonly NamedAdapter[]): void {
   const seen = new Set<string>();
   for (const { name, dir } of adapters) {
-    if (seen.has(name)) throw new CheckpointError(dir, `the adapter name ${name} is given twice (--adapter NAME=DIR names each once)`);
+    if (seen.has(name)) throw new CheckpointError(dir, `the adapter name ${name} is given twice (--lora-modules NAME=DIR names each once)`);
     seen.add(name);
     const config = readAdapterConfig(dir);
     const file = join(dir, ADAPTER_WEIGHTS);
