@@ -124,7 +124,7 @@ async function parent(plan: Plan): Promise<void> {
       py.found ? () => child(py.found!.python, torchArgs(moeSpec(), MOE.context, MOE.batch, 'fp32', false)) : skipped,
     );
   }
-  report(plan, lora, wire, moe, referenceDetail(lora, moe));
+  if (plan.parts.some((p) => p === 'lora' || p === 'wire' || p === 'moe')) report(plan, lora, wire, moe, referenceDetail(lora, moe));
   if (plan.parts.includes('qlora')) reportQlora(plan, qlora, lora.bf16);
   if (quality) reportQuality(quality);
 }

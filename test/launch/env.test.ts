@@ -109,7 +109,7 @@ const EVERY_FLAG = [
   '--bucket-mb', '2', '--first-bucket-mb', '0.5', '--overlap', '--compress', 'int8', '--powersgd-rank', '2',
   '--inner-steps', '10', '--outer-lr', '0.5', '--outer-momentum', '0.8', '--tensor-parallel', '2', '--expert-parallel', '2', '--zero', '2', '--eval-batch-size', '50',
   '--pipeline-stages', '2', '--micro-batches', '8', '--pipeline-schedule', 'gpipe',
-  '--elastic', '--min-workers', '2', '--max-restarts', '1', '--precision', 'auto', '--save-dtype', 'bf16', '--save-shard-size', '500MB',
+  '--elastic', '--min-workers', '2', '--max-restarts', '1', '--precision', 'auto', '--save-dtype', 'bf16', '--save-quantize', 'q8_0', '--save-shard-size', '500MB',
   '--sample-every', '25', '--sample-prompt', 'Once upon a time', '--sample-temperature', '0.7', '--sample-tokens', '16',
   '--lora-rank', '8', '--lora-alpha', '16', '--lora-dropout', '0.05', '--lora-targets', 'q_proj,v_proj', '--lora-base-dtype', 'bf16',
   '--adapter', '/tmp/adapter dir', '--merge-lora', '--freeze', 'model.embed_tokens.*', '--min-lr', '0.001', '--decay-steps', '9',

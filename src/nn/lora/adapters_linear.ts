@@ -8,8 +8,7 @@ import { add, affine } from '../../tensor/ops/elementwise.js';
 import { concat, reshape, slice } from '../../tensor/ops/layout.js';
 import { linear } from '../../tensor/ops/matmul.js';
 import type { Tensor } from '../../tensor/tensor.js';
-import { Linear } from '../layers/linear.js';
-import { Module } from '../module.js';
+import { FrozenBaseLinear } from './frozen_base.js';
 import { type AdapterRange, adapterRanges } from './adapter_rows.js';
 
 /** One adapter's matrices for a layer: A [r, in], B [out, r], and its scale alpha / r. */
@@ -19,28 +18,8 @@ export interface AdapterSlot {
   readonly scaling: number;
 }
 
-export class AdaptersLinear extends Module {
-  readonly weight: Tensor;
-  readonly bias: Tensor | null;
+export class AdaptersLinear extends FrozenBaseLinear {
   private readonly slots = new Map<string, AdapterSlot>();
-
-  /** The base's tensors keep their names (`weight`, `bias`), so the model's parameter names do not change. */
-  constructor(readonly base: Linear) {
-    super();
-    this.weight = this.registerParameter('weight', base.weight);
-    if (base.bias) this.registerParameter('bias', base.bias);
-    this.bias = base.bias;
-    this.weight.requiresGrad = false;
-    if (this.bias) this.bias.requiresGrad = false;
-  }
-
-  get inFeatures(): number {
-    return this.base.inFeatures;
-  }
-
-  get outFeatures(): number {
-    return this.base.outFeatures;
-  }
 
   /** Adds adapter `name`'s matrices for this layer (shapes checked by the caller against its file). */
   addSlot(name: string, slot: AdapterSlot): void {

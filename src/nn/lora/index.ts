@@ -1,5 +1,6 @@
 /** LoRA adapters over Linear layers, parameter freezing, and PEFT adapter folders. */
 export { LoraLinear, type LoraShape } from './lora_linear.js';
+export { FrozenBaseLinear } from './frozen_base.js';
 export { applyLora, mergeLora, holdBaseInBf16, loraLayers, defaultLoraTargets, addLoraDelta, readParameterFloat32, type LoraOptions } from './apply.js';
 export { freezeMatching, parameterPattern } from './freeze.js';
 export { saveAdapter, loadAdapter, mergeAdapterInto, readAdapterConfig, ADAPTER_CONFIG, ADAPTER_WEIGHTS, type AdapterConfig } from './peft.js';

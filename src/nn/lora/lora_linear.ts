@@ -11,7 +11,7 @@ import type { Rng } from '../../util/rng.js';
 import { Dropout } from '../layers/activation.js';
 import { fillConst } from '../layers/init_fill.js';
 import { Linear } from '../layers/linear.js';
-import { Module } from '../module.js';
+import { FrozenBaseLinear } from './frozen_base.js';
 import { loraUpdate } from './lora_update.js';
 
 /** A LoRA adapter's shape: rank r, scale alpha / r, dropout on its input (PEFT's LoraConfig). */
@@ -25,37 +25,22 @@ export interface LoraShape {
  * LoRA (Hu et al. 2021) over a Linear layer: y = x Wᵀ + b + (alpha / r) · B A dropout(x), with W
  * and b the base layer's, frozen, and A [r, in], B [out, r] trained. A starts as torch's Linear
  * default (PEFT's kaiming-uniform with a = √5), B at zero, so the wrapped layer starts equal to the
- * base. The base tensors are registered here under their own names (`weight`, `bias`), so the
- * model's parameter names do not change and the adapter's are PEFT's (`….lora_A.weight`).
+ * base. The base keeps its parameter names (frozen_base.ts) and the adapter's are PEFT's
+ * (`….lora_A.weight`).
  */
-export class LoraLinear extends Module {
-  readonly weight: Tensor;
-  readonly bias: Tensor | null;
+export class LoraLinear extends FrozenBaseLinear {
   readonly lora_A: Linear;
   readonly lora_B: Linear;
   readonly scaling: number;
   private readonly drop: Dropout | null;
 
-  constructor(readonly base: Linear, readonly shape: LoraShape, rng: Rng, dropoutRng: Rng) {
-    super();
-    this.weight = this.registerParameter('weight', base.weight);
-    if (base.bias) this.registerParameter('bias', base.bias);
-    this.bias = base.bias;
-    this.weight.requiresGrad = false;
-    if (this.bias) this.bias.requiresGrad = false;
+  constructor(base: Linear, readonly shape: LoraShape, rng: Rng, dropoutRng: Rng) {
+    super(base);
     this.lora_A = this.registerModule('lora_A', new Linear(base.inFeatures, shape.rank, rng, { bias: false }));
     this.lora_B = this.registerModule('lora_B', new Linear(shape.rank, base.outFeatures, rng, { bias: false }));
     fillConst(this.lora_B.weight, 0);
     this.scaling = shape.alpha / shape.rank;
     this.drop = shape.dropout > 0 ? this.registerModule('lora_dropout', new Dropout(shape.dropout, dropoutRng)) : null;
-  }
-
-  get inFeatures(): number {
-    return this.base.inFeatures;
-  }
-
-  get outFeatures(): number {
-    return this.base.outFeatures;
   }
 
   /**

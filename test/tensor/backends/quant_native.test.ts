@@ -310,15 +310,16 @@ describe('native quant kernels against the js reference', { skip }, () => {
    * values rounded to bf16, products exact in float32 (8 + 8 significant bits), summed in float32:
    * the js reference over the same rounded operands within the GEMM bound. At K = 256/320 the
    * float32 operands' product lies outside that bound (so the rounding is pinned); at K = 8192 a
-   * tile holds 128 rows of W and N = 300 takes three (quant_tiles_bf16.cc bf16TileRows), at 12 rows
-   * of x (the thin bf16 product where the CPU has one).
+   * tile holds 128 rows of W and N = 260 takes three (quant_tiles_bf16.cc bf16TileRows), at 4 rows
+   * of x (the thin bf16 product where the CPU has one). The rounding is the format's dequantized
+   * values' whatever the format: four formats of each kind of block stand for the rest.
    */
   test('under a bf16 step the tiles take bf16 operands (x, gy and each dequantized weight rounded) and the bf16 GEMM, forward and input gradient, one tile and three', () => {
-    const N = 300;
-    const cases: [QuantType, number][] = [...QUANT_TYPES.map((t): [QuantType, number] => [t, quantFormat(t).blockWeights === 256 ? 256 : 320]),
-      ['q4_0', 8192], ['q4_k', 8192], ['nf4', 8192]];
-    for (const [type, K] of cases) {
-      const M = K < 8192 ? 40 : 12;
+    const cases: [QuantType, number, number, number][] = [
+      ...(['q8_0', 'q4_k', 'mlx4', 'nf4'] as const).map((t): [QuantType, number, number, number] => [t, quantFormat(t).blockWeights === 256 ? 256 : 320, 16, 64]),
+      ['q4_0', 8192, 4, 260],
+    ];
+    for (const [type, K, M, N] of cases) {
       const { bytes, dense } = weight(type, N, K, 91);
       const js = jsQuantKernels(type);
       const x = gaussian(M * K, 92);
