@@ -20,7 +20,7 @@ export function servedModel(g: Generator, id: string, adapters: readonly NamedAd
   return { id, model: g.model, tokenizer: g.tokenizer, eosIds: g.eosIds, context: g.spec.context, chatTemplate: g.chatTemplate, adapters: adapters.map((a) => a.name) };
 }
 
-/** --lora-modules NAME=DIR, each checked: a name that is not the base's, a folder. */
+/** --lora-modules NAME=DIR, each checked: both parts given, a name that is not the base's (the loader reads the folder). */
 export function loraModules(given: readonly string[] | undefined, baseId: string): NamedAdapter[] {
   return (given ?? []).map((text) => {
     const at = text.indexOf('=');
