@@ -119,17 +119,20 @@ export async function mergeLora(model: Module, spec: ModelSpec): Promise<Module>
     if (isAdapterParameter(name)) continue;
     const into = target.get(name);
     if (!into) throw new Error(`mergeLora: the model has ${name}, which a plain ${spec.type} model of its spec does not`);
-    const values = Float32Array.from(await readParameterFloat32(p));
     const layer = name.endsWith('.weight') ? lora.get(name.slice(0, -'.weight'.length)) : undefined;
-    if (layer) {
-      const [a, b] = await Promise.all([layer.lora_A.weight.read(), layer.lora_B.weight.read()]) as Float32Array[];
-      addLoraDelta(values, a, b, layer.outFeatures, layer.inFeatures, layer.shape.rank, layer.scaling);
-    }
-    into.storage.write(values);
+    into.storage.write(layer ? await mergedWeight(layer) : Float32Array.from(await readParameterFloat32(p)));
   }
   const buffers = await model.readBuffers();
   merged.writeBuffers(buffers.map(([, b]) => b));
   return merged;
+}
+
+/** A LoRA layer's weight with its adapter merged in, W + scaling · B A, as float32 on the host (W dequantized or widened). */
+export async function mergedWeight(layer: LoraLinear): Promise<Float32Array> {
+  const values = Float32Array.from(await readParameterFloat32(layer.weight));
+  const [a, b] = await Promise.all([layer.lora_A.weight.read(), layer.lora_B.weight.read()]) as Float32Array[];
+  addLoraDelta(values, a, b, layer.outFeatures, layer.inFeatures, layer.shape.rank, layer.scaling);
+  return values;
 }
 
 /**

@@ -6,7 +6,7 @@
  */
 import type { MergedValues } from '../interchange/gguf_export.js';
 import type { Module } from '../module.js';
-import { addLoraDelta, loraLayers, readParameterFloat32 } from './apply.js';
+import { loraLayers, mergedWeight } from './apply.js';
 import { isAdapterParameter } from './names.js';
 
 export function loraMergedValues(model: Module): MergedValues {
@@ -15,13 +15,7 @@ export function loraMergedValues(model: Module): MergedValues {
     isAdapter: isAdapterParameter,
     of(name) {
       const layer = layers.get(name);
-      if (!layer) return null;
-      return async () => {
-        const values = Float32Array.from(await readParameterFloat32(layer.weight));
-        const [a, b] = await Promise.all([layer.lora_A.weight.read(), layer.lora_B.weight.read()]) as Float32Array[];
-        addLoraDelta(values, a, b, layer.outFeatures, layer.inFeatures, layer.shape.rank, layer.scaling);
-        return values;
-      };
+      return layer ? () => mergedWeight(layer) : null;
     },
   };
 }
