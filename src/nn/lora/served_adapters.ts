@@ -21,13 +21,14 @@ export interface NamedAdapter {
 /** Loads every adapter onto `model` (on the host) under its name; a file that does not fit the model is refused by module. */
 export function loadServedAdapters(model: Module, adapters: readonly NamedAdapter[]): void {
   const seen = new Set<string>();
+  const modules = new Map(model.namedModules());
   for (const { name, dir } of adapters) {
     if (seen.has(name)) throw new CheckpointError(dir, `the adapter name ${name} is given twice (--lora-modules NAME=DIR names each once)`);
     seen.add(name);
     const config = readAdapterConfig(dir);
     const file = join(dir, ADAPTER_WEIGHTS);
     for (const [module, { a, b }] of readAdapterTensors(dir)) {
-      const layer = adaptersLayer(model, module, file);
+      const layer = adaptersLayer(modules, module, file);
       if (a.shape[1] !== layer.inFeatures || b.shape[0] !== layer.outFeatures) {
         throw new CheckpointError(file, `${module}: lora_A [${a.shape}] / lora_B [${b.shape}] do not fit its weight [${layer.outFeatures},${layer.inFeatures}]`);
       }
@@ -40,14 +41,14 @@ export function loadServedAdapters(model: Module, adapters: readonly NamedAdapte
   }
 }
 
-/** The AdaptersLinear at `module`, wrapping the plain Linear there the first time an adapter names it. */
-function adaptersLayer(model: Module, module: string, file: string): AdaptersLinear {
-  const modules = new Map(model.namedModules());
+/** The AdaptersLinear at `module`, wrapping the plain Linear there (and recording it in `modules`) the first time an adapter names it. */
+function adaptersLayer(modules: Map<string, Module>, module: string, file: string): AdaptersLinear {
   const m = modules.get(module);
   if (m instanceof AdaptersLinear) return m;
   if (!(m instanceof Linear)) throw new CheckpointError(file, `adapts ${module}, which is ${m ? `a ${m.constructor.name}` : 'no module'} of the model, not a Linear layer`);
   const dot = module.lastIndexOf('.');
   const wrapped = new AdaptersLinear(m);
   modules.get(dot < 0 ? '' : module.slice(0, dot))!.replaceModule(module.slice(dot + 1), wrapped);
+  modules.set(module, wrapped);
   return wrapped;
 }
