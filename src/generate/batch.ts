@@ -103,25 +103,23 @@ export class DecodeBatch {
  * rows in order within each): each adapter's update is then one product per layer (adapter_rows.ts).
  */
 function byAdapter(rows: Row[]): Row[] {
-  const groups = new Map<string | undefined, Row[]>();
-  for (const r of rows) {
-    const key = r.sequence.options.adapter;
-    const group = groups.get(key);
-    if (group) group.push(r);
-    else groups.set(key, [r]);
+  return groupedBy(rows, (r) => r.sequence.options.adapter).flat();
+}
+
+/** `items` grouped by `key`, groups in order of first appearance, items in order within each. */
+function groupedBy<T, K>(items: readonly T[], key: (item: T) => K): T[][] {
+  const groups = new Map<K, T[]>();
+  for (const item of items) {
+    const group = groups.get(key(item));
+    if (group) group.push(item);
+    else groups.set(key(item), [item]);
   }
-  return [...groups.values()].flat();
+  return [...groups.values()];
 }
 
 /** `sequences` grouped by prompt length (each group joins a batch in one forward), groups in order of first appearance. */
 export function byPromptLength(sequences: readonly Sequence[]): Sequence[][] {
-  const groups = new Map<number, Sequence[]>();
-  for (const s of sequences) {
-    const group = groups.get(s.promptIds.length);
-    if (group) group.push(s);
-    else groups.set(s.promptIds.length, [s]);
-  }
-  return [...groups.values()];
+  return groupedBy(sequences, (s) => s.promptIds.length);
 }
 
 /**
