@@ -1,4 +1,5 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
+import { positiveInt } from '../config/options/parsers.js';
 import { availableMemory, formatWeightReport, weightReport } from '../generate/weight_report.js';
 import type { ModelSpec } from '../nn/models/index.js';
 import { defaultConfig } from '../train/run/config.js';
@@ -53,11 +54,6 @@ async function printWeightReport(source: string, json: boolean, setting: TuningS
 /** The window `info --model`'s fine-tuning estimates assume by default (at most the model's positions). */
 const FINE_TUNE_WINDOW = 512;
 
-function positiveInt(text: string): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a positive integer, got ${text}`);
-  return n;
-}
 
 /**
  * What fine-tuning the model would hold per process (train/run/memory_estimate.ts): full
