@@ -13,9 +13,9 @@ import { nodeMemoryBytes } from '../../parallel/pipeline/node_memory.js';
 import type { Placement } from '../../parallel/pipeline/placement.js';
 import type { Precision } from '../../tensor/precision.js';
 import { deferredModel, type GenerationStage, loadStage } from './stage_model.js';
-import { heldBytes, placeGeneration, probeRank } from './stage_placement.js';
+import { placeGeneration, probeRank } from './stage_placement.js';
 import { StageRows } from './stage_rows.js';
-import { type StageWeights, heldFormats, weightsSettings } from './stage_weights.js';
+import { type StageWeights, heldBytes, heldFormats, weightsSettings } from '../../parallel/pipeline/stage_weights.js';
 
 export interface StageClusterOptions {
   spec: ModelSpec;

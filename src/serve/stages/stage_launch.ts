@@ -15,7 +15,7 @@ import type { Precision } from '../../tensor/precision.js';
 import { SmolError } from '../../util/errors.js';
 import { PipelinedBatch } from './pipelined_batch.js';
 import { type JoinedStage, describePlacement, joinStages, stageSignature } from './stage_cluster.js';
-import type { StageWeights } from './stage_weights.js';
+import type { StageWeights } from '../../parallel/pipeline/stage_weights.js';
 
 const CLI = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
 

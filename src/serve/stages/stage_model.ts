@@ -2,7 +2,7 @@
  * One pipeline stage of a causal language model for generation: the layers [from, to) of its layer
  * list (nn/layer_list.ts), holding only those layers' weights. The whole model is built deferred
  * (tensor/deferred_init.ts: its parameters are recipes that hold no memory), the stage's
- * layers are kept, and only their parameters get values (stage_values.ts) — read by name from the
+ * layers are kept, and only their parameters get values (parallel/pipeline/stage_values.ts) — read by name from the
  * weights file (a Hugging Face folder, a safetensors file or smolcluster's model file, by ranges; a
  * GGUF file, by llama.cpp's names), or made from the seed's recipes exactly as a whole build makes
  * them; an adapter's update is merged into the stage's adapted weights as they load, and --quantize
@@ -17,10 +17,10 @@ import type { Module } from '../../nn/module.js';
 import { PipelineStageModule } from '../../parallel/pipeline/stage_model.js';
 import { buildDeferred, isDeferred } from '../../tensor/deferred_init.js';
 import { withoutRandomInit } from '../../tensor/init_scope.js';
-import { openStageValues } from './stage_values.js';
-import { type StageWeights, heldFormats } from './stage_weights.js';
+import { openStageValues } from '../../parallel/pipeline/stage_values.js';
+import { type StageWeights, heldFormats } from '../../parallel/pipeline/stage_weights.js';
 
-export type { StageWeights } from './stage_weights.js';
+export type { StageWeights } from '../../parallel/pipeline/stage_weights.js';
 
 /** A training stage's layers (parallel/pipeline/stage_model.ts) whose tied weight stays the deferred tensor until loadStage gives it values. */
 export class GenerationStage extends PipelineStageModule {
@@ -45,7 +45,7 @@ export function deferredLayers(spec: ModelSpec, seed: number): ModelLayer[] {
 
 /**
  * Stage [from, to) of the model `spec` describes, its parameters (and only they) given values from
- * `weights` on the host, each in the format it is held in (stage_weights.ts: quantized ones frozen).
+ * `weights` on the host, each in the format it is held in (parallel/pipeline/stage_weights.ts: quantized ones frozen).
  */
 export function loadStage(spec: ModelSpec, from: number, to: number, weights: StageWeights): GenerationStage {
   const whole = deferredModel(spec, 'seed' in weights ? weights.seed : null);

@@ -4,7 +4,7 @@
  * block's decode forward on its own cores (the block built alone from the seed's recipes, so no rank
  * ever holds the whole model) and gives its free memory; a layer's time is its matmul weights × the
  * rank's ms per weight (the embedding is a lookup: next to nothing), and its bytes are its weights
- * as they will be held (a quantized one at its format's bytes: stage_weights.ts) plus its KV cache
+ * as they will be held (a quantized one at its format's bytes: parallel/pipeline/stage_weights.ts) plus its KV cache
  * at the full context for every row (--max-batch). All ranks gather the same table and compute the
  * same plan.
  */
@@ -12,50 +12,15 @@ import type { ModelLayer } from '../../nn/layer_list.js';
 import type { ModelSpec } from '../../nn/models/index.js';
 import { type Placement, placeStages } from '../../parallel/pipeline/placement.js';
 import { noGrad } from '../../tensor/autograd.js';
-import type { Precision } from '../../tensor/precision.js';
-import { type QuantType, bitsPerWeight } from '../../tensor/quant/formats.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { Rng } from '../../util/rng.js';
+import { type ParameterBytes, layerBytes, layerWeights } from '../../parallel/pipeline/stage_weights.js';
 import { loadStage } from './stage_model.js';
-
-/** The bytes a parameter (by its name in the whole model) takes as its stage holds it. */
-export type ParameterBytes = (name: string, p: Tensor) => number;
 
 export interface RankProbe {
   /** Decode-forward ms per weight of a block on this rank. */
   msPerWeight: number;
   memoryBytes: number;
-}
-
-/** Each layer's weights (a tied weight it reads counted: a stage without its owner keeps a copy). */
-export function layerWeights(layers: readonly ModelLayer[]): number[] {
-  return perLayer(layers, (_, p) => p.size);
-}
-
-/** Each layer's bytes of weights as held (a tied weight it reads counted, in its owner's format). */
-export function layerBytes(layers: readonly ModelLayer[], bytesOf: ParameterBytes): number[] {
-  return perLayer(layers, bytesOf);
-}
-
-/**
- * A parameter's bytes as a stage holds it: a quantized one its format's; a float one 4, or 6 in
- * bf16 (its bf16 cast is held beside it for the stage's life: stage_rows.ts; a quantized one has none).
- */
-export function heldBytes(formats: ReadonlyMap<string, QuantType>, precision: Precision = 'fp32'): ParameterBytes {
-  return (name, p) => {
-    const format = formats.get(name);
-    return format !== undefined ? (p.size * bitsPerWeight(format)) / 8 : p.size * (precision === 'bf16' ? 6 : 4);
-  };
-}
-
-/** `cost` summed over each layer's parameters, each counted once (a shared module in the first layer that lists it). */
-function perLayer(layers: readonly ModelLayer[], cost: (name: string, p: Tensor) => number): number[] {
-  const seen = new Set<Tensor>();
-  return layers.map((l) => {
-    let n = 0;
-    for (const [prefix, m] of l.modules) for (const [name, p] of m.namedParameters(`${prefix}.`)) if (!seen.has(p)) (seen.add(p), (n += cost(name, p)));
-    return n + (l.tied ? cost(l.tied.name, l.tied.tensor) : 0);
-  });
 }
 
 /** The floats one layer's KV cache holds for `rows` rows at the model's full context (0 for a layer without attention). */

@@ -2,7 +2,7 @@
  * The model a pipeline's processes generate with, from what `--model` names (generate/model_source.ts),
  * without reading its weights: the spec from the folder's config.json, the safetensors header, the
  * model file's header or the GGUF file's metadata, and where the weights are (each stage reads its
- * own layers' from there, in the formats stage_weights.ts gives them).
+ * own layers' from there, in the formats parallel/pipeline/stage_weights.ts gives them).
  */
 import { closeSync, openSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,7 +18,7 @@ import { isSafetensorsPath, readSafetensorsHeader } from '../../nn/interchange/s
 import type { ModelSpec } from '../../nn/models/index.js';
 import type { QuantScheme } from '../../nn/quantize_model.js';
 import { deferredModel } from './stage_model.js';
-import { type StageWeights, heldFormats, quantizedSummary } from './stage_weights.js';
+import { type StageWeights, heldFormats, quantizedSummary } from '../../parallel/pipeline/stage_weights.js';
 
 export interface StageSource {
   resolved: ResolvedSource;

@@ -29,10 +29,10 @@ import { type QuantScheme, quantizeModel } from '../../../src/nn/quantize_model.
 import { generateAcross } from '../../../src/serve/stages/pipelined_generate.js';
 import { joinStages, stageSignature } from '../../../src/serve/stages/stage_cluster.js';
 import { deferredModel } from '../../../src/serve/stages/stage_model.js';
-import { heldBytes, layerBytes, placeGeneration } from '../../../src/serve/stages/stage_placement.js';
+import { placeGeneration } from '../../../src/serve/stages/stage_placement.js';
 import { startPipeline } from '../../../src/serve/stages/stage_launch.js';
 import { stageSource } from '../../../src/serve/stages/stage_source.js';
-import { type StageWeights, heldFormats } from '../../../src/serve/stages/stage_weights.js';
+import { type StageWeights, heldBytes, heldFormats, layerBytes } from '../../../src/parallel/pipeline/stage_weights.js';
 import { runStageWorker } from '../../../src/serve/stages/stage_worker.js';
 import { isQuantType } from '../../../src/tensor/quant/formats.js';
 import { randomModel } from '../../generate/families.js';

@@ -3,7 +3,7 @@ import { StoreServer } from '../../../src/comm/store/server.js';
 import type { ModelSpec } from '../../../src/nn/models/index.js';
 import { PipelinedBatch } from '../../../src/serve/stages/pipelined_batch.js';
 import { type JoinedStage, joinStages, stageSignature } from '../../../src/serve/stages/stage_cluster.js';
-import type { StageWeights } from '../../../src/serve/stages/stage_weights.js';
+import type { StageWeights } from '../../../src/parallel/pipeline/stage_weights.js';
 import { runStageWorker } from '../../../src/serve/stages/stage_worker.js';
 import type { Precision } from '../../../src/tensor/precision.js';
 

@@ -6,24 +6,29 @@
  *   their index among all the layers, so a layer is held alike whichever stage holds it, and the
  *   tokens are one process's given the same --quantize;
  * - a GGUF file, each tensor in the format the file holds it (a float one widened to float32);
- * - the seed's recipes (tests, the speed probe).
- * stage_model.ts loads them, stage_placement.ts counts the bytes they will hold, and the stage
- * signature carries what every stage must agree on about them.
+ * - the seed's recipes (tests, the speed probe; a training run without --init), with --quantize
+ *   (--lora-base-dtype) planned as a float file's.
+ * Generation's stages (serve/stages/stage_model.ts) and training's over a quantized base
+ * (train/strategies/pipeline_quantized.ts) load them, serve/stages/stage_placement.ts counts the
+ * bytes they will hold, and the stage signature carries what every stage must agree on about them.
  */
 import { createHash } from 'node:crypto';
 import { ModelSourceError } from '../../generate/model_source.js';
 import type { GgufFile } from '../../nn/interchange/gguf.js';
+import type { ModelLayer } from '../../nn/layer_list.js';
 import { ggufFormats, ggufSources } from '../../nn/interchange/gguf_llama.js';
 import { adapterDigest } from '../../nn/lora/adapter_deltas.js';
 import type { LlamaSpec, ModelSpec } from '../../nn/models/index.js';
 import type { Module } from '../../nn/module.js';
 import { type QuantScheme, quantizationPlan } from '../../nn/quantize_model.js';
+import type { Precision } from '../../tensor/precision.js';
 import { type QuantType, bitsPerWeight } from '../../tensor/quant/formats.js';
+import type { Tensor } from '../../tensor/tensor.js';
 
 export type StageWeights =
   | { file: string; adapter?: string; quantize?: QuantScheme }
   | { gguf: GgufFile; quantize?: QuantScheme }
-  | { seed: number };
+  | { seed: number; quantize?: QuantScheme };
 
 /**
  * The parameters of the whole model (`whole`, built deferred: it holds nothing) that a stage holds
@@ -32,8 +37,8 @@ export type StageWeights =
  */
 export function heldFormats(spec: ModelSpec, whole: Module, weights: StageWeights): Map<string, QuantType> {
   const fromFile = 'gguf' in weights ? ggufFormats(weights.gguf, ggufSources(weights.gguf, spec as LlamaSpec, whole.namedParameters())) : new Map<string, QuantType>();
-  if ('seed' in weights || weights.quantize === undefined) return fromFile;
-  const where = 'gguf' in weights ? weights.gguf.path : weights.file;
+  if (weights.quantize === undefined) return fromFile;
+  const where = 'gguf' in weights ? weights.gguf.path : 'file' in weights ? weights.file : `the model of seed ${weights.seed}`;
   if (spec.type !== 'llama') throw new ModelSourceError(where, `holds a ${spec.type} model; --quantize takes the Llama family (llama, qwen2, qwen3, mixtral)`);
   if (fromFile.size > 0) throw new ModelSourceError(where, `is quantized already; --quantize ${weights.quantize} takes a float model`);
   const plan = quantizationPlan(whole, spec, weights.quantize);
@@ -71,4 +76,38 @@ function ggufFormatsDigest(file: GgufFile): string {
   const hash = createHash('sha256');
   for (const t of file.tensors.values()) hash.update(`${t.name}:${t.type};`);
   return hash.digest('hex').slice(0, 16);
+}
+
+/** The bytes a parameter (by its name in the whole model) takes as its stage holds it. */
+export type ParameterBytes = (name: string, p: Tensor) => number;
+
+/** Each layer's weights (a tied weight it reads counted: a stage without its owner keeps a copy). */
+export function layerWeights(layers: readonly ModelLayer[]): number[] {
+  return perLayer(layers, (_, p) => p.size);
+}
+
+/** Each layer's bytes of weights as held (a tied weight it reads counted, in its owner's format). */
+export function layerBytes(layers: readonly ModelLayer[], bytesOf: ParameterBytes): number[] {
+  return perLayer(layers, bytesOf);
+}
+
+/**
+ * A parameter's bytes as a stage holds it: a quantized one its format's; a float one 4, or 6 in
+ * bf16 (its bf16 cast is held beside it for the stage's life: serve/stages/stage_rows.ts; a quantized one has none).
+ */
+export function heldBytes(formats: ReadonlyMap<string, QuantType>, precision: Precision = 'fp32'): ParameterBytes {
+  return (name, p) => {
+    const format = formats.get(name);
+    return format !== undefined ? (p.size * bitsPerWeight(format)) / 8 : p.size * (precision === 'bf16' ? 6 : 4);
+  };
+}
+
+/** `cost` summed over each layer's parameters, each counted once (a shared module in the first layer that lists it). */
+function perLayer(layers: readonly ModelLayer[], cost: (name: string, p: Tensor) => number): number[] {
+  const seen = new Set<Tensor>();
+  return layers.map((l) => {
+    let n = 0;
+    for (const [prefix, m] of l.modules) for (const [name, p] of m.namedParameters(`${prefix}.`)) if (!seen.has(p)) (seen.add(p), (n += cost(name, p)));
+    return n + (l.tied ? cost(l.tied.name, l.tied.tensor) : 0);
+  });
 }

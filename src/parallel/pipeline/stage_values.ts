@@ -24,9 +24,13 @@ export interface StageValues {
   close(): void;
 }
 
-/** Opens `weights` for the parameters of `whole` (the deferred model a stage keeps its layers of), names and shapes checked. */
-export function openStageValues(spec: ModelSpec, whole: Module, weights: StageWeights): StageValues {
-  if ('gguf' in weights) return ggufValues(spec as LlamaSpec, whole, weights.gguf);
+/**
+ * Opens `weights` for the parameters of `whole` (the deferred model a stage keeps its layers of),
+ * names and shapes checked. `mapped`: a GGUF tensor's blocks are views of the file mapped read-only
+ * where the host can (a training stage's frozen base, shared by the processes of one machine), not copies.
+ */
+export function openStageValues(spec: ModelSpec, whole: Module, weights: StageWeights, o: { mapped?: boolean } = {}): StageValues {
+  if ('gguf' in weights) return ggufValues(spec as LlamaSpec, whole, weights.gguf, o.mapped === true);
   const ranges = 'file' in weights ? openInitRanges(weights.file, whole, spec) : null;
   const adapter = 'file' in weights && weights.adapter !== undefined ? AdapterDeltas.read(weights.adapter) : null;
   // Checked against the whole model, so an adapter naming a module no stage holds is refused on every stage.
@@ -41,11 +45,11 @@ export function openStageValues(spec: ModelSpec, whole: Module, weights: StageWe
   };
 }
 
-function ggufValues(spec: LlamaSpec, whole: Module, file: GgufFile): StageValues {
+function ggufValues(spec: LlamaSpec, whole: Module, file: GgufFile, mapped: boolean): StageValues {
   const sources = ggufSources(file, spec, whole.namedParameters());
   return {
     hold(name, p, format) {
-      const v = readGgufParameter(file, spec, sources.get(name)!);
+      const v = readGgufParameter(file, spec, sources.get(name)!, mapped);
       if ('values' in v) return holdFloats(p, v.values, format);
       if (v.type !== format) throw new Error(`${file.path}: ${name} is ${v.type}, its stage planned ${format ?? 'float32'}`);
       p.requiresGrad = false;
