@@ -12,7 +12,10 @@
 import { type ModelLayer, modelLayers } from '../../nn/layer_list.js';
 import type { AttentionCache } from '../../nn/layers/attention.js';
 import { type MaybeAsync, eachInTurn, settled } from '../../nn/layers/maybe_async.js';
+import { type ModelSpec, createModel } from '../../nn/models/index.js';
 import { Module } from '../../nn/module.js';
+import { buildDeferred } from '../../tensor/deferred_init.js';
+import { withoutRandomInit } from '../../tensor/init_scope.js';
 import { Tensor } from '../../tensor/tensor.js';
 
 export class PipelineStageModule extends Module {
@@ -87,4 +90,13 @@ function copyOfValues(tensor: Tensor): Tensor {
 /** Stage [from, to) of `model`'s layer list. */
 export function buildStage(model: Module, from: number, to: number, modelName?: string): PipelineStageModule {
   return new PipelineStageModule(modelLayers(model, modelName), from, to);
+}
+
+/**
+ * The whole model, built deferred: its parameters are recipes that hold no memory. `seed` null: no
+ * random recipe (the values come from a file, or only the names and shapes are asked), so the
+ * generator is not moved past every weight's draw (minutes for an 8B model).
+ */
+export function deferredModel(spec: ModelSpec, seed: number | null): Module {
+  return buildDeferred(() => (seed === null ? withoutRandomInit(() => createModel(spec, 0)) : createModel(spec, seed)));
 }

@@ -12,11 +12,9 @@
  */
 import type { ModelLayer } from '../../nn/layer_list.js';
 import { modelLayers } from '../../nn/layer_list.js';
-import { type ModelSpec, createModel } from '../../nn/models/index.js';
-import type { Module } from '../../nn/module.js';
-import { PipelineStageModule } from '../../parallel/pipeline/stage_model.js';
-import { buildDeferred, isDeferred } from '../../tensor/deferred_init.js';
-import { withoutRandomInit } from '../../tensor/init_scope.js';
+import type { ModelSpec } from '../../nn/models/index.js';
+import { PipelineStageModule, deferredModel } from '../../parallel/pipeline/stage_model.js';
+import { isDeferred } from '../../tensor/deferred_init.js';
 import { openStageValues } from '../../parallel/pipeline/stage_values.js';
 import { type StageWeights, heldFormats } from '../../parallel/pipeline/stage_weights.js';
 
@@ -27,15 +25,6 @@ export class GenerationStage extends PipelineStageModule {
   constructor(all: readonly ModelLayer[], from: number, end: number, layerCount = all.length) {
     super(all, from, end, layerCount, (tensor) => tensor);
   }
-}
-
-/**
- * The whole model, built deferred: its parameters are recipes that hold no memory. `seed` null: no
- * random recipe (the values come from a file, or only the names and shapes are asked), so the
- * generator is not moved past every weight's draw (minutes for an 8B model).
- */
-export function deferredModel(spec: ModelSpec, seed: number | null): Module {
-  return buildDeferred(() => (seed === null ? withoutRandomInit(() => createModel(spec, 0)) : createModel(spec, seed)));
 }
 
 /** The model's layer list, built deferred: nothing holds memory until a stage gives its layers values. */

@@ -17,7 +17,7 @@ import { architectureOf } from '../../nn/interchange/model_io.js';
 import { isSafetensorsPath, readSafetensorsHeader } from '../../nn/interchange/safetensors.js';
 import type { ModelSpec } from '../../nn/models/index.js';
 import type { QuantScheme } from '../../nn/quantize_model.js';
-import { deferredModel } from './stage_model.js';
+import { deferredModel } from '../../parallel/pipeline/stage_model.js';
 import { type StageWeights, heldFormats, quantizedSummary } from '../../parallel/pipeline/stage_weights.js';
 
 export interface StageSource {

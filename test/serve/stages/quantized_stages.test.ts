@@ -28,7 +28,7 @@ import type { Module } from '../../../src/nn/module.js';
 import { type QuantScheme, quantizeModel } from '../../../src/nn/quantize_model.js';
 import { generateAcross } from '../../../src/serve/stages/pipelined_generate.js';
 import { joinStages, stageSignature } from '../../../src/serve/stages/stage_cluster.js';
-import { deferredModel } from '../../../src/serve/stages/stage_model.js';
+import { deferredModel } from '../../../src/parallel/pipeline/stage_model.js';
 import { placeGeneration } from '../../../src/serve/stages/stage_placement.js';
 import { startPipeline } from '../../../src/serve/stages/stage_launch.js';
 import { stageSource } from '../../../src/serve/stages/stage_source.js';
