@@ -4,6 +4,8 @@
  *   127.0.0.1) train adapters over the file's frozen Q8_0 matrices; their losses are those of one
  *   float folder quantized at load with `--lora-base-dtype q8_0` (the same blocks), step for step;
  *   only the adapters' gradients travel, and the PEFT adapter folder names the file as its base;
+ * - over 2 pipeline stages (`--pipeline-stages 2`) each process loads its layers of the file, and
+ *   the losses and the adapter folder are one process's;
  * - `--merge-lora` over the file saves the float merge, or a GGUF file requantized to Q8_0, saying
  *   how much of the change each form keeps;
  * - a run over the file resumes from its checkpoint as an uninterrupted run goes on;
@@ -21,9 +23,10 @@ import { readGgufHeader } from '../../src/nn/interchange/gguf.js';
 import { exportGguf } from '../../src/nn/interchange/gguf_export.js';
 import { loadPretrained, saveFolder } from '../../src/nn/interchange/hf_folder.js';
 import { readSafetensors } from '../../src/nn/index.js';
+import { toFloat32 } from '../../src/nn/interchange/safetensors.js';
 import { type LlamaSpec, createModel } from '../../src/nn/models/index.js';
 import { runCli } from '../helpers/cli.js';
-import { stepRecords, tempDir } from '../helpers/cluster.js';
+import { maxRelDiff, stepRecords, tempDir } from '../helpers/cluster.js';
 import { mergeAdapterInto } from '../../src/nn/lora/index.js';
 import type { Module } from '../../src/nn/module.js';
 import { dequantize, quantize } from '../../src/tensor/ops/quant.js';
@@ -81,6 +84,22 @@ describe('train over a quantized base (CLI)', { timeout: 240_000 }, () => {
     const config = JSON.parse(readFileSync(join(adapter, 'adapter_config.json'), 'utf8'));
     assert.deepEqual([config.r, config.target_modules, config.base_model_name_or_path], [4, ['q_proj', 'v_proj', 'down_proj'], gguf]);
     assert.equal(readSafetensors(join(adapter, 'adapter_model.safetensors')).tensors.size, 12);
+  });
+
+  it('--init FILE.gguf --workers 2 --pipeline-stages 2: each process loads its stage of the file, the losses and the adapter folder are one process\'s', async () => {
+    const [stagedAdapter, singleAdapter] = [join(dir, 'staged-adapter'), join(dir, 'single-adapter')];
+    const [staged, single] = await Promise.all([
+      runCli(['train', '--init', gguf, '--dataset', 'synthetic_text', '--workers', '2', '--pipeline-stages', '2', '--micro-batches', '2', '--name', 'staged', '--save', stagedAdapter, ...common], { timeoutMs: 200_000 }),
+      runCli(['train', '--init', gguf, '--dataset', 'synthetic_text', '--name', 'single', '--save', singleAdapter, ...common], { timeoutMs: 200_000 }),
+    ]);
+    assert.equal(staged.code, 0, staged.stderr);
+    assert.equal(single.code, 0, single.stderr);
+    assert.match(staged.stderr, /pipeline placement \(cut .* per weight of one block/);
+    const [a, b] = [losses('staged', 0), losses('single', 0)];
+    assert.equal(a.length, 3);
+    a.forEach((l, i) => assert.ok(Math.abs(l! - b[i]!) <= 1e-5 * Math.abs(b[i]!), `step ${i + 1}: ${l} over stages, ${b[i]} in one process`));
+    const weights = (folder: string): Float32Array => Float32Array.from([...readSafetensors(join(folder, 'adapter_model.safetensors')).tensors].flatMap(([name, t]) => Array.from(toFloat32('', name, t))));
+    assert.ok(maxRelDiff(weights(stagedAdapter), weights(singleAdapter)) < 1e-5, `the adapters differ by ${maxRelDiff(weights(stagedAdapter), weights(singleAdapter))}`);
   });
 
   it('--merge-lora over a GGUF file saves the float merge, or a GGUF file requantized (--save-quantize), saying what each form keeps of the change', async () => {
@@ -168,7 +187,7 @@ describe('train over a quantized base (CLI)', { timeout: 240_000 }, () => {
     const cases: [string[], RegExp][] = [
       [['--init', gguf], /--init\): the model holds 16 quantized weight matrices \(model\.embed_tokens\.weight is q8_0\), which are frozen: train LoRA adapters over them \(--lora-rank r\)/],
       [['--init', gguf, '--lora-rank', '4', '--lora-base-dtype', 'q4_0'], /--lora-base-dtype q4_0\): the --init model is quantized already/],
-      [['--init', gguf, '--lora-rank', '4', '--workers', '2', '--zero', '2'], /--init\): a quantized base trains with data parallelism \(allreduce\) or in one process/],
+      [['--init', gguf, '--lora-rank', '4', '--workers', '2', '--zero', '2'], /--init\): a quantized base trains in one process, with data parallelism \(allreduce\) or over pipeline stages/],
       [['--init', gguf, '--lora-rank', '4', '--merge-lora', '--save', join(dir, 'm.safetensors'), '--save-quantize', 'q4_0'], /--save-quantize\): q4_0 is written into a GGUF file only: --save X\.gguf, not .*m\.safetensors/],
       [['--model', 'llama-tiny', '--save', join(dir, 'm.gguf')], /--save\): .*m\.gguf: a GGUF file carries its tokenizer as a tokenizer\.json's vocabulary and merges, and this run's is the named gpt2/],
     ];

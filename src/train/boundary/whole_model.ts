@@ -22,6 +22,8 @@ export interface HeldPart {
   build?: () => Module;
   /** Tensor parallel: this rank's place in its group and the rules of the split parameters. */
   tp?: { rank: number; size: number; rules: ShardLayout };
+  /** Only the trained parameters travel and are filled (a frozen quantized base no rank holds whole stays out of rank 0's model). */
+  trainedOnly?: boolean;
 }
 
 interface PartRecord {
@@ -43,7 +45,7 @@ export async function gatherWholeModel(group: ProcessGroup, spec: ModelSpec, par
     if (records.length > 0) await group.send(concat(values), 0);
     return null;
   }
-  const whole = new Assembly(part.build ? part.build() : createModel(spec, 0));
+  const whole = new Assembly(part.build ? part.build() : createModel(spec, 0), part.trainedOnly === true);
   records.forEach((rec, i) => whole.take(rec, values[i]));
   for (let r = 1; r < group.size; r++) {
     const length = (await group.recv(new Uint32Array(1), r))[0];
@@ -59,10 +61,10 @@ export async function gatherWholeModel(group: ProcessGroup, spec: ModelSpec, par
 /** The part's parameters and buffers with their records. */
 function heldStorages(part: HeldPart): Array<[PartRecord, Storage]> {
   const rules = part.tp?.rules;
-  const params = part.model.namedParameters().map(([name, p]): [PartRecord, Storage] => [
+  const params = part.model.namedParameters().filter(([, p]) => !part.trainedOnly || p.requiresGrad).map(([name, p]): [PartRecord, Storage] => [
     { name, size: p.size, ...(rules?.has(name) ? { shard: { rank: part.tp!.rank, size: part.tp!.size, rule: rules.get(name)! } } : {}) }, p.storage,
   ]);
-  const buffers = part.model.namedBufferStorages().map(([name, b]): [PartRecord, Storage] => [{ name, size: b.size }, b]);
+  const buffers = part.trainedOnly ? [] : part.model.namedBufferStorages().map(([name, b]): [PartRecord, Storage] => [{ name, size: b.size }, b]);
   return [...params, ...buffers];
 }
 
@@ -93,9 +95,9 @@ class Assembly {
   private readonly filled = new Set<string>();
   private readonly shards = new Map<string, Float32Array[]>();
 
-  constructor(private readonly model: Module) {
-    const named = model.namedParameters();
-    this.params = new Map<string, Storage>([...named.map(([n, p]): [string, Storage] => [n, p.storage]), ...model.namedBufferStorages()]);
+  constructor(private readonly model: Module, trainedOnly: boolean) {
+    const named = model.namedParameters().filter(([, p]) => !trainedOnly || p.requiresGrad);
+    this.params = new Map<string, Storage>([...named.map(([n, p]): [string, Storage] => [n, p.storage]), ...(trainedOnly ? [] : model.namedBufferStorages())]);
     this.shapes = new Map(named.map(([n, p]) => [n, p.shape]));
   }
 

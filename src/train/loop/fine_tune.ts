@@ -63,9 +63,10 @@ export function prepareFineTune(model: Module, spec: ModelSpec, config: FineTune
  * when asked. A base that holds quantized matrices (a GGUF file, an MLX folder, a quantized
  * --lora-base-dtype) trains adapters only: its matrices have no gradient.
  */
-export function finishFineTune(model: Module, spec: ModelSpec, config: FineTuneConfig): void {
+export function finishFineTune(model: Module, spec: ModelSpec, config: FineTuneConfig, quantizedAlready = false): void {
   const scheme = config.loraBaseDtype;
-  if (scheme !== undefined && isQuantScheme(scheme)) quantizeBase(model, spec, scheme);
+  // A strategy that built the model over the quantized base (pipeline stages) quantized each layer as it loaded it.
+  if (scheme !== undefined && isQuantScheme(scheme) && !quantizedAlready) quantizeBase(model, spec, scheme);
   refuseTrainingQuantized(model, config);
   if (scheme !== 'bf16') return;
   const device = model.arena().device;
@@ -73,11 +74,21 @@ export function finishFineTune(model: Module, spec: ModelSpec, config: FineTuneC
   holdBaseInBf16(model);
 }
 
-/** A strategy that builds the model itself (ZeRO, pipeline stages, tensor parallel) reads float weights only: a quantized base is refused by flag. */
-export function refuseQuantizedBase(config: FineTuneConfig & Pick<TrainConfig, 'init'>, strategy: string): void {
+/**
+ * A strategy that builds the model itself reads float weights only (ZeRO, tensor parallel), unless
+ * it `takesQuantized` (pipeline stages): a quantized base is refused by flag, and over stages so is
+ * --merge-lora, since no rank holds the whole base to merge into.
+ */
+export function refuseQuantizedBase(config: FineTuneConfig & Pick<TrainConfig, 'init'>, strategy: string, takesQuantized: boolean): void {
   const scheme = config.loraBaseDtype;
   const flag = scheme !== undefined && isQuantScheme(scheme) ? `--lora-base-dtype ${scheme}` : initIsQuantized(config.init) ? '--init' : null;
-  if (flag) throw new ConfigError('command line', flag, `a quantized base trains with data parallelism (allreduce) or in one process; the ${strategy} strategy builds the model itself from float weights, not yet over quantized ones`);
+  if (!flag) return;
+  if (!takesQuantized) {
+    throw new ConfigError('command line', flag, `a quantized base trains in one process, with data parallelism (allreduce) or over pipeline stages (--pipeline-stages, without --zero or --tensor-parallel); the ${strategy} strategy builds the model itself from float weights, not yet over quantized ones`);
+  }
+  if (config.mergeLora) {
+    throw new ConfigError('command line', '--merge-lora', 'each pipeline stage holds its own layers of the quantized base and no rank the whole of it: --save the adapter folder, then merge it with `smolcluster export --model BASE --adapter DIR --out merged.gguf --quantize q8_0`');
+  }
 }
 
 /** A strategy that builds the model itself without the fine-tuning hook (tensor parallel) does not take adapters or frozen parameters yet: refused by flag. */

@@ -112,7 +112,7 @@ export async function train(
   data = { ...data, train: withLabelSmoothing(data.train, config.labelSmoothing) };
   const watch = watchFor(config, strategy.name);
   if (strategy.modelBuilder && !strategy.modelBuilder.preparesModel) refuseFineTune(config, strategy.name);
-  if (strategy.modelBuilder) refuseQuantizedBase(config, strategy.name);
+  if (strategy.modelBuilder) refuseQuantizedBase(config, strategy.name, strategy.modelBuilder.takesQuantizedBase === true);
   // Adapters on and parameters frozen before the arena is built (or the model sharded): it holds what trains only.
   const prepare = (m: Module): void => void prepareFineTune(m, spec, config);
   const start = strategy.modelBuilder ? null : initialModel(config, spec);
@@ -126,7 +126,7 @@ export async function train(
   // Where the model really is (a ps server stays on the cpu): its device must run the run's precision.
   checkPrecisionRuns(precision, config.device, strategy.rank);
   if (config.init && !start?.read && !strategy.modelBuilder?.loadsInit) initFromFile(config.init, model, spec);
-  finishFineTune(model, spec, config);
+  finishFineTune(model, spec, config, strategy.modelBuilder?.quantizesBase === true);
   if (config.activationCheckpointing) enableActivationCheckpointing(model, config.model);
   const optimizer = makeOptimizer(model.arena(), {
     name: config.optimizer, lr: config.lr, momentum: config.momentum, weightDecay: config.weightDecay,

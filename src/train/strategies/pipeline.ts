@@ -9,6 +9,9 @@
  * Placement: at start every rank times each layer's forward and backward on one micro-batch and
  * reports its memory; the gathered table gives the same plan on every rank (parallel/pipeline/
  * placement.ts), printed by rank 0 and kept in result.json. A resumed run keeps its checkpoint's plan.
+ * Over a quantized base (--init FILE.gguf, a quantized --lora-base-dtype: pipeline_quantized.ts)
+ * the whole model is never built: every rank probes one block, and each holds only its stage's
+ * layers of the base, so a base that fits no one machine trains over several.
  *
  * A step: the schedule's forwards and backwards over point-to-point sends (executor.ts), the tied
  * embedding's two gradients summed between its owner and its copy, the sum divided by the batch's
@@ -38,9 +41,11 @@ import { measureLayers } from '../../parallel/pipeline/layer_cost.js';
 import { nodeMemoryBytes } from '../../parallel/pipeline/node_memory.js';
 import { type Placement, placeStages } from '../../parallel/pipeline/placement.js';
 import { type PipelineScheduleName, idealBubbleFraction, pipelineSchedule } from '../../parallel/pipeline/schedule.js';
-import { PipelineStageModule } from '../../parallel/pipeline/stage_model.js';
+import { PipelineStageModule, deferredModel } from '../../parallel/pipeline/stage_model.js';
+import type { StageWeights } from '../../parallel/pipeline/stage_weights.js';
 import type { ZeroStage } from '../../parallel/zero/sharded_model.js';
 import { ShardedStage } from './zero_pipeline.js';
+import { QuantizedBaseStages, quantizedBaseWeights } from './pipeline_quantized.js';
 import { PendingGroup, buildTensorParallelModel, checkTensorParallel, shardLayout } from '../../parallel/sharding/index.js';
 import { noGrad } from '../../tensor/autograd.js';
 import type { Tensor } from '../../tensor/tensor.js';
@@ -105,13 +110,15 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
   private splitEntries: Set<string> | null = null;
   private dataParallelGroup: ProcessGroup | null = null;
   private dataParallel: Strategy | null = null;
-  private placement: (Placement & { from: 'measured' | 'checkpoint'; layerNames: string[] }) | null = null;
+  private placement: (Placement & { from: 'measured' | 'probed' | 'checkpoint'; layerNames: string[] }) | null = null;
   private readonly stats: StepStats[] = [];
   private model: Module | null = null;
   /** --zero 1: this rank's shard of its stage, over the stage's data-parallel group. */
   private sharded: ShardedStage | null = null;
   /** The run's fine-tuning (ModelBuildContext.prepare), for the whole model --save assembles. */
   private prepare: ((model: Module) => void) | undefined;
+  /** The stage holds its layers of a quantized base (buildOverQuantizedBase): loaded and quantized as it was built. */
+  private quantizedBase = false;
 
   constructor(private readonly group: ProcessGroup, readonly options: PipelineOptions, private readonly buildDataParallel: (group: ProcessGroup) => Strategy, private readonly innerName = 'allreduce') {
     const { stages, microBatches: micro } = options;
@@ -135,6 +142,20 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
     this.shardGroup = new PendingGroup(this.tpRank, tp);
   }
 
+  /** A quantized base is cut like a float one, but not split further by --tensor-parallel or sharded by --zero 1 yet. */
+  get takesQuantizedBase(): boolean {
+    return this.tp === 1 && this.options.zero === undefined;
+  }
+
+  /** Over a quantized base the stage was loaded (and quantized) as it was built: the loop does neither again. */
+  get loadsInit(): boolean {
+    return this.quantizedBase;
+  }
+
+  get quantizesBase(): boolean {
+    return this.quantizedBase;
+  }
+
   get name(): string {
     return `${this.innerName}+pp${this.options.stages}${this.tp > 1 ? `+tp${this.tp}` : ''}${this.options.zero ? `+zero${this.options.zero}` : ''}`;
   }
@@ -150,6 +171,8 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
   async buildModel(spec: ModelSpec, seed: number, modelName = spec.type, run?: ModelBuildContext): Promise<Module> {
     if (!run) throw new Error('pipeline: the loop did not give the data to time the layers on');
     if (this.tp > 1) checkTensorParallel(spec, this.tp, modelName);
+    const base = quantizedBaseWeights(run, seed);
+    if (base) return this.buildOverQuantizedBase(spec, base, modelName, run);
     const full = createModel(spec, seed);
     // Adapters on and parameters frozen in the whole model, so each stage's layers carry theirs (and its arena holds what trains only).
     run.prepare?.(full);
@@ -190,6 +213,36 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
       this.sharded = await ShardedStage.build(stage, this.dataParallelGroup!, this.options.checksumEvery);
     }
     return stage;
+  }
+
+  /**
+   * Over a quantized base (pipeline_quantized.ts): the whole model deferred, one block probed on
+   * every rank, the plan made from the gathered probes (or taken from the checkpoint resumed), and
+   * only this rank's layers given their values — the base's blocks, mapped where they are a file's.
+   */
+  private async buildOverQuantizedBase(spec: ModelSpec, weights: StageWeights, modelName: string, run: ModelBuildContext): Promise<Module> {
+    const P = this.options.stages;
+    const base = new QuantizedBaseStages(spec, weights, modelName, run.prepare);
+    this.prepare = run.prepare;
+    this.quantizedBase = true;
+    const layers = base.layers;
+    if (layers.length < P) throw new Error(`--pipeline-stages ${P}: ${modelName} has ${layers.length} layers to cut (${layers.map((l) => l.name).join(', ')})`);
+    this.ties = layers.flatMap((l, reader) => (l.tied ? [{ name: l.tied.name, reader, owner: ownerLayer(layers, l.tied.name) }] : []));
+    const saved = savedRanges(run.resumedState(), P, layers.length);
+    const micro = Math.max(1, Math.ceil(run.batchSize / this.options.microBatches));
+    const tokens = sampleInput(run.train, 1).shape[1] ?? 1;
+    const probe = base.probe(micro, tokens, nodeMemoryBytes(), saved ? 0 : 300);
+    const table = await this.group.allGather(Float32Array.of(probe.msPerWeight * 1e9, probe.memoryBytes / 2 ** 20));
+    const probes = Array.from({ length: this.worldSize }, (_, r) => ({ msPerWeight: table[2 * r] / 1e9, memoryBytes: table[2 * r + 1] * 2 ** 20 }));
+    const placement = base.place(probes, {
+      stages: P, stageOf: probes.map((_, r) => r % P), trainedBytes: bytesPerParameter(run.optimizer, 1), micro, tokens,
+      liveMicroBatches: this.options.schedule === '1f1b' ? P : this.options.microBatches,
+    });
+    if (saved) placement.ranges = saved;
+    this.placement = { ...placement, from: saved ? 'checkpoint' : 'probed', layerNames: layers.map((l) => l.name) };
+    if (this.rank === 0) process.stderr.write(describePlacement(this.placement));
+    const [from, to] = placement.ranges[this.stage];
+    return base.stage(from, to);
   }
 
   /**
@@ -425,12 +478,15 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
   /** --save: every stage of the first replica sends its layers (tensor-parallel shards too) to rank 0. */
   savedModel(model: Module, spec: ModelSpec): Promise<Module | null> {
     // Rank 0's whole model carries the run's adapters too (saved as a PEFT folder, or merged).
+    // Over a quantized base no rank holds the whole base: rank 0's model is deferred but for the adapters, all --save writes of it.
     const build = (): Module => {
-      const whole = createModel(spec, 0);
+      const whole = this.quantizedBase ? deferredModel(spec, null) : createModel(spec, 0);
       this.prepare?.(whole);
       return whole;
     };
-    return gatherWholeModel(this.group, spec, { model, build, sends: this.replica === 0, ...(this.tp > 1 ? { tp: { rank: this.tpRank, size: this.tp, rules: shardLayout(model) } } : {}) });
+    return gatherWholeModel(this.group, spec, {
+      model, build, sends: this.replica === 0, trainedOnly: this.quantizedBase, ...(this.tp > 1 ? { tp: { rank: this.tpRank, size: this.tp, rules: shardLayout(model) } } : {}),
+    });
   }
 
   /** --zero 1: every replica's updated shard into the stage's parameters, their checksums compared every K steps; otherwise the data-parallel strategy's. */
@@ -490,7 +546,9 @@ export function describePlacement(p: Placement & { from: string; layerNames: str
   const lines = p.ranges.map(([a, b], s) =>
     `  stage ${s}: layers ${a}..${b - 1} (${b - a}: ${p.layerNames.slice(a, b).join(', ')}), speed ${p.nodes[s].speed.toFixed(2)}, ` +
     `${p.stageMs[s].toFixed(2)} ms per micro-batch at that speed, ${(p.layerBytes.slice(a, b).reduce((x, y) => x + y, 0) / 2 ** 20).toFixed(1)} MiB of ${((p.nodes[s].memoryBytes ?? 0) / 2 ** 20).toFixed(0)}`);
-  const why = p.from === 'checkpoint' ? 'the plan of the checkpoint resumed' : 'cut so that the slowest stage is fastest, by each layer\'s measured forward+backward ms ÷ the stage\'s speed, within its memory';
+  const why = p.from === 'checkpoint' ? 'the plan of the checkpoint resumed'
+    : p.from === 'probed' ? 'cut so that the slowest stage is fastest, by each layer\'s weights × its stage\'s measured forward+backward ms per weight of one block, within its memory (a quantized base: no rank reads all of it)'
+    : 'cut so that the slowest stage is fastest, by each layer\'s measured forward+backward ms ÷ the stage\'s speed, within its memory';
   return `smolcluster: pipeline placement (${why}):\n${lines.join('\n')}\n`;
 }
 

@@ -227,6 +227,10 @@ export interface ModelBuilder {
   readonly buildsDeviceModel?: boolean;
   /** True: buildModel loads ModelBuildContext.init itself, and the loop does not load it again. */
   readonly loadsInit?: boolean;
+  /** True: buildModel may build over a quantized base (--init FILE.gguf, a quantized --lora-base-dtype); otherwise the loop refuses one by flag. */
+  readonly takesQuantizedBase?: boolean;
+  /** True: the model built holds --lora-base-dtype's quantized base already, and the loop does not quantize it again. */
+  readonly quantizesBase?: boolean;
   /** True: buildModel calls ModelBuildContext.prepare (frozen parameters and adapters); otherwise the loop refuses LoRA and --freeze. */
   readonly preparesModel?: boolean;
   /**
