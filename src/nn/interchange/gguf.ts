@@ -106,13 +106,6 @@ async function parseGgufHeader(path: string): Promise<GgufFile> {
   return { path, metadata: parsed.metadata as Record<string, MetadataValue>, tensors, architecture };
 }
 
-/** Each file's read-only mapping (file_map.ts), made once; null where the host cannot map. */
-const mappings = new WeakMap<GgufFile, Uint8Array | null>();
-
-function mapped(file: GgufFile): Uint8Array | null {
-  if (!mappings.has(file)) mappings.set(file, mapFileReadOnly(file.path));
-  return mappings.get(file)!;
-}
 
 /**
  * One tensor's values: F32, F16 and BF16 widened (exactly) to float32; a quantized one as its
@@ -124,8 +117,9 @@ export function readGgufTensor(file: GgufFile, name: string, shared = false): Gg
   const info = file.tensors.get(name);
   if (!info) throw new CheckpointError(file.path, `no tensor named ${name}`);
   const isFloat = info.type === 'F32' || info.type === 'F16' || info.type === 'BF16';
-  const map = shared && !isFloat ? mapped(file) : null;
-  if (map) return { type: info.type as QuantType, blocks: map.subarray(info.offset, info.offset + info.bytes) };
+  // One mapping a tensor (file_map.ts): null where the host cannot map.
+  const map = shared && !isFloat ? mapFileReadOnly(file.path, info.offset, info.bytes) : null;
+  if (map) return { type: info.type as QuantType, blocks: map };
   const raw = readBytes(file.path, info.offset, info.bytes);
   switch (info.type) {
     case 'F32': return { type: 'float32', values: new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4) };
