@@ -18,7 +18,7 @@ import { BufferRecycler } from '../tensor/recycler.js';
 import { keptOutput } from '../tensor/layer_recycling.js';
 import { Tensor, allocStorage } from '../tensor/tensor.js';
 import type { Rng, RngState } from '../util/rng.js';
-import { type ModelLayer, modelLayers, runLayers } from './layer_list.js';
+import { type ModelLayer, isLayerRunner, modelLayers, runLayers } from './layer_list.js';
 import type { Module } from './module.js';
 import { SparseMoeBlock } from './layers/sparse_moe.js';
 import { refusePacking } from './layers/packed_sequences.js';
@@ -47,6 +47,11 @@ export function enableActivationCheckpointing<M extends Module>(model: M, modelN
   // one layer makes is reused by the next and a step holds one layer's activations, not all of them.
   const scratch = new BufferRecycler();
   scratches.set(model, scratch);
+  // A pipeline stage runs its own layers (and evaluates through them: a checkpointed layer without a graph runs as it is).
+  if (isLayerRunner(model)) {
+    model.wrapLayers((layer) => checkpointLayerIn(layer, scratch));
+    return model;
+  }
   const layers = modelLayers(model, modelName).map((layer) => checkpointLayerIn(layer, scratch));
   const own = model.forward.bind(model);
   model.forward = (x: Tensor, ...rest: unknown[]): Tensor => {

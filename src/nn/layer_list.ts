@@ -41,6 +41,18 @@ export interface LayeredModel {
   layerList(): ModelLayer[];
 }
 
+/**
+ * A part of a model that runs a range of layers itself (a pipeline stage: its forward is not a
+ * whole model's): activation checkpointing wraps the layers it runs in place.
+ */
+export interface LayerRunner {
+  wrapLayers(wrap: (layer: ModelLayer) => ModelLayer): void;
+}
+
+export function isLayerRunner(model: Module): model is Module & LayerRunner {
+  return typeof (model as Partial<LayerRunner>).wrapLayers === 'function';
+}
+
 /** The layer list of a model: its own (GPT-2, BERT), a Sequential's children (MLP, CNN), or null (ResNet). */
 export function layerListOf(model: Module): ModelLayer[] | null {
   if (typeof (model as Partial<LayeredModel>).layerList === 'function') return (model as unknown as LayeredModel).layerList();

@@ -9,7 +9,7 @@
  * copies start equal; the strategy sums their gradients between the two stages each step (the
  * gradient one process gets for the shared tensor), so equal updates keep them equal.
  */
-import { type ModelLayer, modelLayers } from '../../nn/layer_list.js';
+import { type LayerRunner, type ModelLayer, modelLayers } from '../../nn/layer_list.js';
 import type { AttentionCache } from '../../nn/layers/attention.js';
 import { type MaybeAsync, eachInTurn, settled } from '../../nn/layers/maybe_async.js';
 import { type ModelSpec, createModel } from '../../nn/models/index.js';
@@ -18,8 +18,8 @@ import { buildDeferred } from '../../tensor/deferred_init.js';
 import { withoutRandomInit } from '../../tensor/init_scope.js';
 import { Tensor } from '../../tensor/tensor.js';
 
-export class PipelineStageModule extends Module {
-  private readonly layers: ModelLayer[];
+export class PipelineStageModule extends Module implements LayerRunner {
+  private layers: ModelLayer[];
   /** Names of the tied parameters this stage holds a copy of (the owner is on another stage). */
   readonly tiedCopies: string[] = [];
   /** Names of the tied parameters this stage owns and another stage reads (the copy's counterpart). */
@@ -65,6 +65,11 @@ export class PipelineStageModule extends Module {
 
   get isLast(): boolean {
     return this.end === this.layerCount;
+  }
+
+  /** Activation checkpointing: the stage's layers, each wrapped (nn/activation_checkpointing.ts); training only, since a wrapped layer takes no cache. */
+  wrapLayers(wrap: (layer: ModelLayer) => ModelLayer): void {
+    this.layers = this.layers.map(wrap);
   }
 
   /** The layer names of the stage (the plan's log). */
