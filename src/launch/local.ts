@@ -12,6 +12,7 @@ import { flagsToArgs } from './worker_args.js';
 import { RESTARTS_ENV, superviseElastic } from './elastic_supervisor.js';
 import { FAULT_ENV } from '../train/loop/faults.js';
 import { psRecoverable } from '../train/strategies/ps_common.js';
+import { stageSplitOf } from '../train/strategies/registry.js';
 import { type WorkerExit, describeFailure } from './exit_report.js';
 import { probeLiveness } from './liveness.js';
 import { preflight } from './preflight.js';
@@ -39,7 +40,7 @@ export async function launchLocalCluster(flags: TrainFlags & { workers: number }
   await readInitGguf(flags.init);
   const config = configFrom(flags, threads);
   // Root causes that every rank would hit are found here, once, before any worker starts.
-  preflight(config, n);
+  preflight(config, n, stageSplitOf(flags));
   if (flags.name !== undefined) claimNamedRun(experimentPaths(flags.experimentsDir, flags.name).dir, flags);
   const startStore = (): Promise<StoreServer> => StoreServer.start({ host: '127.0.0.1', port: 0, token, worldSize: n, signature: clusterSignature(config, flags) });
   let store = await startStore();

@@ -7,7 +7,7 @@ import { initFromFile } from '../nn/interchange/model_io.js';
 import { type LlamaSpec, createModel } from '../nn/models/index.js';
 import { buildDeferred } from '../tensor/deferred_init.js';
 import { initIsGguf, initIsQuantized } from '../train/run/init_source.js';
-import { checkTrainingMemory } from '../train/run/memory_estimate.js';
+import { type StageSplit, checkTrainingMemory } from '../train/run/memory_estimate.js';
 import { withoutRandomInit } from '../tensor/init_scope.js';
 import type { TrainConfig } from '../train/run/config.js';
 import { specFor } from '../train/loop/loop.js';
@@ -20,14 +20,14 @@ import { ConfigError } from '../util/errors.js';
  * the model they must fit), and whether the workers' estimated memory fits this machine. A launcher that skipped this printed the same root cause once per rank
  * and ended on a generic "worker rank 0 exited with code 1".
  */
-export function preflight(config: TrainConfig, processes = 1): void {
+export function preflight(config: TrainConfig, processes = 1, split?: StageSplit): void {
   checkRunInputs(config);
   if (!config.init && !config.dataDir && !config.dataFile) return;
   const data = loadTrainData(config);
   if (!config.init) return;
   const spec = specFor(config, data.train);
   // The workers of this machine together, before any of them (or this launcher) loads a weight.
-  checkTrainingMemory(config, spec, data.train.inputShape[0], processes);
+  checkTrainingMemory(config, spec, data.train.inputShape[0], processes, split);
   // A GGUF file's tensors are matched to the model by name and shape, none read (a quantized base is the big file).
   if (initIsGguf(config.init)) ggufSources(ggufHeaderRead(config.init), spec as LlamaSpec, buildDeferred(() => withoutRandomInit(() => createModel(spec, config.seed))).namedParameters());
   else if (!initIsQuantized(config.init)) initFromFile(config.init, withoutRandomInit(() => createModel(spec, config.seed)), spec);

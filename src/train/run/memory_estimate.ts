@@ -17,14 +17,18 @@ import { ggufHeaderRead } from '../../nn/interchange/gguf.js';
 import { ggufSources } from '../../nn/interchange/gguf_llama.js';
 import { readHfConfig } from '../../nn/interchange/hf_folder.js';
 import { mlxQuantizationOf } from '../../nn/interchange/mlx_folder.js';
+import { modelLayers } from '../../nn/layer_list.js';
 import type { LlamaSpec, ModelSpec } from '../../nn/models/index.js';
 import { createModel } from '../../nn/models/index.js';
 import type { Module } from '../../nn/module.js';
 import { isAdapterParameter } from '../../nn/lora/names.js';
 import { isQuantScheme, quantizationPlan } from '../../nn/quantize_model.js';
+import { planStages } from '../../parallel/pipeline/stage_plan.js';
+import { layerBytes, layerWeights } from '../../parallel/pipeline/stage_weights.js';
 import { buildDeferred } from '../../tensor/deferred_init.js';
 import { withoutRandomInit } from '../../tensor/init_scope.js';
 import { type QuantType, quantBytes } from '../../tensor/quant/formats.js';
+import type { Tensor } from '../../tensor/tensor.js';
 import { ConfigError } from '../../util/errors.js';
 import { prepareFineTune } from '../loop/fine_tune.js';
 import type { TrainConfig } from './config.js';
@@ -58,12 +62,27 @@ export interface TrainingMemory {
   total: number;
   /** The base's formats, for the line that reports it (e.g. "q4_0 + q6_k"). */
   formats: string;
+  /** Over pipeline stages: the stage estimated (the largest), of how many. */
+  stage?: { index: number; of: number };
 }
 
 type EstimateConfig = Pick<TrainConfig, 'init' | 'loraRank' | 'loraAlpha' | 'loraDropout' | 'loraTargets' | 'loraBaseDtype' | 'adapter' | 'freeze' | 'mergeLora' | 'seed' | 'optimizer' | 'batchSize' | 'activationCheckpointing'>;
 
-/** The estimate for a run of `config` over the model `spec` describes, at `window` tokens a sample. */
-export function estimateTrainingMemory(config: EstimateConfig, spec: ModelSpec, window: number): TrainingMemory | null {
+/**
+ * Pipeline stages over a quantized base (train/strategies/pipeline_quantized.ts): each process
+ * holds its stage's layers only, so the estimate is that of the largest stage.
+ */
+export interface StageSplit {
+  stages: number;
+  microBatches: number;
+  schedule: 'gpipe' | '1f1b';
+}
+
+/**
+ * The estimate for a run of `config` over the model `spec` describes, at `window` tokens a sample;
+ * over a quantized base cut into `split`'s stages, the largest stage's.
+ */
+export function estimateTrainingMemory(config: EstimateConfig, spec: ModelSpec, window: number, split?: StageSplit): TrainingMemory | null {
   if (spec.type !== 'llama' && spec.type !== 'gpt2') return null;
   // Built deferred and without random fills: nothing is held, every shape is known.
   const model = buildDeferred(() => {
@@ -72,10 +91,12 @@ export function estimateTrainingMemory(config: EstimateConfig, spec: ModelSpec, 
     return m;
   });
   const held = heldBytes(model, spec, config);
-  const trainedValues = model.namedTrainable().reduce((n, [, p]) => n + p.size, 0);
-  const trained = trainedValues * (8 + (STATE_BYTES[config.optimizer] ?? 8));
+  const stateBytes = 8 + (STATE_BYTES[config.optimizer] ?? 8);
+  const ckpt = config.activationCheckpointing === true;
+  if (split && split.stages > 1 && held.quantized) return largestStage(model, spec, held, { split, stateBytes, tokens: config.batchSize * window, window, ckpt });
+  const trained = model.namedTrainable().reduce((n, [, p]) => n + p.size, 0) * stateBytes;
   const tokens = config.batchSize * window;
-  const activations = activationBytes(spec, tokens, window, config.activationCheckpointing === true);
+  const activations = activationBytes(spec, tokens, window, ckpt, spec.layers);
   // Logits, their log-softmax and their gradient, float32.
   const logits = 3 * 4 * tokens * spec.vocabSize;
   const slack = SLACK * (trained + activations + logits);
@@ -84,27 +105,68 @@ export function estimateTrainingMemory(config: EstimateConfig, spec: ModelSpec, 
   return { weights: held.bytes, trained, activations, logits, runtime: RUNTIME_BYTES, slack, loading, total: Math.max(training, loading), formats: held.formats };
 }
 
+/**
+ * The largest of the stages the run's plan would cut on equal ranks (each layer's time its weights,
+ * as the probed plan makes it): the stage's base as held and its adapters with their state, its
+ * blocks' activations for each micro-batch alive at once (1F1B: at most the stages; GPipe: all),
+ * and the logits on the last stage. Each stage loads its layers one parameter at a time, so a
+ * float folder quantized at load is never float32 whole.
+ */
+function largestStage(model: Module, spec: Extract<ModelSpec, { type: 'llama' | 'gpt2' }>, held: HeldBytes, o: { split: StageSplit; stateBytes: number; tokens: number; window: number; ckpt: boolean }): TrainingMemory {
+  const layers = modelLayers(model, spec.type);
+  // The embedding is a lookup: next to nothing, as the probed plan times it.
+  const plan = planStages(layerWeights(layers).map((w, l) => (l === 0 ? 1e-6 : w)), Array.from({ length: o.split.stages }, () => ({ speed: 1 })));
+  const weights = layerBytes(layers, (name, p) => (p.requiresGrad ? 0 : held.of(name, p)));
+  const trained = layerBytes(layers, (_, p) => (p.requiresGrad ? p.size * o.stateBytes : 0));
+  const micro = Math.ceil(o.tokens / Math.min(o.split.microBatches, o.tokens / o.window));
+  const live = o.split.schedule === '1f1b' ? Math.min(o.split.stages, o.split.microBatches) : o.split.microBatches;
+  const stages = plan.ranges.map(([a, b], index): TrainingMemory => {
+    const sum = (xs: number[]): number => xs.slice(a, b).reduce((x, y) => x + y, 0);
+    const blocks = Math.max(0, Math.min(b, layers.length - 1) - Math.max(a, 1));
+    const activations = live * activationBytes(spec, micro, o.window, o.ckpt, blocks);
+    const logits = b === layers.length ? 3 * 4 * micro * spec.vocabSize : 0;
+    const slack = SLACK * (sum(trained) + activations + logits);
+    const total = sum(weights) + sum(trained) + activations + logits + slack + RUNTIME_BYTES;
+    return { weights: sum(weights), trained: sum(trained), activations, logits, runtime: RUNTIME_BYTES, slack, loading: 0, total, formats: held.formats, stage: { index, of: o.split.stages } };
+  });
+  return stages.reduce((big, e) => (e.total > big.total ? e : big));
+}
+
+interface HeldBytes {
+  bytes: number;
+  formats: string;
+  loadsFloat: boolean;
+  /** The base is held in quantized blocks (a GGUF file, an MLX folder, a quantized --lora-base-dtype). */
+  quantized: boolean;
+  /** One frozen parameter's bytes as held. */
+  of(name: string, p: Tensor): number;
+}
+
 /** What the base holds once training starts, by parameter, and whether loading holds float32 of it first. */
-function heldBytes(model: Module, spec: ModelSpec, config: EstimateConfig): { bytes: number; formats: string; loadsFloat: boolean } {
+function heldBytes(model: Module, spec: ModelSpec, config: EstimateConfig): HeldBytes {
   // What trains is counted with its gradient and state (trained); the adapters are no part of the file.
   const base = model.namedParameters().filter(([name]) => !isAdapterParameter(name));
   const params = base.filter(([, p]) => !p.requiresGrad);
   const formats = new Set<string>();
-  let bytes = 0;
-  const add = (format: string, n: number): void => {
+  const byName = new Map<string, number>();
+  const add = (name: string, format: string, n: number): void => {
     formats.add(format);
-    bytes += n;
+    byName.set(name, n);
   };
+  const result = (loadsFloat: boolean, quantized: boolean): HeldBytes => ({
+    bytes: [...byName.values()].reduce((a, b) => a + b, 0), formats: [...formats].join(' + '), loadsFloat, quantized,
+    of: (name, p) => byName.get(name) ?? 4 * p.size,
+  });
   if (initIsGguf(config.init)) {
     const file = ggufHeaderRead(config.init);
     const sources = ggufSources(file, spec as LlamaSpec, base);
     for (const [name, p] of params) {
       const info = file.tensors.get(sources.get(name) ?? '');
-      if (!info) add('float32', 4 * p.size);
-      else if (info.type === 'F32' || info.type === 'F16' || info.type === 'BF16') add('float32', 4 * p.size);
-      else add(info.type, info.bytes);
+      if (!info) add(name, 'float32', 4 * p.size);
+      else if (info.type === 'F32' || info.type === 'F16' || info.type === 'BF16') add(name, 'float32', 4 * p.size);
+      else add(name, info.type, info.bytes);
     }
-    return { bytes, formats: [...formats].join(' + '), loadsFloat: false };
+    return result(false, true);
   }
   const mlx = initIsFolder(config.init) ? mlxQuantizationOf(readHfConfig(config.init), `${config.init}/config.json`) : null;
   // An MLX folder's matrices are its groups (mlx-lm quantizes those our mlx scheme does); else the asked scheme's.
@@ -112,41 +174,42 @@ function heldBytes(model: Module, spec: ModelSpec, config: EstimateConfig): { by
   const plan = scheme !== undefined && isQuantScheme(scheme) && spec.type === 'llama' ? quantizationPlan(model, spec, scheme) : null;
   for (const [name, p] of params) {
     const type: QuantType | null | undefined = plan?.get(name);
-    if (type) add(type, quantBytes(type, p.shape[0], p.shape[1]));
-    else if (scheme === 'bf16' && !p.requiresGrad && p.ndim === 2) add('bfloat16', 2 * p.size);
-    else add('float32', 4 * p.size);
+    if (type) add(name, type, quantBytes(type, p.shape[0], p.shape[1]));
+    else if (scheme === 'bf16' && !p.requiresGrad && p.ndim === 2) add(name, 'bfloat16', 2 * p.size);
+    else add(name, 'float32', 4 * p.size);
   }
   // An MLX folder is read in its blocks; a float folder quantized at load is float32 first.
-  return { bytes, formats: [...formats].join(' + '), loadsFloat: plan !== null && !initIsQuantized(config.init) };
+  return result(plan !== null && !initIsQuantized(config.init), plan !== null);
 }
 
 /**
- * Activations a step keeps, float32. One decoder layer's working set per token (its projections,
- * the MLP's three intermediate rows, attention's probabilities over the window, the adapters'
- * small rows): 10 widths + 9 intermediates + heads × window values, as the engine measured it.
- * Under checkpointing a step holds every layer's input and one layer's working set; without, every
- * layer's.
+ * Activations a step keeps, float32, over `layers` decoder layers. One decoder layer's working set
+ * per token (its projections, the MLP's three intermediate rows, attention's probabilities over the
+ * window, the adapters' small rows): 10 widths + 9 intermediates + heads × window values, as the
+ * engine measured it. Under checkpointing a step holds every layer's input and one layer's working
+ * set; without, every layer's.
  */
-function activationBytes(spec: Extract<ModelSpec, { type: 'llama' | 'gpt2' }>, tokens: number, window: number, checkpointing: boolean): number {
+function activationBytes(spec: Extract<ModelSpec, { type: 'llama' | 'gpt2' }>, tokens: number, window: number, checkpointing: boolean, layers: number): number {
   const intermediate = spec.type === 'llama' ? spec.intermediate : 4 * spec.width;
   const perLayer = 4 * tokens * (10 * spec.width + 9 * intermediate + spec.heads * window);
-  const inputs = 4 * tokens * spec.width * spec.layers;
-  return checkpointing ? inputs + perLayer : spec.layers * perLayer;
+  const inputs = 4 * tokens * spec.width * layers;
+  return checkpointing ? inputs + (layers > 0 ? perLayer : 0) : layers * perLayer;
 }
 
 /** "6.12 GiB (weights 4.33 GiB q4_0 + q6_k, …)": the estimate as a run's log line states it. */
 export function describeEstimate(m: TrainingMemory): string {
   const g = (b: number): string => `${(b / 2 ** 30).toFixed(2)} GiB`;
   const loading = m.loading > 0 ? `; loading the float32 folder first: ${g(m.loading)}` : '';
-  return `${g(m.total)} (weights ${g(m.weights)} ${m.formats}, trained values with gradients and optimizer state ${g(m.trained)}, activations ${g(m.activations)}, logits ${g(m.logits)}, runtime ${g(m.runtime)}, slack ${g(m.slack)}${loading})`;
+  const stage = m.stage ? ` in stage ${m.stage.index} of ${m.stage.of}, the largest` : '';
+  return `${g(m.total)}${stage} (weights ${g(m.weights)} ${m.formats}, trained values with gradients and optimizer state ${g(m.trained)}, activations ${g(m.activations)}, logits ${g(m.logits)}, runtime ${g(m.runtime)}, slack ${g(m.slack)}${loading})`;
 }
 
 /**
  * Refuses, before anything is loaded, a run whose estimate exceeds what `processes` processes of
  * this machine can have (MemAvailable, shared among them), naming both; returns the estimate's line.
  */
-export function checkTrainingMemory(config: EstimateConfig, spec: ModelSpec, window: number, processes = 1, available = availableMemory()): string | null {
-  const m = estimateTrainingMemory(config, spec, window);
+export function checkTrainingMemory(config: EstimateConfig, spec: ModelSpec, window: number, processes = 1, split?: StageSplit, available = availableMemory()): string | null {
+  const m = estimateTrainingMemory(config, spec, window, split);
   if (!m) return null;
   const line = describeEstimate(m);
   const share = available / processes;

@@ -166,7 +166,7 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
   if (rank === 0) checkInitSource(config, data.train);
   if (rank === 0 && o.save && isGgufTarget(o.save)) checkGgufTarget(o.save, config, specFor(config, data.train).type === 'llama');
   // A fine-tuning run that cannot fit this machine is refused before anything is loaded.
-  const memory = config.init !== undefined ? checkTrainingMemory(config, specFor(config, data.train), data.train.inputShape[0]) : null;
+  const memory = config.init !== undefined ? checkTrainingMemory(config, specFor(config, data.train), data.train.inputShape[0], 1, strategy.modelBuilder?.stageSplit) : null;
   if (rank === 0 && memory) process.stderr.write(`smolcluster: memory estimate per process ${memory}\n`);
   const events = o.events ?? new MonitorLog(eventsFile(o.experiment.dir), rank);
   // auto resolved before config.json is written (a cluster's ranks agreed on it already: train/engine/precision_agreement.ts).

@@ -43,6 +43,7 @@ import { type Placement, placeStages } from '../../parallel/pipeline/placement.j
 import { type PipelineScheduleName, idealBubbleFraction, pipelineSchedule } from '../../parallel/pipeline/schedule.js';
 import { PipelineStageModule, deferredModel } from '../../parallel/pipeline/stage_model.js';
 import type { StageWeights } from '../../parallel/pipeline/stage_weights.js';
+import type { StageSplit } from '../run/memory_estimate.js';
 import type { ZeroStage } from '../../parallel/zero/sharded_model.js';
 import { ShardedStage } from './zero_pipeline.js';
 import { QuantizedBaseStages, quantizedBaseWeights } from './pipeline_quantized.js';
@@ -145,6 +146,11 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
   /** A quantized base is cut like a float one, but not split further by --tensor-parallel or sharded by --zero 1 yet. */
   get takesQuantizedBase(): boolean {
     return this.tp === 1 && this.options.zero === undefined;
+  }
+
+  /** What a process's memory estimate divides a quantized base over: this rank holds its stage of it only. */
+  get stageSplit(): StageSplit | undefined {
+    return this.takesQuantizedBase ? { stages: this.options.stages, microBatches: this.options.microBatches, schedule: this.options.schedule } : undefined;
   }
 
   /** Over a quantized base the stage was loaded (and quantized) as it was built: the loop does neither again. */

@@ -16,6 +16,7 @@ import { ExpertParallelStrategy } from './expert_parallel.js';
 import { PipelineStrategy, type PipelineOptions } from './pipeline.js';
 import type { PipelineScheduleName } from '../../parallel/pipeline/schedule.js';
 import { ZeroStrategy } from './zero.js';
+import type { StageSplit } from '../run/memory_estimate.js';
 // The names are listed with the options that choose them (config/options/choices.ts, a layer below);
 // `satisfies` above makes the compiler hold the two lists equal.
 import { CLUSTER_STRATEGIES, type ClusterStrategyName } from '../../config/options/choices.js';
@@ -150,7 +151,16 @@ function expertParallelStrategy(name: ClusterStrategyName, group: ProcessGroup, 
   return new ExpertParallelStrategy(group, degree);
 }
 
-function pipelineOptions(o: ClusterStrategyOptions): PipelineOptions {
+/** The stages a process's memory estimate divides a quantized base over (pipeline stages that take one: PipelineStrategy.takesQuantizedBase), or none. */
+export function stageSplitOf(o: PipelineFlags): StageSplit | undefined {
+  const p = pipelineOptions(o);
+  return p.stages > 1 && (p.tensorParallel ?? 1) === 1 && o.zero === undefined ? { stages: p.stages, microBatches: p.microBatches, schedule: p.schedule } : undefined;
+}
+
+/** The flags that shape a pipeline. */
+type PipelineFlags = Pick<ClusterStrategyOptions, 'pipelineStages' | 'microBatches' | 'pipelineSchedule' | 'tensorParallel' | 'zero'>;
+
+function pipelineOptions(o: PipelineFlags): PipelineOptions {
   return { stages: o.pipelineStages ?? 1, microBatches: o.microBatches ?? DEFAULT_MICRO_BATCHES, schedule: o.pipelineSchedule ?? DEFAULT_PIPELINE_SCHEDULE, tensorParallel: o.tensorParallel };
 }
 

@@ -12,6 +12,7 @@ import type { AnyBatch } from '../loop/objective.js';
 import type { EvalResult, StepInfo } from '../../metrics/records.js';
 import type { StepOutcome, StepWork } from '../loop/step.js';
 import type { Restored } from '../run/checkpoints.js';
+import type { StageSplit } from '../run/memory_estimate.js';
 
 /** One step a strategy plans: its epoch and batch (null: nothing to compute), and — when the strategy numbers the steps — its step and LR-schedule step. */
 export type PlannedStep = [epoch: number, batch: AnyBatch | null, step?: number, lrStep?: number];
@@ -231,6 +232,8 @@ export interface ModelBuilder {
   readonly takesQuantizedBase?: boolean;
   /** True: the model built holds --lora-base-dtype's quantized base already, and the loop does not quantize it again. */
   readonly quantizesBase?: boolean;
+  /** A quantized base cut over stages: what a process's memory estimate divides (train/run/memory_estimate.ts). */
+  readonly stageSplit?: StageSplit;
   /** True: buildModel calls ModelBuildContext.prepare (frozen parameters and adapters); otherwise the loop refuses LoRA and --freeze. */
   readonly preparesModel?: boolean;
   /**

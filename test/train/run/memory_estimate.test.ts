@@ -53,6 +53,24 @@ describe('the memory estimate of a fine-tuning run', () => {
     assert.ok(checkpointed.activations < m.activations, 'checkpointing keeps one layer\'s working set');
   });
 
+  it('over 2 pipeline stages of a quantized base: the largest stage\'s layers, adapters, activations and logits, nothing loaded whole', async () => {
+    const file = join(dir, 'tiny-q8_0.gguf');
+    const header = await readGgufHeader(file);
+    const split = { stages: 2, microBatches: 1, schedule: '1f1b' } as const;
+    const m = estimateTrainingMemory(config({ init: file, loraRank: 4, loraTargets: ['q_proj', 'v_proj'] }), SPEC, 16, split)!;
+    // Cut by weights with the embedding free: [embedding, layer 0] and [layer 1, norm + head], the second the larger.
+    assert.deepEqual(m.stage, { index: 1, of: 2 });
+    const held = [...header.tensors.values()].filter((t) => t.name.startsWith('blk.1.') || t.name.startsWith('output')).reduce((n, t) => n + t.bytes, 0);
+    assert.equal(m.weights, held);
+    assert.equal(m.trained, (4 * 64 + 64 * 4 + 4 * 64 + 32 * 4) * 16, 'one layer\'s adapters');
+    assert.equal(m.logits, 3 * 4 * 2 * 16 * VOCAB);
+    assert.equal(m.loading, 0);
+    const whole = estimateTrainingMemory(config({ init: file, loraRank: 4, loraTargets: ['q_proj', 'v_proj'] }), SPEC, 16)!;
+    assert.ok(m.activations < whole.activations && m.total < whole.total);
+    // A float base is built whole on every stage: no split.
+    assert.equal(estimateTrainingMemory(config({ loraRank: 4 }), SPEC, 16, split)!.stage, undefined);
+  });
+
   it('a float folder with --lora-base-dtype nf4: the layers\' matrices in NF4 while training, float32 while loading', () => {
     const folder = join(dir, 'float');
     saveFolder(folder, createModel(SPEC, 1), SPEC);
@@ -74,8 +92,8 @@ describe('the memory estimate of a fine-tuning run', () => {
   it('refuses a run over what the machine has, naming the estimate, and shares the machine among its processes', () => {
     const c = config({ loraRank: 4 });
     const m = estimateTrainingMemory(c, SPEC, 16)!;
-    assert.match(checkTrainingMemory(c, SPEC, 16, 1, m.total + 1)!, /^0\.\d\d GiB \(weights /);
-    assert.throws(() => checkTrainingMemory(c, SPEC, 16, 1, m.total - 1), /--init\): the run needs an estimated 0\.\d\d GiB \(weights .*\) in this process; this machine has 0\.\d\d GiB available for it/);
-    assert.throws(() => checkTrainingMemory(c, SPEC, 16, 2, 1.5 * m.total), /in each of 2 processes on this machine/);
+    assert.match(checkTrainingMemory(c, SPEC, 16, 1, undefined, m.total + 1)!, /^0\.\d\d GiB \(weights /);
+    assert.throws(() => checkTrainingMemory(c, SPEC, 16, 1, undefined, m.total - 1), /--init\): the run needs an estimated 0\.\d\d GiB \(weights .*\) in this process; this machine has 0\.\d\d GiB available for it/);
+    assert.throws(() => checkTrainingMemory(c, SPEC, 16, 2, undefined, 1.5 * m.total), /in each of 2 processes on this machine/);
   });
 });
