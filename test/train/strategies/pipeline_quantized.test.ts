@@ -6,6 +6,7 @@
  *   process does (within 1e-5); rank 0's whole model for --save carries the adapters only and
  *   saves the PEFT folder one process saves;
  * - the plan is made from one probed block (no rank reads the whole base) and says so;
+ * - with --activation-checkpointing each stage checkpoints its own layers, to the same adapters;
  * - what stages over a quantized base cannot do is refused by flag: --zero 1, an MLX folder,
  *   --merge-lora.
  */
@@ -23,6 +24,7 @@ import { readSafetensors, toFloat32 } from '../../../src/nn/interchange/safetens
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, saveAdapter } from '../../../src/nn/lora/index.js';
 import { type LlamaSpec, createModel } from '../../../src/nn/models/index.js';
 import type { Module } from '../../../src/nn/module.js';
+import { checkpointScratch } from '../../../src/nn/activation_checkpointing.js';
 import { isDeferred } from '../../../src/tensor/deferred_init.js';
 import { type TrainConfig, defaultConfig } from '../../../src/train/run/config.js';
 import { type TrainOutcome, train } from '../../../src/train/loop/loop.js';
@@ -109,12 +111,18 @@ async function assertSameFolder(whole: Module, one: TrainOutcome, what: string):
 describe('pipeline stages over a quantized base (2 in-process ranks against one process)', { timeout: 120_000 }, () => {
   const written = exportGguf(gguf, base, SPEC, { quantize: 'q8_0', tokenizer: { gguf: {} } }).then(() => readGgufHeader(gguf));
 
-  for (const [what, over] of [['a GGUF file\'s Q8_0 blocks', { init: gguf }], ['a float folder quantized to NF4 at load', { init: folder, loraBaseDtype: 'nf4' }]] as const) {
+  const cases: [string, Partial<TrainConfig>][] = [
+    ['a GGUF file\'s Q8_0 blocks', { init: gguf }],
+    ['a float folder quantized to NF4 at load', { init: folder, loraBaseDtype: 'nf4' }],
+    ['a GGUF file with activation checkpointing', { init: gguf, activationCheckpointing: true }],
+  ];
+  for (const [what, over] of cases) {
     it(`over ${what}: each stage holds its layers only, trains the adapters one process trains, and rank 0 saves the same PEFT folder`, async () => {
       await written;
       const one = await train(config(over), data, new LocalStrategy());
       const ranks = await twoStages(config(over));
       assertStagesHoldTheirLayers(ranks, one.model, what);
+      if (over.activationCheckpointing) for (const r of ranks) assert.ok(checkpointScratch(r.model), `${what}: rank ${r.strategy.rank}'s stage runs its layers checkpointed`);
       assert.match(ranks[0].stderr, /pipeline placement \(cut so that the slowest stage is fastest, by each layer's weights × its stage's measured forward\+backward ms per weight of one block/);
       const [whole] = await Promise.all(ranks.map((r) => r.strategy.savedModel(r.model, r.spec)));
       assert.ok(whole);
