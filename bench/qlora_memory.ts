@@ -118,7 +118,8 @@ async function trainOnce(file: string, dir: string, o: { context: number; rank: 
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-  const peakBytes = sampler.stop();
+  // A helper a worker starts for a moment (a few MB) is no stage.
+  const peakBytes = sampler.stop().filter((b) => o.stages === 1 || b > 64 * 2 ** 20);
   // A step's time as the loop measures it on rank 0: compute (forward, backward, optimizer), and over stages the sends and the waits on the other stage.
   const steps = code === 0 ? readMetrics(join(dir, 'run', 'metrics.jsonl')).steps.filter((s) => s.rank === 0) : [];
   // The run's own estimate before loading (train/run/memory_estimate.ts), beside the measured peak.

@@ -76,6 +76,7 @@ export type {
 export { LoopDrivenStrategy } from './train/loop/loop_driven.js';
 export { DelegatingStrategy } from './train/strategies/delegating.js';
 export type { PipelineScheduleName } from './parallel/pipeline/schedule.js';
+export type { StageSplit } from './train/run/memory_estimate.js';
 export type { StepOutcome, StepWork } from './train/loop/step.js';
 export type { AnyBatch } from './train/loop/objective.js';
 export type { BucketSizes } from './train/exchange/buckets.js';

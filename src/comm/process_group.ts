@@ -84,6 +84,8 @@ export interface AllToAllOptions extends CollectiveOptions {
 export interface SplitOptions extends CollectiveOptions {
   /** Names the sub-group in errors ("sub-group 'tp'"); default: by split number and color. */
   name?: string;
+  /** The sub-group's default deadline of every operation (ms); default this group's. */
+  groupTimeoutMs?: number;
 }
 
 export type AllReduceAlgorithm = 'auto' | 'ring' | 'direct' | 'doubling';
@@ -110,7 +112,8 @@ export class ProcessGroup {
   private readonly scratch = new ScratchPool();
   private readonly tags: TagSpace;
   private readonly pairs: PairCounters;
-  private readonly timeoutMs: number;
+  /** The default deadline of every operation (ms). */
+  readonly timeoutMs: number;
   private readonly chunkBytes: number;
   private readonly directMaxBytes: number;
   private readonly doublingMaxBytes: number;
@@ -268,7 +271,8 @@ export class ProcessGroup {
     const members = splitMembers(table, this.rank);
     if (!members) return null;
     const label = `sub-group '${opts.name ?? `split ${index} color ${entry[0]}`}'`;
-    return new ProcessGroup(new GroupTransport(this.transport, members, members.indexOf(this.rank), region, label), this.opts);
+    const groupOpts = opts.groupTimeoutMs === undefined ? this.opts : { ...this.opts, timeoutMs: opts.groupTimeoutMs };
+    return new ProcessGroup(new GroupTransport(this.transport, members, members.indexOf(this.rank), region, label), groupOpts);
   }
 
   /** Resolves once every rank has entered the barrier. */

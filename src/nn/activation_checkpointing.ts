@@ -1,8 +1,9 @@
 /**
  * Activation checkpointing (Chen et al. 2016, torch.utils.checkpoint): each layer of the model's
- * layer list (layer_list.ts) runs its forward without building a graph, so only its input is
- * kept; its backward runs the forward again, this time recording, and differentiates that. A step
- * then holds one layer's activations at a time plus each layer's input, instead of all of them.
+ * layer list (layer_list.ts) but the last (the head) runs its forward without building a graph, so
+ * only its input is kept; its backward runs the forward again, this time recording, and
+ * differentiates that. A step then holds one layer's activations at a time plus each layer's
+ * input, instead of all of them.
  *
  * The recomputation replays the layer's random generators (its dropout's masks) from where they
  * stood before the first forward and puts them back afterwards, so the masks, the values and the
@@ -47,12 +48,16 @@ export function enableActivationCheckpointing<M extends Module>(model: M, modelN
   // one layer makes is reused by the next and a step holds one layer's activations, not all of them.
   const scratch = new BufferRecycler();
   scratches.set(model, scratch);
+  // The model's last layer (the head) runs as it is: its output goes straight to the loss, whose
+  // backward comes next, so recomputing it would only hold a second logits-sized buffer and run the
+  // head's product twice (Hugging Face's gradient checkpointing leaves lm_head alone too).
+  const wrap = (layer: ModelLayer, isModelOutput: boolean): ModelLayer => (isModelOutput ? layer : checkpointLayerIn(layer, scratch));
   // A pipeline stage runs its own layers (and evaluates through them: a checkpointed layer without a graph runs as it is).
   if (isLayerRunner(model)) {
-    model.wrapLayers((layer) => checkpointLayerIn(layer, scratch));
+    model.wrapLayers(wrap);
     return model;
   }
-  const layers = modelLayers(model, modelName).map((layer) => checkpointLayerIn(layer, scratch));
+  const layers = modelLayers(model, modelName).map((layer, i, all) => wrap(layer, i === all.length - 1));
   const own = model.forward.bind(model);
   model.forward = (x: Tensor, ...rest: unknown[]): Tensor => {
     if (rest.some((r) => r !== undefined) || !isGradEnabled()) return (own as (...a: unknown[]) => Tensor)(x, ...rest);

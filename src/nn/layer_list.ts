@@ -46,7 +46,8 @@ export interface LayeredModel {
  * whole model's): activation checkpointing wraps the layers it runs in place.
  */
 export interface LayerRunner {
-  wrapLayers(wrap: (layer: ModelLayer) => ModelLayer): void;
+  /** `isModelOutput`: the layer is the whole model's last (its output is the logits). */
+  wrapLayers(wrap: (layer: ModelLayer, isModelOutput: boolean) => ModelLayer): void;
 }
 
 export function isLayerRunner(model: Module): model is Module & LayerRunner {

@@ -68,8 +68,8 @@ export class PipelineStageModule extends Module implements LayerRunner {
   }
 
   /** Activation checkpointing: the stage's layers, each wrapped (nn/activation_checkpointing.ts); training only, since a wrapped layer takes no cache. */
-  wrapLayers(wrap: (layer: ModelLayer) => ModelLayer): void {
-    this.layers = this.layers.map(wrap);
+  wrapLayers(wrap: (layer: ModelLayer, isModelOutput: boolean) => ModelLayer): void {
+    this.layers = this.layers.map((layer, i, all) => wrap(layer, this.isLast && i === all.length - 1));
   }
 
   /** The layer names of the stage (the plan's log). */

@@ -49,6 +49,7 @@ import { ShardedStage } from './zero_pipeline.js';
 import { QuantizedBaseStages, quantizedBaseWeights } from './pipeline_quantized.js';
 import { PendingGroup, buildTensorParallelModel, checkTensorParallel, shardLayout } from '../../parallel/sharding/index.js';
 import { noGrad } from '../../tensor/autograd.js';
+import { lastUse } from '../../tensor/handover.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { kernelsFor } from '../../tensor/dispatch.js';
 import { CPU, deviceMemory, type Storage } from '../../tensor/storage.js';
@@ -258,7 +259,7 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
    */
   private async formGroups(): Promise<void> {
     if (this.pipeline) return;
-    const pipeline = await this.group.split(this.replica * this.tp + this.tpRank, this.rank, { name: 'pipeline' });
+    const pipeline = await this.group.split(this.replica * this.tp + this.tpRank, this.rank, { name: 'pipeline', groupTimeoutMs: this.stagePatienceMs() });
     const dataParallel = await this.group.split(this.stage * this.tp + this.tpRank, this.rank, { name: 'pipeline-data-parallel' });
     if (this.tp > 1) {
       this.tensorGroup = await this.group.split(this.replica * this.options.stages + this.stage, this.rank, { name: 'pipeline-tensor-parallel' });
@@ -266,6 +267,16 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
     }
     this.pipeline = pipeline!;
     this.dataParallelGroup = dataParallel!;
+  }
+
+  /**
+   * How long a stage may wait on its neighbours: --timeout, or, where the plan's stages are slower
+   * than that (an 8B base takes minutes a step on a few cores), 3 × the planned step (every stage's
+   * ms per micro-batch, all micro-batches; room for checkpointing's second forward and a slow step).
+   */
+  private stagePatienceMs(): number {
+    const planned = this.placement ? sum(this.placement.stageMs) * this.options.microBatches : 0;
+    return Math.max(this.group.timeoutMs, 3 * planned);
   }
 
   /** Forms the groups, then sets the data-parallel strategy up (--zero 1: gathers the shards into the stage's parameters). */
@@ -290,7 +301,8 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
       // A tensor-parallel stage's layers wait on their group's sums; the others run at once.
       forward: (x) => model.run(x),
       input: (k) => batchInput(data, micros[k].micro, device),
-      loss: (output, k) => ({ loss: batchLoss(data, output, micros[k].micro), weight: micros[k].weight }),
+      // The logits are handed over: the loss writes its probabilities over them (ops/loss.ts), one logits-sized buffer a micro-batch, not two.
+      loss: (output, k) => ({ loss: batchLoss(data, lastUse(output), micros[k].micro), weight: micros[k].weight }),
     };
     const actions = pipelineSchedule(this.options.schedule, this.stage, this.options.stages, micros.length);
     const ran = await runStage(this.pipeline!, stageWork, actions);
