@@ -1,6 +1,7 @@
 import { type Dataset, isTokenTask } from '../../data/dataset.js';
 import { BatchLoader } from '../../data/loader.js';
 import type { Module } from '../../nn/module.js';
+import { lastUse } from '../../tensor/handover.js';
 import { noGrad } from '../../tensor/autograd.js';
 import { withLayerRecycling } from '../../tensor/layer_recycling.js';
 import { BufferRecycler } from '../../tensor/recycler.js';
@@ -121,7 +122,8 @@ async function scoreBatch(data: Dataset, batch: AnyBatch, forward: EvalForward<A
   recycler?.run(() => undefined);
   const output = await forward(batch, within);
   if (!output) return;
-  await within(() => scoreOutput(data, output, batch, sums));
+  // The output is read nowhere else: handed to the loss, which writes its probabilities over the logits.
+  await within(() => scoreOutput(data, output, batch, sums, true));
 }
 
 /** An evaluation's running sums: Σ loss × lossWeight, Σ lossWeight, and the correct predictions. */
@@ -137,10 +139,11 @@ export interface EvalSums {
  * through the host boundary (the cpu's own memory, no copy; a GPU's read, awaited): the loss and
  * one index per row, never the logits.
  */
-export function scoreOutput(data: Dataset, output: Tensor, batch: AnyBatch, sums: EvalSums): Promise<void> {
+export function scoreOutput(data: Dataset, output: Tensor, batch: AnyBatch, sums: EvalSums, handOver = false): Promise<void> {
   const w = lossWeight(data, batch);
-  const loss = noGrad(() => batchLoss(data, output, batch));
+  // The predictions first: a handed-over output's logits become the loss's probabilities (ops/loss.ts), a second logits-sized buffer saved.
   const predicted = predictions(data, output);
+  const loss = noGrad(() => batchLoss(data, handOver ? lastUse(output) : output, batch));
   return (async () => {
     const lossValue = await valuesToSend(loss.storage as Storage<Float32Array>);
     if (w > 0) sums.loss += lossValue[0] * w;
