@@ -48,6 +48,14 @@ export function mayRelease(x: Tensor, bf16Copy = false): boolean {
 }
 
 /**
+ * Whether an op may write its result over x's values: x is handed over, and either no backward
+ * will read them (outside autograd: an evaluation's logits) or the op may release them (mayRelease).
+ */
+export function mayOverwrite(x: Tensor): boolean {
+  return handedOver.has(x) && (!isGradEnabled() || mayRelease(x));
+}
+
+/**
  * Gives x's storage back (to the step's recycler or the pool) and leaves x a placeholder that
  * keeps its size, dtype and device (its gradient is still accumulated) but refuses its values,
  * naming `op`, so a broken `lastUse` promise fails loudly rather than reading a reused buffer.

@@ -4,7 +4,7 @@ import { ShapeError, sameShape } from '../shape.js';
 import { Tensor, allocStorage, allocUninit } from '../tensor.js';
 import type { Device, Storage } from '../storage.js';
 import { giveBack } from '../buffer_pool.js';
-import { mayRelease, takeValues } from '../handover.js';
+import { mayOverwrite, takeValues } from '../handover.js';
 import { mappedMemory } from '../boundary/host_values.js';
 import { hostIndexValues, indexCount, indexStorage, type Indices } from './indices.js';
 
@@ -55,8 +55,9 @@ export function crossEntropy(logits: Tensor, labels: Indices, options?: number |
   // whose maker does not read them back (a linear head) are dead once the probabilities exist: in
   // memory the host addresses (the host backends' kernels may alias their operands) the softmax
   // writes them over the logits, so a step holds one logits-sized buffer (103 MB on GPT-2 124M at
-  // 512 tokens) instead of two. (A GPU kernel may not read and write one buffer through two bindings.)
-  const inPlace = mappedMemory(logits.storage) !== undefined && mayRelease(logits);
+  // 512 tokens) instead of two. An evaluation's handed-over logits, outside autograd, likewise.
+  // (A GPU kernel may not read and write one buffer through two bindings.)
+  const inPlace = mappedMemory(logits.storage) !== undefined && mayOverwrite(logits);
   const probs = inPlace ? takeValues(logits, 'crossEntropy') : allocUninit(logits.dtype, logits.size, logits.device);
   // The loss stays on the device until someone reads it (item(), a metric).
   const out = new Tensor(allocUninit(logits.dtype, 1, logits.device), []);
