@@ -189,9 +189,7 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
     }
     const layers = modelLayers(full, modelName);
     const P = this.options.stages;
-    if (layers.length < P) throw new Error(`--pipeline-stages ${P}: ${modelName} has ${layers.length} layers to cut (${layers.map((l) => l.name).join(', ')})`);
-    this.ties = layers.flatMap((l, reader) => (l.tied ? [{ name: l.tied.name, reader, owner: ownerLayer(layers, l.tied.name) }] : []));
-    const saved = savedRanges(run.resumedState(), P, layers.length);
+    const saved = this.takeLayers(layers, modelName, run);
     const microSize = Math.max(1, Math.ceil(run.batchSize / this.options.microBatches));
     const cost = measureLayers(layers, sampleInput(run.train, microSize), saved ? { minRepeats: 1, budgetMs: 0 } : {});
     const table = await this.group.allGather(Float32Array.of(...cost.ms, nodeMemoryBytes() / 2 ** 20));
@@ -202,12 +200,9 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
     });
     const placement = placeStages({
       ranks, stages: P, stageOf: ranks.map((_, r) => Math.floor(r / this.tp) % P), parameters: cost.parameters, activationFloats: cost.activationFloats,
-      bytesPerParameter: bytesPerParameter(run.optimizer, this.options.zero ? this.dataShard.count : 1), liveMicroBatches: this.options.schedule === '1f1b' ? P : this.options.microBatches,
+      bytesPerParameter: bytesPerParameter(run.optimizer, this.options.zero ? this.dataShard.count : 1), liveMicroBatches: this.liveMicroBatches,
     });
-    if (saved) placement.ranges = saved;
-    this.placement = { ...placement, from: saved ? 'checkpoint' : 'measured', layerNames: layers.map((l) => l.name) };
-    if (this.rank === 0) process.stderr.write(describePlacement(this.placement));
-    const [from, to] = placement.ranges[this.stage];
+    const [from, to] = this.adopt(placement, saved, 'measured', layers);
     // Tensor parallel inside the stage: the same model with its projections split (this rank's shard), cut at the same layers.
     const stageLayers = this.tp > 1 ? buildTensorParallelModel(spec, seed, this.shardGroup, modelName).layerList() : layers;
     const stage = new PipelineStageModule(stageLayers, from, to);
@@ -233,23 +228,38 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
     this.prepare = run.prepare;
     this.quantizedBase = true;
     const layers = base.layers;
-    if (layers.length < P) throw new Error(`--pipeline-stages ${P}: ${modelName} has ${layers.length} layers to cut (${layers.map((l) => l.name).join(', ')})`);
-    this.ties = layers.flatMap((l, reader) => (l.tied ? [{ name: l.tied.name, reader, owner: ownerLayer(layers, l.tied.name) }] : []));
-    const saved = savedRanges(run.resumedState(), P, layers.length);
+    const saved = this.takeLayers(layers, modelName, run);
     const micro = Math.max(1, Math.ceil(run.batchSize / this.options.microBatches));
     const tokens = sampleInput(run.train, 1).shape[1] ?? 1;
     const probe = base.probe(micro, tokens, nodeMemoryBytes(), saved ? 0 : 300);
     const table = await this.group.allGather(Float32Array.of(probe.msPerWeight * 1e9, probe.memoryBytes / 2 ** 20));
     const probes = Array.from({ length: this.worldSize }, (_, r) => ({ msPerWeight: table[2 * r] / 1e9, memoryBytes: table[2 * r + 1] * 2 ** 20 }));
     const placement = base.place(probes, {
-      stages: P, stageOf: probes.map((_, r) => r % P), trainedBytes: bytesPerParameter(run.optimizer, 1), micro, tokens,
-      liveMicroBatches: this.options.schedule === '1f1b' ? P : this.options.microBatches,
+      stages: P, stageOf: probes.map((_, r) => r % P), trainedBytes: bytesPerParameter(run.optimizer, 1), micro, tokens, liveMicroBatches: this.liveMicroBatches,
     });
-    if (saved) placement.ranges = saved;
-    this.placement = { ...placement, from: saved ? 'checkpoint' : 'probed', layerNames: layers.map((l) => l.name) };
-    if (this.rank === 0) process.stderr.write(describePlacement(this.placement));
-    const [from, to] = placement.ranges[this.stage];
+    const [from, to] = this.adopt(placement, saved, 'probed', layers);
     return base.stage(from, to);
+  }
+
+  /** Checks there are layers enough to cut, records the tied weights' owners and readers, and returns a resumed run's cut (or null). */
+  private takeLayers(layers: readonly ModelLayer[], modelName: string, run: ModelBuildContext): [number, number][] | null {
+    const P = this.options.stages;
+    if (layers.length < P) throw new Error(`--pipeline-stages ${P}: ${modelName} has ${layers.length} layers to cut (${layers.map((l) => l.name).join(', ')})`);
+    this.ties = layers.flatMap((l, reader) => (l.tied ? [{ name: l.tied.name, reader, owner: ownerLayer(layers, l.tied.name) }] : []));
+    return savedRanges(run.resumedState(), P, layers.length);
+  }
+
+  /** The plan kept (a resumed run's cut over it) and printed by rank 0; this rank's layers. */
+  private adopt(placement: Placement, saved: [number, number][] | null, from: 'measured' | 'probed', layers: readonly ModelLayer[]): [number, number] {
+    if (saved) placement.ranges = saved;
+    this.placement = { ...placement, from: saved ? 'checkpoint' : from, layerNames: layers.map((l) => l.name) };
+    if (this.rank === 0) process.stderr.write(describePlacement(this.placement));
+    return placement.ranges[this.stage];
+  }
+
+  /** Micro-batches whose activations a stage holds at once: 1F1B at most the stages, GPipe all of them. */
+  private get liveMicroBatches(): number {
+    return this.options.schedule === '1f1b' ? this.options.stages : this.options.microBatches;
   }
 
   /**
