@@ -6,7 +6,7 @@
  * what gguf_llama.test.ts and generate/gguf_faithful.test.ts check, through the same loader.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { exportGguf } from '../../../src/nn/interchange/gguf_export.js';
