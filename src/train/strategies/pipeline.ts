@@ -341,8 +341,8 @@ export class PipelineStrategy implements Strategy, ModelBuilder, Evaluation, Che
       commMs: outcome.commMs + tiedMs,
       gradNorm: await this.gradNorm(model),
       info: { ...outcome.info, bubble: stats.waitMs / Math.max(1e-9, stats.totalMs), stage_peak_live: stats.peakLive,
-        // What --zero 1 divides: Adam's state is 2 × the stage's parameter bytes whole, about 2 ÷ R of them per rank sharded.
-        stage_parameter_bytes: 4 * model.numParameters(), optimizer_state_bytes: optimizerStateBytes(ctx),
+        // What --zero 1 divides: Adam's state is 2 × a float32 stage's parameter bytes whole, about 2 ÷ R of them per rank sharded.
+        stage_parameter_bytes: parameterBytes(model), optimizer_state_bytes: optimizerStateBytes(ctx),
       },
     };
   }
@@ -554,6 +554,11 @@ function sampleInput(data: Dataset, n: number): ReturnType<typeof batchInput> {
 /** Model-state bytes per parameter: weights and gradients, plus Adam's two moments or SGD's momentum (sharded over `shards` ranks: --zero 1). */
 function bytesPerParameter(optimizer: string, shards: number): number {
   return 8 + (optimizer.startsWith('adam') ? 8 : 4) / shards;
+}
+
+/** Bytes of the stage's parameters as held (measured from their storages: a quantized base's blocks at their format's bytes). */
+function parameterBytes(model: Module): number {
+  return model.parameters().reduce((n, p) => n + p.storage.byteLength, 0);
 }
 
 /** Bytes of optimizer state this rank holds (measured from its storages). */
