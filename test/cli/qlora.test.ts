@@ -8,7 +8,8 @@
  *   the losses and the adapter folder are one process's;
  * - `--merge-lora` over the file saves the float merge, or a GGUF file requantized to Q8_0, saying
  *   how much of the change each form keeps;
- * - a run over the file resumes from its checkpoint as an uninterrupted run goes on;
+ * - a run over the file resumes from its checkpoint as an uninterrupted run goes on, in one process
+ *   and over pipeline stages;
  * - the file's tokenizer is the run's by default (a text file tokenized by its metadata);
  * - an MLX quantized folder trains the same way, and a float folder quantized to NF4 at load;
  * - what cannot work is refused by flag: a quantized base without LoRA, quantizing a quantized
@@ -158,6 +159,22 @@ describe('train over a quantized base (CLI)', { timeout: 240_000 }, () => {
     assert.equal(a.size, 4);
     // A constant rate: a longer --max-steps on resume would stretch a decaying schedule (issue 50's).
     assert.deepEqual([...b], [...a], 'the two steps before the checkpoint and the two after the resume are the uninterrupted run\'s');
+  });
+
+  it('--resume over pipeline stages of a GGUF file: each stage continues from its own checkpoint, the steps of an uninterrupted run', async () => {
+    const staged = ['--workers', '2', '--pipeline-stages', '2', '--micro-batches', '2'];
+    const run = (name: string, steps: number, resume: string[]): Promise<{ code: number | null; stderr: string }> => runCli(['train', '--init', gguf, '--dataset', 'synthetic_text',
+      '--name', name, '--checkpoint-every', '2', '--schedule', 'constant', ...staged, ...common.filter((a, i, all) => a !== '--max-steps' && all[i - 1] !== '--max-steps'), '--max-steps', String(steps), ...resume], { timeoutMs: 200_000 });
+    const [whole, first] = await Promise.all([run('staged-whole', 4, []), run('staged-resumed', 2, [])]);
+    assert.equal(whole.code, 0, whole.stderr);
+    assert.equal(first.code, 0, first.stderr);
+    const resumed = await run('staged-resumed', 4, ['--resume', 'auto']);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.match(resumed.stderr, /pipeline placement \(the plan of the checkpoint resumed\)/);
+    const steps = (name: string): Map<number, number | null> => new Map(stepRecords(join(dir, name, 'metrics.jsonl'), 0).map((s) => [s.step, s.loss]));
+    const [a, b] = [steps('staged-whole'), steps('staged-resumed')];
+    assert.equal(a.size, 4);
+    assert.deepEqual([...b], [...a], 'the steps before the checkpoint and after the resume are the uninterrupted run\'s');
   });
 
   it('a text file is tokenized by the GGUF file\'s own tokenizer unless --tokenizer says otherwise', async () => {
