@@ -1,4 +1,5 @@
-import { Command } from 'commander';
+import { spawnSync } from 'node:child_process';
+import { Command, Option } from 'commander';
 import { positiveInt } from '../config/options/parsers.js';
 import { availableMemory, formatWeightReport, weightReport } from '../generate/weight_report.js';
 import type { ModelSpec } from '../nn/models/index.js';
@@ -18,12 +19,14 @@ export function infoCommand(): Command {
     .option('--model <src>', 'a GGUF file or Hugging Face folder: its weights\' bytes per format, what each --quantize scheme holds, what fine-tuning it would hold (full, LoRA, QLoRA), and whether each fits this machine\'s memory (docs/QUANTIZE.md)')
     .option('--lora-rank <r>', 'with --model: the LoRA and QLoRA rows\' rank', positiveInt, 16)
     .option('--seq <n>', 'with --model: the tokens of a training window the estimates assume (at most the model\'s positions)', positiveInt, FINE_TUNE_WINDOW)
-    .action(async (flags: { json?: boolean; model?: string; loraRank: number; seq: number }) => {
+    .addOption(new Option('--probe-webgpu', 'print the WebGPU adapters as JSON (what info runs in a child process)').hideHelp())
+    .action(async (flags: { json?: boolean; model?: string; loraRank: number; seq: number; probeWebgpu?: boolean }) => {
+      if (flags.probeWebgpu) return void process.stdout.write(`${JSON.stringify(await listAdapters())}\n`);
       if (flags.model !== undefined) return printWeightReport(flags.model, flags.json === true, { rank: flags.loraRank, seq: flags.seq });
       const kernels = backend();
       const source = kernels.name === 'native' ? nativeAddonSource() : null;
       const info = nodeInfo(kernels.description, source && { path: source.path, origin: source.origin, dnnlLibrary: source.dnnlLibrary, cpu: nativeCpuTable() ?? undefined });
-      const adapters = await listAdapters();
+      const adapters = adaptersQuietly();
       if (flags.json) {
         const webgpu = typeof adapters === 'string' ? { webgpu_unavailable: adapters } : { webgpu_adapters: adapters.map(adapterJson) };
         process.stdout.write(`${JSON.stringify({ ...nodeInfoFile(info), ...webgpu }, null, 2)}\n`);
@@ -31,6 +34,22 @@ export function infoCommand(): Command {
         process.stdout.write(`${formatNodeInfo(info)}\n${formatAdapters(adapters)}\n`);
       }
     });
+}
+
+/**
+ * The WebGPU adapters, listed by a child process of this command: Dawn's loaders write their own
+ * lines to the process's stderr ("vkCreateInstance: Found no drivers!" on a machine without a GPU),
+ * which no JavaScript can hold back; the child's stderr is dropped (shown with SMOLCLUSTER_VERBOSE=1),
+ * and what it found is one line of info's own.
+ */
+function adaptersQuietly(): AdapterSummary[] | string {
+  const child = spawnSync(process.execPath, [process.argv[1], 'info', '--probe-webgpu'], { encoding: 'utf8', timeout: 60_000 });
+  if (process.env.SMOLCLUSTER_VERBOSE === '1' && child.stderr) process.stderr.write(child.stderr);
+  try {
+    return JSON.parse(child.stdout) as AdapterSummary[] | string;
+  } catch {
+    return `the adapter probe ended without a list (${child.error?.message ?? `exit ${child.status ?? child.signal}`})`;
+  }
 }
 
 /** What the fine-tuning rows assume: LoRA's rank and the window's tokens. */
@@ -81,7 +100,7 @@ function fineTuningEstimates(path: string, spec: ModelSpec, setting: TuningSetti
 /** The adapters Dawn offers, one line each (vendor, architecture, kind, limits, features), or why none. */
 export function formatAdapters(adapters: AdapterSummary[] | string): string {
   if (typeof adapters === 'string') return `webgpu      unavailable: ${adapters}`;
-  if (adapters.length === 0) return 'webgpu      no adapter';
+  if (adapters.length === 0) return 'webgpu      no GPU adapter';
   return adapters.map((a) => {
     const name = [a.vendor, a.architecture, a.description].filter(Boolean).join(' ') || 'unnamed adapter';
     const gib = (n: number): string => `${(n / 2 ** 30).toFixed(1)} GiB`;

@@ -5,6 +5,7 @@ import { type OptionValues } from '../config/options/index.js';
 import { SERVE_OPTIONS } from '../config/options/serve.js';
 import { wildcardUrls } from '../dashboard/exposure.js';
 import { type Generator, loadGenerator } from '../generate/load_generator.js';
+import { backend } from '../tensor/dispatch.js';
 import { followRun, weightsKey } from '../serve/follow.js';
 import type { ServedModel } from '../serve/served_model.js';
 import { startModelServer } from '../serve/server.js';
@@ -58,6 +59,8 @@ export async function runServe(flags: ServeFlags, stopped: Promise<void>, onList
   const token = flags.token ?? process.env.SMOLCLUSTER_SERVE_TOKEN;
   const id = flags.modelName ?? basename(resolve(source));
   const adapters = loraModules(flags.loraModules, id);
+  // Over --stages the driver sets them too (stages_driver.ts), with this process's.
+  if (flags.threads !== undefined) backend().setThreads(flags.threads);
   if (flags.stages > 1) {
     if (adapters.length > 0) throw new ConfigError('command line', '--lora-modules', 'adapters served by name run in one process, not over --stages');
     return serveAcrossStages(flags, id, token, stopped, onListening);

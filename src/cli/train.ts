@@ -10,7 +10,7 @@ interface TrainCommandFlags extends TrainFlags {
 }
 
 export function trainCommand(): Command {
-  const cmd = new Command('train').description('train a model on MNIST: in this process, or as a local cluster of --workers processes');
+  const cmd = new Command('train').description('train or fine-tune a model (MNIST by default; CIFAR-10, text and chat data; --init a Hugging Face folder or GGUF file, LoRA and QLoRA): in this process, or as a local cluster of --workers processes');
   return addConfigFlags(addDashboardFlags(addSinkFlags(addTrainFlags(cmd))))
     .option('--workers <n>', 'worker processes on this machine (all-reduce data parallel); 1 trains in this process', positiveInt, 1)
     .action(async (flags: TrainCommandFlags) => runTrain(flags));

@@ -67,7 +67,7 @@ export type ClusterConfig = z.infer<typeof clusterConfigSchema>;
 
 export const nnConfigSchema = z.object({
   batch_size: z.number().int().min(1),
-  learning_rate: z.number().positive(),
+  learning_rate: z.number().nonnegative(),
   num_epochs: z.number().int().min(1),
   eval_steps: z.number().int().min(0).optional(),
   track_gradients: z.boolean().optional(),

@@ -2,6 +2,7 @@
  * `smolcluster serve`'s command logic in-process (runServe, with the flags parsed from its option
  * table): `--follow experiments/RUN` serves the run's newest saved model and, when training saves
  * a newer one, serves that; `--lora-modules NAME=DIR` serves an adapter by name beside the base;
+ * `--threads` sets the compute threads as generate's does;
  * --help lists every flag; bad flag combinations are refused by name.
  */
 import assert from 'node:assert/strict';
@@ -20,6 +21,7 @@ import { applyLora, mergeAdapterInto, saveAdapter } from '../../src/nn/lora/inde
 import type { LlamaSpec, ModelSpec } from '../../src/nn/models/index.js';
 import type { Module } from '../../src/nn/module.js';
 import { randomModel } from '../generate/families.js';
+import { backend } from '../../src/tensor/dispatch.js';
 import { tempDir } from '../helpers/cluster.js';
 
 const SPEC: ModelSpec = { type: 'gpt2', vocabSize: 256, context: 48, layers: 1, width: 16, heads: 2, dropout: 0 };
@@ -91,12 +93,15 @@ describe('smolcluster serve', { timeout: 60_000 }, () => {
     await mergeAdapterInto(join(dir, 'adapter'), merged as unknown as Module);
     let stop!: () => void;
     let url!: string;
-    const serving = runServe(flags(['--model', file, '--model-name', 'base', '--tokenizer', 'bytes', '--lora-modules', `tuned=${join(dir, 'adapter')}`, '--port', '0']), new Promise<void>((r) => (stop = r)), (u) => (url = u));
+    // --threads as generate takes it: a count other than the one set now.
+    const threads = backend().getThreads() === 1 ? 2 : 1;
+    const serving = runServe(flags(['--model', file, '--model-name', 'base', '--tokenizer', 'bytes', '--lora-modules', `tuned=${join(dir, 'adapter')}`, '--port', '0', '--threads', String(threads)]), new Promise<void>((r) => (stop = r)), (u) => (url = u));
     try {
       const deadline = Date.now() + 20_000;
       while (!url && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       const listed = (await (await fetch(`${url}/v1/models`)).json()) as { data: { id: string }[] };
       assert.deepEqual(listed.data.map((m) => m.id), ['base', 'tuned']);
+      assert.equal(backend().getThreads(), threads, '--threads');
       const want = bytes.decode((await generate(merged, Array.from(bytes.encode('ab')), { maxNewTokens: 6 })).ids);
       assert.equal(await complete(url, 'ab', 'tuned'), want);
     } finally {

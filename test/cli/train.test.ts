@@ -60,7 +60,7 @@ describe('smolcluster CLI (child process)', () => {
     const r = await runCli(['--help']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /Usage: smolcluster/);
-    assert.match(r.stdout, /train \[options\]\s+train a model on MNIST/);
+    assert.match(r.stdout, /train \[options\]\s+train or fine-tune a model \(MNIST by default;/);
     const desc = optionDescriptions(r.stdout);
     assert.match(desc.get('--verbose') ?? '', /stack trace/);
     assert.ok(desc.has('-V, --version') && desc.has('-h, --help'));

@@ -129,4 +129,10 @@ describe('--comm-backend (and --backend gloo, torch.distributed\'s spelling)', (
     assert.equal(sharedMemoryAllowed(flags(['--backend', 'gloo'])), true);
     assert.throws(() => flags(['--comm-backend', 'nccl']), /expected one of auto, tcp/);
   });
+
+  it('--lr 0 is taken, as torch and the HF Trainer take it (the training config carries it); a negative rate is refused', () => {
+    assert.equal(parse(TRAIN_OPTIONS, ['--lr', '0']).lr, 0);
+    assert.equal(configFrom(parse(TRAIN_OPTIONS, ['--lr', '0', '--model', 'mlp']) as unknown as TrainFlags, 1).lr, 0);
+    assert.throws(() => parse(TRAIN_OPTIONS, ['--lr', '-0.1']), /-0\.1/);
+  });
 });

@@ -68,5 +68,8 @@ describe('smolcluster info (CLI)', () => {
     assert.ok((info.interfaces as { kind: string }[]).some((i) => i.kind === 'loopback'));
     const text = await runCliProcess(['info'], { timeoutMs: 30_000 });
     assert.match(text.stdout, new RegExp(`${String(info.cores)} cores`));
+    // The GPU loaders' own lines (Dawn's "vkCreateInstance: Found no drivers!") stay in the probe's child: one line of info's own says what WebGPU found.
+    assert.doesNotMatch(text.stderr, /vkCreateInstance|Warning:/);
+    assert.match(text.stdout, /^webgpu {6}(no GPU adapter|unavailable: .+|.+\((software|hardware)\); max buffer .+)$/m);
   });
 });

@@ -8,7 +8,7 @@ export const OPTIMIZATION_OPTIONS = {
   batchSize: valued({ arg: '<n>', help: 'samples per step per worker (default 32; transformers 16)', parse: positiveInt, forward: true, config: true, yaml: [{ file: 'nn', key: 'batch_size' }] }),
   // Not `config`: a single micro-batch leaves the config's gradAccum unset (configFrom).
   gradAccum: valued({ arg: '<k>', help: 'accumulate gradients over K micro-batches of --batch-size per optimizer step (default 1)', parse: positiveInt, forward: true, yaml: [{ file: 'nn', key: 'grad_accum' }] }),
-  lr: valued({ arg: '<rate>', help: 'learning rate (default 0.02; resnet 0.05, transformers 0.001)', parse: positiveNumber, forward: true, config: true, yaml: [{ file: 'nn', key: 'learning_rate' }] }),
+  lr: valued({ arg: '<rate>', help: 'learning rate (default 0.02; resnet 0.05, transformers 0.001; 0 moves nothing, as in torch)', parse: nonNegativeNumber, forward: true, config: true, yaml: [{ file: 'nn', key: 'learning_rate' }] }),
   // nn_config.yaml means SmolCluster's training unless it says otherwise: Adam at a constant
   // learning rate (its `learning_rate` was chosen for that), not our SGD + cosine.
   // Not `config`: DiLoCo's inner optimizer defaults to AdamW (configFrom).

@@ -23,5 +23,6 @@ export const SERVE_OPTIONS = {
   queueTimeout: valued({ arg: '<s>', help: 'seconds a request may wait for a free row before it is refused with 503', parse: positiveNumber, default: 60, forward: false }),
   precision: choice(['fp32', 'bf16'], { arg: '<p>', help: 'compute precision of generation', default: 'fp32', forward: false }),
   device: valued({ arg: '<device>', help: 'cpu, or gpu (the WebGPU device)', default: 'cpu', forward: false }),
+  threads: valued({ arg: '<n>', help: 'compute threads (default: SMOLCLUSTER_THREADS, else every core), as generate takes them', parse: positiveInt, forward: false }),
   ...STAGE_OPTIONS,
 } as const;

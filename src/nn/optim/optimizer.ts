@@ -24,7 +24,8 @@ export abstract class Optimizer {
   protected readonly segments: readonly DecayRun[];
 
   constructor(protected readonly arena: ParamArena, lr: number, decay: DecayOptions = {}) {
-    if (!(lr > 0)) throw new Error(`optimizer: learning rate must be positive, got ${lr}`);
+    // 0 is torch's and the HF Trainer's too (a round trip, an evaluation-only pass, a frozen warm-up): the step moves nothing.
+    if (!(lr >= 0)) throw new Error(`optimizer: learning rate must be zero or positive, got ${lr}`);
     this.lr = lr;
     const runs = arena.decayRuns();
     this.segments = decay.decayAll || runs.every((r) => r.decay) ? [{ offset: 0, size: arena.size, decay: true }] : runs;

@@ -118,6 +118,12 @@ describe('Adam / AdamW (torch.optim semantics)', () => {
     assert.ok(adam.stateBuffers().every((b) => b.length === a.size));
     const w = makeOptimizer(arenaOf(), { name: 'adamw', lr: 0.1, weightDecay: 0.1 });
     assert.ok(w instanceof AdamW);
-    assert.throws(() => new Adam(arenaOf(), { lr: 0 }), /learning rate must be positive/);
+    assert.throws(() => new Adam(arenaOf(), { lr: -0.1 }), /learning rate must be zero or positive/);
+    // At 0 (torch takes it) AdamW's step, decoupled decay included, moves nothing.
+    const frozen = arenaOf();
+    const zero = makeOptimizer(frozen, { name: 'adamw', lr: 0, weightDecay: 0.1 });
+    frozen.grads.readSync().set([0.5, -1, 2, 0.25].slice(0, frozen.size));
+    zero.step();
+    assert.deepEqual(Array.from(frozen.params.readSync()), Array.from(arenaOf().params.readSync()));
   });
 });

@@ -97,10 +97,16 @@ describe('SGD (torch.optim.SGD semantics)', () => {
     assert.throws(() => new SGD(arenaOf(), { lr: 0.1, nesterov: true, momentum: 0.9, dampening: 0.1 }), /Nesterov/);
   });
 
-  it('refuses a non-positive learning rate', () => {
-    assert.throws(() => new SGD(arenaOf(), { lr: 0 }), /learning rate must be positive, got 0/);
-    assert.throws(() => new SGD(arenaOf(), { lr: -1 }), /learning rate must be positive/);
-    assert.throws(() => new SGD(arenaOf(), { lr: NaN }), /learning rate must be positive/);
+  it('refuses a negative learning rate; at 0 (torch takes it) a step with momentum and weight decay moves nothing', () => {
+    assert.throws(() => new SGD(arenaOf(), { lr: -1 }), /learning rate must be zero or positive, got -1/);
+    assert.throws(() => new SGD(arenaOf(), { lr: NaN }), /learning rate must be zero or positive/);
+    const arena = arenaOf();
+    const opt = new SGD(arena, { lr: 0, momentum: 0.9, weightDecay: 0.1 });
+    for (const g of GRADS) {
+      arena.grads.readSync().set(g);
+      opt.step();
+    }
+    assert.deepEqual(Array.from(arena.params.readSync()), Array.from(Float32Array.from(P0)));
   });
 
   it('state: one momentum buffer the size of the arena (none without momentum); steps counted', () => {
