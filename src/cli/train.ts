@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { trainInThisProcess } from '../launch/in_process.js';
+import { datasetFromData } from '../launch/worker_flags.js';
 import type { TrainResult } from '../train/run/result.js';
 import { addConfigFlags } from './config.js';
 import { positiveInt } from './options.js';
@@ -17,6 +18,8 @@ export function trainCommand(): Command {
 }
 
 async function runTrain(flags: TrainCommandFlags): Promise<void> {
+  const inferred = datasetFromData(flags);
+  if (inferred) process.stderr.write(`smolcluster: --dataset ${inferred} (from --data-file and the model, which takes tokens)\n`);
   const tp = flags.tensorParallel ?? 1;
   if (tp > 1 && flags.workers % tp !== 0) throw new Error(`--tensor-parallel ${tp}: needs --workers a multiple of ${tp} (got ${flags.workers}); the data-parallel degree is workers ÷ tensor parallel`);
   const layerByLayer = [flags.activationCheckpointing && '--activation-checkpointing', flags.zero === 3 && '--zero 3', (flags.pipelineStages ?? 1) > 1 && `--pipeline-stages ${flags.pipelineStages}`].filter(Boolean);

@@ -11,6 +11,7 @@ import { CONFIG_OPTION_NAMES, type ExchangeOptionValues, type TrainFlags } from 
 import type { CheckpointOptions } from '../train/run/checkpoints.js';
 import type { TrainResult } from '../train/run/result.js';
 import { type TrainConfig, defaultConfig } from '../train/run/config.js';
+import { isTokenModel } from '../nn/models/index.js';
 import { initIsGguf, modelForInit } from '../train/run/init_source.js';
 import { runSignature } from '../train/run/signature.js';
 import { signatureWithSettings } from '../comm/tcp/signature_settings.js';
@@ -69,12 +70,23 @@ export function checkpointOptions(flags: TrainFlags, experimentDir: string, rank
   return { dir: flags.checkpointDir ?? join(experimentDir, 'checkpoints'), every, keep: flags.keepCheckpoints ?? 3, resume: flags.resume };
 }
 
+/**
+ * The dataset a run without --dataset means: `text` when it names a --data-file for a model that
+ * takes tokens (an --init folder or GGUF file, a transformer preset): the file and the model say
+ * what it is (a chat JSONL is read as chat by the text dataset); otherwise none (mnist, the default).
+ */
+export function datasetFromData(flags: Pick<TrainFlags, 'dataset' | 'dataFile' | 'init' | 'model'>): 'text' | undefined {
+  if (flags.dataset !== undefined || flags.dataFile === undefined) return undefined;
+  return isTokenModel(modelForInit(flags.init, flags.model)) ? 'text' : undefined;
+}
+
 /** The training config the flags describe, on the model's defaults (train/run/config.ts). */
 export function configFrom(flags: TrainFlags, threads: number): TrainConfig {
   // An --init folder's config.json names the family (train/run/init_source.ts).
   const c = defaultConfig(modelForInit(flags.init, flags.model));
   const fields = c as unknown as Record<string, unknown>;
   for (const name of CONFIG_OPTION_NAMES) if (flags[name] !== undefined) fields[name] = flags[name];
+  c.dataset = datasetFromData(flags) ?? c.dataset;
   if (flags.gradAccum !== undefined && flags.gradAccum > 1) c.gradAccum = flags.gradAccum;
   // DiLoCo's inner optimizer is AdamW unless another is asked for.
   const optimizer = flags.optimizer ?? (flags.strategy === 'diloco' ? 'adamw' : undefined);
