@@ -19,6 +19,8 @@ export interface SequenceOptions extends SamplingOptions {
   seed?: number;
   /** The LoRA adapter that decodes this sequence (`serve --lora-modules NAME=DIR`); none: the base alone. */
   adapter?: string;
+  /** Tokens generated before an end id may be drawn (vLLM's min_tokens; default 0); stop strings still apply. */
+  minNewTokens?: number;
 }
 
 export type StopReason = 'length' | 'eos' | 'stop' | 'callback';
@@ -50,6 +52,8 @@ export class Sequence {
     checkSampling(options);
     const max = options.maxNewTokens ?? 32;
     if (!Number.isInteger(max) || max < 0) throw new Error(`generate: maxNewTokens must be an integer >= 0, got ${max}`);
+    const min = options.minNewTokens ?? 0;
+    if (!Number.isInteger(min) || min < 0) throw new Error(`generate: minNewTokens must be an integer >= 0, got ${min}`);
     if (promptIds.length === 0) throw new Error('generate: the prompt needs at least one token id');
     if (options.stopStrings?.length && !options.decode) throw new Error('generate: stopStrings need the tokenizer\'s decode');
     this.maxNewTokens = max;
@@ -58,9 +62,20 @@ export class Sequence {
     this.eos = new Set(options.eosIds ?? []);
   }
 
-  /** Picks the next token from its logits and records it. */
+  /** Picks the next token from its logits and records it; before minNewTokens no end id can be drawn. */
   choose(logits: Float32Array): number {
-    return this.accept(sampleToken(logits, this.seen, this.options, this.rng));
+    return this.accept(sampleToken(this.tooShort() && this.eos.size > 0 ? this.withoutEnds(logits) : logits, this.seen, this.options, this.rng));
+  }
+
+  /** A copy of the logits in which no end id can be drawn (the caller's row is left as it was). */
+  private withoutEnds(logits: Float32Array): Float32Array {
+    const row = Float32Array.from(logits);
+    for (const id of this.eos) if (id < row.length) row[id] = -Infinity;
+    return row;
+  }
+
+  private tooShort(): boolean {
+    return this.ids.length < (this.options.minNewTokens ?? 0);
   }
 
   /** Records a token chosen elsewhere (a pipeline's last stage samples with this sequence's twin). */

@@ -1,7 +1,8 @@
 /**
  * The request bodies of /v1/completions and /v1/chat/completions: the subset of OpenAI's fields we
  * serve, checked field by field (a wrong type or range is a 400 naming the field), and the sampling
- * options they map to. Fields we do not serve (logprobs, tools, n > 1, ...) are refused by name
+ * options they map to (with vLLM's extensions the sampler implements: top_k, min_p,
+ * repetition_penalty, min_tokens, ignore_eos). Fields we do not serve (logprobs, tools, n > 1, ...) are refused by name
  * rather than silently ignored.
  */
 import { ApiError, badField } from './api_error.js';
@@ -27,12 +28,19 @@ export interface CompletionRequest {
   includeUsage: boolean;
   /** ignore_eos (vLLM's and llama.cpp's extension): the model's end ids do not stop the reply (benchmarks). */
   ignoreEos: boolean;
+  /** vLLM's sampling extensions our sampler implements: top_k (0 or -1: off), min_p, repetition_penalty, min_tokens. */
+  topK: number;
+  minP: number;
+  repetitionPenalty: number;
+  /** Tokens generated before an end id may end the reply (vLLM's min_tokens; 0: none). */
+  minTokens: number;
 }
 
 type Body = Record<string, unknown>;
 
-/** Fields clients send that change nothing here (or are accepted at their default). */
-const IGNORED = new Set(['model', 'prompt', 'messages', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'seed', 'stop', 'stream', 'stream_options', 'n', 'user', 'frequency_penalty', 'presence_penalty', 'logprobs', 'echo', 'best_of', 'suffix', 'logit_bias', 'top_logprobs', 'response_format', 'tools', 'tool_choice', 'parallel_tool_calls', 'store', 'metadata', 'ignore_eos']);
+/** The fields we know: those we serve, and those clients send that change nothing here (or are accepted at their default). */
+const IGNORED = new Set(['model', 'prompt', 'messages', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'seed', 'stop', 'stream', 'stream_options', 'n', 'user', 'frequency_penalty', 'presence_penalty', 'logprobs', 'echo', 'best_of', 'suffix', 'logit_bias', 'top_logprobs', 'response_format', 'tools', 'tool_choice', 'parallel_tool_calls', 'store', 'metadata', 'ignore_eos',
+  'top_k', 'min_p', 'repetition_penalty', 'min_tokens']);
 
 function optionalNumber(b: Body, key: string, min: number, max: number, fallback: number): number {
   const v = b[key];
@@ -128,5 +136,10 @@ export function parseCompletionRequest(body: unknown, chat: boolean): Completion
     stream: b.stream === true,
     includeUsage: so?.include_usage === true,
     ignoreEos: b.ignore_eos === true,
+    // vLLM's -1 is its "off", as our 0.
+    topK: Math.max(0, optionalInt(b, 'top_k', -1) ?? 0),
+    minP: optionalNumber(b, 'min_p', 0, 1, 0),
+    repetitionPenalty: optionalNumber(b, 'repetition_penalty', Number.MIN_VALUE, 10, 1),
+    minTokens: optionalInt(b, 'min_tokens', 0) ?? 0,
   };
 }

@@ -139,6 +139,7 @@ export async function startModelServer(model: Served, o: ServeOptions = {}): Pro
     const options = {
       maxNewTokens: Math.min(r.maxTokens ?? Infinity, served.context - ids.length),
       temperature: greedy ? 0 : r.temperature, topP: greedy ? 1 : r.topP, seed: r.seed ?? Math.floor(Math.random() * 2 ** 31),
+      topK: r.topK, minP: r.minP, repetitionPenalty: r.repetitionPenalty, minNewTokens: r.minTokens,
       eosIds: ends.eosIds, stopStrings, decode, ...(adapter !== undefined ? { adapter } : {}),
     };
     // The text shown leaves out the end id a reply stops at (its decoded text, e.g. <|endoftext|>).

@@ -1,4 +1,4 @@
-/** generate(): its stops (length, EOS, stop strings, the callback), seeded sampling, its errors and the model's mode. */
+/** generate(): its stops (length, EOS, stop strings, the callback), minNewTokens, seeded sampling, its errors and the model's mode. */
 import assert from 'node:assert/strict';
 import { describe, it } from '../helpers/per_backend.js';
 import { generate, generateStream } from '../../src/generate/generate.js';
@@ -30,6 +30,16 @@ describe('generate', () => {
     assert.equal(byString.text, greedy.text!.slice(0, greedy.text!.indexOf(stop)));
     const byCallback = await generate(model, prompt, { maxNewTokens: 8, onToken: () => false });
     assert.deepEqual([byCallback.ids.length, byCallback.stopReason], [1, 'callback']);
+  });
+
+  it('minNewTokens (vLLM\'s min_tokens): no end id is drawn before it, the next most likely token instead; after it the end id stops as before', async () => {
+    const greedy = await generate(model, prompt, { maxNewTokens: 8 });
+    const end = greedy.ids[0];
+    const held = await generate(model, prompt, { maxNewTokens: 8, eosIds: [end], minNewTokens: 3 });
+    assert.ok(held.ids.slice(0, 3).every((id) => id !== end), `${held.ids}: no end id among the first 3`);
+    assert.notEqual(held.ids[0], greedy.ids[0], 'the first token is not the greedy one, which is the end id');
+    assert.equal((await generate(model, prompt, { maxNewTokens: 8, eosIds: [end] })).ids.length, 1, 'without it, the end id stops at once');
+    await assert.rejects(generate(model, prompt, { minNewTokens: -1 }), /minNewTokens must be an integer >= 0, got -1/);
   });
 
   it('generateStream yields the tokens generate returns, and a break ends it with the model\'s mode restored', async () => {

@@ -69,6 +69,9 @@ describe('serve: the OpenAI API', { timeout: 60_000 }, () => {
       // ignore_eos (vLLM's extension, for benchmarks): the end id no longer stops the reply.
       const all = await post('/v1/completions', JSON.stringify({ model: 'tiny', prompt: 'Hello', max_tokens: 8, temperature: 0, ignore_eos: true })) as never as { json: { choices: { finish_reason: string }[]; usage: { completion_tokens: number } } };
       assert.deepEqual([all.json.choices[0].finish_reason, all.json.usage.completion_tokens], ['length', 8]);
+      // min_tokens (vLLM's): the end id cannot end the reply before 6 tokens; top_k, min_p and repetition_penalty are taken.
+      const held = await post('/v1/completions', JSON.stringify({ model: 'tiny', prompt: 'Hello', max_tokens: 8, temperature: 0, min_tokens: 6, top_k: 5, min_p: 0.01, repetition_penalty: 1 })) as never as { json: { choices: { finish_reason: string }[]; usage: { completion_tokens: number } } };
+      assert.ok(held.json.usage.completion_tokens >= 6, `${held.json.usage.completion_tokens} tokens, min_tokens 6`);
     } finally {
       server.swap(served);
     }
