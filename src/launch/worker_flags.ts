@@ -5,6 +5,7 @@
  * src/config/options/; the commands (src/cli/) declare them from there, and the launcher reads the
  * same values when it starts workers.
  */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { balanceSignature } from '../balance/index.js';
 import { CONFIG_OPTION_NAMES, type ExchangeOptionValues, type TrainFlags } from '../config/options/index.js';
@@ -12,6 +13,7 @@ import type { CheckpointOptions } from '../train/run/checkpoints.js';
 import type { TrainResult } from '../train/run/result.js';
 import { type TrainConfig, defaultConfig } from '../train/run/config.js';
 import { isTokenModel } from '../nn/models/index.js';
+import { isNamedTokenizer } from '../data/tokenizer.js';
 import { initIsGguf, modelForInit } from '../train/run/init_source.js';
 import { runSignature } from '../train/run/signature.js';
 import { signatureWithSettings } from '../comm/tcp/signature_settings.js';
@@ -80,6 +82,17 @@ export function datasetFromData(flags: Pick<TrainFlags, 'dataset' | 'dataFile' |
   return isTokenModel(modelForInit(flags.init, flags.model)) ? 'text' : undefined;
 }
 
+/**
+ * The tokenizer --init brings: a GGUF file's, or a folder's tokenizer.json (with its
+ * tokenizer_config.json's chat template), as generate and serve take them; none otherwise. A folder
+ * named like a built-in tokenizer (gpt2, bytes) is named as a path.
+ */
+export function initTokenizer(init: string | undefined): string | undefined {
+  if (initIsGguf(init)) return init;
+  if (init === undefined || !existsSync(join(init, 'tokenizer.json'))) return undefined;
+  return isNamedTokenizer(init) ? `./${init}` : init;
+}
+
 /** The training config the flags describe, on the model's defaults (train/run/config.ts). */
 export function configFrom(flags: TrainFlags, threads: number): TrainConfig {
   // An --init folder's config.json names the family (train/run/init_source.ts).
@@ -92,8 +105,8 @@ export function configFrom(flags: TrainFlags, threads: number): TrainConfig {
   const optimizer = flags.optimizer ?? (flags.strategy === 'diloco' ? 'adamw' : undefined);
   if (optimizer !== undefined) c.optimizer = optimizer;
   if (flags.augment) c.augment = true;
-  // A GGUF file carries its tokenizer (and chat template): the one its model was trained with.
-  if (c.tokenizer === undefined && initIsGguf(flags.init)) c.tokenizer = flags.init;
+  // A GGUF file or a Hugging Face folder carries its tokenizer (and chat template): the one its model was trained with.
+  c.tokenizer ??= initTokenizer(flags.init);
   c.threads = threads;
   return c;
 }

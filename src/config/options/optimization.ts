@@ -38,7 +38,7 @@ export const OPTIMIZATION_OPTIONS = {
   }),
   evalBatchSize: valued({ arg: '<n>', help: 'sequences or images per evaluation batch (default 1000; token tasks capped so the logits stay near 64 MB): what evaluation holds at once', parse: positiveInt, forward: true, config: true }),
   evalEvery: valued({ arg: '<steps>', help: 'evaluate on the test set every N steps (0: at the end only)', parse: nonNegativeInt, default: 0, forward: true, config: true, yaml: [{ file: 'nn', key: 'eval_steps' }] }),
-  maxSteps: valued({ arg: '<n>', help: 'stop after N steps (0: all epochs)', parse: nonNegativeInt, default: 0, forward: true, config: true, yaml: [{ file: 'nn', key: 'max_steps' }] }),
+  maxSteps: valued({ arg: '<n>', help: 'the run\'s length in steps, over --epochs: the data cycles as long as it takes (the HF Trainer\'s max_steps; 0: --epochs)', parse: nonNegativeInt, default: 0, forward: true, config: true, yaml: [{ file: 'nn', key: 'max_steps' }] }),
   activationCheckpointing: toggle({
     help: 'keep only each layer\'s input in the forward and recompute its activations in the backward (GPT-2, BERT, the Llama family): less memory, about one more forward per step, the same gradients bit for bit',
     forward: true, config: true,

@@ -138,10 +138,12 @@ export async function train(
   const stepBatch = config.batchSize * (config.gradAccum ?? 1);
   const shared = guards.balance ? new SharedBatches(data.train, stepBatch, shard.count, config.seed, shard) : null;
   const stepsPerEpoch = shared ? shared.stepsPerEpoch : Math.ceil(sampler.length / stepBatch);
-  const shardSteps = config.maxSteps > 0 ? Math.min(config.maxSteps, stepsPerEpoch * config.epochs) : stepsPerEpoch * config.epochs;
+  // --max-steps > 0 is the run's length, as the HF Trainer's max_steps: the data cycles for as many epochs as it takes.
+  const epochs = config.maxSteps > 0 ? Math.max(1, Math.ceil(config.maxSteps / Math.max(1, stepsPerEpoch))) : config.epochs;
+  const shardSteps = config.maxSteps > 0 ? config.maxSteps : stepsPerEpoch * epochs;
   let totalSteps = strategy.planning?.stepsFor ? strategy.planning.stepsFor(shardSteps) : shardSteps;
   const monitors = guards.monitors ?? new RunMonitors(strategy.rank, strategy.worldSize, null, strategy.sharesHealth === true);
-  const plan: StepPlan = { numBatches: stepsPerEpoch, epochs: config.epochs, totalSteps, compute: shard.compute, offset: 0 };
+  const plan: StepPlan = { numBatches: stepsPerEpoch, epochs, totalSteps, compute: shard.compute, offset: 0 };
   const resumed = guards.checkpoints?.restore(model, spec, optimizer, totalSteps) ?? null;
   if (resumed) {
     watch?.restore(resumed.evaluations);
@@ -176,7 +178,7 @@ export async function train(
   let lastEpoch = 0;
   const arrivals = new ArrivalClock();
   const steps: AsyncIterable<PlannedStep> | Iterable<PlannedStep> = strategy.planning?.steps
-    ? strategy.planning.steps(ctx, data.train, config.batchSize, config.epochs, config.seed)
+    ? strategy.planning.steps(ctx, data.train, config.batchSize, epochs, config.seed)
     : shared && guards.balance ? shared.plan(guards.balance, totalSteps, step, plan.offset) : stepPlan(new BatchLoader(data.train, sampler, stepBatch), plan, step);
   // A step whose loss is still on its way from the GPU (Strategy.gradients.sendsNothing): recorded once read.
   const unsettled = new UnsettledStep(model.arena().device);

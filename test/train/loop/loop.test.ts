@@ -116,6 +116,17 @@ describe('training loop', () => {
     assert.equal(res.model, 'mlp 784-32-10');
   });
 
+  it('--max-steps > 0 is the run\'s length whatever --epochs says, as the HF Trainer\'s max_steps: the data cycles', async () => {
+    const data = mnistLike(3, 130, 100); // 4 batches an epoch
+    const r = await run(config({ maxSteps: 10, epochs: 1, schedule: 'constant' }), data);
+    assert.deepEqual(r.starts.map((s) => s.totalSteps), [10]);
+    assert.deepEqual(r.steps.map((s) => s.epoch), [0, 0, 0, 0, 1, 1, 1, 1, 2, 2]);
+    assert.equal(r.outcome.steps, 10);
+    // The second epoch draws its own order, as a second epoch of --epochs 2 does (a constant rate: the schedule's length differs).
+    const two = await run(config({ maxSteps: 0, epochs: 2, schedule: 'constant' }), data);
+    assert.deepEqual(lossBits(r).slice(0, 8), lossBits(two));
+  });
+
   it('the loss goes down and the model learns the synthetic classes', async () => {
     const r = await run(config({ maxSteps: 60, seed: 4 }));
     const losses = lossBits(r);
