@@ -45,7 +45,7 @@ export function applyLora(model: Module, opts: LoraOptions): string[] {
   const wrapped: string[] = [];
   const rng = Rng.derive(opts.seed ?? 0, 0x4c6f5241);
   const dropRng = Rng.derive(opts.seed ?? 0, 0x4c6f5241, 1);
-  for (const target of opts.targets) {
+  for (const target of expandAllLinear(opts.targets, modules)) {
     const names = [...modules.keys()].filter((n) => n === target || n.endsWith(`.${target}`));
     if (names.length === 0) throw new Error(`--lora-targets: no module of the model is named ${target} (${moduleNamesHint(modules)})`);
     for (const name of names) {
@@ -61,6 +61,17 @@ export function applyLora(model: Module, opts: LoraOptions): string[] {
   model.freeze((n) => !isAdapterParameter(n));
   return wrapped.sort(byPosition(model));
 }
+
+/** PEFT's `all-linear`: every Linear layer but the output one (lm_head), by its last name; other target lists as given. */
+function expandAllLinear(targets: readonly string[], modules: ReadonlyMap<string, Module>): readonly string[] {
+  if (!targets.includes(ALL_LINEAR)) return targets;
+  if (targets.length > 1) throw new Error(`--lora-targets: ${ALL_LINEAR} stands alone (PEFT's target_modules="all-linear"), not beside ${targets.filter((t) => t !== ALL_LINEAR).join(',')}`);
+  const leaves = [...modules].filter(([n, m]) => m instanceof Linear && n !== 'lm_head').map(([n]) => n.slice(n.lastIndexOf('.') + 1));
+  return [...new Set(leaves)];
+}
+
+/** PEFT's target_modules value for every Linear layer but the output one. */
+export const ALL_LINEAR = 'all-linear';
 
 function checkShape(o: LoraShape & { targets: readonly string[] }): void {
   if (!(Number.isInteger(o.rank) && o.rank > 0)) throw new Error(`--lora-rank: expected a positive integer, got ${o.rank}`);

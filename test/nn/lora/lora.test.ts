@@ -129,6 +129,17 @@ describe('applyLora', () => {
     for (const [n, p] of model.namedTrainable()) assert.ok(p.gradValues()!.some((g) => g !== 0), `${n} has a gradient`);
   });
 
+  it('all-linear (PEFT\'s target_modules) wraps every Linear layer but the head: Llama\'s seven projections, GPT-2\'s four', () => {
+    const llama = createModel(LLAMA, 0);
+    const wrapped = applyLora(llama, { rank: 2, alpha: 4, dropout: 0, targets: ['all-linear'] });
+    const leaves = [...new Set(wrapped.map((n) => n.slice(n.lastIndexOf('.') + 1)))].sort();
+    assert.deepEqual(leaves, ['down_proj', 'gate_proj', 'k_proj', 'o_proj', 'q_proj', 'up_proj', 'v_proj']);
+    assert.equal(wrapped.length, 7 * LLAMA.layers);
+    assert.ok(!wrapped.includes('lm_head'));
+    assert.deepEqual([...new Set(applyLora(createModel(GPT2, 0), { rank: 2, alpha: 4, dropout: 0, targets: ['all-linear'] }).map((n) => n.slice(n.lastIndexOf('.') + 1)))].sort(), ['c_attn', 'c_fc', 'c_proj']);
+    assert.throws(() => applyLora(createModel(LLAMA, 0), { rank: 2, alpha: 4, dropout: 0, targets: ['all-linear', 'q_proj'] }), /all-linear stands alone/);
+  });
+
   it('refuses a target no module has, and one that is not a Linear, by name', () => {
     assert.throws(() => applyLora(createModel(LLAMA, 0), { rank: 2, alpha: 4, dropout: 0, targets: ['qproj'] }), /--lora-targets: no module of the model is named qproj \(its Linear layers are named q_proj, k_proj/);
     assert.throws(() => applyLora(createModel(LLAMA, 0), { rank: 2, alpha: 4, dropout: 0, targets: ['self_attn'] }), /model\.layers\.0\.self_attn is a LlamaAttention, not a Linear/);
