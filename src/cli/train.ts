@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { trainInThisProcess } from '../launch/in_process.js';
 import { datasetFromData } from '../launch/worker_flags.js';
 import type { TrainResult } from '../train/run/result.js';
+import { checkInitExists } from '../train/run/init_source.js';
 import { addConfigFlags } from './config.js';
 import { positiveInt } from './options.js';
 import { type TrainFlags, addDashboardFlags, addSinkFlags, addTrainFlags } from './train_flags.js';
@@ -18,6 +19,7 @@ export function trainCommand(): Command {
 }
 
 async function runTrain(flags: TrainCommandFlags): Promise<void> {
+  checkInitExists(flags.init);
   const inferred = datasetFromData(flags);
   if (inferred) process.stderr.write(`smolcluster: --dataset ${inferred} (from --data-file and the model, which takes tokens)\n`);
   const tp = flags.tensorParallel ?? 1;

@@ -54,8 +54,6 @@ function initModel(init: string | undefined): { spec: ModelSpec; from: string; w
  * as it was). Without a folder, --model as given.
  */
 export function modelForInit(init: string | undefined, model: ModelType): ModelType {
-  // First, before the model or the dataset it is not would be blamed (a typo, a hub id).
-  checkInitExists(init);
   const described = initModel(init);
   if (!described) return model;
   const { spec, what } = described;
@@ -127,8 +125,12 @@ export function checkInitSource(config: Pick<TrainConfig, 'init' | 'layers' | 'w
   if (isFolder(init)) folderWeights(init);
 }
 
-/** Refuses an --init that names nothing here; a Hugging Face hub id (org/name) is not downloaded: the message says how to get the folder. */
-function checkInitExists(init: string | undefined): void {
+/**
+ * Refuses an --init that names nothing here; a Hugging Face hub id (org/name) is not downloaded: the
+ * message says how to get the folder. `train` asks first, before the model or the dataset it is not
+ * would be blamed (a typo, a hub id).
+ */
+export function checkInitExists(init: string | undefined): void {
   if (init === undefined || existsSync(init)) return;
   const hub = /^[\w.-]+\/[\w.-]+$/.test(init) ? `; a Hugging Face hub id is not downloaded: fetch the folder first (huggingface-cli download ${init} --local-dir ${init.split('/')[1]}) and give its path` : '';
   throw new ConfigError('command line', '--init', `"${init}" does not exist${hub}`);

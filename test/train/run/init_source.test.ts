@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { loadPretrained, saveFolder } from '../../../src/nn/interchange/hf_folder.js';
 import { type LlamaSpec, createModel } from '../../../src/nn/models/index.js';
-import { folderSpec, modelForInit } from '../../../src/train/run/init_source.js';
+import { checkInitExists, folderSpec, modelForInit } from '../../../src/train/run/init_source.js';
 import { syntheticText } from '../../../src/data/synthetic_text.js';
 import { runCli } from '../../helpers/cli.js';
 
@@ -36,9 +36,10 @@ describe('--init DIR: the model from config.json', () => {
     assert.equal(modelForInit(undefined, 'mlp'), 'mlp');
     assert.equal(modelForInit(init, 'llama-tiny'), 'llama-tiny', 'a preset of the folder\'s family stays');
     assert.throws(() => modelForInit(init, 'gpt2-tiny'), /--model\): gpt2-tiny is not the family of --init .*, whose config\.json holds a qwen3/);
-    // A typo or a hub id is refused as --init's, before --model (mlp by default) or the dataset would be blamed.
-    assert.throws(() => modelForInit('Qwen/Qwen2.5-0.5B', 'mlp'), /--init\): "Qwen\/Qwen2\.5-0\.5B" does not exist; a Hugging Face hub id is not downloaded: fetch the folder first \(huggingface-cli download Qwen\/Qwen2\.5-0\.5B --local-dir Qwen2\.5-0\.5B\)/);
-    assert.throws(() => modelForInit(`${init}-typo`, 'mlp'), /--init\): ".*-typo" does not exist$/);
+    // A typo or a hub id is refused as --init's (train asks first, before --model, mlp by default, or the dataset would be blamed).
+    assert.throws(() => checkInitExists('Qwen/Qwen2.5-0.5B'), /--init\): "Qwen\/Qwen2\.5-0\.5B" does not exist; a Hugging Face hub id is not downloaded: fetch the folder first \(huggingface-cli download Qwen\/Qwen2\.5-0\.5B --local-dir Qwen2\.5-0\.5B\)/);
+    assert.throws(() => checkInitExists(`${init}-typo`), /--init\): ".*-typo" does not exist$/);
+    assert.doesNotThrow(() => checkInitExists(init));
     const text = (contextLength: number): ReturnType<typeof syntheticText> => syntheticText({ seed: 0, samples: 4, split: 'train', task: 'language-model', contextLength });
     const data = text(16);
     assert.deepEqual(folderSpec({ init }, data), SPEC);
