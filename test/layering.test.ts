@@ -26,6 +26,7 @@ const LAYER: Record<string, number> = {
   train: 6,
   dashboard: 7,
   validate: 7,
+  eval: 7,
   balance: 7,
   cluster: 7,
   launch: 8,

@@ -27,6 +27,7 @@ const COMMANDS: ReadonlyArray<readonly [string, () => Promise<Command>]> = [
   ['federated', async () => (await import('./federated.js')).federatedCommand()],
   ['generate', async () => (await import('./generate.js')).generateCommand()],
   ['chat', async () => (await import('./chat.js')).chatCommand()],
+  ['eval', async () => (await import('./eval.js')).evalCommand()],
   ['stage', async () => (await import('./stage.js')).stageCommand()],
   ['info', async () => (await import('./info.js')).infoCommand()],
   ['export', async () => (await import('./export.js')).exportCommand()],

@@ -9,6 +9,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { Template } from '@huggingface/jinja';
+import { type ChatFormat, markGenerationBlocks } from '../data/chat_tokens.js';
 import { type GgufFile, ggufMeta } from '../nn/interchange/gguf.js';
 import { readJsonObjectFile } from '../util/json_file.js';
 
@@ -71,6 +72,16 @@ export function chatTemplateFrom(source: string, special: SpecialTokens = {}, fi
       }
     },
   };
+}
+
+/**
+ * The template as chat data is rendered with (data/chat_tokens.ts): its `{% generation %}` blocks,
+ * where it has them, turned into marks that say which text is learned.
+ */
+export function chatFormatOf(template: ChatTemplate): ChatFormat {
+  const marked = markGenerationBlocks(template.source);
+  if (marked === null) return { renderer: template, marked: false };
+  return { renderer: chatTemplateFrom(marked, { bosToken: template.bosToken, eosToken: template.eosToken }, template.file), marked: true };
 }
 
 /**

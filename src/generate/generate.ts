@@ -28,11 +28,16 @@ export interface GenerateOptions extends SequenceOptions {
   onToken?: (id: number) => void | boolean;
 }
 
+/** Logits read from any device as float32 (bfloat16 widened). */
+export async function widenedLogits(logits: Tensor): Promise<Float32Array> {
+  const values = await logits.read();
+  return logits.dtype !== 'bfloat16' ? (values as Float32Array) : new Float32Array(Uint32Array.from(values, (bits) => bits << 16).buffer);
+}
+
 /** Each row's logits at its last position, of an [N, T, vocab] forward, read from any device (bfloat16 widened). */
 export async function lastLogits(logits: Tensor): Promise<Float32Array[]> {
   const [N, T, vocab] = logits.shape;
-  const values = await logits.read();
-  const widened = logits.dtype !== 'bfloat16' ? values : new Float32Array(Uint32Array.from(values, (bits) => bits << 16).buffer);
+  const widened = await widenedLogits(logits);
   return Array.from({ length: N }, (_, n) => Float32Array.from(widened.subarray(((n + 1) * T - 1) * vocab, (n + 1) * T * vocab)));
 }
 

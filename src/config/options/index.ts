@@ -45,4 +45,5 @@ export const CONFIG_OPTION_NAMES = (Object.keys(TRAIN_OPTIONS) as Array<keyof ty
 export * from './spec.js';
 export * from './choices.js';
 export { CHAT_OPTIONS, GENERATE_OPTIONS, MODEL_SOURCE_OPTIONS, SAMPLING_OPTIONS } from './generation.js';
+export { EVAL_OPTIONS } from './eval.js';
 export { STAGE_OPTIONS, STAGE_PROCESS_OPTIONS } from './stages.js';

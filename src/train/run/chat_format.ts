@@ -3,10 +3,10 @@
  * --tokenizer (a tokenizer.json or the model folder holding it, or a GGUF file's metadata), its `{% generation %}` blocks, where
  * it has them, turned into marks that say which text is learned (data/chat_tokens.ts).
  */
-import { type ChatFormat, markGenerationBlocks } from '../../data/chat_tokens.js';
+import type { ChatFormat } from '../../data/chat_tokens.js';
 import { tokenizerFile } from '../../data/hf_tokenizer.js';
 import { isNamedTokenizer, makeTokenizer } from '../../data/tokenizer.js';
-import { chatTemplateFrom, ggufChatTemplate, loadChatTemplate } from '../../generate/chat_template.js';
+import { chatFormatOf, ggufChatTemplate, loadChatTemplate } from '../../generate/chat_template.js';
 import { ggufHeaderRead, isGgufFile } from '../../nn/interchange/gguf.js';
 
 /** Null for a named tokenizer (gpt2, bytes) or a folder without a template. */
@@ -16,9 +16,5 @@ export function chatFormatFor(tokenizer: string | undefined): ChatFormat | null 
   const template = isGgufFile(tokenizer)
     ? ggufChatTemplate(ggufHeaderRead(tokenizer), makeTokenizer(tokenizer).eos)
     : loadChatTemplate(tokenizerFile(tokenizer));
-  if (!template) return null;
-  const marked = markGenerationBlocks(template.source);
-  if (marked === null) return { renderer: template, marked: false };
-  const special = { bosToken: template.bosToken, eosToken: template.eosToken };
-  return { renderer: chatTemplateFrom(marked, special, template.file), marked: true };
+  return template ? chatFormatOf(template) : null;
 }
