@@ -44,12 +44,14 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 describe('docs/FINETUNE.md: the complete recipe, as written', { timeout: 240_000 }, () => {
   it('base folder → LoRA on 2 workers → merged folder → generate; each writes what the doc says', async () => {
     const commands = recipeCommands('docs/FINETUNE.md');
-    assert.deepEqual(commands.map((c) => `${c[0]} ${c[1]}`), ['smolcluster train', 'smolcluster train', 'smolcluster train', 'smolcluster generate']);
+    assert.deepEqual(commands.map((c) => `${c[0]} ${c[1]}`), ['smolcluster train', 'smolcluster train', 'smolcluster train', 'smolcluster generate', 'smolcluster eval']);
     const outputs: string[] = [];
+    const printed: string[] = [];
     for (const c of commands) {
       const r = await runCli(c.slice(1), { cwd: dir, timeoutMs: 120_000 });
       assert.equal(r.code, 0, `${c.join(' ')}: exit ${r.code}\n${r.stderr.slice(-1500)}`);
       outputs.push(r.stderr);
+      printed.push(r.stdout);
     }
     const base = join(dir, 'base');
     assert.deepEqual(readdirSync(base).sort(), ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']);
@@ -72,5 +74,8 @@ describe('docs/FINETUNE.md: the complete recipe, as written', { timeout: 240_000
       assert.equal(bytes.equals(after.get(name)!), !adapted, `${name}: ${adapted ? 'the trained adapter is merged in' : 'frozen, as the base'}`);
     }
     assert.match(outputs[3], /8 tokens in/, 'generate reports the tokens it made');
+    // eval sets the fine-tune's figures on the assistant's tokens beside the base's, with the change.
+    assert.match(printed[4], /^examples\/chat\.jsonl \(chat\)$/m, printed[4]);
+    for (const figure of ['loss', 'perplexity', 'token accuracy']) assert.match(printed[4], new RegExp(`^  ${figure} .+ [+-]\\d`, 'm'), printed[4]);
   });
 });
