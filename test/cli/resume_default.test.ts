@@ -2,10 +2,11 @@
  * Resume means resume (issue 33 §2), as a new user does it: a default run (no checkpoint flags, no
  * --name) stopped with Ctrl-C saves the step it was at; `--resume auto` continues it from there in
  * the same folder, may ask for more steps, says so in one line, and metrics.jsonl holds each step
- * once. A --resume auto with nothing to resume says that instead and starts over.
+ * once. A --resume auto with nothing to resume says that instead and starts over; one of a run that
+ * finished says so and exits 0, its result.json the finished run's.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, rmSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runCliProcess, startCli, stepRecords, tempDir, waitFor } from '../helpers/cluster.js';
@@ -44,5 +45,18 @@ describe('resume by default', { timeout: 60_000 }, () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /^smolcluster: --resume auto: nothing to resume in \S+checkpoints; starting at step 0$/m);
     assert.deepEqual(stepRecords(join(dir, 'fresh', 'fresh', 'metrics.jsonl')).map((s) => s.step), [0, 1, 2]);
+  });
+
+  it('--resume auto of a finished run says it finished, trains nothing and keeps its result', async () => {
+    const args = [...train, '--max-steps', '4', '--name', 'done', '--experiments-dir', join(dir, 'done'), '--checkpoint-every', '2'];
+    const first = await runCliProcess(args);
+    assert.equal(first.code, 0, first.stderr);
+    const result = readFileSync(join(dir, 'done', 'done', 'result.json'), 'utf8');
+    const again = await runCliProcess([...args, '--resume', 'auto']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /^smolcluster: \S+done finished at step 4 of 4 already: nothing to train \(a larger --max-steps or --epochs continues it\)$/m);
+    assert.doesNotMatch(again.stdout + again.stderr, /NaN|0 steps/);
+    assert.equal(readFileSync(join(dir, 'done', 'done', 'result.json'), 'utf8'), result, 'result.json is the finished run\'s');
+    assert.deepEqual(stepRecords(join(dir, 'done', 'done', 'metrics.jsonl')).map((s) => s.step), [0, 1, 2, 3]);
   });
 });

@@ -63,6 +63,8 @@ export interface TrainOutcome {
    * they hold the time it spent doing so (the leader arrives that much later), which is not training.
    */
   afterEvalWaitMs: number;
+  /** Set when the checkpoint resumed had already taken every step this run plans (its step): nothing was trained. */
+  finishedBefore?: { step: number; totalSteps: number };
 }
 
 /** The model spec a config describes, for a dataset's input shape (an --init folder's own config.json, when it names one). */
@@ -158,6 +160,13 @@ export async function train(
     observer.onResume?.(resumed.position.step, resumed.file);
     // Shares of another number of workers mean nothing here: the balancer starts again from equal ones.
     if (resumed.shares?.length === shard.count) guards.balance?.restore?.(resumed.shares, resumed.position.step);
+  }
+  if (resumed && resumed.position.step >= totalSteps) {
+    // A finished run resumed (`--resume auto` once more): every rank restored the same step and stops here alike.
+    return {
+      model, spec, steps: 0, finalLoss: NaN, finalEval: null, trainSamples: 0, trainSeconds: 0, totals: { computeMs: 0, commMs: 0, waitMs: 0 }, evalMs: 0, afterEvalWaitMs: 0,
+      finishedBefore: { step: resumed.position.step, totalSteps },
+    };
   }
   const ctx: StrategyContext = { model, optimizer, totalSteps, monitors, startStep: resumed?.position.step ?? 0, resumedState: resumed?.strategy };
   const samples = TrainingSamples.of(config, spec, strategy.sharding !== undefined || strategy.evaluation !== undefined);

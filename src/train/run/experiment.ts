@@ -100,6 +100,11 @@ export function createExperiment(paths: ExperimentPaths, config: object, opts: {
   rmSync(paths.result, { force: true });
 }
 
+/** result.json's text as it is (null: none): what a resumed run that finds nothing to train puts back, createExperiment having removed it. */
+export function currentResult(paths: ExperimentPaths): string | null {
+  return existsSync(paths.result) ? readFileSync(paths.result, 'utf8') : null;
+}
+
 /** config.json: the run's configuration under snake_case keys, named and versioned (docs/METRICS.md). */
 export function configFile(config: object): Record<string, unknown> {
   return { schema: CONFIG_SCHEMA, schema_version: CONFIG_SCHEMA_VERSION, ...(snakeCaseKeys(config) as object) };

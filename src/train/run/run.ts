@@ -1,4 +1,5 @@
 import { ensureWritable, ensureWritableFolder } from '../../util/writable.js';
+import { writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { RegressionDataset, TokenTask } from '../../data/dataset.js';
@@ -16,7 +17,7 @@ import { type SaveDtype, isSafetensorsPath, saveSafetensors } from '../../nn/int
 import { ConfigError } from '../../util/errors.js';
 import { backend } from '../../tensor/dispatch.js';
 import type { TrainConfig } from './config.js';
-import { type ExperimentPaths, createExperiment } from './experiment.js';
+import { type ExperimentPaths, createExperiment, currentResult } from './experiment.js';
 import { type FaultSpec, FaultInjector } from '../loop/faults.js';
 import { type TrainData, type TrainObserver, specFor, train } from '../loop/loop.js';
 import { type GgufScheme, checkGgufTarget, isGgufTarget, saveGgufModel } from './save_gguf.js';
@@ -173,6 +174,7 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
   settlePrecision(config);
   const resuming = resumable(o.checkpoints);
   if (rank === 0 && o.checkpoints?.resume === 'auto' && !resuming) process.stderr.write(`smolcluster: --resume auto: nothing to resume in ${o.checkpoints.dir}; starting at step 0\n`);
+  const finishedResult = rank === 0 && resuming ? currentResult(o.experiment) : null;
   if (rank === 0 && !o.rejoin) {
     // Nothing to resume: the folder starts over, so an earlier attempt's records are not kept twice.
     createExperiment(o.experiment, { ...config, workers: strategy.worldSize, strategy: strategy.name }, { resuming });
@@ -223,6 +225,13 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
     const outcome = await train(config, data, strategy, observers, {
       monitors, faults: faults.enabled ? faults : undefined, balance: o.balance, checkpoints, best, wholeModelAtEnd: Boolean(o.save),
     });
+    if (outcome.finishedBefore) {
+      // Its result.json and saved model stay the finished run's: nothing here is newer.
+      const { step, totalSteps } = outcome.finishedBefore;
+      if (finishedResult !== null) writeFileSync(o.experiment.result, finishedResult);
+      if (rank === 0) process.stderr.write(`smolcluster: ${o.experiment.dir} finished at step ${step} of ${totalSteps} already: nothing to train (a larger --max-steps or --epochs continues it)\n`);
+      return null;
+    }
     if (outcome.stoppedEarly) {
       const s = outcome.stoppedEarly;
       process.stderr.write(`smolcluster: early stopping after step ${s.step}: the evaluation loss has not improved for ${s.patience} evaluation${s.patience > 1 ? 's' : ''}${outcome.best ? ` (best ${outcome.best.loss.toFixed(4)} at step ${outcome.best.step})` : ''}\n`);
