@@ -70,6 +70,10 @@ export interface Buckets {
   x: number[];
   loss: Array<number | null>;
   samplesPerSec: Array<number | null>;
+  /** Token tasks: the cluster's tokens/s (null: no token counts, e.g. images). */
+  tokensPerSec: Array<number | null>;
+  /** The mean learning rate of the bucket's steps. */
+  lr: Array<number | null>;
   gradNorm: Array<number | null>;
   compute: Record<number, Array<number | null>>;
   comm: Record<number, Array<number | null>>;
@@ -80,6 +84,8 @@ export interface Evals {
   x: number[];
   loss: number[];
   accuracy: Array<number | null>;
+  /** Token tasks: exp(test loss); null otherwise. */
+  perplexity: Array<number | null>;
 }
 
 /** The small parts of the state, sent whole on every update. */
@@ -109,6 +115,10 @@ export interface Snapshot extends Status {
 interface Agg {
   n: number;
   samples: number;
+  tokens: number;
+  tokensN: number;
+  lr: number;
+  lrN: number;
   ms: number;
   compute: number;
   comm: number;
@@ -131,8 +141,8 @@ export class RunState {
   private readonly recentByRank = new Map<number, Array<[number, number, number]>>();
   private readonly pending = new Map<number, Map<number, Agg>>();
   private nextBucket = 0;
-  private readonly buckets: Buckets = { x: [], loss: [], samplesPerSec: [], gradNorm: [], compute: {}, comm: {}, wait: {} };
-  private readonly evals: Evals = { x: [], loss: [], accuracy: [] };
+  private readonly buckets: Buckets = { x: [], loss: [], samplesPerSec: [], tokensPerSec: [], lr: [], gradNorm: [], compute: {}, comm: {}, wait: {} };
+  private readonly evals: Evals = { x: [], loss: [], accuracy: [], perplexity: [] };
   private readonly events: EventView[] = [];
   private readonly errors: string[] = [];
   private readonly cluster = new ClusterView();
@@ -186,6 +196,7 @@ export class RunState {
       this.evals.x.splice(i, 0, e.step);
       this.evals.loss.splice(i, 0, e.test_loss);
       this.evals.accuracy.splice(i, 0, e.test_accuracy);
+      this.evals.perplexity.splice(i, 0, typeof e.test_perplexity === 'number' ? e.test_perplexity : null);
       return;
     }
     if (m.kind !== 'step') return;
@@ -205,9 +216,17 @@ export class RunState {
     let bucket = this.pending.get(k);
     if (!bucket) this.pending.set(k, (bucket = new Map()));
     let a = bucket.get(s.rank);
-    if (!a) bucket.set(s.rank, (a = { n: 0, samples: 0, ms: 0, compute: 0, comm: 0, wait: 0, loss: 0, lossN: 0, grad: 0, gradN: 0, lastStep: -1 }));
+    if (!a) bucket.set(s.rank, (a = { n: 0, samples: 0, tokens: 0, tokensN: 0, lr: 0, lrN: 0, ms: 0, compute: 0, comm: 0, wait: 0, loss: 0, lossN: 0, grad: 0, gradN: 0, lastStep: -1 }));
     a.n++;
     a.samples += s.samples;
+    if (typeof s.tokens === 'number') {
+      a.tokens += s.tokens;
+      a.tokensN++;
+    }
+    if (typeof s.lr === 'number' && Number.isFinite(s.lr)) {
+      a.lr += s.lr;
+      a.lrN++;
+    }
     a.ms += s.compute_ms + s.comm_ms + s.wait_ms;
     a.compute += s.compute_ms;
     a.comm += s.comm_ms;
@@ -294,10 +313,14 @@ export class RunState {
     const out = {
       ...this.status(),
       buckets: {
-        x: slice(this.buckets.x), loss: slice(this.buckets.loss), samplesPerSec: slice(this.buckets.samplesPerSec), gradNorm: slice(this.buckets.gradNorm),
+        x: slice(this.buckets.x), loss: slice(this.buckets.loss), samplesPerSec: slice(this.buckets.samplesPerSec),
+        tokensPerSec: slice(this.buckets.tokensPerSec), lr: slice(this.buckets.lr), gradNorm: slice(this.buckets.gradNorm),
         compute: perRank(this.buckets.compute), comm: perRank(this.buckets.comm), wait: perRank(this.buckets.wait),
       },
-      evals: { from: from.evals, x: this.evals.x.slice(from.evals), loss: this.evals.loss.slice(from.evals), accuracy: this.evals.accuracy.slice(from.evals) },
+      evals: {
+        from: from.evals, x: this.evals.x.slice(from.evals), loss: this.evals.loss.slice(from.evals), accuracy: this.evals.accuracy.slice(from.evals),
+        perplexity: this.evals.perplexity.slice(from.evals),
+      },
       events: this.events.slice(from.events),
     };
     this.sent = { buckets: this.buckets.x.length, evals: this.evals.x.length, events: this.events.length };
@@ -359,6 +382,10 @@ export class RunState {
   private drawBucket(bucket: Map<number, Agg>): void {
     const b = this.buckets;
     let samples = 0;
+    let tokens = 0;
+    let tokensN = 0;
+    let lr = 0;
+    let lrN = 0;
     let ms = 0;
     let loss = 0;
     let lossN = 0;
@@ -367,6 +394,10 @@ export class RunState {
     let last = 0;
     for (const a of bucket.values()) {
       samples += a.samples;
+      tokens += a.tokens;
+      tokensN += a.tokensN;
+      lr += a.lr;
+      lrN += a.lrN;
       ms = Math.max(ms, a.ms);
       loss += a.loss;
       lossN += a.lossN;
@@ -379,6 +410,8 @@ export class RunState {
     b.loss.push(lossN > 0 ? loss / lossN : null);
     // Ranks step together: the bucket took as long as its slowest rank.
     b.samplesPerSec.push(ms > 0 ? (samples * 1000) / ms : null);
+    b.tokensPerSec.push(ms > 0 && tokensN > 0 ? (tokens * 1000) / ms : null);
+    b.lr.push(lrN > 0 ? lr / lrN : null);
     b.gradNorm.push(gradN > 0 ? grad / gradN : null);
     for (const rank of this.members.keys()) {
       for (const [series, key] of [[b.compute, 'compute'], [b.comm, 'comm'], [b.wait, 'wait']] as const) {
@@ -436,7 +469,8 @@ export function describeEvent(e: EventRecord): EventView {
       return view(`fault injected on rank ${rank} at step ${f('step')}: ${f('detail')}`, 'warn');
     case 'eval': {
       const acc = typeof e.test_accuracy === 'number' ? `, accuracy ${(e.test_accuracy * 100).toFixed(2)}%` : '';
-      return view(`step ${f('step')}: test loss ${Number(e.test_loss).toFixed(4)}${acc}`);
+      const ppl = typeof e.test_perplexity === 'number' ? `, perplexity ${e.test_perplexity.toFixed(2)}` : '';
+      return view(`step ${f('step')}: test loss ${Number(e.test_loss).toFixed(4)}${acc}${ppl}`);
     }
     case 'model_saved':
       return view(`model saved to ${f('file')} (step ${f('step')})`);

@@ -178,7 +178,7 @@ export class RunEvents implements TrainObserver {
   }
 
   onEval(r: EvalRecord): void {
-    if (this.rank === 0) this.log.emit('eval', { rank: 0, step: r.step, test_loss: r.loss, test_accuracy: r.accuracy });
+    if (this.rank === 0) this.log.emit('eval', { rank: 0, step: r.step, test_loss: r.loss, test_accuracy: r.accuracy, ...(r.perplexity != null ? { test_perplexity: r.perplexity } : {}) });
   }
 
   finished(steps: number): void {

@@ -41,6 +41,8 @@ export interface StepLine {
   rank: number;
   loss: number | null;
   samples: number;
+  /** Token tasks: samples × the training window. */
+  tokens?: number;
   lr: number;
   compute_ms: number;
   comm_ms: number;
@@ -61,6 +63,8 @@ export interface EvalLine {
   rank: number;
   test_loss: number;
   test_accuracy: number | null;
+  /** Token tasks: exp(test_loss). */
+  test_perplexity?: number;
   time: number;
   [key: string]: unknown;
 }

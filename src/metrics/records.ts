@@ -88,8 +88,11 @@ export interface EvalRecord extends EvalResult {
 export interface TrainObserver {
   /** The run continues from a checkpoint after `step` steps (before any rank's first step). */
   onResume?(step: number, file: string): void;
-  /** `device`: where the model's parameter arena lives (the device this rank trains on). */
-  onStart?(info: { totalSteps: number; model: ModelSpec; parameters: number; device: Device }): void;
+  /**
+   * `device`: where the model's parameter arena lives (the device this rank trains on);
+   * `tokensPerSample`: token tasks' training window (a step's tokens are its samples × it).
+   */
+  onStart?(info: { totalSteps: number; model: ModelSpec; parameters: number; device: Device; tokensPerSample?: number }): void;
   onStep?(r: StepRecord): void;
   onEval?(r: EvalRecord): void;
   /** Rank 0's sample of a text model's writing (--sample-every). */

@@ -14,6 +14,8 @@ const HEAD = { schema: METRICS_SCHEMA, schema_version: METRICS_SCHEMA_VERSION } 
  */
 export class StepMetricsObserver implements TrainObserver {
   private readonly out: JsonlWriter;
+  /** Token tasks: the training window, so each step line carries its tokens (the dashboard's tokens/s). */
+  private tokensPerSample: number | undefined;
 
   /** `flushEvery` 1: every step reaches the file at once (an elastic run's records must survive a SIGKILL). */
   constructor(file: string, private readonly rank: number, flushEvery = 64) {
@@ -41,10 +43,14 @@ export class StepMetricsObserver implements TrainObserver {
     writeFileSync(this.out.file, kept.length ? `${kept.join('\n')}\n` : '');
   }
 
+  onStart(info: { tokensPerSample?: number }): void {
+    this.tokensPerSample = info.tokensPerSample;
+  }
+
   onStep(r: StepRecord): void {
     this.out.write({
       ...HEAD, kind: 'step', step: r.step, epoch: r.epoch, rank: r.rank, loss: r.loss,
-      samples: r.samples, lr: r.lr, compute_ms: round3(r.computeMs), comm_ms: round3(r.commMs),
+      samples: r.samples, ...(this.tokensPerSample !== undefined ? { tokens: r.samples * this.tokensPerSample } : {}), lr: r.lr, compute_ms: round3(r.computeMs), comm_ms: round3(r.commMs),
       wait_ms: round3(r.waitMs), ...(r.gradNorm !== undefined ? { grad_norm: r.gradNorm } : {}),
       ...(r.layerGradNorms ? { layer_grad_norms: r.layerGradNorms } : {}), ...r.info, time: r.time,
     });

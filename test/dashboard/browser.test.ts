@@ -135,6 +135,38 @@ describe('dashboard in a real browser', { timeout: 120_000 }, () => {
     }
   });
 
+  it('a language model\'s run shows tokens/s, learning rate, perplexity and MFU curves, and tokens/s in its header', async (t) => {
+    const missing = browserMissing();
+    if (missing) return t.skip(missing);
+    const lm = await runCliProcess(
+      ['train', '--model', 'gpt2-tiny', '--dataset', 'synthetic_text', '--context', '16', '--max-steps', '30', '--eval-every', '10', '--warmup-steps', '10', '--name', 'lm', '--experiments-dir', dir, '--threads', '1'],
+      { timeoutMs: 60_000 },
+    );
+    assert.equal(lm.code, 0, lm.stderr);
+    const result = JSON.parse(readFileSync(join(dir, 'lm', 'result.json'), 'utf8')) as { tokens_per_sec: number; mfu?: { value: number } };
+    const serve = startCli(['dashboard', join(dir, 'lm'), '--port', '0'], { timeoutMs: 60_000 });
+    try {
+      const url = await waitFor(() => /dashboard at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(serve.stderr)?.[1], 'the dashboard URL', 20_000);
+      browser ??= await launchBrowser();
+      const page = await browser.context.newPage();
+      await page.goto(url);
+      await page.waitForFunction(() => document.querySelector('section.run')?.getAttribute('data-state') === 'finished', null, { timeout: 20_000 });
+      assert.equal(await page.$eval('section.run [data-chart="throughput"] small', (e) => e.textContent), '(tokens/s, cluster)');
+      for (const chart of ['throughput', 'lr', 'perplexity']) assert.ok(await points(page, chart) > 0, `${chart} has points`);
+      const summary = await page.$$eval('section.run .summary div', (ds) => Object.fromEntries(ds.map((d) => [d.querySelector('dt')!.textContent, d.querySelector('dd')!.textContent])));
+      assert.equal(summary['tokens/s'], Math.round(result.tokens_per_sec).toLocaleString('en-US'));
+      assert.notEqual(summary['test perplexity'], '–');
+      // MFU needs the GEMM peak result.json holds (a cpu run of a model whose FLOPs are known).
+      assert.ok(result.mfu, 'the run measured MFU');
+      assert.ok(await points(page, 'mfu') > 0, 'the MFU chart is drawn once the run has its peak');
+      assert.equal(await page.$eval('section.run [data-chart="mfu"]', (f) => (f as HTMLElement).hidden), false);
+      await page.screenshot({ path: join(SHOTS, 'language-model.png'), fullPage: true });
+    } finally {
+      serve.child.kill('SIGTERM');
+      await serve.done;
+    }
+  });
+
   it('a mixed cluster\'s worker table names each worker\'s device: a GPU adapter beside a cpu', async (t) => {
     const missing = browserMissing();
     if (missing) return t.skip(missing);

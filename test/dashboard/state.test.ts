@@ -27,6 +27,24 @@ describe('RunState', () => {
     assert.deepEqual([b.compute[0][0], b.compute[1][0], b.wait[0][0], b.wait[1][0]], [2, 6, 4, 0]);
   });
 
+  it('a language model\'s buckets carry its tokens/s and learning rate, its evaluations their perplexity', () => {
+    const s = new RunState('r', null);
+    s.setConfig({ workers: 2 });
+    for (let i = 0; i < BUCKET_STEPS; i++) for (const rank of [0, 1]) s.addMetric(line(rank, i, { tokens: 640, lr: i < 5 ? 0.1 : 0.2 }));
+    s.addMetric({ kind: 'eval', rec: { v: 1, kind: 'eval', step: BUCKET_STEPS, epoch: 0, rank: 0, test_loss: Math.log(20), test_accuracy: 0.5, test_perplexity: 20, time: 2000 } });
+    s.settle();
+    const { buckets: b, evals: e } = s.snapshot();
+    // 2 ranks × 10 steps × 640 tokens over the slowest rank's 10 × 7 ms; the lr is the steps' mean.
+    assert.equal(b.tokensPerSec[0], (2 * 10 * 640 * 1000) / 70);
+    assert.ok(Math.abs(b.lr[0]! - 0.15) < 1e-12);
+    assert.deepEqual(e.perplexity, [20]);
+    const images = new RunState('i', null);
+    images.setConfig({ workers: 1 });
+    for (let i = 0; i < BUCKET_STEPS; i++) images.addMetric(line(0, i));
+    images.settle();
+    assert.deepEqual(images.snapshot().buckets.tokensPerSec, [null], 'steps without token counts draw no tokens/s');
+  });
+
   it('names the straggler, lists members from events, marks a killed rank lost and a rank that reported its error failed', () => {
     const s = new RunState('r', null);
     s.addEvent(event('run_start', { workers: 3 }));

@@ -68,7 +68,7 @@ class RunView {
     if (!this.data) return;
     const b = this.data.buckets;
     const n = b.x.length;
-    for (const k of ['x', 'loss', 'samplesPerSec', 'gradNorm']) b[k].push(...d.buckets[k]);
+    for (const k of ['x', 'loss', 'samplesPerSec', 'tokensPerSec', 'lr', 'gradNorm']) b[k].push(...d.buckets[k]);
     for (const k of ['compute', 'comm', 'wait']) {
       for (const [rank, values] of Object.entries(d.buckets[k])) {
         // A rank first seen now: no points before.
@@ -77,7 +77,7 @@ class RunView {
       }
     }
     const e = this.data.evals;
-    for (const k of ['x', 'loss', 'accuracy']) e[k].splice(d.evals.from, e[k].length - d.evals.from, ...d.evals[k]);
+    for (const k of ['x', 'loss', 'accuracy', 'perplexity']) e[k].splice(d.evals.from, e[k].length - d.evals.from, ...d.evals[k]);
     this.data.events.push(...d.events);
     this.status = d;
     this.render();
@@ -128,9 +128,11 @@ class RunView {
       ['steps', fmt.int(r ? r.steps : steps)],
       ['loss', fmt.num(r ? r.final_loss : lastOf(b.loss))],
       ['test accuracy', fmt.pct(r ? r.test_accuracy : lastOf(e.accuracy))],
-      // Token tasks (language-model, masked-lm): exp(test loss).
-      ...(r && r.test_perplexity != null ? [['test perplexity', fmt.num(r.test_perplexity)]] : []),
+      // Token tasks (language-model, masked-lm): exp(test loss), tokens/s and, once the run has measured it, MFU.
+      ...(isTokenRun(b) ? [['test perplexity', fmt.num(r ? r.test_perplexity : lastOf(e.perplexity))]] : []),
       ['samples/s', fmt.int(r ? r.samples_per_sec : lastOf(b.samplesPerSec))],
+      ...(isTokenRun(b) ? [['tokens/s', fmt.int(r ? r.tokens_per_sec : lastOf(b.tokensPerSec))]] : []),
+      ...(r && r.mfu ? [['MFU', fmt.pct(r.mfu.value)]] : []),
       ['elapsed', elapsed == null ? '–' : fmt.secs(Math.max(0, elapsed))],
     ];
     const dl = this.node.querySelector('.summary');
@@ -243,7 +245,14 @@ class RunView {
     this.chart('accuracy', [e.x, e.accuracy.map((a) => (a == null ? null : a * 100))], [
       { label: 'test accuracy %', stroke: '#16a34a', width: 1.5, points: { show: true, size: 5 } },
     ], e.x.length, '', [0, 100]);
-    this.chart('throughput', [b.x, b.samplesPerSec], [{ label: 'samples/s', stroke: '#0891b2', width: 1.5 }], b.x.length);
+    const tokens = isTokenRun(b);
+    this.node.querySelector('[data-chart="throughput"] small').textContent = tokens ? '(tokens/s, cluster)' : '(samples/s, cluster)';
+    this.chart('throughput', [b.x, tokens ? b.tokensPerSec : b.samplesPerSec], [{ label: tokens ? 'tokens/s' : 'samples/s', stroke: '#0891b2', width: 1.5 }], b.x.length, tokens ? 'tokens' : 'samples');
+    this.chart('lr', [b.x, b.lr], [{ label: 'learning rate', stroke: '#ca8a04', width: 1.5 }], b.x.length);
+    const hasPerplexity = e.perplexity.some((p) => p != null);
+    this.node.querySelector('[data-chart="perplexity"]').hidden = !hasPerplexity;
+    if (hasPerplexity) this.chart('perplexity', [e.x, e.perplexity], [{ label: 'test perplexity', stroke: '#dc2626', width: 1.5, points: { show: true, size: 5 } }], e.x.length);
+    this.renderMfu(tokens);
     const stepSeries = [];
     const stepData = [b.x];
     for (const r of ranks) {
@@ -256,6 +265,21 @@ class RunView {
     const hasGrad = b.gradNorm.some((g) => g != null);
     this.node.querySelector('[data-chart="gradnorm"]').hidden = !hasGrad;
     if (hasGrad) this.chart('gradnorm', [b.x, b.gradNorm], [{ label: 'grad norm', stroke: '#9333ea', width: 1.5 }], b.x.length);
+  }
+
+  /**
+   * MFU per bucket: the run's MFU (result.json: tokens/s × FLOPs per token over the trainers' GEMM
+   * peak, probed after training) scaled by each bucket's tokens/s against the run's; until the run
+   * has ended there is no peak to divide by, and the chart says so.
+   */
+  renderMfu(tokens) {
+    const fig = this.node.querySelector('[data-chart="mfu"]');
+    fig.hidden = !tokens;
+    if (!tokens) return;
+    const r = this.status.result;
+    const mfu = r && r.mfu && r.tokens_per_sec ? r.mfu.value / r.tokens_per_sec : null;
+    const b = this.data.buckets;
+    this.chart('mfu', [b.x, b.tokensPerSec.map((t) => (t == null || mfu === null ? null : t * mfu * 100))], [{ label: 'MFU %', stroke: '#0d9488', width: 1.5 }], mfu === null ? 0 : b.x.length);
   }
 
   /** The run's last step so far: every chart's x-axis spans 0 to it (one point would otherwise pad it). */
@@ -308,6 +332,8 @@ function compact(v) {
   if (a >= 1e6) return `${+(v / 1e6).toFixed(1)}M`;
   if (a >= 1e4) return `${+(v / 1e3).toFixed(0)}k`;
   if (a >= 1e3) return `${+(v / 1e3).toFixed(1)}k`;
+  // Learning rates: 2e-4 rather than a 0.0002 wider than the axis.
+  if (a > 0 && a < 1e-2) return v.toExponential(1).replace(/\.0e/, 'e').replace('e-', 'e−');
   return String(+v.toPrecision(4));
 }
 
@@ -338,6 +364,11 @@ main().catch((e) => {
  * A rank is called a straggler only when it is clearly slower: 1.5x the others' compute time and
  * at least 1 ms more per step. Smaller gaps are scheduling noise on a shared machine.
  */
+/** A token task's run: its step lines carry tokens. */
+function isTokenRun(b) {
+  return b.tokensPerSec.some((t) => t != null);
+}
+
 function isStraggler(st) {
   return st.ratio >= 1.5 && st.computeMs - st.othersComputeMs >= 1;
 }

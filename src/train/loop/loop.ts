@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import type { Dataset } from '../../data/dataset.js';
+import { type Dataset, isTokenTask } from '../../data/dataset.js';
 import { BatchLoader } from '../../data/loader.js';
 import { DistributedSampler } from '../../data/sampler.js';
 import type { Module } from '../../nn/module.js';
@@ -174,7 +174,9 @@ export async function train(
   await strategy.setup(ctx);
   host.flush();
   const schedule = makeSchedule({ name: config.schedule, lr: config.lr, totalSteps, warmupSteps: config.warmupSteps, minLr: config.minLr, decaySteps: config.decaySteps });
-  observer.onStart?.({ totalSteps, model: spec, parameters: model.numParameters(), device: model.arena().device });
+  observer.onStart?.({
+    totalSteps, model: spec, parameters: model.numParameters(), device: model.arena().device, ...(isTokenTask(data.train) ? { tokensPerSample: data.train.inputShape[0] } : {}),
+  });
 
   const outcome: TrainOutcome = {
     model, spec, steps: 0, finalLoss: NaN, finalEval: null, trainSamples: 0, trainSeconds: 0,
