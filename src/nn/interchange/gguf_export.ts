@@ -93,7 +93,7 @@ function tensorOut(name: string, p: Tensor, spec: LlamaSpec, type: QuantType | n
     const raw = await held.read();
     let out = new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
     const qk = /^blk\.\d+\.attn_(q|k)\.(weight|bias)$/.exec(ggufName);
-    if (spec.modelType === 'llama' && qk) out = reorderRopeRows(out, qk[1] === 'q' ? spec.heads : spec.kvHeads, format ? quantBytes(format, 1, cols) : cols * 4, 'pairs');
+    if (ggufArchitecture(spec) === 'llama' && qk) out = reorderRopeRows(out, qk[1] === 'q' ? spec.heads : spec.kvHeads, format ? quantBytes(format, 1, cols) : cols * 4, 'pairs');
     return out;
   };
   return { name: ggufName, shape: p.shape, ggmlType, byteLength, bytes };
@@ -109,8 +109,13 @@ function ropeFreqs(spec: LlamaSpec): GgufTensorOut {
   const factors = Float32Array.from(inv, (f, i) => f / scaled[i]);
   return { name: 'rope_freqs.weight', shape: [factors.length], ggmlType: 0, byteLength: factors.byteLength, bytes: async () => new Uint8Array(factors.buffer) };
 }
+/** The file's architecture: a Mistral is written as llama.cpp's converter writes one, `llama` (its q/k rows permuted likewise). */
+function ggufArchitecture(spec: LlamaSpec): string {
+  return spec.modelType === 'mistral' ? 'llama' : spec.modelType;
+}
+
 function modelMetadata(spec: LlamaSpec, opts: GgufExportOptions): [string, GgufValue][] {
-  const a = spec.modelType;
+  const a = ggufArchitecture(spec);
   if (a === 'mixtral') throw new Error('export: a mixture of experts is not written as GGUF yet');
   const u32 = (value: number): GgufValue => ({ type: 'u32', value });
   const f32 = (value: number): GgufValue => ({ type: 'f32', value });

@@ -1,5 +1,7 @@
 /**
- * The Llama family's config.json (LlamaConfig, Qwen2Config, Qwen3Config, MixtralConfig) ⇄ LlamaSpec.
+ * The Llama family's config.json (LlamaConfig, Qwen2Config, Qwen3Config, MixtralConfig,
+ * MistralConfig) ⇄ LlamaSpec. Mistral is Llama's math (no biases, SwiGLU, GQA) under its own name,
+ * read where its sliding window covers the whole context.
  *
  * How the variants differ there: Qwen2 always has q/k/v biases (no attention_bias key) and none on
  * o_proj; Llama's and Qwen3's `attention_bias` puts biases on o_proj too, which our model does not
@@ -14,8 +16,18 @@ import { checkLlamaSpec } from '../models/index.js';
 import { type ConfigReader, type HfConfig, type HfFamily } from './hf_config_reader.js';
 
 const ARCHITECTURES: Record<LlamaSpec['modelType'], string> = {
-  llama: 'LlamaForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM', mixtral: 'MixtralForCausalLM',
+  llama: 'LlamaForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM', mixtral: 'MixtralForCausalLM', mistral: 'MistralForCausalLM',
 };
+
+/**
+ * Mistral's and Mixtral's sliding window: none (null, Mistral 7B v0.2 on), or one at least the
+ * model's positions, is attention over the whole window, which is what smolcluster computes.
+ */
+function wholeWindow(c: ConfigReader, context: number): void {
+  const window = c.json.sliding_window;
+  if (window === null || window === undefined || (typeof window === 'number' && window >= context)) return;
+  throw c.error('sliding_window', `${JSON.stringify(window)} is not supported: smolcluster's attention sees the whole window (null, or at least max_position_embeddings ${context})`);
+}
 
 /**
  * Mixtral's experts. transformers adds the load-balancing loss only with output_router_logits, so
@@ -23,7 +35,6 @@ const ARCHITECTURES: Record<LlamaSpec['modelType'], string> = {
  */
 function expertsOf(c: ConfigReader): MoeSpec {
   c.oneOf('router_jitter_noise', [0], 'smolcluster\'s router adds no noise');
-  c.oneOf('sliding_window', [null], 'smolcluster\'s attention sees the whole window');
   const coef = c.number('router_aux_loss_coef', 0.001);
   return { experts: c.size('num_local_experts', 8), topK: c.size('num_experts_per_tok', 2), auxLossCoef: c.bool('output_router_logits', false) ? coef : 0 };
 }
@@ -60,6 +71,7 @@ function toSpec(c: ConfigReader): LlamaSpec {
   c.oneOf('mlp_bias', [false], 'smolcluster\'s Llama MLP has no biases');
   c.oneOf('use_sliding_window', [false], 'smolcluster\'s attention sees the whole window');
   if (modelType !== 'qwen2') c.oneOf('attention_bias', [false], 'attention_bias puts a bias on o_proj too, which smolcluster\'s Llama does not have');
+  if (modelType === 'mistral' || modelType === 'mixtral') wholeWindow(c, c.size('max_position_embeddings', 2048));
   if (Array.isArray(c.json.layer_types) && c.json.layer_types.some((t) => t !== 'full_attention')) {
     throw c.error('layer_types', `${JSON.stringify(c.json.layer_types)} is not supported: every layer must be full_attention`);
   }
@@ -96,6 +108,7 @@ function toConfig(s: ModelSpec): HfConfig {
     ...(spec.modelType === 'qwen2' || spec.modelType === 'mixtral' ? {} : { attention_bias: false }), attention_dropout: spec.dropout,
     ...(spec.modelType === 'mixtral' ? {} : { mlp_bias: false }),
     // No router_jitter_noise (its default 0.0): a JSON 0 is an int, which transformers' strict config refuses for a float field.
+    ...(spec.modelType === 'mistral' ? { sliding_window: null } : {}),
     ...(spec.moe ? {
       num_local_experts: spec.moe.experts, num_experts_per_tok: spec.moe.topK, sliding_window: null,
       output_router_logits: spec.moe.auxLossCoef > 0, ...(spec.moe.auxLossCoef > 0 ? { router_aux_loss_coef: spec.moe.auxLossCoef } : {}),
@@ -106,8 +119,8 @@ function toConfig(s: ModelSpec): HfConfig {
 }
 
 export const LLAMA_FAMILY: HfFamily = {
-  modelTypes: ['llama', 'qwen2', 'qwen3', 'mixtral'],
-  architectures: ['LlamaForCausalLM', 'Qwen2ForCausalLM', 'Qwen3ForCausalLM', 'MixtralForCausalLM'],
+  modelTypes: ['llama', 'qwen2', 'qwen3', 'mixtral', 'mistral'],
+  architectures: ['LlamaForCausalLM', 'Qwen2ForCausalLM', 'Qwen3ForCausalLM', 'MixtralForCausalLM', 'MistralForCausalLM'],
   toSpec,
   toConfig,
 };

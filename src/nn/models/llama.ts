@@ -53,8 +53,8 @@ export interface RopeScaling {
 
 export interface LlamaSpec {
   type: 'llama';
-  /** config.json model_type written back out: 'llama' | 'qwen2' | 'qwen3' | 'mixtral' (qwen2: q/k/v biases; qwen3: q/k norms; mixtral: experts). */
-  modelType: 'llama' | 'qwen2' | 'qwen3' | 'mixtral';
+  /** config.json model_type written back out (qwen2: q/k/v biases; qwen3: q/k norms; mixtral: experts; mistral: Llama's math under its own name). */
+  modelType: 'llama' | 'qwen2' | 'qwen3' | 'mixtral' | 'mistral';
   vocabSize: number;
   /** max_position_embeddings: the positions the model was built for (not the training window). */
   context: number;

@@ -40,6 +40,14 @@ const refused = (config: object, pattern: RegExp): void => {
   });
 };
 
+/** mistralai/Mistral-7B-Instruct-v0.3's config.json. */
+const MISTRAL = {
+  architectures: ['MistralForCausalLM'], attention_dropout: 0.0, bos_token_id: 1, eos_token_id: 2, head_dim: 128, hidden_act: 'silu', hidden_size: 4096,
+  initializer_range: 0.02, intermediate_size: 14336, max_position_embeddings: 32768, model_type: 'mistral', num_attention_heads: 32,
+  num_hidden_layers: 32, num_key_value_heads: 8, rms_norm_eps: 1e-5, rope_theta: 1000000.0, sliding_window: null, tie_word_embeddings: false,
+  torch_dtype: 'bfloat16', vocab_size: 32768,
+};
+
 describe('specFromHfConfig: the Llama family', () => {
   it('SmolLM2-135M: a tied plain Llama, head_dim from width / heads, rope_theta at the top', () => {
     assert.deepEqual(specFromHfConfig(SMOLLM2), {
@@ -63,6 +71,17 @@ describe('specFromHfConfig: the Llama family', () => {
     assert.deepEqual([q3.modelType, q3.headDim, q3.qkNorm, q3.qkvBias, q3.ropeTheta], ['qwen3', 128, true, false, 1e6]);
     const q2 = specFromHfConfig(QWEN25) as LlamaSpec;
     assert.deepEqual([q2.modelType, q2.headDim, q2.qkNorm, q2.qkvBias, q2.kvHeads], ['qwen2', 64, false, true, 2]);
+  });
+
+  it('Mistral-7B-Instruct-v0.3: sliding_window null reads as Llama\'s math under model_type mistral, and writes back so', () => {
+    const m = specFromHfConfig(MISTRAL) as LlamaSpec;
+    assert.deepEqual([m.modelType, m.heads, m.kvHeads, m.headDim, m.qkvBias, m.qkNorm, m.ropeTheta, m.vocabSize], ['mistral', 32, 8, 128, false, false, 1e6, 32768]);
+    const back = hfConfigFromSpec(m);
+    assert.deepEqual([back.model_type, back.architectures, back.sliding_window], ['mistral', ['MistralForCausalLM'], null]);
+    assert.deepEqual(specFromHfConfig(back as Record<string, unknown>), m);
+    // A window as long as the model's positions is the whole window too; a shorter one is refused by name.
+    assert.equal((specFromHfConfig({ ...MISTRAL, sliding_window: 32768 }) as LlamaSpec).modelType, 'mistral');
+    refused({ ...MISTRAL, sliding_window: 4096 }, /\(sliding_window\).*4096 is not supported.*at least max_position_embeddings 32768/);
   });
 
   it('eos may be a list; bos and pad are read when present', () => {
@@ -95,7 +114,7 @@ describe('specFromHfConfig: GPT-2, BERT and what we do not build', () => {
   });
 
   it('an architecture we do not build is refused by model_type and architectures, not by missing tensors', () => {
-    refused({ model_type: 'mistral', architectures: ['MistralForCausalLM'], hidden_size: 8 }, /model_type "mistral" \(architectures \["MistralForCausalLM"\]\) is not an architecture smolcluster builds; it reads gpt2, bert, llama, qwen2, qwen3/);
+    refused({ model_type: 'gemma', architectures: ['GemmaForCausalLM'], hidden_size: 8 }, /model_type "gemma" \(architectures \["GemmaForCausalLM"\]\) is not an architecture smolcluster builds; it reads gpt2, bert, llama, qwen2, qwen3, mixtral, mistral/);
     refused({ model_type: 'llama', architectures: ['LlamaForSequenceClassification'] }, /\(architectures\).*LlamaForSequenceClassification/);
     refused({}, /model_type undefined/);
   });

@@ -86,6 +86,9 @@ const LLAMA_VARIANTS: [string, LlamaSpec, Record<string, unknown>][] = [
   ['qwen2 (q/k/v biases, tied)', llama({ modelType: 'qwen2', qkvBias: true, tieEmbeddings: true, ropeTheta: 1e6 }), llamaConfig('qwen2', {
     tie_word_embeddings: true, rope_parameters: { rope_type: 'default', rope_theta: 1e6 },
   })],
+  ['mistral (sliding_window null: Llama\'s math under its own name, head_dim 16)', llama({ modelType: 'mistral', headDim: 16, ropeTheta: 1e6 }), llamaConfig('mistral', {
+    head_dim: 16, sliding_window: null, rope_parameters: { rope_type: 'default', rope_theta: 1e6 },
+  })],
   ['qwen3 (q/k norms, head_dim 16 ≠ width / heads, untied)', llama({ modelType: 'qwen3', qkNorm: true, headDim: 16, ropeTheta: 1e6 }), llamaConfig('qwen3', {
     head_dim: 16, rope_parameters: { rope_type: 'default', rope_theta: 1e6 },
   })],
