@@ -77,7 +77,7 @@ function throughput(r: TrainResult): string {
 export function printSummary(r: TrainResult, dir: string): void {
   const threads = `${r.threads} thread${r.threads > 1 ? 's' : ''}${r.workers > 1 ? ' per worker' : ''}`;
   process.stdout.write(
-    `${r.model} on ${r.config.dataset}${clusterOf(r)}: ${r.steps} steps, ` +
+    `${r.model} on ${r.config.dataset}${clusterOf(r)}: ${r.steps} steps${r.resumed_from ? ` (resumed at step ${r.resumed_from})` : ''}, ` +
       `final loss ${r.final_loss.toFixed(4)}, ` +
       `${testScore(r)}, ` +
       `${r.test_perplexity !== undefined ? `test perplexity ${r.test_perplexity.toFixed(2)}, ` : ''}` +

@@ -84,10 +84,23 @@ export interface EvalRecord extends EvalResult {
   epoch: number;
 }
 
+/**
+ * A resumed run that plans another number of steps than the run it continues: a schedule over the
+ * run's length (cosine, linear, wsd) is laid over the new length, so the learning rate at the
+ * resumed step changes, as the HF Trainer's re-created scheduler does.
+ */
+export interface Rescheduled {
+  plannedSteps: number;
+  totalSteps: number;
+  /** The learning rate at the resumed step under the old plan and under the new one. */
+  lrBefore: number;
+  lrAfter: number;
+}
+
 /** Receives the run's progress; every method is optional. */
 export interface TrainObserver {
   /** The run continues from a checkpoint after `step` steps (before any rank's first step). */
-  onResume?(step: number, file: string): void;
+  onResume?(step: number, file: string, rescheduled?: Rescheduled): void;
   /**
    * `device`: where the model's parameter arena lives (the device this rank trains on);
    * `tokensPerSample`: token tasks' training window (a step's tokens are its samples × it).

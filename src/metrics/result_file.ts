@@ -27,7 +27,10 @@ export interface ResultFile<C = Record<string, unknown>> {
   best?: { step: number; eval_loss: number; file: string };
   /** --early-stopping-patience ended the run after the evaluation at this step. */
   stopped_early?: { step: number; patience: number };
+  /** The run's optimizer steps, a resumed run's counted from its start. */
   steps: number;
+  /** A resumed run: the step of the checkpoint it continued from (steps − resumed_from were taken in this process). */
+  resumed_from?: number;
   wall_seconds: number;
   train_seconds: number;
   totals_ms: { compute: number; comm: number; wait: number };

@@ -35,6 +35,12 @@ describe('resume by default', { timeout: 60_000 }, () => {
     assert.equal(resumed.code, 0, resumed.stderr);
     assert.match(resumed.stderr, new RegExp(`--resume auto: continuing ${join(root, name).replace(/[/.]/g, '\\$&')} `));
     assert.match(resumed.stderr, new RegExp(`^smolcluster: resumed from step ${step} \\(`, 'm'));
+    // The cosine schedule was laid over 240,000 steps; over step + 40 its learning rate at the step changes, and the run says so.
+    assert.match(resumed.stderr, new RegExp(`^smolcluster: the learning-rate schedule was planned over 240000 steps and now runs over ${step + 40}: at step ${step} the learning rate goes from \\S+ to \\S+`, 'm'));
+    // The run's steps count from its start, as the Trainer's global_step; resumed_from says where this process began.
+    const result = JSON.parse(readFileSync(join(root, name, 'result.json'), 'utf8')) as { steps: number; resumed_from: number };
+    assert.deepEqual([result.steps, result.resumed_from], [step + 40, step]);
+    assert.match(resumed.stdout, new RegExp(`: ${step + 40} steps \\(resumed at step ${step}\\)`));
     assert.deepEqual(readdirSync(root), [name]);
     const steps = stepRecords(join(root, name, 'metrics.jsonl')).map((r) => r.step);
     assert.deepEqual(steps, Array.from({ length: step + 40 }, (_, i) => i), 'each step once, in order');

@@ -17,12 +17,12 @@ export type { BestKeeper };
 import type { StepWork } from './step.js';
 import { accumulating } from '../strategies/grad_accum.js';
 import { type EvalResult, evaluate } from './evaluate.js';
-import type { StepRecord, TrainObserver } from '../../metrics/records.js';
+import type { Rescheduled, StepRecord, TrainObserver } from '../../metrics/records.js';
 import { type PlannedStep, type Strategy, type StrategyContext, type UpdateResult, isLeader } from '../strategies/strategy.js';
 import type { FaultInjector } from './faults.js';
 import { RunMonitors } from './monitors.js';
 import { ArrivalClock, type BatchShares, SharedBatches } from './shares.js';
-import type { Checkpointer } from '../run/checkpoints.js';
+import type { Checkpointer, Restored } from '../run/checkpoints.js';
 import { type StepPlan, checkPosition, positionAt, resumeOffset, stepPlan } from './step_plan.js';
 import { sumOfSquares } from '../../tensor/scalar.js';
 import { CPU, type Device, deviceMemory } from '../../tensor/storage.js';
@@ -63,6 +63,8 @@ export interface TrainOutcome {
    * they hold the time it spent doing so (the leader arrives that much later), which is not training.
    */
   afterEvalWaitMs: number;
+  /** The step this process resumed at (0 or absent: it started the run); `steps` counts those it took after it. */
+  startStep?: number;
   /** Set when the checkpoint resumed had already taken every step this run plans (its step): nothing was trained. */
   finishedBefore?: { step: number; totalSteps: number };
 }
@@ -157,7 +159,7 @@ export async function train(
     }
     // Rank 0 wrote the position; other ranks (e.g. ps workers, with other shards) derive theirs from the step.
     if (strategy.rank === 0) checkPosition(resumed.position, positionAt(plan, resumed.position.step), resumed.file);
-    observer.onResume?.(resumed.position.step, resumed.file);
+    observer.onResume?.(resumed.position.step, resumed.file, rescheduled(config, resumed, totalSteps));
     // Shares of another number of workers mean nothing here: the balancer starts again from equal ones.
     if (resumed.shares?.length === shard.count) guards.balance?.restore?.(resumed.shares, resumed.position.step);
   }
@@ -180,7 +182,7 @@ export async function train(
 
   const outcome: TrainOutcome = {
     model, spec, steps: 0, finalLoss: NaN, finalEval: null, trainSamples: 0, trainSeconds: 0,
-    totals: { computeMs: 0, commMs: 0, waitMs: 0 }, evalMs: 0, afterEvalWaitMs: 0,
+    totals: { computeMs: 0, commMs: 0, waitMs: 0 }, evalMs: 0, afterEvalWaitMs: 0, startStep: ctx.startStep ?? 0,
   };
   let afterEval = false;
   /** The evaluation early stopping ended the run after (the leader's result; null elsewhere). */
@@ -267,6 +269,15 @@ export async function train(
   if (watch) outcome.best = watch.best;
   observer.onEnd?.();
   return outcome;
+}
+
+/** How the LR schedule changes at the resumed step when this run plans another length than the checkpoint's (undefined: it does not). */
+function rescheduled(config: TrainConfig, resumed: Restored, totalSteps: number): Rescheduled | undefined {
+  const planned = resumed.plannedSteps;
+  if (planned === undefined || planned === totalSteps) return undefined;
+  const lrAt = (steps: number): number => makeSchedule({ name: config.schedule, lr: config.lr, totalSteps: steps, warmupSteps: config.warmupSteps, minLr: config.minLr, decaySteps: config.decaySteps }).lrAt(resumed.position.step);
+  const [lrBefore, lrAfter] = [lrAt(planned), lrAt(totalSteps)];
+  return lrBefore === lrAfter ? undefined : { plannedSteps: planned, totalSteps, lrBefore, lrAfter };
 }
 
 /** Evaluations every --eval-every steps; with none given, a watched run evaluates at each epoch's end. */

@@ -115,6 +115,8 @@ export interface RankState {
 export interface Restored {
   position: LoopPosition;
   file: string;
+  /** The steps the run that wrote it planned (its LR schedule's length), where recorded. */
+  plannedSteps?: number;
   shares?: number[];
   strategy?: Record<string, unknown>;
   evaluations?: WatchState;
@@ -231,7 +233,7 @@ export class Checkpointer {
         if (state.run !== this.run) throw new CheckpointError(file, `belongs to another run (${String(state.run)}), not this one (${this.run})`);
         if (state.shares !== undefined && !validShares(state.shares)) throw new CheckpointError(file, `its batch shares ${JSON.stringify(state.shares).slice(0, 80)} are not fractions summing to 1`);
         return {
-          position: state.position, file, ...(state.shares ? { shares: state.shares } : {}), ...(isRecord(state.strategy) ? { strategy: state.strategy } : {}),
+          position: state.position, file, ...(typeof state.schedule?.totalSteps === 'number' ? { plannedSteps: state.schedule.totalSteps } : {}), ...(state.shares ? { shares: state.shares } : {}), ...(isRecord(state.strategy) ? { strategy: state.strategy } : {}),
           ...(isRecord(state.evaluations) ? { evaluations: state.evaluations } : {}),
         };
       } catch (err) {

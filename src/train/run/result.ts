@@ -60,6 +60,11 @@ export interface ResultInfo {
   gemmPeakGflops?: number;
 }
 
+/** The run's steps so far: those before the checkpoint it resumed from and those it took. */
+export function runSteps(outcome: Pick<TrainOutcome, 'steps' | 'startStep'>): number {
+  return (outcome.startStep ?? 0) + outcome.steps;
+}
+
 /** Tokens/s and, where the model's FLOPs and a peak are known, MFU (docs/RESULT.md). */
 function tokenFields(config: TrainConfig, outcome: TrainOutcome, info: ResultInfo, samplesPerSec: number): Pick<TrainResult, 'tokens_per_sec' | 'mfu'> {
   if (!info.tokensPerSample) return {};
@@ -89,7 +94,9 @@ export function buildResult(config: TrainConfig, outcome: TrainOutcome, info: Re
     ...(outcome.finalEval?.perplexity != null ? { test_perplexity: outcome.finalEval.perplexity } : {}),
     samples_per_sec: seconds > 0 ? samples / seconds : 0,
     ...tokenFields(config, outcome, info, seconds > 0 ? samples / seconds : 0),
-    steps: outcome.steps,
+    // The run's steps (a resumed run's include those before its checkpoint, as the Trainer's global_step).
+    steps: runSteps(outcome),
+    ...(outcome.startStep ? { resumed_from: outcome.startStep } : {}),
     wall_seconds: (info.endedAt.getTime() - info.startedAt.getTime()) / 1000,
     train_seconds: outcome.trainSeconds,
     totals_ms: { compute: outcome.totals.computeMs, comm: outcome.totals.commMs, wait: outcome.totals.waitMs },

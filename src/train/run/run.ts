@@ -23,7 +23,7 @@ import { type TrainData, type TrainObserver, specFor, train } from '../loop/loop
 import { type GgufScheme, checkGgufTarget, isGgufTarget, saveGgufModel } from './save_gguf.js';
 import { checkTrainingMemory } from './memory_estimate.js';
 import { MonitorLog, RunMonitors } from '../loop/monitors.js';
-import { type TrainResult, buildResult, totalsVector, unpackTotals, writeResult } from './result.js';
+import { type TrainResult, buildResult, runSteps, totalsVector, unpackTotals, writeResult } from './result.js';
 import { tokenThroughputInfo } from './token_throughput.js';
 import type { BatchShares } from '../loop/shares.js';
 import { type Strategy, isLeader } from '../strategies/strategy.js';
@@ -215,7 +215,12 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
   const best = config.saveBest || config.earlyStoppingPatience !== undefined
     ? new BestModel(join(o.checkpoints?.dir ?? join(o.experiment.dir, 'checkpoints'), BEST_FOLDER), resuming, rank === 0)
     : undefined;
-  const resumeLine: TrainObserver = { onResume: (step, file) => process.stderr.write(`smolcluster: resumed from step ${step} (${file})\n`) };
+  const resumeLine: TrainObserver = {
+    onResume: (step, file, r) => {
+      process.stderr.write(`smolcluster: resumed from step ${step} (${file})\n`);
+      if (r) process.stderr.write(`smolcluster: the learning-rate schedule was planned over ${r.plannedSteps} steps and now runs over ${r.totalSteps}: at step ${step} the learning rate goes from ${r.lrBefore.toPrecision(3)} to ${r.lrAfter.toPrecision(3)} (keep --max-steps ${r.plannedSteps} to continue the old schedule)\n`);
+    },
+  };
   const observers = fanOut(
     metrics, runEvents, ...(rank === 0 ? [resumeLine] : []),
     ...(o.trace ? [new TraceObserver(o.experiment.dir, rank, hostname())] : []),
@@ -238,7 +243,7 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
     }
     const perRank = unpackTotals(await strategy.gather(totalsVector(outcome, config.device)));
     const extra = strategy.leadership?.resultFields ? await strategy.leadership.resultFields() : {};
-    runEvents.finished(outcome.steps);
+    runEvents.finished(runSteps(outcome));
     // Every rank takes part in gathering a model each rank holds a part of.
     const saved = o.save && strategy.modelBuilder?.savedModel ? await strategy.modelBuilder.savedModel(outcome.model, outcome.spec) : outcome.model;
     if (!isLeader(strategy)) return null;
@@ -256,7 +261,7 @@ export async function runTraining(o: RunOptions): Promise<TrainResult | null> {
     if (o.save) {
       // --save-best, early stopping: the best model, as the Trainer's load_best_model_at_end.
       if (best?.record) best.loadInto(saved!, outcome.spec);
-      const meta = { steps: outcome.steps, seed: config.seed, ...(best?.record ? { best_step: best.record.step, best_eval_loss: best.record.loss } : {}) };
+      const meta = { steps: runSteps(outcome), seed: config.seed, ...(best?.record ? { best_step: best.record.step, best_eval_loss: best.record.loss } : {}) };
       // LoRA: the PEFT adapter folder, or (--merge-lora) the base with the adapters merged in.
       const adapterOnly = trainsLora(config) && !config.mergeLora;
       // A merge into 4-bit blocks can round a fine-tune away: say what each form keeps of it.
