@@ -202,7 +202,9 @@ async function readWeights(resolved: ResolvedSource): Promise<{ model: Module; s
 
 /** A Hugging Face folder's own tokenizer.json (its folder), when it has one. */
 function folderTokenizer(resolved: ResolvedSource): string | null {
-  return resolved.kind === 'folder' && existsSync(join(resolved.path, 'tokenizer.json')) ? resolved.path : null;
+  // The file itself, not the folder: a folder named gpt2 or bytes is not the built-in tokenizer of that name.
+  const file = join(resolved.path, 'tokenizer.json');
+  return resolved.kind === 'folder' && existsSync(file) ? file : null;
 }
 
 /** The named tokenizer a vocabulary size implies (the models smolcluster trains on gpt2 or bytes). */

@@ -44,6 +44,22 @@ describe('loadGenerator', () => {
     assert.deepEqual((await generate(g.model, [3, 5], { maxNewTokens: 4 })).ids, (await generate(model, [3, 5], { maxNewTokens: 4 })).ids);
   });
 
+  it('a folder named like a built-in tokenizer (gpt2, bytes) brings its own tokenizer.json, not the built-in one', async () => {
+    const cwd = process.cwd();
+    for (const name of ['gpt2', 'bytes']) {
+      const dir = writeTokenizerFolder(join(root, name), { eos_token: '<|im_end|>' });
+      saveFolder(dir, randomModel(LLAMA, 3), LLAMA, { tokens: { eos: 0 } });
+      process.chdir(root);
+      try {
+        const g = await loadGenerator(name);
+        assert.equal(g.tokenizer.name, join(root, name, 'tokenizer.json'));
+        assert.ok(g.tokenizer.vocabSize < 16, `the folder's small vocabulary, not ${g.tokenizer.vocabSize}`);
+      } finally {
+        process.chdir(cwd);
+      }
+    }
+  });
+
   it('smolcluster\'s model file and a safetensors file: the spec from the file, the tokenizer from the vocabulary (256: bytes)', async () => {
     const model = randomModel(BYTES_GPT2, 4);
     const smol = join(root, 'm.smol');
