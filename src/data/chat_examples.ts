@@ -5,6 +5,10 @@
  *   - `{"prompt": [...messages], "completion": [...messages]}` (conversational prompt/completion: the
  *     completion is learned);
  *   - `{"prompt": "...", "completion": "..."}` (plain text, no template: the completion is learned).
+ * Conversations may call tools as OpenAI's and transformers' formats write it: an assistant message
+ * with `tool_calls` (its content empty or absent), `role: "tool"` messages with the results
+ * (`tool_call_id`, `name`), and the example's `tools` (the functions' JSON schemas), which the chat
+ * template renders; the assistant's calls are learned like its words.
  * A line that is not one of these is refused with the file and line.
  */
 import { readFileSync } from 'node:fs';
@@ -13,10 +17,15 @@ import { DataError } from './errors.js';
 export interface ChatTurn {
   role: string;
   content: string;
+  /** An assistant's function calls, as given (`[{type: "function", function: {name, arguments}}]`). */
+  tool_calls?: unknown[];
+  /** A tool message: the call it answers and the function's name. */
+  tool_call_id?: string;
+  name?: string;
 }
 
 export type ChatExample =
-  | { readonly messages: readonly ChatTurn[] }
+  | { readonly messages: readonly ChatTurn[]; readonly tools?: readonly unknown[] }
   | { readonly prompt: readonly ChatTurn[]; readonly completion: readonly ChatTurn[] }
   | { readonly prompt: string; readonly completion: string };
 
@@ -59,7 +68,7 @@ function chatExample(line: string, where: string): ChatExample {
   }
   if (typeof record !== 'object' || record === null || Array.isArray(record)) throw new DataError(where, 'is not a JSON object');
   const r = record as Record<string, unknown>;
-  if ('messages' in r) return { messages: turns(r.messages, where, 'messages') };
+  if ('messages' in r) return { messages: turns(r.messages, where, 'messages'), ...toolsOf(r.tools, where) };
   if (!('prompt' in r) || !('completion' in r)) throw new DataError(where, 'has neither "messages" nor "prompt" and "completion"');
   if (typeof r.prompt === 'string' && typeof r.completion === 'string') return { prompt: r.prompt, completion: r.completion };
   if (Array.isArray(r.prompt) && Array.isArray(r.completion)) {
@@ -68,13 +77,33 @@ function chatExample(line: string, where: string): ChatExample {
   throw new DataError(where, '"prompt" and "completion" must both be strings or both be lists of messages');
 }
 
+function toolsOf(tools: unknown, where: string): { tools?: unknown[] } {
+  if (tools === undefined || tools === null) return {};
+  if (!Array.isArray(tools) || !tools.every((t) => typeof t === 'object' && t !== null)) throw new DataError(where, '"tools" must be a list of function schemas ({"type": "function", "function": {...}})');
+  return { tools };
+}
+
 function turns(value: unknown, where: string, field: string): ChatTurn[] {
   if (!Array.isArray(value) || value.length === 0) throw new DataError(where, `"${field}" must be a non-empty list of {role, content}`);
-  return value.map((m, i) => {
-    const t = m as Partial<ChatTurn> | null;
-    if (typeof t !== 'object' || t === null || typeof t.role !== 'string' || typeof t.content !== 'string') {
-      throw new DataError(where, `${field}[${i}] must be {"role": string, "content": string}`);
-    }
-    return { role: t.role, content: t.content };
-  });
+  return value.map((m, i) => turn(m, `${field}[${i}]`, where));
+}
+
+/** One message: {role, content}, an assistant's with tool_calls (content may then be empty, null or absent), a tool's with its call id and name. */
+function turn(m: unknown, at: string, where: string): ChatTurn {
+  const t = m as { role?: unknown; content?: unknown; tool_calls?: unknown; tool_call_id?: unknown; name?: unknown } | null;
+  if (typeof t !== 'object' || t === null || typeof t.role !== 'string') throw new DataError(where, `${at} must be {"role": string, "content": string}`);
+  const calls = t.tool_calls;
+  if (calls !== undefined && calls !== null && (t.role !== 'assistant' || !Array.isArray(calls) || calls.length === 0)) {
+    throw new DataError(where, `${at}.tool_calls must be a non-empty list, on an assistant message`);
+  }
+  const calling = Array.isArray(calls);
+  if (typeof t.content !== 'string' && !(calling && (t.content === undefined || t.content === null))) {
+    throw new DataError(where, `${at} must be {"role": string, "content": string}${t.role === 'assistant' ? ' (or an assistant\'s "tool_calls")' : ''}`);
+  }
+  return {
+    role: t.role, content: typeof t.content === 'string' ? t.content : '',
+    ...(calling ? { tool_calls: calls as unknown[] } : {}),
+    ...(typeof t.tool_call_id === 'string' ? { tool_call_id: t.tool_call_id } : {}),
+    ...(typeof t.name === 'string' ? { name: t.name } : {}),
+  };
 }

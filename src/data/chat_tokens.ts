@@ -20,7 +20,8 @@ import type { Tokenizer } from './tokenizer.js';
 
 /** What renders a conversation: a chat template (generate/chat_template.ts makes one). */
 export interface ChatRenderer {
-  render(messages: readonly ChatTurn[], opts?: { addGenerationPrompt?: boolean }): string;
+  /** `tools`: the functions' JSON schemas, as transformers' apply_chat_template(tools=...) passes them. */
+  render(messages: readonly ChatTurn[], opts?: { addGenerationPrompt?: boolean; tools?: readonly unknown[] }): string;
 }
 
 /** A chat template and whether its source had `{% generation %}` blocks (markGenerationBlocks turned them into marks). */
@@ -62,7 +63,7 @@ interface Piece {
 export function chatTokens(example: ChatExample, format: ChatFormat | null, tokenizer: Tokenizer, where: string): ChatTokens {
   if ('prompt' in example && typeof example.prompt === 'string') return plainTokens(example as { prompt: string; completion: string }, tokenizer);
   if (!format) throw new DataError(where, 'is a conversation, and the tokenizer has no chat template (tokenizer_config.json chat_template or chat_template.jinja)');
-  if ('messages' in example) return encodePieces(conversationPieces(example.messages, format, where), tokenizer, where);
+  if ('messages' in example) return encodePieces(conversationPieces(example.messages, format, where, example.tools), tokenizer, where);
   return completionTokens(example.prompt as ChatTurn[], example.completion as ChatTurn[], format, tokenizer);
 }
 
@@ -73,16 +74,16 @@ function plainTokens(example: { prompt: string; completion: string }, tokenizer:
   return maskedAfter(tokenizer.encode(example.prompt), tokenizer.encode(example.prompt + completion), tokenizer.bos === null ? [] : [tokenizer.bos]);
 }
 
-function conversationPieces(messages: readonly ChatTurn[], format: ChatFormat, where: string): Piece[] {
+function conversationPieces(messages: readonly ChatTurn[], format: ChatFormat, where: string, tools?: readonly unknown[]): Piece[] {
   if (!messages.some((m) => m.role === 'assistant')) throw new DataError(where, 'has no assistant message: nothing to learn');
-  const text = format.renderer.render(messages);
+  const text = format.renderer.render(messages, { tools });
   if (format.marked) return markedPieces(text, where);
   const pieces: Piece[] = [];
   let at = 0;
   messages.forEach((m, i) => {
     if (m.role !== 'assistant') return;
-    const before = format.renderer.render(messages.slice(0, i), { addGenerationPrompt: true });
-    const after = format.renderer.render(messages.slice(0, i + 1));
+    const before = format.renderer.render(messages.slice(0, i), { addGenerationPrompt: true, tools });
+    const after = format.renderer.render(messages.slice(0, i + 1), { tools });
     if (!after.startsWith(before) || !text.startsWith(after) || before.length < at) {
       throw new DataError(where, `the chat template does not render assistant message ${i} as an extension of the conversation before it; add {% generation %} blocks to the template to mark the learned text`);
     }

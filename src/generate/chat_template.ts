@@ -33,7 +33,8 @@ export interface ChatTemplate {
   eosToken?: string;
   /** The file it came from, named in render errors (absent for chatTemplateFrom without one). */
   file?: string;
-  render(messages: readonly ChatMessage[], opts?: { addGenerationPrompt?: boolean }): string;
+  /** `tools`: the functions' JSON schemas, passed to the template as transformers' apply_chat_template(tools=...) passes them. */
+  render(messages: readonly ChatMessage[], opts?: { addGenerationPrompt?: boolean; tools?: readonly unknown[] }): string;
 }
 
 export class ChatTemplateError extends Error {
@@ -66,7 +67,9 @@ export function chatTemplateFrom(source: string, special: SpecialTokens = {}, fi
     source, bosToken: special.bosToken, eosToken: special.eosToken, file: file === 'chat template' ? undefined : file,
     render(messages, opts = {}) {
       try {
-        return template.render({ ...tokens, messages: messages.map((m) => ({ ...m })), add_generation_prompt: opts.addGenerationPrompt ?? false });
+        return template.render({
+          ...tokens, messages: messages.map((m) => ({ ...m })), add_generation_prompt: opts.addGenerationPrompt ?? false, ...(opts.tools ? { tools: opts.tools } : {}),
+        });
       } catch (e) {
         throw new ChatTemplateError(file, `rendering the chat template failed: ${(e as Error).message}`);
       }

@@ -10,7 +10,7 @@ import { loadDataset } from '../../src/data/load.js';
 import { makeTokenizer } from '../../src/data/tokenizer.js';
 import { chatTemplateFrom } from '../../src/generate/chat_template.js';
 import { tempDir } from '../helpers/cluster.js';
-import { SMOLLM2_TEMPLATE } from '../generate/chat_template_fixtures.js';
+import { QWEN25_TEMPLATE, SMOLLM2_TEMPLATE, TOOL_CONVERSATION } from '../generate/chat_template_fixtures.js';
 import { CHATML, CHATML_GENERATION } from './chat_fixtures.js';
 
 // UTF-8 bytes as tokens: every span boundary is a token boundary, and decoding is exact.
@@ -83,6 +83,18 @@ describe('chat tokens: what is learned', () => {
     assert.equal(markGenerationBlocks('{{ messages[0].content }}'), null);
     const text = chatTemplateFrom(markGenerationBlocks(source)!).render([{ role: 'assistant', content: 'x' }]);
     assert.equal(text, 'assistant:\n\uE000x\uE001|');
+  });
+  it('tool calls: the assistant\'s call and its answer are learned, the tool\'s result and the tools\' schemas are not', () => {
+    const path = file('tools.jsonl', [{ ...TOOL_CONVERSATION, messages: TOOL_CONVERSATION.messages.map((m) => (m.tool_calls ? { ...m, content: null } : m)) }]);
+    const [example] = readChatExamples(path);
+    assert.deepEqual('messages' in example && example.messages[1].content, '', 'a call\'s null content reads as empty');
+    const learned = learnedText(example, plain(QWEN25_TEMPLATE));
+    assert.deepEqual(learned, [
+      '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Lima"}}\n</tool_call><|im_end|>\n',
+      'Grey and 17 °C.<|im_end|>\n',
+    ]);
+    assert.throws(() => readChatExamples(file('bad-tools.jsonl', [{ messages: [{ role: 'user', content: 'x', tool_calls: [{}] }] }])), /messages\[0\]\.tool_calls must be a non-empty list, on an assistant message/);
+    assert.throws(() => readChatExamples(file('bad-schema.jsonl', [{ ...TOOL_CONVERSATION, tools: 'get_weather' }])), /"tools" must be a list of function schemas/);
   });
   it('conversational prompt/completion learns what follows the prompt; plain prompt/completion its completion', () => {
     const pc: ChatExample = { prompt: [{ role: 'user', content: 'Hi' }], completion: [{ role: 'assistant', content: 'Yo.' }] };

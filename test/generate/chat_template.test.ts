@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { type ChatMessage, chatTemplateFrom, loadChatTemplate } from '../../src/generate/chat_template.js';
 import { PYTHON, SKIP } from '../nn/interchange/hf_transformers.js';
-import { INST_TEMPLATE, QWEN25_TEMPLATE, SMOLLM2_TEMPLATE, writeTokenizerFolder } from './chat_template_fixtures.js';
+import { INST_TEMPLATE, QWEN25_TEMPLATE, SMOLLM2_TEMPLATE, TOOL_CONVERSATION, writeTokenizerFolder } from './chat_template_fixtures.js';
 import { runReference } from '../helpers/python_reference.js';
 
 const SCRIPT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../test/generate/hf_chat_template.py');
@@ -53,6 +53,19 @@ describe('chat templates render as transformers\' apply_chat_template', { skip: 
     // The reference did render something of substance (the default system prompt, the special tokens).
     assert.match(theirs[0], /named SmolLM/);
     assert.match(theirs.at(-1)!, /^<s>\[INST\] Multi/);
+  });
+});
+
+describe('chat templates render tools and tool calls as transformers\' apply_chat_template(tools=...)', { skip: SKIP }, () => {
+  it('Qwen2.5: the tools in the system prompt, the call in <tool_call>, the result as a tool response', () => {
+    const cases = [false, true].map((gen) => ({ dir: FOLDERS.qwen25, messages: TOOL_CONVERSATION.messages.slice(0, gen ? 3 : 4), tools: TOOL_CONVERSATION.tools, add_generation_prompt: gen }));
+    const file = join(root, 'tool-cases.json');
+    writeFileSync(file, JSON.stringify(cases));
+    const r = runReference({ python: PYTHON!, args: [SCRIPT, file], root, timeout: 120_000 });
+    if (r.status !== 0) throw new Error(`hf_chat_template.py failed (${r.status}): ${r.stderr}`);
+    const theirs = JSON.parse(r.stdout.trim().split('\n').pop()!) as string[];
+    cases.forEach((c, i) => assert.equal(loadChatTemplate(c.dir)!.render(c.messages, { addGenerationPrompt: c.add_generation_prompt, tools: c.tools }), theirs[i]));
+    assert.match(theirs[0], /<tools>[\s\S]*get_weather[\s\S]*<tool_call>\n\{"name": "get_weather", "arguments": \{"city": "Lima"\}\}\n<\/tool_call>[\s\S]*<tool_response>/);
   });
 });
 

@@ -88,3 +88,14 @@ export function writeTokenizerFolder(dir: string, config: Record<string, unknown
   writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ tokenizer_class: 'PreTrainedTokenizerFast', ...config }, null, 2));
   return dir;
 }
+
+/** A conversation that calls a tool (OpenAI's and transformers' format) and the function's schema. */
+export const TOOL_CONVERSATION = {
+  tools: [{ type: 'function', function: { name: 'get_weather', description: 'The weather in a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } }],
+  messages: [
+    { role: 'user', content: 'Weather in Lima?' },
+    { role: 'assistant', content: '', tool_calls: [{ type: 'function', function: { name: 'get_weather', arguments: { city: 'Lima' } } }] },
+    { role: 'tool', name: 'get_weather', tool_call_id: 'call_1', content: '{"sky": "grey", "celsius": 17}' },
+    { role: 'assistant', content: 'Grey and 17 °C.' },
+  ],
+};

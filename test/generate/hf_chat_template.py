@@ -1,4 +1,4 @@
-"""transformers' apply_chat_template on each case of a JSON file: [{dir, messages, add_generation_prompt}].
+"""transformers' apply_chat_template on each case of a JSON file: [{dir, messages, add_generation_prompt, tools?}].
 Prints one JSON list of the rendered texts (one process for every case: importing transformers is the cost)."""
 import json
 import sys
@@ -11,5 +11,5 @@ out = []
 for case in cases:
     tok = tokenizers.get(case["dir"]) or AutoTokenizer.from_pretrained(case["dir"])
     tokenizers[case["dir"]] = tok
-    out.append(tok.apply_chat_template(case["messages"], tokenize=False, add_generation_prompt=case["add_generation_prompt"]))
+    out.append(tok.apply_chat_template(case["messages"], tools=case.get("tools"), tokenize=False, add_generation_prompt=case["add_generation_prompt"]))
 print(json.dumps(out))
