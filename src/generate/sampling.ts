@@ -1,7 +1,8 @@
 /**
- * Choosing the next token from one row of logits, as Hugging Face's generate does: the repetition
- * penalty first (a logits processor), then greedy argmax, or temperature, top-k, top-p and min-p
- * (the warpers, in that order) and a draw from the softmax with a seeded Rng.
+ * Choosing the next token from one row of logits, as Hugging Face's generate does: the logits
+ * processors first — OpenAI's logit bias, the repetition penalty, OpenAI's presence and frequency
+ * penalties (vLLM's order) — then greedy argmax, or temperature, top-k, top-p and min-p (the warpers,
+ * in that order) and a draw from the softmax with a seeded Rng.
  */
 import type { Rng } from '../util/rng.js';
 
@@ -16,6 +17,12 @@ export interface SamplingOptions {
   minP?: number;
   /** CTRL's penalty on tokens already in the sequence: positive logits divided by it, negative multiplied (1: off). */
   repetitionPenalty?: number;
+  /** OpenAI's: subtracted once from the logit of every token generated so far (0: off; −2..2 as OpenAI takes). */
+  presencePenalty?: number;
+  /** OpenAI's: subtracted from a token's logit once per time it was generated so far (0: off). */
+  frequencyPenalty?: number;
+  /** OpenAI's logit_bias: [token id, bias] pairs added to those logits before anything else (−100 bans a token in practice). */
+  logitBias?: ReadonlyArray<readonly [number, number]>;
 }
 
 /** Refuses options outside their ranges, naming the option. */
@@ -28,6 +35,30 @@ export function checkSampling(o: SamplingOptions): void {
   if (o.topP !== undefined && !(o.topP > 0 && o.topP <= 1)) bad('topP', o.topP, 'in (0, 1]');
   if (o.minP !== undefined && !(o.minP >= 0 && o.minP <= 1)) bad('minP', o.minP, 'in [0, 1]');
   if (o.repetitionPenalty !== undefined && !(o.repetitionPenalty > 0)) bad('repetitionPenalty', o.repetitionPenalty, '> 0');
+  if (o.presencePenalty !== undefined && !Number.isFinite(o.presencePenalty)) bad('presencePenalty', o.presencePenalty, 'a finite number');
+  if (o.frequencyPenalty !== undefined && !Number.isFinite(o.frequencyPenalty)) bad('frequencyPenalty', o.frequencyPenalty, 'a finite number');
+  for (const [id, bias] of o.logitBias ?? []) {
+    if (!(Number.isInteger(id) && id >= 0)) bad('logitBias token id', id, 'an integer >= 0');
+    if (!Number.isFinite(bias)) bad(`logitBias[${id}]`, bias, 'a finite number');
+  }
+}
+
+/** Adds each [id, bias] of `bias` to its logit (ids beyond the row are skipped: the caller checks them against the vocabulary), in place. */
+export function applyLogitBias(logits: Float32Array, bias: ReadonlyArray<readonly [number, number]>): Float32Array {
+  for (const [id, b] of bias) if (id < logits.length) logits[id] += b;
+  return logits;
+}
+
+/**
+ * OpenAI's presence and frequency penalties over the tokens `generated` so far (the prompt's are
+ * not counted, as vLLM and OpenAI's description): logit −= frequency × count + presence × (count > 0), in place.
+ */
+export function applyPresenceFrequency(logits: Float32Array, generated: readonly number[], presence: number, frequency: number): Float32Array {
+  if (presence === 0 && frequency === 0) return logits;
+  const counts = new Map<number, number>();
+  for (const id of generated) counts.set(id, (counts.get(id) ?? 0) + 1);
+  for (const [id, count] of counts) logits[id] -= frequency * count + presence;
+  return logits;
 }
 
 /** Penalises every token of `seen` once (Hugging Face's RepetitionPenaltyLogitsProcessor), in place. */
@@ -103,9 +134,14 @@ export function draw(logits: Float32Array, rng: Rng): number {
   return 0;
 }
 
-/** The next token after `seen` (prompt and generated ids) from one row of logits (left untouched). */
-export function sampleToken(row: Float32Array, seen: readonly number[], o: SamplingOptions, rng: Rng): number {
-  const logits = applyRepetitionPenalty(Float32Array.from(row), seen, o.repetitionPenalty ?? 1);
+/**
+ * The next token after `seen` (prompt and generated ids), of which `generated` are the reply's so far
+ * (what the presence and frequency penalties count), from one row of logits (left untouched).
+ */
+export function sampleToken(row: Float32Array, seen: readonly number[], o: SamplingOptions, rng: Rng, generated: readonly number[] = []): number {
+  const logits = applyLogitBias(Float32Array.from(row), o.logitBias ?? []);
+  applyRepetitionPenalty(logits, seen, o.repetitionPenalty ?? 1);
+  applyPresenceFrequency(logits, generated, o.presencePenalty ?? 0, o.frequencyPenalty ?? 0);
   const temperature = o.temperature ?? 0;
   if (temperature === 0) return argmax(logits);
   for (let i = 0; i < logits.length; i++) logits[i] /= temperature;

@@ -1,7 +1,7 @@
 /** Each sampler pinned on hand-made logits, and the seeded draw reproducible. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { applyRepetitionPenalty, argmax, checkSampling, draw, minP, sampleToken, softmax, topK, topP } from '../../src/generate/sampling.js';
+import { applyLogitBias, applyPresenceFrequency, applyRepetitionPenalty, argmax, checkSampling, draw, minP, sampleToken, softmax, topK, topP } from '../../src/generate/sampling.js';
 import { Rng } from '../../src/util/rng.js';
 
 const L = (...xs: number[]): Float32Array => Float32Array.from(xs);
@@ -17,6 +17,24 @@ describe('sampling', () => {
     assert.deepEqual([...applyRepetitionPenalty(L(4, -2, 1), [0, 1, 1], 2)], [2, -4, 1]);
     // Greedy flips once the favourite has been seen.
     assert.equal(sampleToken(L(3, 2), [0], { repetitionPenalty: 2 }, new Rng(0)), 1);
+  });
+
+  it('presence and frequency penalties count the generated tokens only: frequency × count, presence once', () => {
+    assert.deepEqual([...applyPresenceFrequency(L(4, 4, 4, 4), [1, 2, 2, 2], 0.5, 0.25)], [4, 4 - 0.25 - 0.5, 4 - 0.75 - 0.5, 4]);
+    assert.deepEqual([...applyPresenceFrequency(L(1, 2), [1], -1, 0)], [1, 3]);
+    // Greedy flips once the favourite has been generated twice; the prompt's tokens (seen) do not count.
+    assert.equal(sampleToken(L(3, 2.5), [0, 0], { frequencyPenalty: 0.3 }, new Rng(0), [0]), 0);
+    assert.equal(sampleToken(L(3, 2.5), [0, 0], { frequencyPenalty: 0.3 }, new Rng(0), [0, 0]), 1);
+    assert.equal(sampleToken(L(3, 2.5), [0], { presencePenalty: 0.6 }, new Rng(0), [0]), 1);
+  });
+
+  it('logit bias adds to the named logits before anything else; -100 bans a token', () => {
+    assert.deepEqual([...applyLogitBias(L(1, 2, 3), [[0, 5], [2, -1], [9, 1]])], [6, 2, 2]);
+    assert.equal(sampleToken(L(1, 2, 3), [], { logitBias: [[2, -100]] }, new Rng(0)), 1);
+    const rng = new Rng(3);
+    for (let i = 0; i < 200; i++) assert.notEqual(sampleToken(L(5, 0, 0), [], { temperature: 1, logitBias: [[0, -100]] }, rng), 0);
+    // Before the repetition penalty (vLLM's order): (1 − 0.5) / 4 = 0.125 beats 0; after it, 1 / 4 − 0.5 would not.
+    assert.equal(sampleToken(L(1, 0), [0], { logitBias: [[0, -0.5]], repetitionPenalty: 4 }, new Rng(0)), 0);
   });
 
   it('top-k keeps the k largest (ties at the k-th kept)', () => {
@@ -63,5 +81,7 @@ describe('sampling', () => {
     assert.throws(() => checkSampling({ topP: 0 }), /topP must be in \(0, 1\]/);
     assert.throws(() => checkSampling({ minP: 2 }), /minP must be in \[0, 1\]/);
     assert.throws(() => checkSampling({ repetitionPenalty: 0 }), /repetitionPenalty must be > 0/);
+    assert.throws(() => checkSampling({ presencePenalty: NaN }), /presencePenalty must be a finite number/);
+    assert.throws(() => checkSampling({ logitBias: [[-1, 2]] }), /logitBias token id must be an integer >= 0, got -1/);
   });
 });
