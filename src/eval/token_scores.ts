@@ -13,7 +13,7 @@ import { noGrad } from '../tensor/autograd.js';
 import { setCastCache } from '../tensor/ops/cast_cache.js';
 import { type Precision, withComputePrecision } from '../tensor/precision.js';
 import { Tensor } from '../tensor/tensor.js';
-import { type CausalLm, widenedLogits } from '../generate/generate.js';
+import { type CausalLm, allLogits } from '../generate/generate.js';
 import { weightCasts } from '../generate/inference_forward.js';
 
 export interface ScoredRow {
@@ -72,7 +72,7 @@ async function forwardLogits(model: CausalLm, ids: readonly Int32Array[], precis
   const before = setCastCache(weightCasts(model, precision));
   try {
     const logits = withComputePrecision(precision, () => noGrad(() => model.forward(input)));
-    return { values: await widenedLogits(logits), length };
+    return { values: await allLogits(logits), length };
   } finally {
     setCastCache(before);
   }

@@ -12,7 +12,7 @@ import type { CastCache } from '../tensor/ops/cast_cache.js';
 import type { Precision } from '../tensor/precision.js';
 import type { Device } from '../tensor/storage.js';
 import { Tensor } from '../tensor/tensor.js';
-import { type CausalLm, lastLogits } from './generate.js';
+import { type CausalLm, allLogits, lastLogits } from './generate.js';
 import { inferenceForward, stepRecycler, weightCasts } from './inference_forward.js';
 import { KvCache, SequenceCache } from './kv_cache.js';
 import { type GenerateResult, Sequence, type SequenceOptions } from './sequence.js';
@@ -52,21 +52,46 @@ export class DecodeBatch {
   /**
    * Prefills the prompts of `sequences`, all of one length, as the rows of one forward (a matrix
    * product over all their positions instead of one per prompt), chooses each one's first token
-   * and adds them to the rows; their first tokens, in order.
+   * and adds them to the rows; their first tokens, in order. Sequences over one prompt array (a
+   * request's n choices: the same `promptIds` object) share its prefill: the prompt runs once and
+   * its cache is copied to the others. A sequence asking for prompt logprobs gets them from the
+   * prefill (the head then runs at every position of the forward, not only the last).
    */
   async joinAll(sequences: readonly Sequence[]): Promise<number[]> {
     if (sequences.length === 0) return [];
-    const T = sequences[0].promptIds.length;
-    if (sequences.some((s) => s.promptIds.length !== T)) throw new Error(`DecodeBatch.joinAll: prompts joining together must be of one length, got ${sequences.map((s) => s.promptIds.length).join(', ')}`);
-    const caches = sequences.map(() => new SequenceCache());
+    const prompts = distinctPrompts(sequences);
+    const caches = prompts.map(() => new SequenceCache());
+    const owned: SequenceCache[] = [];
     try {
-      const logits = await this.forward(sequences.flatMap((s) => s.promptIds), caches, sequences);
-      sequences.forEach((sequence, i) => this.rows.push({ sequence, cache: caches[i] }));
-      this.rows = byAdapter(this.rows);
-      return sequences.map((s, i) => s.choose(logits[i]));
+      const logits = await this.prefill(prompts, caches, sequences);
+      const taken = new Set<SequenceCache>();
+      const rows = sequences.map((sequence) => {
+        const cache = caches[prompts.indexOf(sequence.promptIds)];
+        const mine = taken.has(cache) ? cache.copy() : cache;
+        taken.add(cache);
+        owned.push(mine);
+        return { sequence, cache: mine };
+      });
+      this.rows = byAdapter([...this.rows, ...rows]);
+      return sequences.map((s) => s.choose(logits[prompts.indexOf(s.promptIds)].last));
     } catch (e) {
-      for (const c of caches) c.dispose();
+      for (const c of new Set([...caches, ...owned])) c.dispose();
       throw e;
+    }
+  }
+
+  /**
+   * Prefills the prompts of `sequences` (of one length) only to record their prompt logprobs
+   * (a request with max_tokens 0 and echo): nothing is chosen, no row is kept.
+   */
+  async scoreAll(sequences: readonly Sequence[]): Promise<void> {
+    if (sequences.length === 0) return;
+    const prompts = distinctPrompts(sequences);
+    const caches = prompts.map(() => new SequenceCache());
+    try {
+      await this.prefill(prompts, caches, sequences);
+    } finally {
+      for (const c of caches) c.dispose();
     }
   }
 
@@ -87,15 +112,46 @@ export class DecodeBatch {
     row.cache.dispose();
   }
 
+  /**
+   * The prefill of `prompts` (one length, one per row, distinct arrays) into `caches`: each row's
+   * last logits, and where a sequence of `sequences` over it asks, its prompt logprobs recorded.
+   */
+  private async prefill(prompts: readonly (readonly number[])[], caches: SequenceCache[], sequences: readonly Sequence[]): Promise<{ last: Float32Array }[]> {
+    const T = prompts[0].length;
+    if (prompts.some((p) => p.length !== T)) throw new Error(`DecodeBatch.joinAll: prompts joining together must be of one length, got ${prompts.map((p) => p.length).join(', ')}`);
+    const leads = prompts.map((p) => sequences.find((s) => s.promptIds === p)!);
+    const scored = sequences.filter((s) => s.options.promptLogprobs !== undefined);
+    const logits = this.run(prompts.flat(), caches, leads, scored.length === 0);
+    if (scored.length === 0) return (await lastLogits(logits)).map((last) => ({ last }));
+    const values = await allLogits(logits);
+    const V = logits.shape[2];
+    const row = (n: number, t: number): Float32Array => values.subarray((n * T + t) * V, (n * T + t + 1) * V);
+    for (const s of scored) {
+      const n = prompts.indexOf(s.promptIds);
+      s.scorePrompt((t) => row(n, t));
+    }
+    return prompts.map((_, n) => ({ last: Float32Array.from(row(n, T - 1)) }));
+  }
+
   /** A forward of `ids` ([N, T] row-major) over the rows' caches, each row on its sequence's adapter; each row's next-token logits. */
   private async forward(ids: readonly number[], caches: SequenceCache[], sequences: readonly Sequence[]): Promise<Float32Array[]> {
+    return lastLogits(this.run(ids, caches, sequences, true));
+  }
+
+  /** The forward itself, the caches advanced past it: logits [N, T or 1, vocab] (1: `lastOnly`, each row's last position). */
+  private run(ids: readonly number[], caches: SequenceCache[], sequences: readonly Sequence[], lastOnly: boolean): Tensor {
     const N = caches.length;
     const input = Tensor.from(ids, [N, ids.length / N], 'int32', this.device);
-    const cache = new KvCache(caches, { lastPositionOnly: true });
+    const cache = new KvCache(caches, { lastPositionOnly: lastOnly });
     const logits = withAdapterRows(sequences.map((s) => s.options.adapter ?? null), () => inferenceForward(this.model, input, cache, this.precision, this.casts, this.recycler));
     cache.advance(ids.length / N);
-    return lastLogits(logits);
+    return logits;
   }
+}
+
+/** The distinct prompt arrays of `sequences`, in order of first appearance (n choices share one). */
+function distinctPrompts(sequences: readonly Sequence[]): (readonly number[])[] {
+  return [...new Set(sequences.map((s) => s.promptIds))];
 }
 
 /**

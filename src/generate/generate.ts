@@ -28,17 +28,18 @@ export interface GenerateOptions extends SequenceOptions {
   onToken?: (id: number) => void | boolean;
 }
 
-/** Logits read from any device as float32 (bfloat16 widened). */
-export async function widenedLogits(logits: Tensor): Promise<Float32Array> {
-  const values = await logits.read();
-  return logits.dtype !== 'bfloat16' ? (values as Float32Array) : new Float32Array(Uint32Array.from(values, (bits) => bits << 16).buffer);
-}
-
 /** Each row's logits at its last position, of an [N, T, vocab] forward, read from any device (bfloat16 widened). */
 export async function lastLogits(logits: Tensor): Promise<Float32Array[]> {
   const [N, T, vocab] = logits.shape;
-  const widened = await widenedLogits(logits);
+  const widened = await allLogits(logits);
   return Array.from({ length: N }, (_, n) => Float32Array.from(widened.subarray(((n + 1) * T - 1) * vocab, (n + 1) * T * vocab)));
+}
+
+/** Every position's logits of an [N, T, vocab] forward, row-major, read from any device (bfloat16 widened). */
+export async function allLogits(logits: Tensor): Promise<Float32Array> {
+  const values = await logits.read();
+  if (logits.dtype !== 'bfloat16') return values instanceof Float32Array ? values : Float32Array.from(values);
+  return new Float32Array(Uint32Array.from(values, (bits) => bits << 16).buffer);
 }
 
 /** One cached forward of `ids` (batch 1, int32 on the model's device) and the next-token logits (the last position's, whatever the cache's lastPositionOnly). */

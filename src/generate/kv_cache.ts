@@ -129,6 +129,26 @@ export class SequenceCache {
     this.cached += tokens;
   }
 
+  /**
+   * A new sequence's cache holding a copy of this one's positions (a request's n choices: the
+   * prompt prefilled once, its keys and values copied once to each other choice, never prefilled again).
+   */
+  copy(): SequenceCache {
+    const twin = new SequenceCache();
+    for (const [layer, slot] of this.layers) {
+      const memory = deviceMemory(slot.k.device);
+      const size = slot.heads * slot.capacity * widthOf(slot);
+      const copied: LayerSlot = { ...slot, k: memory.alloc(slot.k.dtype, size), v: memory.alloc(slot.v.dtype, size) };
+      const kern = kernelsFor(slot.k);
+      const width = widthOf(slot);
+      const strides = [slot.capacity * width, width, 1];
+      for (const part of ['k', 'v'] as const) kern.stridedCopy(slot[part].buffer, 0, strides, copied[part].buffer, 0, strides, [slot.heads, slot.written, width], false);
+      twin.layers.set(layer, copied);
+    }
+    twin.cached = this.cached;
+    return twin;
+  }
+
   /** Frees the storage (a GPU's memory; the cpu's is left to the garbage collector). */
   dispose(): void {
     for (const slot of this.layers.values()) {

@@ -1,9 +1,11 @@
 /**
  * One generation's state, whatever drives its forwards (generate() alone, or a batch of requests):
  * its options, its own seeded Rng, the ids seen so far (for the repetition penalty) and generated,
- * and the stop rules — max new tokens, an EOS id, a stop string in the decoded text.
+ * the stop rules — max new tokens, an EOS id, a stop string in the decoded text — and, when asked,
+ * the log-probabilities of its prompt's and chosen tokens.
  */
 import { Rng } from '../util/rng.js';
+import { type PositionLogprobs, positionLogprobs } from './logprobs.js';
 import { type SamplingOptions, checkSampling, sampleToken } from './sampling.js';
 
 export interface SequenceOptions extends SamplingOptions {
@@ -21,6 +23,13 @@ export interface SequenceOptions extends SamplingOptions {
   adapter?: string;
   /** Tokens generated before an end id may be drawn (vLLM's min_tokens; default 0); stop strings still apply. */
   minNewTokens?: number;
+  /**
+   * Record each chosen token's log-probability under the model (logprobs.ts) with this many most
+   * likely tokens beside it (0: the chosen token's alone; undefined: nothing recorded).
+   */
+  logprobs?: number;
+  /** Record each prompt token's log-probability given the tokens before it, with this many most likely (the prefill computes them; undefined: none). */
+  promptLogprobs?: number;
 }
 
 export type StopReason = 'length' | 'eos' | 'stop' | 'callback';
@@ -31,6 +40,10 @@ export interface GenerateResult {
   /** Their decoded text, cut before a stop string (when `decode` was given). */
   text?: string;
   stopReason: StopReason;
+  /** With options.logprobs: each generated token's log-probability (logprobs.ts). */
+  logprobs?: PositionLogprobs[];
+  /** With options.promptLogprobs: the prompt's tokens after the first, each given those before it. */
+  promptLogprobs?: PositionLogprobs[];
 }
 
 /** The first stop string's index in `text`, or -1. */
@@ -42,6 +55,10 @@ export function stopAt(text: string, stops: readonly string[]): number {
 export class Sequence {
   /** The generated ids so far. */
   readonly ids: number[] = [];
+  /** With options.logprobs: each generated token's log-probability, in order. */
+  readonly logprobs: PositionLogprobs[] = [];
+  /** With options.promptLogprobs, once prefilled: the prompt's tokens after the first, each given those before it. */
+  promptLogprobs: PositionLogprobs[] | null = null;
   readonly maxNewTokens: number;
   private readonly seen: number[];
   private readonly rng: Rng;
@@ -56,6 +73,10 @@ export class Sequence {
     if (!Number.isInteger(min) || min < 0) throw new Error(`generate: minNewTokens must be an integer >= 0, got ${min}`);
     if (promptIds.length === 0) throw new Error('generate: the prompt needs at least one token id');
     if (options.stopStrings?.length && !options.decode) throw new Error('generate: stopStrings need the tokenizer\'s decode');
+    for (const key of ['logprobs', 'promptLogprobs'] as const) {
+      const k = options[key];
+      if (k !== undefined && !(Number.isInteger(k) && k >= 0)) throw new Error(`generate: ${key} must be an integer >= 0, got ${k}`);
+    }
     this.maxNewTokens = max;
     this.seen = [...promptIds];
     this.rng = new Rng(options.seed ?? 0);
@@ -64,7 +85,18 @@ export class Sequence {
 
   /** Picks the next token from its logits and records it; before minNewTokens no end id can be drawn. */
   choose(logits: Float32Array): number {
-    return this.accept(sampleToken(this.tooShort() && this.eos.size > 0 ? this.withoutEnds(logits) : logits, this.seen, this.options, this.rng));
+    const token = sampleToken(this.tooShort() && this.eos.size > 0 ? this.withoutEnds(logits) : logits, this.seen, this.options, this.rng, this.ids);
+    if (this.options.logprobs !== undefined) this.logprobs.push(positionLogprobs(logits, token, this.options.logprobs));
+    return this.accept(token);
+  }
+
+  /**
+   * Records the prompt's log-probabilities from the prefill's logits at every prompt position
+   * (`at(t)`: position t's row, which predicts token t + 1); the first token has none.
+   */
+  scorePrompt(at: (t: number) => Float32Array): void {
+    const k = this.options.promptLogprobs ?? 0;
+    this.promptLogprobs = this.promptIds.slice(1).map((id, t) => positionLogprobs(at(t), id, k));
   }
 
   /** A copy of the logits in which no end id can be drawn (the caller's row is left as it was). */
@@ -96,9 +128,13 @@ export class Sequence {
 
   /** The result, its text cut before a stop string. */
   result(stopReason: StopReason): GenerateResult {
-    if (!this.options.decode) return { ids: this.ids, stopReason };
+    const scores = {
+      ...(this.options.logprobs !== undefined ? { logprobs: this.logprobs } : {}),
+      ...(this.promptLogprobs ? { promptLogprobs: this.promptLogprobs } : {}),
+    };
+    if (!this.options.decode) return { ids: this.ids, stopReason, ...scores };
     const text = this.options.decode(this.ids);
     const cut = stopAt(text, this.options.stopStrings ?? []);
-    return { ids: this.ids, text: cut >= 0 ? text.slice(0, cut) : text, stopReason };
+    return { ids: this.ids, text: cut >= 0 ? text.slice(0, cut) : text, stopReason, ...scores };
   }
 }

@@ -103,6 +103,59 @@ describe('batched decode of different lengths', () => {
     assert.deepEqual(s.ids, (await generate(model, PROMPTS[3], sampled)).ids);
   });
 
+  it('choices over one prompt array share its prefill (one forward, the cache copied), each as generate() alone with its seed', async () => {
+    for (const [name, spec] of [FAMILIES[0], FAMILIES[1]]) {
+      const model = randomModel(spec, 23);
+      const shapes: number[][] = [];
+      const forward = model.forward.bind(model);
+      model.forward = ((ids: Tensor, cache?: never) => {
+        shapes.push([...ids.shape]);
+        return forward(ids, cache);
+      }) as typeof model.forward;
+      const prompt = [4, 8, 15, 16, 23];
+      const other = [42, 4, 8, 15, 16];
+      const options = (seed: number) => ({ maxNewTokens: 6, temperature: 1.2, seed });
+      const choices = [1, 2, 3].map((seed) => new Sequence(prompt, options(seed)));
+      const alsoJoining = new Sequence(other, options(9));
+      const batch = new DecodeBatch(model);
+      await batch.joinAll([choices[0], alsoJoining, choices[1], choices[2]]);
+      assert.deepEqual(shapes, [[2, 5]], `${name}: one prefill row for the shared prompt, one for the other`);
+      while (batch.size > 0) for (const { sequence } of await batch.step()) if (sequence.stopped()) batch.leave(sequence);
+      assert.deepEqual(shapes.slice(1).map((s) => s[0]), [4, 4, 4, 4, 4], 'then every choice is a row of its own');
+      model.forward = forward;
+      for (const [i, c] of choices.entries()) assert.deepEqual(c.ids, (await generate(model, prompt, options(i + 1))).ids, `${name} choice ${i}`);
+      assert.deepEqual(alsoJoining.ids, (await generate(model, other, options(9))).ids);
+      assert.notDeepEqual(choices[0].ids, choices[1].ids, 'each choice draws from its own seed');
+    }
+  });
+
+  it('prompt logprobs from the prefill equal log_softmax of the full forward; scoreAll keeps no row', async () => {
+    const [, spec] = FAMILIES[1];
+    const model = randomModel(spec, 29);
+    const prompt = [3, 1, 4, 1, 5, 9, 2, 6];
+    const all = noGrad(() => model.forward(Tensor.from(prompt, [1, prompt.length]))).values() as Float32Array;
+    const V = all.length / prompt.length;
+    const logSoftmax = (t: number, id: number): number => {
+      const row = all.subarray(t * V, (t + 1) * V);
+      const max = Math.max(...row);
+      return row[id] - max - Math.log(row.reduce((sum, x) => sum + Math.exp(x - max), 0));
+    };
+    const batch = new DecodeBatch(model);
+    const joined = new Sequence(prompt, { maxNewTokens: 2, promptLogprobs: 2, logprobs: 1 });
+    const scored = new Sequence(prompt, { maxNewTokens: 0, promptLogprobs: 0 });
+    await batch.joinAll([joined]);
+    await batch.scoreAll([scored]);
+    assert.equal(batch.size, 1);
+    for (const s of [joined, scored]) {
+      assert.equal(s.promptLogprobs!.length, prompt.length - 1);
+      s.promptLogprobs!.forEach((p, t) => assert.ok(Math.abs(p.logprob - logSoftmax(t, prompt[t + 1])) < 1e-5, `position ${t + 1}: ${p.logprob}`));
+    }
+    assert.deepEqual(joined.promptLogprobs![0].top.map((t) => t.id), [...Array(V).keys()].sort((a, b) => logSoftmax(0, b) - logSoftmax(0, a)).slice(0, 2));
+    // The chosen (greedy) token's logprob is the last position's largest.
+    assert.ok(Math.abs(joined.logprobs[0].logprob - logSoftmax(prompt.length - 1, joined.ids[0])) < 1e-5);
+    assert.equal(joined.logprobs[0].top[0].id, joined.ids[0]);
+  });
+
   it('a batch step with no rows does nothing; leave frees a row', async () => {
     const [, spec] = FAMILIES[0];
     const model = randomModel(spec, 2);
