@@ -2,7 +2,7 @@
  * The request bodies of /v1/completions and /v1/chat/completions: the subset of OpenAI's fields we
  * serve, checked field by field (a wrong type or range is a 400 naming the field), and the sampling
  * options they map to (with vLLM's extensions the sampler implements: top_k, min_p,
- * repetition_penalty, min_tokens, ignore_eos). Fields we do not serve (logprobs, tools, n > 1, ...) are refused by name
+ * repetition_penalty, min_tokens, ignore_eos). Fields we do not serve (tools, best_of, suffix, ...) are refused by name
  * rather than silently ignored.
  */
 import { ApiError, badField } from './api_error.js';
@@ -34,7 +34,20 @@ export interface CompletionRequest {
   repetitionPenalty: number;
   /** Tokens generated before an end id may end the reply (vLLM's min_tokens; 0: none). */
   minTokens: number;
+  /** Choices from the one prompt (OpenAI's n). */
+  n: number;
+  /** Log-probabilities asked: how many most likely tokens beside each chosen one (completions' logprobs; chat's top_logprobs once logprobs is true); null: none. */
+  logprobs: number | null;
+  /** /v1/completions' echo: the prompt comes back before the reply, with its log-probabilities when logprobs are asked. */
+  echo: boolean;
+  presencePenalty: number;
+  frequencyPenalty: number;
+  /** logit_bias as [token id, bias] pairs (ids checked against the vocabulary by the server, which knows it). */
+  logitBias: [number, number][];
 }
+
+/** The most likely tokens a request may ask beside each chosen one (OpenAI's chat limit; vLLM's default max_logprobs is 20 too). */
+export const MAX_TOP_LOGPROBS = 20;
 
 type Body = Record<string, unknown>;
 
@@ -59,17 +72,48 @@ function optionalInt(b: Body, key: string, min: number): number | undefined {
 }
 
 /** Refuses features we do not serve when a request asks for them (a value other than their default). */
-function refuseUnserved(b: Body): void {
+function refuseUnserved(b: Body, chat: boolean): void {
   const unserved: [string, (v: unknown) => boolean][] = [
-    ['n', (v) => v !== 1], ['best_of', (v) => v !== 1], ['logprobs', (v) => v !== false && v !== 0], ['echo', (v) => v !== false],
-    ['suffix', () => true], ['tools', (v) => !(Array.isArray(v) && v.length === 0)], ['top_logprobs', () => true],
-    ['frequency_penalty', (v) => v !== 0], ['presence_penalty', (v) => v !== 0], ['logit_bias', (v) => !(typeof v === 'object' && v !== null && Object.keys(v).length === 0)],
+    ['best_of', (v) => v !== 1], ['suffix', () => true], ['tools', (v) => !(Array.isArray(v) && v.length === 0)],
+    // Chat has no echo in OpenAI's API; top_logprobs is chat's (completions' logprobs is its count).
+    ...(chat ? [['echo', (v: unknown) => v !== false] as [string, (v: unknown) => boolean]] : [['top_logprobs', () => true] as [string, (v: unknown) => boolean]]),
   ];
   for (const [key, asked] of unserved) {
-    if (b[key] !== undefined && b[key] !== null && asked(b[key])) throw new ApiError(400, `'${key}' is not supported by this server`, 'invalid_request_error', key, 'unsupported_parameter');
+    if (b[key] !== undefined && b[key] !== null && asked(b[key])) throw new ApiError(400, `'${key}' is not supported by this server${key === 'best_of' ? ' (use n: the choices are all returned)' : ''}`, 'invalid_request_error', key, 'unsupported_parameter');
   }
   const unknown = Object.keys(b).find((k) => !IGNORED.has(k));
   if (unknown) throw new ApiError(400, `unknown field '${unknown}'`, 'invalid_request_error', unknown, 'unknown_parameter');
+}
+
+/** How many most likely tokens a request asks beside each chosen one, or null for no log-probabilities. */
+function logprobsAsked(b: Body, chat: boolean): number | null {
+  if (!chat) {
+    // Completions: an integer count (0: the chosen token's alone); false is taken as "none", as null.
+    if (b.logprobs === false) return null;
+    const k = optionalInt(b, 'logprobs', 0);
+    if (k !== undefined && k > MAX_TOP_LOGPROBS) throw badField('logprobs', `must be at most ${MAX_TOP_LOGPROBS}, got ${k}`);
+    return k ?? null;
+  }
+  if (b.logprobs !== undefined && b.logprobs !== null && typeof b.logprobs !== 'boolean') throw badField('logprobs', 'must be a boolean (chat: top_logprobs says how many alternatives)');
+  const top = optionalInt(b, 'top_logprobs', 0);
+  if (top !== undefined && top > MAX_TOP_LOGPROBS) throw badField('top_logprobs', `must be at most ${MAX_TOP_LOGPROBS}, got ${top}`);
+  if (b.logprobs !== true) {
+    if (top !== undefined && top > 0) throw badField('top_logprobs', 'needs logprobs: true');
+    return null;
+  }
+  return top ?? 0;
+}
+
+/** logit_bias: {"token id": bias}, biases −100..100, as [id, bias] pairs. */
+function logitBias(b: Body): [number, number][] {
+  const v = b.logit_bias;
+  if (v === undefined || v === null) return [];
+  if (typeof v !== 'object' || Array.isArray(v)) throw badField('logit_bias', 'must be an object mapping token ids (as strings) to biases');
+  return Object.entries(v as Body).map(([key, bias]) => {
+    if (!/^\d+$/.test(key)) throw badField('logit_bias', `keys must be token ids, got ${JSON.stringify(key)}`);
+    if (typeof bias !== 'number' || !Number.isFinite(bias) || bias < -100 || bias > 100) throw badField('logit_bias', `biases must be numbers between -100 and 100, got ${JSON.stringify(bias)} for token ${key}`);
+    return [Number(key), bias];
+  });
 }
 
 function stopStrings(b: Body): string[] {
@@ -114,9 +158,9 @@ function chatMessages(b: Body): ChatMessage[] {
 export function parseCompletionRequest(body: unknown, chat: boolean): CompletionRequest {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new ApiError(400, 'the request body must be a JSON object');
   const b = body as Body;
-  refuseUnserved(b);
+  refuseUnserved(b, chat);
   if (typeof b.model !== 'string') throw badField('model', 'must be a string (see GET /v1/models)');
-  for (const key of ['stream', 'ignore_eos']) {
+  for (const key of ['stream', 'ignore_eos', 'echo']) {
     if (b[key] !== undefined && b[key] !== null && typeof b[key] !== 'boolean') throw badField(key, 'must be a boolean');
   }
   const so = b.stream_options as Body | undefined | null;
@@ -124,11 +168,13 @@ export function parseCompletionRequest(body: unknown, chat: boolean): Completion
     throw badField('stream_options', 'must be {include_usage: boolean}');
   }
   const maxKey = b.max_completion_tokens !== undefined && b.max_completion_tokens !== null ? 'max_completion_tokens' : 'max_tokens';
+  const echo = b.echo === true;
   return {
     model: b.model,
     prompt: chat ? chatMessages(b) : completionPrompt(b),
     // OpenAI's legacy completions default to 16 tokens; chat goes on until EOS or the context's end.
-    maxTokens: optionalInt(b, maxKey, 1) ?? (chat ? null : 16),
+    // 0 is a request to score the prompt alone: echo says what comes back.
+    maxTokens: optionalInt(b, maxKey, echo ? 0 : 1) ?? (chat ? null : 16),
     temperature: optionalNumber(b, 'temperature', 0, 2, 1),
     topP: optionalNumber(b, 'top_p', 0, 1, 1),
     seed: optionalInt(b, 'seed', 0),
@@ -141,5 +187,11 @@ export function parseCompletionRequest(body: unknown, chat: boolean): Completion
     minP: optionalNumber(b, 'min_p', 0, 1, 0),
     repetitionPenalty: optionalNumber(b, 'repetition_penalty', Number.MIN_VALUE, 10, 1),
     minTokens: optionalInt(b, 'min_tokens', 0) ?? 0,
+    n: optionalInt(b, 'n', 1) ?? 1,
+    logprobs: logprobsAsked(b, chat),
+    echo,
+    presencePenalty: optionalNumber(b, 'presence_penalty', -2, 2, 0),
+    frequencyPenalty: optionalNumber(b, 'frequency_penalty', -2, 2, 0),
+    logitBias: logitBias(b),
   };
 }

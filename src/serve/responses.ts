@@ -23,22 +23,31 @@ export interface Envelope {
   model: string;
 }
 
-export function completion(e: Envelope, text: string, finish: string, u: Usage): object {
-  return { ...e, object: 'text_completion', choices: [{ index: 0, text, logprobs: null, finish_reason: finish }], usage: u };
+/** One choice of a reply or chunk: its index (OpenAI's n), text, finish reason (null mid-stream) and logprobs (null: none asked). */
+export interface Choice {
+  index: number;
+  text: string;
+  finish: string | null;
+  logprobs: object | null;
 }
 
-export function chatCompletion(e: Envelope, content: string, finish: string, u: Usage): object {
-  return { ...e, object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content }, logprobs: null, finish_reason: finish }], usage: u };
+export function completion(e: Envelope, choices: readonly Choice[], u: Usage): object {
+  return { ...e, object: 'text_completion', choices: choices.map((c) => ({ index: c.index, text: c.text, logprobs: c.logprobs, finish_reason: c.finish })), usage: u };
 }
 
-/** A stream chunk with new text (finish null) or the last one (finish set, text ''). */
-export function completionChunk(e: Envelope, text: string, finish: string | null): object {
-  return { ...e, object: 'text_completion', choices: [{ index: 0, text, logprobs: null, finish_reason: finish }] };
+export function chatCompletion(e: Envelope, choices: readonly Choice[], u: Usage): object {
+  const choice = (c: Choice): object => ({ index: c.index, message: { role: 'assistant', content: c.text }, logprobs: c.logprobs, finish_reason: c.finish });
+  return { ...e, object: 'chat.completion', choices: choices.map(choice), usage: u };
 }
 
-/** A chat stream chunk: the delta carries only the fields it has (clients break on nulls inside a delta). */
-export function chatChunk(e: Envelope, delta: { role?: string; content?: string }, finish: string | null): object {
-  return { ...e, object: 'chat.completion.chunk', choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] };
+/** A stream chunk of one choice: new text (finish null) or the last one (finish set). */
+export function completionChunk(e: Envelope, c: Choice): object {
+  return { ...e, object: 'text_completion', choices: [{ index: c.index, text: c.text, logprobs: c.logprobs, finish_reason: c.finish }] };
+}
+
+/** A chat stream chunk of one choice: the delta carries only the fields it has (clients break on nulls inside a delta). */
+export function chatChunk(e: Envelope, index: number, delta: { role?: string; content?: string }, finish: string | null, logprobs: object | null = null): object {
+  return { ...e, object: 'chat.completion.chunk', choices: [{ index, delta, logprobs, finish_reason: finish }] };
 }
 
 /** stream_options.include_usage: the chunk after the last one, with no choices. */

@@ -6,6 +6,10 @@
  * stops or as its client goes away (its AbortSignal), freeing its row for the next in the queue. A
  * request that waits longer than the queue timeout is refused (503), so no wait is unbounded.
  * Between steps the loop yields to the event loop: new requests and disconnects are seen there.
+ * A request of several choices (OpenAI's n) joins when it finds a row for each: its prompt is
+ * prefilled once and its cache copied to the other choices (DecodeBatch.joinAll); it resolves once
+ * every choice has stopped. A request that only scores its prompt (max_tokens 0 with echo) takes no
+ * row: its prompt is prefilled for its log-probabilities and dropped.
  */
 import { DecodeBatch, byPromptLength } from '../generate/batch.js';
 import type { CausalLm } from '../generate/generate.js';
@@ -31,12 +35,32 @@ export interface Job {
   signal?: AbortSignal;
 }
 
+/** A request of several choices from one prompt (OpenAI's n), which is prefilled once for all. */
+export interface ChoicesJob extends Omit<Job, 'options' | 'onToken'> {
+  /** One sequence's options per choice. */
+  choices: readonly SequenceOptions[];
+  /** Called with each new token of a choice (its index) as it is chosen. */
+  onToken?: (id: number, sequence: Sequence, choice: number) => void;
+}
+
 interface Entry {
-  job: Job;
-  sequence: Sequence;
-  resolve(r: GenerateResult): void;
+  job: ChoicesJob;
+  sequences: Sequence[];
+  results: (GenerateResult | undefined)[];
+  resolve(r: GenerateResult[]): void;
   reject(e: unknown): void;
   timer?: NodeJS.Timeout;
+}
+
+/** Whether `entry` only scores its prompt (no token to generate, its prompt's logprobs asked). */
+function scoresOnly(entry: Entry): boolean {
+  const first = entry.sequences[0];
+  return first.maxNewTokens === 0 && first.options.promptLogprobs !== undefined;
+}
+
+/** The batch rows `entry` takes: one per choice, none to score a prompt alone. */
+function rowsOf(entry: Entry): number {
+  return entry.sequences[0].maxNewTokens === 0 ? 0 : entry.sequences.length;
 }
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -69,11 +93,22 @@ export class BatchScheduler {
   }
 
   /** Queues a generation; resolves with its result once it stops (stopReason 'callback' if its client went away). */
-  submit(job: Job): Promise<GenerateResult> {
+  async submit(job: Job): Promise<GenerateResult> {
+    const { options, onToken, ...rest } = job;
+    return (await this.submitChoices({ ...rest, choices: [options], ...(onToken ? { onToken: (id, s) => onToken(id, s) } : {}) }))[0];
+  }
+
+  /** Queues a generation of several choices; resolves with each one's result once all have stopped. */
+  submitChoices(job: ChoicesJob): Promise<GenerateResult[]> {
     if (this.closed) return Promise.reject(new ApiError(503, 'the server is shutting down', 'server_error'));
-    const sequence = new Sequence(job.promptIds, job.options);
-    return new Promise<GenerateResult>((resolve, reject) => {
-      const entry: Entry = { job, sequence, resolve, reject };
+    if (job.choices.length < 1 || job.choices.length > this.o.maxBatch) {
+      return Promise.reject(new ApiError(400, `'n' must be between 1 and this server's --max-batch (${this.o.maxBatch}): a request's choices decode together, got ${job.choices.length}`, 'invalid_request_error', 'n', 'invalid_value'));
+    }
+    // One prompt array for every choice: DecodeBatch prefills it once for all of them.
+    const prompt = [...job.promptIds];
+    const sequences = job.choices.map((options) => new Sequence(prompt, options));
+    return new Promise<GenerateResult[]>((resolve, reject) => {
+      const entry: Entry = { job, sequences, results: sequences.map(() => undefined), resolve, reject };
       entry.timer = setTimeout(() => this.expire(entry), this.o.queueTimeoutMs);
       this.waiting.push(entry);
       if (!this.running) void this.loop();
@@ -93,11 +128,6 @@ export class BatchScheduler {
     this.fail(entry, new ApiError(503, `the server is busy: no free row within ${this.o.queueTimeoutMs / 1000} s (--max-batch ${this.o.maxBatch}); retry later`, 'overloaded_error', null, 'server_busy'));
   }
 
-  private fail(entry: Entry, e: unknown): void {
-    clearTimeout(entry.timer);
-    entry.reject(e);
-  }
-
   private async loop(): Promise<void> {
     this.running = true;
     try {
@@ -114,20 +144,26 @@ export class BatchScheduler {
 
   /** Rows whose client has gone leave the batch. */
   private dropGone(): void {
-    for (const [sequence, entry] of this.rows) if (entry.job.signal?.aborted) this.finish(entry, sequence.result('callback'));
+    for (const [sequence, entry] of this.rows) if (entry.job.signal?.aborted) this.finish(entry, sequence, sequence.result('callback'));
   }
 
   /** Waiting requests take the free rows, prefilled together by prompt length and given their first tokens. */
   private async admit(): Promise<void> {
     const joining = new Map<Sequence, Entry>();
-    while (this.waiting.length > 0 && this.rows.size + joining.size < this.o.maxBatch) {
+    const scoring = new Map<Sequence, Entry>();
+    let taken = 0;
+    while (this.waiting.length > 0 && this.rows.size + taken + rowsOf(this.waiting[0]) <= this.o.maxBatch) {
       const entry = this.waiting.shift()!;
       clearTimeout(entry.timer);
-      const { sequence, job } = entry;
-      if (job.signal?.aborted) entry.resolve(sequence.result('callback'));
-      else if (sequence.maxNewTokens === 0) entry.resolve(sequence.result('length'));
-      else joining.set(sequence, entry);
+      const into = scoresOnly(entry) ? scoring : joining;
+      if (entry.job.signal?.aborted) entry.resolve(entry.sequences.map((s) => s.result('callback')));
+      else if (entry.sequences[0].maxNewTokens === 0 && into === joining) entry.resolve(entry.sequences.map((s) => s.result('length')));
+      else {
+        for (const s of entry.sequences) into.set(s, entry);
+        taken += rowsOf(entry);
+      }
     }
+    await this.score(scoring);
     for (const group of byPromptLength([...joining.keys()])) {
       let tokens: number[];
       try {
@@ -136,10 +172,21 @@ export class BatchScheduler {
         for (const s of group) joining.get(s)!.reject(e);
         continue;
       }
-      group.forEach((s, i) => {
-        this.rows.set(s, joining.get(s)!);
-        this.deliver(joining.get(s)!, tokens[i]);
-      });
+      for (const s of group) this.rows.set(s, joining.get(s)!);
+      group.forEach((s, i) => this.rows.has(s) && this.deliver(joining.get(s)!, s, tokens[i]));
+    }
+  }
+
+  /** Prefills the prompts that are only scored, for their log-probabilities, and resolves their requests. */
+  private async score(scoring: Map<Sequence, Entry>): Promise<void> {
+    for (const group of byPromptLength([...scoring.keys()])) {
+      try {
+        if (!this.batch.scoreAll) throw new ApiError(400, 'scoring a prompt alone (max_tokens 0 with echo) is not served by a pipeline of stages', 'invalid_request_error', 'max_tokens', 'unsupported_parameter');
+        await this.batch.scoreAll(group);
+        for (const entry of new Set(group.map((s) => scoring.get(s)!))) entry.resolve(entry.sequences.map((s) => s.result('length')));
+      } catch (e) {
+        for (const s of group) scoring.get(s)!.reject(e);
+      }
     }
   }
 
@@ -149,32 +196,42 @@ export class BatchScheduler {
       tokens = await this.batch.step();
     } catch (e) {
       // A forward that fails fails every request in it; the server goes on with the next ones.
-      for (const [sequence, entry] of this.rows) {
-        this.batch.leave(sequence);
-        this.rows.delete(sequence);
-        entry.reject(e);
-      }
+      for (const entry of new Set(this.rows.values())) this.fail(entry, e);
       return;
     }
-    for (const { sequence, token } of tokens) this.deliver(this.rows.get(sequence)!, token);
+    for (const { sequence, token } of tokens) {
+      const entry = this.rows.get(sequence);
+      if (entry) this.deliver(entry, sequence, token);
+    }
   }
 
-  private deliver(entry: Entry, token: number): void {
+  private deliver(entry: Entry, sequence: Sequence, token: number): void {
     try {
-      entry.job.onToken?.(token, entry.sequence);
+      entry.job.onToken?.(token, sequence, entry.sequences.indexOf(sequence));
     } catch (e) {
-      this.batch.leave(entry.sequence);
-      this.rows.delete(entry.sequence);
-      entry.reject(e);
+      this.fail(entry, e);
       return;
     }
-    const reason = entry.sequence.stopped();
-    if (reason) this.finish(entry, entry.sequence.result(reason));
+    const reason = sequence.stopped();
+    if (reason) this.finish(entry, sequence, sequence.result(reason));
   }
 
-  private finish(entry: Entry, result: GenerateResult): void {
-    this.batch.leave(entry.sequence);
-    this.rows.delete(entry.sequence);
-    entry.resolve(result);
+  /** `sequence` has stopped: its row is freed, and its request resolves once every choice has. */
+  private finish(entry: Entry, sequence: Sequence, result: GenerateResult): void {
+    this.batch.leave(sequence);
+    this.rows.delete(sequence);
+    entry.results[entry.sequences.indexOf(sequence)] = result;
+    if (entry.results.every((r) => r !== undefined)) entry.resolve(entry.results as GenerateResult[]);
+  }
+
+  /** The request fails: every row of its choices is freed. */
+  private fail(entry: Entry, e: unknown): void {
+    clearTimeout(entry.timer);
+    for (const s of entry.sequences) {
+      if (!this.rows.has(s)) continue;
+      this.batch.leave(s);
+      this.rows.delete(s);
+    }
+    entry.reject(e);
   }
 }

@@ -28,6 +28,8 @@ export interface RowBatch {
   join(sequence: Sequence): Promise<number>;
   /** Prefills prompts of one length together where the rows can (DecodeBatch); their first tokens, in order. */
   joinAll(sequences: readonly Sequence[]): Promise<number[]>;
+  /** Prefills prompts of one length only to record their prompt logprobs (DecodeBatch; absent where the rows cannot). */
+  scoreAll?(sequences: readonly Sequence[]): Promise<void>;
   step(): Promise<{ sequence: Sequence; token: number }[]>;
   leave(sequence: Sequence): void;
   /** Set once the rows cannot be decoded any more (a lost pipeline stage): /health answers 503 with it. */

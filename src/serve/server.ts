@@ -13,9 +13,9 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { isLoopbackHost } from '../dashboard/exposure.js';
-import { TextStream } from '../generate/text_stream.js';
 import type { Precision } from '../tensor/precision.js';
-import { ApiError } from './api_error.js';
+import { ApiError, badField } from './api_error.js';
+import { CompletionChoices } from './completion_choices.js';
 import { type CompletionRequest, parseCompletionRequest } from './request.js';
 import * as out from './responses.js';
 import { BatchScheduler } from './scheduler.js';
@@ -96,6 +96,13 @@ function promptIds(served: Served, r: CompletionRequest, chat: boolean): number[
   return ids;
 }
 
+/** What a pipeline of stages does not serve (its last stage samples and sends only the tokens back), refused by name. */
+function refusePipelined(served: Served, r: CompletionRequest): void {
+  if (!('rows' in served)) return;
+  const asked = r.logprobs !== null ? 'logprobs' : r.n > 1 ? 'n' : null;
+  if (asked) throw new ApiError(400, `'${asked}' is not served with --stages (the last stage sends back only the tokens)`, 'invalid_request_error', asked, 'unsupported_parameter');
+}
+
 interface Backend {
   served: Served;
   scheduler: BatchScheduler;
@@ -127,6 +134,9 @@ export async function startModelServer(model: Served, o: ServeOptions = {}): Pro
     const adapter = adapterFor(served, r.model);
     if (adapter === null) throw new ApiError(404, `the model '${r.model}' does not exist: this server serves ${servedIds(served).map((m) => `'${m}'`).join(', ')} (GET /v1/models)`, 'not_found_error', 'model', 'model_not_found');
     const ids = promptIds(served, r, chat);
+    refusePipelined(served, r);
+    const bias = r.logitBias.find(([id]) => id >= served.tokenizer.vocabSize);
+    if (bias) throw badField('logit_bias', `holds token id ${bias[0]}, beyond the vocabulary (${served.tokenizer.vocabSize})`);
     const decode = (x: number[]): string => served.tokenizer.decode(x);
     const envelope: out.Envelope = { id: `${chat ? 'chatcmpl' : 'cmpl'}-${randomUUID()}`, created: Math.floor(Date.now() / 1000), model: r.model };
     const gone = new AbortController();
@@ -136,35 +146,27 @@ export async function startModelServer(model: Served, o: ServeOptions = {}): Pro
     const greedy = r.temperature === 0 || r.topP === 0;
     const ends = r.ignoreEos ? { eosIds: [], stopStrings: [] } : replyEnds(served, chat);
     const stopStrings = [...r.stop, ...ends.stopStrings];
+    const seed = r.seed ?? Math.floor(Math.random() * 2 ** 31);
+    const scored = r.logprobs !== null;
     const options = {
       maxNewTokens: Math.min(r.maxTokens ?? Infinity, served.context - ids.length),
-      temperature: greedy ? 0 : r.temperature, topP: greedy ? 1 : r.topP, seed: r.seed ?? Math.floor(Math.random() * 2 ** 31),
+      temperature: greedy ? 0 : r.temperature, topP: greedy ? 1 : r.topP,
       topK: r.topK, minP: r.minP, repetitionPenalty: r.repetitionPenalty, minNewTokens: r.minTokens,
+      presencePenalty: r.presencePenalty, frequencyPenalty: r.frequencyPenalty, logitBias: r.logitBias,
       eosIds: ends.eosIds, stopStrings, decode, ...(adapter !== undefined ? { adapter } : {}),
+      ...(scored ? { logprobs: r.logprobs! } : {}), ...(scored && r.echo ? { promptLogprobs: r.logprobs! } : {}),
     };
-    // The text shown leaves out the end id a reply stops at (its decoded text, e.g. <|endoftext|>).
-    const eos = new Set(ends.eosIds);
-    const text = new TextStream(decode, stopStrings);
+    // Each choice its own seed stream (a seeded request repeats exactly, choice by choice).
+    const choices = Array.from({ length: r.n }, (_, i) => ({ ...options, seed: (seed + i) % 2 ** 32 }));
+    const echo = r.echo ? { text: typeof r.prompt === 'string' ? r.prompt : decode(ids), ids } : null;
     const send = (chunk: object): void => void res.write(`data: ${JSON.stringify(chunk)}\n\n`);
-    let onToken: ((id: number) => void) | undefined;
-    if (r.stream) {
-      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
-      if (chat) send(out.chatChunk(envelope, { role: 'assistant', content: '' }, null));
-      onToken = (id) => {
-        const piece = eos.has(id) ? '' : text.push(id);
-        if (piece) send(chat ? out.chatChunk(envelope, { content: piece }, null) : out.completionChunk(envelope, piece, null));
-      };
-    } else {
-      onToken = (id) => void (eos.has(id) || text.push(id));
-    }
-    const result = await scheduler.submit({ promptIds: ids, options, onToken, signal: gone.signal });
+    const reply = new CompletionChoices({ chat, envelope, n: r.n, decode, eos: new Set(ends.eosIds), stopStrings, logprobs: scored, echo }, send);
+    if (r.stream) res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    const results = await scheduler.submitChoices({ promptIds: ids, choices, onToken: r.stream ? (id, sequence, choice) => reply.token(choice, id, sequence) : undefined, signal: gone.signal });
     if (gone.signal.aborted) return;
-    const used = out.usage(ids.length, result.ids.length);
-    const finish = out.finishReason(result.stopReason);
-    if (!r.stream) return sendJson(res, 200, chat ? out.chatCompletion(envelope, text.text(), finish, used) : out.completion(envelope, text.text(), finish, used));
-    const rest = text.finish();
-    if (chat) send(out.chatChunk(envelope, rest ? { content: rest } : {}, finish));
-    else send(out.completionChunk(envelope, rest, finish));
+    const used = out.usage(ids.length, results.reduce((sum, x) => sum + x.ids.length, 0));
+    if (!r.stream) return sendJson(res, 200, chat ? out.chatCompletion(envelope, reply.whole(results), used) : out.completion(envelope, reply.whole(results), used));
+    reply.end(results);
     if (r.includeUsage) send(out.usageChunk(envelope, chat, used));
     res.end('data: [DONE]\n\n');
   };

@@ -19,11 +19,14 @@ import { CONTEXT, greedyAlone, letters, tinyServed } from './fixtures.js';
 const served = tinyServed();
 /** The batch size of every forward the model runs. */
 const batchSizes: number[] = [];
+/** The [N, T] of every prefill (T > 1). */
+const prefills: number[][] = [];
 const forward = served.model.forward.bind(served.model);
 /** Milliseconds each forward takes at least (a slow model: a disconnect is seen mid-generation). */
 let forwardMs = 0;
 served.model.forward = ((ids: Tensor, cache?: never) => {
   batchSizes.push(ids.shape[0]);
+  if (ids.shape[1] > 1) prefills.push([...ids.shape]);
   for (const end = Date.now() + forwardMs; Date.now() < end;);
   return forward(ids, cache);
 }) as typeof served.model.forward;
@@ -90,6 +93,62 @@ describe('serve: the OpenAI API', { timeout: 60_000 }, () => {
     assert.deepEqual(chunks.at(-1)!.usage, full.usage);
   });
 
+  it('n choices from one prefill, each its own seed stream, index and finish reason, streamed too (issue 49)', async () => {
+    prefills.length = 0;
+    const ids = letters.encode('seeded');
+    const r = await client.completions.create({ model: 'tiny', prompt: 'seeded', max_tokens: 10, temperature: 1, seed: 41, n: 3 });
+    assert.deepEqual(prefills, [[1, ids.length]], 'the prompt prefilled once for the three choices');
+    assert.deepEqual(r.choices.map((c) => c.index), [0, 1, 2]);
+    for (const c of r.choices) {
+      const alone = await generate(served.model, ids, { maxNewTokens: 10, temperature: 1, seed: 41 + c.index });
+      assert.equal(c.text, letters.decode(alone.ids), `choice ${c.index}`);
+    }
+    assert.equal(new Set(r.choices.map((c) => c.text)).size, 3);
+    assert.deepEqual(r.usage, { prompt_tokens: ids.length, completion_tokens: 30, total_tokens: ids.length + 30 });
+    // Streamed: every chunk names its choice; each choice's text adds up and ends with its own finish chunk.
+    const stream = await client.completions.create({ model: 'tiny', prompt: 'seeded', max_tokens: 10, temperature: 1, seed: 41, n: 3, stream: true });
+    const texts = ['', '', ''];
+    const finishes: (string | null)[] = [null, null, null];
+    for await (const chunk of stream) {
+      const c = chunk.choices[0];
+      texts[c.index] += c.text;
+      if (c.finish_reason) finishes[c.index] = c.finish_reason;
+    }
+    assert.deepEqual(texts, r.choices.map((c) => c.text));
+    assert.deepEqual(finishes, ['length', 'length', 'length']);
+    // A choice's end id stops that choice alone (its finish reason 'stop'), the others go on.
+    const chatIds = letters.encode(chatPrompt(served, [{ role: 'user', content: 'pick' }]));
+    const ended = (await generate(served.model, chatIds, { maxNewTokens: 8, temperature: 1, seed: 7 })).ids[3];
+    server.swap({ ...served, eosIds: [ended] });
+    try {
+      const chat = await client.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'pick' }], max_tokens: 8, temperature: 1, seed: 7, n: 4 });
+      assert.deepEqual(chat.choices.map((c) => c.index), [0, 1, 2, 3]);
+      assert.equal(chat.choices[0].finish_reason, 'stop');
+      assert.ok(chat.choices.some((c) => c.finish_reason === 'length'), chat.choices.map((c) => c.finish_reason).join());
+      for (const c of chat.choices) {
+        const alone = await generate(served.model, chatIds, { maxNewTokens: 8, temperature: 1, seed: 7 + c.index, eosIds: [ended] });
+        assert.deepEqual([c.message.content, c.finish_reason], [letters.decode(alone.ids.filter((id) => id !== ended)), alone.stopReason === 'eos' ? 'stop' : 'length'], `chat choice ${c.index}`);
+      }
+    } finally {
+      server.swap(served);
+    }
+  });
+
+  it('presence and frequency penalties and logit_bias reach the sampler (issue 49)', async () => {
+    const ids = letters.encode('Hello');
+    const opts = { maxNewTokens: 12, presencePenalty: 1.5, frequencyPenalty: 0.7 };
+    const penalised = await client.completions.create({ model: 'tiny', prompt: 'Hello', max_tokens: 12, temperature: 0, presence_penalty: 1.5, frequency_penalty: 0.7 });
+    assert.equal(penalised.choices[0].text, letters.decode((await generate(served.model, ids, opts)).ids));
+    assert.notEqual(penalised.choices[0].text, await greedyAlone(served, 'Hello', 12));
+    // A -100 bias bans greedy's first token; +100 on one token makes it every token.
+    const first = (await generate(served.model, ids, { maxNewTokens: 1 })).ids[0];
+    const banned = await client.completions.create({ model: 'tiny', prompt: 'Hello', max_tokens: 6, temperature: 0, logit_bias: { [first]: -100 } });
+    assert.equal(banned.choices[0].text, letters.decode((await generate(served.model, ids, { maxNewTokens: 6, logitBias: [[first, -100]] })).ids));
+    assert.ok(!banned.choices[0].text.includes(letters.decode([first])));
+    const forced = await client.completions.create({ model: 'tiny', prompt: 'Hello', max_tokens: 6, temperature: 1, seed: 3, logit_bias: { 30: 100 } });
+    assert.equal(forced.choices[0].text, letters.decode([30, 30, 30, 30, 30, 30]));
+  });
+
   it('decodes concurrent requests together (continuous batching), each as if alone, at most --max-batch at once', async () => {
     const prompts = ['a', 'bcdefg', 'hij', 'klmnopqrst', 'uv', 'wxyz'];
     batchSizes.length = 0;
@@ -136,7 +195,10 @@ describe('serve: the OpenAI API', { timeout: 60_000 }, () => {
       ['/v1/completions', JSON.stringify({ model: 'tiny', prompt: 'hi', temperature: 'hot' }), 400, 'temperature', 'invalid_value'],
       ['/v1/completions', JSON.stringify({ model: 'tiny', prompt: 'hi', max_tokens: -1 }), 400, 'max_tokens', 'invalid_value'],
       ['/v1/completions', JSON.stringify({ model: 'tiny', prompt: 'x'.repeat(CONTEXT) }), 400, 'prompt', 'context_length_exceeded'],
-      ['/v1/completions', JSON.stringify({ model: 'tiny', prompt: 'hi', n: 2 }), 400, 'n', 'unsupported_parameter'],
+      ['/v1/completions', JSON.stringify({ model: 'tiny', prompt: 'hi', best_of: 2 }), 400, 'best_of', 'unsupported_parameter'],
+      ['/v1/completions', JSON.stringify({ model: 'tiny', prompt: 'hi', n: 5 }), 400, 'n', 'invalid_value'],
+      ['/v1/completions', JSON.stringify({ model: 'tiny', prompt: 'hi', logit_bias: { 128: 1 } }), 400, 'logit_bias', 'invalid_value'],
+      ['/v1/completions', JSON.stringify({ model: 'tiny', prompt: 'hi', logprobs: 21 }), 400, 'logprobs', 'invalid_value'],
       ['/v1/completions', JSON.stringify({ model: 'tiny', prompt: [1, 999] }), 400, 'prompt', 'invalid_value'],
       ['/v1/completions', '[1, 2]', 400, null, null],
       ['/v1/chat/completions', JSON.stringify({ model: 'tiny', messages: 'hi' }), 400, 'messages', 'invalid_value'],

@@ -24,7 +24,10 @@ import { FAILURE_TAG, PASS_TAG, type RowSampling, TOKENS_TAG, decodeTokens, enco
 /** What the last stage needs to sample `sequence`'s tokens as one process would. */
 function samplingOf(sequence: Sequence): RowSampling {
   const o = sequence.options;
-  return { promptIds: [...sequence.promptIds], temperature: o.temperature, topK: o.topK, topP: o.topP, minP: o.minP, repetitionPenalty: o.repetitionPenalty, seed: o.seed };
+  return {
+    promptIds: [...sequence.promptIds], temperature: o.temperature, topK: o.topK, topP: o.topP, minP: o.minP, repetitionPenalty: o.repetitionPenalty,
+    presencePenalty: o.presencePenalty, frequencyPenalty: o.frequencyPenalty, logitBias: o.logitBias?.map(([id, b]) => [id, b]), seed: o.seed,
+  };
 }
 
 /** A broken pipeline: OpenAI's 503 object, naming the stage. */

@@ -28,6 +28,9 @@ export interface RowSampling {
   topP?: number;
   minP?: number;
   repetitionPenalty?: number;
+  presencePenalty?: number;
+  frequencyPenalty?: number;
+  logitBias?: [number, number][];
   seed?: number;
 }
 

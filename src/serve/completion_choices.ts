@@ -1,0 +1,108 @@
+/**
+ * The choices of a completion or chat reply, whole or streamed: each choice's text (TextStream:
+ * the end id left out, a stop string cut, a tail held back while it may still become one) with, when
+ * asked, its tokens' log-probabilities, and with completions' echo the prompt (and its
+ * log-probabilities) first. Streamed, a chunk carries the log-probabilities of the tokens whose text
+ * it carries, so the tokens held back travel with the text that releases them; the last chunk of a
+ * choice carries the rest (a stop string's and the end id's tokens among them: every generated token
+ * is scored, as completion_tokens counts them).
+ */
+import type { PositionLogprobs } from '../generate/logprobs.js';
+import type { GenerateResult, Sequence } from '../generate/sequence.js';
+import { TextStream } from '../generate/text_stream.js';
+import { type ScoredToken, chatLogprobs, completionLogprobs } from './logprobs_format.js';
+import * as out from './responses.js';
+
+export interface ChoicesSetup {
+  chat: boolean;
+  envelope: out.Envelope;
+  n: number;
+  decode: (ids: number[]) => string;
+  /** The ids that end a reply, left out of its text. */
+  eos: ReadonlySet<number>;
+  stopStrings: readonly string[];
+  /** Log-probabilities asked. */
+  logprobs: boolean;
+  /** Completions' echo: the prompt as it comes back (its text, and its ids for the log-probabilities). */
+  echo: { text: string; ids: readonly number[] } | null;
+}
+
+/** The prompt's tokens scored (the first has no score), as the echo shows them. */
+function scoredPrompt(ids: readonly number[], scores: readonly PositionLogprobs[] | undefined): ScoredToken[] {
+  return ids.map((id, t) => ({ id, scores: t === 0 ? null : scores?.[t - 1] ?? null }));
+}
+
+export class CompletionChoices {
+  private readonly texts: TextStream[];
+  /** Per choice: the scores of tokens whose text has not been sent. */
+  private readonly pending: PositionLogprobs[][];
+  /** Per choice: the characters of token text sent so far (text_offset's base; vLLM's). */
+  private readonly offsets: number[];
+  private readonly started: boolean[];
+
+  constructor(private readonly s: ChoicesSetup, private readonly send: (chunk: object) => void = () => {}) {
+    this.texts = Array.from({ length: s.n }, () => new TextStream(s.decode, s.stopStrings));
+    this.pending = Array.from({ length: s.n }, () => []);
+    this.offsets = Array.from({ length: s.n }, () => 0);
+    this.started = Array.from({ length: s.n }, () => false);
+  }
+
+  private readonly tokenText = (id: number): string => this.s.decode([id]);
+
+  /** Streamed: each choice's first chunk, before its first token (chat: its role; completions with echo: the prompt). */
+  private start(choice: number, promptScores: readonly PositionLogprobs[] | undefined): void {
+    if (this.started[choice]) return;
+    this.started[choice] = true;
+    if (this.s.chat) return this.send(out.chatChunk(this.s.envelope, choice, { role: 'assistant', content: '' }, null));
+    const echo = this.s.echo;
+    if (!echo) return;
+    const logprobs = this.s.logprobs ? this.legacy(choice, scoredPrompt(echo.ids, promptScores)) : null;
+    this.send(out.completionChunk(this.s.envelope, { index: choice, text: echo.text, finish: null, logprobs }));
+  }
+
+  /** Streamed: a new token of `choice`, sent as a chunk once it makes text printable. */
+  token(choice: number, id: number, sequence: Sequence): void {
+    this.start(choice, sequence.promptLogprobs ?? undefined);
+    if (this.s.logprobs) this.pending[choice].push(sequence.logprobs[sequence.logprobs.length - 1]);
+    const piece = this.s.eos.has(id) ? '' : this.texts[choice].push(id);
+    if (piece) this.sendText(choice, piece, null);
+  }
+
+  /** Streamed: each choice's last chunk (the text held back, its finish reason, the scores not yet sent). */
+  end(results: readonly GenerateResult[]): void {
+    results.forEach((r, choice) => {
+      this.start(choice, r.promptLogprobs);
+      this.sendText(choice, this.texts[choice].finish(), out.finishReason(r.stopReason));
+    });
+  }
+
+  private sendText(choice: number, text: string, finish: string | null): void {
+    const scores = this.pending[choice].splice(0);
+    if (this.s.chat) {
+      const logprobs = this.s.logprobs ? chatLogprobs(scores, this.tokenText) : null;
+      return this.send(out.chatChunk(this.s.envelope, choice, text || finish === null ? { content: text } : {}, finish, logprobs));
+    }
+    const logprobs = this.s.logprobs ? this.legacy(choice, scores.map((x) => ({ id: x.id, scores: x }))) : null;
+    this.send(out.completionChunk(this.s.envelope, { index: choice, text, finish, logprobs }));
+  }
+
+  /** The legacy logprobs of `tokens`, their offsets continuing the choice's (the offset then moved past them). */
+  private legacy(choice: number, tokens: readonly ScoredToken[]): object {
+    const l = completionLogprobs(tokens, this.tokenText, this.offsets[choice]);
+    this.offsets[choice] += l.tokens.reduce((sum, t) => sum + t.length, 0);
+    return l;
+  }
+
+  /** The whole reply's choices from the results. */
+  whole(results: readonly GenerateResult[]): out.Choice[] {
+    return results.map((r, index) => {
+      const text = new TextStream(this.s.decode, this.s.stopStrings);
+      for (const id of r.ids) if (!this.s.eos.has(id)) text.push(id);
+      const finish = out.finishReason(r.stopReason);
+      const echo = this.s.echo;
+      if (this.s.chat) return { index, text: text.text(), finish, logprobs: this.s.logprobs ? chatLogprobs(r.logprobs ?? [], this.tokenText) : null };
+      const scored = [...(echo ? scoredPrompt(echo.ids, r.promptLogprobs) : []), ...(r.logprobs ?? []).map((x) => ({ id: x.id, scores: x }))];
+      return { index, text: (echo?.text ?? '') + text.text(), finish, logprobs: this.s.logprobs ? completionLogprobs(scored, this.tokenText) : null };
+    });
+  }
+}
