@@ -45,9 +45,11 @@ describe('generation across pipeline stages', { timeout: 120_000 }, () => {
         try {
           const greedy = await generateAcross(stages.driver, PROMPTS, { maxNewTokens: 6 });
           for (const [i, p] of PROMPTS.entries()) assert.deepEqual(greedy[i].ids, (await generate(model, p, { maxNewTokens: 6 })).ids, `prompt ${i}`);
-          const sampled = await generateAcross(stages.driver, PROMPTS.slice(0, 2), { maxNewTokens: 5, temperature: 0.9, topK: 20, seed: 7, repetitionPenalty: 1.2 });
+          // The last stage samples with every option, OpenAI's penalties and logit bias among them.
+          const sampling = { maxNewTokens: 5, temperature: 0.9, topK: 20, seed: 7, repetitionPenalty: 1.2, presencePenalty: 0.5, frequencyPenalty: 0.3, logitBias: [[3, 2]] as [number, number][] };
+          const sampled = await generateAcross(stages.driver, PROMPTS.slice(0, 2), sampling);
           for (const [i, p] of PROMPTS.slice(0, 2).entries()) {
-            assert.deepEqual(sampled[i].ids, (await generate(model, p, { maxNewTokens: 5, temperature: 0.9, topK: 20, seed: 7, repetitionPenalty: 1.2 })).ids, `sampled prompt ${i}`);
+            assert.deepEqual(sampled[i].ids, (await generate(model, p, sampling)).ids, `sampled prompt ${i}`);
           }
           // Each stage's parameters are its layers' only: together one model's (a tied weight counted on both of its stages).
           const names = stages.joined.map((j) => j.stage.namedParameters().map(([n]) => n));
