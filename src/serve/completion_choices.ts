@@ -23,8 +23,8 @@ export interface ChoicesSetup {
   stopStrings: readonly string[];
   /** Log-probabilities asked. */
   logprobs: boolean;
-  /** Completions' echo: the prompt as it comes back (its text, and its ids for the log-probabilities). */
-  echo: { text: string; ids: readonly number[] } | null;
+  /** Completions' echo, per choice: its prompt as it comes back (its text, and its ids for the log-probabilities). */
+  echoes: readonly { text: string; ids: readonly number[] }[] | null;
 }
 
 /** The prompt's tokens scored (the first has no score), as the echo shows them. */
@@ -54,7 +54,7 @@ export class CompletionChoices {
     if (this.started[choice]) return;
     this.started[choice] = true;
     if (this.s.chat) return this.send(out.chatChunk(this.s.envelope, choice, { role: 'assistant', content: '' }, null));
-    const echo = this.s.echo;
+    const echo = this.s.echoes?.[choice];
     if (!echo) return;
     const logprobs = this.s.logprobs ? this.legacy(choice, scoredPrompt(echo.ids, promptScores)) : null;
     this.send(out.completionChunk(this.s.envelope, { index: choice, text: echo.text, finish: null, logprobs }));
@@ -99,7 +99,7 @@ export class CompletionChoices {
       const text = new TextStream(this.s.decode, this.s.stopStrings);
       for (const id of r.ids) if (!this.s.eos.has(id)) text.push(id);
       const finish = out.finishReason(r.stopReason);
-      const echo = this.s.echo;
+      const echo = this.s.echoes?.[index];
       if (this.s.chat) return { index, text: text.text(), finish, logprobs: this.s.logprobs ? chatLogprobs(r.logprobs ?? [], this.tokenText) : null };
       const scored = [...(echo ? scoredPrompt(echo.ids, r.promptLogprobs) : []), ...(r.logprobs ?? []).map((x) => ({ id: x.id, scores: x }))];
       return { index, text: (echo?.text ?? '') + text.text(), finish, logprobs: this.s.logprobs ? completionLogprobs(scored, this.tokenText) : null };

@@ -15,8 +15,12 @@ export interface ChatMessage {
 /** What a completion request asks for, in our terms. */
 export interface CompletionRequest {
   model: string;
-  /** /v1/completions: the prompt's text or its token ids; /v1/chat/completions: the messages. */
-  prompt: string | number[] | ChatMessage[];
+  /**
+   * /v1/completions: the prompts, each its text or its token ids (several: OpenAI's batch, as
+   * lm-eval sends with batch_size > 1; their choices are numbered prompt by prompt);
+   * /v1/chat/completions: one, the messages.
+   */
+  prompts: (string | number[] | ChatMessage[])[];
   /** Null: as many as the context leaves. */
   maxTokens: number | null;
   temperature: number;
@@ -45,6 +49,9 @@ export interface CompletionRequest {
   /** logit_bias as [token id, bias] pairs (ids checked against the vocabulary by the server, which knows it). */
   logitBias: [number, number][];
 }
+
+/** The prompts one /v1/completions request may carry. */
+export const MAX_PROMPTS = 128;
 
 /** The most likely tokens a request may ask beside each chosen one (OpenAI's chat limit; vLLM's default max_logprobs is 20 too). */
 export const MAX_TOP_LOGPROBS = 20;
@@ -126,15 +133,20 @@ function stopStrings(b: Body): string[] {
   return list as string[];
 }
 
-function completionPrompt(b: Body): string | number[] {
-  let p = b.prompt;
-  if (Array.isArray(p) && p.length === 1 && (typeof p[0] === 'string' || Array.isArray(p[0]))) p = p[0];
-  if (typeof p === 'string') {
-    if (p.length === 0) throw badField('prompt', 'is empty');
-    return p;
-  }
-  if (Array.isArray(p) && p.length > 0 && p.every((t) => Number.isInteger(t) && t >= 0)) return p as number[];
-  throw badField('prompt', 'must be a non-empty string, or an array of token ids (one prompt per request)');
+/** One prompt: a non-empty string or a non-empty list of token ids. */
+function isPrompt(p: unknown): p is string | number[] {
+  if (typeof p === 'string') return p.length > 0;
+  return Array.isArray(p) && p.length > 0 && p.every((t) => Number.isInteger(t) && t >= 0);
+}
+
+/** A string, a list of token ids, or a list of either (several prompts). */
+function completionPrompts(b: Body): (string | number[])[] {
+  const p = b.prompt;
+  if (isPrompt(p)) return [p];
+  const several = Array.isArray(p) && p.length > 0 && p.every((x) => typeof x === 'string' || Array.isArray(x));
+  if (several && p.length > MAX_PROMPTS) throw badField('prompt', `holds ${p.length} prompts, at most ${MAX_PROMPTS} per request`);
+  if (several && p.every(isPrompt)) return p as (string | number[])[];
+  throw badField('prompt', 'must be a non-empty string, an array of token ids, or an array of either (several prompts), none of them empty');
 }
 
 function chatMessages(b: Body): ChatMessage[] {
@@ -171,7 +183,7 @@ export function parseCompletionRequest(body: unknown, chat: boolean): Completion
   const echo = b.echo === true;
   return {
     model: b.model,
-    prompt: chat ? chatMessages(b) : completionPrompt(b),
+    prompts: chat ? [chatMessages(b)] : completionPrompts(b),
     // OpenAI's legacy completions default to 16 tokens; chat goes on until EOS or the context's end.
     // 0 is a request to score the prompt alone: echo says what comes back.
     maxTokens: optionalInt(b, maxKey, echo ? 0 : 1) ?? (chat ? null : 16),

@@ -83,9 +83,8 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   }
 }
 
-/** The prompt's token ids, checked against the vocabulary and the context. */
-function promptIds(served: Served, r: CompletionRequest, chat: boolean): number[] {
-  const p = r.prompt;
+/** A prompt's token ids, checked against the vocabulary and the context. */
+function promptIds(served: Served, p: CompletionRequest['prompts'][number], chat: boolean): number[] {
   const ids = chat ? Array.from(served.tokenizer.encode(chatPrompt(served, p as never))) : typeof p === 'string' ? Array.from(served.tokenizer.encode(p)) : (p as number[]);
   const bad = ids.find((id) => id >= served.tokenizer.vocabSize);
   if (bad !== undefined) throw new ApiError(400, `'prompt' holds token id ${bad}, beyond the vocabulary (${served.tokenizer.vocabSize})`, 'invalid_request_error', 'prompt', 'invalid_value');
@@ -133,7 +132,7 @@ export async function startModelServer(model: Served, o: ServeOptions = {}): Pro
     const { served, scheduler } = backend;
     const adapter = adapterFor(served, r.model);
     if (adapter === null) throw new ApiError(404, `the model '${r.model}' does not exist: this server serves ${servedIds(served).map((m) => `'${m}'`).join(', ')} (GET /v1/models)`, 'not_found_error', 'model', 'model_not_found');
-    const ids = promptIds(served, r, chat);
+    const prompts = r.prompts.map((p) => promptIds(served, p, chat));
     refusePipelined(served, r);
     const bias = r.logitBias.find(([id]) => id >= served.tokenizer.vocabSize);
     if (bias) throw badField('logit_bias', `holds token id ${bias[0]}, beyond the vocabulary (${served.tokenizer.vocabSize})`);
@@ -149,22 +148,29 @@ export async function startModelServer(model: Served, o: ServeOptions = {}): Pro
     const seed = r.seed ?? Math.floor(Math.random() * 2 ** 31);
     const scored = r.logprobs !== null;
     const options = {
-      maxNewTokens: Math.min(r.maxTokens ?? Infinity, served.context - ids.length),
       temperature: greedy ? 0 : r.temperature, topP: greedy ? 1 : r.topP,
       topK: r.topK, minP: r.minP, repetitionPenalty: r.repetitionPenalty, minNewTokens: r.minTokens,
       presencePenalty: r.presencePenalty, frequencyPenalty: r.frequencyPenalty, logitBias: r.logitBias,
       eosIds: ends.eosIds, stopStrings, decode, ...(adapter !== undefined ? { adapter } : {}),
       ...(scored ? { logprobs: r.logprobs! } : {}), ...(scored && r.echo ? { promptLogprobs: r.logprobs! } : {}),
     };
-    // Each choice its own seed stream (a seeded request repeats exactly, choice by choice).
-    const choices = Array.from({ length: r.n }, (_, i) => ({ ...options, seed: (seed + i) % 2 ** 32 }));
-    const echo = r.echo ? { text: typeof r.prompt === 'string' ? r.prompt : decode(ids), ids } : null;
+    // Each choice its own seed stream (a seeded request repeats exactly, choice by choice); choices are numbered prompt by prompt.
+    const choicesOf = (ids: number[]) => Array.from({ length: r.n }, (_, i) => ({ ...options, maxNewTokens: Math.min(r.maxTokens ?? Infinity, served.context - ids.length), seed: (seed + i) % 2 ** 32 }));
+    const echoes = r.echo ? prompts.flatMap((ids, p) => Array<{ text: string; ids: number[] }>(r.n).fill({ text: typeof r.prompts[p] === 'string' ? r.prompts[p] as string : decode(ids), ids })) : null;
     const send = (chunk: object): void => void res.write(`data: ${JSON.stringify(chunk)}\n\n`);
-    const reply = new CompletionChoices({ chat, envelope, n: r.n, decode, eos: new Set(ends.eosIds), stopStrings, logprobs: scored, echo }, send);
+    const reply = new CompletionChoices({ chat, envelope, n: prompts.length * r.n, decode, eos: new Set(ends.eosIds), stopStrings, logprobs: scored, echoes }, send);
     if (r.stream) res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
-    const results = await scheduler.submitChoices({ promptIds: ids, choices, onToken: r.stream ? (id, sequence, choice) => reply.token(choice, id, sequence) : undefined, signal: gone.signal });
+    const jobs = prompts.map((ids, p) => scheduler.submitChoices({
+      promptIds: ids, choices: choicesOf(ids), signal: gone.signal,
+      onToken: r.stream ? (id, sequence, choice) => reply.token(p * r.n + choice, id, sequence) : undefined,
+    }));
+    // One prompt's failure fails the request: its other prompts' rows are freed (as if the client had gone).
+    const results = (await Promise.all(jobs).catch((e: unknown) => {
+      gone.abort();
+      throw e;
+    })).flat();
     if (gone.signal.aborted) return;
-    const used = out.usage(ids.length, results.reduce((sum, x) => sum + x.ids.length, 0));
+    const used = out.usage(prompts.reduce((sum, ids) => sum + ids.length, 0), results.reduce((sum, x) => sum + x.ids.length, 0));
     if (!r.stream) return sendJson(res, 200, chat ? out.chatCompletion(envelope, reply.whole(results), used) : out.completion(envelope, reply.whole(results), used));
     reply.end(results);
     if (r.includeUsage) send(out.usageChunk(envelope, chat, used));

@@ -266,6 +266,14 @@ describe('serve: lm-evaluation-harness\'s local-completions scores a multiple-ch
         near(ours[i][0], theirs[i][0], `pair ${i} loglikelihood`);
         assert.equal(ours[i][1], theirs[i][1], `pair ${i} is_greedy`);
       });
+      // lm-eval's batch_size 3: one request per question, its three prompts as a list of token lists, parsed with their ctxlens.
+      const batched = await Promise.all(questions.map(async (q) => {
+        const payload = { model: 'tiny-llama', prompt: q.continuations.map((cont) => [...q.context, ...cont]), temperature: 0, max_tokens: 1, logprobs: 1, seed: 1234, echo: true };
+        const res = await fetch(`${lm.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(payload), signal: AbortSignal.timeout(20_000) });
+        assert.equal(res.status, 200);
+        return parseLogprobs([await res.json() as Completion], q.continuations.map(() => q.context.length));
+      }));
+      assertClose(batched.flat(), ours, 1e-5);
       const pick = (scores: number[]): number[] => questions.map((_, q) => [0, 1, 2].reduce((best, c) => (scores[q * 3 + c] > scores[q * 3 + best] ? c : best), 0));
       assert.deepEqual(pick(ours.map((x) => x[0])), pick(theirs.map((x) => x[0])));
     } finally {

@@ -116,6 +116,14 @@ describe('serve: the OpenAI API', { timeout: 60_000 }, () => {
     }
     assert.deepEqual(texts, r.choices.map((c) => c.text));
     assert.deepEqual(finishes, ['length', 'length', 'length']);
+    // Several prompts (OpenAI's batch) with n: choices numbered prompt by prompt, each as alone.
+    const batch = await client.completions.create({ model: 'tiny', prompt: ['ab', 'cdef'], max_tokens: 5, temperature: 1, seed: 2, n: 2 });
+    assert.deepEqual(batch.choices.map((c) => c.index), [0, 1, 2, 3]);
+    for (const c of batch.choices) {
+      const alone = await generate(served.model, letters.encode(['ab', 'cdef'][c.index >> 1]), { maxNewTokens: 5, temperature: 1, seed: 2 + (c.index % 2) });
+      assert.equal(c.text, letters.decode(alone.ids), `batch choice ${c.index}`);
+    }
+    assert.deepEqual(batch.usage, { prompt_tokens: 6, completion_tokens: 20, total_tokens: 26 });
     // A choice's end id stops that choice alone (its finish reason 'stop'), the others go on.
     const chatIds = letters.encode(chatPrompt(served, [{ role: 'user', content: 'pick' }]));
     const ended = (await generate(served.model, chatIds, { maxNewTokens: 8, temperature: 1, seed: 7 })).ids[3];
@@ -213,6 +221,21 @@ describe('serve: the OpenAI API', { timeout: 60_000 }, () => {
     }
     await assert.rejects(client.completions.create({ model: 'gpt-9', prompt: 'hi' }), (e: InstanceType<typeof OpenAI.NotFoundError>) => e.status === 404 && /serves 'tiny'/.test(e.message));
     assert.equal((await post('/v1/completions', ok)).status, 200);
+  });
+
+  it('a pipeline of stages refuses logprobs and n by name (its last stage sends back only the tokens)', async () => {
+    const rows = { size: 0, join: () => Promise.reject(new Error('unused')), joinAll: () => Promise.reject(new Error('unused')), step: () => Promise.resolve([]), leave: () => {} };
+    const piped = await startModelServer({ id: 'piped', rows, tokenizer: letters, eosIds: [], context: CONTEXT, chatTemplate: null }, { port: 0 });
+    try {
+      for (const [extra, param] of [[{ logprobs: 1 }, 'logprobs'], [{ n: 2 }, 'n']] as const) {
+        const res = await fetch(`${piped.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'piped', prompt: 'hi', ...extra }), signal: AbortSignal.timeout(5000) });
+        const body = await res.json() as { error: { param: string; code: string; message: string } };
+        assert.deepEqual([res.status, body.error.param, body.error.code], [400, param, 'unsupported_parameter'], body.error.message);
+        assert.match(body.error.message, /not served with --stages/);
+      }
+    } finally {
+      await piped.close();
+    }
   });
 
   it('streams to curl as data: lines ending in data: [DONE]', async () => {
