@@ -31,7 +31,8 @@ export { holdBf16Casts, heldBf16Casts, releaseBf16Casts, HeldCasts } from './gen
 export { Sequence, type SequenceOptions } from './generate/sequence.js';
 export type { Precision } from './tensor/precision.js';
 export type { AttentionCache } from './nn/layers/attention.js';
-export { type SamplingOptions, sampleToken, applyRepetitionPenalty, argmax, topK, topP, minP, draw } from './generate/sampling.js';
+export { type SamplingOptions, sampleToken, applyRepetitionPenalty, applyLogitBias, applyPresenceFrequency, argmax, topK, topP, minP, draw } from './generate/sampling.js';
+export { type TokenLogprob, type PositionLogprobs, positionLogprobs, logSumExp, topIds } from './generate/logprobs.js';
 // What generate / chat / serve load from --model, and the folder's chat template.
 export { loadGenerator, type Generator, type LoadGeneratorOptions, type CausalLmSpec } from './generate/load_generator.js';
 export { streamReply, promptIds, replySummary, DEFAULT_MAX_NEW_TOKENS, type Reply, type ReplyOptions, type ReplyModel, type ReplyTokens } from './generate/reply.js';
