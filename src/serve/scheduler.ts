@@ -82,6 +82,11 @@ export class BatchScheduler {
     }
   }
 
+  /** Rows decoded together at most (a request's choices must fit in them). */
+  get maxBatch(): number {
+    return this.o.maxBatch;
+  }
+
   /** Requests decoding now. */
   get active(): number {
     return this.rows.size;

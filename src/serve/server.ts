@@ -13,6 +13,7 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { isLoopbackHost } from '../dashboard/exposure.js';
+import type { SequenceOptions } from '../generate/sequence.js';
 import type { Precision } from '../tensor/precision.js';
 import { ApiError, badField } from './api_error.js';
 import { CompletionChoices } from './completion_choices.js';
@@ -102,6 +103,24 @@ function refusePipelined(served: Served, r: CompletionRequest): void {
   if (asked) throw new ApiError(400, `'${asked}' is not served with --stages (the last stage sends back only the tokens)`, 'invalid_request_error', asked, 'unsupported_parameter');
 }
 
+/**
+ * Each choice's sequence options for a prompt of `ids`: the request's sampling (greedy where the
+ * temperature or top_p is 0), its logprobs, the reply's ends, and its own seed stream (seed + i: a
+ * seeded request repeats exactly, choice by choice).
+ */
+function choiceOptions(r: CompletionRequest, shared: Pick<SequenceOptions, 'eosIds' | 'stopStrings' | 'decode' | 'adapter'>, context: number): (ids: readonly number[]) => SequenceOptions[] {
+  const greedy = r.temperature === 0 || r.topP === 0;
+  const seed = r.seed ?? Math.floor(Math.random() * 2 ** 31);
+  const scored = r.logprobs !== null;
+  const options: SequenceOptions = {
+    ...shared, temperature: greedy ? 0 : r.temperature, topP: greedy ? 1 : r.topP,
+    topK: r.topK, minP: r.minP, repetitionPenalty: r.repetitionPenalty, minNewTokens: r.minTokens,
+    presencePenalty: r.presencePenalty, frequencyPenalty: r.frequencyPenalty, logitBias: r.logitBias,
+    ...(scored ? { logprobs: r.logprobs! } : {}), ...(scored && r.echo ? { promptLogprobs: r.logprobs! } : {}),
+  };
+  return (ids) => Array.from({ length: r.n }, (_, i) => ({ ...options, maxNewTokens: Math.min(r.maxTokens ?? Infinity, context - ids.length), seed: (seed + i) % 2 ** 32 }));
+}
+
 interface Backend {
   served: Served;
   scheduler: BatchScheduler;
@@ -134,6 +153,7 @@ export async function startModelServer(model: Served, o: ServeOptions = {}): Pro
     if (adapter === null) throw new ApiError(404, `the model '${r.model}' does not exist: this server serves ${servedIds(served).map((m) => `'${m}'`).join(', ')} (GET /v1/models)`, 'not_found_error', 'model', 'model_not_found');
     const prompts = r.prompts.map((p) => promptIds(served, p, chat));
     refusePipelined(served, r);
+    if (r.n > scheduler.maxBatch) throw badField('n', `must be at most this server's --max-batch (${scheduler.maxBatch}): a request's choices decode together, got ${r.n}`);
     const bias = r.logitBias.find(([id]) => id >= served.tokenizer.vocabSize);
     if (bias) throw badField('logit_bias', `holds token id ${bias[0]}, beyond the vocabulary (${served.tokenizer.vocabSize})`);
     const decode = (x: number[]): string => served.tokenizer.decode(x);
@@ -142,23 +162,12 @@ export async function startModelServer(model: Served, o: ServeOptions = {}): Pro
     res.on('close', () => {
       if (!res.writableFinished) gone.abort();
     });
-    const greedy = r.temperature === 0 || r.topP === 0;
     const ends = r.ignoreEos ? { eosIds: [], stopStrings: [] } : replyEnds(served, chat);
     const stopStrings = [...r.stop, ...ends.stopStrings];
-    const seed = r.seed ?? Math.floor(Math.random() * 2 ** 31);
-    const scored = r.logprobs !== null;
-    const options = {
-      temperature: greedy ? 0 : r.temperature, topP: greedy ? 1 : r.topP,
-      topK: r.topK, minP: r.minP, repetitionPenalty: r.repetitionPenalty, minNewTokens: r.minTokens,
-      presencePenalty: r.presencePenalty, frequencyPenalty: r.frequencyPenalty, logitBias: r.logitBias,
-      eosIds: ends.eosIds, stopStrings, decode, ...(adapter !== undefined ? { adapter } : {}),
-      ...(scored ? { logprobs: r.logprobs! } : {}), ...(scored && r.echo ? { promptLogprobs: r.logprobs! } : {}),
-    };
-    // Each choice its own seed stream (a seeded request repeats exactly, choice by choice); choices are numbered prompt by prompt.
-    const choicesOf = (ids: number[]) => Array.from({ length: r.n }, (_, i) => ({ ...options, maxNewTokens: Math.min(r.maxTokens ?? Infinity, served.context - ids.length), seed: (seed + i) % 2 ** 32 }));
+    const choicesOf = choiceOptions(r, { eosIds: ends.eosIds, stopStrings, decode, ...(adapter !== undefined ? { adapter } : {}) }, served.context);
     const echoes = r.echo ? prompts.flatMap((ids, p) => Array<{ text: string; ids: number[] }>(r.n).fill({ text: typeof r.prompts[p] === 'string' ? r.prompts[p] as string : decode(ids), ids })) : null;
     const send = (chunk: object): void => void res.write(`data: ${JSON.stringify(chunk)}\n\n`);
-    const reply = new CompletionChoices({ chat, envelope, n: prompts.length * r.n, decode, eos: new Set(ends.eosIds), stopStrings, logprobs: scored, echoes }, send);
+    const reply = new CompletionChoices({ chat, envelope, n: prompts.length * r.n, decode, eos: new Set(ends.eosIds), stopStrings, logprobs: r.logprobs !== null, echoes }, send);
     if (r.stream) res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
     const jobs = prompts.map((ids, p) => scheduler.submitChoices({
       promptIds: ids, choices: choicesOf(ids), signal: gone.signal,

@@ -142,6 +142,23 @@ describe('serve: the OpenAI API', { timeout: 60_000 }, () => {
     }
   });
 
+  it('the openai client reads logprobs: completions with echo, chat with top_logprobs, streamed (issue 48; values: logprobs.test.ts)', async () => {
+    const c = await client.completions.create({ model: 'tiny', prompt: 'Hey', max_tokens: 3, temperature: 0, logprobs: 2, echo: true });
+    const l = c.choices[0].logprobs!;
+    assert.equal(c.choices[0].text, `Hey${await greedyAlone(served, 'Hey', 3)}`);
+    assert.deepEqual([l.tokens!.length, l.token_logprobs![0], l.top_logprobs![0], l.text_offset], [6, null, null, [0, 1, 2, 3, 4, 5]]);
+    assert.ok(l.token_logprobs!.slice(1).every((x) => x! < 0));
+    const messages = [{ role: 'user' as const, content: 'hi' }];
+    const chat = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 4, temperature: 0, logprobs: true, top_logprobs: 2 });
+    const content = chat.choices[0].logprobs!.content!;
+    assert.equal(content.map((e) => e.token).join(''), chat.choices[0].message.content);
+    assert.ok(content.every((e) => e.top_logprobs.length === 2 && e.top_logprobs[0].logprob >= e.top_logprobs[1].logprob && e.logprob === e.top_logprobs[0].logprob));
+    const stream = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 4, temperature: 0, logprobs: true, top_logprobs: 2, stream: true });
+    const streamed = [];
+    for await (const chunk of stream) streamed.push(...(chunk.choices[0]?.logprobs?.content ?? []));
+    assert.deepEqual(streamed, content);
+  });
+
   it('presence and frequency penalties and logit_bias reach the sampler (issue 49)', async () => {
     const ids = letters.encode('Hello');
     const opts = { maxNewTokens: 12, presencePenalty: 1.5, frequencyPenalty: 0.7 };
