@@ -85,12 +85,26 @@ export async function* generateStream(model: CausalLm, promptIds: readonly numbe
   }
 }
 
+/** The prompt's prefill when its logprobs are asked: the head at every position, each position's row scored; the last row's logits. */
+async function scoredPrefill(model: CausalLm, sequence: Sequence, cache: KvCache, precision: Precision, casts: CastCache | null): Promise<Float32Array> {
+  const ids = sequence.promptIds;
+  const logits = inferenceForward(model, Tensor.from(ids, [1, ids.length], 'int32', model.parameters()[0]?.device), cache, precision, casts);
+  cache.advance(ids.length);
+  const values = await allLogits(logits);
+  const V = logits.shape[2];
+  const row = (t: number): Float32Array => values.subarray(t * V, (t + 1) * V);
+  sequence.scorePrompt(row);
+  return Float32Array.from(row(ids.length - 1));
+}
+
 async function* decodeLoop(model: CausalLm, sequence: Sequence, o: GenerateOptions): AsyncGenerator<number, GenerateResult> {
   if (sequence.maxNewTokens === 0) return sequence.result('length');
-  const cache = new KvCache(undefined, { lastPositionOnly: true });
+  const scored = sequence.options.promptLogprobs !== undefined;
+  const cache = new KvCache(undefined, { lastPositionOnly: !scored });
   const casts = weightCasts(model, o.precision);
   const recycler = stepRecycler(model, o.precision);
-  let logits = await recycledStep(model, sequence.promptIds, cache, o.precision ?? 'fp32', casts, recycler);
+  const precision = o.precision ?? 'fp32';
+  let logits = scored ? await scoredPrefill(model, sequence, cache, precision, casts) : await recycledStep(model, sequence.promptIds, cache, precision, casts, recycler);
   for (;;) {
     const next = sequence.choose(logits);
     yield next;

@@ -151,6 +151,11 @@ describe('batched decode of different lengths', () => {
       s.promptLogprobs!.forEach((p, t) => assert.ok(Math.abs(p.logprob - logSoftmax(t, prompt[t + 1])) < 1e-5, `position ${t + 1}: ${p.logprob}`));
     }
     assert.deepEqual(joined.promptLogprobs![0].top.map((t) => t.id), [...Array(V).keys()].sort((a, b) => logSoftmax(0, b) - logSoftmax(0, a)).slice(0, 2));
+    // generate() alone records the same.
+    const alone = await generate(model, prompt, { maxNewTokens: 2, promptLogprobs: 2, logprobs: 1 });
+    assert.deepEqual(alone.promptLogprobs!.map((p) => [p.id, p.top.map((t) => t.id)]), joined.promptLogprobs!.map((p) => [p.id, p.top.map((t) => t.id)]));
+    alone.promptLogprobs!.forEach((p, t) => assert.ok(Math.abs(p.logprob - joined.promptLogprobs![t].logprob) < 1e-5));
+    assert.equal(alone.ids[0], joined.ids[0]);
     // The chosen (greedy) token's logprob is the last position's largest.
     assert.ok(Math.abs(joined.logprobs[0].logprob - logSoftmax(prompt.length - 1, joined.ids[0])) < 1e-5);
     assert.equal(joined.logprobs[0].top[0].id, joined.ids[0]);
