@@ -53,27 +53,27 @@ export class DecodeBatch {
    * Prefills the prompts of `sequences`, all of one length, as the rows of one forward (a matrix
    * product over all their positions instead of one per prompt), chooses each one's first token
    * and adds them to the rows; their first tokens, in order. Sequences over one prompt array (a
-   * request's n choices: the same `promptIds` object) share its prefill: the prompt runs once and
-   * its cache is copied to the others. A sequence asking for prompt logprobs gets them from the
+   * request's n choices: the same `promptIds` object) and adapter share its prefill: the prompt runs
+   * once and its cache is copied to the others. A sequence asking for prompt logprobs gets them from the
    * prefill (the head then runs at every position of the forward, not only the last).
    */
   async joinAll(sequences: readonly Sequence[]): Promise<number[]> {
     if (sequences.length === 0) return [];
-    const prompts = distinctPrompts(sequences);
-    const caches = prompts.map(() => new SequenceCache());
+    const leads = prefillLeads(sequences);
+    const caches = leads.map(() => new SequenceCache());
     const owned: SequenceCache[] = [];
     try {
-      const logits = await this.prefill(prompts, caches, sequences);
+      const logits = await this.prefill(leads, caches, sequences);
       const taken = new Set<SequenceCache>();
       const rows = sequences.map((sequence) => {
-        const cache = caches[prompts.indexOf(sequence.promptIds)];
+        const cache = caches[leadOf(leads, sequence)];
         const mine = taken.has(cache) ? cache.copy() : cache;
         taken.add(cache);
         owned.push(mine);
         return { sequence, cache: mine };
       });
       this.rows = byAdapter([...this.rows, ...rows]);
-      return sequences.map((s) => s.choose(logits[prompts.indexOf(s.promptIds)].last));
+      return sequences.map((s) => s.choose(logits[leadOf(leads, s)]));
     } catch (e) {
       for (const c of new Set([...caches, ...owned])) c.dispose();
       throw e;
@@ -86,10 +86,10 @@ export class DecodeBatch {
    */
   async scoreAll(sequences: readonly Sequence[]): Promise<void> {
     if (sequences.length === 0) return;
-    const prompts = distinctPrompts(sequences);
-    const caches = prompts.map(() => new SequenceCache());
+    const leads = prefillLeads(sequences);
+    const caches = leads.map(() => new SequenceCache());
     try {
-      await this.prefill(prompts, caches, sequences);
+      await this.prefill(leads, caches, sequences);
     } finally {
       for (const c of caches) c.dispose();
     }
@@ -113,24 +113,20 @@ export class DecodeBatch {
   }
 
   /**
-   * The prefill of `prompts` (one length, one per row, distinct arrays) into `caches`: each row's
-   * last logits, and where a sequence of `sequences` over it asks, its prompt logprobs recorded.
+   * The prefill of the `leads`' prompts (one length, one row each) into `caches`: each row's last
+   * logits, and for every sequence of `sequences` that asks, its prompt logprobs from its lead's row.
    */
-  private async prefill(prompts: readonly (readonly number[])[], caches: SequenceCache[], sequences: readonly Sequence[]): Promise<{ last: Float32Array }[]> {
-    const T = prompts[0].length;
-    if (prompts.some((p) => p.length !== T)) throw new Error(`DecodeBatch.joinAll: prompts joining together must be of one length, got ${prompts.map((p) => p.length).join(', ')}`);
-    const leads = prompts.map((p) => sequences.find((s) => s.promptIds === p)!);
+  private async prefill(leads: readonly Sequence[], caches: SequenceCache[], sequences: readonly Sequence[]): Promise<Float32Array[]> {
+    const T = leads[0].promptIds.length;
+    if (leads.some((s) => s.promptIds.length !== T)) throw new Error(`DecodeBatch.joinAll: prompts joining together must be of one length, got ${leads.map((s) => s.promptIds.length).join(', ')}`);
     const scored = sequences.filter((s) => s.options.promptLogprobs !== undefined);
-    const logits = this.run(prompts.flat(), caches, leads, scored.length === 0);
-    if (scored.length === 0) return (await lastLogits(logits)).map((last) => ({ last }));
+    const logits = this.run(leads.flatMap((s) => s.promptIds), caches, leads, scored.length === 0);
+    if (scored.length === 0) return lastLogits(logits);
     const values = await allLogits(logits);
     const V = logits.shape[2];
     const row = (n: number, t: number): Float32Array => values.subarray((n * T + t) * V, (n * T + t + 1) * V);
-    for (const s of scored) {
-      const n = prompts.indexOf(s.promptIds);
-      s.scorePrompt((t) => row(n, t));
-    }
-    return prompts.map((_, n) => ({ last: Float32Array.from(row(n, T - 1)) }));
+    for (const s of scored) s.scorePrompt((t) => row(leadOf(leads, s), t));
+    return leads.map((_, n) => Float32Array.from(row(n, T - 1)));
   }
 
   /** A forward of `ids` ([N, T] row-major) over the rows' caches, each row on its sequence's adapter; each row's next-token logits. */
@@ -149,9 +145,19 @@ export class DecodeBatch {
   }
 }
 
-/** The distinct prompt arrays of `sequences`, in order of first appearance (n choices share one). */
-function distinctPrompts(sequences: readonly Sequence[]): (readonly number[])[] {
-  return [...new Set(sequences.map((s) => s.promptIds))];
+/**
+ * The sequences whose prompts are prefilled, one row each: the first of each prompt array and
+ * adapter (a request's n choices share one array, and so one prefill), in order of appearance.
+ */
+function prefillLeads(sequences: readonly Sequence[]): Sequence[] {
+  const leads: Sequence[] = [];
+  for (const s of sequences) if (leadOf(leads, s) < 0) leads.push(s);
+  return leads;
+}
+
+/** The index of the lead whose prefill `s` shares (-1: none). */
+function leadOf(leads: readonly Sequence[], s: Sequence): number {
+  return leads.findIndex((l) => l.promptIds === s.promptIds && l.options.adapter === s.options.adapter);
 }
 
 /**
