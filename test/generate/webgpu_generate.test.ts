@@ -1,11 +1,13 @@
 /**
  * Generation on the webgpu device: the same model moved to the GPU (`module.to('webgpu')`) decodes
- * with its KV cache there, and greedy generation gives the tokens it gives on the cpu. On
+ * with its KV cache there, and greedy generation gives the tokens it gives on the cpu (so do choices
+ * sharing a prefill, their caches copied on the GPU, with the prompt's logprobs). On
  * SwiftShader when there is no GPU; skipped when the backend cannot load, except under CI=true.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { generateBatch } from '../../src/generate/batch.js';
+import { DecodeBatch, generateBatch } from '../../src/generate/batch.js';
+import { Sequence } from '../../src/generate/sequence.js';
 import { generate } from '../../src/generate/generate.js';
 import { closeWebGpu, type WebGpuLoad } from '../../src/tensor/backends/webgpu/index.js';
 import { setBackend } from '../../src/tensor/dispatch.js';
@@ -45,5 +47,27 @@ describe('generate on the webgpu device equals the cpu', () => {
       const gpu = await generateBatch(model, prompts, { maxNewTokens: 6 });
       assert.deepEqual(gpu.map((r) => r.ids), cpu.map((r) => r.ids));
     }
+  });
+
+  it('choices sharing a prefill (the cache copied on the GPU) and prompt logprobs, as on the cpu', async (t) => {
+    if (!load.backend) return t.skip(load.reason ?? 'webgpu unavailable');
+    const model = randomModel(FAMILIES[1][1], 24);
+    const prompt = [7, 3, 9, 1, 4];
+    const run = async (): Promise<Sequence[]> => {
+      const choices = [1, 2, 3].map((seed) => new Sequence(prompt, { maxNewTokens: 6, temperature: 1, seed, promptLogprobs: 2 }));
+      const batch = new DecodeBatch(model);
+      await batch.joinAll(choices);
+      while (batch.size > 0) for (const { sequence } of await batch.step()) if (sequence.stopped()) batch.leave(sequence);
+      return choices;
+    };
+    const cpu = await run();
+    model.to('webgpu');
+    const gpu = await run();
+    assert.deepEqual(gpu.map((s) => s.ids), cpu.map((s) => s.ids));
+    gpu[0].promptLogprobs!.forEach((p, i) => {
+      const want = cpu[0].promptLogprobs![i];
+      assert.deepEqual(p.top.map((x) => x.id), want.top.map((x) => x.id));
+      assert.ok(Math.abs(p.logprob - want.logprob) < 1e-4, `position ${i + 1}: ${p.logprob} against ${want.logprob}`);
+    });
   });
 });
