@@ -115,18 +115,29 @@ export class DecodeBatch {
   /**
    * The prefill of the `leads`' prompts (one length, one row each) into `caches`: each row's last
    * logits, and for every sequence of `sequences` that asks, its prompt logprobs from its lead's row.
+   * The leads nobody scores run as one forward (the head at their last positions only); each scored
+   * lead runs alone, its head at every position: one prompt's [T, vocab] logits at a time, not a
+   * batch's (for SmolLM2's vocabulary and 2048 positions that is 400 MB each).
    */
   private async prefill(leads: readonly Sequence[], caches: SequenceCache[], sequences: readonly Sequence[]): Promise<Float32Array[]> {
     const T = leads[0].promptIds.length;
     if (leads.some((s) => s.promptIds.length !== T)) throw new Error(`DecodeBatch.joinAll: prompts joining together must be of one length, got ${leads.map((s) => s.promptIds.length).join(', ')}`);
-    const scored = sequences.filter((s) => s.options.promptLogprobs !== undefined);
-    const logits = this.run(leads.flatMap((s) => s.promptIds), caches, leads, scored.length === 0);
-    if (scored.length === 0) return lastLogits(logits);
-    const values = await allLogits(logits);
-    const V = logits.shape[2];
-    const row = (n: number, t: number): Float32Array => values.subarray((n * T + t) * V, (n * T + t + 1) * V);
-    for (const s of scored) s.scorePrompt((t) => row(leadOf(leads, s), t));
-    return leads.map((_, n) => Float32Array.from(row(n, T - 1)));
+    const scoring = (lead: Sequence): Sequence[] => sequences.filter((s) => s.options.promptLogprobs !== undefined && leadOf([lead], s) === 0);
+    const plain = leads.filter((l) => scoring(l).length === 0);
+    const last = new Map<Sequence, Float32Array>();
+    if (plain.length > 0) {
+      const logits = await lastLogits(this.run(plain.flatMap((s) => s.promptIds), plain.map((l) => caches[leads.indexOf(l)]), plain, true));
+      plain.forEach((l, i) => last.set(l, logits[i]));
+    }
+    for (const lead of leads.filter((l) => !plain.includes(l))) {
+      const logits = this.run(lead.promptIds, [caches[leads.indexOf(lead)]], [lead], false);
+      const values = await allLogits(logits);
+      const V = logits.shape[2];
+      const row = (t: number): Float32Array => values.subarray(t * V, (t + 1) * V);
+      for (const s of scoring(lead)) s.scorePrompt(row);
+      last.set(lead, Float32Array.from(row(T - 1)));
+    }
+    return leads.map((l) => last.get(l)!);
   }
 
   /** A forward of `ids` ([N, T] row-major) over the rows' caches, each row on its sequence's adapter; each row's next-token logits. */

@@ -10,6 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -61,17 +62,37 @@ const model = randomModel(SPEC, 31);
 const served = { id: 'tiny-llama', model, tokenizer: chars, eosIds: [], context: 64, chatTemplate: null };
 let server: ModelServer;
 
-async function post<T>(path: string, body: object): Promise<T> {
-  const res = await fetch(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(20_000) });
-  const json = await res.json() as T;
-  assert.equal(res.status, 200, JSON.stringify(json));
-  return json;
+/**
+ * POSTs `body` on a connection of its own (as lm-eval's requests.post does): the Python reference
+ * blocks this process for seconds, and a kept-alive connection reused just as the server's
+ * keep-alive timer fires is reset (ECONNRESET), a race of the test's making, not the server's.
+ */
+function send(url: string, body: object): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', agent: false, headers: { 'content-type': 'application/json', authorization: 'Bearer ' }, timeout: 20_000 }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error(`${url} timed out`)));
+    req.end(JSON.stringify(body));
+  });
+}
+
+async function post<T>(path: string, body: object, url = server.url): Promise<T> {
+  const { status, text } = await send(`${url}${path}`, body);
+  assert.equal(status, 200, text);
+  return JSON.parse(text) as T;
 }
 
 /** A streamed request's chunks (the JSON of each data: line before [DONE]). */
 async function streamed<T>(path: string, body: object): Promise<T[]> {
-  const res = await fetch(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...body, stream: true }), signal: AbortSignal.timeout(20_000) });
-  const events = (await res.text()).split('\n\n').filter((e) => e.length > 0);
+  const { status, text } = await send(`${server.url}${path}`, { ...body, stream: true });
+  assert.equal(status, 200, text);
+  const events = text.split('\n\n').filter((e) => e.length > 0);
   assert.equal(events.at(-1), 'data: [DONE]');
   return events.slice(0, -1).map((e) => JSON.parse(e.slice('data: '.length)) as T);
 }
@@ -247,9 +268,7 @@ describe('serve: lm-evaluation-harness\'s local-completions scores a multiple-ch
       // LocalCompletionsAPI._create_payload(messages, generate=False, seed=1234): the batch of one prompt as a list of token lists.
       const outputs = await Promise.all(pairs.map(async ({ ctx, cont }) => {
         const payload = { model: 'tiny-llama', prompt: [[...ctx, ...cont]], temperature: 0, max_tokens: 1, logprobs: 1, seed: 1234, echo: true };
-        const res = await fetch(`${lm.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer ' }, body: JSON.stringify(payload), signal: AbortSignal.timeout(20_000) });
-        assert.equal(res.status, 200);
-        return await res.json() as Completion;
+        return post<Completion>('/v1/completions', payload, lm.url);
       }));
       const ours = pairs.map((p, i) => parseLogprobs([outputs[i]], [p.ctx.length])[0]);
       const file = join(lmDir, 'job.json');
@@ -269,9 +288,7 @@ describe('serve: lm-evaluation-harness\'s local-completions scores a multiple-ch
       // lm-eval's batch_size 3: one request per question, its three prompts as a list of token lists, parsed with their ctxlens.
       const batched = await Promise.all(questions.map(async (q) => {
         const payload = { model: 'tiny-llama', prompt: q.continuations.map((cont) => [...q.context, ...cont]), temperature: 0, max_tokens: 1, logprobs: 1, seed: 1234, echo: true };
-        const res = await fetch(`${lm.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(payload), signal: AbortSignal.timeout(20_000) });
-        assert.equal(res.status, 200);
-        return parseLogprobs([await res.json() as Completion], q.continuations.map(() => q.context.length));
+        return parseLogprobs([await post<Completion>('/v1/completions', payload, lm.url)], q.continuations.map(() => q.context.length));
       }));
       assertClose(batched.flat(), ours, 1e-5);
       const pick = (scores: number[]): number[] => questions.map((_, q) => [0, 1, 2].reduce((best, c) => (scores[q * 3 + c] > scores[q * 3 + best] ? c : best), 0));
