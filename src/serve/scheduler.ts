@@ -111,7 +111,12 @@ export class BatchScheduler {
     }
     // One prompt array for every choice: DecodeBatch prefills it once for all of them.
     const prompt = [...job.promptIds];
-    const sequences = job.choices.map((options) => new Sequence(prompt, options));
+    let sequences: Sequence[];
+    try {
+      sequences = job.choices.map((options) => new Sequence(prompt, options));
+    } catch (e) {
+      return Promise.reject(e);
+    }
     return new Promise<GenerateResult[]>((resolve, reject) => {
       const entry: Entry = { job, sequences, results: sequences.map(() => undefined), resolve, reject };
       entry.timer = setTimeout(() => this.expire(entry), this.o.queueTimeoutMs);
