@@ -54,8 +54,8 @@ export class DecodeBatch {
    * product over all their positions instead of one per prompt), chooses each one's first token
    * and adds them to the rows; their first tokens, in order. Sequences over one prompt array (a
    * request's n choices: the same `promptIds` object) and adapter share its prefill: the prompt runs
-   * once and its cache is copied to the others. A sequence asking for prompt logprobs gets them from the
-   * prefill (the head then runs at every position of the forward, not only the last).
+   * once and its cache is copied to the others. A sequence asking for prompt logprobs gets them from
+   * its prompt's prefill (run alone, the head at every position: see prefill).
    */
   async joinAll(sequences: readonly Sequence[]): Promise<number[]> {
     if (sequences.length === 0) return [];
