@@ -54,7 +54,7 @@ export {
 // Early stopping and the best model (--early-stopping-patience, --save-best).
 export { EvalWatch, type EvalVerdict, type WatchState } from './train/loop/early_stopping.js';
 export { BestModel, type BestRecord } from './train/run/best_model.js';
-export type { BucketSpan, StepInfo } from './metrics/records.js';
+export type { BucketSpan, Rescheduled, StepInfo } from './metrics/records.js';
 export type { BatchShares } from './train/loop/shares.js';
 export { evaluate, type EvalResult } from './train/loop/evaluate.js';
 export { type TrainConfig, defaultConfig, DATASETS, type DatasetName } from './train/run/config.js';
