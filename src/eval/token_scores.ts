@@ -7,7 +7,7 @@
  *
  * A token's log-probability is its logit minus the position's log-sum-exp, summed in float64 here
  * (transformers' log_softmax of the raw logits, before any sampling transform); it is "correct"
- * where it is the position's most likely token (argmax, the first of ties as torch's).
+ * where it is the position's most likely token (argmax, the lowest id of ties as torch's).
  */
 import { noGrad } from '../tensor/autograd.js';
 import { setCastCache } from '../tensor/ops/cast_cache.js';
@@ -15,6 +15,7 @@ import { type Precision, withComputePrecision } from '../tensor/precision.js';
 import { Tensor } from '../tensor/tensor.js';
 import { type CausalLm, allLogits } from '../generate/generate.js';
 import { weightCasts } from '../generate/inference_forward.js';
+import { logSumExp, topIds } from '../generate/logprobs.js';
 
 export interface ScoredRow {
   ids: Int32Array;
@@ -83,26 +84,10 @@ function rowScore(row: ScoredRow, logits: Float32Array, offset: number, vocab: n
   const score: RowScore = { logprob: 0, tokens: 0, correct: 0 };
   for (let j = 1; j < row.ids.length; j++) {
     if (!row.scored[j]) continue;
-    const at = offset + (j - 1) * vocab;
-    const { lse, argmax } = logSumExp(logits, at, vocab);
-    score.logprob += logits[at + row.ids[j]] - lse;
+    const position = logits.subarray(offset + (j - 1) * vocab, offset + j * vocab);
+    score.logprob += position[row.ids[j]] - logSumExp(position);
     score.tokens++;
-    if (argmax === row.ids[j]) score.correct++;
+    if (topIds(position, 1)[0] === row.ids[j]) score.correct++;
   }
   return score;
-}
-
-/** log Σ exp over logits[at, at + vocab), in float64, and the first index of the largest. */
-function logSumExp(logits: Float32Array, at: number, vocab: number): { lse: number; argmax: number } {
-  let max = -Infinity;
-  let argmax = 0;
-  for (let v = 0; v < vocab; v++) {
-    if (logits[at + v] > max) {
-      max = logits[at + v];
-      argmax = v;
-    }
-  }
-  let sum = 0;
-  for (let v = 0; v < vocab; v++) sum += Math.exp(logits[at + v] - max);
-  return { lse: max + Math.log(sum), argmax };
 }
