@@ -9,7 +9,7 @@ import { addOptions } from './option_table.js';
 // Commander stores --no-template as `template: false`.
 type ChatFlags = OptionValues<typeof CHAT_OPTIONS> & { template?: boolean };
 
-const HELP = 'type a message; /reset forgets the conversation, /exit (or Ctrl-D) leaves; Ctrl-C stops a reply';
+const HELP = 'type a message; /reset forgets the conversation, /exit (or Ctrl-D, or Ctrl-C at an empty prompt) leaves; Ctrl-C stops a reply';
 
 /**
  * `smolcluster chat --model SRC`: an interactive conversation. Each turn is rendered with the
@@ -40,14 +40,28 @@ function mergedEnds(c: Conversation, stop: string[] | undefined): { eosIds?: rea
   return { eosIds: c.ends.eosIds, stopStrings: [...(c.ends.stopStrings ?? []), ...(stop ?? [])] };
 }
 
-/** The read-reply loop over stdin until /exit or end of input. */
+/**
+ * The read-reply loop over stdin until /exit or end of input. Ctrl-C (a terminal's, or SIGINT) stops
+ * the reply being written, which the conversation keeps as far as it went (as llama.cpp's and
+ * Ollama's chats do); at the prompt it clears a half-typed line, and at an empty one it leaves.
+ */
 async function converse(c: Conversation, reply: (ids: number[], aborted: () => boolean) => Promise<string>): Promise<void> {
   const tty = process.stdin.isTTY === true;
   const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: tty, prompt: '> ' });
   let generating = false;
   let stop = false;
-  // Ctrl-C stops the reply being written; at the prompt it leaves.
-  rl.on('SIGINT', () => (generating ? (stop = true) : rl.close()));
+  const interrupt = (): void => {
+    if (generating) stop = true;
+    else if (tty && rl.line !== '') {
+      // The half-typed line dropped (end of line, then delete to its start), the prompt kept.
+      rl.write(null, { ctrl: true, name: 'e' });
+      rl.write(null, { ctrl: true, name: 'u' });
+    } else rl.close();
+  };
+  rl.on('SIGINT', interrupt);
+  // Ctrl-C reaches a terminal's readline as a key; without a terminal it is the signal.
+  process.on('SIGINT', interrupt);
+  rl.on('close', () => process.off('SIGINT', interrupt));
   if (tty) rl.prompt();
   for await (const line of rl) {
     const text = line.trim();

@@ -4,6 +4,7 @@
  * over the cache. Tokens are chosen by sampling.ts, and generation stops at max new tokens, an EOS id
  * or a stop string (found in the decoded text of the generated tokens).
  */
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { BufferRecycler } from '../tensor/recycler.js';
 import type { CastCache } from '../tensor/ops/cast_cache.js';
 import type { Precision } from '../tensor/precision.js';
@@ -111,6 +112,8 @@ async function* decodeLoop(model: CausalLm, sequence: Sequence, o: GenerateOptio
     if (o.onToken?.(next) === false) return sequence.result('callback');
     const stop = sequence.stopped();
     if (stop) return sequence.result(stop);
+    // A cpu step resolves without leaving this turn: yield one, so input (chat's Ctrl-C), timers and sockets are heard mid-reply.
+    await nextTurn();
     logits = await recycledStep(model, [next], cache, o.precision ?? 'fp32', casts, recycler);
   }
 }

@@ -17,7 +17,8 @@ export interface Reply {
   ids: number[];
   /** The text, cut before a stop string. */
   text: string;
-  stopReason: StopReason;
+  /** Why it ended: the generation's reason, or 'interrupted' when `aborted` said so (chat's Ctrl-C). */
+  stopReason: StopReason | 'interrupted';
   promptTokens: number;
   /** Seconds to the first new token (the prompt's forward). */
   prefillSeconds: number;
@@ -60,7 +61,7 @@ export async function streamReply(g: ReplyModel, prompt: readonly number[], o: R
   const tokens = source ? source(prompt, options) : generateStream(g.model!, prompt, options);
   const ids: number[] = [];
   let step = await tokens.next();
-  let stopReason: StopReason = 'callback';
+  let stopReason: Reply['stopReason'] = 'interrupted';
   while (!step.done) {
     first ||= performance.now();
     ids.push(step.value);
