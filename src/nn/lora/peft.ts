@@ -4,7 +4,7 @@
  * `peft.PeftModel.from_pretrained(base, dir)` loads onto the transformers model, and which we load
  * back (ours, or one PEFT wrote) onto a model of ours, or merge into its weights for generation.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../util/atomic_file.js';
 import { readJsonObjectFile } from '../../util/json_file.js';
@@ -17,6 +17,16 @@ import { parsePeftTensorName, peftTensorName } from './names.js';
 
 export const ADAPTER_CONFIG = 'adapter_config.json';
 export const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
+
+/**
+ * An adapter's A and B per module with its config, wherever they were read: a PEFT folder
+ * (readPeftAdapter) or a LoRA run's checkpoint (checkpoint_adapter.ts). `file` names them in errors.
+ */
+export interface AdapterWeights {
+  file: string;
+  config: AdapterConfig;
+  tensors: Map<string, { a: SafeTensor; b: SafeTensor }>;
+}
 
 /** What we read of an adapter_config.json. */
 export interface AdapterConfig {
@@ -101,6 +111,11 @@ export function readAdapterTensors(dir: string): Map<string, { a: SafeTensor; b:
   return out;
 }
 
+/** A PEFT folder's adapter: its config and tensors, each checked. */
+export function readPeftAdapter(dir: string): AdapterWeights {
+  return { file: join(dir, ADAPTER_WEIGHTS), config: readAdapterConfig(dir), tensors: readAdapterTensors(dir) };
+}
+
 /** A target list as applyLora takes it: a regex target_modules (PEFT: a full match) becomes the names it matches. */
 function targetsFor(config: AdapterConfig, modules: readonly string[], file: string): string[] {
   if (config.targets.length !== 1 || /^[\w.-]+$/.test(config.targets[0])) return config.targets;
@@ -111,17 +126,15 @@ function targetsFor(config: AdapterConfig, modules: readonly string[], file: str
 }
 
 /**
- * Loads a PEFT adapter folder onto `model`: wraps its target modules first when it has no LoRA
+ * Loads a PEFT adapter folder (or adapter weights read elsewhere) onto `model`: wraps its target modules first when it has no LoRA
  * layers yet (applyLora with the folder's r, lora_alpha, lora_dropout), then writes every A and B.
  * A module the file adapts that the model has not wrapped, or one wrapped that the file lacks, is
  * refused by name; shapes are checked. Before the arena exists when it wraps. Returns the config.
  */
-export function loadAdapter(dir: string, model: Module, seed = 0): AdapterConfig {
-  const config = readAdapterConfig(dir);
-  const file = join(dir, ADAPTER_WEIGHTS);
-  const tensors = readAdapterTensors(dir);
+export function loadAdapter(from: string | AdapterWeights, model: Module, seed = 0): AdapterConfig {
+  const { config, file, tensors } = typeof from === 'string' ? readPeftAdapter(from) : from;
   if (loraLayers(model).length === 0) {
-    const targets = targetsFor(config, model.namedModules().map(([n]) => n), join(dir, ADAPTER_CONFIG));
+    const targets = targetsFor(config, model.namedModules().map(([n]) => n), typeof from === 'string' ? join(from, ADAPTER_CONFIG) : file);
     applyLora(model, { rank: config.rank, alpha: config.alpha, dropout: config.dropout, targets, seed });
   }
   const layers = new Map(loraLayers(model));
@@ -143,14 +156,13 @@ export function loadAdapter(dir: string, model: Module, seed = 0): AdapterConfig
 }
 
 /**
- * Merges a PEFT adapter folder into a plain model's weights in place (W += alpha / r · B A): a base
+ * Merges a PEFT adapter folder (or adapter weights read elsewhere) into a plain model's weights in place (W += alpha / r · B A): a base
  * model plus an adapter for generation, at the base's speed. The model's parameters must be on the host.
  */
-export async function mergeAdapterInto(dir: string, model: Module): Promise<AdapterConfig> {
-  const config = readAdapterConfig(dir);
-  const file = join(dir, ADAPTER_WEIGHTS);
+export async function mergeAdapterInto(from: string | AdapterWeights, model: Module): Promise<AdapterConfig> {
+  const { config, file, tensors } = typeof from === 'string' ? readPeftAdapter(from) : from;
   const params = new Map(model.namedParameters());
-  for (const [module, { a, b }] of readAdapterTensors(dir)) {
+  for (const [module, { a, b }] of tensors) {
     const w = params.get(`${module}.weight`);
     if (!w || w.ndim !== 2) throw new CheckpointError(file, `adapts ${module}, which is no Linear layer of the model`);
     const [out, inF] = w.shape;
