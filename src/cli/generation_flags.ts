@@ -38,12 +38,17 @@ export function samplingFrom(f: SamplingFlags): ReplyOptions {
 }
 
 /** One line naming what was loaded. */
-export function loadedLine(g: Pick<Generator, 'spec' | 'weights' | 'tokenizer' | 'quantized'>): string {
+export function loadedLine(g: Pick<Generator, 'spec' | 'weights' | 'base' | 'tokenizer' | 'quantized'>): string {
   const s = g.spec;
   const shape = `${s.layers} layers × ${s.width}, vocab ${s.vocabSize}, ${s.context} positions`;
   const q = g.quantized;
   const quantized = q ? `; weights ${q.scheme}, ${megabytes(q.bytesAfter)} (${megabytes(q.bytesBefore)} in float32)` : '';
-  return `smolcluster: ${g.weights} (${s.type === 'llama' ? s.modelType : 'gpt2'}, ${shape}); tokenizer ${g.tokenizer.name}${quantized}`;
+  return `smolcluster: ${weightsRead(g)} (${s.type === 'llama' ? s.modelType : 'gpt2'}, ${shape}); tokenizer ${g.tokenizer.name}${quantized}`;
+}
+
+/** The weights a generator read: the model, or LoRA adapters on their base. */
+export function weightsRead(g: Pick<Generator, 'weights' | 'base'>): string {
+  return g.base === undefined ? g.weights : `${g.weights} on ${g.base}`;
 }
 
 function megabytes(bytes: number): string {

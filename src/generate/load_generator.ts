@@ -21,7 +21,8 @@ import { isSafetensorsPath } from '../nn/interchange/safetensors.js';
 import { type Gpt2Spec, type LlamaSpec, type ModelSpec, createModel } from '../nn/models/index.js';
 import { withoutRandomInit } from '../tensor/init_scope.js';
 import type { Module } from '../nn/module.js';
-import { loadAdapter, mergeAdapterInto } from '../nn/lora/peft.js';
+import { type AdapterWeights, loadAdapter, mergeAdapterInto, readPeftAdapter } from '../nn/lora/peft.js';
+import { holdsAdaptersOnly, readCheckpointAdapter } from '../nn/lora/checkpoint_adapter.js';
 import { type NamedAdapter, loadServedAdapters } from '../nn/lora/served_adapters.js';
 import { loadWebGpuBackend } from '../tensor/backends/webgpu/index.js';
 import type { Precision } from '../tensor/precision.js';
@@ -34,7 +35,7 @@ import { type QuantScheme, quantizeModel } from '../nn/quantize_model.js';
 import { holdWeightsInHugePages } from './weight_pages.js';
 import { type ChatTemplate, ggufChatTemplate, loadChatTemplate } from './chat_template.js';
 import type { CausalLm } from './generate.js';
-import { ModelSourceError, type ResolvedSource, readJsonObject, resolveModelSource } from './model_source.js';
+import { type AdapterSource, ModelSourceError, type ResolvedSource, adapterPath, readJsonObject, resolveModelSource } from './model_source.js';
 
 /** The spec of a model that generates text. */
 export type CausalLmSpec = Gpt2Spec | LlamaSpec;
@@ -48,8 +49,10 @@ export interface Generator {
   chatTemplate: ChatTemplate | null;
   /** What `source` named. */
   source: string;
-  /** The weights read: a folder, a model file, or a run's checkpoint. */
+  /** The weights read: a folder, a model file, or a run's checkpoint; for LoRA adapters (a LoRA run, an adapter folder), theirs. */
   weights: string;
+  /** The base model the adapters `weights` names are merged into (absent: `weights` is the whole model). */
+  base?: string;
   /** The precision generation computes in (as loadGenerator was asked; default fp32). */
   precision: Precision;
   /** --quantize: the scheme and the weight matrices' bytes before (float32) and after. */
@@ -86,6 +89,7 @@ export async function loadGenerator(source: string, opts: LoadGeneratorOptions =
   if (resolved.kind === 'file' && isGgufFile(resolved.path)) return loadGgufGenerator(source, resolved, opts, onGpu);
   const { model, spec } = await readWeights(resolved);
   // Merged once on the host: generation then runs at the base model's speed.
+  if (resolved.adapter) await mergeAdapterInto(adapterWeights(resolved.adapter), model);
   if (opts.adapter !== undefined) await mergeAdapterInto(opts.adapter, model);
   loadNamedAdapters(model, opts, onGpu);
   const described = describeModel(source, resolved, spec, opts);
@@ -100,10 +104,18 @@ export async function loadGenerator(source: string, opts: LoadGeneratorOptions =
 async function loadGgufGenerator(source: string, resolved: ResolvedSource, opts: LoadGeneratorOptions, onGpu: boolean): Promise<Generator> {
   const file = await readGgufHeader(resolved.path);
   const { model, spec } = loadGgufModel(file);
+  if (resolved.adapter && opts.adapter !== undefined) throw new ModelSourceError('--adapter', `${source} is LoRA adapters on a GGUF file already; one adapter runs over a GGUF file`);
+  const adapter = resolved.adapter ? adapterWeights(resolved.adapter) : opts.adapter;
   // Unmerged, over the quantized matrices: merged into 4-bit blocks a fine-tune's small change would be rounded away.
-  if (opts.adapter !== undefined) loadAdapter(opts.adapter, model);
+  if (adapter !== undefined) loadAdapter(adapter, model);
   loadNamedAdapters(model, opts, onGpu);
-  return { ...describeGguf(source, file, opts), spec, ...await readyForInference(source, model, spec, opts, onGpu) };
+  const described = { ...describeGguf(source, file, opts), ...(resolved.adapter ? { weights: adapterPath(resolved.adapter), base: file.path } : {}) };
+  return { ...described, spec, ...await readyForInference(source, model, spec, opts, onGpu) };
+}
+
+/** The A and B pairs an adapter source names (model_source.ts): a PEFT folder's, or a LoRA run's checkpoint's. */
+function adapterWeights(a: AdapterSource): AdapterWeights {
+  return a.kind === 'peft' ? readPeftAdapter(a.dir) : readCheckpointAdapter(a.file, a.alpha);
 }
 
 /** opts.adapters by name beside the weights (nn/lora/served_adapters.ts); each sequence names its own. */
@@ -174,7 +186,8 @@ export function describeModel(source: string, resolved: ResolvedSource, spec: Mo
     spec, tokenizer,
     eosIds: endIds(resolved, tokenizer),
     chatTemplate: templateFor(resolved, tokenizerName),
-    source, weights: resolved.path, precision: opts.precision ?? 'fp32',
+    source, precision: opts.precision ?? 'fp32',
+    ...(resolved.adapter ? { weights: adapterPath(resolved.adapter), base: resolved.path } : { weights: resolved.path }),
   };
 }
 
@@ -191,7 +204,9 @@ async function readWeights(resolved: ResolvedSource): Promise<{ model: Module; s
   }
   if (isSafetensorsPath(resolved.path)) return loadSafetensorsModel(resolved.path);
   // smolcluster's model file or a training checkpoint: the header holds the spec.
-  const spec = readModelHeader(resolved.path).header.architecture as ModelSpec;
+  const { header } = readModelHeader(resolved.path);
+  if (holdsAdaptersOnly(header.params)) throw new ModelSourceError(resolved.path, 'holds LoRA adapters only (a LoRA run\'s checkpoint): give the run\'s folder as --model, which puts them on its --init');
+  const spec = header.architecture as ModelSpec;
   if (typeof spec !== 'object' || spec === null || typeof spec.type !== 'string') {
     throw new ModelSourceError(resolved.path, 'has no model architecture in its header');
   }

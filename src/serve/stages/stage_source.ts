@@ -48,13 +48,23 @@ export async function stageSource(source: string, o: StageSourceOptions = {}): P
 }
 
 async function weightsOf(resolved: ResolvedSource, o: StageSourceOptions): Promise<{ spec: ModelSpec; weights: StageWeights; gguf?: GgufFile }> {
+  const adapter = carriedAdapter(resolved, o.adapter);
   if (resolved.kind === 'file' && isGgufFile(resolved.path)) {
     // As one process refuses it (generate/load_generator.ts).
-    if (o.adapter !== undefined) throw new ModelSourceError('--adapter', 'is not carried over --stages with a GGUF file yet (one process runs it unmerged over the file: drop --stages)');
+    if (adapter !== undefined) throw new ModelSourceError('--adapter', 'is not carried over --stages with a GGUF file yet (one process runs it unmerged over the file: drop --stages)');
     const gguf = await readGgufHeader(resolved.path);
     return { spec: specFromGguf(gguf), weights: { gguf, quantize: o.quantize }, gguf };
   }
-  return { spec: specOf(resolved), weights: { file: resolved.path, adapter: o.adapter, quantize: o.quantize } };
+  return { spec: specOf(resolved), weights: { file: resolved.path, adapter, quantize: o.quantize } };
+}
+
+/** The one PEFT folder the stages merge: --adapter's, or the source's own (an adapter folder, a LoRA run's saved adapter). */
+function carriedAdapter(resolved: ResolvedSource, flag: string | undefined): string | undefined {
+  const own = resolved.adapter;
+  if (own === undefined) return flag;
+  if (own.kind === 'checkpoint') throw new ModelSourceError(own.file, 'is a LoRA run\'s checkpoint, which runs in one process: drop --stages, or give --stages the run\'s saved adapter folder');
+  if (flag !== undefined) throw new ModelSourceError('--adapter', `the model is LoRA adapters already (${own.dir}); over --stages give one adapter`);
+  return own.dir;
 }
 
 function specOf(resolved: ResolvedSource): ModelSpec {
