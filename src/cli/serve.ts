@@ -6,11 +6,12 @@ import { SERVE_OPTIONS } from '../config/options/serve.js';
 import { wildcardUrls } from '../dashboard/exposure.js';
 import { type Generator, loadGenerator } from '../generate/load_generator.js';
 import { backend } from '../tensor/dispatch.js';
-import { followRun, weightsKey } from '../serve/follow.js';
+import { followRun, untilFirstWeights, weightsKey } from '../serve/follow.js';
 import type { ServedModel } from '../serve/served_model.js';
 import { startModelServer } from '../serve/server.js';
 import { ConfigError, SmolError } from '../util/errors.js';
 import type { NamedAdapter } from '../nn/lora/served_adapters.js';
+import { weightsRead } from './generation_flags.js';
 import { addOptions } from './option_table.js';
 import { startStagesFromFlags } from './stages_driver.js';
 
@@ -66,19 +67,20 @@ export async function runServe(flags: ServeFlags, stopped: Promise<void>, onList
     return serveAcrossStages(flags, id, token, stopped, onListening);
   }
   const load = (): Promise<Generator> => loadGenerator(source, { tokenizer: flags.tokenizer, adapter: flags.adapter, adapters, quantize: flags.quantize, device: flags.device, precision: flags.precision });
+  if (flags.follow && !await untilFirstWeights(flags.follow, flags.followEvery * 1000, stopped, (why) => process.stderr.write(`smolcluster: --follow: ${why}; waiting for training to write one (looking every ${flags.followEvery} s)\n`))) return;
   const servedKey = flags.follow ? weightsKey(flags.follow) : '';
   const first = await load();
   const server = await startModelServer(servedModel(first, id, adapters), {
     host: flags.host, port: flags.port, maxBatch: flags.maxBatch, token, precision: flags.precision, queueTimeoutMs: flags.queueTimeout * 1000,
   });
-  process.stderr.write(`smolcluster: serving ${id} (${first.weights})${adapters.length ? ` and its adapters ${adapters.map((a) => a.name).join(', ')}` : ''} at ${server.url}/v1 — chat page at ${server.url}/ (Ctrl-C to stop)\n`);
+  process.stderr.write(`smolcluster: serving ${id} (${weightsRead(first)})${adapters.length ? ` and its adapters ${adapters.map((a) => a.name).join(', ')}` : ''} at ${server.url}/v1 — chat page at ${server.url}/ (Ctrl-C to stop)\n`);
   for (const url of wildcardUrls(flags.host, server.port)) process.stderr.write(`smolcluster: reachable at ${url}\n`);
   onListening?.(server.url);
   const follower = flags.follow
     ? followRun(flags.follow, servedKey, flags.followEvery * 1000, async () => {
       const next = await load();
       server.swap(servedModel(next, id, adapters));
-      return next.weights;
+      return weightsRead(next);
     }, {
       onReloaded: (path) => process.stderr.write(`smolcluster: now serving ${path}\n`),
       onError: (e) => process.stderr.write(`smolcluster: --follow kept the served model: ${(e as Error).message}\n`),
