@@ -38,7 +38,7 @@ export { loadGenerator, type Generator, type LoadGeneratorOptions, type CausalLm
 export { streamReply, promptIds, replySummary, DEFAULT_MAX_NEW_TOKENS, type Reply, type ReplyOptions, type ReplyModel, type ReplyTokens } from './generate/reply.js';
 export { TextStream } from './generate/text_stream.js';
 export { Conversation } from './generate/conversation.js';
-export { resolveModelSource, ModelSourceError, type ResolvedSource, type RunRecord } from './generate/model_source.js';
+export { resolveModelSource, ModelSourceError, NoWeightsYetError, type ResolvedSource, type RunRecord, type AdapterSource } from './generate/model_source.js';
 export { loadChatTemplate, chatTemplateFrom, endOfTurn, ChatTemplateError, type ChatTemplate, type ChatMessage, type SpecialTokens } from './generate/chat_template.js';
 // Datasets (MNIST, CIFAR-10, synthetic images/regression/classification/text, text files), the
 // deterministic sharded sampler and the batch loader.
