@@ -1,7 +1,8 @@
 /**
  * A LoRA run and a PEFT adapter folder as `--model`: the run's folder (its saved adapter folder, or
  * without one its newest checkpoint, which holds the adapters only) and the adapter folder itself
- * load as the base plus the adapters, generating what `--model BASE --adapter DIR` generates;
+ * load as the base plus the adapters, generating what `--model BASE --adapter DIR` generates (the
+ * saved folder over pipeline stages too);
  * `serve --follow` of a LoRA run started before it has a checkpoint waits, serves the first, and
  * reloads the adapters when the next lands. Each command is its own process.
  */
@@ -59,11 +60,17 @@ describe('LoRA runs and adapter folders as models', { timeout: 240_000 }, () => 
     assert.equal(folder.text, want.text);
     assert.match(folder.loaded, /smolcluster: adapter on base \(llama/);
 
+    // Over pipeline stages the saved folder travels to each stage as --adapter.
+    assert.equal((await generated('experiments/lora', ['--stages', '2'])).text, want.text);
+
     // Without the saved folder, the run's newest checkpoint (step 6: the same adapters) on its --init.
     renameSync(join(dir, 'adapter'), join(dir, 'moved'));
     const checkpoint = await generated('experiments/lora');
     assert.equal(checkpoint.text, want.text);
     assert.match(checkpoint.loaded, /ckpt-00000006\.smolckpt on base \(llama/);
+    const staged = await generate('experiments/lora', ['--stages', '2']);
+    assert.equal(staged.code, 1);
+    assert.match(staged.stderr, /ckpt-00000006\.smolckpt: is a LoRA run's checkpoint, which runs in one process/);
     const bare = await generate('experiments/lora/checkpoints/ckpt-00000006.smolckpt');
     assert.equal(bare.code, 1);
     assert.match(bare.stderr, /holds LoRA adapters only \(a LoRA run's checkpoint\): give the run's folder as --model/);

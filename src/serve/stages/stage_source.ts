@@ -5,7 +5,7 @@
  * own layers' from there, in the formats parallel/pipeline/stage_weights.ts gives them).
  */
 import { closeSync, openSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ModelSourceError, type ResolvedSource, resolveModelSource } from '../../generate/model_source.js';
 import { readModelHeader } from '../../nn/checkpoint.js';
 import { type GgufFile, isGgufFile, readGgufHeader } from '../../nn/interchange/gguf.js';
@@ -63,7 +63,8 @@ function carriedAdapter(resolved: ResolvedSource, flag: string | undefined): str
   const own = resolved.adapter;
   if (own === undefined) return flag;
   if (own.kind === 'checkpoint') throw new ModelSourceError(own.file, 'is a LoRA run\'s checkpoint, which runs in one process: drop --stages, or give --stages the run\'s saved adapter folder');
-  if (flag !== undefined) throw new ModelSourceError('--adapter', `the model is LoRA adapters already (${own.dir}); over --stages give one adapter`);
+  // A stage process is started with --model SRC --adapter DIR: the same folder again is the same adapter.
+  if (flag !== undefined && resolve(flag) !== resolve(own.dir)) throw new ModelSourceError('--adapter', `the model is LoRA adapters already (${own.dir}); over --stages give one adapter`);
   return own.dir;
 }
 
