@@ -5,7 +5,7 @@
  * float32 rounding, over a prompt long enough for the exact product (tiles + GEMM).
  */
 import assert from 'node:assert/strict';
-import { rmSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { loadGenerator } from '../../src/generate/load_generator.js';
@@ -21,6 +21,7 @@ import { isQuantType } from '../../src/tensor/quant/formats.js';
 import { Tensor } from '../../src/tensor/tensor.js';
 import { Rng } from '../../src/util/rng.js';
 import { tempDir } from '../helpers/cluster.js';
+import { writeByteTokenizer } from './byte_tokenizer.js';
 
 const SPEC: LlamaSpec = {
   type: 'llama', modelType: 'llama', vocabSize: 256, context: 64, layers: 2, width: 64, intermediate: 128, heads: 4, kvHeads: 2, headDim: 16,
@@ -28,16 +29,6 @@ const SPEC: LlamaSpec = {
 };
 const dir = tempDir('gguf-adapter');
 after(() => rmSync(dir, { recursive: true, force: true }));
-
-/** A byte-level BPE tokenizer.json of the 256 bytes and no merges (the file must carry a tokenizer). */
-function byteTokenizer(): string {
-  const printable = (b: number): boolean => (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
-  let next = 256;
-  const chars = Array.from({ length: 256 }, (_, b) => String.fromCharCode(printable(b) ? b : next++));
-  const path = join(dir, 'tokenizer.json');
-  writeFileSync(path, JSON.stringify({ model: { type: 'BPE', vocab: Object.fromEntries(chars.map((c, i) => [c, i])), merges: [] }, pre_tokenizer: { type: 'ByteLevel' } }));
-  return path;
-}
 
 /** An adapter on q, v and down, its B moved off zero so it changes the logits. */
 async function writeAdapter(path: string): Promise<void> {
@@ -56,7 +47,7 @@ function logits(model: Module): Float32Array {
 describe('a GGUF file with --adapter', () => {
   it('runs the adapter unmerged over the quantized matrices: the logits of it merged into the dequantized weights', async () => {
     const file = join(dir, 'tiny-q4_0.gguf');
-    await exportGguf(file, createModel(SPEC, 3), SPEC, { quantize: 'q4_0', tokenizer: { json: byteTokenizer() } });
+    await exportGguf(file, createModel(SPEC, 3), SPEC, { quantize: 'q4_0', tokenizer: { json: writeByteTokenizer(dir) } });
     const adapter = join(dir, 'adapter');
     await writeAdapter(adapter);
 

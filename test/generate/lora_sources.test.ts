@@ -1,7 +1,8 @@
 /**
  * LoRA adapters as what --model names (model_source.ts, load_generator.ts): a LoRA run's checkpoint
  * (its arena: the adapters only) on the run's --init, scaled by the run's --lora-alpha (or its
- * --adapter folder's, or 2r), and a PEFT folder on its base_model_name_or_path; the refusals.
+ * --adapter folder's, or 2r), merged into a float base or unmerged over a GGUF file's, and a PEFT
+ * folder on its base_model_name_or_path; the refusals.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,13 +12,17 @@ import { after, describe, it } from 'node:test';
 import { loadGenerator } from '../../src/generate/load_generator.js';
 import { resolveModelSource } from '../../src/generate/model_source.js';
 import { readTrainingState, saveCheckpoint } from '../../src/nn/checkpoint.js';
+import { exportGguf } from '../../src/nn/interchange/gguf_export.js';
 import { saveFolder } from '../../src/nn/interchange/hf_folder.js';
 import { applyLora, loraLayers, mergeLora, saveAdapter } from '../../src/nn/lora/index.js';
 import { readCheckpointAdapter } from '../../src/nn/lora/checkpoint_adapter.js';
 import { type LlamaSpec, createModel } from '../../src/nn/models/index.js';
 import type { Module } from '../../src/nn/module.js';
 import { SGD } from '../../src/nn/optim/sgd.js';
+import { noGrad } from '../../src/tensor/autograd.js';
+import { Tensor } from '../../src/tensor/tensor.js';
 import { Rng } from '../../src/util/rng.js';
+import { writeByteTokenizer } from './byte_tokenizer.js';
 
 const root = mkdtempSync(join(tmpdir(), 'smol-lora-sources-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -48,6 +53,11 @@ async function loraRun(name: string, config: Record<string, unknown>, model: Mod
   const opt = new SGD(model.arena(), { lr: 0.1 });
   saveCheckpoint(join(run, 'checkpoints', 'ckpt-00000004.smolckpt'), model, SPEC, opt, {}, [], await readTrainingState(model, opt));
   return run;
+}
+
+function logits(model: Module): Float32Array {
+  const ids = Tensor.fromHost(Int32Array.from({ length: 12 }, (_, i) => (i * 37 + 11) % 256), [1, 12]);
+  return noGrad(() => Float32Array.from(model.forward(ids).values() as Float32Array));
 }
 
 /** Every parameter of `got` within 1e-6 of `want`'s. */
@@ -85,6 +95,19 @@ describe('LoRA adapters as a model source', () => {
     const r = resolveModelSource(folder);
     assert.deepEqual([r.kind, r.path, r.adapter], ['folder', join(folder, '..', 'base'), { kind: 'peft', dir: folder }]);
     await sameWeights((await loadGenerator(folder)).model, await mergeLora(model, SPEC));
+  });
+
+  it('a LoRA run over a GGUF --init: its checkpoint\'s adapters run unmerged over the file\'s weights', async () => {
+    const gguf = join(root, 'base.gguf');
+    await exportGguf(gguf, createModel(SPEC, 1), SPEC, { tokenizer: { json: writeByteTokenizer(root) } });
+    const model = adapted(6);
+    const g = await loadGenerator(await loraRun('gguf', { init: gguf, lora_rank: 2, lora_alpha: 6 }, model));
+    assert.equal(g.base, gguf);
+    assert.ok(g.model.namedParameters().some(([n]) => n === 'model.layers.0.self_attn.q_proj.lora_A.weight'), 'unmerged');
+    const [got, want] = [logits(g.model), logits(await mergeLora(model, SPEC))];
+    const largest = want.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    const apart = got.reduce((m, v, i) => Math.max(m, Math.abs(v - want[i])), 0);
+    assert.ok(apart <= 1e-5 * largest, `${apart} apart (largest logit ${largest})`);
   });
 
   it('refuses a run without --init, a base that is adapters itself, and a file of other parameters', async () => {
