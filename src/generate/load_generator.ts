@@ -78,8 +78,9 @@ export interface LoadGeneratorOptions {
 const ON_GPU: Readonly<Record<string, boolean>> = { cpu: false, gpu: true, webgpu: true };
 
 /**
- * Loads the model `source` names (a Hugging Face folder, a model file this project writes, or a
- * run's folder: its newest checkpoint or saved model) with its tokenizer and chat template.
+ * Loads the model `source` names (a Hugging Face folder, a model file this project writes, a run's
+ * folder: its newest checkpoint or saved model, or LoRA adapters: a LoRA run's, a PEFT folder's, on
+ * their base) with its tokenizer and chat template.
  */
 export async function loadGenerator(source: string, opts: LoadGeneratorOptions = {}): Promise<Generator> {
   const device = opts.device ?? 'cpu';

@@ -28,7 +28,7 @@ export const GENERATION_PRECISIONS = ['fp32', 'bf16'] as const;
 
 /** Where the model comes from and where it runs. */
 export const MODEL_SOURCE_OPTIONS = {
-  model: valued<string>({ arg: '<src>', help: 'the model: a Hugging Face model folder, a model file saved by smolcluster (--save), or a run\'s folder (experiments/NAME: its newest checkpoint or saved model)', forward: false }),
+  model: valued<string>({ arg: '<src>', help: 'the model: a Hugging Face model folder, a model file saved by smolcluster (--save), a run\'s folder (experiments/NAME: its newest checkpoint or saved model; a LoRA run\'s adapters on its --init), or a PEFT adapter folder (on its base_model_name_or_path)', forward: false }),
   tokenizer: valued<string>({ arg: '<name|path>', help: 'the tokenizer (default: the folder\'s tokenizer.json, the one the run trained with, or gpt2 / bytes as the vocabulary size implies)', forward: false }),
   adapter: valued<string>({ arg: '<dir>', help: 'a PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors) merged into the model\'s weights once, at load', forward: false }),
   device: choice(DEVICE_CHOICES, { arg: '<device>', help: 'where the model runs: cpu (default), gpu (WebGPU) or auto', parse: oneOf(DEVICE_CHOICES), forward: false }),

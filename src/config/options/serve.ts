@@ -5,8 +5,8 @@ import { STAGE_OPTIONS } from './stages.js';
 import { QUANT_SCHEMES } from './choices.js';
 
 export const SERVE_OPTIONS = {
-  model: valued<string>({ arg: '<src>', help: 'the model: a Hugging Face folder, a model file saved by smolcluster (--save), or a run\'s folder (its newest checkpoint)', forward: false }),
-  follow: valued<string>({ arg: '<run>', help: 'serve a run\'s folder (experiments/NAME) and reload its newest checkpoint while it trains (instead of --model)', forward: false }),
+  model: valued<string>({ arg: '<src>', help: 'the model: a Hugging Face folder, a model file saved by smolcluster (--save), a run\'s folder (its newest checkpoint; a LoRA run\'s adapters on its --init), or a PEFT adapter folder (on its base_model_name_or_path)', forward: false }),
+  follow: valued<string>({ arg: '<run>', help: 'serve a run\'s folder (experiments/NAME) and reload its newest checkpoint while it trains, waiting for the first (instead of --model)', forward: false }),
   followEvery: valued({ arg: '<s>', help: 'with --follow: seconds between looks for a newer checkpoint', parse: positiveNumber, default: 10, forward: false }),
   modelName: valued<string>({ arg: '<id>', help: 'the model id /v1/models lists and requests name (default: the folder or file name)', forward: false }),
   tokenizer: valued<string>({ arg: '<name|path>', help: 'tokenizer over the one found beside the model: gpt2, bytes, or a tokenizer.json', forward: false }),
