@@ -2,7 +2,7 @@
  * `chat` at a real terminal (a pseudo-terminal: python3's pty module runs it, relaying our pipes to
  * the terminal's master side): a Ctrl-C during a reply stops that reply, which the conversation
  * keeps as far as it went, and chat answers the next line; a Ctrl-C over a half-typed line clears
- * it; a Ctrl-C at an empty prompt leaves.
+ * it; a Ctrl-C at an empty prompt leaves. Without a terminal, SIGINT does what the key does.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
@@ -62,7 +62,7 @@ function summary(text: string): { tokens: number; prompt: number; stop: string }
   return { tokens: Number(m[1]), prompt: Number(m[2]), stop: m[3] };
 }
 
-describe('chat at a terminal', { timeout: 120_000 }, () => {
+describe('Ctrl-C in chat', { timeout: 120_000 }, () => {
   it('Ctrl-C stops a reply (kept in the conversation) and chat answers the next line; it clears a typed line; at an empty prompt it leaves', async () => {
     const maxNew = 900;
     const term = new Terminal(spawn('python3', ['-c', PTY, process.execPath, CLI, 'chat', '--model', join(dir, 'chat.smol'), '--no-template',
@@ -97,6 +97,23 @@ describe('chat at a terminal', { timeout: 120_000 }, () => {
     at = await term.waitFor(/conversation cleared/, at);
     await term.waitFor(PROMPT, at);
     term.type('\x03');
+    assert.equal(await term.exited, 0, term.text.slice(-500));
+  });
+
+  it('without a terminal, SIGINT stops a reply the same way, and chat reads on', async () => {
+    const maxNew = 900;
+    const term = new Terminal(spawn(process.execPath, [CLI, 'chat', '--model', join(dir, 'chat.smol'), '--no-template',
+      '--max-new-tokens', String(maxNew), '--temperature', '1', '--seed', '1'], { cwd: dir }));
+    let at = await term.waitFor(/Ctrl-C stops a reply\n/);
+    term.type('hello\n');
+    await term.waitFor(/[^]{12}/, at);
+    term.child.kill('SIGINT');
+    at = await term.waitFor(/stop: \w+/, at);
+    const first = summary(term.text.slice(0, at));
+    assert.equal(first.stop, 'interrupted');
+    assert.ok(first.tokens < maxNew / 2, `the reply stopped early: ${first.tokens} of ${maxNew} tokens`);
+    term.type('/reset\n/exit\n');
+    await term.waitFor(/conversation cleared/, at);
     assert.equal(await term.exited, 0, term.text.slice(-500));
   });
 });
