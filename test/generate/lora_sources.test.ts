@@ -110,7 +110,7 @@ describe('LoRA adapters as a model source', () => {
     assert.ok(apart <= 1e-5 * largest, `${apart} apart (largest logit ${largest})`);
   });
 
-  it('refuses a run without --init, a base that is adapters itself, and a file of other parameters', async () => {
+  it('refuses a run without --init, a base that is adapters itself, a file of other parameters, and one rank\'s part', async () => {
     const orphan = await loraRun('orphan', { lora_rank: 2 }, adapted(4));
     assert.throws(() => resolveModelSource(orphan), /orphan: is a LoRA run without --init: its base model is nowhere on disk/);
     const first = join(root, 'first');
@@ -123,5 +123,11 @@ describe('LoRA adapters as a model source', () => {
     const opt = new SGD(m.arena(), { lr: 0.1 });
     saveCheckpoint(plain, m, SPEC, opt, {}, [], await readTrainingState(m, opt));
     assert.throws(() => readCheckpointAdapter(plain), /plain\.smolckpt: holds no LoRA adapters/);
+    // One rank's part of a ZeRO run's adapters is not the adapters.
+    const shard = join(root, 'shard.smolckpt');
+    const lora = adapted(4);
+    const sgd = new SGD(lora.arena(), { lr: 0.1 });
+    saveCheckpoint(shard, lora, SPEC, sgd, {}, [['zero.shard', Float32Array.of(3, 0, 2, 0, 64, 128)]], await readTrainingState(lora, sgd));
+    assert.throws(() => readCheckpointAdapter(shard), /shard\.smolckpt: holds one rank's part of the adapters \(a ZeRO shard\).*--save DIR/);
   });
 });

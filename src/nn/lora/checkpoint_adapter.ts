@@ -4,11 +4,13 @@
  * and B under our names (`<module>.lora_A.weight`), and the base is the run's --init. Read as
  * AdapterWeights, they merge into (or load onto) the base as a PEFT folder's do.
  */
-import { CheckpointError, readModelHeader } from '../checkpoint.js';
+import { type CheckpointFileHeader, CheckpointError, readModelHeader } from '../checkpoint.js';
 import type { SafeTensor } from '../interchange/safetensors.js';
 import type { AdapterWeights } from './peft.js';
 
 const ADAPTER_PARAM = /^(.+)\.lora_([AB])\.weight$/;
+/** Strategy records of a rank that holds part of the model (train/strategies: zero.ts, pipeline.ts): its file is not the whole adapter. */
+const PART_RECORDS: Readonly<Record<string, string>> = { 'zero.shard': 'a ZeRO shard', 'pipeline.stage': 'a pipeline stage' };
 
 /** Whether a checkpoint's parameters are LoRA adapters only (read from its header). */
 export function holdsAdaptersOnly(params: readonly { name: string }[]): boolean {
@@ -22,6 +24,8 @@ export function holdsAdaptersOnly(params: readonly { name: string }[]): boolean 
 export function readCheckpointAdapter(file: string, alpha?: number): AdapterWeights {
   const { header, data, dataStart } = readModelHeader(file);
   if (!holdsAdaptersOnly(header.params)) throw new CheckpointError(file, 'holds no LoRA adapters (its parameters are not lora_A / lora_B pairs only)');
+  const part = ((header as Partial<CheckpointFileHeader>).extra ?? []).find((r) => Object.hasOwn(PART_RECORDS, r.name));
+  if (part) throw new CheckpointError(file, `holds one rank's part of the adapters (${PART_RECORDS[part.name]}), not all of them: use the adapter folder the run saves (--save DIR)`);
   const parts = new Map<string, { a?: SafeTensor; b?: SafeTensor }>();
   for (const p of header.params) {
     const [, module, which] = ADAPTER_PARAM.exec(p.name)!;
