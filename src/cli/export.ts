@@ -34,7 +34,7 @@ interface ExportFlags { model?: string; out?: string; adapter?: string; quantize
 export function exportCommand(): Command {
   return new Command('export')
     .description('write a model for other tools: OUT.gguf for llama.cpp / Ollama, or a Hugging Face folder (docs/QUANTIZE.md)')
-    .option('--model <src>', 'the model: a Hugging Face folder, a GGUF file, a model file saved by smolcluster, or a run\'s folder')
+    .option('--model <src>', 'the model: a Hugging Face folder, a GGUF file, a model file saved by smolcluster, a run\'s folder (a LoRA run\'s adapters merged into its --init), or a PEFT adapter folder')
     .option('--out <path>', 'OUT.gguf, or a folder for a Hugging Face model')
     .option('--adapter <dir>', 'a PEFT LoRA adapter folder merged into the weights as they are written (over a GGUF file: its blocks dequantized, the merge requantized by --quantize, one weight at a time)')
     .addOption(new Option('--quantize <scheme>', 'GGUF only: the matrices\' formats (q8_0, q4_0, q4_k_m: llama.cpp\'s mix)').choices(GGUF_SCHEMES))
@@ -46,7 +46,9 @@ export function exportCommand(): Command {
       const g = await loadGenerator(f.model, f.adapter !== undefined ? { adapter: f.adapter } : {});
       if (g.spec.type !== 'llama') throw new ConfigError('command line', '--model', `${f.model} holds a ${g.spec.type} model; export writes the Llama family`);
       const model = g.model as unknown as Module;
-      const fromGguf = isGgufFile(g.weights) ? (await readGgufHeader(g.weights)).metadata : null;
+      // A LoRA source's adapters lie beside their base: the base is the file whose metadata may serve.
+      const file = g.base ?? g.weights;
+      const fromGguf = isGgufFile(file) ? (await readGgufHeader(file)).metadata : null;
       if (f.out.endsWith('.gguf')) {
         if (!fromGguf && !g.tokenizer.name.endsWith('.json')) {
           throw new ConfigError('command line', '--model', `${f.model}'s tokenizer is ${g.tokenizer.name}; a GGUF file is written with a byte-level BPE tokenizer.json (pass --model a folder that has one)`);
@@ -60,7 +62,7 @@ export function exportCommand(): Command {
         const plain = loraLayers(model).length > 0 ? await mergeLora(model, g.spec) : model;
         for (const [, p] of plain.namedParameters()) if (isQuantType(p.dtype)) p.holdFrozen(dequantize(p).storage);
         saveFolder(f.out, plain, g.spec as LlamaSpec, { dtype: f.dtype, tokenizerFrom: fromGguf ? undefined : folderOf(g.tokenizer.name) });
-        if (fromGguf) writeGgufTokenizer(f.out, g.weights, fromGguf, g);
+        if (fromGguf) writeGgufTokenizer(f.out, file, fromGguf, g);
       }
       process.stderr.write(`smolcluster: wrote ${f.out}\n`);
     });

@@ -103,7 +103,7 @@ async function serveAcrossStages(flags: ServeFlags, id: string, token: string | 
     const server = await startModelServer(served, {
       host: flags.host, port: flags.port, maxBatch: flags.maxBatch, token, precision: flags.precision, queueTimeoutMs: flags.queueTimeout * 1000,
     });
-    process.stderr.write(`smolcluster: serving ${id} (${described.weights}) over ${flags.stages} pipeline stages at ${server.url}/v1 (Ctrl-C to stop)\n`);
+    process.stderr.write(`smolcluster: serving ${id} (${weightsRead(described)}) over ${flags.stages} pipeline stages at ${server.url}/v1 (Ctrl-C to stop)\n`);
     onListening?.(server.url);
     await stopped;
     await server.close();

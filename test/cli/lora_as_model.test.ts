@@ -2,7 +2,7 @@
  * A LoRA run and a PEFT adapter folder as `--model`: the run's folder (its saved adapter folder, or
  * without one its newest checkpoint, which holds the adapters only) and the adapter folder itself
  * load as the base plus the adapters, generating what `--model BASE --adapter DIR` generates (the
- * saved folder over pipeline stages too);
+ * saved folder over pipeline stages too, and once `export` has merged it into a plain folder);
  * `serve --follow` of a LoRA run started before it has a checkpoint waits, serves the first, and
  * reloads the adapters when the next lands. Each command is its own process.
  */
@@ -59,6 +59,11 @@ describe('LoRA runs and adapter folders as models', { timeout: 240_000 }, () => 
     const folder = await generated('adapter');
     assert.equal(folder.text, want.text);
     assert.match(folder.loaded, /smolcluster: adapter on base \(llama/);
+
+    // export writes the run as a plain folder: the adapters merged into its --init.
+    const exported = await runCli(['export', '--model', 'experiments/lora', '--out', 'exported'], { cwd: dir });
+    assert.equal(exported.code, 0, exported.stderr);
+    assert.equal((await generated('exported')).text, want.text);
 
     // Over pipeline stages the saved folder travels to each stage as --adapter.
     assert.equal((await generated('experiments/lora', ['--stages', '2'])).text, want.text);
