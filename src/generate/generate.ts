@@ -17,6 +17,9 @@ import { type GenerateResult, Sequence, type SequenceOptions } from './sequence.
 
 export type { GenerateResult, StopReason } from './sequence.js';
 
+/** The longest a decode loop runs without yielding the event loop a turn (decodeLoop). */
+const TURN_EVERY_MS = 10;
+
 /** A model whose forward continues a KV cache: GPT-2's and the Llama family's. */
 export interface CausalLm extends Module {
   forward(ids: Tensor, cache?: AttentionCache): Tensor;
@@ -105,6 +108,7 @@ async function* decodeLoop(model: CausalLm, sequence: Sequence, o: GenerateOptio
   const casts = weightCasts(model, o.precision);
   const recycler = stepRecycler(model, o.precision);
   const precision = o.precision ?? 'fp32';
+  let turned = performance.now();
   let logits = scored ? await scoredPrefill(model, sequence, cache, precision, casts) : await recycledStep(model, sequence.promptIds, cache, precision, casts, recycler);
   for (;;) {
     const next = sequence.choose(logits);
@@ -112,8 +116,12 @@ async function* decodeLoop(model: CausalLm, sequence: Sequence, o: GenerateOptio
     if (o.onToken?.(next) === false) return sequence.result('callback');
     const stop = sequence.stopped();
     if (stop) return sequence.result(stop);
-    // A cpu step resolves without leaving this turn: yield one, so input (chat's Ctrl-C), timers and sockets are heard mid-reply.
-    await nextTurn();
+    // A cpu step resolves without leaving this event-loop turn: one is yielded every few ms, so input
+    // (chat's Ctrl-C), timers and sockets are heard mid-reply. Every token would cost a tiny model ~10 %.
+    if (performance.now() - turned >= TURN_EVERY_MS) {
+      await nextTurn();
+      turned = performance.now();
+    }
     logits = await recycledStep(model, [next], cache, o.precision ?? 'fp32', casts, recycler);
   }
 }
