@@ -17,8 +17,8 @@ import { type GenerateResult, Sequence, type SequenceOptions } from './sequence.
 
 export type { GenerateResult, StopReason } from './sequence.js';
 
-/** The longest a decode loop runs without yielding the event loop a turn (decodeLoop). */
-const TURN_EVERY_MS = 10;
+/** The longest a decode loop runs, by default, without yielding the event loop a turn (GenerateOptions.turnEveryMs). */
+export const DEFAULT_TURN_EVERY_MS = 10;
 
 /** A model whose forward continues a KV cache: GPT-2's and the Llama family's. */
 export interface CausalLm extends Module {
@@ -30,6 +30,11 @@ export interface GenerateOptions extends SequenceOptions {
   precision?: Precision;
   /** Called with each new token as it is chosen (streaming); returning false stops generation. */
   onToken?: (id: number) => void | boolean;
+  /**
+   * Milliseconds of decoding between turns yielded to the event loop (setImmediate), so input such as
+   * chat's Ctrl-C is heard mid-reply (default 10; 0: after every token; Infinity: never).
+   */
+  turnEveryMs?: number;
 }
 
 /** Each row's logits at its last position, of an [N, T, vocab] forward, read from any device (bfloat16 widened). */
@@ -117,8 +122,8 @@ async function* decodeLoop(model: CausalLm, sequence: Sequence, o: GenerateOptio
     const stop = sequence.stopped();
     if (stop) return sequence.result(stop);
     // A cpu step resolves without leaving this event-loop turn: one is yielded every few ms, so input
-    // (chat's Ctrl-C), timers and sockets are heard mid-reply. Every token would cost a tiny model ~10 %.
-    if (performance.now() - turned >= TURN_EVERY_MS) {
+    // (chat's Ctrl-C), timers and sockets are heard mid-reply. Every token costs a tiny model ~10 % (bench/decode_turns.ts).
+    if (performance.now() - turned >= (o.turnEveryMs ?? DEFAULT_TURN_EVERY_MS)) {
       await nextTurn();
       turned = performance.now();
     }
