@@ -3,7 +3,7 @@
  * without one its newest checkpoint, which holds the adapters only) and the adapter folder itself
  * load as the base plus the adapters, generating what `--model BASE --adapter DIR` generates (the
  * saved folder over pipeline stages too, and once `export` has merged it into a plain folder);
- * `serve --follow` of a LoRA run started before it has a checkpoint waits, serves the first, and
+ * `chat` over the run answers as over BASE --adapter DIR; `serve --follow` of a LoRA run started before it has a checkpoint waits, serves the first, and
  * reloads the adapters when the next lands. Each command is its own process.
  */
 import assert from 'node:assert/strict';
@@ -56,6 +56,11 @@ describe('LoRA runs and adapter folders as models', { timeout: 240_000 }, () => 
     const run = await generated('experiments/lora');
     assert.equal(run.text, want.text);
     assert.match(run.loaded, /smolcluster: adapter on base \(llama/);
+    // chat over the run: the same replies as over BASE --adapter DIR (a plain transcript: the base has no template).
+    const chatArgs = ['--no-template', '--max-new-tokens', '6', '--temperature', '1', '--seed', '7'];
+    const chatRun = await chat(['--model', 'experiments/lora', ...chatArgs], 'hello\n');
+    assert.ok(chatRun.length > 1, 'a reply');
+    assert.equal(chatRun, await chat(['--model', 'base', '--adapter', 'adapter', ...chatArgs], 'hello\n'));
     const folder = await generated('adapter');
     assert.equal(folder.text, want.text);
     assert.match(folder.loaded, /smolcluster: adapter on base \(llama/);
@@ -127,6 +132,20 @@ describe('LoRA runs and adapter folders as models', { timeout: 240_000 }, () => 
     }
   });
 });
+
+/** chat's stdout with `input` on its stdin. */
+function chat(args: string[], input: string): Promise<string> {
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, [CLI, 'chat', ...args], { cwd: dir });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', fail);
+    child.on('close', (code) => (code === 0 ? done(stdout) : fail(new Error(`chat exited ${code}: ${stderr}`))));
+    child.stdin.end(input);
+  });
+}
 
 async function complete(url: string): Promise<string> {
   const res = await fetch(`${url}/v1/completions`, {
