@@ -7,6 +7,7 @@
 import { Rng } from '../util/rng.js';
 import { type PositionLogprobs, positionLogprobs } from './logprobs.js';
 import { type SamplingOptions, checkSampling, sampleToken } from './sampling.js';
+import type { JsonConstraint, JsonGrammar, TokenVocabulary } from './token_mask.js';
 
 export interface SequenceOptions extends SamplingOptions {
   /** The most tokens to generate (default 32). */
@@ -30,6 +31,12 @@ export interface SequenceOptions extends SamplingOptions {
   logprobs?: number;
   /** Record each prompt token's log-probability given the tokens before it, with this many most likely (the prefill computes them; undefined: none). */
   promptLogprobs?: number;
+  /**
+   * Constrained decoding (token_mask.ts): every token chosen keeps the text a prefix of a value of
+   * the grammar, an end id comes only once the value is whole, and the sequence stops once nothing
+   * may follow it. Each sequence walks the grammar on its own.
+   */
+  constraint?: { grammar: JsonGrammar; vocab: TokenVocabulary };
 }
 
 export type StopReason = 'length' | 'eos' | 'stop' | 'callback';
@@ -63,6 +70,8 @@ export class Sequence {
   private readonly seen: number[];
   private readonly rng: Rng;
   private readonly eos: Set<number>;
+  /** With options.constraint: where this sequence's text stands in the grammar. */
+  private readonly constraint: JsonConstraint | null;
 
   /** Checks the options and the prompt (errors name the option). */
   constructor(readonly promptIds: readonly number[], readonly options: SequenceOptions = {}) {
@@ -81,11 +90,13 @@ export class Sequence {
     this.seen = [...promptIds];
     this.rng = new Rng(options.seed ?? 0);
     this.eos = new Set(options.eosIds ?? []);
+    this.constraint = options.constraint ? options.constraint.grammar.start(options.constraint.vocab) : null;
   }
 
   /** Picks the next token from its logits and records it; before minNewTokens no end id can be drawn. */
   choose(logits: Float32Array): number {
-    const token = sampleToken(this.tooShort() && this.eos.size > 0 ? this.withoutEnds(logits) : logits, this.seen, this.options, this.rng, this.ids);
+    const row = this.constraint ? this.constrained(logits) : this.tooShort() && this.eos.size > 0 ? this.withoutEnds(logits) : logits;
+    const token = sampleToken(row, this.seen, this.options, this.rng, this.ids);
     if (this.options.logprobs !== undefined) this.logprobs.push(positionLogprobs(logits, token, this.options.logprobs));
     return this.accept(token);
   }
@@ -97,6 +108,21 @@ export class Sequence {
   scorePrompt(at: (t: number) => Float32Array): void {
     const k = this.options.promptLogprobs ?? 0;
     this.promptLogprobs = this.promptIds.slice(1).map((id, t) => positionLogprobs(at(t), id, k));
+  }
+
+  /**
+   * A copy of the logits in which only the tokens the constraint allows can be drawn, and the end
+   * ids once the value is whole (and min_tokens reached). Should no token fit (a vocabulary without
+   * a character the grammar needs), the end ids are allowed, so the sequence never hangs.
+   */
+  private constrained(logits: Float32Array): Float32Array {
+    const row = new Float32Array(logits.length).fill(-Infinity);
+    const allowed = this.constraint!.allowed();
+    for (let i = 0; i < allowed.length; i++) row[allowed[i]] = logits[allowed[i]];
+    const ends = allowed.length === 0 || (this.constraint!.complete && !this.tooShort());
+    if (ends) for (const id of this.eos) if (id < row.length) row[id] = logits[id];
+    if (allowed.length === 0 && this.eos.size === 0) return logits;
+    return row;
   }
 
   /** A copy of the logits in which no end id can be drawn (the caller's row is left as it was). */
@@ -114,12 +140,15 @@ export class Sequence {
   accept(token: number): number {
     this.ids.push(token);
     this.seen.push(token);
+    this.constraint?.advance(token);
     return token;
   }
 
   /** Why generation ends after the tokens so far, or null to go on. */
   stopped(): StopReason | null {
     if (this.ids.length > 0 && this.eos.has(this.ids[this.ids.length - 1])) return 'eos';
+    // A constrained value that nothing may follow has ended the reply (no end id needed).
+    if (this.constraint?.done) return 'stop';
     const stops = this.options.stopStrings;
     if (stops?.length && stopAt(this.options.decode!(this.ids), stops) >= 0) return 'stop';
     if (this.ids.length >= this.maxNewTokens) return 'length';
