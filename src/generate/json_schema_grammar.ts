@@ -49,7 +49,7 @@ const ENFORCED: Record<string, readonly string[]> = {
   object: ['properties', 'required', 'additionalProperties'],
   array: ['items', 'minItems', 'maxItems'],
 };
-const COMMON = new Set(['type', 'enum', 'const', 'anyOf', 'oneOf', '$ref']);
+const COMMON = new Set(['type', 'enum', 'const', 'anyOf', 'oneOf', '$ref', 'nullable']);
 
 /** Characters a value of `node` may start with. */
 export function firstChars(node: JsonNode): string {
@@ -94,6 +94,11 @@ class Compiler {
     if (s === true || (typeof s === 'object' && s !== null && Object.keys(s).every((k) => DESCRIPTIVE.has(k)))) return this.any;
     if (typeof s !== 'object' || s === null || Array.isArray(s)) throw new SchemaError('type', path, 'a schema must be an object');
     const schema = s as Schema;
+    // OpenAPI's nullable (zod's openai helper writes it): the schema or null.
+    if (schema.nullable === true) {
+      const { nullable: _, ...rest } = schema;
+      return this.unionOf([this.node(rest, path), { kind: 'literal', id: this.id(), texts: ['null'] }], 'nullable', path);
+    }
     if (schema.$ref !== undefined) return this.ref(schema, path);
     if (schema.enum !== undefined) return this.literal(schema.enum, 'enum', path);
     if (schema.const !== undefined) return this.literal([schema.const], 'const', path);

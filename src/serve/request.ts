@@ -5,7 +5,9 @@
  * repetition_penalty, min_tokens, ignore_eos). Fields we do not serve (tools, best_of, suffix, ...) are refused by name
  * rather than silently ignored.
  */
+import type { JsonGrammar } from '../generate/token_mask.js';
 import { ApiError, badField } from './api_error.js';
+import { responseGrammar } from './response_format.js';
 
 export interface ChatMessage {
   role: string;
@@ -48,6 +50,8 @@ export interface CompletionRequest {
   frequencyPenalty: number;
   /** logit_bias as [token id, bias] pairs (ids checked against the vocabulary by the server, which knows it). */
   logitBias: [number, number][];
+  /** response_format json_object / json_schema: the grammar every choice is decoded under (null: free text). */
+  grammar: JsonGrammar | null;
 }
 
 /** The prompts one /v1/completions request may carry. */
@@ -205,5 +209,6 @@ export function parseCompletionRequest(body: unknown, chat: boolean): Completion
     presencePenalty: optionalNumber(b, 'presence_penalty', -2, 2, 0),
     frequencyPenalty: optionalNumber(b, 'frequency_penalty', -2, 2, 0),
     logitBias: logitBias(b),
+    grammar: responseGrammar(b.response_format),
   };
 }

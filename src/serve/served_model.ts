@@ -7,6 +7,7 @@
 import { endOfTurn } from '../generate/chat_template.js';
 import type { CausalLm } from '../generate/generate.js';
 import type { Sequence } from '../generate/sequence.js';
+import { TokenVocabulary } from '../generate/token_mask.js';
 import type { ChatMessage } from './request.js';
 
 export interface ServedModel {
@@ -71,4 +72,19 @@ export function replyEnds(served: Served, chat: boolean): { eosIds: number[]; st
   const ids = Array.from(served.tokenizer.encode(end));
   if (ids.length === 1) return { eosIds: [...new Set([...served.eosIds, ids[0]])], stopStrings: [] };
   return { eosIds: [...served.eosIds], stopStrings: [end] };
+}
+
+/** Each tokenizer's token texts and trie for constrained decoding, built on its first constrained request. */
+const vocabularies = new WeakMap<object, TokenVocabulary>();
+
+/** The vocabulary constrained decoding masks for `served` (its end ids kept out of the text: they end a reply). */
+export function tokenVocabulary(served: Served): TokenVocabulary {
+  const t = served.tokenizer;
+  let vocab = vocabularies.get(t);
+  if (!vocab) {
+    const ends = [...served.eosIds, ...replyEnds(served, true).eosIds];
+    vocab = new TokenVocabulary(t.vocabSize, (ids) => t.decode(ids), t.vocabSize, ends);
+    vocabularies.set(t, vocab);
+  }
+  return vocab;
 }

@@ -20,7 +20,7 @@ import { CompletionChoices } from './completion_choices.js';
 import { type CompletionRequest, parseCompletionRequest } from './request.js';
 import * as out from './responses.js';
 import { BatchScheduler } from './scheduler.js';
-import { type Served, adapterFor, chatPrompt, replyEnds, servedIds } from './served_model.js';
+import { type Served, adapterFor, chatPrompt, replyEnds, servedIds, tokenVocabulary } from './served_model.js';
 
 export interface ServeOptions {
   host?: string;
@@ -99,7 +99,7 @@ function promptIds(served: Served, p: CompletionRequest['prompts'][number], chat
 /** What a pipeline of stages does not serve (its last stage samples and sends only the tokens back), refused by name. */
 function refusePipelined(served: Served, r: CompletionRequest): void {
   if (!('rows' in served)) return;
-  const asked = r.logprobs !== null ? 'logprobs' : r.n > 1 ? 'n' : null;
+  const asked = r.logprobs !== null ? 'logprobs' : r.n > 1 ? 'n' : r.grammar ? 'response_format' : null;
   if (asked) throw new ApiError(400, `'${asked}' is not served with --stages (the last stage sends back only the tokens)`, 'invalid_request_error', asked, 'unsupported_parameter');
 }
 
@@ -108,7 +108,7 @@ function refusePipelined(served: Served, r: CompletionRequest): void {
  * temperature or top_p is 0), its logprobs, the reply's ends, and its own seed stream (seed + i: a
  * seeded request repeats exactly, choice by choice).
  */
-function choiceOptions(r: CompletionRequest, shared: Pick<SequenceOptions, 'eosIds' | 'stopStrings' | 'decode' | 'adapter'>, context: number): (ids: readonly number[]) => SequenceOptions[] {
+function choiceOptions(r: CompletionRequest, shared: Pick<SequenceOptions, 'eosIds' | 'stopStrings' | 'decode' | 'adapter' | 'constraint'>, context: number): (ids: readonly number[]) => SequenceOptions[] {
   const greedy = r.temperature === 0 || r.topP === 0;
   const seed = r.seed ?? Math.floor(Math.random() * 2 ** 31);
   const scored = r.logprobs !== null;
@@ -164,7 +164,8 @@ export async function startModelServer(model: Served, o: ServeOptions = {}): Pro
     });
     const ends = r.ignoreEos ? { eosIds: [], stopStrings: [] } : replyEnds(served, chat);
     const stopStrings = [...r.stop, ...ends.stopStrings];
-    const choicesOf = choiceOptions(r, { eosIds: ends.eosIds, stopStrings, decode, ...(adapter !== undefined ? { adapter } : {}) }, served.context);
+    const constraint = r.grammar ? { constraint: { grammar: r.grammar, vocab: tokenVocabulary(served) } } : {};
+    const choicesOf = choiceOptions(r, { eosIds: ends.eosIds, stopStrings, decode, ...(adapter !== undefined ? { adapter } : {}), ...constraint }, served.context);
     const echoes = r.echo ? prompts.flatMap((ids, p) => Array<{ text: string; ids: number[] }>(r.n).fill({ text: typeof r.prompts[p] === 'string' ? r.prompts[p] as string : decode(ids), ids })) : null;
     const send = (chunk: object): void => void res.write(`data: ${JSON.stringify(chunk)}\n\n`);
     const reply = new CompletionChoices({ chat, envelope, n: prompts.length * r.n, decode, eos: new Set(ends.eosIds), stopStrings, logprobs: r.logprobs !== null, echoes }, send);
