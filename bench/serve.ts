@@ -7,12 +7,16 @@
  * tokens/s (every stream's completion tokens ÷ the wall time from the first request to the last
  * [DONE]), the time to the first token, and the ratio 8 streams ÷ 1 stream (target ≥ 3×).
  *
- *   npm run bench:serve [-- --only gpt2,smollm2-135m] [--streams 8] [--new-tokens 128] [--precision fp32|bf16] [--repeats 1] [--layers N] [--profile DIR] [--cli FILE,...]
+ *   npm run bench:serve [-- --only gpt2,smollm2-135m] [--streams 8] [--new-tokens 128] [--precision fp32|bf16] [--repeats 1] [--layers N] [--profile DIR] [--cli FILE,...] [--constrain]
  *
  * The client (this process: fetch, SSE parsing) shares the machine with the server; it is light
  * beside the model. `--layers N` shrinks both models (a smoke run of the code path, not a figure);
  * `--profile DIR` writes the server's CPU profile there (node --cpu-prof); `--cli A,B` serves with
  * each of several smolcluster CLI scripts in turn (a before/after comparison in one run).
+ * `--constrain` runs each measure again with every stream under `response_format` json_schema
+ * (CONSTRAINED_SCHEMA) on the same server, and reports constrained ÷ unconstrained tokens/s (issue
+ * 48 §5, target ≥ 0.9). A constrained stream ends where its value is whole, so it may make fewer
+ * tokens than asked: its tokens/s counts the tokens it made (the report says how many streams ended early).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -38,11 +42,23 @@ const READY_TIMEOUT_MS = 120_000;
 const REQUEST_TIMEOUT_MS = 10 * 60_000;
 
 interface StreamResult { tokens: number; firstTokenMs: number; doneMs: number }
-interface Run { streams: number; tokens: number; wallMs: number; tokensPerSecond: number; firstTokenMs: number[] }
+interface Run { streams: number; tokens: number; wallMs: number; tokensPerSecond: number; firstTokenMs: number[]; endedEarly: number }
+
+/**
+ * The schema of --constrain: an object holding a list of strings, which a reply can keep extending
+ * (strings, more items) as ignore_eos asks, with properties, an array and strings on the path.
+ */
+const CONSTRAINED_SCHEMA = {
+  type: 'object',
+  properties: { title: { type: 'string' }, lines: { type: 'array', items: { type: 'string' } } },
+  required: ['title', 'lines'],
+  additionalProperties: false,
+};
+const CONSTRAINED_FORMAT = { type: 'json_schema', json_schema: { name: 'bench', schema: CONSTRAINED_SCHEMA, strict: true } };
 
 /** One streamed completion; the times are from `t0`. */
-async function streamCompletion(url: string, prompt: number[], newTokens: number, t0: number): Promise<StreamResult> {
-  const body = { model: 'm', prompt, max_tokens: newTokens, temperature: 0, ignore_eos: true, stream: true, stream_options: { include_usage: true } };
+async function streamCompletion(url: string, prompt: number[], newTokens: number, t0: number, constrain: boolean): Promise<StreamResult> {
+  const body = { model: 'm', prompt, max_tokens: newTokens, temperature: 0, ignore_eos: true, stream: true, stream_options: { include_usage: true }, ...(constrain ? { response_format: CONSTRAINED_FORMAT } : {}) };
   const res = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
   if (!res.ok || !res.body) throw new Error(`bench:serve: the server answered ${res.status}: ${await res.text()}`);
   let firstTokenMs = -1;
@@ -62,17 +78,17 @@ async function streamCompletion(url: string, prompt: number[], newTokens: number
       if (chunk.usage) tokens = chunk.usage.completion_tokens;
     }
   }
-  if (tokens !== newTokens) throw new Error(`bench:serve: a stream made ${tokens} tokens, not ${newTokens}`);
+  if (tokens !== newTokens && !(constrain && tokens > 0 && tokens < newTokens)) throw new Error(`bench:serve: a stream made ${tokens} tokens, not ${newTokens}`);
   return { tokens, firstTokenMs, doneMs: performance.now() - t0 };
 }
 
 /** `streams` concurrent streams, one prompt each. */
-async function concurrent(url: string, prompts: number[][], streams: number, newTokens: number): Promise<Run> {
+async function concurrent(url: string, prompts: number[][], streams: number, newTokens: number, constrain = false): Promise<Run> {
   const t0 = performance.now();
-  const results = await Promise.all(prompts.slice(0, streams).map((p) => streamCompletion(url, p, newTokens, t0)));
+  const results = await Promise.all(prompts.slice(0, streams).map((p) => streamCompletion(url, p, newTokens, t0, constrain)));
   const wallMs = Math.max(...results.map((r) => r.doneMs));
   const tokens = results.reduce((s, r) => s + r.tokens, 0);
-  return { streams, tokens, wallMs, tokensPerSecond: (tokens * 1000) / wallMs, firstTokenMs: results.map((r) => r.firstTokenMs) };
+  return { streams, tokens, wallMs, tokensPerSecond: (tokens * 1000) / wallMs, firstTokenMs: results.map((r) => r.firstTokenMs), endedEarly: results.filter((r) => r.tokens < newTokens).length };
 }
 
 /** Starts `smolcluster serve` on `folder`; resolves with its URL once /health answers. */
@@ -109,17 +125,22 @@ function stop(child: ChildProcess): Promise<void> {
   });
 }
 
-interface Plan { ids: ModelId[]; streams: number; newTokens: number; precision: string; repeats: number; layers?: number; profile?: string; clis: string[] }
+interface Plan { ids: ModelId[]; streams: number; newTokens: number; precision: string; repeats: number; layers?: number; profile?: string; clis: string[]; constrain: boolean }
+interface ServerRun { one: Run; many: Run; constrained?: { one: Run; many: Run } }
 
 /** One server's run: started on `folder`, warmed up, 1 stream then `streams` streams, stopped. */
-async function serverRun(cli: string, id: ModelId, folder: string, prompts: number[][], plan: Plan): Promise<{ one: Run; many: Run }> {
+async function serverRun(cli: string, id: ModelId, folder: string, prompts: number[][], plan: Plan): Promise<ServerRun> {
   const { url, child } = await startServer(cli, folder, TOKENIZER[id], plan.streams, plan.precision, plan.profile);
   try {
     // Warm-up: one short stream, then a short batch (the first forwards allocate and, in bf16, cast).
     await concurrent(url, prompts, 1, 4);
     await concurrent(url, prompts, plan.streams, 4);
     const one = await concurrent(url, prompts, 1, plan.newTokens);
-    return { one, many: await concurrent(url, prompts, plan.streams, plan.newTokens) };
+    const many = await concurrent(url, prompts, plan.streams, plan.newTokens);
+    if (!plan.constrain) return { one, many };
+    // The constrained warm-up builds the tokenizer's trie and the schema's first masks (once per server).
+    await concurrent(url, prompts, plan.streams, 4, true);
+    return { one, many, constrained: { one: await concurrent(url, prompts, 1, plan.newTokens, true), many: await concurrent(url, prompts, plan.streams, plan.newTokens, true) } };
   } finally {
     await stop(child);
   }
@@ -127,7 +148,7 @@ async function serverRun(cli: string, id: ModelId, folder: string, prompts: numb
 
 async function main(plan: Plan): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'smolcluster-bench-serve-'));
-  const report: { model: ModelId; cli: string; repeat: number; one: Run; many: Run; ratio: number }[] = [];
+  const report: ({ model: ModelId; cli: string; repeat: number; ratio: number } & ServerRun)[] = [];
   try {
     for (const id of plan.ids) {
       const spec = defaultSpec(id, [256], VOCAB[id], plan.layers !== undefined ? { layers: plan.layers } : {});
@@ -138,8 +159,8 @@ async function main(plan: Plan): Promise<void> {
       for (let repeat = 0; repeat < plan.repeats; repeat++) {
         for (let c = 0; c < plan.clis.length; c++) {
           const cli = plan.clis[(c + repeat) % plan.clis.length];
-          const { one, many } = await serverRun(cli, id, folder, prompts, plan);
-          report.push({ model: id, cli, repeat, one, many, ratio: many.tokensPerSecond / one.tokensPerSecond });
+          const { one, many, constrained } = await serverRun(cli, id, folder, prompts, plan);
+          report.push({ model: id, cli, repeat, one, many, ratio: many.tokensPerSecond / one.tokensPerSecond, ...(constrained ? { constrained } : {}) });
           console.error(`bench:serve: ${id} ${cli} repeat ${repeat + 1}: 1 stream ${one.tokensPerSecond.toFixed(1)} tokens/s, ${plan.streams} streams ${many.tokensPerSecond.toFixed(1)} (${(many.tokensPerSecond / one.tokensPerSecond).toFixed(2)}×)`);
         }
       }
@@ -155,13 +176,22 @@ async function main(plan: Plan): Promise<void> {
     const f = r.many.firstTokenMs;
     console.log(`| ${r.model} | ${r.cli} | ${r.repeat + 1} | ${r.one.tokensPerSecond.toFixed(1)} | ${r.many.tokensPerSecond.toFixed(1)} | ${r.ratio.toFixed(2)}× | ${r.one.firstTokenMs[0].toFixed(0)} | ${Math.min(...f).toFixed(0)}–${Math.max(...f).toFixed(0)} |`);
   }
+  if (plan.constrain) {
+    console.log(`\nconstrained (response_format json_schema on every stream) ÷ unconstrained, same server (target ≥ 0.90):`);
+    console.log(`| model | repeat | 1 stream tokens/s (constrained / free) | ratio | ${plan.streams} streams tokens/s (constrained / free) | ratio | streams ended early (1 / ${plan.streams}) |`);
+    console.log('|---|---|---|---|---|---|---|');
+    for (const r of report) {
+      const c = r.constrained!;
+      console.log(`| ${r.model} | ${r.repeat + 1} | ${c.one.tokensPerSecond.toFixed(1)} / ${r.one.tokensPerSecond.toFixed(1)} | ${(c.one.tokensPerSecond / r.one.tokensPerSecond).toFixed(2)} | ${c.many.tokensPerSecond.toFixed(1)} / ${r.many.tokensPerSecond.toFixed(1)} | ${(c.many.tokensPerSecond / r.many.tokensPerSecond).toFixed(2)} | ${c.one.endedEarly} / ${c.many.endedEarly} |`);
+    }
+  }
   console.log(JSON.stringify({ plan, report, machine: m }));
 }
 
 const { values } = parseArgs({
   options: {
     only: { type: 'string' }, streams: { type: 'string' }, 'new-tokens': { type: 'string' }, precision: { type: 'string' },
-    repeats: { type: 'string' }, layers: { type: 'string' }, profile: { type: 'string' }, cli: { type: 'string' },
+    repeats: { type: 'string' }, layers: { type: 'string' }, profile: { type: 'string' }, cli: { type: 'string' }, constrain: { type: 'boolean' },
   },
 });
 const positiveInt = (flag: string, v: string | undefined, dflt: number): number => {
@@ -176,4 +206,5 @@ await main({
   precision, repeats: positiveInt('repeats', values.repeats, 1), ...(values.layers !== undefined ? { layers: positiveInt('layers', values.layers, 1) } : {}),
   ...(values.profile !== undefined ? { profile: values.profile } : {}),
   clis: (values.cli ?? join(packageRoot(import.meta.url), 'dist', 'src', 'cli', 'main.js')).split(','),
+  constrain: values.constrain === true,
 });

@@ -147,7 +147,9 @@ class LiteralFrame implements Frame {
   readonly key: string;
   readonly canEnd: boolean;
   constructor(readonly texts: readonly string[], readonly at: number) {
-    this.key = `l${at}:${texts.join('\u0000')}`;
+    // The texts left are those of the parent's set that start with the characters matched: the
+    // parent's key names the set, so the matched prefix names this frame.
+    this.key = `l${at}:${texts[0].slice(0, at)}`;
     this.canEnd = at > 0 && texts.some((t) => t.length === at);
   }
 
@@ -270,6 +272,11 @@ export class JsonState {
   /** The text is one whole value and nothing may follow. */
   get done(): boolean {
     return this.frame === null;
+  }
+
+  /** Inside a string, no escape begun: any character but `"`, `\\` and control characters keeps the state as it is. */
+  get inStringContent(): boolean {
+    return this.frame === StringFrame.START;
   }
 
   /** The text so far is a whole value (it may also go on: a number's next digit). */

@@ -116,12 +116,20 @@ export class Sequence {
    * a character the grammar needs), the end ids are allowed, so the sequence never hangs.
    */
   private constrained(logits: Float32Array): Float32Array {
-    const row = new Float32Array(logits.length).fill(-Infinity);
-    const allowed = this.constraint!.allowed();
-    for (let i = 0; i < allowed.length; i++) row[allowed[i]] = logits[allowed[i]];
-    const ends = allowed.length === 0 || (this.constraint!.complete && !this.tooShort());
-    if (ends) for (const id of this.eos) if (id < row.length) row[id] = logits[id];
-    if (allowed.length === 0 && this.eos.size === 0) return logits;
+    const mask = this.constraint!.allowed();
+    const ends = mask.count === 0 || (this.constraint!.complete && !this.tooShort());
+    if (mask.count === 0 && this.eos.size === 0) return logits;
+    let row: Float32Array;
+    if (mask.except) {
+      // Most tokens allowed: the logits as they are, the few banned ones (and ids beyond the tokenizer) cut.
+      row = Float32Array.from(logits);
+      for (let i = 0; i < mask.ids.length; i++) row[mask.ids[i]] = -Infinity;
+      row.fill(-Infinity, this.options.constraint!.vocab.size);
+    } else {
+      row = new Float32Array(logits.length).fill(-Infinity);
+      for (let i = 0; i < mask.ids.length; i++) row[mask.ids[i]] = logits[mask.ids[i]];
+    }
+    for (const id of this.eos) if (id < row.length) row[id] = ends ? logits[id] : -Infinity;
     return row;
   }
 

@@ -7,6 +7,10 @@
  * automaton state key for each grammar and vocabulary, so a state seen before (every step inside a
  * string, every request of one schema after the first) costs a map lookup.
  *
+ * Inside a string most tokens are plain text that leaves the state as it is: those are listed once
+ * per vocabulary, and only the others (holding `"`, `\` or a control character) are walked there.
+ * A mask that allows most of the vocabulary is kept as the ids it bans.
+ *
  * Tokens whose text is empty or holds U+FFFD (a piece of a multi-byte character, decoded alone) are
  * never allowed: the automaton works on characters, so non-ASCII text comes from whole-character tokens.
  */
@@ -19,10 +23,15 @@ interface TrieNode {
   ids: number[];
 }
 
-/** A tokenizer's token texts and their trie, built once and shared by every constrained request. */
+/** A tokenizer's token texts and their tries, built once and shared by every constrained request. */
 export class TokenVocabulary {
   readonly texts: readonly (string | null)[];
+  /** Every token's text. */
   readonly root: TrieNode = { children: new Map(), ids: [] };
+  /** The tokens that are plain string content (no `"`, `\`, control character): allowed anywhere inside a string. */
+  readonly plain: Int32Array;
+  /** The trie of the other tokens. */
+  readonly special: TrieNode = { children: new Map(), ids: [] };
 
   /** `size`: the ids a model's logits have (those the tokenizer cannot decode are never allowed); `excluded`: special tokens (end ids) kept out of the text. */
   constructor(readonly size: number, decode: (ids: number[]) => string, tokenizerSize: number, excluded: Iterable<number> = []) {
@@ -33,18 +42,49 @@ export class TokenVocabulary {
       texts.push(text.length > 0 && !text.includes('\uFFFD') ? text : null);
     }
     this.texts = texts;
-    for (let id = 0; id < size; id++) if (texts[id] !== null) this.insert(texts[id]!, id);
-  }
-
-  private insert(text: string, id: number): void {
-    let node = this.root;
-    for (const c of text) {
-      let next = node.children.get(c);
-      if (!next) node.children.set(c, (next = { children: new Map(), ids: [] }));
-      node = next;
+    const plain: number[] = [];
+    for (let id = 0; id < size; id++) {
+      const text = texts[id];
+      if (text === null) continue;
+      insert(this.root, text, id);
+      // eslint-disable-next-line no-control-regex
+      if (/["\\\u0000-\u001f]/.test(text)) insert(this.special, text, id);
+      else plain.push(id);
     }
-    node.ids.push(id);
+    this.plain = Int32Array.from(plain);
   }
+}
+
+/** Adds token `id` of `text` to the trie under `root`. */
+function insert(root: TrieNode, text: string, id: number): void {
+  let node = root;
+  for (const c of text) {
+    let next = node.children.get(c);
+    if (!next) node.children.set(c, (next = { children: new Map(), ids: [] }));
+    node = next;
+  }
+  node.ids.push(id);
+}
+
+/**
+ * The tokens that may come next: `ids` themselves, or (`except`) every id below the vocabulary's
+ * size but `ids` (a mask inside a string allows nearly all of them: its complement is short).
+ */
+export interface TokenMask {
+  readonly ids: Int32Array;
+  readonly except: boolean;
+  /** How many tokens it allows. */
+  readonly count: number;
+}
+
+/** `allowed` as a TokenMask over a vocabulary of `size` ids, in whichever form is shorter. */
+function maskOf(allowed: number[], size: number): TokenMask {
+  if (allowed.length <= size / 2) return { ids: Int32Array.from(allowed), except: false, count: allowed.length };
+  const on = new Uint8Array(size);
+  for (const id of allowed) on[id] = 1;
+  const banned: number[] = [];
+  for (let id = 0; id < size; id++) if (!on[id]) banned.push(id);
+  return { ids: Int32Array.from(banned), except: true, count: allowed.length };
 }
 
 /** Cached masks per grammar and vocabulary at most (a grammar's states are few; a bound keeps a pathological one in check). */
@@ -52,19 +92,22 @@ const MAX_CACHED_MASKS = 20_000;
 
 /** A compiled grammar over JSON and the masks it has needed, per vocabulary. */
 export class JsonGrammar {
-  private readonly masks = new WeakMap<TokenVocabulary, Map<string, Int32Array>>();
+  private readonly masks = new WeakMap<TokenVocabulary, Map<string, TokenMask>>();
 
   constructor(readonly root: JsonNode) {}
 
   /** The token ids whose whole text can follow `state` (not the end ids: the constraint adds those). */
-  mask(vocab: TokenVocabulary, state: JsonState): Int32Array {
+  mask(vocab: TokenVocabulary, state: JsonState): TokenMask {
     let cache = this.masks.get(vocab);
     if (!cache) this.masks.set(vocab, (cache = new Map()));
     const hit = cache.get(state.key);
     if (hit) return hit;
     const ids: number[] = [];
-    walk(vocab.root, state, ids);
-    const mask = Int32Array.from(ids);
+    if (state.inStringContent) {
+      for (const id of vocab.plain) ids.push(id);
+      walk(vocab.special, state, ids);
+    } else walk(vocab.root, state, ids);
+    const mask = maskOf(ids, vocab.size);
     if (cache.size >= MAX_CACHED_MASKS) cache.clear();
     cache.set(state.key, mask);
     return mask;
@@ -86,6 +129,8 @@ function walk(node: TrieNode, state: JsonState, ids: number[]): void {
   }
 }
 
+const NOTHING: TokenMask = { ids: new Int32Array(0), except: false, count: 0 };
+
 /**
  * One sequence's constraint: where its text stands in the grammar, which tokens may come next, and
  * whether its value is whole (an end id allowed) or over (nothing may follow).
@@ -94,8 +139,8 @@ export class JsonConstraint {
   constructor(private readonly grammar: JsonGrammar, private readonly vocab: TokenVocabulary, private state: JsonState) {}
 
   /** The tokens that may come next (the end ids not among them: see `complete`). */
-  allowed(): Int32Array {
-    return this.state.done ? new Int32Array(0) : this.grammar.mask(this.vocab, this.state);
+  allowed(): TokenMask {
+    return this.state.done ? NOTHING : this.grammar.mask(this.vocab, this.state);
   }
 
   /** The text so far is a whole value: an end id may come next. */
