@@ -31,18 +31,19 @@ const isWs = (c: string): boolean => c === ' ' || c === '\n' || c === '\t' || c 
 const isDigit = (c: string): boolean => c >= '0' && c <= '9';
 
 /**
- * What a frame does with a character: stays (a new frame in its place), opens a child on top of
- * itself (the character already consumed by the child), or ends (popped, with a result its parent takes).
+ * What a frame does with a character: stays (a new frame in its place), opens children on top of
+ * itself (the character already consumed by the last: a tool call's switch opens its literal), or ends (popped, with a result its parent takes).
  */
-type Step = { frame: Frame; child?: Frame } | { done: string } | null;
+type Step = { frame: Frame; children?: readonly Frame[] } | Ended | null;
+type Ended = { done: string };
 
 interface Frame {
   readonly key: string;
   step(c: string): Step;
   /** Whether the value may end here without a closing character of its own (a number, a literal prefix of another). */
   readonly canEnd: boolean;
-  /** Its child's value ended (with `result`: a literal's text): the frame that follows. */
-  resume(result: string): Frame;
+  /** Its child's value ended (with `result`: a literal's text): the frame that follows, or its own end. */
+  resume(result: string): Frame | Ended;
 }
 
 /** A frame for a value of `node` starting with `c` (null: it cannot). */
@@ -61,6 +62,58 @@ function open(node: JsonNode, c: string): Step {
     case 'string': return c === '"' ? { frame: StringFrame.START } : null;
     case 'number': return new NumberFrame(node.integer, 'start', 0).step(c);
     case 'literal': return new LiteralFrame(node.texts, 0).step(c);
+    case 'seq': return new SeqFrame(node, 0).step(c);
+    case 'switch': return new SwitchFrame(node, -1).step(c);
+  }
+}
+
+/** A value of `node` starting with `c`, as the child of `self` (or, whole at once, `self` resumed), or null when `c` cannot start it. */
+function openChild(node: JsonNode, c: string, self: Frame): Step {
+  const child = open(node, c);
+  if (child === null) return null;
+  if ('done' in child) return resumed(self.resume(child.done));
+  return { frame: self, children: [child.frame, ...(child.children ?? [])] };
+}
+
+/** A resume's outcome as a step. */
+function resumed(r: Frame | Ended): Step {
+  return 'done' in r ? r : { frame: r };
+}
+
+/** Parts one after another: `at` is the part under way (its frame on top) or, between parts, the next to start. */
+class SeqFrame implements Frame {
+  readonly key: string;
+  readonly canEnd = false;
+  constructor(readonly node: Extract<JsonNode, { kind: 'seq' }>, readonly at: number) {
+    this.key = `q${node.id},${at}`;
+  }
+
+  step(c: string): Step {
+    return openChild(this.node.parts[this.at], c, new SeqFrame(this.node, this.at));
+  }
+
+  resume(): Frame | Ended {
+    return this.at + 1 >= this.node.parts.length ? { done: '' } : new SeqFrame(this.node, this.at + 1);
+  }
+}
+
+/** A case's text (a literal child), then that case's continuation: `chosen` is -1 while the text is matched. */
+class SwitchFrame implements Frame {
+  readonly key: string;
+  readonly canEnd = false;
+  private readonly texts: JsonNode;
+  constructor(readonly node: Extract<JsonNode, { kind: 'switch' }>, readonly chosen: number) {
+    this.key = `w${node.id},${chosen}`;
+    this.texts = { kind: 'literal', id: -7, texts: node.cases.map((x) => x.text) };
+  }
+
+  step(c: string): Step {
+    return openChild(this.chosen < 0 ? this.texts : this.node.cases[this.chosen].then, c, this);
+  }
+
+  resume(result: string): Frame | Ended {
+    if (this.chosen >= 0) return { done: '' };
+    return new SwitchFrame(this.node, this.node.cases.findIndex((x) => x.text === result));
   }
 }
 
@@ -212,11 +265,11 @@ class ObjectFrame implements Frame {
     if (isWs(c) && p !== 'key' && p !== 'value') return this.ws < MAX_WS ? { frame: this.to(p, this.next, this.ws + 1) } : null;
     if ((p === 'open' || p === 'after') && c === '}' && this.closable()) return { done: '' };
     if ((p === 'open' || p === 'comma') && c === '"' && this.keyStarts()) {
-      if (this.node.free !== null || this.node.props.length === 0) return { frame: this.to('key'), child: StringFrame.START };
-      return { frame: this.to('key'), child: new LiteralFrame(this.candidates().map((x) => x.text), 1) };
+      if (this.node.free !== null || this.node.props.length === 0) return { frame: this.to('key'), children: [StringFrame.START] };
+      return { frame: this.to('key'), children: [new LiteralFrame(this.candidates().map((x) => x.text), 1)] };
     }
     if (p === 'after' && c === ',' && this.keyStarts()) return { frame: this.to('comma') };
-    if (p === 'colon' && c === ':') return { frame: this.to('value'), child: new ValueFrame(this.valueNode(), 0) };
+    if (p === 'colon' && c === ':') return { frame: this.to('value'), children: [new ValueFrame(this.valueNode(), 0)] };
     return null;
   }
 
@@ -249,14 +302,8 @@ class ArrayFrame implements Frame {
     if (isWs(c)) return this.ws < MAX_WS ? { frame: new ArrayFrame(this.node, p, this.count, this.ws + 1) } : null;
     if ((p === 'open' || p === 'after') && c === ']' && this.count >= this.node.min) return { done: '' };
     if (p === 'after' && c === ',' && this.count < this.node.max) return { frame: new ArrayFrame(this.node, 'comma', this.count, 0) };
-    if ((p === 'open' && this.node.max > 0) || p === 'comma') {
-      const child = open(this.node.items, c);
-      if (child === null) return null;
-      const self = new ArrayFrame(this.node, 'item', this.count, 0);
-      // The item may be whole after one character (a one-digit number waits for the next; "" does not).
-      if ('done' in child) return { frame: self.resume() };
-      return { frame: self, child: child.frame };
-    }
+    // The item may be whole after one character (a one-character literal): openChild resumes at once.
+    if ((p === 'open' && this.node.max > 0) || p === 'comma') return openChild(this.node.items, c, new ArrayFrame(this.node, 'item', this.count, 0));
     return null;
   }
 
@@ -301,11 +348,12 @@ export function startState(root: JsonNode): JsonState {
   return push(new ValueFrame(root, 0), DONE);
 }
 
-/** `state` after the frame on top ended with `result`. */
+/** `state` after the frame on top ended with `result` (its parent may end with it: a sequence's last part). */
 function popped(state: JsonState, result: string): JsonState {
   const parent = state.parent!;
   if (parent === DONE) return DONE;
-  return push(parent.frame!.resume(result), parent.parent!);
+  const r = parent.frame!.resume(result);
+  return 'done' in r ? popped(parent, r.done) : push(r, parent.parent!);
 }
 
 /** The state after `c`, or null when no value of the grammar can go on so. */
@@ -317,8 +365,9 @@ export function advance(state: JsonState, c: string): JsonState | null {
     const r = frame.step(c);
     if (r !== null) {
       if ('done' in r) return popped(s, r.done);
-      const moved = push(r.frame, s.parent!);
-      return r.child ? push(r.child, moved) : moved;
+      let moved = push(r.frame, s.parent!);
+      for (const child of r.children ?? []) moved = push(child, moved);
+      return moved;
     }
     // A number or a literal that may end here ends, and the character is its parent's.
     if (!frame.canEnd) return null;

@@ -18,7 +18,11 @@ export type JsonNode =
   /** One of these JSON texts exactly (enum, const, true/false, null). */
   | { readonly kind: 'literal'; readonly id: number; readonly texts: readonly string[] }
   /** One of these, told apart by their first character. */
-  | { readonly kind: 'union'; readonly id: number; readonly options: readonly JsonNode[] };
+  | { readonly kind: 'union'; readonly id: number; readonly options: readonly JsonNode[] }
+  /** Beyond JSON values, for text around them (a tool call's tags): these parts one after another, exactly. */
+  | { readonly kind: 'seq'; readonly id: number; readonly parts: readonly JsonNode[] }
+  /** One of the texts of `cases` (none a prefix of another), then what follows that one (a tool call's name, then its arguments). */
+  | { readonly kind: 'switch'; readonly id: number; readonly cases: readonly { readonly text: string; readonly then: JsonNode }[] };
 
 export interface JsonProp {
   readonly key: string;
@@ -40,6 +44,8 @@ export interface CompiledSchema {
   root: JsonNode;
   /** Keywords present but not enforced (non-strict only), with where they sit. */
   ignored: string[];
+  /** The first node id it left unused (several schemas compiled into one grammar number their nodes apart). */
+  nextId: number;
 }
 
 /** Keywords that only describe (nothing to enforce). */
@@ -61,6 +67,8 @@ export function firstChars(node: JsonNode): string {
     case 'number': return '-0123456789';
     case 'literal': return [...new Set(node.texts.map((t) => t[0]))].join('');
     case 'union': return node.options.map(firstChars).join('');
+    case 'seq': return firstChars(node.parts[0]);
+    case 'switch': return [...new Set(node.cases.map((c) => c.text[0]))].join('');
   }
 }
 
@@ -73,12 +81,11 @@ export function anyJson(): { value: JsonNode; object: JsonNode } {
 type Schema = Record<string, unknown>;
 
 class Compiler {
-  private nextId = 2;
   readonly ignored: string[] = [];
   private readonly resolving = new Set<string>();
   private readonly any = anyJson().value;
 
-  constructor(private readonly rootSchema: Schema, private readonly strict: boolean) {}
+  constructor(private readonly rootSchema: Schema, private readonly strict: boolean, public nextId: number) {}
 
   private id(): number {
     return this.nextId++;
@@ -223,10 +230,10 @@ class Compiler {
   }
 }
 
-/** Compiles `schema`; strict: a keyword that cannot be enforced is a SchemaError naming it. */
-export function compileSchema(schema: unknown, strict: boolean): CompiledSchema {
+/** Compiles `schema`, its nodes numbered from `firstId`; strict: a keyword that cannot be enforced is a SchemaError naming it. */
+export function compileSchema(schema: unknown, strict: boolean, firstId = 2): CompiledSchema {
   if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) throw new SchemaError('type', '', 'the schema must be a JSON object');
-  const c = new Compiler(schema as Schema, strict);
+  const c = new Compiler(schema as Schema, strict, firstId);
   const root = c.node(schema, '');
-  return { root, ignored: c.ignored };
+  return { root, ignored: c.ignored, nextId: c.nextId };
 }

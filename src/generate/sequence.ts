@@ -7,7 +7,7 @@
 import { Rng } from '../util/rng.js';
 import { type PositionLogprobs, positionLogprobs } from './logprobs.js';
 import { type SamplingOptions, checkSampling, sampleToken } from './sampling.js';
-import type { JsonConstraint, JsonGrammar, TokenVocabulary } from './token_mask.js';
+import type { JsonConstraint, JsonGrammar, TokenMask, TokenVocabulary } from './token_mask.js';
 
 export interface SequenceOptions extends SamplingOptions {
   /** The most tokens to generate (default 32). */
@@ -95,7 +95,8 @@ export class Sequence {
 
   /** Picks the next token from its logits and records it; before minNewTokens no end id can be drawn. */
   choose(logits: Float32Array): number {
-    const row = this.constraint ? this.constrained(logits) : this.tooShort() && this.eos.size > 0 ? this.withoutEnds(logits) : logits;
+    const mask = this.constraint?.allowed() ?? null;
+    const row = mask ? this.constrained(logits, mask) : this.tooShort() && this.eos.size > 0 ? this.withoutEnds(logits) : logits;
     const token = sampleToken(row, this.seen, this.options, this.rng, this.ids);
     if (this.options.logprobs !== undefined) this.logprobs.push(positionLogprobs(logits, token, this.options.logprobs));
     return this.accept(token);
@@ -115,14 +116,13 @@ export class Sequence {
    * ids once the value is whole (and min_tokens reached). Should no token fit (a vocabulary without
    * a character the grammar needs), the end ids are allowed, so the sequence never hangs.
    */
-  private constrained(logits: Float32Array): Float32Array {
-    const mask = this.constraint!.allowed();
+  private constrained(logits: Float32Array, mask: TokenMask): Float32Array {
     const ends = mask.count === 0 || (this.constraint!.complete && !this.tooShort());
     if (mask.count === 0 && this.eos.size === 0) return logits;
     let row: Float32Array;
     if (mask.except) {
       // Most tokens allowed: the logits as they are, the few banned ones (and ids beyond the tokenizer) cut.
-      row = Float32Array.from(logits);
+      row = logits.slice();
       for (let i = 0; i < mask.ids.length; i++) row[mask.ids[i]] = -Infinity;
       row.fill(-Infinity, this.options.constraint!.vocab.size);
     } else {

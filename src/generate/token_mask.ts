@@ -90,11 +90,22 @@ function maskOf(allowed: number[], size: number): TokenMask {
 /** Cached masks per grammar and vocabulary at most (a grammar's states are few; a bound keeps a pathological one in check). */
 const MAX_CACHED_MASKS = 20_000;
 
+/**
+ * Where a lazily constrained reply's grammar begins (a tool call under tool_choice auto): the
+ * reply is free until its text holds `text` (at its start only, after whitespace, when `atStart`),
+ * then constrained from where `text` begins.
+ */
+export interface GrammarTrigger {
+  text: string;
+  atStart: boolean;
+}
+
 /** A compiled grammar over JSON and the masks it has needed, per vocabulary. */
 export class JsonGrammar {
   private readonly masks = new WeakMap<TokenVocabulary, Map<string, TokenMask>>();
 
-  constructor(readonly root: JsonNode) {}
+  /** `trigger`: the grammar applies from where the reply first holds it (null: from the first token). */
+  constructor(readonly root: JsonNode, readonly trigger: GrammarTrigger | null = null) {}
 
   /** The token ids whose whole text can follow `state` (not the end ids: the constraint adds those). */
   mask(vocab: TokenVocabulary, state: JsonState): TokenMask {
@@ -115,7 +126,7 @@ export class JsonGrammar {
 
   /** A new constraint at the start of a value (one per generated sequence). */
   start(vocab: TokenVocabulary): JsonConstraint {
-    return new JsonConstraint(this, vocab, startState(this.root));
+    return new JsonConstraint(this, vocab, this.trigger ? null : startState(this.root));
   }
 }
 
@@ -136,27 +147,49 @@ const NOTHING: TokenMask = { ids: new Int32Array(0), except: false, count: 0 };
  * whether its value is whole (an end id allowed) or over (nothing may follow).
  */
 export class JsonConstraint {
-  constructor(private readonly grammar: JsonGrammar, private readonly vocab: TokenVocabulary, private state: JsonState) {}
+  /** Before a trigger is met: the reply's text so far (null once the grammar applies, or it never will). */
+  private free: string | null;
+  private gaveUp = false;
 
-  /** The tokens that may come next (the end ids not among them: see `complete`). */
-  allowed(): TokenMask {
+  /** `state` null: the grammar waits for its trigger. */
+  constructor(private readonly grammar: JsonGrammar, private readonly vocab: TokenVocabulary, private state: JsonState | null) {
+    this.free = state === null ? '' : null;
+  }
+
+  /** The tokens that may come next (the end ids not among them: see `complete`); null: any (no grammar applies yet). */
+  allowed(): TokenMask | null {
+    if (this.state === null) return null;
     return this.state.done ? NOTHING : this.grammar.mask(this.vocab, this.state);
   }
 
-  /** The text so far is a whole value: an end id may come next. */
+  /** The text so far is a whole value, or free text: an end id may come next. */
   get complete(): boolean {
-    return this.state.complete;
+    return this.state === null || this.state.complete;
   }
 
   /** Nothing may follow the text so far. */
   get done(): boolean {
-    return this.state.done;
+    return this.state !== null && this.state.done;
   }
 
   /** Moves past token `id` (an end id or a token the mask did not allow leaves the state as it was). */
   advance(id: number): void {
     const text = this.vocab.texts[id];
     if (text === null || text === undefined) return;
+    if (this.state === null) return this.watch(text);
     this.state = advanceText(this.state, text) ?? this.state;
+  }
+
+  /** Free text so far: once it holds the trigger, the grammar applies from the trigger on. */
+  private watch(text: string): void {
+    const trigger = this.grammar.trigger!;
+    if (this.gaveUp || this.free === null) return;
+    this.free += text;
+    const at = trigger.atStart ? (this.free.trimStart().startsWith(trigger.text) ? this.free.length - this.free.trimStart().length : -1) : this.free.indexOf(trigger.text);
+    if (trigger.atStart && at < 0 && this.free.trim().length >= trigger.text.length) this.gaveUp = true;
+    if (at < 0) return;
+    // A token past the trigger that the grammar refuses leaves the reply free (it was the model's choice, before any mask).
+    this.state = advanceText(startState(this.grammar.root), this.free.slice(at));
+    this.free = null;
   }
 }

@@ -12,6 +12,7 @@ import type { GenerateResult, Sequence } from '../generate/sequence.js';
 import { TextStream } from '../generate/text_stream.js';
 import { type ScoredToken, chatLogprobs, completionLogprobs } from './logprobs_format.js';
 import * as out from './responses.js';
+import { type ToolSyntax, parseToolCalls } from './tool_calls.js';
 
 export interface ChoicesSetup {
   chat: boolean;
@@ -25,6 +26,12 @@ export interface ChoicesSetup {
   logprobs: boolean;
   /** Completions' echo, per choice: its prompt as it comes back (its text, and its ids for the log-probabilities). */
   echoes: readonly { text: string; ids: readonly number[] }[] | null;
+  /**
+   * Chat with tools (tool_choice not none): the syntax their calls are parsed back from. Streamed,
+   * Hermes' content streams up to a `<tool_call>` and the calls come as tool_calls deltas at the
+   * end; Llama 3.1's bare JSON cannot be told from text until it ends, so its content is held.
+   */
+  tools?: ToolSyntax | null;
 }
 
 /** The prompt's tokens scored (the first has no score), as the echo shows them. */
@@ -39,9 +46,13 @@ export class CompletionChoices {
   /** Per choice: the characters of token text sent so far (text_offset's base; vLLM's). */
   private readonly offsets: number[];
   private readonly started: boolean[];
+  /** Per choice, with tools: the characters of content streamed so far. */
+  private readonly sent: number[];
 
   constructor(private readonly s: ChoicesSetup, private readonly send: (chunk: object) => void = () => {}) {
-    this.texts = Array.from({ length: s.n }, () => new TextStream(s.decode, s.stopStrings));
+    const held = s.tools === 'hermes' ? [...s.stopStrings, '<tool_call>'] : s.stopStrings;
+    this.texts = Array.from({ length: s.n }, () => new TextStream(s.decode, held));
+    this.sent = Array.from({ length: s.n }, () => 0);
     this.pending = Array.from({ length: s.n }, () => []);
     this.offsets = Array.from({ length: s.n }, () => 0);
     this.started = Array.from({ length: s.n }, () => false);
@@ -65,15 +76,37 @@ export class CompletionChoices {
     this.start(choice, sequence.promptLogprobs ?? undefined);
     if (this.s.logprobs) this.pending[choice].push(sequence.logprobs[sequence.logprobs.length - 1]);
     const piece = this.s.eos.has(id) ? '' : this.texts[choice].push(id);
-    if (piece) this.sendText(choice, piece, null);
+    if (!piece || this.s.tools === 'llama3') return;
+    this.sent[choice] += piece.length;
+    this.sendText(choice, piece, null);
   }
 
   /** Streamed: each choice's last chunk (the text held back, its finish reason, the scores not yet sent). */
   end(results: readonly GenerateResult[]): void {
     results.forEach((r, choice) => {
       this.start(choice, r.promptLogprobs);
+      if (this.s.tools) return this.endWithTools(choice, r);
       this.sendText(choice, this.texts[choice].finish(), out.finishReason(r.stopReason));
     });
+  }
+
+  /** A choice's end with tools: its calls as OpenAI streams them (a delta naming each call, then its arguments), or the content held back. */
+  private endWithTools(choice: number, r: GenerateResult): void {
+    const text = this.wholeText(r);
+    const { calls } = parseToolCalls(text, this.s.tools!);
+    if (calls.length === 0) return this.sendText(choice, text.slice(this.sent[choice]), out.finishReason(r.stopReason));
+    calls.forEach((c, index) => {
+      this.send(out.chatChunk(this.s.envelope, choice, { tool_calls: [{ index, id: c.id, type: 'function', function: { name: c.function.name, arguments: '' } }] }, null));
+      this.send(out.chatChunk(this.s.envelope, choice, { tool_calls: [{ index, function: { arguments: c.function.arguments } }] }, null));
+    });
+    this.sendText(choice, '', 'tool_calls');
+  }
+
+  /** A result's whole text: the end ids left out, cut before a stop string. */
+  private wholeText(r: GenerateResult): string {
+    const text = new TextStream(this.s.decode, this.s.stopStrings);
+    for (const id of r.ids) if (!this.s.eos.has(id)) text.push(id);
+    return text.text();
   }
 
   private sendText(choice: number, text: string, finish: string | null): void {
@@ -96,11 +129,15 @@ export class CompletionChoices {
   /** The whole reply's choices from the results. */
   whole(results: readonly GenerateResult[]): out.Choice[] {
     return results.map((r, index) => {
-      const text = new TextStream(this.s.decode, this.s.stopStrings);
-      for (const id of r.ids) if (!this.s.eos.has(id)) text.push(id);
+      const text = { text: (): string => this.wholeText(r) };
       const finish = out.finishReason(r.stopReason);
       const echo = this.s.echoes?.[index];
-      if (this.s.chat) return { index, text: text.text(), finish, logprobs: this.s.logprobs ? chatLogprobs(r.logprobs ?? [], this.tokenText) : null };
+      const logprobs = this.s.logprobs ? chatLogprobs(r.logprobs ?? [], this.tokenText) : null;
+      if (this.s.chat && this.s.tools) {
+        const { content, calls } = parseToolCalls(text.text(), this.s.tools);
+        if (calls.length > 0) return { index, text: content ?? '', finish: 'tool_calls', logprobs, toolCalls: calls };
+      }
+      if (this.s.chat) return { index, text: text.text(), finish, logprobs };
       const scored = [...(echo ? scoredPrompt(echo.ids, r.promptLogprobs) : []), ...(r.logprobs ?? []).map((x) => ({ id: x.id, scores: x }))];
       return { index, text: (echo?.text ?? '') + text.text(), finish, logprobs: this.s.logprobs ? completionLogprobs(scored, this.tokenText) : null };
     });

@@ -2,16 +2,22 @@
  * The request bodies of /v1/completions and /v1/chat/completions: the subset of OpenAI's fields we
  * serve, checked field by field (a wrong type or range is a 400 naming the field), and the sampling
  * options they map to (with vLLM's extensions the sampler implements: top_k, min_p,
- * repetition_penalty, min_tokens, ignore_eos). Fields we do not serve (tools, best_of, suffix, ...) are refused by name
+ * repetition_penalty, min_tokens, ignore_eos). Fields we do not serve (best_of, suffix, ...) are refused by name
  * rather than silently ignored.
  */
 import type { JsonGrammar } from '../generate/token_mask.js';
 import { ApiError, badField } from './api_error.js';
 import { responseGrammar } from './response_format.js';
+import { type ToolChoice, type ToolFunction, parseToolChoice, parseTools } from './tool_calls.js';
 
 export interface ChatMessage {
   role: string;
   content: string;
+  /** An assistant's calls (their arguments parsed: chat templates write them as JSON objects, as vLLM hands them over). */
+  tool_calls?: { id: string; type: 'function'; function: { name: string; arguments: unknown } }[];
+  /** A tool's answer: the call it answers. */
+  tool_call_id?: string;
+  name?: string;
 }
 
 /** What a completion request asks for, in our terms. */
@@ -52,6 +58,9 @@ export interface CompletionRequest {
   logitBias: [number, number][];
   /** response_format json_object / json_schema: the grammar every choice is decoded under (null: free text). */
   grammar: JsonGrammar | null;
+  /** Chat's tools and tool_choice (none without tools). */
+  tools: ToolFunction[];
+  toolChoice: ToolChoice;
 }
 
 /** The prompts one /v1/completions request may carry. */
@@ -85,9 +94,9 @@ function optionalInt(b: Body, key: string, min: number): number | undefined {
 /** Refuses features we do not serve when a request asks for them (a value other than their default). */
 function refuseUnserved(b: Body, chat: boolean): void {
   const unserved: [string, (v: unknown) => boolean][] = [
-    ['best_of', (v) => v !== 1], ['suffix', () => true], ['tools', (v) => !(Array.isArray(v) && v.length === 0)],
-    // Chat has no echo in OpenAI's API; top_logprobs is chat's (completions' logprobs is its count).
-    ...(chat ? [['echo', (v: unknown) => v !== false] as [string, (v: unknown) => boolean]] : [['top_logprobs', () => true] as [string, (v: unknown) => boolean]]),
+    ['best_of', (v) => v !== 1], ['suffix', () => true],
+    // Chat has no echo in OpenAI's API; top_logprobs and tools are chat's (completions' logprobs is its count).
+    ...(chat ? [['echo', (v: unknown) => v !== false] as [string, (v: unknown) => boolean]] : [['top_logprobs', () => true] as [string, (v: unknown) => boolean], ['tools', (v: unknown) => !(Array.isArray(v) && v.length === 0)] as [string, (v: unknown) => boolean]]),
   ];
   for (const [key, asked] of unserved) {
     if (b[key] !== undefined && b[key] !== null && asked(b[key])) throw new ApiError(400, `'${key}' is not supported by this server${key === 'best_of' ? ' (use n: the choices are all returned)' : ''}`, 'invalid_request_error', key, 'unsupported_parameter');
@@ -165,8 +174,35 @@ function chatMessages(b: Body): ChatMessage[] {
       if (!content.every((p: Body) => p?.type === 'text' && typeof p.text === 'string')) throw badField(`messages[${i}].content`, 'parts must all be {type: "text", text}');
       content = content.map((p: Body) => p.text).join('');
     }
+    // An assistant message that only calls tools has no content.
+    if ((content === null || content === undefined) && msg.role === 'assistant' && Array.isArray(msg.tool_calls)) content = '';
     if (typeof content !== 'string') throw badField(`messages[${i}].content`, 'must be a string');
-    return { role: msg.role, content };
+    if (msg.role === 'tool' && msg.tool_call_id !== undefined && typeof msg.tool_call_id !== 'string') throw badField(`messages[${i}].tool_call_id`, 'must be a string');
+    return {
+      role: msg.role, content,
+      ...(msg.tool_calls !== undefined && msg.tool_calls !== null ? { tool_calls: messageToolCalls(msg.tool_calls, i) } : {}),
+      ...(typeof msg.tool_call_id === 'string' ? { tool_call_id: msg.tool_call_id } : {}),
+      ...(typeof msg.name === 'string' ? { name: msg.name } : {}),
+    };
+  });
+}
+
+/** An assistant message's tool_calls, their arguments (JSON text, as OpenAI sends them) parsed for the template. */
+function messageToolCalls(v: unknown, i: number): NonNullable<ChatMessage['tool_calls']> {
+  if (!Array.isArray(v)) throw badField(`messages[${i}].tool_calls`, 'must be an array of {id, type: "function", function: {name, arguments}}');
+  return v.map((c: Body, j) => {
+    const f = c?.function as Body | undefined;
+    const where = `messages[${i}].tool_calls[${j}]`;
+    if (typeof f !== 'object' || f === null || typeof f.name !== 'string') throw badField(`${where}.function.name`, 'must be a string');
+    let args: unknown = f.arguments ?? {};
+    if (typeof args === 'string') {
+      try {
+        args = JSON.parse(args);
+      } catch {
+        throw badField(`${where}.function.arguments`, 'must be a JSON object as text');
+      }
+    }
+    return { id: typeof c.id === 'string' ? c.id : `call_${j}`, type: 'function' as const, function: { name: f.name, arguments: args } };
   });
 }
 
@@ -185,6 +221,8 @@ export function parseCompletionRequest(body: unknown, chat: boolean): Completion
   }
   const maxKey = b.max_completion_tokens !== undefined && b.max_completion_tokens !== null ? 'max_completion_tokens' : 'max_tokens';
   const echo = b.echo === true;
+  const tools = chat ? parseTools(b.tools) : [];
+  if (b.parallel_tool_calls !== undefined && b.parallel_tool_calls !== null && typeof b.parallel_tool_calls !== 'boolean') throw badField('parallel_tool_calls', 'must be a boolean');
   return {
     model: b.model,
     prompts: chat ? [chatMessages(b)] : completionPrompts(b),
@@ -210,5 +248,7 @@ export function parseCompletionRequest(body: unknown, chat: boolean): Completion
     frequencyPenalty: optionalNumber(b, 'frequency_penalty', -2, 2, 0),
     logitBias: logitBias(b),
     grammar: responseGrammar(b.response_format),
+    tools,
+    toolChoice: parseToolChoice(b.tool_choice, tools),
   };
 }

@@ -14,15 +14,19 @@ const MAX_GRAMMARS = 64;
 const grammars = new Map<string, JsonGrammar>();
 const ANY_OBJECT = new JsonGrammar(anyJson().object);
 
-/** The grammar of `schema` (compiled once per schema text and strictness); a SchemaError names what it cannot take. */
-export function grammarOf(schema: unknown, strict: boolean): JsonGrammar {
-  const key = `${strict ? 's' : 'l'}${JSON.stringify(schema)}`;
+/** The grammar under `key`, built by `build` the first time (and again once it has aged out). */
+export function cachedGrammar(key: string, build: () => JsonGrammar): JsonGrammar {
   const known = grammars.get(key);
   if (known) return known;
-  const grammar = new JsonGrammar(compileSchema(schema, strict).root);
+  const grammar = build();
   if (grammars.size >= MAX_GRAMMARS) grammars.delete(grammars.keys().next().value!);
   grammars.set(key, grammar);
   return grammar;
+}
+
+/** The grammar of `schema` (compiled once per schema text and strictness); a SchemaError names what it cannot take. */
+export function grammarOf(schema: unknown, strict: boolean): JsonGrammar {
+  return cachedGrammar(`schema:${strict ? 's' : 'l'}${JSON.stringify(schema)}`, () => new JsonGrammar(compileSchema(schema, strict).root));
 }
 
 /** The grammar a request's `response_format` asks for, or null for free text; a bad one is a 400 naming the field. */

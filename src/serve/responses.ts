@@ -29,6 +29,8 @@ export interface Choice {
   text: string;
   finish: string | null;
   logprobs: object | null;
+  /** Chat with tools: the calls parsed from the reply (its text then what is left around them; '' and calls: content null). */
+  toolCalls?: readonly object[];
 }
 
 export function completion(e: Envelope, choices: readonly Choice[], u: Usage): object {
@@ -36,7 +38,8 @@ export function completion(e: Envelope, choices: readonly Choice[], u: Usage): o
 }
 
 export function chatCompletion(e: Envelope, choices: readonly Choice[], u: Usage): object {
-  const choice = (c: Choice): object => ({ index: c.index, message: { role: 'assistant', content: c.text }, logprobs: c.logprobs, finish_reason: c.finish });
+  const message = (c: Choice): object => (c.toolCalls?.length ? { role: 'assistant', content: c.text === '' ? null : c.text, tool_calls: c.toolCalls } : { role: 'assistant', content: c.text });
+  const choice = (c: Choice): object => ({ index: c.index, message: message(c), logprobs: c.logprobs, finish_reason: c.finish });
   return { ...e, object: 'chat.completion', choices: choices.map(choice), usage: u };
 }
 
@@ -46,7 +49,7 @@ export function completionChunk(e: Envelope, c: Choice): object {
 }
 
 /** A chat stream chunk of one choice: the delta carries only the fields it has (clients break on nulls inside a delta). */
-export function chatChunk(e: Envelope, index: number, delta: { role?: string; content?: string }, finish: string | null, logprobs: object | null = null): object {
+export function chatChunk(e: Envelope, index: number, delta: { role?: string; content?: string; tool_calls?: object[] }, finish: string | null, logprobs: object | null = null): object {
   return { ...e, object: 'chat.completion.chunk', choices: [{ index, delta, logprobs, finish_reason: finish }] };
 }
 

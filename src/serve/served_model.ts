@@ -9,6 +9,7 @@ import type { CausalLm } from '../generate/generate.js';
 import type { Sequence } from '../generate/sequence.js';
 import { TokenVocabulary } from '../generate/token_mask.js';
 import type { ChatMessage } from './request.js';
+import { type ToolFunction, plainToolsPrompt, templateTools } from './tool_calls.js';
 
 export interface ServedModel {
   /** The name /v1/models lists and requests must name. */
@@ -18,7 +19,8 @@ export interface ServedModel {
   eosIds: readonly number[];
   /** The longest sequence (prompt + reply) the model takes. */
   context: number;
-  chatTemplate: { render(messages: readonly ChatMessage[], opts?: { addGenerationPrompt?: boolean }): string } | null;
+  /** `source`: the Jinja text (which tool-call syntax it teaches: serve/tool_calls.ts). */
+  chatTemplate: { source?: string; render(messages: readonly ChatMessage[], opts?: { addGenerationPrompt?: boolean; tools?: readonly unknown[] }): string } | null;
   /** LoRA adapters served by name beside the base (`serve --lora-modules NAME=DIR`): a request's model picks one. */
   adapters?: readonly string[];
 }
@@ -56,10 +58,14 @@ export function adapterFor(served: Served, model: string): string | undefined | 
   return servedIds(served).includes(model) ? model : null;
 }
 
-/** The prompt text of a chat: the model's template, or "role: content" lines ending with "assistant:". */
-export function chatPrompt(served: Served, messages: readonly ChatMessage[]): string {
-  if (served.chatTemplate) return served.chatTemplate.render(messages, { addGenerationPrompt: true });
-  return `${messages.map((m) => `${m.role}: ${m.content}`).join('\n')}\nassistant:`;
+/**
+ * The prompt text of a chat: the model's template (given the tools, as transformers' apply_chat_template
+ * takes them), or "role: content" lines ending with "assistant:", the tools told in a system line first.
+ */
+export function chatPrompt(served: Served, messages: readonly ChatMessage[], tools: readonly ToolFunction[] = []): string {
+  if (served.chatTemplate) return served.chatTemplate.render(messages, { addGenerationPrompt: true, ...(tools.length ? { tools: templateTools(tools) } : {}) });
+  const lines = messages.map((m) => `${m.role}: ${m.content}${m.tool_calls ? m.tool_calls.map((c) => `<tool_call>\n${JSON.stringify({ name: c.function.name, arguments: c.function.arguments })}\n</tool_call>`).join('') : ''}`);
+  return `${[...(tools.length ? [`system: ${plainToolsPrompt(tools)}`] : []), ...lines].join('\n')}\nassistant:`;
 }
 
 /**

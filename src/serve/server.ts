@@ -20,6 +20,8 @@ import { CompletionChoices } from './completion_choices.js';
 import { type CompletionRequest, parseCompletionRequest } from './request.js';
 import * as out from './responses.js';
 import { BatchScheduler } from './scheduler.js';
+import { toolGrammar, toolSyntax } from './tool_calls.js';
+import type { JsonGrammar } from '../generate/token_mask.js';
 import { type Served, adapterFor, chatPrompt, replyEnds, servedIds, tokenVocabulary } from './served_model.js';
 
 export interface ServeOptions {
@@ -85,8 +87,8 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
 }
 
 /** A prompt's token ids, checked against the vocabulary and the context. */
-function promptIds(served: Served, p: CompletionRequest['prompts'][number], chat: boolean): number[] {
-  const ids = chat ? Array.from(served.tokenizer.encode(chatPrompt(served, p as never))) : typeof p === 'string' ? Array.from(served.tokenizer.encode(p)) : (p as number[]);
+function promptIds(served: Served, p: CompletionRequest['prompts'][number], chat: boolean, tools: CompletionRequest['tools'] = []): number[] {
+  const ids = chat ? Array.from(served.tokenizer.encode(chatPrompt(served, p as never, tools))) : typeof p === 'string' ? Array.from(served.tokenizer.encode(p)) : (p as number[]);
   const bad = ids.find((id) => id >= served.tokenizer.vocabSize);
   if (bad !== undefined) throw new ApiError(400, `'prompt' holds token id ${bad}, beyond the vocabulary (${served.tokenizer.vocabSize})`, 'invalid_request_error', 'prompt', 'invalid_value');
   if (ids.length === 0) throw new ApiError(400, 'the prompt encodes to no tokens', 'invalid_request_error', chat ? 'messages' : 'prompt', 'invalid_value');
@@ -99,7 +101,7 @@ function promptIds(served: Served, p: CompletionRequest['prompts'][number], chat
 /** What a pipeline of stages does not serve (its last stage samples and sends only the tokens back), refused by name. */
 function refusePipelined(served: Served, r: CompletionRequest): void {
   if (!('rows' in served)) return;
-  const asked = r.logprobs !== null ? 'logprobs' : r.n > 1 ? 'n' : r.grammar ? 'response_format' : null;
+  const asked = r.logprobs !== null ? 'logprobs' : r.n > 1 ? 'n' : r.grammar ? 'response_format' : r.toolChoice !== 'none' ? 'tools' : null;
   if (asked) throw new ApiError(400, `'${asked}' is not served with --stages (the last stage sends back only the tokens)`, 'invalid_request_error', asked, 'unsupported_parameter');
 }
 
@@ -119,6 +121,13 @@ function choiceOptions(r: CompletionRequest, shared: Pick<SequenceOptions, 'eosI
     ...(scored ? { logprobs: r.logprobs! } : {}), ...(scored && r.echo ? { promptLogprobs: r.logprobs! } : {}),
   };
   return (ids) => Array.from({ length: r.n }, (_, i) => ({ ...options, maxNewTokens: Math.min(r.maxTokens ?? Infinity, context - ids.length), seed: (seed + i) % 2 ** 32 }));
+}
+
+/** The grammar a request decodes under: its tools' (a call, or from where the model opens one under auto), its response_format's, or none. */
+function decodingGrammar(served: Served, r: CompletionRequest): JsonGrammar | null {
+  if (r.toolChoice === 'none') return r.grammar;
+  if (r.grammar) throw badField('response_format', 'cannot be combined with tools unless tool_choice is "none"');
+  return toolGrammar(r.tools, r.toolChoice, toolSyntax(served.chatTemplate?.source ?? null));
 }
 
 interface Backend {
@@ -151,7 +160,7 @@ export async function startModelServer(model: Served, o: ServeOptions = {}): Pro
     const { served, scheduler } = backend;
     const adapter = adapterFor(served, r.model);
     if (adapter === null) throw new ApiError(404, `the model '${r.model}' does not exist: this server serves ${servedIds(served).map((m) => `'${m}'`).join(', ')} (GET /v1/models)`, 'not_found_error', 'model', 'model_not_found');
-    const prompts = r.prompts.map((p) => promptIds(served, p, chat));
+    const prompts = r.prompts.map((p) => promptIds(served, p, chat, r.tools));
     refusePipelined(served, r);
     if (r.n > scheduler.maxBatch) throw badField('n', `must be at most this server's --max-batch (${scheduler.maxBatch}): a request's choices decode together, got ${r.n}`);
     const bias = r.logitBias.find(([id]) => id >= served.tokenizer.vocabSize);
@@ -164,11 +173,13 @@ export async function startModelServer(model: Served, o: ServeOptions = {}): Pro
     });
     const ends = r.ignoreEos ? { eosIds: [], stopStrings: [] } : replyEnds(served, chat);
     const stopStrings = [...r.stop, ...ends.stopStrings];
-    const constraint = r.grammar ? { constraint: { grammar: r.grammar, vocab: tokenVocabulary(served) } } : {};
+    const grammar = decodingGrammar(served, r);
+    const tools = r.toolChoice !== 'none' ? toolSyntax(served.chatTemplate?.source ?? null) : null;
+    const constraint = grammar ? { constraint: { grammar, vocab: tokenVocabulary(served) } } : {};
     const choicesOf = choiceOptions(r, { eosIds: ends.eosIds, stopStrings, decode, ...(adapter !== undefined ? { adapter } : {}), ...constraint }, served.context);
     const echoes = r.echo ? prompts.flatMap((ids, p) => Array<{ text: string; ids: number[] }>(r.n).fill({ text: typeof r.prompts[p] === 'string' ? r.prompts[p] as string : decode(ids), ids })) : null;
     const send = (chunk: object): void => void res.write(`data: ${JSON.stringify(chunk)}\n\n`);
-    const reply = new CompletionChoices({ chat, envelope, n: prompts.length * r.n, decode, eos: new Set(ends.eosIds), stopStrings, logprobs: r.logprobs !== null, echoes }, send);
+    const reply = new CompletionChoices({ chat, envelope, n: prompts.length * r.n, decode, eos: new Set(ends.eosIds), stopStrings, logprobs: r.logprobs !== null, echoes, tools }, send);
     if (r.stream) res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
     const jobs = prompts.map((ids, p) => scheduler.submitChoices({
       promptIds: ids, choices: choicesOf(ids), signal: gone.signal,

@@ -8,7 +8,7 @@ describe('completion requests', () => {
     const r = parseCompletionRequest({ model: 'm', prompt: ['hi'], stop: 'x', seed: 3, stream: true, stream_options: { include_usage: true } }, false);
     assert.deepEqual(r, {
       model: 'm', prompts: ['hi'], maxTokens: 16, temperature: 1, topP: 1, seed: 3, stop: ['x'], stream: true, includeUsage: true, ignoreEos: false, topK: 0, minP: 0, repetitionPenalty: 1, minTokens: 0,
-      n: 1, logprobs: null, echo: false, presencePenalty: 0, frequencyPenalty: 0, logitBias: [],
+      n: 1, logprobs: null, echo: false, presencePenalty: 0, frequencyPenalty: 0, logitBias: [], grammar: null, tools: [], toolChoice: 'none',
     });
     const chat = parseCompletionRequest({ model: 'm', messages: [{ role: 'user', content: [{ type: 'text', text: 'a' }, { type: 'text', text: 'b' }] }], max_completion_tokens: 5 }, true);
     assert.deepEqual([chat.prompts, chat.maxTokens], [[[{ role: 'user', content: 'ab' }]], 5]);
