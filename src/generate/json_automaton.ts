@@ -34,10 +34,10 @@ const isDigit = (c: string): boolean => c >= '0' && c <= '9';
  * What a frame does with a character: stays (a new frame in its place), opens children on top of
  * itself (the character already consumed by the last: a tool call's switch opens its literal), or ends (popped, with a result its parent takes).
  */
-type Step = { frame: Frame; children?: readonly Frame[] } | Ended | null;
-type Ended = { done: string };
+export type Step = { frame: Frame; children?: readonly Frame[] } | Ended | null;
+export type Ended = { done: string };
 
-interface Frame {
+export interface Frame {
   readonly key: string;
   step(c: string): Step;
   /** Whether the value may end here without a closing character of its own (a number, a literal prefix of another). */

@@ -17,7 +17,7 @@
 import { type JsonState, advance, advanceText, startState } from './json_automaton.js';
 import type { JsonNode } from './json_schema_grammar.js';
 
-interface TrieNode {
+export interface TrieNode {
   children: Map<string, TrieNode>;
   /** Tokens whose text ends here. */
   ids: number[];
