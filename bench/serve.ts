@@ -15,7 +15,7 @@
  * each of several smolcluster CLI scripts in turn (a before/after comparison in one run).
  * `--constrain` runs each measure again with every stream under `response_format` json_schema
  * (CONSTRAINED_SCHEMA) on the same server, and reports constrained ÷ unconstrained tokens/s (issue
- * 48 §5, target ≥ 0.9). A constrained stream ends where its value is whole, so it may make fewer
+ * 48 §5, target ≥ 0.9): free and constrained runs alternate, CONSTRAINED_ROUNDS of each, each side's median reported. A constrained stream ends where its value is whole, so it may make fewer
  * tokens than asked: its tokens/s counts the tokens it made (the report says how many streams ended early).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -54,6 +54,9 @@ const CONSTRAINED_SCHEMA = {
   required: ['title', 'lines'],
   additionalProperties: false,
 };
+/** Runs of each side (free, constrained) with --constrain, alternating. */
+const CONSTRAINED_ROUNDS = 3;
+const median = (runs: readonly Run[]): Run => [...runs].sort((a, b) => a.tokensPerSecond - b.tokensPerSecond)[Math.floor(runs.length / 2)];
 const CONSTRAINED_FORMAT = { type: 'json_schema', json_schema: { name: 'bench', schema: CONSTRAINED_SCHEMA, strict: true } };
 
 /** One streamed completion; the times are from `t0`. */
@@ -140,7 +143,17 @@ async function serverRun(cli: string, id: ModelId, folder: string, prompts: numb
     if (!plan.constrain) return { one, many };
     // The constrained warm-up builds the tokenizer's trie and the schema's first masks (once per server).
     await concurrent(url, prompts, plan.streams, 4, true);
-    return { one, many, constrained: { one: await concurrent(url, prompts, 1, plan.newTokens, true), many: await concurrent(url, prompts, plan.streams, plan.newTokens, true) } };
+    // Free and constrained measures alternate, ROUNDS of each, and each side reports its median run:
+    // on a shared machine the load drifts between runs, and alternating spreads it over both sides.
+    const runs = { free1: [one], freeN: [many], con1: [] as Run[], conN: [] as Run[] };
+    for (let round = 0; round < CONSTRAINED_ROUNDS; round++) {
+      runs.con1.push(await concurrent(url, prompts, 1, plan.newTokens, true));
+      runs.conN.push(await concurrent(url, prompts, plan.streams, plan.newTokens, true));
+      if (round + 1 === CONSTRAINED_ROUNDS) break;
+      runs.free1.push(await concurrent(url, prompts, 1, plan.newTokens));
+      runs.freeN.push(await concurrent(url, prompts, plan.streams, plan.newTokens));
+    }
+    return { one: median(runs.free1), many: median(runs.freeN), constrained: { one: median(runs.con1), many: median(runs.conN) } };
   } finally {
     await stop(child);
   }
