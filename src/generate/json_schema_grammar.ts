@@ -83,6 +83,8 @@ type Schema = Record<string, unknown>;
 class Compiler {
   readonly ignored: string[] = [];
   private readonly resolving = new Set<string>();
+  /** Each reference compiled once: a node does not depend on where it is used, and a schema whose definitions refer to each other twice over would otherwise grow exponentially. */
+  private readonly resolved = new Map<string, JsonNode>();
   private readonly any = anyJson().value;
 
   constructor(private readonly rootSchema: Schema, private readonly strict: boolean, public nextId: number) {}
@@ -218,12 +220,16 @@ class Compiler {
     const ref = schema.$ref;
     if (typeof ref !== 'string' || !/^#\/(\$defs|definitions)\/[^/]+$/.test(ref)) throw new SchemaError('$ref', path, `only local references '#/$defs/NAME' are supported, got ${JSON.stringify(ref)}`);
     if (this.resolving.has(ref)) throw new SchemaError('$ref', path, `${ref} refers to itself (recursive schemas are not supported)`);
+    const known = this.resolved.get(ref);
+    if (known) return known;
     const [, table, name] = ref.split('/');
     const target = (this.rootSchema[table] as Schema | undefined)?.[name];
     if (target === undefined) throw new SchemaError('$ref', path, `${ref} is not defined`);
     this.resolving.add(ref);
     try {
-      return this.node(target, ref.slice(1));
+      const node = this.node(target, ref.slice(1));
+      this.resolved.set(ref, node);
+      return node;
     } finally {
       this.resolving.delete(ref);
     }

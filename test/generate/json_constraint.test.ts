@@ -81,6 +81,11 @@ describe('json schema grammar', () => {
     assert.throws(() => compileSchema({ $defs: { n: { type: 'array', items: { $ref: '#/$defs/n' } } }, $ref: '#/$defs/n' }, false), (e: SchemaError) => e.keyword === '$ref');
     assert.throws(() => compileSchema({ anyOf: [{ type: 'object' }, { type: 'object', properties: { a: { type: 'string' } } }] }, true), (e: SchemaError) => e.keyword === 'anyOf');
     assert.throws(() => compileSchema({ type: 'object', properties: {}, required: ['a'] }, false), (e: SchemaError) => e.keyword === 'required');
+    // Definitions that each use the next twice, 40 deep: compiled once each, not 2^40 times.
+    const defs = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`d${i}`, i === 39 ? { type: 'integer' } : { type: 'object', properties: { a: { $ref: `#/$defs/d${i + 1}` }, b: { $ref: `#/$defs/d${i + 1}` } }, required: ['a', 'b'], additionalProperties: false }]));
+    const start = performance.now();
+    assert.ok(accepts({ $defs: defs, $ref: '#/$defs/d37' }, '{"a": {"a": 1, "b": 2}, "b": {"a": 3, "b": 4}}'));
+    assert.ok(performance.now() - start < 1000);
   });
 });
 
