@@ -12,6 +12,7 @@ import type { GenerateResult, Sequence } from '../generate/sequence.js';
 import { TextStream } from '../generate/text_stream.js';
 import { type ScoredToken, chatLogprobs, completionLogprobs } from './logprobs_format.js';
 import * as out from './responses.js';
+import { ToolCallStream } from './tool_call_stream.js';
 import { type ToolSyntax, parseToolCalls } from './tool_calls.js';
 
 export interface ChoicesSetup {
@@ -48,11 +49,18 @@ export class CompletionChoices {
   private readonly started: boolean[];
   /** Per choice, with tools: the characters of content streamed so far. */
   private readonly sent: number[];
+  /** Per choice, with Hermes tools: the whole reply so far, and its calls streamed from it. */
+  private readonly wholes: TextStream[] = [];
+  private readonly calls: ToolCallStream[] = [];
 
   constructor(private readonly s: ChoicesSetup, private readonly send: (chunk: object) => void = () => {}) {
     const held = s.tools === 'hermes' ? [...s.stopStrings, '<tool_call>'] : s.stopStrings;
     this.texts = Array.from({ length: s.n }, () => new TextStream(s.decode, held));
     this.sent = Array.from({ length: s.n }, () => 0);
+    if (s.tools === 'hermes') {
+      this.wholes = Array.from({ length: s.n }, () => new TextStream(s.decode, s.stopStrings));
+      this.calls = Array.from({ length: s.n }, () => new ToolCallStream());
+    }
     this.pending = Array.from({ length: s.n }, () => []);
     this.offsets = Array.from({ length: s.n }, () => 0);
     this.started = Array.from({ length: s.n }, () => false);
@@ -76,9 +84,18 @@ export class CompletionChoices {
     this.start(choice, sequence.promptLogprobs ?? undefined);
     if (this.s.logprobs) this.pending[choice].push(sequence.logprobs[sequence.logprobs.length - 1]);
     const piece = this.s.eos.has(id) ? '' : this.texts[choice].push(id);
+    if (this.s.tools === 'hermes' && !this.s.eos.has(id)) {
+      this.wholes[choice].push(id);
+      this.sendCalls(choice, this.wholes[choice].text());
+    }
     if (!piece || this.s.tools === 'llama3') return;
     this.sent[choice] += piece.length;
     this.sendText(choice, piece, null);
+  }
+
+  /** Hermes: the tool_calls deltas the reply's text so far adds. */
+  private sendCalls(choice: number, text: string): void {
+    for (const delta of this.calls[choice].update(text)) this.send(out.chatChunk(this.s.envelope, choice, { tool_calls: [delta] }, null));
   }
 
   /** Streamed: each choice's last chunk (the text held back, its finish reason, the scores not yet sent). */
@@ -90,9 +107,17 @@ export class CompletionChoices {
     });
   }
 
-  /** A choice's end with tools: its calls as OpenAI streams them (a delta naming each call, then its arguments), or the content held back. */
+  /**
+   * A choice's end with tools: Hermes' calls have streamed as they came (their last deltas now);
+   * Llama 3.1's come now, a delta naming each call, then its arguments; or the content held back.
+   */
   private endWithTools(choice: number, r: GenerateResult): void {
     const text = this.wholeText(r);
+    if (this.s.tools === 'hermes') {
+      this.sendCalls(choice, text);
+      if (this.calls[choice].called) return this.sendText(choice, '', r.stopReason === 'length' ? 'length' : 'tool_calls');
+      return this.sendText(choice, text.slice(this.sent[choice]), out.finishReason(r.stopReason));
+    }
     const { calls } = parseToolCalls(text, this.s.tools!);
     if (calls.length === 0) return this.sendText(choice, text.slice(this.sent[choice]), out.finishReason(r.stopReason));
     calls.forEach((c, index) => {

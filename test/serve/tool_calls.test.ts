@@ -13,6 +13,7 @@ import { Sequence } from '../../src/generate/sequence.js';
 import { TokenVocabulary } from '../../src/generate/token_mask.js';
 import { chatPrompt, type ServedModel } from '../../src/serve/served_model.js';
 import { type ModelServer, startModelServer } from '../../src/serve/server.js';
+import { type ToolCallDelta, ToolCallStream } from '../../src/serve/tool_call_stream.js';
 import { type ToolFunction, parseToolCalls, toolGrammar, toolSyntax } from '../../src/serve/tool_calls.js';
 import { Rng } from '../../src/util/rng.js';
 import { QWEN25_TEMPLATE } from '../generate/chat_template_fixtures.js';
@@ -52,6 +53,21 @@ describe('tool calls: syntax and grammar', () => {
     assert.deepEqual(parseToolCalls('The answer is {"name": 1}', 'llama3').calls, []);
     assert.equal(toolSyntax(QWEN25_TEMPLATE), 'hermes');
     assert.equal(toolSyntax('... Respond in the format {"name": function name, "parameters": dictionary of argument name and its value}. ...'), 'llama3');
+  });
+
+  it('streams Hermes calls as their text grows: a delta naming each, then its arguments piece by piece', () => {
+    const text = 'Sure. <tool_call>\n{"name": "get_time", "arguments": {"zone": "U}TC"}}\n</tool_call>\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Lima", "days": [1, {"x": 2}]}}\n</tool_call>';
+    const stream = new ToolCallStream();
+    const deltas: ToolCallDelta[] = [];
+    for (let end = 1; end <= text.length; end++) deltas.push(...stream.update(text.slice(0, end)));
+    const headers = deltas.filter((d) => d.id !== undefined);
+    assert.deepEqual(headers.map((d) => [d.index, d.type, d.function.name, d.function.arguments]), [[0, 'function', 'get_time', ''], [1, 'function', 'get_weather', '']]);
+    const args = (i: number): string => deltas.filter((d) => d.index === i).map((d) => d.function.arguments).join('');
+    assert.equal(args(0), '{"zone": "U}TC"}');
+    assert.equal(args(1), '{"city": "Lima", "days": [1, {"x": 2}]}');
+    assert.ok(deltas.filter((d) => d.index === 1 && d.id === undefined).length > 10, 'the arguments come piece by piece');
+    assert.ok(stream.called);
+    assert.equal(new ToolCallStream().update('no call here').length, 0);
   });
 
   for (const syntax of ['hermes', 'llama3'] as const) {
@@ -127,8 +143,13 @@ describe('serve: tool calls through the openai client', { timeout: 240_000 }, ()
 
   it('streams a call as OpenAI does: a delta naming it, then its arguments; the client accumulates them', async () => {
     const stream = client.chat.completions.stream({ model: 'tiny', messages: ask, tools: OPENAI_TOOLS, tool_choice: 'required', temperature: 1, seed: 4, max_tokens: 300 });
+    let argumentDeltas = 0;
+    stream.on('chunk', (chunk) => {
+      if (chunk.choices[0]?.delta.tool_calls?.[0]?.function?.arguments) argumentDeltas++;
+    });
     const done = await stream.finalChatCompletion();
     assert.equal(done.choices[0].finish_reason, 'tool_calls');
+    assert.ok(argumentDeltas > 1, `the arguments stream in pieces (${argumentDeltas} deltas)`);
     const call = done.choices[0].message.tool_calls![0] as OpenAI.ChatCompletionMessageFunctionToolCall;
     assert.match(call.id, /^call_/);
     assertFits(call);
