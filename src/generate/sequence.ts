@@ -72,6 +72,8 @@ export class Sequence {
   private readonly eos: Set<number>;
   /** With options.constraint: where this sequence's text stands in the grammar. */
   private readonly constraint: JsonConstraint | null;
+  /** With options.constraint: the masked logits, rewritten each step. */
+  private maskedRow: Float32Array | null = null;
 
   /** Checks the options and the prompt (errors name the option). */
   constructor(readonly promptIds: readonly number[], readonly options: SequenceOptions = {}) {
@@ -119,14 +121,17 @@ export class Sequence {
   private constrained(logits: Float32Array, mask: TokenMask): Float32Array {
     const ends = mask.count === 0 || (this.constraint!.complete && !this.tooShort());
     if (mask.count === 0 && this.eos.size === 0) return logits;
-    let row: Float32Array;
+    // One buffer per sequence, reused every step (sampleToken copies what it changes): a vocabulary's
+    // row of floats a token is garbage that, across a batch, calls the collector in often.
+    if (this.maskedRow?.length !== logits.length) this.maskedRow = new Float32Array(logits.length);
+    const row = this.maskedRow;
     if (mask.except) {
       // Most tokens allowed: the logits as they are, the few banned ones (and ids beyond the tokenizer) cut.
-      row = logits.slice();
+      row.set(logits);
       for (let i = 0; i < mask.ids.length; i++) row[mask.ids[i]] = -Infinity;
       row.fill(-Infinity, this.options.constraint!.vocab.size);
     } else {
-      row = new Float32Array(logits.length).fill(-Infinity);
+      row.fill(-Infinity);
       for (let i = 0; i < mask.ids.length; i++) row[mask.ids[i]] = logits[mask.ids[i]];
     }
     for (const id of this.eos) if (id < row.length) row[id] = ends ? logits[id] : -Infinity;
