@@ -33,7 +33,8 @@ export type { Precision } from './tensor/precision.js';
 export type { AttentionCache } from './nn/layers/attention.js';
 export { type SamplingOptions, sampleToken, applyRepetitionPenalty, applyLogitBias, applyPresenceFrequency, argmax, topK, topP, minP, draw } from './generate/sampling.js';
 export { type TokenLogprob, type PositionLogprobs, positionLogprobs, logSumExp, topIds } from './generate/logprobs.js';
-export { JsonGrammar, JsonConstraint, TokenVocabulary, type TokenMask, type GrammarTrigger, type TrieNode } from './generate/token_mask.js';
+export { JsonGrammar, JsonConstraint, TokenVocabulary, type TokenMask, type GrammarTrigger } from './generate/token_mask.js';
+export { TokenTrie } from './generate/token_trie.js';
 export { compileSchema, anyJson, SchemaError, type JsonNode, type JsonProp, type CompiledSchema } from './generate/json_schema_grammar.js';
 export { type JsonState, type Frame as JsonFrame, type Step as JsonStep, type Ended as JsonEnded } from './generate/json_automaton.js';
 // What generate / chat / serve load from --model, and the folder's chat template.

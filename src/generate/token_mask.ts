@@ -16,22 +16,17 @@
  */
 import { type JsonState, advance, advanceText, startState } from './json_automaton.js';
 import type { JsonNode } from './json_schema_grammar.js';
-
-export interface TrieNode {
-  children: Map<string, TrieNode>;
-  /** Tokens whose text ends here. */
-  ids: number[];
-}
+import { TokenTrie } from './token_trie.js';
 
 /** A tokenizer's token texts and their tries, built once and shared by every constrained request. */
 export class TokenVocabulary {
   readonly texts: readonly (string | null)[];
   /** Every token's text. */
-  readonly root: TrieNode = { children: new Map(), ids: [] };
+  readonly root: TokenTrie;
   /** The tokens that are plain string content (no `"`, `\`, control character): allowed anywhere inside a string. */
   readonly plain: Int32Array;
   /** The trie of the other tokens. */
-  readonly special: TrieNode = { children: new Map(), ids: [] };
+  readonly special: TokenTrie;
 
   /** `size`: the ids a model's logits have (those the tokenizer cannot decode are never allowed); `excluded`: special tokens (end ids) kept out of the text. */
   constructor(readonly size: number, decode: (ids: number[]) => string, tokenizerSize: number, excluded: Iterable<number> = []) {
@@ -43,27 +38,20 @@ export class TokenVocabulary {
     }
     this.texts = texts;
     const plain: number[] = [];
+    const all: [string, number][] = [];
+    const special: [string, number][] = [];
     for (let id = 0; id < size; id++) {
       const text = texts[id];
       if (text === null) continue;
-      insert(this.root, text, id);
+      all.push([text, id]);
       // eslint-disable-next-line no-control-regex
-      if (/["\\\u0000-\u001f]/.test(text)) insert(this.special, text, id);
+      if (/["\\\u0000-\u001f]/.test(text)) special.push([text, id]);
       else plain.push(id);
     }
+    this.root = new TokenTrie(all);
+    this.special = new TokenTrie(special);
     this.plain = Int32Array.from(plain);
   }
-}
-
-/** Adds token `id` of `text` to the trie under `root`. */
-function insert(root: TrieNode, text: string, id: number): void {
-  let node = root;
-  for (const c of text) {
-    let next = node.children.get(c);
-    if (!next) node.children.set(c, (next = { children: new Map(), ids: [] }));
-    node = next;
-  }
-  node.ids.push(id);
 }
 
 /**
@@ -116,8 +104,8 @@ export class JsonGrammar {
     const ids: number[] = [];
     if (state.inStringContent) {
       for (const id of vocab.plain) ids.push(id);
-      walk(vocab.special, state, ids);
-    } else walk(vocab.root, state, ids);
+      walk(vocab.special, 0, state, ids);
+    } else walk(vocab.root, 0, state, ids);
     const mask = maskOf(ids, vocab.size);
     if (cache.size >= MAX_CACHED_MASKS) cache.clear();
     cache.set(state.key, mask);
@@ -130,13 +118,13 @@ export class JsonGrammar {
   }
 }
 
-/** Collects the ids of every token under `node` whose text, from `state`, the automaton takes. */
-function walk(node: TrieNode, state: JsonState, ids: number[]): void {
-  for (const [c, child] of node.children) {
-    const next = advance(state, c);
+/** Collects the ids of every token under node `n` of `trie` whose text, from `state`, the automaton takes. */
+function walk(trie: TokenTrie, n: number, state: JsonState, ids: number[]): void {
+  for (let child = trie.firstChild[n]; child >= 0; child = trie.nextSibling[child]) {
+    const next = advance(state, String.fromCodePoint(trie.code[child]));
     if (next === null) continue;
-    for (const id of child.ids) ids.push(id);
-    if (child.children.size > 0) walk(child, next, ids);
+    for (let k = trie.idsStart[child]; k < trie.idsStart[child + 1]; k++) ids.push(trie.ids[k]);
+    if (trie.firstChild[child] >= 0) walk(trie, child, next, ids);
   }
 }
 
