@@ -66,7 +66,7 @@ export async function runServe(flags: ServeFlags, stopped: Promise<void>, onList
     if (adapters.length > 0) throw new ConfigError('command line', '--lora-modules', 'adapters served by name run in one process, not over --stages');
     return serveAcrossStages(flags, id, token, stopped, onListening);
   }
-  const load = (): Promise<Generator> => loadGenerator(source, { tokenizer: flags.tokenizer, adapter: flags.adapter, adapters, quantize: flags.quantize, device: flags.device, precision: flags.precision });
+  const load = (): Promise<Generator> => loadGenerator(source, { tokenizer: flags.tokenizer, adapter: flags.adapter, adapters, quantize: flags.quantize, device: flags.device, precision: flags.precision, rows: flags.maxBatch });
   if (flags.follow && !await untilFirstWeights(flags.follow, flags.followEvery * 1000, stopped, (why) => process.stderr.write(`smolcluster: --follow: ${why}; waiting for training to write one (looking every ${flags.followEvery} s)\n`))) return;
   const servedKey = flags.follow ? weightsKey(flags.follow) : '';
   const first = await load();

@@ -28,6 +28,9 @@ import { loadWebGpuBackend } from '../tensor/backends/webgpu/index.js';
 import type { Precision } from '../tensor/precision.js';
 import { isQuantType } from '../tensor/quant/formats.js';
 import { holdBf16Casts } from './model_casts.js';
+import { type InferenceMemory, checkInferenceMemory } from './inference_memory.js';
+import { sourceMemory, sourceSpec } from './source_memory.js';
+import { availableMemory } from '../util/node_memory.js';
 import { tokenizerFromGguf } from '../data/gguf_tokenizer.js';
 import { type GgufFile, ggufMeta, isGgufFile, readGgufHeader } from '../nn/interchange/gguf.js';
 import { loadGgufModel, specFromGguf } from '../nn/interchange/gguf_llama.js';
@@ -57,6 +60,8 @@ export interface Generator {
   precision: Precision;
   /** --quantize: the scheme and the weight matrices' bytes before (float32) and after. */
   quantized?: { scheme: QuantScheme; bytesBefore: number; bytesAfter: number };
+  /** What loading was estimated to need (inference_memory.ts), and the memory available then. */
+  memory?: { need: InferenceMemory; available: number };
 }
 
 export interface LoadGeneratorOptions {
@@ -72,6 +77,12 @@ export interface LoadGeneratorOptions {
   adapter?: string;
   /** PEFT adapter folders held by name beside the weights, unmerged: a sequence runs the one it names (serve's several adapters); cpu only. */
   adapters?: readonly NamedAdapter[];
+  /** Positions a sequence may reach, for the KV cache's share of the estimate (default: inference_memory.ts DEFAULT_POSITIONS). */
+  positions?: number;
+  /** Sequences generated together (serve's --max-batch; default 1). */
+  rows?: number;
+  /** Bytes this process may take (default: availableMemory(), cgroup-aware); a model that needs more is refused before its weights are read. */
+  availableBytes?: number;
 }
 
 /** The --device names generation takes, and whether each means the WebGPU device. */
@@ -88,13 +99,22 @@ export async function loadGenerator(source: string, opts: LoadGeneratorOptions =
   if (onGpu === undefined) throw new ModelSourceError('device', `"${device}" is not a device generation runs on (cpu, gpu)`);
   const resolved = resolveModelSource(source);
   if (resolved.kind === 'file' && isGgufFile(resolved.path)) return loadGgufGenerator(source, resolved, opts, onGpu);
+  const memory = checkMemory(sourceSpec(resolved), { folder: resolved.kind === 'folder' ? resolved.path : undefined, quantize: opts.quantize }, opts);
   const { model, spec } = await readWeights(resolved);
   // Merged once on the host: generation then runs at the base model's speed.
   if (resolved.adapter) await mergeAdapterInto(adapterWeights(resolved.adapter), model);
   if (opts.adapter !== undefined) await mergeAdapterInto(opts.adapter, model);
   loadNamedAdapters(model, opts, onGpu);
   const described = describeModel(source, resolved, spec, opts);
-  return { ...described, ...await readyForInference(source, model, described.spec, opts, onGpu) };
+  return { ...described, memory, ...await readyForInference(source, model, described.spec, opts, onGpu) };
+}
+
+/** The estimate of what loading will hold, refused (naming both numbers) when it exceeds the memory available. */
+function checkMemory(spec: ModelSpec, from: Parameters<typeof sourceMemory>[1], opts: LoadGeneratorOptions): Generator['memory'] {
+  const { need, fourBit } = sourceMemory(spec, from, { precision: opts.precision, positions: opts.positions, rows: opts.rows });
+  const available = opts.availableBytes ?? availableMemory();
+  checkInferenceMemory(need, available, 'this node has', fourBit);
+  return { need, available };
 }
 
 /**
@@ -104,6 +124,7 @@ export async function loadGenerator(source: string, opts: LoadGeneratorOptions =
  */
 async function loadGgufGenerator(source: string, resolved: ResolvedSource, opts: LoadGeneratorOptions, onGpu: boolean): Promise<Generator> {
   const file = await readGgufHeader(resolved.path);
+  const memory = checkMemory(specFromGguf(file), { gguf: file, quantize: opts.quantize }, opts);
   const { model, spec } = loadGgufModel(file);
   if (resolved.adapter && opts.adapter !== undefined) throw new ModelSourceError('--adapter', `${source} is LoRA adapters on a GGUF file already; one adapter runs over a GGUF file`);
   const adapter = resolved.adapter ? adapterWeights(resolved.adapter) : opts.adapter;
@@ -111,7 +132,7 @@ async function loadGgufGenerator(source: string, resolved: ResolvedSource, opts:
   if (adapter !== undefined) loadAdapter(adapter, model);
   loadNamedAdapters(model, opts, onGpu);
   const described = { ...describeGguf(source, file, opts), ...(resolved.adapter ? { weights: adapterPath(resolved.adapter), base: file.path } : {}) };
-  return { ...described, spec, ...await readyForInference(source, model, spec, opts, onGpu) };
+  return { ...described, spec, memory, ...await readyForInference(source, model, spec, opts, onGpu) };
 }
 
 /** The A and B pairs an adapter source names (model_source.ts): a PEFT folder's, or a LoRA run's checkpoint's. */
