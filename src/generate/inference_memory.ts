@@ -5,9 +5,10 @@
  *
  * The parts, as the engine holds them today:
  * - weights: a quantized one (a GGUF file's, an MLX folder's, --quantize's) at its format's bytes; a
- *   float one widened to float32 (4 bytes), and under --precision bf16 a weight matrix also has its
- *   held bf16 cast and that cast's packed copy (generate/model_casts.ts, tensor/ops/packed_weights.ts:
- *   2 + 2 bytes more);
+ *   BF16 folder's matrix under --precision bf16 in bfloat16 (2 bytes: nn/interchange/bf16_folder.ts);
+ *   any other float one widened to float32 (4 bytes), and under --precision bf16 a weight matrix also
+ *   has its held bf16 cast and that cast's packed copy (generate/model_casts.ts,
+ *   tensor/ops/packed_weights.ts: 2 + 2 bytes more);
  * - loading: the float32 weights are copied into huge pages once loaded (generate/weight_pages.ts),
  *   the old storages alive until the copy ends: float32 bytes twice, once; --quantize holds the
  *   whole model in float32 beside the blocks it makes;
@@ -65,6 +66,8 @@ export interface InferenceShape {
   rows?: number;
   /** The quantized formats are made at load from float32 weights (--quantize): every weight is float32 first. */
   quantizedAtLoad?: boolean;
+  /** The float matrices are held in bfloat16 (a BF16 folder for bf16 generation: nn/interchange/bf16_folder.ts): 2 bytes, no cast. */
+  bf16Matrices?: boolean;
 }
 
 /** A model that cannot fit: the need and what is available, both named. */
@@ -95,6 +98,11 @@ export function estimateInferenceMemory(spec: ModelSpec, shape: InferenceShape =
     if (format !== undefined) {
       formats.add(format);
       weights += quantBytes(format, size / dims[dims.length - 1], dims[dims.length - 1]);
+      continue;
+    }
+    if (shape.bf16Matrices && dims.length === 2) {
+      formats.add('bfloat16');
+      weights += 2 * size;
       continue;
     }
     formats.add('float32');

@@ -16,6 +16,7 @@ import { hfTokenIds } from '../nn/interchange/hf_config.js';
 import { loadPretrained, readHfConfig } from '../nn/interchange/hf_folder.js';
 import { specFromHfConfig } from '../nn/interchange/hf_config.js';
 import { loadMlxFolder, mlxQuantizationOf } from '../nn/interchange/mlx_folder.js';
+import { folderHasBf16Matrices, loadFolderInBf16 } from '../nn/interchange/bf16_folder.js';
 import { loadSafetensorsModel } from '../nn/interchange/model_io.js';
 import { isSafetensorsPath } from '../nn/interchange/safetensors.js';
 import { type Gpt2Spec, type LlamaSpec, type ModelSpec, createModel } from '../nn/models/index.js';
@@ -99,8 +100,9 @@ export async function loadGenerator(source: string, opts: LoadGeneratorOptions =
   if (onGpu === undefined) throw new ModelSourceError('device', `"${device}" is not a device generation runs on (cpu, gpu)`);
   const resolved = resolveModelSource(source);
   if (resolved.kind === 'file' && isGgufFile(resolved.path)) return loadGgufGenerator(source, resolved, opts, onGpu);
-  const memory = checkMemory(sourceSpec(resolved), { folder: resolved.kind === 'folder' ? resolved.path : undefined, quantize: opts.quantize }, opts);
-  const { model, spec } = await readWeights(resolved);
+  const inBf16 = holdsInBf16(resolved, opts, onGpu);
+  const memory = checkMemory(sourceSpec(resolved), { folder: resolved.kind === 'folder' ? resolved.path : undefined, quantize: opts.quantize }, { ...opts, bf16Matrices: inBf16 });
+  const { model, spec } = inBf16 ? loadFolderInBf16(resolved.path) : await readWeights(resolved);
   // Merged once on the host: generation then runs at the base model's speed.
   if (resolved.adapter) await mergeAdapterInto(adapterWeights(resolved.adapter), model);
   if (opts.adapter !== undefined) await mergeAdapterInto(opts.adapter, model);
@@ -109,9 +111,21 @@ export async function loadGenerator(source: string, opts: LoadGeneratorOptions =
   return { ...described, memory, ...await readyForInference(source, model, described.spec, opts, onGpu) };
 }
 
+/**
+ * Whether the model is loaded with its BF16 matrices held in bf16 (nn/interchange/bf16_folder.ts):
+ * a float folder whose files hold them so, for bf16 generation on the cpu, with nothing that would
+ * write the weights (an adapter merged into them, --quantize).
+ */
+function holdsInBf16(resolved: ResolvedSource, opts: LoadGeneratorOptions, onGpu: boolean): boolean {
+  if (opts.precision !== 'bf16' || onGpu || resolved.kind !== 'folder' || resolved.adapter) return false;
+  if (opts.adapter !== undefined || opts.adapters?.length || opts.quantize !== undefined) return false;
+  if (mlxQuantizationOf(readHfConfig(resolved.path), join(resolved.path, 'config.json'))) return false;
+  return folderHasBf16Matrices(resolved.path);
+}
+
 /** The estimate of what loading will hold, refused (naming both numbers) when it exceeds the memory available. */
-function checkMemory(spec: ModelSpec, from: Parameters<typeof sourceMemory>[1], opts: LoadGeneratorOptions): Generator['memory'] {
-  const { need, fourBit } = sourceMemory(spec, from, { precision: opts.precision, positions: opts.positions, rows: opts.rows });
+function checkMemory(spec: ModelSpec, from: Parameters<typeof sourceMemory>[1], opts: LoadGeneratorOptions & { bf16Matrices?: boolean }): Generator['memory'] {
+  const { need, fourBit } = sourceMemory(spec, from, { precision: opts.precision, positions: opts.positions, rows: opts.rows, bf16Matrices: opts.bf16Matrices });
   const available = opts.availableBytes ?? availableMemory();
   checkInferenceMemory(need, available, 'this node has', fourBit);
   return { need, available };
