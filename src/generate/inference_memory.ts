@@ -5,7 +5,7 @@
  *
  * The parts, as the engine holds them today:
  * - weights: a quantized one (a GGUF file's, an MLX folder's, --quantize's) at its format's bytes; a
- *   BF16 folder's matrix under --precision bf16 in bfloat16 (2 bytes: nn/interchange/bf16_folder.ts);
+ *   BF16 folder's matrix under --precision bf16 in bfloat16 (2 bytes: nn/interchange/inference_folder.ts);
  *   any other float one widened to float32 (4 bytes), and under --precision bf16 a weight matrix also
  *   has its held bf16 cast and that cast's packed copy (generate/model_casts.ts,
  *   tensor/ops/packed_weights.ts: 2 + 2 bytes more);
@@ -16,7 +16,8 @@
  *   --precision bf16), its capacity a power of two (kv_cache.ts doubles it as it fills);
  * - activations of the largest forward, a whole prompt's prefill: a layer's working set (10
  *   widths, 3 MLP intermediates, attention's scores and probabilities) and the logits of a row each;
- * - the runtime: Node, the addon and our modules (measured ≈ 70 MB) with the allocator's slack.
+ * - the runtime: Node, the addon and our modules (measured ≈ 70 MB) with the allocator's slack, and
+ *   5 % of the weights for the kernels' scratch (WEIGHT_SLACK).
  * The peak is the larger of loading and generating.
  */
 import type { ModelSpec } from '../nn/models/index.js';
@@ -34,6 +35,16 @@ import { SmolError } from '../util/errors.js';
  * its prompt and --max-new-tokens instead.
  */
 export const DEFAULT_POSITIONS = 4096;
+
+/**
+ * The allocator's and the kernels' share beside the weights (scratch of the products, free lists):
+ * bench:generate-memory's Qwen2.5-0.5B shape held 282 MB beyond its 1976 MB of float32 weights
+ * where the parts counted 210 MB (runtime) and 3 MB (KV cache).
+ */
+const WEIGHT_SLACK = 0.05;
+
+/** What a load in place reads and widens at a time (inference_folder.ts CHUNK). */
+const CHUNK_BYTES = 16 * 2 ** 20;
 
 /** Node, the addon and our modules before any weight, with the allocator's slack (as memory_estimate.ts for training). */
 export const RUNTIME_BYTES = 200 * 2 ** 20;
@@ -66,8 +77,10 @@ export interface InferenceShape {
   rows?: number;
   /** The quantized formats are made at load from float32 weights (--quantize): every weight is float32 first. */
   quantizedAtLoad?: boolean;
-  /** The float matrices are held in bfloat16 (a BF16 folder for bf16 generation: nn/interchange/bf16_folder.ts): 2 bytes, no cast. */
+  /** The float matrices are held in bfloat16 (a BF16 folder for bf16 generation: nn/interchange/inference_folder.ts): 2 bytes, no cast. */
   bf16Matrices?: boolean;
+  /** Each weight is read straight into its place (nn/interchange/inference_folder.ts): no second copy while loading. */
+  inPlace?: boolean;
 }
 
 /** A model that cannot fit: the need and what is available, both named. */
@@ -90,10 +103,11 @@ export function estimateInferenceMemory(spec: ModelSpec, shape: InferenceShape =
   const positions = Math.max(1, Math.min(shape.positions ?? DEFAULT_POSITIONS, context || Infinity));
   const rows = shape.rows ?? 1;
   const formats = new Set<string>();
-  let [weights, float32, all] = [0, 0, 0];
+  let [weights, float32, all, largest] = [0, 0, 0, 0];
   for (const [name, dims] of params) {
     const size = dims.reduce((a, b) => a * b, 1);
     all += 4 * size;
+    largest = Math.max(largest, 4 * size);
     const format = shape.formats?.get(name);
     if (format !== undefined) {
       formats.add(format);
@@ -112,10 +126,20 @@ export function estimateInferenceMemory(spec: ModelSpec, shape: InferenceShape =
   }
   const kvCache = kvBytes(spec, nextPowerOfTwo(positions), rows, precision);
   const activations = activationBytes(spec, positions, rows);
-  // --quantize: the whole float32 model and the quantized blocks made from it, before the float32 is dropped.
-  const loading = Math.max(weights + float32, shape.quantizedAtLoad ? all + weights - float32 : 0) + RUNTIME_BYTES;
-  const generating = weights + kvCache + activations + RUNTIME_BYTES;
+  const loading = (shape.inPlace ? weights + CHUNK_BYTES : widenedLoading(weights, float32, largest, all, shape.quantizedAtLoad)) + RUNTIME_BYTES;
+  const generating = weights * (1 + WEIGHT_SLACK) + kvCache + activations + RUNTIME_BYTES;
   return { weights, formats: [...formats].join(' + '), kvCache, activations, runtime: RUNTIME_BYTES, loading, generating, total: Math.max(loading, generating), positions, rows };
+}
+
+/**
+ * Loading into a float32 arena (nn/interchange/hf_folder.ts loadPretrained, a model file): the file
+ * read whole (counted as float32: at most its size), the arena, one tensor widened beside them, and
+ * the float32 weights copied into huge pages (generate/weight_pages.ts) before the arena is dropped;
+ * --quantize: the whole float32 model and the blocks made from it. An upper bound: bench:generate-memory's
+ * 2-layer Qwen2.5-0.5B shape (an fp32 folder) peaked at 3.77 times its float32 bytes, this says 3.82.
+ */
+function widenedLoading(weights: number, float32: number, largest: number, all: number, quantizedAtLoad = false): number {
+  return Math.max(2 * all + largest + float32, quantizedAtLoad ? all + weights - float32 : 0);
 }
 
 /** The KV cache of `rows` sequences at `positions` each: every attention layer's keys and values. */

@@ -50,7 +50,9 @@ export function sourceFormats(spec: ModelSpec, params: readonly [string, readonl
  */
 export function sourceMemory(spec: ModelSpec, o: { gguf?: GgufFile; folder?: string; quantize?: QuantScheme }, shape: Omit<InferenceShape, 'formats'>): { need: InferenceMemory; fourBit(): InferenceMemory | undefined } {
   const params = parameterShapes(spec);
-  const need = estimateInferenceMemory(spec, { ...shape, formats: sourceFormats(spec, params, o), quantizedAtLoad: o.quantize !== undefined && o.gguf === undefined }, params);
+  // A GGUF file's model is built deferred and each tensor bound as it is read (nn/interchange/gguf_llama.ts): in place.
+  const inPlace = shape.inPlace === true || o.gguf !== undefined;
+  const need = estimateInferenceMemory(spec, { ...shape, inPlace, formats: sourceFormats(spec, params, o), quantizedAtLoad: o.quantize !== undefined && o.gguf === undefined }, params);
   // Asked only for a refusal: a shape whose rows are no whole blocks has no q4_k_m file.
   const fourBit = (): InferenceMemory | undefined => {
     if (spec.type !== 'llama') return undefined;

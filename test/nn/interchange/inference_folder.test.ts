@@ -1,5 +1,5 @@
 /**
- * A BF16 folder loaded for bf16 generation holds its matrices in bfloat16 (src/nn/interchange/bf16_folder.ts):
+ * A BF16 folder loaded for bf16 generation holds its matrices in bfloat16 (src/nn/interchange/inference_folder.ts):
  * the storages' dtype and bytes, no float32 copy, and the same logits as the path it replaces
  * (float32 weights widened from the file, each cast back to bf16 once: the same bf16 operands).
  */
@@ -13,7 +13,7 @@ import type { CausalLm } from '../../../src/generate/generate.js';
 import { KvCache } from '../../../src/generate/kv_cache.js';
 import { loadGenerator } from '../../../src/generate/load_generator.js';
 import { holdBf16Casts } from '../../../src/generate/model_casts.js';
-import { folderHasBf16Matrices, loadFolderInBf16 } from '../../../src/nn/interchange/bf16_folder.js';
+import { folderHasBf16Matrices, loadFolderForInference } from '../../../src/nn/interchange/inference_folder.js';
 import { loadPretrained, saveFolder } from '../../../src/nn/interchange/hf_folder.js';
 import { type LlamaSpec, createModel, defaultSpec } from '../../../src/nn/models/index.js';
 
@@ -29,11 +29,12 @@ saveFolder(fp32, source, spec);
 // More rows than THIN_ROWS (8): the prefill runs the full bf16 product (the widened model's cast on its packed copy, packed_weights.ts).
 const PROMPT = [3, 17, 42, 99, 5, 200, 31, 64, 128, 77, 12, 250, 1, 2, 3, 4];
 
-/** The prompt's next-token logits, then three decode steps', in bf16. */
-async function logits(model: CausalLm): Promise<Float32Array[]> {
+/** The prompt's next-token logits, then three decode steps', in `precision`. */
+async function logits(model: CausalLm, precision: 'bf16' | 'fp32' = 'bf16'): Promise<Float32Array[]> {
   const cache = new KvCache();
-  const out = [await cachedStep(model, PROMPT, cache, 'bf16', holdBf16Casts(model))];
-  for (const id of [8, 9, 10]) out.push(await cachedStep(model, [id], cache, 'bf16', holdBf16Casts(model)));
+  const casts = precision === 'bf16' ? holdBf16Casts(model) : null;
+  const out = [await cachedStep(model, PROMPT, cache, precision, casts)];
+  for (const id of [8, 9, 10]) out.push(await cachedStep(model, [id], cache, precision, casts));
   return out;
 }
 
@@ -41,7 +42,7 @@ describe('a BF16 folder held in bf16', () => {
   it('its matrices are bfloat16 storages of 2 bytes a weight; vectors float32; nothing else held', () => {
     assert.equal(folderHasBf16Matrices(bf16), true);
     assert.equal(folderHasBf16Matrices(fp32), false);
-    const { model } = loadFolderInBf16(bf16);
+    const { model } = loadFolderForInference(bf16, { bf16: true });
     const params = model.namedParameters();
     assert.ok(params.length > 0);
     for (const [name, p] of params) {
@@ -67,8 +68,19 @@ describe('a BF16 folder held in bf16', () => {
     assert.ok(f.model.namedParameters().every(([, p]) => p.dtype === 'float32'));
   });
 
+  it('without bf16 (an F32 folder, or fp32 generation): every weight float32, the logits those of loadPretrained bit for bit', async () => {
+    for (const folder of [fp32, bf16]) {
+      const { model } = loadFolderForInference(folder, { bf16: false });
+      assert.ok(model.namedParameters().every(([, p]) => p.dtype === 'float32' && p.requiresGrad));
+      const widened = (await loadPretrained(folder)).model as unknown as CausalLm;
+      widened.eval();
+      const [a, b] = [await logits(model as unknown as CausalLm, 'fp32'), await logits(widened, 'fp32')];
+      for (let s = 0; s < a.length; s++) assert.deepEqual(a[s], b[s], `${folder} step ${s}`);
+    }
+  });
+
   it('the logits equal, bit for bit, those of the float32-widened model with held bf16 casts', async () => {
-    const held = loadFolderInBf16(bf16).model as unknown as CausalLm;
+    const held = loadFolderForInference(bf16, { bf16: true }).model as unknown as CausalLm;
     const widened = (await loadPretrained(bf16)).model as unknown as CausalLm;
     widened.eval();
     const [a, b] = [await logits(held), await logits(widened)];
