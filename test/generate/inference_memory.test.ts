@@ -89,6 +89,15 @@ describe('a model that cannot fit is refused before any weight is read', () => {
     });
   });
 
+  it('in bf16 a bfloat16 config.json without weight files is counted as its BF16 folder would be held: 2 bytes a matrix weight', async () => {
+    await assert.rejects(loadGenerator(big, { tokenizer: 'bytes', precision: 'bf16', availableBytes: 23.5e9 }), (e: unknown) => {
+      assert.ok(e instanceof InsufficientMemoryError, String(e));
+      assert.equal(e.need.formats, 'bfloat16 + float32');
+      assert.ok(e.need.weights > 140e9 && e.need.weights < 142e9, `${e.need.weights}`);
+      return true;
+    });
+  });
+
   it('generate --model <70B folder>: exits at once with the refusal, not the OOM killer', async () => {
     const started = Date.now();
     const r = await runCli(['generate', '--model', big, '--prompt', 'hi', '--tokenizer', 'bytes']);

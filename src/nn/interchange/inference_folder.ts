@@ -22,7 +22,7 @@ import type { Tensor } from '../../tensor/tensor.js';
 import { CheckpointError } from '../checkpoint.js';
 import { type ModelSpec, createModel } from '../models/index.js';
 import type { Module } from '../module.js';
-import { specFromFolder } from './hf_folder.js';
+import { readHfConfig, specFromFolder } from './hf_folder.js';
 import { folderWeights } from './hf_weights.js';
 import { readSafetensorsHeader } from './safetensors.js';
 import { SafetensorsRanges } from './safetensors_ranges.js';
@@ -30,9 +30,20 @@ import { SafetensorsRanges } from './safetensors_ranges.js';
 /** Elements read and widened at a time (16 MB of float32): the only transient buffer of a load. */
 const CHUNK = 1 << 22;
 
-/** Whether a folder's files hold a matrix in BF16 (from their headers: no weight is read). */
+/**
+ * Whether a folder's files hold a matrix in BF16 (from their headers: no weight is read); a folder
+ * without weight files (config.json alone: its memory is estimated, and refused, before loading
+ * says what is missing) as its torch_dtype says.
+ */
 export function folderHasBf16Matrices(dir: string): boolean {
-  for (const file of folderWeights(dir).files) {
+  let files: string[];
+  try {
+    files = folderWeights(dir).files;
+  } catch (e) {
+    if (e instanceof CheckpointError) return (readHfConfig(dir) as { torch_dtype?: unknown }).torch_dtype === 'bfloat16';
+    throw e;
+  }
+  for (const file of files) {
     const fd = openSync(file, 'r');
     try {
       for (const [, e] of readSafetensorsHeader(file, fd).entries) if (e.dtype === 'BF16' && e.shape.length === 2) return true;
