@@ -9,10 +9,12 @@
  *
  * Rows: a BF16 folder generating in bf16 (its matrices held in bfloat16: nn/interchange/bf16_folder.ts)
  * and in fp32 (widened to float32), the F32 folder in fp32 and in bf16, the Q8_0 file in fp32.
- * Each line: the resident peak, the target, and the estimate generate printed before loading.
+ * Each line: the resident peak, the target, and the estimate generate printed before loading; for
+ * the rows whose folder is in the precision generated (bf16 in bf16, fp32 in fp32), `serve`'s peak
+ * too (--max-batch 1, one completion of the same prompt; VmHWM from /proc).
  * Last line: one JSON object.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +26,7 @@ import { type ModelSpec, type ModelType, createModel, defaultSpec } from '../src
 import { machineInfo } from './lib/machine.js';
 import { findPythonWith } from './lib/python.js';
 import { packageRoot } from './lib/index.js';
+import { vmHwmBytes } from './lib/rss_sampler.js';
 
 const SEED = 1234;
 /** 64 bytes: the bytes tokenizer makes them 64 prompt tokens. */
@@ -82,6 +85,34 @@ function measure(row: Row): { peak: number; estimate: string; seconds: number } 
   return { peak: Number(kb[1]) * 1024, estimate, seconds: (performance.now() - started) / 1000 };
 }
 
+/**
+ * `serve` of the same model: started on a free port, one completion of the prompt asked (the same
+ * prompt and new tokens as generate), then its VmHWM read from /proc before it is stopped.
+ */
+async function measureServe(row: Row): Promise<{ peak: number; estimate: string }> {
+  const child = spawn(process.execPath, [cli, 'serve', '--model', row.model, '--port', '0', '--tokenizer', 'bytes', '--precision', row.precision, '--threads', values.threads!, '--max-batch', '1', '--model-name', 'bench'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+      const m = /at (http:\/\/[^ /]+)\/v1/.exec(err);
+      if (m) resolve(m[1]);
+    });
+    child.once('exit', (code) => reject(new Error(`${row.name}: serve exited (${code}): ${err.trim().split('\n').slice(-2).join(' | ')}`)));
+  });
+  try {
+    const r = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'bench', prompt: PROMPT, max_tokens: newTokens, temperature: 0 }) });
+    if (!r.ok) throw new Error(`${row.name}: serve answered ${r.status}: ${await r.text()}`);
+    await r.json();
+    const peak = vmHwmBytes(child.pid!);
+    if (peak === null) throw new Error(`${row.name}: no VmHWM for serve`);
+    return { peak, estimate: /smolcluster: memory (.*)/.exec(err)?.[1] ?? '(none printed)' };
+  } finally {
+    child.kill('SIGINT');
+    await new Promise((resolve) => child.once('exit', resolve));
+  }
+}
+
 async function main(): Promise<void> {
   const files = prepare();
   const rows: Row[] = [
@@ -104,6 +135,11 @@ async function main(): Promise<void> {
     const verdict = m.peak <= target ? 'within' : 'OVER';
     process.stdout.write(`${row.name.padEnd(32)} peak ${(m.peak / MB).toFixed(0).padStart(6)} MB   target ${(target / MB).toFixed(0).padStart(6)} MB (weights ${(row.weightBytes / MB).toFixed(0)} + KV ${(kv / MB).toFixed(1)}, +15 %, +150)   ${verdict}   ${m.seconds.toFixed(1)} s\n`);
     process.stdout.write(`${''.padEnd(32)} estimate ${m.estimate}\n`);
+    if (row.precision === 'bf16' ? row.name.startsWith('bf16') : row.name.startsWith('fp32')) {
+      const sm = await measureServe(row);
+      process.stdout.write(`${'  serve (VmHWM after a request)'.padEnd(32)} peak ${(sm.peak / MB).toFixed(0).padStart(6)} MB   target ${(target / MB).toFixed(0).padStart(6)} MB   ${sm.peak <= target ? 'within' : 'OVER'}\n`);
+      results.push({ row: `${row.name}, serve`, peakBytes: sm.peak, targetBytes: Math.round(target), within: sm.peak <= target, estimate: sm.estimate });
+    }
     results.push({ row: row.name, peakBytes: m.peak, targetBytes: Math.round(target), weightBytes: row.weightBytes, kvBytes: kv, within: m.peak <= target, estimate: m.estimate, seconds: m.seconds });
   }
   const size = (p: string): number => (statSync(p).isDirectory() ? 0 : statSync(p).size);

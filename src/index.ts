@@ -35,6 +35,7 @@ export { type SamplingOptions, sampleToken, applyRepetitionPenalty, applyLogitBi
 export { type TokenLogprob, type PositionLogprobs, positionLogprobs, logSumExp, topIds } from './generate/logprobs.js';
 // What generate / chat / serve load from --model, and the folder's chat template.
 export { loadGenerator, type Generator, type LoadGeneratorOptions, type CausalLmSpec } from './generate/load_generator.js';
+export { type InferenceMemory, InsufficientMemoryError } from './generate/inference_memory.js';
 export { streamReply, promptIds, replySummary, DEFAULT_MAX_NEW_TOKENS, type Reply, type ReplyOptions, type ReplyModel, type ReplyTokens } from './generate/reply.js';
 export { TextStream } from './generate/text_stream.js';
 export { Conversation } from './generate/conversation.js';
