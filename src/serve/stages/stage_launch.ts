@@ -18,6 +18,7 @@ import { type JoinedStage, describePlacement, joinStages, stageSignature } from 
 import type { StageWeights } from '../../parallel/pipeline/stage_weights.js';
 import { availableMemory } from '../../util/node_memory.js';
 import { checkStagesMemory, stagesNeed } from './stage_memory.js';
+import { describeInferenceMemory, gb } from '../../generate/inference_memory.js';
 
 const CLI = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
 
@@ -53,7 +54,9 @@ export async function startPipeline(o: PipelineLaunch): Promise<Pipeline> {
   // Stages started here share this machine's memory: a model it cannot hold is refused before any starts.
   if (local) {
     const here = availableMemory();
-    checkStagesMemory(stagesNeed(o.spec, o.weights, o), Array.from({ length: o.stages }, (_, rank) => ({ rank, host: 'here', where: rank === 0 ? 'this process' : '127.0.0.1', bytes: here })));
+    const need = stagesNeed(o.spec, o.weights, o);
+    checkStagesMemory(need, Array.from({ length: o.stages }, (_, rank) => ({ rank, host: 'here', where: rank === 0 ? 'this process' : '127.0.0.1', bytes: here })));
+    o.log(`memory ${describeInferenceMemory(need.need, false)}, ${gb(need.total)} over ${o.stages} stage processes; this machine has ${gb(here)} available`);
   }
   const token = local ? generateToken() : resolveToken();
   const store = local ? await StoreServer.start({ host: '127.0.0.1', port: 0, token, worldSize: o.stages, signature: stageSignature(o.spec, o.precision, o.weights) }) : null;
