@@ -13,6 +13,7 @@ import { loadGenerator } from '../../src/generate/load_generator.js';
 import { type LlamaSpec, defaultSpec } from '../../src/nn/models/index.js';
 import { checkStagesMemory, stagesNeed } from '../../src/serve/stages/stage_memory.js';
 import { runCli } from '../helpers/cli.js';
+import { freePort } from '../helpers/cluster.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'smol-inference-memory-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -112,6 +113,25 @@ describe('a model that cannot fit is refused before any weight is read', () => {
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /over 2 stage processes; the 2 stages share one host's \d+\.\d+ GB \(rank 0 at this process: .*, rank 1 at 127\.0\.0\.1: /);
     assert.doesNotMatch(r.stderr, /\[stage 1\]/);
+  });
+
+  it('--stage-master: the driver and a stage started by hand both refuse right after the rendezvous, before the probe builds a block', async () => {
+    const master = `127.0.0.1:${await freePort()}`;
+    const env = { SMOLCLUSTER_TOKEN: 'inference-memory-test-token' };
+    const started = Date.now();
+    const driver = runCli(['generate', '--model', big, '--prompt', 'hi', '--tokenizer', 'bytes', '--stages', '2', '--stage-master', master], { env });
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const stage = await runCli(['stage', '--model', big, '--stages', '2', '--rank', '1', '--stage-master', master], { env });
+    const drove = await driver;
+    for (const r of [drove, stage]) {
+      assert.equal(r.code, 1, r.stderr);
+      // Both ranks on this host: its memory counted once, and the same need (rank 0's --max-batch) on both.
+      assert.match(r.stderr, /the model needs ≈ [\d.]+ GB .* over 2 stage processes; the 2 stages share one host's/);
+      assert.doesNotMatch(r.stderr, /loading layers/);
+    }
+    assert.equal(/needs ≈ ([\d.]+ GB)/.exec(drove.stderr)![1], /needs ≈ ([\d.]+ GB)/.exec(stage.stderr)![1]);
+    // A 70B block's probe alone would take many seconds and 3.4 GB.
+    assert.ok(Date.now() - started < 30_000);
   });
 
   it('stages on one host count its memory once; on several hosts, together', () => {
