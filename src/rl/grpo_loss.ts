@@ -101,19 +101,20 @@ export async function grpoLoss(logps: Tensor, inputs: GrpoLossInputs, options: G
   const [rows, width] = checkInputs(logps, inputs, o);
   const current = Float32Array.from(await logps.read());
   const old = inputs.oldLogps ? Float32Array.from(inputs.oldLogps) : current;
-  const ratio = exp(sub(logps, Tensor.from(old, [rows, width])));
+  const constant = (values: ArrayLike<number>): Tensor => Tensor.from(values, [rows, width], 'float32', logps.device);
+  const ratio = exp(sub(logps, constant(old)));
   const ratios = Float32Array.from(await ratio.read());
   const { slope, rest } = clippedSides(ratios, inputs.advantages, width, o);
   // −min(ratio·A, clamp(ratio)·A) = −(ratio·slope + rest): slope is A where the ratio's side is taken, else 0.
-  let perToken = sub(Tensor.from(negated(rest), [rows, width]), mul(ratio, Tensor.from(slope, [rows, width])));
+  let perToken = sub(constant(negated(rest)), mul(ratio, constant(slope)));
   let kl: Tensor | null = null;
   if (o.beta !== 0) {
-    const d = sub(Tensor.from(Float32Array.from(inputs.refLogps!), [rows, width]), logps);
+    const d = sub(constant(inputs.refLogps!), logps);
     kl = sub(sub(exp(d), d), 1);
     if (o.biasCorrectionKl) kl = mul(kl, ratio);
     perToken = add(perToken, mul(kl, o.beta));
   }
-  const loss = sum(mul(perToken, Tensor.from(aggregationWeights(inputs.mask, rows, width, o), [rows, width])));
+  const loss = sum(mul(perToken, constant(aggregationWeights(inputs.mask, rows, width, o))));
   const klValues = kl ? Float32Array.from(await kl.read()) : null;
   return { loss, metrics: metricsOf(ratios, klValues, inputs, rows, width, o) };
 }
