@@ -23,9 +23,9 @@ import { Tensor } from '../tensor/tensor.js';
 import type { CompletionBatch } from './completions.js';
 
 export interface TokenLogps {
-  /** [rows, width]: log p(token) of each completion position (padding positions included; mask them). */
+  /** Shape [rows, width]: log p(token) of each completion position (padding positions included; mask them). */
   logps: Tensor;
-  /** [rows, width], detached: the entropy of each position's (temperature-scaled) distribution. */
+  /** Shape [rows, width], detached: the entropy of each position's (temperature-scaled) distribution. */
   entropies: Tensor;
 }
 
