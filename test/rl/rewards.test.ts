@@ -104,6 +104,8 @@ describe('user reward modules (worker thread)', () => {
       await assert.rejects(Promise.resolve(r.score('', 'hang', {})), /reward module call timed out after 300 ms/);
       assert.ok(Date.now() - started < 3000, 'the timeout ended the call');
       assert.equal(await r.score('', 'four', {}), 4);
+      await assert.rejects(Promise.resolve(r.score('', 'x', { f: () => 1 })), /the row cannot be sent to the reward module/);
+      assert.equal(await r.score('', 'three', {}), 5, 'the worker lives on after a row it could not take');
     } finally {
       await r.close!();
     }

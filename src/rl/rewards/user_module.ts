@@ -120,7 +120,13 @@ class WorkerHost {
           rejectCall(e);
         },
       });
-      worker.postMessage({ id, prompt, completion, row } satisfies WorkerRequest);
+      try {
+        worker.postMessage({ id, prompt, completion, row } satisfies WorkerRequest);
+      } catch (err) {
+        // A row that cannot be copied to the worker (a function in it): this call fails, the worker lives on.
+        this.pending.get(id)?.reject(new Error(`the row cannot be sent to the reward module: ${(err as Error).message}`));
+        this.pending.delete(id);
+      }
     });
   }
 
