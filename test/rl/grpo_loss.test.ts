@@ -5,7 +5,8 @@
  * `_generate_and_score_completions` and `compute_loss` on a tiny random Llama it saved with
  * save_pretrained, which loadPretrained reads here). Each of grpo, dr_grpo, dapo and bnpo, β = 0 and
  * β > 0, ε_high ≠ ε_low, on- and off-policy, scale_rewards group, batch and none, prompts of two lengths
- * (TRL left-pads them), completions cut mid-way by an EOS, one without any, a reward TRL skips (None).
+ * (TRL left-pads them), completions cut mid-way by an EOS, one without any, a reward TRL skips (None),
+ * and a LoRA policy (a PEFT adapter: TRL trains the PeftModel, we the model with loadAdapter).
  * Within 1e-5 (loss: absolute; gradients: absolute, relative to their largest where it exceeds 1).
  * Skipped without a Python that has trl, except under CI with the venv present.
  */
@@ -19,6 +20,8 @@ import { fileURLToPath } from 'node:url';
 import { loadPretrained } from '../../src/nn/interchange/hf_folder.js';
 import { nameMapFor } from '../../src/nn/interchange/hf_names.js';
 import { transpose2d } from '../../src/nn/interchange/model_io.js';
+import { isAdapterParameter } from '../../src/nn/lora/names.js';
+import { loadAdapter } from '../../src/nn/lora/peft.js';
 import type { ModelSpec } from '../../src/nn/models/index.js';
 import type { Module } from '../../src/nn/module.js';
 import { groupAdvantages, type ScaleRewards } from '../../src/rl/advantages.js';
@@ -63,6 +66,8 @@ interface Case {
   rewards: (number | null)[];
   /** use_bias_correction_kl (TRL's default true). */
   biasCorrectionKl?: boolean;
+  /** The policy is the base plus the PEFT LoRA adapter grpo_trl.py made (only A and B train). */
+  adapter?: boolean;
 }
 
 const REWARDS = [1, 0, 0.5, 0.2, 1, 0];
@@ -74,6 +79,8 @@ for (const lossType of ['grpo', 'dr_grpo', 'dapo', 'bnpo'] as LossType[]) {
 CASES['dapo β=0 on-policy scale none'] = { ...base, lossType: 'dapo', beta: 0, scale: 'none', iterations: 1, temperature: 1 };
 CASES['grpo β=0.1 on-policy scale batch'] = { ...base, lossType: 'grpo', beta: 0.1, scale: 'batch', iterations: 1 };
 CASES['dapo β=0.04 off-policy, no KL bias correction'] = { ...base, lossType: 'dapo', beta: 0.04, biasCorrectionKl: false };
+CASES['dapo β=0.04 off-policy, LoRA (PEFT adapter; only A and B train)'] = { ...base, lossType: 'dapo', beta: 0.04, adapter: true };
+CASES['grpo β=0 on-policy, LoRA'] = { ...base, lossType: 'grpo', beta: 0, iterations: 1, adapter: true };
 CASES['dr_grpo β=0.04 scale none, ε symmetric, a skipped reward'] = { ...base, lossType: 'dr_grpo', beta: 0.04, scale: 'none', epsilon: 0.1, epsilonHigh: 0.1, rewards: [1, null, 0, 0.3, 0.3, 0.9] };
 
 interface Theirs {
@@ -108,6 +115,7 @@ const rowsOf = (flat: ArrayLike<number>, width: number): number[][] =>
 describe('GRPO loss and gradients against trl.GRPOTrainer', { skip: SKIP }, () => {
   const folder = join(dir, 'tiny-llama');
   let model: Module;
+  let lora: Module;
   let spec: ModelSpec;
   let theirs: Record<string, Theirs>;
   let old: number[];
@@ -119,6 +127,9 @@ describe('GRPO loss and gradients against trl.GRPOTrainer', { skip: SKIP }, () =
     python(['make', folder]);
     ({ model, spec } = await loadPretrained(folder));
     model.train(false);
+    lora = (await loadPretrained(folder)).model;
+    loadAdapter(join(folder, 'adapter'), lora);
+    lora.train(false);
     const current = noGrad(() => tokenLogps(model, prompts, batch, 0.7).logps.values());
     old = offsets(current, 1, 0.3);
     ref = offsets(current, 2, 0.5);
@@ -126,6 +137,7 @@ describe('GRPO loss and gradients against trl.GRPOTrainer', { skip: SKIP }, () =
       prompts, completions: COMPLETIONS, num_generations: G, rewards: c.rewards, max_completion_length: 6, temperature: c.temperature,
       beta: c.beta, epsilon: c.epsilon, epsilon_high: c.epsilonHigh, loss_type: c.lossType, scale_rewards: c.scale, num_iterations: c.iterations,
       use_bias_correction_kl: c.biasCorrectionKl ?? true,
+      adapter: c.adapter ?? false,
       old_logps: c.iterations === 2 ? rowsOf(old, batch.width) : null, ref_logps: c.beta > 0 ? rowsOf(ref, batch.width) : null,
     }]));
     const file = join(dir, 'cases.json');
@@ -141,15 +153,16 @@ describe('GRPO loss and gradients against trl.GRPOTrainer', { skip: SKIP }, () =
       const advDiff = maxAbsDiff(adv, t.advantages);
       assert.ok(advDiff <= 1e-6, `advantages differ by ${advDiff}: ${Array.from(adv)} vs TRL ${t.advantages}`);
 
-      model.zeroGrad();
-      const { logps, entropies } = tokenLogps(model, prompts, batch, c.temperature);
+      const policy = c.adapter ? lora : model;
+      policy.zeroGrad();
+      const { logps, entropies } = tokenLogps(policy, prompts, batch, c.temperature);
       const { loss, metrics } = await grpoLoss(logps, {
         mask: batch.mask, advantages: adv, oldLogps: c.iterations === 2 ? old : null, refLogps: c.beta > 0 ? ref : null, entropies: entropies.values(),
       }, { lossType: c.lossType, beta: c.beta, useBiasCorrectionKl: c.biasCorrectionKl ?? true, epsilon: c.epsilon, epsilonHigh: c.epsilonHigh, maxCompletionLength: 6, dapoTokens: t.num_items_in_batch });
       const ours = loss.item();
       backward(loss);
       const lossDiff = Math.abs(ours - t.loss);
-      const gradDiff = worstGradient(ourGrads(model, spec), t.grads);
+      const gradDiff = worstGradient(ourGrads(policy, spec), t.grads);
       console.log(`${name}: loss ${ours} vs TRL ${t.loss} (|Δ| ${lossDiff.toExponential(2)}); worst gradient ${gradDiff.name} |Δ| ${gradDiff.diff.toExponential(2)} (scale ${gradDiff.scale.toExponential(2)})`);
       assert.ok(lossDiff <= TOL, `${name}: loss ${ours} vs TRL ${t.loss}`);
       assert.ok(gradDiff.diff <= TOL * Math.max(1, gradDiff.scale), `${name}: gradient of ${gradDiff.name} differs by ${gradDiff.diff}`);
@@ -173,12 +186,17 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return d;
 }
 
-/** Every parameter's gradient under its Hugging Face name and layout. */
+/** Every trained parameter's gradient under its Hugging Face name and layout (a LoRA matrix: its module's name, as PEFT's layers have it). */
 function ourGrads(model: Module, spec: ModelSpec): Record<string, number[]> {
   const names = nameMapFor(spec);
   const grads: Record<string, number[]> = {};
   for (const [name, p] of model.namedParameters()) {
+    if (!p.requiresGrad) continue;
     const g = Float32Array.from(p.gradValues() ?? new Float32Array(p.size));
+    if (isAdapterParameter(name)) {
+      grads[name] = Array.from(g);
+      continue;
+    }
     grads[names.external(name)] = Array.from(names.transposed(name) ? transpose2d(g, p.shape[0], p.shape[1]) : g);
   }
   return grads;

@@ -1,7 +1,8 @@
 """
 TRL's GRPO math on fixed tensors — the reference of test/rl/grpo_loss.test.ts (not a test file).
 
-  python grpo_trl.py make FOLDER          a tiny random Llama (transformers), save_pretrained to FOLDER (float32)
+  python grpo_trl.py make FOLDER          a tiny random Llama (transformers), save_pretrained to FOLDER (float32),
+                                          and a PEFT LoRA adapter for it (q_proj, v_proj; B moved off 0) in FOLDER/adapter
   python grpo_trl.py cases FOLDER CASES   TRL's loss on each case of the JSON file CASES
 
 For each case, `cases` instantiates trl.GRPOTrainer (trl 1.13) with that case's GRPOConfig and runs
@@ -20,6 +21,7 @@ from datasets import Dataset
 from tokenizers import Tokenizer
 from tokenizers.models import WordLevel
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+from peft import LoraConfig, PeftModel, get_peft_model
 from trl import GRPOConfig, GRPOTrainer
 
 VOCAB = 61
@@ -46,7 +48,12 @@ def make_model(folder):
         for p in model.parameters():
             p.add_(0.3 * torch.randn_like(p))
     model.save_pretrained(folder, safe_serialization=True)
-    return model
+    peft = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=["q_proj", "v_proj"]))
+    with torch.no_grad():  # PEFT starts B at 0, where A gets no gradient: move it
+        for name, p in peft.named_parameters():
+            if "lora_B" in name:
+                p.copy_(0.2 * torch.randn_like(p))
+    peft.save_pretrained(f"{folder}/adapter")
 
 
 def truncated_after_eos(ids):
@@ -54,8 +61,15 @@ def truncated_after_eos(ids):
     return ids[: ids.index(EOS) + 1] if EOS in ids else list(ids)
 
 
+def plain_name(name):
+    """A PeftModel's parameter name as the module's own (base_model.model.X.lora_A.default.weight → X.lora_A.weight)."""
+    return name.removeprefix("base_model.model.").replace(".default.", ".")
+
+
 def run_case(case, folder, tok):
     model = LlamaForCausalLM.from_pretrained(folder, torch_dtype=torch.float32)
+    if case.get("adapter"):
+        model = PeftModel.from_pretrained(model, f"{folder}/adapter", is_trainable=True)
     n = len(case["completions"])
     g = case["num_generations"]
     rewards = case["rewards"]
@@ -93,7 +107,7 @@ def run_case(case, folder, tok):
     loss = trainer.compute_loss(trainer.model, inputs)
     loss.backward()
     metrics = {k: v[-1] for k, v in trainer._metrics["train"].items() if k.startswith(("clip_ratio", "kl", "entropy"))}
-    grads = {name: p.grad.detach().reshape(-1).tolist() for name, p in trainer.model.named_parameters() if p.grad is not None}
+    grads = {plain_name(name): p.grad.detach().reshape(-1).tolist() for name, p in trainer.model.named_parameters() if p.grad is not None}
     return {
         "advantages": inputs["advantages"].reshape(-1).tolist(),
         "completion_mask": inputs["completion_mask"].tolist(),
