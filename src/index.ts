@@ -53,7 +53,7 @@ export { completionBatch, completionMetrics, type Rollout, type CompletionBatch,
 export { tokenLogps, type TokenLogps } from './rl/token_logps.js';
 export { grpoLoss, LOSS_TYPES, type LossType, type GrpoLossOptions, type GrpoLossInputs, type GrpoMetrics, type GrpoLoss } from './rl/grpo_loss.js';
 export type { Reward, RewardRow } from './rl/rewards/reward.js';
-export { exactNumberReward, formatReward } from './rl/rewards/builtin.js';
+export { exactNumberReward, formatReward, type FormatRewardOptions } from './rl/rewards/builtin.js';
 export { finalNumber } from './rl/rewards/final_number.js';
 export { userModuleReward, DEFAULT_REWARD_TIMEOUT_MS, type UserRewardOptions } from './rl/rewards/user_module.js';
 export { scoreRewards, type WeightedReward, type ScoreItem, type RewardFailure, type RewardScores, type ScoreOptions } from './rl/rewards/combine.js';

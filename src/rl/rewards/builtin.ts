@@ -4,6 +4,7 @@
  */
 import { finalNumber, sameNumber } from './final_number.js';
 import type { Reward, RewardRow } from './reward.js';
+import { DEFAULT_REWARD_TIMEOUT_MS, WorkerHost } from './worker_host.js';
 
 /**
  * 1 when the completion's final number (final_number.ts: `#### 42`, `\boxed{42}`, else the last
@@ -32,20 +33,30 @@ function answerOf(row: RewardRow, field: string): number {
   throw new Error(`the row's answer field "${field}" holds no number (${raw === undefined ? 'missing' : JSON.stringify(raw).slice(0, 80)})`);
 }
 
+export interface FormatRewardOptions {
+  /** RegExp flags (default none: `^`/`$` anchor the whole completion; "s" lets `.` cross lines, "m" anchors per line). */
+  flags?: string;
+  /** The reward's name (default "format"). */
+  name?: string;
+  /** The deadline of one match, in ms (default 10 s). */
+  timeoutMs?: number;
+}
+
 /**
- * 1 when the completion matches `pattern`, else 0. A string pattern is compiled with `flags`
- * (default none: `^`/`$` anchor the whole completion; pass "s" for `.` to cross lines, "m" for
- * per-line anchors); an invalid one is refused here, naming it. The match runs on the main thread:
- * a pattern with catastrophic backtracking would block it (no timeout can interrupt a synchronous
- * regex), so keep format patterns simple, or put an elaborate check in a user module (user_module.ts),
- * whose calls run in a worker that a timeout terminates.
+ * 1 when the completion matches `pattern`, else 0. An invalid pattern is refused here, naming it.
+ * The match runs in a worker thread (worker_host.ts), started at the first call: a pattern with
+ * catastrophic backtracking costs one timeout, not the run. `close()` ends the worker.
  */
-export function formatReward(pattern: string | RegExp, flags = '', name = 'format'): Reward {
-  let re: RegExp;
+export function formatReward(pattern: string | RegExp, options: FormatRewardOptions = {}): Reward {
+  const source = typeof pattern === 'string' ? pattern : pattern.source;
+  const flags = (typeof pattern === 'string' ? options.flags ?? '' : pattern.flags).replace(/[gy]/g, ''); // a stateful lastIndex would alternate results
   try {
-    re = typeof pattern === 'string' ? new RegExp(pattern, flags) : new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, ''));
+    new RegExp(source, flags);
   } catch (err) {
-    throw new SyntaxError(`format reward: invalid pattern ${JSON.stringify(String(pattern))}: ${(err as Error).message}`);
+    throw new SyntaxError(`format reward: invalid pattern ${JSON.stringify(source)}: ${(err as Error).message}`);
   }
-  return { name, score: (_prompt: string, completion: string): number => (re.test(completion) ? 1 : 0) };
+  const timeoutMs = options.timeoutMs ?? DEFAULT_REWARD_TIMEOUT_MS;
+  const name = options.name ?? 'format';
+  const host = new WorkerHost({ kind: 'regex', source, flags }, timeoutMs, `format reward "${name}" (${source})`);
+  return { name, timeoutMs, score: (_prompt: string, completion: string) => host.call('', completion, {}), close: () => host.close() };
 }

@@ -1,15 +1,14 @@
 /**
- * The worker thread of user_module.ts: imports the user's reward module, picks its function and
- * answers each scoring request with the function's value or its error's message. A hanging call
- * blocks only this thread, which the main thread terminates on its timeout.
+ * The worker thread of worker_host.ts: a reward function away from the main thread — a user's module
+ * (imported, its function picked) or the format reward's regular expression — answering each scoring
+ * request with the function's value or its error's message. A hanging call (an endless loop, a
+ * regex's catastrophic backtracking) blocks only this thread, which the main thread terminates on
+ * its timeout.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 
-export interface WorkerSetup {
-  file: string;
-  exportName?: string;
-}
+export type WorkerSetup = { kind: 'module'; file: string; exportName?: string } | { kind: 'regex'; source: string; flags: string };
 
 export type WorkerRequest = { id: number; prompt: string; completion: string; row: unknown };
 
@@ -33,6 +32,12 @@ function pick(mod: Record<string, unknown>, file: string, exportName?: string): 
   throw new Error(`${file} has no default export that is a function${fns.length > 1 ? ` and several named ones (${fns.join(', ')}): name one` : ' and no exported function'}`);
 }
 
+/** The format reward: 1 when the completion matches, else 0. */
+function matcher(source: string, flags: string): ScoreFn {
+  const re = new RegExp(source, flags);
+  return (_prompt, completion) => (re.test(completion) ? 1 : 0);
+}
+
 function describe(err: unknown): string {
   return err instanceof Error ? `${err.name}: ${err.message}` : `threw ${String(err)}`;
 }
@@ -42,7 +47,7 @@ async function main(): Promise<void> {
   const setup = workerData as WorkerSetup;
   let fn: ScoreFn;
   try {
-    fn = pick((await import(pathToFileURL(setup.file).href)) as Record<string, unknown>, setup.file, setup.exportName);
+    fn = setup.kind === 'regex' ? matcher(setup.source, setup.flags) : pick((await import(pathToFileURL(setup.file).href)) as Record<string, unknown>, setup.file, setup.exportName);
   } catch (err) {
     port.postMessage({ kind: 'load-error', message: describe(err) } satisfies WorkerReply);
     return;
