@@ -99,8 +99,8 @@ interface Resolved {
 export async function grpoLoss(logps: Tensor, inputs: GrpoLossInputs, options: GrpoLossOptions = {}): Promise<GrpoLoss> {
   const o = resolve(options);
   const [rows, width] = checkInputs(logps, inputs, o);
-  const current = Float32Array.from(await logps.read());
-  const old = inputs.oldLogps ? Float32Array.from(inputs.oldLogps) : current;
+  // On-policy, old is the current values detached: the ratio is exactly 1 and its gradient that of logp.
+  const old = inputs.oldLogps ? Float32Array.from(inputs.oldLogps) : Float32Array.from(await logps.read());
   const constant = (values: ArrayLike<number>): Tensor => Tensor.from(values, [rows, width], 'float32', logps.device);
   const ratio = exp(sub(logps, constant(old)));
   const ratios = Float32Array.from(await ratio.read());
@@ -134,6 +134,13 @@ function resolve(options: GrpoLossOptions): Resolved {
   return { lossType, beta, biasCorrectionKl: options.useBiasCorrectionKl ?? true, low, high, maxCompletionLength, dapoTokens: options.dapoTokens };
 }
 
+/** Refuses a NaN or infinite value, naming the array, its row and position. */
+function finite(name: string, a: ArrayLike<number> | null | undefined, width: number): void {
+  for (let i = 0; a && i < a.length; i++) {
+    if (!Number.isFinite(a[i])) throw new RangeError(`grpoLoss: ${name} holds ${a[i]} at row ${Math.floor(i / width)}${width > 1 ? `, position ${i % width}` : ''}`);
+  }
+}
+
 function checkInputs(logps: Tensor, inputs: GrpoLossInputs, o: Resolved): [number, number] {
   if (logps.ndim !== 2) throw new RangeError(`grpoLoss: logps must be [rows, width], got [${logps.shape.join(', ')}]`);
   const [rows, width] = logps.shape;
@@ -144,6 +151,9 @@ function checkInputs(logps: Tensor, inputs: GrpoLossInputs, o: Resolved): [numbe
   perToken('oldLogps', inputs.oldLogps);
   perToken('refLogps', inputs.refLogps);
   perToken('entropies', inputs.entropies);
+  finite('oldLogps', inputs.oldLogps, width);
+  finite('refLogps', inputs.refLogps, width);
+  finite('advantages', inputs.advantages, 1);
   if (inputs.advantages.length !== rows) throw new RangeError(`grpoLoss: ${inputs.advantages.length} advantages for ${rows} rows`);
   if (o.beta !== 0 && !inputs.refLogps) throw new RangeError(`grpoLoss: beta ${o.beta} > 0 needs refLogps (the reference model's log-probabilities)`);
   return [rows, width];

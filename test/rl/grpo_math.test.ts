@@ -130,6 +130,8 @@ describe('grpoLoss against its formula in float64', () => {
     await assert.rejects(grpoLoss(logps, { mask, advantages: adv }, { beta: 0.1 }), /beta 0.1 > 0 needs refLogps/);
     await assert.rejects(grpoLoss(logps, { mask, advantages: adv }, { lossType: 'ppo' as never }), /loss_type must be one of grpo, bnpo, dr_grpo, dapo, got "ppo"/);
     await assert.rejects(grpoLoss(logps, { mask, advantages: adv }, { epsilon: 1.5 }), /epsilon must lie in \[0, 1\)/);
+    await assert.rejects(grpoLoss(logps, { mask, advantages: adv, oldLogps: old.map((x, i) => (i === 7 ? NaN : x)) }), /oldLogps holds NaN at row 1, position 2/);
+    await assert.rejects(grpoLoss(logps, { mask, advantages: [0, Infinity, 0, 0] }), /advantages holds Infinity at row 1/);
     await assert.rejects(grpoLoss(Tensor.from(lp, [20]), { mask, advantages: adv }), /logps must be \[rows, width\]/);
   });
 });
