@@ -1,0 +1,59 @@
+/**
+ * `smolcluster grpo`: reinforcement learning with verifiable rewards (docs/RL.md). The names and
+ * defaults are TRL's GRPOConfig's where it has them (num_generations, max_completion_length,
+ * temperature, learning_rate 1e-6, beta 0, epsilon 0.2, epsilon_high, loss_type dapo, scale_rewards
+ * group, num_iterations 1, max_grad_norm 1.0, per_device_train_batch_size 8 completions a step).
+ */
+import { InvalidArgumentError } from 'commander';
+import { GENERATION_PRECISIONS } from './generation.js';
+import { LORA_OPTIONS } from './lora.js';
+import { appended, nonNegativeInt, nonNegativeNumber, oneOf, positiveInt, positiveNumber } from './parsers.js';
+import { choice, valued } from './spec.js';
+
+/** Comma-separated numbers (--reward-weights 1,0.1). */
+function numberList(value: string): number[] {
+  const values = value.split(',').map((v) => Number(v.trim()));
+  if (values.length === 0 || values.some((v) => !Number.isFinite(v))) throw new InvalidArgumentError('expected numbers separated by commas, e.g. 1,0.1');
+  return values;
+}
+
+const { loraRank, loraAlpha, loraDropout, loraTargets, loraBaseDtype } = LORA_OPTIONS;
+
+/** rl/grpo_loss.ts's LOSS_TYPES and rl/advantages.ts's SCALE_REWARDS (options sit below rl/; a test keeps them equal). */
+export const GRPO_LOSS_TYPES = ['grpo', 'bnpo', 'dr_grpo', 'dapo'] as const;
+export const GRPO_SCALE_REWARDS = ['group', 'batch', 'none'] as const;
+
+export const GRPO_OPTIONS = {
+  model: valued<string>({ arg: '<src>', help: 'the policy to train: a Hugging Face model folder, or a GGUF file (with --lora-rank: LoRA over its quantized base)', forward: false }),
+  tokenizer: valued<string>({ arg: '<name|path>', help: 'the tokenizer (default: the model folder\'s, or the GGUF file\'s)', forward: false }),
+  dataFile: valued<string>({ arg: '<file.jsonl>', help: 'the prompts: one JSON object a line, its "prompt" a text or a list of chat messages; every field reaches the rewards', forward: false }),
+  promptField: valued({ arg: '<name>', help: 'the field holding each prompt (default prompt)', default: 'prompt', forward: false }),
+  answerField: valued({ arg: '<name>', help: 'the field exact-number checks the completion\'s final number against (default answer)', default: 'answer', forward: false }),
+  reward: valued({ arg: '<reward>', help: 'a reward (repeatable): exact-number (GSM8K\'s #### 42, \\boxed{42}, else the last number, equal to the answer field), format:REGEX (1 where the completion matches), or ./module.mjs exporting (prompt, completion, row) => number', parse: appended, repeatable: true, forward: false }),
+  rewardWeights: valued({ arg: '<w,...>', help: 'the rewards\' weights in --reward order (TRL\'s reward_weights; default 1 each)', parse: numberList, forward: false }),
+  rewardTimeout: valued({ arg: '<s>', help: 'seconds a reward may take on one completion before it is scored as failed (default 10)', parse: positiveNumber, default: 10, forward: false }),
+  numGenerations: valued({ arg: '<g>', help: 'G: completions sampled per prompt (TRL\'s num_generations; default 8)', parse: positiveInt, default: 8, forward: false }),
+  maxCompletionLength: valued({ arg: '<n>', help: 'tokens a completion may take at most (default 512)', parse: positiveInt, default: 512, forward: false }),
+  batchSize: valued({ arg: '<n>', help: 'completions per step, a multiple of --num-generations (TRL\'s per_device_train_batch_size; default 8: one prompt a step at G 8)', parse: positiveInt, default: 8, forward: false }),
+  maxSteps: valued({ arg: '<n>', help: 'GRPO steps (default: one pass over the prompts)', parse: positiveInt, forward: false }),
+  temperature: valued({ arg: '<t>', help: 'sampling temperature (default 1)', parse: positiveNumber, default: 1, forward: false }),
+  topP: valued({ arg: '<p>', help: 'nucleus sampling (default 1: off)', parse: positiveNumber, forward: false }),
+  topK: valued({ arg: '<k>', help: 'sample among the k most likely tokens (default 0: off)', parse: nonNegativeInt, forward: false }),
+  lr: valued({ arg: '<rate>', help: 'AdamW\'s learning rate (TRL\'s learning_rate; default 1e-6)', parse: nonNegativeNumber, default: 1e-6, forward: false }),
+  weightDecay: valued({ arg: '<wd>', help: 'AdamW\'s decoupled weight decay (default 0)', parse: nonNegativeNumber, default: 0, forward: false }),
+  maxGradNorm: valued({ arg: '<n>', help: 'clip the gradient to this global L2 norm (default 1.0; 0: off)', parse: nonNegativeNumber, default: 1, forward: false }),
+  beta: valued({ arg: '<b>', help: 'the KL term\'s weight against a frozen reference (default 0: no reference loaded)', parse: nonNegativeNumber, default: 0, forward: false }),
+  epsilon: valued({ arg: '<e>', help: 'the ratio\'s lower clip, 1 − ε (default 0.2)', parse: nonNegativeNumber, default: 0.2, forward: false }),
+  epsilonHigh: valued({ arg: '<e>', help: 'the ratio\'s upper clip, 1 + ε_high (default: --epsilon; DAPO uses 0.28)', parse: nonNegativeNumber, forward: false }),
+  lossType: choice(GRPO_LOSS_TYPES, { arg: '<type>', help: 'how per-token terms are averaged: grpo (per sequence), bnpo, dr_grpo (by a constant length), dapo (over the batch\'s tokens; default)', parse: oneOf(GRPO_LOSS_TYPES), default: 'dapo', forward: false }),
+  scaleRewards: choice(GRPO_SCALE_REWARDS, { arg: '<how>', help: 'advantages divided by the group\'s reward std (group, default), the batch\'s (batch), or not (none: Dr. GRPO)', parse: oneOf(GRPO_SCALE_REWARDS), default: 'group', forward: false }),
+  numIterations: valued({ arg: '<mu>', help: 'μ: optimizer steps on each batch of completions (default 1)', parse: positiveInt, default: 1, forward: false }),
+  loraRank, loraAlpha, loraDropout, loraTargets, loraBaseDtype,
+  maxBatch: valued({ arg: '<n>', help: 'sequences sampled together at most (default 32)', parse: positiveInt, default: 32, forward: false }),
+  precision: choice(GENERATION_PRECISIONS, { arg: '<name>', help: 'fp32 (default) or bf16 (matmuls and attention in bfloat16)', parse: oneOf(GENERATION_PRECISIONS), forward: false }),
+  threads: valued({ arg: '<n>', help: 'compute threads (default: SMOLCLUSTER_THREADS, else every core)', parse: positiveInt, forward: false }),
+  seed: valued({ arg: '<n>', help: 'seeds the adapters\' initialisation, the prompts\' order and the sampling (default 0)', parse: nonNegativeInt, default: 0, forward: false }),
+  name: valued<string>({ arg: '<name>', help: 'the run\'s name: metrics go to <experiments-dir>/<name>/metrics.jsonl (default: generated)', forward: false }),
+  experimentsDir: valued({ arg: '<dir>', help: 'where run folders are written', default: 'experiments', forward: false }),
+  save: valued<string>({ arg: '<dir>', help: 'save the trained policy: the PEFT adapter folder under LoRA, else a Hugging Face model folder', forward: false }),
+} as const;

@@ -1,0 +1,128 @@
+/**
+ * A GRPO run in one process (`smolcluster grpo`, docs/RL.md): the policy and its optimizer, the
+ * prompts in a seeded order (each pass over them shuffled anew), the rewards, and --max-steps steps
+ * (grpo_step.ts), each one a line of `<run>/metrics.jsonl` (kind "grpo"); the policy saved at the
+ * end (the PEFT adapter folder under LoRA, else a Hugging Face folder). The rewards' worker threads
+ * are released however the run ends.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { JsonlWriter } from '../metrics/jsonl.js';
+import { saveFolder } from '../nn/interchange/hf_folder.js';
+import { saveAdapter } from '../nn/lora/peft.js';
+import { ConfigError } from '../util/errors.js';
+import { Rng } from '../util/rng.js';
+import { type GrpoSettings, type GrpoStepRecord, grpoStep } from './grpo_step.js';
+import { type Policy, type PolicyConfig, loadPolicy, loadReference, policyOptimizer } from './policy.js';
+import { type PromptRow, readPrompts } from './prompts.js';
+import { namedRewards } from './rewards/named.js';
+
+export interface GrpoRunOptions extends GrpoSettings {
+  model: string;
+  tokenizer?: string;
+  dataFile: string;
+  promptField: string;
+  answerField: string;
+  rewards: readonly string[];
+  rewardWeights?: readonly number[];
+  /** Completions per step, a multiple of `generations`. */
+  batchSize: number;
+  /** Default: one pass over the prompts. */
+  maxSteps?: number;
+  lr: number;
+  weightDecay: number;
+  seed: number;
+  lora: Omit<PolicyConfig, 'seed'>;
+  /** The run's folder (config.json, metrics.jsonl). */
+  runDir: string;
+  save?: string;
+  /** Told of each step as it ends. */
+  onStep?: (step: number, steps: number, record: GrpoStepRecord) => void;
+  warn?: (message: string) => void;
+}
+
+export interface GrpoRunResult {
+  steps: number;
+  last: GrpoStepRecord | null;
+  /** The files --save wrote. */
+  saved: string[];
+}
+
+const GRPO_METRICS_SCHEMA = 'smolcluster-grpo-metrics';
+
+export async function runGrpo(o: GrpoRunOptions): Promise<GrpoRunResult> {
+  if (o.batchSize % o.generations !== 0) throw new ConfigError('command line', '--batch-size', `${o.batchSize} completions a step is not a multiple of --num-generations ${o.generations}: each prompt is sampled G times`);
+  const policy = loadPolicy(o.model, { ...o.lora, seed: o.seed }, o.tokenizer);
+  const prompts = readPrompts(o.dataFile, o.promptField, policy);
+  checkRoom(prompts, o, policy);
+  const perStep = o.batchSize / o.generations;
+  const steps = o.maxSteps ?? Math.ceil(prompts.length / perStep);
+  const rewards = await namedRewards(o.rewards, o.rewardWeights, { answerField: o.answerField, timeoutMs: o.rewardTimeoutMs });
+  const writer = startRun(o, policy);
+  try {
+    const reference = o.beta > 0 ? loadReference(o.model, policy.spec, o.seed) : null;
+    const models = {
+      policy: policy.model, reference, optimizer: policyOptimizer(policy.model, o.lr, o.weightDecay), rewards, eosIds: policy.eosIds,
+      decode: (ids: number[]) => policy.tokenizer.decode(ids), warn: o.warn,
+    };
+    const order = new PromptOrder(prompts.length, o.seed);
+    let last: GrpoStepRecord | null = null;
+    for (let step = 0; step < steps; step++) {
+      const batch = order.next(perStep).map((i) => prompts[i]);
+      last = await grpoStep(models, batch, o, (o.seed * 1_000_003 + step * o.batchSize) % 2 ** 31);
+      writer.write({ schema: GRPO_METRICS_SCHEMA, schema_version: 1, kind: 'grpo', step, ...last, time: Date.now() });
+      o.onStep?.(step, steps, last);
+    }
+    return { steps, last, saved: o.save ? await savePolicy(o, policy) : [] };
+  } finally {
+    writer.close();
+    await Promise.all(rewards.map(({ reward }) => reward.close?.()));
+  }
+}
+
+/** Every prompt leaves room for a whole completion within the model's positions. */
+function checkRoom(prompts: readonly PromptRow[], o: Pick<GrpoRunOptions, 'maxCompletionLength' | 'dataFile'>, policy: Policy): void {
+  const longest = prompts.reduce((a, p, i) => (p.ids.length > prompts[a].ids.length ? i : a), 0);
+  const need = prompts[longest].ids.length + o.maxCompletionLength;
+  if (need > policy.spec.context) {
+    throw new ConfigError('command line', '--max-completion-length', `prompt ${longest + 1} of ${o.dataFile} is ${prompts[longest].ids.length} tokens; with ${o.maxCompletionLength} more it passes the model's ${policy.spec.context} positions`);
+  }
+}
+
+/** The run's folder: config.json (what was asked) and metrics.jsonl started afresh. */
+function startRun(o: GrpoRunOptions, policy: Policy): JsonlWriter {
+  mkdirSync(o.runDir, { recursive: true });
+  const { onStep: _onStep, warn: _warn, ...asked } = o;
+  writeFileSync(join(o.runDir, 'config.json'), `${JSON.stringify({ schema: 'smolcluster-grpo-config', schema_version: 1, ...asked, fine_tune: policy.fineTune }, null, 2)}\n`);
+  writeFileSync(join(o.runDir, 'metrics.jsonl'), '');
+  return new JsonlWriter(join(o.runDir, 'metrics.jsonl'), 1);
+}
+
+async function savePolicy(o: GrpoRunOptions, policy: Policy): Promise<string[]> {
+  if (o.lora.loraRank !== undefined) return saveAdapter(o.save!, policy.model, policy.spec, o.model);
+  return saveFolder(o.save!, policy.model, policy.spec, { tokenizerFrom: o.model });
+}
+
+/** The prompts in a seeded order, shuffled anew for each pass (TRL's RepeatSampler shuffles per epoch too). */
+class PromptOrder {
+  private readonly rng: Rng;
+  private order: Int32Array;
+  private at = 0;
+
+  constructor(private readonly size: number, seed: number) {
+    this.rng = new Rng(seed);
+    this.order = this.rng.permutation(size);
+  }
+
+  next(count: number): number[] {
+    const out: number[] = [];
+    while (out.length < count) {
+      if (this.at === this.size) {
+        this.order = this.rng.permutation(this.size);
+        this.at = 0;
+      }
+      out.push(this.order[this.at++]);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * GRPO's prompt data (`grpo --data-file prompts.jsonl`), as TRL's GRPOTrainer reads a data set: one
+ * JSON object a line whose `prompt` (--prompt-field) is a text (standard) or a list of messages
+ * (conversational: rendered with the chat template and its generation prompt); every field of the
+ * row goes to the reward functions (the answer they check, anything else). A line that is not such
+ * a row is refused naming the file and line.
+ */
+import { readFileSync } from 'node:fs';
+import { DataError } from '../data/errors.js';
+import type { Tokenizer } from '../data/tokenizer.js';
+import type { ChatTemplate } from '../generate/chat_template.js';
+import { promptIds } from '../generate/reply.js';
+
+export interface PromptRow {
+  /** The prompt as the rewards see it: its text, or the rendered conversation. */
+  text: string;
+  /** Its token ids. */
+  ids: number[];
+  /** The data set's row, whole. */
+  row: Readonly<Record<string, unknown>>;
+}
+
+export interface PromptSource {
+  tokenizer: Tokenizer;
+  chatTemplate: ChatTemplate | null;
+}
+
+/** Every row of the file, its prompt tokenized (a conversation rendered with the template first). */
+export function readPrompts(file: string, field: string, source: PromptSource): PromptRow[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new DataError(file, `cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): --data-file takes a JSONL file of prompts`);
+  }
+  const rows = text.split('\n').flatMap((line, i) => (line.trim() === '' ? [] : [promptRow(line, `${file}: line ${i + 1}`, field, source)]));
+  if (rows.length === 0) throw new DataError(file, `holds no prompts (one JSON object a line with a "${field}" field)`);
+  return rows;
+}
+
+function promptRow(line: string, where: string, field: string, source: PromptSource): PromptRow {
+  let row: unknown;
+  try {
+    row = JSON.parse(line);
+  } catch (e) {
+    throw new DataError(where, `is not JSON (${(e as Error).message})`);
+  }
+  if (typeof row !== 'object' || row === null || Array.isArray(row)) throw new DataError(where, 'is not a JSON object');
+  const prompt = (row as Record<string, unknown>)[field];
+  const text = typeof prompt === 'string' ? prompt : conversation(prompt, where, field, source);
+  const ids = typeof prompt === 'string' ? promptIds(source.tokenizer, prompt) : Array.from(source.tokenizer.encode(text));
+  if (ids.length === 0) throw new DataError(where, `"${field}" encodes to no tokens`);
+  return { text, ids, row: row as Record<string, unknown> };
+}
+
+/** A conversational prompt rendered with the chat template and its generation prompt. */
+function conversation(prompt: unknown, where: string, field: string, source: PromptSource): string {
+  const ok = Array.isArray(prompt) && prompt.length > 0 && prompt.every((m) => typeof m?.role === 'string' && typeof m?.content === 'string');
+  if (!ok) throw new DataError(where, `"${field}" must be a text or a non-empty list of {"role", "content"} messages`);
+  if (!source.chatTemplate) throw new DataError(where, `"${field}" is a conversation, and the model's tokenizer has no chat template`);
+  return source.chatTemplate.render(prompt as { role: string; content: string }[], { addGenerationPrompt: true });
+}
