@@ -1,4 +1,8 @@
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { resolveToken, TOKEN_ENV } from '../comm/token.js';
+import { parseAddress } from '../comm/tcp/mesh.js';
+import type { RolloutWorkersConfig } from '../rl/remote/sampler.js';
 import { Command } from 'commander';
 import { GRPO_OPTIONS, type OptionValues } from '../config/options/index.js';
 import { type GrpoRunOptions, runGrpo } from '../rl/grpo_run.js';
@@ -35,10 +39,37 @@ function optionsOf(f: GrpoFlags): Omit<GrpoRunOptions, 'runDir'> {
     temperature: f.temperature, topP: f.topP, topK: f.topK, lr: f.lr, weightDecay: f.weightDecay, maxGradNorm: f.maxGradNorm,
     beta: f.beta, epsilon: f.epsilon, epsilonHigh: f.epsilonHigh, lossType: f.lossType, scaleRewards: f.scaleRewards, iterations: f.numIterations,
     lora: { loraRank: f.loraRank, loraAlpha: f.loraAlpha, loraDropout: f.loraDropout, loraTargets: f.loraTargets, loraBaseDtype: f.loraBaseDtype },
-    maxRows: f.maxBatch, precision: f.precision, seed: f.seed, save: f.save,
+    maxRows: f.maxBatch, precision: f.precision, seed: f.seed, save: f.save, rollout: rolloutWorkers(f),
     onStep: (step, steps, r) => process.stderr.write(`${stepLine(step, steps, r)}\n`),
     warn: (message) => process.stderr.write(`smolcluster: ${message}\n`),
   };
+}
+
+/**
+ * --rollout-workers N: N `smolcluster rollout-worker` processes started here on 127.0.0.1, each with
+ * this run's --model, LoRA shape, seed and threads, and a fresh cluster token in its environment;
+ * with --rollout-listen the workers are started by hand and dial in with SMOLCLUSTER_TOKEN.
+ */
+function rolloutWorkers(f: GrpoFlags): RolloutWorkersConfig | undefined {
+  if (f.rolloutWorkers === 0) {
+    if (f.rolloutListen !== undefined) throw new ConfigError('command line', '--rollout-listen', 'needs --rollout-workers N: how many workers to wait for');
+    return undefined;
+  }
+  const byHand = f.rolloutListen !== undefined;
+  const { host, port } = byHand ? parseAddress(f.rolloutListen!) : { host: '127.0.0.1', port: 0 };
+  const token = resolveToken({ generate: !byHand });
+  const ms = f.rolloutTimeout * 1000;
+  const flags = [
+    '--model', f.model!, ...(f.tokenizer ? ['--tokenizer', f.tokenizer] : []), '--seed', String(f.seed), '--max-batch', String(f.maxBatch),
+    ...(f.precision ? ['--precision', f.precision] : []), ...(f.threads !== undefined ? ['--threads', String(f.threads)] : []),
+    ...(f.loraRank !== undefined ? ['--lora-rank', String(f.loraRank)] : []), ...(f.loraAlpha !== undefined ? ['--lora-alpha', String(f.loraAlpha)] : []),
+    ...(f.loraDropout !== undefined ? ['--lora-dropout', String(f.loraDropout)] : []), ...(f.loraTargets ? ['--lora-targets', f.loraTargets.join(',')] : []),
+    ...(f.loraBaseDtype ? ['--lora-base-dtype', f.loraBaseDtype] : []),
+  ];
+  const start = (address: string): ReturnType<typeof spawn> => spawn(process.execPath, [...process.execArgv, process.argv[1], 'rollout-worker', '--connect', address, ...flags], {
+    env: { ...process.env, [TOKEN_ENV]: token }, stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  return { workers: f.rolloutWorkers, host, port, token, startMs: ms, requestMs: ms, spawn: byHand ? undefined : start };
 }
 
 function fixed(v: number | null | undefined, digits = 3): string {
@@ -48,5 +79,6 @@ function fixed(v: number | null | undefined, digits = 3): string {
 /** "step 3/20: reward 0.375 ± 0.48, loss 0.0123, kl –, length 41.2, 96 rollout tok/s, 310 train tok/s" */
 function stepLine(step: number, steps: number, r: GrpoStepRecord): string {
   return `grpo step ${step + 1}/${steps}: reward ${fixed(r.reward)} ± ${fixed(r.reward_std, 2)}, loss ${fixed(r.loss, 4)}, kl ${fixed(r.kl, 4)}, ` +
-    `completion length ${fixed(r.completions.mean_length, 1)}, ${Math.round(r.rollout_tokens_per_sec)} rollout tok/s, ${Math.round(r.train_tokens_per_sec)} train tok/s`;
+    `completion length ${fixed(r.completions.mean_length, 1)}, ${Math.round(r.rollout_tokens_per_sec)} rollout tok/s, ${Math.round(r.train_tokens_per_sec)} train tok/s` +
+    (r.rollout_workers > 0 ? `, ${r.rollout_workers} rollout workers, staleness ${r.staleness}` : '');
 }

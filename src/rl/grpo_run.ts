@@ -12,10 +12,13 @@ import { saveFolder } from '../nn/interchange/hf_folder.js';
 import { saveAdapter } from '../nn/lora/peft.js';
 import { ConfigError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
-import { type GrpoSettings, type GrpoStepRecord, grpoStep } from './grpo_step.js';
+import { type GrpoModels, type GrpoSettings, type GrpoStepRecord, grpoStep } from './grpo_step.js';
 import { type Policy, type PolicyConfig, loadPolicy, loadReference, policyOptimizer } from './policy.js';
 import { type PromptRow, readPrompts } from './prompts.js';
+import type { RolloutOptions } from './rollouts.js';
 import { namedRewards } from './rewards/named.js';
+import type { RolloutPool } from './remote/pool.js';
+import { type RolloutWorkersConfig, openRolloutPool, sampleRemote, syncRolloutPool } from './remote/sampler.js';
 
 export interface GrpoRunOptions extends GrpoSettings {
   model: string;
@@ -36,6 +39,8 @@ export interface GrpoRunOptions extends GrpoSettings {
   /** The run's folder (config.json, metrics.jsonl). */
   runDir: string;
   save?: string;
+  /** Rollouts on worker processes (`--rollout-workers`); absent: sampled in this process. */
+  rollout?: RolloutWorkersConfig;
   /** Told of each step as it ends. */
   onStep?: (step: number, steps: number, record: GrpoStepRecord) => void;
   warn?: (message: string) => void;
@@ -59,22 +64,29 @@ export async function runGrpo(o: GrpoRunOptions): Promise<GrpoRunResult> {
   const steps = o.maxSteps ?? Math.ceil(prompts.length / perStep);
   const rewards = await namedRewards(o.rewards, o.rewardWeights, { answerField: o.answerField, timeoutMs: o.rewardTimeoutMs });
   const writer = startRun(o, policy);
+  let pool: RolloutPool | null = null;
   try {
+    pool = o.rollout ? await openRolloutPool(o.rollout, policy, o.lora, o.warn ?? (() => {})) : null;
     const reference = o.beta > 0 ? loadReference(o.model, policy.spec, o.seed) : null;
-    const models = {
+    const models: GrpoModels = {
       policy: policy.model, reference, optimizer: policyOptimizer(policy.model, o.lr, o.weightDecay), rewards, eosIds: policy.eosIds,
-      decode: (ids: number[]) => policy.tokenizer.decode(ids), warn: o.warn,
+      decode: (ids: number[]) => policy.tokenizer.decode(ids), warn: o.warn, version: 0,
+      sample: pool ? (ids: readonly (readonly number[])[], ro: RolloutOptions) => sampleRemote(pool!, policy.model, models.version ?? 0, ids, ro) : undefined,
     };
     const order = new PromptOrder(prompts.length, o.seed);
     let last: GrpoStepRecord | null = null;
     for (let step = 0; step < steps; step++) {
       const batch = order.next(perStep).map((i) => prompts[i]);
+      models.version = step;
       last = await grpoStep(models, batch, o, (o.seed * 1_000_003 + step * o.batchSize) % 2 ** 31);
+      // Synchronous mode: the next step's rollouts wait for this step's weights.
+      if (pool) await syncRolloutPool(pool, policy, step + 1);
       writer.write({ schema: GRPO_METRICS_SCHEMA, schema_version: 1, kind: 'grpo', step, ...last, time: Date.now() });
       o.onStep?.(step, steps, last);
     }
     return { steps, last, saved: o.save ? await savePolicy(o, policy) : [] };
   } finally {
+    await pool?.close();
     writer.close();
     await Promise.all(rewards.map(({ reward }) => reward.close?.()));
   }
@@ -92,8 +104,10 @@ function checkRoom(prompts: readonly PromptRow[], o: Pick<GrpoRunOptions, 'maxCo
 /** The run's folder: config.json (what was asked) and metrics.jsonl started afresh. */
 function startRun(o: GrpoRunOptions, policy: Policy): JsonlWriter {
   mkdirSync(o.runDir, { recursive: true });
-  const { onStep: _onStep, warn: _warn, ...asked } = o;
-  writeFileSync(join(o.runDir, 'config.json'), `${JSON.stringify({ schema: 'smolcluster-grpo-config', schema_version: 1, ...asked, fine_tune: policy.fineTune }, null, 2)}\n`);
+  const { onStep: _onStep, warn: _warn, rollout, ...asked } = o;
+  // The rollout workers' settings without the token (a secret) or the spawner (a function).
+  const workers = rollout ? { workers: rollout.workers, host: rollout.host, port: rollout.port, start_ms: rollout.startMs, request_ms: rollout.requestMs } : null;
+  writeFileSync(join(o.runDir, 'config.json'), `${JSON.stringify({ schema: 'smolcluster-grpo-config', schema_version: 1, ...asked, rollout_workers: workers, fine_tune: policy.fineTune }, null, 2)}\n`);
   writeFileSync(join(o.runDir, 'metrics.jsonl'), '');
   return new JsonlWriter(join(o.runDir, 'metrics.jsonl'), 1);
 }

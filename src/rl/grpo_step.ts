@@ -16,7 +16,7 @@ import { type CompletionBatch, completionBatch, completionMetrics } from './comp
 import { type LossType, grpoLoss } from './grpo_loss.js';
 import type { PromptRow } from './prompts.js';
 import { type WeightedReward, scoreRewards } from './rewards/combine.js';
-import { sampleCompletions } from './rollouts.js';
+import { type RolloutOptions, type SampledBatch, sampleCompletions } from './rollouts.js';
 import { tokenLogps } from './token_logps.js';
 
 export interface GrpoSettings {
@@ -51,6 +51,10 @@ export interface GrpoModels {
   decode: (ids: number[]) => string;
   /** Where a failed reward is reported (the run goes on). */
   warn?: (message: string) => void;
+  /** Samples the step's completions elsewhere (rollout workers, remote/sampler.ts); default: the policy, in this process. */
+  sample?: (prompts: readonly (readonly number[])[], o: RolloutOptions) => Promise<SampledBatch & { workers: number }>;
+  /** The policy's version: optimizer steps taken so far (rollouts record the version that sampled them). */
+  version?: number;
 }
 
 /** What a step measured, under TRL's logged names where they exist. */
@@ -73,14 +77,24 @@ export interface GrpoStepRecord {
   train_tokens_per_sec: number;
   rollout_seconds: number;
   train_seconds: number;
+  /** Rollout workers that sampled this step (0: the trainer's process). */
+  rollout_workers: number;
+  /** How many versions behind the policy the step's oldest rollout was (0: on-policy). */
+  staleness: number;
+  /** The policy version this step trained (optimizer steps before it). */
+  policy_version: number;
 }
 
 /** One step over `prompts` (each sampled G times); `seed` seeds the step's completions. */
 export async function grpoStep(m: GrpoModels, prompts: readonly PromptRow[], s: GrpoSettings, seed: number): Promise<GrpoStepRecord> {
-  const sampled = await sampleCompletions(m.policy, prompts.map((p) => p.ids), {
+  const rolloutOptions: RolloutOptions = {
     generations: s.generations, maxCompletionLength: s.maxCompletionLength, temperature: s.temperature, topP: s.topP, topK: s.topK,
     eosIds: m.eosIds, seed, precision: s.precision, maxRows: s.maxRows,
-  });
+  };
+  const ids = prompts.map((p) => p.ids);
+  const sampled = m.sample ? await m.sample(ids, rolloutOptions) : { ...await sampleCompletions(m.policy, ids, rolloutOptions), workers: 0 };
+  const version = m.version ?? 0;
+  const staleness = sampled.completions.reduce((most, c) => Math.max(most, version - (c.version ?? version)), 0);
   const ends = new Set(m.eosIds);
   const texts = sampled.completions.map((c) => m.decode(c.ids.filter((id) => !ends.has(id))));
   const scores = await scoreRewards(m.rewards, texts.map((completion, i) => ({ prompt: prompts[sampled.completions[i].prompt].text, completion, row: prompts[sampled.completions[i].prompt].row })), {
@@ -101,6 +115,7 @@ export async function grpoStep(m: GrpoModels, prompts: readonly PromptRow[], s: 
     grad_norm: trained.gradNorm, lr: m.optimizer.lr,
     rollout_tokens_per_sec: sampled.seconds > 0 ? sampled.tokens / sampled.seconds : 0, rollout_seconds: sampled.seconds,
     train_tokens_per_sec: trained.seconds > 0 ? (trained.tokens * s.iterations) / trained.seconds : 0, train_seconds: trained.seconds,
+    rollout_workers: sampled.workers, staleness, policy_version: version,
   };
 }
 

@@ -56,4 +56,16 @@ export const GRPO_OPTIONS = {
   name: valued<string>({ arg: '<name>', help: 'the run\'s name: metrics go to <experiments-dir>/<name>/metrics.jsonl (default: generated)', forward: false }),
   experimentsDir: valued({ arg: '<dir>', help: 'where run folders are written', default: 'experiments', forward: false }),
   save: valued<string>({ arg: '<dir>', help: 'save the trained policy: the PEFT adapter folder under LoRA, else a Hugging Face model folder', forward: false }),
+  rolloutWorkers: valued({ arg: '<n>', help: 'sample on N rollout worker processes (started here on 127.0.0.1, or with --rollout-listen started by hand), weights sent after each step (default 0: in this process)', parse: nonNegativeInt, default: 0, forward: false }),
+  rolloutListen: valued<string>({ arg: '<host:port>', help: 'wait for --rollout-workers workers started by hand (smolcluster rollout-worker --connect HOST:PORT, the same SMOLCLUSTER_TOKEN) instead of starting them', forward: false }),
+  rolloutTimeout: valued({ arg: '<s>', help: 'seconds a rollout worker may take to connect, or to answer one step\'s prompts, before it is dropped (default 600)', parse: positiveNumber, default: 600, forward: false }),
+} as const;
+
+/** `smolcluster rollout-worker`: a GRPO rollout worker (docs/RL.md); the model and LoRA flags must be the trainer's. */
+export const ROLLOUT_WORKER_OPTIONS = {
+  connect: valued<string>({ arg: '<host:port>', help: 'the GRPO trainer\'s rollout address (its --rollout-listen)', forward: false }),
+  model: GRPO_OPTIONS.model, tokenizer: GRPO_OPTIONS.tokenizer,
+  loraRank, loraAlpha, loraDropout, loraTargets, loraBaseDtype,
+  seed: GRPO_OPTIONS.seed, maxBatch: GRPO_OPTIONS.maxBatch, precision: GRPO_OPTIONS.precision, threads: GRPO_OPTIONS.threads,
+  connectTimeout: valued({ arg: '<s>', help: 'seconds to keep dialing a trainer that is not up yet (default 120)', parse: positiveNumber, default: 120, forward: false }),
 } as const;
