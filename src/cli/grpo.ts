@@ -40,6 +40,7 @@ function optionsOf(f: GrpoFlags): Omit<GrpoRunOptions, 'runDir'> {
     beta: f.beta, epsilon: f.epsilon, epsilonHigh: f.epsilonHigh, lossType: f.lossType, scaleRewards: f.scaleRewards, iterations: f.numIterations,
     lora: { loraRank: f.loraRank, loraAlpha: f.loraAlpha, loraDropout: f.loraDropout, loraTargets: f.loraTargets, loraBaseDtype: f.loraBaseDtype },
     maxRows: f.maxBatch, precision: f.precision, seed: f.seed, save: f.save, rollout: rolloutWorkers(f),
+    maxStaleness: f.maxStaleness, importanceSamplingCap: f.importanceSamplingCap,
     onStep: (step, steps, r) => process.stderr.write(`${stepLine(step, steps, r)}\n`),
     warn: (message) => process.stderr.write(`smolcluster: ${message}\n`),
   };
@@ -52,6 +53,7 @@ function optionsOf(f: GrpoFlags): Omit<GrpoRunOptions, 'runDir'> {
  */
 function rolloutWorkers(f: GrpoFlags): RolloutWorkersConfig | undefined {
   if (f.rolloutWorkers === 0) {
+    if (f.maxStaleness > 0) throw new ConfigError('command line', '--max-staleness', 'asynchronous rollouts need --rollout-workers N');
     if (f.rolloutListen !== undefined) throw new ConfigError('command line', '--rollout-listen', 'needs --rollout-workers N: how many workers to wait for');
     return undefined;
   }

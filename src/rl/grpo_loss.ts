@@ -59,6 +59,12 @@ export interface GrpoLossInputs {
   refLogps?: ArrayLike<number> | null;
   /** Per-position entropies (token_logps.ts), for the entropy metric. */
   entropies?: ArrayLike<number> | null;
+  /**
+   * A constant weight per token on the clipped policy term, not on the KL term: TRL's
+   * `importance_sampling_ratio` (vLLM's truncated importance sampling: importance.ts), which
+   * `_compute_loss` multiplies into per_token_loss before adding β·KL. Omitted: 1.
+   */
+  importanceWeights?: ArrayLike<number> | null;
 }
 
 /** TRL's logged names in comments. */
@@ -107,6 +113,7 @@ export async function grpoLoss(logps: Tensor, inputs: GrpoLossInputs, options: G
   const { slope, rest } = clippedSides(ratios, inputs.advantages, width, o);
   // −min(ratio·A, clamp(ratio)·A) = −(ratio·slope + rest): slope is A where the ratio's side is taken, else 0.
   let perToken = sub(constant(negated(rest)), mul(ratio, constant(slope)));
+  if (inputs.importanceWeights) perToken = mul(perToken, constant(inputs.importanceWeights));
   let kl: Tensor | null = null;
   if (o.beta !== 0) {
     const d = sub(constant(inputs.refLogps!), logps);
@@ -151,7 +158,9 @@ function checkInputs(logps: Tensor, inputs: GrpoLossInputs, o: Resolved): [numbe
   perToken('oldLogps', inputs.oldLogps);
   perToken('refLogps', inputs.refLogps);
   perToken('entropies', inputs.entropies);
+  perToken('importanceWeights', inputs.importanceWeights);
   finite('oldLogps', inputs.oldLogps, width);
+  finite('importanceWeights', inputs.importanceWeights, width);
   finite('refLogps', inputs.refLogps, width);
   finite('advantages', inputs.advantages, 1);
   if (inputs.advantages.length !== rows) throw new RangeError(`grpoLoss: ${inputs.advantages.length} advantages for ${rows} rows`);

@@ -12,7 +12,8 @@ import { saveFolder } from '../nn/interchange/hf_folder.js';
 import { saveAdapter } from '../nn/lora/peft.js';
 import { ConfigError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
-import { type GrpoModels, type GrpoSettings, type GrpoStepRecord, grpoStep } from './grpo_step.js';
+import { type GrpoModels, type GrpoSettings, type GrpoStepRecord, grpoStep, rolloutOptionsOf } from './grpo_step.js';
+import { RolloutsAhead } from './remote/ahead.js';
 import { type Policy, type PolicyConfig, loadPolicy, loadReference, policyOptimizer } from './policy.js';
 import { type PromptRow, readPrompts } from './prompts.js';
 import type { RolloutOptions } from './rollouts.js';
@@ -41,6 +42,10 @@ export interface GrpoRunOptions extends GrpoSettings {
   save?: string;
   /** Rollouts on worker processes (`--rollout-workers`); absent: sampled in this process. */
   rollout?: RolloutWorkersConfig;
+  /** K > 0 (with rollout workers): step k+1 … k+K's rollouts are sampled while step k trains, corrected by truncated importance sampling. Default 0: synchronous. */
+  maxStaleness?: number;
+  /** The importance-sampling ratio's cap (TRL's vllm_importance_sampling_clip_max, default 3). */
+  importanceSamplingCap?: number;
   /** Told of each step as it ends. */
   onStep?: (step: number, steps: number, record: GrpoStepRecord) => void;
   warn?: (message: string) => void;
@@ -74,12 +79,20 @@ export async function runGrpo(o: GrpoRunOptions): Promise<GrpoRunResult> {
       sample: pool ? (ids: readonly (readonly number[])[], ro: RolloutOptions) => sampleRemote(pool!, policy.model, models.version ?? 0, ids, ro) : undefined,
     };
     const order = new PromptOrder(prompts.length, o.seed);
+    const batches: PromptRow[][] = [];
+    const batchOf = (step: number): PromptRow[] => (batches[step] ??= order.next(perStep).map((i) => prompts[i]));
+    const seedOf = (step: number): number => (o.seed * 1_000_003 + step * o.batchSize) % 2 ** 31;
+    const K = pool ? o.maxStaleness ?? 0 : 0;
+    const settings: GrpoSettings = { ...o, importanceSamplingCap: K > 0 ? o.importanceSamplingCap ?? 3 : undefined };
+    const ahead = pool && K > 0 ? new RolloutsAhead(pool, policy.model, K, steps, (s) => batchOf(s).map((p) => p.ids), (s) => rolloutOptionsOf(policy.eosIds, settings, seedOf(s))) : null;
     let last: GrpoStepRecord | null = null;
     for (let step = 0; step < steps; step++) {
-      const batch = order.next(perStep).map((i) => prompts[i]);
+      const batch = batchOf(step);
       models.version = step;
-      last = await grpoStep(models, batch, o, (o.seed * 1_000_003 + step * o.batchSize) % 2 ** 31);
-      // Synchronous mode: the next step's rollouts wait for this step's weights.
+      if (ahead) models.sample = () => ahead.take(step);
+      last = await grpoStep(models, batch, settings, seedOf(step));
+      batches[step] = [];
+      // Synchronous mode: the next step's rollouts wait for these weights; asynchronous: later requests get them.
       if (pool) await syncRolloutPool(pool, policy, step + 1);
       writer.write({ schema: GRPO_METRICS_SCHEMA, schema_version: 1, kind: 'grpo', step, ...last, time: Date.now() });
       o.onStep?.(step, steps, last);

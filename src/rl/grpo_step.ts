@@ -18,6 +18,7 @@ import type { PromptRow } from './prompts.js';
 import { type WeightedReward, scoreRewards } from './rewards/combine.js';
 import { type RolloutOptions, type SampledBatch, sampleCompletions } from './rollouts.js';
 import { tokenLogps } from './token_logps.js';
+import { truncatedImportanceWeights } from './importance.js';
 
 export interface GrpoSettings {
   generations: number;
@@ -39,6 +40,12 @@ export interface GrpoSettings {
   maxRows?: number;
   /** Seconds a reward may take on one completion. */
   rewardTimeoutMs?: number;
+  /**
+   * Rollouts from an older policy version or another process (asynchronous GRPO): correct the gap
+   * with truncated importance sampling on the rollouts' own log-probabilities, capped here
+   * (importance.ts; TRL's vllm_importance_sampling_clip_max). Absent: no correction.
+   */
+  importanceSamplingCap?: number;
 }
 
 export interface GrpoModels {
@@ -83,14 +90,21 @@ export interface GrpoStepRecord {
   staleness: number;
   /** The policy version this step trained (optimizer steps before it). */
   policy_version: number;
+  /** With importance sampling: the truncated ratios' min, mean and max over the tokens (TRL's sampling/importance_sampling_ratio/*). */
+  importance_sampling_ratio: { min: number; mean: number; max: number } | null;
+}
+
+/** How a step's completions are sampled: the settings' and the step's seed. */
+export function rolloutOptionsOf(eosIds: readonly number[], s: GrpoSettings, seed: number): RolloutOptions {
+  return {
+    generations: s.generations, maxCompletionLength: s.maxCompletionLength, temperature: s.temperature, topP: s.topP, topK: s.topK,
+    eosIds, seed, precision: s.precision, maxRows: s.maxRows,
+  };
 }
 
 /** One step over `prompts` (each sampled G times); `seed` seeds the step's completions. */
 export async function grpoStep(m: GrpoModels, prompts: readonly PromptRow[], s: GrpoSettings, seed: number): Promise<GrpoStepRecord> {
-  const rolloutOptions: RolloutOptions = {
-    generations: s.generations, maxCompletionLength: s.maxCompletionLength, temperature: s.temperature, topP: s.topP, topK: s.topK,
-    eosIds: m.eosIds, seed, precision: s.precision, maxRows: s.maxRows,
-  };
+  const rolloutOptions = rolloutOptionsOf(m.eosIds, s, seed);
   const ids = prompts.map((p) => p.ids);
   const sampled = m.sample ? await m.sample(ids, rolloutOptions) : { ...await sampleCompletions(m.policy, ids, rolloutOptions), workers: 0 };
   const version = m.version ?? 0;
@@ -104,7 +118,8 @@ export async function grpoStep(m: GrpoModels, prompts: readonly PromptRow[], s: 
   const promptIds = sampled.completions.map((c) => prompts[c.prompt].ids);
   const eos = m.eosIds[0] ?? -1;
   const batch = completionBatch(sampled.completions.map((c, i) => ({ prompt: promptIds[i], completion: c.ids })), eos, Math.max(eos, 0));
-  const trained = await optimize(m, s, promptIds, batch, advantages);
+  const sampling = s.importanceSamplingCap !== undefined ? samplingLogps(sampled.completions, batch) : null;
+  const trained = await optimize(m, s, promptIds, batch, advantages, sampling);
   const lengths = completionMetrics(batch);
   return {
     loss: trained.loss, reward: nanMean([...scores.total]), reward_std: nanStd([...scores.total]),
@@ -115,7 +130,7 @@ export async function grpoStep(m: GrpoModels, prompts: readonly PromptRow[], s: 
     grad_norm: trained.gradNorm, lr: m.optimizer.lr,
     rollout_tokens_per_sec: sampled.seconds > 0 ? sampled.tokens / sampled.seconds : 0, rollout_seconds: sampled.seconds,
     train_tokens_per_sec: trained.seconds > 0 ? (trained.tokens * s.iterations) / trained.seconds : 0, train_seconds: trained.seconds,
-    rollout_workers: sampled.workers, staleness, policy_version: version,
+    rollout_workers: sampled.workers, staleness, policy_version: version, importance_sampling_ratio: trained.importance,
   };
 }
 
@@ -127,21 +142,33 @@ interface Optimized {
   gradNorm: number | null;
   tokens: number;
   seconds: number;
+  importance: GrpoStepRecord['importance_sampling_ratio'];
+}
+
+/** The rollouts' own log-probabilities laid out as the batch ([rows, width], 0 past each completion); null when a completion has none. */
+function samplingLogps(completions: readonly SampledBatch['completions'][number][], batch: CompletionBatch): Float32Array | null {
+  if (completions.some((c) => !c.logps)) return null;
+  const out = new Float32Array(batch.rows * batch.width);
+  completions.forEach((c, i) => out.set(c.logps!.slice(0, batch.lengths[i]), i * batch.width));
+  return out;
 }
 
 /** μ passes of loss, backward, clipping and the optimizer step over one batch of completions; the last pass's figures. */
-async function optimize(m: GrpoModels, s: GrpoSettings, prompts: readonly (readonly number[])[], batch: CompletionBatch, advantages: ArrayLike<number>): Promise<Optimized> {
+async function optimize(m: GrpoModels, s: GrpoSettings, prompts: readonly (readonly number[])[], batch: CompletionBatch, advantages: ArrayLike<number>, sampling: Float32Array | null): Promise<Optimized> {
   const started = performance.now();
   const precision = s.precision ?? 'fp32';
   const logpsOf = (model: CausalLm): number[] => Array.from(noGrad(() => withComputePrecision(precision, () => tokenLogps(model, prompts, batch, s.temperature).logps)).values());
-  const oldLogps = s.iterations > 1 ? logpsOf(m.policy) : null;
+  // As TRL with vLLM: the rollouts' sampler is not trusted to be this forward, so "old" is always
+  // the trainer's own forward before the update, and exp(old − sampling), capped, weights each token.
+  const oldLogps = s.iterations > 1 || sampling ? logpsOf(m.policy) : null;
+  const is = sampling && oldLogps ? truncatedImportanceWeights(oldLogps, sampling, batch.mask, s.importanceSamplingCap!) : null;
   const refLogps = s.beta > 0 && m.reference ? logpsOf(m.reference) : null;
-  let last: Omit<Optimized, 'tokens' | 'seconds'> = { loss: NaN, kl: NaN, entropy: NaN, clip: { low_mean: 0, high_mean: 0, region_mean: 0 }, gradNorm: null };
+  let last: Omit<Optimized, 'tokens' | 'seconds' | 'importance'> = { loss: NaN, kl: NaN, entropy: NaN, clip: { low_mean: 0, high_mean: 0, region_mean: 0 }, gradNorm: null };
   m.policy.train(true);
   for (let i = 0; i < s.iterations; i++) {
     m.policy.zeroGrad();
     const { logps, entropies } = withComputePrecision(precision, () => tokenLogps(m.policy, prompts, batch, s.temperature));
-    const { loss, metrics } = await grpoLoss(logps, { mask: batch.mask, advantages, oldLogps, refLogps, entropies: entropies.values() }, {
+    const { loss, metrics } = await grpoLoss(logps, { mask: batch.mask, advantages, oldLogps, refLogps, entropies: entropies.values(), importanceWeights: is?.weights }, {
       lossType: s.lossType, beta: s.beta, epsilon: s.epsilon, epsilonHigh: s.epsilonHigh, maxCompletionLength: s.maxCompletionLength,
     });
     const value = loss.item();
@@ -154,5 +181,5 @@ async function optimize(m: GrpoModels, s: GrpoSettings, prompts: readonly (reado
     };
   }
   const tokens = batch.lengths.reduce((n, l) => n + l, 0) + prompts.reduce((n, p) => n + p.length, 0);
-  return { ...last, tokens, seconds: (performance.now() - started) / 1000 };
+  return { ...last, tokens, seconds: (performance.now() - started) / 1000, importance: is ? { min: is.min, mean: is.mean, max: is.max } : null };
 }

@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { saveFolder } from '../../src/nn/interchange/hf_folder.js';
@@ -41,6 +42,17 @@ interface StepLine {
   rollout_workers: number;
   staleness: number;
   policy_version: number;
+  importance_sampling_ratio: { min: number; mean: number; max: number } | null;
+}
+
+/** A port nothing listens on now (the kernel's pick, released). */
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 function steps(name: string): StepLine[] {
@@ -80,5 +92,49 @@ describe('smolcluster grpo --rollout-workers', { timeout: 300_000 }, () => {
     const remote = await runCli([...BASE, ...lora, '--name', 'remote-lora', '--rollout-workers', '2'], { cwd: dir, timeoutMs: 120_000 });
     assert.equal(remote.code, 0, remote.stderr);
     assertSameRun(steps('remote-lora'), steps('local-lora'), 2);
+  });
+
+  it('asynchronous mode (--max-staleness K): rollouts K versions old at most, importance ratios capped, and the reward still rises', async () => {
+    for (const K of [1, 2]) {
+      const r = await runCli([...BASE, '--name', `async-${K}`, '--rollout-workers', '2', '--max-staleness', String(K), '--importance-sampling-cap', '2'], { cwd: dir, timeoutMs: 120_000 });
+      assert.equal(r.code, 0, r.stderr);
+      const lines = steps(`async-${K}`);
+      // Step s's rollouts were asked for when step max(0, s − K) began: that many versions behind.
+      assert.deepEqual(lines.map((l) => l.staleness), lines.map((_, s) => Math.min(s, K)));
+      assert.deepEqual(lines.map((l) => l.policy_version), [0, 1, 2, 3]);
+      for (const l of lines) {
+        const is = l.importance_sampling_ratio!;
+        assert.ok(is.min > 0 && is.min <= is.mean && is.mean <= is.max && is.max <= 2, `step ${l.step}: ${JSON.stringify(is)}`);
+      }
+      // Step 0 sampled at version 0 either way: the in-process run's rollouts and reward; later ones are off-policy, so ratios leave 1.
+      assert.equal(lines[0].reward, steps('local-full')[0].reward);
+      assert.ok(Math.abs(lines[0].importance_sampling_ratio!.mean - 1) < 1e-4, `on-policy step 0: ratio ${lines[0].importance_sampling_ratio!.mean}`);
+      assert.ok(lines.slice(1).some((l) => Math.abs(l.importance_sampling_ratio!.mean - 1) > 1e-3), 'later steps are off-policy');
+    }
+    // Learning, off-policy: 30 steps at K = 1 raise the reward as the in-process test's run does (test/cli/grpo.test.ts).
+    const learn = ['--num-generations', '8', '--batch-size', '16', '--max-completion-length', '4', '--max-steps', '30', '--seed', '0'];
+    const r = await runCli([...BASE, ...learn, '--name', 'async-learns', '--rollout-workers', '2', '--max-staleness', '1'], { cwd: dir, timeoutMs: 240_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const lines = steps('async-learns');
+    const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const [first, last] = [mean(lines.slice(0, 5).map((l) => l.reward)), mean(lines.slice(-5).map((l) => l.reward))];
+    assert.ok(last >= first + 0.3, `reward ${first.toFixed(3)} over the first 5 steps, ${last.toFixed(3)} over the last 5`);
+  });
+
+  it('refuses --max-staleness without workers, and a worker started with another LoRA shape, by name', async () => {
+    const r = await runCli([...BASE, '--max-staleness', '1'], { cwd: dir });
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /--max-staleness\): asynchronous rollouts need --rollout-workers N/);
+    // A trainer waiting on --rollout-listen for a worker started by hand; the worker has another LoRA shape.
+    const port = await freePort();
+    const env = { SMOLCLUSTER_TOKEN: 'rollout-cli-test-token-0123456789' };
+    const trainer = runCli([...BASE, '--name', 'by-hand', '--rollout-workers', '1', '--rollout-listen', `127.0.0.1:${port}`, '--rollout-timeout', '4'], { cwd: dir, env, timeoutMs: 60_000 });
+    const worker = await runCli(['rollout-worker', '--connect', `127.0.0.1:${port}`, '--model', 'base', '--tokenizer', 'bytes', '--lora-rank', '4', '--connect-timeout', '20'], { cwd: dir, env, timeoutMs: 60_000 });
+    assert.notEqual(worker.code, 0);
+    assert.match(worker.stderr, /model signature mismatch: .*--lora-rank/);
+    const t = await trainer;
+    assert.notEqual(t.code, 0);
+    assert.match(t.stderr, /waiting for 1 rollout worker\(s\) on 127\.0\.0\.1:\d+ \(smolcluster rollout-worker --connect 127\.0\.0\.1:\d+\)/);
+    assert.match(t.stderr, /rollout workers timed out after \d+ ms \(0 of 1 connected\)/);
   });
 });

@@ -60,7 +60,7 @@ describe('completionBatch', () => {
 });
 
 /** The loss and d loss / d logp, written out in float64 from the formula (grpo_loss.ts's header). */
-function reference(lp: number[], old: number[], ref: number[], mask: number[], adv: number[], width: number, o: { lossType: LossType; beta: number; lo: number; hi: number; maxLen: number }): { loss: number; grad: number[] } {
+function reference(lp: number[], old: number[], ref: number[], mask: number[], adv: number[], width: number, o: { lossType: LossType; beta: number; lo: number; hi: number; maxLen: number; is?: number[] }): { loss: number; grad: number[] } {
   const rows = adv.length;
   const lengths = adv.map((_, r) => mask.slice(r * width, (r + 1) * width).reduce((a, b) => a + b, 0));
   const total = lengths.reduce((a, b) => a + b, 0);
@@ -76,8 +76,9 @@ function reference(lp: number[], old: number[], ref: number[], mask: number[], a
     const r = Math.exp(x - old[i]);
     const c = Math.min(Math.max(r, 1 - o.lo), 1 + o.hi);
     const flows = c === r || r * a <= c * a;
-    let term = -Math.min(r * a, c * a);
-    let g = flows ? -a * r : 0;
+    const w = o.is ? o.is[i] : 1;
+    let term = -Math.min(r * a, c * a) * w;
+    let g = flows ? -a * r * w : 0;
     if (o.beta > 0) {
       const d = ref[i] - x;
       const kl = Math.exp(d) - d - 1;
@@ -114,6 +115,18 @@ describe('grpoLoss against its formula in float64', () => {
         assert.equal(Number.isNaN(metrics.kl), beta === 0);
       });
     }
+  }
+  for (const [lossType, beta] of [['dapo', 0.05], ['grpo', 0]] as const) {
+    it(`${lossType}, β = ${beta}, with importance weights (truncated IS): the policy term per token times its weight, the KL term not`, async () => {
+      const is = lp.map(() => 0.2 + 2.8 * rng.uniform());
+      const logps = Tensor.from(lp, [rows, width]);
+      logps.requiresGrad = true;
+      const { loss } = await grpoLoss(logps, { mask, advantages: adv, oldLogps: old, refLogps: beta > 0 ? ref : null, importanceWeights: is }, { lossType, beta, epsilon: 0.2, epsilonHigh: 0.28 });
+      backward(loss);
+      const want = reference(lp, old, ref, mask, adv, width, { lossType, beta, lo: 0.2, hi: 0.28, maxLen: 512, is });
+      assert.ok(Math.abs(loss.item() - want.loss) < 1e-6, `loss ${loss.item()} vs ${want.loss}`);
+      Array.from(logps.gradValues()!).forEach((g, i) => assert.ok(Math.abs(g - want.grad[i]) < 1e-6, `gradient ${i}: ${g} vs ${want.grad[i]}`));
+    });
   }
   it('on-policy (no oldLogps): the ratio is 1, the gradient −A·weight', async () => {
     const logps = Tensor.from(lp, [rows, width]);

@@ -58,6 +58,8 @@ export const GRPO_OPTIONS = {
   save: valued<string>({ arg: '<dir>', help: 'save the trained policy: the PEFT adapter folder under LoRA, else a Hugging Face model folder', forward: false }),
   rolloutWorkers: valued({ arg: '<n>', help: 'sample on N rollout worker processes (started here on 127.0.0.1, or with --rollout-listen started by hand), weights sent after each step (default 0: in this process)', parse: nonNegativeInt, default: 0, forward: false }),
   rolloutListen: valued<string>({ arg: '<host:port>', help: 'wait for --rollout-workers workers started by hand (smolcluster rollout-worker --connect HOST:PORT, the same SMOLCLUSTER_TOKEN) instead of starting them', forward: false }),
+  maxStaleness: valued({ arg: '<k>', help: 'with --rollout-workers: sample the next k steps\' prompts while a step trains (rollouts at most k policy versions old), corrected by truncated importance sampling (default 0: synchronous)', parse: nonNegativeInt, default: 0, forward: false }),
+  importanceSamplingCap: valued({ arg: '<c>', help: 'with --max-staleness: cap the per-token importance ratio exp(trainer − sampler log-probability) at c (TRL\'s vllm_importance_sampling_clip_max; default 3)', parse: positiveNumber, default: 3, forward: false }),
   rolloutTimeout: valued({ arg: '<s>', help: 'seconds a rollout worker may take to connect, or to answer one step\'s prompts, before it is dropped (default 600)', parse: positiveNumber, default: 600, forward: false }),
 } as const;
 

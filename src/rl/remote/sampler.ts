@@ -9,7 +9,7 @@ import type { CausalLm } from '../../generate/generate.js';
 import { type RolloutOptions, type SampledBatch, type SampledCompletion, sampleCompletions } from '../rollouts.js';
 import type { ChildProcess } from 'node:child_process';
 import type { Policy } from '../policy.js';
-import { RolloutPool } from './pool.js';
+import { type PoolRollouts, RolloutPool } from './pool.js';
 import { rolloutSettings } from './worker.js';
 import { rolloutSignature } from './link.js';
 import type { PolicyConfig } from '../policy.js';
@@ -48,22 +48,47 @@ export interface RemoteSampled extends SampledBatch {
   workers: number;
 }
 
-/** `version`: the trainer's policy version now, the version of anything sampled here. */
-export async function sampleRemote(pool: RolloutPool, local: CausalLm, version: number, prompts: readonly (readonly number[])[], o: RolloutOptions): Promise<RemoteSampled> {
-  const started = performance.now();
+/** Rollouts asked of the workers, not yet taken: `requestRemote`'s answer. */
+export interface RemoteRequest {
+  prompts: readonly (readonly number[])[];
+  options: RolloutOptions;
+  seeds: number[];
+  started: number;
+  /** Resolves when the workers have answered (performance.now() then: the rollout seconds end there, not when the trainer takes them). */
+  answer: Promise<PoolRollouts & { arrived: number }>;
+}
+
+/** Asks the workers for G completions of each prompt now; the answer is taken later (asynchronous GRPO) or at once. */
+export function requestRemote(pool: RolloutPool, prompts: readonly (readonly number[])[], o: RolloutOptions): RemoteRequest {
   const seeds = prompts.map((_, p) => (o.seed + p * o.generations) % 2 ** 32);
-  const remote = await pool.sample(prompts, seeds, {
+  const answer = pool.sample(prompts, seeds, {
     generations: o.generations, maxCompletionLength: o.maxCompletionLength, temperature: o.temperature, topP: o.topP, topK: o.topK,
-  });
+  }).then((r) => ({ ...r, arrived: performance.now() }));
+  return { prompts, options: o, seeds, started: performance.now(), answer };
+}
+
+/**
+ * The request's rollouts, in prompt order; prompts no worker could serve are sampled here, now, at
+ * the policy's current weights (`version`): never while a step trains, whose weights are moving.
+ */
+export async function takeRemote(r: RemoteRequest, local: CausalLm, version: number): Promise<RemoteSampled> {
+  const remote = await r.answer;
+  let seconds = (remote.arrived - r.started) / 1000;
   const byPrompt = new Map<number, SampledCompletion[]>();
   for (const c of remote.completions) byPrompt.set(c.prompt, [...(byPrompt.get(c.prompt) ?? []), c]);
   if (remote.unserved.length > 0) {
-    const here = await sampleCompletions(local, remote.unserved.map((p) => prompts[p]), { ...o, seeds: remote.unserved.map((p) => seeds[p]), logps: true });
+    const here = await sampleCompletions(local, remote.unserved.map((p) => r.prompts[p]), { ...r.options, seeds: remote.unserved.map((p) => r.seeds[p]), logps: true });
+    seconds += here.seconds;
     for (const c of here.completions) {
       const p = remote.unserved[c.prompt];
       byPrompt.set(p, [...(byPrompt.get(p) ?? []), { ...c, prompt: p, version }]);
     }
   }
-  const completions = prompts.flatMap((_, p) => byPrompt.get(p)!);
-  return { completions, tokens: completions.reduce((n, c) => n + c.ids.length, 0), seconds: (performance.now() - started) / 1000, workers: remote.workers };
+  const completions = r.prompts.flatMap((_, p) => byPrompt.get(p)!);
+  return { completions, tokens: completions.reduce((n, c) => n + c.ids.length, 0), seconds, workers: remote.workers };
+}
+
+/** `version`: the trainer's policy version now, the version of anything sampled here. */
+export function sampleRemote(pool: RolloutPool, local: CausalLm, version: number, prompts: readonly (readonly number[])[], o: RolloutOptions): Promise<RemoteSampled> {
+  return takeRemote(requestRemote(pool, prompts, o), local, version);
 }
