@@ -121,6 +121,30 @@ describe('smolcluster grpo --rollout-workers', { timeout: 300_000 }, () => {
     assert.ok(last >= first + 0.3, `reward ${first.toFixed(3)} over the first 5 steps, ${last.toFixed(3)} over the last 5`);
   });
 
+  it('a worker killed with SIGKILL mid-run is named on stderr, the later steps sample on the survivor, and the run ends', async () => {
+    // The reward runs in the trainer's process (a worker thread): on its first call it kills one of the trainer's rollout workers.
+    writeFileSync(join(dir, 'killer.mjs'), [
+      'import { execFileSync } from "node:child_process";',
+      'import { existsSync, writeFileSync } from "node:fs";',
+      'export default (prompt, completion) => {',
+      '  if (!existsSync("killed.pid")) {',
+      '    const pid = execFileSync("pgrep", ["-P", String(process.pid), "-f", "rollout-worker"], { encoding: "utf8" }).trim().split("\\n")[0];',
+      '    writeFileSync("killed.pid", pid);',
+      '    process.kill(Number(pid), "SIGKILL");',
+      '  }',
+      '  return completion.length;',
+      '};',
+    ].join('\n'));
+    const r = await runCli([...BASE.map((a) => (a === './lower.mjs' ? './killer.mjs' : a)), '--name', 'killed', '--rollout-workers', '2', '--rollout-timeout', '30'], { cwd: dir, timeoutMs: 120_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const pid = readFileSync(join(dir, 'killed.pid'), 'utf8');
+    assert.match(r.stderr, new RegExp(`grpo: rollout worker \\d \\(127\\.0\\.0\\.1:\\d+, pid ${pid}\\) dropped: `));
+    const lines = steps('killed');
+    assert.equal(lines.length, 4);
+    assert.equal(lines[0].rollout_workers, 2, 'step 0 was sampled before the kill');
+    assert.deepEqual(lines.slice(1).map((l) => l.rollout_workers), [1, 1, 1]);
+  });
+
   it('refuses --max-staleness without workers, and a worker started with another LoRA shape, by name', async () => {
     const r = await runCli([...BASE, '--max-staleness', '1'], { cwd: dir });
     assert.notEqual(r.code, 0);
