@@ -68,6 +68,8 @@ interface Case {
   biasCorrectionKl?: boolean;
   /** The policy is the base plus the PEFT LoRA adapter grpo_trl.py made (only A and B train). */
   adapter?: boolean;
+  /** Rollouts from a sampler (vLLM's importance sampling correction): a fixed per-token ratio weights the policy term. */
+  importance?: boolean;
 }
 
 const REWARDS = [1, 0, 0.5, 0.2, 1, 0];
@@ -81,6 +83,8 @@ CASES['grpo β=0.1 on-policy scale batch'] = { ...base, lossType: 'grpo', beta: 
 CASES['dapo β=0.04 off-policy, no KL bias correction'] = { ...base, lossType: 'dapo', beta: 0.04, biasCorrectionKl: false };
 CASES['dapo β=0.04 off-policy, LoRA (PEFT adapter; only A and B train)'] = { ...base, lossType: 'dapo', beta: 0.04, adapter: true };
 CASES['grpo β=0 on-policy, LoRA'] = { ...base, lossType: 'grpo', beta: 0, iterations: 1, adapter: true };
+CASES['dapo β=0.04 off-policy, truncated importance sampling (TRL\'s vLLM correction)'] = { ...base, lossType: 'dapo', beta: 0.04, importance: true };
+CASES['grpo β=0 on-policy, truncated importance sampling'] = { ...base, lossType: 'grpo', beta: 0, iterations: 1, importance: true };
 CASES['dr_grpo β=0.04 scale none, ε symmetric, a skipped reward'] = { ...base, lossType: 'dr_grpo', beta: 0.04, scale: 'none', epsilon: 0.1, epsilonHigh: 0.1, rewards: [1, null, 0, 0.3, 0.3, 0.9] };
 
 interface Theirs {
@@ -120,6 +124,7 @@ describe('GRPO loss and gradients against trl.GRPOTrainer', { skip: SKIP }, () =
   let theirs: Record<string, Theirs>;
   let old: number[];
   let ref: number[];
+  let importance: Float32Array;
   const batch = completionBatch(ROLLOUTS, EOS, PAD);
   const prompts = ROLLOUTS.map((r) => r.prompt);
 
@@ -133,12 +138,15 @@ describe('GRPO loss and gradients against trl.GRPOTrainer', { skip: SKIP }, () =
     const current = noGrad(() => tokenLogps(model, prompts, batch, 0.7).logps.values());
     old = offsets(current, 1, 0.3);
     ref = offsets(current, 2, 0.5);
+    // Ratios as truncatedImportanceWeights leaves them: in (0, 3], padding 1.
+    importance = Float32Array.from(batch.mask, (m, i) => (m ? Math.fround(0.3 + 2.7 * ((i * 0.618) % 1)) : 1));
     const cases = Object.fromEntries(Object.entries(CASES).map(([name, c]) => [name, {
       prompts, completions: COMPLETIONS, num_generations: G, rewards: c.rewards, max_completion_length: 6, temperature: c.temperature,
       beta: c.beta, epsilon: c.epsilon, epsilon_high: c.epsilonHigh, loss_type: c.lossType, scale_rewards: c.scale, num_iterations: c.iterations,
       use_bias_correction_kl: c.biasCorrectionKl ?? true,
       adapter: c.adapter ?? false,
       old_logps: c.iterations === 2 ? rowsOf(old, batch.width) : null, ref_logps: c.beta > 0 ? rowsOf(ref, batch.width) : null,
+      importance_sampling_ratio: c.importance ? rowsOf(importance, batch.width) : null,
     }]));
     const file = join(dir, 'cases.json');
     writeFileSync(file, JSON.stringify(cases));
@@ -158,6 +166,7 @@ describe('GRPO loss and gradients against trl.GRPOTrainer', { skip: SKIP }, () =
       const { logps, entropies } = tokenLogps(policy, prompts, batch, c.temperature);
       const { loss, metrics } = await grpoLoss(logps, {
         mask: batch.mask, advantages: adv, oldLogps: c.iterations === 2 ? old : null, refLogps: c.beta > 0 ? ref : null, entropies: entropies.values(),
+        importanceWeights: c.importance ? importance : null,
       }, { lossType: c.lossType, beta: c.beta, useBiasCorrectionKl: c.biasCorrectionKl ?? true, epsilon: c.epsilon, epsilonHigh: c.epsilonHigh, maxCompletionLength: 6, dapoTokens: t.num_items_in_batch });
       const ours = loss.item();
       backward(loss);

@@ -102,6 +102,12 @@ def run_case(case, folder, tok):
         raise RuntimeError("TRL computed old log-probabilities for an on-policy case")
     if case["beta"] != 0.0:
         inputs["ref_per_token_logps"] = torch.tensor(case["ref_logps"], dtype=torch.float32)
+    if case.get("importance_sampling_ratio") is not None:
+        # vLLM's truncated importance sampling, as _generate_and_score_completions leaves it for compute_loss
+        # (the ratio itself is computed on our side: rl/importance.ts); only compute_loss reads use_vllm from here on.
+        trainer.use_vllm = True
+        trainer.vllm_importance_sampling_correction = True
+        inputs["importance_sampling_ratio"] = torch.tensor(case["importance_sampling_ratio"], dtype=torch.float32)
     trainer.current_gradient_accumulation_steps = 1
     trainer._metrics["train"].clear()
     loss = trainer.compute_loss(trainer.model, inputs)
