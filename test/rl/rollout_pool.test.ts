@@ -4,8 +4,10 @@
  * same seeds, the same kernels), each token's log-probability equal to the trainer's own
  * temperature-scaled log-softmax (tokenLogps, what TRL compares) and tagged with the new version;
  * a worker that stops answering is named when its deadline passes, one killed with SIGKILL is named
- * at once, and their prompts go to the others — then, none left, to the trainer's process; a
- * socket speaking garbage and a worker holding another token are refused by name. Nothing hangs.
+ * at once, and their prompts go to the others — then, none left, to the trainer's process, until a
+ * worker started by hand joins with the current weights; a request a worker cannot sample is
+ * answered with its reason; a socket speaking garbage and a worker holding another token are
+ * refused by name. Nothing hangs.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -100,6 +102,13 @@ describe('rollout workers (rl/remote)', { timeout: 120_000 }, () => {
     await assertSameAsLocal(settings(), 2, 3);
   });
 
+  it('a request a worker cannot sample is answered with its reason, and the worker serves on', async () => {
+    const long = [Array.from({ length: SPEC.context + 4 }, (_, i) => 1 + (i % 200))];
+    await assert.rejects(sampleRemote(pool, policy.model, 2, long, settings()), /rollout worker \d \(127\.0\.0\.1:\d+, pid \d+\): could not sample: /);
+    assert.equal(pool.live, 3);
+    await assertSameAsLocal(settings(), 2, 3);
+  });
+
   it('refuses a socket speaking garbage and a worker with another token, naming them, and serves on', async () => {
     const [host, port] = pool.address.split(':');
     await new Promise<void>((resolve) => {
@@ -142,5 +151,13 @@ describe('rollout workers (rl/remote)', { timeout: 120_000 }, () => {
     children[2].kill('SIGKILL');
     await assertSameAsLocal(settings(), 3, 0);
     assert.ok(warnings.some((w) => /no rollout worker is left; \d+ prompt\(s\) are sampled in the trainer's process/.test(w)), warnings.join('\n'));
+
+    // A worker started by hand joins the running pool: sent the current weights (version 3) on connect, it takes the next request.
+    const joiner = spawn(process.execPath, [CLI, 'rollout-worker', '--connect', pool.address, '--model', join(dir, 'base'), '--tokenizer', 'bytes', '--threads', '1'], {
+      env: { ...process.env, SMOLCLUSTER_TOKEN: TOKEN }, stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    children.push(joiner);
+    for (const until = Date.now() + 30_000; pool.live === 0 && Date.now() < until;) await new Promise((r) => setTimeout(r, 50));
+    await assertSameAsLocal(settings(), 3, 1);
   });
 });

@@ -35,6 +35,9 @@ export interface RolloutPoolOptions {
   warn: (message: string) => void;
 }
 
+/** A worker answered that it cannot sample a request: the request is at fault, not the worker (it stays). */
+export class SampleRefusedError extends PeerError {}
+
 /** One connected worker. */
 class RemoteWorker {
   readonly pending = new Map<number, { request: SampleRequest; resolve: (r: RolloutReply) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
@@ -111,6 +114,7 @@ export class RolloutPool {
           out[p] = reply.completions.slice(k * settings.generations, (k + 1) * settings.generations).map((c) => ({ ...c, prompt: p, version: reply.version }));
         }
       } catch (err) {
+        if (err instanceof SampleRefusedError) throw err; // another worker would refuse it too
         this.drop(worker, (err as Error).message);
         const next = this.ready()[0];
         if (next) {
@@ -189,7 +193,7 @@ export class RolloutPool {
     clearTimeout(waiting.timer);
     if (message === RolloutMessage.Failed) {
       const why = new HeadReader(decodeMessage(payload, w.name).head, `failure from ${w.name}`).string('message');
-      waiting.reject(new PeerError(-1, w.name, `could not sample: ${why}`));
+      waiting.reject(new SampleRefusedError(-1, w.name, `could not sample: ${why}`));
     } else {
       waiting.resolve(decodeRollouts(payload, w.name, waiting.request, this.o.vocabSize));
     }

@@ -51,7 +51,9 @@ export async function runRolloutWorker(o: RolloutWorkerOptions): Promise<void> {
       });
     } else if (message === RolloutMessage.Sample) {
       const request = decodeSample(payload, trainer, policy.spec.vocabSize);
-      chain = chain.then(() => answer(conn, request, version)).catch((err: Error) => {
+      // A request this worker cannot sample (e.g. a prompt past the model's positions) is answered
+      // Failed, with the reason, and the worker serves on; only a failed send ends it.
+      chain = chain.then(() => answer(conn, request, version)).catch((err: Error) => sendMessage(conn, RolloutMessage.Failed, encodeMessage({ id: request.id, message: err.message.slice(0, 2000) }))).catch((err: Error) => {
         failure = err;
         conn.destroy(err);
       });
