@@ -211,11 +211,19 @@ export class RolloutPool {
     });
   }
 
+  /** Hands a message to the OS within the request deadline: a worker that stops reading (its buffers full) is dropped, not waited on. */
   private async send(w: RemoteWorker, message: RolloutMessage, payload: Uint8Array): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), this.o.requestMs);
+    });
     try {
-      await sendMessage(w.conn, message, payload);
+      const sent = await Promise.race([sendMessage(w.conn, message, payload), late]);
+      if (sent === 'late') this.drop(w, `did not take a ${payload.length}-byte ${RolloutMessage[message]} message within ${this.o.requestMs} ms`);
     } catch (err) {
       this.drop(w, `could not be sent to: ${(err as Error).message}`);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
