@@ -23,7 +23,7 @@ import { type Policy, loadPolicy } from '../../src/rl/policy.js';
 import type { RolloutPool } from '../../src/rl/remote/pool.js';
 import { dialTrainer, rolloutSignature, sendMessage } from '../../src/rl/remote/link.js';
 import { openRolloutPool, sampleRemote, syncRolloutPool } from '../../src/rl/remote/sampler.js';
-import { RolloutMessage } from '../../src/rl/remote/wire.js';
+import { RolloutMessage, encodeMessage } from '../../src/rl/remote/wire.js';
 import { rolloutSettings } from '../../src/rl/remote/worker.js';
 import { type RolloutOptions, sampleCompletions } from '../../src/rl/rollouts.js';
 import { tokenLogps } from '../../src/rl/token_logps.js';
@@ -159,5 +159,28 @@ describe('rollout workers (rl/remote)', { timeout: 120_000 }, () => {
     children.push(joiner);
     for (const until = Date.now() + 30_000; pool.live === 0 && Date.now() < until;) await new Promise((r) => setTimeout(r, 50));
     await assertSameAsLocal(settings(), 3, 1);
+  });
+});
+
+describe('a rollout worker that stops reading', { timeout: 60_000 }, () => {
+  it('is dropped, named, when a weight update is not taken within the deadline: the sync does not hang', async () => {
+    const dropped: string[] = [];
+    const own = await openRolloutPool({ workers: 0, host: '127.0.0.1', port: 0, token: TOKEN, startMs: 10_000, requestMs: 1500 }, policy, {}, (m) => dropped.push(m));
+    try {
+      const [host, port] = own.address.split(':');
+      const reader = await dialTrainer(host, Number(port), TOKEN, rolloutSignature(policy.model.arena().signature(), rolloutSettings({}, SPEC.vocabSize)), 5000);
+      await sendMessage(reader, RolloutMessage.Hello, encodeMessage({ pid: process.pid }));
+      for (const until = Date.now() + 10_000; own.live === 0 && Date.now() < until;) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(own.live, 1);
+      reader.socket.pause(); // reads nothing more: the kernel's buffers fill, then the trainer's writes wait
+      const started = Date.now();
+      for (let v = 1; own.live > 0 && v < 2000; v++) await syncRolloutPool(own, policy, v);
+      assert.equal(own.live, 0);
+      assert.ok(Date.now() - started < 30_000);
+      assert.ok(dropped.some((w) => /rollout worker \d \(127\.0\.0\.1:\d+, pid \d+\) dropped: did not take a \d+-byte Weights message within 1500 ms/.test(w)), dropped.join('\n'));
+      reader.destroy();
+    } finally {
+      await own.close();
+    }
   });
 });
