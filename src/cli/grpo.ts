@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { resolveToken, TOKEN_ENV } from '../comm/token.js';
 import { parseAddress } from '../comm/tcp/mesh.js';
@@ -48,8 +49,9 @@ function optionsOf(f: GrpoFlags): Omit<GrpoRunOptions, 'runDir'> {
 
 /**
  * --rollout-workers N: N `smolcluster rollout-worker` processes started here on 127.0.0.1, each with
- * this run's --model, LoRA shape, seed and threads, and a fresh cluster token in its environment;
- * with --rollout-listen the workers are started by hand and dial in with SMOLCLUSTER_TOKEN.
+ * this run's --model, LoRA shape, seed and --threads (default: SMOLCLUSTER_THREADS, else the cores
+ * divided among the workers as `eval --workers` divides them: N workers do not each start a pool of
+ * every core), and a fresh cluster token in its environment; with --rollout-listen the workers are started by hand and dial in with SMOLCLUSTER_TOKEN.
  */
 function rolloutWorkers(f: GrpoFlags): RolloutWorkersConfig | undefined {
   if (f.rolloutWorkers === 0) {
@@ -63,7 +65,7 @@ function rolloutWorkers(f: GrpoFlags): RolloutWorkersConfig | undefined {
   const ms = f.rolloutTimeout * 1000;
   const flags = [
     '--model', f.model!, ...(f.tokenizer ? ['--tokenizer', f.tokenizer] : []), '--seed', String(f.seed), '--max-batch', String(f.maxBatch),
-    ...(f.precision ? ['--precision', f.precision] : []), ...(f.threads !== undefined ? ['--threads', String(f.threads)] : []),
+    ...(f.precision ? ['--precision', f.precision] : []), ...workerThreads(f),
     ...(f.loraRank !== undefined ? ['--lora-rank', String(f.loraRank)] : []), ...(f.loraAlpha !== undefined ? ['--lora-alpha', String(f.loraAlpha)] : []),
     ...(f.loraDropout !== undefined ? ['--lora-dropout', String(f.loraDropout)] : []), ...(f.loraTargets ? ['--lora-targets', f.loraTargets.join(',')] : []),
     ...(f.loraBaseDtype ? ['--lora-base-dtype', f.loraBaseDtype] : []),
@@ -72,6 +74,12 @@ function rolloutWorkers(f: GrpoFlags): RolloutWorkersConfig | undefined {
     env: { ...process.env, [TOKEN_ENV]: token }, stdio: ['ignore', 'inherit', 'inherit'],
   });
   return { workers: f.rolloutWorkers, host, port, token, startMs: ms, requestMs: ms, spawn: byHand ? undefined : start };
+}
+
+/** --threads as given, else SMOLCLUSTER_THREADS (inherited), else the cores divided among the workers. */
+function workerThreads(f: GrpoFlags): string[] {
+  if (f.threads !== undefined) return ['--threads', String(f.threads)];
+  return process.env.SMOLCLUSTER_THREADS ? [] : ['--threads', String(Math.max(1, Math.floor(availableParallelism() / f.rolloutWorkers)))];
 }
 
 function fixed(v: number | null | undefined, digits = 3): string {
