@@ -46,11 +46,16 @@ function promptRow(line: string, where: string, field: string, source: PromptSou
     throw new DataError(where, `is not JSON (${(e as Error).message})`);
   }
   if (typeof row !== 'object' || row === null || Array.isArray(row)) throw new DataError(where, 'is not a JSON object');
-  const prompt = (row as Record<string, unknown>)[field];
+  return promptOf(row as Record<string, unknown>, where, field, source);
+}
+
+/** A data set row as GRPO samples it: its prompt's text and ids (`where` names it in errors). */
+export function promptOf(row: Readonly<Record<string, unknown>>, where: string, field: string, source: PromptSource): PromptRow {
+  const prompt = row[field];
   const text = typeof prompt === 'string' ? prompt : conversation(prompt, where, field, source);
   const ids = typeof prompt === 'string' ? promptIds(source.tokenizer, prompt) : Array.from(source.tokenizer.encode(text));
   if (ids.length === 0) throw new DataError(where, `"${field}" encodes to no tokens`);
-  return { text, ids, row: row as Record<string, unknown> };
+  return { text, ids, row };
 }
 
 /** A conversational prompt rendered with the chat template and its generation prompt. */
