@@ -10,7 +10,12 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { RunEvents, resetEvents } from '../metrics/events.js';
 import { JsonlWriter } from '../metrics/jsonl.js';
+import { backend } from '../tensor/dispatch.js';
+import { CONFIG_SCHEMA, CONFIG_SCHEMA_VERSION } from '../metrics/reader.js';
+import { METRICS_SCHEMA, METRICS_SCHEMA_VERSION } from '../metrics/step_metrics.js';
+import { snakeCaseKeys } from '../util/snake_case.js';
 import { saveFolder } from '../nn/interchange/hf_folder.js';
 import { saveAdapter } from '../nn/lora/peft.js';
 import { ConfigError } from '../util/errors.js';
@@ -64,7 +69,8 @@ export interface GrpoRunResult {
   saved: string[];
 }
 
-const GRPO_METRICS_SCHEMA = 'smolcluster-grpo-metrics';
+/** metrics.jsonl's schema, as train's lines carry it: readers (the dashboard) take the grpo kinds beside train's. */
+const METRICS_HEAD = { schema: METRICS_SCHEMA, schema_version: METRICS_SCHEMA_VERSION } as const;
 
 export async function runGrpo(o: GrpoRunOptions): Promise<GrpoRunResult> {
   if (o.batchSize % o.generations !== 0) throw new ConfigError('command line', '--batch-size', `${o.batchSize} completions a step is not a multiple of --num-generations ${o.generations}: each prompt is sampled G times`);
@@ -75,6 +81,9 @@ export async function runGrpo(o: GrpoRunOptions): Promise<GrpoRunResult> {
   const steps = o.maxSteps ?? Math.ceil(prompts.length / perStep);
   const rewards = await namedRewards(o.rewards, o.rewardWeights, { answerField: o.answerField, timeoutMs: o.rewardTimeoutMs });
   const writer = startRun(o, policy);
+  // events.jsonl: the run's start, its one process joining and its end, as a training run's (the dashboard reads them).
+  const events = new RunEvents(o.runDir, 0, { workers: 1, backend: backend().description, threads: backend().getThreads(), owner: true });
+  events.onStart({ device: policy.model.arena().device });
   try {
     const reference = o.beta > 0 ? loadReference(o.model, policy.spec, o.seed) : null;
     const models = {
@@ -87,7 +96,7 @@ export async function runGrpo(o: GrpoRunOptions): Promise<GrpoRunResult> {
       if (heldOut.length === 0) return;
       const record = await scoreHeldOut(models, heldOut, o);
       evals.push({ step, record });
-      writer.write({ schema: GRPO_METRICS_SCHEMA, schema_version: 1, kind: 'grpo_eval', step, ...record, time: Date.now() });
+      writer.write({ ...METRICS_HEAD, kind: 'grpo_eval', step, ...record, time: Date.now() });
       o.onEval?.(step, record);
     };
     await evaluate(0);
@@ -95,13 +104,20 @@ export async function runGrpo(o: GrpoRunOptions): Promise<GrpoRunResult> {
     for (let step = 0; step < steps; step++) {
       const batch = order.next(perStep).map((i) => prompts[i]);
       last = await grpoStep(models, batch, o, (o.seed * 1_000_003 + step * o.batchSize) % 2 ** 31);
-      writer.write({ schema: GRPO_METRICS_SCHEMA, schema_version: 1, kind: 'grpo', step, ...last, time: Date.now() });
+      writer.write({ ...METRICS_HEAD, kind: 'grpo', step, ...last, time: Date.now() });
       o.onStep?.(step, steps, last);
       if ((o.evalEvery ?? 0) > 0 && (step + 1) % o.evalEvery! === 0 && step + 1 < steps) await evaluate(step + 1);
     }
     await evaluate(steps);
-    return { steps, last, evals, saved: o.save ? await savePolicy(o, policy) : [] };
+    const saved = o.save ? await savePolicy(o, policy) : [];
+    events.finished(steps);
+    events.end();
+    return { steps, last, evals, saved };
+  } catch (e) {
+    events.end(e);
+    throw e;
   } finally {
+    events.close();
     writer.close();
     await Promise.all(rewards.map(({ reward }) => reward.close?.()));
   }
@@ -131,8 +147,10 @@ function checkRoom(prompts: readonly PromptRow[], o: Pick<GrpoRunOptions, 'maxCo
 function startRun(o: GrpoRunOptions, policy: Policy): JsonlWriter {
   mkdirSync(o.runDir, { recursive: true });
   const { onStep: _onStep, warn: _warn, ...asked } = o;
-  writeFileSync(join(o.runDir, 'config.json'), `${JSON.stringify({ schema: 'smolcluster-grpo-config', schema_version: 1, ...asked, fine_tune: policy.fineTune }, null, 2)}\n`);
+  const config = { schema: CONFIG_SCHEMA, schema_version: CONFIG_SCHEMA_VERSION, command: 'grpo', ...snakeCaseKeys(asked) as object, fine_tune: policy.fineTune };
+  writeFileSync(join(o.runDir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
   writeFileSync(join(o.runDir, 'metrics.jsonl'), '');
+  resetEvents(o.runDir);
   return new JsonlWriter(join(o.runDir, 'metrics.jsonl'), 1);
 }
 
