@@ -23,18 +23,20 @@ export function grpoCommand(): Command {
   const cmd = new Command('grpo').description('reinforcement learning with verifiable rewards (GRPO, TRL\'s settings): sample, reward, update (docs/RL.md)');
   return addOptions(cmd, GRPO_OPTIONS).action(async (f: GrpoFlags) => {
     if (f.model === undefined) throw new ConfigError('command line', '--model', 'grpo needs --model SRC (a Hugging Face model folder or a GGUF file)');
-    if (f.dataFile === undefined) throw new ConfigError('command line', '--data-file', 'grpo needs --data-file prompts.jsonl (one JSON object a line with a "prompt")');
     if (f.threads !== undefined) backend().setThreads(f.threads);
     const name = f.name ?? `grpo-${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`;
     const result = await runGrpo({ ...optionsOf(f), runDir: join(f.experimentsDir, name) });
     const saved = result.saved.length > 0 ? `; saved ${f.save}` : '';
-    process.stdout.write(`grpo: ${result.steps} steps, last reward ${fixed(result.last?.reward)}${saved}; metrics in ${join(f.experimentsDir, name, 'metrics.jsonl')}\n`);
+    const [first, last] = [result.evals[0], result.evals.at(-1)];
+    const heldOut = first && last ? `, held-out reward ${fixed(first.record.reward)} → ${fixed(last.record.reward)}` : '';
+    process.stdout.write(`grpo: ${result.steps} steps, last reward ${fixed(result.last?.reward)}${heldOut}${saved}; metrics in ${join(f.experimentsDir, name, 'metrics.jsonl')}\n`);
   });
 }
 
 function optionsOf(f: GrpoFlags): Omit<GrpoRunOptions, 'runDir'> {
   return {
-    model: f.model!, tokenizer: f.tokenizer, dataFile: f.dataFile!, promptField: f.promptField, answerField: f.answerField,
+    model: f.model!, tokenizer: f.tokenizer, dataFile: f.dataFile, promptField: f.promptField, answerField: f.answerField,
+    ...(f.task !== undefined ? { task: { name: f.task, size: f.taskSize, heldOut: f.heldOut } } : {}), evalFile: f.evalFile, evalEvery: f.evalEvery,
     rewards: f.reward ?? [], rewardWeights: f.rewardWeights, rewardTimeoutMs: f.rewardTimeout * 1000,
     generations: f.numGenerations, maxCompletionLength: f.maxCompletionLength, batchSize: f.batchSize, maxSteps: f.maxSteps,
     temperature: f.temperature, topP: f.topP, topK: f.topK, lr: f.lr, weightDecay: f.weightDecay, maxGradNorm: f.maxGradNorm,
@@ -43,6 +45,7 @@ function optionsOf(f: GrpoFlags): Omit<GrpoRunOptions, 'runDir'> {
     maxRows: f.maxBatch, precision: f.precision, seed: f.seed, save: f.save, rollout: rolloutWorkers(f),
     maxStaleness: f.maxStaleness, importanceSamplingCap: f.importanceSamplingCap,
     onStep: (step, steps, r) => process.stderr.write(`${stepLine(step, steps, r)}\n`),
+    onEval: (step, r) => process.stderr.write(`grpo held-out after ${step} steps: reward ${fixed(r.reward)} over ${r.prompts} prompts (${Object.entries(r.rewards).map(([name, v]) => `${name} ${fixed(v)}`).join(', ')})\n`),
     warn: (message) => process.stderr.write(`smolcluster: ${message}\n`),
   };
 }

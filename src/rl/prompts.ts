@@ -5,8 +5,8 @@
  * row goes to the reward functions (the answer they check, anything else). A line that is not such
  * a row is refused naming the file and line.
  */
-import { readFileSync } from 'node:fs';
 import { DataError } from '../data/errors.js';
+import { readJsonlRecords } from '../data/jsonl_records.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import type { ChatTemplate } from '../generate/chat_template.js';
 import { promptIds } from '../generate/reply.js';
@@ -27,30 +27,18 @@ export interface PromptSource {
 
 /** Every row of the file, its prompt tokenized (a conversation rendered with the template first). */
 export function readPrompts(file: string, field: string, source: PromptSource): PromptRow[] {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new DataError(file, `cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): --data-file takes a JSONL file of prompts`);
-  }
-  const rows = text.split('\n').flatMap((line, i) => (line.trim() === '' ? [] : [promptRow(line, `${file}: line ${i + 1}`, field, source)]));
+  const rows = readJsonlRecords(file, '--data-file takes a JSONL file of prompts').map(({ record, where }) => promptOf(record, where, field, source));
   if (rows.length === 0) throw new DataError(file, `holds no prompts (one JSON object a line with a "${field}" field)`);
   return rows;
 }
 
-function promptRow(line: string, where: string, field: string, source: PromptSource): PromptRow {
-  let row: unknown;
-  try {
-    row = JSON.parse(line);
-  } catch (e) {
-    throw new DataError(where, `is not JSON (${(e as Error).message})`);
-  }
-  if (typeof row !== 'object' || row === null || Array.isArray(row)) throw new DataError(where, 'is not a JSON object');
-  const prompt = (row as Record<string, unknown>)[field];
+/** A data set row as GRPO samples it: its prompt's text and ids (`where` names it in errors). */
+export function promptOf(row: Readonly<Record<string, unknown>>, where: string, field: string, source: PromptSource): PromptRow {
+  const prompt = row[field];
   const text = typeof prompt === 'string' ? prompt : conversation(prompt, where, field, source);
   const ids = typeof prompt === 'string' ? promptIds(source.tokenizer, prompt) : Array.from(source.tokenizer.encode(text));
   if (ids.length === 0) throw new DataError(where, `"${field}" encodes to no tokens`);
-  return { text, ids, row: row as Record<string, unknown> };
+  return { text, ids, row };
 }
 
 /** A conversational prompt rendered with the chat template and its generation prompt. */

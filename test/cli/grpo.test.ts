@@ -24,6 +24,8 @@ let dir = '';
 before(() => {
   dir = tempDir('grpo-cli');
   saveFolder(join(dir, 'base'), randomModel(SPEC, 3), SPEC);
+  // Room for the addition task's prompts (~45 bytes) and a completion.
+  saveFolder(join(dir, 'long'), randomModel({ ...SPEC, context: 96 }, 3), { ...SPEC, context: 96 });
   writeFileSync(join(dir, 'prompts.jsonl'), Array.from({ length: 6 }, (_, i) => JSON.stringify({ prompt: `${i}+${i}=`, answer: 2 * i })).join('\n'));
   writeFileSync(join(dir, 'lower.mjs'), 'export default (prompt, completion) => [...completion].filter((c) => c >= "a" && c <= "z").length / Math.max(1, completion.length);\n');
   writeFileSync(join(dir, 'flaky.mjs'), 'export default (prompt, completion, row) => { if (row.answer === 4) throw new Error("no score for this row"); return 1; };\n');
@@ -88,6 +90,18 @@ describe('smolcluster grpo', { timeout: 180_000 }, () => {
     assert.equal(line.reward, 1);
   });
 
+  it('--task addition: trains on its problems and scores the held-out ones greedily before, every --eval-every steps and after', async () => {
+    const r = await runCli(['grpo', '--model', 'long', '--tokenizer', 'bytes', '--task', 'addition:1', '--task-size', '30', '--held-out', '10', '--reward', 'exact-number',
+      '--threads', '1', '--num-generations', '4', '--batch-size', '8', '--max-completion-length', '6', '--max-steps', '4', '--eval-every', '2', '--name', 'task'], { cwd: dir, timeoutMs: 120_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const evals = readFileSync(join(dir, 'experiments', 'task', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; step: number; prompts: number; rewards: Record<string, number> })
+      .filter((l) => l.kind === 'grpo_eval');
+    assert.deepEqual(evals.map((e) => [e.step, e.prompts]), [[0, 10], [2, 10], [4, 10]]);
+    assert.ok(evals.every((e) => e.rewards['exact-number'] >= 0 && e.rewards['exact-number'] <= 1));
+    assert.match(r.stdout, /held-out reward \d\.\d+ → \d\.\d+/);
+    assert.match(r.stderr, /^grpo held-out after 2 steps: reward \S+ over 10 prompts \(exact-number \S+\)$/m);
+  });
+
   it('refuses bad flags and data by name', async () => {
     const cases: [string[], RegExp][] = [
       [['--reward', 'exact-number', '--batch-size', '12'], /\(--batch-size\): 12 completions a step is not a multiple of --num-generations 8/],
@@ -95,6 +109,7 @@ describe('smolcluster grpo', { timeout: 180_000 }, () => {
       [['--reward', 'exact-number', '--max-completion-length', '30'], /\(--max-completion-length\): prompt \d of prompts\.jsonl is \d+ tokens; with 30 more it passes the model's 32 positions/],
       [['--reward', 'exact-number', '--reward-weights', '1,2'], /--reward-weights: 2 weights for 1 rewards/],
       [[], /--reward: give at least one/],
+      [['--reward', 'exact-number', '--task', 'addition'], /grpo takes its prompts from --data-file prompts\.jsonl .* or from --task addition \(one of them\)/],
     ];
     for (const [args, message] of cases) {
       const r = await runCli([...BASE, ...args, '--max-steps', '1'], { cwd: dir });
