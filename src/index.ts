@@ -39,6 +39,7 @@ export { compileSchema, anyJson, SchemaError, type JsonNode, type JsonProp, type
 export { type JsonState, type Frame as JsonFrame, type Step as JsonStep, type Ended as JsonEnded } from './generate/json_automaton.js';
 // What generate / chat / serve load from --model, and the folder's chat template.
 export { loadGenerator, type Generator, type LoadGeneratorOptions, type CausalLmSpec } from './generate/load_generator.js';
+export { type InferenceMemory, InsufficientMemoryError } from './generate/inference_memory.js';
 export { streamReply, promptIds, replySummary, DEFAULT_MAX_NEW_TOKENS, type Reply, type ReplyOptions, type ReplyModel, type ReplyTokens } from './generate/reply.js';
 export { TextStream } from './generate/text_stream.js';
 export { Conversation } from './generate/conversation.js';
@@ -50,6 +51,17 @@ export * from './data/index.js';
 // Process groups, collectives, the TCP/in-process transports and the rendezvous store.
 export * from './comm/index.js';
 
+// GRPO's pieces (issue 47; docs/RL.md): advantages, completions, per-token log-probabilities, TRL's
+// loss, and the rewards (built-in, user modules in a worker, weighted). The `grpo` command is not built yet.
+export { groupAdvantages, SCALE_REWARDS, STD_EPSILON, type ScaleRewards, type Advantages } from './rl/advantages.js';
+export { completionBatch, completionMetrics, type Rollout, type CompletionBatch, type CompletionMetrics } from './rl/completions.js';
+export { tokenLogps, type TokenLogps } from './rl/token_logps.js';
+export { grpoLoss, LOSS_TYPES, type LossType, type GrpoLossOptions, type GrpoLossInputs, type GrpoMetrics, type GrpoLoss } from './rl/grpo_loss.js';
+export type { Reward, RewardRow } from './rl/rewards/reward.js';
+export { exactNumberReward, formatReward, type FormatRewardOptions } from './rl/rewards/builtin.js';
+export { finalNumber } from './rl/rewards/final_number.js';
+export { userModuleReward, DEFAULT_REWARD_TIMEOUT_MS, type UserRewardOptions } from './rl/rewards/user_module.js';
+export { scoreRewards, type WeightedReward, type ScoreItem, type RewardFailure, type RewardScores, type ScoreOptions } from './rl/rewards/combine.js';
 // The one training loop and its configuration.
 export {
   train, specFor, type TrainObserver, type StepRecord, type EvalRecord, type SampleRecord, type StepMarks, type TrainOutcome, type TrainData, type TrainGuards,

@@ -24,6 +24,7 @@ const LAYER: Record<string, number> = {
   parallel: 5,
   metrics: 5,
   train: 6,
+  rl: 7,
   dashboard: 7,
   validate: 7,
   eval: 7,

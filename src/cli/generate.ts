@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { GENERATE_OPTIONS, type OptionValues } from '../config/options/index.js';
-import { promptIds, replySummary, streamReply } from '../generate/reply.js';
+import { DEFAULT_MAX_NEW_TOKENS, promptIds, replySummary, streamReply } from '../generate/reply.js';
 import { pipelinedStream } from '../serve/stages/pipelined_generate.js';
 import { ConfigError } from '../util/errors.js';
 import { loadFromFlags, loadedLine, samplingFrom } from './generation_flags.js';
@@ -22,7 +22,9 @@ export function generateCommand(): Command {
     const text = f.prompt === '-' ? readFileSync(0, 'utf8') : f.prompt;
     // Each stage loads its own layers (nn/layer_list.ts), quantizing them with --quantize.
     if (f.stages > 1) return generateAcrossStages(f, text);
-    const { generator, release } = await loadFromFlags('generate', f);
+    // Every token is at least one byte of the prompt (byte-level BPE; bytes), plus a few special tokens: the positions' bound.
+    const positions = Buffer.byteLength(text) + 16 + (f.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS);
+    const { generator, release } = await loadFromFlags('generate', f, positions);
     try {
       process.stderr.write(`${loadedLine(generator)}\n`);
       const reply = await streamReply(generator, promptIds(generator.tokenizer, text), samplingFrom(f), (piece) => process.stdout.write(piece));

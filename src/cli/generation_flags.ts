@@ -7,21 +7,25 @@ import type { OptionValues } from '../config/options/index.js';
 import type { MODEL_SOURCE_OPTIONS, SAMPLING_OPTIONS } from '../config/options/generation.js';
 import { type Generator, loadGenerator } from '../generate/load_generator.js';
 import type { ReplyOptions } from '../generate/reply.js';
+import { describeInferenceMemory, gb } from '../generate/inference_memory.js';
 import { backend } from '../tensor/dispatch.js';
 import { resolveDevice } from '../train/engine/device.js';
 
 export type ModelSourceFlags = OptionValues<typeof MODEL_SOURCE_OPTIONS>;
 export type SamplingFlags = OptionValues<typeof SAMPLING_OPTIONS>;
 
-/** The model, on its device; `release` closes a GPU it opened (Dawn keeps a process alive while open). */
-export async function loadFromFlags(command: string, f: ModelSourceFlags): Promise<{ generator: Generator; release(): void }> {
+/**
+ * The model, on its device; `release` closes a GPU it opened (Dawn keeps a process alive while open).
+ * `positions`: the most a sequence reaches, for the memory estimate (generate knows it from its prompt).
+ */
+export async function loadFromFlags(command: string, f: ModelSourceFlags, positions?: number): Promise<{ generator: Generator; release(): void }> {
   if (f.model === undefined) throw new ConfigError('command line', '--model', `${command} needs --model SRC (a Hugging Face folder, a model file, or a run's folder)`);
   if (f.threads !== undefined) backend().setThreads(f.threads);
   const device = await resolveDevice(f.device ?? 'cpu');
   // The note is worded for training (train/engine/device.ts).
   if (device.note) process.stderr.write(`smolcluster: ${device.note.replace('training on', 'running on')}\n`);
   try {
-    const generator = await loadGenerator(f.model, { tokenizer: f.tokenizer, adapter: f.adapter, quantize: f.quantize, device: device.device === 'cpu' ? 'cpu' : 'gpu', precision: f.precision });
+    const generator = await loadGenerator(f.model, { tokenizer: f.tokenizer, adapter: f.adapter, quantize: f.quantize, device: device.device === 'cpu' ? 'cpu' : 'gpu', precision: f.precision, positions });
     return { generator, release: () => device.release() };
   } catch (e) {
     device.release();
@@ -37,13 +41,14 @@ export function samplingFrom(f: SamplingFlags): ReplyOptions {
   };
 }
 
-/** One line naming what was loaded. */
-export function loadedLine(g: Pick<Generator, 'spec' | 'weights' | 'base' | 'tokenizer' | 'quantized'>): string {
+/** One line naming what was loaded (and a second with the memory estimated for it). */
+export function loadedLine(g: Pick<Generator, 'spec' | 'weights' | 'base' | 'tokenizer' | 'quantized' | 'memory'>): string {
   const s = g.spec;
   const shape = `${s.layers} layers × ${s.width}, vocab ${s.vocabSize}, ${s.context} positions`;
   const q = g.quantized;
   const quantized = q ? `; weights ${q.scheme}, ${megabytes(q.bytesAfter)} (${megabytes(q.bytesBefore)} in float32)` : '';
-  return `smolcluster: ${weightsRead(g)} (${s.type === 'llama' ? s.modelType : 'gpt2'}, ${shape}); tokenizer ${g.tokenizer.name}${quantized}`;
+  const memory = g.memory ? `\nsmolcluster: memory ${describeInferenceMemory(g.memory.need)} of ${gb(g.memory.available)} available` : '';
+  return `smolcluster: ${weightsRead(g)} (${s.type === 'llama' ? s.modelType : 'gpt2'}, ${shape}); tokenizer ${g.tokenizer.name}${quantized}${memory}`;
 }
 
 /** The weights a generator read: the model, or LoRA adapters on their base. */

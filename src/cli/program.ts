@@ -28,6 +28,8 @@ const COMMANDS: ReadonlyArray<readonly [string, () => Promise<Command>]> = [
   ['generate', async () => (await import('./generate.js')).generateCommand()],
   ['chat', async () => (await import('./chat.js')).chatCommand()],
   ['eval', async () => (await import('./eval.js')).evalCommand()],
+  ['grpo', async () => (await import('./grpo.js')).grpoCommand()],
+  ['rollout-worker', async () => (await import('./rollout_worker.js')).rolloutWorkerCommand()],
   ['stage', async () => (await import('./stage.js')).stageCommand()],
   ['info', async () => (await import('./info.js')).infoCommand()],
   ['export', async () => (await import('./export.js')).exportCommand()],

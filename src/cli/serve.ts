@@ -10,6 +10,7 @@ import { followRun, untilFirstWeights, weightsKey } from '../serve/follow.js';
 import type { ServedModel } from '../serve/served_model.js';
 import { startModelServer } from '../serve/server.js';
 import { ConfigError, SmolError } from '../util/errors.js';
+import { describeInferenceMemory, gb } from '../generate/inference_memory.js';
 import type { NamedAdapter } from '../nn/lora/served_adapters.js';
 import { weightsRead } from './generation_flags.js';
 import { addOptions } from './option_table.js';
@@ -66,7 +67,7 @@ export async function runServe(flags: ServeFlags, stopped: Promise<void>, onList
     if (adapters.length > 0) throw new ConfigError('command line', '--lora-modules', 'adapters served by name run in one process, not over --stages');
     return serveAcrossStages(flags, id, token, stopped, onListening);
   }
-  const load = (): Promise<Generator> => loadGenerator(source, { tokenizer: flags.tokenizer, adapter: flags.adapter, adapters, quantize: flags.quantize, device: flags.device, precision: flags.precision });
+  const load = (): Promise<Generator> => loadGenerator(source, { tokenizer: flags.tokenizer, adapter: flags.adapter, adapters, quantize: flags.quantize, device: flags.device, precision: flags.precision, rows: flags.maxBatch });
   if (flags.follow && !await untilFirstWeights(flags.follow, flags.followEvery * 1000, stopped, (why) => process.stderr.write(`smolcluster: --follow: ${why}; waiting for training to write one (looking every ${flags.followEvery} s)\n`))) return;
   const servedKey = flags.follow ? weightsKey(flags.follow) : '';
   const first = await load();
@@ -75,6 +76,7 @@ export async function runServe(flags: ServeFlags, stopped: Promise<void>, onList
   });
   process.stderr.write(`smolcluster: serving ${id} (${weightsRead(first)})${adapters.length ? ` and its adapters ${adapters.map((a) => a.name).join(', ')}` : ''} at ${server.url}/v1 — chat page at ${server.url}/ (Ctrl-C to stop)\n`);
   for (const url of wildcardUrls(flags.host, server.port)) process.stderr.write(`smolcluster: reachable at ${url}\n`);
+  if (first.memory) process.stderr.write(`smolcluster: memory ${describeInferenceMemory(first.memory.need)} of ${gb(first.memory.available)} available\n`);
   onListening?.(server.url);
   const follower = flags.follow
     ? followRun(flags.follow, servedKey, flags.followEvery * 1000, async () => {

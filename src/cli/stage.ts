@@ -30,6 +30,7 @@ export function stageCommand(): Command {
       const joined = await joinStages({
         spec, weights, stages: f.stages!, rank: f.rank!, masterHost: host, masterPort: port, hostStore: false,
         timeoutMs: f.stageTimeout * 1000, maxBatch: f.maxBatch, precision: f.precision as 'fp32' | 'bf16',
+        log: (line) => process.stderr.write(`smolcluster: ${line}\n`),
       });
       const [from, to] = joined.placement.ranges[f.rank!];
       process.stderr.write(`smolcluster: stage ${f.rank} holds layers ${from}..${to - 1} (${joined.stage.parameters().reduce((n, p) => n + p.size, 0)} weights)\n`);

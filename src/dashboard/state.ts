@@ -88,6 +88,21 @@ export interface Evals {
   perplexity: Array<number | null>;
 }
 
+/** A GRPO run's steps (metrics.jsonl kind "grpo": x is the steps done) and held-out evaluations (kind "grpo_eval"), a point each. */
+export interface GrpoSeries {
+  x: number[];
+  reward: number[];
+  rewardStd: number[];
+  /** Null where β is 0 (no reference). */
+  kl: Array<number | null>;
+  clipRatio: number[];
+  completionLength: number[];
+  rolloutTokensPerSec: number[];
+  trainTokensPerSec: number[];
+  evalX: number[];
+  evalReward: number[];
+}
+
 /** The small parts of the state, sent whole on every update. */
 export interface Status {
   label: string;
@@ -109,6 +124,7 @@ export interface Status {
 export interface Snapshot extends Status {
   buckets: Buckets;
   evals: Evals;
+  grpo: GrpoSeries;
   events: EventView[];
 }
 
@@ -143,12 +159,15 @@ export class RunState {
   private nextBucket = 0;
   private readonly buckets: Buckets = { x: [], loss: [], samplesPerSec: [], tokensPerSec: [], lr: [], gradNorm: [], compute: {}, comm: {}, wait: {} };
   private readonly evals: Evals = { x: [], loss: [], accuracy: [], perplexity: [] };
+  private readonly grpo: GrpoSeries = {
+    x: [], reward: [], rewardStd: [], kl: [], clipRatio: [], completionLength: [], rolloutTokensPerSec: [], trainTokensPerSec: [], evalX: [], evalReward: [],
+  };
   private readonly events: EventView[] = [];
   private readonly errors: string[] = [];
   private readonly cluster = new ClusterView();
   private startedAt: number | null = null;
   /** How much of each list the last delta() covered. */
-  private sent = { buckets: 0, evals: 0, events: 0 };
+  private sent = { buckets: 0, evals: 0, events: 0, grpo: 0, grpoEvals: 0 };
 
   constructor(readonly label: string, readonly dir: string | null) {}
 
@@ -182,6 +201,11 @@ export class RunState {
     // A text model's sample (train --sample-every): shown in the event list, as it was written.
     if (m.kind === 'other' && m.rec.kind === 'sample') {
       this.events.push(sampleView(m.rec));
+      return;
+    }
+    if (m.kind === 'other' && (m.rec.kind === 'grpo' || m.rec.kind === 'grpo_eval')) {
+      this.startedAt ??= typeof m.rec.time === 'number' ? m.rec.time : null;
+      addGrpo(this.grpo, m.rec);
       return;
     }
     if (m.kind === 'eval') {
@@ -301,11 +325,11 @@ export class RunState {
 
   /** Everything so far (a page that just connected). */
   snapshot(): Snapshot {
-    return { ...this.status(), buckets: this.buckets, evals: this.evals, events: this.events };
+    return { ...this.status(), buckets: this.buckets, evals: this.evals, grpo: this.grpo, events: this.events };
   }
 
   /** What was added since the last delta(), and the whole small state. */
-  delta(): Status & { buckets: Buckets; evals: Evals & { from: number }; events: EventView[] } {
+  delta(): Status & { buckets: Buckets; evals: Evals & { from: number }; grpo: GrpoSeries; events: EventView[] } {
     const from = this.sent;
     const slice = <T>(a: T[]): T[] => a.slice(from.buckets);
     const perRank = (r: Record<number, Array<number | null>>): Record<number, Array<number | null>> =>
@@ -321,9 +345,10 @@ export class RunState {
         from: from.evals, x: this.evals.x.slice(from.evals), loss: this.evals.loss.slice(from.evals), accuracy: this.evals.accuracy.slice(from.evals),
         perplexity: this.evals.perplexity.slice(from.evals),
       },
+      grpo: grpoSince(this.grpo, from.grpo, from.grpoEvals),
       events: this.events.slice(from.events),
     };
-    this.sent = { buckets: this.buckets.x.length, evals: this.evals.x.length, events: this.events.length };
+    this.sent = { buckets: this.buckets.x.length, evals: this.evals.x.length, events: this.events.length, grpo: this.grpo.x.length, grpoEvals: this.grpo.evalX.length };
     return out;
   }
 
@@ -421,6 +446,32 @@ export class RunState {
       }
     }
   }
+}
+
+/** A GRPO metrics line added to the series (lines come from one process, in step order). */
+function addGrpo(g: GrpoSeries, r: Record<string, unknown>): void {
+  const num = (v: unknown): number => (typeof v === 'number' ? v : NaN);
+  const field = (o: unknown, k: string): unknown => (typeof o === 'object' && o !== null ? (o as Record<string, unknown>)[k] : undefined);
+  if (r.kind === 'grpo_eval') {
+    g.evalX.push(num(r.step));
+    g.evalReward.push(num(r.reward));
+    return;
+  }
+  g.x.push(num(r.step) + 1);
+  g.reward.push(num(r.reward));
+  g.rewardStd.push(num(r.reward_std));
+  g.kl.push(typeof r.kl === 'number' ? r.kl : null);
+  g.clipRatio.push(num(field(r.clip_ratio, 'region_mean')));
+  g.completionLength.push(num(field(r.completions, 'mean_length')));
+  g.rolloutTokensPerSec.push(num(r.rollout_tokens_per_sec));
+  g.trainTokensPerSec.push(num(r.train_tokens_per_sec));
+}
+
+/** The GRPO points after the first `steps` steps and `evals` evaluations. */
+function grpoSince(g: GrpoSeries, steps: number, evals: number): GrpoSeries {
+  const { evalX, evalReward, ...perStep } = g;
+  const sliced = Object.fromEntries(Object.entries(perStep).map(([k, v]) => [k, v.slice(steps)])) as Omit<GrpoSeries, 'evalX' | 'evalReward'>;
+  return { ...sliced, evalX: evalX.slice(evals), evalReward: evalReward.slice(evals) };
 }
 
 /** The rank whose recent compute per step is largest, when there are peers to compare with. */

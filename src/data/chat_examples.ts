@@ -13,6 +13,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { DataError } from './errors.js';
+import { readJsonlRecords } from './jsonl_records.js';
 
 export interface ChatTurn {
   role: string;
@@ -31,16 +32,7 @@ export type ChatExample =
 
 /** Every example of a chat JSONL file (blank lines skipped). */
 export function readChatExamples(file: string): ChatExample[] {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new DataError(file, `cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  const examples: ChatExample[] = [];
-  text.split('\n').forEach((line, i) => {
-    if (line.trim() !== '') examples.push(chatExample(line, `${file}: line ${i + 1}`));
-  });
+  const examples = readJsonlRecords(file, '').map(({ record, where }) => chatExample(record, where));
   if (examples.length === 0) throw new DataError(file, 'holds no chat example (JSONL with "messages", or "prompt" and "completion")');
   return examples;
 }
@@ -59,15 +51,7 @@ export function looksLikeChat(file: string): boolean {
   return 'messages' in first || ('prompt' in first && 'completion' in first);
 }
 
-function chatExample(line: string, where: string): ChatExample {
-  let record: unknown;
-  try {
-    record = JSON.parse(line);
-  } catch (e) {
-    throw new DataError(where, `is not JSON (${(e as Error).message})`);
-  }
-  if (typeof record !== 'object' || record === null || Array.isArray(record)) throw new DataError(where, 'is not a JSON object');
-  const r = record as Record<string, unknown>;
+function chatExample(r: Record<string, unknown>, where: string): ChatExample {
   if ('messages' in r) return { messages: turns(r.messages, where, 'messages'), ...toolsOf(r.tools, where) };
   if (!('prompt' in r) || !('completion' in r)) throw new DataError(where, 'has neither "messages" nor "prompt" and "completion"');
   if (typeof r.prompt === 'string' && typeof r.completion === 'string') return { prompt: r.prompt, completion: r.completion };

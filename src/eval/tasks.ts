@@ -17,8 +17,8 @@
  * from the context to the continuation, the continuation's ids those the whole text adds after the
  * context's; an empty context is the BOS token (else end-of-text) alone.
  */
-import { readFileSync } from 'node:fs';
 import { DataError } from '../data/errors.js';
+import { readJsonlRecords } from '../data/jsonl_records.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import { type CausalLm, generate } from '../generate/generate.js';
 import { type ScoreOptions, type ScoredRow, scoreRows } from './token_scores.js';
@@ -68,13 +68,7 @@ const GENERATE_MAX_TOKENS = 256;
 
 /** The documents of a task file; a line that is not one of the kinds above is refused naming it. */
 export function readTask(file: string): TaskDocs {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new DataError(file, `cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): --task takes a JSONL file`);
-  }
-  const records = text.split('\n').map((line, i) => ({ line, where: `${file}: line ${i + 1}` })).filter((r) => r.line.trim() !== '').map((r) => ({ ...r, record: parseLine(r.line, r.where) }));
+  const records = readJsonlRecords(file, '--task takes a JSONL file');
   if (records.length === 0) throw new DataError(file, 'holds no task documents (one JSON object a line)');
   const kind = kindOf(records[0].record, records[0].where);
   const docs = records.map((r) => {
@@ -82,17 +76,6 @@ export function readTask(file: string): TaskDocs {
     return kind === 'multiple-choice' ? choiceDoc(r.record, r.where) : kind === 'loglikelihood' ? loglikelihoodDoc(r.record, r.where) : generateDoc(r.record, r.where);
   });
   return { kind, docs } as TaskDocs;
-}
-
-function parseLine(line: string, where: string): Record<string, unknown> {
-  let record: unknown;
-  try {
-    record = JSON.parse(line);
-  } catch (e) {
-    throw new DataError(where, `is not JSON (${(e as Error).message})`);
-  }
-  if (typeof record !== 'object' || record === null || Array.isArray(record)) throw new DataError(where, 'is not a JSON object');
-  return record as Record<string, unknown>;
 }
 
 function kindOf(r: Record<string, unknown>, where: string): TaskKind {

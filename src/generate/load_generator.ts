@@ -16,6 +16,7 @@ import { hfTokenIds } from '../nn/interchange/hf_config.js';
 import { loadPretrained, readHfConfig } from '../nn/interchange/hf_folder.js';
 import { specFromHfConfig } from '../nn/interchange/hf_config.js';
 import { loadMlxFolder, mlxQuantizationOf } from '../nn/interchange/mlx_folder.js';
+import { folderHasBf16Matrices, loadFolderForInference } from '../nn/interchange/inference_folder.js';
 import { loadSafetensorsModel } from '../nn/interchange/model_io.js';
 import { isSafetensorsPath } from '../nn/interchange/safetensors.js';
 import { type Gpt2Spec, type LlamaSpec, type ModelSpec, createModel } from '../nn/models/index.js';
@@ -28,6 +29,9 @@ import { loadWebGpuBackend } from '../tensor/backends/webgpu/index.js';
 import type { Precision } from '../tensor/precision.js';
 import { isQuantType } from '../tensor/quant/formats.js';
 import { holdBf16Casts } from './model_casts.js';
+import { type InferenceMemory, checkInferenceMemory } from './inference_memory.js';
+import { sourceMemory, sourceSpec } from './source_memory.js';
+import { availableMemory } from '../util/node_memory.js';
 import { tokenizerFromGguf } from '../data/gguf_tokenizer.js';
 import { type GgufFile, ggufMeta, isGgufFile, readGgufHeader } from '../nn/interchange/gguf.js';
 import { loadGgufModel, specFromGguf } from '../nn/interchange/gguf_llama.js';
@@ -57,6 +61,8 @@ export interface Generator {
   precision: Precision;
   /** --quantize: the scheme and the weight matrices' bytes before (float32) and after. */
   quantized?: { scheme: QuantScheme; bytesBefore: number; bytesAfter: number };
+  /** What loading was estimated to need (inference_memory.ts), and the memory available then. */
+  memory?: { need: InferenceMemory; available: number };
 }
 
 export interface LoadGeneratorOptions {
@@ -72,6 +78,12 @@ export interface LoadGeneratorOptions {
   adapter?: string;
   /** PEFT adapter folders held by name beside the weights, unmerged: a sequence runs the one it names (serve's several adapters); cpu only. */
   adapters?: readonly NamedAdapter[];
+  /** Positions a sequence may reach, for the KV cache's share of the estimate (default: inference_memory.ts DEFAULT_POSITIONS). */
+  positions?: number;
+  /** Sequences generated together (serve's --max-batch; default 1). */
+  rows?: number;
+  /** Bytes this process may take (default: availableMemory(), cgroup-aware); a model that needs more is refused before its weights are read. */
+  availableBytes?: number;
 }
 
 /** The --device names generation takes, and whether each means the WebGPU device. */
@@ -88,13 +100,47 @@ export async function loadGenerator(source: string, opts: LoadGeneratorOptions =
   if (onGpu === undefined) throw new ModelSourceError('device', `"${device}" is not a device generation runs on (cpu, gpu)`);
   const resolved = resolveModelSource(source);
   if (resolved.kind === 'file' && isGgufFile(resolved.path)) return loadGgufGenerator(source, resolved, opts, onGpu);
-  const { model, spec } = await readWeights(resolved);
+  const sourceSpecOf = sourceSpec(resolved);
+  const inPlace = loadsInPlace(resolved, sourceSpecOf, opts, onGpu);
+  const inBf16 = inPlace && holdsInBf16(resolved, opts);
+  const memory = checkMemory(sourceSpecOf, { folder: resolved.kind === 'folder' ? resolved.path : undefined, quantize: opts.quantize }, { ...opts, bf16Matrices: inBf16, inPlace });
+  const { model, spec, inHugePages } = inPlace ? loadFolderForInference(resolved.path, { bf16: inBf16 }) : { ...await readWeights(resolved), inHugePages: false };
   // Merged once on the host: generation then runs at the base model's speed.
   if (resolved.adapter) await mergeAdapterInto(adapterWeights(resolved.adapter), model);
   if (opts.adapter !== undefined) await mergeAdapterInto(opts.adapter, model);
   loadNamedAdapters(model, opts, onGpu);
   const described = describeModel(source, resolved, spec, opts);
-  return { ...described, ...await readyForInference(source, model, described.spec, opts, onGpu) };
+  return { ...described, memory, ...await readyForInference(source, model, described.spec, opts, onGpu, inHugePages) };
+}
+
+/**
+ * Whether the model is loaded with its BF16 matrices held in bf16 (nn/interchange/bf16_folder.ts):
+ * a float folder whose files hold them so, for bf16 generation on the cpu, with nothing that would
+ * write the weights (an adapter merged into them, --quantize).
+ */
+function holdsInBf16(resolved: ResolvedSource, opts: LoadGeneratorOptions): boolean {
+  if (opts.precision !== 'bf16' || resolved.adapter) return false;
+  if (opts.adapter !== undefined || opts.adapters?.length || opts.quantize !== undefined) return false;
+  return folderHasBf16Matrices(resolved.path);
+}
+
+/**
+ * Whether the model is read by nn/interchange/inference_folder.ts, each weight straight into its
+ * place (a float Llama-family folder on the cpu, not quantized at load), rather than whole into a
+ * float32 arena first.
+ */
+function loadsInPlace(resolved: ResolvedSource, spec: ModelSpec, opts: LoadGeneratorOptions, onGpu: boolean): boolean {
+  // --quantize drops the float32 matrices: they must not share blocks with the vectors that stay.
+  if (onGpu || resolved.kind !== 'folder' || spec.type !== 'llama' || opts.quantize !== undefined) return false;
+  return !mlxQuantizationOf(readHfConfig(resolved.path), join(resolved.path, 'config.json'));
+}
+
+/** The estimate of what loading will hold, refused (naming both numbers) when it exceeds the memory available. */
+function checkMemory(spec: ModelSpec, from: Parameters<typeof sourceMemory>[1], opts: LoadGeneratorOptions & { bf16Matrices?: boolean; inPlace?: boolean }): Generator['memory'] {
+  const { need, fourBit } = sourceMemory(spec, from, { precision: opts.precision, positions: opts.positions, rows: opts.rows, bf16Matrices: opts.bf16Matrices, inPlace: opts.inPlace });
+  const available = opts.availableBytes ?? availableMemory();
+  checkInferenceMemory(need, available, 'this node has', fourBit);
+  return { need, available };
 }
 
 /**
@@ -104,6 +150,7 @@ export async function loadGenerator(source: string, opts: LoadGeneratorOptions =
  */
 async function loadGgufGenerator(source: string, resolved: ResolvedSource, opts: LoadGeneratorOptions, onGpu: boolean): Promise<Generator> {
   const file = await readGgufHeader(resolved.path);
+  const memory = checkMemory(specFromGguf(file), { gguf: file, quantize: opts.quantize }, opts);
   const { model, spec } = loadGgufModel(file);
   if (resolved.adapter && opts.adapter !== undefined) throw new ModelSourceError('--adapter', `${source} is LoRA adapters on a GGUF file already; one adapter runs over a GGUF file`);
   const adapter = resolved.adapter ? adapterWeights(resolved.adapter) : opts.adapter;
@@ -111,7 +158,7 @@ async function loadGgufGenerator(source: string, resolved: ResolvedSource, opts:
   if (adapter !== undefined) loadAdapter(adapter, model);
   loadNamedAdapters(model, opts, onGpu);
   const described = { ...describeGguf(source, file, opts), ...(resolved.adapter ? { weights: adapterPath(resolved.adapter), base: file.path } : {}) };
-  return { ...described, spec, ...await readyForInference(source, model, spec, opts, onGpu) };
+  return { ...described, spec, memory, ...await readyForInference(source, model, spec, opts, onGpu) };
 }
 
 /** The A and B pairs an adapter source names (model_source.ts): a PEFT folder's, or a LoRA run's checkpoint's. */
@@ -143,12 +190,13 @@ export function describeGguf(source: string, file: GgufFile, opts: LoadGenerator
  * loaded for inference may hold. Nothing trains it, so its weights may move into huge pages
  * (weight_pages.ts) and its bf16 casts live as long as it (model_casts.ts).
  */
-async function readyForInference(source: string, model: Module, spec: CausalLmSpec, opts: LoadGeneratorOptions, onGpu: boolean): Promise<Pick<Generator, 'model' | 'quantized'>> {
+async function readyForInference(source: string, model: Module, spec: CausalLmSpec, opts: LoadGeneratorOptions, onGpu: boolean, inHugePages = false): Promise<Pick<Generator, 'model' | 'quantized'>> {
   // A quantized file or MLX folder: its formats have cpu kernels only.
   if (onGpu && holdsQuantizedWeights(model)) throw new ModelSourceError('--device gpu', 'quantized weights run on the cpu; drop --device gpu');
   const quantized = opts.quantize === undefined ? undefined : quantizeForGeneration(source, model, spec, opts.quantize, onGpu);
   const placed = onGpu ? await placeOnGpu(model, spec) : model;
-  holdWeightsInHugePages(placed);
+  // Loaded in place, they are there already (nn/interchange/inference_folder.ts).
+  if (!inHugePages) holdWeightsInHugePages(placed);
   if ((opts.precision ?? 'fp32') === 'bf16') holdBf16Casts(placed);
   return { model: placed as unknown as CausalLm, ...(quantized ? { quantized } : {}) };
 }

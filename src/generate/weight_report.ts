@@ -4,8 +4,7 @@
  * KV cache a token adds, what each `--quantize` scheme would hold (a float Llama-family folder), and
  * whether it fits this machine's available memory. Only headers are read, never the weights.
  */
-import { closeSync, openSync, readFileSync } from 'node:fs';
-import os from 'node:os';
+import { closeSync, openSync } from 'node:fs';
 import { isGgufFile, readGgufHeader } from '../nn/interchange/gguf.js';
 import { specFromGguf } from '../nn/interchange/gguf_llama.js';
 import { specFromFolder } from '../nn/interchange/hf_folder.js';
@@ -97,16 +96,8 @@ function kvBytesPerToken(spec: ModelSpec): number {
   return 0;
 }
 
-/** Bytes this machine can give a process now: MemAvailable (Linux), else the free memory. */
-export function availableMemory(): number {
-  try {
-    const m = /^MemAvailable:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'utf8'));
-    if (m) return Number(m[1]) * 1024;
-  } catch {
-    // not Linux
-  }
-  return os.freemem();
-}
+/** Bytes this machine can give a process now (util/node_memory.ts), where `info` and the estimates have read it. */
+export { availableMemory } from '../util/node_memory.js';
 
 /** The report as `info --model` prints it, with whether it fits `available` bytes at the model's context. */
 export function formatWeightReport(r: WeightReport, available: number): string {

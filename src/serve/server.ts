@@ -1,7 +1,7 @@
 /**
  * `smolcluster serve`'s HTTP server: the OpenAI-compatible API (GET /v1/models, POST
  * /v1/completions and /v1/chat/completions, streamed as server-sent events ending in
- * `data: [DONE]`), the chat page at /, and /health. Requests are decoded together by the
+ * `data: [DONE]`), Ollama's API under /api/ (ollama/ollama_api.ts), the chat page at /, and /health. Requests are decoded together by the
  * scheduler (continuous batching). Every failure of a request is an OpenAI error object with a 4xx
  * or 5xx status, never a crash. Security: a bearer token is required when one is set, and is
  * mandatory to bind beyond loopback; without one, requests must name a loopback Host (no DNS
@@ -17,6 +17,7 @@ import type { SequenceOptions } from '../generate/sequence.js';
 import type { Precision } from '../tensor/precision.js';
 import { ApiError, badField } from './api_error.js';
 import { CompletionChoices } from './completion_choices.js';
+import { ollamaRoute } from './ollama/ollama_api.js';
 import { type CompletionRequest, parseCompletionRequest } from './request.js';
 import * as out from './responses.js';
 import { BatchScheduler } from './scheduler.js';
@@ -209,6 +210,7 @@ export async function startModelServer(model: Served, o: ServeOptions = {}): Pro
       return lost ? sendJson(res, 503, { status: 'error', model: backend.served.id, error: lost.message }) : sendJson(res, 200, { status: 'ok', model: backend.served.id });
     }
     authorize(req);
+    if (path.startsWith('/api/')) return ollamaRoute(req, res, path, () => backend, () => readJson(req));
     // An adapter names its base as its parent (vLLM's listing of LoRA modules).
     const entries = servedIds(backend.served).map((id) => ({ id, object: 'model', created: 0, owned_by: 'smolcluster', ...(id === backend.served.id ? {} : { parent: backend.served.id }) }));
     if (req.method === 'GET' && path === '/v1/models') return sendJson(res, 200, { object: 'list', data: entries });

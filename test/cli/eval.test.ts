@@ -73,7 +73,7 @@ function writeJsonl(name: string, rows: readonly object[]): string {
 }
 
 interface Figures {
-  data?: { loss: number; perplexity: number; tokenAccuracy: number; tokens: number; tokensPerSecond: number; kind: string };
+  data?: { file: string; loss: number; perplexity: number; tokenAccuracy: number; tokens: number; tokensPerSecond: number; kind: string };
   tasks: Record<string, number | string>[];
 }
 
@@ -179,6 +179,15 @@ describe('smolcluster eval', { timeout: 600_000 }, () => {
     assert.equal(ours.kind, 'chat');
     assert.equal(ours.tokens, learned.reduce((n, l) => n + l.slice(1).reduce((a, b) => a + b, 0), 0));
     assert.equal(ours.tokens, ' the mat'.length + ' ran far'.length);
+  });
+
+  it('a Parquet file scores as the JSONL of the same documents (--text-field names the column)', async () => {
+    const parquet = fileURLToPath(new URL('../../../test/data/fixtures/body.zstd.parquet', import.meta.url));
+    writeJsonl('same.jsonl', ['alpha', 'béta', '日本', 'delta', 'last one'].map((text) => ({ text })));
+    const fromParquet = (await evalJson(['--model', 'a', '--data-file', parquet, '--text-field', 'body', '--context', '8'])).model.data!;
+    const fromJsonl = (await evalJson(['--model', 'a', '--data-file', 'same.jsonl', '--context', '8'])).model.data!;
+    assert.deepEqual({ ...fromParquet, tokensPerSecond: 0 }, { ...fromJsonl, tokensPerSecond: 0, file: fromParquet.file });
+    assert.ok(fromParquet.tokens > 20);
   });
 
   it('generate-until counts greedy replies that match the answer (after the regex where given)', async () => {

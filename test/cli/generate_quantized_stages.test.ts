@@ -51,6 +51,10 @@ describe('generate --stages 2 over quantized layers', { timeout: 90_000 }, () =>
     assert.ok(alone.stdout.trim().length > 0, 'one process prints a continuation');
     assert.match(split.stderr, /tokenizer .*tiny-q8_0\.gguf/);
     assert.match(split.stderr, /stage 1 \(rank 1 at 127\.0\.0\.1:\d+\): layers \d+\.\.\d+/);
+    // Each stage says what it loads and when it has (issue 50: a pipeline was silent while loading).
+    assert.match(split.stderr, /stage 0: loading layers \d+\.\.\d+ \([\d.]+ MiB\)\n[^]*stage 0: loaded layers \d+\.\.\d+ in [\d.]+ s/);
+    assert.match(split.stderr, /\[stage 1\] smolcluster: stage 1: loading layers [^]*\[stage 1\] smolcluster: stage 1: loaded layers/);
+    assert.match(split.stderr, /memory ≈ [\d.]+ GB .* over 2 stage processes; this machine has [\d.]+ GB available/);
   });
 
   it('--quantize q4_0: the stage process quantizes its layers too, and the pipeline prints what one process prints', async () => {

@@ -6,6 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
 import { findWorker, runCliProcess, startCli, tempDir, waitFor, workersByRank } from '../helpers/cluster.js';
 import { type Browser, browserMissing, launchBrowser } from './browser.js';
+import { saveFolder } from '../../src/nn/interchange/hf_folder.js';
+import { type LlamaSpec, createModel } from '../../src/nn/models/index.js';
 
 /** Screenshots stay here after the test (the run folders do not). */
 const SHOTS = join(tmpdir(), 'smolcluster-dashboard-e2e');
@@ -161,6 +163,38 @@ describe('dashboard in a real browser', { timeout: 120_000 }, () => {
       assert.ok(await points(page, 'mfu') > 0, 'the MFU chart is drawn once the run has its peak');
       assert.equal(await page.$eval('section.run [data-chart="mfu"]', (f) => (f as HTMLElement).hidden), false);
       await page.screenshot({ path: join(SHOTS, 'language-model.png'), fullPage: true });
+    } finally {
+      serve.child.kill('SIGTERM');
+      await serve.done;
+    }
+  });
+
+  it('a GRPO run shows its reward (with the held-out points), KL, clip fraction, completion length and tokens/s charts', async (t) => {
+    const missing = browserMissing();
+    if (missing) return t.skip(missing);
+    const spec: LlamaSpec = {
+      type: 'llama', modelType: 'llama', vocabSize: 260, context: 96, layers: 2, width: 32, intermediate: 48, heads: 4, kvHeads: 2, headDim: 8,
+      ropeTheta: 10000, ropeScaling: null, rmsEps: 1e-6, tieEmbeddings: false, qkvBias: false, qkNorm: false, dropout: 0,
+    };
+    saveFolder(join(dir, 'policy'), createModel(spec, 3), spec);
+    const grpo = await runCliProcess(['grpo', '--model', join(dir, 'policy'), '--tokenizer', 'bytes', '--task', 'addition:1', '--task-size', '20', '--held-out', '5',
+      '--reward', 'exact-number', '--reward', 'format:\\d', '--num-generations', '4', '--batch-size', '8', '--max-completion-length', '4', '--max-steps', '6', '--eval-every', '3',
+      '--beta', '0.04', '--lr', '0.01', '--threads', '1', '--name', 'grpo', '--experiments-dir', dir], { timeoutMs: 60_000 });
+    assert.equal(grpo.code, 0, grpo.stderr);
+    const serve = startCli(['dashboard', join(dir, 'grpo'), '--port', '0'], { timeoutMs: 60_000 });
+    try {
+      const url = await waitFor(() => /dashboard at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(serve.stderr)?.[1], 'the dashboard URL', 20_000);
+      browser ??= await launchBrowser();
+      const page = await browser.context.newPage();
+      await page.goto(url);
+      await page.waitForFunction(() => Number(document.querySelector('section.run [data-chart="grpo-reward"]')?.getAttribute('data-points') ?? 0) > 0, null, { timeout: 20_000 });
+      // 6 steps and 3 held-out evaluations (before, after 3, after 6) on the reward chart; every other GRPO chart drawn.
+      assert.equal(await points(page, 'grpo-reward'), 9);
+      for (const chart of ['grpo-kl', 'grpo-clip', 'grpo-length', 'grpo-tps']) assert.equal(await points(page, chart), 6, chart);
+      assert.equal(await page.$eval('section.run [data-chart="loss"]', (f) => (f.closest('.charts') as HTMLElement).hidden), true, 'the training loop\'s charts are hidden');
+      const summary = await page.$$eval('section.run .summary div', (ds) => Object.fromEntries(ds.map((d) => [d.querySelector('dt')!.textContent, d.querySelector('dd')!.textContent])));
+      assert.deepEqual([summary.steps, summary.prompts], ['6', '--task addition:1']);
+      await page.screenshot({ path: join(SHOTS, 'grpo.png'), fullPage: true });
     } finally {
       serve.child.kill('SIGTERM');
       await serve.done;

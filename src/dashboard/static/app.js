@@ -59,7 +59,7 @@ class RunView {
   }
 
   init(s) {
-    this.data = { buckets: s.buckets, evals: s.evals, events: s.events };
+    this.data = { buckets: s.buckets, evals: s.evals, grpo: s.grpo, events: s.events };
     this.status = s;
     this.render();
   }
@@ -78,6 +78,7 @@ class RunView {
     }
     const e = this.data.evals;
     for (const k of ['x', 'loss', 'accuracy', 'perplexity']) e[k].splice(d.evals.from, e[k].length - d.evals.from, ...d.evals[k]);
+    for (const [k, values] of Object.entries(d.grpo)) this.data.grpo[k].push(...values);
     this.data.events.push(...d.events);
     this.status = d;
     this.render();
@@ -120,7 +121,7 @@ class RunView {
     const steps = Math.max(0, ...s.members.map((m) => m.steps));
     const lastTime = Math.max(0, ...s.members.map((m) => m.lastTime || 0));
     const elapsed = r ? r.wall_seconds : s.startedAt ? ((this.live && !s.ended ? Date.now() : lastTime) - s.startedAt) / 1000 : null;
-    const items = [
+    const items = this.data.grpo.x.length > 0 ? this.grpoHead(c) : [
       ['model', r ? r.model : c.model ? `${c.model}${c.hidden ? ` ${[].concat(c.hidden).join('-')}` : ''}` : '–'],
       ['dataset', c.dataset ?? '–'],
       ['workers', c.workers ?? s.members.length],
@@ -233,6 +234,11 @@ class RunView {
   }
 
   renderCharts() {
+    // A GRPO run (smolcluster grpo): its own charts in place of the training loop's.
+    const grpo = this.data.grpo.x.length > 0;
+    this.node.querySelector('.grpo-charts').hidden = !grpo;
+    this.node.querySelector('.charts:not(.grpo-charts)').hidden = grpo;
+    if (grpo) return this.renderGrpoCharts();
     const b = this.data.buckets;
     const e = this.data.evals;
     const ranks = Object.keys(b.compute).map(Number).sort((x, y) => x - y);
@@ -282,10 +288,44 @@ class RunView {
     this.chart('mfu', [b.x, b.tokensPerSec.map((t) => (t == null || mfu === null ? null : t * mfu * 100))], [{ label: 'MFU %', stroke: '#0d9488', width: 1.5 }], mfu === null ? 0 : b.x.length);
   }
 
+  /** A GRPO run's header: what it trains on, its steps and rewards. */
+  grpoHead(c) {
+    const g = this.data.grpo;
+    return [
+      ['model', c.model ?? '–'],
+      ['prompts', c.task ? `--task ${c.task.name}` : (c.data_file ?? '–')],
+      ['G', c.generations ?? '–'],
+      ['steps', fmt.int(lastOf(g.x))],
+      ['reward', fmt.num(lastOf(g.reward))],
+      ['held-out reward', fmt.num(lastOf(g.evalReward))],
+      ['rollout tok/s', fmt.int(lastOf(g.rolloutTokensPerSec))],
+    ];
+  }
+
+  renderGrpoCharts() {
+    const g = this.data.grpo;
+    const points = { show: true, size: 4 };
+    const band = (sign) => g.reward.map((r, i) => r + sign * g.rewardStd[i]);
+    this.chart('grpo-reward', uPlot.join([[g.x, g.reward, band(1), band(-1)], [g.evalX, g.evalReward]]), [
+      { label: 'reward', stroke: '#2563eb', width: 1.5 },
+      { label: '+ std', stroke: '#93c5fd', width: 1, dash: [4, 4] },
+      { label: '− std', stroke: '#93c5fd', width: 1, dash: [4, 4] },
+      { label: 'held-out', stroke: '#dc2626', width: 1.5, spanGaps: true, points },
+    ], g.x.length + g.evalX.length);
+    const hasKl = g.kl.some((k) => k != null);
+    this.chart('grpo-kl', [g.x, g.kl], [{ label: 'kl', stroke: '#9333ea', width: 1.5 }], hasKl ? g.x.length : 0);
+    this.chart('grpo-clip', [g.x, g.clipRatio], [{ label: 'clip fraction', stroke: '#ca8a04', width: 1.5 }], g.x.length, '', [0, 1]);
+    this.chart('grpo-length', [g.x, g.completionLength], [{ label: 'mean length', stroke: '#16a34a', width: 1.5 }], g.x.length);
+    this.chart('grpo-tps', [g.x, g.rolloutTokensPerSec, g.trainTokensPerSec], [
+      { label: 'rollout tok/s', stroke: '#0891b2', width: 1.5 },
+      { label: 'train tok/s', stroke: '#db2777', width: 1.5 },
+    ], g.x.length);
+  }
+
   /** The run's last step so far: every chart's x-axis spans 0 to it (one point would otherwise pad it). */
   lastStep() {
     const last = (xs) => (xs.length ? xs[xs.length - 1] : 0);
-    return Math.max(1, last(this.data.buckets.x), last(this.data.evals.x));
+    return Math.max(1, last(this.data.buckets.x), last(this.data.evals.x), last(this.data.grpo.x), last(this.data.grpo.evalX));
   }
 
   /**

@@ -10,6 +10,7 @@
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import { CheckpointError } from '../checkpoint.js';
+import { mapFileReadOnly } from './file_map.js';
 import type { ModelSpec } from '../models/index.js';
 import type { Module } from '../module.js';
 import { nameMapFor } from './hf_names.js';
@@ -21,6 +22,8 @@ import { bytesPerElement, readSafetensorsHeader, type SafeEntry, toFloat32 } fro
 interface Located extends SafeEntry {
   fd: number;
   dataStart: number;
+  /** The shard's path (mapped by bf16Bits). */
+  path: string;
 }
 
 export class SafetensorsRanges {
@@ -60,7 +63,7 @@ export class SafetensorsRanges {
     for (const [name, entry] of header.entries) {
       if (home.has(name)) throw new CheckpointError(shard, `tensor "${name}" is also in ${home.get(name)}`);
       home.set(name, shard);
-      this.entries.set(name, { ...entry, fd, dataStart: header.dataStart });
+      this.entries.set(name, { ...entry, fd, dataStart: header.dataStart, path: shard });
     }
   }
 
@@ -71,6 +74,24 @@ export class SafetensorsRanges {
     const entry = this.entries.get(ext)!;
     if (this.transposed(name)) return transpose2d(this.floats(ext, entry, 0, shape[0] * shape[1]), shape[1], shape[0]).subarray(from, to);
     return this.floats(ext, entry, from, to);
+  }
+
+  /**
+   * Our parameter `name` as the file holds it in BF16, its 16-bit patterns: the file's bytes mapped
+   * read-only where the host can map them at an even address (no copy; the page cache's pages,
+   * shared by every process of the host that maps the file), else read. Null where the file holds
+   * it in another dtype or transposed (a GPT-2 Conv1D): read() widens those.
+   */
+  bf16Bits(name: string): Uint16Array | null {
+    const ext = this.sources.get(name);
+    const entry = ext === undefined ? undefined : this.entries.get(ext);
+    if (entry === undefined || entry.dtype !== 'BF16' || this.transposed(name)) return null;
+    const [at, length] = [entry.dataStart + entry.begin, entry.end - entry.begin];
+    const mapped = at % 2 === 0 ? mapFileReadOnly(entry.path, at, length) : null;
+    if (mapped && mapped.byteOffset % 2 === 0) return new Uint16Array(mapped.buffer, mapped.byteOffset, length / 2);
+    const bits = new Uint16Array(length / 2);
+    if (readSync(entry.fd, new Uint8Array(bits.buffer), 0, length, at) !== length) throw new CheckpointError(this.file, `tensor "${ext}": truncated`);
+    return bits;
   }
 
   /** Elements [from, to) of the file's tensor, read from its file and widened to float32. */

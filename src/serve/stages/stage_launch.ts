@@ -16,6 +16,9 @@ import { SmolError } from '../../util/errors.js';
 import { PipelinedBatch } from './pipelined_batch.js';
 import { type JoinedStage, describePlacement, joinStages, stageSignature } from './stage_cluster.js';
 import type { StageWeights } from '../../parallel/pipeline/stage_weights.js';
+import { availableMemory } from '../../util/node_memory.js';
+import { checkStagesMemory, stagesNeed } from './stage_memory.js';
+import { describeInferenceMemory, gb } from '../../generate/inference_memory.js';
 
 const CLI = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
 
@@ -48,6 +51,13 @@ export interface Pipeline {
 
 export async function startPipeline(o: PipelineLaunch): Promise<Pipeline> {
   const local = o.master === undefined;
+  // Stages started here share this machine's memory: a model it cannot hold is refused before any starts.
+  if (local) {
+    const here = availableMemory();
+    const need = stagesNeed(o.spec, o.weights, o);
+    checkStagesMemory(need, Array.from({ length: o.stages }, (_, rank) => ({ rank, host: 'here', where: rank === 0 ? 'this process' : '127.0.0.1', bytes: here })));
+    o.log(`memory ${describeInferenceMemory(need.need, false)}, ${gb(need.total)} over ${o.stages} stage processes; this machine has ${gb(here)} available`);
+  }
   const token = local ? generateToken() : resolveToken();
   const store = local ? await StoreServer.start({ host: '127.0.0.1', port: 0, token, worldSize: o.stages, signature: stageSignature(o.spec, o.precision, o.weights) }) : null;
   const { host: masterHost, port: masterPort } = local ? { host: '127.0.0.1', port: store!.port } : parseAddress(o.master!);
@@ -59,7 +69,7 @@ export async function startPipeline(o: PipelineLaunch): Promise<Pipeline> {
   try {
     joined = await Promise.race([joinStages({
       spec: o.spec, weights: o.weights, stages: o.stages, rank: 0, masterHost, masterPort, hostStore: !local, token,
-      timeoutMs: o.timeoutMs, maxBatch: o.maxBatch, precision: o.precision,
+      timeoutMs: o.timeoutMs, maxBatch: o.maxBatch, precision: o.precision, log: o.log,
     }), exited]);
   } catch (e) {
     children.forEach((c) => c.exitCode === null && c.kill('SIGTERM'));

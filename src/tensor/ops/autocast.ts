@@ -28,14 +28,15 @@ export function lowersToBf16(op: LowerPrecisionOp): boolean {
 }
 
 /**
- * The operands `op` runs on: under a bf16 step, float32 operands become casts for that op (all or none:
- * a float64 operand, or one already bfloat16, leaves them as given). `op` names the list entry the
+ * The operands `op` runs on: under a bf16 step, float32 operands become casts for that op (none
+ * where one is float64; one already bfloat16, a weight a model holds in bf16 (generate/bf16_weights.ts),
+ * stays as it is and the float32 ones beside it are cast). `op` names the list entry the
  * cast is for; it is typed to the list, so an op off it cannot ask. With grad off and a cast cache
  * in place (cast_cache.ts), a weight's cast is the cache's, made once; a frozen weight registered
  * with holdFrozenCasts (cast_frozen.ts) is cast once for every step while it stays frozen.
  */
 export function autocast(op: LowerPrecisionOp, ...operands: Tensor[]): Tensor[] {
-  if (!lowersToBf16(op) || !operands.every((t) => t.dtype === 'float32')) return operands;
+  if (!lowersToBf16(op) || !operands.every((t) => t.dtype === 'float32' || t.dtype === 'bfloat16') || operands.every((t) => t.dtype === 'bfloat16')) return operands;
   const cache = isGradEnabled() ? null : activeCastCache();
-  return operands.map((t) => cache?.castOf(t) ?? frozenCastOf(t) ?? toBf16ForOneOp(t));
+  return operands.map((t) => (t.dtype === 'bfloat16' ? t : cache?.castOf(t) ?? frozenCastOf(t) ?? toBf16ForOneOp(t)));
 }

@@ -58,10 +58,15 @@ export async function gatherWholeModel(group: ProcessGroup, spec: ModelSpec, par
   return whole.finish();
 }
 
+/** The parameters a whole model carries: every one, or (trainedOnly: LoRA's adapters) those that train. */
+function carriedParameters(model: Module, trainedOnly: boolean): ReturnType<Module['namedParameters']> {
+  return model.namedParameters().filter(([, p]) => !trainedOnly || p.requiresGrad);
+}
+
 /** The part's parameters and buffers with their records. */
 function heldStorages(part: HeldPart): Array<[PartRecord, Storage]> {
   const rules = part.tp?.rules;
-  const params = part.model.namedParameters().filter(([, p]) => !part.trainedOnly || p.requiresGrad).map(([name, p]): [PartRecord, Storage] => [
+  const params = carriedParameters(part.model, part.trainedOnly === true).map(([name, p]): [PartRecord, Storage] => [
     { name, size: p.size, ...(rules?.has(name) ? { shard: { rank: part.tp!.rank, size: part.tp!.size, rule: rules.get(name)! } } : {}) }, p.storage,
   ]);
   const buffers = part.trainedOnly ? [] : part.model.namedBufferStorages().map(([name, b]): [PartRecord, Storage] => [{ name, size: b.size }, b]);
@@ -96,7 +101,7 @@ class Assembly {
   private readonly shards = new Map<string, Float32Array[]>();
 
   constructor(private readonly model: Module, trainedOnly: boolean) {
-    const named = model.namedParameters().filter(([, p]) => !trainedOnly || p.requiresGrad);
+    const named = carriedParameters(model, trainedOnly);
     this.params = new Map<string, Storage>([...named.map(([n, p]): [string, Storage] => [n, p.storage]), ...(trainedOnly ? [] : model.namedBufferStorages())]);
     this.shapes = new Map(named.map(([n, p]) => [n, p.shape]));
   }

@@ -17,6 +17,10 @@
  * each raised with the measured spread of the window's norms (the log-ratio of its 90th percentile
  * to its median, times `spreadFactor`) — the spread grows as batches shrink, so the bar does too.
  * Until `warmup` steps of history exist the rule compares with what there is, spikes only.
+ * The baseline never drops below `floorFraction` of the run's early level (the median of every
+ * rank's first `window` norms): near a loss of zero (a memorised training set) most batches' norms
+ * collapse toward 0, and a batch that is not yet memorised is hundreds of times above them while
+ * still far below the norms the run started with — nothing is out of line.
  */
 import { median } from '../../util/stats.js';
 
@@ -28,6 +32,8 @@ export interface OutlierOptions {
   patience: number;
   /** A spike must be this many spreads above the baseline (sustained: half as many). */
   spreadFactor: number;
+  /** The baseline's floor, as a share of the run's early norm level. */
+  floorFraction: number;
 }
 
 export const OUTLIER_DEFAULTS: OutlierOptions = {
@@ -37,6 +43,7 @@ export const OUTLIER_DEFAULTS: OutlierOptions = {
   sustainRatio: 10,
   patience: 3,
   spreadFactor: 6,
+  floorFraction: 0.01,
 };
 
 export interface OutlierVerdict {
@@ -57,6 +64,8 @@ export class GradientOutlierRule {
   private readonly history: number[][];
   private readonly streak: number[];
   private readonly inEpisode: boolean[];
+  /** The median of every rank's first `window` norms, once there are that many (the floor's scale). */
+  private earlyLevel = 0;
 
   constructor(readonly worldSize: number, options: Partial<OutlierOptions> = {}) {
     this.options = { ...OUTLIER_DEFAULTS, ...options };
@@ -77,7 +86,7 @@ export class GradientOutlierRule {
       const norm = norms[i];
       const own = this.history[i];
       const others = norms.flatMap((n, j) => (j === i ? [] : [n, ...this.history[j]]));
-      const baseline = Math.max(own.length > 0 ? median(own) : 0, median(others));
+      const baseline = Math.max(own.length > 0 ? median(own) : 0, median(others), o.floorFraction * this.earlyLevel);
       const warm = own.length >= o.warmup;
       const ratio = baseline > 0 ? norm / baseline : 0;
       const spikeBar = Math.max(o.spikeRatio, Math.exp(o.spreadFactor * spread));
@@ -95,6 +104,7 @@ export class GradientOutlierRule {
       this.history[i].push(norms[i]);
       if (this.history[i].length > o.window) this.history[i].shift();
     }
+    if (this.earlyLevel === 0 && this.history.every((h) => h.length >= o.window)) this.earlyLevel = median(this.history.flat());
     return found;
   }
 

@@ -22,7 +22,10 @@
  *   non-finite-loss (fatal)       the loss is NaN or ±Inf;
  *   loss-divergence (warning)     the loss, smoothed over ~10 steps (an EMA, so one easy batch
  *                                 does not set the bar), is > `divergenceFactor` × its lowest
- *                                 value so far, for `divergencePatience` consecutive steps.
+ *                                 value so far, for `divergencePatience` consecutive steps; the
+ *                                 lowest value counts as at least `divergenceFloor` of the
+ *                                 smoothed loss where the rule starts (a loss near zero that
+ *                                 moves from 1e-4 to 1e-3 is not diverging).
  * A strategy that does not share health gets the checks of its own rank only.
  *
  * Failures found elsewhere are reported to the same log by the worker (`MonitorLog.failure`): a
@@ -186,6 +189,8 @@ export interface MonitorOptions {
   divergencePatience: number;
   /** Steps before the loss-divergence rule starts (the first losses are noisy). */
   divergenceWarmup: number;
+  /** The lowest loss the rule compares with is at least this share of the smoothed loss where it starts. */
+  divergenceFloor: number;
 }
 
 export const MONITOR_DEFAULTS: MonitorOptions = {
@@ -196,6 +201,7 @@ export const MONITOR_DEFAULTS: MonitorOptions = {
   divergenceFactor: 10,
   divergencePatience: 3,
   divergenceWarmup: 5,
+  divergenceFloor: 0.01,
 };
 
 /** Floats per rank in the shared health vector: ready ms, non-finite count, gradient norm. */
@@ -211,6 +217,8 @@ export class RunMonitors {
   private bestLoss = Infinity;
   private highLosses = 0;
   private diverging = false;
+  /** The smoothed loss when the divergence rule starts (its floor's scale); NaN before. */
+  private startLoss = NaN;
 
   /**
    * @param shared the strategy shares health (every rank sees the same verdicts; rank 0 records
@@ -328,7 +336,9 @@ export class RunMonitors {
     }
     const o = this.options;
     this.smoothLoss = Number.isNaN(this.smoothLoss) ? loss : 0.9 * this.smoothLoss + 0.1 * loss;
-    const high = step >= o.divergenceWarmup && this.smoothLoss > o.divergenceFactor * this.bestLoss;
+    if (step >= o.divergenceWarmup && Number.isNaN(this.startLoss)) this.startLoss = this.smoothLoss;
+    const lowest = Math.max(this.bestLoss, o.divergenceFloor * (Number.isNaN(this.startLoss) ? 0 : this.startLoss));
+    const high = step >= o.divergenceWarmup && this.smoothLoss > o.divergenceFactor * lowest;
     this.highLosses = high ? this.highLosses + 1 : 0;
     if (!high) this.diverging = false;
     if (this.highLosses >= o.divergencePatience && !this.diverging) {
@@ -336,7 +346,7 @@ export class RunMonitors {
       this.record({
         rule: 'loss-divergence', severity: 'warning', ranks: [], step,
         detail: `the loss is diverging: ${loss.toPrecision(4)} at step ${step} (smoothed ${this.smoothLoss.toPrecision(4)}, ` +
-          `> ${o.divergenceFactor}× its best ${this.bestLoss.toPrecision(4)}, ${o.divergencePatience} steps running)`,
+          `> ${o.divergenceFactor}× its best ${lowest.toPrecision(4)}, ${o.divergencePatience} steps running)`,
       });
     }
     this.bestLoss = Math.min(this.bestLoss, this.smoothLoss);

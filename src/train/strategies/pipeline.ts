@@ -38,7 +38,7 @@ import { type ModelSpec, createModel } from '../../nn/models/index.js';
 import type { Module } from '../../nn/module.js';
 import { recvTensor, runStage, sendTensor, type StageWork } from '../../parallel/pipeline/executor.js';
 import { measureLayers } from '../../parallel/pipeline/layer_cost.js';
-import { nodeMemoryBytes } from '../../parallel/pipeline/node_memory.js';
+import { nodeMemoryBytes } from '../../util/node_memory.js';
 import { type Placement, placeStages } from '../../parallel/pipeline/placement.js';
 import { type PipelineScheduleName, idealBubbleFraction, pipelineSchedule } from '../../parallel/pipeline/schedule.js';
 import { PipelineStageModule, deferredModel } from '../../parallel/pipeline/stage_model.js';

@@ -59,6 +59,17 @@ describe('GradientOutlierRule', () => {
     assert.deepEqual(replay(steps), [[52, 0, 'sustained']]);
   });
 
+  it('near a loss of zero: a batch not yet memorised, far above the collapsed norms but below the run\'s early level, is not an outlier', () => {
+    const rng = new Rng(6);
+    // Norms fall from ~2 to ~2e-6 as the training set is memorised; now and then a rank's batch still has a gradient of 1e-3:
+    // 500× the collapsed level (named 12 times in these 400 steps before the floor), 0.05 % of where the run started.
+    const steps = Array.from({ length: 400 }, (_, s) => [0, 1].map((r) => (s > 100 && s % 37 === r ? 1e-3 : 2 * Math.max(Math.exp(-s / 12), 1e-6)) * Math.exp(0.2 * rng.normal())));
+    assert.deepEqual(replay(steps), []);
+    // A gradient far above where the run started is still named.
+    steps[300][1] = 2000;
+    assert.deepEqual(replay(steps), [[300, 1, 'spike']]);
+  });
+
   it('a rank whose shard always gives larger gradients is compared with its own history too', () => {
     const steps = healthy(new Rng(4), 200, 2, 0.3).map(([a, b]) => [a * 40, b]);
     assert.deepEqual(replay(steps), []);

@@ -129,6 +129,20 @@ describe('RunMonitors: cluster rules on shared health', () => {
     log.close();
     assert.deepEqual(events(file).map((l) => [l.rule, l.step]), [['loss-divergence', 62], ['non-finite-loss', 70]]);
   });
+
+  it('loss near zero: a memorised run whose loss rises from 1e-6 to 5e-4 for a few steps is not diverging; a climb back to its start is', () => {
+    const file = join(dir, 'loss-zero.jsonl');
+    const log = new MonitorLog(file, 0, true);
+    const m = new RunMonitors(0, 1, log, false);
+    // At ~1e-6 for a long stretch, then 8 batches of 5e-4: the smoothed loss is 100× its best (named before the floor).
+    const memorised = Array.from({ length: 200 }, (_, i) => (i < 20 ? 3 * Math.exp(-i / 3) : i >= 150 && i < 158 ? 5e-4 : 1e-6));
+    memorised.forEach((l, s) => m.afterStep(s, l));
+    log.close();
+    assert.throws(() => readFileSync(file), /ENOENT/, 'no divergence near zero');
+    for (let s = 200; s < 260; s++) m.afterStep(s, 3);
+    log.close();
+    assert.deepEqual(events(file).map((l) => l.rule), ['loss-divergence']);
+  });
 });
 
 describe('MonitorLog', () => {

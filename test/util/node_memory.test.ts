@@ -5,10 +5,10 @@ import { freemem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
-import { nodeMemoryBytes } from '../../../src/parallel/pipeline/node_memory.js';
+import { nodeMemoryBytes } from '../../src/util/node_memory.js';
 
 const V1 = '/sys/fs/cgroup/memory';
-const MODULE = fileURLToPath(new URL('../../../src/parallel/pipeline/node_memory.js', import.meta.url));
+const MODULE = fileURLToPath(new URL('../../src/util/node_memory.js', import.meta.url));
 
 test('without a cgroup limit: at most the host\'s free memory', () => {
   const bytes = nodeMemoryBytes();

@@ -1,7 +1,9 @@
 /**
- * The memory a process may still take for its stage: what its cgroup allows beyond what the group
- * already uses (v1 memory.limit_in_bytes − memory.usage_in_bytes, v2 memory.max − memory.current:
- * a memory-capped node or container), else the host's free memory, at start.
+ * The memory a process may still take: what its cgroup allows beyond what the group already uses
+ * (v1 memory.limit_in_bytes − memory.usage_in_bytes, v2 memory.max − memory.current: a
+ * memory-capped node or container), bounded by the host's memory. nodeMemoryBytes (a pipeline
+ * stage's share) bounds it by the free memory; availableMemory (whether a model fits before it is
+ * loaded) by MemAvailable, which counts the page cache the kernel gives back.
  */
 import { readFileSync } from 'node:fs';
 import { freemem } from 'node:os';
@@ -12,6 +14,22 @@ const UNLIMITED = 2 ** 60;
 export function nodeMemoryBytes(): number {
   const group = cgroupHeadroom();
   return group === null ? freemem() : Math.min(group, freemem());
+}
+
+/** Bytes this process can take now: MemAvailable (Linux; else the free memory), within its cgroup's headroom. */
+export function availableMemory(): number {
+  const group = cgroupHeadroom();
+  const host = memAvailable() ?? freemem();
+  return group === null ? host : Math.min(group, host);
+}
+
+function memAvailable(): number | null {
+  try {
+    const m = /^MemAvailable:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'utf8'));
+    return m ? Number(m[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
 }
 
 /** The cgroup's limit less its usage, or null when no limit is set or readable. */

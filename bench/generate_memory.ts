@@ -1,0 +1,149 @@
+/**
+ * npm run bench:generate-memory -- [--shape qwen2.5-0.5b] [--layers N] [--new-tokens 16] [--threads 2] [--dir DIR] [--only 'bf16 folder,GGUF']
+ *
+ * Issue 50 §1: the resident peak of `smolcluster generate` (the kernel's Maximum resident set size,
+ * `/usr/bin/time -v`) against the target: weights' bytes (the file's tensors) + the KV cache at the
+ * run's positions + 15 % + 150 MB of runtime. The model is the shape's random weights (seeded),
+ * written once by our own saveFolder as a BF16 and an F32 Hugging Face folder and, where Python has
+ * the `gguf` package, as a Q8_0 GGUF file (bench/reference/hf_to_gguf.py), reused from --dir.
+ *
+ * Rows: a BF16 folder generating in bf16 (its matrices held in bfloat16: nn/interchange/bf16_folder.ts)
+ * and in fp32 (widened to float32), the F32 folder in fp32 and in bf16, the Q8_0 file in fp32.
+ * Each line: the resident peak, the target, and the estimate generate printed before loading; for
+ * the rows whose folder is in the precision generated (bf16 in bf16, fp32 in fp32), `serve`'s peak
+ * too (--max-batch 1, one completion of the same prompt; VmHWM from /proc).
+ * Last line: one JSON object.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { kvBytes } from '../src/generate/inference_memory.js';
+import { weightReport } from '../src/generate/weight_report.js';
+import { saveFolder } from '../src/nn/interchange/hf_folder.js';
+import { type ModelSpec, type ModelType, createModel, defaultSpec } from '../src/nn/models/index.js';
+import { machineInfo } from './lib/machine.js';
+import { findPythonWith } from './lib/python.js';
+import { packageRoot } from './lib/index.js';
+import { vmHwmBytes } from './lib/rss_sampler.js';
+
+const SEED = 1234;
+/** 64 bytes: the bytes tokenizer makes them 64 prompt tokens. */
+const PROMPT = 'The quick brown fox jumps over the lazy dog; then it runs away. ';
+const MB = 1e6;
+const RUNTIME = 150 * MB;
+
+interface Row { name: string; model: string; precision: 'fp32' | 'bf16'; weightBytes: number }
+
+const { values } = parseArgs({ options: {
+  shape: { type: 'string', default: 'qwen2.5-0.5b' }, layers: { type: 'string' }, 'new-tokens': { type: 'string', default: '16' },
+  threads: { type: 'string', default: '2' }, dir: { type: 'string' }, only: { type: 'string' },
+} });
+const shape = values.shape!;
+const VOCAB: Readonly<Record<string, number>> = { 'smollm2-135m': 49152, 'smollm2-360m': 49152, 'qwen2.5-0.5b': 151936, 'qwen3-0.6b': 151936, 'llama-3.2-1b': 128256 };
+if (VOCAB[shape] === undefined) throw new Error(`--shape: one of ${Object.keys(VOCAB).join(', ')}`);
+const spec = defaultSpec(shape as ModelType, [256], VOCAB[shape], values.layers ? { layers: Number(values.layers) } : {}) as Extract<ModelSpec, { type: 'llama' }>;
+const newTokens = Number(values['new-tokens']);
+const work = values.dir ?? join(tmpdir(), `smolcluster-generate-memory-${shape}${values.layers ? `-${values.layers}` : ''}`);
+const root = packageRoot(import.meta.url);
+const cli = join(root, 'dist', 'src', 'cli', 'main.js');
+
+/** The folders (and the GGUF file, where Python can write it), written once. */
+function prepare(): { bf16: string; fp32: string; gguf: string | null; ggufSkip?: string } {
+  const [bf16, fp32] = [join(work, 'bf16'), join(work, 'fp32')];
+  if (!existsSync(join(bf16, 'config.json')) || !existsSync(join(fp32, 'config.json'))) {
+    mkdirSync(work, { recursive: true });
+    process.stderr.write(`writing ${shape}'s random weights to ${work} ...\n`);
+    const model = createModel(spec, SEED);
+    saveFolder(bf16, model, spec, { dtype: 'bf16' });
+    saveFolder(fp32, model, spec);
+  }
+  const gguf = join(work, 'q8_0.gguf');
+  if (existsSync(gguf)) return { bf16, fp32, gguf };
+  const python = findPythonWith('gguf');
+  if (!python.found) return { bf16, fp32, gguf: null, ggufSkip: python.reason };
+  const r = spawnSync(python.found.python, [join(root, 'bench', 'reference', 'hf_to_gguf.py'), fp32, gguf, '--dtype', 'q8_0'], { encoding: 'utf8', timeout: 600_000 });
+  return r.status === 0 ? { bf16, fp32, gguf } : { bf16, fp32, gguf: null, ggufSkip: (r.stderr || String(r.error)).trim().split('\n').slice(-1)[0] };
+}
+
+/** The bytes of a source's tensors as its files hold them. */
+async function fileWeightBytes(source: string): Promise<number> {
+  return (await weightReport(source)).formats.reduce((n, f) => n + f.fileBytes, 0);
+}
+
+/** One `generate` under /usr/bin/time -v: its resident peak and the estimate line it printed. */
+function measure(row: Row): { peak: number; estimate: string; seconds: number } {
+  const args = [cli, 'generate', '--model', row.model, '--prompt', PROMPT, '--max-new-tokens', String(newTokens), '--temperature', '0',
+    '--tokenizer', 'bytes', '--precision', row.precision, '--threads', values.threads!];
+  const started = performance.now();
+  const r = spawnSync('/usr/bin/time', ['-v', process.execPath, ...args], { encoding: 'utf8', timeout: 900_000, maxBuffer: 1 << 26 });
+  if (r.status !== 0) throw new Error(`${row.name}: generate failed: ${(r.stderr || String(r.error)).trim().split('\n').slice(-3).join(' | ')}`);
+  const kb = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr);
+  if (!kb) throw new Error(`${row.name}: /usr/bin/time printed no Maximum resident set size`);
+  const estimate = /smolcluster: memory (.*)/.exec(r.stderr)?.[1] ?? '(none printed)';
+  return { peak: Number(kb[1]) * 1024, estimate, seconds: (performance.now() - started) / 1000 };
+}
+
+/**
+ * `serve` of the same model: started on a free port, one completion of the prompt asked (the same
+ * prompt and new tokens as generate), then its VmHWM read from /proc before it is stopped.
+ */
+async function measureServe(row: Row): Promise<{ peak: number; estimate: string }> {
+  const child = spawn(process.execPath, [cli, 'serve', '--model', row.model, '--port', '0', '--tokenizer', 'bytes', '--precision', row.precision, '--threads', values.threads!, '--max-batch', '1', '--model-name', 'bench'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+      const m = /at (http:\/\/[^ /]+)\/v1/.exec(err);
+      if (m) resolve(m[1]);
+    });
+    child.once('exit', (code) => reject(new Error(`${row.name}: serve exited (${code}): ${err.trim().split('\n').slice(-2).join(' | ')}`)));
+  });
+  try {
+    const r = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'bench', prompt: PROMPT, max_tokens: newTokens, temperature: 0 }) });
+    if (!r.ok) throw new Error(`${row.name}: serve answered ${r.status}: ${await r.text()}`);
+    await r.json();
+    const peak = vmHwmBytes(child.pid!);
+    if (peak === null) throw new Error(`${row.name}: no VmHWM for serve`);
+    return { peak, estimate: /smolcluster: memory (.*)/.exec(err)?.[1] ?? '(none printed)' };
+  } finally {
+    child.kill('SIGINT');
+    await new Promise((resolve) => child.once('exit', resolve));
+  }
+}
+
+async function main(): Promise<void> {
+  const files = prepare();
+  const rows: Row[] = [
+    { name: 'bf16 folder, --precision bf16', model: files.bf16, precision: 'bf16', weightBytes: await fileWeightBytes(files.bf16) },
+    { name: 'bf16 folder, --precision fp32', model: files.bf16, precision: 'fp32', weightBytes: await fileWeightBytes(files.bf16) },
+    { name: 'fp32 folder, --precision fp32', model: files.fp32, precision: 'fp32', weightBytes: await fileWeightBytes(files.fp32) },
+    { name: 'fp32 folder, --precision bf16', model: files.fp32, precision: 'bf16', weightBytes: await fileWeightBytes(files.fp32) },
+    ...(files.gguf ? [{ name: 'q8_0 GGUF, --precision fp32', model: files.gguf, precision: 'fp32' as const, weightBytes: await fileWeightBytes(files.gguf) }] : []),
+  ];
+  const only = values.only?.split(',');
+  const chosen = only ? rows.filter((r) => only.some((o) => r.name.includes(o))) : rows;
+  if (files.ggufSkip) process.stderr.write(`no GGUF row: ${files.ggufSkip}\n`);
+  // Positions: the prompt's bytes and the new tokens; the cache's capacity doubles from 16.
+  const capacity = 2 ** Math.ceil(Math.log2(Math.max(16, Buffer.byteLength(PROMPT) + newTokens)));
+  const results = [];
+  for (const row of chosen) {
+    const kv = kvBytes(spec, capacity, 1, row.precision);
+    const target = (row.weightBytes + kv) * 1.15 + RUNTIME;
+    const m = measure(row);
+    const verdict = m.peak <= target ? 'within' : 'OVER';
+    process.stdout.write(`${row.name.padEnd(32)} peak ${(m.peak / MB).toFixed(0).padStart(6)} MB   target ${(target / MB).toFixed(0).padStart(6)} MB (weights ${(row.weightBytes / MB).toFixed(0)} + KV ${(kv / MB).toFixed(1)}, +15 %, +150)   ${verdict}   ${m.seconds.toFixed(1)} s\n`);
+    process.stdout.write(`${''.padEnd(32)} estimate ${m.estimate}\n`);
+    if (row.precision === 'bf16' ? row.name.startsWith('bf16') : row.name.startsWith('fp32')) {
+      const sm = await measureServe(row);
+      process.stdout.write(`${'  serve (VmHWM after a request)'.padEnd(32)} peak ${(sm.peak / MB).toFixed(0).padStart(6)} MB   target ${(target / MB).toFixed(0).padStart(6)} MB   ${sm.peak <= target ? 'within' : 'OVER'}\n`);
+      results.push({ row: `${row.name}, serve`, peakBytes: sm.peak, targetBytes: Math.round(target), within: sm.peak <= target, estimate: sm.estimate });
+    }
+    results.push({ row: row.name, peakBytes: m.peak, targetBytes: Math.round(target), weightBytes: row.weightBytes, kvBytes: kv, within: m.peak <= target, estimate: m.estimate, seconds: m.seconds });
+  }
+  const size = (p: string): number => (statSync(p).isDirectory() ? 0 : statSync(p).size);
+  process.stdout.write(`${JSON.stringify({ bench: 'generate-memory', shape, layers: spec.layers, newTokens, prompt: Buffer.byteLength(PROMPT), machine: machineInfo(), results, gguf: files.gguf ? size(files.gguf) : null, config: JSON.parse(readFileSync(join(files.bf16, 'config.json'), 'utf8')).torch_dtype })}\n`);
+}
+
+await main();

@@ -1,0 +1,78 @@
+/**
+ * `smolcluster grpo`: reinforcement learning with verifiable rewards (docs/RL.md). The names and
+ * defaults are TRL's GRPOConfig's where it has them (num_generations, max_completion_length,
+ * temperature, learning_rate 1e-6, beta 0, epsilon 0.2, epsilon_high, loss_type dapo, scale_rewards
+ * group, num_iterations 1, max_grad_norm 1.0, per_device_train_batch_size 8 completions a step).
+ */
+import { InvalidArgumentError } from 'commander';
+import { GENERATION_PRECISIONS } from './generation.js';
+import { LORA_OPTIONS } from './lora.js';
+import { appended, nonNegativeInt, nonNegativeNumber, oneOf, positiveInt, positiveNumber } from './parsers.js';
+import { choice, valued } from './spec.js';
+
+/** Comma-separated numbers (--reward-weights 1,0.1). */
+function numberList(value: string): number[] {
+  const values = value.split(',').map((v) => Number(v.trim()));
+  if (values.length === 0 || values.some((v) => !Number.isFinite(v))) throw new InvalidArgumentError('expected numbers separated by commas, e.g. 1,0.1');
+  return values;
+}
+
+const { loraRank, loraAlpha, loraDropout, loraTargets, loraBaseDtype } = LORA_OPTIONS;
+
+/** rl/grpo_loss.ts's LOSS_TYPES and rl/advantages.ts's SCALE_REWARDS (options sit below rl/; a test keeps them equal). */
+export const GRPO_LOSS_TYPES = ['grpo', 'bnpo', 'dr_grpo', 'dapo'] as const;
+export const GRPO_SCALE_REWARDS = ['group', 'batch', 'none'] as const;
+
+export const GRPO_OPTIONS = {
+  model: valued<string>({ arg: '<src>', help: 'the policy to train: a Hugging Face model folder, or a GGUF file (with --lora-rank: LoRA over its quantized base)', forward: false }),
+  tokenizer: valued<string>({ arg: '<name|path>', help: 'the tokenizer (default: the model folder\'s, or the GGUF file\'s)', forward: false }),
+  dataFile: valued<string>({ arg: '<file.jsonl>', help: 'the prompts: one JSON object a line, its "prompt" a text or a list of chat messages; every field reaches the rewards', forward: false }),
+  task: valued<string>({ arg: '<name>', help: 'a built-in verifiable task instead of --data-file: addition[:DIGITS] (sums of numbers of up to DIGITS digits, default 2; the answer after ####), generated from --seed with a held-out split', forward: false }),
+  taskSize: valued({ arg: '<n>', help: '--task: training problems (default 1000)', parse: positiveInt, default: 1000, forward: false }),
+  heldOut: valued({ arg: '<n>', help: '--task: held-out problems, none of them trained on (default 100)', parse: nonNegativeInt, default: 100, forward: false }),
+  evalFile: valued<string>({ arg: '<file.jsonl>', help: 'held-out prompts (as --data-file) whose greedy completions the rewards score before the first step, every --eval-every steps and after the last (default: --task\'s held-out split)', forward: false }),
+  evalEvery: valued({ arg: '<steps>', help: 'steps between held-out evaluations (default 0: before the first step and after the last only)', parse: nonNegativeInt, default: 0, forward: false }),
+  promptField: valued({ arg: '<name>', help: 'the field holding each prompt (default prompt)', default: 'prompt', forward: false }),
+  answerField: valued({ arg: '<name>', help: 'the field exact-number checks the completion\'s final number against (default answer)', default: 'answer', forward: false }),
+  reward: valued({ arg: '<reward>', help: 'a reward (repeatable): exact-number (GSM8K\'s #### 42, \\boxed{42}, else the last number, equal to the answer field), format:REGEX (1 where the completion matches), or ./module.mjs exporting (prompt, completion, row) => number', parse: appended, repeatable: true, forward: false }),
+  rewardWeights: valued({ arg: '<w,...>', help: 'the rewards\' weights in --reward order (TRL\'s reward_weights; default 1 each)', parse: numberList, forward: false }),
+  rewardTimeout: valued({ arg: '<s>', help: 'seconds a reward may take on one completion before it is scored as failed (default 10)', parse: positiveNumber, default: 10, forward: false }),
+  numGenerations: valued({ arg: '<g>', help: 'G: completions sampled per prompt (TRL\'s num_generations; default 8)', parse: positiveInt, default: 8, forward: false }),
+  maxCompletionLength: valued({ arg: '<n>', help: 'tokens a completion may take at most (default 512)', parse: positiveInt, default: 512, forward: false }),
+  batchSize: valued({ arg: '<n>', help: 'completions per step, a multiple of --num-generations (TRL\'s per_device_train_batch_size; default 8: one prompt a step at G 8)', parse: positiveInt, default: 8, forward: false }),
+  maxSteps: valued({ arg: '<n>', help: 'GRPO steps (default: one pass over the prompts)', parse: positiveInt, forward: false }),
+  temperature: valued({ arg: '<t>', help: 'sampling temperature (default 1)', parse: positiveNumber, default: 1, forward: false }),
+  topP: valued({ arg: '<p>', help: 'nucleus sampling (default 1: off)', parse: positiveNumber, forward: false }),
+  topK: valued({ arg: '<k>', help: 'sample among the k most likely tokens (default 0: off)', parse: nonNegativeInt, forward: false }),
+  lr: valued({ arg: '<rate>', help: 'AdamW\'s learning rate (TRL\'s learning_rate; default 1e-6)', parse: nonNegativeNumber, default: 1e-6, forward: false }),
+  weightDecay: valued({ arg: '<wd>', help: 'AdamW\'s decoupled weight decay (default 0)', parse: nonNegativeNumber, default: 0, forward: false }),
+  maxGradNorm: valued({ arg: '<n>', help: 'clip the gradient to this global L2 norm (default 1.0; 0: off)', parse: nonNegativeNumber, default: 1, forward: false }),
+  beta: valued({ arg: '<b>', help: 'the KL term\'s weight against a frozen reference (default 0: no reference loaded)', parse: nonNegativeNumber, default: 0, forward: false }),
+  epsilon: valued({ arg: '<e>', help: 'the ratio\'s lower clip, 1 − ε (default 0.2)', parse: nonNegativeNumber, default: 0.2, forward: false }),
+  epsilonHigh: valued({ arg: '<e>', help: 'the ratio\'s upper clip, 1 + ε_high (default: --epsilon; DAPO uses 0.28)', parse: nonNegativeNumber, forward: false }),
+  lossType: choice(GRPO_LOSS_TYPES, { arg: '<type>', help: 'how per-token terms are averaged: grpo (per sequence), bnpo, dr_grpo (by a constant length), dapo (over the batch\'s tokens; default)', parse: oneOf(GRPO_LOSS_TYPES), default: 'dapo', forward: false }),
+  scaleRewards: choice(GRPO_SCALE_REWARDS, { arg: '<how>', help: 'advantages divided by the group\'s reward std (group, default), the batch\'s (batch), or not (none: Dr. GRPO)', parse: oneOf(GRPO_SCALE_REWARDS), default: 'group', forward: false }),
+  numIterations: valued({ arg: '<mu>', help: 'μ: optimizer steps on each batch of completions (default 1)', parse: positiveInt, default: 1, forward: false }),
+  loraRank, loraAlpha, loraDropout, loraTargets, loraBaseDtype,
+  maxBatch: valued({ arg: '<n>', help: 'sequences sampled together at most (default 32)', parse: positiveInt, default: 32, forward: false }),
+  precision: choice(GENERATION_PRECISIONS, { arg: '<name>', help: 'fp32 (default) or bf16 (matmuls and attention in bfloat16)', parse: oneOf(GENERATION_PRECISIONS), forward: false }),
+  threads: valued({ arg: '<n>', help: 'compute threads (default: SMOLCLUSTER_THREADS, else every core)', parse: positiveInt, forward: false }),
+  seed: valued({ arg: '<n>', help: 'seeds the adapters\' initialisation, the prompts\' order and the sampling (default 0)', parse: nonNegativeInt, default: 0, forward: false }),
+  name: valued<string>({ arg: '<name>', help: 'the run\'s name: metrics go to <experiments-dir>/<name>/metrics.jsonl (default: generated)', forward: false }),
+  experimentsDir: valued({ arg: '<dir>', help: 'where run folders are written', default: 'experiments', forward: false }),
+  save: valued<string>({ arg: '<dir>', help: 'save the trained policy: the PEFT adapter folder under LoRA, else a Hugging Face model folder', forward: false }),
+  rolloutWorkers: valued({ arg: '<n>', help: 'sample on N rollout worker processes (started here on 127.0.0.1, or with --rollout-listen started by hand), weights sent after each step (default 0: in this process)', parse: nonNegativeInt, default: 0, forward: false }),
+  rolloutListen: valued<string>({ arg: '<host:port>', help: 'wait for --rollout-workers workers started by hand (smolcluster rollout-worker --connect HOST:PORT, the same SMOLCLUSTER_TOKEN) instead of starting them', forward: false }),
+  maxStaleness: valued({ arg: '<k>', help: 'with --rollout-workers: sample the next k steps\' prompts while a step trains (rollouts at most k policy versions old), corrected by truncated importance sampling (default 0: synchronous)', parse: nonNegativeInt, default: 0, forward: false }),
+  importanceSamplingCap: valued({ arg: '<c>', help: 'with --max-staleness: cap the per-token importance ratio exp(trainer − sampler log-probability) at c (TRL\'s vllm_importance_sampling_clip_max; default 3)', parse: positiveNumber, default: 3, forward: false }),
+  rolloutTimeout: valued({ arg: '<s>', help: 'seconds a rollout worker may take to connect, or to answer one step\'s prompts, before it is dropped (default 600)', parse: positiveNumber, default: 600, forward: false }),
+} as const;
+
+/** `smolcluster rollout-worker`: a GRPO rollout worker (docs/RL.md); the model and LoRA flags must be the trainer's. */
+export const ROLLOUT_WORKER_OPTIONS = {
+  connect: valued<string>({ arg: '<host:port>', help: 'the GRPO trainer\'s rollout address (its --rollout-listen)', forward: false }),
+  model: GRPO_OPTIONS.model, tokenizer: GRPO_OPTIONS.tokenizer,
+  loraRank, loraAlpha, loraDropout, loraTargets, loraBaseDtype,
+  seed: GRPO_OPTIONS.seed, maxBatch: GRPO_OPTIONS.maxBatch, precision: GRPO_OPTIONS.precision, threads: GRPO_OPTIONS.threads,
+  connectTimeout: valued({ arg: '<s>', help: 'seconds to keep dialing a trainer that is not up yet (default 120)', parse: positiveNumber, default: 120, forward: false }),
+} as const;

@@ -1,0 +1,79 @@
+/**
+ * Per-token log-probabilities of sampled completions under a causal language model, as TRL 1.13's
+ * `_get_per_token_logps_and_entropies`: the model reads prompt + completion, the logits are shifted
+ * by one (position t predicts token t + 1, so the completion's tokens are scored by the logits from
+ * the last prompt position to the second-to-last completion position), divided by the sampling
+ * temperature, log-softmaxed, and the completion's own tokens picked. An autograd expression: the
+ * gradient of anything computed from the result reaches the model's parameters (under `noGrad`,
+ * the same numbers serve as old or reference log-probabilities). Also each position's entropy, as
+ * TRL logs it (detached).
+ *
+ * Rows are run without padding: consecutive rows whose prompts have one length go through the model
+ * as one batch. TRL left-pads prompts and masks the padding; with rotary positions, which only
+ * relative positions enter, that computes the same numbers for the real tokens.
+ */
+import type { Module } from '../nn/module.js';
+import { noGrad } from '../tensor/autograd.js';
+import { embedding } from '../tensor/ops/embedding.js';
+import { div, exp, mul, neg } from '../tensor/ops/elementwise.js';
+import { concat, reshape, slice } from '../tensor/ops/layout.js';
+import { sum } from '../tensor/ops/reduce.js';
+import { logSoftmax } from '../tensor/ops/softmax.js';
+import { Tensor } from '../tensor/tensor.js';
+import type { CompletionBatch } from './completions.js';
+
+export interface TokenLogps {
+  /** Shape [rows, width]: log p(token) of each completion position (padding positions included; mask them). */
+  logps: Tensor;
+  /** Shape [rows, width], detached: the entropy of each position's (temperature-scaled) distribution. */
+  entropies: Tensor;
+}
+
+/** The completions' per-token log-probabilities under `model` (a causal LM: ids [n, T] → logits [n, T, vocab]). */
+export function tokenLogps(model: Module, prompts: readonly (readonly number[])[], batch: CompletionBatch, temperature = 1): TokenLogps {
+  if (prompts.length !== batch.rows) throw new RangeError(`tokenLogps: ${prompts.length} prompts for ${batch.rows} completions`);
+  if (!(temperature > 0)) throw new RangeError(`tokenLogps: temperature must be > 0, got ${temperature}`);
+  const parts = samePromptLengthRuns(prompts).map(([start, end]) => runLogps(model, prompts.slice(start, end), batch, start, temperature));
+  const join = (ts: Tensor[]): Tensor => (ts.length === 1 ? ts[0] : concat(ts, 0));
+  return { logps: join(parts.map((p) => p.logps)), entropies: join(parts.map((p) => p.entropies)) };
+}
+
+/** [start, end) runs of consecutive rows whose prompts have the same length. */
+function samePromptLengthRuns(prompts: readonly (readonly number[])[]): [number, number][] {
+  const runs: [number, number][] = [];
+  for (let i = 0; i < prompts.length; i++) {
+    if (i > 0 && prompts[i].length === prompts[i - 1].length) runs[runs.length - 1][1] = i + 1;
+    else runs.push([i, i + 1]);
+  }
+  return runs;
+}
+
+function runLogps(model: Module, prompts: readonly (readonly number[])[], batch: CompletionBatch, first: number, temperature: number): TokenLogps {
+  const n = prompts.length;
+  const p = prompts[0].length;
+  const c = batch.width;
+  const ids = new Int32Array(n * (p + c));
+  prompts.forEach((prompt, i) => {
+    ids.set(prompt, i * (p + c));
+    ids.set(batch.ids.subarray((first + i) * c, (first + i + 1) * c), i * (p + c) + p);
+  });
+  const logits = model.forward(Tensor.from(ids, [n, p + c], 'int32', model.parameters()[0]?.device));
+  if (logits.ndim !== 3 || logits.shape[1] !== p + c) throw new Error(`tokenLogps: the model gave logits of shape [${logits.shape.join(', ')}] for ids [${n}, ${p + c}]`);
+  const vocab = logits.shape[2];
+  // Position t's logits score token t + 1: the completion's c tokens are scored from positions p − 1 … p + c − 2.
+  const scaled = div(slice(logits, 1, p - 1, p + c - 1), temperature);
+  const lsm = logSoftmax(reshape(scaled, [n * c, vocab]));
+  const picks = new Int32Array(n * c);
+  for (let r = 0; r < n * c; r++) {
+    const token = batch.ids[first * c + r];
+    if (token < 0 || token >= vocab) throw new RangeError(`tokenLogps: completion ${first + Math.floor(r / c)} has token ${token} outside the vocabulary [0, ${vocab})`);
+    picks[r] = r * vocab + token;
+  }
+  // A gather of one element per row: the log-softmax as a table of one-wide rows, looked up (its backward scatters into them).
+  const logps = reshape(embedding(reshape(lsm, [n * c * vocab, 1]), picks), [n, c]);
+  const entropies = noGrad(() => {
+    const plain = lsm.detach();
+    return reshape(neg(sum(mul(exp(plain), plain), -1)), [n, c]);
+  });
+  return { logps, entropies };
+}

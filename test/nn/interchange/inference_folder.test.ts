@@ -1,0 +1,89 @@
+/**
+ * A BF16 folder loaded for bf16 generation holds its matrices in bfloat16 (src/nn/interchange/inference_folder.ts):
+ * the storages' dtype and bytes, no float32 copy, and the same logits as the path it replaces
+ * (float32 weights widened from the file, each cast back to bf16 once: the same bf16 operands).
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { cachedStep } from '../../../src/generate/generate.js';
+import type { CausalLm } from '../../../src/generate/generate.js';
+import { KvCache } from '../../../src/generate/kv_cache.js';
+import { loadGenerator } from '../../../src/generate/load_generator.js';
+import { holdBf16Casts } from '../../../src/generate/model_casts.js';
+import { folderHasBf16Matrices, loadFolderForInference } from '../../../src/nn/interchange/inference_folder.js';
+import { loadPretrained, saveFolder } from '../../../src/nn/interchange/hf_folder.js';
+import { type LlamaSpec, createModel, defaultSpec } from '../../../src/nn/models/index.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'smol-bf16-folder-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+// Qwen-like: q, k, v biases (float32 vectors beside bf16 matrices), a tied head (the embedding read by a bf16 product).
+const spec: LlamaSpec = { ...(defaultSpec('llama-tiny', [64], 256) as LlamaSpec), modelType: 'qwen2', qkvBias: true, tieEmbeddings: true };
+const bf16 = join(dir, 'bf16');
+const fp32 = join(dir, 'fp32');
+const source = createModel(spec, 7);
+saveFolder(bf16, source, spec, { dtype: 'bf16' });
+saveFolder(fp32, source, spec);
+// More rows than THIN_ROWS (8): the prefill runs the full bf16 product (the widened model's cast on its packed copy, packed_weights.ts).
+const PROMPT = [3, 17, 42, 99, 5, 200, 31, 64, 128, 77, 12, 250, 1, 2, 3, 4];
+
+/** The prompt's next-token logits, then three decode steps', in `precision`. */
+async function logits(model: CausalLm, precision: 'bf16' | 'fp32' = 'bf16'): Promise<Float32Array[]> {
+  const cache = new KvCache();
+  const casts = precision === 'bf16' ? holdBf16Casts(model) : null;
+  const out = [await cachedStep(model, PROMPT, cache, precision, casts)];
+  for (const id of [8, 9, 10]) out.push(await cachedStep(model, [id], cache, precision, casts));
+  return out;
+}
+
+describe('a BF16 folder held in bf16', () => {
+  it('its matrices are bfloat16 storages of 2 bytes a weight; vectors float32; nothing else held', () => {
+    assert.equal(folderHasBf16Matrices(bf16), true);
+    assert.equal(folderHasBf16Matrices(fp32), false);
+    const { model } = loadFolderForInference(bf16, { bf16: true });
+    const params = model.namedParameters();
+    assert.ok(params.length > 0);
+    for (const [name, p] of params) {
+      const bytes = p.storage.size * (p.dtype === 'bfloat16' ? 2 : 4);
+      if (p.ndim === 2) {
+        assert.equal(p.dtype, 'bfloat16', name);
+        assert.equal(bytes, 2 * p.size, name);
+      } else {
+        assert.equal(p.dtype, 'float32', name);
+      }
+    }
+    const matrices = params.filter(([, p]) => p.ndim === 2).reduce((n, [, p]) => n + p.size, 0);
+    const total = params.reduce((n, [, p]) => n + p.size, 0);
+    // The embedding is tied: one storage for the table and the head.
+    assert.ok(matrices / total > 0.9);
+  });
+
+  it('loadGenerator --precision bf16 takes it; fp32 keeps float32 (its products want float32 operands)', async () => {
+    const g = await loadGenerator(bf16, { precision: 'bf16', tokenizer: 'bytes' });
+    assert.ok(g.model.namedParameters().some(([, p]) => p.dtype === 'bfloat16'));
+    assert.equal(g.memory?.need.formats, 'bfloat16 + float32');
+    const f = await loadGenerator(bf16, { precision: 'fp32', tokenizer: 'bytes' });
+    assert.ok(f.model.namedParameters().every(([, p]) => p.dtype === 'float32'));
+  });
+
+  it('without bf16 (an F32 folder, or fp32 generation): every weight float32, the logits those of loadPretrained bit for bit', async () => {
+    for (const folder of [fp32, bf16]) {
+      const { model } = loadFolderForInference(folder, { bf16: false });
+      assert.ok(model.namedParameters().every(([, p]) => p.dtype === 'float32' && p.requiresGrad));
+      const widened = (await loadPretrained(folder)).model as unknown as CausalLm;
+      widened.eval();
+      const [a, b] = [await logits(model as unknown as CausalLm, 'fp32'), await logits(widened, 'fp32')];
+      for (let s = 0; s < a.length; s++) assert.deepEqual(a[s], b[s], `${folder} step ${s}`);
+    }
+  });
+
+  it('the logits equal, bit for bit, those of the float32-widened model with held bf16 casts', async () => {
+    const held = loadFolderForInference(bf16, { bf16: true }).model as unknown as CausalLm;
+    const widened = (await loadPretrained(bf16)).model as unknown as CausalLm;
+    widened.eval();
+    const [a, b] = [await logits(held), await logits(widened)];
+    for (let s = 0; s < a.length; s++) assert.deepEqual(a[s], b[s], `step ${s}`);
+  });
+});
