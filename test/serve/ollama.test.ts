@@ -2,7 +2,8 @@
  * Ollama's API on `serve`'s port, called by the `ollama` npm client: the model listed and shown, the
  * version; /api/generate and /api/chat streamed (NDJSON) and not, their text what generate() alone
  * gives, their counts and `context`; options honoured (num_predict, temperature, seed, stop) or
- * refused by name; an unknown model is a 404 in Ollama's error shape.
+ * refused by name; `format` (a schema, or "json") constrains the reply; an unknown model is a 404
+ * in Ollama's error shape.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -10,6 +11,8 @@ import { Ollama } from 'ollama';
 import { chatPrompt } from '../../src/serve/served_model.js';
 import { type ModelServer, startModelServer } from '../../src/serve/server.js';
 import { greedyAlone, letters, tinyServed } from './fixtures.js';
+import { randomModel } from '../generate/families.js';
+import { jsonTokenizer } from '../generate/json_fixtures.js';
 
 const served = tinyServed();
 let server: ModelServer;
@@ -80,13 +83,34 @@ describe('serve: Ollama\'s API, through the ollama client', { timeout: 60_000 },
     };
     await refused(client.chat({ model: 'llama3', messages: [{ role: 'user', content: 'x' }], stream: false }), 404, /model 'llama3' not found \(this server serves 'tiny:latest'\)/);
     await refused(client.generate({ model: 'tiny', prompt: 'x', stream: false, options: { mirostat: 2 } }), 400, /options\.mirostat: is not an option this server honours/);
-    await refused(client.generate({ model: 'tiny', prompt: 'x', stream: false, format: 'json' }), 400, /format: structured output \(format\) is not served yet/);
+    await refused(client.generate({ model: 'tiny', prompt: 'x', stream: false, format: 'yaml' }), 400, /format: must be "json" or a JSON schema object/);
+    await refused(client.generate({ model: 'tiny', prompt: 'x', stream: false, tools: [{ type: 'function', function: { name: 'f' } }] } as never), 400, /tools: tool calls are not served yet/);
     await refused(client.generate({ model: 'tiny', prompt: 'x', stream: false, options: { num_ctx: 4096 } }), 400, /options\.num_ctx: 4096 is more than this model's context, 64/);
     const raw = await fetch(`${server.url}/api/nothing`);
     assert.equal(raw.status, 404);
     assert.match(((await raw.json()) as { error: string }).error, /no route GET \/api\/nothing/);
     // Still answering.
     assert.equal((await client.generate({ model: 'tiny', prompt: 'ab', stream: false, options: { temperature: 0, num_predict: 2 } })).eval_count, 2);
+  });
+
+  it('format: a JSON schema (or "json") constrains the reply, which parses and fits, streamed or not', async () => {
+    const json = await startModelServer({ id: 'json', model: randomModel({ type: 'gpt2', vocabSize: 128, context: 320, layers: 2, width: 32, heads: 4, dropout: 0 }, 3), tokenizer: jsonTokenizer, eosIds: [127], context: 320, chatTemplate: null }, { port: 0 });
+    try {
+      const ollama = new Ollama({ host: json.url });
+      const schema = { type: 'object', properties: { ok: { type: 'boolean' }, color: { enum: ['red', 'green'] } }, required: ['ok', 'color'], additionalProperties: false };
+      for (const seed of [1, 2, 3]) {
+        const r = await ollama.chat({ model: 'json', messages: [{ role: 'user', content: 'go' }], stream: false, format: schema, options: { seed, temperature: 1, num_predict: 200 } });
+        const value = JSON.parse(r.message.content) as { ok: unknown; color: unknown };
+        assert.deepEqual(Object.keys(value).sort(), ['color', 'ok']);
+        assert.equal(typeof value.ok, 'boolean');
+        assert.ok(value.color === 'red' || value.color === 'green', r.message.content);
+      }
+      let streamed = '';
+      for await (const part of await ollama.generate({ model: 'json', prompt: 'x', stream: true, format: 'json', options: { seed: 4, temperature: 1, num_predict: 200 } })) streamed += part.response;
+      assert.doesNotThrow(() => JSON.parse(streamed), streamed);
+    } finally {
+      await json.close();
+    }
   });
 
   it('an empty prompt or no messages loads the model, as Ollama answers it', async () => {

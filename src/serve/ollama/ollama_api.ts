@@ -13,8 +13,11 @@ import type { GenerateResult, SequenceOptions } from '../../generate/sequence.js
 import { TextStream } from '../../generate/text_stream.js';
 import { ApiError } from '../api_error.js';
 import type { BatchScheduler } from '../scheduler.js';
-import { type Served, adapterFor, chatPrompt, replyEnds, servedIds } from '../served_model.js';
-import { type OllamaChat, OllamaError, type OllamaGenerate, parseOllamaChat, parseOllamaGenerate } from './ollama_request.js';
+import { SchemaError } from '../../generate/json_schema_grammar.js';
+import type { JsonGrammar } from '../../generate/token_mask.js';
+import { grammarOf } from '../response_format.js';
+import { type Served, adapterFor, chatPrompt, replyEnds, servedIds, tokenVocabulary } from '../served_model.js';
+import { type OllamaChat, OllamaError, type OllamaGenerate, type OllamaSampling, parseOllamaChat, parseOllamaGenerate } from './ollama_request.js';
 
 export interface OllamaBackend {
   served: Served;
@@ -148,10 +151,23 @@ function sequenceOptions(served: Served, r: OllamaChat | OllamaGenerate, ids: nu
   if (s.numCtx !== null && s.numCtx > served.context) throw new OllamaError(400, `options.num_ctx: ${s.numCtx} is more than this model's context, ${served.context}`);
   const room = (s.numCtx ?? served.context) - ids.length;
   if (room <= 0) throw new OllamaError(400, `the prompt is ${ids.length} tokens, but the context is ${s.numCtx ?? served.context} (prompt and reply together)`);
+  const grammar = formatGrammar(s.format);
   return {
     ...s.options, eosIds: ends.eosIds, stopStrings: [...(s.options.stopStrings ?? []), ...ends.stopStrings], decode: (x: number[]) => served.tokenizer.decode(x),
     maxNewTokens: Math.min(s.maxNewTokens ?? Infinity, room), seed: s.options.seed ?? Math.floor(Math.random() * 2 ** 31), ...(adapter !== undefined ? { adapter } : {}),
+    ...(grammar ? { constraint: { grammar, vocab: tokenVocabulary(served) } } : {}),
   };
+}
+
+/** Ollama's `format` as the grammar decoding walks: "json" any JSON value, a schema as OpenAI's non-strict json_schema (what cannot be enforced is not). */
+function formatGrammar(format: OllamaSampling['format']): JsonGrammar | null {
+  if (format === null) return null;
+  try {
+    return grammarOf(format === 'json' ? {} : format, false);
+  } catch (e) {
+    if (e instanceof SchemaError) throw new OllamaError(400, `format: is not supported: ${e.message}`);
+    throw e;
+  }
 }
 
 /** Ollama's closing counts and durations (ns): the prompt's time runs to the first token (queueing included), the reply's from there. */

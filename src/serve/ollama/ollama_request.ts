@@ -19,6 +19,8 @@ export interface OllamaSampling {
   maxNewTokens: number | null;
   numCtx: number | null;
   options: SequenceOptions;
+  /** `format`: "json" (any JSON value) or a JSON schema the reply must fit; null: free text. */
+  format: 'json' | Record<string, unknown> | null;
 }
 
 export interface OllamaChat {
@@ -46,7 +48,6 @@ const DEFAULTS = { temperature: 0.8, top_k: 40, top_p: 0.9, min_p: 0 };
 /** Fields a client may send that change nothing here (keep_alive: the model stays loaded anyway). */
 const HARMLESS = new Set(['keep_alive']);
 const NOT_SERVED: Record<string, string> = {
-  format: 'structured output (format) is not served yet',
   tools: 'tool calls are not served yet',
   images: 'this server runs text models only',
   think: 'thinking is not served',
@@ -107,8 +108,17 @@ function refuseUnserved(r: Record<string, unknown>, known: readonly string[]): v
   }
 }
 
-function samplingOf(options: unknown): OllamaSampling {
-  const out: OllamaSampling = { maxNewTokens: null, numCtx: null, options: { temperature: DEFAULTS.temperature, topK: DEFAULTS.top_k, topP: DEFAULTS.top_p, minP: DEFAULTS.min_p } };
+function formatOf(v: unknown): OllamaSampling['format'] {
+  if (v === undefined || v === null || v === '') return null;
+  if (v === 'json') return 'json';
+  if (typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
+  fail('format', `must be "json" or a JSON schema object, got ${JSON.stringify(v)}`);
+}
+
+function samplingOf(options: unknown, format: unknown): OllamaSampling {
+  const out: OllamaSampling = {
+    maxNewTokens: null, numCtx: null, options: { temperature: DEFAULTS.temperature, topK: DEFAULTS.top_k, topP: DEFAULTS.top_p, minP: DEFAULTS.min_p }, format: formatOf(format),
+  };
   if (options === undefined || options === null) return out;
   for (const [key, value] of Object.entries(object(options))) {
     const read = OPTION_READERS[key];
@@ -131,15 +141,15 @@ function streamOf(r: Record<string, unknown>): boolean {
 
 export function parseOllamaChat(body: unknown): OllamaChat {
   const r = object(body);
-  refuseUnserved(r, ['model', 'messages', 'stream', 'options']);
+  refuseUnserved(r, ['model', 'messages', 'stream', 'options', 'format']);
   const messages = r.messages ?? [];
   if (!Array.isArray(messages) || !messages.every((m) => typeof m?.role === 'string' && typeof m?.content === 'string')) fail('messages', 'must be a list of {"role", "content"}');
-  return { kind: 'chat', model: modelOf(r), messages: messages.map((m: ChatMessage) => ({ role: m.role, content: m.content })), stream: streamOf(r), sampling: samplingOf(r.options) };
+  return { kind: 'chat', model: modelOf(r), messages: messages.map((m: ChatMessage) => ({ role: m.role, content: m.content })), stream: streamOf(r), sampling: samplingOf(r.options, r.format) };
 }
 
 export function parseOllamaGenerate(body: unknown): OllamaGenerate {
   const r = object(body);
-  refuseUnserved(r, ['model', 'prompt', 'system', 'raw', 'context', 'stream', 'options']);
+  refuseUnserved(r, ['model', 'prompt', 'system', 'raw', 'context', 'stream', 'options', 'format']);
   if (r.prompt !== undefined && typeof r.prompt !== 'string') fail('prompt', 'must be a string');
   if (r.system !== undefined && typeof r.system !== 'string') fail('system', 'must be a string');
   if (r.raw !== undefined && typeof r.raw !== 'boolean') fail('raw', 'must be true or false');
@@ -147,6 +157,6 @@ export function parseOllamaGenerate(body: unknown): OllamaGenerate {
   if (context !== null && (!Array.isArray(context) || !context.every((id) => Number.isInteger(id) && id >= 0))) fail('context', 'must be a list of token ids (a previous reply\'s context)');
   return {
     kind: 'generate', model: modelOf(r), prompt: (r.prompt as string | undefined) ?? '', system: (r.system as string | undefined) ?? null, raw: r.raw === true,
-    context: context as number[] | null, stream: streamOf(r), sampling: samplingOf(r.options),
+    context: context as number[] | null, stream: streamOf(r), sampling: samplingOf(r.options, r.format),
   };
 }
