@@ -148,7 +148,7 @@ async function exchange(conn: Connection, cfg: HandshakeConfig, role: 'dialer' |
   const auth = await expectFrame(conn, MessageType.Auth);
   const expected = proof(cfg.token, other(role), transcript);
   if (auth.payload.length !== expected.length || !timingSafeEqual(auth.payload, expected)) {
-    const message = `authentication failed: ${name(mine, role)} and ${name(peer, other(role))} have different cluster tokens (check SMOLCLUSTER_TOKEN)`;
+    const message = `authentication failed: ${bothNamed(name(mine, role), name(peer, other(role)))} have different cluster tokens (check SMOLCLUSTER_TOKEN)`;
     conn.refuse(cfg.rank, 'AUTH', message);
     throw new RefusalError(peer.rank, conn.remote, { code: 'AUTH', message });
   }
@@ -222,6 +222,11 @@ export function logRefused(what: string, err: Error): void {
 function name(h: Hello, role: 'dialer' | 'acceptor'): string {
   if (h.rank >= 0) return `rank ${h.rank}`;
   return h.purpose === 'store' && role === 'acceptor' ? 'the store' : 'an unranked worker';
+}
+
+/** "rank 0 and rank 2", or where both sides have the same name (two unranked workers) "this unranked worker and its peer". */
+function bothNamed(us: string, them: string): string {
+  return us === them ? `this ${us.replace(/^an? /, '')} and its peer` : `${us} and ${them}`;
 }
 
 function other(role: 'dialer' | 'acceptor'): 'dialer' | 'acceptor' {
