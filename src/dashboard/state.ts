@@ -3,6 +3,7 @@ import type { EvalLine, RunConfig, StepLine, parseMetricsLine } from '../metrics
 import type { ResultFile } from '../metrics/result_file.js';
 import { ClusterView, type ClusterStatus } from './cluster_view.js';
 import { describeClusterEvent } from './cluster_events.js';
+import { type GrpoSeries, addGrpo, emptyGrpoSeries, grpoSince } from './grpo_series.js';
 
 /**
  * What the dashboard shows of one run, built from the lines of its metrics.jsonl and events.jsonl
@@ -88,21 +89,6 @@ export interface Evals {
   perplexity: Array<number | null>;
 }
 
-/** A GRPO run's steps (metrics.jsonl kind "grpo": x is the steps done) and held-out evaluations (kind "grpo_eval"), a point each. */
-export interface GrpoSeries {
-  x: number[];
-  reward: number[];
-  rewardStd: number[];
-  /** Null where β is 0 (no reference). */
-  kl: Array<number | null>;
-  clipRatio: number[];
-  completionLength: number[];
-  rolloutTokensPerSec: number[];
-  trainTokensPerSec: number[];
-  evalX: number[];
-  evalReward: number[];
-}
-
 /** The small parts of the state, sent whole on every update. */
 export interface Status {
   label: string;
@@ -120,6 +106,8 @@ export interface Status {
   /** A coordinator's folder: its nodes and rounds (null for a training run). */
   cluster: ClusterStatus | null;
 }
+
+export type { GrpoSeries } from './grpo_series.js';
 
 export interface Snapshot extends Status {
   buckets: Buckets;
@@ -159,9 +147,7 @@ export class RunState {
   private nextBucket = 0;
   private readonly buckets: Buckets = { x: [], loss: [], samplesPerSec: [], tokensPerSec: [], lr: [], gradNorm: [], compute: {}, comm: {}, wait: {} };
   private readonly evals: Evals = { x: [], loss: [], accuracy: [], perplexity: [] };
-  private readonly grpo: GrpoSeries = {
-    x: [], reward: [], rewardStd: [], kl: [], clipRatio: [], completionLength: [], rolloutTokensPerSec: [], trainTokensPerSec: [], evalX: [], evalReward: [],
-  };
+  private readonly grpo: GrpoSeries = emptyGrpoSeries();
   private readonly events: EventView[] = [];
   private readonly errors: string[] = [];
   private readonly cluster = new ClusterView();
@@ -446,32 +432,6 @@ export class RunState {
       }
     }
   }
-}
-
-/** A GRPO metrics line added to the series (lines come from one process, in step order). */
-function addGrpo(g: GrpoSeries, r: Record<string, unknown>): void {
-  const num = (v: unknown): number => (typeof v === 'number' ? v : NaN);
-  const field = (o: unknown, k: string): unknown => (typeof o === 'object' && o !== null ? (o as Record<string, unknown>)[k] : undefined);
-  if (r.kind === 'grpo_eval') {
-    g.evalX.push(num(r.step));
-    g.evalReward.push(num(r.reward));
-    return;
-  }
-  g.x.push(num(r.step) + 1);
-  g.reward.push(num(r.reward));
-  g.rewardStd.push(num(r.reward_std));
-  g.kl.push(typeof r.kl === 'number' ? r.kl : null);
-  g.clipRatio.push(num(field(r.clip_ratio, 'region_mean')));
-  g.completionLength.push(num(field(r.completions, 'mean_length')));
-  g.rolloutTokensPerSec.push(num(r.rollout_tokens_per_sec));
-  g.trainTokensPerSec.push(num(r.train_tokens_per_sec));
-}
-
-/** The GRPO points after the first `steps` steps and `evals` evaluations. */
-function grpoSince(g: GrpoSeries, steps: number, evals: number): GrpoSeries {
-  const { evalX, evalReward, ...perStep } = g;
-  const sliced = Object.fromEntries(Object.entries(perStep).map(([k, v]) => [k, v.slice(steps)])) as Omit<GrpoSeries, 'evalX' | 'evalReward'>;
-  return { ...sliced, evalX: evalX.slice(evals), evalReward: evalReward.slice(evals) };
 }
 
 /** The rank whose recent compute per step is largest, when there are peers to compare with. */
