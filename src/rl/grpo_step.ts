@@ -157,21 +157,21 @@ function samplingLogps(completions: readonly SampledBatch['completions'][number]
 async function optimize(m: GrpoModels, s: GrpoSettings, prompts: readonly (readonly number[])[], batch: CompletionBatch, advantages: ArrayLike<number>, sampling: Float32Array | null): Promise<Optimized> {
   const started = performance.now();
   const precision = s.precision ?? 'fp32';
-  const logpsOf = (model: CausalLm): number[] => Array.from(noGrad(() => withComputePrecision(precision, () => tokenLogps(model, prompts, batch, s.temperature).logps)).values());
+  const logpsOf = async (model: CausalLm): Promise<number[]> => Array.from(await noGrad(() => withComputePrecision(precision, () => tokenLogps(model, prompts, batch, s.temperature).logps)).read());
   // As TRL with vLLM: the rollouts' sampler is not trusted to be this forward, so "old" is always
   // the trainer's own forward before the update, and exp(old − sampling), capped, weights each token.
-  const oldLogps = s.iterations > 1 || sampling ? logpsOf(m.policy) : null;
+  const oldLogps = s.iterations > 1 || sampling ? await logpsOf(m.policy) : null;
   const is = sampling && oldLogps ? truncatedImportanceWeights(oldLogps, sampling, batch.mask, s.importanceSamplingCap!) : null;
-  const refLogps = s.beta > 0 && m.reference ? logpsOf(m.reference) : null;
+  const refLogps = s.beta > 0 && m.reference ? await logpsOf(m.reference) : null;
   let last: Omit<Optimized, 'tokens' | 'seconds' | 'importance'> = { loss: NaN, kl: NaN, entropy: NaN, clip: { low_mean: 0, high_mean: 0, region_mean: 0 }, gradNorm: null };
   m.policy.train(true);
   for (let i = 0; i < s.iterations; i++) {
     m.policy.zeroGrad();
     const { logps, entropies } = withComputePrecision(precision, () => tokenLogps(m.policy, prompts, batch, s.temperature));
-    const { loss, metrics } = await grpoLoss(logps, { mask: batch.mask, advantages, oldLogps, refLogps, entropies: entropies.values(), importanceWeights: is?.weights }, {
+    const { loss, metrics } = await grpoLoss(logps, { mask: batch.mask, advantages, oldLogps, refLogps, entropies: await entropies.read(), importanceWeights: is?.weights }, {
       lossType: s.lossType, beta: s.beta, epsilon: s.epsilon, epsilonHigh: s.epsilonHigh, maxCompletionLength: s.maxCompletionLength,
     });
-    const value = loss.item();
+    const value = (await loss.read())[0];
     withComputePrecision(precision, () => backward(loss));
     const gradNorm = s.maxGradNorm > 0 ? await clipGradNorm(m.policy.arena().grads, s.maxGradNorm) : null;
     m.optimizer.step();
