@@ -4,17 +4,13 @@
  * model file's header or the GGUF file's metadata, and where the weights are (each stage reads its
  * own layers' from there, in the formats parallel/pipeline/stage_weights.ts gives them).
  */
-import { closeSync, openSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ModelSourceError, type ResolvedSource, resolveModelSource } from '../../generate/model_source.js';
-import { readModelHeader } from '../../nn/checkpoint.js';
+import { sourceSpec } from '../../generate/source_memory.js';
 import { type GgufFile, isGgufFile, readGgufHeader } from '../../nn/interchange/gguf.js';
 import { specFromGguf } from '../../nn/interchange/gguf_llama.js';
-import { specFromHfConfig } from '../../nn/interchange/hf_config.js';
 import { readHfConfig } from '../../nn/interchange/hf_folder.js';
 import { mlxQuantizationOf } from '../../nn/interchange/mlx_folder.js';
-import { architectureOf } from '../../nn/interchange/model_io.js';
-import { isSafetensorsPath, readSafetensorsHeader } from '../../nn/interchange/safetensors.js';
 import type { ModelSpec } from '../../nn/models/index.js';
 import type { QuantScheme } from '../../nn/quantize_model.js';
 import { deferredModel } from '../../parallel/pipeline/stage_model.js';
@@ -69,21 +65,10 @@ function carriedAdapter(resolved: ResolvedSource, flag: string | undefined): str
 }
 
 function specOf(resolved: ResolvedSource): ModelSpec {
-  if (resolved.kind === 'folder') {
-    const config = readHfConfig(resolved.path);
-    const file = join(resolved.path, 'config.json');
-    // Its weights are words of codes with scales beside them, which a stage does not read by ranges yet.
-    if (mlxQuantizationOf(config, file)) throw new ModelSourceError(resolved.path, 'is an MLX quantized folder, which runs in one process: drop --stages, or give --stages the float folder with --quantize mlx4|mlx8');
-    return specFromHfConfig(config, file);
+  // Its weights are words of codes with scales beside them, which a stage does not read by ranges yet.
+  if (resolved.kind === 'folder' && mlxQuantizationOf(readHfConfig(resolved.path), join(resolved.path, 'config.json'))) {
+    throw new ModelSourceError(resolved.path, 'is an MLX quantized folder, which runs in one process: drop --stages, or give --stages the float folder with --quantize mlx4|mlx8');
   }
-  if (isSafetensorsPath(resolved.path)) {
-    const fd = openSync(resolved.path, 'r');
-    try {
-      return architectureOf(resolved.path, readSafetensorsHeader(resolved.path, fd).metadata.architecture);
-    } finally {
-      closeSync(fd);
-    }
-  }
-  // smolcluster's own model file: its header (the file is read once here; each stage then reads its tensors).
-  return readModelHeader(resolved.path).header.architecture as ModelSpec;
+  // The file is read once here for its spec; each stage then reads its tensors.
+  return sourceSpec(resolved);
 }
