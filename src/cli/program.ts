@@ -30,6 +30,7 @@ const COMMANDS: ReadonlyArray<readonly [string, () => Promise<Command>]> = [
   ['eval', async () => (await import('./eval.js')).evalCommand()],
   ['grpo', async () => (await import('./grpo.js')).grpoCommand()],
   ['rollout-worker', async () => (await import('./rollout_worker.js')).rolloutWorkerCommand()],
+  ['task-data', async () => (await import('./task_data.js')).taskDataCommand()],
   ['stage', async () => (await import('./stage.js')).stageCommand()],
   ['info', async () => (await import('./info.js')).infoCommand()],
   ['export', async () => (await import('./export.js')).exportCommand()],

@@ -102,6 +102,29 @@ describe('smolcluster grpo', { timeout: 180_000 }, () => {
     assert.match(r.stderr, /^grpo held-out after 2 steps: reward \S+ over 10 prompts \(exact-number \S+\)$/m);
   });
 
+  it('task-data writes --task\'s training split for train, none of the held-out problems grpo evaluates on; train learns from it', async () => {
+    const w = await runCli(['task-data', '--task', 'addition:1', '--task-size', '30', '--held-out', '10', '--seed', '4', '--out', 'sft.jsonl'], { cwd: dir });
+    assert.equal(w.code, 0, w.stderr);
+    assert.match(w.stdout, /^task-data: 30 training problems \(10 held out\) of addition:1, seed 4 → sft\.jsonl$/m);
+    const h = await runCli(['task-data', '--task', 'addition:1', '--split', 'held-out', '--held-out', '10', '--seed', '4', '--out', 'held.jsonl'], { cwd: dir });
+    assert.equal(h.code, 0, h.stderr);
+    const read = (file: string): { prompt: string; completion: string; answer: number }[] => readFileSync(join(dir, file), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const [train, held] = [read('sft.jsonl'), read('held.jsonl')];
+    assert.deepEqual([train.length, held.length], [30, 10]);
+    assert.ok(train.every((r) => !held.some((x) => x.prompt === r.prompt)), 'a held-out problem in the training split');
+    const t = await runCli(['train', '--model', 'llama-tiny', '--layers', '1', '--width', '32', '--heads', '2', '--dataset', 'text', '--data-file', 'sft.jsonl',
+      '--tokenizer', 'bytes', '--optimizer', 'adamw', '--lr', '0.01', '--batch-size', '8', '--max-steps', '2', '--threads', '1', '--save', 'sft-model', '--name', 'sft'], { cwd: dir, timeoutMs: 120_000 });
+    assert.equal(t.code, 0, t.stderr);
+    // grpo starts from the model train saved; the held-out file serves as --eval-file (its rows carry the answer).
+    const g = await runCli(['grpo', '--model', 'sft-model', '--task', 'addition:1', '--task-size', '30', '--held-out', '10', '--seed', '4', '--eval-file', 'held.jsonl',
+      '--reward', 'exact-number', '--threads', '1', '--num-generations', '4', '--batch-size', '8', '--max-completion-length', '7', '--max-steps', '1', '--name', 'after-sft'], { cwd: dir, timeoutMs: 120_000 });
+    assert.equal(g.code, 0, g.stderr);
+    assert.match(g.stderr, /^grpo held-out after 0 steps: reward \S+ over 10 prompts/m);
+    const bad = await runCli(['task-data', '--task', 'addition:1', '--task-size', '95', '--out', 'x.jsonl'], { cwd: dir });
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /addition:1 has 100 problems, fewer than 195 asked/);
+  });
+
   it('refuses bad flags and data by name', async () => {
     const cases: [string[], RegExp][] = [
       [['--reward', 'exact-number', '--batch-size', '12'], /\(--batch-size\): 12 completions a step is not a multiple of --num-generations 8/],

@@ -22,6 +22,8 @@ const { loraRank, loraAlpha, loraDropout, loraTargets, loraBaseDtype } = LORA_OP
 /** rl/grpo_loss.ts's LOSS_TYPES and rl/advantages.ts's SCALE_REWARDS (options sit below rl/; a test keeps them equal). */
 export const GRPO_LOSS_TYPES = ['grpo', 'bnpo', 'dr_grpo', 'dapo'] as const;
 export const GRPO_SCALE_REWARDS = ['group', 'batch', 'none'] as const;
+/** rl/tasks/task_data.ts's TASK_SPLITS (the same test keeps them equal). */
+export const GRPO_TASK_SPLITS = ['train', 'held-out'] as const;
 
 export const GRPO_OPTIONS = {
   model: valued<string>({ arg: '<src>', help: 'the policy to train: a Hugging Face model folder, or a GGUF file (with --lora-rank: LoRA over its quantized base)', forward: false }),
@@ -75,4 +77,14 @@ export const ROLLOUT_WORKER_OPTIONS = {
   loraRank, loraAlpha, loraDropout, loraTargets, loraBaseDtype,
   seed: GRPO_OPTIONS.seed, maxBatch: GRPO_OPTIONS.maxBatch, precision: GRPO_OPTIONS.precision, threads: GRPO_OPTIONS.threads,
   connectTimeout: valued({ arg: '<s>', help: 'seconds to keep dialing a trainer that is not up yet', parse: positiveNumber, default: 120, forward: false }),
+} as const;
+
+/** `smolcluster task-data`: a built-in task's split as JSONL; the task, sizes and seed as `grpo --task` takes them. */
+export const TASK_DATA_OPTIONS = {
+  task: GRPO_OPTIONS.task,
+  taskSize: GRPO_OPTIONS.taskSize,
+  heldOut: GRPO_OPTIONS.heldOut,
+  seed: valued({ arg: '<n>', help: 'the seed the problems are generated from (grpo\'s --seed)', parse: nonNegativeInt, default: 0, forward: false }),
+  split: choice(GRPO_TASK_SPLITS, { arg: '<split>', help: 'train (the problems grpo --task trains on, never a held-out one) or held-out (the ones it evaluates on)', parse: oneOf(GRPO_TASK_SPLITS), default: 'train', forward: false }),
+  out: valued<string>({ arg: '<file.jsonl>', help: 'where to write the rows: {"prompt", "completion", "answer"} a line', forward: false }),
 } as const;

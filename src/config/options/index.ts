@@ -46,5 +46,5 @@ export * from './spec.js';
 export * from './choices.js';
 export { CHAT_OPTIONS, GENERATE_OPTIONS, MODEL_SOURCE_OPTIONS, SAMPLING_OPTIONS } from './generation.js';
 export { EVAL_OPTIONS } from './eval.js';
-export { GRPO_OPTIONS, ROLLOUT_WORKER_OPTIONS } from './grpo.js';
+export { GRPO_OPTIONS, ROLLOUT_WORKER_OPTIONS, TASK_DATA_OPTIONS } from './grpo.js';
 export { STAGE_OPTIONS, STAGE_PROCESS_OPTIONS } from './stages.js';

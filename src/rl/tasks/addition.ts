@@ -2,7 +2,9 @@
  * A verifiable task that needs no download (`grpo --task addition[:DIGITS]`): sums of two numbers
  * of up to DIGITS digits (default 2), generated from the seed, the answer checked by exact-number.
  * The prompt asks for the answer after `####`, GSM8K's convention, so the same reward reads it. A
- * held-out split (`heldOut` problems) shares no problem with the training prompts.
+ * held-out split (`heldOut` problems) shares no problem with the training prompts; it is drawn first,
+ * so it depends on the digits, its size and the seed only: training splits of any size leave it out
+ * (what `smolcluster task-data` relies on to write supervised data for `train`).
  */
 import { Rng } from '../../util/rng.js';
 
@@ -25,7 +27,10 @@ export function additionDigits(name: string): number {
   return digits;
 }
 
-/** `size` training problems and `heldOut` others, distinct, from the seed. */
+/**
+ * `heldOut` problems, then `size` others for training, distinct, from the seed. The held-out ones
+ * come first, so the held-out split of a seed does not change with `size`.
+ */
 export function additionTask(digits: number, size: number, heldOut: number, seed: number): TaskSplit {
   const max = 10 ** digits;
   if (size + heldOut > max * max) throw new RangeError(`addition:${digits} has ${max * max} problems, fewer than ${size + heldOut} asked`);
@@ -38,5 +43,14 @@ export function additionTask(digits: number, size: number, heldOut: number, seed
     seen.add(a * max + b);
     rows.push({ prompt: `What is ${a} + ${b}? Give the answer after ####.\n`, answer: a + b });
   }
-  return { train: rows.slice(0, size), heldOut: rows.slice(size) };
+  return { heldOut: rows.slice(0, heldOut), train: rows.slice(heldOut) };
+}
+
+/**
+ * The completion a solver writes, what `task-data` gives `train` to learn: the answer after `####`,
+ * then a newline that ends it (a tokenizer without an end-of-text token, as `bytes`, has no other
+ * way to say the answer is over).
+ */
+export function additionCompletion(row: TaskRow): string {
+  return `#### ${row.answer}\n`;
 }
