@@ -15,12 +15,14 @@ export interface GrpoSeries {
   completionLength: number[];
   rolloutTokensPerSec: number[];
   trainTokensPerSec: number[];
+  /** Policy versions between the step's oldest rollout and the policy it trains (0: synchronous or in-process). */
+  staleness: number[];
   evalX: number[];
   evalReward: number[];
 }
 
 export function emptyGrpoSeries(): GrpoSeries {
-  return { x: [], reward: [], rewardStd: [], kl: [], clipRatio: [], completionLength: [], rolloutTokensPerSec: [], trainTokensPerSec: [], evalX: [], evalReward: [] };
+  return { x: [], reward: [], rewardStd: [], kl: [], clipRatio: [], completionLength: [], rolloutTokensPerSec: [], trainTokensPerSec: [], staleness: [], evalX: [], evalReward: [] };
 }
 
 /** A GRPO metrics line added to the series (lines come from one process, in step order). */
@@ -40,6 +42,8 @@ export function addGrpo(g: GrpoSeries, r: Record<string, unknown>): void {
   g.completionLength.push(num(field(r.completions, 'mean_length')));
   g.rolloutTokensPerSec.push(num(r.rollout_tokens_per_sec));
   g.trainTokensPerSec.push(num(r.train_tokens_per_sec));
+  // A line written before rollout workers existed has no staleness: its rollouts were the trainer's own (0).
+  g.staleness.push(r.staleness === undefined ? 0 : num(r.staleness));
 }
 
 /** The GRPO points after the first `steps` steps and `evals` evaluations. */

@@ -169,7 +169,7 @@ describe('dashboard in a real browser', { timeout: 120_000 }, () => {
     }
   });
 
-  it('a GRPO run shows its reward (with the held-out points), KL, clip fraction, completion length and tokens/s charts', async (t) => {
+  it('a GRPO run shows its reward (with the held-out points), KL, clip fraction, completion length, tokens/s and staleness charts', async (t) => {
     const missing = browserMissing();
     if (missing) return t.skip(missing);
     const spec: LlamaSpec = {
@@ -190,7 +190,7 @@ describe('dashboard in a real browser', { timeout: 120_000 }, () => {
       await page.waitForFunction(() => Number(document.querySelector('section.run [data-chart="grpo-reward"]')?.getAttribute('data-points') ?? 0) > 0, null, { timeout: 20_000 });
       // 6 steps and 3 held-out evaluations (before, after 3, after 6) on the reward chart; every other GRPO chart drawn.
       assert.equal(await points(page, 'grpo-reward'), 9);
-      for (const chart of ['grpo-kl', 'grpo-clip', 'grpo-length', 'grpo-tps']) assert.equal(await points(page, chart), 6, chart);
+      for (const chart of ['grpo-kl', 'grpo-clip', 'grpo-length', 'grpo-tps', 'grpo-staleness']) assert.equal(await points(page, chart), 6, chart);
       assert.equal(await page.$eval('section.run [data-chart="loss"]', (f) => (f.closest('.charts') as HTMLElement).hidden), true, 'the training loop\'s charts are hidden');
       const summary = await page.$$eval('section.run .summary div', (ds) => Object.fromEntries(ds.map((d) => [d.querySelector('dt')!.textContent, d.querySelector('dd')!.textContent])));
       assert.deepEqual([summary.steps, summary.prompts], ['6', '--task addition:1']);

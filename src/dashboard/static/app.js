@@ -320,6 +320,9 @@ class RunView {
       { label: 'rollout tok/s', stroke: '#0891b2', width: 1.5 },
       { label: 'train tok/s', stroke: '#db2777', width: 1.5 },
     ], g.x.length);
+    // Whole versions from 0 to the largest seen (at least 1: a synchronous run's zeros sit on the axis, not mid-chart).
+    const stalest = g.staleness.reduce((a, s) => (s > a ? s : a), 1);
+    this.chart('grpo-staleness', [g.x, g.staleness], [{ label: 'staleness', stroke: '#475569', width: 1.5 }], g.x.length, `max ${stalest}`, [0, stalest]);
   }
 
   /** The run's last step so far: every chart's x-axis spans 0 to it (one point would otherwise pad it). */
