@@ -186,8 +186,8 @@ async function savePolicy(o: GrpoRunOptions, policy: Policy): Promise<string[]> 
   return saveFolder(o.save!, policy.model, policy.spec, { tokenizerFrom: o.model });
 }
 
-/** The prompts in a seeded order, shuffled anew for each pass (TRL's RepeatSampler shuffles per epoch too). */
-class PromptOrder {
+/** The prompts in a seeded order, shuffled anew for each pass (TRL's RepeatSampler shuffles per epoch too); bench:grpo hands TRL the same order. */
+export class PromptOrder {
   private readonly rng: Rng;
   private order: Int32Array;
   private at = 0;
