@@ -113,7 +113,7 @@ async function runOurs(plan: Plan, cli: string, folder: string, work: string): P
 
 /** `smolcluster serve` on the folder: P concurrent requests of n = G choices each, as a step's rollouts. */
 async function runServe(plan: Plan, cli: string, folder: string, tokenizer: string, prompts: number[][]): Promise<Side<ServeResult>> {
-  console.error(`bench:grpo: serve: ${prompts.length} requests × n ${plan.generations}, ${plan.maxCompletionLength} tokens, ${plan.serveRepeats} runs after a warm-up ...`);
+  console.error(`bench:grpo: serve: ${prompts.length} request${prompts.length === 1 ? '' : 's'} × n ${plan.generations}, ${plan.maxCompletionLength} tokens, ${plan.serveRepeats} runs after a warm-up ...`);
   let server: Awaited<ReturnType<typeof startServer>> | null = null;
   try {
     server = await startServer({ cli, folder, tokenizer, maxBatch: plan.batch, precision: 'fp32', threads: plan.threads });
@@ -224,7 +224,7 @@ function report(plan: Plan, spec: LlamaSpec, label: string, sides: { ours: Side<
   console.log('|---|---|---|');
   console.log(`| speed: TRL's seconds a step ÷ ours, ≥ ${TARGET.speed}× | ${speed === null ? `${failed(ours) ? `ours: ${ours.error}` : ''} ${failed(trl) ? `TRL: ${trl.error}` : ''}`.trim() : `${speed.toFixed(2)}×`} | ${verdict(speed, TARGET.speed)} |`);
   if (cpuSpeed !== null) console.log(`| (a reading, not the target) the same on CPU seconds a step, which other work on the machine inflates less | ${cpuSpeed.toFixed(2)}× | |`);
-  const serveCell = failed(serve) ? serve.error : `serve: ${serve.tokensPerSecond.toFixed(1)} tokens/s (median of ${serve.runs.length}: ${serve.runs.map((r) => r.tokensPerSecond.toFixed(1)).join(', ')}), ${serve.requests} concurrent request${serve.requests === 1 ? "" : "s"} × n ${serve.n}`;
+  const serveCell = failed(serve) ? serve.error : `serve: ${serve.tokensPerSecond.toFixed(1)} tokens/s (median of ${serve.runs.length}: ${serve.runs.map((r) => r.tokensPerSecond.toFixed(1)).join(', ')}), ${serve.requests} concurrent request${serve.requests === 1 ? '' : 's'} × n ${serve.n}`;
   console.log(`| rollout tokens/s ÷ serve's at the same batch (${plan.batch} sequences, ${plan.maxCompletionLength} tokens, T ${plan.temperature}), ≥ ${TARGET.rolloutOverServe} | ${rollout === null ? (failed(ours) ? `ours: ${ours.error}` : serveCell) : `${rollout.toFixed(2)} (${serveCell})`} | ${verdict(rollout, TARGET.rolloutOverServe)} |`);
   const promptCheck = failed(trl) ? 'TRL did not run' : `${trl.promptsDiffer ?? 'every step\'s prompt lengths equal'}; the first prompt's ids ${trl.firstIdsEqual ? 'equal' : 'DIFFER'}`;
   const lengths = `mean completion length ours ${o ? o.meanLength.toFixed(1) : '–'}, TRL ${t ? t.meanLength.toFixed(1) : '–'} of ${plan.maxCompletionLength}`;
