@@ -16,7 +16,7 @@ import { hfTokenIds } from '../nn/interchange/hf_config.js';
 import { loadPretrained, readHfConfig } from '../nn/interchange/hf_folder.js';
 import { specFromHfConfig } from '../nn/interchange/hf_config.js';
 import { loadMlxFolder, mlxQuantizationOf } from '../nn/interchange/mlx_folder.js';
-import { folderHasBf16Matrices, loadFolderForInference } from '../nn/interchange/inference_folder.js';
+import { loadFolderForInference } from '../nn/interchange/inference_folder.js';
 import { loadSafetensorsModel } from '../nn/interchange/model_io.js';
 import { isSafetensorsPath } from '../nn/interchange/safetensors.js';
 import { type Gpt2Spec, type LlamaSpec, type ModelSpec, createModel } from '../nn/models/index.js';
@@ -114,14 +114,13 @@ export async function loadGenerator(source: string, opts: LoadGeneratorOptions =
 }
 
 /**
- * Whether the model is loaded with its BF16 matrices held in bf16 (nn/interchange/bf16_folder.ts):
- * a float folder whose files hold them so, for bf16 generation on the cpu, with nothing that would
- * write the weights (an adapter merged into them, --quantize).
+ * Whether the model is loaded with its matrices held in bf16 (nn/interchange/inference_folder.ts):
+ * bf16 generation on the cpu of a folder read in place, with nothing that would write the weights
+ * (an adapter merged into them, --quantize).
  */
 function holdsInBf16(resolved: ResolvedSource, opts: LoadGeneratorOptions): boolean {
   if (opts.precision !== 'bf16' || resolved.adapter) return false;
-  if (opts.adapter !== undefined || opts.adapters?.length || opts.quantize !== undefined) return false;
-  return folderHasBf16Matrices(resolved.path);
+  return opts.adapter === undefined && !opts.adapters?.length && opts.quantize === undefined;
 }
 
 /**
