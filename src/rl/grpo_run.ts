@@ -127,8 +127,8 @@ export async function runGrpo(o: GrpoRunOptions): Promise<GrpoRunResult> {
       last = await grpoStep(models, batch, settings, seedOf(step));
       batches[step] = [];
       // Synchronous mode: the next step's rollouts wait for these weights; asynchronous: later requests get them.
-      if (pool) await syncRolloutPool(pool, policy, step + 1);
-      writer.write({ ...METRICS_HEAD, kind: 'grpo', step, ...last, time: Date.now() });
+      const sent = pool ? await syncRolloutPool(pool, policy, step + 1) : null;
+      writer.write({ ...METRICS_HEAD, kind: 'grpo', step, ...last, ...(sent ? { weight_sync: sent } : {}), time: Date.now() });
       o.onStep?.(step, steps, last);
       if ((o.evalEvery ?? 0) > 0 && (step + 1) % o.evalEvery! === 0 && step + 1 < steps) await evaluate(step + 1);
     }
