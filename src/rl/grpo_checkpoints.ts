@@ -11,6 +11,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Checkpointer } from '../train/run/checkpoints.js';
+import { StopRequest } from '../train/run/interrupt.js';
 import { ConfigError } from '../util/errors.js';
 import type { HeldOutRecord } from './held_out.js';
 
@@ -39,13 +40,19 @@ export function grpoRunIdentity(o: Record<string, unknown>): string {
   return `grpo ${JSON.stringify(Object.fromEntries(kept.map((k) => [k, o[k]])))}`;
 }
 
-/** The run's checkpointer (null when it neither saves nor resumes), its folder checked writable now. */
-export function grpoCheckpointer(c: GrpoCheckpointOptions | undefined, runDir: string, identity: string, log: (line: string) => void): Checkpointer | null {
+/**
+ * The run's checkpointer (null when it neither saves nor resumes), its folder checked writable now.
+ * When it saves, Ctrl-C (or SIGTERM) lets the step in flight finish, saves it and stops the run
+ * (train/run/interrupt.ts): `stop`, once the run listens to it (until disposed).
+ */
+export function grpoCheckpointer(c: GrpoCheckpointOptions | undefined, runDir: string, identity: string, log: (line: string) => void): { checkpointer: Checkpointer; stop?: StopRequest } | null {
   if (!c || (c.every === 0 && c.resume === undefined)) return null;
   if (c.resume === '') throw new ConfigError('command line', '--resume', 'names no folder: give a checkpoint folder or auto');
-  return new Checkpointer({ dir: c.dir ?? join(runDir, 'checkpoints'), every: c.every, keep: c.keep, resume: c.resume }, identity, true, {
+  const stop = c.every > 0 ? new StopRequest() : undefined;
+  const checkpointer = new Checkpointer({ dir: c.dir ?? join(runDir, 'checkpoints'), every: c.every, keep: c.keep, resume: c.resume }, identity, true, {
     refused: (file, why) => log(`grpo: checkpoint refused: ${why}; trying the one before it`),
-  });
+  }, undefined, undefined, 1, stop);
+  return { checkpointer, stop };
 }
 
 /**

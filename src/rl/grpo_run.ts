@@ -95,7 +95,8 @@ export async function runGrpo(o: GrpoRunOptions): Promise<GrpoRunResult> {
   const optimizer = policyOptimizer(policy.model, o.lr, o.weightDecay);
   // What trains and how it was built: a checkpoint of another model or fine-tuning method is refused.
   const architecture = { grpo: policy.spec, fine_tune: policy.fineTune };
-  const checkpointer = grpoCheckpointer(o.checkpoints, o.runDir, grpoRunIdentity(o as unknown as Record<string, unknown>), o.warn ?? (() => {}));
+  const saving = grpoCheckpointer(o.checkpoints, o.runDir, grpoRunIdentity(o as unknown as Record<string, unknown>), o.warn ?? (() => {}));
+  const checkpointer = saving?.checkpointer;
   const restored = checkpointer?.restore(policy.model, architecture, optimizer, steps) ?? null;
   const start = restored?.position.step ?? 0;
   const earlierEvals = restored ? keepMetricsBefore(o.runDir, start) : [];
@@ -107,6 +108,7 @@ export async function runGrpo(o: GrpoRunOptions): Promise<GrpoRunResult> {
   events.onStart({ device: policy.model.arena().device });
   if (restored) events.onResume(start, restored.file);
   let pool: RolloutPool | null = null;
+  saving?.stop?.listen();
   try {
     pool = o.rollout ? await openRolloutPool(o.rollout, policy, o.lora, o.warn ?? (() => {})) : null;
     const reference = o.beta > 0 ? loadReference(o.model, policy.spec, o.seed) : null;
@@ -160,6 +162,7 @@ export async function runGrpo(o: GrpoRunOptions): Promise<GrpoRunResult> {
     events.end(e);
     throw e;
   } finally {
+    saving?.stop?.dispose();
     await pool?.close();
     events.close();
     writer.close();

@@ -4,7 +4,8 @@
  * losses and gradient norms, step by step), for full fine-tuning and for LoRA with a reference;
  * metrics.jsonl keeps each step once (the lines written after the checkpoint by the run that stopped
  * are cut); a truncated newest checkpoint is refused by name and the one before it taken; a
- * checkpoint of other settings is refused as another run's.
+ * checkpoint of other settings is refused as another run's; Ctrl-C finishes the step in flight, saves
+ * it and exits 130, and the run resumes from that step.
  */
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync, truncateSync, statSync, writeFileSync } from 'node:fs';
@@ -12,7 +13,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { saveFolder } from '../../src/nn/interchange/hf_folder.js';
 import type { LlamaSpec } from '../../src/nn/models/index.js';
-import { runCli } from '../helpers/cli.js';
+import { spawn } from 'node:child_process';
+import { CLI, runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/cluster.js';
 import { randomModel } from '../generate/families.js';
 
@@ -66,6 +68,31 @@ describe('smolcluster grpo --resume', { timeout: 240_000 }, () => {
       assertSameSteps(lines(`cut-${tag}`), lines(`whole-${tag}`));
     });
   }
+
+  it('Ctrl-C (SIGINT): the step in flight finishes and is saved, the run exits 130 naming the file, and resumes from it', async () => {
+    const child = spawn(process.execPath, [CLI, ...BASE, '--max-steps', '100000', '--checkpoint-every', '1000', '--name', 'stopped'], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    const code = await new Promise<number | null>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no exit after SIGINT; stderr: ${stderr}`)), 60_000);
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        if (/grpo step 3\//.test(stderr) && child.signalCode === null && !child.killed) child.kill('SIGINT');
+      });
+      child.on('exit', (c) => {
+        clearTimeout(timer);
+        resolve(c);
+      });
+    });
+    assert.equal(code, 130, stderr);
+    const m = /interrupted \(SIGINT, Ctrl-C\) after step (\d+): saved (\S+ckpt-(\d+)\.smolckpt)/.exec(stderr);
+    assert.ok(m, stderr);
+    assert.equal(Number(m[3]), Number(m[1]), 'the file is the step\'s');
+    const stepped = Number(m[1]);
+    const r = await runCli([...BASE, '--max-steps', String(stepped + 1), '--checkpoint-every', '1000', '--name', 'stopped', '--resume', 'auto'], { cwd: dir, timeoutMs: 60_000 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, new RegExp(`grpo: resumed from step ${stepped} `));
+    assert.deepEqual(lines('stopped').filter((l) => l.kind === 'grpo').map((l) => l.step), Array.from({ length: stepped + 1 }, (_, i) => i));
+  });
 
   it('a truncated newest checkpoint is refused by name and the one before it taken; other settings are another run\'s; auto without --name is refused', async () => {
     const first = await runCli([...BASE, '--max-steps', '4', '--checkpoint-every', '2', '--name', 'torn'], { cwd: dir, timeoutMs: 120_000 });
