@@ -16,7 +16,7 @@ import { hfTokenIds } from '../nn/interchange/hf_config.js';
 import { loadPretrained, readHfConfig } from '../nn/interchange/hf_folder.js';
 import { specFromHfConfig } from '../nn/interchange/hf_config.js';
 import { loadMlxFolder, mlxQuantizationOf } from '../nn/interchange/mlx_folder.js';
-import { loadFolderForInference } from '../nn/interchange/inference_folder.js';
+import { folderHasBf16Matrices, loadFolderForInference } from '../nn/interchange/inference_folder.js';
 import { loadSafetensorsModel } from '../nn/interchange/model_io.js';
 import { isSafetensorsPath } from '../nn/interchange/safetensors.js';
 import { type Gpt2Spec, type LlamaSpec, type ModelSpec, createModel } from '../nn/models/index.js';
@@ -103,8 +103,10 @@ export async function loadGenerator(source: string, opts: LoadGeneratorOptions =
   const sourceSpecOf = sourceSpec(resolved);
   const inPlace = loadsInPlace(resolved, sourceSpecOf, opts, onGpu);
   const inBf16 = inPlace && holdsInBf16(resolved, opts);
-  const memory = checkMemory(sourceSpecOf, { folder: resolved.kind === 'folder' ? resolved.path : undefined, quantize: opts.quantize }, { ...opts, bf16Matrices: inBf16, inPlace });
-  const { model, spec, inHugePages } = inPlace ? loadFolderForInference(resolved.path, { bf16: inBf16 }) : { ...await readWeights(resolved), inHugePages: false };
+  // fp32 generation of a BF16 folder: its matrices stay bf16, widened a tile at a time by the products.
+  const widensBf16 = inPlace && !inBf16 && opts.precision !== 'bf16' && keepsWeightsAsRead(resolved, opts) && folderHasBf16Matrices(resolved.path);
+  const memory = checkMemory(sourceSpecOf, { folder: resolved.kind === 'folder' ? resolved.path : undefined, quantize: opts.quantize }, { ...opts, bf16Matrices: inBf16 || widensBf16, inPlace });
+  const { model, spec, inHugePages } = inPlace ? loadFolderForInference(resolved.path, { bf16: inBf16 || widensBf16, round: inBf16 }) : { ...await readWeights(resolved), inHugePages: false };
   // Merged once on the host: generation then runs at the base model's speed.
   if (resolved.adapter) await mergeAdapterInto(adapterWeights(resolved.adapter), model);
   if (opts.adapter !== undefined) await mergeAdapterInto(opts.adapter, model);
@@ -119,8 +121,12 @@ export async function loadGenerator(source: string, opts: LoadGeneratorOptions =
  * (an adapter merged into them, --quantize).
  */
 function holdsInBf16(resolved: ResolvedSource, opts: LoadGeneratorOptions): boolean {
-  if (opts.precision !== 'bf16' || resolved.adapter) return false;
-  return opts.adapter === undefined && !opts.adapters?.length && opts.quantize === undefined;
+  return opts.precision === 'bf16' && keepsWeightsAsRead(resolved, opts);
+}
+
+/** Nothing will write the weights: no adapter merged into them, no --quantize. */
+function keepsWeightsAsRead(resolved: ResolvedSource, opts: LoadGeneratorOptions): boolean {
+  return !resolved.adapter && opts.adapter === undefined && !opts.adapters?.length && opts.quantize === undefined;
 }
 
 /**

@@ -60,11 +60,11 @@ describe('a float folder held in bf16', () => {
     }
   });
 
-  it('loadGenerator --precision bf16 takes it; fp32 keeps float32 (its products want float32 operands)', async () => {
+  it('loadGenerator --precision bf16 takes it; an F32 folder in fp32 stays float32', async () => {
     const g = await loadGenerator(bf16, { precision: 'bf16', tokenizer: 'bytes' });
     assert.ok(g.model.namedParameters().some(([, p]) => p.dtype === 'bfloat16'));
     assert.equal(g.memory?.need.formats, 'bfloat16 + float32');
-    const f = await loadGenerator(bf16, { precision: 'fp32', tokenizer: 'bytes' });
+    const f = await loadGenerator(fp32, { precision: 'fp32', tokenizer: 'bytes' });
     assert.ok(f.model.namedParameters().every(([, p]) => p.dtype === 'float32'));
     const rounded = await loadGenerator(fp32, { precision: 'bf16', tokenizer: 'bytes' });
     assert.ok(rounded.model.namedParameters().every(([, p]) => p.dtype === (p.ndim === 2 ? 'bfloat16' : 'float32')));
@@ -95,5 +95,21 @@ describe('a float folder held in bf16', () => {
     const held = loadFolderForInference(bf16, { bf16: true }).model as unknown as CausalLm;
     const [a, b] = [await logits(rounded), await logits(held)];
     for (let s = 0; s < a.length; s++) assert.deepEqual(a[s], b[s], `step ${s}`);
+  });
+
+  it('fp32 generation of a BF16 folder keeps its matrices bfloat16 (round: false) and an F32 folder\'s float32; the logits are the widened model\'s', async () => {
+    const held = loadFolderForInference(bf16, { bf16: true, round: false }).model;
+    assert.ok(held.namedParameters().every(([, p]) => p.dtype === (p.ndim === 2 ? 'bfloat16' : 'float32')));
+    assert.ok(loadFolderForInference(fp32, { bf16: true, round: false }).model.namedParameters().every(([, p]) => p.dtype === 'float32'));
+    const widened = loadFolderForInference(bf16, { bf16: false }).model;
+    const [a, b] = [await logits(held as unknown as CausalLm, 'fp32'), await logits(widened as unknown as CausalLm, 'fp32')];
+    for (let s = 0; s < a.length; s++) {
+      let worst = 0;
+      for (let i = 0; i < a[s].length; i++) worst = Math.max(worst, Math.abs(a[s][i] - b[s][i]));
+      assert.ok(worst <= 1e-5, `step ${s}: ${worst}`);
+    }
+    const g = await loadGenerator(bf16, { precision: 'fp32', tokenizer: 'bytes' });
+    assert.ok(g.model.namedParameters().some(([, p]) => p.dtype === 'bfloat16'), 'loadGenerator keeps them so');
+    assert.equal(g.memory?.need.formats, 'bfloat16 + float32');
   });
 });
