@@ -5,10 +5,11 @@
  * the float32 GEMM of the widened weight's rows and no float32 copy of W is held. Widening is exact
  * (bfloat16 is float32's top half), so each tile's product is the one a float32 weight of the same
  * values gives, tile by tile. Frozen weights only (inference): the weight gets no gradient; x's
- * gradient, where asked, goes through the same tiles.
+ * gradient, where asked, goes through the same tiles. A few rows of x (decode) take the backend's
+ * thin kernel where it has one (src/native/linear_widened.cc: W read once at 2 bytes a weight).
  */
 import { record } from '../autograd.js';
-import { kernelsFor } from '../dispatch.js';
+import { backendFor, kernelsFor } from '../dispatch.js';
 import type { DeviceBuffer } from '../storage.js';
 import { Tensor, allocStorage, allocUninit } from '../tensor.js';
 
@@ -26,6 +27,22 @@ export function linearOverBf16Weight(x: Tensor, weight: Tensor, bias: Tensor | n
   const M = x.size / K;
   const k = kernelsFor({ device: x.device, dtype: 'float32' });
   const out = new Tensor(allocUninit('float32', M * N, x.device), [...x.shape.slice(0, -1), N]);
+  const thin = backendFor({ device: x.device, dtype: 'float32' }).bfloat16?.linearWidenedThin;
+  if (!thin?.(M, N, K, x.buffer, weight.buffer, out.buffer, bias?.buffer ?? null)) widenedTiles(x, weight, bias, out, M, N, K);
+  const inputs = bias ? [x, weight, bias] : [x, weight];
+  return record(out, 'linear', inputs, (gy) => {
+    if (x.requiresGrad) inputGradient(gy, weight, M, N, K, x.ensureGrad());
+    if (bias?.requiresGrad) {
+      const gb = allocStorage('float32', N, x.device).buffer;
+      k.reduceSum(gy, 1, M, N, gb);
+      k.axpy(1, gb, bias.ensureGrad());
+    }
+  }, false);
+}
+
+/** y = x·widen(W)ᵀ (+ bias) through tiles of W's rows widened into one float32 scratch and the float32 GEMM. */
+function widenedTiles(x: Tensor, weight: Tensor, bias: Tensor | null, out: Tensor, M: number, N: number, K: number): void {
+  const k = kernelsFor({ device: x.device, dtype: 'float32' });
   const T = tileRows(N, K);
   const tile = allocUninit('float32', T * K, x.device).buffer;
   // Several rows of x: a tile's product lands in its own [M, rows] block, then into its columns of y.
@@ -44,15 +61,6 @@ export function linearOverBf16Weight(x: Tensor, weight: Tensor, bias: Tensor | n
     k.gemm(false, true, M, rows, K, 1, x.buffer, 0, w, 0, 0, g, 0, 1, b);
     k.stridedCopy(g, 0, [rows, 1], out.buffer, n0, [N, 1], [M, rows], false);
   }
-  const inputs = bias ? [x, weight, bias] : [x, weight];
-  return record(out, 'linear', inputs, (gy) => {
-    if (x.requiresGrad) inputGradient(gy, weight, M, N, K, x.ensureGrad());
-    if (bias?.requiresGrad) {
-      const gb = allocStorage('float32', N, x.device).buffer;
-      k.reduceSum(gy, 1, M, N, gb);
-      k.axpy(1, gb, bias.ensureGrad());
-    }
-  }, false);
 }
 
 /** gx [M, K] += gy [M, N] · W [N, K], over the same widened tiles: gy's columns of a tile times its rows. */

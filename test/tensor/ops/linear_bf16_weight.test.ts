@@ -1,10 +1,11 @@
 /**
  * linear in a float32 step over a weight held in bfloat16 (src/tensor/ops/linear_bf16_weight.ts),
  * on each cpu backend: it computes what linear computes over the weight widened to float32, one row
- * of x and several, over one tile and several (the tiles cut W's rows), with a bias; x's and the
+ * of x and several (the native thin kernel's rows and past them), over one tile and several (the
+ * tiles cut W's rows), with a bias; x's and the
  * bias's gradients flow, the weight gets none. Widening is exact, so each output is the same float32
- * dot product; the bound allows the GEMM's summation order to differ between a tile's shape and the
- * whole matrix's (a few ulps of Σ|x·w|), where an error in a tile's rows or columns would be of the
+ * dot product; the bound allows the summation order to differ (the thin kernel's lanes, a tile's
+ * GEMM against the whole matrix's: a few ulps of the largest output), where an error in a tile's rows or columns would be of the
  * order of the output itself.
  */
 import assert from 'node:assert/strict';
@@ -22,7 +23,8 @@ function worst(a: Float32Array, b: Float32Array): number {
 }
 
 describe('linear over a bfloat16 weight in a float32 step', () => {
-  for (const [M, N, K] of [[1, 300, 1024], [5, 300, 1024], [3, 7, 64]] as const) {
+  // Up to 8 rows of x the native backend's thin kernel serves (src/native/linear_widened.cc), more the tiles + GEMM; js: the tiles always.
+  for (const [M, N, K] of [[1, 300, 1024], [5, 300, 1024], [12, 300, 1024], [3, 7, 64], [20, 7, 64]] as const) {
     it(`M ${M}, N ${N}, K ${K} (${Math.ceil(N / tileRows(N, K))} tile(s)): the float32 product of the widened weight; x's and the bias's gradients flow`, () => {
       const rng = new Rng(M * 7 + N);
       const w = toBf16(randn([N, K], rng, 'float32', 0.05));
