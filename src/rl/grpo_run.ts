@@ -190,8 +190,7 @@ function checkRoom(prompts: readonly PromptRow[], o: Pick<GrpoRunOptions, 'maxCo
   }
 }
 
-/** The run's folder: config.json (what was asked) and metrics.jsonl started afresh. */
-/** The run's folder, config.json and metrics writer; a resumed run keeps its metrics.jsonl (cut by keepMetricsBefore) and events.jsonl. */
+/** The run's folder: config.json (what was asked) and metrics.jsonl started afresh; a resumed run keeps its metrics.jsonl (cut by keepMetricsBefore) and events.jsonl. */
 function startRun(o: GrpoRunOptions, policy: Policy, resumed: boolean): JsonlWriter {
   mkdirSync(o.runDir, { recursive: true });
   const { onStep: _onStep, onEval: _onEval, warn: _warn, rollout, ...asked } = o;
