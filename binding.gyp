@@ -49,6 +49,7 @@
         'src/native/gemv_bf16.cc',
         'src/native/gemv_bf16_amx.cc',
         'src/native/gemv_bf16_neon.cc',
+        'src/native/linear_widened.cc',
         'src/native/gemm_bf16_packed.cc',
         'src/native/llama.cc',
         'src/native/quant_dequant.cc',

@@ -14,17 +14,16 @@
  * `--profile DIR` writes the server's CPU profile there (node --cpu-prof); `--cli A,B` serves with
  * each of several smolcluster CLI scripts in turn (a before/after comparison in one run).
  * `--constrain` runs each measure again with every stream under `response_format` json_schema
- * (CONSTRAINED_SCHEMA) on the same server, and reports constrained ÷ unconstrained tokens/s (issue
+ * (CONSTRAINED_SCHEMA, bench/lib/serve_client.ts) on the same server, and reports constrained ÷ unconstrained tokens/s (issue
  * 48 §5, target ≥ 0.9): free and constrained runs alternate, CONSTRAINED_ROUNDS of each, each side's median reported. A constrained stream ends where its value is whole, so it may make fewer
  * tokens than asked: its tokens/s counts the tokens it made (the report says how many streams ended early).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { machineInfo, packageRoot, parseOnly, threadEnv } from './lib/index.js';
-import { freePort } from './lib/free_port.js';
+import { machineInfo, packageRoot, parseOnly } from './lib/index.js';
+import { type Run, concurrent, startServer, stopServer } from './lib/serve_client.js';
 import { promptIds } from './lib/generation_run.js';
 import { saveFolder } from '../src/nn/interchange/hf_folder.js';
 import { createModel, defaultSpec } from '../src/nn/index.js';
@@ -38,102 +37,17 @@ const TOKENIZER: Record<ModelId, string> = { gpt2: 'gpt2', 'smollm2-135m': 'byte
 const PROMPT_VOCAB: Record<ModelId, number> = { gpt2: 50257, 'smollm2-135m': 256 };
 const SEED = 1234;
 const PROMPT = 32;
-const READY_TIMEOUT_MS = 120_000;
-const REQUEST_TIMEOUT_MS = 10 * 60_000;
 
-interface StreamResult { tokens: number; firstTokenMs: number; doneMs: number }
-interface Run { streams: number; tokens: number; wallMs: number; tokensPerSecond: number; firstTokenMs: number[]; endedEarly: number }
-
-/**
- * The schema of --constrain: an object holding a list of strings, which a reply can keep extending
- * (strings, more items) as ignore_eos asks, with properties, an array and strings on the path.
- */
-const CONSTRAINED_SCHEMA = {
-  type: 'object',
-  properties: { title: { type: 'string' }, lines: { type: 'array', items: { type: 'string' } } },
-  required: ['title', 'lines'],
-  additionalProperties: false,
-};
 /** Runs of each side (free, constrained) with --constrain, alternating. */
 const CONSTRAINED_ROUNDS = 3;
 const median = (runs: readonly Run[]): Run => [...runs].sort((a, b) => a.tokensPerSecond - b.tokensPerSecond)[Math.floor(runs.length / 2)];
-const CONSTRAINED_FORMAT = { type: 'json_schema', json_schema: { name: 'bench', schema: CONSTRAINED_SCHEMA, strict: true } };
-
-/** One streamed completion; the times are from `t0`. */
-async function streamCompletion(url: string, prompt: number[], newTokens: number, t0: number, constrain: boolean): Promise<StreamResult> {
-  const body = { model: 'm', prompt, max_tokens: newTokens, temperature: 0, ignore_eos: true, stream: true, stream_options: { include_usage: true }, ...(constrain ? { response_format: CONSTRAINED_FORMAT } : {}) };
-  const res = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
-  if (!res.ok || !res.body) throw new Error(`bench:serve: the server answered ${res.status}: ${await res.text()}`);
-  let firstTokenMs = -1;
-  let tokens = -1;
-  let pending = '';
-  const decoder = new TextDecoder();
-  for await (const bytes of res.body) {
-    if (firstTokenMs < 0) firstTokenMs = performance.now() - t0;
-    pending += decoder.decode(bytes as Uint8Array, { stream: true });
-    const events = pending.split('\n\n');
-    pending = events.pop()!;
-    for (const e of events) {
-      const data = e.replace(/^data: /, '');
-      if (data === '[DONE]') continue;
-      const chunk = JSON.parse(data) as { usage?: { completion_tokens: number }; error?: { message: string } };
-      if (chunk.error) throw new Error(`bench:serve: a stream failed: ${chunk.error.message}`);
-      if (chunk.usage) tokens = chunk.usage.completion_tokens;
-    }
-  }
-  if (tokens !== newTokens && !(constrain && tokens > 0 && tokens < newTokens)) throw new Error(`bench:serve: a stream made ${tokens} tokens, not ${newTokens}`);
-  return { tokens, firstTokenMs, doneMs: performance.now() - t0 };
-}
-
-/** `streams` concurrent streams, one prompt each. */
-async function concurrent(url: string, prompts: number[][], streams: number, newTokens: number, constrain = false): Promise<Run> {
-  const t0 = performance.now();
-  const results = await Promise.all(prompts.slice(0, streams).map((p) => streamCompletion(url, p, newTokens, t0, constrain)));
-  const wallMs = Math.max(...results.map((r) => r.doneMs));
-  const tokens = results.reduce((s, r) => s + r.tokens, 0);
-  return { streams, tokens, wallMs, tokensPerSecond: (tokens * 1000) / wallMs, firstTokenMs: results.map((r) => r.firstTokenMs), endedEarly: results.filter((r) => r.tokens < newTokens).length };
-}
-
-/** Starts `smolcluster serve` on `folder`; resolves with its URL once /health answers. */
-async function startServer(cli: string, folder: string, tokenizer: string, maxBatch: number, precision: string, profile?: string): Promise<{ url: string; child: ChildProcess }> {
-  const port = await freePort();
-  const args = [...(profile ? ['--cpu-prof', '--cpu-prof-dir', profile] : []), cli, 'serve', '--model', folder, '--model-name', 'm', '--tokenizer', tokenizer, '--port', String(port), '--max-batch', String(maxBatch), '--precision', precision];
-  const child = spawn(process.execPath, args, { env: threadEnv(1), stdio: ['ignore', 'inherit', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => {
-    stderr += d.toString();
-    process.stderr.write(d);
-  });
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`bench:serve: the server exited (${child.exitCode}): ${stderr.trim().slice(-500)}`);
-    const ok = await fetch(`${url}/health`).then((r) => r.ok, () => false);
-    if (ok) return { url, child };
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  child.kill();
-  throw new Error(`bench:serve: the server did not answer /health within ${READY_TIMEOUT_MS / 1000} s: ${stderr.trim().slice(-500)}`);
-}
-
-function stop(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null) return resolve();
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
 
 interface Plan { ids: ModelId[]; streams: number; newTokens: number; precision: string; repeats: number; layers?: number; profile?: string; clis: string[]; constrain: boolean }
 interface ServerRun { one: Run; many: Run; constrained?: { one: Run; many: Run } }
 
 /** One server's run: started on `folder`, warmed up, 1 stream then `streams` streams, stopped. */
 async function serverRun(cli: string, id: ModelId, folder: string, prompts: number[][], plan: Plan): Promise<ServerRun> {
-  const { url, child } = await startServer(cli, folder, TOKENIZER[id], plan.streams, plan.precision, plan.profile);
+  const { url, child } = await startServer({ cli, folder, tokenizer: TOKENIZER[id], maxBatch: plan.streams, precision: plan.precision, profile: plan.profile });
   try {
     // Warm-up: one short stream, then a short batch (the first forwards allocate and, in bf16, cast).
     await concurrent(url, prompts, 1, 4);
@@ -142,20 +56,20 @@ async function serverRun(cli: string, id: ModelId, folder: string, prompts: numb
     const many = await concurrent(url, prompts, plan.streams, plan.newTokens);
     if (!plan.constrain) return { one, many };
     // The constrained warm-up builds the tokenizer's trie and the schema's first masks (once per server).
-    await concurrent(url, prompts, plan.streams, 4, true);
+    await concurrent(url, prompts, plan.streams, 4, { constrain: true });
     // Free and constrained measures alternate, ROUNDS of each, and each side reports its median run:
     // on a shared machine the load drifts between runs, and alternating spreads it over both sides.
     const runs = { free1: [one], freeN: [many], con1: [] as Run[], conN: [] as Run[] };
     for (let round = 0; round < CONSTRAINED_ROUNDS; round++) {
-      runs.con1.push(await concurrent(url, prompts, 1, plan.newTokens, true));
-      runs.conN.push(await concurrent(url, prompts, plan.streams, plan.newTokens, true));
+      runs.con1.push(await concurrent(url, prompts, 1, plan.newTokens, { constrain: true }));
+      runs.conN.push(await concurrent(url, prompts, plan.streams, plan.newTokens, { constrain: true }));
       if (round + 1 === CONSTRAINED_ROUNDS) break;
       runs.free1.push(await concurrent(url, prompts, 1, plan.newTokens));
       runs.freeN.push(await concurrent(url, prompts, plan.streams, plan.newTokens));
     }
     return { one: median(runs.free1), many: median(runs.freeN), constrained: { one: median(runs.con1), many: median(runs.conN) } };
   } finally {
-    await stop(child);
+    await stopServer(child);
   }
 }
 

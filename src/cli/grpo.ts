@@ -24,6 +24,7 @@ export function grpoCommand(): Command {
   return addOptions(cmd, GRPO_OPTIONS).action(async (f: GrpoFlags) => {
     if (f.model === undefined) throw new ConfigError('command line', '--model', 'grpo needs --model SRC (a Hugging Face model folder or a GGUF file)');
     if (f.threads !== undefined) backend().setThreads(f.threads);
+    if (f.resume === 'auto' && f.name === undefined && f.checkpointDir === undefined) throw new ConfigError('command line', '--resume', 'auto continues the run --name names (or the checkpoints in --checkpoint-dir): give --name');
     const name = f.name ?? `grpo-${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`;
     const result = await runGrpo({ ...optionsOf(f), runDir: join(f.experimentsDir, name) });
     const saved = result.saved.length > 0 ? `; saved ${f.save}` : '';
@@ -44,6 +45,7 @@ function optionsOf(f: GrpoFlags): Omit<GrpoRunOptions, 'runDir'> {
     lora: { loraRank: f.loraRank, loraAlpha: f.loraAlpha, loraDropout: f.loraDropout, loraTargets: f.loraTargets, loraBaseDtype: f.loraBaseDtype },
     maxRows: f.maxBatch, precision: f.precision, seed: f.seed, save: f.save, rollout: rolloutWorkers(f),
     maxStaleness: f.maxStaleness, importanceSamplingCap: f.importanceSamplingCap,
+    checkpoints: { every: f.checkpointEvery, dir: f.checkpointDir, keep: f.keepCheckpoints, resume: f.resume },
     onStep: (step, steps, r) => process.stderr.write(`${stepLine(step, steps, r)}\n`),
     onEval: (step, r) => process.stderr.write(`grpo held-out after ${step} steps: reward ${fixed(r.reward)} over ${r.prompts} prompts (${Object.entries(r.rewards).map(([name, v]) => `${name} ${fixed(v)}`).join(', ')})\n`),
     warn: (message) => process.stderr.write(`smolcluster: ${message}\n`),

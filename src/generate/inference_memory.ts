@@ -5,7 +5,8 @@
  *
  * The parts, as the engine holds them today:
  * - weights: a quantized one (a GGUF file's, an MLX folder's, --quantize's) at its format's bytes; a
- *   BF16 folder's matrix under --precision bf16 in bfloat16 (2 bytes: nn/interchange/inference_folder.ts);
+ *   matrix of a folder read in place under --precision bf16, or a BF16 folder's under fp32 (widened
+ *   a tile at a time by its products), in bfloat16 (2 bytes: nn/interchange/inference_folder.ts);
  *   any other float one widened to float32 (4 bytes), and under --precision bf16 a weight matrix also
  *   has its held bf16 cast and that cast's packed copy (generate/model_casts.ts,
  *   tensor/ops/packed_weights.ts: 2 + 2 bytes more);
@@ -77,7 +78,7 @@ export interface InferenceShape {
   rows?: number;
   /** The quantized formats are made at load from float32 weights (--quantize): every weight is float32 first. */
   quantizedAtLoad?: boolean;
-  /** The float matrices are held in bfloat16 (a BF16 folder for bf16 generation: nn/interchange/inference_folder.ts): 2 bytes, no cast. */
+  /** The float matrices are held in bfloat16 (a folder read in place for bf16 generation, a BF16 folder's for fp32: nn/interchange/inference_folder.ts): 2 bytes, no cast. */
   bf16Matrices?: boolean;
   /** Each weight is read straight into its place (nn/interchange/inference_folder.ts): no second copy while loading. */
   inPlace?: boolean;

@@ -103,8 +103,10 @@ export async function loadGenerator(source: string, opts: LoadGeneratorOptions =
   const sourceSpecOf = sourceSpec(resolved);
   const inPlace = loadsInPlace(resolved, sourceSpecOf, opts, onGpu);
   const inBf16 = inPlace && holdsInBf16(resolved, opts);
-  const memory = checkMemory(sourceSpecOf, { folder: resolved.kind === 'folder' ? resolved.path : undefined, quantize: opts.quantize }, { ...opts, bf16Matrices: inBf16, inPlace });
-  const { model, spec, inHugePages } = inPlace ? loadFolderForInference(resolved.path, { bf16: inBf16 }) : { ...await readWeights(resolved), inHugePages: false };
+  // fp32 generation of a BF16 folder: its matrices stay bf16, widened a tile at a time by the products.
+  const widensBf16 = inPlace && !inBf16 && opts.precision !== 'bf16' && keepsWeightsAsRead(resolved, opts) && folderHasBf16Matrices(resolved.path);
+  const memory = checkMemory(sourceSpecOf, { folder: resolved.kind === 'folder' ? resolved.path : undefined, quantize: opts.quantize }, { ...opts, bf16Matrices: inBf16 || widensBf16, inPlace });
+  const { model, spec, inHugePages } = inPlace ? loadFolderForInference(resolved.path, { bf16: inBf16 || widensBf16, round: inBf16 }) : { ...await readWeights(resolved), inHugePages: false };
   // Merged once on the host: generation then runs at the base model's speed.
   if (resolved.adapter) await mergeAdapterInto(adapterWeights(resolved.adapter), model);
   if (opts.adapter !== undefined) await mergeAdapterInto(opts.adapter, model);
@@ -114,14 +116,17 @@ export async function loadGenerator(source: string, opts: LoadGeneratorOptions =
 }
 
 /**
- * Whether the model is loaded with its BF16 matrices held in bf16 (nn/interchange/bf16_folder.ts):
- * a float folder whose files hold them so, for bf16 generation on the cpu, with nothing that would
- * write the weights (an adapter merged into them, --quantize).
+ * Whether the model is loaded with its matrices held in bf16 (nn/interchange/inference_folder.ts):
+ * bf16 generation on the cpu of a folder read in place, with nothing that would write the weights
+ * (an adapter merged into them, --quantize).
  */
 function holdsInBf16(resolved: ResolvedSource, opts: LoadGeneratorOptions): boolean {
-  if (opts.precision !== 'bf16' || resolved.adapter) return false;
-  if (opts.adapter !== undefined || opts.adapters?.length || opts.quantize !== undefined) return false;
-  return folderHasBf16Matrices(resolved.path);
+  return opts.precision === 'bf16' && keepsWeightsAsRead(resolved, opts);
+}
+
+/** Nothing will write the weights: no adapter merged into them, no --quantize. */
+function keepsWeightsAsRead(resolved: ResolvedSource, opts: LoadGeneratorOptions): boolean {
+  return !resolved.adapter && opts.adapter === undefined && !opts.adapters?.length && opts.quantize === undefined;
 }
 
 /**

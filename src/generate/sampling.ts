@@ -91,14 +91,29 @@ export function topK(logits: Float32Array, k: number): Float32Array {
   return logits;
 }
 
-/** softmax of the logits in float64. */
+/**
+ * softmax of the logits in float64. Plain indexed loops: the iterator, `from`-with-a-callback,
+ * `reduce` and `map` form took about a third of a sampled decode step's CPU time over SmolLM2's
+ * 49,152 logits (grpo's rollouts, serve); the arithmetic and its order are the same.
+ */
 export function softmax(logits: Float32Array): Float64Array {
-  let max = -Infinity;
-  for (const l of logits) if (l > max) max = l;
-  const p = Float64Array.from(logits, (l) => Math.exp(l - max));
-  const sum = p.reduce((s, x) => s + x, 0);
-  return p.map((x) => x / sum);
+  const p = new Float64Array(logits.length);
+  const sum = expsInto(logits, p);
+  for (let i = 0; i < p.length; i++) p[i] /= sum;
+  return p;
 }
+
+/** exp(l − max) of each logit into `out` (float64), in index order; returns their sum. */
+function expsInto(logits: Float32Array, out: Float64Array): number {
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) if (logits[i] > max) max = logits[i];
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) sum += out[i] = Math.exp(logits[i] - max);
+  return sum;
+}
+
+/** draw's exponentials, reused from call to call (a draw runs to its end before the next begins). */
+let drawScratch = new Float64Array(0);
 
 /** Keeps the most likely tokens whose cumulative probability first reaches p (always at least one), in place. */
 export function topP(logits: Float32Array, p: number): Float32Array {
@@ -121,16 +136,18 @@ export function minP(logits: Float32Array, m: number): Float32Array {
   return logits;
 }
 
-/** Draws an index with probability softmax(logits). */
+/** Draws an index with probability softmax(logits) (each probability exp(l − max) / sum, as softmax gives it). */
 export function draw(logits: Float32Array, rng: Rng): number {
-  const probs = softmax(logits);
+  if (drawScratch.length < logits.length) drawScratch = new Float64Array(logits.length);
+  const exps = drawScratch;
+  const sum = expsInto(logits, exps);
   let u = rng.uniform();
-  for (let i = 0; i < probs.length; i++) {
-    u -= probs[i];
+  for (let i = 0; i < logits.length; i++) {
+    u -= exps[i] / sum;
     if (u < 0) return i;
   }
   // Rounding left u a hair above 0: the last token still possible.
-  for (let i = probs.length - 1; i >= 0; i--) if (probs[i] > 0) return i;
+  for (let i = logits.length - 1; i >= 0; i--) if (exps[i] / sum > 0) return i;
   return 0;
 }
 

@@ -114,6 +114,7 @@ NAPI_MODULE_INIT() {
     sc::registerAttentionDecode(env, exports);
     sc::registerLlama(env, exports);
     sc::registerQuant(env, exports);
+    sc::registerLinearWidened(env, exports);
     sc::describe(env, exports);
   } catch (...) {
     sc::reportException(env, "smolcluster native init");

@@ -27,5 +27,6 @@ void registerAttentionBf16(napi_env env, napi_value exports);
 void registerAttentionDecode(napi_env env, napi_value exports);
 void registerLlama(napi_env env, napi_value exports);
 void registerQuant(napi_env env, napi_value exports);
+void registerLinearWidened(napi_env env, napi_value exports);
 
 }  // namespace sc

@@ -30,6 +30,7 @@ import { namedRewards } from './rewards/named.js';
 import type { RolloutPool } from './remote/pool.js';
 import { type RolloutWorkersConfig, openRolloutPool, sampleRemote, syncRolloutPool } from './remote/sampler.js';
 import { type TaskRow, additionDigits, additionTask } from './tasks/addition.js';
+import { type GrpoCheckpointOptions, grpoCheckpointer, grpoRunIdentity, keepMetricsBefore } from './grpo_checkpoints.js';
 
 export interface GrpoRunOptions extends GrpoSettings {
   model: string;
@@ -63,6 +64,8 @@ export interface GrpoRunOptions extends GrpoSettings {
   maxStaleness?: number;
   /** The importance-sampling ratio's cap (TRL's vllm_importance_sampling_clip_max, default 3). */
   importanceSamplingCap?: number;
+  /** Checkpoints every N steps, and resuming from them (grpo_checkpoints.ts). */
+  checkpoints?: GrpoCheckpointOptions;
   /** Told of each step as it ends. */
   onStep?: (step: number, steps: number, record: GrpoStepRecord) => void;
   /** Told of each held-out evaluation (after `step` steps). */
@@ -89,28 +92,44 @@ export async function runGrpo(o: GrpoRunOptions): Promise<GrpoRunResult> {
   checkRoom([...prompts, ...heldOut], o, policy);
   const perStep = o.batchSize / o.generations;
   const steps = o.maxSteps ?? Math.ceil(prompts.length / perStep);
+  const optimizer = policyOptimizer(policy.model, o.lr, o.weightDecay);
+  // What trains and how it was built: a checkpoint of another model or fine-tuning method is refused.
+  const architecture = { grpo: policy.spec, fine_tune: policy.fineTune };
+  const saving = grpoCheckpointer(o.checkpoints, o.runDir, grpoRunIdentity(o as unknown as Record<string, unknown>), o.warn ?? (() => {}));
+  const checkpointer = saving?.checkpointer;
+  const restored = checkpointer?.restore(policy.model, architecture, optimizer, steps) ?? null;
+  const start = restored?.position.step ?? 0;
+  const earlierEvals = restored ? keepMetricsBefore(o.runDir, start) : [];
+  if (restored) o.warn?.(`grpo: resumed from step ${start} (${restored.file})`);
   const rewards = await namedRewards(o.rewards, o.rewardWeights, { answerField: o.answerField, timeoutMs: o.rewardTimeoutMs });
-  const writer = startRun(o, policy);
+  const writer = startRun(o, policy, restored !== null);
   // events.jsonl: the run's start, its one process joining and its end, as a training run's (the dashboard reads them).
   const events = new RunEvents(o.runDir, 0, { workers: 1, backend: backend().description, threads: backend().getThreads(), owner: true });
   events.onStart({ device: policy.model.arena().device });
+  if (restored) events.onResume(start, restored.file);
   let pool: RolloutPool | null = null;
+  saving?.stop?.listen();
   try {
     pool = o.rollout ? await openRolloutPool(o.rollout, policy, o.lora, o.warn ?? (() => {})) : null;
     const reference = o.beta > 0 ? loadReference(o.model, policy.spec, o.seed) : null;
     const models: GrpoModels = {
-      policy: policy.model, reference, optimizer: policyOptimizer(policy.model, o.lr, o.weightDecay), rewards, eosIds: policy.eosIds,
-      decode: (ids: number[]) => policy.tokenizer.decode(ids), warn: o.warn, version: 0,
+      policy: policy.model, reference, optimizer, rewards, eosIds: policy.eosIds,
+      decode: (ids: number[]) => policy.tokenizer.decode(ids), warn: o.warn, version: start,
       sample: pool ? (ids: readonly (readonly number[])[], ro: RolloutOptions) => sampleRemote(pool!, policy.model, models.version ?? 0, ids, ro) : undefined,
     };
     const order = new PromptOrder(prompts.length, o.seed);
     const batches: PromptRow[][] = [];
     const batchOf = (step: number): PromptRow[] => (batches[step] ??= order.next(perStep).map((i) => prompts[i]));
+    // A resumed run's prompt order stands where the checkpoint's did: the steps before it are drawn and dropped.
+    for (let s = 0; s < start; s++) {
+      batchOf(s);
+      batches[s] = [];
+    }
     const seedOf = (step: number): number => (o.seed * 1_000_003 + step * o.batchSize) % 2 ** 31;
     const K = pool ? o.maxStaleness ?? 0 : 0;
     const settings: GrpoSettings = { ...o, importanceSamplingCap: K > 0 ? o.importanceSamplingCap ?? 3 : undefined };
-    const ahead = pool && K > 0 ? new RolloutsAhead(pool, policy.model, K, steps, (s) => batchOf(s).map((p) => p.ids), (s) => rolloutOptionsOf(policy.eosIds, settings, seedOf(s))) : null;
-    const evals: GrpoRunResult['evals'] = [];
+    const ahead = pool && K > 0 ? new RolloutsAhead(pool, policy.model, K, steps, (s) => batchOf(s).map((p) => p.ids), (s) => rolloutOptionsOf(policy.eosIds, settings, seedOf(s)), start) : null;
+    const evals: GrpoRunResult['evals'] = [...earlierEvals];
     const evaluate = async (step: number): Promise<void> => {
       if (heldOut.length === 0) return;
       const record = await scoreHeldOut(models, heldOut, o);
@@ -118,21 +137,23 @@ export async function runGrpo(o: GrpoRunOptions): Promise<GrpoRunResult> {
       writer.write({ ...METRICS_HEAD, kind: 'grpo_eval', step, ...record, time: Date.now() });
       o.onEval?.(step, record);
     };
-    await evaluate(0);
+    if (start === 0) await evaluate(0);
     let last: GrpoStepRecord | null = null;
-    for (let step = 0; step < steps; step++) {
+    for (let step = start; step < steps; step++) {
       const batch = batchOf(step);
       models.version = step;
       if (ahead) models.sample = () => ahead.take(step);
       last = await grpoStep(models, batch, settings, seedOf(step));
       batches[step] = [];
       // Synchronous mode: the next step's rollouts wait for these weights; asynchronous: later requests get them.
-      if (pool) await syncRolloutPool(pool, policy, step + 1);
-      writer.write({ ...METRICS_HEAD, kind: 'grpo', step, ...last, time: Date.now() });
+      const sent = pool ? await syncRolloutPool(pool, policy, step + 1) : null;
+      writer.write({ ...METRICS_HEAD, kind: 'grpo', step, ...last, ...(sent ? { weight_sync: sent } : {}), time: Date.now() });
       o.onStep?.(step, steps, last);
       if ((o.evalEvery ?? 0) > 0 && (step + 1) % o.evalEvery! === 0 && step + 1 < steps) await evaluate(step + 1);
+      // After the step's evaluation: a run resumed here has it already.
+      await checkpointer?.afterStep(policy.model, architecture, optimizer, { step: step + 1, epoch: 0, batch: 0 }, steps);
     }
-    await evaluate(steps);
+    if (!evals.some((e) => e.step === steps)) await evaluate(steps);
     const saved = o.save ? await savePolicy(o, policy) : [];
     events.finished(steps);
     events.end();
@@ -141,6 +162,7 @@ export async function runGrpo(o: GrpoRunOptions): Promise<GrpoRunResult> {
     events.end(e);
     throw e;
   } finally {
+    saving?.stop?.dispose();
     await pool?.close();
     events.close();
     writer.close();
@@ -168,16 +190,18 @@ function checkRoom(prompts: readonly PromptRow[], o: Pick<GrpoRunOptions, 'maxCo
   }
 }
 
-/** The run's folder: config.json (what was asked) and metrics.jsonl started afresh. */
-function startRun(o: GrpoRunOptions, policy: Policy): JsonlWriter {
+/** The run's folder: config.json (what was asked) and metrics.jsonl started afresh; a resumed run keeps its metrics.jsonl (cut by keepMetricsBefore) and events.jsonl. */
+function startRun(o: GrpoRunOptions, policy: Policy, resumed: boolean): JsonlWriter {
   mkdirSync(o.runDir, { recursive: true });
   const { onStep: _onStep, onEval: _onEval, warn: _warn, rollout, ...asked } = o;
   // The rollout workers' settings without the token (a secret) or the spawner (a function).
   const workers = rollout ? { workers: rollout.workers, host: rollout.host, port: rollout.port, start_ms: rollout.startMs, request_ms: rollout.requestMs } : null;
   const config = { schema: CONFIG_SCHEMA, schema_version: CONFIG_SCHEMA_VERSION, command: 'grpo', ...snakeCaseKeys(asked) as object, rollout_workers: workers, fine_tune: policy.fineTune };
   writeFileSync(join(o.runDir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
-  writeFileSync(join(o.runDir, 'metrics.jsonl'), '');
-  resetEvents(o.runDir);
+  if (!resumed) {
+    writeFileSync(join(o.runDir, 'metrics.jsonl'), '');
+    resetEvents(o.runDir);
+  }
   return new JsonlWriter(join(o.runDir, 'metrics.jsonl'), 1);
 }
 
@@ -186,8 +210,8 @@ async function savePolicy(o: GrpoRunOptions, policy: Policy): Promise<string[]> 
   return saveFolder(o.save!, policy.model, policy.spec, { tokenizerFrom: o.model });
 }
 
-/** The prompts in a seeded order, shuffled anew for each pass (TRL's RepeatSampler shuffles per epoch too). */
-class PromptOrder {
+/** The prompts in a seeded order, shuffled anew for each pass (TRL's RepeatSampler shuffles per epoch too); bench:grpo hands TRL the same order. */
+export class PromptOrder {
   private readonly rng: Rng;
   private order: Int32Array;
   private at = 0;

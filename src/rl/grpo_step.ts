@@ -84,6 +84,9 @@ export interface GrpoStepRecord {
   train_tokens_per_sec: number;
   rollout_seconds: number;
   train_seconds: number;
+  /** The whole step's wall-clock seconds (sampling, rewards, training), and the process's CPU seconds over it (every thread's). */
+  step_seconds: number;
+  cpu_seconds: number;
   /** Rollout workers that sampled this step (0: the trainer's process). */
   rollout_workers: number;
   /** How many versions behind the policy the step's oldest rollout was (0: on-policy). */
@@ -104,6 +107,7 @@ export function rolloutOptionsOf(eosIds: readonly number[], s: GrpoSettings, see
 
 /** One step over `prompts` (each sampled G times); `seed` seeds the step's completions. */
 export async function grpoStep(m: GrpoModels, prompts: readonly PromptRow[], s: GrpoSettings, seed: number): Promise<GrpoStepRecord> {
+  const [started, cpuStarted] = [performance.now(), process.cpuUsage()];
   const rolloutOptions = rolloutOptionsOf(m.eosIds, s, seed);
   const ids = prompts.map((p) => p.ids);
   const sampled = m.sample ? await m.sample(ids, rolloutOptions) : { ...await sampleCompletions(m.policy, ids, rolloutOptions), workers: 0 };
@@ -121,6 +125,7 @@ export async function grpoStep(m: GrpoModels, prompts: readonly PromptRow[], s: 
   const sampling = s.importanceSamplingCap !== undefined ? samplingLogps(sampled.completions, batch) : null;
   const trained = await optimize(m, s, promptIds, batch, advantages, sampling);
   const lengths = completionMetrics(batch);
+  const cpu = process.cpuUsage(cpuStarted);
   return {
     loss: trained.loss, reward: nanMean([...scores.total]), reward_std: nanStd([...scores.total]),
     rewards: Object.fromEntries(Object.entries(scores.perReward).map(([name, values]) => [name, nanMean([...values])])),
@@ -130,6 +135,7 @@ export async function grpoStep(m: GrpoModels, prompts: readonly PromptRow[], s: 
     grad_norm: trained.gradNorm, lr: m.optimizer.lr,
     rollout_tokens_per_sec: sampled.seconds > 0 ? sampled.tokens / sampled.seconds : 0, rollout_seconds: sampled.seconds,
     train_tokens_per_sec: trained.seconds > 0 ? (trained.tokens * s.iterations) / trained.seconds : 0, train_seconds: trained.seconds,
+    step_seconds: (performance.now() - started) / 1000, cpu_seconds: (cpu.user + cpu.system) / 1e6,
     rollout_workers: sampled.workers, staleness, policy_version: version, importance_sampling_ratio: trained.importance,
   };
 }

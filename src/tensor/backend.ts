@@ -428,7 +428,16 @@ export interface HostBackend extends BackendInfo, Kernels<HostArray>, Partial<De
  * bfloat16 buffer of the kernel's own saved layout, attention.ts bf16SavedLength(g) elements.
  */
 export type Bf16Entries<B> = Pick<Kernels<B>, 'gemm' | 'conv2d' | 'conv2dBackward'> & Partial<Bf16Packing<B>> & Partial<DecodeAttention<B>>
-  & Partial<Pick<Kernels<B>, 'attention' | 'attentionBackward'>>;
+  & Partial<Pick<Kernels<B>, 'attention' | 'attentionBackward'>> & Partial<WidenedThin<B>>;
+
+/**
+ * Optional: a few rows of float32 x times a weight held in bfloat16, widened where it is read
+ * (ops/linear_bf16_weight.ts): y [M, N] = x [M, K] · widen(W [N, K])ᵀ (+ bias), float32 sums;
+ * false (y untouched) where M is past the kernel's rows: the op's tiles + float32 GEMM serve.
+ */
+export interface WidenedThin<B> {
+  linearWidenedThin(M: number, N: number, K: number, x: B, w: B, y: B, bias: B | null): boolean;
+}
 
 /**
  * Optional: a decode step's attention over a KV cache (generate/kv_cache.ts), one call per

@@ -30,6 +30,17 @@ export function toBf16Bits(x: number): number {
   return ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff;
 }
 
+/** `src` rounded to bfloat16 into `dst` from index `at`: toBf16Bits over a run, read as raw words (no per-value conversion). */
+export function toBf16BitsInto(src: Float32Array, dst: Uint16Array, at = 0): void {
+  const words = new Uint32Array(src.buffer, src.byteOffset, src.length);
+  for (let i = 0; i < words.length; i++) {
+    const bits = words[i];
+    dst[at + i] = (bits & 0x7f800000) === 0x7f800000 && (bits & 0x7fffff) !== 0
+      ? ((bits >>> 16) & 0x8000) | 0x7fc0
+      : ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff;
+  }
+}
+
 /** bfloat16 bits → float32 value (exact). */
 export function fromBf16Bits(h: number): number {
   return fromBits((h & 0xffff) << 16);

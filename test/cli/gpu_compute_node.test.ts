@@ -14,7 +14,7 @@ import type { LetterShard } from '../../src/data/letters.js';
 import { backend } from '../../src/tensor/dispatch.js';
 import { runCliProcess, type Running } from '../helpers/cluster.js';
 import { ENV, JOB, letters, startCoordinator, startNode, stopAll, submit } from '../helpers/cluster_jobs.js';
-import { WEBGPU_CHILD_ENV, webGpuMissingInChild } from '../helpers/webgpu.js';
+import { TEST_ADAPTER, WEBGPU_CHILD_ENV, webGpuMissingInChild } from '../helpers/webgpu.js';
 
 // run-tests: alone (its GPU node must heartbeat within the coordinator's 5 s deadline while
 // SwiftShader compiles its kernels; with a second file beside it on a loaded machine it missed it and
@@ -51,7 +51,7 @@ describe('compute nodes on the GPU and on the cpu', { timeout: 120_000 }, () => 
         startNode({ coordinator: c.port, device: 'cpu' }),
       ]);
       procs.push(gpu, cpu);
-      assert.match(gpu.stderr, /--device gpu: training on .*swiftshader/i);
+      assert.match(gpu.stderr, new RegExp(`--device gpu: training on .*${TEST_ADAPTER.source}`, 'i'));
       assert.match(gpu.stderr, /device webgpu\)/);
       const result = await submit(c, { ...SMALL, weighting: 'equal', shards: DATA.train, validation: DATA.validation });
 

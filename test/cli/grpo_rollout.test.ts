@@ -83,6 +83,10 @@ describe('smolcluster grpo --rollout-workers', { timeout: 300_000 }, () => {
     assert.equal(remote.code, 0, remote.stderr);
     assert.match(remote.stderr, /grpo step 4\/4: .* 2 rollout workers, staleness 0$/m);
     assertSameRun(steps('remote-full'), steps('local-full'), 2);
+    // Each step's weights went out whole or as a delta, whichever was smaller (at --lr 0.01 most weights move past their low bits).
+    for (const l of steps('remote-full') as unknown as { weight_sync: { delta_bytes: number; whole_bytes: number; sent: string } }[]) {
+      assert.equal(l.weight_sync.sent, l.weight_sync.delta_bytes < l.weight_sync.whole_bytes ? 'delta' : 'whole');
+    }
   });
 
   it('synchronous mode under LoRA (only the adapters sent): the in-process run\'s figures', async () => {

@@ -1,6 +1,6 @@
 /**
  * `smolcluster train --device gpu` trains in one process on the webgpu backend (SwiftShader on a
- * machine without a GPU) and computes what the cpu computes: the same losses, test loss and
+ * machine without a GPU; a GPU where VK_ICD_FILENAMES names its driver) and computes what the cpu computes: the same losses, test loss and
  * accuracy within float32 tolerance, with result.json (and `run`'s run.json) saying where it trained. Skipped when the
  * webgpu backend cannot load, except under CI=true.
  */
@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runCli } from '../helpers/cli.js';
-import { WEBGPU_CHILD_ENV, webGpuMissingInChild } from '../helpers/webgpu.js';
+import { TEST_ADAPTER, WEBGPU_CHILD_ENV, webGpuMissingInChild } from '../helpers/webgpu.js';
 
 let dir = '';
 let reason: string | null = null;
@@ -53,7 +53,7 @@ describe('train --device gpu (one process)', () => {
       if (reason) return t.skip(reason);
       const gpu = await train(`gpu${i}`, [...c.args, '--device', 'gpu']);
       const cpu = await train(`cpu${i}`, c.args);
-      assert.match(gpu.stderr, /--device gpu: training on .*swiftshader/i);
+      assert.match(gpu.stderr, new RegExp(`--device gpu: training on .*${TEST_ADAPTER.source}`, 'i'));
       assert.equal(gpu.result.device, 'webgpu');
       assert.deepEqual(gpu.result.per_rank.map((r) => r.device), ['webgpu']);
       assert.equal(cpu.result.device, 'cpu');

@@ -18,6 +18,9 @@ export function loadWebGpuForTests(): Promise<WebGpuLoad> {
   return loadWebGpuBackend();
 }
 
+/** The adapter the tests run on, as `--device gpu` names it: SwiftShader, unless VK_ICD_FILENAMES names another driver (a GPU's). */
+export const TEST_ADAPTER = !process.env.VK_ICD_FILENAMES || process.env.VK_ICD_FILENAMES === SWIFTSHADER_ICD ? /swiftshader/i : /\S/;
+
 /** The environment a child process needs to find SwiftShader (unless VK_ICD_FILENAMES names a driver). */
 export const WEBGPU_CHILD_ENV = {
   VK_ICD_FILENAMES: process.env.VK_ICD_FILENAMES ?? SWIFTSHADER_ICD,

@@ -20,7 +20,7 @@ import type { LlamaSpec } from '../../src/nn/models/index.js';
 import { noGrad } from '../../src/tensor/autograd.js';
 import { completionBatch } from '../../src/rl/completions.js';
 import { type Policy, loadPolicy } from '../../src/rl/policy.js';
-import type { RolloutPool } from '../../src/rl/remote/pool.js';
+import type { RolloutPool, WeightSync } from '../../src/rl/remote/pool.js';
 import { dialTrainer, rolloutSignature, sendMessage } from '../../src/rl/remote/link.js';
 import { openRolloutPool, sampleRemote, syncRolloutPool } from '../../src/rl/remote/sampler.js';
 import { RolloutMessage, encodeMessage } from '../../src/rl/remote/wire.js';
@@ -67,13 +67,13 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Moves the trainer's weights (as an optimizer step would) and sends them as `version`. */
-async function step(version: number): Promise<void> {
+/** Moves the trainer's weights (as an optimizer step would, by `size`) and sends them as `version`. */
+async function step(version: number, size = 0.05): Promise<WeightSync> {
   const arena = policy.model.arena();
   const values = await arena.params.read();
-  for (let i = 0; i < values.length; i++) values[i] += 0.05 * Math.sin(i * 0.37 + version);
+  for (let i = 0; i < values.length; i++) values[i] += size * Math.sin(i * 0.37 + version);
   arena.params.write(values);
-  await syncRolloutPool(pool, policy, version);
+  return syncRolloutPool(pool, policy, version);
 }
 
 /** The workers' completions equal the trainer's own sampling at its current weights. */
@@ -160,6 +160,17 @@ describe('rollout workers (rl/remote)', { timeout: 120_000 }, () => {
     for (const until = Date.now() + 30_000; pool.live === 0 && Date.now() < until;) await new Promise((r) => setTimeout(r, 50));
     await assertSameAsLocal(settings(), 3, 1);
   });
+
+  it('then a small step travels as a lossless delta onto the version the joined worker holds; a large one whole, the delta being the larger', async () => {
+    const small = await step(4, 1e-5);
+    assert.equal(small.sent, 'delta');
+    assert.ok(small.delta_bytes! < 0.7 * small.whole_bytes, `${small.delta_bytes} bytes against ${small.whole_bytes}`);
+    await assertSameAsLocal(settings(), 4, 1);
+    const large = await step(5);
+    assert.equal(large.sent, 'whole');
+    assert.ok(large.delta_bytes! >= large.whole_bytes);
+    await assertSameAsLocal(settings(), 5, 1);
+  });
 });
 
 describe('a rollout worker that stops reading', { timeout: 60_000 }, () => {
@@ -174,7 +185,12 @@ describe('a rollout worker that stops reading', { timeout: 60_000 }, () => {
       assert.equal(own.live, 1);
       reader.socket.pause(); // reads nothing more: the kernel's buffers fill, then the trainer's writes wait
       const started = Date.now();
-      for (let v = 1; own.live > 0 && v < 2000; v++) await syncRolloutPool(own, policy, v);
+      // Steps that move every weight: each update goes whole (a delta of unmoved weights is a few bytes, and would not fill them).
+      const arena = policy.model.arena();
+      for (let v = 1; own.live > 0 && v < 2000; v++) {
+        arena.params.write((await arena.params.read()).map((x, i) => x + 0.05 * Math.sin(i + v)));
+        await syncRolloutPool(own, policy, v);
+      }
       assert.equal(own.live, 0);
       assert.ok(Date.now() - started < 30_000);
       assert.ok(dropped.some((w) => /rollout worker \d \(127\.0\.0\.1:\d+, pid \d+\) dropped: did not take a \d+-byte Weights message within 1500 ms/.test(w)), dropped.join('\n'));

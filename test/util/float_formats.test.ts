@@ -4,7 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { fromBf16Bits, fromF16Bits, toBf16Bits, toF16Bits } from '../../src/util/float_formats.js';
+import { fromBf16Bits, fromF16Bits, toBf16Bits, toBf16BitsInto, toF16Bits } from '../../src/util/float_formats.js';
+import { Rng } from '../../src/util/rng.js';
 
 /** The float32 whose bits are `bits`. */
 function f32(bits: number): number {
@@ -79,5 +80,17 @@ describe('float16', () => {
       if (Number.isNaN(x)) continue;
       assert.equal(toF16Bits(x), h, `0x${h.toString(16)}`);
     }
+  });
+});
+
+describe('toBf16BitsInto', () => {
+  it('rounds a run into place as toBf16Bits rounds each value: ties, carries, infinities, NaNs, subnormals', () => {
+    const special = [0, -0, 1, -1, 1 + 2 ** -8, 1 + 3 * 2 ** -8, 1 + 2 ** -8 + 2 ** -20, 3.4e38, -3.4e38, Infinity, -Infinity, NaN, f32(0xffc00001), 1e-40, -1e-45];
+    const r = new Rng(7);
+    const src = Float32Array.from([...special, ...Array.from({ length: 4096 }, () => f32(r.int(2 ** 32)))]);
+    const dst = new Uint16Array(src.length + 3).fill(0xabcd);
+    toBf16BitsInto(src.subarray(0), dst, 3);
+    assert.deepEqual([...dst.subarray(0, 3)], [0xabcd, 0xabcd, 0xabcd], 'nothing before `at` is written');
+    for (let i = 0; i < src.length; i++) assert.equal(dst[3 + i], toBf16Bits(src[i]), `value ${i}: ${src[i]}`);
   });
 });

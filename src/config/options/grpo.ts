@@ -67,6 +67,10 @@ export const GRPO_OPTIONS = {
   rolloutListen: valued<string>({ arg: '<host:port>', help: 'wait for --rollout-workers workers started by hand (smolcluster rollout-worker --connect HOST:PORT, the same SMOLCLUSTER_TOKEN) instead of starting them', forward: false }),
   maxStaleness: valued({ arg: '<k>', help: 'with --rollout-workers: sample the next k steps\' prompts while a step trains (rollouts at most k policy versions old), corrected by truncated importance sampling', parse: nonNegativeInt, default: 0, forward: false }),
   importanceSamplingCap: valued({ arg: '<c>', help: 'with --max-staleness: cap the per-token importance ratio exp(trainer − sampler log-probability) at c (TRL\'s vllm_importance_sampling_clip_max)', parse: positiveNumber, default: 3, forward: false }),
+  checkpointEvery: valued({ arg: '<steps>', help: 'save a checkpoint (what trains and AdamW\'s state) every N steps (TRL\'s save_steps; 0: never)', parse: nonNegativeInt, default: 500, forward: false }),
+  checkpointDir: valued<string>({ arg: '<dir>', help: 'where checkpoints go (default: <experiments-dir>/<name>/checkpoints)', forward: false }),
+  keepCheckpoints: valued({ arg: '<k>', help: 'keep the newest K checkpoints', parse: positiveInt, default: 3, forward: false }),
+  resume: valued<string>({ arg: '<dir|auto>', help: 'continue from the newest good checkpoint in DIR (auto: the --name run\'s, starting fresh where it has none)', forward: false }),
   rolloutTimeout: valued({ arg: '<s>', help: 'seconds a rollout worker may take to connect, or to answer one step\'s prompts, before it is dropped', parse: positiveNumber, default: 600, forward: false }),
 } as const;
 

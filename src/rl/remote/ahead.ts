@@ -13,7 +13,7 @@ import { type RemoteRequest, type RemoteSampled, requestRemote, takeRemote } fro
 
 export class RolloutsAhead {
   private readonly requests = new Map<number, RemoteRequest>();
-  private next = 0;
+  private next: number;
 
   constructor(
     private readonly pool: RolloutPool,
@@ -23,7 +23,11 @@ export class RolloutsAhead {
     /** Step s's prompts (called once per step, in step order) and its sampling options. */
     private readonly promptsOf: (step: number) => readonly (readonly number[])[],
     private readonly optionsOf: (step: number) => RolloutOptions,
-  ) {}
+    /** The run's first step (a resumed run's checkpoint step). */
+    first = 0,
+  ) {
+    this.next = first;
+  }
 
   /** Asks for the rollouts of steps up to `step` + K not yet asked for, then hands over `step`'s (sampled at most K versions ago). */
   take(step: number): Promise<RemoteSampled> {

@@ -6,6 +6,7 @@
  */
 import { ProtocolError } from '../../util/errors.js';
 import type { StopReason } from '../../generate/sequence.js';
+import { type WeightDelta } from './weight_delta.js';
 import { HeadReader, decodeMessage, encodeMessage } from './wire.js';
 
 /** What one worker is asked to sample: G completions of each of its prompts. */
@@ -123,6 +124,55 @@ export function decodeWeights(payload: Uint8Array, from: string, layout: string,
   const bad = values.findIndex((v) => !Number.isFinite(v));
   if (bad >= 0) throw new ProtocolError(`weights from ${from}: value ${bad} is ${values[bad]}`);
   return { version: h.int('version'), layout: theirs, values };
+}
+
+/** A delta onto the weights of version `base` (weight_delta.ts), giving version `version`. */
+export interface WeightDeltaUpdate {
+  version: number;
+  base: number;
+  layout: string;
+  delta: WeightDelta;
+}
+
+export function encodeWeightDelta(u: WeightDeltaUpdate): Uint8Array {
+  const d = u.delta;
+  return encodeMessage(
+    { version: u.version, base: u.base, layout: u.layout, words: d.words, changes: d.low.length, escapes: d.escapeAt.length },
+    [asInt32(d.changed), packed16(d.low), asInt32(d.escapeAt), packed16(d.escapeHigh)],
+  );
+}
+
+/** A weight delta, refused unless its layout and size are the worker's and its sections are as long as its head says. */
+export function decodeWeightDelta(payload: Uint8Array, from: string, layout: string, size: number): WeightDeltaUpdate {
+  const { head, sections } = decodeMessage(payload, from);
+  const what = `weight delta from ${from}`;
+  const h = new HeadReader(head, what);
+  if (h.string('layout', 1 << 24) !== layout) throw new ProtocolError(`${what}: another layout of trainable parameters than this worker's (a different --model or LoRA shape?)`);
+  const words = h.int('words', 0, 2 ** 31 - 1);
+  if (words !== size) throw new ProtocolError(`${what}: ${words} values, this worker trains ${size}`);
+  const changes = h.int('changes', 0, words);
+  const escapes = h.int('escapes', 0, changes);
+  const want = [Math.ceil(words / 32), Math.ceil(changes / 2), escapes, Math.ceil(escapes / 2)];
+  if (sections.length !== 4 || sections.some((x, i) => !(x instanceof Int32Array) || x.length !== want[i])) {
+    throw new ProtocolError(`${what}: expected int32 sections of ${want.join(', ')} words, got ${sections.map((x) => x.length).join(', ')}`);
+  }
+  const [changed, low, escapeAt, escapeHigh] = sections as Int32Array[];
+  const delta: WeightDelta = {
+    words, changed: new Uint32Array(changed.buffer, changed.byteOffset, changed.length), low: new Uint16Array(low.buffer, low.byteOffset, changes),
+    escapeAt: new Uint32Array(escapeAt.buffer, escapeAt.byteOffset, escapes), escapeHigh: new Uint16Array(escapeHigh.buffer, escapeHigh.byteOffset, escapes),
+  };
+  return { version: h.int('version'), base: h.int('base'), layout, delta };
+}
+
+function asInt32(x: Uint32Array): Int32Array {
+  return new Int32Array(x.buffer, x.byteOffset, x.length);
+}
+
+/** 16-bit values two to an int32 word (the wire's sections are 32-bit), the last padded with zero. */
+function packed16(x: Uint16Array): Int32Array {
+  const out = new Int32Array(Math.ceil(x.length / 2));
+  new Uint16Array(out.buffer).set(x);
+  return out;
 }
 
 function one(sections: readonly (Int32Array | Float32Array)[], type: 'i32' | 'f32', from: string, what: string): Int32Array | Float32Array {

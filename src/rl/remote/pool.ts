@@ -14,7 +14,8 @@ import { PendingHandshakes } from '../../comm/tcp/handshake.js';
 import { boundPort, listen } from '../../comm/tcp/net.js';
 import { PeerError, SmolError, TimeoutError } from '../../util/errors.js';
 import { acceptWorker, onMessages, sendMessage } from './link.js';
-import { type RemoteCompletion, type RolloutReply, type SampleRequest, decodeRollouts, encodeSample, encodeWeights } from './messages.js';
+import { type RemoteCompletion, type RolloutReply, type SampleRequest, decodeRollouts, encodeSample, encodeWeightDelta, encodeWeights } from './messages.js';
+import { weightDelta } from './weight_delta.js';
 import { HeadReader, RolloutMessage, decodeMessage } from './wire.js';
 
 export interface RolloutPoolOptions {
@@ -43,6 +44,8 @@ class RemoteWorker {
   readonly pending = new Map<number, { request: SampleRequest; resolve: (r: RolloutReply) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
   alive = true;
   pid = 0;
+  /** The version of the weights last sent to it (-1: none): a delta goes only onto that one. */
+  sentVersion = -1;
 
   constructor(readonly index: number, readonly conn: Connection, public name: string) {}
 }
@@ -54,6 +57,13 @@ export interface PoolRollouts {
   unserved: number[];
   /** Live workers when the step ended. */
   workers: number;
+}
+
+/** A weight sync: the delta's bytes (null: none could be made: the first sync, a new layout), the whole arena's, and which went to the workers that were kept up. */
+export interface WeightSync {
+  delta_bytes: number | null;
+  whole_bytes: number;
+  sent: 'delta' | 'whole';
 }
 
 export class RolloutPool {
@@ -93,11 +103,28 @@ export class RolloutPool {
     return this.workers.filter((w) => w.alive && w.pid > 0).length;
   }
 
-  /** Sends the new weights to every live worker; each applies them before its next request. */
-  async sync(version: number, layout: string, values: Float32Array): Promise<void> {
+  /**
+   * Sends the new weights to every live worker; each applies them before its next request. A
+   * worker that holds the version before gets them as a lossless delta onto it (weight_delta.ts)
+   * where that is the smaller message, any other the whole arena.
+   */
+  async sync(version: number, layout: string, values: Float32Array): Promise<WeightSync> {
+    const before = this.weights;
     this.weights = { version, layout, values: values.slice() };
-    const payload = encodeWeights(this.weights);
-    await Promise.all(this.ready().map((w) => this.send(w, RolloutMessage.Weights, payload)));
+    const whole = encodeWeights(this.weights);
+    const onto = before !== null && before.layout === layout && before.values.length === values.length ? before.version : null;
+    const made = onto === null ? null : encodeWeightDelta({ version, base: onto, layout, delta: weightDelta(before!.values, values) });
+    // A step that moved most weights by more than their low bits (a large learning rate) makes a delta larger than the arena.
+    const delta = made !== null && made.length < whole.length ? made : null;
+    await Promise.all(this.ready().map((w) => (delta !== null && w.sentVersion === onto
+      ? this.sendWeights(w, RolloutMessage.WeightDelta, delta, version)
+      : this.sendWeights(w, RolloutMessage.Weights, whole, version))));
+    return { delta_bytes: made?.length ?? null, whole_bytes: whole.length, sent: delta !== null ? 'delta' : 'whole' };
+  }
+
+  private sendWeights(w: RemoteWorker, message: RolloutMessage, payload: Uint8Array, version: number): Promise<void> {
+    w.sentVersion = version;
+    return this.send(w, message, payload);
   }
 
   /**
@@ -173,7 +200,7 @@ export class RolloutPool {
       this.workers.push(worker);
       conn.once('closed', (err: Error | null) => this.drop(worker, err ? err.message : 'closed its connection'));
       onMessages(conn, (message, payload) => this.onMessage(worker, message, payload), (err) => this.o.warn(`grpo: refused ${worker.name}: ${err.message}`));
-      if (this.weights) void this.send(worker, RolloutMessage.Weights, encodeWeights(this.weights));
+      if (this.weights) void this.sendWeights(worker, RolloutMessage.Weights, encodeWeights(this.weights), this.weights.version);
     }, (err: Error) => this.o.warn(`grpo: a rollout worker from ${socket.remoteAddress}:${socket.remotePort} was refused: ${err.message}`));
   }
 

@@ -9,7 +9,7 @@ import type { CausalLm } from '../../generate/generate.js';
 import { type RolloutOptions, type SampledBatch, type SampledCompletion, sampleCompletions } from '../rollouts.js';
 import type { ChildProcess } from 'node:child_process';
 import type { Policy } from '../policy.js';
-import { type PoolRollouts, RolloutPool } from './pool.js';
+import { type PoolRollouts, RolloutPool, type WeightSync } from './pool.js';
 import { rolloutSettings } from './worker.js';
 import { rolloutSignature } from './link.js';
 import type { PolicyConfig } from '../policy.js';
@@ -37,10 +37,10 @@ export async function openRolloutPool(c: RolloutWorkersConfig, policy: Policy, l
   }, { version: 0, layout, values: await arena.params.read() });
 }
 
-/** After an optimizer step: the trainable weights (the adapters alone under LoRA) as `version`. */
-export async function syncRolloutPool(pool: RolloutPool, policy: Policy, version: number): Promise<void> {
+/** After an optimizer step: the trainable weights (the adapters alone under LoRA) as `version`, a delta where the workers hold the version before. */
+export async function syncRolloutPool(pool: RolloutPool, policy: Policy, version: number): Promise<WeightSync> {
   const arena = policy.model.arena();
-  await pool.sync(version, arena.signature(), await arena.params.read());
+  return pool.sync(version, arena.signature(), await arena.params.read());
 }
 
 export interface RemoteSampled extends SampledBatch {

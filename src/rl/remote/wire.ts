@@ -23,6 +23,8 @@ export enum RolloutMessage {
   Rollouts = 4,
   /** worker → trainer: a request it could not serve, and why. */
   Failed = 5,
+  /** trainer → worker: the weights of a version as a lossless delta onto the one before (weight_delta.ts). */
+  WeightDelta = 6,
 }
 
 export type SectionType = 'i32' | 'f32';

@@ -1,19 +1,21 @@
 /**
  * A rollout worker (`smolcluster rollout-worker`, docs/RL.md): the policy loaded as the trainer
  * loads it (the same --model and LoRA shape), connected to the trainer, serving its messages in
- * order — weight updates applied between requests, sampling requests decoded with continuous
+ * order — weight updates (whole, or a lossless delta onto the version held: weight_delta.ts)
+ * applied between requests, sampling requests decoded with continuous
  * batching (rollouts.ts: a prompt's G completions share its prefill) — and answering each request
  * with the completions' token ids, each token's log-probability at the sampling temperature and
  * the policy version that sampled them. Every message is validated (messages.ts); one that is
  * malformed drops the connection, naming the trainer, and the worker exits with that error.
  */
-import { SmolError } from '../../util/errors.js';
+import { ProtocolError, SmolError } from '../../util/errors.js';
 import type { Precision } from '../../tensor/precision.js';
 import type { Connection } from '../../comm/tcp/connection.js';
 import { type PolicyConfig, loadPolicy } from '../policy.js';
 import { sampleCompletions } from '../rollouts.js';
 import { dialTrainer, onMessages, rolloutSignature, sendMessage } from './link.js';
-import { decodeSample, decodeWeights, encodeRollouts, type SampleRequest } from './messages.js';
+import { decodeSample, decodeWeightDelta, decodeWeights, encodeRollouts, type SampleRequest } from './messages.js';
+import { applyWeightDelta } from './weight_delta.js';
 import { RolloutMessage, encodeMessage } from './wire.js';
 
 export interface RolloutWorkerOptions {
@@ -48,6 +50,21 @@ export async function runRolloutWorker(o: RolloutWorkerOptions): Promise<void> {
       chain = chain.then(() => {
         arena.params.write(w.values);
         version = w.version;
+      });
+    } else if (message === RolloutMessage.WeightDelta) {
+      const u = decodeWeightDelta(payload, trainer, layout, arena.size);
+      // Applied in order, onto the version it names: a worker the trainer did not keep up refuses it.
+      chain = chain.then(async () => {
+        if (u.base !== version) throw new ProtocolError(`weight delta from ${trainer}: onto version ${u.base}, this worker holds ${version}`);
+        const values = await arena.params.read();
+        applyWeightDelta(values, u.delta, trainer);
+        const bad = values.findIndex((v) => !Number.isFinite(v));
+        if (bad >= 0) throw new ProtocolError(`weight delta from ${trainer}: value ${bad} becomes ${values[bad]}`);
+        arena.params.write(values);
+        version = u.version;
+      }).catch((err: Error) => {
+        failure = err;
+        conn.destroy(err);
       });
     } else if (message === RolloutMessage.Sample) {
       const request = decodeSample(payload, trainer, policy.spec.vocabSize);

@@ -121,6 +121,8 @@ export interface Addon {
   lastBf16GemmImpl(): string;
   packBf16Weight(W: Buf, rows: number, cols: number, forward: boolean, M: number): PackedWeight | null;
   gemmBf16Packed(M: number, A: Buf, packed: PackedWeight, beta: number, C: Buf, bias: Buf | null): boolean;
+  /** y = x·widen(W)ᵀ (+ bias), x and y float32, W bfloat16; false where M is past its thin rows (src/native/linear_widened.cc). Absent in an addon built before it. */
+  linearWidenedThin?(x: Buf, w: Buf, M: number, N: number, K: number, y: Buf, bias: Buf | null): boolean;
   lastConvBf16Impl(): string;
   sgdStep(p: Buf, g: Buf, buf: Buf | null, lr: number, momentum: number, dampening: number,
     weightDecay: number, nesterov: boolean, firstStep: boolean): void;
@@ -349,6 +351,7 @@ function makeHostBackend(n: Addon): HostBackend {
       attentionBackward: (g, q, k, v, probs, mask, gy, gq, gk, gv) =>
         n.attentionBf16Backward(packAttention(g), g.scale, g.causal, q, k, v, probs, mask, gy, gq, gk, gv),
       attentionDecode: (g, q, kNew, vNew, k, v, out) => n.attentionDecodeBf16(packAttention(g), g.scale, g.causal, q, kNew, vNew, k, v, out),
+      ...(n.linearWidenedThin ? { linearWidenedThin: (M: number, N: number, K: number, x: Buf, w: Buf, y: Buf, bias: Buf | null) => n.linearWidenedThin!(x, w, M, N, K, y, bias) } : {}),
     },
     softmaxCausal: (x, slices, rows, cols, out) => n.softmaxCausal(x, slices, rows, cols, out),
     sgdStep: (p, g, buf, h: SgdHyper) =>

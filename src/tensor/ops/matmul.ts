@@ -5,7 +5,8 @@ import { kernelsFor } from '../dispatch.js';
 import { ShapeError, sameShape, sizeOf } from '../shape.js';
 import type { Device, DeviceBuffer } from '../storage.js';
 import { Tensor, allocStorage, allocUninit } from '../tensor.js';
-import { autocast } from './autocast.js';
+import { autocast, lowersToBf16 } from './autocast.js';
+import { linearOverBf16Weight } from './linear_bf16_weight.js';
 import { accumulated, bf16Operand, gradTarget, handsOver, roundInPlace, sameDtype, type GradTarget } from './bf16.js';
 import { gradInput } from './cast.js';
 import { packedLinear, packedLinearBackward } from './packed_weights.js';
@@ -150,6 +151,8 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
     throw new ShapeError('linear', 'expected x [..., in], weight [out, in], bias [out]', [x.shape, weight.shape, bias?.shape ?? []]);
   }
   if (isQuantType(weight.dtype)) return quantizedLinear(x, weight, bias);
+  // A bf16-held weight in a float32 step (a BF16 folder generating in fp32): widened tile by tile.
+  if (weight.dtype === 'bfloat16' && x.dtype === 'float32' && !lowersToBf16('linear')) return linearOverBf16Weight(x, weight, bias);
   // The output is made before the casts, as it always was (the step's recycler sees the same order).
   const out = outputOf([...x.shape.slice(0, -1), outF], x);
   const [xOperand, wOperand] = autocast('linear', x, weight);

@@ -44,10 +44,14 @@ export class StopRequest {
 
   /** Listens for SIGINT and SIGTERM until dispose(). */
   static watch(): StopRequest {
-    const s = new StopRequest();
-    process.on('SIGINT', s.onSignal);
-    process.on('SIGTERM', s.onSignal);
-    return s;
+    return new StopRequest().listen();
+  }
+
+  /** Starts listening (a request made before the run it stops begins: no signal is taken before then). */
+  listen(): this {
+    process.on('SIGINT', this.onSignal);
+    process.on('SIGTERM', this.onSignal);
+    return this;
   }
 
   dispose(): void {

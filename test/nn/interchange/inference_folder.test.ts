@@ -13,7 +13,7 @@ import type { CausalLm } from '../../../src/generate/generate.js';
 import { KvCache } from '../../../src/generate/kv_cache.js';
 import { loadGenerator } from '../../../src/generate/load_generator.js';
 import { holdBf16Casts } from '../../../src/generate/model_casts.js';
-import { folderHasBf16Matrices, loadFolderForInference } from '../../../src/nn/interchange/inference_folder.js';
+import { loadFolderForInference } from '../../../src/nn/interchange/inference_folder.js';
 import { loadPretrained, saveFolder } from '../../../src/nn/interchange/hf_folder.js';
 import { type LlamaSpec, createModel, defaultSpec } from '../../../src/nn/models/index.js';
 
@@ -38,11 +38,10 @@ async function logits(model: CausalLm, precision: 'bf16' | 'fp32' = 'bf16'): Pro
   return out;
 }
 
-describe('a BF16 folder held in bf16', () => {
+describe('a float folder held in bf16', () => {
   it('its matrices are bfloat16 storages of 2 bytes a weight; vectors float32; nothing else held', () => {
-    assert.equal(folderHasBf16Matrices(bf16), true);
-    assert.equal(folderHasBf16Matrices(fp32), false);
-    const { model } = loadFolderForInference(bf16, { bf16: true });
+    for (const folder of [bf16, fp32]) {
+    const { model } = loadFolderForInference(folder, { bf16: true });
     const params = model.namedParameters();
     assert.ok(params.length > 0);
     for (const [name, p] of params) {
@@ -58,14 +57,18 @@ describe('a BF16 folder held in bf16', () => {
     const total = params.reduce((n, [, p]) => n + p.size, 0);
     // The embedding is tied: one storage for the table and the head.
     assert.ok(matrices / total > 0.9);
+    }
   });
 
-  it('loadGenerator --precision bf16 takes it; fp32 keeps float32 (its products want float32 operands)', async () => {
+  it('loadGenerator --precision bf16 takes it; an F32 folder in fp32 stays float32', async () => {
     const g = await loadGenerator(bf16, { precision: 'bf16', tokenizer: 'bytes' });
     assert.ok(g.model.namedParameters().some(([, p]) => p.dtype === 'bfloat16'));
     assert.equal(g.memory?.need.formats, 'bfloat16 + float32');
-    const f = await loadGenerator(bf16, { precision: 'fp32', tokenizer: 'bytes' });
+    const f = await loadGenerator(fp32, { precision: 'fp32', tokenizer: 'bytes' });
     assert.ok(f.model.namedParameters().every(([, p]) => p.dtype === 'float32'));
+    const rounded = await loadGenerator(fp32, { precision: 'bf16', tokenizer: 'bytes' });
+    assert.ok(rounded.model.namedParameters().every(([, p]) => p.dtype === (p.ndim === 2 ? 'bfloat16' : 'float32')));
+    assert.equal(rounded.memory?.need.formats, 'bfloat16 + float32');
   });
 
   it('without bf16 (an F32 folder, or fp32 generation): every weight float32, the logits those of loadPretrained bit for bit', async () => {
@@ -85,5 +88,28 @@ describe('a BF16 folder held in bf16', () => {
     widened.eval();
     const [a, b] = [await logits(held), await logits(widened)];
     for (let s = 0; s < a.length; s++) assert.deepEqual(a[s], b[s], `step ${s}`);
+  });
+
+  it('an F32 folder in bf16 rounds its matrices at load (to nearest even): the logits of the BF16 folder saved from the same weights, bit for bit', async () => {
+    const rounded = loadFolderForInference(fp32, { bf16: true }).model as unknown as CausalLm;
+    const held = loadFolderForInference(bf16, { bf16: true }).model as unknown as CausalLm;
+    const [a, b] = [await logits(rounded), await logits(held)];
+    for (let s = 0; s < a.length; s++) assert.deepEqual(a[s], b[s], `step ${s}`);
+  });
+
+  it('fp32 generation of a BF16 folder keeps its matrices bfloat16 (round: false) and an F32 folder\'s float32; the logits are the widened model\'s', async () => {
+    const held = loadFolderForInference(bf16, { bf16: true, round: false }).model;
+    assert.ok(held.namedParameters().every(([, p]) => p.dtype === (p.ndim === 2 ? 'bfloat16' : 'float32')));
+    assert.ok(loadFolderForInference(fp32, { bf16: true, round: false }).model.namedParameters().every(([, p]) => p.dtype === 'float32'));
+    const widened = loadFolderForInference(bf16, { bf16: false }).model;
+    const [a, b] = [await logits(held as unknown as CausalLm, 'fp32'), await logits(widened as unknown as CausalLm, 'fp32')];
+    for (let s = 0; s < a.length; s++) {
+      let worst = 0;
+      for (let i = 0; i < a[s].length; i++) worst = Math.max(worst, Math.abs(a[s][i] - b[s][i]));
+      assert.ok(worst <= 1e-5, `step ${s}: ${worst}`);
+    }
+    const g = await loadGenerator(bf16, { precision: 'fp32', tokenizer: 'bytes' });
+    assert.ok(g.model.namedParameters().some(([, p]) => p.dtype === 'bfloat16'), 'loadGenerator keeps them so');
+    assert.equal(g.memory?.need.formats, 'bfloat16 + float32');
   });
 });

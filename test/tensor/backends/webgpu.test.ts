@@ -12,6 +12,7 @@ import type { AttentionGeometry, Conv2dGeometry, Kernels, Pool2dGeometry, UnaryO
 import { jsBackend } from '../../../src/tensor/backends/js.js';
 import { hostKernels } from '../../../src/tensor/backends/cpu/storage.js';
 import { closeWebGpu, type ConvKernelChoice, type GemmKernelChoice, type WebGpuBackend, type WebGpuLoad } from '../../../src/tensor/backends/webgpu/index.js';
+import { GEMM_KERNEL_ENV, gemmKernelFromEnv } from '../../../src/tensor/backends/webgpu/backend.js';
 import { OPTIONAL_FEATURES_ENV } from '../../../src/tensor/backends/webgpu/loader.js';
 import { kernelsFor } from '../../../src/tensor/dispatch.js';
 import { embedding } from '../../../src/tensor/ops/embedding.js';
@@ -509,5 +510,14 @@ describe('webgpu kernels against the js reference (float32)', () => {
     for (let i = 0; i < 50; i++) k.affine(s.buffer, 1, 1, s.buffer);
     assert.deepEqual(Array.from((await s.read()) as Float32Array), [51, 52, 53]);
     assert.equal(stream.submissions - before, 1);
+  });
+});
+
+describe('SMOLCLUSTER_WEBGPU_GEMM pins the GEMM kernel for a process', () => {
+  it('reads auto when unset or empty, each kernel by its name, and refuses anything else by name', () => {
+    assert.equal(gemmKernelFromEnv({}), 'auto');
+    assert.equal(gemmKernelFromEnv({ [GEMM_KERNEL_ENV]: '' }), 'auto');
+    for (const k of ['auto', 'tiled64', 'blocked128'] as const) assert.equal(gemmKernelFromEnv({ [GEMM_KERNEL_ENV]: k }), k);
+    assert.throws(() => gemmKernelFromEnv({ [GEMM_KERNEL_ENV]: 'blocked64' }), /SMOLCLUSTER_WEBGPU_GEMM=blocked64: not a GEMM kernel \(auto, tiled64, blocked128\)/);
   });
 });

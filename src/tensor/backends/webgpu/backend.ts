@@ -40,6 +40,17 @@ export type GemmKernelChoice = 'auto' | 'tiled64' | 'blocked128';
  */
 export type ConvKernelChoice = 'auto' | 'direct' | 'implicitGemm';
 
+/** Pins the GEMM kernel for a whole process (bench:gpu-models compares them on one GPU). */
+export const GEMM_KERNEL_ENV = 'SMOLCLUSTER_WEBGPU_GEMM';
+
+/** The GEMM kernel SMOLCLUSTER_WEBGPU_GEMM names (unset: `auto`); any other value is refused by name. */
+export function gemmKernelFromEnv(env: Record<string, string | undefined> = typeof process === 'undefined' ? {} : process.env): GemmKernelChoice {
+  const v = env[GEMM_KERNEL_ENV];
+  if (v === undefined || v === '') return 'auto';
+  if (v === 'auto' || v === 'tiled64' || v === 'blocked128') return v;
+  throw new Error(`${GEMM_KERNEL_ENV}=${v}: not a GEMM kernel (auto, tiled64, blocked128)`);
+}
+
 /**
  * `auto` takes the register-blocked 128×128 kernel once it has this many tiles to spread over the
  * GPU's cores (a 1024×1024 product has 64), else the 64×64 kernel, which gives a small product 4×
@@ -363,8 +374,8 @@ export function webgpuBackend(gpu: OpenedGpu): GpuBackend & { stream: GpuStream;
     adapterName,
     adapter: { name: adapterName, software: a.software },
     memory,
-    /** Which GEMM kernel runs (GemmKernelChoice); `auto` unless a test or bench:gpu pins one. */
-    gemmKernel: 'auto' as GemmKernelChoice,
+    /** Which GEMM kernel runs (GemmKernelChoice); `auto` unless GEMM_KERNEL_ENV, a test or bench:gpu pins one. */
+    gemmKernel: gemmKernelFromEnv(),
     /** Which convolution kernels run (ConvKernelChoice); `auto` unless a test or bench:gpu pins one. */
     convKernel: 'auto' as ConvKernelChoice,
   });
