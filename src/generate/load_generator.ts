@@ -104,7 +104,7 @@ export async function loadGenerator(source: string, opts: LoadGeneratorOptions =
   const inPlace = loadsInPlace(resolved, sourceSpecOf, opts, onGpu);
   const inBf16 = inPlace && holdsInBf16(resolved, opts);
   // fp32 generation of a BF16 folder: its matrices stay bf16, widened a tile at a time by the products.
-  const widensBf16 = inPlace && !inBf16 && opts.precision !== 'bf16' && keepsWeightsAsRead(resolved, opts) && folderHasBf16Matrices(resolved.path);
+  const widensBf16 = inPlace && opts.precision !== 'bf16' && keepsWeightsAsRead(resolved, opts) && folderHasBf16Matrices(resolved.path);
   const memory = checkMemory(sourceSpecOf, { folder: resolved.kind === 'folder' ? resolved.path : undefined, quantize: opts.quantize }, { ...opts, bf16Matrices: inBf16 || widensBf16, inPlace });
   const { model, spec, inHugePages } = inPlace ? loadFolderForInference(resolved.path, { bf16: inBf16 || widensBf16, round: inBf16 }) : { ...await readWeights(resolved), inHugePages: false };
   // Merged once on the host: generation then runs at the base model's speed.

@@ -22,23 +22,22 @@ function fromBits(bits: number): number {
   return real[0];
 }
 
-/** float32 value → bfloat16 bits (round to nearest even). */
-export function toBf16Bits(x: number): number {
-  const bits = bitsOf(x);
+/** float32 bit pattern → bfloat16 bits (round to nearest even). */
+function bf16OfBits(bits: number): number {
   if ((bits & 0x7f800000) === 0x7f800000 && (bits & 0x7fffff) !== 0) return ((bits >>> 16) & 0x8000) | 0x7fc0;
   // Adding 0x7fff plus the kept half's lowest bit rounds ties to even; a carry may reach the exponent (up to infinity), as it should.
   return ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff;
 }
 
+/** float32 value → bfloat16 bits (round to nearest even). */
+export function toBf16Bits(x: number): number {
+  return bf16OfBits(bitsOf(x));
+}
+
 /** `src` rounded to bfloat16 into `dst` from index `at`: toBf16Bits over a run, read as raw words (no per-value conversion). */
 export function toBf16BitsInto(src: Float32Array, dst: Uint16Array, at = 0): void {
   const words = new Uint32Array(src.buffer, src.byteOffset, src.length);
-  for (let i = 0; i < words.length; i++) {
-    const bits = words[i];
-    dst[at + i] = (bits & 0x7f800000) === 0x7f800000 && (bits & 0x7fffff) !== 0
-      ? ((bits >>> 16) & 0x8000) | 0x7fc0
-      : ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff;
-  }
+  for (let i = 0; i < words.length; i++) dst[at + i] = bf16OfBits(words[i]);
 }
 
 /** bfloat16 bits → float32 value (exact). */

@@ -43,38 +43,42 @@ export function linearOverBf16Weight(x: Tensor, weight: Tensor, bias: Tensor | n
 /** y = x·widen(W)ᵀ (+ bias) through tiles of W's rows widened into one float32 scratch and the float32 GEMM. */
 function widenedTiles(x: Tensor, weight: Tensor, bias: Tensor | null, out: Tensor, M: number, N: number, K: number): void {
   const k = kernelsFor({ device: x.device, dtype: 'float32' });
+  // Several rows of x over several tiles: a tile's product lands in its own [M, rows] block, then into its columns of y.
   const T = tileRows(N, K);
-  const tile = allocUninit('float32', T * K, x.device).buffer;
-  // Several rows of x: a tile's product lands in its own [M, rows] block, then into its columns of y.
   const block = M > 1 && T < N ? allocUninit('float32', M * T, x.device).buffer : null;
-  for (let n0 = 0; n0 < N; n0 += T) {
-    const rows = Math.min(T, N - n0);
-    const w = k.subBuffer(tile, 0, rows * K);
-    k.fromBf16(k.subBuffer(weight.buffer, n0 * K, rows * K), w);
+  forEachWidenedTile(weight, N, K, (w, n0, rows) => {
     const b = bias ? k.subBuffer(bias.buffer, n0, rows) : null;
     if (block === null) {
       // One row of x (its columns [n0, n0 + rows) are contiguous), or one tile (all of y).
       k.gemm(false, true, M, rows, K, 1, x.buffer, 0, w, 0, 0, M === 1 ? k.subBuffer(out.buffer, n0, rows) : out.buffer, 0, 1, b);
-      continue;
+      return;
     }
     const g = k.subBuffer(block, 0, M * rows);
     k.gemm(false, true, M, rows, K, 1, x.buffer, 0, w, 0, 0, g, 0, 1, b);
     k.stridedCopy(g, 0, [rows, 1], out.buffer, n0, [N, 1], [M, rows], false);
-  }
+  });
 }
 
 /** gx [M, K] += gy [M, N] · W [N, K], over the same widened tiles: gy's columns of a tile times its rows. */
 function inputGradient(gy: DeviceBuffer, weight: Tensor, M: number, N: number, K: number, gx: DeviceBuffer): void {
   const k = kernelsFor({ device: weight.device, dtype: 'float32' });
+  const block = allocUninit('float32', M * tileRows(N, K), weight.device).buffer;
+  forEachWidenedTile(weight, N, K, (w, n0, rows) => {
+    const g = k.subBuffer(block, 0, M * rows);
+    k.stridedCopy(gy, n0, [N, 1], g, 0, [rows, 1], [M, rows], false);
+    k.gemm(false, false, M, K, rows, 1, g, 0, w, 0, 1, gx, 0, 1);
+  });
+}
+
+/** Each tile of W's rows [n0, n0 + rows), widened exactly into one float32 scratch (`w`, rows × K), in row order. */
+function forEachWidenedTile(weight: Tensor, N: number, K: number, visit: (w: DeviceBuffer, n0: number, rows: number) => void): void {
+  const k = kernelsFor({ device: weight.device, dtype: 'float32' });
   const T = tileRows(N, K);
   const tile = allocUninit('float32', T * K, weight.device).buffer;
-  const block = allocUninit('float32', M * T, weight.device).buffer;
   for (let n0 = 0; n0 < N; n0 += T) {
     const rows = Math.min(T, N - n0);
     const w = k.subBuffer(tile, 0, rows * K);
     k.fromBf16(k.subBuffer(weight.buffer, n0 * K, rows * K), w);
-    const g = k.subBuffer(block, 0, M * rows);
-    k.stridedCopy(gy, n0, [N, 1], g, 0, [rows, 1], [M, rows], false);
-    k.gemm(false, false, M, K, rows, 1, g, 0, w, 0, 1, gx, 0, 1);
+    visit(w, n0, rows);
   }
 }
