@@ -9,6 +9,36 @@ export const METRICS_SCHEMA_VERSION = 1;
 const HEAD = { schema: METRICS_SCHEMA, schema_version: METRICS_SCHEMA_VERSION } as const;
 
 /**
+ * A resumed run's metrics.jsonl (`file`) cut to what happened before its checkpoint, taken after
+ * `step` steps: the records of earlier steps, those of the kinds `atTheStep` (evaluations and
+ * samples, made after a step and before its checkpoint) up to it, and lines with no step; a line
+ * cut short by the interruption goes. Rewritten in place (same inode: other ranks' append
+ * descriptors stay valid). Returns the records kept ([] where there is no file yet).
+ */
+export function keepRecordsBefore(file: string, step: number, atTheStep: readonly string[]): Record<string, unknown>[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return [];
+  }
+  const kept: { line: string; record: Record<string, unknown> }[] = [];
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    let r: { kind?: unknown; step?: unknown };
+    try {
+      r = JSON.parse(line) as { kind?: unknown; step?: unknown };
+    } catch {
+      continue;
+    }
+    const s = r.step;
+    if (typeof s !== 'number' || s < step || (atTheStep.includes(String(r.kind)) && s <= step)) kept.push({ line, record: r as Record<string, unknown> });
+  }
+  writeFileSync(file, kept.length ? `${kept.map((k) => k.line).join('\n')}\n` : '');
+  return kept.map((k) => k.record);
+}
+
+/**
  * Writes every step of this rank to metrics.jsonl (kind "step"), and evaluations (kind "eval",
  * rank 0 only), with the times measured in the training loop.
  */
@@ -30,17 +60,7 @@ export class StepMetricsObserver implements TrainObserver {
   onResume(step: number): void {
     if (this.rank !== 0) return;
     this.out.flush();
-    const kept = readFileSync(this.out.file, 'utf8').split('\n').filter((line) => {
-      if (line.trim() === '') return false;
-      try {
-        const r = JSON.parse(line) as { kind?: string; step?: number };
-        return typeof r.step !== 'number' || r.step < step || ((r.kind === 'eval' || r.kind === 'sample') && r.step <= step);
-      } catch {
-        return false; // a line cut short by the interruption
-      }
-    });
-    // In place (same inode): other ranks' append descriptors stay valid.
-    writeFileSync(this.out.file, kept.length ? `${kept.join('\n')}\n` : '');
+    keepRecordsBefore(this.out.file, step, ['eval', 'sample']);
   }
 
   onStart(info: { tokensPerSample?: number }): void {

@@ -8,8 +8,8 @@
  * keeps the lines of the steps and held-out evaluations before the checkpoint, so no step is
  * recorded twice.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { keepRecordsBefore } from '../metrics/step_metrics.js';
 import { Checkpointer } from '../train/run/checkpoints.js';
 import { StopRequest } from '../train/run/interrupt.js';
 import { ConfigError } from '../util/errors.js';
@@ -60,31 +60,8 @@ export function grpoCheckpointer(c: GrpoCheckpointOptions | undefined, runDir: s
  * the step lines before it and the held-out evaluations up to it, which are returned.
  */
 export function keepMetricsBefore(runDir: string, steps: number): { step: number; record: HeldOutRecord }[] {
-  const file = join(runDir, 'metrics.jsonl');
-  let text = '';
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    return [];
-  }
-  const kept: string[] = [];
-  const evals: { step: number; record: HeldOutRecord }[] = [];
-  for (const line of text.split('\n')) {
-    if (line.trim() === '') continue;
-    let r: { kind?: unknown; step?: unknown };
-    try {
-      r = JSON.parse(line) as { kind?: unknown; step?: unknown };
-    } catch {
-      continue; // a line cut by the crash the run resumes from
-    }
-    if (typeof r.step !== 'number') continue;
-    if (r.kind === 'grpo' && r.step < steps) kept.push(line);
-    if (r.kind === 'grpo_eval' && r.step <= steps) {
-      kept.push(line);
-      const { schema: _s, schema_version: _v, kind: _k, step, time: _t, ...record } = r as Record<string, unknown>;
-      evals.push({ step: step as number, record: record as unknown as HeldOutRecord });
-    }
-  }
-  writeFileSync(file, kept.map((l) => `${l}\n`).join(''));
-  return evals;
+  return keepRecordsBefore(join(runDir, 'metrics.jsonl'), steps, ['grpo_eval']).filter((r) => r.kind === 'grpo_eval').map((r) => {
+    const { schema: _s, schema_version: _v, kind: _k, step, time: _t, ...record } = r;
+    return { step: step as number, record: record as unknown as HeldOutRecord };
+  });
 }
