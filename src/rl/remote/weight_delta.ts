@@ -8,8 +8,8 @@
  *   - the words whose XOR reaches the high 16 bits: their indices and high halves;
  * 2 bytes a changed weight (6 more where its XOR carries into the high half) where the whole arena
  * takes 4, a bit for a weight the step left as it was: 0.56–0.59 of the arena after full
- * fine-tuning steps at --lr 1e-6 (docs/RL.md). Lossless: the worker's weights stay the trainer's bit for bit, so synchronous mode still
- * samples what the trainer's own process would. A delta names the version it applies to; a worker
+ * fine-tuning steps at --lr 1e-6 (docs/RL.md). Lossless: the worker's weights stay the trainer's
+ * bit for bit, so synchronous mode still samples what the trainer's own process would. A delta names the version it applies to; a worker
  * holding another one refuses it (the pool sends whole weights to a worker it has not kept up).
  */
 import { ProtocolError } from '../../util/errors.js';
