@@ -4,14 +4,14 @@
  * Issue 50 §1: the resident peak of `smolcluster generate` (the kernel's Maximum resident set size,
  * `/usr/bin/time -v`) against the target: weights' bytes (the file's tensors) + the KV cache at the
  * run's positions + 15 % + 150 MB of runtime. The model is the shape's random weights (seeded),
- * written once by our own saveFolder as a BF16 and an F32 Hugging Face folder and, where Python has
- * the `gguf` package, as a Q8_0 GGUF file (bench/reference/hf_to_gguf.py), reused from --dir.
+ * written once by our own saveFolder as a BF16, an F16 and an F32 Hugging Face folder and, where
+ * Python has the `gguf` package, as a Q8_0 GGUF file (bench/reference/hf_to_gguf.py), reused from --dir.
  *
- * Rows: a BF16 folder generating in bf16 (its matrices held in bfloat16: nn/interchange/bf16_folder.ts)
- * and in fp32 (widened to float32), the F32 folder in fp32 and in bf16, the Q8_0 file in fp32.
- * Each line: the resident peak, the target, and the estimate generate printed before loading; for
- * the rows whose folder is in the precision generated (bf16 in bf16, fp32 in fp32), `serve`'s peak
- * too (--max-batch 1, one completion of the same prompt; VmHWM from /proc).
+ * Rows: a BF16 folder generating in bf16 and in fp32 (its matrices held in bfloat16 either way:
+ * nn/interchange/inference_folder.ts), the F16 folder in fp32 (held as f16 blocks), the F32 folder
+ * in fp32 and in bf16, the Q8_0 file in fp32. Each line: the resident peak, the target, and the
+ * estimate generate printed before loading; for the BF16 folder in bf16 and the F16 and F32 folders
+ * in fp32, `serve`'s peak too (--max-batch 1, one completion of the same prompt; VmHWM from /proc).
  * Last line: one JSON object.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -34,7 +34,7 @@ const PROMPT = 'The quick brown fox jumps over the lazy dog; then it runs away. 
 const MB = 1e6;
 const RUNTIME = 150 * MB;
 
-interface Row { name: string; model: string; precision: 'fp32' | 'bf16'; weightBytes: number }
+interface Row { name: string; model: string; precision: 'fp32' | 'bf16'; weightBytes: number; serve?: boolean }
 
 const { values } = parseArgs({ options: {
   shape: { type: 'string', default: 'qwen2.5-0.5b' }, layers: { type: 'string' }, 'new-tokens': { type: 'string', default: '16' },
@@ -50,21 +50,22 @@ const root = packageRoot(import.meta.url);
 const cli = join(root, 'dist', 'src', 'cli', 'main.js');
 
 /** The folders (and the GGUF file, where Python can write it), written once. */
-function prepare(): { bf16: string; fp32: string; gguf: string | null; ggufSkip?: string } {
-  const [bf16, fp32] = [join(work, 'bf16'), join(work, 'fp32')];
-  if (!existsSync(join(bf16, 'config.json')) || !existsSync(join(fp32, 'config.json'))) {
+function prepare(): { bf16: string; f16: string; fp32: string; gguf: string | null; ggufSkip?: string } {
+  const folders = { bf16: join(work, 'bf16'), f16: join(work, 'f16'), fp32: join(work, 'fp32') };
+  if (Object.values(folders).some((f) => !existsSync(join(f, 'config.json')))) {
     mkdirSync(work, { recursive: true });
     process.stderr.write(`writing ${shape}'s random weights to ${work} ...\n`);
     const model = createModel(spec, SEED);
-    saveFolder(bf16, model, spec, { dtype: 'bf16' });
-    saveFolder(fp32, model, spec);
+    saveFolder(folders.bf16, model, spec, { dtype: 'bf16' });
+    saveFolder(folders.f16, model, spec, { dtype: 'f16' });
+    saveFolder(folders.fp32, model, spec);
   }
   const gguf = join(work, 'q8_0.gguf');
-  if (existsSync(gguf)) return { bf16, fp32, gguf };
+  if (existsSync(gguf)) return { ...folders, gguf };
   const python = findPythonWith('gguf');
-  if (!python.found) return { bf16, fp32, gguf: null, ggufSkip: python.reason };
-  const r = spawnSync(python.found.python, [join(root, 'bench', 'reference', 'hf_to_gguf.py'), fp32, gguf, '--dtype', 'q8_0'], { encoding: 'utf8', timeout: 600_000 });
-  return r.status === 0 ? { bf16, fp32, gguf } : { bf16, fp32, gguf: null, ggufSkip: (r.stderr || String(r.error)).trim().split('\n').slice(-1)[0] };
+  if (!python.found) return { ...folders, gguf: null, ggufSkip: python.reason };
+  const r = spawnSync(python.found.python, [join(root, 'bench', 'reference', 'hf_to_gguf.py'), folders.fp32, gguf, '--dtype', 'q8_0'], { encoding: 'utf8', timeout: 600_000 });
+  return r.status === 0 ? { ...folders, gguf } : { ...folders, gguf: null, ggufSkip: (r.stderr || String(r.error)).trim().split('\n').slice(-1)[0] };
 }
 
 /** The bytes of a source's tensors as its files hold them. */
@@ -116,9 +117,10 @@ async function measureServe(row: Row): Promise<{ peak: number; estimate: string 
 async function main(): Promise<void> {
   const files = prepare();
   const rows: Row[] = [
-    { name: 'bf16 folder, --precision bf16', model: files.bf16, precision: 'bf16', weightBytes: await fileWeightBytes(files.bf16) },
+    { name: 'bf16 folder, --precision bf16', model: files.bf16, precision: 'bf16', weightBytes: await fileWeightBytes(files.bf16), serve: true },
     { name: 'bf16 folder, --precision fp32', model: files.bf16, precision: 'fp32', weightBytes: await fileWeightBytes(files.bf16) },
-    { name: 'fp32 folder, --precision fp32', model: files.fp32, precision: 'fp32', weightBytes: await fileWeightBytes(files.fp32) },
+    { name: 'f16 folder, --precision fp32', model: files.f16, precision: 'fp32', weightBytes: await fileWeightBytes(files.f16), serve: true },
+    { name: 'fp32 folder, --precision fp32', model: files.fp32, precision: 'fp32', weightBytes: await fileWeightBytes(files.fp32), serve: true },
     { name: 'fp32 folder, --precision bf16', model: files.fp32, precision: 'bf16', weightBytes: await fileWeightBytes(files.fp32) },
     ...(files.gguf ? [{ name: 'q8_0 GGUF, --precision fp32', model: files.gguf, precision: 'fp32' as const, weightBytes: await fileWeightBytes(files.gguf) }] : []),
   ];
@@ -135,7 +137,7 @@ async function main(): Promise<void> {
     const verdict = m.peak <= target ? 'within' : 'OVER';
     process.stdout.write(`${row.name.padEnd(32)} peak ${(m.peak / MB).toFixed(0).padStart(6)} MB   target ${(target / MB).toFixed(0).padStart(6)} MB (weights ${(row.weightBytes / MB).toFixed(0)} + KV ${(kv / MB).toFixed(1)}, +15 %, +150)   ${verdict}   ${m.seconds.toFixed(1)} s\n`);
     process.stdout.write(`${''.padEnd(32)} estimate ${m.estimate}\n`);
-    if (row.precision === 'bf16' ? row.name.startsWith('bf16') : row.name.startsWith('fp32')) {
+    if (row.serve) {
       const sm = await measureServe(row);
       process.stdout.write(`${'  serve (VmHWM after a request)'.padEnd(32)} peak ${(sm.peak / MB).toFixed(0).padStart(6)} MB   target ${(target / MB).toFixed(0).padStart(6)} MB   ${sm.peak <= target ? 'within' : 'OVER'}\n`);
       results.push({ row: `${row.name}, serve`, peakBytes: sm.peak, targetBytes: Math.round(target), within: sm.peak <= target, estimate: sm.estimate });

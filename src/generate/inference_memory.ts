@@ -78,8 +78,8 @@ export interface InferenceShape {
   rows?: number;
   /** The quantized formats are made at load from float32 weights (--quantize): every weight is float32 first. */
   quantizedAtLoad?: boolean;
-  /** The float matrices are held in bfloat16 (a folder read in place for bf16 generation, a BF16 folder's for fp32: nn/interchange/inference_folder.ts): 2 bytes, no cast. */
-  bf16Matrices?: boolean;
+  /** The float matrices are held in this 16-bit float (a folder read in place for bf16 generation; a BF16 or F16 folder's for fp32: nn/interchange/inference_folder.ts): 2 bytes, no cast. */
+  halfMatrices?: 'bfloat16' | 'float16';
   /** Each weight is read straight into its place (nn/interchange/inference_folder.ts): no second copy while loading. */
   inPlace?: boolean;
 }
@@ -115,8 +115,8 @@ export function estimateInferenceMemory(spec: ModelSpec, shape: InferenceShape =
       weights += quantBytes(format, size / dims[dims.length - 1], dims[dims.length - 1]);
       continue;
     }
-    if (shape.bf16Matrices && dims.length === 2) {
-      formats.add('bfloat16');
+    if (shape.halfMatrices && dims.length === 2) {
+      formats.add(shape.halfMatrices);
       weights += 2 * size;
       continue;
     }

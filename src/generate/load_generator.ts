@@ -16,7 +16,7 @@ import { hfTokenIds } from '../nn/interchange/hf_config.js';
 import { loadPretrained, readHfConfig } from '../nn/interchange/hf_folder.js';
 import { specFromHfConfig } from '../nn/interchange/hf_config.js';
 import { loadMlxFolder, mlxQuantizationOf } from '../nn/interchange/mlx_folder.js';
-import { folderHasBf16Matrices, loadFolderForInference } from '../nn/interchange/inference_folder.js';
+import { type HalfDtype, type HeldMatrices, folderHalfDtype, loadFolderForInference } from '../nn/interchange/inference_folder.js';
 import { loadSafetensorsModel } from '../nn/interchange/model_io.js';
 import { isSafetensorsPath } from '../nn/interchange/safetensors.js';
 import { type Gpt2Spec, type LlamaSpec, type ModelSpec, createModel } from '../nn/models/index.js';
@@ -102,11 +102,10 @@ export async function loadGenerator(source: string, opts: LoadGeneratorOptions =
   if (resolved.kind === 'file' && isGgufFile(resolved.path)) return loadGgufGenerator(source, resolved, opts, onGpu);
   const sourceSpecOf = sourceSpec(resolved);
   const inPlace = loadsInPlace(resolved, sourceSpecOf, opts, onGpu);
-  const inBf16 = inPlace && holdsInBf16(resolved, opts);
-  // fp32 generation of a BF16 folder: its matrices stay bf16, widened a tile at a time by the products.
-  const widensBf16 = inPlace && opts.precision !== 'bf16' && keepsWeightsAsRead(resolved, opts) && folderHasBf16Matrices(resolved.path);
-  const memory = checkMemory(sourceSpecOf, { folder: resolved.kind === 'folder' ? resolved.path : undefined, quantize: opts.quantize }, { ...opts, bf16Matrices: inBf16 || widensBf16, inPlace });
-  const { model, spec, inHugePages } = inPlace ? loadFolderForInference(resolved.path, { bf16: inBf16 || widensBf16, round: inBf16 }) : { ...await readWeights(resolved), inHugePages: false };
+  const matrices = heldMatrices(resolved, opts);
+  const halfMatrices = inPlace ? halfMatricesOf(resolved.path, matrices) : undefined;
+  const memory = checkMemory(sourceSpecOf, { folder: resolved.kind === 'folder' ? resolved.path : undefined, quantize: opts.quantize }, { ...opts, halfMatrices, inPlace });
+  const { model, spec, inHugePages } = inPlace ? loadFolderForInference(resolved.path, { matrices }) : { ...await readWeights(resolved), inHugePages: false };
   // Merged once on the host: generation then runs at the base model's speed.
   if (resolved.adapter) await mergeAdapterInto(adapterWeights(resolved.adapter), model);
   if (opts.adapter !== undefined) await mergeAdapterInto(opts.adapter, model);
@@ -116,12 +115,23 @@ export async function loadGenerator(source: string, opts: LoadGeneratorOptions =
 }
 
 /**
- * Whether the model is loaded with its matrices held in bf16 (nn/interchange/inference_folder.ts):
- * bf16 generation on the cpu of a folder read in place, with nothing that would write the weights
- * (an adapter merged into them, --quantize).
+ * How a folder read in place holds its matrices (nn/interchange/inference_folder.ts): in bf16 for
+ * bf16 generation, as the files hold them (BF16, F16 or F32) for fp32 generation, float32 where
+ * something will write the weights (an adapter merged into them; --quantize does not read in place).
  */
-function holdsInBf16(resolved: ResolvedSource, opts: LoadGeneratorOptions): boolean {
-  return opts.precision === 'bf16' && keepsWeightsAsRead(resolved, opts);
+function heldMatrices(resolved: ResolvedSource, opts: LoadGeneratorOptions): HeldMatrices {
+  if (!keepsWeightsAsRead(resolved, opts)) return 'float32';
+  return opts.precision === 'bf16' ? 'bf16' : 'as-read';
+}
+
+/**
+ * The 16-bit float a folder read in place holds its matrices in (the estimate counts them at 2
+ * bytes), if any: bf16 for bf16 generation; for fp32 generation a BF16 or F16 folder's own, which
+ * the products widen a tile at a time.
+ */
+function halfMatricesOf(folder: string, matrices: HeldMatrices): HalfDtype | undefined {
+  if (matrices === 'float32') return undefined;
+  return matrices === 'bf16' ? 'bfloat16' : folderHalfDtype(folder) ?? undefined;
 }
 
 /** Nothing will write the weights: no adapter merged into them, no --quantize. */
@@ -141,8 +151,8 @@ function loadsInPlace(resolved: ResolvedSource, spec: ModelSpec, opts: LoadGener
 }
 
 /** The estimate of what loading will hold, refused (naming both numbers) when it exceeds the memory available. */
-function checkMemory(spec: ModelSpec, from: Parameters<typeof sourceMemory>[1], opts: LoadGeneratorOptions & { bf16Matrices?: boolean; inPlace?: boolean }): Generator['memory'] {
-  const { need, fourBit } = sourceMemory(spec, from, { precision: opts.precision, positions: opts.positions, rows: opts.rows, bf16Matrices: opts.bf16Matrices, inPlace: opts.inPlace });
+function checkMemory(spec: ModelSpec, from: Parameters<typeof sourceMemory>[1], opts: LoadGeneratorOptions & { halfMatrices?: HalfDtype; inPlace?: boolean }): Generator['memory'] {
+  const { need, fourBit } = sourceMemory(spec, from, { precision: opts.precision, positions: opts.positions, rows: opts.rows, halfMatrices: opts.halfMatrices, inPlace: opts.inPlace });
   const available = opts.availableBytes ?? availableMemory();
   checkInferenceMemory(need, available, 'this node has', fourBit);
   return { need, available };

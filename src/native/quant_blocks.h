@@ -1,5 +1,6 @@
 // The quantized weight formats' blocks (src/tensor/quant/formats.ts has the byte layouts: ggml's
-// Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q4_K Q5_K Q6_K, MLX's affine groups of 64 and QLoRA's NF4), decoded two ways:
+// Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q4_K Q5_K Q6_K, MLX's affine groups of 64, QLoRA's NF4 and float16 rows
+// held as read in blocks of 32), decoded two ways:
 //  - dequantizeBlock: float32 values, rounded as gguf-py's numpy (and our js reference) does: every
 //    product and sum one float32 rounding, in the order written. Bit for bit the js values, provided
 //    no multiply-add is fused (quant_dequant.cc is compiled so) and denormals are not flushed.
@@ -7,7 +8,8 @@
 //    per 16 weights, a float scale a and offset b such that w = a·c + b (in real arithmetic): what the
 //    integer dot products (quant_dot*.cc) multiply. Every code fits int8, so one u8×s8 product kernel
 //    (the sign trick) serves every format that has integer codes: all but NF4, whose 16 levels are
-//    not integers (qIntegerCodes; quant_linear.cc sends NF4 to the dequantized tiles and the GEMM).
+//    not integers, and F16, whose values are floats (qIntegerCodes; quant_linear.cc sends both to the
+//    dequantized tiles and the GEMM).
 // Both are plain C++ inlined into each caller, so the compiler vectorises them for the caller's ISA.
 #pragma once
 
@@ -17,7 +19,7 @@
 namespace sc {
 
 /** The formats in src/tensor/quant/formats.ts QUANT_TYPES order (native.ts passes this index). */
-enum class QFmt : int { Q8_0 = 0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, Mlx4, Mlx8, Mlx4F16, Mlx8F16, Nf4, Count };
+enum class QFmt : int { Q8_0 = 0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, Mlx4, Mlx8, Mlx4F16, Mlx8F16, Nf4, F16, Count };
 
 struct QTraits {
   const char* name;
@@ -27,20 +29,22 @@ struct QTraits {
 };
 
 constexpr int qBlockWeights(QFmt f) {
-  return f == QFmt::Q4_K || f == QFmt::Q5_K || f == QFmt::Q6_K ? 256 : (f >= QFmt::Mlx4 ? 64 : 32);  // Mlx*, Nf4: 64
+  if (f == QFmt::Q4_K || f == QFmt::Q5_K || f == QFmt::Q6_K) return 256;
+  return f >= QFmt::Mlx4 && f <= QFmt::Nf4 ? 64 : 32;  // Mlx*, Nf4: 64
 }
 constexpr int qBlockBytes(QFmt f) {
-  constexpr int bytes[] = {34, 18, 20, 22, 24, 144, 176, 210, 36, 68, 36, 68, 33};
+  constexpr int bytes[] = {34, 18, 20, 22, 24, 144, 176, 210, 36, 68, 36, 68, 33, 64};
   static_assert(sizeof bytes / sizeof bytes[0] == static_cast<int>(QFmt::Count), "a block size per format");
   return bytes[static_cast<int>(f)];
 }
 /**
  * Whether the format's weights are a·c + b with integer codes c (unpackBlock), which the integer
- * dot products multiply. NF4's are levels of a normal's quantiles: no integer codes, so no
- * unpackBlock and no integer path (quant_linear.cc takes the tiles + GEMM for it at every M).
+ * dot products multiply. NF4's are levels of a normal's quantiles and F16's are floats: no integer
+ * codes, so no unpackBlock and no integer path (quant_linear.cc takes the tiles + GEMM for them at
+ * every M: F16's product is then the float32 one of its exactly widened values).
  */
-constexpr bool qIntegerCodes(QFmt f) { return f != QFmt::Nf4; }
-constexpr bool qHasOffset(QFmt f) { return !(f == QFmt::Q8_0 || f == QFmt::Q4_0 || f == QFmt::Q5_0 || f == QFmt::Q6_K); }
+constexpr bool qIntegerCodes(QFmt f) { return f != QFmt::Nf4 && f != QFmt::F16; }
+constexpr bool qHasOffset(QFmt f) { return !(f == QFmt::Q8_0 || f == QFmt::Q4_0 || f == QFmt::Q5_0 || f == QFmt::Q6_K || f == QFmt::F16); }
 /** Whether each 16 weights have a scale of their own (Q6_K); every other format has one per 32 or more. */
 constexpr bool qScalePer16(QFmt f) { return f == QFmt::Q6_K; }
 
@@ -49,7 +53,7 @@ inline const QTraits& qtraits(QFmt f) {
       {"q8_0", 32, 34, false},  {"q4_0", 32, 18, false},  {"q4_1", 32, 20, true},   {"q5_0", 32, 22, false},
       {"q5_1", 32, 24, true},   {"q4_k", 256, 144, true}, {"q5_k", 256, 176, true}, {"q6_k", 256, 210, false},
       {"mlx4", 64, 36, true},   {"mlx8", 64, 68, true},   {"mlx4_f16", 64, 36, true}, {"mlx8_f16", 64, 68, true},
-      {"nf4", 64, 33, false},
+      {"nf4", 64, 33, false},   {"f16", 32, 64, false},
   };
   static_assert(sizeof t / sizeof t[0] == static_cast<int>(QFmt::Count), "a traits row per format");
   return t[static_cast<int>(f)];
@@ -199,6 +203,8 @@ inline __attribute__((always_inline)) void dequantizeBlock(const uint8_t* src, f
     const float s = nf4Scale(b[0]);
     for (int j = 0; j < 32; j++) out[j] = kNf4Levels[b[1 + j] & 15] * s;
     for (int j = 0; j < 32; j++) out[j + 32] = kNf4Levels[b[1 + j] >> 4] * s;
+  } else if constexpr (F == QFmt::F16) {
+    for (int j = 0; j < 32; j++) out[j] = halfToFloat(le16(b + 2 * j));
   } else {
     constexpr bool four = F == QFmt::Mlx4 || F == QFmt::Mlx4F16;
     const float s = mlxHalf<F>(b), bias = mlxHalf<F>(b + 2);
@@ -260,7 +266,7 @@ struct ScalarUnpack {
 
 template <QFmt F, class U = ScalarUnpack>
 inline __attribute__((always_inline)) void unpackBlock(const uint8_t* src, int8_t* c, float* a, float* off) {
-  static_assert(qIntegerCodes(F), "the format has no integer codes (NF4): decode it with dequantizeBlock");
+  static_assert(qIntegerCodes(F), "the format has no integer codes (NF4, F16): decode it with dequantizeBlock");
   uint8_t b[qBlockBytes(F)];  // a local copy, as in dequantizeBlock: the int8 codes may not alias it
   std::memcpy(b, src, sizeof b);
   if constexpr (F == QFmt::Q8_0) {

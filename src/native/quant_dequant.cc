@@ -22,7 +22,8 @@ namespace {
  * scales rounded as dequantizeBlock rounds them), then each weight a·c (+ b), which is
  * dequantizeBlock's arithmetic term for term (q4_k's b is −dmin·m, so p + b is p − ml), in loops the
  * compiler vectorises. MLX's 8-bit groups keep dequantizeBlock (unpackBlock shifts their codes), and
- * so does NF4 (its levels are no integer codes: a table lookup and one product a weight).
+ * so do NF4 (its levels are no integer codes: a table lookup and one product a weight) and F16
+ * (a widening a weight).
  */
 template <QFmt F>
 inline __attribute__((always_inline)) void exactBlock(const uint8_t* src, float* out) {
@@ -87,6 +88,7 @@ void dequantizeRows(QFmt f, const uint8_t* w, int64_t K, int64_t row0, int64_t r
     case QFmt::Mlx4F16: return rowsOf<QFmt::Mlx4F16>(w, K, row0, rows, out);
     case QFmt::Mlx8F16: return rowsOf<QFmt::Mlx8F16>(w, K, row0, rows, out);
     case QFmt::Nf4: return rowsOf<QFmt::Nf4>(w, K, row0, rows, out);
+    case QFmt::F16: return rowsOf<QFmt::F16>(w, K, row0, rows, out);
     case QFmt::Count: return;
   }
 }

@@ -152,8 +152,9 @@ SC_QDOT_TARGET void dotRowsAny(const QuantDot& t, int64_t n0, int64_t n1) {
     case QFmt::Mlx8: return dotRowsOf<QFmt::Mlx8>(t, n0, n1);
     case QFmt::Mlx4F16: return dotRowsOf<QFmt::Mlx4F16>(t, n0, n1);
     case QFmt::Mlx8F16: return dotRowsOf<QFmt::Mlx8F16>(t, n0, n1);
-    // NF4 has no integer codes (quant_blocks.h qIntegerCodes): quantLinear never brings it here.
+    // NF4 and F16 have no integer codes (quant_blocks.h qIntegerCodes): quantLinear never brings them here.
     case QFmt::Nf4:
+    case QFmt::F16:
     case QFmt::Count: return;
   }
 }

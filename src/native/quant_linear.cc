@@ -4,7 +4,8 @@
 //                         table allows); more rows (prefill) through tiles of kQuantTileRows rows of W
 //                         dequantized into float32 scratch and the fp32 GEMM (gemm.h), so no dense
 //                         copy of W is ever held. NF4 (no integer codes: its levels are a normal's
-//                         quantiles) takes the tiles + GEMM at every M. Under a bf16 step the tiles
+//                         quantiles) and F16 (floats: its product is the float32 one of the widened
+//                         values, never of x quantized) take the tiles + GEMM at every M. Under a bf16 step the tiles
 //                         and x are rounded to bf16 for the bf16 GEMM (quant_tiles_bf16.cc).
 //   quantLinearInputGrad  gx += gy·W through the same tiles and the GEMM (bf16 likewise).
 //   quantDequantize       rows of W as float32, bit for bit the js reference's (quant_dequant.cc).
@@ -76,7 +77,7 @@ std::atomic<const char*> g_lastImpl{"none"};
 
 /**
  * "auto" (integer path up to kQuantDotRows rows of x), "dot" (always, for the formats that have an
- * integer path: NF4 still takes the tiles) or "gemm" (always tiles + GEMM): benchmarks and tests.
+ * integer path: NF4 and F16 still take the tiles) or "gemm" (always tiles + GEMM): benchmarks and tests.
  */
 enum class QuantPath : int { Auto, Dot, Gemm };
 std::atomic<QuantPath> g_path{QuantPath::Auto};
@@ -175,7 +176,7 @@ napi_value QuantLinearKernel(Args& a) {
   const QuantPath path = exact ? QuantPath::Gemm : g_path.load(std::memory_order_relaxed);
   const char* name = "generic";
   const DotFn kernel = dotKernel(&name);
-  // setQuantPath("dot") forces the integer path only where the format has one (not NF4: it falls to the tiles).
+  // setQuantPath("dot") forces the integer path only where the format has one (not NF4 or F16: they fall to the tiles).
   const bool integerPath = path == QuantPath::Dot ? qIntegerCodes(f) : path == QuantPath::Auto && M <= dotRowsLimit(f, kernel);
   if (integerPath) {
     // Quantize x's rows once (K is whole blocks of ≥ 32), then every row of W meets them all, up to

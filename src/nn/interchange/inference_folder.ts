@@ -3,13 +3,18 @@
  * is used in, never beside a second copy (issue 50: loadPretrained read the whole file, widened it
  * into a float32 arena, generate then copied that into huge pages and, in bf16, held a cast and its
  * packed copy beside each matrix: 9–11 bytes a parameter measured for the Qwen2.5-0.5B shape):
- * - with `bf16` (bf16 generation), every matrix is a frozen bfloat16 parameter: one the files hold
- *   in BF16 bound to the file's bytes, mapped read-only where the host can map them
+ * - `matrices: 'bf16'` (bf16 generation): every matrix is a frozen bfloat16 parameter: one the
+ *   files hold in BF16 bound to the file's bytes, mapped read-only where the host can map them
  *   (safetensors_ranges.ts bf16Bits: 2 bytes a weight, no copy in the heap; a mapped weight must
  *   never be written), one they hold in F32 or F16 rounded at load, to nearest even as torch's
  *   `.to(torch.bfloat16)` (2 bytes a weight in the heap, where the float32 weight and its held cast
- *   took 6 and its packed copy more: bench:generate-memory's F32 folder in bf16); with
- *   `round: false` (fp32 generation) only the BF16 ones, which fp32 products widen a tile at a time;
+ *   took 6 and its packed copy more: bench:generate-memory's F32 folder in bf16);
+ * - `matrices: 'as-read'` (fp32 generation): a matrix the files hold in BF16 as above, one they hold
+ *   in F16 as frozen f16 blocks bound to the file's bytes the same way (tensor/quant/f16.ts: a
+ *   float16 row is its blocks), both widened exactly by the fp32 products a tile at a time
+ *   (ops/linear_bf16_weight.ts, the f16 format's dequantized tiles), so the values are the file's;
+ *   one in F32 as below;
+ * - `matrices: 'float32'`: every weight as below;
  * - every other weight is float32, written straight into its place in huge-page blocks (as
  *   generate/weight_pages.ts would move it there after) by ranges of CHUNK elements, so no tensor
  *   is ever whole in a second buffer.
@@ -25,6 +30,7 @@ import { CPU, type Storage, deviceMemory } from '../../tensor/storage.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { toBf16BitsInto } from '../../util/float_formats.js';
 import { CheckpointError } from '../checkpoint.js';
+import { quantFormat } from '../../tensor/quant/formats.js';
 import { type ModelSpec, createModel } from '../models/index.js';
 import type { Module } from '../module.js';
 import { readHfConfig, specFromFolder } from './hf_folder.js';
@@ -35,28 +41,35 @@ import { SafetensorsRanges } from './safetensors_ranges.js';
 /** Elements read and widened at a time (16 MB of float32): the only transient buffer of a load. */
 const CHUNK = 1 << 22;
 
+/** A 16-bit float a folder's matrices are held in. */
+export type HalfDtype = 'bfloat16' | 'float16';
+
 /**
- * Whether a folder's files hold a matrix in BF16 (from their headers: no weight is read); a folder
- * without weight files (config.json alone: its memory is estimated, and refused, before loading
- * says what is missing) as its torch_dtype says.
+ * The 16-bit float a folder's files hold its matrices in (BF16 or F16, the first 2-D tensor of
+ * either; from their headers: no weight is read), which `as-read` loading holds at 2 bytes a
+ * weight, or null; a folder without weight files (config.json alone: its memory is estimated, and
+ * refused, before loading says what is missing) as its torch_dtype says.
  */
-export function folderHasBf16Matrices(dir: string): boolean {
+export function folderHalfDtype(dir: string): HalfDtype | null {
   let files: string[];
   try {
     files = folderWeights(dir).files;
   } catch (e) {
-    if (e instanceof CheckpointError) return (readHfConfig(dir) as { torch_dtype?: unknown }).torch_dtype === 'bfloat16';
-    throw e;
+    if (!(e instanceof CheckpointError)) throw e;
+    const dtype = (readHfConfig(dir) as { torch_dtype?: unknown }).torch_dtype;
+    return dtype === 'bfloat16' || dtype === 'float16' ? dtype : null;
   }
   for (const file of files) {
     const fd = openSync(file, 'r');
     try {
-      for (const [, e] of readSafetensorsHeader(file, fd).entries) if (e.dtype === 'BF16' && e.shape.length === 2) return true;
+      for (const [, e] of readSafetensorsHeader(file, fd).entries) {
+        if (e.shape.length === 2 && (e.dtype === 'BF16' || e.dtype === 'F16')) return e.dtype === 'BF16' ? 'bfloat16' : 'float16';
+      }
     } finally {
       closeSync(fd);
     }
   }
-  return false;
+  return null;
 }
 
 export interface InferenceFolder {
@@ -66,12 +79,14 @@ export interface InferenceFolder {
   inHugePages: boolean;
 }
 
+/** How a folder's matrices are held (the header says what each does). */
+export type HeldMatrices = 'bf16' | 'as-read' | 'float32';
+
 /**
- * The folder's model: with `bf16`, its matrices held as bfloat16 (frozen) — with `round: false`
- * only those the files hold in BF16 (fp32 generation: its products widen them tile by tile,
- * ops/linear_bf16_weight.ts), the others float32; every other weight float32. The Llama family's (whose models hold no buffer a file would fill); others: loadPretrained.
+ * The folder's model, its matrices held as `matrices` says (the header); every other weight
+ * float32. The Llama family's (whose models hold no buffer a file would fill); others: loadPretrained.
  */
-export function loadFolderForInference(dir: string, o: { bf16: boolean; round?: boolean }): InferenceFolder {
+export function loadFolderForInference(dir: string, o: { matrices: HeldMatrices }): InferenceFolder {
   const spec = specFromFolder(dir);
   if (spec.type !== 'llama') throw new CheckpointError(dir, `holds a ${spec.type} model; loadFolderForInference reads the Llama family's`);
   const model = buildDeferred(() => withoutRandomInit(() => createModel(spec, 0)));
@@ -79,15 +94,15 @@ export function loadFolderForInference(dir: string, o: { bf16: boolean; round?: 
   const ranges = new SafetensorsRanges(dir, model, spec);
   try {
     const params = model.namedParameters();
-    const bits = new Map(params.map(([name, p]) => [name, o.bf16 && p.ndim === 2 ? ranges.bf16Bits(name) ?? (o.round === false ? null : roundedToBf16(ranges, name, p)) : null]));
-    model.freeze((name) => bits.get(name) != null);
-    const floats = params.filter(([name]) => !bits.get(name));
+    const held = new Map(params.map(([name, p]) => [name, p.ndim === 2 ? heldMatrix(ranges, name, p, o.matrices) : null]));
+    model.freeze((name) => held.get(name) != null);
+    const floats = params.filter(([name]) => !held.get(name));
     const total = floats.reduce((n, [, p]) => n + p.size, 0);
     const blocks = HugePageBlocks.on(CPU, 'float32');
     for (const [name, p] of params) {
-      const held = bits.get(name);
-      if (held) {
-        p.holdFrozen(deviceMemory(CPU).fromHost(held));
+      const storage = held.get(name);
+      if (storage) {
+        p.holdFrozen(storage);
         continue;
       }
       const place = blocks ? blocks.take(p.size, total) : deviceMemory(CPU).alloc('float32', p.size);
@@ -99,6 +114,16 @@ export function loadFolderForInference(dir: string, o: { bf16: boolean; round?: 
   } finally {
     ranges.close();
   }
+}
+
+/** Matrix `name`'s storage where `matrices` holds it in 16 bits (null: float32, filled in place). */
+function heldMatrix(ranges: SafetensorsRanges, name: string, p: Tensor, matrices: HeldMatrices): Storage | null {
+  if (matrices === 'float32') return null;
+  const bf16 = ranges.bf16Bits(name) ?? (matrices === 'bf16' ? roundedToBf16(ranges, name, p) : null);
+  if (bf16) return deviceMemory(CPU).fromHost(bf16);
+  // fp32 generation of an F16 matrix: the file's bytes are its f16 blocks, where its rows are whole ones.
+  const f16 = p.shape[1] % quantFormat('f16').blockWeights === 0 ? ranges.f16Bits(name) : null;
+  return f16 ? deviceMemory(CPU).fromHost(new Uint8Array(f16.buffer, f16.byteOffset, f16.byteLength), 'f16') : null;
 }
 
 /**

@@ -22,7 +22,7 @@ import { bytesPerElement, readSafetensorsHeader, type SafeEntry, toFloat32 } fro
 interface Located extends SafeEntry {
   fd: number;
   dataStart: number;
-  /** The shard's path (mapped by bf16Bits). */
+  /** The shard's path (mapped by bf16Bits and f16Bits). */
   path: string;
 }
 
@@ -83,9 +83,18 @@ export class SafetensorsRanges {
    * it in another dtype or transposed (a GPT-2 Conv1D): read() widens those.
    */
   bf16Bits(name: string): Uint16Array | null {
+    return this.halfBits(name, 'BF16');
+  }
+
+  /** The same for a tensor the file holds in F16 (IEEE float16 patterns). */
+  f16Bits(name: string): Uint16Array | null {
+    return this.halfBits(name, 'F16');
+  }
+
+  private halfBits(name: string, dtype: 'BF16' | 'F16'): Uint16Array | null {
     const ext = this.sources.get(name);
     const entry = ext === undefined ? undefined : this.entries.get(ext);
-    if (entry === undefined || entry.dtype !== 'BF16' || this.transposed(name)) return null;
+    if (entry === undefined || entry.dtype !== dtype || this.transposed(name)) return null;
     const [at, length] = [entry.dataStart + entry.begin, entry.end - entry.begin];
     const mapped = at % 2 === 0 ? mapFileReadOnly(entry.path, at, length) : null;
     if (mapped && mapped.byteOffset % 2 === 0) return new Uint16Array(mapped.buffer, mapped.byteOffset, length / 2);

@@ -20,7 +20,7 @@ export interface QuantAddon {
   lastQuantImpl(): string;
   /**
    * "auto" (integer path up to 16 rows of x, tiles + GEMM past), "dot" or "gemm" for every M: benchmarks
-   * and tests. nf4 has no integer path (its levels are not integers): it takes the tiles + GEMM under all three.
+   * and tests. nf4 and f16 have no integer path (nf4's levels are not integers, f16's values are floats): they take the tiles + GEMM under all three.
    */
   setQuantPath(path: string): void;
 }

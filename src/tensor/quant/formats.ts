@@ -13,17 +13,20 @@
  *                               then 32 bytes of nibbles (byte 1 + j: weight j low, j + 32 high), each
  *                               a level of bitsandbytes' NF4 code book; w = float32(level·scale);
  *                               4.125 bits a weight, not a GGUF type
+ *   f16                         float16 values as read, 32 to a block of 64 bytes (f16.ts): a file's
+ *                               F16 matrix held in its own bytes; exact, no integer path (GGUF's F16)
  *
  * A row of a quantized matrix is whole blocks: its length (the input features) is a multiple of
  * the block's weights, and rows follow one another, as in a GGUF file.
  */
 import { q4_k, q5_k, q6_k } from './k_quants.js';
 import { q4_0, q4_1, q5_0, q5_1, q8_0 } from './legacy.js';
+import { f16 } from './f16.js';
 import { mlxFormat } from './mlx.js';
 import { nf4 } from './nf4.js';
 
 /** The formats; the native addon passes a format as its index here (quant_blocks.h QFmt: append only). */
-export const QUANT_TYPES = ['q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'q4_k', 'q5_k', 'q6_k', 'mlx4', 'mlx8', 'mlx4_f16', 'mlx8_f16', 'nf4'] as const;
+export const QUANT_TYPES = ['q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'q4_k', 'q5_k', 'q6_k', 'mlx4', 'mlx8', 'mlx4_f16', 'mlx8_f16', 'nf4', 'f16'] as const;
 
 export type QuantType = (typeof QUANT_TYPES)[number];
 
@@ -65,6 +68,7 @@ const FORMATS: Readonly<Record<QuantType, QuantFormat>> = {
   mlx4_f16: row('mlx4_f16', null, mlxFormat(4, 'f16')),
   mlx8_f16: row('mlx8_f16', null, mlxFormat(8, 'f16')),
   nf4: row('nf4', null, nf4),
+  f16: row('f16', 1, f16),
 };
 
 /** Whether a dtype name is a quantized format. */
@@ -76,7 +80,7 @@ export function quantFormat(type: QuantType): QuantFormat {
   return FORMATS[type];
 }
 
-/** The format whose ggml type id is `id`, or undefined (F32, F16, BF16 and the types we do not read). */
+/** The format whose ggml type id is `id` (F16's: f16), or undefined (F32, BF16 and the types we do not read). */
 export function quantFormatOfGgml(id: number): QuantFormat | undefined {
   return Object.values(FORMATS).find((q) => q.ggmlType === id);
 }

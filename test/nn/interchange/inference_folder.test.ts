@@ -2,6 +2,8 @@
  * A BF16 folder loaded for bf16 generation holds its matrices in bfloat16 (src/nn/interchange/inference_folder.ts):
  * the storages' dtype and bytes, no float32 copy, and the same logits as the path it replaces
  * (float32 weights widened from the file, each cast back to bf16 once: the same bf16 operands).
+ * For fp32 generation a BF16 or F16 folder's matrices stay 16-bit (bfloat16, f16 blocks) and the
+ * products widen them: the widened model's logits.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -23,9 +25,11 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 const spec: LlamaSpec = { ...(defaultSpec('llama-tiny', [64], 256) as LlamaSpec), modelType: 'qwen2', qkvBias: true, tieEmbeddings: true };
 const bf16 = join(dir, 'bf16');
 const fp32 = join(dir, 'fp32');
+const f16 = join(dir, 'f16');
 const source = createModel(spec, 7);
 saveFolder(bf16, source, spec, { dtype: 'bf16' });
 saveFolder(fp32, source, spec);
+saveFolder(f16, source, spec, { dtype: 'f16' });
 // More rows than THIN_ROWS (8): the prefill runs the full bf16 product (the widened model's cast on its packed copy, packed_weights.ts).
 const PROMPT = [3, 17, 42, 99, 5, 200, 31, 64, 128, 77, 12, 250, 1, 2, 3, 4];
 
@@ -41,7 +45,7 @@ async function logits(model: CausalLm, precision: 'bf16' | 'fp32' = 'bf16'): Pro
 describe('a float folder held in bf16', () => {
   it('its matrices are bfloat16 storages of 2 bytes a weight; vectors float32; nothing else held', () => {
     for (const folder of [bf16, fp32]) {
-    const { model } = loadFolderForInference(folder, { bf16: true });
+    const { model } = loadFolderForInference(folder, { matrices: 'bf16' });
     const params = model.namedParameters();
     assert.ok(params.length > 0);
     for (const [name, p] of params) {
@@ -73,7 +77,7 @@ describe('a float folder held in bf16', () => {
 
   it('without bf16 (an F32 folder, or fp32 generation): every weight float32, the logits those of loadPretrained bit for bit', async () => {
     for (const folder of [fp32, bf16]) {
-      const { model } = loadFolderForInference(folder, { bf16: false });
+      const { model } = loadFolderForInference(folder, { matrices: 'float32' });
       assert.ok(model.namedParameters().every(([, p]) => p.dtype === 'float32' && p.requiresGrad));
       const widened = (await loadPretrained(folder)).model as unknown as CausalLm;
       widened.eval();
@@ -83,7 +87,7 @@ describe('a float folder held in bf16', () => {
   });
 
   it('the logits equal, bit for bit, those of the float32-widened model with held bf16 casts', async () => {
-    const held = loadFolderForInference(bf16, { bf16: true }).model as unknown as CausalLm;
+    const held = loadFolderForInference(bf16, { matrices: 'bf16' }).model as unknown as CausalLm;
     const widened = (await loadPretrained(bf16)).model as unknown as CausalLm;
     widened.eval();
     const [a, b] = [await logits(held), await logits(widened)];
@@ -91,17 +95,17 @@ describe('a float folder held in bf16', () => {
   });
 
   it('an F32 folder in bf16 rounds its matrices at load (to nearest even): the logits of the BF16 folder saved from the same weights, bit for bit', async () => {
-    const rounded = loadFolderForInference(fp32, { bf16: true }).model as unknown as CausalLm;
-    const held = loadFolderForInference(bf16, { bf16: true }).model as unknown as CausalLm;
+    const rounded = loadFolderForInference(fp32, { matrices: 'bf16' }).model as unknown as CausalLm;
+    const held = loadFolderForInference(bf16, { matrices: 'bf16' }).model as unknown as CausalLm;
     const [a, b] = [await logits(rounded), await logits(held)];
     for (let s = 0; s < a.length; s++) assert.deepEqual(a[s], b[s], `step ${s}`);
   });
 
-  it('fp32 generation of a BF16 folder keeps its matrices bfloat16 (round: false) and an F32 folder\'s float32; the logits are the widened model\'s', async () => {
-    const held = loadFolderForInference(bf16, { bf16: true, round: false }).model;
+  it('fp32 generation of a BF16 folder keeps its matrices bfloat16 (as read) and an F32 folder\'s float32; the logits are the widened model\'s', async () => {
+    const held = loadFolderForInference(bf16, { matrices: 'as-read' }).model;
     assert.ok(held.namedParameters().every(([, p]) => p.dtype === (p.ndim === 2 ? 'bfloat16' : 'float32')));
-    assert.ok(loadFolderForInference(fp32, { bf16: true, round: false }).model.namedParameters().every(([, p]) => p.dtype === 'float32'));
-    const widened = loadFolderForInference(bf16, { bf16: false }).model;
+    assert.ok(loadFolderForInference(fp32, { matrices: 'as-read' }).model.namedParameters().every(([, p]) => p.dtype === 'float32'));
+    const widened = loadFolderForInference(bf16, { matrices: 'float32' }).model;
     const [a, b] = [await logits(held as unknown as CausalLm, 'fp32'), await logits(widened as unknown as CausalLm, 'fp32')];
     for (let s = 0; s < a.length; s++) {
       let worst = 0;
@@ -111,5 +115,26 @@ describe('a float folder held in bf16', () => {
     const g = await loadGenerator(bf16, { precision: 'fp32', tokenizer: 'bytes' });
     assert.ok(g.model.namedParameters().some(([, p]) => p.dtype === 'bfloat16'), 'loadGenerator keeps them so');
     assert.equal(g.memory?.need.formats, 'bfloat16 + float32');
+  });
+
+  it('fp32 generation of an F16 folder holds its matrices as f16 blocks, 2 bytes a weight (the file\'s bytes); the logits are the widened model\'s', async () => {
+    const held = loadFolderForInference(f16, { matrices: 'as-read' }).model;
+    for (const [name, p] of held.namedParameters()) {
+      assert.equal(p.dtype, p.ndim === 2 ? 'f16' : 'float32', name);
+      if (p.ndim === 2) assert.equal((p.storage.buffer as unknown as Uint8Array).byteLength, 2 * p.size, name);
+    }
+    const widened = loadFolderForInference(f16, { matrices: 'float32' }).model;
+    const [a, b] = [await logits(held as unknown as CausalLm, 'fp32'), await logits(widened as unknown as CausalLm, 'fp32')];
+    for (let s = 0; s < a.length; s++) {
+      let worst = 0;
+      for (let i = 0; i < a[s].length; i++) worst = Math.max(worst, Math.abs(a[s][i] - b[s][i]));
+      assert.ok(worst <= 1e-5, `step ${s}: ${worst}`);
+    }
+    const g = await loadGenerator(f16, { precision: 'fp32', tokenizer: 'bytes' });
+    assert.ok(g.model.namedParameters().some(([, p]) => p.dtype === 'f16'), 'loadGenerator keeps them so');
+    assert.equal(g.memory?.need.formats, 'float16 + float32');
+    // bf16 generation rounds them to bfloat16 at load, as an F32 folder's.
+    const rounded = await loadGenerator(f16, { precision: 'bf16', tokenizer: 'bytes' });
+    assert.ok(rounded.model.namedParameters().every(([, p]) => p.dtype === (p.ndim === 2 ? 'bfloat16' : 'float32')));
   });
 });

@@ -17,8 +17,8 @@
  *    bound, |Δ| ≤ (K + 2)·2^-24·Σ|products| (recursive summation's γ_K plus the output's rounding).
  *  - under a bf16 step, the tiles over bf16-rounded operands and the bf16 GEMM: the same bound over
  *    the rounded operands (float32 products of bf16 values are exact).
- *  - nf4, whose levels are not integers, has no integer path: its quantLinear takes the tiles + GEMM
- *    at every M (setQuantPath("dot") too), within that same bound.
+ *  - nf4, whose levels are not integers, and f16, whose values are floats, have no integer path: their
+ *    quantLinear takes the tiles + GEMM at every M (setQuantPath("dot") too), within that same bound.
  * And the path that ran, keyed to this process's CPU table (the SMOLCLUSTER_CPU cap included, so
  * scripts/cpu-levels.sh and scripts/arm64-check.sh run the lower paths): avx512-vnni where the
  * table has AVX512-VNNI, avx2 with AVX2, neon-dotprod with DotProd, generic otherwise.
@@ -40,8 +40,10 @@ const loaded = loadNativeBackend();
 const skip = loaded.backend ? false : process.env.CI === 'true' ? false : `native addon unavailable: ${loaded.reason}`;
 const cpu = nativeCpuTable();
 
-/** The formats with an integer path (quant_blocks.h qIntegerCodes): all but nf4. */
-const INTEGER_TYPES = QUANT_TYPES.filter((t) => t !== 'nf4');
+/** The formats without integer codes (quant_blocks.h qIntegerCodes): nf4's levels, f16's floats. */
+const FLOAT_CODED_TYPES: readonly QuantType[] = ['nf4', 'f16'];
+/** The formats with an integer path: all the others. */
+const INTEGER_TYPES = QUANT_TYPES.filter((t) => !FLOAT_CODED_TYPES.includes(t));
 
 /** The integer kernel this process's CPU table selects (quant_linear.cc dotKernel). */
 function expectedDotPath(): string {
@@ -392,10 +394,10 @@ describe('native quant kernels against the js reference', { skip }, () => {
     }
   });
 
-  test('nf4 takes the tiles + fp32 GEMM at every M (no integer path: its levels are not integers), "dot" forced too, within the GEMM bound', () => {
+  for (const type of FLOAT_CODED_TYPES) test(`${type} takes the tiles + fp32 GEMM at every M (no integer codes), "dot" forced too, within the GEMM bound`, () => {
     const internals = nativeInternals()!;
-    const [N, K] = [37, colsOf('nf4')];
-    const { bytes, dense } = weight('nf4', N, K, 81);
+    const [N, K] = [37, colsOf(type)];
+    const { bytes, dense } = weight(type, N, K, 81);
     const bias = gaussian(N, 82);
     try {
       for (const path of ['auto', 'dot'] as const) {
@@ -403,11 +405,11 @@ describe('native quant kernels against the js reference', { skip }, () => {
         for (const M of [1, 3, 8, 16, 17, 33]) {
           const x = gaussian(M * K, 83 + M);
           const want = new Float32Array(M * N);
-          jsQuantKernels('nf4').quantLinear(bytes, x, M, N, K, want, bias);
+          jsQuantKernels(type).quantLinear(bytes, x, M, N, K, want, bias);
           const got = new Float32Array(M * N).fill(NaN);
-          nativeKernels('nf4').quantLinear(buf(bytes), buf(x), M, N, K, buf(got), buf(bias));
-          assert.equal(internals.lastQuantImpl(), 'dequant+gemm', `nf4 ${path} M=${M}`);
-          withinGemmBound(got, want, productMagnitudes(x, dense, bias, M, N, K), K, `nf4 ${path} M=${M}`);
+          nativeKernels(type).quantLinear(buf(bytes), buf(x), M, N, K, buf(got), buf(bias));
+          assert.equal(internals.lastQuantImpl(), 'dequant+gemm', `${type} ${path} M=${M}`);
+          withinGemmBound(got, want, productMagnitudes(x, dense, bias, M, N, K), K, `${type} ${path} M=${M}`);
         }
       }
     } finally {
@@ -419,10 +421,10 @@ describe('native quant kernels against the js reference', { skip }, () => {
     x[K + 40] = NaN;
     x[2 * K + 7] = -Infinity;
     const y = new Float32Array(3 * N);
-    nativeKernels('nf4').quantLinear(buf(bytes), buf(x), 3, N, K, buf(y), null);
+    nativeKernels(type).quantLinear(buf(bytes), buf(x), 3, N, K, buf(y), null);
     for (let n = 0; n < N; n++) {
-      assert.ok(Number.isFinite(y[n]), `nf4 row 0 stays finite: y[${n}] = ${y[n]}`);
-      assert.ok(Number.isNaN(y[N + n]) && !Number.isFinite(y[2 * N + n]), `nf4 y[1..2, ${n}]: ${y[N + n]}, ${y[2 * N + n]}`);
+      assert.ok(Number.isFinite(y[n]), `${type} row 0 stays finite: y[${n}] = ${y[n]}`);
+      assert.ok(Number.isNaN(y[N + n]) && !Number.isFinite(y[2 * N + n]), `${type} y[1..2, ${n}]: ${y[N + n]}, ${y[2 * N + n]}`);
     }
   });
 

@@ -25,7 +25,7 @@ const PYTHON = findPython([process.env.SMOLCLUSTER_PYTHON, '/opt/torchvenv/bin/p
 if (!PYTHON && process.env.CI === 'true') throw new Error('quant formats: no python with gguf (CI builds /opt/torchvenv with it)');
 
 const GGML_TYPES = QUANT_TYPES.filter((t) => quantFormat(t).ggmlType !== null);
-const LEGACY: QuantType[] = ['q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1'];
+const SAME_BYTES_AS_GGUF_PY: QuantType[] = ['q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'f16'];
 const COLS = 512;
 const dir = mkdtempSync(join(tmpdir(), 'smol-quant-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -93,7 +93,7 @@ describe('quantized block formats against gguf-py', { skip: PYTHON ? false : 'no
     runReference(dir, GGML_TYPES);
   });
 
-  for (const type of LEGACY) {
+  for (const type of SAME_BYTES_AS_GGUF_PY) {
     it(`${type}: our quantization is gguf-py's byte for byte, and dequantizes as gguf-py does bit for bit`, () => {
       const theirs = bytes(join(dir, `${type}.quant`));
       assert.equal(theirs.length, quantBytes(type, rows, COLS));
@@ -171,7 +171,7 @@ describe('quantized block formats', () => {
   it('says what each format costs', () => {
     assert.deepEqual(
       Object.fromEntries(QUANT_TYPES.map((t) => [t, bitsPerWeight(t)])),
-      { q8_0: 8.5, q4_0: 4.5, q4_1: 5, q5_0: 5.5, q5_1: 6, q4_k: 4.5, q5_k: 5.5, q6_k: 6.5625, mlx4: 4.5, mlx8: 8.5, mlx4_f16: 4.5, mlx8_f16: 8.5, nf4: 4.125 },
+      { q8_0: 8.5, q4_0: 4.5, q4_1: 5, q5_0: 5.5, q5_1: 6, q4_k: 4.5, q5_k: 5.5, q6_k: 6.5625, mlx4: 4.5, mlx8: 8.5, mlx4_f16: 4.5, mlx8_f16: 8.5, nf4: 4.125, f16: 16 },
     );
     assert.throws(() => quantBytes('q4_k', 2, 896, 'blk.0.attn_q.weight'), /blk\.0\.attn_q\.weight of 896 values is not a whole number of q4_k blocks \(256 weights each\)/);
   });
