@@ -5,13 +5,14 @@
 //                         dequantized into float32 scratch and the fp32 GEMM (gemm.h), so no dense
 //                         copy of W is ever held. NF4 (no integer codes: its levels are a normal's
 //                         quantiles) and F16 (floats: its product is the float32 one of the widened
-//                         values, never of x quantized) take the tiles + GEMM at every M. Under a bf16 step the tiles
+//                         values, never of x quantized) take the tiles + GEMM at every M; F16 up to
+//                         kWidenedThinRows rows of x widens W where it reads it instead. Under a bf16 step the tiles
 //                         and x are rounded to bf16 for the bf16 GEMM (quant_tiles_bf16.cc).
 //   quantLinearInputGrad  gx += gy·W through the same tiles and the GEMM (bf16 likewise).
 //   quantDequantize       rows of W as float32, bit for bit the js reference's (quant_dequant.cc).
 //   quantEmbedding        the rows ids name, likewise.
 // lastQuantImpl() names the path the latest quantLinear took ("generic", "avx2", "avx512-vnni",
-// "neon-dotprod", "dequant+gemm", "dequant+gemm-bf16"), for tests.
+// "neon-dotprod", "f16-widened", "dequant+gemm", "dequant+gemm-bf16"), for tests.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -21,6 +22,7 @@
 
 #include "cpu_features.h"
 #include "gemm.h"
+#include "linear_widened.h"
 #include "napi_args.h"
 #include "quant_dot.h"
 #include "registry.h"
@@ -174,6 +176,13 @@ napi_value QuantLinearKernel(Args& a) {
   const bool exact = a.argCount() > 8 && a.flag(8);
   const bool bf16 = a.argCount() > 9 && a.flag(9);
   const QuantPath path = exact ? QuantPath::Gemm : g_path.load(std::memory_order_relaxed);
+  // F16 at a few rows of x (decode): each weight widened where it is read (linear_widened.cc), W read
+  // once at 2 bytes a weight; the product of x itself, as the tiles' is (never under a bf16 or exact step).
+  if (f == QFmt::F16 && path == QuantPath::Auto && !bf16 && M <= kWidenedThinRows && reinterpret_cast<uintptr_t>(w.p) % 2 == 0) {
+    f16WidenedThin(x.p, M, reinterpret_cast<const uint16_t*>(w.p), K, bias.p, y.p, N);
+    g_lastImpl.store("f16-widened", std::memory_order_relaxed);
+    return undefinedValue(a.env());
+  }
   const char* name = "generic";
   const DotFn kernel = dotKernel(&name);
   // setQuantPath("dot") forces the integer path only where the format has one (not NF4 or F16: they fall to the tiles).

@@ -16,11 +16,11 @@ export interface QuantAddon {
   quantLinearInputGrad(format: number, w: Uint8Array, gy: Float32Array, M: number, N: number, K: number, gx: Float32Array, bf16?: boolean): void;
   quantDequantize(format: number, w: Uint8Array, K: number, row0: number, rows: number, out: Float32Array): void;
   quantEmbedding(format: number, w: Uint8Array, ids: Int32Array, K: number, out: Float32Array): void;
-  /** The path the latest quantLinear took: "generic" | "avx2" | "avx512-vnni" | "neon-dotprod" | "dequant+gemm" | "dequant+gemm-bf16" ("none" before any). */
+  /** The path the latest quantLinear took: "generic" | "avx2" | "avx512-vnni" | "neon-dotprod" | "f16-widened" | "dequant+gemm" | "dequant+gemm-bf16" ("none" before any). */
   lastQuantImpl(): string;
   /**
    * "auto" (integer path up to 16 rows of x, tiles + GEMM past), "dot" or "gemm" for every M: benchmarks
-   * and tests. nf4 and f16 have no integer path (nf4's levels are not integers, f16's values are floats): they take the tiles + GEMM under all three.
+   * and tests. nf4 and f16 have no integer path (nf4's levels are not integers, f16's values are floats): they take the tiles + GEMM under all three (f16 up to 8 rows of x under "auto": its widened thin product).
    */
   setQuantPath(path: string): void;
 }

@@ -18,7 +18,8 @@
  *  - under a bf16 step, the tiles over bf16-rounded operands and the bf16 GEMM: the same bound over
  *    the rounded operands (float32 products of bf16 values are exact).
  *  - nf4, whose levels are not integers, and f16, whose values are floats, have no integer path: their
- *    quantLinear takes the tiles + GEMM at every M (setQuantPath("dot") too), within that same bound.
+ *    quantLinear takes the tiles + GEMM at every M (setQuantPath("dot") too), within that same bound;
+ *    f16 at up to 8 rows of x under "auto" widens W where it reads it (the same bound: float32 sums).
  * And the path that ran, keyed to this process's CPU table (the SMOLCLUSTER_CPU cap included, so
  * scripts/cpu-levels.sh and scripts/arm64-check.sh run the lower paths): avx512-vnni where the
  * table has AVX512-VNNI, avx2 with AVX2, neon-dotprod with DotProd, generic otherwise.
@@ -34,6 +35,7 @@ import { QUANT_TYPES, type QuantType, dequantizeRows, quantBytes, quantFormat, q
 import { readBf16, readF16 } from '../../../src/tensor/quant/half.js';
 import type { QuantKernels } from '../../../src/tensor/quant/kernels.js';
 import type { DeviceBuffer } from '../../../src/tensor/storage.js';
+import { fromF16Bits } from '../../../src/util/float_formats.js';
 import { Rng } from '../../../src/util/rng.js';
 
 const loaded = loadNativeBackend();
@@ -394,7 +396,7 @@ describe('native quant kernels against the js reference', { skip }, () => {
     }
   });
 
-  for (const type of FLOAT_CODED_TYPES) test(`${type} takes the tiles + fp32 GEMM at every M (no integer codes), "dot" forced too, within the GEMM bound`, () => {
+  for (const type of FLOAT_CODED_TYPES) test(`${type} has no integer path: the tiles + fp32 GEMM at every M${type === 'f16' ? ' (up to 8 rows under auto: widened where read)' : ''}, "dot" forced too, within the GEMM bound`, () => {
     const internals = nativeInternals()!;
     const [N, K] = [37, colsOf(type)];
     const { bytes, dense } = weight(type, N, K, 81);
@@ -408,7 +410,9 @@ describe('native quant kernels against the js reference', { skip }, () => {
           jsQuantKernels(type).quantLinear(bytes, x, M, N, K, want, bias);
           const got = new Float32Array(M * N).fill(NaN);
           nativeKernels(type).quantLinear(buf(bytes), buf(x), M, N, K, buf(got), buf(bias));
-          assert.equal(internals.lastQuantImpl(), 'dequant+gemm', `${type} ${path} M=${M}`);
+          // f16 at a few rows under auto: widened where read (linear_widened.cc), the same float32 products in another order.
+          const thin = type === 'f16' && path === 'auto' && M <= 8;
+          assert.equal(internals.lastQuantImpl(), thin ? 'f16-widened' : 'dequant+gemm', `${type} ${path} M=${M}`);
           withinGemmBound(got, want, productMagnitudes(x, dense, bias, M, N, K), K, `${type} ${path} M=${M}`);
         }
       }
@@ -425,6 +429,24 @@ describe('native quant kernels against the js reference', { skip }, () => {
     for (let n = 0; n < N; n++) {
       assert.ok(Number.isFinite(y[n]), `${type} row 0 stays finite: y[${n}] = ${y[n]}`);
       assert.ok(Number.isNaN(y[N + n]) && !Number.isFinite(y[2 * N + n]), `${type} y[1..2, ${n}]: ${y[N + n]}, ${y[2 * N + n]}`);
+    }
+  });
+
+  test('f16\'s thin product widens every finite float16 exactly (subnormals, ±0, every exponent): x one-hot gives the weight back', () => {
+    // Every finite float16 pattern (exponent < 31), 32 to a row: a [1984, 32] f16 matrix.
+    const bits = Uint16Array.from({ length: 2 * 31 * 1024 }, (_, i) => (i < 31 * 1024 ? i : 0x8000 | (i - 31 * 1024)));
+    const [N, K] = [bits.length / 32, 32];
+    const bytes = new Uint8Array(bits.buffer);
+    const y = new Float32Array(N);
+    for (let k = 0; k < K; k++) {
+      const x = new Float32Array(K);
+      x[k] = 1;
+      nativeKernels('f16').quantLinear(buf(bytes), buf(x), 1, N, K, buf(y), null);
+      assert.equal(nativeInternals()!.lastQuantImpl(), 'f16-widened');
+      for (let n = 0; n < N; n++) {
+        const want = fromF16Bits(bits[n * K + k]);
+        if (!Object.is(y[n], want) && !(want === 0 && y[n] === 0)) assert.fail(`0x${bits[n * K + k].toString(16)}: ${y[n]}, want ${want}`);
+      }
     }
   });
 
