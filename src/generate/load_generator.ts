@@ -105,13 +105,16 @@ export async function loadGenerator(source: string, opts: LoadGeneratorOptions =
   const matrices = heldMatrices(resolved, opts);
   const halfMatrices = inPlace ? halfMatricesOf(resolved.path, matrices) : undefined;
   const memory = checkMemory(sourceSpecOf, { folder: resolved.kind === 'folder' ? resolved.path : undefined, quantize: opts.quantize }, { ...opts, halfMatrices, inPlace });
-  const { model, spec, inHugePages } = inPlace ? loadFolderForInference(resolved.path, { matrices }) : { ...await readWeights(resolved), inHugePages: false };
+  const loaded = inPlace ? loadFolderForInference(resolved.path, { matrices, quantize: opts.quantize }) : { ...await readWeights(resolved), inHugePages: false };
+  const { model, spec, inHugePages } = loaded;
+  // --quantize read in place: each matrix was made into its blocks as it was read.
+  const quantized = 'quantized' in loaded && loaded.quantized && opts.quantize ? { scheme: opts.quantize, ...loaded.quantized } : undefined;
   // Merged once on the host: generation then runs at the base model's speed.
   if (resolved.adapter) await mergeAdapterInto(adapterWeights(resolved.adapter), model);
   if (opts.adapter !== undefined) await mergeAdapterInto(opts.adapter, model);
   loadNamedAdapters(model, opts, onGpu);
   const described = describeModel(source, resolved, spec, opts);
-  return { ...described, memory, ...await readyForInference(source, model, described.spec, opts, onGpu, inHugePages) };
+  return { ...described, memory, ...await readyForInference(source, model, described.spec, opts, onGpu, { inHugePages, quantized }) };
 }
 
 /**
@@ -136,17 +139,23 @@ function halfMatricesOf(folder: string, matrices: HeldMatrices): HalfDtype | und
 
 /** Nothing will write the weights: no adapter merged into them, no --quantize. */
 function keepsWeightsAsRead(resolved: ResolvedSource, opts: LoadGeneratorOptions): boolean {
-  return !resolved.adapter && opts.adapter === undefined && !opts.adapters?.length && opts.quantize === undefined;
+  return !hasAdapters(resolved, opts) && opts.quantize === undefined;
+}
+
+/** An adapter merged into the weights, or served beside them. */
+function hasAdapters(resolved: ResolvedSource, opts: LoadGeneratorOptions): boolean {
+  return resolved.adapter !== undefined || opts.adapter !== undefined || (opts.adapters?.length ?? 0) > 0;
 }
 
 /**
  * Whether the model is read by nn/interchange/inference_folder.ts, each weight straight into its
- * place (a float Llama-family folder on the cpu, not quantized at load), rather than whole into a
- * float32 arena first.
+ * place (a float Llama-family folder on the cpu; under --quantize each matrix straight into its
+ * blocks), rather than whole into a float32 arena first.
  */
 function loadsInPlace(resolved: ResolvedSource, spec: ModelSpec, opts: LoadGeneratorOptions, onGpu: boolean): boolean {
-  // --quantize drops the float32 matrices: they must not share blocks with the vectors that stay.
-  if (onGpu || resolved.kind !== 'folder' || spec.type !== 'llama' || opts.quantize !== undefined) return false;
+  if (onGpu || resolved.kind !== 'folder' || spec.type !== 'llama') return false;
+  // --quantize with adapters: they meet the float32 weights first (merged, then quantized).
+  if (opts.quantize !== undefined && hasAdapters(resolved, opts)) return false;
   return !mlxQuantizationOf(readHfConfig(resolved.path), join(resolved.path, 'config.json'));
 }
 
@@ -205,10 +214,11 @@ export function describeGguf(source: string, file: GgufFile, opts: LoadGenerator
  * loaded for inference may hold. Nothing trains it, so its weights may move into huge pages
  * (weight_pages.ts) and its bf16 casts live as long as it (model_casts.ts).
  */
-async function readyForInference(source: string, model: Module, spec: CausalLmSpec, opts: LoadGeneratorOptions, onGpu: boolean, inHugePages = false): Promise<Pick<Generator, 'model' | 'quantized'>> {
+async function readyForInference(source: string, model: Module, spec: CausalLmSpec, opts: LoadGeneratorOptions, onGpu: boolean, done: { inHugePages?: boolean; quantized?: Generator['quantized'] } = {}): Promise<Pick<Generator, 'model' | 'quantized'>> {
+  const inHugePages = done.inHugePages ?? false;
   // A quantized file or MLX folder: its formats have cpu kernels only.
   if (onGpu && holdsQuantizedWeights(model)) throw new ModelSourceError('--device gpu', 'quantized weights run on the cpu; drop --device gpu');
-  const quantized = opts.quantize === undefined ? undefined : quantizeForGeneration(source, model, spec, opts.quantize, onGpu);
+  const quantized = done.quantized ?? (opts.quantize === undefined ? undefined : quantizeForGeneration(source, model, spec, opts.quantize, onGpu));
   const placed = onGpu ? await placeOnGpu(model, spec) : model;
   // Loaded in place, they are there already (nn/interchange/inference_folder.ts).
   if (!inHugePages) holdWeightsInHugePages(placed);

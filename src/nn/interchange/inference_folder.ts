@@ -15,6 +15,9 @@
  *   (ops/linear_bf16_weight.ts, the f16 format's dequantized tiles), so the values are the file's;
  *   one in F32 as below;
  * - `matrices: 'float32'`: every weight as below;
+ * - with `quantize` (--quantize SCHEME), each matrix the scheme quantizes (nn/quantize_model.ts's
+ *   plan) made into its blocks as it is read, CHUNK elements of whole rows at a time, so the model's
+ *   float32 matrices never exist (they once did, whole, with the blocks made from them);
  * - every other weight is float32, written straight into its place in huge-page blocks (as
  *   generate/weight_pages.ts would move it there after) by ranges of CHUNK elements, so no tensor
  *   is ever whole in a second buffer.
@@ -30,7 +33,9 @@ import { CPU, type Storage, deviceMemory } from '../../tensor/storage.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { toBf16BitsInto } from '../../util/float_formats.js';
 import { CheckpointError } from '../checkpoint.js';
-import { quantFormat } from '../../tensor/quant/formats.js';
+import { type QuantType, quantBytes, quantFormat, quantizeRows } from '../../tensor/quant/formats.js';
+import { type QuantScheme, quantizationPlan } from '../quantize_model.js';
+import type { LlamaSpec } from '../models/llama.js';
 import { type ModelSpec, createModel } from '../models/index.js';
 import type { Module } from '../module.js';
 import { readHfConfig, specFromFolder } from './hf_folder.js';
@@ -77,6 +82,8 @@ export interface InferenceFolder {
   spec: ModelSpec;
   /** The float32 weights were placed in huge-page blocks (generate/weight_pages.ts need not move them). */
   inHugePages: boolean;
+  /** With `quantize`: the weights' bytes it quantized, as float32 and as blocks. */
+  quantized?: { bytesBefore: number; bytesAfter: number };
 }
 
 /** How a folder's matrices are held (the header says what each does). */
@@ -86,7 +93,7 @@ export type HeldMatrices = 'bf16' | 'as-read' | 'float32';
  * The folder's model, its matrices held as `matrices` says (the header); every other weight
  * float32. The Llama family's (whose models hold no buffer a file would fill); others: loadPretrained.
  */
-export function loadFolderForInference(dir: string, o: { matrices: HeldMatrices }): InferenceFolder {
+export function loadFolderForInference(dir: string, o: { matrices: HeldMatrices; quantize?: QuantScheme }): InferenceFolder {
   const spec = specFromFolder(dir);
   if (spec.type !== 'llama') throw new CheckpointError(dir, `holds a ${spec.type} model; loadFolderForInference reads the Llama family's`);
   const model = buildDeferred(() => withoutRandomInit(() => createModel(spec, 0)));
@@ -94,7 +101,12 @@ export function loadFolderForInference(dir: string, o: { matrices: HeldMatrices 
   const ranges = new SafetensorsRanges(dir, model, spec);
   try {
     const params = model.namedParameters();
-    const held = new Map(params.map(([name, p]) => [name, p.ndim === 2 ? heldMatrix(ranges, name, p, o.matrices) : null]));
+    const plan = o.quantize ? quantizationPlan(model, spec as LlamaSpec, o.quantize) : new Map<string, QuantType | null>();
+    const held = new Map(params.map(([name, p]) => {
+      const type = plan.get(name);
+      if (type) return [name, quantizedMatrix(ranges, name, p, type)];
+      return [name, p.ndim === 2 ? heldMatrix(ranges, name, p, o.matrices) : null];
+    }));
     model.freeze((name) => held.get(name) != null);
     const floats = params.filter(([name]) => !held.get(name));
     const total = floats.reduce((n, [, p]) => n + p.size, 0);
@@ -110,10 +122,34 @@ export function loadFolderForInference(dir: string, o: { matrices: HeldMatrices 
       p.bind(place, null);
     }
     model.eval();
-    return { model, spec, inHugePages: blocks !== null && floats.length > 0 };
+    return { model, spec, inHugePages: blocks !== null && floats.length > 0, ...(o.quantize ? { quantized: quantizedBytes(params, plan) } : {}) };
   } finally {
     ranges.close();
   }
+}
+
+/** Matrix `name` quantized to `type` as it is read: whole rows, about CHUNK elements at a time, each made into its blocks. */
+function quantizedMatrix(ranges: SafetensorsRanges, name: string, p: Tensor, type: QuantType): Storage {
+  const [rows, cols] = p.shape;
+  const out = new Uint8Array(quantBytes(type, rows, cols, name));
+  const step = Math.max(1, Math.floor(CHUNK / cols));
+  for (let r = 0; r < rows; r += step) {
+    const n = Math.min(step, rows - r);
+    out.set(quantizeRows(type, ranges.read(name, p.shape, r * cols, (r + n) * cols), cols), quantBytes(type, r, cols));
+  }
+  return deviceMemory(CPU).fromHost(out, type);
+}
+
+/** The planned weights' bytes as float32 and as their blocks. */
+function quantizedBytes(params: [string, Tensor][], plan: ReadonlyMap<string, QuantType | null>): { bytesBefore: number; bytesAfter: number } {
+  let [bytesBefore, bytesAfter] = [0, 0];
+  for (const [name, p] of params) {
+    const type = plan.get(name);
+    if (!type) continue;
+    bytesBefore += 4 * p.size;
+    bytesAfter += quantBytes(type, p.shape[0], p.shape[1]);
+  }
+  return { bytesBefore, bytesAfter };
 }
 
 /** Matrix `name`'s storage where `matrices` holds it in 16 bits (null: float32, filled in place). */

@@ -17,6 +17,7 @@ import { loadGenerator } from '../../../src/generate/load_generator.js';
 import { holdBf16Casts } from '../../../src/generate/model_casts.js';
 import { loadFolderForInference } from '../../../src/nn/interchange/inference_folder.js';
 import { loadPretrained, saveFolder } from '../../../src/nn/interchange/hf_folder.js';
+import { quantizeModel } from '../../../src/nn/quantize_model.js';
 import { type LlamaSpec, createModel, defaultSpec } from '../../../src/nn/models/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'smol-bf16-folder-'));
@@ -136,5 +137,25 @@ describe('a float folder held in bf16', () => {
     // bf16 generation rounds them to bfloat16 at load, as an F32 folder's.
     const rounded = await loadGenerator(f16, { precision: 'bf16', tokenizer: 'bytes' });
     assert.ok(rounded.model.namedParameters().every(([, p]) => p.dtype === (p.ndim === 2 ? 'bfloat16' : 'float32')));
+  });
+
+  it('--quantize in place: each matrix made into its blocks as it is read, the blocks those of the float32 model quantized whole; no float32 matrix held', async () => {
+    for (const [folder, scheme] of [[fp32, 'q4_k_m'], [bf16, 'q8_0'], [f16, 'q4_0']] as const) {
+      const loaded = loadFolderForInference(folder, { matrices: 'float32', quantize: scheme });
+      const whole = (await loadPretrained(folder)).model;
+      const report = quantizeModel(whole, spec, scheme);
+      assert.deepEqual(loaded.quantized, { bytesBefore: report.bytesBefore, bytesAfter: report.bytesAfter }, `${folder} ${scheme}`);
+      const theirs = new Map(whole.namedParameters());
+      for (const [name, p] of loaded.model.namedParameters()) {
+        const q = theirs.get(name)!;
+        assert.equal(p.dtype, q.dtype, `${scheme} ${name}`);
+        assert.deepEqual(p.storage.buffer, q.storage.buffer, `${scheme} ${name}: the same ${p.dtype} values`);
+      }
+      assert.ok(loaded.model.namedParameters().some(([, p]) => p.dtype !== 'float32'));
+    }
+    const g = await loadGenerator(bf16, { quantize: 'q8_0', tokenizer: 'bytes' });
+    assert.equal(g.quantized?.scheme, 'q8_0');
+    assert.ok(g.model.namedParameters().every(([, p]) => p.dtype === (p.ndim === 2 ? 'q8_0' : 'float32')));
+    assert.match(g.memory?.need.formats ?? '', /q8_0/);
   });
 });
