@@ -1,6 +1,7 @@
 /**
  * `smolcluster info --model M`: the bytes a model's weights take per format, what loading holds in
- * memory (quantized tensors as their blocks; float ones widened to float32, as the loaders do), the
+ * memory for fp32 generation (quantized tensors as their blocks; a Llama-family folder's BF16 and
+ * F16 matrices as they are, the other float ones widened to float32, as the loaders do), the
  * KV cache a token adds, what each `--quantize` scheme would hold (a float Llama-family folder), and
  * whether it fits this machine's available memory. Only headers are read, never the weights.
  */
@@ -54,9 +55,12 @@ export async function weightReport(source: string): Promise<WeightReport> {
   } else {
     throw new ModelSourceError(source, 'info --model reads a GGUF file or a Hugging Face folder');
   }
+  // A Llama-family folder is read in place: its BF16 and F16 matrices stay 16-bit (nn/interchange/inference_folder.ts).
+  const keepsHalfMatrices = resolved.kind === 'folder' && spec.type === 'llama';
   const formats = new Map<string, FormatBytes>();
   for (const t of tensors) {
-    const held = t.format in FLOAT_BYTES ? (t.bytes / FLOAT_BYTES[t.format]) * 4 : t.bytes;
+    const half = keepsHalfMatrices && t.shape.length === 2 && (t.format === 'BF16' || t.format === 'F16');
+    const held = t.format in FLOAT_BYTES && !half ? (t.bytes / FLOAT_BYTES[t.format]) * 4 : t.bytes;
     const f = formats.get(t.format) ?? { format: t.format, tensors: 0, fileBytes: 0, heldBytes: 0 };
     formats.set(t.format, { ...f, tensors: f.tensors + 1, fileBytes: f.fileBytes + t.bytes, heldBytes: f.heldBytes + held });
   }

@@ -48,6 +48,18 @@ describe('info --model', () => {
     assert.match(text, /--quantize q4_k_m/);
   });
 
+  it('a BF16 or F16 folder: its matrices held at 2 bytes (fp32 generation keeps them), its vectors widened to float32', async () => {
+    for (const dtype of ['bf16', 'f16'] as const) {
+      const half = join(dir, dtype);
+      saveFolder(half, model, spec, { dtype });
+      const r = await weightReport(half);
+      const params = model.namedParameters();
+      const [matrices, vectors] = [params.filter(([, p]) => p.ndim === 2), params.filter(([, p]) => p.ndim !== 2)];
+      const count = (ps: typeof params): number => ps.reduce((n, [, p]) => n + p.size, 0);
+      assert.deepEqual(r.formats, [{ format: dtype.toUpperCase(), tensors: params.length, fileBytes: 2 * count(params), heldBytes: 2 * count(matrices) + 4 * count(vectors) }], dtype);
+    }
+  });
+
   it('what fine-tuning it would hold per process, estimated before loading: full, LoRA, QLoRA', () => {
     const r = spawnSync(process.execPath, [CLI, 'info', '--model', folder, '--json'], { encoding: 'utf8', timeout: 60_000 });
     assert.equal(r.status, 0, r.stderr);
