@@ -9,9 +9,11 @@
  *
  * Rows: a BF16 folder generating in bf16 and in fp32 (its matrices held in bfloat16 either way:
  * nn/interchange/inference_folder.ts), the F16 folder in fp32 (held as f16 blocks), the F32 folder
- * in fp32 and in bf16, the Q8_0 file in fp32. Each line: the resident peak, the target, and the
- * estimate generate printed before loading; for the BF16 folder in bf16 and the F16 and F32 folders
- * in fp32, `serve`'s peak too (--max-batch 1, one completion of the same prompt; VmHWM from /proc).
+ * in fp32 and in bf16, the BF16 folder under `--quantize q8_0` (each matrix made into its blocks as
+ * it is read; its target counts the weights it holds, not the file's), the Q8_0 file in fp32. Each
+ * line: the resident peak, the target, and the estimate generate printed before loading; for the
+ * BF16 folder in bf16 and the F16 and F32 folders in fp32, `serve`'s peak too (--max-batch 1, one
+ * completion of the same prompt; VmHWM from /proc).
  * Last line: one JSON object.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -34,7 +36,8 @@ const PROMPT = 'The quick brown fox jumps over the lazy dog; then it runs away. 
 const MB = 1e6;
 const RUNTIME = 150 * MB;
 
-interface Row { name: string; model: string; precision: 'fp32' | 'bf16'; weightBytes: number; serve?: boolean }
+/** weightBytes: the file's tensors' bytes, or under --quantize the blocks and float32 vectors it holds. */
+interface Row { name: string; model: string; precision: 'fp32' | 'bf16'; weightBytes: number; serve?: boolean; quantize?: string }
 
 const { values } = parseArgs({ options: {
   shape: { type: 'string', default: 'qwen2.5-0.5b' }, layers: { type: 'string' }, 'new-tokens': { type: 'string', default: '16' },
@@ -73,10 +76,17 @@ async function fileWeightBytes(source: string): Promise<number> {
   return (await weightReport(source)).formats.reduce((n, f) => n + f.fileBytes, 0);
 }
 
+/** The bytes a float folder's weights take under `--quantize scheme` (info --model's figure). */
+async function quantizedWeightBytes(source: string, scheme: string): Promise<number> {
+  const held = (await weightReport(source)).schemes.find((s) => s.scheme === scheme);
+  if (!held) throw new Error(`${source}: no --quantize ${scheme} bytes`);
+  return held.heldBytes;
+}
+
 /** One `generate` under /usr/bin/time -v: its resident peak and the estimate line it printed. */
 function measure(row: Row): { peak: number; estimate: string; seconds: number } {
   const args = [cli, 'generate', '--model', row.model, '--prompt', PROMPT, '--max-new-tokens', String(newTokens), '--temperature', '0',
-    '--tokenizer', 'bytes', '--precision', row.precision, '--threads', values.threads!];
+    '--tokenizer', 'bytes', '--precision', row.precision, '--threads', values.threads!, ...(row.quantize ? ['--quantize', row.quantize] : [])];
   const started = performance.now();
   const r = spawnSync('/usr/bin/time', ['-v', process.execPath, ...args], { encoding: 'utf8', timeout: 900_000, maxBuffer: 1 << 26 });
   if (r.status !== 0) throw new Error(`${row.name}: generate failed: ${(r.stderr || String(r.error)).trim().split('\n').slice(-3).join(' | ')}`);
@@ -122,6 +132,7 @@ async function main(): Promise<void> {
     { name: 'f16 folder, --precision fp32', model: files.f16, precision: 'fp32', weightBytes: await fileWeightBytes(files.f16), serve: true },
     { name: 'fp32 folder, --precision fp32', model: files.fp32, precision: 'fp32', weightBytes: await fileWeightBytes(files.fp32), serve: true },
     { name: 'fp32 folder, --precision bf16', model: files.fp32, precision: 'bf16', weightBytes: await fileWeightBytes(files.fp32) },
+    { name: 'bf16 folder, --quantize q8_0', model: files.bf16, precision: 'fp32', weightBytes: await quantizedWeightBytes(files.bf16, 'q8_0'), quantize: 'q8_0' },
     ...(files.gguf ? [{ name: 'q8_0 GGUF, --precision fp32', model: files.gguf, precision: 'fp32' as const, weightBytes: await fileWeightBytes(files.gguf) }] : []),
   ];
   const only = values.only?.split(',');

@@ -2,16 +2,23 @@
 // (+ bias), x and y float32, for a few rows of x (a decode step's linears in fp32 generation of a
 // BF16 or F16 folder: ops/linear_bf16_weight.ts, and quant_linear.cc for the f16 format). Each
 // weight is widened exactly where it is read (bfloat16 is float32's top half; a float16 is
-// rebuilt from its fields, its subnormals from their integer mantissa, so flushed denormals never
-// touch it), so the sums are float32 sums of the float32 products a widened weight gives, in
+// rebuilt from its fields: quant_blocks.h halfToFloat), so the sums are float32 sums of the float32 products a widened weight gives, in
 // another order than a GEMM's; W is read once a step at 2 bytes a weight, where a float32 copy is
 // 4 (decode is bound by the bytes it reads). More rows of x go to tiles + the float32 GEMM.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#elif defined(__aarch64__)
+#include <arm_neon.h>
+#endif
+
+#include "cpu_features.h"
 #include "linear_widened.h"
 #include "napi_args.h"
+#include "quant_blocks.h"
 #include "registry.h"
 #include "simd.h"
 #include "threads.h"
@@ -20,37 +27,14 @@ namespace sc {
 
 namespace {
 
-inline float floatOfBits(uint32_t bits) {
-  float v;
-  std::memcpy(&v, &bits, sizeof v);
-  return v;
-}
-
-inline uint32_t bitsOfFloat(float v) {
-  uint32_t bits;
-  std::memcpy(&bits, &v, sizeof bits);
-  return bits;
-}
-
 /** bfloat16 bits → float32 (exact: a shift). */
 struct FromBf16 {
-  static inline __attribute__((always_inline)) float widen(uint16_t h) { return floatOfBits(static_cast<uint32_t>(h) << 16); }
+  static inline __attribute__((always_inline)) float widen(uint16_t h) { return bf16ToFloat(h); }
 };
 
-/**
- * IEEE float16 bits → float32, exact and branch-free (the loop vectorises): a normal's fields
- * re-biased; a subnormal's mantissa times 2^-24 through an integer conversion (a normal float32,
- * whatever the denormal flags); infinities and NaN kept.
- */
+/** IEEE float16 bits → float32 (exact, branch-free: quant_blocks.h). */
 struct FromF16 {
-  static inline __attribute__((always_inline)) float widen(uint16_t h) {
-    const uint32_t exp = (h >> 10) & 31, man = h & 0x3ff;
-    const float normal = floatOfBits(((static_cast<uint32_t>(h) & 0x7fff) << 13) + (112u << 23));
-    const float subnormal = static_cast<float>(static_cast<int32_t>(man)) * 5.9604644775390625e-8f;
-    const float special = floatOfBits(0x7f800000u | (man << 13));
-    const float magnitude = exp == 0 ? subnormal : exp == 31 ? special : normal;
-    return floatOfBits(bitsOfFloat(magnitude) | (static_cast<uint32_t>(h & 0x8000) << 16));
-  }
+  static inline __attribute__((always_inline)) float widen(uint16_t h) { return halfToFloat(h); }
 };
 
 /** y[m, n] for rows [lo, hi) of W: Σ_k x[m, k] · widen(W[n, k]) in float32 lanes (each row of W read once, from L1 for every m after the first). */
@@ -76,10 +60,65 @@ SC_VECTOR_KERNEL(void, widenedRows,
   widenedRowsOf<FromBf16>(x, M, w, K, bias, y, N, lo, hi);
 }
 
-SC_VECTOR_KERNEL(void, widenedHalfRows,
-                 (const float* SC_RESTRICT x, int64_t M, const uint16_t* SC_RESTRICT w, int64_t K, const float* bias, float* SC_RESTRICT y,
-                  int64_t N, int64_t lo, int64_t hi),
-                 (x, M, w, K, bias, y, N, lo, hi)) {
+#if defined(__x86_64__) && defined(SC_AVX2_TARGET)
+/**
+ * widenedRowsOf<FromF16> on x86-64-v3, whose F16C widens 8 float16 in one instruction (exact,
+ * subnormals included): the portable widening's selects, vectorised, ran a Qwen2.5-0.5B decode at
+ * 1.8 tokens/s where the bf16 shift ran 9.3.
+ */
+__attribute__((target(SC_AVX2_TARGET))) void widenedHalfRowsF16c(const float* SC_RESTRICT x, int64_t M, const uint16_t* SC_RESTRICT w, int64_t K,
+                                                                  const float* bias, float* SC_RESTRICT y, int64_t N, int64_t lo, int64_t hi) {
+  for (int64_t n = lo; n < hi; n++) {
+    const uint16_t* row = w + n * K;
+    for (int64_t m = 0; m < M; m++) {
+      const float* xm = x + m * K;
+      __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+      int64_t k = 0;
+      for (; k + 16 <= K; k += 16) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(xm + k), _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + k))), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(xm + k + 8), _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + k + 8))), a1);
+      }
+      const __m256 a = _mm256_add_ps(a0, a1);
+      __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+      h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+      float acc = _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+      for (; k < K; k++) acc += xm[k] * halfToFloat(row[k]);
+      y[m * N + n] = bias ? acc + bias[n] : acc;
+    }
+  }
+}
+#endif
+
+#if defined(__aarch64__)
+/** The same on arm64, whose base NEON widens 4 float16 in one instruction (fcvtl: exact). */
+void widenedHalfRowsNeon(const float* SC_RESTRICT x, int64_t M, const uint16_t* SC_RESTRICT w, int64_t K, const float* bias, float* SC_RESTRICT y,
+                         int64_t N, int64_t lo, int64_t hi) {
+  for (int64_t n = lo; n < hi; n++) {
+    const uint16_t* row = w + n * K;
+    for (int64_t m = 0; m < M; m++) {
+      const float* xm = x + m * K;
+      float32x4_t a0 = vdupq_n_f32(0.0f), a1 = vdupq_n_f32(0.0f);
+      int64_t k = 0;
+      for (; k + 8 <= K; k += 8) {
+        a0 = vfmaq_f32(a0, vld1q_f32(xm + k), vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(row + k))));
+        a1 = vfmaq_f32(a1, vld1q_f32(xm + k + 4), vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(row + k + 4))));
+      }
+      float acc = vaddvq_f32(vaddq_f32(a0, a1));
+      for (; k < K; k++) acc += xm[k] * halfToFloat(row[k]);
+      y[m * N + n] = bias ? acc + bias[n] : acc;
+    }
+  }
+}
+#endif
+
+/** widenedRowsOf<FromF16> where the CPU table allows a widening instruction (F16C, NEON), the portable selects otherwise. */
+void widenedHalfRows(const float* SC_RESTRICT x, int64_t M, const uint16_t* SC_RESTRICT w, int64_t K, const float* bias, float* SC_RESTRICT y, int64_t N,
+                     int64_t lo, int64_t hi) {
+#if defined(__x86_64__) && defined(SC_AVX2_TARGET)
+  if (cpuFeatures().avx2) return widenedHalfRowsF16c(x, M, w, K, bias, y, N, lo, hi);
+#elif defined(__aarch64__)
+  if (cpuFeatures().neon) return widenedHalfRowsNeon(x, M, w, K, bias, y, N, lo, hi);
+#endif
   widenedRowsOf<FromF16>(x, M, w, K, bias, y, N, lo, hi);
 }
 

@@ -62,32 +62,30 @@ inline const QTraits& qtraits(QFmt f) {
 /** The largest block's weights (the K-quants' 256): scratch sizes. */
 constexpr int kMaxBlockWeights = 256;
 
-/** IEEE float16 bits → float32, exactly (subnormals, infinities and NaN included). */
-inline float halfToFloat(uint16_t h) {
-  const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
-  const uint32_t exp = (h >> 10) & 31, man = h & 0x3ff;
-  uint32_t bits;
-  if (exp == 0) {
-    // zero or subnormal: man · 2^-24, exact in float32 (and a normal float32 when man ≠ 0)
-    float v = static_cast<float>(man) * 5.9604644775390625e-8f;
-    std::memcpy(&bits, &v, 4);
-    bits |= sign;
-  } else if (exp == 31) {
-    bits = sign | 0x7f800000u | (man << 13);
-  } else {
-    bits = sign | ((exp + 112) << 23) | (man << 13);
-  }
+inline float floatOfBits(uint32_t bits) {
   float f;
   std::memcpy(&f, &bits, 4);
   return f;
 }
 
-inline float bf16ToFloat(uint16_t h) {
-  const uint32_t bits = static_cast<uint32_t>(h) << 16;
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
+/**
+ * IEEE float16 bits → float32, exactly (subnormals, infinities and NaN included), without a branch
+ * (a loop over it vectorises: the f16 format's rows): a normal's fields re-biased; a subnormal's
+ * mantissa times 2^-24 through an integer conversion (a normal float32, so flushed denormals never
+ * touch it); infinities and NaN kept, payload and all.
+ */
+inline float halfToFloat(uint16_t h) {
+  const uint32_t exp = (h >> 10) & 31, man = h & 0x3ff;
+  const float normal = floatOfBits(((static_cast<uint32_t>(h) & 0x7fff) << 13) + (112u << 23));
+  const float subnormal = static_cast<float>(static_cast<int32_t>(man)) * 5.9604644775390625e-8f;
+  const float special = floatOfBits(0x7f800000u | (man << 13));
+  const float magnitude = exp == 0 ? subnormal : exp == 31 ? special : normal;
+  uint32_t bits;
+  std::memcpy(&bits, &magnitude, 4);
+  return floatOfBits(bits | (static_cast<uint32_t>(h & 0x8000) << 16));
 }
+
+inline float bf16ToFloat(uint16_t h) { return floatOfBits(static_cast<uint32_t>(h) << 16); }
 
 inline uint16_t le16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
 inline uint32_t le32(const uint8_t* p) {
