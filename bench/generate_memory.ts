@@ -10,7 +10,9 @@
  * Rows: a BF16 folder generating in bf16 and in fp32 (its matrices held in bfloat16 either way:
  * nn/interchange/inference_folder.ts), the F16 folder in fp32 (held as f16 blocks), the F32 folder
  * in fp32 and in bf16, the BF16 folder under `--quantize q8_0` (each matrix made into its blocks as
- * it is read; its target counts the weights it holds, not the file's), the Q8_0 file in fp32. Each
+ * it is read; its target counts the weights it holds, not the file's), the Q8_0 file in fp32, and
+ * GPT-2 124M's F32 folder in fp32 (whatever --shape says; read in place too, its Conv1D matrices
+ * transposed as read). Each
  * line: the resident peak, the target, and the estimate generate printed before loading; for the
  * BF16 folder in bf16 and the F16 and F32 folders in fp32, `serve`'s peak too (--max-batch 1, one
  * completion of the same prompt; VmHWM from /proc).
@@ -24,7 +26,7 @@ import { parseArgs } from 'node:util';
 import { kvBytes } from '../src/generate/inference_memory.js';
 import { weightReport } from '../src/generate/weight_report.js';
 import { saveFolder } from '../src/nn/interchange/hf_folder.js';
-import { type ModelSpec, type ModelType, createModel, defaultSpec } from '../src/nn/models/index.js';
+import { type ModelSpec, type ModelType, createModel, defaultSpec, gpt2Spec } from '../src/nn/models/index.js';
 import { machineInfo } from './lib/machine.js';
 import { findPythonWith } from './lib/python.js';
 import { packageRoot } from './lib/index.js';
@@ -37,7 +39,7 @@ const MB = 1e6;
 const RUNTIME = 150 * MB;
 
 /** weightBytes: the file's tensors' bytes, or under --quantize the blocks and float32 vectors it holds. */
-interface Row { name: string; model: string; precision: 'fp32' | 'bf16'; weightBytes: number; serve?: boolean; quantize?: string }
+interface Row { name: string; model: string; precision: 'fp32' | 'bf16'; weightBytes: number; serve?: boolean; quantize?: string; spec?: ModelSpec }
 
 const { values } = parseArgs({ options: {
   shape: { type: 'string', default: 'qwen2.5-0.5b' }, layers: { type: 'string' }, 'new-tokens': { type: 'string', default: '16' },
@@ -124,8 +126,17 @@ async function measureServe(row: Row): Promise<{ peak: number; estimate: string 
   }
 }
 
+/** GPT-2 124M's random weights as an F32 folder, written once. */
+function prepareGpt2(): { folder: string; spec: ModelSpec } {
+  const g2 = gpt2Spec('gpt2', 50257, 1024);
+  const folder = join(work, 'gpt2-fp32');
+  if (!existsSync(join(folder, 'config.json'))) saveFolder(folder, createModel(g2, SEED), g2);
+  return { folder, spec: g2 };
+}
+
 async function main(): Promise<void> {
   const files = prepare();
+  const gpt2 = prepareGpt2();
   const rows: Row[] = [
     { name: 'bf16 folder, --precision bf16', model: files.bf16, precision: 'bf16', weightBytes: await fileWeightBytes(files.bf16), serve: true },
     { name: 'bf16 folder, --precision fp32', model: files.bf16, precision: 'fp32', weightBytes: await fileWeightBytes(files.bf16) },
@@ -134,6 +145,7 @@ async function main(): Promise<void> {
     { name: 'fp32 folder, --precision bf16', model: files.fp32, precision: 'bf16', weightBytes: await fileWeightBytes(files.fp32) },
     { name: 'bf16 folder, --quantize q8_0', model: files.bf16, precision: 'fp32', weightBytes: await quantizedWeightBytes(files.bf16, 'q8_0'), quantize: 'q8_0' },
     ...(files.gguf ? [{ name: 'q8_0 GGUF, --precision fp32', model: files.gguf, precision: 'fp32' as const, weightBytes: await fileWeightBytes(files.gguf) }] : []),
+    { name: 'gpt2 124M fp32 folder, --precision fp32', model: gpt2.folder, precision: 'fp32', weightBytes: await fileWeightBytes(gpt2.folder), spec: gpt2.spec },
   ];
   const only = values.only?.split(',');
   const chosen = only ? rows.filter((r) => only.some((o) => r.name.includes(o))) : rows;
@@ -142,7 +154,7 @@ async function main(): Promise<void> {
   const capacity = 2 ** Math.ceil(Math.log2(Math.max(16, Buffer.byteLength(PROMPT) + newTokens)));
   const results = [];
   for (const row of chosen) {
-    const kv = kvBytes(spec, capacity, 1, row.precision);
+    const kv = kvBytes(row.spec ?? spec, capacity, 1, row.precision);
     const target = (row.weightBytes + kv) * 1.15 + RUNTIME;
     const m = measure(row);
     const verdict = m.peak <= target ? 'within' : 'OVER';

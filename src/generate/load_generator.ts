@@ -149,11 +149,13 @@ function hasAdapters(resolved: ResolvedSource, opts: LoadGeneratorOptions): bool
 
 /**
  * Whether the model is read by nn/interchange/inference_folder.ts, each weight straight into its
- * place (a float Llama-family folder on the cpu; under --quantize each matrix straight into its
- * blocks), rather than whole into a float32 arena first.
+ * place (a float Llama-family or GPT-2 folder on the cpu; under --quantize each matrix straight into
+ * its blocks), rather than whole into a float32 arena first.
  */
 function loadsInPlace(resolved: ResolvedSource, spec: ModelSpec, opts: LoadGeneratorOptions, onGpu: boolean): boolean {
-  if (onGpu || resolved.kind !== 'folder' || spec.type !== 'llama') return false;
+  if (onGpu || resolved.kind !== 'folder' || (spec.type !== 'llama' && spec.type !== 'gpt2')) return false;
+  // --quantize refuses GPT-2 by name once it is read (quantizeForGeneration).
+  if (spec.type === 'gpt2' && opts.quantize !== undefined) return false;
   // --quantize with adapters: they meet the float32 weights first (merged, then quantized).
   if (opts.quantize !== undefined && hasAdapters(resolved, opts)) return false;
   return !mlxQuantizationOf(readHfConfig(resolved.path), join(resolved.path, 'config.json'));

@@ -91,16 +91,19 @@ export type HeldMatrices = 'bf16' | 'as-read' | 'float32';
 
 /**
  * The folder's model, its matrices held as `matrices` says (the header); every other weight
- * float32. The Llama family's (whose models hold no buffer a file would fill); others: loadPretrained.
+ * float32. The Llama family's and GPT-2's (whose models hold no buffer a file would fill; GPT-2's
+ * Conv1D matrices, stored transposed, are read whole, one at a time); others: loadPretrained.
+ * `quantize` takes the Llama family only (nn/quantize_model.ts).
  */
 export function loadFolderForInference(dir: string, o: { matrices: HeldMatrices; quantize?: QuantScheme }): InferenceFolder {
   const spec = specFromFolder(dir);
-  if (spec.type !== 'llama') throw new CheckpointError(dir, `holds a ${spec.type} model; loadFolderForInference reads the Llama family's`);
+  if (spec.type !== 'llama' && spec.type !== 'gpt2') throw new CheckpointError(dir, `holds a ${spec.type} model; loadFolderForInference reads the Llama family's and GPT-2's`);
   const model = buildDeferred(() => withoutRandomInit(() => createModel(spec, 0)));
   if (model.namedBufferStorages().length > 0) throw new CheckpointError(dir, 'the model has buffers a file fills: loadPretrained reads them');
   const ranges = new SafetensorsRanges(dir, model, spec);
   try {
     const params = model.namedParameters();
+    if (o.quantize && spec.type !== 'llama') throw new CheckpointError(dir, `holds a ${spec.type} model; --quantize takes the Llama family`);
     const plan = o.quantize ? quantizationPlan(model, spec as LlamaSpec, o.quantize) : new Map<string, QuantType | null>();
     const held = new Map(params.map(([name, p]) => {
       const type = plan.get(name);

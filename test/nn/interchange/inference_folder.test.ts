@@ -18,7 +18,7 @@ import { holdBf16Casts } from '../../../src/generate/model_casts.js';
 import { loadFolderForInference } from '../../../src/nn/interchange/inference_folder.js';
 import { loadPretrained, saveFolder } from '../../../src/nn/interchange/hf_folder.js';
 import { quantizeModel } from '../../../src/nn/quantize_model.js';
-import { type LlamaSpec, createModel, defaultSpec } from '../../../src/nn/models/index.js';
+import { type LlamaSpec, createModel, defaultSpec, gpt2Spec } from '../../../src/nn/models/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'smol-bf16-folder-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -157,5 +157,37 @@ describe('a float folder held in bf16', () => {
     assert.equal(g.quantized?.scheme, 'q8_0');
     assert.ok(g.model.namedParameters().every(([, p]) => p.dtype === (p.ndim === 2 ? 'q8_0' : 'float32')));
     assert.match(g.memory?.need.formats ?? '', /q8_0/);
+  });
+
+  it('a GPT-2 folder loads in place too (its Conv1D matrices read transposed): F32 the logits of loadPretrained bit for bit; BF16 in fp32 its untransposed matrices kept bfloat16', async () => {
+    const g2 = gpt2Spec('gpt2-tiny', 256, 64);
+    const model = createModel(g2, 5);
+    const [f32, b16] = [join(dir, 'gpt2-fp32'), join(dir, 'gpt2-bf16')];
+    saveFolder(f32, model, g2);
+    saveFolder(b16, model, g2, { dtype: 'bf16' });
+    const inPlace = loadFolderForInference(f32, { matrices: 'as-read' }).model;
+    assert.ok(inPlace.namedParameters().every(([, p]) => p.dtype === 'float32'));
+    const widened = (await loadPretrained(f32)).model as unknown as CausalLm;
+    widened.eval();
+    const [a, b] = [await logits(inPlace as unknown as CausalLm, 'fp32'), await logits(widened, 'fp32')];
+    for (let s = 0; s < a.length; s++) assert.deepEqual(a[s], b[s], `step ${s}`);
+    const held = loadFolderForInference(b16, { matrices: 'as-read' }).model;
+    assert.ok(held.namedParameters().some(([, p]) => p.dtype === 'bfloat16'));
+    const fromBf16 = (await loadPretrained(b16)).model as unknown as CausalLm;
+    fromBf16.eval();
+    const [c, d] = [await logits(held as unknown as CausalLm, 'fp32'), await logits(fromBf16, 'fp32')];
+    for (let s = 0; s < c.length; s++) {
+      let worst = 0;
+      for (let i = 0; i < c[s].length; i++) worst = Math.max(worst, Math.abs(c[s][i] - d[s][i]));
+      assert.ok(worst <= 1e-5, `bf16 step ${s}: ${worst}`);
+    }
+    // bf16 generation: every matrix bfloat16 (the transposed ones rounded as read), the logits those of the widened model with held casts.
+    const inBf16 = loadFolderForInference(b16, { matrices: 'bf16' }).model as unknown as CausalLm;
+    assert.ok((inBf16 as unknown as typeof held).namedParameters().every(([, p]) => p.dtype === (p.ndim === 2 ? 'bfloat16' : 'float32')));
+    const [e, f] = [await logits(inBf16), await logits(fromBf16)];
+    for (let s = 0; s < e.length; s++) assert.deepEqual(e[s], f[s], `bf16 generation step ${s}`);
+    const g = await loadGenerator(f32, { precision: 'fp32', tokenizer: 'bytes' });
+    assert.equal(g.memory?.need.loading, g.memory?.need.weights! + 16 * 2 ** 20 + g.memory?.need.runtime!, 'in place: the weights and one 16 MB range while loading');
+    assert.throws(() => loadFolderForInference(f32, { matrices: 'float32', quantize: 'q8_0' }), /--quantize takes the Llama family/);
   });
 });
