@@ -199,8 +199,8 @@ async function worker(engine: string, id: ModelId, dtype: Dtype, promptFile: str
     const { runs, version } = await llamaCppGeneration(ggufPath!, prompts, batches, newTokens, threads);
     report = { engine, model: id, dtype, detail: `node-llama-cpp ${version}, cpu, ${onThreads}, GGUF ${dtype === 'fp32' ? 'F32' : dtype.toUpperCase()}`, runs };
   } else if (isQuantized(dtype)) {
-    // The same file llama.cpp runs, read as `--model FILE.gguf` reads it: matrices in their blocks.
-    const { model } = loadGgufModel(await readGgufHeader(ggufPath!));
+    // The same file llama.cpp runs, read as `--model FILE.gguf` reads it: matrices in their blocks, in huge pages.
+    const { model } = loadGgufModel(await readGgufHeader(ggufPath!), undefined, { hugePages: true });
     const runs = await oursGeneration(() => model, prompts, batches, newTokens, 'fp32');
     report = { engine: 'smolcluster', model: id, dtype, detail: `native backend, ${onThreads}, the GGUF file's ${dtype.toUpperCase()} blocks (integer products up to 16 rows, 32 for Q8_0/Q4_0/Q5_0 with AVX512-VNNI; dequantized tiles + GEMM above)`, runs };
   } else {

@@ -177,7 +177,8 @@ function checkMemory(spec: ModelSpec, from: Parameters<typeof sourceMemory>[1], 
 async function loadGgufGenerator(source: string, resolved: ResolvedSource, opts: LoadGeneratorOptions, onGpu: boolean): Promise<Generator> {
   const file = await readGgufHeader(resolved.path);
   const memory = checkMemory(specFromGguf(file), { gguf: file, quantize: opts.quantize }, opts);
-  const { model, spec } = loadGgufModel(file);
+  // Its quantized blocks read into huge pages, not mapped: a decode streams them every token.
+  const { model, spec } = loadGgufModel(file, undefined, { hugePages: !onGpu });
   if (resolved.adapter && opts.adapter !== undefined) throw new ModelSourceError('--adapter', `${source} is LoRA adapters on a GGUF file already; one adapter runs over a GGUF file`);
   const adapter = resolved.adapter ? adapterWeights(resolved.adapter) : opts.adapter;
   // Unmerged, over the quantized matrices: merged into 4-bit blocks a fine-tune's small change would be rounded away.

@@ -36,3 +36,39 @@ export class HugePageBlocks {
     return s;
   }
 }
+
+/**
+ * Bytes carved in order out of one block backed by huge pages where the device's backend can
+ * advise them: quantized weights of several formats (their blocks are bytes), read straight into
+ * their places (nn/interchange/gguf_llama.ts for a generator). A decode step streams them all:
+ * SmolLM2-135M's Q8_0 file decoded at 16.2–16.8 ms a token from huge pages, 18.7–18.9 from the
+ * file's mapped pages (Q4_0: 12.4–12.8 against 13.4–13.7; one thread, an Intel Xeon, alternating
+ * runs). Each place starts on a 64-byte line.
+ */
+export class HugePageBytes {
+  private used = 0;
+
+  private constructor(private readonly bytes: Uint8Array) {}
+
+  /** Bytes a place of n takes in the block (n rounded up to whole 64-byte lines). */
+  static span(n: number): number {
+    return Math.ceil(n / 64) * 64;
+  }
+
+  /** A block of `total` bytes (the sum of its places' spans) on `device`, or null where its backend cannot advise huge pages or the host cannot address it. */
+  static on(device: Device, total: number): HugePageBytes | null {
+    const advise = backendFor({ device, dtype: 'float32' }).adviseHugePages;
+    if (!advise || deviceMemory(device).hostMemory === undefined) return null;
+    const bytes = new Uint8Array(total);
+    advise(bytes as unknown as Storage['buffer']);
+    return new HugePageBytes(bytes);
+  }
+
+  /** The next place of n bytes. */
+  take(n: number): Uint8Array {
+    const at = this.used;
+    if (at + n > this.bytes.length) throw new RangeError(`HugePageBytes: ${n} bytes at ${at} past the block's ${this.bytes.length}`);
+    this.used = at + HugePageBytes.span(n);
+    return this.bytes.subarray(at, at + n);
+  }
+}

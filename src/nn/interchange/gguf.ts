@@ -111,16 +111,17 @@ async function parseGgufHeader(path: string): Promise<GgufFile> {
  * One tensor's values: F32, F16 and BF16 widened (exactly) to float32; a quantized one as its
  * blocks. `shared`: a quantized tensor's blocks are a view of the file mapped read-only where the
  * host can map it (frozen weights: no copy in this process, one in the page cache for every
- * process of the host); otherwise they are read.
+ * process of the host); otherwise they are read, into `into` where given (its length the tensor's
+ * bytes: a place in a block of huge pages).
  */
-export function readGgufTensor(file: GgufFile, name: string, shared = false): GgufValues {
+export function readGgufTensor(file: GgufFile, name: string, shared = false, into?: Uint8Array): GgufValues {
   const info = file.tensors.get(name);
   if (!info) throw new CheckpointError(file.path, `no tensor named ${name}`);
   const isFloat = info.type === 'F32' || info.type === 'F16' || info.type === 'BF16';
   // One mapping a tensor (file_map.ts): null where the host cannot map.
   const map = shared && !isFloat ? mapFileReadOnly(file.path, info.offset, info.bytes) : null;
   if (map) return { type: info.type as QuantType, blocks: map };
-  const raw = readBytes(file.path, info.offset, info.bytes);
+  const raw = readBytes(file.path, info.offset, info.bytes, isFloat ? undefined : into);
   switch (info.type) {
     case 'F32': return { type: 'float32', values: new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4) };
     case 'F16': return { type: 'float32', values: widen(raw, fromF16Bits) };
@@ -166,8 +167,9 @@ function fileSize(path: string): number {
 }
 
 /** `length` bytes from `offset`, in a buffer of their own (aligned for a Float32Array view). */
-function readBytes(path: string, offset: number, length: number): Uint8Array {
-  const out = new Uint8Array(new ArrayBuffer(length));
+function readBytes(path: string, offset: number, length: number, into?: Uint8Array): Uint8Array {
+  if (into && into.length !== length) throw new RangeError(`readBytes: a place of ${into.length} bytes for ${length}`);
+  const out = into ?? new Uint8Array(new ArrayBuffer(length));
   const fd = openSync(path, 'r');
   try {
     for (let done = 0; done < length;) {

@@ -10,6 +10,7 @@
  */
 import type { MetadataValue } from '@huggingface/gguf';
 import { deviceMemory, CPU } from '../../tensor/storage.js';
+import { HugePageBytes } from '../../tensor/huge_page_block.js';
 import { buildDeferred } from '../../tensor/deferred_init.js';
 import { withoutRandomInit } from '../../tensor/init_scope.js';
 import { type QuantType, quantBytes } from '../../tensor/quant/formats.js';
@@ -75,7 +76,7 @@ export function specFromGguf(file: GgufFile): LlamaSpec {
  * the model has no place for, refused by name), quantized ones frozen in their blocks. `spec` is
  * the file's (a run may change how it trains, e.g. its dropout, never its shape).
  */
-export function loadGgufModel(file: GgufFile, spec: LlamaSpec = specFromGguf(file)): { model: Module; spec: LlamaSpec } {
+export function loadGgufModel(file: GgufFile, spec: LlamaSpec = specFromGguf(file), o: { hugePages?: boolean } = {}): { model: Module; spec: LlamaSpec } {
   // Built deferred: a float32 copy of every quantized weight, written and then dropped, once took
   // 538 MB of a SmolLM2-135M Q4_0 file's 673 MB peak (the allocator keeps what it had). And without
   // random fills: the file writes every value, and moving the generator past 8B normals takes minutes.
@@ -84,9 +85,13 @@ export function loadGgufModel(file: GgufFile, spec: LlamaSpec = specFromGguf(fil
   const sources = ggufSources(file, spec, params);
   const formats = ggufFormats(file, sources);
   model.freeze((n) => formats.has(n));
+  const places = o.hugePages ? HugePageBytes.on(CPU, [...formats.keys()].reduce((n, name) => n + HugePageBytes.span(file.tensors.get(sources.get(name)!)!.bytes), 0)) : null;
   for (const [name, p] of params) {
-    // Quantized blocks as views of the file mapped read-only where the host can: they are frozen.
-    const values = readGgufParameter(file, spec, sources.get(name)!, true);
+    // Quantized blocks as views of the file mapped read-only where the host can (they are frozen),
+    // or read into huge pages (hugePages: a generator's, whose decode streams them every token).
+    const ggufName = sources.get(name)!;
+    const into = places && formats.has(name) ? places.take(file.tensors.get(ggufName)!.bytes) : undefined;
+    const values = readGgufParameter(file, spec, ggufName, places === null, into);
     if ('values' in values) p.bind(deviceMemory(CPU).fromHost(values.values), null);
     else p.holdFrozen(deviceMemory(CPU).fromHost(values.blocks, values.type));
   }
@@ -131,10 +136,19 @@ export function ggufFormats(file: GgufFile, sources: ReadonlyMap<string, string>
   return formats;
 }
 
-/** One tensor's values as our parameter holds them: floats widened, a quantized one's blocks, q and k rows in Hugging Face's order. */
-export function readGgufParameter(file: GgufFile, spec: LlamaSpec, ggufName: string, shared = false): GgufValues {
+/**
+ * One tensor's values as our parameter holds them: floats widened, a quantized one's blocks, q and k
+ * rows in Hugging Face's order; a quantized one read into `into` where given (readGgufTensor).
+ */
+export function readGgufParameter(file: GgufFile, spec: LlamaSpec, ggufName: string, shared = false, into?: Uint8Array): GgufValues {
   const shape = file.tensors.get(ggufName)!.shape;
-  return unpermuted(spec, ggufName, shape, readGgufTensor(file, ggufName, shared));
+  const v = unpermuted(spec, ggufName, shape, readGgufTensor(file, ggufName, shared, into));
+  // Rows put back in order are a new array: into keeps the blocks' place.
+  if (into && 'blocks' in v && v.blocks !== into) {
+    into.set(v.blocks);
+    return { type: v.type, blocks: into };
+  }
+  return v;
 }
 
 /**

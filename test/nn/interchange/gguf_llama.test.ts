@@ -4,7 +4,8 @@
  * its q/k row order for `llama`): F32 files give the folder model's logits bit for bit (llama with
  * its rows permuted; qwen2 with biases and a tied head; qwen3 with q/k norms); a Q8_0 file gives the
  * logits of the folder model quantized at load (--quantize q8_0: the same bytes, gguf-py's
- * quantization being ggml's), and llama.cpp's greedy tokens from it equal ours. Architectures and
+ * quantization being ggml's), read into huge pages (a generator's load) the same bytes as mapped,
+ * and llama.cpp's greedy tokens from it equal ours. Architectures and
  * files we cannot read are refused by name.
  */
 import assert from 'node:assert/strict';
@@ -89,6 +90,16 @@ describe('a Llama-family model from a GGUF file', { skip: !PYTHON && 'no python 
     assert.equal(params.get('model.embed_tokens.weight')!.dtype, 'q8_0');
     assert.equal(params.get('model.norm.weight')!.dtype, 'float32');
     assert.equal(params.get('lm_head.weight')!.requiresGrad, false);
+    // A generator's load (hugePages) reads the blocks into one block of memory, q and k rows put back
+    // in order in their places: the same bytes as the mapped file's, parameter by parameter.
+    const { model: inPages } = loadGgufModel(await readGgufHeader(path), undefined, { hugePages: true });
+    for (const [name, p] of inPages.namedParameters()) {
+      const mapped = params.get(name)!;
+      assert.equal(p.dtype, mapped.dtype, name);
+      assert.deepEqual(p.storage.buffer, mapped.storage.buffer, name);
+    }
+    const blocks = inPages.namedParameters().filter(([, p]) => p.dtype === 'q8_0').map(([, p]) => p.storage.buffer as unknown as Uint8Array);
+    assert.ok(blocks.every((b) => b.buffer === blocks[0].buffer && b.byteOffset % 64 === 0), 'one block, each place on a 64-byte line');
     quantizeModel(model, spec, 'q8_0');
     assert.deepEqual(logits(loaded), logits(model));
     if (typeof llamaCpp === 'string') return;
