@@ -105,7 +105,7 @@ export async function loadGenerator(source: string, opts: LoadGeneratorOptions =
   const matrices = heldMatrices(resolved, opts);
   const halfMatrices = inPlace ? halfMatricesOf(resolved.path, matrices) : undefined;
   const memory = checkMemory(sourceSpecOf, { folder: resolved.kind === 'folder' ? resolved.path : undefined, quantize: opts.quantize }, { ...opts, halfMatrices, inPlace });
-  const loaded = inPlace ? loadFolderForInference(resolved.path, { matrices, quantize: opts.quantize }) : { ...await readWeights(resolved), inHugePages: false };
+  const loaded = inPlace ? loadFolderForInference(resolved.path, { matrices, quantize: opts.quantize, spec: sourceSpecOf }) : { ...await readWeights(resolved), inHugePages: false };
   const { model, spec, inHugePages } = loaded;
   // --quantize read in place: each matrix was made into its blocks as it was read.
   const quantized = 'quantized' in loaded && loaded.quantized && opts.quantize ? { scheme: opts.quantize, ...loaded.quantized } : undefined;
@@ -149,16 +149,17 @@ function hasAdapters(resolved: ResolvedSource, opts: LoadGeneratorOptions): bool
 
 /**
  * Whether the model is read by nn/interchange/inference_folder.ts, each weight straight into its
- * place (a float Llama-family or GPT-2 folder on the cpu; under --quantize each matrix straight into
- * its blocks), rather than whole into a float32 arena first.
+ * place (a float Llama-family or GPT-2 folder, or a safetensors file smolcluster saved, on the cpu;
+ * under --quantize each matrix straight into its blocks), rather than whole into a float32 arena first.
  */
 function loadsInPlace(resolved: ResolvedSource, spec: ModelSpec, opts: LoadGeneratorOptions, onGpu: boolean): boolean {
-  if (onGpu || resolved.kind !== 'folder' || (spec.type !== 'llama' && spec.type !== 'gpt2')) return false;
+  const safetensors = resolved.kind === 'folder' || isSafetensorsPath(resolved.path);
+  if (onGpu || !safetensors || (spec.type !== 'llama' && spec.type !== 'gpt2')) return false;
   // --quantize refuses GPT-2 by name once it is read (quantizeForGeneration).
   if (spec.type === 'gpt2' && opts.quantize !== undefined) return false;
   // --quantize with adapters: they meet the float32 weights first (merged, then quantized).
   if (opts.quantize !== undefined && hasAdapters(resolved, opts)) return false;
-  return !mlxQuantizationOf(readHfConfig(resolved.path), join(resolved.path, 'config.json'));
+  return resolved.kind !== 'folder' || !mlxQuantizationOf(readHfConfig(resolved.path), join(resolved.path, 'config.json'));
 }
 
 /** The estimate of what loading will hold, refused (naming both numbers) when it exceeds the memory available. */

@@ -39,7 +39,7 @@ import type { LlamaSpec } from '../models/llama.js';
 import { type ModelSpec, createModel } from '../models/index.js';
 import type { Module } from '../module.js';
 import { readHfConfig, specFromFolder } from './hf_folder.js';
-import { folderWeights } from './hf_weights.js';
+import { folderWeights, isFolder } from './hf_weights.js';
 import { readSafetensorsHeader } from './safetensors.js';
 import { SafetensorsRanges } from './safetensors_ranges.js';
 
@@ -50,15 +50,15 @@ const CHUNK = 1 << 22;
 export type HalfDtype = 'bfloat16' | 'float16';
 
 /**
- * The 16-bit float a folder's files hold its matrices in (BF16 or F16, the first 2-D tensor of
- * either; from their headers: no weight is read), which `as-read` loading holds at 2 bytes a
+ * The 16-bit float a folder's files (or a safetensors file) hold its matrices in (BF16 or F16, the
+ * first 2-D tensor of either; from their headers: no weight is read), which `as-read` loading holds at 2 bytes a
  * weight, or null; a folder without weight files (config.json alone: its memory is estimated, and
  * refused, before loading says what is missing) as its torch_dtype says.
  */
 export function folderHalfDtype(dir: string): HalfDtype | null {
   let files: string[];
   try {
-    files = folderWeights(dir).files;
+    files = isFolder(dir) ? folderWeights(dir).files : [dir];
   } catch (e) {
     if (!(e instanceof CheckpointError)) throw e;
     const dtype = (readHfConfig(dir) as { torch_dtype?: unknown }).torch_dtype;
@@ -90,13 +90,13 @@ export interface InferenceFolder {
 export type HeldMatrices = 'bf16' | 'as-read' | 'float32';
 
 /**
- * The folder's model, its matrices held as `matrices` says (the header); every other weight
- * float32. The Llama family's and GPT-2's (whose models hold no buffer a file would fill; GPT-2's
+ * The folder's model (or a single safetensors file's, given its `spec`: one smolcluster saved), its
+ * matrices held as `matrices` says (the header); every other weight float32. The Llama family's and GPT-2's (whose models hold no buffer a file would fill; GPT-2's
  * Conv1D matrices, stored transposed, are read whole, one at a time); others: loadPretrained.
  * `quantize` takes the Llama family only (nn/quantize_model.ts).
  */
-export function loadFolderForInference(dir: string, o: { matrices: HeldMatrices; quantize?: QuantScheme }): InferenceFolder {
-  const spec = specFromFolder(dir);
+export function loadFolderForInference(dir: string, o: { matrices: HeldMatrices; quantize?: QuantScheme; spec?: ModelSpec }): InferenceFolder {
+  const spec = o.spec ?? specFromFolder(dir);
   if (spec.type !== 'llama' && spec.type !== 'gpt2') throw new CheckpointError(dir, `holds a ${spec.type} model; loadFolderForInference reads the Llama family's and GPT-2's`);
   const model = buildDeferred(() => withoutRandomInit(() => createModel(spec, 0)));
   if (model.namedBufferStorages().length > 0) throw new CheckpointError(dir, 'the model has buffers a file fills: loadPretrained reads them');

@@ -18,6 +18,7 @@ import { holdBf16Casts } from '../../../src/generate/model_casts.js';
 import { loadFolderForInference } from '../../../src/nn/interchange/inference_folder.js';
 import { loadPretrained, saveFolder } from '../../../src/nn/interchange/hf_folder.js';
 import { quantizeModel } from '../../../src/nn/quantize_model.js';
+import { loadSafetensorsModel, saveSafetensors } from '../../../src/nn/interchange/model_io.js';
 import { type LlamaSpec, createModel, defaultSpec, gpt2Spec } from '../../../src/nn/models/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'smol-bf16-folder-'));
@@ -189,5 +190,23 @@ describe('a float folder held in bf16', () => {
     const g = await loadGenerator(f32, { precision: 'fp32', tokenizer: 'bytes' });
     assert.equal(g.memory?.need.loading, g.memory?.need.weights! + 16 * 2 ** 20 + g.memory?.need.runtime!, 'in place: the weights and one 16 MB range while loading');
     assert.throws(() => loadFolderForInference(f32, { matrices: 'float32', quantize: 'q8_0' }), /--quantize takes the Llama family/);
+  });
+
+  it('a safetensors file smolcluster saved loads in place as a folder does: its BF16 matrices kept, the logits those of loadSafetensorsModel', async () => {
+    for (const dtype of ['fp32', 'bf16'] as const) {
+      const file = join(dir, `model-${dtype}.safetensors`);
+      saveSafetensors(file, source, spec, {}, dtype);
+      const g = await loadGenerator(file, { precision: 'fp32', tokenizer: 'bytes' });
+      assert.ok(g.model.namedParameters().every(([, p]) => p.dtype === (dtype === 'bf16' && p.ndim === 2 ? 'bfloat16' : 'float32')), dtype);
+      assert.equal(g.memory?.need.loading, g.memory?.need.weights! + 16 * 2 ** 20 + g.memory?.need.runtime!, `${dtype}: in place`);
+      const whole = loadSafetensorsModel(file).model as unknown as CausalLm;
+      whole.eval();
+      const [a, b] = [await logits(g.model, 'fp32'), await logits(whole, 'fp32')];
+      for (let s = 0; s < a.length; s++) {
+        let worst = 0;
+        for (let i = 0; i < a[s].length; i++) worst = Math.max(worst, Math.abs(a[s][i] - b[s][i]));
+        assert.ok(dtype === 'fp32' ? worst === 0 : worst <= 1e-5, `${dtype} step ${s}: ${worst}`);
+      }
+    }
   });
 });
