@@ -69,7 +69,7 @@ async function forwardLogits(model: CausalLm, ids: readonly Int32Array[], precis
   const length = Math.max(...ids.map((r) => r.length));
   const padded = new Int32Array(ids.length * length);
   ids.forEach((r, n) => padded.set(r, n * length));
-  const input = Tensor.from(padded, [ids.length, length], 'int32', model.parameters()[0]?.device);
+  const input = Tensor.from(padded, [ids.length, length], 'int32', model.firstParameter()?.device);
   const before = setCastCache(weightCasts(model, precision));
   try {
     const logits = withComputePrecision(precision, () => noGrad(() => model.forward(input)));

@@ -36,7 +36,7 @@ export class DecodeBatch {
   constructor(private readonly model: CausalLm, private readonly precision: Precision = 'fp32') {
     this.casts = weightCasts(model, precision);
     this.recycler = stepRecycler(model, precision);
-    this.device = model.parameters()[0]?.device;
+    this.device = model.firstParameter()?.device;
   }
 
   /** The sequences decoding now. */

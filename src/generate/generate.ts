@@ -60,7 +60,7 @@ export function cachedStep(model: CausalLm, ids: readonly number[], cache: KvCac
 async function recycledStep(
   model: CausalLm, ids: readonly number[], cache: KvCache, precision: Precision, casts: CastCache | null, recycler: BufferRecycler | null,
 ): Promise<Float32Array> {
-  const device = model.parameters()[0]?.device;
+  const device = model.firstParameter()?.device;
   const input = Tensor.from(ids, [1, ids.length], 'int32', device);
   const logits = inferenceForward(model, input, cache, precision, casts, recycler);
   cache.advance(ids.length);
@@ -97,7 +97,7 @@ export async function* generateStream(model: CausalLm, promptIds: readonly numbe
 /** The prompt's prefill when its logprobs are asked: the head at every position, each position's row scored; the last row's logits. */
 async function scoredPrefill(model: CausalLm, sequence: Sequence, cache: KvCache, precision: Precision, casts: CastCache | null): Promise<Float32Array> {
   const ids = sequence.promptIds;
-  const logits = inferenceForward(model, Tensor.from(ids, [1, ids.length], 'int32', model.parameters()[0]?.device), cache, precision, casts);
+  const logits = inferenceForward(model, Tensor.from(ids, [1, ids.length], 'int32', model.firstParameter()?.device), cache, precision, casts);
   cache.advance(ids.length);
   const values = await allLogits(logits);
   const V = logits.shape[2];

@@ -39,7 +39,7 @@ export function weightCasts(model: Module, precision: Precision | undefined): Ca
  * 8 % of a batch-1 decode step and 15 % of a 32-token prefill (SmolLM2-135M, one thread, profiled).
  */
 export function stepRecycler(model: Module, precision: Precision | undefined): BufferRecycler | null {
-  const device = model.parameters()[0]?.device;
+  const device = model.firstParameter()?.device;
   if (device === undefined || deviceMemory(device).hostMemory === undefined) return null;
   const recyclable = (precision ?? 'fp32') === 'fp32' || heldBf16Casts(model) !== undefined;
   return recyclable ? new BufferRecycler() : null;

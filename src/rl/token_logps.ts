@@ -57,7 +57,7 @@ function runLogps(model: Module, prompts: readonly (readonly number[])[], batch:
     ids.set(prompt, i * (p + c));
     ids.set(batch.ids.subarray((first + i) * c, (first + i + 1) * c), i * (p + c) + p);
   });
-  const logits = model.forward(Tensor.from(ids, [n, p + c], 'int32', model.parameters()[0]?.device));
+  const logits = model.forward(Tensor.from(ids, [n, p + c], 'int32', model.firstParameter()?.device));
   if (logits.ndim !== 3 || logits.shape[1] !== p + c) throw new Error(`tokenLogps: the model gave logits of shape [${logits.shape.join(', ')}] for ids [${n}, ${p + c}]`);
   const vocab = logits.shape[2];
   // Position t's logits score token t + 1: the completion's c tokens are scored from positions p − 1 … p + c − 2.

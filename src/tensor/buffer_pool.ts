@@ -41,7 +41,7 @@ function inHostMemory(device: Device): boolean {
 }
 
 /** Pools per device: the device leads the key. */
-export function storageKey(device: Device, dtype: DType, n: number): string {
+function storageKey(device: Device, dtype: DType, n: number): string {
   return `${device}/${dtype}/${n}`;
 }
 

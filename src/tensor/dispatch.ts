@@ -35,6 +35,8 @@ let current: RegisteredBackend | null = null;
 let installed = false;
 /** Per device, per dtype: the kernel table ops call, built from the registry at `tablesVersion`. */
 let tables: Record<Device, Partial<Record<DType, Backend>>> = {};
+/** quantKernelsFor's tables, per device and format: a decode step asks for them once per quantized product. */
+let quantTables: Record<Device, Partial<Record<DType, QuantKernels<DeviceBuffer>>>> = {};
 let tablesVersion = -1;
 
 /** A backend's name, as SMOLCLUSTER_BACKEND and setBackend take it ('js', 'native', ...). */
@@ -82,11 +84,16 @@ export function setBackend(name: BackendName): RegisteredBackend {
  */
 export function kernelsFor(x: { readonly device: Device; readonly dtype: DType }): Backend {
   ensureInstalled();
-  if (tablesVersion !== registryVersion()) {
-    tables = {};
-    tablesVersion = registryVersion();
-  }
+  dropStaleTables();
   return tables[x.device]?.[x.dtype] ?? buildTable(x.device, x.dtype);
+}
+
+/** Forgets the tables built from the registry when it has changed since. */
+function dropStaleTables(): void {
+  if (tablesVersion === registryVersion()) return;
+  tables = {};
+  quantTables = {};
+  tablesVersion = registryVersion();
 }
 
 /** The backend whose kernels serve (device, dtype) (its name and adapter: device_summary.ts). */
@@ -103,12 +110,18 @@ export function backendFor(x: { readonly device: Device; readonly dtype: DType }
  */
 export function quantKernelsFor(w: { readonly device: Device; readonly dtype: DType }): QuantKernels<DeviceBuffer> {
   ensureInstalled();
+  dropStaleTables();
+  return quantTables[w.device]?.[w.dtype] ?? buildQuantTable(w);
+}
+
+function buildQuantTable(w: { readonly device: Device; readonly dtype: DType }): QuantKernels<DeviceBuffer> {
   const kernels = {} as Record<string, unknown>;
   for (const name of QUANT_KERNEL_NAMES) {
     const entry = getKernel(name, w.device, w.dtype);
     if (!entry) throw new Error(`${missingKernelMessage(name, w.device, w.dtype)}: ${w.dtype} weights run where a backend has their kernels (the cpu)`);
     kernels[name] = entry.kernel;
   }
+  (quantTables[w.device] ??= {})[w.dtype] = kernels as unknown as QuantKernels<DeviceBuffer>;
   return kernels as unknown as QuantKernels<DeviceBuffer>;
 }
 

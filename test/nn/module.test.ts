@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { BatchNorm, Dropout, Linear, ReLU, Sequential, createModel } from '../../src/nn/index.js';
+import { BatchNorm, Dropout, Linear, ReLU, Sequential, createModel, defaultSpec } from '../../src/nn/index.js';
 import { Module } from '../../src/nn/module.js';
 import { backward } from '../../src/tensor/autograd.js';
 import { crossEntropy } from '../../src/tensor/ops/loss.js';
@@ -50,6 +50,14 @@ describe('Module', () => {
       ],
     );
     assert.equal(m.arena().size, 421642);
+  });
+
+  it('firstParameter() is parameters()[0] (a model with nested layers; a module with none: undefined)', () => {
+    for (const spec of [MLP, defaultSpec('gpt2-tiny', [64], 256), defaultSpec('llama-tiny', [64], 256)]) {
+      const model = createModel(spec, 1);
+      assert.equal(model.firstParameter(), model.parameters()[0], spec.type);
+    }
+    assert.equal(new Sequential(new ReLU()).firstParameter(), undefined);
   });
 
   it('parameters are views into ONE arena, contiguous in name order', () => {
