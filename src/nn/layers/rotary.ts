@@ -86,10 +86,11 @@ export function rotaryRowsAt(inv: Float32Array, positions: readonly number[], re
   return { cos, sin };
 }
 
-/** A head size's rotary embedding: applies the rotation to q or k, its tables cached per length and device. */
+/** A head size's rotary embedding: applies the rotation to q or k, its tables cached per device. */
 export class RotaryEmbedding {
   readonly inverseFrequencies: Float32Array;
-  private readonly tables = new Map<string, { cos: Tensor; sin: Tensor }>();
+  /** Per device, the tables of positions 0..capacity-1 (tablesFor). */
+  private readonly tables = new Map<Device, { cos: Tensor; sin: Tensor }>();
   /** The last decode steps' per-row tables (applyDecodeRows), by device, heads and row positions. */
   private readonly decodeTables = new Map<string, { cos: Tensor; sin: Tensor }>();
 
@@ -101,7 +102,7 @@ export class RotaryEmbedding {
   apply(x: Tensor, offset = 0): Tensor {
     const T = x.shape[x.ndim - 2];
     const { cos, sin } = this.tablesFor(offset + T, x.device);
-    if (offset === 0) return rotary(x, cos, sin);
+    if (offset === 0 && cos.shape[0] === T) return rotary(x, cos, sin);
     return rotary(x, slice(cos, 0, offset, offset + T), slice(sin, 0, offset, offset + T));
   }
 
@@ -154,16 +155,22 @@ export class RotaryEmbedding {
     return concat(rowPositions.map((p, n) => rotate(slice(x, 0, n, n + 1), p)), 0);
   }
 
-  /** The cos/sin tables [T, D/2] for positions 0..T-1 on `device` (built on first use). */
+  /**
+   * The cos/sin tables [C, D/2] for positions 0..C-1 on `device`, C ≥ length: one pair per device,
+   * rebuilt at twice the length asked when a longer one is (a row's values do not depend on C). A
+   * table per length once grew with every decoded token and was kept: Σ 256·L bytes a head size of
+   * 64, 394 MB of arrays after 1,500 tokens of SmolLM2-135M, 8.6 GB at 8,192 positions.
+   */
   tablesFor(length: number, device: Device): { cos: Tensor; sin: Tensor } {
-    const key = `${device}:${length}`;
-    let t = this.tables.get(key);
-    if (!t) {
-      const { cos, sin } = rotaryTables(this.inverseFrequencies, length);
-      const shape = [length, this.headDim / 2];
+    let t = this.tables.get(device);
+    if (!t || t.cos.shape[0] < length) {
+      // The exact length the first time (a training step's context), doubling past it (generation).
+      const capacity = t ? Math.max(length, 2 * t.cos.shape[0]) : length;
+      const { cos, sin } = rotaryTables(this.inverseFrequencies, capacity);
+      const shape = [capacity, this.headDim / 2];
       // Adopted or uploaded (fromHost), never a step's recycled buffer: the tables outlive the step.
       t = { cos: Tensor.fromHost(cos, shape, false, device), sin: Tensor.fromHost(sin, shape, false, device) };
-      this.tables.set(key, t);
+      this.tables.set(device, t);
     }
     return t;
   }

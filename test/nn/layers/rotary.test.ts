@@ -95,12 +95,22 @@ describe('RotaryEmbedding', () => {
     assertClose(got, want, { rtol: 1e-5, atol: 1e-6 });
   });
 
-  it('builds the tables once per sequence length and device', () => {
+  it('builds the tables once per device, again at twice the length only when a longer one is asked; a row is the same whatever the length', () => {
     const rope = new RotaryEmbedding(8, 1e4);
     const a = rope.tablesFor(6, 'cpu');
-    assert.equal(rope.tablesFor(6, 'cpu'), a);
-    assert.notEqual(rope.tablesFor(7, 'cpu'), a);
     assert.deepEqual(a.cos.shape, [6, 4]);
+    assert.equal(rope.tablesFor(6, 'cpu'), a);
+    assert.equal(rope.tablesFor(3, 'cpu'), a, 'a shorter length reads the same tables');
+    const b = rope.tablesFor(7, 'cpu');
+    assert.deepEqual(b.cos.shape, [12, 4]);
+    for (let n = 8; n <= 12; n++) assert.equal(rope.tablesFor(n, 'cpu'), b, `length ${n}: no new tables (decode grows one position a step)`);
+    assert.deepEqual(b.cos.values().subarray(0, 24), a.cos.values());
+    assert.deepEqual(b.sin.values().subarray(0, 24), a.sin.values());
+    // A decode step past a cached prefix rotates as the same positions of a whole sequence do.
+    const x = Tensor.from(Array.from({ length: 2 * 9 * 8 }, (_, i) => Math.sin(i)), [1, 2, 9, 8], 'float32');
+    const whole = new RotaryEmbedding(8, 1e4).apply(x).values();
+    const last = rope.apply(Tensor.from(Array.from({ length: 2 * 8 }, (_, i) => Math.sin(i < 8 ? 64 + i : 72 + 64 + i - 8)), [1, 2, 1, 8], 'float32'), 8).values();
+    assert.deepEqual(last, Float32Array.from([...whole.subarray(64, 72), ...whole.subarray(136, 144)]));
   });
 
   it('tables made inside a training step outlive it (the step\'s recycled buffers are not theirs)', () => {
