@@ -44,6 +44,15 @@ async function logits(model: CausalLm, precision: 'bf16' | 'fp32' = 'bf16'): Pro
   return out;
 }
 
+/** Every step's logits within `bound` of the other model's (the same float32 products summed in another order). */
+function assertStepsWithin(a: Float32Array[], b: Float32Array[], bound: number, what: string): void {
+  for (let s = 0; s < a.length; s++) {
+    let worst = 0;
+    for (let i = 0; i < a[s].length; i++) worst = Math.max(worst, Math.abs(a[s][i] - b[s][i]));
+    assert.ok(worst <= bound, `${what} step ${s}: ${worst}`);
+  }
+}
+
 describe('a float folder held in bf16', () => {
   it('its matrices are bfloat16 storages of 2 bytes a weight; vectors float32; nothing else held', () => {
     for (const folder of [bf16, fp32]) {
@@ -109,11 +118,7 @@ describe('a float folder held in bf16', () => {
     assert.ok(loadFolderForInference(fp32, { matrices: 'as-read' }).model.namedParameters().every(([, p]) => p.dtype === 'float32'));
     const widened = loadFolderForInference(bf16, { matrices: 'float32' }).model;
     const [a, b] = [await logits(held as unknown as CausalLm, 'fp32'), await logits(widened as unknown as CausalLm, 'fp32')];
-    for (let s = 0; s < a.length; s++) {
-      let worst = 0;
-      for (let i = 0; i < a[s].length; i++) worst = Math.max(worst, Math.abs(a[s][i] - b[s][i]));
-      assert.ok(worst <= 1e-5, `step ${s}: ${worst}`);
-    }
+    assertStepsWithin(a, b, 1e-5, 'as read');
     const g = await loadGenerator(bf16, { precision: 'fp32', tokenizer: 'bytes' });
     assert.ok(g.model.namedParameters().some(([, p]) => p.dtype === 'bfloat16'), 'loadGenerator keeps them so');
     assert.equal(g.memory?.need.formats, 'bfloat16 + float32');
@@ -127,11 +132,7 @@ describe('a float folder held in bf16', () => {
     }
     const widened = loadFolderForInference(f16, { matrices: 'float32' }).model;
     const [a, b] = [await logits(held as unknown as CausalLm, 'fp32'), await logits(widened as unknown as CausalLm, 'fp32')];
-    for (let s = 0; s < a.length; s++) {
-      let worst = 0;
-      for (let i = 0; i < a[s].length; i++) worst = Math.max(worst, Math.abs(a[s][i] - b[s][i]));
-      assert.ok(worst <= 1e-5, `step ${s}: ${worst}`);
-    }
+    assertStepsWithin(a, b, 1e-5, 'as read');
     const g = await loadGenerator(f16, { precision: 'fp32', tokenizer: 'bytes' });
     assert.ok(g.model.namedParameters().some(([, p]) => p.dtype === 'f16'), 'loadGenerator keeps them so');
     assert.equal(g.memory?.need.formats, 'float16 + float32');
@@ -177,11 +178,7 @@ describe('a float folder held in bf16', () => {
     const fromBf16 = (await loadPretrained(b16)).model as unknown as CausalLm;
     fromBf16.eval();
     const [c, d] = [await logits(held as unknown as CausalLm, 'fp32'), await logits(fromBf16, 'fp32')];
-    for (let s = 0; s < c.length; s++) {
-      let worst = 0;
-      for (let i = 0; i < c[s].length; i++) worst = Math.max(worst, Math.abs(c[s][i] - d[s][i]));
-      assert.ok(worst <= 1e-5, `bf16 step ${s}: ${worst}`);
-    }
+    assertStepsWithin(c, d, 1e-5, 'bf16 folder');
     // bf16 generation: every matrix bfloat16 (the transposed ones rounded as read), the logits those of the widened model with held casts.
     const inBf16 = loadFolderForInference(b16, { matrices: 'bf16' }).model as unknown as CausalLm;
     assert.ok((inBf16 as unknown as typeof held).namedParameters().every(([, p]) => p.dtype === (p.ndim === 2 ? 'bfloat16' : 'float32')));
@@ -202,11 +199,7 @@ describe('a float folder held in bf16', () => {
       const whole = loadSafetensorsModel(file).model as unknown as CausalLm;
       whole.eval();
       const [a, b] = [await logits(g.model, 'fp32'), await logits(whole, 'fp32')];
-      for (let s = 0; s < a.length; s++) {
-        let worst = 0;
-        for (let i = 0; i < a[s].length; i++) worst = Math.max(worst, Math.abs(a[s][i] - b[s][i]));
-        assert.ok(dtype === 'fp32' ? worst === 0 : worst <= 1e-5, `${dtype} step ${s}: ${worst}`);
-      }
+      assertStepsWithin(a, b, dtype === 'fp32' ? 0 : 1e-5, dtype);
     }
   });
 });
