@@ -120,7 +120,8 @@ export async function loadGenerator(source: string, opts: LoadGeneratorOptions =
 /**
  * How a folder read in place holds its matrices (nn/interchange/inference_folder.ts): in bf16 for
  * bf16 generation, as the files hold them (BF16, F16 or F32) for fp32 generation, float32 where
- * something will write the weights (an adapter merged into them; --quantize does not read in place).
+ * something will write the weights (an adapter merged into them) or --quantize makes the blocks of
+ * those it quantizes as it reads them (the rest float32).
  */
 function heldMatrices(resolved: ResolvedSource, opts: LoadGeneratorOptions): HeldMatrices {
   if (!keepsWeightsAsRead(resolved, opts)) return 'float32';
@@ -128,13 +129,13 @@ function heldMatrices(resolved: ResolvedSource, opts: LoadGeneratorOptions): Hel
 }
 
 /**
- * The 16-bit float a folder read in place holds its matrices in (the estimate counts them at 2
- * bytes), if any: bf16 for bf16 generation; for fp32 generation a BF16 or F16 folder's own, which
+ * The 16-bit float a folder (or safetensors file) read in place holds its matrices in (the
+ * estimate counts them at 2 bytes), if any: bf16 for bf16 generation; for fp32 generation a BF16 or F16 folder's own, which
  * the products widen a tile at a time.
  */
-function halfMatricesOf(folder: string, matrices: HeldMatrices): HalfDtype | undefined {
+function halfMatricesOf(source: string, matrices: HeldMatrices): HalfDtype | undefined {
   if (matrices === 'float32') return undefined;
-  return matrices === 'bf16' ? 'bfloat16' : folderHalfDtype(folder) ?? undefined;
+  return matrices === 'bf16' ? 'bfloat16' : folderHalfDtype(source) ?? undefined;
 }
 
 /** Nothing will write the weights: no adapter merged into them, no --quantize. */

@@ -27,7 +27,7 @@
  */
 import { closeSync, openSync } from 'node:fs';
 import { buildDeferred } from '../../tensor/deferred_init.js';
-import { HugePageBlocks } from '../../tensor/huge_page_block.js';
+import { HugePageBlocks, HugePageBytes } from '../../tensor/huge_page_block.js';
 import { withoutRandomInit } from '../../tensor/init_scope.js';
 import { CPU, type Storage, deviceMemory } from '../../tensor/storage.js';
 import type { Tensor } from '../../tensor/tensor.js';
@@ -105,9 +105,11 @@ export function loadFolderForInference(dir: string, o: { matrices: HeldMatrices;
     const params = model.namedParameters();
     if (o.quantize && spec.type !== 'llama') throw new CheckpointError(dir, `holds a ${spec.type} model; --quantize takes the Llama family`);
     const plan = o.quantize ? quantizationPlan(model, spec as LlamaSpec, o.quantize) : new Map<string, QuantType | null>();
+    // The blocks in huge pages, as a GGUF file's are for a generator (tensor/huge_page_block.ts HugePageBytes).
+    const places = plan.size > 0 ? HugePageBytes.on(CPU, quantizedBytes(params, plan, HugePageBytes.span).bytesAfter) : null;
     const held = new Map(params.map(([name, p]) => {
       const type = plan.get(name);
-      if (type) return [name, quantizedMatrix(ranges, name, p, type)];
+      if (type) return [name, quantizedMatrix(ranges, name, p, type, places)];
       return [name, p.ndim === 2 ? heldMatrix(ranges, name, p, o.matrices) : null];
     }));
     model.freeze((name) => held.get(name) != null);
@@ -131,10 +133,11 @@ export function loadFolderForInference(dir: string, o: { matrices: HeldMatrices;
   }
 }
 
-/** Matrix `name` quantized to `type` as it is read: whole rows, about CHUNK elements at a time, each made into its blocks. */
-function quantizedMatrix(ranges: SafetensorsRanges, name: string, p: Tensor, type: QuantType): Storage {
+/** Matrix `name` quantized to `type` as it is read: whole rows, about CHUNK elements at a time, each made into its blocks (in `places` where given). */
+function quantizedMatrix(ranges: SafetensorsRanges, name: string, p: Tensor, type: QuantType, places: HugePageBytes | null): Storage {
   const [rows, cols] = p.shape;
-  const out = new Uint8Array(quantBytes(type, rows, cols, name));
+  const bytes = quantBytes(type, rows, cols, name);
+  const out = places ? places.take(bytes) : new Uint8Array(bytes);
   const step = Math.max(1, Math.floor(CHUNK / cols));
   for (let r = 0; r < rows; r += step) {
     const n = Math.min(step, rows - r);
@@ -143,14 +146,14 @@ function quantizedMatrix(ranges: SafetensorsRanges, name: string, p: Tensor, typ
   return deviceMemory(CPU).fromHost(out, type);
 }
 
-/** The planned weights' bytes as float32 and as their blocks. */
-function quantizedBytes(params: [string, Tensor][], plan: ReadonlyMap<string, QuantType | null>): { bytesBefore: number; bytesAfter: number } {
+/** The planned weights' bytes as float32 and as their blocks (each counted as `span` says: a place in a block of huge pages rounds it up). */
+function quantizedBytes(params: [string, Tensor][], plan: ReadonlyMap<string, QuantType | null>, span = (n: number) => n): { bytesBefore: number; bytesAfter: number } {
   let [bytesBefore, bytesAfter] = [0, 0];
   for (const [name, p] of params) {
     const type = plan.get(name);
     if (!type) continue;
     bytesBefore += 4 * p.size;
-    bytesAfter += quantBytes(type, p.shape[0], p.shape[1]);
+    bytesAfter += span(quantBytes(type, p.shape[0], p.shape[1]));
   }
   return { bytesBefore, bytesAfter };
 }
