@@ -5,12 +5,12 @@
  * `/usr/bin/time -v`) against the target: weights' bytes (the file's tensors) + the KV cache at the
  * run's positions + 15 % + 150 MB of runtime. The model is the shape's random weights (seeded),
  * written once by our own saveFolder as a BF16, an F16 and an F32 Hugging Face folder and, where
- * Python has the `gguf` package, as a Q8_0 GGUF file (bench/reference/hf_to_gguf.py), reused from --dir.
+ * Python has the `gguf` package, as a Q8_0 and an F16 GGUF file (bench/reference/hf_to_gguf.py), reused from --dir.
  *
  * Rows: a BF16 folder generating in bf16 and in fp32 (its matrices held in bfloat16 either way:
  * nn/interchange/inference_folder.ts), the F16 folder in fp32 (held as f16 blocks), the F32 folder
  * in fp32 and in bf16, the BF16 folder under `--quantize q8_0` (each matrix made into its blocks as
- * it is read; its target counts the weights it holds, not the file's), the Q8_0 file in fp32, and
+ * it is read; its target counts the weights it holds, not the file's), the Q8_0 and F16 files in fp32, and
  * GPT-2 124M's F32 folder in fp32 (whatever --shape says; read in place too, its Conv1D matrices
  * transposed as read). Each
  * line: the resident peak, the target, and the estimate generate printed before loading; for the
@@ -55,7 +55,7 @@ const root = packageRoot(import.meta.url);
 const cli = join(root, 'dist', 'src', 'cli', 'main.js');
 
 /** The folders (and the GGUF file, where Python can write it), written once. */
-function prepare(): { bf16: string; f16: string; fp32: string; gguf: string | null; ggufSkip?: string } {
+function prepare(): { bf16: string; f16: string; fp32: string; gguf: string | null; f16Gguf: string | null; ggufSkip?: string } {
   const folders = { bf16: join(work, 'bf16'), f16: join(work, 'f16'), fp32: join(work, 'fp32') };
   if (Object.values(folders).some((f) => !existsSync(join(f, 'config.json')))) {
     mkdirSync(work, { recursive: true });
@@ -65,12 +65,15 @@ function prepare(): { bf16: string; f16: string; fp32: string; gguf: string | nu
     saveFolder(folders.f16, model, spec, { dtype: 'f16' });
     saveFolder(folders.fp32, model, spec);
   }
-  const gguf = join(work, 'q8_0.gguf');
-  if (existsSync(gguf)) return { ...folders, gguf };
+  const [gguf, f16Gguf] = [join(work, 'q8_0.gguf'), join(work, 'f16.gguf')];
   const python = findPythonWith('gguf');
-  if (!python.found) return { ...folders, gguf: null, ggufSkip: python.reason };
-  const r = spawnSync(python.found.python, [join(root, 'bench', 'reference', 'hf_to_gguf.py'), folders.fp32, gguf, '--dtype', 'q8_0'], { encoding: 'utf8', timeout: 600_000 });
-  return r.status === 0 ? { ...folders, gguf } : { ...folders, gguf: null, ggufSkip: (r.stderr || String(r.error)).trim().split('\n').slice(-1)[0] };
+  if (!python.found) return { ...folders, gguf: null, f16Gguf: null, ggufSkip: python.reason };
+  for (const [out, dtype] of [[gguf, 'q8_0'], [f16Gguf, 'f16']]) {
+    if (existsSync(out)) continue;
+    const r = spawnSync(python.found.python, [join(root, 'bench', 'reference', 'hf_to_gguf.py'), folders.fp32, out, '--dtype', dtype], { encoding: 'utf8', timeout: 600_000 });
+    if (r.status !== 0) return { ...folders, gguf: null, f16Gguf: null, ggufSkip: (r.stderr || String(r.error)).trim().split('\n').slice(-1)[0] };
+  }
+  return { ...folders, gguf, f16Gguf };
 }
 
 /** The bytes of a source's tensors as its files hold them. */
@@ -145,6 +148,7 @@ async function main(): Promise<void> {
     { name: 'fp32 folder, --precision bf16', model: files.fp32, precision: 'bf16', weightBytes: await fileWeightBytes(files.fp32) },
     { name: 'bf16 folder, --quantize q8_0', model: files.bf16, precision: 'fp32', weightBytes: await quantizedWeightBytes(files.bf16, 'q8_0'), quantize: 'q8_0' },
     ...(files.gguf ? [{ name: 'q8_0 GGUF, --precision fp32', model: files.gguf, precision: 'fp32' as const, weightBytes: await fileWeightBytes(files.gguf) }] : []),
+    ...(files.f16Gguf ? [{ name: 'f16 GGUF, --precision fp32', model: files.f16Gguf, precision: 'fp32' as const, weightBytes: await fileWeightBytes(files.f16Gguf) }] : []),
     { name: 'gpt2 124M fp32 folder, --precision fp32', model: gpt2.folder, precision: 'fp32', weightBytes: await fileWeightBytes(gpt2.folder), spec: gpt2.spec },
   ];
   const only = values.only?.split(',');

@@ -1,7 +1,7 @@
 """Writes a Hugging Face folder (GPT-2 or the Llama family, as saveFolder writes it) as a GGUF file for
 llama.cpp, with the pip package `gguf` (GGUFWriter): the same weights bench:generate runs on every engine.
 
-    python hf_to_gguf.py FOLDER OUT.gguf [FOLDER OUT.gguf ...] --dtype f32|bf16|q8_0|q4_0|q4_1|q5_0|q5_1
+    python hf_to_gguf.py FOLDER OUT.gguf [FOLDER OUT.gguf ...] --dtype f32|f16|bf16|q8_0|q4_0|q4_1|q5_0|q5_1
 
 F32 and BF16 as they say; a legacy quantized type (gguf-py quantizes these byte for byte as ggml's
 reference does) applies to every matrix, the embedding and head included, as `llama-quantize
@@ -170,7 +170,7 @@ def llama_header(writer, cfg):
 FILE_TYPES = {
     "f32": gguf.LlamaFileType.ALL_F32, "bf16": gguf.LlamaFileType.MOSTLY_BF16, "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0,
     "q4_0": gguf.LlamaFileType.MOSTLY_Q4_0, "q4_1": gguf.LlamaFileType.MOSTLY_Q4_1, "q5_0": gguf.LlamaFileType.MOSTLY_Q5_0,
-    "q5_1": gguf.LlamaFileType.MOSTLY_Q5_1,
+    "q5_1": gguf.LlamaFileType.MOSTLY_Q5_1, "f16": gguf.LlamaFileType.MOSTLY_F16,
 }
 
 

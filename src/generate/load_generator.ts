@@ -178,8 +178,8 @@ function checkMemory(spec: ModelSpec, from: Parameters<typeof sourceMemory>[1], 
  */
 async function loadGgufGenerator(source: string, resolved: ResolvedSource, opts: LoadGeneratorOptions, onGpu: boolean): Promise<Generator> {
   const file = await readGgufHeader(resolved.path);
-  const memory = checkMemory(specFromGguf(file), { gguf: file, quantize: opts.quantize }, opts);
-  // Its quantized blocks read into huge pages, not mapped: a decode streams them every token.
+  const memory = checkMemory(specFromGguf(file), { gguf: file, f16Blocks: !onGpu, quantize: opts.quantize }, opts);
+  // Its quantized blocks read into huge pages, not mapped: a decode streams them every token (F16 matrices kept float16 there).
   const { model, spec } = loadGgufModel(file, undefined, { hugePages: !onGpu });
   if (resolved.adapter && opts.adapter !== undefined) throw new ModelSourceError('--adapter', `${source} is LoRA adapters on a GGUF file already; one adapter runs over a GGUF file`);
   const adapter = resolved.adapter ? adapterWeights(resolved.adapter) : opts.adapter;

@@ -34,9 +34,17 @@ export function sourceSpec(resolved: ResolvedSource): ModelSpec {
   return readModelHeader(resolved.path).header.architecture as ModelSpec;
 }
 
+/** Where the weights come from: a GGUF file (its F16 matrices kept as f16 blocks with `f16Blocks`: a generator's load), a folder, --quantize. */
+export interface SourceOfWeights {
+  gguf?: GgufFile;
+  f16Blocks?: boolean;
+  folder?: string;
+  quantize?: QuantScheme;
+}
+
 /** The weights held quantized, by name: a GGUF file's, an MLX folder's groups, or --quantize's plan over a float model. */
-export function sourceFormats(spec: ModelSpec, params: readonly [string, readonly number[]][], o: { gguf?: GgufFile; folder?: string; quantize?: QuantScheme }): Map<string, QuantType> {
-  if (o.gguf) return ggufFormats(o.gguf, ggufSources(o.gguf, spec as LlamaSpec, params.map(([n, shape]) => [n, { shape }] as const)));
+export function sourceFormats(spec: ModelSpec, params: readonly [string, readonly number[]][], o: SourceOfWeights): Map<string, QuantType> {
+  if (o.gguf) return ggufFormats(o.gguf, ggufSources(o.gguf, spec as LlamaSpec, params.map(([n, shape]) => [n, { shape }] as const)), { f16Blocks: o.f16Blocks });
   const mlx = o.folder === undefined ? null : mlxQuantizationOf(readHfConfig(o.folder), join(o.folder, 'config.json'));
   const scheme = mlx ? (`mlx${mlx.bits}` as QuantScheme) : o.quantize;
   if (scheme === undefined || spec.type !== 'llama') return new Map();
@@ -48,7 +56,7 @@ export function sourceFormats(spec: ModelSpec, params: readonly [string, readonl
  * The memory loading `spec`'s model from that source will take, as `shape` asks, and (a Llama-family
  * model) the same model's from a q4_k_m file, a way out a refusal names.
  */
-export function sourceMemory(spec: ModelSpec, o: { gguf?: GgufFile; folder?: string; quantize?: QuantScheme }, shape: Omit<InferenceShape, 'formats'>): { need: InferenceMemory; fourBit(): InferenceMemory | undefined } {
+export function sourceMemory(spec: ModelSpec, o: SourceOfWeights, shape: Omit<InferenceShape, 'formats'>): { need: InferenceMemory; fourBit(): InferenceMemory | undefined } {
   const params = parameterShapes(spec);
   // A GGUF file's model is built deferred and each tensor bound as it is read (nn/interchange/gguf_llama.ts): in place.
   const inPlace = shape.inPlace === true || o.gguf !== undefined;

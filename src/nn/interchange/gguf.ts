@@ -112,11 +112,13 @@ async function parseGgufHeader(path: string): Promise<GgufFile> {
  * blocks. `shared`: a quantized tensor's blocks are a view of the file mapped read-only where the
  * host can map it (frozen weights: no copy in this process, one in the page cache for every
  * process of the host); otherwise they are read, into `into` where given (its length the tensor's
- * bytes: a place in a block of huge pages).
+ * bytes: a place in a block of huge pages). An F16 tensor read into a place stays float16: the
+ * `f16` format's blocks (a generator's load: 2 bytes a weight, widened by the products).
  */
 export function readGgufTensor(file: GgufFile, name: string, shared = false, into?: Uint8Array): GgufValues {
   const info = file.tensors.get(name);
   if (!info) throw new CheckpointError(file.path, `no tensor named ${name}`);
+  if (into && info.type === 'F16') return { type: 'f16', blocks: readBytes(file.path, info.offset, info.bytes, into) };
   const isFloat = info.type === 'F32' || info.type === 'F16' || info.type === 'BF16';
   // One mapping a tensor (file_map.ts): null where the host cannot map.
   const map = shared && !isFloat ? mapFileReadOnly(file.path, info.offset, info.bytes) : null;

@@ -13,7 +13,7 @@ import { deviceMemory, CPU } from '../../tensor/storage.js';
 import { HugePageBytes } from '../../tensor/huge_page_block.js';
 import { buildDeferred } from '../../tensor/deferred_init.js';
 import { withoutRandomInit } from '../../tensor/init_scope.js';
-import { type QuantType, quantBytes } from '../../tensor/quant/formats.js';
+import { type QuantType, quantBytes, quantFormat } from '../../tensor/quant/formats.js';
 import { CheckpointError } from '../checkpoint.js';
 import { type LlamaSpec, createModel } from '../models/index.js';
 import type { RopeScaling } from '../models/llama.js';
@@ -83,12 +83,13 @@ export function loadGgufModel(file: GgufFile, spec: LlamaSpec = specFromGguf(fil
   const model = buildDeferred(() => withoutRandomInit(() => createModel(spec, 0)));
   const params = model.namedParameters();
   const sources = ggufSources(file, spec, params);
-  const formats = ggufFormats(file, sources);
+  const formats = ggufFormats(file, sources, { f16Blocks: o.hugePages });
   model.freeze((n) => formats.has(n));
   const places = o.hugePages ? HugePageBytes.on(CPU, [...formats.keys()].reduce((n, name) => n + HugePageBytes.span(file.tensors.get(sources.get(name)!)!.bytes), 0)) : null;
   for (const [name, p] of params) {
     // Quantized blocks as views of the file mapped read-only where the host can (they are frozen),
-    // or read into huge pages (hugePages: a generator's, whose decode streams them every token).
+    // or read into huge pages (hugePages: a generator's, whose decode streams them every token; its
+    // F16 matrices kept float16 there too).
     const ggufName = sources.get(name)!;
     const into = places && formats.has(name) ? places.take(file.tensors.get(ggufName)!.bytes) : undefined;
     const values = readGgufParameter(file, spec, ggufName, places === null, into);
@@ -126,12 +127,17 @@ export function ggufSources(file: GgufFile, spec: LlamaSpec, params: Iterable<re
   return sources;
 }
 
-/** The parameters (of `sources`, ggufSources') the file holds quantized, and each one's format (F16 and BF16 are widened to float32: absent). */
-export function ggufFormats(file: GgufFile, sources: ReadonlyMap<string, string>): Map<string, QuantType> {
+/**
+ * The parameters (of `sources`, ggufSources') the file holds quantized, and each one's format (F16
+ * and BF16 are widened to float32: absent); with `f16Blocks` (a generator's load) an F16 matrix
+ * whose rows are whole f16 blocks too, as `f16`, which it then holds at 2 bytes a weight.
+ */
+export function ggufFormats(file: GgufFile, sources: ReadonlyMap<string, string>, o: { f16Blocks?: boolean } = {}): Map<string, QuantType> {
   const formats = new Map<string, QuantType>();
   for (const [name, ggufName] of sources) {
-    const type = file.tensors.get(ggufName)!.type;
+    const { type, shape } = file.tensors.get(ggufName)!;
     if (type !== 'F32' && type !== 'F16' && type !== 'BF16') formats.set(name, type);
+    else if (o.f16Blocks && type === 'F16' && shape.length === 2 && shape[1] % quantFormat('f16').blockWeights === 0) formats.set(name, 'f16');
   }
   return formats;
 }

@@ -108,6 +108,24 @@ describe('a Llama-family model from a GGUF file', { skip: !PYTHON && 'no python 
     assert.deepEqual(runs[0].firstIds, ours.ids, `llama.cpp ${runs[0].firstIds} against ours ${ours.ids}`);
   });
 
+  it('an F16 file: a generator\'s load (hugePages) keeps its matrices float16 (f16 blocks, 2 bytes a weight, q/k rows in order); the logits those of the widened load within 1e-5', async () => {
+    const spec = FAMILY[0][1];
+    const folder = join(dir, 'llama');
+    if (!existsSync(join(folder, 'config.json'))) saveFolder(folder, sharpened(spec, 3), spec);
+    const file = await readGgufHeader(convert(folder, join(dir, 'llama-f16.gguf'), 'f16'));
+    const widened = loadGgufModel(file).model;
+    assert.ok(widened.namedParameters().every(([, p]) => p.dtype === 'float32'));
+    const held = loadGgufModel(file, undefined, { hugePages: true }).model;
+    for (const [name, p] of held.namedParameters()) {
+      assert.equal(p.dtype, p.ndim === 2 ? 'f16' : 'float32', name);
+      if (p.ndim === 2) assert.equal((p.storage.buffer as unknown as Uint8Array).byteLength, 2 * p.size, name);
+    }
+    const [a, b] = [logits(held), logits(widened)];
+    let worst = 0;
+    for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
+    assert.ok(worst <= 1e-5, `worst ${worst}`);
+  });
+
   it('Llama 3\'s rotary scaling, written as rope_freqs.weight: read back as its parameters; llama.cpp generates what we do', async () => {
     const spec: LlamaSpec = { ...FAMILY[0][1], ropeScaling: { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalContext: 8192 } };
     const model = sharpened(spec, 9);
