@@ -91,7 +91,9 @@ export function loadGgufModel(file: GgufFile, spec: LlamaSpec = specFromGguf(fil
     // or read into huge pages (hugePages: a generator's, whose decode streams them every token; its
     // F16 matrices kept float16 there too).
     const ggufName = sources.get(name)!;
-    const into = places && formats.has(name) ? places.take(file.tensors.get(ggufName)!.bytes) : undefined;
+    const [type, bytes] = [formats.get(name), file.tensors.get(ggufName)!.bytes];
+    // Without huge pages an F16 matrix still stays f16 (the estimate counted it so), in bytes of its own.
+    const into = places && type ? places.take(bytes) : type === 'f16' ? new Uint8Array(bytes) : undefined;
     const values = readGgufParameter(file, spec, ggufName, places === null, into);
     if ('values' in values) p.bind(deviceMemory(CPU).fromHost(values.values), null);
     else p.holdFrozen(deviceMemory(CPU).fromHost(values.blocks, values.type));
