@@ -12,8 +12,7 @@ import { specFromFolder } from '../nn/interchange/hf_folder.js';
 import { folderWeights } from '../nn/interchange/hf_weights.js';
 import { readSafetensorsHeader } from '../nn/interchange/safetensors.js';
 import type { ModelSpec } from '../nn/models/index.js';
-import { QUANT_SCHEMES, type QuantScheme, planFromShapes } from '../nn/quantize_model.js';
-import { type QuantType, quantBytes } from '../tensor/quant/formats.js';
+import { QUANT_SCHEMES, type QuantScheme, planBytes, planFromShapes } from '../nn/quantize_model.js';
 import { ModelSourceError, resolveModelSource } from './model_source.js';
 
 export interface FormatBytes {
@@ -84,14 +83,10 @@ function folderTensors(dir: string): TensorEntry[] {
 }
 
 function schemeBytes(tensors: readonly TensorEntry[], spec: Extract<ModelSpec, { type: 'llama' }>, scheme: QuantScheme): number {
-  const plan = planFromShapes(tensors.map((t) => [t.name, t.shape] as const), spec, scheme);
-  let bytes = 0;
-  for (const t of tensors) {
-    const type: QuantType | null | undefined = plan.get(t.name);
-    const n = t.shape.reduce((a, b) => a * b, 1);
-    bytes += type ? quantBytes(type, n / t.shape[t.shape.length - 1], t.shape[t.shape.length - 1]) : 4 * n;
-  }
-  return bytes;
+  const shapes = tensors.map((t) => [t.name, t.shape] as const);
+  const { bytesBefore, bytesAfter } = planBytes(shapes, planFromShapes(shapes, spec, scheme));
+  const floatBytes = tensors.reduce((n, t) => n + 4 * t.shape.reduce((a, b) => a * b, 1), 0);
+  return floatBytes - bytesBefore + bytesAfter;
 }
 
 function kvBytesPerToken(spec: ModelSpec): number {

@@ -18,7 +18,7 @@
  * Norms, biases and MoE routers stay float32 (llama.cpp never quantizes them). mlx-lm leaves a
  * matrix whose rows are not whole groups unquantized, and so does this.
  */
-import { type QuantType, bitsPerWeight, quantFormat } from '../tensor/quant/formats.js';
+import { type QuantType, quantBytes, quantFormat } from '../tensor/quant/formats.js';
 import { quantize } from '../tensor/ops/quant.js';
 import { isAdapterParameter } from './lora/names.js';
 import type { Module } from './module.js';
@@ -110,9 +110,9 @@ export function quantizeModel(model: Module, spec: LlamaSpec, scheme: QuantSchem
   // LoRA they are frozen already, and the arena of the adapters may exist.
   if (model.namedParameters().some(([name, p]) => plan.get(name) != null && p.requiresGrad)) model.freeze((name) => plan.get(name) != null);
   const params = new Map(model.namedParameters());
+  const { bytesBefore, bytesAfter } = planBytes([...params].map(([n, p]) => [n, p.shape]), plan);
   const types = new Map<string, QuantType>();
   const kept: string[] = [];
-  let [bytesBefore, bytesAfter] = [0, 0];
   for (const [name, type] of plan) {
     if (type === null) {
       kept.push(name);
@@ -121,8 +121,26 @@ export function quantizeModel(model: Module, spec: LlamaSpec, scheme: QuantSchem
     const p = params.get(name)!;
     p.holdFrozen(quantize(p, type).storage);
     types.set(name, type);
-    bytesBefore += p.size * 4;
-    bytesAfter += (p.size * bitsPerWeight(type)) / 8;
   }
   return { types, kept, bytesBefore, bytesAfter };
+}
+
+/**
+ * The bytes of the matrices `plan` quantizes, as float32 before and as their blocks after (each
+ * counted as `span` says: a place in a block of huge pages rounds it up). Before anything is read:
+ * a folder's headers give the shapes.
+ */
+export function planBytes(
+  shapes: Iterable<readonly [string, readonly number[]]>,
+  plan: ReadonlyMap<string, QuantType | null>,
+  span = (n: number) => n,
+): { bytesBefore: number; bytesAfter: number } {
+  let [bytesBefore, bytesAfter] = [0, 0];
+  for (const [name, [rows, cols]] of shapes) {
+    const type = plan.get(name);
+    if (!type) continue;
+    bytesBefore += 4 * rows * cols;
+    bytesAfter += span(quantBytes(type, rows, cols, name));
+  }
+  return { bytesBefore, bytesAfter };
 }

@@ -13,7 +13,8 @@ import { deviceMemory, CPU } from '../../tensor/storage.js';
 import { HugePageBytes } from '../../tensor/huge_page_block.js';
 import { buildDeferred } from '../../tensor/deferred_init.js';
 import { withoutRandomInit } from '../../tensor/init_scope.js';
-import { type QuantType, quantBytes, quantFormat } from '../../tensor/quant/formats.js';
+import { heldAsF16Blocks } from '../../tensor/quant/f16.js';
+import { type QuantType, quantBytes } from '../../tensor/quant/formats.js';
 import { CheckpointError } from '../checkpoint.js';
 import { type LlamaSpec, createModel } from '../models/index.js';
 import type { RopeScaling } from '../models/llama.js';
@@ -139,7 +140,7 @@ export function ggufFormats(file: GgufFile, sources: ReadonlyMap<string, string>
   for (const [name, ggufName] of sources) {
     const { type, shape } = file.tensors.get(ggufName)!;
     if (type !== 'F32' && type !== 'F16' && type !== 'BF16') formats.set(name, type);
-    else if (o.f16Blocks && type === 'F16' && shape.length === 2 && shape[1] % quantFormat('f16').blockWeights === 0) formats.set(name, 'f16');
+    else if (o.f16Blocks && type === 'F16' && heldAsF16Blocks(shape)) formats.set(name, 'f16');
   }
   return formats;
 }

@@ -33,8 +33,9 @@ import { CPU, type Storage, deviceMemory } from '../../tensor/storage.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { toBf16BitsInto } from '../../util/float_formats.js';
 import { CheckpointError } from '../checkpoint.js';
-import { type QuantType, quantBytes, quantFormat, quantizeRows } from '../../tensor/quant/formats.js';
-import { type QuantScheme, quantizationPlan } from '../quantize_model.js';
+import { heldAsF16Blocks } from '../../tensor/quant/f16.js';
+import { type QuantType, quantBytes, quantizeRows } from '../../tensor/quant/formats.js';
+import { type QuantScheme, planBytes, quantizationPlan } from '../quantize_model.js';
 import type { LlamaSpec } from '../models/llama.js';
 import { type ModelSpec, createModel } from '../models/index.js';
 import type { Module } from '../module.js';
@@ -105,8 +106,9 @@ export function loadFolderForInference(dir: string, o: { matrices: HeldMatrices;
     const params = model.namedParameters();
     if (o.quantize && spec.type !== 'llama') throw new CheckpointError(dir, `holds a ${spec.type} model; --quantize takes the Llama family`);
     const plan = o.quantize ? quantizationPlan(model, spec as LlamaSpec, o.quantize) : new Map<string, QuantType | null>();
+    const shapes = params.map(([name, p]) => [name, p.shape] as const);
     // The blocks in huge pages, as a GGUF file's are for a generator (tensor/huge_page_block.ts HugePageBytes).
-    const places = plan.size > 0 ? HugePageBytes.on(CPU, quantizedBytes(params, plan, HugePageBytes.span).bytesAfter) : null;
+    const places = plan.size > 0 ? HugePageBytes.on(CPU, planBytes(shapes, plan, HugePageBytes.span).bytesAfter) : null;
     const held = new Map(params.map(([name, p]) => {
       const type = plan.get(name);
       if (type) return [name, quantizedMatrix(ranges, name, p, type, places)];
@@ -127,7 +129,7 @@ export function loadFolderForInference(dir: string, o: { matrices: HeldMatrices;
       p.bind(place, null);
     }
     model.eval();
-    return { model, spec, inHugePages: blocks !== null && floats.length > 0, ...(o.quantize ? { quantized: quantizedBytes(params, plan) } : {}) };
+    return { model, spec, inHugePages: blocks !== null && floats.length > 0, ...(o.quantize ? { quantized: planBytes(shapes, plan) } : {}) };
   } finally {
     ranges.close();
   }
@@ -146,25 +148,13 @@ function quantizedMatrix(ranges: SafetensorsRanges, name: string, p: Tensor, typ
   return deviceMemory(CPU).fromHost(out, type);
 }
 
-/** The planned weights' bytes as float32 and as their blocks (each counted as `span` says: a place in a block of huge pages rounds it up). */
-function quantizedBytes(params: [string, Tensor][], plan: ReadonlyMap<string, QuantType | null>, span = (n: number) => n): { bytesBefore: number; bytesAfter: number } {
-  let [bytesBefore, bytesAfter] = [0, 0];
-  for (const [name, p] of params) {
-    const type = plan.get(name);
-    if (!type) continue;
-    bytesBefore += 4 * p.size;
-    bytesAfter += span(quantBytes(type, p.shape[0], p.shape[1]));
-  }
-  return { bytesBefore, bytesAfter };
-}
-
 /** Matrix `name`'s storage where `matrices` holds it in 16 bits (null: float32, filled in place). */
 function heldMatrix(ranges: SafetensorsRanges, name: string, p: Tensor, matrices: HeldMatrices): Storage | null {
   if (matrices === 'float32') return null;
   const bf16 = ranges.bf16Bits(name) ?? (matrices === 'bf16' ? roundedToBf16(ranges, name, p) : null);
   if (bf16) return deviceMemory(CPU).fromHost(bf16);
   // fp32 generation of an F16 matrix: the file's bytes are its f16 blocks, where its rows are whole ones.
-  const f16 = p.shape[1] % quantFormat('f16').blockWeights === 0 ? ranges.f16Bits(name) : null;
+  const f16 = heldAsF16Blocks(p.shape) ? ranges.f16Bits(name) : null;
   return f16 ? deviceMemory(CPU).fromHost(new Uint8Array(f16.buffer, f16.byteOffset, f16.byteLength), 'f16') : null;
 }
 

@@ -18,3 +18,8 @@ export const f16 = {
     for (let j = 0; j < 32; j++) writeF16(out, at + 2 * j, x[xi + j]);
   },
 };
+
+/** Whether a matrix of `shape` can be held as its own f16 bytes: two dimensions, rows of whole blocks. */
+export function heldAsF16Blocks(shape: readonly number[]): boolean {
+  return shape.length === 2 && shape[1] % f16.blockWeights === 0;
+}
