@@ -4,10 +4,16 @@
 // to files whose path contains one of them, e.g. `node scripts/run-tests.mjs comm/ data/`.
 //
 // Two files run at once (node's default on 2 cores is one): many files mostly wait on sockets,
-// child processes and deadlines, and overlap well with one that computes. A file whose assertions
-// depend on having the machine to itself (measured speeds, CPU quotas) says so with a line
-// `// run-tests: alone (why)` and runs after the others, one at a time. `--concurrency N` (or
-// SMOLCLUSTER_TEST_CONCURRENCY=N) changes how many run at once; 1 runs everything in order.
+// child processes and deadlines, and overlap well with one that computes. After them come the files
+// a computing neighbour can break, each saying why in a marker line:
+//  - `// run-tests: apart (why)`: processes that judge each other by deadlines while faults stall
+//    them. They mostly wait, so they run beside each other only, two at a time (the seven of them:
+//    47 CPU-s over 90 s one at a time; 49 s two at a time, 52 s with a third process spinning a
+//    core beside them, passing each time);
+//  - `// run-tests: alone (why)`: a file that computes flat out and judges speeds or deadlines by
+//    it (CPU quotas, a heartbeat under load): last, one at a time, nothing beside it.
+// `--concurrency N` (or SMOLCLUSTER_TEST_CONCURRENCY=N) changes how many run at once (the files
+// apart at most N too); 1 runs everything in order.
 //
 // `--isolation none` (or SMOLCLUSTER_TEST_ISOLATION=none; node 22's --test-isolation=none, which
 // node 20 lacks) imports the files into `concurrency` processes instead of one process each: for the
@@ -53,6 +59,9 @@ function parseArgs(argv) {
 }
 
 const ALONE = /^\s*\/\/ run-tests: alone\b/m;
+const APART = /^\s*\/\/ run-tests: apart\b/m;
+/** How many files apart run at once (see above). */
+const APART_CONCURRENCY = 2;
 const OWN_PROCESS = /^\s*\/\/ run-tests: own process\b/m;
 
 /** `files` in `n` groups of about equal bytes (largest first, each to the lightest group). */
@@ -107,7 +116,8 @@ if (files.length === 0) {
 }
 if (concurrency === 1 && isolation === 'process') process.exit(runFiles(files, 1));
 const alone = files.filter((f) => ALONE.test(readFileSync(f, 'utf8')));
-const shared = files.filter((f) => !alone.includes(f));
+const apart = files.filter((f) => APART.test(readFileSync(f, 'utf8')));
+const shared = files.filter((f) => !alone.includes(f) && !apart.includes(f));
 let sharedStatus;
 if (isolation === 'none') {
   const own = shared.filter((f) => OWN_PROCESS.test(readFileSync(f, 'utf8')));
@@ -116,6 +126,10 @@ if (isolation === 'none') {
 } else {
   sharedStatus = runFiles(shared, concurrency);
 }
-if (alone.length > 0) console.log(`\nrun-tests: ${alone.length} file(s) that run alone: ${alone.map((f) => relative('dist/test', f)).join(', ')}`);
+const apartConcurrency = Math.min(concurrency, APART_CONCURRENCY);
+const named = (list) => list.map((f) => relative('dist/test', f)).join(', ');
+if (apart.length > 0) console.log(`\nrun-tests: ${apart.length} file(s) that run apart from the others, ${apartConcurrency} at a time: ${named(apart)}`);
+const apartStatus = runFiles(apart, apartConcurrency);
+if (alone.length > 0) console.log(`\nrun-tests: ${alone.length} file(s) that run alone: ${named(alone)}`);
 const aloneStatus = runFiles(alone, 1);
-process.exit(sharedStatus || aloneStatus);
+process.exit(sharedStatus || apartStatus || aloneStatus);

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runCli } from '../helpers/cli.js';
 
-// run-tests: alone (its workers and server judge each other by a 2 s deadline while faults stall and
+// run-tests: apart (its workers and server judge each other by a 2 s deadline while faults stall and
 // kill them: a file computing beside it on 2 cores can push a healthy process past them; it failed so
 // with two files at once on a loaded machine)
 

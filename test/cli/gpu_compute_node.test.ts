@@ -16,7 +16,7 @@ import { runCliProcess, type Running } from '../helpers/cluster.js';
 import { ENV, JOB, letters, startCoordinator, startNode, stopAll, submit } from '../helpers/cluster_jobs.js';
 import { TEST_ADAPTER, WEBGPU_CHILD_ENV, webGpuMissingInChild } from '../helpers/webgpu.js';
 
-// run-tests: alone (its GPU node must heartbeat within the coordinator's 5 s deadline while
+// run-tests: apart (its GPU node must heartbeat within the coordinator's 5 s deadline while
 // SwiftShader compiles its kernels; with a second file beside it on a loaded machine it missed it and
 // its tasks went to the cpu node)
 

@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { TEST_TOKEN, freePort, largestParamDifference, startCli, stepRecords, tempDir } from '../helpers/cluster.js';
 import { WEBGPU_CHILD_ENV, webGpuMissingInChild } from '../helpers/webgpu.js';
 
-// run-tests: alone (its SwiftShader rank 0 must join before the other members start the run; on a
+// run-tests: apart (its SwiftShader rank 0 must join before the other members start the run; on a
 // loaded machine it came too late, and a second file beside it on 2 cores makes that likelier)
 
 let dir = '';

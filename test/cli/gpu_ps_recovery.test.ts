@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { TEST_TOKEN, runCliProcess, tempDir } from '../helpers/cluster.js';
 import { WEBGPU_CHILD_ENV, webGpuMissingInChild } from '../helpers/webgpu.js';
 
-// run-tests: alone (a stalled GPU worker is judged by its server's 6 s deadline, and SwiftShader takes
+// run-tests: apart (a stalled GPU worker is judged by its server's 6 s deadline, and SwiftShader takes
 // the CPU a file beside it would need: a healthy process can be pushed past it)
 
 let dir = '';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runCli } from '../helpers/cli.js';
 
-// run-tests: alone (its servers and workers judge each other by 2-6 s deadlines while faults stall
+// run-tests: apart (its servers and workers judge each other by 2-6 s deadlines while faults stall
 // them: a file computing beside it on 2 cores can push a healthy process past them; it failed so with
 // two files at once on a loaded machine)
 

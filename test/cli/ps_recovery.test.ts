@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { runCli } from '../helpers/cli.js';
 import { TEST_TOKEN, freePort, runCliProcess, startCli } from '../helpers/cluster.js';
 
-// run-tests: alone (a worker stalled 5 s must miss a 4 s deadline and a restarted one make its 2 s
+// run-tests: apart (a worker stalled 5 s must miss a 4 s deadline and a restarted one make its 2 s
 // one: a file computing beside it on 2 cores can push a healthy process past them; it failed so with
 // two files at once on a loaded machine)
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Exited, TEST_TOKEN, errorLines, freePort, runAll, runCliProcess, sleep, startCli, stepRecords, tempDir } from '../helpers/cluster.js';
 
-// run-tests: alone (it bounds deadlines and exits in wall time, with its own cases already running at
+// run-tests: apart (it bounds deadlines and exits in wall time, with its own cases already running at
 // once: with a second file beside it on a loaded machine a worker went past its 20 s limit)
 
 let dir = '';

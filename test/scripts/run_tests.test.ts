@@ -1,8 +1,9 @@
 /**
- * scripts/run-tests.mjs: two files at a time by default, a file marked `// run-tests: alone` after
- * the others and by itself, `--concurrency 1` one at a time in order, filters still narrowing the
- * set, `--isolation none` files sharing a process unless marked `// run-tests: own process`. Run in
- * a temporary folder whose dist/test holds files that log when they start and end.
+ * scripts/run-tests.mjs: two files at a time by default, files marked `// run-tests: apart` after
+ * them beside each other only, a file marked `// run-tests: alone` last and by itself,
+ * `--concurrency 1` one at a time in order, filters still narrowing the set, `--isolation none`
+ * files sharing a process unless marked `// run-tests: own process`. Run in a temporary folder
+ * whose dist/test holds files that log when they start and end.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -73,6 +74,8 @@ before(() => {
   writeFileSync(join(root, 'dist/test/a.test.js'), fakeTest('a', 1500));
   writeFileSync(join(root, 'dist/test/sub/b.test.js'), fakeTest('b', 1500));
   writeFileSync(join(root, 'dist/test/c.test.js'), fakeTest('c', 10, '// run-tests: alone (it measures something)\n'));
+  writeFileSync(join(root, 'dist/test/d.test.js'), fakeTest('d', 1000, '// run-tests: apart (it waits on deadlines)\n'));
+  writeFileSync(join(root, 'dist/test/e.test.js'), fakeTest('e', 1000, '// run-tests: apart (it waits on deadlines)\n'));
   writeFileSync(join(root, 'dist/test/helper.js'), 'throw new Error("a helper is not a test file");\n');
 });
 after(() => {
@@ -81,21 +84,25 @@ after(() => {
 });
 
 describe('scripts/run-tests.mjs', { timeout: 120_000 }, () => {
-  it('runs two files at once, then the one marked alone by itself', () => {
+  it('runs two files at once, then those marked apart two at a time, then the one marked alone by itself', () => {
     // The environment variable empty: the default.
     const r = runTests();
     assert.equal(r.status, 0, r.output);
     const at = (line: string): number => r.order.indexOf(line);
-    assert.equal(r.order.length, 6, r.order.join(', '));
+    assert.equal(r.order.length, 10, r.order.join(', '));
     assert.ok(at('start b') < at('end a') && at('start a') < at('end b'), `a and b overlap: ${r.order.join(', ')}`);
-    assert.ok(at('start c') > at('end a') && at('start c') > at('end b'), `c runs after the others: ${r.order.join(', ')}`);
+    const sharedEnd = Math.max(at('end a'), at('end b'));
+    assert.ok(at('start d') > sharedEnd && at('start e') > sharedEnd, `d and e run after the shared files: ${r.order.join(', ')}`);
+    assert.ok(at('start e') < at('end d') && at('start d') < at('end e'), `d and e overlap: ${r.order.join(', ')}`);
+    assert.ok(at('start c') > at('end d') && at('start c') > at('end e'), `c runs last: ${r.order.join(', ')}`);
+    assert.match(r.output, /run-tests: 2 file\(s\) that run apart from the others, 2 at a time: d\.test\.js, e\.test\.js/);
     assert.match(r.output, /run-tests: 1 file\(s\) that run alone: c\.test\.js/);
   });
 
   it('--concurrency 1 runs every file by itself, in path order', () => {
     const r = runTests('--concurrency', '1');
     assert.equal(r.status, 0, r.output);
-    assert.deepEqual(r.order, ['start a', 'end a', 'start c', 'end c', 'start b', 'end b']);
+    assert.deepEqual(r.order, ['start a', 'end a', 'start c', 'end c', 'start d', 'end d', 'start e', 'end e', 'start b', 'end b']);
   });
 
   it('filters still narrow the set; a bad --concurrency is refused, naming the flag', () => {
