@@ -16,17 +16,22 @@ levels=("$@")
 # products) end to end. Left out, as the cap changes none of what they test: the WebGPU files and
 # backend, and the js reference's own specs (SMOLCLUSTER_TEST_BACKENDS=native: the GPU's kernels
 # are not the addon's, and the reference is plain JavaScript that never reads the cap; it stays
-# loaded as the reference), and the GGUF file-format tests (gguf_llama, gguf_generator: names,
+# loaded as the reference), the GGUF file-format tests (gguf_llama, gguf_generator: names,
 # layouts, tokenizers, llama.cpp's side; the quantized kernels they run are tested per level by
-# quant_native and gguf_faithful).
+# quant_native and gguf_faithful), and the files that run no kernel at all (NO_KERNEL: chat
+# templates, text streams, sampling from given logits, JSON constraints, memory estimates, configs,
+# tokenizer rules, row orders, shapes, the addon's loading and stamp).
 # The Python references (torch, transformers, gguf-py) do not depend on the cap either: the first
 # level computes them, the next ones reuse them (SMOLCLUSTER_REFERENCE_CACHE,
 # test/helpers/python_reference.ts: keyed by the script and the contents of its inputs). A folder
 # the caller names is used and kept (.ci/run's, for npm test after it); else a temporary one.
+NO_KERNEL=" generate/chat_template generate/conversation generate/json_constraint generate/text_stream generate/inference_memory generate/sampling nn/interchange/gguf_pre_tokenizers nn/interchange/gguf_rope_rows nn/interchange/hf_config nn/interchange/hf_config_mixtral tensor/shape tensor/device_summary tensor/backends/native_loader tensor/backends/native_stamp "
 suites=()
 for f in dist/test/tensor dist/test/nn dist/test/generate; do
   while IFS= read -r file; do
-    case "$(basename "$file")" in *webgpu*|gguf_llama.test.js|gguf_generator.test.js) ;; *) suites+=("${file#dist/test/}") ;; esac
+    name=${file#dist/test/}
+    case "$NO_KERNEL" in *" ${name%.test.js} "*) continue ;; esac
+    case "$(basename "$file")" in *webgpu*|gguf_llama.test.js|gguf_generator.test.js) ;; *) suites+=("$name") ;; esac
   done < <(find "$f" -name '*.test.js' | sort)
 done
 if [ -n "${SMOLCLUSTER_REFERENCE_CACHE:-}" ]; then
