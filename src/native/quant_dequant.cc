@@ -14,6 +14,10 @@
 #include "quant_dot.h"
 #include "simd.h"
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 namespace sc {
 namespace {
 
@@ -63,9 +67,43 @@ __attribute__((target(SC_AVX2_TARGET))) void rowsAvx2(const uint8_t* w, int64_t 
 }
 #endif
 
+#if defined(__x86_64__) && defined(SC_AVX2_TARGET)
+/**
+ * NF4 blocks on AVX2: its levels are a table the compiler gathers a weight at a time (1.1 G weights/s
+ * one thread, a third of Q8_0's rate, in QLoRA's every tile). Here the table sits in two registers
+ * (levels 0-7, 8-15): each 8 codes widen to lanes, both halves are permuted by the code's low 3 bits
+ * and its bit 3 picks one, then the one product level · scale a weight: dequantizeBlock's float32
+ * arithmetic, bit for bit.
+ */
+__attribute__((target(SC_AVX2_TARGET))) void rowsNf4Avx2(const uint8_t* w, int64_t K, int64_t row0, int64_t rows, float* out) {
+  constexpr int BW = qBlockWeights(QFmt::Nf4), BB = qBlockBytes(QFmt::Nf4);
+  const __m256 low = _mm256_loadu_ps(kNf4Levels), high = _mm256_loadu_ps(kNf4Levels + 8);
+  const __m256i nibble = _mm256_set1_epi32(15);
+  const int64_t blocks = rows * (K / BW);
+  const uint8_t* src = w + row0 * (K / BW) * BB;
+  for (int64_t b = 0; b < blocks; b++, src += BB, out += BW) {
+    const __m256 s = _mm256_set1_ps(nf4Scale(src[0]));
+    for (int j = 0; j < 32; j += 8) {
+      const __m256i bytes = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(src + 1 + j)));
+      const __m256i codes[2] = {_mm256_and_si256(bytes, nibble), _mm256_srli_epi32(bytes, 4)};
+      for (int half = 0; half < 2; half++) {
+        const __m256i c = codes[half];
+        // Bit 3 of the code moved to the sign bit: blendv takes `high` there.
+        const __m256 pick = _mm256_castsi256_ps(_mm256_slli_epi32(c, 28));
+        const __m256 level = _mm256_blendv_ps(_mm256_permutevar8x32_ps(low, c), _mm256_permutevar8x32_ps(high, c), pick);
+        _mm256_storeu_ps(out + 32 * half + j, _mm256_mul_ps(level, s));
+      }
+    }
+  }
+}
+#endif
+
 template <QFmt F>
 void rowsOf(const uint8_t* w, int64_t K, int64_t row0, int64_t rows, float* out) {
 #if defined(__x86_64__) && defined(SC_AVX2_TARGET)
+  if constexpr (F == QFmt::Nf4) {
+    if (cpuFeatures().avx2) return rowsNf4Avx2(w, K, row0, rows, out);
+  }
   if (cpuFeatures().avx2) return rowsAvx2<F>(w, K, row0, rows, out);
 #endif
   rowsBaseline<F>(w, K, row0, rows, out);
