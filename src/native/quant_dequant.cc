@@ -101,10 +101,10 @@ __attribute__((target(SC_AVX2_TARGET))) void rowsNf4Avx2(const uint8_t* w, int64
 template <QFmt F>
 void rowsOf(const uint8_t* w, int64_t K, int64_t row0, int64_t rows, float* out) {
 #if defined(__x86_64__) && defined(SC_AVX2_TARGET)
-  if constexpr (F == QFmt::Nf4) {
-    if (cpuFeatures().avx2) return rowsNf4Avx2(w, K, row0, rows, out);
+  if (cpuFeatures().avx2) {
+    if constexpr (F == QFmt::Nf4) return rowsNf4Avx2(w, K, row0, rows, out);
+    else return rowsAvx2<F>(w, K, row0, rows, out);
   }
-  if (cpuFeatures().avx2) return rowsAvx2<F>(w, K, row0, rows, out);
 #endif
   rowsBaseline<F>(w, K, row0, rows, out);
 }
