@@ -44,7 +44,7 @@ function optionsOf(f: GrpoFlags): Omit<GrpoRunOptions, 'runDir'> {
     beta: f.beta, epsilon: f.epsilon, epsilonHigh: f.epsilonHigh, lossType: f.lossType, scaleRewards: f.scaleRewards, iterations: f.numIterations,
     lora: { loraRank: f.loraRank, loraAlpha: f.loraAlpha, loraDropout: f.loraDropout, loraTargets: f.loraTargets, loraBaseDtype: f.loraBaseDtype },
     maxRows: f.maxBatch, precision: f.precision, seed: f.seed, save: f.save, rollout: rolloutWorkers(f),
-    maxStaleness: f.maxStaleness, importanceSamplingCap: f.importanceSamplingCap,
+    maxStaleness: f.maxStaleness, importanceSamplingCap: f.importanceSamplingCap, importanceSamplingMin: f.importanceSamplingMin, importanceSamplingMode: f.importanceSamplingMode,
     checkpoints: { every: f.checkpointEvery, dir: f.checkpointDir, keep: f.keepCheckpoints, resume: f.resume },
     onStep: (step, steps, r) => process.stderr.write(`${stepLine(step, steps, r)}\n`),
     onEval: (step, r) => process.stderr.write(`grpo held-out after ${step} steps: reward ${fixed(r.reward)} over ${r.prompts} prompts (${Object.entries(r.rewards).map(([name, v]) => `${name} ${fixed(v)}`).join(', ')})\n`),

@@ -31,7 +31,7 @@ export interface GrpoCheckpointOptions {
  * threads and where things go may change on resume.
  */
 const OUTSIDE_IDENTITY = new Set([
-  'maxSteps', 'evalEvery', 'evalFile', 'runDir', 'save', 'rollout', 'maxStaleness', 'importanceSamplingCap', 'onStep', 'onEval', 'warn',
+  'maxSteps', 'evalEvery', 'evalFile', 'runDir', 'save', 'rollout', 'maxStaleness', 'importanceSamplingCap', 'importanceSamplingMin', 'importanceSamplingMode', 'onStep', 'onEval', 'warn',
   'checkpoints', 'maxRows', 'rewardTimeoutMs',
 ]);
 

@@ -21,6 +21,7 @@ import { saveAdapter } from '../nn/lora/peft.js';
 import { ConfigError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import { type GrpoModels, type GrpoSettings, type GrpoStepRecord, grpoStep, rolloutOptionsOf } from './grpo_step.js';
+import type { ImportanceSamplingMode } from './importance.js';
 import { RolloutsAhead } from './remote/ahead.js';
 import { type Policy, type PolicyConfig, loadPolicy, loadReference, policyOptimizer } from './policy.js';
 import { type HeldOutRecord, scoreHeldOut } from './held_out.js';
@@ -62,8 +63,12 @@ export interface GrpoRunOptions extends GrpoSettings {
   rollout?: RolloutWorkersConfig;
   /** K > 0 (with rollout workers): step k+1 … k+K's rollouts are sampled while step k trains, corrected by truncated importance sampling. Default 0: synchronous. */
   maxStaleness?: number;
-  /** The importance-sampling ratio's cap (TRL's vllm_importance_sampling_clip_max, default 3). */
+  /** The importance-sampling ratio's upper bound (TRL's vllm_importance_sampling_clip_max, default 3). */
   importanceSamplingCap?: number;
+  /** Its lower bound (TRL's vllm_importance_sampling_clip_min; default none). */
+  importanceSamplingMin?: number;
+  /** How the ratios are taken and bounded (TRL's vllm_importance_sampling_mode; default token_truncate, importance.ts). */
+  importanceSamplingMode?: ImportanceSamplingMode;
   /** Checkpoints every N steps, and resuming from them (grpo_checkpoints.ts). */
   checkpoints?: GrpoCheckpointOptions;
   /** Told of each step as it ends. */
@@ -127,7 +132,8 @@ export async function runGrpo(o: GrpoRunOptions): Promise<GrpoRunResult> {
     }
     const seedOf = (step: number): number => (o.seed * 1_000_003 + step * o.batchSize) % 2 ** 31;
     const K = pool ? o.maxStaleness ?? 0 : 0;
-    const settings: GrpoSettings = { ...o, importanceSamplingCap: K > 0 ? o.importanceSamplingCap ?? 3 : undefined };
+    const importanceSampling = K > 0 ? { mode: o.importanceSamplingMode ?? 'token_truncate', max: o.importanceSamplingCap ?? 3, min: o.importanceSamplingMin } as const : undefined;
+    const settings: GrpoSettings = { ...o, importanceSampling };
     const ahead = pool && K > 0 ? new RolloutsAhead(pool, policy.model, K, steps, (s) => batchOf(s).map((p) => p.ids), (s) => rolloutOptionsOf(policy.eosIds, settings, seedOf(s)), start) : null;
     const evals: GrpoRunResult['evals'] = [...earlierEvals];
     const evaluate = async (step: number): Promise<void> => {

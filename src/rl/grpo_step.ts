@@ -18,7 +18,7 @@ import type { PromptRow } from './prompts.js';
 import { type WeightedReward, scoreRewards } from './rewards/combine.js';
 import { type RolloutOptions, type SampledBatch, sampleCompletions } from './rollouts.js';
 import { tokenLogps } from './token_logps.js';
-import { truncatedImportanceWeights } from './importance.js';
+import { type ImportanceSampling, importanceWeights } from './importance.js';
 
 export interface GrpoSettings {
   generations: number;
@@ -42,10 +42,10 @@ export interface GrpoSettings {
   rewardTimeoutMs?: number;
   /**
    * Rollouts from an older policy version or another process (asynchronous GRPO): correct the gap
-   * with truncated importance sampling on the rollouts' own log-probabilities, capped here
-   * (importance.ts; TRL's vllm_importance_sampling_clip_max). Absent: no correction.
+   * by importance sampling on the rollouts' own log-probabilities, in one of TRL's modes with its
+   * bounds (importance.ts). Absent: no correction.
    */
-  importanceSamplingCap?: number;
+  importanceSampling?: ImportanceSampling;
 }
 
 export interface GrpoModels {
@@ -93,7 +93,7 @@ export interface GrpoStepRecord {
   staleness: number;
   /** The policy version this step trained (optimizer steps before it). */
   policy_version: number;
-  /** With importance sampling: the truncated ratios' min, mean and max over the tokens (TRL's sampling/importance_sampling_ratio/*). */
+  /** With importance sampling: the ratios' min, mean and max after the bounds, over the tokens (token modes) or the completions (sequence modes): TRL's sampling/importance_sampling_ratio/*. */
   importance_sampling_ratio: { min: number; mean: number; max: number } | null;
 }
 
@@ -122,7 +122,7 @@ export async function grpoStep(m: GrpoModels, prompts: readonly PromptRow[], s: 
   const promptIds = sampled.completions.map((c) => prompts[c.prompt].ids);
   const eos = m.eosIds[0] ?? -1;
   const batch = completionBatch(sampled.completions.map((c, i) => ({ prompt: promptIds[i], completion: c.ids })), eos, Math.max(eos, 0));
-  const sampling = s.importanceSamplingCap !== undefined ? samplingLogps(sampled.completions, batch) : null;
+  const sampling = s.importanceSampling !== undefined ? samplingLogps(sampled.completions, batch) : null;
   const trained = await optimize(m, s, promptIds, batch, advantages, sampling);
   const lengths = completionMetrics(batch);
   const cpu = process.cpuUsage(cpuStarted);
@@ -165,9 +165,9 @@ async function optimize(m: GrpoModels, s: GrpoSettings, prompts: readonly (reado
   const precision = s.precision ?? 'fp32';
   const logpsOf = async (model: CausalLm): Promise<number[]> => Array.from(await noGrad(() => withComputePrecision(precision, () => tokenLogps(model, prompts, batch, s.temperature).logps)).read());
   // As TRL with vLLM: the rollouts' sampler is not trusted to be this forward, so "old" is always
-  // the trainer's own forward before the update, and exp(old − sampling), capped, weights each token.
+  // the trainer's own forward before the update, and exp(old − sampling), bounded, weights each token (or completion).
   const oldLogps = s.iterations > 1 || sampling ? await logpsOf(m.policy) : null;
-  const is = sampling && oldLogps ? truncatedImportanceWeights(oldLogps, sampling, batch.mask, s.importanceSamplingCap!) : null;
+  const is = sampling && oldLogps ? importanceWeights(oldLogps, sampling, batch.mask, batch.width, s.importanceSampling!) : null;
   const refLogps = s.beta > 0 && m.reference ? await logpsOf(m.reference) : null;
   let last: Omit<Optimized, 'tokens' | 'seconds' | 'importance'> = { loss: NaN, kl: NaN, entropy: NaN, clip: { low_mean: 0, high_mean: 0, region_mean: 0 }, gradNorm: null };
   m.policy.train(true);

@@ -98,9 +98,9 @@ describe('smolcluster grpo --rollout-workers', { timeout: 300_000 }, () => {
     assertSameRun(steps('remote-lora'), steps('local-lora'), 2);
   });
 
-  it('asynchronous mode (--max-staleness K): rollouts K versions old at most, importance ratios capped, and the reward still rises', async () => {
-    for (const K of [1, 2]) {
-      const r = await runCli([...BASE, '--name', `async-${K}`, '--rollout-workers', '2', '--max-staleness', String(K), '--importance-sampling-cap', '2'], { cwd: dir, timeoutMs: 120_000 });
+  it('asynchronous mode (--max-staleness K): rollouts K versions old at most, importance ratios capped (per token, then per completion), and the reward still rises', async () => {
+    for (const [K, mode] of [[1, 'token_truncate'], [2, 'sequence_truncate']] as const) {
+      const r = await runCli([...BASE, '--name', `async-${K}`, '--rollout-workers', '2', '--max-staleness', String(K), '--importance-sampling-cap', '2', '--importance-sampling-mode', mode], { cwd: dir, timeoutMs: 120_000 });
       assert.equal(r.code, 0, r.stderr);
       const lines = steps(`async-${K}`);
       // Step s's rollouts were asked for when step max(0, s − K) began: that many versions behind.

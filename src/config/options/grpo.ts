@@ -24,6 +24,8 @@ export const GRPO_LOSS_TYPES = ['grpo', 'bnpo', 'dr_grpo', 'dapo'] as const;
 export const GRPO_SCALE_REWARDS = ['group', 'batch', 'none'] as const;
 /** rl/tasks/task_data.ts's TASK_SPLITS (the same test keeps them equal). */
 export const GRPO_TASK_SPLITS = ['train', 'held-out'] as const;
+/** rl/importance.ts's IMPORTANCE_SAMPLING_MODES (the same test keeps them equal). */
+export const GRPO_IMPORTANCE_SAMPLING_MODES = ['token_truncate', 'token_mask', 'sequence_truncate', 'sequence_mask'] as const;
 
 export const GRPO_OPTIONS = {
   model: valued<string>({ arg: '<src>', help: 'the policy to train: a Hugging Face model folder, or a GGUF file (with --lora-rank: LoRA over its quantized base)', forward: false }),
@@ -66,7 +68,9 @@ export const GRPO_OPTIONS = {
   rolloutWorkers: valued({ arg: '<n>', help: 'sample on N rollout worker processes (started here on 127.0.0.1, or with --rollout-listen started by hand), weights sent after each step', parse: nonNegativeInt, default: 0, forward: false }),
   rolloutListen: valued<string>({ arg: '<host:port>', help: 'wait for --rollout-workers workers started by hand (smolcluster rollout-worker --connect HOST:PORT, the same SMOLCLUSTER_TOKEN) instead of starting them', forward: false }),
   maxStaleness: valued({ arg: '<k>', help: 'with --rollout-workers: sample the next k steps\' prompts while a step trains (rollouts at most k policy versions old), corrected by truncated importance sampling', parse: nonNegativeInt, default: 0, forward: false }),
-  importanceSamplingCap: valued({ arg: '<c>', help: 'with --max-staleness: cap the per-token importance ratio exp(trainer − sampler log-probability) at c (TRL\'s vllm_importance_sampling_clip_max)', parse: positiveNumber, default: 3, forward: false }),
+  importanceSamplingCap: valued({ arg: '<c>', help: 'with --max-staleness: the importance ratio exp(trainer − sampler log-probability)\'s upper bound (TRL\'s vllm_importance_sampling_clip_max)', parse: positiveNumber, default: 3, forward: false }),
+  importanceSamplingMin: valued({ arg: '<c>', help: 'with --max-staleness: its lower bound (TRL\'s vllm_importance_sampling_clip_min; default none)', parse: nonNegativeNumber, forward: false }),
+  importanceSamplingMode: choice(GRPO_IMPORTANCE_SAMPLING_MODES, { arg: '<mode>', help: 'with --max-staleness: a ratio per token or per completion, clamped to the bounds or zeroed outside them: token_truncate (default), token_mask, sequence_truncate, sequence_mask (TRL\'s vllm_importance_sampling_mode)', parse: oneOf(GRPO_IMPORTANCE_SAMPLING_MODES), default: 'token_truncate', forward: false }),
   checkpointEvery: valued({ arg: '<steps>', help: 'save a checkpoint (what trains and AdamW\'s state) every N steps (TRL\'s save_steps; 0: never)', parse: nonNegativeInt, default: 500, forward: false }),
   checkpointDir: valued<string>({ arg: '<dir>', help: 'where checkpoints go (default: <experiments-dir>/<name>/checkpoints)', forward: false }),
   keepCheckpoints: valued({ arg: '<k>', help: 'keep the newest K checkpoints', parse: positiveInt, default: 3, forward: false }),
