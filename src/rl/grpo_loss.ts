@@ -61,7 +61,7 @@ export interface GrpoLossInputs {
   entropies?: ArrayLike<number> | null;
   /**
    * A constant weight per token on the clipped policy term, not on the KL term: TRL's
-   * `importance_sampling_ratio` (vLLM's truncated importance sampling: importance.ts), which
+   * `importance_sampling_ratio` (vLLM's importance sampling in one of its modes: importance.ts), which
    * `_compute_loss` multiplies into per_token_loss before adding β·KL. Omitted: 1.
    */
   importanceWeights?: ArrayLike<number> | null;

@@ -61,7 +61,7 @@ export interface GrpoRunOptions extends GrpoSettings {
   save?: string;
   /** Rollouts on worker processes (`--rollout-workers`); absent: sampled in this process. */
   rollout?: RolloutWorkersConfig;
-  /** K > 0 (with rollout workers): step k+1 … k+K's rollouts are sampled while step k trains, corrected by truncated importance sampling. Default 0: synchronous. */
+  /** K > 0 (with rollout workers): step k+1 … k+K's rollouts are sampled while step k trains, corrected by importance sampling (importance.ts). Default 0: synchronous. */
   maxStaleness?: number;
   /** The importance-sampling ratio's upper bound (TRL's vllm_importance_sampling_clip_max, default 3). */
   importanceSamplingCap?: number;

@@ -138,7 +138,7 @@ describe('GRPO loss and gradients against trl.GRPOTrainer', { skip: SKIP }, () =
     const current = noGrad(() => tokenLogps(model, prompts, batch, 0.7).logps.values());
     old = offsets(current, 1, 0.3);
     ref = offsets(current, 2, 0.5);
-    // Ratios as truncatedImportanceWeights leaves them: in (0, 3], padding 1.
+    // Ratios as importanceWeights' token_truncate mode leaves them: in (0, 3], padding 1.
     importance = Float32Array.from(batch.mask, (m, i) => (m ? Math.fround(0.3 + 2.7 * ((i * 0.618) % 1)) : 1));
     const cases = Object.fromEntries(Object.entries(CASES).map(([name, c]) => [name, {
       prompts, completions: COMPLETIONS, num_generations: G, rewards: c.rewards, max_completion_length: 6, temperature: c.temperature,
