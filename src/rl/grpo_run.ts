@@ -33,7 +33,8 @@ import { type RolloutWorkersConfig, openRolloutPool, sampleRemote, syncRolloutPo
 import { type TaskRow, additionDigits, additionTask } from './tasks/addition.js';
 import { type GrpoCheckpointOptions, grpoCheckpointer, grpoRunIdentity, keepMetricsBefore } from './grpo_checkpoints.js';
 
-export interface GrpoRunOptions extends GrpoSettings {
+/** The step's settings; importance sampling comes from the flat options below (maxStaleness > 0 turns it on). */
+export interface GrpoRunOptions extends Omit<GrpoSettings, 'importanceSampling'> {
   model: string;
   tokenizer?: string;
   /** The prompts: a JSONL file, or `task` (a built-in one). */
