@@ -12,6 +12,7 @@
  * as one batch. TRL left-pads prompts and masks the padding; with rotary positions, which only
  * relative positions enter, that computes the same numbers for the real tokens.
  */
+import { withLogitsToKeep } from '../nn/layers/logits_to_keep.js';
 import type { Module } from '../nn/module.js';
 import { noGrad } from '../tensor/autograd.js';
 import { embedding } from '../tensor/ops/embedding.js';
@@ -57,11 +58,14 @@ function runLogps(model: Module, prompts: readonly (readonly number[])[], batch:
     ids.set(prompt, i * (p + c));
     ids.set(batch.ids.subarray((first + i) * c, (first + i + 1) * c), i * (p + c) + p);
   });
-  const logits = model.forward(Tensor.from(ids, [n, p + c], 'int32', model.firstParameter()?.device));
-  if (logits.ndim !== 3 || logits.shape[1] !== p + c) throw new Error(`tokenLogps: the model gave logits of shape [${logits.shape.join(', ')}] for ids [${n}, ${p + c}]`);
+  // Position t's logits score token t + 1: the completion's c tokens are scored from positions p − 1 … p + c − 2,
+  // the last c + 1 positions but the very last (TRL's logits_to_keep = c + 1); a model whose head ignores the
+  // scope gives every position.
+  const logits = withLogitsToKeep(c + 1, () => model.forward(Tensor.from(ids, [n, p + c], 'int32', model.firstParameter()?.device)));
+  const kept = logits.shape[1];
+  if (logits.ndim !== 3 || (kept !== c + 1 && kept !== p + c)) throw new Error(`tokenLogps: the model gave logits of shape [${logits.shape.join(', ')}] for ids [${n}, ${p + c}]`);
   const vocab = logits.shape[2];
-  // Position t's logits score token t + 1: the completion's c tokens are scored from positions p − 1 … p + c − 2.
-  const scaled = div(slice(logits, 1, p - 1, p + c - 1), temperature);
+  const scaled = div(slice(logits, 1, kept - c - 1, kept - 1), temperature);
   const lsm = logSoftmax(reshape(scaled, [n * c, vocab]));
   const picks = new Int32Array(n * c);
   for (let r = 0; r < n * c; r++) {

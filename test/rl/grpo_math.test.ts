@@ -7,7 +7,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { withLogitsToKeep } from '../../src/nn/layers/logits_to_keep.js';
 import { createModel, type LlamaSpec } from '../../src/nn/models/index.js';
+import type { Module } from '../../src/nn/module.js';
 import { groupAdvantages } from '../../src/rl/advantages.js';
 import { completionBatch, completionMetrics } from '../../src/rl/completions.js';
 import { LOSS_TYPES, type LossType, grpoLoss } from '../../src/rl/grpo_loss.js';
@@ -16,6 +18,7 @@ import { backward, noGrad } from '../../src/tensor/autograd.js';
 import { logSoftmax } from '../../src/tensor/ops/softmax.js';
 import { Tensor } from '../../src/tensor/tensor.js';
 import { Rng } from '../../src/util/rng.js';
+import { assertClose } from '../helpers/tensors.js';
 
 describe('groupAdvantages', () => {
   it('group: (r − mean) / (unbiased std + 1e-4) per group; none: r − mean; batch: the std of all', () => {
@@ -175,6 +178,22 @@ describe('tokenLogps', () => {
         assert.ok(Math.abs(ent[row * 3 + t] - h) < 1e-5, `entropy row ${row} token ${t}`);
       });
     });
+  });
+  it('keeps the head to the completion\'s positions (logits_to_keep), and takes every position from a model whose head does not', () => {
+    const model = createModel(spec, 3);
+    model.train(false);
+    const rollouts = [{ prompt: [1, 4, 5, 2], completion: [6, 2, 9] }, { prompt: [3, 11], completion: [12, 13] }];
+    const batch = completionBatch(rollouts, 22, 0);
+    const heads: number[] = [];
+    const seen = { firstParameter: () => model.firstParameter(), forward: (ids: Tensor): Tensor => {
+      const logits = model.forward(ids);
+      heads.push(logits.shape[1]);
+      return logits;
+    } } as unknown as Module;
+    const every = { firstParameter: () => model.firstParameter(), forward: (ids: Tensor): Tensor => withLogitsToKeep(ids.shape[1], () => model.forward(ids)) } as unknown as Module;
+    const kept = Array.from(noGrad(() => tokenLogps(seen, rollouts.map((r) => r.prompt), batch)).logps.values());
+    assert.deepEqual(heads, [4, 4], 'completion width 3 + 1 positions a row, the prompt\'s others skipped');
+    assertClose(kept, Array.from(noGrad(() => tokenLogps(every, rollouts.map((r) => r.prompt), batch)).logps.values()), { atol: 1e-5, rtol: 0 });
   });
   it('refuses a token outside the vocabulary, prompts that do not match the rows, and a temperature ≤ 0', () => {
     const model = createModel(spec, 3);

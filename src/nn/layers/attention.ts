@@ -2,6 +2,7 @@ import { scaledDotProductAttention as fusedAttention } from '../../tensor/ops/at
 import { permute, reshape, slice } from '../../tensor/ops/layout.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import type { Rng } from '../../util/rng.js';
+import { logitsToKeep } from './logits_to_keep.js';
 
 /**
  * Scaled dot-product attention over heads: q, k, v are [N, H, T, D]; the result is [N, H, T, D].
@@ -34,11 +35,13 @@ export interface AttentionCache {
 /**
  * The hidden states [N, T, C] the LM head turns into logits: all of them, or each row's last when
  * the cache says only those are read — a prefill's head over every prompt position was a third of
- * GPT-2's prefill FLOPs, for logits nobody used (transformers' `logits_to_keep`).
+ * GPT-2's prefill FLOPs, for logits nobody used — or each row's last k inside withLogitsToKeep
+ * (logits_to_keep.ts: transformers' `logits_to_keep`, a trainer scoring completions).
  */
 export function headPositions(h: Tensor, cache: AttentionCache | undefined): Tensor {
   const T = h.shape[1];
-  return cache?.lastPositionOnly && T > 1 ? slice(h, 1, T - 1, T) : h;
+  const kept = cache?.lastPositionOnly ? 1 : (logitsToKeep() ?? T);
+  return kept < T ? slice(h, 1, T - kept, T) : h;
 }
 
 /**
