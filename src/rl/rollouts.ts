@@ -7,7 +7,10 @@
 import type { CausalLm } from '../generate/generate.js';
 import { DecodeBatch } from '../generate/batch.js';
 import { Sequence, type StopReason } from '../generate/sequence.js';
+import { hostKernels } from '../tensor/backends/cpu/storage.js';
+import { backendFor } from '../tensor/dispatch.js';
 import type { Precision } from '../tensor/precision.js';
+import { CPU } from '../tensor/storage.js';
 
 export interface RolloutOptions {
   /** G: completions per prompt (TRL's num_generations). */
@@ -69,9 +72,9 @@ export async function sampleCompletions(model: CausalLm, prompts: readonly (read
 
 /**
  * A sequence that records each chosen token's log-probability at the sampling temperature:
- * log_softmax(logits / T)[token] in float64, as the trainer's tokenLogps divides by T before its
- * log_softmax (generate's own logprobs are the raw logits', vLLM's default; TRL asks vLLM for the
- * processed ones). Top-k / top-p do not enter it, as they do not enter the trainer's.
+ * log_softmax(logits / T)[token] as the trainer's tokenLogps computes it (the division in float32,
+ * then the engine's log-softmax kernel: generate's own logprobs are the raw logits', vLLM's default;
+ * TRL asks vLLM for the processed ones). Top-k / top-p do not enter it, as they do not enter the trainer's.
  */
 class ScoredSequence extends Sequence {
   readonly logps: number[] = [];
@@ -87,14 +90,19 @@ class ScoredSequence extends Sequence {
   }
 }
 
-/** log_softmax(logits / temperature)[token], in float64. */
+/** log_softmax(logits / temperature)[token]: the division in float32, the row through the cpu's log-softmax kernel. */
 function logpAt(logits: Float32Array, token: number, temperature: number): number {
-  let max = -Infinity;
-  for (const l of logits) if (l / temperature > max) max = l / temperature;
-  let sum = 0;
-  for (const l of logits) sum += Math.exp(l / temperature - max);
-  return logits[token] / temperature - max - Math.log(sum);
+  if (scaled.length < logits.length) [scaled, logSoftmaxes] = [new Float32Array(logits.length), new Float32Array(logits.length)];
+  const x = scaled.subarray(0, logits.length);
+  for (let i = 0; i < logits.length; i++) x[i] = logits[i] / temperature;
+  const out = logSoftmaxes.subarray(0, logits.length);
+  hostKernels(backendFor({ device: CPU, dtype: 'float32' })).logSoftmax(x, 1, logits.length, out);
+  return out[token];
 }
+
+/** logpAt's rows, reused from call to call. */
+let scaled = new Float32Array(0);
+let logSoftmaxes = new Float32Array(0);
 
 /**
  * Decodes every sequence to its stop: a prompt's G sequences join together (sharing a prefill)
