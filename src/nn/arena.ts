@@ -1,5 +1,6 @@
 import type { Tensor } from '../tensor/tensor.js';
 import { canCopy, copyInto } from '../tensor/boundary/storage_copy.js';
+import { adviseHugePages } from '../tensor/huge_page_block.js';
 import { deviceMemory, type Device, type Storage } from '../tensor/storage.js';
 
 export interface ArenaEntry {
@@ -33,6 +34,8 @@ export class ParamArena {
     readonly entries: readonly ArenaEntry[],
     /** The parameters pack() bound, each with the gradient view it was given (none for over()/slice()). */
     private readonly bound: readonly (readonly [Tensor, Storage])[] = [],
+    /** Bytes of the parameters pack() advised for huge pages (tensor/huge_page_block.ts; 0 where the backend cannot, for over()/slice()). */
+    readonly hugePageBytes = 0,
   ) {}
 
   /** The device the arena lives on (one parameter and one gradient storage per device). */
@@ -57,6 +60,10 @@ export class ParamArena {
     const memory = deviceMemory(device);
     const data = memory.alloc('float32', total) as Storage<Float32Array>;
     const grad = memory.alloc('float32', total) as Storage<Float32Array>;
+    // Every step streams the parameters (a decode step all of them, once per token): in 4 KB pages the
+    // page walks cost the stream (GRPO's rollouts at batch 8 on the SmolLM2 shape: 6 % of a step). Not
+    // the gradients: collapsed into huge pages, a model that never trains would hold them resident.
+    const hugePageBytes = adviseHugePages(data);
     const bound = named.map(([, p], i) => {
       const { offset, size } = entries[i];
       copyInto(data, p.storage as Storage<Float32Array>, offset);
@@ -66,7 +73,7 @@ export class ParamArena {
       p.bind(data.view(offset, size), view);
       return [p, view] as const;
     });
-    return new ParamArena(data, grad, entries, bound);
+    return new ParamArena(data, grad, entries, bound, hugePageBytes);
   }
 
   /**

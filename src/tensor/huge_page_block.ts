@@ -8,6 +8,16 @@
 import { backendFor } from './dispatch.js';
 import { type DType, type Device, type Storage, deviceMemory } from './storage.js';
 
+/**
+ * Advises huge pages for `storage` in place where its device's backend can (the 2 MB-aligned span
+ * inside it, collapsed where the kernel can; its values kept): for a long-lived buffer a decode step
+ * streams, such as a model's parameter arena (nn/arena.ts). Returns the bytes advised (0 elsewhere).
+ */
+export function adviseHugePages(storage: Storage): number {
+  const advise = backendFor({ device: storage.device, dtype: 'float32' }).adviseHugePages;
+  return advise ? advise(storage.buffer) : 0;
+}
+
 export class HugePageBlocks {
   private block: Storage | null = null;
   private used = 0;

@@ -1,7 +1,9 @@
 import { CPU, deviceMemory } from '../../src/tensor/storage.js';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { existsSync } from 'node:fs';
 import { ParamArena } from '../../src/nn/arena.js';
+import { backendFor } from '../../src/tensor/dispatch.js';
 import { Tensor } from '../../src/tensor/tensor.js';
 
 function sample(): [string, Tensor][] {
@@ -30,6 +32,17 @@ describe('ParamArena', () => {
     );
     assert.equal(arena.grads.readSync().length, 12);
     assert.ok(arena.grads.readSync().every((g) => g === 0));
+  });
+
+  it('advises huge pages for the parameters where the cpu backend can (their 2 MB-aligned span), values kept; small arenas and other backends none', () => {
+    const w = Tensor.from(Float32Array.from({ length: 3 << 20 }, (_, i) => i % 1013), [3 << 10, 1 << 10]);
+    const arena = ParamArena.pack([['w', w]]);
+    const advises = backendFor({ device: CPU, dtype: 'float32' }).adviseHugePages !== undefined && existsSync('/sys/kernel/mm/transparent_hugepage/enabled');
+    // 12 MB: 4–6 aligned 2 MB pages, wherever the allocator put it.
+    if (advises) assert.ok(arena.hugePageBytes >= 8 << 20 && arena.hugePageBytes <= 12 << 20, `${arena.hugePageBytes} bytes advised`);
+    else assert.equal(arena.hugePageBytes, 0);
+    assert.ok(arena.params.readSync().every((v, i) => v === i % 1013), 'values kept');
+    assert.equal(ParamArena.pack(sample()).hugePageBytes, 0, 'no 2 MB span in 48 bytes');
   });
 
   it('rebinds every parameter data and grad to views into the two arenas', () => {
