@@ -2,7 +2,8 @@
  * Per-token log-probabilities of sampled completions under a causal language model, as TRL 1.13's
  * `_get_per_token_logps_and_entropies`: the model reads prompt + completion, the logits are shifted
  * by one (position t predicts token t + 1, so the completion's tokens are scored by the logits from
- * the last prompt position to the second-to-last completion position), divided by the sampling
+ * the last prompt position to the second-to-last completion position: the head computes those only,
+ * and the completion's last token, whose logits would score nothing, is not read), divided by the sampling
  * temperature, log-softmaxed, and the completion's own tokens picked. An autograd expression: the
  * gradient of anything computed from the result reaches the model's parameters (under `noGrad`,
  * the same numbers serve as old or reference log-probabilities). Also each position's entropy, as
@@ -53,19 +54,23 @@ function runLogps(model: Module, prompts: readonly (readonly number[])[], batch:
   const n = prompts.length;
   const p = prompts[0].length;
   const c = batch.width;
-  const ids = new Int32Array(n * (p + c));
-  prompts.forEach((prompt, i) => {
-    ids.set(prompt, i * (p + c));
-    ids.set(batch.ids.subarray((first + i) * c, (first + i + 1) * c), i * (p + c) + p);
-  });
   // Position t's logits score token t + 1: the completion's c tokens are scored from positions p − 1 … p + c − 2,
-  // the last c + 1 positions but the very last (TRL's logits_to_keep = c + 1); a model whose head ignores the
-  // scope gives every position.
-  const logits = withLogitsToKeep(c + 1, () => model.forward(Tensor.from(ids, [n, p + c], 'int32', model.firstParameter()?.device)));
+  // so the model reads every token but the completion's last (whose logits would score nothing), and its head
+  // keeps the last c positions (TRL's logits_to_keep, which reads the last token too and drops its logits).
+  const T = p + c - 1;
+  const ids = new Int32Array(n * T);
+  prompts.forEach((prompt, i) => {
+    ids.set(prompt, i * T);
+    ids.set(batch.ids.subarray((first + i) * c, (first + i + 1) * c - 1), i * T + p);
+  });
+  const logits = withLogitsToKeep(c, () => model.forward(Tensor.from(ids, [n, T], 'int32', model.firstParameter()?.device)));
+  // A model whose head does not read the scope gives every position.
   const kept = logits.shape[1];
-  if (logits.ndim !== 3 || (kept !== c + 1 && kept !== p + c)) throw new Error(`tokenLogps: the model gave logits of shape [${logits.shape.join(', ')}] for ids [${n}, ${p + c}]`);
+  if (logits.ndim !== 3 || (kept !== c && kept !== T)) throw new Error(`tokenLogps: the model gave logits of shape [${logits.shape.join(', ')}] for ids [${n}, ${T}]`);
   const vocab = logits.shape[2];
-  const scaled = div(slice(logits, 1, kept - c - 1, kept - 1), temperature);
+  const scores = kept === c ? logits : slice(logits, 1, T - c, T);
+  // x / 1 is x: no copy of a step's logits (and of their gradient) at temperature 1.
+  const scaled = temperature === 1 ? scores : div(scores, temperature);
   const lsm = logSoftmax(reshape(scaled, [n * c, vocab]));
   const picks = new Int32Array(n * c);
   for (let r = 0; r < n * c; r++) {

@@ -192,13 +192,13 @@ describe('tokenLogps', () => {
     } } as unknown as Module;
     const every = { firstParameter: () => model.firstParameter(), forward: (ids: Tensor): Tensor => withLogitsToKeep(ids.shape[1], () => model.forward(ids)) } as unknown as Module;
     const kept = Array.from(noGrad(() => tokenLogps(seen, rollouts.map((r) => r.prompt), batch)).logps.values());
-    assert.deepEqual(heads, [4, 4], 'completion width 3 + 1 positions a row, the prompt\'s others skipped');
+    assert.deepEqual(heads, [3, 3], 'the completion\'s width in positions a row: the prompt\'s others skipped');
     assertClose(kept, Array.from(noGrad(() => tokenLogps(every, rollouts.map((r) => r.prompt), batch)).logps.values()), { atol: 1e-5, rtol: 0 });
   });
   it('refuses a token outside the vocabulary, prompts that do not match the rows, and a temperature ≤ 0', () => {
     const model = createModel(spec, 3);
     const batch = completionBatch([{ prompt: [1], completion: [40] }], 2, 0);
-    assert.throws(() => tokenLogps(model, [[1]], batch), /40 .*outside \[0, 23\)/);
+    assert.throws(() => tokenLogps(model, [[1]], batch), /completion 0 has token 40 outside the vocabulary \[0, 23\)/);
     assert.throws(() => tokenLogps(model, [[1], [1]], batch), /2 prompts for 1 completions/);
     assert.throws(() => tokenLogps(model, [[1]], batch, 0), /temperature must be > 0/);
   });
