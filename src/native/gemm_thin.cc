@@ -13,7 +13,8 @@
 // alone streamed them at 7.9 GB/s at 8 rows (as gemv_bf16.cc found for the one-row bf16 product).
 // Over a decode step's distinct weights (bench:native-gemm --decode-step) the stream is what costs:
 // at 8 rows 45 ms for SmolLM2's 538 MB (11.9 GB/s), at one row 37 ms (14.7 GB/s) on the Xeon; on an
-// AMD EPYC (Zen 4) 33-37 ms at 8 rows, 28-30 with the L1 prefetch and x in registers (below).
+// AMD EPYC (Zen 4) 33-37 ms at 8 rows, 28-30 with the L1 prefetch and x in registers (below), and at
+// one row 22-24 ms, 17-22 reading W one row at a time (wRowsFor).
 // This is the AVX-512 kernel (cpuFeatures().avx512); arm64 takes gemm_thin_neon.cc's.
 #include <algorithm>
 #include <cstdint>
@@ -128,7 +129,8 @@ void tile(const Gemm& g, const float* xp, int64_t m0, int64_t n0, bool ahead, co
     for (int i = 0; i < MB; i++) {
       __m512 xv = _mm512_load_ps(xp + 16 * i);
       // x stays in a register: GCC folds its load into each of the R products, and Zen 4 (one 512-bit
-      // load a cycle) then loads 27 vectors for 24 FMAs at 8 rows; in L2, 83 → 99.5 GFLOP/s one core.
+      // load a cycle) then loads 27 vectors for 24 FMAs at 8 rows (standalone C++, W in L2: 83 → 99.5
+      // GFLOP/s on one core).
       asm("" : "+v"(xv));
       for (int r = 0; r < R; r++) acc[i][r] = _mm512_fmadd_ps(xv, wv[r], acc[i][r]);
     }
@@ -192,7 +194,7 @@ void rowBlock(const Gemm& g, const PackedX& x, int64_t n0, const char* end) {
   }
 }
 
-/** W's rows [lo, hi) in blocks of R (3 or 2), then the rows left over. */
+/** W's rows [lo, hi) in blocks of R (3, 2 or 1), then the rows left over. */
 void rows(const Gemm& g, const PackedX& x, int64_t R, int64_t lo, int64_t hi) {
   // Prefetches stop at this chunk's last row of W: what lies past it is another thread's, or not W.
   const char* end = reinterpret_cast<const char*>(g.B + (hi - 1) * g.ldb + g.K);
