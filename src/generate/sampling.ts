@@ -4,9 +4,7 @@
  * penalties (vLLM's order) — then greedy argmax, or temperature, top-k, top-p and min-p (the warpers,
  * in that order) and a draw from the softmax with a seeded Rng.
  */
-import { backendFor } from '../tensor/dispatch.js';
-import { hostKernels } from '../tensor/backends/cpu/storage.js';
-import { CPU } from '../tensor/storage.js';
+import { cpuHostKernels } from '../tensor/dispatch.js';
 import type { Rng } from '../util/rng.js';
 
 export interface SamplingOptions {
@@ -145,7 +143,7 @@ export function minP(logits: Float32Array, m: number): Float32Array {
 export function draw(logits: Float32Array, rng: Rng): number {
   if (drawScratch.length < logits.length) drawScratch = new Float32Array(logits.length);
   const probs = drawScratch.subarray(0, logits.length);
-  hostKernels(backendFor({ device: CPU, dtype: 'float32' })).softmax(logits, 1, logits.length, probs);
+  cpuHostKernels().softmax(logits, 1, logits.length, probs);
   let u = rng.uniform();
   for (let i = 0; i < probs.length; i++) {
     u -= probs[i];

@@ -121,7 +121,7 @@ void tile(const Gemm& g, const float* xp, int64_t m0, int64_t n0, bool ahead, co
       for (int r = 0; r < R; r++) {
         const char* p = reinterpret_cast<const char*>(w[r] + k);
         if (p + kPrefetchBytes < end) _mm_prefetch(p + kPrefetchBytes, _MM_HINT_T1);
-        if (MB > 1 && p + kNearPrefetchBytes < end) _mm_prefetch(p + kNearPrefetchBytes, _MM_HINT_T0);
+        if (p + kNearPrefetchBytes < end) _mm_prefetch(p + kNearPrefetchBytes, _MM_HINT_T0);
       }
     }
     __m512 wv[R];

@@ -7,10 +7,8 @@
 import type { CausalLm } from '../generate/generate.js';
 import { DecodeBatch } from '../generate/batch.js';
 import { Sequence, type StopReason } from '../generate/sequence.js';
-import { hostKernels } from '../tensor/backends/cpu/storage.js';
-import { backendFor } from '../tensor/dispatch.js';
+import { cpuHostKernels } from '../tensor/dispatch.js';
 import type { Precision } from '../tensor/precision.js';
-import { CPU } from '../tensor/storage.js';
 
 export interface RolloutOptions {
   /** G: completions per prompt (TRL's num_generations). */
@@ -96,7 +94,7 @@ function logpAt(logits: Float32Array, token: number, temperature: number): numbe
   const x = scaled.subarray(0, logits.length);
   for (let i = 0; i < logits.length; i++) x[i] = logits[i] / temperature;
   const out = logSoftmaxes.subarray(0, logits.length);
-  hostKernels(backendFor({ device: CPU, dtype: 'float32' })).logSoftmax(x, 1, logits.length, out);
+  cpuHostKernels().logSoftmax(x, 1, logits.length, out);
   return out[token];
 }
 
