@@ -4,7 +4,7 @@
  * penalties (vLLM's order) — then greedy argmax, or temperature, top-k, top-p and min-p (the warpers,
  * in that order) and a draw from the softmax with a seeded Rng.
  */
-import { cpuHostKernels } from '../tensor/dispatch.js';
+import { cpuHostKernels } from '../tensor/cpu_host_kernels.js';
 import type { Rng } from '../util/rng.js';
 
 export interface SamplingOptions {

@@ -7,7 +7,7 @@
 import type { CausalLm } from '../generate/generate.js';
 import { DecodeBatch } from '../generate/batch.js';
 import { Sequence, type StopReason } from '../generate/sequence.js';
-import { cpuHostKernels } from '../tensor/dispatch.js';
+import { cpuHostKernels } from '../tensor/cpu_host_kernels.js';
 import type { Precision } from '../tensor/precision.js';
 
 export interface RolloutOptions {

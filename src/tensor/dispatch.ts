@@ -1,6 +1,5 @@
-import type { Backend, BackendInfo, Bf16Entries, DecodeAttention, HostBackend, HugePages, Kernels } from './backend.js';
-import { hostKernels } from './backends/cpu/storage.js';
-import { CPU, type DType, type Device, type DeviceBuffer } from './storage.js';
+import type { Backend, BackendInfo, Bf16Entries, DecodeAttention, HugePages, Kernels } from './backend.js';
+import type { DType, Device, DeviceBuffer } from './storage.js';
 import type { QuantType } from './quant/formats.js';
 import { QUANT_KERNEL_NAMES, type QuantBackend, type QuantKernels } from './quant/kernels.js';
 import { jsBackend, loadNativeBackend } from './backends/registration.js';
@@ -95,11 +94,6 @@ function dropStaleTables(): void {
   tables = {};
   quantTables = {};
   tablesVersion = registryVersion();
-}
-
-/** The cpu's float32 kernels over plain typed arrays (native where loaded, else js): host code running one kernel on its own arrays (a sampler's row). */
-export function cpuHostKernels(): HostBackend {
-  return hostKernels(backendFor({ device: CPU, dtype: 'float32' }));
 }
 
 /** The backend whose kernels serve (device, dtype) (its name and adapter: device_summary.ts). */
