@@ -201,11 +201,11 @@ async function worker(engine: string, id: ModelId, dtype: Dtype, promptFile: str
   } else if (isQuantized(dtype)) {
     // The same file llama.cpp runs, read as `--model FILE.gguf` reads it: matrices in their blocks, in huge pages.
     const { model } = loadGgufModel(await readGgufHeader(ggufPath!), undefined, { hugePages: true });
-    const runs = await oursGeneration(() => model, prompts, batches, newTokens, 'fp32');
+    const runs = await oursGeneration(() => model, prompts, batches, newTokens, 'fp32', threads);
     report = { engine: 'smolcluster', model: id, dtype, detail: `native backend, ${onThreads}, the GGUF file's ${dtype.toUpperCase()} blocks (integer products up to 16 rows, 32 for Q8_0/Q4_0/Q5_0 with AVX512-VNNI; dequantized tiles + GEMM above)`, runs };
   } else {
     const precision = dtype as Precision;
-    const runs = await oursGeneration(() => createModel(specOf(id, layers), SEED), prompts, batches, newTokens, precision);
+    const runs = await oursGeneration(() => createModel(specOf(id, layers), SEED), prompts, batches, newTokens, precision, threads);
     const casts = dtype === 'bf16' ? ', weights cast to bf16 once for the model\'s life (and packed) in the warm-up, as at a server\'s first requests' : '';
     report = { engine: 'smolcluster', model: id, dtype, detail: `native backend, ${onThreads}, precision ${dtype}${casts}`, runs };
   }

@@ -1,5 +1,5 @@
 /**
- * bench:generate's child for this engine: greedy generation on one thread. Batch 1 goes through
+ * bench:generate's child for this engine: greedy generation on --threads compute threads. Batch 1 goes through
  * generateStream (what `smolcluster generate` runs: cached forward, logits read, sampling); a batch
  * of equal-length sequences is one cached forward per step over all rows (a KvCache of a
  * SequenceCache per row, as the server's DecodeBatch steps them), the argmax taken per row. A bf16
@@ -69,9 +69,9 @@ async function runBatch(model: CausalLm, prompts: number[][], newTokens: number,
   return { batch: prompts.length, promptTokens: prompts[0].length, newTokens, prefillMs: t1 - t0, decodeMs: t2 - t1, cpuShare: (c2 - c0) / (t2 - t0), decodeCpuMs: c2 - c1, firstIds: first };
 }
 
-/** Warm-up (a short batch-1 run, and a short batch of the largest timed size), then one timed run per batch size. */
-export async function oursGeneration(make: () => Module, prompts: number[][], batches: number[], newTokens: number, precision: Precision): Promise<GenerationRun[]> {
-  backend().setThreads(1);
+/** Warm-up (a short batch-1 run, and a short batch of the largest timed size), then one timed run per batch size, on `threads` compute threads. */
+export async function oursGeneration(make: () => Module, prompts: number[][], batches: number[], newTokens: number, precision: Precision, threads: number): Promise<GenerationRun[]> {
+  backend().setThreads(threads);
   const model = make() as unknown as CausalLm;
   model.eval();
   holdWeightsInHugePages(model);

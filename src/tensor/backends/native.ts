@@ -413,20 +413,30 @@ export interface LoadedAddon {
 
 let loaded: LoadedAddon | null = null;
 
+/** How long OpenMP's idle threads spin before they sleep, in libgomp's spins (~25 ns each on the AMD EPYC, ~40 on an Intel Xeon): 0.25–0.4 ms. */
+export const OPENMP_SPIN_COUNT = 10_000;
+
 /**
- * Loads the addon with OpenMP's threads sleeping, not spinning, between parallel regions
- * (OMP_WAIT_POLICY=passive, read once by libgomp when the addon loads) unless the user set a policy.
- * Spinning took the core from the main thread on the shared 2-core machine: bench:threads measured
- * 2 threads at 0.06–0.35× of 1 on the MLP and CNN with spinning, 0.46–1.22× passive (docs/BENCHMARKS.md).
- * The variable is removed again, so processes we start later (PyTorch references) keep their default.
+ * Loads the addon with OpenMP's idle threads spinning briefly, then sleeping, between parallel
+ * regions (OMP_WAIT_POLICY=passive with GOMP_SPINCOUNT=OPENMP_SPIN_COUNT, read once by libgomp when the
+ * addon loads) unless the user chose a policy or a spin count. Spinning without end took the core
+ * from the main thread on a loaded 2-core machine: bench:threads measured 2 threads at 0.06–0.35× of 1
+ * on the MLP and CNN (docs/BENCHMARKS.md). Sleeping at once made every region pay a futex wake
+ * (~70 µs on the VMs here), more than a decode product takes: a 2-thread decode ran at half the
+ * 1-thread rate (docs/QUANTIZE.md "Two threads"). With libgomp's passive policy, a process whose
+ * OpenMP threads outnumber its cores does not spin at all (its throttled count stays 0).
+ * The variables are removed again, so processes we start later (PyTorch references) keep their defaults.
  */
-function withPassiveOpenMp<T>(load: () => T): T {
+function withShortSpinOpenMp<T>(load: () => T): T {
   if (process.env.OMP_WAIT_POLICY !== undefined) return load();
+  const ownSpin = process.env.GOMP_SPINCOUNT === undefined;
   process.env.OMP_WAIT_POLICY = 'passive';
+  if (ownSpin) process.env.GOMP_SPINCOUNT = String(OPENMP_SPIN_COUNT);
   try {
     return load();
   } finally {
     delete process.env.OMP_WAIT_POLICY;
+    if (ownSpin) delete process.env.GOMP_SPINCOUNT;
   }
 }
 
@@ -479,7 +489,7 @@ export function loadAddonAt(path: string, root: string | null): LoadedAddon {
   const stale = root === null ? null : staleAddonReason(path, root);
   if (stale !== null) return { result: { backend: null, reason: stale, stale: true }, addon: null, path };
   try {
-    const addon = withPassiveOpenMp(() => createRequire(import.meta.url)(path) as Addon);
+    const addon = withShortSpinOpenMp(() => createRequire(import.meta.url)(path) as Addon);
     const result = { result: { backend: makeBackend(addon), reason: null, stale: false }, addon, path };
     // Large tensors stay in the heap between steps instead of fresh mmaps (src/native/memory.cc).
     if (process.env.SMOLCLUSTER_KEEP_LARGE_ALLOCATIONS !== '0') addon.keepLargeAllocations();
