@@ -64,7 +64,7 @@ void initThreads() {
 int threadsFor(double work, double grain) {
   const int t = threads();
   const double g = static_cast<double>(scaledGrain(grain));
-  if (t <= 1 || work < 2 * g) return 1;
+  if (t <= 1 || work < 2 * g || insideFork()) return 1;
   return std::max(1, std::min(t, static_cast<int>(work / g)));
 }
 

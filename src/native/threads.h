@@ -33,12 +33,22 @@ inline int64_t scaledGrain(double grain) { return std::max<int64_t>(1, static_ca
 
 /**
  * Threads worth using for `work` units when one thread should get at least `grain` of them:
- * small kernels run single-threaded because waking a team costs more than it saves.
+ * small kernels run single-threaded because waking a team costs more than it saves, and so does a
+ * kernel called inside a forked region (its caller split the work already).
  */
 int threadsFor(double work, double grain);
 
-/** Whether a loop over `work` units should fork (>1 thread configured, enough work). */
-inline bool parallel(int64_t work, int64_t grain = 32768) { return threads() > 1 && work >= 2 * scaledGrain(grain); }
+/** Whether the calling thread runs inside a forked region (a kernel called from a parallel loop): it forks no further. */
+inline bool insideFork() {
+#ifdef SC_HAVE_OPENMP
+  return omp_in_parallel() != 0;
+#else
+  return false;
+#endif
+}
+
+/** Whether a loop over `work` units should fork (>1 thread configured, enough work, not inside a fork). */
+inline bool parallel(int64_t work, int64_t grain = 32768) { return threads() > 1 && work >= 2 * scaledGrain(grain) && !insideFork(); }
 
 /** Sets the calling thread's OpenMP team size for the next library call (no-op without OpenMP). */
 void useOmpThreads(int n);

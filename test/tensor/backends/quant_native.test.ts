@@ -473,6 +473,32 @@ describe('native quant kernels against the js reference', { skip }, () => {
     }
   });
 
+  test('the tiles + GEMM path split over two threads (whole tiles each) gives the one-thread results bit for bit', () => {
+    const host = loaded.backend!;
+    const before = host.getThreads();
+    const N = 600; // past kQuantTileRows: six tiles of 112 rows (quant_linear.cc tileRows), ≥ 2 MFLOP of GEMM each at M = 48
+    try {
+      for (const type of ['q4_0', 'q8_0', 'q4_k', 'nf4', 'mlx4'] as const) {
+        const K = colsOf(type);
+        const M = 48; // past every integer path's rows: the tiles
+        const { bytes } = weight(type, N, K, 64);
+        const x = gaussian(M * K, 65);
+        const bias = gaussian(N, 66);
+        const run = (threads: number): Float32Array => {
+          host.setThreads(threads);
+          const y = new Float32Array(M * N).fill(NaN);
+          nativeKernels(type).quantLinear(buf(bytes), buf(x), M, N, K, buf(y), buf(bias));
+          return y;
+        };
+        const two = run(2);
+        assert.equal(nativeInternals()!.lastQuantImpl(), 'dequant+gemm', `${type} M=${M} takes the tiles`);
+        sameBits(two, run(1), `${type} M=${M} two threads`);
+      }
+    } finally {
+      host.setThreads(before);
+    }
+  });
+
   test('a NaN or an infinity in x makes its row of y NaN on the integer path (never a finite value that hides it)', () => {
     for (const type of ['q8_0', 'q4_0', 'q5_0', 'q4_k', 'mlx4'] as const) {
       const K = colsOf(type);
