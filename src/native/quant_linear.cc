@@ -144,18 +144,8 @@ int64_t dotRowsLimit(QFmt f, DotFn kernel) {
   return kQuantDotRows;
 }
 
-/**
- * Rows of W a dequantized tile holds: all N up to kQuantTileRows; above, N split into an even number
- * of equal tiles (rounded up to 16 rows) of at most kQuantTileRows, so two threads take the same
- * share. From N alone, never the thread count: every column of y comes from the same tile's GEMM
- * whatever the threads.
- */
-int64_t tileRows(int64_t N) {
-  if (N <= kQuantTileRows) return N;
-  const int64_t tiles = (N + kQuantTileRows - 1) / kQuantTileRows;
-  const int64_t even = tiles + tiles % 2;
-  return std::min<int64_t>(kQuantTileRows, ((N + even - 1) / even + 15) / 16 * 16);
-}
+/** Rows of W a dequantized tile holds: kQuantTileRows, fewer when N is smaller. */
+int64_t tileRows(int64_t N) { return std::min<int64_t>(N, kQuantTileRows); }
 
 /** Rows [n0, n0 + rows) of W into `tile` as float32, the rows split over the threads. */
 void dequantizeTile(QFmt f, const uint8_t* w, int64_t K, int64_t n0, int64_t rows, float* tile) {
@@ -272,7 +262,8 @@ napi_value QuantLinearKernel(Args& a) {
     return undefinedValue(a.env());
   }
   // Whole tiles to each thread: it dequantizes its tile into its own scratch and multiplies it on
-  // one thread (a GEMM of one tile, 2·M·T·K FLOPs, is below what made a shared GEMM fork).
+  // one thread (a tile's GEMM, 2·M·T·K FLOPs, was mostly below what makes a GEMM fork, so the tiles ran
+  // on one thread), and y's bits no longer depend on the thread count.
   const int64_t T = tileRows(N), tiles = (N + T - 1) / T;
   parallelRange(tiles, std::max<int64_t>(1, kTileGrainFlops / (2 * M * T * K)), [&](int64_t lo, int64_t hi) {
     for (int64_t t = lo; t < hi; t++) tileProduct(f, w.p, x.p, M, N, K, t * T, std::min(T, N - t * T), y.p, bias.p);

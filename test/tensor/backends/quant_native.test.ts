@@ -476,7 +476,7 @@ describe('native quant kernels against the js reference', { skip }, () => {
   test('the tiles + GEMM path split over two threads (whole tiles each) gives the one-thread results bit for bit', () => {
     const host = loaded.backend!;
     const before = host.getThreads();
-    const N = 600; // past kQuantTileRows: six tiles of 112 rows (quant_linear.cc tileRows), ≥ 2 MFLOP of GEMM each at M = 48
+    const N = 600; // five tiles of W (quant_linear.cc kQuantTileRows, 128 rows), ≥ 2 MFLOP of GEMM each at M = 48
     try {
       for (const type of ['q4_0', 'q8_0', 'q4_k', 'nf4', 'mlx4'] as const) {
         const K = colsOf(type);
