@@ -54,15 +54,17 @@ export function cachedAttention(layer: object, q: Tensor, k: Tensor, v: Tensor, 
   return cache.attend(layer, q, k, v, dropout);
 }
 
-/** [N, T, H·D] → [N, H, T, D]. */
+/** [N, T, H·D] → [N, H, T, D]; at T = 1 (a decode step) the same values in the same order: a view, no copy. */
 export function splitHeads(x: Tensor, heads: number): Tensor {
   const [N, T, C] = x.shape;
+  if (T === 1) return reshape(x, [N, heads, 1, C / heads]);
   return permute(reshape(x, [N, T, heads, C / heads]), [0, 2, 1, 3]);
 }
 
-/** [N, H, T, D] → [N, T, H·D]. */
+/** [N, H, T, D] → [N, T, H·D]; at T = 1 a view, as splitHeads. */
 export function mergeHeads(x: Tensor): Tensor {
   const [N, H, T, D] = x.shape;
+  if (T === 1) return reshape(x, [N, 1, H * D]);
   return reshape(permute(x, [0, 2, 1, 3]), [N, T, H * D]);
 }
 
