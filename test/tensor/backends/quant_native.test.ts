@@ -95,6 +95,32 @@ function sameBits(a: Float32Array, b: Float32Array, what: string): void {
   }
 }
 
+/**
+ * quantLinear of `type` at M × N (W, x and the bias drawn from seeds `seed`, +1, +2) on two threads,
+ * then on one: y each, and the path the two-thread call took. The thread count is restored after.
+ */
+function onTwoThreadsThenOne(type: QuantType, M: number, N: number, seed: number): { two: Float32Array; twoPath: string; one: Float32Array } {
+  const host = loaded.backend!;
+  const before = host.getThreads();
+  const K = colsOf(type);
+  const { bytes } = weight(type, N, K, seed);
+  const x = gaussian(M * K, seed + 1);
+  const bias = gaussian(N, seed + 2);
+  const run = (threads: number): Float32Array => {
+    host.setThreads(threads);
+    const y = new Float32Array(M * N).fill(NaN);
+    nativeKernels(type).quantLinear(buf(bytes), buf(x), M, N, K, buf(y), buf(bias));
+    return y;
+  };
+  try {
+    const two = run(2);
+    const twoPath = nativeInternals()!.lastQuantImpl();
+    return { two, twoPath, one: run(1) };
+  } finally {
+    host.setThreads(before);
+  }
+}
+
 /** The activation quantization's d_x per block of 32, as quant_linear.cc computes it. */
 function activationScales(x: Float32Array): Float32Array {
   const d = new Float32Array(x.length / 32);
@@ -451,51 +477,20 @@ describe('native quant kernels against the js reference', { skip }, () => {
   });
 
   test('the integer path split over two threads gives the one-thread results bit for bit (rows of W are independent)', () => {
-    const host = loaded.backend!;
-    const before = host.getThreads();
     const N = 600; // past two grains of rows for every K here (quant_linear.cc: ≥ 64 KB of weight a thread)
-    try {
-      for (const [type, M] of [['q4_0', 3], ['q8_0', 3], ['q4_k', 3], ['q6_k', 3], ['mlx4', 3], ['q4_0', 1], ['q5_0', 1], ['q8_0', 1], ['q4_k', 1], ['q6_k', 1]] as const) {
-        const K = colsOf(type);
-        const { bytes } = weight(type, N, K, 61);
-        const x = gaussian(M * K, 62);
-        const bias = gaussian(N, 63);
-        const run = (threads: number): Float32Array => {
-          host.setThreads(threads);
-          const y = new Float32Array(M * N).fill(NaN);
-          nativeKernels(type).quantLinear(buf(bytes), buf(x), M, N, K, buf(y), buf(bias));
-          return y;
-        };
-        sameBits(run(2), run(1), `${type} M=${M} two threads`);
-      }
-    } finally {
-      host.setThreads(before);
+    for (const [type, M] of [['q4_0', 3], ['q8_0', 3], ['q4_k', 3], ['q6_k', 3], ['mlx4', 3], ['q4_0', 1], ['q5_0', 1], ['q8_0', 1], ['q4_k', 1], ['q6_k', 1]] as const) {
+      const { two, one } = onTwoThreadsThenOne(type, M, N, 61);
+      sameBits(two, one, `${type} M=${M} two threads`);
     }
   });
 
   test('the tiles + GEMM path split over two threads (whole tiles each) gives the one-thread results bit for bit', () => {
-    const host = loaded.backend!;
-    const before = host.getThreads();
     const N = 600; // five tiles of W (quant_linear.cc kQuantTileRows, 128 rows), ≥ 2 MFLOP of GEMM each at M = 48
-    try {
-      for (const type of ['q4_0', 'q8_0', 'q4_k', 'nf4', 'mlx4'] as const) {
-        const K = colsOf(type);
-        const M = 48; // past every integer path's rows: the tiles
-        const { bytes } = weight(type, N, K, 64);
-        const x = gaussian(M * K, 65);
-        const bias = gaussian(N, 66);
-        const run = (threads: number): Float32Array => {
-          host.setThreads(threads);
-          const y = new Float32Array(M * N).fill(NaN);
-          nativeKernels(type).quantLinear(buf(bytes), buf(x), M, N, K, buf(y), buf(bias));
-          return y;
-        };
-        const two = run(2);
-        assert.equal(nativeInternals()!.lastQuantImpl(), 'dequant+gemm', `${type} M=${M} takes the tiles`);
-        sameBits(two, run(1), `${type} M=${M} two threads`);
-      }
-    } finally {
-      host.setThreads(before);
+    const M = 48; // past every integer path's rows: the tiles
+    for (const type of ['q4_0', 'q8_0', 'q4_k', 'nf4', 'mlx4'] as const) {
+      const { two, twoPath, one } = onTwoThreadsThenOne(type, M, N, 64);
+      assert.equal(twoPath, 'dequant+gemm', `${type} M=${M} takes the tiles`);
+      sameBits(two, one, `${type} M=${M} two threads`);
     }
   });
 
