@@ -16,8 +16,9 @@
 // it reads: a decode step's layer weights are short (576 × 576 is 663 KB) and many (210 a SmolLM2-135M
 // step), and without it four rows at a time streamed at 8.8 GB/s where the 56 MB head reached 20.9
 // (bench/gemv_bf16.ts, one thread, the Xeon). One row of x reads W one row at a time instead, as one
-// stream the hardware prefetches alone: on an AMD EPYC (Zen 4) 10.4-10.7 → 18.5-22.4 GB/s a step. At 8 rows this kernel is bound by its arithmetic, not memory (28.5 ms a SmolLM2 step's
-// products against oneDNN's packed 19.6): hence the AMX kernel.
+// stream the hardware prefetches alone: on an AMD EPYC (Zen 4) 10.4-10.7 → 18.5-22.4 GB/s a step.
+// At 8 rows this kernel is bound by its arithmetic, not memory (28.5 ms a SmolLM2 step's products
+// against oneDNN's packed 19.6): hence the AMX kernel.
 #include "gemv_bf16.h"
 
 #include <algorithm>

@@ -3,9 +3,10 @@
  * (GPT-2, the Llama family: attention.ts headPositions) computes the logits of each row's last k
  * positions only. A trainer that scores a completion (rl/token_logps.ts, as TRL's GRPOTrainer)
  * reads none of the prompt's logits: over a GRPO step's prompt positions the head is about a
- * twentieth of its training FLOPs, forward and backward (the SmolLM2 shape, 128-token completions). A scope, not a forward argument, so every model that
- * reads it keeps its forward(ids, cache); a model that does not (a pipeline, an encoder) returns
- * every position, which the caller checks by the logits' shape.
+ * twentieth of its training FLOPs, forward and backward (the SmolLM2 shape, 128-token completions).
+ * A scope, not a forward argument, so every model that reads it keeps its forward(ids, cache); a
+ * model that does not (a pipeline, an encoder) returns every position, which the caller checks by
+ * the logits' shape.
  */
 let keep: number | null = null;
 
