@@ -5,8 +5,14 @@
  * ("gemm"), and the fp32 product on the dense weight (the same values as float32: 4 bytes a weight)
  * as the yardstick. Several distinct weights per shape are cycled so they come from memory, as in a
  * decode step. Prints ms per product and GB/s of quantized weight read; what decides kQuantDotRows.
+ * "auto" is what quantLinear picks unforced (past the integer path's rows, for Q8_0/Q4_0/Q5_0 with
+ * AVX512-VNNI: the integer tiles, quant_tiles_int8.cc).
  *
  *   npx tsc -p tsconfig.json && node dist/bench/quant_linear.js [--rows 1,4,8,16] [--formats q8_0,q4_k] [--threads 1]
+ *     [--shapes qwen|smollm2] [--copies 4]
+ *
+ * --shapes smollm2 takes SmolLM2-135M's (hidden 576, intermediate 1536); --copies 1 keeps one weight
+ * per shape, hot in the caches after its first pass: the kernel's own rate, without the memory's.
  *
  * SMOLCLUSTER_CPU caps the level as everywhere (avx2, generic …).
  */
@@ -33,8 +39,13 @@ host.setThreads(Number(listFlag('--threads', '1')[0]));
 const internals = nativeInternals()!;
 const rowsList = listFlag('--rows', '1,2,4,8,12,16').map(Number);
 const formats = listFlag('--formats', 'q8_0,q4_0,q5_0,q4_k,q6_k,mlx4') as QuantType[];
-const SHAPES: [string, number, number][] = [['gate 896→4864', 4864, 896], ['down 4864→896', 896, 4864]];
-const COPIES = 4;
+const SHAPE_SETS: Record<string, [string, number, number][]> = {
+  qwen: [['gate 896→4864', 4864, 896], ['down 4864→896', 896, 4864]],
+  smollm2: [['gate 576→1536', 1536, 576], ['down 1536→576', 576, 1536]],
+};
+const SHAPES = SHAPE_SETS[listFlag('--shapes', 'qwen')[0]];
+if (!SHAPES) throw new Error(`--shapes: one of ${Object.keys(SHAPE_SETS).join(', ')}`);
+const COPIES = Number(listFlag('--copies', '4')[0]);
 const buf = (a: ArrayBufferView | null): DeviceBuffer => a as unknown as DeviceBuffer;
 
 const rng = new Rng(1);
@@ -77,6 +88,8 @@ for (const [name, N, K] of SHAPES) {
         row.push(`${path} ${ms.toFixed(3)} ms (${(w[0].length / ms / 1e6).toFixed(1)} GB/s)`);
       }
       internals.setQuantPath('auto');
+      const auto = time((c) => k.quantLinear(buf(w[c]), buf(x), M, N, K, buf(y), null));
+      row.push(`auto ${auto.toFixed(3)} ms [${internals.lastQuantImpl()}]`);
       const fp = time((c) => host.gemm(false, true, M, N, K, 1, x, 0, wd[c], 0, 0, y, 0, 1, null));
       row.push(`fp32 ${fp.toFixed(3)} ms`);
       console.log(`${name} ${type.padEnd(5)} M=${String(M).padStart(2)} [${impl}] ${row.join('  ')}`);

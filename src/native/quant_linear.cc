@@ -25,6 +25,7 @@
 #include "linear_widened.h"
 #include "napi_args.h"
 #include "quant_dot.h"
+#include "quant_tiles_int8.h"
 #include "registry.h"
 #include "simd.h"
 #include "threads.h"
@@ -210,6 +211,18 @@ napi_value QuantLinearKernel(Args& a) {
   }
   const char* name = "generic";
   const DotFn kernel = dotKernel(&name);
+#if defined(__x86_64__)
+  // Past kQuantDotRows rows at inference (a prefill; not an exact or bf16 step, not a forced path):
+  // x quantized as at decode, integer GEMMs over W's rows repacked into tiles (quant_tiles_int8.cc).
+  if (path == QuantPath::Auto && !bf16 && M > kQuantDotRows && kernel == quantDotVnni && quantTilesInt8Handles(f)) {
+    std::vector<int8_t> q(static_cast<size_t>(M * K));
+    std::vector<float> d(static_cast<size_t>(M * K / 32)), s(static_cast<size_t>(M * K / 16));
+    quantizeActivations(x.p, M, K, q.data(), d.data(), s.data());
+    quantTilesInt8(f, q.data(), d.data(), M, w.p, N, K, bias.p, y.p);
+    g_lastImpl.store("int8-tiles", std::memory_order_relaxed);
+    return undefinedValue(a.env());
+  }
+#endif
   // setQuantPath("dot") forces the integer path only where the format has one (not NF4 or F16: they fall to the tiles).
   const bool integerPath = path == QuantPath::Dot ? qIntegerCodes(f) : path == QuantPath::Auto && M <= dotRowsLimit(f, kernel);
   if (integerPath) {

@@ -46,6 +46,8 @@ const cpu = nativeCpuTable();
 const FLOAT_CODED_TYPES: readonly QuantType[] = ['nf4', 'f16'];
 /** The formats with an integer path: all the others. */
 const INTEGER_TYPES = QUANT_TYPES.filter((t) => !FLOAT_CODED_TYPES.includes(t));
+/** The formats quantLinear multiplies as integer tiles past 16 rows at inference on this CPU (quant_tiles_int8.cc). */
+const INT8_TILE_TYPES: readonly QuantType[] = expectedDotPath() === 'avx512-vnni' && cpu?.arch === 'x64' ? ['q8_0', 'q4_0', 'q5_0'] : [];
 
 /** The integer kernel this process's CPU table selects (quant_linear.cc dotKernel). */
 function expectedDotPath(): string {
@@ -96,10 +98,10 @@ function sameBits(a: Float32Array, b: Float32Array, what: string): void {
 }
 
 /**
- * quantLinear of `type` at M × N (W, x and the bias drawn from seeds `seed`, +1, +2) on two threads,
- * then on one: y each, and the path the two-thread call took. The thread count is restored after.
+ * quantLinear of `type` at M × N (W, x and the bias drawn from seeds `seed`, +1, +2; `exact`: as a
+ * training step's) on two threads, then on one: y each, and the path the two-thread call took. The thread count is restored after.
  */
-function onTwoThreadsThenOne(type: QuantType, M: number, N: number, seed: number): { two: Float32Array; twoPath: string; one: Float32Array } {
+function onTwoThreadsThenOne(type: QuantType, M: number, N: number, seed: number, exact = false): { two: Float32Array; twoPath: string; one: Float32Array } {
   const host = loaded.backend!;
   const before = host.getThreads();
   const K = colsOf(type);
@@ -109,7 +111,7 @@ function onTwoThreadsThenOne(type: QuantType, M: number, N: number, seed: number
   const run = (threads: number): Float32Array => {
     host.setThreads(threads);
     const y = new Float32Array(M * N).fill(NaN);
-    nativeKernels(type).quantLinear(buf(bytes), buf(x), M, N, K, buf(y), buf(bias));
+    nativeKernels(type).quantLinear(buf(bytes), buf(x), M, N, K, buf(y), buf(bias), exact);
     return y;
   };
   try {
@@ -232,7 +234,7 @@ describe('native quant kernels against the js reference', { skip }, () => {
    * the activation quantization's bounds (header), and the statistical bound is not loose: most
    * errors sit well inside it, and a dropped last block of 32 breaks it for most rows.
    */
-  function checkIntegerPath(type: QuantType, N: number, K: number, M: number, seed: number): void {
+  function checkIntegerPath(type: QuantType, N: number, K: number, M: number, seed: number, impl = expectedDotPath()): void {
     const blockW = quantFormat(type).blockWeights;
     const { bytes, dense } = weight(type, N, K, seed);
     const bias = gaussian(N, seed + 1);
@@ -241,7 +243,7 @@ describe('native quant kernels against the js reference', { skip }, () => {
     jsQuantKernels(type).quantLinear(bytes, x, M, N, K, want, bias);
     const got = new Float32Array(M * N).fill(NaN);
     nativeKernels(type).quantLinear(buf(bytes), buf(x), M, N, K, buf(got), buf(bias));
-    assert.equal(nativeInternals()!.lastQuantImpl(), expectedDotPath(), `${type} M=${M}`);
+    assert.equal(nativeInternals()!.lastQuantImpl(), impl, `${type} M=${M}`);
     const dx = activationScales(x);
     let within = 0;
     let bogusOut = 0;
@@ -294,7 +296,7 @@ describe('native quant kernels against the js reference', { skip }, () => {
     }
   }
 
-  test('quantLinear at M = 40 runs dequantized tiles and the fp32 GEMM (several tiles, a bias) within the GEMM bound', () => {
+  test('quantLinear at M = 40 runs dequantized tiles and the fp32 GEMM (several tiles, a bias) within the GEMM bound: always under exact (a training step), else where the integer tiles do not serve', () => {
     const [M, N] = [40, 300];
     for (const type of QUANT_TYPES) {
       const K = quantFormat(type).blockWeights === 256 ? 256 : 320;
@@ -303,10 +305,25 @@ describe('native quant kernels against the js reference', { skip }, () => {
       const bias = gaussian(N, 33);
       const want = new Float32Array(M * N);
       jsQuantKernels(type).quantLinear(bytes, x, M, N, K, want, bias);
-      const got = new Float32Array(M * N).fill(NaN);
-      nativeKernels(type).quantLinear(buf(bytes), buf(x), M, N, K, buf(got), buf(bias));
-      assert.equal(nativeInternals()!.lastQuantImpl(), 'dequant+gemm');
-      withinGemmBound(got, want, productMagnitudes(x, dense, bias, M, N, K), K, `${type} M=40`);
+      for (const exact of INT8_TILE_TYPES.includes(type) ? [true] : [false, true]) {
+        const got = new Float32Array(M * N).fill(NaN);
+        nativeKernels(type).quantLinear(buf(bytes), buf(x), M, N, K, buf(got), buf(bias), exact);
+        assert.equal(nativeInternals()!.lastQuantImpl(), 'dequant+gemm', `${type} exact ${exact}`);
+        withinGemmBound(got, want, productMagnitudes(x, dense, bias, M, N, K), K, `${type} M=40 exact ${exact}`);
+      }
+    }
+  });
+
+  test(`past 16 rows at inference Q8_0, Q4_0 and Q5_0 take integer GEMMs over repacked tiles (${INT8_TILE_TYPES.length ? 'AVX512-VNNI here' : 'not on this CPU: the tiles + GEMM'}) within the activation quantization's bound`, () => {
+    for (const type of ['q8_0', 'q4_0', 'q5_0'] as const) {
+      if (!INT8_TILE_TYPES.includes(type)) {
+        const K = colsOf(type);
+        nativeKernels(type).quantLinear(buf(weight(type, 37, K, 41).bytes), buf(gaussian(17 * K, 42)), 17, 37, K, buf(new Float32Array(17 * 37)), null);
+        assert.equal(nativeInternals()!.lastQuantImpl(), 'dequant+gemm', type);
+        continue;
+      }
+      // M = 17: two passes of 8 rows and one of 1; 40: five of 8; 67: a last of 3. N = 37: two whole tiles of 16 and one of 5.
+      for (const [K, M] of [[colsOf(type), 17], [colsOf(type), 40], [colsOf(type), 67], [32, 17], [576, 24]]) checkIntegerPath(type, 37, K, M, 41, 'int8-tiles');
     }
   });
 
@@ -488,9 +505,20 @@ describe('native quant kernels against the js reference', { skip }, () => {
     const N = 600; // five tiles of W (quant_linear.cc kQuantTileRows, 128 rows), ≥ 2 MFLOP of GEMM each at M = 48
     const M = 48; // past every integer path's rows: the tiles
     for (const type of ['q4_0', 'q8_0', 'q4_k', 'nf4', 'mlx4'] as const) {
-      const { two, twoPath, one } = onTwoThreadsThenOne(type, M, N, 64);
+      const { two, twoPath, one } = onTwoThreadsThenOne(type, M, N, 64, true);
       assert.equal(twoPath, 'dequant+gemm', `${type} M=${M} takes the tiles`);
       sameBits(two, one, `${type} M=${M} two threads`);
+    }
+  });
+
+  test('the integer tiles split over two threads (whole tiles of 16 rows each) give the one-thread results bit for bit', () => {
+    const N = 600; // 37 tiles of 16 and one of 8
+    for (const type of INT8_TILE_TYPES) {
+      for (const M of [48, 19]) {
+        const { two, twoPath, one } = onTwoThreadsThenOne(type, M, N, 65);
+        assert.equal(twoPath, 'int8-tiles', `${type} M=${M}`);
+        sameBits(two, one, `${type} M=${M} two threads`);
+      }
     }
   });
 
