@@ -22,7 +22,8 @@ constexpr int64_t kQuantDotRows = 16;
  * The same for the formats quant_rows_avx512.cc takes at several rows (Q8_0, Q4_0, Q5_0 with
  * AVX512-VNNI). One thread, Qwen2.5-0.5B's MLP shapes, an Intel Xeon (docs/NATIVE.md): at 32 rows
  * (four passes of 8) it was the faster for 5 of 6 shape × format pairs and tied the sixth (down,
- * Q8_0), 1.2–2.5× where it won; a 32-token prompt's prefill takes it.
+ * Q8_0), 1.2–2.5× where it won. Only a bf16 step's products go this far now: otherwise past
+ * kQuantDotRows rows the integer tiles take these formats (quant_tiles_int8.cc, quant_linear.cc).
  */
 constexpr int64_t kQuantRowsAvx512Rows = 32;
 
