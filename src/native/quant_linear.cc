@@ -145,6 +145,18 @@ int64_t dotRowsLimit(QFmt f, DotFn kernel) {
   return kQuantDotRows;
 }
 
+#if defined(__x86_64__)
+/**
+ * Rows of x from which quantLinear takes the integer tiles at inference (quant_tiles_int8.cc, with
+ * AVX512-VNNI): past kQuantDotRows for the formats quant_rows_avx512.cc takes several rows of (Q8_0,
+ * Q4_0, Q5_0), from 8 for the rest, whose rows path is the portable body. One thread, the AMD EPYC,
+ * Qwen2.5-0.5B's MLP shapes (docs/NATIVE.md): Q8_0/Q4_0/Q5_0's rows kernel won 4 of 6 pairs at 8
+ * rows and the tiles 4 of 6 at 16; Q4_1, Q4_K, Q6_K and MLX4's body lost to the tiles in all 6 pairs
+ * at 8 rows and won 4 of 6 at 4.
+ */
+int64_t int8TilesFrom(QFmt f) { return quantRowsAvx512Handles(f) ? kQuantDotRows + 1 : 8; }
+#endif
+
 /** Rows of W a dequantized tile holds: kQuantTileRows, fewer when N is smaller. */
 int64_t tileRows(int64_t N) { return std::min<int64_t>(N, kQuantTileRows); }
 
@@ -212,13 +224,13 @@ napi_value QuantLinearKernel(Args& a) {
   const char* name = "generic";
   const DotFn kernel = dotKernel(&name);
 #if defined(__x86_64__)
-  // Past kQuantDotRows rows at inference (a prefill; not an exact or bf16 step, not a forced path):
-  // x quantized as at decode, integer GEMMs over W's rows repacked into tiles (quant_tiles_int8.cc).
-  if (path == QuantPath::Auto && !bf16 && M > kQuantDotRows && kernel == quantDotVnni && quantTilesInt8Handles(f)) {
+  // Many rows at inference (a prefill; not an exact or bf16 step, not a forced path): x quantized as
+  // at decode, integer GEMMs over W's rows repacked into tiles (quant_tiles_int8.cc).
+  if (path == QuantPath::Auto && !bf16 && kernel == quantDotVnni && quantTilesInt8Handles(f) && M >= int8TilesFrom(f)) {
     std::vector<int8_t> q(static_cast<size_t>(M * K));
     std::vector<float> d(static_cast<size_t>(M * K / 32)), s(static_cast<size_t>(M * K / 16));
     quantizeActivations(x.p, M, K, q.data(), d.data(), s.data());
-    quantTilesInt8(f, q.data(), d.data(), M, w.p, N, K, bias.p, y.p);
+    quantTilesInt8(f, q.data(), d.data(), s.data(), M, w.p, N, K, bias.p, y.p);
     g_lastImpl.store("int8-tiles", std::memory_order_relaxed);
     return undefinedValue(a.env());
   }

@@ -46,8 +46,13 @@ const cpu = nativeCpuTable();
 const FLOAT_CODED_TYPES: readonly QuantType[] = ['nf4', 'f16'];
 /** The formats with an integer path: all the others. */
 const INTEGER_TYPES = QUANT_TYPES.filter((t) => !FLOAT_CODED_TYPES.includes(t));
-/** The formats quantLinear multiplies as integer tiles past 16 rows at inference on this CPU (quant_tiles_int8.cc). */
-const INT8_TILE_TYPES: readonly QuantType[] = expectedDotPath() === 'avx512-vnni' && cpu?.arch === 'x64' ? ['q8_0', 'q4_0', 'q5_0'] : [];
+/** The formats quantLinear multiplies as integer tiles past 16 rows at inference on this CPU (quant_tiles_int8.cc): every integer one with AVX512-VNNI. */
+const INT8_TILE_TYPES: readonly QuantType[] = expectedDotPath() === 'avx512-vnni' && cpu?.arch === 'x64' ? INTEGER_TYPES : [];
+/** What quantLinear takes unforced at inference for M rows of x: the integer tiles from 17 rows (Q8_0, Q4_0, Q5_0: their 512-bit rows kernel first) or 8 (the rest), else the integer rows. */
+function expectedIntegerPath(type: QuantType, M: number): string {
+  const from = ['q8_0', 'q4_0', 'q5_0'].includes(type) ? 17 : 8;
+  return INT8_TILE_TYPES.includes(type) && M >= from ? 'int8-tiles' : expectedDotPath();
+}
 
 /** The integer kernel this process's CPU table selects (quant_linear.cc dotKernel). */
 function expectedDotPath(): string {
@@ -234,7 +239,7 @@ describe('native quant kernels against the js reference', { skip }, () => {
    * the activation quantization's bounds (header), and the statistical bound is not loose: most
    * errors sit well inside it, and a dropped last block of 32 breaks it for most rows.
    */
-  function checkIntegerPath(type: QuantType, N: number, K: number, M: number, seed: number, impl = expectedDotPath()): void {
+  function checkIntegerPath(type: QuantType, N: number, K: number, M: number, seed: number, impl = expectedIntegerPath(type, M)): void {
     const blockW = quantFormat(type).blockWeights;
     const { bytes, dense } = weight(type, N, K, seed);
     const bias = gaussian(N, seed + 1);
@@ -265,8 +270,8 @@ describe('native quant kernels against the js reference', { skip }, () => {
     assert.ok(bogusOut >= 0.5 * M * (N - 3), `${type} K=${K} M=${M}: a dropped block stays within the bound for ${M * (N - 3) - bogusOut} rows`);
   }
 
-  test(`quantLinear at M = 1, 3, 8, 16 takes the integer path (${expectedDotPath()} here) within the activation quantization's bound`, () => {
-    for (const type of INTEGER_TYPES) for (const M of [1, 3, 8, 16]) checkIntegerPath(type, 37, colsOf(type), M, 21);
+  test(`quantLinear at M = 1, 3, 7, 8, 16 takes the integer path (${expectedDotPath()} here; the integer tiles from 8 rows where they serve, but for Q8_0, Q4_0, Q5_0) within the activation quantization's bound`, () => {
+    for (const type of INTEGER_TYPES) for (const M of [1, 3, 7, 8, 16]) checkIntegerPath(type, 37, colsOf(type), M, 21);
   });
 
   test('one and three rows of x over K that leaves 0 to 3 blocks of 32 past whole groups of 128 (quant_rows_avx512.cc reads those with masks), and K under 128', () => {
@@ -314,16 +319,19 @@ describe('native quant kernels against the js reference', { skip }, () => {
     }
   });
 
-  test(`past 16 rows at inference Q8_0, Q4_0 and Q5_0 take integer GEMMs over repacked tiles (${INT8_TILE_TYPES.length ? 'AVX512-VNNI here' : 'not on this CPU: the tiles + GEMM'}) within the activation quantization's bound`, () => {
-    for (const type of ['q8_0', 'q4_0', 'q5_0'] as const) {
+  test(`past 16 rows at inference every integer format takes integer GEMMs over repacked tiles (from 8 but for Q8_0, Q4_0, Q5_0) (${INT8_TILE_TYPES.length ? 'AVX512-VNNI here' : 'not on this CPU: the tiles + GEMM'}) within the activation quantization's bound`, () => {
+    for (const type of INTEGER_TYPES) {
+      const K = colsOf(type);
       if (!INT8_TILE_TYPES.includes(type)) {
-        const K = colsOf(type);
         nativeKernels(type).quantLinear(buf(weight(type, 37, K, 41).bytes), buf(gaussian(17 * K, 42)), 17, 37, K, buf(new Float32Array(17 * 37)), null);
         assert.equal(nativeInternals()!.lastQuantImpl(), 'dequant+gemm', type);
         continue;
       }
       // M = 17: two passes of 8 rows and one of 1; 40: five of 8; 67: a last of 3. N = 37: two whole tiles of 16 and one of 5.
-      for (const [K, M] of [[colsOf(type), 17], [colsOf(type), 40], [colsOf(type), 67], [32, 17], [576, 24]]) checkIntegerPath(type, 37, K, M, 41, 'int8-tiles');
+      for (const M of [17, 40, 67]) checkIntegerPath(type, 37, K, M, 41);
+      // Other widths: a single block, and K = 576 (18 blocks of 32, 9 groups of 64) or three super-blocks.
+      const blockW = quantFormat(type).blockWeights;
+      for (const other of blockW === 256 ? [768] : blockW === 64 ? [64, 576] : [32, 576]) checkIntegerPath(type, 37, other, 24, 43);
     }
   });
 
