@@ -202,7 +202,7 @@ async function worker(engine: string, id: ModelId, dtype: Dtype, promptFile: str
     // The same file llama.cpp runs, read as `--model FILE.gguf` reads it: matrices in their blocks, in huge pages.
     const { model } = loadGgufModel(await readGgufHeader(ggufPath!), undefined, { hugePages: true });
     const runs = await oursGeneration(() => model, prompts, batches, newTokens, 'fp32', threads);
-    report = { engine: 'smolcluster', model: id, dtype, detail: `native backend, ${onThreads}, the GGUF file's ${dtype.toUpperCase()} blocks (integer products up to 16 rows; above, integer GEMMs over repacked tiles for Q8_0/Q4_0/Q5_0 with AVX512-VNNI, dequantized tiles + GEMM otherwise)`, runs };
+    report = { engine: 'smolcluster', model: id, dtype, detail: `native backend, ${onThreads}, the GGUF file's ${dtype.toUpperCase()} blocks (integer products of a few rows; more rows, with AVX512-VNNI, integer GEMMs over repacked tiles, else dequantized tiles + GEMM)`, runs };
   } else {
     const precision = dtype as Precision;
     const runs = await oursGeneration(() => createModel(specOf(id, layers), SEED), prompts, batches, newTokens, precision, threads);

@@ -5,8 +5,8 @@
  * ("gemm"), and the fp32 product on the dense weight (the same values as float32: 4 bytes a weight)
  * as the yardstick. Several distinct weights per shape are cycled so they come from memory, as in a
  * decode step. Prints ms per product and GB/s of quantized weight read; what decides kQuantDotRows.
- * "auto" is what quantLinear picks unforced (past the integer path's rows, for Q8_0/Q4_0/Q5_0 with
- * AVX512-VNNI: the integer tiles, quant_tiles_int8.cc).
+ * "auto" is what quantLinear picks unforced (with AVX512-VNNI, from 8 rows, 17 for Q8_0/Q4_0/Q5_0:
+ * the integer tiles, quant_tiles_int8.cc).
  *
  *   npx tsc -p tsconfig.json && node dist/bench/quant_linear.js [--rows 1,4,8,16] [--formats q8_0,q4_k] [--threads 1]
  *     [--shapes qwen|smollm2] [--copies 4]

@@ -76,6 +76,19 @@ void quantizeActivations(const float* x, int64_t M, int64_t K, int8_t* q, float*
 
 namespace {
 
+/** x's M rows quantized per block of 32 (quantizeActivations): codes, scales and per-16 sums. */
+struct QuantizedX {
+  std::vector<int8_t> q;
+  std::vector<float> d, s;
+};
+
+QuantizedX quantizedX(const float* x, int64_t M, int64_t K) {
+  QuantizedX out{std::vector<int8_t>(static_cast<size_t>(M * K)), std::vector<float>(static_cast<size_t>(M * K / 32)),
+                 std::vector<float>(static_cast<size_t>(M * K / 16))};
+  quantizeActivations(x, M, K, out.q.data(), out.d.data(), out.s.data());
+  return out;
+}
+
 std::atomic<const char*> g_lastImpl{"none"};
 
 /**
@@ -227,10 +240,8 @@ napi_value QuantLinearKernel(Args& a) {
   // Many rows at inference (a prefill; not an exact or bf16 step, not a forced path): x quantized as
   // at decode, integer GEMMs over W's rows repacked into tiles (quant_tiles_int8.cc).
   if (path == QuantPath::Auto && !bf16 && kernel == quantDotVnni && quantTilesInt8Handles(f) && M >= int8TilesFrom(f)) {
-    std::vector<int8_t> q(static_cast<size_t>(M * K));
-    std::vector<float> d(static_cast<size_t>(M * K / 32)), s(static_cast<size_t>(M * K / 16));
-    quantizeActivations(x.p, M, K, q.data(), d.data(), s.data());
-    quantTilesInt8(f, q.data(), d.data(), s.data(), M, w.p, N, K, bias.p, y.p);
+    const QuantizedX qx = quantizedX(x.p, M, K);
+    quantTilesInt8(f, qx.q.data(), qx.d.data(), qx.s.data(), M, w.p, N, K, bias.p, y.p);
     g_lastImpl.store("int8-tiles", std::memory_order_relaxed);
     return undefinedValue(a.env());
   }
@@ -240,9 +251,7 @@ napi_value QuantLinearKernel(Args& a) {
   if (integerPath) {
     // Quantize x's rows once (K is whole blocks of ≥ 32), then every row of W meets them all, up to
     // kQuantDotChunk rows of x at a time (more rows: W is read again per chunk of rows).
-    std::vector<int8_t> q(static_cast<size_t>(M * K));
-    std::vector<float> d(static_cast<size_t>(M * K / 32)), s(static_cast<size_t>(M * K / 16));
-    quantizeActivations(x.p, M, K, q.data(), d.data(), s.data());
+    const QuantizedX qx = quantizedX(x.p, M, K);
     // A thread's rows: at least ~64 KB of weight bytes before the product forks.
     const int64_t grain = std::max<int64_t>(4, 65536 / std::max<int64_t>(1, rowBytes(a, f, K)));
 #if defined(__x86_64__)
@@ -251,7 +260,7 @@ napi_value QuantLinearKernel(Args& a) {
       thread_local std::vector<QuantRow1X> scratch;
       std::vector<QuantRow1X>& xs = scratch;
       if (static_cast<int64_t>(xs.size()) < M) xs.resize(static_cast<size_t>(M));
-      for (int64_t m = 0; m < M; m++) prepareRow1Avx512(f, q.data() + m * K, d.data() + m * K / 32, K, xs[static_cast<size_t>(m)]);
+      for (int64_t m = 0; m < M; m++) prepareRow1Avx512(f, qx.q.data() + m * K, qx.d.data() + m * K / 32, K, xs[static_cast<size_t>(m)]);
       if (M == 1) {
         parallelRange(N, grain, [&](int64_t lo, int64_t hi) { quantRow1Avx512(f, xs[0], w.p, K, bias.p, y.p, lo, hi); });
       } else {
@@ -271,9 +280,9 @@ napi_value QuantLinearKernel(Args& a) {
       t.N = N;
       t.K = K;
       t.W = w.p;
-      t.xq = q.data() + m0 * K;
-      t.xd = d.data() + m0 * K / 32;
-      t.xs = s.data() + m0 * K / 16;
+      t.xq = qx.q.data() + m0 * K;
+      t.xd = qx.d.data() + m0 * K / 32;
+      t.xs = qx.s.data() + m0 * K / 16;
       t.bias = bias.p;
       t.y = y.p + m0 * N;
       parallelRange(N, grain, [&](int64_t lo, int64_t hi) { kernel(t, lo, hi); });
