@@ -60,6 +60,7 @@
         'src/native/quant_linear.cc',
         'src/native/quant_tiles_bf16.cc',
         'src/native/quant_tiles_int8.cc',
+        'src/native/quant_tiles_int8_neon.cc',
       ],
       'defines': ['NAPI_VERSION=8'],
       # C++ exceptions are on throughout: oneDNN's C++ API reports errors by throwing, and our

@@ -158,16 +158,25 @@ int64_t dotRowsLimit(QFmt f, DotFn kernel) {
   return kQuantDotRows;
 }
 
-#if defined(__x86_64__)
+#if defined(__x86_64__) || defined(__aarch64__)
 /**
- * Rows of x from which quantLinear takes the integer tiles at inference (quant_tiles_int8.cc, with
- * AVX512-VNNI): past kQuantDotRows for the formats quant_rows_avx512.cc takes several rows of (Q8_0,
- * Q4_0, Q5_0), from 8 for the rest, whose rows path is the portable body. One thread, the AMD EPYC,
- * Qwen2.5-0.5B's MLP shapes (docs/NATIVE.md): Q8_0/Q4_0/Q5_0's rows kernel won 4 of 6 pairs at 8
- * rows and the tiles 4 of 6 at 16; Q4_1, Q4_K, Q6_K and MLX4's body lost to the tiles in all 6 pairs
- * at 8 rows and won 4 of 6 at 4.
+ * Rows of x from which quantLinear takes the integer tiles at inference (quant_tiles_int8.cc):
+ * past kQuantDotRows for the formats quant_rows_avx512.cc takes several rows of (Q8_0, Q4_0, Q5_0
+ * with AVX512-VNNI), from 8 for the rest, whose rows path is the portable body. One thread, the AMD
+ * EPYC, Qwen2.5-0.5B's MLP shapes (docs/NATIVE.md): Q8_0/Q4_0/Q5_0's rows kernel won 4 of 6 pairs
+ * at 8 rows and the tiles 4 of 6 at 16; Q4_1, Q4_K, Q6_K and MLX4's body lost to the tiles in all 6
+ * pairs at 8 rows and won 4 of 6 at 4. (arm64 takes the same 8, not measured on arm64 hardware.)
  */
 int64_t int8TilesFrom(QFmt f) { return quantRowsAvx512Handles(f) ? kQuantDotRows + 1 : 8; }
+
+/** The integer kernel whose ISA the integer tiles need: AVX512-VNNI's on x86-64, DotProd's on arm64. */
+DotFn int8TilesKernel() {
+#if defined(__x86_64__)
+  return quantDotVnni;
+#else
+  return quantDotNeonDot;
+#endif
+}
 #endif
 
 /** Rows of W a dequantized tile holds: kQuantTileRows, fewer when N is smaller. */
@@ -236,10 +245,10 @@ napi_value QuantLinearKernel(Args& a) {
   }
   const char* name = "generic";
   const DotFn kernel = dotKernel(&name);
-#if defined(__x86_64__)
+#if defined(__x86_64__) || defined(__aarch64__)
   // Many rows at inference (a prefill; not an exact or bf16 step, not a forced path): x quantized as
   // at decode, integer GEMMs over W's rows repacked into tiles (quant_tiles_int8.cc).
-  if (path == QuantPath::Auto && !bf16 && kernel == quantDotVnni && quantTilesInt8Handles(f) && M >= int8TilesFrom(f)) {
+  if (path == QuantPath::Auto && !bf16 && kernel == int8TilesKernel() && quantTilesInt8Handles(f) && M >= int8TilesFrom(f)) {
     const QuantizedX qx = quantizedX(x.p, M, K);
     quantTilesInt8(f, qx.q.data(), qx.d.data(), qx.s.data(), M, w.p, N, K, bias.p, y.p);
     g_lastImpl.store("int8-tiles", std::memory_order_relaxed);

@@ -16,12 +16,7 @@
 // product and a sum: a row's value depends on neither the tile it lies in nor the thread count.
 #include "quant_tiles_int8.h"
 
-#include <algorithm>
-#include <cstdint>
-#include <vector>
-
-#include "quant_blocks.h"
-#include "threads.h"
+#include "quant_tiles_int8_body.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -35,187 +30,102 @@ namespace {
 #include "quant_unpack_x86.h"
 #undef SC_QDOT_TARGET
 
-constexpr int kTileRowsInt8 = 16;
-constexpr int kBlockTileBytes = 32 * kTileRowsInt8;  // one block of 32 of the 16 rows: 8 steps × 64 bytes
-/** Rows of x one pass over a tile holds (one accumulator each; eight independent vpdpbusd chains). */
-constexpr int kRowsPerPass = 8;
+using tiles_int8::Int8Tile;
+using tiles_int8::XSums;
+using tiles_int8::kBlockTileBytes;
+constexpr int kTileRowsInt8 = tiles_int8::kTileRows;
 
-/** A thread's tile: codes (from a 64-byte boundary of `bytes`, for the loads), scales and offsets per half block of 16. */
-struct Int8Tile {
-  std::vector<uint8_t> bytes;
-  uint8_t* codes = nullptr;    // blocks × kBlockTileBytes
-  std::vector<float> scales;   // [block][half][row]: blocks × 2 × 16
-  std::vector<float> offsets;  // the same, for the affine formats
+struct Avx512Vnni {
+  static constexpr int kCentre = 128;  // codes go into vpdpbusd unsigned
+  static constexpr int kRowsPerPass = 8;  // one accumulator a row: eight independent vpdpbusd chains
 
-  void size(int64_t blocks) {
-    const size_t n = static_cast<size_t>(blocks * kBlockTileBytes);
-    if (bytes.size() < n + 64) bytes.resize(n + 64);
-    codes = bytes.data() + (64 - reinterpret_cast<uintptr_t>(bytes.data()) % 64) % 64;
-    scales.assign(static_cast<size_t>(blocks * 2 * kTileRowsInt8), 0.0f);
-    offsets.assign(static_cast<size_t>(blocks * 2 * kTileRowsInt8), 0.0f);
-  }
-};
-
-/**
- * Rows [n0, n0 + rows) of W (rows ≤ 16) into the tile's layout (the header's): each of the format's
- * blocks (32, 64 or 256 weights) of the 16 rows unpacked to int8 codes, moved to unsigned (+128, an
- * xor), and each 32 of them gathered into 8 vectors, vector s the rows' dword s; a and b of each 16.
- */
-template <QFmt F>
-SC_INT8_TILES_TARGET void buildTile(const uint8_t* W, int64_t K, int64_t n0, int rows, Int8Tile& t) {
-  constexpr int BW = qBlockWeights(F);
-  const int64_t units = K / BW, rowBytes = units * qBlockBytes(F);
-  t.size(K / 32);
-  alignas(64) int8_t codes[kTileRowsInt8][BW] = {};
-  float a[kTileRowsInt8][BW / 16] = {}, off[kTileRowsInt8][BW / 16] = {};
-  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
-  // Row j's dword s of its 32-weight block p: dword j·BW/4 + 8p + s of the unpacked rows.
-  const __m512i rowStarts = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(BW / 4));
-  for (int64_t u = 0; u < units; u++) {
-    for (int j = 0; j < rows; j++) unpackBlock<F, Unpack>(W + (n0 + j) * rowBytes + u * qBlockBytes(F), codes[j], a[j], off[j]);
-    // (Rows past `rows` are never unpacked: their codes are whatever, their scales and offsets 0.)
-    for (int i = 0; i < kTileRowsInt8 * BW / 64; i++) {
-      __m512i* at = reinterpret_cast<__m512i*>(&codes[0][0]) + i;
-      _mm512_store_si512(at, _mm512_xor_si512(_mm512_load_si512(at), flip));
-    }
-    for (int p = 0; p < BW / 32; p++) {
-      const int64_t b = u * (BW / 32) + p;
-      uint8_t* tile = t.codes + b * kBlockTileBytes;
-      for (int s = 0; s < 8; s++) {
-        _mm512_store_si512(tile + 64 * s, _mm512_i32gather_epi32(_mm512_add_epi32(rowStarts, _mm512_set1_epi32(8 * p + s)), &codes[0][0], 4));
+  /**
+   * Rows [n0, n0 + rows) of W (rows ≤ 16) into the tile's layout (the header's): each of the format's
+   * blocks (32, 64 or 256 weights) of the 16 rows unpacked to int8 codes, moved to unsigned (+128, an
+   * xor), and each 32 of them gathered into 8 vectors, vector s the rows' dword s; a and b of each 16.
+   */
+  template <QFmt F>
+  SC_INT8_TILES_TARGET static void buildTile(const uint8_t* W, int64_t K, int64_t n0, int rows, Int8Tile& t) {
+    constexpr int BW = qBlockWeights(F);
+    const int64_t units = K / BW, rowBytes = units * qBlockBytes(F);
+    t.size(K / 32);
+    alignas(64) int8_t codes[kTileRowsInt8][BW] = {};
+    float a[kTileRowsInt8][BW / 16] = {}, off[kTileRowsInt8][BW / 16] = {};
+    const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+    // Row j's dword s of its 32-weight block p: dword j·BW/4 + 8p + s of the unpacked rows.
+    const __m512i rowStarts = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(BW / 4));
+    for (int64_t u = 0; u < units; u++) {
+      for (int j = 0; j < rows; j++) unpackBlock<F, Unpack>(W + (n0 + j) * rowBytes + u * qBlockBytes(F), codes[j], a[j], off[j]);
+      // (Rows past `rows` are never unpacked: their codes are whatever, their scales and offsets 0.)
+      for (int i = 0; i < kTileRowsInt8 * BW / 64; i++) {
+        __m512i* at = reinterpret_cast<__m512i*>(&codes[0][0]) + i;
+        _mm512_store_si512(at, _mm512_xor_si512(_mm512_load_si512(at), flip));
       }
-      for (int h = 0; h < 2; h++) {
-        for (int j = 0; j < rows; j++) {
-          t.scales[static_cast<size_t>((2 * b + h) * kTileRowsInt8 + j)] = a[j][2 * p + h];
-          if constexpr (qHasOffset(F)) t.offsets[static_cast<size_t>((2 * b + h) * kTileRowsInt8 + j)] = off[j][2 * p + h];
+      for (int p = 0; p < BW / 32; p++) {
+        const int64_t b = u * (BW / 32) + p;
+        uint8_t* tile = t.codes + b * kBlockTileBytes;
+        for (int s = 0; s < 8; s++) {
+          _mm512_store_si512(tile + 64 * s, _mm512_i32gather_epi32(_mm512_add_epi32(rowStarts, _mm512_set1_epi32(8 * p + s)), &codes[0][0], 4));
+        }
+        for (int h = 0; h < 2; h++) {
+          for (int j = 0; j < rows; j++) {
+            t.scales[static_cast<size_t>((2 * b + h) * kTileRowsInt8 + j)] = a[j][2 * p + h];
+            if constexpr (qHasOffset(F)) t.offsets[static_cast<size_t>((2 * b + h) * kTileRowsInt8 + j)] = off[j][2 * p + h];
+          }
         }
       }
     }
   }
-}
 
-/** x's side of the tiles: per block of 32, −128·Σq (per 16 where the format scales per 16) and d·Σq. */
-struct XSums {
-  std::vector<int32_t> start;  // [m][block] (per 16: [m][block][half])
-  std::vector<float> dsum;     // [m][block]: d·Σq over the 32 (the affine formats' offsets multiply it)
-};
-
-template <QFmt F>
-XSums xSums(const int8_t* xq, const float* xs, int64_t M, int64_t K) {
-  constexpr int part = qScalePer16(F) ? 16 : 32;
-  const int64_t blocks = M * K / 32;
-  XSums out;
-  out.start.resize(static_cast<size_t>(M * K / part));
-  for (int64_t i = 0; i < M * K / part; i++) {
-    int32_t sum = 0;
-    for (int j = 0; j < part; j++) sum += xq[part * i + j];
-    out.start[static_cast<size_t>(i)] = -128 * sum;
-  }
-  if constexpr (qHasOffset(F)) {
-    out.dsum.resize(static_cast<size_t>(blocks));
-    for (int64_t b = 0; b < blocks; b++) out.dsum[static_cast<size_t>(b)] = xs[2 * b] + xs[2 * b + 1];
-  }
-  return out;
-}
-
-/**
- * y[m·N + n0 + j] (j < width) for R rows of x from row m0: the tile against each row's blocks, each
- * sum started at −128·Σq_x, times a·d_x (+ b·d_x·Σq_x for the affine formats) into one accumulator a row.
- */
-template <QFmt F, int R>
-SC_INT8_TILES_TARGET void tileRows(const Int8Tile& t, int64_t blocks, const int8_t* xq, const float* xd, const XSums& xs, int64_t K, int64_t m0,
-                                   float* y, int64_t N, int64_t n0, int width, const float* bias) {
-  __m512 acc[R];
-  for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
-  for (int64_t b = 0; b < blocks; b++) {
-    const uint8_t* w = t.codes + b * kBlockTileBytes;
-    const float* a = t.scales.data() + 2 * b * kTileRowsInt8;
-    for (int r = 0; r < R; r++) {
-      const int64_t m = m0 + r, mb = m * blocks + b;
-      const int32_t* x4 = reinterpret_cast<const int32_t*>(xq + m * K + 32 * b);
-      const __m512 dx = _mm512_set1_ps(xd[mb]);
-      if constexpr (qScalePer16(F)) {
-        __m512i lo = _mm512_set1_epi32(xs.start[2 * mb]), hi = _mm512_set1_epi32(xs.start[2 * mb + 1]);
-        for (int s = 0; s < 4; s++) lo = _mm512_dpbusd_epi32(lo, _mm512_load_si512(w + 64 * s), _mm512_set1_epi32(x4[s]));
-        for (int s = 4; s < 8; s++) hi = _mm512_dpbusd_epi32(hi, _mm512_load_si512(w + 64 * s), _mm512_set1_epi32(x4[s]));
-        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(lo), _mm512_mul_ps(_mm512_loadu_ps(a), dx), acc[r]);
-        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(hi), _mm512_mul_ps(_mm512_loadu_ps(a + kTileRowsInt8), dx), acc[r]);
-      } else {
-        __m512i sum = _mm512_set1_epi32(xs.start[mb]);
-        for (int s = 0; s < 8; s++) sum = _mm512_dpbusd_epi32(sum, _mm512_load_si512(w + 64 * s), _mm512_set1_epi32(x4[s]));
-        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(_mm512_loadu_ps(a), dx), acc[r]);
-        if constexpr (qHasOffset(F)) {
-          acc[r] = _mm512_fmadd_ps(_mm512_loadu_ps(t.offsets.data() + 2 * b * kTileRowsInt8), _mm512_set1_ps(xs.dsum[mb]), acc[r]);
+  /**
+   * y[m·N + n0 + j] (j < width) for R rows of x from row m0: the tile against each row's blocks, each
+   * sum started at −128·Σq_x, times a·d_x (+ b·d_x·Σq_x for the affine formats) into one accumulator a row.
+   */
+  template <QFmt F, int R>
+  SC_INT8_TILES_TARGET static void tileRows(const Int8Tile& t, int64_t blocks, const int8_t* xq, const float* xd, const XSums& xs, int64_t K, int64_t m0,
+                                     float* y, int64_t N, int64_t n0, int width, const float* bias) {
+    __m512 acc[R];
+    for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < blocks; b++) {
+      const uint8_t* w = t.codes + b * kBlockTileBytes;
+      const float* a = t.scales.data() + 2 * b * kTileRowsInt8;
+      for (int r = 0; r < R; r++) {
+        const int64_t m = m0 + r, mb = m * blocks + b;
+        const int32_t* x4 = reinterpret_cast<const int32_t*>(xq + m * K + 32 * b);
+        const __m512 dx = _mm512_set1_ps(xd[mb]);
+        if constexpr (qScalePer16(F)) {
+          __m512i lo = _mm512_set1_epi32(xs.start[2 * mb]), hi = _mm512_set1_epi32(xs.start[2 * mb + 1]);
+          for (int s = 0; s < 4; s++) lo = _mm512_dpbusd_epi32(lo, _mm512_load_si512(w + 64 * s), _mm512_set1_epi32(x4[s]));
+          for (int s = 4; s < 8; s++) hi = _mm512_dpbusd_epi32(hi, _mm512_load_si512(w + 64 * s), _mm512_set1_epi32(x4[s]));
+          acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(lo), _mm512_mul_ps(_mm512_loadu_ps(a), dx), acc[r]);
+          acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(hi), _mm512_mul_ps(_mm512_loadu_ps(a + kTileRowsInt8), dx), acc[r]);
+        } else {
+          __m512i sum = _mm512_set1_epi32(xs.start[mb]);
+          for (int s = 0; s < 8; s++) sum = _mm512_dpbusd_epi32(sum, _mm512_load_si512(w + 64 * s), _mm512_set1_epi32(x4[s]));
+          acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(_mm512_loadu_ps(a), dx), acc[r]);
+          if constexpr (qHasOffset(F)) {
+            acc[r] = _mm512_fmadd_ps(_mm512_loadu_ps(t.offsets.data() + 2 * b * kTileRowsInt8), _mm512_set1_ps(xs.dsum[mb]), acc[r]);
+          }
         }
       }
     }
+    const __mmask16 keep = static_cast<__mmask16>((1u << width) - 1);
+    const __m512 b16 = bias ? _mm512_maskz_loadu_ps(keep, bias + n0) : _mm512_setzero_ps();
+    for (int r = 0; r < R; r++) _mm512_mask_storeu_ps(y + (m0 + r) * N + n0, keep, _mm512_add_ps(acc[r], b16));
   }
-  const __mmask16 keep = static_cast<__mmask16>((1u << width) - 1);
-  const __m512 b16 = bias ? _mm512_maskz_loadu_ps(keep, bias + n0) : _mm512_setzero_ps();
-  for (int r = 0; r < R; r++) _mm512_mask_storeu_ps(y + (m0 + r) * N + n0, keep, _mm512_add_ps(acc[r], b16));
-}
-
-template <QFmt F>
-SC_INT8_TILES_TARGET void tileAllRows(const Int8Tile& t, int64_t blocks, const int8_t* xq, const float* xd, const XSums& xs, int64_t M, int64_t K,
-                                      float* y, int64_t N, int64_t n0, int width, const float* bias) {
-  int64_t m = 0;
-  for (; m + kRowsPerPass <= M; m += kRowsPerPass) tileRows<F, kRowsPerPass>(t, blocks, xq, xd, xs, K, m, y, N, n0, width, bias);
-  switch (M - m) {
-    case 7: return tileRows<F, 7>(t, blocks, xq, xd, xs, K, m, y, N, n0, width, bias);
-    case 6: return tileRows<F, 6>(t, blocks, xq, xd, xs, K, m, y, N, n0, width, bias);
-    case 5: return tileRows<F, 5>(t, blocks, xq, xd, xs, K, m, y, N, n0, width, bias);
-    case 4: return tileRows<F, 4>(t, blocks, xq, xd, xs, K, m, y, N, n0, width, bias);
-    case 3: return tileRows<F, 3>(t, blocks, xq, xd, xs, K, m, y, N, n0, width, bias);
-    case 2: return tileRows<F, 2>(t, blocks, xq, xd, xs, K, m, y, N, n0, width, bias);
-    case 1: return tileRows<F, 1>(t, blocks, xq, xd, xs, K, m, y, N, n0, width, bias);
-    default: return;
-  }
-}
-
-/** Products per thread before the tiles split over the threads (as the fp32 tiles': kTileGrainFlops there). */
-constexpr int64_t kInt8TileGrainProducts = 1'000'000;
-
-template <QFmt F>
-void product(const int8_t* xq, const float* xd, const float* xsums, int64_t M, const uint8_t* W, int64_t N, int64_t K, const float* bias, float* y) {
-  const int64_t blocks = K / 32, tiles = (N + kTileRowsInt8 - 1) / kTileRowsInt8;
-  const XSums xs = xSums<F>(xq, xsums, M, K);
-  const int64_t grain = std::max<int64_t>(1, kInt8TileGrainProducts / std::max<int64_t>(1, M * kTileRowsInt8 * K));
-  parallelRange(tiles, grain, [&](int64_t lo, int64_t hi) {
-    thread_local Int8Tile tile;
-    for (int64_t i = lo; i < hi; i++) {
-      const int64_t n0 = i * kTileRowsInt8;
-      const int width = static_cast<int>(std::min<int64_t>(kTileRowsInt8, N - n0));
-      buildTile<F>(W, K, n0, width, tile);
-      tileAllRows<F>(tile, blocks, xq, xd, xs, M, K, y, N, n0, width, bias);
-    }
-  });
-}
+};
 
 }  // namespace
 
 bool quantTilesInt8Handles(QFmt f) { return qIntegerCodes(f); }
 
 void quantTilesInt8(QFmt f, const int8_t* xq, const float* xd, const float* xs, int64_t M, const uint8_t* W, int64_t N, int64_t K, const float* bias, float* y) {
-  switch (f) {
-    case QFmt::Q8_0: return product<QFmt::Q8_0>(xq, xd, xs, M, W, N, K, bias, y);
-    case QFmt::Q4_0: return product<QFmt::Q4_0>(xq, xd, xs, M, W, N, K, bias, y);
-    case QFmt::Q4_1: return product<QFmt::Q4_1>(xq, xd, xs, M, W, N, K, bias, y);
-    case QFmt::Q5_0: return product<QFmt::Q5_0>(xq, xd, xs, M, W, N, K, bias, y);
-    case QFmt::Q5_1: return product<QFmt::Q5_1>(xq, xd, xs, M, W, N, K, bias, y);
-    case QFmt::Q4_K: return product<QFmt::Q4_K>(xq, xd, xs, M, W, N, K, bias, y);
-    case QFmt::Q5_K: return product<QFmt::Q5_K>(xq, xd, xs, M, W, N, K, bias, y);
-    case QFmt::Q6_K: return product<QFmt::Q6_K>(xq, xd, xs, M, W, N, K, bias, y);
-    case QFmt::Mlx4: return product<QFmt::Mlx4>(xq, xd, xs, M, W, N, K, bias, y);
-    case QFmt::Mlx8: return product<QFmt::Mlx8>(xq, xd, xs, M, W, N, K, bias, y);
-    case QFmt::Mlx4F16: return product<QFmt::Mlx4F16>(xq, xd, xs, M, W, N, K, bias, y);
-    case QFmt::Mlx8F16: return product<QFmt::Mlx8F16>(xq, xd, xs, M, W, N, K, bias, y);
-    default: return;
-  }
+  tiles_int8::productOf<Avx512Vnni>(f, xq, xd, xs, M, W, N, K, bias, y);
 }
 
 }  // namespace sc
 
-#else
+#elif !defined(__aarch64__)  // arm64: quant_tiles_int8_neon.cc
 namespace sc {
 bool quantTilesInt8Handles(QFmt) { return false; }
 void quantTilesInt8(QFmt, const int8_t*, const float*, const float*, int64_t, const uint8_t*, int64_t, int64_t, const float*, float*) {}

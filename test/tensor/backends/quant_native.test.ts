@@ -46,11 +46,11 @@ const cpu = nativeCpuTable();
 const FLOAT_CODED_TYPES: readonly QuantType[] = ['nf4', 'f16'];
 /** The formats with an integer path: all the others. */
 const INTEGER_TYPES = QUANT_TYPES.filter((t) => !FLOAT_CODED_TYPES.includes(t));
-/** The formats quantLinear multiplies as integer tiles past 16 rows at inference on this CPU (quant_tiles_int8.cc): every integer one with AVX512-VNNI. */
-const INT8_TILE_TYPES: readonly QuantType[] = expectedDotPath() === 'avx512-vnni' && cpu?.arch === 'x64' ? INTEGER_TYPES : [];
-/** What quantLinear takes unforced at inference for M rows of x: the integer tiles from 17 rows (Q8_0, Q4_0, Q5_0: their 512-bit rows kernel first) or 8 (the rest), else the integer rows. */
+/** The formats quantLinear multiplies as integer tiles at inference on this CPU (quant_tiles_int8*.cc): every integer one with AVX512-VNNI or DotProd. */
+const INT8_TILE_TYPES: readonly QuantType[] = ['avx512-vnni', 'neon-dotprod'].includes(expectedDotPath()) ? INTEGER_TYPES : [];
+/** What quantLinear takes unforced at inference for M rows of x: the integer tiles from 17 rows (x86's Q8_0, Q4_0, Q5_0: their 512-bit rows kernel first) or 8 (the rest), else the integer rows. */
 function expectedIntegerPath(type: QuantType, M: number): string {
-  const from = ['q8_0', 'q4_0', 'q5_0'].includes(type) ? 17 : 8;
+  const from = cpu?.arch === 'x64' && ['q8_0', 'q4_0', 'q5_0'].includes(type) ? 17 : 8;
   return INT8_TILE_TYPES.includes(type) && M >= from ? 'int8-tiles' : expectedDotPath();
 }
 
@@ -270,7 +270,7 @@ describe('native quant kernels against the js reference', { skip }, () => {
     assert.ok(bogusOut >= 0.5 * M * (N - 3), `${type} K=${K} M=${M}: a dropped block stays within the bound for ${M * (N - 3) - bogusOut} rows`);
   }
 
-  test(`quantLinear at M = 1, 3, 7, 8, 16 takes the integer path (${expectedDotPath()} here; the integer tiles from 8 rows where they serve, but for Q8_0, Q4_0, Q5_0) within the activation quantization's bound`, () => {
+  test(`quantLinear at M = 1, 3, 7, 8, 16 takes the integer path (${expectedDotPath()} here; the integer tiles from 8 rows where they serve, x86's Q8_0, Q4_0, Q5_0 from 17) within the activation quantization's bound`, () => {
     for (const type of INTEGER_TYPES) for (const M of [1, 3, 7, 8, 16]) checkIntegerPath(type, 37, colsOf(type), M, 21);
   });
 
@@ -319,7 +319,7 @@ describe('native quant kernels against the js reference', { skip }, () => {
     }
   });
 
-  test(`past 16 rows at inference every integer format takes integer GEMMs over repacked tiles (from 8 but for Q8_0, Q4_0, Q5_0) (${INT8_TILE_TYPES.length ? 'AVX512-VNNI here' : 'not on this CPU: the tiles + GEMM'}) within the activation quantization's bound`, () => {
+  test(`at inference every integer format takes integer GEMMs over repacked tiles from 8 rows (x86's Q8_0, Q4_0, Q5_0 from 17) (${INT8_TILE_TYPES.length ? `${expectedDotPath()} here` : 'not on this CPU: the tiles + GEMM'}) within the activation quantization's bound`, () => {
     for (const type of INTEGER_TYPES) {
       const K = colsOf(type);
       if (!INT8_TILE_TYPES.includes(type)) {
@@ -522,7 +522,7 @@ describe('native quant kernels against the js reference', { skip }, () => {
   test('the integer tiles split over two threads (whole tiles of 16 rows each) give the one-thread results bit for bit', () => {
     const N = 600; // 37 tiles of 16 and one of 8
     for (const type of INT8_TILE_TYPES) {
-      for (const M of [48, 19]) {
+      for (const M of [19]) { // passes of 8, 8 and 3 rows
         const { two, twoPath, one } = onTwoThreadsThenOne(type, M, N, 65);
         assert.equal(twoPath, 'int8-tiles', `${type} M=${M}`);
         sameBits(two, one, `${type} M=${M} two threads`);
