@@ -33,7 +33,7 @@ namespace {
 using tiles_int8::Int8Tile;
 using tiles_int8::XSums;
 using tiles_int8::kBlockTileBytes;
-constexpr int kTileRowsInt8 = tiles_int8::kTileRows;
+using tiles_int8::kTileRows;
 
 struct Avx512Vnni {
   static constexpr int kCentre = 128;  // codes go into vpdpbusd unsigned
@@ -49,15 +49,15 @@ struct Avx512Vnni {
     constexpr int BW = qBlockWeights(F);
     const int64_t units = K / BW, rowBytes = units * qBlockBytes(F);
     t.size(K / 32);
-    alignas(64) int8_t codes[kTileRowsInt8][BW] = {};
-    float a[kTileRowsInt8][BW / 16] = {}, off[kTileRowsInt8][BW / 16] = {};
+    alignas(64) int8_t codes[kTileRows][BW] = {};
+    float a[kTileRows][BW / 16] = {}, off[kTileRows][BW / 16] = {};
     const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
     // Row j's dword s of its 32-weight block p: dword j·BW/4 + 8p + s of the unpacked rows.
     const __m512i rowStarts = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(BW / 4));
     for (int64_t u = 0; u < units; u++) {
       for (int j = 0; j < rows; j++) unpackBlock<F, Unpack>(W + (n0 + j) * rowBytes + u * qBlockBytes(F), codes[j], a[j], off[j]);
       // (Rows past `rows` are never unpacked: their codes are whatever, their scales and offsets 0.)
-      for (int i = 0; i < kTileRowsInt8 * BW / 64; i++) {
+      for (int i = 0; i < kTileRows * BW / 64; i++) {
         __m512i* at = reinterpret_cast<__m512i*>(&codes[0][0]) + i;
         _mm512_store_si512(at, _mm512_xor_si512(_mm512_load_si512(at), flip));
       }
@@ -67,12 +67,7 @@ struct Avx512Vnni {
         for (int s = 0; s < 8; s++) {
           _mm512_store_si512(tile + 64 * s, _mm512_i32gather_epi32(_mm512_add_epi32(rowStarts, _mm512_set1_epi32(8 * p + s)), &codes[0][0], 4));
         }
-        for (int h = 0; h < 2; h++) {
-          for (int j = 0; j < rows; j++) {
-            t.scales[static_cast<size_t>((2 * b + h) * kTileRowsInt8 + j)] = a[j][2 * p + h];
-            if constexpr (qHasOffset(F)) t.offsets[static_cast<size_t>((2 * b + h) * kTileRowsInt8 + j)] = off[j][2 * p + h];
-          }
-        }
+        tiles_int8::keepScales<F>(t, b, p, rows, a, off);
       }
     }
   }
@@ -88,7 +83,7 @@ struct Avx512Vnni {
     for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
     for (int64_t b = 0; b < blocks; b++) {
       const uint8_t* w = t.codes + b * kBlockTileBytes;
-      const float* a = t.scales.data() + 2 * b * kTileRowsInt8;
+      const float* a = t.scales.data() + 2 * b * kTileRows;
       for (int r = 0; r < R; r++) {
         const int64_t m = m0 + r, mb = m * blocks + b;
         const int32_t* x4 = reinterpret_cast<const int32_t*>(xq + m * K + 32 * b);
@@ -98,13 +93,13 @@ struct Avx512Vnni {
           for (int s = 0; s < 4; s++) lo = _mm512_dpbusd_epi32(lo, _mm512_load_si512(w + 64 * s), _mm512_set1_epi32(x4[s]));
           for (int s = 4; s < 8; s++) hi = _mm512_dpbusd_epi32(hi, _mm512_load_si512(w + 64 * s), _mm512_set1_epi32(x4[s]));
           acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(lo), _mm512_mul_ps(_mm512_loadu_ps(a), dx), acc[r]);
-          acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(hi), _mm512_mul_ps(_mm512_loadu_ps(a + kTileRowsInt8), dx), acc[r]);
+          acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(hi), _mm512_mul_ps(_mm512_loadu_ps(a + kTileRows), dx), acc[r]);
         } else {
           __m512i sum = _mm512_set1_epi32(xs.start[mb]);
           for (int s = 0; s < 8; s++) sum = _mm512_dpbusd_epi32(sum, _mm512_load_si512(w + 64 * s), _mm512_set1_epi32(x4[s]));
           acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(_mm512_loadu_ps(a), dx), acc[r]);
           if constexpr (qHasOffset(F)) {
-            acc[r] = _mm512_fmadd_ps(_mm512_loadu_ps(t.offsets.data() + 2 * b * kTileRowsInt8), _mm512_set1_ps(xs.dsum[mb]), acc[r]);
+            acc[r] = _mm512_fmadd_ps(_mm512_loadu_ps(t.offsets.data() + 2 * b * kTileRows), _mm512_set1_ps(xs.dsum[mb]), acc[r]);
           }
         }
       }

@@ -2,7 +2,7 @@
 // the tile's storage, x's sums, the loops over rows of x and tiles of W, and the switch over formats.
 // Each ISA's file (quant_tiles_int8.cc: AVX512-VNNI; quant_tiles_int8_neon.cc: DotProd) passes an
 // `Isa` with
-//   static constexpr int kCentre;      // added to unpackBlock's int8 codes in its tiles (128: u8 codes; 0: s8)
+//   static constexpr int kCentre;      // added to unpackBlock's int8 codes in its tiles (128: u8 codes; 0: s8, no starts)
 //   static constexpr int kRowsPerPass; // rows of x one pass over a tile holds
 //   template <QFmt F> static void buildTile(const uint8_t* W, int64_t K, int64_t n0, int rows, Int8Tile& t);
 //   template <QFmt F, int R> static void tileRows(const Int8Tile& t, int64_t blocks, const int8_t* xq, const float* xd,
@@ -37,6 +37,17 @@ struct Int8Tile {
   }
 };
 
+/** Block b (the 32-weight block p of its format block) of the tile's rows: each half's scale a and, for the affine formats, offset b. */
+template <QFmt F, int H>
+void keepScales(Int8Tile& t, int64_t b, int p, int rows, const float (&a)[kTileRows][H], const float (&off)[kTileRows][H]) {
+  for (int h = 0; h < 2; h++) {
+    for (int j = 0; j < rows; j++) {
+      t.scales[static_cast<size_t>((2 * b + h) * kTileRows + j)] = a[j][2 * p + h];
+      if constexpr (qHasOffset(F)) t.offsets[static_cast<size_t>((2 * b + h) * kTileRows + j)] = off[j][2 * p + h];
+    }
+  }
+}
+
 /** x's side of the tiles: per block of 32, −centre·Σq (per 16 where the format scales per 16) and d·Σq. */
 struct XSums {
   std::vector<int32_t> start;  // [m][block] (per 16: [m][block][half])
@@ -48,8 +59,9 @@ XSums xSums(const int8_t* xq, const float* xs, int64_t M, int64_t K, int centre)
   constexpr int part = qScalePer16(F) ? 16 : 32;
   const int64_t blocks = M * K / 32;
   XSums out;
-  out.start.resize(static_cast<size_t>(M * K / part));
-  for (int64_t i = 0; i < M * K / part; i++) {
+  // A centre of 0 (codes taken signed) leaves every start 0: none is read.
+  if (centre != 0) out.start.resize(static_cast<size_t>(M * K / part));
+  for (int64_t i = 0; i < static_cast<int64_t>(out.start.size()); i++) {
     int32_t sum = 0;
     for (int j = 0; j < part; j++) sum += xq[part * i + j];
     out.start[static_cast<size_t>(i)] = -centre * sum;

@@ -46,12 +46,7 @@ struct NeonDot {
         for (int s = 0; s < 8; s++) {
           for (int j = 0; j < kTileRows; j++) std::memcpy(tile + 64 * s + 4 * j, &codes[j][32 * p + 4 * s], 4);
         }
-        for (int h = 0; h < 2; h++) {
-          for (int j = 0; j < rows; j++) {
-            t.scales[static_cast<size_t>((2 * b + h) * kTileRows + j)] = a[j][2 * p + h];
-            if constexpr (qHasOffset(F)) t.offsets[static_cast<size_t>((2 * b + h) * kTileRows + j)] = off[j][2 * p + h];
-          }
-        }
+        tiles_int8::keepScales<F>(t, b, p, rows, a, off);
       }
     }
   }
