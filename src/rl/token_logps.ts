@@ -11,10 +11,11 @@
  *
  * Rows are run without padding: consecutive rows whose prompts have one length go through the model
  * as one batch. TRL left-pads prompts and masks the padding; with rotary positions, which only
- * relative positions enter, that computes the same numbers for the real tokens.
+ * relative positions enter, that computes the same numbers for the real tokens. Rows of one prompt
+ * (a group's G completions) run its positions once (shared_prompts.ts).
  */
 import { withLogitsToKeep } from '../nn/layers/logits_to_keep.js';
-import type { Module } from '../nn/module.js';
+import type { CausalLm } from '../generate/generate.js';
 import { noGrad } from '../tensor/autograd.js';
 import { embedding } from '../tensor/ops/embedding.js';
 import { div, exp, mul, neg } from '../tensor/ops/elementwise.js';
@@ -23,6 +24,7 @@ import { sum } from '../tensor/ops/reduce.js';
 import { logSoftmax } from '../tensor/ops/softmax.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { CompletionBatch } from './completions.js';
+import { promptSharing, sharedPromptLogits } from './shared_prompts.js';
 
 export interface TokenLogps {
   /** Shape [rows, width]: log p(token) of each completion position (padding positions included; mask them). */
@@ -32,7 +34,7 @@ export interface TokenLogps {
 }
 
 /** The completions' per-token log-probabilities under `model` (a causal LM: ids [n, T] → logits [n, T, vocab]). */
-export function tokenLogps(model: Module, prompts: readonly (readonly number[])[], batch: CompletionBatch, temperature = 1): TokenLogps {
+export function tokenLogps(model: CausalLm, prompts: readonly (readonly number[])[], batch: CompletionBatch, temperature = 1): TokenLogps {
   if (prompts.length !== batch.rows) throw new RangeError(`tokenLogps: ${prompts.length} prompts for ${batch.rows} completions`);
   if (!(temperature > 0)) throw new RangeError(`tokenLogps: temperature must be > 0, got ${temperature}`);
   const parts = samePromptLengthRuns(prompts).map(([start, end]) => runLogps(model, prompts.slice(start, end), batch, start, temperature));
@@ -50,10 +52,21 @@ function samePromptLengthRuns(prompts: readonly (readonly number[])[]): [number,
   return runs;
 }
 
-function runLogps(model: Module, prompts: readonly (readonly number[])[], batch: CompletionBatch, first: number, temperature: number): TokenLogps {
+function runLogps(model: CausalLm, prompts: readonly (readonly number[])[], batch: CompletionBatch, first: number, temperature: number): TokenLogps {
   const n = prompts.length;
   const p = prompts[0].length;
   const c = batch.width;
+  const completion = (i: number): Int32Array => batch.ids.subarray((first + i) * c, (first + i + 1) * c - 1);
+  const sharing = promptSharing(prompts);
+  if (sharing) {
+    const suffix = new Int32Array(n * c);
+    prompts.forEach((prompt, i) => {
+      suffix[i * c] = prompt[p - 1];
+      suffix.set(completion(i), i * c + 1);
+    });
+    const logits = sharedPromptLogits(model, sharing, suffix, c);
+    if (logits) return scored(logits, n, c, batch, first, temperature);
+  }
   // Position t's logits score token t + 1: the completion's c tokens are scored from positions p − 1 … p + c − 2,
   // so the model reads every token but the completion's last (whose logits would score nothing), and its head
   // keeps the last c positions (TRL's logits_to_keep, which reads the last token too and drops its logits).
@@ -61,14 +74,17 @@ function runLogps(model: Module, prompts: readonly (readonly number[])[], batch:
   const ids = new Int32Array(n * T);
   prompts.forEach((prompt, i) => {
     ids.set(prompt, i * T);
-    ids.set(batch.ids.subarray((first + i) * c, (first + i + 1) * c - 1), i * T + p);
+    ids.set(completion(i), i * T + p);
   });
   const logits = withLogitsToKeep(c, () => model.forward(Tensor.from(ids, [n, T], 'int32', model.firstParameter()?.device)));
+  if (logits.ndim !== 3 || (logits.shape[1] !== c && logits.shape[1] !== T)) throw new Error(`tokenLogps: the model gave logits of shape [${logits.shape.join(', ')}] for ids [${n}, ${T}]`);
   // A model whose head does not read the scope gives every position.
-  const kept = logits.shape[1];
-  if (logits.ndim !== 3 || (kept !== c && kept !== T)) throw new Error(`tokenLogps: the model gave logits of shape [${logits.shape.join(', ')}] for ids [${n}, ${T}]`);
-  const vocab = logits.shape[2];
-  const scores = kept === c ? logits : slice(logits, 1, T - c, T);
+  return scored(logits.shape[1] === c ? logits : slice(logits, 1, T - c, T), n, c, batch, first, temperature);
+}
+
+/** The completions' log-probabilities and entropies from the logits [n, c, vocab] that score them. */
+function scored(scores: Tensor, n: number, c: number, batch: CompletionBatch, first: number, temperature: number): TokenLogps {
+  const vocab = scores.shape[2];
   // x / 1 is x: no copy of a step's logits (and of their gradient) at temperature 1.
   const scaled = temperature === 1 ? scores : div(scores, temperature);
   const lsm = logSoftmax(reshape(scaled, [n * c, vocab]));
