@@ -334,7 +334,8 @@ function makeHostBackend(n: Addon): HostBackend {
     attention: (g, q, k, v, mask, out, probs) => n.attention(packAttention(g), g.scale, g.causal, q, k, v, mask, out, probs),
     attentionBackward: (g, q, k, v, probs, mask, gy, gq, gk, gv) =>
       n.attentionBackward(packAttention(g), g.scale, g.causal, q, k, v, probs, mask, gy, gq, gk, gv),
-    adviseHugePages: (x) => n.adviseHugePages(new Uint16Array(x.buffer, x.byteOffset, x.byteLength >> 1)),
+    // Halved in float64: a block past 2 GiB would turn negative under `>> 1` (int32).
+    adviseHugePages: (x) => n.adviseHugePages(new Uint16Array(x.buffer, x.byteOffset, Math.floor(x.byteLength / 2))),
     attentionDecode: (g, q, kNew, vNew, k, v, out) => n.attentionDecodeF32(packAttention(g), g.scale, g.causal, q, kNew, vNew, k, v, out),
     toBf16: (x, out) => n.toBf16(x, out),
     fromBf16: (x, out) => n.fromBf16(x, out),
