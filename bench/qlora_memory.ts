@@ -20,7 +20,7 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { readMetrics } from '../src/metrics/reader.js';
@@ -34,6 +34,7 @@ import { type QuantType, quantBytes } from '../src/tensor/quant/formats.js';
 import { CPU, deviceMemory } from '../src/tensor/storage.js';
 import { Tensor } from '../src/tensor/tensor.js';
 import { Rng } from '../src/util/rng.js';
+import { writeStandInTokenizer } from './lib/grpo_inputs.js';
 import { packageRoot } from './lib/index.js';
 import { RssSampler } from './lib/rss_sampler.js';
 
@@ -92,10 +93,16 @@ function bindRandomBlocks(model: Module, spec: LlamaSpec, format: QuantType): vo
   }
 }
 
+/** The file, with a byte-level stand-in tokenizer (bench/lib/grpo_inputs.ts) so that `serve` and `export` read it as they read a downloaded one. */
 async function writeBase(path: string, spec: LlamaSpec, format: QuantType): Promise<void> {
   const model = buildDeferred(() => withoutRandomInit(() => createModel(spec, 0)));
   bindRandomBlocks(model, spec, format);
-  await exportGguf(path, model, spec, { tokenizer: { gguf: {} }, name: `random-${format}` });
+  const tokenizer = writeStandInTokenizer(mkdtempSync(join(tmpdir(), 'smol-qlora-tokenizer-')), spec.vocabSize);
+  try {
+    await exportGguf(path, model, spec, { tokenizer: { json: tokenizer }, name: `random-${format}` });
+  } finally {
+    rmSync(dirname(tokenizer), { recursive: true, force: true });
+  }
 }
 
 interface RunReport { peakBytes: number[]; stepMs: number[]; code: number | null; stderrTail: string; estimateGib: number | null }
