@@ -50,11 +50,15 @@ function untilSignalled(): Promise<void> {
 export function serveCommand(): Command {
   return addOptions(new Command('serve'), SERVE_OPTIONS)
     .description('serve a model over an OpenAI-compatible HTTP API (/v1/models, /v1/completions, /v1/chat/completions) with a chat page at /')
-    .action((flags: ServeFlags) => runServe(flags, untilSignalled()));
+    .action((flags: ServeFlags, cmd: Command) => runServe(flags, untilSignalled(), undefined, { maxBatchGiven: cmd.getOptionValueSource('maxBatch') !== 'default' }));
 }
 
-/** serve's work: loads the model, serves it (following a run with --follow) until `stopped`; `onListening` gets the URL. */
-export async function runServe(flags: ServeFlags, stopped: Promise<void>, onListening?: (url: string) => void): Promise<void> {
+/**
+ * serve's work: loads the model, serves it (following a run with --follow) until `stopped`;
+ * `onListening` gets the URL. `maxBatchGiven` false (--max-batch left at its default): fewer
+ * requests decoded together where that many do not fit the memory available (load_generator.ts fitRows).
+ */
+export async function runServe(flags: ServeFlags, stopped: Promise<void>, onListening?: (url: string) => void, o: { maxBatchGiven?: boolean } = {}): Promise<void> {
   const source = flags.follow ?? flags.model;
   if (!source) throw new SmolError('SERVE', 'serve: give --model SRC (or --follow experiments/RUN)');
   if (flags.follow && flags.model) throw new SmolError('SERVE', 'serve: give --model or --follow, not both');
@@ -67,12 +71,15 @@ export async function runServe(flags: ServeFlags, stopped: Promise<void>, onList
     if (adapters.length > 0) throw new ConfigError('command line', '--lora-modules', 'adapters served by name run in one process, not over --stages');
     return serveAcrossStages(flags, id, token, stopped, onListening);
   }
-  const load = (): Promise<Generator> => loadGenerator(source, { tokenizer: flags.tokenizer, adapter: flags.adapter, adapters, quantize: flags.quantize, device: flags.device, precision: flags.precision, rows: flags.maxBatch });
+  const fitRows = o.maxBatchGiven === false;
+  const load = (): Promise<Generator> => loadGenerator(source, { tokenizer: flags.tokenizer, adapter: flags.adapter, adapters, quantize: flags.quantize, device: flags.device, precision: flags.precision, rows: flags.maxBatch, fitRows });
   if (flags.follow && !await untilFirstWeights(flags.follow, flags.followEvery * 1000, stopped, (why) => process.stderr.write(`smolcluster: --follow: ${why}; waiting for training to write one (looking every ${flags.followEvery} s)\n`))) return;
   const servedKey = flags.follow ? weightsKey(flags.follow) : '';
   const first = await load();
+  const maxBatch = fitRows && first.memory ? first.memory.need.rows : flags.maxBatch;
+  if (maxBatch < flags.maxBatch) process.stderr.write(`smolcluster: --max-batch ${flags.maxBatch} would not fit the memory available: serving ${maxBatch} at a time (--max-batch N chooses)\n`);
   const server = await startModelServer(servedModel(first, id, adapters), {
-    host: flags.host, port: flags.port, maxBatch: flags.maxBatch, token, precision: flags.precision, queueTimeoutMs: flags.queueTimeout * 1000,
+    host: flags.host, port: flags.port, maxBatch, token, precision: flags.precision, queueTimeoutMs: flags.queueTimeout * 1000,
   });
   process.stderr.write(`smolcluster: serving ${id} (${weightsRead(first)})${adapters.length ? ` and its adapters ${adapters.map((a) => a.name).join(', ')}` : ''} at ${server.url}/v1 — chat page at ${server.url}/ (Ctrl-C to stop)\n`);
   for (const url of wildcardUrls(flags.host, server.port)) process.stderr.write(`smolcluster: reachable at ${url}\n`);

@@ -82,6 +82,12 @@ export interface LoadGeneratorOptions {
   positions?: number;
   /** Sequences generated together (serve's --max-batch; default 1). */
   rows?: number;
+  /**
+   * `rows` is a ceiling, not a demand (serve's --max-batch left at its default): where that many do
+   * not fit the memory available, the most that do (Ollama's parallel requests chosen the same way);
+   * the estimate's `rows` says how many. Refused as before when even one does not fit.
+   */
+  fitRows?: boolean;
   /** Bytes this process may take (default: availableMemory(), cgroup-aware); a model that needs more is refused before its weights are read. */
   availableBytes?: number;
 }
@@ -165,8 +171,12 @@ function loadsInPlace(resolved: ResolvedSource, spec: ModelSpec, opts: LoadGener
 
 /** The estimate of what loading will hold, refused (naming both numbers) when it exceeds the memory available. */
 function checkMemory(spec: ModelSpec, from: Parameters<typeof sourceMemory>[1], opts: LoadGeneratorOptions & { halfMatrices?: HalfDtype; inPlace?: boolean }): Generator['memory'] {
-  const { need, fourBit } = sourceMemory(spec, from, { precision: opts.precision, positions: opts.positions, rows: opts.rows, halfMatrices: opts.halfMatrices, inPlace: opts.inPlace });
+  const estimate = (rows: number | undefined): ReturnType<typeof sourceMemory> =>
+    sourceMemory(spec, from, { precision: opts.precision, positions: opts.positions, rows, halfMatrices: opts.halfMatrices, inPlace: opts.inPlace });
   const available = opts.availableBytes ?? availableMemory();
+  let { need, fourBit } = estimate(opts.rows);
+  // Fewer rows, one at a time down to one, until the estimate fits (or one does not either: refused below).
+  for (let rows = (opts.rows ?? 1) - 1; opts.fitRows && need.total > available && rows >= 1; rows--) ({ need, fourBit } = estimate(rows));
   checkInferenceMemory(need, available, 'this node has', fourBit);
   return { need, available };
 }

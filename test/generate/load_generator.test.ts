@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { generate } from '../../src/generate/generate.js';
+import { InsufficientMemoryError } from '../../src/generate/inference_memory.js';
 import { loadGenerator } from '../../src/generate/load_generator.js';
 import { heldBf16Casts } from '../../src/generate/model_casts.js';
 import { readTrainingState, saveCheckpoint, saveModel } from '../../src/nn/checkpoint.js';
@@ -115,4 +116,22 @@ describe('loadGenerator', () => {
     await assert.rejects(loadGenerator(odd, { tokenizer: 'bytes' }), /256 token ids, more than the model's 16/);
     await assert.rejects(loadGenerator(join(root, 'm.smol'), { device: 'tpu' }), /"tpu" is not a device/);
   });
+
+  it('fitRows: rows a ceiling — the most that fit the memory available, refused when one does not; without it, refused', async () => {
+    const dir = writeTokenizerFolder(join(root, 'fit'), { eos_token: '<|im_end|>' });
+    // Long sequences (the estimate counts each row's KV cache at its positions), so rows outweigh loading.
+    const long = { ...LLAMA, context: 4096 } as ModelSpec;
+    saveFolder(dir, randomModel(long, 3), long, { tokens: { eos: 0 } });
+    const need = async (rows: number): Promise<number> => (await loadGenerator(dir, { rows, availableBytes: 1e15 })).memory!.need.total;
+    const [one, two] = [await need(1), await need(2)];
+    assert.ok(two > one, 'each row adds its KV cache to the estimate');
+    // Room for 4 rows and half of a fifth.
+    const available = one + 3.5 * (two - one);
+    const fitted = await loadGenerator(dir, { rows: 8, fitRows: true, availableBytes: available });
+    assert.equal(fitted.memory!.need.rows, 4);
+    assert.ok(fitted.memory!.need.total <= available);
+    await assert.rejects(loadGenerator(dir, { rows: 8, availableBytes: available }), (e: unknown) => e instanceof InsufficientMemoryError && e.need.rows === 8);
+    await assert.rejects(loadGenerator(dir, { rows: 8, fitRows: true, availableBytes: one - 1 }), (e: unknown) => e instanceof InsufficientMemoryError && e.need.rows === 1);
+  });
 });
+
