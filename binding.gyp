@@ -52,6 +52,7 @@
         'src/native/linear_widened.cc',
         'src/native/gemm_bf16_packed.cc',
         'src/native/llama.cc',
+        'src/native/llama_decode.cc',
         'src/native/quant_dequant.cc',
         'src/native/quant_dot_generic.cc',
         'src/native/quant_dot_x86.cc',

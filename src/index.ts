@@ -30,7 +30,7 @@ export { DecodeBatch, generateBatch } from './generate/batch.js';
 export { holdBf16Casts, heldBf16Casts, releaseBf16Casts, HeldCasts } from './generate/model_casts.js';
 export { Sequence, type SequenceOptions } from './generate/sequence.js';
 export type { Precision } from './tensor/precision.js';
-export type { AttentionCache } from './nn/layers/attention.js';
+export type { AttentionCache, DecodeSlot, KvShape } from './nn/layers/attention.js';
 export { type SamplingOptions, sampleToken, applyRepetitionPenalty, applyLogitBias, applyPresenceFrequency, argmax, topK, topP, minP, draw } from './generate/sampling.js';
 export { type TokenLogprob, type PositionLogprobs, positionLogprobs, logSumExp, topIds } from './generate/logprobs.js';
 export { JsonGrammar, JsonConstraint, TokenVocabulary, type TokenMask, type GrammarTrigger } from './generate/token_mask.js';

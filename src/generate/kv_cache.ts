@@ -13,7 +13,7 @@
  * projections and MLP before and after run on all rows together: the shared weights are read once
  * per step for the whole batch, which is what batching buys at decode.
  */
-import type { AttentionCache } from '../nn/layers/attention.js';
+import type { AttentionCache, DecodeSlot, KvShape } from '../nn/layers/attention.js';
 import { noGrad } from '../tensor/autograd.js';
 import type { AttentionGeometry, DecodeAttention } from '../tensor/backend.js';
 import { backendFor, kernelsFor } from '../tensor/dispatch.js';
@@ -41,6 +41,11 @@ export interface LayerSlot {
    * which the backend's bf16 decode attention writes and reads (half a float32 cache's memory).
    */
   bf16: boolean;
+}
+
+/** The cache shape k [N, Hkv, T, D] asks for. */
+function kvShapeOf(k: Tensor): KvShape {
+  return { heads: k.shape[1], dim: k.shape[3], device: k.device, dtype: k.dtype };
 }
 
 /** A slot's storage elements per position: its dim, halved where two bf16 values share one. */
@@ -93,7 +98,7 @@ export class SequenceCache {
    */
   store(layer: object, k: Tensor, v: Tensor, row: number, bf16 = false): LayerSlot {
     const [, heads, T, dim] = k.shape;
-    const slot = this.openSlot(layer, k, T, bf16);
+    const slot = this.openSlot(layer, kvShapeOf(k), T, bf16);
     const kern = kernelsFor(k);
     const from = row * heads * T * dim;
     if (bf16) {
@@ -115,8 +120,8 @@ export class SequenceCache {
    * Room for one more position of `layer` (in a bf16 cache: `bf16`), counted as written: the
    * caller's kernel writes it (the decode attention stores the new k and v itself).
    */
-  reserveNext(layer: object, k: Tensor, bf16: boolean): LayerSlot {
-    const slot = this.openSlot(layer, k, 1, bf16);
+  reserveNext(layer: object, shape: KvShape, bf16: boolean): LayerSlot {
+    const slot = this.openSlot(layer, shape, 1, bf16);
     slot.written = this.cached + 1;
     return slot;
   }
@@ -159,15 +164,15 @@ export class SequenceCache {
   }
 
   /** The layer's slot with room for `tokens` more positions at this sequence's length. */
-  private openSlot(layer: object, k: Tensor, tokens: number, bf16: boolean): LayerSlot {
-    const slot = this.slotFor(layer, k, this.cached + tokens, bf16);
+  private openSlot(layer: object, shape: KvShape, tokens: number, bf16: boolean): LayerSlot {
+    const slot = this.slotFor(layer, shape, this.cached + tokens, bf16);
     if (slot.written !== this.cached) throw new Error(`KvCache: a layer already holds ${slot.written} positions at offset ${this.cached} (call advance() after each forward)`);
     return slot;
   }
 
   /** The layer's slot with room for `needed` positions: made on first use, its capacity doubled when full. */
-  private slotFor(layer: object, k: Tensor, needed: number, bf16: boolean): LayerSlot {
-    const [, heads, , dim] = k.shape;
+  private slotFor(layer: object, shape: KvShape, needed: number, bf16: boolean): LayerSlot {
+    const { heads, dim } = shape;
     let slot = this.layers.get(layer);
     if (slot && (slot.heads !== heads || slot.dim !== dim)) throw new Error(`KvCache: a layer's keys were [${slot.heads} heads, ${slot.dim}] and are now [${heads}, ${dim}]`);
     if (slot && slot.bf16 !== bf16) {
@@ -176,15 +181,15 @@ export class SequenceCache {
     if (slot && needed <= slot.capacity) return slot;
     let capacity = slot?.capacity ?? FIRST_CAPACITY;
     while (capacity < needed) capacity *= 2;
-    const memory = deviceMemory(k.device);
+    const memory = deviceMemory(shape.device);
     const size = heads * capacity * widthOf({ dim, bf16 });
-    const grown: LayerSlot = { k: memory.alloc(k.dtype, size), v: memory.alloc(k.dtype, size), heads, dim, capacity, written: slot?.written ?? 0, bf16 };
-    if (slot) this.copyInto(slot, grown, k);
+    const grown: LayerSlot = { k: memory.alloc(shape.dtype, size), v: memory.alloc(shape.dtype, size), heads, dim, capacity, written: slot?.written ?? 0, bf16 };
+    if (slot) this.copyInto(slot, grown, shape);
     this.layers.set(layer, grown);
     return grown;
   }
 
-  private copyInto(from: LayerSlot, to: LayerSlot, like: Tensor): void {
+  private copyInto(from: LayerSlot, to: LayerSlot, like: KvShape): void {
     const kern = kernelsFor(like);
     const width = widthOf(from);
     const shape = [from.heads, from.written, width];
@@ -242,6 +247,12 @@ export class KvCache implements AttentionCache {
     });
   }
 
+  reserveDecode(layer: object, shape: KvShape): DecodeSlot | null {
+    if (this.rows.length !== 1 || lowersToBf16('scaledDotProductAttention') || !backendFor(shape).attentionDecode) return null;
+    const slot = this.rows[0].reserveNext(layer, shape, false);
+    return { k: slot.k.buffer, v: slot.v.buffer, positions: slot.written, capacity: slot.capacity };
+  }
+
   /**
    * A decode step's attention: per row, one kernel call over all its kv heads, reading the cache's
    * [Hkv, capacity, D] storage in place (kvCapacity) over the row's own length and writing the
@@ -272,7 +283,7 @@ export class KvCache implements AttentionCache {
     const out = allocUninit('float32', N * H * D, q.device);
     const { attention, bf16 } = decode;
     this.rows.forEach((r, i) => {
-      const slot = r.reserveNext(layer, k, bf16);
+      const slot = r.reserveNext(layer, kvShapeOf(k), bf16);
       const cached = (s: Storage): DeviceBuffer => (bf16 ? kern.bf16View(s.buffer, 0, slot.heads * slot.capacity * D) : s.buffer);
       const newest = (t: Tensor): DeviceBuffer => t.storage.view(i * heads * D, heads * D).buffer;
       attention(rowGeometry(H, D, slot), q.storage.view(i * H * D, H * D).buffer, newest(k), newest(v), cached(slot.k), cached(slot.v), out.view(i * H * D, H * D).buffer);

@@ -19,6 +19,7 @@
 #include <memory>
 #include <string>
 
+#include "attention_decode.h"
 #include "attention_decode_neon.h"
 #include "attention_geometry.h"
 #include "bf16.h"
@@ -249,6 +250,14 @@ void attendSlice(const AttentionGeometry& g, int64_t s, const Operands<T>& o, Sc
 }
 
 template <class T>
+void decodeSlices(const AttentionGeometry& g, const float* q, const float* kNew, const float* vNew, T* k, T* v, float* out) {
+  if (g.bh == 0) return;
+  Scratch scratch(g);
+  const Operands<T> o{q, kNew, vNew, k, v, out};
+  for (int64_t s = 0; s < g.kvSlices(); s++) attendSlice(g, s, o, scratch);
+}
+
+template <class T>
 T* cacheArg(Args& a, size_t i, const char* name, int64_t n);
 
 template <>
@@ -282,12 +291,21 @@ napi_value decodeKernel(Args& a, const char* name) {
   a.need(out, g.bh * g.dv, "out");
   T* k = cacheArg<T>(a, 6, "k", kv * g.cap * g.d);
   T* v = cacheArg<T>(a, 7, "v", kv * g.cap * g.dv);
-  if (g.bh == 0) return undefinedValue(a.env());
-  Scratch scratch(g);
-  const Operands<T> o{q.p, kNew.p, vNew.p, k, v, out.p};
-  for (int64_t s = 0; s < kv; s++) attendSlice(g, s, o, scratch);
+  attentionDecode(g, q.p, kNew.p, vNew.p, k, v, out.p);
   return undefinedValue(a.env());
 }
+
+}  // namespace
+
+void attentionDecode(const AttentionGeometry& g, const float* q, const float* kNew, const float* vNew, float* k, float* v, float* out) {
+  decodeSlices(g, q, kNew, vNew, k, v, out);
+}
+
+void attentionDecode(const AttentionGeometry& g, const float* q, const float* kNew, const float* vNew, uint16_t* k, uint16_t* v, float* out) {
+  decodeSlices(g, q, kNew, vNew, k, v, out);
+}
+
+namespace {
 
 napi_value AttentionDecodeF32Kernel(Args& a) { return decodeKernel<float>(a, "attentionDecodeF32"); }
 napi_value AttentionDecodeBf16Kernel(Args& a) { return decodeKernel<uint16_t>(a, "attentionDecodeBf16"); }

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 
+#include "llama_rows.h"
 #include "napi_args.h"
 #include "registry.h"
 #include "simd.h"
@@ -14,12 +15,6 @@
 #include "vmath.h"
 
 namespace sc {
-namespace {
-
-// Elements per thread before a loop forks, as elementwise.cc measured for streaming loops.
-constexpr int64_t kGrain = 1 << 19;
-// Row work per thread for the norms (a row reads x two or three times).
-constexpr int64_t kRowGrain = 16384;
 
 SC_VECTOR_KERNEL(void, rmsNormRow, (const float* SC_RESTRICT x, const float* SC_RESTRICT w, int64_t cols, double eps, float* SC_RESTRICT y,
                 float* invRms), (x, w, cols, eps, y, invRms)) {
@@ -30,6 +25,44 @@ SC_VECTOR_KERNEL(void, rmsNormRow, (const float* SC_RESTRICT x, const float* SC_
   *invRms = inv;
   for (int64_t j = 0; j < cols; j++) y[j] = x[j] * inv * w[j];
 }
+
+/**
+ * Rows [lo, hi) of src [rows, 2h] turned by sign·angle(row mod t, i): dst = (or += with accumulate)
+ * (a·c − b·s, b·c + a·s) for each pair (a, b) = (src[i], src[i + h]).
+ */
+SC_VECTOR_KERNEL(void, rotateRows, (const float* SC_RESTRICT src, const float* SC_RESTRICT cosT, const float* SC_RESTRICT sinT, int64_t t,
+                int64_t h, float sign, bool accumulate, int64_t lo, int64_t hi, float* SC_RESTRICT dst), (src, cosT, sinT, t, h, sign, accumulate, lo, hi, dst)) {
+  for (int64_t row = lo; row < hi; row++) {
+    const float *c = cosT + (row % t) * h, *s = sinT + (row % t) * h;
+    const float *a = src + row * 2 * h, *b = a + h;
+    float *outLo = dst + row * 2 * h, *outHi = outLo + h;
+    if (accumulate) {
+      for (int64_t i = 0; i < h; i++) {
+        const float sn = sign * s[i];
+        outLo[i] += a[i] * c[i] - b[i] * sn;
+        outHi[i] += b[i] * c[i] + a[i] * sn;
+      }
+    } else {
+      for (int64_t i = 0; i < h; i++) {
+        const float sn = sign * s[i];
+        outLo[i] = a[i] * c[i] - b[i] * sn;
+        outHi[i] = b[i] * c[i] + a[i] * sn;
+      }
+    }
+  }
+}
+
+SC_VECTOR_KERNEL(void, siluMulRange, (const float* SC_RESTRICT gate, const float* SC_RESTRICT up, float* SC_RESTRICT out, int64_t lo,
+                  int64_t hi), (gate, up, out, lo, hi)) {
+  for (int64_t i = lo; i < hi; i++) out[i] = gate[i] / (1.0f + vexp(-gate[i])) * up[i];
+}
+
+namespace {
+
+// Elements per thread before a loop forks, as elementwise.cc measured for streaming loops.
+constexpr int64_t kGrain = 1 << 19;
+// Row work per thread for the norms (a row reads x two or three times).
+constexpr int64_t kRowGrain = 16384;
 
 /** gx += inv · (gy·w − x̂ · mean(gy·w·x̂)) for one row. */
 SC_VECTOR_KERNEL(void, rmsNormGradRow, (const float* SC_RESTRICT x, const float* SC_RESTRICT w, const float* SC_RESTRICT gy, float inv,
@@ -99,32 +132,6 @@ napi_value RmsNormBackwardKernel(Args& a) {
   return undefinedValue(a.env());
 }
 
-/**
- * Rows [lo, hi) of src [rows, 2h] turned by sign·angle(row mod t, i): dst = (or += with accumulate)
- * (a·c − b·s, b·c + a·s) for each pair (a, b) = (src[i], src[i + h]).
- */
-SC_VECTOR_KERNEL(void, rotateRows, (const float* SC_RESTRICT src, const float* SC_RESTRICT cosT, const float* SC_RESTRICT sinT, int64_t t,
-                int64_t h, float sign, bool accumulate, int64_t lo, int64_t hi, float* SC_RESTRICT dst), (src, cosT, sinT, t, h, sign, accumulate, lo, hi, dst)) {
-  for (int64_t row = lo; row < hi; row++) {
-    const float *c = cosT + (row % t) * h, *s = sinT + (row % t) * h;
-    const float *a = src + row * 2 * h, *b = a + h;
-    float *outLo = dst + row * 2 * h, *outHi = outLo + h;
-    if (accumulate) {
-      for (int64_t i = 0; i < h; i++) {
-        const float sn = sign * s[i];
-        outLo[i] += a[i] * c[i] - b[i] * sn;
-        outHi[i] += b[i] * c[i] + a[i] * sn;
-      }
-    } else {
-      for (int64_t i = 0; i < h; i++) {
-        const float sn = sign * s[i];
-        outLo[i] = a[i] * c[i] - b[i] * sn;
-        outHi[i] = b[i] * c[i] + a[i] * sn;
-      }
-    }
-  }
-}
-
 void rotaryCall(Args& a, float sign, bool accumulate) {
   const F32 src = a.f32(0, "x"), cosT = a.f32(1, "cos"), sinT = a.f32(2, "sin");
   const int64_t slices = a.integer(3, "slices"), t = a.integer(4, "t"), d = a.integer(5, "d");
@@ -151,11 +158,6 @@ napi_value RotaryKernel(Args& a) {
 napi_value RotaryBackwardKernel(Args& a) {
   rotaryCall(a, -1.0f, true);
   return undefinedValue(a.env());
-}
-
-SC_VECTOR_KERNEL(void, siluMulRange, (const float* SC_RESTRICT gate, const float* SC_RESTRICT up, float* SC_RESTRICT out, int64_t lo,
-                  int64_t hi), (gate, up, out, lo, hi)) {
-  for (int64_t i = lo; i < hi; i++) out[i] = gate[i] / (1.0f + vexp(-gate[i])) * up[i];
 }
 
 SC_VECTOR_KERNEL(void, siluMulGradRange, (const float* SC_RESTRICT gate, const float* SC_RESTRICT up, const float* SC_RESTRICT gy,

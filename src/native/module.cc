@@ -113,6 +113,7 @@ NAPI_MODULE_INIT() {
     sc::registerAttentionBf16(env, exports);
     sc::registerAttentionDecode(env, exports);
     sc::registerLlama(env, exports);
+    sc::registerLlamaDecode(env, exports);
     sc::registerQuant(env, exports);
     sc::registerLinearWidened(env, exports);
     sc::describe(env, exports);

@@ -48,7 +48,7 @@ struct ArgError {
 
 class Args {
  public:
-  static constexpr size_t kMax = 16;
+  static constexpr size_t kMax = 24;
 
   Args(napi_env env, napi_callback_info info);
 

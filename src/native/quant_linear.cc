@@ -25,6 +25,7 @@
 #include "linear_widened.h"
 #include "napi_args.h"
 #include "quant_dot.h"
+#include "quant_linear.h"
 #include "quant_tiles_int8.h"
 #include "registry.h"
 #include "simd.h"
@@ -221,9 +222,94 @@ void tileProduct(QFmt f, const uint8_t* w, const float* x, int64_t M, int64_t N,
   sgemm(g);
 }
 
-// quantLinear(format, w, x, M, N, K, y, bias|null, exact?, bf16?): exact (a training step) takes the
-// tiles + GEMM at every M: the product of x itself, not of x quantized, so gradients are the float
-// ones. bf16 (a bf16 step) makes the tiles' product autocast's: bf16 operands, the bf16 GEMM.
+}  // namespace
+
+// exact (a training step) takes the tiles + GEMM at every M: the product of x itself, not of x
+// quantized, so gradients are the float ones. bf16 (a bf16 step) makes the tiles' product
+// autocast's: bf16 operands, the bf16 GEMM.
+void quantLinearProduct(QFmt f, const uint8_t* w, const float* x, int64_t M, int64_t N, int64_t K, const float* bias, float* y, bool exact,
+                        bool bf16) {
+  const QuantPath path = exact ? QuantPath::Gemm : g_path.load(std::memory_order_relaxed);
+  // F16 at a few rows of x (decode): each weight widened where it is read (linear_widened.cc), W read
+  // once at 2 bytes a weight; the product of x itself, as the tiles' is (never under a bf16 or exact step).
+  if (f == QFmt::F16 && path == QuantPath::Auto && !bf16 && M <= kWidenedThinRows && reinterpret_cast<uintptr_t>(w) % 2 == 0) {
+    f16WidenedThin(x, M, reinterpret_cast<const uint16_t*>(w), K, bias, y, N);
+    g_lastImpl.store("f16-widened", std::memory_order_relaxed);
+    return;
+  }
+  const char* name = "generic";
+  const DotFn kernel = dotKernel(&name);
+#if defined(__x86_64__) || defined(__aarch64__)
+  // Many rows at inference (a prefill; not an exact or bf16 step, not a forced path): x quantized as
+  // at decode, integer GEMMs over W's rows repacked into tiles (quant_tiles_int8.cc).
+  if (path == QuantPath::Auto && !bf16 && kernel == int8TilesKernel() && quantTilesInt8Handles(f) && M >= int8TilesFrom(f)) {
+    const QuantizedX qx = quantizedX(x, M, K);
+    quantTilesInt8(f, qx.q.data(), qx.d.data(), qx.s.data(), M, w, N, K, bias, y);
+    g_lastImpl.store("int8-tiles", std::memory_order_relaxed);
+    return;
+  }
+#endif
+  // setQuantPath("dot") forces the integer path only where the format has one (not NF4 or F16: they fall to the tiles).
+  const bool integerPath = path == QuantPath::Dot ? qIntegerCodes(f) : path == QuantPath::Auto && M <= dotRowsLimit(f, kernel);
+  if (integerPath) {
+    // Quantize x's rows once (K is whole blocks of ≥ 32), then every row of W meets them all, up to
+    // kQuantDotChunk rows of x at a time (more rows: W is read again per chunk of rows).
+    const QuantizedX qx = quantizedX(x, M, K);
+    // A thread's rows: at least ~64 KB of weight bytes before the product forks.
+    const int64_t grain = std::max<int64_t>(4, 65536 / std::max<int64_t>(1, K / qtraits(f).blockWeights * qtraits(f).blockBytes));
+#if defined(__x86_64__)
+    if (kernel == quantDotVnni && (M == 1 ? quantRow1Avx512Handles(f) : quantRowsAvx512Handles(f))) {
+      // The caller's scratch, named by a plain reference: a thread_local named in the lambda would be each worker's own.
+      thread_local std::vector<QuantRow1X> scratch;
+      std::vector<QuantRow1X>& xs = scratch;
+      if (static_cast<int64_t>(xs.size()) < M) xs.resize(static_cast<size_t>(M));
+      for (int64_t m = 0; m < M; m++) prepareRow1Avx512(f, qx.q.data() + m * K, qx.d.data() + m * K / 32, K, xs[static_cast<size_t>(m)]);
+      if (M == 1) {
+        parallelRange(N, grain, [&](int64_t lo, int64_t hi) { quantRow1Avx512(f, xs[0], w, K, bias, y, lo, hi); });
+      } else {
+        for (int64_t m0 = 0; m0 < M; m0 += kQuantDotChunk) {
+          const int rows = static_cast<int>(std::min(kQuantDotChunk, M - m0));
+          parallelRange(N, grain, [&](int64_t lo, int64_t hi) { quantRowsAvx512(f, xs.data() + m0, rows, w, K, bias, y + m0 * N, N, lo, hi); });
+        }
+      }
+      g_lastImpl.store(name, std::memory_order_relaxed);
+      return;
+    }
+#endif
+    for (int64_t m0 = 0; m0 < M; m0 += kQuantDotChunk) {
+      QuantDot t;
+      t.fmt = f;
+      t.M = std::min(kQuantDotChunk, M - m0);
+      t.N = N;
+      t.K = K;
+      t.W = w;
+      t.xq = qx.q.data() + m0 * K;
+      t.xd = qx.d.data() + m0 * K / 32;
+      t.xs = qx.s.data() + m0 * K / 16;
+      t.bias = bias;
+      t.y = y + m0 * N;
+      parallelRange(N, grain, [&](int64_t lo, int64_t hi) { kernel(t, lo, hi); });
+    }
+    g_lastImpl.store(name, std::memory_order_relaxed);
+    return;
+  }
+  g_lastImpl.store(bf16 ? "dequant+gemm-bf16" : "dequant+gemm", std::memory_order_relaxed);
+  if (bf16) {
+    quantLinearBf16(f, w, x, M, N, K, y, bias);
+    return;
+  }
+  // Whole tiles to each thread: it dequantizes its tile into its own scratch and multiplies it on
+  // one thread (a tile's GEMM, 2·M·T·K FLOPs, was mostly below what makes a GEMM fork, so the tiles ran
+  // on one thread), and y's bits no longer depend on the thread count.
+  const int64_t T = tileRows(N), tiles = (N + T - 1) / T;
+  parallelRange(tiles, std::max<int64_t>(1, kTileGrainFlops / (2 * M * T * K)), [&](int64_t lo, int64_t hi) {
+    for (int64_t t = lo; t < hi; t++) tileProduct(f, w, x, M, N, K, t * T, std::min(T, N - t * T), y, bias);
+  });
+}
+
+namespace {
+
+// quantLinear(format, w, x, M, N, K, y, bias|null, exact?, bf16?): quantLinearProduct's arguments checked.
 napi_value QuantLinearKernel(Args& a) {
   const QFmt f = formatArg(a, 0);
   const int64_t M = a.integer(3, "M", 1), N = a.integer(4, "N", 1), K = a.integer(5, "K", 1);
@@ -235,82 +321,7 @@ napi_value QuantLinearKernel(Args& a) {
   if (bias.p) a.need(bias, N, "bias");
   const bool exact = a.argCount() > 8 && a.flag(8);
   const bool bf16 = a.argCount() > 9 && a.flag(9);
-  const QuantPath path = exact ? QuantPath::Gemm : g_path.load(std::memory_order_relaxed);
-  // F16 at a few rows of x (decode): each weight widened where it is read (linear_widened.cc), W read
-  // once at 2 bytes a weight; the product of x itself, as the tiles' is (never under a bf16 or exact step).
-  if (f == QFmt::F16 && path == QuantPath::Auto && !bf16 && M <= kWidenedThinRows && reinterpret_cast<uintptr_t>(w.p) % 2 == 0) {
-    f16WidenedThin(x.p, M, reinterpret_cast<const uint16_t*>(w.p), K, bias.p, y.p, N);
-    g_lastImpl.store("f16-widened", std::memory_order_relaxed);
-    return undefinedValue(a.env());
-  }
-  const char* name = "generic";
-  const DotFn kernel = dotKernel(&name);
-#if defined(__x86_64__) || defined(__aarch64__)
-  // Many rows at inference (a prefill; not an exact or bf16 step, not a forced path): x quantized as
-  // at decode, integer GEMMs over W's rows repacked into tiles (quant_tiles_int8.cc).
-  if (path == QuantPath::Auto && !bf16 && kernel == int8TilesKernel() && quantTilesInt8Handles(f) && M >= int8TilesFrom(f)) {
-    const QuantizedX qx = quantizedX(x.p, M, K);
-    quantTilesInt8(f, qx.q.data(), qx.d.data(), qx.s.data(), M, w.p, N, K, bias.p, y.p);
-    g_lastImpl.store("int8-tiles", std::memory_order_relaxed);
-    return undefinedValue(a.env());
-  }
-#endif
-  // setQuantPath("dot") forces the integer path only where the format has one (not NF4 or F16: they fall to the tiles).
-  const bool integerPath = path == QuantPath::Dot ? qIntegerCodes(f) : path == QuantPath::Auto && M <= dotRowsLimit(f, kernel);
-  if (integerPath) {
-    // Quantize x's rows once (K is whole blocks of ≥ 32), then every row of W meets them all, up to
-    // kQuantDotChunk rows of x at a time (more rows: W is read again per chunk of rows).
-    const QuantizedX qx = quantizedX(x.p, M, K);
-    // A thread's rows: at least ~64 KB of weight bytes before the product forks.
-    const int64_t grain = std::max<int64_t>(4, 65536 / std::max<int64_t>(1, rowBytes(a, f, K)));
-#if defined(__x86_64__)
-    if (kernel == quantDotVnni && (M == 1 ? quantRow1Avx512Handles(f) : quantRowsAvx512Handles(f))) {
-      // The caller's scratch, named by a plain reference: a thread_local named in the lambda would be each worker's own.
-      thread_local std::vector<QuantRow1X> scratch;
-      std::vector<QuantRow1X>& xs = scratch;
-      if (static_cast<int64_t>(xs.size()) < M) xs.resize(static_cast<size_t>(M));
-      for (int64_t m = 0; m < M; m++) prepareRow1Avx512(f, qx.q.data() + m * K, qx.d.data() + m * K / 32, K, xs[static_cast<size_t>(m)]);
-      if (M == 1) {
-        parallelRange(N, grain, [&](int64_t lo, int64_t hi) { quantRow1Avx512(f, xs[0], w.p, K, bias.p, y.p, lo, hi); });
-      } else {
-        for (int64_t m0 = 0; m0 < M; m0 += kQuantDotChunk) {
-          const int rows = static_cast<int>(std::min(kQuantDotChunk, M - m0));
-          parallelRange(N, grain, [&](int64_t lo, int64_t hi) { quantRowsAvx512(f, xs.data() + m0, rows, w.p, K, bias.p, y.p + m0 * N, N, lo, hi); });
-        }
-      }
-      g_lastImpl.store(name, std::memory_order_relaxed);
-      return undefinedValue(a.env());
-    }
-#endif
-    for (int64_t m0 = 0; m0 < M; m0 += kQuantDotChunk) {
-      QuantDot t;
-      t.fmt = f;
-      t.M = std::min(kQuantDotChunk, M - m0);
-      t.N = N;
-      t.K = K;
-      t.W = w.p;
-      t.xq = qx.q.data() + m0 * K;
-      t.xd = qx.d.data() + m0 * K / 32;
-      t.xs = qx.s.data() + m0 * K / 16;
-      t.bias = bias.p;
-      t.y = y.p + m0 * N;
-      parallelRange(N, grain, [&](int64_t lo, int64_t hi) { kernel(t, lo, hi); });
-    }
-    g_lastImpl.store(name, std::memory_order_relaxed);
-    return undefinedValue(a.env());
-  }
-  g_lastImpl.store(bf16 ? "dequant+gemm-bf16" : "dequant+gemm", std::memory_order_relaxed);
-  if (bf16) {
-    quantLinearBf16(f, w.p, x.p, M, N, K, y.p, bias.p);
-    return undefinedValue(a.env());
-  }
-  // Whole tiles to each thread: it dequantizes its tile into its own scratch and multiplies it on
-  // one thread (a tile's GEMM, 2·M·T·K FLOPs, was mostly below what makes a GEMM fork, so the tiles ran
-  // on one thread), and y's bits no longer depend on the thread count.
-  const int64_t T = tileRows(N), tiles = (N + T - 1) / T;
-  parallelRange(tiles, std::max<int64_t>(1, kTileGrainFlops / (2 * M * T * K)), [&](int64_t lo, int64_t hi) {
-    for (int64_t t = lo; t < hi; t++) tileProduct(f, w.p, x.p, M, N, K, t * T, std::min(T, N - t * T), y.p, bias.p);
-  });
+  quantLinearProduct(f, w.p, x.p, M, N, K, bias.p, y.p, exact, bf16);
   return undefinedValue(a.env());
 }
 

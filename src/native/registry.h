@@ -26,6 +26,7 @@ void registerBf16Packed(napi_env env, napi_value exports);
 void registerAttentionBf16(napi_env env, napi_value exports);
 void registerAttentionDecode(napi_env env, napi_value exports);
 void registerLlama(napi_env env, napi_value exports);
+void registerLlamaDecode(napi_env env, napi_value exports);
 void registerQuant(napi_env env, napi_value exports);
 void registerLinearWidened(napi_env env, napi_value exports);
 

@@ -26,6 +26,7 @@
 
 import type { DType, Device, DeviceBuffer, HostArray } from './storage.js';
 import type { QuantBackend } from './quant/kernels.js';
+import type { QuantType } from './quant/formats.js';
 import type { Rng } from '../util/rng.js';
 
 /** A buffer as a cpu backend's kernels see it (host memory). Only src/tensor/backends/ uses it. */
@@ -407,12 +408,14 @@ export interface Kernels<B> {
 }
 
 /** A backend as the op layer sees it: kernels over opaque device buffers. */
-export interface Backend extends BackendInfo, Kernels<DeviceBuffer>, Partial<DecodeAttention<DeviceBuffer>>, Partial<HugePages<DeviceBuffer>> {
+export interface Backend extends BackendInfo, Kernels<DeviceBuffer>, Partial<DecodeAttention<DeviceBuffer>>, Partial<HugePages<DeviceBuffer>>,
+  Partial<FusedDecode<DeviceBuffer>> {
   readonly bfloat16?: Bf16Entries<DeviceBuffer>;
 }
 
 /** A cpu backend as written: kernels over host arrays (cast to a Backend in src/tensor/backends/). */
-export interface HostBackend extends BackendInfo, Kernels<HostArray>, Partial<DecodeAttention<HostArray>>, Partial<HugePages<HostArray>>, Partial<QuantBackend<HostArray>> {
+export interface HostBackend extends BackendInfo, Kernels<HostArray>, Partial<DecodeAttention<HostArray>>, Partial<HugePages<HostArray>>,
+  Partial<QuantBackend<HostArray>>, Partial<FusedDecode<HostArray>> {
   readonly bfloat16?: Bf16Entries<HostArray>;
 }
 
@@ -440,6 +443,14 @@ export interface WidenedThin<B> {
 }
 
 /**
+ * Optional: backs a long-lived host buffer (a model's weights held for inference) with huge pages
+ * where the system can; returns the bytes advised (0: none). The values are kept.
+ */
+export interface HugePages<B> {
+  adviseHugePages(x: B): number;
+}
+
+/**
  * Optional: a decode step's attention over a KV cache (generate/kv_cache.ts), one call per
  * sequence. g has tq = 1 and no causal mask; q [bh, d], the new position's kNew [bh / groups, d] and
  * vNew [.., dv] and out [bh, dv] are float32; k and v are the cache's [bh / groups, kvCapacity, d]
@@ -448,16 +459,50 @@ export interface WidenedThin<B> {
  * entry (Bf16Entries) a bfloat16 cache, with the bf16 attention op's arithmetic on q, k, v cast to
  * bf16: bf16 products summed in float32, the probabilities rounded to bf16 before the product with v.
  */
-/**
- * Optional: backs a long-lived host buffer (a model's weights held for inference) with huge pages
- * where the system can; returns the bytes advised (0: none). The values are kept.
- */
-export interface HugePages<B> {
-  adviseHugePages(x: B): number;
-}
-
 export interface DecodeAttention<B> {
   attentionDecode(g: AttentionGeometry, q: B, kNew: B, vNew: B, k: B, v: B, out: B): void;
+}
+
+/**
+ * One Llama decoder block for one decode position of one sequence (nn/layers/llama_fused_decode.ts):
+ * out = h + mlp(norm(h)), h = x + o_proj(attention(norm(x))), whose seven products are quantized
+ * weights, with a float32 KV cache [kvHeads, capacity, headDim] that receives the position's k and
+ * v. The arithmetic is the ops' that the block would run one by one (rmsNorm, quantized linear,
+ * Qwen3's per-head norms, rotary, attentionDecode, siluMul, add), so the output is theirs.
+ */
+export interface LlamaDecodeBlock<B> {
+  width: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  intermediate: number;
+  /** Positions the cache holds once this one is stored (its position + 1), and the positions it has room for. */
+  positions: number;
+  capacity: number;
+  eps: number;
+  /** The attention's score scale. */
+  scale: number;
+  x: B;
+  out: B;
+  inNorm: B;
+  postNorm: B;
+  qNorm: B | null;
+  kNorm: B | null;
+  /** q, k, v, o, gate, up and down's formats (QUANT_TYPES) and blocks, in that order. */
+  formats: readonly QuantType[];
+  weights: readonly B[];
+  /** q, k and v's biases (Qwen2), or null. */
+  biases: readonly (B | null)[];
+  /** The position's rotary row: cos and sin [headDim / 2]. */
+  cos: B;
+  sin: B;
+  kCache: B;
+  vCache: B;
+}
+
+/** Optional: a Llama block's decode step in one call (LlamaDecodeBlock). */
+export interface FusedDecode<B> {
+  llamaDecodeLayer(block: LlamaDecodeBlock<B>): void;
 }
 
 declare const packedWeightBrand: unique symbol;

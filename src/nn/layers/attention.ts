@@ -1,5 +1,6 @@
 import { scaledDotProductAttention as fusedAttention } from '../../tensor/ops/attention.js';
 import { permute, reshape, slice } from '../../tensor/ops/layout.js';
+import type { DType, Device, DeviceBuffer } from '../../tensor/storage.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import type { Rng } from '../../util/rng.js';
 import { logitsToKeep } from './logits_to_keep.js';
@@ -30,6 +31,29 @@ export interface AttentionCache {
   attend(layer: object, q: Tensor, k: Tensor, v: Tensor, dropout?: { p: number; rng: Rng }): Tensor;
   /** True when the caller reads only each row's last position (generation): the LM head skips the others. */
   readonly lastPositionOnly?: boolean;
+  /**
+   * For a kernel that stores a decode position's k and v and attends in one call (a fused decoder
+   * block, llama_fused_decode.ts): `layer`'s float32 cache with room for one more position, counted
+   * as written; null where this forward's attention is not that (several rows, several positions, a
+   * bf16 cache, a backend without a decode attention). Optional: packed windows have none.
+   */
+  reserveDecode?(layer: object, shape: KvShape): DecodeSlot | null;
+}
+
+/** A layer's cached keys and values: kv heads of `dim`, on a device, in a dtype. */
+export interface KvShape {
+  readonly heads: number;
+  readonly dim: number;
+  readonly device: Device;
+  readonly dtype: DType;
+}
+
+/** One sequence's float32 k and v storage [heads, capacity, dim] for a layer; `positions` held once the new one is stored. */
+export interface DecodeSlot {
+  readonly k: DeviceBuffer;
+  readonly v: DeviceBuffer;
+  readonly positions: number;
+  readonly capacity: number;
 }
 
 /**

@@ -4,6 +4,8 @@ import type { Rng } from '../../util/rng.js';
 import { Module } from '../module.js';
 import type { Dropout } from './activation.js';
 import { type AttentionCache, cachedAttention, mergeHeads, splitHeads } from './attention.js';
+import { Linear } from './linear.js';
+import type { FusedAttentionParts } from './llama_fused_decode.js';
 import { type MaybeAsync, runModule, settled, then } from './maybe_async.js';
 import type { Projections } from './projections.js';
 import { RMSNorm } from './rms_norm.js';
@@ -75,6 +77,13 @@ export class LlamaAttention extends Module {
 
   forward(x: Tensor, cache?: AttentionCache): Tensor {
     return settled(this.run(x, cache), 'llama attention');
+  }
+
+  /** What a fused decode step reads (llama_fused_decode.ts); null where the projections are not whole Linear layers (adapters, tensor parallelism) or dropout is live. */
+  fusedParts(): FusedAttentionParts | null {
+    const [q, k, v, o] = [this.q_proj, this.k_proj, this.v_proj, this.o_proj];
+    if (this.split.size !== 1 || this.drop.forAttention() || !(q instanceof Linear && k instanceof Linear && v instanceof Linear && o instanceof Linear)) return null;
+    return { cacheKey: this, q, k, v, o, qNorm: this.q_norm, kNorm: this.k_norm, rope: this.rope, heads: this.heads, kvHeads: this.kvHeads };
   }
 
   private normed(norm: RMSNorm | null, heads: Tensor): Tensor {

@@ -4,6 +4,8 @@ import type { Tensor } from '../../tensor/tensor.js';
 import type { Rng } from '../../util/rng.js';
 import { Module } from '../module.js';
 import type { Dropout } from './activation.js';
+import { Linear } from './linear.js';
+import type { FusedMlpParts } from './llama_fused_decode.js';
 import { type MaybeAsync, runModule, settled, then } from './maybe_async.js';
 import type { Projections } from './projections.js';
 
@@ -32,5 +34,12 @@ export class LlamaMlp extends Module {
 
   forward(x: Tensor): Tensor {
     return settled(this.run(x), 'llama mlp');
+  }
+
+  /** What a fused decode step reads (llama_fused_decode.ts); null where the projections are not whole Linear layers or dropout is live. */
+  fusedParts(): FusedMlpParts | null {
+    const [gate, up, down] = [this.gate_proj, this.up_proj, this.down_proj];
+    if (this.drop.forAttention() || !(gate instanceof Linear && up instanceof Linear && down instanceof Linear)) return null;
+    return { gate, up, down };
   }
 }

@@ -10,7 +10,7 @@
 import { embedding } from '../../tensor/ops/embedding.js';
 import { concat, reshape, slice } from '../../tensor/ops/layout.js';
 import { rotary } from '../../tensor/ops/rotary.js';
-import type { Device } from '../../tensor/storage.js';
+import type { Device, DeviceBuffer } from '../../tensor/storage.js';
 import { Tensor } from '../../tensor/tensor.js';
 
 /** Llama 3's frequency scaling (transformers' `_compute_llama3_parameters`; attention factor 1). */
@@ -93,6 +93,8 @@ export class RotaryEmbedding {
   private readonly tables = new Map<Device, { cos: Tensor; sin: Tensor }>();
   /** The last decode steps' per-row tables (applyDecodeRows), by device, heads and row positions. */
   private readonly decodeTables = new Map<string, { cos: Tensor; sin: Tensor }>();
+  /** The last row rowAt gave, with the table it is a view of (a table rebuilt longer is a new one). */
+  private lastRow: { position: number; table: Tensor; cos: DeviceBuffer; sin: DeviceBuffer } | null = null;
 
   constructor(readonly headDim: number, theta: number, scaling: Llama3Scaling | null = null) {
     this.inverseFrequencies = inverseFrequencies(headDim, theta, scaling);
@@ -153,6 +155,17 @@ export class RotaryEmbedding {
     const same = rowPositions.every((p) => p.every((v, t) => v === rowPositions[0][t]));
     if (same) return rotate(x, rowPositions[0]);
     return concat(rowPositions.map((p, n) => rotate(slice(x, 0, n, n + 1), p)), 0);
+  }
+
+  /** The cos and sin rows [D/2] of one position on `device`: views of tablesFor's tables, the values apply() rotates by. */
+  rowAt(position: number, device: Device): { cos: DeviceBuffer; sin: DeviceBuffer } {
+    const { cos, sin } = this.tablesFor(position + 1, device);
+    const last = this.lastRow;
+    // Every layer of a decode step asks for the same row: the views are made once a step.
+    if (last?.position === position && last.table === cos) return last;
+    const half = this.headDim / 2;
+    this.lastRow = { position, table: cos, cos: cos.storage.view(position * half, half).buffer, sin: sin.storage.view(position * half, half).buffer };
+    return this.lastRow;
   }
 
   /**

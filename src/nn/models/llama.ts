@@ -10,6 +10,7 @@ import { Embedding, tokenIds } from '../layers/embedding.js';
 import { fillConst, fillNormal } from '../layers/init_fill.js';
 import { Linear } from '../layers/linear.js';
 import { LlamaAttention } from '../layers/llama_attention.js';
+import { type FusedBlockParts, fusedDecodeBlock } from '../layers/llama_fused_decode.js';
 import { LlamaMlp } from '../layers/llama_mlp.js';
 import { type MaybeAsync, eachInTurn, runModule, settled, then } from '../layers/maybe_async.js';
 import { attachAuxLoss, loadBalancingLoss } from '../layers/router_loss.js';
@@ -106,6 +107,8 @@ class LlamaDecoderLayer extends Module {
   }
 
   run(x: Tensor, cache?: AttentionCache): MaybeAsync<Tensor> {
+    const fused = cache ? fusedDecodeBlock(this.fusedParts(), x, cache) : null;
+    if (fused) return fused;
     return then(this.self_attn.run(this.input_layernorm.forward(x), cache), (a) => {
       const h = add(x, a);
       return then(runModule(this.ffn, this.post_attention_layernorm.forward(h)), (m) => add(h, m));
@@ -114,6 +117,13 @@ class LlamaDecoderLayer extends Module {
 
   forward(x: Tensor): Tensor {
     return settled(this.run(x), 'llama block');
+  }
+
+  /** The block's parts for a fused decode step (layers/llama_fused_decode.ts), or null where it cannot take one. */
+  private fusedParts(): FusedBlockParts | null {
+    const attention = this.self_attn.fusedParts();
+    const mlp = this.ffn instanceof LlamaMlp ? this.ffn.fusedParts() : null;
+    return attention && mlp ? { attention, mlp, inNorm: this.input_layernorm, postNorm: this.post_attention_layernorm } : null;
   }
 
   /** The experts (a Mixtral block), else null. */

@@ -15,13 +15,14 @@ import { createRequire } from 'node:module';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type {
-  AdamHyper, AttentionGeometry, Backend, BinaryOp, Buf, Conv2dGeometry, HostBackend, PackedWeight, Pool2dGeometry, SgdHyper, UnaryOp,
+  AdamHyper, AttentionGeometry, Backend, BinaryOp, Buf, Conv2dGeometry, HostBackend, LlamaDecodeBlock, PackedWeight, Pool2dGeometry, SgdHyper, UnaryOp,
 } from '../backend.js';
 import { CPU } from '../storage.js';
 import { cpuBackend } from './cpu/storage.js';
 import { jsHostBackend } from './js.js';
 import { smoothingSum, subtractLabels } from './js/softmax.js';
 import { staleAddonReason } from './native_stamp.js';
+import { hasLlamaDecode, llamaDecodeLayer } from './native_llama_decode.js';
 import { hasQuantKernels, nativeQuantKernels } from './native_quant.js';
 import { QUANT_TYPES } from '../quant/formats.js';
 
@@ -359,6 +360,7 @@ function makeHostBackend(n: Addon): HostBackend {
       n.sgdStep(p, g, buf, h.lr, h.momentum, h.dampening, h.weightDecay, h.nesterov, h.firstStep),
     adamStep: (p, g, m, v, h: AdamHyper) =>
       n.adamStep(p, g, m, v, h.lr, h.beta1, h.beta2, h.eps, h.weightDecay, h.decoupled, h.step),
+    ...(hasLlamaDecode(n) ? { llamaDecodeLayer: (b: LlamaDecodeBlock<Buf>) => llamaDecodeLayer(n, b) } : {}),
     // Every format's kernels (src/native/quant_linear.cc), where the addon has them.
     ...(hasQuantKernels(n) ? { quantTypes: QUANT_TYPES, quantKernels: (type) => nativeQuantKernels(n, type) as never } : {}),
   };

@@ -1,0 +1,37 @@
+/**
+ * The native backend's fused Llama decode block (backend.ts LlamaDecodeBlock): the addon's
+ * src/native/llama_decode.cc, its sizes and the seven formats packed into one Float64Array.
+ */
+import type { Buf, LlamaDecodeBlock } from '../backend.js';
+import { QUANT_TYPES } from '../quant/formats.js';
+
+/** The addon's entry point (src/native/llama_decode.cc). */
+export interface LlamaDecodeAddon {
+  llamaDecodeLayer(sizes: Float64Array, eps: number, scale: number, x: Buf, out: Buf, inNorm: Buf, postNorm: Buf, qNorm: Buf | null, kNorm: Buf | null,
+    wq: Buf, wk: Buf, wv: Buf, wo: Buf, wGate: Buf, wUp: Buf, wDown: Buf, bq: Buf | null, bk: Buf | null, bv: Buf | null,
+    cos: Buf, sin: Buf, kCache: Buf, vCache: Buf): void;
+}
+
+/** Whether the loaded addon has it (one built before it has not). */
+export function hasLlamaDecode(n: object): n is LlamaDecodeAddon {
+  return typeof (n as Partial<LlamaDecodeAddon>).llamaDecodeLayer === 'function';
+}
+
+const PROJECTIONS = 7;
+const sizes = new Float64Array(7 + PROJECTIONS);
+
+/** One block's call: [width, heads, kvHeads, headDim, intermediate, positions, capacity, the formats' indices]. */
+export function llamaDecodeLayer(n: LlamaDecodeAddon, b: LlamaDecodeBlock<Buf>): void {
+  if (b.formats.length !== PROJECTIONS || b.weights.length !== PROJECTIONS || b.biases.length !== 3) {
+    throw new RangeError(`llamaDecodeLayer: ${PROJECTIONS} formats and weights and 3 biases, got ${b.formats.length}, ${b.weights.length} and ${b.biases.length}`);
+  }
+  sizes[0] = b.width; sizes[1] = b.heads; sizes[2] = b.kvHeads; sizes[3] = b.headDim; sizes[4] = b.intermediate;
+  sizes[5] = b.positions; sizes[6] = b.capacity;
+  b.formats.forEach((f, i) => {
+    sizes[7 + i] = QUANT_TYPES.indexOf(f);
+  });
+  const [wq, wk, wv, wo, wGate, wUp, wDown] = b.weights;
+  const [bq, bk, bv] = b.biases;
+  n.llamaDecodeLayer(sizes, b.eps, b.scale, b.x, b.out, b.inNorm, b.postNorm, b.qNorm, b.kNorm, wq, wk, wv, wo, wGate, wUp, wDown, bq, bk, bv,
+    b.cos, b.sin, b.kCache, b.vCache);
+}
