@@ -3,14 +3,15 @@
 // (norms, seven products, rotations, the cache's attention, residual adds), each a JavaScript op
 // with its own tensors and N-API crossing (~2-4 µs); at batch 1 on SmolLM2-135M's shape they were a
 // quarter of a Q4_0 token's time, as much as the gap to llama.cpp (docs/QUANTIZE.md). Here the same
-// kernels run in the same order on the same values (quantLinearProduct, rmsNormRow, rotateRows,
-// attentionDecode, siluMulRange), so the block's output is bit for bit the ops'
+// kernels run in the same order on the same values (quantLinearProduct or sgemm, rmsNormRow,
+// rotateRows, attentionDecode, siluMulRange), so the block's output is bit for bit the ops'
 // (test/nn/layers/llama_fused_decode.test.ts holds them equal).
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "attention_decode.h"
+#include "gemm.h"
 #include "llama_rows.h"
 #include "napi_args.h"
 #include "quant_blocks.h"
@@ -28,9 +29,14 @@ struct Block {
   int64_t width, heads, kvHeads, headDim, inner, tk, cap;
 };
 
+/** The sizes' format code of a float32 weight (the others are QFmt's). */
+constexpr int64_t kFloat32 = -1;
+
+/** One product's weight: quantized blocks in format f, or float32 values (dense). */
 struct Product {
   QFmt f;
   const uint8_t* w;
+  const float* dense;
   const float* bias;
   int64_t N, K;
 };
@@ -49,8 +55,18 @@ Block blockArg(const Args& a, const double* s) {
 
 /** Product p's weight (argument i) and bias (argument biasArg, or none), its sizes checked against its format's blocks. */
 Product productArg(Args& a, const double* s, int p, size_t i, int biasArg, int64_t N, int64_t K) {
+  F32 bias;
+  if (biasArg >= 0) {
+    bias = a.f32OrNull(static_cast<size_t>(biasArg), "bias");
+    if (bias.p) a.need(bias, N, "bias");
+  }
   const int64_t format = static_cast<int64_t>(s[7 + p]);
-  if (format < 0 || format >= static_cast<int64_t>(QFmt::Count)) throwRange(std::string(a.fn()) + ": " + kProjNames[p] + " has no quantized format " + std::to_string(format));
+  if (format == kFloat32) {
+    const F32 w = a.f32(i, kProjNames[p]);
+    a.need(w, N * K, kProjNames[p]);
+    return Product{QFmt::Count, nullptr, w.p, bias.p, N, K};
+  }
+  if (format < 0 || format >= static_cast<int64_t>(QFmt::Count)) throwRange(std::string(a.fn()) + ": " + kProjNames[p] + " has no format " + std::to_string(format));
   const QFmt f = static_cast<QFmt>(format);
   const QTraits& t = qtraits(f);
   if (K % t.blockWeights != 0)
@@ -59,16 +75,26 @@ Product productArg(Args& a, const double* s, int p, size_t i, int biasArg, int64
   if (w.n < N * (K / t.blockWeights) * t.blockBytes)
     throwRange(std::string(a.fn()) + ": " + kProjNames[p] + " has " + std::to_string(w.n) + " bytes, too few for [" + std::to_string(N) + ", " +
                std::to_string(K) + "] in " + t.name);
-  F32 bias;
-  if (biasArg >= 0) {
-    bias = a.f32OrNull(static_cast<size_t>(biasArg), "bias");
-    if (bias.p) a.need(bias, N, "bias");
-  }
-  return Product{f, w.p, bias.p, N, K};
+  return Product{f, w.p, nullptr, bias.p, N, K};
 }
 
-/** y = x · Wᵀ (+ bias) for one row of x, as quantLinear takes it at inference. */
-void run(const Product& p, const float* x, float* y) { quantLinearProduct(p.f, p.w, x, 1, p.N, p.K, p.bias, y, false, false); }
+/** y = x · Wᵀ (+ bias) for one row of x, as the linear op takes it at inference: quantLinear's product, or the float32 GEMM's. */
+void run(const Product& p, const float* x, float* y) {
+  if (!p.dense) return quantLinearProduct(p.f, p.w, x, 1, p.N, p.K, p.bias, y, false, false);
+  Gemm g;
+  g.transB = true;
+  g.M = 1;
+  g.N = p.N;
+  g.K = p.K;
+  g.A = x;
+  g.lda = p.K;
+  g.B = p.dense;
+  g.ldb = p.K;
+  g.C = y;
+  g.ldc = p.N;
+  g.bias = p.bias;
+  sgemm(g);
+}
 
 /** Each of `rows` rows of `cols` normalised by w (Qwen3's per-head q/k norms), into out. */
 void normRows(const float* x, const float* w, int64_t rows, int64_t cols, double eps, float* out) {
@@ -81,8 +107,9 @@ thread_local std::vector<float> t_scratch;
 // llamaDecodeLayer(sizes, eps, scale, x, out, inNorm, postNorm, qNorm|null, kNorm|null,
 //                  wq, wk, wv, wo, wGate, wUp, wDown, bq|null, bk|null, bv|null, cos, sin, kCache, vCache)
 // sizes: Float64Array [width, heads, kvHeads, headDim, intermediate, tk, kvCapacity, the seven
-// products' formats (QFmt)]; x, out [width]; cos, sin [headDim/2] (the position's rotary row); the
-// float32 cache [kvHeads, kvCapacity, headDim] each, its position tk − 1 written here.
+// products' formats (QFmt; −1: float32 values, a Float32Array)]; x, out [width]; cos, sin
+// [headDim/2] (the position's rotary row); the float32 cache [kvHeads, kvCapacity, headDim] each,
+// its position tk − 1 written here.
 // out = h + mlp(norm(h)), h = x + o_proj(attention(rope(q), rope(k), v)) over norm(x).
 napi_value LlamaDecodeLayerKernel(Args& a) {
   const double* s = a.ints(0, "sizes", 7 + kProjections);

@@ -465,10 +465,10 @@ export interface DecodeAttention<B> {
 
 /**
  * One Llama decoder block for one decode position of one sequence (nn/layers/llama_fused_decode.ts):
- * out = h + mlp(norm(h)), h = x + o_proj(attention(norm(x))), whose seven products are quantized
- * weights, with a float32 KV cache [kvHeads, capacity, headDim] that receives the position's k and
- * v. The arithmetic is the ops' that the block would run one by one (rmsNorm, quantized linear,
- * Qwen3's per-head norms, rotary, attentionDecode, siluMul, add), so the output is theirs.
+ * out = h + mlp(norm(h)), h = x + o_proj(attention(norm(x))), its seven weights quantized or
+ * float32, with a float32 KV cache [kvHeads, capacity, headDim] that receives the position's k and
+ * v. The arithmetic is the ops' that the block would run one by one (rmsNorm, linear, Qwen3's
+ * per-head norms, rotary, attentionDecode, siluMul, add), so the output is theirs.
  */
 export interface LlamaDecodeBlock<B> {
   width: number;
@@ -488,8 +488,8 @@ export interface LlamaDecodeBlock<B> {
   postNorm: B;
   qNorm: B | null;
   kNorm: B | null;
-  /** q, k, v, o, gate, up and down's formats (QUANT_TYPES) and blocks, in that order. */
-  formats: readonly QuantType[];
+  /** q, k, v, o, gate, up and down's formats and weights (blocks, or float32 values), in that order. */
+  formats: readonly (QuantType | 'float32')[];
   weights: readonly B[];
   /** q, k and v's biases (Qwen2), or null. */
   biases: readonly (B | null)[];

@@ -11,12 +11,12 @@ import type { RotaryEmbedding } from './rotary.js';
 
 /**
  * A Llama block's decode step for one sequence in one backend call (backend.ts LlamaDecodeBlock;
- * src/native/llama_decode.cc). At batch 1 a block's twenty-odd ops each cost a few microseconds of
- * JavaScript, tensors and N-API crossing around little arithmetic; on SmolLM2-135M's shape at Q4_0,
- * one thread, that was about a quarter of a token's time. The call runs the same kernels on the same
+ * src/native/llama_decode.cc), its weights quantized or float32. At batch 1 a block's twenty-odd
+ * ops each cost a few microseconds of JavaScript, tensors and N-API crossing around little
+ * arithmetic; on SmolLM2-135M's shape at Q4_0, one thread, that was about a quarter of a token's time. The call runs the same kernels on the same
  * values in the same order, so the block's output is the ops' bit for bit: the ops stay the path
  * wherever this one does not apply (training, bf16, LoRA adapters, tensor parallelism, several rows,
- * float weights, a backend without the call).
+ * bf16-held weights, a backend without the call).
  */
 
 /** The attention's side of a block (LlamaAttention.fusedParts). */
@@ -69,7 +69,8 @@ export function fusedDecodeBlock(parts: FusedBlockParts | null, x: Tensor, cache
   const { attention: a, mlp, inNorm, postNorm } = parts;
   const linears = [a.q, a.k, a.v, a.o, mlp.gate, mlp.up, mlp.down];
   const norms = [inNorm, postNorm, a.qNorm, a.kNorm].filter((n): n is RMSNorm => n !== null);
-  if (!backend.llamaDecodeLayer || !linears.every((l) => isQuantType(l.weight.dtype) && backend.quantTypes?.includes(l.weight.dtype))) return null;
+  const served = (w: Tensor): boolean => w.dtype === 'float32' || (isQuantType(w.dtype) && backend.quantTypes?.includes(w.dtype) === true);
+  if (!backend.llamaDecodeLayer || !linears.every((l) => served(l.weight))) return null;
   if ([a.o, mlp.gate, mlp.up, mlp.down].some((l) => l.bias !== null) || norms.some((n) => n.eps !== inNorm.eps || n.weight.dtype !== 'float32')) return null;
   const headDim = a.rope.headDim;
   const slot = cache.reserveDecode(a.cacheKey, { heads: a.kvHeads, dim: headDim, device: x.device, dtype: 'float32' });
@@ -81,7 +82,7 @@ export function fusedDecodeBlock(parts: FusedBlockParts | null, x: Tensor, cache
     positions: slot.positions, capacity: slot.capacity, eps: inNorm.eps, scale: 1 / Math.sqrt(headDim),
     x: x.buffer, out: out.buffer, inNorm: inNorm.weight.buffer, postNorm: postNorm.weight.buffer,
     qNorm: a.qNorm?.weight.buffer ?? null, kNorm: a.kNorm?.weight.buffer ?? null,
-    formats: linears.map((l) => l.weight.dtype as QuantType), weights: linears.map((l) => l.weight.buffer),
+    formats: linears.map((l) => l.weight.dtype as QuantType | 'float32'), weights: linears.map((l) => l.weight.buffer),
     biases: [a.q, a.k, a.v].map((l) => l.bias?.buffer ?? null),
     cos, sin, kCache: slot.k, vCache: slot.v,
   });

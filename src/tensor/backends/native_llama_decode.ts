@@ -18,9 +18,11 @@ export function hasLlamaDecode(n: object): n is LlamaDecodeAddon {
 }
 
 const PROJECTIONS = 7;
+/** The format code of a float32 weight (llama_decode.cc kFloat32). */
+const FLOAT32 = -1;
 const sizes = new Float64Array(7 + PROJECTIONS);
 
-/** One block's call: [width, heads, kvHeads, headDim, intermediate, positions, capacity, the formats' indices]. */
+/** One block's call: [width, heads, kvHeads, headDim, intermediate, positions, capacity, the formats' indices (−1: float32)]. */
 export function llamaDecodeLayer(n: LlamaDecodeAddon, b: LlamaDecodeBlock<Buf>): void {
   if (b.formats.length !== PROJECTIONS || b.weights.length !== PROJECTIONS || b.biases.length !== 3) {
     throw new RangeError(`llamaDecodeLayer: ${PROJECTIONS} formats and weights and 3 biases, got ${b.formats.length}, ${b.weights.length} and ${b.biases.length}`);
@@ -28,7 +30,7 @@ export function llamaDecodeLayer(n: LlamaDecodeAddon, b: LlamaDecodeBlock<Buf>):
   sizes[0] = b.width; sizes[1] = b.heads; sizes[2] = b.kvHeads; sizes[3] = b.headDim; sizes[4] = b.intermediate;
   sizes[5] = b.positions; sizes[6] = b.capacity;
   b.formats.forEach((f, i) => {
-    sizes[7 + i] = QUANT_TYPES.indexOf(f);
+    sizes[7 + i] = f === 'float32' ? FLOAT32 : QUANT_TYPES.indexOf(f);
   });
   const [wq, wk, wv, wo, wGate, wUp, wDown] = b.weights;
   const [bq, bk, bv] = b.biases;

@@ -3,8 +3,8 @@
  * against the same block run op by op: a prompt prefilled, then decode steps with the fused call
  * and again with the ops, every step's logits equal bit for bit (the call runs the ops' kernels in
  * their order), for Llama with grouped kv heads and Llama 3's rotary scaling, Qwen2's q/k/v biases
- * and Qwen3's q/k norms, over Q8_0, Q4_0, Q4_K_M's mix (Q4_K and Q6_K), MLX 4-bit and NF4. And where
- * it does not apply, the ops run and the call is never made.
+ * and Qwen3's q/k norms, over float32 weights, Q8_0, Q4_0, Q4_K_M's mix (Q4_K and Q6_K), MLX 4-bit
+ * and NF4. And where it does not apply, the ops run and the call is never made.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -39,7 +39,8 @@ const VARIANTS: [string, LlamaSpec][] = [
 ];
 /** Rows whole super-blocks of 256 for Q4_K_M's K-quants, else its fallbacks would be the Q4_0-like formats already run. */
 const K_QUANT_SHAPE: Partial<LlamaSpec> = { width: 256, intermediate: 512, heads: 4, kvHeads: 2, headDim: 64 };
-const SCHEMES: QuantScheme[] = ['q8_0', 'q4_0', 'q4_k_m', 'mlx4', 'nf4'];
+/** 'f32': the float32 weights as they are. */
+const SCHEMES: (QuantScheme | 'f32')[] = ['f32', 'q8_0', 'q4_0', 'q4_k_m', 'mlx4', 'nf4'];
 
 /** The backend's fused call counted (and its blocks' formats kept), for the duration of fn. */
 async function countingFused<T>(fn: (calls: () => number, formats: Set<string>) => Promise<T>): Promise<T> {
@@ -84,9 +85,9 @@ function assertSameBits(a: Float32Array[], b: Float32Array[], what: string): voi
   });
 }
 
-function quantizedModel(spec: LlamaSpec, scheme: QuantScheme, seed: number): CausalLm {
+function quantizedModel(spec: LlamaSpec, scheme: QuantScheme | 'f32', seed: number): CausalLm {
   const model = randomModel(spec, seed);
-  quantizeModel(model, spec, scheme);
+  if (scheme !== 'f32') quantizeModel(model, spec, scheme);
   return model;
 }
 
@@ -136,8 +137,9 @@ describe('where the fused block does not apply the ops run', { skip }, () => {
     });
   }
 
-  test('it applies: one row, quantized weights, no gradients, float32', async () => {
+  test('it applies: one row, quantized or float32 weights, no gradients, a float32 step', async () => {
     assert.equal(await callsOf(quantizedModel(spec, 'q8_0', 2), 1), spec.layers);
+    assert.equal(await callsOf(randomModel(spec, 2), 1), spec.layers);
   });
 
   test('two rows (a batch: each row its own cache and position)', async () => {
@@ -150,8 +152,7 @@ describe('where the fused block does not apply the ops run', { skip }, () => {
     assert.equal(await callsOf(model, 1, (fn) => noGrad(() => withComputePrecision('bf16', fn))), 0);
   });
 
-  test('float32 weights, and LoRA adapters over a quantized base', async () => {
-    assert.equal(await callsOf(randomModel(spec, 2), 1), 0);
+  test('LoRA adapters over a quantized base', async () => {
     const adapted = quantizedModel(spec, 'q8_0', 2);
     applyLora(adapted, { targets: ['q_proj'], rank: 2, alpha: 4, dropout: 0 });
     assert.equal(await callsOf(adapted, 1), 0);
