@@ -13,10 +13,10 @@ import type { RotaryEmbedding } from './rotary.js';
  * A Llama block's decode step for one sequence in one backend call (backend.ts LlamaDecodeBlock;
  * src/native/llama_decode.cc), its weights quantized or float32. At batch 1 a block's twenty-odd
  * ops each cost a few microseconds of JavaScript, tensors and N-API crossing around little
- * arithmetic; on SmolLM2-135M's shape at Q4_0, one thread, that was about a quarter of a token's time. The call runs the same kernels on the same
- * values in the same order, so the block's output is the ops' bit for bit: the ops stay the path
- * wherever this one does not apply (training, bf16, LoRA adapters, tensor parallelism, several rows,
- * bf16-held weights, a backend without the call).
+ * arithmetic; on SmolLM2-135M's shape at Q4_0, one thread, that was about a quarter of a token's
+ * time. The call runs the same kernels on the same values in the same order, so the block's output
+ * is the ops' bit for bit: the ops stay the path wherever this one does not apply (training, bf16,
+ * LoRA adapters, tensor parallelism, several rows, bf16-held weights, a backend without the call).
  */
 
 /** The attention's side of a block (LlamaAttention.fusedParts). */
