@@ -66,15 +66,15 @@ interface DecodeKernel {
 }
 
 /**
- * The decode attention for a forward with k [N, Hkv, T, D]: under bf16 autocast the backend's bf16
- * one where k can be cached in bf16 (D even: two values to a float32 element), else its float32
+ * The decode attention for a layer's cache shape: under bf16 autocast the backend's bf16 one where
+ * the keys can be cached in bf16 (dim even: two values to a float32 element), else its float32
  * one; null where the backend has none (the attention op or kernel runs instead, over a float32 cache).
  */
-function decodeKernelFor(k: Tensor): DecodeKernel | null {
-  const backend = backendFor(k);
+function decodeKernelFor(shape: KvShape): DecodeKernel | null {
+  const backend = backendFor(shape);
   if (!lowersToBf16('scaledDotProductAttention')) return backend.attentionDecode ? { attention: backend.attentionDecode, bf16: false } : null;
   const bf16 = backend.bfloat16?.attentionDecode;
-  return bf16 && k.shape[3] % 2 === 0 ? { attention: bf16, bf16: true } : null;
+  return bf16 && shape.dim % 2 === 0 ? { attention: bf16, bf16: true } : null;
 }
 
 /** A [1, 1, length, D] tensor over head `h`'s first `length` positions of a slot's storage (no copy). */
@@ -232,7 +232,7 @@ export class KvCache implements AttentionCache {
   attend(layer: object, q: Tensor, k: Tensor, v: Tensor): Tensor {
     const [N, , T] = q.shape;
     if (N !== this.rows.length) throw new Error(`KvCache: the forward has ${N} rows but the cache ${this.rows.length}`);
-    const decode = decodeKernelFor(k);
+    const decode = decodeKernelFor(kvShapeOf(k));
     if (T > 1) {
       const at = this.rows.find((r) => r.length > 0);
       if (at) throw new Error(`attention: a cached forward after the prefill takes one token at a time, got ${T} at position ${at.length}`);
@@ -248,7 +248,8 @@ export class KvCache implements AttentionCache {
   }
 
   reserveDecode(layer: object, shape: KvShape): DecodeSlot | null {
-    if (this.rows.length !== 1 || lowersToBf16('scaledDotProductAttention') || !backendFor(shape).attentionDecode) return null;
+    const decode = decodeKernelFor(shape);
+    if (this.rows.length !== 1 || !decode || decode.bf16) return null;
     const slot = this.rows[0].reserveNext(layer, shape, false);
     return { k: slot.k.buffer, v: slot.v.buffer, positions: slot.written, capacity: slot.capacity };
   }

@@ -72,7 +72,7 @@ Product productArg(Args& a, const double* s, int p, size_t i, int biasArg, int64
   if (K % t.blockWeights != 0)
     throwRange(std::string(a.fn()) + ": " + kProjNames[p] + "'s rows of " + std::to_string(K) + " are not whole " + t.name + " blocks");
   const U8 w = a.u8(i, kProjNames[p]);
-  if (w.n < N * (K / t.blockWeights) * t.blockBytes)
+  if (w.n < N * qRowBytes(f, K))
     throwRange(std::string(a.fn()) + ": " + kProjNames[p] + " has " + std::to_string(w.n) + " bytes, too few for [" + std::to_string(N) + ", " +
                std::to_string(K) + "] in " + t.name);
   return Product{f, w.p, nullptr, bias.p, N, K};

@@ -59,6 +59,9 @@ inline const QTraits& qtraits(QFmt f) {
   return t[static_cast<int>(f)];
 }
 
+/** Bytes of a row of K weights in format f (K whole blocks: the caller has checked). */
+inline int64_t qRowBytes(QFmt f, int64_t K) { return K / qtraits(f).blockWeights * qtraits(f).blockBytes; }
+
 /** The largest block's weights (the K-quants' 256): scratch sizes. */
 constexpr int kMaxBlockWeights = 256;
 

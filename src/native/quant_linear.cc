@@ -109,7 +109,7 @@ int64_t rowBytes(Args& a, QFmt f, int64_t K) {
   if (K % t.blockWeights != 0)
     throwRange(std::string(a.fn()) + ": a row of " + std::to_string(K) + " values is not a whole number of " + t.name +
                " blocks (" + std::to_string(t.blockWeights) + " weights each)");
-  return K / t.blockWeights * t.blockBytes;
+  return qRowBytes(f, K);
 }
 
 U8 weightArg(Args& a, size_t i, QFmt f, int64_t rows, int64_t K) {
@@ -256,7 +256,7 @@ void quantLinearProduct(QFmt f, const uint8_t* w, const float* x, int64_t M, int
     // kQuantDotChunk rows of x at a time (more rows: W is read again per chunk of rows).
     const QuantizedX qx = quantizedX(x, M, K);
     // A thread's rows: at least ~64 KB of weight bytes before the product forks.
-    const int64_t grain = std::max<int64_t>(4, 65536 / std::max<int64_t>(1, K / qtraits(f).blockWeights * qtraits(f).blockBytes));
+    const int64_t grain = std::max<int64_t>(4, 65536 / std::max<int64_t>(1, qRowBytes(f, K)));
 #if defined(__x86_64__)
     if (kernel == quantDotVnni && (M == 1 ? quantRow1Avx512Handles(f) : quantRowsAvx512Handles(f))) {
       // The caller's scratch, named by a plain reference: a thread_local named in the lambda would be each worker's own.
