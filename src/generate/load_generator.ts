@@ -115,9 +115,7 @@ export async function loadGenerator(source: string, opts: LoadGeneratorOptions =
   const { model, spec, inHugePages } = loaded;
   // --quantize read in place: each matrix was made into its blocks as it was read.
   const quantized = 'quantized' in loaded && loaded.quantized && opts.quantize ? { scheme: opts.quantize, ...loaded.quantized } : undefined;
-  // Merged once on the host: generation then runs at the base model's speed.
-  if (resolved.adapter) await mergeAdapterInto(adapterWeights(resolved.adapter), model);
-  if (opts.adapter !== undefined) await mergeAdapterInto(opts.adapter, model);
+  await putAdapters(source, resolved, opts, model, holdsQuantizedWeights(model));
   loadNamedAdapters(model, opts, onGpu);
   const described = describeModel(source, resolved, spec, opts);
   return { ...described, memory, ...await readyForInference(source, model, described.spec, opts, onGpu, { inHugePages, quantized }) };
@@ -191,13 +189,28 @@ async function loadGgufGenerator(source: string, resolved: ResolvedSource, opts:
   const memory = checkMemory(specFromGguf(file), { gguf: file, f16Blocks: !onGpu, quantize: opts.quantize }, opts);
   // Its quantized blocks read into huge pages, not mapped: a decode streams them every token (F16 matrices kept float16 there).
   const { model, spec } = loadGgufModel(file, undefined, { hugePages: !onGpu });
-  if (resolved.adapter && opts.adapter !== undefined) throw new ModelSourceError('--adapter', `${source} is LoRA adapters on a GGUF file already; one adapter runs over a GGUF file`);
-  const adapter = resolved.adapter ? adapterWeights(resolved.adapter) : opts.adapter;
-  // Unmerged, over the quantized matrices: merged into 4-bit blocks a fine-tune's small change would be rounded away.
-  if (adapter !== undefined) loadAdapter(adapter, model);
+  // A GGUF file's float matrices too: F16 ones stay float16 (no floats to merge into).
+  await putAdapters(source, resolved, opts, model, true);
   loadNamedAdapters(model, opts, onGpu);
   const described = { ...describeGguf(source, file, opts), ...(resolved.adapter ? { weights: adapterPath(resolved.adapter), base: file.path } : {}) };
   return { ...described, spec, memory, ...await readyForInference(source, model, spec, opts, onGpu) };
+}
+
+/**
+ * The adapter `source` is (a PEFT folder, a LoRA run) and --adapter's: merged once on the host
+ * (generation then runs at the base model's speed), or `unmerged` — over quantized matrices (an
+ * MLX folder's, a GGUF file's), merged into 4-bit blocks a fine-tune's small change would be
+ * rounded away — and then only one.
+ */
+async function putAdapters(source: string, resolved: ResolvedSource, opts: LoadGeneratorOptions, model: Module, unmerged: boolean): Promise<void> {
+  if (!unmerged) {
+    if (resolved.adapter) await mergeAdapterInto(adapterWeights(resolved.adapter), model);
+    if (opts.adapter !== undefined) await mergeAdapterInto(opts.adapter, model);
+    return;
+  }
+  if (resolved.adapter && opts.adapter !== undefined) throw new ModelSourceError('--adapter', `${source} is LoRA adapters on a quantized model already; one adapter runs unmerged over it`);
+  const adapter = resolved.adapter ? adapterWeights(resolved.adapter) : opts.adapter;
+  if (adapter !== undefined) loadAdapter(adapter, model);
 }
 
 /** The A and B pairs an adapter source names (model_source.ts): a PEFT folder's, or a LoRA run's checkpoint's. */

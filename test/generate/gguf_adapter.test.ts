@@ -1,6 +1,7 @@
 /**
- * `generate`/`serve --model FILE.gguf --adapter DIR`: the PEFT adapter runs unmerged over the file's
- * quantized matrices (merged into 4-bit blocks, a fine-tune's small change would be rounded away).
+ * `generate`/`serve --model FILE.gguf --adapter DIR` (or an MLX quantized folder): the PEFT adapter
+ * runs unmerged over the quantized matrices (merged into 4-bit blocks, a fine-tune's small change
+ * would be rounded away; merging into blocks is refused by module).
  * Its logits equal those of the adapter merged into the file's dequantized float32 weights, within
  * float32 rounding, over a prompt long enough for the exact product (tiles + GEMM).
  */
@@ -12,6 +13,7 @@ import { loadGenerator } from '../../src/generate/load_generator.js';
 import { exportGguf } from '../../src/nn/interchange/gguf_export.js';
 import { readGgufHeader } from '../../src/nn/interchange/gguf.js';
 import { loadGgufModel } from '../../src/nn/interchange/gguf_llama.js';
+import { loadMlxFolder } from '../../src/nn/interchange/mlx_folder.js';
 import { applyLora, mergeAdapterInto, saveAdapter } from '../../src/nn/lora/index.js';
 import { type LlamaSpec, createModel } from '../../src/nn/models/index.js';
 import type { Module } from '../../src/nn/module.js';
@@ -21,6 +23,7 @@ import { isQuantType } from '../../src/tensor/quant/formats.js';
 import { Tensor } from '../../src/tensor/tensor.js';
 import { Rng } from '../../src/util/rng.js';
 import { tempDir } from '../helpers/cluster.js';
+import { writeMlxFolder } from '../helpers/mlx_folder.js';
 import { writeByteTokenizer } from './byte_tokenizer.js';
 
 const SPEC: LlamaSpec = {
@@ -44,28 +47,46 @@ function logits(model: Module): Float32Array {
   return noGrad(() => Float32Array.from(model.forward(ids).values() as Float32Array));
 }
 
-describe('a GGUF file with --adapter', () => {
-  it('runs the adapter unmerged over the quantized matrices: the logits of it merged into the dequantized weights', async () => {
-    const file = join(dir, 'tiny-q4_0.gguf');
-    await exportGguf(file, createModel(SPEC, 3), SPEC, { quantize: 'q4_0', tokenizer: { json: writeByteTokenizer(dir) } });
-    const adapter = join(dir, 'adapter');
-    await writeAdapter(adapter);
+/** The base, written in its quantized form, and the same model as loaded (its quantized matrices in their blocks). */
+interface QuantizedBase { path: string; load(): Promise<Module>; format: string }
 
-    const g = await loadGenerator(file, { adapter });
-    const params = new Map(g.model.namedParameters());
-    assert.equal(params.get('model.layers.0.self_attn.q_proj.weight')!.dtype, 'q4_0', 'the adapted weight stays in its blocks');
-    assert.ok(params.has('model.layers.0.self_attn.q_proj.lora_A.weight'));
+async function ggufBase(): Promise<QuantizedBase> {
+  const path = join(dir, 'tiny-q4_0.gguf');
+  await exportGguf(path, createModel(SPEC, 3), SPEC, { quantize: 'q4_0', tokenizer: { json: writeByteTokenizer(dir) } });
+  return { path, load: async () => loadGgufModel(await readGgufHeader(path)).model, format: 'q4_0' };
+}
 
-    const { model: merged } = loadGgufModel(await readGgufHeader(file));
-    for (const [, p] of merged.namedParameters()) if (isQuantType(p.dtype)) p.holdFrozen(dequantize(p).storage);
-    await mergeAdapterInto(adapter, merged);
-    // Exact products: the 48 rows would otherwise multiply x quantized to int8 (the integer tiles), an
-    // error of its own beside what this pins: the unmerged adapter equals the merged one.
-    const [got, want] = [exactQuantProducts(() => logits(g.model as unknown as Module)), logits(merged)];
-    const plain = logits((await loadGenerator(file)).model as unknown as Module);
-    const largest = want.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-    const apart = (a: Float32Array, b: Float32Array): number => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
-    assert.ok(apart(got, want) <= 1e-5 * largest, `${apart(got, want)} apart (largest logit ${largest})`);
-    assert.ok(apart(plain, want) > 1e-3 * largest, 'the adapter changes the logits');
-  });
+function mlxBase(): QuantizedBase {
+  const path = join(dir, 'mlx-4bit');
+  writeMlxFolder(path, createModel(SPEC, 3), SPEC, { quantization: { group_size: 64, bits: 4 } });
+  return { path, load: async () => loadMlxFolder(path, SPEC, { groupSize: 64, bits: 4 }), format: 'mlx4' };
+}
+
+describe('a quantized model with --adapter', () => {
+  const adapter = join(dir, 'adapter');
+  const written = writeAdapter(adapter);
+
+  for (const [what, base] of [['a GGUF file', ggufBase], ['an MLX 4-bit folder', mlxBase]] as const) {
+    it(`${what}: runs the adapter unmerged over the quantized matrices, the logits of it merged into the dequantized weights`, async () => {
+      await written;
+      const { path, load, format } = await base();
+      const g = await loadGenerator(path, { adapter, tokenizer: 'bytes' });
+      const params = new Map(g.model.namedParameters());
+      assert.equal(params.get('model.layers.0.self_attn.q_proj.weight')!.dtype, format, 'the adapted weight stays in its blocks');
+      assert.ok(params.has('model.layers.0.self_attn.q_proj.lora_A.weight'));
+
+      const merged = await load();
+      await assert.rejects(mergeAdapterInto(adapter, merged), new RegExp(`model\\.layers\\.0\\.self_attn\\.q_proj: its weight is held in ${format} blocks, which an adapter is not merged into`));
+      for (const [, p] of merged.namedParameters()) if (isQuantType(p.dtype)) p.holdFrozen(dequantize(p).storage);
+      await mergeAdapterInto(adapter, merged);
+      // Exact products: the 48 rows would otherwise multiply x quantized to int8 (the integer tiles), an
+      // error of its own beside what this pins: the unmerged adapter equals the merged one.
+      const [got, want] = [exactQuantProducts(() => logits(g.model as unknown as Module)), logits(merged)];
+      const plain = logits((await loadGenerator(path, { tokenizer: 'bytes' })).model as unknown as Module);
+      const largest = want.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      const apart = (a: Float32Array, b: Float32Array): number => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
+      assert.ok(apart(got, want) <= 1e-5 * largest, `${apart(got, want)} apart (largest logit ${largest})`);
+      assert.ok(apart(plain, want) > 1e-3 * largest, 'the adapter changes the logits');
+    });
+  }
 });

@@ -14,6 +14,7 @@ import type { ModelSpec } from '../models/index.js';
 import type { Module } from '../module.js';
 import { addLoraDelta, applyLora, loraLayers } from './apply.js';
 import { parsePeftTensorName, peftTensorName } from './names.js';
+import { isQuantType } from '../../tensor/quant/formats.js';
 
 export const ADAPTER_CONFIG = 'adapter_config.json';
 export const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
@@ -167,6 +168,8 @@ export async function mergeAdapterInto(from: string | AdapterWeights, model: Mod
     if (!w || w.ndim !== 2) throw new CheckpointError(file, `adapts ${module}, which is no Linear layer of the model`);
     const [out, inF] = w.shape;
     if (a.shape[1] !== inF || b.shape[0] !== out) throw new CheckpointError(file, `${module}: lora_A [${a.shape}] / lora_B [${b.shape}] do not fit its weight [${w.shape}]`);
+    // Its blocks are no floats to add to: such a base takes the adapter unmerged (loadAdapter).
+    if (isQuantType(w.dtype)) throw new CheckpointError(file, `${module}: its weight is held in ${w.dtype} blocks, which an adapter is not merged into; put it on unmerged`);
     const values = Float32Array.from(await w.read() as Float32Array);
     addLoraDelta(values, toFloat32(file, `${module}.lora_A`, a), toFloat32(file, `${module}.lora_B`, b), out, inF, a.shape[0], config.alpha / config.rank);
     w.storage.write(values);
