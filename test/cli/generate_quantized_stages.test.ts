@@ -3,7 +3,8 @@
  * stage process it starts on 127.0.0.1): a Q8_0 GGUF file, its byte-level tokenizer read from the
  * file's metadata by the driver, prints what one process prints from the file; and a float
  * safetensors file with --quantize q4_0, which the stage process is started with too, prints what
- * one process prints with the same --quantize and names the same quantized bytes.
+ * one process prints with the same --quantize and names the same quantized bytes; an MLX 4-bit
+ * folder, whose stage process reads its own layers' groups, prints what one process prints.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -16,6 +17,7 @@ import type { LlamaSpec } from '../../src/nn/models/index.js';
 import { randomModel } from '../generate/families.js';
 import { CLI } from '../helpers/cli.js';
 import { tempDir } from '../helpers/cluster.js';
+import { writeMlxFolder } from '../helpers/mlx_folder.js';
 
 const SPEC: LlamaSpec = {
   type: 'llama', modelType: 'llama', vocabSize: 256, context: 64, layers: 3, width: 32, intermediate: 64, heads: 4, kvHeads: 2, headDim: 8,
@@ -55,6 +57,17 @@ describe('generate --stages 2 over quantized layers', { timeout: 90_000 }, () =>
     assert.match(split.stderr, /stage 0: loading layers \d+\.\.\d+ \([\d.]+ MiB\)\n[^]*stage 0: loaded layers \d+\.\.\d+ in [\d.]+ s/);
     assert.match(split.stderr, /\[stage 1\] smolcluster: stage 1: loading layers [^]*\[stage 1\] smolcluster: stage 1: loaded layers/);
     assert.match(split.stderr, /memory ≈ [\d.]+ GB .* over 2 stage processes; this machine has [\d.]+ GB available/);
+  });
+
+  it('--model MLX_FOLDER (4-bit): the stage process reads its layers\' groups, and the pipeline prints what one process prints', async () => {
+    const dir = tempDir('generate-stages-mlx');
+    const folder = join(dir, 'mlx-4bit');
+    const spec = { ...SPEC, width: 64, intermediate: 128 };
+    writeMlxFolder(folder, randomModel(spec, 43), spec, { quantization: { group_size: 64, bits: 4 } });
+    const [alone, split] = await Promise.all([generateCli(['--model', folder, '--tokenizer', 'bytes']), generateCli(['--model', folder, '--tokenizer', 'bytes', '--stages', '2'])]);
+    assert.equal(split.stdout, alone.stdout);
+    assert.ok(alone.stdout.trim().length > 0, 'one process prints a continuation');
+    assert.match(split.stderr, /\[stage 1\] smolcluster: stage 1: loaded layers \d+\.\.\d+/);
   });
 
   it('--quantize q4_0: the stage process quantizes its layers too, and the pipeline prints what one process prints', async () => {

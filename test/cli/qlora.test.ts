@@ -11,7 +11,8 @@
  * - a run over the file resumes from its checkpoint as an uninterrupted run goes on, in one process
  *   and over pipeline stages;
  * - the file's tokenizer is the run's by default (a text file tokenized by its metadata);
- * - an MLX quantized folder trains the same way, and a float folder quantized to NF4 at load;
+ * - an MLX quantized folder trains the same way (over 2 pipeline stages too, one process's losses),
+ *   and a float folder quantized to NF4 at load;
  * - what cannot work is refused by flag: a quantized base without LoRA, quantizing a quantized
  *   file again, a strategy that builds the model from float weights.
  */
@@ -184,19 +185,22 @@ describe('train over a quantized base (CLI)', { timeout: 240_000 }, () => {
     assert.equal(config.tokenizer, gguf);
   });
 
-  it('--init an MLX quantized folder, and a float folder with --lora-base-dtype nf4, train adapters over 4-bit matrices', async () => {
+  it('--init an MLX quantized folder (alone and over 2 pipeline stages), and a float folder with --lora-base-dtype nf4, train adapters over 4-bit matrices', async () => {
     const mlx = join(dir, 'mlx4');
     writeMlxFolder(mlx, model, SPEC, { quantization: { group_size: 64, bits: 4 } });
     const runs = await Promise.all([
       runCli(['train', '--init', mlx, '--dataset', 'synthetic_text', '--name', 'mlx', ...common], { timeoutMs: 120_000 }),
       runCli(['train', '--init', folder, '--lora-base-dtype', 'nf4', '--dataset', 'synthetic_text', '--name', 'nf4', ...common], { timeoutMs: 120_000 }),
+      runCli(['train', '--init', mlx, '--dataset', 'synthetic_text', '--workers', '2', '--pipeline-stages', '2', '--micro-batches', '2', '--name', 'mlx-staged', ...common], { timeoutMs: 200_000 }),
     ]);
-    for (const [r, name] of [[runs[0], 'mlx'], [runs[1], 'nf4']] as const) {
+    for (const [r, name] of [[runs[0], 'mlx'], [runs[1], 'nf4'], [runs[2], 'mlx-staged']] as const) {
       assert.equal(r.code, 0, r.stderr);
       const steps = losses(name, 0);
       assert.equal(steps.length, 3, name);
       assert.ok(steps.every((l) => Number.isFinite(l)), `${name}: ${steps}`);
     }
+    const [a, b] = [losses('mlx-staged', 0), losses('mlx', 0)];
+    a.forEach((l, i) => assert.ok(Math.abs(l! - b[i]!) <= 1e-5 * Math.abs(b[i]!), `step ${i + 1}: ${l} over stages, ${b[i]} in one process`));
   });
 
   it('refuses by flag what a quantized base cannot do', async () => {

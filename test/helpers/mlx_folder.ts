@@ -21,8 +21,10 @@ function writeRawSafetensors(file: string, tensors: [string, string, number[], U
   writeFileSync(file, Buffer.concat([size, Buffer.from(json), ...tensors.map(([, , , b]) => b)]));
 }
 
-/** The float model as mlx-lm's `convert -q --q-bits 4` writes it: every matrix whose rows are whole groups of 64. */
-export function writeMlxFolder(folder: string, model: Module, spec: ModelSpec, config: Record<string, unknown>): void {
+/** The float model as mlx-lm's `convert -q --q-bits 4` (or 8) writes it: every matrix whose rows are whole groups of 64. */
+export function writeMlxFolder(folder: string, model: Module, spec: ModelSpec, config: Record<string, unknown>, bits: 4 | 8 = 4): void {
+  const codeBytes = (64 * bits) / 8;
+  const blockBytes = 4 + codeBytes;
   saveFolder(folder, model, spec);
   const out: [string, string, number[], Uint8Array][] = [];
   for (const [name, p] of model.namedParameters()) {
@@ -32,16 +34,17 @@ export function writeMlxFolder(folder: string, model: Module, spec: ModelSpec, c
       continue;
     }
     const [rows, cols] = p.shape;
-    const blocks = quantize(p, 'mlx4').values() as Uint8Array;
+    const blocks = quantize(p, `mlx${bits}`).values() as Uint8Array;
     const groups = (rows * cols) / 64;
-    const [codes, scales, biases] = [new Uint8Array(groups * 32), new Uint8Array(groups * 2), new Uint8Array(groups * 2)];
+    const [codes, scales, biases] = [new Uint8Array(groups * codeBytes), new Uint8Array(groups * 2), new Uint8Array(groups * 2)];
     for (let g = 0; g < groups; g++) {
-      scales.set(blocks.subarray(g * 36, g * 36 + 2), 2 * g);
-      biases.set(blocks.subarray(g * 36 + 2, g * 36 + 4), 2 * g);
-      codes.set(blocks.subarray(g * 36 + 4, g * 36 + 36), 32 * g);
+      const at = g * blockBytes;
+      scales.set(blocks.subarray(at, at + 2), 2 * g);
+      biases.set(blocks.subarray(at + 2, at + 4), 2 * g);
+      codes.set(blocks.subarray(at + 4, at + blockBytes), codeBytes * g);
     }
     const base = name.slice(0, -'weight'.length);
-    out.push([name, 'U32', [rows, cols / 8], codes], [`${base}scales`, 'BF16', [rows, cols / 64], scales], [`${base}biases`, 'BF16', [rows, cols / 64], biases]);
+    out.push([name, 'U32', [rows, (cols * bits) / 32], codes], [`${base}scales`, 'BF16', [rows, cols / 64], scales], [`${base}biases`, 'BF16', [rows, cols / 64], biases]);
   }
   writeRawSafetensors(join(folder, 'model.safetensors'), out);
   const file = join(folder, 'config.json');

@@ -4,7 +4,9 @@
  * (uint32 words of codes, little-endian, [out, in·bits/32]), `X.scales` and `X.biases`
  * ([out, in/64], bfloat16 or float16). Each weight is regrouped into our MLX blocks
  * (tensor/quant/mlx.ts: scale, bias, then the group's code bytes as they are: nothing re-rounded)
- * and held frozen; the other tensors (norms, unquantized layers) are read as a folder's are.
+ * and held frozen; the other tensors (norms, unquantized layers) are read as a folder's are. The
+ * folder is opened by its headers and each parameter's tensors read as it is given its values, so
+ * a pipeline stage reads only its own layers'.
  */
 import type { HfConfig } from './hf_config.js';
 import { CheckpointError } from '../checkpoint.js';
@@ -15,10 +17,11 @@ import { withoutRandomInit } from '../../tensor/init_scope.js';
 import { type QuantType, quantFormat } from '../../tensor/quant/formats.js';
 import { MLX_GROUP } from '../../tensor/quant/mlx.js';
 import { CPU, deviceMemory } from '../../tensor/storage.js';
-import { readFolderTensors } from './hf_weights.js';
+import type { Tensor } from '../../tensor/tensor.js';
 import { type SafeTensor, toFloat32 } from './safetensors.js';
+import { SafetensorsEntries } from './safetensors_entries.js';
 
-interface MlxQuantization { groupSize: number; bits: number }
+export interface MlxQuantization { groupSize: number; bits: number }
 
 /** config.json's "quantization" entry, or null for a float folder; per-layer overrides refused by name. */
 export function mlxQuantizationOf(config: HfConfig, file: string): MlxQuantization | null {
@@ -38,32 +41,77 @@ export function loadMlxFolder(dir: string, spec: ModelSpec, q: MlxQuantization):
   if (spec.type !== 'llama') throw new CheckpointError(dir, `an MLX quantized ${spec.type} folder; we read the Llama family's`);
   // Built deferred, as a GGUF file's model (gguf_llama.ts): no float32 copy of a quantized weight.
   const model = buildDeferred(() => withoutRandomInit(() => createModel(spec, 0)));
-  const tensors = readFolderTensors(dir);
-  const used = new Set<string>();
-  const take = (name: string): SafeTensor => {
-    const t = tensors.get(name);
-    if (!t) throw new CheckpointError(dir, `lacks ${name}`);
-    used.add(name);
-    return t;
-  };
-  const params = model.namedParameters();
-  const quantized = new Set(params.filter(([n]) => n.endsWith('.weight') && tensors.has(n.replace(/weight$/, 'scales'))).map(([n]) => n));
-  model.freeze((n) => quantized.has(n));
-  for (const [name, p] of params) {
-    if (quantized.has(name)) {
-      const base = name.slice(0, -'weight'.length);
-      const [scales, biases] = [take(`${base}scales`), take(`${base}biases`)];
-      const type = formatOf(dir, base, q.bits, scales.dtype);
-      p.holdFrozen(deviceMemory(CPU).fromHost(mlxBlocks(dir, base, take(name), scales, biases, p.shape as [number, number], type), type));
-    } else {
-      const t = take(name);
-      if (t.shape.join() !== p.shape.join()) throw new CheckpointError(dir, `${name} is [${t.shape}], the model's is [${p.shape}]`);
-      p.bind(deviceMemory(CPU).fromHost(toFloat32(dir, name, t)), null);
-    }
+  const folder = new MlxFolder(dir, q);
+  try {
+    const params = model.namedParameters();
+    const formats = folder.formats(params);
+    model.freeze((n) => formats.has(n));
+    for (const [name, p] of params) folder.hold(name, p, formats.get(name));
+  } finally {
+    folder.close();
   }
-  const extra = [...tensors.keys()].filter((n) => !used.has(n));
-  if (extra.length > 0) throw new CheckpointError(dir, `holds tensors the model has no place for: ${extra.slice(0, 3).join(', ')}`);
   return model;
+}
+
+/**
+ * An MLX quantized folder known by its headers: which of a model's parameters it holds in groups
+ * (and in which format), each parameter's tensors read only when it is given its values — one
+ * process reads them all, a pipeline stage its own layers' (parallel/pipeline/stage_values.ts).
+ */
+export class MlxFolder {
+  private readonly tensors: SafetensorsEntries;
+
+  constructor(readonly dir: string, private readonly q: MlxQuantization) {
+    this.tensors = new SafetensorsEntries(dir);
+  }
+
+  /**
+   * The quantized ones of `params` (a model's, by name) and their formats: each X.weight with
+   * X.scales beside it. Every tensor of the folder is checked to have its place among them, and
+   * every parameter its tensors, before anything is read.
+   */
+  formats(params: readonly [string, Tensor][]): Map<string, QuantType> {
+    const { entries } = this.tensors;
+    const formats = new Map<string, QuantType>();
+    const placed = new Set<string>();
+    for (const [name] of params) {
+      const base = name.slice(0, -'weight'.length);
+      const scales = name.endsWith('.weight') ? entries.get(`${base}scales`) : undefined;
+      const own = scales ? [name, `${base}scales`, `${base}biases`] : [name];
+      for (const t of own) if (!entries.has(t)) throw new CheckpointError(this.dir, `lacks ${t}`);
+      for (const t of own) placed.add(t);
+      if (scales) formats.set(name, formatOf(this.dir, base, this.q.bits, scales.dtype));
+    }
+    const extra = [...entries.keys()].filter((n) => !placed.has(n));
+    if (extra.length > 0) throw new CheckpointError(this.dir, `holds tensors the model has no place for: ${extra.slice(0, 3).join(', ')}`);
+    return formats;
+  }
+
+  /** Gives `p` (parameter `name`) its values: its groups as our blocks in `format` (frozen), else float32. */
+  hold(name: string, p: Tensor, format: QuantType | undefined): void {
+    if (format === undefined) {
+      const values = this.read(name);
+      if (values.shape.join() !== p.shape.join()) throw new CheckpointError(this.dir, `${name} is [${values.shape}], the model's is [${p.shape}]`);
+      return p.bind(deviceMemory(CPU).fromHost(toFloat32(this.dir, name, values)), null);
+    }
+    const base = name.slice(0, -'weight'.length);
+    const [scales, biases] = [this.read(`${base}scales`), this.read(`${base}biases`)];
+    const type = formatOf(this.dir, base, this.q.bits, scales.dtype);
+    if (type !== format) throw new CheckpointError(this.dir, `${name} is ${type}, its place planned ${format}`);
+    p.requiresGrad = false;
+    p.holdFrozen(deviceMemory(CPU).fromHost(mlxBlocks(this.dir, base, this.read(name), scales, biases, p.shape as [number, number], type), type));
+  }
+
+  /** Tensor `n` of the folder, its bytes read from its shard. */
+  private read(n: string): SafeTensor {
+    const entry = this.tensors.entries.get(n);
+    if (entry === undefined) throw new CheckpointError(this.dir, `lacks ${n}`);
+    return { dtype: entry.dtype, shape: entry.shape, bytes: this.tensors.bytes(n) };
+  }
+
+  close(): void {
+    this.tensors.close();
+  }
 }
 
 function formatOf(dir: string, base: string, bits: number, scaleDtype: string): QuantType {

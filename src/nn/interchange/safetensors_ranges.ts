@@ -8,27 +8,18 @@
  * A tensor stored transposed relative to ours (GPT-2's Conv1D weights) is read whole, one at a
  * time, as a range of our rows is a set of its columns.
  */
-import { closeSync, openSync, readSync } from 'node:fs';
+import { readSync } from 'node:fs';
 import { CheckpointError } from '../checkpoint.js';
 import { mapFileReadOnly } from './file_map.js';
 import type { ModelSpec } from '../models/index.js';
 import type { Module } from '../module.js';
 import { nameMapFor } from './hf_names.js';
-import { checkWeightMap, folderWeights, isFolder } from './hf_weights.js';
 import { matchTensors, transpose2d } from './model_io.js';
-import { bytesPerElement, readSafetensorsHeader, type SafeEntry, toFloat32 } from './safetensors.js';
-
-/** A tensor's entry in the file (one shard of a folder) that holds it. */
-interface Located extends SafeEntry {
-  fd: number;
-  dataStart: number;
-  /** The shard's path (mapped by bf16Bits and f16Bits). */
-  path: string;
-}
+import { bytesPerElement, toFloat32 } from './safetensors.js';
+import { type LocatedTensor, SafetensorsEntries } from './safetensors_entries.js';
 
 export class SafetensorsRanges {
-  private readonly fds: number[] = [];
-  private readonly entries = new Map<string, Located>();
+  private readonly tensors: SafetensorsEntries;
   /** Our parameter or buffer name → the file's tensor name. */
   private readonly sources: Map<string, string>;
   private readonly transposed: (name: string) => boolean;
@@ -38,12 +29,9 @@ export class SafetensorsRanges {
    * shard its index names) and checks it holds every parameter and buffer of `model` with its shape.
    */
   constructor(private readonly file: string, model: Module, spec: ModelSpec) {
+    this.tensors = new SafetensorsEntries(file);
     try {
-      const weights = isFolder(file) ? folderWeights(file) : { files: [file] };
-      const home = new Map<string, string>();
-      for (const shard of weights.files) this.openShard(shard, home);
-      if (weights.weightMap) checkWeightMap(file, weights.weightMap, home);
-      this.sources = matchTensors(file, this.entries, model, spec);
+      this.sources = matchTensors(file, this.tensors.entries, model, spec);
       this.transposed = nameMapFor(spec).transposed;
     } catch (e) {
       this.close();
@@ -51,27 +39,11 @@ export class SafetensorsRanges {
     }
   }
 
-  private openShard(shard: string, home: Map<string, string>): void {
-    let fd: number;
-    try {
-      fd = openSync(shard, 'r');
-    } catch (e) {
-      throw new CheckpointError(shard, `cannot read: ${(e as Error).message}`);
-    }
-    this.fds.push(fd);
-    const header = readSafetensorsHeader(shard, fd);
-    for (const [name, entry] of header.entries) {
-      if (home.has(name)) throw new CheckpointError(shard, `tensor "${name}" is also in ${home.get(name)}`);
-      home.set(name, shard);
-      this.entries.set(name, { ...entry, fd, dataStart: header.dataStart, path: shard });
-    }
-  }
-
   /** Elements [from, to) of our parameter or buffer `name`, as our layout orders them, in float32. */
   read(name: string, shape: readonly number[], from: number, to: number): Float32Array {
     const ext = this.sources.get(name);
     if (ext === undefined) throw new CheckpointError(this.file, `holds no tensor for ${name}`);
-    const entry = this.entries.get(ext)!;
+    const entry = this.tensors.entries.get(ext)!;
     if (this.transposed(name)) return transpose2d(this.floats(ext, entry, 0, shape[0] * shape[1]), shape[1], shape[0]).subarray(from, to);
     return this.floats(ext, entry, from, to);
   }
@@ -93,7 +65,7 @@ export class SafetensorsRanges {
 
   private halfBits(name: string, dtype: 'BF16' | 'F16'): Uint16Array | null {
     const ext = this.sources.get(name);
-    const entry = ext === undefined ? undefined : this.entries.get(ext);
+    const entry = ext === undefined ? undefined : this.tensors.entries.get(ext);
     if (entry === undefined || entry.dtype !== dtype || this.transposed(name)) return null;
     const [at, length] = [entry.dataStart + entry.begin, entry.end - entry.begin];
     const mapped = at % 2 === 0 ? mapFileReadOnly(entry.path, at, length) : null;
@@ -104,11 +76,9 @@ export class SafetensorsRanges {
   }
 
   /** Elements [from, to) of the file's tensor, read from its file and widened to float32. */
-  private floats(ext: string, entry: Located, from: number, to: number): Float32Array {
+  private floats(ext: string, entry: LocatedTensor, from: number, to: number): Float32Array {
     const width = bytesPerElement(entry.dtype);
-    const bytes = Buffer.alloc((to - from) * width);
-    const at = entry.dataStart + entry.begin + from * width;
-    if (readSync(entry.fd, bytes, 0, bytes.length, at) !== bytes.length) throw new CheckpointError(this.file, `tensor "${ext}": truncated`);
+    const bytes = this.tensors.bytes(ext, from * width, to * width);
     return toFloat32(this.file, ext, { dtype: entry.dtype, shape: [to - from], bytes });
   }
 
@@ -118,6 +88,6 @@ export class SafetensorsRanges {
   }
 
   close(): void {
-    for (const fd of this.fds.splice(0)) closeSync(fd);
+    this.tensors.close();
   }
 }

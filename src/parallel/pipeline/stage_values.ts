@@ -3,10 +3,12 @@
  * (stage_weights.ts): a float file's ranges (a PEFT adapter's update merged) or the seed's recipe,
  * put in the parameter's planned format (--quantize) by the kernel one process's quantizeModel
  * uses, so the blocks are the same; or a GGUF tensor, its blocks kept as they are (q and k rows in
- * Hugging Face's order). A quantized parameter is frozen and holds its blocks only.
+ * Hugging Face's order); or an MLX folder's groups, as one process regroups them. A quantized
+ * parameter is frozen and holds its blocks only.
  */
 import { type GgufFile } from '../../nn/interchange/gguf.js';
 import { ggufSources, readGgufParameter } from '../../nn/interchange/gguf_llama.js';
+import { MlxFolder } from '../../nn/interchange/mlx_folder.js';
 import { openInitRanges } from '../../nn/interchange/init_ranges.js';
 import { AdapterDeltas } from '../../nn/lora/adapter_deltas.js';
 import type { LlamaSpec, ModelSpec } from '../../nn/models/index.js';
@@ -31,6 +33,7 @@ export interface StageValues {
  */
 export function openStageValues(spec: ModelSpec, whole: Module, weights: StageWeights, o: { mapped?: boolean } = {}): StageValues {
   if ('gguf' in weights) return ggufValues(spec as LlamaSpec, whole, weights.gguf, o.mapped === true);
+  if ('mlx' in weights) return mlxValues(whole, new MlxFolder(weights.mlx, weights.quantization));
   const ranges = 'file' in weights ? openInitRanges(weights.file, whole, spec) : null;
   const adapter = 'file' in weights && weights.adapter !== undefined ? AdapterDeltas.read(weights.adapter) : null;
   // Checked against the whole model, so an adapter naming a module no stage holds is refused on every stage.
@@ -57,6 +60,17 @@ function ggufValues(spec: LlamaSpec, whole: Module, file: GgufFile, mapped: bool
     },
     close() {},
   };
+}
+
+/** An MLX folder's parameters, each read as it is held (its groups regrouped into our blocks: a copy, not a view of the file). */
+function mlxValues(whole: Module, folder: MlxFolder): StageValues {
+  try {
+    folder.formats(whole.namedParameters());
+  } catch (e) {
+    folder.close();
+    throw e;
+  }
+  return { hold: (name, p, format) => folder.hold(name, p, format), close: () => folder.close() };
 }
 
 /** Float values held as they are, or quantized to `format` (frozen: the float copy is let go). */

@@ -6,6 +6,7 @@
  *   their index among all the layers, so a layer is held alike whichever stage holds it, and the
  *   tokens are one process's given the same --quantize;
  * - a GGUF file, each tensor in the format the file holds it (a float one widened to float32);
+ * - an MLX quantized folder, each matrix with scales beside it in its MLX format, the rest float32;
  * - the seed's recipes (tests, the speed probe; a training run without --init), with --quantize
  *   (--lora-base-dtype) planned as a float file's.
  * Generation's stages (serve/stages/stage_model.ts) and training's over a quantized base
@@ -17,6 +18,8 @@ import { ModelSourceError } from '../../generate/model_source.js';
 import type { GgufFile } from '../../nn/interchange/gguf.js';
 import type { ModelLayer } from '../../nn/layer_list.js';
 import { ggufFormats, ggufSources } from '../../nn/interchange/gguf_llama.js';
+import { type MlxQuantization, MlxFolder } from '../../nn/interchange/mlx_folder.js';
+import { SafetensorsEntries } from '../../nn/interchange/safetensors_entries.js';
 import { adapterDigest } from '../../nn/lora/adapter_deltas.js';
 import type { LlamaSpec, ModelSpec } from '../../nn/models/index.js';
 import type { Module } from '../../nn/module.js';
@@ -28,6 +31,7 @@ import type { Tensor } from '../../tensor/tensor.js';
 export type StageWeights =
   | { file: string; adapter?: string; quantize?: QuantScheme }
   | { gguf: GgufFile; quantize?: QuantScheme }
+  | { mlx: string; quantization: MlxQuantization; quantize?: QuantScheme }
   | { seed: number; quantize?: QuantScheme };
 
 /**
@@ -36,13 +40,24 @@ export type StageWeights =
  * refused where one process refuses it: over a model outside the Llama family, or a file quantized already.
  */
 export function heldFormats(spec: ModelSpec, whole: Module, weights: StageWeights): Map<string, QuantType> {
-  const fromFile = 'gguf' in weights ? ggufFormats(weights.gguf, ggufSources(weights.gguf, spec as LlamaSpec, whole.namedParameters())) : new Map<string, QuantType>();
+  const fromFile = 'gguf' in weights ? ggufFormats(weights.gguf, ggufSources(weights.gguf, spec as LlamaSpec, whole.namedParameters()))
+    : 'mlx' in weights ? mlxFormats(weights, whole) : new Map<string, QuantType>();
   if (weights.quantize === undefined) return fromFile;
-  const where = 'gguf' in weights ? weights.gguf.path : 'file' in weights ? weights.file : `the model of seed ${weights.seed}`;
+  const where = 'gguf' in weights ? weights.gguf.path : 'file' in weights ? weights.file : 'mlx' in weights ? weights.mlx : `the model of seed ${weights.seed}`;
   if (spec.type !== 'llama') throw new ModelSourceError(where, `holds a ${spec.type} model; --quantize takes the Llama family (llama, qwen2, qwen3, mixtral)`);
   if (fromFile.size > 0) throw new ModelSourceError(where, `is quantized already; --quantize ${weights.quantize} takes a float model`);
   const plan = quantizationPlan(whole, spec, weights.quantize);
   return new Map([...plan].filter((entry): entry is [string, QuantType] => entry[1] !== null));
+}
+
+/** An MLX folder's quantized parameters of `whole` and their formats, from its headers (every tensor's place checked). */
+function mlxFormats(weights: { mlx: string; quantization: MlxQuantization }, whole: Module): Map<string, QuantType> {
+  const folder = new MlxFolder(weights.mlx, weights.quantization);
+  try {
+    return folder.formats(whole.namedParameters());
+  } finally {
+    folder.close();
+  }
 }
 
 /**
@@ -54,7 +69,8 @@ export function weightsSettings(weights: StageWeights | undefined): Record<strin
   if (weights === undefined || 'seed' in weights) return {};
   const settings: Record<string, string> = {};
   if ('file' in weights && weights.adapter !== undefined) settings['--adapter'] = `contents ${adapterDigest(weights.adapter)}`;
-  if ('gguf' in weights) settings['GGUF tensor formats'] = ggufFormatsDigest(weights.gguf);
+  if ('gguf' in weights) settings['GGUF tensor formats'] = formatsDigest([...weights.gguf.tensors.values()].map((t) => `${t.name}:${t.type}`));
+  if ('mlx' in weights) settings['MLX quantization'] = `${weights.quantization.bits}-bit, tensors ${formatsDigest(mlxTensorTypes(weights.mlx))}`;
   if (weights.quantize !== undefined) settings['--quantize'] = weights.quantize;
   return settings;
 }
@@ -71,11 +87,21 @@ export function quantizedSummary(whole: Module, formats: ReadonlyMap<string, Qua
   return { bytesBefore, bytesAfter };
 }
 
-/** A short digest of a GGUF file's tensors and their types: two files of one shape quantized otherwise differ. */
-function ggufFormatsDigest(file: GgufFile): string {
+/** A short digest of a file's tensors and their types (`name:type` each): two files of one shape quantized otherwise differ. */
+function formatsDigest(tensors: readonly string[]): string {
   const hash = createHash('sha256');
-  for (const t of file.tensors.values()) hash.update(`${t.name}:${t.type};`);
+  for (const t of tensors) hash.update(`${t};`);
   return hash.digest('hex').slice(0, 16);
+}
+
+/** An MLX folder's tensors as `name:dtype` (scales in BF16 or F16), from its headers. */
+function mlxTensorTypes(dir: string): string[] {
+  const tensors = new SafetensorsEntries(dir);
+  try {
+    return [...tensors.entries].map(([name, e]) => `${name}:${e.dtype}`).sort();
+  } finally {
+    tensors.close();
+  }
 }
 
 /** The bytes a parameter (by its name in the whole model) takes as its stage holds it. */

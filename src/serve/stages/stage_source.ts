@@ -51,7 +51,13 @@ async function weightsOf(resolved: ResolvedSource, o: StageSourceOptions): Promi
     const gguf = await readGgufHeader(resolved.path);
     return { spec: specFromGguf(gguf), weights: { gguf, quantize: o.quantize }, gguf };
   }
-  return { spec: specOf(resolved), weights: { file: resolved.path, adapter, quantize: o.quantize } };
+  // The file is read once here for its spec; each stage then reads its tensors.
+  const spec = sourceSpec(resolved);
+  const quantization = resolved.kind === 'folder' ? mlxQuantizationOf(readHfConfig(resolved.path), join(resolved.path, 'config.json')) : null;
+  if (quantization === null) return { spec, weights: { file: resolved.path, adapter, quantize: o.quantize } };
+  // As a GGUF file's: an adapter over quantized layers runs unmerged, in one process.
+  if (adapter !== undefined) throw new ModelSourceError('--adapter', 'is not carried over --stages with an MLX quantized folder yet (one process runs it unmerged over the folder: drop --stages)');
+  return { spec, weights: { mlx: resolved.path, quantization, quantize: o.quantize } };
 }
 
 /** The one PEFT folder the stages merge: --adapter's, or the source's own (an adapter folder, a LoRA run's saved adapter). */
@@ -62,13 +68,4 @@ function carriedAdapter(resolved: ResolvedSource, flag: string | undefined): str
   // A stage process is started with --model SRC --adapter DIR: the same folder again is the same adapter.
   if (flag !== undefined && resolve(flag) !== resolve(own.dir)) throw new ModelSourceError('--adapter', `the model is LoRA adapters already (${own.dir}); over --stages give one adapter`);
   return own.dir;
-}
-
-function specOf(resolved: ResolvedSource): ModelSpec {
-  // Its weights are words of codes with scales beside them, which a stage does not read by ranges yet.
-  if (resolved.kind === 'folder' && mlxQuantizationOf(readHfConfig(resolved.path), join(resolved.path, 'config.json'))) {
-    throw new ModelSourceError(resolved.path, 'is an MLX quantized folder, which runs in one process: drop --stages, or give --stages the float folder with --quantize mlx4|mlx8');
-  }
-  // The file is read once here for its spec; each stage then reads its tensors.
-  return sourceSpec(resolved);
 }

@@ -12,7 +12,7 @@ import { ggufHeaderRead, isGgufFile, readGgufHeader } from '../../nn/interchange
 import { loadGgufModel, specFromGguf } from '../../nn/interchange/gguf_llama.js';
 import { readHfConfig, specFromFolder } from '../../nn/interchange/hf_folder.js';
 import { folderWeights, isFolder } from '../../nn/interchange/hf_weights.js';
-import { loadMlxFolder, mlxQuantizationOf } from '../../nn/interchange/mlx_folder.js';
+import { type MlxQuantization, loadMlxFolder, mlxQuantizationOf } from '../../nn/interchange/mlx_folder.js';
 import { BERT_MODELS, GPT2_MODELS, LLAMA_MODELS, LLAMA_SIZES, type ModelSpec, type ModelType, createModel, isTokenModel } from '../../nn/models/index.js';
 import type { Module } from '../../nn/module.js';
 import { withoutRandomInit } from '../../tensor/init_scope.js';
@@ -36,7 +36,12 @@ export async function readInitGguf(init: string | undefined): Promise<void> {
 
 /** True when --init holds quantized matrices: a GGUF file (even an F16 one: it is read by the same path), an MLX quantized folder. */
 export function initIsQuantized(init: string | undefined): init is string {
-  return initIsGguf(init) || (initIsFolder(init) && mlxQuantizationOf(readHfConfig(init), `${init}/config.json`) !== null);
+  return initIsGguf(init) || initMlxQuantization(init) !== null;
+}
+
+/** The quantization of an MLX quantized folder in --init (config.json's), or null for anything else. */
+export function initMlxQuantization(init: string | undefined): MlxQuantization | null {
+  return initIsFolder(init) ? mlxQuantizationOf(readHfConfig(init), `${init}/config.json`) : null;
 }
 
 /** The model --init describes, and where that description is (named in refusals); null for a model file. */
@@ -144,7 +149,7 @@ export function checkInitExists(init: string | undefined): void {
 export function initialModel(config: Pick<TrainConfig, 'init' | 'seed'>, spec: ModelSpec): { model: Module; read: boolean } {
   const init = config.init;
   if (initIsGguf(init)) return { model: loadGgufModel(ggufHeaderRead(init), spec as Parameters<typeof loadGgufModel>[1]).model, read: true };
-  const mlx = initIsFolder(init) ? mlxQuantizationOf(readHfConfig(init), `${init}/config.json`) : null;
+  const mlx = initMlxQuantization(init);
   if (mlx) return { model: loadMlxFolder(init!, spec, mlx), read: true };
   return { model: init ? withoutRandomInit(() => createModel(spec, config.seed)) : createModel(spec, config.seed), read: false };
 }

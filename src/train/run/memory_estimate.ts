@@ -15,8 +15,6 @@
 import { availableMemory } from '../../generate/weight_report.js';
 import { ggufHeaderRead } from '../../nn/interchange/gguf.js';
 import { ggufSources } from '../../nn/interchange/gguf_llama.js';
-import { readHfConfig } from '../../nn/interchange/hf_folder.js';
-import { mlxQuantizationOf } from '../../nn/interchange/mlx_folder.js';
 import { modelLayers } from '../../nn/layer_list.js';
 import type { LlamaSpec, ModelSpec } from '../../nn/models/index.js';
 import { createModel } from '../../nn/models/index.js';
@@ -32,7 +30,7 @@ import type { Tensor } from '../../tensor/tensor.js';
 import { ConfigError } from '../../util/errors.js';
 import { prepareFineTune } from '../loop/fine_tune.js';
 import type { TrainConfig } from './config.js';
-import { initIsFolder, initIsGguf, initIsQuantized } from './init_source.js';
+import { initIsGguf, initIsQuantized, initMlxQuantization } from './init_source.js';
 
 /** Node, the addon and our modules before any weight (measured: ~70 MB), with the allocator's slack. */
 const RUNTIME_BYTES = 200 * 2 ** 20;
@@ -168,7 +166,7 @@ function heldBytes(model: Module, spec: ModelSpec, config: EstimateConfig): Held
     }
     return result(false, true);
   }
-  const mlx = initIsFolder(config.init) ? mlxQuantizationOf(readHfConfig(config.init), `${config.init}/config.json`) : null;
+  const mlx = initMlxQuantization(config.init);
   // An MLX folder's matrices are its groups (mlx-lm quantizes those our mlx scheme does); else the asked scheme's.
   const scheme = mlx ? (`mlx${mlx.bits}` as const) : config.loraBaseDtype;
   const plan = scheme !== undefined && isQuantScheme(scheme) && spec.type === 'llama' ? quantizationPlan(model, spec, scheme) : null;

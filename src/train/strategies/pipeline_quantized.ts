@@ -9,7 +9,7 @@
  * - a layer's bytes are its frozen weights as held (their formats), its trained parameters with
  *   their gradients and optimizer state, and its output per live micro-batch;
  * - then this rank's layers get their values (parallel/pipeline/stage_values.ts): a GGUF file's
- *   blocks as views of the file mapped read-only, a float file's (or the seed's) values quantized
+ *   blocks as views of the file mapped read-only, an MLX folder's groups regrouped into blocks, a float file's (or the seed's) values quantized
  *   by the --lora-base-dtype plan of the whole model, so each layer is held as one process holds it.
  */
 import { ggufHeaderRead } from '../../nn/interchange/gguf.js';
@@ -28,7 +28,7 @@ import type { QuantType } from '../../tensor/quant/formats.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { ConfigError } from '../../util/errors.js';
 import { Rng } from '../../util/rng.js';
-import { initIsGguf, initIsQuantized } from '../run/init_source.js';
+import { initIsGguf, initIsQuantized, initMlxQuantization } from '../run/init_source.js';
 import type { ModelBuildContext } from './strategy.js';
 
 /** What one rank measured for the placement: ms of a block's forward+backward per weight, and its memory. */
@@ -40,16 +40,15 @@ export interface BlockProbe {
 /**
  * Where a quantized base's values come from, or null for a float base (the stages are then cut
  * from the whole model, as before): --init FILE.gguf, or --lora-base-dtype SCHEME over --init's
- * float weights (or the seed's). An MLX folder is refused by flag: its stages are not read yet.
+ * float weights (or the seed's), or an MLX quantized folder.
  */
 export function quantizedBaseWeights(run: Pick<ModelBuildContext, 'init' | 'loraBaseDtype'>, seed: number): StageWeights | null {
   const scheme = run.loraBaseDtype !== undefined && isQuantScheme(run.loraBaseDtype) ? run.loraBaseDtype : undefined;
-  if (initIsGguf(run.init)) {
-    if (scheme !== undefined) throw new ConfigError('command line', `--lora-base-dtype ${scheme}`, `the --init model is quantized already (${run.init} is a GGUF file); leave --lora-base-dtype out`);
-    return { gguf: ggufHeaderRead(run.init) };
-  }
   if (initIsQuantized(run.init)) {
-    throw new ConfigError('command line', '--init', `${run.init} is an MLX quantized folder, which pipeline stages do not read yet: train it in one process or with data parallelism (allreduce), or convert it to GGUF`);
+    const what = initIsGguf(run.init) ? 'a GGUF file' : 'an MLX quantized folder';
+    if (scheme !== undefined) throw new ConfigError('command line', `--lora-base-dtype ${scheme}`, `the --init model is quantized already (${run.init} is ${what}); leave --lora-base-dtype out`);
+    if (initIsGguf(run.init)) return { gguf: ggufHeaderRead(run.init) };
+    return { mlx: run.init, quantization: initMlxQuantization(run.init)! };
   }
   if (scheme === undefined) return null;
   return run.init !== undefined ? { file: run.init, quantize: scheme } : { seed, quantize: scheme };

@@ -10,7 +10,7 @@
  * the bytes the weights will hold: a model that needs three ranks in float32 fits on one or two quantized.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -20,7 +20,7 @@ import { type CausalLm, generate } from '../../../src/generate/generate.js';
 import { type GgufFile, readGgufHeader } from '../../../src/nn/interchange/gguf.js';
 import { exportGguf } from '../../../src/nn/interchange/gguf_export.js';
 import { loadGgufModel } from '../../../src/nn/interchange/gguf_llama.js';
-import { saveFolder } from '../../../src/nn/interchange/hf_folder.js';
+import { loadMlxFolder } from '../../../src/nn/interchange/mlx_folder.js';
 import { saveSafetensors } from '../../../src/nn/interchange/model_io.js';
 import { modelLayers } from '../../../src/nn/layer_list.js';
 import type { LlamaSpec, ModelSpec } from '../../../src/nn/models/index.js';
@@ -37,6 +37,7 @@ import { runStageWorker } from '../../../src/serve/stages/stage_worker.js';
 import { isQuantType } from '../../../src/tensor/quant/formats.js';
 import { randomModel } from '../../generate/families.js';
 import { freePort } from '../../helpers/cluster.js';
+import { writeMlxFolder } from '../../helpers/mlx_folder.js';
 import { TOKEN, type TestPipeline, startStages } from './start_stages.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'smol-quant-stages-'));
@@ -48,6 +49,8 @@ const llama = (o: Partial<LlamaSpec>): LlamaSpec => ({
 });
 /** Rows of 32: Q8_0 blocks. */
 const LLAMA_Q8 = llama({});
+/** Rows of 64: MLX groups. */
+const MLX_LLAMA = llama({ width: 64, intermediate: 128 });
 /** Rows of 256 (K-quant super-blocks), 8 layers: llama.cpp's Q4_K_M gives layers 0, 3, 6 and 7 more bits (useMoreBits). */
 const QWEN2_K = llama({ modelType: 'qwen2', qkvBias: true, tieEmbeddings: true, layers: 8, width: 256, intermediate: 256, heads: 4, kvHeads: 2, headDim: 64, ropeTheta: 1e6 });
 
@@ -170,9 +173,8 @@ describe('generation across pipeline stages over quantized layers', { timeout: 1
   }
 
   it('--quantize mlx4 of a Llama of rows of 64, 2 stages: one process\'s tokens and blocks', async () => {
-    const spec = llama({ width: 64, intermediate: 128 });
-    const { file, reference } = floatFileAndQuantized('mlx4', spec, 'mlx4');
-    const stages = await startStages(spec, { file, quantize: 'mlx4' }, 2);
+    const { file, reference } = floatFileAndQuantized('mlx4', MLX_LLAMA, 'mlx4');
+    const stages = await startStages(MLX_LLAMA, { file, quantize: 'mlx4' }, 2);
     try {
       await assertOneProcessTokens(stages, reference);
       assert.deepEqual((await assertHeldAsOneProcess(stages, reference)).map((f) => [...f]), [['mlx4'], ['mlx4']]);
@@ -248,19 +250,37 @@ describe('generation across pipeline stages over quantized layers', { timeout: 1
     }
   });
 
-  it('refused by name, as one process refuses them: --quantize over a quantized GGUF file or GPT-2, an adapter with a GGUF file; and an MLX quantized folder', async () => {
+  it('refused by name, as one process refuses them: --quantize over a quantized GGUF file, MLX folder or GPT-2, an adapter with either', async () => {
     await assert.rejects(stageSource(q8.path, { quantize: 'q4_0' }), /llama-q8_0\.gguf: is quantized already; --quantize q4_0 takes a float model/);
     await assert.rejects(stageSource(q8.path, { adapter: join(dir, 'adapter') }), /--adapter: is not carried over --stages with a GGUF file yet/);
     const gpt2: ModelSpec = { type: 'gpt2', vocabSize: 61, context: 32, layers: 2, width: 32, heads: 4, dropout: 0 };
     const file = join(dir, 'gpt2.safetensors');
     saveSafetensors(file, randomModel(gpt2, 1), gpt2);
     await assert.rejects(stageSource(file, { quantize: 'q8_0' }), /gpt2\.safetensors: holds a gpt2 model; --quantize takes the Llama family/);
-    // An MLX quantized folder (config.json's quantization) is refused before any weight is read.
-    const mlx = join(dir, 'mlx-4bit');
-    saveFolder(mlx, randomModel(LLAMA_Q8, 2), LLAMA_Q8);
-    const config = join(mlx, 'config.json');
-    writeFileSync(config, JSON.stringify({ ...JSON.parse(readFileSync(config, 'utf8')), quantization: { group_size: 64, bits: 4 } }));
-    await assert.rejects(stageSource(mlx), /mlx-4bit: is an MLX quantized folder, which runs in one process: drop --stages, or give --stages the float folder with --quantize mlx4\|mlx8/);
+    const mlx = join(dir, 'mlx-refused');
+    writeMlxFolder(mlx, randomModel(MLX_LLAMA, 2), MLX_LLAMA, { quantization: { group_size: 64, bits: 4 } });
+    await assert.rejects(stageSource(mlx, { quantize: 'q4_0' }), /mlx-refused: is quantized already; --quantize q4_0 takes a float model/);
+    await assert.rejects(stageSource(mlx, { adapter: join(dir, 'adapter') }), /--adapter: is not carried over --stages with an MLX quantized folder yet/);
+  });
+
+  it('an MLX 4-bit folder (mlx-lm\'s codes, scales and biases), 2 stages: one process\'s tokens, each stage holding only its layers\' groups', async () => {
+    const folder = join(dir, 'mlx-4bit');
+    writeMlxFolder(folder, randomModel(MLX_LLAMA, 36), MLX_LLAMA, { quantization: { group_size: 64, bits: 4 } });
+    const source = await stageSource(folder);
+    assert.ok('mlx' in source.weights, 'the stages read the folder\'s groups');
+    const reference = loadMlxFolder(folder, MLX_LLAMA, { groupSize: 64, bits: 4 });
+    const stages = await startStages(MLX_LLAMA, source.weights, 2);
+    try {
+      await assertOneProcessTokens(stages, reference as unknown as CausalLm);
+      assert.deepEqual((await assertHeldAsOneProcess(stages, reference)).map((f) => [...f]), [['mlx4'], ['mlx4']]);
+    } finally {
+      await stages.close();
+    }
+    // Its quantization is in the signature: a stage over the same shape's 8-bit folder is told apart.
+    const mlx8 = join(dir, 'mlx-8bit');
+    writeMlxFolder(mlx8, randomModel(MLX_LLAMA, 36), MLX_LLAMA, { quantization: { group_size: 64, bits: 8 } }, 8);
+    const other = await stageSource(mlx8);
+    assert.notEqual(stageSignature(MLX_LLAMA, 'fp32', other.weights), stageSignature(MLX_LLAMA, 'fp32', source.weights));
   });
 
   it('placement counts the bytes held: a model that needs 3 ranks in float32 fits on 2, and on 1, quantized (--quantize q4_k_m, or the Q4_K_M file)', () => {

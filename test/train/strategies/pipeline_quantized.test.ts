@@ -1,14 +1,14 @@
 /**
  * Pipeline stages over a quantized base, in process, 2 ranks against one process at the same batch:
- * - over a GGUF file's Q8_0 blocks and over a float folder quantized to NF4 at load
- *   (--lora-base-dtype), each stage holds only its own layers' base (the others' parameters are not
+ * - over a GGUF file's Q8_0 blocks, an MLX 4-bit folder's groups and a float folder quantized to
+ *   NF4 at load (--lora-base-dtype), each stage holds only its own layers' base (the others' parameters are not
  *   in it at all), in the formats one process holds them, and trains its layers' adapters as one
  *   process does (within 1e-5); rank 0's whole model for --save carries the adapters only and
  *   saves the PEFT folder one process saves;
  * - the plan is made from one probed block (no rank reads the whole base) and says so;
  * - with --activation-checkpointing each stage checkpoints its own layers, to the same adapters;
- * - what stages over a quantized base cannot do is refused by flag: --zero 1, an MLX folder,
- *   --merge-lora.
+ * - what stages over a quantized base cannot do is refused by flag: --zero 1, --lora-base-dtype
+ *   over a quantized --init, --merge-lora.
  */
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
@@ -44,6 +44,8 @@ const base = createModel(SPEC, 5);
 const folder = join(dir, 'float');
 saveFolder(folder, base, SPEC);
 const gguf = join(dir, 'tiny-q8_0.gguf');
+const mlx = join(dir, 'mlx4');
+writeMlxFolder(mlx, base, SPEC, { quantization: { group_size: 64, bits: 4 } });
 const data = loadDataset({ name: 'synthetic_text', seed: 1, tokenTask: 'language-model', contextLength: 16 });
 const config = (over: Partial<TrainConfig>): TrainConfig => ({
   ...defaultConfig('llama-tiny'), dataset: 'synthetic_text', context: 16, maxSteps: 2, evalEvery: 0, evalBatchSize: 16, batchSize: 8,
@@ -114,6 +116,7 @@ describe('pipeline stages over a quantized base (2 in-process ranks against one 
   const cases: [string, Partial<TrainConfig>][] = [
     ['a GGUF file\'s Q8_0 blocks', { init: gguf }],
     ['a float folder quantized to NF4 at load', { init: folder, loraBaseDtype: 'nf4' }],
+    ['an MLX 4-bit folder\'s groups', { init: mlx }],
     ['a GGUF file with activation checkpointing', { init: gguf, activationCheckpointing: true }],
   ];
   for (const [what, over] of cases) {
@@ -131,14 +134,12 @@ describe('pipeline stages over a quantized base (2 in-process ranks against one 
     });
   }
 
-  it('refuses by flag what stages over a quantized base do not do: --zero 1, an MLX folder, --merge-lora', async () => {
+  it('refuses by flag what stages over a quantized base do not do: --zero 1, --lora-base-dtype over a quantized --init, --merge-lora', async () => {
     await written;
-    const mlx = join(dir, 'mlx4');
-    writeMlxFolder(mlx, base, SPEC, { quantization: { group_size: 64, bits: 4 } });
     // Refused before any message: rank 0 of a pair, alone.
     const one = (): ProcessGroup => createInProcessTransports(2, { timeoutMs: 1000 }).map((t) => new ProcessGroup(t))[0];
     await assert.rejects(train(config({ init: gguf }), data, pipeline(one(), 1)), /--init\): a quantized base trains in one process, with data parallelism \(allreduce\) or over pipeline stages \(--pipeline-stages, without --zero or --tensor-parallel\); the allreduce\+pp2\+zero1 strategy/);
-    await assert.rejects(train(config({ init: mlx }), data, pipeline(one())), /--init\): .*mlx4 is an MLX quantized folder, which pipeline stages do not read yet/);
+    await assert.rejects(train(config({ init: mlx, loraBaseDtype: 'nf4' }), data, pipeline(one())), /--lora-base-dtype nf4\): the --init model is quantized already \(.*mlx4 is an MLX quantized folder\); leave --lora-base-dtype out/);
     await assert.rejects(train(config({ init: gguf, mergeLora: true }), data, pipeline(one())), /--merge-lora\): each pipeline stage holds its own layers of the quantized base .*`smolcluster export --model BASE --adapter DIR/);
   });
 });
