@@ -15,7 +15,7 @@
  */
 import type { AttentionCache, DecodeSlot, KvShape } from '../nn/layers/attention.js';
 import { noGrad } from '../tensor/autograd.js';
-import type { AttentionGeometry, DecodeAttention } from '../tensor/backend.js';
+import type { AttentionGeometry, DecodeAttention, Kernels } from '../tensor/backend.js';
 import { backendFor, kernelsFor } from '../tensor/dispatch.js';
 import { scaledDotProductAttention } from '../tensor/ops/attention.js';
 import { lowersToBf16 } from '../tensor/ops/autocast.js';
@@ -51,6 +51,11 @@ function kvShapeOf(k: Tensor): KvShape {
 /** A slot's storage elements per position: its dim, halved where two bf16 values share one. */
 function widthOf(slot: { dim: number; bf16: boolean }): number {
   return slot.bf16 ? slot.dim / 2 : slot.dim;
+}
+
+/** A slot's k or v storage as the decode attention takes it: itself, or a bf16 cache's bf16 view (two values to a float32 element). */
+function bf16Cached(kern: Pick<Kernels<DeviceBuffer>, 'bf16View'>, slot: LayerSlot): (s: Storage) => DeviceBuffer {
+  return (s) => (slot.bf16 ? kern.bf16View(s.buffer, 0, slot.heads * slot.capacity * slot.dim) : s.buffer);
 }
 
 /** One row's decode attention over its slot: H query heads of one position against the slot's positions, read in place. */
@@ -249,9 +254,10 @@ export class KvCache implements AttentionCache {
 
   reserveDecode(layer: object, shape: KvShape): DecodeSlot | null {
     const decode = decodeKernelFor(shape);
-    if (this.rows.length !== 1 || !decode || decode.bf16) return null;
-    const slot = this.rows[0].reserveNext(layer, shape, false);
-    return { k: slot.k.buffer, v: slot.v.buffer, positions: slot.written, capacity: slot.capacity };
+    if (this.rows.length !== 1 || !decode) return null;
+    const slot = this.rows[0].reserveNext(layer, shape, decode.bf16);
+    const cached = bf16Cached(kernelsFor(shape), slot);
+    return { k: cached(slot.k), v: cached(slot.v), positions: slot.written, capacity: slot.capacity, bf16: decode.bf16 };
   }
 
   /**
@@ -285,7 +291,7 @@ export class KvCache implements AttentionCache {
     const { attention, bf16 } = decode;
     this.rows.forEach((r, i) => {
       const slot = r.reserveNext(layer, kvShapeOf(k), bf16);
-      const cached = (s: Storage): DeviceBuffer => (bf16 ? kern.bf16View(s.buffer, 0, slot.heads * slot.capacity * D) : s.buffer);
+      const cached = bf16Cached(kern, slot);
       const newest = (t: Tensor): DeviceBuffer => t.storage.view(i * heads * D, heads * D).buffer;
       attention(rowGeometry(H, D, slot), q.storage.view(i * H * D, H * D).buffer, newest(k), newest(v), cached(slot.k), cached(slot.v), out.view(i * H * D, H * D).buffer);
     });

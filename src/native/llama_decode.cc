@@ -3,14 +3,16 @@
 // (norms, seven products, rotations, the cache's attention, residual adds), each a JavaScript op
 // with its own tensors and N-API crossing (~2-4 µs); at batch 1 on SmolLM2-135M's shape they were a
 // quarter of a Q4_0 token's time, as much as the gap to llama.cpp (docs/QUANTIZE.md). Here the same
-// kernels run in the same order on the same values (quantLinearProduct or sgemm, rmsNormRow,
-// rotateRows, attentionDecode, siluMulRange), so the block's output is bit for bit the ops'
+// kernels run in the same order on the same values (quantLinearProduct, sgemm, or a bf16 step's
+// toBf16 + gemmBf16; rmsNormRow, rotateRows, attentionDecode over a float32 or bf16 cache,
+// siluMulRange), so the block's output is bit for bit the ops'
 // (test/nn/layers/llama_fused_decode.test.ts holds them equal).
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "attention_decode.h"
+#include "bf16.h"
 #include "gemm.h"
 #include "llama_rows.h"
 #include "napi_args.h"
@@ -29,19 +31,24 @@ struct Block {
   int64_t width, heads, kvHeads, headDim, inner, tk, cap;
 };
 
-/** The sizes' format code of a float32 weight (the others are QFmt's). */
+/** The sizes' format codes of a float32 weight and of a bf16 step's bf16 weight (the others are QFmt's). */
 constexpr int64_t kFloat32 = -1;
+constexpr int64_t kBfloat16 = -2;
 
-/** One product's weight: quantized blocks in format f, or float32 values (dense). */
+/** One product's weight: quantized blocks in format f, float32 values (dense), or bf16 ones (half: x is rounded to bf16 too). */
 struct Product {
   QFmt f;
   const uint8_t* w;
   const float* dense;
+  const uint16_t* half;
   const float* bias;
   int64_t N, K;
 };
 
-/** The block's sizes (argument 0) checked: [width, heads, kvHeads, headDim, intermediate, tk, kvCapacity, 7 formats]. */
+/** The sizes (argument 0): [width, heads, kvHeads, headDim, intermediate, tk, kvCapacity, 7 formats, kv cache in bf16]. */
+constexpr size_t kSizes = 7 + kProjections + 1;
+
+/** The block's sizes (argument 0) checked. */
 Block blockArg(const Args& a, const double* s) {
   const Block b{static_cast<int64_t>(s[0]), static_cast<int64_t>(s[1]), static_cast<int64_t>(s[2]), static_cast<int64_t>(s[3]),
                 static_cast<int64_t>(s[4]), static_cast<int64_t>(s[5]), static_cast<int64_t>(s[6])};
@@ -64,7 +71,12 @@ Product productArg(Args& a, const double* s, int p, size_t i, int biasArg, int64
   if (format == kFloat32) {
     const F32 w = a.f32(i, kProjNames[p]);
     a.need(w, N * K, kProjNames[p]);
-    return Product{QFmt::Count, nullptr, w.p, bias.p, N, K};
+    return Product{QFmt::Count, nullptr, w.p, nullptr, bias.p, N, K};
+  }
+  if (format == kBfloat16) {
+    const U16 w = a.u16(i, kProjNames[p]);
+    a.need(w, N * K, kProjNames[p]);
+    return Product{QFmt::Count, nullptr, nullptr, w.p, bias.p, N, K};
   }
   if (format < 0 || format >= static_cast<int64_t>(QFmt::Count)) throwRange(std::string(a.fn()) + ": " + kProjNames[p] + " has no format " + std::to_string(format));
   const QFmt f = static_cast<QFmt>(format);
@@ -75,11 +87,30 @@ Product productArg(Args& a, const double* s, int p, size_t i, int biasArg, int64
   if (w.n < N * qRowBytes(f, K))
     throwRange(std::string(a.fn()) + ": " + kProjNames[p] + " has " + std::to_string(w.n) + " bytes, too few for [" + std::to_string(N) + ", " +
                std::to_string(K) + "] in " + t.name);
-  return Product{f, w.p, nullptr, bias.p, N, K};
+  return Product{f, w.p, nullptr, nullptr, bias.p, N, K};
 }
 
-/** y = x · Wᵀ (+ bias) for one row of x, as the linear op takes it at inference: quantLinear's product, or the float32 GEMM's. */
+thread_local std::vector<uint16_t> t_xBf16;
+
+/** A bf16 step's product: x rounded to bf16 (autocast's cast) times the bf16 weight, float32 out (the linear op's gemmBf16). */
+void runBf16(const Product& p, const float* x, float* y) {
+  if (t_xBf16.size() < static_cast<size_t>(p.K)) t_xBf16.resize(static_cast<size_t>(p.K));
+  toBf16(x, t_xBf16.data(), p.K);
+  GemmBf16 g;
+  g.transB = true;
+  g.M = 1;
+  g.N = p.N;
+  g.K = p.K;
+  g.A = t_xBf16.data();
+  g.B = p.half;
+  g.C = y;
+  g.bias = p.bias;
+  gemmBf16(g);
+}
+
+/** y = x · Wᵀ (+ bias) for one row of x, as the linear op takes it at inference: quantLinear's product, the float32 GEMM's, or the bf16 one's. */
 void run(const Product& p, const float* x, float* y) {
+  if (p.half) return runBf16(p, x, y);
   if (!p.dense) return quantLinearProduct(p.f, p.w, x, 1, p.N, p.K, p.bias, y, false, false);
   Gemm g;
   g.transB = true;
@@ -107,12 +138,13 @@ thread_local std::vector<float> t_scratch;
 // llamaDecodeLayer(sizes, eps, scale, x, out, inNorm, postNorm, qNorm|null, kNorm|null,
 //                  wq, wk, wv, wo, wGate, wUp, wDown, bq|null, bk|null, bv|null, cos, sin, kCache, vCache)
 // sizes: Float64Array [width, heads, kvHeads, headDim, intermediate, tk, kvCapacity, the seven
-// products' formats (QFmt; −1: float32 values, a Float32Array)]; x, out [width]; cos, sin
-// [headDim/2] (the position's rotary row); the float32 cache [kvHeads, kvCapacity, headDim] each,
-// its position tk − 1 written here.
+// products' formats (QFmt; −1: float32 values, a Float32Array; −2: bf16 values, a Uint16Array, x
+// rounded to bf16 for them), 1 where the cache holds bf16]; x, out [width]; cos, sin [headDim/2]
+// (the position's rotary row); the cache [kvHeads, kvCapacity, headDim] each (float32, or bf16 in
+// a Uint16Array), its position tk − 1 written here.
 // out = h + mlp(norm(h)), h = x + o_proj(attention(rope(q), rope(k), v)) over norm(x).
 napi_value LlamaDecodeLayerKernel(Args& a) {
-  const double* s = a.ints(0, "sizes", 7 + kProjections);
+  const double* s = a.ints(0, "sizes", kSizes);
   const Block b = blockArg(a, s);
   const double eps = a.num(1, "eps"), scale = a.num(2, "scale");
   const int64_t D = b.headDim, qWidth = b.heads * D, kvWidth = b.kvHeads * D;
@@ -130,11 +162,22 @@ napi_value LlamaDecodeLayerKernel(Args& a) {
       productArg(a, s, kGate, 13, -1, b.inner, b.width), productArg(a, s, kUp, 14, -1, b.inner, b.width),
       productArg(a, s, kDown, 15, -1, b.width, b.inner),
   };
-  const F32 cosT = a.f32(19, "cos"), sinT = a.f32(20, "sin"), kCache = a.f32(21, "kCache"), vCache = a.f32(22, "vCache");
+  const F32 cosT = a.f32(19, "cos"), sinT = a.f32(20, "sin");
   a.need(cosT, D / 2, "cos");
   a.need(sinT, D / 2, "sin");
-  a.need(kCache, b.kvHeads * b.cap * D, "kCache");
-  a.need(vCache, b.kvHeads * b.cap * D, "vCache");
+  const bool cacheBf16 = s[kSizes - 1] != 0;
+  const int64_t cached = b.kvHeads * b.cap * D;
+  F32 kCache, vCache;
+  U16 kHalf, vHalf;
+  if (cacheBf16) {
+    kHalf = a.u16(21, "kCache"), vHalf = a.u16(22, "vCache");
+    a.need(kHalf, cached, "kCache");
+    a.need(vHalf, cached, "vCache");
+  } else {
+    kCache = a.f32(21, "kCache"), vCache = a.f32(22, "vCache");
+    a.need(kCache, cached, "kCache");
+    a.need(vCache, cached, "vCache");
+  }
 
   const int64_t w = b.width, I = b.inner;
   const size_t need = static_cast<size_t>(3 * w + 3 * qWidth + 3 * kvWidth + 3 * I);
@@ -167,7 +210,8 @@ napi_value LlamaDecodeLayerKernel(Args& a) {
   rotateRows(qIn, cosT.p, sinT.p, 1, D / 2, 1.0f, false, 0, b.heads, qRot);
   rotateRows(kIn, cosT.p, sinT.p, 1, D / 2, 1.0f, false, 0, b.kvHeads, kRot);
   const AttentionGeometry g{b.heads, 1, b.tk, D, D, b.heads / b.kvHeads, static_cast<float>(scale), false, b.cap};
-  attentionDecode(g, qRot, kRot, v, kCache.p, vCache.p, att);
+  if (cacheBf16) attentionDecode(g, qRot, kRot, v, kHalf.p, vHalf.p, att);
+  else attentionDecode(g, qRot, kRot, v, kCache.p, vCache.p, att);
   run(prods[kO], att, prod);
   for (int64_t j = 0; j < w; j++) mid[j] = x.p[j] + prod[j];
   rmsNormRow(mid, postNorm.p, w, eps, h, &inv);

@@ -488,16 +488,21 @@ export interface LlamaDecodeBlock<B> {
   postNorm: B;
   qNorm: B | null;
   kNorm: B | null;
-  /** q, k, v, o, gate, up and down's formats and weights (blocks, or float32 values), in that order. */
-  formats: readonly (QuantType | 'float32')[];
+  /**
+   * q, k, v, o, gate, up and down's formats and weights (blocks, float32 values, or a bf16 step's
+   * bf16 weights, x rounded to bf16 for them as autocast rounds it), in that order.
+   */
+  formats: readonly (QuantType | 'float32' | 'bfloat16')[];
   weights: readonly B[];
   /** q, k and v's biases (Qwen2), or null. */
   biases: readonly (B | null)[];
   /** The position's rotary row: cos and sin [headDim / 2]. */
   cos: B;
   sin: B;
+  /** The cache [kvHeads, capacity, headDim]: float32, or bf16 (`kvBf16`: a bf16 step's, the backend's bf16 decode attention's; bf16 views). */
   kCache: B;
   vCache: B;
+  kvBf16: boolean;
 }
 
 /** Optional: a Llama block's decode step in one call (LlamaDecodeBlock). */

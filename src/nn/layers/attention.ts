@@ -33,9 +33,10 @@ export interface AttentionCache {
   readonly lastPositionOnly?: boolean;
   /**
    * For a kernel that stores a decode position's k and v and attends in one call (a fused decoder
-   * block, llama_fused_decode.ts): `layer`'s float32 cache with room for one more position, counted
-   * as written; null where this forward's attention is not that (several rows, several positions, a
-   * bf16 cache, a backend without a decode attention). Optional: packed windows have none.
+   * block, llama_fused_decode.ts): `layer`'s cache with room for one more position, counted as
+   * written (in bf16 under a bf16 step, where the backend's bf16 decode attention runs); null where
+   * this forward's attention is not that (several rows, several positions, a backend without a
+   * decode attention). Optional: packed windows have none.
    */
   reserveDecode?(layer: object, shape: KvShape): DecodeSlot | null;
 }
@@ -48,12 +49,13 @@ export interface KvShape {
   readonly dtype: DType;
 }
 
-/** One sequence's float32 k and v storage [heads, capacity, dim] for a layer; `positions` held once the new one is stored. */
+/** One sequence's k and v storage [heads, capacity, dim] for a layer (float32, or bf16 views: `bf16`); `positions` held once the new one is stored. */
 export interface DecodeSlot {
   readonly k: DeviceBuffer;
   readonly v: DeviceBuffer;
   readonly positions: number;
   readonly capacity: number;
+  readonly bf16: boolean;
 }
 
 /**

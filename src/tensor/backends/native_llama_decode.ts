@@ -3,7 +3,7 @@
  * src/native/llama_decode.cc, its sizes and the seven formats packed into one Float64Array.
  */
 import type { Buf, LlamaDecodeBlock } from '../backend.js';
-import { QUANT_TYPES } from '../quant/formats.js';
+import { QUANT_TYPES, type QuantType } from '../quant/formats.js';
 
 /** The addon's entry point (src/native/llama_decode.cc). */
 export interface LlamaDecodeAddon {
@@ -18,11 +18,11 @@ export function hasLlamaDecode(n: object): n is LlamaDecodeAddon {
 }
 
 const PROJECTIONS = 7;
-/** The format code of a float32 weight (llama_decode.cc kFloat32). */
-const FLOAT32 = -1;
-const sizes = new Float64Array(7 + PROJECTIONS);
+/** The format codes of a float32 and a bf16 weight (llama_decode.cc kFloat32, kBfloat16). */
+const FLOAT_CODES: Readonly<Record<string, number>> = { float32: -1, bfloat16: -2 };
+const sizes = new Float64Array(7 + PROJECTIONS + 1);
 
-/** One block's call: [width, heads, kvHeads, headDim, intermediate, positions, capacity, the formats' indices (−1: float32)]. */
+/** One block's call: [width, heads, kvHeads, headDim, intermediate, positions, capacity, the formats' indices (−1: float32, −2: bf16), 1 for a bf16 cache]. */
 export function llamaDecodeLayer(n: LlamaDecodeAddon, b: LlamaDecodeBlock<Buf>): void {
   if (b.formats.length !== PROJECTIONS || b.weights.length !== PROJECTIONS || b.biases.length !== 3) {
     throw new RangeError(`llamaDecodeLayer: ${PROJECTIONS} formats and weights and 3 biases, got ${b.formats.length}, ${b.weights.length} and ${b.biases.length}`);
@@ -30,8 +30,9 @@ export function llamaDecodeLayer(n: LlamaDecodeAddon, b: LlamaDecodeBlock<Buf>):
   sizes[0] = b.width; sizes[1] = b.heads; sizes[2] = b.kvHeads; sizes[3] = b.headDim; sizes[4] = b.intermediate;
   sizes[5] = b.positions; sizes[6] = b.capacity;
   b.formats.forEach((f, i) => {
-    sizes[7 + i] = f === 'float32' ? FLOAT32 : QUANT_TYPES.indexOf(f);
+    sizes[7 + i] = FLOAT_CODES[f] ?? QUANT_TYPES.indexOf(f as QuantType);
   });
+  sizes[7 + PROJECTIONS] = b.kvBf16 ? 1 : 0;
   const [wq, wk, wv, wo, wGate, wUp, wDown] = b.weights;
   const [bq, bk, bv] = b.biases;
   n.llamaDecodeLayer(sizes, b.eps, b.scale, b.x, b.out, b.inNorm, b.postNorm, b.qNorm, b.kNorm, wq, wk, wv, wo, wGate, wUp, wDown, bq, bk, bv,

@@ -4,11 +4,13 @@
  * and again with the ops, every step's logits equal bit for bit (the call runs the ops' kernels in
  * their order), for Llama with grouped kv heads and Llama 3's rotary scaling, Qwen2's q/k/v biases
  * and Qwen3's q/k norms, over float32 weights, Q8_0, Q4_0, Q4_K_M's mix (Q4_K and Q6_K), MLX 4-bit
- * and NF4. And where it does not apply, the ops run and the call is never made.
+ * and NF4; and in a bf16 step (float32 and Q8_0 weights). And where it does not apply, the ops run
+ * and the call is never made.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { cachedStep } from '../../../src/generate/generate.js';
+import { weightCasts } from '../../../src/generate/inference_forward.js';
 import { KvCache, SequenceCache } from '../../../src/generate/kv_cache.js';
 import { setFusedDecode } from '../../../src/nn/layers/llama_fused_decode.js';
 import { applyLora } from '../../../src/nn/lora/apply.js';
@@ -18,7 +20,7 @@ import { noGrad } from '../../../src/tensor/autograd.js';
 import type { LlamaDecodeBlock } from '../../../src/tensor/backend.js';
 import { loadNativeBackend } from '../../../src/tensor/backends/native.js';
 import { backendFor, setBackend } from '../../../src/tensor/dispatch.js';
-import { withComputePrecision } from '../../../src/tensor/precision.js';
+import { type Precision, withComputePrecision } from '../../../src/tensor/precision.js';
 import type { DeviceBuffer } from '../../../src/tensor/storage.js';
 import { Tensor } from '../../../src/tensor/tensor.js';
 import { randomModel } from '../../generate/families.js';
@@ -62,14 +64,18 @@ async function countingFused<T>(fn: (calls: () => number, formats: Set<string>) 
   }
 }
 
-/** Logits of a prefill of 5 ids then one step per remaining id; `fusedAt(step)` says whether that step may fuse. */
-async function decodeLogits(model: CausalLm, ids: number[], fusedAt: (step: number) => boolean): Promise<Float32Array[]> {
+/**
+ * Logits of a prefill of 5 ids then one step per remaining id; `fusedAt(step)` says whether that
+ * step may fuse. In bf16, with the generation's weight casts (as generate() holds them).
+ */
+async function decodeLogits(model: CausalLm, ids: number[], fusedAt: (step: number) => boolean, precision: Precision = 'fp32'): Promise<Float32Array[]> {
   const cache = new KvCache();
-  const out = [await cachedStep(model, ids.slice(0, 5), cache)];
+  const casts = weightCasts(model, precision);
+  const out = [await cachedStep(model, ids.slice(0, 5), cache, precision, casts)];
   for (let t = 5; t < ids.length; t++) {
     const before = setFusedDecode(fusedAt(t));
     try {
-      out.push(await cachedStep(model, [ids[t]], cache));
+      out.push(await cachedStep(model, [ids[t]], cache, precision, casts));
     } finally {
       setFusedDecode(before);
     }
@@ -83,6 +89,10 @@ function assertSameBits(a: Float32Array[], b: Float32Array[], what: string): voi
     const i = row.findIndex((v, j) => !Object.is(v, b[step][j]));
     assert.equal(i, -1, `${what}: step ${step}, logit ${i}: ${row[i]} fused, ${b[step][i]} by the ops`);
   });
+}
+
+function assertDiffer(a: Float32Array[], b: Float32Array[], what: string): void {
+  assert.ok(a.some((row, step) => row.some((v, j) => !Object.is(v, b[step][j]))), what);
 }
 
 function quantizedModel(spec: LlamaSpec, scheme: QuantScheme | 'f32', seed: number): CausalLm {
@@ -105,6 +115,22 @@ describe('a fused Llama decode block gives the ops\' logits bit for bit', { skip
           assert.equal(calls(), spec.layers * (ids.length - 5), 'one call a layer a decode step (the prefill runs the ops)');
           if (scheme === 'q4_k_m') assert.deepEqual([...formats].sort(), ['q4_k', 'q6_k'], 'llama.cpp\'s mix: Q6_K in the first and last layers\' v and down');
           assertSameBits(fused, byOps, `${name} ${scheme}`);
+        });
+      });
+    }
+  }
+
+  for (const [name, base] of VARIANTS) {
+    for (const scheme of ['f32', 'q8_0'] as const) {
+      test(`${name}, ${scheme}, a bf16 step (x rounded for each float weight's held cast, the cache in bf16): 8 decode steps`, async () => {
+        const model = quantizedModel(base, scheme, 12);
+        await countingFused(async (calls, formats) => {
+          const byOps = await decodeLogits(model, ids, () => false, 'bf16');
+          const fused = await decodeLogits(model, ids, () => true, 'bf16');
+          assert.equal(calls(), base.layers * (ids.length - 5));
+          assert.deepEqual([...formats], [scheme === 'f32' ? 'bfloat16' : 'q8_0']);
+          assertSameBits(fused, byOps, `${name} ${scheme} bf16`);
+          assertDiffer(fused, await decodeLogits(model, ids, () => true), 'the bf16 step\'s logits are not the float32 step\'s');
         });
       });
     }
@@ -146,10 +172,9 @@ describe('where the fused block does not apply the ops run', { skip }, () => {
     assert.equal(await callsOf(quantizedModel(spec, 'q8_0', 2), 2), 0);
   });
 
-  test('gradients recorded, and a bf16 step', async () => {
-    const model = quantizedModel(spec, 'q8_0', 2);
-    assert.equal(await callsOf(model, 1, (fn) => fn()), 0);
-    assert.equal(await callsOf(model, 1, (fn) => noGrad(() => withComputePrecision('bf16', fn))), 0);
+  test('gradients recorded, and a bf16 step whose weights are cast per call (no cast cache)', async () => {
+    assert.equal(await callsOf(quantizedModel(spec, 'q8_0', 2), 1, (fn) => fn()), 0);
+    assert.equal(await callsOf(randomModel(spec, 2), 1, (fn) => noGrad(() => withComputePrecision('bf16', fn))), 0);
   });
 
   test('LoRA adapters over a quantized base', async () => {

@@ -24,7 +24,17 @@ function block(): LlamaDecodeBlock<DeviceBuffer> {
     x: f(32, 0.1), out: f(32, 0), inNorm: f(32), postNorm: f(32), qNorm: null, kNorm: null,
     formats: ['q8_0', 'q8_0', 'q8_0', 'q8_0', 'q8_0', 'q8_0', 'q8_0'],
     weights: [q8(32, 32), q8(16, 32), q8(16, 32), q8(32, 32), q8(64, 32), q8(64, 32), q8(32, 64)],
-    biases: [null, null, null], cos: f(8), sin: f(8, 0), kCache: f(64, 0), vCache: f(64, 0),
+    biases: [null, null, null], cos: f(8), sin: f(8, 0), kCache: f(64, 0), vCache: f(64, 0), kvBf16: false,
+  };
+}
+
+/** The same block as a bf16 step gives it: bf16 weights (0.5 is exact in bf16), a bf16 cache. */
+function bf16Block(): LlamaDecodeBlock<DeviceBuffer> {
+  const half = (n: number): DeviceBuffer => buf(new Uint16Array(n).fill(0x3f00));
+  return {
+    ...block(), formats: new Array(7).fill('bfloat16'),
+    weights: [half(32 * 32), half(16 * 32), half(16 * 32), half(32 * 32), half(64 * 32), half(64 * 32), half(32 * 64)],
+    kCache: buf(new Uint16Array(64)), vCache: buf(new Uint16Array(64)), kvBf16: true,
   };
 }
 
@@ -38,6 +48,19 @@ describe('the native fused decode block refuses a malformed block', { skip }, ()
     assert.ok(out.every(Number.isFinite) && out.some((v) => v !== 0));
     assert.ok(k.subarray(32, 48).some((v) => v !== 0), 'position 2 stored');
     assert.ok(k.subarray(48, 64).every((v) => v === 0), 'position 3 untouched');
+  });
+
+  test('a bf16 step\'s block (bf16 weights and cache) writes its output and the cache\'s position; float32 caches refused', () => {
+    const b = bf16Block();
+    run(b);
+    const out = b.out as unknown as Float32Array, k = b.kCache as unknown as Uint16Array;
+    assert.ok(out.every(Number.isFinite) && out.some((v) => v !== 0));
+    assert.ok(k.subarray(32, 48).some((v) => v !== 0), 'position 2 stored');
+    assert.ok(k.subarray(48, 64).every((v) => v === 0), 'position 3 untouched');
+    assert.throws(() => run({ ...bf16Block(), kCache: buf(new Float32Array(64)), vCache: buf(new Float32Array(64)) }), /kCache/);
+    const weights = [...b.weights];
+    weights[6] = buf(new Uint16Array(32 * 32));
+    assert.throws(() => run({ ...bf16Block(), weights }), /down_proj/);
   });
 
   test('a weight too short for its rows, named', () => {
