@@ -41,7 +41,10 @@ export interface GenerateOptions extends SequenceOptions {
 export async function lastLogits(logits: Tensor): Promise<Float32Array[]> {
   const [N, T, vocab] = logits.shape;
   const widened = await allLogits(logits);
-  return Array.from({ length: N }, (_, n) => Float32Array.from(widened.subarray(((n + 1) * T - 1) * vocab, (n + 1) * T * vocab)));
+  const last = (n: number): Float32Array => widened.subarray(((n + 1) * T - 1) * vocab, (n + 1) * T * vocab);
+  // One position a row (a decode step): the rows of the copy read() owns, not copied again (at
+  // SmolLM2's vocabulary 197 KB a token); of several, copied, so a row does not keep the whole forward's.
+  return Array.from({ length: N }, (_, n) => (T === 1 ? last(n) : Float32Array.from(last(n))));
 }
 
 /** Every position's logits of an [N, T, vocab] forward, row-major, read from any device (bfloat16 widened). */

@@ -10,10 +10,11 @@
 // vocabulary heads (x·Eᵀ, N = 30522-50257), where dnnl_sgemm runs all of them at 140-165; batched
 // small products (attention's 48 × 128×128×64) are 5-15 % faster as one primitive than as a loop of
 // dnnl_sgemm calls (`node dist/bench/native-gemm.js --transformer`). So: own loops for tiny
-// products, the matmul primitive for batches and for x·Wᵀ with a bias (which it fuses), dnnl_sgemm
-// for the rest. Except x·Wᵀ with 1-12 rows of x (decode), where oneDNN packs W per call from 4 rows
-// and reads it at a third of one row's speed: our thin kernel (gemm_thin.cc) reads it once, and at
-// 1-3 rows it streams W a little faster than dnnl_sgemm's matrix-vector path (gemm.h).
+// products, the matmul primitive for batches, for x·Wᵀ with a bias (which it fuses) and for a
+// layer's x·Wᵀ over a few hundred rows at most (gemm.h layerRowsProduct), dnnl_sgemm for the rest.
+// Except x·Wᵀ with 1-12 rows of x (decode), where oneDNN packs W per call from 4 rows and reads it
+// at a third of one row's speed: our thin kernel (gemm_thin.cc) reads it once, and at 1-3 rows it
+// streams W a little faster than dnnl_sgemm's matrix-vector path (gemm.h).
 #include <atomic>
 #include <cstring>
 #include <stdexcept>
@@ -83,7 +84,7 @@ void sgemm(const Gemm& given) {
 #if defined(SC_HAVE_DNNL)
     if (g.M * g.N * g.K <= kTinyGemm) e = Engine::Own;
     else if (g.M <= kThin || g.N <= kThin) e = Engine::DnnlSgemm;
-    else if (g.batch > 1 || g.bias) e = Engine::Matmul;
+    else if (g.batch > 1 || g.bias || layerRowsProduct(g)) e = Engine::Matmul;
     else e = Engine::DnnlSgemm;
 #elif defined(SC_HAVE_CBLAS)
     e = g.M * g.N * g.K <= kTinyGemm ? Engine::Own : Engine::Cblas;

@@ -46,6 +46,21 @@ constexpr int64_t kThinGemmAutoRows = 12;
 bool gemmThinApplies(const Gemm& g);
 /** The thin x·Wᵀ kernel (bias and beta honoured); false (nothing written) where it does not apply. */
 bool gemmThin(const Gemm& g);
+/**
+ * A linear layer's x·Wᵀ over a few to a few hundred rows (a prompt's prefill, a batch past the thin
+ * kernel's rows), not a vocabulary head's: `auto` takes oneDNN's matmul primitive for it, forked
+ * from kLayerGrainFlops a thread. On the AMD EPYC (Zen 4, 2 cores; /tmp harness, the same matrices
+ * in a loop, 2026-11-27), 16-256 rows against SmolLM2's [1536, 576], [576, 1536] and [576, 576]:
+ * the primitive 79-109 GFLOP/s on one thread where dnnl_sgemm ran 38-104, and 143-208 on two (1.7-2.0×)
+ * where a second thread gave dnnl_sgemm 0.6-2.0×; the general grain (kGemmGrainFlops, measured
+ * on [M, 784]·[784, 128]) kept a 32-token prefill's 57-MFLOP products on one thread.
+ */
+inline bool layerRowsProduct(const Gemm& g) {
+  return !g.transA && g.transB && g.batch == 1 && g.M > 4 && g.M <= 256 && g.N < 16384;
+}
+/** FLOPs per thread before a layerRowsProduct forks (from 2 × this: 8 MFLOP, 16 rows × [576, 576] at 1.8× on two threads). */
+constexpr double kLayerGrainFlops = 4e6;
+
 #ifdef SC_HAVE_DNNL
 bool gemmDnnlMatmul(const Gemm& g);  // false when oneDNN cannot express it (gemm_dnnl.cc)
 void gemmDnnlSgemm(const Gemm& g);

@@ -83,7 +83,7 @@ bool gemmDnnlMatmul(const Gemm& g) {
   if (g.bias && (g.batch != 1 || g.alpha != 1 || g.beta != 0)) return false;
   const int64_t bA = g.batch > 1 && g.strideA != 0 ? g.batch : 1;
   const int64_t bB = g.batch > 1 && g.strideB != 0 ? g.batch : 1;
-  const int nthr = threadsFor(2.0 * g.M * g.N * g.K * g.batch, kGemmGrainFlops);
+  const int nthr = threadsFor(2.0 * g.M * g.N * g.K * g.batch, layerRowsProduct(g) ? kLayerGrainFlops : kGemmGrainFlops);
   Key key;
   key.add(int64_t{g.transA}).add(int64_t{g.transB}).add(g.M).add(g.N).add(g.K).add(g.batch);
   key.add(bA).add(bB).add(g.strideA).add(g.strideB).add(g.strideC).add(g.lda).add(g.ldb).add(g.ldc);
