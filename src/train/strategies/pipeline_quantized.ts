@@ -9,8 +9,9 @@
  * - a layer's bytes are its frozen weights as held (their formats), its trained parameters with
  *   their gradients and optimizer state, and its output per live micro-batch;
  * - then this rank's layers get their values (parallel/pipeline/stage_values.ts): a GGUF file's
- *   blocks as views of the file mapped read-only, an MLX folder's groups regrouped into blocks, a float file's (or the seed's) values quantized
- *   by the --lora-base-dtype plan of the whole model, so each layer is held as one process holds it.
+ *   blocks as views of the file mapped read-only, an MLX folder's groups regrouped into blocks, a
+ *   float file's (or the seed's) values quantized by the --lora-base-dtype plan of the whole model,
+ *   so each layer is held as one process holds it.
  */
 import { ggufHeaderRead } from '../../nn/interchange/gguf.js';
 import { type ModelLayer, modelLayers } from '../../nn/layer_list.js';
