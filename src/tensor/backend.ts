@@ -465,9 +465,9 @@ export interface DecodeAttention<B> {
 
 /**
  * One Llama decoder block for one decode position of one sequence (nn/layers/llama_fused_decode.ts):
- * out = h + mlp(norm(h)), h = x + o_proj(attention(norm(x))), its seven weights quantized or
- * float32, with a float32 KV cache [kvHeads, capacity, headDim] that receives the position's k and
- * v. The arithmetic is the ops' that the block would run one by one (rmsNorm, linear, Qwen3's
+ * out = h + mlp(norm(h)), h = x + o_proj(attention(norm(x))), its seven weights quantized,
+ * float32 or (a bf16 step) bf16, with a KV cache [kvHeads, capacity, headDim] (float32, or bf16)
+ * that receives the position's k and v. The arithmetic is the ops' that the block would run one by one (rmsNorm, linear, Qwen3's
  * per-head norms, rotary, attentionDecode, siluMul, add), so the output is theirs.
  */
 export interface LlamaDecodeBlock<B> {

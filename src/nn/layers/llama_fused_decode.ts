@@ -1,10 +1,8 @@
 import { isGradEnabled } from '../../tensor/autograd.js';
 import { backendFor } from '../../tensor/dispatch.js';
-import { lowersToBf16 } from '../../tensor/ops/autocast.js';
+import { heldCastOf, lowersToBf16 } from '../../tensor/ops/autocast.js';
 import { isQuantType } from '../../tensor/quant/formats.js';
 import type { QuantType } from '../../tensor/quant/formats.js';
-import { activeCastCache } from '../../tensor/ops/cast_cache.js';
-import { frozenCastOf } from '../../tensor/ops/cast_frozen.js';
 import type { DeviceBuffer } from '../../tensor/storage.js';
 import { Tensor, allocUninit } from '../../tensor/tensor.js';
 import type { AttentionCache } from './attention.js';
@@ -111,6 +109,6 @@ interface ProductOperand {
 function productOperand(w: Tensor, quantTypes: readonly QuantType[] | undefined): ProductOperand | null {
   if (isQuantType(w.dtype)) return quantTypes?.includes(w.dtype) ? { format: w.dtype, buffer: w.buffer } : null;
   if (!lowersToBf16('linear')) return w.dtype === 'float32' ? { format: 'float32', buffer: w.buffer } : null;
-  const cast = w.dtype === 'bfloat16' ? w : w.dtype === 'float32' ? activeCastCache()?.castOf(w) ?? frozenCastOf(w) : null;
+  const cast = w.dtype === 'bfloat16' ? w : w.dtype === 'float32' ? heldCastOf(w) : null;
   return cast ? { format: 'bfloat16', buffer: cast.buffer } : null;
 }

@@ -37,6 +37,13 @@ export function lowersToBf16(op: LowerPrecisionOp): boolean {
  */
 export function autocast(op: LowerPrecisionOp, ...operands: Tensor[]): Tensor[] {
   if (!lowersToBf16(op) || !operands.every((t) => t.dtype === 'float32' || t.dtype === 'bfloat16') || operands.every((t) => t.dtype === 'bfloat16')) return operands;
-  const cache = isGradEnabled() ? null : activeCastCache();
-  return operands.map((t) => (t.dtype === 'bfloat16' ? t : cache?.castOf(t) ?? frozenCastOf(t) ?? toBf16ForOneOp(t)));
+  return operands.map((t) => (t.dtype === 'bfloat16' ? t : heldCastOf(t) ?? toBf16ForOneOp(t)));
+}
+
+/**
+ * A float32 weight's bf16 cast held beyond one op call, as autocast takes it: the cast cache's
+ * (grad off), or a frozen weight's (cast_frozen.ts); null where autocast would cast it for the call.
+ */
+export function heldCastOf(t: Tensor): Tensor | null {
+  return (isGradEnabled() ? null : activeCastCache()?.castOf(t)) ?? frozenCastOf(t);
 }
