@@ -53,10 +53,12 @@ bool gemmThin(const Gemm& g);
  * in a loop, 2026-11-27), 16-256 rows against SmolLM2's [1536, 576], [576, 1536] and [576, 576]:
  * the primitive 79-109 GFLOP/s on one thread where dnnl_sgemm ran 38-104, and 143-208 on two (1.7-2.0×)
  * where a second thread gave dnnl_sgemm 0.6-2.0×; the general grain (kGemmGrainFlops, measured
- * on [M, 784]·[784, 128]) kept a 32-token prefill's 57-MFLOP products on one thread.
+ * on [M, 784]·[784, 128]) kept a 32-token prefill's 57-MFLOP products on one thread. Only outputs
+ * of 512 columns or more: narrower layers (an MLP's 128, where that grain found a second thread
+ * losing) keep the general rule.
  */
 inline bool layerRowsProduct(const Gemm& g) {
-  return !g.transA && g.transB && g.batch == 1 && g.M > 4 && g.M <= 256 && g.N < 16384;
+  return !g.transA && g.transB && g.batch == 1 && g.M > 4 && g.M <= 256 && g.N >= 512 && g.N < 16384;
 }
 /** FLOPs per thread before a layerRowsProduct forks (from 2 × this: 8 MFLOP, 16 rows × [576, 576] at 1.8× on two threads). */
 constexpr double kLayerGrainFlops = 4e6;

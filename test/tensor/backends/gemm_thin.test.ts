@@ -114,9 +114,10 @@ describe('fp32 GEMM, thin x·Wᵀ path: native against js', { skip }, () => {
     assert.notEqual(run(2, 4, 4, true), 'thin'); // our plain loops: a library call costs more
   });
 
-  test('auto gives a layer\'s x·Wᵀ of 13-256 rows to oneDNN\'s matmul primitive (gemm.h layerRowsProduct); a vocabulary head\'s, A·B and more rows to dnnl_sgemm', { skip: nativeInternals()?.libraries.dnnl ? false : 'built without oneDNN' }, () => {
+  test('auto gives a layer\'s x·Wᵀ of 13-256 rows and 512+ columns to oneDNN\'s matmul primitive (gemm.h layerRowsProduct); a vocabulary head\'s, a narrow layer\'s, A·B and more rows to dnnl_sgemm', { skip: nativeInternals()?.libraries.dnnl ? false : 'built without oneDNN' }, () => {
     for (const M of [13, 32, 256]) assert.equal(run(M, 576, 64, true), 'dnnl', `M ${M}`);
     assert.equal(run(32, 16384, 64, true), 'dnnl_sgemm');
+    assert.equal(run(32, 128, 784, true), 'dnnl_sgemm');
     assert.equal(run(32, 576, 64, false), 'dnnl_sgemm');
     assert.equal(run(257, 576, 64, true), 'dnnl_sgemm');
   });
