@@ -280,6 +280,10 @@ describe('native quant kernels against the js reference', { skip }, () => {
     }
   });
 
+  test('one row of x over 1 to 9 rows of W (quant_rows_avx512.cc takes four rows at a time, one from each quarter, and the last N mod 4 alone)', () => {
+    for (const type of INTEGER_TYPES) for (const N of [1, 2, 3, 4, 5, 9]) checkIntegerPath(type, N, colsOf(type), 1, 51 + N);
+  });
+
   /** |got − want| within an fp32 GEMM's bound over sums of `terms` products each (header). */
   /** Σ|b| + Σ|x·w| of each output: what a float32 GEMM's rounding scales with. */
   function productMagnitudes(x: Float32Array, dense: Float32Array, bias: Float32Array, M: number, N: number, K: number): Float64Array {
