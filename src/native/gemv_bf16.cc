@@ -9,14 +9,17 @@
 // W's row are both contiguous along K) into float32 sums, four rows of W at a time against up to
 // kRowsPerPass rows of x held in registers (more rows take another pass over the block, from L1).
 // The products are exact in float32 (as oneDNN's); the sums' order differs (a float32 rounding
-// apart). Each output's order is the same whatever M (its lanes summed in lane order), so the
-// one-row results are those of the one-row kernel before it served more rows, bit for bit.
+// apart). Each output's order is the same whatever M and whatever rows it is grouped with (its
+// lanes summed in lane_sums.h's sum4 order), so a row's bits depend on neither.
 //
 // At 2+ rows the first pass over a block also prefetches the weight kPrefetchBytes ahead of the rows
 // it reads: a decode step's layer weights are short (576 × 576 is 663 KB) and many (210 a SmolLM2-135M
 // step), and without it four rows at a time streamed at 8.8 GB/s where the 56 MB head reached 20.9
-// (bench/gemv_bf16.ts, one thread, the Xeon). One row of x reads W one row at a time instead, as one
-// stream the hardware prefetches alone: on an AMD EPYC (Zen 4) 10.4-10.7 → 18.5-22.4 GB/s a step.
+// (bench/gemv_bf16.ts, one thread, the Xeon). One row of x takes its four rows of W one from each
+// quarter of the range instead (oneRowFourStreams), four streams each read in order: on an AMD EPYC
+// (Zen 4) one row of W at a time read 10.4-10.7 GB/s with the block prefetch, 18.5-22.4 without
+// it, and four quarters 24-28 (a /tmp harness alternating the two builds: 1.12-1.36x from memory
+// over SmolLM2's and Qwen2.5-0.5B's matrices, 1.5-2.2x from the caches).
 // At 8 rows this kernel is bound by its arithmetic, not memory (28.5 ms a SmolLM2 step's products
 // against oneDNN's packed 19.6): hence the AMX kernel.
 #include "gemv_bf16.h"
@@ -31,6 +34,8 @@
     ((defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 10) || (defined(__clang__) && __clang_major__ >= 9))
 #define SC_HAVE_THIN_BF16 1
 #include <immintrin.h>
+
+#include "lane_sums.h"
 #else
 #define SC_HAVE_THIN_BF16 0
 #endif
@@ -57,15 +62,9 @@ inline void store(const GemmBf16& t, int64_t m, int64_t n, float sum) {
   c = t.alpha * sum + add;
 }
 
-/** The sum of v's 16 lanes in lane order (through memory: GCC 12's _mm512_reduce_add_ps warns of an uninitialised lane). */
-__attribute__((target("avx512f")))
-inline float laneSum(__m512 v) {
-  alignas(64) float lanes[16];
-  _mm512_store_ps(lanes, v);
-  float s = 0;
-  for (float x : lanes) s += x;
-  return s;
-}
+/** The sum of v's 16 lanes in sum4's order (lane_sums.h), as every row of every M is summed. */
+__attribute__((target("avx512f,avx2,fma")))
+inline float laneSum(__m512 v) { return _mm_cvtss_f32(sum4(v, v, v, v)); }
 
 /**
  * Rows [n0, n0 + R) of W (R ≤ 4) against rows [m0, m0 + MB) of x, K in 32-element vectors. `ahead`:
@@ -106,8 +105,46 @@ void tile(const GemmBf16& t, int64_t m0, int64_t n0, bool ahead, const char* end
       for (int r = 0; r < R; r++) acc[i][r] = _mm512_dpbf16_ps(acc[i][r], xv, wv[r]);
     }
   }
-  for (int i = 0; i < MB; i++)
-    for (int r = 0; r < R; r++) store(t, m0 + i, n0 + r, laneSum(acc[i][r]));
+  for (int i = 0; i < MB; i++) {
+    if constexpr (R == 4) {
+      alignas(16) float sums[4];
+      _mm_store_ps(sums, sum4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]));
+      for (int r = 0; r < 4; r++) store(t, m0 + i, n0 + r, sums[r]);
+    } else {
+      for (int r = 0; r < R; r++) store(t, m0 + i, n0 + r, laneSum(acc[i][r]));
+    }
+  }
+}
+
+/**
+ * One row of x against rows [lo, hi) of W (batch-1 decode): four rows at a time, one from each
+ * quarter of the range, x's vector loaded once for the four, four chains in flight, and each
+ * quarter read in order (four plain streams for the prefetchers; four adjacent rows side by side
+ * interleave within a page, which the quantized twin, quant_rows_avx512.cc, found up to twice as
+ * slow from memory). The last (hi − lo) mod 4 rows one at a time.
+ */
+__attribute__((target("avx512f,avx512bw,avx512bf16,avx2,fma")))
+void oneRowFourStreams(const GemmBf16& t, int64_t lo, int64_t hi) {
+  const int64_t K = t.K, full = K - K % 32, quarter = (hi - lo) / 4;
+  const __mmask32 tail = static_cast<__mmask32>((uint64_t{1} << (K % 32)) - 1);
+  for (int64_t i = 0; i < quarter; i++) {
+    const uint16_t* w[4];
+    for (int r = 0; r < 4; r++) w[r] = t.B + (lo + r * quarter + i) * K;
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (int64_t k = 0; k < full; k += 32) {
+      const __m512bh xv = reinterpret_cast<__m512bh>(_mm512_loadu_si512(t.A + k));
+      for (int r = 0; r < 4; r++) acc[r] = _mm512_dpbf16_ps(acc[r], xv, reinterpret_cast<__m512bh>(_mm512_loadu_si512(w[r] + k)));
+    }
+    if (tail) {
+      const __m512bh xv = reinterpret_cast<__m512bh>(_mm512_maskz_loadu_epi16(tail, t.A + full));
+      for (int r = 0; r < 4; r++) acc[r] = _mm512_dpbf16_ps(acc[r], xv, reinterpret_cast<__m512bh>(_mm512_maskz_loadu_epi16(tail, w[r] + full)));
+    }
+    alignas(16) float sums[4];
+    _mm_store_ps(sums, sum4(acc[0], acc[1], acc[2], acc[3]));
+    for (int r = 0; r < 4; r++) store(t, 0, lo + r * quarter + i, sums[r]);
+  }
+  const char* end = reinterpret_cast<const char*>(t.B + hi * t.K);
+  for (int64_t n = lo + 4 * quarter; n < hi; n++) tile<1, 1>(t, 0, n, false, end);
 }
 
 /** Rows [n0, n0 + R) of W against every row of x in passes of at most kRowsPerPass rows, as equal as can be (W stays in L1). */
@@ -133,12 +170,7 @@ void rows(const GemmBf16& t, int64_t lo, int64_t hi) {
   // Prefetches stop at this chunk's last row of W: what lies past it is another thread's, or not W.
   const char* end = reinterpret_cast<const char*>(t.B + hi * t.K);
   int64_t n = lo;
-  if (t.M == 1) {
-    // One row of x reads W one row at a time, as one stream, no prefetch but the hardware's: on an
-    // AMD EPYC (Zen 4) the fp32 twin of this loop (gemm_thin.cc wRowsFor) went from 25 to 32 GB/s.
-    for (; n < hi; n++) rowBlock<1>(t, n, end);
-    return;
-  }
+  if (t.M == 1) return oneRowFourStreams(t, lo, hi);
   for (; n + 4 <= hi; n += 4) rowBlock<4>(t, n, end);
   switch (hi - n) {
     case 3: rowBlock<3>(t, n, end); break;

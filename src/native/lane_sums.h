@@ -1,6 +1,7 @@
 // Horizontal sums of AVX-512 accumulators, for the kernels that keep one accumulator per output
-// (the thin fp32 product, gemm_thin.cc; the decode attention's dot products, attention_decode.cc):
-// four accumulators folded together cost about what one costs alone. Include only where
+// (the thin fp32 product, gemm_thin.cc; the decode attention's dot products, attention_decode.cc;
+// the one-row quantized and bf16 products, quant_rows_avx512.cc and gemv_bf16.cc): four
+// accumulators folded together cost about what one costs alone. Include only where
 // <immintrin.h> is available (x86-64 GCC/Clang); the callers guard it.
 #pragma once
 
