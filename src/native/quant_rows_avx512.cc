@@ -173,13 +173,14 @@ SC_ROWS_TARGET inline __m512 groupStep(__m512 acc, const uint8_t* p, const Group
  * y[n] = W[n]·x̂ (+ bias[n]) for n in [n0, n1), a row's products summed into one accumulator by
  * `rowStep(acc, row, u)` over its `units` (groups of four blocks, super-blocks): four rows at a time,
  * one from each quarter of [n0, n1). x's layout is read once for the four, four chains are in
- * flight, the four totals are summed together (sum4), and each quarter's rows are read in order (four
- * streams, each as plain to the prefetchers as one row after another).
- * Measured one thread (AMD EPYC Zen 4, a /tmp harness alternating with the row-at-a-time loop this
- * replaced): 1.2-1.4x at SmolLM2's Q4_0 and Q8_0 matrices, from memory and from cache. A row at a
- * time had been bound by its loads (x's vectors again for every row) and its chain, not by W's
- * bytes; four adjacent rows side by side ran as fast from cache but 1.3-2x slower from memory (their
- * interleaved reads within a page defeat the stream prefetchers); eight streams were no faster.
+ * flight, the four totals are summed together (sum4), and each quarter's rows are read in order
+ * (four streams, each as plain to the prefetchers as one row after another).
+ * Measured one thread (AMD EPYC Zen 4, a /tmp harness alternating with the row-at-a-time loop
+ * this replaced): 1.2-1.6x at SmolLM2's and Qwen2.5-0.5B's Q4_0, Q8_0 and Q5_0 matrices from
+ * memory. A row at a time had been bound by its loads (x's vectors again for every row) and its
+ * chain, not by W's bytes; four adjacent rows side by side ran as fast from cache but 1.3-2x
+ * slower from memory (their interleaved reads within a page defeat the stream prefetchers); eight
+ * streams were no faster.
  */
 template <class RowStep>
 SC_ROWS_TARGET void fourStreams(const RowStep& rowStep, const uint8_t* W, int64_t rowBytes, int64_t units, const float* bias, float* y,
@@ -277,7 +278,7 @@ SC_ROWS_TARGET inline __m512i pairLanes(int a, int b) {
  * Q4_K: a super-block of 256 is 8 sub-blocks of 32, w = d·sc_g·q − dmin·m_g (6-bit sc, m). Its 128
  * bytes of nibbles are two 64-byte loads whose low and high nibbles are sub-blocks [0|2], [1|3],
  * [4|6], [5|7], which x's layout follows; each sum vector takes its two sub-blocks' scales
- * d·sc_g·d_x,g, and the mins' term Σ dmin·m_g·(d_x,g·Σq_x,g) goes to an accumulator of its own.
+ * d·sc_g·d_x,g, and the mins' term Σ dmin·m_g·(d_x,g·Σq_x,g) comes off lanes 0-7 of the same accumulator.
  */
 struct Q4KRowStep {
   const QuantRow1X& x;
