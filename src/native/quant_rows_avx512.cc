@@ -37,10 +37,15 @@ constexpr int kGroupBlocks = 4;
 constexpr int kGroupWeights = 32 * kGroupBlocks;
 
 /**
- * How far ahead of the bytes a step reads it asks for W's cache lines. Rows are read once per token
- * from memory, and without it the kernel waited on them: a 130 MB Q4_0 matrix (K = 576) read at
- * 6.7 GB/s, 8.7 with lines 2 KB ahead (an Intel Xeon whose plain streaming read is 14 GB/s; a
- * one-off harness, docs/NATIVE.md).
+ * How far ahead of the bytes a step reads it asks for W's cache lines (rowsOfMany, and one row's
+ * Q4_K). Rows are read once per token from memory, and without it the row-at-a-time kernel waited
+ * on them: a 130 MB Q4_0 matrix (K = 576) read at 6.7 GB/s, 8.7 with lines 2 KB ahead (an Intel
+ * Xeon whose plain streaming read is 14 GB/s; a one-off harness, docs/NATIVE.md). One row's four
+ * streams (fourStreams) of Q8_0, Q4_0, Q5_0 and Q6_K ask for nothing: on the AMD EPYC the
+ * hardware's prefetchers keep up with them, and without the prefetch instructions Q8_0 (three a
+ * group a row) ran 1.11-1.22x from memory (but 0.92-0.94x at 896 x 4864) and 1.4x from the
+ * caches, Q6_K 1.13-1.33x; Q4_0 and Q5_0 about level, Q4_K 0.89-0.99x, so it keeps them (a /tmp
+ * harness alternating the builds).
  */
 constexpr int kPrefetchBytes = 2048;
 
@@ -164,7 +169,6 @@ SC_ROWS_TARGET inline __m512 rowStep(__m512 acc, const GroupCodes& w, const __m5
 /** acc + one group's products: its sums times the blocks' scales d_w·d_x. */
 template <QFmt F>
 SC_ROWS_TARGET inline __m512 groupStep(__m512 acc, const uint8_t* p, const GroupMasks& k, const Permutes& ix, const QuantRow1X& x, int64_t g) {
-  prefetchAhead(p, qBlockBytes(F) * kGroupBlocks);
   const GroupCodes w = unpackGroup<F>(p, k, ix);
   return rowStep<F>(acc, w, _mm512_cvtph_ps(w.scales), x, g);
 }
@@ -330,7 +334,6 @@ struct Q6KRowStep {
   }
   SC_ROWS_TARGET __m512 operator()(__m512 acc, const uint8_t* row, int64_t s) const {
     const uint8_t* p = row + s * 210;
-    prefetchAhead(p, 210);
     const __m512 d = _mm512_set1_ps(_cvtsh_ss(le16(p + 208)));
     const __m512 s16 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 192)))), d);
     for (int h = 0; h < 2; h++) {
