@@ -62,10 +62,6 @@ inline void store(const GemmBf16& t, int64_t m, int64_t n, float sum) {
   c = t.alpha * sum + add;
 }
 
-/** The sum of v's 16 lanes in sum4's order (lane_sums.h), as every row of every M is summed. */
-__attribute__((target("avx512f,avx2,fma")))
-inline float laneSum(__m512 v) { return _mm_cvtss_f32(sum4(v, v, v, v)); }
-
 /**
  * Rows [n0, n0 + R) of W (R ≤ 4) against rows [m0, m0 + MB) of x, K in 32-element vectors. `ahead`:
  * the first pass over these rows, which prefetches W's bytes kPrefetchBytes on, short of `end`.
@@ -111,7 +107,7 @@ void tile(const GemmBf16& t, int64_t m0, int64_t n0, bool ahead, const char* end
       _mm_store_ps(sums, sum4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]));
       for (int r = 0; r < 4; r++) store(t, m0 + i, n0 + r, sums[r]);
     } else {
-      for (int r = 0; r < R; r++) store(t, m0 + i, n0 + r, laneSum(acc[i][r]));
+      for (int r = 0; r < R; r++) store(t, m0 + i, n0 + r, sum1(acc[i][r]));
     }
   }
 }

@@ -27,4 +27,8 @@ inline __m128 sum4(__m512 a, __m512 b, __m512 c, __m512 d) {
   return _mm_add_ps(_mm256_castps256_ps128(all), _mm256_extractf128_ps(all, 1));
 }
 
+/** The sum of v's 16 lanes, added up as sum4 adds each of its four: one output's bits whichever way it was grouped. */
+__attribute__((target("avx512f,avx2,fma")))
+inline float sum1(__m512 v) { return _mm_cvtss_f32(sum4(v, v, v, v)); }
+
 }  // namespace sc

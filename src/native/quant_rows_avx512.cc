@@ -175,7 +175,7 @@ SC_ROWS_TARGET inline __m512 groupStep(__m512 acc, const uint8_t* p, const Group
 
 /**
  * y[n] = W[n]·x̂ (+ bias[n]) for n in [n0, n1), a row's products summed into one accumulator by
- * `rowStep(acc, row, u)` over its `units` (groups of four blocks, super-blocks): four rows at a time,
+ * `step(acc, row, u)` over its `units` (groups of four blocks, super-blocks): four rows at a time,
  * one from each quarter of [n0, n1). x's layout is read once for the four, four chains are in
  * flight, the four totals are summed together (sum4), and each quarter's rows are read in order
  * (four streams, each as plain to the prefetchers as one row after another).
@@ -187,7 +187,7 @@ SC_ROWS_TARGET inline __m512 groupStep(__m512 acc, const uint8_t* p, const Group
  * streams were no faster.
  */
 template <class RowStep>
-SC_ROWS_TARGET void fourStreams(const RowStep& rowStep, const uint8_t* W, int64_t rowBytes, int64_t units, const float* bias, float* y,
+SC_ROWS_TARGET void fourStreams(const RowStep& step, const uint8_t* W, int64_t rowBytes, int64_t units, const float* bias, float* y,
                                 int64_t n0, int64_t n1) {
   const int64_t quarter = (n1 - n0) / 4;
   for (int64_t i = 0; i < quarter; i++) {
@@ -195,7 +195,7 @@ SC_ROWS_TARGET void fourStreams(const RowStep& rowStep, const uint8_t* W, int64_
     for (int r = 0; r < 4; r++) wr[r] = W + (n0 + r * quarter + i) * rowBytes;
     __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
     for (int64_t u = 0; u < units; u++) {
-      for (int r = 0; r < 4; r++) acc[r] = rowStep(acc[r], wr[r], u);
+      for (int r = 0; r < 4; r++) acc[r] = step(acc[r], wr[r], u);
     }
     alignas(16) float totals[4];
     _mm_store_ps(totals, sum4(acc[0], acc[1], acc[2], acc[3]));
@@ -208,8 +208,8 @@ SC_ROWS_TARGET void fourStreams(const RowStep& rowStep, const uint8_t* W, int64_
   // do not depend on the rows it was grouped with, so neither on the thread count).
   for (int64_t n = n0 + 4 * quarter; n < n1; n++) {
     __m512 acc = _mm512_setzero_ps();
-    for (int64_t u = 0; u < units; u++) acc = rowStep(acc, W + n * rowBytes, u);
-    y[n] = _mm_cvtss_f32(sum4(acc, acc, acc, acc)) + (bias ? bias[n] : 0.0f);
+    for (int64_t u = 0; u < units; u++) acc = step(acc, W + n * rowBytes, u);
+    y[n] = sum1(acc) + (bias ? bias[n] : 0.0f);
   }
 }
 
