@@ -161,6 +161,12 @@ void Args::need(const U16& b, int64_t count, const char* name) const {
                " elements, needs " + std::to_string(count));
 }
 
+void Args::need(const U8& b, int64_t count, const char* name) const {
+  if (count > b.n)
+    throwRange(std::string(fn_) + ": buffer '" + name + "' has " + std::to_string(b.n) +
+               " elements, needs " + std::to_string(count));
+}
+
 void Args::need(const F32& b, int64_t count, const char* name) const {
   if (count > b.n)
     throwRange(std::string(fn_) + ": buffer '" + name + "' has " + std::to_string(b.n) +

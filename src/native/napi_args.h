@@ -82,6 +82,7 @@ class Args {
   void need(const F32& b, int64_t count, const char* name) const;
   void need(const I32& b, int64_t count, const char* name) const;
   void need(const U16& b, int64_t count, const char* name) const;
+  void need(const U8& b, int64_t count, const char* name) const;
 
  private:
   napi_value arg(size_t i) const;

@@ -83,13 +83,23 @@ void lastRows(int rows, const Int8Tile& t, int64_t blocks, const int8_t* xq, con
   }
 }
 
+/**
+ * The next tile's rows into L2 while this one multiplies: a tile's build reads its 16 rows side by side (a
+ * dword of each row a step), which the stream prefetchers do not follow, so from memory it waited on
+ * every line (a 32-row 1536×576 Q4_0 product 1.5× slower with W cold than hot). The 16 rows are one
+ * contiguous span of W.
+ */
+inline void prefetchRows(const uint8_t* from, int64_t bytes) {
+  for (int64_t at = 0; at < bytes; at += 64) __builtin_prefetch(from + at, 0, 2);
+}
+
 /** Products per thread before the tiles split over the threads (as the fp32 tiles': kTileGrainFlops there). */
 constexpr int64_t kGrainProducts = 1'000'000;
 
 template <class Isa, QFmt F>
 void product(const int8_t* xq, const float* xd, const float* xsums, int64_t M, const uint8_t* W, int64_t N, int64_t K, const float* bias, float* y) {
   constexpr int P = Isa::kRowsPerPass;
-  const int64_t blocks = K / 32, tiles = (N + kTileRows - 1) / kTileRows;
+  const int64_t blocks = K / 32, tiles = (N + kTileRows - 1) / kTileRows, rowBytes = K / qBlockWeights(F) * qBlockBytes(F);
   const XSums xs = xSums<F>(xq, xsums, M, K, Isa::kCentre);
   const int64_t grain = std::max<int64_t>(1, kGrainProducts / std::max<int64_t>(1, M * kTileRows * K));
   parallelRange(tiles, grain, [&](int64_t lo, int64_t hi) {
@@ -98,6 +108,7 @@ void product(const int8_t* xq, const float* xd, const float* xsums, int64_t M, c
       const int64_t n0 = i * kTileRows;
       const int width = static_cast<int>(std::min<int64_t>(kTileRows, N - n0));
       Isa::template buildTile<F>(W, K, n0, width, tile);
+      if (i + 1 < hi) prefetchRows(W + (n0 + kTileRows) * rowBytes, std::min<int64_t>(kTileRows, N - n0 - kTileRows) * rowBytes);
       int64_t m = 0;
       for (; m + P <= M; m += P) Isa::template tileRows<F, P>(tile, blocks, xq, xd, xs, K, m, y, N, n0, width, bias);
       lastRows<Isa, F, P - 1>(static_cast<int>(M - m), tile, blocks, xq, xd, xs, K, m, y, N, n0, width, bias);

@@ -167,6 +167,8 @@ export interface NativeInternals {
   lastQuantImpl(): string;
   /** "auto" | "dot" | "gemm": which path quantized products take (src/native/quant_linear.cc); throws on an addon without them. */
   setQuantPath(path: string): void;
+  /** x [rows, K] quantized per block of 32 as every integer product quantizes it: codes, a scale a block, d·Σq a half block. */
+  quantizeActivations(x: Float32Array, K: number): { q: Int8Array; d: Float32Array; s: Float32Array };
   path: string;
 }
 
@@ -528,6 +530,12 @@ export function nativeInternals(): NativeInternals | null {
     setQuantPath: (p) => {
       if (!hasQuantKernels(addon)) throw new Error('setQuantPath: this addon has no quant kernels');
       addon.setQuantPath(p);
+    },
+    quantizeActivations: (x, K) => {
+      if (!hasQuantKernels(addon)) throw new Error('quantizeActivations: this addon has no quant kernels');
+      const q = new Int8Array(x.length), d = new Float32Array(x.length / 32), s = new Float32Array(x.length / 16);
+      addon.quantizeActivations(x, x.length / K, K, new Uint8Array(q.buffer), d, s);
+      return { q, d, s };
     },
     path,
   };

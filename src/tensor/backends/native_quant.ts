@@ -16,6 +16,8 @@ export interface QuantAddon {
   quantLinearInputGrad(format: number, w: Uint8Array, gy: Float32Array, M: number, N: number, K: number, gx: Float32Array, bf16?: boolean): void;
   quantDequantize(format: number, w: Uint8Array, K: number, row0: number, rows: number, out: Float32Array): void;
   quantEmbedding(format: number, w: Uint8Array, ids: Int32Array, K: number, out: Float32Array): void;
+  /** x's M rows quantized per block of 32 as the integer products quantize them: int8 codes (as bytes), a scale a block, d·Σq a half block (tests). */
+  quantizeActivations(x: Float32Array, M: number, K: number, q: Uint8Array, d: Float32Array, s: Float32Array): void;
   /** The path the latest quantLinear took: "generic" | "avx2" | "avx512-vnni" | "neon-dotprod" | "f16-widened" | "dequant+gemm" | "dequant+gemm-bf16" ("none" before any). */
   lastQuantImpl(): string;
   /**

@@ -128,6 +128,42 @@ function onTwoThreadsThenOne(type: QuantType, M: number, N: number, seed: number
   }
 }
 
+/** A float32 value rounded to the nearest integer, ties to even (the native quantizer's rounding). */
+function roundHalfEven(v: number): number {
+  return Math.abs(v - Math.trunc(v)) === 0.5 ? 2 * Math.round(v / 2) : Math.round(v);
+}
+
+/**
+ * x quantized per block of 32 as quant_linear.cc quantizeBlock32 defines it, every step one float32
+ * rounding: d = amax/127 (NaN where the block holds an infinity or NaN), codes x·(1/d) to nearest-even
+ * clamped to ±127 (a NaN product to −127), and d·Σq per half block.
+ */
+function quantizedActivations(x: Float32Array): { q: Int8Array; d: Float32Array; s: Float32Array } {
+  const blocks = x.length / 32;
+  const q = new Int8Array(x.length), d = new Float32Array(blocks), s = new Float32Array(2 * blocks);
+  for (let b = 0; b < blocks; b++) {
+    let amax = 0;
+    let bad = false;
+    for (let j = 0; j < 32; j++) {
+      const a = Math.abs(x[32 * b + j]);
+      if (!(a <= 3.4028234663852886e38)) bad = true;
+      else amax = Math.max(amax, a);
+    }
+    d[b] = bad ? NaN : f32(amax / 127);
+    const id = !bad && d[b] !== 0 ? f32(1 / d[b]) : 0;
+    for (let h = 0; h < 2; h++) {
+      let sum = 0;
+      for (let j = 32 * b + 16 * h; j < 32 * b + 16 * h + 16; j++) {
+        const v = f32(x[j] * id);
+        q[j] = Number.isNaN(v) ? -127 : Math.min(127, Math.max(-127, roundHalfEven(v)));
+        sum += q[j];
+      }
+      s[2 * b + h] = f32(d[b] * sum);
+    }
+  }
+  return { q, d, s };
+}
+
 /** The activation quantization's d_x per block of 32, as quant_linear.cc computes it. */
 function activationScales(x: Float32Array): Float32Array {
   const d = new Float32Array(x.length / 32);
@@ -269,6 +305,26 @@ describe('native quant kernels against the js reference', { skip }, () => {
     assert.ok(within >= 0.5 * M * N, `${type} K=${K} M=${M}: only ${within} of ${M * N} errors within a quarter of the bound`);
     assert.ok(bogusOut >= 0.5 * M * (N - 3), `${type} K=${K} M=${M}: a dropped block stays within the bound for ${M * (N - 3) - bogusOut} rows`);
   }
+
+  test('x is quantized per block of 32 exactly as the scalar arithmetic defines it (AVX2 registers or the portable loop), ties to even, zeros, NaN and infinities, over the threads', () => {
+    const rng = new Rng(61);
+    const crafted = new Float32Array(5 * 32);
+    // Block 0: amax 127, so d = 1 and the codes are x to nearest-even: ties both ways, the clamp's edge.
+    crafted.set([127, 2.5, -2.5, 3.5, -3.5, 0.5, -0.5, 126.5, -126.5, 1.5, -1.5, 0.49999997, 64.5, -64.5, 0, -0], 0);
+    for (let j = 16; j < 32; j++) crafted[j] = f32(Math.max(-126, Math.min(126, rng.normal() * 40)));
+    // Block 1 all zeros (d = 0, no division); block 2 a NaN; block 3 an infinity among finite values; block 4 small.
+    crafted[2 * 32 + 7] = NaN;
+    for (let j = 0; j < 32; j++) crafted[3 * 32 + j] = j === 9 ? -Infinity : f32(rng.normal());
+    for (let j = 0; j < 32; j++) crafted[4 * 32 + j] = f32(rng.normal() * 1e-30);
+    const random = Float32Array.from({ length: 33 * 576 }, () => f32(rng.normal() * 3)); // 594 blocks: split over the threads where there are two
+    for (const [x, K] of [[crafted, 160], [random, 576]] as const) {
+      const got = nativeInternals()!.quantizeActivations(x, K);
+      const want = quantizedActivations(x);
+      assert.deepEqual(got.q, want.q, `codes, K=${K}`);
+      assert.deepEqual(got.d, want.d, `scales, K=${K}`);
+      assert.deepEqual(got.s, want.s, `half-block sums, K=${K}`);
+    }
+  });
 
   test(`quantLinear at M = 1, 3, 7, 8, 16 takes the integer path (${expectedDotPath()} here; the integer tiles from 8 rows where they serve, x86's Q8_0, Q4_0, Q5_0 from 17) within the activation quantization's bound`, () => {
     for (const type of INTEGER_TYPES) for (const M of [1, 3, 7, 8, 16]) checkIntegerPath(type, 37, colsOf(type), M, 21);
