@@ -108,9 +108,17 @@ void product(const int8_t* xq, const float* xd, const float* xsums, int64_t M, c
       const int64_t n0 = i * kTileRows;
       const int width = static_cast<int>(std::min<int64_t>(kTileRows, N - n0));
       Isa::template buildTile<F>(W, K, n0, width, tile);
-      if (i + 1 < hi) prefetchRows(W + (n0 + kTileRows) * rowBytes, std::min<int64_t>(kTileRows, N - n0 - kTileRows) * rowBytes);
+      // The next tile's span, a share before each pass of rows of x (all at once, the lines outrun the misses a core tracks).
+      const uint8_t* next = W + (n0 + kTileRows) * rowBytes;
+      const int64_t nextBytes = i + 1 < hi ? std::min<int64_t>(kTileRows, N - n0 - kTileRows) * rowBytes : 0;
+      const int64_t share = (nextBytes / ((M + P - 1) / P) + 63) / 64 * 64;
+      int64_t sent = 0;
       int64_t m = 0;
-      for (; m + P <= M; m += P) Isa::template tileRows<F, P>(tile, blocks, xq, xd, xs, K, m, y, N, n0, width, bias);
+      for (; m + P <= M; m += P, sent += share) {
+        prefetchRows(next + sent, std::min(share, nextBytes - sent));
+        Isa::template tileRows<F, P>(tile, blocks, xq, xd, xs, K, m, y, N, n0, width, bias);
+      }
+      prefetchRows(next + sent, nextBytes - sent);
       lastRows<Isa, F, P - 1>(static_cast<int>(M - m), tile, blocks, xq, xd, xs, K, m, y, N, n0, width, bias);
     }
   });
