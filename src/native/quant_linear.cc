@@ -226,14 +226,18 @@ int64_t dotRowsLimit(QFmt f, DotFn kernel) {
 
 #if defined(__x86_64__) || defined(__aarch64__)
 /**
- * Rows of x from which quantLinear takes the integer tiles at inference (quant_tiles_int8.cc):
- * past kQuantDotRows for the formats quant_rows_avx512.cc takes several rows of (Q8_0, Q4_0, Q5_0
- * with AVX512-VNNI), from 8 for the rest, whose rows path is the portable body. One thread, the AMD
- * EPYC, Qwen2.5-0.5B's MLP shapes (docs/NATIVE.md): Q8_0/Q4_0/Q5_0's rows kernel won 4 of 6 pairs
- * at 8 rows and the tiles 4 of 6 at 16; Q4_1, Q4_K, Q6_K and MLX4's body lost to the tiles in all 6
- * pairs at 8 rows and won 4 of 6 at 4. (arm64 takes the same 8, not measured on arm64 hardware.)
+ * Rows of x from which quantLinear takes the integer tiles at inference (quant_tiles_int8.cc): 12
+ * for the formats quant_rows_avx512.cc takes several rows of (Q8_0, Q4_0, Q5_0 with AVX512-VNNI),
+ * 8 for the rest, whose rows path is the portable body. One thread, the AMD EPYC, W cold, SmolLM2's
+ * and Qwen2.5-0.5B's matrices (a /tmp build with the tiles from 2 rows alternated with this one):
+ * the 512-bit rows kernel won at 8 rows (the tiles 0.70-1.06x) and 9, the tiles at 11 in 14 of 15
+ * pairs and at 12 in all (1.01-1.38x; 16 rows 1.26-1.62x) — since their build gathers from W and
+ * x is quantized in registers (it had been 17); Q4_1, Q4_K, Q6_K and MLX4's body lost to the tiles
+ * in all 6 pairs at 8 rows and won 4 of 6 at 4 (docs/NATIVE.md). (arm64 takes the same 8, not
+ * measured on arm64 hardware.)
  */
-int64_t int8TilesFrom(QFmt f) { return quantRowsAvx512Handles(f) ? kQuantDotRows + 1 : 8; }
+constexpr int64_t kInt8TilesFromRows512 = 12;
+int64_t int8TilesFrom(QFmt f) { return quantRowsAvx512Handles(f) ? kInt8TilesFromRows512 : 8; }
 
 /** The integer kernel whose ISA the integer tiles need: AVX512-VNNI's on x86-64, DotProd's on arm64. */
 DotFn int8TilesKernel() {

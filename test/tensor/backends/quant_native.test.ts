@@ -48,9 +48,9 @@ const FLOAT_CODED_TYPES: readonly QuantType[] = ['nf4', 'f16'];
 const INTEGER_TYPES = QUANT_TYPES.filter((t) => !FLOAT_CODED_TYPES.includes(t));
 /** The formats quantLinear multiplies as integer tiles at inference on this CPU (quant_tiles_int8*.cc): every integer one with AVX512-VNNI or DotProd. */
 const INT8_TILE_TYPES: readonly QuantType[] = ['avx512-vnni', 'neon-dotprod'].includes(expectedDotPath()) ? INTEGER_TYPES : [];
-/** What quantLinear takes unforced at inference for M rows of x: the integer tiles from 17 rows (x86's Q8_0, Q4_0, Q5_0: their 512-bit rows kernel first) or 8 (the rest), else the integer rows. */
+/** What quantLinear takes unforced at inference for M rows of x: the integer tiles from 12 rows (x86's Q8_0, Q4_0, Q5_0: their 512-bit rows kernel first) or 8 (the rest), else the integer rows. */
 function expectedIntegerPath(type: QuantType, M: number): string {
-  const from = cpu?.arch === 'x64' && ['q8_0', 'q4_0', 'q5_0'].includes(type) ? 17 : 8;
+  const from = cpu?.arch === 'x64' && ['q8_0', 'q4_0', 'q5_0'].includes(type) ? 12 : 8;
   return INT8_TILE_TYPES.includes(type) && M >= from ? 'int8-tiles' : expectedDotPath();
 }
 
@@ -326,8 +326,8 @@ describe('native quant kernels against the js reference', { skip }, () => {
     }
   });
 
-  test(`quantLinear at M = 1, 3, 7, 8, 16 takes the integer path (${expectedDotPath()} here; the integer tiles from 8 rows where they serve, x86's Q8_0, Q4_0, Q5_0 from 17) within the activation quantization's bound`, () => {
-    for (const type of INTEGER_TYPES) for (const M of [1, 3, 7, 8, 16]) checkIntegerPath(type, 37, colsOf(type), M, 21);
+  test(`quantLinear at M = 1, 3, 7, 8, 11, 12, 16 takes the integer path (${expectedDotPath()} here; the integer tiles from 8 rows where they serve, x86's Q8_0, Q4_0, Q5_0 from 12) within the activation quantization's bound`, () => {
+    for (const type of INTEGER_TYPES) for (const M of [1, 3, 7, 8, 11, 12, 16]) checkIntegerPath(type, 37, colsOf(type), M, 21);
   });
 
   test('one and three rows of x over K that leaves 0 to 3 blocks of 32 past whole groups of 128 (quant_rows_avx512.cc reads those with masks), and K under 128', () => {
@@ -379,7 +379,7 @@ describe('native quant kernels against the js reference', { skip }, () => {
     }
   });
 
-  test(`at inference every integer format takes integer GEMMs over repacked tiles from 8 rows (x86's Q8_0, Q4_0, Q5_0 from 17) (${INT8_TILE_TYPES.length ? `${expectedDotPath()} here` : 'not on this CPU: the tiles + GEMM'}) within the activation quantization's bound`, () => {
+  test(`at inference every integer format takes integer GEMMs over repacked tiles from 8 rows (x86's Q8_0, Q4_0, Q5_0 from 12) (${INT8_TILE_TYPES.length ? `${expectedDotPath()} here` : 'not on this CPU: the tiles + GEMM'}) within the activation quantization's bound`, () => {
     for (const type of INTEGER_TYPES) {
       const K = colsOf(type);
       if (!INT8_TILE_TYPES.includes(type)) {
