@@ -73,8 +73,8 @@ static inline __attribute__((always_inline)) void quantizeBlock32(const float* S
   s[1] = db * static_cast<float>(s1);
 }
 
-/** Blocks [b0, b1) of x, quantizeBlock32 each (the loops the compiler left scalar). */
-void quantizeBlocksGeneric(const float* x, int64_t b0, int64_t b1, int8_t* q, float* d, float* s) {
+/** Blocks [b0, b1) of x, quantizeBlock32 each (GCC leaves its rounding loops scalar on x86: quantizeBlocksAvx2 there). */
+static void quantizeBlocksGeneric(const float* x, int64_t b0, int64_t b1, int8_t* q, float* d, float* s) {
   for (int64_t b = b0; b < b1; b++) quantizeBlock32(x + 32 * b, q + 32 * b, d + b, s + 2 * b);
 }
 
@@ -83,10 +83,10 @@ void quantizeBlocksGeneric(const float* x, int64_t b0, int64_t b1, int8_t* q, fl
  * quantizeBlock32 in AVX2 registers, the same arithmetic element for element: |x| and its maximum
  * (exact in any order), d = amax/127 and 1/d in scalar, x·(1/d) rounded to nearest-even, max with
  * −127 first (a NaN gives −127, as std::max(−127, NaN) does) then min with 127, and the halves'
- * int32 sums. GCC kept quantizeBlock32's rounding loops scalar (vroundss a value): ~30 ns a block,
- * 80 % of a one-tile 32-row product.
+ * int32 sums. GCC kept quantizeBlock32's rounding loops scalar (vroundss a value): ~35 ns a block,
+ * 80 % of a one-tile 32-row product; here ~12.
  */
-__attribute__((target(SC_AVX2_TARGET))) void quantizeBlocksAvx2(const float* x, int64_t b0, int64_t b1, int8_t* q, float* d, float* s) {
+__attribute__((target(SC_AVX2_TARGET))) static void quantizeBlocksAvx2(const float* x, int64_t b0, int64_t b1, int8_t* q, float* d, float* s) {
   const __m256 magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff)), largest = _mm256_set1_ps(std::numeric_limits<float>::max());
   const __m256 lo = _mm256_set1_ps(-127.0f), hi = _mm256_set1_ps(127.0f);
   const __m256i byteOrder = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
@@ -126,14 +126,14 @@ __attribute__((target(SC_AVX2_TARGET))) void quantizeBlocksAvx2(const float* x, 
 #endif
 
 /** Blocks [b0, b1) of x on the widest quantizer the CPU (and the SMOLCLUSTER_CPU cap) allows. */
-void quantizeBlocks(const float* x, int64_t b0, int64_t b1, int8_t* q, float* d, float* s) {
+static void quantizeBlocks(const float* x, int64_t b0, int64_t b1, int8_t* q, float* d, float* s) {
 #ifdef SC_AVX2_TARGET
   if (cpuFeatures().avx2) return quantizeBlocksAvx2(x, b0, b1, q, d, s);
 #endif
   quantizeBlocksGeneric(x, b0, b1, q, d, s);
 }
 
-/** Blocks per thread before x's quantization splits over the threads (a prefill's 32 rows of 576: 576 blocks, ~20 µs on one). */
+/** Blocks per thread before x's quantization splits over the threads (a prefill's 32 rows of 576: 576 blocks, ~7 µs on one). */
 constexpr int64_t kQuantizeGrainBlocks = 256;
 
 void quantizeActivations(const float* x, int64_t M, int64_t K, int8_t* q, float* d, float* s) {

@@ -73,13 +73,6 @@ struct Avx512Vnni {
     }
   }
 
-  /**
-   * buildTile for the formats of one fp16 scale per 32 codes held in order (Q8_0: a byte a code; Q4_0:
-   * codes 0-15 in the low nibbles of 16 bytes, 16-31 in the high; Q5_0: the same with each code's fifth
-   * bit in a word of its own), straight from W: the tile's step s is dword s of the codes, so each step
-   * of the 16 rows is one gather (two nibble steps for Q4_0 and Q5_0), with no unpacked copy in between.
-   * The unsigned codes are c + 128 with c the format's centred code: Q8_0 q ^ 0x80, Q4_0 n + 120, Q5_0 n + 112.
-   */
   /** Dword `at` of each of the 16 rows rowAt apart (0 in the rows past `live`, which are not read). */
   SC_INT8_TILES_TARGET static __m512i rowDwords(__mmask16 live, __m512i rowAt, const uint8_t* at) {
     return _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, rowAt, at, 1);
@@ -91,6 +84,13 @@ struct Avx512Vnni {
     return _mm512_slli_epi32(_mm512_and_si512(_mm512_mullo_epi32(four, _mm512_set1_epi32(0x00204081)), _mm512_set1_epi32(0x01010101)), 4);
   }
 
+  /**
+   * buildTile for the formats of one fp16 scale per 32 codes held in order (Q8_0: a byte a code; Q4_0:
+   * codes 0-15 in the low nibbles of 16 bytes, 16-31 in the high; Q5_0: the same with each code's fifth
+   * bit in a word of its own), straight from W: the tile's step s is dword s of the codes, so each step
+   * of the 16 rows is one gather (two nibble steps for Q4_0 and Q5_0), with no unpacked copy in between.
+   * The unsigned codes are c + 128 with c the format's centred code: Q8_0 q ^ 0x80, Q4_0 n + 120, Q5_0 n + 112.
+   */
   template <QFmt F>
   SC_INT8_TILES_TARGET static void buildGroupTile(const uint8_t* W, int64_t K, int64_t n0, int rows, Int8Tile& t) {
     constexpr int blockBytes = qBlockBytes(F);
@@ -107,19 +107,19 @@ struct Avx512Vnni {
       _mm512_storeu_ps(t.scales.data() + 2 * b * kTileRows, d);
       _mm512_storeu_ps(t.scales.data() + (2 * b + 1) * kTileRows, d);
       if constexpr (F == QFmt::Q8_0) {
-        for (int s = 0; s < 8; s++) _mm512_store_si512(tile + 64 * (s), _mm512_xor_si512(rowDwords(live, rowAt, block + 2 + 4 * s), _mm512_set1_epi8(static_cast<char>(0x80))));
+        for (int s = 0; s < 8; s++) _mm512_store_si512(tile + 64 * s, _mm512_xor_si512(rowDwords(live, rowAt, block + 2 + 4 * s), _mm512_set1_epi8(static_cast<char>(0x80))));
       } else if constexpr (F == QFmt::Q4_0) {
         const __m512i centre = _mm512_set1_epi8(120);
         for (int s = 0; s < 4; s++) {
           const __m512i q = rowDwords(live, rowAt, block + 2 + 4 * s);
-          _mm512_store_si512(tile + 64 * (s), _mm512_add_epi8(_mm512_and_si512(q, low4), centre));
+          _mm512_store_si512(tile + 64 * s, _mm512_add_epi8(_mm512_and_si512(q, low4), centre));
           _mm512_store_si512(tile + 64 * (s + 4), _mm512_add_epi8(_mm512_and_si512(_mm512_srli_epi16(q, 4), low4), centre));
         }
       } else {
         const __m512i high = rowDwords(live, rowAt, block + 2), centre = _mm512_set1_epi8(112);
         for (int s = 0; s < 4; s++) {
           const __m512i q = rowDwords(live, rowAt, block + 6 + 4 * s);
-          _mm512_store_si512(tile + 64 * (s), _mm512_add_epi8(_mm512_or_si512(_mm512_and_si512(q, low4), fifthBits(high, s)), centre));
+          _mm512_store_si512(tile + 64 * s, _mm512_add_epi8(_mm512_or_si512(_mm512_and_si512(q, low4), fifthBits(high, s)), centre));
           _mm512_store_si512(tile + 64 * (s + 4), _mm512_add_epi8(_mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(q, 4), low4), fifthBits(high, s + 4)), centre));
         }
       }

@@ -109,8 +109,8 @@ void product(const int8_t* xq, const float* xd, const float* xsums, int64_t M, c
       const int width = static_cast<int>(std::min<int64_t>(kTileRows, N - n0));
       Isa::template buildTile<F>(W, K, n0, width, tile);
       // The next tile's span, a share before each pass of rows of x (all at once, the lines outrun the misses a core tracks).
-      const uint8_t* next = W + (n0 + kTileRows) * rowBytes;
       const int64_t nextBytes = i + 1 < hi ? std::min<int64_t>(kTileRows, N - n0 - kTileRows) * rowBytes : 0;
+      const uint8_t* next = nextBytes > 0 ? W + (n0 + kTileRows) * rowBytes : W;
       const int64_t share = (nextBytes / ((M + P - 1) / P) + 63) / 64 * 64;
       int64_t sent = 0;
       int64_t m = 0;
