@@ -3,6 +3,8 @@
  * js reference (src/tensor/backends/js/quant.ts: W's rows dequantized exactly as gguf-py does, every
  * product summed in float64), for every format:
  *  - dequantize and embedding: bit for bit (denormal flushing off, as the js arithmetic has none);
+ *  - x's quantization per block of 32 (every integer path's): codes, scales and half-block sums bit for
+ *    bit against the same float32 steps in js;
  *  - quantLinear at M = 1, 3, 8, 16: the integer path (16 rows: two passes of 8 over W) on x quantized per 32 values (d_x = max|x|/127,
  *    q = round(x/d_x), so each x's error is at most d_x/2). Its result is Σ ŵ·x̂ up to float32
  *    rounding, so against the exact Σ ŵ·x:
