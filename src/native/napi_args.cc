@@ -155,29 +155,18 @@ const double* Args::ints(size_t i, const char* name, int64_t minLen) const {
   return p;
 }
 
-void Args::need(const U16& b, int64_t count, const char* name) const {
-  if (count > b.n)
-    throwRange(std::string(fn_) + ": buffer '" + name + "' has " + std::to_string(b.n) +
-               " elements, needs " + std::to_string(count));
+void Args::needElements(int64_t have, int64_t count, const char* name) const {
+  if (count > have)
+    throwRange(std::string(fn_) + ": buffer '" + name + "' has " + std::to_string(have) + " elements, needs " + std::to_string(count));
 }
 
-void Args::need(const U8& b, int64_t count, const char* name) const {
-  if (count > b.n)
-    throwRange(std::string(fn_) + ": buffer '" + name + "' has " + std::to_string(b.n) +
-               " elements, needs " + std::to_string(count));
-}
+void Args::need(const U16& b, int64_t count, const char* name) const { needElements(b.n, count, name); }
 
-void Args::need(const F32& b, int64_t count, const char* name) const {
-  if (count > b.n)
-    throwRange(std::string(fn_) + ": buffer '" + name + "' has " + std::to_string(b.n) +
-               " elements, needs " + std::to_string(count));
-}
+void Args::need(const U8& b, int64_t count, const char* name) const { needElements(b.n, count, name); }
 
-void Args::need(const I32& b, int64_t count, const char* name) const {
-  if (count > b.n)
-    throwRange(std::string(fn_) + ": buffer '" + name + "' has " + std::to_string(b.n) +
-               " elements, needs " + std::to_string(count));
-}
+void Args::need(const F32& b, int64_t count, const char* name) const { needElements(b.n, count, name); }
+
+void Args::need(const I32& b, int64_t count, const char* name) const { needElements(b.n, count, name); }
 
 napi_value undefinedValue(napi_env env) {
   napi_value v;

@@ -86,6 +86,8 @@ class Args {
 
  private:
   napi_value arg(size_t i) const;
+  /** need's check, whatever the buffer's element type. */
+  void needElements(int64_t have, int64_t count, const char* name) const;
   napi_env env_;
   const char* fn_ = "?";
   napi_value argv_[kMax];

@@ -166,15 +166,9 @@ function quantizedActivations(x: Float32Array): { q: Int8Array; d: Float32Array;
   return { q, d, s };
 }
 
-/** The activation quantization's d_x per block of 32, as quant_linear.cc computes it. */
+/** The activation quantization's d_x per block of 32, as quant_linear.cc computes it (quantizedActivations' scales). */
 function activationScales(x: Float32Array): Float32Array {
-  const d = new Float32Array(x.length / 32);
-  for (let b = 0; b < d.length; b++) {
-    let amax = 0;
-    for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[32 * b + j]));
-    d[b] = f32(amax / 127);
-  }
-  return d;
+  return quantizedActivations(x).d;
 }
 
 interface Bounds { worst: number; sigma6: number }
