@@ -106,6 +106,16 @@ CpuFeatures detect() {
   f.amxInt8 = tiles && bit(d7, 25);
   return f;
 }
+
+bool detectIntel() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (!__get_cpuid(0, &a, &b, &c, &d)) return false;
+  char vendor[13] = {};
+  std::memcpy(vendor, &b, 4);
+  std::memcpy(vendor + 4, &d, 4);
+  std::memcpy(vendor + 8, &c, 4);
+  return std::strcmp(vendor, "GenuineIntel") == 0;
+}
 #elif defined(__aarch64__) && defined(__linux__)
 CpuFeatures detect() {
   // HWCAP_ASIMD 1, HWCAP_ASIMDDP 20; HWCAP2_I8MM 13, HWCAP2_BF16 14 (asm/hwcap.h).
@@ -207,6 +217,15 @@ napi_value featuresObject(napi_env env, const CpuFeatures& f) {
 }  // namespace
 
 const CpuFeatures& cpuFeatures() { return table().capped; }
+
+bool cpuIsIntel() {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  static const bool intel = detectIntel();
+  return intel;
+#else
+  return false;
+#endif
+}
 const CpuFeatures& cpuFeaturesDetected() { return table().detected; }
 const std::string& cpuCapError() { return table().error; }
 

@@ -27,6 +27,14 @@ struct CpuFeatures {
 /** What this process may use: the hardware's features, lowered to SMOLCLUSTER_CPU's level if set. */
 const CpuFeatures& cpuFeatures();
 
+/**
+ * Whether this is an Intel x86-64 CPU (CPUID's vendor "GenuineIntel"): not an instruction set, a
+ * memory system. The one-row quantized kernels ask for W's lines ahead on Intel only, where the
+ * hardware's prefetchers left four row streams short of the core's read bandwidth
+ * (quant_rows_avx512.cc); SMOLCLUSTER_CPU does not change it.
+ */
+bool cpuIsIntel();
+
 /** What the hardware and OS offer, before any cap. */
 const CpuFeatures& cpuFeaturesDetected();
 

@@ -19,6 +19,7 @@
 // touched) and meet zeros in x. The sums are exact in int32 (|c|·|q| ≤ 255·127 per product, 8 per
 // lane); the result is Σ ŵ·x̂ up to float32 rounding, as every other path of quant_dot*.cc.
 #include "quant_dot.h"
+#include "cpu_features.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -37,15 +38,19 @@ constexpr int kGroupBlocks = 4;
 constexpr int kGroupWeights = 32 * kGroupBlocks;
 
 /**
- * How far ahead of the bytes a step reads it asks for W's cache lines (rowsOfMany, and one row's
- * Q4_K). Rows are read once per token from memory, and without it the row-at-a-time kernel waited
- * on them: a 130 MB Q4_0 matrix (K = 576) read at 6.7 GB/s, 8.7 with lines 2 KB ahead (an Intel
- * Xeon whose plain streaming read is 14 GB/s; a one-off harness, docs/NATIVE.md). One row's four
- * streams (fourStreams) of Q8_0, Q4_0, Q5_0 and Q6_K ask for nothing: on the AMD EPYC the
- * hardware's prefetchers keep up with them, and without the prefetch instructions Q8_0 (three a
- * group a row) ran 1.11-1.22x from memory (but 0.92-0.94x at 896 x 4864) and 1.4x from the
- * caches, Q6_K 1.13-1.33x; Q4_0 and Q5_0 about level, Q4_K 0.89-0.99x, so it keeps them (a /tmp
- * harness alternating the builds).
+ * How far ahead of the bytes a step reads it asks for W's cache lines (rowsOfMany, one row's Q4_K,
+ * and on Intel one row's four streams of Q8_0, Q4_0, Q5_0 and Q6_K). Rows are read once per token
+ * from memory, and without it the row-at-a-time kernel waited on them: a 130 MB Q4_0 matrix
+ * (K = 576) read at 6.7 GB/s, 8.7 with lines 2 KB ahead (an Intel Xeon whose plain streaming read
+ * is 14 GB/s; a one-off harness, docs/NATIVE.md). The four streams (fourStreams) differ by vendor:
+ *  - on the AMD EPYC (Zen 4) the hardware's prefetchers keep up with them: without the prefetch
+ *    instructions Q8_0 ran 1.11-1.22x from memory (but 0.92-0.94x at 896 x 4864) and 1.4x from the
+ *    caches, Q6_K 1.13-1.33x, Q4_0 and Q5_0 about level; Q4_K 0.89-0.99x, so it keeps them;
+ *  - on an Intel Xeon (Emerald Rapids, no AMX; memchr 13.6 GB/s from memory) they do not: with
+ *    lines 2 KB ahead SmolLM2's and Qwen2.5-0.5B's matrices from memory read 1.12-1.35x faster
+ *    (Q8_0 12.1 -> 15.2 GB/s at 4864 x 896, past memchr's rate), those the L3 holds 0.92-1.09x, and
+ *    a decode step of the GGUF files 1.05-1.33x; 1 KB was as good, 4 KB and hint T1 no better.
+ * (/tmp harnesses alternating the builds in one process.)
  */
 constexpr int kPrefetchBytes = 2048;
 
@@ -178,7 +183,8 @@ SC_ROWS_TARGET inline __m512 groupStep(__m512 acc, const uint8_t* p, const Group
  * `step(acc, row, u)` over its `units` (groups of four blocks, super-blocks): four rows at a time,
  * one from each quarter of [n0, n1). x's layout is read once for the four, four chains are in
  * flight, the four totals are summed together (sum4), and each quarter's rows are read in order
- * (four streams, each as plain to the prefetchers as one row after another).
+ * (four streams, each as plain to the prefetchers as one row after another); with Ahead each
+ * step first asks for its unit's lines kPrefetchBytes ahead (RowStep::kUnitBytes a unit).
  * Measured one thread (AMD EPYC Zen 4, a /tmp harness alternating with the row-at-a-time loop
  * this replaced): 1.2-1.6x at SmolLM2's and Qwen2.5-0.5B's Q4_0, Q8_0 and Q5_0 matrices from
  * memory. A row at a time had been bound by its loads (x's vectors again for every row) and its
@@ -186,7 +192,7 @@ SC_ROWS_TARGET inline __m512 groupStep(__m512 acc, const uint8_t* p, const Group
  * slower from memory (their interleaved reads within a page defeat the stream prefetchers); eight
  * streams were no faster.
  */
-template <class RowStep>
+template <bool Ahead, class RowStep>
 SC_ROWS_TARGET void fourStreams(const RowStep& step, const uint8_t* W, int64_t rowBytes, int64_t units, const float* bias, float* y,
                                 int64_t n0, int64_t n1) {
   const int64_t quarter = (n1 - n0) / 4;
@@ -195,7 +201,10 @@ SC_ROWS_TARGET void fourStreams(const RowStep& step, const uint8_t* W, int64_t r
     for (int r = 0; r < 4; r++) wr[r] = W + (n0 + r * quarter + i) * rowBytes;
     __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
     for (int64_t u = 0; u < units; u++) {
-      for (int r = 0; r < 4; r++) acc[r] = step(acc[r], wr[r], u);
+      for (int r = 0; r < 4; r++) {
+        if constexpr (Ahead) prefetchAhead(wr[r] + u * RowStep::kUnitBytes, RowStep::kUnitBytes);
+        acc[r] = step(acc[r], wr[r], u);
+      }
     }
     alignas(16) float totals[4];
     _mm_store_ps(totals, sum4(acc[0], acc[1], acc[2], acc[3]));
@@ -208,7 +217,10 @@ SC_ROWS_TARGET void fourStreams(const RowStep& step, const uint8_t* W, int64_t r
   // do not depend on the rows it was grouped with, so neither on the thread count).
   for (int64_t n = n0 + 4 * quarter; n < n1; n++) {
     __m512 acc = _mm512_setzero_ps();
-    for (int64_t u = 0; u < units; u++) acc = step(acc, W + n * rowBytes, u);
+    for (int64_t u = 0; u < units; u++) {
+      if constexpr (Ahead) prefetchAhead(W + n * rowBytes + u * RowStep::kUnitBytes, RowStep::kUnitBytes);
+      acc = step(acc, W + n * rowBytes, u);
+    }
     y[n] = sum1(acc) + (bias ? bias[n] : 0.0f);
   }
 }
@@ -216,7 +228,7 @@ SC_ROWS_TARGET void fourStreams(const RowStep& step, const uint8_t* W, int64_t r
 /** Q8_0, Q4_0, Q5_0 for fourStreams: a group of four blocks a unit, a row's last partial group masked. */
 template <QFmt F>
 struct GroupRowStep {
-  static constexpr int64_t kBytes = qBlockBytes(F) * kGroupBlocks;
+  static constexpr int64_t kUnitBytes = qBlockBytes(F) * kGroupBlocks;
   const QuantRow1X& x;
   const Permutes& ix;
   int64_t whole;  // whole groups in a row
@@ -224,14 +236,15 @@ struct GroupRowStep {
   GroupRowStep(const QuantRow1X& x, int64_t blocks)
       : x(x), ix(permutes(F)), whole(blocks / kGroupBlocks), full(masksFor(F, kGroupBlocks)), part(masksFor(F, static_cast<int>(blocks % kGroupBlocks))) {}
   SC_ROWS_TARGET __m512 operator()(__m512 acc, const uint8_t* row, int64_t g) const {
-    return groupStep<F>(acc, row + g * kBytes, g < whole ? full : part, ix, x, g);
+    return groupStep<F>(acc, row + g * kUnitBytes, g < whole ? full : part, ix, x, g);
   }
 };
 
 template <QFmt F>
 SC_ROWS_TARGET void rows(const QuantRow1X& x, const uint8_t* W, int64_t K, const float* bias, float* y, int64_t n0, int64_t n1) {
-  const int64_t blocks = K / 32;
-  fourStreams(GroupRowStep<F>(x, blocks), W, blocks * qBlockBytes(F), (blocks + kGroupBlocks - 1) / kGroupBlocks, bias, y, n0, n1);
+  const int64_t blocks = K / 32, rowBytes = blocks * qBlockBytes(F), groups = (blocks + kGroupBlocks - 1) / kGroupBlocks;
+  if (cpuIsIntel()) fourStreams<true>(GroupRowStep<F>(x, blocks), W, rowBytes, groups, bias, y, n0, n1);
+  else fourStreams<false>(GroupRowStep<F>(x, blocks), W, rowBytes, groups, bias, y, n0, n1);
 }
 
 /**
@@ -285,13 +298,14 @@ SC_ROWS_TARGET inline __m512i pairLanes(int a, int b) {
  * d·sc_g·d_x,g, and the mins' term Σ dmin·m_g·(d_x,g·Σq_x,g) comes off lanes 0-7 of the same accumulator.
  */
 struct Q4KRowStep {
+  static constexpr int64_t kUnitBytes = 144;
   const QuantRow1X& x;
   __m512i m4 = _mm512_set1_epi8(15);
   __m512i pick[4] = {pairLanes(0, 2), pairLanes(1, 3), pairLanes(4, 6), pairLanes(5, 7)};
   SC_ROWS_TARGET explicit Q4KRowStep(const QuantRow1X& x) : x(x) {}
   SC_ROWS_TARGET __m512 operator()(__m512 acc, const uint8_t* row, int64_t s) const {
-    const uint8_t* p = row + s * 144;
-    prefetchAhead(p, 144);
+    const uint8_t* p = row + s * kUnitBytes;
+    prefetchAhead(p, kUnitBytes);  // on every CPU (kPrefetchBytes: without it 0.89-0.99x on the AMD EPYC)
     uint8_t sc[8], m[8];
     kScalesMins(p + 4, sc, m);
     const __m128i dd = _mm_cvtsi32_si128(static_cast<int>(le32(p)));  // d, dmin
@@ -322,6 +336,7 @@ struct Q4KRowStep {
  * (4, 2 left; 0, 2 right) and a 0x30 mask. x keeps its order; the sums start at −32·Σq_x.
  */
 struct Q6KRowStep {
+  static constexpr int64_t kUnitBytes = 210;
   const QuantRow1X& x;
   __m512i m4 = _mm512_set1_epi8(15), m2 = _mm512_set1_epi8(0x30);
   __m512i up = _mm512_mask_blend_epi16(0xffff0000u, _mm512_set1_epi16(4), _mm512_set1_epi16(2));
@@ -333,7 +348,7 @@ struct Q6KRowStep {
     }
   }
   SC_ROWS_TARGET __m512 operator()(__m512 acc, const uint8_t* row, int64_t s) const {
-    const uint8_t* p = row + s * 210;
+    const uint8_t* p = row + s * kUnitBytes;
     const __m512 d = _mm512_set1_ps(_cvtsh_ss(le16(p + 208)));
     const __m512 s16 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 192)))), d);
     for (int h = 0; h < 2; h++) {
@@ -456,8 +471,9 @@ void quantRow1Avx512(QFmt f, const QuantRow1X& x, const uint8_t* W, int64_t K, c
   if (f == QFmt::Q8_0) rows<QFmt::Q8_0>(x, W, K, bias, y, n0, n1);
   else if (f == QFmt::Q4_0) rows<QFmt::Q4_0>(x, W, K, bias, y, n0, n1);
   else if (f == QFmt::Q5_0) rows<QFmt::Q5_0>(x, W, K, bias, y, n0, n1);
-  else if (f == QFmt::Q4_K) fourStreams(Q4KRowStep(x), W, K / 256 * 144, K / 256, bias, y, n0, n1);
-  else if (f == QFmt::Q6_K) fourStreams(Q6KRowStep(x), W, K / 256 * 210, K / 256, bias, y, n0, n1);
+  else if (f == QFmt::Q4_K) fourStreams<false>(Q4KRowStep(x), W, K / 256 * 144, K / 256, bias, y, n0, n1);
+  else if (f == QFmt::Q6_K && cpuIsIntel()) fourStreams<true>(Q6KRowStep(x), W, K / 256 * 210, K / 256, bias, y, n0, n1);
+  else if (f == QFmt::Q6_K) fourStreams<false>(Q6KRowStep(x), W, K / 256 * 210, K / 256, bias, y, n0, n1);
 }
 
 }  // namespace sc
