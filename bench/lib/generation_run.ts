@@ -34,6 +34,16 @@ export interface EngineReport {
   runs: GenerationRun[];
 }
 
+/**
+ * Tokens of the batch-1 generation that ours and llama.cpp (node-llama-cpp drives it from JavaScript
+ * too) run before their timed runs. V8 optimises the decode loop's functions in background threads
+ * over its first tokens: after a 4-token warm-up (as before 2026-11-28) that compiling still ran
+ * through the timed decode and was counted in its CPU time — SmolLM2-135M's Q4_0 file, one thread,
+ * an Intel Xeon: 7.07-7.16 CPU-ms a token against 6.57-6.75 after 64 tokens, wall time 6.0-6.2
+ * either way (the worker run alone, alternated).
+ */
+export const WARM_UP_TOKENS = 64;
+
 /** Prompt ids of every engine: `batch` rows of `length` ids below `vocab`, from one seed. */
 export function promptIds(seed: number, batch: number, length: number, vocab: number): number[][] {
   const rng = new Rng(seed);
