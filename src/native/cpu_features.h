@@ -29,9 +29,9 @@ const CpuFeatures& cpuFeatures();
 
 /**
  * Whether this is an Intel x86-64 CPU (CPUID's vendor "GenuineIntel"): not an instruction set, a
- * memory system. The one-row quantized kernels ask for W's lines ahead on Intel only, where the
- * hardware's prefetchers left four row streams short of the core's read bandwidth
- * (quant_rows_avx512.cc); SMOLCLUSTER_CPU does not change it.
+ * memory system. The one-row products ask for W's lines ahead on Intel only, where the hardware's
+ * prefetchers left their row streams short of the core's read bandwidth (quant_rows_avx512.cc,
+ * gemm_thin.cc); SMOLCLUSTER_CPU does not change it.
  */
 bool cpuIsIntel();
 

@@ -158,10 +158,13 @@ int64_t passesFor(int64_t M) { return (M + kWideRowsPerPass - 1) / kWideRowsPerP
 
 /**
  * Rows of W per block: three while a pass holds at most kRowsPerPass rows of x, else two (registers);
- * one for one row of x, which then reads W as one stream, no prefetch but the hardware's. On an AMD
- * EPYC (Zen 4), standalone C++ over the SmolLM2 step's 538 MB in huge pages: 21.4 ms (25 GB/s) in
- * blocks of three with the prefetches, 16.6 ms (32 GB/s, what memchr reads) one row at a time
- * without them; with them one row at a time 22.8 ms.
+ * one for one row of x, which then reads W as one stream. On an AMD EPYC (Zen 4), standalone C++
+ * over the SmolLM2 step's 538 MB in huge pages: 21.4 ms (25 GB/s) in blocks of three with the
+ * prefetches, 16.6 ms (32 GB/s, what memchr reads) one row at a time without them; with them one
+ * row at a time 22.8 ms — so there one row streams with no prefetch but the hardware's. On an Intel
+ * Xeon (Emerald Rapids, no AMX; memchr 13.6 GB/s) the one stream keeps both prefetches
+ * (rowBlock's ahead): bench:generate's fp32 SmolLM2-135M decode step, its worker alone alternated, 42.6-43.6
+ * → 37.3-37.9 ms (14.4 GB/s); the L2 prefetch alone 39.9-40.6, the L1 one alone (1-2 KB) 40.4-44.3.
  */
 int64_t wRowsFor(int64_t M) {
   if (M == 1) return 1;
@@ -174,7 +177,7 @@ void rowBlock(const Gemm& g, const PackedX& x, int64_t n0, const char* end) {
   const int64_t passes = passesFor(g.M);
   for (int64_t p = 0, m = 0; p < passes; p++) {
     const int64_t last = g.M * (p + 1) / passes;
-    const bool ahead = p == 0 && g.M > 1;  // one row streams W alone (wRowsFor)
+    const bool ahead = p == 0 && (g.M > 1 || cpuIsIntel());  // one row: only on Intel (wRowsFor)
     const float* xp = x.pass(m);
     switch (last - m) {
       case 12: tile<R, 12>(g, xp, m, n0, ahead, end); break;
