@@ -217,6 +217,8 @@ napi_value featuresObject(napi_env env, const CpuFeatures& f) {
 }  // namespace
 
 const CpuFeatures& cpuFeatures() { return table().capped; }
+const CpuFeatures& cpuFeaturesDetected() { return table().detected; }
+const std::string& cpuCapError() { return table().error; }
 
 bool cpuIsIntel() {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -226,8 +228,6 @@ bool cpuIsIntel() {
   return false;
 #endif
 }
-const CpuFeatures& cpuFeaturesDetected() { return table().detected; }
-const std::string& cpuCapError() { return table().error; }
 
 std::string cpuLevelOf(const CpuFeatures& f) {
   const char* best = kLevels[0].name;

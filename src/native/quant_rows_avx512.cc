@@ -48,8 +48,8 @@ constexpr int kGroupWeights = 32 * kGroupBlocks;
  *    caches, Q6_K 1.13-1.33x, Q4_0 and Q5_0 about level; Q4_K 0.89-0.99x, so it keeps them;
  *  - on an Intel Xeon (Emerald Rapids, no AMX; memchr 13.6 GB/s from memory) they do not: with
  *    lines 2 KB ahead SmolLM2's and Qwen2.5-0.5B's matrices from memory read 1.12-1.35x faster
- *    (Q8_0 12.1 -> 15.2 GB/s at 4864 x 896, past memchr's rate), those the L3 holds 0.92-1.09x, and
- *    a decode step of the GGUF files 1.05-1.33x; 1 KB was as good, 4 KB and hint T1 no better.
+ *    (Q8_0 12.1 -> 15.2 GB/s at 4864 x 896, past memchr's rate), those the L3 holds 0.84-1.11x, and
+ *    a decode step of the GGUF files 1.03-1.37x; 1 KB was as good, 4 KB and hint T1 no better.
  * (/tmp harnesses alternating the builds in one process.)
  */
 constexpr int kPrefetchBytes = 2048;
