@@ -173,11 +173,11 @@ int64_t wRowsFor(int64_t M) {
 
 /** Rows [n0, n0 + R) of W against every row of x, pass by pass (W stays in cache for the later passes). */
 template <int R>
-void rowBlock(const Gemm& g, const PackedX& x, int64_t n0, const char* end) {
+void rowBlock(const Gemm& g, const PackedX& x, int64_t n0, const char* end, bool prefetch) {
   const int64_t passes = passesFor(g.M);
   for (int64_t p = 0, m = 0; p < passes; p++) {
     const int64_t last = g.M * (p + 1) / passes;
-    const bool ahead = p == 0 && (g.M > 1 || cpuIsIntel());  // one row: only on Intel (wRowsFor)
+    const bool ahead = p == 0 && prefetch;
     const float* xp = x.pass(m);
     switch (last - m) {
       case 12: tile<R, 12>(g, xp, m, n0, ahead, end); break;
@@ -201,15 +201,16 @@ void rowBlock(const Gemm& g, const PackedX& x, int64_t n0, const char* end) {
 void rows(const Gemm& g, const PackedX& x, int64_t R, int64_t lo, int64_t hi) {
   // Prefetches stop at this chunk's last row of W: what lies past it is another thread's, or not W.
   const char* end = reinterpret_cast<const char*>(g.B + (hi - 1) * g.ldb + g.K);
+  const bool prefetch = g.M > 1 || cpuIsIntel();  // one row: only on Intel (wRowsFor)
   int64_t n = lo;
   if (R == 1) {
-    for (; n < hi; n++) rowBlock<1>(g, x, n, end);
+    for (; n < hi; n++) rowBlock<1>(g, x, n, end, prefetch);
     return;
   }
   if (R == 3)
-    for (; n + 3 <= hi; n += 3) rowBlock<3>(g, x, n, end);
-  for (; n + 2 <= hi; n += 2) rowBlock<2>(g, x, n, end);
-  if (n < hi) rowBlock<1>(g, x, n, end);
+    for (; n + 3 <= hi; n += 3) rowBlock<3>(g, x, n, end, prefetch);
+  for (; n + 2 <= hi; n += 2) rowBlock<2>(g, x, n, end, prefetch);
+  if (n < hi) rowBlock<1>(g, x, n, end, prefetch);
 }
 
 constexpr int64_t kRowGrain = 256;  // rows of W per thread before the product forks

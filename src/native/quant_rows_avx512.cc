@@ -225,6 +225,14 @@ SC_ROWS_TARGET void fourStreams(const RowStep& step, const uint8_t* W, int64_t r
   }
 }
 
+/** fourStreams, W's lines asked for ahead on Intel only (kPrefetchBytes has why). */
+template <class RowStep>
+SC_ROWS_TARGET void fourStreamsForVendor(const RowStep& step, const uint8_t* W, int64_t rowBytes, int64_t units, const float* bias, float* y,
+                                         int64_t n0, int64_t n1) {
+  if (cpuIsIntel()) fourStreams<true>(step, W, rowBytes, units, bias, y, n0, n1);
+  else fourStreams<false>(step, W, rowBytes, units, bias, y, n0, n1);
+}
+
 /** Q8_0, Q4_0, Q5_0 for fourStreams: a group of four blocks a unit, a row's last partial group masked. */
 template <QFmt F>
 struct GroupRowStep {
@@ -242,9 +250,8 @@ struct GroupRowStep {
 
 template <QFmt F>
 SC_ROWS_TARGET void rows(const QuantRow1X& x, const uint8_t* W, int64_t K, const float* bias, float* y, int64_t n0, int64_t n1) {
-  const int64_t blocks = K / 32, rowBytes = blocks * qBlockBytes(F), groups = (blocks + kGroupBlocks - 1) / kGroupBlocks;
-  if (cpuIsIntel()) fourStreams<true>(GroupRowStep<F>(x, blocks), W, rowBytes, groups, bias, y, n0, n1);
-  else fourStreams<false>(GroupRowStep<F>(x, blocks), W, rowBytes, groups, bias, y, n0, n1);
+  const int64_t blocks = K / 32;
+  fourStreamsForVendor(GroupRowStep<F>(x, blocks), W, blocks * qBlockBytes(F), (blocks + kGroupBlocks - 1) / kGroupBlocks, bias, y, n0, n1);
 }
 
 /**
@@ -472,8 +479,7 @@ void quantRow1Avx512(QFmt f, const QuantRow1X& x, const uint8_t* W, int64_t K, c
   else if (f == QFmt::Q4_0) rows<QFmt::Q4_0>(x, W, K, bias, y, n0, n1);
   else if (f == QFmt::Q5_0) rows<QFmt::Q5_0>(x, W, K, bias, y, n0, n1);
   else if (f == QFmt::Q4_K) fourStreams<false>(Q4KRowStep(x), W, K / 256 * 144, K / 256, bias, y, n0, n1);
-  else if (f == QFmt::Q6_K && cpuIsIntel()) fourStreams<true>(Q6KRowStep(x), W, K / 256 * 210, K / 256, bias, y, n0, n1);
-  else if (f == QFmt::Q6_K) fourStreams<false>(Q6KRowStep(x), W, K / 256 * 210, K / 256, bias, y, n0, n1);
+  else if (f == QFmt::Q6_K) fourStreamsForVendor(Q6KRowStep(x), W, K / 256 * 210, K / 256, bias, y, n0, n1);
 }
 
 }  // namespace sc
