@@ -11,8 +11,8 @@
  *
  * The weights are written once as a Hugging Face folder (saveFolder) that transformers loads and the
  * GGUF files are converted from; our child builds the same model from the same seed. Every engine
- * runs in a child of its own per model and dtype (warm-up generations: ours and llama.cpp a batch of 1
- * of WARM_UP_TOKENS, lib/generation_run.ts; then batch 1 and batch 8);
+ * runs in a child of its own per model and dtype (warm-up generations: ours and llama.cpp
+ * WARM_UP_GENERATIONS of batch 1 and WARM_UP_TOKENS, lib/generation_run.ts; then batch 1 and batch 8);
  * repeats are interleaved (the engines' order rotates each repeat) and each repeat's figure is shown.
  * Ours in bf16 is `generate`'s precision 'bf16' (matmuls and attention on bfloat16 operands cast from
  * the float32 weights, docs/PRECISION.md), the casts held for the model's life as a model loaded with

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from './child.js';
-import { type GenerationRun, WARM_UP_TOKENS, cpuNow } from './generation_run.js';
+import { type GenerationRun, WARM_UP_GENERATIONS, WARM_UP_TOKENS, cpuNow } from './generation_run.js';
 
 type Token = number;
 interface Sequence { evaluate(tokens: Token[], options?: { temperature?: number }): AsyncGenerator<Token, void, void>; dispose(): void }
@@ -69,14 +69,14 @@ async function timedRun(model: Model, prompts: number[][], newTokens: number, th
   }
 }
 
-/** Warm-up (a batch-1 run of WARM_UP_TOKENS), then one timed run per batch size. */
+/** Warm-up (WARM_UP_GENERATIONS batch-1 runs of WARM_UP_TOKENS), then one timed run per batch size. */
 export async function llamaCppGeneration(ggufPath: string, prompts: number[][], batches: number[], newTokens: number, threads = 1): Promise<{ runs: GenerationRun[]; version: string }> {
   const lib = await loadNodeLlamaCpp();
   if (typeof lib === 'string') throw new Error(lib);
   const llama = await lib.getLlama({ gpu: false, maxThreads: threads, logLevel: 'error' });
   const model = await llama.loadModel({ modelPath: ggufPath, gpuLayers: 0 });
   try {
-    await timedRun(model, prompts.slice(0, 1), WARM_UP_TOKENS, threads);
+    for (let i = 0; i < WARM_UP_GENERATIONS; i++) await timedRun(model, prompts.slice(0, 1), WARM_UP_TOKENS, threads);
     const runs: GenerationRun[] = [];
     for (const b of batches) runs.push(await timedRun(model, prompts.slice(0, b), newTokens, threads));
     return { runs, version: lib.version };

@@ -35,14 +35,25 @@ export interface EngineReport {
 }
 
 /**
- * Tokens of the batch-1 generation that ours and llama.cpp (node-llama-cpp drives it from JavaScript
- * too) run before their timed runs. V8 optimises the decode loop's functions in background threads
- * over its first tokens: after a 4-token warm-up (as before 2026-11-28) that compiling still ran
- * through the timed decode and was counted in its CPU time — SmolLM2-135M's Q4_0 file, one thread,
- * an Intel Xeon: 7.07-7.16 CPU-ms a token against 6.57-6.75 after 64 tokens, wall time 6.0-6.2
- * either way (the worker run alone, alternated).
+ * The batch-1 generations, of WARM_UP_TOKENS each, that ours and llama.cpp (node-llama-cpp drives it
+ * from JavaScript too) run before their timed runs. V8 optimises the decode loop's functions in
+ * background threads over its first tokens, and what it compiles during a timed run counts in that
+ * run's CPU time:
+ *  - after a 4-token warm-up (as before 2026-11-28) that compiling ran through the timed decode —
+ *    SmolLM2-135M's Q4_0 file, one thread, an Intel Xeon: 7.07-7.16 CPU-ms a token against
+ *    6.57-6.75 after 64 tokens, wall time 6.0-6.2 either way (the worker run alone, alternated);
+ *  - after one 64-token generation the next one's prompt still undid it: the fused decode block is
+ *    optimised during the first generation's decode, never having met a prompt's tensors, whose
+ *    shapes (arrays that optimised code built with `map`, holey) fail its map checks at the next
+ *    prompt, and the block, the layer call and the functions they inline were compiled again during
+ *    the timed run (`--trace-opt`: 90-104 ms of optimising over 127 tokens of ~6.2 ms; CPU 1.09-1.18x
+ *    the wall time; the batch's warm-up, run between the first generation and the timed one,
+ *    changed the path's type feedback again). With the batch warmed first and two generations
+ *    after it, 8-10 ms of optimising is left, no deoptimisation, and the CPU is 1.05x the wall time
+ *    (5.90-6.45 CPU-ms a token against 6.59-7.31; the worker run alone with batch 8 timed too).
  */
 export const WARM_UP_TOKENS = 64;
+export const WARM_UP_GENERATIONS = 2;
 
 /** Prompt ids of every engine: `batch` rows of `length` ids below `vocab`, from one seed. */
 export function promptIds(seed: number, batch: number, length: number, vocab: number): number[][] {
