@@ -126,7 +126,8 @@ SC_ROWS_TARGET inline GroupCodes unpackGroup(const uint8_t* p, const GroupMasks&
   const __m512i a = _mm512_maskz_loadu_epi16(k.a, p), b = _mm512_maskz_loadu_epi16(k.b, p + 64);
   // Q4_0's four scales (words 0, 9, 18, 27) all lie in a: a one-source permute (vpermw), which on an
   // Intel Xeon (Emerald Rapids) ran one row's products 1.07-1.14x faster at SmolLM2's shapes and
-  // 1.00-1.08x at Qwen2.5-0.5B's than the two-source one (its shuffle port is this kernel's limit).
+  // 1.00-1.08x at Qwen2.5-0.5B's than the two-source one (so the shuffle port, where
+  // the two-source permute spends two of its three µops, looks to be what limits this kernel).
   const __m512i scaleWords = F == QFmt::Q4_0 ? _mm512_permutexvar_epi16(_mm512_load_si512(ix.scales), a)
                                              : _mm512_permutex2var_epi16(a, _mm512_load_si512(ix.scales), b);
   const __m256i scales = _mm512_castsi512_si256(scaleWords);
