@@ -172,8 +172,14 @@ std::unique_ptr<Bf16MatmulEntry> createBf16Matmul(const GemmBf16& g, int64_t bA,
   return e;
 }
 
-/** As the float32 GEMM's grain (gemm_dnnl.cc), halved: a bf16 FLOP costs less than half. */
-constexpr double kBf16GrainFlops = 6.4e7;
+/**
+ * The float32 GEMM's grain (gemm_dnnl.cc) halved, as this comment always said, though the value
+ * had been doubled (6.4e7): a prompt's products (32 rows of SmolLM2-135M, 21-57 MFLOP) then ran on
+ * one thread, and bench:generate's bf16 prefill at two threads was 0.72x llama.cpp's (slower than
+ * one thread); at 1.6e7 a 32-token bf16 prefill takes 81-88 ms against 109 (an Intel Xeon without
+ * AMX, twenty-third session), a quarter of this grain no faster.
+ */
+constexpr double kBf16GrainFlops = 1.6e7;
 
 thread_local std::string g_lastImpl = "none";
 

@@ -42,7 +42,7 @@ struct PackedBf16 {
 };
 
 /** As bf16.cc's grain: a bf16 FLOP costs less than half a float32 one. */
-constexpr double kBf16GrainFlops = 6.4e7;
+constexpr double kBf16GrainFlops = 1.6e7;
 
 dnnl::memory::desc plainB(const PackedBf16& p, bool transposed) {
   // Forward: B = Wᵀ with W [N, K] row-major, so B's (k, n) is at n·K + k.
