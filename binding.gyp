@@ -58,6 +58,8 @@
         'src/native/quant_dot_x86.cc',
         'src/native/quant_dot_neon.cc',
         'src/native/quant_rows_avx512.cc',
+        'src/native/quant_rows8.cc',
+        'src/native/quant_rows8_avx512.cc',
         'src/native/quant_linear.cc',
         'src/native/quant_tiles_bf16.cc',
         'src/native/quant_tiles_int8.cc',

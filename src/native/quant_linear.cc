@@ -26,6 +26,7 @@
 #include "napi_args.h"
 #include "quant_dot.h"
 #include "quant_linear.h"
+#include "quant_rows8.h"
 #include "quant_tiles_int8.h"
 #include "registry.h"
 #include "simd.h"
@@ -179,7 +180,8 @@ int64_t rowBytes(Args& a, QFmt f, int64_t K) {
 
 U8 weightArg(Args& a, size_t i, QFmt f, int64_t rows, int64_t K) {
   const U8 w = a.u8(i, "w");
-  const int64_t need = rows * rowBytes(a, f, K);
+  // Q4_0x8's last row is read from its whole group of eight.
+  const int64_t need = (f == QFmt::Q4_0x8 ? (rows + kRows8 - 1) / kRows8 * kRows8 : rows) * rowBytes(a, f, K);
   if (w.n < need)
     throwRange(std::string(a.fn()) + ": the weight has " + std::to_string(w.n) + " bytes, " + std::to_string(rows) +
                " rows of " + std::to_string(K) + " " + qtraits(f).name + " weights need " + std::to_string(need));
@@ -218,9 +220,11 @@ DotFn dotKernel(const char** name) {
 int64_t dotRowsLimit(QFmt f, DotFn kernel) {
   if (!qIntegerCodes(f)) return 0;
 #if defined(__x86_64__)
-  if (kernel == quantDotVnni && quantRowsAvx512Handles(f)) return kQuantRowsAvx512Rows;
+  if (kernel == quantDotVnni && (quantRowsAvx512Handles(f) || f == QFmt::Q4_0x8)) return kQuantRowsAvx512Rows;
 #endif
-  (void)f, (void)kernel;
+  // Q4_0x8's rows are not one span each: no other integer kernel reads them (its tiles + GEMM do).
+  if (f == QFmt::Q4_0x8) return 0;
+  (void)kernel;
   return kQuantDotRows;
 }
 
@@ -237,7 +241,16 @@ int64_t dotRowsLimit(QFmt f, DotFn kernel) {
  * measured on arm64 hardware.)
  */
 constexpr int64_t kInt8TilesFromRows512 = 12;
-int64_t int8TilesFrom(QFmt f) { return quantRowsAvx512Handles(f) ? kInt8TilesFromRows512 : 8; }
+/**
+ * Q4_0x8's rows kernel (quant_rows8_avx512.cc) beat the tiles at every row count up to 32 (passes of
+ * 8): one thread, an Intel Xeon (Emerald Rapids), W cold, SmolLM2's and Qwen2.5-0.5B's matrices (a
+ * /tmp harness forcing each path): 1.29-1.55x at 12 and 16 rows, 1.04-1.28x at 20, 0.99-1.27x at
+ * 24, 1.02-1.20x at 32. The tiles take it past.
+ */
+int64_t int8TilesFrom(QFmt f) {
+  if (f == QFmt::Q4_0x8) return kQuantRowsAvx512Rows + 1;
+  return quantRowsAvx512Handles(f) ? kInt8TilesFromRows512 : 8;
+}
 
 /** The integer kernel whose ISA the integer tiles need: AVX512-VNNI's on x86-64, DotProd's on arm64. */
 DotFn int8TilesKernel() {
@@ -246,6 +259,25 @@ DotFn int8TilesKernel() {
 #else
   return quantDotNeonDot;
 #endif
+}
+#endif
+
+#if defined(__x86_64__)
+/** y [M, N] = x̂·Wᵀ (+ bias) for W in Q4_0x8 (quant_rows8.h), up to 8 rows of x a pass over W, its groups of eight rows split over the threads. */
+void rows8Product(const float* x, int64_t M, int64_t N, int64_t K, const uint8_t* w, const float* bias, float* y) {
+  if (N % kRows8 != 0) throwRange("quantLinear: a q4_0x8 weight of " + std::to_string(N) + " rows is not whole groups of " + std::to_string(kRows8));
+  const QuantizedX qx = quantizedX(x, M, K);
+  std::vector<int64_t> starts(static_cast<size_t>(M * K / 32));
+  rows8Starts(qx.q.data(), M, K, starts.data());
+  // A thread's groups: at least ~64 KB of weight bytes before the product forks (as quantLinearProduct's rows).
+  const int64_t grain = std::max<int64_t>(1, 65536 / (kRows8 * qRowBytes(QFmt::Q4_0x8, K)));
+  for (int64_t m0 = 0; m0 < M; m0 += kQuantDotChunk) {
+    const int rows = static_cast<int>(std::min(kQuantDotChunk, M - m0));
+    const int64_t blocks0 = m0 * K / 32;
+    parallelRange(N / kRows8, grain, [&](int64_t lo, int64_t hi) {
+      quantRows8Avx512(qx.q.data() + m0 * K, qx.d.data() + blocks0, starts.data() + blocks0, rows, w, K, bias, y + m0 * N, N, lo, hi);
+    });
+  }
 }
 #endif
 
@@ -319,7 +351,14 @@ void quantLinearProduct(QFmt f, const uint8_t* w, const float* x, int64_t M, int
   }
 #endif
   // setQuantPath("dot") forces the integer path only where the format has one (not NF4 or F16: they fall to the tiles).
-  const bool integerPath = path == QuantPath::Dot ? qIntegerCodes(f) : path == QuantPath::Auto && M <= dotRowsLimit(f, kernel);
+  const bool integerPath = path == QuantPath::Dot ? dotRowsLimit(f, kernel) > 0 : path == QuantPath::Auto && M <= dotRowsLimit(f, kernel);
+#if defined(__x86_64__)
+  if (integerPath && f == QFmt::Q4_0x8) {
+    rows8Product(x, M, N, K, w, bias, y);
+    g_lastImpl.store(name, std::memory_order_relaxed);
+    return;
+  }
+#endif
   if (integerPath) {
     // Quantize x's rows once (K is whole blocks of ≥ 32), then every row of W meets them all, up to
     // kQuantDotChunk rows of x at a time (more rows: W is read again per chunk of rows).
@@ -445,7 +484,8 @@ napi_value QuantEmbeddingKernel(Args& a) {
   const U8 w = a.u8(1, "w");
   const I32 ids = a.i32(2, "ids");
   const F32 out = a.f32(4, "out");
-  const int64_t rows = w.n / rowBytes(a, f, K);
+  // (Q4_0x8: only whole groups of eight rows, each read from its group.)
+  const int64_t rows = f == QFmt::Q4_0x8 ? w.n / (kRows8 * rowBytes(a, f, K)) * kRows8 : w.n / rowBytes(a, f, K);
   a.need(out, ids.n * K, "out");
   for (int64_t i = 0; i < ids.n; i++)
     if (ids.p[i] < 0 || ids.p[i] >= rows)
@@ -455,6 +495,18 @@ napi_value QuantEmbeddingKernel(Args& a) {
     for (int64_t i = lo; i < hi; i++) dequantizeRows(f, w.p, K, ids.p[i], 1, out.p + i * K);
   });
   return undefinedValue(a.env());
+}
+
+// quantRepack(format, w, N, K): a Q4_0 matrix's rows interleaved in place into Q4_0x8 where this
+// CPU's products read it (quant_rows8.h) and N is whole groups of eight; the format w holds after
+// (Q4_0x8's index), or -1 when it was left as it was.
+napi_value QuantRepackKernel(Args& a) {
+  const QFmt f = formatArg(a, 0);
+  const int64_t N = a.integer(2, "N", 1), K = a.integer(3, "K", 1);
+  const U8 w = weightArg(a, 1, f, N, K);
+  if (f != QFmt::Q4_0 || N % kRows8 != 0 || !rows8Products()) return numberValue(a.env(), -1);
+  repackRows8(w.p, N, K);
+  return numberValue(a.env(), static_cast<double>(QFmt::Q4_0x8));
 }
 
 // setQuantPath("auto" | "dot" | "gemm")
@@ -491,6 +543,7 @@ void registerQuant(napi_env env, napi_value exports) {
   defineFunction(env, exports, "quantLinearInputGrad", entry<QuantLinearInputGradKernel>);
   defineFunction(env, exports, "quantDequantize", entry<QuantDequantizeKernel>);
   defineFunction(env, exports, "quantEmbedding", entry<QuantEmbeddingKernel>);
+  defineFunction(env, exports, "quantRepack", entry<QuantRepackKernel>);
   defineFunction(env, exports, "lastQuantImpl", entry<LastQuantImpl>);
   defineFunction(env, exports, "quantizeActivations", entry<QuantizeActivationsKernel>);
   defineFunction(env, exports, "setQuantPath", entry<SetQuantPath>);

@@ -25,6 +25,8 @@ export interface QuantAddon {
    * and tests. nf4 and f16 have no integer path (nf4's levels are not integers, f16's values are floats): they take the tiles + GEMM under all three (f16 up to 8 rows of x under "auto": its widened thin product).
    */
   setQuantPath(path: string): void;
+  /** A Q4_0 matrix's rows interleaved in place into q4_0x8 where this CPU's products read it: the format's index after, or -1 when left as it was (quant_linear.cc). */
+  quantRepack?(format: number, w: Uint8Array, N: number, K: number): number;
 }
 
 /** Whether the loaded addon has the quant kernels (an addon from before them has not). */
@@ -49,4 +51,11 @@ export function nativeQuantKernels(n: QuantAddon, type: QuantType): QuantKernels
       n.quantEmbedding(format, w as Uint8Array, ids, K, out as Float32Array);
     },
   };
+}
+
+/** QuantBackend.repackQuant on the addon (an addon without quantRepack repacks nothing). */
+export function nativeRepackQuant(n: QuantAddon, type: QuantType, w: Uint8Array, rows: number, cols: number): QuantType | null {
+  if (!n.quantRepack) return null;
+  const format = n.quantRepack(QUANT_TYPES.indexOf(type), w, rows, cols);
+  return format < 0 ? null : QUANT_TYPES[format];
 }

@@ -15,6 +15,9 @@ import { Tensor, backward, dequantize, embedding, linear, quantize } from '../..
 import { QUANT_TYPES, dequantizeRows, quantFormat, quantizeRows } from '../../../src/tensor/quant/formats.js';
 import { Rng, randn } from '../../helpers/tensors.js';
 
+// q4_0x8's rows come eight to a group (tensor/quant/rows8.ts): its own tests take whole groups.
+const ROW_TYPES = QUANT_TYPES.filter((t) => t !== 'q4_0x8');
+
 /** max over rows of |a − b| / Σ|x·w| (the row's scale, which an absolute rounding bound is relative to). */
 function worstRowError(a: Float32Array, b: Float32Array, scale: Float64Array): number {
   let worst = 0;
@@ -29,7 +32,7 @@ function absProducts(x: Float32Array, w: Float32Array, M: number, N: number, K: 
 }
 
 describe('quantized weights', () => {
-  for (const type of QUANT_TYPES) {
+  for (const type of ROW_TYPES) {
     const K = 2 * quantFormat(type).blockWeights;
     it(`${type}: quantize and dequantize are the format's bytes and values`, () => {
       const w = randn([6, K], new Rng(1), 'float32', 0.1);

@@ -12,6 +12,9 @@ import { QUANT_TYPES, type QuantType, dequantizeRows, quantBytes, quantFormat, q
 import type { DeviceBuffer } from '../../../../src/tensor/storage.js';
 import { Rng } from '../../../../src/util/rng.js';
 
+// q4_0x8's rows come eight to a group (tensor/quant/rows8.ts): its own tests take whole groups.
+const ROW_TYPES = QUANT_TYPES.filter((t) => t !== 'q4_0x8');
+
 const buf = (a: ArrayBufferView | null): DeviceBuffer => a as unknown as DeviceBuffer;
 const [M, N] = [3, 5];
 
@@ -35,7 +38,7 @@ describe('js quant kernels, through the registry', () => {
   // The cpu's chosen backend serves the registry's quant entries: the native one, where it loads,
   // has its own (test/tensor/backends/quant_native.test.ts), so this file chooses js.
   setBackend('js');
-  for (const type of QUANT_TYPES) {
+  for (const type of ROW_TYPES) {
     const K = colsOf(type);
     it(`${type}: linear, its input gradient, dequantize and embedding are the exact products of the dequantized rows`, () => {
       const k = quantKernelsFor({ device: 'cpu', dtype: type });
