@@ -126,6 +126,16 @@ function buildQuantTable(w: { readonly device: Device; readonly dtype: DType }):
 }
 
 /**
+ * A quantized [rows, cols] matrix's blocks, bytes a load owns, repacked in place into the layout
+ * the cpu backend that runs `type` reads fastest where it has one (QuantBackend.repackQuant: the
+ * native backend's q4_0x8 on AVX512-VNNI); the format they hold after (`type` when left as they were).
+ */
+export function repackForProducts(type: QuantType, w: Uint8Array, rows: number, cols: number): QuantType {
+  ensureInstalled();
+  return quantPreferred('cpu', type)?.repackQuant?.(type, w as unknown as DeviceBuffer, rows, cols) ?? type;
+}
+
+/**
  * Whether `device` can run `dtype` — every op in `ops`, or any op at all when none are named: a
  * registry lookup, for checks made before a run starts. A GPU backend loads asynchronously: load it
  * first, or its device answers false.
@@ -200,11 +210,16 @@ function installQuant(): void {
   for (const pair of pairs) {
     const [device, type] = pair.split('|') as [Device, QuantType];
     unregisterKernels(device, type);
-    const from = (current?.device === device && current.quantTypes?.includes(type) ? current : undefined)
-      ?? registered.find((b) => b.device === device && b.quantTypes?.includes(type))!;
+    const from = quantPreferred(device, type)!;
     const kernels = from.quantKernels!(type);
     for (const name of QUANT_KERNEL_NAMES) install(from, name, device, type, kernels as Partial<Record<KernelName, unknown>>);
   }
+}
+
+/** The backend whose kernels run a quantized format on a device: the chosen one where it has them, else the first that has. */
+function quantPreferred(device: Device, type: QuantType): RegisteredBackend | undefined {
+  if (current?.device === device && current.quantTypes?.includes(type)) return current;
+  return registered.find((b) => b.device === device && b.quantTypes?.includes(type));
 }
 
 /** The bfloat16 entries of a device: its float32 backend's bf16 kernels (backend.ts Bf16Entries), under the ops' names. */

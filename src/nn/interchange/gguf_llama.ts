@@ -10,6 +10,7 @@
  */
 import type { MetadataValue } from '@huggingface/gguf';
 import { deviceMemory, CPU } from '../../tensor/storage.js';
+import { repackForProducts } from '../../tensor/dispatch.js';
 import { HugePageBytes } from '../../tensor/huge_page_block.js';
 import { buildDeferred } from '../../tensor/deferred_init.js';
 import { withoutRandomInit } from '../../tensor/init_scope.js';
@@ -77,7 +78,7 @@ export function specFromGguf(file: GgufFile): LlamaSpec {
  * the model has no place for, refused by name), quantized ones frozen in their blocks. `spec` is
  * the file's (a run may change how it trains, e.g. its dropout, never its shape).
  */
-export function loadGgufModel(file: GgufFile, spec: LlamaSpec = specFromGguf(file), o: { hugePages?: boolean } = {}): { model: Module; spec: LlamaSpec } {
+export function loadGgufModel(file: GgufFile, spec: LlamaSpec = specFromGguf(file), o: { hugePages?: boolean; repack?: boolean } = {}): { model: Module; spec: LlamaSpec } {
   // Built deferred: a float32 copy of every quantized weight, written and then dropped, once took
   // 538 MB of a SmolLM2-135M Q4_0 file's 673 MB peak (the allocator keeps what it had). And without
   // random fills: the file writes every value, and moving the generator past 8B normals takes minutes.
@@ -97,9 +98,18 @@ export function loadGgufModel(file: GgufFile, spec: LlamaSpec = specFromGguf(fil
     const into = places && type ? places.take(bytes) : type === 'f16' ? new Uint8Array(bytes) : undefined;
     const values = readGgufParameter(file, spec, ggufName, places === null, into);
     if ('values' in values) p.bind(deviceMemory(CPU).fromHost(values.values), null);
-    else p.holdFrozen(deviceMemory(CPU).fromHost(values.blocks, values.type));
+    else p.holdFrozen(deviceMemory(CPU).fromHost(values.blocks, heldFormat(values.type, values.blocks, p.shape, o.repack === true && into !== undefined)));
   }
   return { model, spec };
+}
+
+/**
+ * The format a quantized matrix is held in: with `repack` (a generator's load, its blocks in memory
+ * of its own) the layout the cpu backend's products read fastest, repacked in place (q4_0x8: Q4_0's
+ * rows interleaved by eight where the native kernels read them); else as the file has it.
+ */
+function heldFormat(type: QuantType, blocks: Uint8Array, shape: readonly number[], repack: boolean): QuantType {
+  return repack && shape.length === 2 ? repackForProducts(type, blocks, shape[0], shape[1]) : type;
 }
 
 /**

@@ -23,7 +23,7 @@ import { jsHostBackend } from './js.js';
 import { smoothingSum, subtractLabels } from './js/softmax.js';
 import { staleAddonReason } from './native_stamp.js';
 import { hasLlamaDecode, llamaDecodeLayer } from './native_llama_decode.js';
-import { hasQuantKernels, nativeQuantKernels } from './native_quant.js';
+import { hasQuantKernels, nativeQuantKernels, nativeRepackQuant } from './native_quant.js';
 import { QUANT_TYPES } from '../quant/formats.js';
 
 /** The addon's raw exports (src/native/*.cc); argument order mirrors the Backend methods. */
@@ -364,7 +364,9 @@ function makeHostBackend(n: Addon): HostBackend {
       n.adamStep(p, g, m, v, h.lr, h.beta1, h.beta2, h.eps, h.weightDecay, h.decoupled, h.step),
     ...(hasLlamaDecode(n) ? { llamaDecodeLayer: (b: LlamaDecodeBlock<Buf>) => llamaDecodeLayer(n, b) } : {}),
     // Every format's kernels (src/native/quant_linear.cc), where the addon has them.
-    ...(hasQuantKernels(n) ? { quantTypes: QUANT_TYPES, quantKernels: (type) => nativeQuantKernels(n, type) as never } : {}),
+    ...(hasQuantKernels(n)
+      ? { quantTypes: QUANT_TYPES, quantKernels: (type) => nativeQuantKernels(n, type) as never, repackQuant: (type, w, rows, cols) => nativeRepackQuant(n, type, w as Uint8Array, rows, cols) }
+      : {}),
   };
 }
 

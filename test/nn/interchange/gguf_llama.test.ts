@@ -5,7 +5,8 @@
  * its rows permuted; qwen2 with biases and a tied head; qwen3 with q/k norms); a Q8_0 file gives the
  * logits of the folder model quantized at load (--quantize q8_0: the same bytes, gguf-py's
  * quantization being ggml's), read into huge pages (a generator's load) the same bytes as mapped,
- * and llama.cpp's greedy tokens from it equal ours. Architectures and
+ * and llama.cpp's greedy tokens from it equal ours; a Q4_0 file read for a generator (repack) holds its
+ * matrices in the layout the native kernels read (q4_0x8), the same values. Architectures and
  * files we cannot read are refused by name.
  */
 import assert from 'node:assert/strict';
@@ -24,9 +25,11 @@ import { type LlamaSpec, createModel, defaultSpec } from '../../../src/nn/models
 import type { Module } from '../../../src/nn/module.js';
 import { quantizeModel } from '../../../src/nn/quantize_model.js';
 import { noGrad } from '../../../src/tensor/autograd.js';
+import { dequantize } from '../../../src/tensor/ops/quant.js';
 import { Tensor } from '../../../src/tensor/tensor.js';
 import { llamaCppGeneration, loadNodeLlamaCpp } from '../../../bench/lib/generate_llama_cpp.js';
 import { findPython } from '../../helpers/python.js';
+import { repacksQ4_0 } from '../../helpers/rows8.js';
 
 const SCRIPT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../../bench/reference/hf_to_gguf.py');
 const PYTHON = findPython([process.env.SMOLCLUSTER_PYTHON, '/opt/torchvenv/bin/python'], ['gguf', 'safetensors', 'numpy']);
@@ -106,6 +109,26 @@ describe('a Llama-family model from a GGUF file', { skip: !PYTHON && 'no python 
     const ours = await generate(loaded as unknown as CausalLm, PROMPT, { maxNewTokens: 12 });
     const { runs } = await llamaCppGeneration(path, [PROMPT], [1], 12);
     assert.deepEqual(runs[0].firstIds, ours.ids, `llama.cpp ${runs[0].firstIds} against ours ${ours.ids}`);
+  });
+
+  it('a Q4_0 file read for a generator (repack): its matrices held as q4_0x8 where the native 512-bit kernels read that layout, else as read; their values the file\'s bit for bit, the logits the file layout\'s up to float32 rounding', async () => {
+    const spec = FAMILY[1][1];
+    const folder = join(dir, 'qwen2-q4');
+    saveFolder(folder, sharpened(spec, 5), spec);
+    const path = convert(folder, join(dir, 'qwen2-q4_0.gguf'), 'q4_0');
+    const { model: asRead } = loadGgufModel(await readGgufHeader(path), undefined, { hugePages: true });
+    const { model: repacked } = loadGgufModel(await readGgufHeader(path), undefined, { hugePages: true, repack: true });
+    const rows8 = repacksQ4_0();
+    const read = new Map(asRead.namedParameters());
+    for (const [name, p] of repacked.namedParameters()) {
+      const was = read.get(name)!;
+      assert.equal(p.dtype, was.dtype === 'q4_0' && rows8 ? 'q4_0x8' : was.dtype, name);
+      if (was.dtype === 'q4_0') assert.deepEqual(dequantize(p).values(), dequantize(was).values(), name);
+    }
+    assert.ok(repacked.namedParameters().some(([, p]) => p.dtype === (rows8 ? 'q4_0x8' : 'q4_0')), 'the file\'s matrices are Q4_0');
+    const [a, b] = [logits(asRead), logits(repacked)];
+    const scale = a.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - b[i]) <= 1e-4 * scale, `logit ${i}: ${b[i]} repacked, ${a[i]} as read (largest ${scale})`);
   });
 
   it('an F16 file: a generator\'s load (hugePages) keeps its matrices float16 (f16 blocks, 2 bytes a weight, q/k rows in order); the logits those of the widened load within 1e-5', async () => {
