@@ -110,13 +110,14 @@ void rowsOf(const uint8_t* w, int64_t K, int64_t row0, int64_t rows, float* out)
   rowsBaseline<F>(w, K, row0, rows, out);
 }
 
-/** Q4_0x8's rows: each one's Q4_0 blocks gathered from its group (rows8Row), then Q4_0's values. */
+/** An interleaved format's rows (Q4_0x8, Q8_0x8): each one's blocks gathered from its group (rows8Row), then the row format's values. */
+template <QFmt F>
 void rows8Of(const uint8_t* w, int64_t K, int64_t row0, int64_t rows, float* out) {
   thread_local std::vector<uint8_t> row;
-  row.resize(static_cast<size_t>(qRowBytes(QFmt::Q4_0, K)));
+  row.resize(static_cast<size_t>(qRowBytes(F, K)));
   for (int64_t r = 0; r < rows; r++) {
-    rows8Row(w, K, row0 + r, row.data());
-    rowsOf<QFmt::Q4_0>(row.data(), K, 0, 1, out + r * K);
+    rows8Row(F, w, K, row0 + r, row.data());
+    rowsOf<qRowFormat(F)>(row.data(), K, 0, 1, out + r * K);
   }
 }
 
@@ -138,7 +139,8 @@ void dequantizeRows(QFmt f, const uint8_t* w, int64_t K, int64_t row0, int64_t r
     case QFmt::Mlx8F16: return rowsOf<QFmt::Mlx8F16>(w, K, row0, rows, out);
     case QFmt::Nf4: return rowsOf<QFmt::Nf4>(w, K, row0, rows, out);
     case QFmt::F16: return rowsOf<QFmt::F16>(w, K, row0, rows, out);
-    case QFmt::Q4_0x8: return rows8Of(w, K, row0, rows, out);
+    case QFmt::Q4_0x8: return rows8Of<QFmt::Q4_0x8>(w, K, row0, rows, out);
+    case QFmt::Q8_0x8: return rows8Of<QFmt::Q8_0x8>(w, K, row0, rows, out);
     case QFmt::Count: return;
   }
 }

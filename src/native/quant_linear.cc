@@ -180,8 +180,8 @@ int64_t rowBytes(Args& a, QFmt f, int64_t K) {
 
 U8 weightArg(Args& a, size_t i, QFmt f, int64_t rows, int64_t K) {
   const U8 w = a.u8(i, "w");
-  // Q4_0x8's last row is read from its whole group of eight.
-  const int64_t need = (f == QFmt::Q4_0x8 ? (rows + kRows8 - 1) / kRows8 * kRows8 : rows) * rowBytes(a, f, K);
+  // An interleaved format's last row is read from its whole group of eight.
+  const int64_t need = (qRows8(f) ? (rows + kRows8 - 1) / kRows8 * kRows8 : rows) * rowBytes(a, f, K);
   if (w.n < need)
     throwRange(std::string(a.fn()) + ": the weight has " + std::to_string(w.n) + " bytes, " + std::to_string(rows) +
                " rows of " + std::to_string(K) + " " + qtraits(f).name + " weights need " + std::to_string(need));
@@ -220,10 +220,10 @@ DotFn dotKernel(const char** name) {
 int64_t dotRowsLimit(QFmt f, DotFn kernel) {
   if (!qIntegerCodes(f)) return 0;
 #if defined(__x86_64__)
-  if (kernel == quantDotVnni && (quantRowsAvx512Handles(f) || f == QFmt::Q4_0x8)) return kQuantRowsAvx512Rows;
+  if (kernel == quantDotVnni && (quantRowsAvx512Handles(f) || qRows8(f))) return kQuantRowsAvx512Rows;
 #endif
-  // Q4_0x8's rows are not one span each: no other integer kernel reads them (its tiles + GEMM do).
-  if (f == QFmt::Q4_0x8) return 0;
+  // Q4_0x8's and Q8_0x8's rows are not one span each: no other integer kernel reads them (the tiles + GEMM do).
+  if (qRows8(f)) return 0;
   (void)kernel;
   return kQuantDotRows;
 }
@@ -242,13 +242,13 @@ int64_t dotRowsLimit(QFmt f, DotFn kernel) {
  */
 constexpr int64_t kInt8TilesFromRows512 = 12;
 /**
- * Q4_0x8's rows kernel (quant_rows8_avx512.cc) beat the tiles at every row count up to 32 (passes of
+ * The interleaved formats' rows kernel (quant_rows8_avx512.cc) beat the tiles at every row count up to 32 (passes of
  * 8): one thread, an Intel Xeon (Emerald Rapids), W cold, SmolLM2's and Qwen2.5-0.5B's matrices (a
  * /tmp harness forcing each path): 1.29-1.55x at 12 and 16 rows, 1.04-1.28x at 20, 0.99-1.27x at
  * 24, 1.02-1.20x at 32. The tiles take it past.
  */
 int64_t int8TilesFrom(QFmt f) {
-  if (f == QFmt::Q4_0x8) return kQuantRowsAvx512Rows + 1;
+  if (qRows8(f)) return kQuantRowsAvx512Rows + 1;
   return quantRowsAvx512Handles(f) ? kInt8TilesFromRows512 : 8;
 }
 
@@ -263,19 +263,19 @@ DotFn int8TilesKernel() {
 #endif
 
 #if defined(__x86_64__)
-/** y [M, N] = x̂·Wᵀ (+ bias) for W in Q4_0x8 (quant_rows8.h), up to 8 rows of x a pass over W, its groups of eight rows split over the threads. */
-void rows8Product(const float* x, int64_t M, int64_t N, int64_t K, const uint8_t* w, const float* bias, float* y) {
-  if (N % kRows8 != 0) throwRange("quantLinear: a q4_0x8 weight of " + std::to_string(N) + " rows is not whole groups of " + std::to_string(kRows8));
+/** y [M, N] = x̂·Wᵀ (+ bias) for W in Q4_0x8 or Q8_0x8 (quant_rows8.h), up to 8 rows of x a pass over W, its groups of eight rows split over the threads. */
+void rows8Product(QFmt f, const float* x, int64_t M, int64_t N, int64_t K, const uint8_t* w, const float* bias, float* y) {
+  if (N % kRows8 != 0) throwRange(std::string("quantLinear: a ") + qtraits(f).name + " weight of " + std::to_string(N) + " rows is not whole groups of " + std::to_string(kRows8));
   const QuantizedX qx = quantizedX(x, M, K);
   std::vector<int64_t> starts(static_cast<size_t>(M * K / 32));
-  rows8Starts(qx.q.data(), M, K, starts.data());
+  rows8Starts(qx.q.data(), M, K, f == QFmt::Q8_0x8 ? 128 : 8, starts.data());
   // A thread's groups: at least ~64 KB of weight bytes before the product forks (as quantLinearProduct's rows).
-  const int64_t grain = std::max<int64_t>(1, 65536 / (kRows8 * qRowBytes(QFmt::Q4_0x8, K)));
+  const int64_t grain = std::max<int64_t>(1, 65536 / (kRows8 * qRowBytes(f, K)));
   for (int64_t m0 = 0; m0 < M; m0 += kQuantDotChunk) {
     const int rows = static_cast<int>(std::min(kQuantDotChunk, M - m0));
     const int64_t blocks0 = m0 * K / 32;
     parallelRange(N / kRows8, grain, [&](int64_t lo, int64_t hi) {
-      quantRows8Avx512(qx.q.data() + m0 * K, qx.d.data() + blocks0, starts.data() + blocks0, rows, w, K, bias, y + m0 * N, N, lo, hi);
+      quantRows8Avx512(f, qx.q.data() + m0 * K, qx.d.data() + blocks0, starts.data() + blocks0, rows, w, K, bias, y + m0 * N, N, lo, hi);
     });
   }
 }
@@ -353,8 +353,8 @@ void quantLinearProduct(QFmt f, const uint8_t* w, const float* x, int64_t M, int
   // setQuantPath("dot") forces the integer path only where the format has one (not NF4 or F16: they fall to the tiles).
   const bool integerPath = path == QuantPath::Dot ? dotRowsLimit(f, kernel) > 0 : path == QuantPath::Auto && M <= dotRowsLimit(f, kernel);
 #if defined(__x86_64__)
-  if (integerPath && f == QFmt::Q4_0x8) {
-    rows8Product(x, M, N, K, w, bias, y);
+  if (integerPath && qRows8(f)) {
+    rows8Product(f, x, M, N, K, w, bias, y);
     g_lastImpl.store(name, std::memory_order_relaxed);
     return;
   }
@@ -484,8 +484,8 @@ napi_value QuantEmbeddingKernel(Args& a) {
   const U8 w = a.u8(1, "w");
   const I32 ids = a.i32(2, "ids");
   const F32 out = a.f32(4, "out");
-  // (Q4_0x8: only whole groups of eight rows, each read from its group.)
-  const int64_t rows = f == QFmt::Q4_0x8 ? w.n / (kRows8 * rowBytes(a, f, K)) * kRows8 : w.n / rowBytes(a, f, K);
+  // (An interleaved format: only whole groups of eight rows, each read from its group.)
+  const int64_t rows = qRows8(f) ? w.n / (kRows8 * rowBytes(a, f, K)) * kRows8 : w.n / rowBytes(a, f, K);
   a.need(out, ids.n * K, "out");
   for (int64_t i = 0; i < ids.n; i++)
     if (ids.p[i] < 0 || ids.p[i] >= rows)
@@ -497,16 +497,17 @@ napi_value QuantEmbeddingKernel(Args& a) {
   return undefinedValue(a.env());
 }
 
-// quantRepack(format, w, N, K): a Q4_0 matrix's rows interleaved in place into Q4_0x8 where this
-// CPU's products read it (quant_rows8.h) and N is whole groups of eight; the format w holds after
-// (Q4_0x8's index), or -1 when it was left as it was.
+// quantRepack(format, w, N, K): a Q4_0 or Q8_0 matrix's rows interleaved in place into Q4_0x8 or
+// Q8_0x8 where this CPU's products read them (quant_rows8.h) and N is whole groups of eight; the
+// format w holds after (its index), or -1 when it was left as it was.
 napi_value QuantRepackKernel(Args& a) {
   const QFmt f = formatArg(a, 0);
   const int64_t N = a.integer(2, "N", 1), K = a.integer(3, "K", 1);
   const U8 w = weightArg(a, 1, f, N, K);
-  if (f != QFmt::Q4_0 || N % kRows8 != 0 || !rows8Products()) return numberValue(a.env(), -1);
-  repackRows8(w.p, N, K);
-  return numberValue(a.env(), static_cast<double>(QFmt::Q4_0x8));
+  const QFmt to = qRows8Format(f);
+  if (to == QFmt::Count || N % kRows8 != 0 || !rows8Products()) return numberValue(a.env(), -1);
+  repackRows8(f, w.p, N, K);
+  return numberValue(a.env(), static_cast<double>(to));
 }
 
 // setQuantPath("auto" | "dot" | "gemm")

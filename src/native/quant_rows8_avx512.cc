@@ -1,14 +1,15 @@
-// The products of a few rows of x (decode) with a Q4_0x8 matrix on 512-bit AVX512-VNNI. Eight rows
-// of W are one stream (quant_blocks.h's layout), and a block of them, 256 weights, takes ~16 vector
-// µops: two 64-byte loads of codes split into nibbles (six), the eight scales duplicated into lane
+// The products of a few rows of x (decode) with a Q4_0x8 or Q8_0x8 matrix on 512-bit AVX512-VNNI.
+// Eight rows of W are one stream (quant_blocks.h's layout), and a block of them, 256 weights, gives
+// four vectors of codes, one per 8 codes of each row: Q4_0x8's two 64-byte loads split into nibbles
+// (six µops), Q8_0x8's four loads moved to c + 128 (four xors); then the eight scales put in lane
 // pairs and widened (three), four vpdpbusd, each against 8 codes of x broadcast to every row's lane
-// pair, and the sums' conversion, scale and accumulation (three) — against ~14 per 128 weights for
-// a Q4_0 row (quant_rows_avx512.cc: its codes and scales gathered by word permutes from 18-byte
-// blocks, its scale vector a row's own). Row r's sums lie in lanes 2r (its bytes 0-3 of each 8:
-// codes 0-3, 8-11 low and 16-19, 24-27 high) and 2r + 1 (the next four of each), each started at
-// −8·Σ of the x it meets (rows8Starts) so the nibbles go in unsigned; the two lanes are added last.
-// Exact in int32 per block (|c|·|q| ≤ 15·127, 16 products a lane); a row's value is Σ ŵ·x̂ up to
-// float32 rounding and depends only on its own bytes (neither its group nor the thread count).
+// pair, and the sums' conversion, scale and accumulation (three): ~16 µops per 256 weights, against
+// ~14 per 128 for a Q4_0 row and ~16 for a Q8_0 row (quant_rows_avx512.cc: codes and scales gathered
+// by word permutes from 18- and 34-byte blocks, a scale vector per row). Row r's sums lie in lanes 2r
+// (its bytes 0-3 of each 8 codes) and 2r + 1 (bytes 4-7), each started at −centre·Σ of the x it meets
+// (rows8Starts) so the codes go in unsigned; the two lanes are added last. Exact in int32 per block
+// (|c|·|q| ≤ 255·127, 16 products a lane); a row's value is Σ ŵ·x̂ up to float32 rounding and
+// depends only on its own bytes (neither its group nor the thread count).
 #include "quant_rows8.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -47,38 +48,60 @@ struct Rows8X {
 };
 
 /**
+ * Where in a block of 32 codes of x code vector i of a format meets x (8 codes a row each): Q8_0x8's
+ * chunk i is codes 8i..8i+7; Q4_0x8's vectors are chunk 0's low nibbles (codes 0-7), its high (16-23),
+ * chunk 1's low (8-15) and high (24-31).
+ */
+template <QFmt F>
+constexpr int xAt(int i) {
+  return F == QFmt::Q4_0x8 ? (i == 1 ? 16 : i == 2 ? 8 : 8 * i) : 8 * i;
+}
+
+/** A block of eight rows' codes as four vectors of unsigned bytes, vector i meeting x at xAt<F>(i). */
+template <QFmt F>
+SC_ROWS8_TARGET inline void blockCodes(const uint8_t* at, __m512i (&c)[4]) {
+  if constexpr (F == QFmt::Q4_0x8) {
+    const __m512i low4 = _mm512_set1_epi8(15);
+    const __m512i v0 = _mm512_loadu_si512(at + 16), v1 = _mm512_loadu_si512(at + 80);
+    c[0] = _mm512_and_si512(v0, low4);
+    c[1] = _mm512_and_si512(_mm512_srli_epi16(v0, 4), low4);
+    c[2] = _mm512_and_si512(v1, low4);
+    c[3] = _mm512_and_si512(_mm512_srli_epi16(v1, 4), low4);
+  } else {
+    const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+    for (int i = 0; i < 4; i++) c[i] = _mm512_xor_si512(_mm512_loadu_si512(at + 16 + 64 * i), flip);
+  }
+}
+
+/**
  * The S groups of eight rows g[0..S) against M rows of x, y's rows written: S streams of W read side
  * by side (x's vectors loaded once for them), each block's codes and scales unpacked once for the M rows.
  */
-template <int M, int S, bool Ahead>
+template <QFmt F, int M, int S, bool Ahead>
 SC_ROWS8_TARGET void groupsAtOnce(const Rows8X& x, const uint8_t* W, const float* bias, float* y, int64_t ldy, const int64_t (&g)[S]) {
+  constexpr int kBlockBytes = kRows8 * qBlockBytes(F);
   const int64_t blocks = x.K / 32;
-  const __m512i low4 = _mm512_set1_epi8(15);
   // Scale r (bytes 2r, 2r + 1 of the block's first 16) into words 2r and 2r + 1: lane pair r's.
   const __m256i pairs = _mm256_setr_epi8(0, 1, 0, 1, 2, 3, 2, 3, 4, 5, 4, 5, 6, 7, 6, 7, 8, 9, 8, 9, 10, 11, 10, 11, 12, 13, 12, 13, 14, 15, 14, 15);
   const uint8_t* p[S];
   __m512 acc[S][M];
   for (int s = 0; s < S; s++) {
-    p[s] = W + g[s] * blocks * kRows8BlockBytes;
+    p[s] = W + g[s] * blocks * kBlockBytes;
     for (int m = 0; m < M; m++) acc[s][m] = _mm512_setzero_ps();
   }
   for (int64_t b = 0; b < blocks; b++) {
     for (int s = 0; s < S; s++) {
-      const uint8_t* at = p[s] + b * kRows8BlockBytes;
+      const uint8_t* at = p[s] + b * kBlockBytes;
       if constexpr (Ahead) {
-        for (int line = 0; line < kRows8BlockBytes; line += 64) _mm_prefetch(reinterpret_cast<const char*>(at + kAheadBytes + line), _MM_HINT_T0);
+        for (int line = 0; line < kBlockBytes; line += 64) _mm_prefetch(reinterpret_cast<const char*>(at + kAheadBytes + line), _MM_HINT_T0);
       }
-      const __m512i v0 = _mm512_loadu_si512(at + 16), v1 = _mm512_loadu_si512(at + 80);
-      const __m512i lo0 = _mm512_and_si512(v0, low4), hi0 = _mm512_and_si512(_mm512_srli_epi16(v0, 4), low4);
-      const __m512i lo1 = _mm512_and_si512(v1, low4), hi1 = _mm512_and_si512(_mm512_srli_epi16(v1, 4), low4);
+      __m512i c[4];
+      blockCodes<F>(at, c);
       const __m512 d = _mm512_cvtph_ps(_mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(at))), pairs));
       for (int m = 0; m < M; m++) {
         const int8_t* xb = x.q + m * x.K + 32 * b;
         __m512i sum = _mm512_set1_epi64(x.starts[m * blocks + b]);
-        sum = _mm512_dpbusd_epi32(sum, lo0, broadcast8(xb));
-        sum = _mm512_dpbusd_epi32(sum, hi0, broadcast8(xb + 16));
-        sum = _mm512_dpbusd_epi32(sum, lo1, broadcast8(xb + 8));
-        sum = _mm512_dpbusd_epi32(sum, hi1, broadcast8(xb + 24));
+        for (int i = 0; i < 4; i++) sum = _mm512_dpbusd_epi32(sum, c[i], broadcast8(xb + xAt<F>(i)));
         acc[s][m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(d, _mm512_set1_ps(x.d[m * blocks + b])), acc[s][m]);
       }
     }
@@ -96,35 +119,50 @@ SC_ROWS8_TARGET void groupsAtOnce(const Rows8X& x, const uint8_t* W, const float
 
 /**
  * Groups [g0, g1): one row of x takes four groups at a time, one from each quarter of the range (four
- * streams, as quant_rows_avx512.cc's one-row kernels: a group at a time read SmolLM2's and
- * Qwen2.5-0.5B's matrices from memory at 0.83-0.94x of Q4_0's four streams); more rows a group at a time.
+ * streams, as quant_rows_avx512.cc's one-row kernels: a group at a time read the larger of
+ * SmolLM2's and Qwen2.5-0.5B's Q4_0 matrices from memory at 0.83-0.94x of Q4_0's four streams, then
+ * 1.11-1.17x with four); more rows a group at a time.
  */
-template <int M, bool Ahead>
+template <QFmt F, int M, bool Ahead>
 SC_ROWS8_TARGET void groupRange(const Rows8X& x, const uint8_t* W, const float* bias, float* y, int64_t ldy, int64_t g0, int64_t g1) {
   int64_t g = g0;
   if constexpr (M == 1) {
     const int64_t quarter = (g1 - g0) / 4;
     for (int64_t i = 0; i < quarter; i++) {
       const int64_t four[4] = {g0 + i, g0 + quarter + i, g0 + 2 * quarter + i, g0 + 3 * quarter + i};
-      groupsAtOnce<1, 4, Ahead>(x, W, bias, y, ldy, four);
+      groupsAtOnce<F, 1, 4, Ahead>(x, W, bias, y, ldy, four);
     }
     g = g0 + 4 * quarter;
   }
   for (; g < g1; g++) {
     const int64_t one[1] = {g};
-    groupsAtOnce<M, 1, Ahead>(x, W, bias, y, ldy, one);
+    groupsAtOnce<F, M, 1, Ahead>(x, W, bias, y, ldy, one);
   }
 }
 
-template <int M>
+template <QFmt F, int M>
 SC_ROWS8_TARGET void groupRangeForVendor(const Rows8X& x, const uint8_t* W, const float* bias, float* y, int64_t ldy, int64_t g0, int64_t g1) {
-  if (cpuIsIntel()) groupRange<M, true>(x, W, bias, y, ldy, g0, g1);
-  else groupRange<M, false>(x, W, bias, y, ldy, g0, g1);
+  if (cpuIsIntel()) groupRange<F, M, true>(x, W, bias, y, ldy, g0, g1);
+  else groupRange<F, M, false>(x, W, bias, y, ldy, g0, g1);
+}
+
+template <QFmt F>
+SC_ROWS8_TARGET void rowsOf(const Rows8X& x, int M, const uint8_t* W, const float* bias, float* y, int64_t ldy, int64_t g0, int64_t g1) {
+  switch (M) {
+    case 1: return groupRangeForVendor<F, 1>(x, W, bias, y, ldy, g0, g1);
+    case 2: return groupRangeForVendor<F, 2>(x, W, bias, y, ldy, g0, g1);
+    case 3: return groupRangeForVendor<F, 3>(x, W, bias, y, ldy, g0, g1);
+    case 4: return groupRangeForVendor<F, 4>(x, W, bias, y, ldy, g0, g1);
+    case 5: return groupRangeForVendor<F, 5>(x, W, bias, y, ldy, g0, g1);
+    case 6: return groupRangeForVendor<F, 6>(x, W, bias, y, ldy, g0, g1);
+    case 7: return groupRangeForVendor<F, 7>(x, W, bias, y, ldy, g0, g1);
+    default: return groupRangeForVendor<F, 8>(x, W, bias, y, ldy, g0, g1);
+  }
 }
 
 }  // namespace
 
-void rows8Starts(const int8_t* xq, int64_t M, int64_t K, int64_t* starts) {
+void rows8Starts(const int8_t* xq, int64_t M, int64_t K, int centre, int64_t* starts) {
   for (int64_t i = 0; i < M * K / 32; i++) {
     const int8_t* x = xq + 32 * i;
     int32_t even = 0, odd = 0;
@@ -133,31 +171,23 @@ void rows8Starts(const int8_t* xq, int64_t M, int64_t K, int64_t* starts) {
         even += x[c + k];
         odd += x[c + 4 + k];
       }
-    const uint64_t evenStart = static_cast<uint32_t>(-8 * even), oddStart = static_cast<uint32_t>(-8 * odd);
+    const uint64_t evenStart = static_cast<uint32_t>(-centre * even), oddStart = static_cast<uint32_t>(-centre * odd);
     starts[i] = static_cast<int64_t>((oddStart << 32) | evenStart);
   }
 }
 
-void quantRows8Avx512(const int8_t* xq, const float* xd, const int64_t* starts, int M, const uint8_t* W, int64_t K, const float* bias, float* y,
-                      int64_t ldy, int64_t g0, int64_t g1) {
+void quantRows8Avx512(QFmt f, const int8_t* xq, const float* xd, const int64_t* starts, int M, const uint8_t* W, int64_t K, const float* bias,
+                      float* y, int64_t ldy, int64_t g0, int64_t g1) {
   const Rows8X x{xq, xd, starts, K};
-  switch (M) {
-    case 1: return groupRangeForVendor<1>(x, W, bias, y, ldy, g0, g1);
-    case 2: return groupRangeForVendor<2>(x, W, bias, y, ldy, g0, g1);
-    case 3: return groupRangeForVendor<3>(x, W, bias, y, ldy, g0, g1);
-    case 4: return groupRangeForVendor<4>(x, W, bias, y, ldy, g0, g1);
-    case 5: return groupRangeForVendor<5>(x, W, bias, y, ldy, g0, g1);
-    case 6: return groupRangeForVendor<6>(x, W, bias, y, ldy, g0, g1);
-    case 7: return groupRangeForVendor<7>(x, W, bias, y, ldy, g0, g1);
-    default: return groupRangeForVendor<8>(x, W, bias, y, ldy, g0, g1);
-  }
+  if (f == QFmt::Q8_0x8) rowsOf<QFmt::Q8_0x8>(x, M, W, bias, y, ldy, g0, g1);
+  else rowsOf<QFmt::Q4_0x8>(x, M, W, bias, y, ldy, g0, g1);
 }
 
 }  // namespace sc
 
 #else
 namespace sc {
-void rows8Starts(const int8_t*, int64_t, int64_t, int64_t*) {}
-void quantRows8Avx512(const int8_t*, const float*, const int64_t*, int, const uint8_t*, int64_t, const float*, float*, int64_t, int64_t, int64_t) {}
+void rows8Starts(const int8_t*, int64_t, int64_t, int, int64_t*) {}
+void quantRows8Avx512(QFmt, const int8_t*, const float*, const int64_t*, int, const uint8_t*, int64_t, const float*, float*, int64_t, int64_t, int64_t) {}
 }  // namespace sc
 #endif

@@ -38,7 +38,7 @@ using tiles_int8::kTileRows;
 struct Avx512Vnni {
   static constexpr int kCentre = 128;  // codes go into vpdpbusd unsigned
   static constexpr int kRowsPerPass = 8;  // one accumulator a row: eight independent vpdpbusd chains
-  static constexpr bool kReadsRows8 = true;  // builds tiles from Q4_0x8 (buildRows8Tile)
+  static constexpr bool kReadsRows8 = true;  // builds tiles from Q4_0x8 and Q8_0x8 (buildRows8Tile)
 
   /**
    * Rows [n0, n0 + rows) of W (rows ≤ 16) into the tile's layout (the header's): each of the format's
@@ -48,7 +48,7 @@ struct Avx512Vnni {
   template <QFmt F>
   SC_INT8_TILES_TARGET static void buildTile(const uint8_t* W, int64_t K, int64_t n0, int rows, Int8Tile& t) {
     if constexpr (F == QFmt::Q8_0 || F == QFmt::Q4_0 || F == QFmt::Q5_0) return buildGroupTile<F>(W, K, n0, rows, t);
-    if constexpr (F == QFmt::Q4_0x8) return buildRows8Tile(W, K, n0, rows, t);
+    if constexpr (qRows8(F)) return buildRows8Tile<F>(W, K, n0, rows, t);
     constexpr int BW = qBlockWeights(F);
     const int64_t units = K / BW, rowBytes = units * qBlockBytes(F);
     t.size(K / 32);
@@ -129,29 +129,35 @@ struct Avx512Vnni {
   }
 
   /**
-   * buildGroupTile's Q4_0 tile from Q4_0x8 (quant_blocks.h): the tile's 16 rows are two groups of
-   * eight (n0 is a multiple of 16), row j's scale at 2·(j mod 8) of its group's block and its code
-   * dword s at 16 + 8·(j mod 8) + 64·(s / 2) + 4·(s mod 2), the second group 8·rowBytes on.
+   * buildGroupTile's Q4_0 or Q8_0 tile from Q4_0x8 or Q8_0x8 (quant_blocks.h): the tile's 16 rows are
+   * two groups of eight (n0 is a multiple of 16), row j's scale at 2·(j mod 8) of its group's block and
+   * its code dword s at 16 + 8·(j mod 8) + 64·(s / 2) + 4·(s mod 2), the second group 8·rowBytes on.
    */
+  template <QFmt F>
   SC_INT8_TILES_TARGET static void buildRows8Tile(const uint8_t* W, int64_t K, int64_t n0, int rows, Int8Tile& t) {
-    const int64_t blocks = K / 32, groupBytes = kRows8 * qRowBytes(QFmt::Q4_0x8, K);
+    constexpr int blockBytes = kRows8 * qBlockBytes(F);
+    const int64_t blocks = K / 32, groupBytes = kRows8 * qRowBytes(F, K);
     t.size(blocks);
     const __mmask16 live = static_cast<__mmask16>((1u << rows) - 1);
     const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7);
     const __m512i group = _mm512_mask_blend_epi32(0xff00, _mm512_setzero_si512(), _mm512_set1_epi32(static_cast<int>(groupBytes)));
     const __m512i scaleAt = _mm512_add_epi32(group, _mm512_slli_epi32(lane, 1));
     const __m512i codeAt = _mm512_add_epi32(group, _mm512_add_epi32(_mm512_set1_epi32(16), _mm512_slli_epi32(lane, 3)));
-    const __m512i low4 = _mm512_set1_epi8(15), centre = _mm512_set1_epi8(120);
+    const __m512i low4 = _mm512_set1_epi8(15), centre = _mm512_set1_epi8(120), flip = _mm512_set1_epi8(static_cast<char>(0x80));
     for (int64_t b = 0; b < blocks; b++) {
-      const uint8_t* block = W + n0 / kRows8 * groupBytes + b * kRows8BlockBytes;
+      const uint8_t* block = W + n0 / kRows8 * groupBytes + b * blockBytes;
       uint8_t* tile = t.codes + b * kBlockTileBytes;
       const __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(rowDwords(live, scaleAt, block)));
       _mm512_storeu_ps(t.scales.data() + 2 * b * kTileRows, d);
       _mm512_storeu_ps(t.scales.data() + (2 * b + 1) * kTileRows, d);
-      for (int s = 0; s < 4; s++) {
-        const __m512i q = rowDwords(live, codeAt, block + 64 * (s / 2) + 4 * (s % 2));
-        _mm512_store_si512(tile + 64 * s, _mm512_add_epi8(_mm512_and_si512(q, low4), centre));
-        _mm512_store_si512(tile + 64 * (s + 4), _mm512_add_epi8(_mm512_and_si512(_mm512_srli_epi16(q, 4), low4), centre));
+      if constexpr (F == QFmt::Q8_0x8) {
+        for (int s = 0; s < 8; s++) _mm512_store_si512(tile + 64 * s, _mm512_xor_si512(rowDwords(live, codeAt, block + 64 * (s / 2) + 4 * (s % 2)), flip));
+      } else {
+        for (int s = 0; s < 4; s++) {
+          const __m512i q = rowDwords(live, codeAt, block + 64 * (s / 2) + 4 * (s % 2));
+          _mm512_store_si512(tile + 64 * s, _mm512_add_epi8(_mm512_and_si512(q, low4), centre));
+          _mm512_store_si512(tile + 64 * (s + 4), _mm512_add_epi8(_mm512_and_si512(_mm512_srli_epi16(q, 4), low4), centre));
+        }
       }
     }
   }

@@ -15,9 +15,9 @@
  *                               4.125 bits a weight, not a GGUF type
  *   f16                         float16 values as read, 32 to a block of 64 bytes (f16.ts): a file's
  *                               F16 matrix held in its own bytes; exact, no integer path (GGUF's F16)
- *   q4_0x8                      Q4_0 with eight rows interleaved a block (rows8.ts): what a generator's
- *                               load repacks Q4_0 into where the native 512-bit kernels read it; not
- *                               a GGUF type, and a row alone is not a span of it
+ *   q4_0x8 q8_0x8               Q4_0, Q8_0 with eight rows interleaved a block (rows8.ts): what a
+ *                               generator's load repacks them into where the native 512-bit kernels
+ *                               read it; not GGUF types, and a row alone is not a span of one
  *
  * A row of a quantized matrix is whole blocks: its length (the input features) is a multiple of
  * the block's weights, and rows follow one another, as in a GGUF file.
@@ -27,10 +27,10 @@ import { q4_0, q4_1, q5_0, q5_1, q8_0 } from './legacy.js';
 import { f16 } from './f16.js';
 import { mlxFormat } from './mlx.js';
 import { nf4 } from './nf4.js';
-import { interleaveRows8, q4_0x8, rows8Row } from './rows8.js';
+import { ROWS8_OF, type Rows8Type, interleaveRows8, rows8Format, rows8Row } from './rows8.js';
 
 /** The formats; the native addon passes a format as its index here (quant_blocks.h QFmt: append only). */
-export const QUANT_TYPES = ['q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'q4_k', 'q5_k', 'q6_k', 'mlx4', 'mlx8', 'mlx4_f16', 'mlx8_f16', 'nf4', 'f16', 'q4_0x8'] as const;
+export const QUANT_TYPES = ['q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'q4_k', 'q5_k', 'q6_k', 'mlx4', 'mlx8', 'mlx4_f16', 'mlx8_f16', 'nf4', 'f16', 'q4_0x8', 'q8_0x8'] as const;
 
 export type QuantType = (typeof QUANT_TYPES)[number];
 
@@ -73,7 +73,8 @@ const FORMATS: Readonly<Record<QuantType, QuantFormat>> = {
   mlx8_f16: row('mlx8_f16', null, mlxFormat(8, 'f16')),
   nf4: row('nf4', null, nf4),
   f16: row('f16', 1, f16),
-  q4_0x8: row('q4_0x8', null, q4_0x8),
+  q4_0x8: row('q4_0x8', null, rows8Format('q4_0x8')),
+  q8_0x8: row('q8_0x8', null, rows8Format('q8_0x8')),
 };
 
 /** Whether a dtype name is a quantized format. */
@@ -110,7 +111,7 @@ export function quantBytes(type: QuantType, rows: number, cols: number, what = '
 
 /** Rows [row0, row0 + rows) of a quantized [*, cols] matrix as float32 values into out (rows · cols values). */
 export function dequantizeRows(type: QuantType, src: Uint8Array, cols: number, row0: number, rows: number, out: Float32Array): void {
-  if (type === 'q4_0x8') return dequantizeRows8(src, cols, row0, rows, out);
+  if (isRows8(type)) return dequantizeRows8(type, src, cols, row0, rows, out);
   const q = FORMATS[type];
   const rowBytes = quantBytes(type, 1, cols);
   const blocks = rows * (cols / q.blockWeights);
@@ -120,7 +121,7 @@ export function dequantizeRows(type: QuantType, src: Uint8Array, cols: number, r
 
 /** A [rows, cols] float32 matrix quantized to `type` (rows · cols / blockWeights blocks). */
 export function quantizeRows(type: QuantType, values: Float32Array, cols: number): Uint8Array {
-  if (type === 'q4_0x8') return interleaveRows8(quantizeRows('q4_0', values, cols), values.length / cols, cols);
+  if (isRows8(type)) return interleaveRows8(type, quantizeRows(ROWS8_OF[type], values, cols), values.length / cols, cols);
   const q = FORMATS[type];
   const rows = values.length / cols;
   const out = new Uint8Array(quantBytes(type, rows, cols));
@@ -129,11 +130,13 @@ export function quantizeRows(type: QuantType, values: Float32Array, cols: number
   return out;
 }
 
-/** q4_0x8's rows: each one's Q4_0 blocks gathered from its group, then Q4_0's values. */
-function dequantizeRows8(src: Uint8Array, cols: number, row0: number, rows: number, out: Float32Array): void {
-  const row = new Uint8Array(quantBytes('q4_0', 1, cols));
+const isRows8 = (type: QuantType): type is Rows8Type => Object.hasOwn(ROWS8_OF, type);
+
+/** An interleaved format's rows: each one's blocks gathered from its group, then its row format's values. */
+function dequantizeRows8(type: Rows8Type, src: Uint8Array, cols: number, row0: number, rows: number, out: Float32Array): void {
+  const row = new Uint8Array(quantBytes(ROWS8_OF[type], 1, cols));
   for (let r = 0; r < rows; r++) {
-    rows8Row(src, cols, row0 + r, row);
-    dequantizeRows('q4_0', row, cols, 0, 1, out.subarray(r * cols, (r + 1) * cols));
+    rows8Row(type, src, cols, row0 + r, row);
+    dequantizeRows(ROWS8_OF[type], row, cols, 0, 1, out.subarray(r * cols, (r + 1) * cols));
   }
 }

@@ -47,8 +47,8 @@ const cpu = nativeCpuTable();
 /** The formats without integer codes (quant_blocks.h qIntegerCodes): nf4's levels, f16's floats. */
 const FLOAT_CODED_TYPES: readonly QuantType[] = ['nf4', 'f16'];
 /** The formats with an integer path: all the others. */
-// q4_0x8's rows come eight to a group (tensor/quant/rows8.ts): its own tests take whole groups.
-const ROW_TYPES = QUANT_TYPES.filter((t) => t !== 'q4_0x8');
+// q4_0x8's and q8_0x8's rows come eight to a group (tensor/quant/rows8.ts): their own tests take whole groups.
+const ROW_TYPES = QUANT_TYPES.filter((t) => t !== 'q4_0x8' && t !== 'q8_0x8');
 const INTEGER_TYPES = ROW_TYPES.filter((t) => !FLOAT_CODED_TYPES.includes(t));
 /** The formats quantLinear multiplies as integer tiles at inference on this CPU (quant_tiles_int8*.cc): every integer one with AVX512-VNNI or DotProd. */
 const INT8_TILE_TYPES: readonly QuantType[] = ['avx512-vnni', 'neon-dotprod'].includes(expectedDotPath()) ? INTEGER_TYPES : [];
@@ -338,56 +338,60 @@ describe('native quant kernels against the js reference', { skip }, () => {
     for (const type of INTEGER_TYPES) for (const N of [1, 2, 3, 4, 5, 9]) checkIntegerPath(type, N, colsOf(type), 1, 51 + N);
   });
 
-  /** What quantLinear takes for M rows of x over a q4_0x8 weight: its rows kernel up to 32 rows, the integer tiles past (AVX512-VNNI); elsewhere no integer kernel reads it. */
+  /** What quantLinear takes for M rows of x over an interleaved weight (q4_0x8, q8_0x8): its rows kernel up to 32 rows, the integer tiles past (AVX512-VNNI); elsewhere no integer kernel reads them. */
   function rows8Path(M: number): string {
     if (expectedDotPath() !== 'avx512-vnni') return 'dequant+gemm';
     return M <= 32 ? 'avx512-vnni' : 'int8-tiles';
   }
 
-  test(`q4_0x8 (Q4_0 eight rows to a group): its rows kernel (one row of x four groups at a time, from each quarter; up to 8 rows a pass, 32 in all) and past 32 rows the integer tiles (${rows8Path(1)} / ${rows8Path(33)} here) within the activation quantization's bound`, () => {
-    // N = 8: one group; 24: three (no whole quarter); 40: five (one quarter, one alone); 72: nine. K = 96: three blocks.
-    for (const N of [8, 24, 40, 72]) for (const M of [1, 2, 8]) checkIntegerPath('q4_0x8', N, 896, M, 71 + N, rows8Path(M));
-    for (const M of [9, 17, 32, 33, 40]) checkIntegerPath('q4_0x8', 40, 896, M, 73, rows8Path(M));
-    for (const M of [1, 3, 40]) checkIntegerPath('q4_0x8', 24, 96, M, 75, rows8Path(M));
-  });
+  for (const [type, rowType] of [['q4_0x8', 'q4_0'], ['q8_0x8', 'q8_0']] as const) {
+    test(`${type} (${rowType} eight rows to a group): its rows kernel (one row of x four groups at a time, from each quarter; up to 8 rows a pass, 32 in all) and past 32 rows the integer tiles (${rows8Path(1)} / ${rows8Path(33)} here) within the activation quantization's bound`, () => {
+      // N = 8: one group; 24: three (no whole quarter); 40: five (one quarter, one alone); 72: nine. K = 96: three blocks.
+      for (const N of [8, 24, 40, 72]) for (const M of [1, 2, 8]) checkIntegerPath(type, N, 896, M, 71 + N, rows8Path(M));
+      for (const M of [9, 17, 32, 33, 40]) checkIntegerPath(type, 40, 896, M, 73, rows8Path(M));
+      for (const M of [1, 3, 40]) checkIntegerPath(type, 24, 96, M, 75, rows8Path(M));
+    });
 
-  test('q4_0x8 against the Q4_0 it was made from, bit for bit: dequantize, embedding, the integer tiles, a training step\'s exact product, a bf16 step\'s, the input gradient; and its rows kernel on one thread and two', () => {
-    const [N, K] = [320, 160];
-    const v = gaussian(N * K, 81, 0.05);
-    const q4 = quantizeRows('q4_0', v, K), x8 = quantizeRows('q4_0x8', v, K);
-    const [of4, of8] = [nativeKernels('q4_0'), nativeKernels('q4_0x8')];
-    const same = (what: string, run: (k: QuantKernels<DeviceBuffer>, w: Uint8Array, out: Float32Array) => void, n: number, fill = NaN): void => {
-      const [a, b] = [new Float32Array(n).fill(fill), new Float32Array(n).fill(fill)];
-      run(of4, q4, a);
-      run(of8, x8, b);
-      sameBits(b, a, `q4_0x8 ${what}`);
-    };
-    same('dequantize', (k, w, out) => k.quantDequantize(buf(w), K, 3, N - 11, buf(out)), (N - 11) * K);
-    const ids = Int32Array.from([0, 7, 8, 319, 161, 5]);
-    same('embedding', (k, w, out) => k.quantEmbedding(buf(w), buf(ids), K, buf(out)), ids.length * K);
-    const x = gaussian(40 * K, 82), gy = gaussian(40 * N, 83), bias = gaussian(N, 84);
-    if (rows8Path(40) === 'int8-tiles') same('integer tiles (40 rows)', (k, w, out) => k.quantLinear(buf(w), buf(x), 40, N, K, buf(out), buf(bias)), 40 * N);
-    for (const M of [3, 40]) {
-      same(`exact product (${M} rows)`, (k, w, out) => k.quantLinear(buf(w), buf(x), M, N, K, buf(out), buf(bias), true), M * N);
-      same(`input gradient (${M} rows)`, (k, w, out) => k.quantLinearInputGrad(buf(w), buf(gy), M, N, K, buf(out)), M * K, 0.5);
-    }
-    same('bf16 step (40 rows)', (k, w, out) => k.quantLinear(buf(w), buf(x), 40, N, K, buf(out), buf(bias), false, true), 40 * N);
-    for (const M of [1, 8]) {
-      const { two, twoPath, one } = onTwoThreadsThenOne('q4_0x8', M, 1024, 85);
-      assert.equal(twoPath, rows8Path(M));
-      sameBits(two, one, `q4_0x8 M=${M}: two threads against one`);
-    }
-  });
+    test(`${type} against the ${rowType} it was made from, bit for bit: dequantize, embedding, the integer tiles, a training step's exact product, a bf16 step's, the input gradient; and its rows kernel on one thread and two`, () => {
+      const [N, K] = [320, 160];
+      const v = gaussian(N * K, 81, 0.05);
+      const rows = quantizeRows(rowType, v, K), x8 = quantizeRows(type, v, K);
+      const [ofRows, of8] = [nativeKernels(rowType), nativeKernels(type)];
+      const same = (what: string, run: (k: QuantKernels<DeviceBuffer>, w: Uint8Array, out: Float32Array) => void, n: number, fill = NaN): void => {
+        const [a, b] = [new Float32Array(n).fill(fill), new Float32Array(n).fill(fill)];
+        run(ofRows, rows, a);
+        run(of8, x8, b);
+        sameBits(b, a, `${type} ${what}`);
+      };
+      same('dequantize', (k, w, out) => k.quantDequantize(buf(w), K, 3, N - 11, buf(out)), (N - 11) * K);
+      const ids = Int32Array.from([0, 7, 8, 319, 161, 5]);
+      same('embedding', (k, w, out) => k.quantEmbedding(buf(w), buf(ids), K, buf(out)), ids.length * K);
+      const x = gaussian(40 * K, 82), gy = gaussian(40 * N, 83), bias = gaussian(N, 84);
+      if (rows8Path(40) === 'int8-tiles') same('integer tiles (40 rows)', (k, w, out) => k.quantLinear(buf(w), buf(x), 40, N, K, buf(out), buf(bias)), 40 * N);
+      for (const M of [3, 40]) {
+        same(`exact product (${M} rows)`, (k, w, out) => k.quantLinear(buf(w), buf(x), M, N, K, buf(out), buf(bias), true), M * N);
+        same(`input gradient (${M} rows)`, (k, w, out) => k.quantLinearInputGrad(buf(w), buf(gy), M, N, K, buf(out)), M * K, 0.5);
+      }
+      same('bf16 step (40 rows)', (k, w, out) => k.quantLinear(buf(w), buf(x), 40, N, K, buf(out), buf(bias), false, true), 40 * N);
+      for (const M of [1, 8]) {
+        const { two, twoPath, one } = onTwoThreadsThenOne(type, M, 1024, 85);
+        assert.equal(twoPath, rows8Path(M));
+        sameBits(two, one, `${type} M=${M}: two threads against one`);
+      }
+    });
+  }
 
-  test('the native backend repacks a Q4_0 matrix of whole groups of eight rows in place into q4_0x8 where its 512-bit kernels read it (these bytes, rows8.ts\'s), and leaves any other matrix as it was', () => {
+  test('the native backend repacks a Q4_0 or Q8_0 matrix of whole groups of eight rows in place into q4_0x8 or q8_0x8 where its 512-bit kernels read them (these bytes, rows8.ts\'s), and leaves any other matrix as it was', () => {
     const repack = registeredBackends().find((b) => b.name === 'native')!.repackQuant!;
     const rows8 = expectedDotPath() === 'avx512-vnni';
-    const v = gaussian(24 * 96, 91, 0.05);
-    const q4 = quantizeRows('q4_0', v, 96);
-    const held = q4.slice();
-    assert.equal(repack('q4_0', buf(held), 24, 96), rows8 ? 'q4_0x8' : null);
-    assert.deepEqual(held, rows8 ? quantizeRows('q4_0x8', v, 96) : q4);
-    for (const [type, rows] of [['q4_0', 20], ['q8_0', 24], ['q4_k', 24]] as const) {
+    for (const [type, to] of [['q4_0', 'q4_0x8'], ['q8_0', 'q8_0x8']] as const) {
+      const v = gaussian(24 * 96, 91, 0.05);
+      const blocks = quantizeRows(type, v, 96);
+      const held = blocks.slice();
+      assert.equal(repack(type, buf(held), 24, 96), rows8 ? to : null, type);
+      assert.deepEqual(held, rows8 ? quantizeRows(to, v, 96) : blocks, type);
+    }
+    for (const [type, rows] of [['q4_0', 20], ['q8_0', 12], ['q5_0', 24], ['q4_k', 24]] as const) {
       const K = type === 'q4_k' ? 256 : 96;
       const bytes = quantizeRows(type, gaussian(rows * K, 92, 0.05), K);
       const before = bytes.slice();
