@@ -242,10 +242,11 @@ int64_t dotRowsLimit(QFmt f, DotFn kernel) {
  */
 constexpr int64_t kInt8TilesFromRows512 = 12;
 /**
- * The interleaved formats' rows kernel (quant_rows8_avx512.cc) beat the tiles at every row count up to 32 (passes of
- * 8): one thread, an Intel Xeon (Emerald Rapids), W cold, SmolLM2's and Qwen2.5-0.5B's matrices (a
- * /tmp harness forcing each path): 1.29-1.55x at 12 and 16 rows, 1.04-1.28x at 20, 0.99-1.27x at
- * 24, 1.02-1.20x at 32. The tiles take it past.
+ * The interleaved formats' rows kernel (quant_rows8_avx512.cc) beat or tied the tiles at every row
+ * count up to 32 (passes of 8): one thread, an Intel Xeon (Emerald Rapids), W cold, SmolLM2's and
+ * Qwen2.5-0.5B's matrices (a /tmp harness forcing each path): Q4_0x8 1.29-1.55x at 12 and 16 rows,
+ * 1.02-1.20x at 32 (0.99x once, 192 x 576 at 24); Q8_0x8 1.18-1.64x at 12 and 16, 1.00-1.13x at 32.
+ * The tiles take them past.
  */
 int64_t int8TilesFrom(QFmt f) {
   if (qRows8(f)) return kQuantRowsAvx512Rows + 1;
