@@ -36,6 +36,7 @@ import { tokenizerFromGguf } from '../data/gguf_tokenizer.js';
 import { type GgufFile, ggufMeta, isGgufFile, readGgufHeader } from '../nn/interchange/gguf.js';
 import { loadGgufModel, specFromGguf } from '../nn/interchange/gguf_llama.js';
 import { type QuantScheme, quantizeModel } from '../nn/quantize_model.js';
+import { repackQuantizedMatrices } from '../nn/repack_quantized.js';
 import { holdWeightsInHugePages } from './weight_pages.js';
 import { type ChatTemplate, ggufChatTemplate, loadChatTemplate } from './chat_template.js';
 import type { CausalLm } from './generate.js';
@@ -248,6 +249,8 @@ async function readyForInference(source: string, model: Module, spec: CausalLmSp
   // A quantized file or MLX folder: its formats have cpu kernels only.
   if (onGpu && holdsQuantizedWeights(model)) throw new ModelSourceError('--device gpu', 'quantized weights run on the cpu; drop --device gpu');
   const quantized = done.quantized ?? (opts.quantize === undefined ? undefined : quantizeForGeneration(source, model, spec, opts.quantize, onGpu));
+  // --quantize's blocks are the model's own: repacked where the cpu's products read a layout of their own (as a GGUF file's at its load).
+  if (quantized && !onGpu) repackQuantizedMatrices(model);
   const placed = onGpu ? await placeOnGpu(model, spec) : model;
   // Loaded in place, they are there already (nn/interchange/inference_folder.ts).
   if (!inHugePages) holdWeightsInHugePages(placed);
