@@ -201,7 +201,7 @@ async function worker(engine: string, id: ModelId, dtype: Dtype, promptFile: str
     report = { engine, model: id, dtype, detail: `node-llama-cpp ${version}, cpu, ${onThreads}, GGUF ${dtype === 'fp32' ? 'F32' : dtype.toUpperCase()}`, runs };
   } else if (isQuantized(dtype)) {
     // The same file llama.cpp runs, read as `--model FILE.gguf` reads it: matrices in their blocks, in huge pages,
-    // repacked where the cpu's products read a layout of their own (Q4_0's and Q8_0's rows interleaved by eight on AVX512-VNNI).
+    // repacked where the cpu's products read a layout of their own (Q4_0's, Q8_0's and Q5_0's rows interleaved by eight on AVX512-VNNI).
     const { model } = loadGgufModel(await readGgufHeader(ggufPath!), undefined, { hugePages: true, repack: true });
     const runs = await oursGeneration(() => model, prompts, batches, newTokens, 'fp32', threads);
     report = { engine: 'smolcluster', model: id, dtype, detail: `native backend, ${onThreads}, the GGUF file's ${dtype.toUpperCase()} blocks (integer products of a few rows; more rows, with AVX512-VNNI, integer GEMMs over repacked tiles, else dequantized tiles + GEMM)`, runs };

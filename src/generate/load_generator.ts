@@ -189,7 +189,7 @@ async function loadGgufGenerator(source: string, resolved: ResolvedSource, opts:
   const file = await readGgufHeader(resolved.path);
   const memory = checkMemory(specFromGguf(file), { gguf: file, f16Blocks: !onGpu, quantize: opts.quantize }, opts);
   // Its quantized blocks read into huge pages, not mapped: a decode streams them every token (F16 matrices kept float16 there);
-  // and, there, repacked into the layout the cpu's products read fastest where it has one (Q4_0 and Q8_0 into q4_0x8 and q8_0x8 on AVX512-VNNI).
+  // and, there, repacked into the layout the cpu's products read fastest where it has one (Q4_0, Q8_0 and Q5_0 rows interleaved by eight on AVX512-VNNI).
   const { model, spec } = loadGgufModel(file, undefined, { hugePages: !onGpu, repack: !onGpu });
   // A GGUF file's float matrices too: F16 ones stay float16 (no floats to merge into).
   await putAdapters(source, resolved, opts, model, true);

@@ -19,23 +19,29 @@
 namespace sc {
 
 /** The formats in src/tensor/quant/formats.ts QUANT_TYPES order (native.ts passes this index). */
-enum class QFmt : int { Q8_0 = 0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, Mlx4, Mlx8, Mlx4F16, Mlx8F16, Nf4, F16, Q4_0x8, Q8_0x8, Count };
+enum class QFmt : int { Q8_0 = 0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, Mlx4, Mlx8, Mlx4F16, Mlx8F16, Nf4, F16, Q4_0x8, Q8_0x8, Q5_0x8, Count };
 
 /**
- * Q4_0x8, Q8_0x8: Q4_0's and Q8_0's blocks with eight rows interleaved, what such a matrix is
- * repacked into at a generator's load where the 512-bit kernels read it (quant_rows8_avx512.cc;
- * llama.cpp's x86 repack is the same idea). Rows 8g..8g+7 are one span of the matrix, block b of
- * the eight at 8·B·b in it (B the row format's block: 18, 34 bytes): the eight fp16 scales (16
- * bytes), then chunk c of 64 bytes for c < (B − 2)/8, holding each row's code bytes 8c..8c+7 (row r
- * at 8r). The same bytes as the eight rows, so a row's bytes average B a block, and a span of whole
- * groups of eight rows is a span of the matrix; a single row is not.
+ * Q4_0x8, Q8_0x8, Q5_0x8: Q4_0's, Q8_0's and Q5_0's blocks with eight rows interleaved, what such a
+ * matrix is repacked into at a generator's load where the 512-bit kernels read it
+ * (quant_rows8_avx512.cc; llama.cpp's x86 repack is the same idea). Rows 8g..8g+7 are one span of
+ * the matrix, block b of the eight at 8·B·b in it (B the row format's block: 18, 34, 22 bytes): the
+ * eight fp16 scales (16 bytes); then each row's P = (B − 2) mod 8 bytes that precede its codes
+ * (Q5_0's fifth bits: 4; row r at 16 + P·r); then chunk c of 64 bytes for c < (B − 2 − P)/8,
+ * holding each row's code bytes 8c..8c+7 (row r at 8r). The same bytes as the eight rows, so a
+ * row's bytes average B a block, and a span of whole groups of eight rows is a span of the
+ * matrix; a single row is not.
  */
 constexpr int kRows8 = 8;
-constexpr bool qRows8(QFmt f) { return f == QFmt::Q4_0x8 || f == QFmt::Q8_0x8; }
+constexpr bool qRows8(QFmt f) { return f == QFmt::Q4_0x8 || f == QFmt::Q8_0x8 || f == QFmt::Q5_0x8; }
 /** The row format an interleaved one is made from (f itself for the others). */
-constexpr QFmt qRowFormat(QFmt f) { return f == QFmt::Q4_0x8 ? QFmt::Q4_0 : f == QFmt::Q8_0x8 ? QFmt::Q8_0 : f; }
+constexpr QFmt qRowFormat(QFmt f) {
+  return f == QFmt::Q4_0x8 ? QFmt::Q4_0 : f == QFmt::Q8_0x8 ? QFmt::Q8_0 : f == QFmt::Q5_0x8 ? QFmt::Q5_0 : f;
+}
 /** The interleaved format made from a row format (Count: none). */
-constexpr QFmt qRows8Format(QFmt f) { return f == QFmt::Q4_0 ? QFmt::Q4_0x8 : f == QFmt::Q8_0 ? QFmt::Q8_0x8 : QFmt::Count; }
+constexpr QFmt qRows8Format(QFmt f) {
+  return f == QFmt::Q4_0 ? QFmt::Q4_0x8 : f == QFmt::Q8_0 ? QFmt::Q8_0x8 : f == QFmt::Q5_0 ? QFmt::Q5_0x8 : QFmt::Count;
+}
 
 struct QTraits {
   const char* name;
@@ -49,10 +55,14 @@ constexpr int qBlockWeights(QFmt f) {
   return f >= QFmt::Mlx4 && f <= QFmt::Nf4 ? 64 : 32;  // Mlx*, Nf4: 64
 }
 constexpr int qBlockBytes(QFmt f) {
-  constexpr int bytes[] = {34, 18, 20, 22, 24, 144, 176, 210, 36, 68, 36, 68, 33, 64, 18, 34};
+  constexpr int bytes[] = {34, 18, 20, 22, 24, 144, 176, 210, 36, 68, 36, 68, 33, 64, 18, 34, 22};
   static_assert(sizeof bytes / sizeof bytes[0] == static_cast<int>(QFmt::Count), "a block size per format");
   return bytes[static_cast<int>(f)];
 }
+/** Bytes of an interleaved format's block that precede a row's codes (P in Q4_0x8's comment) and where its chunks start. */
+constexpr int qRows8Prefix(QFmt f) { return (qBlockBytes(f) - 2) % 8; }
+constexpr int qRows8Chunks(QFmt f) { return (qBlockBytes(f) - 2) / 8; }
+constexpr int qRows8CodesAt(QFmt f) { return 16 + kRows8 * qRows8Prefix(f); }
 /**
  * Whether the format's weights are a·c + b with integer codes c (unpackBlock), which the integer
  * dot products multiply. NF4's are levels of a normal's quantiles and F16's are floats: no integer
@@ -72,7 +82,7 @@ inline const QTraits& qtraits(QFmt f) {
       {"q5_1", 32, 24, true},   {"q4_k", 256, 144, true}, {"q5_k", 256, 176, true}, {"q6_k", 256, 210, false},
       {"mlx4", 64, 36, true},   {"mlx8", 64, 68, true},   {"mlx4_f16", 64, 36, true}, {"mlx8_f16", 64, 68, true},
       {"nf4", 64, 33, false},   {"f16", 32, 64, false},   {"q4_0x8", 32, 18, false},
-      {"q8_0x8", 32, 34, false},
+      {"q8_0x8", 32, 34, false}, {"q5_0x8", 32, 22, false},
   };
   static_assert(sizeof t / sizeof t[0] == static_cast<int>(QFmt::Count), "a traits row per format");
   return t[static_cast<int>(f)];

@@ -222,7 +222,7 @@ int64_t dotRowsLimit(QFmt f, DotFn kernel) {
 #if defined(__x86_64__)
   if (kernel == quantDotVnni && (quantRowsAvx512Handles(f) || qRows8(f))) return kQuantRowsAvx512Rows;
 #endif
-  // Q4_0x8's and Q8_0x8's rows are not one span each: no other integer kernel reads them (the tiles + GEMM do).
+  // The interleaved formats' rows are not one span each: no other integer kernel reads them (the tiles + GEMM do).
   if (qRows8(f)) return 0;
   (void)kernel;
   return kQuantDotRows;
@@ -242,14 +242,16 @@ int64_t dotRowsLimit(QFmt f, DotFn kernel) {
  */
 constexpr int64_t kInt8TilesFromRows512 = 12;
 /**
- * The interleaved formats' rows kernel (quant_rows8_avx512.cc) beat or tied the tiles at every row
+ * Q4_0x8's and Q8_0x8's rows kernel (quant_rows8_avx512.cc) beat or tied the tiles at every row
  * count up to 32 (passes of 8): one thread, an Intel Xeon (Emerald Rapids), W cold, SmolLM2's and
  * Qwen2.5-0.5B's matrices (a /tmp harness forcing each path): Q4_0x8 1.29-1.55x at 12 and 16 rows,
  * 1.02-1.20x at 32 (0.99x once, 192 x 576 at 24); Q8_0x8 1.18-1.64x at 12 and 16, 1.00-1.13x at 32.
- * The tiles take them past.
+ * Q5_0x8's, with its fifth bits to spread, 1.06-1.40x at 12 and 16, 0.93-1.18x at 24 (four of six
+ * ahead), 0.93-1.05x at 32 (five of six behind): the tiles take it from 25 rows, the others past 32.
  */
+constexpr int64_t kRows8TilesFrom = kQuantRowsAvx512Rows + 1, kQ5Rows8TilesFrom = 25;
 int64_t int8TilesFrom(QFmt f) {
-  if (qRows8(f)) return kQuantRowsAvx512Rows + 1;
+  if (qRows8(f)) return f == QFmt::Q5_0x8 ? kQ5Rows8TilesFrom : kRows8TilesFrom;
   return quantRowsAvx512Handles(f) ? kInt8TilesFromRows512 : 8;
 }
 
@@ -264,12 +266,12 @@ DotFn int8TilesKernel() {
 #endif
 
 #if defined(__x86_64__)
-/** y [M, N] = x̂·Wᵀ (+ bias) for W in Q4_0x8 or Q8_0x8 (quant_rows8.h), up to 8 rows of x a pass over W, its groups of eight rows split over the threads. */
+/** y [M, N] = x̂·Wᵀ (+ bias) for W in Q4_0x8, Q8_0x8 or Q5_0x8 (quant_rows8.h), up to 8 rows of x a pass over W, its groups of eight rows split over the threads. */
 void rows8Product(QFmt f, const float* x, int64_t M, int64_t N, int64_t K, const uint8_t* w, const float* bias, float* y) {
   if (N % kRows8 != 0) throwRange(std::string("quantLinear: a ") + qtraits(f).name + " weight of " + std::to_string(N) + " rows is not whole groups of " + std::to_string(kRows8));
   const QuantizedX qx = quantizedX(x, M, K);
   std::vector<int64_t> starts(static_cast<size_t>(M * K / 32));
-  rows8Starts(qx.q.data(), M, K, f == QFmt::Q8_0x8 ? 128 : 8, starts.data());
+  rows8Starts(qx.q.data(), M, K, f == QFmt::Q8_0x8 ? 128 : f == QFmt::Q5_0x8 ? 16 : 8, starts.data());
   // A thread's groups: at least ~64 KB of weight bytes before the product forks (as quantLinearProduct's rows).
   const int64_t grain = std::max<int64_t>(1, 65536 / (kRows8 * qRowBytes(f, K)));
   for (int64_t m0 = 0; m0 < M; m0 += kQuantDotChunk) {
@@ -498,8 +500,8 @@ napi_value QuantEmbeddingKernel(Args& a) {
   return undefinedValue(a.env());
 }
 
-// quantRepack(format, w, N, K): a Q4_0 or Q8_0 matrix's rows interleaved in place into Q4_0x8 or
-// Q8_0x8 where this CPU's products read them (quant_rows8.h) and N is whole groups of eight; the
+// quantRepack(format, w, N, K): a Q4_0, Q8_0 or Q5_0 matrix's rows interleaved in place into
+// Q4_0x8, Q8_0x8 or Q5_0x8 where this CPU's products read them (quant_rows8.h) and N is whole groups of eight; the
 // format w holds after (its index), or -1 when it was left as it was.
 napi_value QuantRepackKernel(Args& a) {
   const QFmt f = formatArg(a, 0);

@@ -18,7 +18,7 @@ bool rows8Products() {
 }
 
 void repackRows8(QFmt f, uint8_t* w, int64_t N, int64_t K) {
-  const int B = qBlockBytes(f), chunks = (B - 2) / 8;
+  const int B = qBlockBytes(f), P = qRows8Prefix(f), chunks = qRows8Chunks(f), codesAt = qRows8CodesAt(f);
   const int64_t blocks = K / 32, rowBytes = blocks * B, groupBytes = kRows8 * rowBytes;
   std::vector<uint8_t> rows(static_cast<size_t>(groupBytes));
   for (int64_t g = 0; g < N / kRows8; g++) {
@@ -29,21 +29,23 @@ void repackRows8(QFmt f, uint8_t* w, int64_t N, int64_t K) {
       for (int r = 0; r < kRows8; r++) {
         const uint8_t* q = rows.data() + r * rowBytes + b * B;
         std::memcpy(out + 2 * r, q, 2);
-        for (int c = 0; c < chunks; c++) std::memcpy(out + 16 + 64 * c + 8 * r, q + 2 + 8 * c, 8);
+        std::memcpy(out + 16 + P * r, q + 2, static_cast<size_t>(P));
+        for (int c = 0; c < chunks; c++) std::memcpy(out + codesAt + 64 * c + 8 * r, q + 2 + P + 8 * c, 8);
       }
     }
   }
 }
 
 void rows8Row(QFmt f, const uint8_t* w, int64_t K, int64_t n, uint8_t* out) {
-  const int B = qBlockBytes(f), chunks = (B - 2) / 8;
+  const int B = qBlockBytes(f), P = qRows8Prefix(f), chunks = qRows8Chunks(f), codesAt = qRows8CodesAt(f);
   const int64_t blocks = K / 32, r = n % kRows8;
   const uint8_t* group = w + n / kRows8 * kRows8 * blocks * B;
   for (int64_t b = 0; b < blocks; b++) {
     const uint8_t* in = group + b * kRows8 * B;
     uint8_t* q = out + b * B;
     std::memcpy(q, in + 2 * r, 2);
-    for (int c = 0; c < chunks; c++) std::memcpy(q + 2 + 8 * c, in + 16 + 64 * c + 8 * r, 8);
+    std::memcpy(q + 2, in + 16 + P * r, static_cast<size_t>(P));
+    for (int c = 0; c < chunks; c++) std::memcpy(q + 2 + P + 8 * c, in + codesAt + 64 * c + 8 * r, 8);
   }
 }
 

@@ -1,7 +1,9 @@
-// The products of a few rows of x (decode) with a Q4_0x8 or Q8_0x8 matrix on 512-bit AVX512-VNNI.
-// Eight rows of W are one stream (quant_blocks.h's layout), and a block of them, 256 weights, gives
-// four vectors of codes, one per 8 codes of each row: Q4_0x8's two 64-byte loads split into nibbles
-// (six µops), Q8_0x8's four loads moved to c + 128 (four xors); then the eight scales put in lane
+// The products of a few rows of x (decode) with a Q4_0x8, Q8_0x8 or Q5_0x8 matrix on 512-bit
+// AVX512-VNNI. Eight rows of W are one stream (quant_blocks.h's layout), and a block of them, 256
+// weights, gives four vectors of codes, one per 8 codes of each row: Q4_0x8's two 64-byte loads split
+// into nibbles (six µops), Q8_0x8's four loads moved to c + 128 (four xors), Q5_0x8's nibbles with
+// their fifth bits spread from each row's word (thirteen more: a widening, then a byte shuffle, a
+// bit test and a masked add a vector); then the eight scales put in lane
 // pairs and widened (three), four vpdpbusd, each against 8 codes of x broadcast to every row's lane
 // pair, and the sums' conversion, scale and accumulation (three): ~16 µops per 256 weights, against
 // ~14 per 128 for a Q4_0 row and ~16 for a Q8_0 row (quant_rows_avx512.cc: codes and scales gathered
@@ -49,24 +51,36 @@ struct Rows8X {
 
 /**
  * Where in a block of 32 codes of x code vector i of a format meets x (8 codes a row each): Q8_0x8's
- * chunk i is codes 8i..8i+7; Q4_0x8's vectors are chunk 0's low nibbles (codes 0-7), its high (16-23),
- * chunk 1's low (8-15) and high (24-31).
+ * chunk i is codes 8i..8i+7; Q4_0x8's and Q5_0x8's vectors are chunk 0's low nibbles (codes 0-7), its
+ * high (16-23), chunk 1's low (8-15) and high (24-31).
  */
 template <QFmt F>
 constexpr int xAt(int i) {
-  return F == QFmt::Q4_0x8 ? (i == 1 ? 16 : i == 2 ? 8 : 8 * i) : 8 * i;
+  return F == QFmt::Q8_0x8 ? 8 * i : (i == 1 ? 16 : i == 2 ? 8 : 8 * i);
 }
 
 /** A block of eight rows' codes as four vectors of unsigned bytes, vector i meeting x at xAt<F>(i). */
 template <QFmt F>
 SC_ROWS8_TARGET inline void blockCodes(const uint8_t* at, __m512i (&c)[4]) {
-  if constexpr (F == QFmt::Q4_0x8) {
+  if constexpr (F == QFmt::Q4_0x8 || F == QFmt::Q5_0x8) {
     const __m512i low4 = _mm512_set1_epi8(15);
-    const __m512i v0 = _mm512_loadu_si512(at + 16), v1 = _mm512_loadu_si512(at + 80);
+    const uint8_t* codes = at + qRows8CodesAt(F);
+    const __m512i v0 = _mm512_loadu_si512(codes), v1 = _mm512_loadu_si512(codes + 64);
     c[0] = _mm512_and_si512(v0, low4);
     c[1] = _mm512_and_si512(_mm512_srli_epi16(v0, 4), low4);
     c[2] = _mm512_and_si512(v1, low4);
     c[3] = _mm512_and_si512(_mm512_srli_epi16(v1, 4), low4);
+    if constexpr (F == QFmt::Q5_0x8) {
+      // Row r's 32 fifth bits (its 4 bytes at 16 + 4r) in the low half of qword r; vector i's codes
+      // 8k..8k+7 (k = xAt(i)/8) take byte k, spread over the row's 8 bytes, bit j of it to byte j.
+      const __m512i qh = _mm512_cvtepu32_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(at + 16)));
+      const __m512i secondQword = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 8, 8, 8, 8, 8, 8, 8, 8));
+      const __m512i bit = _mm512_set1_epi64(static_cast<long long>(0x8040201008040201ULL)), sixteen = _mm512_set1_epi8(16);
+      for (int i = 0; i < 4; i++) {
+        const __m512i spread = _mm512_shuffle_epi8(qh, _mm512_add_epi8(secondQword, _mm512_set1_epi8(static_cast<char>(xAt<F>(i) / 8))));
+        c[i] = _mm512_mask_add_epi8(c[i], _mm512_test_epi8_mask(spread, bit), c[i], sixteen);
+      }
+    }
   } else {
     const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
     for (int i = 0; i < 4; i++) c[i] = _mm512_xor_si512(_mm512_loadu_si512(at + 16 + 64 * i), flip);
@@ -180,6 +194,7 @@ void quantRows8Avx512(QFmt f, const int8_t* xq, const float* xd, const int64_t* 
                       float* y, int64_t ldy, int64_t g0, int64_t g1) {
   const Rows8X x{xq, xd, starts, K};
   if (f == QFmt::Q8_0x8) rowsOf<QFmt::Q8_0x8>(x, M, W, bias, y, ldy, g0, g1);
+  else if (f == QFmt::Q5_0x8) rowsOf<QFmt::Q5_0x8>(x, M, W, bias, y, ldy, g0, g1);
   else rowsOf<QFmt::Q4_0x8>(x, M, W, bias, y, ldy, g0, g1);
 }
 

@@ -38,7 +38,7 @@ using tiles_int8::kTileRows;
 struct Avx512Vnni {
   static constexpr int kCentre = 128;  // codes go into vpdpbusd unsigned
   static constexpr int kRowsPerPass = 8;  // one accumulator a row: eight independent vpdpbusd chains
-  static constexpr bool kReadsRows8 = true;  // builds tiles from Q4_0x8 and Q8_0x8 (buildRows8Tile)
+  static constexpr bool kReadsRows8 = true;  // builds tiles from the interleaved formats (buildRows8Tile)
 
   /**
    * Rows [n0, n0 + rows) of W (rows ≤ 16) into the tile's layout (the header's): each of the format's
@@ -129,9 +129,10 @@ struct Avx512Vnni {
   }
 
   /**
-   * buildGroupTile's Q4_0 or Q8_0 tile from Q4_0x8 or Q8_0x8 (quant_blocks.h): the tile's 16 rows are
-   * two groups of eight (n0 is a multiple of 16), row j's scale at 2·(j mod 8) of its group's block and
-   * its code dword s at 16 + 8·(j mod 8) + 64·(s / 2) + 4·(s mod 2), the second group 8·rowBytes on.
+   * buildGroupTile's Q4_0, Q8_0 or Q5_0 tile from Q4_0x8, Q8_0x8 or Q5_0x8 (quant_blocks.h): the
+   * tile's 16 rows are two groups of eight (n0 is a multiple of 16), row j's scale at 2·(j mod 8) of
+   * its group's block, Q5_0's fifth bits at 16 + 4·(j mod 8), and its code dword s at the block's
+   * codes (qRows8CodesAt) + 8·(j mod 8) + 64·(s / 2) + 4·(s mod 2), the second group 8·rowBytes on.
    */
   template <QFmt F>
   SC_INT8_TILES_TARGET static void buildRows8Tile(const uint8_t* W, int64_t K, int64_t n0, int rows, Int8Tile& t) {
@@ -142,8 +143,10 @@ struct Avx512Vnni {
     const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7);
     const __m512i group = _mm512_mask_blend_epi32(0xff00, _mm512_setzero_si512(), _mm512_set1_epi32(static_cast<int>(groupBytes)));
     const __m512i scaleAt = _mm512_add_epi32(group, _mm512_slli_epi32(lane, 1));
-    const __m512i codeAt = _mm512_add_epi32(group, _mm512_add_epi32(_mm512_set1_epi32(16), _mm512_slli_epi32(lane, 3)));
-    const __m512i low4 = _mm512_set1_epi8(15), centre = _mm512_set1_epi8(120), flip = _mm512_set1_epi8(static_cast<char>(0x80));
+    const __m512i highAt = _mm512_add_epi32(group, _mm512_add_epi32(_mm512_set1_epi32(16), _mm512_slli_epi32(lane, 2)));
+    const __m512i codeAt = _mm512_add_epi32(group, _mm512_add_epi32(_mm512_set1_epi32(qRows8CodesAt(F)), _mm512_slli_epi32(lane, 3)));
+    const __m512i low4 = _mm512_set1_epi8(15), flip = _mm512_set1_epi8(static_cast<char>(0x80));
+    const __m512i centre = _mm512_set1_epi8(F == QFmt::Q5_0x8 ? 112 : 120);
     for (int64_t b = 0; b < blocks; b++) {
       const uint8_t* block = W + n0 / kRows8 * groupBytes + b * blockBytes;
       uint8_t* tile = t.codes + b * kBlockTileBytes;
@@ -153,10 +156,16 @@ struct Avx512Vnni {
       if constexpr (F == QFmt::Q8_0x8) {
         for (int s = 0; s < 8; s++) _mm512_store_si512(tile + 64 * s, _mm512_xor_si512(rowDwords(live, codeAt, block + 64 * (s / 2) + 4 * (s % 2)), flip));
       } else {
+        const __m512i high = F == QFmt::Q5_0x8 ? rowDwords(live, highAt, block) : _mm512_setzero_si512();
         for (int s = 0; s < 4; s++) {
           const __m512i q = rowDwords(live, codeAt, block + 64 * (s / 2) + 4 * (s % 2));
-          _mm512_store_si512(tile + 64 * s, _mm512_add_epi8(_mm512_and_si512(q, low4), centre));
-          _mm512_store_si512(tile + 64 * (s + 4), _mm512_add_epi8(_mm512_and_si512(_mm512_srli_epi16(q, 4), low4), centre));
+          __m512i lo = _mm512_and_si512(q, low4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
+          if constexpr (F == QFmt::Q5_0x8) {
+            lo = _mm512_or_si512(lo, fifthBits(high, s));
+            hi = _mm512_or_si512(hi, fifthBits(high, s + 4));
+          }
+          _mm512_store_si512(tile + 64 * s, _mm512_add_epi8(lo, centre));
+          _mm512_store_si512(tile + 64 * (s + 4), _mm512_add_epi8(hi, centre));
         }
       }
     }

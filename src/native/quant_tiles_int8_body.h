@@ -4,7 +4,7 @@
 // `Isa` with
 //   static constexpr int kCentre;      // added to unpackBlock's int8 codes in its tiles (128: u8 codes; 0: s8, no starts)
 //   static constexpr int kRowsPerPass; // rows of x one pass over a tile holds
-//   static constexpr bool kReadsRows8; // whether buildTile reads Q4_0x8 and Q8_0x8 (quant_blocks.h)
+//   static constexpr bool kReadsRows8; // whether buildTile reads the interleaved formats (quant_blocks.h)
 //   template <QFmt F> static void buildTile(const uint8_t* W, int64_t K, int64_t n0, int rows, Int8Tile& t);
 //   template <QFmt F, int R> static void tileRows(const Int8Tile& t, int64_t blocks, const int8_t* xq, const float* xd,
 //       const XSums& xs, int64_t K, int64_t m0, float* y, int64_t N, int64_t n0, int width, const float* bias);
@@ -147,6 +147,9 @@ void productOf(QFmt f, const int8_t* xq, const float* xd, const float* xs, int64
       return;
     case QFmt::Q8_0x8:
       if constexpr (Isa::kReadsRows8) return product<Isa, QFmt::Q8_0x8>(xq, xd, xs, M, W, N, K, bias, y);
+      return;
+    case QFmt::Q5_0x8:
+      if constexpr (Isa::kReadsRows8) return product<Isa, QFmt::Q5_0x8>(xq, xd, xs, M, W, N, K, bias, y);
       return;
     default: return;
   }

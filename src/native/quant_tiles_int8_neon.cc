@@ -29,7 +29,7 @@ using tiles_int8::kTileRows;
 struct NeonDot {
   static constexpr int kCentre = 0;       // SDOT takes the signed codes as they are
   static constexpr int kRowsPerPass = 4;  // four accumulators (16 lanes) a row of x: 16 of the 32 registers
-  static constexpr bool kReadsRows8 = false;  // Q4_0x8, Q8_0x8 are made only where AVX512-VNNI reads them (quant_rows8.h)
+  static constexpr bool kReadsRows8 = false;  // the interleaved formats are made only where AVX512-VNNI reads them (quant_rows8.h)
 
   /** Rows [n0, n0 + rows) of W (rows ≤ 16) into the tile: each format block of the 16 rows unpacked, then dword s of each 32 moved to step s. */
   template <QFmt F>

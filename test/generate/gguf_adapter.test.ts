@@ -24,7 +24,7 @@ import { Tensor } from '../../src/tensor/tensor.js';
 import { Rng } from '../../src/util/rng.js';
 import { tempDir } from '../helpers/cluster.js';
 import { writeMlxFolder } from '../helpers/mlx_folder.js';
-import { repacksQ4_0 } from '../helpers/rows8.js';
+import { repacksRows8 } from '../helpers/rows8.js';
 import { writeByteTokenizer } from './byte_tokenizer.js';
 
 const SPEC: LlamaSpec = {
@@ -74,7 +74,7 @@ describe('a quantized model with --adapter', () => {
       const g = await loadGenerator(path, { adapter, tokenizer: 'bytes' });
       const params = new Map(g.model.namedParameters());
       // (A generator holds Q4_0 as q4_0x8 where the native kernels read that layout: its blocks still.)
-      const held = format === 'q4_0' && repacksQ4_0() ? 'q4_0x8' : format;
+      const held = format === 'q4_0' && repacksRows8() ? 'q4_0x8' : format;
       assert.equal(params.get('model.layers.0.self_attn.q_proj.weight')!.dtype, held, 'the adapted weight stays in its blocks');
       assert.ok(params.has('model.layers.0.self_attn.q_proj.lora_A.weight'));
 

@@ -1,11 +1,18 @@
 import { nativeCpuTable } from '../../src/tensor/backends/native.js';
 import { backend } from '../../src/tensor/dispatch.js';
+import { isRows8 } from '../../src/tensor/quant/rows8.js';
 
 /**
- * Whether a generator's load here holds a Q4_0 matrix (whole groups of eight rows) as q4_0x8: on the
- * native backend where its CPU table has AVX512-VNNI (src/native/quant_rows8.h rows8Products).
+ * Whether a generator's load here holds a Q4_0, Q8_0 or Q5_0 matrix (whole groups of eight rows)
+ * interleaved (q4_0x8, q8_0x8, q5_0x8): on the native backend where its CPU table has AVX512-VNNI
+ * (src/native/quant_rows8.h rows8Products).
  */
-export function repacksQ4_0(): boolean {
+export function repacksRows8(): boolean {
   const cpu = nativeCpuTable();
   return backend().name === 'native' && cpu?.arch === 'x64' && cpu.features.avx512 && cpu.features.avx512vnni;
+}
+
+/** The dtype a generator's load holds a `type` matrix of whole groups of eight rows in here: its interleaved format where this CPU repacks it. */
+export function heldByGenerator(type: string): string {
+  return repacksRows8() && isRows8(`${type}x8`) ? `${type}x8` : type;
 }

@@ -2,13 +2,17 @@
  * --quantize's blocks repacked for the cpu's products (src/nn/repack_quantized.ts): a generator's
  * folder read with --quantize q4_0 or q8_0 holds its matrices as q4_0x8 / q8_0x8 where the native
  * kernels read that layout (else as quantized), the tied embedding once, their values those of the
- * row format bit for bit and the logits the row layout's up to float32 rounding.
+ * row format bit for bit and the logits the row layout's up to float32 rounding; exported, the file
+ * is the one the rows give.
  */
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { loadGenerator } from '../../src/generate/load_generator.js';
+import { exportGguf } from '../../src/nn/interchange/gguf_export.js';
+import { readGgufHeader } from '../../src/nn/interchange/gguf.js';
+import { loadGgufModel } from '../../src/nn/interchange/gguf_llama.js';
 import { saveFolder } from '../../src/nn/interchange/hf_folder.js';
 import { type LlamaSpec, createModel } from '../../src/nn/models/index.js';
 import type { Module } from '../../src/nn/module.js';
@@ -16,9 +20,11 @@ import { quantizeModel } from '../../src/nn/quantize_model.js';
 import { repackQuantizedMatrices } from '../../src/nn/repack_quantized.js';
 import { noGrad } from '../../src/tensor/autograd.js';
 import { dequantize } from '../../src/tensor/ops/quant.js';
+import { ROWS8_OF } from '../../src/tensor/quant/rows8.js';
 import { Tensor } from '../../src/tensor/tensor.js';
 import { tempDir } from '../helpers/cluster.js';
-import { repacksQ4_0 } from '../helpers/rows8.js';
+import { repacksRows8 } from '../helpers/rows8.js';
+import { writeByteTokenizer } from '../generate/byte_tokenizer.js';
 
 const SPEC: LlamaSpec = {
   type: 'llama', modelType: 'qwen2', vocabSize: 256, context: 64, layers: 2, width: 64, intermediate: 128, heads: 4, kvHeads: 2, headDim: 16,
@@ -46,7 +52,7 @@ describe('--quantize\'s blocks repacked for the cpu\'s products', () => {
       for (const [name, p] of rows.namedParameters()) {
         const q = held.get(name)!;
         if (p.dtype !== scheme) continue;
-        assert.equal(q.dtype, repacksQ4_0() ? `${scheme}x8` : scheme, name);
+        assert.equal(q.dtype, repacksRows8() ? `${scheme}x8` : scheme, name);
         assert.deepEqual(dequantize(q).values(), dequantize(p).values(), name);
         repacked++;
       }
@@ -57,14 +63,30 @@ describe('--quantize\'s blocks repacked for the cpu\'s products', () => {
     });
   }
 
-  it('repacks a matrix two places share once, and leaves float ones and other formats as they are', () => {
+  it('a model holding interleaved matrices exports a GGUF file of their row formats, the bytes of the model before it was repacked', async () => {
+    const rows = createModel(SPEC, 7);
+    quantizeModel(rows, SPEC, 'q4_k_m');
+    const repacked = createModel(SPEC, 7);
+    quantizeModel(repacked, SPEC, 'q4_k_m');
+    repackQuantizedMatrices(repacked);
+    const tokenizer = { json: writeByteTokenizer(dir) };
+    const [a, b] = [join(dir, 'rows.gguf'), join(dir, 'repacked.gguf')];
+    await exportGguf(a, rows, SPEC, { tokenizer });
+    await exportGguf(b, repacked, SPEC, { tokenizer });
+    assert.ok(readFileSync(b).equals(readFileSync(a)), 'the same file');
+    const read = new Map(loadGgufModel(await readGgufHeader(b)).model.namedParameters());
+    for (const [name, p] of rows.namedParameters()) assert.equal(read.get(name)!.dtype, p.dtype, name);
+  });
+
+  it('repacks a matrix two places share once, q4_k_m\'s Q5_0 and Q8_0 matrices too, and leaves float ones and the K-quants as they are', () => {
     const model = createModel(SPEC, 7);
     quantizeModel(model, SPEC, 'q4_k_m');
     const before = new Map(model.namedParameters().map(([n, p]) => [n, p.dtype]));
     repackQuantizedMatrices(model);
     for (const [name, p] of model.namedParameters()) {
       const was = before.get(name)!;
-      assert.equal(p.dtype, repacksQ4_0() && (was === 'q4_0' || was === 'q8_0') ? `${was}x8` : was, name);
+      const interleaved = Object.entries(ROWS8_OF).find(([, row]) => row === was)?.[0];
+      assert.equal(p.dtype, repacksRows8() && interleaved ? interleaved : was, name);
     }
     const twice = createModel(SPEC, 7);
     quantizeModel(twice, SPEC, 'q8_0');

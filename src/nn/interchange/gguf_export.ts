@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import type { MetadataValue } from '@huggingface/gguf';
 import { quantize } from '../../tensor/ops/quant.js';
 import { type QuantType, isQuantType, quantBytes, quantFormat } from '../../tensor/quant/formats.js';
+import { deinterleaveRows8, isRows8, rowFormatOf } from '../../tensor/quant/rows8.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { CheckpointError } from '../checkpoint.js';
 import type { LlamaSpec } from '../models/llama.js';
@@ -82,7 +83,9 @@ function ggufCandidates(name: string): string[] {
  */
 function tensorOut(name: string, p: Tensor, spec: LlamaSpec, type: QuantType | null, merged: (() => Promise<Float32Array>) | null): GgufTensorOut {
   const ggufName = ggufNameOf(name, spec);
-  const format: QuantType | null = !merged && isQuantType(p.dtype) ? p.dtype : type;
+  // A matrix held interleaved for the cpu's products (q4_0x8, …) is written in its row format.
+  const kept: QuantType | null = !merged && isQuantType(p.dtype) ? p.dtype : null;
+  const format: QuantType | null = kept ? rowFormatOf(kept) : type;
   const ggmlType = format ? quantFormat(format).ggmlType : 0;
   if (ggmlType === null) throw new Error(`export: ${name} is ${format}, which GGUF does not hold`);
   const cols = p.ndim === 2 ? p.shape[1] : 1;
@@ -92,6 +95,7 @@ function tensorOut(name: string, p: Tensor, spec: LlamaSpec, type: QuantType | n
     const held = isQuantType(source.dtype) ? source : format ? quantize(source, format) : source;
     const raw = await held.read();
     let out = new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
+    if (isRows8(held.dtype)) out = deinterleaveRows8(held.dtype, out, p.size / cols, cols);
     const qk = /^blk\.\d+\.attn_(q|k)\.(weight|bias)$/.exec(ggufName);
     if (ggufArchitecture(spec) === 'llama' && qk) out = reorderRopeRows(out, qk[1] === 'q' ? spec.heads : spec.kvHeads, format ? quantBytes(format, 1, cols) : cols * 4, 'pairs');
     return out;

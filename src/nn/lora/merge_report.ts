@@ -13,6 +13,7 @@ import { Tensor } from '../../tensor/tensor.js';
 import { fromBf16Bits, toBf16Bits } from '../../util/float_formats.js';
 import type { Module } from '../module.js';
 import { addLoraDelta, loraLayers, readParameterFloat32 } from './apply.js';
+import { rowFormatOf } from '../../tensor/quant/rows8.js';
 
 /** Where a merged weight may be held: a quantized format, bfloat16, or 'base' (each layer's own format). */
 export type MergeTarget = QuantType | 'bfloat16' | 'base';
@@ -61,7 +62,8 @@ async function heldAs(values: Float32Array, rows: number, cols: number, format: 
  */
 export async function describeMergeKept(model: Module, saved: 'q8_0' | 'q4_0' | 'q4_k_m' | undefined): Promise<string | null> {
   const layers = loraLayers(model);
-  const formats = [...new Set(layers.map(([, l]) => l.weight.dtype))].filter(isQuantType);
+  // (A matrix held interleaved for the cpu's products is named by its row format, the file's.)
+  const formats = [...new Set(layers.map(([, l]) => l.weight.dtype).filter(isQuantType).map(rowFormatOf))];
   if (layers.length === 0 || (formats.length === 0 && saved === undefined)) return null;
   const file: MergeTarget | null = saved === undefined ? null : saved === 'q4_k_m' ? 'q4_k' : saved;
   const targets: MergeTarget[] = [...(formats.length ? ['base' as const] : []), ...(file ? [file] : []), 'bfloat16', 'q8_0'];

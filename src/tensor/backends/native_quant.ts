@@ -25,7 +25,7 @@ export interface QuantAddon {
    * and tests. nf4 and f16 have no integer path (nf4's levels are not integers, f16's values are floats): they take the tiles + GEMM under all three (f16 up to 8 rows of x under "auto": its widened thin product).
    */
   setQuantPath(path: string): void;
-  /** A Q4_0 or Q8_0 matrix's rows interleaved in place into q4_0x8 or q8_0x8 where this CPU's products read them: the format's index after, or -1 when left as it was (quant_linear.cc). */
+  /** A Q4_0, Q8_0 or Q5_0 matrix's rows interleaved in place into q4_0x8, q8_0x8 or q5_0x8 where this CPU's products read them: the format's index after, or -1 when left as it was (quant_linear.cc). */
   quantRepack?(format: number, w: Uint8Array, N: number, K: number): number;
 }
 

@@ -15,7 +15,7 @@
  *                               4.125 bits a weight, not a GGUF type
  *   f16                         float16 values as read, 32 to a block of 64 bytes (f16.ts): a file's
  *                               F16 matrix held in its own bytes; exact, no integer path (GGUF's F16)
- *   q4_0x8 q8_0x8               Q4_0, Q8_0 with eight rows interleaved a block (rows8.ts): what a
+ *   q4_0x8 q8_0x8 q5_0x8        Q4_0, Q8_0, Q5_0 with eight rows interleaved a block (rows8.ts): what a
  *                               generator's load repacks them into where the native 512-bit kernels
  *                               read it; not GGUF types, and a row alone is not a span of one
  *
@@ -27,10 +27,10 @@ import { q4_0, q4_1, q5_0, q5_1, q8_0 } from './legacy.js';
 import { f16 } from './f16.js';
 import { mlxFormat } from './mlx.js';
 import { nf4 } from './nf4.js';
-import { ROWS8_OF, type Rows8Type, interleaveRows8, rows8Format, rows8Row } from './rows8.js';
+import { ROWS8_OF, type Rows8Type, interleaveRows8, isRows8, rows8Format, rows8Row } from './rows8.js';
 
 /** The formats; the native addon passes a format as its index here (quant_blocks.h QFmt: append only). */
-export const QUANT_TYPES = ['q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'q4_k', 'q5_k', 'q6_k', 'mlx4', 'mlx8', 'mlx4_f16', 'mlx8_f16', 'nf4', 'f16', 'q4_0x8', 'q8_0x8'] as const;
+export const QUANT_TYPES = ['q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'q4_k', 'q5_k', 'q6_k', 'mlx4', 'mlx8', 'mlx4_f16', 'mlx8_f16', 'nf4', 'f16', 'q4_0x8', 'q8_0x8', 'q5_0x8'] as const;
 
 export type QuantType = (typeof QUANT_TYPES)[number];
 
@@ -75,6 +75,7 @@ const FORMATS: Readonly<Record<QuantType, QuantFormat>> = {
   f16: row('f16', 1, f16),
   q4_0x8: row('q4_0x8', null, rows8Format('q4_0x8')),
   q8_0x8: row('q8_0x8', null, rows8Format('q8_0x8')),
+  q5_0x8: row('q5_0x8', null, rows8Format('q5_0x8')),
 };
 
 /** Whether a dtype name is a quantized format. */
@@ -129,8 +130,6 @@ export function quantizeRows(type: QuantType, values: Float32Array, cols: number
   for (let b = 0; b < blocks; b++) q.quantizeBlock(values, b * q.blockWeights, out, b * q.blockBytes);
   return out;
 }
-
-const isRows8 = (type: QuantType): type is Rows8Type => Object.hasOwn(ROWS8_OF, type);
 
 /** An interleaved format's rows: each one's blocks gathered from its group, then its row format's values. */
 function dequantizeRows8(type: Rows8Type, src: Uint8Array, cols: number, row0: number, rows: number, out: Float32Array): void {

@@ -29,7 +29,7 @@ import { dequantize } from '../../../src/tensor/ops/quant.js';
 import { Tensor } from '../../../src/tensor/tensor.js';
 import { llamaCppGeneration, loadNodeLlamaCpp } from '../../../bench/lib/generate_llama_cpp.js';
 import { findPython } from '../../helpers/python.js';
-import { repacksQ4_0 } from '../../helpers/rows8.js';
+import { repacksRows8 } from '../../helpers/rows8.js';
 
 const SCRIPT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../../bench/reference/hf_to_gguf.py');
 const PYTHON = findPython([process.env.SMOLCLUSTER_PYTHON, '/opt/torchvenv/bin/python'], ['gguf', 'safetensors', 'numpy']);
@@ -118,7 +118,7 @@ describe('a Llama-family model from a GGUF file', { skip: !PYTHON && 'no python 
     const path = convert(folder, join(dir, 'qwen2-q4_0.gguf'), 'q4_0');
     const { model: asRead } = loadGgufModel(await readGgufHeader(path), undefined, { hugePages: true });
     const { model: repacked } = loadGgufModel(await readGgufHeader(path), undefined, { hugePages: true, repack: true });
-    const rows8 = repacksQ4_0();
+    const rows8 = repacksRows8();
     const read = new Map(asRead.namedParameters());
     for (const [name, p] of repacked.namedParameters()) {
       const was = read.get(name)!;

@@ -39,6 +39,7 @@ import type { QuantKernels } from '../../../src/tensor/quant/kernels.js';
 import type { DeviceBuffer } from '../../../src/tensor/storage.js';
 import { fromF16Bits } from '../../../src/util/float_formats.js';
 import { Rng } from '../../../src/util/rng.js';
+import { ROWS8_OF } from '../../../src/tensor/quant/rows8.js';
 
 const loaded = loadNativeBackend();
 const skip = loaded.backend ? false : process.env.CI === 'true' ? false : `native addon unavailable: ${loaded.reason}`;
@@ -47,8 +48,8 @@ const cpu = nativeCpuTable();
 /** The formats without integer codes (quant_blocks.h qIntegerCodes): nf4's levels, f16's floats. */
 const FLOAT_CODED_TYPES: readonly QuantType[] = ['nf4', 'f16'];
 /** The formats with an integer path: all the others. */
-// q4_0x8's and q8_0x8's rows come eight to a group (tensor/quant/rows8.ts): their own tests take whole groups.
-const ROW_TYPES = QUANT_TYPES.filter((t) => t !== 'q4_0x8' && t !== 'q8_0x8');
+// The interleaved formats' rows come eight to a group (tensor/quant/rows8.ts): their own tests take whole groups.
+const ROW_TYPES = QUANT_TYPES.filter((t) => !Object.hasOwn(ROWS8_OF, t));
 const INTEGER_TYPES = ROW_TYPES.filter((t) => !FLOAT_CODED_TYPES.includes(t));
 /** The formats quantLinear multiplies as integer tiles at inference on this CPU (quant_tiles_int8*.cc): every integer one with AVX512-VNNI or DotProd. */
 const INT8_TILE_TYPES: readonly QuantType[] = ['avx512-vnni', 'neon-dotprod'].includes(expectedDotPath()) ? INTEGER_TYPES : [];
@@ -338,18 +339,18 @@ describe('native quant kernels against the js reference', { skip }, () => {
     for (const type of INTEGER_TYPES) for (const N of [1, 2, 3, 4, 5, 9]) checkIntegerPath(type, N, colsOf(type), 1, 51 + N);
   });
 
-  /** What quantLinear takes for M rows of x over an interleaved weight (q4_0x8, q8_0x8): its rows kernel up to 32 rows, the integer tiles past (AVX512-VNNI); elsewhere no integer kernel reads them. */
-  function rows8Path(M: number): string {
+  /** What quantLinear takes for M rows of x over an interleaved weight: its rows kernel up to 32 rows (q5_0x8: 24), the integer tiles past (AVX512-VNNI); elsewhere no integer kernel reads them. */
+  function rows8Path(type: QuantType, M: number): string {
     if (expectedDotPath() !== 'avx512-vnni') return 'dequant+gemm';
-    return M <= 32 ? 'avx512-vnni' : 'int8-tiles';
+    return M <= (type === 'q5_0x8' ? 24 : 32) ? 'avx512-vnni' : 'int8-tiles';
   }
 
-  for (const [type, rowType] of [['q4_0x8', 'q4_0'], ['q8_0x8', 'q8_0']] as const) {
-    test(`${type} (${rowType} eight rows to a group): its rows kernel (one row of x four groups at a time, from each quarter; up to 8 rows a pass, 32 in all) and past 32 rows the integer tiles (${rows8Path(1)} / ${rows8Path(33)} here) within the activation quantization's bound`, () => {
+  for (const [type, rowType] of [['q4_0x8', 'q4_0'], ['q8_0x8', 'q8_0'], ['q5_0x8', 'q5_0']] as const) {
+    test(`${type} (${rowType} eight rows to a group): its rows kernel (one row of x four groups at a time, from each quarter; up to 8 rows a pass, 32 in all, q5_0x8 24) and past them the integer tiles (${rows8Path(type, 1)} / ${rows8Path(type, 33)} here) within the activation quantization's bound`, () => {
       // N = 8: one group; 24: three (no whole quarter); 40: five (one quarter, one alone); 72: nine. K = 96: three blocks.
-      for (const N of [8, 24, 40, 72]) for (const M of [1, 2, 8]) checkIntegerPath(type, N, 896, M, 71 + N, rows8Path(M));
-      for (const M of [9, 17, 32, 33, 40]) checkIntegerPath(type, 40, 896, M, 73, rows8Path(M));
-      for (const M of [1, 3, 40]) checkIntegerPath(type, 24, 96, M, 75, rows8Path(M));
+      for (const N of [8, 24, 40, 72]) for (const M of [1, 2, 8]) checkIntegerPath(type, N, 896, M, 71 + N, rows8Path(type, M));
+      for (const M of [9, 17, 24, 25, 32, 33, 40]) checkIntegerPath(type, 40, 896, M, 73, rows8Path(type, M));
+      for (const M of [1, 3, 40]) checkIntegerPath(type, 24, 96, M, 75, rows8Path(type, M));
     });
 
     test(`${type} against the ${rowType} it was made from, bit for bit: dequantize, embedding, the integer tiles, a training step's exact product, a bf16 step's, the input gradient; and its rows kernel on one thread and two`, () => {
@@ -367,7 +368,7 @@ describe('native quant kernels against the js reference', { skip }, () => {
       const ids = Int32Array.from([0, 7, 8, 319, 161, 5]);
       same('embedding', (k, w, out) => k.quantEmbedding(buf(w), buf(ids), K, buf(out)), ids.length * K);
       const x = gaussian(40 * K, 82), gy = gaussian(40 * N, 83), bias = gaussian(N, 84);
-      if (rows8Path(40) === 'int8-tiles') same('integer tiles (40 rows)', (k, w, out) => k.quantLinear(buf(w), buf(x), 40, N, K, buf(out), buf(bias)), 40 * N);
+      if (rows8Path(type, 40) === 'int8-tiles') same('integer tiles (40 rows)', (k, w, out) => k.quantLinear(buf(w), buf(x), 40, N, K, buf(out), buf(bias)), 40 * N);
       for (const M of [3, 40]) {
         same(`exact product (${M} rows)`, (k, w, out) => k.quantLinear(buf(w), buf(x), M, N, K, buf(out), buf(bias), true), M * N);
         same(`input gradient (${M} rows)`, (k, w, out) => k.quantLinearInputGrad(buf(w), buf(gy), M, N, K, buf(out)), M * K, 0.5);
@@ -375,23 +376,23 @@ describe('native quant kernels against the js reference', { skip }, () => {
       same('bf16 step (40 rows)', (k, w, out) => k.quantLinear(buf(w), buf(x), 40, N, K, buf(out), buf(bias), false, true), 40 * N);
       for (const M of [1, 8]) {
         const { two, twoPath, one } = onTwoThreadsThenOne(type, M, 1024, 85);
-        assert.equal(twoPath, rows8Path(M));
+        assert.equal(twoPath, rows8Path(type, M));
         sameBits(two, one, `${type} M=${M}: two threads against one`);
       }
     });
   }
 
-  test('the native backend repacks a Q4_0 or Q8_0 matrix of whole groups of eight rows in place into q4_0x8 or q8_0x8 where its 512-bit kernels read them (these bytes, rows8.ts\'s), and leaves any other matrix as it was', () => {
+  test('the native backend repacks a Q4_0, Q8_0 or Q5_0 matrix of whole groups of eight rows in place into q4_0x8, q8_0x8 or q5_0x8 where its 512-bit kernels read them (these bytes, rows8.ts\'s), and leaves any other matrix as it was', () => {
     const repack = registeredBackends().find((b) => b.name === 'native')!.repackQuant!;
     const rows8 = expectedDotPath() === 'avx512-vnni';
-    for (const [type, to] of [['q4_0', 'q4_0x8'], ['q8_0', 'q8_0x8']] as const) {
+    for (const [type, to] of [['q4_0', 'q4_0x8'], ['q8_0', 'q8_0x8'], ['q5_0', 'q5_0x8']] as const) {
       const v = gaussian(24 * 96, 91, 0.05);
       const blocks = quantizeRows(type, v, 96);
       const held = blocks.slice();
       assert.equal(repack(type, buf(held), 24, 96), rows8 ? to : null, type);
       assert.deepEqual(held, rows8 ? quantizeRows(to, v, 96) : blocks, type);
     }
-    for (const [type, rows] of [['q4_0', 20], ['q8_0', 12], ['q5_0', 24], ['q4_k', 24]] as const) {
+    for (const [type, rows] of [['q4_0', 20], ['q8_0', 12], ['q5_1', 24], ['q4_k', 24]] as const) {
       const K = type === 'q4_k' ? 256 : 96;
       const bytes = quantizeRows(type, gaussian(rows * K, 92, 0.05), K);
       const before = bytes.slice();

@@ -14,9 +14,10 @@ import { describe, it } from '../../helpers/per_backend.js';
 import { Tensor, backward, dequantize, embedding, linear, quantize } from '../../../src/tensor/index.js';
 import { QUANT_TYPES, dequantizeRows, quantFormat, quantizeRows } from '../../../src/tensor/quant/formats.js';
 import { Rng, randn } from '../../helpers/tensors.js';
+import { ROWS8_OF } from '../../../src/tensor/quant/rows8.js';
 
-// q4_0x8's and q8_0x8's rows come eight to a group (tensor/quant/rows8.ts): their own tests take whole groups.
-const ROW_TYPES = QUANT_TYPES.filter((t) => t !== 'q4_0x8' && t !== 'q8_0x8');
+// The interleaved formats' rows come eight to a group (tensor/quant/rows8.ts): their own tests take whole groups.
+const ROW_TYPES = QUANT_TYPES.filter((t) => !Object.hasOwn(ROWS8_OF, t));
 
 /** max over rows of |a − b| / Σ|x·w| (the row's scale, which an absolute rounding bound is relative to). */
 function worstRowError(a: Float32Array, b: Float32Array, scale: Float64Array): number {

@@ -1,6 +1,6 @@
 /**
- * q4_0x8 and q8_0x8 (src/tensor/quant/rows8.ts): Q4_0's and Q8_0's blocks with eight rows
- * interleaved. Their bytes are the eight rows' own, moved: each row reads back as the blocks it was
+ * q4_0x8, q8_0x8 and q5_0x8 (src/tensor/quant/rows8.ts): Q4_0's, Q8_0's and Q5_0's blocks with
+ * eight rows interleaved. Their bytes are the eight rows' own, moved: each row reads back as the blocks it was
  * made from, its values its row format's bit for bit, and a block alone, or rows not whole groups of
  * eight, are refused by name.
  */
@@ -18,8 +18,9 @@ function gaussian(n: number, seed: number): Float32Array {
 for (const type of Object.keys(ROWS8_OF) as Rows8Type[]) {
   const rowType = ROWS8_OF[type];
   const B = quantFormat(rowType).blockBytes;
+  const P = (B - 2) % 8, chunks = (B - 2 - P) / 8, codesAt = 16 + ROWS8 * P;
   describe(`${type}: ${rowType} rows interleaved eight to a group`, () => {
-    it(`lays block b of rows 8g..8g+7 out as their eight scales, then chunk c of each row's code bytes 8c..8c+7 (${(B - 2) / 8} chunks)`, () => {
+    it(`lays block b of rows 8g..8g+7 out as their eight scales, ${P ? `each row's ${P} bytes before its codes, ` : ''}then chunk c of each row's code bytes 8c..8c+7 (${chunks} chunks)`, () => {
       const [rows, K] = [16, 64];
       const rowBlocks = quantizeRows(rowType, gaussian(rows * K, 1), K);
       const x8 = interleaveRows8(type, rowBlocks, rows, K);
@@ -31,8 +32,9 @@ for (const type of Object.keys(ROWS8_OF) as Rows8Type[]) {
           for (let r = 0; r < ROWS8; r++) {
             const q = block(8 * g + r, b);
             assert.deepEqual(x8.subarray(at + 2 * r, at + 2 * r + 2), q.subarray(0, 2), `group ${g} block ${b} row ${r}: scale`);
-            for (let c = 0; c < (B - 2) / 8; c++) {
-              assert.deepEqual(x8.subarray(at + 16 + 64 * c + 8 * r, at + 24 + 64 * c + 8 * r), q.subarray(2 + 8 * c, 10 + 8 * c), `group ${g} block ${b} row ${r}: chunk ${c}`);
+            assert.deepEqual(x8.subarray(at + 16 + P * r, at + 16 + P * (r + 1)), q.subarray(2, 2 + P), `group ${g} block ${b} row ${r}: the bytes before its codes`);
+            for (let c = 0; c < chunks; c++) {
+              assert.deepEqual(x8.subarray(at + codesAt + 64 * c + 8 * r, at + codesAt + 8 + 64 * c + 8 * r), q.subarray(2 + P + 8 * c, 10 + P + 8 * c), `group ${g} block ${b} row ${r}: chunk ${c}`);
             }
           }
         }
