@@ -12,7 +12,8 @@ import type { Module } from './module.js';
 export function repackQuantizedMatrices(model: Module): void {
   const done = new Set<Uint8Array>();
   for (const p of model.parameters()) {
-    if (!isQuantType(p.dtype) || p.ndim !== 2 || p.device !== CPU) continue;
+    if (!isQuantType(p.dtype) || p.ndim !== 2) continue;
+    // A quantized weight lives on the cpu (its formats' kernels are there): hostMemory says so, or refuses.
     const bytes = deviceMemory(CPU).hostMemory!(p.storage) as Uint8Array;
     if (done.has(bytes)) continue;
     done.add(bytes);
