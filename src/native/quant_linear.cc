@@ -265,6 +265,9 @@ DotFn int8TilesKernel() {
 }
 #endif
 
+/** Weight bytes a thread takes at least before a product over a few rows of x forks (~64 KB). */
+constexpr int64_t kRowsGrainBytes = 65536;
+
 #if defined(__x86_64__)
 /** y [M, N] = x̂·Wᵀ (+ bias) for W in Q4_0x8, Q8_0x8 or Q5_0x8 (quant_rows8.h), up to 8 rows of x a pass over W, its groups of eight rows split over the threads. */
 void rows8Product(QFmt f, const float* x, int64_t M, int64_t N, int64_t K, const uint8_t* w, const float* bias, float* y) {
@@ -272,8 +275,7 @@ void rows8Product(QFmt f, const float* x, int64_t M, int64_t N, int64_t K, const
   const QuantizedX qx = quantizedX(x, M, K);
   std::vector<int64_t> starts(static_cast<size_t>(M * K / 32));
   rows8Starts(qx.q.data(), M, K, f == QFmt::Q8_0x8 ? 128 : f == QFmt::Q5_0x8 ? 16 : 8, starts.data());
-  // A thread's groups: at least ~64 KB of weight bytes before the product forks (as quantLinearProduct's rows).
-  const int64_t grain = std::max<int64_t>(1, 65536 / (kRows8 * qRowBytes(f, K)));
+  const int64_t grain = std::max<int64_t>(1, kRowsGrainBytes / (kRows8 * qRowBytes(f, K)));
   for (int64_t m0 = 0; m0 < M; m0 += kQuantDotChunk) {
     const int rows = static_cast<int>(std::min(kQuantDotChunk, M - m0));
     const int64_t blocks0 = m0 * K / 32;
@@ -366,8 +368,7 @@ void quantLinearProduct(QFmt f, const uint8_t* w, const float* x, int64_t M, int
     // Quantize x's rows once (K is whole blocks of ≥ 32), then every row of W meets them all, up to
     // kQuantDotChunk rows of x at a time (more rows: W is read again per chunk of rows).
     const QuantizedX qx = quantizedX(x, M, K);
-    // A thread's rows: at least ~64 KB of weight bytes before the product forks.
-    const int64_t grain = std::max<int64_t>(4, 65536 / std::max<int64_t>(1, qRowBytes(f, K)));
+    const int64_t grain = std::max<int64_t>(4, kRowsGrainBytes / std::max<int64_t>(1, qRowBytes(f, K)));
 #if defined(__x86_64__)
     if (kernel == quantDotVnni && (M == 1 ? quantRow1Avx512Handles(f) : quantRowsAvx512Handles(f))) {
       // The caller's scratch, named by a plain reference: a thread_local named in the lambda would be each worker's own.

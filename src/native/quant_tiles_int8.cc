@@ -38,7 +38,7 @@ using tiles_int8::kTileRows;
 struct Avx512Vnni {
   static constexpr int kCentre = 128;  // codes go into vpdpbusd unsigned
   static constexpr int kRowsPerPass = 8;  // one accumulator a row: eight independent vpdpbusd chains
-  static constexpr bool kReadsRows8 = true;  // builds tiles from the interleaved formats (buildRows8Tile)
+  static constexpr bool kReadsRows8 = true;  // builds tiles from the interleaved formats (buildGroupTile)
 
   /**
    * Rows [n0, n0 + rows) of W (rows ≤ 16) into the tile's layout (the header's): each of the format's
@@ -47,8 +47,7 @@ struct Avx512Vnni {
    */
   template <QFmt F>
   SC_INT8_TILES_TARGET static void buildTile(const uint8_t* W, int64_t K, int64_t n0, int rows, Int8Tile& t) {
-    if constexpr (F == QFmt::Q8_0 || F == QFmt::Q4_0 || F == QFmt::Q5_0) return buildGroupTile<F>(W, K, n0, rows, t);
-    if constexpr (qRows8(F)) return buildRows8Tile<F>(W, K, n0, rows, t);
+    if constexpr (F == QFmt::Q8_0 || F == QFmt::Q4_0 || F == QFmt::Q5_0 || qRows8(F)) return buildGroupTile<F>(W, K, n0, rows, t);
     constexpr int BW = qBlockWeights(F);
     const int64_t units = K / BW, rowBytes = units * qBlockBytes(F);
     t.size(K / 32);
@@ -86,81 +85,62 @@ struct Avx512Vnni {
     return _mm512_slli_epi32(_mm512_and_si512(_mm512_mullo_epi32(four, _mm512_set1_epi32(0x00204081)), _mm512_set1_epi32(0x01010101)), 4);
   }
 
+  /** Where code dword s (codes 4s..4s+3) of a block starts, from the block: past a row's scale (Q5_0's fifth bits too), or an interleaved block's chunks. */
+  template <QFmt F>
+  static constexpr int codeDwordAt(int s) {
+    return qRows8(F) ? 64 * (s / 2) + 4 * (s % 2) : (F == QFmt::Q5_0 ? 6 : 2) + 4 * s;
+  }
+
   /**
    * buildTile for the formats of one fp16 scale per 32 codes held in order (Q8_0: a byte a code; Q4_0:
    * codes 0-15 in the low nibbles of 16 bytes, 16-31 in the high; Q5_0: the same with each code's fifth
    * bit in a word of its own), straight from W: the tile's step s is dword s of the codes, so each step
    * of the 16 rows is one gather (two nibble steps for Q4_0 and Q5_0), with no unpacked copy in between.
    * The unsigned codes are c + 128 with c the format's centred code: Q8_0 q ^ 0x80, Q4_0 n + 120, Q5_0 n + 112.
+   * From Q4_0x8, Q8_0x8 or Q5_0x8 (quant_blocks.h) the same tile is read from the interleaved blocks:
+   * the 16 rows are two groups of eight (n0 is a multiple of 16), row j's scale at 2·(j mod 8) of its
+   * group's block, Q5_0's fifth bits at 16 + 4·(j mod 8), its code dword s at the block's codes
+   * (qRows8CodesAt) + 8·(j mod 8) + codeDwordAt(s), the second group 8·rowBytes on.
    */
   template <QFmt F>
   SC_INT8_TILES_TARGET static void buildGroupTile(const uint8_t* W, int64_t K, int64_t n0, int rows, Int8Tile& t) {
-    constexpr int blockBytes = qBlockBytes(F);
-    const int64_t blocks = K / 32, rowBytes = blocks * blockBytes;
+    constexpr QFmt R = qRowFormat(F);
+    constexpr int blockBytes = (qRows8(F) ? kRows8 : 1) * qBlockBytes(F);
+    const int64_t blocks = K / 32, rowBytes = blocks * qBlockBytes(F);
     t.size(blocks);
     const __mmask16 live = static_cast<__mmask16>((1u << rows) - 1);  // rows past N: nothing read, scale 0
-    const __m512i rowAt = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                             _mm512_set1_epi32(static_cast<int>(rowBytes)));
+    // Each row's byte offset (from the block) of its scale's dword, its fifth-bit word and its code dword 0.
+    __m512i scaleAt, highAt, codeAt;
+    const uint8_t* first;
+    if constexpr (qRows8(F)) {
+      const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7);
+      const __m512i group = _mm512_mask_blend_epi32(0xff00, _mm512_setzero_si512(), _mm512_set1_epi32(static_cast<int>(kRows8 * rowBytes)));
+      scaleAt = _mm512_add_epi32(group, _mm512_slli_epi32(lane, 1));
+      highAt = _mm512_add_epi32(group, _mm512_add_epi32(_mm512_set1_epi32(16), _mm512_slli_epi32(lane, 2)));
+      codeAt = _mm512_add_epi32(group, _mm512_add_epi32(_mm512_set1_epi32(qRows8CodesAt(F)), _mm512_slli_epi32(lane, 3)));
+      first = W + n0 / kRows8 * kRows8 * rowBytes;
+    } else {
+      scaleAt = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(static_cast<int>(rowBytes)));
+      highAt = _mm512_add_epi32(scaleAt, _mm512_set1_epi32(2));
+      codeAt = scaleAt;
+      first = W + n0 * rowBytes;
+    }
     const __m512i low4 = _mm512_set1_epi8(15);
     for (int64_t b = 0; b < blocks; b++) {
-      const uint8_t* block = W + n0 * rowBytes + b * blockBytes;
+      const uint8_t* block = first + b * blockBytes;
       uint8_t* tile = t.codes + b * kBlockTileBytes;
-      const __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(rowDwords(live, rowAt, block)));  // the fp16 in each dword's low half
+      const __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(rowDwords(live, scaleAt, block)));  // the fp16 in each dword's low half
       _mm512_storeu_ps(t.scales.data() + 2 * b * kTileRows, d);
       _mm512_storeu_ps(t.scales.data() + (2 * b + 1) * kTileRows, d);
-      if constexpr (F == QFmt::Q8_0) {
-        for (int s = 0; s < 8; s++) _mm512_store_si512(tile + 64 * s, _mm512_xor_si512(rowDwords(live, rowAt, block + 2 + 4 * s), _mm512_set1_epi8(static_cast<char>(0x80))));
-      } else if constexpr (F == QFmt::Q4_0) {
-        const __m512i centre = _mm512_set1_epi8(120);
-        for (int s = 0; s < 4; s++) {
-          const __m512i q = rowDwords(live, rowAt, block + 2 + 4 * s);
-          _mm512_store_si512(tile + 64 * s, _mm512_add_epi8(_mm512_and_si512(q, low4), centre));
-          _mm512_store_si512(tile + 64 * (s + 4), _mm512_add_epi8(_mm512_and_si512(_mm512_srli_epi16(q, 4), low4), centre));
-        }
+      if constexpr (R == QFmt::Q8_0) {
+        for (int s = 0; s < 8; s++) _mm512_store_si512(tile + 64 * s, _mm512_xor_si512(rowDwords(live, codeAt, block + codeDwordAt<F>(s)), _mm512_set1_epi8(static_cast<char>(0x80))));
       } else {
-        const __m512i high = rowDwords(live, rowAt, block + 2), centre = _mm512_set1_epi8(112);
+        const __m512i centre = _mm512_set1_epi8(R == QFmt::Q5_0 ? 112 : 120);
+        const __m512i high = R == QFmt::Q5_0 ? rowDwords(live, highAt, block) : _mm512_setzero_si512();
         for (int s = 0; s < 4; s++) {
-          const __m512i q = rowDwords(live, rowAt, block + 6 + 4 * s);
-          _mm512_store_si512(tile + 64 * s, _mm512_add_epi8(_mm512_or_si512(_mm512_and_si512(q, low4), fifthBits(high, s)), centre));
-          _mm512_store_si512(tile + 64 * (s + 4), _mm512_add_epi8(_mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(q, 4), low4), fifthBits(high, s + 4)), centre));
-        }
-      }
-    }
-  }
-
-  /**
-   * buildGroupTile's Q4_0, Q8_0 or Q5_0 tile from Q4_0x8, Q8_0x8 or Q5_0x8 (quant_blocks.h): the
-   * tile's 16 rows are two groups of eight (n0 is a multiple of 16), row j's scale at 2·(j mod 8) of
-   * its group's block, Q5_0's fifth bits at 16 + 4·(j mod 8), and its code dword s at the block's
-   * codes (qRows8CodesAt) + 8·(j mod 8) + 64·(s / 2) + 4·(s mod 2), the second group 8·rowBytes on.
-   */
-  template <QFmt F>
-  SC_INT8_TILES_TARGET static void buildRows8Tile(const uint8_t* W, int64_t K, int64_t n0, int rows, Int8Tile& t) {
-    constexpr int blockBytes = kRows8 * qBlockBytes(F);
-    const int64_t blocks = K / 32, groupBytes = kRows8 * qRowBytes(F, K);
-    t.size(blocks);
-    const __mmask16 live = static_cast<__mmask16>((1u << rows) - 1);
-    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7);
-    const __m512i group = _mm512_mask_blend_epi32(0xff00, _mm512_setzero_si512(), _mm512_set1_epi32(static_cast<int>(groupBytes)));
-    const __m512i scaleAt = _mm512_add_epi32(group, _mm512_slli_epi32(lane, 1));
-    const __m512i highAt = _mm512_add_epi32(group, _mm512_add_epi32(_mm512_set1_epi32(16), _mm512_slli_epi32(lane, 2)));
-    const __m512i codeAt = _mm512_add_epi32(group, _mm512_add_epi32(_mm512_set1_epi32(qRows8CodesAt(F)), _mm512_slli_epi32(lane, 3)));
-    const __m512i low4 = _mm512_set1_epi8(15), flip = _mm512_set1_epi8(static_cast<char>(0x80));
-    const __m512i centre = _mm512_set1_epi8(F == QFmt::Q5_0x8 ? 112 : 120);
-    for (int64_t b = 0; b < blocks; b++) {
-      const uint8_t* block = W + n0 / kRows8 * groupBytes + b * blockBytes;
-      uint8_t* tile = t.codes + b * kBlockTileBytes;
-      const __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(rowDwords(live, scaleAt, block)));
-      _mm512_storeu_ps(t.scales.data() + 2 * b * kTileRows, d);
-      _mm512_storeu_ps(t.scales.data() + (2 * b + 1) * kTileRows, d);
-      if constexpr (F == QFmt::Q8_0x8) {
-        for (int s = 0; s < 8; s++) _mm512_store_si512(tile + 64 * s, _mm512_xor_si512(rowDwords(live, codeAt, block + 64 * (s / 2) + 4 * (s % 2)), flip));
-      } else {
-        const __m512i high = F == QFmt::Q5_0x8 ? rowDwords(live, highAt, block) : _mm512_setzero_si512();
-        for (int s = 0; s < 4; s++) {
-          const __m512i q = rowDwords(live, codeAt, block + 64 * (s / 2) + 4 * (s % 2));
+          const __m512i q = rowDwords(live, codeAt, block + codeDwordAt<F>(s));
           __m512i lo = _mm512_and_si512(q, low4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
-          if constexpr (F == QFmt::Q5_0x8) {
+          if constexpr (R == QFmt::Q5_0) {
             lo = _mm512_or_si512(lo, fifthBits(high, s));
             hi = _mm512_or_si512(hi, fifthBits(high, s + 4));
           }
