@@ -26,9 +26,11 @@ enum class QFmt : int { Q8_0 = 0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, Mlx4
  * matrix is repacked into at a generator's load where the 512-bit kernels read it
  * (quant_rows8_avx512.cc; llama.cpp's x86 repack is the same idea). Rows 8g..8g+7 are one span of
  * the matrix, block b of the eight at 8·B·b in it (B the row format's block: 18, 34, 22 bytes): the
- * eight fp16 scales (16 bytes); then each row's P = (B − 2) mod 8 bytes that precede its codes
- * (Q5_0's fifth bits: 4; row r at 16 + P·r); then chunk c of 64 bytes for c < (B − 2 − P)/8,
- * holding each row's code bytes 8c..8c+7 (row r at 8r). The same bytes as the eight rows, so a
+ * eight fp16 scales (16 bytes); then the P = (B − 2) mod 8 bytes that precede each row's codes
+ * (Q5_0's fifth bits: 4), transposed: byte p of row r at 16 + 8p + r (qRows8PrefixAt), so byte p of
+ * the eight rows is one 64-bit word (Q5_0x8: the fifth bits of codes 8p..8p+7 of every row, a mask
+ * whose byte r is row r's); then chunk c of 64 bytes for c < (B − 2 − P)/8, holding each row's
+ * code bytes 8c..8c+7 (row r at 8r). The same bytes as the eight rows, so a
  * row's bytes average B a block, and a span of whole groups of eight rows is a span of the
  * matrix; a single row is not.
  */
@@ -63,6 +65,8 @@ constexpr int qBlockBytes(QFmt f) {
 constexpr int qRows8Prefix(QFmt f) { return (qBlockBytes(f) - 2) % 8; }
 constexpr int qRows8Chunks(QFmt f) { return (qBlockBytes(f) - 2) / 8; }
 constexpr int qRows8CodesAt(QFmt f) { return 16 + kRows8 * qRows8Prefix(f); }
+/** Where byte p of row r's prefix lies in an interleaved block: the eight rows' byte p side by side. */
+constexpr int qRows8PrefixAt(int p, int r) { return 16 + kRows8 * p + r; }
 /**
  * Whether the format's weights are a·c + b with integer codes c (unpackBlock), which the integer
  * dot products multiply. NF4's are levels of a normal's quantiles and F16's are floats: no integer

@@ -29,7 +29,7 @@ void repackRows8(QFmt f, uint8_t* w, int64_t N, int64_t K) {
       for (int r = 0; r < kRows8; r++) {
         const uint8_t* q = rows.data() + r * rowBytes + b * B;
         std::memcpy(out + 2 * r, q, 2);
-        std::memcpy(out + 16 + P * r, q + 2, static_cast<size_t>(P));
+        for (int i = 0; i < P; i++) out[qRows8PrefixAt(i, r)] = q[2 + i];
         for (int c = 0; c < chunks; c++) std::memcpy(out + codesAt + 64 * c + 8 * r, q + 2 + P + 8 * c, 8);
       }
     }
@@ -44,7 +44,7 @@ void rows8Row(QFmt f, const uint8_t* w, int64_t K, int64_t n, uint8_t* out) {
     const uint8_t* in = group + b * kRows8 * B;
     uint8_t* q = out + b * B;
     std::memcpy(q, in + 2 * r, 2);
-    std::memcpy(q + 2, in + 16 + P * r, static_cast<size_t>(P));
+    for (int i = 0; i < P; i++) q[2 + i] = in[qRows8PrefixAt(i, static_cast<int>(r))];
     for (int c = 0; c < chunks; c++) std::memcpy(q + 2 + P + 8 * c, in + codesAt + 64 * c + 8 * r, 8);
   }
 }

@@ -2,8 +2,8 @@
 // AVX512-VNNI. Eight rows of W are one stream (quant_blocks.h's layout), and a block of them, 256
 // weights, gives four vectors of codes, one per 8 codes of each row: Q4_0x8's two 64-byte loads split
 // into nibbles (six µops), Q8_0x8's four loads moved to c + 128 (four xors), Q5_0x8's nibbles with
-// their fifth bits spread from each row's word (thirteen more: a widening, then a byte shuffle, a
-// bit test and a masked add a vector); then the eight scales put in lane
+// their fifth bits added as masks (eight more: a mask load and a masked add a vector, the layout
+// holding each vector's 64 fifth bits as one word); then the eight scales put in lane
 // pairs and widened (three), four vpdpbusd, each against 8 codes of x broadcast to every row's lane
 // pair, and the sums' conversion, scale and accumulation (three): ~16 µops per 256 weights, against
 // ~14 per 128 for a Q4_0 row and ~16 for a Q8_0 row (quant_rows_avx512.cc: codes and scales gathered
@@ -71,14 +71,13 @@ SC_ROWS8_TARGET inline void blockCodes(const uint8_t* at, __m512i (&c)[4]) {
     c[2] = _mm512_and_si512(v1, low4);
     c[3] = _mm512_and_si512(_mm512_srli_epi16(v1, 4), low4);
     if constexpr (F == QFmt::Q5_0x8) {
-      // Row r's 32 fifth bits (its 4 bytes at 16 + 4r) in the low half of qword r; vector i's codes
-      // 8k..8k+7 (k = xAt(i)/8) take byte k, spread over the row's 8 bytes, bit j of it to byte j.
-      const __m512i qh = _mm512_cvtepu32_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(at + 16)));
-      const __m512i secondQword = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 8, 8, 8, 8, 8, 8, 8, 8));
-      const __m512i bit = _mm512_set1_epi64(static_cast<long long>(0x8040201008040201ULL)), sixteen = _mm512_set1_epi8(16);
+      // The fifth bits of codes 8k..8k+7 of the eight rows are the 64-bit word k of the block's prefix
+      // (qRows8PrefixAt): bit 8r + j row r's code 8k + j, the byte of vector i whose code it is.
+      const __m512i sixteen = _mm512_set1_epi8(16);
       for (int i = 0; i < 4; i++) {
-        const __m512i spread = _mm512_shuffle_epi8(qh, _mm512_add_epi8(secondQword, _mm512_set1_epi8(static_cast<char>(xAt<F>(i) / 8))));
-        c[i] = _mm512_mask_add_epi8(c[i], _mm512_test_epi8_mask(spread, bit), c[i], sixteen);
+        uint64_t fifth;
+        std::memcpy(&fifth, at + qRows8PrefixAt(xAt<F>(i) / 8, 0), 8);
+        c[i] = _mm512_mask_add_epi8(c[i], _cvtu64_mask64(fifth), c[i], sixteen);
       }
     }
   } else {

@@ -79,6 +79,23 @@ struct Avx512Vnni {
     return _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, rowAt, at, 1);
   }
 
+  /**
+   * Q5_0x8's fifth bits as rowDwords reads a Q5_0 row's word: row j's 32 in lane j, from its group's
+   * block (byte k of row r at qRows8PrefixAt(k, r)), the second group's `second` bytes on (0 where
+   * that group is past the rows).
+   */
+  SC_INT8_TILES_TARGET static __m512i rows8FifthBits(const uint8_t* block, int64_t second, bool hasSecond) {
+    const __m256i first = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + qRows8PrefixAt(0, 0)));
+    const __m256i next = hasSecond ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + second + qRows8PrefixAt(0, 0))) : _mm256_setzero_si256();
+    // A 128-bit lane holds a group's bytes k and k + 1 of the eight rows (k = 0, 2): row r's two as word r.
+    const __m512i pairs = _mm512_shuffle_epi8(_mm512_inserti64x4(_mm512_castsi256_si512(first), next, 1),
+                                              _mm512_broadcast_i32x4(_mm_setr_epi8(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15)));
+    // Row j's dword: its word in its group's first lane (bytes 0, 1), then in the second (bytes 2, 3).
+    alignas(64) static constexpr int16_t kRowWords[32] = {0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15,
+                                                          16, 24, 17, 25, 18, 26, 19, 27, 20, 28, 21, 29, 22, 30, 23, 31};
+    return _mm512_permutexvar_epi16(_mm512_load_si512(kRowWords), pairs);
+  }
+
   /** Q5_0's fifth bits of step s (codes 4s..4s+3) at bit 4 of each byte: ×0x00204081 moves bit k of four to bit 8k, no carries. */
   SC_INT8_TILES_TARGET static __m512i fifthBits(__m512i high, int s) {
     const __m512i four = _mm512_and_si512(_mm512_srli_epi32(high, 4 * s), _mm512_set1_epi32(15));
@@ -99,7 +116,7 @@ struct Avx512Vnni {
    * The unsigned codes are c + 128 with c the format's centred code: Q8_0 q ^ 0x80, Q4_0 n + 120, Q5_0 n + 112.
    * From Q4_0x8, Q8_0x8 or Q5_0x8 (quant_blocks.h) the same tile is read from the interleaved blocks:
    * the 16 rows are two groups of eight (n0 is a multiple of 16), row j's scale at 2·(j mod 8) of its
-   * group's block, Q5_0's fifth bits at 16 + 4·(j mod 8), its code dword s at the block's codes
+   * group's block, Q5_0's fifth bits transposed in the block's prefix (rows8FifthBits), its code dword s at the block's codes
    * (qRows8CodesAt) + 8·(j mod 8) + codeDwordAt(s), the second group 8·rowBytes on.
    */
   template <QFmt F>
@@ -116,7 +133,7 @@ struct Avx512Vnni {
       const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7);
       const __m512i group = _mm512_mask_blend_epi32(0xff00, _mm512_setzero_si512(), _mm512_set1_epi32(static_cast<int>(kRows8 * rowBytes)));
       scaleAt = _mm512_add_epi32(group, _mm512_slli_epi32(lane, 1));
-      highAt = _mm512_add_epi32(group, _mm512_add_epi32(_mm512_set1_epi32(16), _mm512_slli_epi32(lane, 2)));
+      highAt = _mm512_setzero_si512();  // (rows8FifthBits reads Q5_0x8's)
       codeAt = _mm512_add_epi32(group, _mm512_add_epi32(_mm512_set1_epi32(qRows8CodesAt(F)), _mm512_slli_epi32(lane, 3)));
       first = W + n0 / kRows8 * kRows8 * rowBytes;
     } else {
@@ -136,7 +153,9 @@ struct Avx512Vnni {
         for (int s = 0; s < 8; s++) _mm512_store_si512(tile + 64 * s, _mm512_xor_si512(rowDwords(live, codeAt, block + codeDwordAt<F>(s)), _mm512_set1_epi8(static_cast<char>(0x80))));
       } else {
         const __m512i centre = _mm512_set1_epi8(R == QFmt::Q5_0 ? 112 : 120);
-        const __m512i high = R == QFmt::Q5_0 ? rowDwords(live, highAt, block) : _mm512_setzero_si512();
+        const __m512i high = R != QFmt::Q5_0 ? _mm512_setzero_si512()
+                             : qRows8(F)     ? rows8FifthBits(block, kRows8 * rowBytes, rows > kRows8)
+                                             : rowDwords(live, highAt, block);
         for (int s = 0; s < 4; s++) {
           const __m512i q = rowDwords(live, codeAt, block + codeDwordAt<F>(s));
           __m512i lo = _mm512_and_si512(q, low4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);

@@ -3,8 +3,9 @@
  * a generator's load repacks such a matrix into where the native backend's 512-bit kernels read it
  * (src/native/quant_blocks.h has the layout, quant_rows8_avx512.cc the product; llama.cpp's x86
  * repack is the same idea). Rows 8g..8g+7 are one span, block b of the eight at 8·B·b in it (B the
- * row format's block bytes: 18, 34, 22): their eight fp16 scales (16 bytes); each row's P = (B − 2)
- * mod 8 bytes that precede its codes (Q5_0's fifth bits, 4; row r at 16 + P·r); then chunk c of 64
+ * row format's block bytes: 18, 34, 22): their eight fp16 scales (16 bytes); the P = (B − 2) mod 8
+ * bytes that precede each row's codes (Q5_0's fifth bits, 4), transposed: byte p of row r at
+ * 16 + 8p + r, so byte p of the eight rows is one 64-bit word (the kernel's mask); then chunk c of 64
  * bytes for c < (B − 2 − P)/8, each row's code bytes 8c..8c+7 (row r at 8r). The same bytes as the
  * eight rows, and a span of whole groups of rows is a span of the matrix; a row alone is not one, so
  * its blocks are read a row at a time (rows8Row), never a block at a time. GGUF has no such types:
@@ -26,6 +27,9 @@ export function isRows8(type: string): type is Rows8Type {
 
 const blockBytesOf = (type: Rows8Type): number => ({ q4_0x8: q4_0, q8_0x8: q8_0, q5_0x8: q5_0 })[type].blockBytes;
 
+/** Where byte p of row r's prefix lies in an interleaved block (quant_blocks.h qRows8PrefixAt). */
+const prefixAt = (p: number, r: number): number => 16 + ROWS8 * p + r;
+
 /** A block's layout: B bytes a row, P of them before the codes, the chunks of codes and where they start. */
 function layoutOf(type: Rows8Type): { B: number; P: number; chunks: number; codesAt: number } {
   const B = blockBytesOf(type), P = (B - 2) % 8;
@@ -42,7 +46,7 @@ export function interleaveRows8(type: Rows8Type, bytes: Uint8Array, rows: number
     for (let b = 0; b < blocks; b++) {
       const at = n * rowBytes + b * B, to = group + b * ROWS8 * B;
       out.set(bytes.subarray(at, at + 2), to + 2 * r);
-      out.set(bytes.subarray(at + 2, at + 2 + P), to + 16 + P * r);
+      for (let p = 0; p < P; p++) out[to + prefixAt(p, r)] = bytes[at + 2 + p];
       for (let c = 0; c < chunks; c++) out.set(bytes.subarray(at + 2 + P + 8 * c, at + 10 + P + 8 * c), to + codesAt + 64 * c + 8 * r);
     }
   }
@@ -56,7 +60,7 @@ export function rows8Row(type: Rows8Type, src: Uint8Array, cols: number, n: numb
   for (let b = 0; b < blocks; b++) {
     const at = group + b * ROWS8 * B, q = b * B;
     out.set(src.subarray(at + 2 * r, at + 2 * r + 2), q);
-    out.set(src.subarray(at + 16 + P * r, at + 16 + P * (r + 1)), q + 2);
+    for (let p = 0; p < P; p++) out[q + 2 + p] = src[at + prefixAt(p, r)];
     for (let c = 0; c < chunks; c++) out.set(src.subarray(at + codesAt + 64 * c + 8 * r, at + codesAt + 8 + 64 * c + 8 * r), q + 2 + P + 8 * c);
   }
 }

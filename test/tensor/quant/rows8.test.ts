@@ -20,7 +20,7 @@ for (const type of Object.keys(ROWS8_OF) as Rows8Type[]) {
   const B = quantFormat(rowType).blockBytes;
   const P = (B - 2) % 8, chunks = (B - 2 - P) / 8, codesAt = 16 + ROWS8 * P;
   describe(`${type}: ${rowType} rows interleaved eight to a group`, () => {
-    it(`lays block b of rows 8g..8g+7 out as their eight scales, ${P ? `each row's ${P} bytes before its codes, ` : ''}then chunk c of each row's code bytes 8c..8c+7 (${chunks} chunks)`, () => {
+    it(`lays block b of rows 8g..8g+7 out as their eight scales, ${P ? `the ${P} bytes before each row's codes transposed (byte p of row r at 16 + 8p + r), ` : ''}then chunk c of each row's code bytes 8c..8c+7 (${chunks} chunks)`, () => {
       const [rows, K] = [16, 64];
       const rowBlocks = quantizeRows(rowType, gaussian(rows * K, 1), K);
       const x8 = interleaveRows8(type, rowBlocks, rows, K);
@@ -32,7 +32,7 @@ for (const type of Object.keys(ROWS8_OF) as Rows8Type[]) {
           for (let r = 0; r < ROWS8; r++) {
             const q = block(8 * g + r, b);
             assert.deepEqual(x8.subarray(at + 2 * r, at + 2 * r + 2), q.subarray(0, 2), `group ${g} block ${b} row ${r}: scale`);
-            assert.deepEqual(x8.subarray(at + 16 + P * r, at + 16 + P * (r + 1)), q.subarray(2, 2 + P), `group ${g} block ${b} row ${r}: the bytes before its codes`);
+            for (let p = 0; p < P; p++) assert.equal(x8[at + 16 + ROWS8 * p + r], q[2 + p], `group ${g} block ${b} row ${r}: byte ${p} before its codes`);
             for (let c = 0; c < chunks; c++) {
               assert.deepEqual(x8.subarray(at + codesAt + 64 * c + 8 * r, at + codesAt + 8 + 64 * c + 8 * r), q.subarray(2 + P + 8 * c, 10 + P + 8 * c), `group ${g} block ${b} row ${r}: chunk ${c}`);
             }
