@@ -296,6 +296,13 @@ struct ScalarUnpack {
   static inline void fifthBits32(uint32_t qh, int8_t* c, int bias) {
     for (int j = 0; j < 32; j++) c[j] = static_cast<int8_t>(c[j] + static_cast<int>(((qh >> j) & 1) << 4) - bias);
   }
+  /** Q5_K's codes of 32 bytes of nibbles: c[j] = low nibble of q[j] + 16·(bit `bit` of qh[j]), c[j + 32] = its high + 16·(bit `bit` + 1) (j < 32). */
+  static inline __attribute__((always_inline)) void q5kCodes64(const uint8_t* q, const uint8_t* qh, int bit, int8_t* c) {
+    for (int j = 0; j < 32; j++) {
+      c[j] = static_cast<int8_t>((q[j] & 15) | (((qh[j] >> bit) & 1) << 4));
+      c[j + 32] = static_cast<int8_t>((q[j] >> 4) | (((qh[j] >> (bit + 1)) & 1) << 4));
+    }
+  }
 };
 
 template <QFmt F, class U = ScalarUnpack>
@@ -322,15 +329,7 @@ inline __attribute__((always_inline)) void unpackBlock(const uint8_t* src, int8_
     if constexpr (F == QFmt::Q4_K) {
       for (int p = 0; p < 4; p++) U::nibbles32(b + 16 + 32 * p, c + 64 * p);
     } else {
-      for (int p = 0; p < 4; p++) {
-        const uint8_t* qs = b + 48 + 32 * p;
-        for (int j = 0; j < 32; j++) {
-          const int lo = (qs[j] & 15) | (((b[16 + j] >> (2 * p)) & 1) << 4);
-          const int hi = (qs[j] >> 4) | (((b[16 + j] >> (2 * p + 1)) & 1) << 4);
-          c[64 * p + j] = static_cast<int8_t>(lo);
-          c[64 * p + 32 + j] = static_cast<int8_t>(hi);
-        }
-      }
+      for (int p = 0; p < 4; p++) U::q5kCodes64(b + 48 + 32 * p, b + 16, 2 * p, c + 64 * p);
     }
     uint8_t sc[8], m[8];
     kScalesMins(b + 4, sc, m);

@@ -1,5 +1,5 @@
 // The quantized products of a few rows of x on 512-bit AVX512-VNNI, W unpacked in registers: one
-// row (batch-1 decode) of Q8_0, Q4_0, Q5_0, Q4_K and Q6_K, and up to kQuantDotChunk rows (a batch's
+// row (batch-1 decode) of Q8_0, Q4_0, Q5_0, Q4_K, Q5_K and Q6_K, and up to kQuantDotChunk rows (a batch's
 // decode, a short prefill) of Q8_0, Q4_0 and Q5_0, each group of W unpacked once for every row.
 // quant_dot_body.h's kernels unpack each block to int8 codes in memory and multiply them back with
 // the sign trick, one block and one broadcast scale at a time: about 18 instructions per 32
@@ -15,7 +15,7 @@
 //    then their high halves, so lane 4b..4b+3 of the sums is block b's and one scale vector
 //    [s0×4, s1×4, s2×4, s3×4] serves the step (Q8_0's two natural-order halves are folded to that
 //    shape with two lane permutes).
-// The K-quants take a super-block of 256 a step the same way (Q4KRowStep, Q6KRowStep have how).
+// The K-quants take a super-block of 256 a step the same way (MinsKRowStep, Q6KRowStep have how).
 // A row's last blocks past a whole group are read with masked loads (nothing past the row is
 // touched) and meet zeros in x. The sums are exact in int32 (|c|·|q| ≤ 255·127 per product, 8 per
 // lane); the result is Σ ŵ·x̂ up to float32 rounding, as every other path of quant_dot*.cc.
@@ -306,20 +306,31 @@ SC_ROWS_TARGET inline __m512i pairLanes(int a, int b) {
 }
 
 /**
- * Q4_K: a super-block of 256 is 8 sub-blocks of 32, w = d·sc_g·q − dmin·m_g (6-bit sc, m). Its 128
- * bytes of nibbles are two 64-byte loads whose low and high nibbles are sub-blocks [0|2], [1|3],
- * [4|6], [5|7], which x's layout follows; each sum vector takes its two sub-blocks' scales
- * d·sc_g·d_x,g, and the mins' term Σ dmin·m_g·(d_x,g·Σq_x,g) comes off lanes 0-7 of the same accumulator.
+ * Q4_K and Q5_K: a super-block of 256 is 8 sub-blocks of 32, w = d·sc_g·q − dmin·m_g (6-bit sc, m).
+ * Its 128 bytes of nibbles are two 64-byte loads whose low and high nibbles are sub-blocks [0|2],
+ * [1|3], [4|6], [5|7], which x's layout follows; Q5_K's fifth bits (bit g of byte l of its 32 qh
+ * bytes: sub-block g's weight l), the 32 bytes in both halves of a vector, are each code vector's
+ * mask by one bit test (bits 0|2, 1|3, 4|6, 5|7), added as 16. Each sum vector takes its two
+ * sub-blocks' scales d·sc_g·d_x,g, and the mins' term Σ dmin·m_g·(d_x,g·Σq_x,g) comes off lanes 0-7
+ * of the same accumulator.
  */
-struct Q4KRowStep {
-  static constexpr int64_t kUnitBytes = 144;
+template <QFmt F>
+struct MinsKRowStep {
+  static_assert(F == QFmt::Q4_K || F == QFmt::Q5_K, "the K-quants with mins");
+  static constexpr int64_t kUnitBytes = qBlockBytes(F);
+  static constexpr int kCodesAt = F == QFmt::Q5_K ? 48 : 16;  // past d, dmin, 12 bytes of scales (and Q5_K's 32 of fifth bits)
   const QuantRow1X& x;
-  __m512i m4 = _mm512_set1_epi8(15);
+  __m512i m4 = _mm512_set1_epi8(15), sixteen = _mm512_set1_epi8(16);
   __m512i pick[4] = {pairLanes(0, 2), pairLanes(1, 3), pairLanes(4, 6), pairLanes(5, 7)};
-  SC_ROWS_TARGET explicit Q4KRowStep(const QuantRow1X& x) : x(x) {}
+  /** Code vector i's fifth bits: sub-block 2i − i % 2 (its low half) and two past it (its high half). */
+  __m512i fifth[4] = {bitOfHalves(0, 2), bitOfHalves(1, 3), bitOfHalves(4, 6), bitOfHalves(5, 7)};
+  SC_ROWS_TARGET explicit MinsKRowStep(const QuantRow1X& x) : x(x) {}
+  SC_ROWS_TARGET static __m512i bitOfHalves(int low, int high) {
+    return _mm512_mask_blend_epi64(0xf0, _mm512_set1_epi8(static_cast<char>(1 << low)), _mm512_set1_epi8(static_cast<char>(1 << high)));
+  }
   SC_ROWS_TARGET __m512 operator()(__m512 acc, const uint8_t* row, int64_t s) const {
     const uint8_t* p = row + s * kUnitBytes;
-    prefetchAhead(p, kUnitBytes);  // on every CPU (kPrefetchBytes: without it 0.89-0.99x on the AMD EPYC)
+    prefetchAhead(p, kUnitBytes);  // on every CPU (kPrefetchBytes: without it Q4_K 0.89-0.99x on the AMD EPYC)
     uint8_t sc[8], m[8];
     kScalesMins(p + 4, sc, m);
     const __m128i dd = _mm_cvtsi32_si128(static_cast<int>(le32(p)));  // d, dmin
@@ -330,9 +341,13 @@ struct Q4KRowStep {
                                       _mm256_broadcastss_ps(_mm_movehdup_ps(dAndMin)));
     // The mins' term in lanes 0-7 (zeros above).
     acc = _mm512_fnmadd_ps(_mm512_zextps256_ps512(lows), _mm512_zextps256_ps512(_mm256_loadu_ps(x.msum.data() + 8 * s)), acc);
-    const __m512i z0 = _mm512_loadu_si512(p + 16), z1 = _mm512_loadu_si512(p + 80);
-    const __m512i codes[4] = {_mm512_and_si512(z0, m4), _mm512_and_si512(_mm512_srli_epi16(z0, 4), m4), _mm512_and_si512(z1, m4),
-                              _mm512_and_si512(_mm512_srli_epi16(z1, 4), m4)};
+    const __m512i z0 = _mm512_loadu_si512(p + kCodesAt), z1 = _mm512_loadu_si512(p + kCodesAt + 64);
+    __m512i codes[4] = {_mm512_and_si512(z0, m4), _mm512_and_si512(_mm512_srli_epi16(z0, 4), m4), _mm512_and_si512(z1, m4),
+                        _mm512_and_si512(_mm512_srli_epi16(z1, 4), m4)};
+    if constexpr (F == QFmt::Q5_K) {
+      const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 16)));
+      for (int i = 0; i < 4; i++) codes[i] = _mm512_mask_add_epi8(codes[i], _mm512_test_epi8_mask(qh, fifth[i]), codes[i], sixteen);
+    }
     const __m512 s16 = _mm512_castps256_ps512(scales);
     for (int i = 0; i < 4; i++) {
       const __m512i r = _mm512_dpbusd_epi32(_mm512_setzero_si512(), codes[i], _mm512_loadu_si512(x.q.data() + 256 * s + 64 * i));
@@ -385,7 +400,7 @@ struct Q6KRowStep {
 }  // namespace
 
 bool quantRow1Avx512Handles(QFmt f) {
-  return f == QFmt::Q8_0 || f == QFmt::Q4_0 || f == QFmt::Q5_0 || f == QFmt::Q4_K || f == QFmt::Q6_K;
+  return f == QFmt::Q8_0 || f == QFmt::Q4_0 || f == QFmt::Q5_0 || f == QFmt::Q4_K || f == QFmt::Q5_K || f == QFmt::Q6_K;
 }
 
 namespace {
@@ -433,7 +448,7 @@ void prepareGroups(QFmt f, const int8_t* xq, const float* xd, int64_t K, QuantRo
   }
 }
 
-/** Q4_K: per super-block the sub-blocks in the order [0, 2, 1, 3, 4, 6, 5, 7], their scales in lanes to match, and d_x·Σq_x each. */
+/** Q4_K and Q5_K: per super-block the sub-blocks in the order [0, 2, 1, 3, 4, 6, 5, 7], their scales in lanes to match, and d_x·Σq_x each. */
 void prepareQ4K(const int8_t* xq, const float* xd, int64_t K, QuantRow1X& out) {
   constexpr int order[8] = {0, 2, 1, 3, 4, 6, 5, 7};
   const int64_t blocks = K / 32;
@@ -468,7 +483,7 @@ void prepareQ6K(const int8_t* xq, const float* xd, int64_t K, QuantRow1X& out) {
 }  // namespace
 
 void prepareRow1Avx512(QFmt f, const int8_t* xq, const float* xd, int64_t K, QuantRow1X& out) {
-  if (f == QFmt::Q4_K) prepareQ4K(xq, xd, K, out);
+  if (f == QFmt::Q4_K || f == QFmt::Q5_K) prepareQ4K(xq, xd, K, out);
   else if (f == QFmt::Q6_K) prepareQ6K(xq, xd, K, out);
   else prepareGroups(f, xq, xd, K, out);
 }
@@ -485,7 +500,8 @@ void quantRow1Avx512(QFmt f, const QuantRow1X& x, const uint8_t* W, int64_t K, c
   if (f == QFmt::Q8_0) rows<QFmt::Q8_0>(x, W, K, bias, y, n0, n1);
   else if (f == QFmt::Q4_0) rows<QFmt::Q4_0>(x, W, K, bias, y, n0, n1);
   else if (f == QFmt::Q5_0) rows<QFmt::Q5_0>(x, W, K, bias, y, n0, n1);
-  else if (f == QFmt::Q4_K) fourStreams<false>(Q4KRowStep(x), W, K / 256 * 144, K / 256, bias, y, n0, n1);
+  else if (f == QFmt::Q4_K) fourStreams<false>(MinsKRowStep<QFmt::Q4_K>(x), W, K / 256 * 144, K / 256, bias, y, n0, n1);
+  else if (f == QFmt::Q5_K) fourStreams<false>(MinsKRowStep<QFmt::Q5_K>(x), W, K / 256 * 176, K / 256, bias, y, n0, n1);
   else if (f == QFmt::Q6_K) fourStreamsForVendor(Q6KRowStep(x), W, K / 256 * 210, K / 256, bias, y, n0, n1);
 }
 

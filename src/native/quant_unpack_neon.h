@@ -51,4 +51,15 @@ struct Unpack {
       vst1q_s8(c + 16 * h, vaddq_s8(vld1q_s8(c + 16 * h), add));
     }
   }
+  static SC_QDOT_TARGET inline void q5kCodes64(const uint8_t* q, const uint8_t* qh, int bit, int8_t* c) {
+    const uint8x16_t one = vdupq_n_u8(1);
+    const int8x16_t right0 = vdupq_n_s8(static_cast<int8_t>(-bit)), right1 = vdupq_n_s8(static_cast<int8_t>(-bit - 1));  // vshlq by a negative count: a right shift
+    for (int k = 0; k < 2; k++) {
+      const uint8x16_t v = vld1q_u8(q + 16 * k), h = vld1q_u8(qh + 16 * k);
+      const uint8x16_t lo = vorrq_u8(vandq_u8(v, vdupq_n_u8(15)), vshlq_n_u8(vandq_u8(vshlq_u8(h, right0), one), 4));
+      const uint8x16_t hi = vorrq_u8(vshrq_n_u8(v, 4), vshlq_n_u8(vandq_u8(vshlq_u8(h, right1), one), 4));
+      vst1q_s8(c + 16 * k, vreinterpretq_s8_u8(lo));
+      vst1q_s8(c + 32 + 16 * k, vreinterpretq_s8_u8(hi));
+    }
+  }
 };

@@ -62,5 +62,15 @@ struct Unpack {
     const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(c), _mm256_add_epi8(v, add));
   }
+  static SC_QDOT_TARGET inline void q5kCodes64(const uint8_t* q, const uint8_t* qh, int bit, int8_t* c) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q)), h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh));
+    const __m256i m4 = _mm256_set1_epi8(15), sixteen = _mm256_set1_epi8(16);
+    const __m256i nibbles[2] = {_mm256_and_si256(v, m4), _mm256_and_si256(_mm256_srli_epi16(v, 4), m4)};
+    for (int half = 0; half < 2; half++) {
+      // 16-bit shifts: bit `bit` (+ 1) of each byte to bit 0, then to bit 4; what spills from the neighbour byte is masked off.
+      const __m256i fifth = _mm256_and_si256(_mm256_slli_epi16(_mm256_srl_epi16(h, _mm_cvtsi32_si128(bit + half)), 4), sixteen);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + 32 * half), _mm256_or_si256(nibbles[half], fifth));
+    }
+  }
 };
 
