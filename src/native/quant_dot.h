@@ -19,8 +19,8 @@ namespace sc {
 constexpr int64_t kQuantDotRows = 16;
 
 /**
- * The same for the formats quant_rows_avx512.cc takes at several rows (Q8_0, Q4_0, Q5_0 with
- * AVX512-VNNI). One thread, Qwen2.5-0.5B's MLP shapes, an Intel Xeon (docs/NATIVE.md): at 32 rows
+ * The same for the blocks of 32 that quant_rows_avx512.cc takes at several rows (Q8_0, Q4_0, Q5_0
+ * with AVX512-VNNI; its K-quants keep kQuantDotRows). One thread, Qwen2.5-0.5B's MLP shapes, an Intel Xeon (docs/NATIVE.md): at 32 rows
  * (four passes of 8) it was the faster for 5 of 6 shape × format pairs and tied the sixth (down,
  * Q8_0), 1.2–2.5× where it won. Only a bf16 step's products go this far now: otherwise past
  * kQuantDotRows rows the integer tiles take these formats (quant_tiles_int8.cc, quant_linear.cc).
@@ -75,14 +75,14 @@ struct QuantRow1X {
   std::vector<float> msum;  // Q4_K: d_x·Σq_x per block of 32 (what the mins multiply)
 };
 
-/** Whether quantRow1Avx512 takes format f (Q8_0, Q4_0, Q5_0, Q4_K, Q6_K on x86-64 built with GCC or Clang). */
+/** Whether quantRow1Avx512 takes format f (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K on x86-64 built with GCC or Clang). */
 bool quantRow1Avx512Handles(QFmt f);
 /** x's one row (quantizeActivations' codes q and scales d, K values) in f's layout. */
 void prepareRow1Avx512(QFmt f, const int8_t* q, const float* d, int64_t K, QuantRow1X& out);
 /** y[n] = x̂·W[n] (+ bias[n]) for n in [n0, n1): the one-row product on 512-bit AVX512-VNNI. */
 void quantRow1Avx512(QFmt f, const QuantRow1X& x, const uint8_t* W, int64_t K, const float* bias, float* y, int64_t n0, int64_t n1);
 
-/** Whether quantRowsAvx512 takes format f (Q8_0, Q4_0, Q5_0 on x86-64 built with GCC or Clang). */
+/** Whether quantRowsAvx512 takes format f (those quantRow1Avx512 takes). */
 bool quantRowsAvx512Handles(QFmt f);
 /**
  * y[m·ldy + n] = x̂_m·W[n] (+ bias[n]) for the M rows xs[0..M) (1 ≤ M ≤ kQuantDotChunk, each laid

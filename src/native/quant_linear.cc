@@ -220,7 +220,7 @@ DotFn dotKernel(const char** name) {
 int64_t dotRowsLimit(QFmt f, DotFn kernel) {
   if (!qIntegerCodes(f)) return 0;
 #if defined(__x86_64__)
-  if (kernel == quantDotVnni && (quantRowsAvx512Handles(f) || qRows8(f))) return kQuantRowsAvx512Rows;
+  if (kernel == quantDotVnni && ((quantRowsAvx512Handles(f) && qBlockWeights(f) == 32) || qRows8(f))) return kQuantRowsAvx512Rows;
 #endif
   // The interleaved formats' rows are not one span each: no other integer kernel reads them (the tiles + GEMM do).
   if (qRows8(f)) return 0;
@@ -237,8 +237,10 @@ int64_t dotRowsLimit(QFmt f, DotFn kernel) {
  * the 512-bit rows kernel won at 8 rows (the tiles 0.70-1.06x) and 9, the tiles at 11 in 14 of 15
  * pairs and at 12 in all (1.01-1.38x; 16 rows 1.26-1.62x) — since their build gathers from W and
  * x is quantized in registers (it had been 17); Q4_1, Q4_K, Q6_K and MLX4's body lost to the tiles
- * in all 6 pairs at 8 rows and won 4 of 6 at 4 (docs/NATIVE.md). (arm64 takes the same 8, not
- * measured on arm64 hardware.)
+ * in all 6 pairs at 8 rows and won 4 of 6 at 4 (docs/NATIVE.md). The K-quants' 512-bit rows kernel
+ * (twenty-fifth session, an Intel Xeon, 7 shapes, W hot) against the tiles at 8 rows: Q4_K
+ * 0.90-1.57x, Q5_K 0.91-1.13x, Q6_K 0.56-0.68x, and behind all three at 12: they keep 8. (arm64
+ * takes the same 8, not measured on arm64 hardware.)
  */
 constexpr int64_t kInt8TilesFromRows512 = 12;
 /**
@@ -252,7 +254,7 @@ constexpr int64_t kInt8TilesFromRows512 = 12;
 constexpr int64_t kRows8TilesFrom = kQuantRowsAvx512Rows + 1, kQ5Rows8TilesFrom = 25;
 int64_t int8TilesFrom(QFmt f) {
   if (qRows8(f)) return f == QFmt::Q5_0x8 ? kQ5Rows8TilesFrom : kRows8TilesFrom;
-  return quantRowsAvx512Handles(f) ? kInt8TilesFromRows512 : 8;
+  return quantRowsAvx512Handles(f) && qBlockWeights(f) == 32 ? kInt8TilesFromRows512 : 8;
 }
 
 /** The integer kernel whose ISA the integer tiles need: AVX512-VNNI's on x86-64, DotProd's on arm64. */

@@ -1,6 +1,6 @@
 // The quantized products of a few rows of x on 512-bit AVX512-VNNI, W unpacked in registers: one
-// row (batch-1 decode) of Q8_0, Q4_0, Q5_0, Q4_K, Q5_K and Q6_K, and up to kQuantDotChunk rows (a batch's
-// decode, a short prefill) of Q8_0, Q4_0 and Q5_0, each group of W unpacked once for every row.
+// row (batch-1 decode) of Q8_0, Q4_0, Q5_0, Q4_K, Q5_K and Q6_K, and up to kQuantDotChunk rows (a
+// batch's decode, a short prefill) of the same, each group of W unpacked once for every row.
 // quant_dot_body.h's kernels unpack each block to int8 codes in memory and multiply them back with
 // the sign trick, one block and one broadcast scale at a time: about 18 instructions per 32
 // weights, which bound one row at ~7 weights a cycle, under this core's read bandwidth for 4-bit
@@ -328,34 +328,46 @@ struct MinsKRowStep {
   SC_ROWS_TARGET static __m512i bitOfHalves(int low, int high) {
     return _mm512_mask_blend_epi64(0xf0, _mm512_set1_epi8(static_cast<char>(1 << low)), _mm512_set1_epi8(static_cast<char>(1 << high)));
   }
-  SC_ROWS_TARGET __m512 operator()(__m512 acc, const uint8_t* row, int64_t s) const {
+  /** A super-block's codes, its sub-blocks' scales d·sc_g and its mins dmin·m_g. */
+  struct Unit {
+    __m512i codes[4];
+    __m256 scales, lows;
+  };
+  SC_ROWS_TARGET Unit unpack(const uint8_t* row, int64_t s) const {
     const uint8_t* p = row + s * kUnitBytes;
     prefetchAhead(p, kUnitBytes);  // on every CPU (kPrefetchBytes: without it Q4_K 0.89-0.99x on the AMD EPYC)
     uint8_t sc[8], m[8];
     kScalesMins(p + 4, sc, m);
     const __m128i dd = _mm_cvtsi32_si128(static_cast<int>(le32(p)));  // d, dmin
     const __m128 dAndMin = _mm_cvtph_ps(dd);
-    const __m256 scales = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc)))),
-                                        _mm256_broadcastss_ps(dAndMin));
-    const __m256 lows = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(m)))),
-                                      _mm256_broadcastss_ps(_mm_movehdup_ps(dAndMin)));
-    // The mins' term in lanes 0-7 (zeros above).
-    acc = _mm512_fnmadd_ps(_mm512_zextps256_ps512(lows), _mm512_zextps256_ps512(_mm256_loadu_ps(x.msum.data() + 8 * s)), acc);
+    Unit u;
+    u.scales = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc)))), _mm256_broadcastss_ps(dAndMin));
+    u.lows = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(m)))),
+                           _mm256_broadcastss_ps(_mm_movehdup_ps(dAndMin)));
     const __m512i z0 = _mm512_loadu_si512(p + kCodesAt), z1 = _mm512_loadu_si512(p + kCodesAt + 64);
-    __m512i codes[4] = {_mm512_and_si512(z0, m4), _mm512_and_si512(_mm512_srli_epi16(z0, 4), m4), _mm512_and_si512(z1, m4),
-                        _mm512_and_si512(_mm512_srli_epi16(z1, 4), m4)};
+    u.codes[0] = _mm512_and_si512(z0, m4);
+    u.codes[1] = _mm512_and_si512(_mm512_srli_epi16(z0, 4), m4);
+    u.codes[2] = _mm512_and_si512(z1, m4);
+    u.codes[3] = _mm512_and_si512(_mm512_srli_epi16(z1, 4), m4);
     if constexpr (F == QFmt::Q5_K) {
       const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 16)));
-      for (int i = 0; i < 4; i++) codes[i] = _mm512_mask_add_epi8(codes[i], _mm512_test_epi8_mask(qh, fifth[i]), codes[i], sixteen);
+      for (int i = 0; i < 4; i++) u.codes[i] = _mm512_mask_add_epi8(u.codes[i], _mm512_test_epi8_mask(qh, fifth[i]), u.codes[i], sixteen);
     }
-    const __m512 s16 = _mm512_castps256_ps512(scales);
+    return u;
+  }
+  /** acc plus super-block s of a row against x's. */
+  SC_ROWS_TARGET __m512 product(__m512 acc, const Unit& u, const QuantRow1X& x, int64_t s) const {
+    // The mins' term in lanes 0-7 (zeros above).
+    acc = _mm512_fnmadd_ps(_mm512_zextps256_ps512(u.lows), _mm512_zextps256_ps512(_mm256_loadu_ps(x.msum.data() + 8 * s)), acc);
+    const __m512 s16 = _mm512_castps256_ps512(u.scales);
     for (int i = 0; i < 4; i++) {
-      const __m512i r = _mm512_dpbusd_epi32(_mm512_setzero_si512(), codes[i], _mm512_loadu_si512(x.q.data() + 256 * s + 64 * i));
+      const __m512i r = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u.codes[i], _mm512_loadu_si512(x.q.data() + 256 * s + 64 * i));
       const __m512 scale = _mm512_mul_ps(_mm512_permutexvar_ps(pick[i], s16), _mm512_loadu_ps(x.d.data() + 64 * s + 16 * i));
       acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(r), scale, acc);
     }
     return acc;
   }
+  SC_ROWS_TARGET __m512 operator()(__m512 acc, const uint8_t* row, int64_t s) const { return product(acc, unpack(row, s), x, s); }
 };
 
 /**
@@ -376,26 +388,74 @@ struct Q6KRowStep {
       pick[i] = _mm512_add_epi32(_mm512_set1_epi32(4 * i), _mm512_srli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 2));
     }
   }
-  SC_ROWS_TARGET __m512 operator()(__m512 acc, const uint8_t* row, int64_t s) const {
+  /** A super-block's codes (two vectors a half) and its 16 scales d·sc_i. */
+  struct Unit {
+    __m512i codes[4];
+    __m512 s16;
+  };
+  SC_ROWS_TARGET Unit unpack(const uint8_t* row, int64_t s) const {
     const uint8_t* p = row + s * kUnitBytes;
+    Unit u;
     const __m512 d = _mm512_set1_ps(_cvtsh_ss(le16(p + 208)));
-    const __m512 s16 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 192)))), d);
+    u.s16 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 192)))), d);
     for (int h = 0; h < 2; h++) {
       const __m512i ql = _mm512_loadu_si512(p + 64 * h);
       const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 128 + 32 * h)));
-      const __m512i c0 = _mm512_or_si512(_mm512_and_si512(ql, m4), _mm512_and_si512(_mm512_sllv_epi16(qh, up), m2));
-      const __m512i c1 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4), _mm512_and_si512(_mm512_srlv_epi16(qh, down), m2));
+      u.codes[2 * h] = _mm512_or_si512(_mm512_and_si512(ql, m4), _mm512_and_si512(_mm512_sllv_epi16(qh, up), m2));
+      u.codes[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4), _mm512_and_si512(_mm512_srlv_epi16(qh, down), m2));
+    }
+    return u;
+  }
+  /** acc plus super-block s of a row against x's. */
+  SC_ROWS_TARGET __m512 product(__m512 acc, const Unit& u, const QuantRow1X& x, int64_t s) const {
+    for (int h = 0; h < 2; h++) {
       const int64_t at = 256 * s + 128 * h;
-      const __m512i r0 = _mm512_dpbusd_epi32(_mm512_loadu_si512(x.start.data() + at / 4), c0, _mm512_loadu_si512(x.q.data() + at));
-      const __m512i r1 = _mm512_dpbusd_epi32(_mm512_loadu_si512(x.start.data() + at / 4 + 16), c1, _mm512_loadu_si512(x.q.data() + at + 64));
-      const __m512 s0 = _mm512_mul_ps(_mm512_permutexvar_ps(pick[2 * h], s16), _mm512_loadu_ps(x.d.data() + at / 4));
-      const __m512 s1 = _mm512_mul_ps(_mm512_permutexvar_ps(pick[2 * h + 1], s16), _mm512_loadu_ps(x.d.data() + at / 4 + 16));
+      const __m512i r0 = _mm512_dpbusd_epi32(_mm512_loadu_si512(x.start.data() + at / 4), u.codes[2 * h], _mm512_loadu_si512(x.q.data() + at));
+      const __m512i r1 = _mm512_dpbusd_epi32(_mm512_loadu_si512(x.start.data() + at / 4 + 16), u.codes[2 * h + 1], _mm512_loadu_si512(x.q.data() + at + 64));
+      const __m512 s0 = _mm512_mul_ps(_mm512_permutexvar_ps(pick[2 * h], u.s16), _mm512_loadu_ps(x.d.data() + at / 4));
+      const __m512 s1 = _mm512_mul_ps(_mm512_permutexvar_ps(pick[2 * h + 1], u.s16), _mm512_loadu_ps(x.d.data() + at / 4 + 16));
       acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(r0), s0, acc);
       acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(r1), s1, acc);
     }
     return acc;
   }
+  SC_ROWS_TARGET __m512 operator()(__m512 acc, const uint8_t* row, int64_t s) const { return product(acc, unpack(row, s), x, s); }
 };
+
+/**
+ * A K-quant's step (MinsKRowStep, Q6KRowStep) for M rows of x at once (a batch's decode, a short
+ * prefill): each super-block of W unpacked once and multiplied with every row, one accumulator a row.
+ */
+template <class Step, int M>
+SC_ROWS_TARGET void kRowsOfMany(const Step& step, const QuantRow1X* xs, const uint8_t* W, int64_t K, const float* bias, float* y, int64_t ldy,
+                                int64_t n0, int64_t n1) {
+  const int64_t units = K / 256, rowBytes = units * Step::kUnitBytes;
+  for (int64_t n = n0; n < n1; n++) {
+    const uint8_t* wr = W + n * rowBytes;
+    __m512 acc[M];
+    for (int m = 0; m < M; m++) acc[m] = _mm512_setzero_ps();
+    for (int64_t s = 0; s < units; s++) {
+      const typename Step::Unit u = step.unpack(wr, s);
+      for (int m = 0; m < M; m++) acc[m] = step.product(acc[m], u, xs[m], s);
+    }
+    for (int m = 0; m < M; m++) y[m * ldy + n] = _mm512_reduce_add_ps(acc[m]) + (bias ? bias[n] : 0.0f);
+  }
+}
+
+template <class Step>
+SC_ROWS_TARGET void kRowsOfMany(const QuantRow1X* xs, int M, const uint8_t* W, int64_t K, const float* bias, float* y, int64_t ldy, int64_t n0, int64_t n1) {
+  const Step step(xs[0]);
+  switch (M) {
+    case 1: return kRowsOfMany<Step, 1>(step, xs, W, K, bias, y, ldy, n0, n1);
+    case 2: return kRowsOfMany<Step, 2>(step, xs, W, K, bias, y, ldy, n0, n1);
+    case 3: return kRowsOfMany<Step, 3>(step, xs, W, K, bias, y, ldy, n0, n1);
+    case 4: return kRowsOfMany<Step, 4>(step, xs, W, K, bias, y, ldy, n0, n1);
+    case 5: return kRowsOfMany<Step, 5>(step, xs, W, K, bias, y, ldy, n0, n1);
+    case 6: return kRowsOfMany<Step, 6>(step, xs, W, K, bias, y, ldy, n0, n1);
+    case 7: return kRowsOfMany<Step, 7>(step, xs, W, K, bias, y, ldy, n0, n1);
+    default: return kRowsOfMany<Step, 8>(step, xs, W, K, bias, y, ldy, n0, n1);
+  }
+}
 
 }  // namespace
 
@@ -488,12 +548,15 @@ void prepareRow1Avx512(QFmt f, const int8_t* xq, const float* xd, int64_t K, Qua
   else prepareGroups(f, xq, xd, K, out);
 }
 
-bool quantRowsAvx512Handles(QFmt f) { return f == QFmt::Q8_0 || f == QFmt::Q4_0 || f == QFmt::Q5_0; }
+bool quantRowsAvx512Handles(QFmt f) { return quantRow1Avx512Handles(f); }
 
 void quantRowsAvx512(QFmt f, const QuantRow1X* xs, int M, const uint8_t* W, int64_t K, const float* bias, float* y, int64_t ldy, int64_t n0, int64_t n1) {
   if (f == QFmt::Q8_0) rowsOfMany<QFmt::Q8_0>(xs, M, W, K, bias, y, ldy, n0, n1);
   else if (f == QFmt::Q4_0) rowsOfMany<QFmt::Q4_0>(xs, M, W, K, bias, y, ldy, n0, n1);
   else if (f == QFmt::Q5_0) rowsOfMany<QFmt::Q5_0>(xs, M, W, K, bias, y, ldy, n0, n1);
+  else if (f == QFmt::Q4_K) kRowsOfMany<MinsKRowStep<QFmt::Q4_K>>(xs, M, W, K, bias, y, ldy, n0, n1);
+  else if (f == QFmt::Q5_K) kRowsOfMany<MinsKRowStep<QFmt::Q5_K>>(xs, M, W, K, bias, y, ldy, n0, n1);
+  else if (f == QFmt::Q6_K) kRowsOfMany<Q6KRowStep>(xs, M, W, K, bias, y, ldy, n0, n1);
 }
 
 void quantRow1Avx512(QFmt f, const QuantRow1X& x, const uint8_t* W, int64_t K, const float* bias, float* y, int64_t n0, int64_t n1) {
