@@ -329,7 +329,11 @@ inline __attribute__((always_inline)) void unpackBlock(const uint8_t* src, int8_
     if constexpr (F == QFmt::Q4_K) {
       for (int p = 0; p < 4; p++) U::nibbles32(b + 16 + 32 * p, c + 64 * p);
     } else {
-      for (int p = 0; p < 4; p++) U::q5kCodes64(b + 48 + 32 * p, b + 16, 2 * p, c + 64 * p);
+      // Unrolled so each call's bit is a constant (through a loop the portable build ran 0.8x as fast).
+      U::q5kCodes64(b + 48, b + 16, 0, c);
+      U::q5kCodes64(b + 80, b + 16, 2, c + 64);
+      U::q5kCodes64(b + 112, b + 16, 4, c + 128);
+      U::q5kCodes64(b + 144, b + 16, 6, c + 192);
     }
     uint8_t sc[8], m[8];
     kScalesMins(b + 4, sc, m);
