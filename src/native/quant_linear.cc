@@ -252,9 +252,17 @@ constexpr int64_t kInt8TilesFromRows512 = 12;
  * ahead), 0.93-1.05x at 32 (five of six behind): the tiles take it from 25 rows, the others past 32.
  */
 constexpr int64_t kRows8TilesFrom = kQuantRowsAvx512Rows + 1, kQ5Rows8TilesFrom = 25;
+/**
+ * MLX8's rows kernel (twenty-fifth session, the same Xeon, six shapes, W hot) against the tiles:
+ * 1.46-1.92x at 8 rows, 1.14-1.43x at 12, 0.86-1.07x at 16, behind at 24; MLX4's 0.98-1.22x at 8
+ * and behind at 12, so it keeps 8.
+ */
+constexpr int64_t kMlx8TilesFromRows512 = 16;
 int64_t int8TilesFrom(QFmt f) {
   if (qRows8(f)) return f == QFmt::Q5_0x8 ? kQ5Rows8TilesFrom : kRows8TilesFrom;
-  return quantRowsAvx512Handles(f) && qBlockWeights(f) == 32 ? kInt8TilesFromRows512 : 8;
+  if (!quantRowsAvx512Handles(f)) return 8;
+  if (qBlockWeights(f) == 32) return kInt8TilesFromRows512;
+  return f == QFmt::Mlx8 || f == QFmt::Mlx8F16 ? kMlx8TilesFromRows512 : 8;
 }
 
 /** The integer kernel whose ISA the integer tiles need: AVX512-VNNI's on x86-64, DotProd's on arm64. */

@@ -317,7 +317,7 @@ SC_ROWS_TARGET inline __m512i pairLanes(int a, int b) {
 template <QFmt F>
 struct MinsKRowStep {
   static_assert(F == QFmt::Q4_K || F == QFmt::Q5_K, "the K-quants with mins");
-  static constexpr int64_t kUnitBytes = qBlockBytes(F);
+  static constexpr int64_t kUnitBytes = qBlockBytes(F), kUnitWeights = 256;
   static constexpr int kCodesAt = F == QFmt::Q5_K ? 48 : 16;  // past d, dmin, 12 bytes of scales (and Q5_K's 32 of fifth bits)
   const QuantRow1X& x;
   __m512i m4 = _mm512_set1_epi8(15), sixteen = _mm512_set1_epi8(16);
@@ -377,7 +377,7 @@ struct MinsKRowStep {
  * (4, 2 left; 0, 2 right) and a 0x30 mask. x keeps its order; the sums start at −32·Σq_x.
  */
 struct Q6KRowStep {
-  static constexpr int64_t kUnitBytes = 210;
+  static constexpr int64_t kUnitBytes = 210, kUnitWeights = 256;
   const QuantRow1X& x;
   __m512i m4 = _mm512_set1_epi8(15), m2 = _mm512_set1_epi8(0x30);
   __m512i up = _mm512_mask_blend_epi16(0xffff0000u, _mm512_set1_epi16(4), _mm512_set1_epi16(2));
@@ -423,13 +423,62 @@ struct Q6KRowStep {
 };
 
 /**
- * A K-quant's step (MinsKRowStep, Q6KRowStep) for M rows of x at once (a batch's decode, a short
- * prefill): each super-block of W unpacked once and multiplied with every row, one accumulator a row.
+ * MLX's affine groups of 64 (w = s·q + b, s and b bf16, or fp16 for the _F16 formats), a group a
+ * step: MLX4's 32 bytes of paired nibbles (byte j: weights 2j low, 2j + 1 high) into both halves of
+ * a vector, the upper half shifted by 4, are the group's even weights then its odd ones, which x's
+ * layout follows; MLX8's 64 unsigned bytes go into vpdpbusd as they lie. Each lane's sum times
+ * s·d_x of its block of 32, and b·(Σ_h d_x,h·Σq_x,h) added in lane 0.
+ */
+template <QFmt F>
+struct MlxRowStep {
+  static_assert(F == QFmt::Mlx4 || F == QFmt::Mlx8 || F == QFmt::Mlx4F16 || F == QFmt::Mlx8F16, "MLX's affine groups");
+  static constexpr bool kFour = F == QFmt::Mlx4 || F == QFmt::Mlx4F16;
+  static constexpr int64_t kUnitBytes = qBlockBytes(F), kUnitWeights = 64;
+  const QuantRow1X& x;
+  __m512i m4 = _mm512_set1_epi8(15);
+  __m512i highHalf = _mm512_mask_blend_epi64(0xf0, _mm512_setzero_si512(), _mm512_set1_epi16(4));  // word shifts: 0 below, 4 above
+  SC_ROWS_TARGET explicit MlxRowStep(const QuantRow1X& x) : x(x) {}
+  /** A group's codes and its scale and bias. */
+  struct Unit {
+    __m512i codes;
+    float s, b;
+  };
+  SC_ROWS_TARGET static float half(uint16_t h) {
+    if constexpr (F == QFmt::Mlx4F16 || F == QFmt::Mlx8F16) return _cvtsh_ss(h);
+    else return bf16ToFloat(h);
+  }
+  SC_ROWS_TARGET Unit unpack(const uint8_t* row, int64_t g) const {
+    const uint8_t* p = row + g * kUnitBytes;
+    prefetchAhead(p, kUnitBytes);
+    Unit u;
+    if constexpr (kFour) {
+      const __m512i both = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 4)));
+      u.codes = _mm512_and_si512(_mm512_srlv_epi16(both, highHalf), m4);
+    } else {
+      u.codes = _mm512_loadu_si512(p + 4);
+    }
+    u.s = half(le16(p));
+    u.b = half(le16(p + 2));
+    return u;
+  }
+  /** acc plus group g of a row against x's. */
+  SC_ROWS_TARGET __m512 product(__m512 acc, const Unit& u, const QuantRow1X& xr, int64_t g) const {
+    const __m512i r = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u.codes, _mm512_loadu_si512(xr.q.data() + 64 * g));
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(r), _mm512_mul_ps(_mm512_set1_ps(u.s), _mm512_loadu_ps(xr.d.data() + 16 * g)), acc);
+    return _mm512_mask3_fmadd_ps(_mm512_set1_ps(u.b), _mm512_set1_ps(xr.msum[static_cast<size_t>(g)]), acc, 1);
+  }
+  SC_ROWS_TARGET __m512 operator()(__m512 acc, const uint8_t* row, int64_t g) const { return product(acc, unpack(row, g), x, g); }
+};
+
+/**
+ * A step of whole units (MinsKRowStep, Q6KRowStep, MlxRowStep) for M rows of x at once (a batch's
+ * decode, a short prefill): each unit of W unpacked once and multiplied with every row, one
+ * accumulator a row.
  */
 template <class Step, int M>
-SC_ROWS_TARGET void kRowsOfMany(const Step& step, const QuantRow1X* xs, const uint8_t* W, int64_t K, const float* bias, float* y, int64_t ldy,
+SC_ROWS_TARGET void unitRowsOfMany(const Step& step, const QuantRow1X* xs, const uint8_t* W, int64_t K, const float* bias, float* y, int64_t ldy,
                                 int64_t n0, int64_t n1) {
-  const int64_t units = K / 256, rowBytes = units * Step::kUnitBytes;
+  const int64_t units = K / Step::kUnitWeights, rowBytes = units * Step::kUnitBytes;
   for (int64_t n = n0; n < n1; n++) {
     const uint8_t* wr = W + n * rowBytes;
     __m512 acc[M];
@@ -443,24 +492,25 @@ SC_ROWS_TARGET void kRowsOfMany(const Step& step, const QuantRow1X* xs, const ui
 }
 
 template <class Step>
-SC_ROWS_TARGET void kRowsOfMany(const QuantRow1X* xs, int M, const uint8_t* W, int64_t K, const float* bias, float* y, int64_t ldy, int64_t n0, int64_t n1) {
+SC_ROWS_TARGET void unitRowsOfMany(const QuantRow1X* xs, int M, const uint8_t* W, int64_t K, const float* bias, float* y, int64_t ldy, int64_t n0, int64_t n1) {
   const Step step(xs[0]);
   switch (M) {
-    case 1: return kRowsOfMany<Step, 1>(step, xs, W, K, bias, y, ldy, n0, n1);
-    case 2: return kRowsOfMany<Step, 2>(step, xs, W, K, bias, y, ldy, n0, n1);
-    case 3: return kRowsOfMany<Step, 3>(step, xs, W, K, bias, y, ldy, n0, n1);
-    case 4: return kRowsOfMany<Step, 4>(step, xs, W, K, bias, y, ldy, n0, n1);
-    case 5: return kRowsOfMany<Step, 5>(step, xs, W, K, bias, y, ldy, n0, n1);
-    case 6: return kRowsOfMany<Step, 6>(step, xs, W, K, bias, y, ldy, n0, n1);
-    case 7: return kRowsOfMany<Step, 7>(step, xs, W, K, bias, y, ldy, n0, n1);
-    default: return kRowsOfMany<Step, 8>(step, xs, W, K, bias, y, ldy, n0, n1);
+    case 1: return unitRowsOfMany<Step, 1>(step, xs, W, K, bias, y, ldy, n0, n1);
+    case 2: return unitRowsOfMany<Step, 2>(step, xs, W, K, bias, y, ldy, n0, n1);
+    case 3: return unitRowsOfMany<Step, 3>(step, xs, W, K, bias, y, ldy, n0, n1);
+    case 4: return unitRowsOfMany<Step, 4>(step, xs, W, K, bias, y, ldy, n0, n1);
+    case 5: return unitRowsOfMany<Step, 5>(step, xs, W, K, bias, y, ldy, n0, n1);
+    case 6: return unitRowsOfMany<Step, 6>(step, xs, W, K, bias, y, ldy, n0, n1);
+    case 7: return unitRowsOfMany<Step, 7>(step, xs, W, K, bias, y, ldy, n0, n1);
+    default: return unitRowsOfMany<Step, 8>(step, xs, W, K, bias, y, ldy, n0, n1);
   }
 }
 
 }  // namespace
 
 bool quantRow1Avx512Handles(QFmt f) {
-  return f == QFmt::Q8_0 || f == QFmt::Q4_0 || f == QFmt::Q5_0 || f == QFmt::Q4_K || f == QFmt::Q5_K || f == QFmt::Q6_K;
+  return f == QFmt::Q8_0 || f == QFmt::Q4_0 || f == QFmt::Q5_0 || f == QFmt::Q4_K || f == QFmt::Q5_K || f == QFmt::Q6_K || f == QFmt::Mlx4 ||
+         f == QFmt::Mlx8 || f == QFmt::Mlx4F16 || f == QFmt::Mlx8F16;
 }
 
 namespace {
@@ -529,6 +579,38 @@ void prepareQ4K(const int8_t* xq, const float* xd, int64_t K, QuantRow1X& out) {
   }
 }
 
+/**
+ * MLX's groups of 64: x's codes a group at a time (MLX4: its even values, then its odd ones), each
+ * lane's d_x (16 a group: MLX4's lanes 4j..4j+3 block j mod 2 of the group, MLX8's 8j..8j+7 block
+ * j), and Σ_h d_x,h·Σq_x,h a group (what its bias multiplies).
+ */
+void prepareMlx(bool four, const int8_t* xq, const float* xd, int64_t K, QuantRow1X& out) {
+  const int64_t groups = K / 64;
+  out.q.resize(static_cast<size_t>(K));
+  out.d.resize(static_cast<size_t>(groups * 16));
+  out.msum.resize(static_cast<size_t>(groups));
+  for (int64_t g = 0; g < groups; g++) {
+    const int8_t* src = xq + 64 * g;
+    int8_t* q = out.q.data() + 64 * g;
+    if (four) {
+      for (int j = 0; j < 32; j++) {
+        q[j] = src[2 * j];
+        q[32 + j] = src[2 * j + 1];
+      }
+    } else {
+      std::memcpy(q, src, 64);
+    }
+    const float a = xd[2 * g], b = xd[2 * g + 1];
+    for (int l = 0; l < 16; l++) out.d[static_cast<size_t>(16 * g + l)] = (four ? (l / 4) % 2 : l / 8) == 0 ? a : b;
+    int32_t sa = 0, sb = 0;
+    for (int j = 0; j < 32; j++) {
+      sa += src[j];
+      sb += src[32 + j];
+    }
+    out.msum[static_cast<size_t>(g)] = a * static_cast<float>(sa) + b * static_cast<float>(sb);
+  }
+}
+
 /** Q6_K: x in its order, each lane's sums starting at −32·Σq_x, x's scale for each lane. */
 void prepareQ6K(const int8_t* xq, const float* xd, int64_t K, QuantRow1X& out) {
   out.q.assign(xq, xq + K);
@@ -545,6 +627,7 @@ void prepareQ6K(const int8_t* xq, const float* xd, int64_t K, QuantRow1X& out) {
 void prepareRow1Avx512(QFmt f, const int8_t* xq, const float* xd, int64_t K, QuantRow1X& out) {
   if (f == QFmt::Q4_K || f == QFmt::Q5_K) prepareQ4K(xq, xd, K, out);
   else if (f == QFmt::Q6_K) prepareQ6K(xq, xd, K, out);
+  else if (f == QFmt::Mlx4 || f == QFmt::Mlx4F16 || f == QFmt::Mlx8 || f == QFmt::Mlx8F16) prepareMlx(f == QFmt::Mlx4 || f == QFmt::Mlx4F16, xq, xd, K, out);
   else prepareGroups(f, xq, xd, K, out);
 }
 
@@ -554,9 +637,13 @@ void quantRowsAvx512(QFmt f, const QuantRow1X* xs, int M, const uint8_t* W, int6
   if (f == QFmt::Q8_0) rowsOfMany<QFmt::Q8_0>(xs, M, W, K, bias, y, ldy, n0, n1);
   else if (f == QFmt::Q4_0) rowsOfMany<QFmt::Q4_0>(xs, M, W, K, bias, y, ldy, n0, n1);
   else if (f == QFmt::Q5_0) rowsOfMany<QFmt::Q5_0>(xs, M, W, K, bias, y, ldy, n0, n1);
-  else if (f == QFmt::Q4_K) kRowsOfMany<MinsKRowStep<QFmt::Q4_K>>(xs, M, W, K, bias, y, ldy, n0, n1);
-  else if (f == QFmt::Q5_K) kRowsOfMany<MinsKRowStep<QFmt::Q5_K>>(xs, M, W, K, bias, y, ldy, n0, n1);
-  else if (f == QFmt::Q6_K) kRowsOfMany<Q6KRowStep>(xs, M, W, K, bias, y, ldy, n0, n1);
+  else if (f == QFmt::Q4_K) unitRowsOfMany<MinsKRowStep<QFmt::Q4_K>>(xs, M, W, K, bias, y, ldy, n0, n1);
+  else if (f == QFmt::Q5_K) unitRowsOfMany<MinsKRowStep<QFmt::Q5_K>>(xs, M, W, K, bias, y, ldy, n0, n1);
+  else if (f == QFmt::Q6_K) unitRowsOfMany<Q6KRowStep>(xs, M, W, K, bias, y, ldy, n0, n1);
+  else if (f == QFmt::Mlx4) unitRowsOfMany<MlxRowStep<QFmt::Mlx4>>(xs, M, W, K, bias, y, ldy, n0, n1);
+  else if (f == QFmt::Mlx8) unitRowsOfMany<MlxRowStep<QFmt::Mlx8>>(xs, M, W, K, bias, y, ldy, n0, n1);
+  else if (f == QFmt::Mlx4F16) unitRowsOfMany<MlxRowStep<QFmt::Mlx4F16>>(xs, M, W, K, bias, y, ldy, n0, n1);
+  else if (f == QFmt::Mlx8F16) unitRowsOfMany<MlxRowStep<QFmt::Mlx8F16>>(xs, M, W, K, bias, y, ldy, n0, n1);
 }
 
 void quantRow1Avx512(QFmt f, const QuantRow1X& x, const uint8_t* W, int64_t K, const float* bias, float* y, int64_t n0, int64_t n1) {
@@ -566,6 +653,10 @@ void quantRow1Avx512(QFmt f, const QuantRow1X& x, const uint8_t* W, int64_t K, c
   else if (f == QFmt::Q4_K) fourStreams<false>(MinsKRowStep<QFmt::Q4_K>(x), W, K / 256 * 144, K / 256, bias, y, n0, n1);
   else if (f == QFmt::Q5_K) fourStreams<false>(MinsKRowStep<QFmt::Q5_K>(x), W, K / 256 * 176, K / 256, bias, y, n0, n1);
   else if (f == QFmt::Q6_K) fourStreamsForVendor(Q6KRowStep(x), W, K / 256 * 210, K / 256, bias, y, n0, n1);
+  else if (f == QFmt::Mlx4) fourStreams<false>(MlxRowStep<QFmt::Mlx4>(x), W, K / 64 * 36, K / 64, bias, y, n0, n1);
+  else if (f == QFmt::Mlx8) fourStreams<false>(MlxRowStep<QFmt::Mlx8>(x), W, K / 64 * 68, K / 64, bias, y, n0, n1);
+  else if (f == QFmt::Mlx4F16) fourStreams<false>(MlxRowStep<QFmt::Mlx4F16>(x), W, K / 64 * 36, K / 64, bias, y, n0, n1);
+  else if (f == QFmt::Mlx8F16) fourStreams<false>(MlxRowStep<QFmt::Mlx8F16>(x), W, K / 64 * 68, K / 64, bias, y, n0, n1);
 }
 
 }  // namespace sc
