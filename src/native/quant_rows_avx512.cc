@@ -1,6 +1,7 @@
 // The quantized products of a few rows of x on 512-bit AVX512-VNNI, W unpacked in registers: one
-// row (batch-1 decode) of Q8_0, Q4_0, Q5_0, Q4_K, Q5_K and Q6_K, and up to kQuantDotChunk rows (a
-// batch's decode, a short prefill) of the same, each group of W unpacked once for every row.
+// row (batch-1 decode) of Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K, MLX4 and MLX8, and up to
+// kQuantDotChunk rows (a batch's decode, a short prefill) of the same, each group of W unpacked once
+// for every row.
 // quant_dot_body.h's kernels unpack each block to int8 codes in memory and multiply them back with
 // the sign trick, one block and one broadcast scale at a time: about 18 instructions per 32
 // weights, which bound one row at ~7 weights a cycle, under this core's read bandwidth for 4-bit
@@ -15,7 +16,8 @@
 //    then their high halves, so lane 4b..4b+3 of the sums is block b's and one scale vector
 //    [s0×4, s1×4, s2×4, s3×4] serves the step (Q8_0's two natural-order halves are folded to that
 //    shape with two lane permutes).
-// The K-quants take a super-block of 256 a step the same way (MinsKRowStep, Q6KRowStep have how).
+// The K-quants take a super-block of 256 a step the same way, MLX a group of 64 (MinsKRowStep,
+// Q6KRowStep, MlxRowStep have how).
 // A row's last blocks past a whole group are read with masked loads (nothing past the row is
 // touched) and meet zeros in x. The sums are exact in int32 (|c|·|q| ≤ 255·127 per product, 8 per
 // lane); the result is Σ ŵ·x̂ up to float32 rounding, as every other path of quant_dot*.cc.
@@ -356,13 +358,13 @@ struct MinsKRowStep {
     return u;
   }
   /** acc plus super-block s of a row against x's. */
-  SC_ROWS_TARGET __m512 product(__m512 acc, const Unit& u, const QuantRow1X& x, int64_t s) const {
+  SC_ROWS_TARGET __m512 product(__m512 acc, const Unit& u, const QuantRow1X& xr, int64_t s) const {
     // The mins' term in lanes 0-7 (zeros above).
-    acc = _mm512_fnmadd_ps(_mm512_zextps256_ps512(u.lows), _mm512_zextps256_ps512(_mm256_loadu_ps(x.msum.data() + 8 * s)), acc);
+    acc = _mm512_fnmadd_ps(_mm512_zextps256_ps512(u.lows), _mm512_zextps256_ps512(_mm256_loadu_ps(xr.msum.data() + 8 * s)), acc);
     const __m512 s16 = _mm512_castps256_ps512(u.scales);
     for (int i = 0; i < 4; i++) {
-      const __m512i r = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u.codes[i], _mm512_loadu_si512(x.q.data() + 256 * s + 64 * i));
-      const __m512 scale = _mm512_mul_ps(_mm512_permutexvar_ps(pick[i], s16), _mm512_loadu_ps(x.d.data() + 64 * s + 16 * i));
+      const __m512i r = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u.codes[i], _mm512_loadu_si512(xr.q.data() + 256 * s + 64 * i));
+      const __m512 scale = _mm512_mul_ps(_mm512_permutexvar_ps(pick[i], s16), _mm512_loadu_ps(xr.d.data() + 64 * s + 16 * i));
       acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(r), scale, acc);
     }
     return acc;
@@ -407,13 +409,13 @@ struct Q6KRowStep {
     return u;
   }
   /** acc plus super-block s of a row against x's. */
-  SC_ROWS_TARGET __m512 product(__m512 acc, const Unit& u, const QuantRow1X& x, int64_t s) const {
+  SC_ROWS_TARGET __m512 product(__m512 acc, const Unit& u, const QuantRow1X& xr, int64_t s) const {
     for (int h = 0; h < 2; h++) {
       const int64_t at = 256 * s + 128 * h;
-      const __m512i r0 = _mm512_dpbusd_epi32(_mm512_loadu_si512(x.start.data() + at / 4), u.codes[2 * h], _mm512_loadu_si512(x.q.data() + at));
-      const __m512i r1 = _mm512_dpbusd_epi32(_mm512_loadu_si512(x.start.data() + at / 4 + 16), u.codes[2 * h + 1], _mm512_loadu_si512(x.q.data() + at + 64));
-      const __m512 s0 = _mm512_mul_ps(_mm512_permutexvar_ps(pick[2 * h], u.s16), _mm512_loadu_ps(x.d.data() + at / 4));
-      const __m512 s1 = _mm512_mul_ps(_mm512_permutexvar_ps(pick[2 * h + 1], u.s16), _mm512_loadu_ps(x.d.data() + at / 4 + 16));
+      const __m512i r0 = _mm512_dpbusd_epi32(_mm512_loadu_si512(xr.start.data() + at / 4), u.codes[2 * h], _mm512_loadu_si512(xr.q.data() + at));
+      const __m512i r1 = _mm512_dpbusd_epi32(_mm512_loadu_si512(xr.start.data() + at / 4 + 16), u.codes[2 * h + 1], _mm512_loadu_si512(xr.q.data() + at + 64));
+      const __m512 s0 = _mm512_mul_ps(_mm512_permutexvar_ps(pick[2 * h], u.s16), _mm512_loadu_ps(xr.d.data() + at / 4));
+      const __m512 s1 = _mm512_mul_ps(_mm512_permutexvar_ps(pick[2 * h + 1], u.s16), _mm512_loadu_ps(xr.d.data() + at / 4 + 16));
       acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(r0), s0, acc);
       acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(r1), s1, acc);
     }
