@@ -19,8 +19,8 @@ namespace sc {
 constexpr int64_t kQuantDotRows = 16;
 
 /**
- * The same for the blocks of 32 that quant_rows_avx512.cc takes at several rows (Q8_0, Q4_0, Q5_0
- * with AVX512-VNNI; its K-quants keep kQuantDotRows). One thread, Qwen2.5-0.5B's MLP shapes, an Intel Xeon (docs/NATIVE.md): at 32 rows
+ * The same for the formats whose groups of four blocks quant_rows_avx512.cc takes at several rows
+ * (Q8_0, Q4_0, Q5_0 with AVX512-VNNI; its other formats keep kQuantDotRows). One thread, Qwen2.5-0.5B's MLP shapes, an Intel Xeon (docs/NATIVE.md): at 32 rows
  * (four passes of 8) it was the faster for 5 of 6 shape × format pairs and tied the sixth (down,
  * Q8_0), 1.2–2.5× where it won. Only a bf16 step's products go this far now: otherwise past
  * kQuantDotRows rows the integer tiles take these formats (quant_tiles_int8.cc, quant_linear.cc).
@@ -72,10 +72,10 @@ struct QuantRow1X {
   std::vector<int8_t> q;
   std::vector<int32_t> start;
   std::vector<float> d;
-  std::vector<float> msum;  // Q4_K: d_x·Σq_x per block of 32 (what the mins multiply)
+  std::vector<float> msum;  // Q4_K, Q5_K: d_x·Σq_x per block of 32 (what the mins multiply); MLX: per group of 64 (the biases)
 };
 
-/** Whether quantRow1Avx512 takes format f (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K on x86-64 built with GCC or Clang). */
+/** Whether quantRow1Avx512 takes format f (Q8_0, Q4_0, Q5_0, the K-quants and MLX's, on x86-64 built with GCC or Clang). */
 bool quantRow1Avx512Handles(QFmt f);
 /** x's one row (quantizeActivations' codes q and scales d, K values) in f's layout. */
 void prepareRow1Avx512(QFmt f, const int8_t* q, const float* d, int64_t K, QuantRow1X& out);

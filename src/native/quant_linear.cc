@@ -212,6 +212,9 @@ DotFn dotKernel(const char** name) {
   return quantDotGeneric;
 }
 
+/** Q8_0, Q4_0, Q5_0: the formats whose 512-bit rows kernel takes groups of four blocks (quant_rows_avx512.cc), measured furthest against the tiles. */
+constexpr bool groupRowsFormat(QFmt f) { return f == QFmt::Q8_0 || f == QFmt::Q4_0 || f == QFmt::Q5_0; }
+
 /**
  * Rows of x up to which quantLinear takes the integer path: further where quant_rows_avx512.cc serves
  * the format; none for NF4, whose 16 levels are not integers (quant_blocks.h qIntegerCodes), so no
@@ -220,7 +223,7 @@ DotFn dotKernel(const char** name) {
 int64_t dotRowsLimit(QFmt f, DotFn kernel) {
   if (!qIntegerCodes(f)) return 0;
 #if defined(__x86_64__)
-  if (kernel == quantDotVnni && ((quantRowsAvx512Handles(f) && qBlockWeights(f) == 32) || qRows8(f))) return kQuantRowsAvx512Rows;
+  if (kernel == quantDotVnni && ((quantRowsAvx512Handles(f) && groupRowsFormat(f)) || qRows8(f))) return kQuantRowsAvx512Rows;
 #endif
   // The interleaved formats' rows are not one span each: no other integer kernel reads them (the tiles + GEMM do).
   if (qRows8(f)) return 0;
@@ -261,7 +264,7 @@ constexpr int64_t kMlx8TilesFromRows512 = 16;
 int64_t int8TilesFrom(QFmt f) {
   if (qRows8(f)) return f == QFmt::Q5_0x8 ? kQ5Rows8TilesFrom : kRows8TilesFrom;
   if (!quantRowsAvx512Handles(f)) return 8;
-  if (qBlockWeights(f) == 32) return kInt8TilesFromRows512;
+  if (groupRowsFormat(f)) return kInt8TilesFromRows512;
   return f == QFmt::Mlx8 || f == QFmt::Mlx8F16 ? kMlx8TilesFromRows512 : 8;
 }
 
