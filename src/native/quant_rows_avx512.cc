@@ -1,5 +1,5 @@
 // The quantized products of a few rows of x on 512-bit AVX512-VNNI, W unpacked in registers: one
-// row (batch-1 decode) of Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K, MLX4 and MLX8, and up to
+// row (batch-1 decode) of Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, MLX4 and MLX8, and up to
 // kQuantDotChunk rows (a batch's decode, a short prefill) of the same, each group of W unpacked once
 // for every row.
 // quant_dot_body.h's kernels unpack each block to int8 codes in memory and multiply them back with
@@ -11,7 +11,8 @@
 //    one-source vpermw, all four in the first load);
 //  - Q4_0/Q5_0's codes stay unsigned (0..15, 0..31) for vpdpbusd, and their centre (8, 16) is
 //    taken off by starting each lane's sum at −centre·Σx (x's sums, computed once per product);
-//    Q8_0's codes go in as c + 128 (an xor) with −128·Σx the start, the same trick;
+//    Q8_0's codes go in as c + 128 (an xor) with −128·Σx the start, the same trick; Q4_1's and
+//    Q5_1's (w = d·q + m) as they are, each block's m times d_x·Σx of each lane added;
 //  - x is laid out once per product to match: for the nibble formats the four blocks' low halves
 //    then their high halves, so lane 4b..4b+3 of the sums is block b's and one scale vector
 //    [s0×4, s1×4, s2×4, s3×4] serves the step (Q8_0's two natural-order halves are folded to that
@@ -64,17 +65,26 @@ SC_ROWS_TARGET inline void prefetchAhead(const uint8_t* p, int bytes) {
 
 /** Words (16-bit) of one block and where its scale and codes start: the formats' layouts (quant_blocks.h). */
 struct Layout {
-  int blockWords, scaleWord, codeWord, highWord;  // highWord: Q5_0's fifth bits (−1: none)
+  int blockWords, scaleWord, codeWord, highWord, minWord;  // highWord: Q5_0's and Q5_1's fifth bits, minWord Q4_1's and Q5_1's m (−1: none)
 };
 constexpr Layout layoutOf(QFmt f) {
-  return f == QFmt::Q8_0 ? Layout{17, 0, 1, -1} : f == QFmt::Q4_0 ? Layout{9, 0, 1, -1} : Layout{11, 0, 3, 1};
+  return f == QFmt::Q8_0   ? Layout{17, 0, 1, -1, -1}
+         : f == QFmt::Q4_0 ? Layout{9, 0, 1, -1, -1}
+         : f == QFmt::Q5_0 ? Layout{11, 0, 3, 1, -1}
+         : f == QFmt::Q4_1 ? Layout{10, 0, 2, -1, 1}
+                           : Layout{12, 0, 4, 2, 1};  // Q5_1
 }
+/** Q4_1 and Q5_1: w = d·q + m, the block's m times Σ of its x added to the sums' products. */
+constexpr bool hasMin(QFmt f) { return f == QFmt::Q4_1 || f == QFmt::Q5_1; }
+/** Q5_0 and Q5_1: each code's fifth bit in a word of its own. */
+constexpr bool hasFifthBits(QFmt f) { return f == QFmt::Q5_0 || f == QFmt::Q5_1; }
 
-/** The word permutes' indices for a format: codes, scales and (Q5_0) fifth bits. */
+/** The word permutes' indices for a format: codes, scales, (Q5_0, Q5_1) fifth bits and (Q4_1, Q5_1) mins. */
 struct Permutes {
   alignas(64) uint16_t codes[64];   // Q8_0: two vectors (blocks 0-1 from A:B, 2-3 from B:C); nibbles: one
   alignas(64) uint16_t scales[32];  // [d0×4, d1×4, d2×4, d3×4] in the low 16 words
-  alignas(64) uint16_t high[32];    // Q5_0: block b's qh words at words 8b, 8b+1 (its 128-bit lane)
+  alignas(64) uint16_t high[32];    // Q5_0, Q5_1: block b's qh words at words 8b, 8b+1 (its 128-bit lane)
+  alignas(64) uint16_t mins[32];    // Q4_1, Q5_1: [m0×4, m1×4, m2×4, m3×4] in the low 16 words
 };
 
 Permutes permutesOf(QFmt f) {
@@ -83,6 +93,9 @@ Permutes permutesOf(QFmt f) {
   for (int b = 0; b < kGroupBlocks; b++) {
     const int base = b * l.blockWords;
     for (int i = 0; i < 4; i++) p.scales[4 * b + i] = static_cast<uint16_t>(base + l.scaleWord);
+    if (l.minWord >= 0) {
+      for (int i = 0; i < 4; i++) p.mins[4 * b + i] = static_cast<uint16_t>(base + l.minWord);
+    }
     if (f == QFmt::Q8_0) {
       // Blocks 0-1 from A:B (words 0-63), blocks 2-3 from B:C (the group's words 32-95).
       const int from = b < 2 ? 0 : 32;
@@ -99,8 +112,9 @@ Permutes permutesOf(QFmt f) {
 }
 
 const Permutes& permutes(QFmt f) {
-  static const Permutes q8 = permutesOf(QFmt::Q8_0), q4 = permutesOf(QFmt::Q4_0), q5 = permutesOf(QFmt::Q5_0);
-  return f == QFmt::Q8_0 ? q8 : f == QFmt::Q4_0 ? q4 : q5;
+  static const Permutes q8 = permutesOf(QFmt::Q8_0), q4 = permutesOf(QFmt::Q4_0), q5 = permutesOf(QFmt::Q5_0), q41 = permutesOf(QFmt::Q4_1),
+                        q51 = permutesOf(QFmt::Q5_1);
+  return f == QFmt::Q8_0 ? q8 : f == QFmt::Q4_0 ? q4 : f == QFmt::Q5_0 ? q5 : f == QFmt::Q4_1 ? q41 : q51;
 }
 
 /** Words [0, n) of a 32-word load as a mask (n clamped to 0..32). */
@@ -117,10 +131,10 @@ GroupMasks masksFor(QFmt f, int blocks) {
   return {firstWords(words), firstWords(words - 32), firstWords(words - 64)};
 }
 
-/** One group of W unpacked in registers: its codes (two vectors; Q8_0's as c + 128) and its fp16 scales. */
+/** One group of W unpacked in registers: its codes (two vectors; Q8_0's as c + 128), its fp16 scales and (Q4_1, Q5_1) mins. */
 struct GroupCodes {
   __m512i a, b;
-  __m256i scales;
+  __m256i scales, mins;
 };
 
 template <QFmt F>
@@ -137,12 +151,12 @@ SC_ROWS_TARGET inline GroupCodes unpackGroup(const uint8_t* p, const GroupMasks&
     const __m512i c = _mm512_maskz_loadu_epi16(k.c, p + 128);
     const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
     return {_mm512_xor_si512(_mm512_permutex2var_epi16(a, _mm512_load_si512(ix.codes), b), flip),
-            _mm512_xor_si512(_mm512_permutex2var_epi16(b, _mm512_load_si512(ix.codes + 32), c), flip), scales};
+            _mm512_xor_si512(_mm512_permutex2var_epi16(b, _mm512_load_si512(ix.codes + 32), c), flip), scales, _mm256_setzero_si256()};
   } else {
     const __m512i packed = _mm512_permutex2var_epi16(a, _mm512_load_si512(ix.codes), b);
     const __m512i m4 = _mm512_set1_epi8(15);
     __m512i lo = _mm512_and_si512(packed, m4), hi = _mm512_and_si512(_mm512_srli_epi16(packed, 4), m4);
-    if constexpr (F == QFmt::Q5_0) {
+    if constexpr (hasFifthBits(F)) {
       // Block b's 32 fifth bits in its lane: byte j of the low codes takes bit j, of the high codes bit 16 + j.
       const __m512i qh = _mm512_permutex2var_epi16(a, _mm512_load_si512(ix.high), b);
       const __m512i lowBytes = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
@@ -152,7 +166,8 @@ SC_ROWS_TARGET inline GroupCodes unpackGroup(const uint8_t* p, const GroupMasks&
       lo = _mm512_mask_add_epi8(lo, _mm512_test_epi8_mask(_mm512_shuffle_epi8(qh, lowBytes), bit), lo, sixteen);
       hi = _mm512_mask_add_epi8(hi, _mm512_test_epi8_mask(_mm512_shuffle_epi8(qh, highBytes), bit), hi, sixteen);
     }
-    return {lo, hi, scales};
+    const __m256i mins = hasMin(F) ? _mm512_castsi512_si256(_mm512_permutex2var_epi16(a, _mm512_load_si512(ix.mins), b)) : _mm256_setzero_si256();
+    return {lo, hi, scales, mins};
   }
 }
 
@@ -172,12 +187,17 @@ SC_ROWS_TARGET inline __m512i groupSums(const GroupCodes& w, const int8_t* xq, c
   }
 }
 
-/** acc + one row of x's products with an unpacked group: the sums times the blocks' scales d_w·d_x. */
+/**
+ * acc + one row of x's products with an unpacked group: the sums times the blocks' scales d_w·d_x
+ * (and Q4_1's, Q5_1's mins times d_x·Σq_x of each lane's codes of x).
+ */
 template <QFmt F>
 SC_ROWS_TARGET inline __m512 rowStep(__m512 acc, const GroupCodes& w, const __m512 wScales, const QuantRow1X& x, int64_t g) {
   constexpr int lanes = F == QFmt::Q8_0 ? 32 : 16;  // x's start sums per group
   const __m512i sums = groupSums<F>(w, x.q.data() + g * kGroupWeights, x.start.data() + g * lanes);
-  return _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_mul_ps(wScales, _mm512_loadu_ps(x.d.data() + 16 * g)), acc);
+  acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_mul_ps(wScales, _mm512_loadu_ps(x.d.data() + 16 * g)), acc);
+  if constexpr (hasMin(F)) acc = _mm512_fmadd_ps(_mm512_cvtph_ps(w.mins), _mm512_loadu_ps(x.msum.data() + 16 * g), acc);
+  return acc;
 }
 
 /** acc + one group's products: its sums times the blocks' scales d_w·d_x. */
@@ -242,7 +262,7 @@ SC_ROWS_TARGET void fourStreamsForVendor(const RowStep& step, const uint8_t* W, 
   else fourStreams<false>(step, W, rowBytes, units, bias, y, n0, n1);
 }
 
-/** Q8_0, Q4_0, Q5_0 for fourStreams: a group of four blocks a unit, a row's last partial group masked. */
+/** Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 for fourStreams: a group of four blocks a unit, a row's last partial group masked. */
 template <QFmt F>
 struct GroupRowStep {
   static constexpr int64_t kUnitBytes = qBlockBytes(F) * kGroupBlocks;
@@ -511,8 +531,8 @@ SC_ROWS_TARGET void unitRowsOfMany(const QuantRow1X* xs, int M, const uint8_t* W
 }  // namespace
 
 bool quantRow1Avx512Handles(QFmt f) {
-  return f == QFmt::Q8_0 || f == QFmt::Q4_0 || f == QFmt::Q5_0 || f == QFmt::Q4_K || f == QFmt::Q5_K || f == QFmt::Q6_K || f == QFmt::Mlx4 ||
-         f == QFmt::Mlx8 || f == QFmt::Mlx4F16 || f == QFmt::Mlx8F16;
+  return f == QFmt::Q8_0 || f == QFmt::Q4_0 || f == QFmt::Q4_1 || f == QFmt::Q5_0 || f == QFmt::Q5_1 || f == QFmt::Q4_K || f == QFmt::Q5_K ||
+         f == QFmt::Q6_K || f == QFmt::Mlx4 || f == QFmt::Mlx8 || f == QFmt::Mlx4F16 || f == QFmt::Mlx8F16;
 }
 
 namespace {
@@ -529,16 +549,19 @@ void prepareGroups(QFmt f, const int8_t* xq, const float* xd, int64_t K, QuantRo
   const int64_t blocks = K / 32, groups = (blocks + kGroupBlocks - 1) / kGroupBlocks;
   const bool natural = f == QFmt::Q8_0;
   const int lanes = natural ? 32 : 16;
-  const int32_t centre = f == QFmt::Q8_0 ? 128 : f == QFmt::Q4_0 ? 8 : 16;
+  const int32_t centre = f == QFmt::Q8_0 ? 128 : f == QFmt::Q4_0 ? 8 : f == QFmt::Q5_0 ? 16 : 0;  // Q4_1, Q5_1: codes as they are
+  const bool mins = hasMin(f);
   // Only a last partial group's tail needs zeros; every other byte and lane is written below.
   out.q.resize(static_cast<size_t>(groups * kGroupWeights));
   out.start.resize(static_cast<size_t>(groups * lanes));
   out.d.resize(static_cast<size_t>(groups * 16));
+  if (mins) out.msum.resize(static_cast<size_t>(groups * 16));
   const int64_t tailFrom = blocks % kGroupBlocks == 0 ? groups : groups - 1;
   if (tailFrom < groups) {
     std::memset(out.q.data() + tailFrom * kGroupWeights, 0, kGroupWeights);
     std::fill(out.start.begin() + tailFrom * lanes, out.start.end(), 0);
     std::fill(out.d.begin() + tailFrom * 16, out.d.end(), 0.0f);
+    if (mins) std::fill(out.msum.begin() + tailFrom * 16, out.msum.end(), 0.0f);
   }
   for (int64_t blk = 0; blk < blocks; blk++) {
     const int64_t g = blk / kGroupBlocks;
@@ -554,7 +577,11 @@ void prepareGroups(QFmt f, const int8_t* xq, const float* xd, int64_t K, QuantRo
       // The low half (j < 16) at 16b + j, the high half at 64 + 16b + (j − 16): lane 4b + (j % 16)/4 either way.
       std::memcpy(q + 16 * b, src, 16);
       std::memcpy(q + 64 + 16 * b, src + 16, 16);
-      for (int i = 0; i < 4; i++) start[4 * b + i] = -centre * (sumOf4(src + 4 * i) + sumOf4(src + 16 + 4 * i));
+      for (int i = 0; i < 4; i++) {
+        const int32_t lane = sumOf4(src + 4 * i) + sumOf4(src + 16 + 4 * i);
+        start[4 * b + i] = -centre * lane;
+        if (mins) out.msum[static_cast<size_t>(16 * g + 4 * b + i)] = xd[blk] * static_cast<float>(lane);  // what the block's m multiplies
+      }
     }
     for (int i = 0; i < 4; i++) out.d[static_cast<size_t>(16 * g + 4 * b + i)] = xd[blk];
   }
@@ -639,6 +666,8 @@ void quantRowsAvx512(QFmt f, const QuantRow1X* xs, int M, const uint8_t* W, int6
   if (f == QFmt::Q8_0) rowsOfMany<QFmt::Q8_0>(xs, M, W, K, bias, y, ldy, n0, n1);
   else if (f == QFmt::Q4_0) rowsOfMany<QFmt::Q4_0>(xs, M, W, K, bias, y, ldy, n0, n1);
   else if (f == QFmt::Q5_0) rowsOfMany<QFmt::Q5_0>(xs, M, W, K, bias, y, ldy, n0, n1);
+  else if (f == QFmt::Q4_1) rowsOfMany<QFmt::Q4_1>(xs, M, W, K, bias, y, ldy, n0, n1);
+  else if (f == QFmt::Q5_1) rowsOfMany<QFmt::Q5_1>(xs, M, W, K, bias, y, ldy, n0, n1);
   else if (f == QFmt::Q4_K) unitRowsOfMany<MinsKRowStep<QFmt::Q4_K>>(xs, M, W, K, bias, y, ldy, n0, n1);
   else if (f == QFmt::Q5_K) unitRowsOfMany<MinsKRowStep<QFmt::Q5_K>>(xs, M, W, K, bias, y, ldy, n0, n1);
   else if (f == QFmt::Q6_K) unitRowsOfMany<Q6KRowStep>(xs, M, W, K, bias, y, ldy, n0, n1);
@@ -652,6 +681,8 @@ void quantRow1Avx512(QFmt f, const QuantRow1X& x, const uint8_t* W, int64_t K, c
   if (f == QFmt::Q8_0) rows<QFmt::Q8_0>(x, W, K, bias, y, n0, n1);
   else if (f == QFmt::Q4_0) rows<QFmt::Q4_0>(x, W, K, bias, y, n0, n1);
   else if (f == QFmt::Q5_0) rows<QFmt::Q5_0>(x, W, K, bias, y, n0, n1);
+  else if (f == QFmt::Q4_1) rows<QFmt::Q4_1>(x, W, K, bias, y, n0, n1);
+  else if (f == QFmt::Q5_1) rows<QFmt::Q5_1>(x, W, K, bias, y, n0, n1);
   else if (f == QFmt::Q4_K) fourStreams<false>(MinsKRowStep<QFmt::Q4_K>(x), W, K / 256 * 144, K / 256, bias, y, n0, n1);
   else if (f == QFmt::Q5_K) fourStreams<false>(MinsKRowStep<QFmt::Q5_K>(x), W, K / 256 * 176, K / 256, bias, y, n0, n1);
   else if (f == QFmt::Q6_K) fourStreamsForVendor(Q6KRowStep(x), W, K / 256 * 210, K / 256, bias, y, n0, n1);

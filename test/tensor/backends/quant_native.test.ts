@@ -53,9 +53,9 @@ const ROW_TYPES = QUANT_TYPES.filter((t) => !Object.hasOwn(ROWS8_OF, t));
 const INTEGER_TYPES = ROW_TYPES.filter((t) => !FLOAT_CODED_TYPES.includes(t));
 /** The formats quantLinear multiplies as integer tiles at inference on this CPU (quant_tiles_int8*.cc): every integer one with AVX512-VNNI or DotProd. */
 const INT8_TILE_TYPES: readonly QuantType[] = ['avx512-vnni', 'neon-dotprod'].includes(expectedDotPath()) ? INTEGER_TYPES : [];
-/** What quantLinear takes unforced at inference for M rows of x: the integer tiles from 12 rows (x86's Q8_0, Q4_0, Q5_0: their 512-bit rows kernel first), 16 (x86's MLX8) or 8 (the rest), else the integer rows. */
+/** What quantLinear takes unforced at inference for M rows of x: the integer tiles from 12 rows (x86's Q8_0, Q4_0, Q4_1, Q5_0, Q5_1: their 512-bit rows kernel first), 16 (x86's MLX8) or 8 (the rest), else the integer rows. */
 function expectedIntegerPath(type: QuantType, M: number): string {
-  const x64From: Partial<Record<QuantType, number>> = { q8_0: 12, q4_0: 12, q5_0: 12, mlx8: 16, mlx8_f16: 16 };
+  const x64From: Partial<Record<QuantType, number>> = { q8_0: 12, q4_0: 12, q4_1: 12, q5_0: 12, q5_1: 12, mlx8: 16, mlx8_f16: 16 };
   const from = (cpu?.arch === 'x64' ? x64From[type] : undefined) ?? 8;
   return INT8_TILE_TYPES.includes(type) && M >= from ? 'int8-tiles' : expectedDotPath();
 }
@@ -326,7 +326,7 @@ describe('native quant kernels against the js reference', { skip }, () => {
     }
   });
 
-  test(`quantLinear at M = 1, 3, 7, 8, 11, 12, 16 takes the integer path (${expectedDotPath()} here; the integer tiles from 8 rows where they serve, x86's Q8_0, Q4_0, Q5_0 from 12, MLX8 from 16) within the activation quantization's bound`, () => {
+  test(`quantLinear at M = 1, 3, 7, 8, 11, 12, 16 takes the integer path (${expectedDotPath()} here; the integer tiles from 8 rows where they serve, x86's Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 from 12, MLX8 from 16) within the activation quantization's bound`, () => {
     for (const type of INTEGER_TYPES) for (const M of [1, 3, 7, 8, 11, 12, 16]) checkIntegerPath(type, 37, colsOf(type), M, 21);
   });
 
@@ -441,7 +441,7 @@ describe('native quant kernels against the js reference', { skip }, () => {
     }
   });
 
-  test(`at inference every integer format takes integer GEMMs over repacked tiles from 8 rows (x86's Q8_0, Q4_0, Q5_0 from 12, MLX8 from 16) (${INT8_TILE_TYPES.length ? `${expectedDotPath()} here` : 'not on this CPU: the tiles + GEMM'}) within the activation quantization's bound`, () => {
+  test(`at inference every integer format takes integer GEMMs over repacked tiles from 8 rows (x86's Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 from 12, MLX8 from 16) (${INT8_TILE_TYPES.length ? `${expectedDotPath()} here` : 'not on this CPU: the tiles + GEMM'}) within the activation quantization's bound`, () => {
     for (const type of INTEGER_TYPES) {
       const K = colsOf(type);
       if (!INT8_TILE_TYPES.includes(type)) {
