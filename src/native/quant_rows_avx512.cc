@@ -465,6 +465,7 @@ struct MlxRowStep {
     __m512i codes;
     float s, b;
   };
+  /** quant_blocks.h mlxHalf's value, fp16 by F16C's one instruction (mlxHalf widens it in portable code). */
   SC_ROWS_TARGET static float half(uint16_t h) {
     if constexpr (F == QFmt::Mlx4F16 || F == QFmt::Mlx8F16) return _cvtsh_ss(h);
     else return bf16ToFloat(h);

@@ -126,19 +126,17 @@ struct Avx512Vnni {
     const int64_t blocks = K / 32, rowBytes = blocks * qBlockBytes(F);
     t.size(blocks);
     const __mmask16 live = static_cast<__mmask16>((1u << rows) - 1);  // rows past N: nothing read, scale 0
-    // Each row's byte offset (from the block) of its scale's dword, its fifth-bit word and its code dword 0.
-    __m512i scaleAt, highAt, codeAt;
+    // Each row's byte offset (from the block) of its scale's dword and its code dword 0.
+    __m512i scaleAt, codeAt;
     const uint8_t* first;
     if constexpr (qRows8(F)) {
       const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7);
       const __m512i group = _mm512_mask_blend_epi32(0xff00, _mm512_setzero_si512(), _mm512_set1_epi32(static_cast<int>(kRows8 * rowBytes)));
       scaleAt = _mm512_add_epi32(group, _mm512_slli_epi32(lane, 1));
-      highAt = _mm512_setzero_si512();  // (rows8FifthBits reads Q5_0x8's)
       codeAt = _mm512_add_epi32(group, _mm512_add_epi32(_mm512_set1_epi32(qRows8CodesAt(F)), _mm512_slli_epi32(lane, 3)));
       first = W + n0 / kRows8 * kRows8 * rowBytes;
     } else {
       scaleAt = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(static_cast<int>(rowBytes)));
-      highAt = _mm512_add_epi32(scaleAt, _mm512_set1_epi32(2));
       codeAt = scaleAt;
       first = W + n0 * rowBytes;
     }
@@ -155,7 +153,7 @@ struct Avx512Vnni {
         const __m512i centre = _mm512_set1_epi8(R == QFmt::Q5_0 ? 112 : 120);
         const __m512i high = R != QFmt::Q5_0 ? _mm512_setzero_si512()
                              : qRows8(F)     ? rows8FifthBits(block, kRows8 * rowBytes, rows > kRows8)
-                                             : rowDwords(live, highAt, block);
+                                             : rowDwords(live, _mm512_add_epi32(scaleAt, _mm512_set1_epi32(2)), block);  // the word past the scale
         for (int s = 0; s < 4; s++) {
           const __m512i q = rowDwords(live, codeAt, block + codeDwordAt<F>(s));
           __m512i lo = _mm512_and_si512(q, low4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
