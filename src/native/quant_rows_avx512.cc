@@ -230,6 +230,9 @@ SC_ROWS_TARGET void fourStreams(const RowStep& step, const uint8_t* W, int64_t r
     for (int r = 0; r < 4; r++) wr[r] = W + (n0 + r * quarter + i) * rowBytes;
     __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
     for (int64_t u = 0; u < units; u++) {
+      // Unrolled, the four accumulators stay in registers: GCC kept the loop and acc[] on the stack
+      // (Q4_K 1.08x, Q5_K 1.07x, Q6_K 1.21-1.24x; the group steps came out unrolled already).
+#pragma GCC unroll 4
       for (int r = 0; r < 4; r++) {
         if constexpr (Ahead) prefetchAhead(wr[r] + u * RowStep::kUnitBytes, RowStep::kUnitBytes);
         acc[r] = step(acc[r], wr[r], u);
