@@ -1,4 +1,4 @@
-import { fstatSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { CheckpointError } from '../checkpoint.js';
 import { fromBf16Bits, fromF16Bits, toBf16Bits, toF16Bits } from '../../util/float_formats.js';
 
@@ -44,26 +44,44 @@ function encodeFloats(data: Float32Array, dtype: WriteDtype): Buffer {
   return out;
 }
 
+/** The dtype a tensor is written as and its byte length there. */
+function writtenAs(t: WriteTensor): { dtype: SafeDtype; bytes: number } {
+  const dtype = 'data' in t ? t.dtype ?? 'F32' : 'I64';
+  return { dtype, bytes: ('data' in t ? t.data.length : t.int64.length) * BYTES[dtype] };
+}
+
+/** All of `bytes` at the file's current position (one write(2) moves at most ~2 GiB). */
+function writeAll(fd: number, bytes: Buffer): void {
+  for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, Math.min(bytes.length - at, 1 << 30));
+}
+
+/**
+ * Writes the header, then each tensor's bytes as it is encoded: a file (a shard of up to 5 GB) is
+ * never one buffer, which Node caps at 4 GiB, and BF16's narrowed copy lives one tensor at a time.
+ */
 export function writeSafetensors(file: string, tensors: [string, WriteTensor][], metadata: Record<string, string> = {}): void {
   const header: Record<string, unknown> = { __metadata__: metadata };
-  const chunks: Buffer[] = [];
   let offset = 0;
   for (const [name, t] of tensors) {
-    const dtype = 'data' in t ? t.dtype ?? 'F32' : 'I64';
-    const bytes = 'data' in t ? encodeFloats(t.data, t.dtype ?? 'F32') : Buffer.from(new BigInt64Array(t.int64).buffer);
-    header[name] = { dtype, shape: [...t.shape], data_offsets: [offset, offset + bytes.length] };
-    chunks.push(bytes);
-    offset += bytes.length;
+    const { dtype, bytes } = writtenAs(t);
+    header[name] = { dtype, shape: [...t.shape], data_offsets: [offset, offset + bytes] };
+    offset += bytes;
   }
   let json = Buffer.from(JSON.stringify(header), 'utf8');
   json = Buffer.concat([json, Buffer.alloc((8 - (json.length % 8)) % 8, 0x20)]);
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(json.length));
   const tmp = `${file}.tmp-${process.pid}`;
+  let fd: number | null = null;
   try {
-    writeFileSync(tmp, Buffer.concat([len, json, ...chunks]));
+    fd = openSync(tmp, 'w');
+    writeAll(fd, Buffer.concat([len, json]));
+    for (const [, t] of tensors) writeAll(fd, 'data' in t ? encodeFloats(t.data, t.dtype ?? 'F32') : Buffer.from(new BigInt64Array(t.int64).buffer));
+    closeSync(fd);
+    fd = null;
     renameSync(tmp, file);
   } catch (e) {
+    if (fd !== null) closeSync(fd);
     rmSync(tmp, { force: true });
     throw new CheckpointError(file, `cannot write: ${(e as Error).message}`);
   }
