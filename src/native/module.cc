@@ -115,6 +115,7 @@ NAPI_MODULE_INIT() {
     sc::registerLlama(env, exports);
     sc::registerLlamaDecode(env, exports);
     sc::registerQuant(env, exports);
+    sc::registerQuantize(env, exports);
     sc::registerLinearWidened(env, exports);
     sc::describe(env, exports);
   } catch (...) {

@@ -28,6 +28,7 @@ void registerAttentionDecode(napi_env env, napi_value exports);
 void registerLlama(napi_env env, napi_value exports);
 void registerLlamaDecode(napi_env env, napi_value exports);
 void registerQuant(napi_env env, napi_value exports);
+void registerQuantize(napi_env env, napi_value exports);
 void registerLinearWidened(napi_env env, napi_value exports);
 
 }  // namespace sc

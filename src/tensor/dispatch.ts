@@ -137,6 +137,14 @@ export function repackForProducts(type: QuantType, w: Uint8Array, rows: number, 
 }
 
 /**
+ * x's [rows, cols] values into `type`'s blocks in `out` (bytes a load owns) by the cpu backend's
+ * quantQuantize: the addon's for the K-quants, byte for byte the js reference's.
+ */
+export function quantizeOnCpu(type: QuantType, x: Float32Array, rows: number, cols: number, out: Uint8Array): void {
+  quantKernelsFor({ device: 'cpu', dtype: type }).quantQuantize(x as unknown as DeviceBuffer, rows, cols, out as unknown as DeviceBuffer);
+}
+
+/**
  * Whether `device` can run `dtype` — every op in `ops`, or any op at all when none are named: a
  * registry lookup, for checks made before a run starts. A GPU backend loads asynchronously: load it
  * first, or its device answers false.

@@ -34,7 +34,8 @@ import type { Tensor } from '../../tensor/tensor.js';
 import { toBf16BitsInto } from '../../util/float_formats.js';
 import { CheckpointError } from '../checkpoint.js';
 import { heldAsF16Blocks } from '../../tensor/quant/f16.js';
-import { type QuantType, quantBytes, quantizeRows } from '../../tensor/quant/formats.js';
+import { quantizeOnCpu } from '../../tensor/dispatch.js';
+import { type QuantType, quantBytes } from '../../tensor/quant/formats.js';
 import { type QuantScheme, planBytes, quantizationPlan } from '../quantize_model.js';
 import type { LlamaSpec } from '../models/llama.js';
 import { type ModelSpec, createModel } from '../models/index.js';
@@ -143,7 +144,7 @@ function quantizedMatrix(ranges: SafetensorsRanges, name: string, p: Tensor, typ
   const step = Math.max(1, Math.floor(CHUNK / cols));
   for (let r = 0; r < rows; r += step) {
     const n = Math.min(step, rows - r);
-    out.set(quantizeRows(type, ranges.read(name, p.shape, r * cols, (r + n) * cols), cols), quantBytes(type, r, cols));
+    quantizeOnCpu(type, ranges.read(name, p.shape, r * cols, (r + n) * cols), n, cols, out.subarray(quantBytes(type, r, cols), quantBytes(type, r + n, cols)));
   }
   return deviceMemory(CPU).fromHost(out, type);
 }

@@ -24,7 +24,7 @@ import { smoothingSum, subtractLabels } from './js/softmax.js';
 import { staleAddonReason } from './native_stamp.js';
 import { hasLlamaDecode, llamaDecodeLayer } from './native_llama_decode.js';
 import { hasQuantKernels, nativeQuantKernels, nativeRepackQuant } from './native_quant.js';
-import { QUANT_TYPES } from '../quant/formats.js';
+import { QUANT_TYPES, type QuantType } from '../quant/formats.js';
 
 /** The addon's raw exports (src/native/*.cc); argument order mirrors the Backend methods. */
 /**
@@ -169,6 +169,8 @@ export interface NativeInternals {
   setQuantPath(path: string): void;
   /** x [rows, K] quantized per block of 32 as every integer product quantizes it: codes, a scale a block, d·Σq a half block. */
   quantizeActivations(x: Float32Array, K: number): { q: Int8Array; d: Float32Array; s: Float32Array };
+  /** The addon's quantizer (QuantAddon.quantizeRows): true where it wrote x's blocks into out, false where it declined (tests). */
+  quantizeRows(type: QuantType, x: Float32Array, rows: number, K: number, out: Uint8Array): boolean;
   path: string;
 }
 
@@ -539,6 +541,7 @@ export function nativeInternals(): NativeInternals | null {
       addon.quantizeActivations(x, x.length / K, K, new Uint8Array(q.buffer), d, s);
       return { q, d, s };
     },
+    quantizeRows: (type, x, rows, K, out) => (hasQuantKernels(addon) && addon.quantizeRows ? addon.quantizeRows(QUANT_TYPES.indexOf(type), x, rows, K, out) : false),
     path,
   };
 }

@@ -1,8 +1,9 @@
 /**
  * The native backend's quantized-weight kernels (tensor/quant/kernels.ts): the addon's
  * src/native/quant_linear.cc behind the QuantKernels contract. The format travels as its index in
- * QUANT_TYPES (quant_blocks.h QFmt has the same order). Quantizing float32 into blocks stays the js
- * reference's (a load-time step, not a hot loop).
+ * QUANT_TYPES (quant_blocks.h QFmt has the same order). Quantizing float32 into blocks is the js
+ * reference's but for the K-quants, whose search over scales the addon runs (quant_quantize.cc: byte
+ * for byte the reference's, over the threads).
  */
 import type { QuantKernels } from '../quant/kernels.js';
 import { QUANT_TYPES, type QuantType } from '../quant/formats.js';
@@ -27,6 +28,8 @@ export interface QuantAddon {
   setQuantPath(path: string): void;
   /** A Q4_0, Q8_0 or Q5_0 matrix's rows interleaved in place into q4_0x8, q8_0x8 or q5_0x8 where this CPU's products read them: the format's index after, or -1 when left as it was (quant_linear.cc). */
   quantRepack?(format: number, w: Uint8Array, N: number, K: number): number;
+  /** x's rows into format's blocks in out, byte for byte the js reference's: false, out untouched, for a format it has no quantizer for (all but Q4_K, Q5_K, Q6_K) or a value past 2^32 or not finite (quant_quantize.cc). */
+  quantizeRows?(format: number, x: Float32Array, rows: number, K: number, out: Uint8Array): boolean;
 }
 
 /** Whether the loaded addon has the quant kernels (an addon from before them has not). */
@@ -45,7 +48,9 @@ export function nativeQuantKernels(n: QuantAddon, type: QuantType): QuantKernels
     quantLinearInputGrad: (w, gy, M, N, K, gx, bf16) =>
       n.quantLinearInputGrad(format, w as Uint8Array, gy as Float32Array, M, N, K, gx as Float32Array, bf16 === true),
     quantDequantize: (w, K, row0, rows, out) => n.quantDequantize(format, w as Uint8Array, K, row0, rows, out as Float32Array),
-    quantQuantize: js.quantQuantize,
+    quantQuantize: (x, rows, K, out) => {
+      if (!n.quantizeRows?.(format, x as Float32Array, rows, K, out as Uint8Array)) js.quantQuantize(x, rows, K, out);
+    },
     quantEmbedding: (w, ids, K, out) => {
       if (!(ids instanceof Int32Array)) throw new TypeError('quantEmbedding: ids must be an Int32Array');
       n.quantEmbedding(format, w as Uint8Array, ids, K, out as Float32Array);
