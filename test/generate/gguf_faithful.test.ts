@@ -5,7 +5,9 @@
  * prefill runs the quantized products on dequantized tiles, and each of the first 16 positions is
  * also taken as the last row of a short forward, which runs the integer path (x quantized per
  * block, as llama.cpp does) where the backend has one. Mean KL(theirs ‖ ours) ≤ 1e-3 nats a token
- * and top-1 agreement ≥ 99 %, at Q8_0, Q4_0 and Q4_K_M. And the perplexity of those ids (each
+ * and top-1 agreement ≥ 99 %, at Q8_0, Q4_0 and Q4_K_M — at width 64 a Q4_K_M file's matrices are
+ * Q5_0 and Q8_0 (rows not whole 256-blocks), so Q4_K_M once more at width 256, Q4_K and Q6_K as a
+ * Llama's. And the perplexity of those ids (each
  * next id scored) within 0.5 % of llama.cpp's on the same file (node-llama-cpp's logits, one thread).
  */
 // run-tests: own process (imported beside the other generate/ and nn/ files, node-llama-cpp's evaluation hung past the 300 s timeout)
@@ -98,6 +100,10 @@ describe('logits from a quantized GGUF file against transformers on its dequanti
   const model = createModel(spec, 5);
   // A sharper head: logits spread over ±10, so the distributions are far from uniform.
   (new Map(model.namedParameters()).get('model.embed_tokens.weight')!.values() as Float32Array).forEach((v, i, a) => (a[i] = 8 * v));
+  const wideSpec: LlamaSpec = { ...spec, width: 256, intermediate: 512, headDim: 64 };
+  const wide = createModel(wideSpec, 6);
+  // At 8× its logits spread ~4× the narrow model's (perplexity ~1e17: every row one-hot, KL ~0); 2× gives ~800.
+  (new Map(wide.namedParameters()).get('model.embed_tokens.weight')!.values() as Float32Array).forEach((v, i, a) => (a[i] = 2 * v));
   const folder = join(dir, 'qwen2');
   saveFolder(folder, model, spec);
   const rng = new Rng(3);
@@ -112,6 +118,15 @@ describe('logits from a quantized GGUF file against transformers on its dequanti
     ['Q4_K_M', async () => {
       const path = join(dir, 'q4_k_m.gguf');
       await exportGguf(path, model, spec, { quantize: 'q4_k_m', tokenizer: { json: tokenizer } });
+      return path;
+    }],
+    // At width 64 Q4_K_M falls back to Q5_0 and Q8_0 (rows not whole 256-blocks); at 256, as a
+    // Llama's 2048, it is Q4_K with Q6_K (the head, attn_v, ffn_down): the K-quants' kernels.
+    ['Q4_K_M at width 256', async () => {
+      const path = join(dir, 'q4_k_m-256.gguf');
+      await exportGguf(path, wide, wideSpec, { quantize: 'q4_k_m', tokenizer: { json: tokenizer } });
+      const types = new Set([...(await readGgufHeader(path)).tensors.values()].filter((x) => x.shape.length === 2).map((x) => x.type));
+      assert.deepEqual([...types].sort(), ['q4_k', 'q6_k'], 'the matrices are K-quants');
       return path;
     }],
   ];
