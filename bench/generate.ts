@@ -9,6 +9,9 @@
  *
  *   npm run bench:generate [-- --only gpt2,smollm2-135m] [--dtypes fp32,bf16] [--repeats 2] [--new-tokens 128] [--threads 1] [--layers N]
  *
+ * The Qwen2.5-0.5B shape runs too, and the Llama 3.2 1B shape where --only names it (llama-3.2-1b:
+ * its widths whole 256-blocks, so its Q4_K_M file is the K-quants a Llama's is).
+ *
  * The weights are written once as a Hugging Face folder (saveFolder) that transformers loads and the
  * GGUF files are converted from; our child builds the same model from the same seed. Every engine
  * runs in a child of its own per model and dtype (warm-up generations: ours and llama.cpp
@@ -48,13 +51,15 @@ import { exportGguf } from '../src/nn/interchange/gguf_export.js';
 import { loadGgufModel } from '../src/nn/interchange/gguf_llama.js';
 import type { Module } from '../src/nn/module.js';
 
-const MODELS = ['gpt2', 'smollm2-135m', 'qwen2.5-0.5b'] as const;
+const MODELS = ['gpt2', 'smollm2-135m', 'qwen2.5-0.5b', 'llama-3.2-1b'] as const;
 type ModelId = (typeof MODELS)[number];
-const VOCAB: Record<ModelId, number> = { gpt2: 50257, 'smollm2-135m': 49152, 'qwen2.5-0.5b': 151936 };
-const DTYPES = ['fp32', 'bf16', 'q8_0', 'q4_0', 'q4_k_m'] as const;
+/** What runs without --only: the 1B shape (5 GB in fp32, a Q4_K_M file of Q4_K and Q6_K only) is asked for by name. */
+const DEFAULT_MODELS: readonly ModelId[] = ['gpt2', 'smollm2-135m', 'qwen2.5-0.5b'];
+const VOCAB: Record<ModelId, number> = { gpt2: 50257, 'smollm2-135m': 49152, 'qwen2.5-0.5b': 151936, 'llama-3.2-1b': 128256 };
+const DTYPES = ['fp32', 'bf16', 'q8_0', 'q4_0', 'q4_k_m', 'q5_k_m'] as const;
 type Dtype = (typeof DTYPES)[number];
 /** The quantized rows: both engines run the same GGUF file (ours through loadGenerator's reader), transformers none. */
-const QUANTIZED: readonly Dtype[] = ['q8_0', 'q4_0', 'q4_k_m'];
+const QUANTIZED: readonly Dtype[] = ['q8_0', 'q4_0', 'q4_k_m', 'q5_k_m'];
 const isQuantized = (d: Dtype): boolean => QUANTIZED.includes(d);
 const ENGINES = ['smolcluster', 'transformers', 'llama.cpp'] as const;
 type Engine = (typeof ENGINES)[number];
@@ -81,13 +86,13 @@ async function fileBytesPerToken(path: string): Promise<number> {
   return [...file.tensors.values()].filter((t) => !(ownHead && t.name === 'token_embd.weight')).reduce((n, t) => n + t.bytes, 0);
 }
 
-/** A quantized GGUF file of the folder: legacy types by gguf-py (hf_to_gguf.py), Q4_K_M by our writer (llama.cpp's mix). */
+/** A quantized GGUF file of the folder: legacy types by gguf-py (hf_to_gguf.py), Q4_K_M and Q5_K_M by our writer (llama.cpp's mixes). */
 async function writeQuantizedGguf(python: string, script: string, folder: string, model: Module, spec: ModelSpec, dtype: Dtype, file: string): Promise<string | null> {
-  if (dtype !== 'q4_k_m') return spawnPython(python, [script, folder, file, '--dtype', dtype]);
+  if (dtype !== 'q4_k_m' && dtype !== 'q5_k_m') return spawnPython(python, [script, folder, file, '--dtype', dtype]);
   const tokenizer = join(folder, 'stand-in-tokenizer.json');
   // Token ids only are fed: a stand-in vocabulary of the model's size (llama.cpp needs a tokenizer in the file).
   writeFileSync(tokenizer, JSON.stringify({ model: { type: 'BPE', vocab: Object.fromEntries(Array.from({ length: (spec as LlamaSpec).vocabSize }, (_, i) => [`t${i}`, i])), merges: [] }, pre_tokenizer: { type: 'ByteLevel' } }));
-  await exportGguf(file, model, spec as LlamaSpec, { quantize: 'q4_k_m', tokenizer: { json: tokenizer } });
+  await exportGguf(file, model, spec as LlamaSpec, { quantize: dtype, tokenizer: { json: tokenizer } });
   return null;
 }
 
@@ -238,7 +243,7 @@ if (values.report) {
   await worker(values.worker, values.model as ModelId, values.dtype as Dtype, values.prompts!, batches, newTokens, threads, layers, values.gguf);
 } else {
   await parent({
-    ids: parseOnly(values.only, MODELS), dtypes: parseOnly(values.dtypes, DTYPES), batches, newTokens,
+    ids: values.only === undefined ? [...DEFAULT_MODELS] : parseOnly(values.only, MODELS), dtypes: parseOnly(values.dtypes, DTYPES), batches, newTokens,
     repeats: positiveInt('repeats', values.repeats, 2), threads, ...(layers !== undefined ? { layers } : {}),
   });
 }

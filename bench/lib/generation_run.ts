@@ -28,7 +28,7 @@ export interface GenerationRun {
 export interface EngineReport {
   engine: 'smolcluster' | 'transformers' | 'llama.cpp';
   model: string;
-  /** fp32 / bf16, or a GGUF file's quantized type (q8_0, q4_0, q4_k_m). */
+  /** fp32 / bf16, or a GGUF file's quantized type (q8_0, q4_0, q4_k_m, q5_k_m). */
   dtype: string;
   detail: string;
   runs: GenerationRun[];

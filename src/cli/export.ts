@@ -24,7 +24,7 @@ import { dequantize } from '../tensor/ops/quant.js';
 import { isQuantType } from '../tensor/quant/formats.js';
 import { ConfigError } from '../util/errors.js';
 import { type QuantScheme } from '../config/options/choices.js';
-import { GGUF_SCHEMES } from '../nn/quantize_model.js';
+import { GGUF_SCHEMES, type GgufScheme } from '../nn/quantize_model.js';
 import { loraLayers, mergeLora } from '../nn/lora/index.js';
 import { describeMergeKept } from '../nn/lora/merge_report.js';
 import { loraMergedValues } from '../nn/lora/merged_values.js';
@@ -37,7 +37,7 @@ export function exportCommand(): Command {
     .option('--model <src>', 'the model: a Hugging Face folder, a GGUF file, a model file saved by smolcluster, a run\'s folder (a LoRA run\'s adapters merged into its --init), or a PEFT adapter folder')
     .option('--out <path>', 'OUT.gguf, or a folder for a Hugging Face model')
     .option('--adapter <dir>', 'a PEFT LoRA adapter folder merged into the weights as they are written (over a GGUF file: its blocks dequantized, the merge requantized by --quantize, one weight at a time)')
-    .addOption(new Option('--quantize <scheme>', 'GGUF only: the matrices\' formats (q8_0, q4_0, q4_k_m: llama.cpp\'s mix)').choices(GGUF_SCHEMES))
+    .addOption(new Option('--quantize <scheme>', 'GGUF only: the matrices\' formats (q8_0, q4_0, q4_k_m, q5_k_m: llama.cpp\'s mixes)').choices(GGUF_SCHEMES))
     .addOption(new Option('--dtype <dtype>', 'a folder\'s weights: fp32, bf16 or f16').choices(['fp32', 'bf16', 'f16']).default('fp32'))
     .action(async (f: ExportFlags) => {
       if (f.model === undefined) throw new ConfigError('command line', '--model', 'export needs --model SRC');
@@ -54,7 +54,7 @@ export function exportCommand(): Command {
           throw new ConfigError('command line', '--model', `${f.model}'s tokenizer is ${g.tokenizer.name}; a GGUF file is written with a byte-level BPE tokenizer.json (pass --model a folder that has one)`);
         }
         const tokenizer = fromGguf ? { gguf: fromGguf } : { json: tokenizerFile(g.tokenizer.name) };
-        const kept = f.adapter !== undefined ? await describeMergeKept(model, f.quantize as 'q8_0' | 'q4_0' | 'q4_k_m' | undefined) : null;
+        const kept = f.adapter !== undefined ? await describeMergeKept(model, f.quantize as GgufScheme | undefined) : null;
         if (kept) process.stderr.write(`smolcluster: --adapter: ${kept}\n`);
         await exportGguf(f.out, model, g.spec, { quantize: f.quantize, tokenizer, merged: loraMergedValues(model) });
       } else {

@@ -9,6 +9,7 @@
  *   q4_k_m   llama.cpp's Q4_K_M mix: Q4_K, with the head, and attn_v and ffn_down in the layers
  *            `useMoreBits` picks, Q6_K; a row that is not whole 256-blocks falls back as llama.cpp's
  *            does (Q4_K → Q5_0, Q6_K → Q8_0): Qwen2.5-0.5B (hidden 896) is mostly Q5_0
+ *   q5_k_m   llama.cpp's Q5_K_M mix: the same with Q5_K for Q4_K (falling back to Q5_1)
  *   mlx4     mlx-lm's `quantize` default: every matrix 4-bit, groups of 64, bf16 scales and biases
  *   mlx8     the same at 8 bits
  *   nf4      QLoRA's base (bitsandbytes' NF4 with double quantization, as tensor/quant/nf4.ts holds it):
@@ -24,10 +25,11 @@ import { isAdapterParameter } from './lora/names.js';
 import type { Module } from './module.js';
 import type { LlamaSpec } from './models/llama.js';
 
-export const QUANT_SCHEMES = ['q8_0', 'q4_0', 'q4_k_m', 'mlx4', 'mlx8', 'nf4'] as const;
+export const QUANT_SCHEMES = ['q8_0', 'q4_0', 'q4_k_m', 'q5_k_m', 'mlx4', 'mlx8', 'nf4'] as const;
 
 /** The schemes a GGUF file holds (llama.cpp's types; MLX's groups and NF4 are not). */
-export const GGUF_SCHEMES = ['q8_0', 'q4_0', 'q4_k_m'] as const;
+export const GGUF_SCHEMES = ['q8_0', 'q4_0', 'q4_k_m', 'q5_k_m'] as const;
+export type GgufScheme = (typeof GGUF_SCHEMES)[number];
 export type QuantScheme = (typeof QUANT_SCHEMES)[number];
 
 /** What a weight is to llama.cpp's rules. */
@@ -61,7 +63,8 @@ export function formatFor(scheme: QuantScheme, role: Role, layer: number, layers
   if (scheme === 'q8_0') type = 'q8_0';
   else if (role === 'output') type = 'q6_k';
   else if (scheme === 'q4_0') type = 'q4_0';
-  else type = (role === 'attn_v' || role === 'ffn_down') && useMoreBits(layer, layers) ? 'q6_k' : 'q4_k';
+  else if ((role === 'attn_v' || role === 'ffn_down') && useMoreBits(layer, layers)) type = 'q6_k';
+  else type = scheme === 'q5_k_m' ? 'q5_k' : 'q4_k';
   return withFallback(type, cols);
 }
 

@@ -1,6 +1,6 @@
 /**
  * `smolcluster export` (src/cli/export.ts, nn/interchange/gguf_export.ts): a tiny Qwen3 folder with
- * Qwen3's real tokenizer written as Q8_0 and Q4_K_M GGUF files by our writer, and a tiny llama
+ * Qwen3's real tokenizer written as Q8_0, Q4_K_M and Q5_K_M GGUF files by our writer, and a tiny llama
  * (q/k rows permuted in the file) as F32. llama.cpp (node-llama-cpp) loads each file we wrote and
  * its greedy tokens from the Q8_0 and F32 files equal ours; our reader gives back the folder's
  * model (quantized at load the same way). A GGUF file exported to a folder holds gguf-py's
@@ -70,6 +70,20 @@ describe('smolcluster export', { timeout: 600_000 }, () => {
     assert.equal(file.tensors.get('blk.0.attn_q.weight')?.type, 'q5_0');
     assert.equal(file.tensors.get('token_embd.weight')?.type, 'q8_0');
     assert.equal(file.tensors.get('blk.0.ffn_down.weight')?.type, 'q6_k');
+    assert.equal(file.tensors.get('blk.1.ffn_down.weight')?.type, 'q6_k');
+    if (typeof llamaCpp === 'string') return;
+    const { runs } = await llamaCppGeneration(out, [[1, 2, 3, 4]], [1], 4);
+    assert.equal(runs[0].firstIds.length, 4);
+  });
+
+  it('--quantize q5_k_m writes llama.cpp\'s Q5_K_M mix (file type 17), which llama.cpp loads and runs', async () => {
+    const out = join(dir, 'qwen3-q5_k_m.gguf');
+    smolcluster(['export', '--model', folder, '--out', out, '--quantize', 'q5_k_m']);
+    const file = await readGgufHeader(out);
+    // Width 64: Q5_K falls back to Q5_1, the tied head (Q6_K) to Q8_0; ffn_down's rows (256) stay K-quants.
+    assert.equal(file.metadata['general.file_type'], 17);
+    assert.equal(file.tensors.get('blk.0.attn_q.weight')?.type, 'q5_1');
+    assert.equal(file.tensors.get('token_embd.weight')?.type, 'q8_0');
     assert.equal(file.tensors.get('blk.1.ffn_down.weight')?.type, 'q6_k');
     if (typeof llamaCpp === 'string') return;
     const { runs } = await llamaCppGeneration(out, [[1, 2, 3, 4]], [1], 4);

@@ -52,6 +52,16 @@ describe('quantization plan', () => {
     assert.throws(() => formatFor('q8_0', 'other', 0, 24, 48), /a row of 48 weights is not whole q8_0 blocks/);
   });
 
+  it('q5_k_m is q4_k_m with Q5_K (llama.cpp\'s Q5_K_M): Q6_K where q4_k_m has it, Q5_1 where rows are not whole 256-blocks', () => {
+    const s = spec({ layers: 8, width: 256, intermediate: 512, heads: 4, kvHeads: 2, headDim: 64, tieEmbeddings: false });
+    const [q4, q5] = (['q4_k_m', 'q5_k_m'] as const).map((scheme) => quantizationPlan(createModel(s, 1), s, scheme));
+    for (const [name, type] of q4) assert.equal(q5.get(name), type === 'q4_k' ? 'q5_k' : type, name);
+    assert.equal(q5.get('model.layers.3.self_attn.q_proj.weight'), 'q5_k');
+    assert.equal(formatFor('q5_k_m', 'other', 3, 24, 896), 'q5_1');
+    assert.equal(formatFor('q5_k_m', 'ffn_down', 2, 24, 4864), 'q6_k');
+    assert.equal(formatFor('q5_k_m', 'output', 0, 24, 896), 'q8_0');
+  });
+
   it('nf4 (QLoRA\'s base): every matrix of the layers NF4, the embedding and the head float32', () => {
     const s = spec({ layers: 2, width: 64, intermediate: 128, heads: 4, kvHeads: 2, headDim: 16, tieEmbeddings: false });
     const plan = quantizationPlan(createModel(s, 1), s, 'nf4');

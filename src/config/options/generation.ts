@@ -32,7 +32,7 @@ export const MODEL_SOURCE_OPTIONS = {
   tokenizer: valued<string>({ arg: '<name|path>', help: 'the tokenizer (default: the folder\'s tokenizer.json, the one the run trained with, or gpt2 / bytes as the vocabulary size implies)', forward: false }),
   adapter: valued<string>({ arg: '<dir>', help: 'a PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors) merged into the model\'s weights once, at load', forward: false }),
   device: choice(DEVICE_CHOICES, { arg: '<device>', help: 'where the model runs: cpu (default), gpu (WebGPU) or auto', parse: oneOf(DEVICE_CHOICES), forward: false }),
-  quantize: choice(QUANT_SCHEMES, { arg: '<scheme>', help: 'hold the weight matrices quantized, as llama.cpp / mlx-lm would: q8_0, q4_0, q4_k_m (llama.cpp\'s mix), mlx4, mlx8, nf4 (QLoRA\'s; docs/QUANTIZE.md)', parse: oneOf(QUANT_SCHEMES), forward: false }),
+  quantize: choice(QUANT_SCHEMES, { arg: '<scheme>', help: 'hold the weight matrices quantized, as llama.cpp / mlx-lm would: q8_0, q4_0, q4_k_m, q5_k_m (llama.cpp\'s mixes), mlx4, mlx8, nf4 (QLoRA\'s; docs/QUANTIZE.md)', parse: oneOf(QUANT_SCHEMES), forward: false }),
   precision: choice(GENERATION_PRECISIONS, { arg: '<name>', help: 'fp32 (default) or bf16 (matmuls and attention in bfloat16)', parse: oneOf(GENERATION_PRECISIONS), forward: false }),
   threads: valued({ arg: '<n>', help: 'compute threads (default: SMOLCLUSTER_THREADS, else every core)', parse: positiveInt, forward: false }),
 } as const;

@@ -27,7 +27,7 @@ export const PROCESS_OPTIONS = {
     arg: '<dtype>', help: 'the dtype --save x.safetensors or --save DIR writes weights in: fp32, bf16 or f16 (rounded to nearest even; default fp32). Checkpoints always keep fp32', parse: oneOf(SAVE_DTYPES), forward: true,
   }),
   saveQuantize: choice(GGUF_SCHEMES, {
-    arg: '<scheme>', help: '--save X.gguf: the matrices\' formats (q8_0, q4_0, q4_k_m: llama.cpp\'s mix; default float32). A LoRA merge rounded to 4 bits can lose the fine-tune: the run says how much of it each format keeps', parse: oneOf(GGUF_SCHEMES), forward: true,
+    arg: '<scheme>', help: '--save X.gguf: the matrices\' formats (q8_0, q4_0, q4_k_m, q5_k_m: llama.cpp\'s mixes; default float32). A LoRA merge rounded to 4 bits can lose the fine-tune: the run says how much of it each format keeps', parse: oneOf(GGUF_SCHEMES), forward: true,
   }),
   threads: valued({ arg: '<n>', help: 'compute threads per process (default: SMOLCLUSTER_THREADS, else the cores divided among local workers, or 1 where a start-up calibration finds more no faster)', parse: positiveInt, forward: true }),
   backend: valued({

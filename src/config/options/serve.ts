@@ -15,7 +15,7 @@ export const SERVE_OPTIONS = {
     arg: '<name=dir>', help: 'serve a PEFT LoRA adapter folder unmerged over the model as NAME: /v1/models lists it and a request\'s "model": NAME runs it, beside the base (vLLM\'s --lora-modules; repeatable; cpu, one process)',
     parse: appended, repeatable: true, forward: false,
   }),
-  quantize: choice(QUANT_SCHEMES, { arg: '<scheme>', help: 'hold the weight matrices quantized: q8_0, q4_0, q4_k_m, mlx4, mlx8, nf4 (docs/QUANTIZE.md)', parse: oneOf(QUANT_SCHEMES), forward: false }),
+  quantize: choice(QUANT_SCHEMES, { arg: '<scheme>', help: 'hold the weight matrices quantized: q8_0, q4_0, q4_k_m, q5_k_m, mlx4, mlx8, nf4 (docs/QUANTIZE.md)', parse: oneOf(QUANT_SCHEMES), forward: false }),
   host: valued({ arg: '<host>', help: 'address to listen on; beyond loopback (e.g. 0.0.0.0) --token is required', default: '127.0.0.1', forward: false }),
   port: valued({ arg: '<n>', help: 'port (0: any free port)', parse: nonNegativeInt, default: 8000, forward: false }),
   maxBatch: valued({ arg: '<n>', help: 'requests decoded together at most (continuous batching); more wait in a queue', parse: positiveInt, default: 8, forward: false }),

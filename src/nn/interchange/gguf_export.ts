@@ -23,7 +23,8 @@ import { inverseFrequencies, llama3Frequencies } from '../layers/rotary.js';
 import { type GgufTensorOut, type GgufValue, writeGguf } from './gguf_writer.js';
 
 /** llama.cpp's LlamaFileType of each scheme (general.file_type). */
-const FILE_TYPE: Readonly<Record<'f32' | 'q8_0' | 'q4_0' | 'q4_k_m', number>> = { f32: 0, q8_0: 7, q4_0: 2, q4_k_m: 15 };
+// llama.cpp's llama_ftype: LLAMA_FTYPE_ALL_F32, MOSTLY_Q8_0, MOSTLY_Q4_0, MOSTLY_Q4_K_M, MOSTLY_Q5_K_M.
+const FILE_TYPE: Readonly<Record<'f32' | 'q8_0' | 'q4_0' | 'q4_k_m' | 'q5_k_m', number>> = { f32: 0, q8_0: 7, q4_0: 2, q4_k_m: 15, q5_k_m: 17 };
 const TOKEN_NORMAL = 1;
 const TOKEN_CONTROL = 3;
 const TOKEN_USER_DEFINED = 4;

@@ -14,9 +14,13 @@ import { fromBf16Bits, toBf16Bits } from '../../util/float_formats.js';
 import type { Module } from '../module.js';
 import { addLoraDelta, loraLayers, readParameterFloat32 } from './apply.js';
 import { rowFormatOf } from '../../tensor/quant/rows8.js';
+import type { GgufScheme } from '../quantize_model.js';
 
 /** Where a merged weight may be held: a quantized format, bfloat16, or 'base' (each layer's own format). */
 export type MergeTarget = QuantType | 'bfloat16' | 'base';
+
+/** The format most of a scheme's matrices take (quantize_model.ts). */
+const MOSTLY: Readonly<Record<GgufScheme, QuantType>> = { q8_0: 'q8_0', q4_0: 'q4_0', q4_k_m: 'q4_k', q5_k_m: 'q5_k' };
 
 export interface MergeKept {
   target: MergeTarget;
@@ -56,21 +60,21 @@ async function heldAs(values: Float32Array, rows: number, cols: number, format: 
 
 /**
  * What a merge keeps of the adapters' change, as one line for stderr: in the format the merged file
- * is written in (`saved`: a GGUF scheme; q4_k_m's matrices are mostly q4_k), in the base's own
+ * is written in (`saved`: a GGUF scheme; q4_k_m's matrices are mostly q4_k, q5_k_m's q5_k), in the base's own
  * formats when it is quantized, and in bf16 and Q8_0 beside them. Null where neither the base nor
  * the file is quantized (a float merge keeps the change whole), or the model has no LoRA layers.
  */
-export async function describeMergeKept(model: Module, saved: 'q8_0' | 'q4_0' | 'q4_k_m' | undefined): Promise<string | null> {
+export async function describeMergeKept(model: Module, saved: GgufScheme | undefined): Promise<string | null> {
   const layers = loraLayers(model);
   // (A matrix held interleaved for the cpu's products is named by its row format, the file's.)
   const formats = [...new Set(layers.map(([, l]) => l.weight.dtype).filter(isQuantType).map(rowFormatOf))];
   if (layers.length === 0 || (formats.length === 0 && saved === undefined)) return null;
-  const file: MergeTarget | null = saved === undefined ? null : saved === 'q4_k_m' ? 'q4_k' : saved;
+  const file: MergeTarget | null = saved === undefined ? null : MOSTLY[saved];
   const targets: MergeTarget[] = [...(formats.length ? ['base' as const] : []), ...(file ? [file] : []), 'bfloat16', 'q8_0'];
   const kept = await mergeKept(model, targets);
   const pct = (target: MergeTarget): string => `${(100 * kept.find((k) => k.target === target)!.kept).toFixed(1)} %`;
   const parts = [
-    ...(file ? [`the file's ${saved === 'q4_k_m' ? 'q4_k (most of q4_k_m)' : file} ${pct(file)}`] : []),
+    ...(file ? [`the file's ${file !== saved ? `${file} (most of ${saved})` : file} ${pct(file)}`] : []),
     ...(formats.length ? [`the base's ${formats.join(', ')} ${pct('base')}`] : []),
     `bf16 ${pct('bfloat16')}`, `q8_0 ${pct('q8_0')}`,
   ];

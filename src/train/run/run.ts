@@ -21,6 +21,7 @@ import { type ExperimentPaths, createExperiment, currentResult } from './experim
 import { type FaultSpec, FaultInjector } from '../loop/faults.js';
 import { type TrainData, type TrainObserver, specFor, train } from '../loop/loop.js';
 import { type GgufScheme, checkGgufTarget, isGgufTarget, saveGgufModel } from './save_gguf.js';
+import { GGUF_SCHEMES } from '../../nn/quantize_model.js';
 import { checkTrainingMemory } from './memory_estimate.js';
 import { MonitorLog, RunMonitors } from '../loop/monitors.js';
 import { type TrainResult, buildResult, runSteps, totalsVector, unpackTotals, writeResult } from './result.js';
@@ -110,7 +111,7 @@ function checkSaveDtype(save: string | undefined, dtype: SaveDtype | undefined, 
     throw new ConfigError('command line', '--save-quantize', `${quantize} is written into a GGUF file only: --save X.gguf${save === undefined ? '' : `, not ${save}`}`);
   }
   if (dtype === undefined || dtype === 'fp32') return;
-  if (save !== undefined && isGgufTarget(save)) throw new ConfigError('command line', '--save-dtype', `${dtype}: --save ${save} writes float32 or --save-quantize's formats (q8_0, q4_0, q4_k_m)`);
+  if (save !== undefined && isGgufTarget(save)) throw new ConfigError('command line', '--save-dtype', `${dtype}: --save ${save} writes float32 or --save-quantize's formats (${GGUF_SCHEMES.join(', ')})`);
   if (save === undefined) throw new ConfigError('command line', '--save-dtype', `${dtype} needs --save x.safetensors or --save DIR (what it narrows)`);
   if (!isSafetensorsPath(save) && !isFolderTarget(save)) throw new ConfigError('command line', '--save-dtype', `${dtype} is written to safetensors only, and --save ${save} is not a .safetensors name (smolcluster's model file and checkpoints keep fp32)`);
 }

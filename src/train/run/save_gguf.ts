@@ -1,7 +1,7 @@
 /**
  * `--save X.gguf`: the trained model (with --merge-lora, the base with the adapters merged in, one
  * weight at a time) as a GGUF file that llama.cpp, Ollama and `smolcluster serve` load, its matrices float32 or in
- * `--save-quantize`'s formats (q8_0, q4_0, q4_k_m: nn/interchange/gguf_export.ts), with the
+ * `--save-quantize`'s formats (q8_0, q4_0, q4_k_m, q5_k_m: nn/interchange/gguf_export.ts), with the
  * tokenizer the run used: a --tokenizer tokenizer.json, else a GGUF --init's own metadata, else the
  * --init folder's tokenizer.json. The Llama family only, as `export` writes it.
  */
@@ -12,14 +12,14 @@ import { ggufHeaderRead } from '../../nn/interchange/gguf.js';
 import type { LlamaSpec, ModelSpec } from '../../nn/models/index.js';
 import type { Module } from '../../nn/module.js';
 import { loraMergedValues } from '../../nn/lora/merged_values.js';
-import type { GGUF_SCHEMES } from '../../nn/quantize_model.js';
+import type { GgufScheme } from '../../nn/quantize_model.js';
 import { ConfigError } from '../../util/errors.js';
 import type { TrainConfig } from './config.js';
 import { initIsFolder, initIsGguf } from './init_source.js';
 
 type SaveConfig = Pick<TrainConfig, 'model' | 'init' | 'tokenizer'>;
 /** What --save-quantize takes: the schemes GGUF holds. */
-export type GgufScheme = (typeof GGUF_SCHEMES)[number];
+export type { GgufScheme };
 
 export const isGgufTarget = (save: string): boolean => save.toLowerCase().endsWith('.gguf');
 
