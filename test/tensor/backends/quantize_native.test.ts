@@ -1,8 +1,9 @@
 /**
  * The addon's K-quant quantizer (src/native/quant_quantize.cc) against the js reference
  * (tensor/quant/k_quants.ts, ggml's quantize_row_q{4,5,6}_K_ref): the same bytes for weights of
- * every kind a block meets — gaussian, spread over orders of magnitude, so small that their squares
- * are float32 subnormals (which the flush mode our kernels run under would zero), all of one sign,
+ * every kind a block meets — gaussian, spread over orders of magnitude, float32 subnormals (which
+ * the flush mode our kernels run under reads as zero: without clearing it, Q4_K's and Q5_K's bytes
+ * differ), all of one sign,
  * mostly zero, integers, and blocks all zero or constant — on one thread and two. Values it does not
  * take (not finite, past 2^32) go to the reference, so the backend's quantQuantize still gives its bytes.
  */
@@ -21,7 +22,7 @@ const [ROWS, COLS] = [12, 1024];
 const KINDS: Record<string, (rng: Rng) => number> = {
   gaussian: (rng) => rng.normal() * 0.05,
   'orders of magnitude': (rng) => rng.normal() * Math.exp(rng.normal() * 3),
-  'subnormal squares': (rng) => rng.normal() * 1e-39,
+  subnormal: (rng) => rng.normal() * 1e-39,
   positive: (rng) => Math.abs(rng.normal()) + 0.5,
   negative: (rng) => -Math.abs(rng.normal()) - 0.5,
   'mostly zero': (rng) => (rng.uniform() < 0.9 ? 0 : rng.normal()),
