@@ -49,13 +49,20 @@ inline void applyDenormalMode() {
 #endif
 }
 
-/** Sets the configured mode for one kernel call on the calling thread and restores the old one. */
+/**
+ * Sets the configured mode for one kernel call on the calling thread (or, with `flush`, that mode
+ * whatever is configured) and restores the old one.
+ */
 class DenormalScope {
  public:
-  DenormalScope() {
+  DenormalScope() : DenormalScope(flushDenormals()) {}
+  explicit DenormalScope(bool flush) {
 #ifdef SC_HAVE_FLUSH_MODE
     saved_ = readFpMode();
-    applyDenormalMode();
+    const FpMode want = flush ? (saved_ | kFlushBits) : (saved_ & ~kFlushBits);
+    if (want != saved_) writeFpMode(want);
+#else
+    (void)flush;
 #endif
   }
   ~DenormalScope() {

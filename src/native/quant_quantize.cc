@@ -261,29 +261,6 @@ bool quantizable(const float* x, int64_t n) {
   return ok;
 }
 
-/** Clears the flush-to-zero mode for a scope (the reference keeps subnormals) and restores it. */
-class KeepSubnormals {
- public:
-  KeepSubnormals() {
-#ifdef SC_HAVE_FLUSH_MODE
-    saved_ = readFpMode();
-    if (saved_ & kFlushBits) writeFpMode(saved_ & ~kFlushBits);
-#endif
-  }
-  ~KeepSubnormals() {
-#ifdef SC_HAVE_FLUSH_MODE
-    if (saved_ & kFlushBits) writeFpMode(saved_);
-#endif
-  }
-  KeepSubnormals(const KeepSubnormals&) = delete;
-  KeepSubnormals& operator=(const KeepSubnormals&) = delete;
-
- private:
-#ifdef SC_HAVE_FLUSH_MODE
-  FpMode saved_ = 0;
-#endif
-};
-
 // quantizeRows(format, x, rows, K, out): x's rows into format's blocks in out, over the threads.
 // Returns false, writing nothing, where this file has no quantizer for the format or x holds a value
 // it does not take (the caller quantizes with the JavaScript reference then).
@@ -300,7 +277,7 @@ napi_value QuantizeRowsKernel(Args& a) {
   if (!quantizable(x.p, rows * K)) return boolValue(a.env(), false);
   const int64_t blocks = rows * K / 256, bytes = qBlockBytes(f);
   parallelRange(blocks, 16, [&](int64_t lo, int64_t hi) {
-    const KeepSubnormals exact;
+    const DenormalScope keepSubnormals(false);  // as the reference's arithmetic
     for (int64_t b = lo; b < hi; b++) quantize(x.p + 256 * b, out.p + bytes * b);
   });
   return boolValue(a.env(), true);

@@ -62,33 +62,22 @@ describe('smolcluster export', { timeout: 600_000 }, () => {
     assert.deepEqual(runs[0].firstIds, ours.ids, `llama.cpp ${runs[0].firstIds} against ours ${ours.ids}`);
   });
 
-  it('--quantize q4_k_m writes llama.cpp\'s mix, which llama.cpp loads and runs', async () => {
-    const out = join(dir, 'qwen3-q4_k_m.gguf');
-    smolcluster(['export', '--model', folder, '--out', out, '--quantize', 'q4_k_m']);
-    const file = await readGgufHeader(out);
-    // Width 64 is not whole 256-blocks: llama.cpp's fallbacks (Q5_0, the tied head Q8_0); ffn_down's rows (256) stay K-quants.
-    assert.equal(file.tensors.get('blk.0.attn_q.weight')?.type, 'q5_0');
-    assert.equal(file.tensors.get('token_embd.weight')?.type, 'q8_0');
-    assert.equal(file.tensors.get('blk.0.ffn_down.weight')?.type, 'q6_k');
-    assert.equal(file.tensors.get('blk.1.ffn_down.weight')?.type, 'q6_k');
-    if (typeof llamaCpp === 'string') return;
-    const { runs } = await llamaCppGeneration(out, [[1, 2, 3, 4]], [1], 4);
-    assert.equal(runs[0].firstIds.length, 4);
-  });
-
-  it('--quantize q5_k_m writes llama.cpp\'s Q5_K_M mix (file type 17), which llama.cpp loads and runs', async () => {
-    const out = join(dir, 'qwen3-q5_k_m.gguf');
-    smolcluster(['export', '--model', folder, '--out', out, '--quantize', 'q5_k_m']);
-    const file = await readGgufHeader(out);
-    // Width 64: Q5_K falls back to Q5_1, the tied head (Q6_K) to Q8_0; ffn_down's rows (256) stay K-quants.
-    assert.equal(file.metadata['general.file_type'], 17);
-    assert.equal(file.tensors.get('blk.0.attn_q.weight')?.type, 'q5_1');
-    assert.equal(file.tensors.get('token_embd.weight')?.type, 'q8_0');
-    assert.equal(file.tensors.get('blk.1.ffn_down.weight')?.type, 'q6_k');
-    if (typeof llamaCpp === 'string') return;
-    const { runs } = await llamaCppGeneration(out, [[1, 2, 3, 4]], [1], 4);
-    assert.equal(runs[0].firstIds.length, 4);
-  });
+  // Width 64 is not whole 256-blocks: llama.cpp's fallbacks (Q4_K → Q5_0, Q5_K → Q5_1, the tied head's Q6_K → Q8_0); ffn_down's rows (256) stay K-quants.
+  for (const [scheme, fileType, fallback] of [['q4_k_m', 15, 'q5_0'], ['q5_k_m', 17, 'q5_1']] as const) {
+    it(`--quantize ${scheme} writes llama.cpp's mix (file type ${fileType}), which llama.cpp loads and runs`, async () => {
+      const out = join(dir, `qwen3-${scheme}.gguf`);
+      smolcluster(['export', '--model', folder, '--out', out, '--quantize', scheme]);
+      const file = await readGgufHeader(out);
+      assert.equal(file.metadata['general.file_type'], fileType);
+      assert.equal(file.tensors.get('blk.0.attn_q.weight')?.type, fallback);
+      assert.equal(file.tensors.get('token_embd.weight')?.type, 'q8_0');
+      assert.equal(file.tensors.get('blk.0.ffn_down.weight')?.type, 'q6_k');
+      assert.equal(file.tensors.get('blk.1.ffn_down.weight')?.type, 'q6_k');
+      if (typeof llamaCpp === 'string') return;
+      const { runs } = await llamaCppGeneration(out, [[1, 2, 3, 4]], [1], 4);
+      assert.equal(runs[0].firstIds.length, 4);
+    });
+  }
 
   it('a llama (q/k rows reordered for llama.cpp) as F32: the same model back, and llama.cpp generates what we do', async () => {
     const spec = defaultSpec('llama-tiny', [64], 256) as LlamaSpec;
