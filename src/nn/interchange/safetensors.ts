@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync, readFileSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { CheckpointError } from '../checkpoint.js';
 import { fromBf16Bits, fromF16Bits, toBf16Bits, toF16Bits } from '../../util/float_formats.js';
 
@@ -102,19 +102,37 @@ export interface SafetensorsHeader {
   dataStart: number;
 }
 
-/** Parses and validates a safetensors file; every problem names the file (and the tensor). */
+/**
+ * Parses and validates a safetensors file; every problem names the file (and the tensor). Each
+ * tensor is read into a buffer of its own: a shard of 2 GiB or more (Hugging Face writes up to 5 GB)
+ * is never one read, which Node refuses past 2 GiB, nor one buffer, which it caps at 4 GiB.
+ */
 export function readSafetensors(file: string): SafetensorsFile {
-  let data: Buffer;
+  let fd: number;
   try {
-    data = readFileSync(file);
+    fd = openSync(file, 'r');
   } catch (e) {
     throw new CheckpointError(file, `cannot read: ${(e as Error).message}`);
   }
-  const { entries, metadata, dataStart } = parseHeader(file, data, data.length);
-  const body = data.subarray(dataStart);
-  const tensors = new Map<string, SafeTensor>();
-  for (const [name, e] of entries) tensors.set(name, { dtype: e.dtype, shape: e.shape, bytes: body.subarray(e.begin, e.end) });
-  return { tensors, metadata };
+  try {
+    const { entries, metadata, dataStart } = readSafetensorsHeader(file, fd);
+    const tensors = new Map<string, SafeTensor>();
+    for (const [name, e] of entries) tensors.set(name, { dtype: e.dtype, shape: e.shape, bytes: readAt(file, fd, dataStart + e.begin, e.end - e.begin) });
+    return { tensors, metadata };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** `length` bytes of the file from `position` (one read(2) moves at most ~2 GiB). */
+function readAt(file: string, fd: number, position: number, length: number): Buffer {
+  const out = Buffer.allocUnsafeSlow(length);  // its own ArrayBuffer at offset 0: typed-array views of it stay aligned
+  for (let at = 0; at < length; ) {
+    const n = readSync(fd, out, at, Math.min(length - at, 1 << 30), position + at);
+    if (n === 0) throw new CheckpointError(file, `cannot read: the file ends at byte ${position + at}, inside a tensor`);
+    at += n;
+  }
+  return out;
 }
 
 /**

@@ -3,9 +3,9 @@
  * (tensor/quant/k_quants.ts, ggml's quantize_row_q{4,5,6}_K_ref): the same bytes for weights of
  * every kind a block meets — gaussian, spread over orders of magnitude, float32 subnormals (which
  * the flush mode our kernels run under reads as zero: without clearing it, Q4_K's and Q5_K's bytes
- * differ), all of one sign,
- * mostly zero, integers, and blocks all zero or constant — on one thread and two. Values it does not
- * take (not finite, past 2^32) go to the reference, so the backend's quantQuantize still gives its bytes.
+ * differ), all of one sign, mostly zero, integers, and blocks all zero or constant — on one thread
+ * and two. Values it does not take (not finite, past 2^32) go to the reference, so the backend's
+ * quantQuantize still gives its bytes.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
