@@ -40,12 +40,20 @@ inline FpMode readFpMode() {
 inline void writeFpMode(FpMode m) { __asm__ volatile("msr fpcr, %0" : : "r"(m)); }
 #endif
 
+#ifdef SC_HAVE_FLUSH_MODE
+/** Flushes (or keeps) subnormals on the calling thread; the mode it had. */
+inline FpMode setFlushMode(bool flush) {
+  const FpMode cur = readFpMode();
+  const FpMode want = flush ? (cur | kFlushBits) : (cur & ~kFlushBits);
+  if (want != cur) writeFpMode(want);
+  return cur;
+}
+#endif
+
 /** Applies the configured mode to the calling thread for its lifetime (OpenMP workers). */
 inline void applyDenormalMode() {
 #ifdef SC_HAVE_FLUSH_MODE
-  const FpMode cur = readFpMode();
-  const FpMode want = flushDenormals() ? (cur | kFlushBits) : (cur & ~kFlushBits);
-  if (want != cur) writeFpMode(want);
+  setFlushMode(flushDenormals());
 #endif
 }
 
@@ -58,9 +66,7 @@ class DenormalScope {
   DenormalScope() : DenormalScope(flushDenormals()) {}
   explicit DenormalScope(bool flush) {
 #ifdef SC_HAVE_FLUSH_MODE
-    saved_ = readFpMode();
-    const FpMode want = flush ? (saved_ | kFlushBits) : (saved_ & ~kFlushBits);
-    if (want != saved_) writeFpMode(want);
+    saved_ = setFlushMode(flush);
 #else
     (void)flush;
 #endif

@@ -75,7 +75,7 @@ struct QuantRow1X {
   std::vector<float> msum;  // Q4_K, Q5_K: d_x·Σq_x per block of 32 (what the mins multiply); MLX: per group of 64 (the biases)
 };
 
-/** Whether quantRow1Avx512 takes format f (Q8_0, Q4_0, Q5_0, the K-quants and MLX's, on x86-64 built with GCC or Clang). */
+/** Whether quantRow1Avx512 takes format f (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, the K-quants and MLX's, on x86-64 built with GCC or Clang). */
 bool quantRow1Avx512Handles(QFmt f);
 /** x's one row (quantizeActivations' codes q and scales d, K values) in f's layout. */
 void prepareRow1Avx512(QFmt f, const int8_t* q, const float* d, int64_t K, QuantRow1X& out);

@@ -212,8 +212,10 @@ DotFn dotKernel(const char** name) {
   return quantDotGeneric;
 }
 
-/** Q8_0, Q4_0, Q5_0: the formats whose 512-bit rows kernel takes groups of four blocks (quant_rows_avx512.cc), measured furthest against the tiles. */
-constexpr bool groupRowsFormat(QFmt f) { return f == QFmt::Q8_0 || f == QFmt::Q4_0 || f == QFmt::Q5_0; }
+/** The formats whose 512-bit rows kernel takes groups of four blocks (quant_rows_avx512.cc GroupRowStep). */
+constexpr bool groupRowsFormat(QFmt f) { return f == QFmt::Q8_0 || f == QFmt::Q4_0 || f == QFmt::Q5_0 || f == QFmt::Q4_1 || f == QFmt::Q5_1; }
+/** Of those, the ones measured against the tiles up to 32 rows (kQuantRowsAvx512Rows; Q4_1 and Q5_1 not past 12). */
+constexpr bool rowsTo32Format(QFmt f) { return f == QFmt::Q8_0 || f == QFmt::Q4_0 || f == QFmt::Q5_0; }
 
 /**
  * Rows of x up to which quantLinear takes the integer path: further where quant_rows_avx512.cc serves
@@ -223,7 +225,7 @@ constexpr bool groupRowsFormat(QFmt f) { return f == QFmt::Q8_0 || f == QFmt::Q4
 int64_t dotRowsLimit(QFmt f, DotFn kernel) {
   if (!qIntegerCodes(f)) return 0;
 #if defined(__x86_64__)
-  if (kernel == quantDotVnni && ((quantRowsAvx512Handles(f) && groupRowsFormat(f)) || qRows8(f))) return kQuantRowsAvx512Rows;
+  if (kernel == quantDotVnni && ((quantRowsAvx512Handles(f) && rowsTo32Format(f)) || qRows8(f))) return kQuantRowsAvx512Rows;
 #endif
   // The interleaved formats' rows are not one span each: no other integer kernel reads them (the tiles + GEMM do).
   if (qRows8(f)) return 0;
@@ -264,9 +266,9 @@ constexpr int64_t kMlx8TilesFromRows512 = 16;
 int64_t int8TilesFrom(QFmt f) {
   if (qRows8(f)) return f == QFmt::Q5_0x8 ? kQ5Rows8TilesFrom : kRows8TilesFrom;
   if (!quantRowsAvx512Handles(f)) return 8;
-  // Q4_1's and Q5_1's rows kernel is the same groups of four: 1.23-1.66x the tiles at 8 rows in 4 of
-  // 5 shapes, about even at 12 (twenty-fifth session, the Xeon, W hot).
-  if (groupRowsFormat(f) || f == QFmt::Q4_1 || f == QFmt::Q5_1) return kInt8TilesFromRows512;
+  // Q4_1's and Q5_1's groups of four among them: 1.23-1.66x the tiles at 8 rows in 4 of 5 shapes,
+  // about even at 12 (twenty-fifth session, the Xeon, W hot).
+  if (groupRowsFormat(f)) return kInt8TilesFromRows512;
   return f == QFmt::Mlx8 || f == QFmt::Mlx8F16 ? kMlx8TilesFromRows512 : 8;
 }
 

@@ -68,6 +68,11 @@ export function formatFor(scheme: QuantScheme, role: Role, layer: number, layers
   return withFallback(type, cols);
 }
 
+/** The format most of a GGUF scheme's matrices take: a matrix of whole super-blocks that is neither the head nor a `useMoreBits` one. */
+export function mostMatricesOf(scheme: GgufScheme): QuantType {
+  return formatFor(scheme, 'other', 0, 1, 256)!;
+}
+
 /** llama.cpp's fallback for a row that is not whole K-quant super-blocks (256 weights). */
 function withFallback(type: QuantType, cols: number): QuantType {
   if (cols % quantFormat(type).blockWeights === 0) return type;

@@ -14,13 +14,10 @@ import { fromBf16Bits, toBf16Bits } from '../../util/float_formats.js';
 import type { Module } from '../module.js';
 import { addLoraDelta, loraLayers, readParameterFloat32 } from './apply.js';
 import { rowFormatOf } from '../../tensor/quant/rows8.js';
-import type { GgufScheme } from '../quantize_model.js';
+import { type GgufScheme, mostMatricesOf } from '../quantize_model.js';
 
 /** Where a merged weight may be held: a quantized format, bfloat16, or 'base' (each layer's own format). */
 export type MergeTarget = QuantType | 'bfloat16' | 'base';
-
-/** The format most of a scheme's matrices take (quantize_model.ts). */
-const MOSTLY: Readonly<Record<GgufScheme, QuantType>> = { q8_0: 'q8_0', q4_0: 'q4_0', q4_k_m: 'q4_k', q5_k_m: 'q5_k' };
 
 export interface MergeKept {
   target: MergeTarget;
@@ -69,7 +66,7 @@ export async function describeMergeKept(model: Module, saved: GgufScheme | undef
   // (A matrix held interleaved for the cpu's products is named by its row format, the file's.)
   const formats = [...new Set(layers.map(([, l]) => l.weight.dtype).filter(isQuantType).map(rowFormatOf))];
   if (layers.length === 0 || (formats.length === 0 && saved === undefined)) return null;
-  const file: MergeTarget | null = saved === undefined ? null : MOSTLY[saved];
+  const file: MergeTarget | null = saved === undefined ? null : mostMatricesOf(saved);
   const targets: MergeTarget[] = [...(formats.length ? ['base' as const] : []), ...(file ? [file] : []), 'bfloat16', 'q8_0'];
   const kept = await mergeKept(model, targets);
   const pct = (target: MergeTarget): string => `${(100 * kept.find((k) => k.target === target)!.kept).toFixed(1)} %`;
