@@ -65,14 +65,15 @@ void quantDotNeonDot(const QuantDot& t, int64_t n0, int64_t n1);
 /**
  * One row of quantized x laid out for quantRow1Avx512 and quantRowsAvx512 (quant_rows_avx512.cc),
  * per group of four blocks of 32 (a K-quant super-block): its codes in the order the format's
- * unpacked codes take, each sum lane's start −centre·Σq, and x's scale for each sum lane; a last
- * partial group padded with zeros.
+ * unpacked codes take, each sum lane's start −centre·Σq, and x's scale for each sum lane (Q4_K,
+ * Q5_K, Q6_K: for each of W's scales, prepareQ4K and prepareQ6K); a last partial group padded with
+ * zeros.
  */
 struct QuantRow1X {
   std::vector<int8_t> q;
   std::vector<int32_t> start;
   std::vector<float> d;
-  std::vector<float> msum;  // Q4_K, Q5_K: d_x·Σq_x per block of 32 (what the mins multiply); MLX: per group of 64 (the biases)
+  std::vector<float> msum;  // Q4_1, Q5_1: d_x·Σq_x per sum lane (what the mins multiply); MLX: per group of 64 (the biases)
 };
 
 /** Whether quantRow1Avx512 takes format f (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, the K-quants and MLX's, on x86-64 built with GCC or Clang). */

@@ -335,9 +335,11 @@ SC_ROWS_TARGET inline __m512i pairLanes(int a, int b) {
  * Its 128 bytes of nibbles are two 64-byte loads whose low and high nibbles are sub-blocks [0|2],
  * [1|3], [4|6], [5|7], which x's layout follows; Q5_K's fifth bits (bit g of byte l of its 32 qh
  * bytes: sub-block g's weight l), the 32 bytes in both halves of a vector, are each code vector's
- * mask by one bit test (bits 0|2, 1|3, 4|6, 5|7), added as 16. Each sum vector takes its two
- * sub-blocks' scales d·sc_g·d_x,g, and the mins' term Σ dmin·m_g·(d_x,g·Σq_x,g) comes off lanes 0-7
- * of the same accumulator.
+ * mask by one bit test (bits 0|2, 1|3, 4|6, 5|7), added as 16. The 12 bytes of 6-bit scales and
+ * mins are unpacked in one 128-bit register into a vector [dmin·m_0..7, d·sc_0..7]; times x's
+ * [d_x,g·Σq_x,g ×8, d_x,g ×8] (prepareQ4K) once a super-block, its high half is each sub-block's
+ * scale d·sc_g·d_x,g, which each sum vector picks, and the mins' term Σ dmin·m_g·(d_x,g·Σq_x,g)
+ * comes off lanes 0-7 of the accumulator (a masked fnmadd of the low halves).
  */
 template <QFmt F>
 struct MinsKRowStep {
@@ -346,29 +348,41 @@ struct MinsKRowStep {
   static constexpr int kCodesAt = F == QFmt::Q5_K ? 48 : 16;  // past d, dmin, 12 bytes of scales (and Q5_K's 32 of fifth bits)
   const QuantRow1X& x;
   __m512i m4 = _mm512_set1_epi8(15), sixteen = _mm512_set1_epi8(16);
-  __m512i pick[4] = {pairLanes(0, 2), pairLanes(1, 3), pairLanes(4, 6), pairLanes(5, 7)};
+  /** Code vector i's sub-blocks' scales: lanes 8 + [a×8, b×8] of the scales times x's. */
+  __m512i pick[4] = {pairLanes(8, 10), pairLanes(9, 11), pairLanes(12, 14), pairLanes(13, 15)};
   /** Code vector i's fifth bits: sub-block 2i − i % 2 (its low half) and two past it (its high half). */
   __m512i fifth[4] = {bitOfHalves(0, 2), bitOfHalves(1, 3), bitOfHalves(4, 6), bitOfHalves(5, 7)};
+  /** scalesMins' shifts and masks: 32-bit lanes [m_0..3, m_4..7, sc_0..3, sc_4..7]. */
+  __m128i lowShift = _mm_setr_epi32(0, 4, 0, 0), lowMask = _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f);
+  __m128i topMask = _mm_setr_epi32(0, 0x30303030, 0, 0x30303030);
+  __m512i halves = _mm512_mask_blend_epi32(0xff00, _mm512_set1_epi32(1), _mm512_setzero_si512());  // [dmin×8, d×8]
   SC_ROWS_TARGET explicit MinsKRowStep(const QuantRow1X& x) : x(x) {}
   SC_ROWS_TARGET static __m512i bitOfHalves(int low, int high) {
     return _mm512_mask_blend_epi64(0xf0, _mm512_set1_epi8(static_cast<char>(1 << low)), _mm512_set1_epi8(static_cast<char>(1 << high)));
   }
-  /** A super-block's codes, its sub-blocks' scales d·sc_g and its mins dmin·m_g. */
+  /** A super-block's codes and [dmin·m_0..7, d·sc_0..7]. */
   struct Unit {
     __m512i codes[4];
-    __m256 scales, lows;
+    __m512 minsScales;
   };
+  /**
+   * The 8 sc and 8 m of the 12 bytes at s as bytes [m_0..7, sc_0..7]: quant_blocks.h kScalesMins'
+   * words, a lane each. Lanes 1 and 3 take their top two bits from w1 and w0 (words 0 and 2 of
+   * [w1 w2 w0 w2]): a 64-bit shift left by 30 brings word 2i's bits 6-7 of each byte to bits 4-5
+   * of word 2i + 1 (word 2i + 1's own bits land at 30-31, outside the mask).
+   */
+  SC_ROWS_TARGET __m128i scalesMins(const uint8_t* s) const {
+    const __m128i w = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s));  // w0 w1 w2, then 4 bytes of codes (unused)
+    const __m128i a = _mm_shuffle_epi32(w, _MM_SHUFFLE(2, 0, 2, 1));         // w1 w2 w0 w2
+    const __m128i low = _mm_and_si128(_mm_srlv_epi32(a, lowShift), lowMask);
+    return _mm_or_si128(low, _mm_and_si128(_mm_slli_epi64(a, 30), topMask));
+  }
   SC_ROWS_TARGET Unit unpack(const uint8_t* row, int64_t s) const {
     const uint8_t* p = row + s * kUnitBytes;
     prefetchAhead(p, kUnitBytes);  // on every CPU (kPrefetchBytes: without it Q4_K 0.89-0.99x on the AMD EPYC)
-    uint8_t sc[8], m[8];
-    kScalesMins(p + 4, sc, m);
-    const __m128i dd = _mm_cvtsi32_si128(static_cast<int>(le32(p)));  // d, dmin
-    const __m128 dAndMin = _mm_cvtph_ps(dd);
+    const __m128 dAndMin = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(le32(p))));
     Unit u;
-    u.scales = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc)))), _mm256_broadcastss_ps(dAndMin));
-    u.lows = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(m)))),
-                           _mm256_broadcastss_ps(_mm_movehdup_ps(dAndMin)));
+    u.minsScales = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(scalesMins(p + 4))), _mm512_permutexvar_ps(halves, _mm512_castps128_ps512(dAndMin)));
     const __m512i z0 = _mm512_loadu_si512(p + kCodesAt), z1 = _mm512_loadu_si512(p + kCodesAt + 64);
     u.codes[0] = _mm512_and_si512(z0, m4);
     u.codes[1] = _mm512_and_si512(_mm512_srli_epi16(z0, 4), m4);
@@ -382,13 +396,12 @@ struct MinsKRowStep {
   }
   /** acc plus super-block s of a row against x's. */
   SC_ROWS_TARGET __m512 product(__m512 acc, const Unit& u, const QuantRow1X& xr, int64_t s) const {
-    // The mins' term in lanes 0-7 (zeros above).
-    acc = _mm512_fnmadd_ps(_mm512_zextps256_ps512(u.lows), _mm512_zextps256_ps512(_mm256_loadu_ps(xr.msum.data() + 8 * s)), acc);
-    const __m512 s16 = _mm512_castps256_ps512(u.scales);
+    const __m512 xs = _mm512_loadu_ps(xr.d.data() + 16 * s);
+    acc = _mm512_mask3_fnmadd_ps(u.minsScales, xs, acc, 0x00ff);  // the mins' term in lanes 0-7
+    const __m512 scales = _mm512_mul_ps(u.minsScales, xs);
     for (int i = 0; i < 4; i++) {
       const __m512i r = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u.codes[i], _mm512_loadu_si512(xr.q.data() + 256 * s + 64 * i));
-      const __m512 scale = _mm512_mul_ps(_mm512_permutexvar_ps(pick[i], s16), _mm512_loadu_ps(xr.d.data() + 64 * s + 16 * i));
-      acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(r), scale, acc);
+      acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(r), _mm512_permutexvar_ps(pick[i], scales), acc);
     }
     return acc;
   }
@@ -399,7 +412,8 @@ struct MinsKRowStep {
  * Q6_K: w = d·sc_i·(q − 32), q = 4 low bits (ql) and 2 high bits (qh), a signed 8-bit scale per
  * 16 weights. Each half super-block's 64 ql bytes give codes 0-63 (low nibbles) and 64-127 (high
  * nibbles); its 32 qh bytes, loaded into both 256-bit halves, give their high bits by word shifts
- * (4, 2 left; 0, 2 right) and a 0x30 mask. x keeps its order; the sums start at −32·Σq_x.
+ * (4, 2 left; 0, 2 right) and a 0x30 mask. x keeps its order; the sums start at −32·Σq_x. The 16
+ * scales times x's d_x of each (prepareQ6K) once a super-block, each sum vector picks its four.
  */
 struct Q6KRowStep {
   static constexpr int64_t kUnitBytes = 210, kUnitWeights = 256;
@@ -433,14 +447,11 @@ struct Q6KRowStep {
   }
   /** acc plus super-block s of a row against x's. */
   SC_ROWS_TARGET __m512 product(__m512 acc, const Unit& u, const QuantRow1X& xr, int64_t s) const {
-    for (int h = 0; h < 2; h++) {
-      const int64_t at = 256 * s + 128 * h;
-      const __m512i r0 = _mm512_dpbusd_epi32(_mm512_loadu_si512(xr.start.data() + at / 4), u.codes[2 * h], _mm512_loadu_si512(xr.q.data() + at));
-      const __m512i r1 = _mm512_dpbusd_epi32(_mm512_loadu_si512(xr.start.data() + at / 4 + 16), u.codes[2 * h + 1], _mm512_loadu_si512(xr.q.data() + at + 64));
-      const __m512 s0 = _mm512_mul_ps(_mm512_permutexvar_ps(pick[2 * h], u.s16), _mm512_loadu_ps(xr.d.data() + at / 4));
-      const __m512 s1 = _mm512_mul_ps(_mm512_permutexvar_ps(pick[2 * h + 1], u.s16), _mm512_loadu_ps(xr.d.data() + at / 4 + 16));
-      acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(r0), s0, acc);
-      acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(r1), s1, acc);
+    const __m512 scales = _mm512_mul_ps(u.s16, _mm512_loadu_ps(xr.d.data() + 16 * s));
+    for (int i = 0; i < 4; i++) {
+      const int64_t at = 256 * s + 64 * i;
+      const __m512i r = _mm512_dpbusd_epi32(_mm512_loadu_si512(xr.start.data() + at / 4), u.codes[i], _mm512_loadu_si512(xr.q.data() + at));
+      acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(r), _mm512_permutexvar_ps(pick[i], scales), acc);
     }
     return acc;
   }
@@ -591,24 +602,24 @@ void prepareGroups(QFmt f, const int8_t* xq, const float* xd, int64_t K, QuantRo
   }
 }
 
-/** Q4_K and Q5_K: per super-block the sub-blocks in the order [0, 2, 1, 3, 4, 6, 5, 7], their scales in lanes to match, and d_x·Σq_x each. */
+/**
+ * Q4_K and Q5_K: per super-block the sub-blocks in the order [0, 2, 1, 3, 4, 6, 5, 7], and 16
+ * floats: each sub-block's d_x·Σq_x (what its min multiplies), then its d_x.
+ */
 void prepareQ4K(const int8_t* xq, const float* xd, int64_t K, QuantRow1X& out) {
   constexpr int order[8] = {0, 2, 1, 3, 4, 6, 5, 7};
   const int64_t blocks = K / 32;
   out.q.resize(static_cast<size_t>(K));
-  out.d.resize(static_cast<size_t>(blocks * 8));
-  out.msum.resize(static_cast<size_t>(blocks));
+  out.d.resize(static_cast<size_t>(blocks * 2));
   for (int64_t s = 0; s < blocks / 8; s++) {
-    for (int i = 0; i < 8; i++) {
-      const int64_t blk = 8 * s + order[i];
-      std::memcpy(out.q.data() + 256 * s + 32 * i, xq + 32 * blk, 32);
-      for (int l = 0; l < 8; l++) out.d[static_cast<size_t>(64 * s + 8 * i + l)] = xd[blk];
+    for (int i = 0; i < 8; i++) std::memcpy(out.q.data() + 256 * s + 32 * i, xq + 32 * (8 * s + order[i]), 32);
+    for (int g = 0; g < 8; g++) {
+      const int64_t blk = 8 * s + g;
+      int32_t sum = 0;
+      for (int j = 0; j < 32; j++) sum += xq[32 * blk + j];
+      out.d[static_cast<size_t>(16 * s + g)] = xd[blk] * static_cast<float>(sum);
+      out.d[static_cast<size_t>(16 * s + 8 + g)] = xd[blk];
     }
-  }
-  for (int64_t blk = 0; blk < blocks; blk++) {
-    int32_t sum = 0;
-    for (int j = 0; j < 32; j++) sum += xq[32 * blk + j];
-    out.msum[static_cast<size_t>(blk)] = xd[blk] * static_cast<float>(sum);
   }
 }
 
@@ -644,15 +655,13 @@ void prepareMlx(bool four, const int8_t* xq, const float* xd, int64_t K, QuantRo
   }
 }
 
-/** Q6_K: x in its order, each lane's sums starting at −32·Σq_x, x's scale for each lane. */
+/** Q6_K: x in its order, each lane's sums starting at −32·Σq_x, x's scale for each 16 weights (a scale of W's). */
 void prepareQ6K(const int8_t* xq, const float* xd, int64_t K, QuantRow1X& out) {
   out.q.assign(xq, xq + K);
   out.start.resize(static_cast<size_t>(K / 4));
-  out.d.resize(static_cast<size_t>(K / 4));
-  for (int64_t l = 0; l < K / 4; l++) {
-    out.start[static_cast<size_t>(l)] = -32 * (xq[4 * l] + xq[4 * l + 1] + xq[4 * l + 2] + xq[4 * l + 3]);
-    out.d[static_cast<size_t>(l)] = xd[l / 8];
-  }
+  out.d.resize(static_cast<size_t>(K / 16));
+  for (int64_t l = 0; l < K / 4; l++) out.start[static_cast<size_t>(l)] = -32 * (xq[4 * l] + xq[4 * l + 1] + xq[4 * l + 2] + xq[4 * l + 3]);
+  for (int64_t i = 0; i < K / 16; i++) out.d[static_cast<size_t>(i)] = xd[i / 2];
 }
 
 }  // namespace
