@@ -17,6 +17,7 @@
 
 #include "denormals.h"
 #include "napi_args.h"
+#include "quant_fit.h"
 #include "quant_blocks.h"
 #include "registry.h"
 #include "threads.h"
@@ -55,10 +56,6 @@ float putHalf(uint8_t* p, float x) {
   p[1] = static_cast<uint8_t>(h >> 8);
   return halfToFloat(h);
 }
-
-struct AffineFit {
-  float scale, min;
-};
 
 /** k_fit.ts fitAffine (make_qkx2_quants): codes 0..nmax for x[0, n), weights w, nstep + 1 candidate scales. */
 AffineFit fitAffine(const float* x, int n, int nmax, const float* w, uint8_t* codes, float rmin, float rdelta, int nstep) {
@@ -159,14 +156,19 @@ float fitSymmetric(const float* x, int n, int nmax, uint8_t* codes) {
 /** k_quants.ts quantizeAffineK: Q4_K's and Q5_K's scales, mins and d, dmin written; the codes in L. */
 void quantizeAffineK(const float* x, uint8_t* out, int nmax, float rmin, int nstep, uint8_t* L) {
   AffineFit fits[8];
-  float maxScale = 0, maxMin = 0, w[32];
+  float w[256];
   for (int g = 0; g < 8; g++) {
     const float* xg = x + 32 * g;
     float sumX2 = 0;
     for (int l = 0; l < 32; l++) sumX2 = sumX2 + xg[l] * xg[l];
     const float avX = std::sqrt(sumX2 / 32.0f);
-    for (int l = 0; l < 32; l++) w[l] = avX + std::fabs(xg[l]);
-    fits[g] = fitAffine(xg, 32, nmax, w, L + 32 * g, rmin, 0.1f, nstep);
+    for (int l = 0; l < 32; l++) w[32 * g + l] = avX + std::fabs(xg[l]);
+  }
+  if (vectorFitsAvailable()) fitAffine8(x, w, nmax, rmin, 0.1f, nstep, L, fits);
+  else
+    for (int g = 0; g < 8; g++) fits[g] = fitAffine(x + 32 * g, 32, nmax, w + 32 * g, L + 32 * g, rmin, 0.1f, nstep);
+  float maxScale = 0, maxMin = 0;
+  for (int g = 0; g < 8; g++) {
     if (fits[g].scale > maxScale) maxScale = fits[g].scale;
     if (fits[g].min > maxMin) maxMin = fits[g].min;
   }
@@ -215,9 +217,13 @@ void quantizeQ5K(const float* x, uint8_t* out) {
 
 void quantizeQ6K(const float* x, uint8_t* out) {
   uint8_t L[256];
-  float scales[16], maxScale = 0, maxAbs = 0;
+  alignas(32) float scales[16];
+  float maxScale = 0, maxAbs = 0;
+  if (vectorFitsAvailable())
+    for (int half = 0; half < 2; half++) fitSymmetric8(x + 128 * half, 32, L + 128 * half, scales + 8 * half);
+  else
+    for (int g = 0; g < 16; g++) scales[g] = fitSymmetric(x + 16 * g, 16, 32, L + 16 * g);
   for (int g = 0; g < 16; g++) {
-    scales[g] = fitSymmetric(x + 16 * g, 16, 32, L + 16 * g);
     if (std::fabs(scales[g]) > maxAbs) {
       maxAbs = std::fabs(scales[g]);
       maxScale = scales[g];

@@ -3,8 +3,9 @@
  * (tensor/quant/k_quants.ts, ggml's quantize_row_q{4,5,6}_K_ref): the same bytes for weights of
  * every kind a block meets — gaussian, spread over orders of magnitude, float32 subnormals (which
  * the flush mode our kernels run under reads as zero: without clearing it, Q4_K's and Q5_K's bytes
- * differ), all of one sign, mostly zero, integers, and blocks all zero or constant — on one thread
- * and two. Values it does not take (not finite, past 2^32) go to the reference, so the backend's
+ * differ), all of one sign, mostly zero, integers, groups of one value beside others, and
+ * blocks all zero or constant — on one thread and two (and, under SMOLCLUSTER_CPU=generic, the
+ * scalar fit the vector one stands in for). Values it does not take (not finite, past 2^32) go to the reference, so the backend's
  * quantQuantize still gives its bytes.
  */
 import assert from 'node:assert/strict';
@@ -27,7 +28,22 @@ const KINDS: Record<string, (rng: Rng) => number> = {
   negative: (rng) => -Math.abs(rng.normal()) - 0.5,
   'mostly zero': (rng) => (rng.uniform() < 0.9 ? 0 : rng.normal()),
   integers: (rng) => Math.round(rng.normal() * 4),
+  'groups of one value beside others': groupsOfOneValue(),
 };
+
+/**
+ * Within each super-block, groups of 32 all −0.7 (a Q4_K fit with no range), all 0.3 (whose min
+ * moves to 0), below 1e-15 (a Q6_K group the fit leaves at 0) and gaussian side by side: the
+ * vector fits (quant_fit_avx2.cc, a group a lane) mask the first and third kinds' lanes while the
+ * others search.
+ */
+function groupsOfOneValue(): (rng: Rng) => number {
+  let i = 0;
+  return (rng) => {
+    const kind = Math.floor(i++ / 32) % 4;
+    return kind === 0 ? -0.7 : kind === 1 ? 0.3 : kind === 2 ? rng.normal() * 1e-17 : rng.normal() * 0.05;
+  };
+}
 
 /** ROWS×COLS values of one kind, three super-blocks of them all zero, all 0.25 and all −3. */
 function values(kind: (rng: Rng) => number, seed: number): Float32Array {
