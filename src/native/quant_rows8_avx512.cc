@@ -20,6 +20,7 @@
 #include <cstring>
 
 #include "cpu_features.h"
+#include "row_count.h"
 
 #define SC_ROWS8_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,f16c,fma")))
 
@@ -161,16 +162,7 @@ SC_ROWS8_TARGET void groupRangeForVendor(const Rows8X& x, const uint8_t* W, cons
 
 template <QFmt F>
 SC_ROWS8_TARGET void rowsOf(const Rows8X& x, int M, const uint8_t* W, const float* bias, float* y, int64_t ldy, int64_t g0, int64_t g1) {
-  switch (M) {
-    case 1: return groupRangeForVendor<F, 1>(x, W, bias, y, ldy, g0, g1);
-    case 2: return groupRangeForVendor<F, 2>(x, W, bias, y, ldy, g0, g1);
-    case 3: return groupRangeForVendor<F, 3>(x, W, bias, y, ldy, g0, g1);
-    case 4: return groupRangeForVendor<F, 4>(x, W, bias, y, ldy, g0, g1);
-    case 5: return groupRangeForVendor<F, 5>(x, W, bias, y, ldy, g0, g1);
-    case 6: return groupRangeForVendor<F, 6>(x, W, bias, y, ldy, g0, g1);
-    case 7: return groupRangeForVendor<F, 7>(x, W, bias, y, ldy, g0, g1);
-    default: return groupRangeForVendor<F, 8>(x, W, bias, y, ldy, g0, g1);
-  }
+  withRowCount(M, [&](auto rows) { groupRangeForVendor<F, decltype(rows)::value>(x, W, bias, y, ldy, g0, g1); });
 }
 
 }  // namespace

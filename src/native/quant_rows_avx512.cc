@@ -32,6 +32,7 @@
 #include <cstring>
 
 #include "lane_sums.h"
+#include "row_count.h"
 
 #define SC_ROWS_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,f16c,fma")))
 
@@ -313,16 +314,8 @@ SC_ROWS_TARGET void rowsOfMany(const QuantRow1X* xs, const uint8_t* W, int64_t K
 
 template <QFmt F>
 SC_ROWS_TARGET void rowsOfMany(const QuantRow1X* xs, int M, const uint8_t* W, int64_t K, const float* bias, float* y, int64_t ldy, int64_t n0, int64_t n1) {
-  switch (M) {
-    case 1: return rows<F>(xs[0], W, K, bias, y, n0, n1);
-    case 2: return rowsOfMany<F, 2>(xs, W, K, bias, y, ldy, n0, n1);
-    case 3: return rowsOfMany<F, 3>(xs, W, K, bias, y, ldy, n0, n1);
-    case 4: return rowsOfMany<F, 4>(xs, W, K, bias, y, ldy, n0, n1);
-    case 5: return rowsOfMany<F, 5>(xs, W, K, bias, y, ldy, n0, n1);
-    case 6: return rowsOfMany<F, 6>(xs, W, K, bias, y, ldy, n0, n1);
-    case 7: return rowsOfMany<F, 7>(xs, W, K, bias, y, ldy, n0, n1);
-    default: return rowsOfMany<F, 8>(xs, W, K, bias, y, ldy, n0, n1);
-  }
+  if (M == 1) return rows<F>(xs[0], W, K, bias, y, n0, n1);
+  withRowCount(M, [&](auto rows) { rowsOfMany<F, decltype(rows)::value>(xs, W, K, bias, y, ldy, n0, n1); });
 }
 
 /** Lanes [a×8, b×8] of a 16-lane vector: the 8 lanes of two 32-weight sub-blocks (vpermps indices). */
@@ -531,16 +524,7 @@ SC_ROWS_TARGET void unitRowsOfMany(const Step& step, const QuantRow1X* xs, const
 template <class Step>
 SC_ROWS_TARGET void unitRowsOfMany(const QuantRow1X* xs, int M, const uint8_t* W, int64_t K, const float* bias, float* y, int64_t ldy, int64_t n0, int64_t n1) {
   const Step step(xs[0]);
-  switch (M) {
-    case 1: return unitRowsOfMany<Step, 1>(step, xs, W, K, bias, y, ldy, n0, n1);
-    case 2: return unitRowsOfMany<Step, 2>(step, xs, W, K, bias, y, ldy, n0, n1);
-    case 3: return unitRowsOfMany<Step, 3>(step, xs, W, K, bias, y, ldy, n0, n1);
-    case 4: return unitRowsOfMany<Step, 4>(step, xs, W, K, bias, y, ldy, n0, n1);
-    case 5: return unitRowsOfMany<Step, 5>(step, xs, W, K, bias, y, ldy, n0, n1);
-    case 6: return unitRowsOfMany<Step, 6>(step, xs, W, K, bias, y, ldy, n0, n1);
-    case 7: return unitRowsOfMany<Step, 7>(step, xs, W, K, bias, y, ldy, n0, n1);
-    default: return unitRowsOfMany<Step, 8>(step, xs, W, K, bias, y, ldy, n0, n1);
-  }
+  withRowCount(M, [&](auto rows) { unitRowsOfMany<Step, decltype(rows)::value>(step, xs, W, K, bias, y, ldy, n0, n1); });
 }
 
 }  // namespace
