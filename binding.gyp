@@ -63,6 +63,7 @@
         'src/native/quant_linear.cc',
         'src/native/quant_quantize.cc',
         'src/native/quant_fit_avx2.cc',
+        'src/native/quant_fit_neon.cc',
         'src/native/quant_tiles_bf16.cc',
         'src/native/quant_tiles_int8.cc',
         'src/native/quant_tiles_int8_neon.cc',

@@ -1,5 +1,6 @@
 // The fits of quant_quantize.cc (ggml's make_qkx2_quants and make_qx_quants) for eight groups at
-// once where the CPU has a vector path for them (quant_fit_avx2.cc), byte for byte the scalar fits'.
+// once where the CPU has a vector path for them (quant_fit_body.h, on AVX2 and on arm64's NEON),
+// byte for byte the scalar fits'.
 //
 // Why a vector lane's nearest_int may subtract in float where the scalar subtracts in double: for
 // |v| < 2²² the sum v + 1.5·2²³ lies in [2²³, 2²⁴), an integer, and the difference is exact
@@ -17,7 +18,8 @@ struct AffineFit {
   float scale, min;
 };
 
-/** Whether fitAffine8 and fitSymmetric8 run here (AVX2 on x86-64, and SMOLCLUSTER_CPU not below it). */
+#if (defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))) || defined(__aarch64__)
+/** Whether fitAffine8 and fitSymmetric8 run here (AVX2 on x86-64, NEON on arm64; SMOLCLUSTER_CPU not below either). */
 bool vectorFitsAvailable();
 
 /**
@@ -29,5 +31,10 @@ void fitAffine8(const float* x, const float* w, int nmax, float rmin, float rdel
 
 /** fitSymmetric (rmse 1) for eight groups of 16: x 128 values (group g at 16g), codes + nmax written, scales[g] each group's. */
 void fitSymmetric8(const float* x, int nmax, uint8_t* codes, float* scales);
+#else
+inline bool vectorFitsAvailable() { return false; }
+inline void fitAffine8(const float*, const float*, int, float, float, int, uint8_t*, AffineFit*) {}
+inline void fitSymmetric8(const float*, int, uint8_t*, float*) {}
+#endif
 
 }  // namespace sc
