@@ -56,9 +56,10 @@ if [ -z "${ARM64_CPU:-}" ]; then
   kernels=(tensor/backends/gemm_thin tensor/backends/bf16_thin tensor/backends/attention_decode tensor/backends/cpu_features)
   for level in ${ARM64_LEVELS:-neon-dotprod generic}; do
     t0=$SECONDS
-    # The quantized products take sdot at neon-dotprod as at neon-bf16 (tested above): again only where their path changes.
+    # The quantized products take sdot at neon-dotprod as at neon-bf16 (tested above), and the K-quant
+    # quantizer NEON at both: again only where their paths change (generic: the portable ones).
     extra=()
-    case "$level" in neon-dotprod|neon-bf16) ;; *) extra=(tensor/backends/quant_native) ;; esac
+    case "$level" in neon-dotprod|neon-bf16) ;; *) extra=(tensor/backends/quant_native tensor/backends/quantize_native) ;; esac
     SMOLCLUSTER_CPU=$level SMOLCLUSTER_NATIVE_ADDON=$ADDON SMOLCLUSTER_TEST_BACKENDS=native \
       "$NODE" scripts/run-tests.mjs --isolation none "${kernels[@]}" "${extra[@]}" > "$CACHE/level-$level.log" 2>&1 \
       || { tail -n 60 "$CACHE/level-$level.log"; die "kernel tests failed under qemu at SMOLCLUSTER_CPU=$level"; }
