@@ -4,7 +4,8 @@
 // (the 1B Llama shape: ~10 minutes in JavaScript). Every operation rounds to float as the
 // reference's Math.fround does: no contraction into fused multiply-adds (the pragmas), subnormals
 // kept (the flush mode cleared while a block is quantized), and only finite weights below 2^32 —
-// where no sum can overflow — come here; the rest stay with the JavaScript reference.
+// where no sum can overflow — come here; the rest stay with the JavaScript reference. On AVX2 and
+// NEON the searches of a block's groups run eight at once, a group a vector lane (quant_fit.h).
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
 #elif defined(__GNUC__)
@@ -17,8 +18,8 @@
 
 #include "denormals.h"
 #include "napi_args.h"
-#include "quant_fit.h"
 #include "quant_blocks.h"
+#include "quant_fit.h"
 #include "registry.h"
 #include "threads.h"
 
@@ -217,8 +218,7 @@ void quantizeQ5K(const float* x, uint8_t* out) {
 
 void quantizeQ6K(const float* x, uint8_t* out) {
   uint8_t L[256];
-  alignas(32) float scales[16];
-  float maxScale = 0, maxAbs = 0;
+  float scales[16], maxScale = 0, maxAbs = 0;
   if (vectorFitsAvailable())
     for (int half = 0; half < 2; half++) fitSymmetric8(x + 128 * half, 32, L + 128 * half, scales + 8 * half);
   else
