@@ -19,7 +19,7 @@
 namespace sc {
 
 /** The formats in src/tensor/quant/formats.ts QUANT_TYPES order (native.ts passes this index). */
-enum class QFmt : int { Q8_0 = 0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, Mlx4, Mlx8, Mlx4F16, Mlx8F16, Nf4, F16, Q4_0x8, Q8_0x8, Q5_0x8, Count };
+enum class QFmt : int { Q8_0 = 0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, Mlx4, Mlx8, Mlx4F16, Mlx8F16, Nf4, F16, Q4_0x8, Q8_0x8, Q5_0x8, Q4_Kx8, Count };
 
 /**
  * Q4_0x8, Q8_0x8, Q5_0x8: Q4_0's, Q8_0's and Q5_0's blocks with eight rows interleaved, what such a
@@ -30,19 +30,38 @@ enum class QFmt : int { Q8_0 = 0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, Mlx4
  * (Q5_0's fifth bits: 4), transposed: byte p of row r at 16 + 8p + r (qRows8PrefixAt), so byte p of
  * the eight rows is one 64-bit word (Q5_0x8: the fifth bits of codes 8p..8p+7 of every row, a mask
  * whose byte r is row r's); then chunk c of 64 bytes for c < (B − 2 − P)/8, holding each row's
- * code bytes 8c..8c+7 (row r at 8r). The same bytes as the eight rows, so a
- * row's bytes average B a block, and a span of whole groups of eight rows is a span of the
- * matrix; a single row is not.
+ * code bytes 8c..8c+7 (row r at 8r).
+ *
+ * Q4_Kx8: Q4_K's super-blocks with eight rows interleaved (quant_rows8_k_avx512.cc), 1152 bytes of
+ * the eight: their d (16 bytes) and dmin (16); at 32 + 8j + r the low four bits of row r's scale of
+ * group j (0..7) and, above them, of its min; at 96 + 8j + r (j < 4) the top two bits of the scales of
+ * groups j and j + 4 and of the mins of groups j and j + 4 (bits 0-1, 2-3, 4-5, 6-7), so one vector
+ * holds the 64 scales' low bits, another their top bits; then from 128 the nibbles, 256 bytes for
+ * groups 2c and 2c + 1 as four vectors of 64 holding each row's bytes 32c + 8k..+7 (row r at 8r).
+ *
+ * Each the same bytes as the eight rows, so a row's bytes average B a block, and a span of whole
+ * groups of eight rows is a span of the matrix; a single row is not.
  */
 constexpr int kRows8 = 8;
-constexpr bool qRows8(QFmt f) { return f == QFmt::Q4_0x8 || f == QFmt::Q8_0x8 || f == QFmt::Q5_0x8; }
+/** The interleaved formats of 32 weights a block (the first layout above). */
+constexpr bool qRows8Of32(QFmt f) { return f == QFmt::Q4_0x8 || f == QFmt::Q8_0x8 || f == QFmt::Q5_0x8; }
+/** Every interleaved format: rows held in groups of eight. */
+constexpr bool qRows8(QFmt f) { return qRows8Of32(f) || f == QFmt::Q4_Kx8; }
 /** The row format an interleaved one is made from (f itself for the others). */
 constexpr QFmt qRowFormat(QFmt f) {
-  return f == QFmt::Q4_0x8 ? QFmt::Q4_0 : f == QFmt::Q8_0x8 ? QFmt::Q8_0 : f == QFmt::Q5_0x8 ? QFmt::Q5_0 : f;
+  return f == QFmt::Q4_0x8   ? QFmt::Q4_0
+         : f == QFmt::Q8_0x8 ? QFmt::Q8_0
+         : f == QFmt::Q5_0x8 ? QFmt::Q5_0
+         : f == QFmt::Q4_Kx8 ? QFmt::Q4_K
+                             : f;
 }
 /** The interleaved format made from a row format (Count: none). */
 constexpr QFmt qRows8Format(QFmt f) {
-  return f == QFmt::Q4_0 ? QFmt::Q4_0x8 : f == QFmt::Q8_0 ? QFmt::Q8_0x8 : f == QFmt::Q5_0 ? QFmt::Q5_0x8 : QFmt::Count;
+  return f == QFmt::Q4_0   ? QFmt::Q4_0x8
+         : f == QFmt::Q8_0 ? QFmt::Q8_0x8
+         : f == QFmt::Q5_0 ? QFmt::Q5_0x8
+         : f == QFmt::Q4_K ? QFmt::Q4_Kx8
+                           : QFmt::Count;
 }
 
 struct QTraits {
@@ -53,15 +72,15 @@ struct QTraits {
 };
 
 constexpr int qBlockWeights(QFmt f) {
-  if (f == QFmt::Q4_K || f == QFmt::Q5_K || f == QFmt::Q6_K) return 256;
+  if (f == QFmt::Q4_K || f == QFmt::Q5_K || f == QFmt::Q6_K || f == QFmt::Q4_Kx8) return 256;
   return f >= QFmt::Mlx4 && f <= QFmt::Nf4 ? 64 : 32;  // Mlx*, Nf4: 64
 }
 constexpr int qBlockBytes(QFmt f) {
-  constexpr int bytes[] = {34, 18, 20, 22, 24, 144, 176, 210, 36, 68, 36, 68, 33, 64, 18, 34, 22};
+  constexpr int bytes[] = {34, 18, 20, 22, 24, 144, 176, 210, 36, 68, 36, 68, 33, 64, 18, 34, 22, 144};
   static_assert(sizeof bytes / sizeof bytes[0] == static_cast<int>(QFmt::Count), "a block size per format");
   return bytes[static_cast<int>(f)];
 }
-/** Bytes of an interleaved format's block that precede a row's codes (P in Q4_0x8's comment) and where its chunks start. */
+/** Bytes of a 32-weight interleaved format's block that precede a row's codes (P in Q4_0x8's comment) and where its chunks start. */
 constexpr int qRows8Prefix(QFmt f) { return (qBlockBytes(f) - 2) % 8; }
 constexpr int qRows8Chunks(QFmt f) { return (qBlockBytes(f) - 2) / 8; }
 constexpr int qRows8CodesAt(QFmt f) { return 16 + kRows8 * qRows8Prefix(f); }
@@ -75,7 +94,8 @@ constexpr int qRows8PrefixAt(int p, int r) { return 16 + kRows8 * p + r; }
  */
 constexpr bool qIntegerCodes(QFmt f) { return f != QFmt::Nf4 && f != QFmt::F16; }
 constexpr bool qHasOffset(QFmt f) {
-  return !(f == QFmt::Q8_0 || f == QFmt::Q4_0 || f == QFmt::Q5_0 || f == QFmt::Q6_K || f == QFmt::F16 || qRows8(f));
+  const QFmt r = qRowFormat(f);
+  return !(r == QFmt::Q8_0 || r == QFmt::Q4_0 || r == QFmt::Q5_0 || r == QFmt::Q6_K || r == QFmt::F16);
 }
 /** Whether each 16 weights have a scale of their own (Q6_K); every other format has one per 32 or more. */
 constexpr bool qScalePer16(QFmt f) { return f == QFmt::Q6_K; }
@@ -86,7 +106,7 @@ inline const QTraits& qtraits(QFmt f) {
       {"q5_1", 32, 24, true},   {"q4_k", 256, 144, true}, {"q5_k", 256, 176, true}, {"q6_k", 256, 210, false},
       {"mlx4", 64, 36, true},   {"mlx8", 64, 68, true},   {"mlx4_f16", 64, 36, true}, {"mlx8_f16", 64, 68, true},
       {"nf4", 64, 33, false},   {"f16", 32, 64, false},   {"q4_0x8", 32, 18, false},
-      {"q8_0x8", 32, 34, false}, {"q5_0x8", 32, 22, false},
+      {"q8_0x8", 32, 34, false}, {"q5_0x8", 32, 22, false}, {"q4_kx8", 256, 144, true},
   };
   static_assert(sizeof t / sizeof t[0] == static_cast<int>(QFmt::Count), "a traits row per format");
   return t[static_cast<int>(f)];

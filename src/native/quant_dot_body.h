@@ -153,12 +153,14 @@ SC_QDOT_TARGET void dotRowsAny(const QuantDot& t, int64_t n0, int64_t n1) {
     case QFmt::Mlx4F16: return dotRowsOf<QFmt::Mlx4F16>(t, n0, n1);
     case QFmt::Mlx8F16: return dotRowsOf<QFmt::Mlx8F16>(t, n0, n1);
     // NF4 and F16 have no integer codes (quant_blocks.h qIntegerCodes), and the interleaved formats'
-    // rows are not one span each (their kernel is quant_rows8_avx512.cc): quantLinear never brings them here.
+    // rows are not one span each (their kernels are quant_rows8_avx512.cc, quant_rows8_k_avx512.cc):
+    // quantLinear never brings them here.
     case QFmt::Nf4:
     case QFmt::F16:
     case QFmt::Q4_0x8:
     case QFmt::Q8_0x8:
     case QFmt::Q5_0x8:
+    case QFmt::Q4_Kx8:
     case QFmt::Count: return;
   }
 }

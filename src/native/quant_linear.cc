@@ -255,8 +255,13 @@ constexpr int64_t kInt8TilesFromRows512 = 12;
  * 1.02-1.20x at 32 (0.99x once, 192 x 576 at 24); Q8_0x8 1.18-1.64x at 12 and 16, 1.00-1.13x at 32.
  * Q5_0x8's, with its fifth bits to spread, 1.06-1.40x at 12 and 16, 0.93-1.18x at 24 (four of six
  * ahead), 0.93-1.05x at 32 (five of six behind): the tiles take it from 25 rows, the others past 32.
+ * Q4_Kx8's (quant_rows8_k_avx512.cc; twenty-eighth session, the same Xeon, W hot, four shapes from
+ * SmolLM2's to Llama's) beat its tiles 2.4-2.5x at 32 rows and still 1.04-1.13x at 256 (its tiles
+ * gather each row's super-block from its group first, rows8Block): past 32 too, as W read once a
+ * product counts more for matrices the caches do not hold.
  */
 constexpr int64_t kRows8TilesFrom = kQuantRowsAvx512Rows + 1, kQ5Rows8TilesFrom = 25;
+
 /**
  * MLX8's rows kernel (twenty-fifth session, the same Xeon, six shapes, W hot) against the tiles:
  * 1.46-1.92x at 8 rows, 1.14-1.43x at 12, 0.86-1.07x at 16, behind at 24; MLX4's 0.98-1.22x at 8
@@ -286,18 +291,27 @@ DotFn int8TilesKernel() {
 constexpr int64_t kRowsGrainBytes = 65536;
 
 #if defined(__x86_64__)
-/** y [M, N] = x̂·Wᵀ (+ bias) for W in Q4_0x8, Q8_0x8 or Q5_0x8 (quant_rows8.h), up to 8 rows of x a pass over W, its groups of eight rows split over the threads. */
+/**
+ * y [M, N] = x̂·Wᵀ (+ bias) for W in an interleaved format (quant_rows8.h), up to 8 rows of x a pass
+ * over W, its groups of eight rows split over the threads. x's side besides its codes and scales:
+ * the starts of Q4_0x8's, Q8_0x8's and Q5_0x8's sums, or Q4_Kx8's codes in pairs of blocks and the terms its mins meet.
+ */
 void rows8Product(QFmt f, const float* x, int64_t M, int64_t N, int64_t K, const uint8_t* w, const float* bias, float* y) {
   if (N % kRows8 != 0) throwRange(std::string("quantLinear: a ") + qtraits(f).name + " weight of " + std::to_string(N) + " rows is not whole groups of " + std::to_string(kRows8));
   const QuantizedX qx = quantizedX(x, M, K);
-  std::vector<int64_t> starts(static_cast<size_t>(M * K / 32));
-  rows8Starts(qx.q.data(), M, K, f == QFmt::Q8_0x8 ? 128 : f == QFmt::Q5_0x8 ? 16 : 8, starts.data());
+  const bool kQuant = f == QFmt::Q4_Kx8;
+  std::vector<int64_t> starts(kQuant ? 0 : static_cast<size_t>(M * K / 32));
+  std::vector<int8_t> pairs(kQuant ? static_cast<size_t>(M * K) : 0);
+  std::vector<float> minTerms(kQuant ? static_cast<size_t>(M * K / 32) : 0);
+  if (kQuant) rows8KX(qx.q.data(), qx.d.data(), M, K, pairs.data(), minTerms.data());
+  else rows8Starts(qx.q.data(), M, K, f == QFmt::Q8_0x8 ? 128 : f == QFmt::Q5_0x8 ? 16 : 8, starts.data());
   const int64_t grain = std::max<int64_t>(1, kRowsGrainBytes / (kRows8 * qRowBytes(f, K)));
   for (int64_t m0 = 0; m0 < M; m0 += kQuantDotChunk) {
     const int rows = static_cast<int>(std::min(kQuantDotChunk, M - m0));
     const int64_t blocks0 = m0 * K / 32;
     parallelRange(N / kRows8, grain, [&](int64_t lo, int64_t hi) {
-      quantRows8Avx512(f, qx.q.data() + m0 * K, qx.d.data() + blocks0, starts.data() + blocks0, rows, w, K, bias, y + m0 * N, N, lo, hi);
+      if (kQuant) quantRows8KAvx512(pairs.data() + m0 * K, qx.d.data() + blocks0, minTerms.data() + blocks0, rows, w, K, bias, y + m0 * N, N, lo, hi);
+      else quantRows8Avx512(f, qx.q.data() + m0 * K, qx.d.data() + blocks0, starts.data() + blocks0, rows, w, K, bias, y + m0 * N, N, lo, hi);
     });
   }
 }
@@ -518,8 +532,8 @@ napi_value QuantEmbeddingKernel(Args& a) {
   return undefinedValue(a.env());
 }
 
-// quantRepack(format, w, N, K): a Q4_0, Q8_0 or Q5_0 matrix's rows interleaved in place into
-// Q4_0x8, Q8_0x8 or Q5_0x8 where this CPU's products read them (quant_rows8.h) and N is whole groups of eight; the
+// quantRepack(format, w, N, K): a Q4_0, Q8_0, Q5_0 or Q4_K matrix's rows interleaved in place into
+// Q4_0x8, Q8_0x8, Q5_0x8 or Q4_Kx8 where this CPU's products read them (quant_rows8.h) and N is whole groups of eight; the
 // format w holds after (its index), or -1 when it was left as it was.
 napi_value QuantRepackKernel(Args& a) {
   const QFmt f = formatArg(a, 0);

@@ -1,5 +1,5 @@
-// Q4_0x8, Q8_0x8 and Q5_0x8 (quant_blocks.h has their layout): a Q4_0, Q8_0 or Q5_0 matrix's rows interleaved
-// eight at a time, made in place at a generator's load where this CPU's products read them, and a
+// Q4_0x8, Q8_0x8, Q5_0x8 and Q4_Kx8 (quant_blocks.h has their layouts): a Q4_0, Q8_0, Q5_0 or Q4_K
+// matrix's rows interleaved eight at a time, made in place at a generator's load where this CPU's products read them, and a
 // row of one read back in its row format.
 #pragma once
 
@@ -10,18 +10,22 @@
 namespace sc {
 
 /**
- * Whether this CPU's products read Q4_0x8, Q8_0x8 and Q5_0x8 at every row count: their 512-bit kernel
- * (AVX512-VNNI, quant_rows8_avx512.cc) for a few rows of x and the integer tiles for a prefill.
+ * Whether this CPU's products read the interleaved formats at every row count: their 512-bit kernels
+ * (AVX512-VNNI, quant_rows8_avx512.cc, quant_rows8_k_avx512.cc) for a few rows of x and the integer
+ * tiles for a prefill.
  * Elsewhere a matrix stays in its row format (the interleaved ones' other readers dequantize them:
  * correct, not fast).
  */
 bool rows8Products();
 
-/** W's N rows (N a multiple of kRows8) of K weights in row format f (Q4_0, Q8_0, Q5_0) interleaved in place into qRows8Format(f). */
+/** W's N rows (N a multiple of kRows8) of K weights in row format f (Q4_0, Q8_0, Q5_0, Q4_K) interleaved in place into qRows8Format(f). */
 void repackRows8(QFmt f, uint8_t* w, int64_t N, int64_t K);
 
-/** Row n of an interleaved matrix (f: Q4_0x8, Q8_0x8, Q5_0x8) of K weights a row as its K/32 blocks of the row format, into out. */
+/** Row n of an interleaved matrix (f: Q4_0x8, Q8_0x8, Q5_0x8, Q4_Kx8) of K weights a row as its blocks of the row format, into out. */
 void rows8Row(QFmt f, const uint8_t* w, int64_t K, int64_t n, uint8_t* out);
+
+/** Block b of row n of an interleaved matrix of K weights a row, as the row format's block (qBlockBytes(f) bytes), into out. */
+void rows8Block(QFmt f, const uint8_t* w, int64_t K, int64_t n, int64_t b, uint8_t* out);
 
 /**
  * What quantRows8Avx512's sums start from, per row of x and block of 32 (M·K/32 of them): a pair of
@@ -38,5 +42,20 @@ void rows8Starts(const int8_t* xq, int64_t M, int64_t K, int centre, int64_t* st
  */
 void quantRows8Avx512(QFmt f, const int8_t* xq, const float* xd, const int64_t* starts, int M, const uint8_t* W, int64_t K, const float* bias,
                       float* y, int64_t ldy, int64_t g0, int64_t g1);
+
+/**
+ * x's side of quantRows8KAvx512 from quantizeActivations' codes xq and scales xd (M·K/32): each pair
+ * of blocks' codes interleaved as the Q4_Kx8 lane pairs meet them (pairs, M·K bytes: for k < 4, the
+ * first block's codes 8k..8k+3, the second's, the first's 8k+4..8k+7, the second's), and each
+ * block's d_x·Σq (t, M·K/32), what its mins meet.
+ */
+void rows8KX(const int8_t* xq, const float* xd, int64_t M, int64_t K, int8_t* pairs, float* t);
+
+/**
+ * y[m·ldy + n] = x̂_m·W[n] (+ bias[n]) for M rows of x (1 ≤ M ≤ 8; rows8KX's codes xq and terms t,
+ * quantizeActivations' scales xd) and the rows n of W's groups of eight [g0, g1), W in Q4_Kx8.
+ */
+void quantRows8KAvx512(const int8_t* xq, const float* xd, const float* t, int M, const uint8_t* W, int64_t K, const float* bias, float* y,
+                       int64_t ldy, int64_t g0, int64_t g1);
 
 }  // namespace sc

@@ -16,6 +16,7 @@
 // product and a sum: a row's value depends on neither the tile it lies in nor the thread count.
 #include "quant_tiles_int8.h"
 
+#include "quant_rows8.h"
 #include "quant_tiles_int8_body.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -47,7 +48,7 @@ struct Avx512Vnni {
    */
   template <QFmt F>
   SC_INT8_TILES_TARGET static void buildTile(const uint8_t* W, int64_t K, int64_t n0, int rows, Int8Tile& t) {
-    if constexpr (F == QFmt::Q8_0 || F == QFmt::Q4_0 || F == QFmt::Q5_0 || qRows8(F)) return buildGroupTile<F>(W, K, n0, rows, t);
+    if constexpr (F == QFmt::Q8_0 || F == QFmt::Q4_0 || F == QFmt::Q5_0 || qRows8Of32(F)) return buildGroupTile<F>(W, K, n0, rows, t);
     constexpr int BW = qBlockWeights(F);
     const int64_t units = K / BW, rowBytes = units * qBlockBytes(F);
     t.size(K / 32);
@@ -57,7 +58,16 @@ struct Avx512Vnni {
     // Row j's dword s of its 32-weight block p: dword j·BW/4 + 8p + s of the unpacked rows.
     const __m512i rowStarts = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(BW / 4));
     for (int64_t u = 0; u < units; u++) {
-      for (int j = 0; j < rows; j++) unpackBlock<F, Unpack>(W + (n0 + j) * rowBytes + u * qBlockBytes(F), codes[j], a[j], off[j]);
+      for (int j = 0; j < rows; j++) {
+        if constexpr (qRows8(F)) {
+          // Q4_Kx8: the row's super-block gathered from its group first (quant_rows8.h).
+          uint8_t block[qBlockBytes(F)];
+          rows8Block(F, W, K, n0 + j, u, block);
+          unpackBlock<qRowFormat(F), Unpack>(block, codes[j], a[j], off[j]);
+        } else {
+          unpackBlock<F, Unpack>(W + (n0 + j) * rowBytes + u * qBlockBytes(F), codes[j], a[j], off[j]);
+        }
+      }
       // (Rows past `rows` are never unpacked: their codes are whatever, their scales and offsets 0.)
       for (int i = 0; i < kTileRows * BW / 64; i++) {
         __m512i* at = reinterpret_cast<__m512i*>(&codes[0][0]) + i;

@@ -19,13 +19,13 @@ import { type AffineFit, fitAffine, fitSymmetric, nearestInt } from './k_fit.js'
 const f = Math.fround;
 
 /** The 6-bit scale and min of group j (0..7) packed in the 12 bytes at `s`. */
-function scaleMin(src: Uint8Array, s: number, j: number): [number, number] {
+export function scaleMin(src: Uint8Array, s: number, j: number): [number, number] {
   if (j < 4) return [src[s + j] & 63, src[s + j + 4] & 63];
   return [(src[s + j + 4] & 0x0f) | ((src[s + j - 4] >> 6) << 4), (src[s + j + 4] >> 4) | ((src[s + j] >> 6) << 4)];
 }
 
-/** Packs eight 6-bit scales and mins into the 12 bytes at `s` (scaleMin's inverse). */
-function packScaleMin(ls: Uint8Array, lm: Uint8Array, out: Uint8Array, s: number): void {
+/** Packs eight 6-bit scales and mins into the 12 bytes at `s` (scaleMin's inverse: every 12 bytes unpack and pack back to themselves). */
+export function packScaleMin(ls: Uint8Array, lm: Uint8Array, out: Uint8Array, s: number): void {
   for (let j = 0; j < 4; j++) {
     out[s + j] = ls[j] | ((ls[j + 4] >> 4) << 6);
     out[s + j + 4] = lm[j] | ((lm[j + 4] >> 4) << 6);

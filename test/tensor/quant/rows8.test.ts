@@ -1,12 +1,13 @@
 /**
- * q4_0x8, q8_0x8 and q5_0x8 (src/tensor/quant/rows8.ts): Q4_0's, Q8_0's and Q5_0's blocks with
- * eight rows interleaved. Their bytes are the eight rows' own, moved: each row reads back as the blocks it was
+ * q4_0x8, q8_0x8, q5_0x8 and q4_kx8 (src/tensor/quant/rows8.ts): Q4_0's, Q8_0's, Q5_0's and Q4_K's
+ * blocks with eight rows interleaved. Their bytes are the eight rows' own, moved: each row reads back as the blocks it was
  * made from, its values its row format's bit for bit, and a block alone, or rows not whole groups of
  * eight, are refused by name.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { bitsPerWeight, dequantizeRows, quantBytes, quantFormat, quantizeRows } from '../../../src/tensor/quant/formats.js';
+import { scaleMin } from '../../../src/tensor/quant/k_quants.js';
 import { ROWS8, ROWS8_OF, type Rows8Type, interleaveRows8, rows8Row } from '../../../src/tensor/quant/rows8.js';
 import { Rng } from '../../../src/util/rng.js';
 
@@ -15,11 +16,11 @@ function gaussian(n: number, seed: number): Float32Array {
   return Float32Array.from({ length: n }, () => rng.normal() * 0.05);
 }
 
-for (const type of Object.keys(ROWS8_OF) as Rows8Type[]) {
+for (const type of ['q4_0x8', 'q8_0x8', 'q5_0x8'] as const) {
   const rowType = ROWS8_OF[type];
   const B = quantFormat(rowType).blockBytes;
   const P = (B - 2) % 8, chunks = (B - 2 - P) / 8, codesAt = 16 + ROWS8 * P;
-  describe(`${type}: ${rowType} rows interleaved eight to a group`, () => {
+  describe(`${type}: its block of eight rows`, () => {
     it(`lays block b of rows 8g..8g+7 out as their eight scales, ${P ? `the ${P} bytes before each row's codes transposed (byte p of row r at 16 + 8p + r), ` : ''}then chunk c of each row's code bytes 8c..8c+7 (${chunks} chunks)`, () => {
       const [rows, K] = [16, 64];
       const rowBlocks = quantizeRows(rowType, gaussian(rows * K, 1), K);
@@ -40,9 +41,55 @@ for (const type of Object.keys(ROWS8_OF) as Rows8Type[]) {
         }
       }
     });
+  });
+}
 
+describe('q4_kx8: its super-block of eight rows', () => {
+  it('lays super-block u of rows 8g..8g+7 out as their d, their dmin, the scales\' and mins\' low four bits (row r\'s of group j at 32 + i, i = 16·⌊j/2⌋ + 2r + j mod 2), their top two bits (at 96 + i mod 32), then each pair of groups\' nibbles in lane pairs (vector k: row r\'s group 2c codes 8k..8k+3 low and 8k+4..8k+7 high at 8r, group 2c + 1\'s at 8r + 4)', () => {
+    const [rows, K, B] = [16, 512, 144];
+    const rowBlocks = quantizeRows('q4_k', gaussian(rows * K, 4), K);
+    const x8 = interleaveRows8('q4_kx8', rowBlocks, rows, K);
+    assert.equal(x8.length, rowBlocks.length);
+    for (let g = 0; g < 2; g++) {
+      for (let u = 0; u < 2; u++) {
+        const at = g * 8 * 2 * B + u * 8 * B;
+        for (let r = 0; r < ROWS8; r++) {
+          const q = rowBlocks.subarray(((8 * g + r) * 2 + u) * B, ((8 * g + r) * 2 + u + 1) * B);
+          const where = `group ${g} super-block ${u} row ${r}`;
+          assert.deepEqual(x8.subarray(at + 2 * r, at + 2 * r + 2), q.subarray(0, 2), `${where}: d`);
+          assert.deepEqual(x8.subarray(at + 16 + 2 * r, at + 18 + 2 * r), q.subarray(2, 4), `${where}: dmin`);
+          for (let j = 0; j < 8; j++) {
+            const [sc, m] = scaleMin(q, 4, j);
+            const i = 16 * (j >> 1) + 2 * r + (j & 1);
+            const low = x8[at + 32 + i], top = x8[at + 96 + (i % 32)] >> (i < 32 ? 0 : 2);
+            assert.equal((low & 15) | ((top & 3) << 4), sc, `${where}: group ${j}'s scale`);
+            assert.equal((low >> 4) | (((top >> 4) & 3) << 4), m, `${where}: group ${j}'s min`);
+          }
+          // Q4_K's byte 32c + l: code l of group 2c (low nibble) and of group 2c + 1 (high).
+          const code = (j: number, l: number): number => (q[16 + 32 * (j >> 1) + l] >> (4 * (j & 1))) & 15;
+          for (let c = 0; c < 4; c++) {
+            for (let k = 0; k < 4; k++) {
+              for (let h = 0; h < 2; h++) {
+                for (let n = 0; n < 4; n++) {
+                  const byte = x8[at + 128 + 256 * c + 64 * k + 8 * r + 4 * h + n];
+                  assert.equal(byte & 15, code(2 * c + h, 8 * k + n), `${where}: group ${2 * c + h} code ${8 * k + n}`);
+                  assert.equal(byte >> 4, code(2 * c + h, 8 * k + 4 + n), `${where}: group ${2 * c + h} code ${8 * k + 4 + n}`);
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  });
+});
+
+for (const type of Object.keys(ROWS8_OF) as Rows8Type[]) {
+  const rowType = ROWS8_OF[type];
+  const { blockWeights, blockBytes: B } = quantFormat(rowType);
+  describe(`${type}: ${rowType} rows interleaved eight to a group`, () => {
     it(`gives each row back as its ${rowType} blocks, and its values as ${rowType}'s bit for bit`, () => {
-      const [rows, K] = [24, 96];
+      const [rows, K] = [24, 3 * blockWeights];
       const v = gaussian(rows * K, 2);
       const rowBlocks = quantizeRows(rowType, v, K), x8 = quantizeRows(type, v, K);
       assert.deepEqual(x8, interleaveRows8(type, rowBlocks, rows, K));
@@ -60,10 +107,10 @@ for (const type of Object.keys(ROWS8_OF) as Rows8Type[]) {
     });
 
     it('refuses rows that are not whole groups of eight, and a block read or written alone, saying why', () => {
-      assert.throws(() => quantizeRows(type, gaussian(5 * 32, 3), 32), new RegExp(`${type} interleaves rows 8 at a time: a matrix of 5 rows is not whole groups`));
+      assert.throws(() => quantizeRows(type, gaussian(5 * blockWeights, 3), blockWeights), new RegExp(`${type} interleaves rows 8 at a time: a matrix of 5 rows is not whole groups`));
       const q = quantFormat(type);
-      assert.throws(() => q.dequantizeBlock(new Uint8Array(8 * B), 0, new Float32Array(32), 0), new RegExp(`${type} interleaves eight rows in each block: its blocks are decoded a row at a time \\(formats\\.ts dequantizeRows\\)`));
-      assert.throws(() => q.quantizeBlock(new Float32Array(32), 0, new Uint8Array(B), 0), /its blocks are made a row at a time \(formats\.ts quantizeRows\)/);
+      assert.throws(() => q.dequantizeBlock(new Uint8Array(8 * B), 0, new Float32Array(blockWeights), 0), new RegExp(`${type} interleaves eight rows in each block: its blocks are decoded a row at a time \\(formats\\.ts dequantizeRows\\)`));
+      assert.throws(() => q.quantizeBlock(new Float32Array(blockWeights), 0, new Uint8Array(B), 0), /its blocks are made a row at a time \(formats\.ts quantizeRows\)/);
     });
   });
 }

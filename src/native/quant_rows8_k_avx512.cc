@@ -1,0 +1,196 @@
+// The products of a few rows of x (decode) with a Q4_Kx8 matrix (quant_blocks.h: Q4_K's super-blocks
+// of eight rows interleaved) on 512-bit AVX512-VNNI. Q4_K's row kernel (quant_rows_avx512.cc) meets x
+// a group of 32 at a time in one row's lanes, its scales unpacked a row at a time; here a pair of
+// groups of the eight rows is four vectors of nibbles whose low and high halves are eight vectors
+// of codes, row r's first group in lane 2r and its second in lane 2r + 1 (the layout pairs each
+// byte's nibbles so), against x's two blocks interleaved to match (rows8KX): eight vpdpbusd, then one
+// conversion, scale and multiply-add for the two groups of all eight rows. The 64 scales and 64
+// mins come out of two vectors in a few shifts and masks (the layout keeps their low and top bits
+// apart) in the same lane pairs; the mins meet x's d_x·Σq of each group in four multiply-adds a
+// super-block. Codes are Q4_K's unsigned nibbles, so the sums start at 0. Exact in int32 per pair
+// of groups (|c|·|q| ≤ 15·127, 32 products a lane); a row's value is Σ (d·sc·d_x·Σc·q −
+// dmin·m·d_x·Σq) up to float32 rounding, and depends only on its own bytes (neither its group nor
+// the thread count).
+#include "quant_rows8.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "cpu_features.h"
+#include "row_count.h"
+
+#define SC_ROWS8K_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,f16c,fma")))
+
+namespace sc {
+namespace {
+
+/** How far ahead of a super-block the products ask for W's lines, on Intel only (quant_rows8_avx512.cc kAheadBytes has why). */
+constexpr int kAheadBytes = 2048;
+constexpr int kSuperBytes = kRows8 * 144;
+
+/** x's M rows as the kernel reads them (quant_rows8.h rows8KX): codes in pairs of blocks, a scale and a min term a block. */
+struct Rows8KX {
+  const int8_t* q;
+  const float* d;
+  const float* t;
+  int64_t K;
+};
+
+SC_ROWS8K_TARGET inline __m512i broadcast8(const int8_t* x) {
+  int64_t v;
+  std::memcpy(&v, x, 8);
+  return _mm512_set1_epi64(v);
+}
+
+/** Two consecutive floats (a pair of groups' x scales or min terms) in every 64-bit lane. */
+SC_ROWS8K_TARGET inline __m512 broadcastPair(const float* p) {
+  double v;
+  std::memcpy(&v, p, 8);
+  return _mm512_castpd_ps(_mm512_set1_pd(v));
+}
+
+/** A super-block's scales times d and mins times dmin, widened to float, vector c holding groups 2c and 2c + 1 in lane pairs (row r at 2r, 2r + 1). */
+struct SuperScales {
+  __m512 scales[4];
+  __m512 mins[4];
+};
+
+SC_ROWS8K_TARGET inline void superScales(const uint8_t* at, SuperScales& s) {
+  const __m512i low = _mm512_loadu_si512(at + 32);
+  const __m512i top = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(at + 96)));
+  // The top bits of indices 0-31 lie at bits 0-1 (scales) and 4-5 (mins), of 32-63 at 2-3 and 6-7: a
+  // 16-bit shift of each half moves them to bits 4-5 (no bit of the other byte lands there).
+  const __m512i scShift = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+  const __m512i mShift = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+  const __m512i bits45 = _mm512_set1_epi8(0x30), low4 = _mm512_set1_epi8(15);
+  alignas(64) uint8_t sc[64], m[64];
+  _mm512_store_si512(sc, _mm512_or_si512(_mm512_and_si512(low, low4), _mm512_and_si512(_mm512_sllv_epi16(top, scShift), bits45)));
+  _mm512_store_si512(m, _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(low, 4), low4), _mm512_and_si512(_mm512_srlv_epi16(top, mShift), bits45)));
+  // Row r's d (dmin) in lanes 2r and 2r + 1.
+  const __m256i pairIndex = _mm256_setr_epi8(0, 1, 0, 1, 2, 3, 2, 3, 4, 5, 4, 5, 6, 7, 6, 7, 8, 9, 8, 9, 10, 11, 10, 11, 12, 13, 12, 13, 14, 15, 14, 15);
+  const auto pairs = [&](const uint8_t* h) SC_ROWS8K_TARGET {
+    return _mm512_cvtph_ps(_mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h))), pairIndex));
+  };
+  const __m512 d = pairs(at), dmin = pairs(at + 16);
+  for (int c = 0; c < 4; c++) {
+    s.scales[c] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(sc + 16 * c)))), d);
+    s.mins[c] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(m + 16 * c)))), dmin);
+  }
+}
+
+/**
+ * The S groups of eight rows g[0..S) against M rows of x, y's rows written: S streams of W read side
+ * by side, each super-block's codes and scales unpacked once for the M rows.
+ */
+template <int M, int S, bool Ahead>
+SC_ROWS8K_TARGET void groupsAtOnce(const Rows8KX& x, const uint8_t* W, const float* bias, float* y, int64_t ldy, const int64_t (&g)[S]) {
+  const int64_t supers = x.K / 256, blocks = x.K / 32;
+  const __m512i low4 = _mm512_set1_epi8(15);
+  const uint8_t* p[S];
+  __m512 acc[S][M];
+  for (int s = 0; s < S; s++) {
+    p[s] = W + g[s] * supers * kSuperBytes;
+    for (int m = 0; m < M; m++) acc[s][m] = _mm512_setzero_ps();
+  }
+  for (int64_t u = 0; u < supers; u++) {
+#pragma GCC unroll 4
+    for (int s = 0; s < S; s++) {
+      const uint8_t* at = p[s] + u * kSuperBytes;
+      if constexpr (Ahead) {
+        for (int line = 0; line < kSuperBytes; line += 64) _mm_prefetch(reinterpret_cast<const char*>(at + kAheadBytes + line), _MM_HINT_T0);
+      }
+      SuperScales ss;
+      superScales(at, ss);
+      for (int c = 0; c < 4; c++) {
+        // Vector k's low nibbles: codes 8k..8k+3 of groups 2c (lane 2r) and 2c + 1 (lane 2r + 1); its high: 8k+4..8k+7.
+        __m512i lo[4], hi[4];
+        for (int k = 0; k < 4; k++) {
+          const __m512i v = _mm512_loadu_si512(at + 128 + 256 * c + 64 * k);
+          lo[k] = _mm512_and_si512(v, low4);
+          hi[k] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+        }
+        for (int m = 0; m < M; m++) {
+          const int8_t* xb = x.q + m * x.K + 256 * u + 64 * c;
+          __m512i even = _mm512_setzero_si512(), odd = _mm512_setzero_si512();
+          for (int k = 0; k < 4; k++) {
+            even = _mm512_dpbusd_epi32(even, lo[k], broadcast8(xb + 16 * k));
+            odd = _mm512_dpbusd_epi32(odd, hi[k], broadcast8(xb + 16 * k + 8));
+          }
+          const __m512 scale = _mm512_mul_ps(ss.scales[c], broadcastPair(x.d + m * blocks + 8 * u + 2 * c));
+          acc[s][m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(even, odd)), scale, acc[s][m]);
+        }
+      }
+      for (int m = 0; m < M; m++) {
+        const float* t = x.t + m * blocks + 8 * u;
+        for (int c = 0; c < 4; c++) acc[s][m] = _mm512_fnmadd_ps(ss.mins[c], broadcastPair(t + 2 * c), acc[s][m]);
+      }
+    }
+  }
+  for (int s = 0; s < S; s++) {
+    const __m256 b8 = bias ? _mm256_loadu_ps(bias + kRows8 * g[s]) : _mm256_setzero_ps();
+    for (int m = 0; m < M; m++) {
+      // Each lane pair's sum in its even lane, the even lanes packed into eight: row r's value.
+      const __m512 pairSums = _mm512_add_ps(acc[s][m], _mm512_permute_ps(acc[s][m], 0xb1));
+      const __m256 rows = _mm512_castps512_ps256(_mm512_maskz_compress_ps(0x5555, pairSums));
+      _mm256_storeu_ps(y + m * ldy + kRows8 * g[s], _mm256_add_ps(rows, b8));
+    }
+  }
+}
+
+/** Groups [g0, g1): one row of x four groups at a time, one from each quarter of the range (as quant_rows8_avx512.cc); more rows a group at a time. */
+template <int M, bool Ahead>
+SC_ROWS8K_TARGET void groupRange(const Rows8KX& x, const uint8_t* W, const float* bias, float* y, int64_t ldy, int64_t g0, int64_t g1) {
+  int64_t g = g0;
+  if constexpr (M == 1) {
+    const int64_t quarter = (g1 - g0) / 4;
+    for (int64_t i = 0; i < quarter; i++) {
+      const int64_t four[4] = {g0 + i, g0 + quarter + i, g0 + 2 * quarter + i, g0 + 3 * quarter + i};
+      groupsAtOnce<1, 4, Ahead>(x, W, bias, y, ldy, four);
+    }
+    g = g0 + 4 * quarter;
+  }
+  for (; g < g1; g++) {
+    const int64_t one[1] = {g};
+    groupsAtOnce<M, 1, Ahead>(x, W, bias, y, ldy, one);
+  }
+}
+
+}  // namespace
+
+void rows8KX(const int8_t* xq, const float* xd, int64_t M, int64_t K, int8_t* pairs, float* t) {
+  for (int64_t b = 0; b < M * K / 32; b += 2) {
+    const int8_t *first = xq + 32 * b, *second = first + 32;
+    int8_t* out = pairs + 32 * b;
+    for (int k = 0; k < 4; k++)
+      for (int half = 0; half < 2; half++) {
+        std::memcpy(out + 16 * k + 8 * half, first + 8 * k + 4 * half, 4);
+        std::memcpy(out + 16 * k + 8 * half + 4, second + 8 * k + 4 * half, 4);
+      }
+  }
+  for (int64_t b = 0; b < M * K / 32; b++) {
+    int32_t sum = 0;
+    for (int k = 0; k < 32; k++) sum += xq[32 * b + k];
+    t[b] = xd[b] * static_cast<float>(sum);
+  }
+}
+
+void quantRows8KAvx512(const int8_t* xq, const float* xd, const float* t, int M, const uint8_t* W, int64_t K, const float* bias, float* y,
+                       int64_t ldy, int64_t g0, int64_t g1) {
+  const Rows8KX x{xq, xd, t, K};
+  withRowCount(M, [&](auto rows) {
+    constexpr int R = decltype(rows)::value;
+    if (cpuIsIntel()) groupRange<R, true>(x, W, bias, y, ldy, g0, g1);
+    else groupRange<R, false>(x, W, bias, y, ldy, g0, g1);
+  });
+}
+
+}  // namespace sc
+
+#else
+namespace sc {
+void rows8KX(const int8_t*, const float*, int64_t, int64_t, int8_t*, float*) {}
+void quantRows8KAvx512(const int8_t*, const float*, const float*, int, const uint8_t*, int64_t, const float*, float*, int64_t, int64_t, int64_t) {}
+}  // namespace sc
+#endif
