@@ -216,6 +216,8 @@ DotFn dotKernel(const char** name) {
 constexpr bool groupRowsFormat(QFmt f) { return f == QFmt::Q8_0 || f == QFmt::Q4_0 || f == QFmt::Q5_0 || f == QFmt::Q4_1 || f == QFmt::Q5_1; }
 /** Of those, the ones measured against the tiles up to 32 rows (kQuantRowsAvx512Rows; Q4_1 and Q5_1 not past 12). */
 constexpr bool rowsTo32Format(QFmt f) { return f == QFmt::Q8_0 || f == QFmt::Q4_0 || f == QFmt::Q5_0; }
+/** Rows of x Q4_Kx8's rows kernel serves (kQ4KRows8TilesFrom has the measurements). */
+constexpr int64_t kQ4KRows8Rows = 64;
 
 /**
  * Rows of x up to which quantLinear takes the integer path: further where quant_rows_avx512.cc serves
@@ -225,6 +227,7 @@ constexpr bool rowsTo32Format(QFmt f) { return f == QFmt::Q8_0 || f == QFmt::Q4_
 int64_t dotRowsLimit(QFmt f, DotFn kernel) {
   if (!qIntegerCodes(f)) return 0;
 #if defined(__x86_64__)
+  if (kernel == quantDotVnni && f == QFmt::Q4_Kx8) return kQ4KRows8Rows;
   if (kernel == quantDotVnni && ((quantRowsAvx512Handles(f) && rowsTo32Format(f)) || qRows8(f))) return kQuantRowsAvx512Rows;
 #endif
   // The interleaved formats' rows are not one span each: no other integer kernel reads them (the tiles + GEMM do).
@@ -256,11 +259,12 @@ constexpr int64_t kInt8TilesFromRows512 = 12;
  * Q5_0x8's, with its fifth bits to spread, 1.06-1.40x at 12 and 16, 0.93-1.18x at 24 (four of six
  * ahead), 0.93-1.05x at 32 (five of six behind): the tiles take it from 25 rows, the others past 32.
  * Q4_Kx8's (quant_rows8_k_avx512.cc; twenty-eighth session, the same Xeon, W hot, four shapes from
- * SmolLM2's to Llama's) beat its tiles 2.4-2.5x at 32 rows and still 1.04-1.13x at 256 (its tiles
- * gather each row's super-block from its group first, rows8Block): past 32 too, as W read once a
- * product counts more for matrices the caches do not hold.
+ * SmolLM2's to Llama's) beat its tiles 2.4-2.5x at 32 rows, 1.60-1.74x at 64 and 1.05-1.16x at 256
+ * (its tiles unpack each row's super-block from the interleaved layout, rows8KUnpack: 0.86-0.97x of
+ * Q4_K's tiles): it serves up to 64 rows, the tiles past that, where W read once a product counts
+ * for matrices the caches do not hold.
  */
-constexpr int64_t kRows8TilesFrom = kQuantRowsAvx512Rows + 1, kQ5Rows8TilesFrom = 25;
+constexpr int64_t kRows8TilesFrom = kQuantRowsAvx512Rows + 1, kQ5Rows8TilesFrom = 25, kQ4KRows8TilesFrom = kQ4KRows8Rows + 1;
 
 /**
  * MLX8's rows kernel (twenty-fifth session, the same Xeon, six shapes, W hot) against the tiles:
@@ -269,7 +273,7 @@ constexpr int64_t kRows8TilesFrom = kQuantRowsAvx512Rows + 1, kQ5Rows8TilesFrom 
  */
 constexpr int64_t kMlx8TilesFromRows512 = 16;
 int64_t int8TilesFrom(QFmt f) {
-  if (qRows8(f)) return f == QFmt::Q5_0x8 ? kQ5Rows8TilesFrom : kRows8TilesFrom;
+  if (qRows8(f)) return f == QFmt::Q5_0x8 ? kQ5Rows8TilesFrom : f == QFmt::Q4_Kx8 ? kQ4KRows8TilesFrom : kRows8TilesFrom;
   if (!quantRowsAvx512Handles(f)) return 8;
   // Q4_1's and Q5_1's groups of four among them: 1.23-1.66x the tiles at 8 rows in 4 of 5 shapes,
   // about even at 12 (twenty-fifth session, the Xeon, W hot).

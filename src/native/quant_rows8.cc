@@ -4,6 +4,10 @@
 #include <cstring>
 #include <vector>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "cpu_features.h"
 
 namespace sc {
@@ -46,6 +50,13 @@ void packScalesMins(const uint8_t* sc, const uint8_t* m, uint8_t* q) {
 /** Where row r's scale and min of group j lie among a Q4_Kx8 super-block's 64 (quant_blocks.h): byte 32 + this of the low bits. */
 constexpr int q4kScaleAt(int j, int r) { return 16 * (j >> 1) + 2 * r + (j & 1); }
 
+/** Row r's six-bit scale and min of group j from a Q4_Kx8 super-block's low and top bits. */
+void q4kScaleMin(const uint8_t* in, int j, int r, uint8_t& sc, uint8_t& m) {
+  const int i = q4kScaleAt(j, r), low = in[32 + i], top = in[96 + i % 32] >> (i < 32 ? 0 : 2);
+  sc = static_cast<uint8_t>((low & 15) | ((top & 3) << 4));
+  m = static_cast<uint8_t>((low >> 4) | (((top >> 4) & 3) << 4));
+}
+
 void putQ4K(const uint8_t* q, uint8_t* out, int r) {
   std::memcpy(out + 2 * r, q, 2);
   std::memcpy(out + 16 + 2 * r, q + 2, 2);
@@ -69,11 +80,7 @@ void getQ4K(const uint8_t* in, int r, uint8_t* q) {
   std::memcpy(q, in + 2 * r, 2);
   std::memcpy(q + 2, in + 16 + 2 * r, 2);
   uint8_t sc[8], m[8];
-  for (int j = 0; j < 8; j++) {
-    const int i = q4kScaleAt(j, r), low = in[32 + i], top = in[96 + i % 32] >> (i < 32 ? 0 : 2);
-    sc[j] = static_cast<uint8_t>((low & 15) | ((top & 3) << 4));
-    m[j] = static_cast<uint8_t>((low >> 4) | (((top >> 4) & 3) << 4));
-  }
+  for (int j = 0; j < 8; j++) q4kScaleMin(in, j, r, sc[j], m[j]);
   packScalesMins(sc, m, q + 4);
   for (int c = 0; c < 4; c++)
     for (int k = 0; k < 4; k++)
@@ -82,6 +89,15 @@ void getQ4K(const uint8_t* in, int r, uint8_t* q) {
         q[16 + 32 * c + 8 * k + i] = static_cast<uint8_t>((at[0] & 15) | ((at[4] & 15) << 4));
         q[16 + 32 * c + 8 * k + 4 + i] = static_cast<uint8_t>((at[0] >> 4) | (at[4] & 0xf0));
       }
+}
+
+/** Block b of row n of an interleaved matrix of K weights a row, as the row format's block (qBlockBytes(f) bytes), into out. */
+void rows8Block(QFmt f, const uint8_t* w, int64_t K, int64_t n, int64_t b, uint8_t* out) {
+  const int B = qBlockBytes(f);
+  const int64_t blocks = K / qBlockWeights(f);
+  const uint8_t* in = w + (n / kRows8 * blocks + b) * kRows8 * B;
+  if (f == QFmt::Q4_Kx8) getQ4K(in, static_cast<int>(n % kRows8), out);
+  else getOf32(f, in, static_cast<int>(n % kRows8), out);
 }
 
 }  // namespace
@@ -105,12 +121,36 @@ void repackRows8(QFmt f, uint8_t* w, int64_t N, int64_t K) {
   }
 }
 
-void rows8Block(QFmt f, const uint8_t* w, int64_t K, int64_t n, int64_t b, uint8_t* out) {
-  const int B = qBlockBytes(f);
-  const int64_t blocks = K / qBlockWeights(f);
-  const uint8_t* in = w + (n / kRows8 * blocks + b) * kRows8 * B;
-  if (f == QFmt::Q4_Kx8) getQ4K(in, static_cast<int>(n % kRows8), out);
-  else getOf32(f, in, static_cast<int>(n % kRows8), out);
+void rows8KUnpack(const uint8_t* w, int64_t K, int64_t n, int64_t u, int8_t* c, float* a, float* off) {
+  const int r = static_cast<int>(n % kRows8);
+  const uint8_t* in = w + (n / kRows8 * (K / 256) + u) * kRows8 * qBlockBytes(QFmt::Q4_Kx8);
+  // Vector k of pair p: the first four bytes group 2p's codes 8k..8k+3 (low) and 8k+4..8k+7 (high), the next four group 2p + 1's.
+  for (int p = 0; p < 4; p++)
+    for (int k = 0; k < 4; k++) {
+      const uint8_t* at = in + 128 + 256 * p + 64 * k + 8 * r;
+      int8_t* first = c + 64 * p + 8 * k;
+#if defined(__SSE2__)
+      // (SSE2, every x86-64's: the tiles' build runs this for each row's super-block.)
+      const __m128i bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(at)), low4 = _mm_set1_epi8(15);
+      const __m128i codes = _mm_unpacklo_epi32(_mm_and_si128(bytes, low4), _mm_and_si128(_mm_srli_epi16(bytes, 4), low4));
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(first), codes);
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(first + 32), _mm_unpackhi_epi64(codes, codes));
+#else
+      for (int h = 0; h < 2; h++)
+        for (int i = 0; i < 4; i++) {
+          first[32 * h + i] = static_cast<int8_t>(at[4 * h + i] & 15);
+          first[32 * h + 4 + i] = static_cast<int8_t>(at[4 * h + i] >> 4);
+        }
+#endif
+    }
+  // As unpackBlock's Q4_K: a = d·sc, off = −(dmin·m) for each 16 of group j's 32.
+  const float d = halfToFloat(le16(in + 2 * r)), dmin = halfToFloat(le16(in + 16 + 2 * r));
+  for (int j = 0; j < 8; j++) {
+    uint8_t sc, m;
+    q4kScaleMin(in, j, r, sc, m);
+    a[2 * j] = a[2 * j + 1] = d * static_cast<float>(sc);
+    off[2 * j] = off[2 * j + 1] = -(dmin * static_cast<float>(m));
+  }
 }
 
 void rows8Row(QFmt f, const uint8_t* w, int64_t K, int64_t n, uint8_t* out) {

@@ -24,8 +24,12 @@ void repackRows8(QFmt f, uint8_t* w, int64_t N, int64_t K);
 /** Row n of an interleaved matrix (f: Q4_0x8, Q8_0x8, Q5_0x8, Q4_Kx8) of K weights a row as its blocks of the row format, into out. */
 void rows8Row(QFmt f, const uint8_t* w, int64_t K, int64_t n, uint8_t* out);
 
-/** Block b of row n of an interleaved matrix of K weights a row, as the row format's block (qBlockBytes(f) bytes), into out. */
-void rows8Block(QFmt f, const uint8_t* w, int64_t K, int64_t n, int64_t b, uint8_t* out);
+/**
+ * Super-block u of row n of a Q4_Kx8 matrix of K weights a row as Q4_K's unpackBlock gives it (the
+ * same values, bit for bit): its 256 codes into c, a and off for each 16 of them, read straight from
+ * the interleaved layout (the integer tiles' build).
+ */
+void rows8KUnpack(const uint8_t* w, int64_t K, int64_t n, int64_t u, int8_t* c, float* a, float* off);
 
 /**
  * What quantRows8Avx512's sums start from, per row of x and block of 32 (M·K/32 of them): a pair of

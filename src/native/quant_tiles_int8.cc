@@ -59,11 +59,8 @@ struct Avx512Vnni {
     const __m512i rowStarts = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(BW / 4));
     for (int64_t u = 0; u < units; u++) {
       for (int j = 0; j < rows; j++) {
-        if constexpr (qRows8(F)) {
-          // Q4_Kx8: the row's super-block gathered from its group first (quant_rows8.h).
-          uint8_t block[qBlockBytes(F)];
-          rows8Block(F, W, K, n0 + j, u, block);
-          unpackBlock<qRowFormat(F), Unpack>(block, codes[j], a[j], off[j]);
+        if constexpr (F == QFmt::Q4_Kx8) {
+          rows8KUnpack(W, K, n0 + j, u, codes[j], a[j], off[j]);
         } else {
           unpackBlock<F, Unpack>(W + (n0 + j) * rowBytes + u * qBlockBytes(F), codes[j], a[j], off[j]);
         }

@@ -340,19 +340,19 @@ describe('native quant kernels against the js reference', { skip }, () => {
     for (const type of INTEGER_TYPES) for (const N of [1, 2, 3, 4, 5, 9]) checkIntegerPath(type, N, colsOf(type), 1, 51 + N);
   });
 
-  /** What quantLinear takes for M rows of x over an interleaved weight: its rows kernel up to 32 rows (q5_0x8: 24), the integer tiles past (AVX512-VNNI); elsewhere no integer kernel reads them. */
+  /** What quantLinear takes for M rows of x over an interleaved weight: its rows kernel up to 32 rows (q5_0x8: 24, q4_kx8: 64), the integer tiles past (AVX512-VNNI); elsewhere no integer kernel reads them. */
   function rows8Path(type: QuantType, M: number): string {
     if (expectedDotPath() !== 'avx512-vnni') return 'dequant+gemm';
-    return M <= (type === 'q5_0x8' ? 24 : 32) ? 'avx512-vnni' : 'int8-tiles';
+    return M <= (type === 'q5_0x8' ? 24 : type === 'q4_kx8' ? 64 : 32) ? 'avx512-vnni' : 'int8-tiles';
   }
 
   for (const [type, rowType] of [['q4_0x8', 'q4_0'], ['q8_0x8', 'q8_0'], ['q5_0x8', 'q5_0'], ['q4_kx8', 'q4_k']] as const) {
     // A row of 256-weight super-blocks for Q4_K's: K = 768 and 256 where the others take 896 and 96 (three blocks).
     const [longK, shortK] = type === 'q4_kx8' ? [768, 256] : [896, 96];
-    test(`${type} (${rowType} eight rows to a group): its rows kernel (one row of x four groups at a time, from each quarter; up to 8 rows a pass, 32 in all, q5_0x8 24) and past them the integer tiles (${rows8Path(type, 1)} / ${rows8Path(type, 33)} here) within the activation quantization's bound`, () => {
+    test(`${type} (${rowType} eight rows to a group): its rows kernel (one row of x four groups at a time, from each quarter; up to 8 rows a pass, 32 in all, q5_0x8 24, q4_kx8 64) and past them the integer tiles (${rows8Path(type, 1)} / ${rows8Path(type, 33)} here) within the activation quantization's bound`, () => {
       // N = 8: one group; 24: three (no whole quarter); 40: five (one quarter, one alone); 72: nine.
       for (const N of [8, 24, 40, 72]) for (const M of [1, 2, 8]) checkIntegerPath(type, N, longK, M, 71 + N, rows8Path(type, M));
-      for (const M of [9, 17, 24, 25, 32, 33, 40]) checkIntegerPath(type, 40, longK, M, 73, rows8Path(type, M));
+      for (const M of [9, 17, 24, 25, 32, 33, 40, ...(type === 'q4_kx8' ? [64, 65] : [])]) checkIntegerPath(type, 40, longK, M, 73, rows8Path(type, M));
       for (const M of [1, 3, 40]) checkIntegerPath(type, 24, shortK, M, 75, rows8Path(type, M));
     });
 
@@ -370,13 +370,15 @@ describe('native quant kernels against the js reference', { skip }, () => {
       same('dequantize', (k, w, out) => k.quantDequantize(buf(w), K, 3, N - 11, buf(out)), (N - 11) * K);
       const ids = Int32Array.from([0, 7, 8, 319, 161, 5]);
       same('embedding', (k, w, out) => k.quantEmbedding(buf(w), buf(ids), K, buf(out)), ids.length * K);
-      const x = gaussian(40 * K, 82), gy = gaussian(40 * N, 83), bias = gaussian(N, 84);
-      if (rows8Path(type, 40) === 'int8-tiles') same('integer tiles (40 rows)', (k, w, out) => k.quantLinear(buf(w), buf(x), 40, N, K, buf(out), buf(bias)), 40 * N);
+      const x = gaussian(72 * K, 82), gy = gaussian(40 * N, 83), bias = gaussian(N, 84);
+      // The tiles and a bf16 step's GEMM past the rows kernel's reach (q4_kx8's: 64 rows).
+      const tiled = type === 'q4_kx8' ? 72 : 40;
+      if (rows8Path(type, tiled) === 'int8-tiles') same(`integer tiles (${tiled} rows)`, (k, w, out) => k.quantLinear(buf(w), buf(x), tiled, N, K, buf(out), buf(bias)), tiled * N);
       for (const M of [3, 40]) {
         same(`exact product (${M} rows)`, (k, w, out) => k.quantLinear(buf(w), buf(x), M, N, K, buf(out), buf(bias), true), M * N);
         same(`input gradient (${M} rows)`, (k, w, out) => k.quantLinearInputGrad(buf(w), buf(gy), M, N, K, buf(out)), M * K, 0.5);
       }
-      same('bf16 step (40 rows)', (k, w, out) => k.quantLinear(buf(w), buf(x), 40, N, K, buf(out), buf(bias), false, true), 40 * N);
+      same(`bf16 step (${tiled} rows)`, (k, w, out) => k.quantLinear(buf(w), buf(x), tiled, N, K, buf(out), buf(bias), false, true), tiled * N);
       for (const M of [1, 8]) {
         const { two, twoPath, one } = onTwoThreadsThenOne(type, M, 1024, 85);
         assert.equal(twoPath, rows8Path(type, M));
