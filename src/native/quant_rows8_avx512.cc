@@ -15,14 +15,11 @@
 #include "quant_rows8.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
-
 #include <cstring>
 
 #include "cpu_features.h"
 #include "row_count.h"
-
-#define SC_ROWS8_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,f16c,fma")))
+#include "rows8_lanes.h"
 
 namespace sc {
 namespace {
@@ -35,12 +32,7 @@ namespace {
  */
 constexpr int kAheadBytes = 2048;
 
-/** Eight bytes of x broadcast to every 64-bit lane. */
-SC_ROWS8_TARGET inline __m512i broadcast8(const int8_t* x) {
-  int64_t v;
-  std::memcpy(&v, x, 8);
-  return _mm512_set1_epi64(v);
-}
+using rows8::broadcast8;
 
 /** x's M rows as the kernels read them (quant_rows8.h). */
 struct Rows8X {
@@ -120,38 +112,15 @@ SC_ROWS8_TARGET void groupsAtOnce(const Rows8X& x, const uint8_t* W, const float
       }
     }
   }
-  for (int s = 0; s < S; s++) {
-    const __m256 b8 = bias ? _mm256_loadu_ps(bias + kRows8 * g[s]) : _mm256_setzero_ps();
-    for (int m = 0; m < M; m++) {
-      // Each lane pair's sum in its even lane, the even lanes packed into eight: row r's value.
-      const __m512 pairSums = _mm512_add_ps(acc[s][m], _mm512_permute_ps(acc[s][m], 0xb1));
-      const __m256 rows = _mm512_castps512_ps256(_mm512_maskz_compress_ps(0x5555, pairSums));
-      _mm256_storeu_ps(y + m * ldy + kRows8 * g[s], _mm256_add_ps(rows, b8));
-    }
-  }
+  for (int s = 0; s < S; s++)
+    for (int m = 0; m < M; m++) rows8::storeRows(acc[s][m], bias ? bias + kRows8 * g[s] : nullptr, y + m * ldy + kRows8 * g[s]);
 }
 
-/**
- * Groups [g0, g1): one row of x takes four groups at a time, one from each quarter of the range (four
- * streams, as quant_rows_avx512.cc's one-row kernels: a group at a time read the larger of
- * SmolLM2's and Qwen2.5-0.5B's Q4_0 matrices from memory at 0.83-0.94x of Q4_0's four streams, then
- * 1.11-1.17x with four); more rows a group at a time.
- */
 template <QFmt F, int M, bool Ahead>
 SC_ROWS8_TARGET void groupRange(const Rows8X& x, const uint8_t* W, const float* bias, float* y, int64_t ldy, int64_t g0, int64_t g1) {
-  int64_t g = g0;
-  if constexpr (M == 1) {
-    const int64_t quarter = (g1 - g0) / 4;
-    for (int64_t i = 0; i < quarter; i++) {
-      const int64_t four[4] = {g0 + i, g0 + quarter + i, g0 + 2 * quarter + i, g0 + 3 * quarter + i};
-      groupsAtOnce<F, 1, 4, Ahead>(x, W, bias, y, ldy, four);
-    }
-    g = g0 + 4 * quarter;
-  }
-  for (; g < g1; g++) {
-    const int64_t one[1] = {g};
-    groupsAtOnce<F, M, 1, Ahead>(x, W, bias, y, ldy, one);
-  }
+  rows8::inQuarters<M == 1>(
+      g0, g1, [&](const int64_t (&four)[4]) { groupsAtOnce<F, 1, 4, Ahead>(x, W, bias, y, ldy, four); },
+      [&](const int64_t (&one)[1]) { groupsAtOnce<F, M, 1, Ahead>(x, W, bias, y, ldy, one); });
 }
 
 template <QFmt F, int M>

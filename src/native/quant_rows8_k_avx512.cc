@@ -14,14 +14,11 @@
 #include "quant_rows8.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
-
 #include <cstring>
 
 #include "cpu_features.h"
 #include "row_count.h"
-
-#define SC_ROWS8K_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,f16c,fma")))
+#include "rows8_lanes.h"
 
 namespace sc {
 namespace {
@@ -38,14 +35,10 @@ struct Rows8KX {
   int64_t K;
 };
 
-SC_ROWS8K_TARGET inline __m512i broadcast8(const int8_t* x) {
-  int64_t v;
-  std::memcpy(&v, x, 8);
-  return _mm512_set1_epi64(v);
-}
+using rows8::broadcast8;
 
 /** Two consecutive floats (a pair of groups' x scales or min terms) in every 64-bit lane. */
-SC_ROWS8K_TARGET inline __m512 broadcastPair(const float* p) {
+SC_ROWS8_TARGET inline __m512 broadcastPair(const float* p) {
   double v;
   std::memcpy(&v, p, 8);
   return _mm512_castpd_ps(_mm512_set1_pd(v));
@@ -57,7 +50,7 @@ struct SuperScales {
   __m512 mins[4];
 };
 
-SC_ROWS8K_TARGET inline void superScales(const uint8_t* at, SuperScales& s) {
+SC_ROWS8_TARGET inline void superScales(const uint8_t* at, SuperScales& s) {
   const __m512i low = _mm512_loadu_si512(at + 32);
   const __m512i top = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(at + 96)));
   // The top bits of indices 0-31 lie at bits 0-1 (scales) and 4-5 (mins), of 32-63 at 2-3 and 6-7: a
@@ -70,7 +63,7 @@ SC_ROWS8K_TARGET inline void superScales(const uint8_t* at, SuperScales& s) {
   _mm512_store_si512(m, _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(low, 4), low4), _mm512_and_si512(_mm512_srlv_epi16(top, mShift), bits45)));
   // Row r's d (dmin) in lanes 2r and 2r + 1.
   const __m256i pairIndex = _mm256_setr_epi8(0, 1, 0, 1, 2, 3, 2, 3, 4, 5, 4, 5, 6, 7, 6, 7, 8, 9, 8, 9, 10, 11, 10, 11, 12, 13, 12, 13, 14, 15, 14, 15);
-  const auto pairs = [&](const uint8_t* h) SC_ROWS8K_TARGET {
+  const auto pairs = [&](const uint8_t* h) SC_ROWS8_TARGET {
     return _mm512_cvtph_ps(_mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h))), pairIndex));
   };
   const __m512 d = pairs(at), dmin = pairs(at + 16);
@@ -85,7 +78,7 @@ SC_ROWS8K_TARGET inline void superScales(const uint8_t* at, SuperScales& s) {
  * by side, each super-block's codes and scales unpacked once for the M rows.
  */
 template <int M, int S, bool Ahead>
-SC_ROWS8K_TARGET void groupsAtOnce(const Rows8KX& x, const uint8_t* W, const float* bias, float* y, int64_t ldy, const int64_t (&g)[S]) {
+SC_ROWS8_TARGET void groupsAtOnce(const Rows8KX& x, const uint8_t* W, const float* bias, float* y, int64_t ldy, const int64_t (&g)[S]) {
   const int64_t supers = x.K / 256, blocks = x.K / 32;
   const __m512i low4 = _mm512_set1_epi8(15);
   const uint8_t* p[S];
@@ -128,33 +121,15 @@ SC_ROWS8K_TARGET void groupsAtOnce(const Rows8KX& x, const uint8_t* W, const flo
       }
     }
   }
-  for (int s = 0; s < S; s++) {
-    const __m256 b8 = bias ? _mm256_loadu_ps(bias + kRows8 * g[s]) : _mm256_setzero_ps();
-    for (int m = 0; m < M; m++) {
-      // Each lane pair's sum in its even lane, the even lanes packed into eight: row r's value.
-      const __m512 pairSums = _mm512_add_ps(acc[s][m], _mm512_permute_ps(acc[s][m], 0xb1));
-      const __m256 rows = _mm512_castps512_ps256(_mm512_maskz_compress_ps(0x5555, pairSums));
-      _mm256_storeu_ps(y + m * ldy + kRows8 * g[s], _mm256_add_ps(rows, b8));
-    }
-  }
+  for (int s = 0; s < S; s++)
+    for (int m = 0; m < M; m++) rows8::storeRows(acc[s][m], bias ? bias + kRows8 * g[s] : nullptr, y + m * ldy + kRows8 * g[s]);
 }
 
-/** Groups [g0, g1): one row of x four groups at a time, one from each quarter of the range (as quant_rows8_avx512.cc); more rows a group at a time. */
 template <int M, bool Ahead>
-SC_ROWS8K_TARGET void groupRange(const Rows8KX& x, const uint8_t* W, const float* bias, float* y, int64_t ldy, int64_t g0, int64_t g1) {
-  int64_t g = g0;
-  if constexpr (M == 1) {
-    const int64_t quarter = (g1 - g0) / 4;
-    for (int64_t i = 0; i < quarter; i++) {
-      const int64_t four[4] = {g0 + i, g0 + quarter + i, g0 + 2 * quarter + i, g0 + 3 * quarter + i};
-      groupsAtOnce<1, 4, Ahead>(x, W, bias, y, ldy, four);
-    }
-    g = g0 + 4 * quarter;
-  }
-  for (; g < g1; g++) {
-    const int64_t one[1] = {g};
-    groupsAtOnce<M, 1, Ahead>(x, W, bias, y, ldy, one);
-  }
+SC_ROWS8_TARGET void groupRange(const Rows8KX& x, const uint8_t* W, const float* bias, float* y, int64_t ldy, int64_t g0, int64_t g1) {
+  rows8::inQuarters<M == 1>(
+      g0, g1, [&](const int64_t (&four)[4]) { groupsAtOnce<1, 4, Ahead>(x, W, bias, y, ldy, four); },
+      [&](const int64_t (&one)[1]) { groupsAtOnce<M, 1, Ahead>(x, W, bias, y, ldy, one); });
 }
 
 }  // namespace
