@@ -88,6 +88,7 @@ SC_ROWS8_TARGET void groupsAtOnce(const Rows8KX& x, const uint8_t* W, const floa
     for (int m = 0; m < M; m++) acc[s][m] = _mm512_setzero_ps();
   }
   for (int64_t u = 0; u < supers; u++) {
+    // Unrolled, the streams' accumulators stay in registers (1.11x one row hot, this Xeon).
 #pragma GCC unroll 4
     for (int s = 0; s < S; s++) {
       const uint8_t* at = p[s] + u * kSuperBytes;
