@@ -33,11 +33,14 @@ enum class QFmt : int { Q8_0 = 0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, Mlx4
  * code bytes 8c..8c+7 (row r at 8r).
  *
  * Q4_Kx8: Q4_K's super-blocks with eight rows interleaved (quant_rows8_k_avx512.cc), 1152 bytes of
- * the eight: their d (16 bytes) and dmin (16); at 32 + 8j + r the low four bits of row r's scale of
- * group j (0..7) and, above them, of its min; at 96 + 8j + r (j < 4) the top two bits of the scales of
- * groups j and j + 4 and of the mins of groups j and j + 4 (bits 0-1, 2-3, 4-5, 6-7), so one vector
- * holds the 64 scales' low bits, another their top bits; then from 128 the nibbles, 256 bytes for
- * groups 2c and 2c + 1 as four vectors of 64 holding each row's bytes 32c + 8k..+7 (row r at 8r).
+ * the eight: their d (16 bytes) and dmin (16); then the 64 scales and 64 mins, row r's of group j
+ * (0..7) at index i = 16·⌊j/2⌋ + 2r + (j mod 2): their low four bits at 32 + i (the min's above the
+ * scale's), their top two bits at 96 + (i mod 32) (bits 0-1 the scale's and 4-5 the min's for
+ * i < 32, bits 2-3 and 6-7 past), so one vector holds the low bits and 32 bytes the top bits; then
+ * from 128 the nibbles, 256 bytes for each pair of groups 2c and 2c + 1 as four vectors of 64: in
+ * vector k, row r's eight bytes at 8r, the first four holding group 2c's codes 8k..8k+3 (low nibbles)
+ * and 8k+4..8k+7 (high), the next four group 2c + 1's (so either half of a byte puts row r's two
+ * groups in 32-bit lanes 2r and 2r + 1).
  *
  * Each the same bytes as the eight rows, so a row's bytes average B a block, and a span of whole
  * groups of eight rows is a span of the matrix; a single row is not.
