@@ -258,11 +258,11 @@ constexpr int64_t kInt8TilesFromRows512 = 12;
  * 1.02-1.20x at 32 (0.99x once, 192 x 576 at 24); Q8_0x8 1.18-1.64x at 12 and 16, 1.00-1.13x at 32.
  * Q5_0x8's, with its fifth bits to spread, 1.06-1.40x at 12 and 16, 0.93-1.18x at 24 (four of six
  * ahead), 0.93-1.05x at 32 (five of six behind): the tiles take it from 25 rows, the others past 32.
- * Q4_Kx8's (quant_rows8_k_avx512.cc; twenty-eighth session, the same Xeon, W hot, four shapes from
- * SmolLM2's to Llama's) beat its tiles 2.4-2.5x at 32 rows, 1.60-1.74x at 64 and 1.05-1.16x at 256
- * (its tiles unpack each row's super-block from the interleaved layout, rows8KUnpack: 0.86-0.97x of
- * Q4_K's tiles): it serves up to 64 rows, the tiles past that, where W read once a product counts
- * for matrices the caches do not hold.
+ * Q4_Kx8's (quant_rows8_k_avx512.cc; twenty-eighth session, the same Xeon, W hot) beat its tiles
+ * 1.39x and 1.44x at 64 rows (1024x2048, 4864x1024) and ran 0.96x and 1.10x at 256 (its tiles unpack
+ * each row's super-block from the interleaved layout, rows8KUnpack: 0.86-0.97x of Q4_K's tiles);
+ * against a first, slower build of those tiles 2.4-2.5x at 32 rows over four shapes. It serves up to
+ * 64 rows, the tiles past that, where W read once a product counts for matrices the caches do not hold.
  */
 constexpr int64_t kRows8TilesFrom = kQuantRowsAvx512Rows + 1, kQ5Rows8TilesFrom = 25, kQ4KRows8TilesFrom = kQ4KRows8Rows + 1;
 
