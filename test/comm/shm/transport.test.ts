@@ -30,7 +30,7 @@ test('ranks on one host negotiate shared memory, all-reduce through it (messages
   const before = ourSegments();
   const world = await sharedWorld(3);
   try {
-    assert.deepEqual(ourSegments(), before, 'segments are unlinked once mapped');
+    assert.deepEqual(ourSegments().filter((f) => !before.includes(f)), [], 'segments are unlinked once mapped');
     for (const [r, pg] of world.groups.entries()) {
       assert.ok(pg.transport instanceof ShmTransport);
       assert.deepEqual(pg.transport.sharedPeers, [0, 1, 2].filter((p) => p !== r));
@@ -106,7 +106,8 @@ test('real processes: all-reduce over shared memory gives the same bits as over 
     assert.deepEqual(viaShm[r].hashes, viaShm[0].hashes, `rank ${r} ends with rank 0's bits`);
     assert.deepEqual(viaShm[r].hashes, viaTcp[r].hashes, `rank ${r}: shared memory and TCP agree bit for bit`);
   }
-  assert.deepEqual(ourSegments(), before, 'nothing left in /dev/shm');
+  // Only what this test made: a dead process's segments from before may be swept meanwhile (sweep.ts).
+  assert.deepEqual(ourSegments().filter((f) => !before.includes(f)), [], 'nothing left in /dev/shm');
 });
 
 test('a recv can take the payload in pieces straight from the ring (posted first, or after the message was queued)', { skip }, async () => {
