@@ -61,6 +61,7 @@
         'src/native/quant_rows8.cc',
         'src/native/quant_rows8_avx512.cc',
         'src/native/quant_rows8_k_avx512.cc',
+        'src/native/quant_rows8_q6k_avx512.cc',
         'src/native/quant_linear.cc',
         'src/native/quant_quantize.cc',
         'src/native/quant_fit_avx2.cc',

@@ -19,7 +19,7 @@
 namespace sc {
 
 /** The formats in src/tensor/quant/formats.ts QUANT_TYPES order (native.ts passes this index). */
-enum class QFmt : int { Q8_0 = 0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, Mlx4, Mlx8, Mlx4F16, Mlx8F16, Nf4, F16, Q4_0x8, Q8_0x8, Q5_0x8, Q4_Kx8, Count };
+enum class QFmt : int { Q8_0 = 0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, Mlx4, Mlx8, Mlx4F16, Mlx8F16, Nf4, F16, Q4_0x8, Q8_0x8, Q5_0x8, Q4_Kx8, Q6_Kx8, Count };
 
 /**
  * Q4_0x8, Q8_0x8, Q5_0x8: Q4_0's, Q8_0's and Q5_0's blocks with eight rows interleaved, what such a
@@ -42,6 +42,14 @@ enum class QFmt : int { Q8_0 = 0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, Mlx4
  * and 8k+4..8k+7 (high), the next four group 2c + 1's (so either half of a byte puts row r's two
  * groups in 32-bit lanes 2r and 2r + 1).
  *
+ * Q6_Kx8: Q6_K's super-blocks with eight rows interleaved (quant_rows8_q6k_avx512.cc), 1680 bytes of
+ * the eight: their d (16 bytes); then the 128 signed scales, row r's of group g (16 weights, 0..15)
+ * at 16 + 16·⌊g/2⌋ + 2r + (g mod 2), so each block of 32 weights has its 16 in one run; then from 144,
+ * for each block c of 32 weights (groups 2c and 2c + 1), 192 bytes as three vectors of 64, in which
+ * row r's byte 8r + 4t + s concerns its weights 32c + 16t + 4k + s for k = 0..3: vector v's low six
+ * bits hold the code of k = v, its top two bits bits 2v..2v+1 of the code of k = 3 (so code vector
+ * k puts row r's two groups in 32-bit lanes 2r and 2r + 1).
+ *
  * Each the same bytes as the eight rows, so a row's bytes average B a block, and a span of whole
  * groups of eight rows is a span of the matrix; a single row is not.
  */
@@ -49,13 +57,14 @@ constexpr int kRows8 = 8;
 /** The interleaved formats of 32 weights a block (the first layout above). */
 constexpr bool qRows8Of32(QFmt f) { return f == QFmt::Q4_0x8 || f == QFmt::Q8_0x8 || f == QFmt::Q5_0x8; }
 /** Every interleaved format: rows held in groups of eight. */
-constexpr bool qRows8(QFmt f) { return qRows8Of32(f) || f == QFmt::Q4_Kx8; }
+constexpr bool qRows8(QFmt f) { return qRows8Of32(f) || f == QFmt::Q4_Kx8 || f == QFmt::Q6_Kx8; }
 /** The row format an interleaved one is made from (f itself for the others). */
 constexpr QFmt qRowFormat(QFmt f) {
   return f == QFmt::Q4_0x8   ? QFmt::Q4_0
          : f == QFmt::Q8_0x8 ? QFmt::Q8_0
          : f == QFmt::Q5_0x8 ? QFmt::Q5_0
          : f == QFmt::Q4_Kx8 ? QFmt::Q4_K
+         : f == QFmt::Q6_Kx8 ? QFmt::Q6_K
                              : f;
 }
 /** The interleaved format made from a row format (Count: none). */
@@ -64,6 +73,7 @@ constexpr QFmt qRows8Format(QFmt f) {
          : f == QFmt::Q8_0 ? QFmt::Q8_0x8
          : f == QFmt::Q5_0 ? QFmt::Q5_0x8
          : f == QFmt::Q4_K ? QFmt::Q4_Kx8
+         : f == QFmt::Q6_K ? QFmt::Q6_Kx8
                            : QFmt::Count;
 }
 
@@ -75,11 +85,11 @@ struct QTraits {
 };
 
 constexpr int qBlockWeights(QFmt f) {
-  if (f == QFmt::Q4_K || f == QFmt::Q5_K || f == QFmt::Q6_K || f == QFmt::Q4_Kx8) return 256;
+  if (f == QFmt::Q4_K || f == QFmt::Q5_K || f == QFmt::Q6_K || f == QFmt::Q4_Kx8 || f == QFmt::Q6_Kx8) return 256;
   return f >= QFmt::Mlx4 && f <= QFmt::Nf4 ? 64 : 32;  // Mlx*, Nf4: 64
 }
 constexpr int qBlockBytes(QFmt f) {
-  constexpr int bytes[] = {34, 18, 20, 22, 24, 144, 176, 210, 36, 68, 36, 68, 33, 64, 18, 34, 22, 144};
+  constexpr int bytes[] = {34, 18, 20, 22, 24, 144, 176, 210, 36, 68, 36, 68, 33, 64, 18, 34, 22, 144, 210};
   static_assert(sizeof bytes / sizeof bytes[0] == static_cast<int>(QFmt::Count), "a block size per format");
   return bytes[static_cast<int>(f)];
 }
@@ -100,8 +110,8 @@ constexpr bool qHasOffset(QFmt f) {
   const QFmt r = qRowFormat(f);
   return !(r == QFmt::Q8_0 || r == QFmt::Q4_0 || r == QFmt::Q5_0 || r == QFmt::Q6_K || r == QFmt::F16);
 }
-/** Whether each 16 weights have a scale of their own (Q6_K); every other format has one per 32 or more. */
-constexpr bool qScalePer16(QFmt f) { return f == QFmt::Q6_K; }
+/** Whether each 16 weights have a scale of their own (Q6_K, Q6_Kx8); every other format has one per 32 or more. */
+constexpr bool qScalePer16(QFmt f) { return qRowFormat(f) == QFmt::Q6_K; }
 
 inline const QTraits& qtraits(QFmt f) {
   static const QTraits t[] = {
@@ -109,7 +119,7 @@ inline const QTraits& qtraits(QFmt f) {
       {"q5_1", 32, 24, true},   {"q4_k", 256, 144, true}, {"q5_k", 256, 176, true}, {"q6_k", 256, 210, false},
       {"mlx4", 64, 36, true},   {"mlx8", 64, 68, true},   {"mlx4_f16", 64, 36, true}, {"mlx8_f16", 64, 68, true},
       {"nf4", 64, 33, false},   {"f16", 32, 64, false},   {"q4_0x8", 32, 18, false},
-      {"q8_0x8", 32, 34, false}, {"q5_0x8", 32, 22, false}, {"q4_kx8", 256, 144, true},
+      {"q8_0x8", 32, 34, false}, {"q5_0x8", 32, 22, false}, {"q4_kx8", 256, 144, true}, {"q6_kx8", 256, 210, false},
   };
   static_assert(sizeof t / sizeof t[0] == static_cast<int>(QFmt::Count), "a traits row per format");
   return t[static_cast<int>(f)];

@@ -110,7 +110,7 @@ void rowsOf(const uint8_t* w, int64_t K, int64_t row0, int64_t rows, float* out)
   rowsBaseline<F>(w, K, row0, rows, out);
 }
 
-/** An interleaved format's rows (Q4_0x8, Q8_0x8, Q5_0x8, Q4_Kx8): each one's blocks gathered from its group (rows8Row), then the row format's values. */
+/** An interleaved format's rows (Q4_0x8, Q8_0x8, Q5_0x8, Q4_Kx8, Q6_Kx8): each one's blocks gathered from its group (rows8Row), then the row format's values. */
 template <QFmt F>
 void rows8Of(const uint8_t* w, int64_t K, int64_t row0, int64_t rows, float* out) {
   thread_local std::vector<uint8_t> row;
@@ -143,6 +143,7 @@ void dequantizeRows(QFmt f, const uint8_t* w, int64_t K, int64_t row0, int64_t r
     case QFmt::Q8_0x8: return rows8Of<QFmt::Q8_0x8>(w, K, row0, rows, out);
     case QFmt::Q5_0x8: return rows8Of<QFmt::Q5_0x8>(w, K, row0, rows, out);
     case QFmt::Q4_Kx8: return rows8Of<QFmt::Q4_Kx8>(w, K, row0, rows, out);
+    case QFmt::Q6_Kx8: return rows8Of<QFmt::Q6_Kx8>(w, K, row0, rows, out);
     case QFmt::Count: return;
   }
 }

@@ -161,6 +161,7 @@ SC_QDOT_TARGET void dotRowsAny(const QuantDot& t, int64_t n0, int64_t n1) {
     case QFmt::Q8_0x8:
     case QFmt::Q5_0x8:
     case QFmt::Q4_Kx8:
+    case QFmt::Q6_Kx8:
     case QFmt::Count: return;
   }
 }

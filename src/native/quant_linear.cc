@@ -216,8 +216,8 @@ DotFn dotKernel(const char** name) {
 constexpr bool groupRowsFormat(QFmt f) { return f == QFmt::Q8_0 || f == QFmt::Q4_0 || f == QFmt::Q5_0 || f == QFmt::Q4_1 || f == QFmt::Q5_1; }
 /** Of those, the ones measured against the tiles up to 32 rows (kQuantRowsAvx512Rows; Q4_1 and Q5_1 not past 12). */
 constexpr bool rowsTo32Format(QFmt f) { return f == QFmt::Q8_0 || f == QFmt::Q4_0 || f == QFmt::Q5_0; }
-/** Rows of x Q4_Kx8's rows kernel serves (kQ4KRows8TilesFrom has the measurements). */
-constexpr int64_t kQ4KRows8Rows = 64;
+/** Rows of x Q4_Kx8's and Q6_Kx8's rows kernels serve (kQ4KRows8TilesFrom has the measurements). */
+constexpr int64_t kQ4KRows8Rows = 64, kQ6KRows8Rows = 64;
 
 /**
  * Rows of x up to which quantLinear takes the integer path: further where quant_rows_avx512.cc serves
@@ -228,6 +228,7 @@ int64_t dotRowsLimit(QFmt f, DotFn kernel) {
   if (!qIntegerCodes(f)) return 0;
 #if defined(__x86_64__)
   if (kernel == quantDotVnni && f == QFmt::Q4_Kx8) return kQ4KRows8Rows;
+  if (kernel == quantDotVnni && f == QFmt::Q6_Kx8) return kQ6KRows8Rows;
   if (kernel == quantDotVnni && ((quantRowsAvx512Handles(f) && rowsTo32Format(f)) || qRows8(f))) return kQuantRowsAvx512Rows;
 #endif
   // The interleaved formats' rows are not one span each: no other integer kernel reads them (the tiles + GEMM do).
@@ -264,7 +265,8 @@ constexpr int64_t kInt8TilesFromRows512 = 12;
  * against a first, slower build of those tiles 2.4-2.5x at 32 rows over four shapes. It serves up to
  * 64 rows, the tiles past that, where W read once a product counts for matrices the caches do not hold.
  */
-constexpr int64_t kRows8TilesFrom = kQuantRowsAvx512Rows + 1, kQ5Rows8TilesFrom = 25, kQ4KRows8TilesFrom = kQ4KRows8Rows + 1;
+constexpr int64_t kRows8TilesFrom = kQuantRowsAvx512Rows + 1, kQ5Rows8TilesFrom = 25, kQ4KRows8TilesFrom = kQ4KRows8Rows + 1,
+                  kQ6KRows8TilesFrom = kQ6KRows8Rows + 1;
 
 /**
  * MLX8's rows kernel (twenty-fifth session, the same Xeon, six shapes, W hot) against the tiles:
@@ -273,7 +275,9 @@ constexpr int64_t kRows8TilesFrom = kQuantRowsAvx512Rows + 1, kQ5Rows8TilesFrom 
  */
 constexpr int64_t kMlx8TilesFromRows512 = 16;
 int64_t int8TilesFrom(QFmt f) {
-  if (qRows8(f)) return f == QFmt::Q5_0x8 ? kQ5Rows8TilesFrom : f == QFmt::Q4_Kx8 ? kQ4KRows8TilesFrom : kRows8TilesFrom;
+  if (qRows8(f)) {
+    return f == QFmt::Q5_0x8 ? kQ5Rows8TilesFrom : f == QFmt::Q4_Kx8 ? kQ4KRows8TilesFrom : f == QFmt::Q6_Kx8 ? kQ6KRows8TilesFrom : kRows8TilesFrom;
+  }
   if (!quantRowsAvx512Handles(f)) return 8;
   // Q4_1's and Q5_1's groups of four among them: 1.23-1.66x the tiles at 8 rows in 4 of 5 shapes,
   // about even at 12 (twenty-fifth session, the Xeon, W hot).
@@ -298,23 +302,31 @@ constexpr int64_t kRowsGrainBytes = 65536;
 /**
  * y [M, N] = x̂·Wᵀ (+ bias) for W in an interleaved format (quant_rows8.h), up to 8 rows of x a pass
  * over W, its groups of eight rows split over the threads. x's side besides its codes and scales:
- * the starts of Q4_0x8's, Q8_0x8's and Q5_0x8's sums, or Q4_Kx8's codes in pairs of blocks and the terms its mins meet.
+ * the starts of Q4_0x8's, Q8_0x8's and Q5_0x8's sums; Q4_Kx8's codes in pairs of blocks and the
+ * terms its mins meet; Q6_Kx8's codes in its lanes' order and their sums' starts.
  */
 void rows8Product(QFmt f, const float* x, int64_t M, int64_t N, int64_t K, const uint8_t* w, const float* bias, float* y) {
   if (N % kRows8 != 0) throwRange(std::string("quantLinear: a ") + qtraits(f).name + " weight of " + std::to_string(N) + " rows is not whole groups of " + std::to_string(kRows8));
   const QuantizedX qx = quantizedX(x, M, K);
-  const bool kQuant = f == QFmt::Q4_Kx8;
+  const bool kQuant = f == QFmt::Q4_Kx8, q6k = f == QFmt::Q6_Kx8;
   std::vector<int64_t> starts(kQuant ? 0 : static_cast<size_t>(M * K / 32));
-  std::vector<int8_t> pairs(kQuant ? static_cast<size_t>(M * K) : 0);
+  std::vector<int8_t> pairs(kQuant || q6k ? static_cast<size_t>(M * K) : 0);
   std::vector<float> minTerms(kQuant ? static_cast<size_t>(M * K / 32) : 0);
-  if (kQuant) rows8KX(qx.q.data(), qx.d.data(), M, K, pairs.data(), minTerms.data());
-  else rows8Starts(qx.q.data(), M, K, f == QFmt::Q8_0x8 ? 128 : f == QFmt::Q5_0x8 ? 16 : 8, starts.data());
+  if (kQuant) {
+    rows8KX(qx.q.data(), qx.d.data(), M, K, pairs.data(), minTerms.data());
+  } else if (q6k) {
+    rows8Q6KX(qx.q.data(), M, K, pairs.data());
+    rows8Starts(pairs.data(), M, K, 32, starts.data());
+  } else {
+    rows8Starts(qx.q.data(), M, K, f == QFmt::Q8_0x8 ? 128 : f == QFmt::Q5_0x8 ? 16 : 8, starts.data());
+  }
   const int64_t grain = std::max<int64_t>(1, kRowsGrainBytes / (kRows8 * qRowBytes(f, K)));
   for (int64_t m0 = 0; m0 < M; m0 += kQuantDotChunk) {
     const int rows = static_cast<int>(std::min(kQuantDotChunk, M - m0));
     const int64_t blocks0 = m0 * K / 32;
     parallelRange(N / kRows8, grain, [&](int64_t lo, int64_t hi) {
       if (kQuant) quantRows8KAvx512(pairs.data() + m0 * K, qx.d.data() + blocks0, minTerms.data() + blocks0, rows, w, K, bias, y + m0 * N, N, lo, hi);
+      else if (q6k) quantRows8Q6KAvx512(pairs.data() + m0 * K, qx.d.data() + blocks0, starts.data() + blocks0, rows, w, K, bias, y + m0 * N, N, lo, hi);
       else quantRows8Avx512(f, qx.q.data() + m0 * K, qx.d.data() + blocks0, starts.data() + blocks0, rows, w, K, bias, y + m0 * N, N, lo, hi);
     });
   }
@@ -536,8 +548,8 @@ napi_value QuantEmbeddingKernel(Args& a) {
   return undefinedValue(a.env());
 }
 
-// quantRepack(format, w, N, K): a Q4_0, Q8_0, Q5_0 or Q4_K matrix's rows interleaved in place into
-// Q4_0x8, Q8_0x8, Q5_0x8 or Q4_Kx8 where this CPU's products read them (quant_rows8.h) and N is whole groups of eight; the
+// quantRepack(format, w, N, K): a Q4_0, Q8_0, Q5_0, Q4_K or Q6_K matrix's rows interleaved in place into
+// Q4_0x8, Q8_0x8, Q5_0x8, Q4_Kx8 or Q6_Kx8 where this CPU's products read them (quant_rows8.h) and N is whole groups of eight; the
 // format w holds after (its index), or -1 when it was left as it was.
 napi_value QuantRepackKernel(Args& a) {
   const QFmt f = formatArg(a, 0);

@@ -91,13 +91,69 @@ void getQ4K(const uint8_t* in, int r, uint8_t* q) {
       }
 }
 
+/** A Q6_K super-block's 256 six-bit codes (0..63) in weight order (quant_blocks.h's dequantization reads them so). */
+void q6kCodes(const uint8_t* q, uint8_t* codes) {
+  for (int e = 0; e < 256; e++) {
+    const int h = e >> 7, i = e & 127;
+    const int low = (q[64 * h + (i & 63)] >> (4 * (i >> 6))) & 15, high = (q[128 + 32 * h + (i & 31)] >> (2 * (i >> 5))) & 3;
+    codes[e] = static_cast<uint8_t>(low | (high << 4));
+  }
+}
+
+/** q6kCodes' inverse: 256 codes into a super-block's ql and qh. */
+void q6kPack(const uint8_t* codes, uint8_t* q) {
+  for (int h = 0; h < 2; h++)
+    for (int l = 0; l < 32; l++) {
+      const uint8_t* c = codes + 128 * h + l;
+      q[64 * h + l] = static_cast<uint8_t>((c[0] & 15) | ((c[64] & 15) << 4));
+      q[64 * h + 32 + l] = static_cast<uint8_t>((c[32] & 15) | ((c[96] & 15) << 4));
+      q[128 + 32 * h + l] = static_cast<uint8_t>((c[0] >> 4) | ((c[32] >> 4) << 2) | ((c[64] >> 4) << 4) | ((c[96] >> 4) << 6));
+    }
+}
+
+/** Where row r's scale of group g (16 weights) lies in a Q6_Kx8 super-block (quant_blocks.h). */
+constexpr int q6kScaleAt(int g, int r) { return 16 + 16 * (g >> 1) + 2 * r + (g & 1); }
+/** Where row r's byte s of half t of block c lies in vector A of a Q6_Kx8 super-block (B 64 past it, C 128). */
+constexpr int q6kCodeAt(int c, int t, int s, int r) { return 144 + 192 * c + 8 * r + 4 * t + s; }
+
+void putQ6K(const uint8_t* q, uint8_t* out, int r) {
+  std::memcpy(out + 2 * r, q + 208, 2);
+  for (int g = 0; g < 16; g++) out[q6kScaleAt(g, r)] = q[192 + g];
+  uint8_t codes[256];
+  q6kCodes(q, codes);
+  for (int c = 0; c < 8; c++)
+    for (int t = 0; t < 2; t++)
+      for (int s = 0; s < 4; s++) {
+        const uint8_t* k = codes + 32 * c + 16 * t + s;  // k[4i]: code vector i's
+        uint8_t* at = out + q6kCodeAt(c, t, s, r);
+        for (int v = 0; v < 3; v++) at[64 * v] = static_cast<uint8_t>(k[4 * v] | (((k[12] >> (2 * v)) & 3) << 6));
+      }
+}
+
+void getQ6K(const uint8_t* in, int r, uint8_t* q) {
+  std::memcpy(q + 208, in + 2 * r, 2);
+  for (int g = 0; g < 16; g++) q[192 + g] = in[q6kScaleAt(g, r)];
+  uint8_t codes[256];
+  for (int c = 0; c < 8; c++)
+    for (int t = 0; t < 2; t++)
+      for (int s = 0; s < 4; s++) {
+        uint8_t* k = codes + 32 * c + 16 * t + s;
+        const uint8_t* at = in + q6kCodeAt(c, t, s, r);
+        for (int v = 0; v < 3; v++) k[4 * v] = at[64 * v] & 63;
+        k[12] = static_cast<uint8_t>((at[0] >> 6) | ((at[64] >> 6) << 2) | ((at[128] >> 6) << 4));
+      }
+  q6kPack(codes, q);
+}
+
 /** Block b of row n of an interleaved matrix of K weights a row, as the row format's block (qBlockBytes(f) bytes), into out. */
 void rows8Block(QFmt f, const uint8_t* w, int64_t K, int64_t n, int64_t b, uint8_t* out) {
   const int B = qBlockBytes(f);
   const int64_t blocks = K / qBlockWeights(f);
   const uint8_t* in = w + (n / kRows8 * blocks + b) * kRows8 * B;
-  if (f == QFmt::Q4_Kx8) getQ4K(in, static_cast<int>(n % kRows8), out);
-  else getOf32(f, in, static_cast<int>(n % kRows8), out);
+  const int r = static_cast<int>(n % kRows8);
+  if (f == QFmt::Q4_Kx8) getQ4K(in, r, out);
+  else if (f == QFmt::Q6_Kx8) getQ6K(in, r, out);
+  else getOf32(f, in, r, out);
 }
 
 }  // namespace
@@ -115,6 +171,7 @@ void repackRows8(QFmt f, uint8_t* w, int64_t N, int64_t K) {
       for (int r = 0; r < kRows8; r++) {
         const uint8_t* q = rows.data() + r * rowBytes + b * B;
         if (to == QFmt::Q4_Kx8) putQ4K(q, out, r);
+        else if (to == QFmt::Q6_Kx8) putQ6K(q, out, r);
         else putOf32(to, q, out, r);
       }
     }
@@ -151,6 +208,37 @@ void rows8KUnpack(const uint8_t* w, int64_t K, int64_t n, int64_t u, int8_t* c, 
     a[2 * j] = a[2 * j + 1] = d * static_cast<float>(sc);
     off[2 * j] = off[2 * j + 1] = -(dmin * static_cast<float>(m));
   }
+}
+
+void rows8Q6KUnpack(const uint8_t* w, int64_t K, int64_t n, int64_t u, int8_t* c, float* a) {
+  const int r = static_cast<int>(n % kRows8);
+  const uint8_t* in = w + (n / kRows8 * (K / 256) + u) * kRows8 * qBlockBytes(QFmt::Q6_Kx8);
+  for (int b = 0; b < 8; b++) {
+    const uint8_t* at = in + q6kCodeAt(b, 0, 0, r);
+    int8_t* block = c + 32 * b;
+#if defined(__SSE2__)
+    // Each vector's 8 bytes: codes k = 0, 1, 2 of the row's two halves (4 each) in their low six bits, k = 3's in their top two.
+    const __m128i v0 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(at)), v1 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(at + 64));
+    const __m128i v2 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(at + 128)), low6 = _mm_set1_epi8(0x3f);
+    const __m128i k3 = _mm_or_si128(_mm_or_si128(_mm_and_si128(_mm_srli_epi16(v0, 6), _mm_set1_epi8(0x03)), _mm_and_si128(_mm_srli_epi16(v1, 4), _mm_set1_epi8(0x0c))),
+                                    _mm_and_si128(_mm_srli_epi16(v2, 2), _mm_set1_epi8(0x30)));
+    const __m128i k01 = _mm_unpacklo_epi32(_mm_and_si128(v0, low6), _mm_and_si128(v1, low6)), k23 = _mm_unpacklo_epi32(_mm_and_si128(v2, low6), k3);
+    const __m128i centre = _mm_set1_epi8(32);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(block), _mm_sub_epi8(_mm_unpacklo_epi64(k01, k23), centre));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(block + 16), _mm_sub_epi8(_mm_unpackhi_epi64(k01, k23), centre));
+#else
+    for (int t = 0; t < 2; t++)
+      for (int s = 0; s < 4; s++) {
+        const uint8_t* v = at + 4 * t + s;
+        int8_t* k = block + 16 * t + s;
+        for (int i = 0; i < 3; i++) k[4 * i] = static_cast<int8_t>((v[64 * i] & 63) - 32);
+        k[12] = static_cast<int8_t>(((v[0] >> 6) | ((v[64] >> 6) << 2) | ((v[128] >> 6) << 4)) - 32);
+      }
+#endif
+  }
+  // As unpackBlock's Q6_K: a = d·sc for each 16.
+  const float d = halfToFloat(le16(in + 2 * r));
+  for (int g = 0; g < 16; g++) a[g] = d * static_cast<float>(static_cast<int8_t>(in[q6kScaleAt(g, r)]));
 }
 
 void rows8Row(QFmt f, const uint8_t* w, int64_t K, int64_t n, uint8_t* out) {

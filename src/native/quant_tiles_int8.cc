@@ -61,6 +61,8 @@ struct Avx512Vnni {
       for (int j = 0; j < rows; j++) {
         if constexpr (F == QFmt::Q4_Kx8) {
           rows8KUnpack(W, K, n0 + j, u, codes[j], a[j], off[j]);
+        } else if constexpr (F == QFmt::Q6_Kx8) {
+          rows8Q6KUnpack(W, K, n0 + j, u, codes[j], a[j]);
         } else {
           unpackBlock<F, Unpack>(W + (n0 + j) * rowBytes + u * qBlockBytes(F), codes[j], a[j], off[j]);
         }

@@ -154,6 +154,9 @@ void productOf(QFmt f, const int8_t* xq, const float* xd, const float* xs, int64
     case QFmt::Q4_Kx8:
       if constexpr (Isa::kReadsRows8) return product<Isa, QFmt::Q4_Kx8>(xq, xd, xs, M, W, N, K, bias, y);
       return;
+    case QFmt::Q6_Kx8:
+      if constexpr (Isa::kReadsRows8) return product<Isa, QFmt::Q6_Kx8>(xq, xd, xs, M, W, N, K, bias, y);
+      return;
     default: return;
   }
 }

@@ -1,6 +1,6 @@
 /**
  * A model's quantized matrices repacked in place into the layout the cpu backend's products read
- * fastest, where it has one (dispatch.ts repackForProducts: q4_0x8, q8_0x8, q5_0x8 and q4_kx8 on
+ * fastest, where it has one (dispatch.ts repackForProducts: q4_0x8, q8_0x8, q5_0x8, q4_kx8 and q6_kx8 on
  * the native backend with AVX512-VNNI): for blocks the model's own memory holds (--quantize made them), never
  * a file's mapped pages. A matrix shared by two places (a tied embedding) is repacked once.
  */

@@ -128,7 +128,7 @@ function buildQuantTable(w: { readonly device: Device; readonly dtype: DType }):
 /**
  * A quantized [rows, cols] matrix's blocks, bytes a load owns, repacked in place into the layout
  * the cpu backend that runs `type` reads fastest where it has one (QuantBackend.repackQuant: the
- * native backend's q4_0x8, q8_0x8, q5_0x8 and q4_kx8 on AVX512-VNNI); the format they hold after (`type`
+ * native backend's q4_0x8, q8_0x8, q5_0x8, q4_kx8 and q6_kx8 on AVX512-VNNI); the format they hold after (`type`
  * when left as they were).
  */
 export function repackForProducts(type: QuantType, w: Uint8Array, rows: number, cols: number): QuantType {

@@ -3,8 +3,8 @@ import { backend } from '../../src/tensor/dispatch.js';
 import { isRows8 } from '../../src/tensor/quant/rows8.js';
 
 /**
- * Whether a generator's load here holds a Q4_0, Q8_0, Q5_0 or Q4_K matrix (whole groups of eight
- * rows) interleaved (q4_0x8, q8_0x8, q5_0x8, q4_kx8): on the native backend where its CPU table has AVX512-VNNI
+ * Whether a generator's load here holds a Q4_0, Q8_0, Q5_0, Q4_K or Q6_K matrix (whole groups of
+ * eight rows) interleaved (q4_0x8, q8_0x8, q5_0x8, q4_kx8, q6_kx8): on the native backend where its CPU table has AVX512-VNNI
  * (src/native/quant_rows8.h rows8Products).
  */
 export function repacksRows8(): boolean {

@@ -106,8 +106,8 @@ export function loadGgufModel(file: GgufFile, spec: LlamaSpec = specFromGguf(fil
 /**
  * The format a quantized matrix is held in: with `repack` (a generator's load, its blocks in memory
  * of its own) the layout the cpu backend's products read fastest, repacked in place (q4_0x8,
- * q8_0x8, q5_0x8, q4_kx8: Q4_0's, Q8_0's, Q5_0's and Q4_K's rows interleaved by eight where the
- * native kernels read them); else as the file has it.
+ * q8_0x8, q5_0x8, q4_kx8, q6_kx8: Q4_0's, Q8_0's, Q5_0's, Q4_K's and Q6_K's rows interleaved by eight
+ * where the native kernels read them); else as the file has it.
  */
 function heldFormat(type: QuantType, blocks: Uint8Array, shape: readonly number[], repack: boolean): QuantType {
   return repack && shape.length === 2 ? repackForProducts(type, blocks, shape[0], shape[1]) : type;

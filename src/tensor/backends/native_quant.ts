@@ -26,7 +26,7 @@ export interface QuantAddon {
    * and tests. nf4 and f16 have no integer path (nf4's levels are not integers, f16's values are floats): they take the tiles + GEMM under all three (f16 up to 8 rows of x under "auto": its widened thin product).
    */
   setQuantPath(path: string): void;
-  /** A Q4_0, Q8_0, Q5_0 or Q4_K matrix's rows interleaved in place into q4_0x8, q8_0x8, q5_0x8 or q4_kx8 where this CPU's products read them: the format's index after, or -1 when left as it was (quant_linear.cc). */
+  /** A Q4_0, Q8_0, Q5_0, Q4_K or Q6_K matrix's rows interleaved in place into q4_0x8, q8_0x8, q5_0x8, q4_kx8 or q6_kx8 where this CPU's products read them: the format's index after, or -1 when left as it was (quant_linear.cc). */
   quantRepack?(format: number, w: Uint8Array, N: number, K: number): number;
   /** x's rows into format's blocks in out, byte for byte the js reference's: false, out untouched, for a format it has no quantizer for (all but Q4_K, Q5_K, Q6_K) or a value past 2^32 or not finite (quant_quantize.cc). */
   quantizeRows?(format: number, x: Float32Array, rows: number, K: number, out: Uint8Array): boolean;

@@ -15,8 +15,8 @@
  *                               4.125 bits a weight, not a GGUF type
  *   f16                         float16 values as read, 32 to a block of 64 bytes (f16.ts): a file's
  *                               F16 matrix held in its own bytes; exact, no integer path (GGUF's F16)
- *   q4_0x8 q8_0x8 q5_0x8 q4_kx8 Q4_0, Q8_0, Q5_0, Q4_K with eight rows interleaved a block (rows8.ts): what a
- *                               generator's load repacks them into where the native 512-bit kernels
+ *   q4_0x8 q8_0x8 q5_0x8        Q4_0, Q8_0, Q5_0, Q4_K, Q6_K with eight rows interleaved a block
+ *   q4_kx8 q6_kx8               (rows8.ts): what a generator's load repacks them into where the native 512-bit kernels
  *                               read it; not GGUF types, and a row alone is not a span of one
  *
  * A row of a quantized matrix is whole blocks: its length (the input features) is a multiple of
@@ -30,7 +30,7 @@ import { nf4 } from './nf4.js';
 import { ROWS8_OF, type Rows8Type, interleaveRows8, isRows8, rows8Format, rows8Row } from './rows8.js';
 
 /** The formats; the native addon passes a format as its index here (quant_blocks.h QFmt: append only). */
-export const QUANT_TYPES = ['q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'q4_k', 'q5_k', 'q6_k', 'mlx4', 'mlx8', 'mlx4_f16', 'mlx8_f16', 'nf4', 'f16', 'q4_0x8', 'q8_0x8', 'q5_0x8', 'q4_kx8'] as const;
+export const QUANT_TYPES = ['q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'q4_k', 'q5_k', 'q6_k', 'mlx4', 'mlx8', 'mlx4_f16', 'mlx8_f16', 'nf4', 'f16', 'q4_0x8', 'q8_0x8', 'q5_0x8', 'q4_kx8', 'q6_kx8'] as const;
 
 export type QuantType = (typeof QUANT_TYPES)[number];
 
@@ -77,6 +77,7 @@ const FORMATS: Readonly<Record<QuantType, QuantFormat>> = {
   q8_0x8: row('q8_0x8', null, rows8Format('q8_0x8')),
   q5_0x8: row('q5_0x8', null, rows8Format('q5_0x8')),
   q4_kx8: row('q4_kx8', null, rows8Format('q4_kx8')),
+  q6_kx8: row('q6_kx8', null, rows8Format('q6_kx8')),
 };
 
 /** Whether a dtype name is a quantized format. */

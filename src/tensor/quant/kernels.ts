@@ -33,8 +33,8 @@ export interface QuantBackend<B> {
   readonly quantTypes: readonly QuantType[];
   quantKernels(type: QuantType): QuantKernels<B>;
   /**
-   * Where this backend's products read a layout of its own faster (native: a Q4_0, Q8_0, Q5_0 or
-   * Q4_K matrix's rows interleaved by eight, q4_0x8, q8_0x8, q5_0x8, q4_kx8), `w`'s blocks of [rows, cols]
+   * Where this backend's products read a layout of its own faster (native: a Q4_0, Q8_0, Q5_0, Q4_K
+   * or Q6_K matrix's rows interleaved by eight, q4_0x8, q8_0x8, q5_0x8, q4_kx8, q6_kx8), `w`'s blocks of [rows, cols]
    * repacked into it in place; the format they hold after, or null when left as they were. Asked
    * only of bytes a load owns, never of a file's mapped pages.
    */

@@ -1,9 +1,10 @@
 /**
- * q4_0x8, q8_0x8, q5_0x8, q4_kx8: a Q4_0, Q8_0, Q5_0 or Q4_K matrix with its rows interleaved eight
- * at a time, what a generator's load repacks such a matrix into where the native backend's 512-bit
- * kernels read it (src/native/quant_blocks.h has the layouts, quant_rows8_avx512.cc and
- * quant_rows8_k_avx512.cc the products; llama.cpp's x86 repack is the same idea). Rows 8g..8g+7 are
- * one span, block b of the eight at 8·B·b in it (B the row format's block bytes: 18, 34, 22, 144).
+ * q4_0x8, q8_0x8, q5_0x8, q4_kx8, q6_kx8: a Q4_0, Q8_0, Q5_0, Q4_K or Q6_K matrix with its rows
+ * interleaved eight at a time, what a generator's load repacks such a matrix into where the native
+ * backend's 512-bit kernels read it (src/native/quant_blocks.h has the layouts, quant_rows8_avx512.cc,
+ * quant_rows8_k_avx512.cc and quant_rows8_q6k_avx512.cc the products; llama.cpp's x86 repack is the
+ * same idea). Rows 8g..8g+7 are one span, block b of the eight at 8·B·b in it (B the row format's
+ * block bytes: 18, 34, 22, 144, 210).
  *
  * The formats of 32 weights a block: their eight fp16 scales (16 bytes); the P = (B − 2) mod 8
  * bytes that precede each row's codes (Q5_0's fifth bits, 4), transposed: byte p of row r at
@@ -18,18 +19,24 @@
  * eight bytes at 8r, the first four holding group 2c's codes 8k..8k+3 (low nibbles) and 8k+4..8k+7
  * (high), the next four group 2c + 1's.
  *
+ * q6_kx8, a super-block of 256 weights of the eight rows (1680 bytes): their d (16 bytes); the 128
+ * signed scales, row r's of group g (16 weights) at 16 + 16·⌊g/2⌋ + 2r + (g mod 2); then from 144,
+ * for each block c of 32 weights, 192 bytes as three vectors of 64, in which row r's byte 8r + 4t + s
+ * concerns its weights 32c + 16t + 4k + s for k = 0..3: vector v's low six bits hold the code of
+ * k = v, its top two bits bits 2v..2v+1 of the code of k = 3.
+ *
  * The same bytes as the eight rows, and a span of whole groups of rows is a span of the matrix; a
  * row alone is not one, so its blocks are read a row at a time (rows8Row), never a block at a time.
  * GGUF has no such types: they are layouts of our memory, never of a file.
  */
-import { packScaleMin, scaleMin } from './k_quants.js';
+import { packScaleMin, q4_k, q6_k, scaleMin } from './k_quants.js';
 import { q4_0, q5_0, q8_0 } from './legacy.js';
 
 /** Rows an interleaved group holds. */
 export const ROWS8 = 8;
 
 /** The interleaved formats and the row format each is made from. */
-export const ROWS8_OF = { q4_0x8: 'q4_0', q8_0x8: 'q8_0', q5_0x8: 'q5_0', q4_kx8: 'q4_k' } as const;
+export const ROWS8_OF = { q4_0x8: 'q4_0', q8_0x8: 'q8_0', q5_0x8: 'q5_0', q4_kx8: 'q4_k', q6_kx8: 'q6_k' } as const;
 export type Rows8Type = keyof typeof ROWS8_OF;
 
 /** Whether a dtype is one of the interleaved formats. */
@@ -75,8 +82,8 @@ const scaleAt = (j: number, r: number): number => 16 * (j >> 1) + 2 * r + (j & 1
 
 /** Q4_K's super-blocks (the header's second layout): scales and mins split into low and top bits, each pair of groups' nibbles in lane pairs. */
 const q4kBlocks: GroupBlock = {
-  weights: 256,
-  B: 144,
+  weights: q4_k.blockWeights,
+  B: q4_k.blockBytes,
   put(q, g, r) {
     g.set(q.subarray(0, 2), 2 * r);
     g.set(q.subarray(2, 4), 16 + 2 * r);
@@ -117,11 +124,72 @@ const q4kBlocks: GroupBlock = {
   },
 };
 
+/** A Q6_K super-block's 256 six-bit codes (0..63) in weight order (k_quants.ts q6_k's layout). */
+function q6kCodes(q: Uint8Array): Uint8Array {
+  const codes = new Uint8Array(256);
+  for (let e = 0; e < 256; e++) {
+    const h = e >> 7, i = e & 127;
+    codes[e] = ((q[64 * h + (i & 63)] >> (4 * (i >> 6))) & 15) | (((q[128 + 32 * h + (i & 31)] >> (2 * (i >> 5))) & 3) << 4);
+  }
+  return codes;
+}
+
+/** q6kCodes' inverse: 256 codes into a super-block's ql and qh. */
+function q6kPack(codes: Uint8Array, q: Uint8Array): void {
+  for (let h = 0; h < 2; h++) {
+    for (let l = 0; l < 32; l++) {
+      const [a, b, c, e] = [codes[128 * h + l], codes[128 * h + l + 32], codes[128 * h + l + 64], codes[128 * h + l + 96]];
+      q[64 * h + l] = (a & 15) | ((c & 15) << 4);
+      q[64 * h + 32 + l] = (b & 15) | ((e & 15) << 4);
+      q[128 + 32 * h + l] = (a >> 4) | ((b >> 4) << 2) | ((c >> 4) << 4) | ((e >> 4) << 6);
+    }
+  }
+}
+
+/** Where row r's scale of group g lies in a q6_kx8 super-block, and its byte s of half t of block c in the first vector (the next two 64 and 128 past it). */
+const q6kScaleAt = (g: number, r: number): number => 16 + 16 * (g >> 1) + 2 * r + (g & 1);
+const q6kCodeAt = (c: number, t: number, s: number, r: number): number => 144 + 192 * c + 8 * r + 4 * t + s;
+
+/** Q6_K's super-blocks (the header's third layout): each block of 32 weights' codes as three vectors, row r's two groups in lane pairs. */
+const q6kBlocks: GroupBlock = {
+  weights: q6_k.blockWeights,
+  B: q6_k.blockBytes,
+  put(q, g, r) {
+    g.set(q.subarray(208, 210), 2 * r);
+    for (let j = 0; j < 16; j++) g[q6kScaleAt(j, r)] = q[192 + j];
+    const codes = q6kCodes(q);
+    for (let c = 0; c < 8; c++) {
+      for (let t = 0; t < 2; t++) {
+        for (let s = 0; s < 4; s++) {
+          const k = 32 * c + 16 * t + s, at = q6kCodeAt(c, t, s, r);
+          for (let v = 0; v < 3; v++) g[at + 64 * v] = codes[k + 4 * v] | (((codes[k + 12] >> (2 * v)) & 3) << 6);
+        }
+      }
+    }
+  },
+  get(g, r, q) {
+    q.set(g.subarray(2 * r, 2 * r + 2), 208);
+    for (let j = 0; j < 16; j++) q[192 + j] = g[q6kScaleAt(j, r)];
+    const codes = new Uint8Array(256);
+    for (let c = 0; c < 8; c++) {
+      for (let t = 0; t < 2; t++) {
+        for (let s = 0; s < 4; s++) {
+          const k = 32 * c + 16 * t + s, at = q6kCodeAt(c, t, s, r);
+          for (let v = 0; v < 3; v++) codes[k + 4 * v] = g[at + 64 * v] & 63;
+          codes[k + 12] = (g[at] >> 6) | ((g[at + 64] >> 6) << 2) | ((g[at + 128] >> 6) << 4);
+        }
+      }
+    }
+    q6kPack(codes, q);
+  },
+};
+
 const LAYOUTS: Readonly<Record<Rows8Type, GroupBlock>> = {
   q4_0x8: blocksOf32(q4_0.blockBytes),
   q8_0x8: blocksOf32(q8_0.blockBytes),
   q5_0x8: blocksOf32(q5_0.blockBytes),
   q4_kx8: q4kBlocks,
+  q6_kx8: q6kBlocks,
 };
 
 /** A matrix's bytes in `type`'s row format ([rows, cols], rows whole groups of eight) as `type` (a new array). */

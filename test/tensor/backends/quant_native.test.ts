@@ -340,24 +340,27 @@ describe('native quant kernels against the js reference', { skip }, () => {
     for (const type of INTEGER_TYPES) for (const N of [1, 2, 3, 4, 5, 9]) checkIntegerPath(type, N, colsOf(type), 1, 51 + N);
   });
 
-  /** What quantLinear takes for M rows of x over an interleaved weight: its rows kernel up to 32 rows (q5_0x8: 24, q4_kx8: 64), the integer tiles past (AVX512-VNNI); elsewhere no integer kernel reads them. */
+  /** The interleaved formats of 256-weight super-blocks, whose rows kernels serve up to 64 rows of x. */
+  const superBlocks = (type: QuantType): boolean => type === 'q4_kx8' || type === 'q6_kx8';
+
+  /** What quantLinear takes for M rows of x over an interleaved weight: its rows kernel up to 32 rows (q5_0x8: 24, q4_kx8 and q6_kx8: 64), the integer tiles past (AVX512-VNNI); elsewhere no integer kernel reads them. */
   function rows8Path(type: QuantType, M: number): string {
     if (expectedDotPath() !== 'avx512-vnni') return 'dequant+gemm';
-    return M <= (type === 'q5_0x8' ? 24 : type === 'q4_kx8' ? 64 : 32) ? 'avx512-vnni' : 'int8-tiles';
+    return M <= (type === 'q5_0x8' ? 24 : superBlocks(type) ? 64 : 32) ? 'avx512-vnni' : 'int8-tiles';
   }
 
-  for (const [type, rowType] of [['q4_0x8', 'q4_0'], ['q8_0x8', 'q8_0'], ['q5_0x8', 'q5_0'], ['q4_kx8', 'q4_k']] as const) {
-    // A row of 256-weight super-blocks for Q4_K's: K = 768 and 256 where the others take 896 and 96 (three blocks).
-    const [longK, shortK] = type === 'q4_kx8' ? [768, 256] : [896, 96];
-    test(`${type} (${rowType} eight rows to a group): its rows kernel (one row of x four groups at a time, from each quarter; up to 8 rows a pass, 32 in all, q5_0x8 24, q4_kx8 64) and past them the integer tiles (${rows8Path(type, 1)} / ${rows8Path(type, 33)} here) within the activation quantization's bound`, () => {
+  for (const [type, rowType] of [['q4_0x8', 'q4_0'], ['q8_0x8', 'q8_0'], ['q5_0x8', 'q5_0'], ['q4_kx8', 'q4_k'], ['q6_kx8', 'q6_k']] as const) {
+    // A row of 256-weight super-blocks for the K-quants': K = 768 and 256 where the others take 896 and 96 (three blocks).
+    const [longK, shortK] = superBlocks(type) ? [768, 256] : [896, 96];
+    test(`${type} (${rowType} eight rows to a group): its rows kernel (one row of x four groups at a time, from each quarter; up to 8 rows a pass, 32 in all, q5_0x8 24, q4_kx8 and q6_kx8 64) and past them the integer tiles (${rows8Path(type, 1)} / ${rows8Path(type, 33)} here) within the activation quantization's bound`, () => {
       // N = 8: one group; 24: three (no whole quarter); 40: five (one quarter, one alone); 72: nine.
       for (const N of [8, 24, 40, 72]) for (const M of [1, 2, 8]) checkIntegerPath(type, N, longK, M, 71 + N, rows8Path(type, M));
-      for (const M of [9, 17, 24, 25, 32, 33, 40, ...(type === 'q4_kx8' ? [64, 65] : [])]) checkIntegerPath(type, 40, longK, M, 73, rows8Path(type, M));
+      for (const M of [9, 17, 24, 25, 32, 33, 40, ...(superBlocks(type) ? [64, 65] : [])]) checkIntegerPath(type, 40, longK, M, 73, rows8Path(type, M));
       for (const M of [1, 3, 40]) checkIntegerPath(type, 24, shortK, M, 75, rows8Path(type, M));
     });
 
     test(`${type} against the ${rowType} it was made from, bit for bit: dequantize, embedding, the integer tiles, a training step's exact product, a bf16 step's, the input gradient; and its rows kernel on one thread and two`, () => {
-      const [N, K] = [320, type === 'q4_kx8' ? 256 : 160];
+      const [N, K] = [320, superBlocks(type) ? 256 : 160];
       const v = gaussian(N * K, 81, 0.05);
       const rows = quantizeRows(rowType, v, K), x8 = quantizeRows(type, v, K);
       const [ofRows, of8] = [nativeKernels(rowType), nativeKernels(type)];
@@ -371,8 +374,8 @@ describe('native quant kernels against the js reference', { skip }, () => {
       const ids = Int32Array.from([0, 7, 8, 319, 161, 5]);
       same('embedding', (k, w, out) => k.quantEmbedding(buf(w), buf(ids), K, buf(out)), ids.length * K);
       const x = gaussian(72 * K, 82), gy = gaussian(40 * N, 83), bias = gaussian(N, 84);
-      // The tiles and a bf16 step's GEMM past the rows kernel's reach (q4_kx8's: 64 rows).
-      const tiled = type === 'q4_kx8' ? 72 : 40;
+      // The tiles and a bf16 step's GEMM past the rows kernel's reach (q4_kx8's and q6_kx8's: 64 rows).
+      const tiled = superBlocks(type) ? 72 : 40;
       if (rows8Path(type, tiled) === 'int8-tiles') same(`integer tiles (${tiled} rows)`, (k, w, out) => k.quantLinear(buf(w), buf(x), tiled, N, K, buf(out), buf(bias)), tiled * N);
       for (const M of [3, 40]) {
         same(`exact product (${M} rows)`, (k, w, out) => k.quantLinear(buf(w), buf(x), M, N, K, buf(out), buf(bias), true), M * N);
@@ -387,19 +390,19 @@ describe('native quant kernels against the js reference', { skip }, () => {
     });
   }
 
-  test('the native backend repacks a Q4_0, Q8_0, Q5_0 or Q4_K matrix of whole groups of eight rows in place into q4_0x8, q8_0x8, q5_0x8 or q4_kx8 where its 512-bit kernels read them (these bytes, rows8.ts\'s), and leaves any other matrix as it was', () => {
+  test('the native backend repacks a Q4_0, Q8_0, Q5_0, Q4_K or Q6_K matrix of whole groups of eight rows in place into q4_0x8, q8_0x8, q5_0x8, q4_kx8 or q6_kx8 where its 512-bit kernels read them (these bytes, rows8.ts\'s), and leaves any other matrix as it was', () => {
     const repack = registeredBackends().find((b) => b.name === 'native')!.repackQuant!;
     const rows8 = expectedDotPath() === 'avx512-vnni';
-    for (const [type, to] of [['q4_0', 'q4_0x8'], ['q8_0', 'q8_0x8'], ['q5_0', 'q5_0x8'], ['q4_k', 'q4_kx8']] as const) {
-      const K = type === 'q4_k' ? 512 : 96;
+    for (const [type, to] of [['q4_0', 'q4_0x8'], ['q8_0', 'q8_0x8'], ['q5_0', 'q5_0x8'], ['q4_k', 'q4_kx8'], ['q6_k', 'q6_kx8']] as const) {
+      const K = type === 'q4_k' || type === 'q6_k' ? 512 : 96;
       const v = gaussian(24 * K, 91, 0.05);
       const blocks = quantizeRows(type, v, K);
       const held = blocks.slice();
       assert.equal(repack(type, buf(held), 24, K), rows8 ? to : null, type);
       assert.deepEqual(held, rows8 ? quantizeRows(to, v, K) : blocks, type);
     }
-    for (const [type, rows] of [['q4_0', 20], ['q8_0', 12], ['q5_1', 24], ['q4_k', 20], ['q6_k', 24]] as const) {
-      const K = type === 'q4_k' || type === 'q6_k' ? 256 : 96;
+    for (const [type, rows] of [['q4_0', 20], ['q8_0', 12], ['q5_1', 24], ['q4_k', 20], ['q6_k', 20], ['q5_k', 24]] as const) {
+      const K = type === 'q4_k' || type === 'q6_k' || type === 'q5_k' ? 256 : 96;
       const bytes = quantizeRows(type, gaussian(rows * K, 92, 0.05), K);
       const before = bytes.slice();
       assert.equal(repack(type, buf(bytes), rows, K), null, `${type} [${rows}, ${K}]`);

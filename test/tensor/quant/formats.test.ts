@@ -171,7 +171,7 @@ describe('quantized block formats', () => {
   it('says what each format costs', () => {
     assert.deepEqual(
       Object.fromEntries(QUANT_TYPES.map((t) => [t, bitsPerWeight(t)])),
-      { q8_0: 8.5, q4_0: 4.5, q4_1: 5, q5_0: 5.5, q5_1: 6, q4_k: 4.5, q5_k: 5.5, q6_k: 6.5625, mlx4: 4.5, mlx8: 8.5, mlx4_f16: 4.5, mlx8_f16: 8.5, nf4: 4.125, f16: 16, q4_0x8: 4.5, q8_0x8: 8.5, q5_0x8: 5.5, q4_kx8: 4.5 },
+      { q8_0: 8.5, q4_0: 4.5, q4_1: 5, q5_0: 5.5, q5_1: 6, q4_k: 4.5, q5_k: 5.5, q6_k: 6.5625, mlx4: 4.5, mlx8: 8.5, mlx4_f16: 4.5, mlx8_f16: 8.5, nf4: 4.125, f16: 16, q4_0x8: 4.5, q8_0x8: 8.5, q5_0x8: 5.5, q4_kx8: 4.5, q6_kx8: 6.5625 },
     );
     assert.throws(() => quantBytes('q4_k', 2, 896, 'blk.0.attn_q.weight'), /blk\.0\.attn_q\.weight of 896 values is not a whole number of q4_k blocks \(256 weights each\)/);
   });

@@ -1,6 +1,6 @@
 /**
- * q4_0x8, q8_0x8, q5_0x8 and q4_kx8 (src/tensor/quant/rows8.ts): Q4_0's, Q8_0's, Q5_0's and Q4_K's
- * blocks with eight rows interleaved. Their bytes are the eight rows' own, moved: each row reads back as the blocks it was
+ * q4_0x8, q8_0x8, q5_0x8, q4_kx8 and q6_kx8 (src/tensor/quant/rows8.ts): Q4_0's, Q8_0's, Q5_0's,
+ * Q4_K's and Q6_K's blocks with eight rows interleaved. Their bytes are the eight rows' own, moved: each row reads back as the blocks it was
  * made from, its values its row format's bit for bit, and a block alone, or rows not whole groups of
  * eight, are refused by name.
  */
@@ -74,6 +74,43 @@ describe('q4_kx8: its super-block of eight rows', () => {
                   const byte = x8[at + 128 + 256 * c + 64 * k + 8 * r + 4 * h + n];
                   assert.equal(byte & 15, code(2 * c + h, 8 * k + n), `${where}: group ${2 * c + h} code ${8 * k + n}`);
                   assert.equal(byte >> 4, code(2 * c + h, 8 * k + 4 + n), `${where}: group ${2 * c + h} code ${8 * k + 4 + n}`);
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  });
+});
+
+describe('q6_kx8: its super-block of eight rows', () => {
+  it('lays super-block u of rows 8g..8g+7 out as their d, their scales (row r\'s of group j at 16 + 16·⌊j/2⌋ + 2r + j mod 2), then for each block c of 32 weights three vectors whose byte 8r + 4t + s holds row r\'s code of weight 32c + 16t + 4v + s in its low six bits and bits 2v..2v+1 of weight 32c + 16t + 12 + s\'s in its top two', () => {
+    const [rows, K, B] = [16, 512, 210];
+    const rowBlocks = quantizeRows('q6_k', gaussian(rows * K, 5), K);
+    const x8 = interleaveRows8('q6_kx8', rowBlocks, rows, K);
+    assert.equal(x8.length, rowBlocks.length);
+    for (let g = 0; g < 2; g++) {
+      for (let u = 0; u < 2; u++) {
+        const at = g * 8 * 2 * B + u * 8 * B;
+        for (let r = 0; r < ROWS8; r++) {
+          const q = rowBlocks.subarray(((8 * g + r) * 2 + u) * B, ((8 * g + r) * 2 + u + 1) * B);
+          const where = `group ${g} super-block ${u} row ${r}`;
+          assert.deepEqual(x8.subarray(at + 2 * r, at + 2 * r + 2), q.subarray(208, 210), `${where}: d`);
+          for (let j = 0; j < 16; j++) assert.equal(x8[at + 16 + 16 * (j >> 1) + 2 * r + (j & 1)], q[192 + j], `${where}: group ${j}'s scale`);
+          // Q6_K's weight e (k_quants.ts): ql's nibble and qh's two bits.
+          const code = (e: number): number => {
+            const [h, i] = [e >> 7, e & 127];
+            return ((q[64 * h + (i & 63)] >> (4 * (i >> 6))) & 15) | (((q[128 + 32 * h + (i & 31)] >> (2 * (i >> 5))) & 3) << 4);
+          };
+          for (let c = 0; c < 8; c++) {
+            for (let t = 0; t < 2; t++) {
+              for (let s = 0; s < 4; s++) {
+                const first = 32 * c + 16 * t + s;
+                for (let v = 0; v < 3; v++) {
+                  const byte = x8[at + 144 + 192 * c + 64 * v + 8 * r + 4 * t + s];
+                  assert.equal(byte & 63, code(first + 4 * v), `${where}: weight ${first + 4 * v}`);
+                  assert.equal(byte >> 6, (code(first + 12) >> (2 * v)) & 3, `${where}: bits ${2 * v}-${2 * v + 1} of weight ${first + 12}`);
                 }
               }
             }
