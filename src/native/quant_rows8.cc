@@ -93,11 +93,15 @@ void getQ4K(const uint8_t* in, int r, uint8_t* q) {
 
 /** A Q6_K super-block's 256 six-bit codes (0..63) in weight order (quant_blocks.h's dequantization reads them so). */
 void q6kCodes(const uint8_t* q, uint8_t* codes) {
-  for (int e = 0; e < 256; e++) {
-    const int h = e >> 7, i = e & 127;
-    const int low = (q[64 * h + (i & 63)] >> (4 * (i >> 6))) & 15, high = (q[128 + 32 * h + (i & 31)] >> (2 * (i >> 5))) & 3;
-    codes[e] = static_cast<uint8_t>(low | (high << 4));
-  }
+  for (int h = 0; h < 2; h++)
+    for (int l = 0; l < 32; l++) {
+      const uint8_t *ql = q + 64 * h + l, *qh = q + 128 + 32 * h + l;
+      uint8_t* c = codes + 128 * h + l;
+      c[0] = static_cast<uint8_t>((ql[0] & 15) | ((qh[0] & 3) << 4));
+      c[32] = static_cast<uint8_t>((ql[32] & 15) | (((qh[0] >> 2) & 3) << 4));
+      c[64] = static_cast<uint8_t>((ql[0] >> 4) | (((qh[0] >> 4) & 3) << 4));
+      c[96] = static_cast<uint8_t>((ql[32] >> 4) | (((qh[0] >> 6) & 3) << 4));
+    }
 }
 
 /** q6kCodes' inverse: 256 codes into a super-block's ql and qh. */
@@ -113,7 +117,7 @@ void q6kPack(const uint8_t* codes, uint8_t* q) {
 
 /** Where row r's scale of group g (16 weights) lies in a Q6_Kx8 super-block (quant_blocks.h). */
 constexpr int q6kScaleAt(int g, int r) { return 16 + 16 * (g >> 1) + 2 * r + (g & 1); }
-/** Where row r's byte s of half t of block c lies in vector A of a Q6_Kx8 super-block (B 64 past it, C 128). */
+/** Where row r's byte s of half t of block c lies in the first of its three vectors in a Q6_Kx8 super-block (the others 64 and 128 past it). */
 constexpr int q6kCodeAt(int c, int t, int s, int r) { return 144 + 192 * c + 8 * r + 4 * t + s; }
 
 void putQ6K(const uint8_t* q, uint8_t* out, int r) {
