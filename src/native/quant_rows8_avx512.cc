@@ -17,20 +17,10 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <cstring>
 
-#include "cpu_features.h"
-#include "row_count.h"
 #include "rows8_lanes.h"
 
 namespace sc {
 namespace {
-
-/**
- * How far ahead of a step the products ask for W's lines, on Intel only (as quant_rows_avx512.cc's
- * four streams: kPrefetchBytes there has why). One thread, an Intel Xeon (Emerald Rapids), W cycled
- * from memory (a /tmp harness): a group at a time read Qwen2.5-0.5B's 4864 × 896 at 10.6 GB/s with
- * none, 14.7 with 1 KB ahead, 18.5 with 2 KB, 18.7 with 4 KB.
- */
-constexpr int kAheadBytes = 2048;
 
 using rows8::broadcast8;
 
@@ -83,27 +73,20 @@ SC_ROWS8_TARGET inline void blockCodes(const uint8_t* at, __m512i (&c)[4]) {
  * The S groups of eight rows g[0..S) against M rows of x, y's rows written: S streams of W read side
  * by side (x's vectors loaded once for them), each block's codes and scales unpacked once for the M rows.
  */
-template <QFmt F, int M, int S, bool Ahead>
+template <QFmt F, int M, bool Ahead, int S>
 SC_ROWS8_TARGET void groupsAtOnce(const Rows8X& x, const uint8_t* W, const float* bias, float* y, int64_t ldy, const int64_t (&g)[S]) {
   constexpr int kBlockBytes = kRows8 * qBlockBytes(F);
   const int64_t blocks = x.K / 32;
-  // Scale r (bytes 2r, 2r + 1 of the block's first 16) into words 2r and 2r + 1: lane pair r's.
-  const __m256i pairs = _mm256_setr_epi8(0, 1, 0, 1, 2, 3, 2, 3, 4, 5, 4, 5, 6, 7, 6, 7, 8, 9, 8, 9, 10, 11, 10, 11, 12, 13, 12, 13, 14, 15, 14, 15);
   const uint8_t* p[S];
   __m512 acc[S][M];
-  for (int s = 0; s < S; s++) {
-    p[s] = W + g[s] * blocks * kBlockBytes;
-    for (int m = 0; m < M; m++) acc[s][m] = _mm512_setzero_ps();
-  }
+  rows8::startStreams(W, blocks * kBlockBytes, g, p, acc);
   for (int64_t b = 0; b < blocks; b++) {
     for (int s = 0; s < S; s++) {
       const uint8_t* at = p[s] + b * kBlockBytes;
-      if constexpr (Ahead) {
-        for (int line = 0; line < kBlockBytes; line += 64) _mm_prefetch(reinterpret_cast<const char*>(at + kAheadBytes + line), _MM_HINT_T0);
-      }
+      rows8::askAhead<Ahead>(at, kBlockBytes);
       __m512i c[4];
       blockCodes<F>(at, c);
-      const __m512 d = _mm512_cvtph_ps(_mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(at))), pairs));
+      const __m512 d = rows8::rowPairs(at);
       for (int m = 0; m < M; m++) {
         const int8_t* xb = x.q + m * x.K + 32 * b;
         __m512i sum = _mm512_set1_epi64(x.starts[m * blocks + b]);
@@ -112,26 +95,14 @@ SC_ROWS8_TARGET void groupsAtOnce(const Rows8X& x, const uint8_t* W, const float
       }
     }
   }
-  for (int s = 0; s < S; s++)
-    for (int m = 0; m < M; m++) rows8::storeRows(acc[s][m], bias ? bias + kRows8 * g[s] : nullptr, y + m * ldy + kRows8 * g[s]);
-}
-
-template <QFmt F, int M, bool Ahead>
-SC_ROWS8_TARGET void groupRange(const Rows8X& x, const uint8_t* W, const float* bias, float* y, int64_t ldy, int64_t g0, int64_t g1) {
-  rows8::inQuarters<M == 1>(
-      g0, g1, [&](const int64_t (&four)[4]) { groupsAtOnce<F, 1, 4, Ahead>(x, W, bias, y, ldy, four); },
-      [&](const int64_t (&one)[1]) { groupsAtOnce<F, M, 1, Ahead>(x, W, bias, y, ldy, one); });
-}
-
-template <QFmt F, int M>
-SC_ROWS8_TARGET void groupRangeForVendor(const Rows8X& x, const uint8_t* W, const float* bias, float* y, int64_t ldy, int64_t g0, int64_t g1) {
-  if (cpuIsIntel()) groupRange<F, M, true>(x, W, bias, y, ldy, g0, g1);
-  else groupRange<F, M, false>(x, W, bias, y, ldy, g0, g1);
+  rows8::storeStreams(acc, bias, y, ldy, g);
 }
 
 template <QFmt F>
-SC_ROWS8_TARGET void rowsOf(const Rows8X& x, int M, const uint8_t* W, const float* bias, float* y, int64_t ldy, int64_t g0, int64_t g1) {
-  withRowCount(M, [&](auto rows) { groupRangeForVendor<F, decltype(rows)::value>(x, W, bias, y, ldy, g0, g1); });
+void rowsOf(const Rows8X& x, int M, const uint8_t* W, const float* bias, float* y, int64_t ldy, int64_t g0, int64_t g1) {
+  rows8::eachGroups(M, g0, g1, [&](auto rows, auto ahead, const auto& groups) {
+    groupsAtOnce<F, decltype(rows)::value, decltype(ahead)::value>(x, W, bias, y, ldy, groups);
+  });
 }
 
 }  // namespace

@@ -16,15 +16,11 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <cstring>
 
-#include "cpu_features.h"
-#include "row_count.h"
 #include "rows8_lanes.h"
 
 namespace sc {
 namespace {
 
-/** How far ahead of a super-block the products ask for W's lines, on Intel only (quant_rows8_avx512.cc kAheadBytes has why). */
-constexpr int kAheadBytes = 2048;
 constexpr int kSuperBytes = kRows8 * 144;
 
 /** x's M rows as the kernel reads them (quant_rows8.h rows8KX): codes in pairs of blocks, a scale and a min term a block. */
@@ -62,11 +58,7 @@ SC_ROWS8_TARGET inline void superScales(const uint8_t* at, SuperScales& s) {
   _mm512_store_si512(sc, _mm512_or_si512(_mm512_and_si512(low, low4), _mm512_and_si512(_mm512_sllv_epi16(top, scShift), bits45)));
   _mm512_store_si512(m, _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(low, 4), low4), _mm512_and_si512(_mm512_srlv_epi16(top, mShift), bits45)));
   // Row r's d (dmin) in lanes 2r and 2r + 1.
-  const __m256i pairIndex = _mm256_setr_epi8(0, 1, 0, 1, 2, 3, 2, 3, 4, 5, 4, 5, 6, 7, 6, 7, 8, 9, 8, 9, 10, 11, 10, 11, 12, 13, 12, 13, 14, 15, 14, 15);
-  const auto pairs = [&](const uint8_t* h) SC_ROWS8_TARGET {
-    return _mm512_cvtph_ps(_mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h))), pairIndex));
-  };
-  const __m512 d = pairs(at), dmin = pairs(at + 16);
+  const __m512 d = rows8::rowPairs(at), dmin = rows8::rowPairs(at + 16);
   for (int c = 0; c < 4; c++) {
     s.scales[c] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(sc + 16 * c)))), d);
     s.mins[c] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(m + 16 * c)))), dmin);
@@ -77,24 +69,19 @@ SC_ROWS8_TARGET inline void superScales(const uint8_t* at, SuperScales& s) {
  * The S groups of eight rows g[0..S) against M rows of x, y's rows written: S streams of W read side
  * by side, each super-block's codes and scales unpacked once for the M rows.
  */
-template <int M, int S, bool Ahead>
+template <int M, bool Ahead, int S>
 SC_ROWS8_TARGET void groupsAtOnce(const Rows8KX& x, const uint8_t* W, const float* bias, float* y, int64_t ldy, const int64_t (&g)[S]) {
   const int64_t supers = x.K / 256, blocks = x.K / 32;
   const __m512i low4 = _mm512_set1_epi8(15);
   const uint8_t* p[S];
   __m512 acc[S][M];
-  for (int s = 0; s < S; s++) {
-    p[s] = W + g[s] * supers * kSuperBytes;
-    for (int m = 0; m < M; m++) acc[s][m] = _mm512_setzero_ps();
-  }
+  rows8::startStreams(W, supers * kSuperBytes, g, p, acc);
   for (int64_t u = 0; u < supers; u++) {
     // Unrolled, the streams' accumulators stay in registers (1.11x one row hot, this Xeon).
 #pragma GCC unroll 4
     for (int s = 0; s < S; s++) {
       const uint8_t* at = p[s] + u * kSuperBytes;
-      if constexpr (Ahead) {
-        for (int line = 0; line < kSuperBytes; line += 64) _mm_prefetch(reinterpret_cast<const char*>(at + kAheadBytes + line), _MM_HINT_T0);
-      }
+      rows8::askAhead<Ahead>(at, kSuperBytes);
       SuperScales ss;
       superScales(at, ss);
       for (int c = 0; c < 4; c++) {
@@ -122,15 +109,7 @@ SC_ROWS8_TARGET void groupsAtOnce(const Rows8KX& x, const uint8_t* W, const floa
       }
     }
   }
-  for (int s = 0; s < S; s++)
-    for (int m = 0; m < M; m++) rows8::storeRows(acc[s][m], bias ? bias + kRows8 * g[s] : nullptr, y + m * ldy + kRows8 * g[s]);
-}
-
-template <int M, bool Ahead>
-SC_ROWS8_TARGET void groupRange(const Rows8KX& x, const uint8_t* W, const float* bias, float* y, int64_t ldy, int64_t g0, int64_t g1) {
-  rows8::inQuarters<M == 1>(
-      g0, g1, [&](const int64_t (&four)[4]) { groupsAtOnce<1, 4, Ahead>(x, W, bias, y, ldy, four); },
-      [&](const int64_t (&one)[1]) { groupsAtOnce<M, 1, Ahead>(x, W, bias, y, ldy, one); });
+  rows8::storeStreams(acc, bias, y, ldy, g);
 }
 
 }  // namespace
@@ -155,10 +134,8 @@ void rows8KX(const int8_t* xq, const float* xd, int64_t M, int64_t K, int8_t* pa
 void quantRows8KAvx512(const int8_t* xq, const float* xd, const float* t, int M, const uint8_t* W, int64_t K, const float* bias, float* y,
                        int64_t ldy, int64_t g0, int64_t g1) {
   const Rows8KX x{xq, xd, t, K};
-  withRowCount(M, [&](auto rows) {
-    constexpr int R = decltype(rows)::value;
-    if (cpuIsIntel()) groupRange<R, true>(x, W, bias, y, ldy, g0, g1);
-    else groupRange<R, false>(x, W, bias, y, ldy, g0, g1);
+  rows8::eachGroups(M, g0, g1, [&](auto rows, auto ahead, const auto& groups) {
+    groupsAtOnce<decltype(rows)::value, decltype(ahead)::value>(x, W, bias, y, ldy, groups);
   });
 }
 

@@ -13,15 +13,11 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <cstring>
 
-#include "cpu_features.h"
-#include "row_count.h"
 #include "rows8_lanes.h"
 
 namespace sc {
 namespace {
 
-/** How far ahead of a super-block the products ask for W's lines, on Intel only (quant_rows8_avx512.cc kAheadBytes has why). */
-constexpr int kAheadBytes = 2048;
 constexpr int kSuperBytes = kRows8 * 210;
 /** Where a super-block's scales and its blocks' codes start (quant_blocks.h Q6_Kx8). */
 constexpr int kScalesAt = 16, kCodesAt = 144, kBlockCodeBytes = 192;
@@ -54,33 +50,22 @@ SC_ROWS8_TARGET inline void blockCodes(const uint8_t* at, __m512i (&v)[4]) {
   v[3] = _mm512_ternarylogic_epi32(low, _mm512_and_si512(_mm512_srli_epi16(c, 2), bits45), low4, kSelect);
 }
 
-/** The eight rows' d, row r's in lanes 2r and 2r + 1. */
-SC_ROWS8_TARGET inline __m512 rowScales(const uint8_t* at) {
-  const __m256i pairIndex = _mm256_setr_epi8(0, 1, 0, 1, 2, 3, 2, 3, 4, 5, 4, 5, 6, 7, 6, 7, 8, 9, 8, 9, 10, 11, 10, 11, 12, 13, 12, 13, 14, 15, 14, 15);
-  return _mm512_cvtph_ps(_mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(at))), pairIndex));
-}
-
 /**
  * The S groups of eight rows g[0..S) against M rows of x, y's rows written: S streams of W read side
  * by side, each block's codes and scales unpacked once for the M rows.
  */
-template <int M, int S, bool Ahead>
+template <int M, bool Ahead, int S>
 SC_ROWS8_TARGET void groupsAtOnce(const Rows8Q6KX& x, const uint8_t* W, const float* bias, float* y, int64_t ldy, const int64_t (&g)[S]) {
   const int64_t supers = x.K / 256, blocks = x.K / 32;
   const uint8_t* p[S];
   __m512 acc[S][M];
-  for (int s = 0; s < S; s++) {
-    p[s] = W + g[s] * supers * kSuperBytes;
-    for (int m = 0; m < M; m++) acc[s][m] = _mm512_setzero_ps();
-  }
+  rows8::startStreams(W, supers * kSuperBytes, g, p, acc);
   for (int64_t u = 0; u < supers; u++) {
 #pragma GCC unroll 4
     for (int s = 0; s < S; s++) {
       const uint8_t* at = p[s] + u * kSuperBytes;
-      if constexpr (Ahead) {
-        for (int line = 0; line < kSuperBytes; line += 64) _mm_prefetch(reinterpret_cast<const char*>(at + kAheadBytes + line), _MM_HINT_T0);
-      }
-      const __m512 d = rowScales(at);
+      rows8::askAhead<Ahead>(at, kSuperBytes);
+      const __m512 d = rows8::rowPairs(at);
       for (int c = 0; c < 8; c++) {
         __m512i v[4];
         blockCodes(at + kCodesAt + kBlockCodeBytes * c, v);
@@ -96,15 +81,7 @@ SC_ROWS8_TARGET void groupsAtOnce(const Rows8Q6KX& x, const uint8_t* W, const fl
       }
     }
   }
-  for (int s = 0; s < S; s++)
-    for (int m = 0; m < M; m++) rows8::storeRows(acc[s][m], bias ? bias + kRows8 * g[s] : nullptr, y + m * ldy + kRows8 * g[s]);
-}
-
-template <int M, bool Ahead>
-SC_ROWS8_TARGET void groupRange(const Rows8Q6KX& x, const uint8_t* W, const float* bias, float* y, int64_t ldy, int64_t g0, int64_t g1) {
-  rows8::inQuarters<M == 1>(
-      g0, g1, [&](const int64_t (&four)[4]) { groupsAtOnce<1, 4, Ahead>(x, W, bias, y, ldy, four); },
-      [&](const int64_t (&one)[1]) { groupsAtOnce<M, 1, Ahead>(x, W, bias, y, ldy, one); });
+  rows8::storeStreams(acc, bias, y, ldy, g);
 }
 
 }  // namespace
@@ -118,10 +95,8 @@ void rows8Q6KX(const int8_t* xq, int64_t M, int64_t K, int8_t* lanes) {
 void quantRows8Q6KAvx512(const int8_t* xq, const float* xd, const int64_t* starts, int M, const uint8_t* W, int64_t K, const float* bias, float* y,
                          int64_t ldy, int64_t g0, int64_t g1) {
   const Rows8Q6KX x{xq, xd, starts, K};
-  withRowCount(M, [&](auto rows) {
-    constexpr int R = decltype(rows)::value;
-    if (cpuIsIntel()) groupRange<R, true>(x, W, bias, y, ldy, g0, g1);
-    else groupRange<R, false>(x, W, bias, y, ldy, g0, g1);
+  rows8::eachGroups(M, g0, g1, [&](auto rows, auto ahead, const auto& groups) {
+    groupsAtOnce<decltype(rows)::value, decltype(ahead)::value>(x, W, bias, y, ldy, groups);
   });
 }
 

@@ -44,80 +44,79 @@ for (const type of ['q4_0x8', 'q8_0x8', 'q5_0x8'] as const) {
   });
 }
 
+/**
+ * For a K-quant's interleaved layout: two groups of eight rows of two super-blocks each, made from
+ * `rowType`'s blocks, and `check(x8, at, q, r, where)` for each row's super-block q (its bytes in
+ * the row format) against the interleaved super-block at `at` of x8.
+ */
+function eachRowSuperBlock(type: 'q4_kx8' | 'q6_kx8', seed: number, check: (x8: Uint8Array, at: number, q: Uint8Array, r: number, where: string) => void): void {
+  const rowType = ROWS8_OF[type], B = quantFormat(rowType).blockBytes;
+  const [rows, K] = [16, 512];
+  const rowBlocks = quantizeRows(rowType, gaussian(rows * K, seed), K);
+  const x8 = interleaveRows8(type, rowBlocks, rows, K);
+  assert.equal(x8.length, rowBlocks.length);
+  for (let g = 0; g < 2; g++) {
+    for (let u = 0; u < 2; u++) {
+      for (let r = 0; r < ROWS8; r++) {
+        const q = rowBlocks.subarray(((8 * g + r) * 2 + u) * B, ((8 * g + r) * 2 + u + 1) * B);
+        check(x8, g * 8 * 2 * B + u * 8 * B, q, r, `group ${g} super-block ${u} row ${r}`);
+      }
+    }
+  }
+}
+
 describe('q4_kx8: its super-block of eight rows', () => {
   it('lays super-block u of rows 8g..8g+7 out as their d, their dmin, the scales\' and mins\' low four bits (row r\'s of group j at 32 + i, i = 16·⌊j/2⌋ + 2r + j mod 2), their top two bits (at 96 + i mod 32), then each pair of groups\' nibbles in lane pairs (vector k: row r\'s group 2c codes 8k..8k+3 low and 8k+4..8k+7 high at 8r, group 2c + 1\'s at 8r + 4)', () => {
-    const [rows, K, B] = [16, 512, 144];
-    const rowBlocks = quantizeRows('q4_k', gaussian(rows * K, 4), K);
-    const x8 = interleaveRows8('q4_kx8', rowBlocks, rows, K);
-    assert.equal(x8.length, rowBlocks.length);
-    for (let g = 0; g < 2; g++) {
-      for (let u = 0; u < 2; u++) {
-        const at = g * 8 * 2 * B + u * 8 * B;
-        for (let r = 0; r < ROWS8; r++) {
-          const q = rowBlocks.subarray(((8 * g + r) * 2 + u) * B, ((8 * g + r) * 2 + u + 1) * B);
-          const where = `group ${g} super-block ${u} row ${r}`;
-          assert.deepEqual(x8.subarray(at + 2 * r, at + 2 * r + 2), q.subarray(0, 2), `${where}: d`);
-          assert.deepEqual(x8.subarray(at + 16 + 2 * r, at + 18 + 2 * r), q.subarray(2, 4), `${where}: dmin`);
-          for (let j = 0; j < 8; j++) {
-            const [sc, m] = scaleMin(q, 4, j);
-            const i = 16 * (j >> 1) + 2 * r + (j & 1);
-            const low = x8[at + 32 + i], top = x8[at + 96 + (i % 32)] >> (i < 32 ? 0 : 2);
-            assert.equal((low & 15) | ((top & 3) << 4), sc, `${where}: group ${j}'s scale`);
-            assert.equal((low >> 4) | (((top >> 4) & 3) << 4), m, `${where}: group ${j}'s min`);
-          }
-          // Q4_K's byte 32c + l: code l of group 2c (low nibble) and of group 2c + 1 (high).
-          const code = (j: number, l: number): number => (q[16 + 32 * (j >> 1) + l] >> (4 * (j & 1))) & 15;
-          for (let c = 0; c < 4; c++) {
-            for (let k = 0; k < 4; k++) {
-              for (let h = 0; h < 2; h++) {
-                for (let n = 0; n < 4; n++) {
-                  const byte = x8[at + 128 + 256 * c + 64 * k + 8 * r + 4 * h + n];
-                  assert.equal(byte & 15, code(2 * c + h, 8 * k + n), `${where}: group ${2 * c + h} code ${8 * k + n}`);
-                  assert.equal(byte >> 4, code(2 * c + h, 8 * k + 4 + n), `${where}: group ${2 * c + h} code ${8 * k + 4 + n}`);
-                }
-              }
+    eachRowSuperBlock('q4_kx8', 4, (x8, at, q, r, where) => {
+      assert.deepEqual(x8.subarray(at + 2 * r, at + 2 * r + 2), q.subarray(0, 2), `${where}: d`);
+      assert.deepEqual(x8.subarray(at + 16 + 2 * r, at + 18 + 2 * r), q.subarray(2, 4), `${where}: dmin`);
+      for (let j = 0; j < 8; j++) {
+        const [sc, m] = scaleMin(q, 4, j);
+        const i = 16 * (j >> 1) + 2 * r + (j & 1);
+        const low = x8[at + 32 + i], top = x8[at + 96 + (i % 32)] >> (i < 32 ? 0 : 2);
+        assert.equal((low & 15) | ((top & 3) << 4), sc, `${where}: group ${j}'s scale`);
+        assert.equal((low >> 4) | (((top >> 4) & 3) << 4), m, `${where}: group ${j}'s min`);
+      }
+      // Q4_K's byte 32c + l: code l of group 2c (low nibble) and of group 2c + 1 (high).
+      const code = (j: number, l: number): number => (q[16 + 32 * (j >> 1) + l] >> (4 * (j & 1))) & 15;
+      for (let c = 0; c < 4; c++) {
+        for (let k = 0; k < 4; k++) {
+          for (let h = 0; h < 2; h++) {
+            for (let n = 0; n < 4; n++) {
+              const byte = x8[at + 128 + 256 * c + 64 * k + 8 * r + 4 * h + n];
+              assert.equal(byte & 15, code(2 * c + h, 8 * k + n), `${where}: group ${2 * c + h} code ${8 * k + n}`);
+              assert.equal(byte >> 4, code(2 * c + h, 8 * k + 4 + n), `${where}: group ${2 * c + h} code ${8 * k + 4 + n}`);
             }
           }
         }
       }
-    }
+    });
   });
 });
 
 describe('q6_kx8: its super-block of eight rows', () => {
   it('lays super-block u of rows 8g..8g+7 out as their d, their scales (row r\'s of group j at 16 + 16·⌊j/2⌋ + 2r + j mod 2), then for each block c of 32 weights three vectors whose byte 8r + 4t + s holds row r\'s code of weight 32c + 16t + 4v + s in its low six bits and bits 2v..2v+1 of weight 32c + 16t + 12 + s\'s in its top two', () => {
-    const [rows, K, B] = [16, 512, 210];
-    const rowBlocks = quantizeRows('q6_k', gaussian(rows * K, 5), K);
-    const x8 = interleaveRows8('q6_kx8', rowBlocks, rows, K);
-    assert.equal(x8.length, rowBlocks.length);
-    for (let g = 0; g < 2; g++) {
-      for (let u = 0; u < 2; u++) {
-        const at = g * 8 * 2 * B + u * 8 * B;
-        for (let r = 0; r < ROWS8; r++) {
-          const q = rowBlocks.subarray(((8 * g + r) * 2 + u) * B, ((8 * g + r) * 2 + u + 1) * B);
-          const where = `group ${g} super-block ${u} row ${r}`;
-          assert.deepEqual(x8.subarray(at + 2 * r, at + 2 * r + 2), q.subarray(208, 210), `${where}: d`);
-          for (let j = 0; j < 16; j++) assert.equal(x8[at + 16 + 16 * (j >> 1) + 2 * r + (j & 1)], q[192 + j], `${where}: group ${j}'s scale`);
-          // Q6_K's weight e (k_quants.ts): ql's nibble and qh's two bits.
-          const code = (e: number): number => {
-            const [h, i] = [e >> 7, e & 127];
-            return ((q[64 * h + (i & 63)] >> (4 * (i >> 6))) & 15) | (((q[128 + 32 * h + (i & 31)] >> (2 * (i >> 5))) & 3) << 4);
-          };
-          for (let c = 0; c < 8; c++) {
-            for (let t = 0; t < 2; t++) {
-              for (let s = 0; s < 4; s++) {
-                const first = 32 * c + 16 * t + s;
-                for (let v = 0; v < 3; v++) {
-                  const byte = x8[at + 144 + 192 * c + 64 * v + 8 * r + 4 * t + s];
-                  assert.equal(byte & 63, code(first + 4 * v), `${where}: weight ${first + 4 * v}`);
-                  assert.equal(byte >> 6, (code(first + 12) >> (2 * v)) & 3, `${where}: bits ${2 * v}-${2 * v + 1} of weight ${first + 12}`);
-                }
-              }
+    eachRowSuperBlock('q6_kx8', 5, (x8, at, q, r, where) => {
+      assert.deepEqual(x8.subarray(at + 2 * r, at + 2 * r + 2), q.subarray(208, 210), `${where}: d`);
+      for (let j = 0; j < 16; j++) assert.equal(x8[at + 16 + 16 * (j >> 1) + 2 * r + (j & 1)], q[192 + j], `${where}: group ${j}'s scale`);
+      // Q6_K's weight e (k_quants.ts): ql's nibble and qh's two bits.
+      const code = (e: number): number => {
+        const [h, i] = [e >> 7, e & 127];
+        return ((q[64 * h + (i & 63)] >> (4 * (i >> 6))) & 15) | (((q[128 + 32 * h + (i & 31)] >> (2 * (i >> 5))) & 3) << 4);
+      };
+      for (let c = 0; c < 8; c++) {
+        for (let t = 0; t < 2; t++) {
+          for (let s = 0; s < 4; s++) {
+            const first = 32 * c + 16 * t + s;
+            for (let v = 0; v < 3; v++) {
+              const byte = x8[at + 144 + 192 * c + 64 * v + 8 * r + 4 * t + s];
+              assert.equal(byte & 63, code(first + 4 * v), `${where}: weight ${first + 4 * v}`);
+              assert.equal(byte >> 6, (code(first + 12) >> (2 * v)) & 3, `${where}: bits ${2 * v}-${2 * v + 1} of weight ${first + 12}`);
             }
           }
         }
       }
-    }
+    });
   });
 });
 
