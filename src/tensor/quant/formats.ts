@@ -16,8 +16,9 @@
  *   f16                         float16 values as read, 32 to a block of 64 bytes (f16.ts): a file's
  *                               F16 matrix held in its own bytes; exact, no integer path (GGUF's F16)
  *   q4_0x8 q8_0x8 q5_0x8        Q4_0, Q8_0, Q5_0, Q4_K, Q6_K with eight rows interleaved a block
- *   q4_kx8 q6_kx8               (rows8.ts): what a generator's load repacks them into where the native 512-bit kernels
- *                               read it; not GGUF types, and a row alone is not a span of one
+ *   q4_kx8 q6_kx8               (rows8.ts): what a generator's load repacks them into where the
+ *                               native 512-bit kernels read it; not GGUF types, and a row alone is
+ *                               not a span of one
  *
  * A row of a quantized matrix is whole blocks: its length (the input features) is a multiple of
  * the block's weights, and rows follow one another, as in a GGUF file.
