@@ -283,6 +283,17 @@ inline __attribute__((always_inline)) void dequantizeBlock(const uint8_t* src, f
   }
 }
 
+/** A Q6_K super-block's 256 six-bit codes (0..63, weight order) into its ql (128 bytes) and qh (64) at q: ggml's packing. */
+inline void packQ6KCodes(const uint8_t* codes, uint8_t* q) {
+  for (int h = 0; h < 2; h++)
+    for (int l = 0; l < 32; l++) {
+      const uint8_t* c = codes + 128 * h + l;
+      q[64 * h + l] = static_cast<uint8_t>((c[0] & 15) | ((c[64] & 15) << 4));
+      q[64 * h + 32 + l] = static_cast<uint8_t>((c[32] & 15) | ((c[96] & 15) << 4));
+      q[128 + 32 * h + l] = static_cast<uint8_t>((c[0] >> 4) | ((c[32] >> 4) << 2) | ((c[64] >> 4) << 4) | ((c[96] >> 4) << 6));
+    }
+}
+
 // ---- integer codes for the dot products ----------------------------------------------------------
 
 /**

@@ -241,14 +241,7 @@ void quantizeQ6K(const float* x, uint8_t* out) {
     if (dl == 0) continue;
     for (int l = 0; l < 16; l++) L[16 * g + l] = byteOf(clampTo(nearestInt(x[16 * g + l] / dl), -32, 31) + 32);
   }
-  for (int h = 0; h < 2; h++) {
-    for (int l = 0; l < 32; l++) {
-      const int a = L[128 * h + l], b = L[128 * h + l + 32], c = L[128 * h + l + 64], e = L[128 * h + l + 96];
-      out[64 * h + l] = static_cast<uint8_t>((a & 0x0f) | ((c & 0x0f) << 4));
-      out[64 * h + 32 + l] = static_cast<uint8_t>((b & 0x0f) | ((e & 0x0f) << 4));
-      out[128 + 32 * h + l] = static_cast<uint8_t>((a >> 4) | ((b >> 4) << 2) | ((c >> 4) << 4) | ((e >> 4) << 6));
-    }
-  }
+  packQ6KCodes(L, out);
 }
 
 using BlockQuantizer = void (*)(const float*, uint8_t*);

@@ -91,46 +91,30 @@ void getQ4K(const uint8_t* in, int r, uint8_t* q) {
       }
 }
 
-/** A Q6_K super-block's 256 six-bit codes (0..63) in weight order (quant_blocks.h's dequantization reads them so). */
-void q6kCodes(const uint8_t* q, uint8_t* codes) {
-  for (int h = 0; h < 2; h++)
-    for (int l = 0; l < 32; l++) {
-      const uint8_t *ql = q + 64 * h + l, *qh = q + 128 + 32 * h + l;
-      uint8_t* c = codes + 128 * h + l;
-      c[0] = static_cast<uint8_t>((ql[0] & 15) | ((qh[0] & 3) << 4));
-      c[32] = static_cast<uint8_t>((ql[32] & 15) | (((qh[0] >> 2) & 3) << 4));
-      c[64] = static_cast<uint8_t>((ql[0] >> 4) | (((qh[0] >> 4) & 3) << 4));
-      c[96] = static_cast<uint8_t>((ql[32] >> 4) | (((qh[0] >> 6) & 3) << 4));
-    }
-}
-
-/** q6kCodes' inverse: 256 codes into a super-block's ql and qh. */
-void q6kPack(const uint8_t* codes, uint8_t* q) {
-  for (int h = 0; h < 2; h++)
-    for (int l = 0; l < 32; l++) {
-      const uint8_t* c = codes + 128 * h + l;
-      q[64 * h + l] = static_cast<uint8_t>((c[0] & 15) | ((c[64] & 15) << 4));
-      q[64 * h + 32 + l] = static_cast<uint8_t>((c[32] & 15) | ((c[96] & 15) << 4));
-      q[128 + 32 * h + l] = static_cast<uint8_t>((c[0] >> 4) | ((c[32] >> 4) << 2) | ((c[64] >> 4) << 4) | ((c[96] >> 4) << 6));
-    }
-}
-
 /** Where row r's scale of group g (16 weights) lies in a Q6_Kx8 super-block (quant_blocks.h). */
 constexpr int q6kScaleAt(int g, int r) { return 16 + 16 * (g >> 1) + 2 * r + (g & 1); }
 /** Where row r's byte s of half t of block c lies in the first of its three vectors in a Q6_Kx8 super-block (the others 64 and 128 past it). */
 constexpr int q6kCodeAt(int c, int t, int s, int r) { return 144 + 192 * c + 8 * r + 4 * t + s; }
 
+/** The four codes (0..63) one byte position of a Q6_Kx8 block holds, k[4v] for v = 0..3, from its three vectors' bytes at. */
+void q6kx8Codes(const uint8_t* at, uint8_t* k) {
+  for (int v = 0; v < 3; v++) k[4 * v] = at[64 * v] & 63;
+  k[12] = static_cast<uint8_t>((at[0] >> 6) | ((at[64] >> 6) << 2) | ((at[128] >> 6) << 4));
+}
+
 void putQ6K(const uint8_t* q, uint8_t* out, int r) {
   std::memcpy(out + 2 * r, q + 208, 2);
   for (int g = 0; g < 16; g++) out[q6kScaleAt(g, r)] = q[192 + g];
-  uint8_t codes[256];
-  q6kCodes(q, codes);
+  // Q6_K's codes in weight order, less their centre (unpackBlock's step).
+  int8_t centred[256];
+  for (int h = 0; h < 2; h++) ScalarUnpack::q6Codes128(q + 64 * h, q + 128 + 32 * h, centred + 128 * h);
   for (int c = 0; c < 8; c++)
     for (int t = 0; t < 2; t++)
       for (int s = 0; s < 4; s++) {
-        const uint8_t* k = codes + 32 * c + 16 * t + s;  // k[4i]: code vector i's
+        const int8_t* k = centred + 32 * c + 16 * t + s;  // k[4v]: code vector v's
+        const int top = k[12] + 32;
         uint8_t* at = out + q6kCodeAt(c, t, s, r);
-        for (int v = 0; v < 3; v++) at[64 * v] = static_cast<uint8_t>(k[4 * v] | (((k[12] >> (2 * v)) & 3) << 6));
+        for (int v = 0; v < 3; v++) at[64 * v] = static_cast<uint8_t>((k[4 * v] + 32) | (((top >> (2 * v)) & 3) << 6));
       }
 }
 
@@ -140,13 +124,8 @@ void getQ6K(const uint8_t* in, int r, uint8_t* q) {
   uint8_t codes[256];
   for (int c = 0; c < 8; c++)
     for (int t = 0; t < 2; t++)
-      for (int s = 0; s < 4; s++) {
-        uint8_t* k = codes + 32 * c + 16 * t + s;
-        const uint8_t* at = in + q6kCodeAt(c, t, s, r);
-        for (int v = 0; v < 3; v++) k[4 * v] = at[64 * v] & 63;
-        k[12] = static_cast<uint8_t>((at[0] >> 6) | ((at[64] >> 6) << 2) | ((at[128] >> 6) << 4));
-      }
-  q6kPack(codes, q);
+      for (int s = 0; s < 4; s++) q6kx8Codes(in + q6kCodeAt(c, t, s, r), codes + 32 * c + 16 * t + s);
+  packQ6KCodes(codes, q);
 }
 
 /** Block b of row n of an interleaved matrix of K weights a row, as the row format's block (qBlockBytes(f) bytes), into out. */
@@ -231,13 +210,10 @@ void rows8Q6KUnpack(const uint8_t* w, int64_t K, int64_t n, int64_t u, int8_t* c
     _mm_storeu_si128(reinterpret_cast<__m128i*>(block), _mm_sub_epi8(_mm_unpacklo_epi64(k01, k23), centre));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(block + 16), _mm_sub_epi8(_mm_unpackhi_epi64(k01, k23), centre));
 #else
+    uint8_t codes[32];
     for (int t = 0; t < 2; t++)
-      for (int s = 0; s < 4; s++) {
-        const uint8_t* v = at + 4 * t + s;
-        int8_t* k = block + 16 * t + s;
-        for (int i = 0; i < 3; i++) k[4 * i] = static_cast<int8_t>((v[64 * i] & 63) - 32);
-        k[12] = static_cast<int8_t>(((v[0] >> 6) | ((v[64] >> 6) << 2) | ((v[128] >> 6) << 4)) - 32);
-      }
+      for (int s = 0; s < 4; s++) q6kx8Codes(at + 4 * t + s, codes + 16 * t + s);
+    for (int i = 0; i < 32; i++) block[i] = static_cast<int8_t>(codes[i] - 32);
 #endif
   }
   // As unpackBlock's Q6_K: a = d·sc for each 16.

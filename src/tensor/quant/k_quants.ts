@@ -123,18 +123,35 @@ export const q5_k = {
   },
 };
 
+/** Q6_K's six-bit code (0..63) of weight e of the super-block at `at`: ql's nibble and qh's two bits. */
+export function q6Code(src: Uint8Array, at: number, e: number): number {
+  const h = e >> 7;
+  const i = e & 127;
+  const low = (src[at + 64 * h + (i & 63)] >> (4 * (i >> 6))) & 0x0f;
+  const high = (src[at + 128 + 32 * h + (i & 31)] >> (2 * (i >> 5))) & 3;
+  return low | (high << 4);
+}
+
+/** A super-block's 256 six-bit codes (weight order) into its ql and qh at `at`: ggml's packing. */
+export function packQ6Codes(codes: Uint8Array, out: Uint8Array, at: number): void {
+  for (let h = 0; h < 2; h++) {
+    for (let l = 0; l < 32; l++) {
+      const [a, b, c, e] = [codes[128 * h + l], codes[128 * h + l + 32], codes[128 * h + l + 64], codes[128 * h + l + 96]];
+      out[at + 64 * h + l] = (a & 0x0f) | ((c & 0x0f) << 4);
+      out[at + 64 * h + 32 + l] = (b & 0x0f) | ((e & 0x0f) << 4);
+      out[at + 128 + 32 * h + l] = (a >> 4) | ((b >> 4) << 2) | ((c >> 4) << 4) | ((e >> 4) << 6);
+    }
+  }
+}
+
 export const q6_k = {
   blockWeights: 256,
   blockBytes: 210,
   dequantizeBlock(src: Uint8Array, at: number, out: Float32Array, o: number): void {
     const d = readF16(src, at + 208);
     for (let e = 0; e < 256; e++) {
-      const h = e >> 7;
-      const i = e & 127;
-      const low = (src[at + 64 * h + (i & 63)] >> (4 * (i >> 6))) & 0x0f;
-      const high = (src[at + 128 + 32 * h + (i & 31)] >> (2 * (i >> 5))) & 3;
       const sc = (src[at + 192 + (e >> 4)] << 24) >> 24;
-      out[o + e] = f(f(d * sc) * ((low | (high << 4)) - 32));
+      out[o + e] = f(f(d * sc) * (q6Code(src, at, e) - 32));
     }
   },
   quantizeBlock(x: Float32Array, xi: number, out: Uint8Array, at: number): void {
@@ -161,13 +178,6 @@ export const q6_k = {
       if (dl === 0) continue;
       for (let l = 0; l < 16; l++) L[16 * g + l] = Math.max(-32, Math.min(31, nearestInt(f(x[xi + 16 * g + l] / dl)))) + 32;
     }
-    for (let h = 0; h < 2; h++) {
-      for (let l = 0; l < 32; l++) {
-        const [a, b, c, e] = [L[128 * h + l], L[128 * h + l + 32], L[128 * h + l + 64], L[128 * h + l + 96]];
-        out[at + 64 * h + l] = (a & 0x0f) | ((c & 0x0f) << 4);
-        out[at + 64 * h + 32 + l] = (b & 0x0f) | ((e & 0x0f) << 4);
-        out[at + 128 + 32 * h + l] = (a >> 4) | ((b >> 4) << 2) | ((c >> 4) << 4) | ((e >> 4) << 6);
-      }
-    }
+    packQ6Codes(L, out, at);
   },
 };

@@ -29,7 +29,7 @@
  * row alone is not one, so its blocks are read a row at a time (rows8Row), never a block at a time.
  * GGUF has no such types: they are layouts of our memory, never of a file.
  */
-import { packScaleMin, q4_k, q6_k, scaleMin } from './k_quants.js';
+import { packQ6Codes, packScaleMin, q4_k, q6Code, q6_k, scaleMin } from './k_quants.js';
 import { q4_0, q5_0, q8_0 } from './legacy.js';
 
 /** Rows an interleaved group holds. */
@@ -124,28 +124,6 @@ const q4kBlocks: GroupBlock = {
   },
 };
 
-/** A Q6_K super-block's 256 six-bit codes (0..63) in weight order (k_quants.ts q6_k's layout). */
-function q6kCodes(q: Uint8Array): Uint8Array {
-  const codes = new Uint8Array(256);
-  for (let e = 0; e < 256; e++) {
-    const h = e >> 7, i = e & 127;
-    codes[e] = ((q[64 * h + (i & 63)] >> (4 * (i >> 6))) & 15) | (((q[128 + 32 * h + (i & 31)] >> (2 * (i >> 5))) & 3) << 4);
-  }
-  return codes;
-}
-
-/** q6kCodes' inverse: 256 codes into a super-block's ql and qh. */
-function q6kPack(codes: Uint8Array, q: Uint8Array): void {
-  for (let h = 0; h < 2; h++) {
-    for (let l = 0; l < 32; l++) {
-      const [a, b, c, e] = [codes[128 * h + l], codes[128 * h + l + 32], codes[128 * h + l + 64], codes[128 * h + l + 96]];
-      q[64 * h + l] = (a & 15) | ((c & 15) << 4);
-      q[64 * h + 32 + l] = (b & 15) | ((e & 15) << 4);
-      q[128 + 32 * h + l] = (a >> 4) | ((b >> 4) << 2) | ((c >> 4) << 4) | ((e >> 4) << 6);
-    }
-  }
-}
-
 /** Where row r's scale of group g lies in a q6_kx8 super-block, and its byte s of half t of block c in the first vector (the next two 64 and 128 past it). */
 const q6kScaleAt = (g: number, r: number): number => 16 + 16 * (g >> 1) + 2 * r + (g & 1);
 const q6kCodeAt = (c: number, t: number, s: number, r: number): number => 144 + 192 * c + 8 * r + 4 * t + s;
@@ -157,7 +135,7 @@ const q6kBlocks: GroupBlock = {
   put(q, g, r) {
     g.set(q.subarray(208, 210), 2 * r);
     for (let j = 0; j < 16; j++) g[q6kScaleAt(j, r)] = q[192 + j];
-    const codes = q6kCodes(q);
+    const codes = Uint8Array.from({ length: 256 }, (_, e) => q6Code(q, 0, e));
     for (let c = 0; c < 8; c++) {
       for (let t = 0; t < 2; t++) {
         for (let s = 0; s < 4; s++) {
@@ -180,7 +158,7 @@ const q6kBlocks: GroupBlock = {
         }
       }
     }
-    q6kPack(codes, q);
+    packQ6Codes(codes, q, 0);
   },
 };
 
