@@ -176,6 +176,15 @@ inline void kScalesMins(const uint8_t* s, uint8_t sc[8], uint8_t m[8]) {
   std::memcpy(m, mins, 8);
 }
 
+/** kScalesMins' inverse: eight six-bit scales and mins into 12 bytes at s (ggml's packing; every 12 bytes unpack and pack back to themselves). */
+inline void packScalesMins(const uint8_t sc[8], const uint8_t m[8], uint8_t* s) {
+  for (int j = 0; j < 4; j++) {
+    s[j] = static_cast<uint8_t>(sc[j] | ((sc[j + 4] >> 4) << 6));
+    s[j + 4] = static_cast<uint8_t>(m[j] | ((m[j + 4] >> 4) << 6));
+    s[j + 8] = static_cast<uint8_t>((sc[j + 4] & 15) | ((m[j + 4] & 15) << 4));
+  }
+}
+
 /** The MLX group's scale and bias (bf16 or f16). */
 template <QFmt F>
 inline float mlxHalf(const uint8_t* p) {

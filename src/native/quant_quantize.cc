@@ -179,11 +179,7 @@ void quantizeAffineK(const float* x, uint8_t* out, int nmax, float rmin, int nst
     ls[g] = byteOf(std::fmin(63.0, nearestInt(invScale * fits[g].scale)));
     lm[g] = byteOf(std::fmin(63.0, nearestInt(invMin * fits[g].min)));
   }
-  for (int j = 0; j < 4; j++) {
-    out[4 + j] = static_cast<uint8_t>(ls[j] | ((ls[j + 4] >> 4) << 6));
-    out[8 + j] = static_cast<uint8_t>(lm[j] | ((lm[j + 4] >> 4) << 6));
-    out[12 + j] = static_cast<uint8_t>((ls[j + 4] & 0x0f) | ((lm[j + 4] & 0x0f) << 4));
-  }
+  packScalesMins(ls, lm, out + 4);
   const float d = putHalf(out, maxScale / 63.0f), dmin = putHalf(out + 2, maxMin / 63.0f);
   for (int g = 0; g < 8; g++) {
     const float dl = d * static_cast<float>(ls[g]);

@@ -38,15 +38,6 @@ void getOf32(QFmt f, const uint8_t* in, int r, uint8_t* q) {
   for (int c = 0; c < chunks; c++) std::memcpy(q + 2 + P + 8 * c, in + codesAt + 64 * c + 8 * r, 8);
 }
 
-/** quant_blocks.h kScalesMins' inverse: every 12 bytes unpack and pack back to themselves. */
-void packScalesMins(const uint8_t* sc, const uint8_t* m, uint8_t* q) {
-  for (int j = 0; j < 4; j++) {
-    q[j] = static_cast<uint8_t>(sc[j] | ((sc[j + 4] >> 4) << 6));
-    q[j + 4] = static_cast<uint8_t>(m[j] | ((m[j + 4] >> 4) << 6));
-    q[j + 8] = static_cast<uint8_t>((sc[j + 4] & 15) | ((m[j + 4] & 15) << 4));
-  }
-}
-
 /** Where row r's scale and min of group j lie among a Q4_Kx8 super-block's 64 (quant_blocks.h): byte 32 + this of the low bits. */
 constexpr int q4kScaleAt(int j, int r) { return 16 * (j >> 1) + 2 * r + (j & 1); }
 
