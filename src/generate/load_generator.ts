@@ -33,7 +33,7 @@ import { type InferenceMemory, checkInferenceMemory } from './inference_memory.j
 import { sourceMemory, sourceSpec } from './source_memory.js';
 import { availableMemory } from '../util/node_memory.js';
 import { tokenizerFromGguf } from '../data/gguf_tokenizer.js';
-import { type GgufFile, ggufMeta, isGgufFile, readGgufHeader } from '../nn/interchange/gguf.js';
+import { type GgufFile, ggufMeta, isGgufFile, readGgufFile } from '../nn/interchange/gguf.js';
 import { loadGgufModel, specFromGguf } from '../nn/interchange/gguf_llama.js';
 import { type QuantScheme, quantizeModel } from '../nn/quantize_model.js';
 import { repackQuantizedMatrices } from '../nn/repack_quantized.js';
@@ -186,16 +186,25 @@ function checkMemory(spec: ModelSpec, from: Parameters<typeof sourceMemory>[1], 
  * file only (re-quantizing loses what the first quantization kept).
  */
 async function loadGgufGenerator(source: string, resolved: ResolvedSource, opts: LoadGeneratorOptions, onGpu: boolean): Promise<Generator> {
-  const file = await readGgufHeader(resolved.path);
+  let file = readGgufFile(resolved.path);
   const memory = checkMemory(specFromGguf(file), { gguf: file, f16Blocks: !onGpu, quantize: opts.quantize }, opts);
+  // The tokenizer first, and then the header without its strings (a Qwen2.5 file's 303,323 tokens
+  // and merges, 12 MB the tokenizer holds copies of): not kept through the weights' load.
+  const described = { ...describeGguf(source, file, opts), ...(resolved.adapter ? { weights: adapterPath(resolved.adapter), base: file.path } : {}) };
+  file = withoutTokenizer(file);
   // Its quantized blocks read into huge pages, not mapped: a decode streams them every token (F16 matrices kept float16 there);
   // and, there, repacked into the layout the cpu's products read fastest where it has one (Q4_0, Q8_0 and Q5_0 rows interleaved by eight on AVX512-VNNI).
   const { model, spec } = loadGgufModel(file, undefined, { hugePages: !onGpu, repack: !onGpu });
   // A GGUF file's float matrices too: F16 ones stay float16 (no floats to merge into).
   await putAdapters(source, resolved, opts, model, true);
   loadNamedAdapters(model, opts, onGpu);
-  const described = { ...describeGguf(source, file, opts), ...(resolved.adapter ? { weights: adapterPath(resolved.adapter), base: file.path } : {}) };
   return { ...described, spec, memory, ...await readyForInference(source, model, spec, opts, onGpu) };
+}
+
+/** A header less its tokenizer's lists (`tokenizer.ggml.tokens`, `.merges`, `.token_type`, `.scores`): what the weights' load reads. */
+function withoutTokenizer(file: GgufFile): GgufFile {
+  const lists = new Set(['tokenizer.ggml.tokens', 'tokenizer.ggml.merges', 'tokenizer.ggml.token_type', 'tokenizer.ggml.scores']);
+  return { ...file, metadata: Object.fromEntries(Object.entries(file.metadata).filter(([key]) => !lists.has(key))) };
 }
 
 /**

@@ -7,12 +7,12 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { MetadataValue } from '@huggingface/gguf';
 import { quantize } from '../../tensor/ops/quant.js';
 import { type QuantType, isQuantType, quantBytes, quantFormat } from '../../tensor/quant/formats.js';
 import { deinterleaveRows8, isRows8, rowFormatOf } from '../../tensor/quant/rows8.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { CheckpointError } from '../checkpoint.js';
+import type { MetadataValue } from './gguf.js';
 import type { LlamaSpec } from '../models/llama.js';
 import type { Module } from '../module.js';
 import { GGUF_SCHEMES, type QuantScheme, planFromShapes } from '../quantize_model.js';

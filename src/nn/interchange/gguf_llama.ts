@@ -8,7 +8,6 @@
  * Qwen2 and Qwen3 keep Hugging Face's order (rope over halves). Reading undoes the reorder, row by
  * row — a row is whole blocks, so a quantized matrix moves without decoding.
  */
-import type { MetadataValue } from '@huggingface/gguf';
 import { deviceMemory, CPU } from '../../tensor/storage.js';
 import { repackForProducts } from '../../tensor/dispatch.js';
 import { HugePageBytes } from '../../tensor/huge_page_block.js';
@@ -21,8 +20,8 @@ import { type LlamaSpec, createModel } from '../models/index.js';
 import type { RopeScaling } from '../models/llama.js';
 import { inverseFrequencies, llama3Frequencies } from '../layers/rotary.js';
 import type { Module } from '../module.js';
-import { type GgufFile, type GgufValues, ggufMeta, readGgufTensor } from './gguf.js';
-import { reorderRopeRows } from './gguf_rope_rows.js';
+import { type GgufFile, type GgufValues, type MetadataValue, ggufMeta, readGgufTensor } from './gguf.js';
+import { reorderRopeRows, reorderRopeRowsInPlace } from './gguf_rope_rows.js';
 
 const ARCHITECTURES = ['llama', 'qwen2', 'qwen3'] as const;
 type GgufArchitecture = (typeof ARCHITECTURES)[number];
@@ -162,13 +161,8 @@ export function ggufFormats(file: GgufFile, sources: ReadonlyMap<string, string>
  */
 export function readGgufParameter(file: GgufFile, spec: LlamaSpec, ggufName: string, shared = false, into?: Uint8Array): GgufValues {
   const shape = file.tensors.get(ggufName)!.shape;
-  const v = unpermuted(spec, ggufName, shape, readGgufTensor(file, ggufName, shared, into));
-  // Rows put back in order are a new array: into keeps the blocks' place.
-  if (into && 'blocks' in v && v.blocks !== into) {
-    into.set(v.blocks);
-    return { type: v.type, blocks: into };
-  }
-  return v;
+  // Rows put back in order in the array read (its own, or into), a mapped file's in a copy.
+  return unpermuted(spec, ggufName, shape, readGgufTensor(file, ggufName, shared, into), !shared || into !== undefined);
 }
 
 /**
@@ -206,12 +200,13 @@ function shortestDecimal(x: number): number {
 }
 
 /** q and k of the `llama` architecture back in Hugging Face's row order (the module comment has why). */
-function unpermuted(spec: LlamaSpec, ggufName: string, shape: readonly number[], v: GgufValues): GgufValues {
+function unpermuted(spec: LlamaSpec, ggufName: string, shape: readonly number[], v: GgufValues, inPlace: boolean): GgufValues {
   const m = /^blk\.\d+\.attn_(q|k)\.(weight|bias)$/.exec(ggufName);
   if (spec.modelType !== 'llama' || !m) return v;
   const heads = m[1] === 'q' ? spec.heads : spec.kvHeads;
   const cols = shape.length === 2 ? shape[1] : 1;
-  if ('values' in v) return { type: 'float32', values: reorderRopeRows(v.values, heads, cols, 'halves') };
-  return { type: v.type, blocks: reorderRopeRows(v.blocks, heads, quantBytes(v.type, 1, cols), 'halves') };
+  if ('values' in v) return { type: 'float32', values: reorderRopeRowsInPlace(v.values, heads, cols, 'halves') };
+  const reorder = inPlace ? reorderRopeRowsInPlace : reorderRopeRows;
+  return { type: v.type, blocks: reorder(v.blocks, heads, quantBytes(v.type, 1, cols), 'halves') };
 }
 

@@ -1,7 +1,7 @@
 /** llama.cpp's q/k row order (src/nn/interchange/gguf_rope_rows.ts): halves to adjacent pairs and back. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { reorderRopeRows } from '../../../src/nn/interchange/gguf_rope_rows.js';
+import { reorderRopeRows, reorderRopeRowsInPlace } from '../../../src/nn/interchange/gguf_rope_rows.js';
 
 describe('reorderRopeRows', () => {
   it('puts each head\'s row j beside row half + j, as convert_hf_to_gguf.py\'s permute does', () => {
@@ -21,5 +21,14 @@ describe('reorderRopeRows', () => {
     const src = Float32Array.from({ length: 3 * 8 * 5 }, (_, i) => i);
     assert.deepEqual(reorderRopeRows(reorderRopeRows(src, 3, 5, 'pairs'), 3, 5, 'halves'), src);
     assert.notDeepEqual(reorderRopeRows(src, 3, 5, 'halves'), src);
+  });
+
+  it('reorders in place as into a new array, for rows of floats and of bytes', () => {
+    const floats = Float32Array.from({ length: 3 * 8 * 5 }, (_, i) => i);
+    const inPlace = floats.slice();
+    assert.equal(reorderRopeRowsInPlace(inPlace, 3, 5, 'halves'), inPlace);
+    assert.deepEqual(inPlace, reorderRopeRows(floats, 3, 5, 'halves'));
+    const bytes = Uint8Array.from({ length: 2 * 4 * 6 }, (_, i) => i);
+    assert.deepEqual(reorderRopeRowsInPlace(bytes.slice(), 2, 6, 'pairs'), reorderRopeRows(bytes, 2, 6, 'pairs'));
   });
 });
