@@ -13,6 +13,7 @@ import type { Precision } from '../tensor/precision.js';
 import type { Device } from '../tensor/storage.js';
 import { Tensor } from '../tensor/tensor.js';
 import { type CausalLm, allLogits, lastLogits } from './generate.js';
+import { StepLogits } from './step_logits.js';
 import { inferenceForward, stepRecycler, weightCasts } from './inference_forward.js';
 import { KvCache, SequenceCache } from './kv_cache.js';
 import { type GenerateResult, Sequence, type SequenceOptions } from './sequence.js';
@@ -32,6 +33,8 @@ export class DecodeBatch {
   private readonly recycler: BufferRecycler | null;
   /** The model's device, where the ids go (looked up once: listing the parameters each step showed in the profile). */
   private readonly device: Device | undefined;
+  /** A step's logits, read into one array for the batch's life (each row's chosen from before the next step). */
+  private readonly stepLogits = new StepLogits();
 
   constructor(private readonly model: CausalLm, private readonly precision: Precision = 'fp32') {
     this.casts = weightCasts(model, precision);
@@ -142,7 +145,7 @@ export class DecodeBatch {
 
   /** A forward of `ids` ([N, T] row-major) over the rows' caches, each row on its sequence's adapter; each row's next-token logits. */
   private async forward(ids: readonly number[], caches: SequenceCache[], sequences: readonly Sequence[]): Promise<Float32Array[]> {
-    return lastLogits(this.run(ids, caches, sequences, true));
+    return this.stepLogits.read(this.run(ids, caches, sequences, true));
   }
 
   /** The forward itself, the caches advanced past it: logits [N, T or 1, vocab] (1: `lastOnly`, each row's last position). */

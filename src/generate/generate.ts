@@ -13,6 +13,7 @@ import type { AttentionCache } from '../nn/layers/attention.js';
 import type { Module } from '../nn/module.js';
 import { inferenceForward, stepRecycler, weightCasts } from './inference_forward.js';
 import { KvCache } from './kv_cache.js';
+import { StepLogits } from './step_logits.js';
 import { type GenerateResult, Sequence, type SequenceOptions } from './sequence.js';
 
 export type { GenerateResult, StopReason } from './sequence.js';
@@ -59,15 +60,15 @@ export function cachedStep(model: CausalLm, ids: readonly number[], cache: KvCac
   return recycledStep(model, ids, cache, precision, casts, null);
 }
 
-/** cachedStep with the generation's step recycler (inference_forward.ts stepRecycler), if any. */
+/** cachedStep with the generation's step recycler (inference_forward.ts stepRecycler), if any; the logits read into `into` where given (the decode loop's: rewritten by its next step). */
 async function recycledStep(
-  model: CausalLm, ids: readonly number[], cache: KvCache, precision: Precision, casts: CastCache | null, recycler: BufferRecycler | null,
+  model: CausalLm, ids: readonly number[], cache: KvCache, precision: Precision, casts: CastCache | null, recycler: BufferRecycler | null, into?: StepLogits,
 ): Promise<Float32Array> {
   const device = model.firstParameter()?.device;
   const input = Tensor.from(ids, [1, ids.length], 'int32', device);
   const logits = inferenceForward(model, input, cache, precision, casts, recycler);
   cache.advance(ids.length);
-  return (await lastLogits(logits))[0];
+  return (await (into ? into.read(logits) : lastLogits(logits)))[0];
 }
 
 /**
@@ -116,8 +117,9 @@ async function* decodeLoop(model: CausalLm, sequence: Sequence, o: GenerateOptio
   const casts = weightCasts(model, o.precision);
   const recycler = stepRecycler(model, o.precision);
   const precision = o.precision ?? 'fp32';
+  const row = new StepLogits();
   let turned = performance.now();
-  let logits = scored ? await scoredPrefill(model, sequence, cache, precision, casts) : await recycledStep(model, sequence.promptIds, cache, precision, casts, recycler);
+  let logits = scored ? await scoredPrefill(model, sequence, cache, precision, casts) : await recycledStep(model, sequence.promptIds, cache, precision, casts, recycler, row);
   for (;;) {
     const next = sequence.choose(logits);
     yield next;
@@ -130,6 +132,6 @@ async function* decodeLoop(model: CausalLm, sequence: Sequence, o: GenerateOptio
       await nextTurn();
       turned = performance.now();
     }
-    logits = await recycledStep(model, [next], cache, o.precision ?? 'fp32', casts, recycler);
+    logits = await recycledStep(model, [next], cache, precision, casts, recycler, row);
   }
 }
