@@ -62,9 +62,11 @@ function readHeader(r: HeaderReader): GgufHeader {
   if (version !== 2 && version !== 3) throw new GgufHeaderError(`GGUF version ${version}; we read versions 2 and 3`);
   const tensorCount = r.count('the tensor count', 8 + 4 + 8 + 4 + 8);
   const kvCount = r.count('the metadata count', 8 + 4);
-  const metadata: Record<string, GgufMetadataValue> = {};
+  // Without a prototype: a key is only ever the file's own (a "__proto__" key is a key like any other).
+  const metadata = Object.create(null) as Record<string, GgufMetadataValue>;
   for (let i = 0; i < kvCount; i++) {
     const key = r.string();
+    if (Object.hasOwn(metadata, key)) throw new GgufHeaderError(`metadata ${key} is given twice`);
     metadata[key] = r.value(r.u32(), key, 0);
   }
   const tensors: GgufRawTensorInfo[] = [];

@@ -97,7 +97,16 @@ describe('readGgufHeaderSync', () => {
     assert.equal(ours.dataOffset, Math.ceil(header.length / 32) * 32);
   });
 
+  it('keeps a "__proto__" key as the file\'s own key, not the metadata object\'s prototype', () => {
+    const header = new Header().raw(Buffer.from('GGUF')).u32(3).u64(0).u64(1).string('__proto__').u32(9).u32(8).u64(1).string('x').bytes();
+    const { metadata } = readGgufHeaderSync(write('proto.gguf', header));
+    assert.deepEqual(Object.keys(metadata), ['__proto__']);
+    assert.deepEqual(metadata['__proto__'], ['x']);
+    assert.equal(Object.getPrototypeOf(metadata), null);
+  });
+
   const refused: [string, () => Buffer, RegExp][] = [
+    ['a key given twice', () => new Header().raw(Buffer.from('GGUF')).u32(3).u64(0).u64(2).string('k').u32(4).u32(1).string('k').u32(4).u32(2).bytes(), /metadata k is given twice/],
     ['a file without the magic', () => Buffer.from('GGUX'.padEnd(64, '\0')), /no GGUF magic/],
     ['version 1', () => new Header().raw(Buffer.from('GGUF')).u32(1).u64(0).u64(0).bytes(), /GGUF version 1; we read versions 2 and 3/],
     ['a big-endian file', () => new Header().raw(Buffer.from('GGUF')).raw(Buffer.from([0, 0, 0, 3])).u64(0).u64(0).bytes(), /big-endian/],
