@@ -117,9 +117,9 @@ async function* decodeLoop(model: CausalLm, sequence: Sequence, o: GenerateOptio
   const casts = weightCasts(model, o.precision);
   const recycler = stepRecycler(model, o.precision);
   const precision = o.precision ?? 'fp32';
-  const row = new StepLogits();
+  const stepLogits = new StepLogits();
   let turned = performance.now();
-  let logits = scored ? await scoredPrefill(model, sequence, cache, precision, casts) : await recycledStep(model, sequence.promptIds, cache, precision, casts, recycler, row);
+  let logits = scored ? await scoredPrefill(model, sequence, cache, precision, casts) : await recycledStep(model, sequence.promptIds, cache, precision, casts, recycler, stepLogits);
   for (;;) {
     const next = sequence.choose(logits);
     yield next;
@@ -132,6 +132,6 @@ async function* decodeLoop(model: CausalLm, sequence: Sequence, o: GenerateOptio
       await nextTurn();
       turned = performance.now();
     }
-    logits = await recycledStep(model, [next], cache, precision, casts, recycler, row);
+    logits = await recycledStep(model, [next], cache, precision, casts, recycler, stepLogits);
   }
 }

@@ -8,7 +8,7 @@
  * Shapes: ggml lists a tensor's dimensions innermost first (ne[0] is a row's length); we give them
  * outermost first, as torch and safetensors do, so a weight is [out, in] in both.
  */
-import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { GGMLQuantizationType } from '@huggingface/gguf';
 import { type QuantType, quantBytes, quantFormatOfGgml } from '../../tensor/quant/formats.js';
 import { fromBf16Bits, fromF16Bits } from '../../util/float_formats.js';
