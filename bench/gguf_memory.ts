@@ -113,14 +113,16 @@ async function main(): Promise<void> {
   const tokenizer = tokenizerJson();
   // The runtime model: one layer, 256 tokens (whatever the shape's tokenizer: the runtime holds none of it).
   const tiny = await ggufFile('runtime', 1, 256, 'q4_k_m', writeSyntheticTokenizer(join(work, 'tokenizer-256.json'), 256));
+  const tinyBytes = statSync(tiny).size;
   const runtimes = new Map<Engine, number>();
   const runtimePeaks: Record<string, number[]> = {};
   for (const engine of ['bytes', 'llama.cpp'] as const) {
     const p = peaks(tiny, engine);
     if (!p) continue;
-    runtimePeaks[engine === 'bytes' ? 'ours' : engine] = p;
-    runtimes.set(engine, Math.min(...p) - statSync(tiny).size);
-    process.stdout.write(`${engine === 'bytes' ? 'ours' : engine}: runtime ${((Math.min(...p) - statSync(tiny).size) / MB).toFixed(1)} MB (the one-layer model's peaks ${p.map((x) => (x / MB).toFixed(1)).join(', ')} MB less its ${(statSync(tiny).size / MB).toFixed(1)} MB file)\n`);
+    const [who, runtime] = [engine === 'bytes' ? 'ours' : engine, Math.min(...p) - tinyBytes];
+    runtimePeaks[who] = p;
+    runtimes.set(engine, runtime);
+    process.stdout.write(`${who}: runtime ${(runtime / MB).toFixed(1)} MB (the one-layer model's peaks ${p.map((x) => (x / MB).toFixed(1)).join(', ')} MB less its ${(tinyBytes / MB).toFixed(1)} MB file)\n`);
   }
   runtimes.set('file', runtimes.get('bytes')!);
   process.stdout.write(`${shape}, ${tokenizer.real ? 'its real tokenizer' : 'a synthetic tokenizer'} in the files; ${runtimes.has('llama.cpp') ? '' : 'no llama.cpp (node-llama-cpp not installed); '}a 64-token prompt and ${newTokens} new tokens\n`);

@@ -7,6 +7,7 @@
  */
 import { mappedMemory } from '../tensor/boundary/host_values.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { fromBf16BitsInto } from '../util/float_formats.js';
 
 export class StepLogits {
   private values = new Float32Array(0);
@@ -22,15 +23,9 @@ export class StepLogits {
     return Array.from({ length: N }, (_, n) => {
       const row = this.values.subarray(n * vocab, (n + 1) * vocab);
       const last = values.subarray(((n + 1) * T - 1) * vocab, (n + 1) * T * vocab);
-      if (logits.dtype === 'bfloat16') widenBf16Into(last as Uint16Array, row);
+      if (logits.dtype === 'bfloat16') fromBf16BitsInto(last as Uint16Array, row);
       else row.set(last);
       return row;
     });
   }
-}
-
-/** bfloat16 bit patterns as the float32 values they are the top halves of (exact). */
-function widenBf16Into(bits: Uint16Array, out: Float32Array): void {
-  const words = new Uint32Array(out.buffer, out.byteOffset, out.length);
-  for (let i = 0; i < bits.length; i++) words[i] = bits[i] << 16;
 }

@@ -45,6 +45,12 @@ export function fromBf16Bits(h: number): number {
   return fromBits((h & 0xffff) << 16);
 }
 
+/** `src`'s bfloat16 bits widened into `dst` (exact): fromBf16Bits over a run, written as raw words (each the bits' top half). */
+export function fromBf16BitsInto(src: Uint16Array, dst: Float32Array): void {
+  const words = new Uint32Array(dst.buffer, dst.byteOffset, dst.length);
+  for (let i = 0; i < src.length; i++) words[i] = src[i] << 16;
+}
+
 /** float32 value → IEEE float16 bits (round to nearest even, subnormals kept). */
 export function toF16Bits(x: number): number {
   const bits = bitsOf(x);

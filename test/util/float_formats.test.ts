@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { fromBf16Bits, fromF16Bits, toBf16Bits, toBf16BitsInto, toF16Bits } from '../../src/util/float_formats.js';
+import { fromBf16Bits, fromBf16BitsInto, fromF16Bits, toBf16Bits, toBf16BitsInto, toF16Bits } from '../../src/util/float_formats.js';
 import { Rng } from '../../src/util/rng.js';
 
 /** The float32 whose bits are `bits`. */
@@ -92,5 +92,16 @@ describe('toBf16BitsInto', () => {
     toBf16BitsInto(src.subarray(0), dst, 3);
     assert.deepEqual([...dst.subarray(0, 3)], [0xabcd, 0xabcd, 0xabcd], 'nothing before `at` is written');
     for (let i = 0; i < src.length; i++) assert.equal(dst[3 + i], toBf16Bits(src[i]), `value ${i}: ${src[i]}`);
+  });
+});
+
+describe('fromBf16BitsInto', () => {
+  it('widens every bit pattern as fromBf16Bits widens each, into a view at any offset', () => {
+    const src = Uint16Array.from({ length: 1 << 16 }, (_, h) => h);
+    const buffer = new Float32Array(src.length + 2).fill(7);
+    const dst = buffer.subarray(1, 1 + src.length);
+    fromBf16BitsInto(src, dst);
+    assert.deepEqual([buffer[0], buffer[buffer.length - 1]], [7, 7], 'nothing outside dst is written');
+    for (let h = 0; h < src.length; h++) assert.ok(Object.is(dst[h], fromBf16Bits(h)) || (Number.isNaN(dst[h]) && Number.isNaN(fromBf16Bits(h))), `bits ${h}`);
   });
 });
