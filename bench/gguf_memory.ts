@@ -23,6 +23,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { BYTE_CHAR } from '../src/data/byte_level_chars.js';
 import { kvBytes } from '../src/generate/inference_memory.js';
 import { exportGguf } from '../src/nn/interchange/gguf_export.js';
 import { type ModelType, createModel, defaultSpec } from '../src/nn/models/index.js';
@@ -64,16 +65,10 @@ function tokenizerJson(): { path: string; real: boolean } {
  */
 function writeSyntheticTokenizer(path: string, size: number): string {
   if (existsSync(path)) return path;
-  const tokens = [...byteSymbols(), ...Array.from({ length: size - 256 }, (_, i) => `<filler ${i}>`)];
+  const tokens = [...Array.from(BYTE_CHAR, (c) => String.fromCharCode(c)), ...Array.from({ length: size - 256 }, (_, i) => `<filler ${i}>`)];
   const vocab = Object.fromEntries(tokens.map((t, i) => [t, i]));
   writeFileSync(path, JSON.stringify({ model: { type: 'BPE', vocab, merges: [] }, pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: true } }));
   return path;
-}
-
-/** GPT-2's byte-level alphabet: printable Latin-1 bytes stand for themselves, the rest for code points from 256 up. */
-function byteSymbols(): string[] {
-  let next = 256;
-  return Array.from({ length: 256 }, (_, b) => String.fromCodePoint((b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || b >= 0xae ? b : next++));
 }
 
 /** The shape's GGUF file at `format` (and the one-layer runtime model's), written once. */
