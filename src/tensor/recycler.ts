@@ -111,6 +111,14 @@ export class BufferRecycler {
     return true;
   }
 
+  /**
+   * A buffer this recycler disowned that nothing reads any more (a layer's output once the next
+   * layer has run: layer_recycling.ts): the next run may lend it again.
+   */
+  adopt(buf: Storage): void {
+    this.used.add(buf);
+  }
+
   /** Everything lent so far becomes free; what the last run did not take again is dropped (memory stays one run's worth). */
   private reclaim(): void {
     const free = new Shelves();

@@ -1,8 +1,8 @@
 /**
  * Layer recycling (src/tensor/layer_recycling.ts): under withLayerRecycling each inLayerScope run
  * takes the layer before's buffers, its output alone outliving it (disowned, or copied where it is
- * a view), with the values of a forward without it; outside, inLayerScope is the layer as it is; a
- * layer that waits is refused.
+ * a view) until the layer after it has run, with the values of a forward without it; outside,
+ * inLayerScope is the layer as it is; a layer that waits is refused.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -31,26 +31,29 @@ function forward(x: Tensor, layers: number, made: Storage[][]): Tensor {
 
 const input = (): Tensor => Tensor.from([0.5, -1, 0.25, 2, -0.75, 1.5], [2, 3]);
 
-test('each layer takes the layer before\'s buffers; the output outlives its layer; the values are a plain forward\'s', () => {
+test('each layer takes the layer before\'s buffers and the output it read; an output outlives the layer after it; the values are a plain forward\'s', () => {
   const plainMade: Storage[][] = [];
-  const plain = forward(input(), 4, plainMade).values();
+  const plain = forward(input(), 5, plainMade).values();
   const made: Storage[][] = [];
-  const outputs: Tensor[] = [];
+  const outputs: Storage[] = [];
   const recycled = withLayerRecycling(() => {
     let h = input();
-    for (let i = 0; i < 4; i++) {
+    for (let i = 0; i < 5; i++) {
       const mine: Storage[] = [];
       made.push(mine);
       h = inLayerScope(() => layer(h, mine));
-      outputs.push(h);
+      outputs.push(h.storage);
     }
     return h;
   }).values();
   assert.deepEqual(recycled, plain);
-  for (let i = 1; i < 4; i++) assert.deepEqual(new Set(made[i]), new Set(made[i - 1]), `layer ${i} reused layer ${i - 1}'s intermediates`);
-  const outs = new Set(outputs.map((o) => o.storage));
-  assert.equal(outs.size, 4, 'every output is a buffer of its own');
-  for (const m of made) for (const s of m) assert.ok(!outs.has(s), 'no output is a recycled intermediate');
+  assert.deepEqual(new Set(made[1]), new Set(made[0]), 'layer 1 reused layer 0\'s intermediates');
+  for (let i = 2; i < 5; i++) {
+    assert.deepEqual(new Set([...made[i], outputs[i]]), new Set([...made[i - 1], outputs[i - 2]]), `layer ${i} took layer ${i - 1}'s intermediates and layer ${i - 2}'s output`);
+  }
+  for (let i = 0; i < 4; i++) {
+    assert.ok(![...made[i + 1], outputs[i + 1]].includes(outputs[i]), `layer ${i}'s output is the input of layer ${i + 1}, which does not write over it`);
+  }
   assert.ok(new Set(plainMade.flat()).size === plainMade.flat().length, 'without recycling every intermediate is fresh');
 });
 

@@ -96,3 +96,17 @@ test('disown: a lent buffer leaves the recycler (the next run does not hand it o
   assert.equal(r.disown(kept), false);
   assert.equal(r.disown(allocBuf('float32', 8)), false, 'a buffer made outside a run');
 });
+
+test('adopt: a disowned buffer given back between runs is lent again by the next run, zeroed', () => {
+  const r = new BufferRecycler();
+  const kept = r.run(() => {
+    const a = allocBuf('float32', 4);
+    a.readSync().fill(7);
+    r.disown(a);
+    return a;
+  });
+  r.adopt(kept);
+  const next = r.run(() => allocBuf('float32', 4));
+  assert.equal(next, kept);
+  assert.deepEqual(Array.from(next.readSync()), [0, 0, 0, 0]);
+});
