@@ -25,6 +25,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BYTE_CHAR } from '../src/data/byte_level_chars.js';
 import { kvBytes } from '../src/generate/inference_memory.js';
+import { finalCapacity } from '../src/generate/kv_cache.js';
 import { exportGguf } from '../src/nn/interchange/gguf_export.js';
 import { type ModelType, createModel, defaultSpec } from '../src/nn/models/index.js';
 import type { LlamaSpec } from '../src/nn/models/llama.js';
@@ -122,7 +123,7 @@ async function main(): Promise<void> {
   runtimes.set('file', runtimes.get('bytes')!);
   process.stdout.write(`${shape}, ${tokenizer.real ? 'its real tokenizer' : 'a synthetic tokenizer'} in the files; ${runtimes.has('llama.cpp') ? '' : 'no llama.cpp (node-llama-cpp not installed); '}a 64-token prompt and ${newTokens} new tokens\n`);
   const spec = defaultSpec(shape as ModelType, [256], VOCAB[shape], {});
-  const capacity = 2 ** Math.ceil(Math.log2(Math.max(16, Buffer.byteLength(PROMPT) + newTokens)));
+  const capacity = finalCapacity(Buffer.byteLength(PROMPT), newTokens);
   const kv = kvBytes(spec, capacity, 1, 'fp32');
   const results = [];
   for (const format of formats) {

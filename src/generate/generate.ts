@@ -13,7 +13,7 @@ import { fromBf16BitsInto } from '../util/float_formats.js';
 import type { AttentionCache } from '../nn/layers/attention.js';
 import type { Module } from '../nn/module.js';
 import { inferenceForward, stepRecycler, weightCasts } from './inference_forward.js';
-import { KvCache } from './kv_cache.js';
+import { KvCache, SequenceCache, reservedPositions } from './kv_cache.js';
 import { StepLogits } from './step_logits.js';
 import { type GenerateResult, Sequence, type SequenceOptions } from './sequence.js';
 
@@ -116,7 +116,7 @@ async function scoredPrefill(model: CausalLm, sequence: Sequence, cache: KvCache
 async function* decodeLoop(model: CausalLm, sequence: Sequence, o: GenerateOptions): AsyncGenerator<number, GenerateResult> {
   if (sequence.maxNewTokens === 0) return sequence.result('length');
   const scored = sequence.options.promptLogprobs !== undefined;
-  const cache = new KvCache(undefined, { lastPositionOnly: !scored });
+  const cache = new KvCache([new SequenceCache(reservedPositions(sequence.promptIds.length, sequence.maxNewTokens))], { lastPositionOnly: !scored });
   const casts = weightCasts(model, o.precision);
   const recycler = stepRecycler(model, o.precision);
   const precision = o.precision ?? 'fp32';

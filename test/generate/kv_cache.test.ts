@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { describe, it } from '../helpers/per_backend.js';
 import { cachedStep } from '../../src/generate/generate.js';
-import { KvCache, SequenceCache } from '../../src/generate/kv_cache.js';
+import { KvCache, SequenceCache, finalCapacity, reservedPositions } from '../../src/generate/kv_cache.js';
 import type { Bf16Entries } from '../../src/tensor/backend.js';
 import { loadNativeBackend } from '../../src/tensor/backends/native.js';
 import { backendFor, setBackend } from '../../src/tensor/dispatch.js';
@@ -205,4 +205,30 @@ test('in float32 a decode step runs the backend\'s float32 decode attention, one
     registered.attentionDecode = kernel;
     setBackend(before);
   }
+});
+
+test('a sequence cache made for its length is not grown; past it, it doubles', () => {
+  const kv = (T: number): Tensor => Tensor.from(new Float32Array(2 * T * 4).fill(1), [1, 2, T, 4]);
+  const layer = {};
+  const capacities = (reserved: number | undefined): number[] => {
+    const cache = new SequenceCache(reserved);
+    const first = cache.store(layer, kv(5), kv(5), 0).capacity;
+    cache.advance(5);
+    const second = cache.store(layer, kv(7), kv(7), 0).capacity;
+    return [first, second];
+  };
+  assert.deepEqual(capacities(12), [12, 12]);
+  assert.deepEqual(capacities(6), [6, 12], 'past its 6 reserved positions, doubled');
+  assert.deepEqual(capacities(3), [16, 16], 'a reservation too small for the prompt is no reservation');
+  assert.deepEqual(capacities(undefined), [16, 16]);
+});
+
+test('a generation\'s cache is reserved where its whole length is at most twice its prompt, and ends at that capacity', () => {
+  assert.equal(reservedPositions(64, 16), 80);
+  assert.equal(reservedPositions(64, 64), 128);
+  assert.equal(reservedPositions(64, 65), undefined, 'more than doubling could leave unused');
+  assert.equal(reservedPositions(14, 16), undefined);
+  assert.equal(finalCapacity(64, 16), 80);
+  assert.equal(finalCapacity(14, 16), 32);
+  assert.equal(finalCapacity(3, 200), 256);
 });
