@@ -55,12 +55,13 @@ export function tokenizerFromGguf(path: string, meta: Metadata): Tokenizer {
  */
 function codecOf(path: string, meta: Metadata): { encoder: GgufEncoder; decoder: GgufDecoder } {
   const { tokens, merges, types, pre } = tokenizerMetadata(path, meta);
-  const added = Uint8Array.from(tokens, (_, id) => Number(types[id] === TOKEN_CONTROL || types[id] === TOKEN_USER_DEFINED));
-  const vocab = new ByteLevelVocab(tokens, added);
+  const added = new Uint8Array(tokens.length);
   const addedIds = new Map<string, number>();
-  tokens.forEach((text, id) => {
-    if (added[id] && text.length > 0) addedIds.set(text, id);
-  });
+  for (let id = 0; id < tokens.length; id++) {
+    added[id] = Number(types[id] === TOKEN_CONTROL || types[id] === TOKEN_USER_DEFINED);
+    if (added[id] && tokens[id].length > 0) addedIds.set(tokens[id], id);
+  }
+  const vocab = new ByteLevelVocab(tokens, added);
   return {
     encoder: new GgufEncoder(new ByteLevelBpe(vocab, merges, pre.ignoreMerges ?? false, path), addedIds, pre),
     decoder: new GgufDecoder(vocab),

@@ -32,6 +32,12 @@ describe('ByteLevelVocab', () => {
     assert.equal(vocab.size, tokens.length);
   });
 
+  it('holds text outside the alphabet as TextEncoder writes it: 1- to 4-byte characters, a lone surrogate as U+FFFD', () => {
+    const texts = ['a é 中 🚀', '\ud800x', 'x\udc00', '🚀\ud83d'];
+    const held = new ByteLevelVocab(texts, Uint8Array.from(texts, () => 1));
+    texts.forEach((t, id) => assert.deepEqual([...held.bytesOf(id)], [...new TextEncoder().encode(t)], JSON.stringify(t)));
+  });
+
   it('sizes a table at least 1.5 times its keys, a power of two, all empty', () => {
     assert.equal(emptySlots(151_936).length, 262_144);
     assert.equal(emptySlots(1).length, 2);
