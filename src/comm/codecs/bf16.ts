@@ -2,6 +2,7 @@
  * bfloat16: the high 16 bits of a float32 (8-bit exponent, 7-bit mantissa), rounded to nearest,
  * ties to even. Same range as float32, about 3 significant digits. NaN stays NaN.
  */
+import { fromBf16BitsInto } from '../../util/float_formats.js';
 import type { Codec } from './codec.js';
 
 export const bf16: Codec = {
@@ -18,9 +19,7 @@ export const bf16: Codec = {
     }
   },
   decode(src, out) {
-    const half = halves(src, out.length);
-    const bits = new Uint32Array(out.buffer, out.byteOffset, out.length);
-    for (let i = 0; i < bits.length; i++) bits[i] = half[i] << 16;
+    fromBf16BitsInto(halves(src, out.length), out);
   },
 };
 
