@@ -27,12 +27,14 @@ export class ByteLevelVocab {
     let total = 0;
     for (let id = 0; id < tokens.length; id++) {
       found[id] = Number(!added[id] && inAlphabet(tokens[id]));
-      this.starts[id + 1] = (total += found[id] ? tokens[id].length : utf8Length(tokens[id]));
+      this.starts[id + 1] = (total += found[id] ? tokens[id].length : Buffer.byteLength(tokens[id], 'utf8'));
     }
     this.bytes = new Uint8Array(total);
+    // Written through one Buffer over the array: no buffer or view a token (a synthetic vocabulary's 49,152 made V8's heap grow 10 MB).
+    const text = Buffer.from(this.bytes.buffer, this.bytes.byteOffset, this.bytes.length);
     for (let id = 0; id < tokens.length; id++) {
       const at = this.starts[id];
-      if (!found[id]) writeUtf8(tokens[id], this.bytes, at);
+      if (!found[id]) text.write(tokens[id], at, 'utf8');
       else for (let i = 0; i < tokens[id].length; i++) this.bytes[at + i] = CHAR_BYTE[tokens[id].charCodeAt(i)];
     }
     this.slots = emptySlots(tokens.length);
@@ -101,51 +103,6 @@ export class ByteLevelVocab {
  */
 export function emptySlots(count: number): Int32Array {
   return new Int32Array(2 ** Math.ceil(Math.log2(Math.max(2, count * 1.5)))).fill(-1);
-}
-
-/** The length of `s` in UTF-8 (a lone surrogate as U+FFFD's three bytes, as TextEncoder writes it). */
-function utf8Length(s: string): number {
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = codePointAt(s, i);
-    n += c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
-    if (c >= 0x10000) i++;
-  }
-  return n;
-}
-
-/**
- * Writes `s` as UTF-8 into `out` from `at`, as TextEncoder would: written here so that tens of
- * thousands of tokens outside the alphabet (a synthetic vocabulary's) make no buffer or view each.
- */
-function writeUtf8(s: string, out: Uint8Array, at: number): void {
-  for (let i = 0; i < s.length; i++) {
-    const c = codePointAt(s, i);
-    if (c < 0x80) {
-      out[at++] = c;
-    } else if (c < 0x800) {
-      out[at++] = 0xc0 | (c >> 6);
-      out[at++] = 0x80 | (c & 63);
-    } else if (c < 0x10000) {
-      out[at++] = 0xe0 | (c >> 12);
-      out[at++] = 0x80 | ((c >> 6) & 63);
-      out[at++] = 0x80 | (c & 63);
-    } else {
-      out[at++] = 0xf0 | (c >> 18);
-      out[at++] = 0x80 | ((c >> 12) & 63);
-      out[at++] = 0x80 | ((c >> 6) & 63);
-      out[at++] = 0x80 | (c & 63);
-      i++;
-    }
-  }
-}
-
-/** The code point at `i` (a surrogate pair's, read at its first half), a lone surrogate as U+FFFD. */
-function codePointAt(s: string, i: number): number {
-  const c = s.charCodeAt(i);
-  if (c < 0xd800 || c >= 0xe000) return c;
-  const low = i + 1 < s.length ? s.charCodeAt(i + 1) : 0;
-  return c < 0xdc00 && (low & 0xfc00) === 0xdc00 ? 0x10000 + ((c - 0xd800) << 10) + (low - 0xdc00) : 0xfffd;
 }
 
 function inAlphabet(token: string): boolean {
