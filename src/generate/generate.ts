@@ -9,7 +9,7 @@ import type { BufferRecycler } from '../tensor/recycler.js';
 import type { CastCache } from '../tensor/ops/cast_cache.js';
 import type { Precision } from '../tensor/precision.js';
 import { Tensor } from '../tensor/tensor.js';
-import { fromBf16BitsInto } from '../util/float_formats.js';
+import { fromBf16BitsArray } from '../util/float_formats.js';
 import type { AttentionCache } from '../nn/layers/attention.js';
 import type { Module } from '../nn/module.js';
 import { inferenceForward, stepRecycler, weightCasts } from './inference_forward.js';
@@ -53,9 +53,7 @@ export async function lastLogits(logits: Tensor): Promise<Float32Array[]> {
 export async function allLogits(logits: Tensor): Promise<Float32Array> {
   const values = await logits.read();
   if (logits.dtype !== 'bfloat16') return values instanceof Float32Array ? values : Float32Array.from(values);
-  const widened = new Float32Array(values.length);
-  fromBf16BitsInto(values as Uint16Array, widened);
-  return widened;
+  return fromBf16BitsArray(values as Uint16Array);
 }
 
 /** One cached forward of `ids` (batch 1, int32 on the model's device) and the next-token logits (the last position's, whatever the cache's lastPositionOnly). */

@@ -51,6 +51,13 @@ export function fromBf16BitsInto(src: Uint16Array, dst: Float32Array): void {
   for (let i = 0; i < src.length; i++) words[i] = src[i] << 16;
 }
 
+/** `src`'s bfloat16 bits widened into a new float32 array (fromBf16BitsInto). */
+export function fromBf16BitsArray(src: Uint16Array): Float32Array {
+  const dst = new Float32Array(src.length);
+  fromBf16BitsInto(src, dst);
+  return dst;
+}
+
 /** float32 value → IEEE float16 bits (round to nearest even, subnormals kept). */
 export function toF16Bits(x: number): number {
   const bits = bitsOf(x);

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { fromBf16Bits, fromBf16BitsInto, fromF16Bits, toBf16Bits, toBf16BitsInto, toF16Bits } from '../../src/util/float_formats.js';
+import { fromBf16Bits, fromBf16BitsArray, fromBf16BitsInto, fromF16Bits, toBf16Bits, toBf16BitsInto, toF16Bits } from '../../src/util/float_formats.js';
 import { Rng } from '../../src/util/rng.js';
 
 /** The float32 whose bits are `bits`. */
@@ -103,5 +103,10 @@ describe('fromBf16BitsInto', () => {
     fromBf16BitsInto(src, dst);
     assert.deepEqual([buffer[0], buffer[buffer.length - 1]], [7, 7], 'nothing outside dst is written');
     for (let h = 0; h < src.length; h++) assert.ok(Object.is(dst[h], fromBf16Bits(h)) || (Number.isNaN(dst[h]) && Number.isNaN(fromBf16Bits(h))), `bits ${h}`);
+  });
+
+  it('fromBf16BitsArray: the same widening into an array of its own', () => {
+    const src = Uint16Array.from([0x3f80, 0xc000, 0x7f80, 0x0001]);
+    assert.deepEqual([...fromBf16BitsArray(src)], [...src].map(fromBf16Bits));
   });
 });

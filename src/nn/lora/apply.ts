@@ -19,7 +19,7 @@ import { type ModelSpec, createModel } from '../models/index.js';
 import type { Module } from '../module.js';
 import { LoraLinear, type LoraShape } from './lora_linear.js';
 import { isAdapterParameter } from './names.js';
-import { fromBf16BitsInto } from '../../util/float_formats.js';
+import { fromBf16BitsArray } from '../../util/float_formats.js';
 
 export interface LoraOptions extends LoraShape {
   /** Module names (PEFT's target_modules), e.g. ['q_proj', 'v_proj']. */
@@ -156,9 +156,7 @@ export async function readParameterFloat32(p: Tensor): Promise<Float32Array> {
   if (isQuantType(p.dtype)) return await dequantize(p).read() as Float32Array;
   const values = await p.read();
   if (!(values instanceof Uint16Array)) return values as Float32Array;
-  const widened = new Float32Array(values.length);
-  fromBf16BitsInto(values, widened);
-  return widened;
+  return fromBf16BitsArray(values);
 }
 
 /**

@@ -12,7 +12,7 @@ import { type ModelSpec, createModel } from '../../nn/models/index.js';
 import type { Module } from '../../nn/module.js';
 import { type ShardLayout, type ShardRule, assembleShards } from '../../parallel/sharding/shard_rule.js';
 import type { Storage } from '../../tensor/storage.js';
-import { fromBf16BitsInto } from '../../util/float_formats.js';
+import { fromBf16BitsArray } from '../../util/float_formats.js';
 
 /** What a rank holds of the whole model. */
 export interface HeldPart {
@@ -82,9 +82,7 @@ async function float32Values(storage: Storage): Promise<Float32Array> {
   const values = await storage.read();
   if (values instanceof Float32Array) return values;
   if (!(values instanceof Uint16Array)) throw new Error(`--save: a ${storage.dtype} tensor cannot be gathered as float32`);
-  const widened = new Float32Array(values.length);
-  fromBf16BitsInto(values, widened);
-  return widened;
+  return fromBf16BitsArray(values);
 }
 
 function concat(arrays: Float32Array[]): Float32Array {
