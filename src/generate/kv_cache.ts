@@ -41,9 +41,12 @@ export function reservedPositions(promptLength: number, maxNewTokens: number): n
 
 /** The capacity a batch-1 generation's cache ends at, when it makes every new token: what `reservedPositions` or doubling gives. */
 export function finalCapacity(promptLength: number, maxNewTokens: number): number {
-  const total = promptLength + maxNewTokens;
-  let capacity = reservedPositions(promptLength, maxNewTokens) ?? FIRST_CAPACITY;
-  while (capacity < total) capacity *= 2;
+  return doubledTo(reservedPositions(promptLength, maxNewTokens) ?? FIRST_CAPACITY, promptLength + maxNewTokens);
+}
+
+/** `capacity`, doubled until it holds `needed` positions. */
+function doubledTo(capacity: number, needed: number): number {
+  while (capacity < needed) capacity *= 2;
   return capacity;
 }
 
@@ -207,8 +210,7 @@ export class SequenceCache {
       throw new Error(`KvCache: a layer's keys are cached in ${slot.bf16 ? 'bf16' : 'float32'} and a forward now asks for ${bf16 ? 'bf16' : 'float32'} (the compute precision changed within a sequence)`);
     }
     if (slot && needed <= slot.capacity) return slot;
-    let capacity = slot?.capacity ?? (this.reserved !== undefined && this.reserved >= needed ? this.reserved : FIRST_CAPACITY);
-    while (capacity < needed) capacity *= 2;
+    const capacity = doubledTo(slot?.capacity ?? (this.reserved !== undefined && this.reserved >= needed ? this.reserved : FIRST_CAPACITY), needed);
     const memory = deviceMemory(shape.device);
     const size = heads * capacity * widthOf({ dim, bf16 });
     const grown: LayerSlot = { k: memory.alloc(shape.dtype, size), v: memory.alloc(shape.dtype, size), heads, dim, capacity, written: slot?.written ?? 0, bf16 };
