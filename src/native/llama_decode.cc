@@ -108,10 +108,14 @@ void runBf16(const Product& p, const float* x, float* y) {
   gemmBf16(g);
 }
 
-/** y = x · Wᵀ (+ bias) for one row of x, as the linear op takes it at inference: quantLinear's product, the float32 GEMM's, or the bf16 one's. */
-void run(const Product& p, const float* x, float* y) {
+/**
+ * y = x · Wᵀ (+ bias) for one row of x, as the linear op takes it at inference: quantLinear's product
+ * (x quantized once for the products that share it), the float32 GEMM's, or the bf16 one's.
+ */
+void run(const Product& p, ActivationRows& in, float* y) {
+  const float* x = in.x();
   if (p.half) return runBf16(p, x, y);
-  if (!p.dense) return quantLinearProduct(p.f, p.w, x, 1, p.N, p.K, p.bias, y, false, false);
+  if (!p.dense) return quantLinearProduct(p.f, p.w, in, p.N, p.bias, y, false, false);
   Gemm g;
   g.transB = true;
   g.M = 1;
@@ -195,11 +199,14 @@ napi_value LlamaDecodeLayerKernel(Args& a) {
   float* up = gate + I;
   float* act = up + I;
 
+  // The products' inputs: q, k and v share norm(x), gate and up norm(mid), each quantized once.
+  thread_local ActivationRows normed, attended, normedMid, activated;
   float inv;
   rmsNormRow(x.p, inNorm.p, w, eps, h, &inv);
-  run(prods[kQ], h, q);
-  run(prods[kK], h, k);
-  run(prods[kV], h, v);
+  normed.reset(h, 1, w);
+  run(prods[kQ], normed, q);
+  run(prods[kK], normed, k);
+  run(prods[kV], normed, v);
   // Qwen3's norms write into the rotation's output, which the rotation then reads and writes back into q/k.
   const float* qIn = q;
   const float* kIn = k;
@@ -212,13 +219,16 @@ napi_value LlamaDecodeLayerKernel(Args& a) {
   const AttentionGeometry g{b.heads, 1, b.tk, D, D, b.heads / b.kvHeads, static_cast<float>(scale), false, b.cap};
   if (cacheBf16) attentionDecode(g, qRot, kRot, v, kHalf.p, vHalf.p, att);
   else attentionDecode(g, qRot, kRot, v, kCache.p, vCache.p, att);
-  run(prods[kO], att, prod);
+  attended.reset(att, 1, qWidth);
+  run(prods[kO], attended, prod);
   for (int64_t j = 0; j < w; j++) mid[j] = x.p[j] + prod[j];
   rmsNormRow(mid, postNorm.p, w, eps, h, &inv);
-  run(prods[kGate], h, gate);
-  run(prods[kUp], h, up);
+  normedMid.reset(h, 1, w);
+  run(prods[kGate], normedMid, gate);
+  run(prods[kUp], normedMid, up);
   siluMulRange(gate, up, act, 0, I);
-  run(prods[kDown], act, prod);
+  activated.reset(act, 1, I);
+  run(prods[kDown], activated, prod);
   for (int64_t j = 0; j < w; j++) out.p[j] = mid[j] + prod[j];
   return undefinedValue(a.env());
 }

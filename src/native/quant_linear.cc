@@ -141,20 +141,62 @@ void quantizeActivations(const float* x, int64_t M, int64_t K, int8_t* q, float*
   parallelRange(M * K / 32, kQuantizeGrainBlocks, [&](int64_t lo, int64_t hi) { quantizeBlocks(x, lo, hi, q, d, s); });
 }
 
-namespace {
-
-/** x's M rows quantized per block of 32 (quantizeActivations): codes, scales and per-16 sums. */
-struct QuantizedX {
-  std::vector<int8_t> q;
-  std::vector<float> d, s;
-};
-
-QuantizedX quantizedX(const float* x, int64_t M, int64_t K) {
-  QuantizedX out{std::vector<int8_t>(static_cast<size_t>(M * K)), std::vector<float>(static_cast<size_t>(M * K / 32)),
-                 std::vector<float>(static_cast<size_t>(M * K / 16))};
-  quantizeActivations(x, M, K, out.q.data(), out.d.data(), out.s.data());
-  return out;
+void ActivationRows::reset(const float* x, int64_t M, int64_t K) {
+  x_ = x;
+  M_ = M;
+  K_ = K;
+  quantized_ = k_ = q6_ = false;
+  for (int& c : centres_) c = 0;
 }
+
+/** v holding at least n elements (its capacity kept: grown, never shrunk). */
+template <class T>
+static T* atLeast(std::vector<T>& v, int64_t n) {
+  if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
+  return v.data();
+}
+
+void ActivationRows::quantize() {
+  if (quantized_) return;
+  quantizeActivations(x_, M_, K_, atLeast(q_, M_ * K_), atLeast(d_, M_ * K_ / 32), atLeast(s_, M_ * K_ / 16));
+  quantized_ = true;
+}
+
+const int8_t* ActivationRows::codes() { return quantize(), q_.data(); }
+const float* ActivationRows::scales() { return quantize(), d_.data(); }
+const float* ActivationRows::halfSums() { return quantize(), s_.data(); }
+
+const int64_t* ActivationRows::starts(int centre) {
+  int i = 0;
+  while (i < 2 && centres_[i] != centre && centres_[i] != 0) i++;
+  if (centres_[i] != centre) {
+    // A fourth centre (none of ours asks for one) takes the last slot over.
+    rows8Starts(codes(), M_, K_, centre, atLeast(starts_[i], M_ * K_ / 32));
+    centres_[i] = centre;
+  }
+  return starts_[i].data();
+}
+
+void ActivationRows::makeK() {
+  if (k_) return;
+  rows8KX(codes(), scales(), M_, K_, atLeast(pairs_, M_ * K_), atLeast(minTerms_, M_ * K_ / 32));
+  k_ = true;
+}
+
+const int8_t* ActivationRows::kPairs() { return makeK(), pairs_.data(); }
+const float* ActivationRows::kMinTerms() { return makeK(), minTerms_.data(); }
+
+void ActivationRows::makeQ6() {
+  if (q6_) return;
+  rows8Q6KX(codes(), M_, K_, atLeast(lanes_, M_ * K_));
+  rows8Starts(lanes_.data(), M_, K_, 32, atLeast(q6Starts_, M_ * K_ / 32));
+  q6_ = true;
+}
+
+const int8_t* ActivationRows::q6Lanes() { return makeQ6(), lanes_.data(); }
+const int64_t* ActivationRows::q6Starts() { return makeQ6(), q6Starts_.data(); }
+
+namespace {
 
 std::atomic<const char*> g_lastImpl{"none"};
 
@@ -305,29 +347,21 @@ constexpr int64_t kRowsGrainBytes = 65536;
  * the starts of Q4_0x8's, Q8_0x8's and Q5_0x8's sums; Q4_Kx8's codes in pairs of blocks and the
  * terms its mins meet; Q6_Kx8's codes in its lanes' order and their sums' starts.
  */
-void rows8Product(QFmt f, const float* x, int64_t M, int64_t N, int64_t K, const uint8_t* w, const float* bias, float* y) {
+void rows8Product(QFmt f, ActivationRows& x, int64_t N, const uint8_t* w, const float* bias, float* y) {
+  const int64_t M = x.M(), K = x.K();
   if (N % kRows8 != 0) throwRange(std::string("quantLinear: a ") + qtraits(f).name + " weight of " + std::to_string(N) + " rows is not whole groups of " + std::to_string(kRows8));
-  const QuantizedX qx = quantizedX(x, M, K);
-  const bool kQuant = f == QFmt::Q4_Kx8, q6k = f == QFmt::Q6_Kx8;
-  std::vector<int64_t> starts(kQuant ? 0 : static_cast<size_t>(M * K / 32));
-  std::vector<int8_t> pairs(kQuant || q6k ? static_cast<size_t>(M * K) : 0);
-  std::vector<float> minTerms(kQuant ? static_cast<size_t>(M * K / 32) : 0);
-  if (kQuant) {
-    rows8KX(qx.q.data(), qx.d.data(), M, K, pairs.data(), minTerms.data());
-  } else if (q6k) {
-    rows8Q6KX(qx.q.data(), M, K, pairs.data());
-    rows8Starts(pairs.data(), M, K, 32, starts.data());
-  } else {
-    rows8Starts(qx.q.data(), M, K, f == QFmt::Q8_0x8 ? 128 : f == QFmt::Q5_0x8 ? 16 : 8, starts.data());
-  }
+  const int8_t* codes = f == QFmt::Q4_Kx8 ? x.kPairs() : f == QFmt::Q6_Kx8 ? x.q6Lanes() : x.codes();
+  const float* scales = x.scales();
+  const float* minTerms = f == QFmt::Q4_Kx8 ? x.kMinTerms() : nullptr;
+  const int64_t* starts = f == QFmt::Q4_Kx8 ? nullptr : f == QFmt::Q6_Kx8 ? x.q6Starts() : x.starts(f == QFmt::Q8_0x8 ? 128 : f == QFmt::Q5_0x8 ? 16 : 8);
   const int64_t grain = std::max<int64_t>(1, kRowsGrainBytes / (kRows8 * qRowBytes(f, K)));
   for (int64_t m0 = 0; m0 < M; m0 += kQuantDotChunk) {
     const int rows = static_cast<int>(std::min(kQuantDotChunk, M - m0));
     const int64_t blocks0 = m0 * K / 32;
     parallelRange(N / kRows8, grain, [&](int64_t lo, int64_t hi) {
-      if (kQuant) quantRows8KAvx512(pairs.data() + m0 * K, qx.d.data() + blocks0, minTerms.data() + blocks0, rows, w, K, bias, y + m0 * N, N, lo, hi);
-      else if (q6k) quantRows8Q6KAvx512(pairs.data() + m0 * K, qx.d.data() + blocks0, starts.data() + blocks0, rows, w, K, bias, y + m0 * N, N, lo, hi);
-      else quantRows8Avx512(f, qx.q.data() + m0 * K, qx.d.data() + blocks0, starts.data() + blocks0, rows, w, K, bias, y + m0 * N, N, lo, hi);
+      if (f == QFmt::Q4_Kx8) quantRows8KAvx512(codes + m0 * K, scales + blocks0, minTerms + blocks0, rows, w, K, bias, y + m0 * N, N, lo, hi);
+      else if (f == QFmt::Q6_Kx8) quantRows8Q6KAvx512(codes + m0 * K, scales + blocks0, starts + blocks0, rows, w, K, bias, y + m0 * N, N, lo, hi);
+      else quantRows8Avx512(f, codes + m0 * K, scales + blocks0, starts + blocks0, rows, w, K, bias, y + m0 * N, N, lo, hi);
     });
   }
 }
@@ -382,6 +416,18 @@ void tileProduct(QFmt f, const uint8_t* w, const float* x, int64_t M, int64_t N,
 // autocast's: bf16 operands, the bf16 GEMM.
 void quantLinearProduct(QFmt f, const uint8_t* w, const float* x, int64_t M, int64_t N, int64_t K, const float* bias, float* y, bool exact,
                         bool bf16) {
+  // A few rows (a decode step's) reuse the calling thread's scratch from call to call (the addon's
+  // calls come one at a time from the JavaScript thread); a prefill's is freed with the call, as before.
+  thread_local ActivationRows decodeRows;
+  ActivationRows prefillRows;
+  ActivationRows& rows = M <= kQuantDotChunk ? decodeRows : prefillRows;
+  rows.reset(x, M, K);
+  quantLinearProduct(f, w, rows, N, bias, y, exact, bf16);
+}
+
+void quantLinearProduct(QFmt f, const uint8_t* w, ActivationRows& rows, int64_t N, const float* bias, float* y, bool exact, bool bf16) {
+  const float* x = rows.x();
+  const int64_t M = rows.M(), K = rows.K();
   const QuantPath path = exact ? QuantPath::Gemm : g_path.load(std::memory_order_relaxed);
   // F16 at a few rows of x (decode): each weight widened where it is read (linear_widened.cc), W read
   // once at 2 bytes a weight; the product of x itself, as the tiles' is (never under a bf16 or exact step).
@@ -396,8 +442,7 @@ void quantLinearProduct(QFmt f, const uint8_t* w, const float* x, int64_t M, int
   // Many rows at inference (a prefill; not an exact or bf16 step, not a forced path): x quantized as
   // at decode, integer GEMMs over W's rows repacked into tiles (quant_tiles_int8.cc).
   if (path == QuantPath::Auto && !bf16 && kernel == int8TilesKernel() && quantTilesInt8Handles(f) && M >= int8TilesFrom(f)) {
-    const QuantizedX qx = quantizedX(x, M, K);
-    quantTilesInt8(f, qx.q.data(), qx.d.data(), qx.s.data(), M, w, N, K, bias, y);
+    quantTilesInt8(f, rows.codes(), rows.scales(), rows.halfSums(), M, w, N, K, bias, y);
     g_lastImpl.store("int8-tiles", std::memory_order_relaxed);
     return;
   }
@@ -406,7 +451,7 @@ void quantLinearProduct(QFmt f, const uint8_t* w, const float* x, int64_t M, int
   const bool integerPath = path == QuantPath::Dot ? dotRowsLimit(f, kernel) > 0 : path == QuantPath::Auto && M <= dotRowsLimit(f, kernel);
 #if defined(__x86_64__)
   if (integerPath && qRows8(f)) {
-    rows8Product(f, x, M, N, K, w, bias, y);
+    rows8Product(f, rows, N, w, bias, y);
     g_lastImpl.store(name, std::memory_order_relaxed);
     return;
   }
@@ -414,7 +459,8 @@ void quantLinearProduct(QFmt f, const uint8_t* w, const float* x, int64_t M, int
   if (integerPath) {
     // Quantize x's rows once (K is whole blocks of ≥ 32), then every row of W meets them all, up to
     // kQuantDotChunk rows of x at a time (more rows: W is read again per chunk of rows).
-    const QuantizedX qx = quantizedX(x, M, K);
+    const int8_t* codes = rows.codes();
+    const float *scales = rows.scales(), *halfSums = rows.halfSums();
     const int64_t grain = std::max<int64_t>(4, kRowsGrainBytes / std::max<int64_t>(1, qRowBytes(f, K)));
 #if defined(__x86_64__)
     if (kernel == quantDotVnni && (M == 1 ? quantRow1Avx512Handles(f) : quantRowsAvx512Handles(f))) {
@@ -422,7 +468,7 @@ void quantLinearProduct(QFmt f, const uint8_t* w, const float* x, int64_t M, int
       thread_local std::vector<QuantRow1X> scratch;
       std::vector<QuantRow1X>& xs = scratch;
       if (static_cast<int64_t>(xs.size()) < M) xs.resize(static_cast<size_t>(M));
-      for (int64_t m = 0; m < M; m++) prepareRow1Avx512(f, qx.q.data() + m * K, qx.d.data() + m * K / 32, K, xs[static_cast<size_t>(m)]);
+      for (int64_t m = 0; m < M; m++) prepareRow1Avx512(f, codes + m * K, scales + m * K / 32, K, xs[static_cast<size_t>(m)]);
       if (M == 1) {
         parallelRange(N, grain, [&](int64_t lo, int64_t hi) { quantRow1Avx512(f, xs[0], w, K, bias, y, lo, hi); });
       } else {
@@ -442,9 +488,9 @@ void quantLinearProduct(QFmt f, const uint8_t* w, const float* x, int64_t M, int
       t.N = N;
       t.K = K;
       t.W = w;
-      t.xq = qx.q.data() + m0 * K;
-      t.xd = qx.d.data() + m0 * K / 32;
-      t.xs = qx.s.data() + m0 * K / 16;
+      t.xq = codes + m0 * K;
+      t.xd = scales + m0 * K / 32;
+      t.xs = halfSums + m0 * K / 16;
       t.bias = bias;
       t.y = y + m0 * N;
       parallelRange(N, grain, [&](int64_t lo, int64_t hi) { kernel(t, lo, hi); });
