@@ -11,6 +11,17 @@ describe('sampling', () => {
   it('greedy takes the largest logit, the first of equal ones', () => {
     assert.equal(argmax(L(0.1, 2, -1, 2)), 1);
     assert.equal(sampleToken(L(0.1, 2, -1, 3), [], {}, new Rng(0)), 3);
+    // A NaN is never taken (nothing compares above it, and it is above nothing), as before the best value was kept aside.
+    assert.equal(argmax(L(NaN, 1, 2)), 0);
+    assert.equal(argmax(L(1, NaN, 2)), 2);
+    assert.equal(argmax(L()), 0);
+  });
+
+  it('plain greedy reads the row in place; anything that changes the logits works on a copy', () => {
+    const row = L(1, 2, 3);
+    assert.equal(sampleToken(row, [2], { temperature: 0 }, new Rng(0)), 2);
+    assert.equal(sampleToken(row, [2], { repetitionPenalty: 4 }, new Rng(0)), 1);
+    assert.deepEqual([...row], [1, 2, 3], 'the penalty changed a copy');
   });
 
   it('the repetition penalty divides positive logits and multiplies negative ones, once per seen token', () => {
