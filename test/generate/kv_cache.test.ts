@@ -223,12 +223,14 @@ test('a sequence cache made for its length is not grown; past it, it doubles', (
   assert.deepEqual(capacities(undefined), [16, 16]);
 });
 
-test('a generation\'s cache is reserved where its whole length is at most twice its prompt, and ends at that capacity', () => {
+test('a generation\'s cache is reserved where its whole length is at most twice its prompt or 256 positions, and ends at that capacity', () => {
   assert.equal(reservedPositions(64, 16), 80);
-  assert.equal(reservedPositions(64, 64), 128);
-  assert.equal(reservedPositions(64, 65), undefined, 'more than doubling could leave unused');
-  assert.equal(reservedPositions(14, 16), undefined);
+  assert.equal(reservedPositions(200, 200), 400);
+  assert.equal(reservedPositions(200, 201), undefined, 'more than doubling could leave unused');
+  assert.equal(reservedPositions(14, 16), 30, 'a short reply is made whole at once');
+  assert.equal(reservedPositions(32, 224), 256);
+  assert.equal(reservedPositions(32, 225), undefined);
   assert.equal(finalCapacity(64, 16), 80);
-  assert.equal(finalCapacity(14, 16), 32);
-  assert.equal(finalCapacity(3, 200), 256);
+  assert.equal(finalCapacity(200, 201), 512, 'doubled from 16');
+  assert.equal(finalCapacity(3, 200), 203);
 });
