@@ -21,6 +21,17 @@ Args::Args(napi_env env, napi_callback_info info) : env_(env) {
   if (argc_ > kMax) argc_ = kMax;
 }
 
+Args::Args(napi_env env, const char* fn, napi_value array, uint32_t from, uint32_t count) : env_(env), fn_(fn), argc_(count) {
+  if (count > kMax) throw ArgError{ArgError::Plain, std::string(fn) + ": more than " + std::to_string(kMax) + " elements at once"};
+  bool isArray = false;
+  check(napi_is_array(env, array, &isArray), "napi_is_array");
+  uint32_t length = 0;
+  if (isArray) check(napi_get_array_length(env, array, &length), "napi_get_array_length");
+  if (!isArray || length < from + count)
+    throwType(std::string(fn) + ": expected an array of at least " + std::to_string(from + count) + " elements");
+  for (uint32_t i = 0; i < count; i++) check(napi_get_element(env, array, from + i, &argv_[i]), "napi_get_element");
+}
+
 napi_value Args::arg(size_t i) const {
   if (i >= argc_) throwType(std::string(fn_) + ": missing argument " + std::to_string(i));
   return argv_[i];

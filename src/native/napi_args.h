@@ -51,6 +51,13 @@ class Args {
   static constexpr size_t kMax = 24;
 
   Args(napi_env env, napi_callback_info info);
+  /**
+   * The elements [from, from + count) of the JavaScript array `array` read as arguments 0..count − 1
+   * (count ≤ kMax), `fn` naming them in errors (kept alive by the caller): a call's list of buffers.
+   */
+  Args(napi_env env, const char* fn, napi_value array, uint32_t from, uint32_t count);
+  /** Argument i as the raw value (an array that an Args view reads). */
+  napi_value value(size_t i) const { return arg(i); }
 
   napi_env env() const { return env_; }
   const char* fn() const { return fn_; }

@@ -505,9 +505,34 @@ export interface LlamaDecodeBlock<B> {
   kvBf16: boolean;
 }
 
-/** Optional: a Llama block's decode step in one call (LlamaDecodeBlock). */
+/** What a block's decode step reads that does not change from step to step: LlamaDecodeBlock's weights, norms and biases. */
+export type LlamaDecodeWeights<B> = Pick<LlamaDecodeBlock<B>, 'inNorm' | 'postNorm' | 'qNorm' | 'kNorm' | 'formats' | 'weights' | 'biases'>;
+
+/** The shape every block of a stack shares: LlamaDecodeBlock's sizes, eps and score scale. */
+export type LlamaStackShape = Pick<LlamaDecodeBlock<unknown>, 'width' | 'heads' | 'kvHeads' | 'headDim' | 'intermediate' | 'eps' | 'scale'>;
+
+declare const decodePlanBrand: unique symbol;
+/** A stack of blocks' weights the backend has checked once and holds (llamaDecodePlan); opaque above it. */
+export interface LlamaDecodePlan {
+  readonly [decodePlanBrand]: true;
+}
+
+/** One decode step of a whole stack: every block's cache at the same positions, one rotary row, the first block's input and the last one's output. */
+export interface LlamaDecodeStep<B> extends Pick<LlamaDecodeBlock<B>, 'positions' | 'capacity' | 'kvBf16' | 'x' | 'out' | 'cos' | 'sin'> {
+  kCaches: readonly B[];
+  vCaches: readonly B[];
+}
+
+/** Optional: a Llama block's decode step in one call (LlamaDecodeBlock), and a whole stack's. */
 export interface FusedDecode<B> {
   llamaDecodeLayer(block: LlamaDecodeBlock<B>): void;
+  /**
+   * The blocks' weights checked once and held for llamaDecodeStack. The caller keeps every buffer
+   * alive while it keeps the plan, and makes a new plan when any of them changes.
+   */
+  llamaDecodePlan?(shape: LlamaStackShape, blocks: readonly LlamaDecodeWeights<B>[]): LlamaDecodePlan;
+  /** Every block of the plan in turn, in one call: the same values as llamaDecodeLayer block by block. */
+  llamaDecodeStack?(plan: LlamaDecodePlan, step: LlamaDecodeStep<B>): void;
 }
 
 declare const packedWeightBrand: unique symbol;

@@ -10,7 +10,7 @@ import { Embedding, tokenIds } from '../layers/embedding.js';
 import { fillConst, fillNormal } from '../layers/init_fill.js';
 import { Linear } from '../layers/linear.js';
 import { LlamaAttention } from '../layers/llama_attention.js';
-import { type FusedBlockParts, fusedDecodeBlock } from '../layers/llama_fused_decode.js';
+import { type FusedBlockParts, fusedDecodeBlock, fusedDecodeStack } from '../layers/llama_fused_decode.js';
 import { LlamaMlp } from '../layers/llama_mlp.js';
 import { type MaybeAsync, eachInTurn, runModule, settled, then } from '../layers/maybe_async.js';
 import { attachAuxLoss, loadBalancingLoss } from '../layers/router_loss.js';
@@ -120,7 +120,7 @@ class LlamaDecoderLayer extends Module {
   }
 
   /** The block's parts for a fused decode step (layers/llama_fused_decode.ts), or null where it cannot take one. */
-  private fusedParts(): FusedBlockParts | null {
+  fusedParts(): FusedBlockParts | null {
     const attention = this.self_attn.fusedParts();
     const mlp = this.ffn instanceof LlamaMlp ? this.ffn.fusedParts() : null;
     return attention && mlp ? { attention, mlp, inNorm: this.input_layernorm, postNorm: this.post_attention_layernorm } : null;
@@ -152,7 +152,11 @@ class LlamaModel extends Module {
   }
 
   run(ids: Tensor, cache?: AttentionCache): MaybeAsync<Tensor> {
-    return then(eachInTurn(this.blocks, this.embed(ids, cache?.offsets), (block, x) => inLayerScope(() => block.run(x, cache))), (x) => this.norm.forward(x));
+    const x = this.embed(ids, cache?.offsets);
+    // A batch-1 decode step: every block in one backend call where the backend has it.
+    const stacked = cache ? fusedDecodeStack(this, () => this.blocks.map((b) => b.fusedParts()), x, cache) : null;
+    if (stacked) return this.norm.forward(stacked);
+    return then(eachInTurn(this.blocks, x, (block, h) => inLayerScope(() => block.run(h, cache))), (h) => this.norm.forward(h));
   }
 
   forward(ids: Tensor, cache?: AttentionCache): Tensor {

@@ -15,14 +15,14 @@ import { createRequire } from 'node:module';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type {
-  AdamHyper, AttentionGeometry, Backend, BinaryOp, Buf, Conv2dGeometry, HostBackend, LlamaDecodeBlock, PackedWeight, Pool2dGeometry, SgdHyper, UnaryOp,
+  AdamHyper, AttentionGeometry, Backend, BinaryOp, Buf, Conv2dGeometry, HostBackend, LlamaDecodeBlock, LlamaDecodePlan, LlamaDecodeStep, LlamaDecodeWeights, LlamaStackShape, PackedWeight, Pool2dGeometry, SgdHyper, UnaryOp,
 } from '../backend.js';
 import { CPU } from '../storage.js';
 import { cpuBackend } from './cpu/storage.js';
 import { jsHostBackend } from './js.js';
 import { smoothingSum, subtractLabels } from './js/softmax.js';
 import { staleAddonReason } from './native_stamp.js';
-import { hasLlamaDecode, llamaDecodeLayer } from './native_llama_decode.js';
+import { hasLlamaDecode, hasLlamaStack, llamaDecodeLayer, llamaDecodePlan, llamaDecodeStack } from './native_llama_decode.js';
 import { hasQuantKernels, nativeQuantKernels, nativeRepackQuant } from './native_quant.js';
 import { QUANT_TYPES, type QuantType } from '../quant/formats.js';
 
@@ -365,6 +365,10 @@ function makeHostBackend(n: Addon): HostBackend {
     adamStep: (p, g, m, v, h: AdamHyper) =>
       n.adamStep(p, g, m, v, h.lr, h.beta1, h.beta2, h.eps, h.weightDecay, h.decoupled, h.step),
     ...(hasLlamaDecode(n) ? { llamaDecodeLayer: (b: LlamaDecodeBlock<Buf>) => llamaDecodeLayer(n, b) } : {}),
+    ...(hasLlamaStack(n) ? {
+      llamaDecodePlan: (shape: LlamaStackShape, blocks: readonly LlamaDecodeWeights<Buf>[]) => llamaDecodePlan(n, shape, blocks),
+      llamaDecodeStack: (plan: LlamaDecodePlan, s: LlamaDecodeStep<Buf>) => llamaDecodeStack(n, plan, s),
+    } : {}),
     // Every format's kernels (src/native/quant_linear.cc), where the addon has them.
     ...(hasQuantKernels(n)
       ? { quantTypes: QUANT_TYPES, quantKernels: (type) => nativeQuantKernels(n, type) as never, repackQuant: (type, w, rows, cols) => nativeRepackQuant(n, type, w as Uint8Array, rows, cols) }

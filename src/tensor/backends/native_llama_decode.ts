@@ -1,8 +1,9 @@
 /**
  * The native backend's fused Llama decode block (backend.ts LlamaDecodeBlock): the addon's
- * src/native/llama_decode.cc, its sizes and the seven formats packed into one Float64Array.
+ * src/native/llama_decode.cc, its sizes and the seven formats packed into one Float64Array; and a
+ * whole stack's plan and step (LlamaDecodePlan, LlamaDecodeStep).
  */
-import type { Buf, LlamaDecodeBlock } from '../backend.js';
+import type { Buf, LlamaDecodeBlock, LlamaDecodePlan, LlamaDecodeStep, LlamaDecodeWeights, LlamaStackShape } from '../backend.js';
 import { QUANT_TYPES, type QuantType } from '../quant/formats.js';
 
 /** The addon's entry point (src/native/llama_decode.cc). */
@@ -12,15 +13,56 @@ export interface LlamaDecodeAddon {
     cos: Buf, sin: Buf, kCache: Buf, vCache: Buf): void;
 }
 
+/** The addon's stack entry points (src/native/llama_decode.cc). */
+export interface LlamaStackAddon {
+  llamaDecodePlan(sizes: Float64Array, eps: number, scale: number, buffers: ReadonlyArray<Buf | null>): LlamaDecodePlan;
+  llamaDecodeStack(plan: LlamaDecodePlan, step: Float64Array, x: Buf, out: Buf, cos: Buf, sin: Buf, kCaches: readonly Buf[], vCaches: readonly Buf[]): void;
+}
+
 /** Whether the loaded addon has it (one built before it has not). */
 export function hasLlamaDecode(n: object): n is LlamaDecodeAddon {
   return typeof (n as Partial<LlamaDecodeAddon>).llamaDecodeLayer === 'function';
+}
+
+/** Whether the loaded addon has the stack's entry points. */
+export function hasLlamaStack(n: object): n is LlamaStackAddon {
+  return typeof (n as Partial<LlamaStackAddon>).llamaDecodePlan === 'function' && typeof (n as Partial<LlamaStackAddon>).llamaDecodeStack === 'function';
 }
 
 const PROJECTIONS = 7;
 /** The format codes of a float32 and a bf16 weight (llama_decode.cc kFloat32, kBfloat16). */
 const FLOAT_CODES: Readonly<Record<string, number>> = { float32: -1, bfloat16: -2 };
 const sizes = new Float64Array(7 + PROJECTIONS + 1);
+
+/** A format's code in the sizes (llama_decode.cc): −1 float32, −2 bf16, else its QFmt index. */
+function formatCode(f: LlamaDecodeBlock<Buf>['formats'][number]): number {
+  return FLOAT_CODES[f] ?? QUANT_TYPES.indexOf(f as QuantType);
+}
+
+/** The addon's plan of a stack: [layers, width, heads, kvHeads, headDim, intermediate, each layer's seven format codes] and each layer's 14 buffers from inNorm on. */
+export function llamaDecodePlan(n: LlamaStackAddon, shape: LlamaStackShape, blocks: readonly LlamaDecodeWeights<Buf>[]): LlamaDecodePlan {
+  const sizes = new Float64Array(6 + PROJECTIONS * blocks.length);
+  sizes.set([blocks.length, shape.width, shape.heads, shape.kvHeads, shape.headDim, shape.intermediate]);
+  const buffers: Array<Buf | null> = [];
+  blocks.forEach((b, l) => {
+    if (b.formats.length !== PROJECTIONS || b.weights.length !== PROJECTIONS || b.biases.length !== 3) {
+      throw new RangeError(`llamaDecodePlan: layer ${l} has ${b.formats.length} formats, ${b.weights.length} weights and ${b.biases.length} biases (${PROJECTIONS}, ${PROJECTIONS}, 3)`);
+    }
+    b.formats.forEach((f, i) => {
+      sizes[6 + PROJECTIONS * l + i] = formatCode(f);
+    });
+    buffers.push(b.inNorm, b.postNorm, b.qNorm, b.kNorm, ...b.weights, ...b.biases);
+  });
+  return n.llamaDecodePlan(sizes, shape.eps, shape.scale, buffers);
+}
+
+const step = new Float64Array(3);
+
+/** One step of a plan's whole stack. */
+export function llamaDecodeStack(n: LlamaStackAddon, plan: LlamaDecodePlan, s: LlamaDecodeStep<Buf>): void {
+  step[0] = s.positions; step[1] = s.capacity; step[2] = s.kvBf16 ? 1 : 0;
+  n.llamaDecodeStack(plan, step, s.x, s.out, s.cos, s.sin, s.kCaches, s.vCaches);
+}
 
 /** One block's call: [width, heads, kvHeads, headDim, intermediate, positions, capacity, the formats' indices (−1: float32, −2: bf16), 1 for a bf16 cache]. */
 export function llamaDecodeLayer(n: LlamaDecodeAddon, b: LlamaDecodeBlock<Buf>): void {
@@ -30,7 +72,7 @@ export function llamaDecodeLayer(n: LlamaDecodeAddon, b: LlamaDecodeBlock<Buf>):
   sizes[0] = b.width; sizes[1] = b.heads; sizes[2] = b.kvHeads; sizes[3] = b.headDim; sizes[4] = b.intermediate;
   sizes[5] = b.positions; sizes[6] = b.capacity;
   b.formats.forEach((f, i) => {
-    sizes[7 + i] = FLOAT_CODES[f] ?? QUANT_TYPES.indexOf(f as QuantType);
+    sizes[7 + i] = formatCode(f);
   });
   sizes[7 + PROJECTIONS] = b.kvBf16 ? 1 : 0;
   const [wq, wk, wv, wo, wGate, wUp, wDown] = b.weights;

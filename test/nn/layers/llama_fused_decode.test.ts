@@ -21,7 +21,7 @@ import type { LlamaDecodeBlock } from '../../../src/tensor/backend.js';
 import { loadNativeBackend } from '../../../src/tensor/backends/native.js';
 import { backendFor, setBackend } from '../../../src/tensor/dispatch.js';
 import { type Precision, withComputePrecision } from '../../../src/tensor/precision.js';
-import type { DeviceBuffer } from '../../../src/tensor/storage.js';
+import { CPU, type DeviceBuffer, deviceMemory } from '../../../src/tensor/storage.js';
 import { Tensor } from '../../../src/tensor/tensor.js';
 import { randomModel } from '../../generate/families.js';
 import type { CausalLm } from '../../../src/generate/generate.js';
@@ -44,22 +44,41 @@ const K_QUANT_SHAPE: Partial<LlamaSpec> = { width: 256, intermediate: 512, heads
 /** 'f32': the float32 weights as they are. */
 const SCHEMES: (QuantScheme | 'f32')[] = ['f32', 'q8_0', 'q4_0', 'q4_k_m', 'mlx4', 'nf4'];
 
-/** The backend's fused call counted (and its blocks' formats kept), for the duration of fn. */
-async function countingFused<T>(fn: (calls: () => number, formats: Set<string>) => Promise<T>): Promise<T> {
+/** What countingFused saw: blocks run fused (by the block's call or in a stack's), stack steps, plans made, and the formats. */
+interface FusedCounts {
+  calls: () => number;
+  formats: Set<string>;
+  stackSteps: () => number;
+  plans: () => number;
+}
+
+/** The backend's fused calls counted — a block's call, or each block of a stack's step — and their formats kept, for the duration of fn. */
+async function countingFused<T>(fn: (calls: () => number, formats: Set<string>, counts: FusedCounts) => Promise<T>): Promise<T> {
   const before = backendFor({ device: 'cpu', dtype: 'float32' }).name;
   const registered = setBackend('native');
-  const fused = registered.llamaDecodeLayer!;
-  let calls = 0;
+  const [fused, plan, stack] = [registered.llamaDecodeLayer!, registered.llamaDecodePlan!, registered.llamaDecodeStack!];
+  let [calls, stackSteps, plans] = [0, 0, 0];
   const formats = new Set<string>();
   registered.llamaDecodeLayer = (b: LlamaDecodeBlock<DeviceBuffer>) => {
     calls++;
     b.formats.forEach((f) => formats.add(f));
     fused(b);
   };
+  registered.llamaDecodePlan = (shape, blocks) => {
+    plans++;
+    blocks.forEach((b) => b.formats.forEach((f) => formats.add(f)));
+    return plan(shape, blocks);
+  };
+  registered.llamaDecodeStack = (p, step) => {
+    calls += step.kCaches.length;
+    stackSteps++;
+    stack(p, step);
+  };
+  const counts = { calls: () => calls, formats, stackSteps: () => stackSteps, plans: () => plans };
   try {
-    return await fn(() => calls, formats);
+    return await fn(() => calls, formats, counts);
   } finally {
-    registered.llamaDecodeLayer = fused;
+    [registered.llamaDecodeLayer, registered.llamaDecodePlan, registered.llamaDecodeStack] = [fused, plan, stack];
     setBackend(before);
   }
 }
@@ -135,6 +154,26 @@ describe('a fused Llama decode block gives the ops\' logits bit for bit', { skip
       });
     }
   }
+
+  test('a float32 step runs every block in one stack call, its plan made once and again when a weight changes', async () => {
+    const [, spec] = VARIANTS[1];
+    const model = quantizedModel(spec, 'q8_0', 5);
+    await countingFused(async (calls, _formats, counts) => {
+      const fused = await decodeLogits(model, ids, () => true);
+      assert.equal(counts.stackSteps(), ids.length - 5, 'one call a step');
+      assert.equal(counts.plans(), 1);
+      assertSameBits(fused, await decodeLogits(model, ids, () => false), 'the stack against the ops');
+      // Block 1's up_proj given block 0's values, in a buffer of its own: the held plan is not used again.
+      const blocks = (model as unknown as { model: { blocks: Array<{ ffn: { up_proj: { weight: Tensor } } }> } }).model.blocks;
+      const up = blocks[1].ffn.up_proj.weight;
+      up.holdFrozen(deviceMemory(CPU).fromHost((blocks[0].ffn.up_proj.weight.buffer as unknown as Uint8Array).slice(), up.dtype));
+      const after = await decodeLogits(model, ids, () => true);
+      assert.equal(counts.plans(), 2);
+      assertSameBits(after, await decodeLogits(model, ids, () => false), 'the new plan against the ops');
+      assertDiffer(after, fused, 'the changed weight changed the logits');
+      assert.equal(calls(), 2 * spec.layers * (ids.length - 5));
+    });
+  });
 
   test('steps through the fused block and steps through the ops continue one cache', async () => {
     const [, spec] = VARIANTS[0];

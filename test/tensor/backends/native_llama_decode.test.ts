@@ -1,11 +1,12 @@
 /**
  * The native fused decode block's checks (src/native/llama_decode.cc): a malformed block is refused
- * with what is wrong named, before anything is read or written. Its arithmetic is held against the
+ * with what is wrong named, before anything is read or written; a stack's plan likewise, naming the
+ * layer, and its step equal to the blocks' calls one by one. Its arithmetic is held against the
  * ops in test/nn/layers/llama_fused_decode.test.ts.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { LlamaDecodeBlock } from '../../../src/tensor/backend.js';
+import type { LlamaDecodeBlock, LlamaDecodeWeights } from '../../../src/tensor/backend.js';
 import { loadNativeBackend } from '../../../src/tensor/backends/native.js';
 import { quantizeRows } from '../../../src/tensor/quant/formats.js';
 import type { DeviceBuffer } from '../../../src/tensor/storage.js';
@@ -75,5 +76,54 @@ describe('the native fused decode block refuses a malformed block', { skip }, ()
     assert.throws(() => run({ ...block(), heads: 3, kvHeads: 2 }), /3 heads are not a multiple of 2 kv heads/);
     assert.throws(() => run({ ...block(), kCache: buf(new Float32Array(16)) }), /kCache/);
     assert.throws(() => run({ ...block(), biases: [buf(new Float32Array(4)), null, null] }), /bias/);
+  });
+});
+
+describe('a stack of blocks in one call', { skip }, () => {
+  const native = (): NonNullable<typeof loaded.backend> => loaded.backend!;
+  const shapeOf = (b: LlamaDecodeBlock<DeviceBuffer>) => ({ width: b.width, heads: b.heads, kvHeads: b.kvHeads, headDim: b.headDim, intermediate: b.intermediate, eps: b.eps, scale: b.scale });
+  const weightsOf = (b: LlamaDecodeBlock<DeviceBuffer>): LlamaDecodeWeights<DeviceBuffer> =>
+    ({ inNorm: b.inNorm, postNorm: b.postNorm, qNorm: b.qNorm, kNorm: b.kNorm, formats: b.formats, weights: b.weights, biases: b.biases });
+  /** Three blocks of block()'s shape, each its own weights' values, and their own caches. */
+  function blocks(): LlamaDecodeBlock<DeviceBuffer>[] {
+    return [0.5, -0.25, 0.75].map((v) => {
+      const b = block();
+      const q8 = (rows: number, cols: number): DeviceBuffer => buf(quantizeRows('q8_0', Float32Array.from({ length: rows * cols }, (_, i) => v * Math.sin(i)), cols));
+      return { ...b, weights: [q8(32, 32), q8(16, 32), q8(16, 32), q8(32, 32), q8(64, 32), q8(64, 32), q8(32, 64)] };
+    });
+  }
+
+  test('its step gives the blocks\' outputs and caches, called one by one, bit for bit', () => {
+    const [chain, all] = [blocks(), blocks()];
+    let h = chain[0].x as unknown as Float32Array;
+    for (const b of chain) {
+      const out = new Float32Array(32);
+      native().llamaDecodeLayer!({ ...b, x: buf(h), out: buf(out) });
+      h = out;
+    }
+    const plan = native().llamaDecodePlan!(shapeOf(all[0]), all.map(weightsOf));
+    const out = new Float32Array(32);
+    native().llamaDecodeStack!(plan, { positions: 3, capacity: 4, kvBf16: false, x: all[0].x, out: buf(out), cos: all[0].cos, sin: all[0].sin,
+      kCaches: all.map((b) => b.kCache), vCaches: all.map((b) => b.vCache) });
+    assert.deepEqual([...out], [...h]);
+    all.forEach((b, l) => {
+      assert.deepEqual([...(b.kCache as unknown as Float32Array)], [...(chain[l].kCache as unknown as Float32Array)], `layer ${l}'s keys`);
+      assert.deepEqual([...(b.vCache as unknown as Float32Array)], [...(chain[l].vCache as unknown as Float32Array)], `layer ${l}'s values`);
+    });
+    assert.ok(out.some((v) => v !== 0));
+  });
+
+  test('a malformed block of the plan is refused naming its layer; a step\'s caches are checked', () => {
+    const all = blocks();
+    const weights = [...all[2].weights];
+    weights[3] = buf(quantizeRows('q8_0', new Float32Array(8 * 32), 32));
+    assert.throws(() => native().llamaDecodePlan!(shapeOf(all[0]), [weightsOf(all[0]), weightsOf(all[1]), { ...weightsOf(all[2]), weights }]),
+      /layer 2\): o_proj has 272 bytes, too few for \[32, 32\] in q8_0/);
+    const plan = native().llamaDecodePlan!(shapeOf(all[0]), all.map(weightsOf));
+    const step = { positions: 3, capacity: 4, kvBf16: false, x: all[0].x, out: buf(new Float32Array(32)), cos: all[0].cos, sin: all[0].sin,
+      kCaches: all.map((b) => b.kCache), vCaches: all.map((b) => b.vCache) };
+    assert.throws(() => native().llamaDecodeStack!(plan, { ...step, kCaches: step.kCaches.slice(0, 2) }), /kCaches: expected an array of at least 3 elements/);
+    assert.throws(() => native().llamaDecodeStack!(plan, { ...step, vCaches: [step.vCaches[0], buf(new Float32Array(16)), step.vCaches[2]] }), /vCache/);
+    assert.throws(() => native().llamaDecodeStack!(plan, { ...step, positions: 5 }), /position 4 is outside the cache's 4 positions/);
   });
 });
