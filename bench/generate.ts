@@ -27,7 +27,9 @@
  * token, so tokens/s ≤ read bandwidth ÷ weight bytes per token (all parameters but the position table,
  * and the input embedding where an lm head of its own reads instead; 4 bytes each in fp32, 2 in bf16;
  * the KV cache's few MB left out). The bandwidth is this core's, measured here on one thread
- * (bench/lib/read_bandwidth.ts, and numpy's sum where a Python has it: the faster is taken).
+ * (bench/lib/read_bandwidth.ts, and numpy's sum where a Python has it: the faster is taken), and
+ * again in each engine's process just before and after its timed batch-1 run (besideRun): a shared
+ * host's bandwidth moves between minutes, so each run is also read against the bound of its own.
  * `--layers N` shrinks both models (a smoke run of the code paths, not a figure to report);
  * `--report FILE` re-prints the tables of a finished run from its log's last (JSON) line.
  */

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from './child.js';
-import { type GenerationRun, WARM_UP_GENERATIONS, WARM_UP_TOKENS, cpuNow } from './generation_run.js';
+import { type GenerationRun, WARM_UP_GENERATIONS, WARM_UP_TOKENS, besideRun, cpuNow, prepareBesideRun } from './generation_run.js';
 
 type Token = number;
 interface Sequence { evaluate(tokens: Token[], options?: { temperature?: number }): AsyncGenerator<Token, void, void>; dispose(): void }
@@ -76,9 +76,13 @@ export async function llamaCppGeneration(ggufPath: string, prompts: number[][], 
   const llama = await lib.getLlama({ gpu: false, maxThreads: threads, logLevel: 'error' });
   const model = await llama.loadModel({ modelPath: ggufPath, gpuLayers: 0 });
   try {
+    prepareBesideRun();
     for (let i = 0; i < WARM_UP_GENERATIONS; i++) await timedRun(model, prompts.slice(0, 1), WARM_UP_TOKENS, threads);
     const runs: GenerationRun[] = [];
-    for (const b of batches) runs.push(await timedRun(model, prompts.slice(0, b), newTokens, threads));
+    for (const b of batches) {
+      const run = (): Promise<GenerationRun> => timedRun(model, prompts.slice(0, b), newTokens, threads);
+      runs.push(await (b === 1 ? besideRun(run) : run()));
+    }
     return { runs, version: lib.version };
   } finally {
     await model.dispose();

@@ -17,7 +17,7 @@ import { holdBf16Casts } from '../../src/generate/model_casts.js';
 import { holdWeightsInHugePages } from '../../src/generate/weight_pages.js';
 import type { Module } from '../../src/nn/module.js';
 import { Tensor, backend, type Precision } from '../../src/tensor/index.js';
-import { type GenerationRun, WARM_UP_GENERATIONS, WARM_UP_TOKENS, cpuNow } from './generation_run.js';
+import { type GenerationRun, WARM_UP_GENERATIONS, WARM_UP_TOKENS, besideRun, cpuNow, prepareBesideRun } from './generation_run.js';
 
 /** Batch 1 through generateStream: the first yield ends prefill. */
 async function runOne(model: CausalLm, prompt: number[], newTokens: number, precision: Precision): Promise<GenerationRun> {
@@ -82,12 +82,13 @@ export async function oursGeneration(make: () => Module, prompts: number[][], ba
   // The batch first: a held cast packs at its first product of more rows than the thin kernel takes
   // (packed_weights.ts THIN_ROWS; the lm head's is a batch's), once per model; and the batch's rows
   // change the decode path's type feedback, so it goes before the batch-1 runs that settle it.
+  prepareBesideRun();
   const widest = Math.max(...batches);
   if (widest > 1) await runBatch(model, prompts.slice(0, widest), 4, precision);
   for (let i = 0; i < WARM_UP_GENERATIONS; i++) await runOne(model, prompts[0], WARM_UP_TOKENS, precision);
   const runs: GenerationRun[] = [];
   for (const b of batches) {
-    runs.push(await (b === 1 ? runOne(model, prompts[0], newTokens, precision) : runBatch(model, prompts.slice(0, b), newTokens, precision)));
+    runs.push(await (b === 1 ? besideRun(() => runOne(model, prompts[0], newTokens, precision)) : runBatch(model, prompts.slice(0, b), newTokens, precision)));
   }
   return runs;
 }

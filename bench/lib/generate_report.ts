@@ -91,8 +91,9 @@ function printBound(b: Bench): Array<Record<string, unknown>> {
   const bw = b.bandwidth.best.gbPerCpuSec;
   const each = b.bandwidth.all.map((x) => `${x.how} ${x.gbPerCpuSec.toFixed(2)} per CPU-second, ${x.gbPerSec.toFixed(2)} per wall-second`).join('; ');
   console.log(`\ndecode at batch 1 against the memory-bandwidth bound, in CPU time: this core's read bandwidth ${bw.toFixed(2)} GB per CPU-second (${each}; one thread, 2 GiB)`);
-  console.log('| model | dtype | weight MB per token | bound tokens per CPU-second | smolcluster (fraction) | transformers (fraction) | llama.cpp (fraction) |');
-  console.log('|---|---|---|---|---|---|---|');
+  console.log('(the last two columns: each run against the bandwidth read in its own process just before and after it, GenerationRun.readGbPerCpuSec)');
+  console.log('| model | dtype | weight MB per token | bound tokens per CPU-second | smolcluster (fraction) | transformers (fraction) | llama.cpp (fraction) | smolcluster, bound beside the run | llama.cpp, bound beside the run |');
+  console.log('|---|---|---|---|---|---|---|---|---|');
   const rows: Array<Record<string, unknown>> = [];
   for (const model of b.plan.ids) {
     for (const dtype of b.plan.dtypes) {
@@ -105,11 +106,25 @@ function printBound(b: Bench): Array<Record<string, unknown>> {
         return [`${fmt(m)} (${((100 * m) / bound).toFixed(0)} %)`, m / bound];
       };
       const [o, t, l] = [frac('smolcluster'), frac('transformers'), frac('llama.cpp')];
-      console.log(`| ${model} | ${dtype} | ${(bytes / 1e6).toFixed(0)} | ${fmt(bound)} | ${o[0]} | ${t[0]} | ${l[0]} |`);
-      rows.push({ model, dtype, bytesPerToken: bytes, boundTokensPerSec: bound, fraction: { smolcluster: o[1], transformers: t[1], 'llama.cpp': l[1] } });
+      const [ob, lb] = [fractionBeside(b, model, dtype, 'smolcluster', bytes), fractionBeside(b, model, dtype, 'llama.cpp', bytes)];
+      console.log(`| ${model} | ${dtype} | ${(bytes / 1e6).toFixed(0)} | ${fmt(bound)} | ${o[0]} | ${t[0]} | ${l[0]} | ${ob[0]} | ${lb[0]} |`);
+      rows.push({ model, dtype, bytesPerToken: bytes, boundTokensPerSec: bound, fraction: { smolcluster: o[1], transformers: t[1], 'llama.cpp': l[1] },
+        fractionBeside: { smolcluster: ob[1], 'llama.cpp': lb[1] } });
     }
   }
   return rows;
+}
+
+/**
+ * An engine's decode at batch 1 against the bound of its own minutes: each run's tokens per
+ * CPU-second over the bandwidth read beside it (GenerationRun.readGbPerCpuSec) ÷ the bytes per
+ * token, the median over the repeats; the bandwidths in brackets.
+ */
+function fractionBeside(b: Bench, model: string, dtype: string, e: Engine, bytes: number): [string, number | null] {
+  const runs = runsOf(b, model, dtype, e, 1).filter((r) => r.readGbPerCpuSec !== undefined);
+  if (!runs.length) return ['–', null];
+  const m = median(runs.map((r) => decodePerCpuSecond(r) / ((r.readGbPerCpuSec! * 1e9) / bytes)));
+  return [`${(100 * m).toFixed(0)} % (${runs.map((r) => r.readGbPerCpuSec!.toFixed(1)).join(', ')} GB/s)`, m];
 }
 
 /** Leading greedy tokens two engines agree on (same weights; random-weight logits are close, so float rounding may part them). */

@@ -8,6 +8,7 @@
  * same fields.
  */
 import { Rng } from '../../src/util/rng.js';
+import { filledBuffer, readBandwidthOf } from './read_bandwidth.js';
 
 export interface GenerationRun {
   batch: number;
@@ -23,6 +24,12 @@ export interface GenerationRun {
   decodeCpuMs: number;
   /** The first sequence's generated ids (to compare engines: same weights, greedy). */
   firstIds: number[];
+  /**
+   * This core's read bandwidth, GB per CPU-second, read in the same process just before and just
+   * after the run (the larger: besideRun): the bound of the same minutes, where the host's other
+   * tenants change both alike. Batch-1 runs of our engines and llama.cpp's.
+   */
+  readGbPerCpuSec?: number;
 }
 
 export interface EngineReport {
@@ -70,4 +77,26 @@ export const decodePerCpuSecond = (r: GenerationRun): number => (r.batch * (r.ne
 export function cpuNow(): number {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;
+}
+
+/** The buffer besideRun reads: 1 GiB, far past the last-level cache (made once a process, before its warm-up, so no GC of it falls in a timed run). */
+let besideBuffer: Buffer | null = null;
+
+/** Makes the buffer besideRun reads, before the runs it will time. */
+export function prepareBesideRun(): void {
+  besideBuffer ??= filledBuffer(2 ** 30);
+}
+
+/**
+ * `run`, with this core's read bandwidth read just before and after it (memchr over besideBuffer,
+ * three passes each): on a shared host the bandwidth moves from minute to minute, and bench:generate
+ * once read it only at its start (SmolLM2's Q8_0 row 78 % of the bound in one run and 58 % in the
+ * next, the bandwidth read 28.1 and 30.6 GB/s).
+ */
+export async function besideRun(run: () => Promise<GenerationRun>): Promise<GenerationRun> {
+  prepareBesideRun();
+  const before = readBandwidthOf(besideBuffer!, 3).gbPerCpuSec;
+  const r = await run();
+  const after = readBandwidthOf(besideBuffer!, 3).gbPerCpuSec;
+  return { ...r, readGbPerCpuSec: Math.max(before, after) };
 }

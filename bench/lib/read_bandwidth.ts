@@ -2,8 +2,7 @@
  * This core's single-thread memory read bandwidth, for decode's bound (bench:generate): a streaming
  * read of a buffer far larger than the last-level cache. Buffer.indexOf of a byte that is absent is
  * libc's memchr over the whole buffer (vector loads, nothing written), the fastest plain read one
- * thread of this process can issue; the buffer is filled first so every page is real memory (a
- * calloc'd buffer's untouched pages all map the one zero page, which would read from cache).
+ * thread of this process can issue; the buffer is filled first (filledBuffer).
  * Each pass is timed on the wall clock and in process CPU time: on a loaded machine the wall clock
  * counts other processes' turns, and decode's fraction of the bound is then read on CPU time.
  */
@@ -18,7 +17,17 @@ export interface ReadBandwidth {
 }
 
 export function measureReadBandwidth(bytes = 2 ** 31, passes = 4): ReadBandwidth {
-  const buf = Buffer.allocUnsafe(bytes).fill(7);
+  return readBandwidthOf(filledBuffer(bytes), passes);
+}
+
+/** A buffer of `bytes` whose every page is real memory (filled: a calloc'd one's untouched pages all map the one zero page). */
+export function filledBuffer(bytes: number): Buffer {
+  return Buffer.allocUnsafe(bytes).fill(7);
+}
+
+/** measureReadBandwidth over a buffer of filledBuffer's, which can be held and read again (bench:generate reads one beside each timed decode). */
+export function readBandwidthOf(buf: Buffer, passes = 4): ReadBandwidth {
+  const bytes = buf.length;
   const rates: number[] = [];
   const cpuRates: number[] = [];
   buf.indexOf(1); // a first pass: page tables and TLB warmed
