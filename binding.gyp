@@ -29,6 +29,7 @@
         'src/native/elementwise.cc',
         'src/native/layout.cc',
         'src/native/reduce.cc',
+        'src/native/row_argmax.cc',
         'src/native/softmax.cc',
         'src/native/conv.cc',
         'src/native/conv_dnnl.cc',

@@ -98,6 +98,7 @@ NAPI_MODULE_INIT() {
     sc::registerElementwise(env, exports);
     sc::registerLayout(env, exports);
     sc::registerReduce(env, exports);
+    sc::registerRowArgmax(env, exports);
     sc::registerSoftmax(env, exports);
     sc::registerConv(env, exports);
     sc::registerPool(env, exports);

@@ -11,6 +11,7 @@ void registerGemm(napi_env env, napi_value exports);
 void registerElementwise(napi_env env, napi_value exports);
 void registerLayout(napi_env env, napi_value exports);
 void registerReduce(napi_env env, napi_value exports);
+void registerRowArgmax(napi_env env, napi_value exports);
 void registerSoftmax(napi_env env, napi_value exports);
 void registerConv(napi_env env, napi_value exports);
 void registerPool(napi_env env, napi_value exports);

@@ -407,15 +407,23 @@ export interface Kernels<B> {
   adamStep(param: B, grad: B, m: B, v: B, h: AdamHyper): void;
 }
 
+/**
+ * Optional, a cpu backend's: a host row's argmax (generate/sampling.ts argmax): the index of its
+ * first largest value, NaN never taken unless the row starts with one (then 0), 0 for an empty row.
+ */
+export interface RowArgmax<B> {
+  rowArgmax(x: B): number;
+}
+
 /** A backend as the op layer sees it: kernels over opaque device buffers. */
 export interface Backend extends BackendInfo, Kernels<DeviceBuffer>, Partial<DecodeAttention<DeviceBuffer>>, Partial<HugePages<DeviceBuffer>>,
-  Partial<FusedDecode<DeviceBuffer>> {
+  Partial<FusedDecode<DeviceBuffer>>, Partial<RowArgmax<DeviceBuffer>> {
   readonly bfloat16?: Bf16Entries<DeviceBuffer>;
 }
 
 /** A cpu backend as written: kernels over host arrays (cast to a Backend in src/tensor/backends/). */
 export interface HostBackend extends BackendInfo, Kernels<HostArray>, Partial<DecodeAttention<HostArray>>, Partial<HugePages<HostArray>>,
-  Partial<QuantBackend<HostArray>>, Partial<FusedDecode<HostArray>> {
+  Partial<QuantBackend<HostArray>>, Partial<FusedDecode<HostArray>>, Partial<RowArgmax<HostArray>> {
   readonly bfloat16?: Bf16Entries<HostArray>;
 }
 

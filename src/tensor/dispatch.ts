@@ -1,4 +1,4 @@
-import type { Backend, BackendInfo, Bf16Entries, DecodeAttention, FusedDecode, HugePages, Kernels } from './backend.js';
+import type { Backend, BackendInfo, Bf16Entries, DecodeAttention, FusedDecode, HugePages, Kernels, RowArgmax } from './backend.js';
 import type { DType, Device, DeviceBuffer } from './storage.js';
 import type { QuantType } from './quant/formats.js';
 import { QUANT_KERNEL_NAMES, type QuantBackend, type QuantKernels } from './quant/kernels.js';
@@ -22,7 +22,7 @@ import {
 
 /** A backend as registered: its description and the kernels it has written so far (a GPU backend lacks some). */
 export type RegisteredBackend = BackendInfo & Partial<Kernels<DeviceBuffer>> & Partial<DecodeAttention<DeviceBuffer>> & Partial<HugePages<DeviceBuffer>>
-  & Partial<FusedDecode<DeviceBuffer>> & Partial<QuantBackend<DeviceBuffer>> & { readonly bfloat16?: Partial<Bf16Entries<DeviceBuffer>> };
+  & Partial<FusedDecode<DeviceBuffer>> & Partial<QuantBackend<DeviceBuffer>> & Partial<RowArgmax<DeviceBuffer>> & { readonly bfloat16?: Partial<Bf16Entries<DeviceBuffer>> };
 
 const registered: RegisteredBackend[] = [jsBackend];
 

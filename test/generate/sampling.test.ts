@@ -15,6 +15,14 @@ describe('sampling', () => {
     assert.equal(argmax(L(NaN, 1, 2)), 0);
     assert.equal(argmax(L(1, NaN, 2)), 2);
     assert.equal(argmax(L()), 0);
+    // A vocabulary's row (the cpu kernels' rowArgmax where the backend has one): the same answers.
+    const row = new Float32Array(50_000).fill(-1);
+    row[0] = NaN;
+    assert.equal(argmax(row), 0);
+    row[0] = 0;
+    [row[777], row[40_000], row[41_000]] = [5, 7, 7];
+    row[39_999] = NaN;
+    assert.equal(argmax(row), 40_000);
   });
 
   it('plain greedy reads the row in place; anything that changes the logits works on a copy', () => {

@@ -67,6 +67,8 @@ export interface Addon {
   attentionBf16Backward(sizes: Float64Array, scale: number, causal: boolean, q: Buf, k: Buf, v: Buf, probs: Buf, dropMask: Buf | null, gy: Buf,
     gq: Buf | null, gk: Buf | null, gv: Buf | null): void;
   attentionDecodeF32(sizes: Float64Array, scale: number, causal: boolean, q: Buf, kNew: Buf, vNew: Buf, k: Buf, v: Buf, out: Buf): void;
+  /** src/native/row_argmax.cc (absent from an addon built before it). */
+  rowArgmax?(x: Buf): number;
   attentionDecodeBf16(sizes: Float64Array, scale: number, causal: boolean, q: Buf, kNew: Buf, vNew: Buf, k: Buf, v: Buf, out: Buf): void;
   unary(op: number, x: Buf, out: Buf): void;
   unaryBackward(op: number, x: Buf, y: Buf, gy: Buf, gx: Buf): void;
@@ -365,6 +367,7 @@ function makeHostBackend(n: Addon): HostBackend {
     adamStep: (p, g, m, v, h: AdamHyper) =>
       n.adamStep(p, g, m, v, h.lr, h.beta1, h.beta2, h.eps, h.weightDecay, h.decoupled, h.step),
     ...(hasLlamaDecode(n) ? { llamaDecodeLayer: (b: LlamaDecodeBlock<Buf>) => llamaDecodeLayer(n, b) } : {}),
+    ...(n.rowArgmax ? { rowArgmax: (x: Buf) => n.rowArgmax!(x) } : {}),
     ...(hasLlamaStack(n) ? {
       llamaDecodePlan: (shape: LlamaStackShape, blocks: readonly LlamaDecodeWeights<Buf>[]) => llamaDecodePlan(n, shape, blocks),
       llamaDecodeStack: (plan: LlamaDecodePlan, s: LlamaDecodeStep<Buf>) => llamaDecodeStack(n, plan, s),
