@@ -8,8 +8,13 @@
  * and the call is never made.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { cachedStep } from '../../../src/generate/generate.js';
+import { loadGenerator } from '../../../src/generate/load_generator.js';
+import { exportGguf } from '../../../src/nn/interchange/gguf_export.js';
 import { weightCasts } from '../../../src/generate/inference_forward.js';
 import { KvCache, SequenceCache } from '../../../src/generate/kv_cache.js';
 import { setFusedDecode } from '../../../src/nn/layers/llama_fused_decode.js';
@@ -173,6 +178,32 @@ describe('a fused Llama decode block gives the ops\' logits bit for bit', { skip
       assertDiffer(after, fused, 'the changed weight changed the logits');
       assert.equal(calls(), 2 * spec.layers * (ids.length - 5));
     });
+  });
+
+  test('a generator loaded from a GGUF file, a block\'s q, k, v and gate, up back to back in its huge pages: one product each, the ops\' logits', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'smolcluster-fused-gguf-'));
+    try {
+      const tokenizer = join(dir, 'tokenizer.json');
+      writeFileSync(tokenizer, JSON.stringify({ model: { type: 'BPE', vocab: Object.fromEntries(Array.from({ length: 61 }, (_, i) => [`t${i}`, i])), merges: [] }, pre_tokenizer: { type: 'ByteLevel' } }));
+      // (Without the variants' rotary scaling: its test-sized original context is none a GGUF file's factors are read back as.)
+      const plain = { ...VARIANTS[0][1], ropeScaling: null };
+      for (const [name, spec, scheme] of [['llama', plain, 'q8_0'], ['qwen2 (biases after the merged product)', VARIANTS[1][1], 'q4_0'],
+        ['llama, Q4_K_M\'s mix', { ...plain, ...K_QUANT_SHAPE }, 'q4_k_m']] as const) {
+        const file = join(dir, `${scheme}.gguf`);
+        await exportGguf(file, randomModel(spec, 21), spec, { quantize: scheme, tokenizer: { json: tokenizer } });
+        const { model } = await loadGenerator(file, { tokenizer: 'bytes' });
+        const block = (model as unknown as { model: { blocks: Array<{ self_attn: Record<'q_proj' | 'k_proj' | 'v_proj', { weight: Tensor }> }> } }).model.blocks[1];
+        const [q, k, v] = (['q_proj', 'k_proj', 'v_proj'] as const).map((n) => block.self_attn[n].weight.buffer as unknown as Uint8Array);
+        assert.ok(q.buffer === k.buffer && q.byteOffset + q.byteLength === k.byteOffset && k.byteOffset + k.byteLength === v.byteOffset, `${name}: q, k and v back to back`);
+        await countingFused(async (_calls, _formats, counts) => {
+          const fused = await decodeLogits(model, ids, () => true);
+          assert.equal(counts.stackSteps(), ids.length - 5);
+          assertSameBits(fused, await decodeLogits(model, ids, () => false), name);
+        });
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('steps through the fused block and steps through the ops continue one cache', async () => {
