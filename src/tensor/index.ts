@@ -1,6 +1,6 @@
 /** The tensor engine's public surface: Tensor, storage, autograd, ops, backends. */
 export type {
-  Backend, BackendInfo, Bf16Entries, Bf16Packing, DecodeAttention, FusedDecode, LlamaDecodeBlock, HugePages, WidenedThin, PackedWeight, Kernels, AdamHyper, SgdHyper, AttentionGeometry, Conv2dGeometry, Pool2dGeometry, BinaryOp, UnaryOp,
+  Backend, BackendInfo, Bf16Entries, Bf16Packing, DecodeAttention, FusedDecode, LlamaDecodeBlock, LlamaDecodePlan, LlamaDecodeStep, LlamaDecodeWeights, LlamaStackShape, RowArgmax, HugePages, WidenedThin, PackedWeight, Kernels, AdamHyper, SgdHyper, AttentionGeometry, Conv2dGeometry, Pool2dGeometry, BinaryOp, UnaryOp,
 } from './backend.js';
 export { Tensor, allocStorage, allocUninit, type DType, type Device, type GradFn } from './tensor.js';
 export { CPU, deviceMemory, registerDevice, type DeviceBuffer, type DeviceMemory, type HostArray, type Storage } from './storage.js';
