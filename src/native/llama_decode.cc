@@ -125,23 +125,29 @@ BlockWeights weightsArg(Args& a, size_t at, const Shape& b, const double* format
                        productArg(a, format(kDown), kDown, w + kDown, -1, b.width, b.inner)}};
 }
 
-/** A block's cache (arguments kAt and vAt: float32, or bf16 views), its rotary row and its positions, checked. */
-StepCache cacheArg(Args& a, size_t kAt, size_t vAt, const Shape& b, int64_t tk, int64_t cap, bool bf16, const F32& cosT, const F32& sinT) {
-  if (tk < 1 || tk > cap) throwRange(std::string(a.fn()) + ": position " + std::to_string(tk - 1) + " is outside the cache's " + std::to_string(cap) + " positions");
+/** One of a block's caches, argument i: [kvHeads, cap, headDim] float32 values, or bf16 ones in a Uint16Array. */
+struct CacheBuffer {
+  float* values;
+  uint16_t* half;
+};
+
+CacheBuffer cacheBufferArg(Args& a, size_t i, const char* name, const Shape& b, int64_t cap, bool bf16) {
   const int64_t cached = b.kvHeads * cap * b.headDim;
-  StepCache c{tk, cap, cosT.p, sinT.p, nullptr, nullptr, nullptr, nullptr};
   if (bf16) {
-    const U16 k = a.u16(kAt, "kCache"), v = a.u16(vAt, "vCache");
-    a.need(k, cached, "kCache");
-    a.need(v, cached, "vCache");
-    c.kHalf = k.p, c.vHalf = v.p;
-  } else {
-    const F32 k = a.f32(kAt, "kCache"), v = a.f32(vAt, "vCache");
-    a.need(k, cached, "kCache");
-    a.need(v, cached, "vCache");
-    c.k = k.p, c.v = v.p;
+    const U16 c = a.u16(i, name);
+    a.need(c, cached, name);
+    return {nullptr, c.p};
   }
-  return c;
+  const F32 c = a.f32(i, name);
+  a.need(c, cached, name);
+  return {c.p, nullptr};
+}
+
+/** A step's place in a block's cache (k and v: arguments kAt of ka and vAt of va), its rotary row and its positions, checked. */
+StepCache cacheArg(Args& ka, size_t kAt, Args& va, size_t vAt, const Shape& b, int64_t tk, int64_t cap, bool bf16, const F32& cosT, const F32& sinT) {
+  if (tk < 1 || tk > cap) throwRange(std::string(ka.fn()) + ": position " + std::to_string(tk - 1) + " is outside the cache's " + std::to_string(cap) + " positions");
+  const CacheBuffer k = cacheBufferArg(ka, kAt, "kCache", b, cap, bf16), v = cacheBufferArg(va, vAt, "vCache", b, cap, bf16);
+  return StepCache{tk, cap, cosT.p, sinT.p, k.values, v.values, k.half, v.half};
 }
 
 thread_local std::vector<uint16_t> t_xBf16;
@@ -302,7 +308,7 @@ napi_value LlamaDecodeLayerKernel(Args& a) {
   const F32 cosT = a.f32(19, "cos"), sinT = a.f32(20, "sin");
   a.need(cosT, b.headDim / 2, "cos");
   a.need(sinT, b.headDim / 2, "sin");
-  const StepCache c = cacheArg(a, 21, 22, b, static_cast<int64_t>(s[5]), static_cast<int64_t>(s[6]), s[kSizes - 1] != 0, cosT, sinT);
+  const StepCache c = cacheArg(a, 21, a, 22, b, static_cast<int64_t>(s[5]), static_cast<int64_t>(s[6]), s[kSizes - 1] != 0, cosT, sinT);
   decodeBlock(bw, c, x.p, out.p);
   return undefinedValue(a.env());
 }
@@ -360,12 +366,10 @@ napi_value LlamaDecodeStackKernel(Args& a) {
   std::vector<StepCache> caches;
   caches.reserve(layers);
   for (uint32_t l = 0; l < layers; l++) {
-    // One element of each array a layer (an Args view holds at most kMax).
-    Args k(a.env(), "llamaDecodeStack: kCaches", a.value(6), l, 1), v(a.env(), "llamaDecodeStack: vCaches", a.value(7), l, 1);
-    StepCache c = cacheArg(k, 0, 0, b, static_cast<int64_t>(step[0]), static_cast<int64_t>(step[1]), step[2] != 0, cosT, sinT);
-    const StepCache cv = cacheArg(v, 0, 0, b, c.tk, c.cap, step[2] != 0, cosT, sinT);
-    c.v = cv.v, c.vHalf = cv.vHalf;
-    caches.push_back(c);
+    // Layer l's element of each array (an Args view holds at most kMax elements).
+    const std::string k = std::string(a.fn()) + " (layer " + std::to_string(l) + "): kCaches", v = k.substr(0, k.size() - 7) + "vCaches";
+    Args ks(a.env(), k.c_str(), a.value(6), l, 1), vs(a.env(), v.c_str(), a.value(7), l, 1);
+    caches.push_back(cacheArg(ks, 0, vs, 0, b, static_cast<int64_t>(step[0]), static_cast<int64_t>(step[1]), step[2] != 0, cosT, sinT));
   }
   const float* in = x.p;
   for (uint32_t l = 0; l < layers; l++, in = out.p) decodeBlock(plan.blocks[l], caches[l], in, out.p);

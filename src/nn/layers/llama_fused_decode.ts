@@ -82,8 +82,9 @@ export function fusedDecodeBlock(parts: FusedBlockParts | null, x: Tensor, cache
  * every block takes the fused call (`partsOf`: each block's parts, asked for only when x is a
  * decode row) in a float32 step: the blocks' weights are checked and held once, in a plan kept for
  * `owner` (the model) until a weight, norm or bias is a different buffer, and each step passes the
- * caches and the rotary row alone. At batch 1 the per-block call's JavaScript and argument checks
- * cost SmolLM2-135M ~5 µs a block, ~4 % of a Q4_0 token. Null (nothing done) where it does not apply.
+ * caches and the rotary row alone. At batch 1 the per-block calls' argument checks took
+ * SmolLM2-135M ~145 µs a token and the JavaScript around them ~210 µs more (~8 % of a Q4_0 token,
+ * the calls timed from JavaScript and inside the addon). Null (nothing done) where it does not apply.
  */
 export function fusedDecodeStack(owner: object, partsOf: () => ReadonlyArray<FusedBlockParts | null>, x: Tensor, cache: AttentionCache | undefined): Tensor | null {
   if (!enabled || !cache?.reserveDecode || cache.positions || !isDecodeRow(x) || lowersToBf16('linear')) return null;
