@@ -34,9 +34,17 @@ const PROJECTIONS = 7;
 const FLOAT_CODES: Readonly<Record<string, number>> = { float32: -1, bfloat16: -2 };
 const sizes = new Float64Array(7 + PROJECTIONS + 1);
 
-/** A format's code in the sizes (llama_decode.cc): −1 float32, −2 bf16, else its QFmt index. */
-function formatCode(f: LlamaDecodeBlock<Buf>['formats'][number]): number {
-  return FLOAT_CODES[f] ?? QUANT_TYPES.indexOf(f as QuantType);
+/**
+ * A block's seven formats as their codes in the sizes from `at` (llama_decode.cc: −1 float32, −2 bf16,
+ * else the QFmt index), its counts of formats, weights and biases checked first (`what` names the block).
+ */
+function putFormats(what: string, b: LlamaDecodeWeights<Buf>, sizes: Float64Array, at: number): void {
+  if (b.formats.length !== PROJECTIONS || b.weights.length !== PROJECTIONS || b.biases.length !== 3) {
+    throw new RangeError(`${what}: ${PROJECTIONS} formats and weights and 3 biases, got ${b.formats.length}, ${b.weights.length} and ${b.biases.length}`);
+  }
+  b.formats.forEach((f, i) => {
+    sizes[at + i] = FLOAT_CODES[f] ?? QUANT_TYPES.indexOf(f as QuantType);
+  });
 }
 
 /** The addon's plan of a stack: [layers, width, heads, kvHeads, headDim, intermediate, each layer's seven format codes] and each layer's 14 buffers from inNorm on. */
@@ -45,12 +53,7 @@ export function llamaDecodePlan(n: LlamaStackAddon, shape: LlamaStackShape, bloc
   sizes.set([blocks.length, shape.width, shape.heads, shape.kvHeads, shape.headDim, shape.intermediate]);
   const buffers: Array<Buf | null> = [];
   blocks.forEach((b, l) => {
-    if (b.formats.length !== PROJECTIONS || b.weights.length !== PROJECTIONS || b.biases.length !== 3) {
-      throw new RangeError(`llamaDecodePlan: layer ${l} has ${b.formats.length} formats, ${b.weights.length} weights and ${b.biases.length} biases (${PROJECTIONS}, ${PROJECTIONS}, 3)`);
-    }
-    b.formats.forEach((f, i) => {
-      sizes[6 + PROJECTIONS * l + i] = formatCode(f);
-    });
+    putFormats(`llamaDecodePlan (layer ${l})`, b, sizes, 6 + PROJECTIONS * l);
     buffers.push(b.inNorm, b.postNorm, b.qNorm, b.kNorm, ...b.weights, ...b.biases);
   });
   return n.llamaDecodePlan(sizes, shape.eps, shape.scale, buffers);
@@ -66,14 +69,9 @@ export function llamaDecodeStack(n: LlamaStackAddon, plan: LlamaDecodePlan, s: L
 
 /** One block's call: [width, heads, kvHeads, headDim, intermediate, positions, capacity, the formats' indices (−1: float32, −2: bf16), 1 for a bf16 cache]. */
 export function llamaDecodeLayer(n: LlamaDecodeAddon, b: LlamaDecodeBlock<Buf>): void {
-  if (b.formats.length !== PROJECTIONS || b.weights.length !== PROJECTIONS || b.biases.length !== 3) {
-    throw new RangeError(`llamaDecodeLayer: ${PROJECTIONS} formats and weights and 3 biases, got ${b.formats.length}, ${b.weights.length} and ${b.biases.length}`);
-  }
+  putFormats('llamaDecodeLayer', b, sizes, 7);
   sizes[0] = b.width; sizes[1] = b.heads; sizes[2] = b.kvHeads; sizes[3] = b.headDim; sizes[4] = b.intermediate;
   sizes[5] = b.positions; sizes[6] = b.capacity;
-  b.formats.forEach((f, i) => {
-    sizes[7 + i] = formatCode(f);
-  });
   sizes[7 + PROJECTIONS] = b.kvBf16 ? 1 : 0;
   const [wq, wk, wv, wo, wGate, wUp, wDown] = b.weights;
   const [bq, bk, bv] = b.biases;
