@@ -167,11 +167,10 @@ function sameShape(p: FusedBlockParts, first: FusedBlockParts): boolean {
     p.mlp.gate.weight.shape[0] === first.mlp.gate.weight.shape[0] && p.inNorm.weight.shape[0] === first.inNorm.weight.shape[0];
 }
 
-/** A plan and what it was made from: the blocks' weights, and every buffer in the order bufferAt walks them. */
+/** A plan and the blocks' weights it was made from. */
 interface HeldPlan {
   plan: LlamaDecodePlan;
   blocks: LlamaDecodeWeights<DeviceBuffer>[];
-  buffers: ReadonlyArray<DeviceBuffer | null>;
   quantTypes: readonly QuantType[] | undefined;
 }
 
@@ -181,7 +180,7 @@ const plans = new WeakMap<object, HeldPlan>();
 function heldPlan(owner: object, parts: readonly FusedBlockParts[], quantTypes: readonly QuantType[] | undefined,
   makePlan: (shape: LlamaStackShape, blocks: readonly LlamaDecodeWeights<DeviceBuffer>[]) => LlamaDecodePlan): HeldPlan | null {
   const held = plans.get(owner);
-  if (held && held.quantTypes === quantTypes && held.buffers.length === parts.length * BUFFERS_A_BLOCK && sameBuffers(parts, held.buffers)) return held;
+  if (held && held.quantTypes === quantTypes && held.blocks.length === parts.length && parts.every((p, i) => madeFrom(p, held.blocks[i]))) return held;
   const blocks: LlamaDecodeWeights<DeviceBuffer>[] = [];
   for (const p of parts) {
     const w = blockWeights(p, quantTypes);
@@ -190,40 +189,23 @@ function heldPlan(owner: object, parts: readonly FusedBlockParts[], quantTypes: 
   }
   const a = parts[0].attention;
   const shape = { width: parts[0].inNorm.weight.shape[0], heads: a.heads, kvHeads: a.kvHeads, headDim: a.rope.headDim, intermediate: parts[0].mlp.gate.weight.shape[0], eps: parts[0].inNorm.eps, scale: 1 / Math.sqrt(a.rope.headDim) };
-  const made: HeldPlan = { plan: makePlan(shape, blocks), blocks, buffers: parts.flatMap((p) => Array.from({ length: BUFFERS_A_BLOCK }, (_, i) => bufferAt(p, i))), quantTypes };
+  const made: HeldPlan = { plan: makePlan(shape, blocks), blocks, quantTypes };
   plans.set(owner, made);
   return made;
 }
 
-/** The buffers a block's plan entry was made from: its seven weights, four norms and three biases. */
-const BUFFERS_A_BLOCK = 14;
-
-function bufferAt(p: FusedBlockParts, i: number): DeviceBuffer | null {
+/**
+ * Whether a block's weights, norms and biases are still the buffers `w` (blockWeights' of it in a
+ * float32 step) holds: compared where they lie, as a step does it for every block (no arrays made).
+ */
+function madeFrom(p: FusedBlockParts, w: LlamaDecodeWeights<DeviceBuffer>): boolean {
   const { attention: a, mlp } = p;
-  switch (i) {
-    case 0: return a.q.weight.buffer;
-    case 1: return a.k.weight.buffer;
-    case 2: return a.v.weight.buffer;
-    case 3: return a.o.weight.buffer;
-    case 4: return mlp.gate.weight.buffer;
-    case 5: return mlp.up.weight.buffer;
-    case 6: return mlp.down.weight.buffer;
-    case 7: return p.inNorm.weight.buffer;
-    case 8: return p.postNorm.weight.buffer;
-    case 9: return a.qNorm?.weight.buffer ?? null;
-    case 10: return a.kNorm?.weight.buffer ?? null;
-    case 11: return a.q.bias?.buffer ?? null;
-    case 12: return a.k.bias?.buffer ?? null;
-    default: return a.v.bias?.buffer ?? null;
-  }
-}
-
-/** Whether every buffer of `parts` is the one at its place in `buffers`. */
-function sameBuffers(parts: readonly FusedBlockParts[], buffers: ReadonlyArray<DeviceBuffer | null>): boolean {
-  for (let b = 0; b < parts.length; b++) {
-    for (let i = 0; i < BUFFERS_A_BLOCK; i++) if (bufferAt(parts[b], i) !== buffers[b * BUFFERS_A_BLOCK + i]) return false;
-  }
-  return true;
+  const [ws, bs] = [w.weights, w.biases];
+  return a.q.weight.buffer === ws[0] && a.k.weight.buffer === ws[1] && a.v.weight.buffer === ws[2] && a.o.weight.buffer === ws[3] &&
+    mlp.gate.weight.buffer === ws[4] && mlp.up.weight.buffer === ws[5] && mlp.down.weight.buffer === ws[6] &&
+    p.inNorm.weight.buffer === w.inNorm && p.postNorm.weight.buffer === w.postNorm &&
+    (a.qNorm?.weight.buffer ?? null) === w.qNorm && (a.kNorm?.weight.buffer ?? null) === w.kNorm &&
+    (a.q.bias?.buffer ?? null) === bs[0] && (a.k.bias?.buffer ?? null) === bs[1] && (a.v.bias?.buffer ?? null) === bs[2];
 }
 
 /** A product's weight as the call takes it, and its format. */
