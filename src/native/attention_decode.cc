@@ -89,18 +89,32 @@ inline __m512bh loadPairs(const uint16_t* p, int64_t c, int64_t full, __mmask32 
 }
 
 /**
- * How many rows of k and v ahead of the rows they read the grouped kernels ask for (on Intel): a
- * step's cache is past the L2 (the weights streamed through it since the last step), and the
- * hardware's prefetchers left the reads at ~17 GB/s from the L3 (an Intel Xeon, Emerald Rapids:
- * SmolLM2-135M's 30 layers, 512 positions, 1.15x with 8 rows ahead, 1.08x with 4, 1.15x with 16;
- * 96 positions 1.05x; a /tmp harness alternating the builds). AMD's prefetchers kept up with the
- * one-row products' streams, where these instructions cost (quant_rows_avx512.cc kPrefetchBytes), so
- * AMD goes without them.
+ * How far ahead of the rows they read the grouped kernels ask for rows of k and v, and into which
+ * cache: a step's cache is past the L2 (the weights streamed through it since the last step), and
+ * each kv head's k and v are short streams (SmolLM2-135M at 96 positions: 24 KB each, six a layer)
+ * that the hardware's prefetchers leave at ~15-17 GB/s.
+ *  - Intel, 8 rows into the L1: an Intel Xeon (Emerald Rapids), SmolLM2-135M's 30 layers, 512
+ *    positions, 1.15x with 8 rows ahead, 1.08x with 4, 1.15x with 16; 96 positions 1.05x.
+ *  - AMD, 24 rows into the L2 (_MM_HINT_T1; Zen 4 fills only the L2 for T1 and T2 alike): the AMD
+ *    EPYC (Zen 4), the 30 layers' calls at 96 positions after 96 MB read: 386-433 µs without,
+ *    294-333 with (16 rows 336-366, 32 rows 303-335; 8 rows into the L1 375-423: each line asked
+ *    for there holds one of the L1's few miss buffers); in a SmolLM2-135M Q4_0 decode, generations
+ *    alternated in one process, 3.03 -> 3.00 ms a token at 32-160 positions and 4.74 -> 4.69 at
+ *    480-608.
+ * Rows past the last key are not asked for: the cache's capacity past it is never read.
  */
-constexpr int64_t kAheadRows = 8;
+struct Lookahead {
+  int64_t rows;
+  bool toL2;
+};
 
-/** Asks for the cache line at p (a prefetch never faults, past the cache's end too). */
-inline void prefetchLine(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0); }
+Lookahead lookaheadOfThisCpu() { return cpuIsIntel() ? Lookahead{8, false} : Lookahead{24, true}; }
+
+/** Asks for the cache line at p (a prefetch never faults). */
+inline void prefetchLine(const void* p, bool toL2) {
+  if (toL2) _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T1);
+  else _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0);
+}
 
 /**
  * scoreRow with vdpbf16ps for H query heads of one kv head (q: H rows of d bf16; scores: H rows,
@@ -109,7 +123,7 @@ inline void prefetchLine(const void* p) { _mm_prefetch(static_cast<const char*>(
  */
 template <int H>
 __attribute__((target("avx512f,avx512bw,avx512bf16,avx2,fma")))
-void scoreRowsBf16(const uint16_t* q, const uint16_t* k, float* scores, int64_t stride, int64_t keys, int64_t d, float scale, bool ahead) {
+void scoreRowsBf16(const uint16_t* q, const uint16_t* k, float* scores, int64_t stride, int64_t keys, int64_t d, float scale, Lookahead ahead) {
   const int64_t full = d - d % 32;
   const __mmask32 tail = static_cast<__mmask32>((uint64_t{1} << (d % 32)) - 1);
   int64_t j = 0;
@@ -119,8 +133,7 @@ void scoreRowsBf16(const uint16_t* q, const uint16_t* k, float* scores, int64_t 
       for (int r = 0; r < 4; r++) acc[h][r] = _mm512_setzero_ps();
     for (int64_t c = 0; c < d; c += 32) {
       __m512bh kv[4];
-      if (ahead)
-        for (int r = 0; r < 4; r++) prefetchLine(k + (j + r + kAheadRows) * d + c);
+      for (int r = 0; r < 4 && j + r + ahead.rows < keys; r++) prefetchLine(k + (j + r + ahead.rows) * d + c, ahead.toL2);
       for (int r = 0; r < 4; r++) kv[r] = loadPairs(k + (j + r) * d, c, full, tail);
       for (int h = 0; h < H; h++) {
         const __m512bh qv = loadPairs(q + h * d, c, full, tail);
@@ -143,7 +156,7 @@ void scoreRowsBf16(const uint16_t* q, const uint16_t* k, float* scores, int64_t 
 /** scoreRowsBf16 for a float32 cache: q·k with fused multiply-adds, 16 lanes, keys four at a time. */
 template <int H>
 __attribute__((target("avx512f,avx2,fma")))
-void scoreRowsF32(const float* q, const float* k, float* scores, int64_t stride, int64_t keys, int64_t d, float scale, bool ahead) {
+void scoreRowsF32(const float* q, const float* k, float* scores, int64_t stride, int64_t keys, int64_t d, float scale, Lookahead ahead) {
   const int64_t full = d - d % 16;
   const __mmask16 tail = static_cast<__mmask16>((1u << (d % 16)) - 1);
   int64_t j = 0;
@@ -154,8 +167,7 @@ void scoreRowsF32(const float* q, const float* k, float* scores, int64_t stride,
     for (int64_t c = 0; c < d; c += 16) {
       const __mmask16 m = c < full ? static_cast<__mmask16>(0xFFFF) : tail;
       __m512 kv[4];
-      if (ahead)
-        for (int r = 0; r < 4; r++) prefetchLine(k + (j + r + kAheadRows) * d + c);
+      for (int r = 0; r < 4 && j + r + ahead.rows < keys; r++) prefetchLine(k + (j + r + ahead.rows) * d + c, ahead.toL2);
       for (int r = 0; r < 4; r++) kv[r] = _mm512_maskz_loadu_ps(m, k + (j + r) * d + c);
       for (int h = 0; h < H; h++) {
         const __m512 qv = _mm512_maskz_loadu_ps(m, q + h * d + c);
@@ -193,7 +205,7 @@ inline __m512 lanes16(const uint16_t* p, __mmask16 lanes) {
  */
 template <class T, int H>
 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma")))
-void weightedRowsAvx512(const float* p, int64_t stride, const T* v, float* out, int64_t keys, int64_t dv, bool ahead) {
+void weightedRowsAvx512(const float* p, int64_t stride, const T* v, float* out, int64_t keys, int64_t dv, Lookahead ahead) {
   for (int64_t c0 = 0; c0 < dv; c0 += 64) {
     __mmask16 lanes[4];
     for (int u = 0; u < 4; u++) {
@@ -205,8 +217,8 @@ void weightedRowsAvx512(const float* p, int64_t stride, const T* v, float* out, 
       for (int u = 0; u < 4; u++) acc[h][u] = _mm512_setzero_ps();
     for (int64_t j = 0; j < keys; j++) {
       const T* vj = v + j * dv + c0;
-      if (ahead)
-        for (int u = 0; u < 4; u += 64 / (16 * sizeof(T))) prefetchLine(vj + kAheadRows * dv + 16 * u);
+      if (j + ahead.rows < keys)
+        for (int u = 0; u < 4; u += 64 / (16 * sizeof(T))) prefetchLine(vj + ahead.rows * dv + 16 * u, ahead.toL2);
       __m512 vv[4];
       for (int u = 0; u < 4; u++) vv[u] = lanes16(vj + 16 * u, lanes[u]);
       for (int h = 0; h < H; h++) {
@@ -298,7 +310,7 @@ void attendHeads(const AttentionGeometry& g, const float* q, const float* k, con
   float* scores = m.scores.get();
 #if SC_HAVE_DECODE_AVX512
   if (cpuFeatures().avx512) {
-    const bool ahead = cpuIsIntel();
+    const Lookahead ahead = lookaheadOfThisCpu();
     return eachHeadBatch(g.groups, [&](int64_t h, auto heads) {
       constexpr int H = decltype(heads)::value;
       scoreRowsF32<H>(q + h * g.d, k, scores, g.tk, g.tk, g.d, g.scale, ahead);
@@ -316,7 +328,7 @@ void attendHeads(const AttentionGeometry& g, const float* q, const uint16_t* k, 
   toBf16(q, qb, g.groups * g.d);
 #if SC_HAVE_DECODE_AVX512
   if (cpuFeatures().avx512bf16) {
-    const bool ahead = cpuIsIntel();
+    const Lookahead ahead = lookaheadOfThisCpu();
     return eachHeadBatch(g.groups, [&](int64_t h, auto heads) {
       constexpr int H = decltype(heads)::value;
       scoreRowsBf16<H>(qb + h * g.d, k, scores, g.tk, g.tk, g.d, g.scale, ahead);
