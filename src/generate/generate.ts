@@ -61,7 +61,7 @@ export function cachedStep(model: CausalLm, ids: readonly number[], cache: KvCac
   return recycledStep(model, ids, cache, precision, casts, null);
 }
 
-/** cachedStep with the generation's step recycler (inference_forward.ts stepRecycler), if any; the logits read into `into` where given (the decode loop's: rewritten by its next step). */
+/** cachedStep with the generation's step recycler (inference_forward.ts stepRecycler), if any; with `into` (the decode loop's), the logits as its lastRow gives them: rewritten by the next step. */
 async function recycledStep(
   model: CausalLm, ids: readonly number[], cache: KvCache, precision: Precision, casts: CastCache | null, recycler: BufferRecycler | null, into?: StepLogits,
 ): Promise<Float32Array> {
@@ -69,7 +69,7 @@ async function recycledStep(
   const input = Tensor.from(ids, [1, ids.length], 'int32', device);
   const logits = inferenceForward(model, input, cache, precision, casts, recycler);
   cache.advance(ids.length);
-  return (await (into ? into.read(logits) : lastLogits(logits)))[0];
+  return into ? into.lastRow(logits) : (await lastLogits(logits))[0];
 }
 
 /**
