@@ -105,17 +105,28 @@ void rowsOf(const Rows8X& x, int M, const uint8_t* W, const float* bias, float* 
   });
 }
 
+/**
+ * The even and odd lanes' sums of a block of 32 codes (bytes 0-3, and 4-7, of each 8) in SSE2: the
+ * codes moved to unsigned (+128, an xor), the other lane's bytes masked to 0, and psadbw's sums of
+ * 8 bytes added up, less the 16 codes' 128s. Exact: the same integers as a byte-by-byte loop, which
+ * GCC left scalar (~0.9 % of a SmolLM2-135M Q4_0 decode token in perf: ~3,100 blocks a token).
+ */
+inline void laneSums(const int8_t* x, int32_t& even, int32_t& odd) {
+  const __m128i flip = _mm_set1_epi8(static_cast<char>(0x80)), evenBytes = _mm_set1_epi64x(0x00000000FFFFFFFFLL), zero = _mm_setzero_si128();
+  const __m128i a = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x)), flip);
+  const __m128i b = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + 16)), flip);
+  const __m128i e = _mm_add_epi64(_mm_sad_epu8(_mm_and_si128(a, evenBytes), zero), _mm_sad_epu8(_mm_and_si128(b, evenBytes), zero));
+  const __m128i o = _mm_add_epi64(_mm_sad_epu8(_mm_andnot_si128(evenBytes, a), zero), _mm_sad_epu8(_mm_andnot_si128(evenBytes, b), zero));
+  even = _mm_cvtsi128_si32(_mm_add_epi64(e, _mm_unpackhi_epi64(e, e))) - 16 * 128;
+  odd = _mm_cvtsi128_si32(_mm_add_epi64(o, _mm_unpackhi_epi64(o, o))) - 16 * 128;
+}
+
 }  // namespace
 
 void rows8Starts(const int8_t* xq, int64_t M, int64_t K, int centre, int64_t* starts) {
   for (int64_t i = 0; i < M * K / 32; i++) {
-    const int8_t* x = xq + 32 * i;
-    int32_t even = 0, odd = 0;
-    for (int c = 0; c < 32; c += 8)
-      for (int k = 0; k < 4; k++) {
-        even += x[c + k];
-        odd += x[c + 4 + k];
-      }
+    int32_t even, odd;
+    laneSums(xq + 32 * i, even, odd);
     const uint64_t evenStart = static_cast<uint32_t>(-centre * even), oddStart = static_cast<uint32_t>(-centre * odd);
     starts[i] = static_cast<int64_t>((oddStart << 32) | evenStart);
   }
