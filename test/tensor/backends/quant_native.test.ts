@@ -306,7 +306,7 @@ describe('native quant kernels against the js reference', { skip }, () => {
     assert.ok(bogusOut >= 0.5 * M * (N - 3), `${type} K=${K} M=${M}: a dropped block stays within the bound for ${M * (N - 3) - bogusOut} rows`);
   }
 
-  test('x is quantized per block of 32 exactly as the scalar arithmetic defines it (AVX2 registers or the portable loop), ties to even, zeros, NaN and infinities, over the threads', () => {
+  test('x is quantized per block of 32 exactly as the scalar arithmetic defines it (AVX-512 or AVX2 registers, or the portable loop), ties to even, zeros, NaN and infinities, over the threads', () => {
     const rng = new Rng(61);
     const crafted = new Float32Array(5 * 32);
     // Block 0: amax 127, so d = 1 and the codes are x to nearest-even: ties both ways, the clamp's edge.
