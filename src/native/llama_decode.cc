@@ -367,7 +367,7 @@ napi_value LlamaDecodeStackKernel(Args& a) {
   caches.reserve(layers);
   for (uint32_t l = 0; l < layers; l++) {
     // Layer l's element of each array (an Args view holds at most kMax elements).
-    const std::string k = std::string(a.fn()) + " (layer " + std::to_string(l) + "): kCaches", v = k.substr(0, k.size() - 7) + "vCaches";
+    const std::string layer = std::string(a.fn()) + " (layer " + std::to_string(l) + "): ", k = layer + "kCaches", v = layer + "vCaches";
     Args ks(a.env(), k.c_str(), a.value(6), l, 1), vs(a.env(), v.c_str(), a.value(7), l, 1);
     caches.push_back(cacheArg(ks, 0, vs, 0, b, static_cast<int64_t>(step[0]), static_cast<int64_t>(step[1]), step[2] != 0, cosT, sinT));
   }

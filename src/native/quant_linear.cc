@@ -40,7 +40,7 @@ namespace sc {
 
 /**
  * One block of 32 values of x: its scale d, codes q and the two halves' d·Σq (quantizeBlocksAvx2
- * is the same on x86 with AVX2).
+ * and quantizeBlocksAvx512 are the same on x86 with AVX2 and AVX-512).
  */
 static inline __attribute__((always_inline)) void quantizeBlock32(const float* SC_RESTRICT xb, int8_t* SC_RESTRICT qb, float* d, float* s) {
   float amax = 0.0f;
