@@ -79,33 +79,25 @@ export function fusedDecodeBlock(parts: FusedBlockParts | null, x: Tensor, cache
 
 /**
  * A whole stack of blocks' decode step in one backend call (backend.ts llamaDecodeStack), where
- * every block takes the fused call (`partsOf`: each block's parts, asked for only when x is a
- * decode row) in a float32 step: the blocks' weights are checked and held once, in a plan kept for
+ * every block takes the fused call (`blocks`: their parts asked for only when x is a decode row)
+ * in a float32 step: the blocks' weights are checked and held once, in a plan kept for
  * `owner` (the model) until a weight, norm or bias is a different buffer, and each step passes the
  * caches and the rotary row alone. At batch 1 the per-block calls' argument checks took
  * SmolLM2-135M ~145 µs a token and the JavaScript around them ~210 µs more (~8 % of a Q4_0 token,
  * the calls timed from JavaScript and inside the addon). Null (nothing done) where it does not apply.
  */
-export function fusedDecodeStack(owner: object, partsOf: () => ReadonlyArray<FusedBlockParts | null>, x: Tensor, cache: AttentionCache | undefined): Tensor | null {
+export function fusedDecodeStack(owner: object, blocks: ReadonlyArray<{ fusedParts(): FusedBlockParts | null }>, x: Tensor, cache: AttentionCache | undefined): Tensor | null {
   if (!enabled || !cache?.reserveDecode || cache.positions || !isDecodeRow(x) || lowersToBf16('linear')) return null;
   const backend = backendFor(x);
   const { llamaDecodePlan, llamaDecodeStack, llamaDecodeLayer } = backend;
   if (!llamaDecodePlan || !llamaDecodeStack || !llamaDecodeLayer) return null;
-  const parts = partsOf();
-  if (parts.length === 0 || !parts.every((p): p is FusedBlockParts => p !== null && sameShape(p, parts[0]!))) return null;
+  const parts = stackParts(blocks);
+  if (!parts) return null;
   const held = heldPlan(owner, parts, backend.quantTypes, llamaDecodePlan);
   if (!held) return null;
-  const slots: DecodeSlot[] = [];
-  for (const p of parts) {
-    const slot = cache.reserveDecode(p.attention.cacheKey, kvShapeOf(p, x));
-    if (!slot) {
-      // The same cache and shape for every block: only the first can be refused (nothing reserved yet).
-      if (slots.length > 0) throw new Error(`fusedDecodeStack: the cache took blocks 0-${slots.length - 1} of a step and refused block ${slots.length}`);
-      return null;
-    }
-    slots.push(slot);
-  }
-  const [first] = slots;
+  const slots = reserveSlots(cache, parts, x);
+  if (!slots) return null;
+  const first = slots[0];
   if (!slots.every((s) => s.positions === first.positions && s.capacity === first.capacity && s.bf16 === first.bf16)) {
     // Caches at different places (never made so by a generation): block by block, each at its own.
     return parts.reduce((h, p, i) => runBlock(llamaDecodeLayer, p, held.blocks[i], slots[i], h), x);
@@ -122,6 +114,37 @@ export function fusedDecodeStack(owner: object, partsOf: () => ReadonlyArray<Fus
 /** x is one row of one position in float32, outside a gradient: a batch-1 decode step's. */
 function isDecodeRow(x: Tensor): boolean {
   return x.ndim === 3 && x.shape[0] === 1 && x.shape[1] === 1 && x.dtype === 'float32' && !isGradEnabled();
+}
+
+/**
+ * Every block's parts, where each has them and all share one shape; else null. Built by push, never
+ * by `map`: an array `map` makes is packed in the interpreter and holey in optimised code, and a
+ * step that met the other kind deoptimised this function (SmolLM2-135M: 23 ms of compiling again
+ * in a 128-token generation, `--trace-deopt`).
+ */
+function stackParts(blocks: ReadonlyArray<{ fusedParts(): FusedBlockParts | null }>): FusedBlockParts[] | null {
+  const parts: FusedBlockParts[] = [];
+  for (const b of blocks) {
+    const p = b.fusedParts();
+    if (!p || (parts.length > 0 && !sameShape(p, parts[0]))) return null;
+    parts.push(p);
+  }
+  return parts.length > 0 ? parts : null;
+}
+
+/** Each block's slot at the step's position, or null where the cache refuses the first (nothing reserved). */
+function reserveSlots(cache: AttentionCache, parts: readonly FusedBlockParts[], x: Tensor): DecodeSlot[] | null {
+  const slots: DecodeSlot[] = [];
+  for (const p of parts) {
+    const slot = cache.reserveDecode?.(p.attention.cacheKey, kvShapeOf(p, x));
+    if (!slot) {
+      // The same cache and shape for every block: only the first can be refused (nothing reserved yet).
+      if (slots.length > 0) throw new Error(`fusedDecodeStack: the cache took blocks 0-${slots.length - 1} of a step and refused block ${slots.length}`);
+      return null;
+    }
+    slots.push(slot);
+  }
+  return slots;
 }
 
 /** The KV cache's shape of a block's layer. */

@@ -154,7 +154,7 @@ class LlamaModel extends Module {
   run(ids: Tensor, cache?: AttentionCache): MaybeAsync<Tensor> {
     const x = this.embed(ids, cache?.offsets);
     // A batch-1 decode step: every block in one backend call where the backend has it.
-    const stacked = cache ? fusedDecodeStack(this, () => this.blocks.map((b) => b.fusedParts()), x, cache) : null;
+    const stacked = cache ? fusedDecodeStack(this, this.blocks, x, cache) : null;
     if (stacked) return this.norm.forward(stacked);
     return then(eachInTurn(this.blocks, x, (block, h) => inLayerScope(() => block.run(h, cache))), (h) => this.norm.forward(h));
   }
