@@ -57,7 +57,12 @@ export interface EngineReport {
  *    the wall time; the batch's warm-up, run between the first generation and the timed one,
  *    changed the path's type feedback again). With the batch warmed first and two generations
  *    after it, 8-10 ms of optimising is left, no deoptimisation, and the CPU is 1.05x the wall time
- *    (5.90-6.45 CPU-ms a token against 6.59-7.31; the worker run alone with batch 8 timed too).
+ *    (5.90-6.45 CPU-ms a token against 6.59-7.31; the worker run alone with batch 8 timed too);
+ *  - the whole stack's step (fusedDecodeStack, 2026-11-29) was then first optimised at the timed
+ *    run's start and deoptimised at once, its blocks' parts an array `map` had made in the other
+ *    kind (23 ms of compiling; an AMD EPYC's CPU 1.06-1.07x the wall time over the timed decode); its
+ *    arrays built by push, 1.02x, the ~15 ms of compiling left being small functions reaching
+ *    TurboFan's thresholds one by one (longer warm-ups move which, not how much).
  */
 export const WARM_UP_TOKENS = 64;
 export const WARM_UP_GENERATIONS = 2;
