@@ -61,8 +61,9 @@ export interface EngineReport {
  *  - the whole stack's step (fusedDecodeStack, 2026-11-29) was then first optimised at the timed
  *    run's start and deoptimised at once, its blocks' parts an array `map` had made in the other
  *    kind (23 ms of compiling; an AMD EPYC's CPU 1.06-1.07x the wall time over the timed decode); its
- *    arrays built by push, 1.02x, the ~15 ms of compiling left being small functions reaching
- *    TurboFan's thresholds one by one (longer warm-ups move which, not how much).
+ *    arrays built by push, 1.02x (one run in six 1.05x), the 15-20 ms of compiling left in the
+ *    timed run being small functions reaching TurboFan's thresholds one by one (six warm-up
+ *    generations instead of two moved which, not how much).
  */
 export const WARM_UP_TOKENS = 64;
 export const WARM_UP_GENERATIONS = 2;
