@@ -106,7 +106,7 @@ export async function loadGenerator(source: string, opts: LoadGeneratorOptions =
   const generator = await loadModelAndTokenizer(source, opts);
   // What the load left (a GGUF header's strings, the readers' buffers, the model's making) goes now,
   // before a generation's allocations find V8's young generation grown to hold it: `smolcluster
-  // generate` on a SmolLM2-135M Q4_0 file peaked 2.6-4.0 MB lower with this, its one-layer file unmoved.
+  // generate` on a SmolLM2-135M Q4_0 file peaked 2.6-4.1 MB lower with this, its one-layer file unmoved.
   collectGarbage();
   return generator;
 }

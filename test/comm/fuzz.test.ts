@@ -7,13 +7,12 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test } from 'node:test';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { ProcessGroup } from '../../src/comm/process_group.js';
 import { StoreClient } from '../../src/comm/store/client.js';
 import { StoreServer } from '../../src/comm/store/server.js';
 import { MeshListener } from '../../src/comm/tcp/mesh.js';
 import { encodeFrame, HEADER_BYTES, MessageType, PROTOCOL_VERSION, writeHeader } from '../../src/comm/wire/frame.js';
+import { collectGarbage } from '../../src/util/collect_garbage.js';
 import { Rng } from '../../src/util/rng.js';
 import { TOKEN } from './fixture.js';
 
@@ -50,11 +49,9 @@ function hostileFrame(rng: Rng): Buffer {
  * A full collection, so memory is compared on what the endpoints retain, not on garbage not yet
  * collected (on an idle machine the flood outruns the collector: +97 MB of dead buffers seen).
  */
-async function collectGarbage(): Promise<void> {
-  setFlagsFromString('--expose-gc');
-  const gc = runInNewContext('gc') as () => void;
+async function collectSettledGarbage(): Promise<void> {
   for (let i = 0; i < 3; i++) {
-    gc();
+    collectGarbage();
     await new Promise((resolve) => setTimeout(resolve, 50)); // backing stores are freed after the collection
   }
 }
@@ -87,7 +84,7 @@ test('≥ 100,000 hostile frames at a live store and data listener: real peers a
   const clients = await Promise.all([0, 1].map((rank) => StoreClient.connect({ ...common, host: '127.0.0.1', port: store.port, rank, timeoutMs: 10_000 })));
   const listeners = await Promise.all([0, 1].map((rank) => MeshListener.open({ rank, size: 2, token: TOKEN, signature: 'sig', timeoutMs: 60_000 }, '127.0.0.1', 0)));
   try {
-    await collectGarbage();
+    await collectSettledGarbage();
     const before = process.memoryUsage();
     // Real store traffic all along: a round trip every few ms from both ranks.
     let served = 0;
@@ -104,7 +101,7 @@ test('≥ 100,000 hostile frames at a live store and data listener: real peers a
     fuzzing = false;
     await Promise.all(traffic);
     const ms = Date.now() - t0;
-    await collectGarbage();
+    await collectSettledGarbage();
     const after = process.memoryUsage();
     process.stdout.write(`# fuzz: ${toStore + toData} frames (${toStore} at the store, ${toData} at a data listener) in ${ms} ms; ` +
       `${served} real store round trips meanwhile; rss ${((after.rss - before.rss) / 2 ** 20).toFixed(1)} MiB, ` +
