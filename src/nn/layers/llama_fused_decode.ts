@@ -119,8 +119,8 @@ function isDecodeRow(x: Tensor): boolean {
 /**
  * Every block's parts, where each has them and all share one shape; else null. Built by push, never
  * by `map`: an array `map` makes is packed in the interpreter and holey in optimised code, and a
- * step that met the other kind deoptimised this function (SmolLM2-135M: 23 ms of compiling again
- * in a 128-token generation, `--trace-deopt`).
+ * step that met the other kind deoptimised this function just after its 20-23 ms of optimising
+ * (SmolLM2-135M, bench:generate's timed run, `--trace-opt --trace-deopt`).
  */
 function stackParts(blocks: ReadonlyArray<{ fusedParts(): FusedBlockParts | null }>): FusedBlockParts[] | null {
   const parts: FusedBlockParts[] = [];
