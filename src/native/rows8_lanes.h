@@ -71,21 +71,21 @@ SC_ROWS8_TARGET inline void storeStreams(const __m512 (&acc)[S][M], const float*
 }
 
 /**
- * Groups [g0, g1) of a thread's range: with one row of x (OneRow) four at a time through four(g), one
- * from each quarter of the range (four streams, as quant_rows_avx512.cc's one-row kernels: a group at
- * a time read the larger of SmolLM2's and Qwen2.5-0.5B's Q4_0 matrices from memory at 0.83-0.94x of
- * Q4_0's four streams, then 1.11-1.17x with four); the rest, and more rows of x, one at a time through one(g).
+ * Groups [g0, g1) of a thread's range: with one row of x (OneRow) S at a time through many(g), one
+ * from each of S equal parts of the range (S streams of W side by side, eachGroups has how many);
+ * the rest, and more rows of x, one at a time through one(g).
  */
-template <bool OneRow, class Four, class One>
-inline void inQuarters(int64_t g0, int64_t g1, Four&& four, One&& one) {
+template <bool OneRow, int S, class Many, class One>
+inline void inParts(int64_t g0, int64_t g1, Many&& many, One&& one) {
   int64_t g = g0;
   if constexpr (OneRow) {
-    const int64_t quarter = (g1 - g0) / 4;
-    for (int64_t i = 0; i < quarter; i++) {
-      const int64_t groups[4] = {g0 + i, g0 + quarter + i, g0 + 2 * quarter + i, g0 + 3 * quarter + i};
-      four(groups);
+    const int64_t part = (g1 - g0) / S;
+    for (int64_t i = 0; i < part; i++) {
+      int64_t groups[S];
+      for (int s = 0; s < S; s++) groups[s] = g0 + s * part + i;
+      many(groups);
     }
-    g = g0 + 4 * quarter;
+    g = g0 + S * part;
   }
   for (; g < g1; g++) {
     const int64_t groups[1] = {g};
@@ -95,20 +95,29 @@ inline void inQuarters(int64_t g0, int64_t g1, Four&& four, One&& one) {
 
 /**
  * A kernel's groups [g0, g1) against M rows of x (1 ≤ M ≤ 8): run(rows, ahead, groups) for each
- * call inQuarters makes, rows (an integral_constant) the rows of x it takes, ahead (a bool_constant)
- * whether it asks for W's lines ahead — on Intel only, whose prefetchers left the streams short
- * (kAheadBytes) — and groups an array of four or of one.
+ * call inParts makes, rows (an integral_constant) the rows of x it takes, ahead (a bool_constant)
+ * whether it asks for W's lines ahead, and groups an array of S or of one. By vendor (measured on one
+ * machine of each):
+ *  - Intel: four streams, lines asked for kAheadBytes ahead (its prefetchers left the streams short).
+ *    An Intel Xeon (Emerald Rapids), W from memory: a group at a time read SmolLM2's and
+ *    Qwen2.5-0.5B's Q4_0 matrices at 0.83-0.94x the rate of quant_rows_avx512.cc's four-stream row
+ *    kernel, four groups side by side at 1.11-1.17x.
+ *  - else: two streams, no prefetch instructions (its prefetchers keep up). The AMD EPYC (Zen 4), a
+ *    decode step of the GGUF files, one thread, generations alternated in one process (a /tmp
+ *    harness, medians), two streams against four: SmolLM2-135M Q4_0 0.92-0.94x the time a token,
+ *    Q4_K_M 0.94x, Q8_0 0.98-1.00x; Qwen2.5-0.5B Q4_0 0.87x, Q8_0 0.94x, Q4_K_M 0.95x; on two
+ *    threads level (SmolLM2 Q4_0 0.99x). One stream was 1.04x, three 1.02x, eight 1.22x.
  */
 template <class Run>
 inline void eachGroups(int M, int64_t g0, int64_t g1, Run&& run) {
   withRowCount(M, [&](auto rows) {
-    const auto inOrder = [&](auto ahead) {
-      inQuarters<decltype(rows)::value == 1>(
-          g0, g1, [&](const int64_t (&four)[4]) { run(std::integral_constant<int, 1>{}, ahead, four); },
+    const auto inOrder = [&](auto ahead, auto streams) {
+      inParts<decltype(rows)::value == 1, decltype(streams)::value>(
+          g0, g1, [&](const auto& many) { run(std::integral_constant<int, 1>{}, ahead, many); },
           [&](const int64_t (&one)[1]) { run(rows, ahead, one); });
     };
-    if (cpuIsIntel()) inOrder(std::true_type{});
-    else inOrder(std::false_type{});
+    if (cpuIsIntel()) inOrder(std::true_type{}, std::integral_constant<int, 4>{});
+    else inOrder(std::false_type{}, std::integral_constant<int, 2>{});
   });
 }
 

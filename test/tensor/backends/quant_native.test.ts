@@ -352,8 +352,8 @@ describe('native quant kernels against the js reference', { skip }, () => {
   for (const [type, rowType] of [['q4_0x8', 'q4_0'], ['q8_0x8', 'q8_0'], ['q5_0x8', 'q5_0'], ['q4_kx8', 'q4_k'], ['q6_kx8', 'q6_k']] as const) {
     // A row of 256-weight super-blocks for the K-quants': K = 768 and 256 where the others take 896 and 96 (three blocks).
     const [longK, shortK] = superBlocks(type) ? [768, 256] : [896, 96];
-    test(`${type} (${rowType} eight rows to a group): its rows kernel (one row of x four groups at a time, from each quarter; up to 8 rows a pass, 32 in all, q5_0x8 24, q4_kx8 and q6_kx8 64) and past them the integer tiles (${rows8Path(type, 1)} / ${rows8Path(type, 33)} here) within the activation quantization's bound`, () => {
-      // N = 8: one group; 24: three (no whole quarter); 40: five (one quarter, one alone); 72: nine.
+    test(`${type} (${rowType} eight rows to a group): its rows kernel (one row of x two groups at a time, one from each half, or four from each quarter on Intel; up to 8 rows a pass, 32 in all, q5_0x8 24, q4_kx8 and q6_kx8 64) and past them the integer tiles (${rows8Path(type, 1)} / ${rows8Path(type, 33)} here) within the activation quantization's bound`, () => {
+      // N = 8: one group; 24: three (a group a half, one alone; no whole quarter); 40: five (two a half or one a quarter, one alone); 72: nine.
       for (const N of [8, 24, 40, 72]) for (const M of [1, 2, 8]) checkIntegerPath(type, N, longK, M, 71 + N, rows8Path(type, M));
       for (const M of [9, 17, 24, 25, 32, 33, 40, ...(superBlocks(type) ? [64, 65] : [])]) checkIntegerPath(type, 40, longK, M, 73, rows8Path(type, M));
       for (const M of [1, 3, 40]) checkIntegerPath(type, 24, shortK, M, 75, rows8Path(type, M));
